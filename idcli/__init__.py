@@ -1,0 +1,42 @@
+"""idcli: identity-consistent previs renders from YAML shot lists.
+
+The library the ``idcli`` command is a thin layer over::
+
+    import idcli
+
+    shots = idcli.load_shotlist("shots.yaml")          # validate (raises idcli.ShotListError)
+    plan, runtime = idcli.plan_shotlist(shots)          # content-keyed jobs, no rendering
+    report = idcli.render(shots, "renders/scene12")     # render what is not done yet
+    for record in idcli.read_results("renders/scene12"):
+        print(record["shot_id"], record["take"], record["image"]["path"])
+
+Importing idcli is cheap: torch and diffusers load only when something renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import IdcliError, ShotListError
+from .versions import TOOL_VERSION as __version__
+
+_LAZY = {
+    "load_shotlist": ("shotlist", "load_shotlist"),
+    "loads_shotlist": ("shotlist", "loads_shotlist"),
+    "plan_shotlist": ("run", "plan_shotlist"),
+    "render": ("run", "render"),
+    "RenderReport": ("run", "RenderReport"),
+    "read_results": ("results", "read_results"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attr)
+    raise AttributeError(f"module 'idcli' has no attribute '{name}'")
+
+
+__all__ = ["IdcliError", "ShotListError", "__version__", *_LAZY]

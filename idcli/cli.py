@@ -1,0 +1,217 @@
+"""The ``idcli`` command line: thin commands over the library (see idcli/__init__.py).
+
+Heavy libraries (torch, diffusers, insightface) are imported inside commands, never here, so that
+``idcli --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .errors import EXIT_INVALID_INPUT, IdcliError, InputError
+from .versions import TOOL_VERSION
+
+app = typer.Typer(
+    name="idcli",
+    help="Batch production of identity-consistent previs images from YAML shot lists.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False)]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: renders/<project>].")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset overriding the shot list: "
+                                               "tiny-sd, tiny-sdxl, sd15, sdxl.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout for machines.")]
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"idcli: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _guarded(fn: Callable[[], Any]) -> Any:
+    """Run a command body; idcli errors become one message and their exit code."""
+    try:
+        return fn()
+    except IdcliError as exc:
+        if os.environ.get("IDCLI_DEBUG"):
+            raise
+        message = exc.render()
+        if "\n" in message:
+            print(message, file=sys.stderr)
+            print(f"idcli: {message.count(chr(10)) + 1} problem(s); nothing was rendered", file=sys.stderr)
+            raise typer.Exit(exc.exit_code) from None
+        _fail(message, exc.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"idcli {TOOL_VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Batch production of identity-consistent previs images from YAML shot lists."""
+
+
+def _default_out(loaded: Any, out: Path | None) -> Path:
+    return out if out is not None else Path("renders") / loaded.shotlist.project
+
+
+def _parse_batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if value.isdigit() and 1 <= int(value) <= 1024:
+        return int(value)
+    raise InputError(f"--batch-size {value}: give a number 1..1024 or 'auto'")
+
+
+@app.command()
+def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
+    """Check a shot list; exit 0 when valid, 2 with every problem listed when not."""
+    from .errors import ShotListError
+    from .shotlist import load_shotlist
+
+    def body() -> None:
+        try:
+            loaded = load_shotlist(file)
+        except ShotListError as exc:
+            if as_json:
+                print(json.dumps({"valid": False, "problems": [
+                    {"file": exc.source, "line": p.line, "column": p.column, "path": p.path, "message": p.message,
+                     "hint": p.hint} for p in exc.problems]}, indent=2))
+            raise
+        doc = loaded.shotlist
+        takes = sum(len(s.seeds) if s.seeds else (s.takes or doc.defaults.takes or 1) for s in doc.shots)
+        if as_json:
+            print(json.dumps({"valid": True, "project": doc.project, "shots": len(doc.shots), "jobs": takes,
+                              "characters": sorted(doc.characters)}, indent=2))
+        else:
+            print(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
+                  f"{len(doc.characters)} characters")
+
+    _guarded(body)
+
+
+@app.command()
+def schema() -> None:
+    """Print the shot list's JSON Schema (for editors' YAML completion)."""
+    from .shotlist import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
+         as_json: JsonOpt = False) -> None:
+    """Show the jobs a render would run: shot, take, seed, size, status (new / done / stale), batch group."""
+    from .run import job_states, plan_shotlist
+    from .shotlist import load_shotlist
+
+    def body() -> None:
+        loaded = load_shotlist(file)
+        the_plan, runtime = plan_shotlist(loaded, preset=preset, device=device)
+        folder = _default_out(loaded, out)
+        states = job_states(the_plan, folder)
+        rows = []
+        for job in the_plan.jobs:
+            r = job.request
+            state = states[job.key]
+            rows.append({"shot": job.shot_id, "take": job.take, "seed": r.seed, "size": f"{r.width}x{r.height}",
+                         "steps": r.steps, "sampler": r.sampler, "status": "new" if state.status == "new" else (
+                             "done" if state.status in ("done", "recoverable") else "stale"),
+                         "reason": state.reason, "group": job.group, "key": job.key, "image": job.image_relpath})
+        if as_json:
+            print(json.dumps({"out_dir": str(folder), "model": the_plan.model.as_record(),
+                              "device": runtime.device, "jobs": rows}, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
+                      f"{runtime.device}/{runtime.dtype})")
+        for column in ("shot", "take", "seed", "size", "steps", "sampler", "status", "group", "key"):
+            table.add_column(column)
+        style = {"new": "yellow", "done": "green", "stale": "magenta"}
+        for row in rows:
+            table.add_row(row["shot"], str(row["take"]), str(row["seed"]), row["size"], str(row["steps"]),
+                          row["sampler"], f"[{style[row['status']]}]{row['status']}[/]", row["group"],
+                          row["key"].split(":")[1][:12])
+        Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+    _guarded(body)
+
+
+@app.command()
+def render(
+    file: ShotListArg,
+    out: OutOpt = None,
+    preset: PresetOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Images per GPU batch, or 'auto'.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Render again even jobs that are done.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Render only this shot id (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
+    from .console import make_progress
+    from .errors import EXIT_JOBS_FAILED
+    from .run import install_signal_handlers
+    from .run import render as run_render
+    from .shotlist import load_shotlist
+
+    def body() -> None:
+        size = _parse_batch_size(batch_size)
+        loaded = load_shotlist(file)
+        folder = _default_out(loaded, out)
+        install_signal_handlers()
+        progress = make_progress(quiet or dry_run)
+        report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
+                            dry_run=dry_run, wait=wait, progress=progress)
+        summary = report.as_dict()
+        if as_json:
+            print(json.dumps(summary, indent=2))
+        elif not quiet:
+            tail = f" in {report.seconds:.1f}s" if report.rendered else ""
+            if dry_run:
+                print(f"dry run: {summary['pending']} to render, {summary['skipped']} done → {folder}")
+            else:
+                print(f"{report.rendered} rendered, {summary['skipped']} skipped, {summary['recovered']} recovered, "
+                      f"{report.failed} failed{tail} → {folder}")
+            if report.model.get("random_weights"):
+                print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
+                      file=sys.stderr)
+        if report.error:
+            print(f"idcli: error: {report.error}", file=sys.stderr)
+        if report.failed:
+            raise typer.Exit(EXIT_JOBS_FAILED)
+
+    _guarded(body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("idcli: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+__all__ = ["EXIT_INVALID_INPUT", "app", "main"]

@@ -1,0 +1,5 @@
+"""The only package that imports torch and diffusers. Import it only when rendering."""
+
+from .core import ENGINE_ALGORITHM, Engine, RenderRequest, RenderResult, is_out_of_memory
+
+__all__ = ["ENGINE_ALGORITHM", "Engine", "RenderRequest", "RenderResult", "is_out_of_memory"]

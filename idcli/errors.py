@@ -1,0 +1,106 @@
+"""Errors that idcli reports to people, with the exit code each one maps to.
+
+Domain code raises these; only the CLI edge turns them into one printed message and an exit
+code. A traceback is shown only when ``IDCLI_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Stable exit codes: scripts depend on them, so they are part of the public contract.
+EXIT_OK = 0
+EXIT_JOBS_FAILED = 1
+EXIT_INVALID_INPUT = 2
+EXIT_OUTPUT_BUSY = 3
+EXIT_MODEL_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class IdcliError(Exception):
+    """Base class for every error idcli reports to a person."""
+
+    exit_code = EXIT_INVALID_INPUT
+
+    def render(self) -> str:
+        return str(self)
+
+
+@dataclass
+class Problem:
+    """One thing wrong with an input document."""
+
+    message: str
+    path: str = ""  # field path such as ``shots[3].size``; empty for the whole document
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    hint: str = ""  # what is allowed, or a did-you-mean
+
+    def format(self, source: str) -> str:
+        where = source
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        text = f"{where}: "
+        if self.path:
+            text += f"{self.path}: "
+        text += self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+@dataclass
+class ShotListError(IdcliError):
+    """A shot list (or another input document) that cannot be used; nothing is rendered."""
+
+    source: str
+    problems: list[Problem] = field(default_factory=list)
+    exit_code = EXIT_INVALID_INPUT
+
+    # Enough to fix a document in one pass without drowning the terminal.
+    MAX_SHOWN = 20
+
+    def __post_init__(self) -> None:
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [p.format(self.source) for p in self.problems[: self.MAX_SHOWN]]
+        hidden = len(self.problems) - self.MAX_SHOWN
+        if hidden > 0:
+            lines.append(f"... and {hidden} more problem(s)")
+        return "\n".join(lines)
+
+
+class InputError(IdcliError):
+    """A bad command-line argument or input file outside a shot list."""
+
+    exit_code = EXIT_INVALID_INPUT
+
+
+class OutputBusyError(IdcliError):
+    """Another idcli run holds the output folder."""
+
+    exit_code = EXIT_OUTPUT_BUSY
+
+
+class OutputError(IdcliError):
+    """The output folder cannot be used (read-only, a file in the way, disk full)."""
+
+    exit_code = EXIT_JOBS_FAILED
+
+
+class ModelUnavailableError(IdcliError):
+    """A model that cannot be found or loaded; says where to get it."""
+
+    exit_code = EXIT_MODEL_UNAVAILABLE
+
+
+class Interrupted(IdcliError):  # noqa: N818 - reads better at the raise sites
+    """The run was stopped by a signal; writes in flight were finished or removed."""
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(f"interrupted by {signal_name}; completed images are kept, rerun to resume")
+        self.exit_code = exit_code

@@ -1,0 +1,71 @@
+"""Content hashes: canonical JSON, tagged digests and cached file hashes.
+
+The canonical JSON contract (changing it changes every job key, so every render looks stale):
+keys sorted, no insignificant whitespace, UTF-8 without escaping, floats in Python's shortest
+round-trip form, NaN and infinities refused, tuples written as lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .paths import state_dir
+
+CHUNK = 1024 * 1024
+
+
+def canonical_json(obj: Any) -> str:
+    """Serialise ``obj`` canonically (see the module docstring: changing this changes every hash)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def tagged_hash(tag: str, obj: Any) -> str:
+    """``tag:sha256hex`` of the canonical JSON of ``obj``; the tag names what was hashed and how."""
+    digest = hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+    return f"{tag}:{digest}"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file_cached(path: Path) -> str:
+    """sha256 of a large file (model weights), cached by path, size and modification time.
+
+    Weights are gigabytes; hashing them on every plan would cost seconds. The cache lives in the
+    idcli state folder and is only a shortcut: a file whose size or mtime changed is hashed again.
+    """
+    path = path.resolve()
+    stat = path.stat()
+    cache_file = state_dir() / "file-hashes.json"
+    entry_key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        cache = json.loads(cache_file.read_text("utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    if isinstance(cache, dict) and isinstance(cache.get(entry_key), str):
+        return cache[entry_key]
+    value = sha256_file(path)
+    cache = cache if isinstance(cache, dict) else {}
+    cache[entry_key] = value
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache), "utf-8")
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only home only costs a re-hash next time
+    return value

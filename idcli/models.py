@@ -1,0 +1,96 @@
+"""Which model a run uses, named by content so that job keys change exactly when weights do.
+
+No torch here: the planner needs the model's identity, not the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelUnavailableError
+from .hashing import canonical_json, sha256_file_cached, tagged_hash
+from .presets import PRESETS, TINY_INIT_SEED, get_preset
+from .shotlist import ModelSpec
+
+# Files whose bytes decide a local diffusers folder's output: weights, configs, tokenizer files.
+_MODEL_FILE_SUFFIXES = {".safetensors", ".json", ".txt", ".model"}
+_PICKLE_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth"}
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    preset: str
+    architecture: str  # "sd" or "sdxl"
+    source: str  # "builtin" (tiny random weights), "hub" or "local"
+    id: str | None  # hub repo id or absolute local folder
+    revision: str | None  # hub revision ("main" unless pinned)
+    content_hash: str | None  # builtin: config hash; local: hash over the folder's files
+    dtype: str  # resolved: float32, float16 or bfloat16
+    random_weights: bool
+    allow_pickle: bool = False
+
+    def key_material(self) -> dict[str, Any]:
+        """What of the model enters a job key. The local path does not: moving a folder changes nothing."""
+        material: dict[str, Any] = {"architecture": self.architecture, "dtype": self.dtype}
+        if self.source == "hub":
+            material["hub"] = {"id": self.id, "revision": self.revision}
+        else:
+            material[self.source] = self.content_hash
+        return material
+
+    def as_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def label(self) -> str:
+        """Short text for PNG ``parameters`` chunks and tables."""
+        if self.source == "builtin":
+            return f"{self.preset} (random weights)"
+        if self.source == "hub":
+            return f"{self.id}@{self.revision}"
+        return f"{self.id} ({(self.content_hash or '')[:19]})"
+
+
+def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
+    suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
+    files = {
+        str(p.relative_to(folder)): sha256_file_cached(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix in suffixes and ".cache" not in p.parts
+    }
+    if not any(name.endswith(".safetensors") or Path(name).suffix in _PICKLE_SUFFIXES for name in files):
+        raise ModelUnavailableError(
+            f"'{folder}' holds no .safetensors weights"
+            + ("" if allow_pickle else " (pickle checkpoints are refused unless model.allow_pickle: true)"))
+    return tagged_hash("idcli-model-files-v1", files)
+
+
+def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: str | None = None
+                  ) -> ModelIdentity:
+    """The content identity of the model a shot list asks for (``preset_override`` from ``--preset``)."""
+    preset = get_preset(preset_override or spec.preset)
+    if preset.random_weights:
+        config_hash = tagged_hash("idcli-tiny-v1", {"components": preset.components, "seed": TINY_INIT_SEED})
+        return ModelIdentity(preset.name, preset.architecture, "builtin", None, None, config_hash, dtype,
+                             random_weights=True)
+    # A --preset switch to a real preset ignores an id written for another architecture.
+    model_id = spec.id if (preset_override is None or preset_override == spec.preset) else None
+    model_id = model_id or preset.default_id
+    assert model_id is not None
+    local = Path(model_id).expanduser()
+    local = local if local.is_absolute() else base_dir / local
+    if local.is_dir():
+        content = _local_folder_hash(local.resolve(), spec.allow_pickle)
+        return ModelIdentity(preset.name, preset.architecture, "local", str(local.resolve()), None, content,
+                             dtype, random_weights=False, allow_pickle=spec.allow_pickle)
+    return ModelIdentity(preset.name, preset.architecture, "hub", model_id, spec.revision or "main", None,
+                         dtype, random_weights=False, allow_pickle=spec.allow_pickle)
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+__all__ = ["ModelIdentity", "canonical_json", "preset_names", "resolve_model"]

@@ -1,0 +1,157 @@
+"""From a validated shot list to a plan of content-keyed jobs. Pure: no torch, no files written.
+
+A job is one shot x one take. Its key hashes everything that can change its pixels (see
+``key_material``) and nothing that cannot (output path, batch size), so a re-run skips exactly the
+jobs whose inputs are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .hashing import tagged_hash
+from .models import ModelIdentity
+from .presets import get_preset
+from .shotlist import LoadedShotList, Shot
+from .versions import ENGINE_ALGORITHM, JOB_KEY_TAG
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """What the engine needs for one image. Requests in one batch share their ``batch_signature``."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    sampler: str
+
+    def batch_signature(self) -> tuple[Any, ...]:
+        return (self.width, self.height, self.steps, self.guidance, self.sampler)
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    shot_id: str
+    take: int  # 1-based
+    request: RenderRequest
+    framing: str | None
+    expression: Any  # recorded as given; acted on by the expression engine
+    characters: tuple[str, ...]
+    group: str  # batch group label, g1, g2, ... in order of first appearance
+    key_material: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        return f"{self.shot_id}_t{self.take}"
+
+    @property
+    def image_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.png"
+
+    @property
+    def sidecar_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.json"
+
+
+@dataclass
+class Plan:
+    project: str
+    source: str
+    model: ModelIdentity
+    jobs: list[Job]
+
+    def select(self, only: list[str] | None) -> Plan:
+        """The plan restricted to some shot ids (``--only``); unknown ids are an input error."""
+        if not only:
+            return self
+        from .errors import InputError
+        from .suggest import did_you_mean
+
+        known = {j.shot_id for j in self.jobs}
+        for shot_id in only:
+            if shot_id not in known:
+                hint = did_you_mean(shot_id, known)
+                raise InputError(f"--only {shot_id}: no such shot in {self.source}" + (f"; {hint}" if hint else ""))
+        wanted = set(only)
+        return Plan(self.project, self.source, self.model, [j for j in self.jobs if j.shot_id in wanted])
+
+
+def derived_seed(shot_id: str, take: int) -> int:
+    """The seed of a take when the shot gives none: stable under edits to any other shot or field."""
+    digest = hashlib.sha256(f"idcli-seed-v1:{shot_id}:{take}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def resolve_prompt(template: str, loaded: LoadedShotList) -> str:
+    """Placeholders replaced by each character's description (its name when it has none)."""
+    names = {name: (c.description or name) for name, c in loaded.shotlist.characters.items()}
+    return template.format_map(names)
+
+
+def _seeds(shot: Shot, takes: int) -> list[int]:
+    if shot.seeds is not None:
+        return list(shot.seeds)
+    return [derived_seed(shot.id, take) for take in range(1, takes + 1)]
+
+
+def make_plan(loaded: LoadedShotList, model: ModelIdentity) -> Plan:
+    """Every job of the shot list, in shot order, with keys and batch groups."""
+    from .shotlist import placeholders
+
+    doc = loaded.shotlist
+    preset = get_preset(model.preset)
+    defaults = doc.defaults
+    groups: dict[tuple[Any, ...], str] = {}
+    jobs: list[Job] = []
+    for shot in doc.shots:
+        def pick(name: str, fallback: Any, shot: Shot = shot) -> Any:
+            value = getattr(shot, name)
+            if value is None:
+                value = getattr(defaults, name)
+            return fallback if value is None else value
+
+        width, height = pick("size", preset.size)
+        takes = len(shot.seeds) if shot.seeds is not None else pick("takes", 1)
+        prompt = resolve_prompt(shot.prompt, loaded)
+        negative = resolve_prompt(pick("negative_prompt", ""), loaded)
+        framing = pick("framing", None)
+        characters = tuple(dict.fromkeys(placeholders(shot.prompt)))
+        for take, seed in enumerate(_seeds(shot, takes), start=1):
+            request = RenderRequest(prompt=prompt, negative_prompt=negative, seed=seed, width=width,
+                                    height=height, steps=pick("steps", preset.steps),
+                                    guidance=float(pick("guidance", preset.guidance)),
+                                    sampler=pick("sampler", preset.sampler))
+            material = key_material(model, request)
+            signature = request.batch_signature()
+            group = groups.setdefault(signature, f"g{len(groups) + 1}")
+            jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
+                            framing=framing, expression=_plain(shot.expression), characters=characters,
+                            group=group, key_material=material))
+    return Plan(doc.project, loaded.source, model, jobs)
+
+
+def key_material(model: ModelIdentity, request: RenderRequest) -> dict[str, Any]:
+    """Everything that can change a job's pixels. Documented in docs/file-formats.md."""
+    return {
+        "engine": ENGINE_ALGORITHM,
+        "model": model.key_material(),
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "seed": request.seed,
+        "size": [request.width, request.height],
+        "steps": request.steps,
+        "guidance": request.guidance,
+        "sampler": request.sampler,
+        "method": {"name": "text"},
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value

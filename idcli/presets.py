@@ -1,0 +1,104 @@
+"""Model presets: what each name means, its defaults, and the tiny random-weight configs.
+
+Plain data, no torch: the planner needs a preset's identity and defaults without loading anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The tiny presets are built from these configs with this seed; both are part of the model identity.
+TINY_INIT_SEED = 0
+TINY_VOCAB_WORDS = 2048  # word-level BPE merges learnt from the bundled word list (see tokenizer.py)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    architecture: str  # "sd" or "sdxl"
+    default_id: str | None  # hub repo id for real presets; None for built-in random weights
+    size: tuple[int, int]
+    steps: int
+    guidance: float
+    sampler: str
+    random_weights: bool
+    components: dict[str, Any] = field(default_factory=dict)  # tiny configs only
+
+
+_TINY_CLIP = {
+    "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
+    "max_position_embeddings": 77, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu",
+}
+_TINY_VAE = {
+    "in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per_block": 1,
+    "block_out_channels": [16, 32, 32, 32], "norm_num_groups": 8,
+    "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "sample_size": 256,
+}
+_SCHEDULER = {
+    "num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+    "beta_schedule": "scaled_linear", "prediction_type": "epsilon", "steps_offset": 1,
+    "clip_sample": False, "set_alpha_to_one": False, "timestep_spacing": "leading",
+}
+
+PRESETS: dict[str, Preset] = {
+    "tiny-sd": Preset(
+        name="tiny-sd", architecture="sd", default_id=None, size=(256, 256), steps=12, guidance=5.0,
+        sampler="dpmpp-2m", random_weights=True,
+        components={
+            "unet": {
+                "sample_size": 32, "in_channels": 4, "out_channels": 4, "layers_per_block": 1,
+                "block_out_channels": [32, 64], "norm_num_groups": 8, "cross_attention_dim": 32,
+                "attention_head_dim": 8,
+                "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+                "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+            },
+            "vae": {**_TINY_VAE, "scaling_factor": 0.18215},
+            "text_encoder": _TINY_CLIP,
+            "scheduler": _SCHEDULER,
+        },
+    ),
+    "tiny-sdxl": Preset(
+        name="tiny-sdxl", architecture="sdxl", default_id=None, size=(256, 256), steps=12, guidance=5.0,
+        sampler="dpmpp-2m", random_weights=True,
+        components={
+            "unet": {
+                "sample_size": 32, "in_channels": 4, "out_channels": 4, "layers_per_block": 1,
+                "block_out_channels": [32, 64], "norm_num_groups": 8,
+                "attention_head_dim": [2, 4], "use_linear_projection": True,
+                "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+                "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+                "transformer_layers_per_block": [1, 2],
+                # SDXL conditioning: both encoders' hidden states concatenated (32 + 32) and the
+                # pooled text embedding (32) plus six size/crop numbers (6 x 8) as added embeddings.
+                "cross_attention_dim": 64, "addition_embed_type": "text_time",
+                "addition_time_embed_dim": 8, "projection_class_embeddings_input_dim": 80,
+            },
+            "vae": {**_TINY_VAE, "scaling_factor": 0.13025},
+            "text_encoder": _TINY_CLIP,
+            "text_encoder_2": {**_TINY_CLIP, "projection_dim": 32},
+            "scheduler": _SCHEDULER,
+        },
+    ),
+    "sd15": Preset(
+        name="sd15", architecture="sd", default_id="stable-diffusion-v1-5/stable-diffusion-v1-5",
+        size=(512, 512), steps=25, guidance=7.0, sampler="dpmpp-2m", random_weights=False,
+    ),
+    "sdxl": Preset(
+        name="sdxl", architecture="sdxl", default_id="stabilityai/stable-diffusion-xl-base-1.0",
+        size=(1024, 1024), steps=30, guidance=6.0, sampler="dpmpp-2m", random_weights=False,
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    from .errors import InputError
+    from .suggest import did_you_mean
+
+    try:
+        return PRESETS[name]
+    except KeyError:
+        hint = did_you_mean(name, PRESETS)
+        raise InputError(f"unknown preset '{name}'" + (f"; {hint}" if hint else "")
+                         + f" (allowed: {', '.join(PRESETS)})") from None

@@ -1,0 +1,136 @@
+"""What each image records about how it was made: the JSON sidecar and the PNG text chunks.
+
+The PNG carries two chunks: ``parameters`` in the widely read "Steps: ..., Sampler: ..." form, and
+``idcli`` with the sidecar's *reproducible* part (everything but timing, batch placement and the
+image's own hash, which cannot be known before the bytes exist). So the same job renders the same
+PNG bytes wherever it ran in a batch, and a sidecar can be rebuilt from the PNG alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+from .models import ModelIdentity
+from .plan import Job
+from .versions import SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
+
+PNG_CHUNK = "idcli"
+# Fields of a sidecar that are not in the PNG's idcli chunk.
+RUN_FIELDS = ("batch", "timing", "recovered")
+
+
+@lru_cache(maxsize=1)
+def software_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("torch", "diffusers", "transformers"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def reproducible_record(job: Job, model: ModelIdentity, device: str) -> dict[str, Any]:
+    """The part of a sidecar fixed by the job alone (stored inside the PNG too)."""
+    r = job.request
+    return {
+        "schema": SIDECAR_SCHEMA,
+        "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+        "job_key": job.key,
+        "shot_id": job.shot_id,
+        "take": job.take,
+        "seed": r.seed,
+        "prompt": r.prompt,
+        "negative_prompt": r.negative_prompt,
+        "framing": job.framing,
+        "expression": job.expression,
+        "characters": list(job.characters),
+        "model": {
+            "preset": model.preset,
+            "architecture": model.architecture,
+            "source": model.source,
+            "id": model.id,
+            "revision": model.revision,
+            "hash": model.content_hash,
+            "dtype": model.dtype,
+            "device": device,
+            "random_weights": model.random_weights,
+        },
+        "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
+        "size": {"width": r.width, "height": r.height},
+        "image": {"path": job.image_relpath, "width": r.width, "height": r.height},
+        "software": software_versions(),
+    }
+
+
+def parameters_text(job: Job, model: ModelIdentity) -> str:
+    """The A1111-style ``parameters`` chunk most image tools display."""
+    r = job.request
+    lines = [r.prompt]
+    if r.negative_prompt:
+        lines.append(f"Negative prompt: {r.negative_prompt}")
+    lines.append(f"Steps: {r.steps}, Sampler: {r.sampler}, CFG scale: {r.guidance:g}, Seed: {r.seed}, "
+                 f"Size: {r.width}x{r.height}, Model: {model.label}, Version: {TOOL_NAME} {TOOL_VERSION}")
+    return "\n".join(lines)
+
+
+def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, Any]) -> bytes:
+    """PNG bytes with both text chunks; deterministic for the same pixels and record."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", parameters_text(job, model))
+    info.add_itxt(PNG_CHUNK, json.dumps(record, sort_keys=True, ensure_ascii=False))
+    if model.random_weights:
+        info.add_text("idcli-random-weights", "true: rendered by a random-weight test model")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG", pnginfo=info, compress_level=6)
+    return buffer.getvalue()
+
+
+def read_png_record(data: bytes) -> dict[str, Any] | None:
+    """The ``idcli`` chunk of a PNG, or None when absent or unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            text = image.text.get(PNG_CHUNK) if hasattr(image, "text") else None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,
+                     batch_size: int | None, started: datetime | None, finished: datetime | None,
+                     recovered: bool = False) -> dict[str, Any]:
+    """A full sidecar: the reproducible record plus the image hash and run facts."""
+    sidecar = json.loads(json.dumps(record))  # deep copy
+    sidecar["image"]["sha256"] = image_sha256
+    sidecar["batch"] = {"index": batch_index, "size": batch_size}
+    if started and finished:
+        per_image = (finished - started).total_seconds() / max(1, batch_size or 1)
+        sidecar["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
+                             "seconds": round(per_image, 4), "batch_seconds": round(
+                                 (finished - started).total_seconds(), 4)}
+    else:
+        sidecar["timing"] = None
+    if recovered:
+        sidecar["recovered"] = True  # rebuilt from the PNG after an interrupted run
+    return sidecar
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)  # noqa: UP017 - keep 3.10 readers happy

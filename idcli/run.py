@@ -1,0 +1,242 @@
+"""A render run: plan the shot list, skip what is done, batch the rest through the engine, commit.
+
+This is the library call behind ``idcli render``; pipelines call ``render`` directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import Interrupted, OutputError
+from .models import ModelIdentity, resolve_model
+from .plan import Job, Plan, make_plan
+from .runtime import Runtime, resolve_runtime
+from .shotlist import LoadedShotList
+from .store import OutputStore
+
+
+@dataclass
+class JobOutcome:
+    key: str
+    shot_id: str
+    take: int
+    seed: int
+    group: str
+    status: str  # rendered, skipped, recovered, failed, pending (dry run)
+    image: str
+    sidecar: str
+    error: str | None = None
+    state_before: str = ""
+
+
+@dataclass
+class RenderReport:
+    out_dir: str
+    model: dict[str, Any]
+    jobs: list[JobOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    batch_sizes: list[int] = field(default_factory=list)
+    dry_run: bool = False
+    error: str | None = None  # why the run stopped early (disk full, permissions), if it did
+
+    def count(self, status: str) -> int:
+        return sum(1 for j in self.jobs if j.status == status)
+
+    @property
+    def rendered(self) -> int:
+        return self.count("rendered")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": self.out_dir,
+            "dry_run": self.dry_run,
+            "rendered": self.rendered,
+            "skipped": self.count("skipped"),
+            "recovered": self.count("recovered"),
+            "failed": self.failed,
+            "pending": self.count("pending"),
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.rendered / self.seconds, 4) if self.seconds and self.rendered else 0.0,
+            "batch_sizes": self.batch_sizes,
+            "error": self.error,
+            "model": self.model,
+            "jobs": [asdict(j) for j in self.jobs],
+        }
+
+
+class Progress(Protocol):
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: JobOutcome) -> None: ...
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class _Silent:
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: JobOutcome) -> None: ...
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+def plan_shotlist(loaded: LoadedShotList, *, preset: str | None = None, device: str = "auto",
+                  dtype: str | None = None) -> tuple[Plan, Runtime]:
+    """The plan of a shot list for the device it would run on (dtype is part of every key)."""
+    runtime = resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
+    identity = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
+    return make_plan(loaded, identity), runtime
+
+
+def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
+    """Each job's state in an output folder (read only)."""
+    store = OutputStore(out_dir)
+    return {job.key: store.state(job) for job in plan.jobs}
+
+
+def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
+           dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
+           only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
+           progress: Progress | None = None, engine_factory: Callable[[ModelIdentity, Runtime], Any] | None = None
+           ) -> RenderReport:
+    """Render every job of ``loaded`` that is not already done in ``out_dir``."""
+    progress = progress or _Silent()
+    started = time.perf_counter()
+    plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype)
+    plan = plan.select(only)
+    out = Path(out_dir)
+    store = OutputStore(out)
+    report = RenderReport(str(out), {**plan.model.as_record(), "device": runtime.device}, dry_run=dry_run)
+
+    def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
+        return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
+                          str(out / job.image_relpath), str(out / job.sidecar_relpath), error, before)
+
+    if dry_run:
+        for job in plan.jobs:
+            state = store.state(job) if out.is_dir() else None
+            status = "skipped" if (state and state.status == "done" and not force) else "pending"
+            report.jobs.append(outcome(job, status, state.status if state else "new"))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    try:
+        _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory)
+    except KeyboardInterrupt:
+        raise Interrupted(*_INTERRUPT) from None
+    order = {job.key: i for i, job in enumerate(plan.jobs)}
+    report.jobs.sort(key=lambda o: order[o.key])
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# Set by the SIGTERM handler so that the KeyboardInterrupt it raises reports the right signal.
+_INTERRUPT: list[Any] = ["SIGINT", 130]
+
+
+def install_signal_handlers() -> None:
+    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143."""
+    import signal
+
+    def on_term(signum: int, frame: Any) -> None:
+        _INTERRUPT[:] = ["SIGTERM", 143]
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
+                 batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
+                 progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime], Any] | None) -> None:
+    with store.session(wait=wait):
+        store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
+        pending: list[Job] = []
+        for job in plan.jobs:
+            state = store.state(job)
+            if force and state.status in ("done", "recoverable"):
+                state = type(state)("stale", "--force")
+            if state.status == "done":
+                report.jobs.append(outcome(job, "skipped", "done"))
+            elif state.status == "recoverable":
+                _recover(store, job, state.record or {})
+                report.jobs.append(outcome(job, "recovered", "recoverable"))
+            else:
+                pending.append(job)
+        done_before = len(report.jobs)
+        progress.start(len(plan.jobs), done_before)
+        if pending:
+            engine = (engine_factory or _default_engine)(plan.model, runtime)
+            try:
+                _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
+                                progress)
+            except OutputError as exc:
+                # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
+                report.error = str(exc)
+                seen = {o.key for o in report.jobs}
+                report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
+        store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
+        progress.stop()
+
+
+def _default_engine(model: ModelIdentity, runtime: Runtime) -> Any:
+    from .engine import Engine
+
+    return Engine(model, runtime)
+
+
+def _recover(store: OutputStore, job: Job, record: dict[str, Any]) -> None:
+    from .provenance import complete_sidecar
+    from .store import image_sha256
+
+    png = (store.root / job.image_relpath).read_bytes()
+    sidecar = complete_sidecar(record, image_sha256(png), batch_index=None, batch_size=None, started=None,
+                               finished=None, recovered=True)
+    store.commit(job, b"", sidecar)
+
+
+def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
+                    batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
+                    progress: Progress) -> None:
+    from .engine import is_out_of_memory
+    from .provenance import complete_sidecar, encode_png, now, reproducible_record
+    from .store import image_sha256
+
+    groups: dict[str, list[Job]] = {}
+    for job in pending:
+        groups.setdefault(job.group, []).append(job)
+    for jobs in groups.values():
+        size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(jobs[0].request)
+        i = 0
+        while i < len(jobs):
+            batch = jobs[i:i + size]
+            t0 = now()
+            try:
+                results = engine.render([j.request for j in batch])
+            except Exception as exc:
+                if is_out_of_memory(exc) and size > 1:
+                    # Nothing of this batch was committed: halve it and try the same jobs again.
+                    size = max(1, size // 2)
+                    progress.note(f"out of memory; batch size lowered to {size}")
+                    continue
+                for job in batch:
+                    report.jobs.append(outcome(job, "failed", "new", f"{type(exc).__name__}: {exc}"))
+                    progress.advance(report.jobs[-1])
+                i += len(batch)
+                continue
+            t1 = now()
+            report.batch_sizes.append(len(batch))
+            for index, (job, result) in enumerate(zip(batch, results, strict=True)):
+                record = reproducible_record(job, model, runtime.device)
+                png = encode_png(result.pixels, job, model, record)
+                sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
+                                           started=t0, finished=t1)
+                store.commit(job, png, sidecar)
+                report.jobs.append(outcome(job, "rendered", "new"))
+                progress.advance(report.jobs[-1])
+            i += len(batch)

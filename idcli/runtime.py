@@ -1,0 +1,32 @@
+"""Device and precision resolution. Imports torch only when a question needs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InputError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str  # "cpu" or "cuda" (or "cuda:N")
+    dtype: str  # "float32", "float16" or "bfloat16"
+
+
+def resolve_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
+    """``auto`` picks CUDA when present, and bfloat16 there (float32 on the CPU, where half is slow)."""
+    if device == "auto" or device.startswith("cuda"):
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+        if device == "auto":
+            device = "cuda" if has_cuda else "cpu"
+        elif not has_cuda:
+            raise InputError(f"--device {device}: no CUDA device is available here (use --device cpu)")
+    elif device != "cpu":
+        raise InputError(f"unknown device '{device}' (allowed: {', '.join(DEVICES)}, cuda:N)")
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return Runtime(device, dtype)

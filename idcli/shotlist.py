@@ -1,0 +1,430 @@
+"""The shot-list format (schema version 1): structure, validation and error reporting.
+
+Structure is declared once with pydantic (strict types, unknown keys forbidden), which also gives
+``idcli schema`` its JSON Schema. Rules that span fields (unique ids, placeholders that name a
+character, files that must exist) are checked here afterwards. Every problem is reported with the
+file, ``line:col``, the field path and what is allowed; nothing is rendered while any remain.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from .errors import Problem, ShotListError
+from .suggest import did_you_mean
+from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, load_yaml_file
+
+SCHEMA_VERSION = 1
+PRESETS = ("tiny-sd", "tiny-sdxl", "sd15", "sdxl")
+SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m")
+FRAMINGS = ("close-up", "medium", "wide", "full-body")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+MIN_SIDE, MAX_SIDE = 64, 4096
+MAX_PIXELS = 2048 * 2048  # pixel budget per image
+MAX_STEPS = 200
+MAX_GUIDANCE = 30.0
+MAX_TAKES = 100
+MAX_SEED = 2**32 - 1
+MAX_SHOTS = 10_000
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CHARACTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Names that Windows (and so shared previs storage) refuses as file names, whatever the extension.
+RESERVED_NAMES = {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
+
+
+def check_safe_id(value: str, what: str = "id") -> str:
+    """A token usable as a file and folder name on every platform, never a path."""
+    if not value:
+        raise ValueError(f"{what} is empty")
+    if "/" in value or "\\" in value or value in {".", ".."} or ".." in value:
+        raise ValueError(f"{what} '{value}' is a path; use letters, digits, '_', '-' and '.'")
+    if not SAFE_ID.match(value):
+        raise ValueError(f"{what} '{value}' is not a safe file name: 1-64 of letters, digits, '_', "
+                         "'-', '.', starting with a letter or digit")
+    if value.split(".")[0].lower() in RESERVED_NAMES:
+        raise ValueError(f"{what} '{value}' is a reserved device name on Windows")
+    if value.endswith("."):
+        raise ValueError(f"{what} '{value}' ends with '.'")
+    return value
+
+
+def _parse_size(value: Any) -> tuple[int, int]:
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*", value)
+        if not match:
+            raise ValueError("size must look like '768x512' (width x height)")
+        width, height = int(match.group(1)), int(match.group(2))
+    elif isinstance(value, list | tuple) and len(value) == 2 and all(
+        type(v) is int for v in value
+    ):
+        width, height = value
+    elif isinstance(value, dict) and set(value) == {"width", "height"} and all(
+        type(v) is int for v in value.values()
+    ):
+        width, height = value["width"], value["height"]
+    else:
+        raise ValueError("size must be 'WIDTHxHEIGHT', [width, height] or {width: W, height: H}")
+    for side in (width, height):
+        if side % 8:
+            raise ValueError(f"size {width}x{height}: each side must be a multiple of 8")
+        if not MIN_SIDE <= side <= MAX_SIDE:
+            raise ValueError(f"size {width}x{height}: each side must be {MIN_SIDE}..{MAX_SIDE}")
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"size {width}x{height} is over the pixel budget of {MAX_PIXELS:,} pixels")
+    return width, height
+
+
+Size = Annotated[
+    tuple[int, int],
+    BeforeValidator(_parse_size),
+    WithJsonSchema({
+        "description": "Image size: 'WIDTHxHEIGHT', [width, height] or {width, height}; multiples of 8",
+        "anyOf": [
+            {"type": "string", "pattern": r"^\d+\s*[xX×]\s*\d+$"},
+            {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+            {"type": "object", "properties": {"width": {"type": "integer"}, "height": {"type": "integer"}},
+             "required": ["width", "height"], "additionalProperties": False},
+        ],
+    }),
+]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Text = Annotated[str, Field(max_length=4000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Expression(_Strict):
+    """An expression label with an intensity (acted on by the expression engine; recorded now)."""
+
+    label: Annotated[str, Field(min_length=1, max_length=64)]
+    intensity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
+
+
+ExpressionSpec = Annotated[str, Field(min_length=1, max_length=64)] | Expression
+
+
+class RenderParams(_Strict):
+    """Parameters a shot may set and ``defaults`` may set for every shot."""
+
+    size: Size | None = None
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
+    guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE, allow_inf_nan=False)] | None = None
+    sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
+    negative_prompt: Text | None = None
+    framing: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    takes: Annotated[int, Field(ge=1, le=MAX_TAKES)] | None = None
+
+
+class ModelSpec(_Strict):
+    """Which model renders the shot list. ``--preset`` on the command line overrides ``preset``."""
+
+    preset: Literal[PRESETS] = "tiny-sd"  # type: ignore[valid-type]
+    id: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
+        default=None, description="Hub repo id (org/name) or a local diffusers folder; real presets only")
+    revision: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="Hub revision: a commit hash pins the weights exactly")
+    dtype: Literal[DTYPES] = "auto"  # type: ignore[valid-type]
+    allow_pickle: bool = Field(
+        default=False, description="Allow pickle (.bin/.ckpt) weights, loaded weights-only; off by default")
+
+
+class Character(_Strict):
+    """A character: selfies to encode, or an identity pack made by ``idcli encode-identity``."""
+
+    selfies: Annotated[list[Annotated[str, Field(min_length=1, max_length=1024)]],
+                       Field(min_length=1, max_length=32)] | None = None
+    identity: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    description: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        default=None, description="How prompts name the character, e.g. 'a woman in a red coat'")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Character:
+        if (self.selfies is None) == (self.identity is None):
+            raise ValueError("give exactly one of 'selfies' (a list of images) or 'identity' (a pack file)")
+        return self
+
+
+class Shot(RenderParams):
+    """One shot: a prompt with ``{character}`` placeholders and how many takes to render."""
+
+    id: Annotated[str, Field(description="Safe file-name token; names the output folder")]
+    prompt: Annotated[str, Field(min_length=1, max_length=4000)]
+    expression: ExpressionSpec | None = None
+    seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_TAKES)] | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        return check_safe_id(value, "shot id")
+
+
+class ShotList(_Strict):
+    """A whole shot list, schema version 1."""
+
+    version: Literal[1]
+    project: Annotated[str, Field(description="Project name; a safe file-name token")]
+    model: ModelSpec = ModelSpec()
+    defaults: RenderParams = RenderParams()
+    characters: dict[str, Character] = Field(default_factory=dict)
+    shots: Annotated[list[Shot], Field(min_length=1, max_length=MAX_SHOTS)]
+
+    @field_validator("project")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        return check_safe_id(value, "project")
+
+    @field_validator("characters")
+    @classmethod
+    def _names(cls, value: dict[str, Character]) -> dict[str, Character]:
+        for name in value:
+            if not CHARACTER_NAME.match(name):
+                raise ValueError(f"character name '{name}' must be 1-32 letters, digits or '_', "
+                                 "starting with a letter (it is used as {name} in prompts)")
+        return value
+
+
+@dataclass(frozen=True)
+class LoadedShotList:
+    """A validated shot list with where it came from (relative paths resolve from ``base_dir``)."""
+
+    shotlist: ShotList
+    source: str
+    base_dir: Path
+    raw_sha256: str
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a shot list, for editors' YAML completion."""
+    schema = ShotList.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "idcli shot list (schema version 1)"
+    return schema
+
+
+# --- turning pydantic errors into problems with line numbers ------------------------------------
+
+_MODEL_AT: dict[str, type[BaseModel]] = {"model": ModelSpec, "defaults": RenderParams}
+
+
+def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class whose keys are valid at ``loc`` (the location of a mapping)."""
+    if not loc:
+        return ShotList
+    head = loc[0]
+    if head in _MODEL_AT and len(loc) == 1:
+        return _MODEL_AT[head]
+    if head == "shots" and len(loc) == 2:
+        return Shot
+    if head == "shots" and len(loc) == 3 and loc[2] == "expression":
+        return Expression
+    if head == "characters" and len(loc) == 2:
+        return Character
+    return None
+
+
+def _path_text(loc: PathKey) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds union-member and validator tags ("str", "Expression", "function-before[...]");
+    # they are noise to a person, not part of the document's path.
+    dropped = {"str", "Expression", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in dropped or "[" in p)))
+
+
+def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(tuple(err["loc"]))
+        kind = err["type"]
+        if kind.startswith("union") or (loc, kind) in seen:
+            continue
+        seen.add((loc, kind))
+        hint = ""
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_for(loc[:-1])
+            allowed = sorted(model.model_fields) if model else []
+            hint = did_you_mean(key, allowed) or (f"allowed: {', '.join(allowed)}" if allowed else "")
+            message = f"unknown key '{key}'"
+            line_col = loaded.mark(loc, key=True)
+        elif kind == "missing":
+            message = f"missing required key '{loc[-1]}'"
+            line_col = loaded.mark(loc[:-1])
+        elif kind == "literal_error":
+            value = err.get("input")
+            expected = err.get("ctx", {}).get("expected", "")
+            options = re.findall(r"'([^']*)'", expected) or re.findall(r"\d+", expected)
+            message = f"'{value}' is not allowed"
+            suggestion = did_you_mean(str(value), options) if isinstance(value, str) else ""
+            hint = "; ".join(x for x in (suggestion, f"allowed: {', '.join(options)}") if x)
+            line_col = loaded.mark(loc)
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            if kind in {"finite_number"}:
+                message = "must be a finite number (not NaN or infinity)"
+            line_col = loaded.mark(loc)
+        line, col = line_col or (None, None)
+        problems.append(Problem(message, _path_text(loc), line, col, hint))
+    return problems
+
+
+# --- rules that span fields ---------------------------------------------------------------------
+
+def placeholders(text: str) -> list[str]:
+    """Names of ``{name}`` placeholders in a prompt; ``{{`` and ``}}`` are literal braces."""
+    names = []
+    for _literal, field_name, spec, conversion in string.Formatter().parse(text):
+        if field_name is None:
+            continue
+        if spec or conversion or not CHARACTER_NAME.match(field_name):
+            raise ValueError(f"'{{{field_name}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}}' is not a character placeholder")
+        names.append(field_name)
+    return names
+
+
+def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(message: str, loc: PathKey, hint: str = "", key: bool = False) -> None:
+        line, col = loaded.mark(loc, key=key) or (None, None)
+        problems.append(Problem(message, _path_text(loc), line, col, hint))
+
+    seen_ids: dict[str, int] = {}
+    for i, shot in enumerate(doc.shots):
+        folded = shot.id.lower()  # case-insensitive file systems would merge these folders
+        if folded in seen_ids:
+            add(f"duplicate shot id '{shot.id}'", ("shots", i, "id"),
+                f"first used by shots[{seen_ids[folded]}]; ids name output folders and must be unique")
+        else:
+            seen_ids[folded] = i
+        for field in ("prompt", "negative_prompt"):
+            text = getattr(shot, field)
+            if text is None:
+                continue
+            try:
+                names = placeholders(text)
+            except ValueError as exc:
+                add(str(exc), ("shots", i, field), "write {{ and }} for literal braces")
+                continue
+            for name in names:
+                if name not in doc.characters:
+                    defined = sorted(doc.characters)
+                    hint = did_you_mean(name, defined) or (
+                        f"defined characters: {', '.join(defined)}" if defined else "no characters are defined")
+                    add(f"placeholder '{{{name}}}' names no character", ("shots", i, field), hint)
+        if shot.seeds is not None and shot.takes is not None and len(shot.seeds) != shot.takes:
+            add(f"{len(shot.seeds)} seeds given for {shot.takes} takes", ("shots", i, "seeds"),
+                "give 'seeds' or 'takes', or as many seeds as takes")
+        if shot.seeds is not None and len(set(shot.seeds)) != len(shot.seeds):
+            add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
+
+    for name, character in doc.characters.items():
+        for j, selfie in enumerate(character.selfies or []):
+            _check_file(base_dir, selfie, ("characters", name, "selfies", j), "selfie", add)
+        if character.identity is not None:
+            _check_file(base_dir, character.identity, ("characters", name, "identity"), "identity pack", add)
+
+    spec = doc.model
+    if spec.preset.startswith("tiny-") and (spec.id or spec.revision):
+        add(f"preset '{spec.preset}' builds its own random weights and takes no id or revision",
+            ("model", "id" if spec.id else "revision"), "remove it, or use preset sd15 / sdxl")
+    if spec.id is not None and not spec.preset.startswith("tiny-"):
+        local = Path(spec.id).expanduser()
+        local = local if local.is_absolute() else base_dir / local
+        if not local.exists() and not HUB_ID.match(spec.id):
+            add(f"'{spec.id}' is neither a local folder nor a hub id", ("model", "id"),
+                "a hub id looks like 'org/name'; a local folder must exist")
+    return problems
+
+
+def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if not path.exists():
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+        add(f"{what} '{value}' does not exist", loc, did_you_mean(path.name, siblings))
+    elif not path.is_file():
+        add(f"{what} '{value}' is not a regular file", loc)
+
+
+# --- public entry points ------------------------------------------------------------------------
+
+def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "") -> LoadedShotList:
+    """Validate a loaded YAML document as a shot list. Raises ShotListError with every problem."""
+    data = loaded.data
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise ShotListError(loaded.source, [Problem(f"the document is a {kind}, not a mapping", line=1,
+                                                    hint="a shot list starts with 'version: 1'")])
+    version = data.get("version")
+    if type(version) is int and version > SCHEMA_VERSION:
+        line, col = loaded.mark(("version",)) or (None, None)
+        raise ShotListError(loaded.source, [Problem(
+            f"schema version {version} is newer than this idcli understands ({SCHEMA_VERSION})",
+            "version", line, col, "upgrade idcli")])
+    try:
+        doc = ShotList.model_validate(data)
+    except ValidationError as exc:
+        raise ShotListError(loaded.source, _problems_from_validation(exc, loaded)) from None
+    except RecursionError:
+        raise ShotListError(loaded.source, [Problem("the document is nested too deeply")]) from None
+    problems = _semantic_problems(doc, loaded, base_dir)
+    if problems:
+        raise ShotListError(loaded.source, problems)
+    return LoadedShotList(doc, loaded.source, base_dir, raw_sha256)
+
+
+def load_shotlist(path: str | Path) -> LoadedShotList:
+    """Read, bound, parse and validate a shot-list file."""
+    import hashlib
+
+    path = Path(path)
+    loaded = load_yaml_file(path)
+    raw_sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return parse_shotlist(loaded, path.resolve().parent, raw_sha)
+
+
+def loads_shotlist(text: str | bytes, base_dir: str | Path = ".", source: str = "<string>") -> LoadedShotList:
+    """Parse a shot list held in memory (tests, pipelines that generate shot lists)."""
+    import hashlib
+
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    loaded = load_yaml_bytes(raw, source)
+    return parse_shotlist(loaded, Path(base_dir).resolve(), hashlib.sha256(raw).hexdigest())
+
+
+__all__ = [
+    "FRAMINGS", "PRESETS", "SAMPLERS", "Character", "LoadedShotList", "ModelSpec", "RenderParams", "Shot",
+    "ShotList", "json_schema", "load_shotlist", "loads_shotlist", "placeholders",
+]

@@ -1,0 +1,242 @@
+"""The output folder: atomic commits, a run lock, resume status and a journal.
+
+Commit protocol for one job (each step survives ``kill -9`` at any instant):
+1. the PNG is written to a temporary name in its final folder, flushed, fsynced, renamed;
+2. the sidecar JSON likewise, *after* the image: the sidecar is the commit marker;
+3. a line is appended to ``.idcli/journal.jsonl``.
+A PNG without a sidecar (killed between 1 and 2) carries its record in its ``idcli`` chunk, so the
+next run rebuilds the sidecar instead of rendering again. Temporaries are removed at the next start.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import OutputBusyError, OutputError
+from .hashing import sha256_bytes, sha256_file
+from .plan import Job
+
+TMP_SUFFIX = ".idcli-tmp"
+STATE = ".idcli"
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: str  # "done", "new", "stale" or "recoverable"
+    reason: str = ""
+    record: dict[str, Any] | None = None  # the PNG's record when recoverable
+
+
+def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
+    if exc.errno == errno.ENOSPC:
+        return OutputError(f"disk full while {action} {path}; nothing partial was kept — free space and rerun")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"permission denied while {action} {path} ({exc.strerror})")
+    return OutputError(f"cannot {action.removesuffix('ing')} {path}: {exc.strerror or exc}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(final: Path, data: bytes) -> None:
+    """Write ``data`` so that ``final`` is either absent/old or complete, never partial."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException as exc:  # interrupts included: never leave the temporary behind
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise _os_error("writing", final, exc) from None
+        raise
+    _fsync_dir(final.parent)
+
+
+class OutputStore:
+    """One output folder. Use ``with store.session():`` around writes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._lock_fd: int | None = None
+
+    # -- paths ----------------------------------------------------------------------------------
+
+    def path(self, relpath: str) -> Path:
+        """A path inside the output folder; refuses anything that would land outside it."""
+        target = self.root / relpath
+        root = self.root.resolve()
+        probe = self.root
+        for part in Path(relpath).parts[:-1]:
+            probe = probe / part
+            if probe.is_symlink():
+                raise OutputError(f"{probe} is a symbolic link; idcli never writes through links in the "
+                                  "output folder")
+        if not target.resolve().is_relative_to(root) or target.is_symlink():
+            raise OutputError(f"refusing to write {target}: it resolves outside the output folder {root}")
+        return target
+
+    # -- session: lock + cleanup ----------------------------------------------------------------
+
+    def _prepare_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise OutputError(f"output path {self.root} exists and is not a folder")
+        try:
+            (self.root / STATE).mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise OutputError(f"{self.root / STATE} exists and is not a folder") from None
+        except OSError as exc:
+            raise _os_error("creating", self.root, exc) from None
+        if not os.access(self.root, os.W_OK):
+            raise OutputError(f"output folder {self.root} is not writable")
+
+    @contextmanager
+    def session(self, wait: bool = False) -> Iterator[OutputStore]:
+        """Hold the folder's lock for a run and clear leftovers from interrupted runs."""
+        self._prepare_root()
+        lock_path = self.root / STATE / "lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _os_error("opening", lock_path, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise OutputBusyError(f"another idcli run ({holder}) is writing {self.root}; wait for it to finish, "
+                                  "or pass --wait to queue behind it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        self._lock_fd = fd
+        try:
+            self.clean_temporaries()
+            yield self
+        finally:
+            self._lock_fd = None
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def clean_temporaries(self) -> int:
+        """Remove temporaries left by killed runs. Safe only while holding the lock."""
+        removed = 0
+        for tmp in self.root.glob(f"*/.*{TMP_SUFFIX}"):
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+        return removed
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def read_sidecar(self, job: Job) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path(job.sidecar_relpath).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def state(self, job: Job) -> JobState:
+        """Whether ``job`` is done (sidecar key and image hash match), new, stale or recoverable."""
+        image = self.root / job.image_relpath
+        sidecar = self.read_sidecar(job)
+        if sidecar is not None:
+            if sidecar.get("job_key") != job.key:
+                return JobState("stale", "the shot or its settings changed")
+            expected = (sidecar.get("image") or {}).get("sha256")
+            try:
+                actual = sha256_file(image)
+            except OSError:
+                return JobState("stale", "the image is missing")
+            if actual != expected:
+                return JobState("stale", "the image does not match its sidecar")
+            return JobState("done")
+        if image.is_file():
+            from .provenance import read_png_record
+
+            try:
+                record = read_png_record(image.read_bytes())
+            except OSError:
+                record = None
+            if record and record.get("job_key") == job.key:
+                return JobState("recoverable", "image committed, sidecar missing", record)
+            return JobState("stale", "an image without a matching sidecar")
+        return JobState("new")
+
+    # -- commit ---------------------------------------------------------------------------------
+
+    def commit(self, job: Job, png: bytes, sidecar: dict[str, Any]) -> tuple[Path, Path]:
+        """Write image then sidecar atomically; returns their paths."""
+        if self._lock_fd is None:
+            raise RuntimeError("commit outside a store session")
+        image_path = self.path(job.image_relpath)
+        sidecar_path = self.path(job.sidecar_relpath)
+        try:
+            image_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _os_error("creating", image_path.parent, exc) from None
+        if png:
+            atomic_write(image_path, png)
+        atomic_write(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        self.journal({"event": "commit", "key": job.key, "shot": job.shot_id, "take": job.take,
+                      "recovered": bool(sidecar.get("recovered"))})
+        return image_path, sidecar_path
+
+    def journal(self, entry: dict[str, Any]) -> None:
+        """Append one line to the run journal (the record of what every run committed)."""
+        from .provenance import now
+
+        line = json.dumps({"time": now().isoformat(), "pid": os.getpid(), **entry}, ensure_ascii=False) + "\n"
+        try:
+            fd = os.open(self.root / STATE / "journal.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # the journal is a record, not the commit marker: never fail a run over it
+
+    def journal_entries(self) -> list[dict[str, Any]]:
+        try:
+            lines = (self.root / STATE / "journal.jsonl").read_text("utf-8").splitlines()
+        except OSError:
+            return []
+        entries = []
+        for line in lines:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a kill
+        return entries
+
+
+def image_sha256(png: bytes) -> str:
+    return sha256_bytes(png)
