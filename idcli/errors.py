@@ -98,7 +98,7 @@ class ModelUnavailableError(IdcliError):
     exit_code = EXIT_MODEL_UNAVAILABLE
 
 
-class Interrupted(IdcliError):  # noqa: N818 - reads better at the raise sites
+class Interrupted(IdcliError):
     """The run was stopped by a signal; writes in flight were finished or removed."""
 
     def __init__(self, signal_name: str, exit_code: int) -> None:

@@ -54,16 +54,24 @@ class ModelIdentity:
 
 
 def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
+    if not (folder / "model_index.json").is_file():
+        raise ModelUnavailableError(f"'{folder}' is not a diffusers model folder (no model_index.json)")
+    # A component whose weights exist only as pickles would run arbitrary code when unpickled, so it
+    # is refused unless the shot list allows pickles (diffusers then loads them weights-only).
+    pickle_only = sorted(
+        str(part.relative_to(folder)) for part in folder.iterdir()
+        if part.is_dir() and any(p.suffix in _PICKLE_SUFFIXES for p in part.iterdir())
+        and not any(p.suffix == ".safetensors" for p in part.iterdir()))
+    if pickle_only and not allow_pickle:
+        raise ModelUnavailableError(
+            f"'{folder}' has pickle-only weights in {', '.join(pickle_only)}; pickles are refused by default. "
+            "Convert them to .safetensors, or set model.allow_pickle: true to load them weights-only")
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.suffix in suffixes and ".cache" not in p.parts
     }
-    if not any(name.endswith(".safetensors") or Path(name).suffix in _PICKLE_SUFFIXES for name in files):
-        raise ModelUnavailableError(
-            f"'{folder}' holds no .safetensors weights"
-            + ("" if allow_pickle else " (pickle checkpoints are refused unless model.allow_pickle: true)"))
     return tagged_hash("idcli-model-files-v1", files)
 
 

@@ -210,8 +210,13 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
     groups: dict[str, list[Job]] = {}
     for job in pending:
         groups.setdefault(job.group, []).append(job)
+    # Batch sizes that ran out of memory, by image pixels: a later group with images at least as large
+    # starts no higher, instead of failing the same way again.
+    oom_limits: dict[int, int] = {}
     for jobs in groups.values():
         size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(jobs[0].request)
+        pixels = jobs[0].request.width * jobs[0].request.height
+        size = min([size, *(limit for px, limit in oom_limits.items() if px <= pixels)])
         i = 0
         while i < len(jobs):
             batch = jobs[i:i + size]
@@ -221,7 +226,8 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
             except Exception as exc:
                 if is_out_of_memory(exc) and size > 1:
                     # Nothing of this batch was committed: halve it and try the same jobs again.
-                    size = max(1, size // 2)
+                    size = max(1, min(size, len(batch)) // 2)
+                    oom_limits[pixels] = min(size, oom_limits.get(pixels, size))
                     progress.note(f"out of memory; batch size lowered to {size}")
                     continue
                 for job in batch:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,10 +25,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from .errors import Problem, ShotListError
 from .suggest import did_you_mean
-from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, load_yaml_file
+from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, load_yaml_file, printable
+from .yamlsafe import path_text as _path_text
 
 SCHEMA_VERSION = 1
 PRESETS = ("tiny-sd", "tiny-sdxl", "sd15", "sdxl")
@@ -43,11 +46,14 @@ MAX_TAKES = 100
 MAX_SEED = 2**32 - 1
 MAX_SHOTS = 10_000
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-CHARACTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Always used with .fullmatch(): with .match() a '$' also matches before a trailing newline, so
+# an id written as "abc\n" (or a '|' block scalar) passed and named a folder with a newline in it.
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+CHARACTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 # Names that Windows (and so shared previs storage) refuses as file names, whatever the extension.
-RESERVED_NAMES = {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
+RESERVED_NAMES = ({"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)}
+                  | {f"lpt{i}" for i in range(10)})
 
 
 def check_safe_id(value: str, what: str = "id") -> str:
@@ -56,7 +62,7 @@ def check_safe_id(value: str, what: str = "id") -> str:
         raise ValueError(f"{what} is empty")
     if "/" in value or "\\" in value or value in {".", ".."} or ".." in value:
         raise ValueError(f"{what} '{value}' is a path; use letters, digits, '_', '-' and '.'")
-    if not SAFE_ID.match(value):
+    if not SAFE_ID.fullmatch(value):
         raise ValueError(f"{what} '{value}' is not a safe file name: 1-64 of letters, digits, '_', "
                          "'-', '.', starting with a letter or digit")
     if value.split(".")[0].lower() in RESERVED_NAMES:
@@ -106,6 +112,26 @@ Size = Annotated[
     }),
 ]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
+def _exact_int(value: Any) -> Any:
+    # pydantic's Literal[1] accepts True and 1.0 even in strict mode (True == 1.0 == 1), so
+    # 'version: true' validated; the version must be written as the number itself.
+    if type(value) is not int:
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": "1"})
+    return value
+
+
+def _check_character_name(name: str) -> str:
+    if not CHARACTER_NAME.fullmatch(name):
+        raise ValueError(f"character name '{name}' must be 1-32 letters, digits or '_', "
+                         "starting with a letter (it is used as {name} in prompts)")
+    return name
+
+
+# Checked as the dict's key type (not by a validator on the whole dict) so that the problem is
+# reported at the bad name's own line and path, not at the first character of the mapping.
+CharacterName = Annotated[str, AfterValidator(_check_character_name)]
 Text = Annotated[str, Field(max_length=4000)]
 
 
@@ -181,26 +207,17 @@ class Shot(RenderParams):
 class ShotList(_Strict):
     """A whole shot list, schema version 1."""
 
-    version: Literal[1]
+    version: Annotated[Literal[1], BeforeValidator(_exact_int)]
     project: Annotated[str, Field(description="Project name; a safe file-name token")]
     model: ModelSpec = ModelSpec()
     defaults: RenderParams = RenderParams()
-    characters: dict[str, Character] = Field(default_factory=dict)
+    characters: dict[CharacterName, Character] = Field(default_factory=dict)
     shots: Annotated[list[Shot], Field(min_length=1, max_length=MAX_SHOTS)]
 
     @field_validator("project")
     @classmethod
     def _safe(cls, value: str) -> str:
         return check_safe_id(value, "project")
-
-    @field_validator("characters")
-    @classmethod
-    def _names(cls, value: dict[str, Character]) -> dict[str, Character]:
-        for name in value:
-            if not CHARACTER_NAME.match(name):
-                raise ValueError(f"character name '{name}' must be 1-32 letters, digits or '_', "
-                                 "starting with a letter (it is used as {name} in prompts)")
-        return value
 
 
 @dataclass(frozen=True)
@@ -246,13 +263,6 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return None
 
 
-def _path_text(loc: PathKey) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds union-member and validator tags ("str", "Expression", "function-before[...]");
     # they are noise to a person, not part of the document's path.
@@ -263,10 +273,17 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    all_locs = {_clean_loc(tuple(err["loc"])) for err in errors}
+    for err in errors:
         loc = _clean_loc(tuple(err["loc"]))
         kind = err["type"]
         if kind.startswith("union") or (loc, kind) in seen:
+            continue
+        # A union member that failed at the value itself ('expression: Input should be a valid
+        # string') is noise when another member got further and failed deeper inside it.
+        tagged = loc != tuple(err["loc"])
+        if tagged and any(len(other) > len(loc) and other[: len(loc)] == loc for other in all_locs):
             continue
         seen.add((loc, kind))
         hint = ""
@@ -286,15 +303,17 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             options = re.findall(r"'([^']*)'", expected) or re.findall(r"\d+", expected)
             message = f"'{value}' is not allowed"
             suggestion = did_you_mean(str(value), options) if isinstance(value, str) else ""
+            if isinstance(value, str) and value in options:  # version: '1' is text, not the number
+                suggestion = "write it without quotes"
             hint = "; ".join(x for x in (suggestion, f"allowed: {', '.join(options)}") if x)
             line_col = loaded.mark(loc)
         else:
             message = err["msg"].removeprefix("Value error, ")
             if kind in {"finite_number"}:
                 message = "must be a finite number (not NaN or infinity)"
-            line_col = loaded.mark(loc)
+            line_col = loaded.mark(loc, key="[key]" in err["loc"])  # a bad mapping key: point at it
         line, col = line_col or (None, None)
-        problems.append(Problem(message, _path_text(loc), line, col, hint))
+        problems.append(Problem(printable(message), printable(_path_text(loc)), line, col, printable(hint)))
     return problems
 
 
@@ -306,7 +325,7 @@ def placeholders(text: str) -> list[str]:
     for _literal, field_name, spec, conversion in string.Formatter().parse(text):
         if field_name is None:
             continue
-        if spec or conversion or not CHARACTER_NAME.match(field_name):
+        if spec or conversion or not CHARACTER_NAME.fullmatch(field_name):
             raise ValueError(f"'{{{field_name}{'!' + conversion if conversion else ''}"
                              f"{':' + spec if spec else ''}}}' is not a character placeholder")
         names.append(field_name)
@@ -318,7 +337,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
 
     def add(message: str, loc: PathKey, hint: str = "", key: bool = False) -> None:
         line, col = loaded.mark(loc, key=key) or (None, None)
-        problems.append(Problem(message, _path_text(loc), line, col, hint))
+        problems.append(Problem(printable(message), printable(_path_text(loc)), line, col, printable(hint)))
 
     seen_ids: dict[str, int] = {}
     for i, shot in enumerate(doc.shots):
@@ -340,8 +359,8 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
             for name in names:
                 if name not in doc.characters:
                     defined = sorted(doc.characters)
-                    hint = did_you_mean(name, defined) or (
-                        f"defined characters: {', '.join(defined)}" if defined else "no characters are defined")
+                    listed = f"defined characters: {', '.join(defined)}" if defined else ""
+                    hint = did_you_mean(name, defined) or listed or "no characters are defined"
                     add(f"placeholder '{{{name}}}' names no character", ("shots", i, field), hint)
         if shot.seeds is not None and shot.takes is not None and len(shot.seeds) != shot.takes:
             add(f"{len(shot.seeds)} seeds given for {shot.takes} takes", ("shots", i, "seeds"),
@@ -362,7 +381,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
     if spec.id is not None and not spec.preset.startswith("tiny-"):
         local = Path(spec.id).expanduser()
         local = local if local.is_absolute() else base_dir / local
-        if not local.exists() and not HUB_ID.match(spec.id):
+        if not local.exists() and not HUB_ID.fullmatch(spec.id):
             add(f"'{spec.id}' is neither a local folder nor a hub id", ("model", "id"),
                 "a hub id looks like 'org/name'; a local folder must exist")
     return problems
@@ -383,6 +402,9 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
 def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "") -> LoadedShotList:
     """Validate a loaded YAML document as a shot list. Raises ShotListError with every problem."""
     data = loaded.data
+    if data is None:  # '---' alone or '~': said 'the document is a NoneType, not a mapping'
+        raise ShotListError(loaded.source, [Problem("the document is empty",
+                                                    hint="a shot list starts with 'version: 1'")])
     if not isinstance(data, dict):
         kind = type(data).__name__
         raise ShotListError(loaded.source, [Problem(f"the document is a {kind}, not a mapping", line=1,

@@ -10,6 +10,7 @@ next run rebuilds the sidecar instead of rendering again. Temporaries are remove
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -69,10 +70,8 @@ def atomic_write(final: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, final)
     except BaseException as exc:  # interrupts included: never leave the temporary behind
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        except OSError:
-            pass
         if isinstance(exc, OSError):
             raise _os_error("writing", final, exc) from None
         raise

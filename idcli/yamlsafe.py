@@ -47,9 +47,29 @@ class LoadedYaml:
         return self.value_marks.get((), None)
 
 
+def printable(text: str) -> str:
+    """``text`` with newlines, tabs and other control characters escaped (``\\n``).
+
+    Messages quote values from the document; a key or id such as "abc\\n" printed raw split one
+    problem over two lines, which also made the CLI miscount the problems.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def path_text(path: PathKey) -> str:
+    """A field path as people write it: ``shots[3].size``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
 def _fail(source: str, message: str, line: int | None = None, column: int | None = None,
-          hint: str = "") -> ShotListError:
-    return ShotListError(source, [Problem(message, line=line, column=column, hint=hint)])
+          hint: str = "", path: PathKey = ()) -> ShotListError:
+    problem = Problem(printable(message), printable(path_text(path)), line, column, printable(hint))
+    return ShotListError(source, [problem])
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -68,6 +88,10 @@ def _mark_of(node: yaml.Node) -> Mark:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+def _mark_of_yaml(mark: yaml.Mark | None) -> Mark | None:
+    return (mark.line + 1, mark.column + 1) if mark else None
+
+
 class _Walker:
     """Bounds the node graph and indexes it by field path."""
 
@@ -76,6 +100,7 @@ class _Walker:
         self.source = source
         self.result = result
         self._sizes: dict[int, int] = {}
+        self._keys_checked: set[int] = set()
 
     def expanded_size(self, node: yaml.Node, depth: int = 0, active: frozenset[int] = frozenset()) -> int:
         """Node count with every alias expanded; memoised so that counting stays linear."""
@@ -104,24 +129,74 @@ class _Walker:
             raise _fail(self.source, f"the document expands to more than {MAX_EXPANDED_NODES:,} values "
                         "(alias expansion bomb?)", *_mark_of(node), "use fewer aliases")
 
+    def _check_scalar(self, node: yaml.ScalarNode, path: PathKey) -> None:
+        """Construct one scalar now, so that a value PyYAML cannot build is reported at its line.
+
+        Without this, a 5,000-digit integer or a date like 2024-13-45 failed later inside
+        ``construct_document`` with no position at all. The result is cached by the loader, so the
+        document is not constructed twice.
+        """
+        try:
+            self.loader.construct_object(node)
+        except yaml.MarkedYAMLError as exc:
+            raise _fail(self.source, f"cannot read value: {exc.problem}", *_mark_of(node),
+                        path=path) from None
+        except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
+            message = f"cannot read value: {exc}"
+            if node.tag == "tag:yaml.org,2002:int":
+                message = f"the number is too large ({len(node.value):,} digits)"
+            raise _fail(self.source, message, *_mark_of(node), path=path) from None
+
+    def _check_duplicates(self, node: yaml.MappingNode, path: PathKey) -> None:
+        """Reject a key written twice in one mapping.
+
+        Only keys written in the mapping itself count: keys brought in by a '<<' merge may be
+        overridden there (that is what merge keys are for), so this runs before flattening and
+        once per node (an aliased node has been flattened by the time it is visited again).
+        """
+        if id(node) in self._keys_checked:
+            return
+        self._keys_checked.add(id(node))
+        seen: dict[Any, Mark] = {}
+        for key_node, _value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _fail(self.source, "mapping keys must be plain text", *_mark_of(key_node), path=path)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = key_node.value
+            if key in seen:
+                first = seen[key]
+                raise _fail(self.source, f"duplicate key '{key}'", *_mark_of(key_node),
+                            f"first given at line {first[0]}", path=(*path, key))
+            seen[key] = _mark_of(key_node)
+
     def index(self, node: yaml.Node, path: PathKey) -> None:
         """Record marks for every path and reject duplicate keys."""
         self.result.value_marks.setdefault(path, _mark_of(node))
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            self._check_scalar(node, path)
+        elif isinstance(node, yaml.SequenceNode):
             for i, child in enumerate(node.value):
                 self.index(child, (*path, i))
         elif isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # resolve '<<' merge keys the way construction will
-            seen: dict[Any, Mark] = {}
+            self._check_duplicates(node, path)
+            try:
+                self.loader.flatten_mapping(node)  # resolve '<<' merge keys the way construction will
+            except yaml.MarkedYAMLError as exc:
+                # '<<: 5' or '<<: [1]': this used to escape as a traceback.
+                mark = exc.problem_mark or node.start_mark
+                raise _fail(self.source, f"bad merge key: {exc.problem}", mark.line + 1,
+                            mark.column + 1, path=path) from None
+            # After flattening, merged keys come first and the mapping's own keys last; the last
+            # one wins in construction, so it is also the one whose position is recorded.
+            effective: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise _fail(self.source, "mapping keys must be plain text", *_mark_of(key_node))
-                key = key_node.value
-                if key in seen:
-                    first = seen[key]
-                    raise _fail(self.source, f"duplicate key '{key}'", *_mark_of(key_node),
-                                f"first given at line {first[0]}")
-                seen[key] = _mark_of(key_node)
+                    raise _fail(self.source, "mapping keys must be plain text", *_mark_of(key_node),
+                                path=path)
+                self._check_scalar(key_node, path)
+                effective[key_node.value] = (key_node, value_node)
+            for key, (key_node, value_node) in effective.items():
                 child_path = (*path, key)
                 self.result.key_marks.setdefault(child_path, _mark_of(key_node))
                 self.index(value_node, child_path)
@@ -132,7 +207,15 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise _fail(source, f"the document is {len(raw):,} bytes; the limit is {MAX_DOCUMENT_BYTES:,}")
     text = _decode(raw, source)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        # PyYAML checks the whole text for control characters (NUL, BEL, ...) when the loader is
+        # created; this used to escape as a traceback instead of a message with a position.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise _fail(source, f"control character U+{exc.character:04X} is not allowed", line, column,
+                    "remove it, or write it as an escape in a double-quoted string") from None
     try:
         try:
             node = loader.get_single_node()
@@ -146,7 +229,10 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
         except yaml.YAMLError as exc:
             raise _fail(source, f"YAML error: {exc}") from None
         except RecursionError:
-            raise _fail(source, "nesting too deep to read") from None
+            # The reader stops where the composer gave up, which is inside the deep nesting.
+            mark = loader.get_mark()
+            raise _fail(source, f"nesting deeper than {MAX_DEPTH} levels (too deep to read)",
+                        mark.line + 1, mark.column + 1) from None
         if node is None:
             raise _fail(source, "the document is empty", hint="a shot list starts with 'version: 1'")
         result = LoadedYaml(data=None, source=source)
@@ -156,9 +242,12 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
         try:
             result.data = loader.construct_document(node)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            raise _fail(source, f"cannot read value: {exc.problem}",
-                        mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
+            # Scalars were checked while indexing; what fails here is a tagged sequence or mapping
+            # (such as !!python/object/apply:...). Name the field written at that position.
+            at = _mark_of_yaml(exc.problem_mark)
+            path = next((p for p, m in result.value_marks.items() if m == at), ()) if at else ()
+            raise _fail(source, f"cannot read value: {exc.problem}", *(at or (None, None)),
+                        path=path) from None
         except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
             raise _fail(source, f"cannot read value: {exc}") from None
         return result

@@ -8,7 +8,6 @@ so the code path tested on a saved tiny pipeline is the one that loads real weig
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from ..errors import ModelUnavailableError
@@ -87,10 +86,8 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     kwargs: dict[str, Any] = {"torch_dtype": torch_dtype, "use_safetensors": not identity.allow_pickle}
     if identity.source == "hub":
         kwargs["revision"] = identity.revision
-    else:
-        folder = Path(source)
-        if identity.allow_pickle and not any(folder.rglob("*.safetensors")):
-            kwargs["use_safetensors"] = False
+    elif identity.allow_pickle:
+        kwargs["use_safetensors"] = None  # diffusers then prefers safetensors, else weights-only torch.load
     if identity.architecture == "sd":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     try:

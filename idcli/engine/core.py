@@ -16,7 +16,7 @@ from typing import Any
 from ..models import ModelIdentity
 from ..plan import RenderRequest
 from ..runtime import Runtime
-from ..versions import ENGINE_ALGORITHM
+
 
 @dataclass
 class RenderResult:

@@ -52,7 +52,7 @@ def tiny_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     merges: list[tuple[str, str]] = []
     known = set(tokens)
     for word in dict.fromkeys(_WORDS.split()):
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        pieces = [*word[:-1], word[-1] + "</w>"]
         current = pieces[0]
         for nxt in pieces[1:]:
             merged = current + nxt

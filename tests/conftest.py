@@ -1,0 +1,103 @@
+"""Shared fixtures: isolated idcli state, shot-list writers, and engines built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One variable moves all idcli state; no test touches the user's cache or the network.
+    monkeypatch.setenv("IDCLI_HOME", str(tmp_path_factory.mktemp("idcli-home")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("IDCLI_DEBUG", raising=False)
+
+
+@pytest.fixture
+def selfies(tmp_path: Path) -> Path:
+    """A folder holding copies of the recipe selfies, for shot lists written in tests."""
+    target = tmp_path / "selfies"
+    shutil.copytree(RECIPES / "selfies", target)
+    return target
+
+
+@pytest.fixture
+def write_shotlist(tmp_path: Path, selfies: Path):
+    """Write a shot list (dedented YAML) into tmp_path and return its path."""
+
+    def write(text: str, name: str = "shots.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), "utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def tiny_engines():
+    """Engines for the tiny presets on the CPU in float32, built once (building costs seconds)."""
+    from idcli.engine import Engine
+    from idcli.models import resolve_model
+    from idcli.runtime import Runtime
+    from idcli.shotlist import ModelSpec
+
+    cache: dict[str, Engine] = {}
+
+    def get(preset: str = "tiny-sd") -> Engine:
+        if preset not in cache:
+            identity = resolve_model(ModelSpec(preset=preset), Path("."), "float32")
+            cache[preset] = Engine(identity, Runtime("cpu", "float32"))
+        return cache[preset]
+
+    return get
+
+
+@pytest.fixture
+def engine_factory(tiny_engines):
+    """An engine_factory for idcli.render that reuses the session's engines and counts renders."""
+    calls: list[int] = []
+
+    def factory(identity, runtime):
+        engine = tiny_engines(identity.preset)
+        assert identity.random_weights and runtime.device == "cpu"
+
+        class Counting:
+            def __init__(self) -> None:
+                self.inner = engine
+
+            def render(self, requests):
+                calls.append(len(requests))
+                return engine.render(requests)
+
+            def suggest_batch_size(self, request):
+                return engine.suggest_batch_size(request)
+
+        return Counting()
+
+    factory.calls = calls  # type: ignore[attr-defined]
+    return factory
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    has_cuda = False
+    if any("gpu" in item.keywords for item in items):
+        try:
+            import torch
+
+            has_cuda = torch.cuda.is_available()
+        except ImportError:
+            pass
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
+
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

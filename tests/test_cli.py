@@ -1,0 +1,175 @@
+"""The command line as scripts use it: exit codes, JSON output, and runs killed part-way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from idcli.cli import app
+from idcli.hashing import sha256_file
+from idcli.store import OutputStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+runner = CliRunner()
+
+SHOTS = """\
+version: 1
+project: cli-test
+model: {preset: tiny-sd}
+defaults: {size: 96x96, steps: 3, guidance: 4.0, sampler: euler}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+  - id: a
+    prompt: "{mara} in the rain"
+    takes: 2
+  - id: b
+    prompt: "{mara} at dawn"
+"""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = ("import sys; from idcli.cli import app; "
+            "bad = [m for m in ('torch', 'diffusers', 'insightface', 'transformers') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_python_dash_m_and_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "idcli", "--version"], capture_output=True, text=True, env=_env())
+    assert done.returncode == 0 and done.stdout.startswith("idcli ")
+
+
+def test_render_json_then_plan_json(write_shotlist, tmp_path: Path) -> None:
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["rendered"], summary["skipped"], summary["failed"]) == (3, 0, 0)
+    for job in summary["jobs"]:
+        assert job["status"] == "rendered" and job["error"] is None
+        assert json.loads(Path(job["sidecar"]).read_text())["job_key"] == job["key"]
+        assert Path(job["image"]).is_file()
+    plan = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu", "--json"])
+    assert plan.exit_code == 0
+    rows = json.loads(plan.stdout)["jobs"]
+    assert [r["status"] for r in rows] == ["done"] * 3
+    again = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "--quiet"])
+    assert json.loads(again.stdout)["rendered"] == 0
+
+
+def test_plan_table_shows_new_and_stale(write_shotlist, tmp_path: Path) -> None:
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q", "--only", "a"])
+    path.write_text(SHOTS.replace("in the rain", "in the snow"))
+    result = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu", "--json"])
+    assert [r["status"] for r in json.loads(result.stdout)["jobs"]] == ["stale", "stale", "new"]
+    table = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu"])
+    assert table.exit_code == 0 and "stale" in table.stdout and "g1" in table.stdout
+
+
+def test_bad_options_exit_2(write_shotlist, tmp_path: Path) -> None:
+    path = write_shotlist(SHOTS)
+    bad_batch = runner.invoke(app, ["render", str(path), "--batch-size", "lots", "--out", str(tmp_path / "o")])
+    assert bad_batch.exit_code == 2 and "--batch-size" in bad_batch.stderr
+    bad_preset = runner.invoke(app, ["render", str(path), "--preset", "tiny-sdx", "--out", str(tmp_path / "o")])
+    assert bad_preset.exit_code == 2 and "did you mean 'tiny-sdxl'" in bad_preset.stderr
+    bad_only = runner.invoke(app, ["render", str(path), "--only", "c", "--out", str(tmp_path / "o"), "--device", "cpu"])
+    assert bad_only.exit_code == 2 and "no such shot" in bad_only.stderr
+
+
+def test_busy_output_folder_exits_3(write_shotlist, tmp_path: Path) -> None:
+
+    out = tmp_path / "out"
+    with OutputStore(out).session():
+        result = runner.invoke(app, ["render", str(write_shotlist(SHOTS)), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 3 and "--wait" in result.stderr
+
+
+def _spawn(path: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device", "cpu",
+                             "--batch-size", "1", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_env(), text=True)
+
+
+def _wait_for_sidecars(out: Path, count: int, proc: subprocess.Popen, limit: float = 120.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if len(list(out.glob("*/*.json"))) >= count or proc.poll() is not None:
+            return
+        time.sleep(0.02)
+
+
+def _assert_nothing_partial(out: Path) -> None:
+    for png in out.glob("*/*.png"):
+        with Image.open(png) as im:
+            im.load()  # a truncated PNG fails here
+    for sidecar in out.glob("*/*.json"):
+        record = json.loads(sidecar.read_text())
+        assert sha256_file(out / record["image"]["path"]) == record["image"]["sha256"]
+
+
+KILL_SHOTS = """\
+version: 1
+project: kill-test
+model: {preset: tiny-sd}
+defaults: {size: 128x128, steps: 6, guidance: 4.0, sampler: dpmpp-2m, takes: 4}
+shots:
+  - {id: k1, prompt: "a lighthouse in a storm"}
+  - {id: k2, prompt: "a bar at night"}
+  - {id: k3, prompt: "a beach at dawn"}
+"""
+
+
+@pytest.mark.parametrize("kills_after", [[1, 5]])
+def test_sigkill_midway_then_resume_completes_without_duplicates(write_shotlist, tmp_path: Path,
+                                                                  kills_after: list[int]) -> None:
+    path, out = write_shotlist(KILL_SHOTS), tmp_path / "out"
+    for count in kills_after:
+        proc = _spawn(path, out)
+        _wait_for_sidecars(out, count, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        _assert_nothing_partial(out)
+    final = _spawn(path, out, "--json", "--quiet")
+    stdout, stderr = final.communicate(timeout=300)
+    assert final.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["failed"] == 0 and summary["rendered"] + summary["skipped"] + summary["recovered"] == 12
+    assert not list(out.rglob("*.idcli-tmp"))
+    _assert_nothing_partial(out)
+    assert len(list(out.glob("*/*.json"))) == 12
+    commits = Counter(e["key"] for e in OutputStore(out).journal_entries()
+                      if e.get("event") == "commit")
+    assert len(commits) == 12 and max(commits.values()) == 1, "a job was committed twice"
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_sigint_exit_with_their_codes(write_shotlist, tmp_path: Path, sig: int, code: int) -> None:
+    path, out = write_shotlist(KILL_SHOTS), tmp_path / "out"
+    proc = _spawn(path, out)
+    _wait_for_sidecars(out, 1, proc)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    _assert_nothing_partial(out)
+    assert not list(out.rglob("*.idcli-tmp"))

@@ -1,0 +1,163 @@
+"""The engine on tiny random-weight models: batch invariance, parity with diffusers, loading paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from idcli.engine import Engine
+from idcli.errors import ModelUnavailableError
+from idcli.models import resolve_model
+from idcli.plan import RenderRequest
+from idcli.runtime import Runtime
+from idcli.shotlist import ModelSpec
+
+PROMPTS = [
+    ("a woman walks through a neon alley at night, rain", "", 11),
+    ("an old man sits in a small bar, warm light", "blurry", 22),
+    ("two children run across a beach at sunset", "", 33),
+]
+
+
+def requests(sampler: str = "dpmpp-2m", size=(128, 96), steps: int = 5, guidance: float = 5.0):
+    return [RenderRequest(p, n, s, size[0], size[1], steps, guidance, sampler) for p, n, s in PROMPTS]
+
+
+@pytest.mark.parametrize("preset,sampler", [
+    ("tiny-sd", "dpmpp-2m"), ("tiny-sd", "ddim"), ("tiny-sd", "heun"),
+    ("tiny-sdxl", "euler"), ("tiny-sdxl", "dpmpp-2m"),
+])
+def test_batch_equals_each_job_alone(tiny_engines, preset: str, sampler: str) -> None:
+    engine = tiny_engines(preset)
+    reqs = requests(sampler)
+    batched = engine.render(reqs)
+    for req, out in zip(reqs, batched, strict=True):
+        alone = engine.render([req])[0]
+        assert out.image.shape == (96, 128, 3)
+        assert np.abs(out.image - alone.image).max() < 1e-5
+    # The batch's order does not matter either.
+    reversed_out = engine.render(list(reversed(reqs)))
+    assert np.abs(reversed_out[0].image - batched[-1].image).max() < 1e-5
+
+
+def test_without_guidance_batch_equals_single(tiny_engines) -> None:
+    engine = tiny_engines("tiny-sd")
+    reqs = requests(guidance=1.0)
+    batched = engine.render(reqs)
+    assert np.abs(batched[1].image - engine.render([reqs[1]])[0].image).max() < 1e-5
+
+
+@pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
+def test_loop_reproduces_the_stock_diffusers_pipeline(tiny_engines, preset: str) -> None:
+    import torch
+
+    from idcli.engine.samplers import make_scheduler
+
+    engine = tiny_engines(preset)
+    prompt, negative, seed = PROMPTS[1]
+    ours = engine.render([RenderRequest(prompt, negative, seed, 128, 128, 6, 4.0, "euler")])[0].image
+    pipe = engine.pipe
+    original = pipe.scheduler
+    pipe.scheduler = make_scheduler("euler", original.config)
+    try:
+        stock = pipe(prompt=prompt, negative_prompt=negative, num_inference_steps=6, guidance_scale=4.0,
+                     height=128, width=128, generator=torch.Generator("cpu").manual_seed(seed),
+                     output_type="np").images[0]
+    finally:
+        pipe.scheduler = original
+    assert np.abs(ours - stock).max() < 1e-5
+
+
+def test_same_seed_same_image_other_seed_other_image(tiny_engines) -> None:
+    engine = tiny_engines("tiny-sd")
+    base = RenderRequest("a lighthouse in a storm", "", 5, 96, 96, 4, 5.0, "ddim")
+    a = engine.render([base])[0].image
+    b = engine.render([base])[0].image
+    c = engine.render([RenderRequest("a lighthouse in a storm", "", 6, 96, 96, 4, 5.0, "ddim")])[0].image
+    assert np.array_equal(a, b)
+    assert np.abs(a - c).mean() > 1e-3
+
+
+def test_mixed_signatures_in_one_batch_are_refused(tiny_engines) -> None:
+    engine = tiny_engines("tiny-sd")
+    with pytest.raises(ValueError, match="share"):
+        engine.render([RenderRequest("a", "", 1, 64, 64, 2, 5.0, "ddim"),
+                       RenderRequest("a", "", 1, 64, 64, 3, 5.0, "ddim")])
+
+
+def test_tiny_preset_is_deterministic_and_leaves_global_rng_alone() -> None:
+    import torch
+
+    from idcli.engine.build import build_tiny_pipeline
+
+    torch.manual_seed(1234)
+    expected_next = torch.rand(1)
+    torch.manual_seed(1234)
+    first = build_tiny_pipeline("tiny-sd")
+    assert torch.equal(torch.rand(1), expected_next), "building a preset consumed the caller's RNG"
+    second = build_tiny_pipeline("tiny-sd")
+    for component in ("unet", "vae", "text_encoder"):
+        one, two = getattr(first, component).state_dict(), getattr(second, component).state_dict()
+        assert one.keys() == two.keys()
+        for name in one:
+            assert torch.equal(one[name], two[name]), f"{component}.{name}"
+
+
+def test_local_diffusers_folder_loads_through_from_pretrained(tiny_engines, tmp_path: Path) -> None:
+    """The real-preset loading path (from_pretrained, safetensors only) on a saved tiny pipeline."""
+    tiny = tiny_engines("tiny-sd")
+    folder = tmp_path / "my-sd15"
+    tiny.pipe.save_pretrained(folder, safe_serialization=True)
+    identity = resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+    assert identity.source == "local" and not identity.random_weights
+    assert identity.content_hash and identity.content_hash.startswith("idcli-model-files-v1:")
+    loaded = Engine(identity, Runtime("cpu", "float32"))
+    req = requests()[0]
+    assert np.abs(loaded.render([req])[0].image - tiny.render([req])[0].image).max() < 1e-6
+    # Moving the folder keeps the identity; changing a weight file changes it.
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    assert resolve_model(ModelSpec(preset="sd15", id=str(moved)), tmp_path, "float32").key_material() == \
+        identity.key_material()
+    config = moved / "unet" / "config.json"
+    config.write_text(config.read_text().replace('"norm_eps": 1e-05', '"norm_eps": 1e-06'))
+    assert resolve_model(ModelSpec(preset="sd15", id=str(moved)), tmp_path, "float32").content_hash != \
+        identity.content_hash
+
+
+def test_pickle_checkpoints_are_refused_unless_allowed(tiny_engines, tmp_path: Path) -> None:
+    folder = tmp_path / "pickled"
+    tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=False)
+    with pytest.raises(ModelUnavailableError, match="allow_pickle"):
+        resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+    allowed = resolve_model(ModelSpec(preset="sd15", id=str(folder), allow_pickle=True), tmp_path, "float32")
+    assert allowed.source == "local"
+    engine = Engine(allowed, Runtime("cpu", "float32"))  # diffusers loads the pickles weights-only
+    req = requests()[0]
+    assert np.abs(engine.render([req])[0].image - tiny_engines("tiny-sd").render([req])[0].image).max() < 1e-6
+
+
+def test_missing_hub_model_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    identity = resolve_model(ModelSpec(preset="sdxl", id="nobody-here/no-such-model"), Path("."), "float32")
+    with pytest.raises(ModelUnavailableError) as info:
+        Engine(identity, Runtime("cpu", "float32"))
+    message = str(info.value)
+    assert "no-such-model" in message and "HF_HUB_OFFLINE" in message and "local diffusers folder" in message
+
+
+def test_suggested_batch_size_on_cpu(tiny_engines) -> None:
+    assert tiny_engines("tiny-sd").suggest_batch_size(requests()[0]) >= 1
+
+
+@pytest.mark.gpu
+def test_gpu_batch_matches_single_within_bf16_tolerance() -> None:
+    identity = resolve_model(ModelSpec(preset="tiny-sd"), Path("."), "bfloat16")
+    engine = Engine(identity, Runtime("cuda", "bfloat16"))
+    reqs = requests()
+    batched = engine.render(reqs)
+    alone = engine.render([reqs[0]])[0]
+    # bf16 kernels are chosen by problem shape, so batch size changes results slightly on GPUs.
+    assert np.abs(batched[0].image - alone.image).mean() < 0.02

@@ -1,0 +1,980 @@
+"""Shot-list validation: every bad document is answered with exit code 2 and one clear line per problem.
+
+Each error case checks the exit code and that the message names the file, the ``line:col``, the
+field path (``shots[1].size``) and what is allowed or a did-you-mean. Documents are real files in
+``tmp_path``; the CLI runs in-process through typer's ``CliRunner`` (fast), and a few cases run
+``python -m idcli`` for the real exit code and to make sure no traceback reaches the terminal.
+
+Positions are not hard-coded: ``at`` names the text in the document the message must point at, with
+an optional ``^`` marking the exact column (``"size: ^770x512"``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from idcli.cli import app
+from idcli.errors import EXIT_INVALID_INPUT
+from idcli.shotlist import check_safe_id, load_shotlist, placeholders
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+RUNNER = CliRunner()
+ANY_POS = object()  # the message must have some line:col, wherever it is
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+
+BASE = """\
+version: 1
+project: demo
+model:
+  preset: tiny-sd
+defaults:
+  size: 256x256
+  steps: 8
+  guidance: 5.0
+  sampler: euler
+  takes: 2
+characters:
+  alice:
+    selfies: [selfies/alice_1.jpg, selfies/alice_2.jpg]
+    description: a woman in a red coat
+  bobby:
+    selfies: [selfies/bobby_1.jpg]
+shots:
+  - id: sh010
+    prompt: "{alice} walks in the rain"
+    framing: wide
+  - id: sh020
+    prompt: "{alice} and {bobby} talk"
+    size: 320x256
+    steps: 10
+    takes: 2
+    seeds: [1, 2]
+    expression: {label: fear, intensity: 0.4}
+"""
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def variant(old: str, new: str, text: str = BASE) -> str:
+    """``text`` with ``old`` (which must occur exactly once) replaced by ``new``."""
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
+    return text.replace(old, new)
+
+
+def in_shot0(line: str) -> str:
+    """BASE with ``line`` added to the first shot."""
+    return variant("    framing: wide\n", f"    framing: wide\n    {line}\n")
+
+
+def pos(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
+    """1-based line and column of ``needle`` in ``text``; a ``^`` in the needle marks the column."""
+    offset = max(needle.find("^"), 0)
+    plain = needle.replace("^", "", 1)
+    start = -1
+    for _ in range(occurrence):
+        start = text.find(plain, start + 1)
+        assert start >= 0, f"{plain!r} (occurrence {occurrence}) not in the document"
+    start += offset
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    return line, column
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A folder for shot lists, with the selfie files BASE names (validation only checks they exist)."""
+    selfies = tmp_path / "selfies"
+    selfies.mkdir()
+    for name in ("alice_1.jpg", "alice_2.jpg", "bobby_1.jpg"):
+        (selfies / name).write_bytes(b"\xff\xd8\xff not really a jpeg")
+    return tmp_path
+
+
+def write(folder: Path, content: str | bytes, name: str = "shots.yaml") -> Path:
+    path = folder / name
+    if isinstance(content, str):
+        path.write_text(content, "utf-8")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def validate(path: Path, *args: str):
+    return RUNNER.invoke(app, ["validate", str(path), *args])
+
+
+def expect_problem(result, path: Path, text: str | None, at, field: str, *fragments: str,
+                   occurrence: int = 1) -> str:
+    """Assert exit 2 and a problem line naming file, line:col, field path and every fragment."""
+    assert result.exit_code == EXIT_INVALID_INPUT, (result.exit_code, result.output, result.exception)
+    assert "Traceback" not in result.output
+    assert result.stdout == "", "problems go to stderr"
+    where = f"{path}"
+    if isinstance(at, str):
+        assert text is not None
+        line, column = pos(text, at, occurrence)
+        where += f":{line}:{column}: "
+    elif isinstance(at, tuple):
+        where += ":" + ":".join(str(x) for x in at) + ": "
+    elif at is ANY_POS:
+        where = re.escape(where) + r":\d+:\d+: "
+    else:
+        where += ": "
+    if field:
+        where += (re.escape(f"{field}: ") if at is ANY_POS else f"{field}: ")
+    matches = [ln for ln in result.stderr.splitlines()
+               if (re.search(where, ln) if at is ANY_POS else where in ln)]
+    assert matches, f"no problem at {where!r} in:\n{result.stderr}"
+    good = [ln for ln in matches if all(f in ln for f in fragments)]
+    assert good, f"{fragments!r} not in {matches!r}"
+    return good[0]
+
+
+def rejected(folder: Path, content: str | bytes, at, field: str, *fragments: str, occurrence: int = 1,
+             text: str | None = None) -> str:
+    """Write ``content``, validate it and check the one problem it must report."""
+    path = write(folder, content)
+    if text is None:
+        text = content if isinstance(content, str) else content.decode("utf-8", "replace")
+    return expect_problem(validate(path), path, text, at, field, *fragments, occurrence=occurrence)
+
+
+def accepted(folder: Path, content: str | bytes):
+    path = write(folder, content)
+    result = validate(path)
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stdout
+    return load_shotlist(path).shotlist
+
+
+# --- the baseline is valid --------------------------------------------------------------------
+
+def test_base_document_is_valid(folder: Path) -> None:
+    doc = accepted(folder, BASE)
+    assert [s.id for s in doc.shots] == ["sh010", "sh020"]
+    assert doc.shots[1].size == (320, 256)
+
+
+# --- YAML level -------------------------------------------------------------------------------
+
+def test_yaml_syntax_error_reports_line_and_column(folder: Path) -> None:
+    text = variant("project: demo\n", "project: demo: second colon\n")
+    rejected(folder, text, "project: demo^: second", "", "YAML syntax error",
+             "mapping values are not allowed")
+
+
+def test_yaml_syntax_error_bad_indentation(folder: Path) -> None:
+    text = variant("    framing: wide\n", "    framing: wide\n   steps: 3\n")
+    rejected(folder, text, "^steps: 3", "", "YAML syntax error")
+
+
+def test_unclosed_flow_sequence(folder: Path) -> None:
+    text = variant("    seeds: [1, 2]\n", "    seeds: [1, 2\n")
+    rejected(folder, text, ANY_POS, "", "YAML syntax error", "expected ',' or ']'")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "suggestion"),
+    [
+        pytest.param("project: demo\n", "project: demo\ncharaters: {}\n", "charaters",
+                     "did you mean 'characters'?", id="top-level"),
+        pytest.param("  steps: 8\n", "  stpes: 8\n", "defaults.stpes", "did you mean 'steps'?",
+                     id="defaults"),
+        pytest.param("    steps: 10\n", "    stpes: 10\n", "shots[1].stpes", "did you mean 'steps'?",
+                     id="shot"),
+        pytest.param("    framing: wide\n", "    framng: wide\n", "shots[0].framng",
+                     "did you mean 'framing'?", id="shot-framing"),
+        pytest.param("    description: a woman", "    descripton: a woman", "characters.alice.descripton",
+                     "did you mean 'description'?", id="character"),
+        pytest.param("  preset: tiny-sd\n", "  preset: tiny-sd\n  dtpye: auto\n", "model.dtpye",
+                     "did you mean 'dtype'?", id="model"),
+        pytest.param("intensity: 0.4", "intensty: 0.4", "shots[1].expression.intensty",
+                     "did you mean 'intensity'?", id="expression"),
+    ],
+)
+def test_unknown_key_with_did_you_mean(folder: Path, old: str, new: str, field: str, suggestion: str) -> None:
+    text = variant(old, new)
+    key = field.rsplit(".", 1)[-1]
+    line = rejected(folder, text, f"^{key}:", field, f"unknown key '{key}'", suggestion)
+    assert "valid string" not in line  # no noise from the other member of the expression union
+
+
+def test_unknown_key_without_a_close_match_lists_allowed(folder: Path) -> None:
+    text = variant("project: demo\n", "project: demo\nzzz: 1\n")
+    rejected(folder, text, "^zzz", "zzz", "unknown key 'zzz'",
+             "allowed: characters, defaults, model, project, shots, version")
+
+
+def test_expression_typo_reports_only_the_typo(folder: Path) -> None:
+    path = write(folder, variant("intensity: 0.4", "intensty: 0.4"))
+    result = validate(path)
+    assert result.exit_code == EXIT_INVALID_INPUT
+    # A mapping is not the string form of 'expression'; saying so would only confuse.
+    assert "Input should be a valid string" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "at", "field", "first_line"),
+    [
+        pytest.param("project: demo\n", "project: demo\nproject: again\n", "^project: again", "project", 2,
+                     id="top-level"),
+        pytest.param("    framing: wide\n", "    framing: wide\n    framing: medium\n", "^framing: medium",
+                     "shots[0].framing", 20, id="block-mapping"),
+        pytest.param("intensity: 0.4}", "intensity: 0.4, label: joy}", "^label: joy",
+                     "shots[1].expression.label", 27, id="flow-mapping"),
+        pytest.param("  steps: 8\n", "  steps: 8\n  'steps': 9\n", "^'steps': 9", "defaults.steps", 7,
+                     id="quoted-key"),
+    ],
+)
+def test_duplicate_yaml_key(folder: Path, old: str, new: str, at: str, field: str, first_line: int) -> None:
+    key = field.rsplit(".", 1)[-1]
+    rejected(folder, variant(old, new), at, field, f"duplicate key '{key}'",
+             f"first given at line {first_line}")
+
+
+def test_merge_key_may_be_overridden(folder: Path) -> None:
+    # '<<' merges are not duplicates: overriding a merged key is what they are for.
+    text = variant("defaults:\n", "defaults: &d\n")
+    text = variant("    framing: wide\n", "    framing: wide\n    <<: *d\n    steps: 12\n", text)
+    doc = accepted(folder, text)
+    assert doc.shots[0].steps == 12
+    assert doc.shots[0].guidance == 5.0  # merged in from defaults
+
+
+def test_merge_key_of_a_scalar_is_rejected(folder: Path) -> None:
+    text = in_shot0("<<: 5")
+    rejected(folder, text, "<<: ^5", "shots[0]", "bad merge key", "expected a mapping")
+
+
+def test_merged_key_overridden_but_also_duplicated_locally_is_rejected(folder: Path) -> None:
+    text = variant("defaults:\n", "defaults: &d\n")
+    text = variant("    framing: wide\n",
+                   "    framing: wide\n    <<: *d\n    steps: 12\n    steps: 13\n", text)
+    rejected(folder, text, "^steps: 13", "shots[0].steps", "duplicate key 'steps'")
+
+
+@pytest.mark.parametrize("value", ["!!python/object/apply:os.system [echo hi]", "!!python/name:os.system ''"])
+def test_python_tags_are_not_constructed(folder: Path, value: str) -> None:
+    text = variant('"{alice} walks in the rain"', value)
+    rejected(folder, text, "^!!python", "shots[0].prompt", "cannot read value",
+             "could not determine a constructor")
+
+
+def test_bad_timestamp_is_reported_at_its_line(folder: Path) -> None:
+    rejected(folder, in_shot0("negative_prompt: 2024-13-45"), "negative_prompt: ^2024-13-45",
+             "shots[0].negative_prompt",
+             "cannot read value", "month must be in 1..12")
+
+
+# --- shot ids ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("second", ["sh010", "SH010", "Sh010"])
+def test_duplicate_shot_ids_also_by_case(folder: Path, second: str) -> None:
+    text = variant("id: sh020", f"id: {second}")
+    rejected(folder, text, f"id: ^{second}", "shots[1].id", f"duplicate shot id '{second}'",
+             "first used by shots[0]", "must be unique", occurrence=2 if second == "sh010" else 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("a/b", "is a path"),
+        ("a\\b", "is a path"),
+        ("..", "is a path"),
+        ("../escape", "is a path"),
+        ("a..b", "is a path"),
+        ("/etc/x", "is a path"),
+        ("C:\\x", "is a path"),
+        ("", "is empty"),
+        ("CON", "reserved device name"),
+        ("con", "reserved device name"),
+        ("nul.txt", "reserved device name"),
+        ("Com1.take.png", "reserved device name"),
+        ("LPT9", "reserved device name"),
+        ("aux", "reserved device name"),
+        ("take.", "ends with '.'"),
+        (".hidden", "not a safe file name"),
+        ("-dash", "not a safe file name"),
+        ("has space", "not a safe file name"),
+        ("x" * 65, "not a safe file name"),
+        ("naïve", "not a safe file name"),
+        ("abc\n", "not a safe file name"),  # '$' in a regex matches before a final newline
+        ("tab\there", "not a safe file name"),
+    ],
+    ids=repr,
+)
+def test_unsafe_shot_ids(folder: Path, value: str, fragment: str) -> None:
+    quoted = json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
+    text = variant("id: sh010", f"id: {quoted}")
+    line = rejected(folder, text, f"id: ^{quoted}", "shots[0].id", fragment)
+    if "not a safe file name" in fragment:
+        assert "letters, digits, '_', '-', '.'" in line  # says what is allowed
+
+
+def test_unsafe_id_message_stays_on_one_line(folder: Path) -> None:
+    path = write(folder, variant("id: sh010", 'id: "abc\\n"'))
+    result = validate(path)
+    assert result.exit_code == EXIT_INVALID_INPUT
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "'abc\\n'" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["sh010", "SC01_sh010", "take-2.v1", "a" * 64, "0", "con_1", "console"])
+def test_safe_shot_ids_are_accepted(folder: Path, value: str) -> None:
+    assert accepted(folder, variant("id: sh010", f"id: {json.dumps(value)}")).shots[0].id == value
+
+
+def test_unsafe_project_name(folder: Path) -> None:
+    text = variant("project: demo", "project: ../demo")
+    rejected(folder, text, "project: ^../demo", "project", "is a path")
+
+
+def test_check_safe_id_directly() -> None:
+    assert check_safe_id("sh010") == "sh010"
+    for bad in ("", "a/b", "CON", "x.", "abc\n", "a" * 65):
+        with pytest.raises(ValueError):
+            check_safe_id(bad)
+
+
+# --- placeholders -----------------------------------------------------------------------------
+
+def test_undefined_placeholder_suggests_a_character(folder: Path) -> None:
+    text = variant('"{alice} walks in the rain"', '"{bob} walks in the rain"')
+    rejected(folder, text, '^"{bob}', "shots[0].prompt", "placeholder '{bob}' names no character",
+             "did you mean 'bobby'?")
+
+
+def test_undefined_placeholder_lists_defined_characters(folder: Path) -> None:
+    text = variant('"{alice} walks in the rain"', '"{carol} walks in the rain"')
+    rejected(folder, text, '^"{carol}', "shots[0].prompt", "'{carol}' names no character",
+             "defined characters: alice, bobby")
+
+
+def test_undefined_placeholder_without_characters(folder: Path) -> None:
+    text = "version: 1\nproject: demo\nshots:\n  - id: a\n    prompt: \"{alice} waits\"\n"
+    rejected(folder, text, '^"{alice}', "shots[0].prompt", "'{alice}' names no character",
+             "no characters are defined")
+
+
+def test_undefined_placeholder_in_negative_prompt(folder: Path) -> None:
+    text = in_shot0('negative_prompt: "blurry, {bob}"')
+    rejected(folder, text, '^"blurry', "shots[0].negative_prompt", "'{bob}' names no character",
+             "did you mean 'bobby'?")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "fragment"),
+    [
+        ("{alice!r} walks", "'{alice!r}' is not a character placeholder"),
+        ("{alice:>10} walks", "is not a character placeholder"),
+        ("{alice walks", "expected '}'"),
+        ("alice} walks", "Single '}'"),
+        ("{} walks", "'{}' is not a character placeholder"),
+        ("{0} walks", "'{0}' is not a character placeholder"),
+        ("{alice.name} walks", "is not a character placeholder"),
+        ("{alice[0]} walks", "is not a character placeholder"),
+    ],
+)
+def test_bad_placeholder_syntax(folder: Path, prompt: str, fragment: str) -> None:
+    text = variant('"{alice} walks in the rain"', json.dumps(prompt))
+    rejected(folder, text, "prompt: ^" + json.dumps(prompt), "shots[0].prompt", fragment,
+             "write {{ and }} for literal braces")
+
+
+@pytest.mark.parametrize("prompt", ["{{x}} and {alice}", "a set {{1, 2}}", "}} {{", "{{alice}} is literal"])
+def test_literal_braces_are_accepted(folder: Path, prompt: str) -> None:
+    accepted(folder, variant('"{alice} walks in the rain"', json.dumps(prompt)))
+
+
+def test_placeholders_function() -> None:
+    assert placeholders("{alice} and {bobby} and {{not_one}}") == ["alice", "bobby"]
+    with pytest.raises(ValueError):
+        placeholders("{alice!r}")
+
+
+# --- sizes --------------------------------------------------------------------------------------
+
+SIZE_FORMS = "'WIDTHxHEIGHT', [width, height] or {width: W, height: H}"
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("770x512", "each side must be a multiple of 8"),
+        ("768x500", "each side must be a multiple of 8"),
+        ("56x64", "each side must be 64..4096"),
+        ("32x32", "each side must be 64..4096"),
+        ("8192x64", "each side must be 64..4096"),
+        ("'0x0'", "each side must be 64..4096"),
+        ("4096x4096", "over the pixel budget of 4,194,304 pixels"),
+        ("2048x2056", "over the pixel budget"),
+        ("768 by 512", "size must look like '768x512'"),
+        ("768x", "size must look like '768x512'"),
+        ("768x512x3", "size must look like '768x512'"),
+        ("'-768x512'", "size must look like '768x512'"),
+        ("'1234567x8'", "size must look like '768x512'"),
+        ("768", SIZE_FORMS),
+        ("[768, 512, 3]", SIZE_FORMS),
+        ("[768]", SIZE_FORMS),
+        ("[768.0, 512]", SIZE_FORMS),
+        ("[true, 512]", SIZE_FORMS),
+        ("['768', 512]", SIZE_FORMS),
+        ("{width: 768}", SIZE_FORMS),
+        ("{width: 768, height: 512, depth: 3}", SIZE_FORMS),
+        ("{width: '768', height: 512}", SIZE_FORMS),
+        ("[770, 512]", "each side must be a multiple of 8"),
+        ("{width: 768, height: 8}", "each side must be 64..4096"),
+    ],
+)
+def test_bad_sizes(folder: Path, value: str, fragment: str) -> None:
+    text = variant("    size: 320x256\n", f"    size: {value}\n")
+    rejected(folder, text, f"size: ^{value}", "shots[1].size", fragment)
+
+
+def test_bad_size_in_defaults(folder: Path) -> None:
+    text = variant("  size: 256x256\n", "  size: 250x256\n")
+    rejected(folder, text, "size: ^250x256", "defaults.size", "multiple of 8")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["768x512", "[768, 512]", "{width: 768, height: 512}", "768X512", "'768 x 512'", "768×512",
+     "{height: 512, width: 768}"],
+)
+def test_accepted_size_forms(folder: Path, value: str) -> None:
+    doc = accepted(folder, variant("    size: 320x256\n", f"    size: {value}\n"))
+    assert doc.shots[1].size == (768, 512)
+
+
+@pytest.mark.parametrize("value", ["64x64", "4096x1024", "2048x2048"])
+def test_size_bounds_accepted(folder: Path, value: str) -> None:
+    accepted(folder, variant("    size: 320x256\n", f"    size: {value}\n"))
+
+
+# --- numbers ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("steps: 0", "greater than or equal to 1"),
+        ("steps: -1", "greater than or equal to 1"),
+        ("steps: 201", "less than or equal to 200"),
+        ("guidance: -0.5", "greater than or equal to 0"),
+        ("guidance: 30.5", "less than or equal to 30"),
+        ("takes: 0", "greater than or equal to 1"),
+        ("takes: 101", "less than or equal to 100"),
+    ],
+)
+def test_numbers_out_of_range(folder: Path, line: str, fragment: str) -> None:
+    key, value = line.split(": ")
+    rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", fragment)
+
+
+def test_number_out_of_range_in_defaults(folder: Path) -> None:
+    rejected(folder, variant("  steps: 8\n", "  steps: 0\n"), "steps: ^0", "defaults.steps",
+             "greater than or equal to 1")
+
+
+@pytest.mark.parametrize("line", ["steps: 1", "steps: 200", "guidance: 0", "guidance: 30", "guidance: 7",
+                                  "takes: 1", "takes: 100"])
+def test_number_bounds_accepted(folder: Path, line: str) -> None:
+    accepted(folder, in_shot0(line))
+
+
+@pytest.mark.parametrize("value", [".nan", ".NaN", ".inf", ".Inf", "-.inf", "+.inf"])
+def test_guidance_must_be_finite(folder: Path, value: str) -> None:
+    rejected(folder, in_shot0(f"guidance: {value}"), f"guidance: ^{value}", "shots[0].guidance",
+             "must be a finite number (not NaN or infinity)")
+
+
+def test_expression_intensity_must_be_finite_and_in_range(folder: Path) -> None:
+    rejected(folder, variant("intensity: 0.4", "intensity: .nan"), "intensity: ^.nan",
+             "shots[1].expression.intensity", "finite number")
+    rejected(folder, variant("intensity: 0.4", "intensity: 1.5"), "intensity: ^1.5",
+             "shots[1].expression.intensity", "less than or equal to 1")
+
+
+@pytest.mark.parametrize(
+    ("seeds", "at", "field", "fragment"),
+    [
+        ("[-1]", "[^-1]", "shots[0].seeds[0]", "greater than or equal to 0"),
+        ("[4294967296]", "[^4294967296]", "shots[0].seeds[0]", "less than or equal to 4294967295"),
+        ("[7, -5]", "7, ^-5", "shots[0].seeds[1]", "greater than or equal to 0"),
+        (f"[{10**40}]", f"[^{10**40}]", "shots[0].seeds[0]", "less than or equal to 4294967295"),
+        ("[1.5]", "[^1.5]", "shots[0].seeds[0]", "valid integer"),
+        ("[]", "seeds: ^[]", "shots[0].seeds", "at least 1 item"),
+        ("7", "seeds: ^7", "shots[0].seeds", "valid list"),
+        ("[7, 7]", "seeds: ^[7, 7]", "shots[0].seeds", "the same seed is given twice"),
+    ],
+)
+def test_bad_seeds(folder: Path, seeds: str, at: str, field: str, fragment: str) -> None:
+    rejected(folder, in_shot0(f"seeds: {seeds}"), at, field, fragment)
+
+
+def test_seed_bounds_accepted(folder: Path) -> None:
+    doc = accepted(folder, in_shot0("seeds: [0, 4294967295]"))
+    assert doc.shots[0].seeds == [0, 2**32 - 1]
+
+
+@pytest.mark.parametrize("seeds", ["[1, 2, 3]", "[1]"])
+def test_seeds_and_takes_must_agree(folder: Path, seeds: str) -> None:
+    text = variant("    seeds: [1, 2]\n", f"    seeds: {seeds}\n")
+    count = seeds.count(",") + 1
+    rejected(folder, text, f"seeds: ^{seeds}", "shots[1].seeds", f"{count} seeds given for 2 takes",
+             "as many seeds as takes")
+
+
+def test_huge_integer_out_of_range(folder: Path) -> None:
+    rejected(folder, in_shot0(f"steps: {10**30}"), "steps: ^1000", "shots[0].steps",
+             "less than or equal to 200")
+
+
+def test_integer_too_long_to_read(folder: Path) -> None:
+    # Over Python's 4,300-digit int() limit: this used to fail with no position and a hint about
+    # sys.set_int_max_str_digits().
+    digits = "9" * 5000
+    rejected(folder, in_shot0(f"steps: {digits}"), "steps: ^999", "shots[0].steps",
+             "the number is too large (5,000 digits)")
+
+
+# --- strict types -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("line", "field", "fragment"),
+    [
+        ("steps: true", "steps", "valid integer"),
+        ("steps: yes", "steps", "valid integer"),  # YAML 1.1 boolean
+        ("steps: '8'", "steps", "valid integer"),
+        ("steps: 8.0", "steps", "valid integer"),
+        ("takes: false", "takes", "valid integer"),
+        ("guidance: true", "guidance", "valid number"),
+        ("guidance: '5'", "guidance", "valid number"),
+        ("seeds: [true]", "seeds[0]", "valid integer"),
+        ("negative_prompt: 5", "negative_prompt", "valid string"),
+        ("sampler: 5", "sampler", "allowed: ddim, euler, heun, dpmpp-2m"),
+    ],
+)
+def test_strict_types_in_a_shot(folder: Path, line: str, field: str, fragment: str) -> None:
+    key, value = line.split(": ")
+    at = f"{key}: [^{value[1:]}" if value.startswith("[") else f"{key}: ^{value}"
+    rejected(folder, in_shot0(line), at, f"shots[0].{field}", fragment)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragments"),
+    [
+        ("true", ("'True' is not allowed", "allowed: 1")),
+        ("1.0", ("'1.0' is not allowed", "allowed: 1")),
+        ("'1'", ("'1' is not allowed", "write it without quotes")),
+        ("0", ("'0' is not allowed", "allowed: 1")),
+    ],
+)
+def test_version_must_be_the_number_1(folder: Path, value: str, fragments: tuple[str, ...]) -> None:
+    rejected(folder, variant("version: 1", f"version: {value}"), f"version: ^{value}", "version", *fragments)
+
+
+def test_strict_bool_in_model(folder: Path) -> None:
+    text = variant("  preset: tiny-sd\n", "  preset: tiny-sd\n  allow_pickle: 1\n")
+    rejected(folder, text, "allow_pickle: ^1", "model.allow_pickle", "valid boolean")
+
+
+def test_id_must_be_text(folder: Path) -> None:
+    rejected(folder, variant("id: sh010", "id: 10"), "id: ^10", "shots[0].id", "valid string")
+
+
+# --- characters and files -----------------------------------------------------------------------
+
+def test_missing_selfie_suggests_a_sibling(folder: Path) -> None:
+    text = variant("selfies/alice_1.jpg,", "selfies/alice1.jpg,")
+    rejected(folder, text, "^selfies/alice1.jpg", "characters.alice.selfies[0]",
+             "selfie 'selfies/alice1.jpg' does not exist", "did you mean 'alice_1.jpg'?")
+
+
+def test_missing_selfie_in_a_missing_folder(folder: Path) -> None:
+    text = variant("selfies/bobby_1.jpg", "faces/bobby_1.jpg")
+    rejected(folder, text, "^faces/bobby_1.jpg", "characters.bobby.selfies[0]",
+             "selfie 'faces/bobby_1.jpg' does not exist")
+
+
+def test_selfie_that_is_a_folder(folder: Path) -> None:
+    (folder / "selfies" / "bobby_2.jpg").mkdir()
+    text = variant("selfies/bobby_1.jpg", "selfies/bobby_2.jpg")
+    rejected(folder, text, "^selfies/bobby_2.jpg", "characters.bobby.selfies[0]", "is not a regular file")
+
+
+def test_selfie_absolute_path_is_resolved(folder: Path) -> None:
+    absolute = folder / "selfies" / "bobby_1.jpg"
+    accepted(folder, variant("selfies/bobby_1.jpg", json.dumps(str(absolute))))
+
+
+def test_missing_identity_pack(folder: Path) -> None:
+    text = variant("    selfies: [selfies/bobby_1.jpg]\n", "    identity: packs/bobby.idpack\n")
+    rejected(folder, text, "^packs/bobby.idpack", "characters.bobby.identity",
+             "identity pack 'packs/bobby.idpack' does not exist")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        pytest.param("    selfies: [selfies/bobby_1.jpg]\n",
+                     "    selfies: [selfies/bobby_1.jpg]\n    identity: selfies/alice_1.jpg\n", id="both"),
+        pytest.param("    selfies: [selfies/bobby_1.jpg]\n", "    description: no pictures\n", id="neither"),
+    ],
+)
+def test_character_needs_exactly_one_source(folder: Path, old: str, new: str) -> None:
+    text = variant(old, new)
+    rejected(folder, text, "bobby:\n    ^", "characters.bobby", "give exactly one of 'selfies'", "'identity'")
+
+
+def test_character_that_is_empty(folder: Path) -> None:
+    text = variant("  bobby:\n    selfies: [selfies/bobby_1.jpg]\n", "  bobby: {}\n")
+    rejected(folder, text, "bobby: ^{}", "characters.bobby", "give exactly one of 'selfies'")
+
+
+@pytest.mark.parametrize("name", ["1bobby", "bob-by", '"bob by"', "b" * 33, "bobé", '"bobby\\n"'])
+def test_bad_character_names(folder: Path, name: str) -> None:
+    # bobby is the second character: the message must point at its own line, not the first one's.
+    text = variant("  bobby:\n", f"  {name}:\n")
+    shown = json.loads(name) if name.startswith('"') else name
+    shown = shown.replace("\n", "\\n")
+    rejected(folder, text, f"  ^{name}:", f"characters.{shown}", f"character name '{shown}'",
+             "must be 1-32 letters, digits or '_'")
+
+
+# --- whole-document shapes ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"   \n\n  \t\n", b"# only a comment\n", b"\n# a comment\n   # another\n", b"\xef\xbb\xbf",
+     b"---\n", b"---\n...\n", b"~\n", b"--- # nothing\n"],
+    ids=["empty", "whitespace", "comment", "comments", "bom-only", "marker-only", "markers-only", "null",
+         "marker-comment"],
+)
+def test_empty_document(folder: Path, content: bytes) -> None:
+    rejected(folder, content, None, "", "the document is empty", "starts with 'version: 1'")
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [("- version: 1\n- project: demo\n", "list"), ("just some text\n", "str"), ("42\n", "int")],
+)
+def test_document_that_is_not_a_mapping(folder: Path, content: str, kind: str) -> None:
+    rejected(folder, content, (1,), "", f"the document is a {kind}, not a mapping",
+             "starts with 'version: 1'")
+
+
+def test_several_yaml_documents(folder: Path) -> None:
+    text = BASE + "---\n" + BASE
+    rejected(folder, text, "^---", "", "expected one YAML document, found several")
+
+
+def test_leading_document_marker_is_fine(folder: Path) -> None:
+    accepted(folder, "---\n" + BASE + "...\n")
+
+
+def test_missing_required_keys(folder: Path) -> None:
+    text = "version: 1\ncharacters: {}\n"
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, (1, 1), "project", "missing required key 'project'")
+    expect_problem(result, path, text, (1, 1), "shots", "missing required key 'shots'")
+
+
+def test_shots_must_not_be_empty(folder: Path) -> None:
+    text = "version: 1\nproject: demo\nshots: []\n"
+    rejected(folder, text, "shots: ^[]", "shots", "at least 1 item")
+
+
+def test_billion_laughs_is_rejected(folder: Path) -> None:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        refs = ",".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    text = "version: 1\nproject: demo\n" + "\n".join(lines) + "\nshots: [{id: a, prompt: x}]\n"
+    # 9**9 values when expanded; this must be refused from the node graph, not by expanding it.
+    rejected(folder, text, ANY_POS, "", "the document expands to more than 200,000 values",
+             "alias expansion bomb", "use fewer aliases")
+
+
+def test_many_aliases_within_the_bound_are_fine(folder: Path) -> None:
+    text = variant("defaults:\n", "defaults: &d\n")
+    shots = "".join(f"  - {{<<: *d, id: s{i}, prompt: x}}\n" for i in range(200))
+    doc = accepted(folder, text.split("shots:\n")[0] + "shots:\n" + shots)
+    assert len(doc.shots) == 200 and doc.shots[-1].steps == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ("version: 1\nproject: demo\nshots: &s [*s]\n", "^&s [*s]"),
+        ("version: 1\nproject: demo\ndefaults: &d {x: *d}\nshots: [{id: a, prompt: x}]\n", "^&d {"),
+    ],
+    ids=["sequence", "mapping"],
+)
+def test_recursive_alias(folder: Path, text: str, at: str) -> None:
+    rejected(folder, text, at, "", "an alias refers to itself (a recursive structure)")
+
+
+@pytest.mark.parametrize("depth", [60, 3000], ids=["bounded", "past-the-recursion-limit"])
+def test_deep_nesting(folder: Path, depth: int) -> None:
+    text = "version: 1\nproject: demo\nshots: " + "[" * depth + "]" * depth + "\n"
+    rejected(folder, text, ANY_POS, "", "nesting deeper than 40 levels")
+
+
+def test_deep_block_nesting(folder: Path) -> None:
+    nested = "".join("  " * i + f"k{i}:\n" for i in range(45)) + "  " * 45 + "v: 1\n"
+    text = "version: 1\nproject: demo\n" + nested
+    rejected(folder, text, ANY_POS, "", "nesting deeper than 40 levels")
+
+
+# --- encodings ----------------------------------------------------------------------------------
+
+def test_non_utf8_byte_reports_its_line(folder: Path) -> None:
+    raw = variant("walks in the rain", "walks to the caf\xe9").encode("latin-1")
+    text = raw.decode("latin-1")
+    rejected(folder, raw, "caf^\xe9", "", "byte 0xe9 is not valid UTF-8", "save the file as UTF-8", text=text)
+
+
+def test_utf16_file_is_rejected(folder: Path) -> None:
+    rejected(folder, BASE.encode("utf-16"), (1, 1), "", "is not valid UTF-8", "save the file as UTF-8")
+
+
+def test_utf8_bom_is_accepted(folder: Path) -> None:
+    accepted(folder, b"\xef\xbb\xbf" + BASE.encode("utf-8"))
+
+
+def test_utf8_bom_does_not_shift_positions(folder: Path) -> None:
+    text = variant("  steps: 8\n", "  stpes: 8\n")
+    rejected(folder, b"\xef\xbb\xbf" + text.encode("utf-8"), "^stpes", "defaults.stpes",
+             "did you mean 'steps'?", text=text)
+
+
+def test_non_ascii_text_is_fine(folder: Path) -> None:
+    accepted(folder, variant("walks in the rain", "walks past the café — 雨"))
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b"])
+def test_control_character_is_reported(folder: Path, char: str) -> None:
+    # PyYAML rejects these while creating its reader; this used to escape as a traceback.
+    text = variant("walks in the rain", f"walks in the{char}rain")
+    rejected(folder, text, f"walks in the^{char}", "", f"control character U+{ord(char):04X} is not allowed")
+
+
+# --- versions, models, samplers -----------------------------------------------------------------
+
+def test_newer_schema_version_says_upgrade(folder: Path) -> None:
+    # A version 2 document may use keys this idcli does not know: only the version is reported.
+    text = variant("version: 1", "version: 2\nsomething_new: true")
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, "version: ^2", "version", "schema version 2 is newer", "upgrade idcli")
+    assert "something_new" not in result.stderr
+
+
+def test_missing_version(folder: Path) -> None:
+    text = variant("version: 1\n", "")
+    rejected(folder, text, (1, 1), "version", "missing required key 'version'")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "at", "field", "fragments"),
+    [
+        pytest.param("  sampler: euler\n", "  sampler: eular\n", "sampler: ^eular", "defaults.sampler",
+                     ("'eular' is not allowed", "did you mean 'euler'?",
+                      "allowed: ddim, euler, heun, dpmpp-2m"), id="sampler"),
+        pytest.param("    framing: wide\n", "    framing: wide\n    sampler: DDIM\n", "sampler: ^DDIM",
+                     "shots[0].sampler", ("did you mean 'ddim'?",), id="sampler-case"),
+        pytest.param("  preset: tiny-sd\n", "  preset: sdx\n", "preset: ^sdx", "model.preset",
+                     ("'sdx' is not allowed", "did you mean 'sdxl'?",
+                      "allowed: tiny-sd, tiny-sdxl, sd15, sdxl"), id="preset"),
+        pytest.param("  preset: tiny-sd\n", "  preset: tiny-sd\n  dtype: fp16\n", "dtype: ^fp16",
+                     "model.dtype", ("'fp16' is not allowed", "allowed: auto, float32, float16, bfloat16"),
+                     id="dtype"),
+    ],
+)
+def test_unknown_choice(folder: Path, old: str, new: str, at: str, field: str,
+                        fragments: tuple[str, ...]) -> None:
+    rejected(folder, variant(old, new), at, field, *fragments)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [("id: org/some-model", "model.id"), ("revision: 0123abcd", "model.revision")],
+)
+def test_tiny_preset_takes_no_model_id(folder: Path, extra: str, field: str) -> None:
+    text = variant("  preset: tiny-sd\n", f"  preset: tiny-sd\n  {extra}\n")
+    value = extra.split(": ")[1]
+    rejected(folder, text, f"^{value}", field, "preset 'tiny-sd' builds its own random weights",
+             "use preset sd15 / sdxl")
+
+
+def test_real_preset_with_a_bad_model_id(folder: Path) -> None:
+    text = variant("  preset: tiny-sd\n", "  preset: sd15\n  id: not a hub id\n")
+    rejected(folder, text, "^not a hub id", "model.id", "neither a local folder nor a hub id",
+             "a hub id looks like 'org/name'")
+
+
+@pytest.mark.parametrize("model_id", ["org/name", "weights/local-model"])
+def test_real_preset_with_a_hub_id_or_local_folder(folder: Path, model_id: str) -> None:
+    (folder / "weights" / "local-model").mkdir(parents=True)
+    accepted(folder, variant("  preset: tiny-sd\n", f"  preset: sd15\n  id: {model_id}\n"))
+
+
+# --- several problems at once, and the --json form ----------------------------------------------
+
+def _many_problems() -> str:
+    text = variant("  steps: 8\n", "  stpes: 8\n")
+    text = variant("    size: 320x256\n", "    size: 770x512\n", text)
+    text = variant("    framing: wide\n", "    framing: wide\n    guidance: .nan\n", text)
+    return variant("id: sh020", "id: a/b", text)
+
+
+MANY_PROBLEMS = _many_problems()
+
+
+def test_several_problems_are_reported_in_one_run(folder: Path) -> None:
+    path = write(folder, MANY_PROBLEMS)
+    result = validate(path)
+    text = MANY_PROBLEMS
+    expect_problem(result, path, text, "^stpes", "defaults.stpes", "did you mean 'steps'?")
+    expect_problem(result, path, text, "size: ^770x512", "shots[1].size", "multiple of 8")
+    expect_problem(result, path, text, "guidance: ^.nan", "shots[0].guidance", "finite number")
+    expect_problem(result, path, text, "id: ^a/b", "shots[1].id", "is a path")
+    assert "idcli: 4 problem(s); nothing was rendered" in result.stderr
+
+
+def test_several_cross_field_problems_are_reported_in_one_run(folder: Path) -> None:
+    text = variant("id: sh020", "id: sh010")
+    text = variant('"{alice} walks in the rain"', '"{bob} walks"', text)
+    text = variant("selfies/alice_2.jpg", "selfies/alice_3.jpg", text)
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, "id: ^sh010", "shots[1].id", "duplicate shot id", occurrence=2)
+    expect_problem(result, path, text, '^"{bob}', "shots[0].prompt", "did you mean 'bobby'?")
+    expect_problem(result, path, text, "^selfies/alice_3.jpg", "characters.alice.selfies[1]",
+                   "does not exist")
+    assert "idcli: 3 problem(s); nothing was rendered" in result.stderr
+
+
+def test_json_output_for_an_invalid_document(folder: Path) -> None:
+    path = write(folder, MANY_PROBLEMS)
+    result = validate(path, "--json")
+    assert result.exit_code == EXIT_INVALID_INPUT
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    by_path = {p["path"]: p for p in report["problems"]}
+    assert set(by_path) == {"defaults.stpes", "shots[1].size", "shots[0].guidance", "shots[1].id"}
+    size = by_path["shots[1].size"]
+    assert (size["file"], size["line"], size["column"]) == (str(path), *pos(MANY_PROBLEMS, "size: ^770x512"))
+    assert by_path["defaults.stpes"]["hint"] == "did you mean 'steps'?"
+
+
+def test_json_output_for_a_valid_document(folder: Path) -> None:
+    path = write(folder, BASE)
+    result = validate(path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report == {"valid": True, "project": "demo", "shots": 2, "jobs": 4,
+                      "characters": ["alice", "bobby"]}
+
+
+# --- files that cannot be read ------------------------------------------------------------------
+
+def test_missing_file(folder: Path) -> None:
+    path = folder / "nope.yaml"
+    expect_problem(validate(path), path, None, None, "", "no such file")
+
+
+def test_folder_instead_of_a_file(folder: Path) -> None:
+    expect_problem(validate(folder), folder, None, None, "", "is a folder, not a file")
+
+
+# --- valid documents, schema ------------------------------------------------------------------
+
+def test_recipes_exist() -> None:
+    assert RECIPES, "recipes/*.yaml is empty"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_validates(recipe: Path) -> None:
+    result = validate(recipe)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{recipe}: valid")
+    report = json.loads(validate(recipe, "--json").stdout)
+    assert report["valid"] is True and report["shots"] >= 1 and report["jobs"] >= report["shots"]
+
+
+def test_schema_command_prints_json_schema() -> None:
+    result = RUNNER.invoke(app, ["schema"])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    assert "shots" in schema["properties"]
+    assert set(schema["required"]) >= {"version", "project", "shots"}
+    assert schema["$schema"].startswith("https://json-schema.org/")
+
+
+# --- nothing is rendered when invalid -----------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text",
+    [variant("  steps: 8\n", "  stpes: 8\n"), variant("id: sh020", "id: sh010")],
+    ids=["structure", "cross-field"],
+)
+def test_render_of_an_invalid_document_writes_nothing(folder: Path, text: str) -> None:
+    path = write(folder, text)
+    out = folder / "out"
+    result = RUNNER.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == EXIT_INVALID_INPUT, result.output
+    assert str(path) in result.stderr
+    images = [p for p in out.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES] if out.exists() else []
+    assert images == []
+
+
+# --- the real process: exit code and no traceback -----------------------------------------------
+
+def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "IDCLI_DEBUG"}
+    env["IDCLI_HOME"] = str(cwd / "idcli-home")
+    env["HF_HUB_OFFLINE"] = "1"
+    return subprocess.run([sys.executable, "-m", "idcli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_subprocess_invalid_document_exits_2_without_traceback(folder: Path) -> None:
+    path = write(folder, MANY_PROBLEMS)
+    proc = _run_cli("validate", str(path), cwd=folder)
+    assert proc.returncode == EXIT_INVALID_INPUT, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    line, column = pos(MANY_PROBLEMS, "size: ^770x512")
+    assert f"{path}:{line}:{column}: shots[1].size: size 770x512" in proc.stderr
+    assert "4 problem(s); nothing was rendered" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [variant("walks in the rain", "walks\x00").encode(), in_shot0("<<: [1]").encode(), b"\xff\xfe\x00"],
+    ids=["nul-byte", "bad-merge", "binary"],
+)
+def test_subprocess_reader_errors_exit_2_without_traceback(folder: Path, content: bytes) -> None:
+    path = write(folder, content)
+    proc = _run_cli("validate", str(path), cwd=folder)
+    assert proc.returncode == EXIT_INVALID_INPUT, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert re.search(re.escape(str(path)) + r":\d+:\d+: ", proc.stderr), proc.stderr
+
+
+def test_subprocess_valid_recipe_exits_0(tmp_path: Path) -> None:
+    recipe = ROOT / "recipes" / "quickstart.yaml"
+    proc = _run_cli("validate", str(recipe), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "valid" in proc.stdout
