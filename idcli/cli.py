@@ -48,9 +48,10 @@ def _guarded(fn: Callable[[], Any]) -> Any:
         if os.environ.get("IDCLI_DEBUG"):
             raise
         message = exc.render()
-        if "\n" in message:
+        problems = getattr(exc, "problems", None)
+        if problems and len(problems) > 1:
             print(message, file=sys.stderr)
-            print(f"idcli: {message.count(chr(10)) + 1} problem(s); nothing was rendered", file=sys.stderr)
+            print(f"idcli: {len(problems)} problems; nothing was rendered", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         _fail(message, exc.exit_code)
 

@@ -141,7 +141,7 @@ def expect_problem(result, path: Path, text: str | None, at, field: str, *fragme
 
 def rejected(folder: Path, content: str | bytes, at, field: str, *fragments: str, occurrence: int = 1,
              text: str | None = None) -> str:
-    """Write ``content``, validate it and check the one problem it must report."""
+    """Write ``content``, validate it and check the problem it must report (exit 2, file, place, field)."""
     path = write(folder, content)
     if text is None:
         text = content if isinstance(content, str) else content.decode("utf-8", "replace")
@@ -850,7 +850,7 @@ def test_several_problems_are_reported_in_one_run(folder: Path) -> None:
     expect_problem(result, path, text, "size: ^770x512", "shots[1].size", "multiple of 8")
     expect_problem(result, path, text, "guidance: ^.nan", "shots[0].guidance", "finite number")
     expect_problem(result, path, text, "id: ^a/b", "shots[1].id", "is a path")
-    assert "idcli: 4 problem(s); nothing was rendered" in result.stderr
+    assert "idcli: 4 problems; nothing was rendered" in result.stderr
 
 
 def test_several_cross_field_problems_are_reported_in_one_run(folder: Path) -> None:
@@ -863,7 +863,7 @@ def test_several_cross_field_problems_are_reported_in_one_run(folder: Path) -> N
     expect_problem(result, path, text, '^"{bob}', "shots[0].prompt", "did you mean 'bobby'?")
     expect_problem(result, path, text, "^selfies/alice_3.jpg", "characters.alice.selfies[1]",
                    "does not exist")
-    assert "idcli: 3 problem(s); nothing was rendered" in result.stderr
+    assert "idcli: 3 problems; nothing was rendered" in result.stderr
 
 
 def test_json_output_for_an_invalid_document(folder: Path) -> None:
@@ -957,7 +957,7 @@ def test_subprocess_invalid_document_exits_2_without_traceback(folder: Path) -> 
     assert "Traceback" not in proc.stderr + proc.stdout
     line, column = pos(MANY_PROBLEMS, "size: ^770x512")
     assert f"{path}:{line}:{column}: shots[1].size: size 770x512" in proc.stderr
-    assert "4 problem(s); nothing was rendered" in proc.stderr
+    assert "4 problems; nothing was rendered" in proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 """The only package that imports torch and diffusers. Import it only when rendering."""
 
-from .core import ENGINE_ALGORITHM, Engine, RenderRequest, RenderResult, is_out_of_memory
+from ..plan import RenderRequest
+from ..versions import ENGINE_ALGORITHM
+from .core import Engine, RenderResult, is_out_of_memory
 
 __all__ = ["ENGINE_ALGORITHM", "Engine", "RenderRequest", "RenderResult", "is_out_of_memory"]

@@ -83,7 +83,7 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     cls = StableDiffusionXLPipeline if identity.architecture == "sdxl" else StableDiffusionPipeline
     source = identity.id
     assert source is not None
-    kwargs: dict[str, Any] = {"torch_dtype": torch_dtype, "use_safetensors": not identity.allow_pickle}
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "use_safetensors": not identity.allow_pickle}
     if identity.source == "hub":
         kwargs["revision"] = identity.revision
     elif identity.allow_pickle:
