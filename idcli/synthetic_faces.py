@@ -1,0 +1,320 @@
+"""A synthetic, offline InsightFace model pack for tests (NO pretrained weights, nothing learned).
+
+InsightFace's ``FaceAnalysis(name=..., root=...)`` loads every ``*.onnx`` file in ``<root>/models/<name>/``
+and decides what each file *is* purely from its ONNX signature (``insightface/model_zoo/model_zoo.py``,
+``ModelRouter.get_model``). This module writes a tiny pack whose files carry the published signatures of
+the ``buffalo_l`` pack, so that tests can drive InsightFace's real loading, detection, alignment and
+recognition code without network access or licensed weights:
+
+``det_synthetic.onnx`` imitates SCRFD (``det_10g.onnx``)
+    One input ``input.1`` of shape ``[1, 3, height, width]`` (height and width dynamic), float32 RGB
+    normalised as ``(pixel - 127.5) / 128`` (InsightFace's ``SCRFD`` hard-codes that mean/std and feeds
+    ``cv2.dnn.blobFromImage(..., swapRB=True)``). Nine rank-2 outputs, in this order: scores for strides
+    8/16/32 (``[N_s, 1]``, already probabilities: InsightFace applies no sigmoid), box distances for
+    strides 8/16/32 (``[N_s, 4]``: left, top, right, bottom from the anchor centre, in units of the
+    stride) and keypoint offsets for strides 8/16/32 (``[N_s, 10]``: five (dx, dy) pairs from the anchor
+    centre, in units of the stride). ``N_s = (H/s) * (W/s) * 2``: two anchors per location, rows ordered
+    (y, x, anchor), anchor centres at ``(x*s, y*s)``. Nine outputs is what makes InsightFace pick strides
+    (8, 16, 32), two anchors and ``use_kps=True``; >= 5 outputs is what routes a file to ``SCRFD`` at all.
+    InsightFace 2.1 also builds one fixed-shape Session per ``det_size`` by rewriting the graph's input and
+    output dimensions (``scrfd._static_scrfd_model``), which needs exactly this output order, rank-2 outputs
+    and last dimensions 1/4/10. Detection sizes must be multiples of 32, as for the real model.
+
+``w600k_synthetic.onnx`` imitates the ArcFace recogniser (``w600k_r50.onnx``)
+    One input ``input.1`` of shape ``[batch, 3, 112, 112]``, one output of shape ``[batch, 512]``.
+    A square input of at least 112 that is divisible by 16 (and not 96, 128-with-two-inputs or 192)
+    routes to ``ArcFaceONNX``. ArcFace picks its normalisation by looking for nodes *named* ``Sub*`` and
+    ``Mul*`` among the first eight graph nodes (MXNet-era models normalise inside the graph); the
+    TorchScript exporter names nodes ``/.../Sub``, so this model gets ``(pixel - 127.5) / 127.5`` like
+    ``w600k_r50``.
+
+The weights are synthetic, and say so in ``PACK.json``:
+
+* The detector is hand-designed, not trained and not random. It marks "skin-coloured" pixels (a fixed
+  band of R-G and G-B chroma, the colours of the flat faces drawn by ``tools/make_recipe_selfies.py``),
+  average-pools them per stride, and for two square windows per anchor (9 and 15 cells) measures the
+  blob's area, centroid and second moments with fixed convolution kernels. A location scores high when
+  one compact skin blob lies wholly inside its window (the border ring, with the image's edge extended
+  outwards, is nearly skin-free), fills the window's centre and has its centroid within a cell of the
+  anchor. The box comes from the blob's moments and the five keypoints sit at fixed fractions of that
+  box (eyes, nose tip, mouth corners of the drawn faces), so every anchor that fires on a blob predicts
+  about the same box and non-maximum suppression leaves one face per blob. It finds the drawn faces
+  (several per image too) and nothing in uniform or noise images; any isolated compact skin-coloured
+  blob counts as a face, so it is *not* a face detector for photographs.
+* The recogniser is a small convolutional network with seeded random weights: its 512-d embedding
+  depends on the aligned crop's content, and nothing else should be read into it.
+
+Never ship or use this pack as a real identity model. Building needs ``torch`` and ``onnx``; loading it
+needs ``insightface`` and ``onnxruntime``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import secrets
+import warnings
+from pathlib import Path
+from typing import Any
+
+PACK_NAME = "idcli-synthetic"
+PACK_MARKER = "PACK.json"  # Not "manifest.json": that name opts a folder into InsightFace's manifest routing.
+PACK_VERSION = 1  # Bump whenever the networks or their export change: older packs are then rebuilt.
+DETECTOR_FILE = "det_synthetic.onnx"
+RECOGNISER_FILE = "w600k_synthetic.onnx"
+RECOGNISER_SEED = 20240611
+OPSET = 17
+
+STRIDES = (8, 16, 32)
+WINDOWS = (9, 15)  # window side, in cells of the stride, for anchor 0 and anchor 1 of every location
+
+# Skin membership: trapezoids over R-G and G-B in 0..255 units (ramp-up start, plateau start, plateau end,
+# ramp-down end), and a ramp on R against dark pixels. Fitted to tools/make_recipe_selfies.py's palette.
+SKIN_RG = (25.0, 33.0, 62.0, 76.0)
+SKIN_GB = (12.0, 20.0, 45.0, 56.0)
+SKIN_R = (70.0, 100.0)
+
+# Box from the skin blob's moments, in standard deviations from the centroid (left/right, top, bottom).
+# The drawn faces lose their forehead to hair and gain a neck, hence the asymmetric top and bottom.
+BOX_X_SD = 1.95
+BOX_TOP_SD = 2.5
+BOX_BOTTOM_SD = 1.6
+
+# Five keypoints as fractions of the box, InsightFace's order: left eye, right eye, nose, mouth left/right.
+KEYPOINTS = ((0.29, 0.44), (0.71, 0.44), (0.5, 0.63), (0.325, 0.73), (0.675, 0.73))
+
+
+def _trapezoid(torch: Any, v: Any, a: float, b: float, c: float, d: float) -> Any:
+    rising = (v - a) * (1.0 / (b - a))
+    falling = (d - v) * (1.0 / (d - c))
+    return torch.clamp(torch.minimum(rising, falling), 0.0, 1.0)
+
+
+def _detector_module(torch: Any) -> Any:
+    nn = torch.nn
+    functional = torch.nn.functional
+
+    def window_kernels(k: int) -> Any:
+        """Fixed K x K kernels: area, x, y, x^2, y^2, border ring, 3x3 centre (7 output channels)."""
+        c = k // 2
+        offsets = torch.arange(k, dtype=torch.float32) - c
+        y, x = torch.meshgrid(offsets, offsets, indexing="ij")
+        ones = torch.ones(k, k)
+        ring = ones.clone()
+        ring[1:-1, 1:-1] = 0.0
+        centre = torch.zeros(k, k)
+        centre[c - 1 : c + 2, c - 1 : c + 2] = 1.0
+        return torch.stack([ones, x, y, x * x, y * y, ring, centre]).unsqueeze(1)
+
+    class SyntheticScrfd(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for k in WINDOWS:
+                self.register_buffer(f"window_{k}", window_kernels(k))
+            self.register_buffer("keypoint_fractions", torch.tensor(KEYPOINTS, dtype=torch.float32))
+
+        def skin(self, x: Any) -> Any:
+            rgb = x * 128.0 + 127.5
+            r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
+            rg = _trapezoid(torch, r - g, *SKIN_RG)
+            gb = _trapezoid(torch, g - b, *SKIN_GB)
+            bright = torch.clamp((r - SKIN_R[0]) * (1.0 / (SKIN_R[1] - SKIN_R[0])), 0.0, 1.0)
+            return rg * gb * bright
+
+        def anchor(self, cells: Any, k: int) -> tuple[Any, Any, Any]:
+            kernels = getattr(self, f"window_{k}")
+            m = functional.conv2d(cells, kernels, padding=k // 2)
+            area, mx, my, mxx, myy, centre = (m[:, i : i + 1] for i in (0, 1, 2, 3, 4, 6))
+            # The ring sees the image's edge cells extended outwards (edge padding), so a blob that runs off
+            # the image (a uniform skin-coloured picture) is never "wholly inside" a window larger than it.
+            edged = functional.pad(cells, (k // 2,) * 4, mode="replicate")
+            ring = functional.conv2d(edged, kernels[5:6])
+            safe = area + 1e-3
+            mu_x, mu_y = mx / safe, my / safe
+            sd_x = torch.sqrt(torch.relu(mxx / safe - mu_x * mu_x) + 1e-3)
+            sd_y = torch.sqrt(torch.relu(myy / safe - mu_y * mu_y) + 1e-3)
+            fill = area * (1.0 / (k * k))
+            ring_fill = ring * (1.0 / (4 * k - 4))
+            centre_fill = centre * (1.0 / 9.0)
+            # A filled ellipse has area pi * (2 sd_x) * (2 sd_y); separate blobs (faces side by side seen by
+            # one large window) have much more spread than area, so they fail this and each face wins alone.
+            compactness = area / (4.0 * math.pi * sd_x * sd_y + 1e-3)
+            score = (
+                torch.sigmoid(30.0 * (fill - 0.10))
+                * torch.sigmoid(30.0 * (0.80 - fill))
+                * torch.sigmoid(50.0 * (0.12 - ring_fill))
+                * torch.sigmoid(15.0 * (centre_fill - 0.5))
+                * torch.sigmoid(20.0 * (compactness - 0.7))
+                * torch.sigmoid(8.0 * (1.0 - torch.abs(mu_x)))
+                * torch.sigmoid(8.0 * (1.0 - torch.abs(mu_y)))
+            )
+            # Moments are about the cell centre; InsightFace's anchor centre is the cell's top-left corner.
+            cx, cy = mu_x + 0.5, mu_y + 0.5
+            x1, x2 = cx - BOX_X_SD * sd_x, cx + BOX_X_SD * sd_x
+            y1, y2 = cy - BOX_TOP_SD * sd_y, cy + BOX_BOTTOM_SD * sd_y
+            box = torch.cat([-x1, -y1, x2, y2], dim=1)
+            fx = self.keypoint_fractions[:, 0].view(1, 5, 1, 1)
+            fy = self.keypoint_fractions[:, 1].view(1, 5, 1, 1)
+            kx = x1 + fx * (x2 - x1)
+            ky = y1 + fy * (y2 - y1)
+            kps = torch.stack([kx, ky], dim=2).flatten(1, 2)  # (1, 10, h, w): x0, y0, x1, y1, ...
+            return score, box, kps
+
+        def forward(self, x: Any) -> tuple[Any, ...]:
+            skin = self.skin(x)
+            scores, boxes, keypoints = [], [], []
+            for stride in STRIDES:
+                cells = functional.avg_pool2d(skin, stride, stride)
+                per_anchor = [self.anchor(cells, k) for k in WINDOWS]
+                for index, (out, width) in enumerate(((scores, 1), (boxes, 4), (keypoints, 10))):
+                    # (1, C, h, w) per anchor -> (h, w, anchor, C) -> (h * w * anchors, C): SCRFD's row order.
+                    maps = [a[index].permute(0, 2, 3, 1) for a in per_anchor]
+                    out.append(torch.stack(maps, dim=3).reshape(-1, width))
+            return (*scores, *boxes, *keypoints)
+
+    return SyntheticScrfd().eval()
+
+
+def _recogniser_module(torch: Any) -> Any:
+    nn = torch.nn
+    generator = torch.Generator().manual_seed(RECOGNISER_SEED)
+
+    def conv(cin: int, cout: int) -> Any:
+        layer = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (2.0 / (cin * 9)) ** 0.5)
+            layer.bias.zero_()
+        return layer
+
+    # The layers' default initialisation draws from torch's global generator; keep the caller's state intact.
+    with torch.random.fork_rng(devices=[]):
+        linear = nn.Linear(64 * 7 * 7, 512)
+        with torch.no_grad():
+            linear.weight.copy_(torch.randn(linear.weight.shape, generator=generator) * (1.0 / (64 * 7 * 7)) ** 0.5)
+            linear.bias.zero_()
+        model = nn.Sequential(
+            conv(3, 16), nn.ReLU(), conv(16, 32), nn.ReLU(), conv(32, 48), nn.ReLU(), conv(48, 64), nn.ReLU(),
+            nn.Flatten(), linear,
+        )  # fmt: skip
+    return model.eval()
+
+
+def _export(torch: Any, module: Any, example: Any, outputs: dict[str, int], dynamic: dict) -> bytes:
+    """Export ``module`` with the TorchScript exporter; ``outputs`` maps each output name to its last dimension."""
+    import onnx
+
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter notes that it cannot constant-fold the step -1 Slice behind edge padding.
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+        # dynamo=False is deliberate (plain, deterministic graphs with dynamic H and W); torch calls it legacy.
+        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["input.1"],
+            output_names=list(outputs),
+            dynamic_axes=dynamic,
+            do_constant_folding=True,
+        )
+    model = onnx.load_model_from_string(buffer.getvalue())
+    for value in model.graph.output:
+        # Reshape(-1, n) leaves the last dimension symbolic; the published models state it.
+        last = value.type.tensor_type.shape.dim[-1]
+        last.ClearField("dim_param")
+        last.dim_value = outputs[value.name]
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    # A dot-name ending in .tmp: InsightFace globs *.onnx and never sees a half-written file.
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temp, "xb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _pack_is_current(folder: Path) -> bool:
+    try:
+        marker = json.loads((folder / PACK_MARKER).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(marker, dict) or marker.get("pack_version") != PACK_VERSION:
+        return False
+    files = marker.get("files")
+    if not isinstance(files, dict) or set(files) != {DETECTOR_FILE, RECOGNISER_FILE}:
+        return False
+    try:
+        return all(_sha256(folder / name) == digest for name, digest in files.items())
+    except OSError:
+        return False
+
+
+def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
+    """Write the synthetic pack to ``root/models/<name>/`` and return that folder.
+
+    Use it with ``FaceAnalysis(name=name, root=str(root), providers=["CPUExecutionProvider"])``.
+    Idempotent: a folder whose ``PACK.json`` matches this format and the files' hashes is returned as is.
+    Each file is written to a temporary name (not ``*.onnx``, so a concurrent loader never sees it) and
+    renamed into place; ``PACK.json`` goes last, so a half-built folder is rebuilt on the next call.
+    """
+    folder = Path(root) / "models" / name
+    if _pack_is_current(folder):
+        return folder
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    scores = {f"score_{s}": 1 for s in STRIDES}
+    boxes = {f"bbox_{s}": 4 for s in STRIDES}
+    keypoints = {f"kps_{s}": 10 for s in STRIDES}
+    detector_outputs = {**scores, **boxes, **keypoints}  # InsightFace reads outputs by position, in this order
+    dynamic: dict[str, dict[int, str]] = {"input.1": {2: "height", 3: "width"}}
+    dynamic.update({name: {0: f"anchors_{name.split('_')[1]}"} for name in detector_outputs})
+    detector = _export(torch, _detector_module(torch), torch.zeros(1, 3, 320, 320), detector_outputs, dynamic)
+    recogniser = _export(
+        torch,
+        _recogniser_module(torch),
+        torch.zeros(1, 3, 112, 112),
+        {"embedding": 512},
+        {"input.1": {0: "batch"}, "embedding": {0: "batch"}},
+    )
+    _write_atomic(folder / DETECTOR_FILE, detector)
+    _write_atomic(folder / RECOGNISER_FILE, recogniser)
+    marker = {
+        "pack_version": PACK_VERSION,
+        "name": name,
+        "synthetic": True,
+        "weights": "synthetic: hand-set detector, seeded random recogniser; no training, no real faces",
+        "warning": "Not a face model. For offline tests of InsightFace's loading and inference code only.",
+        "imitates": {
+            DETECTOR_FILE: "SCRFD det_10g.onnx: input [1,3,H,W], 9 outputs (strides 8/16/32 x score, bbox, kps)",
+            RECOGNISER_FILE: "ArcFace w600k_r50.onnx: input [N,3,112,112], one output [N,512]",
+        },
+        "recogniser_seed": RECOGNISER_SEED,
+        "opset": OPSET,
+        "built_with": {"torch": torch.__version__},
+        "files": {
+            DETECTOR_FILE: hashlib.sha256(detector).hexdigest(),
+            RECOGNISER_FILE: hashlib.sha256(recogniser).hexdigest(),
+        },
+    }
+    _write_atomic(folder / PACK_MARKER, (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    return folder
