@@ -206,6 +206,103 @@ def render(
     _guarded(body)
 
 
+identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
+                           rich_markup_mode=None)
+app.add_typer(identity_app, name="identity")
+FaceModelsOpt = Annotated[str | None, typer.Option(
+    "--face-models", help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else "
+    "~/.insightface/models/buffalo_l]. Never downloaded.")]
+
+
+@app.command("encode-identity")
+def encode_identity(
+    selfies: Annotated[list[Path], typer.Argument(help="One or more selfies of the same person.", show_default=False)],
+    name: Annotated[str, typer.Option("--name", help="Character name.", show_default=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Pack file [default: NAME.idpack].")] = None,
+    face_models: FaceModelsOpt = None,
+    face: Annotated[int | None, typer.Option("--face", help="Which face when a selfie shows several "
+                                                            "(0 = largest; the output lists them).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Encode selfies into an identity pack (detection, quality gate, alignment, ArcFace, aggregation)."""
+    from .identity.build import build_identity
+    from .identity.faces import FaceAnalyzer, resolve_face_models
+    from .shotlist import check_safe_id
+
+    def body() -> None:
+        try:
+            check_safe_id(name, "--name")
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        out = output or Path(f"{name}.idpack")
+        models = resolve_face_models(face_models)
+        analyzer = FaceAnalyzer(models)
+
+        def report(item: Any) -> None:
+            if not as_json:
+                extra = f"  ({len(item.faces)} faces: using {item.face_index}; pick another with --face N)" \
+                    if len(item.faces) > 1 else ""
+                print(f"  {item.path}: face {item.quality.face_px:.0f} px, score {item.quality.det_score:.2f}, "
+                      f"sharpness {item.quality.sharpness:.0f}, yaw {item.quality.yaw:+.0f}°{extra}", file=sys.stderr)
+
+        result = build_identity(name, list(selfies), analyzer, out, face_index=face, on_selfie=report)
+        agg = result.aggregate.record()
+        if as_json:
+            print(json.dumps({"pack": str(out), "sha256": result.pack.sha256,
+                              "embedding_sha256": result.pack.embedding_sha256, **result.pack.meta}, indent=2))
+            return
+        for item in agg["rejected"]:
+            print(f"  rejected {item['path']}: {item['reason']}", file=sys.stderr)
+        sims = f"mean cosine {agg['mean_cosine']}, min {agg['min_cosine']}" if agg["mean_cosine"] is not None else \
+            "one selfie"
+        print(f"{out}: identity '{name}' from {len(agg['kept'])} of {len(selfies)} selfies ({sims})")
+        if models.synthetic:
+            print("note: synthetic random-weight face models — the identity is for testing only", file=sys.stderr)
+
+    _guarded(body)
+
+
+@identity_app.command("show")
+def identity_show(
+    pack: Annotated[Path, typer.Argument(help="Identity pack file.", show_default=False)],
+    contact_sheet: Annotated[Path | None, typer.Option("--contact-sheet", help="Write a PNG of the aligned crops.")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Summarise an identity pack; optionally write a contact sheet of its aligned face crops."""
+    from .identity.build import contact_sheet as write_sheet
+    from .identity.pack import read_pack
+
+    def body() -> None:
+        data = read_pack(pack)
+        if contact_sheet is not None:
+            write_sheet(data, contact_sheet)
+        meta = data.meta
+        if as_json:
+            print(json.dumps({"pack": str(pack), "sha256": data.sha256, **meta}, indent=2))
+            return
+        agg = meta.get("aggregation", {})
+        print(f"identity '{data.name}'  (pack schema {meta.get('schema')}, {meta.get('tool', {}).get('version')}, "
+              f"created {meta.get('created')})")
+        print(f"  pack sha256       {data.sha256}")
+        print(f"  embedding sha256  {data.embedding_sha256}")
+        models = meta.get("face_models", {})
+        kind = "SYNTHETIC random weights" if models.get("synthetic") else str(models.get("hash", ""))[:30]
+        print(f"  face models       {models.get('folder')} ({kind})")
+        print(f"  aggregation       {agg.get('method')}: mean cosine {agg.get('mean_cosine')}, "
+              f"min {agg.get('min_cosine')}, threshold {agg.get('threshold')}")
+        for i, selfie in enumerate(meta.get("selfies", [])):
+            q = selfie.get("quality", {})
+            state = "used" if selfie.get("used") else "REJECTED"
+            print(f"  [{i}] {selfie.get('file')}: {state}, face {q.get('face_px', 0):.0f} px, score "
+                  f"{q.get('det_score', 0):.2f}, weight {q.get('weight', 0):.3f}, "
+                  f"sha256 {str(selfie.get('sha256', ''))[:12]}")
+        if contact_sheet is not None:
+            print(f"  contact sheet     {contact_sheet}")
+
+    _guarded(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -20,7 +20,8 @@ from .versions import ENGINE_ALGORITHM, JOB_KEY_TAG
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """What the engine needs for one image. Requests in one batch share their ``batch_signature``."""
+    """What the engine needs for one image. Requests in one batch share their ``batch_signature``;
+    the identity (embedding and strength) is per image, so one batch can hold several characters."""
 
     prompt: str
     negative_prompt: str
@@ -30,6 +31,8 @@ class RenderRequest:
     steps: int
     guidance: float
     sampler: str
+    identity_embedding: Any = field(default=None, compare=False, repr=False)  # numpy (512,) or None
+    identity_strength: float = 0.0
 
     def batch_signature(self) -> tuple[Any, ...]:
         return (self.width, self.height, self.steps, self.guidance, self.sampler)
@@ -46,6 +49,8 @@ class Job:
     characters: tuple[str, ...]
     group: str  # batch group label, g1, g2, ... in order of first appearance
     key_material: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    subject: str | None = None  # the character whose identity conditions the image
+    identities: tuple[Any, ...] = field(default=(), compare=False, repr=False)  # CharacterIdentity per character
 
     @property
     def stem(self) -> str:
@@ -66,6 +71,11 @@ class Plan:
     source: str
     model: ModelIdentity
     jobs: list[Job]
+    adapter: Any = None  # AdapterIdentity when some job is conditioned on an identity
+
+    @property
+    def needs_adapter(self) -> bool:
+        return any(j.request.identity_embedding is not None for j in self.jobs)
 
     def select(self, only: list[str] | None) -> Plan:
         """The plan restricted to some shot ids (``--only``); unknown ids are an input error."""
@@ -80,7 +90,7 @@ class Plan:
                 hint = did_you_mean(shot_id, known)
                 raise InputError(f"--only {shot_id}: no such shot in {self.source}" + (f"; {hint}" if hint else ""))
         wanted = set(only)
-        return Plan(self.project, self.source, self.model, [j for j in self.jobs if j.shot_id in wanted])
+        return Plan(self.project, self.source, self.model, [j for j in self.jobs if j.shot_id in wanted], self.adapter)
 
 
 def derived_seed(shot_id: str, take: int) -> int:
@@ -101,10 +111,20 @@ def _seeds(shot: Shot, takes: int) -> list[int]:
     return [derived_seed(shot.id, take) for take in range(1, takes + 1)]
 
 
-def make_plan(loaded: LoadedShotList, model: ModelIdentity) -> Plan:
-    """Every job of the shot list, in shot order, with keys and batch groups."""
+def shot_characters(shot: Shot) -> tuple[str, ...]:
+    """Characters a shot names, in order of first appearance; the first one conditions the image."""
     from .shotlist import placeholders
 
+    return tuple(dict.fromkeys(placeholders(shot.prompt)))
+
+
+def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str, Any] | None = None,
+              adapter: Any = None) -> Plan:
+    """Every job of the shot list, in shot order, with keys and batch groups.
+
+    ``identities`` (character name -> CharacterIdentity) and ``adapter`` (AdapterIdentity) turn on
+    identity conditioning; without them every job is text-only.
+    """
     doc = loaded.shotlist
     preset = get_preset(model.preset)
     defaults = doc.defaults
@@ -122,23 +142,38 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity) -> Plan:
         prompt = resolve_prompt(shot.prompt, loaded)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         framing = pick("framing", None)
-        characters = tuple(dict.fromkeys(placeholders(shot.prompt)))
+        characters = shot_characters(shot)
+        known = [identities[c] for c in characters if identities and c in identities]
+        subject = characters[0] if characters else None
+        condition = identities.get(subject) if identities and subject and adapter is not None else None
+        if condition is not None and condition.strength <= 0:
+            condition = None  # strength 0 is text-only, exactly
         for take, seed in enumerate(_seeds(shot, takes), start=1):
             request = RenderRequest(prompt=prompt, negative_prompt=negative, seed=seed, width=width,
                                     height=height, steps=pick("steps", preset.steps),
                                     guidance=float(pick("guidance", preset.guidance)),
-                                    sampler=pick("sampler", preset.sampler))
-            material = key_material(model, request)
+                                    sampler=pick("sampler", preset.sampler),
+                                    identity_embedding=None if condition is None else condition.embedding,
+                                    identity_strength=0.0 if condition is None else condition.strength)
+            material = key_material(model, request, condition, adapter)
             signature = request.batch_signature()
             group = groups.setdefault(signature, f"g{len(groups) + 1}")
             jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
                             framing=framing, expression=_plain(shot.expression), characters=characters,
-                            group=group, key_material=material))
-    return Plan(doc.project, loaded.source, model, jobs)
+                            group=group, key_material=material, subject=None if condition is None else subject,
+                            identities=tuple(known)))
+    plan = Plan(doc.project, loaded.source, model, jobs)
+    plan.adapter = adapter if plan.needs_adapter else None
+    return plan
 
 
-def key_material(model: ModelIdentity, request: RenderRequest) -> dict[str, Any]:
+def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = None,
+                 adapter: Any = None) -> dict[str, Any]:
     """Everything that can change a job's pixels. Documented in docs/file-formats.md."""
+    method: dict[str, Any] = {"name": "text"}
+    if condition is not None:
+        method = {"name": "faceid", "embedding_sha256": condition.embedding_sha256,
+                  "strength": condition.strength, "adapter": adapter.key_material()}
     return {
         "engine": ENGINE_ALGORITHM,
         "model": model.key_material(),
@@ -149,7 +184,7 @@ def key_material(model: ModelIdentity, request: RenderRequest) -> dict[str, Any]
         "steps": request.steps,
         "guidance": request.guidance,
         "sampler": request.sampler,
-        "method": {"name": "text"},
+        "method": method,
     }
 
 

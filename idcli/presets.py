@@ -24,6 +24,9 @@ class Preset:
     sampler: str
     random_weights: bool
     components: dict[str, Any] = field(default_factory=dict)  # tiny configs only
+    # IP-Adapter FaceID: (hub id, weight file) for real presets; None for tiny presets, which build a
+    # random-weight adapter with the published key layout (see engine/faceid.py).
+    faceid: tuple[str, str] | None = None
 
 
 _TINY_CLIP = {
@@ -84,10 +87,12 @@ PRESETS: dict[str, Preset] = {
     "sd15": Preset(
         name="sd15", architecture="sd", default_id="stable-diffusion-v1-5/stable-diffusion-v1-5",
         size=(512, 512), steps=25, guidance=7.0, sampler="dpmpp-2m", random_weights=False,
+        faceid=("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin"),
     ),
     "sdxl": Preset(
         name="sdxl", architecture="sdxl", default_id="stabilityai/stable-diffusion-xl-base-1.0",
         size=(1024, 1024), steps=30, guidance=6.0, sampler="dpmpp-2m", random_weights=False,
+        faceid=("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sdxl.bin"),
     ),
 }
 

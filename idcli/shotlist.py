@@ -161,6 +161,17 @@ class RenderParams(_Strict):
     takes: Annotated[int, Field(ge=1, le=MAX_TAKES)] | None = None
 
 
+class AdapterSpec(_Strict):
+    """Where the identity adapter (IP-Adapter FaceID) comes from, for the real presets."""
+
+    id: Annotated[str, Field(min_length=1, max_length=512)] = Field(
+        description="Hub repo id or local folder holding the adapter weights")
+    weight_name: Annotated[str, Field(min_length=1, max_length=256)] = Field(
+        description="Weight file inside it, e.g. ip-adapter-faceid_sd15.bin")
+    subfolder: Annotated[str, Field(max_length=256)] = ""
+    revision: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
 class ModelSpec(_Strict):
     """Which model renders the shot list. ``--preset`` on the command line overrides ``preset``."""
 
@@ -172,6 +183,8 @@ class ModelSpec(_Strict):
     dtype: Literal[DTYPES] = "auto"  # type: ignore[valid-type]
     allow_pickle: bool = Field(
         default=False, description="Allow pickle (.bin/.ckpt) weights, loaded weights-only; off by default")
+    adapter: AdapterSpec | None = Field(
+        default=None, description="IP-Adapter FaceID weights; default: the preset's (random for tiny presets)")
 
 
 class Character(_Strict):
@@ -182,6 +195,8 @@ class Character(_Strict):
     identity: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
     description: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
         default=None, description="How prompts name the character, e.g. 'a woman in a red coat'")
+    identity_strength: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] = Field(
+        default=1.0, description="Identity adapter strength for this character (0 turns it off)")
 
     @model_validator(mode="after")
     def _one_source(self) -> Character:
@@ -260,13 +275,15 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return Expression
     if head == "characters" and len(loc) == 2:
         return Character
+    if head == "model" and len(loc) == 2 and loc[1] == "adapter":
+        return AdapterSpec
     return None
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds union-member and validator tags ("str", "Expression", "function-before[...]");
     # they are noise to a person, not part of the document's path.
-    dropped = {"str", "Expression", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
+    dropped = {"str", "Expression", "AdapterSpec", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
     return tuple(p for p in loc if not (isinstance(p, str) and (p in dropped or "[" in p)))
 
 

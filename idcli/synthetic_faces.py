@@ -25,8 +25,8 @@ recognition code without network access or licensed weights:
     A square input of at least 112 that is divisible by 16 (and not 96, 128-with-two-inputs or 192)
     routes to ``ArcFaceONNX``. ArcFace picks its normalisation by looking for nodes *named* ``Sub*`` and
     ``Mul*`` among the first eight graph nodes (MXNet-era models normalise inside the graph); the
-    TorchScript exporter names nodes ``/.../Sub``, so this model gets ``(pixel - 127.5) / 127.5`` like
-    ``w600k_r50``.
+    TorchScript exporter names every node after its scope with a leading slash (``/Slice``, ``/Mul``), so
+    this model gets ``(pixel - 127.5) / 127.5``, RGB, like ``w600k_r50``, and undoes that inside the graph.
 
 The weights are synthetic, and say so in ``PACK.json``:
 
@@ -41,8 +41,21 @@ The weights are synthetic, and say so in ``PACK.json``:
   about the same box and non-maximum suppression leaves one face per blob. It finds the drawn faces
   (several per image too) and nothing in uniform or noise images; any isolated compact skin-coloured
   blob counts as a face, so it is *not* a face detector for photographs.
-* The recogniser is a small convolutional network with seeded random weights: its 512-d embedding
-  depends on the aligned crop's content, and nothing else should be read into it.
+* The recogniser is hand-designed too: a fixed colour "identity" read off the aligned 112 x 112 crop
+  (``norm_crop`` puts the eyes at (38, 52) and (74, 52) for every face the detector finds). It averages the
+  RGB colour of three fixed regions: a hair band at the top, the two cheeks (skin) and a surround (the
+  side edges and bottom corners: hair for long hair styles, background for short ones). Each region's
+  colour goes through seeded random Fourier features (``cos(W c + b)``, ``W ~ N(0, 1/sigma^2)``, so the
+  dot product of two codes approximates the Gaussian kernel ``exp(-|c1 - c2|^2 / 2 sigma^2)``), the code
+  is scaled to unit length, centred by subtracting a fixed reference (the mean code over plausible
+  colours for that region: the detector's skin band for the cheeks, the whole RGB cube otherwise) and
+  weighted; the concatenated 510 features are mapped to 512 dimensions by a fixed orthonormal matrix (a
+  Hadamard matrix with seeded random row choice and column signs), which keeps every cosine. Cosine
+  similarity is thus a weighted mean of per-region colour agreements: two photos of one drawn person
+  score about 0.95-1.0, different drawn people about 0.0-0.2 (buffalo_l-like), look-alikes (same hair
+  colour and style, close skin tone) more. Regions are means over boxes, so a pixel or two of alignment
+  error changes little; brightness or white-balance changes are *not* tolerated as real ArcFace would.
+  Eye colour is left out: the detected eye keypoints are only good to a few pixels, more than an iris.
 
 Never ship or use this pack as a real identity model. Building needs ``torch`` and ``onnx``; loading it
 needs ``insightface`` and ``onnxruntime``.
@@ -62,7 +75,7 @@ from typing import Any
 
 PACK_NAME = "idcli-synthetic"
 PACK_MARKER = "PACK.json"  # Not "manifest.json": that name opts a folder into InsightFace's manifest routing.
-PACK_VERSION = 1  # Bump whenever the networks or their export change: older packs are then rebuilt.
+PACK_VERSION = 2  # Bump whenever the networks or their export change: older packs are then rebuilt.
 DETECTOR_FILE = "det_synthetic.onnx"
 RECOGNISER_FILE = "w600k_synthetic.onnx"
 RECOGNISER_SEED = 20240611
@@ -85,6 +98,19 @@ BOX_BOTTOM_SD = 1.6
 
 # Five keypoints as fractions of the box, InsightFace's order: left eye, right eye, nose, mouth left/right.
 KEYPOINTS = ((0.29, 0.44), (0.71, 0.44), (0.5, 0.63), (0.325, 0.73), (0.675, 0.73))
+
+# Recogniser regions of the aligned 112 x 112 crop, as (row start, row end, column start, column end) boxes,
+# with the weight of each region in the embedding. Face width is normalised by the alignment (cheeks span
+# about columns 7-105); the hair line sits near row 25-29 and the eyes near rows 50-57 for the drawn faces.
+RECOGNISER_REGIONS = (
+    ("hair", ((4, 16, 40, 72),), 1.0),
+    ("skin", ((64, 80, 16, 28), (64, 80, 84, 96)), 0.7),  # skin tones vary less: weigh them less
+    ("surround", ((40, 100, 0, 5), (40, 100, 107, 112), (104, 112, 0, 10), (104, 112, 102, 112)), 1.0),
+)
+RECOGNISER_FEATURES = 170  # random Fourier features per region: 3 x 170 = 510 <= 512, so projection keeps cosines
+RECOGNISER_SIGMA = 25.0  # colour kernel width, 0..255 units: colours ~25 apart agree ~0.6, ~60 apart ~0.06
+RECOGNISER_SCALE = 16.0  # output scale, for embedding norms in ArcFace's range (InsightFace normalises anyway)
+EMBEDDING_SIZE = 512
 
 
 def _trapezoid(torch: Any, v: Any, a: float, b: float, c: float, d: float) -> Any:
@@ -181,25 +207,59 @@ def _detector_module(torch: Any) -> Any:
 def _recogniser_module(torch: Any) -> Any:
     nn = torch.nn
     generator = torch.Generator().manual_seed(RECOGNISER_SEED)
+    count, sigma = RECOGNISER_FEATURES, RECOGNISER_SIGMA
 
-    def conv(cin: int, cout: int) -> Any:
-        layer = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
-        with torch.no_grad():
-            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (2.0 / (cin * 9)) ** 0.5)
-            layer.bias.zero_()
-        return layer
+    def unit_codes(colours: Any, freq: Any, phase: Any) -> Any:
+        codes = torch.cos(colours @ freq + phase)
+        return codes / torch.sqrt((codes * codes).sum(dim=1, keepdim=True))
 
-    # The layers' default initialisation draws from torch's global generator; keep the caller's state intact.
-    with torch.random.fork_rng(devices=[]):
-        linear = nn.Linear(64 * 7 * 7, 512)
-        with torch.no_grad():
-            linear.weight.copy_(torch.randn(linear.weight.shape, generator=generator) * (1.0 / (64 * 7 * 7)) ** 0.5)
-            linear.bias.zero_()
-        model = nn.Sequential(
-            conv(3, 16), nn.ReLU(), conv(16, 32), nn.ReLU(), conv(32, 48), nn.ReLU(), conv(48, 64), nn.ReLU(),
-            nn.Flatten(), linear,
-        )  # fmt: skip
-    return model.eval()
+    def grid(*axes: Any) -> Any:
+        return torch.stack([a.flatten() for a in torch.meshgrid(*axes, indexing="ij")], dim=1)
+
+    # Reference colours the codes are centred on: the detector's skin band for skin, the RGB cube otherwise.
+    levels = torch.linspace(0.0, 255.0, 8, dtype=torch.float64)
+    cube = grid(levels, levels, levels)
+    r, rg, gb = grid(
+        torch.linspace(SKIN_R[1], 250.0, 8, dtype=torch.float64),
+        torch.linspace(SKIN_RG[1], SKIN_RG[2], 4, dtype=torch.float64),
+        torch.linspace(SKIN_GB[1], SKIN_GB[2], 4, dtype=torch.float64),
+    ).unbind(1)
+    skin = torch.stack([r, r - rg, r - rg - gb], dim=1)
+
+    # Randomised Hadamard matrix: seeded choice of rows and column signs, rows orthonormal.
+    hadamard = torch.ones(1, 1, dtype=torch.float64)
+    while hadamard.shape[0] < EMBEDDING_SIZE:
+        hadamard = torch.cat([torch.cat([hadamard, hadamard], 1), torch.cat([hadamard, -hadamard], 1)], 0)
+    rows = torch.randperm(EMBEDDING_SIZE, generator=generator)[: count * len(RECOGNISER_REGIONS)]
+    signs = torch.randint(0, 2, (EMBEDDING_SIZE,), generator=generator, dtype=torch.float64) * 2.0 - 1.0
+    projection = hadamard[rows] * signs * (RECOGNISER_SCALE / math.sqrt(EMBEDDING_SIZE))
+    # Region weights scale the rows of each region's block (the same as weighting the centred codes).
+    weights = torch.tensor([w for _, _, w in RECOGNISER_REGIONS], dtype=torch.float64).repeat_interleave(count)
+    projection = projection * weights[:, None]
+
+    class SyntheticArcFace(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for index, (name, _, _) in enumerate(RECOGNISER_REGIONS):
+                freq = torch.randn(3, count, generator=generator, dtype=torch.float64) / sigma
+                phase = torch.rand(count, generator=generator, dtype=torch.float64) * (2.0 * math.pi)
+                reference = unit_codes(skin if name == "skin" else cube, freq, phase).mean(dim=0)
+                self.register_buffer(f"freq_{index}", freq.float())
+                self.register_buffer(f"phase_{index}", phase.float())
+                self.register_buffer(f"reference_{index}", reference.float())
+            self.register_buffer("projection", projection.float())
+
+        def forward(self, x: Any) -> Any:
+            parts = []
+            for index, (_, boxes, _) in enumerate(RECOGNISER_REGIONS):
+                area = sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in boxes)
+                total = sum(x[:, :, r0:r1, c0:c1].sum(dim=(2, 3)) for r0, r1, c0, c1 in boxes)
+                colour = total * (127.5 / area) + 127.5  # mean RGB in 0..255: undo InsightFace's normalisation
+                codes = unit_codes(colour, getattr(self, f"freq_{index}"), getattr(self, f"phase_{index}"))
+                parts.append(codes - getattr(self, f"reference_{index}"))
+            return torch.cat(parts, dim=1) @ self.projection
+
+    return SyntheticArcFace().eval()
 
 
 def _export(torch: Any, module: Any, example: Any, outputs: dict[str, int], dynamic: dict) -> bytes:
@@ -302,7 +362,10 @@ def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
         "pack_version": PACK_VERSION,
         "name": name,
         "synthetic": True,
-        "weights": "synthetic: hand-set detector, seeded random recogniser; no training, no real faces",
+        "weights": (
+            "synthetic: hand-set detector, hand-set recogniser (region colours, seeded random Fourier features"
+            " and projection); no training, no real faces"
+        ),
         "warning": "Not a face model. For offline tests of InsightFace's loading and inference code only.",
         "imitates": {
             DETECTOR_FILE: "SCRFD det_10g.onnx: input [1,3,H,W], 9 outputs (strides 8/16/32 x score, bbox, kps)",

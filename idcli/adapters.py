@@ -1,0 +1,59 @@
+"""Which identity adapter (IP-Adapter FaceID) a run uses, named for job keys. No torch here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .hashing import sha256_file_cached, tagged_hash
+from .models import ModelIdentity
+from .presets import TINY_INIT_SEED, get_preset
+from .shotlist import ModelSpec
+
+RANDOM_ADAPTER_SEED = 1  # the tiny presets' random FaceID weights
+
+
+@dataclass(frozen=True)
+class AdapterIdentity:
+    source: str  # "builtin" (random weights written by idcli), "hub" or "local"
+    id: str  # hub id or folder ("builtin:<preset>" for tiny presets)
+    weight_name: str
+    subfolder: str
+    revision: str | None
+    content_hash: str | None  # builtin: descriptor hash; local: sha256 of the weight file
+    random_weights: bool
+    allow_pickle: bool
+
+    def key_material(self) -> dict[str, Any]:
+        if self.source == "hub":
+            return {"hub": {"id": self.id, "revision": self.revision, "weight_name": self.weight_name,
+                            "subfolder": self.subfolder}}
+        return {self.source: self.content_hash}
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> AdapterIdentity:
+    """The FaceID adapter for ``model``: the shot list's ``model.adapter``, else the preset's default."""
+    preset = get_preset(model.preset)
+    if model.random_weights:
+        descriptor = tagged_hash("idcli-faceid-random-v1", {"unet": preset.components["unet"],
+                                                            "init_seed": TINY_INIT_SEED, "seed": RANDOM_ADAPTER_SEED})
+        return AdapterIdentity("builtin", f"builtin:{preset.name}", "ip-adapter-faceid-random.safetensors", "", None,
+                               descriptor, True, False)
+    if spec.adapter is not None:
+        source_id, weight, subfolder, revision = (spec.adapter.id, spec.adapter.weight_name, spec.adapter.subfolder,
+                                                  spec.adapter.revision)
+    else:
+        assert preset.faceid is not None
+        (source_id, weight), subfolder, revision = preset.faceid, "", None
+    local = Path(source_id).expanduser()
+    local = local if local.is_absolute() else base_dir / local
+    if local.is_dir():
+        file = local / subfolder / weight
+        content = sha256_file_cached(file) if file.is_file() else None
+        return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
+                               spec.allow_pickle)
+    return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)

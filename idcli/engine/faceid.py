@@ -1,0 +1,437 @@
+"""IP-Adapter FaceID: random test checkpoints, loading through diffusers, and per-row identity strength.
+
+Three pieces, kept apart from the denoising loop so the engine can wire them in:
+
+* ``write_random_faceid_adapter`` writes a random-weight checkpoint with the published
+  h94/IP-Adapter-FaceID key layout, so tests exercise the same loading path as the real file;
+* ``load_faceid_adapter`` loads a checkpoint through ``pipe.load_ip_adapter`` (local folder or hub id)
+  and swaps diffusers' IP-Adapter processors for ``RowScaledIPAdapterProcessor``;
+* ``faceid_unet_kwargs`` gives the UNet one identity embedding per batch row. The stock
+  ``prepare_ip_adapter_image_embeds`` repeats the embeddings over the batch, so with several
+  identities in one call every image attends to every face (diffusers issue 9813).
+
+The processor adds the identity tokens' attention multiplied by a strength held in a
+``FaceIDState`` shared by all processors of one UNet; the engine sets ``state.row_scale`` before each
+UNet forward. A row with strength 0 gets exactly the text-only attention, so its output equals the
+UNet's output without the adapter.
+
+Key numbering (diffusers 0.42, loaders/unet.py ``_convert_ip_adapter_attn_to_diffusers``): the
+cross-attention processors, taken in ``unet.attn_processors`` order, read ``ip_adapter.{k}.to_k_ip`` /
+``.to_v_ip`` with k = 1, 3, 5, ... (``key_id = 1``, ``key_id += 2`` per cross-attention layer), which is
+each attn2's position in the full processor list when every block has attn1 then attn2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ModelUnavailableError
+
+FACEID_EMBED_DIM = 512  # insightface ArcFace ``normed_embedding``
+FACEID_HIDDEN_DIM = 1024  # the projection MLP's inner width in the published checkpoints (mult 2)
+FACEID_NUM_TOKENS = 4  # identity tokens per face
+RANDOM_INIT_STD = 0.02  # small: random adapters must keep bf16/fp16 activations finite
+
+
+# -- checkpoint layout --------------------------------------------------------------------------------
+
+
+def _is_ip_layer(name: str) -> bool:
+    """The processors diffusers gives IP-Adapter weights: every one but self-attention (and motion modules)."""
+    return not name.endswith("attn1.processor") and "motion_modules" not in name
+
+
+def _diffusers_hidden_size(unet: Any, name: str) -> int:
+    """The hidden size diffusers derives from the block name when it builds the IP processors."""
+    channels = list(unet.config.block_out_channels)
+    if name.startswith("mid_block"):
+        return channels[-1]
+    if name.startswith("up_blocks"):
+        return list(reversed(channels))[int(name[len("up_blocks.")])]
+    if name.startswith("down_blocks"):
+        return channels[int(name[len("down_blocks.")])]
+    raise ValueError(f"cannot place attention processor '{name}' in a UNet block")
+
+
+def faceid_layer_keys(unet: Any) -> list[tuple[int, str, int]]:
+    """(key number, processor name, hidden size) for each layer that reads ``ip_adapter.{k}.*`` weights."""
+    layers = []
+    key_id = 1
+    for name in unet.attn_processors:
+        if not _is_ip_layer(name):
+            continue
+        hidden = _diffusers_hidden_size(unet, name)
+        module = unet.get_submodule(name.removesuffix(".processor"))
+        inner = module.to_k.out_features
+        if inner != hidden:
+            raise ValueError(f"{name}: attention width {inner} differs from the block width {hidden} that "
+                             "diffusers' IP-Adapter loader assumes")
+        layers.append((key_id, name, hidden))
+        key_id += 2
+    return layers
+
+
+def faceid_adapter_shapes(unet: Any) -> dict[str, tuple[int, ...]]:
+    """Every key of a FaceID checkpoint for this UNet, with its shape (the published layout)."""
+    cad = int(unet.config.cross_attention_dim)
+    shapes: dict[str, tuple[int, ...]] = {
+        "image_proj.proj.0.weight": (FACEID_HIDDEN_DIM, FACEID_EMBED_DIM),
+        "image_proj.proj.0.bias": (FACEID_HIDDEN_DIM,),
+        "image_proj.proj.2.weight": (FACEID_NUM_TOKENS * cad, FACEID_HIDDEN_DIM),
+        "image_proj.proj.2.bias": (FACEID_NUM_TOKENS * cad,),
+        "image_proj.norm.weight": (cad,),
+        "image_proj.norm.bias": (cad,),
+    }
+    for key_id, _name, hidden in faceid_layer_keys(unet):
+        shapes[f"ip_adapter.{key_id}.to_k_ip.weight"] = (hidden, cad)
+        shapes[f"ip_adapter.{key_id}.to_v_ip.weight"] = (hidden, cad)
+    return shapes
+
+
+def write_random_faceid_adapter(unet: Any, path: Path, seed: int = 0, dtype: Any = None) -> Path:
+    """Write a random-weight FaceID checkpoint (safetensors, published key layout) for ``unet``.
+
+    Deterministic for a seed, drawn from a private RNG stream (the caller's RNG is untouched), written
+    to a temporary file and renamed into place. The metadata says the weights are random.
+    """
+    from safetensors.torch import save
+
+    path = Path(path)
+    dtype = dtype or torch.float32
+    shapes = faceid_adapter_shapes(unet)
+    tensors: dict[str, torch.Tensor] = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for key, shape in shapes.items():  # insertion order is fixed, so the draws are too
+            noise = torch.randn(shape, dtype=torch.float32) * RANDOM_INIT_STD
+            if key == "image_proj.norm.weight":
+                noise = noise + 1.0
+            tensors[key] = noise.to(dtype).contiguous()
+    metadata = {
+        "format": "pt",
+        "idcli.kind": "ip-adapter-faceid",
+        "idcli.random_weights": "true",
+        "idcli.seed": str(seed),
+        "idcli.note": "random weights for tests, not a trained adapter",
+        "idcli.cross_attention_dim": str(unet.config.cross_attention_dim),
+    }
+    data = _canonical_safetensors(save(tensors, metadata=metadata))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _canonical_safetensors(data: bytes) -> bytes:
+    """The same file with its JSON header in a fixed order.
+
+    safetensors keeps the metadata in a Rust HashMap, so its keys come out in a different order from
+    call to call; the tensor data offsets are relative to the end of the header and do not change.
+    """
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    ordered = {"__metadata__": dict(sorted(header.pop("__metadata__", {}).items()))}
+    ordered.update(sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]))
+    text = json.dumps(ordered, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # safetensors pads the header to 8 bytes
+    return len(text).to_bytes(8, "little") + text + data[8 + size:]
+
+
+# -- per-row strength ---------------------------------------------------------------------------------
+
+
+class FaceIDState:
+    """Identity strength shared by the FaceID processors of one UNet; set before each UNet forward.
+
+    ``row_scale`` is one of:
+
+    * a number: the same strength for every row (0 skips the identity attention altogether);
+    * a tensor ``[batch]`` or ``[batch, 1, 1]``: one strength per row;
+    * a tensor ``[batch, seq_len, 1]``: per row and token, for layers with exactly ``seq_len`` tokens;
+    * a tensor ``[batch, 1, H, W]`` on the latent grid: a spatial mask, averaged down to each layer's grid.
+
+    Rows of a tensor strength that are 0 get exactly the text-only attention output.
+    """
+
+    def __init__(self, row_scale: float | torch.Tensor = 1.0) -> None:
+        self.row_scale = row_scale
+
+    @property
+    def row_scale(self) -> float | torch.Tensor:
+        return self._row_scale
+
+    @row_scale.setter
+    def row_scale(self, value: float | torch.Tensor) -> None:
+        if isinstance(value, torch.Tensor):
+            if value.ndim == 0:
+                value = float(value)
+            elif value.ndim == 1:
+                value = value.reshape(-1, 1, 1)
+            elif value.ndim == 4:
+                if value.shape[1] != 1:
+                    raise ValueError(f"a spatial strength mask must be [batch, 1, H, W], got {list(value.shape)}")
+            elif value.ndim != 3 or value.shape[2] != 1:
+                raise ValueError("row_scale must be a number or a tensor [batch], [batch, 1, 1], "
+                                 f"[batch, seq_len, 1] or [batch, 1, H, W]; got {list(value.shape)}")
+        if isinstance(value, torch.Tensor):
+            self.active = bool(torch.count_nonzero(value))  # one device sync per forward, not per layer
+        else:
+            value = float(value)
+            self.active = value != 0.0
+        self._row_scale = value
+        self._cache: dict[tuple[Any, ...], torch.Tensor] = {}
+
+    def scale_for(self, batch: int, seq_len: int, like: torch.Tensor) -> float | torch.Tensor | None:
+        """The multiplier for one layer's identity attention output ``[batch, seq_len, dim]``; None: skip."""
+        if not self.active:
+            return None
+        value = self._row_scale
+        if not isinstance(value, torch.Tensor):
+            return value
+        if value.shape[0] not in (1, batch):
+            raise ValueError(f"row_scale has {value.shape[0]} rows but the UNet batch has {batch}")
+        key = (seq_len, like.device, like.dtype)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if value.ndim == 4:
+            grid = _layer_grid(value.shape[2], value.shape[3], seq_len)
+            scale = F.interpolate(value.float(), size=grid, mode="area").flatten(2).transpose(1, 2)
+        elif value.shape[1] in (1, seq_len):
+            scale = value
+        else:
+            raise ValueError(f"row_scale has {value.shape[1]} tokens per row; this layer has {seq_len}")
+        scale = scale.to(device=like.device, dtype=like.dtype)
+        self._cache[key] = scale
+        return scale
+
+
+def _layer_grid(height: int, width: int, seq_len: int) -> tuple[int, int]:
+    """The token grid of a UNet layer with ``seq_len`` tokens for a latent of height x width."""
+    for level in range(8):  # each stride-2 downsampling rounds up
+        h, w = math.ceil(height / 2**level), math.ceil(width / 2**level)
+        if h * w == seq_len:
+            return h, w
+    raise ValueError(f"a {height}x{width} strength mask does not match a layer with {seq_len} tokens")
+
+
+# -- attention processor ------------------------------------------------------------------------------
+
+
+class RowScaledIPAdapterProcessor(nn.Module):
+    """Text cross-attention plus the identity tokens' attention, scaled per row by ``state``.
+
+    Takes the hidden states UNet2DConditionModel's transformer blocks pass: 3-dim (or 4-dim) hidden
+    states, and ``encoder_hidden_states`` either a plain tensor (text only) or the tuple
+    ``(text_embeds, [identity_tokens])`` the UNet builds when its ``encoder_hid_proj`` is an IP-Adapter
+    projection. Built with no arguments it is plain attention (what ``unload_ip_adapter`` rebuilds).
+    """
+
+    def __init__(self, hidden_size: int | None = None, cross_attention_dim: int | None = None,
+                 state: FaceIDState | None = None) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.cross_attention_dim = cross_attention_dim
+        self.state = state if state is not None else FaceIDState()
+        self.to_k_ip: nn.Linear | None = None
+        self.to_v_ip: nn.Linear | None = None
+        if hidden_size is not None and cross_attention_dim is not None:
+            self.to_k_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
+            self.to_v_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
+
+    @classmethod
+    def take_over(cls, stock: Any, state: FaceIDState) -> RowScaledIPAdapterProcessor:
+        """A processor using the identity key/value projections of a diffusers IP-Adapter processor."""
+        if len(stock.to_k_ip) != 1:
+            raise ValueError(f"expected one IP-Adapter per layer, found {len(stock.to_k_ip)}")
+        proc = cls(state=state)
+        proc.hidden_size = stock.hidden_size
+        proc.cross_attention_dim = stock.cross_attention_dim
+        proc.to_k_ip = stock.to_k_ip[0]
+        proc.to_v_ip = stock.to_v_ip[0]
+        return proc
+
+    @staticmethod
+    def _heads(x: torch.Tensor, batch: int, heads: int) -> torch.Tensor:
+        return x.reshape(batch, -1, heads, x.shape[-1] // heads).transpose(1, 2)
+
+    @staticmethod
+    def _merge(x: torch.Tensor, batch: int) -> torch.Tensor:
+        return x.transpose(1, 2).reshape(batch, -1, x.shape[1] * x.shape[3])
+
+    def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: Any = None,
+                 attention_mask: torch.Tensor | None = None, temb: torch.Tensor | None = None,
+                 **_ignored: Any) -> torch.Tensor:
+        identity_tokens = None
+        if isinstance(encoder_hidden_states, tuple):
+            encoder_hidden_states, projected = encoder_hidden_states
+            if len(projected) != 1:
+                raise ValueError(f"expected identity tokens from one IP-Adapter, got {len(projected)}")
+            identity_tokens = projected[0]
+
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        spatial_shape = None
+        if hidden_states.ndim == 4:
+            spatial_shape = hidden_states.shape
+            hidden_states = hidden_states.flatten(2).transpose(1, 2)
+        batch = hidden_states.shape[0]
+        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, context.shape[1], batch)
+            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+
+        query = attn.to_q(hidden_states)
+        if encoder_hidden_states is not None and attn.norm_cross:
+            context = attn.norm_encoder_hidden_states(context)
+        key = attn.to_k(context)
+        value = attn.to_v(context)
+
+        heads = attn.heads
+        query = self._heads(query, batch, heads)
+        key = self._heads(key, batch, heads)
+        value = self._heads(value, batch, heads)
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0,
+                                             is_causal=False)
+        out = self._merge(out, batch).to(query.dtype)
+
+        if identity_tokens is not None and self.to_k_ip is not None and self.to_v_ip is not None:
+            scale = self.state.scale_for(batch, out.shape[1], out)
+            if scale is not None:
+                if identity_tokens.ndim == 4:  # [batch, images, tokens, dim] from MultiIPAdapterImageProjection
+                    identity_tokens = identity_tokens.flatten(1, 2)
+                id_key = self._heads(self.to_k_ip(identity_tokens), batch, heads)
+                id_value = self._heads(self.to_v_ip(identity_tokens), batch, heads)
+                id_out = F.scaled_dot_product_attention(query, id_key, id_value, attn_mask=None, dropout_p=0.0,
+                                                        is_causal=False)
+                out = out + self._merge(id_out, batch).to(query.dtype) * scale
+
+        out = attn.to_out[0](out)
+        out = attn.to_out[1](out)
+        if spatial_shape is not None:
+            out = out.transpose(1, 2).reshape(spatial_shape)
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
+
+def install_row_scaled_processors(unet: Any, state: FaceIDState | None = None) -> FaceIDState:
+    """Replace every diffusers IP-Adapter processor of ``unet`` with ``RowScaledIPAdapterProcessor``."""
+    from diffusers.models.attention_processor import (
+        IPAdapterAttnProcessor,
+        IPAdapterAttnProcessor2_0,
+        IPAdapterXFormersAttnProcessor,
+    )
+
+    state = state if state is not None else FaceIDState()
+    stock_types = (IPAdapterAttnProcessor, IPAdapterAttnProcessor2_0, IPAdapterXFormersAttnProcessor)
+    processors = dict(unet.attn_processors)
+    replaced = 0
+    for name, proc in processors.items():
+        if isinstance(proc, stock_types):
+            processors[name] = RowScaledIPAdapterProcessor.take_over(proc, state)
+            replaced += 1
+    if not replaced:
+        raise ValueError("the UNet has no IP-Adapter attention processors; load an adapter first")
+    unet.set_attn_processor(processors)
+    return state
+
+
+def faceid_state(unet: Any) -> FaceIDState | None:
+    """The state shared by the UNet's FaceID processors, or None when none is installed."""
+    for proc in unet.attn_processors.values():
+        if isinstance(proc, RowScaledIPAdapterProcessor) and proc.to_k_ip is not None:
+            return proc.state
+    return None
+
+
+# -- loading ------------------------------------------------------------------------------------------
+
+
+def load_faceid_adapter(pipe: Any, source: str, weight_name: str, subfolder: str = "", *,
+                        allow_pickle: bool = False, state: FaceIDState | None = None,
+                        **load_kwargs: Any) -> FaceIDState:
+    """Load a FaceID checkpoint with ``pipe.load_ip_adapter`` and install the row-scaled processors.
+
+    ``source`` is a local folder or a hub id (``subfolder``/``weight_name`` inside it); extra keyword
+    arguments (``revision``, ``local_files_only``, ...) go to ``load_ip_adapter``. Only ``.safetensors``
+    files are loaded unless ``allow_pickle``; diffusers reads other files with ``torch.load(...,
+    weights_only=True)``. Returns the ``FaceIDState`` the engine sets before each UNet forward.
+    """
+    from diffusers.models.embeddings import IPAdapterFaceIDImageProjection
+
+    if not weight_name.endswith(".safetensors") and not allow_pickle:
+        raise ModelUnavailableError(
+            f"refusing to load the FaceID adapter '{weight_name}' from '{source}': it is not a .safetensors "
+            "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
+            "to load it (diffusers reads it with torch.load(weights_only=True)), or convert it to safetensors")
+    try:
+        pipe.load_ip_adapter(source, subfolder=subfolder, weight_name=weight_name, image_encoder_folder=None,
+                             **load_kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailableError(
+            f"cannot load the FaceID adapter '{weight_name}' from '{source}'"
+            + (f" (subfolder '{subfolder}')" if subfolder else "") + f": {text}") from None
+    layers = pipe.unet.encoder_hid_proj.image_projection_layers
+    if len(layers) != 1 or not isinstance(layers[0], IPAdapterFaceIDImageProjection):
+        found = ", ".join(type(layer).__name__ for layer in layers)
+        pipe.unload_ip_adapter()
+        raise ModelUnavailableError(f"'{weight_name}' from '{source}' is not an IP-Adapter FaceID checkpoint "
+                                    f"(its projection is {found}, not IPAdapterFaceIDImageProjection)")
+    return install_row_scaled_processors(pipe.unet, state)
+
+
+def unload_faceid_adapter(pipe: Any) -> None:
+    """Remove the adapter: plain attention processors and no identity projection."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    processors = {name: AttnProcessor2_0() if isinstance(proc, RowScaledIPAdapterProcessor) else proc
+                  for name, proc in pipe.unet.attn_processors.items()}
+    pipe.unet.set_attn_processor(processors)
+    pipe.unload_ip_adapter()
+
+
+# -- UNet arguments -----------------------------------------------------------------------------------
+
+
+def faceid_unet_kwargs(embeds: torch.Tensor, added_cond_kwargs: dict[str, Any] | None = None, *,
+                       dtype: Any = None, device: Any = None) -> dict[str, Any]:
+    """Extra UNet-call arguments giving each batch row its own identity embedding.
+
+    ``embeds`` is ``[rows, 512]``: one ArcFace embedding per UNet row, in the rows' order (zeros for
+    unconditional rows, as the stock pipeline does). Returns ``{"added_cond_kwargs": {...,
+    "image_embeds": [embeds as (rows, 1, 512)]}}``, merged into ``added_cond_kwargs`` (SDXL's
+    ``text_embeds``/``time_ids``). Never repeated over the batch, so identities cannot mix.
+    """
+    if embeds.ndim != 2 or embeds.shape[1] != FACEID_EMBED_DIM:
+        raise ValueError(f"identity embeddings must be [rows, {FACEID_EMBED_DIM}], got {list(embeds.shape)}")
+    added = dict(added_cond_kwargs or {})
+    added["image_embeds"] = [embeds.to(device=device, dtype=dtype).unsqueeze(1)]
+    return {"added_cond_kwargs": added}

@@ -1,0 +1,135 @@
+"""Face models: finding an insightface pack on disk and running detection + recognition.
+
+The only module that imports insightface. It never downloads: insightface fetches missing packs
+from GitHub at run time, and its pretrained models are licensed for non-commercial research only,
+so idcli only ever loads a folder the user put in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelUnavailableError
+from ..hashing import sha256_file_cached, tagged_hash
+
+ENV_VAR = "IDCLI_FACE_MODELS"
+DEFAULT_PACK = "buffalo_l"
+LICENCE_NOTE = ("The pretrained insightface models (buffalo_l, antelopev2) are licensed for non-commercial "
+                "research only; check that your use is allowed.")
+
+
+@dataclass(frozen=True)
+class FaceModels:
+    """A folder of insightface ONNX models and the hashes that identify it."""
+
+    folder: Path
+    files: dict[str, str]  # file name -> sha256
+    synthetic: bool  # a random-weight test pack built by idcli.synthetic_faces
+    chosen_by: str  # "--face-models", "IDCLI_FACE_MODELS", "default" or a preset name
+
+    @property
+    def hash(self) -> str:
+        return tagged_hash("idcli-face-models-v1", self.files)
+
+    def record(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "files": self.files, "hash": self.hash, "synthetic": self.synthetic}
+
+
+def default_face_models_folder() -> Path:
+    return Path("~/.insightface/models").expanduser() / DEFAULT_PACK
+
+
+def resolve_face_models(option: str | Path | None = None, fallback: Path | None = None,
+                        fallback_label: str = "preset") -> FaceModels:
+    """The face-model folder: ``--face-models``, else ``$IDCLI_FACE_MODELS``, else ``fallback``
+    (a preset's synthetic pack), else insightface's usual ``~/.insightface/models/buffalo_l``."""
+    if option:
+        folder, chosen = Path(option).expanduser(), "--face-models"
+    elif os.environ.get(ENV_VAR):
+        folder, chosen = Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR
+    elif fallback is not None:
+        folder, chosen = fallback, fallback_label
+    else:
+        folder, chosen = default_face_models_folder(), "default"
+    onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
+    if not onnx:
+        state = "has no .onnx files" if folder.is_dir() else "does not exist"
+        raise ModelUnavailableError(
+            f"face models: {folder} ({chosen}) {state}. Put an insightface model pack there — for buffalo_l: "
+            "det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass "
+            f"--face-models DIR / set {ENV_VAR}. idcli never downloads them. {LICENCE_NOTE}")
+    synthetic = False
+    marker = folder / "PACK.json"
+    if marker.is_file():
+        try:
+            synthetic = bool(json.loads(marker.read_text("utf-8")).get("synthetic"))
+        except (OSError, ValueError, AttributeError):
+            synthetic = False
+    files = {p.name: sha256_file_cached(p) for p in onnx}
+    return FaceModels(folder.resolve(), files, synthetic, chosen)
+
+
+@dataclass
+class DetectedFace:
+    bbox: np.ndarray  # x1, y1, x2, y2 in pixels
+    kps: np.ndarray  # 5 x 2: eyes, nose, mouth corners
+    det_score: float
+    embedding: np.ndarray = field(repr=False)  # L2-normalised, 512
+
+    @property
+    def size(self) -> float:
+        """The shorter side of the face box, in pixels."""
+        return float(min(self.bbox[2] - self.bbox[0], self.bbox[3] - self.bbox[1]))
+
+    @property
+    def area(self) -> float:
+        return float((self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1]))
+
+
+class FaceAnalyzer:
+    """insightface's FaceAnalysis (SCRFD detection + ArcFace recognition) on a resolved pack."""
+
+    def __init__(self, models: FaceModels, det_size: tuple[int, int] = (640, 640)) -> None:
+        import warnings
+
+        # scikit-image deprecates the estimate() call insightface's alignment makes; not ours to change.
+        warnings.filterwarnings("ignore", message=r"`estimate` is deprecated", category=FutureWarning)
+        import onnxruntime
+        from insightface.app import FaceAnalysis
+
+        available = onnxruntime.get_available_providers()
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        self.models = models
+        self.providers = providers
+        try:
+            # An existing folder passed as the name is used as is: insightface's downloader is never reached.
+            app = FaceAnalysis(name=str(models.folder), allowed_modules=["detection", "recognition"],
+                               providers=providers)
+        except Exception as exc:  # onnxruntime and insightface raise many kinds
+            raise ModelUnavailableError(f"face models in {models.folder} could not be loaded: {exc}") from None
+        if "recognition" not in app.models:
+            raise ModelUnavailableError(f"face models in {models.folder}: no ArcFace recognition model "
+                                        "(a square 112x112-input ONNX file such as w600k_r50.onnx)")
+        app.prepare(ctx_id=0 if providers[0] == "CUDAExecutionProvider" else -1, det_size=det_size)
+        self.app = app
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        """Faces in an RGB image, largest first, each with its normalised ArcFace embedding."""
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # insightface works on OpenCV's BGR order
+        faces = [DetectedFace(np.asarray(f.bbox, dtype=np.float32), np.asarray(f.kps, dtype=np.float32),
+                              float(f.det_score), np.asarray(f.normed_embedding, dtype=np.float32))
+                 for f in self.app.get(bgr)]
+        return sorted(faces, key=lambda f: f.area, reverse=True)
+
+
+def norm_crop(rgb: np.ndarray, kps: np.ndarray, size: int) -> np.ndarray:
+    """insightface's ArcFace alignment of the face to ``size`` x ``size`` (a multiple of 112)."""
+    from insightface.utils.face_align import norm_crop as _norm_crop
+
+    return np.ascontiguousarray(_norm_crop(rgb, kps, image_size=size))

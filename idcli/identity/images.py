@@ -1,0 +1,96 @@
+"""Reading selfies safely: any mode, EXIF orientation, bounded size, clear errors.
+
+Pillow is lenient by default (truncated files half-load, huge images decode until memory runs
+out); here every failure becomes an ImageError that names the file and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import stat
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel selfie is already generous; bombs are far larger
+MAX_IMAGE_BYTES = 100 * 1024 * 1024
+MIN_SIDE = 32
+
+
+class ImageError(InputError):
+    """A selfie that cannot be used."""
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """An image file as an RGB uint8 array (height, width, 3), upright per its EXIF orientation."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{path}: is a folder, not an image")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(f"{path}: is not a regular file (a device or pipe?)")
+    if info.st_size == 0:
+        raise ImageError(f"{path}: the file is empty (0 bytes)")
+    if info.st_size > MAX_IMAGE_BYTES:
+        raise ImageError(f"{path}: {info.st_size:,} bytes is over the {MAX_IMAGE_BYTES:,}-byte limit for a selfie")
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.seek(0)  # animated images: the first frame
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget")
+                image.load()
+                image = ImageOps.exif_transpose(image) or image
+                rgb = _to_rgb(image)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: image dimensions are over the {MAX_IMAGE_PIXELS:,}-pixel budget "
+                         "(decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        raise ImageError(f"{path}: {rgb.shape[1]}x{rgb.shape[0]} is too small; a selfie needs at least "
+                         f"{MIN_SIDE} pixels on each side")
+    return rgb
+
+
+def _to_rgb(image) -> np.ndarray:  # PIL.Image.Image
+    from PIL import Image
+
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit and 32-bit greyscale: scale the used range to 8 bits instead of clipping to white.
+        data = np.asarray(image, dtype=np.float64)
+        top = data.max() if data.max() > 255 else 255.0
+        grey = np.clip(data / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "F":
+        data = np.asarray(image, dtype=np.float64)
+        span = (data.max() - data.min()) or 1.0
+        grey = ((data - data.min()) / span * 255.0 + 0.5).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
+        # Transparent pixels become white, as a photo print would show them.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()

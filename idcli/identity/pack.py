@@ -1,0 +1,119 @@
+"""Identity packs: one safetensors file holding a character's face.
+
+Tensors: ``embedding`` (512, float32, the aggregate), ``selfie_embeddings`` (n, 512),
+``crops_112`` / ``crops_224`` (n, s, s, 3 uint8, ArcFace-aligned) and ``crops_head`` (n, 384, 384, 3).
+Metadata (the safetensors header, strings only): ``format`` = ``idcli-identity-pack``,
+``schema`` = the pack schema version, ``meta`` = JSON described in docs/identity.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..versions import TOOL_NAME, TOOL_VERSION
+
+PACK_FORMAT = "idcli-identity-pack"
+PACK_SCHEMA = 1
+PACK_SUFFIX = ".idpack"
+REQUIRED_TENSORS = ("embedding", "selfie_embeddings", "crops_112", "crops_224", "crops_head")
+
+
+class PackError(InputError):
+    """An identity pack that cannot be read."""
+
+
+@dataclass
+class IdentityPack:
+    meta: dict[str, Any]
+    tensors: dict[str, np.ndarray] = field(repr=False)
+    sha256: str = ""  # of the file's bytes
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def embedding(self) -> np.ndarray:
+        return self.tensors["embedding"]
+
+    @property
+    def embedding_sha256(self) -> str:
+        return embedding_sha256(self.embedding)
+
+
+def embedding_sha256(embedding: np.ndarray) -> str:
+    """Hash of the embedding's float32 little-endian bytes: what conditions the renders."""
+    return hashlib.sha256(np.ascontiguousarray(embedding, dtype="<f4").tobytes()).hexdigest()
+
+
+def pack_bytes(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> bytes:
+    from safetensors.numpy import save
+
+    missing = [name for name in REQUIRED_TENSORS if name not in tensors]
+    if missing:
+        raise ValueError(f"identity pack is missing tensors {missing}")
+    meta = {**meta, "schema": PACK_SCHEMA, "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+            "embedding_sha256": embedding_sha256(tensors["embedding"])}
+    header = {"format": PACK_FORMAT, "schema": str(PACK_SCHEMA), "meta": json.dumps(meta, sort_keys=True)}
+    return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
+
+
+def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
+    """Write a pack atomically; returns its sha256."""
+    from ..store import atomic_write
+
+    data = pack_bytes(meta, tensors)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_pack(path: Path) -> IdentityPack:
+    """Read and check a pack; every failure is a PackError naming the file."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    if not path.is_file():
+        raise PackError(f"{path}: no such identity pack" if not path.exists() else f"{path}: not a file")
+    data = path.read_bytes()
+    try:
+        tensors = load(data)
+        header = _header(data)
+    except (SafetensorError, ValueError, OSError, UnicodeDecodeError) as exc:
+        raise PackError(f"{path}: not an idcli identity pack (corrupt or another format: {exc})") from None
+    if header.get("format") != PACK_FORMAT:
+        raise PackError(f"{path}: a safetensors file, but not an idcli identity pack")
+    try:
+        schema = int(header.get("schema", "0"))
+        meta = json.loads(header["meta"])
+    except (KeyError, ValueError):
+        raise PackError(f"{path}: identity pack metadata is damaged") from None
+    if schema > PACK_SCHEMA:
+        raise PackError(f"{path}: made by a newer idcli (pack schema {schema}; this idcli reads up to "
+                        f"{PACK_SCHEMA}); upgrade idcli")
+    missing = [name for name in REQUIRED_TENSORS if name not in tensors]
+    if missing or tensors["embedding"].shape != (512,):
+        raise PackError(f"{path}: identity pack is incomplete (missing {missing or 'a 512-value embedding'})")
+    if not np.isfinite(tensors["embedding"]).all():
+        raise PackError(f"{path}: identity pack embedding is not finite")
+    if meta.get("embedding_sha256") != embedding_sha256(tensors["embedding"]):
+        raise PackError(f"{path}: identity pack embedding does not match its recorded hash (damaged?)")
+    return IdentityPack(meta, tensors, hashlib.sha256(data).hexdigest(), str(path))
+
+
+def _header(data: bytes) -> dict[str, str]:
+    if len(data) < 8:
+        raise ValueError("file too short")
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8 or size > 100_000_000:
+        raise ValueError("bad header size")
+    header = json.loads(data[8:8 + size].decode("utf-8"))
+    return dict(header.get("__metadata__") or {})

@@ -1,0 +1,106 @@
+"""Characters of a shot list to identities: packs read, selfies encoded once and cached.
+
+Selfies are encoded on the fly and the pack is kept in ``$IDCLI_HOME/identities`` under a hash of
+the selfies' bytes, the face models' hashes and the encoder version, so a second run does not
+encode again and a changed selfie makes a new identity (and so new job keys) for that character only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..hashing import sha256_file, tagged_hash
+from ..paths import state_dir
+from ..presets import get_preset
+from ..shotlist import LoadedShotList
+from .faces import FaceModels, resolve_face_models
+from .pack import IdentityPack, PackError, read_pack
+
+
+@dataclass(frozen=True)
+class CharacterIdentity:
+    name: str
+    strength: float
+    source: str  # "selfies" (encoded and cached) or "pack"
+    pack_path: str
+    pack_sha256: str
+    embedding_sha256: str
+    selfie_sha256s: tuple[str, ...]
+    face_models: dict[str, Any]
+    random_face_models: bool
+    embedding: np.ndarray = field(compare=False, repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """What the sidecar says about this character's identity."""
+        return {"name": self.name, "source": self.source, "pack_sha256": self.pack_sha256,
+                "pack_path": self.pack_path, "selfie_sha256": list(self.selfie_sha256s),
+                "embedding_sha256": self.embedding_sha256, "face_models": self.face_models, "strength": self.strength,
+                "random_face_models": self.random_face_models}
+
+
+def synthetic_face_models_folder() -> Path:
+    """The random-weight face pack of the tiny presets, built on first use in the idcli state folder."""
+    from ..synthetic_faces import build_synthetic_face_pack
+
+    return build_synthetic_face_pack(state_dir() / "face-models")
+
+
+def face_models_for(preset_name: str, option: str | None) -> FaceModels:
+    """``--face-models`` / ``$IDCLI_FACE_MODELS`` override the preset's pack (synthetic for tiny presets)."""
+    import os
+
+    from .faces import ENV_VAR
+
+    preset = get_preset(preset_name)
+    fallback = None
+    if preset.random_weights and not option and not os.environ.get(ENV_VAR):
+        fallback = synthetic_face_models_folder()
+    return resolve_face_models(option, fallback=fallback, fallback_label=f"preset {preset_name}")
+
+
+def _from_pack(name: str, strength: float, pack: IdentityPack, source: str) -> CharacterIdentity:
+    selfies = tuple(s.get("sha256", "") for s in pack.meta.get("selfies", []) if s.get("used", True))
+    models = pack.meta.get("face_models", {})
+    return CharacterIdentity(name, strength, source, pack.path, pack.sha256, pack.embedding_sha256, selfies,
+                             models, bool(models.get("synthetic")), pack.embedding.astype(np.float32))
+
+
+def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str, face_models: str | None = None,
+                       on_encode: Callable[[str], None] | None = None) -> dict[str, CharacterIdentity]:
+    """Identities of the named characters (only those some job needs)."""
+    from .build import ENCODER_VERSION, build_identity
+    from .faces import FaceAnalyzer
+
+    characters = loaded.shotlist.characters
+    result: dict[str, CharacterIdentity] = {}
+    analyzer: FaceAnalyzer | None = None
+    models: FaceModels | None = None
+    for name in sorted(names):
+        character = characters[name]
+        if character.identity is not None:
+            pack = read_pack(loaded.resolve_path(character.identity))
+            result[name] = _from_pack(name, character.identity_strength, pack, "pack")
+            continue
+        selfies = [loaded.resolve_path(p) for p in character.selfies or []]
+        models = models or face_models_for(preset_name, face_models)
+        key = tagged_hash("idcli-identity-cache-v1", {
+            "selfies": [sha256_file(p) for p in selfies], "face_models": models.hash, "encoder": ENCODER_VERSION})
+        cached = state_dir() / "identities" / f"{key.split(':')[1][:32]}.idpack"
+        pack = None
+        if cached.is_file():
+            try:
+                pack = read_pack(cached)
+            except PackError:
+                pack = None  # a damaged cache entry is rebuilt
+        if pack is None:
+            if on_encode:
+                on_encode(name)
+            analyzer = analyzer or FaceAnalyzer(models)
+            pack = build_identity(name, selfies, analyzer, cached).pack
+        result[name] = _from_pack(name, character.identity_strength, pack, "selfies")
+    return result

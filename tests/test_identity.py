@@ -1,0 +1,243 @@
+"""Identity encoding through insightface's real FaceAnalysis on the synthetic model pack."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytest.importorskip("onnxruntime")
+
+from PIL import Image
+from typer.testing import CliRunner
+
+from idcli.cli import app
+from idcli.errors import ModelUnavailableError
+from idcli.identity import ImageError, InconsistentSelfiesError, PackError, SelfieError, read_pack
+from idcli.identity.build import build_identity
+from idcli.identity.encode import encode_selfie
+from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+from idcli.identity.images import load_rgb
+from idcli.identity.pack import PACK_FORMAT, embedding_sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+SELFIES = ROOT / "recipes" / "selfies"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def face_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from idcli.synthetic_faces import build_synthetic_face_pack
+
+    return build_synthetic_face_pack(tmp_path_factory.mktemp("faces"))
+
+
+@pytest.fixture(scope="session")
+def analyzer(face_models_dir: Path) -> FaceAnalyzer:
+    return FaceAnalyzer(resolve_face_models(face_models_dir))
+
+
+def _side_by_side(tmp_path: Path, left: str, right: str, right_scale: float = 1.0) -> Path:
+    a = Image.open(SELFIES / left)
+    b = Image.open(SELFIES / right)
+    b = b.resize((int(b.width * right_scale), int(b.height * right_scale)))
+    canvas = Image.new("RGB", (a.width + b.width, max(a.height, b.height)), (90, 120, 160))
+    canvas.paste(a, (0, 0))
+    canvas.paste(b, (a.width, 0))
+    path = tmp_path / "pair.jpg"
+    canvas.save(path, quality=92)
+    return path
+
+
+def test_one_selfie_to_pack(analyzer, tmp_path: Path) -> None:
+    result = build_identity("mara", [SELFIES / "mara_1.jpg"], analyzer, tmp_path / "mara.idpack")
+    pack = read_pack(tmp_path / "mara.idpack")
+    assert pack.name == "mara" and pack.meta["schema"] == 1 and pack.meta["random_weights"] is True
+    assert abs(float(np.linalg.norm(pack.embedding)) - 1.0) < 1e-5
+    assert pack.meta["embedding_sha256"] == embedding_sha256(pack.embedding) == result.pack.embedding_sha256
+    assert pack.tensors["crops_112"].shape == (1, 112, 112, 3) and pack.tensors["crops_224"].shape == (1, 224, 224, 3)
+    assert pack.tensors["crops_head"].shape == (1, 384, 384, 3)
+    selfie = pack.meta["selfies"][0]
+    assert selfie["used"] and len(selfie["sha256"]) == 64 and selfie["quality"]["passed"]
+    assert set(pack.meta["face_models"]["files"]) == {p.name for p in resolve_face_models(
+        analyzer.models.folder).folder.glob("*.onnx")}
+
+
+def test_embedding_depends_on_the_image(analyzer) -> None:
+    mara = encode_selfie(analyzer, SELFIES / "mara_1.jpg").embedding
+    mara2 = encode_selfie(analyzer, SELFIES / "mara_2.jpg").embedding
+    theo = encode_selfie(analyzer, SELFIES / "theo_1.jpg").embedding
+    assert float(mara @ theo) < float(mara @ mara2)
+    assert not np.allclose(mara, theo)
+
+
+def test_several_selfies_aggregate_and_an_outlier_is_rejected(analyzer, tmp_path: Path) -> None:
+    selfies = [SELFIES / "mara_1.jpg", SELFIES / "mara_2.jpg", SELFIES / "theo_1.jpg"]
+    result = build_identity("mara", selfies, analyzer, tmp_path / "m.idpack")
+    agg = result.aggregate.record()
+    assert agg["kept"] == [0, 1] and [r["index"] for r in agg["rejected"]] == [2]
+    assert "another person" in agg["rejected"][0]["reason"]
+    assert [s["used"] for s in result.pack.meta["selfies"]] == [True, True, False]
+    # The aggregate lies between the two kept embeddings and is unit length.
+    e0, e1 = result.selfies[0].embedding, result.selfies[1].embedding
+    emb = result.pack.embedding
+    assert float(emb @ e0) >= float(e0 @ e1) - 1e-6 and float(emb @ e1) >= float(e0 @ e1) - 1e-6
+
+
+def test_two_selfies_of_different_people_are_refused(analyzer, tmp_path: Path) -> None:
+    with pytest.raises(InconsistentSelfiesError, match="different people"):
+        build_identity("x", [SELFIES / "mara_1.jpg", SELFIES / "theo_1.jpg"], analyzer, tmp_path / "x.idpack")
+    assert not (tmp_path / "x.idpack").exists()
+
+
+def test_several_faces_largest_by_default_and_face_option(analyzer, tmp_path: Path) -> None:
+    pair = _side_by_side(tmp_path, "theo_1.jpg", "mara_1.jpg", right_scale=0.7)
+    default = encode_selfie(analyzer, pair)
+    assert len(default.faces) == 2 and default.face_index == 0
+    other = encode_selfie(analyzer, pair, face_index=1)
+    theo = encode_selfie(analyzer, SELFIES / "theo_1.jpg").embedding
+    assert float(default.embedding @ theo) > float(other.embedding @ theo)
+    with pytest.raises(SelfieError, match="2 face"):
+        encode_selfie(analyzer, pair, face_index=5)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda p: p.write_bytes(b""), "empty"),
+    (lambda p: p.write_text("hello, I am not a picture"), "not an image"),
+    (lambda p: p.write_bytes((SELFIES / "mara_1.jpg").read_bytes()[:3000]), "damaged or truncated"),
+    (lambda p: Image.new("1", (9000, 9000)).save(p.with_suffix(".png")) or p.with_suffix(".png").rename(p),
+     "pixel budget"),
+    (lambda p: Image.new("RGB", (20, 20)).save(p, format="PNG"), "too small"),
+])
+def test_bad_image_files(tmp_path: Path, make, match: str) -> None:
+    path = tmp_path / "selfie.jpg"
+    make(path)
+    with pytest.raises(ImageError, match=match):
+        load_rgb(path)
+
+
+def test_folders_and_devices_are_not_selfies(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="folder"):
+        load_rgb(tmp_path)
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_rgb(Path("/dev/null"))
+    with pytest.raises(ImageError, match="no such file"):
+        load_rgb(tmp_path / "missing.jpg")
+
+
+def test_no_face_and_face_too_small(analyzer, tmp_path: Path) -> None:
+    grey = tmp_path / "grey.png"
+    Image.new("RGB", (400, 400), (128, 128, 128)).save(grey)
+    with pytest.raises(SelfieError, match="no face found"):
+        encode_selfie(analyzer, grey)
+    small = tmp_path / "small.png"
+    canvas = Image.new("RGB", (640, 640), (90, 120, 160))
+    canvas.paste(Image.open(SELFIES / "mara_1.jpg").resize((100, 100)), (320, 320))  # a ~58-pixel face
+    canvas.save(small)
+    with pytest.raises(SelfieError, match="px"):
+        encode_selfie(analyzer, small)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "CMYK", "P", "I;16", "PA"])
+def test_any_image_mode_is_read(analyzer, tmp_path: Path, mode: str) -> None:
+    source = Image.open(SELFIES / "mara_1.jpg")
+    if mode == "I;16":
+        converted = Image.fromarray(np.asarray(source.convert("L"), dtype=np.uint16) * 257)
+    elif mode == "PA":
+        converted = source.convert("P")
+        converted.info["transparency"] = 0
+    else:
+        converted = source.convert(mode)
+    path = tmp_path / ("selfie.tiff" if mode in ("CMYK", "I;16") else "selfie.png")
+    converted.save(path)
+    rgb = load_rgb(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (512, 512, 3)
+    if mode in ("RGBA", "CMYK"):  # colour survives: the synthetic detector looks for skin tones
+        assert len(encode_selfie(analyzer, path).faces) == 1
+
+
+def test_exif_orientation_and_animation(tmp_path: Path) -> None:
+    source = Image.open(SELFIES / "mara_1.jpg").crop((0, 0, 512, 300))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    rotated = tmp_path / "rotated.jpg"
+    source.save(rotated, exif=exif)
+    assert load_rgb(rotated).shape == (512, 300, 3)
+    animated = tmp_path / "anim.gif"
+    frames = [Image.open(SELFIES / "mara_1.jpg").convert("P"), Image.new("P", (512, 512))]
+    frames[0].save(animated, save_all=True, append_images=frames[1:])
+    assert load_rgb(animated).shape == (512, 512, 3)
+
+
+def test_corrupt_and_newer_packs(analyzer, tmp_path: Path) -> None:
+    from safetensors.numpy import save
+
+    good = tmp_path / "good.idpack"
+    build_identity("mara", [SELFIES / "mara_1.jpg"], analyzer, good)
+    truncated = tmp_path / "truncated.idpack"
+    truncated.write_bytes(good.read_bytes()[:500])
+    with pytest.raises(PackError, match="not an idcli identity pack"):
+        read_pack(truncated)
+    pack = read_pack(good)
+    newer = tmp_path / "newer.idpack"
+    newer.write_bytes(save(dict(pack.tensors), metadata={"format": PACK_FORMAT, "schema": "2",
+                                                          "meta": json.dumps(pack.meta)}))
+    with pytest.raises(PackError, match="newer idcli"):
+        read_pack(newer)
+    other = tmp_path / "other.idpack"
+    other.write_bytes(save({"x": np.zeros(3, dtype=np.float32)}))
+    with pytest.raises(PackError, match="not an idcli identity pack"):
+        read_pack(other)
+    tampered = dict(pack.tensors)
+    tampered["embedding"] = -pack.embedding
+    bad = tmp_path / "tampered.idpack"
+    bad.write_bytes(save(tampered, metadata={"format": PACK_FORMAT, "schema": "1", "meta": json.dumps(pack.meta)}))
+    with pytest.raises(PackError, match="does not match"):
+        read_pack(bad)
+
+
+def test_missing_face_models_say_where_and_the_licence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDCLI_FACE_MODELS", str(tmp_path / "nowhere"))
+    with pytest.raises(ModelUnavailableError) as info:
+        resolve_face_models(None)
+    message = str(info.value)
+    assert "nowhere" in message and "IDCLI_FACE_MODELS" in message and "non-commercial" in message
+    assert "det_10g.onnx" in message
+
+
+def test_cli_encode_identity_and_show(face_models_dir: Path, tmp_path: Path) -> None:
+    pack = tmp_path / "theo.idpack"
+    result = runner.invoke(app, ["encode-identity", str(SELFIES / "theo_1.jpg"), str(SELFIES / "theo_2.jpg"),
+                                 "--name", "theo", "-o", str(pack), "--face-models", str(face_models_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["name"] == "theo" and len(data["selfies"]) == 2 and data["aggregation"]["mean_cosine"] > 0.35
+    sheet = tmp_path / "sheet.png"
+    shown = runner.invoke(app, ["identity", "show", str(pack), "--contact-sheet", str(sheet)])
+    assert shown.exit_code == 0 and "identity 'theo'" in shown.stdout and "SYNTHETIC" in shown.stdout
+    with Image.open(sheet) as im:
+        assert im.size[0] == 2 * 224
+    as_json = runner.invoke(app, ["identity", "show", str(pack), "--json"])
+    assert json.loads(as_json.stdout)["sha256"] == read_pack(pack).sha256
+
+
+def test_cli_errors_exit_codes(face_models_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    result = runner.invoke(app, ["encode-identity", str(bad), "--name", "x", "-o", str(tmp_path / "x.idpack"),
+                                 "--face-models", str(face_models_dir)])
+    assert result.exit_code == 2 and "not an image" in result.stderr
+    missing = runner.invoke(app, ["encode-identity", str(SELFIES / "mara_1.jpg"), "--name", "x",
+                                  "--face-models", str(tmp_path / "none")])
+    assert missing.exit_code == 4 and "non-commercial" in missing.stderr
+    unsafe = runner.invoke(app, ["encode-identity", str(SELFIES / "mara_1.jpg"), "--name", "../x",
+                                 "--face-models", str(face_models_dir)])
+    assert unsafe.exit_code == 2
+    corrupt = tmp_path / "c.idpack"
+    shutil.copy(bad, corrupt)
+    shown = runner.invoke(app, ["identity", "show", str(corrupt)])
+    assert shown.exit_code == 2 and "not an idcli identity pack" in shown.stderr
