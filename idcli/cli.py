@@ -33,6 +33,9 @@ PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset ov
                                                "tiny-sd, tiny-sdxl, sd15, sdxl.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout for machines.")]
+FaceModelsOpt = Annotated[str | None, typer.Option(
+    "--face-models", help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else the preset's: "
+    "synthetic for tiny presets, ~/.insightface/models/buffalo_l otherwise]. Never downloaded.")]
 
 
 def _fail(message: str, code: int) -> None:
@@ -117,21 +120,22 @@ def schema() -> None:
 
 @app.command()
 def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
-         as_json: JsonOpt = False) -> None:
+         face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
     """Show the jobs a render would run: shot, take, seed, size, status (new / done / stale), batch group."""
     from .run import job_states, plan_shotlist
     from .shotlist import load_shotlist
 
     def body() -> None:
         loaded = load_shotlist(file)
-        the_plan, runtime = plan_shotlist(loaded, preset=preset, device=device)
+        the_plan, runtime = plan_shotlist(loaded, preset=preset, device=device, face_models=face_models)
         folder = _default_out(loaded, out)
         states = job_states(the_plan, folder)
         rows = []
         for job in the_plan.jobs:
             r = job.request
             state = states[job.key]
-            rows.append({"shot": job.shot_id, "take": job.take, "seed": r.seed, "size": f"{r.width}x{r.height}",
+            rows.append({"shot": job.shot_id, "take": job.take, "seed": r.seed, "identity": job.subject or "",
+                         "size": f"{r.width}x{r.height}",
                          "steps": r.steps, "sampler": r.sampler, "status": "new" if state.status == "new" else (
                              "done" if state.status in ("done", "recoverable") else "stale"),
                          "reason": state.reason, "group": job.group, "key": job.key, "image": job.image_relpath})
@@ -144,11 +148,12 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
 
         table = Table(title=f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
                       f"{runtime.device}/{runtime.dtype})")
-        for column in ("shot", "take", "seed", "size", "steps", "sampler", "status", "group", "key"):
+        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "status", "group", "key"):
             table.add_column(column)
         style = {"new": "yellow", "done": "green", "stale": "magenta"}
         for row in rows:
-            table.add_row(row["shot"], str(row["take"]), str(row["seed"]), row["size"], str(row["steps"]),
+            table.add_row(row["shot"], str(row["take"]), str(row["seed"]), row["identity"], row["size"],
+                          str(row["steps"]),
                           row["sampler"], f"[{style[row['status']]}]{row['status']}[/]", row["group"],
                           row["key"].split(":")[1][:12])
         Console(width=None if sys.stdout.isatty() else 160).print(table)
@@ -167,6 +172,7 @@ def render(
     only: Annotated[list[str] | None, typer.Option("--only", help="Render only this shot id (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
+    face_models: FaceModelsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -184,7 +190,7 @@ def render(
         install_signal_handlers()
         progress = make_progress(quiet or dry_run)
         report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
-                            dry_run=dry_run, wait=wait, progress=progress)
+                            dry_run=dry_run, wait=wait, face_models=face_models, progress=progress)
         summary = report.as_dict()
         if as_json:
             print(json.dumps(summary, indent=2))
@@ -209,9 +215,6 @@ def render(
 identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
                            rich_markup_mode=None)
 app.add_typer(identity_app, name="identity")
-FaceModelsOpt = Annotated[str | None, typer.Option(
-    "--face-models", help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else "
-    "~/.insightface/models/buffalo_l]. Never downloaded.")]
 
 
 @app.command("encode-identity")

@@ -37,7 +37,18 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def reproducible_record(job: Job, model: ModelIdentity, device: str) -> dict[str, Any]:
+def identity_records(job: Job, adapter: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per character in the shot: pack, selfies, embedding and face-model hashes, adapter, strength."""
+    records = []
+    for character in job.identities:
+        conditions = character.name == job.subject
+        records.append({**character.record(), "conditions_image": conditions,
+                        "adapter": adapter if conditions else None})
+    return records
+
+
+def reproducible_record(job: Job, model: ModelIdentity, device: str,
+                        adapter: dict[str, Any] | None = None) -> dict[str, Any]:
     """The part of a sidecar fixed by the job alone (stored inside the PNG too)."""
     r = job.request
     return {
@@ -52,6 +63,8 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str) -> dict[str
         "framing": job.framing,
         "expression": job.expression,
         "characters": list(job.characters),
+        "identity": identity_records(job, adapter),
+        "method": job.key_material.get("method"),
         "model": {
             "preset": model.preset,
             "architecture": model.architecture,

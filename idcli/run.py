@@ -87,11 +87,23 @@ class _Silent:
 
 
 def plan_shotlist(loaded: LoadedShotList, *, preset: str | None = None, device: str = "auto",
-                  dtype: str | None = None) -> tuple[Plan, Runtime]:
-    """The plan of a shot list for the device it would run on (dtype is part of every key)."""
+                  dtype: str | None = None, face_models: str | None = None,
+                  on_encode: Callable[[str], None] | None = None) -> tuple[Plan, Runtime]:
+    """The plan of a shot list for the device it would run on (dtype is part of every key).
+
+    Characters named in shots are resolved to identities first (selfies encoded once and cached),
+    because their embeddings are part of the job keys.
+    """
+    from .adapters import resolve_adapter
+    from .identity.resolve import resolve_identities
+    from .plan import shot_characters
+
     runtime = resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
-    identity = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
-    return make_plan(loaded, identity), runtime
+    model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
+    names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
+    identities = resolve_identities(loaded, names, model.preset, face_models, on_encode) if names else {}
+    adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
+    return make_plan(loaded, model, identities, adapter), runtime
 
 
 def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -103,12 +115,13 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
 def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
-           progress: Progress | None = None, engine_factory: Callable[[ModelIdentity, Runtime], Any] | None = None
-           ) -> RenderReport:
+           face_models: str | None = None, progress: Progress | None = None,
+           engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``."""
     progress = progress or _Silent()
     started = time.perf_counter()
-    plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype)
+    plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
+                                  on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
     plan = plan.select(only)
     out = Path(out_dir)
     store = OutputStore(out)
@@ -153,7 +166,7 @@ def install_signal_handlers() -> None:
 
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
-                 progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime], Any] | None) -> None:
+                 progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None) -> None:
     with store.session(wait=wait):
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         pending: list[Job] = []
@@ -171,7 +184,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         done_before = len(report.jobs)
         progress.start(len(plan.jobs), done_before)
         if pending:
-            engine = (engine_factory or _default_engine)(plan.model, runtime)
+            engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
             try:
                 _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
                                 progress)
@@ -184,10 +197,10 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         progress.stop()
 
 
-def _default_engine(model: ModelIdentity, runtime: Runtime) -> Any:
+def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
     from .engine import Engine
 
-    return Engine(model, runtime)
+    return Engine(model, runtime, adapter)
 
 
 def _recover(store: OutputStore, job: Job, record: dict[str, Any]) -> None:
@@ -238,7 +251,7 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
             t1 = now()
             report.batch_sizes.append(len(batch))
             for index, (job, result) in enumerate(zip(batch, results, strict=True)):
-                record = reproducible_record(job, model, runtime.device)
+                record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
                 png = encode_png(result.pixels, job, model, record)
                 sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
                                            started=t0, finished=t1)

@@ -13,10 +13,21 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
 
 
+@pytest.fixture(scope="session")
+def synthetic_face_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic insightface pack, built once per session (building costs a second)."""
+    from idcli.synthetic_faces import build_synthetic_face_pack
+
+    return build_synthetic_face_pack(tmp_path_factory.mktemp("face-models"))
+
+
 @pytest.fixture(autouse=True)
-def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                    synthetic_face_models: Path) -> None:
     # One variable moves all idcli state; no test touches the user's cache or the network.
     monkeypatch.setenv("IDCLI_HOME", str(tmp_path_factory.mktemp("idcli-home")))
+    # The session's synthetic face pack stands in for the preset's (tests of the preset fallback unset it).
+    monkeypatch.setenv("IDCLI_FACE_MODELS", str(synthetic_face_models))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("IDCLI_DEBUG", raising=False)
 
@@ -49,13 +60,14 @@ def tiny_engines():
     from idcli.runtime import Runtime
     from idcli.shotlist import ModelSpec
 
-    cache: dict[str, Engine] = {}
+    cache: dict[tuple[str, bool], Engine] = {}
 
-    def get(preset: str = "tiny-sd") -> Engine:
-        if preset not in cache:
+    def get(preset: str = "tiny-sd", adapter=None) -> Engine:
+        key = (preset, adapter is not None)
+        if key not in cache:
             identity = resolve_model(ModelSpec(preset=preset), Path("."), "float32")
-            cache[preset] = Engine(identity, Runtime("cpu", "float32"))
-        return cache[preset]
+            cache[key] = Engine(identity, Runtime("cpu", "float32"), adapter)
+        return cache[key]
 
     return get
 
@@ -65,13 +77,14 @@ def engine_factory(tiny_engines):
     """An engine_factory for idcli.render that reuses the session's engines and counts renders."""
     calls: list[int] = []
 
-    def factory(identity, runtime):
-        engine = tiny_engines(identity.preset)
+    def factory(identity, runtime, adapter=None):
+        engine = tiny_engines(identity.preset, adapter)
         assert identity.random_weights and runtime.device == "cpu"
 
         class Counting:
             def __init__(self) -> None:
                 self.inner = engine
+                self.adapter_record = engine.adapter_record
 
             def render(self, requests):
                 calls.append(len(requests))

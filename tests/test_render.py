@@ -155,48 +155,52 @@ def test_damaged_image_is_rendered_again(write_shotlist, tmp_path, engine_factor
 def test_out_of_memory_backs_off_and_matches_batch_one(write_shotlist, tmp_path, tiny_engines) -> None:
     import torch
 
-    engine = tiny_engines("tiny-sd")
     seen: list[int] = []
 
     class Flaky:
+        def __init__(self, adapter) -> None:
+            self.engine = tiny_engines("tiny-sd", adapter)
+            self.adapter_record = self.engine.adapter_record
+
         def render(self, requests):
             seen.append(len(requests))
             if len(requests) > 2:
                 raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-            return engine.render(requests)
+            return self.engine.render(requests)
 
         def suggest_batch_size(self, request):
             return 8
 
     path = write_shotlist(SHOTS)
     report = idcli.render(idcli.load_shotlist(path), tmp_path / "oom", device="cpu",
-                          engine_factory=lambda m, r: Flaky())
+                          engine_factory=lambda m, r, a: Flaky(a))
     assert report.rendered == 7 and report.failed == 0
     # Group 1 (5 jobs) tries 5, then 2; group 2 (2 jobs, larger images) starts at the learnt limit.
     assert seen[:2] == [5, 2] and max(report.batch_sizes) <= 2 and 5 not in seen[2:]
     keys = [o.key for o in report.jobs]
     assert len(keys) == len(set(keys))
     reference = idcli.render(idcli.load_shotlist(path), tmp_path / "one", device="cpu", batch_size=1,
-                             engine_factory=lambda m, r: engine)
+                             engine_factory=lambda m, r, a: tiny_engines("tiny-sd", a))
     for a, b in zip(report.jobs, reference.jobs, strict=True):
         pa, pb = np.asarray(Image.open(a.image), dtype=int), np.asarray(Image.open(b.image), dtype=int)
         assert np.abs(pa - pb).max() <= 1
 
 
 def test_engine_failure_fails_those_jobs_and_keeps_the_rest(write_shotlist, tmp_path, tiny_engines) -> None:
-    engine = tiny_engines("tiny-sd")
-
     class Broken:
+        def __init__(self, adapter) -> None:
+            self.engine = tiny_engines("tiny-sd", adapter)
+
         def render(self, requests):
             if requests[0].width == 128:
                 raise RuntimeError("NaN in latents")
-            return engine.render(requests)
+            return self.engine.render(requests)
 
         def suggest_batch_size(self, request):
             return 4
 
     report = idcli.render(idcli.load_shotlist(write_shotlist(SHOTS)), tmp_path / "o", device="cpu",
-                          engine_factory=lambda m, r: Broken())
+                          engine_factory=lambda m, r, a: Broken(a))
     assert report.failed == 2 and report.rendered == 5
     assert all("NaN" in (o.error or "") for o in report.jobs if o.status == "failed")
 
@@ -230,6 +234,7 @@ def test_disk_full_loses_nothing_and_a_later_run_completes(write_shotlist, tmp_p
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
+    _render(path, out, engine_factory, dry_run=True)  # encode identities now: count only output writes
     monkeypatch.setattr(store_module.os, "fsync", fsync_until_full)
     report = _render(path, out, engine_factory)
     assert report.error and "disk full" in report.error

@@ -38,7 +38,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 class Engine:
     """Loads a model once and renders batches of requests on one device."""
 
-    def __init__(self, identity: ModelIdentity, runtime: Runtime) -> None:
+    def __init__(self, identity: ModelIdentity, runtime: Runtime, adapter: Any = None) -> None:
         import torch
 
         from .build import build_pipeline
@@ -58,6 +58,10 @@ class Engine:
             pipe.vae.to(dtype=torch.float32)
             self.vae_dtype = torch.float32
         self.pipe = pipe
+        self.faceid: Any = None  # FaceIDState once an identity adapter is loaded
+        self.adapter_record: dict[str, Any] | None = None
+        if adapter is not None:
+            self._load_adapter(adapter)
         self.is_sdxl = identity.architecture == "sdxl"
         self.latent_channels = pipe.unet.config.in_channels
         self.vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
@@ -90,6 +94,31 @@ class Engine:
         # Activation memory grows with pixels; ~0.45 GB per megapixel per image (bf16, CFG, SDPA).
         per_image = 0.45e9 * (request.width * request.height) / 1e6 * (2 if request.guidance > 1 else 1)
         return max(1, min(64, int(free * 0.8 // per_image)))
+
+    def _load_adapter(self, adapter: Any) -> None:
+        """IP-Adapter FaceID through diffusers' own load_ip_adapter, then our per-row processors."""
+        from ..adapters import RANDOM_ADAPTER_SEED
+        from ..hashing import sha256_file
+        from ..paths import state_dir
+        from .faceid import load_faceid_adapter, write_random_faceid_adapter
+
+        if adapter.source == "builtin":
+            # The tiny presets' adapter: random weights in the published layout, written once to the
+            # state folder and loaded through the same path as a downloaded one.
+            folder = state_dir() / "adapters" / self.identity.preset
+            weight = folder / adapter.weight_name
+            if not weight.is_file():
+                write_random_faceid_adapter(self.pipe.unet, weight, seed=RANDOM_ADAPTER_SEED)
+            state = load_faceid_adapter(self.pipe, str(folder), adapter.weight_name)
+            file_hash = sha256_file(weight)
+        else:
+            extra = {"revision": adapter.revision} if adapter.source == "hub" and adapter.revision else {}
+            state = load_faceid_adapter(self.pipe, adapter.id, adapter.weight_name, adapter.subfolder,
+                                        allow_pickle=adapter.allow_pickle, **extra)
+            file_hash = adapter.content_hash
+        self.pipe.unet.to(self.device, self.torch_dtype)
+        self.faceid = state
+        self.adapter_record = {**adapter.record(), "weight_sha256": file_hash}
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -139,6 +168,9 @@ class Engine:
                                     dtype=self.torch_dtype).repeat(embeds.shape[0], 1)
             added = {"text_embeds": pooled.to(self.torch_dtype), "time_ids": time_ids}
 
+        if self.faceid is not None:
+            added = self._identity_kwargs(requests, cfg, added)
+
         scheduler = make_scheduler(r0.sampler, self.pipe.scheduler.config)
         scheduler.set_timesteps(r0.steps, device=self.device)
         latents = self._initial_noise(requests) * scheduler.init_noise_sigma
@@ -146,12 +178,34 @@ class Engine:
         for t in scheduler.timesteps:
             model_in = torch.cat([latents, latents]) if cfg else latents
             model_in = scheduler.scale_model_input(model_in, t)
-            eps = unet(model_in, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False)[0]
+            eps = unet(model_in, t, encoder_hidden_states=embeds, added_cond_kwargs=added,
+                       return_dict=False)[0]
             if cfg:
                 eps_uncond, eps_text = eps[:n], eps[n:]
                 eps = eps_uncond + r0.guidance * (eps_text - eps_uncond)
             latents = scheduler.step(eps, t, latents, return_dict=False)[0]
         return latents
+
+    def _identity_kwargs(self, requests: list[RenderRequest], cfg: bool, added: dict[str, Any] | None
+                         ) -> dict[str, Any]:
+        """One identity embedding and one strength per UNet row, never shared across the batch.
+
+        Unconditional rows get a zero embedding at the row's strength, as the stock FaceID pipeline
+        does; rows of jobs without an identity get strength 0, which is exactly text-only.
+        """
+        import numpy as np
+        import torch
+
+        from .faceid import faceid_unet_kwargs
+
+        zeros = np.zeros(512, dtype=np.float32)
+        cond = [r.identity_embedding if r.identity_embedding is not None else zeros for r in requests]
+        strength = [float(r.identity_strength) if r.identity_embedding is not None else 0.0 for r in requests]
+        rows = ([zeros] * len(requests) + cond) if cfg else cond
+        scales = (strength + strength) if cfg else strength
+        self.faceid.row_scale = torch.tensor(scales, dtype=torch.float32).view(-1, 1, 1)
+        embeds = torch.from_numpy(np.stack(rows).astype(np.float32))
+        return faceid_unet_kwargs(embeds, added, dtype=self.torch_dtype, device=self.device)["added_cond_kwargs"]
 
     def _decode(self, latents: Any) -> list[Any]:
         import torch

@@ -63,6 +63,19 @@ def face_models_for(preset_name: str, option: str | None) -> FaceModels:
     return resolve_face_models(option, fallback=fallback, fallback_label=f"preset {preset_name}")
 
 
+_ANALYZERS: dict[str, Any] = {}
+
+
+def shared_analyzer(models: FaceModels) -> Any:
+    """One FaceAnalyzer per face-model pack per process (loading ONNX sessions costs about a second)."""
+    from .faces import FaceAnalyzer
+
+    key = f"{models.folder}|{models.hash}"
+    if key not in _ANALYZERS:
+        _ANALYZERS[key] = FaceAnalyzer(models)
+    return _ANALYZERS[key]
+
+
 def _from_pack(name: str, strength: float, pack: IdentityPack, source: str) -> CharacterIdentity:
     selfies = tuple(s.get("sha256", "") for s in pack.meta.get("selfies", []) if s.get("used", True))
     models = pack.meta.get("face_models", {})
@@ -74,11 +87,10 @@ def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str
                        on_encode: Callable[[str], None] | None = None) -> dict[str, CharacterIdentity]:
     """Identities of the named characters (only those some job needs)."""
     from .build import ENCODER_VERSION, build_identity
-    from .faces import FaceAnalyzer
 
     characters = loaded.shotlist.characters
     result: dict[str, CharacterIdentity] = {}
-    analyzer: FaceAnalyzer | None = None
+    analyzer: Any = None
     models: FaceModels | None = None
     for name in sorted(names):
         character = characters[name]
@@ -100,7 +112,7 @@ def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str
         if pack is None:
             if on_encode:
                 on_encode(name)
-            analyzer = analyzer or FaceAnalyzer(models)
+            analyzer = analyzer or shared_analyzer(models)
             pack = build_identity(name, selfies, analyzer, cached).pack
         result[name] = _from_pack(name, character.identity_strength, pack, "selfies")
     return result

@@ -1,0 +1,157 @@
+"""Identity-conditioned renders: per-sample identities, keys that follow embeddings, caching, sidecars."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import idcli
+
+pytest.importorskip("insightface", exc_type=ImportError)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SHOTS = """\
+version: 1
+project: identity-test
+model: {preset: tiny-sd}
+defaults: {size: 96x96, steps: 3, guidance: 4.0, sampler: ddim, takes: 2}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg], identity_strength: 0.8}
+shots:
+  - {id: m1, prompt: "{mara} on a wet street at night"}
+  - {id: t1, prompt: "{theo} on a wet street at night"}
+  - {id: both, prompt: "{theo} and {mara} at a table"}
+  - {id: empty, prompt: "an empty street at night"}
+"""
+
+
+def _render(path: Path, out: Path, engine_factory, **kwargs):
+    return idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory, **kwargs)
+
+
+def _pixels(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path), dtype=np.int16)
+
+
+def test_two_characters_in_one_batch_equal_each_rendered_alone(write_shotlist, tmp_path, tiny_engines) -> None:
+    """Per-sample identities: no image sees another character's embedding (diffusers issue 9813)."""
+    loaded = idcli.load_shotlist(write_shotlist(SHOTS))
+    plan, _ = idcli.plan_shotlist(loaded, device="cpu")
+    engine = tiny_engines("tiny-sd", plan.adapter)
+    jobs = [j for j in plan.jobs if j.take == 1]
+    assert {j.subject for j in jobs} == {"mara", "theo", None}
+    batched = engine.render([j.request for j in jobs])
+    for job, result in zip(jobs, batched, strict=True):
+        alone = engine.render([job.request])[0]
+        assert np.abs(result.image - alone.image).max() < 1e-5, job.shot_id
+    # The identity has an effect: same prompt and seed, other character -> other image.
+    m1 = next(j for j in jobs if j.shot_id == "m1").request
+    swapped = type(m1)(**{**m1.__dict__, "identity_embedding": next(
+        j for j in jobs if j.shot_id == "t1").request.identity_embedding})
+    assert np.abs(engine.render([m1])[0].image - engine.render([swapped])[0].image).mean() > 1e-4
+
+
+def test_strength_zero_and_no_character_are_text_only(write_shotlist, tiny_engines) -> None:
+    loaded = idcli.load_shotlist(write_shotlist(SHOTS.replace("identity_strength: 0.8", "identity_strength: 0.0")))
+    plan, _ = idcli.plan_shotlist(loaded, device="cpu")
+    t1 = next(j for j in plan.jobs if j.shot_id == "t1" and j.take == 1)
+    assert t1.request.identity_embedding is None and t1.key_material["method"] == {"name": "text"}
+    with_adapter = tiny_engines("tiny-sd", plan.adapter).render([t1.request])[0].image
+    without = tiny_engines("tiny-sd").render([t1.request])[0].image
+    assert np.array_equal(with_adapter, without)
+
+
+def test_sidecars_record_every_character_and_the_adapter(write_shotlist, tmp_path, engine_factory) -> None:
+    report = _render(write_shotlist(SHOTS), tmp_path / "out", engine_factory)
+    assert report.rendered == 8
+    both = json.loads(Path(next(o.sidecar for o in report.jobs if o.shot_id == "both")).read_text())
+    names = [c["name"] for c in both["identity"]]
+    assert sorted(names) == ["mara", "theo"]
+    theo = next(c for c in both["identity"] if c["name"] == "theo")
+    mara = next(c for c in both["identity"] if c["name"] == "mara")
+    assert theo["conditions_image"] and not mara["conditions_image"]  # the first named character conditions
+    assert theo["strength"] == 0.8 and len(theo["selfie_sha256"]) == 1 and len(mara["selfie_sha256"]) == 2
+    assert theo["adapter"]["random_weights"] and len(theo["adapter"]["weight_sha256"]) == 64
+    assert theo["face_models"]["synthetic"] is True and theo["face_models"]["hash"].startswith("idcli-face-models")
+    assert both["method"]["name"] == "faceid" and both["method"]["embedding_sha256"] == theo["embedding_sha256"]
+    empty = json.loads(Path(next(o.sidecar for o in report.jobs if o.shot_id == "empty")).read_text())
+    assert empty["identity"] == [] and empty["method"] == {"name": "text"}
+
+
+def test_selfies_are_encoded_once_and_reencoding_changes_nothing(write_shotlist, tmp_path, engine_factory,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_shotlist(SHOTS)
+    encoded: list[str] = []
+    plan1, _ = idcli.plan_shotlist(idcli.load_shotlist(path), device="cpu", on_encode=encoded.append)
+    assert sorted(encoded) == ["mara", "theo"]
+    plan2, _ = idcli.plan_shotlist(idcli.load_shotlist(path), device="cpu", on_encode=encoded.append)
+    assert sorted(encoded) == ["mara", "theo"], "the second plan encoded again"
+    # Throwing the cache away re-encodes, and the same selfies give the same keys.
+    from idcli.paths import state_dir
+
+    shutil.rmtree(state_dir() / "identities")
+    plan3, _ = idcli.plan_shotlist(idcli.load_shotlist(path), device="cpu", on_encode=encoded.append)
+    assert len(encoded) == 4
+    assert [j.key for j in plan1.jobs] == [j.key for j in plan2.jobs] == [j.key for j in plan3.jobs]
+
+
+def test_changing_a_selfie_rerenders_exactly_that_characters_shots(write_shotlist, tmp_path, selfies,
+                                                                    engine_factory) -> None:
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    _render(path, out, engine_factory)
+    # theo's selfie is replaced by another photo of theo (the second recipe selfie).
+    shutil.copy(ROOT / "recipes" / "selfies" / "theo_2.jpg", selfies / "theo_1.jpg")
+    report = _render(path, out, engine_factory)
+    rendered = sorted({o.shot_id for o in report.jobs if o.status == "rendered"})
+    assert rendered == ["both", "t1"], rendered  # 'both' is conditioned on theo, its first character
+    assert report.count("skipped") == 4
+
+
+def test_identity_pack_characters(write_shotlist, tmp_path, engine_factory, synthetic_face_models) -> None:
+    from idcli.identity.build import build_identity
+    from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+
+    pack = tmp_path / "theo.idpack"
+    build_identity("theo", [ROOT / "recipes" / "selfies" / "theo_1.jpg"],
+                   FaceAnalyzer(resolve_face_models(synthetic_face_models)), pack)
+    via_selfies, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(SHOTS)), device="cpu")
+    via_pack, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(
+        SHOTS.replace("theo: {selfies: [selfies/theo_1.jpg], identity_strength: 0.8}",
+                      "theo: {identity: theo.idpack, identity_strength: 0.8}"), "pack.yaml")), device="cpu")
+    # The same face through a pack or through selfies gives the same embedding and so the same keys.
+    assert [j.key for j in via_selfies.jobs] == [j.key for j in via_pack.jobs]
+    theo = next(j for j in via_pack.jobs if j.shot_id == "t1").identities[0]
+    assert theo.source == "pack" and theo.pack_path.endswith("theo.idpack")
+
+
+def test_tiny_preset_builds_its_synthetic_face_pack_on_first_use(write_shotlist, monkeypatch) -> None:
+    from idcli.paths import state_dir
+
+    monkeypatch.delenv("IDCLI_FACE_MODELS")
+    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(SHOTS)), device="cpu")
+    pack_json = state_dir() / "face-models" / "models" / "idcli-synthetic" / "PACK.json"
+    assert json.loads(pack_json.read_text())["synthetic"] is True
+    assert plan.jobs[0].identities[0].random_face_models
+
+
+def test_face_models_option_overrides_and_missing_models_exit_4(write_shotlist, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    result = CliRunner().invoke(app, ["plan", str(write_shotlist(SHOTS)), "--device", "cpu",
+                                      "--face-models", str(tmp_path / "no-models"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 4 and "non-commercial" in result.stderr and "no-models" in result.stderr
+
+
+def test_a_selfie_without_a_face_fails_planning_with_its_path(write_shotlist, selfies) -> None:
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")
+    with pytest.raises(idcli.IdcliError, match=r"theo_1\.jpg: no face found"):
+        idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(SHOTS)), device="cpu")
