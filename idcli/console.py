@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .run import JobOutcome
+from .run import JobOutcome, SilentProgress
 
 
 class PlainProgress:
@@ -75,14 +75,7 @@ class RichProgress:
         self.progress.stop()
 
 
-class NoProgress:
-    def start(self, total: int, already_done: int) -> None: ...
-    def advance(self, outcome: JobOutcome) -> None: ...
-    def note(self, text: str) -> None: ...
-    def stop(self) -> None: ...
-
-
 def make_progress(quiet: bool) -> Any:
     if quiet:
-        return NoProgress()
+        return SilentProgress()
     return RichProgress() if sys.stderr.isatty() else PlainProgress()

@@ -79,7 +79,9 @@ class Progress(Protocol):
     def stop(self) -> None: ...
 
 
-class _Silent:
+class SilentProgress:
+    """Reports nothing (library use, --quiet)."""
+
     def start(self, total: int, already_done: int) -> None: ...
     def advance(self, outcome: JobOutcome) -> None: ...
     def note(self, text: str) -> None: ...
@@ -118,7 +120,7 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
            face_models: str | None = None, progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``."""
-    progress = progress or _Silent()
+    progress = progress or SilentProgress()
     started = time.perf_counter()
     plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
                                   on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
