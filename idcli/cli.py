@@ -242,11 +242,16 @@ def encode_identity(
         analyzer = FaceAnalyzer(models)
 
         def report(item: Any) -> None:
-            if not as_json:
-                extra = f"  ({len(item.faces)} faces: using {item.face_index}; pick another with --face N)" \
-                    if len(item.faces) > 1 else ""
-                print(f"  {item.path}: face {item.quality.face_px:.0f} px, score {item.quality.det_score:.2f}, "
-                      f"sharpness {item.quality.sharpness:.0f}, yaw {item.quality.yaw:+.0f}°{extra}", file=sys.stderr)
+            if as_json:
+                return
+            print(f"  {item.path}: face {item.quality.face_px:.0f} px, score {item.quality.det_score:.2f}, "
+                  f"sharpness {item.quality.sharpness:.0f}, yaw {item.quality.yaw:+.0f}°", file=sys.stderr)
+            if len(item.faces) > 1:
+                for found in item.faces:
+                    mark = "→" if found["index"] == item.face_index else " "
+                    print(f"    {mark} face {found['index']}: box {found['bbox']} score {found['score']}",
+                          file=sys.stderr)
+                print("    (largest first; pick another with --face N)", file=sys.stderr)
 
         result = build_identity(name, list(selfies), analyzer, out, face_index=face, on_selfie=report)
         agg = result.aggregate.record()
