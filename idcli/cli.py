@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .errors import EXIT_INVALID_INPUT, IdcliError, InputError
+from .errors import EXIT_INVALID_INPUT, EXIT_JOBS_FAILED, IdcliError, InputError
 from .versions import TOOL_VERSION
 
 app = typer.Typer(
@@ -47,6 +47,13 @@ def _guarded(fn: Callable[[], Any]) -> Any:
     """Run a command body; idcli errors become one message and their exit code."""
     try:
         return fn()
+    except OSError as exc:
+        # A file-system failure not anticipated deeper down (permissions, a file where a folder should
+        # be): one line, not a traceback.
+        if os.environ.get("IDCLI_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", EXIT_JOBS_FAILED)
     except IdcliError as exc:
         if os.environ.get("IDCLI_DEBUG"):
             raise
@@ -144,10 +151,11 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
                               "device": runtime.device, "jobs": rows}, indent=2))
             return
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
-                      f"{runtime.device}/{runtime.dtype})")
+        table = Table(title=escape(f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
+                                   f"{runtime.device}/{runtime.dtype})"))
         for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "status", "group", "key"):
             table.add_column(column)
         style = {"new": "yellow", "done": "green", "stale": "magenta"}
@@ -178,7 +186,6 @@ def render(
 ) -> None:
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
     from .console import make_progress
-    from .errors import EXIT_JOBS_FAILED
     from .run import install_signal_handlers
     from .run import render as run_render
     from .shotlist import load_shotlist

@@ -65,11 +65,13 @@ class RichProgress:
         elapsed = time.perf_counter() - self.started
         rate = f"{self.rendered / elapsed:.2f} img/s" if elapsed > 0 else ""
         if outcome.error:
-            self.console.print(f"[red]failed[/] {outcome.shot_id} take {outcome.take}: {outcome.error}")
+            from rich.markup import escape
+
+            self.console.print(f"[red]failed[/] {outcome.shot_id} take {outcome.take}: {escape(outcome.error)}")
         self.progress.update(self.task, advance=1, rate=rate, last=f"{outcome.shot_id} t{outcome.take}")
 
     def note(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(text, markup=False)
 
     def stop(self) -> None:
         self.progress.stop()

@@ -80,7 +80,11 @@ def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: 
     """The content identity of the model a shot list asks for (``preset_override`` from ``--preset``)."""
     preset = get_preset(preset_override or spec.preset)
     if preset.random_weights:
-        config_hash = tagged_hash("idcli-tiny-v1", {"components": preset.components, "seed": TINY_INIT_SEED})
+        from .engine.tokenizer import tiny_vocab_and_merges  # plain Python: no torch
+
+        vocab, merges = tiny_vocab_and_merges()
+        config_hash = tagged_hash("idcli-tiny-v1", {"components": preset.components, "seed": TINY_INIT_SEED,
+                                                    "tokenizer": tagged_hash("vocab", [vocab, merges])})
         return ModelIdentity(preset.name, preset.architecture, "builtin", None, None, config_hash, dtype,
                              random_weights=True)
     # A --preset switch to a real preset ignores an id written for another architecture.

@@ -8,6 +8,7 @@ jobs whose inputs are unchanged.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,10 +100,24 @@ def derived_seed(shot_id: str, take: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def resolve_prompt(template: str, loaded: LoadedShotList) -> str:
-    """Placeholders replaced by each character's description (its name when it has none)."""
+    """Placeholders replaced by each character's description (its name when it has none).
+
+    A plain substitution, not ``str.format``: format specs and attribute access never run, whatever
+    the text holds (validation has already refused any placeholder that names no character).
+    """
     names = {name: (c.description or name) for name, c in loaded.shotlist.characters.items()}
-    return template.format_map(names)
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return names.get(match.group(1), token)
+
+    return _PLACEHOLDER.sub(replace, template)
 
 
 def _seeds(shot: Shot, takes: int) -> list[int]:
@@ -174,15 +189,16 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
     if condition is not None:
         method = {"name": "faceid", "embedding_sha256": condition.embedding_sha256,
                   "strength": condition.strength, "adapter": adapter.key_material()}
+    cfg = request.guidance > 1.0  # at or below 1 the engine runs no unconditional branch
     return {
         "engine": ENGINE_ALGORITHM,
         "model": model.key_material(),
         "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
+        "negative_prompt": request.negative_prompt if cfg else "",
         "seed": request.seed,
         "size": [request.width, request.height],
         "steps": request.steps,
-        "guidance": request.guidance,
+        "guidance": request.guidance if cfg else 1.0,
         "sampler": request.sampler,
         "method": method,
     }

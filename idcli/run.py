@@ -122,8 +122,11 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
     """Render every job of ``loaded`` that is not already done in ``out_dir``."""
     progress = progress or SilentProgress()
     started = time.perf_counter()
-    plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
-                                  on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
+    try:
+        plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
+                                      on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
+    except KeyboardInterrupt:
+        raise Interrupted(*_INTERRUPT) from None
     plan = plan.select(only)
     out = Path(out_dir)
     store = OutputStore(out)
@@ -241,7 +244,7 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
             except Exception as exc:
                 if is_out_of_memory(exc) and size > 1:
                     # Nothing of this batch was committed: halve it and try the same jobs again.
-                    size = max(1, min(size, len(batch)) // 2)
+                    size = max(1, (min(size, len(batch)) + 1) // 2)
                     oom_limits[pixels] = min(size, oom_limits.get(pixels, size))
                     progress.note(f"out of memory; batch size lowered to {size}")
                     continue

@@ -356,6 +356,22 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
         line, col = loaded.mark(loc, key=key) or (None, None)
         problems.append(Problem(printable(message), printable(_path_text(loc)), line, col, printable(hint)))
 
+    def check_placeholders(text: str | None, loc: PathKey) -> None:
+        if text is None:
+            return
+        try:
+            names = placeholders(text)
+        except ValueError as exc:
+            add(str(exc), loc, "write {{ and }} for literal braces")
+            return
+        for name in names:
+            if name not in doc.characters:
+                defined = sorted(doc.characters)
+                hint = did_you_mean(name, defined) or (
+                    f"defined characters: {', '.join(defined)}" if defined else "no characters are defined")
+                add(f"placeholder '{{{name}}}' names no character", loc, hint)
+
+    check_placeholders(doc.defaults.negative_prompt, ("defaults", "negative_prompt"))
     seen_ids: dict[str, int] = {}
     for i, shot in enumerate(doc.shots):
         folded = shot.id.lower()  # case-insensitive file systems would merge these folders
@@ -365,20 +381,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
         else:
             seen_ids[folded] = i
         for field in ("prompt", "negative_prompt"):
-            text = getattr(shot, field)
-            if text is None:
-                continue
-            try:
-                names = placeholders(text)
-            except ValueError as exc:
-                add(str(exc), ("shots", i, field), "write {{ and }} for literal braces")
-                continue
-            for name in names:
-                if name not in doc.characters:
-                    defined = sorted(doc.characters)
-                    listed = f"defined characters: {', '.join(defined)}" if defined else ""
-                    hint = did_you_mean(name, defined) or listed or "no characters are defined"
-                    add(f"placeholder '{{{name}}}' names no character", ("shots", i, field), hint)
+            check_placeholders(getattr(shot, field), ("shots", i, field))
         if shot.seeds is not None and shot.takes is not None and len(shot.seeds) != shot.takes:
             add(f"{len(shot.seeds)} seeds given for {shot.takes} takes", ("shots", i, "seeds"),
                 "give 'seeds' or 'takes', or as many seeds as takes")

@@ -106,6 +106,9 @@ class OutputStore:
     def _prepare_root(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise OutputError(f"output path {self.root} exists and is not a folder")
+        state = self.root / STATE
+        if state.is_symlink():
+            raise OutputError(f"{state} is a symbolic link; idcli never writes through links in the output folder")
         try:
             (self.root / STATE).mkdir(parents=True, exist_ok=True)
         except FileExistsError:
@@ -121,8 +124,11 @@ class OutputStore:
         self._prepare_root()
         lock_path = self.root / STATE / "lock"
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a link planted at the lock's path must not make idcli truncate another file.
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OutputError(f"{lock_path} is a symbolic link; refusing to use it") from None
             raise _os_error("opening", lock_path, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -215,7 +221,8 @@ class OutputStore:
 
         line = json.dumps({"time": now().isoformat(), "pid": os.getpid(), **entry}, ensure_ascii=False) + "\n"
         try:
-            fd = os.open(self.root / STATE / "journal.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            fd = os.open(self.root / STATE / "journal.jsonl",
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
             try:
                 os.write(fd, line.encode("utf-8"))
             finally:

@@ -175,8 +175,9 @@ def test_out_of_memory_backs_off_and_matches_batch_one(write_shotlist, tmp_path,
     report = idcli.render(idcli.load_shotlist(path), tmp_path / "oom", device="cpu",
                           engine_factory=lambda m, r, a: Flaky(a))
     assert report.rendered == 7 and report.failed == 0
-    # Group 1 (5 jobs) tries 5, then 2; group 2 (2 jobs, larger images) starts at the learnt limit.
-    assert seen[:2] == [5, 2] and max(report.batch_sizes) <= 2 and 5 not in seen[2:]
+    # Group 1 (5 jobs) tries 5, then 3 (halving rounds up), then 2; group 2 (larger images) starts at
+    # the learnt limit instead of failing again.
+    assert seen[:3] == [5, 3, 2] and max(report.batch_sizes) <= 2 and not {5, 3} & set(seen[3:])
     keys = [o.key for o in report.jobs]
     assert len(keys) == len(set(keys))
     reference = idcli.render(idcli.load_shotlist(path), tmp_path / "one", device="cpu", batch_size=1,

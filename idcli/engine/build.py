@@ -83,11 +83,10 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     cls = StableDiffusionXLPipeline if identity.architecture == "sdxl" else StableDiffusionPipeline
     source = identity.id
     assert source is not None
-    kwargs: dict[str, Any] = {"dtype": torch_dtype, "use_safetensors": not identity.allow_pickle}
+    # With pickles allowed, None lets diffusers prefer .safetensors and fall back to weights-only torch.load.
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "use_safetensors": None if identity.allow_pickle else True}
     if identity.source == "hub":
         kwargs["revision"] = identity.revision
-    elif identity.allow_pickle:
-        kwargs["use_safetensors"] = None  # diffusers then prefers safetensors, else weights-only torch.load
     if identity.architecture == "sd":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     try:

@@ -399,6 +399,13 @@ def load_faceid_adapter(pipe: Any, source: str, weight_name: str, subfolder: str
         raise ModelUnavailableError(
             f"cannot load the FaceID adapter '{weight_name}' from '{source}'"
             + (f" (subfolder '{subfolder}')" if subfolder else "") + f": {text}") from None
+    # The published FaceID checkpoints also hold a LoRA that diffusers applies to the whole UNet, every
+    # row at full weight, when peft is installed (and silently skips when it is not). It would make
+    # pixels depend on an optional package and break "strength 0 is text-only", so it is removed.
+    peft_config = getattr(pipe.unet, "peft_config", None) or {}
+    lora_names = [name for name in peft_config if name.startswith("faceid_")]
+    if lora_names:
+        pipe.unet.delete_adapters(lora_names)
     layers = pipe.unet.encoder_hid_proj.image_projection_layers
     if len(layers) != 1 or not isinstance(layers[0], IPAdapterFaceIDImageProjection):
         found = ", ".join(type(layer).__name__ for layer in layers)

@@ -49,7 +49,11 @@ def resolve_face_models(option: str | Path | None = None, fallback: Path | None 
                         fallback_label: str = "preset") -> FaceModels:
     """The face-model folder: ``--face-models``, else ``$IDCLI_FACE_MODELS``, else ``fallback``
     (a preset's synthetic pack), else insightface's usual ``~/.insightface/models/buffalo_l``."""
-    if option:
+    if option == "synthetic" or (not option and os.environ.get(ENV_VAR) == "synthetic"):
+        from .resolve import synthetic_face_models_folder
+
+        folder, chosen = synthetic_face_models_folder(), "synthetic"
+    elif option:
         folder, chosen = Path(option).expanduser(), "--face-models"
     elif os.environ.get(ENV_VAR):
         folder, chosen = Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR
@@ -59,11 +63,13 @@ def resolve_face_models(option: str | Path | None = None, fallback: Path | None 
         folder, chosen = default_face_models_folder(), "default"
     onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     if not onnx:
-        state = "has no .onnx files" if folder.is_dir() else "does not exist"
+        state = "has no .onnx files" if folder.is_dir() else ("is a file, not a folder" if folder.exists()
+                                                              else "does not exist")
         raise ModelUnavailableError(
             f"face models: {folder} ({chosen}) {state}. Put an insightface model pack there — for buffalo_l: "
             "det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass "
-            f"--face-models DIR / set {ENV_VAR}. idcli never downloads them. {LICENCE_NOTE}")
+            f"--face-models DIR / set {ENV_VAR} (or '--face-models synthetic' for the random-weight test pack). "
+            f"idcli never downloads them. {LICENCE_NOTE}")
     synthetic = False
     marker = folder / "PACK.json"
     if marker.is_file():
@@ -71,7 +77,9 @@ def resolve_face_models(option: str | Path | None = None, fallback: Path | None 
             synthetic = bool(json.loads(marker.read_text("utf-8")).get("synthetic"))
         except (OSError, ValueError, AttributeError):
             synthetic = False
-    files = {p.name: sha256_file_cached(p) for p in onnx}
+    # insightface 2.1 also honours a manifest.json (routing, preprocessing): it is part of the identity.
+    extra = [folder / "manifest.json"] if (folder / "manifest.json").is_file() else []
+    files = {p.name: sha256_file_cached(p) for p in [*onnx, *extra]}
     return FaceModels(folder.resolve(), files, synthetic, chosen)
 
 

@@ -83,7 +83,10 @@ def read_pack(path: Path) -> IdentityPack:
 
     if not path.is_file():
         raise PackError(f"{path}: no such identity pack" if not path.exists() else f"{path}: not a file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PackError(f"{path}: cannot read ({exc.strerror})") from None
     try:
         tensors = load(data)
         header = _header(data)
@@ -96,6 +99,8 @@ def read_pack(path: Path) -> IdentityPack:
         meta = json.loads(header["meta"])
     except (KeyError, ValueError):
         raise PackError(f"{path}: identity pack metadata is damaged") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise PackError(f"{path}: identity pack metadata is damaged (no name)")
     if schema > PACK_SCHEMA:
         raise PackError(f"{path}: made by a newer idcli (pack schema {schema}; this idcli reads up to "
                         f"{PACK_SCHEMA}); upgrade idcli")
