@@ -106,7 +106,9 @@ def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
                      "hint": p.hint} for p in exc.problems]}, indent=2))
             raise
         doc = loaded.shotlist
-        takes = sum(len(s.seeds) if s.seeds else (s.takes or doc.defaults.takes or 1) for s in doc.shots)
+        from .plan import take_count
+
+        takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
             print(json.dumps({"valid": True, "project": doc.project, "shots": len(doc.shots), "jobs": takes,
                               "characters": sorted(doc.characters)}, indent=2))
@@ -236,7 +238,8 @@ def encode_identity(
 ) -> None:
     """Encode selfies into an identity pack (detection, quality gate, alignment, ArcFace, aggregation)."""
     from .identity.build import build_identity
-    from .identity.faces import FaceAnalyzer, resolve_face_models
+    from .identity.faces import resolve_face_models
+    from .identity.resolve import shared_analyzer
     from .shotlist import check_safe_id
 
     def body() -> None:
@@ -246,7 +249,7 @@ def encode_identity(
             raise InputError(str(exc)) from None
         out = output or Path(f"{name}.idpack")
         models = resolve_face_models(face_models)
-        analyzer = FaceAnalyzer(models)
+        analyzer = shared_analyzer(models)
 
         def report(item: Any) -> None:
             if as_json:

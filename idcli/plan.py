@@ -15,7 +15,7 @@ from typing import Any
 from .hashing import tagged_hash
 from .models import ModelIdentity
 from .presets import get_preset
-from .shotlist import LoadedShotList, Shot
+from .shotlist import LoadedShotList, RenderParams, Shot
 from .versions import ENGINE_ALGORITHM, JOB_KEY_TAG
 
 
@@ -120,6 +120,13 @@ def resolve_prompt(template: str, loaded: LoadedShotList) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
+def take_count(shot: Shot, defaults: RenderParams) -> int:
+    """How many takes a shot renders: its seeds, else its takes, else the defaults' takes, else 1."""
+    if shot.seeds is not None:
+        return len(shot.seeds)
+    return shot.takes or defaults.takes or 1
+
+
 def _seeds(shot: Shot, takes: int) -> list[int]:
     if shot.seeds is not None:
         return list(shot.seeds)
@@ -153,7 +160,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
             return fallback if value is None else value
 
         width, height = pick("size", preset.size)
-        takes = len(shot.seeds) if shot.seeds is not None else pick("takes", 1)
+        takes = take_count(shot, defaults)
         prompt = resolve_prompt(shot.prompt, loaded)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         framing = pick("framing", None)

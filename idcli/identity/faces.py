@@ -45,22 +45,24 @@ def default_face_models_folder() -> Path:
     return Path("~/.insightface/models").expanduser() / DEFAULT_PACK
 
 
-def resolve_face_models(option: str | Path | None = None, fallback: Path | None = None,
-                        fallback_label: str = "preset") -> FaceModels:
-    """The face-model folder: ``--face-models``, else ``$IDCLI_FACE_MODELS``, else ``fallback``
-    (a preset's synthetic pack), else insightface's usual ``~/.insightface/models/buffalo_l``."""
-    if option == "synthetic" or (not option and os.environ.get(ENV_VAR) == "synthetic"):
+def resolve_face_models(option: str | Path | None = None, preset_default: str | None = None) -> FaceModels:
+    """The face-model folder: ``--face-models``, else ``$IDCLI_FACE_MODELS``, else the preset's default
+    (``"synthetic"`` for the tiny presets), else insightface's usual ``~/.insightface/models/buffalo_l``.
+    The word ``synthetic`` anywhere means the random-weight test pack, built on first use."""
+    if option:
+        choice, chosen = str(option), "--face-models"
+    elif os.environ.get(ENV_VAR):
+        choice, chosen = os.environ[ENV_VAR], ENV_VAR
+    elif preset_default:
+        choice, chosen = preset_default, "preset"
+    else:
+        choice, chosen = None, "default"
+    if choice == "synthetic":
         from .resolve import synthetic_face_models_folder
 
-        folder, chosen = synthetic_face_models_folder(), "synthetic"
-    elif option:
-        folder, chosen = Path(option).expanduser(), "--face-models"
-    elif os.environ.get(ENV_VAR):
-        folder, chosen = Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR
-    elif fallback is not None:
-        folder, chosen = fallback, fallback_label
+        folder = synthetic_face_models_folder()
     else:
-        folder, chosen = default_face_models_folder(), "default"
+        folder = Path(choice).expanduser() if choice else default_face_models_folder()
     onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     if not onnx:
         state = "has no .onnx files" if folder.is_dir() else ("is a file, not a folder" if folder.exists()

@@ -52,15 +52,7 @@ def synthetic_face_models_folder() -> Path:
 
 def face_models_for(preset_name: str, option: str | None) -> FaceModels:
     """``--face-models`` / ``$IDCLI_FACE_MODELS`` override the preset's pack (synthetic for tiny presets)."""
-    import os
-
-    from .faces import ENV_VAR
-
-    preset = get_preset(preset_name)
-    fallback = None
-    if preset.random_weights and not option and not os.environ.get(ENV_VAR):
-        fallback = synthetic_face_models_folder()
-    return resolve_face_models(option, fallback=fallback, fallback_label=f"preset {preset_name}")
+    return resolve_face_models(option, "synthetic" if get_preset(preset_name).random_weights else None)
 
 
 _ANALYZERS: dict[str, Any] = {}
