@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +129,46 @@ def schema() -> None:
 
 
 @app.command()
+def expressions(
+    category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category: love, joy, surprise, "
+                                                 "anger, sadness or fear.", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the expression vocabulary: 135 terms by category and subgroup, with default intensity and look."""
+    from .expressions import terms_in, vocabulary
+
+    def body() -> None:
+        vocab = vocabulary()
+        # Validate --category before printing anything, so that a typo is an error and not an empty list.
+        terms = list(terms_in(category)) if category is not None else [*vocab.values(), vocab.neutral]
+        if as_json:
+            print(json.dumps([t.as_dict() for t in terms], indent=2, ensure_ascii=False))
+            return
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        console = Console(width=None if sys.stdout.isatty() else 160)
+        for name in dict.fromkeys(t.category for t in terms if t.category in vocab.prototypes):
+            rows = [t for t in terms if t.category == name]
+            table = Table(title=escape(f"{name}: {len(rows)} terms — {vocab.category_descriptions[name]} "
+                                       f"(the label '{name}' means the term '{vocab.prototypes[name]}')"),
+                          title_justify="left")
+            for column in ("subgroup", "term", "intensity", "description"):
+                table.add_column(column, no_wrap=column != "description")
+            for i, term in enumerate(rows):
+                first = i == 0 or rows[i - 1].subgroup != term.subgroup
+                last = i == len(rows) - 1 or rows[i + 1].subgroup != term.subgroup
+                table.add_row(term.subgroup if first else "", term.label, f"{term.default_intensity:.2f}",
+                              escape(term.description), end_section=last)
+            console.print(table)
+        if category is None:
+            console.print(escape(f"neutral (not one of the 135 terms): {vocab.neutral.description}"))
+
+    _guarded(body)
+
+
+@app.command()
 def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
     """Show the jobs a render would run: shot, take, seed, size, status (new / done / stale), batch group."""
@@ -183,6 +224,8 @@ def render(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
     face_models: FaceModelsOpt = None,
+    save_masks: Annotated[bool, typer.Option("--save-masks", help="Write each dual-line image's fusion mask over "
+                                             "time as SHOT_tN.mask.png beside it, for review.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -199,7 +242,8 @@ def render(
         install_signal_handlers()
         progress = make_progress(quiet or dry_run)
         report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
-                            dry_run=dry_run, wait=wait, face_models=face_models, progress=progress)
+                            dry_run=dry_run, wait=wait, face_models=face_models, save_masks=save_masks,
+                            progress=progress)
         summary = report.as_dict()
         if as_json:
             print(json.dumps(summary, indent=2))
@@ -217,6 +261,49 @@ def render(
             print(f"idcli: error: {report.error}", file=sys.stderr)
         if report.failed:
             raise typer.Exit(EXIT_JOBS_FAILED)
+
+    _guarded(body)
+
+
+@app.command()
+def bench(
+    arch: Annotated[str, typer.Option("--arch", help="sd15 or sdxl (the published architectures with random "
+                                      "weights), tiny-sd or tiny-sdxl [default: sd15 on a GPU, tiny-sd on a CPU].",
+                                      show_default=False)] = "auto",
+    jobs: Annotated[int, typer.Option("--jobs", "-n", help="Jobs (images) in the timed run.")] = 64,
+    steps: Annotated[int | None, typer.Option("--steps", help="Denoising steps [default: the preset's: sd15 25, "
+                                              "sdxl 30, tiny 12].", show_default=False)] = None,
+    size: Annotated[str | None, typer.Option("--size", help="WIDTHxHEIGHT [default: the preset's: sd15 512x512, "
+                                             "sdxl 1024x1024, tiny 256x256].", show_default=False)] = None,
+    method: Annotated[str, typer.Option("--method", help="Identity method: single or dual-line.")] = "single",
+    batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Images per batch, or 'auto'.")] = "auto",
+    device: DeviceOpt = "auto",
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time the naive baseline: one stock "
+                                           "diffusers pipeline call per job at batch 1.")] = True,
+    keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
+                                              "[default: a temporary folder, removed].", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure throughput through the render path on real-size random-weight models, against a naive baseline."""
+    from .bench import format_report, parse_size, run_bench
+
+    def body() -> None:
+        shape = parse_size(size) if size is not None else None
+        size_batch = _parse_batch_size(batch_size)
+        chosen = arch
+        if chosen == "auto":
+            from .runtime import resolve_runtime
+
+            chosen = "sd15" if resolve_runtime(device).device.startswith("cuda") else "tiny-sd"
+        # The command as an equivalent, explicit line (recorded with the figures).
+        line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
+                *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
+                "--device", device, *([] if baseline else ["--no-baseline"]),
+                *(["--keep", str(keep)] if keep else []), *(["--json"] if as_json else [])]
+        result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
+                           device=device, baseline=baseline, keep=keep, command=shlex.join(line),
+                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr))
+        print(json.dumps(result.as_dict(), indent=2) if as_json else format_report(result))
 
     _guarded(body)
 

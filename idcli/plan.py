@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .hashing import tagged_hash
+from .method import (
+    DEFAULT_METHOD,
+    MAX_PREPENDED_REFERENCES,
+    FusionParams,
+    explicit_params,
+    key_params,
+    resolve_fusion,
+    with_framing,
+)
 from .models import ModelIdentity
 from .presets import get_preset
 from .shotlist import LoadedShotList, RenderParams, Shot
@@ -34,9 +43,33 @@ class RenderRequest:
     sampler: str
     identity_embedding: Any = field(default=None, compare=False, repr=False)  # numpy (512,) or None
     identity_strength: float = 0.0
+    # How the identity is applied: "text" (none), "single" or "dual-line" (docs/method.md).
+    method: str = "text"
+    fusion: FusionParams | None = None  # dual-line's parameters (aggregation for single too)
+    # The semantic line's prompt (dual-line) and where the conditioning character's phrase sits in it,
+    # as character offsets: the engine turns them into token positions for the fusion mask.
+    semantic_prompt: str | None = None
+    subject_spans: tuple[tuple[int, int], ...] = ()
+    identity_references: Any = field(default=None, compare=False, repr=False)  # numpy (k, 512) for 'prepend'
+
+    def identity_rows(self) -> Any:
+        """The embeddings the identity tokens are made from: (n, 512), or None without an identity."""
+        import numpy as np
+
+        if self.identity_embedding is None:
+            return None
+        rows = [np.asarray(self.identity_embedding, np.float32)[None]]
+        if self.fusion is not None and self.fusion.aggregation == "prepend" and self.identity_references is not None:
+            rows.append(np.asarray(self.identity_references, np.float32)[:MAX_PREPENDED_REFERENCES])
+        return np.concatenate(rows)
+
+    def identity_count(self) -> int:
+        """How many embeddings make this image's identity tokens (rows of one batch must agree)."""
+        rows = self.identity_rows()
+        return 1 if rows is None else len(rows)
 
     def batch_signature(self) -> tuple[Any, ...]:
-        return (self.width, self.height, self.steps, self.guidance, self.sampler)
+        return (self.width, self.height, self.steps, self.guidance, self.sampler, self.identity_count())
 
 
 @dataclass(frozen=True)
@@ -64,6 +97,10 @@ class Job:
     @property
     def sidecar_relpath(self) -> str:
         return f"{self.shot_id}/{self.stem}.json"
+
+    @property
+    def mask_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.mask.png"
 
 
 @dataclass
@@ -109,15 +146,29 @@ def resolve_prompt(template: str, loaded: LoadedShotList) -> str:
     A plain substitution, not ``str.format``: format specs and attribute access never run, whatever
     the text holds (validation has already refused any placeholder that names no character).
     """
+    return resolve_prompt_spans(template, loaded, None)[0]
+
+
+def resolve_prompt_spans(template: str, loaded: LoadedShotList, subject: str | None
+                         ) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The resolved prompt and the character offsets of each substitution of ``subject``."""
     names = {name: (c.description or name) for name, c in loaded.shotlist.characters.items()}
-
-    def replace(match: re.Match[str]) -> str:
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    length = 0
+    last = 0
+    for match in _PLACEHOLDER.finditer(template):
+        out.append(template[last:match.start()])
+        length += match.start() - last
+        last = match.end()
         token = match.group(0)
-        if token in ("{{", "}}"):
-            return token[0]
-        return names.get(match.group(1), token)
-
-    return _PLACEHOLDER.sub(replace, template)
+        text = token[0] if token in ("{{", "}}") else names.get(match.group(1), token)
+        if subject is not None and match.group(1) == subject:
+            spans.append((length, length + len(text)))
+        out.append(text)
+        length += len(text)
+    out.append(template[last:])
+    return "".join(out), tuple(spans)
 
 
 def take_count(shot: Shot, defaults: RenderParams) -> int:
@@ -161,8 +212,6 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
 
         width, height = pick("size", preset.size)
         takes = take_count(shot, defaults)
-        prompt = resolve_prompt(shot.prompt, loaded)
-        negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         framing = pick("framing", None)
         characters = shot_characters(shot)
         known = [identities[c] for c in characters if identities and c in identities]
@@ -170,13 +219,26 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         condition = identities.get(subject) if identities and subject and adapter is not None else None
         if condition is not None and condition.strength <= 0:
             condition = None  # strength 0 is text-only, exactly
+        prompt, spans = resolve_prompt_spans(shot.prompt, loaded, subject)
+        # The framing phrase goes last, so the subject's offsets stay valid.
+        prompt = with_framing(prompt, framing)
+        negative = resolve_prompt(pick("negative_prompt", ""), loaded)
+        method = "text" if condition is None else pick("method", DEFAULT_METHOD)
+        fusion = None
+        if condition is not None:
+            fusion = resolve_fusion(framing, explicit_params(defaults.method_params),
+                                    explicit_params(shot.method_params))
         for take, seed in enumerate(_seeds(shot, takes), start=1):
             request = RenderRequest(prompt=prompt, negative_prompt=negative, seed=seed, width=width,
                                     height=height, steps=pick("steps", preset.steps),
                                     guidance=float(pick("guidance", preset.guidance)),
                                     sampler=pick("sampler", preset.sampler),
                                     identity_embedding=None if condition is None else condition.embedding,
-                                    identity_strength=0.0 if condition is None else condition.strength)
+                                    identity_strength=0.0 if condition is None else condition.strength,
+                                    method=method, fusion=fusion,
+                                    semantic_prompt=prompt if method == "dual-line" else None,
+                                    subject_spans=spans if method == "dual-line" else (),
+                                    identity_references=None if condition is None else condition.references)
             material = key_material(model, request, condition, adapter)
             signature = request.batch_signature()
             group = groups.setdefault(signature, f"g{len(groups) + 1}")
@@ -193,9 +255,16 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
                  adapter: Any = None) -> dict[str, Any]:
     """Everything that can change a job's pixels. Documented in docs/file-formats.md."""
     method: dict[str, Any] = {"name": "text"}
-    if condition is not None:
-        method = {"name": "faceid", "embedding_sha256": condition.embedding_sha256,
-                  "strength": condition.strength, "adapter": adapter.key_material()}
+    if condition is not None and request.fusion is not None:
+        params = key_params(request.method, request.fusion)
+        identity = {"embedding_sha256": condition.embedding_sha256, "strength": condition.strength}
+        if params.get("aggregation") == "prepend":
+            identity["references_sha256"] = condition.references_sha256
+            identity["references"] = min(len(condition.references), MAX_PREPENDED_REFERENCES)
+        method = {"name": request.method, "identity": identity, "adapter": adapter.key_material(), "params": params}
+        if request.method == "dual-line":
+            method["semantic_prompt"] = request.semantic_prompt
+            method["subject_spans"] = [list(span) for span in request.subject_spans]
     cfg = request.guidance > 1.0  # at or below 1 the engine runs no unconditional branch
     return {
         "engine": ENGINE_ALGORITHM,
@@ -209,6 +278,7 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
         "sampler": request.sampler,
         "method": method,
     }
+
 
 
 def _plain(value: Any) -> Any:

@@ -117,9 +117,13 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
 def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
-           face_models: str | None = None, progress: Progress | None = None,
+           face_models: str | None = None, save_masks: bool = False, progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None) -> RenderReport:
-    """Render every job of ``loaded`` that is not already done in ``out_dir``."""
+    """Render every job of ``loaded`` that is not already done in ``out_dir``.
+
+    ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
+    time next to the image (``<shot>_t<take>.mask.png``); jobs already done are not re-rendered for it.
+    """
     progress = progress or SilentProgress()
     started = time.perf_counter()
     try:
@@ -145,7 +149,8 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
         return report
 
     try:
-        _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory)
+        _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
+                     save_masks)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     order = {job.key: i for i, job in enumerate(plan.jobs)}
@@ -171,7 +176,8 @@ def install_signal_handlers() -> None:
 
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
-                 progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None) -> None:
+                 progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
+                 save_masks: bool = False) -> None:
     with store.session(wait=wait):
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         pending: list[Job] = []
@@ -192,7 +198,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
             try:
                 _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress)
+                                progress, save_masks)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
                 report.error = str(exc)
@@ -220,7 +226,7 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any]) -> None:
 
 def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
                     batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
-                    progress: Progress) -> None:
+                    progress: Progress, save_masks: bool = False) -> None:
     from .engine import is_out_of_memory
     from .provenance import complete_sidecar, encode_png, now, reproducible_record
     from .store import image_sha256
@@ -240,7 +246,8 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
             batch = jobs[i:i + size]
             t0 = now()
             try:
-                results = engine.render([j.request for j in batch])
+                requests = [j.request for j in batch]
+                results = engine.render(requests, capture_masks=True) if save_masks else engine.render(requests)
             except Exception as exc:
                 if is_out_of_memory(exc) and size > 1:
                     # Nothing of this batch was committed: halve it and try the same jobs again.
@@ -260,7 +267,22 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
                 png = encode_png(result.pixels, job, model, record)
                 sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
                                            started=t0, finished=t1)
+                if "fusion" in result.facts:
+                    sidecar["fusion"] = result.facts["fusion"]
+                if result.facts.get("mask_frames"):
+                    _write_mask_strip(store, job, result.facts)
+                    sidecar["fusion"]["mask_strip"] = job.mask_relpath
                 store.commit(job, png, sidecar)
                 report.jobs.append(outcome(job, "rendered", "new"))
                 progress.advance(report.jobs[-1])
             i += len(batch)
+
+
+def _write_mask_strip(store: OutputStore, job: Job, facts: dict[str, Any]) -> None:
+    """The ``--save-masks`` strip, written before the job commits (a committed job has its strip)."""
+    from .masks import mask_strip_png
+    from .store import atomic_write
+
+    path = store.path(job.mask_relpath)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, mask_strip_png(facts["mask_frames"], facts["fusion"]["evaluations"]))

@@ -28,14 +28,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import Problem, ShotListError
+from .method import check_fusion, explicit_params, resolve_fusion
 from .suggest import did_you_mean
 from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, load_yaml_file, printable
 from .yamlsafe import path_text as _path_text
 
 SCHEMA_VERSION = 1
 PRESETS = ("tiny-sd", "tiny-sdxl", "sd15", "sdxl")
-SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m")
+SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m", "midpoint")
 FRAMINGS = ("close-up", "medium", "wide", "full-body")
+METHODS = ("dual-line", "single")
+AGGREGATIONS = ("mean", "prepend")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 MIN_SIDE, MAX_SIDE = 64, 4096
@@ -149,6 +152,30 @@ class Expression(_Strict):
 ExpressionSpec = Annotated[str, Field(min_length=1, max_length=64)] | Expression
 
 
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class MethodParams(_Strict):
+    """Hyper-parameters of the identity methods; each unset one takes its documented default
+    (docs/method.md), which may depend on the shot's framing."""
+
+    fusion_start: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Fraction of the steps run on the semantic line alone before fusion starts")
+    fusion_end: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Fraction of the steps after which fusion stops")
+    mask_threshold: Fraction | None = Field(
+        default=None, description="Centre of the soft threshold on the accumulated attention map")
+    mask_softness: Annotated[float, Field(gt=0.0, le=0.5, allow_inf_nan=False)] | None = Field(
+        default=None, description="Half-width of the threshold's ramp")
+    mask_blur: Annotated[float, Field(ge=0.0, le=8.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Gaussian smoothing of the attention map, in latent pixels at a 64-pixel latent")
+    head_only: bool | None = Field(default=None, description="Fuse only over the top (head) of the character")
+    head_fraction: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Share of the character's height counted as the head")
+    aggregation: Literal[AGGREGATIONS] | None = Field(  # type: ignore[valid-type]
+        default=None, description="mean: one aggregate identity; prepend: aggregate then each reference")
+
+
 class RenderParams(_Strict):
     """Parameters a shot may set and ``defaults`` may set for every shot."""
 
@@ -157,7 +184,10 @@ class RenderParams(_Strict):
     guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE, allow_inf_nan=False)] | None = None
     sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
     negative_prompt: Text | None = None
-    framing: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    framing: Literal[FRAMINGS] | None = None  # type: ignore[valid-type]
+    method: Literal[METHODS] | None = Field(  # type: ignore[valid-type]
+        default=None, description="How identity is applied: dual-line (default) or single")
+    method_params: MethodParams | None = None
     takes: Annotated[int, Field(ge=1, le=MAX_TAKES)] | None = None
 
 
@@ -273,6 +303,8 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return Shot
     if head == "shots" and len(loc) == 3 and loc[2] == "expression":
         return Expression
+    if (head == "shots" and len(loc) == 3 and loc[2] == "method_params") or loc == ("defaults", "method_params"):
+        return MethodParams
     if head == "characters" and len(loc) == 2:
         return Character
     if head == "model" and len(loc) == 2 and loc[1] == "adapter":
@@ -373,6 +405,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
 
     check_placeholders(doc.defaults.negative_prompt, ("defaults", "negative_prompt"))
     seen_ids: dict[str, int] = {}
+    blamed: set[PathKey] = set()
     for i, shot in enumerate(doc.shots):
         folded = shot.id.lower()  # case-insensitive file systems would merge these folders
         if folded in seen_ids:
@@ -387,6 +420,15 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
                 "give 'seeds' or 'takes', or as many seeds as takes")
         if shot.seeds is not None and len(set(shot.seeds)) != len(shot.seeds):
             add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
+        framing = shot.framing or doc.defaults.framing
+        params = resolve_fusion(framing, explicit_params(doc.defaults.method_params),
+                                explicit_params(shot.method_params))
+        broken = check_fusion(params)
+        # Blame the shot's own method_params when it has some, else the defaults (reported once).
+        loc = ("shots", i, "method_params") if shot.method_params is not None else ("defaults", "method_params")
+        if broken and loc not in blamed:
+            blamed.add(loc)
+            add(broken, loc, "fusion_start and fusion_end are fractions of the steps; see docs/method.md")
 
     for name, character in doc.characters.items():
         for j, selfie in enumerate(character.selfies or []):
@@ -405,6 +447,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
             add(f"'{spec.id}' is neither a local folder nor a hub id", ("model", "id"),
                 "a hub id looks like 'org/name'; a local folder must exist")
     return problems
+
 
 
 def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:
@@ -467,6 +510,7 @@ def loads_shotlist(text: str | bytes, base_dir: str | Path = ".", source: str = 
 
 
 __all__ = [
-    "FRAMINGS", "PRESETS", "SAMPLERS", "Character", "LoadedShotList", "ModelSpec", "RenderParams", "Shot",
+    "AGGREGATIONS", "FRAMINGS", "METHODS", "PRESETS", "SAMPLERS", "Character", "LoadedShotList", "MethodParams",
+    "ModelSpec", "RenderParams", "Shot",
     "ShotList", "json_schema", "load_shotlist", "loads_shotlist", "placeholders",
 ]

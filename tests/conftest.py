@@ -86,9 +86,9 @@ def engine_factory(tiny_engines):
                 self.inner = engine
                 self.adapter_record = engine.adapter_record
 
-            def render(self, requests):
+            def render(self, requests, **kwargs):
                 calls.append(len(requests))
-                return engine.render(requests)
+                return engine.render(requests, **kwargs)
 
             def suggest_batch_size(self, request):
                 return engine.suggest_batch_size(request)

@@ -304,5 +304,9 @@ def test_unet_kwargs_give_one_embedding_per_row() -> None:
     (tensor,) = added["image_embeds"]
     assert tensor.shape == (3, 1, 512) and tensor.dtype == torch.bfloat16
     assert torch.equal(tensor[:, 0].float(), embeds.bfloat16().float())
+    (several,) = faceid_unet_kwargs(torch.stack([embeds, -embeds], 1))["added_cond_kwargs"]["image_embeds"]
+    assert several.shape == (3, 2, 512)  # 'prepend': several embeddings per row
     with pytest.raises(ValueError, match="rows, 512"):
-        faceid_unet_kwargs(embeds.unsqueeze(1))
+        faceid_unet_kwargs(embeds[:, :100])
+    with pytest.raises(ValueError, match="rows, 512"):
+        faceid_unet_kwargs(embeds[None, None])

@@ -80,7 +80,9 @@ def test_sidecars_record_every_character_and_the_adapter(write_shotlist, tmp_pat
     assert theo["strength"] == 0.8 and len(theo["selfie_sha256"]) == 1 and len(mara["selfie_sha256"]) == 2
     assert theo["adapter"]["random_weights"] and len(theo["adapter"]["weight_sha256"]) == 64
     assert theo["face_models"]["synthetic"] is True and theo["face_models"]["hash"].startswith("idcli-face-models")
-    assert both["method"]["name"] == "faceid" and both["method"]["embedding_sha256"] == theo["embedding_sha256"]
+    assert both["method"]["name"] == "dual-line"  # the default method
+    assert both["method"]["identity"]["embedding_sha256"] == theo["embedding_sha256"]
+    assert both["method"]["params"]["fusion_start"] == 0.3 and both["method"]["params"]["aggregation"] == "mean"
     empty = json.loads(Path(next(o.sidecar for o in report.jobs if o.shot_id == "empty")).read_text())
     assert empty["identity"] == [] and empty["method"] == {"name": "text"}
 

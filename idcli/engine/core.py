@@ -63,13 +63,23 @@ class Engine:
         if adapter is not None:
             self._load_adapter(adapter)
         self.is_sdxl = identity.architecture == "sdxl"
+        from .fusion import probe_levels
+
+        self.probe_levels = probe_levels(pipe.unet.config)
+        # Tests only: a function (evaluation index, request) -> mask replacing the computed fusion mask.
+        self.mask_override: Any = None
         self.latent_channels = pipe.unet.config.in_channels
         self.vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
 
     # -- public ---------------------------------------------------------------------------------
 
-    def render(self, requests: list[RenderRequest]) -> list[RenderResult]:
-        """Render one batch; requests must share ``batch_signature``."""
+    def render(self, requests: list[RenderRequest], capture_masks: bool = False) -> list[RenderResult]:
+        """Render one batch; requests must share ``batch_signature``.
+
+        Each result's facts hold, for dual-line jobs, ``fusion`` (window, subject tokens, final mask
+        coverage) and with ``capture_masks`` also ``mask_frames``: the mask and a decoded preview at
+        up to eight evaluations, for ``--save-masks``.
+        """
         import torch
 
         if not requests:
@@ -79,10 +89,17 @@ class Engine:
             raise ValueError("a batch must share size, steps, guidance and sampler")
         started = time.perf_counter()
         with torch.inference_mode():
-            latents = self._denoise(requests)
+            latents, facts = self._denoise(requests, capture=capture_masks)
             pixels = self._decode(latents)
+            for fact in facts:
+                frames = fact.pop("fusion_frames", None)
+                if frames:
+                    # Previews decode one frame at a time: they are for review, and rare.
+                    fact["mask_frames"] = [
+                        {"step": f["step"], "fused": f["fused"], "mask": f["mask"].numpy(),
+                         "preview": self._decode(f["x0"])[0]} for f in frames]
         seconds = time.perf_counter() - started
-        return [RenderResult(p, {"batch_seconds": seconds}) for p in pixels]
+        return [RenderResult(p, {"batch_seconds": seconds, **fact}) for p, fact in zip(pixels, facts, strict=True)]
 
     def suggest_batch_size(self, request: RenderRequest) -> int:
         """A first batch size for ``--batch-size auto``; out-of-memory errors halve it."""
@@ -149,63 +166,155 @@ class Engine:
         embeds, _ = pipe.encode_prompt(texts, self.device, 1, False)
         return embeds, None
 
-    def _denoise(self, requests: list[RenderRequest]) -> Any:
+    def _denoise(self, requests: list[RenderRequest], capture: bool = False) -> tuple[Any, list[dict[str, Any]]]:
+        """The latents of a batch, and per job what fusion did (masks and previews when ``capture``).
+
+        UNet rows per model evaluation, all jobs in one forward: the unconditional rows (CFG), one
+        conditional row per job (the single-line prompt with the identity, the text-only prompt, or
+        dual-line's semantic line without it), then the identity-line rows of the dual-line jobs whose
+        fusion window is open. Unconditional rows never carry an identity, so both lines share them.
+        """
         import torch
 
+        from .fusion import AttentionProbe, FusionMask, preview_frames
         from .samplers import make_scheduler
 
         r0 = requests[0]
         n = len(requests)
         cfg = r0.guidance > 1.0
-        texts = [r.prompt for r in requests]
-        negatives = [r.negative_prompt for r in requests]
-        # Unconditional rows first, as the stock pipelines order them.
-        embeds, pooled = self._encode_text((negatives + texts) if cfg else texts)
-        embeds = embeds.to(self.torch_dtype)
-        added: dict[str, Any] | None = None
+        dual = [i for i, r in enumerate(requests) if r.method == "dual-line" and r.identity_embedding is not None
+                and self.faceid is not None]
+        cond_texts = [r.semantic_prompt or r.prompt if i in dual else r.prompt for i, r in enumerate(requests)]
+        # Every UNet row this batch can use, in this order; each step picks its rows from these.
+        texts = ([r.negative_prompt for r in requests] if cfg else []) + cond_texts + [requests[i].prompt for i in dual]
+        base = 2 * n if cfg else n
+        identity_row = {job: base + k for k, job in enumerate(dual)}
+        embeds, pooled = self._encode_unique(texts)
+        added_all: dict[str, Any] = {}
         if self.is_sdxl:
-            time_ids = torch.tensor([[r0.height, r0.width, 0, 0, r0.height, r0.width]], device=self.device,
-                                    dtype=self.torch_dtype).repeat(embeds.shape[0], 1)
-            added = {"text_embeds": pooled.to(self.torch_dtype), "time_ids": time_ids}
-
+            added_all["text_embeds"] = pooled.to(self.torch_dtype)
+            added_all["time_ids"] = torch.tensor([[r0.height, r0.width, 0, 0, r0.height, r0.width]],
+                                                 device=self.device, dtype=self.torch_dtype).repeat(len(texts), 1)
         if self.faceid is not None:
-            added = self._identity_kwargs(requests, cfg, added)
+            identities, scales = self._identity_rows(requests, cfg, dual)
+            added_all["image_embeds"] = identities.to(self.device, self.torch_dtype)
 
         scheduler = make_scheduler(r0.sampler, self.pipe.scheduler.config)
         scheduler.set_timesteps(r0.steps, device=self.device)
         latents = self._initial_noise(requests) * scheduler.init_noise_sigma
+        latent_hw = (latents.shape[2], latents.shape[3])
+        evaluations = len(scheduler.timesteps)
+        windows = {i: requests[i].fusion.window(evaluations) for i in dual}
+        masks = {i: FusionMask(requests[i].fusion, latent_hw) for i in dual}
+        token_weights = self._subject_token_weights([requests[i] for i in dual], embeds.shape[1])
+        frames = set(preview_frames(evaluations)) if capture and dual else set()
+        captured: dict[int, list[dict[str, Any]]] = {i: [] for i in dual}
         unet = self.pipe.unet
-        for t in scheduler.timesteps:
-            model_in = torch.cat([latents, latents]) if cfg else latents
-            model_in = scheduler.scale_model_input(model_in, t)
-            eps = unet(model_in, t, encoder_hidden_states=embeds, added_cond_kwargs=added,
+        for step, t in enumerate(scheduler.timesteps):
+            active = [i for i in dual if windows[i][0] <= step < windows[i][1]]
+            rows = list(range(base)) + [identity_row[i] for i in active]
+            index = torch.tensor(rows, device=self.device)
+            added = {k: v.index_select(0, index) if k != "image_embeds" else [v.index_select(0, index)]
+                     for k, v in added_all.items()} or None
+            if self.faceid is not None:
+                self.faceid.row_scale = scales[rows]
+                # The semantic rows of the dual-line jobs: their attention to the subject's tokens.
+                self.faceid.probe = (AttentionProbe([(n if cfg else 0) + i for i in dual], token_weights, latent_hw,
+                                                    self.probe_levels) if dual else None)
+            parts = [latents, latents] if cfg else [latents]
+            if active:
+                parts.append(latents[active])
+            model_in = scheduler.scale_model_input(torch.cat(parts), t)
+            eps = unet(model_in, t, encoder_hidden_states=embeds.index_select(0, index), added_cond_kwargs=added,
                        return_dict=False)[0]
-            if cfg:
-                eps_uncond, eps_text = eps[:n], eps[n:]
-                eps = eps_uncond + r0.guidance * (eps_text - eps_uncond)
-            latents = scheduler.step(eps, t, latents, return_dict=False)[0]
-        return latents
+            uncond = eps[:n] if cfg else None
+            cond = eps[base - n:base]
+            guided = uncond + r0.guidance * (cond - uncond) if cfg else cond
+            if dual:
+                maps = self.faceid.probe.maps()
+                self.faceid.probe = None
+                fused = list(guided.unbind(0))
+                for k, i in enumerate(dual):
+                    mask = masks[i].update(None if maps is None else maps[k:k + 1])
+                    if self.mask_override is not None:
+                        mask = torch.as_tensor(self.mask_override(step, requests[i]), dtype=torch.float32)
+                        mask = mask.expand(1, 1, *latent_hw)
+                    if i in active:
+                        row = eps[base + active.index(i)]
+                        identity_eps = uncond[i] + r0.guidance * (row - uncond[i]) if cfg else row
+                        # lerp: exactly the semantic line where M = 0, exactly the identity line where M = 1.
+                        fused[i] = torch.lerp(guided[i], identity_eps, mask[0].to(guided.device, guided.dtype))
+                    if step in frames:
+                        x0 = self._x0_estimate(scheduler, model_in[i:i + 1], fused[i][None], t)
+                        captured[i].append({"step": step, "fused": i in active,
+                                            "mask": mask.reshape(latent_hw).float().cpu(), "x0": x0})
+                guided = torch.stack(fused)
+            latents = scheduler.step(guided, t, latents, return_dict=False)[0]
+        if self.faceid is not None:
+            self.faceid.probe = None
+        facts: list[dict[str, Any]] = [{} for _ in requests]
+        for i in dual:
+            start, end = windows[i]
+            facts[i]["fusion"] = {"evaluations": evaluations, "window": [start, end],
+                                  "subject_tokens": int(token_weights[dual.index(i)].sum()),
+                                  "mask_coverage": round(float(masks[i].mask.mean()), 4)}
+            if captured[i]:
+                facts[i]["fusion_frames"] = captured[i]
+        return latents, facts
 
-    def _identity_kwargs(self, requests: list[RenderRequest], cfg: bool, added: dict[str, Any] | None
-                         ) -> dict[str, Any]:
-        """One identity embedding and one strength per UNet row, never shared across the batch.
+    def _encode_unique(self, texts: list[str]) -> tuple[Any, Any]:
+        """``_encode_text`` of each distinct text once (rows are independent), laid out as ``texts``."""
+        import torch
 
-        Unconditional rows get a zero embedding at the row's strength, as the stock FaceID pipeline
-        does; rows of jobs without an identity get strength 0, which is exactly text-only.
+        unique = list(dict.fromkeys(texts))
+        embeds, pooled = self._encode_text(unique)
+        if len(unique) == len(texts):
+            return embeds.to(self.torch_dtype), pooled
+        index = torch.tensor([unique.index(t) for t in texts], device=embeds.device)
+        return (embeds.index_select(0, index).to(self.torch_dtype),
+                None if pooled is None else pooled.index_select(0, index))
+
+    def _subject_token_weights(self, requests: list[RenderRequest], tokens: int) -> Any:
+        """``[jobs, tokens]``: 1 at each dual-line job's subject tokens in its semantic prompt."""
+        import torch
+
+        from .fusion import subject_token_positions
+
+        weights = torch.zeros(len(requests), tokens)
+        for k, r in enumerate(requests):
+            for position in subject_token_positions(self.pipe.tokenizer, r.semantic_prompt or r.prompt,
+                                                    r.subject_spans, tokens):
+                weights[k, position] = 1.0
+        return weights
+
+    def _identity_rows(self, requests: list[RenderRequest], cfg: bool, dual: list[int]) -> tuple[Any, Any]:
+        """Identity embeddings ``[rows, n, 512]`` and strengths ``[rows]`` for every row ``_denoise`` can use.
+
+        One embedding set per row, never shared across the batch. Rows without an identity (the
+        unconditional rows, text-only jobs, dual-line's semantic line) get zeros at strength 0,
+        which is exactly text-only.
         """
         import numpy as np
         import torch
 
-        from .faceid import faceid_unet_kwargs
+        count = requests[0].identity_count()
+        zeros = np.zeros((count, 512), dtype=np.float32)
+        single = [r.method != "dual-line" and r.identity_embedding is not None for r in requests]
+        cond = [r.identity_rows() if single[i] else zeros for i, r in enumerate(requests)]
+        cond_scale = [float(r.identity_strength) if single[i] else 0.0 for i, r in enumerate(requests)]
+        rows = ([zeros] * len(requests) if cfg else []) + cond + [requests[i].identity_rows() for i in dual]
+        scales = ([0.0] * len(requests) if cfg else []) + cond_scale + [float(requests[i].identity_strength)
+                                                                         for i in dual]
+        return torch.from_numpy(np.stack(rows)), torch.tensor(scales, dtype=torch.float32)
 
-        zeros = np.zeros(512, dtype=np.float32)
-        cond = [r.identity_embedding if r.identity_embedding is not None else zeros for r in requests]
-        strength = [float(r.identity_strength) if r.identity_embedding is not None else 0.0 for r in requests]
-        rows = ([zeros] * len(requests) + cond) if cfg else cond
-        scales = (strength + strength) if cfg else strength
-        self.faceid.row_scale = torch.tensor(scales, dtype=torch.float32).view(-1, 1, 1)
-        embeds = torch.from_numpy(np.stack(rows).astype(np.float32))
-        return faceid_unet_kwargs(embeds, added, dtype=self.torch_dtype, device=self.device)["added_cond_kwargs"]
+    def _x0_estimate(self, scheduler: Any, model_in: Any, eps: Any, t: Any) -> Any:
+        """The clean latent an epsilon prediction implies (previews for ``--save-masks`` only)."""
+        import torch
+
+        alphas = scheduler.alphas_cumprod
+        index = int(min(len(alphas) - 1, max(0, round(float(t)))))
+        alpha = alphas[index].to(model_in.device, torch.float32)
+        return ((model_in.float() - (1 - alpha).sqrt() * eps.float()) / alpha.sqrt()).to(model_in.dtype)
 
     def _decode(self, latents: Any) -> list[Any]:
         import torch

@@ -172,6 +172,8 @@ class FaceIDState:
 
     def __init__(self, row_scale: float | torch.Tensor = 1.0) -> None:
         self.row_scale = row_scale
+        # An AttentionProbe (engine/fusion.py) set for a forward whose text attention dual-line needs.
+        self.probe: Any = None
 
     @property
     def row_scale(self) -> float | torch.Tensor:
@@ -320,6 +322,9 @@ class RowScaledIPAdapterProcessor(nn.Module):
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0,
                                              is_causal=False)
         out = self._merge(out, batch).to(query.dtype)
+        probe = self.state.probe
+        if probe is not None and encoder_hidden_states is not None:
+            probe.record(query, key, attn.scale)
 
         if identity_tokens is not None and self.to_k_ip is not None and self.to_v_ip is not None:
             scale = self.state.scale_for(batch, out.shape[1], out)
@@ -432,13 +437,17 @@ def faceid_unet_kwargs(embeds: torch.Tensor, added_cond_kwargs: dict[str, Any] |
                        dtype: Any = None, device: Any = None) -> dict[str, Any]:
     """Extra UNet-call arguments giving each batch row its own identity embedding.
 
-    ``embeds`` is ``[rows, 512]``: one ArcFace embedding per UNet row, in the rows' order (zeros for
-    unconditional rows, as the stock pipeline does). Returns ``{"added_cond_kwargs": {...,
-    "image_embeds": [embeds as (rows, 1, 512)]}}``, merged into ``added_cond_kwargs`` (SDXL's
+    ``embeds`` is ``[rows, 512]`` (one ArcFace embedding per UNet row, in the rows' order) or
+    ``[rows, n, 512]`` (n embeddings per row, each projected to its own identity tokens, which the
+    processors concatenate: 'prepend' aggregation). Returns ``{"added_cond_kwargs": {...,
+    "image_embeds": [embeds as (rows, n, 512)]}}``, merged into ``added_cond_kwargs`` (SDXL's
     ``text_embeds``/``time_ids``). Never repeated over the batch, so identities cannot mix.
     """
-    if embeds.ndim != 2 or embeds.shape[1] != FACEID_EMBED_DIM:
-        raise ValueError(f"identity embeddings must be [rows, {FACEID_EMBED_DIM}], got {list(embeds.shape)}")
+    if embeds.ndim == 2:
+        embeds = embeds.unsqueeze(1)
+    if embeds.ndim != 3 or embeds.shape[2] != FACEID_EMBED_DIM:
+        raise ValueError(f"identity embeddings must be [rows, {FACEID_EMBED_DIM}] or [rows, n, {FACEID_EMBED_DIM}], "
+                         f"got {list(embeds.shape)}")
     added = dict(added_cond_kwargs or {})
-    added["image_embeds"] = [embeds.to(device=device, dtype=dtype).unsqueeze(1)]
+    added["image_embeds"] = [embeds.to(device=device, dtype=dtype)]
     return {"added_cond_kwargs": added}

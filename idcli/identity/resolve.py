@@ -19,7 +19,7 @@ from ..paths import state_dir
 from ..presets import get_preset
 from ..shotlist import LoadedShotList
 from .faces import FaceModels, resolve_face_models
-from .pack import IdentityPack, PackError, read_pack
+from .pack import IdentityPack, PackError, embedding_sha256, read_pack
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,13 @@ class CharacterIdentity:
     face_models: dict[str, Any]
     random_face_models: bool
     embedding: np.ndarray = field(compare=False, repr=False)
+    # The kept selfies' own embeddings (file order), for the 'prepend' aggregation (docs/method.md).
+    references: np.ndarray = field(default_factory=lambda: np.zeros((0, 512), np.float32), compare=False,
+                                   repr=False)
+
+    @property
+    def references_sha256(self) -> str:
+        return embedding_sha256(self.references)
 
     def record(self) -> dict[str, Any]:
         """What the sidecar says about this character's identity."""
@@ -71,8 +78,10 @@ def shared_analyzer(models: FaceModels) -> Any:
 def _from_pack(name: str, strength: float, pack: IdentityPack, source: str) -> CharacterIdentity:
     selfies = tuple(s.get("sha256", "") for s in pack.meta.get("selfies", []) if s.get("used", True))
     models = pack.meta.get("face_models", {})
+    used = [i for i, s in enumerate(pack.meta.get("selfies", [])) if s.get("used", True)]
+    references = pack.tensors["selfie_embeddings"][used].astype(np.float32)
     return CharacterIdentity(name, strength, source, pack.path, pack.sha256, pack.embedding_sha256, selfies,
-                             models, bool(models.get("synthetic")), pack.embedding.astype(np.float32))
+                             models, bool(models.get("synthetic")), pack.embedding.astype(np.float32), references)
 
 
 def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str, face_models: str | None = None,

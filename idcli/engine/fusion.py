@@ -1,0 +1,183 @@
+"""Identity-adaptive fusion (dual-line inference): where the identity line's noise prediction is used.
+
+Two pieces the engine wires into its denoising loop (docs/method.md has the equations):
+
+* ``AttentionProbe`` records, during one UNet forward, how much chosen batch rows (the semantic
+  line's conditional rows) attend to chosen prompt tokens (the conditioning character's phrase);
+  the FaceID attention processors call it, so no extra forward is needed;
+* ``FusionMask`` turns one job's attention maps, step after step, into the mask M_t in [0, 1]:
+  smoothed, normalised, accumulated over the steps so far, soft-thresholded, optionally cut to the
+  head. The engine then fuses ``eps = lerp(eps_sem, eps_id, M_t)``: exactly eps_sem where M_t = 0
+  and exactly eps_id where M_t = 1.
+
+Everything is per row: no value of one job ever depends on another job in the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..method import FusionParams
+
+
+def subject_token_positions(tokenizer: Any, prompt: str, spans: tuple[tuple[int, int], ...],
+                            max_length: int = 77) -> list[int]:
+    """Token positions (counting the start token) covered by the character offsets ``spans`` of ``prompt``.
+
+    CLIP's tokenizer splits text into words before byte-pair merging, so the tokens of a prefix that
+    ends at a word boundary are the first tokens of the whole prompt; placeholders always sit at one
+    (a description is substituted whole).
+    """
+    positions: list[int] = []
+    for start, end in spans:
+        before = len(tokenizer(prompt[:start], add_special_tokens=False).input_ids)
+        upto = len(tokenizer(prompt[:end], add_special_tokens=False).input_ids)
+        # +1 for the start-of-text token; tokens past the encoder's window were truncated away.
+        positions.extend(p for p in range(before + 1, upto + 1) if p < max_length - 1)
+    return sorted(set(positions))
+
+
+def attention_levels(unet_config: Any) -> set[int]:
+    """Resolution levels (0 = the latent's, each further level half the size) with cross-attention."""
+    down = list(unet_config.down_block_types)
+    levels = {i for i, kind in enumerate(down) if "CrossAttn" in kind}
+    if "CrossAttn" in str(getattr(unet_config, "mid_block_type", "") or ""):
+        levels.add(len(down) - 1)
+    return levels
+
+
+def probe_levels(unet_config: Any) -> set[int]:
+    """Levels whose attention maps make the mask: 1 to 3 (the layout-forming resolutions, and cheap),
+    or every level with cross-attention when a UNet has none there."""
+    levels = attention_levels(unet_config)
+    chosen = {level for level in levels if 1 <= level <= 3}
+    return chosen or levels
+
+
+class AttentionProbe:
+    """Cross-attention of some UNet rows to some text tokens, gathered over one forward.
+
+    ``rows``: indices into the forward's batch; ``token_weights``: ``[len(rows), tokens]`` with 1 at
+    each row's subject tokens. Maps are averaged over heads and layers and resampled to the latent grid.
+    """
+
+    def __init__(self, rows: list[int], token_weights: torch.Tensor, latent_hw: tuple[int, int],
+                 levels: set[int]) -> None:
+        self.rows = rows
+        self.token_weights = token_weights
+        self.latent_hw = latent_hw
+        self.levels = levels
+        self._sum: torch.Tensor | None = None
+        self._layers = 0
+        self._index: torch.Tensor | None = None
+
+    def _grid(self, seq_len: int) -> tuple[int, int] | None:
+        h, w = self.latent_hw
+        for level in self.levels:
+            gh, gw = math.ceil(h / 2**level), math.ceil(w / 2**level)
+            if gh * gw == seq_len:
+                return gh, gw
+        return None
+
+    def record(self, query: torch.Tensor, key: torch.Tensor, scale: float) -> None:
+        """``query`` ``[batch, heads, seq, dim]`` and text ``key`` ``[batch, heads, tokens, dim]`` of one layer."""
+        grid = self._grid(query.shape[2])
+        if grid is None or not self.rows:
+            return
+        if self._index is None or self._index.device != query.device:
+            self._index = torch.tensor(self.rows, device=query.device)
+        q = query.index_select(0, self._index).float()
+        k = key.index_select(0, self._index).float()
+        probs = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1)  # [rows, heads, seq, tokens]
+        weights = self.token_weights.to(probs.device)[:, None, None, : probs.shape[-1]]
+        attention = (probs * weights).sum(-1).mean(1)  # [rows, seq]
+        maps = attention.reshape(len(self.rows), 1, *grid)
+        if grid != self.latent_hw:
+            maps = F.interpolate(maps, size=self.latent_hw, mode="bilinear", align_corners=False)
+        self._sum = maps if self._sum is None else self._sum + maps
+        self._layers += 1
+
+    def maps(self) -> torch.Tensor | None:
+        """``[rows, 1, H, W]``: the mean map of the layers seen, or None when no layer was probed."""
+        return None if self._sum is None else self._sum / self._layers
+
+
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``[1, 1, H, W]`` with reflected borders."""
+    if sigma <= 0:
+        return image
+    h, w = image.shape[-2:]
+    radius = min(math.ceil(3 * sigma), h - 1, w - 1)
+    if radius < 1:
+        return image
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    out = F.pad(image, (radius, radius, 0, 0), mode="reflect")
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1))
+    out = F.pad(out, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(out, kernel.view(1, 1, -1, 1))
+
+
+def _unit_range(image: torch.Tensor) -> torch.Tensor:
+    low, high = image.min(), image.max()
+    span = high - low
+    if not torch.isfinite(span) or float(span) <= 1e-12:
+        return torch.zeros_like(image)
+    return (image - low) / span
+
+
+class FusionMask:
+    """One job's fusion mask, updated once per model evaluation from its attention map."""
+
+    def __init__(self, params: FusionParams, latent_hw: tuple[int, int]) -> None:
+        self.params = params
+        self.latent_hw = latent_hw
+        self._sum: torch.Tensor | None = None
+        self._count = 0
+        self.mask = torch.zeros(1, 1, *latent_hw)
+
+    def update(self, attention: torch.Tensor | None) -> torch.Tensor:
+        """Fold in this step's attention map ``[1, 1, H, W]`` (None: nothing seen) and return M_t."""
+        p = self.params
+        if attention is not None:
+            sigma = p.mask_blur * max(self.latent_hw) / 64.0
+            current = _unit_range(_gaussian_blur(attention.float(), sigma))
+            self._sum = current if self._sum is None else self._sum + current
+            self._count += 1
+        if self._sum is None:
+            return self.mask
+        accumulated = self._sum / self._count
+        peak = accumulated.max()
+        accumulated = accumulated / peak if float(peak) > 0 else accumulated
+        low = p.mask_threshold - p.mask_softness
+        ramp = ((accumulated - low) / (2 * p.mask_softness)).clamp(0.0, 1.0)
+        mask = ramp * ramp * (3 - 2 * ramp)  # smoothstep: exactly 0 and 1 outside the ramp
+        if p.head_only:
+            mask = _head_only(mask, p.head_fraction)
+        self.mask = mask
+        return mask
+
+
+def _head_only(mask: torch.Tensor, fraction: float) -> torch.Tensor:
+    """The mask cut below the top ``fraction`` of the rows where the character is (mask > 0.5)."""
+    rows = (mask[0, 0] > 0.5).any(dim=1).nonzero().flatten()
+    if rows.numel() == 0:
+        return mask
+    top, bottom = int(rows[0]), int(rows[-1])
+    cut = top + max(1, math.ceil(fraction * (bottom - top + 1)))
+    out = mask.clone()
+    out[..., cut:, :] = 0
+    return out
+
+
+def preview_frames(evaluations: int, most: int = 8) -> list[int]:
+    """Loop indices at which ``--save-masks`` keeps a frame: evenly spaced, always the last."""
+    if evaluations <= 0:
+        return []
+    count = min(most, evaluations)
+    return sorted({round(i * (evaluations - 1) / max(1, count - 1)) for i in range(count)})
