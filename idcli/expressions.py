@@ -347,9 +347,26 @@ def expression_prompt(resolved: ResolvedExpression) -> str:
     return f"{word}{resolved.label} expression, {resolved.phrase}"
 
 
+def scene_phrase(resolved: ResolvedExpression) -> str:
+    """The short form for dual-line's semantic line, e.g. ``intense grief``: enough for the scene and the
+    body to read the emotion, without the facial detail the identity line carries ('' for neutral)."""
+    band = intensity_band(resolved.intensity)
+    if resolved.label == NEUTRAL or band == "none":
+        return ""
+    return {"subtle": "subtle ", "plain": "", "intense": "intense "}[band] + resolved.label
+
+
+def key_record(resolved: ResolvedExpression) -> dict[str, Any]:
+    """What of an expression can change pixels: the term, its intensity (none for the relaxed face), and
+    the vocabulary's content (its phrases are prompt text)."""
+    relaxed = resolved.label == NEUTRAL or intensity_band(resolved.intensity) == "none"
+    return {"label": NEUTRAL if relaxed else resolved.label, "intensity": 0.0 if relaxed else resolved.intensity,
+            "vocabulary": f"{EXPRESSIONS_VERSION}:{vocabulary_hash()}"}
+
+
 __all__ = [
     "EXPRESSIONS_VERSION", "INTENSE_FROM", "NEUTRAL", "NEUTRAL_PROMPT", "SUBTLE_BELOW", "TERM_COUNT",
     "ExpressionTerm", "ResolvedExpression", "UnknownCategory", "UnknownExpression", "Vocabulary", "VocabularyError",
-    "categories", "closest", "expression_prompt", "intensity_band", "lookup", "normalise", "parse_vocabulary",
-    "resolve", "terms_in", "vocabulary", "vocabulary_hash",
+    "categories", "closest", "expression_prompt", "intensity_band", "key_record", "lookup", "normalise",
+    "parse_vocabulary", "resolve", "scene_phrase", "terms_in", "vocabulary", "vocabulary_hash",
 ]

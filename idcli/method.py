@@ -59,16 +59,32 @@ FRAMINGS: dict[str, Framing] = {
 }
 
 
+# Identity adapters copy the reference photo's expression; at full expression intensity the identity
+# strength is lowered by this share so the prompt's expression can move the face (docs/method.md).
+EXPRESSION_IDENTITY_TRADE = 0.3
+
+
+def balanced_strength(character: float, shot: float | None, intensity: float) -> float:
+    """The identity strength a shot renders with: the shot's own when it sets one, else the character's
+    lowered in proportion to the expression's intensity (0 for none or neutral)."""
+    if shot is not None:
+        return float(shot)
+    return round(float(character) * (1.0 - EXPRESSION_IDENTITY_TRADE * float(intensity)), 6)
+
+
 def framing_phrase(framing: str | None) -> str:
     return FRAMINGS[framing].phrase if framing in FRAMINGS else ""
 
 
-def with_framing(prompt: str, framing: str | None) -> str:
-    """The prompt with the framing's phrase appended (unchanged when no framing is given)."""
+def framing_prefix(framing: str | None) -> str:
+    """What goes before a prompt for a framing: first, so CLIP's 77-token window never cuts it off."""
     phrase = framing_phrase(framing)
-    if not phrase:
-        return prompt
-    return f"{prompt.rstrip().rstrip(',.')}, {phrase}"
+    return f"{phrase}, " if phrase else ""
+
+
+def with_framing(prompt: str, framing: str | None) -> str:
+    """The prompt with the framing's phrase before it (unchanged when no framing is given)."""
+    return framing_prefix(framing) + prompt
 
 
 PARAM_NAMES = tuple(f.name for f in fields(FusionParams))

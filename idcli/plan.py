@@ -12,12 +12,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .expressions import ResolvedExpression, expression_prompt, key_record, scene_phrase
+from .expressions import resolve as resolve_expression
 from .hashing import tagged_hash
 from .method import (
     DEFAULT_METHOD,
     MAX_PREPENDED_REFERENCES,
     FusionParams,
+    balanced_strength,
     explicit_params,
+    framing_prefix,
     key_params,
     resolve_fusion,
     with_framing,
@@ -219,9 +223,21 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         condition = identities.get(subject) if identities and subject and adapter is not None else None
         if condition is not None and condition.strength <= 0:
             condition = None  # strength 0 is text-only, exactly
-        prompt, spans = resolve_prompt_spans(shot.prompt, loaded, subject)
-        # The framing phrase goes last, so the subject's offsets stay valid.
-        prompt = with_framing(prompt, framing)
+        expression = shot_expression(shot)
+        strength = 0.0
+        if condition is not None:
+            strength = balanced_strength(condition.strength, shot.identity_strength,
+                                         key_record(expression)["intensity"] if expression else 0.0)
+            if strength <= 0:
+                condition = None
+        base, spans = resolve_prompt_spans(shot.prompt, loaded, subject)
+        # The framing phrase goes first, the expression last. The identity line (and single and text
+        # renders) get the expression's facial detail; the semantic line only its name, enough for the
+        # scene and the body to read it.
+        prompt = with_framing(_join(base, expression_prompt(expression) if expression else ""), framing)
+        semantic = with_framing(_join(base, scene_phrase(expression) if expression else ""), framing)
+        shift = len(framing_prefix(framing))
+        spans = tuple((start + shift, end + shift) for start, end in spans)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         method = "text" if condition is None else pick("method", DEFAULT_METHOD)
         fusion = None
@@ -234,16 +250,18 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                     guidance=float(pick("guidance", preset.guidance)),
                                     sampler=pick("sampler", preset.sampler),
                                     identity_embedding=None if condition is None else condition.embedding,
-                                    identity_strength=0.0 if condition is None else condition.strength,
+                                    identity_strength=0.0 if condition is None else strength,
                                     method=method, fusion=fusion,
-                                    semantic_prompt=prompt if method == "dual-line" else None,
+                                    semantic_prompt=semantic if method == "dual-line" else None,
                                     subject_spans=spans if method == "dual-line" else (),
                                     identity_references=None if condition is None else condition.references)
-            material = key_material(model, request, condition, adapter)
+            material = key_material(model, request, condition, adapter, expression)
             signature = request.batch_signature()
             group = groups.setdefault(signature, f"g{len(groups) + 1}")
             jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
-                            framing=framing, expression=_plain(shot.expression), characters=characters,
+                            framing=framing, characters=characters,
+                            expression=None if expression is None else {
+                                **expression.as_record(), "given": _plain(shot.expression)},
                             group=group, key_material=material, subject=None if condition is None else subject,
                             identities=tuple(known)))
     plan = Plan(doc.project, loaded.source, model, jobs)
@@ -251,13 +269,27 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
     return plan
 
 
+def shot_expression(shot: Shot) -> ResolvedExpression | None:
+    """The shot's expression resolved against the vocabulary (validation has checked the label)."""
+    spec = shot.expression
+    if spec is None:
+        return None
+    label = spec if isinstance(spec, str) else spec.label
+    given = None if isinstance(spec, str) else spec.intensity
+    return resolve_expression(label, given if given is not None else shot.expression_intensity)
+
+
+def _join(text: str, phrase: str) -> str:
+    return f"{text.rstrip().rstrip(',.')}, {phrase}" if phrase else text
+
+
 def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = None,
-                 adapter: Any = None) -> dict[str, Any]:
+                 adapter: Any = None, expression: ResolvedExpression | None = None) -> dict[str, Any]:
     """Everything that can change a job's pixels. Documented in docs/file-formats.md."""
     method: dict[str, Any] = {"name": "text"}
     if condition is not None and request.fusion is not None:
         params = key_params(request.method, request.fusion)
-        identity = {"embedding_sha256": condition.embedding_sha256, "strength": condition.strength}
+        identity = {"embedding_sha256": condition.embedding_sha256, "strength": request.identity_strength}
         if params.get("aggregation") == "prepend":
             identity["references_sha256"] = condition.references_sha256
             identity["references"] = min(len(condition.references), MAX_PREPENDED_REFERENCES)
@@ -277,6 +309,7 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
         "guidance": request.guidance if cfg else 1.0,
         "sampler": request.sampler,
         "method": method,
+        "expression": None if expression is None else key_record(expression),
     }
 
 

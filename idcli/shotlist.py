@@ -240,7 +240,14 @@ class Shot(RenderParams):
 
     id: Annotated[str, Field(description="Safe file-name token; names the output folder")]
     prompt: Annotated[str, Field(min_length=1, max_length=4000)]
-    expression: ExpressionSpec | None = None
+    expression: ExpressionSpec | None = Field(
+        default=None, description="One of the 135 expression terms (see 'idcli expressions'), a synonym, a "
+        "category or 'neutral'; or {label, intensity}")
+    expression_intensity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="The expression's intensity, 0 to 1 [default: the term's own]")
+    identity_strength: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Identity strength for this shot, overriding the character's and the "
+        "expression balance rule (docs/method.md)")
     seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_TAKES)] | None = None
 
     @field_validator("id")
@@ -420,6 +427,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
                 "give 'seeds' or 'takes', or as many seeds as takes")
         if shot.seeds is not None and len(set(shot.seeds)) != len(shot.seeds):
             add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
+        _check_expression(shot, ("shots", i), add)
         framing = shot.framing or doc.defaults.framing
         params = resolve_fusion(framing, explicit_params(doc.defaults.method_params),
                                 explicit_params(shot.method_params))
@@ -448,6 +456,27 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
                 "a hub id looks like 'org/name'; a local folder must exist")
     return problems
 
+
+
+def _check_expression(shot: Shot, loc: PathKey, add: Any) -> None:
+    from .expressions import UnknownExpression, lookup
+
+    spec = shot.expression
+    if spec is None:
+        if shot.expression_intensity is not None:
+            add("expression_intensity is given but the shot has no expression", (*loc, "expression_intensity"),
+                "add 'expression: LABEL', or remove expression_intensity")
+        return
+    label = spec if isinstance(spec, str) else spec.label
+    where = (*loc, "expression") if isinstance(spec, str) else (*loc, "expression", "label")
+    try:
+        lookup(label)
+    except UnknownExpression as exc:
+        more = "; 'idcli expressions' lists all 135 terms" if exc.suggestions else ""
+        add(f"unknown expression '{label}'", where, exc.hint + more)
+    if not isinstance(spec, str) and spec.intensity is not None and shot.expression_intensity is not None:
+        add("the intensity is given twice (expression.intensity and expression_intensity)",
+            (*loc, "expression_intensity"), "keep one of them")
 
 
 def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:

@@ -67,8 +67,10 @@ def test_plan_resolves_methods_params_and_framing(planned) -> None:
     assert single.key_material["method"]["params"] == {"aggregation": "mean"}  # only what single uses
     params = wide.key_material["method"]["params"]
     assert params["fusion_start"] == 0.5 and params["head_only"] is True and params["head_fraction"] == 0.35
-    assert wide.request.prompt.endswith("wide shot, the figure small within the scene")
-    assert dual.request.semantic_prompt == dual.request.prompt
+    assert wide.request.prompt.startswith("wide shot, the figure small within the scene, ")
+    assert dual.request.semantic_prompt == dual.request.prompt  # no expression: both lines read the same
+    start, end = wide.request.subject_spans[0]
+    assert wide.request.semantic_prompt[start:end] == "a young man"
     start, end = dual.request.subject_spans[0]
     assert dual.request.prompt[start:end] == "a red-haired woman"
     assert dual.key != single.key and text.key_material["method"] == {"name": "text"}
@@ -78,7 +80,7 @@ def test_method_params_resolve_in_order_and_are_validated(write_shotlist) -> Non
     assert resolve_fusion("full-body").head_fraction == 0.2
     assert resolve_fusion("full-body", {"head_fraction": 0.5}, {"mask_blur": 0.0}).head_fraction == 0.5
     assert resolve_fusion(None, {"fusion_start": 0.1}, {"fusion_start": 0.6}).fusion_start == 0.6
-    assert with_framing("a street.", "close-up") == "a street, close-up portrait, face filling the frame"
+    assert with_framing("a street", "close-up") == "close-up portrait, face filling the frame, a street"
     bad = SHOTS.replace("method_params: {fusion_start: 0.5}", "method_params: {fusion_start: 0.5, fusion_end: 0.4}")
     with pytest.raises(ShotListError) as info:
         idcli.load_shotlist(write_shotlist(bad))
@@ -197,7 +199,7 @@ def test_fusion_mask_smooths_accumulates_thresholds_and_cuts_the_head() -> None:
     head = FusionMask(FusionParams(mask_blur=0.0, head_only=True, head_fraction=0.3), (16, 16)).update(blob)
     assert head[..., 4:7, 6:10].min() == 1 and head[..., 7:, :].max() == 0
     smooth = FusionMask(FusionParams(mask_blur=2.0), (16, 16)).update(blob)
-    assert 0 < smooth.mean() and smooth.max() <= 1 and torch.isfinite(smooth).all()
+    assert smooth.mean() > 0 and smooth.max() <= 1 and torch.isfinite(smooth).all()
     assert torch.equal(FusionMask(FusionParams(), (16, 16)).update(None), torch.zeros(1, 1, 16, 16))
     assert torch.equal(FusionMask(FusionParams(), (16, 16)).update(torch.full((1, 1, 16, 16), 0.3)),
                        torch.zeros(1, 1, 16, 16))  # a flat map says nothing: no fusion
