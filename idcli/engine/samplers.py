@@ -18,11 +18,14 @@ def make_scheduler(name: str, base_config: Any) -> Any:
         HeunDiscreteScheduler,
     )
 
+    from .midpoint import MidpointScheduler
+
     table: dict[str, tuple[type, dict[str, Any]]] = {
         "ddim": (DDIMScheduler, {}),
         "euler": (EulerDiscreteScheduler, {}),
         "heun": (HeunDiscreteScheduler, {}),
         "dpmpp-2m": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+        "midpoint": (MidpointScheduler, {}),  # ours: see midpoint.py and docs/samplers.md
     }
     cls, overrides = table[name]
     return cls.from_config(base_config, **overrides)
