@@ -267,3 +267,15 @@ def test_cli_render_save_masks(write_shotlist, tmp_path) -> None:
                                       "--only", "m_dual", "--save-masks", "--quiet"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o" / "m_dual" / "m_dual_t1.mask.png").is_file()
+
+
+@pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
+def test_dual_line_with_the_midpoint_sampler_batches_exactly(write_shotlist, tiny_engines, preset) -> None:
+    text = SHOTS.replace("sampler: ddim", "sampler: midpoint").replace("preset: tiny-sd", f"preset: {preset}")
+    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(text)), device="cpu")
+    engine = tiny_engines(preset, plan.adapter)
+    requests = [j.request for j in plan.jobs]
+    together = engine.render(requests)
+    for request, result in zip(requests, together, strict=True):
+        assert np.abs(_render_one(engine, request).image - result.image).max() <= 1e-5
+    assert together[0].facts["fusion"]["evaluations"] == 6  # midpoint: steps = model evaluations
