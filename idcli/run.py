@@ -5,6 +5,7 @@ This is the library call behind ``idcli render``; pipelines call ``render`` dire
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -227,9 +228,62 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any]) -> None:
 def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
                     batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                     progress: Progress, save_masks: bool = False) -> None:
-    from .engine import is_out_of_memory
-    from .provenance import complete_sidecar, encode_png, now, reproducible_record
+    from .provenance import complete_sidecar, encode_png, reproducible_record
     from .store import image_sha256
+    from .writer import CommitQueue
+
+    def commit_batch(batch: list[Job], results: list[Any], t0: Any, t1: Any) -> tuple[list[Job], Exception | None]:
+        # On the commit thread: PNG encoding, hashing and writes overlap the next batch's rendering.
+        # Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
+        done: list[Job] = []
+        for index, (job, result) in enumerate(zip(batch, results, strict=True)):
+            record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
+            png = encode_png(result.pixels, job, model, record)
+            sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
+                                       started=t0, finished=t1)
+            if "fusion" in result.facts:
+                sidecar["fusion"] = result.facts["fusion"]
+            try:
+                if result.facts.get("mask_frames"):
+                    _write_mask_strip(store, job, result.facts)
+                    sidecar["fusion"]["mask_strip"] = job.mask_relpath
+                store.commit(job, png, sidecar)
+            except OutputError as exc:
+                return done, exc
+            done.append(job)
+        return done, None
+
+    def committed(result: tuple[list[Job], Exception | None]) -> None:
+        done, error = result
+        for job in done:
+            report.jobs.append(outcome(job, "rendered", "new"))
+            progress.advance(report.jobs[-1])
+        if error is not None:
+            raise error
+
+    commits = CommitQueue(committed)
+    try:
+        try:
+            _render_groups(engine, pending, batch_size, report, outcome, progress, save_masks, commits,
+                           commit_batch)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: the batches already rendered are committed first (milliseconds each).
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                commits.drain()
+            raise
+        commits.drain()
+    finally:
+        # Stopped by an error: a commit already running finishes, queued ones are dropped (their jobs
+        # stay pending for the next run).
+        commits.cancel()
+        commits.close()
+
+
+def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, report: RenderReport,
+                   outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool, commits: Any,
+                   commit_batch: Callable[..., Any]) -> None:
+    from .engine import is_out_of_memory
+    from .provenance import now
 
     groups: dict[str, list[Job]] = {}
     for job in pending:
@@ -262,19 +316,7 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
                 continue
             t1 = now()
             report.batch_sizes.append(len(batch))
-            for index, (job, result) in enumerate(zip(batch, results, strict=True)):
-                record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
-                png = encode_png(result.pixels, job, model, record)
-                sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
-                                           started=t0, finished=t1)
-                if "fusion" in result.facts:
-                    sidecar["fusion"] = result.facts["fusion"]
-                if result.facts.get("mask_frames"):
-                    _write_mask_strip(store, job, result.facts)
-                    sidecar["fusion"]["mask_strip"] = job.mask_relpath
-                store.commit(job, png, sidecar)
-                report.jobs.append(outcome(job, "rendered", "new"))
-                progress.advance(report.jobs[-1])
+            commits.submit(commit_batch, batch, results, t0, t1)
             i += len(batch)
 
 

@@ -67,8 +67,11 @@ def test_render_writes_images_sidecars_and_png_chunks(write_shotlist, tmp_path, 
         assert f"Seed: {rec['seed']}" in params and "Steps: 3" in params and "random weights" in params
     by_shot = {(r["shot_id"], r["take"]): r for r in records}
     assert by_shot[("sh010", 1)]["prompt"] == ("wide shot, the figure small within the scene, "  # framing phrase
-                                               "a red-haired woman on a wet street at night")
-    assert by_shot[("sh010", 1)]["expression"] == "worry" and by_shot[("sh010", 1)]["framing"] == "wide"
+                                               "a red-haired woman on a wet street at night, "
+                                               "worry expression, worried creased forehead, knit raised brows, "
+                                               "lips pressed")  # the expression's description
+    assert by_shot[("sh010", 1)]["expression"]["label"] == "worry" and by_shot[("sh010", 1)]["framing"] == "wide"
+    assert by_shot[("sh010", 1)]["expression"]["given"] == "worry"
     assert by_shot[("sh020", 3)]["seed"] == 9
     assert by_shot[("sh020", 1)]["prompt"] == "theo in a bar"
 

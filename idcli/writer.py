@@ -1,0 +1,51 @@
+"""Committing rendered batches on a background thread, so the engine never waits for PNG encoding,
+hashing and fsyncs.
+
+One worker thread keeps commits in submission order; at most ``depth`` batches wait, which bounds
+the decoded images held in memory. Outcomes are handed back to the calling thread in order, so the
+report and the progress display are only ever touched from there. The commit protocol itself is the
+store's (image, then sidecar, atomically): a run stopped at any moment leaves what it always did.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+
+class CommitQueue:
+    def __init__(self, on_done: Callable[[Any], None], depth: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idcli-commit")
+        self._waiting: deque[Future[Any]] = deque()
+        self._on_done = on_done
+        self._depth = depth
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(*args)``; first hands over finished work and waits while ``depth`` batches are queued."""
+        self._collect(block_while=self._depth - 1)
+        self._waiting.append(self._pool.submit(fn, *args))
+
+    def _collect(self, block_while: int) -> None:
+        while self._waiting and (self._waiting[0].done() or len(self._waiting) > block_while):
+            future = self._waiting.popleft()
+            try:
+                result = future.result()
+            except BaseException:
+                self.cancel()
+                raise
+            self._on_done(result)
+
+    def drain(self) -> None:
+        """Wait for every queued commit and hand over its result; the first error is raised."""
+        self._collect(block_while=0)
+
+    def cancel(self) -> None:
+        """Drop commits that have not started (the one running finishes: writes are never cut short)."""
+        for future in self._waiting:
+            future.cancel()
+        self._waiting.clear()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
