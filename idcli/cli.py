@@ -226,6 +226,8 @@ def render(
     face_models: FaceModelsOpt = None,
     save_masks: Annotated[bool, typer.Option("--save-masks", help="Write each dual-line image's fusion mask over "
                                              "time as SHOT_tN.mask.png beside it, for review.")] = False,
+    compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet: slower start, maybe "
+                                               "faster batches (docs/performance.md).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -243,6 +245,7 @@ def render(
         progress = make_progress(quiet or dry_run)
         report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
                             dry_run=dry_run, wait=wait, face_models=face_models, save_masks=save_masks,
+                            compile=compile_unet,
                             progress=progress)
         summary = report.as_dict()
         if as_json:

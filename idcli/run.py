@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -118,7 +118,8 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
 def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
-           face_models: str | None = None, save_masks: bool = False, progress: Progress | None = None,
+           face_models: str | None = None, save_masks: bool = False, compile: bool = False,
+           progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``.
 
@@ -133,6 +134,8 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     plan = plan.select(only)
+    if compile:
+        runtime = replace(runtime, compile=True)  # speed only: not part of any key
     out = Path(out_dir)
     store = OutputStore(out)
     report = RenderReport(str(out), {**plan.model.as_record(), "device": runtime.device}, dry_run=dry_run)

@@ -13,6 +13,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class Runtime:
     device: str  # "cpu" or "cuda" (or "cuda:N")
     dtype: str  # "float32", "float16" or "bfloat16"
+    compile: bool = False  # torch.compile the UNet (render/bench --compile; docs/performance.md)
 
 
 def resolve_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:

@@ -57,11 +57,19 @@ class Engine:
         if self.torch_dtype == torch.float16 and getattr(pipe.vae.config, "force_upcast", False):
             pipe.vae.to(dtype=torch.float32)
             self.vae_dtype = torch.float32
+        if self.device.type == "cuda":
+            # NHWC lets cuDNN pick tensor-core convolution kernels without layout transposes.
+            pipe.unet.to(memory_format=torch.channels_last)
+            pipe.vae.to(memory_format=torch.channels_last)
         self.pipe = pipe
         self.faceid: Any = None  # FaceIDState once an identity adapter is loaded
         self.adapter_record: dict[str, Any] | None = None
         if adapter is not None:
             self._load_adapter(adapter)
+        if runtime.compile:
+            # After the adapter: its processors are part of the compiled graph. Row counts change
+            # between batches and dual-line evaluations, so shapes are marked dynamic from the start.
+            pipe.unet.forward = torch.compile(pipe.unet.forward, dynamic=True)
         self.is_sdxl = identity.architecture == "sdxl"
         from .fusion import probe_levels
 
