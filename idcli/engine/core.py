@@ -29,6 +29,9 @@ class RenderResult:
         return (self.image * 255).round().astype("uint8")
 
 
+DECODE_CHUNK = 4  # images per VAE decode call on a GPU
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
@@ -116,8 +119,10 @@ class Engine:
         if self.device.type != "cuda":
             return 4  # the CPU gains little from larger batches and pays in memory
         free, _total = torch.cuda.mem_get_info(self.device)
-        # Activation memory grows with pixels; ~0.45 GB per megapixel per image (bf16, CFG, SDPA).
-        per_image = 0.45e9 * (request.width * request.height) / 1e6 * (2 if request.guidance > 1 else 1)
+        # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA). Rows per
+        # image: 2 with CFG, plus dual-line's identity row.
+        rows = (2 if request.guidance > 1 else 1) + (1 if request.method == "dual-line" else 0)
+        per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows
         return max(1, min(64, int(free * 0.8 // per_image)))
 
     def _load_adapter(self, adapter: Any) -> None:
@@ -339,6 +344,11 @@ class Engine:
             latents = latents * std_t / cfg.scaling_factor + mean_t
         else:
             latents = latents / cfg.scaling_factor
-        images = vae.decode(latents, return_dict=False)[0]
-        images = (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
-        return list(images)
+        # Decoding is per image (group norms and attention never mix samples), so on a GPU it runs in
+        # chunks: a full-resolution decode of a large batch would need more memory than its denoising.
+        chunk = DECODE_CHUNK if self.device.type == "cuda" else len(latents)
+        out = []
+        for start in range(0, len(latents), chunk):
+            images = vae.decode(latents[start:start + chunk], return_dict=False)[0]
+            out.extend((images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy())
+        return out
