@@ -283,6 +283,8 @@ def bench(
     device: DeviceOpt = "auto",
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time the naive baseline: one stock "
                                            "diffusers pipeline call per job at batch 1.")] = True,
+    compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
+                                               "(the baseline stays uncompiled).")] = False,
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
                                               "[default: a temporary folder, removed].", show_default=False)] = None,
     as_json: JsonOpt = False,
@@ -301,10 +303,10 @@ def bench(
         # The command as an equivalent, explicit line (recorded with the figures).
         line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
-                "--device", device, *([] if baseline else ["--no-baseline"]),
+                "--device", device, *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
                 *(["--keep", str(keep)] if keep else []), *(["--json"] if as_json else [])]
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
-                           device=device, baseline=baseline, keep=keep, command=shlex.join(line),
+                           device=device, baseline=baseline, compile=compile_unet, keep=keep, command=shlex.join(line),
                            on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr))
         print(json.dumps(result.as_dict(), indent=2) if as_json else format_report(result))
 

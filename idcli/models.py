@@ -83,8 +83,11 @@ def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: 
         from .engine.tokenizer import tiny_vocab_and_merges  # plain Python: no torch
 
         vocab, merges = tiny_vocab_and_merges()
-        config_hash = tagged_hash("idcli-tiny-v1", {"components": preset.components, "seed": TINY_INIT_SEED,
-                                                    "tokenizer": tagged_hash("vocab", [vocab, merges])})
+        material = {"components": preset.components, "seed": TINY_INIT_SEED,
+                    "tokenizer": tagged_hash("vocab", [vocab, merges])}
+        if preset.weight_init != "torch":  # only when set, so the tiny presets' identities stay as they were
+            material["weight_init"] = preset.weight_init
+        config_hash = tagged_hash("idcli-tiny-v1", material)
         return ModelIdentity(preset.name, preset.architecture, "builtin", None, None, config_hash, dtype,
                              random_weights=True)
     # A --preset switch to a real preset ignores an id written for another architecture.

@@ -1,11 +1,13 @@
-"""Model presets: what each name means, its defaults, and the tiny random-weight configs.
+"""Model presets: what each name means, its defaults, and the random-weight configs (tiny and bench).
 
 Plain data, no torch: the planner needs a preset's identity and defaults without loading anything.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 # The tiny presets are built from these configs with this seed; both are part of the model identity.
@@ -23,10 +25,14 @@ class Preset:
     guidance: float
     sampler: str
     random_weights: bool
-    components: dict[str, Any] = field(default_factory=dict)  # tiny configs only
+    components: dict[str, Any] = field(default_factory=dict)  # random-weight presets only
     # IP-Adapter FaceID: (hub id, weight file) for real presets; None for tiny presets, which build a
     # random-weight adapter with the published key layout (see engine/faceid.py).
     faceid: tuple[str, str] | None = None
+    # How random weights are drawn: "torch" runs every module's own initialisation (the tiny presets);
+    # "fan-in" creates parameters on the meta device and draws each once (see engine/build.py), which
+    # builds a billion-parameter model in seconds. Part of the model identity when not "torch".
+    weight_init: str = "torch"
 
 
 _TINY_CLIP = {
@@ -44,6 +50,18 @@ _SCHEDULER = {
     "beta_schedule": "scaled_linear", "prediction_type": "epsilon", "steps_offset": 1,
     "clip_sample": False, "set_alpha_to_one": False, "timestep_spacing": "leading",
 }
+
+
+
+def published_architecture(name: str) -> dict[str, Any]:
+    """The component configs of a published model, shipped as ``idcli/data/arch/NAME.json``.
+
+    Keys starting with '_' are notes (sources, caveats) and are dropped, at every level.
+    """
+    data = json.loads(resources.files("idcli").joinpath("data", "arch", f"{name}.json").read_text("utf-8"))
+    return {component: {k: v for k, v in config.items() if not k.startswith("_")}
+            for component, config in data.items() if not component.startswith("_")}
+
 
 PRESETS: dict[str, Preset] = {
     "tiny-sd": Preset(
@@ -83,6 +101,16 @@ PRESETS: dict[str, Preset] = {
             "text_encoder_2": {**_TINY_CLIP, "projection_dim": 32},
             "scheduler": _SCHEDULER,
         },
+    ),
+    # Real-size architectures with random weights, for `idcli bench`: the published SD1.5 and SDXL
+    # configs, FaceID adapter included (random, in the published layout), and no download.
+    "bench-sd15": Preset(
+        name="bench-sd15", architecture="sd", default_id=None, size=(512, 512), steps=25, guidance=7.0,
+        sampler="dpmpp-2m", random_weights=True, components=published_architecture("sd15"), weight_init="fan-in",
+    ),
+    "bench-sdxl": Preset(
+        name="bench-sdxl", architecture="sdxl", default_id=None, size=(1024, 1024), steps=30, guidance=6.0,
+        sampler="dpmpp-2m", random_weights=True, components=published_architecture("sdxl"), weight_init="fan-in",
     ),
     "sd15": Preset(
         name="sd15", architecture="sd", default_id="stable-diffusion-v1-5/stable-diffusion-v1-5",

@@ -1,0 +1,183 @@
+"""One bench run: write the workload's shot list, build the engine once, render it through
+``idcli.run.render`` with timers on the model forwards, count the UNet's FLOPs, measure the device's
+matrix-product ceiling and run the naive baseline, all in one process on the same weights.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import EXIT_JOBS_FAILED, IdcliError, InputError
+from .result import BenchResult
+from .workload import make_workload, write_shotlist
+
+
+class BenchError(IdcliError):
+    """The timed render did not render every job."""
+
+    exit_code = EXIT_JOBS_FAILED
+
+
+class CountingEngine:
+    """The engine ``render`` gets from its ``engine_factory``: the bench's prebuilt engine, plus when the
+    factory was called and the time spent inside ``Engine.render``."""
+
+    def __init__(self, engine: Any) -> None:
+        self.inner = engine
+        self.adapter_record = engine.adapter_record
+        self.factory_calls = 0
+        self.factory_at: float | None = None
+        self.seconds = 0.0
+        self.batches: list[int] = []
+
+    def factory(self, model: Any, runtime: Any, adapter: Any) -> CountingEngine:
+        if model != self.inner.identity:
+            raise RuntimeError(f"the bench built {self.inner.identity.label}, the render planned {model.label}")
+        self.factory_calls += 1
+        self.factory_at = time.perf_counter()
+        return self
+
+    def render(self, requests: list[Any], *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.inner.render(requests, *args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.batches.append(len(requests))
+
+    def suggest_batch_size(self, request: Any) -> int:
+        return self.inner.suggest_batch_size(request)
+
+    def __getattr__(self, name: str) -> Any:  # anything else render() may ask the engine for
+        return getattr(self.inner, name)
+
+
+@contextmanager
+def _workdir(keep: Path | None) -> Iterator[Path]:
+    """A temporary folder removed afterwards, or ``keep`` (absent or empty) left in place."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="idcli-bench-") as folder:
+            yield Path(folder)
+        return
+    if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        raise InputError(f"--keep {keep}: give a new or empty folder (a bench never renders over earlier files)")
+    keep.mkdir(parents=True, exist_ok=True)
+    yield keep
+
+
+def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None, size: tuple[int, int] | None = None,
+              method: str = "single", batch_size: int | str = "auto", device: str = "auto", baseline: bool = True,
+              compile: bool = False, keep: Path | None = None, face_models: str | None = "synthetic",
+              command: str | None = None, on_note: Callable[[str], None] | None = None) -> BenchResult:
+    """Measure idcli's throughput on ``jobs`` identity-conditioned jobs, and the naive baseline's.
+
+    The model has random weights (the published architecture for sd15/sdxl); the selfies are encoded
+    with ``face_models`` (the synthetic pack by default: identities only need to exist). Images are
+    written into a temporary folder removed afterwards, or kept in ``keep``. ``compile`` runs idcli's
+    UNet through ``torch.compile`` as ``render --compile`` does (never the baseline's).
+    """
+    workload = make_workload(arch, jobs, steps, size, method)
+    note = on_note or (lambda text: None)
+    command = command or (f"idcli.bench.run_bench({arch!r}, jobs={jobs}, steps={steps}, size={size}, "
+                          f"method={method!r}, batch_size={batch_size!r}, device={device!r}, baseline={baseline}, "
+                          f"compile={compile})")
+    with _workdir(keep) as folder:
+        result = _run(workload, folder, batch_size, device, baseline, compile, face_models, command, note)
+        result.workdir, result.kept = str(folder), keep is not None
+    return result
+
+
+def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseline: bool, compile: bool,
+         face_models: str | None, command: str, note: Callable[[str], None]) -> BenchResult:
+    from ..engine import Engine
+    from ..run import plan_shotlist, render
+    from ..shotlist import load_shotlist
+    from . import measure
+    from .baseline import run_baseline
+
+    shots = write_shotlist(workload, folder)
+    preset = workload.preset
+    started = time.perf_counter()
+    plan, runtime = plan_shotlist(load_shotlist(shots), preset=preset, device=device, face_models=face_models)
+    setup_seconds = time.perf_counter() - started
+    if compile:
+        runtime = replace(runtime, compile=True)
+
+    note(f"building {plan.model.label} on {runtime.device} ({runtime.dtype})")
+    started = time.perf_counter()
+    engine = Engine(plan.model, runtime, plan.adapter)
+    build_seconds = time.perf_counter() - started
+    sync = measure.synchronizer(engine.device)
+    common = {"preset": preset, "device": device, "batch_size": batch_size, "face_models": face_models,
+              "compile": compile}
+
+    # One short batch first, so one-off costs (kernel selection, allocator growth, lazy imports) stay out.
+    size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(plan.jobs[0].request)
+    warm = load_shotlist(write_shotlist(workload, folder, "warmup.yaml", jobs=min(size, workload.jobs), steps=1))
+    note(f"warm-up: {min(size, workload.jobs)} jobs, 1 step")
+    started = time.perf_counter()
+    render(warm, folder / "warmup", engine_factory=lambda *a: engine, **common)
+    warmup_seconds = time.perf_counter() - started
+
+    note(f"timed run: {workload.jobs} jobs, {workload.steps} steps, {workload.width}x{workload.height}")
+    counting = CountingEngine(engine)
+    with measure.ForwardTimers(engine.pipe, sync) as timers:
+        measure.reset_peak_memory(engine.device)
+        sync()
+        started = time.perf_counter()
+        report = render(load_shotlist(shots), folder / "out", engine_factory=counting.factory, **common)
+        sync()
+        wall = time.perf_counter() - started
+    peak, peak_kind = measure.peak_memory(engine.device)
+    if report.rendered != workload.jobs or report.failed:
+        errors = sorted({j.error for j in report.jobs if j.error})
+        raise BenchError(f"the timed render rendered {report.rendered} of {workload.jobs} jobs"
+                         + (f": {errors[0]}" if errors else ""))
+    assert timers.last_unet_call is not None and counting.factory_at is not None
+
+    note("counting UNet FLOPs; measuring the matrix-product ceiling")
+    flops_per_row = measure.unet_flops_per_row(engine.pipe.unet, timers.last_unet_call)
+    ceiling = measure.matmul_ceiling(engine.device, engine.torch_dtype, sync)
+
+    baseline_record = None
+    notes = []
+    if plan.model.random_weights:
+        notes.append("random weights: the images are noise; the figures measure speed only")
+    if baseline:
+        note(f"baseline: {workload.jobs} stock pipeline calls at batch 1")
+        run = run_baseline(engine, [job.request for job in plan.jobs], folder / "baseline", sync)
+        baseline_record = _baseline_record(run)
+        if run.identity == "faceid":
+            notes.append(f"baseline: stock {run.pipeline} called once per job at batch 1 with the same prompts, seeds, "
+                         "steps, guidance and sampler; FaceID through ip_adapter_image_embeds and diffusers' "
+                         "IPAdapterAttnProcessor2_0; each image saved as a PNG")
+        else:
+            notes.append(f"baseline: stock {run.pipeline}, text only (the engine has no FaceID adapter)")
+        if workload.method == "dual-line":
+            notes.append("baseline runs single-line FaceID: the stock pipelines have no dual-line method")
+
+    return BenchResult(
+        command=command, date=datetime.now().astimezone().isoformat(timespec="seconds"),
+        machine=measure.machine(engine.device), versions=measure.versions(), workload=workload.as_dict(),
+        model=plan.model.label, random_weights=plan.model.random_weights, device=str(engine.device),
+        dtype=runtime.dtype, compile=compile, batch_size=batch_size, batch_sizes=list(report.batch_sizes),
+        setup_seconds=setup_seconds, build_seconds=build_seconds, warmup_seconds=warmup_seconds, wall_seconds=wall,
+        before_engine_seconds=counting.factory_at - started, engine_seconds=counting.seconds,
+        forwards=timers.time.as_dict(), unet_flops_per_row=flops_per_row, matmul_ceiling=ceiling.as_dict(),
+        peak_memory_bytes=peak, peak_memory_kind=peak_kind, baseline=baseline_record, notes=notes)
+
+
+def _baseline_record(run: Any) -> dict[str, Any]:
+    outside = max(0.0, run.seconds - run.forwards.total)
+    return {"pipeline": run.pipeline, "identity": run.identity, "jobs": run.jobs, "batch_size": 1,
+            "wall_seconds": round(run.seconds, 4), "images_per_second": round(run.jobs / run.seconds, 4),
+            "seconds_per_image": round(run.seconds / run.jobs, 4), "forwards": run.forwards.as_dict(),
+            "outside_forwards_seconds": round(outside, 4),
+            "outside_forwards_share": round(outside / run.seconds, 4) if run.seconds else 0.0}

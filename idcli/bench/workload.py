@@ -1,0 +1,140 @@
+"""What ``idcli bench`` renders: the preset an ``--arch`` names, and the shot list written for it.
+
+No torch here. The shot list is an ordinary one, rendered by ``idcli.run.render`` like any other, so
+the bench times the very path ``idcli render`` takes: validation, identities, planning, batching,
+the engine, PNG encoding, sidecars and atomic writes.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..presets import get_preset
+
+# --arch -> the preset rendered. sd15 and sdxl are the published architectures with random weights.
+ARCHS = {"sd15": "bench-sd15", "sdxl": "bench-sdxl", "tiny-sd": "tiny-sd", "tiny-sdxl": "tiny-sdxl"}
+# The preset the shot list itself names (its schema lists only user-facing presets); the bench preset
+# replaces it at render time, exactly as ``--preset`` does.
+_SCHEMA_PRESET = {"sd15": "sd15", "sdxl": "sdxl", "tiny-sd": "tiny-sd", "tiny-sdxl": "tiny-sdxl"}
+METHODS = ("single", "dual-line")
+MAX_JOBS = 10_000
+MAX_STEPS = 200
+
+CHARACTER = "mara"
+SELFIES = ("mara_1.jpg", "mara_2.jpg")
+NEGATIVE_PROMPT = "blurry, deformed, extra fingers"
+# Varied prompts, so text encoding is not one cached string; each names the character, so every job
+# goes through the FaceID adapter.
+_SCENES = (
+    "stands on a wet neon street at night, rain, cinematic",
+    "close-up, neon light on her face, rain drops",
+    "walks towards a lonely lighthouse at dusk, wide shot",
+    "waits in a small bar, warm light, film still",
+    "runs across a bridge in the fog, medium shot",
+    "sits by a window in the morning, soft light",
+    "looks over the harbour at sunset, golden light",
+    "turns in a dark corridor, dramatic rim light",
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    arch: str
+    preset: str
+    jobs: int
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    sampler: str
+    method: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` with sides that are multiples of 8 (the latent grid), 64..4096."""
+    match = re.fullmatch(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*", text)
+    if not match:
+        raise InputError(f"--size {text}: give WIDTHxHEIGHT, e.g. 1024x1024")
+    width, height = int(match.group(1)), int(match.group(2))
+    if any(side % 8 or not 64 <= side <= 4096 for side in (width, height)):
+        raise InputError(f"--size {text}: each side must be a multiple of 8 from 64 to 4096")
+    return width, height
+
+
+def method_supported() -> bool:
+    """Whether this build's shot-list schema has the ``method`` field (single / dual-line)."""
+    from ..shotlist import RenderParams
+
+    return "method" in RenderParams.model_fields
+
+
+def make_workload(arch: str, jobs: int, steps: int | None = None, size: tuple[int, int] | None = None,
+                  method: str = "single") -> Workload:
+    """The workload of one bench run; unset steps and size take the preset's defaults."""
+    if arch not in ARCHS:
+        raise InputError(f"--arch {arch}: allowed: {', '.join(ARCHS)}")
+    if not 1 <= jobs <= MAX_JOBS:
+        raise InputError(f"--jobs {jobs}: give 1..{MAX_JOBS}")
+    if steps is not None and not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"--steps {steps}: give 1..{MAX_STEPS}")
+    if method not in METHODS:
+        raise InputError(f"--method {method}: allowed: {', '.join(METHODS)}")
+    if method == "dual-line" and not method_supported():
+        raise InputError("--method dual-line: this build's shot-list schema has no 'method' field yet, so "
+                         "dual-line cannot be rendered; use --method single")
+    preset = get_preset(ARCHS[arch])
+    width, height = size or preset.size
+    # The preset's guidance, which is on (> 1) for every preset: two UNet rows per image, as in production.
+    return Workload(arch, preset.name, jobs, width, height, steps or preset.steps, preset.guidance, preset.sampler,
+                    method)
+
+
+def recipe_selfies() -> Path:
+    """The recipe selfies (recipes/selfies in the source tree), drawn by the project, free to use."""
+    folder = Path(__file__).resolve().parents[2] / "recipes" / "selfies"
+    missing = [name for name in SELFIES if not (folder / name).is_file()]
+    if missing:
+        raise InputError(f"idcli bench needs the recipe selfies ({', '.join(SELFIES)}) in {folder}; "
+                         "run it from a source checkout (pip install -e .)")
+    return folder
+
+
+def write_shotlist(workload: Workload, folder: Path, name: str = "shots.yaml", jobs: int | None = None,
+                   steps: int | None = None) -> Path:
+    """Write the bench's shot list (and a copy of the selfies beside it) into ``folder``.
+
+    One shot per job, all of one size, steps, guidance and sampler, so the planner puts them in one
+    batch group; ``jobs`` and ``steps`` override the workload's (the warm-up renders fewer, shorter jobs).
+    """
+    import yaml
+
+    selfies = folder / "selfies"
+    if not selfies.is_dir():
+        shutil.copytree(recipe_selfies(), selfies)
+    defaults: dict[str, Any] = {
+        "size": f"{workload.width}x{workload.height}", "steps": steps or workload.steps,
+        "guidance": workload.guidance, "sampler": workload.sampler, "negative_prompt": NEGATIVE_PROMPT, "takes": 1}
+    if method_supported():
+        # Written even for 'single': the schema's default method may be another one.
+        defaults["method"] = workload.method
+    doc = {
+        "version": 1,
+        "project": "bench",
+        "model": {"preset": _SCHEMA_PRESET[workload.arch]},
+        "defaults": defaults,
+        "characters": {CHARACTER: {"selfies": [f"selfies/{s}" for s in SELFIES],
+                                   "description": "a red-haired woman in a grey raincoat"}},
+        "shots": [{"id": f"bench{i + 1:05d}", "prompt": f"{{{CHARACTER}}} {_SCENES[i % len(_SCENES)]}"}
+                  for i in range(jobs or workload.jobs)],
+    }
+    path = folder / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
+    return path

@@ -1,0 +1,214 @@
+"""idcli bench: the tiny end-to-end run, the real-size architectures' sizes, and the CLI's wiring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from typer.testing import CliRunner
+
+from idcli.bench import BenchResult, format_report, parse_size, run_bench
+from idcli.cli import app
+from idcli.errors import InputError
+
+# Parameter counts of the published models (diffusers / transformers, the checkpoints' own numbers).
+PUBLISHED_PARAMETERS = {
+    "bench-sd15": {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480},
+    "bench-sdxl": {"unet": 2_567_463_684, "vae": 83_653_863, "text_encoder": 123_060_480,
+                   "text_encoder_2": 694_659_840},
+}
+
+
+@pytest.fixture
+def slow_selected(request: pytest.FixtureRequest) -> None:
+    """Real-size builds take many seconds on a CPU: they run only when asked for with ``-m slow``."""
+    if "slow" not in (request.config.getoption("-m") or ""):
+        pytest.skip("builds a real-size model; run with -m slow")
+
+
+def test_tiny_bench_end_to_end(synthetic_face_models: Path) -> None:
+    result = run_bench("tiny-sd", jobs=3, steps=2, size=(64, 64), batch_size=2, device="cpu",
+                       face_models=str(synthetic_face_models))
+    data = result.as_dict()
+    assert data["workload"] == {"arch": "tiny-sd", "preset": "tiny-sd", "jobs": 3, "width": 64, "height": 64,
+                                "steps": 2, "guidance": 5.0, "sampler": "dpmpp-2m", "method": "single"}
+    assert data["random_weights"] and data["batch_sizes"] == [2, 1]
+    assert data["images_per_second"] > 0 and data["seconds_per_image"] > 0
+    # Guidance on: two UNet rows per image per step, over 2 batches x 2 steps.
+    assert data["forwards"]["unet_rows"] == 3 * 2 * 2 and data["forwards"]["calls"]["unet"] == 4
+    assert data["forwards"]["calls"]["vae"] == 2 and data["forwards"]["calls"]["text"] >= 2
+    assert data["unet_flops_per_image"] > 0 and data["achieved_tflops"] > 0
+    assert data["matmul_ceiling"]["tflops"] > 0 and data["matmul_ceiling"]["dtype"] == "float32"
+    for share in (data["outside_forwards"]["share"], data["ceiling_share"], data["ceiling_share_in_unet"],
+                  data["baseline"]["outside_forwards_share"]):
+        assert 0.0 <= share <= 1.0
+    parts = data["outside_forwards"]["breakdown_seconds"]
+    assert sum(parts.values()) == pytest.approx(data["outside_forwards"]["seconds"], abs=2e-3)
+    assert data["peak_memory"]["bytes"] > 0
+    baseline = data["baseline"]
+    assert baseline["pipeline"] == "StableDiffusionPipeline" and baseline["identity"] == "faceid"
+    assert baseline["jobs"] == 3 and baseline["forwards"]["unet_rows"] == 3 * 2 * 2
+    assert data["speedup_vs_baseline"] > 0
+    assert data["versions"]["torch"] and data["machine"]["cpu_count"] and data["date"]
+    # Images were written (the counts above), then the temporary folder went away.
+    assert not data["kept"] and not Path(data["workdir"]).exists()
+    text = format_report(result)
+    assert "images/s" in text and "random weights" in text and "baseline" in text
+    json.dumps(data)  # one JSON document
+
+
+def test_bench_keeps_its_files_when_asked(tmp_path: Path, synthetic_face_models: Path) -> None:
+    keep = tmp_path / "kept"
+    result = run_bench("tiny-sdxl", jobs=1, steps=1, size=(64, 64), device="cpu", keep=keep,
+                       face_models=str(synthetic_face_models))
+    assert result.kept and (keep / "shots.yaml").is_file()
+    assert len(list((keep / "out").rglob("*.png"))) == 1 and len(list((keep / "out").rglob("bench*.json"))) == 1
+    assert result.forwards["calls"]["text"] >= 2  # SDXL: both text encoders are timed
+    assert result.baseline is not None and result.baseline["pipeline"] == "StableDiffusionXLPipeline"
+    assert result.baseline["identity"] == "faceid" and len(list((keep / "baseline").glob("*.png"))) == 1
+    with pytest.raises(InputError, match="new or empty folder"):
+        run_bench("tiny-sd", jobs=1, keep=keep)
+
+
+def test_bench_input_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_size("1024x768") == (1024, 768)
+    for bad in ("1024", "100x100", "32x32"):
+        with pytest.raises(InputError, match="--size"):
+            parse_size(bad)
+    with pytest.raises(InputError, match="--arch"):
+        run_bench("sd21")
+    with pytest.raises(InputError, match="--jobs"):
+        run_bench("tiny-sd", jobs=0)
+    # Before the shot-list schema knows 'method', dual-line is refused up front with a clear message.
+    monkeypatch.setattr("idcli.bench.workload.method_supported", lambda: False)
+    with pytest.raises(InputError, match=r"dual-line.*no 'method' field"):
+        run_bench("tiny-sd", jobs=1, method="dual-line")
+
+
+def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's wiring: options to run_bench, the recorded command line, JSON and text output."""
+    calls: list[dict] = []
+
+    def fake_run_bench(arch: str, **kwargs: object) -> BenchResult:
+        calls.append({"arch": arch, **kwargs})
+        return _canned_result(str(kwargs["command"]))
+
+    monkeypatch.setattr("idcli.bench.run_bench", fake_run_bench)
+    args = ["bench", "--arch", "tiny-sd", "--jobs", "2", "--steps", "1", "--size", "64x64", "--device", "cpu",
+            "--no-baseline"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["command"] == ("idcli bench --arch tiny-sd --jobs 2 --steps 1 --size 64x64 --method single "
+                               "--batch-size auto --device cpu --no-baseline --json")
+    assert calls[0] == {"arch": "tiny-sd", "jobs": 2, "steps": 1, "size": (64, 64), "method": "single",
+                        "batch_size": "auto", "device": "cpu", "baseline": False, "compile": False, "keep": None,
+                        "command": data["command"], "on_note": calls[0]["on_note"]}
+    text = CliRunner().invoke(app, [*args, "--batch-size", "3"])
+    assert text.exit_code == 0 and "images/s" in text.stdout and calls[1]["batch_size"] == 3
+    # The default architecture follows the device: tiny-sd on a CPU.
+    assert CliRunner().invoke(app, ["bench", "--device", "cpu"]).exit_code == 0 and calls[2]["arch"] == "tiny-sd"
+    bad = CliRunner().invoke(app, ["bench", "--size", "12x12"])
+    assert bad.exit_code == 2 and "--size" in bad.stderr
+
+
+def _canned_result(command: str) -> BenchResult:
+    forwards = {"seconds": {"unet": 1.0, "vae": 0.2, "text": 0.1}, "total_seconds": 1.3,
+                "calls": {"unet": 2, "vae": 1, "text": 1}, "unet_rows": 8}
+    return BenchResult(
+        command=command, date="2026-11-21T00:00:00+00:00", machine={"cpu": "test", "cpu_count": 2, "gpu": None},
+        versions={"torch": "x", "diffusers": "y", "transformers": "z"},
+        workload={"arch": "tiny-sd", "preset": "tiny-sd", "jobs": 2, "width": 64, "height": 64, "steps": 1,
+                  "guidance": 5.0, "sampler": "dpmpp-2m", "method": "single"},
+        model="tiny-sd (random weights)", random_weights=True, device="cpu", dtype="float32", compile=False,
+        batch_size="auto",
+        batch_sizes=[2], setup_seconds=0.1, build_seconds=1.0, warmup_seconds=0.5, wall_seconds=1.5,
+        before_engine_seconds=0.05, engine_seconds=1.35, forwards=forwards, unet_flops_per_row=1e9,
+        matmul_ceiling={"tflops": 0.1, "n": 1024, "dtype": "float32", "samples_tflops": [0.1]},
+        peak_memory_bytes=10**9, peak_memory_kind="ru_maxrss", baseline=None, notes=["random weights"])
+
+
+def test_forward_timers_count_and_put_back_what_was_there() -> None:
+    import torch
+
+    from idcli.bench.measure import ForwardTimers
+
+    unet, vae, text = torch.nn.Identity(), torch.nn.Identity(), torch.nn.Identity()
+    vae.decode = lambda x: x  # type: ignore[attr-defined]
+
+    def compiled(x: torch.Tensor) -> torch.Tensor:  # what render --compile sets on the UNet instance
+        return x * 2
+
+    unet.forward = compiled  # type: ignore[method-assign]
+    pipe = SimpleNamespace(unet=unet, vae=vae, text_encoder=text, text_encoder_2=None)
+    with ForwardTimers(pipe, lambda: None) as timers:
+        assert float(unet(torch.ones(3, 1))[0, 0]) == 2.0
+        text(torch.ones(1))
+        vae.decode(torch.ones(1))
+    assert timers.time.calls == {"unet": 1, "vae": 1, "text": 1} and timers.time.unet_rows == 3
+    assert unet.forward is compiled and "forward" not in text.__dict__
+    assert timers.last_unet_call is not None
+
+
+def test_baseline_runs_uncompiled_in_the_default_layout() -> None:
+    import torch
+
+    from idcli.bench.baseline import default_layout, plain_forward
+
+    conv = torch.nn.Conv2d(4, 8, 3).to(memory_format=torch.channels_last)  # as the engine leaves a CUDA UNet
+    plain = torch.nn.Conv2d(4, 8, 3)
+    with default_layout(conv, plain):
+        assert conv.weight.is_contiguous() and plain.weight.is_contiguous()
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    assert plain.weight.is_contiguous()
+
+    def compiled(x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    conv.forward = compiled  # type: ignore[method-assign]
+    with plain_forward(conv):
+        assert "forward" not in conv.__dict__
+    assert conv.forward is compiled
+
+
+@pytest.mark.parametrize("preset", sorted(PUBLISHED_PARAMETERS))
+def test_real_size_architectures_match_the_published_models(preset: str) -> None:
+    from idcli.engine.build import empty_components
+
+    modules = empty_components(preset)  # parameters on the meta device: nothing allocated
+    counts = {name: sum(p.numel() for p in module.parameters()) for name, module in modules.items()}
+    assert counts == PUBLISHED_PARAMETERS[preset]
+    # The random FaceID adapter fits the published layout: two keys per cross-attention layer (16 in
+    # SD1.5, 70 in SDXL) and the six of the identity projection.
+    from idcli.engine.faceid import faceid_adapter_shapes
+
+    assert len(faceid_adapter_shapes(modules["unet"])) == {"bench-sd15": 38, "bench-sdxl": 146}[preset]
+    unet = modules["unet"].config
+    if preset == "bench-sdxl":
+        assert unet.cross_attention_dim == 2048 and unet.projection_class_embeddings_input_dim == 2816
+        assert list(unet.transformer_layers_per_block) == [1, 2, 10] and unet.addition_embed_type == "text_time"
+    else:
+        assert unet.cross_attention_dim == 768 and list(unet.block_out_channels) == [320, 640, 1280, 1280]
+
+
+def test_bench_presets_are_random_weights_with_their_own_identity() -> None:
+    from idcli.models import resolve_model
+    from idcli.shotlist import ModelSpec
+
+    ids = {name: resolve_model(ModelSpec(preset="sd15"), Path("."), "float32", name)
+           for name in ("bench-sd15", "bench-sdxl", "tiny-sd")}
+    assert all(i.random_weights and i.source == "builtin" for i in ids.values())
+    assert ids["bench-sd15"].label == "bench-sd15 (random weights)"
+    assert len({i.content_hash for i in ids.values()}) == 3
+
+
+@pytest.mark.slow
+def test_bench_sd15_builds_and_renders_through_the_engine(slow_selected: None, tmp_path: Path,
+                                                           synthetic_face_models: Path) -> None:
+    result = run_bench("sd15", jobs=1, steps=1, size=(64, 64), device="cpu", baseline=False,
+                       face_models=str(synthetic_face_models))
+    assert result.model == "bench-sd15 (random weights)" and result.forwards["unet_rows"] == 2
+    # SD1.5 at 64x64 (an 8x8 latent): 13.6 GFLOP per text-only UNet row on the meta device; FaceID adds a little.
+    assert 13.6e9 < result.unet_flops_per_row < 14e9
