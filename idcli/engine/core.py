@@ -50,7 +50,7 @@ class Engine:
         self.runtime = runtime
         self.torch_dtype = getattr(torch, runtime.dtype)
         self.device = torch.device(runtime.device)
-        pipe = build_pipeline(identity, self.torch_dtype)
+        pipe = build_pipeline(identity, self.torch_dtype, self.device)
         pipe.to(self.device)
         if identity.source == "builtin" and self.torch_dtype != torch.float32:
             pipe.to(dtype=self.torch_dtype)  # loaded pipelines already got torch_dtype
