@@ -213,6 +213,17 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
 
 
 def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
+    import signal
+
+    # A KeyboardInterrupt raised inside torch's or diffusers' native import code can abort the process
+    # or be lost; the signals are held during the imports and delivered right after them.
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        import diffusers  # noqa: F401
+        import torch  # noqa: F401
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     from .engine import Engine
 
     return Engine(model, runtime, adapter)

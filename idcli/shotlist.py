@@ -282,8 +282,16 @@ class LoadedShotList:
     raw_sha256: str
 
     def resolve_path(self, value: str) -> Path:
-        path = Path(value).expanduser()
+        path = _expand_user(value) or Path(value)
         return path if path.is_absolute() else self.base_dir / path
+
+
+def _expand_user(value: str) -> Path | None:
+    """``~`` and ``~user`` expanded; None when that user has no home folder here (Path raises)."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        return None
 
 
 def json_schema() -> dict[str, Any]:
@@ -319,20 +327,28 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return None
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+_TAGS = {"str", "Expression", "AdapterSpec", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
+
+
+def _clean_loc(loc: tuple[Any, ...], loaded: LoadedYaml | None = None) -> tuple[Any, ...]:
     # pydantic adds union-member and validator tags ("str", "Expression", "function-before[...]");
-    # they are noise to a person, not part of the document's path.
-    dropped = {"str", "Expression", "AdapterSpec", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in dropped or "[" in p)))
+    # they are noise to a person, not part of the document's path — unless the document itself has a
+    # key of that name there (an unknown key 'int' must keep its name).
+    kept: tuple[Any, ...] = ()
+    for part in loc:
+        tag = isinstance(part, str) and (part in _TAGS or "[" in part)
+        if not tag or (loaded is not None and (*kept, part) in loaded.key_marks):
+            kept = (*kept, part)
+    return kept
 
 
 def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
     errors = exc.errors(include_url=False)
-    all_locs = {_clean_loc(tuple(err["loc"])) for err in errors}
+    all_locs = {_clean_loc(tuple(err["loc"]), loaded) for err in errors}
     for err in errors:
-        loc = _clean_loc(tuple(err["loc"]))
+        loc = _clean_loc(tuple(err["loc"]), loaded)
         kind = err["type"]
         if kind.startswith("union") or (loc, kind) in seen:
             continue
@@ -449,9 +465,10 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
         add(f"preset '{spec.preset}' builds its own random weights and takes no id or revision",
             ("model", "id" if spec.id else "revision"), "remove it, or use preset sd15 / sdxl")
     if spec.id is not None and not spec.preset.startswith("tiny-"):
-        local = Path(spec.id).expanduser()
-        local = local if local.is_absolute() else base_dir / local
-        if not local.exists() and not HUB_ID.fullmatch(spec.id):
+        local = _expand_user(spec.id)
+        if local is None:
+            add(f"'{spec.id}': no such user's home folder", ("model", "id"), "write the folder's full path")
+        elif not (local if local.is_absolute() else base_dir / local).exists() and not HUB_ID.fullmatch(spec.id):
             add(f"'{spec.id}' is neither a local folder nor a hub id", ("model", "id"),
                 "a hub id looks like 'org/name'; a local folder must exist")
     return problems
@@ -480,7 +497,10 @@ def _check_expression(shot: Shot, loc: PathKey, add: Any) -> None:
 
 
 def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:
-    path = Path(value).expanduser()
+    path = _expand_user(value)
+    if path is None:
+        add(f"{what} '{value}': no such user's home folder", loc, "write the file's full path")
+        return
     path = path if path.is_absolute() else base_dir / path
     if not path.exists():
         siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
@@ -533,7 +553,11 @@ def loads_shotlist(text: str | bytes, base_dir: str | Path = ".", source: str = 
     """Parse a shot list held in memory (tests, pipelines that generate shot lists)."""
     import hashlib
 
-    raw = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        raw = text.encode("utf-8") if isinstance(text, str) else text
+    except UnicodeEncodeError as exc:  # a lone surrogate: no file can hold one
+        problem = Problem(f"the text holds an unencodable character at index {exc.start}")
+        raise ShotListError(source, [problem]) from None
     loaded = load_yaml_bytes(raw, source)
     return parse_shotlist(loaded, Path(base_dir).resolve(), hashlib.sha256(raw).hexdigest())
 

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import socket
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,11 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OutputBusyError, OutputError
-from .hashing import sha256_bytes, sha256_file
+from .hashing import sha256_bytes
 from .plan import Job
 
 TMP_SUFFIX = ".idcli-tmp"
 STATE = ".idcli"
+# Reads of files found in the output folder are bounded: a sidecar is a few kB and idcli's largest
+# image (2048x2048 RGB PNG) under 13 MB, so anything far larger is not one of ours.
+MAX_SIDECAR_BYTES = 4 * 1024 * 1024
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
+MAX_IMAGE_PIXELS = 4096 * 4096  # PNG header check before Pillow sees a file (decompression bombs)
+_VERBS = {"writing": "write", "creating": "create", "opening": "open", "reading": "read"}
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,90 @@ class JobState:
 
 
 def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
+    verb = _VERBS.get(action, action)
     if exc.errno == errno.ENOSPC:
         return OutputError(f"disk full while {action} {path}; nothing partial was kept — free space and rerun")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OutputError(f"permission denied while {action} {path} ({exc.strerror})")
-    return OutputError(f"cannot {action.removesuffix('ing')} {path}: {exc.strerror or exc}")
+    if exc.errno == errno.ENOTDIR:
+        return OutputError(f"cannot {verb} {path}: a file stands where a folder should be on that path")
+    if exc.errno == errno.EEXIST:
+        return OutputError(f"cannot {verb} {path}: it exists and is not a folder")
+    return OutputError(f"cannot {verb} {path}: {exc.strerror or exc}")
+
+
+def _open_regular(path: Path) -> int | None:
+    """A read-only descriptor of ``path`` when it is a regular file, else None.
+
+    Never follows a link at ``path`` itself (O_NOFOLLOW) and never blocks (O_NONBLOCK: a FIFO planted
+    where an image or sidecar belongs would otherwise wait forever for a writer), and devices such as
+    /dev/zero are refused before a single byte is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of a regular file of at most ``limit`` bytes; None when missing, a link, not regular or larger."""
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    try:
+        if os.fstat(fd).st_size > limit:
+            return None
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1024 * 1024):
+            total += len(chunk)
+            if total > limit:  # grew while being read
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _sha256_regular(path: Path) -> str | None:
+    """sha256 of a regular file (streamed; same rules as ``_open_regular``), or None."""
+    import hashlib
+
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    digest = hashlib.sha256()
+    try:
+        while chunk := os.read(fd, 1024 * 1024):
+            digest.update(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+def _png_record(data: bytes) -> dict[str, Any] | None:
+    """The ``idcli`` record of PNG bytes, refusing before decoding what idcli cannot have written."""
+    from .provenance import read_png_record
+
+    if len(data) < 24 or not data.startswith(b"\x89PNG\r\n\x1a\n") or data[12:16] != b"IHDR":
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if width * height > MAX_IMAGE_PIXELS:
+        return None  # a decompression bomb, not an idcli render
+    try:
+        return read_png_record(data)
+    except Exception:  # a damaged file found in the folder is stale, never a crash
+        return None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -97,7 +183,10 @@ class OutputStore:
             if probe.is_symlink():
                 raise OutputError(f"{probe} is a symbolic link; idcli never writes through links in the "
                                   "output folder")
-        if not target.resolve().is_relative_to(root) or target.is_symlink():
+        if target.is_symlink():
+            raise OutputError(f"{target} is a symbolic link; idcli never writes through links in the output "
+                              "folder — remove it and rerun")
+        if not target.resolve().is_relative_to(root):
             raise OutputError(f"refusing to write {target}: it resolves outside the output folder {root}")
         return target
 
@@ -137,63 +226,90 @@ class OutputStore:
             os.close(fd)
             raise OutputBusyError(f"another idcli run ({holder}) is writing {self.root}; wait for it to finish, "
                                   "or pass --wait to queue behind it") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        with contextlib.suppress(OSError):  # who holds the lock is information; a full disk must not stop here
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
         self._lock_fd = fd
         try:
             self.clean_temporaries()
             yield self
         finally:
             self._lock_fd = None
-            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
     def clean_temporaries(self) -> int:
-        """Remove temporaries left by killed runs. Safe only while holding the lock."""
+        """Remove temporaries left by killed runs. Safe only while holding the lock.
+
+        Only folders directly inside the output folder are searched, and a linked folder is never
+        entered: a link planted in the output folder must not make idcli delete files elsewhere.
+        """
         removed = 0
-        for tmp in self.root.glob(f"*/.*{TMP_SUFFIX}"):
+        try:
+            folders = [e for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return 0
+        for folder in folders:
             try:
-                tmp.unlink()
-                removed += 1
+                entries = list(os.scandir(folder.path))
             except OSError:
-                pass
+                continue
+            for entry in entries:
+                if not (entry.name.startswith(".") and entry.name.endswith(TMP_SUFFIX)):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    continue
+                try:
+                    os.unlink(entry.path)
+                    removed += 1
+                except OSError:
+                    pass
         return removed
 
     # -- status ---------------------------------------------------------------------------------
 
     def read_sidecar(self, job: Job) -> dict[str, Any] | None:
+        raw = _read_regular(self.path(job.sidecar_relpath), MAX_SIDECAR_BYTES)
+        if raw is None:
+            return None
         try:
-            data = json.loads(self.path(job.sidecar_relpath).read_text("utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) else None
 
     def state(self, job: Job) -> JobState:
-        """Whether ``job`` is done (sidecar key and image hash match), new, stale or recoverable."""
+        """Whether ``job`` is done (sidecar key and image hash match), new, stale or recoverable.
+
+        Reads nothing through a link at the image's path, never blocks on a FIFO or reads a device, and
+        bounds what it reads: whatever was planted in the output folder, this answers at once.
+        """
         image = self.root / job.image_relpath
         sidecar = self.read_sidecar(job)
         if sidecar is not None:
             if sidecar.get("job_key") != job.key:
                 return JobState("stale", "the shot or its settings changed")
-            expected = (sidecar.get("image") or {}).get("sha256")
-            try:
-                actual = sha256_file(image)
-            except OSError:
-                return JobState("stale", "the image is missing")
+            image_record = sidecar.get("image")
+            expected = image_record.get("sha256") if isinstance(image_record, dict) else None
+            actual = _sha256_regular(image)
+            if actual is None:
+                return JobState("stale", "the image is missing" if not image.is_symlink()
+                                else "the image is a symbolic link")
             if actual != expected:
                 return JobState("stale", "the image does not match its sidecar")
             return JobState("done")
-        if image.is_file():
-            from .provenance import read_png_record
-
-            try:
-                record = read_png_record(image.read_bytes())
-            except OSError:
-                record = None
+        if image.is_symlink():
+            return JobState("stale", "the image is a symbolic link")
+        data = _read_regular(image, MAX_IMAGE_BYTES)
+        if data is not None:
+            record = _png_record(data)
             if record and record.get("job_key") == job.key:
                 return JobState("recoverable", "image committed, sidecar missing", record)
             return JobState("stale", "an image without a matching sidecar")
+        if os.path.lexists(image):
+            return JobState("stale", "something that is not an image file is at the image's path")
         return JobState("new")
 
     # -- commit ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ keys, indexed by field path, and only then constructed with PyYAML's safe constr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .errors import Problem, ShotListError
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; a 1,000-shot list uses ~20,000
 MAX_DEPTH = 40  # the shot-list schema is at most 5 levels deep
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 PathKey = tuple[str | int, ...]
 Mark = tuple[int, int]  # 1-based line, column
@@ -92,10 +94,49 @@ def _mark_of_yaml(mark: yaml.Mark | None) -> Mark | None:
     return (mark.line + 1, mark.column + 1) if mark else None
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the bounds applied while reading, not after.
+
+    Counting values only once the node graph was composed let a flat 3.8 MB list (under the byte
+    limit) take 30 s and 1.2 GB before it was refused, and a few thousand '[' cost PyYAML quadratic
+    work until Python's recursion limit stopped it. Here composition stops at the value limit, and
+    the scanner stops at the nesting limit, where the document says so.
+    """
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self._source = source
+        self._composed = 0
+
+    def _too_deep(self) -> ShotListError:
+        mark = self.get_mark()
+        return _fail(self._source, f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:  # '[' or '{' inside MAX_DEPTH others: deeper than any node may be
+            raise self._too_deep()
+        super().fetch_flow_collection_start(token_class)
+
+    def add_indent(self, column: int) -> bool:
+        added = super().add_indent(column)
+        if added and len(self.indents) > MAX_DEPTH:
+            raise self._too_deep()
+        return added
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.check_event(yaml.AliasEvent):  # an alias adds no node to hold (expansion is bounded later)
+            self._composed += 1
+            if self._composed > MAX_EXPANDED_NODES:
+                mark = self.peek_event().start_mark
+                raise _fail(self._source, f"the document holds more than {MAX_EXPANDED_NODES:,} values",
+                            mark.line + 1, mark.column + 1, "split it into several shot lists")
+        return super().compose_node(parent, index)
+
+
 class _Walker:
     """Bounds the node graph and indexes it by field path."""
 
-    def __init__(self, loader: yaml.SafeLoader, source: str, result: LoadedYaml) -> None:
+    def __init__(self, loader: _BoundedLoader, source: str, result: LoadedYaml) -> None:
         self.loader = loader
         self.source = source
         self.result = result
@@ -137,7 +178,13 @@ class _Walker:
         document is not constructed twice.
         """
         try:
-            self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
+            if isinstance(value, str) and _SURROGATE.search(value):
+                # "\ud800" escapes (JSON-style surrogate pairs included) are not characters; they reached
+                # pydantic and the file system as UnicodeEncodeError tracebacks.
+                code = ord(_SURROGATE.search(value).group())
+                raise _fail(self.source, f"\\u{code:04x} is a UTF-16 surrogate, not a character", *_mark_of(node),
+                            "write the character itself, or a \\U0001F600-style escape", path=path)
         except yaml.MarkedYAMLError as exc:
             raise _fail(self.source, f"cannot read value: {exc.problem}", *_mark_of(node),
                         path=path) from None
@@ -208,7 +255,7 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
         raise _fail(source, f"the document is {len(raw):,} bytes; the limit is {MAX_DOCUMENT_BYTES:,}")
     text = _decode(raw, source)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _BoundedLoader(text, source)
     except yaml.reader.ReaderError as exc:
         # PyYAML checks the whole text for control characters (NUL, BEL, ...) when the loader is
         # created; this used to escape as a traceback instead of a message with a position.

@@ -390,6 +390,7 @@ def load_faceid_adapter(pipe: Any, source: str, weight_name: str, subfolder: str
     weights_only=True)``. Returns the ``FaceIDState`` the engine sets before each UNet forward.
     """
     from diffusers.models.embeddings import IPAdapterFaceIDImageProjection
+    from safetensors import SafetensorError
 
     if not weight_name.endswith(".safetensors") and not allow_pickle:
         raise ModelUnavailableError(
@@ -399,7 +400,7 @@ def load_faceid_adapter(pipe: Any, source: str, weight_name: str, subfolder: str
     try:
         pipe.load_ip_adapter(source, subfolder=subfolder, weight_name=weight_name, image_encoder_folder=None,
                              **load_kwargs)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailableError(
             f"cannot load the FaceID adapter '{weight_name}' from '{source}'"

@@ -17,6 +17,9 @@ from ..errors import InputError
 MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel selfie is already generous; bombs are far larger
 MAX_IMAGE_BYTES = 100 * 1024 * 1024
 MIN_SIDE = 32
+# Face detection letterboxes to 640x640: past 640:1 a side rounds to 0 pixels and OpenCV aborts with an
+# assertion; long before that no face is usable. 10:1 still takes any photo format (panoramas are ~6:1).
+MAX_ASPECT = 10
 
 
 class ImageError(InputError):
@@ -53,7 +56,7 @@ def load_rgb(path: Path) -> np.ndarray:
                     raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget")
                 image.load()
                 image = ImageOps.exif_transpose(image) or image
-                rgb = _to_rgb(image)
+                rgb = _to_rgb(image, path)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -65,13 +68,17 @@ def load_rgb(path: Path) -> np.ndarray:
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous
-    if min(rgb.shape[:2]) < MIN_SIDE:
-        raise ImageError(f"{path}: {rgb.shape[1]}x{rgb.shape[0]} is too small; a selfie needs at least "
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ImageError(f"{path}: {width}x{height} is too small; a selfie needs at least "
                          f"{MIN_SIDE} pixels on each side")
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        raise ImageError(f"{path}: {width}x{height} is too elongated for a selfie (more than {MAX_ASPECT}:1); "
+                         "crop it around the face")
     return rgb
 
 
-def _to_rgb(image) -> np.ndarray:  # PIL.Image.Image
+def _to_rgb(image, path: Path) -> np.ndarray:  # PIL.Image.Image
     from PIL import Image
 
     mode = image.mode
@@ -82,9 +89,15 @@ def _to_rgb(image) -> np.ndarray:  # PIL.Image.Image
         grey = np.clip(data / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if mode == "F":
+        # Floating-point greyscale: scale the finite range to 8 bits. One NaN or infinite pixel used to
+        # turn the whole picture black (NaN spans), which then read as "no face found".
         data = np.asarray(image, dtype=np.float64)
-        span = (data.max() - data.min()) or 1.0
-        grey = ((data - data.min()) / span * 255.0 + 0.5).astype(np.uint8)
+        finite = np.isfinite(data)
+        if not finite.any():
+            raise ImageError(f"{path}: the image holds no finite pixel values (all NaN or infinite)")
+        low, high = data[finite].min(), data[finite].max()
+        data = np.where(finite, data, low)
+        grey = ((data - low) / ((high - low) or 1.0) * 255.0 + 0.5).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")

@@ -23,6 +23,7 @@ PACK_FORMAT = "idcli-identity-pack"
 PACK_SCHEMA = 1
 PACK_SUFFIX = ".idpack"
 REQUIRED_TENSORS = ("embedding", "selfie_embeddings", "crops_112", "crops_224", "crops_head")
+MAX_PACK_BYTES = 256 * 1024 * 1024
 
 
 class PackError(InputError):
@@ -83,10 +84,17 @@ def read_pack(path: Path) -> IdentityPack:
 
     if not path.is_file():
         raise PackError(f"{path}: no such identity pack" if not path.exists() else f"{path}: not a file")
+    too_large = PackError(f"{path}: over {MAX_PACK_BYTES:,} bytes, too large for an identity pack")
     try:
-        data = path.read_bytes()
+        if path.stat().st_size > MAX_PACK_BYTES:
+            raise too_large
+        with path.open("rb") as handle:
+            # Bounded: a pack of 32 selfies is about 20 MB; a huge file is not one and must not fill memory.
+            data = handle.read(MAX_PACK_BYTES + 1)
     except OSError as exc:
         raise PackError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_PACK_BYTES:  # grew while being read
+        raise too_large
     try:
         tensors = load(data)
         header = _header(data)

@@ -1,0 +1,494 @@
+"""Faults: kill -9 at random moments and at every step of the commit protocol, SIGTERM/SIGINT, a full
+disk, out of memory, two runs on one folder, unusable output folders.
+
+Already covered elsewhere (and not repeated here; docs/reliability.md lists them):
+test_cli.py::test_sigkill_midway_then_resume_completes_without_duplicates,
+test_cli.py::test_sigterm_and_sigint_exit_with_their_codes, test_cli.py::test_busy_output_folder_exits_3,
+test_render.py::test_out_of_memory_backs_off_and_matches_batch_one,
+test_render.py::test_disk_full_loses_nothing_and_a_later_run_completes (ENOSPC at fsync of a sidecar),
+test_render.py::test_second_writer_is_refused_while_a_run_holds_the_folder,
+test_render.py::test_output_path_that_is_a_file_is_refused,
+test_render.py::test_leftover_temporaries_are_removed_at_start.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+from idcli.hashing import sha256_file
+from idcli.store import TMP_SUFFIX, OutputStore
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def _load_kill_loop() -> Any:
+    spec = importlib.util.spec_from_file_location("idcli_kill_loop", ROOT / "tests" / "stress" / "kill_loop.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+kill_loop = _load_kill_loop()
+
+SHOTS = """\
+version: 1
+project: faults
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler, takes: 2}
+shots:
+  - {id: s1, prompt: "a lighthouse in a storm"}
+  - {id: s2, prompt: "a bar at night"}
+  - {id: s3, prompt: "a beach at dawn"}
+"""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["TRANSFORMERS_VERBOSITY"] = "error"
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"  # see tests/stress/kill_loop.py
+    return env
+
+
+def _jobs(path: Path) -> list[Any]:
+    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(path), device="cpu")
+    return list(plan.jobs)
+
+
+def _commits(out: Path) -> Counter:
+    return Counter(e["key"] for e in OutputStore(out).journal_entries() if e.get("event") == "commit")
+
+
+def _assert_complete_and_consistent(out: Path, jobs: list[Any]) -> None:
+    """Every job done, each image complete and equal to its sidecar's sha256, no temporaries."""
+    assert not list(out.rglob(f"*{TMP_SUFFIX}"))
+    for job in jobs:
+        record = json.loads((out / job.sidecar_relpath).read_text())
+        assert record["job_key"] == job.key
+        assert sha256_file(out / job.image_relpath) == record["image"]["sha256"]
+        with Image.open(out / job.image_relpath) as im:
+            im.load()
+
+
+@pytest.fixture
+def cached_engine(monkeypatch: pytest.MonkeyPatch, tiny_engines) -> list[int]:
+    """Make the CLI reuse the session's tiny engines (building one costs seconds); counts rendered jobs."""
+    import idcli.run as run_module
+
+    rendered: list[int] = []
+
+    class Counting:
+        def __init__(self, engine: Any) -> None:
+            self.engine, self.adapter_record = engine, engine.adapter_record
+
+        def render(self, requests: list[Any]) -> list[Any]:
+            results = self.engine.render(requests)
+            rendered.append(len(requests))
+            return results
+
+        def suggest_batch_size(self, request: Any) -> int:
+            return 2
+
+    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: Counting(
+        tiny_engines(model.preset, adapter)))
+    return rendered
+
+
+# -- kill -9 -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_loses_nothing_and_commits_each_job_once(tmp_path: Path) -> None:
+    """20 runs of ``python -m idcli render`` killed with SIGKILL at seeded random moments (and 2 stopped with
+    SIGTERM/SIGINT once rendering has begun), then a resume; the invariants are checked after every stop."""
+    summary = kill_loop.run_kill_loop(seed=2026_11_21, workdir=tmp_path, shots=12, takes=4,
+                                      schedule=["KILL"] * 20 + ["TERM", "INT"])
+    print(summary.table())
+    assert summary.violations == []
+    assert summary.signals["KILL"] == 20 and summary.signals["TERM"] == summary.signals["INT"] == 1
+    assert summary.jobs >= 48 and summary.done_at_end == summary.jobs
+    # Counted renders: one committed image per job, never replaced, at most one journal commit per job.
+    assert summary.renders == summary.jobs and summary.max_commits_per_job == 1
+    assert summary.journal_commits + summary.journal_recovered + summary.journal_gaps == summary.jobs
+    assert summary.lost == summary.duplicates == summary.partial == summary.mismatched == summary.tracebacks == 0
+    assert summary.temporaries_survived_start == 0 and summary.temporaries_at_end == 0
+    assert summary.slowest_exit < 15.0, "SIGTERM/SIGINT must stop a run promptly"
+
+
+# The commit protocol step by step: a hook kills the process (SIGKILL, no clean-up) right after the Nth
+# matching file-system call; the hook patches os.fsync/os.replace and then runs the real CLI.
+_CRASH_HOOK = """
+import os, signal, sys
+point, nth = sys.argv[1], int(sys.argv[2])
+argv = sys.argv[3:]
+out = os.path.abspath(argv[argv.index("--out") + 1]) + os.sep
+counts = {}
+real_fsync, real_replace = os.fsync, os.replace
+
+def hit(kind):
+    counts[kind] = counts.get(kind, 0) + 1
+    if kind == point and counts[kind] == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def fsync(fd):
+    real_fsync(fd)
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return
+    if name.startswith(out) and name.endswith(".idcli-tmp"):
+        hit("image-written" if ".png." in name else "sidecar-written")
+
+def replace(src, dst, *args, **kwargs):
+    real_replace(src, dst, *args, **kwargs)
+    dst = os.path.abspath(dst)
+    if dst.startswith(out):
+        hit("image-renamed" if dst.endswith(".png") else "sidecar-renamed")
+
+os.fsync, os.replace = fsync, replace
+sys.argv = ["idcli", *argv]
+from idcli.cli import main
+main()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors through /proc")
+def test_kill_9_at_each_step_of_the_commit_protocol(write_shotlist, tmp_path: Path) -> None:
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    jobs = _jobs(path)
+    inodes: dict[str, int] = {}
+
+    def run(point: str | None = None, nth: int = 0) -> int:
+        args = ["render", str(path), "--out", str(out), "--device", "cpu", "--batch-size", "1", "--quiet"]
+        cmd = [sys.executable, "-c", _CRASH_HOOK, point or "none", str(nth), *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+        assert "Traceback" not in done.stderr, done.stderr
+        for job in jobs:  # a committed image is never replaced: each job is rendered and committed once
+            image = out / job.image_relpath
+            if image.exists():
+                assert inodes.setdefault(job.image_relpath, image.stat().st_ino) == image.stat().st_ino
+        return done.returncode
+
+    def state() -> tuple[int, int, list[str]]:
+        done = sum((out / j.sidecar_relpath).exists() for j in jobs)
+        png_only = sum((out / j.image_relpath).exists() and not (out / j.sidecar_relpath).exists() for j in jobs)
+        tmp = sorted(p.name.split(".")[2] for p in out.rglob(f"*{TMP_SUFFIX}"))  # 'png' or 'json'
+        return done, png_only, tmp
+
+    # 1. killed with the second image written and fsynced but not yet renamed: a temporary, no image.
+    assert run("image-written", 2) == -signal.SIGKILL
+    assert state() == (1, 0, ["png"])
+    # 2. the next start removes it; killed right after the next image's rename: an image without sidecar.
+    assert run("image-renamed", 2) == -signal.SIGKILL
+    assert state() == (2, 1, [])
+    # 3. the next run adopts that image (no render); killed with the rebuilt sidecar written, not renamed.
+    assert run("sidecar-written", 1) == -signal.SIGKILL
+    assert state() == (2, 1, ["json"])
+    # 4. adopted again; the next job is killed after its sidecar's rename, before its journal line.
+    assert run("sidecar-renamed", 2) == -signal.SIGKILL
+    assert state() == (4, 0, [])
+    # 5. the resume renders only the two jobs left.
+    assert run() == 0
+    assert state() == (6, 0, [])
+    _assert_complete_and_consistent(out, jobs)
+    entries = [e for e in OutputStore(out).journal_entries() if e.get("event") == "commit"]
+    rendered = Counter(e["key"] for e in entries if not e["recovered"])
+    recovered = Counter(e["key"] for e in entries if e["recovered"])
+    # Jobs 1, 2, 5, 6 committed by their render; job 3 adopted from its PNG; job 4's line was cut by the kill.
+    assert sorted(rendered.values()) == [1, 1, 1, 1] and list(recovered.values()) == [1]
+    assert not set(rendered) & set(recovered) and len(set(rendered) | set(recovered)) == 5
+
+
+# -- disk full -----------------------------------------------------------------------------------------
+
+
+class _FullDisk:
+    """A file object whose write stores half the bytes, then fails with ENOSPC (as a full disk does)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def write(self, data: bytes) -> int:
+        self.handle.write(data[: len(data) // 2])
+        self.handle.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
+
+    def __enter__(self) -> _FullDisk:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.handle.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
+@pytest.mark.parametrize("kind", ["png", "json"])
+def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Path, cached_engine: list[int],
+                                                    monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    jobs = _jobs(path)
+    real_fdopen = os.fdopen
+    writes = Counter()
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+        handle = real_fdopen(fd, *args, **kwargs)
+        try:
+            name = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return handle
+        if name.startswith(str(out)) and name.endswith(TMP_SUFFIX) and f".{kind}." in name:
+            writes[kind] += 1
+            if writes[kind] >= 3:  # the disk fills up at the third image (or sidecar)
+                return _FullDisk(handle)
+        return handle
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    monkeypatch.setattr(os, "fdopen", real_fdopen)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    third = out / jobs[2].image_relpath if kind == "png" else out / jobs[2].sidecar_relpath
+    assert f"disk full while writing {third}" in result.stderr and "nothing partial was kept" in result.stderr
+    assert not list(out.rglob(f"*{TMP_SUFFIX}")), "the half-written temporary was removed"
+    for png in out.rglob("*.png"):  # every image at a final path is complete
+        with Image.open(png) as im:
+            im.load()
+    assert (out / jobs[2].image_relpath).exists() == (kind == "json")  # the image went in before its sidecar
+    assert not (out / jobs[2].sidecar_relpath).exists() and not (out / jobs[3].image_relpath).exists()
+
+    again = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "-q"])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert (summary["rendered"], summary["recovered"]) == ((4, 0) if kind == "png" else (3, 1))
+    _assert_complete_and_consistent(out, jobs)
+    assert set(_commits(out).values()) == {1} and len(_commits(out)) == len(jobs)
+    # Renders in all: each job once, plus work in flight when the disk filled, which is lost, never committed
+    # twice: the rest of the failing batch (batches of 2; for a failed sidecar its image is adopted instead)
+    # and whatever the render thread finished while the commit thread wrote (at most two queued batches).
+    lost_in_flight = sum(cached_engine) - len(jobs)
+    assert 1 <= lost_in_flight <= 1 + 2 * 2 + (kind == "png"), cached_engine
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
+def test_disk_full_at_the_lock_and_journal_is_not_fatal(write_shotlist, tmp_path: Path, cached_engine: list[int],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock's owner text and the journal are records, not commit markers: a full disk there is ignored."""
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    real_pwrite, real_write = os.pwrite, os.write
+
+    def full_pwrite(*args: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_journal(fd: int, data: bytes) -> int:
+        try:
+            name = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            name = ""
+        if name.endswith("journal.jsonl"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "pwrite", full_pwrite)
+    monkeypatch.setattr(os, "write", full_journal)
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    monkeypatch.setattr(os, "write", real_write)
+    assert result.exit_code == 0, result.output
+    _assert_complete_and_consistent(out, _jobs(path))
+    assert not (out / ".idcli" / "journal.jsonl").exists() or not OutputStore(out).journal_entries()
+
+
+# -- out of memory ---------------------------------------------------------------------------------------
+
+
+def test_out_of_memory_at_random_points_renders_every_job_once(write_shotlist, tmp_path: Path, tiny_engines) -> None:
+    """OOM strikes at seeded random batches, even at batch size 1 (that job fails, exit 1); a second run
+    finishes; every job is rendered successfully exactly once and equals a batch-size-1 render."""
+    import torch
+
+    text = SHOTS.replace("takes: 2", "takes: 4")
+    path = write_shotlist(text)
+    rng = random.Random(7)
+    succeeded: list[str] = []
+    attempts: list[int] = []
+
+    class Flaky:
+        def __init__(self, adapter: Any) -> None:
+            self.engine = tiny_engines("tiny-sd", adapter)
+            self.adapter_record = self.engine.adapter_record
+
+        def render(self, requests: list[Any]) -> list[Any]:
+            attempts.append(len(requests))
+            if rng.random() < (0.6 if len(requests) > 1 else 0.15):
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+            results = self.engine.render(requests)
+            succeeded.extend(f"{r.prompt}|{r.seed}" for r in requests)
+            return results
+
+        def suggest_batch_size(self, request: Any) -> int:
+            return 8
+
+    loaded = idcli.load_shotlist(path)
+    out = tmp_path / "oom"
+    reports = []
+    for _ in range(4):  # a failed job is retried by the next run, as a person would rerun
+        reports.append(idcli.render(loaded, out, device="cpu", engine_factory=lambda m, r, a: Flaky(a)))
+        if reports[-1].failed == 0:
+            break
+    assert reports[-1].failed == 0 and len(reports) >= 2, "the seed makes some batch-size-1 attempt fail"
+    assert any(o.status == "failed" and "out of memory" in (o.error or "") for o in reports[0].jobs)
+    assert min(attempts) == 1 and max(attempts) == 8
+    jobs = _jobs(path)
+    assert len(succeeded) == len(set(succeeded)) == len(jobs), "every job rendered successfully exactly once"
+    assert set(_commits(out).values()) == {1} and len(_commits(out)) == len(jobs)
+    reference = idcli.render(loaded, tmp_path / "one", device="cpu", batch_size=1,
+                             engine_factory=lambda m, r, a: tiny_engines("tiny-sd", a))
+    for job, ref in zip(jobs, reference.jobs, strict=True):
+        a = np.asarray(Image.open(out / job.image_relpath), dtype=int)
+        b = np.asarray(Image.open(ref.image), dtype=int)
+        assert np.abs(a - b).max() <= 1  # float32 batches agree within 3e-6: at most one 8-bit level
+
+
+# -- two runs, one folder --------------------------------------------------------------------------------
+
+
+def test_two_runs_on_one_folder_never_interleave(write_shotlist, tmp_path: Path) -> None:
+    """Two real processes started together with --wait: one renders, the other queues and then skips
+    everything; a third without --wait is refused with exit 3 while the folder is held."""
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    args = [sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device", "cpu", "-q", "--json"]
+    first = subprocess.Popen([*args, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    second = subprocess.Popen([*args, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_env())
+    outputs = [p.communicate(timeout=300) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    summaries = sorted((json.loads(o[0]) for o in outputs), key=lambda s: -s["rendered"])
+    assert [s["rendered"] for s in summaries] == [6, 0] and summaries[1]["skipped"] == 6
+    entries = OutputStore(out).journal_entries()
+    pids = [e["pid"] for e in entries]
+    # Each run's entries form one block: run-start, its commits, run-end, then the other run's.
+    blocks = [pid for i, pid in enumerate(pids) if i == 0 or pid != pids[i - 1]]
+    assert len(blocks) == 2 and set(blocks) == {first.pid, second.pid}
+    assert [e["event"] for e in entries if e["event"] != "commit"] == ["run-start", "run-end"] * 2
+    assert set(_commits(out).values()) == {1}
+
+    with OutputStore(out).session():  # the folder is held: a run without --wait is refused at once
+        refused = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        _, refused_err = refused.communicate(timeout=120)
+        waiting = subprocess.Popen([*args, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=_env())
+        time.sleep(1.5)
+        assert waiting.poll() is None, "--wait queues behind the holder"
+    assert refused.returncode == 3
+    assert f"another idcli run (pid {os.getpid()} " in refused_err and "--wait" in refused_err
+    assert "Traceback" not in refused_err
+    stdout, stderr = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, stderr
+    assert json.loads(stdout)["skipped"] == 6
+    assert refused.pid not in {e["pid"] for e in OutputStore(out).journal_entries()}, "the refused run wrote nothing"
+
+
+# -- output folders that cannot be used ---------------------------------------------------------------------
+
+
+def _block(kind: str, tmp_path: Path) -> tuple[Path, str]:
+    out = tmp_path / "out"
+    if kind == "output is a file":
+        out.write_text("x")
+        return out, f"output path {out} exists and is not a folder"
+    if kind == "a parent is a file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+        return out, f"cannot create {out}: a file stands where a folder should be"
+    if kind == "state folder is a file":
+        out.mkdir()
+        (out / ".idcli").write_text("x")
+        return out, f"{out / '.idcli'} exists and is not a folder"
+    if kind == "shot folder is a file":
+        out.mkdir()
+        (out / "s2").write_text("x")
+        return out, f"cannot create {out / 's2'}: it exists and is not a folder"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["output is a file", "a parent is a file", "state folder is a file",
+                                  "shot folder is a file"])
+def test_a_file_where_a_folder_should_be(write_shotlist, tmp_path: Path, cached_engine: list[int], kind: str) -> None:
+    path = write_shotlist(SHOTS)
+    out, message = _block(kind, tmp_path)
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    assert result.exit_code == 1, result.output
+    assert f"idcli: error: {message}" in result.stderr and "Traceback" not in result.output
+    assert not list(tmp_path.rglob(f"*{TMP_SUFFIX}"))
+    if kind == "shot folder is a file":  # what was committed before the failure is complete and kept
+        jobs = _jobs(path)
+        _assert_complete_and_consistent(out, [j for j in jobs if j.shot_id == "s1"])
+
+
+def test_missing_output_folders_are_created(write_shotlist, tmp_path: Path, cached_engine: list[int]) -> None:
+    path, out = write_shotlist(SHOTS), tmp_path / "does" / "not" / "exist"
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    _assert_complete_and_consistent(out, _jobs(path))
+
+
+def test_read_only_output_folder_simulated(write_shotlist, tmp_path: Path, cached_engine: list[int],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """EROFS on every file created in the output folder (the tests may run as root, where chmod does not bite)."""
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    out.mkdir()
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def ro_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if flags & os.O_CREAT and str(name).startswith(str(out)):
+            raise OSError(errno.EROFS, "Read-only file system", str(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    def ro_mkdir(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(name).startswith(str(out)):
+            raise OSError(errno.EROFS, "Read-only file system", str(name))
+        return real_mkdir(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", ro_open)
+    monkeypatch.setattr(os, "mkdir", ro_mkdir)
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    monkeypatch.undo()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"idcli: error: permission denied while creating {out}" in result.stderr
+    assert "Read-only file system" in result.stderr
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
+def test_read_only_output_folder(write_shotlist, tmp_path: Path, cached_engine: list[int]) -> None:
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    (out / ".idcli").mkdir(parents=True)
+    out.chmod(0o555)
+    try:
+        result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    finally:
+        out.chmod(0o755)
+    assert result.exit_code == 1 and f"output folder {out} is not writable" in result.stderr
