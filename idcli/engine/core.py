@@ -223,14 +223,19 @@ class Engine:
         frames = set(preview_frames(evaluations)) if capture and dual else set()
         captured: dict[int, list[dict[str, Any]]] = {i: [] for i in dual}
         unet = self.pipe.unet
+        selected: tuple[Any, ...] = ()  # the rows' inputs, rebuilt only when the open windows change
         for step, t in enumerate(scheduler.timesteps):
             active = [i for i in dual if windows[i][0] <= step < windows[i][1]]
-            rows = list(range(base)) + [identity_row[i] for i in active]
-            index = torch.tensor(rows, device=self.device)
-            added = {k: v.index_select(0, index) if k != "image_embeds" else [v.index_select(0, index)]
-                     for k, v in added_all.items()} or None
+            if not selected or selected[0] != active:
+                rows = list(range(base)) + [identity_row[i] for i in active]
+                index = torch.tensor(rows, device=self.device)
+                added = {k: v.index_select(0, index) if k != "image_embeds" else [v.index_select(0, index)]
+                         for k, v in added_all.items()} or None
+                selected = (active, embeds.index_select(0, index), added)
+                if self.faceid is not None:
+                    self.faceid.row_scale = scales[rows]
+            row_embeds, added = selected[1], selected[2]
             if self.faceid is not None:
-                self.faceid.row_scale = scales[rows]
                 # The semantic rows of the dual-line jobs: their attention to the subject's tokens.
                 self.faceid.probe = (AttentionProbe([(n if cfg else 0) + i for i in dual], token_weights, latent_hw,
                                                     self.probe_levels) if dual else None)
@@ -238,8 +243,7 @@ class Engine:
             if active:
                 parts.append(latents[active])
             model_in = scheduler.scale_model_input(torch.cat(parts), t)
-            eps = unet(model_in, t, encoder_hidden_states=embeds.index_select(0, index), added_cond_kwargs=added,
-                       return_dict=False)[0]
+            eps = unet(model_in, t, encoder_hidden_states=row_embeds, added_cond_kwargs=added, return_dict=False)[0]
             uncond = eps[:n] if cfg else None
             cond = eps[base - n:base]
             guided = uncond + r0.guidance * (cond - uncond) if cfg else cond
