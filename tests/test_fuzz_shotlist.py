@@ -16,14 +16,13 @@ from __future__ import annotations
 import copy
 import json
 import math
-import signal
 import tracemalloc
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hang_watchdog import no_hang
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import event as _event
 from hypothesis import strategies as st
@@ -87,28 +86,6 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-class Hang(BaseException):
-    """Raised by the watchdog; a BaseException so that no ``except OSError``/``Exception`` can swallow it."""
-
-
-@contextmanager
-def _time_limit(seconds: int):
-    fired: list[bool] = []
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        fired.append(True)
-        raise Hang(f"an example ran over {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    assert not fired, f"an example ran over {seconds} s"
-
-
 def event(text: str) -> None:
     if currently_in_test_context():
         _event(text)
@@ -134,7 +111,7 @@ def check(raw: bytes | str, base_dir: Path) -> LoadedShotList | None:
         # bytes Python's surrogatepass writes, which are invalid UTF-8.
         raw = raw.encode("utf-8", "surrogatepass")
     try:
-        with _time_limit(PER_EXAMPLE_SECONDS):
+        with no_hang(PER_EXAMPLE_SECONDS):
             loaded = loads_shotlist(raw, base_dir, SOURCE)
         event("outcome: a valid shot list")
         return loaded
@@ -433,7 +410,7 @@ def _unsafe(value: str) -> bool:
 def test_validate_command_exits_0_or_2_with_one_clear_message(base_dir: Path, raw: bytes) -> None:
     path = base_dir / "cli.yaml"
     path.write_bytes(raw)
-    with _time_limit(PER_EXAMPLE_SECONDS):
+    with no_hang(PER_EXAMPLE_SECONDS):
         result = runner.invoke(app, ["validate", str(path)])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception

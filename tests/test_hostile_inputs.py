@@ -18,19 +18,17 @@ import json
 import os
 import pickle
 import shutil
-import signal
 import struct
 import subprocess
 import sys
 import tracemalloc
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hang_watchdog import no_hang
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -44,33 +42,6 @@ from idcli.store import TMP_SUFFIX, OutputStore
 ROOT = Path(__file__).resolve().parents[1]
 SELFIE = ROOT / "recipes" / "selfies" / "mara_1.jpg"
 runner = CliRunner()
-
-
-class Hang(BaseException):
-    """Raised by the watchdog; a BaseException so that no ``except OSError``/``Exception`` can swallow it."""
-
-
-@contextmanager
-def no_hang(seconds: int = 20) -> Iterator[None]:
-    """Fail instead of hanging the suite (a FIFO opened for reading blocks until a writer comes).
-
-    The alarm keeps firing every second once due, and the block fails afterwards even if the code under
-    test swallowed the interruption (a blocked open() that got EINTR-as-exception and carried on).
-    """
-    fired: list[bool] = []
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        fired.append(True)
-        raise Hang(f"still running after {seconds} s: it hangs")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    assert not fired, f"blocked for more than {seconds} s"
 
 
 def _png(width: int, height: int, *, depth: int = 8, colour: int = 2, rows: bytes | None = None) -> bytes:
