@@ -31,7 +31,8 @@ app = typer.Typer(
 ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False)]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: renders/<project>].")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset overriding the shot list: "
-                                               "tiny-sd, tiny-sdxl, sd15, sdxl.")]
+                                               "tiny-sd, tiny-sdxl, sd15, sdxl (and bench-sd15, "
+                                               "bench-sdxl: real-size, random weights).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout for machines.")]
 FaceModelsOpt = Annotated[str | None, typer.Option(
