@@ -223,6 +223,9 @@ class Engine:
         frames = set(preview_frames(evaluations)) if capture and dual else set()
         captured: dict[int, list[dict[str, Any]]] = {i: [] for i in dual}
         unet = self.pipe.unet
+        # The semantic rows of the dual-line jobs: their attention to the subject's tokens.
+        probe = AttentionProbe([(n if cfg else 0) + i for i in dual], token_weights, latent_hw,
+                               self.probe_levels) if dual else None
         selected: tuple[Any, ...] = ()  # the rows' inputs, rebuilt only when the open windows change
         for step, t in enumerate(scheduler.timesteps):
             active = [i for i in dual if windows[i][0] <= step < windows[i][1]]
@@ -235,10 +238,9 @@ class Engine:
                 if self.faceid is not None:
                     self.faceid.row_scale = scales[rows]
             row_embeds, added = selected[1], selected[2]
-            if self.faceid is not None:
-                # The semantic rows of the dual-line jobs: their attention to the subject's tokens.
-                self.faceid.probe = (AttentionProbe([(n if cfg else 0) + i for i in dual], token_weights, latent_hw,
-                                                    self.probe_levels) if dual else None)
+            if probe is not None:
+                probe.reset()
+                self.faceid.probe = probe
             parts = [latents, latents] if cfg else [latents]
             if active:
                 parts.append(latents[active])
@@ -247,8 +249,8 @@ class Engine:
             uncond = eps[:n] if cfg else None
             cond = eps[base - n:base]
             guided = uncond + r0.guidance * (cond - uncond) if cfg else cond
-            if dual:
-                maps = self.faceid.probe.maps()
+            if probe is not None:
+                maps = probe.maps()
                 self.faceid.probe = None
                 fused = list(guided.unbind(0))
                 for k, i in enumerate(dual):
@@ -297,7 +299,7 @@ class Engine:
 
         from .fusion import subject_token_positions
 
-        weights = torch.zeros(len(requests), tokens)
+        weights = torch.zeros(len(requests), tokens, device=self.device)
         for k, r in enumerate(requests):
             for position in subject_token_positions(self.pipe.tokenizer, r.semantic_prompt or r.prompt,
                                                     r.subject_spans, tokens):

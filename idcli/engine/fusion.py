@@ -62,7 +62,8 @@ class AttentionProbe:
     """Cross-attention of some UNet rows to some text tokens, gathered over one forward.
 
     ``rows``: indices into the forward's batch; ``token_weights``: ``[len(rows), tokens]`` with 1 at
-    each row's subject tokens. Maps are averaged over heads and layers and resampled to the latent grid.
+    each row's subject tokens, on the UNet's device. Maps are averaged over heads and layers and
+    resampled to the latent grid. One probe serves a whole batch: ``reset`` before each forward.
     """
 
     def __init__(self, rows: list[int], token_weights: torch.Tensor, latent_hw: tuple[int, int],
@@ -71,9 +72,14 @@ class AttentionProbe:
         self.token_weights = token_weights
         self.latent_hw = latent_hw
         self.levels = levels
+        self._index = torch.tensor(rows, device=token_weights.device)
         self._sum: torch.Tensor | None = None
         self._layers = 0
-        self._index: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        """Forget the maps gathered so far (before the next forward)."""
+        self._sum = None
+        self._layers = 0
 
     def _grid(self, seq_len: int) -> tuple[int, int] | None:
         h, w = self.latent_hw
@@ -88,12 +94,10 @@ class AttentionProbe:
         grid = self._grid(query.shape[2])
         if grid is None or not self.rows:
             return
-        if self._index is None or self._index.device != query.device:
-            self._index = torch.tensor(self.rows, device=query.device)
         q = query.index_select(0, self._index).float()
         k = key.index_select(0, self._index).float()
         probs = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1)  # [rows, heads, seq, tokens]
-        weights = self.token_weights.to(probs.device)[:, None, None, : probs.shape[-1]]
+        weights = self.token_weights[:, None, None, : probs.shape[-1]]
         attention = (probs * weights).sum(-1).mean(1)  # [rows, seq]
         maps = attention.reshape(len(self.rows), 1, *grid)
         if grid != self.latent_hw:
@@ -124,11 +128,11 @@ def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def _unit_range(image: torch.Tensor) -> torch.Tensor:
+    # torch.where rather than a Python test: no device-to-host sync per job and step on a GPU.
     low, high = image.min(), image.max()
     span = high - low
-    if not torch.isfinite(span) or float(span) <= 1e-12:
-        return torch.zeros_like(image)
-    return (image - low) / span
+    flat = ~torch.isfinite(span) | (span <= 1e-12)
+    return torch.where(flat, torch.zeros_like(image), (image - low) / span)
 
 
 class FusionMask:
@@ -153,7 +157,7 @@ class FusionMask:
             return self.mask
         accumulated = self._sum / self._count
         peak = accumulated.max()
-        accumulated = accumulated / peak if float(peak) > 0 else accumulated
+        accumulated = torch.where(peak > 0, accumulated / peak, accumulated)
         low = p.mask_threshold - p.mask_softness
         ramp = ((accumulated - low) / (2 * p.mask_softness)).clamp(0.0, 1.0)
         mask = ramp * ramp * (3 - 2 * ramp)  # smoothstep: exactly 0 and 1 outside the ramp
