@@ -287,8 +287,8 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
             raise
         commits.drain()
     finally:
-        # Stopped by an error: a commit already running finishes, queued ones are dropped (their jobs
-        # stay pending for the next run).
+        # Stopped by an error: a commit already running finishes and its jobs are reported; queued ones
+        # are dropped (their jobs stay pending for the next run).
         commits.cancel()
         commits.close()
 

@@ -9,6 +9,7 @@ store's (image, then sidecar, atomically): a run stopped at any moment leaves wh
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,23 +30,26 @@ class CommitQueue:
 
     def _collect(self, block_while: int) -> None:
         while self._waiting and (self._waiting[0].done() or len(self._waiting) > block_while):
-            future = self._waiting.popleft()
-            try:
-                result = future.result()
-            except BaseException:
-                self.cancel()
-                raise
+            future = self._waiting[0]
+            # A Ctrl-C while waiting here leaves the queue as it is, so ``drain`` can still hand over
+            # the batches already rendered. Only a commit's own failure stops the queue.
+            result = future.result()  # raises the commit's own error, handled below
+            self._waiting.popleft()
             self._on_done(result)
 
     def drain(self) -> None:
-        """Wait for every queued commit and hand over its result; the first error is raised."""
+        """Wait for every queued commit and hand over its result; the first error is raised (then
+        ``cancel`` settles the rest)."""
         self._collect(block_while=0)
 
     def cancel(self) -> None:
-        """Drop commits that have not started (the one running finishes: writes are never cut short)."""
-        for future in self._waiting:
-            future.cancel()
+        """Drop commits that have not started; the one running finishes (writes are never cut short) and
+        its result is still handed over, so jobs it committed are reported as committed."""
+        running = [f for f in self._waiting if not f.cancel()]
         self._waiting.clear()
+        for future in running:
+            with contextlib.suppress(Exception):
+                self._on_done(future.result())
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

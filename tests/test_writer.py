@@ -1,0 +1,69 @@
+"""The commit queue: order, back-pressure, and what a Ctrl-C or a failed commit leaves reported."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+
+import pytest
+
+from idcli.writer import CommitQueue
+
+
+def _slow(value: int, seconds: float = 0.2) -> int:
+    time.sleep(seconds)
+    return value
+
+
+def test_results_are_handed_over_in_order_and_at_most_depth_wait() -> None:
+    handed: list[int] = []
+    queue = CommitQueue(handed.append, depth=2)
+    for value in range(5):
+        queue.submit(_slow, value, 0.02)
+        assert len(queue._waiting) <= 2
+    queue.drain()
+    queue.close()
+    assert handed == [0, 1, 2, 3, 4]
+
+
+def test_ctrl_c_while_waiting_for_room_keeps_every_batch_for_drain() -> None:
+    handed: list[int] = []
+    queue = CommitQueue(handed.append, depth=2)
+    queue.submit(_slow, 1)
+    queue.submit(_slow, 2)
+    # The third submit blocks on the first commit; a Ctrl-C arrives meanwhile.
+    timer = threading.Timer(0.05, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        queue.submit(_slow, 3)
+    timer.join()
+    queue.drain()  # what run.py does on Ctrl-C: the batches already rendered are committed and reported
+    queue.close()
+    assert handed == [1, 2]
+
+
+def test_a_failed_commit_stops_the_queue_but_reports_the_one_already_running() -> None:
+    handed: list[int] = []
+
+    def on_done(value: int) -> None:
+        handed.append(value)
+        if value == 1:
+            raise OSError("disk full")
+
+    queue = CommitQueue(on_done, depth=3)
+    started = threading.Event()
+
+    def second() -> int:
+        started.set()
+        return _slow(2)
+
+    queue.submit(_slow, 1, 0.05)
+    queue.submit(second)
+    queue.submit(_slow, 3)
+    started.wait(5)
+    with pytest.raises(OSError, match="disk full"):
+        queue.drain()
+    queue.cancel()  # run.py's finally
+    queue.close()
+    assert handed == [1, 2], "the running commit's result is handed over, the queued one is dropped"
