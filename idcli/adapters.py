@@ -6,8 +6,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import ModelUnavailableError
 from .hashing import sha256_file_cached, tagged_hash
 from .models import ModelIdentity
+from .paths import local_path
 from .presets import TINY_INIT_SEED, get_preset
 from .shotlist import ModelSpec
 
@@ -41,7 +43,9 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
     if model.random_weights:
         descriptor = tagged_hash("idcli-faceid-random-v1", {"unet": preset.components["unet"],
                                                             "init_seed": TINY_INIT_SEED, "seed": RANDOM_ADAPTER_SEED})
-        return AdapterIdentity("builtin", f"builtin:{preset.name}", "ip-adapter-faceid-random.safetensors", "", None,
+        # The file is named by its descriptor: a changed preset or drawing rule never loads an old file.
+        weight = f"ip-adapter-faceid-random-{descriptor.rsplit(':', 1)[1][:16]}.safetensors"
+        return AdapterIdentity("builtin", f"builtin:{preset.name}", weight, "", None,
                                descriptor, True, False)
     if spec.adapter is not None:
         source_id, weight, subfolder, revision = (spec.adapter.id, spec.adapter.weight_name, spec.adapter.subfolder,
@@ -49,11 +53,13 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
     else:
         assert preset.faceid is not None
         (source_id, weight), subfolder, revision = preset.faceid, "", None
-    local = Path(source_id).expanduser()
-    local = local if local.is_absolute() else base_dir / local
-    if local.is_dir():
+    local = local_path(source_id, base_dir)
+    if local is not None and local.is_dir():
         file = local / subfolder / weight
-        content = sha256_file_cached(file) if file.is_file() else None
+        if not file.is_file():
+            # Found at plan time, like a model folder without its files: no key built on a missing file.
+            raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
+        content = sha256_file_cached(file)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)

@@ -27,6 +27,17 @@ class IdcliError(Exception):
         return str(self)
 
 
+def printable(text: str) -> str:
+    """``text`` with newlines, tabs and other control characters escaped (``\\n``).
+
+    Messages quote values from the document; a key or id such as "abc\\n" printed raw split one
+    problem over two lines, which also made the CLI miscount the problems.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 @dataclass
 class Problem:
     """One thing wrong with an input document."""
@@ -49,7 +60,8 @@ class Problem:
         text += self.message
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        # One problem, one line, whatever the document's keys and values hold.
+        return printable(text)
 
 
 @dataclass

@@ -24,9 +24,8 @@ from typing import Any
 
 import yaml
 
-from .errors import IdcliError, InputError
+from .errors import IdcliError, InputError, printable
 from .suggest import closest as _closest_words
-from .yamlsafe import printable
 
 # Bump when the way a resolved expression becomes prompt text changes (bands, template): it goes into
 # job keys together with vocabulary_hash(), which follows the data file's bytes.
@@ -334,6 +333,9 @@ def intensity_band(intensity: float) -> str:
     return "plain" if intensity < INTENSE_FROM else "intense"
 
 
+_BAND_WORD = {"subtle": "subtle ", "plain": "", "intense": "intense "}  # before the term in prompts
+
+
 def expression_prompt(resolved: ResolvedExpression) -> str:
     """The prompt fragment for an expression, e.g. ``intense grief expression, brows drawn ...``.
 
@@ -343,8 +345,7 @@ def expression_prompt(resolved: ResolvedExpression) -> str:
     band = intensity_band(resolved.intensity)
     if resolved.label == NEUTRAL or band == "none":
         return NEUTRAL_PROMPT
-    word = {"subtle": "subtle ", "plain": "", "intense": "intense "}[band]
-    return f"{word}{resolved.label} expression, {resolved.phrase}"
+    return f"{_BAND_WORD[band]}{resolved.label} expression, {resolved.phrase}"
 
 
 def scene_phrase(resolved: ResolvedExpression) -> str:
@@ -353,20 +354,27 @@ def scene_phrase(resolved: ResolvedExpression) -> str:
     band = intensity_band(resolved.intensity)
     if resolved.label == NEUTRAL or band == "none":
         return ""
-    return {"subtle": "subtle ", "plain": "", "intense": "intense "}[band] + resolved.label
+    return _BAND_WORD[band] + resolved.label
 
 
 def key_record(resolved: ResolvedExpression) -> dict[str, Any]:
-    """What of an expression can change pixels: the term, its intensity (none for the relaxed face), and
-    the vocabulary's content (its phrases are prompt text)."""
+    """What of an expression can change pixels: the term and its intensity (none for the relaxed face).
+
+    The vocabulary's phrases reach the pixels only as prompt text, which the job key holds already, so
+    editing a description or adding a synonym re-renders nothing; the sidecar names the vocabulary.
+    """
     relaxed = resolved.label == NEUTRAL or intensity_band(resolved.intensity) == "none"
-    return {"label": NEUTRAL if relaxed else resolved.label, "intensity": 0.0 if relaxed else resolved.intensity,
-            "vocabulary": f"{EXPRESSIONS_VERSION}:{vocabulary_hash()}"}
+    return {"label": NEUTRAL if relaxed else resolved.label, "intensity": 0.0 if relaxed else resolved.intensity}
+
+
+def vocabulary_record() -> str:
+    """The vocabulary a sidecar's expression came from: its version and the data file's hash."""
+    return f"{EXPRESSIONS_VERSION}:{vocabulary_hash()}"
 
 
 __all__ = [
     "EXPRESSIONS_VERSION", "INTENSE_FROM", "NEUTRAL", "NEUTRAL_PROMPT", "SUBTLE_BELOW", "TERM_COUNT",
     "ExpressionTerm", "ResolvedExpression", "UnknownCategory", "UnknownExpression", "Vocabulary", "VocabularyError",
     "categories", "closest", "expression_prompt", "intensity_band", "key_record", "lookup", "normalise",
-    "parse_vocabulary", "resolve", "scene_phrase", "terms_in", "vocabulary", "vocabulary_hash",
+    "parse_vocabulary", "resolve", "scene_phrase", "terms_in", "vocabulary", "vocabulary_hash", "vocabulary_record",
 ]

@@ -105,6 +105,12 @@ def explicit_params(params: Any) -> dict[str, Any] | None:
     return params.model_dump(exclude_none=True) if params is not None else None
 
 
+def shot_fusion(shot: Any, defaults: Any) -> FusionParams:
+    """A shot's fusion parameters: its framing's defaults, then ``defaults.method_params``, then its own."""
+    return resolve_fusion(shot.framing or defaults.framing, explicit_params(defaults.method_params),
+                          explicit_params(shot.method_params))
+
+
 def check_fusion(params: FusionParams) -> str | None:
     """A rule that spans parameters, broken; None when the parameters are consistent."""
     if params.fusion_start >= params.fusion_end:

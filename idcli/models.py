@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import ModelUnavailableError
 from .hashing import canonical_json, sha256_file_cached, tagged_hash
+from .paths import local_path
 from .presets import PRESETS, TINY_INIT_SEED, get_preset
 from .shotlist import ModelSpec
 
@@ -84,9 +85,7 @@ def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: 
 
         vocab, merges = tiny_vocab_and_merges()
         material = {"components": preset.components, "seed": TINY_INIT_SEED,
-                    "tokenizer": tagged_hash("vocab", [vocab, merges])}
-        if preset.weight_init != "torch":  # only when set, so the tiny presets' identities stay as they were
-            material["weight_init"] = preset.weight_init
+                    "tokenizer": tagged_hash("vocab", [vocab, merges]), "weight_init": preset.weight_init}
         config_hash = tagged_hash("idcli-tiny-v1", material)
         return ModelIdentity(preset.name, preset.architecture, "builtin", None, None, config_hash, dtype,
                              random_weights=True)
@@ -94,9 +93,8 @@ def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: 
     model_id = spec.id if (preset_override is None or preset_override == spec.preset) else None
     model_id = model_id or preset.default_id
     assert model_id is not None
-    local = Path(model_id).expanduser()
-    local = local if local.is_absolute() else base_dir / local
-    if local.is_dir():
+    local = local_path(model_id, base_dir)
+    if local is not None and local.is_dir():
         content = _local_folder_hash(local.resolve(), spec.allow_pickle)
         return ModelIdentity(preset.name, preset.architecture, "local", str(local.resolve()), None, content,
                              dtype, random_weights=False, allow_pickle=spec.allow_pickle)

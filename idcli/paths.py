@@ -12,3 +12,23 @@ def state_dir() -> Path:
         return Path(home).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "idcli"
+
+
+def expand_user(value: str) -> Path | None:
+    """``~`` and ``~user`` expanded; None when that user has no home folder here (Path raises)."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        return None
+
+
+def local_path(value: str, base_dir: Path) -> Path | None:
+    """A path as a shot list writes it: ``~`` expanded, relative ones under ``base_dir``.
+
+    None when ``value`` names a ``~user`` with no home folder here: no local path (the shot list's
+    validation reports it with its line; a hub id never starts with ``~``).
+    """
+    path = expand_user(value)
+    if path is None:
+        return None
+    return path if path.is_absolute() else base_dir / path

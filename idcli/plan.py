@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .expressions import ResolvedExpression, expression_prompt, key_record, scene_phrase
+from .expressions import ResolvedExpression, expression_prompt, key_record, scene_phrase, vocabulary_record
 from .expressions import resolve as resolve_expression
 from .hashing import tagged_hash
 from .method import (
@@ -20,10 +20,9 @@ from .method import (
     MAX_PREPENDED_REFERENCES,
     FusionParams,
     balanced_strength,
-    explicit_params,
     framing_prefix,
     key_params,
-    resolve_fusion,
+    shot_fusion,
     with_framing,
 )
 from .models import ModelIdentity
@@ -69,8 +68,11 @@ class RenderRequest:
 
     def identity_count(self) -> int:
         """How many embeddings make this image's identity tokens (rows of one batch must agree)."""
-        rows = self.identity_rows()
-        return 1 if rows is None else len(rows)
+        # Counted, not built: this runs for every job when planning and every request when batching.
+        if (self.identity_embedding is None or self.fusion is None or self.fusion.aggregation != "prepend"
+                or self.identity_references is None):
+            return 1
+        return 1 + min(len(self.identity_references), MAX_PREPENDED_REFERENCES)
 
     def batch_signature(self) -> tuple[Any, ...]:
         return (self.width, self.height, self.steps, self.guidance, self.sampler, self.identity_count())
@@ -132,7 +134,11 @@ class Plan:
                 hint = did_you_mean(shot_id, known)
                 raise InputError(f"--only {shot_id}: no such shot in {self.source}" + (f"; {hint}" if hint else ""))
         wanted = set(only)
-        return Plan(self.project, self.source, self.model, [j for j in self.jobs if j.shot_id in wanted], self.adapter)
+        jobs = [j for j in self.jobs if j.shot_id in wanted]
+        # As make_plan does: no identity adapter is loaded for a selection of text-only shots.
+        selected = Plan(self.project, self.source, self.model, jobs, self.adapter)
+        selected.adapter = self.adapter if selected.needs_adapter else None
+        return selected
 
 
 def derived_seed(shot_id: str, take: int) -> int:
@@ -240,10 +246,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         spans = tuple((start + shift, end + shift) for start, end in spans)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         method = "text" if condition is None else pick("method", DEFAULT_METHOD)
-        fusion = None
-        if condition is not None:
-            fusion = resolve_fusion(framing, explicit_params(defaults.method_params),
-                                    explicit_params(shot.method_params))
+        fusion = shot_fusion(shot, defaults) if condition is not None else None
         for take, seed in enumerate(_seeds(shot, takes), start=1):
             request = RenderRequest(prompt=prompt, negative_prompt=negative, seed=seed, width=width,
                                     height=height, steps=pick("steps", preset.steps),
@@ -261,7 +264,8 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
             jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
                             framing=framing, characters=characters,
                             expression=None if expression is None else {
-                                **expression.as_record(), "given": _plain(shot.expression)},
+                                **expression.as_record(), "given": _plain(shot.expression),
+                                "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
                             identities=tuple(known)))
     plan = Plan(doc.project, loaded.source, model, jobs)

@@ -28,17 +28,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import Problem, ShotListError
-from .method import check_fusion, explicit_params, resolve_fusion
+from .method import AGGREGATIONS, METHODS, check_fusion, explicit_params, shot_fusion
+from .method import FRAMINGS as FRAMING_RULES
+from .paths import local_path
 from .suggest import did_you_mean
-from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, load_yaml_file, printable
+from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, load_yaml_file
 from .yamlsafe import path_text as _path_text
 
 SCHEMA_VERSION = 1
 PRESETS = ("tiny-sd", "tiny-sdxl", "sd15", "sdxl")
 SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m", "midpoint")
-FRAMINGS = ("close-up", "medium", "wide", "full-body")
-METHODS = ("dual-line", "single")
-AGGREGATIONS = ("mean", "prepend")
+FRAMINGS = tuple(FRAMING_RULES)
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 MIN_SIDE, MAX_SIDE = 64, 4096
@@ -282,16 +282,7 @@ class LoadedShotList:
     raw_sha256: str
 
     def resolve_path(self, value: str) -> Path:
-        path = _expand_user(value) or Path(value)
-        return path if path.is_absolute() else self.base_dir / path
-
-
-def _expand_user(value: str) -> Path | None:
-    """``~`` and ``~user`` expanded; None when that user has no home folder here (Path raises)."""
-    try:
-        return Path(value).expanduser()
-    except RuntimeError:
-        return None
+        return local_path(value, self.base_dir) or self.base_dir / value
 
 
 def json_schema() -> dict[str, Any]:
@@ -327,7 +318,7 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return None
 
 
-_TAGS = {"str", "Expression", "AdapterSpec", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
+_TAGS = {"str", "Expression", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
 
 
 def _clean_loc(loc: tuple[Any, ...], loaded: LoadedYaml | None = None) -> tuple[Any, ...]:
@@ -345,16 +336,16 @@ def _clean_loc(loc: tuple[Any, ...], loaded: LoadedYaml | None = None) -> tuple[
 def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
-    errors = exc.errors(include_url=False)
-    all_locs = {_clean_loc(tuple(err["loc"]), loaded) for err in errors}
-    for err in errors:
-        loc = _clean_loc(tuple(err["loc"]), loaded)
+    errors = [(_clean_loc(tuple(err["loc"]), loaded), err) for err in exc.errors(include_url=False)]
+    all_locs = {loc for loc, _err in errors}
+    for loc, err in errors:
         kind = err["type"]
         if kind.startswith("union") or (loc, kind) in seen:
             continue
         # A union member that failed at the value itself ('expression: Input should be a valid
-        # string') is noise when another member got further and failed deeper inside it.
-        tagged = loc != tuple(err["loc"])
+        # string') is noise when another member got further and failed deeper inside it. A bad
+        # mapping key ('[key]' in the loc) is no union member: it is always reported.
+        tagged = loc != tuple(err["loc"]) and "[key]" not in err["loc"]
         if tagged and any(len(other) > len(loc) and other[: len(loc)] == loc for other in all_locs):
             continue
         seen.add((loc, kind))
@@ -385,7 +376,7 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
                 message = "must be a finite number (not NaN or infinity)"
             line_col = loaded.mark(loc, key="[key]" in err["loc"])  # a bad mapping key: point at it
         line, col = line_col or (None, None)
-        problems.append(Problem(printable(message), printable(_path_text(loc)), line, col, printable(hint)))
+        problems.append(Problem(message, _path_text(loc), line, col, hint))
     return problems
 
 
@@ -409,7 +400,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
 
     def add(message: str, loc: PathKey, hint: str = "", key: bool = False) -> None:
         line, col = loaded.mark(loc, key=key) or (None, None)
-        problems.append(Problem(printable(message), printable(_path_text(loc)), line, col, printable(hint)))
+        problems.append(Problem(message, _path_text(loc), line, col, hint))
 
     def check_placeholders(text: str | None, loc: PathKey) -> None:
         if text is None:
@@ -444,12 +435,11 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
         if shot.seeds is not None and len(set(shot.seeds)) != len(shot.seeds):
             add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
         _check_expression(shot, ("shots", i), add)
-        framing = shot.framing or doc.defaults.framing
-        params = resolve_fusion(framing, explicit_params(doc.defaults.method_params),
-                                explicit_params(shot.method_params))
-        broken = check_fusion(params)
-        # Blame the shot's own method_params when it has some, else the defaults (reported once).
-        loc = ("shots", i, "method_params") if shot.method_params is not None else ("defaults", "method_params")
+        broken = check_fusion(shot_fusion(shot, doc.defaults))
+        # Blame the shot's own method_params when they set the window, else the defaults (reported once).
+        own = explicit_params(shot.method_params) or {}
+        sets_window = "fusion_start" in own or "fusion_end" in own
+        loc = ("shots", i, "method_params") if sets_window else ("defaults", "method_params")
         if broken and loc not in blamed:
             blamed.add(loc)
             add(broken, loc, "fusion_start and fusion_end are fractions of the steps; see docs/method.md")
@@ -465,13 +455,20 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
         add(f"preset '{spec.preset}' builds its own random weights and takes no id or revision",
             ("model", "id" if spec.id else "revision"), "remove it, or use preset sd15 / sdxl")
     if spec.id is not None and not spec.preset.startswith("tiny-"):
-        local = _expand_user(spec.id)
-        if local is None:
-            add(f"'{spec.id}': no such user's home folder", ("model", "id"), "write the folder's full path")
-        elif not (local if local.is_absolute() else base_dir / local).exists() and not HUB_ID.fullmatch(spec.id):
-            add(f"'{spec.id}' is neither a local folder nor a hub id", ("model", "id"),
-                "a hub id looks like 'org/name'; a local folder must exist")
+        _check_source(base_dir, spec.id, ("model", "id"), add)
+    if spec.adapter is not None:
+        _check_source(base_dir, spec.adapter.id, ("model", "adapter", "id"), add)
     return problems
+
+
+def _check_source(base_dir: Path, value: str, loc: PathKey, add: Any) -> None:
+    """A model or adapter id: an existing local folder, else a hub id."""
+    local = local_path(value, base_dir)
+    if local is None:
+        add(f"'{value}': no such user's home folder", loc, "write the folder's full path")
+    elif not local.exists() and not HUB_ID.fullmatch(value):
+        add(f"'{value}' is neither a local folder nor a hub id", loc,
+            "a hub id looks like 'org/name'; a local folder must exist")
 
 
 
@@ -497,11 +494,10 @@ def _check_expression(shot: Shot, loc: PathKey, add: Any) -> None:
 
 
 def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:
-    path = _expand_user(value)
+    path = local_path(value, base_dir)
     if path is None:
         add(f"{what} '{value}': no such user's home folder", loc, "write the file's full path")
         return
-    path = path if path.is_absolute() else base_dir / path
     if not path.exists():
         siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
         add(f"{what} '{value}' does not exist", loc, did_you_mean(path.name, siblings))

@@ -49,17 +49,6 @@ class LoadedYaml:
         return self.value_marks.get((), None)
 
 
-def printable(text: str) -> str:
-    """``text`` with newlines, tabs and other control characters escaped (``\\n``).
-
-    Messages quote values from the document; a key or id such as "abc\\n" printed raw split one
-    problem over two lines, which also made the CLI miscount the problems.
-    """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
 def path_text(path: PathKey) -> str:
     """A field path as people write it: ``shots[3].size``."""
     text = ""
@@ -70,7 +59,7 @@ def path_text(path: PathKey) -> str:
 
 def _fail(source: str, message: str, line: int | None = None, column: int | None = None,
           hint: str = "", path: PathKey = ()) -> ShotListError:
-    problem = Problem(printable(message), printable(path_text(path)), line, column, printable(hint))
+    problem = Problem(message, path_text(path), line, column, hint)
     return ShotListError(source, [problem])
 
 

@@ -978,3 +978,67 @@ def test_subprocess_valid_recipe_exits_0(tmp_path: Path) -> None:
     proc = _run_cli("validate", str(recipe), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "valid" in proc.stdout
+
+
+# --- problems that used to hide behind others, or surfaced only when rendering ------------------
+
+def test_a_bad_character_name_is_reported_beside_a_problem_inside_it(folder: Path) -> None:
+    text = variant("  bobby:\n    selfies: [selfies/bobby_1.jpg]\n", "  bob-by:\n    description: 5\n")
+    text = text.replace("{bobby}", "{alice}")
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, "^bob-by:", "characters.bob-by", "character name 'bob-by'")
+    expect_problem(result, path, text, "description: ^5", "characters.bob-by.description", "valid string")
+
+
+def test_an_adapter_id_under_an_unknown_users_home_is_a_validation_error(folder: Path) -> None:
+    text = variant("  preset: tiny-sd\n",
+                   "  preset: sd15\n  adapter: {id: '~nosuchuser_idcli/faceid', weight_name: a.bin}\n")
+    rejected(folder, text, "id: ^'~nosuchuser_idcli", "model.adapter.id", "no such user's home folder")
+    text = variant("  preset: tiny-sd\n", "  preset: sd15\n  adapter: {id: 'not a hub id', weight_name: a.bin}\n")
+    rejected(folder, text, "id: ^'not a hub id'", "model.adapter.id", "neither a local folder nor a hub id")
+
+
+def test_a_local_adapter_folder_without_its_weight_file_fails_at_plan_time(folder: Path) -> None:
+    from idcli.adapters import resolve_adapter
+    from idcli.errors import ModelUnavailableError
+    from idcli.models import resolve_model
+    from idcli.shotlist import AdapterSpec, ModelSpec
+
+    (folder / "faceid").mkdir()
+    spec = ModelSpec(preset="sd15", adapter=AdapterSpec(id="faceid", weight_name="missing.safetensors"))
+    model = resolve_model(ModelSpec(preset="sd15"), folder, "float32")
+    with pytest.raises(ModelUnavailableError, match=re.escape("no weight file 'missing.safetensors'")):
+        resolve_adapter(spec, model, folder)
+
+
+def test_the_fusion_window_is_blamed_on_the_mapping_that_sets_it(folder: Path) -> None:
+    text = in_shot0("method_params: {mask_blur: 2.0}").replace(
+        "  takes: 2\n", "  takes: 2\n  method_params: {fusion_end: 0.25}\n", 1)
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, "^{fusion_end", "defaults.method_params", "fusion_start (0.3)")
+    assert "shots[0].method_params" not in result.stderr, "the shot only sets mask_blur"
+    assert result.stderr.count("fusion_start (") == 1
+    # A shot that sets the window itself is blamed for it.
+    text = in_shot0("method_params: {fusion_start: 0.9, fusion_end: 0.5}")
+    rejected(folder, text, "^{fusion_start: 0.9", "shots[0].method_params", "fusion_start (0.9)")
+
+
+def test_selecting_text_only_shots_loads_no_identity_adapter(folder: Path) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from idcli.models import resolve_model
+    from idcli.plan import Plan, make_plan
+
+    loaded = load_shotlist(write(folder, BASE))
+    plan = make_plan(loaded, resolve_model(loaded.shotlist.model, folder, "float32"), identities=None)
+    # Give sh020 an identity, as planning with real selfies would; the adapter belongs to it alone.
+    jobs = [dataclasses.replace(j, request=dataclasses.replace(j.request, identity_embedding=np.ones(512)))
+            if j.shot_id == "sh020" else j for j in plan.jobs]
+    full = Plan(plan.project, plan.source, plan.model, jobs, adapter="the adapter")
+    assert full.select(["sh020"]).adapter == "the adapter"
+    assert full.select(["sh010"]).adapter is None
+    assert full.select(["sh010", "sh020"]).adapter == "the adapter"

@@ -128,7 +128,7 @@ class Engine:
     def _load_adapter(self, adapter: Any) -> None:
         """IP-Adapter FaceID through diffusers' own load_ip_adapter, then our per-row processors."""
         from ..adapters import RANDOM_ADAPTER_SEED
-        from ..hashing import sha256_file
+        from ..hashing import sha256_file_cached
         from ..paths import state_dir
         from .faceid import load_faceid_adapter, write_random_faceid_adapter
 
@@ -140,7 +140,7 @@ class Engine:
             if not weight.is_file():
                 write_random_faceid_adapter(self.pipe.unet, weight, seed=RANDOM_ADAPTER_SEED)
             state = load_faceid_adapter(self.pipe, str(folder), adapter.weight_name)
-            file_hash = sha256_file(weight)
+            file_hash = sha256_file_cached(weight)  # bench-sdxl's is 1.4 GB: hashed once, not per start
         else:
             extra = {"revision": adapter.revision} if adapter.source == "hub" and adapter.revision else {}
             state = load_faceid_adapter(self.pipe, adapter.id, adapter.weight_name, adapter.subfolder,
