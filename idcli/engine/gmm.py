@@ -124,7 +124,10 @@ def guided_mixture(guidance: float, mixture: GaussianMixture | None = None, comp
 
 
 class NoiseTable:
-    """timestep <-> noise level for a diffusers scheduler config, in float64."""
+    """timestep <-> noise level for a diffusers scheduler config, in float64.
+
+    Written independently of the midpoint sampler's own mapping on purpose: the harness checks the
+    samplers, so it does not share their arithmetic."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         from .midpoint import train_alphas_cumprod
@@ -224,7 +227,8 @@ def make_sampler(name: str, config: dict[str, Any] | None = None, **overrides: A
 
 def run_sampler(name: str, steps: int, noise: torch.Tensor, data: Denoiser, config: dict[str, Any] | None = None,
                 **overrides: Any) -> SamplerRun:
-    """One run with the engine's own loop (engine/core.py), the model being the exact one."""
+    """One run of the loop engine/core.py runs (scale input, predict, scheduler step; written out here,
+    without CFG or fusion), the model being the exact one."""
     config = config or SD_CONFIG
     scheduler = make_sampler(name, config, **overrides)
     model = ExactModel(data, NoiseTable(config), config.get("prediction_type", "epsilon"))
