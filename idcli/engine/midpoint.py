@@ -238,6 +238,10 @@ class MidpointScheduler(SchedulerMixin, ConfigMixin):
         work = torch.promote_types(sample.dtype, torch.float32)
         x = sample.to(work)
         sigma, role = self._sigmas[k], self._roles[k]
+        if role != _MID and self._x_level is not None:
+            # A grid or final evaluation sits at the level the state is at: integrate from the kept
+            # float32 state, not from its bfloat16/float16 copy handed to the model.
+            x = self._x_level
         eps = self._eps(model_output.to(work), x, sigma)
         if role == _FINAL:
             out = x - sigma * eps  # the denoised estimate: Euler from the last level to sigma 0
