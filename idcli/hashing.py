@@ -33,13 +33,20 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_fd(fd: int) -> str:
+    """sha256 of the whole file open as ``fd``, streamed from its start (pread: the offset is not used)."""
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     """sha256 of a file's bytes, streamed."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_fd(handle.fileno())
 
 
 def sha256_file_cached(path: Path) -> str:

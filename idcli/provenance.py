@@ -11,9 +11,10 @@ from __future__ import annotations
 import io
 import json
 import platform
+import struct
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, BinaryIO
 
 from .models import ModelIdentity
 from .plan import Job
@@ -108,22 +109,32 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     return buffer.getvalue()
 
 
-def read_png_record(data: bytes) -> dict[str, Any] | None:
-    """The ``idcli`` chunk of a PNG, or None when absent or unreadable."""
-    from PIL import Image, UnidentifiedImageError
+def read_png_record(source: bytes | BinaryIO) -> dict[str, Any] | None:
+    """The ``idcli`` chunk of a PNG (its bytes or an open binary file), or None when absent, unreadable
+    or describing an image of another size (a record copied onto some other picture is not its record).
 
+    encode_png writes its text chunks before the pixel data, so the chunk is in ``.info`` once the
+    headers are parsed and nothing is decoded (``.text`` would decode every pixel). PngImageFile is
+    opened directly: Image.open would warn or raise about a declared size that is never decoded here.
+    """
+    from PIL import PngImagePlugin
+
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            text = image.text.get(PNG_CHUNK) if hasattr(image, "text") else None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        with PngImagePlugin.PngImageFile(stream) as image:
+            text, size = image.info.get(PNG_CHUNK), image.size
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error):
         return None
     if not text:
         return None
     try:
         record = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return record if isinstance(record, dict) else None
+    image_record = record.get("image") if isinstance(record, dict) else None
+    if not isinstance(image_record, dict) or (image_record.get("width"), image_record.get("height")) != size:
+        return None
+    return record
 
 
 def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,

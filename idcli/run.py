@@ -192,7 +192,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             if state.status == "done":
                 report.jobs.append(outcome(job, "skipped", "done"))
             elif state.status == "recoverable":
-                _recover(store, job, state.record or {})
+                _recover(store, job, state.record or {}, state.image_sha256)
                 report.jobs.append(outcome(job, "recovered", "recoverable"))
             else:
                 pending.append(job)
@@ -229,12 +229,14 @@ def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any
     return Engine(model, runtime, adapter)
 
 
-def _recover(store: OutputStore, job: Job, record: dict[str, Any]) -> None:
+def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256: str | None) -> None:
+    """Rebuild the sidecar of an image committed without one from what state() read: its record and the
+    hash of the same file (no second read, which could follow a link swapped in since)."""
     from .provenance import complete_sidecar
-    from .store import image_sha256
 
-    png = (store.root / job.image_relpath).read_bytes()
-    sidecar = complete_sidecar(record, image_sha256(png), batch_index=None, batch_size=None, started=None,
+    if image_sha256 is None:
+        raise ValueError(f"job {job.key} has no image hash to recover from")
+    sidecar = complete_sidecar(record, image_sha256, batch_index=None, batch_size=None, started=None,
                                finished=None, recovered=True)
     store.commit(job, b"", sidecar)
 
@@ -337,8 +339,5 @@ def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, repor
 def _write_mask_strip(store: OutputStore, job: Job, facts: dict[str, Any]) -> None:
     """The ``--save-masks`` strip, written before the job commits (a committed job has its strip)."""
     from .masks import mask_strip_png
-    from .store import atomic_write
 
-    path = store.path(job.mask_relpath)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, mask_strip_png(facts["mask_frames"], facts["fusion"]["evaluations"]))
+    store.write(job.mask_relpath, mask_strip_png(facts["mask_frames"], facts["fusion"]["evaluations"]))

@@ -15,26 +15,24 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import socket
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import safeio
 from .errors import OutputBusyError, OutputError
-from .hashing import sha256_bytes
+from .hashing import sha256_bytes, sha256_fd
 from .plan import Job
+from .safeio import TMP_SUFFIX
 
-TMP_SUFFIX = ".idcli-tmp"
 STATE = ".idcli"
 # Reads of files found in the output folder are bounded: a sidecar is a few kB and idcli's largest
 # image (2048x2048 RGB PNG) under 13 MB, so anything far larger is not one of ours.
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
-MAX_IMAGE_PIXELS = 4096 * 4096  # PNG header check before Pillow sees a file (decompression bombs)
 _VERBS = {"writing": "write", "creating": "create", "opening": "open", "reading": "read"}
 
 
@@ -43,6 +41,8 @@ class JobState:
     status: str  # "done", "new", "stale" or "recoverable"
     reason: str = ""
     record: dict[str, Any] | None = None  # the PNG's record when recoverable
+    # sha256 of the image the record was read from (recoverable): recovery needs no second, unchecked read.
+    image_sha256: str | None = None
 
 
 def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
@@ -58,110 +58,38 @@ def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     return OutputError(f"cannot {verb} {path}: {exc.strerror or exc}")
 
 
-def _open_regular(path: Path) -> int | None:
-    """A read-only descriptor of ``path`` when it is a regular file, else None.
-
-    Never follows a link at ``path`` itself (O_NOFOLLOW) and never blocks (O_NONBLOCK: a FIFO planted
-    where an image or sidecar belongs would otherwise wait forever for a writer), and devices such as
-    /dev/zero are refused before a single byte is read.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except (OSError, ValueError):
-        return None
-    try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            return fd
-    except OSError:
-        pass
-    os.close(fd)
-    return None
-
-
-def _read_regular(path: Path, limit: int) -> bytes | None:
-    """The bytes of a regular file of at most ``limit`` bytes; None when missing, a link, not regular or larger."""
-    fd = _open_regular(path)
-    if fd is None:
-        return None
-    try:
-        if os.fstat(fd).st_size > limit:
-            return None
-        chunks, total = [], 0
-        while chunk := os.read(fd, 1024 * 1024):
-            total += len(chunk)
-            if total > limit:  # grew while being read
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _sha256_regular(path: Path) -> str | None:
-    """sha256 of a regular file (streamed; same rules as ``_open_regular``), or None."""
-    import hashlib
-
-    fd = _open_regular(path)
-    if fd is None:
-        return None
-    digest = hashlib.sha256()
-    try:
-        while chunk := os.read(fd, 1024 * 1024):
-            digest.update(chunk)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return digest.hexdigest()
-
-
-def _png_record(data: bytes) -> dict[str, Any] | None:
-    """The ``idcli`` record of PNG bytes, refusing before decoding what idcli cannot have written."""
+def _png_record(fd: int) -> dict[str, Any] | None:
+    """The ``idcli`` record of the PNG open as ``fd``, read from its headers only (nothing decoded)."""
     from .provenance import read_png_record
 
-    if len(data) < 24 or not data.startswith(b"\x89PNG\r\n\x1a\n") or data[12:16] != b"IHDR":
-        return None
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if width * height > MAX_IMAGE_PIXELS:
-        return None  # a decompression bomb, not an idcli render
     try:
-        return read_png_record(data)
+        # closefd=False: the caller owns fd and hashes it next; read_png_record never closes the stream.
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            return read_png_record(stream)
     except Exception:  # a damaged file found in the folder is stale, never a crash
         return None
 
 
-def _fsync_dir(folder: Path) -> None:
+def _sha256_regular(path: Path) -> str | None:
+    """sha256 of a regular file (streamed; no link at ``path``, never blocks on a FIFO), or None."""
     try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
+        fd = safeio.open_regular(path, follow_links=False)
+    except safeio.NotRegularFile:
+        return None
     try:
-        os.fsync(fd)
+        return sha256_fd(fd)
     except OSError:
-        pass
+        return None
     finally:
         os.close(fd)
 
 
 def atomic_write(final: Path, data: bytes) -> None:
-    """Write ``data`` so that ``final`` is either absent/old or complete, never partial."""
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    """Write ``data`` so that ``final`` is either absent/old or complete, never partial (errors: OutputError)."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    except BaseException as exc:  # interrupts included: never leave the temporary behind
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise _os_error("writing", final, exc) from None
-        raise
-    _fsync_dir(final.parent)
+        safeio.atomic_write(final, data)
+    except OSError as exc:
+        raise _os_error("writing", final, exc) from None
 
 
 class OutputStore:
@@ -271,8 +199,9 @@ class OutputStore:
     # -- status ---------------------------------------------------------------------------------
 
     def read_sidecar(self, job: Job) -> dict[str, Any] | None:
-        raw = _read_regular(self.path(job.sidecar_relpath), MAX_SIDECAR_BYTES)
-        if raw is None:
+        try:
+            raw = safeio.read_regular(self.path(job.sidecar_relpath), MAX_SIDECAR_BYTES, follow_links=False)
+        except safeio.NotRegularFile:
             return None
         try:
             data = json.loads(raw.decode("utf-8"))
@@ -300,17 +229,25 @@ class OutputStore:
             if actual != expected:
                 return JobState("stale", "the image does not match its sidecar")
             return JobState("done")
-        if image.is_symlink():
-            return JobState("stale", "the image is a symbolic link")
-        data = _read_regular(image, MAX_IMAGE_BYTES)
-        if data is not None:
-            record = _png_record(data)
+        try:
+            fd = safeio.open_regular(image, follow_links=False)
+        except safeio.NotRegularFile as exc:
+            if exc.kind == "link":
+                return JobState("stale", "the image is a symbolic link")
+            if exc.kind in ("folder", "special") or os.path.lexists(image):
+                return JobState("stale", "something that is not an image file is at the image's path")
+            return JobState("new")  # missing, or a file where its folder should be (commit reports that)
+        try:
+            # The record comes from the PNG's headers and the hash from the same descriptor, so both
+            # describe one file; nothing larger than idcli ever writes is parsed or hashed.
+            record = _png_record(fd) if os.fstat(fd).st_size <= MAX_IMAGE_BYTES else None
             if record and record.get("job_key") == job.key:
-                return JobState("recoverable", "image committed, sidecar missing", record)
-            return JobState("stale", "an image without a matching sidecar")
-        if os.path.lexists(image):
-            return JobState("stale", "something that is not an image file is at the image's path")
-        return JobState("new")
+                return JobState("recoverable", "image committed, sidecar missing", record, sha256_fd(fd))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        return JobState("stale", "an image without a matching sidecar")
 
     # -- commit ---------------------------------------------------------------------------------
 
@@ -318,18 +255,30 @@ class OutputStore:
         """Write image then sidecar atomically; returns their paths."""
         if self._lock_fd is None:
             raise RuntimeError("commit outside a store session")
+        # Both paths are checked before anything is written: a refused sidecar path leaves no new image.
         image_path = self.path(job.image_relpath)
         sidecar_path = self.path(job.sidecar_relpath)
-        try:
-            image_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _os_error("creating", image_path.parent, exc) from None
         if png:
-            atomic_write(image_path, png)
-        atomic_write(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+            self._write_at(image_path, png)
+        self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         self.journal({"event": "commit", "key": job.key, "shot": job.shot_id, "take": job.take,
                       "recovered": bool(sidecar.get("recovered"))})
         return image_path, sidecar_path
+
+    def write(self, relpath: str, data: bytes) -> Path:
+        """Write one file of the output folder atomically (creating its folder); failures are OutputErrors."""
+        if self._lock_fd is None:
+            raise RuntimeError("write outside a store session")
+        return self._write_at(self.path(relpath), data)
+
+    def _write_at(self, path: Path, data: bytes) -> Path:
+        """``write`` for a path already checked by ``self.path``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # FileExistsError included: a file stands where the folder should be
+            raise _os_error("creating", path.parent, exc) from None
+        atomic_write(path, data)
+        return path
 
     def journal(self, entry: dict[str, Any]) -> None:
         """Append one line to the run journal (the record of what every run committed)."""

@@ -63,15 +63,16 @@ needs ``insightface`` and ``onnxruntime``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
-import os
-import secrets
 import warnings
 from pathlib import Path
 from typing import Any
+
+# Temporaries are dot-names ending in .idcli-tmp: InsightFace globs *.onnx and never sees a half-written file.
+from .hashing import sha256_bytes, sha256_file
+from .safeio import atomic_write
 
 PACK_NAME = "idcli-synthetic"
 PACK_MARKER = "PACK.json"  # Not "manifest.json": that name opts a folder into InsightFace's manifest routing.
@@ -294,24 +295,6 @@ def _export(torch: Any, module: Any, example: Any, outputs: dict[str, int], dyna
     return model.SerializeToString()
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    # A dot-name ending in .tmp: InsightFace globs *.onnx and never sees a half-written file.
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "xb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _pack_is_current(folder: Path) -> bool:
     try:
         marker = json.loads((folder / PACK_MARKER).read_text("utf-8"))
@@ -323,7 +306,7 @@ def _pack_is_current(folder: Path) -> bool:
     if not isinstance(files, dict) or set(files) != {DETECTOR_FILE, RECOGNISER_FILE}:
         return False
     try:
-        return all(_sha256(folder / name) == digest for name, digest in files.items())
+        return all(sha256_file(folder / name) == digest for name, digest in files.items())
     except OSError:
         return False
 
@@ -356,8 +339,8 @@ def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
         {"embedding": 512},
         {"input.1": {0: "batch"}, "embedding": {0: "batch"}},
     )
-    _write_atomic(folder / DETECTOR_FILE, detector)
-    _write_atomic(folder / RECOGNISER_FILE, recogniser)
+    atomic_write(folder / DETECTOR_FILE, detector)
+    atomic_write(folder / RECOGNISER_FILE, recogniser)
     marker = {
         "pack_version": PACK_VERSION,
         "name": name,
@@ -375,9 +358,9 @@ def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
         "opset": OPSET,
         "built_with": {"torch": torch.__version__},
         "files": {
-            DETECTOR_FILE: hashlib.sha256(detector).hexdigest(),
-            RECOGNISER_FILE: hashlib.sha256(recogniser).hexdigest(),
+            DETECTOR_FILE: sha256_bytes(detector),
+            RECOGNISER_FILE: sha256_bytes(recogniser),
         },
     }
-    _write_atomic(folder / PACK_MARKER, (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    atomic_write(folder / PACK_MARKER, (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return folder

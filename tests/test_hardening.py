@@ -117,3 +117,153 @@ def test_unexpected_file_system_errors_are_one_line(tmp_path: Path) -> None:
                                  "mara", "-o", str(blocker / "mara.idpack")])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# -- shared file helpers, the store's write path and crash recovery --------------------------------------
+
+TEXT_SHOTS = """\
+version: 1
+project: hardening-text
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0}
+shots:
+  - {id: a, prompt: "a lighthouse in fog"}
+"""
+
+DUAL_SHOTS = """\
+version: 1
+project: hardening-dual
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+  - {id: m_dual, prompt: "{mara} walks along a wet street at night"}
+"""
+
+
+def _png_with_record(width: int, height: int, record: dict) -> bytes:
+    """A PNG written by hand: IHDR declaring any size, the idcli iTXt chunk, then a few bytes of IDAT."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    itxt = b"idcli\x00\x00\x00\x00\x00" + json.dumps(record).encode()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"iTXt", itxt) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def test_safe_readers_refuse_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    import os
+
+    from hang_watchdog import no_hang
+
+    from idcli.safeio import NotRegularFile, read_regular
+
+    fifo, link, big = tmp_path / "fifo", tmp_path / "link", tmp_path / "big"
+    os.mkfifo(fifo)
+    (tmp_path / "real").write_bytes(b"data")
+    link.symlink_to(tmp_path / "real")
+    with big.open("wb") as handle:
+        handle.truncate(2 * 1024**3)  # sparse
+    cases = [(fifo, True, "special"), (Path("/dev/zero"), True, "special"), (tmp_path, True, "folder"),
+             (link, False, "link"), (tmp_path / "missing", True, "missing"), (big, True, "too-large")]
+    for path, follow, kind in cases:
+        with no_hang(), pytest.raises(NotRegularFile) as info:
+            read_regular(path, 1024, follow_links=follow)
+        assert info.value.kind == kind, (path, info.value.kind)
+    assert read_regular(link, 1024) == b"data"  # links are followed unless refused
+
+
+def test_atomic_write_leaves_nothing_behind_when_the_rename_fails(tmp_path: Path) -> None:
+    from idcli.safeio import atomic_write
+
+    (tmp_path / "target").mkdir()
+    with pytest.raises(IsADirectoryError):
+        atomic_write(tmp_path / "target", b"data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
+
+
+def test_store_write_wraps_a_file_where_the_folder_should_be(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("not a folder")
+    store = OutputStore(out)
+    with pytest.raises(RuntimeError, match="outside a store session"):
+        store.write("a/a_t1.mask.png", b"png")
+    with store.session():
+        with pytest.raises(OutputError, match="exists and is not a folder"):
+            store.write("a/a_t1.mask.png", b"png")
+        assert store.write("b/b_t1.mask.png", b"png").read_bytes() == b"png"
+    assert (out / "a").read_text() == "not a folder"
+
+
+def test_save_masks_with_a_file_where_the_shot_folder_should_be(write_shotlist, tmp_path: Path,
+                                                                engine_factory) -> None:
+    pytest.importorskip("insightface", exc_type=ImportError)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "m_dual").write_text("a file, not the shot folder")
+    report = idcli.render(idcli.load_shotlist(write_shotlist(DUAL_SHOTS)), out, device="cpu",
+                          engine_factory=engine_factory, save_masks=True)
+    # The strip is written first: its folder cannot be made, and that stops the run as an output error.
+    assert report.error and "m_dual" in report.error and "exists and is not a folder" in report.error
+    assert [o.status for o in report.jobs] == ["failed"]
+    assert (out / "m_dual").read_text() == "a file, not the shot folder"
+
+
+def test_recovery_uses_the_hash_read_with_the_record(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    from idcli.hashing import sha256_file
+
+    loaded = idcli.load_shotlist(write_shotlist(TEXT_SHOTS))
+    out = tmp_path / "out"
+    first = idcli.render(loaded, out, device="cpu", engine_factory=engine_factory)
+    job_image, job_sidecar = Path(first.jobs[0].image), Path(first.jobs[0].sidecar)
+    rendered = json.loads(job_sidecar.read_text())
+    job_sidecar.unlink()  # as if killed between the image's rename and the sidecar's
+    plan, _ = idcli.plan_shotlist(loaded, device="cpu")
+    state = OutputStore(out).state(plan.jobs[0])
+    assert state.status == "recoverable" and state.image_sha256 == sha256_file(job_image)
+    again = idcli.render(loaded, out, device="cpu", engine_factory=engine_factory)
+    assert [o.status for o in again.jobs] == ["recovered"]
+    recovered = json.loads(job_sidecar.read_text())
+    assert recovered["image"]["sha256"] == rendered["image"]["sha256"] == state.image_sha256
+    assert recovered["recovered"] is True
+
+
+@pytest.mark.parametrize("size", [(64, 64), (10_000, 10_000), (100_000, 100_000)])
+def test_a_png_record_is_read_from_the_headers_without_decoding(size: tuple[int, int]) -> None:
+    import tracemalloc
+    import warnings
+
+    from idcli.provenance import read_png_record
+
+    record = {"job_key": "k", "image": {"width": size[0], "height": size[1]}}
+    data = _png_with_record(*size, record)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no DecompressionBombWarning: nothing is decoded
+            assert read_png_record(data) == record
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024
+    # A record that describes another size of image is not this image's record.
+    assert read_png_record(_png_with_record(size[0], size[1] + 1, record)) is None
+    assert read_png_record(_png_with_record(*size, {"job_key": "k"})) is None
+
+
+def test_a_planted_bomb_carrying_the_jobs_record_is_not_recovered(write_shotlist, tmp_path: Path) -> None:
+    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(TEXT_SHOTS)), device="cpu")
+    job = plan.jobs[0]
+    out = tmp_path / "out"
+    (out / job.shot_id).mkdir(parents=True)
+    record = {"job_key": job.key, "image": {"width": 64, "height": 64}}
+    (out / job.image_relpath).write_bytes(_png_with_record(60_000, 60_000, record))
+    assert OutputStore(out).state(job).status == "stale"
+    (out / job.image_relpath).write_bytes(_png_with_record(64, 64, record))  # header and record agree
+    state = OutputStore(out).state(job)
+    assert state.status == "recoverable" and state.record == record and state.image_sha256

@@ -241,3 +241,56 @@ def test_cli_errors_exit_codes(face_models_dir: Path, tmp_path: Path) -> None:
     shutil.copy(bad, corrupt)
     shown = runner.invoke(app, ["identity", "show", str(corrupt)])
     assert shown.exit_code == 2 and "not an idcli identity pack" in shown.stderr
+
+
+def test_a_selfie_is_hashed_and_decoded_from_the_bytes_read(analyzer, tmp_path: Path) -> None:
+    from idcli.hashing import sha256_bytes
+    from idcli.identity.encode import SelfieFile
+
+    data = (SELFIES / "mara_1.jpg").read_bytes()
+    # The path only names the file: nothing is read from it again once its bytes are in hand.
+    selfie = SelfieFile(tmp_path / "since-deleted.jpg", data, sha256_bytes(data))
+    encoded = encode_selfie(analyzer, selfie)
+    assert encoded.sha256 == sha256_bytes(data) and encoded.path == str(tmp_path / "since-deleted.jpg")
+    assert np.allclose(encoded.embedding, encode_selfie(analyzer, SELFIES / "mara_1.jpg").embedding)
+
+
+def test_build_returns_the_pack_it_wrote(analyzer, tmp_path: Path) -> None:
+    out = tmp_path / "mara.idpack"
+    built = build_identity("mara", [SELFIES / "mara_1.jpg"], analyzer, out).pack
+    again = read_pack(out)
+    assert built.sha256 == again.sha256 and built.meta == again.meta and built.path == again.path == str(out)
+    assert np.array_equal(built.embedding, again.embedding)
+
+
+def test_planning_reads_each_selfie_once(write_shotlist, monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli
+    import idcli.identity.images as images
+    import idcli.identity.pack as pack
+
+    reads: list[str] = []
+    pack_reads: list[str] = []
+
+    def counting(real, log):
+        def read(path, *args, **kwargs):
+            log.append(Path(path).name)
+            return real(path, *args, **kwargs)
+        return read
+
+    monkeypatch.setattr(images, "read_regular", counting(images.read_regular, reads))
+    monkeypatch.setattr(pack, "read_regular", counting(pack.read_regular, pack_reads))
+    loaded = idcli.load_shotlist(write_shotlist("""\
+        version: 1
+        project: read-once
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        characters:
+          mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+        shots:
+          - {id: a, prompt: "{mara} in the rain"}
+        """))
+    missed, _ = idcli.plan_shotlist(loaded, device="cpu")  # cache miss: read, hash, encode, write the pack
+    assert sorted(reads) == ["mara_1.jpg", "mara_2.jpg"] and pack_reads == []
+    hit, _ = idcli.plan_shotlist(loaded, device="cpu")  # cache hit: the selfies are hashed, the pack read
+    assert sorted(reads) == ["mara_1.jpg", "mara_1.jpg", "mara_2.jpg", "mara_2.jpg"] and len(pack_reads) == 1
+    assert [j.key for j in missed.jobs] == [j.key for j in hit.jobs]

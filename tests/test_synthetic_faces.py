@@ -108,6 +108,35 @@ def test_build_is_idempotent_and_repairs(tmp_path: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary files left behind
 
 
+def test_marker_hashes_the_bytes_written(pack_root: Path) -> None:
+    from idcli.hashing import sha256_file
+
+    folder = pack_root / "models" / PACK_NAME
+    files = json.loads((folder / PACK_MARKER).read_text("utf-8"))["files"]
+    assert files == {name: sha256_file(folder / name) for name in (DETECTOR_FILE, RECOGNISER_FILE)}
+
+
+def test_an_interrupted_write_leaves_no_file_insightface_would_load(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli.synthetic_faces as synthetic
+
+    real = synthetic.atomic_write
+
+    def killed_at_the_recogniser(target: Path, data: bytes) -> None:
+        if target.name == RECOGNISER_FILE:
+            raise KeyboardInterrupt
+        real(target, data)
+
+    monkeypatch.setattr(synthetic, "atomic_write", killed_at_the_recogniser)
+    with pytest.raises(KeyboardInterrupt):
+        build_synthetic_face_pack(tmp_path, name="cut")
+    folder = tmp_path / "models" / "cut"
+    assert sorted(p.name for p in folder.iterdir()) == [DETECTOR_FILE]  # no marker, no temporary
+    monkeypatch.setattr(synthetic, "atomic_write", real)
+    build_synthetic_face_pack(tmp_path, name="cut")  # no marker: rebuilt
+    assert (folder / PACK_MARKER).is_file() and (folder / RECOGNISER_FILE).is_file()
+
+
 def test_router_sees_published_signatures(pack_root: Path) -> None:
     folder = pack_root / "models" / PACK_NAME
     detector = get_model(str(folder / DETECTOR_FILE), providers=["CPUExecutionProvider"])

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -126,16 +124,9 @@ def write_random_faceid_adapter(unet: Any, path: Path, seed: int = 0, dtype: Any
     }
     data = _canonical_safetensors(save(tensors, metadata=metadata))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..safeio import atomic_write
+
+    atomic_write(path, data)
     return path
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from .aggregate import Aggregate, aggregate
-from .encode import QualityGate, SelfieEncoding, encode_selfie
+from .encode import QualityGate, SelfieEncoding, SelfieFile, encode_selfie
 from .faces import FaceAnalyzer, FaceModels
-from .pack import IdentityPack, read_pack, write_pack
+from .pack import IdentityPack, write_pack
 
 ENCODER_VERSION = "idcli-identity-encoder/1"  # bump when the same selfies would give another embedding
 
@@ -26,13 +26,13 @@ class EncodeResult:
     aggregate: Aggregate
 
 
-def build_identity(name: str, selfies: list[Path], analyzer: FaceAnalyzer, out: Path, *,
+def build_identity(name: str, selfies: Sequence[Path | SelfieFile], analyzer: FaceAnalyzer, out: Path, *,
                    face_index: int | None = None, gate: QualityGate | None = None,
                    on_selfie: Callable[[SelfieEncoding], None] | None = None) -> EncodeResult:
-    """Encode ``selfies`` as one person named ``name`` and write the pack to ``out``."""
+    """Encode ``selfies`` (paths, or files already read) as one person named ``name``; write the pack to ``out``."""
     encoded: list[SelfieEncoding] = []
-    for path in selfies:
-        item = encode_selfie(analyzer, path, face_index, gate)
+    for selfie in selfies:
+        item = encode_selfie(analyzer, selfie, face_index, gate)
         encoded.append(item)
         if on_selfie:
             on_selfie(item)
@@ -57,8 +57,7 @@ def build_identity(name: str, selfies: list[Path], analyzer: FaceAnalyzer, out: 
         "crops_224": np.stack([e.crop_224 for e in encoded]),
         "crops_head": np.stack([e.crop_head for e in encoded]),
     }
-    write_pack(out, meta, tensors)
-    return EncodeResult(read_pack(out), encoded, agg)
+    return EncodeResult(write_pack(out, meta, tensors), encoded, agg)
 
 
 def contact_sheet(pack: IdentityPack, path: Path) -> None:

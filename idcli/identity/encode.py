@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..hashing import sha256_file
+from ..hashing import sha256_bytes
 from .faces import DetectedFace, FaceAnalyzer, norm_crop
-from .images import load_rgb
+from .images import load_rgb, read_image_file
 
 HEAD_CROP = 384  # a looser head-and-hair crop for adapters that read image features
 
@@ -25,6 +25,21 @@ class QualityGate:
     min_face_px: int = 64  # shorter side of the face box
     min_sharpness: float = 10.0  # variance of the Laplacian of the 112-pixel grey crop
     max_abs_yaw: float = 45.0  # degrees, estimated from the keypoints
+
+
+@dataclass(frozen=True)
+class SelfieFile:
+    """A selfie's bytes, read once: hashed once (cache key and pack record) and decoded from memory,
+    so the hash always describes the pixels that were encoded."""
+
+    path: Path
+    data: bytes = field(repr=False)
+    sha256: str
+
+    @classmethod
+    def read(cls, path: Path) -> SelfieFile:
+        data = read_image_file(path)
+        return cls(path, data, sha256_bytes(data))
 
 
 @dataclass
@@ -115,11 +130,14 @@ def assess(face: DetectedFace, crop_112: np.ndarray, gate: QualityGate) -> FaceQ
     return quality
 
 
-def encode_selfie(analyzer: FaceAnalyzer, path: Path, face_index: int | None = None,
+def encode_selfie(analyzer: FaceAnalyzer, selfie: Path | SelfieFile, face_index: int | None = None,
                   gate: QualityGate | None = None) -> SelfieEncoding:
     """Detect, choose (largest unless ``face_index``), gate, align and embed one selfie."""
     gate = gate or QualityGate()
-    rgb = load_rgb(path)
+    if not isinstance(selfie, SelfieFile):
+        selfie = SelfieFile.read(Path(selfie))
+    path = selfie.path
+    rgb = load_rgb(path, selfie.data)
     faces = analyzer.detect(rgb)
     listing = [{"index": i, "bbox": [round(float(v), 1) for v in f.bbox], "score": round(f.det_score, 4)}
                for i, f in enumerate(faces)]
@@ -135,6 +153,6 @@ def encode_selfie(analyzer: FaceAnalyzer, path: Path, face_index: int | None = N
     if not quality.passed:
         raise SelfieError(f"{path}: face {index} fails the quality gate: " + "; ".join(quality.reasons))
     return SelfieEncoding(
-        path=str(path), sha256=sha256_file(path), width=rgb.shape[1], height=rgb.shape[0], faces=listing,
+        path=str(path), sha256=selfie.sha256, width=rgb.shape[1], height=rgb.shape[0], faces=listing,
         face_index=index, quality=quality, embedding=face.embedding.astype(np.float32),
         crop_112=crop_112, crop_224=norm_crop(rgb, face.kps, 224), crop_head=head_crop(rgb, face.bbox))

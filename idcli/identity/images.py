@@ -6,13 +6,14 @@ out); here every failure becomes an ImageError that names the file and says what
 
 from __future__ import annotations
 
-import stat
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..safeio import NotRegularFile, read_regular
 
 MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel selfie is already generous; bombs are far larger
 MAX_IMAGE_BYTES = 100 * 1024 * 1024
@@ -26,48 +27,60 @@ class ImageError(InputError):
     """A selfie that cannot be used."""
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """An image file as an RGB uint8 array (height, width, 3), upright per its EXIF orientation."""
+def read_image_file(path: Path) -> bytes:
+    """The bytes of an image file (links followed), read once; anything else is an ImageError.
+
+    Never blocks on a FIFO, never reads a device, and refuses a file over MAX_IMAGE_BYTES before
+    reading a byte of it.
+    """
+    try:
+        data = read_regular(path, MAX_IMAGE_BYTES)
+    except NotRegularFile as exc:
+        reasons = {
+            "missing": "no such file",
+            "folder": "is a folder, not an image",
+            "special": "is not a regular file (a device or pipe?)",
+            "too-large": f"{exc.size:,} bytes is over the {MAX_IMAGE_BYTES:,}-byte limit for a selfie",
+        }
+        raise ImageError(f"{path}: {reasons.get(exc.kind) or f'cannot read ({exc.detail})'}") from None
+    if not data:
+        raise ImageError(f"{path}: the file is empty (0 bytes)")
+    return data
+
+
+def load_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
+    """An image file as an RGB uint8 array (height, width, 3), upright per its EXIF orientation.
+
+    ``data``: the file's bytes when the caller already read them (``path`` then only names the file).
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if data is None:
+        data = read_image_file(path)
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read ({exc.strerror})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise ImageError(f"{path}: is a folder, not an image")
-    if not stat.S_ISREG(info.st_mode):
-        raise ImageError(f"{path}: is not a regular file (a device or pipe?)")
-    if info.st_size == 0:
-        raise ImageError(f"{path}: the file is empty (0 bytes)")
-    if info.st_size > MAX_IMAGE_BYTES:
-        raise ImageError(f"{path}: {info.st_size:,} bytes is over the {MAX_IMAGE_BYTES:,}-byte limit for a selfie")
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-    try:
+        # Image.open is lazy: the explicit pixel check below runs before any decode, so Pillow's own
+        # (process-wide) MAX_IMAGE_PIXELS is left alone. Its warning for 89-179 MP is silenced because
+        # that check refuses those images with a clearer message; past 179 MP Pillow raises instead.
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.seek(0)  # animated images: the first frame
-                width, height = image.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget")
-                image.load()
-                image = ImageOps.exif_transpose(image) or image
-                rgb = _to_rgb(image, path)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            image.seek(0)  # animated images: the first frame
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget")
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            rgb = _to_rgb(image, path)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise ImageError(f"{path}: image dimensions are over the {MAX_IMAGE_PIXELS:,}-pixel budget "
                          "(decompression bomb?)") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageError(f"{path}: {width}x{height} is too small; a selfie needs at least "

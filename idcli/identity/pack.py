@@ -8,7 +8,6 @@ Metadata (the safetensors header, strings only): ``format`` = ``idcli-identity-p
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..hashing import sha256_bytes
+from ..safeio import NotRegularFile, read_regular
 from ..versions import TOOL_NAME, TOOL_VERSION
 
 PACK_FORMAT = "idcli-identity-pack"
@@ -52,7 +53,7 @@ class IdentityPack:
 
 def embedding_sha256(embedding: np.ndarray) -> str:
     """Hash of the embedding's float32 little-endian bytes: what conditions the renders."""
-    return hashlib.sha256(np.ascontiguousarray(embedding, dtype="<f4").tobytes()).hexdigest()
+    return sha256_bytes(np.ascontiguousarray(embedding, dtype="<f4").tobytes())
 
 
 def pack_bytes(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> bytes:
@@ -67,34 +68,33 @@ def pack_bytes(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> bytes:
     return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
 
 
-def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
-    """Write a pack atomically; returns its sha256."""
+def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> IdentityPack:
+    """Write a pack atomically; returns it as ``read_pack`` would, parsed from the bytes written."""
     from ..store import atomic_write
 
     data = pack_bytes(meta, tensors)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data)
-    return hashlib.sha256(data).hexdigest()
+    return parse_pack(data, path)
 
 
 def read_pack(path: Path) -> IdentityPack:
     """Read and check a pack; every failure is a PackError naming the file."""
+    try:
+        # Bounded: a pack of 32 selfies is about 20 MB; a huge file is not one and must not fill memory.
+        data = read_regular(path, MAX_PACK_BYTES)
+    except NotRegularFile as exc:
+        reasons = {"missing": "no such identity pack", "folder": "not a file", "special": "not a file",
+                   "too-large": f"over {MAX_PACK_BYTES:,} bytes, too large for an identity pack"}
+        raise PackError(f"{path}: {reasons.get(exc.kind) or f'cannot read ({exc.detail})'}") from None
+    return parse_pack(data, path)
+
+
+def parse_pack(data: bytes, path: Path) -> IdentityPack:
+    """Check a pack's bytes (``path`` names it in errors and in the result)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    if not path.is_file():
-        raise PackError(f"{path}: no such identity pack" if not path.exists() else f"{path}: not a file")
-    too_large = PackError(f"{path}: over {MAX_PACK_BYTES:,} bytes, too large for an identity pack")
-    try:
-        if path.stat().st_size > MAX_PACK_BYTES:
-            raise too_large
-        with path.open("rb") as handle:
-            # Bounded: a pack of 32 selfies is about 20 MB; a huge file is not one and must not fill memory.
-            data = handle.read(MAX_PACK_BYTES + 1)
-    except OSError as exc:
-        raise PackError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(data) > MAX_PACK_BYTES:  # grew while being read
-        raise too_large
     try:
         tensors = load(data)
         header = _header(data)
@@ -119,7 +119,7 @@ def read_pack(path: Path) -> IdentityPack:
         raise PackError(f"{path}: identity pack embedding is not finite")
     if meta.get("embedding_sha256") != embedding_sha256(tensors["embedding"]):
         raise PackError(f"{path}: identity pack embedding does not match its recorded hash (damaged?)")
-    return IdentityPack(meta, tensors, hashlib.sha256(data).hexdigest(), str(path))
+    return IdentityPack(meta, tensors, sha256_bytes(data), str(path))
 
 
 def _header(data: bytes) -> dict[str, str]:

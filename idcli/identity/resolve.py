@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..hashing import sha256_file, tagged_hash
+from ..hashing import tagged_hash
 from ..paths import state_dir
 from ..presets import get_preset
 from ..shotlist import LoadedShotList
+from .encode import SelfieFile
 from .faces import FaceModels, resolve_face_models
 from .pack import IdentityPack, PackError, embedding_sha256, read_pack
 
@@ -99,10 +100,11 @@ def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str
             pack = read_pack(loaded.resolve_path(character.identity))
             result[name] = _from_pack(name, character.identity_strength, pack, "pack")
             continue
-        selfies = [loaded.resolve_path(p) for p in character.selfies or []]
+        # Read once: the cache key and, on a miss, the encoding come from the same bytes.
+        selfies = [SelfieFile.read(loaded.resolve_path(p)) for p in character.selfies or []]
         models = models or face_models_for(preset_name, face_models)
         key = tagged_hash("idcli-identity-cache-v1", {
-            "selfies": [sha256_file(p) for p in selfies], "face_models": models.hash, "encoder": ENCODER_VERSION})
+            "selfies": [s.sha256 for s in selfies], "face_models": models.hash, "encoder": ENCODER_VERSION})
         cached = state_dir() / "identities" / f"{key.split(':')[1][:32]}.idpack"
         pack = None
         if cached.is_file():

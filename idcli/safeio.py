@@ -1,0 +1,122 @@
+"""File primitives shared by every module that reads what a person or another process left on disk.
+
+``open_regular`` / ``read_regular`` never block (a FIFO planted where a file belongs would otherwise
+wait forever for a writer), refuse devices, folders and sockets before reading a byte, check the kind
+of file on the descriptor they read (no gap between a check and the open) and bound what they read.
+``atomic_write`` leaves the final path either absent/old or complete, never partial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+
+TMP_SUFFIX = ".idcli-tmp"  # temporaries end so: never *.onnx or *.png, so no loader or glob picks one up
+CHUNK = 1024 * 1024
+
+
+class NotRegularFile(Exception):
+    """Why a path cannot be read as a regular file; callers word their own message from ``kind``.
+
+    ``kind``: "missing", "link" (a link where links are refused), "folder", "special" (device, FIFO,
+    socket), "too-large" (``size`` says how large) or "error" (``detail`` is the system's reason).
+    """
+
+    def __init__(self, path: Path, kind: str, detail: str = "", size: int = 0) -> None:
+        super().__init__(f"{path}: {detail or kind}")
+        self.path, self.kind, self.detail, self.size = path, kind, detail, size
+
+
+def open_regular(path: Path, *, follow_links: bool = True) -> int:
+    """A read-only descriptor of ``path`` when it is a regular file; raises NotRegularFile otherwise.
+
+    ``follow_links=False`` refuses a link at ``path`` itself (O_NOFOLLOW): for the output folder,
+    where a planted link must not make idcli read another file.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | (0 if follow_links else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise NotRegularFile(path, "missing") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_links:
+            raise NotRegularFile(path, "link") from None
+        if exc.errno == errno.ENXIO:  # a socket, or a device with no driver
+            raise NotRegularFile(path, "special") from None
+        raise NotRegularFile(path, "error", exc.strerror or str(exc)) from None
+    except ValueError as exc:  # an embedded NUL
+        raise NotRegularFile(path, "error", str(exc)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        raise NotRegularFile(path, "error", exc.strerror or str(exc)) from None
+    if stat.S_ISREG(mode):
+        return fd
+    os.close(fd)
+    raise NotRegularFile(path, "folder" if stat.S_ISDIR(mode) else "special")
+
+
+def read_fd(fd: int, path: Path, limit: int) -> bytes:
+    """All bytes of the regular file open as ``fd``, refused past ``limit`` bytes (checked before reading)."""
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise NotRegularFile(path, "too-large", size=size)
+        chunks, total = [], 0
+        while chunk := os.read(fd, CHUNK):
+            total += len(chunk)
+            if total > limit:  # grew while being read
+                raise NotRegularFile(path, "too-large", size=total)
+            chunks.append(chunk)
+    except OSError as exc:
+        raise NotRegularFile(path, "error", exc.strerror or str(exc)) from None
+    return b"".join(chunks)
+
+
+def read_regular(path: Path, limit: int, *, follow_links: bool = True) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; raises NotRegularFile otherwise."""
+    fd = open_regular(path, follow_links=follow_links)
+    try:
+        return read_fd(fd, path, limit)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: some file systems refuse)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(final: Path, data: bytes) -> None:
+    """Write ``data`` so that ``final`` is either absent/old or complete, never partial.
+
+    The bytes go to a dot-named temporary in the same folder, are flushed and fsynced, then renamed
+    over ``final`` and the folder fsynced. OSError propagates; the temporary never stays behind.
+    """
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:  # interrupts included
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(final.parent)
