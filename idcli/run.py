@@ -43,6 +43,8 @@ class RenderReport:
     batch_sizes: list[int] = field(default_factory=list)
     dry_run: bool = False
     error: str | None = None  # why the run stopped early (disk full, permissions), if it did
+    commits: int = 0  # batches that went through the commit queue
+    commit_seconds: float = 0.0  # spent committing them, overlapping the rendering (idcli bench reads it)
 
     def count(self, status: str) -> int:
         return sum(1 for j in self.jobs if j.status == status)
@@ -293,6 +295,7 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         # are dropped (their jobs stay pending for the next run).
         commits.cancel()
         commits.close()
+        report.commits, report.commit_seconds = commits.commits, commits.busy_seconds
 
 
 def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, report: RenderReport,

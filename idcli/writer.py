@@ -10,6 +10,7 @@ store's (image, then sidecar, atomically): a run stopped at any moment leaves wh
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,11 +23,22 @@ class CommitQueue:
         self._waiting: deque[Future[Any]] = deque()
         self._on_done = on_done
         self._depth = depth
+        # Time spent committing: it overlaps rendering, so only this shows its cost (idcli bench).
+        self.busy_seconds = 0.0
+        self.commits = 0
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)``; first hands over finished work and waits while ``depth`` batches are queued."""
         self._collect(block_while=self._depth - 1)
-        self._waiting.append(self._pool.submit(fn, *args))
+        self._waiting.append(self._pool.submit(self._timed, fn, *args))
+
+    def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.busy_seconds += time.perf_counter() - start  # one worker thread: no race
+            self.commits += 1
 
     def _collect(self, block_while: int) -> None:
         while self._waiting and (self._waiting[0].done() or len(self._waiting) > block_while):

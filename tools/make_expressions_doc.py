@@ -42,7 +42,7 @@ def table() -> str:
         lines += [f"### {category} ({len(terms)} terms)", "",
                   f"{vocab.category_descriptions[category].capitalize()}. As a label, `{category}` means the term "
                   f"`{vocab.prototypes[category]}`.", "", *_rows(terms), ""]
-    lines += ["### neutral (not one of the 135 terms)", "", *_rows([vocab.neutral])]
+    lines += [f"### neutral (not one of the {len(vocab)} terms)", "", *_rows([vocab.neutral])]
     return "\n".join(lines)
 
 

@@ -36,8 +36,10 @@ def main() -> None:
     import idcli
     from idcli.engine import Engine
 
-    folder = Path(tempfile.mkdtemp(prefix="idcli-dual-"))
-    (folder / "shots.yaml").write_text(f"""\
+    # The shot list only lives while it is planned (the selfies are read then); removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="idcli-dual-") as tmp:
+        folder = Path(tmp)
+        (folder / "shots.yaml").write_text(f"""\
 version: 1
 project: dual-cost
 model: {{preset: {args.preset}}}
@@ -48,7 +50,7 @@ characters:
 shots:
   - {{id: street, prompt: "{{mara}} walks along a wet neon street at night, rain", framing: medium}}
 """)
-    plan, runtime = idcli.plan_shotlist(idcli.load_shotlist(folder / "shots.yaml"), device=args.device)
+        plan, runtime = idcli.plan_shotlist(idcli.load_shotlist(folder / "shots.yaml"), device=args.device)
     engine = Engine(plan.model, runtime, plan.adapter)
     rows = {"count": 0}
     forward = engine.pipe.unet.forward

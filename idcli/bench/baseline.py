@@ -31,21 +31,58 @@ class BaselineRun:
     forwards: ForwardTime
 
 
-def stock_pipeline(engine: Any) -> Any:
-    """A stock diffusers pipeline over the engine's components, with the engine's sampler."""
+def stock_pipeline(engine: Any, sampler: str) -> Any:
+    """A stock diffusers pipeline over the engine's components, with a fresh scheduler for ``sampler``.
+
+    A new pipeline object sharing the modules: the engine's own ``pipe`` (its scheduler included) is
+    left as it was, so a session's shared engine can be compared with the stock pipeline safely.
+    """
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
+    from ..engine.samplers import make_scheduler
+
     pipe = engine.pipe
+    scheduler = make_scheduler(sampler, pipe.scheduler.config)
     parts = {name: getattr(pipe, name) for name in ("vae", "text_encoder", "tokenizer", "unet")}
     if engine.is_sdxl:
         stock = StableDiffusionXLPipeline(
-            **parts, text_encoder_2=pipe.text_encoder_2, tokenizer_2=pipe.tokenizer_2, scheduler=pipe.scheduler,
+            **parts, text_encoder_2=pipe.text_encoder_2, tokenizer_2=pipe.tokenizer_2, scheduler=scheduler,
             force_zeros_for_empty_prompt=pipe.config.force_zeros_for_empty_prompt, add_watermarker=False)
     else:
-        stock = StableDiffusionPipeline(**parts, scheduler=pipe.scheduler, safety_checker=None,
+        stock = StableDiffusionPipeline(**parts, scheduler=scheduler, safety_checker=None,
                                         feature_extractor=None, requires_safety_checker=False)
     stock.set_progress_bar_config(disable=True)
     return stock
+
+
+def stock_render(engine: Any, request: RenderRequest, *, stock: Any = None, steps: int | None = None,
+                 output_type: str = "pil") -> Any:
+    """``request`` rendered by one stock pipeline call at batch 1, the way example scripts call it: the
+    image (PIL, or an HxWx3 float array in [0, 1] for ``output_type="np"``).
+
+    ``stock`` reuses a pipeline from :func:`stock_pipeline` (by default one is made for the request's
+    sampler); ``steps`` overrides the request's. With a FaceID engine the identity goes in as in
+    diffusers' IP-Adapter FaceID example; keep :func:`stock_ip_processors` open around the call.
+    """
+    import numpy as np
+    import torch
+
+    stock = stock if stock is not None else stock_pipeline(engine, request.sampler)
+    kwargs: dict[str, Any] = {
+        "prompt": request.prompt, "negative_prompt": request.negative_prompt or None,
+        "height": request.height, "width": request.width,
+        "num_inference_steps": request.steps if steps is None else steps, "guidance_scale": request.guidance,
+        "generator": torch.Generator(engine.device).manual_seed(request.seed), "output_type": output_type}
+    if engine.faceid is not None:
+        # (negative zeros, embedding) under guidance. A job without an identity still passes embeddings
+        # (the loaded adapter expects them), at scale 0.
+        known = request.identity_embedding is not None
+        values = request.identity_embedding if known else np.zeros(512, np.float32)
+        embedding = torch.from_numpy(np.asarray(values, np.float32)).view(1, 1, -1)
+        embeds = torch.cat([torch.zeros_like(embedding), embedding]) if request.guidance > 1 else embedding
+        kwargs["ip_adapter_image_embeds"] = [embeds.to(engine.device, engine.torch_dtype)]
+        stock.set_ip_adapter_scale(float(request.identity_strength) if known else 0.0)
+    return stock(**kwargs).images[0]
 
 
 @contextmanager
@@ -117,44 +154,20 @@ def plain_forward(module: Any) -> Iterator[None]:
 def run_baseline(engine: Any, requests: list[RenderRequest], out_dir: Path, sync: Callable[[], None],
                  warmup: bool = True) -> BaselineRun:
     """Render ``requests`` one stock pipeline call each and save the PNGs into ``out_dir``; timed."""
-    import numpy as np
-    import torch
-
-    from ..engine.samplers import make_scheduler
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    stock = stock_pipeline(engine)
-    stock.scheduler = make_scheduler(requests[0].sampler, engine.pipe.scheduler.config)
+    stock = stock_pipeline(engine, requests[0].sampler)
     faceid = engine.faceid is not None
-    device, dtype = engine.device, engine.torch_dtype
-
-    def call(request: RenderRequest, steps: int) -> Any:
-        kwargs: dict[str, Any] = {
-            "prompt": request.prompt, "negative_prompt": request.negative_prompt or None,
-            "height": request.height, "width": request.width, "num_inference_steps": steps,
-            "guidance_scale": request.guidance, "generator": torch.Generator(device).manual_seed(request.seed)}
-        if faceid:
-            # As in diffusers' IP-Adapter FaceID example: (negative zeros, embedding) under guidance. A job
-            # without an identity still passes embeddings (the loaded adapter expects them), at scale 0.
-            known = request.identity_embedding is not None
-            values = request.identity_embedding if known else np.zeros(512, np.float32)
-            embedding = torch.from_numpy(np.asarray(values, np.float32)).view(1, 1, -1)
-            embeds = torch.cat([torch.zeros_like(embedding), embedding]) if request.guidance > 1 else embedding
-            kwargs["ip_adapter_image_embeds"] = [embeds.to(device, dtype)]
-            stock.set_ip_adapter_scale(float(request.identity_strength) if known else 0.0)
-        return stock(**kwargs).images[0]
-
     unet = engine.pipe.unet
     # No inference_mode here: the stock pipelines' __call__ runs under torch.no_grad() by themselves.
     with plain_forward(unet), default_layout(unet, engine.pipe.vae), \
             stock_ip_processors(unet) if faceid else nullcontext(), ForwardTimers(engine.pipe, sync) as timers:
         if warmup:  # one short call: first-call costs (kernel selection, allocator growth) are not the baseline's
-            call(requests[0], 1)
+            stock_render(engine, requests[0], stock=stock, steps=1)
         timers.reset()
         sync()
         start = time.perf_counter()
         for index, request in enumerate(requests):
-            call(request, request.steps).save(out_dir / f"{index:05d}.png")
+            stock_render(engine, request, stock=stock).save(out_dir / f"{index:05d}.png")
         sync()
         seconds = time.perf_counter() - start
     return BaselineRun(type(stock).__name__, "faceid" if faceid else "text-only", len(requests), seconds, timers.time)

@@ -180,7 +180,8 @@ def peak_memory(device: Any) -> tuple[int, str]:
     return int(peak), "ru_maxrss: the process's peak resident memory, model build included"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -194,7 +195,7 @@ def _cpu_model() -> str:
 def machine(device: Any) -> dict[str, Any]:
     import torch
 
-    info: dict[str, Any] = {"platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+    info: dict[str, Any] = {"platform": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
                             "torch_threads": torch.get_num_threads(), "device": str(device), "gpu": None}
     if torch.device(device).type == "cuda":
         props = torch.cuda.get_device_properties(device)

@@ -115,11 +115,14 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
     engine = Engine(plan.model, runtime, plan.adapter)
     build_seconds = time.perf_counter() - started
     sync = measure.synchronizer(engine.device)
-    common = {"preset": preset, "device": device, "batch_size": batch_size, "face_models": face_models,
+    # "auto" is resolved once, before the warm-up, and both renders get that size: asked again after the
+    # warm-up (memory cached on a GPU), the engine could answer differently and the warm-up would not
+    # have warmed the timed batch's shapes.
+    size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(plan.jobs[0].request)
+    common = {"preset": preset, "device": device, "batch_size": size, "face_models": face_models,
               "compile": compile}
 
     # One short batch first, so one-off costs (kernel selection, allocator growth, lazy imports) stay out.
-    size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(plan.jobs[0].request)
     warm = load_shotlist(write_shotlist(workload, folder, "warmup.yaml", jobs=min(size, workload.jobs), steps=1))
     note(f"warm-up: {min(size, workload.jobs)} jobs, 1 step")
     started = time.perf_counter()
@@ -141,6 +144,7 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
         raise BenchError(f"the timed render rendered {report.rendered} of {workload.jobs} jobs"
                          + (f": {errors[0]}" if errors else ""))
     assert timers.last_unet_call is not None and counting.factory_at is not None
+    assert report.commits == len(report.batch_sizes), "every rendered batch went through the commit queue"
 
     note("counting UNet FLOPs; measuring the matrix-product ceiling")
     flops_per_row = measure.unet_flops_per_row(engine.pipe.unet, timers.last_unet_call)
@@ -170,6 +174,7 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
         dtype=runtime.dtype, compile=compile, batch_size=batch_size, batch_sizes=list(report.batch_sizes),
         setup_seconds=setup_seconds, build_seconds=build_seconds, warmup_seconds=warmup_seconds, wall_seconds=wall,
         before_engine_seconds=counting.factory_at - started, engine_seconds=counting.seconds,
+        commit_seconds=report.commit_seconds,
         forwards=timers.time.as_dict(), unet_flops_per_row=flops_per_row, matmul_ceiling=ceiling.as_dict(),
         peak_memory_bytes=peak, peak_memory_kind=peak_kind, baseline=baseline_record, notes=notes)
 
