@@ -108,9 +108,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             has_cuda = torch.cuda.is_available()
         except ImportError:
             pass
+    # Slow tests (real-size builds) run only when asked for: any -m expression naming 'slow'.
+    slow_asked = "slow" in (config.getoption("markexpr") or "")
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
+        if item.get_closest_marker("slow") is not None and not slow_asked:
+            item.add_marker(pytest.mark.skip(reason="slow: run with -m slow"))
 
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from cli_helpers import assert_nothing_partial, cli_env, journal_commits, plan_jobs, spawn_render
 from typer.testing import CliRunner
 
 from idcli.cli import app
-from idcli.hashing import sha256_file
 from idcli.store import OutputStore
-
-ROOT = Path(__file__).resolve().parents[1]
 
 runner = CliRunner()
 
@@ -39,22 +34,16 @@ shots:
 """
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 def test_help_does_not_import_heavy_libraries() -> None:
     code = ("import sys; from idcli.cli import app; "
             "bad = [m for m in ('torch', 'diffusers', 'insightface', 'transformers') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env())
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_python_dash_m_and_version() -> None:
-    done = subprocess.run([sys.executable, "-m", "idcli", "--version"], capture_output=True, text=True, env=_env())
+    done = subprocess.run([sys.executable, "-m", "idcli", "--version"], capture_output=True, text=True, env=cli_env())
     assert done.returncode == 0 and done.stdout.startswith("idcli ")
 
 
@@ -104,27 +93,15 @@ def test_busy_output_folder_exits_3(write_shotlist, tmp_path: Path) -> None:
     assert result.exit_code == 3 and "--wait" in result.stderr
 
 
-def _spawn(path: Path, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device", "cpu",
-                             "--batch-size", "1", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_env(), text=True)
-
-
-def _wait_for_sidecars(out: Path, count: int, proc: subprocess.Popen, limit: float = 120.0) -> None:
+def _wait_for_sidecars(out: Path, count: int, proc: subprocess.Popen[str], limit: float = 120.0) -> None:
+    """Wait until ``count`` sidecars exist while ``proc`` still runs: a stop sent afterwards lands mid-run."""
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if len(list(out.glob("*/*.json"))) >= count or proc.poll() is not None:
-            return
+    while len(list(out.glob("*/*.json"))) < count:
+        assert proc.poll() is None, (f"the run exited ({proc.returncode}) before {count} sidecar(s): "
+                                     f"{proc.stderr.read() if proc.stderr else ''}")
+        assert time.monotonic() < deadline, f"fewer than {count} sidecar(s) after {limit} s"
         time.sleep(0.02)
-
-
-def _assert_nothing_partial(out: Path) -> None:
-    for png in out.glob("*/*.png"):
-        with Image.open(png) as im:
-            im.load()  # a truncated PNG fails here
-    for sidecar in out.glob("*/*.json"):
-        record = json.loads(sidecar.read_text())
-        assert sha256_file(out / record["image"]["path"]) == record["image"]["sha256"]
+    assert proc.poll() is None, f"the run finished ({proc.returncode}) before it could be stopped"
 
 
 KILL_SHOTS = """\
@@ -144,21 +121,23 @@ def test_sigkill_midway_then_resume_completes_without_duplicates(write_shotlist,
                                                                   kills_after: list[int]) -> None:
     path, out = write_shotlist(KILL_SHOTS), tmp_path / "out"
     for count in kills_after:
-        proc = _spawn(path, out)
+        proc = spawn_render(path, out)
         _wait_for_sidecars(out, count, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        _assert_nothing_partial(out)
-    final = _spawn(path, out, "--json", "--quiet")
+        assert proc.returncode == -signal.SIGKILL
+        # A SIGKILL leaves temporaries behind; the next run's start removes them.
+        assert_nothing_partial(out, temporaries_allowed=True)
+    final = spawn_render(path, out, "--json", "--quiet")
     stdout, stderr = final.communicate(timeout=300)
     assert final.returncode == 0, stderr
     summary = json.loads(stdout)
     assert summary["failed"] == 0 and summary["rendered"] + summary["skipped"] + summary["recovered"] == 12
-    assert not list(out.rglob("*.idcli-tmp"))
-    _assert_nothing_partial(out)
+    jobs = plan_jobs(path)
+    assert len(jobs) == 12
+    assert_nothing_partial(out, jobs)
     assert len(list(out.glob("*/*.json"))) == 12
-    commits = Counter(e["key"] for e in OutputStore(out).journal_entries()
-                      if e.get("event") == "commit")
+    commits = journal_commits(out)
     assert max(commits.values()) == 1, "a job was committed twice"
     # The journal line follows the sidecar's rename, so a kill between the two leaves a finished job (its
     # sidecar checked above) without its line: at most one such gap per kill, never a second commit.
@@ -168,11 +147,10 @@ def test_sigkill_midway_then_resume_completes_without_duplicates(write_shotlist,
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_exit_with_their_codes(write_shotlist, tmp_path: Path, sig: int, code: int) -> None:
     path, out = write_shotlist(KILL_SHOTS), tmp_path / "out"
-    proc = _spawn(path, out)
+    proc = spawn_render(path, out)
     _wait_for_sidecars(out, 1, proc)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    _assert_nothing_partial(out)
-    assert not list(out.rglob("*.idcli-tmp"))
+    assert_nothing_partial(out)  # temporaries included: in-flight writes finish or are removed

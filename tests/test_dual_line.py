@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import plan_on_cpu
 from typer.testing import CliRunner
 
 import idcli
@@ -40,9 +41,7 @@ shots:
 
 @pytest.fixture
 def planned(write_shotlist):
-    loaded = idcli.load_shotlist(write_shotlist(SHOTS))
-    plan, _ = idcli.plan_shotlist(loaded, device="cpu")
-    return plan
+    return plan_on_cpu(write_shotlist(SHOTS))
 
 
 @pytest.fixture
@@ -220,8 +219,8 @@ def test_subject_tokens_follow_the_placeholder(tiny_engines) -> None:
 
 def test_prepend_aggregation_changes_the_image_and_the_key(write_shotlist, tiny_engines) -> None:
     prepend = SHOTS.replace("defaults: {", "defaults: {method_params: {aggregation: prepend}, ")
-    plan_mean, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(SHOTS)), device="cpu")
-    plan_pre, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(prepend, "prepend.yaml")), device="cpu")
+    plan_mean = plan_on_cpu(write_shotlist(SHOTS))
+    plan_pre = plan_on_cpu(write_shotlist(prepend, "prepend.yaml"))
     mean_job, pre_job = _job(plan_mean, "m_dual"), _job(plan_pre, "m_dual")
     assert pre_job.key != mean_job.key and pre_job.request.identity_count() == 3  # aggregate + two selfies
     identity = pre_job.key_material["method"]["identity"]
@@ -272,7 +271,7 @@ def test_cli_render_save_masks(write_shotlist, tmp_path) -> None:
 @pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
 def test_dual_line_with_the_midpoint_sampler_batches_exactly(write_shotlist, tiny_engines, preset) -> None:
     text = SHOTS.replace("sampler: ddim", "sampler: midpoint").replace("preset: tiny-sd", f"preset: {preset}")
-    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(text)), device="cpu")
+    plan = plan_on_cpu(write_shotlist(text))
     engine = tiny_engines(preset, plan.adapter)
     requests = [j.request for j in plan.jobs]
     together = engine.render(requests)

@@ -1,4 +1,8 @@
-"""The engine on tiny random-weight models: batch invariance, parity with diffusers, loading paths."""
+"""The engine on tiny random-weight models: batch invariance, parity with diffusers, loading paths.
+
+Every sampler the engine offers, idcli's midpoint included, is rendered here; tests/test_midpoint.py
+checks the midpoint sampler's numerics.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from idcli.bench.baseline import stock_render
 from idcli.engine import Engine
 from idcli.errors import ModelUnavailableError
 from idcli.models import resolve_model
@@ -26,8 +31,8 @@ def requests(sampler: str = "dpmpp-2m", size=(128, 96), steps: int = 5, guidance
 
 
 @pytest.mark.parametrize("preset,sampler", [
-    ("tiny-sd", "dpmpp-2m"), ("tiny-sd", "ddim"), ("tiny-sd", "heun"),
-    ("tiny-sdxl", "euler"), ("tiny-sdxl", "dpmpp-2m"),
+    ("tiny-sd", "dpmpp-2m"), ("tiny-sd", "ddim"), ("tiny-sd", "heun"), ("tiny-sd", "midpoint"),
+    ("tiny-sdxl", "euler"), ("tiny-sdxl", "dpmpp-2m"), ("tiny-sdxl", "midpoint"),
 ])
 def test_batch_equals_each_job_alone(tiny_engines, preset: str, sampler: str) -> None:
     engine = tiny_engines(preset)
@@ -35,7 +40,7 @@ def test_batch_equals_each_job_alone(tiny_engines, preset: str, sampler: str) ->
     batched = engine.render(reqs)
     for req, out in zip(reqs, batched, strict=True):
         alone = engine.render([req])[0]
-        assert out.image.shape == (96, 128, 3)
+        assert out.image.shape == (96, 128, 3) and np.isfinite(out.image).all()
         assert np.abs(out.image - alone.image).max() < 1e-5
     # The batch's order does not matter either.
     reversed_out = engine.render(list(reversed(reqs)))
@@ -49,33 +54,26 @@ def test_without_guidance_batch_equals_single(tiny_engines) -> None:
     assert np.abs(batched[1].image - engine.render([reqs[1]])[0].image).max() < 1e-5
 
 
-@pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
-def test_loop_reproduces_the_stock_diffusers_pipeline(tiny_engines, preset: str) -> None:
-    import torch
-
-    from idcli.engine.samplers import make_scheduler
-
+# midpoint: the stock pipeline takes idcli's own sampler as a scheduler too.
+@pytest.mark.parametrize("preset,sampler", [("tiny-sd", "euler"), ("tiny-sdxl", "euler"), ("tiny-sd", "midpoint")])
+def test_loop_reproduces_the_stock_diffusers_pipeline(tiny_engines, preset: str, sampler: str) -> None:
     engine = tiny_engines(preset)
     prompt, negative, seed = PROMPTS[1]
-    ours = engine.render([RenderRequest(prompt, negative, seed, 128, 128, 6, 4.0, "euler")])[0].image
-    pipe = engine.pipe
-    original = pipe.scheduler
-    pipe.scheduler = make_scheduler("euler", original.config)
-    try:
-        stock = pipe(prompt=prompt, negative_prompt=negative, num_inference_steps=6, guidance_scale=4.0,
-                     height=128, width=128, generator=torch.Generator("cpu").manual_seed(seed),
-                     output_type="np").images[0]
-    finally:
-        pipe.scheduler = original
+    request = RenderRequest(prompt, negative, seed, 128, 128, 6, 4.0, sampler)
+    scheduler = engine.pipe.scheduler
+    ours = engine.render([request])[0].image
+    stock = stock_render(engine, request, output_type="np")
     assert np.abs(ours - stock).max() < 1e-5
+    assert engine.pipe.scheduler is scheduler, "the comparison left the session's engine as it was"
 
 
-def test_same_seed_same_image_other_seed_other_image(tiny_engines) -> None:
-    engine = tiny_engines("tiny-sd")
-    base = RenderRequest("a lighthouse in a storm", "", 5, 96, 96, 4, 5.0, "ddim")
+@pytest.mark.parametrize("preset,sampler", [("tiny-sd", "ddim"), ("tiny-sd", "midpoint"), ("tiny-sdxl", "midpoint")])
+def test_same_seed_same_image_other_seed_other_image(tiny_engines, preset: str, sampler: str) -> None:
+    engine = tiny_engines(preset)
+    base = RenderRequest("a lighthouse in a storm", "", 5, 96, 96, 4, 5.0, sampler)
     a = engine.render([base])[0].image
     b = engine.render([base])[0].image
-    c = engine.render([RenderRequest("a lighthouse in a storm", "", 6, 96, 96, 4, 5.0, "ddim")])[0].image
+    c = engine.render([RenderRequest("a lighthouse in a storm", "", 6, 96, 96, 4, 5.0, sampler)])[0].image
     assert np.array_equal(a, b)
     assert np.abs(a - c).mean() > 1e-3
 

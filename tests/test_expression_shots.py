@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from cli_helpers import plan_jobs
 from typer.testing import CliRunner
 
 import idcli
@@ -33,8 +34,7 @@ shots:
 
 
 def _plan(write_shotlist, text: str = SHOTS):
-    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(text)), device="cpu")
-    return {j.shot_id: j for j in plan.jobs}
+    return {j.shot_id: j for j in plan_jobs(write_shotlist(text))}
 
 
 def test_unknown_labels_exit_2_with_the_three_closest_terms(write_shotlist) -> None:
@@ -76,7 +76,9 @@ def test_expression_and_intensity_are_in_the_key_and_the_sidecar(write_shotlist)
     assert jobs["mild"].key_material["expression"]["intensity"] == 0.2
     assert jobs["mild"].key_material["expression"] == jobs["level"].key_material["expression"]
     assert jobs["grief"].key_material["expression"]["intensity"] == 0.85  # the term's default
-    assert jobs["grief"].key_material["expression"]["vocabulary"].startswith("idcli-expressions/1:")
+    # The key holds the term and intensity; the vocabulary's version and hash go to the sidecar only.
+    assert jobs["grief"].key_material["expression"] == {"label": "grief", "intensity": 0.85}
+    assert jobs["grief"].expression["vocabulary"].startswith("idcli-expressions/1:")
     # The relaxed face has no intensity: both neutral shots key the same expression.
     assert jobs["calm"].key_material["expression"] == jobs["calm2"].key_material["expression"]
     record = jobs["mild"].expression

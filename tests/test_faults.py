@@ -28,15 +28,23 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import (
+    ROOT,
+    assert_no_temporaries,
+    assert_nothing_partial,
+    cli_env,
+    journal_commits,
+    plan_jobs,
+    render_argv,
+    spawn_render,
+)
 from PIL import Image
 from typer.testing import CliRunner
 
 import idcli
 from idcli.cli import app
-from idcli.hashing import sha256_file
 from idcli.store import TMP_SUFFIX, OutputStore
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
@@ -61,34 +69,6 @@ shots:
   - {id: s2, prompt: "a bar at night"}
   - {id: s3, prompt: "a beach at dawn"}
 """
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["TRANSFORMERS_VERBOSITY"] = "error"
-    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"  # see tests/stress/kill_loop.py
-    return env
-
-
-def _jobs(path: Path) -> list[Any]:
-    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(path), device="cpu")
-    return list(plan.jobs)
-
-
-def _commits(out: Path) -> Counter:
-    return Counter(e["key"] for e in OutputStore(out).journal_entries() if e.get("event") == "commit")
-
-
-def _assert_complete_and_consistent(out: Path, jobs: list[Any]) -> None:
-    """Every job done, each image complete and equal to its sidecar's sha256, no temporaries."""
-    assert not list(out.rglob(f"*{TMP_SUFFIX}"))
-    for job in jobs:
-        record = json.loads((out / job.sidecar_relpath).read_text())
-        assert record["job_key"] == job.key
-        assert sha256_file(out / job.image_relpath) == record["image"]["sha256"]
-        with Image.open(out / job.image_relpath) as im:
-            im.load()
 
 
 @pytest.fixture
@@ -118,7 +98,7 @@ def cached_engine(monkeypatch: pytest.MonkeyPatch, tiny_engines) -> list[int]:
 # -- kill -9 -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+# Not marked slow (conftest skips slow tests without -m slow): the 20-kill loop belongs to the normal suite.
 def test_kill_9_at_random_moments_loses_nothing_and_commits_each_job_once(tmp_path: Path) -> None:
     """20 runs of ``python -m idcli render`` killed with SIGKILL at seeded random moments (and 2 stopped with
     SIGTERM/SIGINT once rendering has begun), then a resume; the invariants are checked after every stop."""
@@ -140,6 +120,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_commits_each_job_once(tmp_pa
 # matching file-system call; the hook patches os.fsync/os.replace and then runs the real CLI.
 _CRASH_HOOK = """
 import os, signal, sys
+from idcli.store import TMP_SUFFIX
 point, nth = sys.argv[1], int(sys.argv[2])
 argv = sys.argv[3:]
 out = os.path.abspath(argv[argv.index("--out") + 1]) + os.sep
@@ -157,7 +138,7 @@ def fsync(fd):
         name = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return
-    if name.startswith(out) and name.endswith(".idcli-tmp"):
+    if name.startswith(out) and name.endswith(TMP_SUFFIX):
         hit("image-written" if ".png." in name else "sidecar-written")
 
 def replace(src, dst, *args, **kwargs):
@@ -176,13 +157,12 @@ main()
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors through /proc")
 def test_kill_9_at_each_step_of_the_commit_protocol(write_shotlist, tmp_path: Path) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    jobs = _jobs(path)
+    jobs = plan_jobs(path)
     inodes: dict[str, int] = {}
 
     def run(point: str | None = None, nth: int = 0) -> int:
-        args = ["render", str(path), "--out", str(out), "--device", "cpu", "--batch-size", "1", "--quiet"]
-        cmd = [sys.executable, "-c", _CRASH_HOOK, point or "none", str(nth), *args]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+        cmd = [sys.executable, "-c", _CRASH_HOOK, point or "none", str(nth), *render_argv(path, out, "--quiet")]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
         assert "Traceback" not in done.stderr, done.stderr
         for job in jobs:  # a committed image is never replaced: each job is rendered and committed once
             image = out / job.image_relpath
@@ -211,7 +191,7 @@ def test_kill_9_at_each_step_of_the_commit_protocol(write_shotlist, tmp_path: Pa
     # 5. the resume renders only the two jobs left.
     assert run() == 0
     assert state() == (6, 0, [])
-    _assert_complete_and_consistent(out, jobs)
+    assert_nothing_partial(out, jobs)
     entries = [e for e in OutputStore(out).journal_entries() if e.get("event") == "commit"]
     rendered = Counter(e["key"] for e in entries if not e["recovered"])
     recovered = Counter(e["key"] for e in entries if e["recovered"])
@@ -249,7 +229,7 @@ class _FullDisk:
 def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Path, cached_engine: list[int],
                                                     monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    jobs = _jobs(path)
+    jobs = plan_jobs(path)
     real_fdopen = os.fdopen
     writes = Counter()
 
@@ -272,10 +252,7 @@ def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Pa
     assert "Traceback" not in result.output
     third = out / jobs[2].image_relpath if kind == "png" else out / jobs[2].sidecar_relpath
     assert f"disk full while writing {third}" in result.stderr and "nothing partial was kept" in result.stderr
-    assert not list(out.rglob(f"*{TMP_SUFFIX}")), "the half-written temporary was removed"
-    for png in out.rglob("*.png"):  # every image at a final path is complete
-        with Image.open(png) as im:
-            im.load()
+    assert_nothing_partial(out)  # the half-written temporary was removed; every file at a final path is whole
     assert (out / jobs[2].image_relpath).exists() == (kind == "json")  # the image went in before its sidecar
     assert not (out / jobs[2].sidecar_relpath).exists() and not (out / jobs[3].image_relpath).exists()
 
@@ -283,8 +260,8 @@ def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Pa
     assert again.exit_code == 0, again.output
     summary = json.loads(again.stdout)
     assert (summary["rendered"], summary["recovered"]) == ((4, 0) if kind == "png" else (3, 1))
-    _assert_complete_and_consistent(out, jobs)
-    assert set(_commits(out).values()) == {1} and len(_commits(out)) == len(jobs)
+    assert_nothing_partial(out, jobs)
+    assert set(journal_commits(out).values()) == {1} and len(journal_commits(out)) == len(jobs)
     # Renders in all: each job once, plus work in flight when the disk filled, which is lost, never committed
     # twice: the rest of the failing batch (batches of 2; for a failed sidecar its image is adopted instead)
     # and whatever the render thread finished while the commit thread wrote (at most two queued batches).
@@ -317,7 +294,7 @@ def test_disk_full_at_the_lock_and_journal_is_not_fatal(write_shotlist, tmp_path
     monkeypatch.setattr(os, "pwrite", real_pwrite)
     monkeypatch.setattr(os, "write", real_write)
     assert result.exit_code == 0, result.output
-    _assert_complete_and_consistent(out, _jobs(path))
+    assert_nothing_partial(out, plan_jobs(path))
     assert not (out / ".idcli" / "journal.jsonl").exists() or not OutputStore(out).journal_entries()
 
 
@@ -361,9 +338,9 @@ def test_out_of_memory_at_random_points_renders_every_job_once(write_shotlist, t
     assert reports[-1].failed == 0 and len(reports) >= 2, "the seed makes some batch-size-1 attempt fail"
     assert any(o.status == "failed" and "out of memory" in (o.error or "") for o in reports[0].jobs)
     assert min(attempts) == 1 and max(attempts) == 8
-    jobs = _jobs(path)
+    jobs = plan_jobs(path)
     assert len(succeeded) == len(set(succeeded)) == len(jobs), "every job rendered successfully exactly once"
-    assert set(_commits(out).values()) == {1} and len(_commits(out)) == len(jobs)
+    assert set(journal_commits(out).values()) == {1} and len(journal_commits(out)) == len(jobs)
     reference = idcli.render(loaded, tmp_path / "one", device="cpu", batch_size=1,
                              engine_factory=lambda m, r, a: tiny_engines("tiny-sd", a))
     for job, ref in zip(jobs, reference.jobs, strict=True):
@@ -379,10 +356,9 @@ def test_two_runs_on_one_folder_never_interleave(write_shotlist, tmp_path: Path)
     """Two real processes started together with --wait: one renders, the other queues and then skips
     everything; a third without --wait is refused with exit 3 while the folder is held."""
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    args = [sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device", "cpu", "-q", "--json"]
-    first = subprocess.Popen([*args, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-    second = subprocess.Popen([*args, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=_env())
+    args = ("-q", "--json")
+    first = spawn_render(path, out, *args, "--wait", batch_size=None)
+    second = spawn_render(path, out, *args, "--wait", batch_size=None)
     outputs = [p.communicate(timeout=300) for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], outputs
     summaries = sorted((json.loads(o[0]) for o in outputs), key=lambda s: -s["rendered"])
@@ -393,13 +369,12 @@ def test_two_runs_on_one_folder_never_interleave(write_shotlist, tmp_path: Path)
     blocks = [pid for i, pid in enumerate(pids) if i == 0 or pid != pids[i - 1]]
     assert len(blocks) == 2 and set(blocks) == {first.pid, second.pid}
     assert [e["event"] for e in entries if e["event"] != "commit"] == ["run-start", "run-end"] * 2
-    assert set(_commits(out).values()) == {1}
+    assert set(journal_commits(out).values()) == {1}
 
     with OutputStore(out).session():  # the folder is held: a run without --wait is refused at once
-        refused = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        refused = spawn_render(path, out, *args, batch_size=None)
         _, refused_err = refused.communicate(timeout=120)
-        waiting = subprocess.Popen([*args, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env=_env())
+        waiting = spawn_render(path, out, *args, "--wait", batch_size=None)
         time.sleep(1.5)
         assert waiting.poll() is None, "--wait queues behind the holder"
     assert refused.returncode == 3
@@ -442,17 +417,17 @@ def test_a_file_where_a_folder_should_be(write_shotlist, tmp_path: Path, cached_
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     assert result.exit_code == 1, result.output
     assert f"idcli: error: {message}" in result.stderr and "Traceback" not in result.output
-    assert not list(tmp_path.rglob(f"*{TMP_SUFFIX}"))
+    assert_no_temporaries(tmp_path)
     if kind == "shot folder is a file":  # what was committed before the failure is complete and kept
-        jobs = _jobs(path)
-        _assert_complete_and_consistent(out, [j for j in jobs if j.shot_id == "s1"])
+        jobs = plan_jobs(path)
+        assert_nothing_partial(out, [j for j in jobs if j.shot_id == "s1"])
 
 
 def test_missing_output_folders_are_created(write_shotlist, tmp_path: Path, cached_engine: list[int]) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "does" / "not" / "exist"
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     assert result.exit_code == 0, result.output
-    _assert_complete_and_consistent(out, _jobs(path))
+    assert_nothing_partial(out, plan_jobs(path))
 
 
 def test_read_only_output_folder_simulated(write_shotlist, tmp_path: Path, cached_engine: list[int],

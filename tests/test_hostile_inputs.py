@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import assert_no_temporaries, cli_env, render_argv
 from hang_watchdog import no_hang
 from PIL import Image
 from typer.testing import CliRunner
@@ -37,7 +38,7 @@ from idcli.cli import app
 from idcli.errors import ModelUnavailableError, OutputError
 from idcli.identity import ImageError, PackError, read_pack
 from idcli.identity.images import load_rgb
-from idcli.store import TMP_SUFFIX, OutputStore
+from idcli.store import OutputStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SELFIE = ROOT / "recipes" / "selfies" / "mara_1.jpg"
@@ -415,7 +416,7 @@ def test_things_planted_in_the_output_folder(tmp_path: Path, kind: str, monkeypa
         assert result.stderr.startswith("idcli: error: ") and len(result.stderr.strip().splitlines()) <= 2
     if outside is not None:
         assert outside.read_bytes() == b"precious data", "a file outside the output folder was changed"
-    assert not list(out.rglob(f"*{TMP_SUFFIX}"))
+    assert_no_temporaries(out)
 
 
 def test_temporaries_behind_a_link_are_not_deleted(tmp_path: Path) -> None:
@@ -522,10 +523,9 @@ def test_a_malicious_pickle_is_never_executed_even_when_pickles_are_allowed(tmp_
         with (folder / "unet" / "diffusion_pytorch_model.bin").open("wb") as handle:
             pickle.dump({"conv_in.weight": _Evil(marker)}, handle)
         # A real process: diffusers logs through a handler that CliRunner's swapped streams would break.
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-        done = subprocess.run([sys.executable, "-m", "idcli", "render", str(_model_shots(tmp_path, folder, True)),
-                               "--out", str(tmp_path / "out"), "--device", "cpu", "-q"], capture_output=True,
-                              text=True, env=env, timeout=300)
+        argv = render_argv(_model_shots(tmp_path, folder, True), tmp_path / "out", "-q", batch_size=None)
+        done = subprocess.run([sys.executable, "-m", "idcli", *argv], capture_output=True, text=True, env=cli_env(),
+                              timeout=300)
         assert done.returncode == 4 and "Traceback" not in done.stderr, done.stderr
         assert "damaged" in done.stderr and "weights-only" in done.stderr
     else:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import plan_on_cpu, render_on_cpu
 from PIL import Image
 
 import idcli
@@ -32,18 +33,13 @@ shots:
 """
 
 
-def _render(path: Path, out: Path, engine_factory, **kwargs):
-    return idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory, **kwargs)
-
-
 def _pixels(path: str) -> np.ndarray:
     return np.asarray(Image.open(path), dtype=np.int16)
 
 
 def test_two_characters_in_one_batch_equal_each_rendered_alone(write_shotlist, tmp_path, tiny_engines) -> None:
     """Per-sample identities: no image sees another character's embedding (diffusers issue 9813)."""
-    loaded = idcli.load_shotlist(write_shotlist(SHOTS))
-    plan, _ = idcli.plan_shotlist(loaded, device="cpu")
+    plan = plan_on_cpu(write_shotlist(SHOTS))
     engine = tiny_engines("tiny-sd", plan.adapter)
     jobs = [j for j in plan.jobs if j.take == 1]
     assert {j.subject for j in jobs} == {"mara", "theo", None}
@@ -59,8 +55,7 @@ def test_two_characters_in_one_batch_equal_each_rendered_alone(write_shotlist, t
 
 
 def test_strength_zero_and_no_character_are_text_only(write_shotlist, tiny_engines) -> None:
-    loaded = idcli.load_shotlist(write_shotlist(SHOTS.replace("identity_strength: 0.8", "identity_strength: 0.0")))
-    plan, _ = idcli.plan_shotlist(loaded, device="cpu")
+    plan = plan_on_cpu(write_shotlist(SHOTS.replace("identity_strength: 0.8", "identity_strength: 0.0")))
     t1 = next(j for j in plan.jobs if j.shot_id == "t1" and j.take == 1)
     assert t1.request.identity_embedding is None and t1.key_material["method"] == {"name": "text"}
     with_adapter = tiny_engines("tiny-sd", plan.adapter).render([t1.request])[0].image
@@ -69,7 +64,7 @@ def test_strength_zero_and_no_character_are_text_only(write_shotlist, tiny_engin
 
 
 def test_sidecars_record_every_character_and_the_adapter(write_shotlist, tmp_path, engine_factory) -> None:
-    report = _render(write_shotlist(SHOTS), tmp_path / "out", engine_factory)
+    report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory)
     assert report.rendered == 8
     both = json.loads(Path(next(o.sidecar for o in report.jobs if o.shot_id == "both")).read_text())
     names = [c["name"] for c in both["identity"]]
@@ -107,10 +102,10 @@ def test_selfies_are_encoded_once_and_reencoding_changes_nothing(write_shotlist,
 def test_changing_a_selfie_rerenders_exactly_that_characters_shots(write_shotlist, tmp_path, selfies,
                                                                     engine_factory) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    _render(path, out, engine_factory)
+    render_on_cpu(path, out, engine_factory)
     # theo's selfie is replaced by another photo of theo (the second recipe selfie).
     shutil.copy(ROOT / "recipes" / "selfies" / "theo_2.jpg", selfies / "theo_1.jpg")
-    report = _render(path, out, engine_factory)
+    report = render_on_cpu(path, out, engine_factory)
     rendered = sorted({o.shot_id for o in report.jobs if o.status == "rendered"})
     assert rendered == ["both", "t1"], rendered  # 'both' is conditioned on theo, its first character
     assert report.count("skipped") == 4
@@ -123,10 +118,10 @@ def test_identity_pack_characters(write_shotlist, tmp_path, engine_factory, synt
     pack = tmp_path / "theo.idpack"
     build_identity("theo", [ROOT / "recipes" / "selfies" / "theo_1.jpg"],
                    FaceAnalyzer(resolve_face_models(synthetic_face_models)), pack)
-    via_selfies, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(SHOTS)), device="cpu")
-    via_pack, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(
+    via_selfies = plan_on_cpu(write_shotlist(SHOTS))
+    via_pack = plan_on_cpu(write_shotlist(
         SHOTS.replace("theo: {selfies: [selfies/theo_1.jpg], identity_strength: 0.8}",
-                      "theo: {identity: theo.idpack, identity_strength: 0.8}"), "pack.yaml")), device="cpu")
+                      "theo: {identity: theo.idpack, identity_strength: 0.8}"), "pack.yaml"))
     # The same face through a pack or through selfies gives the same embedding and so the same keys.
     assert [j.key for j in via_selfies.jobs] == [j.key for j in via_pack.jobs]
     theo = next(j for j in via_pack.jobs if j.shot_id == "t1").identities[0]
@@ -137,7 +132,7 @@ def test_tiny_preset_builds_its_synthetic_face_pack_on_first_use(write_shotlist,
     from idcli.paths import state_dir
 
     monkeypatch.delenv("IDCLI_FACE_MODELS")
-    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(SHOTS)), device="cpu")
+    plan = plan_on_cpu(write_shotlist(SHOTS))
     pack_json = state_dir() / "face-models" / "models" / "idcli-synthetic" / "PACK.json"
     assert json.loads(pack_json.read_text())["synthetic"] is True
     assert plan.jobs[0].identities[0].random_face_models

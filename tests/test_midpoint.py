@@ -2,12 +2,13 @@
 
 The harness runs every sampler idcli offers through the engine's own loop with the exact denoiser of a
 Gaussian mixture, so errors are integration errors only; docs/samplers.md and docs/sampler-accuracy.md
-explain the conventions and hold the full table.
+explain the conventions and hold the full table. The midpoint sampler in the engine on tiny models (batch
+invariance, seeds, the stock diffusers pipeline taking it as a scheduler) is tested with the other samplers
+in tests/test_engine.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import numpy as np
@@ -27,7 +28,6 @@ from idcli.engine.gmm import (
     run_sampler,
 )
 from idcli.engine.midpoint import MidpointScheduler
-from idcli.plan import RenderRequest
 from idcli.shotlist import SAMPLERS
 
 FIT_NFES = (10, 14, 20, 28, 40, 50)  # the order fit's budgets: from 10 (5 is still pre-asymptotic) to 50
@@ -194,43 +194,3 @@ def test_v_prediction_and_other_spacings(spacing: str) -> None:
     # 'trailing' stops at t = 1000 / N - 1 and jumps to sigma 0 from there (first order in 1/N, as dpmpp-2m
     # on 'leading'), so only a clear decrease is asked of every spacing.
     assert points[1][1] < points[0][1] / 3, points
-
-
-# -- the engine -----------------------------------------------------------------------------------
-
-PROMPTS = [
-    ("a woman walks through a neon alley at night, rain", "", 11),
-    ("an old man sits in a small bar, warm light", "blurry", 22),
-    ("two children run across a beach at sunset", "", 33),
-]
-
-
-@pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
-def test_renders_batched_as_single_and_by_seed(tiny_engines, preset: str) -> None:
-    engine = tiny_engines(preset)
-    requests = [RenderRequest(p, n, s, 96, 64, 6, 5.0, "midpoint") for p, n, s in PROMPTS]
-    batched = engine.render(requests)
-    alone = [engine.render([r])[0].image for r in requests]
-    again = engine.render([requests[1]])[0].image
-    other_seed = engine.render([dataclasses.replace(requests[1], seed=23)])[0].image
-    for out, single in zip(batched, alone, strict=True):
-        assert out.image.shape == (64, 96, 3) and np.isfinite(out.image).all()
-        assert np.abs(out.image - single).max() <= 1e-5
-    assert np.array_equal(again, alone[1])
-    assert np.abs(again - other_seed).mean() > 1e-3
-
-
-def test_stock_pipeline_takes_it_as_a_scheduler(tiny_engines) -> None:
-    engine = tiny_engines("tiny-sd")
-    prompt, negative, seed = PROMPTS[1]
-    pipe = engine.pipe
-    original = pipe.scheduler
-    ours = engine.render([RenderRequest(prompt, negative, seed, 64, 64, 5, 4.0, "midpoint")])[0].image
-    pipe.scheduler = make_sampler("midpoint", original.config)
-    try:
-        stock = pipe(prompt=prompt, negative_prompt=negative, num_inference_steps=5, guidance_scale=4.0,
-                     height=64, width=64, generator=torch.Generator("cpu").manual_seed(seed),
-                     output_type="np").images[0]
-    finally:
-        pipe.scheduler = original
-    assert np.abs(ours - stock).max() < 1e-5

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import assert_nothing_partial, plan_on_cpu, render_on_cpu
 from PIL import Image
 
 import idcli
@@ -42,13 +43,9 @@ SIDECAR_FIELDS = {"schema", "tool", "job_key", "shot_id", "take", "seed", "promp
                   "expression", "model", "sampler", "size", "image", "batch", "software", "timing"}
 
 
-def _render(path: Path, out: Path, engine_factory, **kwargs):
-    return idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory, **kwargs)
-
-
 def test_render_writes_images_sidecars_and_png_chunks(write_shotlist, tmp_path, engine_factory) -> None:
     out = tmp_path / "out"
-    report = _render(write_shotlist(SHOTS), out, engine_factory)
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
     assert (report.rendered, report.failed) == (7, 0)
     records = list(idcli.read_results(out))
     assert len(records) == 7
@@ -78,25 +75,25 @@ def test_render_writes_images_sidecars_and_png_chunks(write_shotlist, tmp_path, 
 
 def test_second_run_renders_nothing(write_shotlist, tmp_path, engine_factory) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    _render(path, out, engine_factory)
+    render_on_cpu(path, out, engine_factory)
     calls_before = list(engine_factory.calls)
-    again = _render(path, out, engine_factory)
+    again = render_on_cpu(path, out, engine_factory)
     assert again.rendered == 0 and again.count("skipped") == 7
     assert engine_factory.calls == calls_before
 
 
 def test_editing_one_shot_rerenders_only_its_jobs(write_shotlist, tmp_path, engine_factory) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    _render(path, out, engine_factory)
+    render_on_cpu(path, out, engine_factory)
     untouched = {r["job_key"]: sha256_file(out / r["image"]["path"]) for r in idcli.read_results(out)
                  if r["shot_id"] != "sh020"}
     path.write_text(SHOTS.replace('"{theo} in a bar"', '"{theo} in a crowded bar"'), "utf-8")
-    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(path), device="cpu")
+    plan = plan_on_cpu(path)
     from idcli.run import job_states
 
     states = job_states(plan, out)
     assert {j.shot_id for j in plan.jobs if states[j.key].status == "stale"} == {"sh020"}
-    report = _render(path, out, engine_factory)
+    report = render_on_cpu(path, out, engine_factory)
     assert sorted((o.shot_id, o.take) for o in report.jobs if o.status == "rendered") == [
         ("sh020", 1), ("sh020", 2), ("sh020", 3)]
     for rec in idcli.read_results(out):
@@ -108,8 +105,8 @@ def test_editing_one_shot_rerenders_only_its_jobs(write_shotlist, tmp_path, engi
 
 def test_keys_ignore_batch_size_and_output_folder(write_shotlist, tmp_path, engine_factory) -> None:
     path = write_shotlist(SHOTS)
-    a = _render(path, tmp_path / "a", engine_factory, batch_size=1)
-    b = _render(path, tmp_path / "b", engine_factory, batch_size=4)
+    a = render_on_cpu(path, tmp_path / "a", engine_factory, batch_size=1)
+    b = render_on_cpu(path, tmp_path / "b", engine_factory, batch_size=4)
     assert [o.key for o in a.jobs] == [o.key for o in b.jobs]
     for oa, ob in zip(a.jobs, b.jobs, strict=True):
         pa = np.asarray(Image.open(oa.image), dtype=int)
@@ -120,26 +117,26 @@ def test_keys_ignore_batch_size_and_output_folder(write_shotlist, tmp_path, engi
 
 def test_only_force_and_dry_run(write_shotlist, tmp_path, engine_factory) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    dry = _render(path, out, engine_factory, dry_run=True)
+    dry = render_on_cpu(path, out, engine_factory, dry_run=True)
     assert dry.count("pending") == 7 and not out.exists()
-    only = _render(path, out, engine_factory, only=["sh030"])
+    only = render_on_cpu(path, out, engine_factory, only=["sh030"])
     assert [(o.shot_id, o.status) for o in only.jobs] == [("sh030", "rendered"), ("sh030", "rendered")]
-    dry = _render(path, out, engine_factory, dry_run=True)
+    dry = render_on_cpu(path, out, engine_factory, dry_run=True)
     assert (dry.count("pending"), dry.count("skipped")) == (5, 2)
-    forced = _render(path, out, engine_factory, only=["sh030"], force=True)
+    forced = render_on_cpu(path, out, engine_factory, only=["sh030"], force=True)
     assert forced.rendered == 2
     with pytest.raises(idcli.IdcliError, match="did you mean 'sh030'"):
-        _render(path, out, engine_factory, only=["sh03"])
+        render_on_cpu(path, out, engine_factory, only=["sh03"])
 
 
 def test_lost_sidecar_is_rebuilt_from_the_png_without_rendering(write_shotlist, tmp_path, engine_factory) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    _render(path, out, engine_factory)
+    render_on_cpu(path, out, engine_factory)
     sidecar = out / "sh010" / "sh010_t2.json"
     original = json.loads(sidecar.read_text())
     sidecar.unlink()
     calls = len(engine_factory.calls)
-    report = _render(path, out, engine_factory)
+    report = render_on_cpu(path, out, engine_factory)
     assert report.count("recovered") == 1 and report.rendered == 0 and len(engine_factory.calls) == calls
     rebuilt = json.loads(sidecar.read_text())
     assert rebuilt["recovered"] is True and rebuilt["image"]["sha256"] == original["image"]["sha256"]
@@ -148,10 +145,10 @@ def test_lost_sidecar_is_rebuilt_from_the_png_without_rendering(write_shotlist, 
 
 def test_damaged_image_is_rendered_again(write_shotlist, tmp_path, engine_factory) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"
-    _render(path, out, engine_factory)
+    render_on_cpu(path, out, engine_factory)
     image = out / "sh030" / "sh030_t1.png"
     image.write_bytes(image.read_bytes()[:100])
-    report = _render(path, out, engine_factory)
+    report = render_on_cpu(path, out, engine_factory)
     assert [(o.shot_id, o.take) for o in report.jobs if o.status == "rendered"] == [("sh030", 1)]
     assert sha256_file(image) == json.loads((out / "sh030" / "sh030_t1.json").read_text())["image"]["sha256"]
 
@@ -213,7 +210,7 @@ def test_engine_failure_fails_those_jobs_and_keeps_the_rest(write_shotlist, tmp_
 def test_second_writer_is_refused_while_a_run_holds_the_folder(write_shotlist, tmp_path, engine_factory) -> None:
     out = tmp_path / "out"
     with OutputStore(out).session(), pytest.raises(OutputBusyError, match="another idcli run"):
-        _render(write_shotlist(SHOTS), out, engine_factory)
+        render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
 
 
 def test_leftover_temporaries_are_removed_at_start(write_shotlist, tmp_path, engine_factory) -> None:
@@ -221,7 +218,7 @@ def test_leftover_temporaries_are_removed_at_start(write_shotlist, tmp_path, eng
     (out / "sh010").mkdir(parents=True)
     leftover = out / "sh010" / ".sh010_t1.png.999.abcd.idcli-tmp"
     leftover.write_bytes(b"half a png")
-    _render(write_shotlist(SHOTS), out, engine_factory)
+    render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
     assert not leftover.exists()
 
 
@@ -239,17 +236,15 @@ def test_disk_full_loses_nothing_and_a_later_run_completes(write_shotlist, tmp_p
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
-    _render(path, out, engine_factory, dry_run=True)  # encode identities now: count only output writes
+    render_on_cpu(path, out, engine_factory, dry_run=True)  # encode identities now: count only output writes
     monkeypatch.setattr(store_module.os, "fsync", fsync_until_full)
-    report = _render(path, out, engine_factory)
+    report = render_on_cpu(path, out, engine_factory)
     assert report.error and "disk full" in report.error
     assert report.failed >= 1 and report.rendered >= 1
     first_rendered = report.rendered
-    assert not list(out.rglob("*.idcli-tmp"))
-    for png in out.rglob("*.png"):  # every image at a final path is complete
-        Image.open(png).verify()
+    assert_nothing_partial(out)  # no temporaries; every image at a final path is complete
     monkeypatch.setattr(store_module.os, "fsync", real_fsync)
-    report = _render(path, out, engine_factory)
+    report = render_on_cpu(path, out, engine_factory)
     assert report.failed == 0 and len(list(idcli.read_results(out))) == 7
     # An image committed just before its sidecar failed is adopted, not rendered again.
     assert report.rendered + report.count("recovered") == 7 - first_rendered
@@ -259,7 +254,7 @@ def test_output_path_that_is_a_file_is_refused(write_shotlist, tmp_path, engine_
     blocker = tmp_path / "out"
     blocker.write_text("not a folder")
     with pytest.raises(OutputError, match="not a folder"):
-        _render(write_shotlist(SHOTS), blocker, engine_factory)
+        render_on_cpu(write_shotlist(SHOTS), blocker, engine_factory)
 
 
 def test_symlinked_shot_folder_pointing_outside_is_refused(write_shotlist, tmp_path, engine_factory) -> None:
@@ -268,14 +263,14 @@ def test_symlinked_shot_folder_pointing_outside_is_refused(write_shotlist, tmp_p
     out.mkdir()
     (out / "sh010").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(OutputError, match="symbolic link"):
-        _render(write_shotlist(SHOTS), out, engine_factory)
+        render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
     assert not list(elsewhere.iterdir())
 
 
 def test_png_bytes_are_reproducible(write_shotlist, tmp_path, engine_factory) -> None:
     path = write_shotlist(SHOTS)
-    a = _render(path, tmp_path / "a", engine_factory, only=["sh010"])
-    b = _render(path, tmp_path / "b", engine_factory, only=["sh010"])
+    a = render_on_cpu(path, tmp_path / "a", engine_factory, only=["sh010"])
+    b = render_on_cpu(path, tmp_path / "b", engine_factory, only=["sh010"])
     for oa, ob in zip(a.jobs, b.jobs, strict=True):
         assert Path(oa.image).read_bytes() == Path(ob.image).read_bytes()
     with Image.open(io.BytesIO(Path(a.jobs[0].image).read_bytes())) as im:

@@ -47,7 +47,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-TMP_SUFFIX = ".idcli-tmp"
+if __name__ == "__main__":  # run as a script: this checkout's idcli
+    sys.path.insert(0, str(ROOT))
+if str(ROOT / "tests") not in sys.path:  # the tests' shared helpers (pytest has put tests/ there already)
+    sys.path.append(str(ROOT / "tests"))
+
+from cli_helpers import cli_env, commit_counts, plan_jobs, spawn_render  # noqa: E402
+
+from idcli.store import TMP_SUFFIX  # noqa: E402
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "INT": signal.SIGINT}
 # Exit statuses a script sees after each signal (Python reports death by signal N as -N; a shell as 128+N).
@@ -148,19 +155,6 @@ class Summary:
         lines = [f"| {'measure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
         lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
         return "\n".join(lines)
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["IDCLI_HOME"] = str(home)
-    env["HF_HUB_OFFLINE"] = "1"
-    env["TRANSFORMERS_VERBOSITY"] = "error"
-    # One thread per run: the runs are tiny and, with two shared cores, torch's default thread pool spins
-    # against other processes (measured: a full run took 34-86 s instead of 8-13 s under load).
-    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
-    env.pop("IDCLI_DEBUG", None)
-    return env
 
 
 def _journal(out: Path) -> tuple[list[dict[str, Any]], int]:
@@ -274,7 +268,7 @@ class Folder:
         entries, bad = _journal(self.out)
         if bad:
             violation(f"{bad} journal line(s) do not parse")
-        commits = Counter(e["key"] for e in entries if e.get("event") == "commit")
+        commits = commit_counts(entries)
         recovered = sum(1 for e in entries if e.get("event") == "commit" and e.get("recovered"))
         summary.journal_commits += sum(commits.values()) - recovered
         summary.journal_recovered += recovered
@@ -287,13 +281,6 @@ class Folder:
             summary.renders += len(idents)
             if len(idents) != 1:
                 violation(f"{rel} was committed {len(idents)} times")
-
-
-def _plan_jobs(shots_path: Path) -> list[Any]:
-    import idcli
-
-    plan, _runtime = idcli.plan_shotlist(idcli.load_shotlist(shots_path), device="cpu")
-    return list(plan.jobs)
 
 
 def run_kill_loop(kills: int = 200, seed: int = 1, workdir: Path | None = None, *, shots: int = 12, takes: int = 4,
@@ -314,13 +301,13 @@ def run_kill_loop(kills: int = 200, seed: int = 1, workdir: Path | None = None, 
     work = Path(tempfile.mkdtemp(prefix="idcli-kill-")) if own_dir else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     home = work / "home"  # one IDCLI_HOME for every run
-    env = _env(home)
+    env = cli_env(home)  # one thread per run, offline, this checkout's idcli
     shots_path = work / "shots.yaml"
     shots_path.write_text(shot_list(shots, takes), "utf-8")
     saved_home = os.environ.get("IDCLI_HOME")
     os.environ["IDCLI_HOME"] = str(home)
     try:
-        jobs = _plan_jobs(shots_path)
+        jobs = plan_jobs(shots_path)
     finally:
         if saved_home is None:
             os.environ.pop("IDCLI_HOME", None)
@@ -331,10 +318,8 @@ def run_kill_loop(kills: int = 200, seed: int = 1, workdir: Path | None = None, 
     folder = Folder(work / "out-000", jobs)
     summary.folders = 1
 
-    def spawn(out: Path, stderr: Any) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "idcli", "render", str(shots_path), "--out", str(out),
-                                 "--device", "cpu", "--batch-size", "1", "--quiet"], env=env, cwd=work,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+    def spawn(out: Path, stderr: Any) -> subprocess.Popen[str]:
+        return spawn_render(shots_path, out, "--quiet", env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=stderr)
 
     def finish(current: Folder, stop: Stop | None) -> None:
         with (work / "final.stderr").open("w+") as err:
@@ -461,5 +446,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())
