@@ -32,7 +32,7 @@ from .method import AGGREGATIONS, METHODS, check_fusion, explicit_params, shot_f
 from .method import FRAMINGS as FRAMING_RULES
 from .paths import local_path
 from .suggest import did_you_mean
-from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, load_yaml_file
+from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, read_document
 from .yamlsafe import path_text as _path_text
 
 SCHEMA_VERSION = 1
@@ -540,9 +540,9 @@ def load_shotlist(path: str | Path) -> LoadedShotList:
     import hashlib
 
     path = Path(path)
-    loaded = load_yaml_file(path)
-    raw_sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return parse_shotlist(loaded, path.resolve().parent, raw_sha)
+    raw = read_document(path)  # read once: the hash is of the very bytes parsed
+    loaded = load_yaml_bytes(raw, str(path))
+    return parse_shotlist(loaded, path.resolve().parent, hashlib.sha256(raw).hexdigest())
 
 
 def loads_shotlist(text: str | bytes, base_dir: str | Path = ".", source: str = "<string>") -> LoadedShotList:

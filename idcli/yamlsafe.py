@@ -293,6 +293,11 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
 
 def load_yaml_file(path: Path) -> LoadedYaml:
     """Read and parse a YAML file; unreadable files become a ShotListError naming the file."""
+    return load_yaml_bytes(read_document(path), str(path))
+
+
+def read_document(path: Path) -> bytes:
+    """A document's bytes, read once and bounded (a pipe such as ``<(make_shots)`` can be read only once)."""
     source = str(path)
     try:
         if path.is_dir():
@@ -303,4 +308,4 @@ def load_yaml_file(path: Path) -> LoadedYaml:
         raise _fail(source, "no such file") from None
     except (IsADirectoryError, PermissionError, OSError) as exc:
         raise _fail(source, f"cannot read: {exc.strerror or exc}") from None
-    return load_yaml_bytes(raw, source)
+    return raw
