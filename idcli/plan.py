@@ -8,7 +8,7 @@ jobs whose inputs are unchanged.
 from __future__ import annotations
 
 import hashlib
-import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,9 +147,6 @@ def derived_seed(shot_id: str, take: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
 def resolve_prompt(template: str, loaded: LoadedShotList) -> str:
     """Placeholders replaced by each character's description (its name when it has none).
 
@@ -161,23 +158,25 @@ def resolve_prompt(template: str, loaded: LoadedShotList) -> str:
 
 def resolve_prompt_spans(template: str, loaded: LoadedShotList, subject: str | None
                          ) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """The resolved prompt and the character offsets of each substitution of ``subject``."""
+    """The resolved prompt and the character offsets of each substitution of ``subject``.
+
+    Parsed with the grammar validation checked (``string.Formatter().parse``: ``{{``/``}}`` are literal
+    braces, every field a character name), but substituted by hand: nothing of ``format`` runs.
+    """
     names = {name: (c.description or name) for name, c in loaded.shotlist.characters.items()}
     out: list[str] = []
     spans: list[tuple[int, int]] = []
     length = 0
-    last = 0
-    for match in _PLACEHOLDER.finditer(template):
-        out.append(template[last:match.start()])
-        length += match.start() - last
-        last = match.end()
-        token = match.group(0)
-        text = token[0] if token in ("{{", "}}") else names.get(match.group(1), token)
-        if subject is not None and match.group(1) == subject:
+    for literal, field_name, _spec, _conversion in string.Formatter().parse(template):
+        out.append(literal)
+        length += len(literal)
+        if field_name is None:
+            continue
+        text = names.get(field_name, f"{{{field_name}}}")
+        if subject is not None and field_name == subject:
             spans.append((length, length + len(text)))
         out.append(text)
         length += len(text)
-    out.append(template[last:])
     return "".join(out), tuple(spans)
 
 
