@@ -15,7 +15,18 @@ def read_results(out_dir: str | Path) -> Iterator[dict[str, Any]]:
     (docs/file-formats.md): ``image.abs_path`` beside the sidecar's relative ``image.path``, and
     ``sidecar: {"path", "abs_path"}``.
     """
-    root = Path(out_dir).absolute()
+    from .arguments import check_out_dir
+    from .errors import InputError
+
+    root = check_out_dir(out_dir).absolute()
+    # Checked now, not at the first next(): a generator would report a wrong folder only when iterated.
+    if not root.is_dir():
+        raise InputError(f"{out_dir}: no such output folder" if not root.exists()
+                         else f"{out_dir}: not a folder")
+    return _records(root)
+
+
+def _records(root: Path) -> Iterator[dict[str, Any]]:
     for sidecar in sorted(root.glob("*/*.json")):
         try:
             record = json.loads(sidecar.read_text("utf-8"))

@@ -149,18 +149,27 @@ class SilentProgress:
     def stop(self) -> None: ...
 
 
-def plan_shotlist(loaded: LoadedShotList, *, preset: str | None = None, device: str = "auto",
+def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = None, device: str = "auto",
                   dtype: str | None = None, face_models: str | None = None,
                   on_encode: Callable[[str], None] | None = None) -> tuple[Plan, Runtime]:
     """The plan of a shot list for the device it would run on (dtype is part of every key).
 
     Characters named in shots are resolved to identities first (selfies encoded once and cached),
-    because their embeddings are part of the job keys.
+    because their embeddings are part of the job keys. ``loaded`` may be a path to a shot list.
+    Arguments of the wrong type or range raise ``InputError``.
     """
     from .adapters import resolve_adapter
     from .identity.resolve import resolve_identities
     from .plan import shot_characters
 
+    from . import arguments as args
+
+    loaded = args.as_loaded_shotlist(loaded)
+    preset = args.check_optional_str("preset", preset)
+    device = args.check_str("device", device)
+    dtype = args.check_dtype(dtype)
+    face_models = args.check_path_or_none("face_models", face_models)
+    on_encode = args.check_callable("on_encode", on_encode)
     runtime = resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
@@ -201,7 +210,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
             "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows}
 
 
-def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
+def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
@@ -211,7 +220,22 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
 
     ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
     time next to the image (``<shot>_t<take>.mask.png``); jobs already done are not re-rendered for it.
+    ``loaded`` may be a path to a shot list; ``only`` one shot id or a list of them; ``batch_size`` an
+    int 1..1024 or ``"auto"``. Arguments of the wrong type or range raise ``InputError`` (exit code 2).
     """
+    from . import arguments as args
+
+    # Checked before anything starts: a wrong type must not hang (batch_size=0), be misread (only="a010")
+    # or silently mean something else (batch_size="4").
+    loaded = args.as_loaded_shotlist(loaded)
+    out_dir = args.check_out_dir(out_dir)
+    batch_size = args.check_batch_size(batch_size)
+    only = args.check_only(only)
+    for name, flag in (("force", force), ("dry_run", dry_run), ("wait", wait), ("save_masks", save_masks),
+                       ("compile", compile)):
+        args.check_bool(name, flag)
+    args.check_progress(progress)
+    args.check_callable("engine_factory", engine_factory)
     progress = progress or SilentProgress()
     started = time.perf_counter()
     try:

@@ -139,3 +139,47 @@ def test_closed_stdout_pipe_keeps_the_exit_code(write_shotlist, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
     assert len(list(out.glob("*/*.json"))) == 3
+
+
+# -- library arguments checked --------------------------------------------------------------------------
+
+
+def test_library_arguments_checked(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    loaded = idcli.load_shotlist(path)
+    bad_calls = {
+        "batch_size=0": dict(batch_size=0), "batch_size=-1": dict(batch_size=-1),
+        "batch_size='4'": dict(batch_size="4"), "batch_size='big'": dict(batch_size="big"),
+        "batch_size=2.5": dict(batch_size=2.5), "batch_size=True": dict(batch_size=True),
+        "only=5": dict(only=5), "only=[]": dict(only=[]), "force='yes'": dict(force="yes"),
+        "progress=object()": dict(progress=object()), "device=None": dict(device=None),
+    }
+    for label, kwargs in bad_calls.items():
+        with pytest.raises(idcli.InputError) as caught:
+            idcli.render(loaded, out, engine_factory=engine_factory, **kwargs)
+        name = label.split("=")[0]
+        assert name in str(caught.value), (label, str(caught.value))
+        assert caught.value.exit_code == idcli.EXIT_INVALID_INPUT
+    assert not out.exists(), "a refused call wrote nothing"
+    with pytest.raises(idcli.InputError, match="give the output folder"):
+        idcli.render(loaded, None, engine_factory=engine_factory)  # type: ignore[arg-type]
+    with pytest.raises(idcli.InputError, match="shot list"):
+        idcli.render(42, out, engine_factory=engine_factory)  # type: ignore[arg-type]
+    with pytest.raises(idcli.InputError, match="load_shotlist"):
+        idcli.load_shotlist(None)  # type: ignore[arg-type]
+    with pytest.raises(idcli.InputError, match="no such output folder"):
+        idcli.read_results(tmp_path / "missing")
+    with pytest.raises(idcli.InputError, match="dtype"):
+        idcli.plan_shotlist(loaded, device="cpu", dtype="float8")
+    # A path where a shot list is expected is loaded; one shot id as a string is that shot, not its letters.
+    report = idcli.render(str(path), out, device="cpu", only="a010", engine_factory=engine_factory)
+    assert [(o.shot_id, o.status) for o in report.jobs] == [("a010", "rendered"), ("a010", "rendered")]
+    plan, _ = idcli.plan_shotlist(path, device="cpu")
+    assert [j.shot_id for j in plan.jobs] == ["a010", "a010", "a020"]
+    # Every error class is exported, each with its documented exit code.
+    codes = {"ShotListError": 2, "InputError": 2, "OutputBusyError": 3, "ModelUnavailableError": 4,
+             "OutputError": 5}
+    for name, code in codes.items():
+        cls = getattr(idcli, name)
+        assert issubclass(cls, idcli.IdcliError) and cls.exit_code == code and name in idcli.__all__
+    assert issubclass(idcli.Interrupted, idcli.IdcliError)
