@@ -158,11 +158,10 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     because their embeddings are part of the job keys. ``loaded`` may be a path to a shot list.
     Arguments of the wrong type or range raise ``InputError``.
     """
+    from . import arguments as args
     from .adapters import resolve_adapter
     from .identity.resolve import resolve_identities
     from .plan import shot_characters
-
-    from . import arguments as args
 
     loaded = args.as_loaded_shotlist(loaded)
     preset = args.check_optional_str("preset", preset)
