@@ -560,7 +560,7 @@ def test_integer_too_long_to_read(folder: Path) -> None:
         ("guidance: true", "guidance", "valid number"),
         ("guidance: '5'", "guidance", "valid number"),
         ("seeds: [true]", "seeds[0]", "valid integer"),
-        ("negative_prompt: 5", "negative_prompt", "valid string"),
+        ("negative_prompt: 5", "negative_prompt", "'5' is read as a number"),
         ("sampler: 5", "sampler", "allowed: ddim, euler, heun, dpmpp-2m"),
     ],
 )
@@ -589,7 +589,8 @@ def test_strict_bool_in_model(folder: Path) -> None:
 
 
 def test_id_must_be_text(folder: Path) -> None:
-    rejected(folder, variant("id: sh010", "id: 10"), "id: ^10", "shots[0].id", "valid string")
+    rejected(folder, variant("id: sh010", "id: 10"), "id: ^10", "shots[0].id", "'10' is read as a number",
+             'quote it: id: \"10\"')
 
 
 # --- characters and files -----------------------------------------------------------------------
@@ -988,7 +989,7 @@ def test_a_bad_character_name_is_reported_beside_a_problem_inside_it(folder: Pat
     path = write(folder, text)
     result = validate(path)
     expect_problem(result, path, text, "^bob-by:", "characters.bob-by", "character name 'bob-by'")
-    expect_problem(result, path, text, "description: ^5", "characters.bob-by.description", "valid string")
+    expect_problem(result, path, text, "description: ^5", "characters.bob-by.description", "read as a number")
 
 
 def test_an_adapter_id_under_an_unknown_users_home_is_a_validation_error(folder: Path) -> None:
