@@ -179,12 +179,14 @@ def _parse_batch_size(value: str) -> int | str:
 
 @app.command()
 def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
-             skip_selfies: Annotated[bool, typer.Option("--skip-selfies", help="Do not encode the characters' "
-                                                        "selfies (faster; a selfie without a usable face is then "
-                                                        "found by plan and render).")] = False,
+             selfies: Annotated[bool, typer.Option("--selfies", help="Also encode the selfies of every character "
+                                                   "the shots name (cached by content) and report one without a "
+                                                   "usable face at its line; plan and render always do.")] = False,
              as_json: JsonOpt = False) -> None:
-    """Check a shot list, and that every character's selfies hold a usable face (encoded once, cached);
-    exit 0 when valid, 2 with every problem listed when not."""
+    """Check a shot list; exit 0 when valid, 2 with every problem listed when not.
+
+    Without --selfies this reads no image (fast, for editors and CI): selfie files must exist.
+    """
     from .shotlist import load_shotlist
 
     def body() -> None:
@@ -192,7 +194,7 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         doc = loaded.shotlist
         from .plan import take_count
 
-        if not skip_selfies:
+        if selfies:
             _check_characters(loaded, face_models)
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)

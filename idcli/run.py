@@ -68,7 +68,8 @@ class JobOutcome:
 
 # What ``RenderReport.counts`` counts, in this order.
 # kept: not rendered because its image was edited by hand (state "modified"; --force renders it again).
-STATUSES = ("rendered", "skipped", "recovered", "kept", "failed", "pending")
+# restored: put back from .idcli/superseded, where a take of exactly this job was kept (an edit undone).
+STATUSES = ("rendered", "skipped", "recovered", "restored", "kept", "failed", "pending")
 
 
 @dataclass
@@ -369,6 +370,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  loaded: LoadedShotList | None = None) -> None:
     from .errors import ProjectMismatchError
     from .orphans import find_orphans
+    from .superseded import kept_render_of, put_back
 
     with store.session(wait=wait):
         # Another project's renders are not overwritten by accident (same shot ids, same file names).
@@ -400,6 +402,12 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             elif state.status == "recoverable":
                 _recover(store, job, state.record or {}, state.image_sha256)
                 report.jobs.append(outcome(job, "recovered", "recoverable"))
+            elif not force and (kept := kept_render_of(store.root, job.stem, job.key)) is not None:
+                # The shot was edited back: its earlier take is exactly this job's; no need to render it.
+                moved = put_back(store, kept)
+                if moved:
+                    report.superseded.append({"shot_id": job.shot_id, "take": job.take, "name": moved})
+                report.jobs.append(outcome(job, "restored", state.status))
             else:
                 pending.append(job)
         done_before = len(report.jobs)
@@ -414,7 +422,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 report.error, report.error_exit_code = str(exc), exc.exit_code
                 seen = {o.job_key for o in report.jobs}
                 report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
-        report.superseded = list(store.superseded)
+        report.superseded.extend(store.superseded)
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
 

@@ -210,12 +210,57 @@ def list_superseded(root: Path, stem: str | None = None) -> list[SupersededVersi
     return sorted(versions, key=lambda v: (v.superseded_at, v.name))
 
 
+def put_back(store: Any, version: SupersededVersion) -> str | None:
+    """Move ``version`` back to its final paths (the store's lock held); what was there moves aside first.
+
+    Returns the name the displaced take was kept under, or None when the final paths were empty.
+    """
+    root, shot, stem = store.root, version.shot_id, version.stem
+    image_rel, sidecar_rel, mask_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json", f"{shot}/{stem}.mask.png"
+    for rel in (image_rel, sidecar_rel, mask_rel):
+        store.path(rel)  # refuses links and paths leading outside the folder
+    if version.image is None:
+        raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
+    moved = move_aside(root, shot, stem, image_rel, sidecar_rel, mask_rel)
+    # Image, mask, then sidecar: the sidecar is the commit marker, as in a commit.
+    _move(root / version.image, root / image_rel)
+    if version.mask:
+        _move(root / version.mask, root / mask_rel)
+    if version.sidecar:
+        _move(root / version.sidecar, root / sidecar_rel)
+    store.journal({"event": "restore", "job_key": version.job_key, "shot_id": shot, "take": version.take,
+                   "from": version.name, "moved_aside": moved})
+    return moved
+
+
+def kept_render_of(root: Path, stem: str, job_key: str) -> SupersededVersion | None:
+    """A kept version of take ``stem`` made by exactly this job (same key), its image intact; else None.
+
+    A shot edited and then edited back has the key of a take kept here: render puts that take back
+    instead of rendering it again (``restored``).
+    """
+    from .hashing import sha256_file
+
+    for version in reversed(list_superseded(root, stem)):
+        if version.job_key != job_key or version.image is None or version.sidecar is None:
+            continue
+        image_record = (read_sidecar_file(Path(root) / version.sidecar) or {}).get("image")
+        expected = image_record.get("sha256") if isinstance(image_record, dict) else None
+        try:
+            if expected and sha256_file(Path(root) / version.image) == expected:
+                return version
+        except OSError:
+            continue
+    return None
+
+
 def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False) -> dict[str, Any]:
     """Put a kept version of take ``stem`` (``SHOT_tN``) back at its final paths.
 
     ``key``: a prefix of the version's job key (or of its name's key part); default: the most recently
     superseded version. What is at the final paths now moves aside first, so a restore is undone by
-    restoring again. Returns ``{"restored": version, "moved_aside": name or None}``.
+    restoring again. Returns the restored take (``shot_id``, ``take``, ``job_key``, ``name``, ``image``,
+    ``sidecar``) and ``moved_aside``: the name the displaced take is kept under, or None.
     """
     from .store import OutputStore
 
@@ -244,18 +289,8 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         if version.image is None:
             raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
         shot = match["shot"]
-        image_rel, sidecar_rel, mask_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json", f"{shot}/{stem}.mask.png"
-        for rel in (image_rel, sidecar_rel):
-            store.path(rel)  # refuses links and paths leading outside the folder
-        moved = move_aside(root, shot, stem, image_rel, sidecar_rel, mask_rel)
-        # Image, mask, then sidecar: the sidecar is the commit marker, as in a commit.
-        _move(root / version.image, root / image_rel)
-        if version.mask:
-            _move(root / version.mask, root / mask_rel)
-        if version.sidecar:
-            _move(root / version.sidecar, root / sidecar_rel)
-        store.journal({"event": "restore", "job_key": version.job_key, "shot_id": shot, "take": version.take,
-                       "from": version.name, "moved_aside": moved})
+        image_rel, sidecar_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json"
+        moved = put_back(store, version)
 
     def file(rel: str) -> dict[str, str]:
         return {"path": rel, "abs_path": str(root.absolute() / rel)}

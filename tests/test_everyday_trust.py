@@ -203,6 +203,7 @@ def test_superseded_renders_are_kept(write_shotlist, tmp_path: Path, cached_engi
     path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
     assert _render_json(path, out)[0] == 0
     liked_png, liked_json = (out / "a010" / "a010_t1.png").read_bytes(), (out / "a010" / "a010_t1.json").read_bytes()
+    second_take = (out / "a010" / "a010_t2.png").read_bytes()
     liked_key = json.loads(liked_json)["job_key"]
     path.write_text(TEXT_SHOTS.replace("in a storm", "at dawn"))  # the prompt edit
     code, report, _ = _render_json(path, out)
@@ -227,6 +228,12 @@ def test_superseded_renders_are_kept(write_shotlist, tmp_path: Path, cached_engi
     assert any(p.read_bytes() == newer for p in kept.glob("a010_t1.*.png"))
     missing = runner.invoke(app, ["restore", str(out), "a010_t1", "--key", "ffffffffffff"])
     assert missing.exit_code == 2 and "no kept version" in missing.stderr
+    # The edit undone in the shot list: the kept take of exactly that job is put back, not rendered again.
+    path.write_text(TEXT_SHOTS)
+    code, report, _ = _render_json(path, out)
+    assert code == 0 and (report["counts"]["restored"], report["counts"]["rendered"]) == (1, 0)
+    assert [j["status"] for j in report["jobs"]] == ["skipped", "restored", "skipped"]
+    assert (out / "a010" / "a010_t2.png").read_bytes() == second_take
 
 
 def test_superseding_survives_a_kill_between_the_moves(write_shotlist, tmp_path: Path, cached_engine: None) -> None:
@@ -389,9 +396,9 @@ def test_failures_stay_local(write_shotlist, selfies: Path, tmp_path: Path, cach
     assert [r["state"] for r in plan["jobs"] if r["shot_id"] == "t1"] == ["blocked", "blocked"]
     text = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu"])
     assert text.exit_code == 0 and "character 'theo' cannot be used" in text.stdout
-    checked = runner.invoke(app, ["validate", str(path), "--json"])
+    checked = runner.invoke(app, ["validate", str(path), "--selfies", "--json"])
     assert checked.exit_code == 2
     error = _one_json_document(checked.stdout)["error"]
     assert (error["line"], error["column"], error["field"]) == (*where, "characters.theo.selfies[0]")
     assert "no face found" in error["message"] and "selfies/theo_1.jpg" in error["message"]
-    assert runner.invoke(app, ["validate", str(path), "--skip-selfies"]).exit_code == 0
+    assert runner.invoke(app, ["validate", str(path)]).exit_code == 0  # without --selfies no image is read

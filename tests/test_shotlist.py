@@ -872,8 +872,8 @@ def test_json_output_for_an_invalid_document(folder: Path) -> None:
     result = validate(path, "--json")
     assert result.exit_code == EXIT_INVALID_INPUT
     report = json.loads(result.stdout)
-    assert report["valid"] is False
-    by_path = {p["path"]: p for p in report["problems"]}
+    assert report["ok"] is False and report["exit_code"] == EXIT_INVALID_INPUT
+    by_path = {p["field"]: p for p in report["error"]["problems"]}
     assert set(by_path) == {"defaults.stpes", "shots[1].size", "shots[0].guidance", "shots[1].id"}
     size = by_path["shots[1].size"]
     assert (size["file"], size["line"], size["column"]) == (str(path), *pos(MANY_PROBLEMS, "size: ^770x512"))
@@ -885,8 +885,8 @@ def test_json_output_for_a_valid_document(folder: Path) -> None:
     result = validate(path, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report == {"valid": True, "project": "demo", "shots": 2, "jobs": 4,
-                      "characters": ["alice", "bobby"]}
+    assert report == {"ok": True, "exit_code": 0, "error": None, "file": str(path), "project": "demo",
+                      "shot_count": 2, "job_count": 4, "characters": ["alice", "bobby"]}
 
 
 # --- files that cannot be read ------------------------------------------------------------------
@@ -912,7 +912,7 @@ def test_every_recipe_validates(recipe: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{recipe}: valid")
     report = json.loads(validate(recipe, "--json").stdout)
-    assert report["valid"] is True and report["shots"] >= 1 and report["jobs"] >= report["shots"]
+    assert report["ok"] is True and report["shot_count"] >= 1 and report["job_count"] >= report["shot_count"]
 
 
 def test_schema_command_prints_json_schema() -> None:
