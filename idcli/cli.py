@@ -229,6 +229,11 @@ def render(
                                              "time as SHOT_tN.mask.png beside it, for review.")] = False,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet: slower start, maybe "
                                                "faster batches (docs/performance.md).")] = False,
+    sign: Annotated[bool | None, typer.Option("--sign/--no-sign", help="Sign every image with C2PA content "
+                                              "credentials (certificate and key from the shot list's "
+                                              "provenance.c2pa or IDCLI_C2PA_CERT / IDCLI_C2PA_KEY; "
+                                              "docs/provenance.md) [default: sign when either names them].",
+                                              show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -246,7 +251,7 @@ def render(
         progress = make_progress(quiet or dry_run)
         report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
                             dry_run=dry_run, wait=wait, face_models=face_models, save_masks=save_masks,
-                            compile=compile_unet,
+                            compile=compile_unet, sign=sign,
                             progress=progress)
         summary = report.as_dict()
         if as_json:
@@ -310,6 +315,74 @@ def bench(
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, command=shlex.join(line),
                            on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr))
         print(json.dumps(result.as_dict(), indent=2) if as_json else format_report(result))
+
+    _guarded(body)
+
+
+# -- provenance: reproduce and verify (docs/provenance.md) ---------------------------------------------------
+
+@app.command()
+def reproduce(
+    target: Annotated[Path, typer.Argument(help="A committed image (PNG) or its sidecar (JSON).",
+                                           show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the re-rendered image into this folder.")]
+    = None,
+    device: DeviceOpt = "auto",
+    face_models: FaceModelsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-render one image from its record alone; exit 0 when identical, 1 when not, 2 when an input is
+    missing or changed (named) or the engine version is no longer supported."""
+    from .reproduce import reproduce as run_reproduce
+
+    def body() -> None:
+        report = run_reproduce(target, out_dir=out, device=device, face_models=face_models)
+        if as_json:
+            print(json.dumps(report.as_dict(), indent=2))
+        else:
+            print(f"{report.image}: {report.status}")
+            if not report.identical:
+                print(f"  sha256 recorded {report.recorded_sha256}, now {report.sha256}")
+                if report.max_pixel_difference is not None:
+                    print(f"  largest pixel difference {report.max_pixel_difference}/255 over "
+                          f"{report.differing_pixels} pixels")
+                for item in report.environment:
+                    print(f"  {item['name']}: recorded {item['recorded']}, now {item['now']}")
+            for note in report.notes:
+                print(f"  note: {note}")
+            if report.output:
+                print(f"  written to {report.output}")
+        if not report.identical:
+            raise typer.Exit(EXIT_JOBS_FAILED)
+
+    _guarded(body)
+
+
+@app.command()
+def verify(
+    out: Annotated[Path, typer.Argument(help="An output folder of idcli render.", show_default=False)],
+    trust: Annotated[Path | None, typer.Option("--trust", help="PEM root certificate(s) to trust for C2PA "
+                                               "signatures (a studio's own CA).", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every image against its sidecar and, for signed ones, its C2PA credentials; exit 0 or 1."""
+    from .verify import verify_folder
+
+    def body() -> None:
+        report = verify_folder(out, trust)
+        if as_json:
+            print(json.dumps(report.as_dict(), indent=2))
+        else:
+            for check in report.images:
+                state = (check.c2pa or {}).get("state")
+                tag = "ok" if check.ok else "FAILED"
+                print(f"{tag:6} {check.image}" + (f"  (C2PA {state})" if state else ""))
+                for problem in check.problems:
+                    print(f"       {problem}")
+            summary = report.as_dict()
+            print(f"{summary['checked']} images checked, {summary['signed']} signed, {report.failed} failed")
+        if report.failed:
+            raise typer.Exit(EXIT_JOBS_FAILED)
 
     _guarded(body)
 

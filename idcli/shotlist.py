@@ -256,6 +256,25 @@ class Shot(RenderParams):
         return check_safe_id(value, "shot id")
 
 
+class C2paSpec(_Strict):
+    """C2PA signing credentials (docs/provenance.md); paths are relative to the shot list."""
+
+    cert: Annotated[str, Field(min_length=1, max_length=1024)] = Field(
+        description="PEM certificate chain: the signer's end-entity certificate first, then its issuers")
+    key: Annotated[str, Field(min_length=1, max_length=1024)] = Field(description="PEM private key of the signer")
+    password_env: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="Environment variable holding the key's password [default: "
+        "IDCLI_C2PA_KEY_PASSWORD]")
+    ta_url: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        default=None, description="Time-stamp authority URL; none by default (fully offline)")
+
+
+class ProvenanceSpec(_Strict):
+    """Provenance beyond the sidecar: C2PA content credentials on every image."""
+
+    c2pa: C2paSpec | None = None
+
+
 class ShotList(_Strict):
     """A whole shot list, schema version 1."""
 
@@ -265,6 +284,8 @@ class ShotList(_Strict):
     defaults: RenderParams = RenderParams()
     characters: dict[CharacterName, Character] = Field(default_factory=dict)
     shots: Annotated[list[Shot], Field(min_length=1, max_length=MAX_SHOTS)]
+    provenance: ProvenanceSpec | None = Field(
+        default=None, description="C2PA signing of every image (docs/provenance.md)")
 
     @field_validator("project")
     @classmethod
@@ -315,6 +336,10 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return Character
     if head == "model" and len(loc) == 2 and loc[1] == "adapter":
         return AdapterSpec
+    if loc == ("provenance",):
+        return ProvenanceSpec
+    if loc == ("provenance", "c2pa"):
+        return C2paSpec
     return None
 
 

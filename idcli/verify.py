@@ -1,0 +1,110 @@
+"""Checking an output folder: every image against its sidecar, and signed images' C2PA credentials.
+
+The library call behind ``idcli verify``. It reads; it never writes. An image is ``ok`` when its bytes
+hash to the sidecar's sha256 and, when the sidecar says it was signed (or the file carries a
+manifest), the C2PA reader finds the manifest, validates it (``Valid``, or ``Trusted`` with a root
+the caller trusts), and its ``org.idcli.render`` assertion names the sidecar's job key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import safeio
+from .errors import InputError
+from .hashing import sha256_bytes
+from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
+
+
+@dataclass
+class ImageCheck:
+    sidecar: str
+    image: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    c2pa: dict[str, Any] | None = None  # the reader's report, for signed images
+
+
+@dataclass
+class VerifyReport:
+    out_dir: str
+    images: list[ImageCheck] = field(default_factory=list)
+    trust: str | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for i in self.images if not i.ok)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out_dir": self.out_dir, "checked": len(self.images), "failed": self.failed,
+                "signed": sum(1 for i in self.images if i.c2pa and i.c2pa.get("present")), "trust": self.trust,
+                "images": [asdict(i) for i in self.images]}
+
+
+def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> VerifyReport:
+    """Check every committed image of ``out_dir`` (``trust``: a PEM file of root certificates)."""
+    root = Path(out_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such output folder")
+    trust_pem = None
+    if trust is not None:
+        try:
+            trust_pem = safeio.read_regular(Path(trust), 1024 * 1024).decode("utf-8")
+        except (safeio.NotRegularFile, UnicodeDecodeError):
+            raise InputError(f"--trust {trust}: cannot read a PEM file there") from None
+        if "BEGIN CERTIFICATE" not in trust_pem:
+            raise InputError(f"--trust {trust}: holds no PEM certificate")
+    report = VerifyReport(str(root), trust=str(trust) if trust else None)
+    for sidecar_path in sorted(root.glob("*/*.json")):
+        check = check_image(root, sidecar_path, trust_pem)
+        if check is not None:
+            report.images.append(check)
+    return report
+
+
+def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
+    """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
+    try:
+        sidecar = json.loads(safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False))
+    except (safeio.NotRegularFile, ValueError, RecursionError):
+        return None
+    if not isinstance(sidecar, dict) or "job_key" not in sidecar or not isinstance(sidecar.get("image"), dict):
+        return None
+    relpath = str(sidecar["image"].get("path", ""))
+    image_path = root / relpath
+    check = ImageCheck(str(sidecar_path), str(image_path), ok=True)
+    if not image_path.resolve().is_relative_to(root.resolve()):
+        check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
+        check.ok = False
+        return check
+    try:
+        data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile as exc:
+        check.problems.append(f"image {exc.kind}: {image_path}")
+        check.ok = False
+        return check
+    if sha256_bytes(data) != sidecar["image"].get("sha256"):
+        check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
+    signed = bool((sidecar.get("c2pa") or {}).get("signed"))
+    from .signing import read_manifest
+
+    manifest = read_manifest(data, trust_pem)
+    if signed or manifest.present:
+        check.c2pa = manifest.as_dict()
+        if not manifest.present:
+            check.problems.append("the sidecar says the image was signed, but it carries no C2PA manifest")
+        elif manifest.state not in ("Valid", "Trusted"):
+            detail = "; ".join(manifest.failures or []) or manifest.error or "no detail"
+            check.problems.append(f"C2PA validation state {manifest.state}: {detail}")
+        else:
+            if trust_pem and manifest.state != "Trusted":
+                check.problems.append("C2PA manifest valid but its signer does not chain to the --trust root")
+            if not manifest.created:
+                check.problems.append("the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)")
+            if (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):
+                check.problems.append("the manifest's org.idcli.render assertion names another job key")
+    check.ok = not check.problems
+    return check
