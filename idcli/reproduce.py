@@ -292,23 +292,50 @@ def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int]:
     return int(diff.max()), int((diff.max(axis=2) > 0).sum())
 
 
-# -- the call ----------------------------------------------------------------------------------------------
+# -- the batch it was rendered in ---------------------------------------------------------------------------
 
-def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: str = "auto",
-              face_models: str | None = None,
-              engine_factory: Callable[[Any, Any, Any], Any] | None = None) -> ReproduceReport:
-    """Re-render the image at ``target`` (an image or its sidecar) from its record; compare."""
-    from .plan import Job
-    from .provenance import encode_png, record_of_sidecar
-    from .runtime import resolve_runtime
+def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The sidecars of the batch ``sidecar`` was rendered in, in batch order, from its output folder;
+    None when it was rendered alone or the batch cannot be rebuilt (a member is missing).
 
-    image_path, sidecar_path, sidecar = locate(target)
-    notes: list[str] = []
-    check_supported(sidecar, notes)
+    A batch's float rounding depends on its shape and rows (CPU float32 agrees to ~1e-6, enough to move a
+    few pixels by 1/255), so an exact reproduction renders the same batch. Its members are the sidecars
+    of the same output folder with the same batch size and the same start and finish times.
+    """
+    batch, timing = sidecar.get("batch") or {}, sidecar.get("timing") or {}
+    size = batch.get("size")
+    if sidecar_path is None or not isinstance(size, int) or size <= 1 or not timing.get("started"):
+        return None
+    root = sidecar_path.parent.parent
+    found: dict[int, dict[str, Any]] = {}
+    for path in sorted(root.glob("*/*.json")):
+        try:
+            other = json.loads(safeio.read_regular(path, MAX_SIDECAR_BYTES, follow_links=False))
+        except (safeio.NotRegularFile, ValueError, RecursionError):
+            continue
+        if not isinstance(other, dict):
+            continue
+        o_batch, o_timing = other.get("batch") or {}, other.get("timing") or {}
+        if (o_batch.get("size") == size and o_timing.get("started") == timing["started"]
+                and o_timing.get("finished") == timing.get("finished") and isinstance(o_batch.get("index"), int)):
+            found[o_batch["index"]] = other
+    return [found[i] for i in range(size)] if sorted(found) == list(range(size)) else None
+
+
+@dataclass
+class _Prepared:
+    record: dict[str, Any]
+    request: Any
+    identity: Any
+    adapter: Any
+    conditioning: dict[str, Any] | None
+
+
+def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes: list[str]) -> _Prepared:
+    """One record's request, its identity and adapter resolved and checked (steps 2 and 3 of reproduce)."""
+    from .provenance import record_of_sidecar
+
     record = record_of_sidecar(sidecar)
-    # 1. The model, by content.
-    model = resolve_recorded_model(record)
-    # 2. The conditioning identity and its adapter, each by hash.
     method = record.get("method") or {"name": "text"}
     conditioning = next((c for c in record.get("identity") or [] if c.get("conditions_image")), None)
     identity = adapter = None
@@ -316,23 +343,56 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
         strength = float((method.get("identity") or {}).get("strength", 0.0))
         identity = resolve_recorded_identity(conditioning, strength, model.preset, face_models, notes)
         adapter = recorded_adapter(conditioning, model)
-    # 3. The request, then the engine on the recorded precision.
-    request = request_from_record(record, identity)
-    runtime = resolve_runtime(device, model.dtype)
-    from .run import _default_engine
+    return _Prepared(record, request_from_record(record, identity), identity, adapter, conditioning)
 
+
+# -- the call ----------------------------------------------------------------------------------------------
+
+def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: str = "auto",
+              face_models: str | None = None,
+              engine_factory: Callable[[Any, Any, Any], Any] | None = None) -> ReproduceReport:
+    """Re-render the image at ``target`` (an image or its sidecar) from its record; compare."""
+    from .plan import Job
+    from .provenance import encode_png
+    from .run import _default_engine
+    from .runtime import resolve_runtime
+
+    # 1. The record, refused when this idcli no longer makes its engine's pixels; the model by content.
+    image_path, sidecar_path, sidecar = locate(target)
+    notes: list[str] = []
+    check_supported(sidecar, notes)
+    model = resolve_recorded_model(sidecar)
+    # 2. Its identity and adapter, each by hash (a missing or changed input is named: exit 2).
+    own = _prepare(sidecar, model, face_models, notes)
+    # 3. The batch it was rendered in, when the folder still holds it: same shape, same rounding.
+    batch, index = [own], 0
+    members = batch_members(sidecar_path, sidecar)
+    if members is not None:
+        index = int(sidecar["batch"]["index"])
+        try:
+            batch = [own if i == index else _prepare(m, model, face_models, []) for i, m in enumerate(members)]
+        except InputError as exc:
+            batch, index = [own], 0
+            notes.append(f"rendered alone, not in its batch of {len(members)} ({exc}); float rounding may "
+                         "move some pixels by 1/255")
+    elif (sidecar.get("batch") or {}).get("size") not in (None, 1):
+        notes.append("rendered alone: the other images of its batch are not in the folder; float rounding may "
+                     "move some pixels by 1/255")
+    # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
+    runtime = resolve_runtime(device, model.dtype)
+    adapter = next((p.adapter for p in batch if p.adapter is not None), None)
     engine = (engine_factory or _default_engine)(model, runtime, adapter)
-    recorded_weight = ((conditioning or {}).get("adapter") or {}).get("weight_sha256")
+    recorded_weight = ((own.conditioning or {}).get("adapter") or {}).get("weight_sha256")
     loaded_weight = (getattr(engine, "adapter_record", None) or {}).get("weight_sha256")
-    if adapter is not None and recorded_weight and loaded_weight and recorded_weight != loaded_weight:
+    if own.adapter is not None and recorded_weight and loaded_weight and recorded_weight != loaded_weight:
         notes.append(f"the adapter's weight file differs from the recorded one ({recorded_weight[:12]}…, now "
                      f"{loaded_weight[:12]}…)")
-    # 4. Render and encode with the recorded record, as the commit did.
-    pixels = engine.render([request])[0].pixels
-    job = Job(key=record["job_key"], shot_id=record["shot_id"], take=int(record["take"]), request=request,
+    pixels = engine.render([p.request for p in batch])[index].pixels
+    record = own.record
+    job = Job(key=record["job_key"], shot_id=record["shot_id"], take=int(record["take"]), request=own.request,
               framing=record.get("framing"), expression=record.get("expression"),
               characters=tuple(record.get("characters") or ()), group="g1",
-              subject=conditioning.get("name") if identity is not None and conditioning else None)
+              subject=own.conditioning.get("name") if own.identity is not None and own.conditioning else None)
     png = encode_png(pixels, job, model, record)
     # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels.
     c2pa = sidecar.get("c2pa") or {}
