@@ -40,6 +40,16 @@ class SigningError(InputError):
     """Credentials that cannot sign (exit 2, before anything renders)."""
 
 
+EXTRA_HINT = "install the provenance extra: pip install 'idcli[provenance]' (c2pa-python and cryptography)"
+
+
+def available() -> bool:
+    """Whether c2pa-python and cryptography are installed (the ``provenance`` extra)."""
+    from importlib.util import find_spec
+
+    return find_spec("c2pa") is not None and find_spec("cryptography") is not None
+
+
 @dataclass(frozen=True)
 class Credentials:
     """A checked certificate chain and private key, ready for c2pa-python."""
@@ -90,6 +100,8 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
                      ta_url: str | None = None, now: datetime | None = None) -> Credentials:
     """Read and check a certificate chain and its key; then sign a tiny PNG with them, so anything the
     C2PA SDK itself refuses is found here, before a render, too."""
+    if not available():
+        raise SigningError(f"C2PA signing needs c2pa-python and cryptography: {EXTRA_HINT}")
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 

@@ -89,9 +89,18 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if sha256_bytes(data) != sidecar["image"].get("sha256"):
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
     signed = bool((sidecar.get("c2pa") or {}).get("signed"))
-    from .signing import read_manifest
+    from .signing import EXTRA_HINT, ManifestReport, available, read_manifest
 
-    manifest = read_manifest(data, trust_pem)
+    if available():
+        manifest = read_manifest(data, trust_pem)
+    elif signed:
+        check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
+        manifest = ManifestReport(True, None, error="c2pa-python is not installed")
+        check.c2pa = manifest.as_dict()
+        check.ok = False
+        return check
+    else:
+        manifest = ManifestReport(False)
     if signed or manifest.present:
         check.c2pa = manifest.as_dict()
         if not manifest.present:

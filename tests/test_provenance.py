@@ -213,3 +213,17 @@ def test_cli_sign_without_credentials_is_exit_2(write_shotlist, tmp_path) -> Non
     assert run.returncode == 2
     assert "--sign needs a certificate and key" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_without_the_provenance_extra_signing_is_refused_and_verify_says_why(write_shotlist, tmp_path,
+                                                                             engine_factory, signing_env,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from idcli import signing
+
+    out = tmp_path / "out"
+    render_on_cpu(write_shotlist(SHOTS), out, engine_factory, only=["text"], sign=True)
+    monkeypatch.setattr(signing, "available", lambda: False)
+    with pytest.raises(SigningError, match=r"pip install 'idcli\[provenance\]'"):
+        render_on_cpu(write_shotlist(SHOTS), tmp_path / "other", engine_factory, sign=True)
+    result = verify_folder(out)
+    assert result.failed == 1 and "cannot be checked here" in result.images[0].problems[0]
