@@ -353,7 +353,7 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
               engine_factory: Callable[[Any, Any, Any], Any] | None = None) -> ReproduceReport:
     """Re-render the image at ``target`` (an image or its sidecar) from its record; compare."""
     from .plan import Job
-    from .provenance import encode_png
+    from .provenance import encode_png, read_png_record
     from .run import _default_engine
     from .runtime import resolve_runtime
 
@@ -388,7 +388,15 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
         notes.append(f"the adapter's weight file differs from the recorded one ({recorded_weight[:12]}…, now "
                      f"{loaded_weight[:12]}…)")
     pixels = engine.render([p.request for p in batch])[index].pixels
-    record = own.record
+    committed = None
+    try:
+        committed = safeio.read_regular(image_path, MAX_IMAGE_BYTES)
+    except safeio.NotRegularFile:
+        notes.append(f"the committed image {image_path} is missing: compared by hash only")
+    # The record the commit embedded is the image's own chunk (an older idcli's sidecar may hold fewer
+    # fields than its PNG); the sidecar's stands in when the image is gone or holds another job.
+    embedded = read_png_record(committed) if committed is not None else None
+    record = embedded if embedded and embedded.get("job_key") == own.record["job_key"] else own.record
     job = Job(key=record["job_key"], shot_id=record["shot_id"], take=int(record["take"]), request=own.request,
               framing=record.get("framing"), expression=record.get("expression"),
               characters=tuple(record.get("characters") or ()), group="g1",
@@ -399,11 +407,6 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     recorded_sha = c2pa.get("unsigned_sha256") if c2pa.get("signed") else (sidecar.get("image") or {}).get("sha256")
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes)
-    committed = None
-    try:
-        committed = safeio.read_regular(image_path, MAX_IMAGE_BYTES)
-    except safeio.NotRegularFile:
-        notes.append(f"the committed image {image_path} is missing: compared by hash only")
     if recorded_sha is None and committed is not None and not c2pa.get("signed"):
         report.recorded_sha256 = recorded_sha = sha256_bytes(committed)
     if report.sha256 == recorded_sha:

@@ -224,7 +224,7 @@ def _signer(loaded: LoadedShotList, sign: bool | None) -> Any:
     from .signing import Signer, resolve_credentials
 
     provenance = loaded.shotlist.provenance
-    credentials = resolve_credentials(sign, provenance.c2pa if provenance else None, loaded.base_dir)
+    credentials = resolve_credentials(sign, provenance.c2pa if provenance else None, loaded.resolve_path)
     return Signer(credentials) if credentials else None
 
 

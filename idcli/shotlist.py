@@ -483,6 +483,10 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
         _check_source(base_dir, spec.id, ("model", "id"), add)
     if spec.adapter is not None:
         _check_source(base_dir, spec.adapter.id, ("model", "adapter", "id"), add)
+    c2pa = doc.provenance.c2pa if doc.provenance else None
+    if c2pa is not None:  # that they sign is checked when a render starts (idcli/signing.py)
+        _check_file(base_dir, c2pa.cert, ("provenance", "c2pa", "cert"), "C2PA certificate", add)
+        _check_file(base_dir, c2pa.key, ("provenance", "c2pa", "key"), "C2PA key", add)
     return problems
 
 

@@ -105,7 +105,7 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    cert_path, key_path = Path(cert_path), Path(key_path)
+    cert_path, key_path = Path(cert_path).expanduser(), Path(key_path).expanduser()
     try:
         chain = x509.load_pem_x509_certificates(_read(cert_path, "certificate"))
     except ValueError:
@@ -165,19 +165,19 @@ def _trial_sign(credentials: Credentials) -> None:
                            f"sign: {exc}") from None
 
 
-def resolve_credentials(sign: bool | None, spec: Any, base_dir: Path) -> Credentials | None:
+def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentials | None:
     """The credentials a render signs with, or None when it does not sign.
 
     Signing is on with ``--sign``, with ``provenance.c2pa`` in the shot list, or when both
     ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY`` are set; ``--no-sign`` turns it off. The shot list's
-    paths (relative to it) win over the environment's.
+    paths win over the environment's; ``resolve`` turns a path as the shot list writes it into a path
+    (``LoadedShotList.resolve_path``: ``~`` expanded, relative to the shot list).
     """
     if sign is False:
         return None
     env_cert, env_key = os.environ.get(CERT_ENV), os.environ.get(KEY_ENV)
     if spec is not None:
-        cert = str(base_dir / spec.cert) if not Path(spec.cert).is_absolute() else spec.cert
-        key = str(base_dir / spec.key) if not Path(spec.key).is_absolute() else spec.key
+        cert, key = str(resolve(spec.cert)), str(resolve(spec.key))
         password_env, ta_url = spec.password_env or PASSWORD_ENV, spec.ta_url
     elif env_cert and env_key:
         cert, key, password_env, ta_url = env_cert, env_key, PASSWORD_ENV, None

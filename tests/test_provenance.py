@@ -227,3 +227,22 @@ def test_without_the_provenance_extra_signing_is_refused_and_verify_says_why(wri
         render_on_cpu(write_shotlist(SHOTS), tmp_path / "other", engine_factory, sign=True)
     result = verify_folder(out)
     assert result.failed == 1 and "cannot be checked here" in result.images[0].problems[0]
+
+
+def test_the_provenance_block_is_validated_with_line_numbers(write_shotlist) -> None:
+    from idcli.errors import ShotListError
+
+    shots = write_shotlist(SHOTS.replace("shots:\n", "provenance: {c2pa: {cert: keys/signer.pem, key: keys/signer.key,"
+                                                     " pasword_env: X}}\nshots:\n"))
+    with pytest.raises(ShotListError) as caught:
+        idcli.load_shotlist(shots)
+    messages = [(p.path, p.message, p.hint) for p in caught.value.problems]
+    assert any(path == "provenance.c2pa.pasword_env" and "password_env" in (hint or "")
+               for path, _m, hint in messages), messages
+    fixed = write_shotlist(SHOTS.replace("shots:\n", "provenance: {c2pa: {cert: keys/signer.pem, key: k.key}}\n"
+                                                     "shots:\n"), "fixed.yaml")
+    with pytest.raises(ShotListError) as caught:
+        idcli.load_shotlist(fixed)
+    problems = caught.value.problems
+    assert [p.path for p in problems] == ["provenance.c2pa.cert", "provenance.c2pa.key"]
+    assert problems[0].line == 8 and "does not exist" in problems[0].message

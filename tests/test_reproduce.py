@@ -144,3 +144,16 @@ def test_a_different_image_reports_the_pixel_difference_and_the_environment(rend
     cli = CliRunner().invoke(app, ["reproduce", job.sidecar, "--json"])
     assert cli.exit_code == 1
     assert json.loads(cli.stdout)["max_pixel_difference"] == 7
+
+
+def test_a_sidecar_from_before_engine_versions_and_selfie_files_still_reproduces(rendered, engine_factory) -> None:
+    """An earlier idcli's sidecar (no engine, identity key or selfie files): the cached identity it was
+    rendered from serves, and the engine version is assumed and said."""
+    path = Path(rendered["mara"].sidecar)
+    sidecar = json.loads(path.read_text())
+    del sidecar["engine"]
+    for character in sidecar["identity"]:
+        del character["identity_key"], character["selfie_files"]
+    path.write_text(json.dumps(sidecar))
+    result = reproduce(path, engine_factory=engine_factory)
+    assert result.identical and f"assumed {ENGINE_ALGORITHM}" in result.notes[0]
