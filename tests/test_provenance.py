@@ -136,6 +136,11 @@ def test_signed_render_is_valid_trusted_verifiable_and_resumes(write_shotlist, t
     # Resume after signing skips every job: the sidecar's sha256 is the signed file's.
     again = render_on_cpu(shots, out, engine_factory, sign=True)
     assert again.rendered == 0 and again.count("skipped") == 2
+    # reproduce compares a re-render with the hash before the manifest (a signature carries a time).
+    from idcli.reproduce import reproduce
+
+    again_made = reproduce(job.sidecar, engine_factory=engine_factory)
+    assert again_made.identical and again_made.sha256 == sidecar["c2pa"]["unsigned_sha256"]
     # verify: all good, Trusted with --trust; then one flipped byte is reported.
     assert verify_folder(out).failed == 0
     checked = verify_folder(out, signing_env.root)
