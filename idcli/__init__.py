@@ -17,7 +17,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import IdcliError, ShotListError
+from .errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JOBS_FAILED,
+    EXIT_MODEL_UNAVAILABLE,
+    EXIT_OK,
+    EXIT_OUTPUT_BUSY,
+    EXIT_OUTPUT_UNUSABLE,
+    EXIT_TERMINATED,
+    IdcliError,
+    InputError,
+    Interrupted,
+    ModelUnavailableError,
+    OutputBusyError,
+    OutputError,
+    ShotListError,
+)
 from .versions import TOOL_VERSION as __version__
 
 _LAZY = {
@@ -27,6 +44,9 @@ _LAZY = {
     "render": ("run", "render"),
     "RenderReport": ("run", "RenderReport"),
     "read_results": ("results", "read_results"),
+    # Provenance (docs/provenance.md): re-render a committed image; check a folder's images and signatures.
+    "reproduce": ("reproduce", "reproduce"),
+    "verify_folder": ("verify", "verify_folder"),
 }
 
 
@@ -39,4 +59,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'idcli' has no attribute '{name}'")
 
 
-__all__ = ["IdcliError", "ShotListError", "__version__", *_LAZY]
+__all__ = ["EXIT_CHECK_FAILED",
+           "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOBS_FAILED", "EXIT_MODEL_UNAVAILABLE", "EXIT_OK",
+           "EXIT_OUTPUT_BUSY", "EXIT_OUTPUT_UNUSABLE", "EXIT_TERMINATED", "IdcliError", "InputError", "Interrupted",
+           "ModelUnavailableError", "OutputBusyError", "OutputError", "ShotListError", "__version__", *_LAZY]

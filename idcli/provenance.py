@@ -68,17 +68,7 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
         "characters": list(job.characters),
         "identity": identity_records(job, adapter),
         "method": job.key_material.get("method"),
-        "model": {
-            "preset": model.preset,
-            "architecture": model.architecture,
-            "source": model.source,
-            "id": model.id,
-            "revision": model.revision,
-            "hash": model.content_hash,
-            "dtype": model.dtype,
-            "device": device,
-            "random_weights": model.random_weights,
-        },
+        "model": model_record(model, device),
         "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
         "size": {"width": r.width, "height": r.height},
         "image": {"path": job.image_relpath, "width": r.width, "height": r.height},
@@ -107,6 +97,21 @@ def a1111_model(model: ModelIdentity) -> tuple[str | None, str]:
     else:
         name = f"{model.preset} random weights"
     return short, name
+
+
+def model_record(model: ModelIdentity, device: str) -> dict[str, Any]:
+    """The model as sidecars, ``plan --json`` and ``render --json`` all write it (one form everywhere)."""
+    return {
+        "preset": model.preset,
+        "architecture": model.architecture,
+        "source": model.source,
+        "id": model.id,
+        "revision": model.revision,
+        "hash": model.content_hash,
+        "dtype": model.dtype,
+        "device": device,
+        "random_weights": model.random_weights,
+    }
 
 
 def parameters_text(job: Job, model: ModelIdentity) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import safeio
-from .errors import InputError
+from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes, sha256_file
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, SUPPORTED_ENGINES, TOOL_VERSION
@@ -49,8 +49,21 @@ class ReproduceReport:
     def identical(self) -> bool:
         return self.status == "identical"
 
+    @property
+    def exit_code(self) -> int:
+        """0 when identical, EXIT_CHECK_FAILED otherwise (docs/file-formats.md, exit codes)."""
+        return EXIT_OK if self.identical else EXIT_CHECK_FAILED
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "identical": self.identical}
+        """The ``idcli reproduce --json`` document (docs/provenance.md; the contract of file-formats.md)."""
+        error = None
+        if not self.identical:
+            where = (f"largest pixel difference {self.max_pixel_difference}/255 over {self.differing_pixels} pixels"
+                     if self.max_pixel_difference is not None else "compared by hash only")
+            error = {"type": "NotReproduced", "message": f"{self.image}: {self.status} ({where})",
+                     "file": self.image, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+        return {"ok": self.identical, "exit_code": self.exit_code, "error": error, **asdict(self),
+                "identical": self.identical}
 
 
 # -- reading the record -------------------------------------------------------------------------------------

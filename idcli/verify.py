@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from . import safeio
-from .errors import InputError
+from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
 
 @dataclass
 class ImageCheck:
-    sidecar: str
-    image: str
+    sidecar: dict[str, str]  # {path (relative to the output folder), abs_path}, as in the --json contract
+    image: dict[str, str]
     ok: bool
     problems: list[str] = field(default_factory=list)
     c2pa: dict[str, Any] | None = None  # the reader's report, for signed images
@@ -38,10 +38,21 @@ class VerifyReport:
     def failed(self) -> int:
         return sum(1 for i in self.images if not i.ok)
 
+    @property
+    def exit_code(self) -> int:
+        """0 when every image passes, EXIT_CHECK_FAILED otherwise (docs/file-formats.md, exit codes)."""
+        return EXIT_CHECK_FAILED if self.failed else EXIT_OK
+
     def as_dict(self) -> dict[str, Any]:
-        return {"out_dir": self.out_dir, "checked": len(self.images), "failed": self.failed,
-                "signed": sum(1 for i in self.images if i.c2pa and i.c2pa.get("present")), "trust": self.trust,
-                "images": [asdict(i) for i in self.images]}
+        """The ``idcli verify --json`` document (docs/provenance.md; the contract of file-formats.md)."""
+        error = None
+        if self.failed:
+            error = {"type": "VerifyFailed", "message": f"{self.failed} of {len(self.images)} image(s) fail",
+                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+        return {"ok": not self.failed, "exit_code": self.exit_code, "error": error, "out_dir": self.out_dir,
+                "counts": {"checked": len(self.images), "failed": self.failed,
+                           "signed": sum(1 for i in self.images if i.c2pa and i.c2pa.get("present"))},
+                "trust": self.trust, "images": [asdict(i) for i in self.images]}
 
 
 def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> VerifyReport:
@@ -65,6 +76,15 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     return report
 
 
+def _file(root: Path, path: Path) -> dict[str, str]:
+    """A file of the output folder as the --json contract names it: ``{path, abs_path}``."""
+    try:
+        relative = path.relative_to(root).as_posix()
+    except ValueError:  # a sidecar naming an image outside the folder (reported as a problem)
+        relative = str(path)
+    return {"path": relative, "abs_path": str(path.absolute())}
+
+
 def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
     """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
     try:
@@ -75,7 +95,7 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         return None
     relpath = str(sidecar["image"].get("path", ""))
     image_path = root / relpath
-    check = ImageCheck(str(sidecar_path), str(image_path), ok=True)
+    check = ImageCheck(_file(root, sidecar_path), _file(root, image_path), ok=True)
     if not image_path.resolve().is_relative_to(root.resolve()):
         check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
         check.ok = False

@@ -150,12 +150,14 @@ def test_signed_render_is_valid_trusted_verifiable_and_resumes(write_shotlist, t
     Path(job.image).write_bytes(bytes(flipped))
     result = verify_folder(out)
     bad = [i for i in result.images if not i.ok]
-    assert [Path(i.image).name for i in bad] == ["mara_t1.png"]
+    assert [i.image["path"] for i in bad] == ["mara/mara_t1.png"]
     assert any("does not match its sidecar" in p for p in bad[0].problems)
     run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out), "--json"], capture_output=True,
                          text=True, env=cli_env(), timeout=120)
-    assert run.returncode == 1, run.stderr
-    assert json.loads(run.stdout)["failed"] == 1
+    assert run.returncode == 6, run.stderr  # EXIT_CHECK_FAILED
+    document = json.loads(run.stdout)
+    assert document["ok"] is False and document["exit_code"] == 6 and document["error"]["type"] == "VerifyFailed"
+    assert document["counts"] == {"checked": 2, "failed": 1, "signed": 2}
 
 
 def test_shot_list_provenance_block_signs(write_shotlist, tmp_path, engine_factory, test_ca) -> None:

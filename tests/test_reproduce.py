@@ -98,7 +98,7 @@ def test_a_changed_selfie_or_a_missing_pack_is_named(rendered, selfies, tmp_path
     with pytest.raises(ReproduceError, match=r"selfie .*mara_1\.jpg of 'mara' is missing"):
         reproduce(rendered["mara"].sidecar, engine_factory=engine_factory)
     theo_pack.unlink()
-    result = CliRunner().invoke(app, ["reproduce", rendered["theo"].sidecar])
+    result = CliRunner().invoke(app, ["reproduce", rendered["theo"].sidecar.abs_path])
     assert result.exit_code == 2
     assert f"identity pack {theo_pack} of 'theo' is missing" in result.output
     assert engine_factory.calls == [1, 1]  # the two renders of the fixture; no reproduction started
@@ -141,9 +141,11 @@ def test_a_different_image_reports_the_pixel_difference_and_the_environment(rend
     assert result.status == "different" and not result.identical
     assert result.max_pixel_difference == min(7, 256 - 7) and result.differing_pixels == 1
     assert {"name": "torch", "recorded": "1.0.0", "now": result.environment[0]["now"]} in result.environment
-    cli = CliRunner().invoke(app, ["reproduce", job.sidecar, "--json"])
-    assert cli.exit_code == 1
-    assert json.loads(cli.stdout)["max_pixel_difference"] == 7
+    cli = CliRunner().invoke(app, ["reproduce", job.sidecar.abs_path, "--json"])
+    assert cli.exit_code == 6  # EXIT_CHECK_FAILED
+    document = json.loads(cli.stdout)
+    assert document["ok"] is False and document["error"]["type"] == "NotReproduced"
+    assert document["max_pixel_difference"] == 7 and document["status"] == "different"
 
 
 def test_a_sidecar_from_before_engine_versions_and_selfie_files_still_reproduces(rendered, engine_factory) -> None:
