@@ -418,10 +418,17 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels.
     c2pa = sidecar.get("c2pa") or {}
     recorded_sha = c2pa.get("unsigned_sha256") if c2pa.get("signed") else (sidecar.get("image") or {}).get("sha256")
+    if committed is not None and not c2pa.get("signed"):
+        from .signing import without_manifest
+
+        unsigned = without_manifest(committed)
+        if unsigned is not None:  # signed, but the sidecar (rebuilt after a kill?) does not say so
+            recorded_sha = sha256_bytes(unsigned)
+            notes.append("the image carries a C2PA manifest its record does not describe; compared without it")
+        elif recorded_sha is None:  # no sidecar: the image itself is the record
+            recorded_sha = sha256_bytes(committed)
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes)
-    if recorded_sha is None and committed is not None and not c2pa.get("signed"):
-        report.recorded_sha256 = recorded_sha = sha256_bytes(committed)
     if report.sha256 == recorded_sha:
         report.status, report.max_pixel_difference, report.differing_pixels = "identical", 0, 0
     elif committed is not None:

@@ -268,6 +268,29 @@ class Signer:
                         **self.credentials.record()}
 
 
+def without_manifest(png: bytes) -> bytes | None:
+    """The PNG as it was before signing, or None when it carries no C2PA manifest.
+
+    c2pa-python embeds the manifest as one ``caBX`` chunk and changes no other byte, so removing that
+    chunk gives back the signed bytes' original exactly (what ``c2pa.unsigned_sha256`` hashes). Used by
+    ``idcli reproduce`` when a signed image's sidecar lacks that hash (rebuilt from the PNG after a kill).
+    """
+    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    kept, pos, found = [png[:8]], 8, False
+    while pos + 12 <= len(png):
+        length = int.from_bytes(png[pos:pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(png):
+            return None  # a damaged file: nothing to say about it here
+        if png[pos + 4:pos + 8] == b"caBX":
+            found = True
+        else:
+            kept.append(png[pos:end])
+        pos = end
+    return b"".join(kept) if found and pos == len(png) else None
+
+
 @dataclass
 class ManifestReport:
     """What the C2PA reader says about one file."""

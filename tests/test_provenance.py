@@ -141,6 +141,17 @@ def test_signed_render_is_valid_trusted_verifiable_and_resumes(write_shotlist, t
 
     again_made = reproduce(job.sidecar, engine_factory=engine_factory)
     assert again_made.identical and again_made.sha256 == sidecar["c2pa"]["unsigned_sha256"]
+    # Removing the manifest's chunk gives the unsigned PNG back, so a signed image whose sidecar lacks its
+    # c2pa block (rebuilt from the PNG after a kill) still reproduces identically.
+    from idcli.hashing import sha256_bytes
+    from idcli.signing import without_manifest
+
+    assert sha256_bytes(without_manifest(data)) == sidecar["c2pa"]["unsigned_sha256"]
+    assert without_manifest(without_manifest(data)) is None
+    rebuilt = {k: v for k, v in sidecar.items() if k != "c2pa"}
+    Path(job.sidecar).write_text(json.dumps(rebuilt))
+    assert reproduce(job.sidecar, engine_factory=engine_factory).identical
+    Path(job.sidecar).write_text(json.dumps(sidecar))
     # verify: all good, Trusted with --trust; then one flipped byte is reported.
     assert verify_folder(out).failed == 0
     checked = verify_folder(out, signing_env.root)
