@@ -38,15 +38,15 @@ shots:
 
 
 @pytest.fixture(scope="module")
-def test_ca(tmp_path_factory: pytest.TempPathFactory):
+def studio_ca(tmp_path_factory: pytest.TempPathFactory):
     return make_test_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture
-def signing_env(test_ca, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("IDCLI_C2PA_CERT", str(test_ca.cert))
-    monkeypatch.setenv("IDCLI_C2PA_KEY", str(test_ca.key))
-    return test_ca
+def signing_env(studio_ca, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("IDCLI_C2PA_CERT", str(studio_ca.cert))
+    monkeypatch.setenv("IDCLI_C2PA_KEY", str(studio_ca.key))
+    return studio_ca
 
 
 def _parse(path: Path):
@@ -171,9 +171,9 @@ def test_signed_render_is_valid_trusted_verifiable_and_resumes(write_shotlist, t
     assert document["counts"] == {"checked": 2, "failed": 1, "signed": 2}
 
 
-def test_shot_list_provenance_block_signs(write_shotlist, tmp_path, engine_factory, test_ca) -> None:
-    shots = write_shotlist(SHOTS.replace("shots:\n", f"provenance: {{c2pa: {{cert: {test_ca.cert}, "
-                                                     f"key: {test_ca.key}}}}}\nshots:\n"))
+def test_shot_list_provenance_block_signs(write_shotlist, tmp_path, engine_factory, studio_ca) -> None:
+    shots = write_shotlist(SHOTS.replace("shots:\n", f"provenance: {{c2pa: {{cert: {studio_ca.cert}, "
+                                                     f"key: {studio_ca.key}}}}}\nshots:\n"))
     report = render_on_cpu(shots, tmp_path / "out", engine_factory, only=["text"])
     sidecar = json.loads(Path(report.jobs[0].sidecar).read_text())
     assert sidecar["c2pa"]["signed"] and "idcli test signer" in sidecar["c2pa"]["subject"]
