@@ -126,7 +126,10 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         if not manifest.present:
             check.problems.append("the sidecar says the image was signed, but it carries no C2PA manifest")
         elif manifest.state not in ("Valid", "Trusted"):
-            detail = "; ".join(manifest.failures or []) or manifest.error or "no detail"
+            # Without --trust every signer is "untrusted"; that is not why the manifest is invalid.
+            failures = [f for f in manifest.failures or []
+                        if trust_pem or not f.startswith("signingCredential.untrusted")]
+            detail = "; ".join(failures) or manifest.error or "no detail"
             check.problems.append(f"C2PA validation state {manifest.state}: {detail}")
         else:
             if trust_pem and manifest.state != "Trusted":

@@ -163,6 +163,7 @@ def test_signed_render_is_valid_trusted_verifiable_and_resumes(write_shotlist, t
     bad = [i for i in result.images if not i.ok]
     assert [i.image["path"] for i in bad] == ["mara/mara_t1.png"]
     assert any("does not match its sidecar" in p for p in bad[0].problems)
+    assert any(p.startswith("C2PA validation state Invalid") and "dataHash.mismatch" in p for p in bad[0].problems)
     run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out), "--json"], capture_output=True,
                          text=True, env=cli_env(), timeout=120)
     assert run.returncode == 6, run.stderr  # EXIT_CHECK_FAILED
