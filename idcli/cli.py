@@ -189,28 +189,41 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
                          "size": f"{r.width}x{r.height}",
                          "steps": r.steps, "sampler": r.sampler, "status": "new" if state.status == "new" else (
                              "done" if state.status in ("done", "recoverable") else "stale"),
-                         "reason": state.reason, "group": job.group, "key": job.key, "image": job.image_relpath})
+                         "reason": state.reason, "group": job.group, "key": job.key, "image": job.image_relpath,
+                         # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
+                         "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows})
         if as_json:
             print(json.dumps({"out_dir": str(folder), "model": the_plan.model.as_record(),
-                              "device": runtime.device, "jobs": rows}, indent=2))
+                              "device": runtime.device, "jobs": rows, "warnings": the_plan.warnings}, indent=2))
             return
+        for warning in the_plan.warnings:
+            print(f"idcli: warning: {warning}", file=sys.stderr)
         from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=escape(f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
                                    f"{runtime.device}/{runtime.dtype})"))
-        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "status", "group", "key"):
+        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "status", "group",
+                       "key"):
             table.add_column(column)
         style = {"new": "yellow", "done": "green", "stale": "magenta"}
         for row in rows:
             table.add_row(row["shot"], str(row["take"]), str(row["seed"]), row["identity"], row["size"],
                           str(row["steps"]),
-                          row["sampler"], f"[{style[row['status']]}]{row['status']}[/]", row["group"],
+                          row["sampler"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
+                          f"[{style[row['status']]}]{row['status']}[/]", row["group"],
                           row["key"].split(":")[1][:12])
         Console(width=None if sys.stdout.isatty() else 160).print(table)
 
     _guarded(body)
+
+
+def _tokens_cell(tokens: int | None, windows: int) -> str:
+    """The plan table's token count: '?' when unknown, and the windows of a prompt longer than one."""
+    if tokens is None:
+        return "?"
+    return f"{tokens} ({windows}×77)" if windows > 1 else str(tokens)
 
 
 @app.command()

@@ -108,7 +108,14 @@ def plan_shotlist(loaded: LoadedShotList, *, preset: str | None = None, device: 
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     identities = resolve_identities(loaded, names, model.preset, face_models, on_encode) if names else {}
     adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
-    return make_plan(loaded, model, identities, adapter), runtime
+    from .prompt_tokens import load_prompt_measure
+
+    measure = load_prompt_measure(model)
+    plan = make_plan(loaded, model, identities, adapter, measure)
+    if measure is None:
+        plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
+                             "(long prompts are still encoded in full when rendering)")
+    return plan, runtime
 
 
 def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -136,6 +143,8 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     plan = plan.select(only)
+    for warning in plan.warnings:
+        progress.note(f"warning: {warning}")
     if compile:
         runtime = replace(runtime, compile=True)  # speed only: not part of any key
     out = Path(out_dir)
@@ -256,6 +265,7 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         done: list[Job] = []
         for index, (job, result) in enumerate(zip(batch, results, strict=True)):
             record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
+            _unconditioned_without_tokens(record, result.facts)
             png = encode_png(result.pixels, job, model, record)
             sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
                                        started=t0, finished=t1)
@@ -337,6 +347,18 @@ def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, repor
             report.batch_sizes.append(len(batch))
             commits.submit(commit_batch, batch, results, t0, t1)
             i += len(batch)
+
+
+def _unconditioned_without_tokens(record: dict[str, Any], facts: dict[str, Any]) -> None:
+    """A dual-line character whose phrase made no CLIP token never gets a fusion mask, so the identity never
+    reaches the image: its sidecar says so instead of ``conditions_image: true`` (``plan`` warned)."""
+    fusion = facts.get("fusion")
+    if fusion is None or fusion.get("subject_tokens", 1) > 0:
+        return
+    for entry in record.get("identity", []):
+        if entry.get("conditions_image"):
+            entry["conditions_image"] = False
+            entry["not_conditioned_because"] = "its phrase in the prompt makes no CLIP token (fusion mask empty)"
 
 
 def _write_mask_strip(store: OutputStore, job: Job, facts: dict[str, Any]) -> None:
