@@ -247,20 +247,19 @@ def render(
 ) -> None:
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
     from .console import make_progress
-    from .run import install_signal_handlers
     from .run import render as run_render
+    from .run import terminate_as_interrupt
     from .shotlist import load_shotlist
 
     def body() -> None:
         size = _parse_batch_size(batch_size)
         loaded = load_shotlist(file)
         folder = _default_out(loaded, out)
-        install_signal_handlers()
         progress = make_progress(quiet or dry_run)
-        report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
-                            dry_run=dry_run, wait=wait, face_models=face_models, save_masks=save_masks,
-                            compile=compile_unet,
-                            progress=progress)
+        with terminate_as_interrupt():  # no handler of ours outlives the run
+            report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force,
+                                only=only, dry_run=dry_run, wait=wait, face_models=face_models,
+                                save_masks=save_masks, compile=compile_unet, progress=progress)
         summary = report.as_dict()
         if as_json:
             print(json.dumps(summary, indent=2))

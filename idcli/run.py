@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,6 +76,12 @@ class RenderReport:
 
 
 class Progress(Protocol):
+    """What a run reports as it goes. A progress object may also have the optional method
+    ``batch_step(step: int, steps: int, jobs: int) -> None``: called after each model evaluation of the
+    batch being rendered (``jobs`` images, evaluation ``step`` of ``steps``), for step progress and an
+    estimate of the time left during long batches. Objects without it keep working (it is looked up
+    with ``getattr``; it is not part of this protocol, so older implementations still satisfy it)."""
+
     def start(self, total: int, already_done: int) -> None: ...
     def advance(self, outcome: JobOutcome) -> None: ...
     def note(self, text: str) -> None: ...
@@ -178,15 +184,42 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
 _INTERRUPT: list[Any] = ["SIGINT", 130]
 
 
-def install_signal_handlers() -> None:
-    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143."""
+def install_signal_handlers() -> Callable[[], None]:
+    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143.
+
+    Returns the function that puts the previous handler back; prefer ``terminate_as_interrupt``, which
+    calls it when the run ends. A handler left behind outlives the run: a SIGTERM arriving while the
+    interpreter shuts down then raised KeyboardInterrupt there and printed a traceback.
+    """
     import signal
 
     def on_term(signum: int, frame: Any) -> None:
         _INTERRUPT[:] = ["SIGTERM", 143]
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    previous = signal.signal(signal.SIGTERM, on_term)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        _INTERRUPT[:] = ["SIGINT", 130]
+
+    return restore
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run inside the block like Ctrl-C; the previous handler is back after it. Outside the
+    main thread (where Python cannot set handlers) it does nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    restore = install_signal_handlers()
+    try:
+        yield
+    finally:
+        restore()
 
 
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
@@ -263,12 +296,16 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         # On the commit thread: PNG encoding, hashing and writes overlap the next batch's rendering.
         # Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
         done: list[Job] = []
-        for index, (job, result) in enumerate(zip(batch, results, strict=True)):
+        for position, (job, result) in enumerate(zip(batch, results, strict=True)):
+            # The jobs that went through the UNet together (the engine runs jobs of different CLIP window
+            # counts as separate forwards, so that can be fewer than ``batch``).
+            members = result.facts.get("batch_members", list(range(len(batch))))
+            index = members.index(position)
             record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
             _unconditioned_without_tokens(record, result.facts)
             png = encode_png(result.pixels, job, model, record)
-            sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
-                                       started=t0, finished=t1)
+            sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(members),
+                                       started=t0, finished=t1, batch_keys=[batch[m].key for m in members])
             if "fusion" in result.facts:
                 sidecar["fusion"] = result.facts["fusion"]
             try:
@@ -328,6 +365,7 @@ def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, repor
         while i < len(jobs):
             batch = jobs[i:i + size]
             t0 = now()
+            _report_steps(engine, progress, len(batch))
             try:
                 requests = [j.request for j in batch]
                 results = engine.render(requests, capture_masks=True) if save_masks else engine.render(requests)
@@ -347,6 +385,16 @@ def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, repor
             report.batch_sizes.append(len(batch))
             commits.submit(commit_batch, batch, results, t0, t1)
             i += len(batch)
+
+
+def _report_steps(engine: Any, progress: Progress, jobs: int) -> None:
+    """Hand the engine a per-evaluation callback when both sides support it (an optional method of the
+    progress object, an optional attribute of the engine: engines and progress objects from before it
+    keep working)."""
+    step = getattr(progress, "batch_step", None)
+    if step is None or not hasattr(engine, "on_step"):
+        return
+    engine.on_step = lambda done, total: step(done, total, jobs)
 
 
 def _unconditioned_without_tokens(record: dict[str, Any], facts: dict[str, Any]) -> None:

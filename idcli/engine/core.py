@@ -9,7 +9,9 @@ that this loop reproduces the stock pipeline's image for the same seed.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +81,9 @@ class Engine:
         self.probe_levels = probe_levels(pipe.unet.config)
         # Tests only: a function (evaluation index, request) -> mask replacing the computed fusion mask.
         self.mask_override: Any = None
+        # Called after each model evaluation of a batch with (evaluations done, evaluations in all); set by
+        # the run when its progress display wants step progress.
+        self.on_step: Any = None
         self.latent_channels = pipe.unet.config.in_channels
         self.vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
 
@@ -112,7 +117,7 @@ class Engine:
                     results[i] = result
             return results
         started = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._step_reports(requests[0]):
             latents, facts = self._denoise(requests, capture=capture_masks)
             pixels = self._decode(latents)
             for fact in facts:
@@ -127,16 +132,46 @@ class Engine:
         return [RenderResult(p, {"batch_seconds": seconds, "batch_members": members, **fact})
                 for p, fact in zip(pixels, facts, strict=True)]
 
+    @contextlib.contextmanager
+    def _step_reports(self, request: RenderRequest) -> Iterator[None]:
+        """Calls ``on_step`` after each UNet forward (one per model evaluation) while the block runs."""
+        if self.on_step is None:
+            yield
+            return
+        from .samplers import make_scheduler
+
+        scheduler = make_scheduler(request.sampler, self.pipe.scheduler.config)
+        scheduler.set_timesteps(request.steps)
+        total = len(scheduler.timesteps)
+        done = 0
+        report = self.on_step
+
+        def counted(*_args: Any) -> None:
+            nonlocal done
+            done = min(total, done + 1)
+            report(done, total)
+
+        hook = self.pipe.unet.register_forward_hook(counted)
+        try:
+            yield
+        finally:
+            hook.remove()
+
     def suggest_batch_size(self, request: RenderRequest) -> int:
-        """A first batch size for ``--batch-size auto``; out-of-memory errors halve it."""
+        """A first batch size for ``--batch-size auto``; out-of-memory errors halve it (on a GPU)."""
         import torch
 
-        if self.device.type != "cuda":
-            return 4  # the CPU gains little from larger batches and pays in memory
-        free, _total = torch.cuda.mem_get_info(self.device)
-        # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA). Rows per
-        # image: 2 with CFG, plus dual-line's identity row.
+        # Rows per image: 2 with CFG, plus dual-line's identity row.
         rows = (2 if request.guidance > 1 else 1) + (1 if request.method == "dual-line" else 0)
+        if self.device.type != "cuda":
+            # A CPU out of memory is killed, not told: the estimate must fit at the first try (memory.py).
+            from .memory import available_bytes, cpu_batch_size, cpu_image_bytes
+
+            per_cpu_image = cpu_image_bytes(self.pipe, request.width, request.height, rows,
+                                            torch.finfo(self.torch_dtype).bits // 8)
+            return cpu_batch_size(per_cpu_image, available_bytes())
+        free, _total = torch.cuda.mem_get_info(self.device)
+        # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA).
         per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows
         return max(1, min(64, int(free * 0.8 // per_image)))
 
