@@ -183,7 +183,7 @@ def test_long_prompts_plan_shows_token_counts_and_groups_by_windows(write_shotli
     done = subprocess.run([sys.executable, "-m", "idcli", "plan", str(shots), "--device", "cpu", "--json"],
                           capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
-    jobs = {j["shot"]: j for j in json.loads(done.stdout)["jobs"]}
+    jobs = {j["shot_id"]: j for j in json.loads(done.stdout)["jobs"]}
     prompt = f"{LONG_PREFIX}, a woman stands in the rain"
     assert jobs["late"]["prompt_tokens"] == _tokens(prompt) and jobs["late"]["text_windows"] == 2
     assert jobs["short"]["prompt_tokens"] == _tokens("an empty harbour at dawn")

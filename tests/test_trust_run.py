@@ -121,8 +121,8 @@ def test_cpu_batch_progress_plain_lines_show_the_step_and_time_left(monkeypatch:
 def test_claims_sidecar_records_each_images_batch(write_shotlist, tmp_path: Path, engine_factory) -> None:
     shots = write_shotlist(TEXT_ONLY)
     report = render_on_cpu(shots, tmp_path / "out", engine_factory, batch_size=2)
-    keys = [o.key for o in report.jobs]
-    sidecars = [json.loads(Path(o.sidecar).read_text("utf-8")) for o in report.jobs]
+    keys = [o.job_key for o in report.jobs]
+    sidecars = [json.loads(Path(o.sidecar.abs_path).read_text("utf-8")) for o in report.jobs]
     assert [s["batch"] for s in sidecars] == [
         {"index": 0, "size": 2, "job_keys": keys[:2]},
         {"index": 1, "size": 2, "job_keys": keys[:2]},
