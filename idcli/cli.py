@@ -231,8 +231,6 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         document = plan_document(the_plan, runtime, folder)
         if as_json:
             _emit_json(_ok(**document))
-        for warning in the_plan.warnings:
-            print(f"idcli: warning: {warning}", file=sys.stderr)
             return
         for warning in the_plan.warnings:
             print(f"idcli: warning: {warning}", file=sys.stderr)
