@@ -41,7 +41,8 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
     """The FaceID adapter for ``model``: the shot list's ``model.adapter``, else the preset's default."""
     preset = get_preset(model.preset)
     if model.random_weights:
-        descriptor = tagged_hash("idcli-faceid-random-v1", {"unet": preset.components["unet"],
+        # v2: the random adapter carries a LoRA in the published layout (applied per row)
+        descriptor = tagged_hash("idcli-faceid-random-v2", {"unet": preset.components["unet"],
                                                             "init_seed": TINY_INIT_SEED, "seed": RANDOM_ADAPTER_SEED})
         # The file is named by its descriptor: a changed preset or drawing rule never loads an old file.
         weight = f"ip-adapter-faceid-random-{descriptor.rsplit(':', 1)[1][:16]}.safetensors"
@@ -53,6 +54,13 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
     else:
         assert preset.faceid is not None
         (source_id, weight), subfolder, revision = preset.faceid, "", None
+        from .model_setup import converted_adapter
+
+        converted = converted_adapter(source_id, weight)
+        if converted is not None:
+            # `idcli models fetch` converted the published pickle once: load that, keyed by its sha256.
+            return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
+                                   sha256_file_cached(converted), False, False)
     local = local_path(source_id, base_dir)
     if local is not None and local.is_dir():
         file = local / subfolder / weight

@@ -656,6 +656,65 @@ def identity_show(
     _guarded(body, as_json)
 
 
+# -- models (issue 17): what real presets need, and fetching it ------------------------------------------
+
+models_app = typer.Typer(help="List and fetch the weights real presets need (through huggingface_hub).",
+                         no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app.add_typer(models_app, name="models")
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1e9:.2f} GB" if value >= 1e8 else f"{value / 1e6:.1f} MB"
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOpt = False) -> None:
+    """What each real preset and adapter variant needs, whether it is in the Hugging Face cache, sizes, licences."""
+    from .model_setup import FACE_MODELS_NOTE, list_models
+
+    def body() -> None:
+        rows = list_models()
+        if as_json:
+            _emit_json(_ok(presets=rows))
+            return
+        for row in rows:
+            _emit(f"{row['preset']} ({row['variant']}): {'ready' if row['ready'] else 'missing files'}")
+            for need in row["needs"]:
+                what = need["repo_id"] + (f" / {need['filename']}" if need["filename"] else "")
+                state = "present" if need["present"] else "missing"
+                _emit(f"  {need['role']:<15} {what}: {state}, {_size(need['size_bytes'])}; licence: {need['licence']}")
+        _emit(f"face models: {FACE_MODELS_NOTE}")
+
+    _guarded(body, as_json)
+
+
+@models_app.command("fetch")
+def models_fetch(
+    preset: Annotated[str, typer.Argument(help="A real preset (sd15, sdxl).", show_default=False)],
+    variant: Annotated[str, typer.Option("--variant", help="Identity adapter variant.")] = "faceid",
+    as_json: JsonOpt = False,
+) -> None:
+    """Download a preset's base model and adapter into the Hugging Face cache; convert a pickled adapter once."""
+    from .model_setup import fetch
+
+    def body() -> None:
+        result = fetch(preset, variant, progress=not as_json)
+        if as_json:
+            _emit_json(_ok(**result))
+            return
+        for item in result["fetched"]:
+            _emit(f"{item['role']}: {item['repo_id']} -> {item['path']}")
+            if "converted" in item:
+                conv = item["converted"]
+                _emit(f"  converted to safetensors (weights-only load): {conv['path']}\n"
+                      f"  source sha256 {conv['source_sha256']}\n  file sha256   {conv['sha256']}")
+        print(f"note: {result['face_models']}", file=sys.stderr)
+
+    _guarded(body, as_json)
+
+
 def main() -> None:
     """Console-script entry point.
 

@@ -6,6 +6,11 @@ Three pieces, kept apart from the denoising loop so the engine can wire them in:
   h94/IP-Adapter-FaceID key layout, so tests exercise the same loading path as the real file;
 * ``load_faceid_adapter`` loads a checkpoint through ``pipe.load_ip_adapter`` (local folder or hub id)
   and swaps diffusers' IP-Adapter processors for ``RowScaledIPAdapterProcessor``;
+* the checkpoint's LoRA (keys ``ip_adapter.{k}.to_q_lora.down.weight`` ... ``to_out_lora.up.weight``, k
+  numbering every attention processor) is read by us, not by diffusers: ``load_faceid_adapter`` hands
+  ``load_ip_adapter`` the state dict without it and gives each attention processor its LoRA, added
+  per row with that row's identity strength (diffusers would merge it into the whole UNet through
+  ``peft``, text-only rows included);
 * ``faceid_unet_kwargs`` gives the UNet one identity embedding per batch row. The stock
   ``prepare_ip_adapter_image_embeds`` repeats the embeddings over the batch, so with several
   identities in one call every image attends to every face (diffusers issue 9813).
@@ -38,6 +43,8 @@ FACEID_EMBED_DIM = 512  # insightface ArcFace ``normed_embedding``
 FACEID_HIDDEN_DIM = 1024  # the projection MLP's inner width in the published checkpoints (mult 2)
 FACEID_NUM_TOKENS = 4  # identity tokens per face
 RANDOM_INIT_STD = 0.02  # small: random adapters must keep bf16/fp16 activations finite
+RANDOM_LORA_RANK = 4  # the published LoRA has rank 128; the key layout, not the rank, is what tests need
+LORA_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out")  # the published ``{k}.{proj}_lora.{down,up}.weight``
 
 
 # -- checkpoint layout --------------------------------------------------------------------------------
@@ -95,11 +102,35 @@ def faceid_adapter_shapes(unet: Any) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def write_random_faceid_adapter(unet: Any, path: Path, seed: int = 0, dtype: Any = None) -> Path:
+def _lora_target(module: Any, projection: str) -> nn.Linear:
+    """The linear layer a ``{projection}_lora`` adapts: ``to_out_lora`` adapts ``to_out[0]``."""
+    return module.to_out[0] if projection == "to_out" else getattr(module, projection)
+
+
+def faceid_lora_shapes(unet: Any, rank: int = RANDOM_LORA_RANK) -> dict[str, tuple[int, ...]]:
+    """The published FaceID LoRA keys for ``unet`` with their shapes.
+
+    diffusers 0.42 (loaders/unet.py ``_load_ip_adapter_loras``) numbers them by each processor's
+    position in ``unet.attn_processors`` (self- and cross-attention alike: k = 0, 1, 2, ...).
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    for key_id, name in enumerate(unet.attn_processors):
+        module = unet.get_submodule(name.removesuffix(".processor"))
+        for projection in LORA_PROJECTIONS:
+            linear = _lora_target(module, projection)
+            shapes[f"ip_adapter.{key_id}.{projection}_lora.down.weight"] = (rank, linear.in_features)
+            shapes[f"ip_adapter.{key_id}.{projection}_lora.up.weight"] = (linear.out_features, rank)
+    return shapes
+
+
+def write_random_faceid_adapter(unet: Any, path: Path, seed: int = 0, dtype: Any = None,
+                                lora: bool = True) -> Path:
     """Write a random-weight FaceID checkpoint (safetensors, published key layout) for ``unet``.
 
     Deterministic for a seed, drawn from a private RNG stream (the caller's RNG is untouched), written
-    to a temporary file and renamed into place. The metadata says the weights are random.
+    to a temporary file and renamed into place. The metadata says the weights are random. With
+    ``lora`` (the default) it carries a LoRA in the published key layout, drawn after the adapter
+    weights so those stay the same draws as in a file without one.
     """
     from safetensors.torch import save
 
@@ -113,6 +144,13 @@ def write_random_faceid_adapter(unet: Any, path: Path, seed: int = 0, dtype: Any
         if key == "image_proj.norm.weight":
             noise = noise + 1.0
         tensors[key] = noise.to(dtype).contiguous()
+    if lora:
+        for key, shape in faceid_lora_shapes(unet).items():
+            # down: about unit variance into the rank space; up: small, so the LoRA moves each
+            # projection by a few percent — visible in every test, finite in half precision.
+            std = shape[1] ** -0.5 if key.endswith(".down.weight") else RANDOM_INIT_STD
+            noise = torch.randn(shape, dtype=torch.float32, generator=generator) * std
+            tensors[key] = noise.to(dtype).contiguous()
     metadata = {
         "format": "pt",
         "idcli.kind": "ip-adapter-faceid",
@@ -158,6 +196,10 @@ class FaceIDState:
     * a tensor ``[batch, 1, H, W]`` on the latent grid: a spatial mask, averaged down to each layer's grid.
 
     Rows of a tensor strength that are 0 get exactly the text-only attention output.
+
+    The checkpoint's LoRA is scaled per row by ``lora_scale_for``: the row's strength, its largest
+    value when the strength varies over tokens or pixels (the LoRA adapts whole projections, not
+    regions), so a row at strength 0 everywhere stays text-only there too.
     """
 
     def __init__(self, row_scale: float | torch.Tensor = 1.0) -> None:
@@ -214,6 +256,22 @@ class FaceIDState:
         self._cache[key] = scale
         return scale
 
+    def lora_scale_for(self, batch: int, like: torch.Tensor) -> float | torch.Tensor | None:
+        """The LoRA multiplier per row: a number or ``[batch, 1, 1]``; None: no row uses the identity."""
+        if not self.active:
+            return None
+        value = self._row_scale
+        if not isinstance(value, torch.Tensor):
+            return value
+        if value.shape[0] not in (1, batch):
+            raise ValueError(f"row_scale has {value.shape[0]} rows but the UNet batch has {batch}")
+        key = ("lora", like.device, like.dtype)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = value.flatten(1).amax(dim=1).reshape(-1, 1, 1).to(device=like.device, dtype=like.dtype)
+            self._cache[key] = cached
+        return cached
+
 
 def _layer_grid(height: int, width: int, seq_len: int) -> tuple[int, int]:
     """The token grid of a UNet layer with ``seq_len`` tokens for a latent of height x width."""
@@ -244,6 +302,7 @@ class RowScaledIPAdapterProcessor(nn.Module):
         self.state = state if state is not None else FaceIDState()
         self.to_k_ip: nn.Linear | None = None
         self.to_v_ip: nn.Linear | None = None
+        self.lora: FaceIDLoRA | None = None
         if hidden_size is not None and cross_attention_dim is not None:
             self.to_k_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
             self.to_v_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
@@ -293,12 +352,20 @@ class RowScaledIPAdapterProcessor(nn.Module):
             attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        if encoder_hidden_states is None:  # self-attention reads the normalised states, as diffusers' does
+            context = hidden_states
 
         query = attn.to_q(hidden_states)
         if encoder_hidden_states is not None and attn.norm_cross:
             context = attn.norm_encoder_hidden_states(context)
         key = attn.to_k(context)
         value = attn.to_v(context)
+        lora = self.lora
+        lora_scale = None if lora is None else self.state.lora_scale_for(batch, query)
+        if lora is not None and lora_scale is not None:
+            query = query + lora.delta("to_q", hidden_states) * lora_scale
+            key = key + lora.delta("to_k", context) * lora_scale
+            value = value + lora.delta("to_v", context) * lora_scale
 
         heads = attn.heads
         query = self._heads(query, batch, heads)
@@ -327,13 +394,45 @@ class RowScaledIPAdapterProcessor(nn.Module):
                                                         is_causal=False)
                 out = out + self._merge(id_out, batch).to(query.dtype) * scale
 
-        out = attn.to_out[0](out)
-        out = attn.to_out[1](out)
+        projected_out = attn.to_out[0](out)
+        if lora is not None and lora_scale is not None:
+            projected_out = projected_out + lora.delta("to_out", out) * lora_scale
+        out = attn.to_out[1](projected_out)
         if spatial_shape is not None:
             out = out.transpose(1, 2).reshape(spatial_shape)
         if attn.residual_connection:
             out = out + residual
         return out / attn.rescale_output_factor
+
+
+class FaceIDLoRA(nn.Module):
+    """One attention layer's FaceID LoRA: ``up(down(x))`` for to_q, to_k, to_v and to_out[0].
+
+    The published checkpoints were trained with ``LoRAAttnProcessor`` at ``lora_scale`` 1 and no
+    ``network_alpha``, so the update is exactly ``up @ down``, times the row's strength here.
+    """
+
+    def __init__(self, weights: dict[str, torch.Tensor], attn: Any) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict()
+        for projection in LORA_PROJECTIONS:
+            target = _lora_target(attn, projection)
+            down = weights[f"{projection}_lora.down.weight"]
+            up = weights[f"{projection}_lora.up.weight"]
+            if down.ndim != 2 or up.ndim != 2 or down.shape[1] != target.in_features \
+                    or up.shape[0] != target.out_features or up.shape[1] != down.shape[0]:
+                raise ValueError(f"{projection}_lora has down {list(down.shape)} and up {list(up.shape)}; this layer "
+                                 f"needs down [rank, {target.in_features}] and up [{target.out_features}, rank]")
+            pair = nn.Sequential(nn.Linear(down.shape[1], down.shape[0], bias=False),
+                                 nn.Linear(up.shape[1], up.shape[0], bias=False))
+            pair.to(device=target.weight.device, dtype=target.weight.dtype)
+            with torch.no_grad():
+                pair[0].weight.copy_(down)
+                pair[1].weight.copy_(up)
+            self.layers[projection] = pair
+
+    def delta(self, projection: str, x: torch.Tensor) -> torch.Tensor:
+        return self.layers[projection](x)
 
 
 def install_row_scaled_processors(unet: Any, state: FaceIDState | None = None) -> FaceIDState:
@@ -369,46 +468,156 @@ def faceid_state(unet: Any) -> FaceIDState | None:
 # -- loading ------------------------------------------------------------------------------------------
 
 
+FACEID_PROJECTION_KEYS = frozenset({"proj.0.weight", "proj.0.bias", "proj.2.weight", "proj.2.bias",
+                                    "norm.weight", "norm.bias"})
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[str, dict[str, torch.Tensor]]:
+    """A FaceID checkpoint as ``{"image_proj": {...}, "ip_adapter": {...}}`` (the layout ``load_ip_adapter``
+    takes as a state dict): safetensors with flat ``image_proj.``/``ip_adapter.`` keys, or, when
+    ``allow_pickle``, the published ``.bin`` read with ``torch.load(weights_only=True)``."""
+    from safetensors import SafetensorError, safe_open
+
+    file = Path(file)
+    try:
+        if file.name.endswith(".safetensors"):
+            state: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
+            with safe_open(str(file), framework="pt", device="cpu") as handle:
+                for key in handle.keys():  # noqa: SIM118 - safe_open has no iterator
+                    group, _, rest = key.partition(".")
+                    if group in state:
+                        state[group][rest] = handle.get_tensor(key)
+            return state
+        if not allow_pickle:
+            raise ModelUnavailableError(
+                f"refusing to load the FaceID adapter '{file}': it is not a .safetensors file, and pickle "
+                "checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle, or convert it "
+                "once with `idcli models fetch`")
+        loaded = torch.load(str(file), map_location="cpu", weights_only=True)
+    except (OSError, SafetensorError, RuntimeError, ValueError, EOFError) as exc:
+        raise ModelUnavailableError(f"cannot read the FaceID adapter '{file}' ({_describe(exc)}); the file is "
+                                    "damaged or truncated — download it again") from None
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("ip_adapter"), dict) \
+            or not isinstance(loaded.get("image_proj"), dict):
+        raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
+                                    "'ip_adapter' groups")
+    return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
+
+
+def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
+    """Refuse a checkpoint whose projection is not the FaceID layout, naming the file and what it is."""
+    found = set(state["image_proj"])
+    if found == FACEID_PROJECTION_KEYS:
+        return
+    if any(key.startswith("perceiver_resampler.") for key in found):
+        kind = "IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features)"
+    elif "proj.weight" in found or any(key.startswith("latents") for key in found):
+        kind = "a CLIP-image IP-Adapter, not a FaceID one"
+    else:
+        kind = "an unknown layout (image_proj keys: " + ", ".join(sorted(found)[:6]) + ")"
+    raise ModelUnavailableError(
+        f"'{file}' holds {kind}; idcli's adapter is IP-Adapter FaceID, whose image_proj keys are "
+        f"{', '.join(sorted(FACEID_PROJECTION_KEYS))} — point model.adapter at an ip-adapter-faceid_sd15 or "
+        "ip-adapter-faceid_sdxl file")
+
+
+def split_faceid_lora(state: dict[str, dict[str, torch.Tensor]]
+                      ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[int, dict[str, torch.Tensor]]]:
+    """The checkpoint without its LoRA (for ``load_ip_adapter``), and the LoRA by processor number."""
+    adapter: dict[str, torch.Tensor] = {}
+    lora: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in state["ip_adapter"].items():
+        number, _, rest = key.partition(".")
+        if "_lora." in rest and number.isdigit():
+            lora.setdefault(int(number), {})[rest] = value
+        else:
+            adapter[key] = value
+    return {"image_proj": state["image_proj"], "ip_adapter": adapter}, lora
+
+
+def install_faceid_lora(unet: Any, lora: dict[int, dict[str, torch.Tensor]], state: FaceIDState,
+                        file: Path | str) -> int:
+    """Give each attention processor its LoRA (numbered as in ``unet.attn_processors``); returns how many.
+
+    Layers without an IP-Adapter processor (self-attention) get a ``RowScaledIPAdapterProcessor`` with
+    no identity projections, which is plain attention plus the per-row LoRA.
+    """
+    processors = dict(unet.attn_processors)
+    names = list(processors)
+    unknown = sorted(set(lora) - set(range(len(names))))
+    if unknown:
+        raise ModelUnavailableError(f"'{file}' has LoRA weights for attention layer {unknown[0]}, but this UNet "
+                                    f"has {len(names)} attention layers: the adapter was made for another model")
+    for key_id, weights in sorted(lora.items()):
+        name = names[key_id]
+        proc = processors[name]
+        if not isinstance(proc, RowScaledIPAdapterProcessor):
+            proc = RowScaledIPAdapterProcessor(state=state)
+        attn = unet.get_submodule(name.removesuffix(".processor"))
+        try:
+            proc.lora = FaceIDLoRA(weights, attn)
+        except (KeyError, ValueError) as exc:
+            raise ModelUnavailableError(f"'{file}': the LoRA of attention layer {key_id} ({name}) does not fit "
+                                        f"this UNet: {_describe(exc)}") from None
+        processors[name] = proc
+    if lora:
+        unet.set_attn_processor(processors)
+    return len(lora)
+
+
 def load_faceid_adapter(pipe: Any, source: str, weight_name: str, subfolder: str = "", *,
                         allow_pickle: bool = False, state: FaceIDState | None = None,
                         **load_kwargs: Any) -> FaceIDState:
-    """Load a FaceID checkpoint with ``pipe.load_ip_adapter`` and install the row-scaled processors.
+    """Load a FaceID checkpoint, its LoRA applied per row, and install the row-scaled processors.
 
     ``source`` is a local folder or a hub id (``subfolder``/``weight_name`` inside it); extra keyword
-    arguments (``revision``, ``local_files_only``, ...) go to ``load_ip_adapter``. Only ``.safetensors``
-    files are loaded unless ``allow_pickle``; diffusers reads other files with ``torch.load(...,
-    weights_only=True)``. Returns the ``FaceIDState`` the engine sets before each UNet forward.
+    arguments (``revision``, ``local_files_only``, ``cache_dir``, ...) go to the file lookup diffusers'
+    ``load_ip_adapter`` uses. Only ``.safetensors`` files are loaded unless ``allow_pickle`` (then with
+    ``torch.load(weights_only=True)``). We read the state dict ourselves: ``load_ip_adapter`` gets it
+    without the LoRA (with ``peft`` installed it would otherwise wrap every attention linear of the UNet
+    and apply the LoRA to every row), and the LoRA goes into our processors. Returns the
+    ``FaceIDState`` the engine sets before each UNet forward.
     """
     from diffusers.models.embeddings import IPAdapterFaceIDImageProjection
-    from safetensors import SafetensorError
+    from diffusers.utils import _get_model_file
 
+    where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
     if not weight_name.endswith(".safetensors") and not allow_pickle:
         raise ModelUnavailableError(
-            f"refusing to load the FaceID adapter '{weight_name}' from '{source}': it is not a .safetensors "
+            f"refusing to load the FaceID adapter {where}: it is not a .safetensors "
             "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
-            "to load it (diffusers reads it with torch.load(weights_only=True)), or convert it to safetensors")
+            "to load it (read with torch.load(weights_only=True)), or convert it to safetensors once with "
+            "`idcli models fetch`")
     try:
-        pipe.load_ip_adapter(source, subfolder=subfolder, weight_name=weight_name, image_encoder_folder=None,
-                             **load_kwargs)
-    except (OSError, ValueError, KeyError, SafetensorError) as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelUnavailableError(
-            f"cannot load the FaceID adapter '{weight_name}' from '{source}'"
-            + (f" (subfolder '{subfolder}')" if subfolder else "") + f": {text}") from None
-    # The published FaceID checkpoints also hold a LoRA that diffusers applies to the whole UNet, every
-    # row at full weight, when peft is installed (and silently skips when it is not). It would make
-    # pixels depend on an optional package and break "strength 0 is text-only", so it is removed.
-    peft_config = getattr(pipe.unet, "peft_config", None) or {}
-    lora_names = [name for name in peft_config if name.startswith("faceid_")]
-    if lora_names:
-        pipe.unet.delete_adapters(lora_names)
+        file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
+                                    user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
+                                    **load_kwargs))
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(f"cannot load the FaceID adapter {where}: {_describe(exc)}") from None
+    checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
+    check_faceid_layout(checkpoint, file)
+    without_lora, lora = split_faceid_lora(checkpoint)
+    try:
+        pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ModelUnavailableError(f"cannot load the FaceID adapter {where} ({file}): {_describe(exc)}") from None
     layers = pipe.unet.encoder_hid_proj.image_projection_layers
     if len(layers) != 1 or not isinstance(layers[0], IPAdapterFaceIDImageProjection):
         found = ", ".join(type(layer).__name__ for layer in layers)
         pipe.unload_ip_adapter()
-        raise ModelUnavailableError(f"'{weight_name}' from '{source}' is not an IP-Adapter FaceID checkpoint "
+        raise ModelUnavailableError(f"{where} is not an IP-Adapter FaceID checkpoint "
                                     f"(its projection is {found}, not IPAdapterFaceIDImageProjection)")
-    return install_row_scaled_processors(pipe.unet, state)
+    state = install_row_scaled_processors(pipe.unet, state)
+    try:
+        install_faceid_lora(pipe.unet, lora, state, file)
+    except ModelUnavailableError:
+        unload_faceid_adapter(pipe)
+        raise
+    return state
 
 
 def unload_faceid_adapter(pipe: Any) -> None:
