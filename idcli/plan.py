@@ -188,9 +188,9 @@ def take_count(shot: Shot, defaults: RenderParams) -> int:
 
 
 def _seeds(shot: Shot, takes: int) -> list[int]:
-    if shot.seeds is not None:
-        return list(shot.seeds)
-    return [derived_seed(shot.id, take) for take in range(1, takes + 1)]
+    given = list(shot.seeds or [])[:takes]
+    # Takes past the given seeds (added by --retake-flagged) get derived seeds, as `takes:` would give them.
+    return given + [derived_seed(shot.id, take) for take in range(len(given) + 1, takes + 1)]
 
 
 def shot_characters(shot: Shot) -> tuple[str, ...]:
@@ -201,17 +201,19 @@ def shot_characters(shot: Shot) -> tuple[str, ...]:
 
 
 def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str, Any] | None = None,
-              adapter: Any = None) -> Plan:
+              adapter: Any = None, takes: dict[str, int] | None = None) -> Plan:
     """Every job of the shot list, in shot order, with keys and batch groups.
 
     ``identities`` (character name -> CharacterIdentity) and ``adapter`` (AdapterIdentity) turn on
-    identity conditioning; without them every job is text-only.
+    identity conditioning; without them every job is text-only. ``takes`` (shot id -> count) raises
+    the take count of some shots (``--retake-flagged``); it never lowers one.
     """
     doc = loaded.shotlist
     preset = get_preset(model.preset)
     defaults = doc.defaults
     groups: dict[tuple[Any, ...], str] = {}
     jobs: list[Job] = []
+    takes_override = takes
     for shot in doc.shots:
         def pick(name: str, fallback: Any, shot: Shot = shot) -> Any:
             value = getattr(shot, name)
@@ -220,7 +222,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
             return fallback if value is None else value
 
         width, height = pick("size", preset.size)
-        takes = take_count(shot, defaults)
+        takes = max(take_count(shot, defaults), (takes_override or {}).get(shot.id, 0))
         framing = pick("framing", None)
         characters = shot_characters(shot)
         known = [identities[c] for c in characters if identities and c in identities]

@@ -93,11 +93,13 @@ class SilentProgress:
 
 def plan_shotlist(loaded: LoadedShotList, *, preset: str | None = None, device: str = "auto",
                   dtype: str | None = None, face_models: str | None = None,
-                  on_encode: Callable[[str], None] | None = None) -> tuple[Plan, Runtime]:
+                  on_encode: Callable[[str], None] | None = None,
+                  takes: dict[str, int] | None = None) -> tuple[Plan, Runtime]:
     """The plan of a shot list for the device it would run on (dtype is part of every key).
 
     Characters named in shots are resolved to identities first (selfies encoded once and cached),
-    because their embeddings are part of the job keys.
+    because their embeddings are part of the job keys. ``takes`` raises some shots' take counts
+    (``--retake-flagged``: the added takes get the seeds the shot list's ``takes`` would give them).
     """
     from .adapters import resolve_adapter
     from .identity.resolve import resolve_identities
@@ -108,7 +110,7 @@ def plan_shotlist(loaded: LoadedShotList, *, preset: str | None = None, device: 
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     identities = resolve_identities(loaded, names, model.preset, face_models, on_encode) if names else {}
     adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
-    return make_plan(loaded, model, identities, adapter), runtime
+    return make_plan(loaded, model, identities, adapter, takes=takes), runtime
 
 
 def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -122,17 +124,21 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
            progress: Progress | None = None,
-           engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None) -> RenderReport:
+           engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None,
+           qa: bool = True, qa_thresholds: Any = None, takes: dict[str, int] | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``.
 
     ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
     time next to the image (``<shot>_t<take>.mask.png``); jobs already done are not re-rendered for it.
+    ``qa`` checks each image with a cast against it on the commit thread (idcli/review/qa.py,
+    ``qa_thresholds`` a QAThresholds) and records the result in its sidecar; it changes no job key.
     """
     progress = progress or SilentProgress()
     started = time.perf_counter()
     try:
         plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
-                                      on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
+                                      on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"),
+                                      takes=takes)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     plan = plan.select(only)
@@ -154,9 +160,11 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
         report.seconds = time.perf_counter() - started
         return report
 
+    # -- identity QA (issue 14): face models resolved now, so a missing pack fails before any rendering
+    check = _identity_qa(plan, face_models, qa_thresholds) if qa else None
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
-                     save_masks)
+                     save_masks, check, loaded)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     order = {job.key: i for i, job in enumerate(plan.jobs)}
@@ -183,9 +191,14 @@ def install_signal_handlers() -> None:
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
-                 save_masks: bool = False) -> None:
+                 save_masks: bool = False, qa: Callable[[Job, Any], Any] | None = None,
+                 loaded: LoadedShotList | None = None) -> None:
     with store.session(wait=wait):
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
+        if loaded is not None:  # the shot order and durations the review commands read
+            from .review.order import SNAPSHOT, snapshot_bytes
+
+            store.write(SNAPSHOT, snapshot_bytes(loaded))
         pending: list[Job] = []
         for job in plan.jobs:
             state = store.state(job)
@@ -204,7 +217,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
             try:
                 _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks)
+                                progress, save_masks, qa)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
                 report.error = str(exc)
@@ -245,7 +258,7 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
 
 def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
                     batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
-                    progress: Progress, save_masks: bool = False) -> None:
+                    progress: Progress, save_masks: bool = False, qa: Callable[[Job, Any], Any] | None = None) -> None:
     from .provenance import complete_sidecar, encode_png, reproducible_record
     from .store import image_sha256
     from .writer import CommitQueue
@@ -256,11 +269,15 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         done: list[Job] = []
         for index, (job, result) in enumerate(zip(batch, results, strict=True)):
             record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
-            png = encode_png(result.pixels, job, model, record)
+            pixels = result.pixels
+            png = encode_png(pixels, job, model, record)
             sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
                                        started=t0, finished=t1)
             if "fusion" in result.facts:
                 sidecar["fusion"] = result.facts["fusion"]
+            checked = qa(job, pixels) if qa is not None else None  # identity QA: in the sidecar, not the PNG
+            if checked is not None:
+                sidecar["qa"] = checked
             try:
                 if result.facts.get("mask_frames"):
                     _write_mask_strip(store, job, result.facts)
@@ -344,3 +361,12 @@ def _write_mask_strip(store: OutputStore, job: Job, facts: dict[str, Any]) -> No
     from .masks import mask_strip_png
 
     store.write(job.mask_relpath, mask_strip_png(facts["mask_frames"], facts["fusion"]["evaluations"]))
+
+
+def _identity_qa(plan: Plan, face_models: str | None, thresholds: Any) -> Callable[[Job, Any], Any] | None:
+    """The commit thread's QA check (idcli/review/qa.py), or None when no job has a cast to check."""
+    if not any(job.identities for job in plan.jobs):
+        return None
+    from .review.qa import IdentityQA, QAThresholds, commit_hook
+
+    return commit_hook(IdentityQA.for_preset(plan.model.preset, face_models, thresholds or QAThresholds()))
