@@ -99,3 +99,28 @@ shots:
     framing: wide
     takes: 1
 """
+
+
+def render_review_run(folder: Path, face_models: Path, only: list[str] | None = None) -> Path:
+    """Render SHOTS with the FaceEngine into ``folder / 'out'`` (isolated idcli state); the output folder.
+
+    For module-scoped fixtures: the autouse per-test isolation is not active yet, so this sets it itself.
+    """
+    import os
+    import shutil
+
+    import pytest
+
+    import idcli
+
+    shutil.copytree(SELFIES, folder / "selfies")
+    shots = folder / "shots.yaml"
+    shots.write_text(SHOTS, "utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IDCLI_HOME", str(folder / "home"))
+        patch.setenv("IDCLI_FACE_MODELS", str(face_models))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        report = idcli.render(idcli.load_shotlist(shots), folder / "out", device="cpu",
+                              engine_factory=face_engine_factory(), only=only)
+        assert report.failed == 0, os.environ.get("IDCLI_HOME")
+    return folder / "out"

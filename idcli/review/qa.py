@@ -172,8 +172,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         flags.append("no_face")
     if any(entry["face"] is None for entry in by_character.values()):
         flags.append("missing_character")
-    if any(entry["cosine"] is not None and entry["cosine"] < thresholds.low_identity
-           for entry in by_character.values()):
+    if any(cosines[face, character] < thresholds.low_identity for face, character in pairs):  # unrounded
         flags.append("low_identity")
     if leak is not None and leak[0] >= thresholds.leakage:
         flags.append("leakage")
