@@ -160,8 +160,8 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
         report.seconds = time.perf_counter() - started
         return report
 
-    # -- identity QA (issue 14): face models resolved now, so a missing pack fails before any rendering
-    check = _identity_qa(plan, face_models, qa_thresholds) if qa else None
+    # Identity QA (docs/review.md): resolved when there is something to render, before the engine loads.
+    check = (lambda: _identity_qa(plan, face_models, qa_thresholds)) if qa else None
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
                      save_masks, check, loaded)
@@ -191,14 +191,14 @@ def install_signal_handlers() -> None:
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
-                 save_masks: bool = False, qa: Callable[[Job, Any], Any] | None = None,
+                 save_masks: bool = False, qa: Callable[[], Callable[[Job, Any], Any] | None] | None = None,
                  loaded: LoadedShotList | None = None) -> None:
     with store.session(wait=wait):
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         if loaded is not None:  # the shot order and durations the review commands read
-            from .review.order import SNAPSHOT, snapshot_bytes
+            from .review.order import write_snapshot
 
-            store.write(SNAPSHOT, snapshot_bytes(loaded))
+            write_snapshot(store, loaded)
         pending: list[Job] = []
         for job in plan.jobs:
             state = store.state(job)
@@ -214,10 +214,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         done_before = len(report.jobs)
         progress.start(len(plan.jobs), done_before)
         if pending:
+            check = qa() if qa is not None else None  # a missing face-model pack stops here (exit 4)
             engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
             try:
                 _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks, qa)
+                                progress, save_masks, check)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
                 report.error = str(exc)

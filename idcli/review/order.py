@@ -61,6 +61,20 @@ def snapshot_bytes(loaded: Any) -> bytes:
     return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def write_snapshot(store: Any, loaded: Any) -> None:
+    """Write the snapshot into a store session's folder, unless it already holds exactly these bytes
+    (most runs: no write, no fsync)."""
+    from ..safeio import NotRegularFile, read_regular
+
+    data = snapshot_bytes(loaded)
+    try:
+        if read_regular(store.path(SNAPSHOT), MAX_SNAPSHOT_BYTES, follow_links=False) == data:
+            return
+    except NotRegularFile:
+        pass
+    store.write(SNAPSHOT, data)
+
+
 def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | None:
     """The shot order of an output folder: from ``shots_file`` when given, else the snapshot the last
     render wrote; None when there is neither (the review then orders shots by id)."""
