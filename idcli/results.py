@@ -12,8 +12,21 @@ MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # as store.py: a sidecar is a few kB
 
 
 def read_results(out_dir: str | Path) -> Iterator[dict[str, Any]]:
-    """Every committed job's sidecar in ``out_dir`` (sorted by path), with ``image.path`` made absolute."""
-    yield from scan_results(out_dir).records
+    """Every committed job's sidecar in ``out_dir`` (sorted by path).
+
+    Each record is the sidecar as written, plus the output-folder paths in the contract's one form
+    (docs/file-formats.md): ``image.abs_path`` beside the sidecar's relative ``image.path``, and
+    ``sidecar: {"path", "abs_path"}``. Damaged sidecars are skipped (``scan_results`` says why).
+    """
+    from .arguments import check_out_dir
+    from .errors import InputError
+
+    root = check_out_dir(out_dir).absolute()
+    # Checked now, not at the first next(): a generator would report a wrong folder only when iterated.
+    if not root.is_dir():
+        raise InputError(f"{out_dir}: no such output folder" if not root.exists()
+                         else f"{out_dir}: not a folder")
+    return iter(scan_results(root).records)
 
 
 @dataclass
@@ -29,11 +42,11 @@ def scan_results(out_dir: str | Path) -> Scan:
 
     A sidecar is used when it parses, names a job, a shot and a take, and its image is a file inside
     the output folder; anything else is a problem reported by path, never an exception: one damaged
-    file must not hide the rest of a run.
+    file must not hide the rest of a run. Records carry the paths ``read_results`` adds.
     """
     from .safeio import NotRegularFile, read_regular
 
-    root = Path(out_dir)
+    root = Path(out_dir).absolute()
     scan = Scan()
     for sidecar in sorted(root.glob("*/*.json")):
         if sidecar.name.startswith(".") or sidecar.parent.name.startswith("."):
@@ -52,7 +65,7 @@ def scan_results(out_dir: str | Path) -> Scan:
         if reason:
             scan.problems.append(f"{where}: {reason}")
             continue
-        record["sidecar_path"] = str(sidecar)
+        record["sidecar"] = {"path": sidecar.relative_to(root).as_posix(), "abs_path": str(sidecar)}
         record["image"]["abs_path"] = str(root / record["image"]["path"])
         scan.records.append(record)
     return scan

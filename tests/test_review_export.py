@@ -144,7 +144,10 @@ def test_evaluate_shows_runs_side_by_side(out: Path, tmp_path: Path) -> None:
     assert cli("qa", strict, "--qa-leakage", "-1").exit_code == 0
     result = cli("evaluate", out, strict, "--json")
     assert result.exit_code == 0, result.output
-    first, second = json.loads(result.stdout)["runs"]
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and document["error"] is None
+    first, second = document["runs"]
+    assert first["out_dir"] == str(out.absolute())
     assert first["images"] == second["images"] == 6 and first["with_qa"] == 4
     assert first["flagged"] == 0 and first["flagged_share"] == 0
     assert second["flagged"] == 2 and second["flags"]["leakage"] == 2 and second["flagged_share"] == 0.5

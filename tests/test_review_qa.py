@@ -187,9 +187,11 @@ def test_idcli_qa_recomputes_for_committed_images(write_shotlist, tmp_path) -> N
     damaged.write_bytes(damaged.read_bytes() + b"x")  # no longer the committed image
     result = CliRunner().invoke(app, ["qa", str(out), "--qa-low-identity", "0.5", "--json"])
     assert result.exit_code == 2, result.output
-    summary = json.loads(result.stdout)
+    summary = json.loads(result.stdout)  # the --json contract: one document, ok/exit_code/error first
+    assert summary["ok"] is False and summary["exit_code"] == 2 and summary["error"]["type"] == "InputError"
     assert summary["checked"] == 4 and summary["without_cast"] == 2
-    assert any("sh040_t1.png: the image does not match its sidecar" in p for p in summary["problems"])
+    assert [(p["file"], p["message"]) for p in summary["error"]["problems"]] == [
+        ("sh040/sh040_t1.png", "the image does not match its sidecar; left alone")]
     after = {r["image"]["path"]: r for r in idcli.read_results(out)}
     assert "qa" not in after["sh040/sh040_t1.png"]
     qa = after["sh010/sh010_t1.png"]["qa"]

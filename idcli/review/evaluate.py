@@ -37,7 +37,7 @@ class RunSummary:
         return round(self.flagged / self.with_qa, 4) if self.with_qa else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"folder": self.folder, "images": self.images, "with_qa": self.with_qa, "flagged": self.flagged,
+        return {"out_dir": self.folder, "images": self.images, "with_qa": self.with_qa, "flagged": self.flagged,
                 "flagged_share": self.flagged_share, "flags": self.flags, "methods": self.methods,
                 "characters": self.characters, "face_area_by_framing": self.face_area_by_framing,
                 "leakage": self.leakage, "problems": self.problems}
@@ -82,8 +82,8 @@ def summarise(run: Run) -> RunSummary:
     by_framing = {framing: {"faces": len(v), "mean_area_share": round(fmean(v), 5)}
                   for framing, v in sorted(areas.items())}
     leakage = {"images": len(leaks), "mean": _stats(leaks)["mean"], "max": _stats(leaks)["max"]}
-    return RunSummary(str(run.root), len(run.takes), with_qa, flagged, dict(flags), dict(methods), characters,
-                      by_framing, leakage, list(run.problems))
+    return RunSummary(str(run.root.absolute()), len(run.takes), with_qa, flagged, dict(flags), dict(methods),
+                      characters, by_framing, leakage, list(run.problems))
 
 
 def table_rows(summaries: list[RunSummary]) -> list[tuple[str, list[str]]]:

@@ -65,7 +65,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
                 continue
             sidecar = _without_scan_fields(record)
             sidecar["qa"] = qa
-            store.write(Path(record["sidecar_path"]).relative_to(root).as_posix(),
+            store.write(record["sidecar"]["path"],
                         (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
             result.checked += 1
             flags = (qa or {}).get("flags") or []
@@ -78,6 +78,6 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
 def _without_scan_fields(record: dict[str, Any]) -> dict[str, Any]:
     """The sidecar as committed: results.scan_results adds two fields for its readers."""
     sidecar = json.loads(json.dumps(record))
-    sidecar.pop("sidecar_path", None)
+    sidecar.pop("sidecar", None)
     sidecar["image"].pop("abs_path", None)
     return sidecar

@@ -27,7 +27,7 @@ def flagged_shots(report: Any) -> dict[str, int]:
     for job in report.jobs:
         verdict: bool | None = None  # None: unknown (not committed, or no QA)
         if job.status in _COMMITTED:
-            verdict = _flagged(Path(job.sidecar), job.key, MAX_SIDECAR_BYTES)
+            verdict = _flagged(Path(job.sidecar), job.job_key, MAX_SIDECAR_BYTES)
         takes.setdefault(job.shot_id, []).append(verdict)
     return {shot: len(v) for shot, v in takes.items() if v and all(x is True for x in v)}
 
@@ -74,12 +74,12 @@ def _merge(merged: Any, report: Any) -> Any:
     """Rounds as one report: each job's most telling status (rendered in any round beats skipped)."""
     if merged is None:
         return report
-    outcomes = {o.key: o for o in merged.jobs}
+    outcomes = {o.job_key: o for o in merged.jobs}
     for outcome in report.jobs:
-        if outcome.key not in outcomes or outcome.status != "skipped":
-            outcomes[outcome.key] = outcome
-    order = {o.key: i for i, o in enumerate(report.jobs)}
-    report.jobs = sorted(outcomes.values(), key=lambda o: order.get(o.key, len(order)))
+        if outcome.job_key not in outcomes or outcome.status != "skipped":
+            outcomes[outcome.job_key] = outcome
+    order = {o.job_key: i for i, o in enumerate(report.jobs)}
+    report.jobs = sorted(outcomes.values(), key=lambda o: order.get(o.job_key, len(order)))
     report.seconds += merged.seconds
     report.batch_sizes = merged.batch_sizes + report.batch_sizes
     report.commits += merged.commits

@@ -69,7 +69,7 @@ def take_from_record(record: dict[str, Any], root: Path) -> Take:
         expression=str(label) if label else None,
         framing=str(record["framing"]) if record.get("framing") else None,
         method=str(method.get("name")) if isinstance(method, dict) and method.get("name") else None,
-        image=image["path"], sidecar=Path(record["sidecar_path"]).relative_to(root).as_posix(),
+        image=image["path"], sidecar=record["sidecar"]["path"],
         width=image.get("width"), height=image.get("height"), image_sha256=str(image.get("sha256") or ""),
         mask_strip=strip, qa=qa if isinstance(qa, dict) else None, record=record)
 
@@ -124,7 +124,7 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
         try:
             take = take_from_record(record, root)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            problems.append(f"{record.get('sidecar_path')}: unexpected content ({exc})")
+            problems.append(f"{record['sidecar']['path']}: unexpected content ({exc})")
             continue
         by_shot.setdefault(take.shot_id, []).append(take)
     if require_renders and not by_shot:
