@@ -142,6 +142,11 @@ window.addEventListener('load', function () {
   var broken = Array.from(document.images).filter(function (i) { return i.complete && i.naturalWidth === 0; });
   document.documentElement.setAttribute('data-loaded', String(document.images.length - broken.length));
   document.documentElement.setAttribute('data-broken', String(broken.length));
+  // the page's keys: j, j, k moves the focus to the second shot
+  ['j', 'j', 'k'].forEach(function (key) {
+    document.dispatchEvent(new KeyboardEvent('keydown', {key: key, bubbles: true}));
+  });
+  document.documentElement.setAttribute('data-focus', document.activeElement.id);
 });
 </script>"""
 
@@ -174,6 +179,7 @@ def test_the_page_renders_in_headless_chromium_without_errors(out: Path, tmp_pat
     root = re.search(r"<html[^>]*>", dom.stdout).group(0)
     assert "data-errors" not in root, root
     assert 'data-broken="0"' in root and 'data-loaded="6"' in root  # the six thumbnails loaded
+    assert 'data-focus="shot-sh020"' in root  # keyboard: j, j, k
     assert dom.stdout.count('<article class="take') == 6
     console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "probe.html" in line]
     assert console_errors == []

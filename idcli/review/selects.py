@@ -64,6 +64,8 @@ def parse_pick(text: str) -> tuple[str, int | None]:
 @contextlib.contextmanager
 def _locked(out_dir: Path) -> Iterator[None]:
     state = out_dir / ".idcli"
+    if state.is_symlink():
+        raise InputError(f"{state} is a symbolic link; idcli never writes through links in the output folder")
     state.mkdir(exist_ok=True)
     fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
