@@ -190,3 +190,16 @@ def test_the_page_renders_in_headless_chromium_without_errors(out: Path, tmp_pat
     control = chromium(["--dump-dom", "--virtual-time-budget=5000"], broken, tmp_path)
     root = re.search(r"<html[^>]*>", control.stdout).group(0)
     assert "failed to load" in root and "undefinedCall" in root
+
+
+def test_the_mask_strip_is_shown_when_the_take_has_one(out: Path) -> None:
+    # as `render --save-masks` leaves it: a strip PNG beside the image, named in the sidecar's fusion
+    sidecar = out / "sh020" / "sh020_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    shutil.copyfile(out / "sh020" / "sh020_t1.png", out / "sh020" / "sh020_t1.mask.png")
+    record["fusion"] = {**(record.get("fusion") or {}), "mask_strip": "sh020/sh020_t1.mask.png"}
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert review(out).exit_code == 0
+    text = (out / "review" / "index.html").read_text("utf-8")
+    assert text.count('class="strip" href="../sh020/sh020_t1.mask.png"') == 1
+    assert text.count('class="strip"') == 1
