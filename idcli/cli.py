@@ -348,6 +348,7 @@ def bench(
                                            "diffusers pipeline call per job at batch 1.")] = True,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
                                                "(the baseline stays uncompiled).")] = False,
+    no_qa: NoQaOpt = False,
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
                                               "[default: a temporary folder, removed].", show_default=False)] = None,
     as_json: JsonOpt = False,
@@ -367,10 +368,11 @@ def bench(
         line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
                 "--device", device, *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
-                *(["--keep", str(keep)] if keep else []), *(["--json"] if as_json else [])]
+                *(["--keep", str(keep)] if keep else []), *(["--no-qa"] if no_qa else []),
+                *(["--json"] if as_json else [])]
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, command=shlex.join(line),
-                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr))
+                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa)
         if as_json:
             _emit_json(_ok(**result.as_dict()))
         else:
