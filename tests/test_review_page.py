@@ -203,3 +203,10 @@ def test_the_mask_strip_is_shown_when_the_take_has_one(out: Path) -> None:
     text = (out / "review" / "index.html").read_text("utf-8")
     assert text.count('class="strip" href="../sh020/sh020_t1.mask.png"') == 1
     assert text.count('class="strip"') == 1
+
+
+def test_a_damaged_selects_file_costs_the_selection_not_the_page(out: Path) -> None:
+    (out / "selects.json").write_text("[1, 2", "utf-8")
+    result = review(out)
+    assert result.exit_code == 2 and "selects.json: damaged" in result.stderr
+    assert len(Page((out / "review" / "index.html").read_text("utf-8")).takes) == 6

@@ -137,7 +137,11 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
     for shot_id in [*ids, *extra]:
         takes = sorted(by_shot.get(shot_id, []), key=lambda t: t.take)
         shots.append(Shot(shot_id, takes, order.get(shot_id) if order else None))
-    selects = read_selects(root)
+    try:
+        selects = read_selects(root)
+    except InputError as exc:  # a damaged selects.json costs the selection, not the page
+        problems.append(f"{exc}; shown without selections")
+        selects = {}
     for shot in shots:
         pick = selects.get(shot.id)
         if pick is None:
