@@ -23,7 +23,7 @@ from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
 # Fields of a sidecar that are not in the PNG's idcli chunk.
-RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion")
+RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion", "qa")  # qa: identity QA (docs/review.md)
 
 
 @lru_cache(maxsize=1)

@@ -230,3 +230,27 @@ def test_retake_flagged_adds_deterministic_takes_up_to_the_bound(write_shotlist,
     assert again.count("skipped") == 4 and again.rendered == 0
     with pytest.raises(idcli.IdcliError, match="needs identity QA"):
         render_with_retakes(idcli.load_shotlist(shots), out, device="cpu", qa=False, engine_factory=engine_factory)
+
+
+def test_an_image_with_qa_reproduces_identically_and_verifies(write_shotlist, tmp_path, engine_factory) -> None:
+    """qa is a run field: not in the PNG's record, so reproduce and verify see the image as it was made."""
+    from idcli.reproduce import reproduce
+    from idcli.verify import verify_folder
+
+    shots = write_shotlist("""\
+        version: 1
+        project: qa-provenance
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2, guidance: 2.0}
+        characters:
+          mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+        shots:
+          - {id: face, prompt: "{mara} on a street"}
+        """)
+    out = tmp_path / "out"
+    report = idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    (job,) = report.jobs
+    assert "qa" in json.loads(Path(job.sidecar).read_text("utf-8"))
+    assert reproduce(job.sidecar, engine_factory=engine_factory).status == "identical"
+    checked = verify_folder(out)
+    assert [image.ok for image in checked.images] == [True]
