@@ -446,13 +446,9 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
         store.write_manifest({"project": plan.project, "file": plan.source,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
-                              "takes": [list(take) for take in takes]})
+                              "takes": [list(take) for take in takes], **_shot_order(loaded)})
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         report.orphans = find_orphans(store.root, takes)
-        if loaded is not None:  # the shot order and durations the review commands read
-            from .review.order import write_snapshot
-
-            write_snapshot(store, loaded)
         pending: list[Job] = []
         for job in plan.jobs:
             state = store.state(job)
@@ -683,3 +679,12 @@ def _identity_qa(plan: Plan, face_models: str | None, thresholds: Any) -> Callab
     from .review.qa import IdentityQA, QAThresholds, commit_hook
 
     return commit_hook(IdentityQA.for_preset(plan.model.preset, face_models, thresholds or QAThresholds()))
+
+
+def _shot_order(loaded: LoadedShotList | None) -> dict[str, Any]:
+    """``shots`` for the run manifest: the shot list's order, takes and durations (the review commands)."""
+    if loaded is None:
+        return {}
+    from .review.order import manifest_shots
+
+    return {"shots": manifest_shots(loaded)}
