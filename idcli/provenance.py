@@ -22,7 +22,7 @@ from .versions import SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
 # Fields of a sidecar that are not in the PNG's idcli chunk.
-RUN_FIELDS = ("batch", "timing", "recovered")
+RUN_FIELDS = ("batch", "timing", "recovered", "executor")
 
 
 @lru_cache(maxsize=1)
@@ -139,8 +139,9 @@ def read_png_record(source: bytes | BinaryIO) -> dict[str, Any] | None:
 
 def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,
                      batch_size: int | None, started: datetime | None, finished: datetime | None,
-                     recovered: bool = False) -> dict[str, Any]:
-    """A full sidecar: the reproducible record plus the image hash and run facts."""
+                     recovered: bool = False, executor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A full sidecar: the reproducible record plus the image hash and run facts (``executor``: which
+    executor rendered it, on which host and device; None when rebuilt from a PNG)."""
     sidecar = json.loads(json.dumps(record))  # deep copy
     sidecar["image"]["sha256"] = image_sha256
     sidecar["batch"] = {"index": batch_index, "size": batch_size}
@@ -153,6 +154,7 @@ def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: 
         sidecar["timing"] = None
     if recovered:
         sidecar["recovered"] = True  # rebuilt from the PNG after an interrupted run
+    sidecar["executor"] = executor
     return sidecar
 
 

@@ -6,6 +6,7 @@ This is the library call behind ``idcli render``; pipelines call ``render`` dire
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -45,6 +46,7 @@ class RenderReport:
     error: str | None = None  # why the run stopped early (disk full, permissions), if it did
     commits: int = 0  # batches that went through the commit queue
     commit_seconds: float = 0.0  # spent committing them, overlapping the rendering (idcli bench reads it)
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
 
     def count(self, status: str) -> int:
         return sum(1 for j in self.jobs if j.status == status)
@@ -70,6 +72,7 @@ class RenderReport:
             "images_per_second": round(self.rendered / self.seconds, 4) if self.seconds and self.rendered else 0.0,
             "batch_sizes": self.batch_sizes,
             "error": self.error,
+            "executor": self.executor,
             "model": self.model,
             "jobs": [asdict(j) for j in self.jobs],
         }
@@ -93,17 +96,19 @@ class SilentProgress:
 
 def plan_shotlist(loaded: LoadedShotList, *, preset: str | None = None, device: str = "auto",
                   dtype: str | None = None, face_models: str | None = None,
-                  on_encode: Callable[[str], None] | None = None) -> tuple[Plan, Runtime]:
+                  on_encode: Callable[[str], None] | None = None,
+                  runtime: Runtime | None = None) -> tuple[Plan, Runtime]:
     """The plan of a shot list for the device it would run on (dtype is part of every key).
 
     Characters named in shots are resolved to identities first (selfies encoded once and cached),
-    because their embeddings are part of the job keys.
+    because their embeddings are part of the job keys. ``runtime``, when given, is the device and
+    dtype the jobs will run with (a Ray cluster's workers), instead of this machine's.
     """
     from .adapters import resolve_adapter
     from .identity.resolve import resolve_identities
     from .plan import shot_characters
 
-    runtime = resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
+    runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     identities = resolve_identities(loaded, names, model.preset, face_models, on_encode) if names else {}
@@ -122,17 +127,58 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
            progress: Progress | None = None,
-           engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None) -> RenderReport:
+           engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None,
+           executor: Any = "local", ray_address: str | None = None, workers: int | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``.
 
     ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
     time next to the image (``<shot>_t<take>.mask.png``); jobs already done are not re-rendered for it.
+
+    ``executor``: ``"local"`` (this process) or ``"ray"`` (Ray actors at ``ray_address``, default
+    ``$RAY_ADDRESS`` else a local cluster; ``workers`` of them, default one per GPU), or a configured
+    ``idcli.executors.ray.RayBackend``. This process plans and commits either way (docs/scale-out.md).
     """
     progress = progress or SilentProgress()
     started = time.perf_counter()
+    backend = _backend(executor, ray_address, workers, engine_factory)
     try:
+        return _render(loaded, out_dir, backend, preset=preset, device=device, dtype=dtype, batch_size=batch_size,
+                       force=force, only=only, dry_run=dry_run, wait=wait, face_models=face_models,
+                       save_masks=save_masks, compile=compile, progress=progress, engine_factory=engine_factory,
+                       started=started)
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def _backend(executor: Any, ray_address: str | None, workers: int | None, engine_factory: Any) -> Any:
+    """The Ray backend of a run (None: the local executor)."""
+    if not isinstance(executor, str):
+        return executor
+    from .executors import check_executor
+
+    if check_executor(executor) == "local":
+        if ray_address is not None or workers is not None:
+            from .errors import InputError
+
+            raise InputError("--ray-address and --workers need --executor ray")
+        return None
+    from .executors.ray import RayBackend
+
+    return RayBackend(ray_address, workers, engine_factory)
+
+
+def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset: str | None, device: str,
+            dtype: str | None, batch_size: int | str, force: bool, only: list[str] | None, dry_run: bool,
+            wait: bool, face_models: str | None, save_masks: bool, compile: bool, progress: Progress,
+            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None, started: float) -> RenderReport:
+    try:
+        # A Ray run plans for its workers' device (a dry run without a cluster address plans for this machine).
+        cluster = backend is not None and not (dry_run and not (backend.address or os.environ.get("RAY_ADDRESS")))
+        runtime = backend.runtime(device, dtype or loaded.shotlist.model.dtype) if cluster else None
         plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
-                                      on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
+                                      on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"),
+                                      runtime=runtime)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     plan = plan.select(only)
@@ -141,6 +187,7 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
     out = Path(out_dir)
     store = OutputStore(out)
     report = RenderReport(str(out), {**plan.model.as_record(), "device": runtime.device}, dry_run=dry_run)
+    report.executor = {"name": "local" if backend is None else backend.name}
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
@@ -156,7 +203,7 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
 
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
-                     save_masks)
+                     save_masks, backend)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     order = {job.key: i for i, job in enumerate(plan.jobs)}
@@ -183,7 +230,7 @@ def install_signal_handlers() -> None:
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
-                 save_masks: bool = False) -> None:
+                 save_masks: bool = False, backend: Any = None) -> None:
     with store.session(wait=wait):
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         pending: list[Job] = []
@@ -201,9 +248,15 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         done_before = len(report.jobs)
         progress.start(len(plan.jobs), done_before)
         if pending:
-            engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
+            if backend is None:
+                from .executors.local import LocalExecutor
+
+                engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
+                executor: Any = LocalExecutor(engine, runtime.device)
+            else:
+                executor = backend.executor(plan.model, runtime, plan.adapter)
             try:
-                _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
+                _render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
                                 progress, save_masks)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
@@ -243,29 +296,36 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
     store.commit(job, b"", sidecar)
 
 
-def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
-                    batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
-                    progress: Progress, save_masks: bool = False) -> None:
-    from .provenance import complete_sidecar, encode_png, reproducible_record
+def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
+                    pending: list[Job], batch_size: int | str, report: RenderReport,
+                    outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False) -> None:
+    from .executors import RenderedBatch
+    from .executors.output import EncodedImage, encode_result
+    from .provenance import complete_sidecar
     from .store import image_sha256
     from .writer import CommitQueue
 
-    def commit_batch(batch: list[Job], results: list[Any], t0: Any, t1: Any) -> tuple[list[Job], Exception | None]:
-        # On the commit thread: PNG encoding, hashing and writes overlap the next batch's rendering.
-        # Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
+    def commit_batch(rendered: RenderedBatch) -> tuple[list[Job], Exception | None]:
+        # On the commit thread: PNG encoding (local executor), hashing and writes overlap the next batch's
+        # rendering. Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
         done: list[Job] = []
-        for index, (job, result) in enumerate(zip(batch, results, strict=True)):
-            record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
-            png = encode_png(result.pixels, job, model, record)
-            sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
-                                       started=t0, finished=t1)
-            if "fusion" in result.facts:
-                sidecar["fusion"] = result.facts["fusion"]
+        positions = rendered.positions or list(range(len(rendered.jobs)))
+        size = rendered.size or len(rendered.jobs)
+        for index, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
+            image = output if isinstance(output, EncodedImage) else encode_result(
+                job, output, model, runtime.device, rendered.adapter_record)
+            # The hash is of the bytes committed here, wherever they were encoded.
+            sidecar = complete_sidecar(image.record, image_sha256(image.png), batch_index=index, batch_size=size,
+                                       started=rendered.started, finished=rendered.finished,
+                                       executor=rendered.worker)
+            if image.fusion is not None:
+                sidecar["fusion"] = image.fusion
             try:
-                if result.facts.get("mask_frames"):
-                    _write_mask_strip(store, job, result.facts)
+                if image.mask_png is not None:
+                    # The --save-masks strip, written before the job commits (a committed job has its strip).
+                    store.write(job.mask_relpath, image.mask_png)
                     sidecar["fusion"]["mask_strip"] = job.mask_relpath
-                store.commit(job, png, sidecar)
+                store.commit(job, image.png, sidecar)
             except OutputError as exc:
                 return done, exc
             done.append(job)
@@ -279,11 +339,25 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         if error is not None:
             raise error
 
+    class Sink:
+        """Where the executor hands rendered batches (to the commit queue) and failed jobs (to the report)."""
+
+        def rendered(self, batch: RenderedBatch) -> None:
+            report.batch_sizes.append(batch.size or len(batch.jobs))
+            commits.submit(commit_batch, batch)
+
+        def failed(self, jobs: list[Job], error: str) -> None:
+            for job in jobs:
+                report.jobs.append(outcome(job, "failed", "new", error))
+                progress.advance(report.jobs[-1])
+
+        def note(self, text: str) -> None:
+            progress.note(text)
+
     commits = CommitQueue(committed)
     try:
         try:
-            _render_groups(engine, pending, batch_size, report, outcome, progress, save_masks, commits,
-                           commit_batch)
+            executor.run(pending, batch_size, save_masks, Sink())
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: the batches already rendered are committed first (milliseconds each).
             with contextlib.suppress(Exception, KeyboardInterrupt):
@@ -296,51 +370,4 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         commits.cancel()
         commits.close()
         report.commits, report.commit_seconds = commits.commits, commits.busy_seconds
-
-
-def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, report: RenderReport,
-                   outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool, commits: Any,
-                   commit_batch: Callable[..., Any]) -> None:
-    from .engine import is_out_of_memory
-    from .provenance import now
-
-    groups: dict[str, list[Job]] = {}
-    for job in pending:
-        groups.setdefault(job.group, []).append(job)
-    # Batch sizes that ran out of memory, by image pixels: a later group with images at least as large
-    # starts no higher, instead of failing the same way again.
-    oom_limits: dict[int, int] = {}
-    for jobs in groups.values():
-        size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(jobs[0].request)
-        pixels = jobs[0].request.width * jobs[0].request.height
-        size = min([size, *(limit for px, limit in oom_limits.items() if px <= pixels)])
-        i = 0
-        while i < len(jobs):
-            batch = jobs[i:i + size]
-            t0 = now()
-            try:
-                requests = [j.request for j in batch]
-                results = engine.render(requests, capture_masks=True) if save_masks else engine.render(requests)
-            except Exception as exc:
-                if is_out_of_memory(exc) and size > 1:
-                    # Nothing of this batch was committed: halve it and try the same jobs again.
-                    size = max(1, (min(size, len(batch)) + 1) // 2)
-                    oom_limits[pixels] = min(size, oom_limits.get(pixels, size))
-                    progress.note(f"out of memory; batch size lowered to {size}")
-                    continue
-                for job in batch:
-                    report.jobs.append(outcome(job, "failed", "new", f"{type(exc).__name__}: {exc}"))
-                    progress.advance(report.jobs[-1])
-                i += len(batch)
-                continue
-            t1 = now()
-            report.batch_sizes.append(len(batch))
-            commits.submit(commit_batch, batch, results, t0, t1)
-            i += len(batch)
-
-
-def _write_mask_strip(store: OutputStore, job: Job, facts: dict[str, Any]) -> None:
-    """The ``--save-masks`` strip, written before the job commits (a committed job has its strip)."""
-    from .masks import mask_strip_png
-
-    store.write(job.mask_relpath, mask_strip_png(facts["mask_frames"], facts["fusion"]["evaluations"]))
+        report.executor.update(getattr(executor, "stats", {}))
