@@ -177,6 +177,50 @@ def test_an_ordinary_job_error_fails_that_job_and_out_of_memory_halves_the_batch
     assert_nothing_partial(out)
 
 
+def test_ctrl_c_of_the_driver_commits_what_arrived_and_stops_the_workers(
+        ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """Ctrl-C (a KeyboardInterrupt in the driver's main thread, as the SIGTERM handler raises too) once the
+    first image is committed, which the display learns when the second batch arrives (each takes over a
+    second): exit 130, both batches committed, not the third; the worker is killed; a local re-run renders
+    only the rest."""
+    from ray_engines import slow_engine
+
+    from idcli.errors import Interrupted
+
+    path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
+    out = tmp_path / "out"
+
+    class CtrlC:
+        def start(self, total: int, already_done: int) -> None: ...
+        def note(self, text: str) -> None: ...
+        def stop(self) -> None: ...
+
+        pressed = False
+
+        def advance(self, outcome: Any) -> None:
+            if not self.pressed:
+                self.pressed = True
+                raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as stopped:
+        idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=2, progress=CtrlC(),
+                     executor=RayBackend(workers=1, engine_factory=slow_engine))
+    assert stopped.value.exit_code == 130
+    jobs = plan_jobs(path)
+    committed = [job for job in jobs if (out / job.sidecar_relpath).exists()]
+    assert len(committed) == 4, "the two batches that arrived are committed, not the third"
+    assert_nothing_partial(out, committed)
+    pid = json.loads((out / committed[0].sidecar_relpath).read_text("utf-8"))["executor"]["pid"]
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{pid}").exists():
+        assert time.monotonic() < deadline, "the Ray worker was not stopped"
+        time.sleep(0.1)
+    rerun = idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=2, engine_factory=engine_factory)
+    assert rerun.rendered == len(jobs) - len(committed) and rerun.count("skipped") == len(committed)
+    assert max(journal_commits(out).values()) == 1
+    assert_nothing_partial(out, jobs)
+
+
 def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
         ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
     """``idcli render --executor ray`` as a process, connected to the module's cluster: while it holds the

@@ -174,15 +174,21 @@ class RayExecutor:
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
         dropped: set[int] = set()  # actors that cannot start or died repeatedly
+        # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
+        arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
 
         def accept(reply: dict[str, Any]) -> None:
             self.stats["replies"] += 1
             for key in ("worker_seconds", "forward_seconds", "encode_seconds"):
                 self.stats[key] += reply["seconds" if key == "worker_seconds" else key]
             worker = reply["worker"]
+            arrived.extend((part, worker) for part in reply["batches"])
             for text in reply["notes"]:
                 sink.note(f"worker {worker['host']}:{worker['pid']}: {text}")
-            for part in reply["batches"]:
+
+        def hand_over() -> None:
+            while arrived:
+                part, worker = arrived.popleft()
                 fresh = [i for i, key in enumerate(part["keys"]) if key not in settled]
                 if not fresh:
                     continue
@@ -255,12 +261,17 @@ class RayExecutor:
                 ready, _ = ray.wait(list(inflight), num_returns=1, timeout=WAIT_SECONDS)
                 for ref in ready:
                     receive(ref)
+                hand_over()
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: commit what has already arrived, then stop (the backend kills the actors).
             with contextlib.suppress(Exception, KeyboardInterrupt):
-                arrived, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
-                for ref in arrived:
-                    receive(ref)
+                if inflight:
+                    ready, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
+                    for ref in ready:
+                        receive(ref)
+            for _ in range(len(arrived) + 1):  # each try hands over at least one batch
+                with contextlib.suppress(Exception, KeyboardInterrupt):
+                    hand_over()
             raise
 
     def _batches(self, pending: list[Job], batch_size: int | str) -> list[list[Job]]:
