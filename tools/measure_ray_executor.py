@@ -85,10 +85,11 @@ def main() -> None:
         local = idcli.render(loaded, folder / "local", device="cpu", batch_size=4)
         remote = idcli.render(loaded, folder / "ray", device="cpu", batch_size=4,
                               executor=RayBackend(workers=args.workers))
-        same = sum((folder / "local" / job.image).read_bytes() == (folder / "ray" / job.image).read_bytes()
-                   for job in (Path(o.image).relative_to(folder / "local") for o in local.jobs))
+        same = sum((folder / "local" / rel).read_bytes() == (folder / "ray" / rel).read_bytes()
+                   for rel in (Path(o.image).relative_to(folder / "local") for o in local.jobs))
         rows.append(("local, tiny-sd 256x256", _figures(local, args.jobs)))
         rows.append((f"ray {args.workers} CPU workers, tiny-sd 256x256", _figures(remote, args.jobs)))
+        print(rows, f"identical {same}", file=sys.stderr, flush=True)
         for side in (512, 1024):
             sized = make_workload("tiny-sd", args.jobs, steps=1, size=(side, side))
             shots = write_shotlist(sized, folder, name=f"noise{side}.yaml")

@@ -157,11 +157,7 @@ class RayExecutor:
         self.actors = list(actors)
         # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times.
         self.stats = {"workers": len(actors), "replies": 0, "receive_seconds": 0.0, "worker_seconds": 0.0,
-                      "forward_seconds": 0.0, "encode_seconds": 0.0, "restarts_seen": 0}
-
-    def describe_workers(self) -> list[dict[str, Any]]:
-        ray = _ray()
-        return ray.get([actor.describe.remote() for actor in self.actors])
+                      "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
 
     def run(self, pending: list[Job], batch_size: int | str, save_masks: bool, sink: BatchSink) -> None:
         ray = _ray()
@@ -215,7 +211,7 @@ class RayExecutor:
                     queue.appendleft((jobs, attempts))
                     return
                 # The worker died (killed, out of host memory, node lost) and Ray's own retry failed too.
-                self.stats["restarts_seen"] += 1
+                self.stats["worker_deaths"] += 1
                 deaths[index] = deaths.get(index, 0) + 1
                 if deaths[index] < 2:
                     idle.append(index)
