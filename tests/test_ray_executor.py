@@ -262,22 +262,3 @@ def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
     assert sum(engine_factory.calls) == rerun.rendered == len(jobs) - done_before - rerun.count("recovered")
     assert max(journal_commits(out).values()) == 1, "no job committed twice"
     assert_nothing_partial(out, jobs)
-
-
-# -- options -------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--executor", "dask"], "allowed: local, ray"),
-    (["--workers", "2"], "need --executor ray"),
-    (["--executor", "ray", "--workers", "0"], "give 1 or more"),
-])
-def test_executor_options_are_checked(write_shotlist, tmp_path: Path, argv: list[str], message: str) -> None:
-    from typer.testing import CliRunner
-
-    from idcli.cli import app
-
-    path = write_shotlist(SMALL % {"takes": 1, "third": "a beach"})
-    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
-    assert result.exit_code == 2 and message in result.output
-    assert not (tmp_path / "o").exists()

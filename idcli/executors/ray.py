@@ -80,6 +80,7 @@ class RayBackend:
         ray = _ray()
         if not ray.is_initialized():
             target = self.address or os.environ.get("RAY_ADDRESS") or "local"
+            _check_reachable(target)
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
             handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -305,3 +306,17 @@ def _cause(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     errors = [line for line in lines if ("Error: " in line or "Exception: " in line) and not line.startswith("ray")]
     return errors[-1] if errors else _first_line(exc)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once when a ``host:port`` cluster address does not answer: Ray itself retries for minutes."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "local", "auto", ray:// client addresses: Ray's own handling
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ExecutorUnavailableError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is "
+                                       "`ray start --head` running there, and is the address right?") from None
