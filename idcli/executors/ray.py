@@ -24,7 +24,7 @@ import time
 from collections import deque
 from typing import Any
 
-from ..errors import EXIT_MODEL_UNAVAILABLE, IdcliError, InputError
+from ..errors import ExecutorUnavailableError, InputError
 from ..models import ModelIdentity
 from ..plan import Job
 from ..runtime import Runtime
@@ -35,12 +35,6 @@ MAX_ATTEMPTS = 3  # dispatches of one batch whose worker died, before its jobs a
 ACTOR_MAX_RESTARTS = 4  # per actor: a worker killed more often than this is dropped from the pool
 ACTOR_MAX_TASK_RETRIES = 1  # Ray re-runs a batch in flight once on the restarted actor
 WAIT_SECONDS = 0.5  # ray.wait timeout: keeps Ctrl-C and SIGTERM prompt
-
-
-class ExecutorUnavailableError(IdcliError):
-    """Ray is not installed, the cluster cannot be reached, or no worker could start."""
-
-    exit_code = EXIT_MODEL_UNAVAILABLE
 
 
 def _ray() -> Any:
@@ -62,8 +56,10 @@ class RayBackend:
 
     def __init__(self, address: str | None = None, workers: int | None = None, engine_factory: Any = None,
                  worker_cpus: float | None = None) -> None:
-        if workers is not None and workers < 1:
-            raise InputError(f"--workers {workers}: give 1 or more")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise InputError(f"--workers {workers!r}: give a whole number, 1 or more")
+        if address is not None and not isinstance(address, str):
+            raise InputError(f"ray_address {address!r}: give a cluster address such as 'head-node:6379'")
         self.address = address
         self.workers = workers
         self.engine_factory = engine_factory
