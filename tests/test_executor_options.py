@@ -23,7 +23,7 @@ shots:
     (["--executor", "dask"], 2, "allowed: local, ray"),
     (["--workers", "2"], 2, "need --executor ray"),
     (["--ray-address", "127.0.0.1:6379"], 2, "need --executor ray"),
-    (["--executor", "ray", "--workers", "0"], 2, "give 1 or more"),
+    (["--executor", "ray", "--workers", "0"], 2, "--workers 0: give a whole number, 1 or more"),
     # Nothing listens on port 1: an error at once (Ray's own client would retry for minutes), exit 4.
     (["--executor", "ray", "--ray-address", "127.0.0.1:1"], 4, "cannot reach the Ray cluster at 127.0.0.1:1"),
 ])
