@@ -49,3 +49,11 @@ def slow_engine(model: Any, runtime: Any, adapter: Any) -> SlowEngine:
 
 def faulty_engine(model: Any, runtime: Any, adapter: Any) -> FaultyEngine:
     return FaultyEngine(model, runtime, adapter)
+
+
+def unloadable_engine(model: Any, runtime: Any, adapter: Any) -> Any:
+    """A node whose cache lacks the model: building the engine fails in the worker's ``__init__``."""
+    from idcli.errors import ModelUnavailableError
+
+    raise ModelUnavailableError("cannot load model 'studio/previs-xl' for preset 'sdxl': not in this node's "
+                                "cache (simulated)")

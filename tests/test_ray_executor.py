@@ -226,6 +226,20 @@ def test_ctrl_c_of_the_driver_commits_what_arrived_and_stops_the_workers(
     assert_nothing_partial(out, jobs)
 
 
+def test_workers_that_cannot_build_their_engine_stop_the_run_with_exit_4(
+        ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+    from ray_engines import unloadable_engine
+
+    from idcli.errors import ExecutorUnavailableError
+
+    path = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"})
+    with pytest.raises(ExecutorUnavailableError, match=r"no Ray worker could start: .*not in this node's cache") as err:
+        idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=1,
+                     executor=RayBackend(workers=1, engine_factory=unloadable_engine))
+    assert err.value.exit_code == 4
+    assert not list((tmp_path / "out").glob("*/*.png"))
+
+
 def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
         ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
     """``idcli render --executor ray`` as a process, connected to the module's cluster: while it holds the
