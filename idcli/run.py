@@ -218,13 +218,15 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
-           progress: Progress | None = None,
+           sign: bool | None = None, progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None,
            executor: Any = "local", ray_address: str | None = None, workers: int | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``.
 
     ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
     time next to the image (``<shot>_t<take>.mask.png``); jobs already done are not re-rendered for it.
+    ``sign`` signs every image with C2PA content credentials (docs/provenance.md): True asks for it,
+    False refuses it, None signs when the shot list or the environment names credentials.
     ``loaded`` may be a path to a shot list; ``only`` one shot id or a list of them; ``batch_size`` an
     int 1..1024 or ``"auto"``. Arguments of the wrong type or range raise ``InputError`` (exit code 2).
 
@@ -243,16 +245,19 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     for name, flag in (("force", force), ("dry_run", dry_run), ("wait", wait), ("save_masks", save_masks),
                        ("compile", compile)):
         args.check_bool(name, flag)
+    if sign is not None:
+        args.check_bool("sign", sign)
     args.check_progress(progress)
     args.check_callable("engine_factory", engine_factory)
     progress = progress or SilentProgress()
     started = time.perf_counter()
+    signer = _signer(loaded, sign)  # credentials are checked before anything is planned or rendered
     backend = _backend(executor, ray_address, workers, engine_factory)
     try:
         return _render(loaded, out_dir, backend, preset=preset, device=device, dtype=dtype, batch_size=batch_size,
                        force=force, only=only, dry_run=dry_run, wait=wait, face_models=face_models,
                        save_masks=save_masks, compile=compile, progress=progress, engine_factory=engine_factory,
-                       started=started)
+                       started=started, signer=signer)
     finally:
         if backend is not None:
             backend.close()
@@ -278,7 +283,8 @@ def _backend(executor: Any, ray_address: str | None, workers: int | None, engine
 def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset: str | None, device: str,
             dtype: str | None, batch_size: int | str, force: bool, only: list[str] | None, dry_run: bool,
             wait: bool, face_models: str | None, save_masks: bool, compile: bool, progress: Progress,
-            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None, started: float) -> RenderReport:
+            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None, started: float,
+            signer: Any) -> RenderReport:
     try:
         # A Ray run plans for its workers' device (a dry run without a cluster address plans for this machine).
         cluster = backend is not None and not (dry_run and not (backend.address or os.environ.get("RAY_ADDRESS")))
@@ -314,7 +320,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
 
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
-                     save_masks, backend)
+                     save_masks, signer, backend)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     order = {job.key: i for i, job in enumerate(plan.jobs)}
@@ -341,7 +347,7 @@ def install_signal_handlers() -> None:
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
-                 save_masks: bool = False, backend: Any = None) -> None:
+                 save_masks: bool = False, signer: Any = None, backend: Any = None) -> None:
     with store.session(wait=wait):
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         pending: list[Job] = []
@@ -368,7 +374,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 executor = backend.executor(plan.model, runtime, plan.adapter)
             try:
                 _render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks)
+                                progress, save_masks, signer)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
                 report.error, report.error_exit_code = str(exc), exc.exit_code
@@ -376,6 +382,17 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
+
+
+def _signer(loaded: LoadedShotList, sign: bool | None) -> Any:
+    """A C2PA signer when this run signs (its credentials checked now: exit 2 before any work), else None."""
+    if sign is False:
+        return None
+    from .signing import Signer, resolve_credentials
+
+    provenance = loaded.shotlist.provenance
+    credentials = resolve_credentials(sign, provenance.c2pa if provenance else None, loaded.resolve_path)
+    return Signer(credentials) if credentials else None
 
 
 def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
@@ -409,7 +426,8 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
 
 def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
                     pending: list[Job], batch_size: int | str, report: RenderReport,
-                    outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False) -> None:
+                    outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False,
+                    signer: Any = None) -> None:
     from .executors import RenderedBatch
     from .executors.output import EncodedImage, encode_result
     from .provenance import complete_sidecar
@@ -425,10 +443,18 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
         for index, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
             image = output if isinstance(output, EncodedImage) else encode_result(
                 job, output, model, runtime.device, rendered.adapter_record)
+            png, signed = image.png, None
+            try:
+                if signer is not None:  # signed last, in memory, by the driver: nothing re-encodes it after this
+                    png, signed = signer.sign(png, image.record)
+            except OutputError as exc:
+                return done, exc
             # The hash is of the bytes committed here, wherever they were encoded.
-            sidecar = complete_sidecar(image.record, image_sha256(image.png), batch_index=index, batch_size=size,
+            sidecar = complete_sidecar(image.record, image_sha256(png), batch_index=index, batch_size=size,
                                        started=rendered.started, finished=rendered.finished,
                                        executor=rendered.worker)
+            if signed:
+                sidecar["c2pa"] = signed
             if image.fusion is not None:
                 sidecar["fusion"] = image.fusion
             try:
