@@ -462,7 +462,7 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
                     # The --save-masks strip, written before the job commits (a committed job has its strip).
                     store.write(job.mask_relpath, image.mask_png)
                     sidecar["fusion"]["mask_strip"] = job.mask_relpath
-                store.commit(job, image.png, sidecar)
+                store.commit(job, png, sidecar)
             except OutputError as exc:
                 return done, exc
             done.append(job)
