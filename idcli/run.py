@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,7 +44,7 @@ class OutputFile:
 
 @dataclass
 class JobOutcome:
-    job_key: str
+    job_key: str | None  # None for a take that could not be planned (a character it names is unusable)
     shot_id: str
     take: int
     seed: int
@@ -56,7 +56,7 @@ class JobOutcome:
     state: str = ""  # the job's state in the folder before this run: new, done, stale, recoverable
 
     @property
-    def key(self) -> str:
+    def key(self) -> str | None:
         """Deprecated alias of ``job_key`` (the name used everywhere since the JSON contract)."""
         return self.job_key
 
@@ -68,7 +68,9 @@ class JobOutcome:
 
 
 # What ``RenderReport.counts`` counts, in this order.
-STATUSES = ("rendered", "skipped", "recovered", "failed", "pending")
+# kept: not rendered because its image was edited by hand (state "modified"; --force renders it again).
+# restored: put back from .idcli/superseded, where a take of exactly this job was kept (an edit undone).
+STATUSES = ("rendered", "skipped", "recovered", "restored", "kept", "failed", "pending")
 
 
 @dataclass
@@ -86,6 +88,16 @@ class RenderReport:
     file: str = ""  # the shot list, as given
     # The exit code the error above maps to (an unusable output folder: EXIT_OUTPUT_UNUSABLE).
     error_exit_code: int | None = None
+    # Images of shots or takes no longer in the shot list (kept, reported; idcli/orphans.py).
+    orphans: list[dict[str, Any]] = field(default_factory=list)
+    # Earlier renders this run moved to .idcli/superseded ({shot_id, take, name}).
+    superseded: list[dict[str, Any]] = field(default_factory=list)
+    # The project whose renders the folder held, when it was another one and --force let the run go on.
+    other_project: str | None = None
+    # Characters that could not be used ({file, line, column, field, message, hint} each): their shots failed.
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    # Each job's state in the folder before the run (job key -> new/done/stale/recoverable/modified).
+    states: dict[str, str] = field(default_factory=dict, repr=False)
     executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
 
     def count(self, status: str) -> int:
@@ -133,10 +145,20 @@ class RenderReport:
             "executor": self.executor,
             "model": self.model,
             "jobs": [j.as_dict() for j in self.jobs],
+            "problems": self.problems,
+            "orphans": self.orphans,
+            "superseded": self.superseded,
+            "other_project": self.other_project,
         }
 
 
 class Progress(Protocol):
+    """What a run reports as it goes. A progress object may also have the optional method
+    ``batch_step(step: int, steps: int, jobs: int) -> None``: called after each model evaluation of the
+    batch being rendered (``jobs`` images, evaluation ``step`` of ``steps``), for step progress and an
+    estimate of the time left during long batches. Objects without it keep working (it is looked up
+    with ``getattr``; it is not part of this protocol, so older implementations still satisfy it)."""
+
     def start(self, total: int, already_done: int) -> None: ...
     def advance(self, outcome: JobOutcome) -> None: ...
     def note(self, text: str) -> None: ...
@@ -177,9 +199,18 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
-    identities = resolve_identities(loaded, names, model.preset, face_models, on_encode) if names else {}
+    # A character whose selfies cannot be used fails only the shots naming it (plan.blocked).
+    unusable: dict[str, Any] = {}
+    identities = resolve_identities(loaded, names, model.preset, face_models, on_encode, unusable) if names else {}
     adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
-    return make_plan(loaded, model, identities, adapter), runtime
+    from .prompt_tokens import load_prompt_measure
+
+    measure = load_prompt_measure(model)
+    plan = make_plan(loaded, model, identities, adapter, unusable, measure)
+    if measure is None:
+        plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
+                             "(long prompts are still encoded in full when rendering)")
+    return plan, runtime
 
 
 def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -189,7 +220,7 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
 
 
 # What ``plan_document``'s ``counts`` counts, in this order.
-STATES = ("new", "done", "recoverable", "stale")
+STATES = ("new", "done", "recoverable", "stale", "modified", "blocked")
 
 
 def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]:
@@ -208,10 +239,45 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
                      "group": job.group, "state": state.status, "reason": state.reason,
                      "image": OutputFile.of(out, job.image_relpath).as_dict(),
-                     "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict()})
+                     "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),
+                     # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
+                     "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows})
+    for blocked in plan.blocked:
+        rows.append({"job_key": None, "shot_id": blocked.shot_id, "take": blocked.take, "seed": blocked.seed,
+                     "subject": None, "characters": [blocked.character], "method": None, "size": None,
+                     "sampler": None, "group": None, "state": "blocked", "reason": blocked.problem.format(plan.source),
+                     "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
+                     "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
+                     "prompt_tokens": None, "text_windows": None})
+    from .orphans import find_orphans
+    from .superseded import list_superseded
+
+    store = OutputStore(out)
+    projects = folder_projects(store)
     return {"project": plan.project, "file": plan.source, "out_dir": str(out.absolute()),
             "model": model_record(plan.model, runtime.device),
-            "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows}
+            "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows,
+            "problems": [p.as_json(plan.source) for p in plan.problems],
+            "orphans": find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
+                                          *((b.shot_id, b.take) for b in plan.blocked)]),
+            "superseded": [v.as_dict(out) for v in list_superseded(out)],
+            "other_project": None if not projects or plan.project in projects else sorted(projects)[0],
+            "warnings": list(plan.warnings)}
+
+
+def folder_projects(store: OutputStore) -> set[str]:
+    """The projects whose renders an output folder holds: the last run's manifest, else the sidecars'."""
+    from .superseded import read_sidecar_file
+
+    manifest = store.read_manifest()
+    if manifest is not None and isinstance(manifest.get("project"), str):
+        return {manifest["project"]}
+    projects = set()
+    for sidecar in store.root.glob("[!.]*/*.json"):
+        record = read_sidecar_file(sidecar)
+        if record is not None and isinstance(record.get("project"), str) and "job_key" in record:
+            projects.add(record["project"])
+    return projects
 
 
 def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
@@ -294,7 +360,11 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
                                       runtime=runtime)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
+    # Orphans and the folder's manifest are judged against the whole shot list, not an --only selection.
+    all_takes = [(job.shot_id, job.take) for job in plan.jobs] + [(b.shot_id, b.take) for b in plan.blocked]
     plan = plan.select(only)
+    for warning in plan.warnings:
+        progress.note(f"warning: {warning}")
     if compile:
         runtime = replace(runtime, compile=True)  # speed only: not part of any key
     from .provenance import model_record
@@ -302,64 +372,141 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     out = Path(out_dir)
     store = OutputStore(out)
     report = RenderReport(str(out.absolute()), model_record(plan.model, runtime.device), dry_run=dry_run,
-                          project=plan.project, file=plan.source)
+                          project=plan.project, file=plan.source,
+                          problems=[p.as_json(plan.source) for p in plan.problems])
     report.executor = {"name": "local" if backend is None else backend.name}
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
                           OutputFile.of(out, job.image_relpath), OutputFile.of(out, job.sidecar_relpath), error,
-                          before)
+                          report.states.get(job.key, before))
+
+    from .orphans import shotlist_takes
 
     if dry_run:
+        from .orphans import find_orphans
+
         for job in plan.jobs:
             state = store.state(job) if out.is_dir() else None
-            status = "skipped" if (state and state.status == "done" and not force) else "pending"
+            kept = state is not None and state.status == "modified" and not force
+            status = "kept" if kept else "skipped" if (state and state.status == "done" and not force) else "pending"
             report.jobs.append(outcome(job, status, state.status if state else "new"))
+        if out.is_dir():
+            report.orphans = find_orphans(out, all_takes)
+            projects = folder_projects(store)
+            report.other_project = None if not projects or plan.project in projects else sorted(projects)[0]
+        _report_blocked(plan, report, out)
         report.seconds = time.perf_counter() - started
         return report
 
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
-                     save_masks, signer, backend)
+                     save_masks, signer, all_takes, loaded, backend)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
-    order = {job.key: i for i, job in enumerate(plan.jobs)}
-    report.jobs.sort(key=lambda o: order[o.job_key])
+    _report_blocked(plan, report, out)
+    order = {take: i for i, take in enumerate(shotlist_takes(loaded))}  # shot-list order, blocked takes too
+    report.jobs.sort(key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _report_blocked(plan: Plan, report: RenderReport, out: Path) -> None:
+    """Takes of shots naming an unusable character: failed, with the character's problem (the rest render)."""
+    for blocked in plan.blocked:
+        report.jobs.append(JobOutcome(None, blocked.shot_id, blocked.take, blocked.seed, "", "failed",
+                                      OutputFile.of(out, blocked.image_relpath),
+                                      OutputFile.of(out, blocked.sidecar_relpath),
+                                      blocked.problem.format(plan.source), "blocked"))
 
 
 # Set by the SIGTERM handler so that the KeyboardInterrupt it raises reports the right signal.
 _INTERRUPT: list[Any] = ["SIGINT", 130]
 
 
-def install_signal_handlers() -> None:
-    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143."""
+def install_signal_handlers() -> Callable[[], None]:
+    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143.
+
+    Returns the function that puts the previous handler back; prefer ``terminate_as_interrupt``, which
+    calls it when the run ends. A handler left behind outlives the run: a SIGTERM arriving while the
+    interpreter shuts down then raised KeyboardInterrupt there and printed a traceback.
+    """
     import signal
 
     def on_term(signum: int, frame: Any) -> None:
         _INTERRUPT[:] = ["SIGTERM", 143]
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    previous = signal.signal(signal.SIGTERM, on_term)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        _INTERRUPT[:] = ["SIGINT", 130]
+
+    return restore
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run inside the block like Ctrl-C; the previous handler is back after it. Outside the
+    main thread (where Python cannot set handlers) it does nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    restore = install_signal_handlers()
+    try:
+        yield
+    finally:
+        restore()
 
 
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
-                 save_masks: bool = False, signer: Any = None, backend: Any = None) -> None:
+                 save_masks: bool = False, signer: Any = None, all_takes: list[tuple[str, int]] | None = None,
+                 loaded: LoadedShotList | None = None, backend: Any = None) -> None:
+    from .errors import ProjectMismatchError
+    from .orphans import find_orphans
+    from .superseded import kept_render_of, put_back
+
     with store.session(wait=wait):
+        # Another project's renders are not overwritten by accident (same shot ids, same file names).
+        projects = folder_projects(store)
+        if projects and plan.project not in projects:
+            other = sorted(projects)[0]
+            if not force:
+                raise ProjectMismatchError(
+                    f"{store.root} holds renders of project '{other}', not '{plan.project}'; render into "
+                    f"another folder (--out; the default is renders/{plan.project}) or pass --force (the other "
+                    "project's takes of the same shot ids are then moved to .idcli/superseded)")
+            report.other_project = other
+        takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
+        store.write_manifest({"project": plan.project, "file": plan.source,
+                              "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
+                              "takes": [list(take) for take in takes]})
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
+        report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
         for job in plan.jobs:
             state = store.state(job)
-            if force and state.status in ("done", "recoverable"):
+            report.states[job.key] = state.status
+            if force and state.status in ("done", "recoverable", "modified"):
                 state = type(state)("stale", "--force")
-            if state.status == "done":
+            if state.status == "modified":
+                report.jobs.append(outcome(job, "kept", "modified"))
+            elif state.status == "done":
                 report.jobs.append(outcome(job, "skipped", "done"))
             elif state.status == "recoverable":
                 _recover(store, job, state.record or {}, state.image_sha256)
                 report.jobs.append(outcome(job, "recovered", "recoverable"))
+            elif not force and (kept := kept_render_of(store.root, job.stem, job.key)) is not None:
+                # The shot was edited back: its earlier take is exactly this job's; no need to render it.
+                moved = put_back(store, kept)
+                if moved:
+                    report.superseded.append({"shot_id": job.shot_id, "take": job.take, "name": moved})
+                report.jobs.append(outcome(job, "restored", state.status))
             else:
                 pending.append(job)
         done_before = len(report.jobs)
@@ -371,15 +518,16 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
                 executor: Any = LocalExecutor(engine, runtime.device)
             else:
-                executor = backend.executor(plan.model, runtime, plan.adapter)
+                executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
             try:
                 _render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks, signer)
+                                progress, save_masks, signer, plan.project)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
                 report.error, report.error_exit_code = str(exc), exc.exit_code
                 seen = {o.job_key for o in report.jobs}
                 report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
+        report.superseded.extend(store.superseded)
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
 
@@ -427,7 +575,7 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
 def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
                     pending: list[Job], batch_size: int | str, report: RenderReport,
                     outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False,
-                    signer: Any = None) -> None:
+                    signer: Any = None, project: str | None = None) -> None:
     from .executors import RenderedBatch
     from .executors.output import EncodedImage, encode_result
     from .provenance import complete_sidecar
@@ -438,11 +586,15 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
         # On the commit thread: PNG encoding (local executor), hashing and writes overlap the next batch's
         # rendering. Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
         done: list[Job] = []
+        keys = rendered.keys or [job.key for job in rendered.jobs]
         positions = rendered.positions or list(range(len(rendered.jobs)))
-        size = rendered.size or len(rendered.jobs)
-        for index, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
+        for position, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
             image = output if isinstance(output, EncodedImage) else encode_result(
-                job, output, model, runtime.device, rendered.adapter_record)
+                job, output, model, runtime.device, rendered.adapter_record, project)
+            # The jobs that went through the UNet together (the engine runs jobs of different CLIP window
+            # counts as separate forwards, so that can be fewer than the batch).
+            members = image.members if image.members is not None else list(range(len(keys)))
+            index = members.index(position)
             png, signed = image.png, None
             try:
                 if signer is not None:  # signed last, in memory, by the driver: nothing re-encodes it after this
@@ -450,9 +602,9 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
             except OutputError as exc:
                 return done, exc
             # The hash is of the bytes committed here, wherever they were encoded.
-            sidecar = complete_sidecar(image.record, image_sha256(png), batch_index=index, batch_size=size,
+            sidecar = complete_sidecar(image.record, image_sha256(png), batch_index=index, batch_size=len(members),
                                        started=rendered.started, finished=rendered.finished,
-                                       executor=rendered.worker)
+                                       batch_keys=[keys[m] for m in members], executor=rendered.worker)
             if signed:
                 sidecar["c2pa"] = signed
             if image.fusion is not None:
@@ -479,8 +631,11 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
     class Sink:
         """Where the executor hands rendered batches (to the commit queue) and failed jobs (to the report)."""
 
+        # The progress display's optional per-evaluation callback (the local executor hands it to the engine).
+        batch_step = getattr(progress, "batch_step", None)
+
         def rendered(self, batch: RenderedBatch) -> None:
-            report.batch_sizes.append(batch.size or len(batch.jobs))
+            report.batch_sizes.append(len(batch.keys or batch.jobs))
             commits.submit(commit_batch, batch)
 
         def failed(self, jobs: list[Job], error: str) -> None:

@@ -32,10 +32,11 @@ class RenderedBatch:
     finished: datetime
     worker: dict[str, Any]
     adapter_record: dict[str, Any] | None = None  # the engine's, for outputs still to be encoded
-    # Where each job sat in the batch as rendered, and that batch's size, when some of its jobs are not
-    # here (a Ray reply whose other jobs were already settled); None: jobs[i] sat at i of len(jobs).
+    # The job keys of the batch as rendered, in row order, and where each of ``jobs`` sat in it, when some
+    # of its jobs are not here (a Ray reply whose other jobs were already settled); None: ``jobs`` is the
+    # whole batch, in order.
+    keys: list[str] | None = None
     positions: list[int] | None = None
-    size: int | None = None
 
 
 class BatchSink(Protocol):

@@ -44,12 +44,14 @@ class BatchOutcome:
 
 
 def render_in_batches(engine: Any, jobs: list[Job], size: int, oom_limits: dict[int, int], save_masks: bool,
-                      note: Callable[[str], None]) -> Iterator[BatchOutcome]:
+                      note: Callable[[str], None],
+                      before_batch: Callable[[int], None] | None = None) -> Iterator[BatchOutcome]:
     """Render ``jobs`` (one batch group) in batches of ``size``, halving on out-of-memory.
 
     ``oom_limits`` (image pixels -> largest batch size that fitted) is updated, so a later group with
     images at least as large starts no higher instead of failing the same way again. A batch that
-    fails with any other error is yielded as failed; the next batch goes on.
+    fails with any other error is yielded as failed; the next batch goes on. ``before_batch`` is called
+    with each batch's size just before it renders.
     """
     import time
 
@@ -61,6 +63,8 @@ def render_in_batches(engine: Any, jobs: list[Job], size: int, oom_limits: dict[
     while i < len(jobs):
         batch = jobs[i:i + size]
         t0 = now()
+        if before_batch is not None:
+            before_batch(len(batch))
         clock = time.perf_counter()
         try:
             requests = [j.request for j in batch]
@@ -94,12 +98,26 @@ class LocalExecutor:
         oom_limits: dict[int, int] = {}
         for jobs in group_jobs(pending):
             size = first_batch_size(self.engine, batch_size, jobs, oom_limits)
-            for outcome in render_in_batches(self.engine, jobs, size, oom_limits, save_masks, sink.note):
+            for outcome in render_in_batches(self.engine, jobs, size, oom_limits, save_masks, sink.note,
+                                             self._report_steps(sink)):
                 if outcome.results is None:
                     sink.failed(outcome.jobs, outcome.error or "failed")
                     continue
                 sink.rendered(RenderedBatch(outcome.jobs, outcome.results, outcome.started, outcome.finished,
                                             self.worker, getattr(self.engine, "adapter_record", None)))
+
+    def _report_steps(self, sink: BatchSink) -> Callable[[int], None] | None:
+        """Hand the engine a per-evaluation callback when both sides support it (an optional method of the
+        progress display, an optional attribute of the engine: engines and displays from before it keep
+        working)."""
+        step = getattr(sink, "batch_step", None)
+        if step is None or not hasattr(self.engine, "on_step"):
+            return None
+
+        def before_batch(jobs: int) -> None:
+            self.engine.on_step = lambda done, total: step(done, total, jobs)
+
+        return before_batch
 
     def close(self) -> None:
         pass

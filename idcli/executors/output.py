@@ -18,14 +18,18 @@ class EncodedImage:
     record: dict[str, Any]  # the reproducible record (also the PNG's idcli chunk)
     fusion: dict[str, Any] | None = None  # the engine's fusion facts (dual-line jobs)
     mask_png: bytes | None = None  # the --save-masks strip, when asked for
+    # Positions in the batch of the jobs that went through the UNet with this one (the engine's
+    # ``batch_members``; None: the whole batch).
+    members: list[int] | None = None
 
 
 def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
-                  adapter_record: dict[str, Any] | None) -> EncodedImage:
+                  adapter_record: dict[str, Any] | None, project: str | None = None) -> EncodedImage:
     """PNG bytes and record of one engine result (deterministic for the same pixels and job)."""
     from ..provenance import encode_png, reproducible_record
 
-    record = reproducible_record(job, model, device, adapter_record)
+    record = reproducible_record(job, model, device, adapter_record, project=project)
+    _unconditioned_without_tokens(record, result.facts)
     png = encode_png(result.pixels, job, model, record)
     fusion = result.facts.get("fusion")
     mask_png = None
@@ -33,4 +37,16 @@ def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
         from ..masks import mask_strip_png
 
         mask_png = mask_strip_png(result.facts["mask_frames"], fusion["evaluations"])
-    return EncodedImage(png, record, fusion, mask_png)
+    return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"))
+
+
+def _unconditioned_without_tokens(record: dict[str, Any], facts: dict[str, Any]) -> None:
+    """A dual-line character whose phrase made no CLIP token never gets a fusion mask, so the identity never
+    reaches the image: its sidecar says so instead of ``conditions_image: true`` (``plan`` warned)."""
+    fusion = facts.get("fusion")
+    if fusion is None or fusion.get("subject_tokens", 1) > 0:
+        return
+    for entry in record.get("identity", []):
+        if entry.get("conditions_image"):
+            entry["conditions_image"] = False
+            entry["not_conditioned_because"] = "its phrase in the prompt makes no CLIP token (fusion mask empty)"

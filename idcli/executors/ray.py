@@ -113,7 +113,8 @@ class RayBackend:
 
     # -- workers ----------------------------------------------------------------------------------------
 
-    def executor(self, model: ModelIdentity, runtime: Runtime, adapter: Any) -> RayExecutor:
+    def executor(self, model: ModelIdentity, runtime: Runtime, adapter: Any, project: str | None = None
+                 ) -> RayExecutor:
         """Start the actors (each builds its engine while the driver goes on)."""
         ray = _ray()
         from .ray_worker import RenderWorker
@@ -126,7 +127,7 @@ class RayBackend:
         if gpu:
             options["num_gpus"] = 1
         actor_class = ray.remote(RenderWorker)
-        self._actors = [actor_class.options(**options).remote(model, runtime, adapter, self.engine_factory)
+        self._actors = [actor_class.options(**options).remote(model, runtime, adapter, self.engine_factory, project)
                         for _ in range(count)]
         return RayExecutor(self._actors)
 
@@ -191,8 +192,8 @@ class RayExecutor:
                     sink.failed(jobs, part["error"] or "failed on a Ray worker")
                     continue
                 sink.rendered(RenderedBatch(jobs, [part["images"][i] for i in fresh], part["started"],
-                                            part["finished"], worker, None, positions=fresh,
-                                            size=len(part["keys"])))
+                                            part["finished"], worker, None, keys=part["keys"],
+                                            positions=fresh))
 
         def receive(ref: Any) -> None:
             index, jobs, attempts = inflight.pop(ref)

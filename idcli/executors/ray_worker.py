@@ -20,7 +20,8 @@ from ..runtime import Runtime
 
 
 class RenderWorker:
-    def __init__(self, model: ModelIdentity, runtime: Runtime, adapter: Any, engine_factory: Any = None) -> None:
+    def __init__(self, model: ModelIdentity, runtime: Runtime, adapter: Any, engine_factory: Any = None,
+                 project: str | None = None) -> None:
         import ray
 
         from . import executor_record
@@ -30,6 +31,7 @@ class RenderWorker:
         device = "cuda" if gpu_ids else runtime.device
         self.runtime = replace(runtime, device=device)
         self.model = model
+        self.project = project  # recorded in each image's record, as the local executor's commit path does
         if engine_factory is None:
             from ..run import _default_engine as engine_factory
         started = time.perf_counter()
@@ -70,7 +72,7 @@ class RenderWorker:
             images = None
             if outcome.results is not None:
                 clock = time.perf_counter()
-                images = [encode_result(job, result, self.model, self.runtime.device, adapter_record)
+                images = [encode_result(job, result, self.model, self.runtime.device, adapter_record, self.project)
                           for job, result in zip(outcome.jobs, outcome.results, strict=True)]
                 encode += time.perf_counter() - clock
                 forward += outcome.forward_seconds
