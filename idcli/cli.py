@@ -36,6 +36,14 @@ PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset ov
                                                "bench-sdxl: real-size, random weights).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout for machines.")]
+# Scale-out (docs/scale-out.md): who renders the batches; this process plans and commits either way.
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (Ray actors, one per "
+                                          "GPU; needs the ray extra).")]
+RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to use with --executor ray "
+                                                   "[default: $RAY_ADDRESS, else a local cluster for this run].",
+                                                   show_default=False)]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Ray workers with --executor ray [default: one "
+                                                "per GPU of the cluster, else 1].", show_default=False)]
 FaceModelsOpt = Annotated[str | None, typer.Option(
     "--face-models", help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else the preset's: "
     "synthetic for tiny presets, ~/.insightface/models/buffalo_l otherwise]. Never downloaded.")]
@@ -366,6 +374,9 @@ def render(
                                                  "see docs/review.md.")] = False,
     max_takes: Annotated[int, typer.Option("--max-takes", help="With --retake-flagged: most takes a shot may "
                                            "reach.")] = 6,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
     from .console import make_progress
@@ -381,7 +392,8 @@ def render(
         options: dict[str, Any] = dict(
             preset=preset, device=device, batch_size=size, force=force, only=only, dry_run=dry_run, wait=wait,
             face_models=face_models, save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress,
-            qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage))
+            qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+            executor=executor, ray_address=ray_address, workers=workers)
         with terminate_as_interrupt():  # no handler of ours outlives the run
             if retake_flagged:
                 from .review.retake import render_with_retakes
