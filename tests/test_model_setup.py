@@ -62,6 +62,9 @@ def _repos(adapter: bytes) -> dict[str, dict[str, bytes]]:
 def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "hf"
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    # The suite runs offline (conftest); these tests talk only to the emulator on 127.0.0.1.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DISABLE_XET", True)
     # huggingface_hub resumes from the last whole chunk it received (10 MB by default); small chunks
