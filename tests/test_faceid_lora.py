@@ -166,3 +166,18 @@ def test_bad_checkpoints_name_the_file(tmp_path: Path, loaded) -> None:
     with pytest.raises(ModelUnavailableError, match=r"wrong\.safetensors.*layer 99"):
         load_faceid_adapter(pipe, str(tmp_path), "wrong.safetensors")
     assert pipe.unet.encoder_hid_proj is None and faceid_state(pipe.unet) is None
+
+
+def test_diffusers_is_never_asked_to_apply_the_lora(tmp_path: Path, loaded, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With peft present diffusers would merge the LoRA into every linear of the UNet; we never let it."""
+    import diffusers.loaders.ip_adapter as ip_adapter_module
+
+    _pipe, _state, folder = loaded("tiny-sd")
+    monkeypatch.setattr(ip_adapter_module, "USE_PEFT_BACKEND", True)  # as if peft were installed
+    pipe = build_tiny_pipeline("tiny-sd")
+    calls: list = []
+    monkeypatch.setattr(pipe, "load_lora_weights", lambda *a, **k: calls.append((a, k)), raising=False)
+    monkeypatch.setattr(pipe, "set_adapters", lambda *a, **k: calls.append((a, k)), raising=False)
+    load_faceid_adapter(pipe, str(folder), WEIGHT_NAME)
+    assert calls == []
+    assert all(p.lora is not None for p in pipe.unet.attn_processors.values())
