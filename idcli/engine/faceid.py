@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -498,9 +499,10 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
                 "checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle, or convert it "
                 "once with `idcli models fetch`")
         loaded = torch.load(str(file), map_location="cpu", weights_only=True)
-    except (OSError, SafetensorError, RuntimeError, ValueError, EOFError) as exc:
-        raise ModelUnavailableError(f"cannot read the FaceID adapter '{file}' ({_describe(exc)}); the file is "
-                                    "damaged or truncated — download it again") from None
+    except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise ModelUnavailableError(f"cannot load the FaceID adapter '{file}' ({_describe(exc)}): the file is "
+                                    "damaged, truncated or (a pickle) holds more than tensors, which the "
+                                    "weights-only load refuses — download it again") from None
     if not isinstance(loaded, dict) or not isinstance(loaded.get("ip_adapter"), dict) \
             or not isinstance(loaded.get("image_proj"), dict):
         raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
