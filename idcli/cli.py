@@ -288,6 +288,9 @@ def bench(
                                                "(the baseline stays uncompiled).")] = False,
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
                                               "[default: a temporary folder, removed].", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option("--repeats", help="Time idcli and the baseline this many times, "
+                                         "alternately (A B A B ...); report medians and the ratio's spread.",
+                                         min=1)] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure throughput through the render path on real-size random-weight models, against a naive baseline."""
@@ -305,9 +308,11 @@ def bench(
         line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
                 "--device", device, *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
-                *(["--keep", str(keep)] if keep else []), *(["--json"] if as_json else [])]
+                *(["--keep", str(keep)] if keep else []), *(["--repeats", str(repeats)] if repeats > 1 else []),
+                *(["--json"] if as_json else [])]
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
-                           device=device, baseline=baseline, compile=compile_unet, keep=keep, command=shlex.join(line),
+                           device=device, baseline=baseline, compile=compile_unet, keep=keep, repeats=repeats,
+                           command=shlex.join(line),
                            on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr))
         print(json.dumps(result.as_dict(), indent=2) if as_json else format_report(result))
 
