@@ -10,6 +10,8 @@ that this loop reproduces the stock pipeline's image for the same seed.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +31,31 @@ class RenderResult:
         return (self.image * 255).round().astype("uint8")
 
 
-DECODE_CHUNK = 4  # images per VAE decode call on a GPU
+# Live memory of one image's VAE decode per megapixel of output, in a 2-byte dtype (bf16/fp16): about
+# 6.4 GB for four SDXL 1024x1024 images in bf16 (issue 16's estimate). A float32 decode (the upcast VAE of
+# fp16 runs) needs twice as much.
+DECODE_BYTES_PER_MEGAPIXEL = 1.53e9
+# Share of the free memory a batch or a decode chunk may plan to use: the rest absorbs fragmentation and
+# the estimates' error.
+MEMORY_HEADROOM = 0.8
+
+
+def decode_chunk_size(count: int, width: int, height: int, dtype_bytes: int, free_bytes: float) -> int:
+    """Images per VAE decode call: as many as fit in ``free_bytes`` (at least 1, at most ``count``)."""
+    per_image = DECODE_BYTES_PER_MEGAPIXEL * (width * height / 1e6) * dtype_bytes / 2
+    return max(1, min(count, int(free_bytes * MEMORY_HEADROOM // per_image)))
+
+
+def free_device_memory(device: Any) -> float:
+    """Bytes a CUDA device can still give this process: free memory plus the allocator's reusable cache.
+
+    ``torch.cuda.mem_get_info`` counts blocks the caching allocator holds but does not use as taken, so
+    after the first batch it would report less room than there is.
+    """
+    import torch
+
+    free, _total = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -100,7 +126,8 @@ class Engine:
             raise ValueError("a batch must share size, steps, guidance and sampler")
         started = time.perf_counter()
         with torch.inference_mode():
-            latents, facts = self._denoise(requests, capture=capture_masks)
+            with self._batch_state():
+                latents, facts = self._denoise(requests, capture=capture_masks)
             pixels = self._decode(latents)
             for fact in facts:
                 frames = fact.pop("fusion_frames", None)
@@ -114,16 +141,31 @@ class Engine:
 
     def suggest_batch_size(self, request: RenderRequest) -> int:
         """A first batch size for ``--batch-size auto``; out-of-memory errors halve it."""
-        import torch
-
         if self.device.type != "cuda":
             return 4  # the CPU gains little from larger batches and pays in memory
-        free, _total = torch.cuda.mem_get_info(self.device)
+        free = free_device_memory(self.device)
         # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA). Rows per
         # image: 2 with CFG, plus dual-line's identity row.
         rows = (2 if request.guidance > 1 else 1) + (1 if request.method == "dual-line" else 0)
         per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows
-        return max(1, min(64, int(free * 0.8 // per_image)))
+        return max(1, min(64, int(free * MEMORY_HEADROOM // per_image)))
+
+    @contextmanager
+    def _batch_state(self) -> Iterator[None]:
+        """Leave the FaceID processors as they were, whatever way a batch ends.
+
+        The attention probe and the rows' strengths are set on the shared processor state during a batch;
+        a forward that raises (out of memory, above all, which the run retries at half the batch) must not
+        leave them attached to the next batch, whose rows are others.
+        """
+        state = self.faceid
+        saved = None if state is None else state.row_scale
+        try:
+            yield
+        finally:
+            if state is not None:
+                state.probe = None
+                state.row_scale = saved
 
     def _load_adapter(self, adapter: Any) -> None:
         """IP-Adapter FaceID through diffusers' own load_ip_adapter, then our per-row processors."""
@@ -351,10 +393,24 @@ class Engine:
         else:
             latents = latents / cfg.scaling_factor
         # Decoding is per image (group norms and attention never mix samples), so on a GPU it runs in
-        # chunks: a full-resolution decode of a large batch would need more memory than its denoising.
-        chunk = DECODE_CHUNK if self.device.type == "cuda" else len(latents)
-        out = []
-        for start in range(0, len(latents), chunk):
-            images = vae.decode(latents[start:start + chunk], return_dict=False)[0]
+        # chunks sized from the free memory: a full-resolution decode of a large batch needs more memory than
+        # its denoising. Out of memory halves the chunk and decodes again; the latents are never re-denoised.
+        chunk = len(latents)
+        if self.device.type == "cuda":
+            height, width = latents.shape[2] * self.vae_scale, latents.shape[3] * self.vae_scale
+            dtype_bytes = torch.finfo(self.vae_dtype).bits // 8
+            chunk = decode_chunk_size(len(latents), width, height, dtype_bytes, free_device_memory(self.device))
+        out: list[Any] = []
+        while len(out) < len(latents):
+            start = len(out)
+            try:
+                images = vae.decode(latents[start:start + chunk], return_dict=False)[0]
+            except Exception as exc:
+                if not is_out_of_memory(exc) or chunk == 1:
+                    raise
+                chunk = (chunk + 1) // 2
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
             out.extend((images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy())
         return out
