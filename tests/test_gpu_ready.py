@@ -3,6 +3,8 @@ per-batch state, out-of-memory in decode never re-denoises, decode chunks are si
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,9 @@ from PIL import Image
 
 import idcli
 from idcli.engine.core import decode_chunk_size
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
 
 MIXED = """\
 version: 1
@@ -111,3 +116,46 @@ def test_free_memory_counts_the_allocators_reusable_cache(monkeypatch: pytest.Mo
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 50)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 20)
     assert core.free_device_memory("cuda:0") == 10 + 50 - 20
+
+
+def test_probe_stops_after_the_last_fusion_window_closes(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attention probe runs while a mask can still be used, and not after the last window closes."""
+    from idcli.engine import fusion
+    from idcli.run import plan_shotlist
+
+    shots = idcli.loads_shotlist(MIXED.replace("method_params: {fusion_start: 0.0}",
+                                               "method_params: {fusion_start: 0.0, fusion_end: 0.5}"),
+                                 base_dir=str(RECIPES))
+    plan, _runtime = plan_shotlist(shots, device="cpu")
+    requests = [j.request for j in plan.jobs if j.shot_id == "b_dual"]
+    assert requests
+    engine = tiny_engines("tiny-sd", plan.adapter)
+    forwards_probed: list[int] = []
+    record = fusion.AttentionProbe.record
+
+    def counting_record(self, query, key, scale):
+        forwards_probed.append(1)
+        return record(self, query, key, scale)
+
+    monkeypatch.setattr(fusion.AttentionProbe, "record", counting_record)
+    calls_per_forward = len([name for name in engine.pipe.unet.attn_processors if name.endswith("attn2.processor")])
+    engine.render(requests)
+    # 4 steps, window [0, 2): two forwards probed, each through every cross-attention layer.
+    assert len(forwards_probed) == 2 * calls_per_forward
+
+
+def test_probe_launches_per_layer_on_the_meta_device() -> None:
+    """The probe's kernel launches per probed layer, counted on the published SD1.5 UNet on the meta device:
+    consecutive semantic rows are a slice (no gather), so 8 launches a layer instead of 10."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe_launches", ROOT / "tools" / "probe_launches.py")
+    assert spec and spec.loader
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    plain = tool.count_forward("sd15", 2, torch.float16, "none")
+    sliced = tool.count_forward("sd15", 2, torch.float16, "slice")
+    gathered = tool.count_forward("sd15", 2, torch.float16, "index_select")
+    assert sliced["probed_layers"] == gathered["probed_layers"] > 0
+    assert sliced["launches"] - plain["launches"] <= 8 * sliced["probed_layers"]
+    assert gathered["launches"] - sliced["launches"] == 2 * sliced["probed_layers"]

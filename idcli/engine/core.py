@@ -268,6 +268,8 @@ class Engine:
         # The semantic rows of the dual-line jobs: their attention to the subject's tokens.
         probe = AttentionProbe([(n if cfg else 0) + i for i in dual], token_weights, latent_hw,
                                self.probe_levels) if dual else None
+        # After the last fusion window closes no mask is used again: the probe stops there.
+        probe_until = max((end for _start, end in windows.values()), default=0)
         selected: tuple[Any, ...] = ()  # the rows' inputs, rebuilt only when the open windows change
         for step, t in enumerate(scheduler.timesteps):
             active = [i for i in dual if windows[i][0] <= step < windows[i][1]]
@@ -280,7 +282,8 @@ class Engine:
                 if self.faceid is not None:
                     self.faceid.row_scale = scales[rows]
             row_embeds, added = selected[1], selected[2]
-            if probe is not None:
+            probing = probe is not None and step < probe_until
+            if probing:
                 probe.reset()
                 self.faceid.probe = probe
             parts = [latents, latents] if cfg else [latents]
@@ -292,7 +295,7 @@ class Engine:
             cond = eps[base - n:base]
             guided = uncond + r0.guidance * (cond - uncond) if cfg else cond
             if probe is not None:
-                maps = probe.maps()
+                maps = probe.maps() if probing else None
                 self.faceid.probe = None
                 fused = list(guided.unbind(0))
                 for k, i in enumerate(dual):

@@ -64,6 +64,12 @@ class AttentionProbe:
     ``rows``: indices into the forward's batch; ``token_weights``: ``[len(rows), tokens]`` with 1 at
     each row's subject tokens, on the UNet's device. Maps are averaged over heads and layers and
     resampled to the latent grid. One probe serves a whole batch: ``reset`` before each forward.
+
+    Cost per probed layer: the rows are a slice (a view, no kernel) when they are consecutive, as they
+    are when a batch's dual-line jobs are; the token weights are cut to the layer's token count once.
+    Summing the maps per resolution level and upsampling once per level would save one interpolation per
+    layer, but it changes the order of the float additions and so some pixels by one 8-bit level
+    (measured, docs/performance.md); it waits for a release that re-renders anyway.
     """
 
     def __init__(self, rows: list[int], token_weights: torch.Tensor, latent_hw: tuple[int, int],
@@ -72,7 +78,11 @@ class AttentionProbe:
         self.token_weights = token_weights
         self.latent_hw = latent_hw
         self.levels = levels
+        consecutive = bool(rows) and rows == list(range(rows[0], rows[0] + len(rows)))
+        self._slice = slice(rows[0], rows[0] + len(rows)) if consecutive else None
         self._index = torch.tensor(rows, device=token_weights.device)
+        self._cut: dict[int, torch.Tensor] = {}  # token count -> weights [rows, 1, 1, tokens]
+        self._grids = {ceil_grid(latent_hw, level) for level in levels}
         self._sum: torch.Tensor | None = None
         self._layers = 0
 
@@ -82,22 +92,26 @@ class AttentionProbe:
         self._layers = 0
 
     def _grid(self, seq_len: int) -> tuple[int, int] | None:
-        h, w = self.latent_hw
-        for level in self.levels:
-            gh, gw = math.ceil(h / 2**level), math.ceil(w / 2**level)
-            if gh * gw == seq_len:
-                return gh, gw
+        for grid in self._grids:
+            if grid[0] * grid[1] == seq_len:
+                return grid
         return None
+
+    def _rows(self, x: torch.Tensor) -> torch.Tensor:
+        return x[self._slice] if self._slice is not None else x.index_select(0, self._index)
 
     def record(self, query: torch.Tensor, key: torch.Tensor, scale: float) -> None:
         """``query`` ``[batch, heads, seq, dim]`` and text ``key`` ``[batch, heads, tokens, dim]`` of one layer."""
         grid = self._grid(query.shape[2])
         if grid is None or not self.rows:
             return
-        q = query.index_select(0, self._index).float()
-        k = key.index_select(0, self._index).float()
+        q = self._rows(query).float()
+        k = self._rows(key).float()
         probs = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1)  # [rows, heads, seq, tokens]
-        weights = self.token_weights[:, None, None, : probs.shape[-1]]
+        tokens = probs.shape[-1]
+        weights = self._cut.get(tokens)
+        if weights is None:
+            weights = self._cut[tokens] = self.token_weights[:, None, None, :tokens]
         attention = (probs * weights).sum(-1).mean(1)  # [rows, seq]
         maps = attention.reshape(len(self.rows), 1, *grid)
         if grid != self.latent_hw:
@@ -108,6 +122,11 @@ class AttentionProbe:
     def maps(self) -> torch.Tensor | None:
         """``[rows, 1, H, W]``: the mean map of the layers seen, or None when no layer was probed."""
         return None if self._sum is None else self._sum / self._layers
+
+
+def ceil_grid(latent_hw: tuple[int, int], level: int) -> tuple[int, int]:
+    """The token grid of a UNet level: each stride-2 downsampling rounds up."""
+    return math.ceil(latent_hw[0] / 2**level), math.ceil(latent_hw[1] / 2**level)
 
 
 def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -168,15 +187,21 @@ class FusionMask:
 
 
 def _head_only(mask: torch.Tensor, fraction: float) -> torch.Tensor:
-    """The mask cut below the top ``fraction`` of the rows where the character is (mask > 0.5)."""
-    rows = (mask[0, 0] > 0.5).any(dim=1).nonzero().flatten()
-    if rows.numel() == 0:
-        return mask
-    top, bottom = int(rows[0]), int(rows[-1])
-    cut = top + max(1, math.ceil(fraction * (bottom - top + 1)))
-    out = mask.clone()
-    out[..., cut:, :] = 0
-    return out
+    """The mask cut below the top ``fraction`` of the rows where the character is (mask > 0.5).
+
+    In tensor operations only, so a GPU never waits for the host: the first and last rows that hold
+    the character come from argmax over a 0/1 column, and the cut row is computed in float64, as Python
+    computes it, so the cut is the same row as ``top + max(1, ceil(fraction * height))``.
+    """
+    rows = (mask[0, 0] > 0.5).any(dim=1)  # [H]
+    height = rows.shape[0]
+    top = rows.to(torch.uint8).argmax()
+    bottom = height - 1 - rows.flip(0).to(torch.uint8).argmax()
+    span = (bottom - top + 1).to(torch.float64)
+    cut = top + torch.clamp(torch.ceil(fraction * span), min=1).to(top.dtype)
+    below = torch.arange(height, device=mask.device) >= cut
+    keep = ~(below & rows.any())  # nothing is cut where the character is nowhere
+    return mask * keep.to(mask.dtype)[:, None]
 
 
 def preview_frames(evaluations: int, most: int = 8) -> list[int]:
