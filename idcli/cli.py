@@ -36,9 +36,25 @@ PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset ov
                                                "bench-sdxl: real-size, random weights).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout for machines.")]
+# Scale-out (docs/scale-out.md): who renders the batches; this process plans and commits either way.
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (Ray actors, one per "
+                                          "GPU; needs the ray extra).")]
+RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to use with --executor ray "
+                                                   "[default: $RAY_ADDRESS, else a local cluster for this run].",
+                                                   show_default=False)]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Ray workers with --executor ray [default: one "
+                                                "per GPU of the cluster, else 1].", show_default=False)]
 FaceModelsOpt = Annotated[str | None, typer.Option(
     "--face-models", help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else the preset's: "
     "synthetic for tiny presets, ~/.insightface/models/buffalo_l otherwise]. Never downloaded.")]
+NoQaOpt = Annotated[bool, typer.Option("--no-qa", help="Skip identity QA (faces matched to the cast, recorded in "
+                                       "each sidecar as qa).")]
+QaLowIdentityOpt = Annotated[float | None, typer.Option(
+    "--qa-low-identity", help="QA flags low_identity below this cosine to the character [default: 0.35].",
+    show_default=False)]
+QaLeakageOpt = Annotated[float | None, typer.Option(
+    "--qa-leakage", help="QA flags leakage at or above this cosine to another character [default: 0.35].",
+    show_default=False)]
 
 
 def _fail(message: str, code: int) -> None:
@@ -124,6 +140,35 @@ def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
         _fail(message, exc.exit_code)
 
 
+def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
+    """What a person should know about the output folder beyond the jobs: characters that cannot be used,
+    edited images kept, orphans, superseded renders, another project's renders (plan and render)."""
+    notes = []
+    for problem in document.get("problems") or []:
+        blocked = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "blocked"]
+        where = ":".join(str(x) for x in (problem["file"], problem["line"], problem["column"]) if x is not None)
+        notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
+                     f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
+    modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
+    if modified:
+        notes.append(f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
+                     f"rendered again: {', '.join(modified[:10])}{' ...' if len(modified) > 10 else ''} "
+                     "(--force renders them, moving the edited ones to .idcli/superseded)")
+    orphans = document.get("orphans") or []
+    if orphans:
+        names = [f"{o['shot_id']}_t{o['take']}" for o in orphans]
+        notes.append(f"note: {len(orphans)} image(s) of shots or takes no longer in the shot list are kept in "
+                     f"{folder}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
+    superseded = document.get("superseded") or []
+    if superseded:
+        notes.append(f"note: {len(superseded)} earlier render(s) kept in {folder / '.idcli' / 'superseded'} "
+                     "(idcli restore OUT SHOT_tN puts one back)")
+    if document.get("other_project"):
+        notes.append(f"note: {folder} holds renders of project '{document['other_project']}', not "
+                     f"'{document.get('project')}' (render refuses it without --force)")
+    return notes
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"idcli {TOOL_VERSION}")
@@ -149,14 +194,24 @@ def _parse_batch_size(value: str) -> int | str:
 
 
 @app.command()
-def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
-    """Check a shot list; exit 0 when valid, 2 with every problem listed when not."""
+def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
+             selfies: Annotated[bool, typer.Option("--selfies", help="Also encode the selfies of every character "
+                                                   "the shots name (cached by content) and report one without a "
+                                                   "usable face at its line; plan and render always do.")] = False,
+             as_json: JsonOpt = False) -> None:
+    """Check a shot list; exit 0 when valid, 2 with every problem listed when not.
+
+    Without --selfies this reads no image (fast, for editors and CI): selfie files must exist.
+    """
     from .shotlist import load_shotlist
 
     def body() -> None:
         loaded = load_shotlist(file)
         doc = loaded.shotlist
         from .plan import take_count
+
+        if selfies:
+            _check_characters(loaded, face_models)
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
@@ -167,6 +222,25 @@ def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
                   f"{len(doc.characters)} characters")
 
     _guarded(body, as_json)
+
+
+def _check_characters(loaded: Any, face_models: str | None) -> None:
+    """Encode the characters the shots name (cached by content); one problem per unusable character."""
+    from .errors import ModelUnavailableError, ShotListError
+    from .identity.resolve import resolve_identities
+    from .plan import shot_characters
+
+    names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
+    failures: dict[str, Any] = {}
+    try:
+        resolve_identities(loaded, names, loaded.shotlist.model.preset, face_models, None, failures)
+    except ModelUnavailableError as exc:
+        # No face models here (a real preset on a machine without insightface's): the document itself
+        # is valid; say what was not checked.
+        print(f"idcli: note: the selfies were not checked: {exc}", file=sys.stderr)
+        return
+    if failures:
+        raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
 
 
 @app.command()
@@ -232,6 +306,8 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         if as_json:
             _emit_json(_ok(**document))
             return
+        for warning in the_plan.warnings:
+            print(f"idcli: warning: {warning}", file=sys.stderr)
         from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
@@ -239,17 +315,30 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         rows = document["jobs"]
         table = Table(title=escape(f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
                                    f"{runtime.device}/{runtime.dtype})"))
-        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "state", "group", "key"):
+        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group",
+                       "key"):
             table.add_column(column)
-        style = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta"}
+        style = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta", "modified": "red"}
         for row in rows:
+            if row["state"] == "blocked":
+                continue  # no key, no size: listed below with the character's problem
             table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]), escape(row["subject"] or ""),
                           f"{row['size']['width']}x{row['size']['height']}", str(row["sampler"]["steps"]),
-                          row["sampler"]["name"], f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
+                          row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
+                          f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
                           row["group"], row["job_key"].split(":")[1][:12])
         Console(width=None if sys.stdout.isatty() else 160).print(table)
+        for line in folder_notes(document, folder):
+            _emit(line)
 
     _guarded(body, as_json)
+
+
+def _tokens_cell(tokens: int | None, windows: int) -> str:
+    """The plan table's token count: '?' when unknown, and the windows of a prompt longer than one."""
+    if tokens is None:
+        return "?"
+    return f"{tokens} ({windows}×77)" if windows > 1 else str(tokens)
 
 
 @app.command()
@@ -259,7 +348,9 @@ def render(
     preset: PresetOpt = None,
     device: DeviceOpt = "auto",
     batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Images per GPU batch, or 'auto'.")] = "auto",
-    force: Annotated[bool, typer.Option("--force", help="Render again even jobs that are done.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Render again even jobs that are done or whose image was "
+                                        "edited by hand, and into a folder of another project (earlier renders "
+                                        "are kept in OUT/.idcli/superseded).")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Render only this shot id (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
@@ -275,23 +366,41 @@ def render(
                                               show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: JsonOpt = False,
+    no_qa: NoQaOpt = False,
+    qa_low_identity: QaLowIdentityOpt = None,
+    qa_leakage: QaLeakageOpt = None,
+    retake_flagged: Annotated[bool, typer.Option("--retake-flagged", help="Add takes (new deterministic seeds) to "
+                                                 "shots whose every take identity QA flagged, up to --max-takes; "
+                                                 "see docs/review.md.")] = False,
+    max_takes: Annotated[int, typer.Option("--max-takes", help="With --retake-flagged: most takes a shot may "
+                                           "reach.")] = 6,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
     from .console import make_progress
-    from .run import install_signal_handlers
     from .run import render as run_render
+    from .run import terminate_as_interrupt
     from .shotlist import load_shotlist
 
     def body() -> None:
         size = _parse_batch_size(batch_size)
         loaded = load_shotlist(file)
         folder = _default_out(loaded, out)
-        install_signal_handlers()
         progress = make_progress(quiet or dry_run)
-        report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
-                            dry_run=dry_run, wait=wait, face_models=face_models, save_masks=save_masks,
-                            compile=compile_unet, sign=sign,
-                            progress=progress)
+        options: dict[str, Any] = dict(
+            preset=preset, device=device, batch_size=size, force=force, only=only, dry_run=dry_run, wait=wait,
+            face_models=face_models, save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress,
+            qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+            executor=executor, ray_address=ray_address, workers=workers)
+        with terminate_as_interrupt():  # no handler of ours outlives the run
+            if retake_flagged:
+                from .review.retake import render_with_retakes
+
+                report = render_with_retakes(loaded, folder, max_takes=max_takes, **options)
+            else:
+                report = run_render(loaded, folder, **options)
         summary = report.as_dict()
         counts = summary["counts"]
         if as_json:
@@ -306,6 +415,15 @@ def render(
             if report.model.get("random_weights"):
                 print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
                       file=sys.stderr)
+            kept = [o for o in report.jobs if o.status == "kept"]
+            for line in folder_notes({**summary, "problems": [], "jobs": [
+                    {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
+                print(line, file=sys.stderr)
+        if not as_json:  # errors, even with --quiet
+            blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in report.jobs
+                       if o.state == "blocked"]
+            for line in folder_notes({"problems": summary["problems"], "jobs": blocked}, folder):
+                print(f"idcli: {line}", file=sys.stderr)
         if report.error:
             print(f"idcli: error: {report.error}", file=sys.stderr)
         if report.exit_code != EXIT_OK:
@@ -331,6 +449,7 @@ def bench(
                                            "diffusers pipeline call per job at batch 1.")] = True,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
                                                "(the baseline stays uncompiled).")] = False,
+    no_qa: NoQaOpt = False,
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
                                               "[default: a temporary folder, removed].", show_default=False)] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Time idcli and the baseline this many times, "
@@ -353,16 +472,56 @@ def bench(
         line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
                 "--device", device, *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
-                *(["--keep", str(keep)] if keep else []), *(["--repeats", str(repeats)] if repeats > 1 else []),
-                *(["--json"] if as_json else [])]
+                *(["--keep", str(keep)] if keep else []), *(["--no-qa"] if no_qa else []),
+                *(["--repeats", str(repeats)] if repeats > 1 else []), *(["--json"] if as_json else [])]
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, repeats=repeats,
                            command=shlex.join(line),
-                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr))
+                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa)
         if as_json:
             _emit_json(_ok(**result.as_dict()))
         else:
             _emit(format_report(result))
+
+    _guarded(body, as_json)
+
+
+@app.command()
+def restore(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder.", show_default=False)],
+    take: Annotated[str, typer.Argument(help="The take to restore, as SHOT_tN (its file name without .png).",
+                                        show_default=False)],
+    key: Annotated[str | None, typer.Option("--key", help="Which kept version: a prefix of its job key (idcli "
+                                            "plan lists them) [default: the most recently replaced].")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the kept versions of the take; change "
+                                            "nothing.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run on the same folder to end.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put back an earlier render of a take that a newer render replaced (kept in OUT/.idcli/superseded).
+
+    The take now at OUT/SHOT/SHOT_tN.png moves aside in its place, so a restore is undone by restoring again.
+    """
+    from .superseded import list_superseded
+    from .superseded import restore as restore_take
+
+    def body() -> None:
+        if list_only:
+            versions = [v.as_dict(out_dir) for v in list_superseded(out_dir, take)]
+            if as_json:
+                _emit_json(_ok(out_dir=str(out_dir.absolute()), versions=versions))
+                return
+            for v in versions:
+                _emit(f"{v['name']}  superseded {v['superseded_at']}  key {v['job_key'] or '?'}")
+            if not versions:
+                _emit(f"no earlier render of {take} is kept in {out_dir}")
+            return
+        result = restore_take(out_dir, take, key, wait=wait)
+        if as_json:
+            _emit_json(_ok(out_dir=str(out_dir.absolute()), **result))
+            return
+        aside = f"; the take it replaced is kept as {result['moved_aside']}" if result["moved_aside"] else ""
+        _emit(f"restored {result['image']['path']} from {result['name']}{aside}")
 
     _guarded(body, as_json)
 
@@ -536,6 +695,158 @@ def identity_show(
             print(f"  contact sheet     {contact_sheet}")
 
     _guarded(body, as_json)
+
+
+# -- review: identity QA, storyboard page, selects, OTIO animatic, evaluation (docs/review.md) ----------
+
+OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False)]
+ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
+                                               "[default: the snapshot the last render wrote in OUT/.idcli].",
+                                               show_default=False)]
+
+
+def _finish_review(problems: list[str], document: dict[str, Any] | None = None) -> None:
+    """End a review command: damaged sidecars and unreadable images each named on stderr, then exit 2
+    (everything else was used); with ``document`` (``--json``) one contract document on stdout."""
+    for problem in problems:
+        print(f"idcli: skipped {problem}", file=sys.stderr)
+    message = f"{len(problems)} problem(s) skipped; everything else was used" if problems else ""
+    if document is not None:
+        if problems:
+            error = {**_error_object("InputError", message), "problems": [
+                {"file": p.split(": ", 1)[0], "line": None, "column": None, "field": None,
+                 "message": p.split(": ", 1)[-1], "hint": None} for p in problems]}
+            _emit_json({**_failure(error, EXIT_INVALID_INPUT), **document})
+        else:
+            _emit_json(_ok(**document))
+    if problems:
+        print(f"idcli: {message}", file=sys.stderr)
+        raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+@app.command()
+def qa(
+    out: OutArg,
+    face_models: FaceModelsOpt = None,
+    qa_low_identity: QaLowIdentityOpt = None,
+    qa_leakage: QaLeakageOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run writing the folder to end.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute identity QA for every committed image in OUT; rewrites each sidecar's qa atomically."""
+    from .review.recheck import recheck
+
+    def body() -> None:
+        result = recheck(out, face_models=face_models, thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+                         wait=wait)
+        if not as_json:
+            flags = ", ".join(f"{k} {v}" for k, v in sorted(result.flags.items())) or "none"
+            _emit(f"{result.checked} images checked, {result.flagged} flagged ({flags}), "
+                  f"{result.without_cast} without a cast → {out}")
+        _finish_review(result.problems, {
+            "out_dir": str(Path(out).absolute()), "checked": result.checked, "flagged": result.flagged,
+            "flags": result.flags, "without_cast": result.without_cast} if as_json else None)
+
+    _guarded(body, as_json)
+
+
+@app.command()
+def review(
+    out: OutArg,
+    shots: ShotsOpt = None,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+) -> None:
+    """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png."""
+    from .review.page import write_review
+    from .review.runs import load_run
+
+    def body() -> None:
+        result = write_review(load_run(out, shots))
+        _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
+              f"thumbnails); contact sheet {result.contact_sheet}")
+        if open_page:
+            import webbrowser
+
+            webbrowser.open(result.index.resolve().as_uri())
+        _finish_review(result.problems)
+
+    _guarded(body)
+
+
+@app.command()
+def select(
+    out: OutArg,
+    picks: Annotated[list[str], typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
+                                               show_default=False)],
+) -> None:
+    """Record the director's pick per shot in OUT/selects.json (checked against the committed takes)."""
+    from .review.selects import select as record_picks
+
+    def body() -> None:
+        current = record_picks(out, picks)
+        _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
+                                                           current.items()) or "no picks"))
+
+    _guarded(body)
+
+
+@app.command()
+def export(
+    out: OutArg,
+    otio_file: Annotated[Path, typer.Option("--otio", help="The OpenTimelineIO file to write (.otio).",
+                                            show_default=False)],
+    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline.")] = 24.0,
+    shots: ShotsOpt = None,
+) -> None:
+    """Write an OTIO animatic: one clip per shot in shot-list order, the selected take, the shot's duration."""
+    from .review.export import export_otio
+    from .review.runs import load_run
+
+    def body() -> None:
+        result = export_otio(load_run(out, shots), otio_file, fps)
+        gaps = f", {len(result.gaps)} gap(s) for shots not rendered ({', '.join(result.gaps)})" if result.gaps else ""
+        _emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
+        _finish_review(result.problems)
+
+    _guarded(body)
+
+
+@app.command()
+def evaluate(
+    outs: Annotated[list[Path], typer.Argument(help="One or more output folders, shown side by side.",
+                                               show_default=False)],
+    shots: ShotsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Identity figures per run from the QA in its sidecars: cosines per character, flags, face area, leakage."""
+    from .review.evaluate import evaluate as summarise_runs
+    from .review.evaluate import table_rows
+
+    def body() -> None:
+        summaries = summarise_runs(outs, shots)
+        if not as_json:
+            from rich.console import Console
+            from rich.markup import escape
+            from rich.table import Table
+
+            table = Table(title="identity QA by run")
+            table.add_column("")
+            for s in summaries:
+                table.add_column(escape(s.folder), justify="right")
+            for metric, cells in table_rows(summaries):
+                table.add_row(escape(metric), *cells)
+            Console(width=None if sys.stdout.isatty() else 160).print(table)
+        _finish_review([p for s in summaries for p in s.problems],
+                       {"runs": [s.as_dict() for s in summaries]} if as_json else None)
+
+    _guarded(body, as_json)
+
+
+def _qa_thresholds(low_identity: float | None, leakage: float | None) -> Any:
+    from .review.qa import LEAKAGE, LOW_IDENTITY, QAThresholds
+
+    return QAThresholds(LOW_IDENTITY if low_identity is None else low_identity,
+                        LEAKAGE if leakage is None else leakage)
 
 
 def main() -> None:

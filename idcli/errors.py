@@ -118,6 +118,12 @@ class InputError(IdcliError):
     exit_code = EXIT_INVALID_INPUT
 
 
+class ProjectMismatchError(InputError):
+    """The output folder holds another project's renders (``--force`` renders into it anyway)."""
+
+    exit_code = EXIT_INVALID_INPUT
+
+
 class OutputBusyError(IdcliError):
     """Another idcli run holds the output folder."""
 
@@ -132,6 +138,12 @@ class OutputError(IdcliError):
 
 class ModelUnavailableError(IdcliError):
     """A model that cannot be found or loaded; says where to get it."""
+
+    exit_code = EXIT_MODEL_UNAVAILABLE
+
+
+class ExecutorUnavailableError(IdcliError):
+    """``--executor ray``: Ray is not installed, the cluster cannot be reached, or no worker could start."""
 
     exit_code = EXIT_MODEL_UNAVAILABLE
 

@@ -54,6 +54,10 @@ class RenderRequest:
     semantic_prompt: str | None = None
     subject_spans: tuple[tuple[int, int], ...] = ()
     identity_references: Any = field(default=None, compare=False, repr=False)  # numpy (k, 512) for 'prepend'
+    # CLIP windows of 77 tokens each UNet row of this job gets (its longest text's; idcli/prompt_tokens.py).
+    # All rows of one forward share a sequence length, and padding a row with windows changes its image,
+    # so jobs batch only with jobs of the same count.
+    text_windows: int = 1
 
     def identity_rows(self) -> Any:
         """The embeddings the identity tokens are made from: (n, 512), or None without an identity."""
@@ -75,7 +79,8 @@ class RenderRequest:
         return 1 + min(len(self.identity_references), MAX_PREPENDED_REFERENCES)
 
     def batch_signature(self) -> tuple[Any, ...]:
-        return (self.width, self.height, self.steps, self.guidance, self.sampler, self.identity_count())
+        return (self.width, self.height, self.steps, self.guidance, self.sampler, self.identity_count(),
+                self.text_windows)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ class Job:
     key_material: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     subject: str | None = None  # the character whose identity conditions the image
     identities: tuple[Any, ...] = field(default=(), compare=False, repr=False)  # CharacterIdentity per character
+    prompt_tokens: int | None = None  # the prompt's CLIP tokens (None: the model's tokenizer is not here)
 
     @property
     def stem(self) -> str:
@@ -109,6 +115,29 @@ class Job:
         return f"{self.shot_id}/{self.stem}.mask.png"
 
 
+@dataclass(frozen=True)
+class BlockedJob:
+    """A take that cannot be planned: a character it names could not be turned into an identity."""
+
+    shot_id: str
+    take: int
+    seed: int
+    character: str
+    problem: Any  # errors.Problem, with the character's (or its selfie's) line
+
+    @property
+    def stem(self) -> str:
+        return f"{self.shot_id}_t{self.take}"
+
+    @property
+    def image_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.png"
+
+    @property
+    def sidecar_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.json"
+
+
 @dataclass
 class Plan:
     project: str
@@ -116,6 +145,10 @@ class Plan:
     model: ModelIdentity
     jobs: list[Job]
     adapter: Any = None  # AdapterIdentity when some job is conditioned on an identity
+    # Takes of shots naming a character that cannot be used (failures stay local: the rest render).
+    blocked: list[BlockedJob] = field(default_factory=list)
+    problems: list[Any] = field(default_factory=list)  # errors.Problem per such character
+    warnings: list[str] = field(default_factory=list)  # said by ``plan`` and ``render`` (nothing is cut silently)
 
     @property
     def needs_adapter(self) -> bool:
@@ -128,7 +161,7 @@ class Plan:
         from .errors import InputError
         from .suggest import did_you_mean
 
-        known = {j.shot_id for j in self.jobs}
+        known = {j.shot_id for j in self.jobs} | {b.shot_id for b in self.blocked}
         for shot_id in only:
             if shot_id not in known:
                 hint = did_you_mean(shot_id, known)
@@ -136,7 +169,8 @@ class Plan:
         wanted = set(only)
         jobs = [j for j in self.jobs if j.shot_id in wanted]
         # As make_plan does: no identity adapter is loaded for a selection of text-only shots.
-        selected = Plan(self.project, self.source, self.model, jobs, self.adapter)
+        selected = Plan(self.project, self.source, self.model, jobs, self.adapter,
+                        [b for b in self.blocked if b.shot_id in wanted], self.problems, list(self.warnings))
         selected.adapter = self.adapter if selected.needs_adapter else None
         return selected
 
@@ -188,9 +222,9 @@ def take_count(shot: Shot, defaults: RenderParams) -> int:
 
 
 def _seeds(shot: Shot, takes: int) -> list[int]:
-    if shot.seeds is not None:
-        return list(shot.seeds)
-    return [derived_seed(shot.id, take) for take in range(1, takes + 1)]
+    given = list(shot.seeds or [])[:takes]
+    # Takes past the given seeds (added by --retake-flagged) get derived seeds, as `takes:` would give them.
+    return given + [derived_seed(shot.id, take) for take in range(len(given) + 1, takes + 1)]
 
 
 def shot_characters(shot: Shot) -> tuple[str, ...]:
@@ -201,17 +235,29 @@ def shot_characters(shot: Shot) -> tuple[str, ...]:
 
 
 def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str, Any] | None = None,
-              adapter: Any = None) -> Plan:
+              adapter: Any = None, unusable: dict[str, Any] | None = None, measure: Any = None,
+              takes: dict[str, int] | None = None) -> Plan:
     """Every job of the shot list, in shot order, with keys and batch groups.
 
     ``identities`` (character name -> CharacterIdentity) and ``adapter`` (AdapterIdentity) turn on
-    identity conditioning; without them every job is text-only.
+    identity conditioning; without them every job is text-only. ``unusable`` (character name ->
+    Problem): characters whose identity could not be made; the takes of shots naming one are
+    ``blocked``, not planned (a shot without a usable identity must not render as text-only).
+    ``measure`` (a ``prompt_tokens.PromptMeasure`` of the model's tokenizer) counts each prompt's tokens
+    and CLIP windows; without it counts are unknown and every job is taken to fit one window (the engine
+    still encodes every prompt in full, and never batches jobs of different window counts).
+    ``takes`` (shot id -> count) raises the take count of some shots (``--retake-flagged``); it never
+    lowers one.
     """
+    unusable = unusable or {}
+    blocked: list[BlockedJob] = []
     doc = loaded.shotlist
     preset = get_preset(model.preset)
     defaults = doc.defaults
     groups: dict[tuple[Any, ...], str] = {}
     jobs: list[Job] = []
+    warnings: list[str] = []
+    takes_override = takes
     for shot in doc.shots:
         def pick(name: str, fallback: Any, shot: Shot = shot) -> Any:
             value = getattr(shot, name)
@@ -220,9 +266,14 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
             return fallback if value is None else value
 
         width, height = pick("size", preset.size)
-        takes = take_count(shot, defaults)
+        takes = max(take_count(shot, defaults), (takes_override or {}).get(shot.id, 0))
         framing = pick("framing", None)
         characters = shot_characters(shot)
+        failed = next((c for c in characters if c in unusable), None)
+        if failed is not None:
+            blocked.extend(BlockedJob(shot.id, take, seed, failed, unusable[failed])
+                           for take, seed in enumerate(_seeds(shot, takes), start=1))
+            continue
         known = [identities[c] for c in characters if identities and c in identities]
         subject = characters[0] if characters else None
         condition = identities.get(subject) if identities and subject and adapter is not None else None
@@ -247,10 +298,17 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         method = "text" if condition is None else pick("method", DEFAULT_METHOD)
         fusion = shot_fusion(shot, defaults) if condition is not None else None
+        guidance = float(pick("guidance", preset.guidance))
+        prompt_tokens, windows = _measure_texts(measure, prompt, negative if guidance > 1.0 else "",
+                                                semantic if method == "dual-line" else None)
+        if measure is not None and method == "dual-line" and spans and not any(
+                measure.tokens(semantic[:end]) > measure.tokens(semantic[:start]) for start, end in spans):
+            warnings.append(f"shot {shot.id}: '{{{subject}}}' makes no CLIP token, so the fusion mask cannot "
+                            "find the character and the identity line is never applied; give it a description")
         for take, seed in enumerate(_seeds(shot, takes), start=1):
             request = RenderRequest(prompt=prompt, negative_prompt=negative, seed=seed, width=width,
                                     height=height, steps=pick("steps", preset.steps),
-                                    guidance=float(pick("guidance", preset.guidance)),
+                                    guidance=guidance, text_windows=windows,
                                     sampler=pick("sampler", preset.sampler),
                                     identity_embedding=None if condition is None else condition.embedding,
                                     identity_strength=0.0 if condition is None else strength,
@@ -267,10 +325,19 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                 **expression.as_record(), "given": _plain(shot.expression),
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
-                            identities=tuple(known)))
-    plan = Plan(doc.project, loaded.source, model, jobs)
+                            identities=tuple(known), prompt_tokens=prompt_tokens))
+    plan = Plan(doc.project, loaded.source, model, jobs, blocked=blocked,
+                problems=[unusable[name] for name in sorted(unusable)], warnings=warnings)
     plan.adapter = adapter if plan.needs_adapter else None
     return plan
+
+
+def _measure_texts(measure: Any, prompt: str, negative: str, semantic: str | None) -> tuple[int | None, int]:
+    """The prompt's token count and the CLIP windows of the job's longest text (1 when unknown)."""
+    if measure is None:
+        return None, 1
+    texts = [prompt, negative] + ([semantic] if semantic is not None else [])
+    return measure.tokens(prompt), measure.windows(*texts)
 
 
 def shot_expression(shot: Shot) -> ResolvedExpression | None:
@@ -305,6 +372,10 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
             method["semantic_prompt"] = request.semantic_prompt
             method["subject_spans"] = [list(span) for span in request.subject_spans]
     cfg = request.guidance > 1.0  # at or below 1 the engine runs no unconditional branch
+    # Prompts longer than one CLIP window were cut at 77 tokens before issue 18; they are encoded in full
+    # now, so their keys name the window count (and their old, truncated renders are stale). Keys of
+    # prompts that fit one window are unchanged: so are their images.
+    windows = {"text_windows": request.text_windows} if request.text_windows > 1 else {}
     return {
         "engine": ENGINE_ALGORITHM,
         "model": model.key_material(),
@@ -317,6 +388,7 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
         "sampler": request.sampler,
         "method": method,
         "expression": None if expression is None else key_record(expression),
+        **windows,
     }
 
 

@@ -23,7 +23,7 @@ from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
 # Fields of a sidecar that are not in the PNG's idcli chunk.
-RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion")
+RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion", "qa", "executor")  # qa: docs/review.md
 
 
 @lru_cache(maxsize=1)
@@ -50,12 +50,16 @@ def identity_records(job: Job, adapter: dict[str, Any] | None) -> list[dict[str,
 
 
 def reproducible_record(job: Job, model: ModelIdentity, device: str,
-                        adapter: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The part of a sidecar fixed by the job alone (stored inside the PNG too)."""
+                        adapter: dict[str, Any] | None = None, *, project: str | None = None) -> dict[str, Any]:
+    """The part of a sidecar fixed by the job alone (stored inside the PNG too).
+
+    ``project``: the shot list's project, so that a folder knows whose renders it holds.
+    """
     r = job.request
     return {
         "schema": SIDECAR_SCHEMA,
         "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+        **({"project": project} if project is not None else {}),
         "engine": ENGINE_ALGORITHM,  # what idcli reproduce checks it still supports
         "job_key": job.key,
         "shot_id": job.shot_id,
@@ -201,11 +205,18 @@ def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
 
 def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,
                      batch_size: int | None, started: datetime | None, finished: datetime | None,
-                     recovered: bool = False) -> dict[str, Any]:
-    """A full sidecar: the reproducible record plus the image hash and run facts."""
+                     recovered: bool = False, batch_keys: list[str] | None = None,
+                     executor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A full sidecar: the reproducible record plus the image hash and run facts.
+
+    ``batch_keys``: the job keys of the UNet batch the image was rendered in, in row order (the image's
+    own at ``batch_index``). On a CPU the batch can move a pixel by one 8-bit level, so an exact
+    reproduction renders the same jobs together in the same order (docs/architecture.md).
+    ``executor``: which executor rendered it, on which host and device (None when rebuilt from a PNG).
+    """
     sidecar = json.loads(json.dumps(record))  # deep copy
     sidecar["image"]["sha256"] = image_sha256
-    sidecar["batch"] = {"index": batch_index, "size": batch_size}
+    sidecar["batch"] = {"index": batch_index, "size": batch_size, "job_keys": batch_keys}
     if started and finished:
         per_image = (finished - started).total_seconds() / max(1, batch_size or 1)
         sidecar["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),
@@ -215,6 +226,7 @@ def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: 
         sidecar["timing"] = None
     if recovered:
         sidecar["recovered"] = True  # rebuilt from the PNG after an interrupted run
+    sidecar["executor"] = executor
     return sidecar
 
 

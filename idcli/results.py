@@ -4,36 +4,125 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # as store.py: a sidecar is a few kB
 
-def read_results(out_dir: str | Path) -> Iterator[dict[str, Any]]:
+
+def read_results(out_dir: str | Path, *, include_orphans: bool = False, shotlist: Any = None
+                 ) -> Iterator[dict[str, Any]]:
     """Every committed job's sidecar in ``out_dir`` (sorted by path).
 
     Each record is the sidecar as written, plus the output-folder paths in the contract's one form
     (docs/file-formats.md): ``image.abs_path`` beside the sidecar's relative ``image.path``, and
-    ``sidecar: {"path", "abs_path"}``.
+    ``sidecar: {"path", "abs_path"}``; and ``orphan``: whether its shot or take is no longer in the
+    shot list. The shot list is ``shotlist`` (a path or ``idcli.load_shotlist(...)``) when given, else
+    the one the folder was last rendered from (its ``.idcli/shotlist.jsonl``); a folder rendered
+    before idcli kept that record has no orphans. Orphans are left out unless ``include_orphans``.
     """
-    from .arguments import check_out_dir
+    from .arguments import as_loaded_shotlist, check_bool, check_out_dir
     from .errors import InputError
 
     root = check_out_dir(out_dir).absolute()
+    check_bool("include_orphans", include_orphans)
     # Checked now, not at the first next(): a generator would report a wrong folder only when iterated.
     if not root.is_dir():
         raise InputError(f"{out_dir}: no such output folder" if not root.exists()
                          else f"{out_dir}: not a folder")
-    return _records(root)
+    live = _live_takes(root, None if shotlist is None else as_loaded_shotlist(shotlist, "shotlist"))
+    return _records(root, live, include_orphans)
 
 
-def _records(root: Path) -> Iterator[dict[str, Any]]:
-    for sidecar in sorted(root.glob("*/*.json")):
+def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:
+    from .orphans import shotlist_takes
+    from .store import OutputStore
+
+    if loaded is not None:
+        return set(shotlist_takes(loaded))
+    manifest = OutputStore(root).read_manifest()
+    takes = manifest.get("takes") if manifest else None
+    if not isinstance(takes, list):
+        return None
+    return {(t[0], t[1]) for t in takes if isinstance(t, list) and len(t) == 2}
+
+
+def _records(root: Path, live: set[tuple[str, int]] | None, include_orphans: bool) -> Iterator[dict[str, Any]]:
+    for sidecar in sorted(root.glob("[!.]*/*.json")):
         try:
             record = json.loads(sidecar.read_text("utf-8"))
         except (OSError, ValueError):
             continue
-        if not isinstance(record, dict) or "job_key" not in record:
+        if not isinstance(record, dict) or "job_key" not in record or not isinstance(record.get("image"), dict):
+            continue
+        record["orphan"] = live is not None and (record.get("shot_id"), record.get("take")) not in live
+        if record["orphan"] and not include_orphans:
             continue
         record["sidecar"] = {"path": sidecar.relative_to(root).as_posix(), "abs_path": str(sidecar)}
         record["image"]["abs_path"] = str(root / record["image"]["path"])
         yield record
+
+
+@dataclass
+class Scan:
+    """The sidecars of an output folder: those that can be used, and why each other one cannot."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "path: reason", one per skipped sidecar
+
+
+def scan_results(out_dir: str | Path) -> Scan:
+    """Read every ``OUT/<shot>/*.json`` sidecar (bounded, regular files only, no links followed).
+
+    A sidecar is used when it parses, names a job, a shot and a take, and its image is a file inside
+    the output folder; anything else is a problem reported by path, never an exception: one damaged
+    file must not hide the rest of a run. Records carry the paths ``read_results`` adds.
+    """
+    from .safeio import NotRegularFile, read_regular
+
+    root = Path(out_dir).absolute()
+    scan = Scan()
+    for sidecar in sorted(root.glob("*/*.json")):
+        if sidecar.name.startswith(".") or sidecar.parent.name.startswith("."):
+            continue
+        where = sidecar.relative_to(root).as_posix()
+        try:
+            raw = read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False)
+            record = json.loads(raw.decode("utf-8"))
+        except NotRegularFile as exc:
+            scan.problems.append(f"{where}: not a readable sidecar ({exc.kind})")
+            continue
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+            scan.problems.append(f"{where}: not valid JSON ({str(exc)[:80]})")
+            continue
+        reason = _unusable(record, root, sidecar)
+        if reason:
+            scan.problems.append(f"{where}: {reason}")
+            continue
+        record["sidecar"] = {"path": sidecar.relative_to(root).as_posix(), "abs_path": str(sidecar)}
+        record["image"]["abs_path"] = str(root / record["image"]["path"])
+        scan.records.append(record)
+    return scan
+
+
+def _unusable(record: Any, root: Path, sidecar: Path) -> str:
+    """Why a parsed sidecar cannot be used, or ''."""
+    if not isinstance(record, dict) or not isinstance(record.get("job_key"), str):
+        return "not an idcli sidecar (no job_key)"
+    if not isinstance(record.get("shot_id"), str) or record["shot_id"] != sidecar.parent.name:
+        return "its shot_id does not name its folder"
+    take = record.get("take")
+    if type(take) is not int or take < 1:
+        return "no valid take number"
+    image = record.get("image")
+    path = image.get("path") if isinstance(image, dict) else None
+    if not isinstance(path, str):
+        return "no image path"
+    relative = PurePosixPath(path)
+    if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2:
+        return f"image path '{path}' is not inside the output folder"
+    target = root / relative
+    if target.is_symlink() or not target.is_file():
+        return f"its image {path} is missing"
+    return ""
