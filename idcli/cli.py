@@ -113,10 +113,14 @@ def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
             print(json.dumps({"valid": True, "project": doc.project, "shots": len(doc.shots), "jobs": takes,
-                              "characters": sorted(doc.characters)}, indent=2))
+                              "characters": sorted(doc.characters),
+                              "notes": [{"line": n.line, "column": n.column, "path": n.path, "message": n.message,
+                                         "hint": n.hint} for n in loaded.notes]}, indent=2))
         else:
             print(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
                   f"{len(doc.characters)} characters")
+            for note in loaded.notes:  # several characters under method 'single', ...
+                print(f"note: {note.format(loaded.source)}")
 
     _guarded(body)
 
@@ -185,7 +189,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         for job in the_plan.jobs:
             r = job.request
             state = states[job.key]
-            rows.append({"shot": job.shot_id, "take": job.take, "seed": r.seed, "identity": job.subject or "",
+            rows.append({"shot": job.shot_id, "take": job.take, "seed": r.seed, "identity": ", ".join(job.conditioning),
                          "size": f"{r.width}x{r.height}",
                          "steps": r.steps, "sampler": r.sampler, "status": "new" if state.status == "new" else (
                              "done" if state.status in ("done", "recoverable") else "stale"),
