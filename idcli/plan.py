@@ -382,9 +382,12 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
     descriptions = {name: (c.description or name) for name, c in loaded.shotlist.characters.items()}
     # The semantic line reads each character's expression by name of its description, without the
     # facial detail (as for one character); that prompt is also the image's prompt of record.
-    phrases = [f"{descriptions[identity.name]}: {scene_phrase(e)}" for identity, _s, e in cast
-               if e is not None and scene_phrase(e)]
-    semantic = with_framing(_join(base, ", ".join(phrases)), framing)
+    # One phrase for all when every character shares it (CLIP reads 77 tokens: repeat nothing needlessly).
+    scene = [scene_phrase(e) if e is not None else "" for _i, _s, e in cast]
+    phrases = [scene[0]] if len(set(scene)) == 1 else [
+        f"{descriptions[identity.name]}: {phrase}" for (identity, _s, _e), phrase in zip(cast, scene, strict=True)
+        if phrase]
+    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing)
     shift = len(framing_prefix(framing))
     lines = []
     for identity, strength, expression in cast:

@@ -41,11 +41,27 @@ def software_versions() -> dict[str, str]:
 def identity_records(job: Job, adapter: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Per character in the shot: pack, selfies, embedding and face-model hashes, adapter, strength."""
     records = []
+    cast = {c["name"]: c for c in job.cast}
     for character in job.identities:
-        conditions = character.name == job.subject
-        records.append({**character.record(), "conditions_image": conditions,
-                        "adapter": adapter if conditions else None})
+        conditions = character.name in job.conditioning
+        record = {**character.record(), "conditions_image": conditions, "adapter": adapter if conditions else None}
+        if character.name in cast:  # several characters: each line's own strength and expression
+            record["applied_strength"] = cast[character.name]["strength"]
+            record["expression"] = cast[character.name]["expression"]
+        records.append(record)
     return records
+
+
+def add_fusion_facts(sidecar: dict[str, Any], fusion: dict[str, Any]) -> None:
+    """What fusion did, in the sidecar: the ``fusion`` entry, and in each conditioning character's
+    ``identity`` entry its subject tokens and final mask coverage (known only once rendered)."""
+    sidecar["fusion"] = fusion
+    per_character = {c["name"]: c for c in fusion.get("characters", [])}
+    for record in sidecar.get("identity", []):
+        facts = per_character.get(record.get("name"))
+        if facts is not None:
+            record["subject_tokens"] = facts["subject_tokens"]
+            record["mask_coverage"] = facts["mask_coverage"]
 
 
 def reproducible_record(job: Job, model: ModelIdentity, device: str,
@@ -91,8 +107,17 @@ def parameters_text(job: Job, model: ModelIdentity) -> str:
     if r.negative_prompt:
         lines.append(f"Negative prompt: {r.negative_prompt}")
     lines.append(f"Steps: {r.steps}, Sampler: {r.sampler}, CFG scale: {r.guidance:g}, Seed: {r.seed}, "
-                 f"Size: {r.width}x{r.height}, Model: {model.label}, Version: {TOOL_NAME} {TOOL_VERSION}")
+                 f"Size: {r.width}x{r.height}, Model: {model.label}, Version: {TOOL_NAME} {TOOL_VERSION}"
+                 + _characters_text(job))
     return "\n".join(lines)
+
+
+def _characters_text(job: Job) -> str:
+    """``, Characters: mara theo`` (names are letters, digits and '_': no separator of the line can occur),
+    then the ones whose identity conditions the image; nothing for a shot without characters."""
+    if not job.characters:
+        return ""
+    return f", Characters: {' '.join(job.characters)}, Identities: {' '.join(job.conditioning) or 'none'}"
 
 
 def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, Any]) -> bytes:

@@ -246,7 +246,7 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
 def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
                     batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                     progress: Progress, save_masks: bool = False) -> None:
-    from .provenance import complete_sidecar, encode_png, reproducible_record
+    from .provenance import add_fusion_facts, complete_sidecar, encode_png, reproducible_record
     from .store import image_sha256
     from .writer import CommitQueue
 
@@ -260,7 +260,7 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
             sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
                                        started=t0, finished=t1)
             if "fusion" in result.facts:
-                sidecar["fusion"] = result.facts["fusion"]
+                add_fusion_facts(sidecar, result.facts["fusion"])
             try:
                 if result.facts.get("mask_frames"):
                     _write_mask_strip(store, job, result.facts)
@@ -311,7 +311,9 @@ def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, repor
     # starts no higher, instead of failing the same way again.
     oom_limits: dict[int, int] = {}
     for jobs in groups.values():
-        size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(jobs[0].request)
+        # Sized for the job with the most identity lines (rows per image): a group mixes casts.
+        widest = max((j.request for j in jobs), key=lambda r: len(r.identity_lines()))
+        size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(widest)
         pixels = jobs[0].request.width * jobs[0].request.height
         size = min([size, *(limit for px, limit in oom_limits.items() if px <= pixels)])
         i = 0

@@ -118,13 +118,14 @@ class Engine:
         """A first batch size for ``--batch-size auto``; out-of-memory errors halve it."""
         import torch
 
+        from .rows import rows_per_evaluation
+
         if self.device.type != "cuda":
             return 4  # the CPU gains little from larger batches and pays in memory
         free, _total = torch.cuda.mem_get_info(self.device)
         # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA). Rows per
         # image: 2 with CFG, plus dual-line's identity rows, one per character (engine/rows.py).
-        lines = len(request.identity_lines()) if request.method == "dual-line" else 0
-        rows = (2 if request.guidance > 1 else 1) + lines
+        rows = rows_per_evaluation(request)
         per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows
         return max(1, min(64, int(free * 0.8 // per_image)))
 

@@ -22,6 +22,22 @@ from typing import Any
 from ..plan import IdentityLine, RenderRequest
 
 
+def rows_per_evaluation(request: RenderRequest, fusing: bool = True) -> int:
+    """UNet rows one job costs per model evaluation: ``(2 if CFG else 1) + k`` for a dual-line job with
+    ``k`` identity lines inside its fusion window (``fusing``), ``(2 if CFG else 1)`` otherwise."""
+    lines = len(request.identity_lines()) if request.method == "dual-line" and fusing else 0
+    return (2 if request.guidance > 1.0 else 1) + lines
+
+
+def rows_per_image(request: RenderRequest, evaluations: int) -> int:
+    """UNet rows one job costs over all its evaluations: ``E * (2 if CFG else 1) + k * (end - start)``."""
+    outside = rows_per_evaluation(request, fusing=False) * evaluations
+    if request.method != "dual-line" or request.fusion is None:
+        return outside
+    start, end = request.fusion.window(evaluations)
+    return outside + len(request.identity_lines()) * (end - start)
+
+
 @dataclasses.dataclass(frozen=True)
 class LineEntry:
     """One identity line of one job: its job's index in the batch and its character's line."""
