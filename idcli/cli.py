@@ -112,10 +112,12 @@ def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
-            print(json.dumps({"valid": True, "project": doc.project, "shots": len(doc.shots), "jobs": takes,
-                              "characters": sorted(doc.characters),
-                              "notes": [{"line": n.line, "column": n.column, "path": n.path, "message": n.message,
-                                         "hint": n.hint} for n in loaded.notes]}, indent=2))
+            report: dict[str, Any] = {"valid": True, "project": doc.project, "shots": len(doc.shots), "jobs": takes,
+                                      "characters": sorted(doc.characters)}
+            if loaded.notes:  # several characters under method 'single', ...
+                report["notes"] = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message,
+                                    "hint": n.hint} for n in loaded.notes]
+            print(json.dumps(report, indent=2))
         else:
             print(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
                   f"{len(doc.characters)} characters")

@@ -326,6 +326,8 @@ def test_validate_notes_a_single_method_shot_naming_several_characters(write_sho
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert "note: " in result.output and ":15:" in result.output and "only 'theo' of theo, mara" in result.output
+    report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert [(n["line"], n["path"]) for n in report["notes"]] == [(15, "shots[3].prompt")]
     plain = CliRunner().invoke(app, ["validate", str(write_shotlist(SHOTS, "plain.yaml"))])
     assert plain.exit_code == 0 and "note:" not in plain.output
 
