@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import statistics
 import sys
@@ -81,21 +82,26 @@ shots:
     runs = [("single", single), ("dual-line", dual)]
     runs += [(f"dual-line-{k}", by_shot[shot]) for k, shot in ((2, "two"), (3, "three")) if k <= args.characters]
     results: dict[str, dict[str, float]] = {}
-    for name, requests in runs:
+    for _name, requests in runs:
         engine.render(requests)  # warm-up
-        rows["count"] = 0
-        times = []
-        for _ in range(args.repeats):
+    # Rounds interleave the methods, so that load from other work on a shared machine falls on all alike.
+    times: dict[str, list[float]] = {name: [] for name, _requests in runs}
+    counted: dict[str, int] = {name: 0 for name, _requests in runs}
+    for _ in range(args.repeats):
+        for name, requests in runs:
+            rows["count"] = 0
             if runtime.device.startswith("cuda"):
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
             engine.render(requests)
             if runtime.device.startswith("cuda"):
                 torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
+            times[name].append(time.perf_counter() - t0)
+            counted[name] += rows["count"]
+    for name, requests in runs:
         evaluations = requests[0].steps  # every sampler here runs one evaluation per step
         formula = sum(rows_per_image(r, evaluations) for r in requests)
-        results[name] = {"median_s": statistics.median(times), "unet_rows": rows["count"] / args.repeats,
+        results[name] = {"median_s": statistics.median(times[name]), "unet_rows": counted[name] / args.repeats,
                          "formula_rows": formula, "identity_lines": len(requests[0].identity_lines())
                          if requests[0].method == "dual-line" else 0,
                          "time_ratio": 0.0, "row_ratio": 0.0}
@@ -103,7 +109,8 @@ shots:
         "date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
         "device": runtime.device, "dtype": runtime.dtype, "torch": torch.__version__,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "jobs": args.jobs, "steps": args.steps,
-        "size": args.size, "preset": args.preset, "results": results,
+        "size": args.size, "preset": args.preset, "load_average": [round(x, 2) for x in os.getloadavg()],
+        "results": results,
         "time_ratio": results["dual-line"]["median_s"] / results["single"]["median_s"],
         "unet_row_ratio": results["dual-line"]["unet_rows"] / results["single"]["unet_rows"],
     }

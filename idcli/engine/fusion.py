@@ -75,6 +75,11 @@ class AttentionProbe:
         self.latent_hw = latent_hw
         self.levels = levels
         self._index = torch.tensor(rows, device=token_weights.device)
+        # Several characters of one job read the same semantic row: its attention is computed once.
+        unique = list(dict.fromkeys(rows))
+        self._unique = None if len(unique) == len(rows) else torch.tensor(unique, device=token_weights.device)
+        self._expand = None if self._unique is None else torch.tensor([unique.index(r) for r in rows],
+                                                                      device=token_weights.device)
         self._sum: torch.Tensor | None = None
         self._layers = 0
 
@@ -96,9 +101,12 @@ class AttentionProbe:
         grid = self._grid(query.shape[2])
         if grid is None or not self.rows:
             return
-        q = query.index_select(0, self._index).float()
-        k = key.index_select(0, self._index).float()
+        index = self._index if self._unique is None else self._unique
+        q = query.index_select(0, index).float()
+        k = key.index_select(0, index).float()
         probs = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1)  # [rows, heads, seq, tokens]
+        if self._expand is not None:
+            probs = probs.index_select(0, self._expand)
         weights = self.token_weights[:, None, None, : probs.shape[-1]]
         attention = (probs * weights).sum(-1).mean(1)  # [rows, seq]
         maps = attention.reshape(len(self.rows), 1, *grid)
