@@ -322,7 +322,8 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
             jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
                             framing=framing, characters=characters,
                             expression=None if expression is None else {
-                                **expression.as_record(), "given": _plain(shot.expression),
+                                **expression.as_record(),
+                                "given": _plain((shot.expressions or {}).get(subject) or shot.expression),
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
                             identities=tuple(known)))

@@ -77,7 +77,8 @@ class Engine:
         from .fusion import probe_levels
 
         self.probe_levels = probe_levels(pipe.unet.config)
-        # Tests only: a function (evaluation index, request) -> mask replacing the computed fusion mask.
+        # Tests only: a function (evaluation index, request) -> mask replacing the computed fusion masks,
+        # either one value for every character's line or a mapping character name -> value (others 0).
         self.mask_override: Any = None
         self.latent_channels = pipe.unet.config.in_channels
         self.vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
