@@ -17,7 +17,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import IdcliError, ShotListError
+from .errors import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JOBS_FAILED,
+    EXIT_MODEL_UNAVAILABLE,
+    EXIT_OK,
+    EXIT_OUTPUT_BUSY,
+    EXIT_OUTPUT_UNUSABLE,
+    EXIT_TERMINATED,
+    IdcliError,
+    InputError,
+    Interrupted,
+    ModelUnavailableError,
+    OutputBusyError,
+    OutputError,
+    ShotListError,
+)
 from .versions import TOOL_VERSION as __version__
 
 _LAZY = {
@@ -39,4 +55,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'idcli' has no attribute '{name}'")
 
 
-__all__ = ["IdcliError", "ShotListError", "__version__", *_LAZY]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOBS_FAILED", "EXIT_MODEL_UNAVAILABLE", "EXIT_OK",
+           "EXIT_OUTPUT_BUSY", "EXIT_OUTPUT_UNUSABLE", "EXIT_TERMINATED", "IdcliError", "InputError", "Interrupted",
+           "ModelUnavailableError", "OutputBusyError", "OutputError", "ShotListError", "__version__", *_LAZY]

@@ -6,6 +6,7 @@ Heavy libraries (torch, diffusers, insightface) are imported inside commands, ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .errors import EXIT_INVALID_INPUT, EXIT_JOBS_FAILED, IdcliError, InputError
+from .errors import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError, InputError
 from .versions import TOOL_VERSION
 
 app = typer.Typer(
@@ -45,20 +46,75 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def _guarded(fn: Callable[[], Any]) -> Any:
-    """Run a command body; idcli errors become one message and their exit code."""
+# -- stdout: one JSON document, and a reader that may go away ------------------------------------------
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away (``idcli plan --json | head -c 100``): that is not the run's failure.
+
+    stdout is pointed at /dev/null so that the interpreter's final flush does not fail a second time
+    (the recipe of Python's docs, "Note on SIGPIPE"); the run keeps its own exit code.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _emit(text: str) -> None:
+    """Print one block of text on stdout (see :func:`_stdout_gone` for a closed pipe)."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _emit_json(document: dict[str, Any]) -> None:
+    _emit(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _ok(**fields: Any) -> dict[str, Any]:
+    """A successful ``--json`` document: ``ok``, ``exit_code`` and ``error`` first (docs/file-formats.md)."""
+    return {"ok": True, "exit_code": EXIT_OK, "error": None, **fields}
+
+
+def _failure(error: dict[str, Any], exit_code: int) -> dict[str, Any]:
+    return {"ok": False, "exit_code": exit_code, "error": error}
+
+
+def _error_object(type_name: str, message: str, file: str | None = None) -> dict[str, Any]:
+    return {"type": type_name, "message": message, "file": file, "line": None, "column": None, "field": None,
+            "hint": None, "problems": []}
+
+
+def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
+    """Run a command body; idcli errors become one message and their exit code.
+
+    With ``as_json`` the failure is also one JSON document on stdout (``ok: false``, ``exit_code``,
+    ``error``), so a script reads the same shape whatever happened.
+    """
     try:
         return fn()
+    except BrokenPipeError:
+        _stdout_gone()  # a table printed into a pipe whose reader left: the command itself succeeded
+        return None
     except OSError as exc:
         # A file-system failure not anticipated deeper down (permissions, a file where a folder should
         # be): one line, not a traceback.
         if os.environ.get("IDCLI_DEBUG"):
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{where}{exc.strerror or exc}", EXIT_JOBS_FAILED)
+        message = f"{where}{exc.strerror or exc}"
+        if as_json:
+            _emit_json(_failure(_error_object("OutputError", message, str(exc.filename) if exc.filename else None),
+                                EXIT_OUTPUT_UNUSABLE))
+        _fail(message, EXIT_OUTPUT_UNUSABLE)
     except IdcliError as exc:
         if os.environ.get("IDCLI_DEBUG"):
             raise
+        if as_json:
+            _emit_json(_failure(exc.as_json(), exc.exit_code))
         message = exc.render()
         problems = getattr(exc, "problems", None)
         if problems and len(problems) > 1:
@@ -95,36 +151,26 @@ def _parse_batch_size(value: str) -> int | str:
 @app.command()
 def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
     """Check a shot list; exit 0 when valid, 2 with every problem listed when not."""
-    from .errors import ShotListError
     from .shotlist import load_shotlist
 
     def body() -> None:
-        try:
-            loaded = load_shotlist(file)
-        except ShotListError as exc:
-            if as_json:
-                print(json.dumps({"valid": False, "problems": [
-                    {"file": exc.source, "line": p.line, "column": p.column, "path": p.path, "message": p.message,
-                     "hint": p.hint} for p in exc.problems]}, indent=2))
-            raise
+        loaded = load_shotlist(file)
         doc = loaded.shotlist
         from .plan import take_count
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
-            report: dict[str, Any] = {"valid": True, "project": doc.project, "shots": len(doc.shots), "jobs": takes,
-                                      "characters": sorted(doc.characters)}
-            if loaded.notes:  # several characters under method 'single', ...
-                report["notes"] = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message,
-                                    "hint": n.hint} for n in loaded.notes]
-            print(json.dumps(report, indent=2))
+            notes = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message, "hint": n.hint}
+                     for n in loaded.notes]  # several characters under method 'single', ...
+            _emit_json(_ok(file=str(file), project=doc.project, shot_count=len(doc.shots), job_count=takes,
+                           characters=sorted(doc.characters), **({"notes": notes} if notes else {})))
         else:
-            print(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
+            _emit(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
                   f"{len(doc.characters)} characters")
             for note in loaded.notes:  # several characters under method 'single', ...
-                print(f"note: {note.format(loaded.source)}")
+                _emit(f"note: {note.format(loaded.source)}")
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 @app.command()
@@ -132,7 +178,7 @@ def schema() -> None:
     """Print the shot list's JSON Schema (for editors' YAML completion)."""
     from .shotlist import json_schema
 
-    print(json.dumps(json_schema(), indent=2))
+    _guarded(lambda: _emit(json.dumps(json_schema(), indent=2)))
 
 
 @app.command()
@@ -149,7 +195,7 @@ def expressions(
         # Validate --category before printing anything, so that a typo is an error and not an empty list.
         terms = list(terms_in(category)) if category is not None else [*vocab.values(), vocab.neutral]
         if as_json:
-            print(json.dumps([t.as_dict() for t in terms], indent=2, ensure_ascii=False))
+            _emit_json(_ok(terms=[t.as_dict() for t in terms]))
             return
         from rich.console import Console
         from rich.markup import escape
@@ -172,51 +218,43 @@ def expressions(
         if category is None:
             console.print(escape(f"neutral (not one of the 135 terms): {vocab.neutral.description}"))
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 @app.command()
 def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
-    """Show the jobs a render would run: shot, take, seed, size, status (new / done / stale), batch group."""
-    from .run import job_states, plan_shotlist
+    """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
+    from .run import plan_document, plan_shotlist
     from .shotlist import load_shotlist
 
     def body() -> None:
         loaded = load_shotlist(file)
         the_plan, runtime = plan_shotlist(loaded, preset=preset, device=device, face_models=face_models)
         folder = _default_out(loaded, out)
-        states = job_states(the_plan, folder)
-        rows = []
-        for job in the_plan.jobs:
-            r = job.request
-            state = states[job.key]
-            rows.append({"shot": job.shot_id, "take": job.take, "seed": r.seed, "identity": ", ".join(job.conditioning),
-                         "size": f"{r.width}x{r.height}",
-                         "steps": r.steps, "sampler": r.sampler, "status": "new" if state.status == "new" else (
-                             "done" if state.status in ("done", "recoverable") else "stale"),
-                         "reason": state.reason, "group": job.group, "key": job.key, "image": job.image_relpath})
+        document = plan_document(the_plan, runtime, folder)
         if as_json:
-            print(json.dumps({"out_dir": str(folder), "model": the_plan.model.as_record(),
-                              "device": runtime.device, "jobs": rows}, indent=2))
+            _emit_json(_ok(**document))
             return
         from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
+        rows = document["jobs"]
         table = Table(title=escape(f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
                                    f"{runtime.device}/{runtime.dtype})"))
-        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "status", "group", "key"):
+        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "state", "group", "key"):
             table.add_column(column)
-        style = {"new": "yellow", "done": "green", "stale": "magenta"}
+        style = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta"}
         for row in rows:
-            table.add_row(row["shot"], str(row["take"]), str(row["seed"]), row["identity"], row["size"],
-                          str(row["steps"]),
-                          row["sampler"], f"[{style[row['status']]}]{row['status']}[/]", row["group"],
-                          row["key"].split(":")[1][:12])
+            table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]),
+                          escape(", ".join(row["conditioning"])),
+                          f"{row['size']['width']}x{row['size']['height']}", str(row["sampler"]["steps"]),
+                          row["sampler"]["name"], f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
+                          row["group"], row["job_key"].split(":")[1][:12])
         Console(width=None if sys.stdout.isatty() else 160).print(table)
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 @app.command()
@@ -255,24 +293,25 @@ def render(
                             compile=compile_unet,
                             progress=progress)
         summary = report.as_dict()
+        counts = summary["counts"]
         if as_json:
-            print(json.dumps(summary, indent=2))
+            _emit_json(summary)
         elif not quiet:
             tail = f" in {report.seconds:.1f}s" if report.rendered else ""
             if dry_run:
-                print(f"dry run: {summary['pending']} to render, {summary['skipped']} done → {folder}")
+                _emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
             else:
-                print(f"{report.rendered} rendered, {summary['skipped']} skipped, {summary['recovered']} recovered, "
+                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {counts['recovered']} recovered, "
                       f"{report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
                 print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
                       file=sys.stderr)
         if report.error:
             print(f"idcli: error: {report.error}", file=sys.stderr)
-        if report.failed:
-            raise typer.Exit(EXIT_JOBS_FAILED)
+        if report.exit_code != EXIT_OK:
+            raise typer.Exit(report.exit_code)
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 @app.command()
@@ -315,9 +354,12 @@ def bench(
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, command=shlex.join(line),
                            on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr))
-        print(json.dumps(result.as_dict(), indent=2) if as_json else format_report(result))
+        if as_json:
+            _emit_json(_ok(**result.as_dict()))
+        else:
+            _emit(format_report(result))
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
@@ -365,18 +407,18 @@ def encode_identity(
         result = build_identity(name, list(selfies), analyzer, out, face_index=face, on_selfie=report)
         agg = result.aggregate.record()
         if as_json:
-            print(json.dumps({"pack": str(out), "sha256": result.pack.sha256,
-                              "embedding_sha256": result.pack.embedding_sha256, **result.pack.meta}, indent=2))
+            _emit_json(_ok(**{**result.pack.meta, "pack": str(out), "sha256": result.pack.sha256,
+                              "embedding_sha256": result.pack.embedding_sha256}))
             return
         for item in agg["rejected"]:
             print(f"  rejected {item['path']}: {item['reason']}", file=sys.stderr)
         sims = f"mean cosine {agg['mean_cosine']}, min {agg['min_cosine']}" if agg["mean_cosine"] is not None else \
             "one selfie"
-        print(f"{out}: identity '{name}' from {len(agg['kept'])} of {len(selfies)} selfies ({sims})")
+        _emit(f"{out}: identity '{name}' from {len(agg['kept'])} of {len(selfies)} selfies ({sims})")
         if models.synthetic:
             print("note: synthetic random-weight face models — the identity is for testing only", file=sys.stderr)
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 @identity_app.command("show")
@@ -396,7 +438,7 @@ def identity_show(
             write_sheet(data, contact_sheet)
         meta = data.meta
         if as_json:
-            print(json.dumps({"pack": str(pack), "sha256": data.sha256, **meta}, indent=2))
+            _emit_json(_ok(**{**meta, "pack": str(pack), "sha256": data.sha256}))
             return
         agg = meta.get("aggregation", {})
         print(f"identity '{data.name}'  (pack schema {meta.get('schema')}, {meta.get('tool', {}).get('version')}, "
@@ -417,16 +459,35 @@ def identity_show(
         if contact_sheet is not None:
             print(f"  contact sheet     {contact_sheet}")
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Click's own errors (an unknown option, a missing argument) are handled here rather than by Click, so
+    that a ``--json`` command line gets its JSON document for those too, and so that a closed stdout pipe
+    never turns a finished run into exit 1 (Click maps EPIPE to 1).
+    """
+    wants_json = "--json" in sys.argv[1:]
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # Typer's (vendored) ClickException: usage errors
+        code = getattr(exc, "exit_code", EXIT_INVALID_INPUT)
+        if wants_json:
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            _emit_json(_failure(_error_object("UsageError", message), code))
+        if hasattr(exc, "show"):
+            exc.show()
+        else:
+            print(f"idcli: error: {exc}", file=sys.stderr)
+    except (typer.Abort, KeyboardInterrupt):
         print("idcli: interrupted", file=sys.stderr)
-        sys.exit(130)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _stdout_gone()
+        code = EXIT_OK
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 __all__ = ["EXIT_INVALID_INPUT", "app", "main"]

@@ -14,17 +14,31 @@ EXIT_JOBS_FAILED = 1
 EXIT_INVALID_INPUT = 2
 EXIT_OUTPUT_BUSY = 3
 EXIT_MODEL_UNAVAILABLE = 4
+EXIT_OUTPUT_UNUSABLE = 5  # the output folder cannot be written (read-only, a file in the way, disk full)
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
 class IdcliError(Exception):
-    """Base class for every error idcli reports to a person."""
+    """Base class for every error idcli reports to a person.
+
+    ``file``, ``line``, ``column`` and ``field`` say where the problem is when that is known (they
+    are ``None`` otherwise); ``--json`` commands copy them into their ``error`` object.
+    """
 
     exit_code = EXIT_INVALID_INPUT
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
 
     def render(self) -> str:
         return str(self)
+
+    def as_json(self) -> dict[str, object]:
+        """The ``error`` object of the ``--json`` contract (docs/file-formats.md)."""
+        return {"type": type(self).__name__, "message": self.render(), "file": self.file, "line": self.line,
+                "column": self.column, "field": self.field, "hint": None, "problems": []}
 
 
 def printable(text: str) -> str:
@@ -47,6 +61,10 @@ class Problem:
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based
     hint: str = ""  # what is allowed, or a did-you-mean
+
+    def as_json(self, source: str) -> dict[str, object]:
+        return {"file": source, "line": self.line, "column": self.column, "field": self.path or None,
+                "message": self.message, "hint": self.hint or None}
 
     def format(self, source: str) -> str:
         where = source
@@ -78,6 +96,13 @@ class ShotListError(IdcliError):
     def __post_init__(self) -> None:
         super().__init__(self.render())
 
+    def as_json(self) -> dict[str, object]:
+        # The first problem's place is the error's place; every problem is in ``problems``.
+        first = self.problems[0].as_json(self.source) if self.problems else {"file": self.source}
+        return {"type": type(self).__name__, "message": self.render(), "file": self.source,
+                "line": first.get("line"), "column": first.get("column"), "field": first.get("field"),
+                "hint": first.get("hint"), "problems": [p.as_json(self.source) for p in self.problems]}
+
     def render(self) -> str:
         lines = [p.format(self.source) for p in self.problems[: self.MAX_SHOWN]]
         hidden = len(self.problems) - self.MAX_SHOWN
@@ -101,7 +126,7 @@ class OutputBusyError(IdcliError):
 class OutputError(IdcliError):
     """The output folder cannot be used (read-only, a file in the way, disk full)."""
 
-    exit_code = EXIT_JOBS_FAILED
+    exit_code = EXIT_OUTPUT_UNUSABLE
 
 
 class ModelUnavailableError(IdcliError):

@@ -82,21 +82,26 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
         "characters": list(job.characters),
         "identity": identity_records(job, adapter),
         "method": job.key_material.get("method"),
-        "model": {
-            "preset": model.preset,
-            "architecture": model.architecture,
-            "source": model.source,
-            "id": model.id,
-            "revision": model.revision,
-            "hash": model.content_hash,
-            "dtype": model.dtype,
-            "device": device,
-            "random_weights": model.random_weights,
-        },
+        "model": model_record(model, device),
         "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
         "size": {"width": r.width, "height": r.height},
         "image": {"path": job.image_relpath, "width": r.width, "height": r.height},
         "software": software_versions(),
+    }
+
+
+def model_record(model: ModelIdentity, device: str) -> dict[str, Any]:
+    """The model as sidecars, ``plan --json`` and ``render --json`` all write it (one form everywhere)."""
+    return {
+        "preset": model.preset,
+        "architecture": model.architecture,
+        "source": model.source,
+        "id": model.id,
+        "revision": model.revision,
+        "hash": model.content_hash,
+        "dtype": model.dtype,
+        "device": device,
+        "random_weights": model.random_weights,
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,18 +20,54 @@ from .shotlist import LoadedShotList
 from .store import OutputStore
 
 
+@dataclass(frozen=True)
+class OutputFile:
+    """A file in the output folder, in the one form the JSON contract uses (docs/file-formats.md):
+    ``path`` relative to the output folder (POSIX separators), ``abs_path`` absolute. It is an
+    ``os.PathLike`` of the absolute path."""
+
+    path: str
+    abs_path: str
+
+    @classmethod
+    def of(cls, out_dir: Path, relpath: str) -> OutputFile:
+        return cls(relpath, str(Path(out_dir).absolute() / relpath))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "abs_path": self.abs_path}
+
+    def __fspath__(self) -> str:
+        # Usable wherever a path is (open(), Path(), PIL): the absolute one.
+        return self.abs_path
+
+
 @dataclass
 class JobOutcome:
-    key: str
+    job_key: str
     shot_id: str
     take: int
     seed: int
     group: str
     status: str  # rendered, skipped, recovered, failed, pending (dry run)
-    image: str
-    sidecar: str
+    image: OutputFile
+    sidecar: OutputFile
     error: str | None = None
-    state_before: str = ""
+    state: str = ""  # the job's state in the folder before this run: new, done, stale, recoverable
+
+    @property
+    def key(self) -> str:
+        """Deprecated alias of ``job_key`` (the name used everywhere since the JSON contract)."""
+        return self.job_key
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job_key": self.job_key, "shot_id": self.shot_id, "take": self.take, "seed": self.seed,
+                "group": self.group, "state": self.state, "status": self.status, "image": self.image.as_dict(),
+                "sidecar": self.sidecar.as_dict(),
+                "error": None if self.error is None else {"message": self.error}}
+
+
+# What ``RenderReport.counts`` counts, in this order.
+STATUSES = ("rendered", "skipped", "recovered", "failed", "pending")
 
 
 @dataclass
@@ -45,6 +81,10 @@ class RenderReport:
     error: str | None = None  # why the run stopped early (disk full, permissions), if it did
     commits: int = 0  # batches that went through the commit queue
     commit_seconds: float = 0.0  # spent committing them, overlapping the rendering (idcli bench reads it)
+    project: str = ""
+    file: str = ""  # the shot list, as given
+    # The exit code the error above maps to (an unusable output folder: EXIT_OUTPUT_UNUSABLE).
+    error_exit_code: int | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for j in self.jobs if j.status == status)
@@ -57,21 +97,39 @@ class RenderReport:
     def failed(self) -> int:
         return self.count("failed")
 
+    @property
+    def exit_code(self) -> int:
+        """0 all done; EXIT_OUTPUT_UNUSABLE when the folder stopped the run; EXIT_JOBS_FAILED when jobs failed."""
+        from .errors import EXIT_JOBS_FAILED, EXIT_OK
+
+        if self.error is not None and self.error_exit_code is not None:
+            return self.error_exit_code
+        return EXIT_JOBS_FAILED if self.failed else EXIT_OK
+
     def as_dict(self) -> dict[str, Any]:
+        """The ``idcli render --json`` document (docs/file-formats.md, "The --json contract")."""
+        code = self.exit_code
+        error = None
+        if self.error is not None:
+            error = {"type": "OutputError" if self.error_exit_code else "RenderError", "message": self.error,
+                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+        elif self.failed:
+            error = {"type": "JobsFailed", "message": f"{self.failed} job(s) failed; the rest are kept",
+                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
         return {
+            "ok": code == 0,
+            "exit_code": code,
+            "error": error,
+            "project": self.project,
+            "file": self.file,
             "out_dir": self.out_dir,
             "dry_run": self.dry_run,
-            "rendered": self.rendered,
-            "skipped": self.count("skipped"),
-            "recovered": self.count("recovered"),
-            "failed": self.failed,
-            "pending": self.count("pending"),
+            "counts": {status: self.count(status) for status in STATUSES},
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.rendered / self.seconds, 4) if self.seconds and self.rendered else 0.0,
             "batch_sizes": self.batch_sizes,
-            "error": self.error,
             "model": self.model,
-            "jobs": [asdict(j) for j in self.jobs],
+            "jobs": [j.as_dict() for j in self.jobs],
         }
 
 
@@ -91,18 +149,26 @@ class SilentProgress:
     def stop(self) -> None: ...
 
 
-def plan_shotlist(loaded: LoadedShotList, *, preset: str | None = None, device: str = "auto",
+def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = None, device: str = "auto",
                   dtype: str | None = None, face_models: str | None = None,
                   on_encode: Callable[[str], None] | None = None) -> tuple[Plan, Runtime]:
     """The plan of a shot list for the device it would run on (dtype is part of every key).
 
     Characters named in shots are resolved to identities first (selfies encoded once and cached),
-    because their embeddings are part of the job keys.
+    because their embeddings are part of the job keys. ``loaded`` may be a path to a shot list.
+    Arguments of the wrong type or range raise ``InputError``.
     """
+    from . import arguments as args
     from .adapters import resolve_adapter
     from .identity.resolve import resolve_identities
     from .plan import shot_characters
 
+    loaded = args.as_loaded_shotlist(loaded)
+    preset = args.check_optional_str("preset", preset)
+    device = args.check_str("device", device)
+    dtype = args.check_dtype(dtype)
+    face_models = args.check_path_or_none("face_models", face_models)
+    on_encode = args.check_callable("on_encode", on_encode)
     runtime = resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
@@ -117,7 +183,34 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
     return {job.key: store.state(job) for job in plan.jobs}
 
 
-def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
+# What ``plan_document``'s ``counts`` counts, in this order.
+STATES = ("new", "done", "recoverable", "stale")
+
+
+def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]:
+    """The ``idcli plan --json`` document without its ``ok``/``exit_code``/``error`` head (docs/file-formats.md)."""
+    from .provenance import model_record
+
+    out = Path(out_dir)
+    states = job_states(plan, out)
+    rows = []
+    for job in plan.jobs:
+        r = job.request
+        state = states[job.key]
+        rows.append({"job_key": job.key, "shot_id": job.shot_id, "take": job.take, "seed": r.seed,
+                     "subject": job.subject, "characters": list(job.characters), "method": r.method,
+                     "conditioning": list(job.conditioning),
+                     "size": {"width": r.width, "height": r.height},
+                     "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
+                     "group": job.group, "state": state.status, "reason": state.reason,
+                     "image": OutputFile.of(out, job.image_relpath).as_dict(),
+                     "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict()})
+    return {"project": plan.project, "file": plan.source, "out_dir": str(out.absolute()),
+            "model": model_record(plan.model, runtime.device),
+            "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows}
+
+
+def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
@@ -127,7 +220,22 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
 
     ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
     time next to the image (``<shot>_t<take>.mask.png``); jobs already done are not re-rendered for it.
+    ``loaded`` may be a path to a shot list; ``only`` one shot id or a list of them; ``batch_size`` an
+    int 1..1024 or ``"auto"``. Arguments of the wrong type or range raise ``InputError`` (exit code 2).
     """
+    from . import arguments as args
+
+    # Checked before anything starts: a wrong type must not hang (batch_size=0), be misread (only="a010")
+    # or silently mean something else (batch_size="4").
+    loaded = args.as_loaded_shotlist(loaded)
+    out_dir = args.check_out_dir(out_dir)
+    batch_size = args.check_batch_size(batch_size)
+    only = args.check_only(only)
+    for name, flag in (("force", force), ("dry_run", dry_run), ("wait", wait), ("save_masks", save_masks),
+                       ("compile", compile)):
+        args.check_bool(name, flag)
+    args.check_progress(progress)
+    args.check_callable("engine_factory", engine_factory)
     progress = progress or SilentProgress()
     started = time.perf_counter()
     try:
@@ -138,13 +246,17 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
     plan = plan.select(only)
     if compile:
         runtime = replace(runtime, compile=True)  # speed only: not part of any key
+    from .provenance import model_record
+
     out = Path(out_dir)
     store = OutputStore(out)
-    report = RenderReport(str(out), {**plan.model.as_record(), "device": runtime.device}, dry_run=dry_run)
+    report = RenderReport(str(out.absolute()), model_record(plan.model, runtime.device), dry_run=dry_run,
+                          project=plan.project, file=plan.source)
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
-                          str(out / job.image_relpath), str(out / job.sidecar_relpath), error, before)
+                          OutputFile.of(out, job.image_relpath), OutputFile.of(out, job.sidecar_relpath), error,
+                          before)
 
     if dry_run:
         for job in plan.jobs:
@@ -160,7 +272,7 @@ def render(loaded: LoadedShotList, out_dir: str | Path, *, preset: str | None = 
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     order = {job.key: i for i, job in enumerate(plan.jobs)}
-    report.jobs.sort(key=lambda o: order[o.key])
+    report.jobs.sort(key=lambda o: order[o.job_key])
     report.seconds = time.perf_counter() - started
     return report
 
@@ -207,8 +319,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                                 progress, save_masks)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
-                report.error = str(exc)
-                seen = {o.key for o in report.jobs}
+                report.error, report.error_exit_code = str(exc), exc.exit_code
+                seen = {o.job_key for o in report.jobs}
                 report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()

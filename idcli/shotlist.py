@@ -8,6 +8,7 @@ file, ``line:col``, the field path and what is allowed; nothing is rendered whil
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from dataclasses import dataclass
@@ -607,6 +608,10 @@ def load_shotlist(path: str | Path) -> LoadedShotList:
     """Read, bound, parse and validate a shot-list file."""
     import hashlib
 
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        from .errors import InputError
+
+        raise InputError(f"load_shotlist({path!r}): give the path of a shot-list file (str or pathlib.Path)")
     path = Path(path)
     raw = read_document(path)  # read once: the hash is of the very bytes parsed
     loaded = load_yaml_bytes(raw, str(path))
@@ -617,6 +622,10 @@ def loads_shotlist(text: str | bytes, base_dir: str | Path = ".", source: str = 
     """Parse a shot list held in memory (tests, pipelines that generate shot lists)."""
     import hashlib
 
+    if not isinstance(text, (str, bytes)):
+        from .errors import InputError
+
+        raise InputError(f"loads_shotlist(text={type(text).__name__}): give the shot list's text (str or bytes)")
     try:
         raw = text.encode("utf-8") if isinstance(text, str) else text
     except UnicodeEncodeError as exc:  # a lone surrogate: no file can hold one

@@ -261,7 +261,7 @@ class OutputStore:
         if png:
             self._write_at(image_path, png)
         self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-        self.journal({"event": "commit", "key": job.key, "shot": job.shot_id, "take": job.take,
+        self.journal({"event": "commit", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
                       "recovered": bool(sidecar.get("recovered"))})
         return image_path, sidecar_path
 

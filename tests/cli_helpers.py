@@ -87,7 +87,7 @@ def render_on_cpu(shots: Path, out: Path, engine_factory: Any, **kwargs: Any) ->
 
 def commit_counts(entries: Iterable[dict[str, Any]]) -> Counter[str]:
     """Journal commit lines per job key (rendered and recovered alike)."""
-    return Counter(e["key"] for e in entries if e.get("event") == "commit")
+    return Counter(e["job_key"] for e in entries if e.get("event") == "commit")
 
 
 def journal_commits(out: Path) -> Counter[str]:

@@ -52,17 +52,20 @@ def test_render_json_then_plan_json(write_shotlist, tmp_path: Path) -> None:
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert (summary["rendered"], summary["skipped"], summary["failed"]) == (3, 0, 0)
+    assert summary["ok"] is True and summary["exit_code"] == 0 and summary["error"] is None
+    counts = summary["counts"]
+    assert (counts["rendered"], counts["skipped"], counts["failed"]) == (3, 0, 0)
     for job in summary["jobs"]:
         assert job["status"] == "rendered" and job["error"] is None
-        assert json.loads(Path(job["sidecar"]).read_text())["job_key"] == job["key"]
-        assert Path(job["image"]).is_file()
+        assert json.loads(Path(job["sidecar"]["abs_path"]).read_text())["job_key"] == job["job_key"]
+        assert Path(job["image"]["abs_path"]) == out.absolute() / job["image"]["path"]
+        assert Path(job["image"]["abs_path"]).is_file()
     plan = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu", "--json"])
     assert plan.exit_code == 0
     rows = json.loads(plan.stdout)["jobs"]
-    assert [r["status"] for r in rows] == ["done"] * 3
+    assert [r["state"] for r in rows] == ["done"] * 3
     again = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "--quiet"])
-    assert json.loads(again.stdout)["rendered"] == 0
+    assert json.loads(again.stdout)["counts"]["rendered"] == 0
 
 
 def test_plan_table_shows_new_and_stale(write_shotlist, tmp_path: Path) -> None:
@@ -70,7 +73,7 @@ def test_plan_table_shows_new_and_stale(write_shotlist, tmp_path: Path) -> None:
     runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q", "--only", "a"])
     path.write_text(SHOTS.replace("in the rain", "in the snow"))
     result = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu", "--json"])
-    assert [r["status"] for r in json.loads(result.stdout)["jobs"]] == ["stale", "stale", "new"]
+    assert [r["state"] for r in json.loads(result.stdout)["jobs"]] == ["stale", "stale", "new"]
     table = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu"])
     assert table.exit_code == 0 and "stale" in table.stdout and "g1" in table.stdout
 
@@ -131,8 +134,8 @@ def test_sigkill_midway_then_resume_completes_without_duplicates(write_shotlist,
     final = spawn_render(path, out, "--json", "--quiet")
     stdout, stderr = final.communicate(timeout=300)
     assert final.returncode == 0, stderr
-    summary = json.loads(stdout)
-    assert summary["failed"] == 0 and summary["rendered"] + summary["skipped"] + summary["recovered"] == 12
+    counts = json.loads(stdout)["counts"]
+    assert counts["failed"] == 0 and counts["rendered"] + counts["skipped"] + counts["recovered"] == 12
     jobs = plan_jobs(path)
     assert len(jobs) == 12
     assert_nothing_partial(out, jobs)

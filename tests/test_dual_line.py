@@ -245,7 +245,7 @@ def test_a_run_mixes_methods_and_saves_masks(write_shotlist, tmp_path, engine_fa
     report = idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", engine_factory=engine_factory,
                           save_masks=True)
     assert report.rendered == 4
-    sidecars = {o.shot_id: json.loads(Path(o.sidecar).read_text()) for o in report.jobs}
+    sidecars = {o.shot_id: json.loads(Path(o.sidecar.abs_path).read_text()) for o in report.jobs}
     assert sidecars["m_dual"]["method"]["name"] == "dual-line" and sidecars["m_single"]["method"]["name"] == "single"
     assert sidecars["text"]["method"] == {"name": "text"} and "fusion" not in sidecars["text"]
     fusion = sidecars["t_dual"]["fusion"]

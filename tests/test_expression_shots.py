@@ -109,6 +109,6 @@ def test_expression_shots_render_and_record(write_shotlist, tmp_path, engine_fac
     report = idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", engine_factory=engine_factory,
                           only=["mild", "street"])
     assert report.rendered == 2
-    sidecar = json.loads(Path(next(o.sidecar for o in report.jobs if o.shot_id == "mild")).read_text())
+    sidecar = json.loads(Path(next(o.sidecar.abs_path for o in report.jobs if o.shot_id == "mild")).read_text())
     assert sidecar["expression"]["label"] == "grief" and sidecar["expression"]["intensity"] == 0.2
     assert sidecar["expression"]["given"] == {"label": "grief", "intensity": 0.2}

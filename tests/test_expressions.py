@@ -293,10 +293,10 @@ def test_cli_one_category() -> None:
 def test_cli_json() -> None:
     result = runner.invoke(app, ["expressions", "--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["terms"]
     assert [r["label"] for r in rows] == [*EXPECTED_LABELS, "neutral"]
     assert set(rows[0]) == {"label", "category", "subgroup", "description", "phrase", "default_intensity", "synonyms"}
-    one = json.loads(runner.invoke(app, ["expressions", "--category", "surprise", "--json"]).stdout)
+    one = json.loads(runner.invoke(app, ["expressions", "--category", "surprise", "--json"]).stdout)["terms"]
     assert [r["label"] for r in one] == ["amazement", "surprise", "astonishment"]
     assert one[1]["synonyms"] == ["surprised"]
 

@@ -193,8 +193,8 @@ def test_kill_9_at_each_step_of_the_commit_protocol(write_shotlist, tmp_path: Pa
     assert state() == (6, 0, [])
     assert_nothing_partial(out, jobs)
     entries = [e for e in OutputStore(out).journal_entries() if e.get("event") == "commit"]
-    rendered = Counter(e["key"] for e in entries if not e["recovered"])
-    recovered = Counter(e["key"] for e in entries if e["recovered"])
+    rendered = Counter(e["job_key"] for e in entries if not e["recovered"])
+    recovered = Counter(e["job_key"] for e in entries if e["recovered"])
     # Jobs 1, 2, 5, 6 committed by their render; job 3 adopted from its PNG; job 4's line was cut by the kill.
     assert sorted(rendered.values()) == [1, 1, 1, 1] and list(recovered.values()) == [1]
     assert not set(rendered) & set(recovered) and len(set(rendered) | set(recovered)) == 5
@@ -248,7 +248,7 @@ def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Pa
     monkeypatch.setattr(os, "fdopen", fdopen)
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     monkeypatch.setattr(os, "fdopen", real_fdopen)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 5, result.output
     assert "Traceback" not in result.output
     third = out / jobs[2].image_relpath if kind == "png" else out / jobs[2].sidecar_relpath
     assert f"disk full while writing {third}" in result.stderr and "nothing partial was kept" in result.stderr
@@ -258,7 +258,7 @@ def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Pa
 
     again = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "-q"])
     assert again.exit_code == 0, again.output
-    summary = json.loads(again.stdout)
+    summary = json.loads(again.stdout)["counts"]
     assert (summary["rendered"], summary["recovered"]) == ((4, 0) if kind == "png" else (3, 1))
     assert_nothing_partial(out, jobs)
     assert set(journal_commits(out).values()) == {1} and len(journal_commits(out)) == len(jobs)
@@ -361,7 +361,7 @@ def test_two_runs_on_one_folder_never_interleave(write_shotlist, tmp_path: Path)
     second = spawn_render(path, out, *args, "--wait", batch_size=None)
     outputs = [p.communicate(timeout=300) for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], outputs
-    summaries = sorted((json.loads(o[0]) for o in outputs), key=lambda s: -s["rendered"])
+    summaries = sorted((json.loads(o[0])["counts"] for o in outputs), key=lambda s: -s["rendered"])
     assert [s["rendered"] for s in summaries] == [6, 0] and summaries[1]["skipped"] == 6
     entries = OutputStore(out).journal_entries()
     pids = [e["pid"] for e in entries]
@@ -382,7 +382,7 @@ def test_two_runs_on_one_folder_never_interleave(write_shotlist, tmp_path: Path)
     assert "Traceback" not in refused_err
     stdout, stderr = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, stderr
-    assert json.loads(stdout)["skipped"] == 6
+    assert json.loads(stdout)["counts"]["skipped"] == 6
     assert refused.pid not in {e["pid"] for e in OutputStore(out).journal_entries()}, "the refused run wrote nothing"
 
 
@@ -415,7 +415,7 @@ def test_a_file_where_a_folder_should_be(write_shotlist, tmp_path: Path, cached_
     path = write_shotlist(SHOTS)
     out, message = _block(kind, tmp_path)
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 5, result.output
     assert f"idcli: error: {message}" in result.stderr and "Traceback" not in result.output
     assert_no_temporaries(tmp_path)
     if kind == "shot folder is a file":  # what was committed before the failure is complete and kept
@@ -451,7 +451,7 @@ def test_read_only_output_folder_simulated(write_shotlist, tmp_path: Path, cache
     monkeypatch.setattr(os, "mkdir", ro_mkdir)
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     monkeypatch.undo()
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 5 and "Traceback" not in result.output
     assert f"idcli: error: permission denied while creating {out}" in result.stderr
     assert "Read-only file system" in result.stderr
     assert list(out.iterdir()) == []
@@ -466,4 +466,4 @@ def test_read_only_output_folder(write_shotlist, tmp_path: Path, cached_engine: 
         result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     finally:
         out.chmod(0o755)
-    assert result.exit_code == 1 and f"output folder {out} is not writable" in result.stderr
+    assert result.exit_code == 5 and f"output folder {out} is not writable" in result.stderr

@@ -405,14 +405,14 @@ def test_things_planted_in_the_output_folder(tmp_path: Path, kind: str, monkeypa
     assert peak < 50 * 1024 * 1024, f"{peak / 1e6:.0f} MB"
     expected = PLANTED[kind]
     if expected is None:
-        assert plan.exit_code == 0 and json.loads(plan.stdout)["jobs"][0]["status"] in ("new", "stale")
+        assert plan.exit_code == 0 and json.loads(plan.stdout)["jobs"][0]["state"] in ("new", "stale")
         assert result.exit_code == 0, result.output
         record = json.loads((out / "a" / "a_t1.json").read_text())
         with Image.open(out / "a" / "a_t1.png") as im:
             im.load()
         assert record["shot_id"] == "a" and not (out / "a" / "a_t1.png").is_symlink()
     else:
-        assert result.exit_code == 1 and expected in result.stderr, result.output
+        assert result.exit_code == 5 and expected in result.stderr, result.output
         assert result.stderr.startswith("idcli: error: ") and len(result.stderr.strip().splitlines()) <= 2
     if outside is not None:
         assert outside.read_bytes() == b"precious data", "a file outside the output folder was changed"

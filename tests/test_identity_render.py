@@ -66,7 +66,7 @@ def test_strength_zero_and_no_character_are_text_only(write_shotlist, tiny_engin
 def test_sidecars_record_every_character_and_the_adapter(write_shotlist, tmp_path, engine_factory) -> None:
     report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory)
     assert report.rendered == 8
-    both = json.loads(Path(next(o.sidecar for o in report.jobs if o.shot_id == "both")).read_text())
+    both = json.loads(Path(next(o.sidecar.abs_path for o in report.jobs if o.shot_id == "both")).read_text())
     names = [c["name"] for c in both["identity"]]
     assert sorted(names) == ["mara", "theo"]
     theo = next(c for c in both["identity"] if c["name"] == "theo")
@@ -80,7 +80,7 @@ def test_sidecars_record_every_character_and_the_adapter(write_shotlist, tmp_pat
     assert both["method"]["name"] == "dual-line"  # the default method
     assert both["method"]["identity"]["embedding_sha256"] == theo["embedding_sha256"]
     assert both["method"]["params"]["fusion_start"] == 0.3 and both["method"]["params"]["aggregation"] == "mean"
-    empty = json.loads(Path(next(o.sidecar for o in report.jobs if o.shot_id == "empty")).read_text())
+    empty = json.loads(Path(next(o.sidecar.abs_path for o in report.jobs if o.shot_id == "empty")).read_text())
     assert empty["identity"] == [] and empty["method"] == {"name": "text"}
 
 

@@ -1,0 +1,119 @@
+"""Checking the arguments of the public library functions (``idcli.render``, ``plan_shotlist``, ...).
+
+The command line parses its options into the right types; a pipeline calling the library does not,
+and a wrong type used to hang (``batch_size=0`` looped forever), be misread (``only="a010"`` was
+iterated letter by letter) or silently mean something else (``batch_size="4"`` meant auto). Each
+check here raises ``InputError`` (exit code 2) naming the argument, what it got and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+MAX_BATCH_SIZE = 1024
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{name}={_shown(value)}: give True or False")
+    return value
+
+
+def check_batch_size(value: Any, name: str = "batch_size") -> int | str:
+    """An int 1..1024 or ``"auto"``; nothing else (no strings of digits, no floats, no bools)."""
+    if value == "auto" and isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        hint = " (an int, not a string)" if isinstance(value, str) and value.strip().isdigit() else ""
+        raise InputError(f"{name}={_shown(value)}: give an int 1..{MAX_BATCH_SIZE} or 'auto'{hint}")
+    if not 1 <= value <= MAX_BATCH_SIZE:
+        raise InputError(f"{name}={value}: give an int 1..{MAX_BATCH_SIZE} or 'auto'")
+    return value
+
+
+def check_only(value: Any) -> list[str] | None:
+    """``None`` (every shot), one shot id as a string, or a list/tuple/set of shot ids."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]  # one shot id, not a sequence of one-letter ids
+    if isinstance(value, (list, tuple, set, frozenset)):
+        ids = list(value)
+        bad = [v for v in ids if not isinstance(v, str)]
+        if bad:
+            raise InputError(f"only={_shown(value)}: shot ids are strings, got {_shown(bad[0])}")
+        if not ids:
+            raise InputError("only=[] selects no shot; pass None to render every shot")
+        return ids
+    raise InputError(f"only={_shown(value)}: give a shot id, a list of shot ids, or None")
+
+
+def check_optional_str(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{name}={_shown(value)}: give a string or None")
+    return value
+
+
+def check_str(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{name}={_shown(value)}: give a string")
+    return value
+
+
+def check_dtype(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in (*DTYPES, "auto"):
+        raise InputError(f"dtype={_shown(value)}: allowed: None, 'auto', {', '.join(map(repr, DTYPES))}")
+    return value
+
+
+def check_path_or_none(name: str, value: Any) -> str | None:
+    """A folder or file given as a string or path (``face_models``); returned as a string."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise InputError(f"{name}={_shown(value)}: give a path (str or pathlib.Path) or None")
+
+
+def check_out_dir(value: Any, name: str = "out_dir") -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InputError(f"{name}={_shown(value)}: give the output folder as a str or pathlib.Path")
+    return Path(value)
+
+
+def check_callable(name: str, value: Any) -> Callable[..., Any] | None:
+    if value is not None and not callable(value):
+        raise InputError(f"{name}={_shown(value)}: give a callable or None")
+    return value
+
+
+def check_progress(value: Any) -> Any:
+    missing = [m for m in ("start", "advance", "note", "stop") if not callable(getattr(value, m, None))]
+    if value is not None and missing:
+        raise InputError(f"progress={_shown(value)}: needs the methods start, advance, note and stop "
+                         f"(missing: {', '.join(missing)})")
+    return value
+
+
+def as_loaded_shotlist(value: Any, name: str = "loaded") -> Any:
+    """A ``LoadedShotList``, or a path (str or pathlib.Path) to a shot-list file, which is loaded."""
+    from .shotlist import LoadedShotList, load_shotlist
+
+    if isinstance(value, LoadedShotList):
+        return value
+    if isinstance(value, (str, os.PathLike)) and os.fspath(value):
+        return load_shotlist(value)
+    raise InputError(f"{name}={_shown(value)}: give a shot list (idcli.load_shotlist(...)) or the path to one")
