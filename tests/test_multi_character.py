@@ -351,3 +351,14 @@ def test_exclusive_masks_share_overlaps_by_relative_attention() -> None:
     assert torch.equal(fuse(sem, [e_a, e_b], [zero[0], zero[0]]), sem)
     mixed = fuse(sem, [e_a, e_b], [torch.full((1, 2, 2), 0.25), torch.full((1, 2, 2), 0.5)])
     assert torch.allclose(mixed, torch.full((3, 2, 2), 0.25 * 2 - 0.5))  # sem + sum M_c (e_c - sem)
+
+
+def test_several_characters_on_sdxl_batch_exactly(write_shotlist, tiny_engines) -> None:
+    plan = plan_on_cpu(write_shotlist(SHOTS.replace("preset: tiny-sd", "preset: tiny-sdxl").replace(
+        "steps: 4", "steps: 3"), "sdxl.yaml"))
+    engine = tiny_engines("tiny-sdxl", plan.adapter)
+    requests = [_job(plan, s).request for s in ("three", "text", "one")]
+    together = engine.render(requests)
+    for request, result in zip(requests, together, strict=True):
+        assert np.abs(_alone(engine, request).image - result.image).max() <= 1e-5
+    assert len(together[0].facts["fusion"]["characters"]) == 3
