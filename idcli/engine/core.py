@@ -194,7 +194,7 @@ class Engine:
         """
         import torch
 
-        from .fusion import AttentionProbe, FusionMask, exclusive_masks, fuse, preview_frames
+        from .fusion import AttentionProbe, FusionMask, fuse, preview_frames
         from .rows import RowLayout
         from .samplers import make_scheduler
 
@@ -263,11 +263,8 @@ class Engine:
                 fused = list(guided.unbind(0))
                 for i in dual:
                     own = layout.entries_of(i)
-                    current = [masks[k].update(None if maps is None else maps[k:k + 1]) for k in own]
-                    current = exclusive_masks(current, [masks[k].attention for k in own],
-                                              requests[i].fusion.mask_exclusivity)
-                    current = self._forced_masks(step, requests[i], [entries[k].line.name for k in own],
-                                                 current, latent_hw)
+                    current = self._line_masks(step, requests[i], [entries[k].line.name for k in own],
+                                               [masks[k] for k in own], maps, own, latent_hw)
                     for k, mask in zip(own, current, strict=True):
                         final[k] = mask
                     if i in active:
@@ -305,6 +302,17 @@ class Engine:
             if captured[i]:
                 facts[i]["fusion_frames"] = captured[i]
         return latents, facts
+
+    def _line_masks(self, step: int, request: RenderRequest, names: list[str], masks: list[Any], maps: Any,
+                    probe_index: list[int], latent_hw: tuple[int, int]) -> list[Any]:
+        """One job's masks M_c this evaluation: each line's mask updated from its attention map, made
+        exclusive between the job's characters (the one-character mask unchanged), or forced by the hook."""
+        from .fusion import exclusive_masks
+
+        current = [mask.update(None if maps is None else maps[k:k + 1]) for mask, k in zip(masks, probe_index,
+                                                                                              strict=True)]
+        current = exclusive_masks(current, [mask.attention for mask in masks], request.fusion.mask_exclusivity)
+        return self._forced_masks(step, request, names, current, latent_hw)
 
     def _forced_masks(self, step: int, request: RenderRequest, names: list[str], masks: list[Any],
                       latent_hw: tuple[int, int]) -> list[Any]:
