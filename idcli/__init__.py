@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import (
+    EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
     EXIT_INVALID_INPUT,
     EXIT_JOBS_FAILED,
@@ -43,6 +44,9 @@ _LAZY = {
     "render": ("run", "render"),
     "RenderReport": ("run", "RenderReport"),
     "read_results": ("results", "read_results"),
+    # Provenance (docs/provenance.md): re-render a committed image; check a folder's images and signatures.
+    "reproduce": ("reproduce", "reproduce"),
+    "verify_folder": ("verify", "verify_folder"),
 }
 
 
@@ -55,6 +59,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'idcli' has no attribute '{name}'")
 
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOBS_FAILED", "EXIT_MODEL_UNAVAILABLE", "EXIT_OK",
+__all__ = ["EXIT_CHECK_FAILED",
+           "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOBS_FAILED", "EXIT_MODEL_UNAVAILABLE", "EXIT_OK",
            "EXIT_OUTPUT_BUSY", "EXIT_OUTPUT_UNUSABLE", "EXIT_TERMINATED", "IdcliError", "InputError", "Interrupted",
            "ModelUnavailableError", "OutputBusyError", "OutputError", "ShotListError", "__version__", *_LAZY]

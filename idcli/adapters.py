@@ -63,3 +63,17 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
+
+
+def resolved_weight_sha256(adapter: AdapterIdentity) -> str | None:
+    """sha256 of the adapter's weight file as loaded: the recorded hash for builtin and local adapters;
+    for a hub adapter, of the file in the local hub cache that ``load_ip_adapter`` resolved (so the
+    sidecar says exactly which bytes a branch name such as ``main`` meant that day). None when the
+    file is not in the cache (it always is once loaded)."""
+    if adapter.source != "hub":
+        return adapter.content_hash
+    from huggingface_hub import try_to_load_from_cache
+
+    filename = f"{adapter.subfolder.strip('/')}/{adapter.weight_name}" if adapter.subfolder else adapter.weight_name
+    found = try_to_load_from_cache(adapter.id, filename, revision=adapter.revision)
+    return sha256_file_cached(Path(found)) if isinstance(found, str) else None

@@ -273,6 +273,11 @@ def render(
                                              "time as SHOT_tN.mask.png beside it, for review.")] = False,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet: slower start, maybe "
                                                "faster batches (docs/performance.md).")] = False,
+    sign: Annotated[bool | None, typer.Option("--sign/--no-sign", help="Sign every image with C2PA content "
+                                              "credentials (certificate and key from the shot list's "
+                                              "provenance.c2pa or IDCLI_C2PA_CERT / IDCLI_C2PA_KEY; "
+                                              "docs/provenance.md) [default: sign when either names them].",
+                                              show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -290,7 +295,7 @@ def render(
         progress = make_progress(quiet or dry_run)
         report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
                             dry_run=dry_run, wait=wait, face_models=face_models, save_masks=save_masks,
-                            compile=compile_unet,
+                            compile=compile_unet, sign=sign,
                             progress=progress)
         summary = report.as_dict()
         counts = summary["counts"]
@@ -358,6 +363,77 @@ def bench(
             _emit_json(_ok(**result.as_dict()))
         else:
             _emit(format_report(result))
+
+    _guarded(body, as_json)
+
+
+# -- provenance: reproduce and verify (docs/provenance.md) ---------------------------------------------------
+
+@app.command()
+def reproduce(
+    target: Annotated[Path, typer.Argument(help="A committed image (PNG) or its sidecar (JSON).",
+                                           show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the re-rendered image into this folder.")]
+    = None,
+    device: DeviceOpt = "auto",
+    face_models: FaceModelsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-render one image from its record alone; exit 0 when identical, 6 when not, 2 when an input is
+    missing or changed (named) or the engine version is no longer supported."""
+    from .reproduce import reproduce as run_reproduce
+
+    def body() -> None:
+        report = run_reproduce(target, out_dir=out, device=device, face_models=face_models)
+        if as_json:
+            _emit_json(report.as_dict())
+        else:
+            lines = [f"{report.image}: {report.status}"]
+            if not report.identical:
+                lines.append(f"  sha256 recorded {report.recorded_sha256}, now {report.sha256}")
+                if report.max_pixel_difference is not None:
+                    lines.append(f"  largest pixel difference {report.max_pixel_difference}/255 over "
+                                 f"{report.differing_pixels} pixels")
+                lines += [f"  {item['name']}: recorded {item['recorded']}, now {item['now']}"
+                          for item in report.environment]
+            lines += [f"  note: {note}" for note in report.notes]
+            if report.output:
+                lines.append(f"  written to {report.output}")
+            _emit("\n".join(lines))
+        if report.exit_code != EXIT_OK:
+            raise typer.Exit(report.exit_code)
+
+    _guarded(body, as_json)
+
+
+@app.command()
+def verify(
+    out: Annotated[Path, typer.Argument(help="An output folder of idcli render.", show_default=False)],
+    trust: Annotated[Path | None, typer.Option("--trust", help="PEM root certificate(s) to trust for C2PA "
+                                               "signatures (a studio's own CA).", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every image against its sidecar and, for signed ones, its C2PA credentials; exit 0, or 6 when
+    an image fails."""
+    from .verify import verify_folder
+
+    def body() -> None:
+        report = verify_folder(out, trust)
+        summary = report.as_dict()
+        if as_json:
+            _emit_json(summary)
+        else:
+            lines = []
+            for check in report.images:
+                state = (check.c2pa or {}).get("state")
+                lines.append(f"{'ok' if check.ok else 'FAILED':6} {check.image['path']}"
+                             + (f"  (C2PA {state})" if state else ""))
+                lines += [f"       {problem}" for problem in check.problems]
+            counts = summary["counts"]
+            lines.append(f"{counts['checked']} images checked, {counts['signed']} signed, {counts['failed']} failed")
+            _emit("\n".join(lines))
+        if report.exit_code != EXIT_OK:
+            raise typer.Exit(report.exit_code)
 
     _guarded(body, as_json)
 

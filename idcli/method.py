@@ -10,6 +10,7 @@ shot list's ``defaults.method_params``, the shot's own ``method_params``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -85,15 +86,33 @@ def framing_phrase(framing: str | None) -> str:
     return FRAMINGS[framing].phrase if framing in FRAMINGS else ""
 
 
-def framing_prefix(framing: str | None) -> str:
-    """What goes before a prompt for a framing: first, so CLIP's 77-token window never cuts it off."""
+# How a prompt already says a framing in its own words; then the phrase is not added a second time
+# ("medium shot, ... medium shot"). Whole words, any case, a hyphen or a space inside.
+FRAMING_SAID = {
+    "close-up": re.compile(r"\b(?:extreme\s+)?close[-\s]?up\b", re.IGNORECASE),
+    "medium": re.compile(r"\bmedium[-\s]shot\b", re.IGNORECASE),
+    "wide": re.compile(r"\bwide[-\s]shot\b", re.IGNORECASE),
+    "full-body": re.compile(r"\bfull[-\s]body\b", re.IGNORECASE),
+}
+
+
+def says_framing(prompt: str, framing: str | None) -> bool:
+    """Whether ``prompt`` already names ``framing`` (e.g. 'medium shot' for ``medium``)."""
+    pattern = FRAMING_SAID.get(framing or "")
+    return bool(pattern and pattern.search(prompt))
+
+
+def framing_prefix(framing: str | None, prompt: str = "") -> str:
+    """What goes before a prompt for a framing: first, so CLIP's 77-token window never cuts it off.
+    Nothing when ``prompt`` already says the framing."""
     phrase = framing_phrase(framing)
-    return f"{phrase}, " if phrase else ""
+    return f"{phrase}, " if phrase and not says_framing(prompt, framing) else ""
 
 
-def with_framing(prompt: str, framing: str | None) -> str:
-    """The prompt with the framing's phrase before it (unchanged when no framing is given)."""
-    return framing_prefix(framing) + prompt
+def with_framing(prompt: str, framing: str | None, said_in: str | None = None) -> str:
+    """The prompt with the framing's phrase before it (unchanged when no framing is given, or when
+    ``said_in`` — the shot's own prompt, by default ``prompt`` — already says it)."""
+    return framing_prefix(framing, prompt if said_in is None else said_in) + prompt
 
 
 PARAM_NAMES = tuple(f.name for f in fields(FusionParams))

@@ -297,9 +297,10 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         # The framing phrase goes first, the expression last. The identity line (and single and text
         # renders) get the expression's facial detail; the semantic line only its name, enough for the
         # scene and the body to read it.
-        prompt = with_framing(_join(base, expression_prompt(expression) if expression else ""), framing)
-        semantic = with_framing(_join(base, scene_phrase(expression) if expression else ""), framing)
-        shift = len(framing_prefix(framing))
+        # Both lines decide on the shot's own words, so they agree and the spans shift by the same amount.
+        prompt = with_framing(_join(base, expression_prompt(expression) if expression else ""), framing, base)
+        semantic = with_framing(_join(base, scene_phrase(expression) if expression else ""), framing, base)
+        shift = len(framing_prefix(framing, base))
         spans = tuple((start + shift, end + shift) for start, end in spans)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         method = "text" if condition is None else pick("method", DEFAULT_METHOD)
@@ -451,9 +452,12 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
     method: dict[str, Any] = {"name": "text"}
     if condition is not None and request.fusion is not None:
         params = key_params(request.method, request.fusion, len(request.lines) or 1)
-        identity = {"embedding_sha256": condition.embedding_sha256, "strength": request.identity_strength}
+        # The identity by what made it (identity/resolve.py), not its embedding's float bits, so another
+        # machine's encoding of the same selfies keeps the key.
+        identity = {"identity_key": condition.key, "strength": request.identity_strength}
         if params.get("aggregation") == "prepend":
-            identity["references_sha256"] = condition.references_sha256
+            if condition.source == "pack":  # from selfies the identity key already covers the references
+                identity["references_sha256"] = condition.references_sha256
             identity["references"] = min(len(condition.references), MAX_PREPENDED_REFERENCES)
         method = {"name": request.method, "identity": identity, "adapter": adapter.key_material(), "params": params}
         if request.method == "dual-line":
@@ -482,11 +486,13 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
 def _line_material(line: IdentityLine, identity: Any, expression: ResolvedExpression | None,
                    aggregation: str | None, references: int) -> dict[str, Any]:
     """What of one character's identity line can change the pixels."""
-    record = {"name": line.name, "embedding_sha256": identity.embedding_sha256, "strength": line.strength,
+    # The identity as the one-character key names it (``identity_key``: what made it, not float bits).
+    record = {"name": line.name, "identity_key": identity.key, "strength": line.strength,
               "prompt": line.prompt, "subject_spans": [list(span) for span in line.spans],
               "expression": None if expression is None else key_record(expression)}
     if aggregation == "prepend":
-        record["references_sha256"] = identity.references_sha256
+        if identity.source == "pack":  # from selfies the identity key already covers the references
+            record["references_sha256"] = identity.references_sha256
         record["references"] = references
     return record
 

@@ -14,15 +14,16 @@ import platform
 import struct
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from .models import ModelIdentity
 from .plan import Job
-from .versions import SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
+from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
 # Fields of a sidecar that are not in the PNG's idcli chunk.
-RUN_FIELDS = ("batch", "timing", "recovered")
+RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion")
 
 
 @lru_cache(maxsize=1)
@@ -30,7 +31,7 @@ def software_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"python": platform.python_version()}
-    for package in ("torch", "diffusers", "transformers"):
+    for package in ("torch", "diffusers", "transformers", "onnxruntime", "numpy", "pillow"):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -71,6 +72,7 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
     return {
         "schema": SIDECAR_SCHEMA,
         "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+        "engine": ENGINE_ALGORITHM,  # what idcli reproduce checks it still supports
         "job_key": job.key,
         "shot_id": job.shot_id,
         "take": job.take,
@@ -90,6 +92,29 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
     }
 
 
+# A1111's names for our samplers (modules/sd_samplers_*.py); ours without an equivalent keep our name.
+A1111_SAMPLERS = {"dpmpp-2m": "DPM++ 2M", "euler": "Euler", "heun": "Heun", "ddim": "DDIM", "midpoint": "Midpoint"}
+
+
+def a1111_value(value: Any) -> str:
+    """A value as the settings line can carry it: readers split the line on ',' and ':' (sd-parsers,
+    sd-prompt-reader), so both are removed, as are line breaks; runs of spaces become one."""
+    text = str(value).replace(",", " ").replace(":", " ").replace("\n", " ").replace("\r", " ")
+    return " ".join(text.split())
+
+
+def a1111_model(model: ModelIdentity) -> tuple[str | None, str]:
+    """(Model hash, Model) as A1111 writes them: a 10-hex-digit short hash and a checkpoint name."""
+    short = model.content_hash.rsplit(":", 1)[-1][:10] if model.content_hash else None
+    if model.source == "hub":
+        name = f"{model.id}@{model.revision}" if model.revision and model.revision != "main" else str(model.id)
+    elif model.source == "local":
+        name = Path(str(model.id)).name
+    else:
+        name = f"{model.preset} random weights"
+    return short, name
+
+
 def model_record(model: ModelIdentity, device: str) -> dict[str, Any]:
     """The model as sidecars, ``plan --json`` and ``render --json`` all write it (one form everywhere)."""
     return {
@@ -106,23 +131,38 @@ def model_record(model: ModelIdentity, device: str) -> dict[str, Any]:
 
 
 def parameters_text(job: Job, model: ModelIdentity) -> str:
-    """The A1111-style ``parameters`` chunk most image tools display."""
+    """The ``parameters`` chunk exactly in A1111's layout (modules/processing.py ``create_infotext``): the
+    prompt, ``Negative prompt: ...``, then one settings line in A1111's key order with A1111's sampler
+    names, idcli's own keys after A1111's and ``Version`` last. "Send to txt2img" in A1111/Forge and the
+    common readers get every field; values have ',' and ':' removed (A1111 quotes them instead, which
+    most readers do not undo)."""
     r = job.request
-    lines = [r.prompt]
-    if r.negative_prompt:
-        lines.append(f"Negative prompt: {r.negative_prompt}")
-    lines.append(f"Steps: {r.steps}, Sampler: {r.sampler}, CFG scale: {r.guidance:g}, Seed: {r.seed}, "
-                 f"Size: {r.width}x{r.height}, Model: {model.label}, Version: {TOOL_NAME} {TOOL_VERSION}"
-                 + _characters_text(job))
-    return "\n".join(lines)
-
-
-def _characters_text(job: Job) -> str:
-    """``, Characters: mara theo`` (names are letters, digits and '_': no separator of the line can occur),
-    then the ones whose identity conditions the image; nothing for a shot without characters."""
-    if not job.characters:
-        return ""
-    return f", Characters: {' '.join(job.characters)}, Identities: {' '.join(job.conditioning) or 'none'}"
+    model_hash, model_name = a1111_model(model)
+    settings: dict[str, Any] = {
+        "Steps": r.steps,
+        "Sampler": A1111_SAMPLERS.get(r.sampler, r.sampler),
+        "Schedule type": "Automatic",  # the scheduler's own spacing from the model's config, as A1111's default
+        "CFG scale": float(r.guidance),
+        "Seed": r.seed,
+        "Size": f"{r.width}x{r.height}",
+        "Model hash": model_hash,
+        "Model": model_name,
+        # idcli's own keys, after A1111's (readers keep unknown keys as metadata).
+        "idcli sampler": r.sampler,
+        "idcli method": r.method,
+        "idcli identity": job.subject,
+        # Several characters: every character named, and those whose identity conditions the image.
+        "idcli characters": " ".join(job.characters) or None,
+        "idcli identities": " ".join(job.conditioning) if len(job.conditioning) > 1 else None,
+        "idcli identity strength": f"{r.identity_strength:g}" if job.subject else None,
+        "idcli framing": job.framing,
+        "idcli expression": (job.expression or {}).get("label") if isinstance(job.expression, dict) else None,
+        "idcli job": job.key.rsplit(":", 1)[-1][:16],
+        "Version": f"{TOOL_NAME} {TOOL_VERSION}",
+    }
+    line = ", ".join(f"{key}: {a1111_value(value)}" for key, value in settings.items() if value is not None)
+    negative = f"\nNegative prompt: {r.negative_prompt}" if r.negative_prompt else ""
+    return f"{r.prompt}{negative}\n{line}".strip()
 
 
 def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, Any]) -> bytes:
@@ -164,6 +204,17 @@ def read_png_record(source: bytes | BinaryIO) -> dict[str, Any] | None:
     image_record = record.get("image") if isinstance(record, dict) else None
     if not isinstance(image_record, dict) or (image_record.get("width"), image_record.get("height")) != size:
         return None
+    return record
+
+
+def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
+    """The reproducible record inside a sidecar (what the PNG's ``idcli`` chunk holds): the sidecar
+    without its run fields and the image's own hash."""
+    record = {k: v for k, v in json.loads(json.dumps(sidecar)).items() if k not in RUN_FIELDS}
+    record.pop("sidecar_path", None)
+    if isinstance(record.get("image"), dict):
+        record["image"].pop("sha256", None)
+        record["image"].pop("abs_path", None)
     return record
 
 

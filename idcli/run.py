@@ -214,12 +214,14 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
-           progress: Progress | None = None,
+           sign: bool | None = None, progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``.
 
     ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
     time next to the image (``<shot>_t<take>.mask.png``); jobs already done are not re-rendered for it.
+    ``sign`` signs every image with C2PA content credentials (docs/provenance.md): True asks for it,
+    False refuses it, None signs when the shot list or the environment names credentials.
     ``loaded`` may be a path to a shot list; ``only`` one shot id or a list of them; ``batch_size`` an
     int 1..1024 or ``"auto"``. Arguments of the wrong type or range raise ``InputError`` (exit code 2).
     """
@@ -234,10 +236,13 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     for name, flag in (("force", force), ("dry_run", dry_run), ("wait", wait), ("save_masks", save_masks),
                        ("compile", compile)):
         args.check_bool(name, flag)
+    if sign is not None:
+        args.check_bool("sign", sign)
     args.check_progress(progress)
     args.check_callable("engine_factory", engine_factory)
     progress = progress or SilentProgress()
     started = time.perf_counter()
+    signer = _signer(loaded, sign)  # credentials are checked before anything is planned or rendered
     try:
         plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
                                       on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
@@ -268,7 +273,7 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
 
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
-                     save_masks)
+                     save_masks, signer)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     order = {job.key: i for i, job in enumerate(plan.jobs)}
@@ -295,7 +300,7 @@ def install_signal_handlers() -> None:
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
-                 save_masks: bool = False) -> None:
+                 save_masks: bool = False, signer: Any = None) -> None:
     with store.session(wait=wait):
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         pending: list[Job] = []
@@ -316,7 +321,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
             try:
                 _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks)
+                                progress, save_masks, signer)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
                 report.error, report.error_exit_code = str(exc), exc.exit_code
@@ -324,6 +329,17 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
+
+
+def _signer(loaded: LoadedShotList, sign: bool | None) -> Any:
+    """A C2PA signer when this run signs (its credentials checked now: exit 2 before any work), else None."""
+    if sign is False:
+        return None
+    from .signing import Signer, resolve_credentials
+
+    provenance = loaded.shotlist.provenance
+    credentials = resolve_credentials(sign, provenance.c2pa if provenance else None, loaded.resolve_path)
+    return Signer(credentials) if credentials else None
 
 
 def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
@@ -357,7 +373,7 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
 
 def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
                     batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
-                    progress: Progress, save_masks: bool = False) -> None:
+                    progress: Progress, save_masks: bool = False, signer: Any = None) -> None:
     from .provenance import add_fusion_facts, complete_sidecar, encode_png, reproducible_record
     from .store import image_sha256
     from .writer import CommitQueue
@@ -368,9 +384,16 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         done: list[Job] = []
         for index, (job, result) in enumerate(zip(batch, results, strict=True)):
             record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
-            png = encode_png(result.pixels, job, model, record)
+            png, signed = encode_png(result.pixels, job, model, record), None
+            try:
+                if signer is not None:  # signed last, in memory: nothing re-encodes the image after this
+                    png, signed = signer.sign(png, record)
+            except OutputError as exc:
+                return done, exc
             sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
                                        started=t0, finished=t1)
+            if signed:
+                sidecar["c2pa"] = signed
             if "fusion" in result.facts:
                 add_fusion_facts(sidecar, result.facts["fusion"])
             try:

@@ -271,6 +271,25 @@ class Shot(RenderParams):
         return check_safe_id(value, "shot id")
 
 
+class C2paSpec(_Strict):
+    """C2PA signing credentials (docs/provenance.md); paths are relative to the shot list."""
+
+    cert: Annotated[str, Field(min_length=1, max_length=1024)] = Field(
+        description="PEM certificate chain: the signer's end-entity certificate first, then its issuers")
+    key: Annotated[str, Field(min_length=1, max_length=1024)] = Field(description="PEM private key of the signer")
+    password_env: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="Environment variable holding the key's password [default: "
+        "IDCLI_C2PA_KEY_PASSWORD]")
+    ta_url: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        default=None, description="Time-stamp authority URL; none by default (fully offline)")
+
+
+class ProvenanceSpec(_Strict):
+    """Provenance beyond the sidecar: C2PA content credentials on every image."""
+
+    c2pa: C2paSpec | None = None
+
+
 class ShotList(_Strict):
     """A whole shot list, schema version 1."""
 
@@ -280,6 +299,8 @@ class ShotList(_Strict):
     defaults: RenderParams = RenderParams()
     characters: dict[CharacterName, Character] = Field(default_factory=dict)
     shots: Annotated[list[Shot], Field(min_length=1, max_length=MAX_SHOTS)]
+    provenance: ProvenanceSpec | None = Field(
+        default=None, description="C2PA signing of every image (docs/provenance.md)")
 
     @field_validator("project")
     @classmethod
@@ -333,6 +354,10 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return Character
     if head == "model" and len(loc) == 2 and loc[1] == "adapter":
         return AdapterSpec
+    if loc == ("provenance",):
+        return ProvenanceSpec
+    if loc == ("provenance", "c2pa"):
+        return C2paSpec
     return None
 
 
@@ -477,6 +502,10 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
         _check_source(base_dir, spec.id, ("model", "id"), add)
     if spec.adapter is not None:
         _check_source(base_dir, spec.adapter.id, ("model", "adapter", "id"), add)
+    c2pa = doc.provenance.c2pa if doc.provenance else None
+    if c2pa is not None:  # that they sign is checked when a render starts (idcli/signing.py)
+        _check_file(base_dir, c2pa.cert, ("provenance", "c2pa", "cert"), "C2PA certificate", add)
+        _check_file(base_dir, c2pa.key, ("provenance", "c2pa", "key"), "C2PA key", add)
     return problems
 
 

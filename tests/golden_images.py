@@ -1,8 +1,11 @@
 """Golden data for one-character jobs: the job key and the sha256 of the 8-bit pixels of every job.
 
 Recorded by running this module (``python tests/golden_images.py``, with the synthetic face pack the
-tests use) before several-characters support was added; tests/test_multi_character.py recomputes the
-same values and compares. Every job is rendered alone on the CPU in float32, so no batch neighbour can
+tests use) with the code as it was without several-characters support: first on the branch before it
+was added, again on main after main's key v2 (issue 15: identities keyed by what made them) and framing
+hygiene changed keys and some prompts (main exported with ``git archive``, this module run against it).
+tests/test_multi_character.py recomputes the same values and compares. The quickstart's ``sc01_sh040``
+is recorded too but not compared: it names two characters and is a two-character shot now. Every job is rendered alone on the CPU in float32, so no batch neighbour can
 change a rounding.
 """
 

@@ -78,7 +78,9 @@ def test_sidecars_record_every_character_and_the_adapter(write_shotlist, tmp_pat
     assert theo["adapter"]["random_weights"] and len(theo["adapter"]["weight_sha256"]) == 64
     assert theo["face_models"]["synthetic"] is True and theo["face_models"]["hash"].startswith("idcli-face-models")
     assert both["method"]["name"] == "dual-line"  # the default method
-    assert both["method"]["identity"]["embedding_sha256"] == theo["embedding_sha256"]
+    # Keyed by what made the identity (selfies, face models, encoder), recorded with its embedding's hash.
+    assert both["method"]["identity"]["identity_key"] == theo["identity_key"]
+    assert theo["identity_key"].startswith("idcli-identity-v2:") and len(theo["embedding_sha256"]) == 64
     assert both["method"]["params"]["fusion_start"] == 0.3 and both["method"]["params"]["aggregation"] == "mean"
     empty = json.loads(Path(next(o.sidecar.abs_path for o in report.jobs if o.shot_id == "empty")).read_text())
     assert empty["identity"] == [] and empty["method"] == {"name": "text"}
@@ -124,10 +126,15 @@ def test_identity_pack_characters(write_shotlist, tmp_path, engine_factory, synt
     via_pack = plan_on_cpu(write_shotlist(
         SHOTS.replace("theo: {selfies: [selfies/theo_1.jpg], identity_strength: 0.8}",
                       "theo: {identity: theo.idpack, identity_strength: 0.8}"), "pack.yaml"))
-    # The same face through a pack or through selfies gives the same embedding and so the same keys.
-    assert [j.key for j in via_selfies.jobs] == [j.key for j in via_pack.jobs]
-    theo = next(j for j in via_pack.jobs if j.shot_id == "t1").identities[0]
+    # The same face through a pack or through selfies gives the same embedding (so the same pixels), but a
+    # pack is keyed by its own embedding and selfies by what made them: only theo's shots change keys.
+    by_selfies = {j.shot_id: j for j in via_selfies.jobs}
+    by_pack = {j.shot_id: j for j in via_pack.jobs}
+    changed = sorted(s for s in by_pack if by_pack[s].key != by_selfies[s].key)
+    assert changed == ["both", "t1"], changed
+    theo = by_pack["t1"].identities[0]
     assert theo.source == "pack" and theo.pack_path.endswith("theo.idpack")
+    assert theo.embedding_sha256 == by_selfies["t1"].identities[0].embedding_sha256
 
 
 def test_tiny_preset_builds_its_synthetic_face_pack_on_first_use(write_shotlist, monkeypatch) -> None:

@@ -211,7 +211,7 @@ def test_unknown_key_with_did_you_mean(folder: Path, old: str, new: str, field: 
 def test_unknown_key_without_a_close_match_lists_allowed(folder: Path) -> None:
     text = variant("project: demo\n", "project: demo\nzzz: 1\n")
     rejected(folder, text, "^zzz", "zzz", "unknown key 'zzz'",
-             "allowed: characters, defaults, model, project, shots, version")
+             "allowed: characters, defaults, model, project, provenance, shots, version")
 
 
 def test_expression_typo_reports_only_the_typo(folder: Path) -> None:

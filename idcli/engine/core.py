@@ -150,7 +150,9 @@ class Engine:
             extra = {"revision": adapter.revision} if adapter.source == "hub" and adapter.revision else {}
             state = load_faceid_adapter(self.pipe, adapter.id, adapter.weight_name, adapter.subfolder,
                                         allow_pickle=adapter.allow_pickle, **extra)
-            file_hash = adapter.content_hash
+            from ..adapters import resolved_weight_sha256
+
+            file_hash = resolved_weight_sha256(adapter)  # a hub file is hashed once resolved
         self.pipe.unet.to(self.device, self.torch_dtype)
         self.faceid = state
         self.adapter_record = {**adapter.record(), "weight_sha256": file_hash}

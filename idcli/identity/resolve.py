@@ -1,8 +1,13 @@
 """Characters of a shot list to identities: packs read, selfies encoded once and cached.
 
-Selfies are encoded on the fly and the pack is kept in ``$IDCLI_HOME/identities`` under a hash of
-the selfies' bytes, the face models' hashes and the encoder version, so a second run does not
-encode again and a changed selfie makes a new identity (and so new job keys) for that character only.
+Selfies are encoded on the fly and the pack is kept in ``$IDCLI_HOME/identities`` under the
+identity's key: a hash of what made it (the selfies' bytes, the face models' hashes, the encoder
+version and the aggregation settings), so a second run does not encode again and a changed selfie
+makes a new identity (and so new job keys) for that character only.
+
+Job keys name an identity by that key, not by its embedding's float bits: the same selfies encoded
+on another machine or ONNX Runtime build (whose last bits may differ) keep every job key. An
+identity pack, which carries its embedding as data, is named by its embedding's hash.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class CharacterIdentity:
     # The kept selfies' own embeddings (file order), for the 'prepend' aggregation (docs/method.md).
     references: np.ndarray = field(default_factory=lambda: np.zeros((0, 512), np.float32), compare=False,
                                    repr=False)
+    key: str = ""  # what job keys name this identity by (identity_key / pack_identity_key)
+    # Every selfie given (source "selfies"), as (path, sha256): where idcli reproduce finds and checks them.
+    selfie_files: tuple[tuple[str, str], ...] = ()
 
     @property
     def references_sha256(self) -> str:
@@ -48,7 +56,8 @@ class CharacterIdentity:
         return {"name": self.name, "source": self.source, "pack_sha256": self.pack_sha256,
                 "pack_path": self.pack_path, "selfie_sha256": list(self.selfie_sha256s),
                 "embedding_sha256": self.embedding_sha256, "face_models": self.face_models, "strength": self.strength,
-                "random_face_models": self.random_face_models}
+                "random_face_models": self.random_face_models, "identity_key": self.key,
+                "selfie_files": [{"path": path, "sha256": sha} for path, sha in self.selfie_files]}
 
 
 def synthetic_face_models_folder() -> Path:
@@ -76,46 +85,83 @@ def shared_analyzer(models: FaceModels) -> Any:
     return _ANALYZERS[key]
 
 
-def _from_pack(name: str, strength: float, pack: IdentityPack, source: str) -> CharacterIdentity:
+IDENTITY_KEY_TAG = "idcli-identity-v2"
+
+
+def identity_key(selfie_sha256s: list[str], face_models_hash: str) -> str:
+    """The key of an identity made from selfies: what made it, never the embedding's float bits.
+
+    The selfies' hashes (in the order given, rejected ones included: they were part of the input),
+    the face models' hash, the encoder version and the aggregation and quality-gate settings.
+    Anything else that could change the embedding is code, covered by ENCODER_VERSION.
+    """
+    from dataclasses import asdict
+
+    from .aggregate import SAME_PERSON_THRESHOLD
+    from .build import ENCODER_VERSION
+    from .encode import QualityGate
+
+    return tagged_hash(IDENTITY_KEY_TAG, {
+        "selfies": list(selfie_sha256s), "face_models": face_models_hash, "encoder": ENCODER_VERSION,
+        "aggregation": {"method": "quality-weighted spherical mean", "threshold": SAME_PERSON_THRESHOLD,
+                        "gate": asdict(QualityGate())}})
+
+
+def pack_identity_key(embedding_sha256: str) -> str:
+    """The key of an identity read from a pack: its embedding is data, so its hash names it."""
+    return tagged_hash(IDENTITY_KEY_TAG, {"pack_embedding_sha256": embedding_sha256})
+
+
+def identity_from_pack(name: str, strength: float, pack: IdentityPack, source: str, key: str | None = None,
+               selfie_files: tuple[tuple[str, str], ...] = ()) -> CharacterIdentity:
     selfies = tuple(s.get("sha256", "") for s in pack.meta.get("selfies", []) if s.get("used", True))
     models = pack.meta.get("face_models", {})
     used = [i for i, s in enumerate(pack.meta.get("selfies", [])) if s.get("used", True)]
     references = pack.tensors["selfie_embeddings"][used].astype(np.float32)
     return CharacterIdentity(name, strength, source, pack.path, pack.sha256, pack.embedding_sha256, selfies,
-                             models, bool(models.get("synthetic")), pack.embedding.astype(np.float32), references)
+                             models, bool(models.get("synthetic")), pack.embedding.astype(np.float32), references,
+                             key or pack_identity_key(pack.embedding_sha256), selfie_files)
+
+
+def cached_pack_path(key: str) -> Path:
+    """Where the identity cache keeps the pack of an identity made from selfies."""
+    return state_dir() / "identities" / f"{key.split(':')[1][:32]}.idpack"
+
+
+def identity_from_selfies(name: str, strength: float, selfies: list[SelfieFile], models: FaceModels,
+                          on_encode: Callable[[str], None] | None = None) -> CharacterIdentity:
+    """The identity of ``selfies`` (already read): from the cache, else encoded and cached."""
+    key = identity_key([s.sha256 for s in selfies], models.hash)
+    cached = cached_pack_path(key)
+    pack = None
+    if cached.is_file():
+        try:
+            pack = read_pack(cached)
+        except PackError:
+            pack = None  # a damaged cache entry is rebuilt
+    if pack is None:
+        from .build import build_identity
+
+        if on_encode:
+            on_encode(name)
+        pack = build_identity(name, selfies, shared_analyzer(models), cached).pack
+    return identity_from_pack(name, strength, pack, "selfies", key, tuple((str(s.path), s.sha256) for s in selfies))
 
 
 def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str, face_models: str | None = None,
                        on_encode: Callable[[str], None] | None = None) -> dict[str, CharacterIdentity]:
     """Identities of the named characters (only those some job needs)."""
-    from .build import ENCODER_VERSION, build_identity
-
     characters = loaded.shotlist.characters
     result: dict[str, CharacterIdentity] = {}
-    analyzer: Any = None
     models: FaceModels | None = None
     for name in sorted(names):
         character = characters[name]
         if character.identity is not None:
             pack = read_pack(loaded.resolve_path(character.identity))
-            result[name] = _from_pack(name, character.identity_strength, pack, "pack")
+            result[name] = identity_from_pack(name, character.identity_strength, pack, "pack")
             continue
         # Read once: the cache key and, on a miss, the encoding come from the same bytes.
         selfies = [SelfieFile.read(loaded.resolve_path(p)) for p in character.selfies or []]
         models = models or face_models_for(preset_name, face_models)
-        key = tagged_hash("idcli-identity-cache-v1", {
-            "selfies": [s.sha256 for s in selfies], "face_models": models.hash, "encoder": ENCODER_VERSION})
-        cached = state_dir() / "identities" / f"{key.split(':')[1][:32]}.idpack"
-        pack = None
-        if cached.is_file():
-            try:
-                pack = read_pack(cached)
-            except PackError:
-                pack = None  # a damaged cache entry is rebuilt
-        if pack is None:
-            if on_encode:
-                on_encode(name)
-            analyzer = analyzer or shared_analyzer(models)
-            pack = build_identity(name, selfies, analyzer, cached).pack
-        result[name] = _from_pack(name, character.identity_strength, pack, "selfies")
+        result[name] = identity_from_selfies(name, character.identity_strength, selfies, models, on_encode)
     return result

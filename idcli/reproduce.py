@@ -1,0 +1,465 @@
+"""Re-rendering one committed image from its record alone (``idcli reproduce``).
+
+The record is the image's sidecar (or, without one, the PNG's own ``idcli`` chunk). Everything that
+can change a pixel is taken from it and checked before the engine runs: the model by its content
+hash, the identity by its pack's or selfies' sha256 (through the identity cache, or encoded again
+from the recorded selfie paths), the adapter by its weight hash. A missing or changed input is an
+``InputError`` naming it (exit 2); a record from an engine version this idcli no longer makes is
+refused. The re-render is encoded with the recorded record, so on the same machine its PNG bytes
+are the committed ones: ``identical`` means equal sha256 (for a signed image, the sha256 before its
+C2PA manifest, which the sidecar records). Otherwise the report gives the largest pixel difference
+and what differs between the recorded environment and this one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import safeio
+from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
+from .hashing import sha256_bytes, sha256_file
+from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
+from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, SUPPORTED_ENGINES, TOOL_VERSION
+
+
+class ReproduceError(InputError):
+    """A record that cannot be re-rendered here (exit 2): missing or changed inputs, unsupported engine."""
+
+
+@dataclass
+class ReproduceReport:
+    image: str
+    sidecar: str | None
+    status: str  # "identical", "pixels-identical" (PNG bytes differ, pixels do not) or "different"
+    recorded_sha256: str | None
+    sha256: str
+    max_pixel_difference: int | None = None  # 0..255 over every channel; None without the committed image
+    differing_pixels: int | None = None
+    environment: list[dict[str, Any]] = field(default_factory=list)  # what differs: name, recorded, now
+    notes: list[str] = field(default_factory=list)
+    output: str | None = None
+
+    @property
+    def identical(self) -> bool:
+        return self.status == "identical"
+
+    @property
+    def exit_code(self) -> int:
+        """0 when identical, EXIT_CHECK_FAILED otherwise (docs/file-formats.md, exit codes)."""
+        return EXIT_OK if self.identical else EXIT_CHECK_FAILED
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``idcli reproduce --json`` document (docs/provenance.md; the contract of file-formats.md)."""
+        error = None
+        if not self.identical:
+            where = (f"largest pixel difference {self.max_pixel_difference}/255 over {self.differing_pixels} pixels"
+                     if self.max_pixel_difference is not None else "compared by hash only")
+            error = {"type": "NotReproduced", "message": f"{self.image}: {self.status} ({where})",
+                     "file": self.image, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+        return {"ok": self.identical, "exit_code": self.exit_code, "error": error, **asdict(self),
+                "identical": self.identical}
+
+
+# -- reading the record -------------------------------------------------------------------------------------
+
+def locate(target: str | Path) -> tuple[Path, Path | None, dict[str, Any]]:
+    """(image path, sidecar path or None, record) for an image or a sidecar path."""
+    from .provenance import read_png_record
+
+    target = Path(target)
+    if target.suffix.lower() == ".json":
+        sidecar_path: Path | None = target
+        record = _read_json(target)
+        image_record = record.get("image")
+        if not isinstance(image_record, dict) or not image_record.get("path"):
+            raise ReproduceError(f"{target}: not an idcli sidecar (no image path)")
+        image = target.parent / Path(str(image_record["path"])).name
+        return image, sidecar_path, record
+    sidecar_path = target.with_suffix(".json")
+    if sidecar_path.is_file():
+        return target, sidecar_path, _read_json(sidecar_path)
+    try:
+        data = safeio.read_regular(target, MAX_IMAGE_BYTES)
+    except safeio.NotRegularFile as exc:
+        raise ReproduceError(f"{target}: {'no such file' if exc.kind == 'missing' else 'cannot read it'}") from None
+    record = read_png_record(data)
+    if record is None:
+        raise ReproduceError(f"{target}: no sidecar beside it and no idcli record inside it; not an idcli image")
+    return target, None, record
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(safeio.read_regular(path, MAX_SIDECAR_BYTES))
+    except safeio.NotRegularFile as exc:
+        raise ReproduceError(f"{path}: {'no such file' if exc.kind == 'missing' else 'cannot read it'}") from None
+    except (ValueError, RecursionError):
+        raise ReproduceError(f"{path}: not valid JSON") from None
+    if not isinstance(data, dict) or "job_key" not in data:
+        raise ReproduceError(f"{path}: not an idcli sidecar (no job_key)")
+    return data
+
+
+def check_supported(record: dict[str, Any], notes: list[str]) -> None:
+    """Refuse a record this idcli cannot re-render: a newer sidecar schema or an unsupported engine."""
+    made_by = (record.get("tool") or {}).get("version", "?")
+    schema = record.get("schema")
+    if not isinstance(schema, int) or schema > SIDECAR_SCHEMA:
+        raise ReproduceError(f"the record has sidecar schema {schema!r}, made by idcli {made_by}; this idcli "
+                             f"{TOOL_VERSION} reads schema {SIDECAR_SCHEMA} and earlier: upgrade idcli")
+    engine = record.get("engine")
+    if engine is None:
+        engine = ENGINE_ALGORITHM
+        notes.append(f"the record predates engine versions in sidecars; assumed {ENGINE_ALGORITHM}")
+    if engine not in SUPPORTED_ENGINES:
+        raise ReproduceError(f"the image was made by engine {engine} (idcli {made_by}); this idcli {TOOL_VERSION} "
+                             f"re-renders {', '.join(SUPPORTED_ENGINES)} only: use idcli {made_by} to reproduce it")
+
+
+# -- inputs, each checked against its hash ------------------------------------------------------------------
+
+def resolve_recorded_model(record: dict[str, Any]) -> Any:
+    from .models import resolve_model
+    from .shotlist import ModelSpec
+
+    m = record.get("model") or {}
+    try:
+        spec = ModelSpec(preset=m.get("preset"), id=m.get("id") if m.get("source") != "builtin" else None,
+                         revision=m.get("revision") if m.get("source") == "hub" else None,
+                         allow_pickle=bool(m.get("allow_pickle", False)))
+    except ValueError:
+        raise ReproduceError(f"the record's model {m.get('preset')!r} is not a preset this idcli knows") from None
+    if m.get("source") == "local" and not Path(str(m.get("id"))).is_dir():
+        raise ReproduceError(f"model folder {m.get('id')} is missing")
+    model = resolve_model(spec, Path("/"), str(m.get("dtype")))
+    if m.get("source") != "hub" and model.content_hash != m.get("hash"):
+        raise ReproduceError(f"model {m.get('id') or m.get('preset')} changed since the render (content hash "
+                             f"{m.get('hash')}, now {model.content_hash})")
+    return model
+
+
+def resolve_recorded_identity(character: dict[str, Any], strength: float, preset: str, face_models: str | None,
+                              notes: list[str]) -> Any:
+    """The identity a record's conditioning character was rendered with, each input checked."""
+    from .identity.encode import SelfieFile
+    from .identity.pack import PackError, read_pack
+    from .identity.resolve import cached_pack_path, identity_from_pack, identity_from_selfies, identity_key
+
+    name = character.get("name", "?")
+    if character.get("source") == "pack":
+        path = Path(str(character.get("pack_path")))
+        if not path.is_file():
+            raise ReproduceError(f"identity pack {path} of '{name}' is missing")
+        if sha256_file(path) != character.get("pack_sha256"):
+            raise ReproduceError(f"identity pack {path} of '{name}' changed since the render (sha256 "
+                                 f"{character.get('pack_sha256')}, now {sha256_file(path)})")
+        identity = identity_from_pack(name, strength, read_pack(path), "pack")
+    else:
+        files = character.get("selfie_files")
+        if not files:
+            # Older records name no selfie files: only the cached pack they were rendered from can serve.
+            path = Path(str(character.get("pack_path")))
+            try:
+                identity = identity_from_pack(name, strength, read_pack(path), "selfies")
+            except PackError:
+                raise ReproduceError(f"'{name}': the record names no selfie files and its cached identity "
+                                     f"{path} is gone; re-render it from its shot list instead") from None
+        else:
+            selfies = []
+            for item in files:
+                path = Path(str(item.get("path")))
+                if not path.is_file():
+                    raise ReproduceError(f"selfie {path} of '{name}' is missing")
+                selfie = SelfieFile.read(path)
+                if selfie.sha256 != item.get("sha256"):
+                    raise ReproduceError(f"selfie {path} of '{name}' changed since the render (sha256 "
+                                         f"{item.get('sha256')}, now {selfie.sha256})")
+                selfies.append(selfie)
+            recorded_models = (character.get("face_models") or {}).get("hash", "")
+            key = identity_key([s.sha256 for s in selfies], recorded_models)
+            if character.get("identity_key") and key != character["identity_key"]:
+                notes.append(f"'{name}': this idcli keys the identity differently (encoder or aggregation settings "
+                             "changed); it is encoded again")
+            cached = cached_pack_path(key)
+            pack = None
+            if cached.is_file():
+                try:
+                    pack = read_pack(cached)
+                except PackError:
+                    pack = None
+            if pack is not None:
+                identity = identity_from_pack(name, strength, pack, "selfies", key,
+                                      tuple((str(s.path), s.sha256) for s in selfies))
+            else:
+                models = _recorded_face_models(character, preset, face_models)
+                identity = identity_from_selfies(name, strength, selfies, models)
+                notes.append(f"'{name}': not in the identity cache; encoded again from its selfies")
+    if identity.embedding_sha256 != character.get("embedding_sha256"):
+        notes.append(f"'{name}': the identity's embedding differs from the recorded one (encoded on another "
+                     "machine or ONNX Runtime build?), so pixels may differ")
+    return identity
+
+
+def _recorded_face_models(character: dict[str, Any], preset: str, option: str | None) -> Any:
+    from .errors import ModelUnavailableError
+    from .identity.faces import resolve_face_models
+    from .identity.resolve import face_models_for
+
+    recorded = character.get("face_models") or {}
+    candidates: list[Any] = []
+    for choose in (lambda: resolve_face_models(option) if option else None,
+                   lambda: resolve_face_models(recorded["folder"]) if recorded.get("folder") else None,
+                   lambda: face_models_for(preset, None)):
+        try:
+            found = choose()
+        except ModelUnavailableError:
+            found = None
+        if found is not None:
+            candidates.append(found)
+            if found.hash == recorded.get("hash"):
+                return found
+    where = ", ".join(str(c.folder) for c in candidates) or "none found"
+    raise ReproduceError(f"'{character.get('name')}': the face models the identity was encoded with "
+                         f"({recorded.get('hash')}, in {recorded.get('folder')}) are not available ({where}); "
+                         "pass --face-models DIR")
+
+
+def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
+    from .adapters import AdapterIdentity, resolve_adapter
+    from .shotlist import ModelSpec
+
+    a = dict(character.get("adapter") or {})
+    try:
+        adapter = AdapterIdentity(**{f.name: a.get(f.name) for f in fields(AdapterIdentity)})
+    except TypeError:
+        raise ReproduceError("the record's adapter is incomplete") from None
+    if adapter.source == "builtin":
+        now = resolve_adapter(ModelSpec(preset=model.preset), model, Path("/"))
+        if now.content_hash != adapter.content_hash:
+            raise ReproduceError(f"the built-in adapter changed since the render ({adapter.content_hash}, now "
+                                 f"{now.content_hash})")
+        return now
+    if adapter.source == "local":
+        file = Path(adapter.id) / adapter.subfolder / adapter.weight_name
+        if not file.is_file():
+            raise ReproduceError(f"adapter weights {file} are missing")
+        if sha256_file(file) != adapter.content_hash:
+            raise ReproduceError(f"adapter weights {file} changed since the render")
+    return adapter
+
+
+def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, Any] | None = None) -> Any:
+    """The engine's request, exactly as the planner made it, from the record's fields.
+
+    ``cast`` (several characters): each conditioning character's resolved identity by name, for the
+    identity lines recorded under ``method.characters``.
+    """
+    from .method import PARAM_NAMES, FusionParams
+    from .plan import IdentityLine, RenderRequest
+
+    method = record.get("method") or {"name": "text"}
+    sampler, size = record["sampler"], record["size"]
+    fusion = None
+    if method.get("name") != "text":
+        params = {k: v for k, v in (method.get("params") or {}).items() if k in PARAM_NAMES}
+        fusion = FusionParams(**params)
+    conditioned = identity is not None and fusion is not None
+    return RenderRequest(
+        prompt=record["prompt"], negative_prompt=record.get("negative_prompt") or "", seed=int(record["seed"]),
+        width=int(size["width"]), height=int(size["height"]), steps=int(sampler["steps"]),
+        guidance=float(sampler["guidance"]), sampler=sampler["name"],
+        identity_embedding=identity.embedding if conditioned else None,
+        identity_strength=float((method.get("identity") or {}).get("strength", 0.0)) if conditioned else 0.0,
+        method=method.get("name", "text"), fusion=fusion,
+        semantic_prompt=method.get("semantic_prompt"),
+        subject_spans=tuple(tuple(span) for span in method.get("subject_spans") or ()),
+        identity_references=identity.references if conditioned else None,
+        lines=tuple(IdentityLine(line["name"], line["prompt"], float(line["strength"]),
+                                 tuple(tuple(span) for span in line["subject_spans"]),
+                                 cast[line["name"]].embedding, cast[line["name"]].references)
+                    for line in method.get("characters") or ()) if conditioned and cast else (),
+        subject=identity.name if conditioned else "")
+
+
+# -- comparing ---------------------------------------------------------------------------------------------
+
+def environment_differences(record: dict[str, Any], device: str, dtype: str) -> list[dict[str, Any]]:
+    """What of the recorded environment differs now: device, dtype, library versions, idcli's version."""
+    from .provenance import software_versions
+
+    m = record.get("model") or {}
+    pairs = [("device", m.get("device"), device), ("dtype", m.get("dtype"), dtype),
+             ("idcli", (record.get("tool") or {}).get("version"), TOOL_VERSION)]
+    recorded = record.get("software") or {}
+    now = software_versions()
+    pairs += [(name, recorded.get(name), now.get(name)) for name in sorted(set(recorded) | set(now))]
+    return [{"name": n, "recorded": r, "now": v} for n, r, v in pairs if r != v]
+
+
+def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int]:
+    """(largest absolute channel difference, pixels that differ) between two PNGs of one size."""
+    from .identity.images import load_rgb
+
+    a = load_rgb(Path("committed.png"), committed).astype(np.int16)
+    b = load_rgb(Path("reproduced.png"), reproduced).astype(np.int16)
+    if a.shape != b.shape:
+        return 255, int(max(a.shape[0] * a.shape[1], b.shape[0] * b.shape[1]))
+    diff = np.abs(a - b)
+    return int(diff.max()), int((diff.max(axis=2) > 0).sum())
+
+
+# -- the batch it was rendered in ---------------------------------------------------------------------------
+
+def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The sidecars of the batch ``sidecar`` was rendered in, in batch order, from its output folder;
+    None when it was rendered alone or the batch cannot be rebuilt (a member is missing).
+
+    A batch's float rounding depends on its shape and rows (CPU float32 agrees to ~1e-6, enough to move a
+    few pixels by 1/255), so an exact reproduction renders the same batch. Its members are the sidecars
+    of the same output folder with the same batch size and the same start and finish times.
+    """
+    batch, timing = sidecar.get("batch") or {}, sidecar.get("timing") or {}
+    size = batch.get("size")
+    if sidecar_path is None or not isinstance(size, int) or size <= 1 or not timing.get("started"):
+        return None
+    root = sidecar_path.parent.parent
+    found: dict[int, dict[str, Any]] = {}
+    for path in sorted(root.glob("*/*.json")):
+        try:
+            other = json.loads(safeio.read_regular(path, MAX_SIDECAR_BYTES, follow_links=False))
+        except (safeio.NotRegularFile, ValueError, RecursionError):
+            continue
+        if not isinstance(other, dict):
+            continue
+        o_batch, o_timing = other.get("batch") or {}, other.get("timing") or {}
+        if (o_batch.get("size") == size and o_timing.get("started") == timing["started"]
+                and o_timing.get("finished") == timing.get("finished") and isinstance(o_batch.get("index"), int)):
+            found[o_batch["index"]] = other
+    return [found[i] for i in range(size)] if sorted(found) == list(range(size)) else None
+
+
+@dataclass
+class _Prepared:
+    record: dict[str, Any]
+    request: Any
+    identity: Any
+    adapter: Any
+    conditioning: dict[str, Any] | None
+
+
+def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes: list[str]) -> _Prepared:
+    """One record's request, its identity and adapter resolved and checked (steps 2 and 3 of reproduce)."""
+    from .provenance import record_of_sidecar
+
+    record = record_of_sidecar(sidecar)
+    method = record.get("method") or {"name": "text"}
+    conditioning = next((c for c in record.get("identity") or [] if c.get("conditions_image")), None)
+    identity = adapter = None
+    cast: dict[str, Any] = {}
+    if method.get("name") != "text" and conditioning is not None:
+        strength = float((method.get("identity") or {}).get("strength", 0.0))
+        identity = resolve_recorded_identity(conditioning, strength, model.preset, face_models, notes)
+        adapter = recorded_adapter(conditioning, model)
+        # Several characters: every identity line's character, each input checked the same way.
+        entries = {c.get("name"): c for c in record.get("identity") or []}
+        for line in method.get("characters") or ():
+            name = line.get("name")
+            if name not in entries:
+                raise ReproduceError(f"the record's identity line '{name}' has no identity entry")
+            cast[name] = identity if name == identity.name else resolve_recorded_identity(
+                entries[name], float(line.get("strength", 0.0)), model.preset, face_models, notes)
+    return _Prepared(record, request_from_record(record, identity, cast), identity, adapter, conditioning)
+
+
+# -- the call ----------------------------------------------------------------------------------------------
+
+def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: str = "auto",
+              face_models: str | None = None,
+              engine_factory: Callable[[Any, Any, Any], Any] | None = None) -> ReproduceReport:
+    """Re-render the image at ``target`` (an image or its sidecar) from its record; compare."""
+    from .plan import Job
+    from .provenance import encode_png, read_png_record
+    from .run import _default_engine
+    from .runtime import resolve_runtime
+
+    # 1. The record, refused when this idcli no longer makes its engine's pixels; the model by content.
+    image_path, sidecar_path, sidecar = locate(target)
+    notes: list[str] = []
+    check_supported(sidecar, notes)
+    model = resolve_recorded_model(sidecar)
+    # 2. Its identity and adapter, each by hash (a missing or changed input is named: exit 2).
+    own = _prepare(sidecar, model, face_models, notes)
+    # 3. The batch it was rendered in, when the folder still holds it: same shape, same rounding.
+    batch, index = [own], 0
+    members = batch_members(sidecar_path, sidecar)
+    if members is not None:
+        index = int(sidecar["batch"]["index"])
+        try:
+            batch = [own if i == index else _prepare(m, model, face_models, []) for i, m in enumerate(members)]
+        except InputError as exc:
+            batch, index = [own], 0
+            notes.append(f"rendered alone, not in its batch of {len(members)} ({exc}); float rounding may "
+                         "move some pixels by 1/255")
+    elif (sidecar.get("batch") or {}).get("size") not in (None, 1):
+        notes.append("rendered alone: the other images of its batch are not in the folder; float rounding may "
+                     "move some pixels by 1/255")
+    # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
+    runtime = resolve_runtime(device, model.dtype)
+    adapter = next((p.adapter for p in batch if p.adapter is not None), None)
+    engine = (engine_factory or _default_engine)(model, runtime, adapter)
+    recorded_weight = ((own.conditioning or {}).get("adapter") or {}).get("weight_sha256")
+    loaded_weight = (getattr(engine, "adapter_record", None) or {}).get("weight_sha256")
+    if own.adapter is not None and recorded_weight and loaded_weight and recorded_weight != loaded_weight:
+        notes.append(f"the adapter's weight file differs from the recorded one ({recorded_weight[:12]}…, now "
+                     f"{loaded_weight[:12]}…)")
+    pixels = engine.render([p.request for p in batch])[index].pixels
+    committed = None
+    try:
+        committed = safeio.read_regular(image_path, MAX_IMAGE_BYTES)
+    except safeio.NotRegularFile:
+        notes.append(f"the committed image {image_path} is missing: compared by hash only")
+    # The record the commit embedded is the image's own chunk (an older idcli's sidecar may hold fewer
+    # fields than its PNG); the sidecar's stands in when the image is gone or holds another job.
+    embedded = read_png_record(committed) if committed is not None else None
+    record = embedded if embedded and embedded.get("job_key") == own.record["job_key"] else own.record
+    job = Job(key=record["job_key"], shot_id=record["shot_id"], take=int(record["take"]), request=own.request,
+              framing=record.get("framing"), expression=record.get("expression"),
+              characters=tuple(record.get("characters") or ()), group="g1",
+              subject=own.conditioning.get("name") if own.identity is not None and own.conditioning else None,
+              cast=tuple({"name": line.name} for line in own.request.lines))
+    png = encode_png(pixels, job, model, record)
+    # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels.
+    c2pa = sidecar.get("c2pa") or {}
+    recorded_sha = c2pa.get("unsigned_sha256") if c2pa.get("signed") else (sidecar.get("image") or {}).get("sha256")
+    if committed is not None and not c2pa.get("signed"):
+        from .signing import without_manifest
+
+        unsigned = without_manifest(committed)
+        if unsigned is not None:  # signed, but the sidecar (rebuilt after a kill?) does not say so
+            recorded_sha = sha256_bytes(unsigned)
+            notes.append("the image carries a C2PA manifest its record does not describe; compared without it")
+        elif recorded_sha is None:  # no sidecar: the image itself is the record
+            recorded_sha = sha256_bytes(committed)
+    report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
+                             recorded_sha, sha256_bytes(png), notes=notes)
+    if report.sha256 == recorded_sha:
+        report.status, report.max_pixel_difference, report.differing_pixels = "identical", 0, 0
+    elif committed is not None:
+        report.max_pixel_difference, report.differing_pixels = pixel_difference(committed, png)
+        if report.max_pixel_difference == 0:
+            report.status = "pixels-identical"
+    if not report.identical:
+        report.environment = environment_differences(sidecar, runtime.device, runtime.dtype)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        target_path = out / image_path.name
+        safeio.atomic_write(target_path, png)
+        report.output = str(target_path)
+    return report

@@ -1,0 +1,342 @@
+"""C2PA content credentials: signing every committed image, and reading a signed one back.
+
+The commit path calls ``Signer.sign_png`` on the encoded PNG bytes, in memory, just before they are
+written: the sidecar's sha256 is then the signed file's (resume still works), and nothing re-saves
+the image afterwards (Pillow would drop the manifest). The manifest holds a ``c2pa.created`` action
+with the IPTC digital source type ``trainedAlgorithmicMedia``, idcli and the model as the generator,
+and the ``org.idcli.render`` assertion with what a reviewer needs from the sidecar. No thumbnail; no
+time-stamp authority unless one is configured: signing is fully offline.
+
+Credentials (docs/provenance.md): a PEM certificate chain (end-entity first, then its issuers; a
+self-signed leaf is refused by C2PA validators) and its private key (PEM, optionally encrypted). They
+are checked before anything renders: a bad key, a wrong password, an expired or mismatched
+certificate is an ``InputError`` (exit 2).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, OutputError
+from .hashing import sha256_bytes
+from .versions import ENGINE_ALGORITHM, TOOL_NAME, TOOL_VERSION
+
+CERT_ENV = "IDCLI_C2PA_CERT"
+KEY_ENV = "IDCLI_C2PA_KEY"
+PASSWORD_ENV = "IDCLI_C2PA_KEY_PASSWORD"  # default name of the variable holding the key's password
+ASSERTION_LABEL = "org.idcli.render"
+DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+MAX_CREDENTIAL_BYTES = 1024 * 1024
+# The SDK's default is a JPEG thumbnail in the manifest (about a megabyte for a large render).
+_SIGN_SETTINGS = {"builder": {"thumbnail": {"enabled": False}}}
+
+
+class SigningError(InputError):
+    """Credentials that cannot sign (exit 2, before anything renders)."""
+
+
+EXTRA_HINT = "install the provenance extra: pip install 'idcli[provenance]' (c2pa-python and cryptography)"
+
+
+def available() -> bool:
+    """Whether c2pa-python and cryptography are installed (the ``provenance`` extra)."""
+    from importlib.util import find_spec
+
+    return find_spec("c2pa") is not None and find_spec("cryptography") is not None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A checked certificate chain and private key, ready for c2pa-python."""
+
+    cert_path: str
+    key_path: str
+    chain_pem: bytes = b""
+    key_pem: bytes = b""  # unencrypted PKCS#8: what the SDK takes
+    alg: str = "es256"
+    subject: str = ""
+    issuer: str = ""
+    not_after: str = ""
+    ta_url: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """What a sidecar says about the signer (never the key)."""
+        return {"alg": self.alg, "subject": self.subject, "issuer": self.issuer, "not_after": self.not_after,
+                "time_stamp_authority": self.ta_url}
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CREDENTIAL_BYTES + 1)
+    except OSError as exc:
+        raise SigningError(f"C2PA {what} {path}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > MAX_CREDENTIAL_BYTES:
+        raise SigningError(f"C2PA {what} {path}: over {MAX_CREDENTIAL_BYTES:,} bytes, not a PEM file")
+    return data
+
+
+def _algorithm(key: Any, key_path: Path) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        algs = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
+        if key.curve.name in algs:
+            return algs[key.curve.name]
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    elif isinstance(key, rsa.RSAPrivateKey):
+        return "ps256"
+    raise SigningError(f"C2PA key {key_path}: {type(key).__name__} keys cannot sign C2PA manifests; use an "
+                       "EC P-256/P-384/P-521, Ed25519 or RSA (PS256) key")
+
+
+def load_credentials(cert_path: str | Path, key_path: str | Path, password: bytes | None = None,
+                     ta_url: str | None = None, now: datetime | None = None) -> Credentials:
+    """Read and check a certificate chain and its key; then sign a tiny PNG with them, so anything the
+    C2PA SDK itself refuses is found here, before a render, too."""
+    if not available():
+        raise SigningError(f"C2PA signing needs c2pa-python and cryptography: {EXTRA_HINT}")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert_path, key_path = Path(cert_path).expanduser(), Path(key_path).expanduser()
+    try:
+        chain = x509.load_pem_x509_certificates(_read(cert_path, "certificate"))
+    except ValueError:
+        raise SigningError(f"C2PA certificate {cert_path}: not a PEM certificate chain") from None
+    try:
+        key = serialization.load_pem_private_key(_read(key_path, "key"), password=password)
+    except TypeError:
+        hint = (f"; set {PASSWORD_ENV} (or the shot list's provenance.c2pa.password_env)"
+                if password is None else "")
+        raise SigningError(f"C2PA key {key_path}: the key is encrypted and "
+                           f"{'no password was given' if password is None else 'does not take a password'}"
+                           f"{hint}") from None
+    except ValueError:
+        what = "wrong password, or not a PEM private key" if password else "not a PEM private key"
+        raise SigningError(f"C2PA key {key_path}: cannot load it ({what})") from None
+    leaf = chain[0]
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if (leaf.public_key().public_bytes(serialization.Encoding.DER, public)
+            != key.public_key().public_bytes(serialization.Encoding.DER, public)):
+        raise SigningError(f"C2PA key {key_path} does not belong to the certificate {cert_path} (the first "
+                           "certificate in the file must be the signer's own)")
+    moment = now or datetime.now(timezone.utc)  # noqa: UP017
+    if moment < leaf.not_valid_before_utc:
+        raise SigningError(f"C2PA certificate {cert_path} is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}")
+    if moment > leaf.not_valid_after_utc:
+        raise SigningError(f"C2PA certificate {cert_path} expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
+    if leaf.issuer == leaf.subject:
+        raise SigningError(f"C2PA certificate {cert_path} is self-signed; C2PA validators refuse a self-signed "
+                           "signer. Make a CA and an end-entity certificate signed by it (docs/provenance.md)")
+    try:
+        constraints = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if constraints.ca:
+            raise SigningError(f"C2PA certificate {cert_path} is a CA certificate; sign with an end-entity "
+                               "certificate (CA:false) issued by it (docs/provenance.md)")
+    except x509.ExtensionNotFound:
+        pass
+    alg = _algorithm(key, key_path)
+    pem = serialization.Encoding.PEM
+    credentials = Credentials(
+        str(cert_path), str(key_path), b"".join(c.public_bytes(pem) for c in chain),
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        alg, leaf.subject.rfc4514_string(), leaf.issuer.rfc4514_string(), leaf.not_valid_after_utc.isoformat(),
+        ta_url)
+    _trial_sign(credentials)
+    return credentials
+
+
+def _trial_sign(credentials: Credentials) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    try:
+        Signer(credentials).sign_png(buffer.getvalue(), {"job_key": "trial"})
+    except OutputError as exc:
+        raise SigningError(f"C2PA certificate {credentials.cert_path} and key {credentials.key_path} cannot "
+                           f"sign: {exc}") from None
+
+
+def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentials | None:
+    """The credentials a render signs with, or None when it does not sign.
+
+    Signing is on with ``--sign``, with ``provenance.c2pa`` in the shot list, or when both
+    ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY`` are set; ``--no-sign`` turns it off. The shot list's
+    paths win over the environment's; ``resolve`` turns a path as the shot list writes it into a path
+    (``LoadedShotList.resolve_path``: ``~`` expanded, relative to the shot list).
+    """
+    if sign is False:
+        return None
+    env_cert, env_key = os.environ.get(CERT_ENV), os.environ.get(KEY_ENV)
+    if spec is not None:
+        cert, key = str(resolve(spec.cert)), str(resolve(spec.key))
+        password_env, ta_url = spec.password_env or PASSWORD_ENV, spec.ta_url
+    elif env_cert and env_key:
+        cert, key, password_env, ta_url = env_cert, env_key, PASSWORD_ENV, None
+    elif sign:
+        raise SigningError(f"--sign needs a certificate and key: set {CERT_ENV} and {KEY_ENV}, or "
+                           "provenance: {c2pa: {cert: ..., key: ...}} in the shot list (docs/provenance.md)")
+    else:
+        return None
+    password = os.environ.get(password_env)
+    return load_credentials(cert, key, password.encode("utf-8") if password else None, ta_url)
+
+
+def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
+    """The C2PA manifest definition of one image, from its reproducible record (the sidecar's core)."""
+    model = record.get("model") or {}
+    model_name = model.get("id") or f"{model.get('preset')} (random weights)"
+    return {
+        "claim_generator_info": [{"name": TOOL_NAME, "version": TOOL_VERSION}],
+        "title": Path(str((record.get("image") or {}).get("path", "image.png"))).name,
+        "format": "image/png",
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": [{
+                "action": "c2pa.created",
+                "digitalSourceType": DIGITAL_SOURCE_TYPE,
+                "softwareAgent": {"name": TOOL_NAME, "version": TOOL_VERSION},
+                "description": f"rendered by {TOOL_NAME} {TOOL_VERSION} with the model {model_name}",
+            }]}},
+            {"label": ASSERTION_LABEL, "data": reviewer_fields(record)},
+        ],
+    }
+
+
+def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar fields a reviewer needs, carried inside the signed manifest."""
+    model = record.get("model") or {}
+    identities = [{k: c.get(k) for k in ("name", "source", "identity_key", "pack_sha256", "selfie_sha256",
+                                           "embedding_sha256", "conditions_image", "strength")}
+                  | {"face_models": (c.get("face_models") or {}).get("hash")}
+                  for c in record.get("identity") or [] if isinstance(c, dict)]
+    return {
+        "job_key": record.get("job_key"),
+        "engine": record.get("engine", ENGINE_ALGORITHM),
+        "tool": record.get("tool"),
+        "shot_id": record.get("shot_id"),
+        "take": record.get("take"),
+        "seed": record.get("seed"),
+        "prompt": record.get("prompt"),
+        "negative_prompt": record.get("negative_prompt"),
+        "framing": record.get("framing"),
+        "expression": (record.get("expression") or {}).get("label") if record.get("expression") else None,
+        "method": (record.get("method") or {}).get("name"),
+        "model": {k: model.get(k) for k in ("preset", "source", "id", "revision", "hash", "dtype",
+                                            "random_weights")},
+        "sampler": record.get("sampler"),
+        "size": record.get("size"),
+        "identities": identities,
+    }
+
+
+class Signer:
+    """Signs PNG bytes with one set of credentials (one C2PA signer per image: the SDK consumes it)."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+
+    def sign_png(self, png: bytes, record: dict[str, Any]) -> bytes:
+        """The PNG with its manifest embedded; failures are OutputErrors (the run stops, nothing partial)."""
+        import c2pa
+
+        c = self.credentials
+        try:
+            signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
+                alg=c.alg.encode(), sign_cert=c.chain_pem, private_key=c.key_pem,
+                ta_url=c.ta_url.encode() if c.ta_url else None))
+            context = c2pa.Context.from_dict(_SIGN_SETTINGS)
+            out = io.BytesIO()
+            with c2pa.Builder(manifest_for(record), context) as builder:
+                builder.sign(signer, "image/png", io.BytesIO(png), out)
+        except c2pa.C2paError as exc:
+            raise OutputError(f"C2PA signing failed: {exc}") from None
+        return out.getvalue()
+
+    def sign(self, png: bytes, record: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """The signed PNG and the sidecar's ``c2pa`` field: who signed, and the hash of the image before its
+        manifest (what ``idcli reproduce`` compares a re-render with: a signature carries a time)."""
+        signed = self.sign_png(png, record)
+        return signed, {"signed": True, "assertion": ASSERTION_LABEL, "unsigned_sha256": sha256_bytes(png),
+                        **self.credentials.record()}
+
+
+def without_manifest(png: bytes) -> bytes | None:
+    """The PNG as it was before signing, or None when it carries no C2PA manifest.
+
+    c2pa-python embeds the manifest as one ``caBX`` chunk and changes no other byte, so removing that
+    chunk gives back the signed bytes' original exactly (what ``c2pa.unsigned_sha256`` hashes). Used by
+    ``idcli reproduce`` when a signed image's sidecar lacks that hash (rebuilt from the PNG after a kill).
+    """
+    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    kept, pos, found = [png[:8]], 8, False
+    while pos + 12 <= len(png):
+        length = int.from_bytes(png[pos:pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(png):
+            return None  # a damaged file: nothing to say about it here
+        if png[pos + 4:pos + 8] == b"caBX":
+            found = True
+        else:
+            kept.append(png[pos:end])
+        pos = end
+    return b"".join(kept) if found and pos == len(png) else None
+
+
+@dataclass
+class ManifestReport:
+    """What the C2PA reader says about one file."""
+
+    present: bool
+    state: str | None = None  # Valid, Trusted or Invalid (None when there is no manifest)
+    failures: list[str] | None = None
+    created: bool = False  # the first action is c2pa.created with trainedAlgorithmicMedia
+    assertion: dict[str, Any] | None = None  # our org.idcli.render assertion
+    signer: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"present": self.present, "state": self.state, "failures": self.failures or [],
+                "created": self.created, "signer": self.signer, "job_key": (self.assertion or {}).get("job_key"),
+                "error": self.error}
+
+
+def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
+    """Read and validate the manifest of PNG bytes (``trust_pem``: a studio's root certificates, which
+    turn ``Valid`` into ``Trusted``)."""
+    import c2pa
+
+    try:
+        context = c2pa.Context.from_dict({"trust": {"user_anchors": trust_pem}}) if trust_pem else None
+        reader = c2pa.Reader("image/png", io.BytesIO(data), context=context) if context else \
+            c2pa.Reader("image/png", io.BytesIO(data))
+    except c2pa.C2paError as exc:
+        text = str(exc)
+        if "ManifestNotFound" in type(exc).__name__ or "no JUMBF" in text or "not found" in text.lower():
+            return ManifestReport(False)
+        return ManifestReport(True, "Invalid", error=text)
+    with reader:
+        state = reader.get_validation_state()
+        results = reader.get_validation_results() or {}
+        manifest = reader.get_active_manifest() or {}
+    failures = [f"{f.get('code')}: {f.get('explanation')}"
+                for f in (results.get("activeManifest") or {}).get("failure", [])]
+    actions: list[dict[str, Any]] = []
+    assertion = None
+    for item in manifest.get("assertions", []):
+        if str(item.get("label", "")).startswith("c2pa.actions"):
+            actions.extend(item.get("data", {}).get("actions", []))
+        elif item.get("label") == ASSERTION_LABEL:
+            assertion = item.get("data")
+    created = bool(actions) and actions[0].get("action") == "c2pa.created" and \
+        actions[0].get("digitalSourceType") == DIGITAL_SOURCE_TYPE
+    info = manifest.get("signature_info") or {}
+    return ManifestReport(True, state, failures, created, assertion, info.get("common_name"))

@@ -1,0 +1,142 @@
+"""Checking an output folder: every image against its sidecar, and signed images' C2PA credentials.
+
+The library call behind ``idcli verify``. It reads; it never writes. An image is ``ok`` when its bytes
+hash to the sidecar's sha256 and, when the sidecar says it was signed (or the file carries a
+manifest), the C2PA reader finds the manifest, validates it (``Valid``, or ``Trusted`` with a root
+the caller trusts), and its ``org.idcli.render`` assertion names the sidecar's job key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import safeio
+from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
+from .hashing import sha256_bytes
+from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
+
+
+@dataclass
+class ImageCheck:
+    sidecar: dict[str, str]  # {path (relative to the output folder), abs_path}, as in the --json contract
+    image: dict[str, str]
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    c2pa: dict[str, Any] | None = None  # the reader's report, for signed images
+
+
+@dataclass
+class VerifyReport:
+    out_dir: str
+    images: list[ImageCheck] = field(default_factory=list)
+    trust: str | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for i in self.images if not i.ok)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every image passes, EXIT_CHECK_FAILED otherwise (docs/file-formats.md, exit codes)."""
+        return EXIT_CHECK_FAILED if self.failed else EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``idcli verify --json`` document (docs/provenance.md; the contract of file-formats.md)."""
+        error = None
+        if self.failed:
+            error = {"type": "VerifyFailed", "message": f"{self.failed} of {len(self.images)} image(s) fail",
+                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+        return {"ok": not self.failed, "exit_code": self.exit_code, "error": error, "out_dir": self.out_dir,
+                "counts": {"checked": len(self.images), "failed": self.failed,
+                           "signed": sum(1 for i in self.images if i.c2pa and i.c2pa.get("present"))},
+                "trust": self.trust, "images": [asdict(i) for i in self.images]}
+
+
+def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> VerifyReport:
+    """Check every committed image of ``out_dir`` (``trust``: a PEM file of root certificates)."""
+    root = Path(out_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such output folder")
+    trust_pem = None
+    if trust is not None:
+        try:
+            trust_pem = safeio.read_regular(Path(trust), 1024 * 1024).decode("utf-8")
+        except (safeio.NotRegularFile, UnicodeDecodeError):
+            raise InputError(f"--trust {trust}: cannot read a PEM file there") from None
+        if "BEGIN CERTIFICATE" not in trust_pem:
+            raise InputError(f"--trust {trust}: holds no PEM certificate")
+    report = VerifyReport(str(root), trust=str(trust) if trust else None)
+    for sidecar_path in sorted(root.glob("*/*.json")):
+        check = check_image(root, sidecar_path, trust_pem)
+        if check is not None:
+            report.images.append(check)
+    return report
+
+
+def _file(root: Path, path: Path) -> dict[str, str]:
+    """A file of the output folder as the --json contract names it: ``{path, abs_path}``."""
+    try:
+        relative = path.relative_to(root).as_posix()
+    except ValueError:  # a sidecar naming an image outside the folder (reported as a problem)
+        relative = str(path)
+    return {"path": relative, "abs_path": str(path.absolute())}
+
+
+def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
+    """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
+    try:
+        sidecar = json.loads(safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False))
+    except (safeio.NotRegularFile, ValueError, RecursionError):
+        return None
+    if not isinstance(sidecar, dict) or "job_key" not in sidecar or not isinstance(sidecar.get("image"), dict):
+        return None
+    relpath = str(sidecar["image"].get("path", ""))
+    image_path = root / relpath
+    check = ImageCheck(_file(root, sidecar_path), _file(root, image_path), ok=True)
+    if not image_path.resolve().is_relative_to(root.resolve()):
+        check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
+        check.ok = False
+        return check
+    try:
+        data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile as exc:
+        check.problems.append(f"image {exc.kind}: {image_path}")
+        check.ok = False
+        return check
+    if sha256_bytes(data) != sidecar["image"].get("sha256"):
+        check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
+    signed = bool((sidecar.get("c2pa") or {}).get("signed"))
+    from .signing import EXTRA_HINT, ManifestReport, available, read_manifest
+
+    if available():
+        manifest = read_manifest(data, trust_pem)
+    elif signed:
+        check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
+        manifest = ManifestReport(True, None, error="c2pa-python is not installed")
+        check.c2pa = manifest.as_dict()
+        check.ok = False
+        return check
+    else:
+        manifest = ManifestReport(False)
+    if signed or manifest.present:
+        check.c2pa = manifest.as_dict()
+        if not manifest.present:
+            check.problems.append("the sidecar says the image was signed, but it carries no C2PA manifest")
+        elif manifest.state not in ("Valid", "Trusted"):
+            # Without --trust every signer is "untrusted"; that is not why the manifest is invalid.
+            failures = [f for f in manifest.failures or []
+                        if trust_pem or not f.startswith("signingCredential.untrusted")]
+            detail = "; ".join(failures) or manifest.error or "no detail"
+            check.problems.append(f"C2PA validation state {manifest.state}: {detail}")
+        else:
+            if trust_pem and manifest.state != "Trusted":
+                check.problems.append("C2PA manifest valid but its signer does not chain to the --trust root")
+            if not manifest.created:
+                check.problems.append("the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)")
+            if (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):
+                check.problems.append("the manifest's org.idcli.render assertion names another job key")
+    check.ok = not check.problems
+    return check

@@ -1,0 +1,267 @@
+"""Provenance others can check: A1111 ``parameters`` read by sd-parsers, C2PA signing and ``idcli verify``."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from c2pa_helpers import make_test_ca
+from cli_helpers import cli_env, render_on_cpu
+from PIL import Image
+
+import idcli
+from idcli.hashing import sha256_file
+from idcli.provenance import parameters_text, read_png_record, record_of_sidecar
+from idcli.signing import ASSERTION_LABEL, DIGITAL_SOURCE_TYPE, SigningError, load_credentials, read_manifest
+from idcli.verify import verify_folder
+
+c2pa = pytest.importorskip("c2pa")
+sd_parsers = pytest.importorskip("sd_parsers")
+
+SHOTS = """\
+version: 1
+project: provenance-test
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 5.5, sampler: dpmpp-2m, takes: 1,
+           negative_prompt: "blurry, deformed: extra fingers"}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+shots:
+  - {id: text, prompt: "an empty street at night, rain: neon", seeds: [42]}
+  - {id: mara, prompt: "{mara} waits at a bar, medium shot", framing: medium, expression: hope}
+"""
+
+
+@pytest.fixture(scope="module")
+def studio_ca(tmp_path_factory: pytest.TempPathFactory):
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def signing_env(studio_ca, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("IDCLI_C2PA_CERT", str(studio_ca.cert))
+    monkeypatch.setenv("IDCLI_C2PA_KEY", str(studio_ca.key))
+    return studio_ca
+
+
+def _parse(path: Path):
+    return sd_parsers.ParserManager().parse(path)
+
+
+def _check_a1111_fields(path: Path, sidecar: dict) -> None:
+    info = _parse(path)
+    assert info is not None and info.generator.name == "AUTOMATIC1111"
+    sampler = info.samplers[0]
+    assert sampler.name == "DPM++ 2M"
+    assert info.full_prompt == sidecar["prompt"]
+    # The negative prompt as written, its ':' kept: only the settings line's values are cleaned.
+    assert info.full_negative_prompt == "blurry, deformed: extra fingers"
+    assert sampler.parameters["steps"] == "2" and sampler.parameters["cfg_scale"] == "5.5"
+    assert sampler.parameters["seed"] == str(sidecar["seed"]) and sampler.parameters["scheduler"] == "Automatic"
+    assert info.metadata["Size"] == "64x64"
+    assert sampler.model is not None and sampler.model.name == "tiny-sd random weights"
+    assert sampler.model.hash == sidecar["model"]["hash"].rsplit(":", 1)[1][:10]
+    assert info.metadata["Version"] == f"idcli {idcli.__version__}"
+
+
+def test_parameters_keep_a1111_order_names_and_clean_values(write_shotlist) -> None:
+    from cli_helpers import plan_on_cpu
+
+    plan = plan_on_cpu(write_shotlist(SHOTS))
+    job = next(j for j in plan.jobs if j.shot_id == "mara")
+    text = parameters_text(job, plan.model)
+    prompt, negative, settings = text.split("\n")
+    assert prompt == job.request.prompt and negative == "Negative prompt: blurry, deformed: extra fingers"
+    keys = [item.split(": ", 1)[0] for item in settings.split(", ")]
+    assert keys[:8] == ["Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model hash", "Model"]
+    assert keys[-1] == "Version" and "idcli sampler" in keys and "idcli identity" in keys
+    values = [item.split(": ", 1)[1] for item in settings.split(", ")]
+    assert all("," not in v and ":" not in v for v in values)  # every value survives a split on ',' and ':'
+    assert "Sampler: DPM++ 2M" in settings and "idcli sampler: dpmpp-2m" in settings
+    assert "idcli identity: mara" in settings and "idcli expression: hope" in settings
+    # Prompt hygiene: the prompt says 'medium shot', so the framing phrase is not added a second time.
+    assert job.request.prompt.lower().count("medium shot") == 1
+    assert not job.request.prompt.startswith("medium shot, framed")
+
+
+def test_sd_parsers_read_every_field_before_and_after_signing(write_shotlist, tmp_path, engine_factory,
+                                                               signing_env) -> None:
+    shots = write_shotlist(SHOTS)
+    plain = render_on_cpu(shots, tmp_path / "plain", engine_factory, sign=False)
+    signed = render_on_cpu(shots, tmp_path / "signed", engine_factory)  # the environment names credentials
+    for report in (plain, signed):
+        assert report.rendered == 2
+        for job in report.jobs:
+            sidecar = json.loads(Path(job.sidecar).read_text())
+            _check_a1111_fields(Path(job.image), sidecar)
+    # The two renders differ only by the manifest: the same pixels, the unsigned hash recorded.
+    for a, b in zip(plain.jobs, signed.jobs, strict=True):
+        side_a, side_b = (json.loads(Path(j.sidecar).read_text()) for j in (a, b))
+        assert "c2pa" not in side_a and side_b["c2pa"]["signed"] is True
+        assert side_b["c2pa"]["unsigned_sha256"] == side_a["image"]["sha256"]
+        assert side_b["image"]["sha256"] == sha256_file(Path(b.image)) != side_a["image"]["sha256"]
+        with Image.open(a.image) as ia, Image.open(b.image) as ib:
+            assert ia.tobytes() == ib.tobytes()
+
+
+def test_signed_render_is_valid_trusted_verifiable_and_resumes(write_shotlist, tmp_path, engine_factory,
+                                                                 signing_env) -> None:
+    shots, out = write_shotlist(SHOTS), tmp_path / "out"
+    report = render_on_cpu(shots, out, engine_factory, sign=True)
+    assert report.rendered == 2
+    job = next(j for j in report.jobs if j.shot_id == "mara")
+    data = Path(job.image).read_bytes()
+    sidecar = json.loads(Path(job.sidecar).read_text())
+    # c2pa-python's own reader: the manifest, Valid alone and Trusted with the test root.
+    reader = c2pa.Reader("image/png", io.BytesIO(data))
+    assert reader.get_validation_state() == "Valid"
+    manifest = reader.get_active_manifest()
+    assert "thumbnail" not in manifest  # turned off: no extra megabyte per image
+    actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
+    assert actions[0]["action"] == "c2pa.created" and actions[0]["digitalSourceType"] == DIGITAL_SOURCE_TYPE
+    ours = next(a for a in manifest["assertions"] if a["label"] == ASSERTION_LABEL)["data"]
+    assert ours["job_key"] == sidecar["job_key"] and ours["seed"] == sidecar["seed"]
+    assert ours["identities"][0]["identity_key"] == sidecar["identity"][0]["identity_key"]
+    assert manifest["claim_generator_info"][0]["name"] == "idcli"
+    trusted = read_manifest(data, signing_env.root.read_text())
+    assert trusted.state == "Trusted" and trusted.created and trusted.assertion["job_key"] == sidecar["job_key"]
+    # The PNG still carries its idcli record (a lost sidecar is recovered from it) and its parameters.
+    record = read_png_record(data)
+    assert record == record_of_sidecar(sidecar)
+    # Resume after signing skips every job: the sidecar's sha256 is the signed file's.
+    again = render_on_cpu(shots, out, engine_factory, sign=True)
+    assert again.rendered == 0 and again.count("skipped") == 2
+    # reproduce compares a re-render with the hash before the manifest (a signature carries a time).
+    from idcli.reproduce import reproduce
+
+    again_made = reproduce(job.sidecar, engine_factory=engine_factory)
+    assert again_made.identical and again_made.sha256 == sidecar["c2pa"]["unsigned_sha256"]
+    # Removing the manifest's chunk gives the unsigned PNG back, so a signed image whose sidecar lacks its
+    # c2pa block (rebuilt from the PNG after a kill) still reproduces identically.
+    from idcli.hashing import sha256_bytes
+    from idcli.signing import without_manifest
+
+    assert sha256_bytes(without_manifest(data)) == sidecar["c2pa"]["unsigned_sha256"]
+    assert without_manifest(without_manifest(data)) is None
+    rebuilt = {k: v for k, v in sidecar.items() if k != "c2pa"}
+    Path(job.sidecar).write_text(json.dumps(rebuilt))
+    assert reproduce(job.sidecar, engine_factory=engine_factory).identical
+    Path(job.sidecar).write_text(json.dumps(sidecar))
+    # verify: all good, Trusted with --trust; then one flipped byte is reported.
+    assert verify_folder(out).failed == 0
+    checked = verify_folder(out, signing_env.root)
+    assert checked.failed == 0 and {i.c2pa["state"] for i in checked.images} == {"Trusted"}
+    flipped = bytearray(data)
+    flipped[len(flipped) // 2] ^= 0x01
+    Path(job.image).write_bytes(bytes(flipped))
+    result = verify_folder(out)
+    bad = [i for i in result.images if not i.ok]
+    assert [i.image["path"] for i in bad] == ["mara/mara_t1.png"]
+    assert any("does not match its sidecar" in p for p in bad[0].problems)
+    assert any(p.startswith("C2PA validation state Invalid") and "dataHash.mismatch" in p for p in bad[0].problems)
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out), "--json"], capture_output=True,
+                         text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 6, run.stderr  # EXIT_CHECK_FAILED
+    document = json.loads(run.stdout)
+    assert document["ok"] is False and document["exit_code"] == 6 and document["error"]["type"] == "VerifyFailed"
+    assert document["counts"] == {"checked": 2, "failed": 1, "signed": 2}
+
+
+def test_shot_list_provenance_block_signs(write_shotlist, tmp_path, engine_factory, studio_ca) -> None:
+    shots = write_shotlist(SHOTS.replace("shots:\n", f"provenance: {{c2pa: {{cert: {studio_ca.cert}, "
+                                                     f"key: {studio_ca.key}}}}}\nshots:\n"))
+    report = render_on_cpu(shots, tmp_path / "out", engine_factory, only=["text"])
+    sidecar = json.loads(Path(report.jobs[0].sidecar).read_text())
+    assert sidecar["c2pa"]["signed"] and "idcli test signer" in sidecar["c2pa"]["subject"]
+    assert read_manifest(Path(report.jobs[0].image).read_bytes()).state == "Valid"
+
+
+@pytest.mark.parametrize("case", ["wrong-password", "no-password", "expired", "mismatched", "self-signed",
+                                  "missing", "not-pem"])
+def test_bad_credentials_stop_before_anything_renders(case, write_shotlist, tmp_path, engine_factory,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    good = make_test_ca(tmp_path / "good")
+    cert, key = good.cert, good.key
+    if case in ("wrong-password", "no-password"):
+        locked = make_test_ca(tmp_path / "locked", password=b"right horse")
+        cert, key = locked.cert, locked.key
+        if case == "wrong-password":
+            monkeypatch.setenv("IDCLI_C2PA_KEY_PASSWORD", "wrong")
+    elif case == "expired":
+        expired = make_test_ca(tmp_path / "old", expired=True)
+        cert, key = expired.cert, expired.key
+    elif case == "mismatched":
+        key = make_test_ca(tmp_path / "other").key
+    elif case == "self-signed":
+        own = make_test_ca(tmp_path / "own", self_signed=True)
+        cert, key = own.cert, own.key
+    elif case == "missing":
+        key = tmp_path / "nowhere.key"
+    elif case == "not-pem":
+        cert = tmp_path / "cert.txt"
+        cert.write_text("hello")
+    expected = {"wrong-password": "wrong password", "no-password": "no password", "expired": "expired",
+                "mismatched": "does not belong", "self-signed": "self-signed", "missing": "cannot read",
+                "not-pem": "not a PEM certificate"}[case]
+    with pytest.raises(SigningError, match=expected):
+        load_credentials(cert, key, os.environ.get("IDCLI_C2PA_KEY_PASSWORD", "").encode() or None)
+    monkeypatch.setenv("IDCLI_C2PA_CERT", str(cert))
+    monkeypatch.setenv("IDCLI_C2PA_KEY", str(key))
+    out = tmp_path / "out"
+    with pytest.raises(SigningError) as caught:
+        render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    assert caught.value.exit_code == 2 and expected in str(caught.value)
+    assert engine_factory.calls == [] and not out.exists()  # nothing planned, rendered or written
+
+
+def test_encrypted_key_with_its_password_signs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    locked = make_test_ca(tmp_path / "locked", password=b"right horse")
+    credentials = load_credentials(locked.cert, locked.key, b"right horse")
+    assert credentials.alg == "es256" and "idcli test signer" in credentials.subject
+
+
+def test_cli_sign_without_credentials_is_exit_2(write_shotlist, tmp_path) -> None:
+    run = subprocess.run([sys.executable, "-m", "idcli", "render", str(write_shotlist(SHOTS)), "--out",
+                          str(tmp_path / "out"), "--device", "cpu", "--sign"],
+                         capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 2
+    assert "--sign needs a certificate and key" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_the_provenance_extra_signing_is_refused_and_verify_says_why(write_shotlist, tmp_path,
+                                                                             engine_factory, signing_env,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from idcli import signing
+
+    out = tmp_path / "out"
+    render_on_cpu(write_shotlist(SHOTS), out, engine_factory, only=["text"], sign=True)
+    monkeypatch.setattr(signing, "available", lambda: False)
+    with pytest.raises(SigningError, match=r"pip install 'idcli\[provenance\]'"):
+        render_on_cpu(write_shotlist(SHOTS), tmp_path / "other", engine_factory, sign=True)
+    result = verify_folder(out)
+    assert result.failed == 1 and "cannot be checked here" in result.images[0].problems[0]
+
+
+def test_the_provenance_block_is_validated_with_line_numbers(write_shotlist) -> None:
+    from idcli.errors import ShotListError
+
+    shots = write_shotlist(SHOTS.replace("shots:\n", "provenance: {c2pa: {cert: keys/signer.pem, key: keys/signer.key,"
+                                                     " pasword_env: X}}\nshots:\n"))
+    with pytest.raises(ShotListError) as caught:
+        idcli.load_shotlist(shots)
+    messages = [(p.path, p.message, p.hint) for p in caught.value.problems]
+    assert any(path == "provenance.c2pa.pasword_env" and "password_env" in (hint or "")
+               for path, _m, hint in messages), messages
+    fixed = write_shotlist(SHOTS.replace("shots:\n", "provenance: {c2pa: {cert: keys/signer.pem, key: k.key}}\n"
+                                                     "shots:\n"), "fixed.yaml")
+    with pytest.raises(ShotListError) as caught:
+        idcli.load_shotlist(fixed)
+    problems = caught.value.problems
+    assert [p.path for p in problems] == ["provenance.c2pa.cert", "provenance.c2pa.key"]
+    assert problems[0].line == 8 and "does not exist" in problems[0].message

@@ -1,0 +1,161 @@
+"""``idcli reproduce``: re-rendering committed images from their records, and what it refuses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import render_on_cpu
+from PIL import Image
+from typer.testing import CliRunner
+
+from idcli.cli import app
+from idcli.reproduce import ReproduceError, reproduce
+from idcli.versions import ENGINE_ALGORITHM
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SHOTS = """\
+version: 1
+project: reproduce-test
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+  theo: {identity: theo.idpack}
+shots:
+  - {id: mara, prompt: "{mara} on a wet street", framing: wide, expression: worry}
+  - {id: theo, prompt: "{theo} in a bar", method: single, size: 72x64}  # a batch of its own
+"""
+
+
+@pytest.fixture
+def theo_pack(tmp_path: Path, synthetic_face_models: Path) -> Path:
+    from idcli.identity.build import build_identity
+    from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+
+    pack = tmp_path / "theo.idpack"
+    build_identity("theo", [ROOT / "recipes" / "selfies" / "theo_1.jpg"],
+                   FaceAnalyzer(resolve_face_models(synthetic_face_models)), pack)
+    return pack
+
+
+@pytest.fixture
+def rendered(write_shotlist, tmp_path, engine_factory, theo_pack):
+    report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory)
+    assert report.rendered == 2
+    return {job.shot_id: job for job in report.jobs}
+
+
+@pytest.mark.slow  # about 90 s on 2 cores: 9 renders, then each image's batch again
+def test_every_quickstart_image_reproduces_identically(tmp_path, engine_factory) -> None:
+    recipe = tmp_path / "recipe"
+    shutil.copytree(ROOT / "recipes", recipe)
+    report = render_on_cpu(recipe / "quickstart.yaml", tmp_path / "qs", engine_factory)
+    assert report.rendered == 9
+    for job in report.jobs:
+        result = reproduce(job.sidecar if job.take % 2 else job.image, engine_factory=engine_factory)
+        assert result.status == "identical", (job.shot_id, job.take, result.as_dict())
+        assert result.sha256 == json.loads(Path(job.sidecar).read_text())["image"]["sha256"]
+        assert result.environment == [] and result.max_pixel_difference == 0
+
+
+def test_images_of_one_batch_reproduce_identically_in_their_batch(write_shotlist, tmp_path, engine_factory,
+                                                                   theo_pack) -> None:
+    # Text, dual-line and single in one batch of three (as in the quickstart, at a tenth of the cost).
+    shots = SHOTS.replace(", size: 72x64}  # a batch of its own", "}") + '  - {id: text, prompt: "an empty bar"}\n'
+    report = render_on_cpu(write_shotlist(shots), tmp_path / "out", engine_factory, batch_size=3)
+    assert engine_factory.calls == [3]
+    for job in report.jobs:
+        result = reproduce(job.sidecar, engine_factory=engine_factory)
+        assert result.identical and result.notes == [], (job.shot_id, result.as_dict())
+    assert engine_factory.calls == [3, 3, 3, 3]  # each reproduction rendered the whole batch again
+    # Without its batch (a neighbour's sidecar gone) it is rendered alone, and says so.
+    Path(report.jobs[2].sidecar).unlink()
+    alone = reproduce(report.jobs[0].sidecar, engine_factory=engine_factory)
+    assert engine_factory.calls[-1] == 1 and "rendered alone" in alone.notes[0]
+    assert alone.max_pixel_difference <= 1  # float32 rounding of another batch shape, at most 1/255
+
+
+def test_reproduce_writes_the_image_and_reads_a_png_without_its_sidecar(rendered, tmp_path, engine_factory) -> None:
+    job = rendered["mara"]
+    result = reproduce(job.image, out_dir=tmp_path / "again", engine_factory=engine_factory)
+    assert result.identical and Path(result.output).read_bytes() == Path(job.image).read_bytes()
+    Path(job.sidecar).unlink()  # the PNG's own record is enough
+    alone = reproduce(job.image, engine_factory=engine_factory)
+    assert alone.identical and alone.sidecar is None
+
+
+def test_a_changed_selfie_or_a_missing_pack_is_named(rendered, selfies, tmp_path, theo_pack,
+                                                     engine_factory) -> None:
+    shutil.copy(ROOT / "recipes" / "selfies" / "theo_1.jpg", selfies / "mara_2.jpg")
+    with pytest.raises(ReproduceError, match=r"selfie .*mara_2\.jpg of 'mara' changed since the render"):
+        reproduce(rendered["mara"].sidecar, engine_factory=engine_factory)
+    (selfies / "mara_1.jpg").unlink()
+    with pytest.raises(ReproduceError, match=r"selfie .*mara_1\.jpg of 'mara' is missing"):
+        reproduce(rendered["mara"].sidecar, engine_factory=engine_factory)
+    theo_pack.unlink()
+    result = CliRunner().invoke(app, ["reproduce", rendered["theo"].sidecar.abs_path])
+    assert result.exit_code == 2
+    assert f"identity pack {theo_pack} of 'theo' is missing" in result.output
+    assert engine_factory.calls == [1, 1]  # the two renders of the fixture; no reproduction started
+
+
+def test_a_future_engine_or_schema_is_refused(rendered, engine_factory) -> None:
+    path = Path(rendered["theo"].sidecar)
+    sidecar = json.loads(path.read_text())
+    path.write_text(json.dumps({**sidecar, "engine": "idcli-engine/99", "tool": {"name": "idcli", "version": "9.0"}}))
+    with pytest.raises(ReproduceError, match=r"made by engine idcli-engine/99 \(idcli 9\.0\).*use idcli 9\.0") as e:
+        reproduce(path, engine_factory=engine_factory)
+    assert ENGINE_ALGORITHM in str(e.value)
+    path.write_text(json.dumps({**sidecar, "schema": 99}))
+    with pytest.raises(ReproduceError, match=r"sidecar schema 99.*upgrade idcli"):
+        reproduce(path, engine_factory=engine_factory)
+
+
+def test_a_different_image_reports_the_pixel_difference_and_the_environment(rendered, engine_factory) -> None:
+    from idcli.hashing import sha256_file
+    from idcli.provenance import encode_png, read_png_record
+
+    job = rendered["theo"]
+    # As if rendered elsewhere: other pixels (one channel of one pixel off by 7) and another torch.
+    path = Path(job.image)
+    record = read_png_record(path.read_bytes())
+    pixels = np.asarray(Image.open(path).convert("RGB")).copy()
+    pixels[3, 5, 1] = (int(pixels[3, 5, 1]) + 7) % 256
+    from idcli.models import resolve_model
+    from idcli.plan import Job, RenderRequest
+    from idcli.shotlist import ModelSpec
+
+    stub = Job(record["job_key"], record["shot_id"], 1, RenderRequest("p", "", 1, 72, 64, 2, 4.0, "ddim"), None,
+               None, (), "g1")
+    path.write_bytes(encode_png(pixels, stub, resolve_model(ModelSpec(), Path("."), "float32"), record))
+    sidecar = json.loads(Path(job.sidecar).read_text())
+    sidecar["image"]["sha256"] = sha256_file(path)
+    sidecar["software"]["torch"] = "1.0.0"
+    Path(job.sidecar).write_text(json.dumps(sidecar))
+    result = reproduce(job.sidecar, engine_factory=engine_factory)
+    assert result.status == "different" and not result.identical
+    assert result.max_pixel_difference == min(7, 256 - 7) and result.differing_pixels == 1
+    assert {"name": "torch", "recorded": "1.0.0", "now": result.environment[0]["now"]} in result.environment
+    cli = CliRunner().invoke(app, ["reproduce", job.sidecar.abs_path, "--json"])
+    assert cli.exit_code == 6  # EXIT_CHECK_FAILED
+    document = json.loads(cli.stdout)
+    assert document["ok"] is False and document["error"]["type"] == "NotReproduced"
+    assert document["max_pixel_difference"] == 7 and document["status"] == "different"
+
+
+def test_a_sidecar_from_before_engine_versions_and_selfie_files_still_reproduces(rendered, engine_factory) -> None:
+    """An earlier idcli's sidecar (no engine, identity key or selfie files): the cached identity it was
+    rendered from serves, and the engine version is assumed and said."""
+    path = Path(rendered["mara"].sidecar)
+    sidecar = json.loads(path.read_text())
+    del sidecar["engine"]
+    for character in sidecar["identity"]:
+        del character["identity_key"], character["selfie_files"]
+    path.write_text(json.dumps(sidecar))
+    result = reproduce(path, engine_factory=engine_factory)
+    assert result.identical and f"assumed {ENGINE_ALGORITHM}" in result.notes[0]
