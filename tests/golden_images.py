@@ -5,8 +5,8 @@ tests use) with the code as it was without several-characters support: first on 
 was added, again on main after main's key v2 (issue 15: identities keyed by what made them) and framing
 hygiene changed keys and some prompts (main exported with ``git archive``, this module run against it).
 tests/test_multi_character.py recomputes the same values and compares. The quickstart's ``sc01_sh040``
-is recorded too but not compared: it names two characters and is a two-character shot now. Every job is rendered alone on the CPU in float32, so no batch neighbour can
-change a rounding.
+is recorded too but not compared: it names two characters and is a two-character shot now. Every job
+is rendered alone on the CPU in float32, so no batch neighbour can change a rounding.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def test_a_shot_naming_several_characters_gets_one_identity_line_each(planned) -
     # Every conditioning character is in the key; a one-character key has no such entry.
     cast = two.key_material["method"]["characters"]
     assert [c["name"] for c in cast] == ["mara", "theo"] and cast[1]["expression"]["intensity"] == 0.6
-    assert cast[0]["embedding_sha256"] != cast[1]["embedding_sha256"]
+    assert cast[0]["identity_key"] != cast[1]["identity_key"]
     assert "characters" not in _job(planned, "one").key_material["method"]
     assert two.key_material["method"]["params"]["mask_exclusivity"] == 4.0
     assert two.conditioning == ("mara", "theo") and _job(planned, "single").conditioning == ("theo",)
@@ -272,7 +272,7 @@ def test_sidecars_png_metadata_and_coloured_masks(write_shotlist, tmp_path, engi
         assert entry["subject_tokens"] > 0 and 0 <= entry["mask_coverage"] <= 1
     assert sidecars["one"]["identity"][0]["subject_tokens"] > 0  # one character: its entry too
     with Image.open(out / "two" / "two_t1.png") as image:
-        assert "Characters: mara theo, Identities: mara theo" in image.text["parameters"]
+        assert "idcli characters: mara theo, idcli identities: mara theo" in image.text["parameters"]
         assert json.loads(image.text["idcli"])["characters"] == ["mara", "theo"]
     with Image.open(out / "two" / "two_t1.mask.png") as strip, Image.open(out / "one" / "one_t1.mask.png") as one:
         pixels = np.asarray(strip.convert("RGB"), dtype=np.int32)
@@ -362,3 +362,13 @@ def test_several_characters_on_sdxl_batch_exactly(write_shotlist, tiny_engines) 
     for request, result in zip(requests, together, strict=True):
         assert np.abs(_alone(engine, request).image - result.image).max() <= 1e-5
     assert len(together[0].facts["fusion"]["characters"]) == 3
+
+
+def test_a_several_character_image_reproduces_identically(write_shotlist, tmp_path, engine_factory) -> None:
+    from idcli.reproduce import reproduce
+
+    path, out = write_shotlist(SHOTS.replace("steps: 4", "steps: 2")), tmp_path / "out"
+    report = render_on_cpu(path, out, engine_factory, only=["two", "one"], batch_size=2)
+    for outcome in report.jobs:
+        result = reproduce(outcome.sidecar, engine_factory=engine_factory)
+        assert result.identical and result.max_pixel_difference == 0, (outcome.shot_id, result.as_dict())
