@@ -53,6 +53,11 @@ def identity_records(job: Job, adapter: dict[str, Any] | None) -> list[dict[str,
     return records
 
 
+# Fields of a sidecar's identity entries that come from the render (add_fusion_facts), not the job: like
+# ``fusion`` they are not in the PNG's idcli chunk.
+FUSION_IDENTITY_FIELDS = ("subject_tokens", "mask_coverage")
+
+
 def add_fusion_facts(sidecar: dict[str, Any], fusion: dict[str, Any]) -> None:
     """What fusion did, in the sidecar: the ``fusion`` entry, and in each conditioning character's
     ``identity`` entry its subject tokens and final mask coverage (known only once rendered)."""
@@ -61,8 +66,7 @@ def add_fusion_facts(sidecar: dict[str, Any], fusion: dict[str, Any]) -> None:
     for record in sidecar.get("identity", []):
         facts = per_character.get(record.get("name"))
         if facts is not None:
-            record["subject_tokens"] = facts["subject_tokens"]
-            record["mask_coverage"] = facts["mask_coverage"]
+            record.update({name: facts[name] for name in FUSION_IDENTITY_FIELDS})
 
 
 def reproducible_record(job: Job, model: ModelIdentity, device: str,
@@ -215,6 +219,10 @@ def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
     if isinstance(record.get("image"), dict):
         record["image"].pop("sha256", None)
         record["image"].pop("abs_path", None)
+    for entry in record.get("identity") or []:  # what fusion did, known only once rendered
+        if isinstance(entry, dict):
+            for name in FUSION_IDENTITY_FIELDS:
+                entry.pop(name, None)
     return record
 
 
