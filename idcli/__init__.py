@@ -33,6 +33,7 @@ from .errors import (
     ModelUnavailableError,
     OutputBusyError,
     OutputError,
+    ProjectMismatchError,
     ShotListError,
 )
 from .versions import TOOL_VERSION as __version__
@@ -62,4 +63,5 @@ def __getattr__(name: str) -> Any:
 __all__ = ["EXIT_CHECK_FAILED",
            "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOBS_FAILED", "EXIT_MODEL_UNAVAILABLE", "EXIT_OK",
            "EXIT_OUTPUT_BUSY", "EXIT_OUTPUT_UNUSABLE", "EXIT_TERMINATED", "IdcliError", "InputError", "Interrupted",
-           "ModelUnavailableError", "OutputBusyError", "OutputError", "ShotListError", "__version__", *_LAZY]
+           "ModelUnavailableError", "OutputBusyError", "OutputError", "ProjectMismatchError",
+           "ShotListError", "__version__", *_LAZY]

@@ -124,6 +124,35 @@ def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
         _fail(message, exc.exit_code)
 
 
+def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
+    """What a person should know about the output folder beyond the jobs: characters that cannot be used,
+    edited images kept, orphans, superseded renders, another project's renders (plan and render)."""
+    notes = []
+    for problem in document.get("problems") or []:
+        blocked = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "blocked"]
+        where = ":".join(str(x) for x in (problem["file"], problem["line"], problem["column"]) if x is not None)
+        notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
+                     f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
+    modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
+    if modified:
+        notes.append(f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
+                     f"rendered again: {', '.join(modified[:10])}{' ...' if len(modified) > 10 else ''} "
+                     "(--force renders them, moving the edited ones to .idcli/superseded)")
+    orphans = document.get("orphans") or []
+    if orphans:
+        names = [f"{o['shot_id']}_t{o['take']}" for o in orphans]
+        notes.append(f"note: {len(orphans)} image(s) of shots or takes no longer in the shot list are kept in "
+                     f"{folder}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
+    superseded = document.get("superseded") or []
+    if superseded:
+        notes.append(f"note: {len(superseded)} earlier render(s) kept in {folder / '.idcli' / 'superseded'} "
+                     "(idcli restore OUT SHOT_tN puts one back)")
+    if document.get("other_project"):
+        notes.append(f"note: {folder} holds renders of project '{document['other_project']}', not "
+                     f"'{document.get('project')}' (render refuses it without --force)")
+    return notes
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"idcli {TOOL_VERSION}")
@@ -149,14 +178,24 @@ def _parse_batch_size(value: str) -> int | str:
 
 
 @app.command()
-def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
-    """Check a shot list; exit 0 when valid, 2 with every problem listed when not."""
+def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
+             selfies: Annotated[bool, typer.Option("--selfies", help="Also encode the selfies of every character "
+                                                   "the shots name (cached by content) and report one without a "
+                                                   "usable face at its line; plan and render always do.")] = False,
+             as_json: JsonOpt = False) -> None:
+    """Check a shot list; exit 0 when valid, 2 with every problem listed when not.
+
+    Without --selfies this reads no image (fast, for editors and CI): selfie files must exist.
+    """
     from .shotlist import load_shotlist
 
     def body() -> None:
         loaded = load_shotlist(file)
         doc = loaded.shotlist
         from .plan import take_count
+
+        if selfies:
+            _check_characters(loaded, face_models)
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
@@ -171,6 +210,25 @@ def validate(file: ShotListArg, as_json: JsonOpt = False) -> None:
                 _emit(f"note: {note.format(loaded.source)}")
 
     _guarded(body, as_json)
+
+
+def _check_characters(loaded: Any, face_models: str | None) -> None:
+    """Encode the characters the shots name (cached by content); one problem per unusable character."""
+    from .errors import ModelUnavailableError, ShotListError
+    from .identity.resolve import resolve_identities
+    from .plan import shot_characters
+
+    names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
+    failures: dict[str, Any] = {}
+    try:
+        resolve_identities(loaded, names, loaded.shotlist.model.preset, face_models, None, failures)
+    except ModelUnavailableError as exc:
+        # No face models here (a real preset on a machine without insightface's): the document itself
+        # is valid; say what was not checked.
+        print(f"idcli: note: the selfies were not checked: {exc}", file=sys.stderr)
+        return
+    if failures:
+        raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
 
 
 @app.command()
@@ -245,14 +303,18 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
                                    f"{runtime.device}/{runtime.dtype})"))
         for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "state", "group", "key"):
             table.add_column(column)
-        style = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta"}
+        style = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta", "modified": "red"}
         for row in rows:
+            if row["state"] == "blocked":
+                continue  # no key, no size: listed below with the character's problem
             table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]),
                           escape(", ".join(row["conditioning"])),
                           f"{row['size']['width']}x{row['size']['height']}", str(row["sampler"]["steps"]),
                           row["sampler"]["name"], f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
                           row["group"], row["job_key"].split(":")[1][:12])
         Console(width=None if sys.stdout.isatty() else 160).print(table)
+        for line in folder_notes(document, folder):
+            _emit(line)
 
     _guarded(body, as_json)
 
@@ -264,7 +326,9 @@ def render(
     preset: PresetOpt = None,
     device: DeviceOpt = "auto",
     batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Images per GPU batch, or 'auto'.")] = "auto",
-    force: Annotated[bool, typer.Option("--force", help="Render again even jobs that are done.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Render again even jobs that are done or whose image was "
+                                        "edited by hand, and into a folder of another project (earlier renders "
+                                        "are kept in OUT/.idcli/superseded).")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Render only this shot id (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
@@ -311,6 +375,15 @@ def render(
             if report.model.get("random_weights"):
                 print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
                       file=sys.stderr)
+            kept = [o for o in report.jobs if o.status == "kept"]
+            for line in folder_notes({**summary, "problems": [], "jobs": [
+                    {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
+                print(line, file=sys.stderr)
+        if not as_json:  # errors, even with --quiet
+            blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in report.jobs
+                       if o.state == "blocked"]
+            for line in folder_notes({"problems": summary["problems"], "jobs": blocked}, folder):
+                print(f"idcli: {line}", file=sys.stderr)
         if report.error:
             print(f"idcli: error: {report.error}", file=sys.stderr)
         if report.exit_code != EXIT_OK:
@@ -363,6 +436,46 @@ def bench(
             _emit_json(_ok(**result.as_dict()))
         else:
             _emit(format_report(result))
+
+    _guarded(body, as_json)
+
+
+@app.command()
+def restore(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder.", show_default=False)],
+    take: Annotated[str, typer.Argument(help="The take to restore, as SHOT_tN (its file name without .png).",
+                                        show_default=False)],
+    key: Annotated[str | None, typer.Option("--key", help="Which kept version: a prefix of its job key (idcli "
+                                            "plan lists them) [default: the most recently replaced].")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the kept versions of the take; change "
+                                            "nothing.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run on the same folder to end.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put back an earlier render of a take that a newer render replaced (kept in OUT/.idcli/superseded).
+
+    The take now at OUT/SHOT/SHOT_tN.png moves aside in its place, so a restore is undone by restoring again.
+    """
+    from .superseded import list_superseded
+    from .superseded import restore as restore_take
+
+    def body() -> None:
+        if list_only:
+            versions = [v.as_dict(out_dir) for v in list_superseded(out_dir, take)]
+            if as_json:
+                _emit_json(_ok(out_dir=str(out_dir.absolute()), versions=versions))
+                return
+            for v in versions:
+                _emit(f"{v['name']}  superseded {v['superseded_at']}  key {v['job_key'] or '?'}")
+            if not versions:
+                _emit(f"no earlier render of {take} is kept in {out_dir}")
+            return
+        result = restore_take(out_dir, take, key, wait=wait)
+        if as_json:
+            _emit_json(_ok(out_dir=str(out_dir.absolute()), **result))
+            return
+        aside = f"; the take it replaced is kept as {result['moved_aside']}" if result["moved_aside"] else ""
+        _emit(f"restored {result['image']['path']} from {result['name']}{aside}")
 
     _guarded(body, as_json)
 

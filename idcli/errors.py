@@ -118,6 +118,12 @@ class InputError(IdcliError):
     exit_code = EXIT_INVALID_INPUT
 
 
+class ProjectMismatchError(InputError):
+    """The output folder holds another project's renders (``--force`` renders into it anyway)."""
+
+    exit_code = EXIT_INVALID_INPUT
+
+
 class OutputBusyError(IdcliError):
     """Another idcli run holds the output folder."""
 

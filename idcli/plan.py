@@ -161,6 +161,29 @@ class Job:
         return f"{self.shot_id}/{self.stem}.mask.png"
 
 
+@dataclass(frozen=True)
+class BlockedJob:
+    """A take that cannot be planned: a character it names could not be turned into an identity."""
+
+    shot_id: str
+    take: int
+    seed: int
+    character: str
+    problem: Any  # errors.Problem, with the character's (or its selfie's) line
+
+    @property
+    def stem(self) -> str:
+        return f"{self.shot_id}_t{self.take}"
+
+    @property
+    def image_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.png"
+
+    @property
+    def sidecar_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.json"
+
+
 @dataclass
 class Plan:
     project: str
@@ -168,6 +191,9 @@ class Plan:
     model: ModelIdentity
     jobs: list[Job]
     adapter: Any = None  # AdapterIdentity when some job is conditioned on an identity
+    # Takes of shots naming a character that cannot be used (failures stay local: the rest render).
+    blocked: list[BlockedJob] = field(default_factory=list)
+    problems: list[Any] = field(default_factory=list)  # errors.Problem per such character
 
     @property
     def needs_adapter(self) -> bool:
@@ -180,7 +206,7 @@ class Plan:
         from .errors import InputError
         from .suggest import did_you_mean
 
-        known = {j.shot_id for j in self.jobs}
+        known = {j.shot_id for j in self.jobs} | {b.shot_id for b in self.blocked}
         for shot_id in only:
             if shot_id not in known:
                 hint = did_you_mean(shot_id, known)
@@ -188,7 +214,8 @@ class Plan:
         wanted = set(only)
         jobs = [j for j in self.jobs if j.shot_id in wanted]
         # As make_plan does: no identity adapter is loaded for a selection of text-only shots.
-        selected = Plan(self.project, self.source, self.model, jobs, self.adapter)
+        selected = Plan(self.project, self.source, self.model, jobs, self.adapter,
+                        [b for b in self.blocked if b.shot_id in wanted], self.problems)
         selected.adapter = self.adapter if selected.needs_adapter else None
         return selected
 
@@ -253,12 +280,16 @@ def shot_characters(shot: Shot) -> tuple[str, ...]:
 
 
 def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str, Any] | None = None,
-              adapter: Any = None) -> Plan:
+              adapter: Any = None, unusable: dict[str, Any] | None = None) -> Plan:
     """Every job of the shot list, in shot order, with keys and batch groups.
 
     ``identities`` (character name -> CharacterIdentity) and ``adapter`` (AdapterIdentity) turn on
-    identity conditioning; without them every job is text-only.
+    identity conditioning; without them every job is text-only. ``unusable`` (character name ->
+    Problem): characters whose identity could not be made; the takes of shots naming one are
+    ``blocked``, not planned (a shot without a usable identity must not render as text-only).
     """
+    unusable = unusable or {}
+    blocked: list[BlockedJob] = []
     doc = loaded.shotlist
     preset = get_preset(model.preset)
     defaults = doc.defaults
@@ -275,6 +306,11 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         takes = take_count(shot, defaults)
         framing = pick("framing", None)
         characters = shot_characters(shot)
+        failed = next((c for c in characters if c in unusable), None)
+        if failed is not None:
+            blocked.extend(BlockedJob(shot.id, take, seed, failed, unusable[failed])
+                           for take, seed in enumerate(_seeds(shot, takes), start=1))
+            continue
         known = [identities[c] for c in characters if identities and c in identities]
         cast = _cast(shot, characters, identities if adapter is not None else None)
         if len(characters) > 1 and cast and pick("method", DEFAULT_METHOD) == "dual-line":
@@ -328,7 +364,8 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
                             identities=tuple(known)))
-    plan = Plan(doc.project, loaded.source, model, jobs)
+    plan = Plan(doc.project, loaded.source, model, jobs, blocked=blocked,
+                problems=[unusable[name] for name in sorted(unusable)])
     plan.adapter = adapter if plan.needs_adapter else None
     return plan
 

@@ -70,12 +70,16 @@ def add_fusion_facts(sidecar: dict[str, Any], fusion: dict[str, Any]) -> None:
 
 
 def reproducible_record(job: Job, model: ModelIdentity, device: str,
-                        adapter: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The part of a sidecar fixed by the job alone (stored inside the PNG too)."""
+                        adapter: dict[str, Any] | None = None, *, project: str | None = None) -> dict[str, Any]:
+    """The part of a sidecar fixed by the job alone (stored inside the PNG too).
+
+    ``project``: the shot list's project, so that a folder knows whose renders it holds.
+    """
     r = job.request
     return {
         "schema": SIDECAR_SCHEMA,
         "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+        **({"project": project} if project is not None else {}),
         "engine": ENGINE_ALGORITHM,  # what idcli reproduce checks it still supports
         "job_key": job.key,
         "shot_id": job.shot_id,

@@ -43,7 +43,7 @@ class OutputFile:
 
 @dataclass
 class JobOutcome:
-    job_key: str
+    job_key: str | None  # None for a take that could not be planned (a character it names is unusable)
     shot_id: str
     take: int
     seed: int
@@ -55,7 +55,7 @@ class JobOutcome:
     state: str = ""  # the job's state in the folder before this run: new, done, stale, recoverable
 
     @property
-    def key(self) -> str:
+    def key(self) -> str | None:
         """Deprecated alias of ``job_key`` (the name used everywhere since the JSON contract)."""
         return self.job_key
 
@@ -67,7 +67,9 @@ class JobOutcome:
 
 
 # What ``RenderReport.counts`` counts, in this order.
-STATUSES = ("rendered", "skipped", "recovered", "failed", "pending")
+# kept: not rendered because its image was edited by hand (state "modified"; --force renders it again).
+# restored: put back from .idcli/superseded, where a take of exactly this job was kept (an edit undone).
+STATUSES = ("rendered", "skipped", "recovered", "restored", "kept", "failed", "pending")
 
 
 @dataclass
@@ -85,6 +87,16 @@ class RenderReport:
     file: str = ""  # the shot list, as given
     # The exit code the error above maps to (an unusable output folder: EXIT_OUTPUT_UNUSABLE).
     error_exit_code: int | None = None
+    # Images of shots or takes no longer in the shot list (kept, reported; idcli/orphans.py).
+    orphans: list[dict[str, Any]] = field(default_factory=list)
+    # Earlier renders this run moved to .idcli/superseded ({shot_id, take, name}).
+    superseded: list[dict[str, Any]] = field(default_factory=list)
+    # The project whose renders the folder held, when it was another one and --force let the run go on.
+    other_project: str | None = None
+    # Characters that could not be used ({file, line, column, field, message, hint} each): their shots failed.
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    # Each job's state in the folder before the run (job key -> new/done/stale/recoverable/modified).
+    states: dict[str, str] = field(default_factory=dict, repr=False)
 
     def count(self, status: str) -> int:
         return sum(1 for j in self.jobs if j.status == status)
@@ -130,6 +142,10 @@ class RenderReport:
             "batch_sizes": self.batch_sizes,
             "model": self.model,
             "jobs": [j.as_dict() for j in self.jobs],
+            "problems": self.problems,
+            "orphans": self.orphans,
+            "superseded": self.superseded,
+            "other_project": self.other_project,
         }
 
 
@@ -172,9 +188,11 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     runtime = resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
-    identities = resolve_identities(loaded, names, model.preset, face_models, on_encode) if names else {}
+    # A character whose selfies cannot be used fails only the shots naming it (plan.blocked).
+    unusable: dict[str, Any] = {}
+    identities = resolve_identities(loaded, names, model.preset, face_models, on_encode, unusable) if names else {}
     adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
-    return make_plan(loaded, model, identities, adapter), runtime
+    return make_plan(loaded, model, identities, adapter, unusable), runtime
 
 
 def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -184,7 +202,7 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
 
 
 # What ``plan_document``'s ``counts`` counts, in this order.
-STATES = ("new", "done", "recoverable", "stale")
+STATES = ("new", "done", "recoverable", "stale", "modified", "blocked")
 
 
 def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]:
@@ -205,9 +223,41 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "group": job.group, "state": state.status, "reason": state.reason,
                      "image": OutputFile.of(out, job.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict()})
+    for blocked in plan.blocked:
+        rows.append({"job_key": None, "shot_id": blocked.shot_id, "take": blocked.take, "seed": blocked.seed,
+                     "subject": None, "characters": [blocked.character], "method": None, "conditioning": [],
+                     "size": None,
+                     "sampler": None, "group": None, "state": "blocked", "reason": blocked.problem.format(plan.source),
+                     "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
+                     "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict()})
+    from .orphans import find_orphans
+    from .superseded import list_superseded
+
+    store = OutputStore(out)
+    projects = folder_projects(store)
     return {"project": plan.project, "file": plan.source, "out_dir": str(out.absolute()),
             "model": model_record(plan.model, runtime.device),
-            "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows}
+            "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows,
+            "problems": [p.as_json(plan.source) for p in plan.problems],
+            "orphans": find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
+                                          *((b.shot_id, b.take) for b in plan.blocked)]),
+            "superseded": [v.as_dict(out) for v in list_superseded(out)],
+            "other_project": None if not projects or plan.project in projects else sorted(projects)[0]}
+
+
+def folder_projects(store: OutputStore) -> set[str]:
+    """The projects whose renders an output folder holds: the last run's manifest, else the sidecars'."""
+    from .superseded import read_sidecar_file
+
+    manifest = store.read_manifest()
+    if manifest is not None and isinstance(manifest.get("project"), str):
+        return {manifest["project"]}
+    projects = set()
+    for sidecar in store.root.glob("[!.]*/*.json"):
+        record = read_sidecar_file(sidecar)
+        if record is not None and isinstance(record.get("project"), str) and "job_key" in record:
+            projects.add(record["project"])
+    return projects
 
 
 def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
@@ -248,6 +298,8 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
                                       on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
+    # Orphans and the folder's manifest are judged against the whole shot list, not an --only selection.
+    all_takes = [(job.shot_id, job.take) for job in plan.jobs] + [(b.shot_id, b.take) for b in plan.blocked]
     plan = plan.select(only)
     if compile:
         runtime = replace(runtime, compile=True)  # speed only: not part of any key
@@ -256,30 +308,51 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     out = Path(out_dir)
     store = OutputStore(out)
     report = RenderReport(str(out.absolute()), model_record(plan.model, runtime.device), dry_run=dry_run,
-                          project=plan.project, file=plan.source)
+                          project=plan.project, file=plan.source,
+                          problems=[p.as_json(plan.source) for p in plan.problems])
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
                           OutputFile.of(out, job.image_relpath), OutputFile.of(out, job.sidecar_relpath), error,
-                          before)
+                          report.states.get(job.key, before))
+
+    from .orphans import shotlist_takes
 
     if dry_run:
+        from .orphans import find_orphans
+
         for job in plan.jobs:
             state = store.state(job) if out.is_dir() else None
-            status = "skipped" if (state and state.status == "done" and not force) else "pending"
+            kept = state is not None and state.status == "modified" and not force
+            status = "kept" if kept else "skipped" if (state and state.status == "done" and not force) else "pending"
             report.jobs.append(outcome(job, status, state.status if state else "new"))
+        if out.is_dir():
+            report.orphans = find_orphans(out, all_takes)
+            projects = folder_projects(store)
+            report.other_project = None if not projects or plan.project in projects else sorted(projects)[0]
+        _report_blocked(plan, report, out)
         report.seconds = time.perf_counter() - started
         return report
 
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
-                     save_masks, signer)
+                     save_masks, signer, all_takes, loaded)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
-    order = {job.key: i for i, job in enumerate(plan.jobs)}
-    report.jobs.sort(key=lambda o: order[o.job_key])
+    _report_blocked(plan, report, out)
+    order = {take: i for i, take in enumerate(shotlist_takes(loaded))}  # shot-list order, blocked takes too
+    report.jobs.sort(key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _report_blocked(plan: Plan, report: RenderReport, out: Path) -> None:
+    """Takes of shots naming an unusable character: failed, with the character's problem (the rest render)."""
+    for blocked in plan.blocked:
+        report.jobs.append(JobOutcome(None, blocked.shot_id, blocked.take, blocked.seed, "", "failed",
+                                      OutputFile.of(out, blocked.image_relpath),
+                                      OutputFile.of(out, blocked.sidecar_relpath),
+                                      blocked.problem.format(plan.source), "blocked"))
 
 
 # Set by the SIGTERM handler so that the KeyboardInterrupt it raises reports the right signal.
@@ -300,19 +373,48 @@ def install_signal_handlers() -> None:
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
-                 save_masks: bool = False, signer: Any = None) -> None:
+                 save_masks: bool = False, signer: Any = None, all_takes: list[tuple[str, int]] | None = None,
+                 loaded: LoadedShotList | None = None) -> None:
+    from .errors import ProjectMismatchError
+    from .orphans import find_orphans
+    from .superseded import kept_render_of, put_back
+
     with store.session(wait=wait):
+        # Another project's renders are not overwritten by accident (same shot ids, same file names).
+        projects = folder_projects(store)
+        if projects and plan.project not in projects:
+            other = sorted(projects)[0]
+            if not force:
+                raise ProjectMismatchError(
+                    f"{store.root} holds renders of project '{other}', not '{plan.project}'; render into "
+                    f"another folder (--out; the default is renders/{plan.project}) or pass --force (the other "
+                    "project's takes of the same shot ids are then moved to .idcli/superseded)")
+            report.other_project = other
+        takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
+        store.write_manifest({"project": plan.project, "file": plan.source,
+                              "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
+                              "takes": [list(take) for take in takes]})
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
+        report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
         for job in plan.jobs:
             state = store.state(job)
-            if force and state.status in ("done", "recoverable"):
+            report.states[job.key] = state.status
+            if force and state.status in ("done", "recoverable", "modified"):
                 state = type(state)("stale", "--force")
-            if state.status == "done":
+            if state.status == "modified":
+                report.jobs.append(outcome(job, "kept", "modified"))
+            elif state.status == "done":
                 report.jobs.append(outcome(job, "skipped", "done"))
             elif state.status == "recoverable":
                 _recover(store, job, state.record or {}, state.image_sha256)
                 report.jobs.append(outcome(job, "recovered", "recoverable"))
+            elif not force and (kept := kept_render_of(store.root, job.stem, job.key)) is not None:
+                # The shot was edited back: its earlier take is exactly this job's; no need to render it.
+                moved = put_back(store, kept)
+                if moved:
+                    report.superseded.append({"shot_id": job.shot_id, "take": job.take, "name": moved})
+                report.jobs.append(outcome(job, "restored", state.status))
             else:
                 pending.append(job)
         done_before = len(report.jobs)
@@ -321,12 +423,13 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
             try:
                 _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks, signer)
+                                progress, save_masks, signer, plan.project)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
                 report.error, report.error_exit_code = str(exc), exc.exit_code
                 seen = {o.job_key for o in report.jobs}
                 report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
+        report.superseded.extend(store.superseded)
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
 
@@ -373,7 +476,8 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
 
 def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
                     batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
-                    progress: Progress, save_masks: bool = False, signer: Any = None) -> None:
+                    progress: Progress, save_masks: bool = False, signer: Any = None,
+                    project: str | None = None) -> None:
     from .provenance import add_fusion_facts, complete_sidecar, encode_png, reproducible_record
     from .store import image_sha256
     from .writer import CommitQueue
@@ -383,7 +487,8 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         # Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
         done: list[Job] = []
         for index, (job, result) in enumerate(zip(batch, results, strict=True)):
-            record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None))
+            record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None),
+                                         project=project)
             png, signed = encode_png(result.pixels, job, model, record), None
             try:
                 if signer is not None:  # signed last, in memory: nothing re-encodes the image after this

@@ -12,6 +12,7 @@ import os
 import re
 import string
 from dataclasses import dataclass
+from dataclasses import field as _field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,6 +42,7 @@ from .method import (
 from .method import FRAMINGS as FRAMING_RULES
 from .paths import local_path
 from .suggest import did_you_mean
+from .yamlhints import number_problem, placeholder_problem
 from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, read_document
 from .yamlsafe import path_text as _path_text
 
@@ -316,6 +318,14 @@ class LoadedShotList:
     source: str
     base_dir: Path
     raw_sha256: str
+    # Where each field was written (line, column), for problems found after validation (a selfie with
+    # no face is found only when it is encoded).
+    yaml: LoadedYaml | None = _field(default=None, compare=False, repr=False)
+
+    def position(self, path: PathKey, *, key: bool = False) -> tuple[int | None, int | None]:
+        """The 1-based line and column of a field of the document; (None, None) when unknown."""
+        mark = self.yaml.mark(path, key=key) if self.yaml is not None else None
+        return mark or (None, None)
     notes: tuple[Problem, ...] = ()  # not errors: what `idcli validate` mentions (shotlist_notes)
 
     def resolve_path(self, value: str) -> Path:
@@ -412,6 +422,14 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             if isinstance(value, str) and value in options:  # version: '1' is text, not the number
                 suggestion = "write it without quotes"
             hint = "; ".join(x for x in (suggestion, f"allowed: {', '.join(options)}") if x)
+            line_col = loaded.mark(loc)
+        elif kind == "string_type" and loc in loaded.flow_placeholders:
+            # prompt: {mara} on a pier -- YAML read a mapping: say so, and how to quote it.
+            message, hint = placeholder_problem(_path_text(loc), loaded.flow_placeholders[loc])
+            line_col = loaded.mark(loc)
+        elif kind == "string_type" and loc in loaded.plain_scalars:
+            # id: 0010 -- YAML read a number (octal 8): say so, and how to quote it.
+            message, hint = number_problem(_path_text(loc), loaded.plain_scalars[loc], err.get("input"))
             line_col = loaded.mark(loc)
         else:
             message = err["msg"].removeprefix("Value error, ")
@@ -630,7 +648,7 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "") -> 
     problems = _semantic_problems(doc, loaded, base_dir)
     if problems:
         raise ShotListError(loaded.source, problems)
-    return LoadedShotList(doc, loaded.source, base_dir, raw_sha256, tuple(shotlist_notes(doc, loaded)))
+    return LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded, tuple(shotlist_notes(doc, loaded)))
 
 
 def load_shotlist(path: str | Path) -> LoadedShotList:

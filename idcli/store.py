@@ -27,8 +27,11 @@ from .errors import OutputBusyError, OutputError
 from .hashing import sha256_bytes, sha256_fd
 from .plan import Job
 from .safeio import TMP_SUFFIX
+from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
+# The shot list last rendered into the folder. Not *.json: nothing globbing */*.json for sidecars finds it.
+MANIFEST = "shotlist.jsonl"
 # Reads of files found in the output folder are bounded: a sidecar is a few kB and idcli's largest
 # image (2048x2048 RGB PNG) under 13 MB, so anything far larger is not one of ours.
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024
@@ -36,9 +39,13 @@ MAX_IMAGE_BYTES = 256 * 1024 * 1024
 _VERBS = {"writing": "write", "creating": "create", "opening": "open", "reading": "read"}
 
 
+MODIFIED_REASON = ("the image was edited after it was rendered (its bytes differ from its sidecar); kept — "
+                   "--force renders it again, moving the edited image to .idcli/superseded")
+
+
 @dataclass(frozen=True)
 class JobState:
-    status: str  # "done", "new", "stale" or "recoverable"
+    status: str  # "done", "new", "stale", "recoverable" or "modified" (edited by hand; kept unless forced)
     reason: str = ""
     record: dict[str, Any] | None = None  # the PNG's record when recoverable
     # sha256 of the image the record was read from (recoverable): recovery needs no second, unchecked read.
@@ -98,6 +105,8 @@ class OutputStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._lock_fd: int | None = None
+        # Earlier renders moved to .idcli/superseded by commits of this store ({shot_id, take, name}).
+        self.superseded: list[dict[str, Any]] = []
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -218,11 +227,15 @@ class OutputStore:
         image = self.root / job.image_relpath
         sidecar = self.read_sidecar(job)
         if sidecar is not None:
-            if sidecar.get("job_key") != job.key:
-                return JobState("stale", "the shot or its settings changed")
             image_record = sidecar.get("image")
             expected = image_record.get("sha256") if isinstance(image_record, dict) else None
             actual = _sha256_regular(image)
+            if actual is not None and actual != expected and expected and is_whole_image(image):
+                # Whole, but not the bytes idcli wrote: edited by hand. Kept unless --force (which moves
+                # it aside); a damaged or cut-short image is rendered again.
+                return JobState("modified", MODIFIED_REASON)
+            if sidecar.get("job_key") != job.key:
+                return JobState("stale", "the shot or its settings changed")
             if actual is None:
                 return JobState("stale", "the image is missing" if not image.is_symlink()
                                 else "the image is a symbolic link")
@@ -259,6 +272,13 @@ class OutputStore:
         image_path = self.path(job.image_relpath)
         sidecar_path = self.path(job.sidecar_relpath)
         if png:
+            # A new image: whatever render was here before is kept in .idcli/superseded, never overwritten.
+            self.path(job.mask_relpath)
+            moved = move_aside(self.root, job.shot_id, job.stem, job.image_relpath, job.sidecar_relpath,
+                               job.mask_relpath)
+            if moved:
+                self.superseded.append({"shot_id": job.shot_id, "take": job.take, "name": moved})
+                self.journal({"event": "supersede", "shot_id": job.shot_id, "take": job.take, "as": moved})
             self._write_at(image_path, png)
         self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         self.journal({"event": "commit", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
@@ -279,6 +299,19 @@ class OutputStore:
             raise _os_error("creating", path.parent, exc) from None
         atomic_write(path, data)
         return path
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Record the shot list a run renders from (project, its takes): orphans and projects are judged by it."""
+        self.write(f"{STATE}/{MANIFEST}", (json.dumps(manifest, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest of the last run (``.idcli/shotlist.jsonl``), or None (none yet, or unreadable)."""
+        try:
+            raw = safeio.read_regular(self.root / STATE / MANIFEST, MAX_SIDECAR_BYTES * 8, follow_links=False)
+            data = json.loads(raw.decode("utf-8"))
+        except (safeio.NotRegularFile, ValueError, RecursionError, UnicodeDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def journal(self, entry: dict[str, Any]) -> None:
         """Append one line to the run journal (the record of what every run committed)."""

@@ -17,11 +17,13 @@ from typing import Any
 import yaml
 
 from .errors import Problem, ShotListError
+from .yamlhints import placeholder_mapping, syntax_problem
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; a 1,000-shot list uses ~20,000
 MAX_DEPTH = 40  # the shot-list schema is at most 5 levels deep
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_TEXT_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"}
 
 PathKey = tuple[str | int, ...]
 Mark = tuple[int, int]  # 1-based line, column
@@ -35,6 +37,10 @@ class LoadedYaml:
     source: str
     value_marks: dict[PathKey, Mark] = field(default_factory=dict)
     key_marks: dict[PathKey, Mark] = field(default_factory=dict)
+    # For plain-words hints (idcli/yamlhints.py): unquoted scalars YAML read as numbers or booleans, as
+    # written ("0010"), and flow mappings of keys without values as written ("{mara}").
+    plain_scalars: dict[PathKey, str] = field(default_factory=dict)
+    flow_placeholders: dict[PathKey, str] = field(default_factory=dict)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark | None:
         """Where ``path`` is written; falls back to the nearest enclosing field."""
@@ -211,6 +217,8 @@ class _Walker:
         self.result.value_marks.setdefault(path, _mark_of(node))
         if isinstance(node, yaml.ScalarNode):
             self._check_scalar(node, path)
+            if node.style is None and node.tag in _NOT_TEXT_TAGS:
+                self.result.plain_scalars.setdefault(path, node.value)
         elif isinstance(node, yaml.SequenceNode):
             for i, child in enumerate(node.value):
                 self.index(child, (*path, i))
@@ -232,6 +240,12 @@ class _Walker:
                                 path=path)
                 self._check_scalar(key_node, path)
                 effective[key_node.value] = (key_node, value_node)
+            if node.flow_style:
+                written = placeholder_mapping([k.value for k, _ in node.value],
+                                              [None if isinstance(v, yaml.ScalarNode) and v.tag.endswith(":null")
+                                               else v for _, v in node.value])
+                if written:
+                    self.result.flow_placeholders.setdefault(path, written)
             for key, (key_node, value_node) in effective.items():
                 child_path = (*path, key)
                 self.result.key_marks.setdefault(child_path, _mark_of(key_node))
@@ -260,8 +274,11 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
             message = exc.problem or str(exc)
             if exc.context and "single document" in exc.context:
                 message = "expected one YAML document, found several ('---' separators)"
-            raise _fail(source, f"YAML syntax error: {message}",
-                        mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
+            line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            known = syntax_problem(text, message, line, column)
+            if known is not None:  # a common mistake: say it in plain words, with the fix
+                raise _fail(source, known[0], known[2], known[3], known[1]) from None
+            raise _fail(source, f"YAML syntax error: {message}", line, column) from None
         except yaml.YAMLError as exc:
             raise _fail(source, f"YAML error: {exc}") from None
         except RecursionError:

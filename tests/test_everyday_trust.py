@@ -183,3 +183,222 @@ def test_library_arguments_checked(write_shotlist, tmp_path: Path, engine_factor
         cls = getattr(idcli, name)
         assert issubclass(cls, idcli.IdcliError) and cls.exit_code == code and name in idcli.__all__
     assert issubclass(idcli.Interrupted, idcli.IdcliError)
+
+
+# -- superseded renders are kept ------------------------------------------------------------------------
+
+
+def _render_json(path: Path, out: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "-q", *extra])
+    return result.exit_code, _one_json_document(result.stdout), result.stderr
+
+
+def _plan_json(path: Path, out: Path) -> dict[str, Any]:
+    result = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    return _one_json_document(result.stdout)
+
+
+def test_superseded_renders_are_kept(write_shotlist, tmp_path: Path, cached_engine: None) -> None:
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    assert _render_json(path, out)[0] == 0
+    liked_png, liked_json = (out / "a010" / "a010_t1.png").read_bytes(), (out / "a010" / "a010_t1.json").read_bytes()
+    second_take = (out / "a010" / "a010_t2.png").read_bytes()
+    liked_key = json.loads(liked_json)["job_key"]
+    path.write_text(TEXT_SHOTS.replace("in a storm", "at dawn"))  # the prompt edit
+    code, report, _ = _render_json(path, out)
+    assert code == 0 and report["counts"]["rendered"] == 2
+    assert {(s["shot_id"], s["take"]) for s in report["superseded"]} == {("a010", 1), ("a010", 2)}
+    label = liked_key.split(":")[1][:12]
+    kept = out / ".idcli" / "superseded" / "a010"
+    assert (kept / f"a010_t1.{label}.png").read_bytes() == liked_png
+    assert (kept / f"a010_t1.{label}.json").read_bytes() == liked_json
+    assert (out / "a010" / "a010_t1.png").read_bytes() != liked_png
+    # plan lists what is kept; read_results() does not mistake it for a result.
+    listed = {(v["shot_id"], v["take"], v["job_key"]) for v in _plan_json(path, out)["superseded"]}
+    assert ("a010", 1, liked_key) in listed and len(listed) == 2
+    assert len(list(idcli.read_results(out))) == 3
+    # Restored: the liked take is back, byte for byte, and the newer one is kept in its place.
+    newer = (out / "a010" / "a010_t1.png").read_bytes()
+    restored = runner.invoke(app, ["restore", str(out), "a010_t1", "--json"])
+    assert restored.exit_code == 0, restored.output
+    assert _one_json_document(restored.stdout)["job_key"] == liked_key
+    assert (out / "a010" / "a010_t1.png").read_bytes() == liked_png
+    assert (out / "a010" / "a010_t1.json").read_bytes() == liked_json
+    assert any(p.read_bytes() == newer for p in kept.glob("a010_t1.*.png"))
+    missing = runner.invoke(app, ["restore", str(out), "a010_t1", "--key", "ffffffffffff"])
+    assert missing.exit_code == 2 and "no kept version" in missing.stderr
+    # The edit undone in the shot list: the kept take of exactly that job is put back, not rendered again.
+    path.write_text(TEXT_SHOTS)
+    code, report, _ = _render_json(path, out)
+    assert code == 0 and (report["counts"]["restored"], report["counts"]["rendered"]) == (1, 0)
+    assert [j["status"] for j in report["jobs"]] == ["skipped", "restored", "skipped"]
+    assert (out / "a010" / "a010_t2.png").read_bytes() == second_take
+
+
+def test_superseding_survives_a_kill_between_the_moves(write_shotlist, tmp_path: Path, cached_engine: None) -> None:
+    """Killed after the image moved aside but before its sidecar: the next run moves the sidecar to its pair."""
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    _render_json(path, out)
+    old_json = (out / "a020" / "a020_t1.json").read_bytes()
+    label = json.loads(old_json)["job_key"].split(":")[1][:12]
+    kept = out / ".idcli" / "superseded" / "a020"
+    kept.mkdir(parents=True)
+    os.rename(out / "a020" / "a020_t1.png", kept / f"a020_t1.{label}.png")  # the first rename of a killed run
+    path.write_text(TEXT_SHOTS.replace("a bar at night", "a bar at noon"))
+    assert _render_json(path, out)[0] == 0
+    assert (kept / f"a020_t1.{label}.json").read_bytes() == old_json
+    assert sorted(p.name for p in kept.iterdir()) == [f"a020_t1.{label}.json", f"a020_t1.{label}.png"]
+
+
+def test_retouched_image_is_never_overwritten_without_force(write_shotlist, tmp_path: Path,
+                                                            cached_engine: None) -> None:
+    from PIL import Image
+
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    _render_json(path, out)
+    image = out / "a020" / "a020_t1.png"
+    with Image.open(image) as im:
+        edited = im.convert("RGB")
+    edited.putpixel((3, 3), (255, 0, 0))  # a retouch, saved by another program
+    edited.save(image)
+    retouched = image.read_bytes()
+    plan = _plan_json(path, out)
+    row = next(r for r in plan["jobs"] if r["shot_id"] == "a020")
+    assert row["state"] == "modified" and "edited" in row["reason"]
+    text = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu"])
+    assert "a020_t1" in text.stdout and "--force" in text.stdout
+    code, report, _ = _render_json(path, out)
+    assert code == 0 and report["counts"]["kept"] == 1 and report["counts"]["rendered"] == 0
+    assert image.read_bytes() == retouched
+    human = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+    assert human.exit_code == 0 and "edited by hand" in human.stderr
+    code, report, _ = _render_json(path, out, "--force")
+    assert code == 0 and report["counts"]["rendered"] == 3
+    assert any(p.read_bytes() == retouched for p in (out / ".idcli" / "superseded" / "a020").glob("*.png"))
+
+
+def test_another_projects_folder_is_refused_without_force(write_shotlist, tmp_path: Path,
+                                                          cached_engine: None) -> None:
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    _render_json(path, out)
+    assert json.loads((out / "a010" / "a010_t1.json").read_text())["project"] == "trust"
+    other = write_shotlist(TEXT_SHOTS.replace("project: trust", "project: harbour"), "other.yaml")
+    before = {p: p.read_bytes() for p in out.glob("*/*.png")}
+    code, report, stderr = _render_json(other, out)
+    assert code == 2 and report["error"]["type"] == "ProjectMismatchError" and "'trust'" in stderr
+    assert {p: p.read_bytes() for p in out.glob("*/*.png")} == before
+    assert _plan_json(other, out)["other_project"] == "trust"
+    code, report, _ = _render_json(other, out, "--force")
+    assert code == 0 and report["other_project"] == "trust" and len(report["superseded"]) == 3
+    assert json.loads((out / "a010" / "a010_t1.json").read_text())["project"] == "harbour"
+
+
+# -- orphans --------------------------------------------------------------------------------------------
+
+
+def test_orphans_reported_and_left_out_of_results(write_shotlist, tmp_path: Path, cached_engine: None) -> None:
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    _render_json(path, out)
+    path.write_text(TEXT_SHOTS.replace("takes: 2", "takes: 1").replace("id: a020", "id: a030"))
+    expected = {("a010", 2), ("a020", 1)}
+    plan = _plan_json(path, out)
+    assert {(o["shot_id"], o["take"]) for o in plan["orphans"]} == expected
+    assert all(Path(o["image"]["abs_path"]).is_file() for o in plan["orphans"])
+    code, report, _ = _render_json(path, out)
+    assert code == 0 and {(o["shot_id"], o["take"]) for o in report["orphans"]} == expected
+    human = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+    assert "no longer in the shot list" in human.stderr and "a020_t1" in human.stderr
+    live = list(idcli.read_results(out))
+    assert {(r["shot_id"], r["take"]) for r in live} == {("a010", 1), ("a030", 1)}
+    assert not any(r["orphan"] for r in live)
+    every = list(idcli.read_results(out, include_orphans=True))
+    assert {(r["shot_id"], r["take"]) for r in every if r["orphan"]} == expected
+    # Against a shot list given explicitly (here the original one): nothing of it is an orphan but a030.
+    original = write_shotlist(TEXT_SHOTS, "original.yaml")
+    marked = {(r["shot_id"], r["take"]): r["orphan"] for r in idcli.read_results(out, include_orphans=True,
+                                                                                  shotlist=original)}
+    assert [k for k, orphan in marked.items() if orphan] == [("a030", 1)]
+
+
+# -- hints for common YAML mistakes ---------------------------------------------------------------------
+
+HINT_BASE = """\
+version: 1
+project: hints
+model: {preset: tiny-sd}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+"""
+
+
+@pytest.mark.parametrize(("shots", "where", "words", "fix"), [
+    ("  - id: a\n    prompt: {mara} on a pier\n", (8, 13), "read by YAML as a mapping",
+     'quote the whole value: prompt: "{mara} on a pier"'),
+    ("  - id: a\n    prompt: {mara}, at dawn\n", (8, 13), "read by YAML as a mapping",
+     'quote the whole value: prompt: "{mara}, at dawn"'),
+    ("  - id: a\n    prompt: {mara}\n", (8, 13), "read by YAML as a mapping", 'prompt: "{mara}"'),
+    ("  - id: 0010\n    prompt: a pier\n", (7, 9), "'0010' is read as a number (8)", 'quote it: id: "0010"'),
+    ("  - id: a\n\tprompt: a pier\n", (8, 1), "a tab character is used for indentation",
+     "replace the tab(s) at the start of the line with spaces"),
+])
+def test_hints_for_common_yaml_mistakes(write_shotlist, shots: str, where: tuple[int, int], words: str,
+                                        fix: str) -> None:
+    path = write_shotlist(HINT_BASE + shots)
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 2, result.output
+    error = _one_json_document(result.stdout)["error"]
+    assert (error["line"], error["column"]) == where, error
+    assert words in error["message"] and fix in error["hint"], error
+    assert "YAML syntax error" not in result.stderr and "Input should be" not in result.stderr
+    assert f"{path}:{where[0]}:{where[1]}: " in result.stderr and fix in result.stderr
+
+
+# -- failures stay local --------------------------------------------------------------------------------
+
+LOCAL_SHOTS = """\
+version: 1
+project: local
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+  theo:
+    selfies: [selfies/theo_1.jpg]
+shots:
+  - {id: m1, prompt: "{mara} on a pier"}
+  - {id: t1, prompt: "{theo} on a pier", takes: 2}
+  - {id: e1, prompt: "an empty pier"}
+"""
+
+
+def test_failures_stay_local(write_shotlist, selfies: Path, tmp_path: Path, cached_engine: None) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")  # no face
+    path, out = write_shotlist(LOCAL_SHOTS), tmp_path / "out"
+    where = (8, 15)  # the line and column of theo's selfie in LOCAL_SHOTS
+    code, report, stderr = _render_json(path, out)
+    assert code == idcli.EXIT_JOBS_FAILED, stderr
+    status = {(j["shot_id"], j["take"]): j["status"] for j in report["jobs"]}
+    assert status == {("m1", 1): "rendered", ("t1", 1): "failed", ("t1", 2): "failed", ("e1", 1): "rendered"}
+    failed = next(j for j in report["jobs"] if j["shot_id"] == "t1")
+    assert f"{path}:{where[0]}:{where[1]}: characters.theo.selfies[0]" in failed["error"]["message"]
+    assert "character 'theo'" in failed["error"]["message"] and "no face found" in failed["error"]["message"]
+    problem = report["problems"][0]
+    assert (problem["line"], problem["column"], problem["field"]) == (*where, "characters.theo.selfies[0]")
+    assert (out / "m1" / "m1_t1.png").is_file() and not (out / "t1").exists()
+    human = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    assert human.exit_code == 1 and f"{path}:{where[0]}:{where[1]}" in human.stderr and "t1_t1" in human.stderr
+    plan = _plan_json(path, out)
+    assert [(p["line"], p["column"]) for p in plan["problems"]] == [where]
+    assert [r["state"] for r in plan["jobs"] if r["shot_id"] == "t1"] == ["blocked", "blocked"]
+    text = runner.invoke(app, ["plan", str(path), "--out", str(out), "--device", "cpu"])
+    assert text.exit_code == 0 and "character 'theo' cannot be used" in text.stdout
+    checked = runner.invoke(app, ["validate", str(path), "--selfies", "--json"])
+    assert checked.exit_code == 2
+    error = _one_json_document(checked.stdout)["error"]
+    assert (error["line"], error["column"], error["field"]) == (*where, "characters.theo.selfies[0]")
+    assert "no face found" in error["message"] and "selfies/theo_1.jpg" in error["message"]
+    assert runner.invoke(app, ["validate", str(path)]).exit_code == 0  # without --selfies no image is read

@@ -138,13 +138,14 @@ def fsync(fd):
         name = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return
-    if name.startswith(out) and name.endswith(TMP_SUFFIX):
+    # Only the commit protocol's files count (not the run's .idcli/shotlist.jsonl record).
+    if name.startswith(out) and name.endswith(TMP_SUFFIX) and (".png." in name or ".json." in name):
         hit("image-written" if ".png." in name else "sidecar-written")
 
 def replace(src, dst, *args, **kwargs):
     real_replace(src, dst, *args, **kwargs)
     dst = os.path.abspath(dst)
-    if dst.startswith(out):
+    if dst.startswith(out) and dst.endswith((".png", ".json")):
         hit("image-renamed" if dst.endswith(".png") else "sidecar-renamed")
 
 os.fsync, os.replace = fsync, replace

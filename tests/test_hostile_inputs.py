@@ -297,15 +297,19 @@ def test_a_huge_identity_pack_is_refused_without_reading_it(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("name", ["truncated", "not-an-image"])
-def test_a_bad_selfie_in_a_shot_list_fails_planning_with_its_path(tmp_path: Path, name: str) -> None:
+def test_a_bad_selfie_in_a_shot_list_is_reported_with_its_path(tmp_path: Path, name: str) -> None:
     selfie = tmp_path / "mara.jpg"
     data = SELFIE.read_bytes()
     selfie.write_bytes(data[: len(data) // 3] if name == "truncated" else b"GIF87a? no, a note about mara")
     path = tmp_path / "shots.yaml"
     path.write_text(SHOTS.replace("SELFIE", str(selfie)))
     result = runner.invoke(app, ["plan", str(path), "--out", str(tmp_path / "out"), "--device", "cpu"])
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert result.stderr.startswith(f"idcli: error: {selfie}: ") and len(result.stderr.strip().splitlines()) == 1
+    assert result.exit_code == 0 and "Traceback" not in result.output  # only the shots naming mara fail
+    assert f"character 'mara' cannot be used: {selfie}: " in result.stdout
+    checked = runner.invoke(app, ["validate", str(path), "--selfies"])
+    assert checked.exit_code == 2 and "Traceback" not in checked.output
+    lines = checked.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"characters.mara.selfies[0]: character 'mara' cannot be used: {selfie}: " in lines[0]
 
 
 @pytest.mark.parametrize("value", ["ѕh010", "sh０10", "sh010\u200b", "\u202esh010", "sh\u0430010", "sh010\u2028",

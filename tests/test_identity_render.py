@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -157,7 +158,10 @@ def test_face_models_option_overrides_and_missing_models_exit_4(write_shotlist, 
     assert result.exit_code == 4 and "non-commercial" in result.stderr and "no-models" in result.stderr
 
 
-def test_a_selfie_without_a_face_fails_planning_with_its_path(write_shotlist, selfies) -> None:
+def test_a_selfie_without_a_face_blocks_only_its_shots_with_its_path(write_shotlist, selfies) -> None:
     Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")
-    with pytest.raises(idcli.IdcliError, match=r"theo_1\.jpg: no face found"):
-        idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(SHOTS)), device="cpu")
+    plan, _ = idcli.plan_shotlist(idcli.load_shotlist(write_shotlist(SHOTS)), device="cpu")
+    assert [p.path for p in plan.problems] == ["characters.theo.selfies[0]"]
+    assert re.search(r"character 'theo' cannot be used: selfies/theo_1\.jpg: no face found", plan.problems[0].message)
+    assert {b.shot_id for b in plan.blocked} == {"t1", "both"}
+    assert {j.shot_id for j in plan.jobs} == {"m1", "empty"}

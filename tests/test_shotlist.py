@@ -560,7 +560,7 @@ def test_integer_too_long_to_read(folder: Path) -> None:
         ("guidance: true", "guidance", "valid number"),
         ("guidance: '5'", "guidance", "valid number"),
         ("seeds: [true]", "seeds[0]", "valid integer"),
-        ("negative_prompt: 5", "negative_prompt", "valid string"),
+        ("negative_prompt: 5", "negative_prompt", "'5' is read as a number"),
         ("sampler: 5", "sampler", "allowed: ddim, euler, heun, dpmpp-2m"),
     ],
 )
@@ -589,7 +589,8 @@ def test_strict_bool_in_model(folder: Path) -> None:
 
 
 def test_id_must_be_text(folder: Path) -> None:
-    rejected(folder, variant("id: sh010", "id: 10"), "id: ^10", "shots[0].id", "valid string")
+    rejected(folder, variant("id: sh010", "id: 10"), "id: ^10", "shots[0].id", "'10' is read as a number",
+             'quote it: id: \"10\"')
 
 
 # --- characters and files -----------------------------------------------------------------------
@@ -871,8 +872,8 @@ def test_json_output_for_an_invalid_document(folder: Path) -> None:
     result = validate(path, "--json")
     assert result.exit_code == EXIT_INVALID_INPUT
     report = json.loads(result.stdout)
-    assert report["valid"] is False
-    by_path = {p["path"]: p for p in report["problems"]}
+    assert report["ok"] is False and report["exit_code"] == EXIT_INVALID_INPUT
+    by_path = {p["field"]: p for p in report["error"]["problems"]}
     assert set(by_path) == {"defaults.stpes", "shots[1].size", "shots[0].guidance", "shots[1].id"}
     size = by_path["shots[1].size"]
     assert (size["file"], size["line"], size["column"]) == (str(path), *pos(MANY_PROBLEMS, "size: ^770x512"))
@@ -884,8 +885,8 @@ def test_json_output_for_a_valid_document(folder: Path) -> None:
     result = validate(path, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report == {"valid": True, "project": "demo", "shots": 2, "jobs": 4,
-                      "characters": ["alice", "bobby"]}
+    assert report == {"ok": True, "exit_code": 0, "error": None, "file": str(path), "project": "demo",
+                      "shot_count": 2, "job_count": 4, "characters": ["alice", "bobby"]}
 
 
 # --- files that cannot be read ------------------------------------------------------------------
@@ -911,7 +912,7 @@ def test_every_recipe_validates(recipe: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{recipe}: valid")
     report = json.loads(validate(recipe, "--json").stdout)
-    assert report["valid"] is True and report["shots"] >= 1 and report["jobs"] >= report["shots"]
+    assert report["ok"] is True and report["shot_count"] >= 1 and report["job_count"] >= report["shot_count"]
 
 
 def test_schema_command_prints_json_schema() -> None:
@@ -988,7 +989,7 @@ def test_a_bad_character_name_is_reported_beside_a_problem_inside_it(folder: Pat
     path = write(folder, text)
     result = validate(path)
     expect_problem(result, path, text, "^bob-by:", "characters.bob-by", "character name 'bob-by'")
-    expect_problem(result, path, text, "description: ^5", "characters.bob-by.description", "valid string")
+    expect_problem(result, path, text, "description: ^5", "characters.bob-by.description", "read as a number")
 
 
 def test_an_adapter_id_under_an_unknown_users_home_is_a_validation_error(folder: Path) -> None:

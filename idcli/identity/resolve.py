@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import Problem
 from ..hashing import tagged_hash
 from ..paths import state_dir
 from ..presets import get_preset
@@ -148,20 +149,58 @@ def identity_from_selfies(name: str, strength: float, selfies: list[SelfieFile],
     return identity_from_pack(name, strength, pack, "selfies", key, tuple((str(s.path), s.sha256) for s in selfies))
 
 
+def character_problem(loaded: LoadedShotList, name: str, exc: Exception) -> Problem:
+    """What was wrong with a character's selfies or pack, at the line that names the file (or the character).
+
+    The message names the character and the file; the file's own line in the shot list is found by
+    matching the path the error names against the character's ``selfies`` / ``identity`` entries.
+    """
+    character = loaded.shotlist.characters[name]
+    text = str(exc)
+    where: tuple[str | int, ...] = ("characters", name)
+    entries = [("selfies", i, p) for i, p in enumerate(character.selfies or [])]
+    if character.identity is not None:
+        entries.append(("identity", None, character.identity))
+    for field_name, index, value in entries:
+        if str(loaded.resolve_path(value)) in text or value in text:
+            where = ("characters", name, field_name) if index is None else ("characters", name, field_name, index)
+            text = text.replace(str(loaded.resolve_path(value)), value)
+            break
+    line, column = loaded.position(where, key=len(where) == 2)
+    field_path = ".".join(str(p) for p in where[:3]) + (f"[{where[3]}]" if len(where) > 3 else "")
+    return Problem(f"character '{name}' cannot be used: {text}", field_path, line, column,
+                   f"only the shots naming {{{name}}} fail; fix or replace this file and rerun")
+
+
 def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str, face_models: str | None = None,
-                       on_encode: Callable[[str], None] | None = None) -> dict[str, CharacterIdentity]:
-    """Identities of the named characters (only those some job needs)."""
+                       on_encode: Callable[[str], None] | None = None,
+                       failures: dict[str, Problem] | None = None) -> dict[str, CharacterIdentity]:
+    """Identities of the named characters (only those some job needs).
+
+    ``failures``: when given, a character whose selfies or pack cannot be used (no face, an unreadable
+    file, selfies of different people) is recorded there as a Problem with its line, and the others are
+    still resolved, so that only the shots naming it fail. Without it, the first such error is raised.
+    """
+    from ..errors import InputError, ModelUnavailableError
+
     characters = loaded.shotlist.characters
     result: dict[str, CharacterIdentity] = {}
     models: FaceModels | None = None
     for name in sorted(names):
         character = characters[name]
-        if character.identity is not None:
-            pack = read_pack(loaded.resolve_path(character.identity))
-            result[name] = identity_from_pack(name, character.identity_strength, pack, "pack")
-            continue
-        # Read once: the cache key and, on a miss, the encoding come from the same bytes.
-        selfies = [SelfieFile.read(loaded.resolve_path(p)) for p in character.selfies or []]
-        models = models or face_models_for(preset_name, face_models)
-        result[name] = identity_from_selfies(name, character.identity_strength, selfies, models, on_encode)
+        try:
+            if character.identity is not None:
+                pack = read_pack(loaded.resolve_path(character.identity))
+                result[name] = identity_from_pack(name, character.identity_strength, pack, "pack")
+                continue
+            # Read once: the cache key and, on a miss, the encoding come from the same bytes.
+            selfies = [SelfieFile.read(loaded.resolve_path(p)) for p in character.selfies or []]
+            models = models or face_models_for(preset_name, face_models)
+            result[name] = identity_from_selfies(name, character.identity_strength, selfies, models, on_encode)
+        except ModelUnavailableError:
+            raise  # no face models at all: every character fails the same way, say it once (exit 4)
+        except InputError as exc:
+            if failures is None:
+                raise
+            failures[name] = character_problem(loaded, name, exc)
     return result

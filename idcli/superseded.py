@@ -1,0 +1,300 @@
+"""Renders that a newer render replaced are kept, never lost: moved aside, listed, restorable.
+
+Before a job's new image is committed, whatever idcli image and sidecar sit at its final paths (the
+take the director liked, before a prompt edit; an image retouched by hand and re-rendered with
+``--force``; another project's take of the same shot id) are moved to::
+
+    OUT/.idcli/superseded/<shot_id>/<shot_id>_t<take>.<key>.png   (and .json, .mask.png)
+
+where ``<key>`` is the first 12 hex digits of the old job key (``unkeyed`` when the image carried
+none). Each move is one ``rename`` in the same file system, the image before its sidecar, so a run
+killed at any instant leaves every old file either at its final path or in ``superseded/``: the next
+commit moves a sidecar left behind to the same name as its image. ``idcli restore`` moves a version
+back (the current take moving aside in its place, so a restore can be undone the same way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import safeio
+from .errors import InputError, OutputError
+
+SUPERSEDED = Path(".idcli") / "superseded"
+MAX_SIDECAR_BYTES = 4 * 1024 * 1024
+_NAME = re.compile(r"^(?P<stem>(?P<shot>.+)_t(?P<take>\d+))\.(?P<key>[0-9a-f]{12}|unkeyed)(?:\.(?P<n>\d+))?"
+                   r"(?P<ext>\.mask\.png|\.png|\.json)$")
+
+
+def key_label(job_key: str | None) -> str:
+    """The file-name form of a job key: its first 12 hex digits."""
+    if not job_key or ":" not in job_key:
+        return "unkeyed"
+    digest = job_key.split(":", 1)[1][:12]
+    return digest if re.fullmatch(r"[0-9a-f]{12}", digest) else "unkeyed"
+
+
+def read_sidecar_file(path: Path) -> dict[str, Any] | None:
+    """A sidecar's JSON (bounded read, never through a link), or None."""
+    try:
+        raw = safeio.read_regular(path, MAX_SIDECAR_BYTES, follow_links=False)
+        data = json.loads(raw.decode("utf-8"))
+    except (safeio.NotRegularFile, ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _png_key(path: Path) -> str | None:
+    from .provenance import read_png_record
+
+    try:
+        fd = safeio.open_regular(path, follow_links=False)
+    except safeio.NotRegularFile:
+        return None
+    try:
+        if os.fstat(fd).st_size > 256 * 1024 * 1024:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            record = read_png_record(stream)
+    except Exception:  # a damaged file is simply not keyed
+        record = None
+    finally:
+        os.close(fd)
+    key = record.get("job_key") if record else None
+    return key if isinstance(key, str) else None
+
+
+def is_whole_image(path: Path) -> bool:
+    """Whether ``path`` is a regular file holding a complete image (decoded within a pixel budget).
+
+    Tells an image edited by hand (whole: kept unless forced) from one damaged or cut short (rendered
+    again). Only images whose bytes differ from their sidecar are ever asked about.
+    """
+    from .identity.images import ImageError, load_rgb, read_image_file
+
+    try:
+        fd = safeio.open_regular(path, follow_links=False)  # never a link, a FIFO or a device
+        os.close(fd)
+        load_rgb(path, read_image_file(path))
+    except (safeio.NotRegularFile, ImageError, OSError):
+        return False
+    return True
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return path.is_file() and not path.is_symlink()
+    except OSError:
+        return False
+
+
+def _free_name(folder: Path, base: str, exts: tuple[str, ...]) -> str:
+    """``base`` unless one of its files exists already, then ``base.2``, ``base.3``, ..."""
+    candidate, n = base, 1
+    while any((folder / f"{candidate}{ext}").exists() for ext in exts):
+        n += 1
+        candidate = f"{base}.{n}"
+    return candidate
+
+
+def _move(source: Path, target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target)
+        safeio.fsync_dir(target.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot move {source} aside to {target}: {exc.strerror or exc}") from None
+
+
+def move_aside(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel: str, mask_rel: str) -> str | None:
+    """Move the files at a job's final paths into ``superseded/``; the base name used, or None if nothing moved.
+
+    Only regular files move: a link or a special file planted there is left for the commit to refuse
+    or replace, as before.
+    """
+    image, sidecar, mask = root / image_rel, root / sidecar_rel, root / mask_rel
+    has_image, has_sidecar, has_mask = _is_regular(image), _is_regular(sidecar), _is_regular(mask)
+    if not (has_image or has_sidecar):
+        return None
+    record = read_sidecar_file(sidecar) if has_sidecar else None
+    key = record.get("job_key") if record else None
+    if not isinstance(key, str):
+        key = _png_key(image) if has_image else None
+    folder = root / SUPERSEDED / shot_id
+    base = f"{stem}.{key_label(key)}"
+    if has_image:
+        base = _free_name(folder, base, (".png", ".json", ".mask.png"))
+    # Image first, then its mask, then the sidecar (the commit marker, last as when committing): a kill
+    # between two moves leaves a lone sidecar, moved under the same base name by the next commit.
+    if has_image:
+        _move(image, folder / f"{base}.png")
+    if has_mask:
+        _move(mask, folder / f"{base}.mask.png")
+    if has_sidecar:
+        target = folder / f"{base}.json"
+        if target.exists():
+            base = _free_name(folder, base, (".json",))
+            target = folder / f"{base}.json"
+        _move(sidecar, target)
+    return base
+
+
+@dataclass(frozen=True)
+class SupersededVersion:
+    """One earlier version of a take, kept in ``.idcli/superseded``."""
+
+    shot_id: str
+    take: int
+    name: str  # the base name, <stem>.<key>[.n]
+    job_key: str | None
+    image: str | None  # paths relative to the output folder
+    sidecar: str | None
+    mask: str | None
+    superseded_at: float  # when it was moved aside (the file's change time)
+
+    @property
+    def stem(self) -> str:
+        return f"{self.shot_id}_t{self.take}"
+
+    def as_dict(self, root: Path) -> dict[str, Any]:
+        from datetime import datetime, timezone
+
+        def file(rel: str | None) -> dict[str, str] | None:
+            return None if rel is None else {"path": rel, "abs_path": str(root.absolute() / rel)}
+
+        return {"shot_id": self.shot_id, "take": self.take, "name": self.name, "job_key": self.job_key,
+                "key": self.name.split(".", 1)[1] if "." in self.name else None,
+                "superseded_at": datetime.fromtimestamp(self.superseded_at, timezone.utc).isoformat(),  # noqa: UP017
+                "image": file(self.image), "sidecar": file(self.sidecar)}
+
+
+def list_superseded(root: Path, stem: str | None = None) -> list[SupersededVersion]:
+    """Every kept version in the output folder (of one take when ``stem`` is given), oldest first."""
+    base = Path(root) / SUPERSEDED
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    try:
+        folders = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder.path))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _NAME.match(entry.name)
+            if not match or not entry.is_file(follow_symlinks=False):
+                continue
+            if stem is not None and match["stem"] != stem:
+                continue
+            name = entry.name[: -len(match["ext"])]
+            item = found.setdefault((folder.name, name), {"shot": match["shot"], "take": int(match["take"]),
+                                                           "time": 0.0})
+            rel = (SUPERSEDED / folder.name / entry.name).as_posix()
+            item[match["ext"]] = rel
+            with contextlib.suppress(OSError):
+                item["time"] = max(item["time"], entry.stat(follow_symlinks=False).st_ctime)
+    versions = []
+    for (_folder, name), item in found.items():
+        sidecar = item.get(".json")
+        record = read_sidecar_file(Path(root) / sidecar) if sidecar else None
+        key = record.get("job_key") if record else None
+        versions.append(SupersededVersion(item["shot"], item["take"], name, key if isinstance(key, str) else None,
+                                          item.get(".png"), sidecar, item.get(".mask.png"), item["time"]))
+    return sorted(versions, key=lambda v: (v.superseded_at, v.name))
+
+
+def put_back(store: Any, version: SupersededVersion) -> str | None:
+    """Move ``version`` back to its final paths (the store's lock held); what was there moves aside first.
+
+    Returns the name the displaced take was kept under, or None when the final paths were empty.
+    """
+    root, shot, stem = store.root, version.shot_id, version.stem
+    image_rel, sidecar_rel, mask_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json", f"{shot}/{stem}.mask.png"
+    for rel in (image_rel, sidecar_rel, mask_rel):
+        store.path(rel)  # refuses links and paths leading outside the folder
+    if version.image is None:
+        raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
+    moved = move_aside(root, shot, stem, image_rel, sidecar_rel, mask_rel)
+    # Image, mask, then sidecar: the sidecar is the commit marker, as in a commit.
+    _move(root / version.image, root / image_rel)
+    if version.mask:
+        _move(root / version.mask, root / mask_rel)
+    if version.sidecar:
+        _move(root / version.sidecar, root / sidecar_rel)
+    store.journal({"event": "restore", "job_key": version.job_key, "shot_id": shot, "take": version.take,
+                   "from": version.name, "moved_aside": moved})
+    return moved
+
+
+def kept_render_of(root: Path, stem: str, job_key: str) -> SupersededVersion | None:
+    """A kept version of take ``stem`` made by exactly this job (same key), its image intact; else None.
+
+    A shot edited and then edited back has the key of a take kept here: render puts that take back
+    instead of rendering it again (``restored``).
+    """
+    from .hashing import sha256_file
+
+    for version in reversed(list_superseded(root, stem)):
+        if version.job_key != job_key or version.image is None or version.sidecar is None:
+            continue
+        image_record = (read_sidecar_file(Path(root) / version.sidecar) or {}).get("image")
+        expected = image_record.get("sha256") if isinstance(image_record, dict) else None
+        try:
+            if expected and sha256_file(Path(root) / version.image) == expected:
+                return version
+        except OSError:
+            continue
+    return None
+
+
+def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False) -> dict[str, Any]:
+    """Put a kept version of take ``stem`` (``SHOT_tN``) back at its final paths.
+
+    ``key``: a prefix of the version's job key (or of its name's key part); default: the most recently
+    superseded version. What is at the final paths now moves aside first, so a restore is undone by
+    restoring again. Returns the restored take (``shot_id``, ``take``, ``job_key``, ``name``, ``image``,
+    ``sidecar``) and ``moved_aside``: the name the displaced take is kept under, or None.
+    """
+    from .store import OutputStore
+
+    match = re.fullmatch(r"(?P<shot>.+)_t(?P<take>[1-9]\d*)", stem or "")
+    if not match:
+        raise InputError(f"'{stem}': name a take as SHOT_tN (for example sc01_sh010_t2)")
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such output folder")
+    with OutputStore(root).session(wait=wait) as store:
+        versions = list_superseded(root, stem)
+        if not versions:
+            raise InputError(f"{root}: no superseded version of {stem} is kept")
+        if key:
+            wanted = key.split(":", 1)[-1].lower()
+            chosen = [v for v in versions if (v.job_key or "").split(":", 1)[-1].startswith(wanted)
+                      or v.name.split(".", 1)[1].startswith(wanted)]
+            if not chosen:
+                kept = ", ".join(v.name for v in versions)
+                raise InputError(f"--key {key}: no kept version of {stem} has that key (kept: {kept})")
+            if len(chosen) > 1:
+                raise InputError(f"--key {key} matches {len(chosen)} versions of {stem}; give more digits")
+            version = chosen[0]
+        else:
+            version = versions[-1]
+        if version.image is None:
+            raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
+        shot = match["shot"]
+        image_rel, sidecar_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json"
+        moved = put_back(store, version)
+
+    def file(rel: str) -> dict[str, str]:
+        return {"path": rel, "abs_path": str(root.absolute() / rel)}
+
+    return {"shot_id": shot, "take": version.take, "job_key": version.job_key, "name": version.name,
+            "image": file(image_rel), "sidecar": file(sidecar_rel) if version.sidecar else None,
+            "moved_aside": moved}

@@ -1,0 +1,67 @@
+"""Plain words for the YAML mistakes people make most in shot lists, with the fix.
+
+YAML's own messages ("expected <block end>, but found '<scalar>'", "Input should be a valid
+string") describe the parser, not the mistake. The three common ones:
+
+- ``prompt: {mara} on a pier``: an unquoted value starting with ``{`` is a YAML *mapping*
+  (``{mara}`` alone is the mapping ``{"mara": null}``; with text after it, a syntax error);
+- ``id: 0010``: unquoted digits are a number (``0010`` even an octal 8 in YAML 1.1), so the id is
+  no longer the text written;
+- a tab in the indentation: YAML indents with spaces only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# A key, then a value starting with {name} (a placeholder), optionally after a list dash.
+_PLACEHOLDER_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s+)"
+                                r"(?P<value>\{[A-Za-z][A-Za-z0-9_]*\}.*?)\s*$")
+
+
+def placeholder_mapping(keys: list[Any], values: list[Any]) -> str | None:
+    """``{mara}`` as YAML read it (a flow mapping whose keys have no values), written back; else None."""
+    if keys and all(v is None for v in values) and all(isinstance(k, str) for k in keys):
+        return "{" + ", ".join(keys) + "}"
+    return None
+
+
+def placeholder_problem(field: str, written: str) -> tuple[str, str]:
+    """Message and hint for a text field that YAML read as a mapping because it starts with ``{name}``."""
+    key = field.rsplit(".", 1)[-1] if field else "prompt"
+    return (f"a value starting with {written} is read by YAML as a mapping (curly braces), not as text",
+            f"quote the whole value: {key}: \"{written}\"")
+
+
+def number_problem(field: str, raw: str, value: Any) -> tuple[str, str]:
+    """Message and hint for a text field (an id, a name) written as unquoted digits."""
+    key = field.rsplit(".", 1)[-1] if field else "id"
+    kind = "a number" if not isinstance(value, bool) else "true/false"
+    shown = repr(value) if isinstance(value, bool) else str(value)
+    extra = " (a leading 0 makes it octal in YAML 1.1)" if re.fullmatch(r"0\d+", raw) and str(value) != raw else ""
+    return (f"'{raw}' is read as {kind} ({shown}), not as the text '{raw}'{extra}",
+            f"quote it: {key}: \"{raw}\"")
+
+
+def syntax_problem(text: str, problem: str, line: int | None, column: int | None
+                   ) -> tuple[str, str, int | None, int | None] | None:
+    """A plain-words message, hint and position for a YAML syntax error, when it is a known mistake."""
+    lines = text.splitlines()
+    if "'\\t'" in problem and line is not None:
+        return ("a tab character is used for indentation; YAML indents with spaces only",
+                "replace the tab(s) at the start of the line with spaces", line, column)
+    if line is None:
+        return None
+    # The parser stops at or just after the line holding the mistake.
+    for number in (line, line - 1):
+        if 1 <= number <= len(lines):
+            match = _PLACEHOLDER_VALUE.match(lines[number - 1])
+            if match:
+                value = match["value"]
+                written = value[: value.index("}") + 1]
+                message, _ = placeholder_problem(match["key"], written)
+                escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+                return (message, f"quote the whole value: {match['key']}: \"{escaped}\"", number,
+                        len(match["lead"]) + 1)
+    return None
