@@ -294,6 +294,8 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         if as_json:
             _emit_json(_ok(**document))
             return
+        for warning in the_plan.warnings:
+            print(f"idcli: warning: {warning}", file=sys.stderr)
         from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
@@ -301,7 +303,8 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         rows = document["jobs"]
         table = Table(title=escape(f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
                                    f"{runtime.device}/{runtime.dtype})"))
-        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "state", "group", "key"):
+        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group",
+                       "key"):
             table.add_column(column)
         style = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta", "modified": "red"}
         for row in rows:
@@ -310,13 +313,21 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
             table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]),
                           escape(", ".join(row["conditioning"])),
                           f"{row['size']['width']}x{row['size']['height']}", str(row["sampler"]["steps"]),
-                          row["sampler"]["name"], f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
+                          row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
+                          f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
                           row["group"], row["job_key"].split(":")[1][:12])
         Console(width=None if sys.stdout.isatty() else 160).print(table)
         for line in folder_notes(document, folder):
             _emit(line)
 
     _guarded(body, as_json)
+
+
+def _tokens_cell(tokens: int | None, windows: int) -> str:
+    """The plan table's token count: '?' when unknown, and the windows of a prompt longer than one."""
+    if tokens is None:
+        return "?"
+    return f"{tokens} ({windows}×77)" if windows > 1 else str(tokens)
 
 
 @app.command()
@@ -347,20 +358,19 @@ def render(
 ) -> None:
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
     from .console import make_progress
-    from .run import install_signal_handlers
     from .run import render as run_render
+    from .run import terminate_as_interrupt
     from .shotlist import load_shotlist
 
     def body() -> None:
         size = _parse_batch_size(batch_size)
         loaded = load_shotlist(file)
         folder = _default_out(loaded, out)
-        install_signal_handlers()
         progress = make_progress(quiet or dry_run)
-        report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force, only=only,
-                            dry_run=dry_run, wait=wait, face_models=face_models, save_masks=save_masks,
-                            compile=compile_unet, sign=sign,
-                            progress=progress)
+        with terminate_as_interrupt():  # no handler of ours outlives the run
+            report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force,
+                                only=only, dry_run=dry_run, wait=wait, face_models=face_models,
+                                save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress)
         summary = report.as_dict()
         counts = summary["counts"]
         if as_json:

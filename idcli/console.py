@@ -9,8 +9,46 @@ from typing import Any, TextIO
 from .run import JobOutcome, SilentProgress
 
 
+class TimeLeft:
+    """An estimate of a run's time left from the model evaluations seen so far (``batch_step``)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0  # jobs reported by advance (rendered, skipped, failed)
+        self.tick = time.perf_counter()
+        self.batch_started = self.tick
+        self.per_image_evaluation: float | None = None  # seconds, from the batches seen
+
+    def start(self, total: int, already_done: int) -> None:
+        self.total, self.done = total, already_done
+        self.tick = self.batch_started = time.perf_counter()
+
+    def step(self, step: int, steps: int, jobs: int) -> float | None:
+        """Seconds left after evaluation ``step`` of ``steps`` of a batch of ``jobs`` images, or None."""
+        now = time.perf_counter()
+        if step <= 1:
+            self.batch_started = self.tick  # the previous evaluation's end: the commit thread overlaps
+        self.tick = now
+        per_evaluation = (now - self.batch_started) / max(1, step)
+        self.per_image_evaluation = per_evaluation / max(1, jobs)
+        later = max(0, self.total - self.done - jobs)  # jobs after this batch
+        return (steps - step) * per_evaluation + later * steps * self.per_image_evaluation
+
+    def advanced(self) -> None:
+        self.done += 1
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
 class PlainProgress:
-    """One line per finished job (logs, CI, pipes)."""
+    """One line per finished job (logs, CI, pipes), and during long batches a step line every 10 seconds."""
+
+    STEP_LINE_SECONDS = 10.0
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -18,12 +56,25 @@ class PlainProgress:
         self.done = 0
         self.started = 0.0
         self.rendered = 0
+        self.left = TimeLeft()
+        self.last_step_line = 0.0
 
     def start(self, total: int, already_done: int) -> None:
         self.total, self.done, self.started = total, already_done, time.perf_counter()
+        self.left.start(total, already_done)
+        self.last_step_line = self.started
         print(f"{total} jobs: {already_done} already done, {total - already_done} to render", file=self.stream)
 
+    def batch_step(self, step: int, steps: int, jobs: int) -> None:
+        left = self.left.step(step, steps, jobs)
+        now = time.perf_counter()
+        if now - self.last_step_line >= self.STEP_LINE_SECONDS and step < steps:
+            self.last_step_line = now
+            eta = f", about {format_seconds(left)} left" if left is not None else ""
+            print(f"  batch of {jobs}: step {step}/{steps}{eta}", file=self.stream, flush=True)
+
     def advance(self, outcome: JobOutcome) -> None:
+        self.left.advanced()
         self.done += 1
         self.rendered += outcome.status == "rendered"
         elapsed = time.perf_counter() - self.started
@@ -44,23 +95,33 @@ class RichProgress:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.console = Console(stderr=True)
+        # The time left comes from the model evaluations (batch_step), so it moves during long batches too.
         self.progress = Progress(
             TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
-            console=self.console, transient=False)
+            TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[step]}"), TextColumn("{task.fields[eta]}"),
+            TextColumn("{task.fields[last]}"), console=self.console, transient=False)
         self.task: Any = None
         self.started = 0.0
         self.rendered = 0
+        self.left = TimeLeft()
 
     def start(self, total: int, already_done: int) -> None:
         self.started = time.perf_counter()
+        self.left.start(total, already_done)
         self.progress.start()
-        self.task = self.progress.add_task("render", total=total, completed=already_done, rate="", last="")
+        self.task = self.progress.add_task("render", total=total, completed=already_done, rate="", last="",
+                                           step="", eta="")
+
+    def batch_step(self, step: int, steps: int, jobs: int) -> None:
+        left = self.left.step(step, steps, jobs)
+        self.progress.update(self.task, step=f"step {step}/{steps} ×{jobs}",
+                             eta="" if left is None else f"~{format_seconds(left)} left")
 
     def advance(self, outcome: JobOutcome) -> None:
+        self.left.advanced()
         self.rendered += outcome.status == "rendered"
         elapsed = time.perf_counter() - self.started
         rate = f"{self.rendered / elapsed:.2f} img/s" if elapsed > 0 else ""

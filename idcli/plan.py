@@ -84,6 +84,10 @@ class RenderRequest:
     # by the fields above alone (the one-character arithmetic, unchanged).
     lines: tuple[IdentityLine, ...] = ()
     subject: str = ""  # the conditioning character's name (one character)
+    # CLIP windows of 77 tokens each UNet row of this job gets (its longest text's; idcli/prompt_tokens.py).
+    # All rows of one forward share a sequence length, and padding a row with windows changes its image,
+    # so jobs batch only with jobs of the same count.
+    text_windows: int = 1
 
     def identity_lines(self) -> tuple[IdentityLine, ...]:
         """The identity lines of a dual-line image: one per conditioning character."""
@@ -118,7 +122,8 @@ class RenderRequest:
         return 1 + min(len(self.identity_references), MAX_PREPENDED_REFERENCES)
 
     def batch_signature(self) -> tuple[Any, ...]:
-        return (self.width, self.height, self.steps, self.guidance, self.sampler, self.identity_count())
+        return (self.width, self.height, self.steps, self.guidance, self.sampler, self.identity_count(),
+                self.text_windows)
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ class Job:
     identities: tuple[Any, ...] = field(default=(), compare=False, repr=False)  # CharacterIdentity per character
     # Per conditioning character, in line order: name, applied strength and expression record.
     cast: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+    prompt_tokens: int | None = None  # the prompt's CLIP tokens (None: the model's tokenizer is not here)
 
     @property
     def conditioning(self) -> tuple[str, ...]:
@@ -194,6 +200,7 @@ class Plan:
     # Takes of shots naming a character that cannot be used (failures stay local: the rest render).
     blocked: list[BlockedJob] = field(default_factory=list)
     problems: list[Any] = field(default_factory=list)  # errors.Problem per such character
+    warnings: list[str] = field(default_factory=list)  # said by ``plan`` and ``render`` (nothing is cut silently)
 
     @property
     def needs_adapter(self) -> bool:
@@ -215,7 +222,7 @@ class Plan:
         jobs = [j for j in self.jobs if j.shot_id in wanted]
         # As make_plan does: no identity adapter is loaded for a selection of text-only shots.
         selected = Plan(self.project, self.source, self.model, jobs, self.adapter,
-                        [b for b in self.blocked if b.shot_id in wanted], self.problems)
+                        [b for b in self.blocked if b.shot_id in wanted], self.problems, list(self.warnings))
         selected.adapter = self.adapter if selected.needs_adapter else None
         return selected
 
@@ -280,13 +287,16 @@ def shot_characters(shot: Shot) -> tuple[str, ...]:
 
 
 def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str, Any] | None = None,
-              adapter: Any = None, unusable: dict[str, Any] | None = None) -> Plan:
+              adapter: Any = None, unusable: dict[str, Any] | None = None, measure: Any = None) -> Plan:
     """Every job of the shot list, in shot order, with keys and batch groups.
 
     ``identities`` (character name -> CharacterIdentity) and ``adapter`` (AdapterIdentity) turn on
     identity conditioning; without them every job is text-only. ``unusable`` (character name ->
     Problem): characters whose identity could not be made; the takes of shots naming one are
     ``blocked``, not planned (a shot without a usable identity must not render as text-only).
+    ``measure`` (a ``prompt_tokens.PromptMeasure`` of the model's tokenizer) counts each prompt's tokens
+    and CLIP windows; without it counts are unknown and every job is taken to fit one window (the engine
+    still encodes every prompt in full, and never batches jobs of different window counts).
     """
     unusable = unusable or {}
     blocked: list[BlockedJob] = []
@@ -295,6 +305,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
     defaults = doc.defaults
     groups: dict[tuple[Any, ...], str] = {}
     jobs: list[Job] = []
+    warnings: list[str] = []
     for shot in doc.shots:
         def pick(name: str, fallback: Any, shot: Shot = shot) -> Any:
             value = getattr(shot, name)
@@ -316,7 +327,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         if len(characters) > 1 and cast and pick("method", DEFAULT_METHOD) == "dual-line":
             # Several characters: one identity line each (docs/method.md, "Several characters").
             jobs.extend(_multi_character_jobs(shot, loaded, model, adapter, cast, known, groups, framing,
-                                              width, height, takes, pick))
+                                              width, height, takes, pick, measure, warnings))
             continue
         subject = characters[0] if characters else None
         condition = identities.get(subject) if identities and subject and adapter is not None else None
@@ -341,10 +352,17 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         method = "text" if condition is None else pick("method", DEFAULT_METHOD)
         fusion = shot_fusion(shot, defaults) if condition is not None else None
+        guidance = float(pick("guidance", preset.guidance))
+        prompt_tokens, windows = _measure_texts(measure, prompt, negative if guidance > 1.0 else "",
+                                                semantic if method == "dual-line" else None)
+        if measure is not None and method == "dual-line" and spans and not any(
+                measure.tokens(semantic[:end]) > measure.tokens(semantic[:start]) for start, end in spans):
+            warnings.append(f"shot {shot.id}: '{{{subject}}}' makes no CLIP token, so the fusion mask cannot "
+                            "find the character and the identity line is never applied; give it a description")
         for take, seed in enumerate(_seeds(shot, takes), start=1):
             request = RenderRequest(prompt=prompt, negative_prompt=negative, seed=seed, width=width,
                                     height=height, steps=pick("steps", preset.steps),
-                                    guidance=float(pick("guidance", preset.guidance)),
+                                    guidance=guidance, text_windows=windows,
                                     sampler=pick("sampler", preset.sampler),
                                     identity_embedding=None if condition is None else condition.embedding,
                                     identity_strength=0.0 if condition is None else strength,
@@ -363,9 +381,9 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                 "given": _plain((shot.expressions or {}).get(subject) or shot.expression),
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
-                            identities=tuple(known)))
+                            identities=tuple(known), prompt_tokens=prompt_tokens))
     plan = Plan(doc.project, loaded.source, model, jobs, blocked=blocked,
-                problems=[unusable[name] for name in sorted(unusable)])
+                problems=[unusable[name] for name in sorted(unusable)], warnings=warnings)
     plan.adapter = adapter if plan.needs_adapter else None
     return plan
 
@@ -414,7 +432,7 @@ def _focused_prompt(template: str, loaded: LoadedShotList, focus: str) -> str:
 def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdentity, adapter: Any,
                           cast: list[tuple[Any, float, ResolvedExpression | None]], known: list[Any],
                           groups: dict[tuple[Any, ...], str], framing: str | None, width: int, height: int,
-                          takes: int, pick: Any) -> list[Job]:
+                          takes: int, pick: Any, measure: Any = None, warnings: list[str] | None = None) -> list[Job]:
     """The jobs of a dual-line shot naming several characters: a semantic line and one identity line
     per conditioning character (its description and expression; the others named plainly)."""
     base = resolve_prompt(shot.prompt, loaded)
@@ -426,19 +444,29 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
     phrases = [scene[0]] if len(set(scene)) == 1 else [
         f"{descriptions[identity.name]}: {phrase}" for (identity, _s, _e), phrase in zip(cast, scene, strict=True)
         if phrase]
-    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing)
-    shift = len(framing_prefix(framing))
+    # Every line decides on the shot's own words whether to add the framing phrase, so all agree.
+    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing, base)
+    shift = len(framing_prefix(framing, base))
     lines = []
     for identity, strength, expression in cast:
         spans = resolve_prompt_spans(shot.prompt, loaded, identity.name)[1]
         focused = _focused_prompt(shot.prompt, loaded, identity.name)
-        prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing)
+        prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing, base)
         lines.append(IdentityLine(identity.name, prompt, strength,
                                   tuple((start + shift, end + shift) for start, end in spans),
                                   identity.embedding, identity.references))
     first = lines[0]
     negative = resolve_prompt(pick("negative_prompt", ""), loaded)
     fusion = shot_fusion(shot, loaded.shotlist.defaults)
+    guidance = float(pick("guidance", get_preset(model.preset).guidance))
+    # The job's windows are those of its longest text: every identity line's prompt is one of its rows.
+    prompt_tokens, windows = _measure_texts(measure, semantic, negative if guidance > 1.0 else "", semantic,
+                                            [line.prompt for line in lines])
+    for line in lines:
+        if measure is not None and warnings is not None and not any(
+                measure.tokens(semantic[:end]) > measure.tokens(semantic[:start]) for start, end in line.spans):
+            warnings.append(f"shot {shot.id}: '{{{line.name}}}' makes no CLIP token, so the fusion mask cannot "
+                            "find the character and its identity line is never applied; give it a description")
     shot_level = shot_expression(shot)
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)
@@ -446,7 +474,7 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
     for take, seed in enumerate(_seeds(shot, takes), start=1):
         request = RenderRequest(prompt=semantic, negative_prompt=negative, seed=seed, width=width, height=height,
                                 steps=pick("steps", get_preset(model.preset).steps),
-                                guidance=float(pick("guidance", get_preset(model.preset).guidance)),
+                                guidance=guidance, text_windows=windows,
                                 sampler=pick("sampler", get_preset(model.preset).sampler),
                                 identity_embedding=first.embedding, identity_strength=first.strength,
                                 method="dual-line", fusion=fusion, semantic_prompt=semantic,
@@ -460,8 +488,16 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                             **shot_level.as_record(), "given": _plain(shot.expression),
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
-                        cast=records))
+                        cast=records, prompt_tokens=prompt_tokens))
     return jobs
+def _measure_texts(measure: Any, prompt: str, negative: str, semantic: str | None,
+                   more: list[str] | None = None) -> tuple[int | None, int]:
+    """The prompt's token count and the CLIP windows of the job's longest text (1 when unknown);
+    ``more``: further texts of its rows (several characters' identity lines)."""
+    if measure is None:
+        return None, 1
+    texts = [prompt, negative] + ([semantic] if semantic is not None else []) + (more or [])
+    return measure.tokens(prompt), measure.windows(*texts)
 
 
 def shot_expression(shot: Shot) -> ResolvedExpression | None:
@@ -505,6 +541,10 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
                                                    request.identity_count() - 1)
                                     for line, (identity, e) in zip(request.lines, cast, strict=True)]
     cfg = request.guidance > 1.0  # at or below 1 the engine runs no unconditional branch
+    # Prompts longer than one CLIP window were cut at 77 tokens before issue 18; they are encoded in full
+    # now, so their keys name the window count (and their old, truncated renders are stale). Keys of
+    # prompts that fit one window are unchanged: so are their images.
+    windows = {"text_windows": request.text_windows} if request.text_windows > 1 else {}
     return {
         "engine": ENGINE_ALGORITHM,
         "model": model.key_material(),
@@ -517,6 +557,7 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
         "sampler": request.sampler,
         "method": method,
         "expression": None if expression is None else key_record(expression),
+        **windows,
     }
 
 

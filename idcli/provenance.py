@@ -232,11 +232,16 @@ def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
 
 def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,
                      batch_size: int | None, started: datetime | None, finished: datetime | None,
-                     recovered: bool = False) -> dict[str, Any]:
-    """A full sidecar: the reproducible record plus the image hash and run facts."""
+                     recovered: bool = False, batch_keys: list[str] | None = None) -> dict[str, Any]:
+    """A full sidecar: the reproducible record plus the image hash and run facts.
+
+    ``batch_keys``: the job keys of the UNet batch the image was rendered in, in row order (the image's
+    own at ``batch_index``). On a CPU the batch can move a pixel by one 8-bit level, so an exact
+    reproduction renders the same jobs together in the same order (docs/architecture.md).
+    """
     sidecar = json.loads(json.dumps(record))  # deep copy
     sidecar["image"]["sha256"] = image_sha256
-    sidecar["batch"] = {"index": batch_index, "size": batch_size}
+    sidecar["batch"] = {"index": batch_index, "size": batch_size, "job_keys": batch_keys}
     if started and finished:
         per_image = (finished - started).total_seconds() / max(1, batch_size or 1)
         sidecar["timing"] = {"started": started.isoformat(), "finished": finished.isoformat(),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -150,6 +150,12 @@ class RenderReport:
 
 
 class Progress(Protocol):
+    """What a run reports as it goes. A progress object may also have the optional method
+    ``batch_step(step: int, steps: int, jobs: int) -> None``: called after each model evaluation of the
+    batch being rendered (``jobs`` images, evaluation ``step`` of ``steps``), for step progress and an
+    estimate of the time left during long batches. Objects without it keep working (it is looked up
+    with ``getattr``; it is not part of this protocol, so older implementations still satisfy it)."""
+
     def start(self, total: int, already_done: int) -> None: ...
     def advance(self, outcome: JobOutcome) -> None: ...
     def note(self, text: str) -> None: ...
@@ -192,7 +198,14 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     unusable: dict[str, Any] = {}
     identities = resolve_identities(loaded, names, model.preset, face_models, on_encode, unusable) if names else {}
     adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
-    return make_plan(loaded, model, identities, adapter, unusable), runtime
+    from .prompt_tokens import load_prompt_measure
+
+    measure = load_prompt_measure(model)
+    plan = make_plan(loaded, model, identities, adapter, unusable, measure)
+    if measure is None:
+        plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
+                             "(long prompts are still encoded in full when rendering)")
+    return plan, runtime
 
 
 def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -222,14 +235,17 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
                      "group": job.group, "state": state.status, "reason": state.reason,
                      "image": OutputFile.of(out, job.image_relpath).as_dict(),
-                     "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict()})
+                     "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),
+                     # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
+                     "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows})
     for blocked in plan.blocked:
         rows.append({"job_key": None, "shot_id": blocked.shot_id, "take": blocked.take, "seed": blocked.seed,
                      "subject": None, "characters": [blocked.character], "method": None, "conditioning": [],
                      "size": None,
                      "sampler": None, "group": None, "state": "blocked", "reason": blocked.problem.format(plan.source),
                      "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
-                     "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict()})
+                     "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
+                     "prompt_tokens": None, "text_windows": None})
     from .orphans import find_orphans
     from .superseded import list_superseded
 
@@ -242,7 +258,8 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
             "orphans": find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
                                           *((b.shot_id, b.take) for b in plan.blocked)]),
             "superseded": [v.as_dict(out) for v in list_superseded(out)],
-            "other_project": None if not projects or plan.project in projects else sorted(projects)[0]}
+            "other_project": None if not projects or plan.project in projects else sorted(projects)[0],
+            "warnings": list(plan.warnings)}
 
 
 def folder_projects(store: OutputStore) -> set[str]:
@@ -301,6 +318,8 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     # Orphans and the folder's manifest are judged against the whole shot list, not an --only selection.
     all_takes = [(job.shot_id, job.take) for job in plan.jobs] + [(b.shot_id, b.take) for b in plan.blocked]
     plan = plan.select(only)
+    for warning in plan.warnings:
+        progress.note(f"warning: {warning}")
     if compile:
         runtime = replace(runtime, compile=True)  # speed only: not part of any key
     from .provenance import model_record
@@ -359,15 +378,42 @@ def _report_blocked(plan: Plan, report: RenderReport, out: Path) -> None:
 _INTERRUPT: list[Any] = ["SIGINT", 130]
 
 
-def install_signal_handlers() -> None:
-    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143."""
+def install_signal_handlers() -> Callable[[], None]:
+    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143.
+
+    Returns the function that puts the previous handler back; prefer ``terminate_as_interrupt``, which
+    calls it when the run ends. A handler left behind outlives the run: a SIGTERM arriving while the
+    interpreter shuts down then raised KeyboardInterrupt there and printed a traceback.
+    """
     import signal
 
     def on_term(signum: int, frame: Any) -> None:
         _INTERRUPT[:] = ["SIGTERM", 143]
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    previous = signal.signal(signal.SIGTERM, on_term)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        _INTERRUPT[:] = ["SIGINT", 130]
+
+    return restore
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run inside the block like Ctrl-C; the previous handler is back after it. Outside the
+    main thread (where Python cannot set handlers) it does nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    restore = install_signal_handlers()
+    try:
+        yield
+    finally:
+        restore()
 
 
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
@@ -486,17 +532,22 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         # On the commit thread: PNG encoding, hashing and writes overlap the next batch's rendering.
         # Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
         done: list[Job] = []
-        for index, (job, result) in enumerate(zip(batch, results, strict=True)):
+        for position, (job, result) in enumerate(zip(batch, results, strict=True)):
+            # The jobs that went through the UNet together (the engine runs jobs of different CLIP window
+            # counts as separate forwards, so that can be fewer than ``batch``).
+            members = result.facts.get("batch_members", list(range(len(batch))))
+            index = members.index(position)
             record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None),
                                          project=project)
+            _unconditioned_without_tokens(record, result.facts)
             png, signed = encode_png(result.pixels, job, model, record), None
             try:
                 if signer is not None:  # signed last, in memory: nothing re-encodes the image after this
                     png, signed = signer.sign(png, record)
             except OutputError as exc:
                 return done, exc
-            sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(batch),
-                                       started=t0, finished=t1)
+            sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(members),
+                                       started=t0, finished=t1, batch_keys=[batch[m].key for m in members])
             if signed:
                 sidecar["c2pa"] = signed
             if "fusion" in result.facts:
@@ -560,6 +611,7 @@ def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, repor
         while i < len(jobs):
             batch = jobs[i:i + size]
             t0 = now()
+            _report_steps(engine, progress, len(batch))
             try:
                 requests = [j.request for j in batch]
                 results = engine.render(requests, capture_masks=True) if save_masks else engine.render(requests)
@@ -579,6 +631,30 @@ def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, repor
             report.batch_sizes.append(len(batch))
             commits.submit(commit_batch, batch, results, t0, t1)
             i += len(batch)
+
+
+def _report_steps(engine: Any, progress: Progress, jobs: int) -> None:
+    """Hand the engine a per-evaluation callback when both sides support it (an optional method of the
+    progress object, an optional attribute of the engine: engines and progress objects from before it
+    keep working)."""
+    step = getattr(progress, "batch_step", None)
+    if step is None or not hasattr(engine, "on_step"):
+        return
+    engine.on_step = lambda done, total: step(done, total, jobs)
+
+
+def _unconditioned_without_tokens(record: dict[str, Any], facts: dict[str, Any]) -> None:
+    """A dual-line character whose phrase made no CLIP token never gets a fusion mask, so the identity never
+    reaches the image: its sidecar says so instead of ``conditions_image: true`` (``plan`` warned)."""
+    fusion = facts.get("fusion")
+    if fusion is None:
+        return
+    # Several characters: each line's own tokens (a character with none is unconditioned, the others not).
+    tokens = {c.get("name"): c.get("subject_tokens", 1) for c in fusion.get("characters", [])}
+    for entry in record.get("identity", []):
+        if entry.get("conditions_image") and tokens.get(entry.get("name"), fusion.get("subject_tokens", 1)) == 0:
+            entry["conditions_image"] = False
+            entry["not_conditioned_because"] = "its phrase in the prompt makes no CLIP token (fusion mask empty)"
 
 
 def _write_mask_strip(store: OutputStore, job: Job, facts: dict[str, Any]) -> None:

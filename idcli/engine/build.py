@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,9 +57,12 @@ def build_random_pipeline(preset_name: str, torch_dtype: Any = None, device: Any
     max_length = cfg["text_encoder"]["max_position_embeddings"]
     tokenizer = build_tiny_tokenizer(max_length)
     if preset.weight_init == "torch":
-        # A private RNG stream: building a preset must neither depend on nor disturb the caller's seeds.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(TINY_INIT_SEED)
+        # A private generator (the stream torch.manual_seed(TINY_INIT_SEED) gives, so the weights are
+        # those of every earlier version): building a preset neither depends on nor disturbs the
+        # caller's seeds, nor another thread building at the same time.
+        from .private_rng import private_generator
+
+        with private_generator(TINY_INIT_SEED):
             modules = _construct(preset_name, tokenizer)
     elif preset.weight_init == "fan-in":
         with _parameters_on_meta():
@@ -119,25 +123,43 @@ def _construct(preset_name: str, tokenizer: Any) -> dict[str, Any]:
     return modules
 
 
+_META = threading.local()  # per thread: is it inside _parameters_on_meta?
+_META_LOCK = threading.Lock()
+_META_USERS = 0  # threads inside _parameters_on_meta; the patch is installed while there are any
+_REGISTER_PARAMETER = None
+
+
 @contextmanager
 def _parameters_on_meta() -> Iterator[None]:
     """Modules built inside get their parameters on the meta device, so their own initialisation costs
     nothing; buffers (CLIP's position ids) stay real. The trick of accelerate's
-    ``init_empty_weights(include_buffers=False)``, without depending on accelerate."""
+    ``init_empty_weights(include_buffers=False)``, without depending on accelerate. The patch acts only
+    in the thread that entered the block: a tiny preset built at the same time in another thread gets
+    real parameters."""
     import torch
 
-    register = torch.nn.Module.register_parameter
+    global _META_USERS, _REGISTER_PARAMETER
+    with _META_LOCK:
+        if _META_USERS == 0:
+            register = torch.nn.Module.register_parameter
+            _REGISTER_PARAMETER = register
 
-    def on_meta(module: Any, name: str, param: Any) -> None:
-        if param is not None and not param.is_meta:
-            param = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        register(module, name, param)
+            def on_meta(module: Any, name: str, param: Any) -> None:
+                if getattr(_META, "active", False) and param is not None and not param.is_meta:
+                    param = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+                register(module, name, param)
 
-    torch.nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
+            torch.nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
+        _META_USERS += 1
+    _META.active = True
     try:
         yield
     finally:
-        torch.nn.Module.register_parameter = register  # type: ignore[method-assign]
+        _META.active = False
+        with _META_LOCK:
+            _META_USERS -= 1
+            if _META_USERS == 0:
+                torch.nn.Module.register_parameter = _REGISTER_PARAMETER  # type: ignore[method-assign]
 
 
 class _GaussianPool:

@@ -9,7 +9,9 @@ that this loop reproduces the stock pipeline's image for the same seed.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +82,9 @@ class Engine:
         # Tests only: a function (evaluation index, request) -> mask replacing the computed fusion masks,
         # either one value for every character's line or a mapping character name -> value (others 0).
         self.mask_override: Any = None
+        # Called after each model evaluation of a batch with (evaluations done, evaluations in all); set by
+        # the run when its progress display wants step progress.
+        self.on_step: Any = None
         self.latent_channels = pipe.unet.config.in_channels
         self.vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
 
@@ -100,8 +105,21 @@ class Engine:
         signature = requests[0].batch_signature()
         if any(r.batch_signature() != signature for r in requests):
             raise ValueError("a batch must share size, steps, guidance and sampler")
+        windows = [self.request_windows(r) for r in requests]
+        if len(set(windows)) > 1:
+            # Rows of one forward share a sequence length, and filling a row up with empty windows would
+            # change its image: jobs of different window counts (plans keep them apart; requests made by
+            # hand may not) run as separate forwards. ``batch_members`` says which ran together.
+            results: list[Any] = [None] * len(requests)
+            for count in dict.fromkeys(windows):
+                members = [i for i, w in enumerate(windows) if w == count]
+                for i, result in zip(members, self.render([requests[i] for i in members], capture_masks),
+                                     strict=True):
+                    result.facts["batch_members"] = [members[j] for j in result.facts["batch_members"]]
+                    results[i] = result
+            return results
         started = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._step_reports(requests[0]):
             latents, facts = self._denoise(requests, capture=capture_masks)
             pixels = self._decode(latents)
             for fact in facts:
@@ -113,20 +131,52 @@ class Engine:
                          "masks": [m.numpy() for m in f["masks"]], "names": f["names"],
                          "preview": self._decode(f["x0"])[0]} for f in frames]
         seconds = time.perf_counter() - started
-        return [RenderResult(p, {"batch_seconds": seconds, **fact}) for p, fact in zip(pixels, facts, strict=True)]
+        members = list(range(len(requests)))  # indices into ``requests`` of the jobs in this forward
+        return [RenderResult(p, {"batch_seconds": seconds, "batch_members": members, **fact})
+                for p, fact in zip(pixels, facts, strict=True)]
+
+    @contextlib.contextmanager
+    def _step_reports(self, request: RenderRequest) -> Iterator[None]:
+        """Calls ``on_step`` after each UNet forward (one per model evaluation) while the block runs."""
+        if self.on_step is None:
+            yield
+            return
+        from .samplers import make_scheduler
+
+        scheduler = make_scheduler(request.sampler, self.pipe.scheduler.config)
+        scheduler.set_timesteps(request.steps)
+        total = len(scheduler.timesteps)
+        done = 0
+        report = self.on_step
+
+        def counted(*_args: Any) -> None:
+            nonlocal done
+            done = min(total, done + 1)
+            report(done, total)
+
+        hook = self.pipe.unet.register_forward_hook(counted)
+        try:
+            yield
+        finally:
+            hook.remove()
 
     def suggest_batch_size(self, request: RenderRequest) -> int:
-        """A first batch size for ``--batch-size auto``; out-of-memory errors halve it."""
+        """A first batch size for ``--batch-size auto``; out-of-memory errors halve it (on a GPU)."""
         import torch
 
         from .rows import rows_per_evaluation
 
-        if self.device.type != "cuda":
-            return 4  # the CPU gains little from larger batches and pays in memory
-        free, _total = torch.cuda.mem_get_info(self.device)
-        # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA). Rows per
-        # image: 2 with CFG, plus dual-line's identity rows, one per character (engine/rows.py).
+        # Rows per image: 2 with CFG, plus dual-line's identity rows, one per character (engine/rows.py).
         rows = rows_per_evaluation(request)
+        if self.device.type != "cuda":
+            # A CPU out of memory is killed, not told: the estimate must fit at the first try (memory.py).
+            from .memory import available_bytes, cpu_batch_size, cpu_image_bytes
+
+            per_cpu_image = cpu_image_bytes(self.pipe, request.width, request.height, rows,
+                                            torch.finfo(self.torch_dtype).bits // 8)
+            return cpu_batch_size(per_cpu_image, available_bytes())
+        free, _total = torch.cuda.mem_get_info(self.device)
+        # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA).
         per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows
         return max(1, min(64, int(free * 0.8 // per_image)))
 
@@ -171,8 +221,17 @@ class Engine:
         return torch.cat(noise).to(self.device, self.torch_dtype)
 
     def _encode_text(self, texts: list[str]) -> tuple[Any, Any]:
-        """Embeddings (and SDXL pooled embeddings) for each text, each row independent of the others."""
+        """Embeddings (and SDXL pooled embeddings) for each text, each row independent of the others.
+
+        Texts longer than one CLIP window are encoded window by window (idcli/prompt_tokens.py) and every
+        row gets the batch's window count; when all fit one window, the stock encoding runs unchanged.
+        """
+        from ..prompt_tokens import PromptMeasure
+
         pipe = self.pipe
+        windows = PromptMeasure(pipe.tokenizer).windows(*texts)
+        if windows > 1:
+            return self._encode_windows(texts, windows)
         if self.is_sdxl:
             embeds, _, pooled, _ = pipe.encode_prompt(
                 prompt=texts, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False)
@@ -327,6 +386,52 @@ class Engine:
         forced = self.mask_override(step, request)
         values = [forced.get(name, 0.0) for name in names] if isinstance(forced, dict) else [forced] * len(names)
         return [torch.as_tensor(v, dtype=torch.float32).expand(1, 1, *latent_hw) for v in values]
+
+    def _encode_windows(self, texts: list[str], windows: int) -> tuple[Any, Any]:
+        """``_encode_text`` of texts laid out in ``windows`` CLIP windows each, as encode_prompt encodes one:
+        SD1.5 the last hidden state; SDXL both encoders' penultimate hidden states side by side, and the
+        pooled embedding of the first window (A1111's and compel's convention)."""
+        import torch
+
+        from ..prompt_tokens import window_ids
+
+        pipe = self.pipe
+        pairs = [(pipe.tokenizer, pipe.text_encoder)]
+        if self.is_sdxl:
+            pairs.append((pipe.tokenizer_2, pipe.text_encoder_2))
+        parts, pooled = [], None
+        for tokenizer, encoder in pairs:
+            ids = torch.tensor([w for t in texts for w in window_ids(tokenizer, t, windows)], device=self.device)
+            if self.is_sdxl:
+                out = encoder(ids, output_hidden_states=True)
+                if pooled is None and out[0].ndim == 2:
+                    pooled = out[0].reshape(len(texts), windows, -1)[:, 0]
+                hidden = out.hidden_states[-2]
+            else:
+                mask = None
+                if getattr(encoder.config, "use_attention_mask", False):
+                    # The tokenizer's mask: the start token, the prompt's tokens and the end token.
+                    ends = (ids == tokenizer.eos_token_id).int().argmax(dim=1)
+                    mask = (torch.arange(ids.shape[1], device=ids.device)[None] <= ends[:, None]).long()
+                hidden = encoder(ids, attention_mask=mask)[0]
+            parts.append(hidden.reshape(len(texts), windows * hidden.shape[1], hidden.shape[2]))
+        embeds = torch.cat(parts, dim=-1).to(dtype=pairs[-1][1].dtype, device=self.device)
+        if self.is_sdxl and pipe.config.force_zeros_for_empty_prompt:
+            empty = [i for i, t in enumerate(texts) if t == ""]
+            if empty:
+                embeds[empty] = 0
+                pooled[empty] = 0
+        return embeds, pooled
+
+    def request_windows(self, request: RenderRequest) -> int:
+        """CLIP windows the rows of ``request`` need (its longest text's), by this model's tokenizer."""
+        from ..prompt_tokens import PromptMeasure
+
+        texts = [request.prompt] + ([request.negative_prompt] if request.guidance > 1.0 else [])
+        if request.semantic_prompt is not None:
+            texts.append(request.semantic_prompt)
+        texts += [line.prompt for line in request.lines]  # several characters' identity lines
+        return PromptMeasure(self.pipe.tokenizer).windows(*texts)
 
     def _encode_unique(self, texts: list[str]) -> tuple[Any, Any]:
         """``_encode_text`` of each distinct text once (rows are independent), laid out as ``texts``."""

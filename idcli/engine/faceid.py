@@ -107,13 +107,12 @@ def write_random_faceid_adapter(unet: Any, path: Path, seed: int = 0, dtype: Any
     dtype = dtype or torch.float32
     shapes = faceid_adapter_shapes(unet)
     tensors: dict[str, torch.Tensor] = {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for key, shape in shapes.items():  # insertion order is fixed, so the draws are too
-            noise = torch.randn(shape, dtype=torch.float32) * RANDOM_INIT_STD
-            if key == "image_proj.norm.weight":
-                noise = noise + 1.0
-            tensors[key] = noise.to(dtype).contiguous()
+    generator = torch.Generator("cpu").manual_seed(seed)  # private: threads never share a stream
+    for key, shape in shapes.items():  # insertion order is fixed, so the draws are too
+        noise = torch.randn(shape, dtype=torch.float32, generator=generator) * RANDOM_INIT_STD
+        if key == "image_proj.norm.weight":
+            noise = noise + 1.0
+        tensors[key] = noise.to(dtype).contiguous()
     metadata = {
         "format": "pt",
         "idcli.kind": "ip-adapter-faceid",

@@ -28,19 +28,22 @@ from ..method import FusionParams
 
 def subject_token_positions(tokenizer: Any, prompt: str, spans: tuple[tuple[int, int], ...],
                             max_length: int = 77) -> list[int]:
-    """Token positions (counting the start token) covered by the character offsets ``spans`` of ``prompt``.
+    """Sequence positions covered by the character offsets ``spans`` of ``prompt``, in the layout the
+    engine encodes it in: CLIP windows of a start token, 75 prompt tokens and an end token, concatenated
+    (idcli/prompt_tokens.py). ``max_length``: the encoded sequence's length (positions past it dropped).
 
     CLIP's tokenizer splits text into words before byte-pair merging, so the tokens of a prefix that
     ends at a word boundary are the first tokens of the whole prompt; placeholders always sit at one
     (a description is substituted whole).
     """
+    from ..prompt_tokens import token_count, token_positions
+
     positions: list[int] = []
     for start, end in spans:
-        before = len(tokenizer(prompt[:start], add_special_tokens=False).input_ids)
-        upto = len(tokenizer(prompt[:end], add_special_tokens=False).input_ids)
-        # +1 for the start-of-text token; tokens past the encoder's window were truncated away.
-        positions.extend(p for p in range(before + 1, upto + 1) if p < max_length - 1)
-    return sorted(set(positions))
+        before = token_count(tokenizer, prompt[:start])
+        upto = token_count(tokenizer, prompt[:end])
+        positions.extend(token_positions(tokenizer, i) for i in range(before, upto))
+    return sorted({p for p in positions if p < max_length})
 
 
 def attention_levels(unet_config: Any) -> set[int]:

@@ -1,0 +1,154 @@
+"""Issue 18, part A: CPU ``--batch-size auto`` and step progress, and claims kept or corrected (the batch an
+image was rendered in, signal handlers that end with the run). Tests are named after the bullet."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from cli_helpers import render_on_cpu
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+
+TEXT_ONLY = """\
+version: 1
+project: trust-run
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 3, guidance: 4.0, sampler: ddim, takes: 1}
+shots:
+  - {id: a010, prompt: "an empty harbour at dawn"}
+  - {id: a020, prompt: "a wet street at night"}
+  - {id: a030, prompt: "a small bar, warm light"}
+"""
+
+
+# -- CPU --batch-size auto, step progress and time left --------------------------------------------------
+
+
+def test_cpu_batch_size_auto_follows_image_size_and_memory(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before issue 18 a CPU always got 4, whatever the size: a 4K tiny-preset batch took 6.8 GB.
+    import idcli.engine.memory as memory
+    from idcli.plan import RenderRequest
+
+    engine = tiny_engines("tiny-sd")
+
+    def request(width: int, height: int) -> RenderRequest:
+        return RenderRequest(prompt="a street", negative_prompt="", seed=1, width=width, height=height, steps=3,
+                             guidance=4.0, sampler="ddim")
+
+    gib = 1 << 30
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8 * gib)
+    small, uhd = engine.suggest_batch_size(request(256, 256)), engine.suggest_batch_size(request(3840, 2160))
+    assert small > uhd >= 1
+    assert uhd * memory.cpu_image_bytes(engine.pipe, 3840, 2160, 2, 4) <= 4 * gib  # half of what is available
+    assert uhd < 4
+    monkeypatch.setattr(memory, "available_bytes", lambda: gib // 4)
+    assert engine.suggest_batch_size(request(3840, 2160)) == 1  # never 0, even when nothing seems to fit
+    assert engine.suggest_batch_size(request(256, 256)) < small
+    monkeypatch.setattr(memory, "available_bytes", lambda: None)
+    assert engine.suggest_batch_size(request(256, 256)) == 4  # unknown memory: the old default
+
+
+class _StepRecorder:
+    """A progress object with the optional ``batch_step`` method."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, int, int]] = []
+        self.advanced = 0
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome) -> None:
+        self.advanced += 1
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+    def batch_step(self, step: int, steps: int, jobs: int) -> None:
+        self.steps.append((step, steps, jobs))
+
+
+class _OldProgress:
+    """A progress object written against the protocol before ``batch_step`` existed."""
+
+    def __init__(self) -> None:
+        self.advanced = 0
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome) -> None:
+        self.advanced += 1
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+def test_cpu_batch_progress_reports_each_step_and_old_progress_objects_still_work(write_shotlist, tmp_path) -> None:
+    shots = write_shotlist(TEXT_ONLY)
+    recorder = _StepRecorder()
+    report = idcli.render(idcli.load_shotlist(shots), tmp_path / "a", device="cpu", batch_size=2, progress=recorder)
+    assert report.rendered == 3 and recorder.advanced == 3
+    # Batches of 2 and 1, three evaluations each (ddim, 3 steps).
+    assert recorder.steps == [(1, 3, 2), (2, 3, 2), (3, 3, 2), (1, 3, 1), (2, 3, 1), (3, 3, 1)]
+    old = _OldProgress()
+    report = idcli.render(idcli.load_shotlist(shots), tmp_path / "b", device="cpu", batch_size=2, progress=old)
+    assert report.rendered == 3 and old.advanced == 3
+
+
+def test_cpu_batch_progress_plain_lines_show_the_step_and_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from idcli import console
+
+    now = [0.0]
+    monkeypatch.setattr(console, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    stream = io.StringIO()
+    progress = console.PlainProgress(stream)
+    progress.start(total=6, already_done=0)
+    now[0] = 10.0
+    progress.batch_step(1, 4, 2)  # 10 s per evaluation of a batch of 2 images
+    now[0] = 20.0
+    progress.batch_step(2, 4, 2)
+    lines = stream.getvalue().splitlines()
+    # Time left after step 2: 2 evaluations of this batch (20 s), then 4 more images x 4 evaluations x 5 s.
+    assert lines[-1] == "  batch of 2: step 2/4, about 1m40s left"
+
+
+# -- Claims kept or corrected ----------------------------------------------------------------------------
+
+
+def test_claims_sidecar_records_each_images_batch(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    shots = write_shotlist(TEXT_ONLY)
+    report = render_on_cpu(shots, tmp_path / "out", engine_factory, batch_size=2)
+    keys = [o.job_key for o in report.jobs]
+    sidecars = [json.loads(Path(o.sidecar.abs_path).read_text("utf-8")) for o in report.jobs]
+    assert [s["batch"] for s in sidecars] == [
+        {"index": 0, "size": 2, "job_keys": keys[:2]},
+        {"index": 1, "size": 2, "job_keys": keys[:2]},
+        {"index": 0, "size": 1, "job_keys": keys[2:]},
+    ]
+
+
+def test_claims_no_signal_handler_outlives_the_cli_render(write_shotlist, tmp_path: Path) -> None:
+    # A SIGTERM handler left installed raised KeyboardInterrupt while the interpreter shut down (a traceback).
+    shots = write_shotlist(TEXT_ONLY)
+    before = signal.getsignal(signal.SIGTERM)
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu",
+                                      "--dry-run", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_claims_sigterm_during_a_run_still_stops_it_and_the_handler_goes_after() -> None:
+    import os
+    import time
+
+    from idcli.run import _INTERRUPT, terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler's KeyboardInterrupt ends the wait
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert _INTERRUPT == ["SIGINT", 130]
