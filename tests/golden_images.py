@@ -2,8 +2,9 @@
 
 Recorded by running this module (``python tests/golden_images.py``, with the synthetic face pack the
 tests use) with the code as it was without several-characters support: first on the branch before it
-was added, again on main after main's key v2 (issue 15: identities keyed by what made them) and framing
-hygiene changed keys and some prompts (main exported with ``git archive``, this module run against it).
+was added, then again on main each time main itself changed one-character keys or pixels (issue 15:
+identities keyed by what made them, framing hygiene; issue 18a: long prompts, CPU batch sizes), main
+exported with ``git archive`` and this module run against it: the branch then matched main exactly.
 tests/test_multi_character.py recomputes the same values and compares. The quickstart's ``sc01_sh040``
 is recorded too but not compared: it names two characters and is a two-character shot now. Every job
 is rendered alone on the CPU in float32, so no batch neighbour can change a rounding.

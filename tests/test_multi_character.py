@@ -46,7 +46,7 @@ characters:
 shots:
   - {id: two, prompt: "{mara} talks to {theo} across a table in a bar",
      expressions: {mara: grief, theo: {label: hope, intensity: 0.6}}}
-  - {id: three, prompt: "{mara}, {theo} and {ines} sit at a kitchen table", expression: contentment}
+  - {id: three, prompt: "{mara}, {theo} and {ines} sit at a kitchen table", expression: joy}
   - {id: one, prompt: "{ines} walks along a wet street at night"}
   - {id: single, prompt: "{theo} waits in a small bar", method: single}
   - {id: text, prompt: "an empty wet street at night"}
@@ -99,7 +99,7 @@ def test_a_shot_naming_several_characters_gets_one_identity_line_each(planned) -
     assert "characters" not in _job(planned, "one").key_material["method"]
     assert two.key_material["method"]["params"]["mask_exclusivity"] == 4.0
     assert two.conditioning == ("mara", "theo") and _job(planned, "single").conditioning == ("theo",)
-    assert len(three.request.lines) == 3 and "contentment" in three.request.semantic_prompt
+    assert len(three.request.lines) == 3 and three.request.semantic_prompt.endswith(", joy")  # shared: once
 
 
 def test_keys_change_with_each_characters_expression(write_shotlist, planned) -> None:
@@ -372,3 +372,15 @@ def test_a_several_character_image_reproduces_identically(write_shotlist, tmp_pa
     for outcome in report.jobs:
         result = reproduce(outcome.sidecar, engine_factory=engine_factory)
         assert result.identical and result.max_pixel_difference == 0, (outcome.shot_id, result.as_dict())
+
+
+def test_identity_line_prompts_count_towards_the_jobs_clip_windows(write_shotlist, tiny_engines) -> None:
+    # The tiny tokenizer splits words finely: three characters' lines with a long expression need two windows.
+    plan = plan_on_cpu(write_shotlist(SHOTS.replace("expression: joy", "expression: contentment"), "long.yaml"))
+    three = _job(plan, "three")
+    assert three.request.text_windows == 2 and three.key_material["text_windows"] == 2
+    assert _job(plan, "two").request.text_windows == 1  # other jobs keep one window and their batch group
+    assert three.request.batch_signature() != _job(plan, "two").request.batch_signature()
+    result = _alone(tiny_engines("tiny-sd", plan.adapter), three.request)
+    assert np.isfinite(result.image).all() and len(result.facts["fusion"]["characters"]) == 3
+    assert all(c["subject_tokens"] > 0 for c in result.facts["fusion"]["characters"])
