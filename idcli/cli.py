@@ -215,11 +215,15 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
+            notes = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message, "hint": n.hint}
+                     for n in loaded.notes]  # several characters under method 'single', ...
             _emit_json(_ok(file=str(file), project=doc.project, shot_count=len(doc.shots), job_count=takes,
-                           characters=sorted(doc.characters)))
+                           characters=sorted(doc.characters), **({"notes": notes} if notes else {})))
         else:
             _emit(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
                   f"{len(doc.characters)} characters")
+            for note in loaded.notes:  # several characters under method 'single', ...
+                _emit(f"note: {note.format(loaded.source)}")
 
     _guarded(body, as_json)
 
@@ -322,7 +326,8 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         for row in rows:
             if row["state"] == "blocked":
                 continue  # no key, no size: listed below with the character's problem
-            table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]), escape(row["subject"] or ""),
+            table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]),
+                          escape(", ".join(row["conditioning"])),
                           f"{row['size']['width']}x{row['size']['height']}", str(row["sampler"]["steps"]),
                           row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
                           f"[{style.get(row['state'], 'white')}]{row['state']}[/]",

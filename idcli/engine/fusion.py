@@ -8,7 +8,9 @@ Two pieces the engine wires into its denoising loop (docs/method.md has the equa
 * ``FusionMask`` turns one job's attention maps, step after step, into the mask M_t in [0, 1]:
   smoothed, normalised, accumulated over the steps so far, soft-thresholded, optionally cut to the
   head. The engine then fuses ``eps = lerp(eps_sem, eps_id, M_t)``: exactly eps_sem where M_t = 0
-  and exactly eps_id where M_t = 1.
+  and exactly eps_id where M_t = 1;
+* with several characters, ``exclusive_masks`` shares overlapping masks out by relative attention and
+  ``fuse`` adds each character's identity line inside its own mask.
 
 Everything is per row: no value of one job ever depends on another job in the batch.
 """
@@ -81,9 +83,15 @@ class AttentionProbe:
         self.token_weights = token_weights
         self.latent_hw = latent_hw
         self.levels = levels
-        consecutive = bool(rows) and rows == list(range(rows[0], rows[0] + len(rows)))
-        self._slice = slice(rows[0], rows[0] + len(rows)) if consecutive else None
-        self._index = torch.tensor(rows, device=token_weights.device)
+        # Several characters of one job read the same semantic row: its attention is computed once, on the
+        # distinct rows, then repeated for each reader. Consecutive rows (a batch's dual-line jobs) are a
+        # slice, a view with no kernel; others are gathered.
+        unique = list(dict.fromkeys(rows))
+        consecutive = bool(unique) and unique == list(range(unique[0], unique[0] + len(unique)))
+        self._slice = slice(unique[0], unique[0] + len(unique)) if consecutive else None
+        self._index = torch.tensor(unique, device=token_weights.device)
+        self._expand = None if len(unique) == len(rows) else torch.tensor([unique.index(r) for r in rows],
+                                                                          device=token_weights.device)
         self._cut: dict[int, torch.Tensor] = {}  # token count -> weights [rows, 1, 1, tokens]
         self._grids = {ceil_grid(latent_hw, level) for level in levels}
         self._sum: torch.Tensor | None = None
@@ -111,6 +119,8 @@ class AttentionProbe:
         q = self._rows(query).float()
         k = self._rows(key).float()
         probs = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1)  # [rows, heads, seq, tokens]
+        if self._expand is not None:
+            probs = probs.index_select(0, self._expand)
         tokens = probs.shape[-1]
         weights = self._cut.get(tokens)
         if weights is None:
@@ -166,6 +176,8 @@ class FusionMask:
         self._sum: torch.Tensor | None = None
         self._count = 0
         self.mask = torch.zeros(1, 1, *latent_hw)
+        # The accumulated attention, peak 1, before the threshold: A_c of the exclusivity rule.
+        self.attention = torch.zeros(1, 1, *latent_hw)
 
     def update(self, attention: torch.Tensor | None) -> torch.Tensor:
         """Fold in this step's attention map ``[1, 1, H, W]`` (None: nothing seen) and return M_t."""
@@ -180,6 +192,7 @@ class FusionMask:
         accumulated = self._sum / self._count
         peak = accumulated.max()
         accumulated = torch.where(peak > 0, accumulated / peak, accumulated)
+        self.attention = accumulated
         low = p.mask_threshold - p.mask_softness
         ramp = ((accumulated - low) / (2 * p.mask_softness)).clamp(0.0, 1.0)
         mask = ramp * ramp * (3 - 2 * ramp)  # smoothstep: exactly 0 and 1 outside the ramp
@@ -187,6 +200,42 @@ class FusionMask:
             mask = _head_only(mask, p.head_fraction)
         self.mask = mask
         return mask
+
+
+# Added to each attention before the power, so that characters whose masks are on where every attention is
+# 0 share the pixel equally instead of dividing 0 by 0.
+_ATTENTION_FLOOR = 1e-6
+
+
+def exclusive_masks(masks: list[torch.Tensor], attention: list[torch.Tensor], gamma: float) -> list[torch.Tensor]:
+    """Several characters' masks made exclusive: ``M_c = m_c * w_c / sum(w_c')`` over the characters whose
+    mask is on (``m_c' > 0``), with ``w_c = (A_c + floor)^gamma``, so ``sum_c M_c <= max_c m_c <= 1``.
+
+    Where one mask alone is on, ``M_c = m_c``; with one character the masks are returned unchanged (the
+    one-character arithmetic, exactly).
+    """
+    if len(masks) <= 1:
+        return list(masks)
+    weights = [torch.where(m > 0, (a.clamp_min(0) + _ATTENTION_FLOOR) ** gamma, torch.zeros_like(m))
+               for m, a in zip(masks, attention, strict=True)]
+    total = torch.stack(weights).sum(0)
+    safe = torch.where(total > 0, total, torch.ones_like(total))
+    return [m * w / safe for m, w in zip(masks, weights, strict=True)]
+
+
+def fuse(semantic: torch.Tensor, identity: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+    """``eps = eps_sem + sum_c M_c (eps_id,c - eps_sem)`` for one image.
+
+    Written as a lerp towards the mask-weighted mean of the identity predictions, by the total mask: exactly
+    eps_sem where every mask is 0, exactly eps_id,c where M_c = 1 (the others 0). One character is the
+    plain ``lerp(eps_sem, eps_id, M)`` of the one-character method.
+    """
+    if len(identity) == 1:
+        return torch.lerp(semantic, identity[0], masks[0])
+    total = torch.stack(masks).sum(0)
+    weighted = sum(m * e for m, e in zip(masks, identity, strict=True))
+    target = torch.where(total > 0, weighted / torch.where(total > 0, total, torch.ones_like(total)), semantic)
+    return torch.lerp(semantic, target, total)
 
 
 def _head_only(mask: torch.Tensor, fraction: float) -> torch.Tensor:
