@@ -159,3 +159,98 @@ def test_probe_launches_per_layer_on_the_meta_device() -> None:
     assert sliced["probed_layers"] == gathered["probed_layers"] > 0
     assert sliced["launches"] - plain["launches"] <= 8 * sliced["probed_layers"]
     assert gathered["launches"] - sliced["launches"] == 2 * sliced["probed_layers"]
+
+
+# Operations that make the host wait for the device (reading a value back, data-dependent shapes) or copy
+# host data to it (a tensor made from Python values, indexing with a Python list).
+SYNCING = {"aten._local_scalar_dense.default", "aten.is_nonzero.default", "aten.item.default",
+           "aten.nonzero.default", "aten.masked_select.default", "aten.lift_fresh.default",
+           "aten.index.Tensor", "aten.repeat_interleave.Tensor", "aten._unique2.default",
+           "aten.unique_consecutive.default"}
+
+
+def test_no_host_sync_inside_the_denoising_loop(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted under a dispatch mode on the CPU: no operation of idcli's own code inside the denoising loop
+    (from the first UNet forward to the decode) reads a value back, has a data-dependent shape or copies
+    host data to the device — for a batch mixing text, single-line and dual-line jobs whose fusion windows
+    open and close at different steps, a wide framing (head-only cut) and two characters in one image.
+
+    Attributed by the innermost non-torch frame, so diffusers' scheduler and UNet code is not judged here;
+    the engine's loop, masks, fusion and FaceID processors are.
+    """
+    import sys
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import idcli as package
+    from idcli.engine import samplers
+    from idcli.run import plan_shotlist
+
+    root = str(Path(package.__file__).resolve().parent)
+
+    class SyncCounter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hits: list[tuple[int, str, str]] = []
+            self.evaluation = 0
+            self.counting = False
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if self.counting and str(func) in SYNCING:
+                frame = sys._getframe(1)
+                while frame is not None and "/torch/" in frame.f_code.co_filename:
+                    frame = frame.f_back
+                if frame is not None and frame.f_code.co_filename.startswith(root):
+                    where = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
+                    self.hits.append((self.evaluation, str(func), where))
+            return func(*args, **(kwargs or {}))
+
+    text = """\
+version: 1
+project: syncs
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 6, guidance: 5.0, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+  theo: {selfies: [selfies/theo_1.jpg]}
+shots:
+  - {id: a, prompt: "an empty lighthouse at dusk"}
+  - {id: b, prompt: "{mara} on a pier", method: dual-line, framing: wide}
+  - {id: c, prompt: "{theo} in a harbour", method: single}
+  - {id: d, prompt: "{theo} and {mara} by a boat", method: dual-line, method_params: {fusion_start: 0.5}}
+"""
+    plan, _runtime = plan_shotlist(idcli.loads_shotlist(text, base_dir=str(RECIPES)), device="cpu")
+    engine = tiny_engines("tiny-sd", plan.adapter)
+    counter = SyncCounter()
+
+    def before_forward(module, args):
+        counter.counting = True
+        counter.evaluation += 1
+
+    make_scheduler = samplers.make_scheduler
+
+    def counting_scheduler(*args, **kwargs):
+        # The loop ends with the last scheduler step: what follows (facts, decode) runs once per batch.
+        scheduler = make_scheduler(*args, **kwargs)
+        step = scheduler.step
+
+        def stepped(*step_args, **step_kwargs):
+            out = step(*step_args, **step_kwargs)
+            if scheduler.step_index is not None and scheduler.step_index >= len(scheduler.timesteps):
+                counter.counting = False
+            return out
+
+        scheduler.step = stepped
+        return scheduler
+
+    monkeypatch.setattr(samplers, "make_scheduler", counting_scheduler)
+    handle = engine.pipe.unet.register_forward_pre_hook(before_forward)
+    try:
+        with counter:
+            results = engine.render([job.request for job in plan.jobs])
+    finally:
+        handle.remove()
+    assert not counter.counting  # the end of the loop was seen
+    assert counter.evaluation == 6 and len(results) == 4
+    assert results[3].facts["fusion"]["window"] == [3, 6]  # the windows open at different steps
+    assert counter.hits == []

@@ -313,6 +313,7 @@ class Engine:
             added_all["text_embeds"] = pooled.to(self.torch_dtype)
             added_all["time_ids"] = torch.tensor([[r0.height, r0.width, 0, 0, r0.height, r0.width]],
                                                  device=self.device, dtype=self.torch_dtype).repeat(len(embeds), 1)
+        scales = None
         if self.faceid is not None:
             identities, scales = layout.identity_inputs()
             added_all["image_embeds"] = identities.to(self.device, self.torch_dtype)
@@ -336,18 +337,22 @@ class Engine:
         probe = AttentionProbe(layout.probe_rows(), token_weights, latent_hw, self.probe_levels) if dual else None
         # After the last fusion window closes no mask is used again: the probe stops there.
         probe_until = max((end for _start, end in windows.values()), default=0)
-        selected: tuple[Any, ...] = ()  # the rows' inputs, rebuilt only when the open windows change
+        # The rows' inputs for each set of open windows the loop meets, built here: inside the loop nothing
+        # is copied from the host or read back from the device.
+        schedule = [tuple(i for i in dual if windows[i][0] <= step < windows[i][1]) for step in range(evaluations)]
+        selections = layout.selections(schedule, embeds, added_all, scales)
+        timesteps = [float(t) for t in scheduler.timesteps.cpu()]  # previews' x0 estimates, read once
+        selected = None
 
         # 4. Denoising loop.
         for step, t in enumerate(scheduler.timesteps):
             # 4a. The rows of this evaluation: identity lines only for jobs inside their window.
-            active = [i for i in dual if windows[i][0] <= step < windows[i][1]]
-            if not selected or selected[0] != active:
-                row_embeds, added = layout.inputs(active, embeds, added_all)
-                selected = (active, row_embeds, added, layout.positions(active))
+            active = list(schedule[step])
+            if selections[schedule[step]] is not selected:
+                selected = selections[schedule[step]]
                 if self.faceid is not None:
-                    self.faceid.row_scale = scales[layout.rows(active)]
-            row_embeds, added, positions = selected[1], selected[2], selected[3]
+                    self.faceid.row_scale = selected.row_scale
+            row_embeds, added, positions = selected.embeds, selected.added, selected.positions
             probing = probe is not None and step < probe_until
             if probing:
                 probe.reset()
@@ -355,7 +360,7 @@ class Engine:
             # 4b. One forward for every row; each line's latent is its job's.
             parts = [latents, latents] if cfg else [latents]
             if active:
-                parts.append(latents[layout.line_jobs(active)])
+                parts.append(latents.index_select(0, selected.line_index))
             model_in = scheduler.scale_model_input(torch.cat(parts), t)
             eps = unet(model_in, t, encoder_hidden_states=row_embeds, added_cond_kwargs=added, return_dict=False)[0]
             uncond = eps[:n] if cfg else None
@@ -381,7 +386,7 @@ class Engine:
                         weights = [m[0].to(guided.device, guided.dtype) for m in current]
                         fused[i] = fuse(guided[i], lines, weights)
                     if step in frames:
-                        x0 = self._x0_estimate(scheduler, model_in[i:i + 1], fused[i][None], t)
+                        x0 = self._x0_estimate(scheduler, model_in[i:i + 1], fused[i][None], timesteps[step])
                         total = current[0] if len(current) == 1 else torch.stack(current).sum(0)
                         captured[i].append({"step": step, "fused": i in active,
                                             "mask": total.reshape(latent_hw).float().cpu(),
@@ -503,12 +508,12 @@ class Engine:
                 weights[k, position] = 1.0
         return weights
 
-    def _x0_estimate(self, scheduler: Any, model_in: Any, eps: Any, t: Any) -> Any:
+    def _x0_estimate(self, scheduler: Any, model_in: Any, eps: Any, t: float) -> Any:
         """The clean latent an epsilon prediction implies (previews for ``--save-masks`` only)."""
         import torch
 
         alphas = scheduler.alphas_cumprod
-        index = int(min(len(alphas) - 1, max(0, round(float(t)))))
+        index = int(min(len(alphas) - 1, max(0, round(t))))
         alpha = alphas[index].to(model_in.device, torch.float32)
         return ((model_in.float() - (1 - alpha).sqrt() * eps.float()) / alpha.sqrt()).to(model_in.dtype)
 

@@ -136,3 +136,37 @@ class RowLayout:
         added = {k: v.index_select(0, index) if k != "image_embeds" else [v.index_select(0, index)]
                  for k, v in added_all.items()} or None
         return embeds.index_select(0, index), added
+
+    def selections(self, schedule: list[tuple[int, ...]], embeds: Any, added_all: dict[str, Any],
+                   scales: Any) -> dict[tuple[int, ...], RowSelection]:
+        """The inputs of each distinct set of open windows in ``schedule`` (one entry per evaluation).
+
+        Built before the denoising loop, so that inside it nothing is copied from the host to the device
+        and nothing is read back: a GPU never waits for the host between evaluations. ``scales`` are the
+        rows' strengths (a CPU tensor; None without an identity adapter).
+        """
+        import torch
+
+        out: dict[tuple[int, ...], RowSelection] = {}
+        for active in dict.fromkeys(schedule):
+            jobs = list(active)
+            row_embeds, added = self.inputs(jobs, embeds, added_all)
+            line_jobs = self.line_jobs(jobs)
+            out[active] = RowSelection(
+                row_embeds, added, self.positions(jobs),
+                None if scales is None else scales[self.rows(jobs)],
+                torch.tensor(line_jobs, device=embeds.device) if line_jobs else None)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class RowSelection:
+    """What one set of open fusion windows runs: the rows' inputs, where each identity line's output lands,
+    the rows' strengths, and which job's latent each identity line denoises (an index on the device)."""
+
+    embeds: Any
+    added: dict[str, Any] | None
+    positions: dict[int, int]
+    row_scale: Any
+    line_index: Any
+
