@@ -27,6 +27,7 @@ from .errors import (
     EXIT_OUTPUT_BUSY,
     EXIT_OUTPUT_UNUSABLE,
     EXIT_TERMINATED,
+    ExecutorUnavailableError,
     IdcliError,
     InputError,
     Interrupted,
@@ -62,6 +63,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["EXIT_CHECK_FAILED",
            "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOBS_FAILED", "EXIT_MODEL_UNAVAILABLE", "EXIT_OK",
-           "EXIT_OUTPUT_BUSY", "EXIT_OUTPUT_UNUSABLE", "EXIT_TERMINATED", "IdcliError", "InputError", "Interrupted",
-           "ModelUnavailableError", "OutputBusyError", "OutputError", "ProjectMismatchError",
-           "ShotListError", "__version__", *_LAZY]
+           "EXIT_OUTPUT_BUSY", "EXIT_OUTPUT_UNUSABLE", "EXIT_TERMINATED", "ExecutorUnavailableError", "IdcliError",
+           "InputError", "Interrupted", "ModelUnavailableError", "OutputBusyError", "OutputError",
+           "ProjectMismatchError", "ShotListError", "__version__", *_LAZY]

@@ -36,9 +36,25 @@ PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset ov
                                                "bench-sdxl: real-size, random weights).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout for machines.")]
+# Scale-out (docs/scale-out.md): who renders the batches; this process plans and commits either way.
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (Ray actors, one per "
+                                          "GPU; needs the ray extra).")]
+RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to use with --executor ray "
+                                                   "[default: $RAY_ADDRESS, else a local cluster for this run].",
+                                                   show_default=False)]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Ray workers with --executor ray [default: one "
+                                                "per GPU of the cluster, else 1].", show_default=False)]
 FaceModelsOpt = Annotated[str | None, typer.Option(
     "--face-models", help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else the preset's: "
     "synthetic for tiny presets, ~/.insightface/models/buffalo_l otherwise]. Never downloaded.")]
+NoQaOpt = Annotated[bool, typer.Option("--no-qa", help="Skip identity QA (faces matched to the cast, recorded in "
+                                       "each sidecar as qa).")]
+QaLowIdentityOpt = Annotated[float | None, typer.Option(
+    "--qa-low-identity", help="QA flags low_identity below this cosine to the character [default: 0.35].",
+    show_default=False)]
+QaLeakageOpt = Annotated[float | None, typer.Option(
+    "--qa-leakage", help="QA flags leakage at or above this cosine to another character [default: 0.35].",
+    show_default=False)]
 
 
 def _fail(message: str, code: int) -> None:
@@ -354,6 +370,17 @@ def render(
                                               show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: JsonOpt = False,
+    no_qa: NoQaOpt = False,
+    qa_low_identity: QaLowIdentityOpt = None,
+    qa_leakage: QaLeakageOpt = None,
+    retake_flagged: Annotated[bool, typer.Option("--retake-flagged", help="Add takes (new deterministic seeds) to "
+                                                 "shots whose every take identity QA flagged, up to --max-takes; "
+                                                 "see docs/review.md.")] = False,
+    max_takes: Annotated[int, typer.Option("--max-takes", help="With --retake-flagged: most takes a shot may "
+                                           "reach.")] = 6,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
     from .console import make_progress
@@ -366,10 +393,18 @@ def render(
         loaded = load_shotlist(file)
         folder = _default_out(loaded, out)
         progress = make_progress(quiet or dry_run)
+        options: dict[str, Any] = dict(
+            preset=preset, device=device, batch_size=size, force=force, only=only, dry_run=dry_run, wait=wait,
+            face_models=face_models, save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress,
+            qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+            executor=executor, ray_address=ray_address, workers=workers)
         with terminate_as_interrupt():  # no handler of ours outlives the run
-            report = run_render(loaded, folder, preset=preset, device=device, batch_size=size, force=force,
-                                only=only, dry_run=dry_run, wait=wait, face_models=face_models,
-                                save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress)
+            if retake_flagged:
+                from .review.retake import render_with_retakes
+
+                report = render_with_retakes(loaded, folder, max_takes=max_takes, **options)
+            else:
+                report = run_render(loaded, folder, **options)
         summary = report.as_dict()
         counts = summary["counts"]
         if as_json:
@@ -418,6 +453,7 @@ def bench(
                                            "diffusers pipeline call per job at batch 1.")] = True,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
                                                "(the baseline stays uncompiled).")] = False,
+    no_qa: NoQaOpt = False,
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
                                               "[default: a temporary folder, removed].", show_default=False)] = None,
     as_json: JsonOpt = False,
@@ -437,10 +473,11 @@ def bench(
         line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
                 "--device", device, *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
-                *(["--keep", str(keep)] if keep else []), *(["--json"] if as_json else [])]
+                *(["--keep", str(keep)] if keep else []), *(["--no-qa"] if no_qa else []),
+                *(["--json"] if as_json else [])]
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, command=shlex.join(line),
-                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr))
+                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa)
         if as_json:
             _emit_json(_ok(**result.as_dict()))
         else:
@@ -658,6 +695,158 @@ def identity_show(
             print(f"  contact sheet     {contact_sheet}")
 
     _guarded(body, as_json)
+
+
+# -- review: identity QA, storyboard page, selects, OTIO animatic, evaluation (docs/review.md) ----------
+
+OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False)]
+ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
+                                               "[default: the snapshot the last render wrote in OUT/.idcli].",
+                                               show_default=False)]
+
+
+def _finish_review(problems: list[str], document: dict[str, Any] | None = None) -> None:
+    """End a review command: damaged sidecars and unreadable images each named on stderr, then exit 2
+    (everything else was used); with ``document`` (``--json``) one contract document on stdout."""
+    for problem in problems:
+        print(f"idcli: skipped {problem}", file=sys.stderr)
+    message = f"{len(problems)} problem(s) skipped; everything else was used" if problems else ""
+    if document is not None:
+        if problems:
+            error = {**_error_object("InputError", message), "problems": [
+                {"file": p.split(": ", 1)[0], "line": None, "column": None, "field": None,
+                 "message": p.split(": ", 1)[-1], "hint": None} for p in problems]}
+            _emit_json({**_failure(error, EXIT_INVALID_INPUT), **document})
+        else:
+            _emit_json(_ok(**document))
+    if problems:
+        print(f"idcli: {message}", file=sys.stderr)
+        raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+@app.command()
+def qa(
+    out: OutArg,
+    face_models: FaceModelsOpt = None,
+    qa_low_identity: QaLowIdentityOpt = None,
+    qa_leakage: QaLeakageOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run writing the folder to end.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute identity QA for every committed image in OUT; rewrites each sidecar's qa atomically."""
+    from .review.recheck import recheck
+
+    def body() -> None:
+        result = recheck(out, face_models=face_models, thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+                         wait=wait)
+        if not as_json:
+            flags = ", ".join(f"{k} {v}" for k, v in sorted(result.flags.items())) or "none"
+            _emit(f"{result.checked} images checked, {result.flagged} flagged ({flags}), "
+                  f"{result.without_cast} without a cast → {out}")
+        _finish_review(result.problems, {
+            "out_dir": str(Path(out).absolute()), "checked": result.checked, "flagged": result.flagged,
+            "flags": result.flags, "without_cast": result.without_cast} if as_json else None)
+
+    _guarded(body, as_json)
+
+
+@app.command()
+def review(
+    out: OutArg,
+    shots: ShotsOpt = None,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+) -> None:
+    """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png."""
+    from .review.page import write_review
+    from .review.runs import load_run
+
+    def body() -> None:
+        result = write_review(load_run(out, shots))
+        _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
+              f"thumbnails); contact sheet {result.contact_sheet}")
+        if open_page:
+            import webbrowser
+
+            webbrowser.open(result.index.resolve().as_uri())
+        _finish_review(result.problems)
+
+    _guarded(body)
+
+
+@app.command()
+def select(
+    out: OutArg,
+    picks: Annotated[list[str], typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
+                                               show_default=False)],
+) -> None:
+    """Record the director's pick per shot in OUT/selects.json (checked against the committed takes)."""
+    from .review.selects import select as record_picks
+
+    def body() -> None:
+        current = record_picks(out, picks)
+        _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
+                                                           current.items()) or "no picks"))
+
+    _guarded(body)
+
+
+@app.command()
+def export(
+    out: OutArg,
+    otio_file: Annotated[Path, typer.Option("--otio", help="The OpenTimelineIO file to write (.otio).",
+                                            show_default=False)],
+    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline.")] = 24.0,
+    shots: ShotsOpt = None,
+) -> None:
+    """Write an OTIO animatic: one clip per shot in shot-list order, the selected take, the shot's duration."""
+    from .review.export import export_otio
+    from .review.runs import load_run
+
+    def body() -> None:
+        result = export_otio(load_run(out, shots), otio_file, fps)
+        gaps = f", {len(result.gaps)} gap(s) for shots not rendered ({', '.join(result.gaps)})" if result.gaps else ""
+        _emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
+        _finish_review(result.problems)
+
+    _guarded(body)
+
+
+@app.command()
+def evaluate(
+    outs: Annotated[list[Path], typer.Argument(help="One or more output folders, shown side by side.",
+                                               show_default=False)],
+    shots: ShotsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Identity figures per run from the QA in its sidecars: cosines per character, flags, face area, leakage."""
+    from .review.evaluate import evaluate as summarise_runs
+    from .review.evaluate import table_rows
+
+    def body() -> None:
+        summaries = summarise_runs(outs, shots)
+        if not as_json:
+            from rich.console import Console
+            from rich.markup import escape
+            from rich.table import Table
+
+            table = Table(title="identity QA by run")
+            table.add_column("")
+            for s in summaries:
+                table.add_column(escape(s.folder), justify="right")
+            for metric, cells in table_rows(summaries):
+                table.add_row(escape(metric), *cells)
+            Console(width=None if sys.stdout.isatty() else 160).print(table)
+        _finish_review([p for s in summaries for p in s.problems],
+                       {"runs": [s.as_dict() for s in summaries]} if as_json else None)
+
+    _guarded(body, as_json)
+
+
+def _qa_thresholds(low_identity: float | None, leakage: float | None) -> Any:
+    from .review.qa import LEAKAGE, LOW_IDENTITY, QAThresholds
+
+    return QAThresholds(LOW_IDENTITY if low_identity is None else low_identity,
+                        LEAKAGE if leakage is None else leakage)
 
 
 def main() -> None:

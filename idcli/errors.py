@@ -142,6 +142,12 @@ class ModelUnavailableError(IdcliError):
     exit_code = EXIT_MODEL_UNAVAILABLE
 
 
+class ExecutorUnavailableError(IdcliError):
+    """``--executor ray``: Ray is not installed, the cluster cannot be reached, or no worker could start."""
+
+    exit_code = EXIT_MODEL_UNAVAILABLE
+
+
 class Interrupted(IdcliError):
     """The run was stopped by a signal; writes in flight were finished or removed."""
 

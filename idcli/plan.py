@@ -222,9 +222,9 @@ def take_count(shot: Shot, defaults: RenderParams) -> int:
 
 
 def _seeds(shot: Shot, takes: int) -> list[int]:
-    if shot.seeds is not None:
-        return list(shot.seeds)
-    return [derived_seed(shot.id, take) for take in range(1, takes + 1)]
+    given = list(shot.seeds or [])[:takes]
+    # Takes past the given seeds (added by --retake-flagged) get derived seeds, as `takes:` would give them.
+    return given + [derived_seed(shot.id, take) for take in range(len(given) + 1, takes + 1)]
 
 
 def shot_characters(shot: Shot) -> tuple[str, ...]:
@@ -235,7 +235,8 @@ def shot_characters(shot: Shot) -> tuple[str, ...]:
 
 
 def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str, Any] | None = None,
-              adapter: Any = None, unusable: dict[str, Any] | None = None, measure: Any = None) -> Plan:
+              adapter: Any = None, unusable: dict[str, Any] | None = None, measure: Any = None,
+              takes: dict[str, int] | None = None) -> Plan:
     """Every job of the shot list, in shot order, with keys and batch groups.
 
     ``identities`` (character name -> CharacterIdentity) and ``adapter`` (AdapterIdentity) turn on
@@ -245,6 +246,8 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
     ``measure`` (a ``prompt_tokens.PromptMeasure`` of the model's tokenizer) counts each prompt's tokens
     and CLIP windows; without it counts are unknown and every job is taken to fit one window (the engine
     still encodes every prompt in full, and never batches jobs of different window counts).
+    ``takes`` (shot id -> count) raises the take count of some shots (``--retake-flagged``); it never
+    lowers one.
     """
     unusable = unusable or {}
     blocked: list[BlockedJob] = []
@@ -254,6 +257,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
     groups: dict[tuple[Any, ...], str] = {}
     jobs: list[Job] = []
     warnings: list[str] = []
+    takes_override = takes
     for shot in doc.shots:
         def pick(name: str, fallback: Any, shot: Shot = shot) -> Any:
             value = getattr(shot, name)
@@ -262,7 +266,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
             return fallback if value is None else value
 
         width, height = pick("size", preset.size)
-        takes = take_count(shot, defaults)
+        takes = max(take_count(shot, defaults), (takes_override or {}).get(shot.id, 0))
         framing = pick("framing", None)
         characters = shot_characters(shot)
         failed = next((c for c in characters if c in unusable), None)

@@ -23,7 +23,7 @@ from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
 # Fields of a sidecar that are not in the PNG's idcli chunk.
-RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion")
+RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion", "qa", "executor")  # qa: docs/review.md
 
 
 @lru_cache(maxsize=1)
@@ -205,12 +205,14 @@ def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
 
 def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,
                      batch_size: int | None, started: datetime | None, finished: datetime | None,
-                     recovered: bool = False, batch_keys: list[str] | None = None) -> dict[str, Any]:
+                     recovered: bool = False, batch_keys: list[str] | None = None,
+                     executor: dict[str, Any] | None = None) -> dict[str, Any]:
     """A full sidecar: the reproducible record plus the image hash and run facts.
 
     ``batch_keys``: the job keys of the UNet batch the image was rendered in, in row order (the image's
     own at ``batch_index``). On a CPU the batch can move a pixel by one 8-bit level, so an exact
     reproduction renders the same jobs together in the same order (docs/architecture.md).
+    ``executor``: which executor rendered it, on which host and device (None when rebuilt from a PNG).
     """
     sidecar = json.loads(json.dumps(record))  # deep copy
     sidecar["image"]["sha256"] = image_sha256
@@ -224,6 +226,7 @@ def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: 
         sidecar["timing"] = None
     if recovered:
         sidecar["recovered"] = True  # rebuilt from the PNG after an interrupted run
+    sidecar["executor"] = executor
     return sidecar
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # as store.py: a sidecar is a few kB
 
 
 def read_results(out_dir: str | Path, *, include_orphans: bool = False, shotlist: Any = None
@@ -59,3 +62,67 @@ def _records(root: Path, live: set[tuple[str, int]] | None, include_orphans: boo
         record["sidecar"] = {"path": sidecar.relative_to(root).as_posix(), "abs_path": str(sidecar)}
         record["image"]["abs_path"] = str(root / record["image"]["path"])
         yield record
+
+
+@dataclass
+class Scan:
+    """The sidecars of an output folder: those that can be used, and why each other one cannot."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "path: reason", one per skipped sidecar
+
+
+def scan_results(out_dir: str | Path) -> Scan:
+    """Read every ``OUT/<shot>/*.json`` sidecar (bounded, regular files only, no links followed).
+
+    A sidecar is used when it parses, names a job, a shot and a take, and its image is a file inside
+    the output folder; anything else is a problem reported by path, never an exception: one damaged
+    file must not hide the rest of a run. Records carry the paths ``read_results`` adds.
+    """
+    from .safeio import NotRegularFile, read_regular
+
+    root = Path(out_dir).absolute()
+    scan = Scan()
+    for sidecar in sorted(root.glob("*/*.json")):
+        if sidecar.name.startswith(".") or sidecar.parent.name.startswith("."):
+            continue
+        where = sidecar.relative_to(root).as_posix()
+        try:
+            raw = read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False)
+            record = json.loads(raw.decode("utf-8"))
+        except NotRegularFile as exc:
+            scan.problems.append(f"{where}: not a readable sidecar ({exc.kind})")
+            continue
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+            scan.problems.append(f"{where}: not valid JSON ({str(exc)[:80]})")
+            continue
+        reason = _unusable(record, root, sidecar)
+        if reason:
+            scan.problems.append(f"{where}: {reason}")
+            continue
+        record["sidecar"] = {"path": sidecar.relative_to(root).as_posix(), "abs_path": str(sidecar)}
+        record["image"]["abs_path"] = str(root / record["image"]["path"])
+        scan.records.append(record)
+    return scan
+
+
+def _unusable(record: Any, root: Path, sidecar: Path) -> str:
+    """Why a parsed sidecar cannot be used, or ''."""
+    if not isinstance(record, dict) or not isinstance(record.get("job_key"), str):
+        return "not an idcli sidecar (no job_key)"
+    if not isinstance(record.get("shot_id"), str) or record["shot_id"] != sidecar.parent.name:
+        return "its shot_id does not name its folder"
+    take = record.get("take")
+    if type(take) is not int or take < 1:
+        return "no valid take number"
+    image = record.get("image")
+    path = image.get("path") if isinstance(image, dict) else None
+    if not isinstance(path, str):
+        return "no image path"
+    relative = PurePosixPath(path)
+    if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2:
+        return f"image path '{path}' is not inside the output folder"
+    target = root / relative
+    if target.is_symlink() or not target.is_file():
+        return f"its image {path} is missing"
+    return ""

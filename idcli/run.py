@@ -6,6 +6,7 @@ This is the library call behind ``idcli render``; pipelines call ``render`` dire
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -97,6 +98,7 @@ class RenderReport:
     problems: list[dict[str, Any]] = field(default_factory=list)
     # Each job's state in the folder before the run (job key -> new/done/stale/recoverable/modified).
     states: dict[str, str] = field(default_factory=dict, repr=False)
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
 
     def count(self, status: str) -> int:
         return sum(1 for j in self.jobs if j.status == status)
@@ -140,6 +142,7 @@ class RenderReport:
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.rendered / self.seconds, 4) if self.seconds and self.rendered else 0.0,
             "batch_sizes": self.batch_sizes,
+            "executor": self.executor,
             "model": self.model,
             "jobs": [j.as_dict() for j in self.jobs],
             "problems": self.problems,
@@ -173,12 +176,16 @@ class SilentProgress:
 
 def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = None, device: str = "auto",
                   dtype: str | None = None, face_models: str | None = None,
-                  on_encode: Callable[[str], None] | None = None) -> tuple[Plan, Runtime]:
+                  on_encode: Callable[[str], None] | None = None,
+                  takes: dict[str, int] | None = None, runtime: Runtime | None = None) -> tuple[Plan, Runtime]:
     """The plan of a shot list for the device it would run on (dtype is part of every key).
 
     Characters named in shots are resolved to identities first (selfies encoded once and cached),
     because their embeddings are part of the job keys. ``loaded`` may be a path to a shot list.
-    Arguments of the wrong type or range raise ``InputError``.
+    Arguments of the wrong type or range raise ``InputError``. ``takes`` raises some shots' take counts
+    (``--retake-flagged``: the added takes get the seeds the shot list's ``takes`` would give them).
+    ``runtime``, when given, is the device
+    and dtype the jobs will run with (a Ray cluster's workers), instead of this machine's.
     """
     from . import arguments as args
     from .adapters import resolve_adapter
@@ -191,7 +198,7 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     dtype = args.check_dtype(dtype)
     face_models = args.check_path_or_none("face_models", face_models)
     on_encode = args.check_callable("on_encode", on_encode)
-    runtime = resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
+    runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
     from .plates import refuse_plates
@@ -205,7 +212,7 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     from .prompt_tokens import load_prompt_measure
 
     measure = load_prompt_measure(model)
-    plan = make_plan(loaded, model, identities, adapter, unusable, measure)
+    plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes)
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")
@@ -284,7 +291,9 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
            only: list[str] | None = None, dry_run: bool = False, wait: bool = False,
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
            sign: bool | None = None, progress: Progress | None = None,
-           engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None) -> RenderReport:
+           engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None,
+           qa: bool = True, qa_thresholds: Any = None, takes: dict[str, int] | None = None,
+           executor: Any = "local", ray_address: str | None = None, workers: int | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``.
 
     ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
@@ -293,6 +302,12 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     False refuses it, None signs when the shot list or the environment names credentials.
     ``loaded`` may be a path to a shot list; ``only`` one shot id or a list of them; ``batch_size`` an
     int 1..1024 or ``"auto"``. Arguments of the wrong type or range raise ``InputError`` (exit code 2).
+    ``qa`` checks each image with a cast against it on the commit thread (idcli/review/qa.py,
+    ``qa_thresholds`` a QAThresholds) and records the result in its sidecar; it changes no job key.
+
+    ``executor``: ``"local"`` (this process) or ``"ray"`` (Ray actors at ``ray_address``, default
+    ``$RAY_ADDRESS`` else a local cluster; ``workers`` of them, default one per GPU), or a configured
+    ``idcli.executors.ray.RayBackend``. This process plans and commits either way (docs/scale-out.md).
     """
     from . import arguments as args
 
@@ -303,7 +318,7 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     batch_size = args.check_batch_size(batch_size)
     only = args.check_only(only)
     for name, flag in (("force", force), ("dry_run", dry_run), ("wait", wait), ("save_masks", save_masks),
-                       ("compile", compile)):
+                       ("compile", compile), ("qa", qa)):
         args.check_bool(name, flag)
     if sign is not None:
         args.check_bool("sign", sign)
@@ -312,9 +327,46 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     progress = progress or SilentProgress()
     started = time.perf_counter()
     signer = _signer(loaded, sign)  # credentials are checked before anything is planned or rendered
+    backend = _backend(executor, ray_address, workers, engine_factory)
     try:
+        return _render(loaded, out_dir, backend, preset=preset, device=device, dtype=dtype, batch_size=batch_size,
+                       force=force, only=only, dry_run=dry_run, wait=wait, face_models=face_models,
+                       save_masks=save_masks, compile=compile, progress=progress, engine_factory=engine_factory,
+                       started=started, signer=signer, qa=qa, qa_thresholds=qa_thresholds, takes=takes)
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def _backend(executor: Any, ray_address: str | None, workers: int | None, engine_factory: Any) -> Any:
+    """The Ray backend of a run (None: the local executor)."""
+    if not isinstance(executor, str):
+        return executor
+    from .executors import check_executor
+
+    if check_executor(executor) == "local":
+        if ray_address is not None or workers is not None:
+            from .errors import InputError
+
+            raise InputError("--ray-address and --workers need --executor ray")
+        return None
+    from .executors.ray import RayBackend
+
+    return RayBackend(ray_address, workers, engine_factory)
+
+
+def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset: str | None, device: str,
+            dtype: str | None, batch_size: int | str, force: bool, only: list[str] | None, dry_run: bool,
+            wait: bool, face_models: str | None, save_masks: bool, compile: bool, progress: Progress,
+            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None, started: float,
+            signer: Any, qa: bool, qa_thresholds: Any, takes: dict[str, int] | None) -> RenderReport:
+    try:
+        # A Ray run plans for its workers' device (a dry run without a cluster address plans for this machine).
+        cluster = backend is not None and not (dry_run and not (backend.address or os.environ.get("RAY_ADDRESS")))
+        runtime = backend.runtime(device, dtype or loaded.shotlist.model.dtype) if cluster else None
         plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
-                                      on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"))
+                                      on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"),
+                                      takes=takes, runtime=runtime)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     # Orphans and the folder's manifest are judged against the whole shot list, not an --only selection.
@@ -331,6 +383,7 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     report = RenderReport(str(out.absolute()), model_record(plan.model, runtime.device), dry_run=dry_run,
                           project=plan.project, file=plan.source,
                           problems=[p.as_json(plan.source) for p in plan.problems])
+    report.executor = {"name": "local" if backend is None else backend.name}
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
@@ -355,9 +408,11 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
         report.seconds = time.perf_counter() - started
         return report
 
+    # Identity QA (docs/review.md): resolved when there is something to render, before the engine loads.
+    check = (lambda: _identity_qa(plan, face_models, qa_thresholds)) if qa else None
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
-                     save_masks, signer, all_takes, loaded)
+                     save_masks, signer, all_takes, loaded, check, backend)
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     _report_blocked(plan, report, out)
@@ -422,7 +477,9 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
                  save_masks: bool = False, signer: Any = None, all_takes: list[tuple[str, int]] | None = None,
-                 loaded: LoadedShotList | None = None) -> None:
+                 loaded: LoadedShotList | None = None,
+                 qa: Callable[[], Callable[[Job, Any], Any] | None] | None = None,
+                 backend: Any = None) -> None:
     from .errors import ProjectMismatchError
     from .orphans import find_orphans
     from .superseded import kept_render_of, put_back
@@ -441,7 +498,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
         store.write_manifest({"project": plan.project, "file": plan.source,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
-                              "takes": [list(take) for take in takes]})
+                              "takes": [list(take) for take in takes], **_shot_order(loaded)})
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
@@ -468,10 +525,17 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         done_before = len(report.jobs)
         progress.start(len(plan.jobs), done_before)
         if pending:
-            engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
+            check = qa() if qa is not None else None  # a missing face-model pack stops here (exit 4)
+            if backend is None:
+                from .executors.local import LocalExecutor
+
+                engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
+                executor: Any = LocalExecutor(engine, runtime.device)
+            else:
+                executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
             try:
-                _render_pending(engine, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks, signer, plan.project)
+                _render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
+                                progress, save_masks, signer, plan.project, check)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
                 report.error, report.error_exit_code = str(exc), exc.exit_code
@@ -522,41 +586,53 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
     store.commit(job, b"", sidecar)
 
 
-def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore, pending: list[Job],
-                    batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
-                    progress: Progress, save_masks: bool = False, signer: Any = None,
-                    project: str | None = None) -> None:
-    from .provenance import complete_sidecar, encode_png, reproducible_record
+def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
+                    pending: list[Job], batch_size: int | str, report: RenderReport,
+                    outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False,
+                    signer: Any = None, project: str | None = None,
+                    qa: Callable[[Job, Any], Any] | None = None) -> None:
+    from .executors import RenderedBatch
+    from .executors.output import EncodedImage, encode_result, png_pixels
+    from .provenance import complete_sidecar
     from .store import image_sha256
     from .writer import CommitQueue
 
-    def commit_batch(batch: list[Job], results: list[Any], t0: Any, t1: Any) -> tuple[list[Job], Exception | None]:
-        # On the commit thread: PNG encoding, hashing and writes overlap the next batch's rendering.
-        # Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
+    def commit_batch(rendered: RenderedBatch) -> tuple[list[Job], Exception | None]:
+        # On the commit thread: PNG encoding (local executor), hashing and writes overlap the next batch's
+        # rendering. Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
         done: list[Job] = []
-        for position, (job, result) in enumerate(zip(batch, results, strict=True)):
+        keys = rendered.keys or [job.key for job in rendered.jobs]
+        positions = rendered.positions or list(range(len(rendered.jobs)))
+        for position, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
+            image = output if isinstance(output, EncodedImage) else encode_result(
+                job, output, model, runtime.device, rendered.adapter_record, project)
             # The jobs that went through the UNet together (the engine runs jobs of different CLIP window
-            # counts as separate forwards, so that can be fewer than ``batch``).
-            members = result.facts.get("batch_members", list(range(len(batch))))
+            # counts as separate forwards, so that can be fewer than the batch).
+            members = image.members if image.members is not None else list(range(len(keys)))
             index = members.index(position)
-            record = reproducible_record(job, model, runtime.device, getattr(engine, "adapter_record", None),
-                                         project=project)
-            _unconditioned_without_tokens(record, result.facts)
-            png, signed = encode_png(result.pixels, job, model, record), None
+            png, signed = image.png, None
+            # Identity QA (docs/review.md) looks at the pixels: the engine's, or the PNG a Ray worker encoded.
+            checked = qa(job, output.pixels if not isinstance(output, EncodedImage) else png_pixels(png)) \
+                if qa is not None else None
             try:
-                if signer is not None:  # signed last, in memory: nothing re-encodes the image after this
-                    png, signed = signer.sign(png, record)
+                if signer is not None:  # signed last, in memory, by the driver: nothing re-encodes it after this
+                    png, signed = signer.sign(png, image.record)
             except OutputError as exc:
                 return done, exc
-            sidecar = complete_sidecar(record, image_sha256(png), batch_index=index, batch_size=len(members),
-                                       started=t0, finished=t1, batch_keys=[batch[m].key for m in members])
+            # The hash is of the bytes committed here, wherever they were encoded.
+            sidecar = complete_sidecar(image.record, image_sha256(png), batch_index=index, batch_size=len(members),
+                                       started=rendered.started, finished=rendered.finished,
+                                       batch_keys=[keys[m] for m in members], executor=rendered.worker)
             if signed:
                 sidecar["c2pa"] = signed
-            if "fusion" in result.facts:
-                sidecar["fusion"] = result.facts["fusion"]
+            if image.fusion is not None:
+                sidecar["fusion"] = image.fusion
+            if checked is not None:
+                sidecar["qa"] = checked  # in the sidecar, not the PNG
             try:
-                if result.facts.get("mask_frames"):
-                    _write_mask_strip(store, job, result.facts)
+                if image.mask_png is not None:
+                    # The --save-masks strip, written before the job commits (a committed job has its strip).
+                    store.write(job.mask_relpath, image.mask_png)
                     sidecar["fusion"]["mask_strip"] = job.mask_relpath
                 store.commit(job, png, sidecar)
             except OutputError as exc:
@@ -572,11 +648,28 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         if error is not None:
             raise error
 
+    class Sink:
+        """Where the executor hands rendered batches (to the commit queue) and failed jobs (to the report)."""
+
+        # The progress display's optional per-evaluation callback (the local executor hands it to the engine).
+        batch_step = getattr(progress, "batch_step", None)
+
+        def rendered(self, batch: RenderedBatch) -> None:
+            report.batch_sizes.append(len(batch.keys or batch.jobs))
+            commits.submit(commit_batch, batch)
+
+        def failed(self, jobs: list[Job], error: str) -> None:
+            for job in jobs:
+                report.jobs.append(outcome(job, "failed", "new", error))
+                progress.advance(report.jobs[-1])
+
+        def note(self, text: str) -> None:
+            progress.note(text)
+
     commits = CommitQueue(committed)
     try:
         try:
-            _render_groups(engine, pending, batch_size, report, outcome, progress, save_masks, commits,
-                           commit_batch)
+            executor.run(pending, batch_size, save_masks, Sink())
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: the batches already rendered are committed first (milliseconds each).
             with contextlib.suppress(Exception, KeyboardInterrupt):
@@ -589,74 +682,22 @@ def _render_pending(engine: Any, model: ModelIdentity, runtime: Runtime, store: 
         commits.cancel()
         commits.close()
         report.commits, report.commit_seconds = commits.commits, commits.busy_seconds
+        report.executor.update(getattr(executor, "stats", {}))
 
 
-def _render_groups(engine: Any, pending: list[Job], batch_size: int | str, report: RenderReport,
-                   outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool, commits: Any,
-                   commit_batch: Callable[..., Any]) -> None:
-    from .engine import is_out_of_memory
-    from .provenance import now
+def _identity_qa(plan: Plan, face_models: str | None, thresholds: Any) -> Callable[[Job, Any], Any] | None:
+    """The commit thread's QA check (idcli/review/qa.py), or None when no job has a cast to check."""
+    if not any(job.identities for job in plan.jobs):
+        return None
+    from .review.qa import IdentityQA, QAThresholds, commit_hook
 
-    groups: dict[str, list[Job]] = {}
-    for job in pending:
-        groups.setdefault(job.group, []).append(job)
-    # Batch sizes that ran out of memory, by image pixels: a later group with images at least as large
-    # starts no higher, instead of failing the same way again.
-    oom_limits: dict[int, int] = {}
-    for jobs in groups.values():
-        size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(jobs[0].request)
-        pixels = jobs[0].request.width * jobs[0].request.height
-        size = min([size, *(limit for px, limit in oom_limits.items() if px <= pixels)])
-        i = 0
-        while i < len(jobs):
-            batch = jobs[i:i + size]
-            t0 = now()
-            _report_steps(engine, progress, len(batch))
-            try:
-                requests = [j.request for j in batch]
-                results = engine.render(requests, capture_masks=True) if save_masks else engine.render(requests)
-            except Exception as exc:
-                if is_out_of_memory(exc) and size > 1:
-                    # Nothing of this batch was committed: halve it and try the same jobs again.
-                    size = max(1, (min(size, len(batch)) + 1) // 2)
-                    oom_limits[pixels] = min(size, oom_limits.get(pixels, size))
-                    progress.note(f"out of memory; batch size lowered to {size}")
-                    continue
-                for job in batch:
-                    report.jobs.append(outcome(job, "failed", "new", f"{type(exc).__name__}: {exc}"))
-                    progress.advance(report.jobs[-1])
-                i += len(batch)
-                continue
-            t1 = now()
-            report.batch_sizes.append(len(batch))
-            commits.submit(commit_batch, batch, results, t0, t1)
-            i += len(batch)
+    return commit_hook(IdentityQA.for_preset(plan.model.preset, face_models, thresholds or QAThresholds()))
 
 
-def _report_steps(engine: Any, progress: Progress, jobs: int) -> None:
-    """Hand the engine a per-evaluation callback when both sides support it (an optional method of the
-    progress object, an optional attribute of the engine: engines and progress objects from before it
-    keep working)."""
-    step = getattr(progress, "batch_step", None)
-    if step is None or not hasattr(engine, "on_step"):
-        return
-    engine.on_step = lambda done, total: step(done, total, jobs)
+def _shot_order(loaded: LoadedShotList | None) -> dict[str, Any]:
+    """``shots`` for the run manifest: the shot list's order, takes and durations (the review commands)."""
+    if loaded is None:
+        return {}
+    from .review.order import manifest_shots
 
-
-def _unconditioned_without_tokens(record: dict[str, Any], facts: dict[str, Any]) -> None:
-    """A dual-line character whose phrase made no CLIP token never gets a fusion mask, so the identity never
-    reaches the image: its sidecar says so instead of ``conditions_image: true`` (``plan`` warned)."""
-    fusion = facts.get("fusion")
-    if fusion is None or fusion.get("subject_tokens", 1) > 0:
-        return
-    for entry in record.get("identity", []):
-        if entry.get("conditions_image"):
-            entry["conditions_image"] = False
-            entry["not_conditioned_because"] = "its phrase in the prompt makes no CLIP token (fusion mask empty)"
-
-
-def _write_mask_strip(store: OutputStore, job: Job, facts: dict[str, Any]) -> None:
-    """The ``--save-masks`` strip, written before the job commits (a committed job has its strip)."""
-    from .masks import mask_strip_png
-
-    store.write(job.mask_relpath, mask_strip_png(facts["mask_frames"], facts["fusion"]["evaluations"]))
+    return {"shots": manifest_shots(loaded)}

@@ -51,6 +51,8 @@ MAX_GUIDANCE = 30.0
 MAX_TAKES = 100
 MAX_SEED = 2**32 - 1
 MAX_SHOTS = 10_000
+DEFAULT_DURATION = 3.0  # seconds a shot lasts in the animatic (idcli export) when the list gives none
+MAX_DURATION = 3600.0
 
 # Always used with .fullmatch(): with .match() a '$' also matches before a trailing newline, so
 # an id written as "abc\n" (or a '|' block scalar) passed and named a folder with a newline in it.
@@ -192,6 +194,9 @@ class RenderParams(_Strict):
         default=None, description="How identity is applied: dual-line (default) or single")
     method_params: MethodParams | None = None
     takes: Annotated[int, Field(ge=1, le=MAX_TAKES)] | None = None
+    duration: Annotated[float, Field(gt=0.0, le=MAX_DURATION, allow_inf_nan=False)] | None = Field(
+        default=None, description="Seconds the shot lasts in the animatic (idcli export) [default: 3]; "
+        "changes no image and no job key")
 
 
 class AdapterSpec(_Strict):

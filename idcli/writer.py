@@ -28,9 +28,10 @@ class CommitQueue:
         self.commits = 0
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue ``fn(*args)``; first hands over finished work and waits while ``depth`` batches are queued."""
-        self._collect(block_while=self._depth - 1)
+        """Queue ``fn(*args)``, then hand over finished work and wait while more than ``depth`` batches are
+        queued. Queued first: a Ctrl-C while waiting here still leaves this batch for ``drain``."""
         self._waiting.append(self._pool.submit(self._timed, fn, *args))
+        self._collect(block_while=self._depth)
 
     def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
         start = time.perf_counter()

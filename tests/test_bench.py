@@ -103,11 +103,14 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
                                "--batch-size auto --device cpu --no-baseline --json")
     assert calls[0] == {"arch": "tiny-sd", "jobs": 2, "steps": 1, "size": (64, 64), "method": "single",
                         "batch_size": "auto", "device": "cpu", "baseline": False, "compile": False, "keep": None,
-                        "command": data["command"], "on_note": calls[0]["on_note"]}
+                        "command": data["command"], "on_note": calls[0]["on_note"], "qa": True}
     text = CliRunner().invoke(app, [*args, "--batch-size", "3"])
     assert text.exit_code == 0 and "images/s" in text.stdout and calls[1]["batch_size"] == 3
     # The default architecture follows the device: tiny-sd on a CPU.
     assert CliRunner().invoke(app, ["bench", "--device", "cpu"]).exit_code == 0 and calls[2]["arch"] == "tiny-sd"
+    # identity QA runs in the timed render as in `render`; --no-qa measures without it
+    no_qa = CliRunner().invoke(app, [*args, "--no-qa", "--json"])
+    assert no_qa.exit_code == 0 and calls[3]["qa"] is False and "--no-qa" in json.loads(no_qa.stdout)["command"]
     bad = CliRunner().invoke(app, ["bench", "--size", "12x12"])
     assert bad.exit_code == 2 and "--size" in bad.stderr
 

@@ -40,7 +40,7 @@ def test_ctrl_c_while_waiting_for_room_keeps_every_batch_for_drain() -> None:
     timer.join()
     queue.drain()  # what run.py does on Ctrl-C: the batches already rendered are committed and reported
     queue.close()
-    assert handed == [1, 2]
+    assert handed == [1, 2, 3], "the batch being submitted was queued before the wait the Ctrl-C cut short"
 
 
 def test_a_failed_commit_stops_the_queue_but_reports_the_one_already_running() -> None:

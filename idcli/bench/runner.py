@@ -75,13 +75,15 @@ def _workdir(keep: Path | None) -> Iterator[Path]:
 def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None, size: tuple[int, int] | None = None,
               method: str = "single", batch_size: int | str = "auto", device: str = "auto", baseline: bool = True,
               compile: bool = False, keep: Path | None = None, face_models: str | None = "synthetic",
-              command: str | None = None, on_note: Callable[[str], None] | None = None) -> BenchResult:
+              command: str | None = None, on_note: Callable[[str], None] | None = None,
+              qa: bool = True) -> BenchResult:
     """Measure idcli's throughput on ``jobs`` identity-conditioned jobs, and the naive baseline's.
 
     The model has random weights (the published architecture for sd15/sdxl); the selfies are encoded
     with ``face_models`` (the synthetic pack by default: identities only need to exist). Images are
     written into a temporary folder removed afterwards, or kept in ``keep``. ``compile`` runs idcli's
-    UNet through ``torch.compile`` as ``render --compile`` does (never the baseline's).
+    UNet through ``torch.compile`` as ``render --compile`` does (never the baseline's). ``qa``: identity
+    QA on the commit thread, as ``render`` runs it by default (``--no-qa`` measures without it).
     """
     workload = make_workload(arch, jobs, steps, size, method)
     note = on_note or (lambda text: None)
@@ -89,13 +91,13 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
                           f"method={method!r}, batch_size={batch_size!r}, device={device!r}, baseline={baseline}, "
                           f"compile={compile})")
     with _workdir(keep) as folder:
-        result = _run(workload, folder, batch_size, device, baseline, compile, face_models, command, note)
+        result = _run(workload, folder, batch_size, device, baseline, compile, face_models, command, note, qa)
         result.workdir, result.kept = str(folder), keep is not None
     return result
 
 
 def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseline: bool, compile: bool,
-         face_models: str | None, command: str, note: Callable[[str], None]) -> BenchResult:
+         face_models: str | None, command: str, note: Callable[[str], None], qa: bool = True) -> BenchResult:
     from ..engine import Engine
     from ..run import plan_shotlist, render
     from ..shotlist import load_shotlist
@@ -120,7 +122,7 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
     # have warmed the timed batch's shapes.
     size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(plan.jobs[0].request)
     common = {"preset": preset, "device": device, "batch_size": size, "face_models": face_models,
-              "compile": compile}
+              "compile": compile, "qa": qa}
 
     # One short batch first, so one-off costs (kernel selection, allocator growth, lazy imports) stay out.
     warm = load_shotlist(write_shotlist(workload, folder, "warmup.yaml", jobs=min(size, workload.jobs), steps=1))

@@ -137,6 +137,16 @@ class FaceAnalyzer:
                  for f in self.app.get(bgr)]
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
+    def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
+        """Normalised ArcFace embeddings of faces already aligned to 112 x 112 (RGB, n x 112 x 112 x 3).
+
+        Identity QA uses this to bring a pack made with other face models into this pack's embedding
+        space (ArcFace spaces of different models are not comparable)."""
+        recogniser = self.app.models["recognition"]
+        features = np.asarray(recogniser.get_feat([np.ascontiguousarray(c[:, :, ::-1]) for c in crops]),
+                              dtype=np.float32).reshape(len(crops), -1)
+        return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
 
 def norm_crop(rgb: np.ndarray, kps: np.ndarray, size: int) -> np.ndarray:
     """insightface's ArcFace alignment of the face to ``size`` x ``size`` (a multiple of 112)."""

@@ -1,0 +1,319 @@
+"""The Ray executor: batches rendered by Ray Core actors on many GPUs and machines; this process commits.
+
+The driver (this process) has already validated, planned and resolved identities, and holds the
+output folder's lock. Here it starts one :class:`~idcli.executors.ray_worker.RenderWorker` actor per
+GPU (``num_gpus=1``; CPU actors where the cluster has no GPU), cuts the pending jobs into the same
+batches the local executor would, hands each batch to an idle actor, and passes every reply to the
+commit path as it arrives. Faults (docs/scale-out.md):
+
+- a worker process killed mid-batch: Ray restarts the actor (``max_restarts``) and re-runs the batch
+  on it (``max_task_retries``); if that fails too the driver gives the batch to another actor, up to
+  ``MAX_ATTEMPTS`` times. Replies are at-least-once, so jobs are settled by key and committed once;
+- an ordinary error in a batch: those jobs are reported failed, the run goes on;
+- Ctrl-C or SIGTERM of the driver: the replies already arrived are committed, the actors killed;
+- ``kill -9`` of the driver: Ray ends the actors it owned; nothing partial is left (the store's
+  protocol) and a plain re-run resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections import deque
+from typing import Any
+
+from ..errors import ExecutorUnavailableError, InputError
+from ..models import ModelIdentity
+from ..plan import Job
+from ..runtime import Runtime
+from . import BatchSink, RenderedBatch
+from .local import first_batch_size, group_jobs
+
+MAX_ATTEMPTS = 3  # dispatches of one batch whose worker died, before its jobs are reported failed
+ACTOR_MAX_RESTARTS = 4  # per actor: a worker killed more often than this is dropped from the pool
+ACTOR_MAX_TASK_RETRIES = 1  # Ray re-runs a batch in flight once on the restarted actor
+WAIT_SECONDS = 0.5  # ray.wait timeout: keeps Ctrl-C and SIGTERM prompt
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorUnavailableError('--executor ray needs Ray: pip install -e ".[ray]" (Ray 2.60 or later)'
+                                       ) from None
+    return ray
+
+
+class RayBackend:
+    """A connection to a Ray cluster for one render: the runtime the workers will have, the actors, and
+    clean-up. ``address``: a cluster address (default ``$RAY_ADDRESS``, else a local cluster is started
+    for this run). When Ray is already initialised in this process (a pipeline or a test did it), that
+    connection is used and left open."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None, engine_factory: Any = None,
+                 worker_cpus: float | None = None) -> None:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise InputError(f"--workers {workers!r}: give a whole number, 1 or more")
+        if address is not None and not isinstance(address, str):
+            raise InputError(f"ray_address {address!r}: give a cluster address such as 'head-node:6379'")
+        self.address = address
+        self.workers = workers
+        self.engine_factory = engine_factory
+        self.worker_cpus = worker_cpus
+        self._connected = False
+        self._owns_connection = False
+        self._actors: list[Any] = []
+
+    # -- connection -----------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        if self._connected:
+            return
+        ray = _ray()
+        if not ray.is_initialized():
+            target = self.address or os.environ.get("RAY_ADDRESS") or "local"
+            _check_reachable(target)
+            # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
+            # (commit what arrived, exit 143) is put back.
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                ray.init(address=target, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
+                                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+                                               ) from None
+            finally:
+                for sig, handler in handlers.items():
+                    if handler is not None:
+                        signal.signal(sig, handler)
+            self._owns_connection = True
+        self._connected = True
+
+    def runtime(self, device: str, dtype: str) -> Runtime:
+        """The workers' device and precision (part of every job key), from the cluster's resources: the
+        driver itself may have no GPU."""
+        if device != "auto" and device != "cpu" and not device.startswith("cuda"):
+            raise InputError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)")
+        self.connect()
+        gpus = int(_ray().cluster_resources().get("GPU", 0))
+        if device == "auto":
+            device = "cuda" if gpus else "cpu"
+        elif device.startswith("cuda"):
+            if not gpus:
+                raise InputError(f"--device {device}: the Ray cluster has no GPU (use --device cpu)")
+            device = "cuda"  # each worker is given its own GPU by Ray
+        if dtype == "auto":
+            dtype = "bfloat16" if device == "cuda" else "float32"
+        return Runtime(device, dtype)
+
+    # -- workers ----------------------------------------------------------------------------------------
+
+    def executor(self, model: ModelIdentity, runtime: Runtime, adapter: Any, project: str | None = None
+                 ) -> RayExecutor:
+        """Start the actors (each builds its engine while the driver goes on)."""
+        ray = _ray()
+        from .ray_worker import RenderWorker
+
+        self.connect()
+        gpu = runtime.device.startswith("cuda")
+        count = self.workers or (max(1, int(ray.cluster_resources().get("GPU", 0))) if gpu else 1)
+        options: dict[str, Any] = {"max_restarts": ACTOR_MAX_RESTARTS, "max_task_retries": ACTOR_MAX_TASK_RETRIES,
+                                   "num_cpus": 1 if self.worker_cpus is None else self.worker_cpus}
+        if gpu:
+            options["num_gpus"] = 1
+        actor_class = ray.remote(RenderWorker)
+        self._actors = [actor_class.options(**options).remote(model, runtime, adapter, self.engine_factory, project)
+                        for _ in range(count)]
+        return RayExecutor(self._actors)
+
+    def close(self) -> None:
+        """Stop the workers (they are this run's) and the connection this backend opened."""
+        if not self._connected:
+            return
+        ray = _ray()
+        for actor in self._actors:
+            with contextlib.suppress(Exception):
+                ray.kill(actor, no_restart=True)
+        self._actors = []
+        if self._owns_connection:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+        self._connected = self._owns_connection = False
+
+
+class RayExecutor:
+    """Hands batches to actors and their replies to the sink; see the module's docstring for faults."""
+
+    name = "ray"
+
+    def __init__(self, actors: list[Any]) -> None:
+        self.actors = list(actors)
+        # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times.
+        self.stats = {"workers": len(actors), "replies": 0, "receive_seconds": 0.0, "worker_seconds": 0.0,
+                      "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
+
+    def run(self, pending: list[Job], batch_size: int | str, save_masks: bool, sink: BatchSink) -> None:
+        ray = _ray()
+        from ray.exceptions import RayActorError, RayError
+
+        by_key = {job.key: job for job in pending}
+        settled: set[str] = set()  # committed or failed: a late duplicate reply is ignored
+        queue: deque[tuple[list[Job], int]] = deque((batch, 0) for batch in self._batches(pending, batch_size))
+        idle: deque[int] = deque(range(len(self.actors)))  # actors by index
+        inflight: dict[Any, tuple[int, list[Job], int]] = {}
+        deaths: dict[int, int] = {}  # consecutive deaths per actor
+        dropped: set[int] = set()  # actors that cannot start or died repeatedly
+        # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
+        arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
+
+        def accept(reply: dict[str, Any]) -> None:
+            self.stats["replies"] += 1
+            for key in ("worker_seconds", "forward_seconds", "encode_seconds"):
+                self.stats[key] += reply["seconds" if key == "worker_seconds" else key]
+            worker = reply["worker"]
+            arrived.extend((part, worker) for part in reply["batches"])
+            for text in reply["notes"]:
+                sink.note(f"worker {worker['host']}:{worker['pid']}: {text}")
+
+        def hand_over() -> None:
+            while arrived:
+                part, worker = arrived.popleft()
+                fresh = [i for i, key in enumerate(part["keys"]) if key not in settled]
+                if not fresh:
+                    continue
+                jobs = [by_key[part["keys"][i]] for i in fresh]
+                settled.update(job.key for job in jobs)
+                if part["images"] is None:
+                    sink.failed(jobs, part["error"] or "failed on a Ray worker")
+                    continue
+                sink.rendered(RenderedBatch(jobs, [part["images"][i] for i in fresh], part["started"],
+                                            part["finished"], worker, None, keys=part["keys"],
+                                            positions=fresh))
+
+        def receive(ref: Any) -> None:
+            index, jobs, attempts = inflight.pop(ref)
+            clock = time.perf_counter()
+            try:
+                reply = ray.get(ref)
+            except RayActorError as exc:
+                if getattr(exc, "actor_init_failed", False):
+                    # The engine could not be built there (a model missing from that node's cache...).
+                    dropped.add(index)
+                    if len(dropped) == len(self.actors):
+                        raise ExecutorUnavailableError(f"no Ray worker could start: {_cause(exc)}") from None
+                    queue.appendleft((jobs, attempts))
+                    return
+                # The worker died (killed, out of host memory, node lost) and Ray's own retry failed too.
+                self.stats["worker_deaths"] += 1
+                deaths[index] = deaths.get(index, 0) + 1
+                if deaths[index] < 2:
+                    idle.append(index)
+                else:
+                    dropped.add(index)
+                if attempts + 1 < MAX_ATTEMPTS:
+                    sink.note(f"a Ray worker died; its batch of {len(jobs)} goes to another worker")
+                    queue.appendleft((jobs, attempts + 1))
+                else:
+                    fail([j for j in jobs if j.key not in settled], f"the Ray worker rendering it died "
+                         f"{MAX_ATTEMPTS} times ({_first_line(exc)})")
+                return
+            except RayError as exc:
+                idle.append(index)
+                fail([j for j in jobs if j.key not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
+                return
+            self.stats["receive_seconds"] += time.perf_counter() - clock
+            deaths[index] = 0
+            idle.append(index)
+            accept(reply)
+
+        def fail(jobs: list[Job], error: str) -> None:
+            if jobs:
+                settled.update(job.key for job in jobs)
+                sink.failed(jobs, error)
+
+        try:
+            while queue or inflight:
+                while queue and idle:
+                    index = idle.popleft()
+                    jobs, attempts = queue.popleft()
+                    jobs = [j for j in jobs if j.key not in settled]
+                    if jobs:
+                        ref = self.actors[index].render.remote(jobs, len(jobs), save_masks)
+                        inflight[ref] = (index, jobs, attempts)
+                    else:
+                        idle.append(index)
+                if not inflight:
+                    # Every actor was dropped after dying repeatedly: what is left cannot run.
+                    while queue:
+                        fail(queue.popleft()[0], "no Ray worker is left (each died repeatedly)")
+                    break
+                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=WAIT_SECONDS)
+                for ref in ready:
+                    receive(ref)
+                hand_over()
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: commit what has already arrived, then stop (the backend kills the actors).
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                if inflight:
+                    ready, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
+                    for ref in ready:
+                        receive(ref)
+            for _ in range(len(arrived) + 1):  # each try hands over at least one batch
+                with contextlib.suppress(Exception, KeyboardInterrupt):
+                    hand_over()
+            raise
+
+    def _batches(self, pending: list[Job], batch_size: int | str) -> list[list[Job]]:
+        """The local executor's batches: groups in plan order cut at the same size (``auto`` asks a
+        worker, whose engine knows its device's memory)."""
+        ray = _ray()
+
+        from ray.exceptions import RayActorError
+
+        class AskWorker:
+            @staticmethod
+            def suggest_batch_size(request: Any) -> int:
+                try:
+                    return int(ray.get(self.actors[0].suggest_batch_size.remote(request)))
+                except RayActorError as exc:
+                    raise ExecutorUnavailableError(f"the Ray worker could not start: {_cause(exc)}") from None
+
+        batches: list[list[Job]] = []
+        for jobs in group_jobs(pending):
+            size = first_batch_size(AskWorker, batch_size, jobs, {})
+            batches.extend(jobs[i:i + size] for i in range(0, len(jobs), size))
+        return batches
+
+    def close(self) -> None:
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cause(exc: BaseException) -> str:
+    """The original error inside a Ray actor error's text (its last ``SomethingError: ...`` line)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in lines if ("Error: " in line or "Exception: " in line) and not line.startswith("ray")]
+    return errors[-1] if errors else _first_line(exc)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once when a ``host:port`` cluster address does not answer: Ray itself retries for minutes."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "local", "auto", ray:// client addresses: Ray's own handling
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ExecutorUnavailableError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is "
+                                       "`ray start --head` running there, and is the address right?") from None

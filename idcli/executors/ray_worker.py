@@ -1,0 +1,82 @@
+"""The Ray actor that renders: one per GPU (or per CPU worker), the engine built once in ``__init__``.
+
+It receives whole batches of planned jobs (requests with the identities already resolved to
+embeddings, so no selfie, pack or shot-list file is needed here), renders them with the local
+executor's batching rules, encodes each image to PNG bytes with its record, and returns them. It
+writes nothing: the driver commits. After a crash Ray starts it again (``__init__`` runs again) and
+re-runs the batch in flight, so a batch may be rendered twice; the driver commits each job once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from typing import Any
+
+from ..models import ModelIdentity
+from ..plan import Job
+from ..runtime import Runtime
+
+
+class RenderWorker:
+    def __init__(self, model: ModelIdentity, runtime: Runtime, adapter: Any, engine_factory: Any = None,
+                 project: str | None = None) -> None:
+        import ray
+
+        from . import executor_record
+
+        # Ray gives a GPU actor its own device through CUDA_VISIBLE_DEVICES: it is "cuda" here.
+        gpu_ids = ray.get_gpu_ids()
+        device = "cuda" if gpu_ids else runtime.device
+        self.runtime = replace(runtime, device=device)
+        self.model = model
+        self.project = project  # recorded in each image's record, as the local executor's commit path does
+        if engine_factory is None:
+            from ..run import _default_engine as engine_factory
+        started = time.perf_counter()
+        self.engine = engine_factory(model, self.runtime, adapter)
+        self.build_seconds = time.perf_counter() - started
+        self.oom_limits: dict[int, int] = {}  # this worker's out-of-memory back-off, as the local executor's
+        gpu = None
+        if device.startswith("cuda"):
+            import torch
+
+            gpu = torch.cuda.get_device_name(0)
+        self.worker = executor_record("ray", device, pid=os.getpid(), gpu=gpu,
+                                      node=ray.get_runtime_context().get_node_id()[:16])
+
+    def describe(self) -> dict[str, Any]:
+        """Who this worker is (tests use its pid to kill it; the driver logs it)."""
+        return {**self.worker, "build_seconds": round(self.build_seconds, 3)}
+
+    def suggest_batch_size(self, request: Any) -> int:
+        return int(self.engine.suggest_batch_size(request))
+
+    def render(self, jobs: list[Job], size: int, save_masks: bool) -> dict[str, Any]:
+        """Render ``jobs`` (one batch of one group) and encode them; out-of-memory halves the batch.
+
+        Returns the sub-batches as rendered (one unless memory ran out), each with its job keys and
+        either encoded images or the error that failed it, plus this call's timings.
+        """
+        from .local import first_batch_size, render_in_batches
+        from .output import encode_result
+
+        started = time.perf_counter()
+        notes: list[str] = []
+        batches: list[dict[str, Any]] = []
+        forward = encode = 0.0
+        size = first_batch_size(self.engine, size, jobs, self.oom_limits)
+        adapter_record = getattr(self.engine, "adapter_record", None)
+        for outcome in render_in_batches(self.engine, jobs, size, self.oom_limits, save_masks, notes.append):
+            images = None
+            if outcome.results is not None:
+                clock = time.perf_counter()
+                images = [encode_result(job, result, self.model, self.runtime.device, adapter_record, self.project)
+                          for job, result in zip(outcome.jobs, outcome.results, strict=True)]
+                encode += time.perf_counter() - clock
+                forward += outcome.forward_seconds
+            batches.append({"keys": [j.key for j in outcome.jobs], "images": images, "error": outcome.error,
+                            "started": outcome.started, "finished": outcome.finished})
+        return {"batches": batches, "notes": notes, "worker": self.worker,
+                "seconds": time.perf_counter() - started, "forward_seconds": forward, "encode_seconds": encode}

@@ -1,0 +1,108 @@
+"""The animatic for editorial: an OpenTimelineIO timeline of the selected takes.
+
+One video track; one clip per shot of the shot list, in its order, showing the shot's selected take
+(the first take when none is selected) for the shot's ``duration`` (seconds, default 3, rounded to
+whole frames at ``fps``, at least one frame); a shot with no render yet is a gap of its duration, so
+the cut keeps its timing. Each clip's media is an ``ImageSequenceReference`` of exactly one image
+(``<shot>_t<take>.png``: the take number is the frame number) whose rate makes that one image last the
+whole clip, so the clip's range lies within the media's available range (``otiotool
+--verify-ranges`` says IN BOUNDS) and the path is relative to the .otio file. The clip's metadata
+``idcli`` holds the job key, prompt, seed, take, whether it was selected, and the QA flags.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import InputError
+from .runs import Run, Take
+
+MAX_FPS = 1000.0
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    clips: int
+    gaps: list[str] = field(default_factory=list)  # shots without a render
+    frames: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def shot_frames(duration: float, fps: float) -> int:
+    """A duration in whole frames: rounded to the nearest frame, at least one."""
+    return max(1, round(duration * fps))
+
+
+def _url_base(otio_dir: Path, shot_folder: Path) -> str:
+    relative = Path(os.path.relpath(shot_folder.resolve(), otio_dir.resolve())).as_posix()
+    return "/".join(quote(part) for part in relative.split("/")) + "/"
+
+
+def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, ExportResult]:
+    import opentimelineio as otio
+
+    from ..shotlist import DEFAULT_DURATION
+
+    RationalTime, TimeRange = otio.opentime.RationalTime, otio.opentime.TimeRange
+    result = ExportResult(otio_path, 0, problems=list(run.problems))
+    timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(0, fps))
+    timeline.metadata["idcli"] = {"output_folder": _url_base(otio_path.parent, run.root), "fps": fps,
+                                  "shot_list": run.order.source if run.order else None}
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    shots = [s for s in run.shots if s.entry is not None] if run.order else run.shots
+    for shot in shots:
+        duration = shot.entry.duration if shot.entry else DEFAULT_DURATION
+        frames = shot_frames(duration, fps)
+        span = TimeRange(RationalTime(0, fps), RationalTime(frames, fps))
+        take = shot.chosen
+        result.frames += frames
+        if take is None:
+            track.append(otio.schema.Gap(name=shot.id, source_range=span))
+            result.gaps.append(shot.id)
+            continue
+        reference = otio.schema.ImageSequenceReference(
+            target_url_base=_url_base(otio_path.parent, run.root / shot.id),
+            name_prefix=f"{shot.id}_t", name_suffix=".png", start_frame=take.take, frame_step=1,
+            rate=fps / frames,  # one image lasting the whole clip
+            frame_zero_padding=0,
+            missing_frame_policy=otio.schema.ImageSequenceReference.MissingFramePolicy.hold,
+            available_range=span)
+        clip = otio.schema.Clip(name=shot.id, media_reference=reference, source_range=span)
+        clip.metadata["idcli"] = _clip_metadata(take, shot.selected is take, duration)
+        track.append(clip)
+        result.clips += 1
+    return timeline, result
+
+
+def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any]:
+    return {"shot_id": take.shot_id, "take": take.take, "selected": selected, "job_key": take.job_key,
+            "prompt": take.prompt, "seed": take.seed, "duration": duration, "image": take.image,
+            "sidecar": take.sidecar, "qa_flags": take.flags}
+
+
+def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportResult:
+    """Write the animatic atomically to ``otio_path`` (a ``.otio`` file)."""
+    import opentimelineio as otio
+
+    from ..store import atomic_write
+
+    path = Path(otio_path)
+    if path.suffix != ".otio":
+        raise InputError(f"--otio {path}: give a file name ending in .otio")
+    if not (0 < fps <= MAX_FPS):
+        raise InputError(f"--fps {fps}: give a frame rate above 0 and up to {MAX_FPS:g}")
+    if path.is_dir():
+        raise InputError(f"--otio {path}: is a folder")
+    if not path.parent.is_dir():
+        raise InputError(f"--otio {path}: the folder {path.parent} does not exist")
+    if not run.takes:
+        raise InputError(f"{run.root}: no committed renders to export")
+    timeline, result = build_timeline(run, path, fps)
+    atomic_write(path, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
+    return result

@@ -1,0 +1,83 @@
+"""The shot list as the output folder remembers it: shot order, takes and durations.
+
+Sidecars describe one image each; the order of the shots and their durations belong to the shot
+list, and editing them must not re-render anything. Every render records the shot list it ran from in
+the folder's run manifest, ``OUT/.idcli/shotlist.jsonl`` (store.py); its ``shots`` entry,
+``[{id, takes, duration}]`` in shot-list order, is what the review commands read (or a shot list given
+with ``--shots``). A manifest from before ``shots`` existed gives the order of its ``takes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class ShotEntry:
+    id: str
+    takes: int
+    duration: float  # seconds
+
+
+@dataclass(frozen=True)
+class ShotOrder:
+    project: str
+    source: str  # the shot list's path, or "" when unknown
+    shots: tuple[ShotEntry, ...]
+
+    def index(self) -> dict[str, int]:
+        return {shot.id: i for i, shot in enumerate(self.shots)}
+
+    def get(self, shot_id: str) -> ShotEntry | None:
+        return next((s for s in self.shots if s.id == shot_id), None)
+
+
+def order_of(loaded: Any) -> ShotOrder:
+    """The order, takes and durations of a validated shot list (shotlist.LoadedShotList)."""
+    from ..plan import take_count
+    from ..shotlist import DEFAULT_DURATION
+
+    doc = loaded.shotlist
+    shots = []
+    for shot in doc.shots:
+        duration = shot.duration if shot.duration is not None else doc.defaults.duration
+        shots.append(ShotEntry(shot.id, take_count(shot, doc.defaults),
+                               float(duration if duration is not None else DEFAULT_DURATION)))
+    return ShotOrder(doc.project, loaded.source, tuple(shots))
+
+
+def manifest_shots(loaded: Any) -> list[dict[str, Any]]:
+    """The manifest's ``shots`` entry for a shot list."""
+    return [{"id": s.id, "takes": s.takes, "duration": s.duration} for s in order_of(loaded).shots]
+
+
+def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | None:
+    """The shot order of an output folder: from ``shots_file`` when given, else the run manifest the
+    last render wrote; None when there is neither (the review then orders shots by id)."""
+    if shots_file is not None:
+        from ..shotlist import load_shotlist
+
+        return order_of(load_shotlist(shots_file))
+    from ..shotlist import DEFAULT_DURATION
+    from ..store import OutputStore
+
+    manifest = OutputStore(Path(out_dir)).read_manifest()
+    if manifest is None:
+        return None
+    project, source = str(manifest.get("project") or ""), str(manifest.get("file") or "")
+    try:
+        if "shots" in manifest:
+            shots = tuple(ShotEntry(str(s["id"]), int(s["takes"]), float(s["duration"])) for s in manifest["shots"])
+        else:  # an older manifest: the order of its takes, default durations
+            counts: dict[str, int] = {}
+            for shot_id, _take in manifest.get("takes") or []:
+                counts[str(shot_id)] = counts.get(str(shot_id), 0) + 1
+            shots = tuple(ShotEntry(shot_id, n, DEFAULT_DURATION) for shot_id, n in counts.items())
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise InputError(f"{Path(out_dir) / '.idcli' / 'shotlist.jsonl'}: the shot list record is damaged; pass "
+                         "--shots FILE (or re-run idcli render, which rewrites it)") from None
+    return ShotOrder(project, source, shots)

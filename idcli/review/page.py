@@ -1,0 +1,348 @@
+"""The storyboard page: ``OUT/review/index.html``, its thumbnails, and ``OUT/review/contact-sheet.png``.
+
+Static files only: no server, no CDN, no web fonts; every link is relative, so the folder works from
+a file:// URL offline and can be zipped and mailed. Shots in shot-list order, takes side by side, the
+selected take marked. Keyboard: Tab walks the links; ``j``/``k`` (or ``n``/``p``) move between shots,
+``f`` to the next shot whose every take is flagged. Everything taken from sidecars is HTML-escaped.
+
+Thumbnails are made once: named after the image's sha256, reused while the image is unchanged; thumbnails
+of images no longer present are removed.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import InputError
+from .runs import Run, Shot, Take
+
+REVIEW_DIR = "review"
+THUMBS_DIR = "thumbs"
+THUMB_WIDTH = 384
+SHEET_CELL = 256
+SHEET_COLUMNS = 4
+_THUMB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*_t\d+-[0-9a-f]{12}\.jpg")
+FLAG_TEXT = {"no_face": "no face", "missing_character": "missing character", "low_identity": "low identity",
+             "leakage": "leakage"}
+
+
+@dataclass
+class PageResult:
+    index: Path
+    contact_sheet: Path
+    takes: int
+    shots: int
+    thumbnails_made: int
+    problems: list[str]
+
+
+def write_review(run: Run) -> PageResult:
+    """Write the page, the thumbnails it needs and the contact sheet into ``OUT/review/``."""
+    if any(shot.id == REVIEW_DIR for shot in run.shots):
+        raise InputError(f"a shot is named '{REVIEW_DIR}', the folder the review page is written to; rename it")
+    problems = list(run.problems)
+    thumbs: dict[str, str] = {}  # image path -> thumbnail path relative to review/
+    made = 0
+    for take in run.takes:
+        try:
+            name, new = _thumbnail(run.root, take)
+        except InputError as exc:  # the image cannot be read: the take still shows, without a picture
+            problems.append(f"{take.image}: {exc}")
+            continue
+        thumbs[take.image] = f"{THUMBS_DIR}/{name}"
+        made += new
+    _remove_unused_thumbnails(run.root, {Path(t).name for t in thumbs.values()})
+    sheet = _write_file(run.root, f"{REVIEW_DIR}/contact-sheet.png", contact_sheet_png(run, thumbs))
+    index = _write_file(run.root, f"{REVIEW_DIR}/index.html", page_html(run, thumbs, problems).encode("utf-8"))
+    return PageResult(index, sheet, len(run.takes), len(run.shots), made, problems)
+
+
+# -- files -------------------------------------------------------------------------------------------
+
+
+def _write_file(root: Path, relpath: str, data: bytes) -> Path:
+    """Atomically, inside the output folder, never through a link (the store's own path rules)."""
+    from ..store import OutputStore, atomic_write
+
+    target = OutputStore(root).path(relpath)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, data)
+    return target
+
+
+def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
+    """The take's thumbnail file name in review/thumbs (made if missing) and whether it was made now."""
+    from PIL import Image
+
+    from ..identity.images import ImageError, load_rgb
+
+    name = f"{take.stem}-{(take.image_sha256 or '0' * 12)[:12]}.jpg"
+    target = root / REVIEW_DIR / THUMBS_DIR / name
+    if target.is_file() and not target.is_symlink():
+        return name, False
+    try:
+        rgb = load_rgb(root / take.image)
+    except ImageError as exc:
+        raise InputError(str(exc).split(": ", 1)[-1]) from None
+    image = Image.fromarray(rgb)
+    image.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 4))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    _write_file(root, f"{REVIEW_DIR}/{THUMBS_DIR}/{name}", buffer.getvalue())
+    return name, True
+
+
+def _remove_unused_thumbnails(root: Path, keep: set[str]) -> None:
+    folder = root / REVIEW_DIR / THUMBS_DIR
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for entry in folder.iterdir():
+        if _THUMB_NAME.fullmatch(entry.name) and entry.name not in keep and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+
+
+# -- the contact sheet ---------------------------------------------------------------------------------
+
+
+def contact_sheet_png(run: Run, thumbs: dict[str, str]) -> bytes:
+    """One PNG: every shot's selected (else first) take, labelled with its shot id and take."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    shots = run.shots
+    columns = min(SHEET_COLUMNS, max(1, len(shots)))
+    rows = (len(shots) + columns - 1) // columns
+    label, pad = 40, 8
+    cell_h = SHEET_CELL * 3 // 4 if not run.takes else _cell_height(run)
+    sheet = Image.new("RGB", (columns * (SHEET_CELL + pad) + pad, rows * (cell_h + label + pad) + pad), (22, 22, 26))
+    draw = ImageDraw.Draw(sheet)
+    try:
+        font = ImageFont.load_default(size=14)
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    for i, shot in enumerate(shots):
+        x = pad + (i % columns) * (SHEET_CELL + pad)
+        y = pad + (i // columns) * (cell_h + label + pad)
+        take = shot.chosen
+        thumb = thumbs.get(take.image) if take else None
+        if thumb:
+            with Image.open(run.root / REVIEW_DIR / thumb) as picture:
+                picture = picture.convert("RGB")
+                picture.thumbnail((SHEET_CELL, cell_h))
+                sheet.paste(picture, (x + (SHEET_CELL - picture.width) // 2, y + (cell_h - picture.height) // 2))
+        else:
+            draw.rectangle((x, y, x + SHEET_CELL - 1, y + cell_h - 1), fill=(60, 60, 66))
+            draw.text((x + 10, y + cell_h // 2 - 8), "not rendered", fill=(200, 200, 200), font=font)
+        text = shot.id if take is None else f"{shot.id}  t{take.take}" + ("  selected" if shot.selected else "")
+        draw.text((x, y + cell_h + 4), text, fill=(240, 240, 240), font=font)
+        if take is not None and take.flags:
+            draw.text((x, y + cell_h + 21), ", ".join(FLAG_TEXT.get(f, f) for f in take.flags), fill=(255, 120, 90),
+                      font=font)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _cell_height(run: Run) -> int:
+    """Cells keep the aspect of the widest-framed image (most shots share one size)."""
+    ratios = [t.height / t.width for t in run.takes if t.width and t.height]
+    ratio = min(ratios) if ratios else 0.75
+    return max(64, min(SHEET_CELL * 2, round(SHEET_CELL * ratio)))
+
+
+# -- the page --------------------------------------------------------------------------------------
+
+
+def _href(relpath: str) -> str:
+    """A link from review/index.html to a file of the output folder."""
+    return "../" + "/".join(quote(part) for part in relpath.split("/"))
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _figure(value: Any) -> str:
+    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else _e(value)
+
+
+def _qa_html(take: Take) -> str:
+    qa = take.qa
+    if qa is None:
+        return '<p class="qa-none">No identity QA (no cast, rendered with --no-qa, or before QA; run idcli qa)</p>'
+    if take.qa_error:
+        return f'<p class="qa-none">QA failed: {_e(take.qa_error)}</p>'
+    rows = []
+    for i, face in enumerate(qa.get("faces") or []):
+        if not isinstance(face, dict):
+            continue
+        box = ", ".join(str(round(v)) for v in face.get("box") or [] if isinstance(v, int | float))
+        rows.append(f"<tr><td>{i}</td><td>{_e(face.get('character') or '—')}</td>"
+                    f"<td>{_figure(face.get('cosine'))}</td><td>{_figure(face.get('area_share'))}</td>"
+                    f"<td class=\"box\">{_e(box)}</td></tr>")
+    table = ("<table class=\"faces\"><caption>Faces found</caption><thead><tr><th scope=\"col\">#</th>"
+             "<th scope=\"col\">character</th><th scope=\"col\">cosine</th><th scope=\"col\">area</th>"
+             f"<th scope=\"col\">box</th></tr></thead><tbody>{''.join(rows)}</tbody></table>") if rows else \
+        "<p>No face found.</p>"
+    leak = qa.get("leakage")
+    return f"{table}<p class=\"leak\">Leakage {_figure(leak)}</p>"
+
+
+def _take_html(shot: Shot, take: Take, thumbs: dict[str, str]) -> str:
+    selected = shot.selected is take
+    badges = []
+    if selected:
+        badges.append('<span class="badge sel">selected</span>')
+        if shot.selection_stale:
+            badges.append('<span class="badge warn">re-rendered since picked</span>')
+    badges += [f'<span class="badge flag flag-{_e(f)}">{_e(FLAG_TEXT.get(f, f))}</span>' for f in take.flags]
+    if take.qa is not None and not take.flags and not take.qa_error:
+        badges.append('<span class="badge ok">QA passed</span>')
+    thumb = thumbs.get(take.image)
+    alt = f"{take.shot_id} take {take.take}"
+    picture = (f'<img src="{_e(thumb)}" alt="{_e(alt)}" loading="lazy">' if thumb
+               else f'<span class="noimg">{_e(alt)}: image unreadable</span>')
+    facts = [("prompt", take.prompt), ("characters", ", ".join(take.characters) or "—"),
+             ("expression", take.expression or "—"), ("framing", take.framing or "—"),
+             ("seed", take.seed if take.seed is not None else "—"), ("method", take.method or "—")]
+    facts_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    strip = (f'<a class="strip" href="{_href(take.mask_strip)}"><img src="{_href(take.mask_strip)}" '
+             f'alt="{_e(alt)} fusion mask over the steps" loading="lazy"></a>') if take.mask_strip else ""
+    classes = "take" + (" selected" if selected else "") + (" flagged" if take.flags else "")
+    return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}" '
+            f'aria-label="{_e(alt)}">'
+            f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
+            f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
+            f"<dl>{facts_html}</dl>{_qa_html(take)}{strip}"
+            f'<p class="links"><a href="{_href(take.image)}">full image</a> · '
+            f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
+
+
+def _shot_html(number: int, shot: Shot, thumbs: dict[str, str]) -> str:
+    meta = []
+    if shot.entry is not None:
+        meta.append(f"{shot.entry.duration:g} s")
+    else:
+        meta.append("not in the shot list")
+    meta.append(f"{len(shot.takes)} take{'s' if len(shot.takes) != 1 else ''}")
+    flagged = ' <span class="badge flag">every take flagged</span>' if shot.all_flagged else ""
+    body = "".join(_take_html(shot, t, thumbs) for t in shot.takes) or '<p class="empty">Not rendered yet.</p>'
+    attrs = ' data-flagged="1"' if shot.all_flagged else ""
+    return (f'<section class="shot" id="shot-{_e(shot.id)}" tabindex="-1" aria-labelledby="h-{_e(shot.id)}"{attrs}>'
+            f'<h2 id="h-{_e(shot.id)}"><span class="num">{number}.</span> {_e(shot.id)} '
+            f'<span class="meta">{_e(" · ".join(meta))}</span>{flagged}</h2>'
+            f'<div class="takes">{body}</div></section>')
+
+
+def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
+    from ..provenance import now
+
+    takes = run.takes
+    flagged = sum(1 for t in takes if t.flags)
+    nav = "".join(f'<li><a href="#shot-{_e(s.id)}">{_e(s.id)}</a>'
+                  f'{" <span class=dot title=flagged>●</span>" if s.all_flagged else ""}</li>' for s in run.shots)
+    problems_html = ("<section class=\"problems\" role=\"alert\"><h2>Skipped</h2><ul>"
+                     + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul></section>") if problems else ""
+    shots = "".join(_shot_html(i + 1, s, thumbs) for i, s in enumerate(run.shots))
+    summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
+               f"written {now().strftime('%Y-%m-%d %H:%M UTC')}")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(run.project)} — idcli review</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<a class="skip" href="#shots">Skip to the shots</a>
+<header>
+<h1>{_e(run.project)}</h1>
+<p class="summary">{_e(summary)}</p>
+<p class="keys">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot with every take flagged ·
+<a href="contact-sheet.png">contact sheet</a></p>
+<nav aria-label="Shots"><ol>{nav}</ol></nav>
+</header>
+{problems_html}
+<main id="shots">{shots}</main>
+<script>{_JS}</script>
+</body>
+</html>
+"""
+
+
+_CSS = """
+:root{color-scheme:dark;--bg:#16161a;--panel:#222228;--text:#ececf0;--muted:#a8a8b3;--accent:#7cc4ff;
+--flag:#ff7a59;--ok:#5fd39b;--sel:#ffd25f}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);
+color:var(--text)}
+a{color:var(--accent)}
+a:focus-visible,section:focus-visible,[tabindex]:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
+.skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--panel);padding:6px;z-index:2}
+header{padding:16px 24px;border-bottom:1px solid #33333b}
+h1{margin:0 0 4px;font-size:1.5rem}
+.summary,.keys{margin:2px 0;color:var(--muted)}
+kbd{border:1px solid #555;border-radius:3px;padding:0 4px;font-size:.85em}
+nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-style:none}
+.dot{color:var(--flag)}
+.problems{margin:12px 24px;padding:8px 16px;border:1px solid var(--flag);border-radius:6px}
+.problems h2{font-size:1rem;margin:4px 0}
+main{padding:8px 24px 48px}
+.shot{margin:18px 0;padding-top:4px;border-top:1px solid #2c2c33}
+.shot h2{font-size:1.15rem;margin:6px 0 10px}
+.num{color:var(--muted)}
+.meta{color:var(--muted);font-weight:normal;font-size:.9rem;margin-left:6px}
+.takes{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}
+.take{background:var(--panel);border:2px solid transparent;border-radius:8px;padding:10px}
+.take.selected{border-color:var(--sel)}
+.take.flagged{box-shadow:inset 0 0 0 1px rgba(255,122,89,.45)}
+.thumb{display:block}
+.thumb img{display:block;width:100%;height:auto;border-radius:4px;background:#000}
+.take h3{margin:8px 0 2px;font-size:1rem}
+.badges{margin:2px 0 6px;min-height:1.2em}
+.badge{display:inline-block;border-radius:10px;padding:0 8px;margin:0 4px 2px 0;font-size:.8rem;font-weight:600;
+background:#3a3a44}
+.badge.flag{background:var(--flag);color:#1a0d08}.badge.ok{background:var(--ok);color:#06170e}
+.badge.sel{background:var(--sel);color:#1f1800}.badge.warn{background:#b58cff;color:#140a24}
+dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0;font-size:.88rem}
+dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
+table.faces{border-collapse:collapse;font-size:.85rem;width:100%;margin-top:4px}
+table.faces caption{text-align:left;color:var(--muted)}
+table.faces th,table.faces td{text-align:left;padding:1px 6px 1px 0;border-bottom:1px solid #33333b}
+td.box{color:var(--muted);font-size:.78rem}
+.leak,.qa-none{margin:4px 0;font-size:.85rem;color:var(--muted)}
+.strip img{display:block;width:100%;height:auto;margin-top:6px;image-rendering:pixelated}
+.links{margin:6px 0 0;font-size:.88rem}
+.noimg,.empty{color:var(--muted)}
+@media (prefers-reduced-motion:no-preference){html{scroll-behavior:smooth}}
+"""
+
+_JS = """
+(function(){
+  var shots=Array.prototype.slice.call(document.querySelectorAll('section.shot'));
+  function current(){
+    var y=window.scrollY+8,best=0;
+    for(var i=0;i<shots.length;i++){if(shots[i].offsetTop<=y){best=i;}}
+    var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
+    return a?shots.indexOf(a):best;
+  }
+  function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();}
+  document.addEventListener('keydown',function(e){
+    if(e.altKey||e.ctrlKey||e.metaKey){return;}
+    var tag=(e.target&&e.target.tagName)||'';if(tag==='INPUT'||tag==='TEXTAREA'){return;}
+    var i=current();
+    if(e.key==='j'||e.key==='n'){go(i+1);e.preventDefault();}
+    else if(e.key==='k'||e.key==='p'){go(i-1);e.preventDefault();}
+    else if(e.key==='f'){
+      for(var j=i+1;j<shots.length;j++){if(shots[j].dataset.flagged){go(j);break;}}
+      e.preventDefault();
+    }
+  });
+})();
+"""

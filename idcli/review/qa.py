@@ -1,0 +1,303 @@
+"""Identity QA: the faces in a rendered image matched to the shot's cast.
+
+The face models (``identity/faces.py``, the only insightface importer) detect every face and embed
+it with ArcFace. Each face is compared with each cast member's reference embedding by cosine, and
+faces are matched to characters one to one so that the sum of the matched cosines is largest (the
+assignment FastComposer's and UMO's evaluations use). The record says, per face, its box, its score,
+the character it was matched to, its cosine to every cast member and its area as a share of the
+frame; per image, the **leakage** — the highest cosine of any face to a character it was *not*
+matched to (faces matched to nobody count against every character), ``None`` when no such pair
+exists — and the flags:
+
+* ``no_face``: the shot has a cast and no face was found;
+* ``missing_character``: a cast member was matched to no face (fewer faces than characters);
+* ``low_identity``: a matched face's cosine to its character is below ``low_identity``;
+* ``leakage``: the leakage is at or above ``leakage``.
+
+Only images with a cast are checked: a shot without characters has no identity to hold. Both thresholds default
+to 0.35, the same-person threshold of identity aggregation (buffalo_l: about 0.4-0.8 for two photos
+of one person, 0.0-0.2 for two people), and are set per run (``--qa-low-identity``,
+``--qa-leakage``). QA reads pixels only: it never changes a job key or an image.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+QA_VERSION = 1
+LOW_IDENTITY = 0.35  # = identity.aggregate.SAME_PERSON_THRESHOLD; not imported, so the two can part later
+LEAKAGE = 0.35
+MAX_FACES = 32  # the largest faces are kept: a crowd must not make the sidecar unbounded
+FLAGS = ("no_face", "missing_character", "low_identity", "leakage")
+
+
+class QAError(InputError):
+    """QA that cannot run for an image (its cast's identity pack is gone or changed)."""
+
+
+@dataclass(frozen=True)
+class QAThresholds:
+    """Where QA starts flagging; cosines are in [-1, 1]."""
+
+    low_identity: float = LOW_IDENTITY
+    leakage: float = LEAKAGE
+
+    def __post_init__(self) -> None:
+        for name in ("low_identity", "leakage"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and -1.0 <= value <= 1.0):
+                raise InputError(f"QA threshold {name}={value!r}: give a cosine between -1 and 1")
+
+    def record(self) -> dict[str, float]:
+        return {"low_identity": self.low_identity, "leakage": self.leakage}
+
+
+@dataclass(frozen=True)
+class CastMember:
+    """A character of the shot and its reference embedding in the QA face models' space."""
+
+    name: str
+    embedding: np.ndarray = field(repr=False)  # (512,), unit length
+
+
+# -- assignment and leakage: pure functions of the cosine matrix ------------------------------------
+
+
+def best_assignment(cosines: np.ndarray) -> list[tuple[int, int]]:
+    """(face, character) pairs, one to one, maximising the sum of cosines; min(faces, cast) pairs.
+
+    scipy's Hungarian solver when scipy is installed (it comes with insightface's scikit-image);
+    otherwise an exact search over subsets of the smaller side, fine for a cast of a few characters.
+    """
+    cosines = np.asarray(cosines, dtype=np.float64)
+    if cosines.size == 0:
+        return []
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError:  # pragma: no cover - scipy is a transitive dependency
+        return exact_assignment(cosines)
+    rows, cols = linear_sum_assignment(cosines, maximize=True)
+    return sorted(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
+def exact_assignment(cosines: np.ndarray) -> list[tuple[int, int]]:
+    """The same optimum as ``best_assignment`` by dynamic programming over subsets of the smaller side."""
+    cosines = np.asarray(cosines, dtype=np.float64)
+    transposed = cosines.shape[0] < cosines.shape[1]
+    matrix = cosines.T if transposed else cosines  # rows: the larger side; columns: at most ~12
+    n_rows, n_cols = matrix.shape
+    if n_cols > 16:
+        raise ValueError(f"exact assignment of {n_cols} characters is too large; install scipy")
+    full = (1 << n_cols) - 1
+    # best[mask]: the best total over the rows seen so far with exactly the columns in mask used.
+    best: dict[int, tuple[float, tuple[tuple[int, int], ...]]] = {0: (0.0, ())}
+    for row in range(n_rows):
+        step = dict(best)
+        for mask, (total, pairs) in best.items():
+            for col in range(n_cols):
+                if mask & (1 << col):
+                    continue
+                candidate = (total + matrix[row, col], (*pairs, (row, col)))
+                key = mask | (1 << col)
+                if key not in step or candidate[0] > step[key][0] + 1e-12:
+                    step[key] = candidate
+        best = step
+    needed = min(n_rows, n_cols)
+    finals = [v for m, v in best.items() if bin(m).count("1") == needed and m <= full]
+    pairs = max(finals, key=lambda v: v[0])[1]
+    if transposed:
+        pairs = tuple((col, row) for row, col in pairs)
+    return sorted(pairs)
+
+
+def leakage_of(cosines: np.ndarray, pairs: Sequence[tuple[int, int]]) -> tuple[float, int, int] | None:
+    """The highest cosine of a face to a character it was not matched to, with that (face, character).
+
+    A face matched to nobody is compared with every character (a second copy of one character's face
+    is leakage too). None when there is no such pair (one face and one character, or no face)."""
+    cosines = np.asarray(cosines, dtype=np.float64)
+    matched = dict(pairs)
+    best: tuple[float, int, int] | None = None
+    for face, character in itertools.product(range(cosines.shape[0]), range(cosines.shape[1])):
+        if matched.get(face) == character:
+            continue
+        value = float(cosines[face, character])
+        if best is None or value > best[0]:
+            best = (value, face, character)
+    return best
+
+
+def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height: int,
+           thresholds: QAThresholds = QAThresholds()) -> dict[str, Any]:
+    """The QA record of one image from its detected faces (largest first) and its cast."""
+    faces = list(faces)[:MAX_FACES]
+    names = [member.name for member in cast]
+    if faces and cast:
+        cosines = np.stack([f.embedding for f in faces]).astype(np.float64) @ np.stack(
+            [m.embedding for m in cast]).astype(np.float64).T
+    else:
+        cosines = np.zeros((len(faces), len(cast)))
+    pairs = best_assignment(cosines)
+    matched = dict(pairs)
+    frame = float(width * height)
+    face_records = []
+    for i, face in enumerate(faces):
+        x1, y1, x2, y2 = (float(v) for v in face.bbox)
+        box = [max(0.0, min(x1, width)), max(0.0, min(y1, height)), max(0.0, min(x2, width)),
+               max(0.0, min(y2, height))]
+        character = matched.get(i)
+        face_records.append({
+            "box": [round(v, 1) for v in box],
+            "det_score": round(float(face.det_score), 4),
+            "character": names[character] if character is not None else None,
+            "cosine": round(float(cosines[i, character]), 4) if character is not None else None,
+            "cosines": {name: round(float(cosines[i, j]), 4) for j, name in enumerate(names)},
+            "area_share": round((box[2] - box[0]) * (box[3] - box[1]) / frame, 5) if frame else 0.0,
+        })
+    by_character = {name: {"face": None, "cosine": None} for name in names}
+    for face, character in pairs:
+        by_character[names[character]] = {"face": face, "cosine": round(float(cosines[face, character]), 4)}
+    leak = leakage_of(cosines, pairs)
+    flags = []
+    if cast and not faces:
+        flags.append("no_face")
+    if any(entry["face"] is None for entry in by_character.values()):
+        flags.append("missing_character")
+    if any(cosines[face, character] < thresholds.low_identity for face, character in pairs):  # unrounded
+        flags.append("low_identity")
+    if leak is not None and leak[0] >= thresholds.leakage:
+        flags.append("leakage")
+    return {
+        "version": QA_VERSION,
+        "cast": names,
+        "faces": face_records,
+        "characters": by_character,
+        "leakage": None if leak is None else round(leak[0], 4),
+        "leakage_pair": None if leak is None else {"face": leak[1], "character": names[leak[2]]},
+        "flags": flags,
+        "thresholds": thresholds.record(),
+    }
+
+
+# -- running it: face models, the cast's references, images ------------------------------------------
+
+
+class IdentityQA:
+    """QA with one face-model pack; references of the cast are computed once per identity.
+
+    A character's reference is the embedding that conditioned the render when its pack was made
+    with these face models; with other face models it is re-embedded from the pack's aligned
+    112-pixel crops (mean of the kept selfies), because embeddings of different models do not compare.
+    """
+
+    def __init__(self, models: Any, thresholds: QAThresholds = QAThresholds(), analyzer: Any = None) -> None:
+        self.models = models  # identity.faces.FaceModels
+        self.thresholds = thresholds
+        self._analyzer = analyzer
+        self._references: dict[tuple[str, str], np.ndarray] = {}
+
+    @classmethod
+    def for_preset(cls, preset: str, face_models: str | None = None, thresholds: QAThresholds = QAThresholds(),
+                   hint: str = "Or pass --no-qa to render without identity QA.") -> IdentityQA:
+        """The face models a render of ``preset`` uses (``--face-models``, ``$IDCLI_FACE_MODELS``, preset)."""
+        from ..errors import ModelUnavailableError
+        from ..identity.resolve import face_models_for
+
+        try:
+            models = face_models_for(preset, face_models)
+        except ModelUnavailableError as exc:
+            raise ModelUnavailableError(f"identity QA: {exc} {hint}".rstrip()) from None
+        return cls(models, thresholds)
+
+    @property
+    def analyzer(self) -> Any:
+        if self._analyzer is None:
+            from ..identity.resolve import shared_analyzer
+
+            self._analyzer = shared_analyzer(self.models)
+        return self._analyzer
+
+    def reference(self, name: str, embedding_sha256: str, face_models_hash: str | None, pack_path: str | None,
+                  embedding: np.ndarray | None = None) -> np.ndarray:
+        key = (embedding_sha256, self.models.hash)
+        if key in self._references:
+            return self._references[key]
+        if embedding is not None and face_models_hash == self.models.hash:
+            reference = np.asarray(embedding, dtype=np.float32)
+        else:
+            pack = self._pack(name, embedding_sha256, pack_path)
+            if embedding is None and pack.meta.get("face_models", {}).get("hash") == self.models.hash:
+                reference = pack.embedding.astype(np.float32)
+            else:
+                used = [i for i, s in enumerate(pack.meta.get("selfies", [])) if s.get("used", True)]
+                crops = pack.tensors["crops_112"][used or list(range(len(pack.tensors["crops_112"])))]
+                mean = self.analyzer.embed_aligned(crops).mean(axis=0)
+                reference = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        reference = reference / max(float(np.linalg.norm(reference)), 1e-12)
+        self._references[key] = reference
+        return reference
+
+    @staticmethod
+    def _pack(name: str, embedding_sha256: str, pack_path: str | None) -> Any:
+        from ..identity.pack import PackError, read_pack
+
+        if not pack_path:
+            raise QAError(f"character '{name}': the sidecar names no identity pack to compare with")
+        try:
+            pack = read_pack(Path(pack_path))
+        except PackError as exc:
+            raise QAError(f"character '{name}': {exc}; re-render (or re-encode the selfies) to recreate it") from None
+        if pack.embedding_sha256 != embedding_sha256:
+            raise QAError(f"character '{name}': the identity pack {pack_path} no longer holds the identity the "
+                          "image was rendered with (its embedding changed)")
+        return pack
+
+    def check(self, rgb: np.ndarray, cast: Sequence[CastMember]) -> dict[str, Any]:
+        """The QA record of one RGB image (uint8, height x width x 3)."""
+        start = time.perf_counter()
+        faces = self.analyzer.detect(rgb)
+        height, width = rgb.shape[:2]
+        record = assess(faces, cast, width, height, self.thresholds)
+        record["face_models"] = {"hash": self.models.hash, "synthetic": self.models.synthetic}
+        record["seconds"] = round(time.perf_counter() - start, 4)
+        return record
+
+    def for_job(self, job: Any, pixels: np.ndarray) -> dict[str, Any] | None:
+        """QA of a job just rendered (plan.Job; its identities carry their embeddings); None without a cast."""
+        if not job.identities:
+            return None
+        cast = [CastMember(c.name, self.reference(c.name, c.embedding_sha256, c.face_models.get("hash"),
+                                                  c.pack_path, c.embedding))
+                for c in job.identities]
+        return self.check(pixels, cast)
+
+    def for_record(self, record: dict[str, Any], rgb: np.ndarray) -> dict[str, Any] | None:
+        """QA of a committed image from its sidecar's identity entries; None without a cast."""
+        cast = []
+        for entry in record.get("identity") or []:
+            models = entry.get("face_models") or {}
+            cast.append(CastMember(entry["name"], self.reference(entry["name"], entry["embedding_sha256"],
+                                                                 models.get("hash"), entry.get("pack_path"))))
+        return self.check(rgb, cast) if cast else None
+
+
+def commit_hook(qa: IdentityQA) -> Any:
+    """``qa(job, pixels)`` for run.py's commit thread: a failure is recorded in the sidecar, never
+    raised — QA must not cost a rendered image."""
+
+    def check(job: Any, pixels: np.ndarray) -> dict[str, Any] | None:
+        try:
+            return qa.for_job(job, pixels)
+        except Exception as exc:  # onnxruntime and insightface raise many kinds
+            return {"version": QA_VERSION, "error": f"{type(exc).__name__}: {exc}", "flags": []}
+
+    return check

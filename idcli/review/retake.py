@@ -1,0 +1,87 @@
+"""``idcli render --retake-flagged``: more takes for the shots where identity QA flagged every take.
+
+After a render, a shot qualifies when every take of the plan is committed with QA and every one of
+them carries a flag. It gets one more take — take n+1 with the seed ``takes: n+1`` would give it
+(``plan.derived_seed``), so the added takes are deterministic and a later run finds them done — and
+the round repeats until no shot qualifies or each has ``max_takes`` takes. Takes without QA (rendered
+with ``--no-qa`` or failed) never count as flagged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+DEFAULT_MAX_TAKES = 6
+_COMMITTED = ("rendered", "skipped", "recovered")
+
+
+def flagged_shots(report: Any) -> dict[str, int]:
+    """Shot id -> take count, for the shots of a render report whose every take is committed and flagged."""
+    from ..store import MAX_SIDECAR_BYTES
+
+    takes: dict[str, list[bool | None]] = {}
+    for job in report.jobs:
+        verdict: bool | None = None  # None: unknown (not committed, or no QA)
+        if job.status in _COMMITTED:
+            verdict = _flagged(Path(job.sidecar), job.job_key, MAX_SIDECAR_BYTES)
+        takes.setdefault(job.shot_id, []).append(verdict)
+    return {shot: len(v) for shot, v in takes.items() if v and all(x is True for x in v)}
+
+
+def _flagged(sidecar: Path, key: str, limit: int) -> bool | None:
+    from ..safeio import NotRegularFile, read_regular
+
+    try:
+        record = json.loads(read_regular(sidecar, limit, follow_links=False).decode("utf-8"))
+    except (NotRegularFile, ValueError, UnicodeDecodeError):
+        return None
+    qa = record.get("qa") if isinstance(record, dict) and record.get("job_key") == key else None
+    if not isinstance(qa, dict) or qa.get("error"):
+        return None
+    return bool(qa.get("flags"))
+
+
+def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DEFAULT_MAX_TAKES,
+                        **render_options: Any) -> Any:
+    """``run.render`` in rounds, adding a take to each all-flagged shot per round; one merged report."""
+    from ..run import RenderReport, SilentProgress, render
+
+    if not 1 <= max_takes <= 100:
+        raise InputError(f"--max-takes {max_takes}: give 1..100")
+    if render_options.get("qa") is False:
+        raise InputError("--retake-flagged needs identity QA; remove --no-qa")
+    progress = render_options.get("progress") or SilentProgress()
+    takes: dict[str, int] = {}
+    merged: RenderReport | None = None
+    while True:
+        report = render(loaded, out_dir, takes=dict(takes), **render_options)
+        merged = _merge(merged, report)
+        if report.error or report.dry_run:
+            return merged
+        more = {shot: count + 1 for shot, count in flagged_shots(report).items() if count < max_takes}
+        if not more:
+            return merged
+        for shot, count in sorted(more.items()):
+            progress.note(f"{shot}: every take flagged by identity QA; adding take {count}")
+        takes.update(more)
+
+
+def _merge(merged: Any, report: Any) -> Any:
+    """Rounds as one report: each job's most telling status (rendered in any round beats skipped)."""
+    if merged is None:
+        return report
+    outcomes = {o.job_key: o for o in merged.jobs}
+    for outcome in report.jobs:
+        if outcome.job_key not in outcomes or outcome.status != "skipped":
+            outcomes[outcome.job_key] = outcome
+    order = {o.job_key: i for i, o in enumerate(report.jobs)}
+    report.jobs = sorted(outcomes.values(), key=lambda o: order.get(o.job_key, len(order)))
+    report.seconds += merged.seconds
+    report.batch_sizes = merged.batch_sizes + report.batch_sizes
+    report.commits += merged.commits
+    report.commit_seconds += merged.commit_seconds
+    return report

@@ -1,0 +1,155 @@
+"""A rendered output folder as the review commands see it: shots in order, their takes, selections.
+
+This is the one place that reads sidecar fields for review, so a change of field names lands here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from .order import ShotEntry, ShotOrder, read_order
+
+
+@dataclass(frozen=True)
+class Take:
+    """One committed image and what review shows of it."""
+
+    shot_id: str
+    take: int
+    job_key: str
+    seed: int | None
+    prompt: str
+    characters: tuple[str, ...]
+    expression: str | None
+    framing: str | None
+    method: str | None
+    image: str  # relative to the output folder (POSIX)
+    sidecar: str
+    width: int | None
+    height: int | None
+    image_sha256: str
+    mask_strip: str | None
+    qa: dict[str, Any] | None = field(default=None, compare=False)
+    record: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def stem(self) -> str:
+        return f"{self.shot_id}_t{self.take}"
+
+    @property
+    def flags(self) -> list[str]:
+        flags = (self.qa or {}).get("flags") or []
+        return [str(f) for f in flags] if isinstance(flags, list) else []
+
+    @property
+    def qa_error(self) -> str | None:
+        error = (self.qa or {}).get("error")
+        return str(error) if error else None
+
+
+def take_from_record(record: dict[str, Any], root: Path) -> Take:
+    """A Take from a sidecar that results.scan_results accepted."""
+    image = record["image"]
+    expression = record.get("expression")
+    label = expression.get("label") if isinstance(expression, dict) else expression
+    method = record.get("method")
+    fusion = record.get("fusion")
+    strip = fusion.get("mask_strip") if isinstance(fusion, dict) else None
+    if not (isinstance(strip, str) and (root / strip).is_file()):
+        strip = None
+    qa = record.get("qa")
+    return Take(
+        shot_id=record["shot_id"], take=record["take"], job_key=record["job_key"],
+        seed=record.get("seed") if isinstance(record.get("seed"), int) else None,
+        prompt=str(record.get("prompt") or ""),
+        characters=tuple(str(c) for c in record.get("characters") or []),
+        expression=str(label) if label else None,
+        framing=str(record["framing"]) if record.get("framing") else None,
+        method=str(method.get("name")) if isinstance(method, dict) and method.get("name") else None,
+        image=image["path"], sidecar=record["sidecar"]["path"],
+        width=image.get("width"), height=image.get("height"), image_sha256=str(image.get("sha256") or ""),
+        mask_strip=strip, qa=qa if isinstance(qa, dict) else None, record=record)
+
+
+@dataclass
+class Shot:
+    id: str
+    takes: list[Take]
+    entry: ShotEntry | None  # None: not in the shot list (any more)
+    selected: Take | None = None
+    selection_stale: bool = False  # the selected take was re-rendered since it was picked
+
+    @property
+    def chosen(self) -> Take | None:
+        """The take the exports use: the selection, else the first take."""
+        return self.selected or (self.takes[0] if self.takes else None)
+
+    @property
+    def all_flagged(self) -> bool:
+        return bool(self.takes) and all(t.flags for t in self.takes)
+
+
+@dataclass
+class Run:
+    root: Path
+    shots: list[Shot]
+    order: ShotOrder | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def takes(self) -> list[Take]:
+        return [take for shot in self.shots for take in shot.takes]
+
+    @property
+    def project(self) -> str:
+        return self.order.project if self.order and self.order.project else self.root.name
+
+
+def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_renders: bool = True) -> Run:
+    """Read an output folder; damaged sidecars become ``problems`` (the rest is still used)."""
+    from ..results import scan_results
+    from .selects import read_selects
+
+    root = Path(out_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such output folder")
+    order = read_order(root, shots_file)
+    scan = scan_results(root)
+    problems = list(scan.problems)
+    by_shot: dict[str, list[Take]] = {}
+    for record in scan.records:
+        try:
+            take = take_from_record(record, root)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            problems.append(f"{record['sidecar']['path']}: unexpected content ({exc})")
+            continue
+        by_shot.setdefault(take.shot_id, []).append(take)
+    if require_renders and not by_shot:
+        more = f" ({len(problems)} damaged sidecar(s))" if problems else ""
+        raise InputError(f"{root}: no committed renders found{more}; render a shot list into it first "
+                         "(idcli render FILE --out DIR)")
+    ids = [s.id for s in order.shots] if order else []
+    extra = sorted(set(by_shot) - set(ids))
+    shots = []
+    for shot_id in [*ids, *extra]:
+        takes = sorted(by_shot.get(shot_id, []), key=lambda t: t.take)
+        shots.append(Shot(shot_id, takes, order.get(shot_id) if order else None))
+    try:
+        selects = read_selects(root)
+    except InputError as exc:  # a damaged selects.json costs the selection, not the page
+        problems.append(f"{exc}; shown without selections")
+        selects = {}
+    for shot in shots:
+        pick = selects.get(shot.id)
+        if pick is None:
+            continue
+        match = next((t for t in shot.takes if t.take == pick["take"]), None)
+        if match is None:
+            problems.append(f"selects.json: {shot.id} take {pick['take']} is no longer rendered; selection ignored")
+            continue
+        shot.selected = match
+        shot.selection_stale = pick.get("job_key") not in (None, match.job_key)
+    return Run(root, shots, order, problems)

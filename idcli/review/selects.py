@@ -1,0 +1,120 @@
+"""The director's selects: one chosen take per shot, kept in ``OUT/selects.json``.
+
+``idcli select OUT SHOT=TAKE ...`` checks every pick against the committed takes before anything is
+written, merges the picks into the file and writes it atomically (a lock file serialises two
+``select`` commands; a render running on the folder is not disturbed). Each pick records the job key
+of the take chosen, so the review can say when a take was re-rendered after it was picked.
+
+``OUT/selects.json``::
+
+    {"schema": 1, "selects": {"sc01_sh010": {"take": 2, "job_key": "idcli-job-v1:…", "selected": "…"}}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+SELECTS = "selects.json"
+SELECTS_SCHEMA = 1
+MAX_SELECTS_BYTES = 16 * 1024 * 1024
+_PICK = re.compile(r"(?P<shot>[^=]+)=(?P<take>t?\d{1,4}|none)", re.IGNORECASE)
+
+
+def read_selects(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Shot id -> pick; empty when there is no selects.json. A damaged file is an InputError."""
+    from ..safeio import NotRegularFile, read_regular
+
+    path = Path(out_dir) / SELECTS
+    try:
+        raw = read_regular(path, MAX_SELECTS_BYTES, follow_links=False)
+    except NotRegularFile as exc:
+        if exc.kind == "missing":
+            return {}
+        raise InputError(f"{path}: cannot read it ({exc.kind})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        picks = data["selects"]
+        if not isinstance(picks, dict) or not all(
+                isinstance(v, dict) and type(v.get("take")) is int for v in picks.values()):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InputError(f"{path}: damaged (expected {{\"schema\": 1, \"selects\": {{SHOT: {{\"take\": N}}}}}}); "
+                         "fix or delete it and select again") from None
+    return picks
+
+
+def parse_pick(text: str) -> tuple[str, int | None]:
+    """``SHOT=TAKE`` (TAKE: ``2``, ``t2``, or ``none`` to clear) -> (shot, take or None)."""
+    match = _PICK.fullmatch(text.strip())
+    if not match:
+        raise InputError(f"'{text}': write SHOT=TAKE, e.g. sc01_sh010=2 (or SHOT=none to clear a pick)")
+    take = match.group("take").lower()
+    return match.group("shot"), None if take == "none" else int(take.lstrip("t"))
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    state = out_dir / ".idcli"
+    if state.is_symlink():
+        raise InputError(f"{state} is a symbolic link; idcli never writes through links in the output folder")
+    state.mkdir(exist_ok=True)
+    fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Record picks (validated against the committed takes, all or nothing); returns every pick."""
+    from ..provenance import now
+    from ..results import scan_results
+    from ..suggest import did_you_mean
+
+    root = Path(out_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such output folder")
+    if not picks:
+        raise InputError("give at least one SHOT=TAKE")
+    parsed = [parse_pick(p) for p in picks]
+    committed: dict[str, dict[int, str]] = {}
+    for record in scan_results(root).records:
+        committed.setdefault(record["shot_id"], {})[record["take"]] = record["job_key"]
+    if not committed:
+        raise InputError(f"{root}: no committed renders to select from")
+    problems = []
+    for shot, take in parsed:
+        if shot not in committed:
+            hint = did_you_mean(shot, committed)
+            problems.append(f"{shot}: no rendered shot of that id in {root}" + (f" ({hint})" if hint else ""))
+        elif take is not None and take not in committed[shot]:
+            have = ", ".join(str(t) for t in sorted(committed[shot]))
+            problems.append(f"{shot}={take}: no take {take} is rendered (rendered takes: {have})")
+    if problems:
+        raise InputError("; ".join(problems) + "; nothing was changed")
+    with _locked(root):
+        current = read_selects(root)
+        for shot, take in parsed:
+            if take is None:
+                current.pop(shot, None)
+            else:
+                current[shot] = {"take": take, "job_key": committed[shot][take], "selected": now().isoformat()}
+        data = {"schema": SELECTS_SCHEMA, "selects": dict(sorted(current.items()))}
+        target = root / SELECTS
+        if target.is_symlink():
+            raise InputError(f"{target} is a symbolic link; idcli never writes through links in the output folder")
+        from ..store import atomic_write
+
+        atomic_write(target, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return current

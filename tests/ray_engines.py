@@ -1,0 +1,59 @@
+"""Engine factories for the Ray executor's tests, imported by the Ray workers themselves.
+
+A plain module like cli_helpers.py: the tests' cluster puts tests/ on its workers' PYTHONPATH, so an
+``engine_factory`` from here reaches a worker by reference. Each wraps the real tiny engine (built by
+idcli's default path in the worker) and adds one fault, so what the workers render is the real thing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class _Wrapped:
+    def __init__(self, model: Any, runtime: Any, adapter: Any) -> None:
+        from idcli.run import _default_engine
+
+        self.engine = _default_engine(model, runtime, adapter)
+        self.adapter_record = self.engine.adapter_record
+
+    def suggest_batch_size(self, request: Any) -> int:
+        return self.engine.suggest_batch_size(request)
+
+
+class SlowEngine(_Wrapped):
+    """Each batch takes at least a second: a test can kill the worker while a batch is surely in flight."""
+
+    def render(self, requests: list[Any], **kwargs: Any) -> list[Any]:
+        time.sleep(1.0)
+        return self.engine.render(requests, **kwargs)
+
+
+class FaultyEngine(_Wrapped):
+    """Out of memory for batches larger than two; a ValueError for any prompt that says 'unlucky'."""
+
+    def render(self, requests: list[Any], **kwargs: Any) -> list[Any]:
+        import torch
+
+        if len(requests) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        if any("unlucky" in r.prompt for r in requests):
+            raise ValueError("this job's prompt is unlucky (simulated fault)")
+        return self.engine.render(requests, **kwargs)
+
+
+def slow_engine(model: Any, runtime: Any, adapter: Any) -> SlowEngine:
+    return SlowEngine(model, runtime, adapter)
+
+
+def faulty_engine(model: Any, runtime: Any, adapter: Any) -> FaultyEngine:
+    return FaultyEngine(model, runtime, adapter)
+
+
+def unloadable_engine(model: Any, runtime: Any, adapter: Any) -> Any:
+    """A node whose cache lacks the model: building the engine fails in the worker's ``__init__``."""
+    from idcli.errors import ModelUnavailableError
+
+    raise ModelUnavailableError("cannot load model 'studio/previs-xl' for preset 'sdxl': not in this node's "
+                                "cache (simulated)")

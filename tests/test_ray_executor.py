@@ -1,0 +1,279 @@
+"""``--executor ray``: batches rendered by Ray actors, committed by the driver (docs/scale-out.md).
+
+Every test shares one local Ray cluster (``address="local"``, 2 CPUs, token auth off), started once
+for the module: a cluster costs seconds, an actor (a worker process building its engine) a few more.
+Worker pools stay smaller than the cluster's CPUs, because an actor holds its CPU for its whole life.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray  # the test extra pulls the ray extra: CI tests this executor
+from cli_helpers import ROOT, assert_nothing_partial, cli_env, journal_commits, plan_jobs
+
+import idcli
+from idcli.executors.ray import RayBackend
+from idcli.provenance import RUN_FIELDS
+
+RECIPES = ROOT / "recipes"
+
+SMALL = """\
+version: 1
+project: ray
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler, takes: %(takes)d}
+shots:
+  - {id: s1, prompt: "a lighthouse in a storm"}
+  - {id: s2, prompt: "a bar at night"}
+  - {id: s3, prompt: "%(third)s"}
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One local cluster for the module. Its workers inherit this environment: their own IDCLI_HOME (the
+    tiny adapter's weights are written there), offline, one thread, and tests/ on the path (ray_engines)."""
+    env = {"RAY_AUTH_MODE": "disabled", "IDCLI_HOME": str(tmp_path_factory.mktemp("ray-home")),
+           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    saved = {key: os.environ.get(key) for key in env}
+
+    def restore(keys: list[str]) -> None:
+        for key in keys:
+            if saved[key] is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = saved[key]  # type: ignore[assignment]
+
+    os.environ.update(env)
+    try:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    finally:
+        restore([key for key in env if key != "RAY_AUTH_MODE"])  # auth stays off while the cluster runs
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+    restore(["RAY_AUTH_MODE"])
+
+
+def _sidecars(out: Path) -> dict[str, dict[str, Any]]:
+    return {str(p.relative_to(out)): json.loads(p.read_text("utf-8")) for p in sorted(out.glob("*/*.json"))}
+
+
+def _without_run_fields(sidecar: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sidecar.items() if k not in RUN_FIELDS}
+
+
+# -- same images -------------------------------------------------------------------------------------------
+
+
+def test_quickstart_through_ray_is_byte_identical_to_local(ray_cluster: str, tmp_path: Path, engine_factory) -> None:
+    """The quickstart (identities, dual-line, a shot naming two characters) on two Ray workers: every PNG
+    byte-identical to the local executor's, every sidecar equal but for where and when it ran.
+    (--save-masks is left out: it doubles the time; its strips are made by the same encode_result.)"""
+    loaded = idcli.load_shotlist(RECIPES / "quickstart.yaml")
+    local = idcli.render(loaded, tmp_path / "local", device="cpu", engine_factory=engine_factory)
+    remote = idcli.render(loaded, tmp_path / "ray", device="cpu", executor=RayBackend(workers=2))
+    assert local.failed == remote.failed == 0 and local.rendered == remote.rendered == 9
+    assert sorted(remote.batch_sizes) == sorted(local.batch_sizes)  # the same batches (arriving in any order)
+    assert any(len(job.characters) == 2 for job in plan_jobs(RECIPES / "quickstart.yaml"))
+    for job in local.jobs:
+        relative = Path(job.image).relative_to(tmp_path / "local")
+        assert (tmp_path / "ray" / relative).read_bytes() == Path(job.image).read_bytes(), relative
+    local_sidecars, ray_sidecars = _sidecars(tmp_path / "local"), _sidecars(tmp_path / "ray")
+    assert local_sidecars.keys() == ray_sidecars.keys() and len(ray_sidecars) == 9
+    pids = set()
+    for name, sidecar in ray_sidecars.items():
+        assert _without_run_fields(sidecar) == _without_run_fields(local_sidecars[name]), name
+        assert sidecar["batch"] == local_sidecars[name]["batch"]
+        executor = sidecar["executor"]
+        assert executor["name"] == "ray" and executor["device"] == "cpu" and executor["host"]
+        assert local_sidecars[name]["executor"]["name"] == "local"
+        pids.add(executor["pid"])
+    assert os.getpid() not in pids  # rendered in the workers, not here
+    assert remote.executor["name"] == "ray" and remote.executor["workers"] == 2
+    assert remote.executor["forward_seconds"] > 0
+
+
+# -- faults ------------------------------------------------------------------------------------------------
+
+
+class _KillAfterFirstCommit:
+    """A progress display that SIGKILLs the worker which rendered the first committed image, while its next
+    batch is in flight (the slow engine's batches take over a second)."""
+
+    def __init__(self) -> None:
+        self.killed: int | None = None
+        self.timer: threading.Timer | None = None
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+    def advance(self, outcome: Any) -> None:
+        if self.timer is None and outcome.status == "rendered":
+            pid = json.loads(Path(outcome.sidecar).read_text("utf-8"))["executor"]["pid"]
+            self.timer = threading.Timer(0.4, self._kill, (pid,))
+            self.timer.start()
+
+    def _kill(self, pid: int) -> None:
+        os.kill(pid, signal.SIGKILL)
+        self.killed = pid
+
+
+def test_a_worker_killed_mid_batch_is_restarted_and_every_job_committed_once(
+        ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+    from ray_engines import slow_engine
+
+    path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
+    out = tmp_path / "out"
+    progress = _KillAfterFirstCommit()
+    report = idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=1, progress=progress,
+                          executor=RayBackend(workers=1, engine_factory=slow_engine))
+    assert progress.killed is not None, "the worker was killed during the run"
+    jobs = plan_jobs(path)
+    assert report.failed == 0 and report.rendered == len(jobs) == 6
+    assert set(journal_commits(out).values()) == {1} and len(journal_commits(out)) == len(jobs)
+    assert_nothing_partial(out, jobs)
+    pids = {sidecar["executor"]["pid"] for sidecar in _sidecars(out).values()}
+    assert progress.killed in pids and len(pids) == 2, "the restarted worker (a new process) rendered the rest"
+
+
+def test_an_ordinary_job_error_fails_that_job_and_out_of_memory_halves_the_batch(
+        ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+    """On the worker: batches of four run out of memory and are halved (as locally); the shot whose prompt
+    raises is reported failed with its error (exit 1 at the command line); the rest are committed."""
+    from ray_engines import faulty_engine
+
+    path = write_shotlist(SMALL % {"takes": 4, "third": "an unlucky beach at dawn"})
+    notes: list[str] = []
+
+    class Notes:
+        def start(self, total: int, already_done: int) -> None: ...
+        def advance(self, outcome: Any) -> None: ...
+        def stop(self) -> None: ...
+
+        def note(self, text: str) -> None:
+            notes.append(text)
+
+    out = tmp_path / "out"
+    report = idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=4, progress=Notes(),
+                          executor=RayBackend(workers=1, engine_factory=faulty_engine))
+    failed = [o for o in report.jobs if o.status == "failed"]
+    assert {o.shot_id for o in failed} == {"s3"} and len(failed) == 4
+    assert all("ValueError" in (o.error or "") and "unlucky" in (o.error or "") for o in failed)
+    assert report.rendered == 8 and not list(out.glob("s3/*.png"))
+    assert report.batch_sizes == [2, 2, 2, 2]
+    assert any("out of memory; batch size lowered to 2" in text for text in notes)
+    assert all(sidecar["batch"]["size"] == 2 for sidecar in _sidecars(out).values())
+    assert_nothing_partial(out)
+
+
+def test_ctrl_c_of_the_driver_commits_what_arrived_and_stops_the_workers(
+        ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """Ctrl-C (a KeyboardInterrupt in the driver's main thread, as the SIGTERM handler raises too) once the
+    first image is committed, which the display learns when the second batch arrives (each takes over a
+    second): exit 130, both batches committed, not the third; the worker is killed; a local re-run renders
+    only the rest."""
+    from ray_engines import slow_engine
+
+    from idcli.errors import Interrupted
+
+    path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
+    out = tmp_path / "out"
+
+    class CtrlC:
+        def start(self, total: int, already_done: int) -> None: ...
+        def note(self, text: str) -> None: ...
+        def stop(self) -> None: ...
+
+        pressed = False
+
+        def advance(self, outcome: Any) -> None:
+            if not self.pressed:
+                self.pressed = True
+                raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as stopped:
+        idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=2, progress=CtrlC(),
+                     executor=RayBackend(workers=1, engine_factory=slow_engine))
+    assert stopped.value.exit_code == 130
+    jobs = plan_jobs(path)
+    committed = [job for job in jobs if (out / job.sidecar_relpath).exists()]
+    assert len(committed) == 4, "the two batches that arrived are committed, not the third"
+    assert_nothing_partial(out, committed)
+    pid = json.loads((out / committed[0].sidecar_relpath).read_text("utf-8"))["executor"]["pid"]
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{pid}").exists():
+        assert time.monotonic() < deadline, "the Ray worker was not stopped"
+        time.sleep(0.1)
+    rerun = idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=2, engine_factory=engine_factory)
+    assert rerun.rendered == len(jobs) - len(committed) and rerun.count("skipped") == len(committed)
+    assert max(journal_commits(out).values()) == 1
+    assert_nothing_partial(out, jobs)
+
+
+def test_workers_that_cannot_build_their_engine_stop_the_run_with_exit_4(
+        ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+    from ray_engines import unloadable_engine
+
+    from idcli.errors import ExecutorUnavailableError
+
+    path = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"})
+    with pytest.raises(ExecutorUnavailableError, match=r"no Ray worker could start: .*not in this node's cache") as err:
+        idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=1,
+                     executor=RayBackend(workers=1, engine_factory=unloadable_engine))
+    assert err.value.exit_code == 4
+    assert not list((tmp_path / "out").glob("*/*.png"))
+
+
+def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
+        ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """``idcli render --executor ray`` as a process, connected to the module's cluster: while it holds the
+    output folder a second render exits 3; then it is SIGKILLed mid-run, and a plain local run finishes."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    path = write_shotlist(SMALL % {"takes": 3, "third": "a beach at dawn"})
+    out = tmp_path / "out"
+    jobs = plan_jobs(path)  # encodes nothing (no characters); also the reference for what must be done
+    env = {**cli_env(), "RAY_AUTH_MODE": "disabled"}
+    driver = subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device",
+                               "cpu", "--batch-size", "1", "--executor", "ray", "--ray-address", ray_cluster,
+                               "--workers", "1", "--quiet"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not list(out.glob("*/*.json")):
+            assert driver.poll() is None, driver.communicate()
+            assert time.monotonic() < deadline, "the Ray run committed nothing in 90 s"
+            time.sleep(0.05)
+        busy = CliRunner().invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--quiet"])
+        assert busy.exit_code == 3, busy.output
+        assert "another idcli run" in busy.output
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert driver.returncode == -signal.SIGKILL
+    assert_nothing_partial(out, temporaries_allowed=True)
+    done_before = sum(1 for job in jobs if (out / job.sidecar_relpath).exists())
+    assert 1 <= done_before < len(jobs), "killed mid-run"
+    rerun = idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=1, engine_factory=engine_factory)
+    assert rerun.failed == 0
+    assert rerun.rendered + rerun.count("skipped") + rerun.count("recovered") == len(jobs)
+    assert sum(engine_factory.calls) == rerun.rendered == len(jobs) - done_before - rerun.count("recovered")
+    assert max(journal_commits(out).values()) == 1, "no job committed twice"
+    assert_nothing_partial(out, jobs)

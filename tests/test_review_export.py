@@ -1,0 +1,162 @@
+"""Selects, the OTIO animatic (read back with opentimelineio and opened by its own tools), evaluation
+tables, and the shot field `duration` (which changes no job key)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from review_helpers import SHOTS, render_review_run
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+
+otio = pytest.importorskip("opentimelineio")
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    return render_review_run(tmp_path_factory.mktemp("export-run"), synthetic_face_models,
+                             only=["sh010", "sh020", "sh030"])
+
+
+@pytest.fixture
+def out(rendered: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "renders" / "out"
+    shutil.copytree(rendered, target)
+    return target
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_select_records_picks_checked_against_the_committed_takes(out: Path) -> None:
+    result = cli("select", out, "sh010=2", "sh030=t1")
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "selects.json").read_text("utf-8"))
+    keys = {(r["shot_id"], r["take"]): r["job_key"] for r in idcli.read_results(out)}
+    assert {s: p["take"] for s, p in data["selects"].items()} == {"sh010": 2, "sh030": 1}
+    assert data["selects"]["sh010"]["job_key"] == keys[("sh010", 2)]
+    before = (out / "selects.json").read_bytes()
+    unknown_shot = cli("select", out, "sh02=1")
+    assert unknown_shot.exit_code == 2 and "sh02: no rendered shot" in unknown_shot.stderr
+    assert "did you mean" in unknown_shot.stderr
+    unknown_take = cli("select", out, "sh020=1", "sh010=5")
+    assert unknown_take.exit_code == 2
+    assert "sh010=5: no take 5 is rendered (rendered takes: 1, 2)" in unknown_take.stderr
+    not_rendered = cli("select", out, "sh040=1")  # in the shot list, never rendered
+    assert not_rendered.exit_code == 2
+    assert cli("select", out, "sh010").exit_code == 2  # not SHOT=TAKE
+    assert (out / "selects.json").read_bytes() == before  # nothing changed by the refused picks
+    assert cli("select", out, "sh010=none").exit_code == 0
+    assert set(json.loads((out / "selects.json").read_text("utf-8"))["selects"]) == {"sh030"}
+
+
+def test_export_reads_back_with_opentimelineio(out: Path, tmp_path: Path) -> None:
+    assert cli("select", out, "sh010=2").exit_code == 0
+    edit = tmp_path / "editorial"
+    edit.mkdir()
+    target = edit / "animatic.otio"
+    result = cli("export", out, "--otio", target, "--fps", "25")
+    assert result.exit_code == 0, result.output
+    timeline = otio.adapters.read_from_file(str(target))
+    (track,) = timeline.video_tracks()
+    clips = list(track.find_clips())
+    assert [c.name for c in clips] == ["sh010", "sh020", "sh030"]
+    assert [c.name for c in track] == ["sh010", "sh020", "sh030", "sh040"]  # sh040 not rendered: a gap
+    assert isinstance(track[3], otio.schema.Gap)
+    # durations at the given fps: 2.0 s, 1.5 s, the default 3 s, and the gap keeps sh040's 3 s
+    assert [item.duration().to_frames() for item in track] == [50, 38, 75, 75]
+    assert all(item.duration().rate == 25 for item in track)
+    assert track.duration().to_seconds() == pytest.approx(50 / 25 + 38 / 25 + 3 + 3)
+    # the selected take where one is selected, the first take elsewhere
+    assert [c.metadata["idcli"]["take"] for c in clips] == [2, 1, 1]
+    assert [c.metadata["idcli"]["selected"] for c in clips] == [True, False, False]
+    records = {(r["shot_id"], r["take"]): r for r in idcli.read_results(out)}
+    for clip in clips:
+        meta = clip.metadata["idcli"]
+        record = records[(clip.name, meta["take"])]
+        assert (meta["job_key"], meta["seed"], meta["prompt"]) == (record["job_key"], record["seed"], record["prompt"])
+        reference = clip.media_reference
+        assert isinstance(reference, otio.schema.ImageSequenceReference)
+        assert reference.number_of_images_in_sequence() == 1
+        url = reference.target_url_for_image_number(0)
+        assert not url.startswith(("/", "file:"))  # relative to the .otio file
+        media = (target.parent / unquote(url)).resolve()
+        assert media == (out / record["image"]["path"]).resolve() and media.is_file()
+        # the clip's range lies inside the media's available range
+        assert reference.available_range.contains(clip.source_range) or \
+            reference.available_range == clip.source_range
+
+
+def test_the_otio_tools_open_it_without_warnings(out: Path, tmp_path: Path) -> None:
+    target = tmp_path / "animatic.otio"
+    assert cli("export", out, "--otio", target).exit_code == 0
+    otiocat, otiotool = BIN / "otiocat", BIN / "otiotool"
+    if not (otiocat.exists() and otiotool.exists()):
+        pytest.skip("otiocat/otiotool are not installed beside this Python")
+    cat = subprocess.run([str(otiocat), str(target)], capture_output=True, text=True, timeout=120, check=False)
+    assert cat.returncode == 0 and cat.stderr == "", cat.stderr
+    assert json.loads(cat.stdout)["OTIO_SCHEMA"] == "Timeline.1"
+    tool = subprocess.run([str(otiotool), "-i", str(target), "--list-clips", "--verify-ranges", "--stats"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert tool.returncode == 0 and tool.stderr == "", tool.stderr
+    assert tool.stdout.count("IN BOUNDS") == 3 and "OUT OF BOUNDS" not in tool.stdout
+
+
+def test_export_refuses_bad_input(out: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    nothing = cli("export", tmp_path / "empty", "--otio", tmp_path / "a.otio")
+    assert nothing.exit_code == 2 and "no committed renders" in nothing.stderr
+    assert not (tmp_path / "a.otio").exists()
+    assert cli("export", out, "--otio", tmp_path / "a.json").exit_code == 2
+    assert cli("export", out, "--otio", tmp_path / "a.otio", "--fps", "0").exit_code == 2
+    # a damaged sidecar among good ones: the animatic is written from the good ones, the damage reported
+    (out / "sh020" / "sh020_t3.json").write_text("{not json", "utf-8")
+    damaged = cli("export", out, "--otio", tmp_path / "b.otio")
+    assert damaged.exit_code == 2 and "sh020/sh020_t3.json: not valid JSON" in damaged.stderr
+    assert len(list(otio.adapters.read_from_file(str(tmp_path / "b.otio")).find_clips())) == 3
+
+
+def test_duration_changes_no_job_key(write_shotlist) -> None:
+    from cli_helpers import plan_jobs
+
+    with_durations = plan_jobs(write_shotlist(SHOTS, "a.yaml"))
+    without = plan_jobs(write_shotlist(SHOTS.replace("    duration: 2.0\n", "").replace("    duration: 1.5\n", ""),
+                                       "b.yaml"))
+    assert [j.key for j in with_durations] == [j.key for j in without]
+
+
+def test_evaluate_shows_runs_side_by_side(out: Path, tmp_path: Path) -> None:
+    strict = tmp_path / "strict"
+    shutil.copytree(out, strict)
+    # any face off its match counts as leakage now: the two-shot's takes are flagged, the close-ups are not
+    assert cli("qa", strict, "--qa-leakage", "-1").exit_code == 0
+    result = cli("evaluate", out, strict, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and document["error"] is None
+    first, second = document["runs"]
+    assert first["out_dir"] == str(out.absolute())
+    assert first["images"] == second["images"] == 6 and first["with_qa"] == 4
+    assert first["flagged"] == 0 and first["flagged_share"] == 0
+    assert second["flagged"] == 2 and second["flags"]["leakage"] == 2 and second["flagged_share"] == 0.5
+    assert first["leakage"]["images"] == 2 and first["leakage"]["max"] < 0.35
+    assert first["characters"]["mara"]["matched"] == 4 and first["characters"]["theo"]["matched"] == 2
+    assert first["characters"]["mara"]["lowest_cosine"] > 0.8
+    assert set(first["face_area_by_framing"]) == {"medium", "close-up"}
+    # close-ups fill more of the frame than the two-shot's faces
+    areas = first["face_area_by_framing"]
+    assert areas["close-up"]["mean_area_share"] > areas["medium"]["mean_area_share"]
+    table = cli("evaluate", out, strict)
+    assert table.exit_code == 0 and "mara: mean cosine" in table.stdout and "leakage" in table.stdout

@@ -1,0 +1,212 @@
+"""The storyboard page: every committed take once, in shot order, links that resolve, damaged sidecars
+reported and skipped, thumbnails made once, the contact sheet, and a real headless Chromium rendering it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pytest
+from PIL import Image
+from review_helpers import render_review_run
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+SHOT_ORDER = ["sh010", "sh020", "sh030", "sh040"]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+class Page(HTMLParser):
+    """What the tests read of the page: take articles in order, every link and image source."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.takes: list[str] = []
+        self.shots: list[str] = []
+        self.links: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "article" and "take" in (values.get("class") or "").split():
+            self.takes.append(str(values["id"]).removeprefix("take-"))
+        if tag == "section" and "shot" in (values.get("class") or "").split():
+            self.shots.append(str(values["id"]).removeprefix("shot-"))
+        for name in ("href", "src"):
+            if values.get(name):
+                self.links.append(str(values[name]))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    """The review shot list rendered (all shots but sh040) with faces in the images; copied per test."""
+    return render_review_run(tmp_path_factory.mktemp("review-run"), synthetic_face_models,
+                             only=["sh010", "sh020", "sh030"])
+
+
+@pytest.fixture
+def out(rendered: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "out"
+    shutil.copytree(rendered, target)
+    return target
+
+
+def review(out: Path, *args: str):
+    return CliRunner().invoke(app, ["review", str(out), *args])
+
+
+def test_every_take_once_in_shot_order_with_links_that_resolve(out: Path) -> None:
+    assert CliRunner().invoke(app, ["select", str(out), "sh020=2"]).exit_code == 0
+    result = review(out)
+    assert result.exit_code == 0, result.output
+    index = out / "review" / "index.html"
+    text = index.read_text("utf-8")
+    page = Page(text)
+    committed = [f"{r['shot_id']}_t{r['take']}" for r in idcli.read_results(out)]
+    assert sorted(page.takes) == sorted(committed) and len(page.takes) == len(set(page.takes)) == 6
+    assert page.shots == SHOT_ORDER  # the shot list's order; sh040 is listed, not rendered yet
+    assert page.takes == ["sh010_t1", "sh010_t2", "sh020_t1", "sh020_t2", "sh030_t1", "sh030_t2"]
+    assert "Not rendered yet" in text
+    local = [link for link in page.links if not link.startswith("#")]
+    assert len(local) > 6 * 4  # thumbnail, full image (twice), sidecar per take, contact sheet
+    for link in local:
+        assert not link.startswith(("http:", "https:", "//", "/")), link  # nothing online, nothing absolute
+        assert (index.parent / unquote(link)).resolve().is_file(), link
+    # prompts are text, never markup; the selected take is marked; QA shows as badges
+    assert "&lt;b&gt;table&lt;/b&gt; &amp; laugh" in text and "<b>table" not in text
+    assert 'class="take selected" id="take-sh020_t2"' in text
+    assert 'class="badge ok">QA passed' in text
+
+
+def test_a_corrupted_sidecar_is_reported_and_skipped(out: Path) -> None:
+    (out / "sh010" / "sh010_t9.json").write_text('{"job_key": "idcli-job-v1:x", "shot_id": ', "utf-8")
+    (out / "sh020" / "sh020_t7.json").write_text(json.dumps({"job_key": "k", "shot_id": "sh020", "take": 7,
+                                                             "image": {"path": "sh020/missing.png"}}), "utf-8")
+    result = review(out)
+    assert result.exit_code == 2
+    assert "sh010/sh010_t9.json: not valid JSON" in result.stderr
+    assert "sh020/sh020_t7.json: its image sh020/missing.png is missing" in result.stderr
+    text = (out / "review" / "index.html").read_text("utf-8")
+    assert len(Page(text).takes) == 6  # every good take is still on the page
+    assert "sh010_t9.json" in text  # and the page says what it skipped
+
+
+def test_thumbnails_are_made_once_and_the_contact_sheet_shows_each_shot(out: Path) -> None:
+    first = review(out)
+    assert first.exit_code == 0 and "6 new thumbnails" in first.stdout
+    thumbs = sorted((out / "review" / "thumbs").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in thumbs]
+    second = review(out)
+    assert second.exit_code == 0 and "0 new thumbnails" in second.stdout
+    assert [p.stat().st_mtime_ns for p in sorted((out / "review" / "thumbs").iterdir())] == stamps
+    with Image.open(out / "review" / "contact-sheet.png") as sheet:
+        pixels = np.asarray(sheet.convert("RGB"))
+    # four shots in one row of four cells; the cells of rendered shots hold their (chosen) take
+    assert pixels.shape[1] == 4 * (256 + 8) + 8
+    assert pixels.std() > 20
+
+
+def test_a_folder_without_renders_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = review(tmp_path / "empty")
+    assert result.exit_code == 2 and "no committed renders found" in result.stderr
+    assert review(tmp_path / "nowhere").exit_code == 2
+
+
+# -- in a real browser ---------------------------------------------------------------------------
+
+# Injected into a copy of the page (the page itself ships no test hooks): records script errors,
+# console errors and resources that failed to load into the DOM that --dump-dom prints.
+RECORDER = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  var t = e.target || {};
+  window.__errors.push(t.tagName ? 'failed to load ' + (t.src || t.href) : 'error: ' + e.message);
+  document.documentElement.setAttribute('data-errors', JSON.stringify(window.__errors));
+}, true);
+var _error = console.error;
+console.error = function () { window.__errors.push('console: ' + Array.from(arguments).join(' '));
+  document.documentElement.setAttribute('data-errors', JSON.stringify(window.__errors));
+  _error.apply(console, arguments); };
+window.addEventListener('load', function () {
+  var broken = Array.from(document.images).filter(function (i) { return i.complete && i.naturalWidth === 0; });
+  document.documentElement.setAttribute('data-loaded', String(document.images.length - broken.length));
+  document.documentElement.setAttribute('data-broken', String(broken.length));
+  // the page's keys: j, j, k moves the focus to the second shot
+  ['j', 'j', 'k'].forEach(function (key) {
+    document.dispatchEvent(new KeyboardEvent('keydown', {key: key, bubbles: true}));
+  });
+  document.documentElement.setAttribute('data-focus', document.activeElement.id);
+});
+</script>"""
+
+
+def chromium(args: list[str], page: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
+         "--window-size=1280,900", *args, page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+def test_the_page_renders_in_headless_chromium_without_errors(out: Path, tmp_path: Path) -> None:
+    assert review(out).exit_code == 0
+    index = out / "review" / "index.html"
+    probe = index.with_name("probe.html")  # same folder, so every relative link is the page's own
+    probe.write_text(index.read_text("utf-8").replace("<head>", "<head>" + RECORDER, 1), "utf-8")
+    shot = tmp_path / "screen.png"
+    screenshot = chromium([f"--screenshot={shot}"], index, tmp_path)
+    assert shot.is_file(), screenshot.stderr[-2000:]
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(np.float32)
+    assert pixels.shape[:2] == (900, 1280)
+    assert pixels.std() > 20  # not blank: text, thumbnails and badges on the dark background
+    assert "Uncaught" not in screenshot.stderr
+    dom = chromium(["--dump-dom", "--virtual-time-budget=5000"], probe, tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    root = re.search(r"<html[^>]*>", dom.stdout).group(0)
+    assert "data-errors" not in root, root
+    assert 'data-broken="0"' in root and 'data-loaded="6"' in root  # the six thumbnails loaded
+    assert 'data-focus="shot-sh020"' in root  # keyboard: j, j, k
+    assert dom.stdout.count('<article class="take') == 6
+    console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "probe.html" in line]
+    assert console_errors == []
+    # the recorder does catch what it looks for: a broken image and a script error
+    broken = index.with_name("broken.html")
+    broken.write_text(probe.read_text("utf-8").replace(
+        "</main>", '</main><img src="nothing-here.png" alt=""><script>undefinedCall();</script>', 1), "utf-8")
+    control = chromium(["--dump-dom", "--virtual-time-budget=5000"], broken, tmp_path)
+    root = re.search(r"<html[^>]*>", control.stdout).group(0)
+    assert "failed to load" in root and "undefinedCall" in root
+
+
+def test_the_mask_strip_is_shown_when_the_take_has_one(out: Path) -> None:
+    # as `render --save-masks` leaves it: a strip PNG beside the image, named in the sidecar's fusion
+    sidecar = out / "sh020" / "sh020_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    shutil.copyfile(out / "sh020" / "sh020_t1.png", out / "sh020" / "sh020_t1.mask.png")
+    record["fusion"] = {**(record.get("fusion") or {}), "mask_strip": "sh020/sh020_t1.mask.png"}
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert review(out).exit_code == 0
+    text = (out / "review" / "index.html").read_text("utf-8")
+    assert text.count('class="strip" href="../sh020/sh020_t1.mask.png"') == 1
+    assert text.count('class="strip"') == 1
+
+
+def test_a_damaged_selects_file_costs_the_selection_not_the_page(out: Path) -> None:
+    (out / "selects.json").write_text("[1, 2", "utf-8")
+    result = review(out)
+    assert result.exit_code == 2 and "selects.json: damaged" in result.stderr
+    assert len(Page((out / "review" / "index.html").read_text("utf-8")).takes) == 6
