@@ -295,3 +295,22 @@ def test_a_box_outside_the_plate_is_exit_2(tmp_path: Path, selfies: Path) -> Non
     assert result.exit_code == 2, result.output
     assert "box [700, 400, 100, 100] is outside the 760x420 plate" in result.output
     assert "shots[0].plate_faces[1]" in result.output and f"{path}:11:" in result.output
+
+
+def test_editing_the_plate_file_detects_its_faces_again(tmp_path: Path, synthetic_face_models: Path) -> None:
+    from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+    from idcli.plates import detect_plate_faces
+
+    models = resolve_face_models(str(synthetic_face_models))
+    calls = []
+
+    def analyzer():
+        calls.append(1)
+        return FaceAnalyzer(models)
+
+    path = tmp_path / "plate.png"
+    shutil.copy(RECIPE_PLATE, path)
+    assert len(detect_plate_faces(read_plate(path), analyzer, models.hash)) == 2
+    Image.open(RECIPE_PLATE).crop((0, 0, 380, 420)).save(path)  # the plate is edited: one face left
+    assert len(detect_plate_faces(read_plate(path), analyzer, models.hash)) == 1
+    assert calls == [1, 1]
