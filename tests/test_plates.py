@@ -314,3 +314,51 @@ def test_editing_the_plate_file_detects_its_faces_again(tmp_path: Path, syntheti
     Image.open(RECIPE_PLATE).crop((0, 0, 380, 420)).save(path)  # the plate is edited: one face left
     assert len(detect_plate_faces(read_plate(path), analyzer, models.hash)) == 1
     assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("kind", ["recipe", "exif-jpeg", "rgba-odd-size"])
+def test_a_real_vae_round_trip_of_the_face_crops_leaves_the_rest_of_the_plate_exact(
+        kind: str, tmp_path: Path, tiny_engines, synthetic_face_models: Path) -> None:
+    """The VAE round trip changes every pixel it touches; the composite puts back every one outside the masks."""
+    import torch
+
+    from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+    from idcli.plates import detect_plate_faces
+
+    source = Image.open(RECIPE_PLATE)
+    path = tmp_path / "plate.png"
+    if kind == "recipe":
+        shutil.copy(RECIPE_PLATE, path)
+    elif kind == "exif-jpeg":
+        path = tmp_path / "plate.jpg"
+        exif = Image.Exif()
+        exif[0x0112] = 8  # stored rotated: 90° counter-clockwise to view
+        source.transpose(Image.Transpose.ROTATE_270).save(path, exif=exif.tobytes(), quality=95)
+    else:
+        rgba = source.crop((3, 5, 757, 418)).convert("RGBA")  # 754x413: no side a multiple of 8
+        rgba.putalpha(200)
+        rgba.save(path)
+    plate = read_plate(path)
+    assert plate.size == ((754, 413) if kind == "rgba-odd-size" else (760, 420))  # upright per EXIF
+    models = resolve_face_models(str(synthetic_face_models))
+    boxes = detect_plate_faces(plate, lambda: FaceAnalyzer(models), models.hash)
+    assert len(boxes) == 2
+    vae = tiny_engines("tiny-sd").pipe.vae
+    working = 64
+    faces, masks = [], []
+    for face_box in boxes:
+        box = P.crop_box(face_box, plate.size)
+        crop = P.crop_pixels(plate.pixels, box, working)
+        x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 127.5 - 1
+        with torch.no_grad():
+            z0 = vae.encode(x).latent_dist.mean
+            decoded = vae.decode(z0).sample
+        face = ((decoded[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+        mask = P.resize_mask(P.face_mask(face_box, box), box[2])
+        faces.append((face, mask, box))
+        masks.append((mask, box))
+    out = P.composite(plate.pixels, faces)
+    union = P.plate_mask(plate.size, masks)
+    assert out.shape == plate.pixels.shape
+    assert np.array_equal(out[union == 0], plate.pixels[union == 0])
+    assert not np.array_equal(out[union > 0.5], plate.pixels[union > 0.5])  # the random VAE changed the faces
