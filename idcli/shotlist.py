@@ -563,7 +563,7 @@ def _check_expression(shot: Shot, loc: PathKey, add: Any) -> None:
 
 
 def _check_plate_fields(shot: Shot, loc: PathKey, base_dir: Path, add: Any) -> None:
-    """The plate fields' own rules; the plate's pixels and faces are checked by idcli/plates_check.py."""
+    """The plate fields' own rules; the plate's pixels and faces are checked by idcli/plates.py."""
     if shot.plate is None:
         for name in ("plate_faces", "plate_strength"):
             if getattr(shot, name) is not None:

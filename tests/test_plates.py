@@ -37,7 +37,7 @@ def _composite(plate: np.ndarray, face_boxes: list[P.Box], working: int = 64, se
     faces, masks = [], []
     for face_box in face_boxes:
         box = P.crop_box(face_box, size)
-        mask = P.face_mask(face_box, box)
+        mask = P.face_mask(face_box, box, size)
         crop = P.crop_pixels(plate, box, working)
         assert crop.shape == (working, working, 3)
         new_face = rng.integers(0, 256, crop.shape, dtype=np.uint8)  # stands in for the decoded face
@@ -61,6 +61,8 @@ def test_every_pixel_outside_the_masks_is_the_plates_own(size, channels, boxes) 
     assert np.array_equal(out[outside], plate[outside])
     if channels == 4:
         assert np.array_equal(out[:, :, 3], plate[:, :, 3])  # alpha untouched everywhere
+    if boxes[0][0] == 0:  # a face touching the plate's edge is re-generated up to the edge
+        assert union[boxes[0][1] + boxes[0][3] // 2, 0] == 1.0
     inside = union > 0.5
     assert inside.any() and not np.array_equal(out[inside][:, :3], plate[inside][:, :3])
 
@@ -78,9 +80,10 @@ def test_crop_box_is_square_inside_the_plate_and_holds_the_face() -> None:
 
 
 def test_face_mask_is_one_on_the_face_and_zero_at_the_crop_border() -> None:
-    face_box = (100, 200, 140, 180)
+    face_box = (100, 150, 140, 130)
     box = P.crop_box(face_box, (760, 420))
-    mask = P.face_mask(face_box, box)
+    assert box[1] > 0 and box[1] + box[3] < 420  # a crop inside the plate on every side
+    mask = P.face_mask(face_box, box, (760, 420))
     side = box[2]
     assert mask.shape == (side, side)
     assert mask[0].max() == mask[-1].max() == mask[:, 0].max() == mask[:, -1].max() == 0.0
@@ -354,7 +357,7 @@ def test_a_real_vae_round_trip_of_the_face_crops_leaves_the_rest_of_the_plate_ex
             z0 = vae.encode(x).latent_dist.mean
             decoded = vae.decode(z0).sample
         face = ((decoded[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
-        mask = P.resize_mask(P.face_mask(face_box, box), box[2])
+        mask = P.resize_mask(P.face_mask(face_box, box, plate.size), box[2])
         faces.append((face, mask, box))
         masks.append((mask, box))
     out = P.composite(plate.pixels, faces)

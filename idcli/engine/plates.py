@@ -11,7 +11,7 @@ conditioning as face swap + reenactment):
    4K plate is worked at the model's full resolution.
 3. ``face_mask``: where the face may change, in crop pixels: an ellipse around the face box, feathered
    over ``FEATHER`` of the crop side, exactly 0 from the crop's border inwards (a crop never shows an
-   edge) and beyond.
+   edge, unless that edge is the plate's) and beyond.
 4. ``blend_known``: at every denoising step the latents outside the (latent-grid) mask are put back on
    the plate's own latents noised to the current time: ``z_t ← m ⊙ z_t + (1 − m) ⊙ add_noise(z_0, ε, t)``.
 5. ``composite``: the decoded crop resized back and blended into the plate through the feathered mask;
@@ -64,12 +64,14 @@ def crop_box(face_box: Box, plate_size: tuple[int, int], margin: float = CROP_MA
     return x0, y0, side, side
 
 
-def face_mask(face_box: Box, box: Box, growth: float = MASK_GROWTH, feather: float = FEATHER) -> np.ndarray:
+def face_mask(face_box: Box, box: Box, plate_size: tuple[int, int] | None = None, growth: float = MASK_GROWTH,
+              feather: float = FEATHER) -> np.ndarray:
     """The feathered face mask in crop pixels (float32, side x side, values 0..1).
 
     1 inside an ellipse of half-axes ``growth`` times the face box's half-sides, ramping linearly to 0
     over ``feather`` of the crop side; forced to exactly 0 on a band at the crop's border so the
-    composite never shows the square's edge.
+    composite never shows the square's edge -- except on sides that lie on the plate's own edge
+    (``plate_size`` given): no seam can show there, and a face touching the edge is re-generated to it.
     """
     x0, y0, side, _ = box
     fx, fy, fw, fh = face_box
@@ -84,10 +86,15 @@ def face_mask(face_box: Box, box: Box, growth: float = MASK_GROWTH, feather: flo
     scale = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2) / np.maximum(radius, 1e-9)  # ellipse radius on the ray
     outside = (radius - 1.0) * scale
     mask = np.clip(1.0 - outside / ramp, 0.0, 1.0)
-    mask[:band, :] = 0.0
-    mask[-band:, :] = 0.0
-    mask[:, :band] = 0.0
-    mask[:, -band:] = 0.0
+    width, height = plate_size or (x0 + side + 1, y0 + side + 1)
+    if y0 > 0 or plate_size is None:
+        mask[:band, :] = 0.0
+    if y0 + side < height:
+        mask[-band:, :] = 0.0
+    if x0 > 0 or plate_size is None:
+        mask[:, :band] = 0.0
+    if x0 + side < width:
+        mask[:, -band:] = 0.0
     return mask.astype(np.float32)
 
 
