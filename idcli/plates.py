@@ -145,6 +145,41 @@ def check_plates(loaded: LoadedShotList, models: Any = None,
     return shots, problems
 
 
+# Names the crop/mask/blend/composite arithmetic of idcli/engine/plates.py: bump it when any of it changes.
+PLATE_ALGORITHM = "idcli-plate-v1"
+
+
+def _method_constants() -> dict[str, Any]:
+    from .engine import plates as P
+
+    return {"algorithm": PLATE_ALGORITHM, "crop_margin": P.CROP_MARGIN, "mask_growth": P.MASK_GROWTH,
+            "feather": P.FEATHER}
+
+
+def plate_key_material(shot: PlateShot) -> dict[str, Any]:
+    """What a plate adds to a job's key material (plan.key_material's, which it extends, unchanged):
+    the plate's content, each face's box and crop box, the strength and the method's constants.
+    Text-to-image keys have no ``plate`` entry, so they are unchanged by plates existing."""
+    from .engine.plates import crop_box
+
+    faces = [{"character": face.character, "box": list(face.box), "crop_box": list(crop_box(face.box, shot.plate.size))}
+             for face in shot.faces]
+    return {"plate": {"sha256": shot.plate.sha256, "size": list(shot.plate.size), "faces": faces,
+                      "strength": shot.strength, "method": _method_constants()}}
+
+
+def plate_record(shot: PlateShot, path_text: str, expressions: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar's ``plate`` block (docs/file-formats.md): the file, and per face its box, crop box,
+    character, expression (``expressions``: character -> its resolved record, or None) and strength."""
+    from .engine.plates import crop_box
+
+    return {"sha256": shot.plate.sha256, "path": path_text, "size": list(shot.plate.size),
+            "faces": [{"character": face.character, "box": list(face.box),
+                       "crop_box": list(crop_box(face.box, shot.plate.size)), "detected": face.detected,
+                       "expression": expressions.get(face.character), "strength": shot.strength}
+                      for face in shot.faces]}
+
+
 def _field_path(field: str) -> tuple[str | int, ...]:
     if "[" in field:
         name, index = field.rstrip("]").split("[")

@@ -365,3 +365,30 @@ def test_a_real_vae_round_trip_of_the_face_crops_leaves_the_rest_of_the_plate_ex
     assert out.shape == plate.pixels.shape
     assert np.array_equal(out[union == 0], plate.pixels[union == 0])
     assert not np.array_equal(out[union > 0.5], plate.pixels[union > 0.5])  # the random VAE changed the faces
+
+
+def test_plate_key_material_names_the_plate_the_boxes_and_the_strength(tmp_path: Path, selfies: Path) -> None:
+    from idcli.hashing import tagged_hash
+    from idcli.plates import PlateFace, PlateShot, plate_key_material, plate_record
+
+    plate = read_plate(RECIPE_PLATE)
+    shot = PlateShot(plate, (PlateFace("mara", (93, 204, 145, 187), True), PlateFace("theo", (509, 216, 154, 174),
+                                                                                         True)), 0.6)
+    material = plate_key_material(shot)
+    assert material["plate"]["sha256"] == plate.sha256 and material["plate"]["size"] == [760, 420]
+    assert material["plate"]["faces"][0]["crop_box"] == list(P.crop_box((93, 204, 145, 187), plate.size))
+
+    def key(s: PlateShot) -> str:
+        return tagged_hash("test", plate_key_material(s))
+
+    edited = P.composite(plate.pixels, [])
+    edited[0, 0, 0] ^= 1
+    other_plate = type(plate)(plate.path, "0" * 64, edited)
+    moved = PlateShot(plate, (PlateFace("mara", (94, 204, 145, 187), True), shot.faces[1]), 0.6)
+    keys = {key(shot), key(PlateShot(other_plate, shot.faces, 0.6)), key(moved), key(PlateShot(plate, shot.faces, 0.7))}
+    assert len(keys) == 4
+    record = plate_record(shot, "plates/two_people.png", {"mara": {"label": "happy"}})
+    assert record["path"] == "plates/two_people.png" and record["size"] == [760, 420]
+    assert [f["character"] for f in record["faces"]] == ["mara", "theo"]
+    assert record["faces"][0]["expression"] == {"label": "happy"} and record["faces"][1]["expression"] is None
+    assert all(f["strength"] == 0.6 and len(f["crop_box"]) == 4 for f in record["faces"])
