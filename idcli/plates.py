@@ -97,7 +97,7 @@ def assign_faces(shot: Shot, plate: Plate, detect: Any) -> tuple[tuple[PlateFace
         if shot.plate_faces is None and len(detected) != len(named):
             many = "too few" if len(detected) < len(named) else "too many"
             return (), (f"{many} faces in the plate: {len(detected)} found ({_where(detected)}) for "
-                        f"{len(named)} characters named in the prompt"), "plate"
+                        f"{len(named)} character{'s' if len(named) != 1 else ''} named in the prompt"), "plate"
         if face >= len(detected):
             return (), (f"plate face {face} does not exist: {len(detected)} found ({_where(detected)})"), field
         faces.append(PlateFace(name, detected[face], True))
@@ -121,7 +121,9 @@ def check_plates(loaded: LoadedShotList, models: Any = None,
         def problem(message: str, field: str = "plate", i: int = i) -> None:
             loc: tuple[str | int, ...] = ("shots", i, *_field_path(field))
             line, column = loaded.position(loc)
-            problems.append(Problem(message, f"shots[{i}].{field}", line, column))
+            hint = ("choose faces with 'plate_faces: [index, ...]' or give boxes [x, y, w, h]"
+                    if "faces in the plate" in message or "does not exist" in message else "")
+            problems.append(Problem(message, f"shots[{i}].{field}", line, column, hint))
 
         path = loaded.resolve_path(shot.plate)
         if path not in read:
