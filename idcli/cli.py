@@ -212,6 +212,10 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
 
         if selfies:
             _check_characters(loaded, face_models)
+        # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
+        from .plates import refuse_plates
+
+        refuse_plates(loaded, face_models)
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:

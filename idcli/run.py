@@ -200,6 +200,10 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     on_encode = args.check_callable("on_encode", on_encode)
     runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
+    # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
+    from .plates import refuse_plates
+
+    refuse_plates(loaded, face_models, model.preset)
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     # A character whose selfies cannot be used fails only the shots naming it (plan.blocked).
     unusable: dict[str, Any] = {}

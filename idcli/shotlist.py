@@ -254,6 +254,11 @@ class Character(_Strict):
         return self
 
 
+MAX_PLATE_FACES = 8
+PlateBox = Annotated[list[Annotated[int, Field(ge=0, le=65535)]], Field(min_length=4, max_length=4)]
+PlateFace = Annotated[int, Field(ge=0, lt=64)] | PlateBox
+
+
 class Shot(RenderParams):
     """One shot: a prompt with ``{character}`` placeholders and how many takes to render."""
 
@@ -271,6 +276,16 @@ class Shot(RenderParams):
         default=None, description="Identity strength for this shot, overriding the character's and the "
         "expression balance rule (docs/method.md)")
     seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_TAKES)] | None = None
+    # --- plates (docs/plates.md): put the named characters' faces into an existing frame ---
+    plate: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        default=None, description="An existing frame (PNG, JPEG or WebP, relative to the shot list) whose faces "
+        "are replaced by the characters the prompt names, with the shot's expression")
+    plate_faces: Annotated[list[PlateFace], Field(min_length=1, max_length=MAX_PLATE_FACES)] | None = Field(
+        default=None, description="Which plate face each named character takes, in the prompt's order: an index "
+        "among the detected faces counted left to right, or a box [x, y, w, h] in plate pixels [default: the "
+        "detected faces left to right]")
+    plate_strength: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="How much of the denoising schedule re-generates each face, 0..1 [default: 0.6]")
 
     @field_validator("id")
     @classmethod
@@ -502,6 +517,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
             add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
         _check_expression(shot, ("shots", i), add)
         _check_cast(shot, doc.defaults, ("shots", i), add)
+        _check_plate_fields(shot, ("shots", i), base_dir, add)
         broken = check_fusion(shot_fusion(shot, doc.defaults))
         # Blame the shot's own method_params when they set the window, else the defaults (reported once).
         own = explicit_params(shot.method_params) or {}
@@ -562,6 +578,35 @@ def _check_expression(shot: Shot, loc: PathKey, add: Any) -> None:
     if not isinstance(spec, str) and spec.intensity is not None and shot.expression_intensity is not None:
         add("the intensity is given twice (expression.intensity and expression_intensity)",
             (*loc, "expression_intensity"), "keep one of them")
+
+
+def _check_plate_fields(shot: Shot, loc: PathKey, base_dir: Path, add: Any) -> None:
+    """The plate fields' own rules; the plate's pixels and faces are checked by idcli/plates.py."""
+    if shot.plate is None:
+        for name in ("plate_faces", "plate_strength"):
+            if getattr(shot, name) is not None:
+                add(f"{name} is given but the shot has no plate", (*loc, name), "add 'plate: FILE', or remove it")
+        return
+    _check_file(base_dir, shot.plate, (*loc, "plate"), "plate", add)
+    try:
+        named = list(dict.fromkeys(placeholders(shot.prompt)))
+    except ValueError:
+        return  # reported by check_placeholders
+    if not named:
+        add("a plate shot names no character", (*loc, "prompt"),
+            "name the characters whose faces go into the plate, e.g. '{mara} at the window'")
+    if shot.plate_faces is None:
+        return
+    if len(shot.plate_faces) != len(named):
+        add(f"{len(shot.plate_faces)} plate faces given for {len(named)} characters named in the prompt",
+            (*loc, "plate_faces"), "give one face (index or [x, y, w, h]) per character, in the prompt's order")
+    indices = [face for face in shot.plate_faces if isinstance(face, int)]
+    if len(set(indices)) != len(indices):
+        add("the same plate face is given twice", (*loc, "plate_faces"), "each character needs its own face")
+    for j, face in enumerate(shot.plate_faces):
+        if isinstance(face, list) and (face[2] < 8 or face[3] < 8):
+            add(f"box {face}: width and height must be at least 8 pixels", (*loc, "plate_faces", j),
+                "a box is [x, y, width, height] in plate pixels")
 
 
 def _named(shot: Shot) -> list[str]:
