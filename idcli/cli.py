@@ -212,14 +212,22 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
 
         if selfies:
             _check_characters(loaded, face_models)
+        # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
+        from .plates import refuse_plates
+
+        refuse_plates(loaded, face_models)
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
+            notes = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message, "hint": n.hint}
+                     for n in loaded.notes]  # several characters under method 'single', ...
             _emit_json(_ok(file=str(file), project=doc.project, shot_count=len(doc.shots), job_count=takes,
-                           characters=sorted(doc.characters)))
+                           characters=sorted(doc.characters), **({"notes": notes} if notes else {})))
         else:
             _emit(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
                   f"{len(doc.characters)} characters")
+            for note in loaded.notes:  # several characters under method 'single', ...
+                _emit(f"note: {note.format(loaded.source)}")
 
     _guarded(body, as_json)
 
@@ -322,7 +330,8 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         for row in rows:
             if row["state"] == "blocked":
                 continue  # no key, no size: listed below with the character's problem
-            table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]), escape(row["subject"] or ""),
+            table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]),
+                          escape(", ".join(row["conditioning"])),
                           f"{row['size']['width']}x{row['size']['height']}", str(row["sampler"]["steps"]),
                           row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
                           f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
@@ -452,6 +461,9 @@ def bench(
     no_qa: NoQaOpt = False,
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
                                               "[default: a temporary folder, removed].", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option("--repeats", help="Time idcli and the baseline this many times, "
+                                         "alternately (A B A B ...); report medians and the ratio's spread.",
+                                         min=1)] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure throughput through the render path on real-size random-weight models, against a naive baseline."""
@@ -470,9 +482,10 @@ def bench(
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
                 "--device", device, *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
                 *(["--keep", str(keep)] if keep else []), *(["--no-qa"] if no_qa else []),
-                *(["--json"] if as_json else [])]
+                *(["--repeats", str(repeats)] if repeats > 1 else []), *(["--json"] if as_json else [])]
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
-                           device=device, baseline=baseline, compile=compile_unet, keep=keep, command=shlex.join(line),
+                           device=device, baseline=baseline, compile=compile_unet, keep=keep, repeats=repeats,
+                           command=shlex.join(line),
                            on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa)
         if as_json:
             _emit_json(_ok(**result.as_dict()))

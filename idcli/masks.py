@@ -1,9 +1,10 @@
 """``--save-masks``: a job's fusion mask over time as one PNG strip, for review.
 
 Each frame is the decoded preview of the clean image the sampler predicted at that evaluation, with
-the fusion mask laid over it in red (brighter = more identity line), and a caption: the evaluation
-index, and 'fused' while the fusion window is open (before it, the mask is still being accumulated
-but not yet applied).
+each character's fusion mask laid over it in that character's colour (red, then blue, green, ... in
+the order the prompt names them; brighter = more of that character's identity line), and a caption:
+the evaluation index, and 'fused' while the fusion window is open (before it, the mask is still being
+accumulated but not yet applied). With several characters a legend below the strip names each colour.
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ from typing import Any
 
 FRAME_SIDE = 256  # longest side of one frame, in pixels
 GAP = 4
-OVERLAY = (255, 40, 40)
+OVERLAY = (255, 40, 40)  # the first character's colour (the only one for one-character images)
+# One colour per character, in line order; the limit of characters per shot is below their number.
+CHARACTER_COLOURS = (OVERLAY, (40, 110, 255), (40, 220, 70), (255, 200, 30), (220, 60, 255), (30, 230, 230))
+LEGEND_HEIGHT = 16
 
 
-def _frame(preview: Any, mask: Any, caption: str) -> Any:
+def character_colour(index: int) -> tuple[int, int, int]:
+    return CHARACTER_COLOURS[index % len(CHARACTER_COLOURS)]
+
+
+def _frame(preview: Any, masks: list[Any], caption: str) -> Any:
     import numpy as np
     from PIL import Image, ImageDraw
 
@@ -24,10 +32,13 @@ def _frame(preview: Any, mask: Any, caption: str) -> Any:
     scale = FRAME_SIDE / max(base.size)
     size = (max(1, round(base.width * scale)), max(1, round(base.height * scale)))
     base = base.resize(size, Image.Resampling.BILINEAR)
-    weight = Image.fromarray((np.clip(mask, 0, 1) * 255).round().astype("uint8")).resize(size,
-                                                                                          Image.Resampling.BILINEAR)
-    alpha = np.asarray(weight, dtype=np.float32)[..., None] / 255.0 * 0.6
-    blended = np.asarray(base, dtype=np.float32) * (1 - alpha) + np.array(OVERLAY, np.float32) * alpha
+    blended = np.asarray(base, dtype=np.float32)
+    # The masks are exclusive (they sum to at most 1), so their tints add up to at most 60% opacity.
+    for index, mask in enumerate(masks):
+        weight = Image.fromarray((np.clip(mask, 0, 1) * 255).round().astype("uint8")).resize(
+            size, Image.Resampling.BILINEAR)
+        alpha = np.asarray(weight, dtype=np.float32)[..., None] / 255.0 * 0.6
+        blended = blended * (1 - alpha) + np.array(character_colour(index), np.float32) * alpha
     frame = Image.fromarray(blended.round().astype("uint8"))
     draw = ImageDraw.Draw(frame)
     draw.rectangle((0, 0, 8 + 7 * len(caption), 14), fill=(0, 0, 0))
@@ -37,17 +48,26 @@ def _frame(preview: Any, mask: Any, caption: str) -> Any:
 
 def mask_strip_png(frames: list[dict[str, Any]], evaluations: int) -> bytes:
     """The PNG bytes of a horizontal strip, one frame per entry of ``frames`` (from the engine's facts)."""
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
-    tiles = [_frame(f["preview"], f["mask"], f"{f['step'] + 1}/{evaluations}" + (" fused" if f["fused"] else ""))
-             for f in frames]
+    tiles = [_frame(f["preview"], f.get("masks") or [f["mask"]],
+                    f"{f['step'] + 1}/{evaluations}" + (" fused" if f["fused"] else "")) for f in frames]
+    names = list(frames[0].get("names") or []) if frames else []
+    legend = LEGEND_HEIGHT if len(names) > 1 else 0
     width = sum(t.width for t in tiles) + GAP * (len(tiles) - 1)
-    height = max(t.height for t in tiles)
+    height = max(t.height for t in tiles) + legend
     strip = Image.new("RGB", (width, height), (20, 20, 20))
     x = 0
     for tile in tiles:
         strip.paste(tile, (x, 0))
         x += tile.width + GAP
+    if legend:
+        draw = ImageDraw.Draw(strip)
+        x, y = 4, height - legend + 2
+        for index, name in enumerate(names):
+            draw.rectangle((x, y, x + 10, y + 10), fill=character_colour(index))
+            draw.text((x + 14, y), name, fill=(255, 255, 255))
+            x += 24 + 7 * len(name)
     buffer = io.BytesIO()
     strip.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -18,6 +18,12 @@ METHODS = ("dual-line", "single")
 DEFAULT_METHOD = "dual-line"
 AGGREGATIONS = ("mean", "prepend")
 MAX_PREPENDED_REFERENCES = 4  # per-selfie embeddings after the aggregate in 'prepend' (5 x 4 identity tokens)
+# Characters one dual-line shot may name: each conditioning one adds a UNet row per evaluation in the
+# fusion window (docs/method.md, "Several characters"); beyond six the rows cost more than the shot is worth.
+MAX_CHARACTERS_PER_SHOT = 6
+# Parameters that only act when several characters condition one image: a one-character job's key
+# leaves them out, so adding them changed no existing key.
+MULTI_CHARACTER_PARAMS = ("mask_exclusivity",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class FusionParams:
     head_only: bool = False  # restrict fusion to the top of the character's region (wide shots)
     head_fraction: float = 0.3  # the share of the region's height that counts as the head
     aggregation: str = "mean"  # 'mean' (one aggregate embedding) or 'prepend' (aggregate + references)
+    # Several characters: the power gamma on each character's attention where masks overlap (0 shares
+    # equally, larger gives the pixel more surely to the most attended character). Unused with one.
+    mask_exclusivity: float = 4.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,8 +147,13 @@ def check_fusion(params: FusionParams) -> str | None:
     return None
 
 
-def key_params(method: str, params: FusionParams) -> dict[str, Any]:
-    """The parameters that can change a job's pixels under ``method`` (only those enter the job key)."""
+def key_params(method: str, params: FusionParams, lines: int = 1) -> dict[str, Any]:
+    """The parameters that can change a job's pixels under ``method`` with ``lines`` identity lines
+    (only those enter the job key)."""
     if method == "single":
         return {"aggregation": params.aggregation}
-    return params.as_dict()
+    values = params.as_dict()
+    if lines <= 1:
+        for name in MULTI_CHARACTER_PARAMS:
+            values.pop(name)
+    return values

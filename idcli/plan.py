@@ -32,6 +32,31 @@ from .versions import ENGINE_ALGORITHM, JOB_KEY_TAG
 
 
 @dataclass(frozen=True)
+class IdentityLine:
+    """One character's identity line in a dual-line image: its prompt, identity and where it sits.
+
+    ``spans`` are the character offsets of the character's phrase in the job's *semantic* prompt,
+    from which the engine takes that character's attention and so its mask.
+    """
+
+    name: str
+    prompt: str
+    strength: float
+    spans: tuple[tuple[int, int], ...]
+    embedding: Any = field(compare=False, repr=False)  # numpy (512,)
+    references: Any = field(default=None, compare=False, repr=False)  # numpy (k, 512) for 'prepend'
+
+    def rows(self, count: int) -> Any:
+        """The ``count`` embeddings its identity tokens are made from: the aggregate, then references."""
+        import numpy as np
+
+        rows = [np.asarray(self.embedding, np.float32)[None]]
+        if count > 1:
+            rows.append(np.asarray(self.references, np.float32)[:count - 1])
+        return np.concatenate(rows)
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     """What the engine needs for one image. Requests in one batch share their ``batch_signature``;
     the identity (embedding and strength) is per image, so one batch can hold several characters."""
@@ -54,10 +79,24 @@ class RenderRequest:
     semantic_prompt: str | None = None
     subject_spans: tuple[tuple[int, int], ...] = ()
     identity_references: Any = field(default=None, compare=False, repr=False)  # numpy (k, 512) for 'prepend'
+    # Several characters (dual-line): one identity line per conditioning character, in order of first
+    # appearance; the fields above then hold the first one's identity. Empty: one character, described
+    # by the fields above alone (the one-character arithmetic, unchanged).
+    lines: tuple[IdentityLine, ...] = ()
+    subject: str = ""  # the conditioning character's name (one character)
     # CLIP windows of 77 tokens each UNet row of this job gets (its longest text's; idcli/prompt_tokens.py).
     # All rows of one forward share a sequence length, and padding a row with windows changes its image,
     # so jobs batch only with jobs of the same count.
     text_windows: int = 1
+
+    def identity_lines(self) -> tuple[IdentityLine, ...]:
+        """The identity lines of a dual-line image: one per conditioning character."""
+        if self.lines:
+            return self.lines
+        if self.identity_embedding is None:
+            return ()
+        return (IdentityLine(self.subject, self.prompt, self.identity_strength, self.subject_spans,
+                             self.identity_embedding, self.identity_references),)
 
     def identity_rows(self) -> Any:
         """The embeddings the identity tokens are made from: (n, 512), or None without an identity."""
@@ -76,6 +115,10 @@ class RenderRequest:
         if (self.identity_embedding is None or self.fusion is None or self.fusion.aggregation != "prepend"
                 or self.identity_references is None):
             return 1
+        if self.lines:
+            # Every line of one image runs in the same forward, so all take as many references as the
+            # character with the fewest has.
+            return 1 + min(min(len(line.references), MAX_PREPENDED_REFERENCES) for line in self.lines)
         return 1 + min(len(self.identity_references), MAX_PREPENDED_REFERENCES)
 
     def batch_signature(self) -> tuple[Any, ...]:
@@ -94,9 +137,18 @@ class Job:
     characters: tuple[str, ...]
     group: str  # batch group label, g1, g2, ... in order of first appearance
     key_material: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
-    subject: str | None = None  # the character whose identity conditions the image
+    subject: str | None = None  # the (first) character whose identity conditions the image
     identities: tuple[Any, ...] = field(default=(), compare=False, repr=False)  # CharacterIdentity per character
+    # Per conditioning character, in line order: name, applied strength and expression record.
+    cast: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
     prompt_tokens: int | None = None  # the prompt's CLIP tokens (None: the model's tokenizer is not here)
+
+    @property
+    def conditioning(self) -> tuple[str, ...]:
+        """The characters whose identities condition the image (one, several, or none)."""
+        if self.cast:
+            return tuple(c["name"] for c in self.cast)
+        return () if self.subject is None else (self.subject,)
 
     @property
     def stem(self) -> str:
@@ -275,11 +327,17 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                            for take, seed in enumerate(_seeds(shot, takes), start=1))
             continue
         known = [identities[c] for c in characters if identities and c in identities]
+        cast = _cast(shot, characters, identities if adapter is not None else None)
+        if len(characters) > 1 and cast and pick("method", DEFAULT_METHOD) == "dual-line":
+            # Several characters: one identity line each (docs/method.md, "Several characters").
+            jobs.extend(_multi_character_jobs(shot, loaded, model, adapter, cast, known, groups, framing,
+                                              width, height, takes, pick, measure, warnings))
+            continue
         subject = characters[0] if characters else None
         condition = identities.get(subject) if identities and subject and adapter is not None else None
         if condition is not None and condition.strength <= 0:
             condition = None  # strength 0 is text-only, exactly
-        expression = shot_expression(shot)
+        expression = character_expression(shot, subject)
         strength = 0.0
         if condition is not None:
             strength = balanced_strength(condition.strength, shot.identity_strength,
@@ -315,14 +373,16 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                     method=method, fusion=fusion,
                                     semantic_prompt=semantic if method == "dual-line" else None,
                                     subject_spans=spans if method == "dual-line" else (),
-                                    identity_references=None if condition is None else condition.references)
+                                    identity_references=None if condition is None else condition.references,
+                                    subject=subject if condition is not None else "")
             material = key_material(model, request, condition, adapter, expression)
             signature = request.batch_signature()
             group = groups.setdefault(signature, f"g{len(groups) + 1}")
             jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
                             framing=framing, characters=characters,
                             expression=None if expression is None else {
-                                **expression.as_record(), "given": _plain(shot.expression),
+                                **expression.as_record(),
+                                "given": _plain((shot.expressions or {}).get(subject) or shot.expression),
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
                             identities=tuple(known), prompt_tokens=prompt_tokens))
@@ -332,11 +392,115 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
     return plan
 
 
-def _measure_texts(measure: Any, prompt: str, negative: str, semantic: str | None) -> tuple[int | None, int]:
-    """The prompt's token count and the CLIP windows of the job's longest text (1 when unknown)."""
+# How a character's identity line names the other characters of the shot: plainly, so that the line is
+# focused on its own character's description and expression (docs/method.md, "Several characters").
+OTHER_PERSON = "another person"
+
+
+def character_expression(shot: Shot, name: str | None) -> ResolvedExpression | None:
+    """A character's expression in a shot: its own entry in ``expressions``, else the shot's ``expression``."""
+    own = (shot.expressions or {}).get(name) if name is not None else None
+    if own is None:
+        return shot_expression(shot)
+    label = own if isinstance(own, str) else own.label
+    return resolve_expression(label, None if isinstance(own, str) else own.intensity)
+
+
+def _cast(shot: Shot, characters: tuple[str, ...], identities: dict[str, Any] | None
+          ) -> list[tuple[Any, float, ResolvedExpression | None]]:
+    """The characters that condition a shot: (identity, balanced strength, expression), strength > 0."""
+    cast = []
+    for name in characters:
+        identity = identities.get(name) if identities else None
+        if identity is None or identity.strength <= 0:
+            continue
+        expression = character_expression(shot, name)
+        strength = balanced_strength(identity.strength, shot.identity_strength,
+                                     key_record(expression)["intensity"] if expression else 0.0)
+        if strength > 0:
+            cast.append((identity, strength, expression))
+    return cast
+
+
+def _focused_prompt(template: str, loaded: LoadedShotList, focus: str) -> str:
+    """The prompt with ``focus`` described and every other character named plainly."""
+    described = loaded.shotlist.characters[focus].description or focus
+    out: list[str] = []
+    for literal, field_name, _spec, _conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if field_name is not None:
+            out.append(described if field_name == focus else OTHER_PERSON)
+    return "".join(out)
+
+
+def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdentity, adapter: Any,
+                          cast: list[tuple[Any, float, ResolvedExpression | None]], known: list[Any],
+                          groups: dict[tuple[Any, ...], str], framing: str | None, width: int, height: int,
+                          takes: int, pick: Any, measure: Any = None, warnings: list[str] | None = None) -> list[Job]:
+    """The jobs of a dual-line shot naming several characters: a semantic line and one identity line
+    per conditioning character (its description and expression; the others named plainly)."""
+    base = resolve_prompt(shot.prompt, loaded)
+    descriptions = {name: (c.description or name) for name, c in loaded.shotlist.characters.items()}
+    # The semantic line reads each character's expression by name of its description, without the
+    # facial detail (as for one character); that prompt is also the image's prompt of record.
+    # One phrase for all when every character shares it (CLIP reads 77 tokens: repeat nothing needlessly).
+    scene = [scene_phrase(e) if e is not None else "" for _i, _s, e in cast]
+    phrases = [scene[0]] if len(set(scene)) == 1 else [
+        f"{descriptions[identity.name]}: {phrase}" for (identity, _s, _e), phrase in zip(cast, scene, strict=True)
+        if phrase]
+    # Every line decides on the shot's own words whether to add the framing phrase, so all agree.
+    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing, base)
+    shift = len(framing_prefix(framing, base))
+    lines = []
+    for identity, strength, expression in cast:
+        spans = resolve_prompt_spans(shot.prompt, loaded, identity.name)[1]
+        focused = _focused_prompt(shot.prompt, loaded, identity.name)
+        prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing, base)
+        lines.append(IdentityLine(identity.name, prompt, strength,
+                                  tuple((start + shift, end + shift) for start, end in spans),
+                                  identity.embedding, identity.references))
+    first = lines[0]
+    negative = resolve_prompt(pick("negative_prompt", ""), loaded)
+    fusion = shot_fusion(shot, loaded.shotlist.defaults)
+    guidance = float(pick("guidance", get_preset(model.preset).guidance))
+    # The job's windows are those of its longest text: every identity line's prompt is one of its rows.
+    prompt_tokens, windows = _measure_texts(measure, semantic, negative if guidance > 1.0 else "", semantic,
+                                            [line.prompt for line in lines])
+    for line in lines:
+        if measure is not None and warnings is not None and not any(
+                measure.tokens(semantic[:end]) > measure.tokens(semantic[:start]) for start, end in line.spans):
+            warnings.append(f"shot {shot.id}: '{{{line.name}}}' makes no CLIP token, so the fusion mask cannot "
+                            "find the character and its identity line is never applied; give it a description")
+    shot_level = shot_expression(shot)
+    records = tuple({"name": identity.name, "strength": strength,
+                     "expression": None if e is None else e.as_record()} for identity, strength, e in cast)
+    jobs = []
+    for take, seed in enumerate(_seeds(shot, takes), start=1):
+        request = RenderRequest(prompt=semantic, negative_prompt=negative, seed=seed, width=width, height=height,
+                                steps=pick("steps", get_preset(model.preset).steps),
+                                guidance=guidance, text_windows=windows,
+                                sampler=pick("sampler", get_preset(model.preset).sampler),
+                                identity_embedding=first.embedding, identity_strength=first.strength,
+                                method="dual-line", fusion=fusion, semantic_prompt=semantic,
+                                identity_references=first.references, lines=tuple(lines), subject=first.name)
+        material = key_material(model, request, cast[0][0], adapter, shot_level,
+                                cast=[(identity, e) for identity, _s, e in cast])
+        group = groups.setdefault(request.batch_signature(), f"g{len(groups) + 1}")
+        jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
+                        framing=framing, characters=shot_characters(shot),
+                        expression=None if shot_level is None else {
+                            **shot_level.as_record(), "given": _plain(shot.expression),
+                            "vocabulary": vocabulary_record()},
+                        group=group, key_material=material, subject=first.name, identities=tuple(known),
+                        cast=records, prompt_tokens=prompt_tokens))
+    return jobs
+def _measure_texts(measure: Any, prompt: str, negative: str, semantic: str | None,
+                   more: list[str] | None = None) -> tuple[int | None, int]:
+    """The prompt's token count and the CLIP windows of the job's longest text (1 when unknown);
+    ``more``: further texts of its rows (several characters' identity lines)."""
     if measure is None:
         return None, 1
-    texts = [prompt, negative] + ([semantic] if semantic is not None else [])
+    texts = [prompt, negative] + ([semantic] if semantic is not None else []) + (more or [])
     return measure.tokens(prompt), measure.windows(*texts)
 
 
@@ -355,11 +519,16 @@ def _join(text: str, phrase: str) -> str:
 
 
 def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = None,
-                 adapter: Any = None, expression: ResolvedExpression | None = None) -> dict[str, Any]:
-    """Everything that can change a job's pixels. Documented in docs/file-formats.md."""
+                 adapter: Any = None, expression: ResolvedExpression | None = None,
+                 cast: list[tuple[Any, ResolvedExpression | None]] | None = None) -> dict[str, Any]:
+    """Everything that can change a job's pixels. Documented in docs/file-formats.md.
+
+    ``cast`` (several characters): each conditioning character's identity and expression, in line
+    order; their lines are added under ``method.characters`` (a one-character key has no such entry).
+    """
     method: dict[str, Any] = {"name": "text"}
     if condition is not None and request.fusion is not None:
-        params = key_params(request.method, request.fusion)
+        params = key_params(request.method, request.fusion, len(request.lines) or 1)
         # The identity by what made it (identity/resolve.py), not its embedding's float bits, so another
         # machine's encoding of the same selfies keeps the key.
         identity = {"identity_key": condition.key, "strength": request.identity_strength}
@@ -371,6 +540,10 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
         if request.method == "dual-line":
             method["semantic_prompt"] = request.semantic_prompt
             method["subject_spans"] = [list(span) for span in request.subject_spans]
+        if request.lines and cast:
+            method["characters"] = [_line_material(line, identity, e, params.get("aggregation"),
+                                                   request.identity_count() - 1)
+                                    for line, (identity, e) in zip(request.lines, cast, strict=True)]
     cfg = request.guidance > 1.0  # at or below 1 the engine runs no unconditional branch
     # Prompts longer than one CLIP window were cut at 77 tokens before issue 18; they are encoded in full
     # now, so their keys name the window count (and their old, truncated renders are stale). Keys of
@@ -391,6 +564,19 @@ def key_material(model: ModelIdentity, request: RenderRequest, condition: Any = 
         **windows,
     }
 
+
+def _line_material(line: IdentityLine, identity: Any, expression: ResolvedExpression | None,
+                   aggregation: str | None, references: int) -> dict[str, Any]:
+    """What of one character's identity line can change the pixels."""
+    # The identity as the one-character key names it (``identity_key``: what made it, not float bits).
+    record = {"name": line.name, "identity_key": identity.key, "strength": line.strength,
+              "prompt": line.prompt, "subject_spans": [list(span) for span in line.spans],
+              "expression": None if expression is None else key_record(expression)}
+    if aggregation == "prepend":
+        if identity.source == "pack":  # from selfies the identity key already covers the references
+            record["references_sha256"] = identity.references_sha256
+        record["references"] = references
+    return record
 
 
 def _plain(value: Any) -> Any:

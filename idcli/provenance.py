@@ -42,11 +42,31 @@ def software_versions() -> dict[str, str]:
 def identity_records(job: Job, adapter: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Per character in the shot: pack, selfies, embedding and face-model hashes, adapter, strength."""
     records = []
+    cast = {c["name"]: c for c in job.cast}
     for character in job.identities:
-        conditions = character.name == job.subject
-        records.append({**character.record(), "conditions_image": conditions,
-                        "adapter": adapter if conditions else None})
+        conditions = character.name in job.conditioning
+        record = {**character.record(), "conditions_image": conditions, "adapter": adapter if conditions else None}
+        if character.name in cast:  # several characters: each line's own strength and expression
+            record["applied_strength"] = cast[character.name]["strength"]
+            record["expression"] = cast[character.name]["expression"]
+        records.append(record)
     return records
+
+
+# Fields of a sidecar's identity entries that come from the render (add_fusion_facts), not the job: like
+# ``fusion`` they are not in the PNG's idcli chunk.
+FUSION_IDENTITY_FIELDS = ("subject_tokens", "mask_coverage")
+
+
+def add_fusion_facts(sidecar: dict[str, Any], fusion: dict[str, Any]) -> None:
+    """What fusion did, in the sidecar: the ``fusion`` entry, and in each conditioning character's
+    ``identity`` entry its subject tokens and final mask coverage (known only once rendered)."""
+    sidecar["fusion"] = fusion
+    per_character = {c["name"]: c for c in fusion.get("characters", [])}
+    for record in sidecar.get("identity", []):
+        facts = per_character.get(record.get("name"))
+        if facts is not None:
+            record.update({name: facts[name] for name in FUSION_IDENTITY_FIELDS})
 
 
 def reproducible_record(job: Job, model: ModelIdentity, device: str,
@@ -139,6 +159,9 @@ def parameters_text(job: Job, model: ModelIdentity) -> str:
         "idcli sampler": r.sampler,
         "idcli method": r.method,
         "idcli identity": job.subject,
+        # Several characters: every character named, and those whose identity conditions the image.
+        "idcli characters": " ".join(job.characters) or None,
+        "idcli identities": " ".join(job.conditioning) if len(job.conditioning) > 1 else None,
         "idcli identity strength": f"{r.identity_strength:g}" if job.subject else None,
         "idcli framing": job.framing,
         "idcli expression": (job.expression or {}).get("label") if isinstance(job.expression, dict) else None,
@@ -200,6 +223,10 @@ def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
     if isinstance(record.get("image"), dict):
         record["image"].pop("sha256", None)
         record["image"].pop("abs_path", None)
+    for entry in record.get("identity") or []:  # what fusion did, known only once rendered
+        if isinstance(entry, dict):
+            for name in FUSION_IDENTITY_FIELDS:
+                entry.pop(name, None)
     return record
 
 

@@ -254,10 +254,14 @@ def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
     return adapter
 
 
-def request_from_record(record: dict[str, Any], identity: Any) -> Any:
-    """The engine's request, exactly as the planner made it, from the record's fields."""
+def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, Any] | None = None) -> Any:
+    """The engine's request, exactly as the planner made it, from the record's fields.
+
+    ``cast`` (several characters): each conditioning character's resolved identity by name, for the
+    identity lines recorded under ``method.characters``.
+    """
     from .method import PARAM_NAMES, FusionParams
-    from .plan import RenderRequest
+    from .plan import IdentityLine, RenderRequest
 
     method = record.get("method") or {"name": "text"}
     sampler, size = record["sampler"], record["size"]
@@ -275,7 +279,12 @@ def request_from_record(record: dict[str, Any], identity: Any) -> Any:
         method=method.get("name", "text"), fusion=fusion,
         semantic_prompt=method.get("semantic_prompt"),
         subject_spans=tuple(tuple(span) for span in method.get("subject_spans") or ()),
-        identity_references=identity.references if conditioned else None)
+        identity_references=identity.references if conditioned else None,
+        lines=tuple(IdentityLine(line["name"], line["prompt"], float(line["strength"]),
+                                 tuple(tuple(span) for span in line["subject_spans"]),
+                                 cast[line["name"]].embedding, cast[line["name"]].references)
+                    for line in method.get("characters") or ()) if conditioned and cast else (),
+        subject=identity.name if conditioned else "")
 
 
 # -- comparing ---------------------------------------------------------------------------------------------
@@ -352,11 +361,20 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
     method = record.get("method") or {"name": "text"}
     conditioning = next((c for c in record.get("identity") or [] if c.get("conditions_image")), None)
     identity = adapter = None
+    cast: dict[str, Any] = {}
     if method.get("name") != "text" and conditioning is not None:
         strength = float((method.get("identity") or {}).get("strength", 0.0))
         identity = resolve_recorded_identity(conditioning, strength, model.preset, face_models, notes)
         adapter = recorded_adapter(conditioning, model)
-    return _Prepared(record, request_from_record(record, identity), identity, adapter, conditioning)
+        # Several characters: every identity line's character, each input checked the same way.
+        entries = {c.get("name"): c for c in record.get("identity") or []}
+        for line in method.get("characters") or ():
+            name = line.get("name")
+            if name not in entries:
+                raise ReproduceError(f"the record's identity line '{name}' has no identity entry")
+            cast[name] = identity if name == identity.name else resolve_recorded_identity(
+                entries[name], float(line.get("strength", 0.0)), model.preset, face_models, notes)
+    return _Prepared(record, request_from_record(record, identity, cast), identity, adapter, conditioning)
 
 
 # -- the call ----------------------------------------------------------------------------------------------
@@ -413,7 +431,8 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     job = Job(key=record["job_key"], shot_id=record["shot_id"], take=int(record["take"]), request=own.request,
               framing=record.get("framing"), expression=record.get("expression"),
               characters=tuple(record.get("characters") or ()), group="g1",
-              subject=own.conditioning.get("name") if own.identity is not None and own.conditioning else None)
+              subject=own.conditioning.get("name") if own.identity is not None and own.conditioning else None,
+              cast=tuple({"name": line.name} for line in own.request.lines))
     png = encode_png(pixels, job, model, record)
     # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels.
     c2pa = sidecar.get("c2pa") or {}

@@ -200,6 +200,10 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     on_encode = args.check_callable("on_encode", on_encode)
     runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
+    # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
+    from .plates import refuse_plates
+
+    refuse_plates(loaded, face_models, model.preset)
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     # A character whose selfies cannot be used fails only the shots naming it (plan.blocked).
     unusable: dict[str, Any] = {}
@@ -237,6 +241,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
         state = states[job.key]
         rows.append({"job_key": job.key, "shot_id": job.shot_id, "take": job.take, "seed": r.seed,
                      "subject": job.subject, "characters": list(job.characters), "method": r.method,
+                     "conditioning": list(job.conditioning),
                      "size": {"width": r.width, "height": r.height},
                      "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
                      "group": job.group, "state": state.status, "reason": state.reason,
@@ -246,7 +251,8 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows})
     for blocked in plan.blocked:
         rows.append({"job_key": None, "shot_id": blocked.shot_id, "take": blocked.take, "seed": blocked.seed,
-                     "subject": None, "characters": [blocked.character], "method": None, "size": None,
+                     "subject": None, "characters": [blocked.character], "method": None, "conditioning": [],
+                     "size": None,
                      "sampler": None, "group": None, "state": "blocked", "reason": blocked.problem.format(plan.source),
                      "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
@@ -589,7 +595,7 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
                     qa: Callable[[Job, Any], Any] | None = None) -> None:
     from .executors import RenderedBatch
     from .executors.output import EncodedImage, encode_result, png_pixels
-    from .provenance import complete_sidecar
+    from .provenance import add_fusion_facts, complete_sidecar
     from .store import image_sha256
     from .writer import CommitQueue
 
@@ -622,7 +628,7 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
             if signed:
                 sidecar["c2pa"] = signed
             if image.fusion is not None:
-                sidecar["fusion"] = image.fusion
+                add_fusion_facts(sidecar, image.fusion)
             if checked is not None:
                 sidecar["qa"] = checked  # in the sidecar, not the PNG
             try:

@@ -30,7 +30,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import Problem, ShotListError
-from .method import AGGREGATIONS, METHODS, check_fusion, explicit_params, shot_fusion
+from .method import (
+    AGGREGATIONS,
+    DEFAULT_METHOD,
+    MAX_CHARACTERS_PER_SHOT,
+    METHODS,
+    check_fusion,
+    explicit_params,
+    shot_fusion,
+)
 from .method import FRAMINGS as FRAMING_RULES
 from .paths import local_path
 from .suggest import did_you_mean
@@ -179,6 +187,9 @@ class MethodParams(_Strict):
         default=None, description="Share of the character's height counted as the head")
     aggregation: Literal[AGGREGATIONS] | None = Field(  # type: ignore[valid-type]
         default=None, description="mean: one aggregate identity; prepend: aggregate then each reference")
+    mask_exclusivity: Annotated[float, Field(ge=0.0, le=16.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Several characters: power on each character's attention where their masks "
+        "overlap (0 shares equally; larger gives a pixel more surely to the most attended character)")
 
 
 class RenderParams(_Strict):
@@ -243,6 +254,11 @@ class Character(_Strict):
         return self
 
 
+MAX_PLATE_FACES = 8
+PlateBox = Annotated[list[Annotated[int, Field(ge=0, le=65535)]], Field(min_length=4, max_length=4)]
+PlateFace = Annotated[int, Field(ge=0, lt=64)] | PlateBox
+
+
 class Shot(RenderParams):
     """One shot: a prompt with ``{character}`` placeholders and how many takes to render."""
 
@@ -253,10 +269,23 @@ class Shot(RenderParams):
         "category or 'neutral'; or {label, intensity}")
     expression_intensity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = Field(
         default=None, description="The expression's intensity, 0 to 1 [default: the term's own]")
+    expressions: dict[CharacterName, ExpressionSpec] | None = Field(
+        default=None, description="Per-character expressions, e.g. {mara: grief, theo: {label: hope, intensity: "
+        "0.6}}; a character without an entry takes 'expression'")
     identity_strength: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] | None = Field(
         default=None, description="Identity strength for this shot, overriding the character's and the "
         "expression balance rule (docs/method.md)")
     seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_TAKES)] | None = None
+    # --- plates (docs/plates.md): put the named characters' faces into an existing frame ---
+    plate: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        default=None, description="An existing frame (PNG, JPEG or WebP, relative to the shot list) whose faces "
+        "are replaced by the characters the prompt names, with the shot's expression")
+    plate_faces: Annotated[list[PlateFace], Field(min_length=1, max_length=MAX_PLATE_FACES)] | None = Field(
+        default=None, description="Which plate face each named character takes, in the prompt's order: an index "
+        "among the detected faces counted left to right, or a box [x, y, w, h] in plate pixels [default: the "
+        "detected faces left to right]")
+    plate_strength: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="How much of the denoising schedule re-generates each face, 0..1 [default: 0.6]")
 
     @field_validator("id")
     @classmethod
@@ -317,6 +346,7 @@ class LoadedShotList:
         """The 1-based line and column of a field of the document; (None, None) when unknown."""
         mark = self.yaml.mark(path, key=key) if self.yaml is not None else None
         return mark or (None, None)
+    notes: tuple[Problem, ...] = ()  # not errors: what `idcli validate` mentions (shotlist_notes)
 
     def resolve_path(self, value: str) -> Path:
         return local_path(value, self.base_dir) or self.base_dir / value
@@ -345,6 +375,8 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     if head == "shots" and len(loc) == 2:
         return Shot
     if head == "shots" and len(loc) == 3 and loc[2] == "expression":
+        return Expression
+    if head == "shots" and len(loc) == 4 and loc[2] == "expressions":
         return Expression
     if (head == "shots" and len(loc) == 3 and loc[2] == "method_params") or loc == ("defaults", "method_params"):
         return MethodParams
@@ -484,6 +516,8 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
         if shot.seeds is not None and len(set(shot.seeds)) != len(shot.seeds):
             add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
         _check_expression(shot, ("shots", i), add)
+        _check_cast(shot, doc.defaults, ("shots", i), add)
+        _check_plate_fields(shot, ("shots", i), base_dir, add)
         broken = check_fusion(shot_fusion(shot, doc.defaults))
         # Blame the shot's own method_params when they set the window, else the defaults (reported once).
         own = explicit_params(shot.method_params) or {}
@@ -546,6 +580,85 @@ def _check_expression(shot: Shot, loc: PathKey, add: Any) -> None:
             (*loc, "expression_intensity"), "keep one of them")
 
 
+def _check_plate_fields(shot: Shot, loc: PathKey, base_dir: Path, add: Any) -> None:
+    """The plate fields' own rules; the plate's pixels and faces are checked by idcli/plates.py."""
+    if shot.plate is None:
+        for name in ("plate_faces", "plate_strength"):
+            if getattr(shot, name) is not None:
+                add(f"{name} is given but the shot has no plate", (*loc, name), "add 'plate: FILE', or remove it")
+        return
+    _check_file(base_dir, shot.plate, (*loc, "plate"), "plate", add)
+    try:
+        named = list(dict.fromkeys(placeholders(shot.prompt)))
+    except ValueError:
+        return  # reported by check_placeholders
+    if not named:
+        add("a plate shot names no character", (*loc, "prompt"),
+            "name the characters whose faces go into the plate, e.g. '{mara} at the window'")
+    if shot.plate_faces is None:
+        return
+    if len(shot.plate_faces) != len(named):
+        add(f"{len(shot.plate_faces)} plate faces given for {len(named)} characters named in the prompt",
+            (*loc, "plate_faces"), "give one face (index or [x, y, w, h]) per character, in the prompt's order")
+    indices = [face for face in shot.plate_faces if isinstance(face, int)]
+    if len(set(indices)) != len(indices):
+        add("the same plate face is given twice", (*loc, "plate_faces"), "each character needs its own face")
+    for j, face in enumerate(shot.plate_faces):
+        if isinstance(face, list) and (face[2] < 8 or face[3] < 8):
+            add(f"box {face}: width and height must be at least 8 pixels", (*loc, "plate_faces", j),
+                "a box is [x, y, width, height] in plate pixels")
+
+
+def _named(shot: Shot) -> list[str]:
+    """The characters a shot's prompt names, in order of first appearance ([] when it cannot be parsed)."""
+    try:
+        return list(dict.fromkeys(placeholders(shot.prompt)))
+    except ValueError:
+        return []  # reported by the placeholder check
+
+
+def _shot_method(shot: Shot, defaults: RenderParams) -> str:
+    return shot.method or defaults.method or DEFAULT_METHOD
+
+
+def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any) -> None:
+    """Per-character expressions name characters of the prompt; a dual-line shot names at most the limit."""
+    from .expressions import UnknownExpression, lookup
+
+    named = _named(shot)
+    if len(named) > MAX_CHARACTERS_PER_SHOT and _shot_method(shot, defaults) == "dual-line":
+        add(f"the prompt names {len(named)} characters; a dual-line shot may name at most "
+            f"{MAX_CHARACTERS_PER_SHOT}", (*loc, "prompt"),
+            "split the shot, or use 'method: single' (one identity per image; docs/method.md)")
+    for name, spec in (shot.expressions or {}).items():
+        if name not in named:
+            hint = did_you_mean(name, named) or (f"the prompt names: {', '.join(named)}" if named
+                                                  else "the prompt names no character")
+            add(f"expressions: '{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
+            continue
+        label = spec if isinstance(spec, str) else spec.label
+        where = (*loc, "expressions", name) if isinstance(spec, str) else (*loc, "expressions", name, "label")
+        try:
+            lookup(label)
+        except UnknownExpression as exc:
+            more = "; 'idcli expressions' lists all 135 terms" if exc.suggestions else ""
+            add(f"unknown expression '{label}' for '{name}'", where, exc.hint + more)
+
+
+def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
+    """Things worth saying about a valid shot list (``idcli validate`` prints them): not errors."""
+    notes = []
+    for i, shot in enumerate(doc.shots):
+        named = _named(shot)
+        if len(named) > 1 and _shot_method(shot, doc.defaults) == "single":
+            line, col = loaded.mark(("shots", i, "prompt")) or (None, None)
+            notes.append(Problem(f"method 'single' conditions one identity per image: only '{named[0]}' of "
+                                 f"{', '.join(named)} is recognisable; the others appear through their "
+                                 "descriptions", _path_text(("shots", i, "prompt")), line, col,
+                                 "use 'method: dual-line' for one identity line per character"))
+    return notes
+
+
 def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:
     path = local_path(value, base_dir)
     if path is None:
@@ -585,7 +698,7 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "") -> 
     problems = _semantic_problems(doc, loaded, base_dir)
     if problems:
         raise ShotListError(loaded.source, problems)
-    return LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded)
+    return LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded, tuple(shotlist_notes(doc, loaded)))
 
 
 def load_shotlist(path: str | Path) -> LoadedShotList:

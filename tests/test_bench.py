@@ -103,9 +103,12 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
                                "--batch-size auto --device cpu --no-baseline --json")
     assert calls[0] == {"arch": "tiny-sd", "jobs": 2, "steps": 1, "size": (64, 64), "method": "single",
                         "batch_size": "auto", "device": "cpu", "baseline": False, "compile": False, "keep": None,
-                        "command": data["command"], "on_note": calls[0]["on_note"], "qa": True}
+                        "repeats": 1, "command": data["command"], "on_note": calls[0]["on_note"], "qa": True}
     text = CliRunner().invoke(app, [*args, "--batch-size", "3"])
     assert text.exit_code == 0 and "images/s" in text.stdout and calls[1]["batch_size"] == 3
+    repeated = CliRunner().invoke(app, [*args, "--repeats", "5", "--json"])
+    assert repeated.exit_code == 0 and calls[-1]["repeats"] == 5 and "--repeats 5" in calls[-1]["command"]
+    calls.pop()
     # The default architecture follows the device: tiny-sd on a CPU.
     assert CliRunner().invoke(app, ["bench", "--device", "cpu"]).exit_code == 0 and calls[2]["arch"] == "tiny-sd"
     # identity QA runs in the timed render as in `render`; --no-qa measures without it
@@ -213,3 +216,40 @@ def test_bench_sd15_builds_and_renders_through_the_engine(tmp_path: Path, synthe
     assert result.model == "bench-sd15 (random weights)" and result.forwards["unet_rows"] == 2
     # SD1.5 at 64x64 (an 8x8 latent): 13.6 GFLOP per text-only UNet row on the meta device; FaceID adds a little.
     assert 13.6e9 < result.unet_flops_per_row < 14e9
+
+
+def test_bench_repeats_alternate_and_report_the_median_ratio(tmp_path: Path, synthetic_face_models: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """--repeats N times idcli and the baseline alternately (A B A B); the ratio is the median of the pairs'."""
+    from idcli.bench import baseline as baseline_module
+    from idcli.bench import runner
+
+    order: list[str] = []
+    timed, stock = runner._timed_render, baseline_module.run_baseline
+
+    def timed_render(*args, **kwargs):
+        order.append("idcli")
+        return timed(*args, **kwargs)
+
+    def run_baseline(*args, **kwargs):
+        order.append("baseline")
+        return stock(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_timed_render", timed_render)
+    monkeypatch.setattr(baseline_module, "run_baseline", run_baseline)
+    keep = tmp_path / "kept"
+    result = run_bench("tiny-sd", jobs=2, steps=1, size=(64, 64), batch_size=2, device="cpu", keep=keep,
+                       repeats=3, face_models=str(synthetic_face_models))
+    assert order == ["idcli", "baseline"] * 3
+    data = result.as_dict()
+    assert len(data["repeats"]) == 3
+    ratios = sorted(r["baseline_wall_seconds"] / r["wall_seconds"] for r in data["repeats"])
+    assert data["speedup_vs_baseline"] == pytest.approx(ratios[1], rel=1e-3)
+    assert data["speedup_spread"] == [pytest.approx(ratios[0], rel=1e-3), pytest.approx(ratios[2], rel=1e-3)]
+    # The main figures are the median idcli run's; every run rendered into its own folder.
+    assert data["wall_seconds"] == pytest.approx(sorted(r["wall_seconds"] for r in data["repeats"])[1], abs=1e-4)
+    assert all(len(list((keep / name).rglob("*.png"))) == 2 for name in ("out", "out-2", "out-3"))
+    assert all(len(list((keep / name).glob("*.png"))) == 2 for name in ("baseline", "baseline-2", "baseline-3"))
+    assert "alternating repeats" in format_report(result)
+    with pytest.raises(InputError, match="--repeats"):
+        run_bench("tiny-sd", jobs=1, repeats=0)

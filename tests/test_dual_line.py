@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import idcli
 from idcli.cli import app
 from idcli.errors import ShotListError
-from idcli.method import FusionParams, resolve_fusion, with_framing
+from idcli.method import FusionParams, key_params, resolve_fusion, with_framing
 
 pytest.importorskip("insightface", exc_type=ImportError)
 
@@ -62,7 +62,8 @@ def _render_one(engine, request, **kwargs):
 def test_plan_resolves_methods_params_and_framing(planned) -> None:
     dual, single, wide, text = (_job(planned, s) for s in ("m_dual", "m_single", "t_dual", "text"))
     assert (dual.request.method, single.request.method, text.request.method) == ("dual-line", "single", "text")
-    assert dual.key_material["method"]["params"] == FusionParams().as_dict()  # no framing: built-in defaults
+    assert dual.key_material["method"]["params"] == key_params("dual-line", FusionParams())  # built-in defaults
+    assert "mask_exclusivity" not in dual.key_material["method"]["params"]  # several characters only
     assert single.key_material["method"]["params"] == {"aggregation": "mean"}  # only what single uses
     params = wide.key_material["method"]["params"]
     assert params["fusion_start"] == 0.5 and params["head_only"] is True and params["head_fraction"] == 0.35

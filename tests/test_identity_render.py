@@ -72,7 +72,9 @@ def test_sidecars_record_every_character_and_the_adapter(write_shotlist, tmp_pat
     assert sorted(names) == ["mara", "theo"]
     theo = next(c for c in both["identity"] if c["name"] == "theo")
     mara = next(c for c in both["identity"] if c["name"] == "mara")
-    assert theo["conditions_image"] and not mara["conditions_image"]  # the first named character conditions
+    # Dual-line: every named character conditions, each in its own region (test_multi_character.py).
+    assert theo["conditions_image"] and mara["conditions_image"]
+    assert [c["name"] for c in both["method"]["characters"]] == ["theo", "mara"]
     assert theo["strength"] == 0.8 and len(theo["selfie_sha256"]) == 1 and len(mara["selfie_sha256"]) == 2
     assert theo["adapter"]["random_weights"] and len(theo["adapter"]["weight_sha256"]) == 64
     assert theo["face_models"]["synthetic"] is True and theo["face_models"]["hash"].startswith("idcli-face-models")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ class BenchResult:
     peak_memory_kind: str
     baseline: dict[str, Any] | None  # see runner._baseline_record
     notes: list[str] = field(default_factory=list)
+    # One entry per repeat (idcli and the baseline timed alternately): wall times and their ratio.
+    repeats: list[dict[str, Any]] = field(default_factory=list)
     workdir: str = ""
     kept: bool = False
 
@@ -103,10 +106,18 @@ class BenchResult:
 
     @property
     def speedup(self) -> float | None:
-        """idcli images/s divided by the baseline's."""
+        """idcli images/s divided by the baseline's: the median of the repeats' ratios."""
+        ratios = self.speedups
+        if ratios:
+            return statistics.median(ratios)
         if not self.baseline or not self.baseline["images_per_second"]:
             return None
         return self.images_per_second / self.baseline["images_per_second"]
+
+    @property
+    def speedups(self) -> list[float]:
+        """Each repeat's idcli/baseline ratio, sorted (empty without a baseline)."""
+        return sorted(r["speedup_vs_baseline"] for r in self.repeats if r.get("speedup_vs_baseline"))
 
     def as_dict(self) -> dict[str, Any]:
         r4 = lambda x: round(float(x), 4)  # noqa: E731
@@ -132,6 +143,8 @@ class BenchResult:
             "peak_memory": {"bytes": self.peak_memory_bytes, "kind": self.peak_memory_kind},
             "baseline": self.baseline,
             "speedup_vs_baseline": None if self.speedup is None else r4(self.speedup),
+            "speedup_spread": [r4(self.speedups[0]), r4(self.speedups[-1])] if self.speedups else None,
+            "repeats": self.repeats,
             "notes": self.notes, "workdir": self.workdir, "kept": self.kept,
         }
 
@@ -173,8 +186,12 @@ def format_report(result: BenchResult) -> str:
     ]
     base = result.baseline
     if base:
+        spread = result.speedups
+        over = (f" (median of {len(spread)} alternating repeats, {spread[0]:.2f}-{spread[-1]:.2f}×)"
+                if len(spread) > 1 else "")
         lines.append(f"  baseline ({base['pipeline']}, batch 1, {base['identity']}): {base['images_per_second']:.3f} "
-                     f"images/s, outside forwards {base['outside_forwards_share']:.1%} → idcli {result.speedup:.2f}×")
+                     f"images/s, outside forwards {base['outside_forwards_share']:.1%} → idcli "
+                     f"{result.speedup:.2f}×{over}")
     else:
         lines.append("  baseline: not run (--no-baseline)")
     m, v = result.machine, result.versions

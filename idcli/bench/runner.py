@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -75,8 +75,8 @@ def _workdir(keep: Path | None) -> Iterator[Path]:
 def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None, size: tuple[int, int] | None = None,
               method: str = "single", batch_size: int | str = "auto", device: str = "auto", baseline: bool = True,
               compile: bool = False, keep: Path | None = None, face_models: str | None = "synthetic",
-              command: str | None = None, on_note: Callable[[str], None] | None = None,
-              qa: bool = True) -> BenchResult:
+              repeats: int = 1, command: str | None = None,
+              on_note: Callable[[str], None] | None = None, qa: bool = True) -> BenchResult:
     """Measure idcli's throughput on ``jobs`` identity-conditioned jobs, and the naive baseline's.
 
     The model has random weights (the published architecture for sd15/sdxl); the selfies are encoded
@@ -84,20 +84,28 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
     written into a temporary folder removed afterwards, or kept in ``keep``. ``compile`` runs idcli's
     UNet through ``torch.compile`` as ``render --compile`` does (never the baseline's). ``qa``: identity
     QA on the commit thread, as ``render`` runs it by default (``--no-qa`` measures without it).
+
+    ``repeats`` times the idcli render and the baseline alternately (A B A B ...), so that a machine whose
+    speed drifts (other processes, clocks) affects both alike; the figures are medians over the repeats
+    and the idcli/baseline ratio is the median of the per-pair ratios with its spread.
     """
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise InputError(f"--repeats {repeats!r}: give a whole number of at least 1")
     workload = make_workload(arch, jobs, steps, size, method)
     note = on_note or (lambda text: None)
     command = command or (f"idcli.bench.run_bench({arch!r}, jobs={jobs}, steps={steps}, size={size}, "
                           f"method={method!r}, batch_size={batch_size!r}, device={device!r}, baseline={baseline}, "
-                          f"compile={compile})")
+                          f"compile={compile}, repeats={repeats})")
     with _workdir(keep) as folder:
-        result = _run(workload, folder, batch_size, device, baseline, compile, face_models, command, note, qa)
+        result = _run(workload, folder, batch_size, device, baseline, compile, face_models, command, note, repeats,
+                      qa)
         result.workdir, result.kept = str(folder), keep is not None
     return result
 
 
 def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseline: bool, compile: bool,
-         face_models: str | None, command: str, note: Callable[[str], None], qa: bool = True) -> BenchResult:
+         face_models: str | None, command: str, note: Callable[[str], None], repeats: int = 1,
+         qa: bool = True) -> BenchResult:
     from ..engine import Engine
     from ..run import plan_shotlist, render
     from ..shotlist import load_shotlist
@@ -131,34 +139,30 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
     render(warm, folder / "warmup", engine_factory=lambda *a: engine, **common)
     warmup_seconds = time.perf_counter() - started
 
-    note(f"timed run: {workload.jobs} jobs, {workload.steps} steps, {workload.width}x{workload.height}")
-    counting = CountingEngine(engine)
-    with measure.ForwardTimers(engine.pipe, sync) as timers:
-        measure.reset_peak_memory(engine.device)
-        sync()
-        started = time.perf_counter()
-        report = render(load_shotlist(shots), folder / "out", engine_factory=counting.factory, **common)
-        sync()
-        wall = time.perf_counter() - started
-    peak, peak_kind = measure.peak_memory(engine.device)
-    if report.rendered != workload.jobs or report.failed:
-        errors = sorted({j.error for j in report.jobs if j.error})
-        raise BenchError(f"the timed render rendered {report.rendered} of {workload.jobs} jobs"
-                         + (f": {errors[0]}" if errors else ""))
-    assert timers.last_unet_call is not None and counting.factory_at is not None
-    assert report.commits == len(report.batch_sizes), "every rendered batch went through the commit queue"
+    timed: list[_TimedRender] = []
+    baselines: list[Any] = []
+    for repeat in range(repeats):
+        suffix = "" if repeat == 0 else f"-{repeat + 1}"
+        label = f" ({repeat + 1} of {repeats})" if repeats > 1 else ""
+        note(f"timed run{label}: {workload.jobs} jobs, {workload.steps} steps, {workload.width}x{workload.height}")
+        timed.append(_timed_render(engine, shots, folder / f"out{suffix}", common, sync, workload.jobs))
+        if baseline:
+            note(f"baseline{label}: {workload.jobs} stock pipeline calls at batch 1")
+            baselines.append(run_baseline(engine, [job.request for job in plan.jobs], folder / f"baseline{suffix}",
+                                          sync, warmup=repeat == 0))
+    # The figures of the median idcli run (by wall time); the ratio is the median of the pairs' ratios.
+    middle = sorted(timed, key=lambda t: t.wall)[(len(timed) - 1) // 2]
 
     note("counting UNet FLOPs; measuring the matrix-product ceiling")
-    flops_per_row = measure.unet_flops_per_row(engine.pipe.unet, timers.last_unet_call)
+    flops_per_row = measure.unet_flops_per_row(engine.pipe.unet, middle.last_unet_call)
     ceiling = measure.matmul_ceiling(engine.device, engine.torch_dtype, sync)
 
     baseline_record = None
     notes = []
     if plan.model.random_weights:
         notes.append("random weights: the images are noise; the figures measure speed only")
-    if baseline:
-        note(f"baseline: {workload.jobs} stock pipeline calls at batch 1")
-        run = run_baseline(engine, [job.request for job in plan.jobs], folder / "baseline", sync)
+    if baselines:
+        run = sorted(baselines, key=lambda b: b.seconds)[(len(baselines) - 1) // 2]
         baseline_record = _baseline_record(run)
         if run.identity == "faceid":
             notes.append(f"baseline: stock {run.pipeline} called once per job at batch 1 with the same prompts, seeds, "
@@ -168,17 +172,63 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
             notes.append(f"baseline: stock {run.pipeline}, text only (the engine has no FaceID adapter)")
         if workload.method == "dual-line":
             notes.append("baseline runs single-line FaceID: the stock pipelines have no dual-line method")
+    if repeats > 1:
+        notes.append(f"{repeats} repeats, idcli and baseline alternating; figures from the median run")
+    repeat_records = [{"wall_seconds": round(t.wall, 4),
+                       "baseline_wall_seconds": round(baselines[i].seconds, 4) if baselines else None,
+                       "speedup_vs_baseline": round(baselines[i].seconds / t.wall, 4) if baselines else None}
+                      for i, t in enumerate(timed)]
 
     return BenchResult(
         command=command, date=datetime.now().astimezone().isoformat(timespec="seconds"),
         machine=measure.machine(engine.device), versions=measure.versions(), workload=workload.as_dict(),
         model=plan.model.label, random_weights=plan.model.random_weights, device=str(engine.device),
-        dtype=runtime.dtype, compile=compile, batch_size=batch_size, batch_sizes=list(report.batch_sizes),
-        setup_seconds=setup_seconds, build_seconds=build_seconds, warmup_seconds=warmup_seconds, wall_seconds=wall,
-        before_engine_seconds=counting.factory_at - started, engine_seconds=counting.seconds,
-        commit_seconds=report.commit_seconds,
-        forwards=timers.time.as_dict(), unet_flops_per_row=flops_per_row, matmul_ceiling=ceiling.as_dict(),
-        peak_memory_bytes=peak, peak_memory_kind=peak_kind, baseline=baseline_record, notes=notes)
+        dtype=runtime.dtype, compile=compile, batch_size=batch_size, batch_sizes=list(middle.report.batch_sizes),
+        setup_seconds=setup_seconds, build_seconds=build_seconds, warmup_seconds=warmup_seconds,
+        wall_seconds=middle.wall, before_engine_seconds=middle.before_engine, engine_seconds=middle.engine_seconds,
+        commit_seconds=middle.report.commit_seconds,
+        forwards=middle.forwards, unet_flops_per_row=flops_per_row, matmul_ceiling=ceiling.as_dict(),
+        peak_memory_bytes=middle.peak, peak_memory_kind=middle.peak_kind, baseline=baseline_record, notes=notes,
+        repeats=repeat_records)
+
+
+@dataclass
+class _TimedRender:
+    """One timed idcli render of the bench's shot list."""
+
+    wall: float
+    before_engine: float  # from the start to the engine factory's call
+    engine_seconds: float
+    forwards: dict[str, Any]
+    last_unet_call: Any
+    report: Any
+    peak: int
+    peak_kind: str
+
+
+def _timed_render(engine: Any, shots: Path, out: Path, common: dict[str, Any], sync: Callable[[], None],
+                  jobs: int) -> _TimedRender:
+    from ..run import render
+    from ..shotlist import load_shotlist
+    from . import measure
+
+    counting = CountingEngine(engine)
+    with measure.ForwardTimers(engine.pipe, sync) as timers:
+        measure.reset_peak_memory(engine.device)
+        sync()
+        started = time.perf_counter()
+        report = render(load_shotlist(shots), out, engine_factory=counting.factory, **common)
+        sync()
+        wall = time.perf_counter() - started
+    peak, peak_kind = measure.peak_memory(engine.device)
+    if report.rendered != jobs or report.failed:
+        errors = sorted({j.error for j in report.jobs if j.error})
+        raise BenchError(f"the timed render rendered {report.rendered} of {jobs} jobs"
+                         + (f": {errors[0]}" if errors else ""))
+    assert timers.last_unet_call is not None and counting.factory_at is not None
+    assert report.commits == len(report.batch_sizes), "every rendered batch went through the commit queue"
+    return _TimedRender(wall, counting.factory_at - started, counting.seconds, timers.time.as_dict(),
+                        timers.last_unet_call, report, peak, peak_kind)
 
 
 def _baseline_record(run: Any) -> dict[str, Any]:

@@ -31,7 +31,31 @@ class RenderResult:
         return (self.image * 255).round().astype("uint8")
 
 
-DECODE_CHUNK = 4  # images per VAE decode call on a GPU
+# Live memory of one image's VAE decode per megapixel of output, in a 2-byte dtype (bf16/fp16): about
+# 6.4 GB for four SDXL 1024x1024 images in bf16 (issue 16's estimate). A float32 decode (the upcast VAE of
+# fp16 runs) needs twice as much.
+DECODE_BYTES_PER_MEGAPIXEL = 1.53e9
+# Share of the free memory a batch or a decode chunk may plan to use: the rest absorbs fragmentation and
+# the estimates' error.
+MEMORY_HEADROOM = 0.8
+
+
+def decode_chunk_size(count: int, width: int, height: int, dtype_bytes: int, free_bytes: float) -> int:
+    """Images per VAE decode call: as many as fit in ``free_bytes`` (at least 1, at most ``count``)."""
+    per_image = DECODE_BYTES_PER_MEGAPIXEL * (width * height / 1e6) * dtype_bytes / 2
+    return max(1, min(count, int(free_bytes * MEMORY_HEADROOM // per_image)))
+
+
+def free_device_memory(device: Any) -> float:
+    """Bytes a CUDA device can still give this process: free memory plus the allocator's reusable cache.
+
+    ``torch.cuda.mem_get_info`` counts blocks the caching allocator holds but does not use as taken, so
+    after the first batch it would report less room than there is.
+    """
+    import torch
+
+    free, _total = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -79,7 +103,8 @@ class Engine:
         from .fusion import probe_levels
 
         self.probe_levels = probe_levels(pipe.unet.config)
-        # Tests only: a function (evaluation index, request) -> mask replacing the computed fusion mask.
+        # Tests only: a function (evaluation index, request) -> mask replacing the computed fusion masks,
+        # either one value for every character's line or a mapping character name -> value (others 0).
         self.mask_override: Any = None
         # Called after each model evaluation of a batch with (evaluations done, evaluations in all); set by
         # the run when its progress display wants step progress.
@@ -93,8 +118,9 @@ class Engine:
         """Render one batch; requests must share ``batch_signature``.
 
         Each result's facts hold, for dual-line jobs, ``fusion`` (window, subject tokens, final mask
-        coverage) and with ``capture_masks`` also ``mask_frames``: the mask and a decoded preview at
-        up to eight evaluations, for ``--save-masks``.
+        coverage, in total and per character) and with ``capture_masks`` also ``mask_frames``: the
+        mask (the sum of the characters'), each character's mask and a decoded preview at up to eight
+        evaluations, for ``--save-masks``.
         """
         import torch
 
@@ -118,7 +144,8 @@ class Engine:
             return results
         started = time.perf_counter()
         with torch.inference_mode(), self._step_reports(requests[0]):
-            latents, facts = self._denoise(requests, capture=capture_masks)
+            with self._batch_state():
+                latents, facts = self._denoise(requests, capture=capture_masks)
             pixels = self._decode(latents)
             for fact in facts:
                 frames = fact.pop("fusion_frames", None)
@@ -126,6 +153,7 @@ class Engine:
                     # Previews decode one frame at a time: they are for review, and rare.
                     fact["mask_frames"] = [
                         {"step": f["step"], "fused": f["fused"], "mask": f["mask"].numpy(),
+                         "masks": [m.numpy() for m in f["masks"]], "names": f["names"],
                          "preview": self._decode(f["x0"])[0]} for f in frames]
         seconds = time.perf_counter() - started
         members = list(range(len(requests)))  # indices into ``requests`` of the jobs in this forward
@@ -161,8 +189,10 @@ class Engine:
         """A first batch size for ``--batch-size auto``; out-of-memory errors halve it (on a GPU)."""
         import torch
 
-        # Rows per image: 2 with CFG, plus dual-line's identity row.
-        rows = (2 if request.guidance > 1 else 1) + (1 if request.method == "dual-line" else 0)
+        from .rows import rows_per_evaluation
+
+        # Rows per image: 2 with CFG, plus dual-line's identity rows, one per character (engine/rows.py).
+        rows = rows_per_evaluation(request)
         if self.device.type != "cuda":
             # A CPU out of memory is killed, not told: the estimate must fit at the first try (memory.py).
             from .memory import available_bytes, cpu_batch_size, cpu_image_bytes
@@ -170,10 +200,27 @@ class Engine:
             per_cpu_image = cpu_image_bytes(self.pipe, request.width, request.height, rows,
                                             torch.finfo(self.torch_dtype).bits // 8)
             return cpu_batch_size(per_cpu_image, available_bytes())
-        free, _total = torch.cuda.mem_get_info(self.device)
+        free = free_device_memory(self.device)
         # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA).
         per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows
-        return max(1, min(64, int(free * 0.8 // per_image)))
+        return max(1, min(64, int(free * MEMORY_HEADROOM // per_image)))
+
+    @contextlib.contextmanager
+    def _batch_state(self) -> Iterator[None]:
+        """Leave the FaceID processors as they were, whatever way a batch ends.
+
+        The attention probe and the rows' strengths are set on the shared processor state during a batch;
+        a forward that raises (out of memory, above all, which the run retries at half the batch) must not
+        leave them attached to the next batch, whose rows are others.
+        """
+        state = self.faceid
+        saved = None if state is None else state.row_scale
+        try:
+            yield
+        finally:
+            if state is not None:
+                state.probe = None
+                state.row_scale = saved
 
     def _load_adapter(self, adapter: Any) -> None:
         """IP-Adapter FaceID through diffusers' own load_ip_adapter, then our per-row processors."""
@@ -243,104 +290,152 @@ class Engine:
     def _denoise(self, requests: list[RenderRequest], capture: bool = False) -> tuple[Any, list[dict[str, Any]]]:
         """The latents of a batch, and per job what fusion did (masks and previews when ``capture``).
 
-        UNet rows per model evaluation, all jobs in one forward: the unconditional rows (CFG), one
-        conditional row per job (the single-line prompt with the identity, the text-only prompt, or
-        dual-line's semantic line without it), then the identity-line rows of the dual-line jobs whose
-        fusion window is open. Unconditional rows never carry an identity, so both lines share them.
+        The rows of each evaluation (engine/rows.py): the unconditional rows (CFG), one conditional row
+        per job (the single-line prompt with the identity, the text-only prompt, or dual-line's semantic
+        line without it), then one identity-line row per character of each dual-line job whose fusion
+        window is open, all in one UNet forward.
         """
         import torch
 
-        from .fusion import AttentionProbe, FusionMask, preview_frames
+        from .fusion import AttentionProbe, FusionMask, fuse, preview_frames
+        from .rows import RowLayout
         from .samplers import make_scheduler
 
+        # 1. Rows: every row this batch can use, and their prompts, identities and strengths.
         r0 = requests[0]
         n = len(requests)
         cfg = r0.guidance > 1.0
-        dual = [i for i, r in enumerate(requests) if r.method == "dual-line" and r.identity_embedding is not None
-                and self.faceid is not None]
-        cond_texts = [r.semantic_prompt or r.prompt if i in dual else r.prompt for i, r in enumerate(requests)]
-        # Every UNet row this batch can use, in this order; each step picks its rows from these.
-        texts = ([r.negative_prompt for r in requests] if cfg else []) + cond_texts + [requests[i].prompt for i in dual]
-        base = 2 * n if cfg else n
-        identity_row = {job: base + k for k, job in enumerate(dual)}
-        embeds, pooled = self._encode_unique(texts)
+        layout = RowLayout(requests, cfg, self.faceid is not None)
+        dual, entries, base = layout.dual, layout.entries, layout.base
+        embeds, pooled = self._encode_unique(layout.texts)
         added_all: dict[str, Any] = {}
         if self.is_sdxl:
             added_all["text_embeds"] = pooled.to(self.torch_dtype)
             added_all["time_ids"] = torch.tensor([[r0.height, r0.width, 0, 0, r0.height, r0.width]],
-                                                 device=self.device, dtype=self.torch_dtype).repeat(len(texts), 1)
+                                                 device=self.device, dtype=self.torch_dtype).repeat(len(embeds), 1)
+        scales = None
         if self.faceid is not None:
-            identities, scales = self._identity_rows(requests, cfg, dual)
+            identities, scales = layout.identity_inputs()
             added_all["image_embeds"] = identities.to(self.device, self.torch_dtype)
 
+        # 2. Schedule and initial noise (one generator per job).
         scheduler = make_scheduler(r0.sampler, self.pipe.scheduler.config)
         scheduler.set_timesteps(r0.steps, device=self.device)
         latents = self._initial_noise(requests) * scheduler.init_noise_sigma
         latent_hw = (latents.shape[2], latents.shape[3])
         evaluations = len(scheduler.timesteps)
+
+        # 3. Fusion state: each job's window, one mask per identity line, and the attention probe on
+        #    the semantic rows (one probe entry per line: that character's tokens).
         windows = {i: requests[i].fusion.window(evaluations) for i in dual}
-        masks = {i: FusionMask(requests[i].fusion, latent_hw) for i in dual}
-        token_weights = self._subject_token_weights([requests[i] for i in dual], embeds.shape[1])
+        masks = [FusionMask(requests[e.job].fusion, latent_hw) for e in entries]
+        final: list[Any] = [m.mask for m in masks]  # each line's mask after exclusivity
+        token_weights = self._subject_token_weights(layout.probe_views(), embeds.shape[1])
         frames = set(preview_frames(evaluations)) if capture and dual else set()
         captured: dict[int, list[dict[str, Any]]] = {i: [] for i in dual}
         unet = self.pipe.unet
-        # The semantic rows of the dual-line jobs: their attention to the subject's tokens.
-        probe = AttentionProbe([(n if cfg else 0) + i for i in dual], token_weights, latent_hw,
-                               self.probe_levels) if dual else None
-        selected: tuple[Any, ...] = ()  # the rows' inputs, rebuilt only when the open windows change
+        probe = AttentionProbe(layout.probe_rows(), token_weights, latent_hw, self.probe_levels) if dual else None
+        # After the last fusion window closes no mask is used again: the probe stops there.
+        probe_until = max((end for _start, end in windows.values()), default=0)
+        # The rows' inputs for each set of open windows the loop meets, built here: inside the loop nothing
+        # is copied from the host or read back from the device.
+        schedule = [tuple(i for i in dual if windows[i][0] <= step < windows[i][1]) for step in range(evaluations)]
+        selections = layout.selections(schedule, embeds, added_all, scales)
+        timesteps = [float(t) for t in scheduler.timesteps.cpu()]  # previews' x0 estimates, read once
+        selected = None
+
+        # 4. Denoising loop.
         for step, t in enumerate(scheduler.timesteps):
-            active = [i for i in dual if windows[i][0] <= step < windows[i][1]]
-            if not selected or selected[0] != active:
-                rows = list(range(base)) + [identity_row[i] for i in active]
-                index = torch.tensor(rows, device=self.device)
-                added = {k: v.index_select(0, index) if k != "image_embeds" else [v.index_select(0, index)]
-                         for k, v in added_all.items()} or None
-                selected = (active, embeds.index_select(0, index), added)
+            # 4a. The rows of this evaluation: identity lines only for jobs inside their window.
+            active = list(schedule[step])
+            if selections[schedule[step]] is not selected:
+                selected = selections[schedule[step]]
                 if self.faceid is not None:
-                    self.faceid.row_scale = scales[rows]
-            row_embeds, added = selected[1], selected[2]
-            if probe is not None:
+                    self.faceid.row_scale = selected.row_scale
+            row_embeds, added, positions = selected.embeds, selected.added, selected.positions
+            probing = probe is not None and step < probe_until
+            if probing:
                 probe.reset()
                 self.faceid.probe = probe
+            # 4b. One forward for every row; each line's latent is its job's.
             parts = [latents, latents] if cfg else [latents]
             if active:
-                parts.append(latents[active])
+                parts.append(latents.index_select(0, selected.line_index))
             model_in = scheduler.scale_model_input(torch.cat(parts), t)
             eps = unet(model_in, t, encoder_hidden_states=row_embeds, added_cond_kwargs=added, return_dict=False)[0]
             uncond = eps[:n] if cfg else None
             cond = eps[base - n:base]
             guided = uncond + r0.guidance * (cond - uncond) if cfg else cond
+            # 4c. Fusion: each line's mask from the semantic line's attention, made exclusive, then
+            #     eps = eps_sem + sum_c M_c (eps_id,c - eps_sem) inside the window.
             if probe is not None:
-                maps = probe.maps()
+                maps = probe.maps() if probing else None
                 self.faceid.probe = None
                 fused = list(guided.unbind(0))
-                for k, i in enumerate(dual):
-                    mask = masks[i].update(None if maps is None else maps[k:k + 1])
-                    if self.mask_override is not None:
-                        mask = torch.as_tensor(self.mask_override(step, requests[i]), dtype=torch.float32)
-                        mask = mask.expand(1, 1, *latent_hw)
+                for i in dual:
+                    own = layout.entries_of(i)
+                    current = self._line_masks(step, requests[i], [entries[k].line.name for k in own],
+                                               [masks[k] for k in own], maps, own, latent_hw)
+                    for k, mask in zip(own, current, strict=True):
+                        final[k] = mask
                     if i in active:
-                        row = eps[base + active.index(i)]
-                        identity_eps = uncond[i] + r0.guidance * (row - uncond[i]) if cfg else row
-                        # lerp: exactly the semantic line where M = 0, exactly the identity line where M = 1.
-                        fused[i] = torch.lerp(guided[i], identity_eps, mask[0].to(guided.device, guided.dtype))
+                        lines = []
+                        for k in own:
+                            row = eps[positions[k]]
+                            lines.append(uncond[i] + r0.guidance * (row - uncond[i]) if cfg else row)
+                        weights = [m[0].to(guided.device, guided.dtype) for m in current]
+                        fused[i] = fuse(guided[i], lines, weights)
                     if step in frames:
-                        x0 = self._x0_estimate(scheduler, model_in[i:i + 1], fused[i][None], t)
+                        x0 = self._x0_estimate(scheduler, model_in[i:i + 1], fused[i][None], timesteps[step])
+                        total = current[0] if len(current) == 1 else torch.stack(current).sum(0)
                         captured[i].append({"step": step, "fused": i in active,
-                                            "mask": mask.reshape(latent_hw).float().cpu(), "x0": x0})
+                                            "mask": total.reshape(latent_hw).float().cpu(),
+                                            "masks": [m.reshape(latent_hw).float().cpu() for m in current],
+                                            "names": [entries[k].line.name for k in own], "x0": x0})
                 guided = torch.stack(fused)
+            # 4d. Scheduler step.
             latents = scheduler.step(guided, t, latents, return_dict=False)[0]
         if self.faceid is not None:
             self.faceid.probe = None
+
+        # 5. Per job, what fusion did.
         facts: list[dict[str, Any]] = [{} for _ in requests]
         for i in dual:
             start, end = windows[i]
+            own = layout.entries_of(i)
+            tokens = [int(token_weights[k].sum()) for k in own]
+            coverage = [round(float(final[k].mean()), 4) for k in own]
+            total = final[own[0]] if len(own) == 1 else torch.stack([final[k] for k in own]).sum(0)
             facts[i]["fusion"] = {"evaluations": evaluations, "window": [start, end],
-                                  "subject_tokens": int(token_weights[dual.index(i)].sum()),
-                                  "mask_coverage": round(float(masks[i].mask.mean()), 4)}
+                                  "subject_tokens": sum(tokens), "mask_coverage": round(float(total.mean()), 4),
+                                  "characters": [{"name": entries[k].line.name, "subject_tokens": tokens[j],
+                                                  "mask_coverage": coverage[j]} for j, k in enumerate(own)]}
             if captured[i]:
                 facts[i]["fusion_frames"] = captured[i]
         return latents, facts
+
+    def _line_masks(self, step: int, request: RenderRequest, names: list[str], masks: list[Any], maps: Any,
+                    probe_index: list[int], latent_hw: tuple[int, int]) -> list[Any]:
+        """One job's masks M_c this evaluation: each line's mask updated from its attention map, made
+        exclusive between the job's characters (the one-character mask unchanged), or forced by the hook."""
+        from .fusion import exclusive_masks
+
+        current = [mask.update(None if maps is None else maps[k:k + 1]) for mask, k in zip(masks, probe_index,
+                                                                                              strict=True)]
+        current = exclusive_masks(current, [mask.attention for mask in masks], request.fusion.mask_exclusivity)
+        return self._forced_masks(step, request, names, current, latent_hw)
+
+    def _forced_masks(self, step: int, request: RenderRequest, names: list[str], masks: list[Any],
+                      latent_hw: tuple[int, int]) -> list[Any]:
+        """``mask_override`` (tests only) in place of the computed masks: a value for every line, or a
+        mapping character name -> value (a character it leaves out gets 0)."""
+        import torch
+
+        if self.mask_override is None:
+            return masks
+        forced = self.mask_override(step, request)
+        values = [forced.get(name, 0.0) for name in names] if isinstance(forced, dict) else [forced] * len(names)
+        return [torch.as_tensor(v, dtype=torch.float32).expand(1, 1, *latent_hw) for v in values]
 
     def _encode_windows(self, texts: list[str], windows: int) -> tuple[Any, Any]:
         """``_encode_text`` of texts laid out in ``windows`` CLIP windows each, as encode_prompt encodes one:
@@ -385,6 +480,7 @@ class Engine:
         texts = [request.prompt] + ([request.negative_prompt] if request.guidance > 1.0 else [])
         if request.semantic_prompt is not None:
             texts.append(request.semantic_prompt)
+        texts += [line.prompt for line in request.lines]  # several characters' identity lines
         return PromptMeasure(self.pipe.tokenizer).windows(*texts)
 
     def _encode_unique(self, texts: list[str]) -> tuple[Any, Any]:
@@ -412,32 +508,12 @@ class Engine:
                 weights[k, position] = 1.0
         return weights
 
-    def _identity_rows(self, requests: list[RenderRequest], cfg: bool, dual: list[int]) -> tuple[Any, Any]:
-        """Identity embeddings ``[rows, n, 512]`` and strengths ``[rows]`` for every row ``_denoise`` can use.
-
-        One embedding set per row, never shared across the batch. Rows without an identity (the
-        unconditional rows, text-only jobs, dual-line's semantic line) get zeros at strength 0,
-        which is exactly text-only.
-        """
-        import numpy as np
-        import torch
-
-        count = requests[0].identity_count()
-        zeros = np.zeros((count, 512), dtype=np.float32)
-        single = [r.method != "dual-line" and r.identity_embedding is not None for r in requests]
-        cond = [r.identity_rows() if single[i] else zeros for i, r in enumerate(requests)]
-        cond_scale = [float(r.identity_strength) if single[i] else 0.0 for i, r in enumerate(requests)]
-        rows = ([zeros] * len(requests) if cfg else []) + cond + [requests[i].identity_rows() for i in dual]
-        scales = ([0.0] * len(requests) if cfg else []) + cond_scale + [float(requests[i].identity_strength)
-                                                                         for i in dual]
-        return torch.from_numpy(np.stack(rows)), torch.tensor(scales, dtype=torch.float32)
-
-    def _x0_estimate(self, scheduler: Any, model_in: Any, eps: Any, t: Any) -> Any:
+    def _x0_estimate(self, scheduler: Any, model_in: Any, eps: Any, t: float) -> Any:
         """The clean latent an epsilon prediction implies (previews for ``--save-masks`` only)."""
         import torch
 
         alphas = scheduler.alphas_cumprod
-        index = int(min(len(alphas) - 1, max(0, round(float(t)))))
+        index = int(min(len(alphas) - 1, max(0, round(t))))
         alpha = alphas[index].to(model_in.device, torch.float32)
         return ((model_in.float() - (1 - alpha).sqrt() * eps.float()) / alpha.sqrt()).to(model_in.dtype)
 
@@ -457,10 +533,24 @@ class Engine:
         else:
             latents = latents / cfg.scaling_factor
         # Decoding is per image (group norms and attention never mix samples), so on a GPU it runs in
-        # chunks: a full-resolution decode of a large batch would need more memory than its denoising.
-        chunk = DECODE_CHUNK if self.device.type == "cuda" else len(latents)
-        out = []
-        for start in range(0, len(latents), chunk):
-            images = vae.decode(latents[start:start + chunk], return_dict=False)[0]
+        # chunks sized from the free memory: a full-resolution decode of a large batch needs more memory than
+        # its denoising. Out of memory halves the chunk and decodes again; the latents are never re-denoised.
+        chunk = len(latents)
+        if self.device.type == "cuda":
+            height, width = latents.shape[2] * self.vae_scale, latents.shape[3] * self.vae_scale
+            dtype_bytes = torch.finfo(self.vae_dtype).bits // 8
+            chunk = decode_chunk_size(len(latents), width, height, dtype_bytes, free_device_memory(self.device))
+        out: list[Any] = []
+        while len(out) < len(latents):
+            start = len(out)
+            try:
+                images = vae.decode(latents[start:start + chunk], return_dict=False)[0]
+            except Exception as exc:
+                if not is_out_of_memory(exc) or chunk == 1:
+                    raise
+                chunk = (chunk + 1) // 2
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
             out.extend((images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy())
         return out

@@ -226,7 +226,10 @@ class FaceIDState:
                 raise ValueError("row_scale must be a number or a tensor [batch], [batch, 1, 1], "
                                  f"[batch, seq_len, 1] or [batch, 1, H, W]; got {list(value.shape)}")
         if isinstance(value, torch.Tensor):
-            self.active = bool(torch.count_nonzero(value))  # one device sync per forward, not per layer
+            # The engine's strengths live on the CPU and are read there (no device round trip); a device
+            # tensor costs one synchronisation here, when the rows change, never per layer.
+            on_cpu = value.device.type == "cpu"
+            self.active = bool(value.detach().numpy().any()) if on_cpu else bool(torch.count_nonzero(value))
         else:
             value = float(value)
             self.active = value != 0.0

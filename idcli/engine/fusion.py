@@ -8,7 +8,9 @@ Two pieces the engine wires into its denoising loop (docs/method.md has the equa
 * ``FusionMask`` turns one job's attention maps, step after step, into the mask M_t in [0, 1]:
   smoothed, normalised, accumulated over the steps so far, soft-thresholded, optionally cut to the
   head. The engine then fuses ``eps = lerp(eps_sem, eps_id, M_t)``: exactly eps_sem where M_t = 0
-  and exactly eps_id where M_t = 1.
+  and exactly eps_id where M_t = 1;
+* with several characters, ``exclusive_masks`` shares overlapping masks out by relative attention and
+  ``fuse`` adds each character's identity line inside its own mask.
 
 Everything is per row: no value of one job ever depends on another job in the batch.
 """
@@ -67,6 +69,12 @@ class AttentionProbe:
     ``rows``: indices into the forward's batch; ``token_weights``: ``[len(rows), tokens]`` with 1 at
     each row's subject tokens, on the UNet's device. Maps are averaged over heads and layers and
     resampled to the latent grid. One probe serves a whole batch: ``reset`` before each forward.
+
+    Cost per probed layer: the rows are a slice (a view, no kernel) when they are consecutive, as they
+    are when a batch's dual-line jobs are; the token weights are cut to the layer's token count once.
+    Summing the maps per resolution level and upsampling once per level would save one interpolation per
+    layer, but it changes the order of the float additions and so some pixels by one 8-bit level
+    (measured, docs/performance.md); it waits for a release that re-renders anyway.
     """
 
     def __init__(self, rows: list[int], token_weights: torch.Tensor, latent_hw: tuple[int, int],
@@ -75,7 +83,17 @@ class AttentionProbe:
         self.token_weights = token_weights
         self.latent_hw = latent_hw
         self.levels = levels
-        self._index = torch.tensor(rows, device=token_weights.device)
+        # Several characters of one job read the same semantic row: its attention is computed once, on the
+        # distinct rows, then repeated for each reader. Consecutive rows (a batch's dual-line jobs) are a
+        # slice, a view with no kernel; others are gathered.
+        unique = list(dict.fromkeys(rows))
+        consecutive = bool(unique) and unique == list(range(unique[0], unique[0] + len(unique)))
+        self._slice = slice(unique[0], unique[0] + len(unique)) if consecutive else None
+        self._index = torch.tensor(unique, device=token_weights.device)
+        self._expand = None if len(unique) == len(rows) else torch.tensor([unique.index(r) for r in rows],
+                                                                          device=token_weights.device)
+        self._cut: dict[int, torch.Tensor] = {}  # token count -> weights [rows, 1, 1, tokens]
+        self._grids = {ceil_grid(latent_hw, level) for level in levels}
         self._sum: torch.Tensor | None = None
         self._layers = 0
 
@@ -85,22 +103,28 @@ class AttentionProbe:
         self._layers = 0
 
     def _grid(self, seq_len: int) -> tuple[int, int] | None:
-        h, w = self.latent_hw
-        for level in self.levels:
-            gh, gw = math.ceil(h / 2**level), math.ceil(w / 2**level)
-            if gh * gw == seq_len:
-                return gh, gw
+        for grid in self._grids:
+            if grid[0] * grid[1] == seq_len:
+                return grid
         return None
+
+    def _rows(self, x: torch.Tensor) -> torch.Tensor:
+        return x[self._slice] if self._slice is not None else x.index_select(0, self._index)
 
     def record(self, query: torch.Tensor, key: torch.Tensor, scale: float) -> None:
         """``query`` ``[batch, heads, seq, dim]`` and text ``key`` ``[batch, heads, tokens, dim]`` of one layer."""
         grid = self._grid(query.shape[2])
         if grid is None or not self.rows:
             return
-        q = query.index_select(0, self._index).float()
-        k = key.index_select(0, self._index).float()
+        q = self._rows(query).float()
+        k = self._rows(key).float()
         probs = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1)  # [rows, heads, seq, tokens]
-        weights = self.token_weights[:, None, None, : probs.shape[-1]]
+        if self._expand is not None:
+            probs = probs.index_select(0, self._expand)
+        tokens = probs.shape[-1]
+        weights = self._cut.get(tokens)
+        if weights is None:
+            weights = self._cut[tokens] = self.token_weights[:, None, None, :tokens]
         attention = (probs * weights).sum(-1).mean(1)  # [rows, seq]
         maps = attention.reshape(len(self.rows), 1, *grid)
         if grid != self.latent_hw:
@@ -111,6 +135,11 @@ class AttentionProbe:
     def maps(self) -> torch.Tensor | None:
         """``[rows, 1, H, W]``: the mean map of the layers seen, or None when no layer was probed."""
         return None if self._sum is None else self._sum / self._layers
+
+
+def ceil_grid(latent_hw: tuple[int, int], level: int) -> tuple[int, int]:
+    """The token grid of a UNet level: each stride-2 downsampling rounds up."""
+    return math.ceil(latent_hw[0] / 2**level), math.ceil(latent_hw[1] / 2**level)
 
 
 def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -147,6 +176,8 @@ class FusionMask:
         self._sum: torch.Tensor | None = None
         self._count = 0
         self.mask = torch.zeros(1, 1, *latent_hw)
+        # The accumulated attention, peak 1, before the threshold: A_c of the exclusivity rule.
+        self.attention = torch.zeros(1, 1, *latent_hw)
 
     def update(self, attention: torch.Tensor | None) -> torch.Tensor:
         """Fold in this step's attention map ``[1, 1, H, W]`` (None: nothing seen) and return M_t."""
@@ -161,6 +192,7 @@ class FusionMask:
         accumulated = self._sum / self._count
         peak = accumulated.max()
         accumulated = torch.where(peak > 0, accumulated / peak, accumulated)
+        self.attention = accumulated
         low = p.mask_threshold - p.mask_softness
         ramp = ((accumulated - low) / (2 * p.mask_softness)).clamp(0.0, 1.0)
         mask = ramp * ramp * (3 - 2 * ramp)  # smoothstep: exactly 0 and 1 outside the ramp
@@ -170,16 +202,58 @@ class FusionMask:
         return mask
 
 
+# Added to each attention before the power, so that characters whose masks are on where every attention is
+# 0 share the pixel equally instead of dividing 0 by 0.
+_ATTENTION_FLOOR = 1e-6
+
+
+def exclusive_masks(masks: list[torch.Tensor], attention: list[torch.Tensor], gamma: float) -> list[torch.Tensor]:
+    """Several characters' masks made exclusive: ``M_c = m_c * w_c / sum(w_c')`` over the characters whose
+    mask is on (``m_c' > 0``), with ``w_c = (A_c + floor)^gamma``, so ``sum_c M_c <= max_c m_c <= 1``.
+
+    Where one mask alone is on, ``M_c = m_c``; with one character the masks are returned unchanged (the
+    one-character arithmetic, exactly).
+    """
+    if len(masks) <= 1:
+        return list(masks)
+    weights = [torch.where(m > 0, (a.clamp_min(0) + _ATTENTION_FLOOR) ** gamma, torch.zeros_like(m))
+               for m, a in zip(masks, attention, strict=True)]
+    total = torch.stack(weights).sum(0)
+    safe = torch.where(total > 0, total, torch.ones_like(total))
+    return [m * w / safe for m, w in zip(masks, weights, strict=True)]
+
+
+def fuse(semantic: torch.Tensor, identity: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+    """``eps = eps_sem + sum_c M_c (eps_id,c - eps_sem)`` for one image.
+
+    Written as a lerp towards the mask-weighted mean of the identity predictions, by the total mask: exactly
+    eps_sem where every mask is 0, exactly eps_id,c where M_c = 1 (the others 0). One character is the
+    plain ``lerp(eps_sem, eps_id, M)`` of the one-character method.
+    """
+    if len(identity) == 1:
+        return torch.lerp(semantic, identity[0], masks[0])
+    total = torch.stack(masks).sum(0)
+    weighted = sum(m * e for m, e in zip(masks, identity, strict=True))
+    target = torch.where(total > 0, weighted / torch.where(total > 0, total, torch.ones_like(total)), semantic)
+    return torch.lerp(semantic, target, total)
+
+
 def _head_only(mask: torch.Tensor, fraction: float) -> torch.Tensor:
-    """The mask cut below the top ``fraction`` of the rows where the character is (mask > 0.5)."""
-    rows = (mask[0, 0] > 0.5).any(dim=1).nonzero().flatten()
-    if rows.numel() == 0:
-        return mask
-    top, bottom = int(rows[0]), int(rows[-1])
-    cut = top + max(1, math.ceil(fraction * (bottom - top + 1)))
-    out = mask.clone()
-    out[..., cut:, :] = 0
-    return out
+    """The mask cut below the top ``fraction`` of the rows where the character is (mask > 0.5).
+
+    In tensor operations only, so a GPU never waits for the host: the first and last rows that hold
+    the character come from argmax over a 0/1 column, and the cut row is computed in float64, as Python
+    computes it, so the cut is the same row as ``top + max(1, ceil(fraction * height))``.
+    """
+    rows = (mask[0, 0] > 0.5).any(dim=1)  # [H]
+    height = rows.shape[0]
+    top = rows.to(torch.uint8).argmax()
+    bottom = height - 1 - rows.flip(0).to(torch.uint8).argmax()
+    span = (bottom - top + 1).to(torch.float64)
+    cut = top + torch.clamp(torch.ceil(fraction * span), min=1).to(top.dtype)
+    below = torch.arange(height, device=mask.device) >= cut
+    keep = ~(below & rows.any())  # nothing is cut where the character is nowhere
+    return mask * keep.to(mask.dtype)[:, None]
 
 
 def preview_frames(evaluations: int, most: int = 8) -> list[int]:

@@ -44,10 +44,12 @@ def _unconditioned_without_tokens(record: dict[str, Any], facts: dict[str, Any])
     """A dual-line character whose phrase made no CLIP token never gets a fusion mask, so the identity never
     reaches the image: its sidecar says so instead of ``conditions_image: true`` (``plan`` warned)."""
     fusion = facts.get("fusion")
-    if fusion is None or fusion.get("subject_tokens", 1) > 0:
+    if fusion is None:
         return
+    # Several characters: each line's own tokens (a character with none is unconditioned, the others not).
+    tokens = {c.get("name"): c.get("subject_tokens", 1) for c in fusion.get("characters", [])}
     for entry in record.get("identity", []):
-        if entry.get("conditions_image"):
+        if entry.get("conditions_image") and tokens.get(entry.get("name"), fusion.get("subject_tokens", 1)) == 0:
             entry["conditions_image"] = False
             entry["not_conditioned_because"] = "its phrase in the prompt makes no CLIP token (fusion mask empty)"
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,10 +55,29 @@ def load_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
 
     ``data``: the file's bytes when the caller already read them (``path`` then only names the file).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     if data is None:
         data = read_image_file(path)
+    rgb = decode_upright(path, data, lambda image: _to_rgb(image, path))
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ImageError(f"{path}: {width}x{height} is too small; a selfie needs at least "
+                         f"{MIN_SIDE} pixels on each side")
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        raise ImageError(f"{path}: {width}x{height} is too elongated for a selfie (more than {MAX_ASPECT}:1); "
+                         "crop it around the face")
+    return rgb
+
+
+def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray],
+                   max_side: int | None = None) -> np.ndarray:
+    """Decode ``data`` (the bytes of ``path``) bounded by MAX_IMAGE_PIXELS (and ``max_side`` pixels a
+    side when given, checked before decoding), turn it upright per its EXIF orientation and return
+    ``convert(image)`` (a PIL image in, an array out); every failure is an ImageError naming the file.
+
+    Shared by selfies (load_rgb) and plates (idcli/plate_files.py), so both refuse the same bad files.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         # Image.open is lazy: the explicit pixel check below runs before any decode, so Pillow's own
         # (process-wide) MAX_IMAGE_PIXELS is left alone. Its warning for 89-179 MP is silenced because
@@ -69,9 +90,11 @@ def load_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget")
+            if max_side is not None and max(width, height) > max_side:
+                raise ImageError(f"{path}: {width}x{height} is over the limit of {max_side} pixels a side")
             image.load()
             image = ImageOps.exif_transpose(image) or image
-            rgb = _to_rgb(image, path)
+            return convert(image)
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -81,14 +104,6 @@ def load_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
         raise ImageError(f"{path}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
-    height, width = rgb.shape[:2]
-    if min(height, width) < MIN_SIDE:
-        raise ImageError(f"{path}: {width}x{height} is too small; a selfie needs at least "
-                         f"{MIN_SIDE} pixels on each side")
-    if max(height, width) > MAX_ASPECT * min(height, width):
-        raise ImageError(f"{path}: {width}x{height} is too elongated for a selfie (more than {MAX_ASPECT}:1); "
-                         "crop it around the face")
-    return rgb
 
 
 def _to_rgb(image, path: Path) -> np.ndarray:  # PIL.Image.Image

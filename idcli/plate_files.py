@@ -1,0 +1,60 @@
+"""Reading plates (existing frames a shot puts faces into) through the selfies' hardened reader.
+
+A plate is refused exactly as a bad selfie is (missing, a folder, a FIFO or device, empty, not an
+image, truncated, a decompression bomb, over MAX_IMAGE_BYTES) and also past ``MAX_PLATE_SIDE`` pixels
+a side, checked before decoding. Its pixels are kept as the file holds them, upright per EXIF:
+RGB, or RGBA when the file has transparency, so the composite can return them bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .identity.images import ImageError, _to_rgb, decode_upright, read_image_file
+
+MAX_PLATE_SIDE = 8192  # pixels a side (and at most MAX_IMAGE_PIXELS in all)
+MIN_PLATE_SIDE = 64
+
+
+class PlateError(ImageError):
+    """A plate that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Plate:
+    path: Path
+    sha256: str  # of the file's bytes
+    pixels: np.ndarray  # uint8 (height, width, 3 or 4), upright
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+
+def _pixels(image, path: Path) -> np.ndarray:  # PIL.Image.Image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
+        return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
+    return _to_rgb(image, path)
+
+
+def read_plate(path: Path) -> Plate:
+    """The plate at ``path``; a PlateError naming the file and the problem otherwise."""
+    try:
+        data = read_image_file(path)
+        pixels = decode_upright(path, data, lambda image: _pixels(image, path), max_side=MAX_PLATE_SIDE)
+    except PlateError:
+        raise
+    except ImageError as exc:
+        raise PlateError(str(exc).replace("for a selfie", "for a plate")) from None
+    height, width = pixels.shape[:2]
+    if min(width, height) < MIN_PLATE_SIDE:
+        raise PlateError(f"{path}: {width}x{height} is too small for a plate (at least {MIN_PLATE_SIDE} "
+                         "pixels a side)")
+    return Plate(path, hashlib.sha256(data).hexdigest(), pixels)

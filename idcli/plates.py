@@ -1,0 +1,214 @@
+"""Plate shots at plan time: read each plate once, find its faces once, give each character its face.
+
+Faces are detected with the face models once per plate and cached by the plate's content and the
+models' hash (``<state>/plate-faces/``), so ``idcli validate`` and ``idcli plan`` report a plate with
+too few or too many faces, at the shot's line, before anything renders. Detected faces are counted
+left to right (by the box's left edge); without ``plate_faces`` the characters take them in the
+order the prompt names them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine.plates import DEFAULT_STRENGTH, Box
+from .errors import Problem, ShotListError
+from .hashing import tagged_hash
+from .paths import state_dir
+from .plate_files import Plate, PlateError, read_plate
+from .safeio import atomic_write
+from .shotlist import LoadedShotList, Shot, placeholders
+
+PLATE_FACES_TAG = "idcli-plate-faces-v1"
+NOT_YET_SUPPORTED = ("plates are read and checked, but rendering them is not yet supported in this "
+                     "version of idcli (docs/plates.md)")
+
+
+@dataclass(frozen=True)
+class PlateFace:
+    character: str
+    box: Box  # x, y, w, h in plate pixels
+    detected: bool  # found by the face models (else given as a box in plate_faces)
+
+
+@dataclass(frozen=True)
+class PlateShot:
+    """A plate shot's plate and the face each named character takes."""
+
+    plate: Plate
+    faces: tuple[PlateFace, ...]
+    strength: float
+
+
+def _box(bbox: Any) -> Box:
+    x1, y1, x2, y2 = (float(v) for v in bbox[:4])
+    return round(x1), round(y1), max(1, round(x2 - x1)), max(1, round(y2 - y1))
+
+
+def detect_plate_faces(plate: Plate, analyzer_for: Any, models_hash: str) -> list[Box]:
+    """The plate's face boxes, left to right; cached by the plate's sha256 and the face models' hash.
+
+    ``analyzer_for``: a callable giving the FaceAnalyzer, called only on a cache miss.
+    """
+    key = tagged_hash(PLATE_FACES_TAG, {"plate": plate.sha256, "face_models": models_hash})
+    cached = state_dir() / "plate-faces" / f"{key.split(':')[1][:32]}.json"
+    try:
+        record = json.loads(cached.read_text("utf-8"))
+        if record.get("key") == key:
+            return [tuple(int(v) for v in box) for box in record["boxes"]]  # type: ignore[misc]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # no entry, or a damaged one: detect again
+    from .engine.plates import rgb_of
+
+    faces = analyzer_for().detect(rgb_of(plate.pixels))
+    boxes = sorted((_box(face.bbox) for face in faces), key=lambda b: (b[0], b[1]))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(cached, json.dumps({"key": key, "boxes": [list(b) for b in boxes]}).encode("utf-8"))
+    return boxes
+
+
+def _where(boxes: list[Box]) -> str:
+    return ", ".join(f"#{i} at [{b[0]}, {b[1]}, {b[2]}, {b[3]}]" for i, b in enumerate(boxes)) or "none"
+
+
+def assign_faces(shot: Shot, plate: Plate, detect: Any) -> tuple[tuple[PlateFace, ...], str, str]:
+    """Each named character's face; ``("", problem, field)`` when they cannot be given one.
+
+    ``detect``: a callable giving the plate's detected boxes (left to right), called only when needed.
+    """
+    named = list(dict.fromkeys(placeholders(shot.prompt)))
+    width, height = plate.size
+    wanted = shot.plate_faces if shot.plate_faces is not None else list(range(len(named)))
+    detected: list[Box] | None = None
+    faces = []
+    for j, (name, face) in enumerate(zip(named, wanted, strict=False)):
+        field = f"plate_faces[{j}]" if shot.plate_faces is not None else "plate"
+        if isinstance(face, list):
+            x, y, w, h = face
+            if x + w > width or y + h > height:
+                return (), f"box [{x}, {y}, {w}, {h}] is outside the {width}x{height} plate", field
+            faces.append(PlateFace(name, (x, y, w, h), False))
+            continue
+        if detected is None:
+            detected = detect()
+        if shot.plate_faces is None and len(detected) != len(named):
+            many = "too few" if len(detected) < len(named) else "too many"
+            return (), (f"{many} faces in the plate: {len(detected)} found ({_where(detected)}) for "
+                        f"{len(named)} character{'s' if len(named) != 1 else ''} named in the prompt"), "plate"
+        if face >= len(detected):
+            return (), (f"plate face {face} does not exist: {len(detected)} found ({_where(detected)})"), field
+        faces.append(PlateFace(name, detected[face], True))
+    return tuple(faces), "", ""
+
+
+def check_plates(loaded: LoadedShotList, models: Any = None,
+                 analyzer_for: Any = None) -> tuple[dict[int, PlateShot], list[Problem]]:
+    """Every plate shot's plate and faces, and every problem (at the shot's line) with them.
+
+    ``models``/``analyzer_for``: the face models and a callable giving their analyzer; when None,
+    faces that would need detecting are not checked (the caller says so).
+    """
+    problems: list[Problem] = []
+    shots: dict[int, PlateShot] = {}
+    read: dict[Path, Plate | PlateError] = {}
+    for i, shot in enumerate(loaded.shotlist.shots):
+        if shot.plate is None:
+            continue
+
+        def problem(message: str, field: str = "plate", i: int = i) -> None:
+            loc: tuple[str | int, ...] = ("shots", i, *_field_path(field))
+            line, column = loaded.position(loc)
+            hint = ("choose faces with 'plate_faces: [index, ...]' or give boxes [x, y, w, h]"
+                    if "faces in the plate" in message or "does not exist" in message else "")
+            problems.append(Problem(message, f"shots[{i}].{field}", line, column, hint))
+
+        path = loaded.resolve_path(shot.plate)
+        if path not in read:
+            try:
+                read[path] = read_plate(path)
+            except PlateError as exc:
+                read[path] = exc
+        plate = read[path]
+        if isinstance(plate, PlateError):
+            problem(f"plate '{shot.plate}' cannot be used: {str(plate).replace(str(path), shot.plate)}")
+            continue
+        if models is None and (shot.plate_faces is None or any(isinstance(f, int) for f in shot.plate_faces)):
+            continue  # faces to detect and no face models here: checked where they are
+        faces, message, field = assign_faces(
+            shot, plate, lambda plate=plate: detect_plate_faces(plate, analyzer_for, models.hash))
+        if message:
+            problem(message, field)
+            continue
+        strength = shot.plate_strength if shot.plate_strength is not None else DEFAULT_STRENGTH
+        shots[i] = PlateShot(plate, faces, strength)
+    return shots, problems
+
+
+# Names the crop/mask/blend/composite arithmetic of idcli/engine/plates.py: bump it when any of it changes.
+PLATE_ALGORITHM = "idcli-plate-v1"
+
+
+def _method_constants() -> dict[str, Any]:
+    from .engine import plates as P
+
+    return {"algorithm": PLATE_ALGORITHM, "crop_margin": P.CROP_MARGIN, "mask_growth": P.MASK_GROWTH,
+            "feather": P.FEATHER}
+
+
+def plate_key_material(shot: PlateShot) -> dict[str, Any]:
+    """What a plate adds to a job's key material (plan.key_material's, which it extends, unchanged):
+    the plate's content, each face's box and crop box, the strength and the method's constants.
+    Text-to-image keys have no ``plate`` entry, so they are unchanged by plates existing."""
+    from .engine.plates import crop_box
+
+    faces = [{"character": face.character, "box": list(face.box), "crop_box": list(crop_box(face.box, shot.plate.size))}
+             for face in shot.faces]
+    return {"plate": {"sha256": shot.plate.sha256, "size": list(shot.plate.size), "faces": faces,
+                      "strength": shot.strength, "method": _method_constants()}}
+
+
+def plate_record(shot: PlateShot, path_text: str, expressions: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar's ``plate`` block (docs/file-formats.md): the file, and per face its box, crop box,
+    character, expression (``expressions``: character -> its resolved record, or None) and strength."""
+    from .engine.plates import crop_box
+
+    return {"sha256": shot.plate.sha256, "path": path_text, "size": list(shot.plate.size),
+            "faces": [{"character": face.character, "box": list(face.box),
+                       "crop_box": list(crop_box(face.box, shot.plate.size)), "detected": face.detected,
+                       "expression": expressions.get(face.character), "strength": shot.strength}
+                      for face in shot.faces]}
+
+
+def _field_path(field: str) -> tuple[str | int, ...]:
+    if "[" in field:
+        name, index = field.rstrip("]").split("[")
+        return name, int(index)
+    return (field,)
+
+
+def refuse_plates(loaded: LoadedShotList, face_models: str | None = None, preset: str | None = None) -> None:
+    """Raise a ShotListError for plate shots: their problems, else that rendering them is not yet supported.
+
+    Called by ``validate`` and ``plan_shotlist`` (so by every render): a shot list with plates is checked
+    fully (files, boxes, faces) but never half-rendered.
+    """
+    if not any(shot.plate is not None for shot in loaded.shotlist.shots):
+        return
+    from .errors import ModelUnavailableError
+    from .identity.resolve import face_models_for, shared_analyzer
+
+    try:
+        models = face_models_for(preset or loaded.shotlist.model.preset, face_models)
+    except ModelUnavailableError:
+        models = None
+    _shots, problems = check_plates(loaded, models, (lambda: shared_analyzer(models)) if models else None)
+    if not problems:
+        for i, shot in enumerate(loaded.shotlist.shots):
+            if shot.plate is not None:
+                line, column = loaded.position(("shots", i, "plate"))
+                problems.append(Problem(NOT_YET_SUPPORTED, f"shots[{i}].plate", line, column,
+                                        "remove 'plate' to render the shot from text"))
+    raise ShotListError(loaded.source, problems)
