@@ -3,7 +3,9 @@
 Recorded by running this module (``python tests/golden_images.py``, with the synthetic face pack the
 tests use) with the code as it was without several-characters support: first on the branch before it
 was added, then again on main each time main itself changed one-character keys or pixels (issue 15:
-identities keyed by what made them, framing hygiene; issue 18a: long prompts, CPU batch sizes), main
+identities keyed by what made them, framing hygiene; issue 18a: long prompts, CPU batch sizes; issue 17:
+the FaceID LoRA applied per row, which changed every identity job's key and pixels and left the
+text-only job's byte-identical — re-recorded on the issue-17 branch after merging main), main
 exported with ``git archive`` and this module run against it: the branch then matched main exactly.
 tests/test_multi_character.py recomputes the same values and compares. The quickstart's ``sc01_sh040``
 is recorded too but not compared: it names two characters and is a two-character shot now. Every job
