@@ -5,7 +5,8 @@ tests use) with the code as it was without several-characters support: first on 
 was added, then again on main each time main itself changed one-character keys or pixels (issue 15:
 identities keyed by what made them, framing hygiene; issue 18a: long prompts, CPU batch sizes; issue 17:
 the FaceID LoRA applied per row, which changed every identity job's key and pixels and left the
-text-only job's byte-identical — re-recorded on the issue-17 branch after merging main), main
+text-only job's byte-identical — re-recorded on the issue-17 branch after merging main, with
+OMP_NUM_THREADS=1 as the suite runs: with the LoRA, some identity jobs' pixels differ at 2 threads), main
 exported with ``git archive`` and this module run against it: the branch then matched main exactly.
 tests/test_multi_character.py recomputes the same values and compares. The quickstart's ``sc01_sh040``
 is recorded too but not compared: it names two characters and is a two-character shot now. Every job
