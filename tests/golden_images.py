@@ -6,7 +6,8 @@ was added, then again on main each time main itself changed one-character keys o
 identities keyed by what made them, framing hygiene; issue 18a: long prompts, CPU batch sizes; issue 17:
 the FaceID LoRA applied per row, which changed every identity job's key and pixels and left the
 text-only job's byte-identical — re-recorded on the issue-17 branch after merging main, with
-OMP_NUM_THREADS=1 as the suite runs: with the LoRA, some identity jobs' pixels differ at 2 threads), main
+OMP_NUM_THREADS=1 as the suite runs: a tiny UNet forward differs by ~1e-6 between 1 and 2 CPU threads,
+with or without the LoRA, and some identity jobs' 8-bit pixels now do too), main
 exported with ``git archive`` and this module run against it: the branch then matched main exactly.
 tests/test_multi_character.py recomputes the same values and compares. The quickstart's ``sc01_sh040``
 is recorded too but not compared: it names two characters and is a two-character shot now. Every job
