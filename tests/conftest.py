@@ -21,6 +21,19 @@ def synthetic_face_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_synthetic_face_pack(tmp_path_factory.mktemp("face-models"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Every in-process render on one CPU thread, as the subprocess renders (cli_helpers.cli_env) run.
+
+    A CPU forward's float sums depend on how many threads split them (about 1e-6 in a tiny UNet's output),
+    which can move an 8-bit pixel; the golden pixel hashes (tests/golden_images.py) are recorded on one
+    thread, so the suite gives the same bytes on a 2-core CI machine and a 64-core workstation.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
                     synthetic_face_models: Path) -> None:
