@@ -126,8 +126,31 @@ class RenderRequest:
                 self.text_windows)
 
 
+class TakeFiles:
+    """The files of one take in the output folder, named from its shot id and take, never from counters."""
+
+    shot_id: str
+    take: int
+
+    @property
+    def stem(self) -> str:
+        return f"{self.shot_id}_t{self.take}"
+
+    @property
+    def image_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.png"
+
+    @property
+    def sidecar_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.json"
+
+    @property
+    def mask_relpath(self) -> str:
+        return f"{self.shot_id}/{self.stem}.mask.png"
+
+
 @dataclass(frozen=True)
-class Job:
+class Job(TakeFiles):
     key: str
     shot_id: str
     take: int  # 1-based
@@ -150,25 +173,10 @@ class Job:
             return tuple(c["name"] for c in self.cast)
         return () if self.subject is None else (self.subject,)
 
-    @property
-    def stem(self) -> str:
-        return f"{self.shot_id}_t{self.take}"
-
-    @property
-    def image_relpath(self) -> str:
-        return f"{self.shot_id}/{self.stem}.png"
-
-    @property
-    def sidecar_relpath(self) -> str:
-        return f"{self.shot_id}/{self.stem}.json"
-
-    @property
-    def mask_relpath(self) -> str:
-        return f"{self.shot_id}/{self.stem}.mask.png"
 
 
 @dataclass(frozen=True)
-class BlockedJob:
+class BlockedJob(TakeFiles):
     """A take that cannot be planned: a character it names could not be turned into an identity."""
 
     shot_id: str
@@ -177,17 +185,6 @@ class BlockedJob:
     character: str
     problem: Any  # errors.Problem, with the character's (or its selfie's) line
 
-    @property
-    def stem(self) -> str:
-        return f"{self.shot_id}_t{self.take}"
-
-    @property
-    def image_relpath(self) -> str:
-        return f"{self.shot_id}/{self.stem}.png"
-
-    @property
-    def sidecar_relpath(self) -> str:
-        return f"{self.shot_id}/{self.stem}.json"
 
 
 @dataclass
