@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_faceid import WEIGHT_NAME, identities, run_unet, unet_inputs
 
 from idcli.engine.build import build_tiny_pipeline
 from idcli.engine.faceid import (
@@ -17,7 +18,6 @@ from idcli.engine.faceid import (
     write_random_faceid_adapter,
 )
 from idcli.errors import ModelUnavailableError
-from tests.test_faceid import WEIGHT_NAME, identities, run_unet, unet_inputs
 
 PRESETS = ["tiny-sd", "tiny-sdxl"]
 

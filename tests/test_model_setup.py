@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from hub_emulator import HubEmulator
 
 from idcli.errors import ModelUnavailableError
-from tests.hub_emulator import HubEmulator
 
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 FACEID = "h94/IP-Adapter-FaceID"
