@@ -149,7 +149,7 @@ def resolve_recorded_identity(character: dict[str, Any], strength: float, preset
     """The identity a record's conditioning character was rendered with, each input checked."""
     from .identity.encode import SelfieFile
     from .identity.pack import PackError, read_pack
-    from .identity.resolve import cached_pack_path, identity_from_pack, identity_from_selfies, identity_key
+    from .identity.resolve import identity_from_pack, identity_from_selfies, identity_key, read_cached_pack
 
     name = character.get("name", "?")
     if character.get("source") == "pack":
@@ -186,13 +186,7 @@ def resolve_recorded_identity(character: dict[str, Any], strength: float, preset
             if character.get("identity_key") and key != character["identity_key"]:
                 notes.append(f"'{name}': this idcli keys the identity differently (encoder or aggregation settings "
                              "changed); it is encoded again")
-            cached = cached_pack_path(key)
-            pack = None
-            if cached.is_file():
-                try:
-                    pack = read_pack(cached)
-                except PackError:
-                    pack = None
+            pack = read_cached_pack(key)
             if pack is not None:
                 identity = identity_from_pack(name, strength, pack, "selfies", key,
                                       tuple((str(s.path), s.sha256) for s in selfies))

@@ -129,17 +129,23 @@ def cached_pack_path(key: str) -> Path:
     return state_dir() / "identities" / f"{key.split(':')[1][:32]}.idpack"
 
 
+def read_cached_pack(key: str) -> Any:
+    """The identity cache's pack for ``key``, or None when there is none (or it is damaged: rebuilt then)."""
+    path = cached_pack_path(key)
+    if not path.is_file():
+        return None
+    try:
+        return read_pack(path)
+    except PackError:
+        return None
+
+
 def identity_from_selfies(name: str, strength: float, selfies: list[SelfieFile], models: FaceModels,
                           on_encode: Callable[[str], None] | None = None) -> CharacterIdentity:
     """The identity of ``selfies`` (already read): from the cache, else encoded and cached."""
     key = identity_key([s.sha256 for s in selfies], models.hash)
     cached = cached_pack_path(key)
-    pack = None
-    if cached.is_file():
-        try:
-            pack = read_pack(cached)
-        except PackError:
-            pack = None  # a damaged cache entry is rebuilt
+    pack = read_cached_pack(key)
     if pack is None:
         from .build import build_identity
 
