@@ -65,7 +65,7 @@ def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     return OutputError(f"cannot {verb} {path}: {exc.strerror or exc}")
 
 
-def _png_record(fd: int) -> dict[str, Any] | None:
+def png_record_of_fd(fd: int) -> dict[str, Any] | None:
     """The ``idcli`` record of the PNG open as ``fd``, read from its headers only (nothing decoded)."""
     from .provenance import read_png_record
 
@@ -253,7 +253,7 @@ class OutputStore:
         try:
             # The record comes from the PNG's headers and the hash from the same descriptor, so both
             # describe one file; nothing larger than idcli ever writes is parsed or hashed.
-            record = _png_record(fd) if os.fstat(fd).st_size <= MAX_IMAGE_BYTES else None
+            record = png_record_of_fd(fd) if os.fstat(fd).st_size <= MAX_IMAGE_BYTES else None
             if record and record.get("job_key") == job.key:
                 return JobState("recoverable", "image committed, sidecar missing", record, sha256_fd(fd))
         except OSError:

@@ -51,7 +51,7 @@ def read_sidecar_file(path: Path) -> dict[str, Any] | None:
 
 
 def _png_key(path: Path) -> str | None:
-    from .provenance import read_png_record
+    from .store import png_record_of_fd
 
     try:
         fd = safeio.open_regular(path, follow_links=False)
@@ -60,10 +60,7 @@ def _png_key(path: Path) -> str | None:
     try:
         if os.fstat(fd).st_size > 256 * 1024 * 1024:
             return None
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            record = read_png_record(stream)
-    except Exception:  # a damaged file is simply not keyed
-        record = None
+        record = png_record_of_fd(fd)  # a damaged file is simply not keyed (None)
     finally:
         os.close(fd)
     key = record.get("job_key") if record else None
