@@ -57,6 +57,31 @@ class IdentityLine:
 
 
 @dataclass(frozen=True)
+class PlateFaceRequest:
+    """One face of a plate job: the identity line (by character name) it takes, and where it sits."""
+
+    character: str  # the name of one of the request's identity lines (``identity_lines()``)
+    box: tuple[int, int, int, int]  # the face box, x, y, w, h in plate pixels
+    crop_box: tuple[int, int, int, int]  # the square worked at the model's size (engine/plates.crop_box)
+
+
+@dataclass(frozen=True)
+class PlateRequest:
+    """A plate job's plate (docs/plates.md): the engine re-generates each face's crop image-to-image at the
+    request's working size (``width`` x ``height``, square) and composites it back into these pixels."""
+
+    pixels: Any = field(compare=False, repr=False)  # numpy uint8 (h, w, 3|4), upright, as read from the file
+    sha256: str
+    faces: tuple[PlateFaceRequest, ...]
+    strength: float  # the fraction of the schedule re-run on each face (engine/plates.start_index)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in plate pixels: the output image's size."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     """What the engine needs for one image. Requests in one batch share their ``batch_signature``;
     the identity (embedding and strength) is per image, so one batch can hold several characters."""
@@ -88,6 +113,10 @@ class RenderRequest:
     # All rows of one forward share a sequence length, and padding a row with windows changes its image,
     # so jobs batch only with jobs of the same count.
     text_windows: int = 1
+    # A plate job (docs/plates.md): the faces of ``plate`` are re-generated at the working size, one crop per
+    # face, each with its character's identity line and the face mask as that line's fusion mask; the
+    # image returned is the plate, at the plate's size. None: text-to-image.
+    plate: PlateRequest | None = None
 
     def identity_lines(self) -> tuple[IdentityLine, ...]:
         """The identity lines of a dual-line image: one per conditioning character."""
@@ -122,8 +151,14 @@ class RenderRequest:
         return 1 + min(len(self.identity_references), MAX_PREPENDED_REFERENCES)
 
     def batch_signature(self) -> tuple[Any, ...]:
-        return (self.width, self.height, self.steps, self.guidance, self.sampler, self.identity_count(),
-                self.text_windows)
+        signature = (self.width, self.height, self.steps, self.guidance, self.sampler, self.identity_count(),
+                     self.text_windows)
+        if self.plate is None:
+            return signature  # text-to-image signatures are unchanged by plates existing
+        from .engine.plates import start_index
+
+        # Plate crops start at the schedule step their strength gives: crops batch with crops that share it.
+        return (*signature, "plate", start_index(self.steps, self.plate.strength))
 
 
 class TakeFiles:
