@@ -29,6 +29,10 @@ class Preset:
     # IP-Adapter FaceID: (hub id, weight file) for real presets; None for tiny presets, which build a
     # random-weight adapter with the published key layout (see engine/faceid.py).
     faceid: tuple[str, str] | None = None
+    # IP-Adapter FaceID-Plus v2 (docs/identity.md): (hub id, weight file) of the adapter, and (hub id,
+    # subfolder) of the CLIP ViT-H image encoder whose face-crop features it reads. Real presets only.
+    faceid_plusv2: tuple[str, str] | None = None
+    image_encoder: tuple[str, str] | None = None
     # How random weights are drawn: "torch" runs every module's own initialisation (the tiny presets);
     # "fan-in" creates parameters on the meta device and draws each once (see engine/build.py), which
     # builds a billion-parameter model in seconds. Part of the model identity when not "torch".
@@ -116,11 +120,15 @@ PRESETS: dict[str, Preset] = {
         name="sd15", architecture="sd", default_id="stable-diffusion-v1-5/stable-diffusion-v1-5",
         size=(512, 512), steps=25, guidance=7.0, sampler="dpmpp-2m", random_weights=False,
         faceid=("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin"),
+        faceid_plusv2=("h94/IP-Adapter-FaceID", "ip-adapter-faceid-plusv2_sd15.bin"),
+        image_encoder=("h94/IP-Adapter", "models/image_encoder"),
     ),
     "sdxl": Preset(
         name="sdxl", architecture="sdxl", default_id="stabilityai/stable-diffusion-xl-base-1.0",
         size=(1024, 1024), steps=30, guidance=6.0, sampler="dpmpp-2m", random_weights=False,
         faceid=("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sdxl.bin"),
+        faceid_plusv2=("h94/IP-Adapter-FaceID", "ip-adapter-faceid-plusv2_sdxl.bin"),
+        image_encoder=("h94/IP-Adapter", "models/image_encoder"),
     ),
 }
 
