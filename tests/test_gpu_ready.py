@@ -133,9 +133,9 @@ def test_probe_stops_after_the_last_fusion_window_closes(tiny_engines, monkeypat
     forwards_probed: list[int] = []
     record = fusion.AttentionProbe.record
 
-    def counting_record(self, query, key, scale):
+    def counting_record(self, query, key, scale, level=None):
         forwards_probed.append(1)
-        return record(self, query, key, scale)
+        return record(self, query, key, scale, level)
 
     monkeypatch.setattr(fusion.AttentionProbe, "record", counting_record)
     calls_per_forward = len([name for name in engine.pipe.unet.attn_processors if name.endswith("attn2.processor")])

@@ -3,7 +3,8 @@
 The published SDXL (or SD1.5) UNet is built with its parameters on the meta device (nothing allocated, so
 this runs anywhere in seconds), every attention processor is idcli's FaceID processor, and one forward
 of a batch of dual-line jobs runs under a dispatch mode that counts each ATen operation that would launch
-a kernel (views and metadata-only operations excluded). Three forwards are counted: without the probe,
+a kernel (views and metadata-only operations excluded), the probe's ``maps()`` after it included. Three
+forwards are counted: without the probe,
 with the probe as idcli runs it (the semantic rows of a batch are consecutive: a slice), and with the
 rows picked by ``index_select`` (a batch whose dual-line jobs are not consecutive, and every batch before
 this change).
@@ -75,8 +76,10 @@ def count_forward(arch: str, jobs: int, dtype: torch.dtype, probe_kind: str) -> 
     counter = LaunchCounter()
     with torch.inference_mode(), counter:
         unet(sample, torch.tensor(500.0, device=device), encoder_hidden_states=text, added_cond_kwargs=added)
+        if probe_kind != "none":
+            probe.maps()  # the maps resampled to the latent grid and averaged, as the engine asks after a forward
     if probe_kind != "none":
-        probed = probe._layers
+        probed = len(probe._parts)
     return {"launches": counter.count, "probed_layers": probed}
 
 

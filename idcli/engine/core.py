@@ -95,14 +95,18 @@ class Engine:
         self.adapter_record: dict[str, Any] | None = None
         if adapter is not None:
             self._load_adapter(adapter)
-        if runtime.compile:
-            # After the adapter: its processors are part of the compiled graph. Row counts change
-            # between batches and dual-line evaluations, so shapes are marked dynamic from the start.
-            pipe.unet.forward = torch.compile(pipe.unet.forward, dynamic=True)
         self.is_sdxl = identity.architecture == "sdxl"
-        from .fusion import probe_levels
+        from .fusion import mark_attention_levels, probe_levels
 
         self.probe_levels = probe_levels(pipe.unet.config)
+        mark_attention_levels(pipe.unet)
+        # After the adapter: its processors are part of the compiled graph, one graph for every kind of
+        # batch (engine/compiled.py). Its ``fallback`` says why, once torch gives up and it runs uncompiled.
+        self.compiled: Any = None
+        if runtime.compile:
+            from .compiled import compile_unet
+
+            self.compiled = compile_unet(pipe.unet)
         # Tests only: a function (evaluation index, request) -> mask replacing the computed fusion masks,
         # either one value for every character's line or a mapping character name -> value (others 0).
         self.mask_override: Any = None
@@ -143,6 +147,7 @@ class Engine:
                     results[i] = result
             return results
         started = time.perf_counter()
+        compiled_before = self.compiled is not None and self.compiled.fallback is None
         with torch.inference_mode(), self._step_reports(requests[0]):
             with self._batch_state():
                 latents, facts = self._denoise(requests, capture=capture_masks)
@@ -156,6 +161,9 @@ class Engine:
                          "masks": [m.numpy() for m in f["masks"]], "names": f["names"],
                          "preview": self._decode(f["x0"])[0]} for f in frames]
         seconds = time.perf_counter() - started
+        if compiled_before and self.compiled.fallback is not None:
+            # --compile gave up during this batch: said once, by the executor that ran it (a run warning).
+            facts[0]["compile_fallback"] = self.compiled.fallback
         members = list(range(len(requests)))  # indices into ``requests`` of the jobs in this forward
         return [RenderResult(p, {"batch_seconds": seconds, "batch_members": members, **fact})
                 for p, fact in zip(pixels, facts, strict=True)]
@@ -246,6 +254,7 @@ class Engine:
 
             file_hash = resolved_weight_sha256(adapter)  # a hub file is hashed once resolved
         self.pipe.unet.to(self.device, self.torch_dtype)
+        state.place(self.device, self.torch_dtype)  # the rows' strengths are made there, before each forward
         self.faceid = state
         self.adapter_record = {**adapter.record(), "weight_sha256": file_hash}
 

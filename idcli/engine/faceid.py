@@ -201,12 +201,24 @@ class FaceIDState:
     The checkpoint's LoRA is scaled per row by ``lora_scale_for``: the row's strength, its largest
     value when the strength varies over tokens or pixels (the LoRA adapts whole projections, not
     regions), so a row at strength 0 everywhere stays text-only there too.
+
+    Every multiplier the processors read is made when ``row_scale`` is set, on the device and in the dtype
+    given to ``place`` (the engine's): nothing is computed, copied or cached while the UNet runs, so a
+    ``torch.compile``'d UNet sees tensors whose values change from batch to batch, never Python state
+    (idcli/engine/compiled.py).
     """
 
     def __init__(self, row_scale: float | torch.Tensor = 1.0) -> None:
+        self._device: torch.device | None = None
+        self._dtype: torch.dtype | None = None
         self.row_scale = row_scale
         # An AttentionProbe (engine/fusion.py) set for a forward whose text attention dual-line needs.
         self.probe: Any = None
+
+    def place(self, device: Any, dtype: torch.dtype) -> None:
+        """Make the multipliers on ``device`` in ``dtype`` (the UNet's) from now on, the current ones too."""
+        self._device, self._dtype = torch.device(device), dtype
+        self.row_scale = self._row_scale
 
     @property
     def row_scale(self) -> float | torch.Tensor:
@@ -234,53 +246,83 @@ class FaceIDState:
             value = float(value)
             self.active = value != 0.0
         self._row_scale = value
-        self._cache: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._prepare(value)
+
+    def _prepare(self, value: float | torch.Tensor) -> None:
+        """The multipliers of ``value``: per row (or token) for the identity attention, per row for the LoRA,
+        and for a spatial mask one per layer grid. Made once here; the processors only read them."""
+        self._scale: float | torch.Tensor = value
+        self._lora: float | torch.Tensor = value
+        self._grids: dict[int, torch.Tensor] = {}  # a spatial mask's multiplier per layer token count
+        if not isinstance(value, torch.Tensor):
+            return
+        self._lora = self._placed(value.flatten(1).amax(dim=1).reshape(-1, 1, 1))
+        if value.ndim == 4:
+            height, width = value.shape[2], value.shape[3]
+            for level in range(_GRID_LEVELS):
+                grid = _ceil_grid(height, width, level)
+                if grid[0] * grid[1] not in self._grids:  # the first level of a token count, as _layer_grid
+                    area = F.interpolate(value.float(), size=grid, mode="area").flatten(2).transpose(1, 2)
+                    self._grids[grid[0] * grid[1]] = self._placed(area)
+        else:
+            self._scale = self._placed(value)
+
+    def _placed(self, value: torch.Tensor) -> torch.Tensor:
+        return value if self._device is None else value.to(device=self._device, dtype=self._dtype)
+
+    def _check_rows(self, value: torch.Tensor, batch: int) -> None:
+        # Eager only: traced, the rows are symbolic sizes, and multiplying by the strengths fails the same way.
+        if not torch.compiler.is_compiling() and value.shape[0] not in (1, batch):
+            raise ValueError(f"row_scale has {value.shape[0]} rows but the UNet batch has {batch}")
 
     def scale_for(self, batch: int, seq_len: int, like: torch.Tensor) -> float | torch.Tensor | None:
-        """The multiplier for one layer's identity attention output ``[batch, seq_len, dim]``; None: skip."""
-        if not self.active:
+        """The multiplier for one layer's identity attention output ``[batch, seq_len, dim]``; None: skip.
+
+        Eager, a batch in which no row has an identity skips the identity attention (None). Traced by
+        ``torch.compile`` it never skips: the zero multipliers give the same values, and one graph serves
+        text-only, single-line and dual-line batches alike.
+        """
+        if not torch.compiler.is_compiling() and not self.active:
             return None
         value = self._row_scale
         if not isinstance(value, torch.Tensor):
             return value
-        if value.shape[0] not in (1, batch):
-            raise ValueError(f"row_scale has {value.shape[0]} rows but the UNet batch has {batch}")
-        key = (seq_len, like.device, like.dtype)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        self._check_rows(value, batch)
         if value.ndim == 4:
-            grid = _layer_grid(value.shape[2], value.shape[3], seq_len)
-            scale = F.interpolate(value.float(), size=grid, mode="area").flatten(2).transpose(1, 2)
+            scale = self._grids.get(seq_len)
+            if scale is None:
+                raise ValueError(f"a {value.shape[2]}x{value.shape[3]} strength mask does not match a layer with "
+                                 f"{seq_len} tokens")
         elif value.shape[1] in (1, seq_len):
-            scale = value
+            scale = self._scale
         else:
             raise ValueError(f"row_scale has {value.shape[1]} tokens per row; this layer has {seq_len}")
-        scale = scale.to(device=like.device, dtype=like.dtype)
-        self._cache[key] = scale
-        return scale
+        return scale.to(device=like.device, dtype=like.dtype)  # already there once placed: no copy
 
     def lora_scale_for(self, batch: int, like: torch.Tensor) -> float | torch.Tensor | None:
-        """The LoRA multiplier per row: a number or ``[batch, 1, 1]``; None: no row uses the identity."""
-        if not self.active:
+        """The LoRA multiplier per row: a number or ``[batch, 1, 1]``; None (eager only): no row uses the
+        identity."""
+        if not torch.compiler.is_compiling() and not self.active:
             return None
-        value = self._row_scale
+        value = self._lora
         if not isinstance(value, torch.Tensor):
             return value
-        if value.shape[0] not in (1, batch):
-            raise ValueError(f"row_scale has {value.shape[0]} rows but the UNet batch has {batch}")
-        key = ("lora", like.device, like.dtype)
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = value.flatten(1).amax(dim=1).reshape(-1, 1, 1).to(device=like.device, dtype=like.dtype)
-            self._cache[key] = cached
-        return cached
+        self._check_rows(value, batch)
+        return value.to(device=like.device, dtype=like.dtype)
+
+
+_GRID_LEVELS = 8  # resolution levels a strength mask is made for (a UNet has at most 4 or 5)
+
+
+def _ceil_grid(height: int, width: int, level: int) -> tuple[int, int]:
+    """The token grid ``level`` stride-2 downsamplings make of height x width (each rounds up)."""
+    return math.ceil(height / 2**level), math.ceil(width / 2**level)
 
 
 def _layer_grid(height: int, width: int, seq_len: int) -> tuple[int, int]:
     """The token grid of a UNet layer with ``seq_len`` tokens for a latent of height x width."""
-    for level in range(8):  # each stride-2 downsampling rounds up
-        h, w = math.ceil(height / 2**level), math.ceil(width / 2**level)
+    for level in range(_GRID_LEVELS):
+        h, w = _ceil_grid(height, width, level)
         if h * w == seq_len:
             return h, w
     raise ValueError(f"a {height}x{width} strength mask does not match a layer with {seq_len} tokens")
@@ -307,6 +349,10 @@ class RowScaledIPAdapterProcessor(nn.Module):
         self.to_k_ip: nn.Linear | None = None
         self.to_v_ip: nn.Linear | None = None
         self.lora: FaceIDLoRA | None = None
+        # The resolution level the layer runs at (0 = the latent's), set by engine/fusion.py's
+        # ``mark_attention_levels``: the attention probe picks and places its maps by it. None: the probe
+        # finds it from the layer's token count.
+        self.level: int | None = None
         if hidden_size is not None and cross_attention_dim is not None:
             self.to_k_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
             self.to_v_ip = nn.Linear(cross_attention_dim, hidden_size, bias=False)
@@ -385,7 +431,7 @@ class RowScaledIPAdapterProcessor(nn.Module):
         out = self._merge(out, batch).to(query.dtype)
         probe = self.state.probe
         if probe is not None and encoder_hidden_states is not None:
-            probe.record(query, key, attn.scale)
+            probe.record(query, key, attn.scale, self.level)
 
         if identity_tokens is not None and self.to_k_ip is not None and self.to_v_ip is not None:
             scale = self.state.scale_for(batch, out.shape[1], out)

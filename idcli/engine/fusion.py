@@ -18,6 +18,7 @@ Everything is per row: no value of one job ever depends on another job in the ba
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -55,6 +56,32 @@ def attention_levels(unet_config: Any) -> set[int]:
     return levels
 
 
+def attention_level(name: str, unet_config: Any) -> int | None:
+    """The resolution level of the attention layer (or processor) ``name`` of a UNet2DConditionModel: down
+    block i runs at level i (each but the last halves the size at its end), up block i at level
+    ``blocks - 1 - i`` (each but the last doubles it at its end), the middle block at the lowest."""
+    blocks = len(unet_config.down_block_types)
+    part = name.split(".")
+    if part[0] == "down_blocks":
+        return int(part[1])
+    if part[0] == "up_blocks":
+        return blocks - 1 - int(part[1])
+    if part[0] == "mid_block":
+        return blocks - 1
+    return None
+
+
+def mark_attention_levels(unet: Any) -> int:
+    """Tell each processor that has a ``level`` (the FaceID processors) its layer's resolution level, for
+    the attention probe of a ``torch.compile``'d UNet. Returns how many were marked."""
+    marked = 0
+    for name, proc in unet.attn_processors.items():
+        if hasattr(proc, "level"):
+            proc.level = attention_level(name, unet.config)
+            marked += 1
+    return marked
+
+
 def probe_levels(unet_config: Any) -> set[int]:
     """Levels whose attention maps make the mask: 1 to 3 (the layout-forming resolutions, and cheap),
     or every level with cross-attention when a UNet has none there."""
@@ -70,11 +97,18 @@ class AttentionProbe:
     each row's subject tokens, on the UNet's device. Maps are averaged over heads and layers and
     resampled to the latent grid. One probe serves a whole batch: ``reset`` before each forward.
 
+    Inside the forward (``record``, called by the FaceID processors of the layers at ``levels``) only
+    each layer's attention to the subject tokens is computed; ``maps`` then resamples them to the latent
+    grid, one interpolation per resolution level for all that level's layers together, and adds them in
+    the order the layers ran. Interpolation works on each map alone, so this is the same arithmetic, bit
+    for bit, as one interpolation per layer, at a launch per level instead of per layer. (Summing a
+    level's maps before one interpolation would save the adds too, but changes the order of the float
+    additions and so some pixels by one 8-bit level: docs/performance.md.)
+
     Cost per probed layer: the rows are a slice (a view, no kernel) when they are consecutive, as they
-    are when a batch's dual-line jobs are; the token weights are cut to the layer's token count once.
-    Summing the maps per resolution level and upsampling once per level would save one interpolation per
-    layer, but it changes the order of the float additions and so some pixels by one 8-bit level
-    (measured, docs/performance.md); it waits for a release that re-renders anyway.
+    are when a batch's dual-line jobs are; the token weights are cut by a view. Traced by ``torch.compile``
+    the rows are gathered by an index tensor instead (same values): which rows, how many, and the latent
+    size are then data of the graph, not constants it would be recompiled for.
     """
 
     def __init__(self, rows: list[int], token_weights: torch.Tensor, latent_hw: tuple[int, int],
@@ -88,53 +122,79 @@ class AttentionProbe:
         # slice, a view with no kernel; others are gathered.
         unique = list(dict.fromkeys(rows))
         consecutive = bool(unique) and unique == list(range(unique[0], unique[0] + len(unique)))
+        device = token_weights.device
+        order = [unique.index(r) for r in rows]
         self._slice = slice(unique[0], unique[0] + len(unique)) if consecutive else None
-        self._index = torch.tensor(unique, device=token_weights.device)
-        self._expand = None if len(unique) == len(rows) else torch.tensor([unique.index(r) for r in rows],
-                                                                          device=token_weights.device)
-        self._cut: dict[int, torch.Tensor] = {}  # token count -> weights [rows, 1, 1, tokens]
-        self._grids = {ceil_grid(latent_hw, level) for level in levels}
-        self._sum: torch.Tensor | None = None
-        self._layers = 0
+        self._index = torch.tensor(unique, device=device, dtype=torch.long)
+        self._order = None if len(unique) == len(rows) else torch.tensor(order, device=device, dtype=torch.long)
+        self._weights = token_weights[:, None, None, :]  # [rows, 1, 1, tokens]: cut to a layer's tokens by a view
+        # Traced, the same gathers always run, by index tensors of at least two entries (the last repeated;
+        # maps() drops what that adds): torch compiles a size of 1 as a constant, so one line or one semantic
+        # row would otherwise need graphs of their own.
+        pad = (lambda xs: xs + xs[-1:] * (2 - len(xs))) if rows else list
+        self._traced_index = torch.tensor(pad(unique), device=device, dtype=torch.long)
+        self._traced_order = torch.tensor(pad(order), device=device, dtype=torch.long)
+        self._traced_weights = token_weights[pad(list(range(len(rows))))][:, None, None, :]
+        self._tokens_level = {math.prod(ceil_grid(latent_hw, level)): level for level in sorted(levels, reverse=True)}
+        self._parts: list[tuple[int, torch.Tensor]] = []
 
     def reset(self) -> None:
         """Forget the maps gathered so far (before the next forward)."""
-        self._sum = None
-        self._layers = 0
+        self._parts = []
 
-    def _grid(self, seq_len: int) -> tuple[int, int] | None:
-        for grid in self._grids:
-            if grid[0] * grid[1] == seq_len:
-                return grid
-        return None
-
-    def _rows(self, x: torch.Tensor) -> torch.Tensor:
-        return x[self._slice] if self._slice is not None else x.index_select(0, self._index)
-
-    def record(self, query: torch.Tensor, key: torch.Tensor, scale: float) -> None:
-        """``query`` ``[batch, heads, seq, dim]`` and text ``key`` ``[batch, heads, tokens, dim]`` of one layer."""
-        grid = self._grid(query.shape[2])
-        if grid is None or not self.rows:
+    def record(self, query: torch.Tensor, key: torch.Tensor, scale: float, level: int | None = None) -> None:
+        """``query`` ``[batch, heads, seq, dim]`` and text ``key`` ``[batch, heads, tokens, dim]`` of one layer
+        at resolution ``level``. Eager, the level is found from the layer's token count; traced, the level the
+        layer was marked with is used (``mark_attention_levels``: the same level, without comparing the token
+        count with this latent size's, which would make the graph hold only for this size)."""
+        if torch.compiler.is_compiling():
+            if level is None:
+                level = self._tokens_level.get(query.shape[2])
+            if level in self.levels:
+                probs = _attention_probs(query.index_select(0, self._traced_index),
+                                         key.index_select(0, self._traced_index), scale)
+                self._parts.append((level, _subject_attention(probs.index_select(0, self._traced_order),
+                                                              self._traced_weights)))
             return
-        q = self._rows(query).float()
-        k = self._rows(key).float()
-        probs = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1)  # [rows, heads, seq, tokens]
-        if self._expand is not None:
-            probs = probs.index_select(0, self._expand)
-        tokens = probs.shape[-1]
-        weights = self._cut.get(tokens)
-        if weights is None:
-            weights = self._cut[tokens] = self.token_weights[:, None, None, :tokens]
-        attention = (probs * weights).sum(-1).mean(1)  # [rows, seq]
-        maps = attention.reshape(len(self.rows), 1, *grid)
-        if grid != self.latent_hw:
-            maps = F.interpolate(maps, size=self.latent_hw, mode="bilinear", align_corners=False)
-        self._sum = maps if self._sum is None else self._sum + maps
-        self._layers += 1
+        level = self._tokens_level.get(query.shape[2])
+        if level is None or not self.rows:
+            return
+        if self._slice is not None:
+            probs = _attention_probs(query[self._slice], key[self._slice], scale)
+        else:
+            probs = _attention_probs(query.index_select(0, self._index), key.index_select(0, self._index), scale)
+        if self._order is not None:
+            probs = probs.index_select(0, self._order)
+        self._parts.append((level, _subject_attention(probs, self._weights)))
 
     def maps(self) -> torch.Tensor | None:
         """``[rows, 1, H, W]``: the mean map of the layers seen, or None when no layer was probed."""
-        return None if self._sum is None else self._sum / self._layers
+        if not self._parts:
+            return None
+        rows = len(self.rows)
+        resampled: dict[int, Iterator[torch.Tensor]] = {}
+        for level in dict.fromkeys(level for level, _ in self._parts):
+            grid = ceil_grid(self.latent_hw, level)
+            stacked = torch.stack([a[:rows] for lv, a in self._parts if lv == level], dim=1).reshape(rows, -1, *grid)
+            if grid != self.latent_hw:
+                stacked = F.interpolate(stacked, size=self.latent_hw, mode="bilinear", align_corners=False)
+            resampled[level] = iter(stacked.unbind(1))
+        total: torch.Tensor | None = None
+        for level, _ in self._parts:
+            layer = next(resampled[level]).unsqueeze(1)
+            total = layer if total is None else total + layer
+        assert total is not None
+        return total / len(self._parts)
+
+
+def _attention_probs(query: torch.Tensor, key: torch.Tensor, scale: float) -> torch.Tensor:
+    """``[rows, heads, seq, tokens]``: each query position's attention over the text tokens, in float32."""
+    return torch.softmax(query.float() @ key.float().transpose(-1, -2) * scale, dim=-1)
+
+
+def _subject_attention(probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``[rows, seq]``: the attention each position gives the row's subject tokens, averaged over heads."""
+    return (probs * weights[..., :probs.shape[-1]]).sum(-1).mean(1)
 
 
 def ceil_grid(latent_hw: tuple[int, int], level: int) -> tuple[int, int]:

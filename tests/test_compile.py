@@ -1,0 +1,225 @@
+"""``--compile`` across mixed batches (engine/compiled.py): one graph per probe state, not per batch kind; the
+compiled images equal the uncompiled ones bit for bit; and a fallback is said, never silent.
+
+The UNet is compiled with torch's ``eager`` backend here (a backend that counts the graphs it is handed and
+runs each one op by op, as ``backend="eager"`` does): dynamo traces, guards and recompiles exactly as it
+does for inductor, so the graph count is inductor's, at a fraction of the compile time, and the arithmetic
+is the uncompiled UNet's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import idcli
+from idcli.engine.compiled import CompiledForward, compile_unet
+from idcli.engine.fusion import AttentionProbe, attention_level, ceil_grid, mark_attention_levels
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+
+SHOTS = """\
+version: 1
+project: compile
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 3, guidance: 5.0, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+  theo: {selfies: [selfies/theo_1.jpg]}
+shots:
+  - {id: text, prompt: "an empty lighthouse at dusk"}
+  - {id: dual, prompt: "{mara} on a pier", method: dual-line, method_params: {fusion_start: 0.34}}
+  - {id: single, prompt: "{theo} in a harbour", method: single}
+  - {id: two, prompt: "{theo} and {mara} by a boat", method: dual-line}
+  - {id: zero, prompt: "{theo} at a desk", method: single, identity_strength: 0}
+  - {id: wide, prompt: "{mara} on a roof", method: dual-line, size: 80x64}
+"""
+
+# Text-only, single line, dual-line with one and with two characters, a strength-0 character (a text-only
+# job once planned), batch sizes 1 to 4 (2 to 11 UNet rows), windows opening mid-batch, another image size.
+SEQUENCE = [["text"], ["single"], ["dual"], ["text", "single"], ["text", "dual", "single"], ["two"], ["zero"],
+            ["text", "single", "zero"], ["dual", "two"], ["single"], ["wide"], ["text", "dual", "single", "two"]]
+
+
+def _plan() -> tuple[object, dict[str, object]]:
+    """The adapter and each shot's request (one take each)."""
+    from idcli.run import plan_shotlist
+
+    plan, _runtime = plan_shotlist(idcli.loads_shotlist(SHOTS, base_dir=str(RECIPES)), device="cpu")
+    return plan.adapter, {job.shot_id: job.request for job in plan.jobs}
+
+
+def _pixels(path: object) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+@contextlib.contextmanager
+def _compiled(engine, backend) -> Iterator[CompiledForward]:
+    """The engine's UNet compiled for the block, as ``--compile`` does it; uncompiled again after it."""
+    torch._dynamo.reset()
+    engine.compiled = compile_unet(engine.pipe.unet, backend)
+    try:
+        yield engine.compiled
+    finally:
+        del engine.pipe.unet.forward
+        engine.compiled = None
+        torch._dynamo.reset()
+
+
+def test_mixed_batches_share_one_graph_per_probe_state(tiny_engines) -> None:
+    """The old processors (Python flags, caches filled while traced, a new probe each batch) made 8 graphs in
+    the first five batches of this sequence, hit torch's recompile limit and ran uncompiled from there,
+    silently. Now: one graph without the attention probe, one with it, for the whole sequence."""
+    adapter, requests = _plan()
+    engine = tiny_engines("tiny-sd", adapter)
+    batches = [[requests[i] for i in ids] for ids in SEQUENCE]
+    expected = [[r.pixels for r in engine.render(batch)] for batch in batches]
+
+    graphs: list[torch.fx.GraphModule] = []
+
+    def counting_eager(gm: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(gm)
+        return gm.forward  # what backend="eager" returns: the captured graph, run op by op
+
+    with _compiled(engine, counting_eager) as compiled:
+        per_batch = []
+        for batch, want in zip(batches, expected, strict=True):
+            before = len(graphs)
+            results = engine.render(batch)
+            per_batch.append(len(graphs) - before)
+            for got, pixels in zip(results, want, strict=True):
+                assert np.array_equal(got.pixels, pixels)  # bit for bit: the compiled UNet's arithmetic is eager's
+            assert all("compile_fallback" not in r.facts for r in results)
+        assert compiled.fallback is None
+    assert len(graphs) <= 2, per_batch
+    assert per_batch[0] == 1  # text-only: the graph without the probe ...
+    assert per_batch[2] == 1  # ... the first dual-line batch: the graph with it; nothing after
+
+
+def test_a_recompile_limit_is_said_and_the_run_goes_on_uncompiled(tiny_engines, write_shotlist, tmp_path) -> None:
+    """With torch's recompile limit at 1, the second graph (the probe's) cannot be made: the engine says so in
+    the batch's facts, the run prints a warning, and every image still equals the uncompiled one."""
+    shots = idcli.load_shotlist(write_shotlist(SHOTS))
+    adapter, _ = _plan()
+    engine = tiny_engines("tiny-sd", adapter)
+    only = ["text", "dual"]
+    reference = idcli.render(shots, tmp_path / "reference", device="cpu", batch_size=1, only=only,
+                             engine_factory=lambda m, r, a: engine)
+    notes: list[str] = []
+
+    class Notes:
+        def start(self, total, already_done): ...
+        def advance(self, outcome): ...
+        def note(self, text): notes.append(text)
+        def stop(self): ...
+
+    with _compiled(engine, "eager") as compiled, torch._dynamo.config.patch(recompile_limit=1):
+        report = idcli.render(shots, tmp_path / "compiled", device="cpu", batch_size=1, only=only,
+                              engine_factory=lambda m, r, a: engine, progress=Notes())
+        assert compiled.fallback is not None and "recompile limit (1 graphs" in compiled.fallback
+    assert report.rendered == 2 and report.failed == 0
+    warnings = [n for n in notes if n.startswith("warning: --compile gave up")]
+    assert len(warnings) == 1 and "recompile limit" in warnings[0], notes
+    for a, b in zip(report.jobs, reference.jobs, strict=True):
+        assert np.array_equal(_pixels(a.image), _pixels(b.image))
+
+
+def test_a_compiler_failure_falls_back_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    def broken_backend(gm, example_inputs):
+        raise RuntimeError("no C++ compiler here")
+
+    torch._dynamo.reset()
+    forward = CompiledForward(lambda x: torch.sin(x) * 2, backend=broken_backend)
+    x = torch.linspace(0, 1, 5)
+    with caplog.at_level("WARNING", logger="idcli.engine.compiled"):
+        assert torch.equal(forward(x), torch.sin(x) * 2)
+        assert torch.equal(forward(x), torch.sin(x) * 2)  # uncompiled from then on, said once
+    assert forward.fallback is not None and "no C++ compiler here" in forward.fallback
+    assert len([r for r in caplog.records if "runs uncompiled" in r.getMessage()]) == 1
+    torch._dynamo.reset()
+
+
+def test_out_of_memory_while_compiling_is_not_a_fallback() -> None:
+    """An out-of-memory error is the run's to handle (it halves the batch), not a reason to stop compiling."""
+    def oom_backend(gm, example_inputs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    torch._dynamo.reset()
+    forward = CompiledForward(lambda x: x + 1, backend=oom_backend)
+    with pytest.raises(Exception, match="out of memory"):
+        forward(torch.ones(3))
+    assert forward.fallback is None
+    torch._dynamo.reset()
+
+
+def test_probe_maps_equal_one_interpolation_per_layer() -> None:
+    """``maps`` resamples each level's layers in one interpolation and adds them in the order they ran: the
+    same bits as resampling and adding layer by layer (the formulation before), odd latent sizes included."""
+    generator = torch.Generator().manual_seed(3)
+    for latent_hw in [(8, 8), (13, 10), (32, 24)]:
+        levels = {0, 1, 2}
+        probe = AttentionProbe([4, 5, 5], torch.ones(3, 6), latent_hw, levels)
+        order = [1, 2, 2, 1, 0, 2, 2, 1, 1]  # levels as a UNet runs them: down, middle, up
+        parts = []
+        for level in order:
+            grid = ceil_grid(latent_hw, level)
+            parts.append((level, torch.rand(3, grid[0] * grid[1], generator=generator)))
+        probe._parts = list(parts)
+        reference = None
+        for level, attention in parts:
+            grid = ceil_grid(latent_hw, level)
+            layer = attention.reshape(3, 1, *grid)
+            if grid != latent_hw:
+                layer = F.interpolate(layer, size=latent_hw, mode="bilinear", align_corners=False)
+            reference = layer if reference is None else reference + layer
+        assert torch.equal(probe.maps(), reference / len(parts))
+
+
+@pytest.mark.parametrize("preset", ["bench-sd15", "bench-sdxl", "tiny-sd", "tiny-sdxl"])
+def test_marked_levels_match_the_layers_token_counts(preset: str) -> None:
+    """The level each processor is marked with (what a compiled probe uses) is the level its token count
+    gives (what the eager probe uses), for every cross-attention layer: compiled and eager probe the same
+    layers. Run on the meta device: no weights, no arithmetic."""
+    from idcli.engine.build import empty_components
+    from idcli.engine.faceid import FaceIDState, RowScaledIPAdapterProcessor
+
+    unet = empty_components(preset)["unet"]
+    state = FaceIDState(0.0)
+    unet.set_attn_processor({name: RowScaledIPAdapterProcessor(state=state) for name in unet.attn_processors})
+    assert mark_attention_levels(unet) == len(unet.attn_processors)
+    latent_hw = (24, 16)
+    levels = set(range(len(unet.config.down_block_types)))
+    probe = AttentionProbe([0], torch.zeros(1, 77, device="meta"), latent_hw, levels)
+    seen: list[tuple[int | None, int | None]] = []
+    record = probe.record
+
+    def checking(query, key, scale, level=None):
+        seen.append((level, probe._tokens_level.get(query.shape[2])))
+        return record(query, key, scale, level)
+
+    probe.record = checking
+    state.probe = probe
+    device = torch.device("meta")
+    added = None
+    if "xl" in preset:
+        added = {"text_embeds": torch.empty(2, unet.config.projection_class_embeddings_input_dim
+                                            - 6 * unet.config.addition_time_embed_dim, device=device),
+                 "time_ids": torch.empty(2, 6, device=device)}
+    unet.to(device)
+    with torch.inference_mode():
+        unet(torch.empty(2, unet.config.in_channels, *latent_hw, device=device), torch.tensor(500.0, device=device),
+             encoder_hidden_states=torch.empty(2, 77, unet.config.cross_attention_dim, device=device),
+             added_cond_kwargs=added)
+    cross = [name for name in unet.attn_processors if name.endswith("attn2.processor")]
+    assert len(seen) == len(cross) > 0
+    assert all(marked == found for marked, found in seen), seen
+    assert {attention_level(name, unet.config) for name in cross} <= levels
