@@ -113,6 +113,12 @@ def check_supported(record: dict[str, Any], notes: list[str]) -> None:
     if not isinstance(schema, int) or schema > SIDECAR_SCHEMA:
         raise ReproduceError(f"the record has sidecar schema {schema!r}, made by idcli {made_by}; this idcli "
                              f"{TOOL_VERSION} reads schema {SIDECAR_SCHEMA} and earlier: upgrade idcli")
+    if record.get("plate") is not None:
+        # A plate job's request needs the plate file's pixels (checked by its sha256) and its faces: not
+        # rebuilt from a record yet. Render the shot list again instead (its key covers the plate).
+        raise ReproduceError("the image is a plate job (docs/plates.md): idcli reproduce does not re-render "
+                             "plate images yet; 'idcli render' of its shot list re-renders it when its inputs "
+                             "changed")
     engine = record.get("engine")
     if engine is None:
         engine = ENGINE_ALGORITHM

@@ -21,6 +21,7 @@ class EncodedImage:
     # Positions in the batch of the jobs that went through the UNet with this one (the engine's
     # ``batch_members``; None: the whole batch).
     members: list[int] | None = None
+    plate: dict[str, Any] | None = None  # the engine's plate facts (plate jobs: faces' mask coverage, start step)
 
 
 def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
@@ -37,7 +38,13 @@ def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
         from ..masks import mask_strip_png
 
         mask_png = mask_strip_png(result.facts["mask_frames"], fusion["evaluations"])
-    return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"))
+    plate = result.facts.get("plate")
+    if result.facts.get("plate_mask") is not None and job.plate is not None:
+        from ..masks import plate_mask_png
+
+        # A plate job's faces over the plate (docs/plates.md), in place of a strip over the steps.
+        mask_png = plate_mask_png(result.pixels, result.facts["plate_mask"], job.plate["faces"])
+    return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"), plate)
 
 
 def _unconditioned_without_tokens(record: dict[str, Any], facts: dict[str, Any]) -> None:
