@@ -1,0 +1,231 @@
+"""Plate shots from plan to committed image (issue 12, docs/plates.md): plate jobs in the plan (request,
+key, listing), the sidecar's ``plate`` block, and renders on the tiny preset, CPU float32 (every pixel
+outside the recorded feathered face masks is the plate's own, identity only in the face, batch
+invariance, mixing with text-to-image jobs, edits, kill -9 then resume, bad plates through render)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import plan_on_cpu
+from PIL import Image
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+from idcli.engine import plates as P
+
+pytest.importorskip("insightface", exc_type=ImportError)
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE_PLATE = ROOT / "recipes" / "plates" / "two_people.png"
+runner = CliRunner()
+
+# Two plate shots sharing one plate, one text-to-image shot and one dual-line shot: small and fast.
+SHOTS = """\
+version: 1
+project: plate-test
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 4, guidance: 4.0, sampler: ddim, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
+shots:
+  - id: both
+    prompt: "{mara} and {theo} before a window"
+    plate: plate.png
+    expressions: {mara: joy, theo: {label: surprise, intensity: 0.7}}
+  - id: swapped
+    prompt: "{theo} and {mara} before a window"
+    plate: plate.png
+    plate_faces: [0, 1]
+    plate_strength: 0.8
+  - id: street
+    prompt: "an empty wet street at night"
+  - id: bar
+    prompt: "{mara} talks to {theo} in a bar"
+"""
+
+
+@pytest.fixture
+def shots(write_shotlist, tmp_path: Path) -> Path:
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    return write_shotlist(SHOTS)
+
+
+def _job(plan, shot_id: str):
+    return next(j for j in plan.jobs if j.shot_id == shot_id)
+
+
+# -- the plan: requests, keys, listing (no pixels) -----------------------------------------------------
+
+
+def test_a_plate_shot_plans_a_plate_request_as_the_engine_expects(shots: Path) -> None:
+    plan = plan_on_cpu(shots)
+    job = _job(plan, "both")
+    r = job.request
+    assert r.method == "plate" and r.width == r.height == 64  # the working side: the shot's shorter side
+    assert r.plate is not None and r.plate.size == (760, 420) and r.plate.pixels.dtype == np.uint8
+    assert r.plate.strength == P.DEFAULT_STRENGTH
+    assert [f.character for f in r.plate.faces] == ["mara", "theo"]  # detected faces left to right
+    assert r.plate.faces[0].box[0] < r.plate.faces[1].box[0]
+    for face in r.plate.faces:
+        assert face.crop_box == P.crop_box(face.box, r.plate.size)
+    # One identity line per face, in face order, each with its own expression in its prompt.
+    assert [line.name for line in r.lines] == ["mara", "theo"]
+    assert "red-haired woman" in r.lines[0].prompt and "young man" in r.lines[1].prompt
+    assert r.lines[0].prompt != r.lines[1].prompt and r.semantic_prompt == r.prompt
+    assert r.fusion is not None and r.identity_embedding is not None
+    # Faces chosen explicitly: theo takes the left face.
+    swapped = _job(plan, "swapped").request
+    assert [f.character for f in swapped.plate.faces] == ["theo", "mara"]
+    assert swapped.plate.faces[0].box == r.plate.faces[0].box and swapped.plate.strength == 0.8
+    # The plate is in the batch signature: plate crops batch only with crops of the same start step.
+    assert r.batch_signature()[-2:] == ("plate", P.start_index(r.steps, r.plate.strength))
+    assert _job(plan, "street").request.plate is None and _job(plan, "street").plate is None
+
+
+def test_a_plate_job_key_is_the_text_to_image_key_plus_the_plate(shots: Path, write_shotlist) -> None:
+    from idcli.hashing import tagged_hash
+    from idcli.plan import key_material
+    from idcli.versions import JOB_KEY_TAG
+
+    plan = plan_on_cpu(shots)
+    job = _job(plan, "both")
+    material = dict(job.key_material)
+    plate = material.pop("plate")
+    assert plate["sha256"] == job.request.plate.sha256 and plate["size"] == [760, 420]
+    assert [f["box"] for f in plate["faces"]] == [list(f.box) for f in job.request.plate.faces]
+    assert plate["strength"] == P.DEFAULT_STRENGTH
+    identities = {i.name: i for i in job.identities}
+    from idcli.plan import character_expression, shot_expression
+
+    shot = idcli.load_shotlist(shots).shotlist.shots[0]
+    expected = key_material(plan.model, job.request, identities["mara"], plan.adapter, shot_expression(shot),
+                            cast=[(identities[n], character_expression(shot, n)) for n in ("mara", "theo")])
+    assert material == expected and job.key == tagged_hash(JOB_KEY_TAG, job.key_material)
+    # Text-to-image keys do not change because a shot list has plates in it.
+    without = write_shotlist(SHOTS.split("  - id: both")[0] + "  - id: street" + SHOTS.split("  - id: street")[1],
+                             "no_plates.yaml")
+    plain = plan_on_cpu(without)
+    for shot_id in ("street", "bar"):
+        assert _job(plain, shot_id).key == _job(plan, shot_id).key
+
+
+def test_a_plate_used_by_several_shots_is_read_once(shots: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli.plates as plates
+
+    reads: list[Path] = []
+    real = plates.read_plate
+
+    def counting(path: Path):
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(plates, "read_plate", counting)
+    plan = plan_on_cpu(shots)
+    assert len(reads) == 1 and sum(1 for j in plan.jobs if j.plate is not None) == 2
+    # And the pixels are one array, shared by both requests (not copied per job).
+    assert _job(plan, "both").request.plate.pixels is _job(plan, "swapped").request.plate.pixels
+
+
+def test_plan_lists_plate_jobs_with_their_plate_and_faces(shots: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["plan", str(shots), "--device", "cpu", "--out", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["shot_id"]: row for row in json.loads(result.stdout)["jobs"]}
+    plate = rows["both"]["plate"]
+    assert rows["both"]["method"] == "plate" and rows["street"]["plate"] is None
+    assert plate["path"] == "plate.png" and plate["size"] == {"width": 760, "height": 420}
+    assert plate["working_size"] == 64 and plate["strength"] == P.DEFAULT_STRENGTH
+    assert [f["character"] for f in plate["faces"]] == ["mara", "theo"]
+    assert all(len(f["box"]) == 4 and len(f["crop_box"]) == 4 and f["detected"] for f in plate["faces"])
+    assert rows["swapped"]["plate"]["strength"] == 0.8
+    table = runner.invoke(app, ["plan", str(shots), "--device", "cpu", "--out", str(tmp_path / "o")])
+    assert table.exit_code == 0, table.output
+    assert "760x420 plate" in table.output
+    assert "plate both: plate.png (760x420, faces worked at 64px, strength 0.6): mara at [" in table.output
+    assert "plate swapped: plate.png" in table.output and "theo at [" in table.output
+
+
+@pytest.mark.parametrize(("old", "new", "line", "field"), [
+    ("description: a young man}", "description: a young man, identity_strength: 0}", 11, "plate"),
+    ("    plate: plate.png\n", "    plate: plate.png\n    identity_strength: 0\n", 12, "identity_strength"),
+])
+def test_a_plate_face_without_an_identity_is_exit_2_at_its_line(write_shotlist, tmp_path: Path, old: str, new: str,
+                                                                 line: int, field: str) -> None:
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    text = SHOTS.split("  - id: swapped")[0].replace(old, new, 1)
+    path = write_shotlist(text)
+    for command in (["validate", str(path)], ["render", str(path), "--device", "cpu", "--out", str(tmp_path / "o")]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert f"{path}:{line}:" in result.output and f"shots[0].{field}" in result.output
+        assert "identity" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.png"))
+
+
+def test_editing_the_plate_changes_exactly_the_keys_of_the_shots_using_it(shots: Path, tmp_path: Path) -> None:
+    before = {j.shot_id: j.key for j in plan_on_cpu(shots).jobs}
+    with Image.open(tmp_path / "plate.png") as image:
+        edited = image.copy()
+    edited.putpixel((0, 0), (1, 2, 3))  # one pixel, far from the faces: still two faces, other bytes
+    edited.save(tmp_path / "plate.png")
+    after = {j.shot_id: j.key for j in plan_on_cpu(shots).jobs}
+    assert {s for s in before if before[s] != after[s]} == {"both", "swapped"}
+
+
+def test_the_sidecar_record_of_a_plate_job_has_its_plate_block_and_size(shots: Path) -> None:
+    """The record and PNG of a plate job, assembled from an engine result as the contract gives it."""
+    from idcli.engine import RenderResult
+    from idcli.executors.output import encode_result
+    from idcli.provenance import add_plate_facts, complete_sidecar, read_png_record, record_of_sidecar
+
+    plan = plan_on_cpu(shots)
+    job = _job(plan, "both")
+    plate = job.request.plate
+    union = P.plate_mask(plate.size, [(P.face_mask(f.box, f.crop_box, plate.size), f.crop_box) for f in plate.faces])
+    facts = {"plate": {"faces": [{"character": f.character, "box": list(f.box), "crop_box": list(f.crop_box),
+                                  "mask_coverage": 0.25} for f in plate.faces], "start_step": 2, "strength": 0.6},
+             "plate_mask": union}
+    result = RenderResult(plate.pixels.astype(np.float32) / 255.0, facts)
+    encoded = encode_result(job, result, plan.model, "cpu", None, "plate-test")
+    record = encoded.record
+    assert record["size"] == {"width": 760, "height": 420}
+    assert (record["image"]["width"], record["image"]["height"]) == (760, 420)
+    block = record["plate"]
+    assert block["path"] == "plate.png" and block["sha256"] == plate.sha256 and block["size"] == [760, 420]
+    assert block["working_size"] == 64 and block["start_step"] == P.start_index(4, 0.6)
+    assert [f["character"] for f in block["faces"]] == ["mara", "theo"]
+    assert block["faces"][0]["expression"]["label"] == "joy"
+    assert block["faces"][1]["expression"]["label"] == "surprise"
+    assert all(f["strength"] == 0.6 and f["detected"] for f in block["faces"])
+    import io
+
+    with Image.open(io.BytesIO(encoded.png)) as image:
+        assert image.size == (760, 420) and np.array_equal(np.asarray(image), plate.pixels)
+    assert read_png_record(encoded.png) == record
+    # The engine's facts land in the sidecar, not in the record the PNG carries.
+    sidecar = complete_sidecar(record, "0" * 64, batch_index=0, batch_size=1, started=None, finished=None)
+    add_plate_facts(sidecar, encoded.plate)
+    assert [f["mask_coverage"] for f in sidecar["plate"]["faces"]] == [0.25, 0.25]
+    sidecar["plate"]["mask"] = job.mask_relpath
+    assert record_of_sidecar(sidecar) == json.loads(json.dumps(record))
+    # --save-masks: the face masks over the plate, at the plate's size.
+    with Image.open(io.BytesIO(encoded.mask_png)) as mask:
+        assert mask.size == (760, 420)
+        overlay = np.asarray(mask.convert("RGB")).astype(int)
+    face = plate.faces[0].box
+    cy, cx = face[1] + face[3] // 2, face[0] + face[2] // 2
+    assert overlay[cy, cx, 0] > plate.pixels[cy, cx, 0]  # tinted red where the mask is 1
+    assert np.array_equal(overlay[5, 380], plate.pixels[5, 380])  # untouched far from the faces
+
+
+def test_reproduce_refuses_a_plate_image_clearly() -> None:
+    from idcli.reproduce import ReproduceError, check_supported
+
+    with pytest.raises(ReproduceError, match="plate job"):
+        check_supported({"schema": 1, "plate": {"sha256": "0" * 64}}, [])
