@@ -229,3 +229,274 @@ def test_reproduce_refuses_a_plate_image_clearly() -> None:
 
     with pytest.raises(ReproduceError, match="plate job"):
         check_supported({"schema": 1, "plate": {"sha256": "0" * 64}}, [])
+
+
+# -- renders (tiny preset, CPU float32) ----------------------------------------------------------------
+
+
+def _union_from_sidecar(sidecar: dict) -> np.ndarray:
+    """The union of a plate image's feathered face masks, recomputed from its sidecar's recorded boxes."""
+    block = sidecar["plate"]
+    size = tuple(block["size"])
+    return P.plate_mask(size, [(P.face_mask(tuple(f["box"]), tuple(f["crop_box"]), size), tuple(f["crop_box"]))
+                               for f in block["faces"]])
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image).copy()
+
+
+def _sidecars(out: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text("utf-8")) for p in sorted(out.glob("*/*.json"))}
+
+
+def test_the_recipe_renders_offline_at_the_plates_size(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(ROOT / "recipes" / "plates.yaml"), "--out", str(out), "--device",
+                                 "cpu", "--save-masks", "--quiet"])
+    assert result.exit_code == 0, result.output
+    plate = _pixels(RECIPE_PLATE)
+    sidecars = _sidecars(out)
+    assert len(sidecars) == 2
+    for stem, sidecar in sidecars.items():
+        image = _pixels(out / sidecar["image"]["path"])
+        assert image.shape == plate.shape == (420, 760, 3), stem
+        union = _union_from_sidecar(sidecar)
+        assert np.array_equal(image[union == 0], plate[union == 0]), stem
+        assert not np.array_equal(image[union > 0.5], plate[union > 0.5]), stem
+        assert sidecar["plate"]["path"] == "plates/two_people.png" and sidecar["method"]["name"] == "plate"
+        assert [f["expression"] is not None for f in sidecar["plate"]["faces"]] == [True, True]
+        assert all(0 < f["mask_coverage"] <= 1 for f in sidecar["plate"]["faces"])
+        # --save-masks: the face masks over the image, at the plate's size, named in the sidecar.
+        assert sidecar["plate"]["mask"] == f"{sidecar['shot_id']}/{stem}.mask.png"
+        assert _pixels(out / sidecar["plate"]["mask"]).shape[:2] == (420, 760)
+
+
+ONE_SHOT = """\
+version: 1
+project: plate-pixels
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 4, guidance: 4.0, sampler: ddim}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
+shots:
+  - id: shot
+    prompt: "PROMPT"
+    plate: PLATE
+    expression: joy
+"""
+
+
+def _plate_file(kind: str, tmp_path: Path) -> tuple[str, str, str]:
+    """(plate file name, prompt, plate_faces line) for each kind of plate the exactness must hold on."""
+    source = Image.open(RECIPE_PLATE)
+    if kind == "two-faces":
+        shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+        return "plate.png", "{mara} and {theo} before a window", ""
+    if kind == "one-face":
+        source.crop((0, 0, 380, 420)).save(tmp_path / "plate.png")  # the left half: one face
+        return "plate.png", "{mara} before a window", ""
+    if kind == "edge-face":
+        # A box touching the left and bottom edges: re-generated up to the edge.
+        shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+        return "plate.png", "{mara} before a window", "    plate_faces: [[0, 300, 100, 120]]\n"
+    if kind == "odd-size":
+        source.crop((3, 5, 757, 418)).save(tmp_path / "plate.png")  # 754x413
+        return "plate.png", "{mara} and {theo} before a window", ""
+    if kind == "rgba":
+        rgba = source.crop((3, 5, 757, 418)).convert("RGBA")
+        alpha = np.full((413, 754), 200, np.uint8)
+        alpha[:120] = np.linspace(0, 255, 754).astype(np.uint8)  # above the faces: every level of alpha
+        rgba.putalpha(Image.fromarray(alpha))
+        rgba.save(tmp_path / "plate.png")
+        return "plate.png", "{mara} and {theo} before a window", ""
+    assert kind == "exif-jpeg"
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored rotated: 90° counter-clockwise to view
+    source.transpose(Image.Transpose.ROTATE_270).save(tmp_path / "plate.jpg", exif=exif.tobytes(), quality=95)
+    return "plate.jpg", "{mara} and {theo} before a window", ""
+
+
+@pytest.mark.parametrize("kind", ["one-face", "two-faces", "edge-face", "odd-size", "rgba", "exif-jpeg"])
+def test_every_pixel_outside_the_recorded_masks_is_the_plates_own(kind: str, write_shotlist, tmp_path: Path,
+                                                                   engine_factory) -> None:
+    from idcli.plate_files import read_plate
+
+    name, prompt, faces = _plate_file(kind, tmp_path)
+    path = write_shotlist(ONE_SHOT.replace("PLATE", name).replace("PROMPT", prompt) + faces)
+    out = tmp_path / "out"
+    report = idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory)
+    assert (report.rendered, report.failed) == (1, 0)
+    plate = read_plate(tmp_path / name).pixels  # upright per EXIF, RGBA kept
+    (sidecar,) = _sidecars(out).values()
+    image = _pixels(out / sidecar["image"]["path"])
+    assert image.shape == plate.shape, kind
+    assert (sidecar["image"]["width"], sidecar["image"]["height"]) == (plate.shape[1], plate.shape[0])
+    union = _union_from_sidecar(sidecar)
+    assert np.array_equal(image[union == 0], plate[union == 0]), kind
+    assert not np.array_equal(image[union > 0.5][:, :3], plate[union > 0.5][:, :3]), kind
+    if kind == "rgba":
+        assert np.array_equal(image[:, :, 3], plate[:, :, 3])  # the plate's alpha, everywhere
+    if kind == "edge-face":
+        assert union[360, 0] == 1.0  # re-generated up to the plate's edge
+
+
+def test_changing_a_characters_selfies_changes_pixels_in_its_face_only(write_shotlist, tmp_path: Path,
+                                                                       engine_factory) -> None:
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    text = ONE_SHOT.replace("PLATE", "plate.png").replace("PROMPT", "{mara} and {theo} before a window")
+    images = []
+    for n, selfie in enumerate(["mara_1.jpg", "ines_1.jpg"]):
+        path = write_shotlist(text.replace("selfies/mara_1.jpg", f"selfies/{selfie}"), f"shots{n}.yaml")
+        out = tmp_path / f"out{n}"
+        report = idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory)
+        assert report.rendered == 1
+        (sidecar,) = _sidecars(out).values()
+        images.append(_pixels(out / sidecar["image"]["path"]))
+    faces = sidecar["plate"]["faces"]
+    size = tuple(sidecar["plate"]["size"])
+    mara = P.plate_mask(size, [(P.face_mask(tuple(faces[0]["box"]), tuple(faces[0]["crop_box"]), size),
+                                tuple(faces[0]["crop_box"]))])
+    changed = (images[0] != images[1]).any(axis=2)
+    assert changed.any() and (mara[changed] > 0).all()  # mara's face changed, and nothing outside it
+
+
+def test_batch_composition_does_not_change_a_plate_image(shots: Path, tmp_path: Path, engine_factory) -> None:
+    """Batch size 1 and 4 (plate crops of several jobs and shots in one forward): the same image, to the
+    project's CPU batch guarantee (docs/architecture.md, "Batch composition": float results agree within
+    1e-5, so 8-bit rounding may flip a rare value by one level, and only inside the face masks); the
+    sidecars record the batch, so a reproduction renders the same jobs together, byte for byte."""
+    text = shots.read_text().replace("takes: 1", "takes: 3")
+    shots.write_text(text)
+    one = idcli.render(idcli.load_shotlist(shots), tmp_path / "b1", device="cpu", engine_factory=engine_factory,
+                       batch_size=1)
+    four = idcli.render(idcli.load_shotlist(shots), tmp_path / "b4", device="cpu", engine_factory=engine_factory,
+                        batch_size=4)
+    assert one.failed == four.failed == 0 and one.rendered == four.rendered == 12
+    assert max(four.batch_sizes) > 1
+    plate_jobs = 0
+    for a, b in zip(one.jobs, four.jobs, strict=True):
+        record = json.loads(Path(a.sidecar).read_text("utf-8"))
+        if record.get("plate") is None:
+            continue
+        plate_jobs += 1
+        pa, pb = _pixels(Path(a.image)).astype(int), _pixels(Path(b.image)).astype(int)
+        assert np.abs(pa - pb).max() <= 1 and (pa != pb).mean() < 0.0001, a.shot_id
+        union = _union_from_sidecar(record)
+        assert np.array_equal(pa[union == 0], pb[union == 0])  # outside the faces: the plate, exactly
+    assert plate_jobs == 6
+
+
+def test_plate_jobs_mix_with_text_to_image_jobs(shots: Path, tmp_path: Path, engine_factory) -> None:
+    report = idcli.render(idcli.load_shotlist(shots), tmp_path / "out", device="cpu", engine_factory=engine_factory,
+                          batch_size=4)
+    assert (report.rendered, report.failed) == (4, 0)
+    sizes = {o.shot_id: Image.open(o.image).size for o in report.jobs}
+    assert sizes == {"both": (760, 420), "swapped": (760, 420), "street": (64, 64), "bar": (64, 64)}
+    methods = {s["shot_id"]: s["method"]["name"] for s in _sidecars(tmp_path / "out").values()}
+    assert methods == {"both": "plate", "swapped": "plate", "street": "text", "bar": "dual-line"}
+
+
+def test_editing_the_plate_rerenders_exactly_the_shots_that_use_it(shots: Path, tmp_path: Path,
+                                                                   engine_factory) -> None:
+    out = tmp_path / "out"
+    assert idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory).rendered == 4
+    with Image.open(tmp_path / "plate.png") as image:
+        edited = image.copy()
+    edited.putpixel((0, 0), (1, 2, 3))
+    edited.save(tmp_path / "plate.png")
+    result = runner.invoke(app, ["plan", str(shots), "--device", "cpu", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    states = {row["shot_id"]: row["state"] for row in json.loads(result.stdout)["jobs"]}
+    assert states == {"both": "stale", "swapped": "stale", "street": "done", "bar": "done"}
+    again = idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    assert {o.shot_id: o.status for o in again.jobs} == {"both": "rendered", "swapped": "rendered",
+                                                          "street": "skipped", "bar": "skipped"}
+    image = _pixels(out / "both" / "both_t1.png")
+    assert tuple(image[0, 0]) == (1, 2, 3)  # the edited plate's own pixel
+
+
+KILL_SHOTS = """\
+version: 1
+project: plate-kill
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 6, guidance: 4.0, sampler: dpmpp-2m, takes: 4}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
+shots:
+  - id: p1
+    prompt: "{mara} and {theo} before a window"
+    plate: plate.png
+  - id: p2
+    prompt: "{theo} and {mara} before a window"
+    plate: plate.png
+    expression: grief
+  - {id: t1, prompt: "a beach at dawn", takes: 2}
+"""
+
+
+def test_kill_9_during_a_plate_run_then_resume_equals_an_uninterrupted_run(write_shotlist, tmp_path: Path) -> None:
+    import signal
+
+    from cli_helpers import assert_nothing_partial, journal_commits, spawn_render
+    from test_cli import _wait_for_sidecars
+
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    path = write_shotlist(KILL_SHOTS)
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    for count in (1, 4):
+        proc = spawn_render(path, killed)
+        _wait_for_sidecars(killed, count, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        assert_nothing_partial(killed, temporaries_allowed=True)
+    for out in (killed, whole):
+        final = spawn_render(path, out, "--json", "--quiet")
+        stdout, stderr = final.communicate(timeout=300)
+        assert final.returncode == 0, stderr
+        assert json.loads(stdout)["counts"]["failed"] == 0
+    assert_nothing_partial(killed, plan_on_cpu(path).jobs)
+    assert max(journal_commits(killed).values()) == 1, "a job was committed twice"
+    names = sorted(p.relative_to(whole) for p in whole.glob("*/*.png"))
+    assert len(names) == 10 and names == sorted(p.relative_to(killed) for p in killed.glob("*/*.png"))
+    for name in names:
+        assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+BAD_RENDER_CASES = ["missing", "empty", "not-an-image", "truncated", "bomb", "too-wide", "folder", "fifo",
+                    "link-to-dev-zero", "link-loop"]
+
+
+@pytest.mark.parametrize("kind", BAD_RENDER_CASES)
+def test_a_bad_plate_stops_render_with_exit_2_and_renders_nothing(kind: str, write_shotlist, tmp_path: Path) -> None:
+    from test_plates import _bad_plate
+
+    _bad_plate(kind, tmp_path)
+    path = write_shotlist(SHOTS)  # with a text-to-image shot too: nothing renders, not even that
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"{path}:11:" in result.output and "plate.png" in result.output and "shots[0].plate" in result.output
+    assert not out.exists() or not any(out.rglob("*.png"))
+
+
+def test_a_box_outside_the_plate_stops_render_with_exit_2(shots: Path, tmp_path: Path) -> None:
+    shots.write_text(shots.read_text().replace("plate_faces: [0, 1]", "plate_faces: [0, [700, 400, 100, 100]]"))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert "box [700, 400, 100, 100] is outside the 760x420 plate" in result.output
+    assert "Traceback" not in result.output and (not out.exists() or not any(out.rglob("*.png")))
+
+
+def test_a_sampler_that_cannot_start_midway_is_exit_2_at_its_line(shots: Path, tmp_path: Path) -> None:
+    shots.write_text(shots.read_text().replace("    plate_strength: 0.8\n", "    plate_strength: 0.8\n"
+                                               "    sampler: midpoint\n"))
+    result = runner.invoke(app, ["validate", str(shots)])
+    assert result.exit_code == 2, result.output
+    assert f"{shots}:18:" in result.output and "sampler 'midpoint' cannot start part-way" in result.output
