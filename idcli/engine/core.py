@@ -212,22 +212,25 @@ class Engine:
         from .rows import rows_per_evaluation
 
         # Rows per image: 2 with CFG, plus dual-line's identity rows, one per character (engine/rows.py). A
-        # plate job is one crop per face at the working size, each with CFG's rows and one identity line.
+        # plate job is one crop per face at the working size (each with CFG's rows, one identity line and
+        # its own decode): its cost is its crops'.
         rows = rows_per_evaluation(request)
+        crops = 1
         if request.plate is not None:
             from .plate_render import crops_in
 
-            rows = crops_in(request) * ((2 if request.guidance > 1.0 else 1) + 1)
+            crops = crops_in(request)
+            rows = (2 if request.guidance > 1.0 else 1) + 1
         if self.device.type != "cuda":
             # A CPU out of memory is killed, not told: the estimate must fit at the first try (memory.py).
             from .memory import available_bytes, cpu_batch_size, cpu_image_bytes
 
-            per_cpu_image = cpu_image_bytes(self.pipe, request.width, request.height, rows,
-                                            torch.finfo(self.torch_dtype).bits // 8)
+            per_cpu_image = crops * cpu_image_bytes(self.pipe, request.width, request.height, rows,
+                                                    torch.finfo(self.torch_dtype).bits // 8)
             return cpu_batch_size(per_cpu_image, available_bytes())
         free = free_device_memory(self.device)
         # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA).
-        per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows
+        per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows * crops
         return max(1, min(64, int(free * MEMORY_HEADROOM // per_image)))
 
     @contextlib.contextmanager
