@@ -765,11 +765,11 @@ def models_list(models_dir: ModelsDirOpt = None, shotlist: ModelsShotlistOpt = N
             _emit(f"{row['preset']} ({row['variant']}): {'ready' if row['ready'] else 'missing files'}")
             for need in row["needs"]:
                 _emit(_need_line(need))
-        state = "present" if faces["present"] else f"missing — {faces['fetch']}"
-        _emit(f"face models ({faces['pack']}, {faces['chosen_by']}): {faces['folder']}: {state}, "
-              f"{_size(faces['size_bytes'])}; licence: {faces['licence']}")
-        if given:
-            _emit("given folders:")
+        _emit(f"face models ({faces['pack']}, {faces['chosen_by']}): {faces['folder']}: "
+              f"{'present' if faces['present'] else 'missing'}, {_size(faces['size_bytes'])}; licence: "
+              f"{faces['licence']}" + ("" if faces["present"] else f"\n  to fetch: {faces['fetch']}"))
+        if given or models_dir or shotlist:
+            _emit("given folders:" + ("" if given else " nothing recognised"))
         for item in given:
             where = item["path"] or item["repo_id"]
             state = "present" if item["present"] else "missing"

@@ -146,8 +146,13 @@ def download(url: str, part: Path, progress: bool = True) -> None:
         failure: BaseException | None = None
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
-                resumed = have > 0 and response.status == 206
-                start = have if resumed else 0  # a server that ignores Range sends everything again
+                offset = re.match(r"bytes (\d+)-", response.headers.get("Content-Range") or "")
+                # A server that ignores Range (200) or answers for another offset sends from the start again.
+                resumed = have > 0 and response.status == 206 and offset is not None and int(offset[1]) == have
+                if response.status == 206 and have and not resumed:
+                    part.unlink(missing_ok=True)
+                    continue
+                start = have if resumed else 0
                 total = _total_size(response, start)
                 with part.open("ab" if resumed else "wb") as handle, \
                         tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=part.name.split("-")[0],
