@@ -177,10 +177,16 @@ def test_a_damaged_zip_or_a_wrong_hash_exits_4_and_is_not_kept(home: Path, synth
     assert info.value.exit_code == 4 and "run the same command again" in str(info.value)
     assert not list((state_dir() / "models" / "downloads").iterdir()), "a damaged download is not resumed"
 
-    flipped = bytearray(data)
-    flipped[len(flipped) // 3] ^= 0xFF  # inside a member's compressed bytes: its CRC-32 no longer holds
-    with _serve(bytes(flipped)) as hub, pytest.raises(ModelUnavailableError, match=r"not a whole zip|CRC"):
+    # One byte changed inside a stored (uncompressed) member: its CRC-32 no longer holds.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zipped:
+        zipped.write(synthetic_face_models / "det_synthetic.onnx", "det_10g.onnx")
+        zipped.write(synthetic_face_models / "w600k_synthetic.onnx", "w600k_r50.onnx")
+    flipped = bytearray(buffer.getvalue())
+    flipped[200] ^= 0xFF
+    with _serve(bytes(flipped)) as hub, pytest.raises(ModelUnavailableError, match=r"not a whole zip.*CRC-32"):
         fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+    assert not list(home.rglob("*.onnx")), "no file of a damaged pack is installed"
 
     with _serve(data) as hub, pytest.raises(ModelUnavailableError, match="not the expected"):
         fetch_face_pack(accept_licence=True, base_url=_base(hub), expected_sha256="0" * 64, progress=False)
