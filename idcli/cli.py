@@ -721,20 +721,22 @@ def _size(value: int | None) -> str:
 
 ModelsDirOpt = Annotated[list[Path] | None, typer.Option(
     "--models-dir", help="Also list what this folder (and two levels below it) holds: diffusers pipelines, "
-    "IP-Adapter files, CLIP image encoders, insightface packs. Repeatable.", show_default=False)]
+    "IP-Adapter files, CLIP image encoders, insightface packs. Repeatable.", show_default=False, metavar="DIR")]
 ModelsShotlistOpt = Annotated[Path | None, typer.Option(
     "--shotlist", help="Also list the model and adapter this shot list renders with (local folders or hub ids).",
-    show_default=False)]
+    show_default=False, metavar="FILE")]
 AcceptFaceLicenceOpt = Annotated[bool, typer.Option(
     "--accept-insightface-license", help="Also fetch the insightface buffalo_l face-model pack into the folder "
     "idcli reads (--face-models, else $IDCLI_FACE_MODELS, else ~/.insightface/models/buffalo_l). Its "
     "pretrained models are licensed for non-commercial research only: this flag says your use is allowed.")]
 FetchFaceModelsOpt = Annotated[str | None, typer.Option(
     "--face-models", help="Where --accept-insightface-license puts the face-model pack [default: "
-    "$IDCLI_FACE_MODELS, else ~/.insightface/models/buffalo_l, where real presets read it].", show_default=False)]
+    "$IDCLI_FACE_MODELS, else ~/.insightface/models/buffalo_l, where real presets read it].", show_default=False,
+    metavar="DIR")]
 FacePackShaOpt = Annotated[str | None, typer.Option(
     "--face-pack-sha256", help="Refuse the downloaded face-model zip unless it has this sha256 (insightface "
-    "publishes none; idcli records the one it got in the pack's idcli-fetch.json).", show_default=False)]
+    "publishes none; idcli records the one it got in the pack's idcli-fetch.json).", show_default=False,
+    metavar="HEX")]
 
 
 def _need_line(need: dict[str, Any]) -> str:
