@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import string
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .expressions import ResolvedExpression, expression_prompt, key_record, scene_phrase, vocabulary_record
@@ -577,7 +578,9 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)
     record = plate_record(plate, shot.plate, {r["name"]: r["expression"] for r in records})
-    record.update({"working_size": side, "start_step": start_index(steps, plate.strength)})
+    # abs_path: the file as resolved when planned (as selfie_files records selfies), so idcli reproduce finds it.
+    record.update({"abs_path": str(Path(plate.plate.path).absolute()), "working_size": side,
+                   "start_step": start_index(steps, plate.strength)})
     jobs = []
     for take, seed in enumerate(_seeds(shot, takes), start=1):
         request = RenderRequest(prompt=semantic, negative_prompt=negative, seed=seed, width=side, height=side,

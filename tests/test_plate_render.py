@@ -224,13 +224,6 @@ def test_the_sidecar_record_of_a_plate_job_has_its_plate_block_and_size(shots: P
     assert np.array_equal(overlay[5, 380], plate.pixels[5, 380])  # untouched far from the faces
 
 
-def test_reproduce_refuses_a_plate_image_clearly() -> None:
-    from idcli.reproduce import ReproduceError, check_supported
-
-    with pytest.raises(ReproduceError, match="plate job"):
-        check_supported({"schema": 1, "plate": {"sha256": "0" * 64}}, [])
-
-
 # -- renders (tiny preset, CPU float32) ----------------------------------------------------------------
 
 
@@ -505,3 +498,30 @@ def test_a_sampler_that_cannot_start_midway_is_exit_2_at_its_line(shots: Path, t
     result = runner.invoke(app, ["validate", str(shots)])
     assert result.exit_code == 2, result.output
     assert f"{shots}:18:" in result.output and "sampler 'midpoint' cannot start part-way" in result.output
+
+
+def test_reproduce_re_renders_a_plate_image_from_its_plate_checked_by_sha256(write_shotlist, tmp_path: Path,
+                                                                              engine_factory) -> None:
+    from idcli.reproduce import reproduce
+
+    name, prompt, _faces = _plate_file("rgba", tmp_path)  # RGBA: the alpha comes back from the plate file too
+    path = write_shotlist(ONE_SHOT.replace("PLATE", name).replace("PROMPT", prompt))
+    out = tmp_path / "out"
+    assert idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory).rendered == 1
+    image = out / "shot" / "shot_t1.png"
+    report = reproduce(image, device="cpu", engine_factory=engine_factory)
+    assert report.status == "identical", report
+    # The plate edited since: exit 2 with both hashes; gone: exit 2 saying where it was looked for.
+    recorded = json.loads((out / "shot" / "shot_t1.json").read_text("utf-8"))["plate"]["sha256"]
+    with Image.open(tmp_path / name) as plate:
+        edited = plate.copy()
+    edited.putpixel((0, 0), (1, 2, 3, 4))
+    edited.save(tmp_path / name)
+    result = runner.invoke(app, ["reproduce", str(image), "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert "changed since the render" in result.output and recorded in result.output
+    assert "Traceback" not in result.output
+    (tmp_path / name).unlink()
+    result = runner.invoke(app, ["reproduce", str(image), "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert f"plate '{name}' is missing" in result.output and "Traceback" not in result.output

@@ -31,7 +31,7 @@ def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
 
     record = reproducible_record(job, model, device, adapter_record, project=project)
     _unconditioned_without_tokens(record, result.facts)
-    png = encode_png(_with_plate_alpha(job, result.pixels), job, model, record)
+    png = encode_png(with_plate_alpha(job, result.pixels), job, model, record)
     fusion = result.facts.get("fusion")
     mask_png = None
     if result.facts.get("mask_frames"):
@@ -47,7 +47,7 @@ def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
     return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"), plate)
 
 
-def _with_plate_alpha(job: Job, pixels: Any) -> Any:
+def with_plate_alpha(job: Job, pixels: Any) -> Any:
     """An RGBA plate's image keeps the plate's alpha (docs/plates.md): the engine composites colour only and
     leaves alpha untouched, so the plate's own alpha channel is the image's, exactly."""
     plate = job.request.plate
