@@ -229,6 +229,12 @@ def test_plate_requests_the_engine_cannot_render_are_refused(tiny_engines) -> No
         engine.render([_request(pixels, CASES["one face"][2], sampler="midpoint")])
     with pytest.raises(ValueError, match="square"):
         engine.render([dataclasses.replace(_request(pixels, CASES["one face"][2]), width=64, height=72)])
+    request = _request(pixels, CASES["one face"][2])
+    outside = PlateFaceRequest("mara", (60, 40, 40, 50), (150, 100, 80, 80))
+    with pytest.raises(ValueError, match="crop box"):
+        engine.render([dataclasses.replace(request, plate=dataclasses.replace(request.plate, faces=(outside,)))])
+    with pytest.raises(ValueError, match="strength"):
+        engine.render([dataclasses.replace(request, plate=dataclasses.replace(request.plate, strength=0.0))])
 
 
 def test_batch_size_counts_crops_not_plates(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,3 +247,18 @@ def test_batch_size_counts_crops_not_plates(tiny_engines, monkeypatch: pytest.Mo
     two = _request(_plate(240, 120), CASES["two faces"][2])
     assert engine.suggest_batch_size(one) == 12
     assert engine.suggest_batch_size(two) == 6
+
+
+def test_a_plate_jobs_crops_keep_its_text_windows_in_any_batch(tiny_engines) -> None:
+    """Rows of one forward share a CLIP window count; a plate job's crops are encoded in its own count (of
+    all its texts) whatever the batch holds, so a longer neighbour never changes them."""
+    engine = _adapter_engine(tiny_engines)
+    long = ", ".join(["a rainy window"] * 30)  # past one CLIP window
+    a = dataclasses.replace(_request(_plate(203, 150), CASES["one face"][2], seed=5), prompt=f"{SCENE}, {long}")
+    b = dataclasses.replace(_request(_plate(203, 150, seed=2), CASES["one face"][2], seed=6),
+                            semantic_prompt=f"{SCENE}, {long}")
+    assert engine.request_windows(a) == engine.request_windows(b) > 1
+    alone = engine.render([a])[0].pixels
+    together = engine.render([a, b])
+    assert together[0].facts["batch_members"] == [0, 1]
+    assert np.array_equal(together[0].pixels, alone)

@@ -158,7 +158,7 @@ class Engine:
                                             self.device, self.torch_dtype)
             with self._batch_state():
                 latents, facts = self._denoise(requests if plates is None else plates.unit_requests,
-                                               capture=capture_masks, plates=plates, windows=windows[0])
+                                               capture=capture_masks, plates=plates, text_windows=windows[0])
             pixels = self._decode(latents)
             for fact in facts:
                 frames = fact.pop("fusion_frames", None)
@@ -317,7 +317,7 @@ class Engine:
         return embeds, None
 
     def _denoise(self, requests: list[RenderRequest], capture: bool = False, plates: Any = None,
-                 windows: int = 1) -> tuple[Any, list[dict[str, Any]]]:
+                 text_windows: int = 1) -> tuple[Any, list[dict[str, Any]]]:
         """The latents of a batch, and per job what fusion did (masks and previews when ``capture``).
 
         The rows of each evaluation (engine/rows.py): the unconditional rows (CFG), one conditional row
@@ -328,7 +328,7 @@ class Engine:
         ``plates`` (engine/plate_render.PlateBatch): the jobs are plate crops, one per face, each a
         one-character dual-line job; they start part-way through the schedule from the plate's latents, fuse
         inside their fixed face masks at every step, and keep the plate's latents outside them. Their rows'
-        texts are encoded in at least ``windows`` CLIP windows (their whole plate job's count).
+        texts are encoded in at least ``text_windows`` CLIP windows (their whole plate job's count).
         """
         import torch
 
@@ -343,7 +343,7 @@ class Engine:
         cfg = r0.guidance > 1.0
         layout = RowLayout(requests, cfg, self.faceid is not None)
         dual, entries, base = layout.dual, layout.entries, layout.base
-        embeds, pooled = self._encode_unique(layout.texts, windows if plates is not None else 1)
+        embeds, pooled = self._encode_unique(layout.texts, text_windows if plates is not None else 1)
         added_all: dict[str, Any] = {}
         if self.is_sdxl:
             added_all["text_embeds"] = pooled.to(self.torch_dtype)
@@ -371,10 +371,10 @@ class Engine:
         #    the semantic rows (one probe entry per line: that character's tokens). A plate crop fuses
         #    over its whole schedule inside its face mask, which no attention changes.
         if plates is None:
-            windows_open = {i: requests[i].fusion.window(evaluations) for i in dual}
+            windows = {i: requests[i].fusion.window(evaluations) for i in dual}
             masks = [FusionMask(requests[e.job].fusion, latent_hw) for e in entries]
         else:
-            windows_open = {i: (0, evaluations) for i in dual}
+            windows = {i: (0, evaluations) for i in dual}
             face_masks = plates.fusion_masks()
             masks = [FixedMask(face_masks[e.job]) for e in entries]
         final: list[Any] = [m.mask for m in masks]  # each line's mask after exclusivity
@@ -386,11 +386,10 @@ class Engine:
         if dual and plates is None:
             probe = AttentionProbe(layout.probe_rows(), token_weights, latent_hw, self.probe_levels)
         # After the last fusion window closes no mask is used again: the probe stops there.
-        probe_until = max((end for _start, end in windows_open.values()), default=0)
+        probe_until = max((end for _start, end in windows.values()), default=0)
         # The rows' inputs for each set of open windows the loop meets, built here: inside the loop nothing
         # is copied from the host or read back from the device.
-        schedule = [tuple(i for i in dual if windows_open[i][0] <= step < windows_open[i][1])
-                    for step in range(evaluations)]
+        schedule = [tuple(i for i in dual if windows[i][0] <= step < windows[i][1]) for step in range(evaluations)]
         selections = layout.selections(schedule, embeds, added_all, scales)
         timesteps = [float(t) for t in loop_timesteps.cpu()]  # previews' x0 estimates, read once
         selected = None
@@ -455,7 +454,7 @@ class Engine:
         # 5. Per job, what fusion did (a plate crop's facts are its plate job's: plate_render.py).
         facts: list[dict[str, Any]] = [{} for _ in requests]
         for i in dual if plates is None else []:
-            start, end = windows_open[i]
+            start, end = windows[i]
             own = layout.entries_of(i)
             tokens = [int(token_weights[k].sum()) for k in own]
             coverage = [round(float(final[k].mean()), 4) for k in own]

@@ -50,6 +50,14 @@ def check_plate_request(request: RenderRequest, vae_scale: int = 8) -> None:
                          f"its schedule; use one of {', '.join(PLATE_SAMPLERS)}")
     if not plate.faces:
         raise ValueError("a plate job needs at least one face")
+    if not 0.0 < plate.strength <= 1.0:
+        raise ValueError(f"plate strength {plate.strength} is outside (0, 1]")
+    width, height = plate.size
+    for face in plate.faces:
+        x, y, w, h = face.crop_box
+        if w != h or w < 8 or x < 0 or y < 0 or x + w > width or y + h > height:
+            raise ValueError(f"face {face.character!r}: crop box {list(face.crop_box)} is not a square of at least "
+                             f"8 pixels inside the {width}x{height} plate (engine/plates.crop_box makes one)")
 
 
 @dataclasses.dataclass(frozen=True)
