@@ -262,3 +262,23 @@ def test_a_plate_jobs_crops_keep_its_text_windows_in_any_batch(tiny_engines) -> 
     together = engine.render([a, b])
     assert together[0].facts["batch_members"] == [0, 1]
     assert np.array_equal(together[0].pixels, alone)
+
+
+def test_each_crop_runs_three_rows_per_evaluation_over_the_end_of_the_schedule(tiny_engines) -> None:
+    """What a batch holds: per face, the unconditional, the semantic and the identity row, at every one of the
+    evaluations from the start step on; step progress counts those evaluations."""
+    engine = _adapter_engine(tiny_engines)
+    two = _request(_plate(240, 120), CASES["two faces"][2])
+    one = _request(_plate(203, 150), CASES["one face"][2])
+    rows: list[int] = []
+    handle = engine.pipe.unet.register_forward_pre_hook(lambda _module, args: rows.append(args[0].shape[0]))
+    progress: list[tuple[int, int]] = []
+    engine.on_step = lambda done, total: progress.append((done, total))
+    try:
+        engine.render([two, one])
+    finally:
+        handle.remove()
+        engine.on_step = None
+    evaluations = 6 - start_index(6, 0.6)
+    assert rows == [3 * 3] * evaluations
+    assert progress[-1] == (evaluations, evaluations) and len(progress) == evaluations
