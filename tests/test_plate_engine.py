@@ -282,3 +282,26 @@ def test_each_crop_runs_three_rows_per_evaluation_over_the_end_of_the_schedule(t
     evaluations = 6 - start_index(6, 0.6)
     assert rows == [3 * 3] * evaluations
     assert progress[-1] == (evaluations, evaluations) and len(progress) == evaluations
+
+
+def test_out_of_memory_on_one_plate_job_halves_its_crops(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run halves batches of several jobs; a single plate job that does not fit runs its crops in halves,
+    with the same images. Simulated: any forward of more than one crop runs out of memory."""
+    engine = _adapter_engine(tiny_engines)
+    request = _request(_plate(240, 120), CASES["two faces"][2])
+    other = _request(_plate(203, 150), CASES["one face"][2])
+    expected = engine.render([request])[0].pixels
+    denoise = engine._denoise
+    sizes: list[int] = []
+
+    def crowded(requests, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(len(requests))
+        if len(requests) > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return denoise(requests, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "_denoise", crowded)
+    assert np.array_equal(engine.render([request])[0].pixels, expected)
+    assert sizes == [2, 1, 1]
+    with pytest.raises(RuntimeError, match="out of memory"):  # several jobs: the run's back-off halves them
+        engine.render([request, other])

@@ -147,6 +147,12 @@ class PlateBatch:
         noise = torch.cat(noises).to(device, torch.float32)
         return cls(requests, units, z0, noise, dtype)
 
+    def subset(self, indices: range) -> PlateBatch:
+        """The same batch restricted to some of its crops (out-of-memory back-off): same latents and noise."""
+        chosen = list(indices)
+        return PlateBatch(self.requests, [self.units[k] for k in chosen], self.z0[chosen[0]:chosen[-1] + 1],
+                          self.noise[chosen[0]:chosen[-1] + 1], self.dtype)
+
     # -- the loop's pieces --------------------------------------------------------------------------
 
     def begin(self, scheduler: Any) -> Any:
