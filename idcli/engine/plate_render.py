@@ -33,9 +33,9 @@ import numpy as np
 from ..plan import IdentityLine, RenderRequest
 from .plates import blend_known, composite, crop_pixels, face_mask, latent_mask, plate_mask, start_index
 
-# Samplers that can start part-way through their schedule. The midpoint sampler keeps an integrator state
-# that only its first (grid-level) evaluation sets up, so it cannot begin at a later evaluation.
-PLATE_SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m")
+# Samplers that can start part-way through their schedule (all of engine/samplers.py's): diffusers' through
+# set_begin_index, the midpoint sampler by re-planning its first evaluation onto a grid level (midpoint.py).
+PLATE_SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m", "midpoint")
 
 
 def check_plate_request(request: RenderRequest, vae_scale: int = 8) -> None:
@@ -161,20 +161,20 @@ class PlateBatch:
         import torch
 
         first = self.start * scheduler.order
-        timesteps = scheduler.timesteps[first:]
         if hasattr(scheduler, "set_begin_index"):
+            # Before the slice: the midpoint sampler re-plans its first evaluation there (midpoint.py).
             scheduler.set_begin_index(first)
+        timesteps = scheduler.timesteps[first:]
         self.evaluations = len(timesteps)
-        # add_noise is linear in (z0, eps): its two coefficients at each evaluation's level (and 1, 0 after
-        # the last), read from a twin scheduler that begins at that evaluation, so the loop only multiplies.
+        # add_noise is linear in (z0, eps): its two coefficients at each evaluation's timestep (and 1, 0 after
+        # the last), read from a twin scheduler with no begin index, which finds each timestep's noise level
+        # in its own schedule; so the loop only multiplies.
         twin = type(scheduler).from_config(scheduler.config)
         twin.set_timesteps(self.requests[0].steps, device="cpu")
         ones, zeros = torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 1, 1)
         rows = []
-        for index in range(first, first + self.evaluations):
-            if hasattr(twin, "set_begin_index"):
-                twin.set_begin_index(index)
-            t = twin.timesteps[index:index + 1]
+        for t in timesteps.cpu():
+            t = t.reshape(1)
             rows.append([float(twin.add_noise(ones, zeros, t).flatten()[0]),
                          float(twin.add_noise(zeros, ones, t).flatten()[0])])
         rows.append([1.0, 0.0])
