@@ -156,8 +156,10 @@ class PlateBatch:
     # -- the loop's pieces --------------------------------------------------------------------------
 
     def begin(self, scheduler: Any) -> Any:
-        """The timesteps the crops run (the last ``strength`` of the schedule, counted as img2img counts it)
-        and their start latents; ``scheduler`` has its timesteps set and is told where it begins."""
+        """The timesteps the crops run: the last ``strength`` of the schedule, counted as img2img counts it.
+
+        ``scheduler`` has its timesteps set; it is told where it begins. Also readies ``start_latents`` and
+        ``keep_known`` (their noise levels) for this schedule."""
         import torch
 
         first = self.start * scheduler.order
