@@ -209,7 +209,6 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
         models = None
     shots, problems = check_plates(loaded, models, (lambda: shared_analyzer(models)) if models else None)
     problems.extend(_identity_problems(loaded))
-    problems.extend(_sampler_problems(loaded, preset))
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise ShotListError(loaded.source, problems)
@@ -219,29 +218,6 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
 def _detects(shot: Shot) -> bool:
     """Whether a plate shot needs the face models (some face is an index, not a box)."""
     return shot.plate_faces is None or any(isinstance(face, int) for face in shot.plate_faces)
-
-
-def _sampler_problems(loaded: LoadedShotList, preset: str | None) -> list[Problem]:
-    """A plate face starts part-way through the schedule; a sampler that cannot (midpoint) is an error at
-    the line that chose it (the shot's, the defaults', else the shot's plate line for the preset's)."""
-    from .engine.plate_render import PLATE_SAMPLERS
-    from .presets import get_preset
-
-    problems = []
-    defaults = loaded.shotlist.defaults
-    for i, shot in enumerate(loaded.shotlist.shots):
-        if shot.plate is None:
-            continue
-        sampler = shot.sampler or defaults.sampler or get_preset(preset or loaded.shotlist.model.preset).sampler
-        if sampler in PLATE_SAMPLERS:
-            continue
-        loc: tuple[str | int, ...] = (("shots", i, "sampler") if shot.sampler else ("defaults", "sampler")
-                                      if defaults.sampler else ("shots", i, "plate"))
-        line, column = loaded.position(loc)
-        problems.append(Problem(f"sampler '{sampler}' cannot start part-way through its schedule, as a plate "
-                                "face's re-generation does", f"shots[{i}].sampler", line, column,
-                                f"give this shot 'sampler:' one of {', '.join(PLATE_SAMPLERS)}"))
-    return problems
 
 
 def _identity_problems(loaded: LoadedShotList) -> list[Problem]:

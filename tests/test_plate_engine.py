@@ -192,11 +192,12 @@ def test_strength_sets_how_much_of_the_face_is_re_generated(tiny_engines) -> Non
     assert np.array_equal(low.pixels[~inside], high.pixels[~inside])
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "euler", "heun", "dpmpp-2m"])
+@pytest.mark.parametrize("sampler", ["ddim", "euler", "heun", "dpmpp-2m", "midpoint"])
 def test_a_fully_masked_crop_is_diffusers_img2img(tiny_engines, monkeypatch: pytest.MonkeyPatch, sampler) -> None:
     """With the whole crop re-generated (masks of ones) and no identity, a plate crop is exactly diffusers'
     StableDiffusionImg2ImgPipeline from the same latents and seed: the schedule starts where img2img starts
-    it, for multistep and second-order samplers too, and the blend leaves re-generated latents alone."""
+    it, for multistep and second-order samplers too (and idcli's midpoint sampler, which diffusers' pipeline
+    drives through the same set_begin_index), and the blend leaves re-generated latents alone."""
     import torch
     from diffusers import StableDiffusionImg2ImgPipeline
 
@@ -225,8 +226,6 @@ def test_a_fully_masked_crop_is_diffusers_img2img(tiny_engines, monkeypatch: pyt
 def test_plate_requests_the_engine_cannot_render_are_refused(tiny_engines) -> None:
     engine = _adapter_engine(tiny_engines)
     pixels = _plate(203, 150)
-    with pytest.raises(ValueError, match="midpoint"):
-        engine.render([_request(pixels, CASES["one face"][2], sampler="midpoint")])
     with pytest.raises(ValueError, match="square"):
         engine.render([dataclasses.replace(_request(pixels, CASES["one face"][2]), width=64, height=72)])
     request = _request(pixels, CASES["one face"][2])
@@ -262,3 +261,80 @@ def test_a_plate_jobs_crops_keep_its_text_windows_in_any_batch(tiny_engines) -> 
     together = engine.render([a, b])
     assert together[0].facts["batch_members"] == [0, 1]
     assert np.array_equal(together[0].pixels, alone)
+
+
+def test_each_crop_runs_three_rows_per_evaluation_over_the_end_of_the_schedule(tiny_engines) -> None:
+    """What a batch holds: per face, the unconditional, the semantic and the identity row, at every one of the
+    evaluations from the start step on; step progress counts those evaluations."""
+    engine = _adapter_engine(tiny_engines)
+    two = _request(_plate(240, 120), CASES["two faces"][2])
+    one = _request(_plate(203, 150), CASES["one face"][2])
+    rows: list[int] = []
+    handle = engine.pipe.unet.register_forward_pre_hook(lambda _module, args: rows.append(args[0].shape[0]))
+    progress: list[tuple[int, int]] = []
+    engine.on_step = lambda done, total: progress.append((done, total))
+    try:
+        engine.render([two, one])
+    finally:
+        handle.remove()
+        engine.on_step = None
+    evaluations = 6 - start_index(6, 0.6)
+    assert rows == [3 * 3] * evaluations
+    assert progress[-1] == (evaluations, evaluations) and len(progress) == evaluations
+
+
+def test_out_of_memory_on_one_plate_job_halves_its_crops(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run halves batches of several jobs; a single plate job that does not fit runs its crops in halves,
+    with the same images. Simulated: any forward of more than one crop runs out of memory."""
+    engine = _adapter_engine(tiny_engines)
+    request = _request(_plate(240, 120), CASES["two faces"][2])
+    other = _request(_plate(203, 150), CASES["one face"][2])
+    expected = engine.render([request])[0].pixels
+    denoise = engine._denoise
+    sizes: list[int] = []
+
+    def crowded(requests, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(len(requests))
+        if len(requests) > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return denoise(requests, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "_denoise", crowded)
+    assert np.array_equal(engine.render([request])[0].pixels, expected)
+    assert sizes == [2, 1, 1]
+    with pytest.raises(RuntimeError, match="out of memory"):  # several jobs: the run's back-off halves them
+        engine.render([request, other])
+
+
+@pytest.mark.parametrize("strength", [0.3, 0.6, 1.0])
+def test_a_schedule_begun_part_way_integrates_the_flow_from_there(strength: float) -> None:
+    """Where the truth is known (data from a Gaussian mixture, engine/gmm.py): each sampler begun as plate
+    crops begin it, from add_noise at its first timestep, lands where a fine solution of the probability-flow
+    ODE from that start lands. The midpoint sampler, whose first evaluation is re-planned onto a grid level,
+    stays the most accurate of them, as it is from the top of the schedule (docs/sampler-accuracy.md)."""
+    import torch
+
+    from idcli.engine.gmm import SD_CONFIG, ExactModel, NoiseTable, default_mixture, flow, make_sampler
+
+    data, table = default_mixture(), NoiseTable(SD_CONFIG)
+    generator = torch.Generator().manual_seed(0)
+    z0, eps = (torch.randn(256, data.dim, generator=generator, dtype=torch.float64) for _ in range(2))
+    errors = {}
+    for sampler in ("euler", "heun", "dpmpp-2m", "midpoint"):
+        scheduler = make_sampler(sampler)
+        scheduler.set_timesteps(12, device="cpu")
+        first = start_index(12, strength) * scheduler.order
+        scheduler.set_begin_index(first)
+        timesteps = scheduler.timesteps[first:]
+        twin = make_sampler(sampler)  # as plate_render.begin reads the start level: no begin index
+        twin.set_timesteps(12, device="cpu")
+        latents = twin.add_noise(z0, eps, timesteps[:1])
+        model = ExactModel(data, table)
+        for t in timesteps:
+            latents = scheduler.step(model(scheduler.scale_model_input(latents, t), t), t, latents,
+                                     return_dict=False)[0]
+        start, end = table.sigma(float(timesteps[0])), table.sigma(float(timesteps[-1]))
+        truth = data.denoise(flow(data, z0 + start * eps, start, end), end)
+        errors[sampler] = float(((latents - truth) ** 2).mean().sqrt())
+    assert max(errors.values()) < 0.12, errors
+    assert errors["midpoint"] < min(errors["euler"], errors["heun"], errors["dpmpp-2m"]), errors

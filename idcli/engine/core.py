@@ -156,10 +156,11 @@ class Engine:
 
                 plates = PlateBatch.prepare(requests, self._encode, self.latent_channels, self.vae_scale,
                                             self.device, self.torch_dtype)
-            with self._batch_state():
-                latents, facts = self._denoise(requests if plates is None else plates.unit_requests,
-                                               capture=capture_masks, plates=plates, text_windows=windows[0])
-            pixels = self._decode(latents)
+                pixels, facts = self._render_crops(plates, windows[0]), []
+            else:
+                with self._batch_state():
+                    latents, facts = self._denoise(requests, capture=capture_masks)
+                pixels = self._decode(latents)
             for fact in facts:
                 frames = fact.pop("fusion_frames", None)
                 if frames:
@@ -175,6 +176,28 @@ class Engine:
         members = list(range(len(requests)))  # indices into ``requests`` of the jobs in this forward
         return [RenderResult(p, {"batch_seconds": seconds, "batch_members": members, **fact})
                 for p, fact in zip(pixels, facts, strict=True)]
+
+    def _render_crops(self, plates: Any, text_windows: int) -> list[Any]:
+        """The decoded crops of a plate batch (engine/plate_render.py), in unit order.
+
+        Out of memory with one plate job in the batch (the run halves batches of several jobs itself) runs
+        its crops in halves, down to one crop: every crop is worked on its own, so the halves give the
+        same images, and the back-off counts crops, not jobs.
+        """
+        import torch
+
+        try:
+            with self._batch_state():
+                latents, _facts = self._denoise(plates.unit_requests, plates=plates, text_windows=text_windows)
+            return self._decode(latents)
+        except Exception as exc:
+            if not is_out_of_memory(exc) or len(plates.requests) > 1 or len(plates.units) == 1:
+                raise
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        half = (len(plates.units) + 1) // 2
+        return [*self._render_crops(plates.subset(range(half)), text_windows),
+                *self._render_crops(plates.subset(range(half, len(plates.units))), text_windows)]
 
     @contextlib.contextmanager
     def _step_reports(self, request: RenderRequest) -> Iterator[None]:

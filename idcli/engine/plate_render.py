@@ -33,9 +33,9 @@ import numpy as np
 from ..plan import IdentityLine, RenderRequest
 from .plates import blend_known, composite, crop_pixels, face_mask, latent_mask, plate_mask, start_index
 
-# Samplers that can start part-way through their schedule. The midpoint sampler keeps an integrator state
-# that only its first (grid-level) evaluation sets up, so it cannot begin at a later evaluation.
-PLATE_SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m")
+# Samplers that can start part-way through their schedule (all of engine/samplers.py's): diffusers' through
+# set_begin_index, the midpoint sampler by re-planning its first evaluation onto a grid level (midpoint.py).
+PLATE_SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m", "midpoint")
 
 
 def check_plate_request(request: RenderRequest, vae_scale: int = 8) -> None:
@@ -99,11 +99,13 @@ def crops_in(request: RenderRequest) -> int:
 class PlateBatch:
     """The crops of a batch of plate requests: their rows, start latents, masks, per-step blend, composite."""
 
-    def __init__(self, requests: list[RenderRequest], units: list[CropUnit], z0: Any, noise: Any) -> None:
+    def __init__(self, requests: list[RenderRequest], units: list[CropUnit], z0: Any, noise: Any,
+                 dtype: Any) -> None:
         self.requests = requests
         self.units = units
-        self.z0 = z0  # (n, c, s, s) on the device, the engine's dtype
+        self.z0 = z0  # (n, c, s, s) on the device, float32 (the known latents are made in float32)
         self.noise = noise  # (n, c, s, s), the same
+        self.dtype = dtype  # the latents' dtype in the loop
         self.masks = None  # (n, 1, s, s) in the latents' dtype, for the blend
         self._coefficients: Any = None  # (evaluations + 1, 2): add_noise = a z0 + b eps at each level
         self.start = start_index(requests[0].steps, requests[0].plate.strength)
@@ -141,38 +143,46 @@ class PlateBatch:
                 pixel_mask = face_mask(face.box, face.crop_box, plate.size)
                 units.append(CropUnit(j, f, unit_request(request, lines.get(face.character)), pixel_mask,
                                       latent_mask(pixel_mask, latent_side)))
-        z0 = torch.cat(latents).to(device, dtype)
-        noise = torch.cat(noises).to(device, dtype)
-        return cls(requests, units, z0, noise)
+        z0 = torch.cat(latents).to(device, torch.float32)
+        noise = torch.cat(noises).to(device, torch.float32)
+        return cls(requests, units, z0, noise, dtype)
+
+    def subset(self, indices: range) -> PlateBatch:
+        """The same batch restricted to some of its crops (out-of-memory back-off): same latents and noise."""
+        chosen = list(indices)
+        return PlateBatch(self.requests, [self.units[k] for k in chosen], self.z0[chosen[0]:chosen[-1] + 1],
+                          self.noise[chosen[0]:chosen[-1] + 1], self.dtype)
 
     # -- the loop's pieces --------------------------------------------------------------------------
 
     def begin(self, scheduler: Any) -> Any:
-        """The timesteps the crops run (the last ``strength`` of the schedule, counted as img2img counts it)
-        and their start latents; ``scheduler`` has its timesteps set and is told where it begins."""
+        """The timesteps the crops run: the last ``strength`` of the schedule, counted as img2img counts it.
+
+        ``scheduler`` has its timesteps set; it is told where it begins. Also readies ``start_latents`` and
+        ``keep_known`` (their noise levels) for this schedule."""
         import torch
 
         first = self.start * scheduler.order
-        timesteps = scheduler.timesteps[first:]
         if hasattr(scheduler, "set_begin_index"):
+            # Before the slice: the midpoint sampler re-plans its first evaluation there (midpoint.py).
             scheduler.set_begin_index(first)
+        timesteps = scheduler.timesteps[first:]
         self.evaluations = len(timesteps)
-        # add_noise is linear in (z0, eps): its two coefficients at each evaluation's level (and 1, 0 after
-        # the last), read from a twin scheduler that begins at that evaluation, so the loop only multiplies.
+        # add_noise is linear in (z0, eps): its two coefficients at each evaluation's timestep (and 1, 0 after
+        # the last), read from a twin scheduler with no begin index, which finds each timestep's noise level
+        # in its own schedule; so the loop only multiplies.
         twin = type(scheduler).from_config(scheduler.config)
         twin.set_timesteps(self.requests[0].steps, device="cpu")
         ones, zeros = torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 1, 1)
         rows = []
-        for index in range(first, first + self.evaluations):
-            if hasattr(twin, "set_begin_index"):
-                twin.set_begin_index(index)
-            t = twin.timesteps[index:index + 1]
+        for t in timesteps.cpu():
+            t = t.reshape(1)
             rows.append([float(twin.add_noise(ones, zeros, t).flatten()[0]),
                          float(twin.add_noise(zeros, ones, t).flatten()[0])])
         rows.append([1.0, 0.0])
-        device, dtype = self.z0.device, self.z0.dtype
-        self._coefficients = torch.tensor(rows, dtype=torch.float32).to(device, dtype)[:, :, None, None, None]
-        self.masks = torch.cat([u.latent_mask for u in self.units]).to(device, dtype)
+        device = self.z0.device
+        self._coefficients = torch.tensor(rows, dtype=torch.float32).to(device)[:, :, None, None, None]
+        self.masks = torch.cat([u.latent_mask for u in self.units]).to(device, self.dtype)
         return timesteps
 
     def start_latents(self) -> Any:
@@ -185,7 +195,8 @@ class PlateBatch:
 
     def _known(self, index: int) -> Any:
         a, b = self._coefficients[index]
-        return a * self.z0 + b * self.noise
+        # In float32 whatever the loop's dtype: bfloat16 coefficients would be off by up to 0.4 %.
+        return (a * self.z0 + b * self.noise).to(self.dtype)
 
     def keep_known(self, latents: Any, step: int) -> Any:
         """After loop step ``step``: outside the face masks, the plate's latents at the next level."""
@@ -199,7 +210,7 @@ class PlateBatch:
 
         The image is ``uint8 / 255``, so rounding it back to 8 bits (``RenderResult.pixels``) gives the
         composite exactly: every pixel outside the union of the feathered masks is the plate's own.
-        The PNG writer writes RGB, so an RGBA plate's alpha is not part of the image (its colour is).
+        The image is RGB; the commit (executors/output.with_plate_alpha) puts an RGBA plate's own alpha back.
         """
         out = []
         for j, request in enumerate(self.requests):
