@@ -10,6 +10,7 @@ is the uncompiled UNet's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +45,8 @@ shots:
 """
 
 # Text-only, single line, dual-line with one and with two characters, a strength-0 character (a text-only
-# job once planned), batch sizes 1 to 4 (2 to 11 UNet rows), windows opening mid-batch, another image size.
+# job once planned), batch sizes 1 to 4 (2 to 11 UNet rows), windows opening mid-batch, another image size;
+# the test adds a plate shot (face crops of their own sizes).
 SEQUENCE = [["text"], ["single"], ["dual"], ["text", "single"], ["text", "dual", "single"], ["two"], ["zero"],
             ["text", "single", "zero"], ["dual", "two"], ["single"], ["wide"], ["text", "dual", "single", "two"]]
 
@@ -60,6 +62,19 @@ def _plan() -> tuple[object, dict[str, object]]:
 def _pixels(path: object) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image)
+
+
+def _plate_request(like):
+    """A plate shot's request (engine/plate_render.py): two faces of a 96x80 plate, re-generated from the
+    plate's latents part-way through the schedule, in crops of their own sizes, without the probe."""
+    from idcli.engine.plates import crop_box
+    from idcli.plan import PlateFaceRequest, PlateRequest
+
+    pixels = np.random.default_rng(0).integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    faces = [("mara", (8, 8, 40, 44)), ("mara", (52, 20, 88, 62))]
+    plate = PlateRequest(pixels, "plate-sha", tuple(PlateFaceRequest(name, box, crop_box(box, (96, 80)))
+                                                    for name, box in faces), 0.6)
+    return dataclasses.replace(like, method="plate", plate=plate, steps=4)
 
 
 @contextlib.contextmanager
@@ -81,8 +96,9 @@ def test_mixed_batches_share_one_graph_per_probe_state(tiny_engines) -> None:
     silently. Now: one graph without the attention probe, one with it, for the whole sequence."""
     adapter, requests = _plan()
     engine = tiny_engines("tiny-sd", adapter)
-    batches = [[requests[i] for i in ids] for ids in SEQUENCE]
+    batches = [[requests[i] for i in ids] for ids in SEQUENCE] + [[_plate_request(requests["dual"])]]
     expected = [[r.pixels for r in engine.render(batch)] for batch in batches]
+    assert expected[-1][0].shape == (80, 96, 3)  # the plate's size: its faces were composited into it
 
     graphs: list[torch.fx.GraphModule] = []
 
