@@ -19,6 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import idcli
 from idcli.engine.compiled import CompiledForward, compile_unet
@@ -106,6 +107,9 @@ def test_mixed_batches_share_one_graph_per_probe_state(tiny_engines) -> None:
         graphs.append(gm)
         return gm.forward  # what backend="eager" returns: the captured graph, run op by op
 
+    from torch._dynamo.utils import counters
+
+    unique_before = counters["stats"]["unique_graphs"]
     with _compiled(engine, counting_eager) as compiled:
         per_batch = []
         for batch, want in zip(batches, expected, strict=True):
@@ -116,6 +120,7 @@ def test_mixed_batches_share_one_graph_per_probe_state(tiny_engines) -> None:
                 assert np.array_equal(got.pixels, pixels)  # bit for bit: the compiled UNet's arithmetic is eager's
             assert all("compile_fallback" not in r.facts for r in results)
         assert compiled.fallback is None
+    assert counters["stats"]["unique_graphs"] - unique_before == len(graphs)  # torch's own count agrees
     assert len(graphs) <= 2, per_batch
     assert per_batch[0] == 1  # text-only: the graph without the probe ...
     assert per_batch[2] == 1  # ... the first dual-line batch: the graph with it; nothing after
@@ -197,7 +202,25 @@ def test_probe_maps_equal_one_interpolation_per_layer() -> None:
             if grid != latent_hw:
                 layer = F.interpolate(layer, size=latent_hw, mode="bilinear", align_corners=False)
             reference = layer if reference is None else reference + layer
-        assert torch.equal(probe.maps(), reference / len(parts))
+        with _OpCounter() as ops:
+            maps = probe.maps()
+        assert torch.equal(maps, reference / len(parts))
+        assert ops.count("upsample_bilinear2d") == 2  # levels 1 and 2; level 0 is the latent grid already
+
+
+class _OpCounter(TorchDispatchMode):
+    """The ATen operations dispatched while it is active, by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+    def count(self, name: str) -> int:
+        return sum(1 for n in self.names if name in n)
 
 
 @pytest.mark.parametrize("preset", ["bench-sd15", "bench-sdxl", "tiny-sd", "tiny-sdxl"])

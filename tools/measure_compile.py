@@ -4,7 +4,8 @@ Renders the batch sequence of tests/test_compile.py (text-only, single line, dua
 characters, a strength-0 character, batch sizes 1 to 4, a second image size) through one engine, first
 uncompiled, then with the UNet compiled by ``engine/compiled.py``'s ``compile_unet`` and a backend that
 counts the graphs it is handed before passing each to the real one (``eager``: runs it op by op; or
-``inductor``: generates kernels). Reports per batch the graphs compiled and the seconds, whether torch
+``inductor``: generates kernels). Reports per batch the graphs compiled (dynamo's ``unique_graphs``; inductor
+may be handed one graph twice) and the seconds, whether torch
 gave up (``fallback``), and the largest pixel difference from the uncompiled images.
 
     python tools/measure_compile.py [--backend eager|inductor] [--preset tiny-sd] [--steps 3] [--size 64x64]
@@ -47,6 +48,7 @@ def main() -> None:
     import numpy as np
     import torch
     from torch._dynamo.backends.registry import lookup_backend
+    from torch._dynamo.utils import counters
 
     import idcli
     from idcli.engine import Engine
@@ -85,22 +87,21 @@ def main() -> None:
     engine.compiled = compiled
     rows = []
     for ids, batch, want in zip(sequence, batches, expected, strict=True):
-        before = len(graphs)
+        before = counters["stats"]["unique_graphs"]
         started = time.perf_counter()
         results = engine.render(batch)
         seconds = time.perf_counter() - started
         diff = max(int(np.abs(r.pixels.astype(int) - w.astype(int)).max()) for r, w in zip(results, want, strict=True))
-        rows.append({"batch": ids, "graphs": len(graphs) - before, "seconds": round(seconds, 2),
+        rows.append({"batch": ids, "graphs": counters["stats"]["unique_graphs"] - before, "seconds": round(seconds, 2),
                      "max_pixel_diff": diff,
                      "fallback": next((r.facts["compile_fallback"] for r in results if "compile_fallback" in r.facts),
                                       None)})
-    from torch._dynamo.utils import counters
-
     # torch's own count of recompile-limit hits (each one means: the rest of that function runs uncompiled)
     limit_hits = sum(n for key, n in counters["unimplemented"].items() if "recompile limit" in key.lower())
     print(json.dumps({
         "backend": args.backend, "preset": args.preset, "steps": args.steps, "size": args.size,
-        "graphs": len(graphs), "fallback": compiled.fallback, "recompile_limit_hits": limit_hits, "batches": rows,
+        "graphs": sum(r["graphs"] for r in rows), "backend_calls": len(graphs), "fallback": compiled.fallback,
+        "recompile_limit_hits": limit_hits, "batches": rows,
         "eager_seconds": eager_seconds, "compiled_seconds_total": round(sum(r["seconds"] for r in rows), 1),
         "eager_seconds_total": round(sum(eager_seconds), 1),
         "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),

@@ -4,10 +4,9 @@ The published SDXL (or SD1.5) UNet is built with its parameters on the meta devi
 this runs anywhere in seconds), every attention processor is idcli's FaceID processor, and one forward
 of a batch of dual-line jobs runs under a dispatch mode that counts each ATen operation that would launch
 a kernel (views and metadata-only operations excluded), the probe's ``maps()`` after it included. Three
-forwards are counted: without the probe,
-with the probe as idcli runs it (the semantic rows of a batch are consecutive: a slice), and with the
-rows picked by ``index_select`` (a batch whose dual-line jobs are not consecutive, and every batch before
-this change).
+forwards are counted: without the probe, with the probe as idcli runs it (the semantic rows of a batch are
+consecutive: a slice), and with the rows picked by ``index_select`` (a batch whose dual-line jobs are not
+consecutive).
 
     python tools/probe_launches.py --arch sdxl --jobs 4 --dtype bfloat16
 
