@@ -122,13 +122,13 @@ def test_the_converted_adapter_is_what_a_render_loads(hf_cache: Path, adapter_bi
     from idcli.hashing import sha256_file
     from idcli.model_setup import converted_adapter, fetch
     from idcli.models import resolve_model
-    from idcli.shotlist import ModelSpec
+    from idcli.shotlist import AdapterSpec, ModelSpec
 
     data, _nested = adapter_bin
     with HubEmulator(_repos(data), lifetime=60) as hub:
         fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     converted = converted_adapter(FACEID, WEIGHT)
-    spec = ModelSpec(preset="sd15")
+    spec = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid"))  # sd15 defaults to faceid-plusv2
     adapter = resolve_adapter(spec, resolve_model(spec, tmp_path, "float16"), tmp_path)
     assert adapter.source == "local" and not adapter.allow_pickle
     assert adapter.content_hash == sha256_file(converted)
