@@ -173,6 +173,11 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) 
     else:
         assert preset.image_encoder is not None
         encoder_id, encoder_sub = preset.image_encoder
+        from .model_setup import image_encoder_folder
+
+        fetched = image_encoder_folder(preset)  # `idcli models fetch` put it in the hub cache: keyed by content
+        if fetched is not None:
+            encoder_id, encoder_sub = str(fetched), ""
     local_encoder = local_path(encoder_id, base_dir)
     if local_encoder is not None and local_encoder.is_dir():
         folder = (local_encoder / encoder_sub).resolve()

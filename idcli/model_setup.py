@@ -1,12 +1,16 @@
 """What each real preset needs on disk, and getting it there: `idcli models list` and `idcli models fetch`.
 
-Everything goes through ``huggingface_hub`` (its cache, its progress bars, its resumable downloads;
-``HF_ENDPOINT`` and ``HF_HOME`` work as usual). The published FaceID adapters are pickles (``.bin``):
-``fetch`` converts one once to safetensors with a weights-only load, records both files' sha256 next
-to the converted file, and a render then uses the converted file with no ``allow_pickle``.
+Hub weights go through ``huggingface_hub`` (its cache, its progress bars, its resumable downloads;
+``HF_ENDPOINT`` and ``HF_HOME`` work as usual). The published FaceID and FaceID-Plus v2 adapters are
+pickles (``.bin``): ``fetch`` converts each once to safetensors with a weights-only load, records
+both files' sha256 next to the converted file, and a render then uses the converted file with no
+``allow_pickle``. FaceID-Plus v2 also needs the CLIP ViT-H image encoder: a filtered snapshot of
+``h94/IP-Adapter``'s ``models/image_encoder`` (config.json and model.safetensors only; see
+``image_encoder_folder``).
 
-The insightface face-model packs are not fetched: they are licensed for non-commercial research
-only and are not on the Hugging Face hub; ``list`` says so and where to put them.
+The insightface face-model pack (buffalo_l) is fetched only with ``accept_insightface_licence``
+(``--accept-insightface-license``): it is licensed for non-commercial research only and is not on the
+hub (idcli/face_pack.py downloads it from insightface's release assets).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 from .errors import InputError, ModelUnavailableError
 from .hashing import sha256_file
 from .paths import state_dir
-from .presets import PRESETS, get_preset
+from .presets import PRESETS, Preset, get_preset
 
 # The files ``from_pretrained`` reads for the full-precision weights: no fp16/non-EMA variants, no
 # single-file checkpoint, no safety checker (idcli loads the pipelines without one).
@@ -30,11 +34,14 @@ LICENCES = {
     "sd15": "CreativeML OpenRAIL-M",
     "sdxl": "CreativeML OpenRAIL++-M",
     "faceid": "the IP-Adapter-FaceID model card: non-commercial research (it was trained with insightface)",
+    "image_encoder": "the h94/IP-Adapter model card: Apache-2.0 (OpenCLIP ViT-H/14, LAION-2B)",
 }
-VARIANTS = ("faceid",)
-FACE_MODELS_NOTE = ("insightface face-model packs (e.g. buffalo_l) are for non-commercial research only and are "
-                    "not fetched by idcli: download one yourself from the insightface releases and point "
-                    "--face-models (or characters' face_models) at its folder")
+VARIANTS = ("faceid", "faceid-plusv2")
+# What a real preset renders with when the shot list names no variant (adapters.adapter_variant, docs/identity.md),
+# so `idcli models fetch PRESET` gets what a render then needs.
+DEFAULT_VARIANT = "faceid-plusv2"
+# The CLIP image encoder as transformers' from_pretrained reads it: no pickled pytorch_model.bin.
+ENCODER_FILES = ("config.json", "model.safetensors")
 CONVERTED_RECORD = "conversion.json"
 
 
@@ -42,10 +49,14 @@ CONVERTED_RECORD = "conversion.json"
 class Need:
     """One thing a preset needs: a base-model snapshot or one adapter file, in a hub repository."""
 
-    role: str  # "base model" or "FaceID adapter"
+    role: str  # "base model", "FaceID adapter", "FaceID-Plus v2 adapter" or "CLIP image encoder"
     repo_id: str
-    filename: str | None  # None: a snapshot filtered by BASE_ALLOW / BASE_IGNORE
+    filename: str | None  # None: a snapshot (filtered by BASE_ALLOW / BASE_IGNORE, or of `subfolder` only)
     licence: str
+    subfolder: str | None = None  # a snapshot of only this folder's ENCODER_FILES (the CLIP image encoder)
+
+    def allow_patterns(self) -> list[str]:
+        return [f"{self.subfolder}/{name}" for name in ENCODER_FILES] if self.subfolder else BASE_ALLOW
 
 
 def _real_preset(name: str) -> Any:
@@ -56,16 +67,45 @@ def _real_preset(name: str) -> Any:
     return preset
 
 
-def needs(name: str, variant: str = "faceid") -> list[Need]:
-    """What preset ``name`` with adapter ``variant`` needs from the hub."""
+def needs(name: str, variant: str | None = None) -> list[Need]:
+    """What preset ``name`` with adapter ``variant`` (default: what it renders with) needs from the hub."""
+    variant = variant or DEFAULT_VARIANT
     if variant not in VARIANTS:
         raise InputError(f"unknown adapter variant '{variant}' (allowed: {', '.join(VARIANTS)})")
     preset = _real_preset(name)
     result = [Need("base model", preset.default_id, None, LICENCES.get(preset.name, "see the model card"))]
-    if preset.faceid is not None:
+    if variant == "faceid" and preset.faceid is not None:
         repo, weight = preset.faceid
         result.append(Need("FaceID adapter", repo, weight, LICENCES["faceid"]))
+    if variant == "faceid-plusv2" and preset.faceid_plusv2 is not None and preset.image_encoder is not None:
+        repo, weight = preset.faceid_plusv2
+        result.append(Need("FaceID-Plus v2 adapter", repo, weight, LICENCES["faceid"]))
+        repo, subfolder = preset.image_encoder
+        result.append(Need("CLIP image encoder", repo, None, LICENCES["image_encoder"], subfolder))
     return result
+
+
+def image_encoder_folder(preset: str | Preset, cache_dir: Path | None = None) -> Path | None:
+    """The CLIP ViT-H image encoder folder FaceID-Plus v2 reads, when it is in the hub cache; else None.
+
+    ``idcli models fetch PRESET --variant faceid-plusv2`` puts it there. The folder holds exactly
+    ``config.json`` and ``model.safetensors`` (``CLIPVisionModelWithProjection.from_pretrained(folder)``
+    loads it without pickles). Never downloads: a ``local_files_only`` snapshot lookup in the cache
+    (``cache_dir``, else ``HF_HUB_CACHE``/``HF_HOME`` as huggingface_hub resolves them).
+    """
+    from huggingface_hub import snapshot_download
+
+    found = preset if isinstance(preset, Preset) else get_preset(preset)
+    if found.image_encoder is None:
+        return None
+    repo_id, subfolder = found.image_encoder
+    try:
+        snapshot = snapshot_download(repo_id, allow_patterns=[f"{subfolder}/{n}" for n in ENCODER_FILES],
+                                     cache_dir=cache_dir, local_files_only=True)
+    except (OSError, ValueError):  # LocalEntryNotFoundError: not fetched
+        return None
+    folder = Path(snapshot) / subfolder
+    return folder if all((folder / name).is_file() for name in ENCODER_FILES) else None
 
 
 # -- converted adapters -------------------------------------------------------------------------------
@@ -131,14 +171,14 @@ def _conversion_record(target: Path) -> dict[str, Any] | None:
 # -- list ---------------------------------------------------------------------------------------------
 
 
-def _cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | None:
+def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
     found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
     return Path(found) if isinstance(found, str) else None
 
 
-def _cached_snapshot_size(repo_id: str, cache_dir: Path | None) -> int | None:
+def cached_snapshot_size(repo_id: str, cache_dir: Path | None) -> int | None:
     """Bytes of the cached snapshot of ``repo_id`` with a ``model_index.json``; None when not cached."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
@@ -155,8 +195,26 @@ def _cached_snapshot_size(repo_id: str, cache_dir: Path | None) -> int | None:
     return None
 
 
-def list_models(cache_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Per real preset and variant: each need, whether it is present, its size and licence."""
+def _need_state(need: Need, preset: Preset, cache_dir: Path | None) -> tuple[bool, int | None, str | None]:
+    """(present, size in bytes, path) of one need in the hub cache or idcli's converted adapters."""
+    if need.subfolder is not None:
+        folder = image_encoder_folder(preset, cache_dir)
+        if folder is None:
+            return False, None, None
+        return True, sum((folder / name).stat().st_size for name in ENCODER_FILES), str(folder)
+    if need.filename is None:
+        size = cached_snapshot_size(need.repo_id, cache_dir)
+        return size is not None, size, None
+    file = converted_adapter(need.repo_id, need.filename) or cached_file(need.repo_id, need.filename, cache_dir)
+    return (True, file.stat().st_size, str(file)) if file else (False, None, None)
+
+
+def list_models(cache_dir: Path | None = None, face_models: str | None = None) -> list[dict[str, Any]]:
+    """Per real preset and variant: each need, whether it is present, its size and licence, and the
+    face models (shared by every real preset). ``ready``: a render needs no other step."""
+    from .face_pack import pack_status
+
+    faces = pack_status(face_models)
     rows = []
     for name, preset in PRESETS.items():
         if preset.random_weights:
@@ -164,60 +222,84 @@ def list_models(cache_dir: Path | None = None) -> list[dict[str, Any]]:
         for variant in VARIANTS:
             items = []
             for need in needs(name, variant):
-                if need.filename is None:
-                    size = _cached_snapshot_size(need.repo_id, cache_dir)
-                    present, path = size is not None, None
-                else:
-                    converted = converted_adapter(need.repo_id, need.filename)
-                    cached = _cached_file(need.repo_id, need.filename, cache_dir)
-                    file = converted or cached
-                    present, path = file is not None, str(file) if file else None
-                    size = file.stat().st_size if file else None
+                present, size, path = _need_state(need, preset, cache_dir)
                 items.append({**asdict(need), "present": present, "size_bytes": size, "path": path})
-            rows.append({"preset": name, "variant": variant, "ready": all(i["present"] for i in items),
-                         "needs": items, "face_models": FACE_MODELS_NOTE})
+            rows.append({"preset": name, "variant": variant,
+                         "ready": all(i["present"] for i in items) and faces["present"],
+                         "needs": items, "face_models": faces})
     return rows
 
 
 # -- fetch --------------------------------------------------------------------------------------------
 
 
-def fetch(name: str, variant: str = "faceid", *, cache_dir: Path | None = None, endpoint: str | None = None,
-          progress: bool = True) -> dict[str, Any]:
-    """Download what preset ``name`` needs through ``huggingface_hub``; convert a pickled adapter once.
+def _hub_failure(need: Need, exc: BaseException) -> ModelUnavailableError:
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    what = f"cannot fetch {need.role} '{need.repo_id}'" + (f" file '{need.filename}'" if need.filename else "")
+    if "Consistency check failed" in text:
+        return ModelUnavailableError(f"{what}: {text}. The download ended early (truncated); run the same command "
+                                     "again — nothing partial was kept.")
+    if isinstance(exc, LocalEntryNotFoundError):  # offline mode, or the hub could not be reached
+        return ModelUnavailableError(f"{what}: the hub cannot be reached (no network, or HF_HUB_OFFLINE=1) and it "
+                                     "is not in the cache. Connect (unset HF_HUB_OFFLINE; HF_ENDPOINT for a mirror) "
+                                     "and run the same command again.")
+    return ModelUnavailableError(f"{what}: {text}. Check the network (HF_ENDPOINT, HF_TOKEN for gated "
+                                 "repositories) and retry.")
+
+
+def _fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict[str, Any]:
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    try:
+        if need.filename is None:
+            folder = Path(snapshot_download(need.repo_id, allow_patterns=need.allow_patterns(),
+                                            ignore_patterns=None if need.subfolder else BASE_IGNORE,
+                                            cache_dir=cache_dir, endpoint=endpoint))
+        else:
+            file = Path(hf_hub_download(need.repo_id, need.filename, cache_dir=cache_dir, endpoint=endpoint))
+    except (OSError, ValueError) as exc:  # hub errors, lost connections and size mismatches are OSError
+        raise _hub_failure(need, exc) from None
+    if need.filename is None:
+        if need.subfolder is None:
+            return {"role": need.role, "repo_id": need.repo_id, "path": str(folder)}
+        encoder = folder / need.subfolder
+        missing = [name for name in ENCODER_FILES if not (encoder / name).is_file()]
+        if missing:
+            raise ModelUnavailableError(f"{need.role} '{need.repo_id}' has no {', '.join(missing)} in "
+                                        f"'{need.subfolder}': FaceID-Plus v2 cannot run without the CLIP encoder")
+        return {"role": need.role, "repo_id": need.repo_id, "path": str(encoder),
+                "files": {name: sha256_file(encoder / name) for name in ENCODER_FILES}}
+    entry: dict[str, Any] = {"role": need.role, "repo_id": need.repo_id, "path": str(file),
+                             "sha256": sha256_file(file)}
+    if file.suffix != ".safetensors":
+        target = converted_folder(need.repo_id) / (file.stem + ".safetensors")
+        done = _conversion_record(target)
+        if done is None or done.get("source_sha256") != entry["sha256"]:  # converted once per source file
+            done = convert_pickled_adapter(file, target)
+        entry["converted"] = done | {"path": str(target)}
+    return entry
+
+
+def fetch(name: str, variant: str | None = None, *, cache_dir: Path | None = None, endpoint: str | None = None,
+          progress: bool = True, accept_insightface_licence: bool = False, face_models: str | None = None,
+          face_pack_url: str | None = None, face_pack_sha256: str | None = None) -> dict[str, Any]:
+    """Download what preset ``name`` needs through ``huggingface_hub``; convert a pickled adapter once;
+    with ``accept_insightface_licence``, the buffalo_l face-model pack too (idcli/face_pack.py).
 
     Interrupted transfers resume (huggingface_hub retries with a Range request); a transfer that ends
-    short of the size the hub announced is refused (exit 4) and nothing lands in the cache.
+    short of the size the hub announced is refused (exit 4) and nothing lands in the cache. Without
+    the licence flag a missing face pack is not fetched: ``face_models.state`` says so and how to accept.
     """
-    from huggingface_hub import hf_hub_download, snapshot_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
-    fetched = []
+    from .face_pack import fetch_face_pack
+
+    variant = variant or DEFAULT_VARIANT
+    wanted = needs(name, variant)  # an unknown variant or preset fails before any download
     (enable_progress_bars if progress else disable_progress_bars)()
-    for need in needs(name, variant):
-        try:
-            if need.filename is None:
-                folder = snapshot_download(need.repo_id, allow_patterns=BASE_ALLOW, ignore_patterns=BASE_IGNORE,
-                                           cache_dir=cache_dir, endpoint=endpoint)
-                fetched.append({"role": need.role, "repo_id": need.repo_id, "path": folder})
-                continue
-            file = Path(hf_hub_download(need.repo_id, need.filename, cache_dir=cache_dir, endpoint=endpoint))
-        except (OSError, ValueError) as exc:  # hub errors, lost connections and size mismatches are OSError
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            truncated = "Consistency check failed" in text
-            raise ModelUnavailableError(
-                f"cannot fetch {need.role} '{need.repo_id}'" + (f" file '{need.filename}'" if need.filename else "")
-                + f": {text}. " + ("The download ended early (truncated); run the same command again — nothing "
-                                   "partial was kept." if truncated else
-                                   "Check the network (HF_ENDPOINT, HF_TOKEN for gated repositories) and retry.")
-            ) from None
-        entry: dict[str, Any] = {"role": need.role, "repo_id": need.repo_id, "path": str(file),
-                                 "sha256": sha256_file(file)}
-        if file.suffix != ".safetensors":
-            target = converted_folder(need.repo_id) / (file.stem + ".safetensors")
-            done = _conversion_record(target)
-            if done is None or done.get("source_sha256") != entry["sha256"]:  # converted once per source file
-                done = convert_pickled_adapter(file, target)
-            entry["converted"] = done | {"path": str(target)}
-        fetched.append(entry)
-    return {"preset": name, "variant": variant, "fetched": fetched, "face_models": FACE_MODELS_NOTE}
+    fetched = [_fetch_need(need, cache_dir, endpoint) for need in wanted]
+    faces = fetch_face_pack(accept_licence=accept_insightface_licence, option=face_models, base_url=face_pack_url,
+                            expected_sha256=face_pack_sha256, progress=progress)
+    return {"preset": name, "variant": variant, "fetched": fetched, "face_models": faces}

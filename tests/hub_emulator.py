@@ -4,7 +4,10 @@ It answers the requests huggingface_hub 2.x makes for ``hf_hub_download`` and ``
 ``/api/models/{repo}/revision/{rev}`` (repo info), ``/api/models/{repo}/tree/{rev}`` (file listing) and
 ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` (metadata headers, bytes, ``Range`` requests). Faults are
 set per file: ``"drop-once"`` closes the connection half-way through the first full GET (the client
-must resume with a Range request); ``"short"`` always sends fewer bytes than the metadata announced.
+must resume with a Range request); ``"drop"`` does that on every GET, ranged ones included (each
+brings half of what is left, so a client with a bounded number of retries ends short); ``"short"``
+always sends fewer bytes than the metadata announced. A plain file server too: the insightface
+face-pack tests fetch ``{endpoint}/{repo}/resolve/main/buffalo_l.zip``.
 
 Bounded: the server stops by itself after ``lifetime`` seconds even if a test never closes it.
 """
@@ -118,7 +121,7 @@ class HubEmulator:
         handler.end_headers()
         if head:
             return
-        if fault == "drop-once" and not start and name not in self._dropped:
+        if fault == "drop" or (fault == "drop-once" and not start and name not in self._dropped):
             self._dropped.add(name)
             handler.wfile.write(body[: len(body) // 2])
             handler.wfile.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -58,11 +59,9 @@ def _repos(adapter: bytes) -> dict[str, dict[str, bytes]]:
     }
 
 
-@pytest.fixture
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "hf"
+def _offline_hub(monkeypatch: pytest.MonkeyPatch, cache: Path) -> Path:
+    """huggingface_hub on ``cache``, allowed to reach the loopback emulator although the suite runs offline."""
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    # The suite runs offline (conftest); these tests talk only to the emulator on 127.0.0.1.
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
@@ -73,6 +72,11 @@ def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+@pytest.fixture
+def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return _offline_hub(monkeypatch, tmp_path / "hf")
+
+
 def test_fetch_downloads_filters_and_converts_the_pickle_once(hf_cache: Path, adapter_bin) -> None:
     from safetensors.torch import load_file
 
@@ -80,12 +84,12 @@ def test_fetch_downloads_filters_and_converts_the_pickle_once(hf_cache: Path, ad
     from idcli.model_setup import converted_adapter, fetch, list_models
 
     data, nested = adapter_bin
-    before = {row["preset"]: row for row in list_models(cache_dir=hf_cache)}
-    assert before["sd15"]["ready"] is False
+    before = {(row["preset"], row["variant"]): row for row in list_models(cache_dir=hf_cache)}
+    assert before["sd15", "faceid"]["ready"] is False
     with HubEmulator(_repos(data), faults={WEIGHT: "drop-once"}, lifetime=60) as hub:
-        result = fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        result = fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
         requests = list(hub.requests)
-        again = fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        again = fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
 
     # The interrupted adapter transfer resumed with a Range request and the bytes are whole.
     ranged = [r for r in requests if r[0] == "GET" and r[1].endswith(WEIGHT) and r[2]]
@@ -109,9 +113,10 @@ def test_fetch_downloads_filters_and_converts_the_pickle_once(hf_cache: Path, ad
     assert again["fetched"][1]["converted"] == result["fetched"][1]["converted"]
     assert converted.stat().st_mtime_ns == Path(again["fetched"][1]["converted"]["path"]).stat().st_mtime_ns
 
-    after = {row["preset"]: row for row in list_models(cache_dir=hf_cache)}
-    assert after["sd15"]["ready"] is True and after["sdxl"]["ready"] is False
-    sizes = {need["role"]: need["size_bytes"] for need in after["sd15"]["needs"]}
+    after = {(row["preset"], row["variant"]): row for row in list_models(cache_dir=hf_cache)}
+    assert after["sd15", "faceid"]["ready"] is True and after["sdxl", "faceid"]["ready"] is False
+    assert after["sd15", "faceid-plusv2"]["ready"] is False  # its adapter and encoder were not fetched
+    sizes = {need["role"]: need["size_bytes"] for need in after["sd15", "faceid"]["needs"]}
     assert sizes["FaceID adapter"] == converted.stat().st_size and sizes["base model"] > 16000
 
 
@@ -126,7 +131,7 @@ def test_the_converted_adapter_is_what_a_render_loads(hf_cache: Path, adapter_bi
 
     data, _nested = adapter_bin
     with HubEmulator(_repos(data), lifetime=60) as hub:
-        fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     converted = converted_adapter(FACEID, WEIGHT)
     spec = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid"))  # sd15 defaults to faceid-plusv2
     adapter = resolve_adapter(spec, resolve_model(spec, tmp_path, "float16"), tmp_path)
@@ -148,14 +153,14 @@ def test_fetch_failures_exit_4_with_the_fix(hf_cache: Path, adapter_bin) -> None
     data, _nested = adapter_bin
     with HubEmulator(_repos(data), faults={WEIGHT: "short"}, lifetime=60) as hub, \
             pytest.raises(ModelUnavailableError, match=r"truncated.*run the same command again") as info:
-        fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     assert info.value.exit_code == 4
     assert converted_adapter(FACEID, WEIGHT) is None
     assert not [p for p in hf_cache.rglob(WEIGHT)], "nothing partial at a final path"
 
     bad = _repos(b"this is not a pickle of tensors")
     with HubEmulator(bad, lifetime=60) as hub, pytest.raises(ModelUnavailableError, match="weights-only load"):
-        fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     assert converted_adapter(FACEID, WEIGHT) is None
 
 
@@ -167,11 +172,200 @@ def test_models_cli() -> None:
     listed = CliRunner().invoke(app, ["models", "list", "--json"])
     assert listed.exit_code == 0, listed.output
     doc = json.loads(listed.stdout)
-    assert {(r["preset"], r["variant"]) for r in doc["presets"]} == {("sd15", "faceid"), ("sdxl", "faceid")}
-    assert all("non-commercial" in r["face_models"] for r in doc["presets"])
+    assert {(r["preset"], r["variant"]) for r in doc["presets"]} == {
+        ("sd15", "faceid"), ("sdxl", "faceid"), ("sd15", "faceid-plusv2"), ("sdxl", "faceid-plusv2")}
+    plus = next(r for r in doc["presets"] if (r["preset"], r["variant"]) == ("sdxl", "faceid-plusv2"))
+    assert [n["role"] for n in plus["needs"]] == ["base model", "FaceID-Plus v2 adapter", "CLIP image encoder"]
+    assert plus["needs"][2]["subfolder"] == "models/image_encoder" and "Apache-2.0" in plus["needs"][2]["licence"]
+    # The suite's face models are the synthetic pack ($IDCLI_FACE_MODELS): present, and labelled so.
+    assert doc["face_models"]["present"] and "synthetic" in doc["face_models"]["licence"] and doc["given"] == []
     text = CliRunner().invoke(app, ["models", "list"])
     assert text.exit_code == 0 and "licence: CreativeML OpenRAIL-M" in text.stdout
+    assert "CLIP image encoder" in text.stdout and "face models (" in text.stdout
     tiny = CliRunner().invoke(app, ["models", "fetch", "tiny-sd"])
     assert tiny.exit_code == 2 and "needs no download" in tiny.output
     variant = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "plus"])
-    assert variant.exit_code == 2 and "allowed: faceid" in variant.output
+    assert variant.exit_code == 2 and "allowed: faceid, faceid-plusv2" in variant.output
+    as_json = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "plus", "--json"])
+    assert as_json.exit_code == 2 and json.loads(as_json.stdout)["error"]["type"] == "InputError"
+
+
+def test_no_network_exits_4_with_the_fix(hf_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # as with HF_HUB_OFFLINE=1
+    result = CliRunner().invoke(app, ["models", "fetch", "sd15"])
+    assert result.exit_code == 4
+    assert "hub cannot be reached (no network, or HF_HUB_OFFLINE=1)" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# -- FaceID-Plus v2: the adapter (a pickle, converted once) and the CLIP image encoder folder ----------------
+
+ENCODER_REPO = "h94/IP-Adapter"
+PLUS_WEIGHT = "ip-adapter-faceid-plusv2_sd15.bin"
+
+
+def _plusv2_bin() -> tuple[bytes, dict[str, dict[str, torch.Tensor]]]:
+    """A FaceID-Plus v2 checkpoint in the published pickle layout (resampler keys, LoRA, decoupled k/v)."""
+    generator = torch.Generator().manual_seed(5)
+    shapes = {
+        "image_proj": {"proj.0.weight": (64, 512), "proj.0.bias": (64,), "proj.2.weight": (128, 64),
+                       "proj.2.bias": (128,), "norm.weight": (32,), "norm.bias": (32,),
+                       "perceiver_resampler.proj_in.weight": (32, 48), "perceiver_resampler.proj_in.bias": (32,),
+                       "perceiver_resampler.layers.0.0.to_q.weight": (32, 32),
+                       "perceiver_resampler.norm_out.weight": (32,)},
+        "ip_adapter": {"1.to_k_ip.weight": (32, 32), "1.to_v_ip.weight": (32, 32),
+                       "0.to_q_lora.down.weight": (128, 32), "0.to_q_lora.up.weight": (32, 128)},
+    }
+    nested = {group: {k: torch.randn(shape, generator=generator) for k, shape in keys.items()}
+              for group, keys in shapes.items()}
+    buffer = io.BytesIO()
+    torch.save(nested, buffer)
+    return buffer.getvalue(), nested
+
+
+def _encoder_files(tmp_path: Path) -> tuple[dict[str, bytes], Any]:
+    """A tiny CLIP vision model with projection, saved as transformers saves ViT-H's (plus the pickle the
+    hub repository also holds, which must not be fetched)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    model = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4, image_size=32,
+        patch_size=16, projection_dim=16))
+    model.save_pretrained(tmp_path / "encoder")
+    files = {f"models/image_encoder/{p.name}": p.read_bytes() for p in (tmp_path / "encoder").iterdir()}
+    files["models/image_encoder/pytorch_model.bin"] = b"a pickle: never fetched"
+    files["models/ip-adapter_sd15.bin"] = b"another adapter: not fetched"
+    files["sdxl_models/image_encoder/config.json"] = b"{}"
+    return files, model
+
+
+def test_plusv2_fetch_converts_the_adapter_and_fetches_only_the_encoder(hf_cache: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+    from transformers import CLIPVisionModelWithProjection
+
+    from idcli.hashing import sha256_bytes
+    from idcli.model_setup import converted_adapter, fetch, image_encoder_folder, list_models
+
+    plus, nested = _plusv2_bin()
+    encoder_files, model = _encoder_files(tmp_path)
+    repos = _repos(b"unused")
+    repos[FACEID][PLUS_WEIGHT] = plus
+    repos[ENCODER_REPO] = encoder_files
+    assert image_encoder_folder("sd15", hf_cache) is None
+    with HubEmulator(repos, faults={PLUS_WEIGHT: "drop-once"}, lifetime=60) as hub:
+        result = fetch("sd15", "faceid-plusv2", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        fetched_paths = {r[1] for r in hub.requests if r[0] == "GET"}
+    assert [item["role"] for item in result["fetched"]] == ["base model", "FaceID-Plus v2 adapter",
+                                                             "CLIP image encoder"]
+    assert not any(p.endswith(("ip-adapter-faceid_sd15.bin", "pytorch_model.bin", "ip-adapter_sd15.bin"))
+                   for p in fetched_paths), "only what the variant needs"
+
+    # The pickled adapter: converted once, weights-only, every tensor kept, both hashes recorded.
+    converted = converted_adapter(FACEID, PLUS_WEIGHT)
+    assert converted is not None and converted.name == "ip-adapter-faceid-plusv2_sd15.safetensors"
+    assert result["fetched"][1]["converted"]["source_sha256"] == sha256_bytes(plus)
+    tensors = load_file(converted)
+    assert set(tensors) == {f"{g}.{k}" for g in nested for k in nested[g]}
+    assert all(torch.equal(tensors[f"{g}.{k}"], v) for g in nested for k, v in nested[g].items())
+
+    # The encoder: a folder with config.json and model.safetensors only, found by image_encoder_folder.
+    folder = image_encoder_folder("sd15", hf_cache)
+    assert folder is not None and Path(result["fetched"][2]["path"]) == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    snapshot = folder.parents[1]
+    assert sorted(str(p.relative_to(snapshot)) for p in snapshot.rglob("*") if p.is_file()) == [
+        "models/image_encoder/config.json", "models/image_encoder/model.safetensors"]
+    loaded = CLIPVisionModelWithProjection.from_pretrained(folder)
+    a, b = model.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert image_encoder_folder("sdxl", hf_cache) == folder  # both presets read the same ViT-H encoder
+    assert image_encoder_folder("tiny-sd", hf_cache) is None
+
+    rows = {(r["preset"], r["variant"]): r for r in list_models(cache_dir=hf_cache)}
+    plus_row = rows["sd15", "faceid-plusv2"]
+    assert plus_row["ready"] is True and rows["sd15", "faceid"]["ready"] is False
+    sizes = {n["role"]: n["size_bytes"] for n in plus_row["needs"]}
+    assert sizes["CLIP image encoder"] == sum(p.stat().st_size for p in folder.iterdir())
+    assert sizes["FaceID-Plus v2 adapter"] == converted.stat().st_size
+
+
+def test_plusv2_without_an_encoder_in_the_repository_exits_4(hf_cache: Path) -> None:
+    from idcli.model_setup import fetch, image_encoder_folder
+
+    plus, _nested = _plusv2_bin()
+    repos = _repos(b"unused")
+    repos[FACEID][PLUS_WEIGHT] = plus
+    repos[ENCODER_REPO] = {"models/image_encoder/config.json": b"{}",
+                           "models/image_encoder/pytorch_model.bin": b"pickle only"}
+    with HubEmulator(repos, lifetime=60) as hub, \
+            pytest.raises(ModelUnavailableError, match=r"no model\.safetensors.*cannot run without the CLIP") as info:
+        fetch("sd15", "faceid-plusv2", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+    assert info.value.exit_code == 4 and image_encoder_folder("sd15", hf_cache) is None
+
+
+# -- given folders: --models-dir and --shotlist ---------------------------------------------------------
+
+
+def test_models_list_names_what_given_folders_hold(tmp_path: Path, synthetic_face_models: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    root = tmp_path / "models"
+    pipeline = root / "base" / "my-sd15"
+    (pipeline / "unet").mkdir(parents=True)
+    (pipeline / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (pipeline / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"w" * 1000)
+    (pipeline / "README.md").write_text("---\nlicense: creativeml-openrail-m\ntags: [x]\n---\n# card\n")
+    adapters = root / "adapters"
+    adapters.mkdir()
+    (adapters / "ip-adapter-faceid_sd15.safetensors").write_bytes(b"a" * 300)
+    (adapters / "notes.txt").write_text("not a model")
+    encoder = root / "adapters" / "image_encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text('{"architectures": ["CLIPVisionModelWithProjection"]}')
+    (encoder / "model.safetensors").write_bytes(b"e" * 200)
+    shutil.copytree(synthetic_face_models, root / "faces" / "buffalo_l")
+    (root / ".hidden" / "x").mkdir(parents=True)
+    (root / ".hidden" / "x" / "model_index.json").write_text("{}")
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: sd15, id: models/base/my-sd15, adapter: "
+                     "{id: models/adapters, weight_name: ip-adapter-faceid_sd15.safetensors}}\n"
+                     "shots:\n  - {id: a010, prompt: a hall}\n")
+    result = CliRunner().invoke(app, ["models", "list", "--json", "--models-dir", str(root), "--shotlist", str(shots)])
+    assert result.exit_code == 0, result.output
+    given = json.loads(result.stdout)["given"]
+    by = {(g["source"].rsplit(": ", 1)[-1], g["kind"]): g for g in given}
+    assert set(by) == {("--models-dir", "diffusers pipeline"), ("--models-dir", "IP-Adapter weights"),
+                       ("--models-dir", "CLIP image encoder"), ("--models-dir", "insightface face-model pack"),
+                       ("model.id", "diffusers pipeline"), ("model.adapter", "IP-Adapter weights")}
+    base = by["--models-dir", "diffusers pipeline"]
+    assert base["path"] == str(pipeline) and base["licence"] == "creativeml-openrail-m"
+    assert base["size_bytes"] == sum(p.stat().st_size for p in pipeline.rglob("*") if p.is_file())
+    assert base["detail"] == "StableDiffusionPipeline"
+    assert by["--models-dir", "IP-Adapter weights"]["size_bytes"] == 300
+    assert "non-commercial" in by["--models-dir", "IP-Adapter weights"]["licence"]
+    assert by["--models-dir", "CLIP image encoder"]["size_bytes"] == 200 + len(
+        (encoder / "config.json").read_bytes())
+    faces = by["--models-dir", "insightface face-model pack"]
+    assert "synthetic" in faces["licence"] and faces["present"]
+    assert by["model.id", "diffusers pipeline"]["path"] == str(pipeline)
+    assert by["model.adapter", "IP-Adapter weights"]["size_bytes"] == 300
+
+    text = CliRunner().invoke(app, ["models", "list", "--models-dir", str(root)])
+    assert text.exit_code == 0 and "given folders:" in text.stdout
+    assert f"diffusers pipeline: {pipeline} (StableDiffusionPipeline): present" in text.stdout
+    missing = CliRunner().invoke(app, ["models", "list", "--models-dir", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nproject: p\nmodel: {preset: sd16}\nshots:\n  - {id: a010, prompt: a hall}\n")
+    refused = CliRunner().invoke(app, ["models", "list", "--shotlist", str(bad)])
+    assert refused.exit_code == 2 and "sd16" in refused.output

@@ -2,7 +2,7 @@
 
 The only module that imports insightface. It never downloads: insightface fetches missing packs
 from GitHub at run time, and its pretrained models are licensed for non-commercial research only,
-so idcli only ever loads a folder the user put in place.
+so idcli only ever loads a folder the user put in place (`idcli models fetch` fills one on request).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
             f"face models: {folder} ({chosen}) {state}. Put an insightface model pack there — for buffalo_l: "
             "det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass "
             f"--face-models DIR / set {ENV_VAR} (or '--face-models synthetic' for the random-weight test pack). "
-            f"idcli never downloads them. {LICENCE_NOTE}")
+            "A render never downloads them; 'idcli models fetch PRESET --accept-insightface-license' "
+            f"fetches buffalo_l once (docs/models.md). {LICENCE_NOTE}")
     synthetic = False
     marker = folder / "PACK.json"
     if marker.is_file():

@@ -1,0 +1,300 @@
+"""Fetching an insightface face-model pack (buffalo_l), only when the user accepts its licence.
+
+The pretrained insightface packs are for non-commercial research only, and insightface publishes
+them only as zip assets of its GitHub releases (insightface 2.1's own downloader,
+``insightface/utils/storage.py``, reads ``releases/download/model-zoo/<pack>.zip``; the older
+``releases/download/v0.7/`` holds the same names). There is no official Hugging Face repository, so
+this is a small HTTP download rather than ``huggingface_hub``:
+
+- resumable: the bytes go to ``$IDCLI_HOME/models/downloads/<pack>-<url hash>.zip.part``; a broken
+  transfer is retried with a ``Range`` request, and a later run resumes from what was kept;
+- checked: the length the server announced, every extracted member's CRC-32, the pack's required files, and
+  the zip's sha256 against ``expected_sha256`` when one is given (insightface publishes none); the
+  zip's and every file's sha256 are recorded in ``idcli-fetch.json`` in the pack folder;
+- extracted safely: only ``.onnx`` files (at the top of the zip or under ``<pack>/``) are written,
+  every other file is skipped and named; a member whose path would leave the target (zip-slip, an
+  absolute path, a link) refuses the whole archive; sizes are bounded. Files appear in the target
+  only once the whole zip checked out.
+
+``IDCLI_INSIGHTFACE_URL`` (or ``base_url``) replaces the release URL: a mirror, or a loopback server in tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import InputError, ModelUnavailableError
+from .hashing import sha256_file
+from .identity.faces import DEFAULT_PACK, ENV_VAR, LICENCE_NOTE, default_face_models_folder
+from .paths import state_dir
+
+URL_ENV = "IDCLI_INSIGHTFACE_URL"
+DEFAULT_URL = "https://github.com/deepinsight/insightface/releases/download/model-zoo"
+# What idcli needs from each pack it can fetch: the SCRFD detector and the ArcFace recogniser.
+REQUIRED_FILES = {"buffalo_l": ("det_10g.onnx", "w600k_r50.onnx")}
+RECORD = "idcli-fetch.json"
+ACCEPT_FLAG = "--accept-insightface-license"
+MAX_FILE_BYTES = 1 << 30  # buffalo_l's largest file is ~170 MB
+MAX_PACK_BYTES = 2 << 30
+RETRIES = 3  # broken transfers retried within one run, each resuming where the last stopped
+CHUNK = 1 << 20
+LICENCE = "insightface pretrained models: non-commercial research only"
+
+
+def not_accepted_message(pack: str = DEFAULT_PACK) -> str:
+    return (f"face models not fetched: the pretrained insightface pack '{pack}' is licensed for non-commercial "
+            f"research only. If your use is allowed, add {ACCEPT_FLAG} to fetch it; or put a pack you may use "
+            "in the folder yourself (or pass --face-models DIR).")
+
+
+def target_folder(option: str | Path | None = None) -> tuple[Path, str]:
+    """Where the pack goes: the folder idcli reads face models from for real presets (see
+    ``identity.faces.resolve_face_models``): ``--face-models``, else ``$IDCLI_FACE_MODELS``, else
+    ``~/.insightface/models/buffalo_l``."""
+    if option:
+        choice, chosen = str(option), "--face-models"
+    elif os.environ.get(ENV_VAR):
+        choice, chosen = os.environ[ENV_VAR], ENV_VAR
+    else:
+        return default_face_models_folder(), "default"
+    if choice == "synthetic":
+        raise InputError(f"{chosen} is 'synthetic' (the built-in random-weight test pack): nothing to fetch; "
+                         "pass --face-models DIR to fetch a pretrained pack into DIR")
+    return Path(choice).expanduser(), chosen
+
+
+def _read_record(folder: Path) -> dict[str, Any] | None:
+    with contextlib.suppress(OSError, ValueError):
+        record = json.loads((folder / RECORD).read_text("utf-8"))
+        return record if isinstance(record, dict) else None
+    return None
+
+
+def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> dict[str, Any]:
+    """Whether the folder idcli reads face models from holds a pack: files, size, licence, origin."""
+    try:
+        folder, chosen = target_folder(option)
+    except InputError:  # the word "synthetic": the random-weight test pack, built on first use
+        return {"pack": "synthetic", "folder": "synthetic", "chosen_by": "--face-models" if option else ENV_VAR,
+                "present": True, "files": [], "size_bytes": None, "fetched_by_idcli": False,
+                "licence": "synthetic random weights (idcli's test pack)", "fetch": None}
+    onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
+    record = _read_record(folder) if onnx else None
+    synthetic = False
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        synthetic = bool(json.loads((folder / "PACK.json").read_text("utf-8")).get("synthetic"))
+    return {
+        "pack": pack, "folder": str(folder), "chosen_by": chosen, "present": bool(onnx),
+        "files": [p.name for p in onnx], "size_bytes": sum(p.stat().st_size for p in onnx) if onnx else None,
+        "fetched_by_idcli": record is not None,
+        "licence": "synthetic random weights (idcli's test pack)" if synthetic else LICENCE,
+        "fetch": f"idcli models fetch sd15|sdxl {ACCEPT_FLAG}",
+    }
+
+
+# -- download -----------------------------------------------------------------------------------------
+
+
+def _part_file(url: str, pack: str) -> Path:
+    # Named by the URL: a changed URL never resumes another file's bytes.
+    folder = state_dir() / "models" / "downloads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{pack}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.zip.part"
+
+
+def _no_network(exc: BaseException) -> bool:
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, (ConnectionRefusedError, socket.gaierror, socket.timeout, TimeoutError))
+
+
+def _total_size(response: http.client.HTTPResponse, start: int) -> int | None:
+    found = re.match(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range") or "")
+    if found:
+        return int(found.group(1))
+    length = response.headers.get("Content-Length")
+    return start + int(length) if length and length.isdigit() else None
+
+
+def download(url: str, part: Path, progress: bool = True) -> None:
+    """Bring ``url`` into ``part``, resuming what ``part`` holds; raise when it ends short after retries."""
+    from tqdm import tqdm
+
+    from .versions import TOOL_VERSION
+
+    tries = 0
+    while True:
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"User-Agent": f"idcli/{TOOL_VERSION}", "Accept": "application/octet-stream"}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        total: int | None = None
+        failure: BaseException | None = None
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
+                offset = re.match(r"bytes (\d+)-", response.headers.get("Content-Range") or "")
+                # A server that ignores Range (200) or answers for another offset sends from the start again.
+                resumed = have > 0 and response.status == 206 and offset is not None and int(offset[1]) == have
+                if response.status == 206 and have and not resumed:
+                    part.unlink(missing_ok=True)
+                    continue
+                start = have if resumed else 0
+                total = _total_size(response, start)
+                with part.open("ab" if resumed else "wb") as handle, \
+                        tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=part.name.split("-")[0],
+                             disable=not progress, file=sys.stderr) as bar:
+                    while chunk := response.read(CHUNK):
+                        handle.write(chunk)
+                        bar.update(len(chunk))
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # asked beyond the end: the kept bytes are not this file's start
+                part.unlink()
+                continue
+            raise ModelUnavailableError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}. Check the address "
+                                        f"(${URL_ENV} replaces {DEFAULT_URL}) and retry.") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, urllib.error.URLError) and _no_network(exc) and not tries:
+                raise ModelUnavailableError(
+                    f"cannot reach {url} ({getattr(exc, 'reason', exc)}): no network? Connect and run the same "
+                    f"command again, or set ${URL_ENV} to a mirror of the insightface release assets.") from None
+            failure = exc
+        got = part.stat().st_size if part.exists() else 0
+        if failure is None and (total is None or got == total):
+            return
+        if total is not None and got == total:  # every byte came although the connection broke at the end
+            return
+        if total is not None and got > total:
+            part.unlink()
+            raise ModelUnavailableError(f"the download of {url} is longer than the server announced; the partial "
+                                        "file was deleted — run the same command again")
+        tries += 1
+        if tries > RETRIES:
+            told = f"{got} of {total} bytes" if total is not None else f"{got} bytes, {failure}"
+            raise ModelUnavailableError(
+                f"the download of {url} ended early (truncated: {told}) {tries} times; the bytes are kept in "
+                f"{part} — run the same command again to resume")
+
+
+# -- extraction ---------------------------------------------------------------------------------------
+
+
+def _member_target(info: zipfile.ZipInfo, pack: str) -> str | None:
+    """The file name a zip member lands as in the pack folder; None to skip it; raises on zip-slip."""
+    name = info.filename
+    parts = PurePosixPath(name).parts
+    mode = info.external_attr >> 16
+    if ("\\" in name or name.startswith("/") or ".." in parts or (parts and ":" in parts[0])
+            or stat.S_ISLNK(mode)):
+        raise ModelUnavailableError(f"the face-model zip holds '{name}', a path outside the pack folder (or a "
+                                    "link): refused, nothing was installed. The archive is not insightface's; "
+                                    f"check ${URL_ENV}")
+    if info.is_dir() or not name.endswith(".onnx"):
+        return None
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] == pack):
+        return parts[-1]
+    return None
+
+
+def extract_pack(archive: Path, staging: Path, pack: str) -> tuple[dict[str, str], list[str]]:
+    """Write the pack's ``.onnx`` files into ``staging``; return {file: sha256} and the skipped members."""
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            infos = zipped.infolist()
+            plan = [(info, _member_target(info, pack)) for info in infos]  # zip-slip refused before any write
+            files: dict[str, str] = {}
+            skipped = [info.filename for info, target in plan if target is None and not info.is_dir()]
+            written = 0
+            for info, target in plan:
+                if target is None:
+                    continue
+                if target in files:
+                    raise ModelUnavailableError(f"the face-model zip holds '{target}' twice: refused")
+                digest = hashlib.sha256()
+                with zipped.open(info) as source, (staging / target).open("xb") as sink:
+                    while block := source.read(CHUNK):
+                        written += len(block)
+                        if written > MAX_PACK_BYTES or sink.tell() + len(block) > MAX_FILE_BYTES:
+                            raise ModelUnavailableError(f"the face-model zip unpacks to more than idcli allows "
+                                                        f"({MAX_FILE_BYTES >> 20} MiB a file, {MAX_PACK_BYTES >> 20} "
+                                                        "MiB in all): refused")
+                        sink.write(block)
+                        digest.update(block)
+                files[target] = digest.hexdigest()
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # reading a member checks its CRC-32 at its end
+        raise ModelUnavailableError(f"the downloaded face-model pack is not a whole zip ({exc}): damaged or "
+                                    "truncated; it was deleted — run the same command again") from None
+    return files, skipped
+
+
+def _install(staging: Path, target: Path) -> None:
+    """Move the checked files into ``target``, the record last (it marks a finished install)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for file in sorted(staging.iterdir(), key=lambda p: p.name == RECORD):
+        os.replace(file, target / file.name)
+
+
+def fetch_face_pack(*, accept_licence: bool, option: str | Path | None = None, pack: str = DEFAULT_PACK,
+                    base_url: str | None = None, expected_sha256: str | None = None,
+                    progress: bool = True) -> dict[str, Any]:
+    """Download and install ``pack`` where idcli reads face models, only with ``accept_licence``.
+
+    A folder that already holds ``.onnx`` files is left alone (reported as present). Without
+    ``accept_licence`` nothing is downloaded: the result's ``state`` is ``"licence not accepted"``
+    and ``message`` says how to accept.
+    """
+    status = pack_status(option, pack)
+    if status["present"]:
+        return status | {"state": "present"}
+    if not accept_licence:
+        return status | {"state": "licence not accepted", "message": not_accepted_message(pack)}
+    if pack not in REQUIRED_FILES:
+        raise InputError(f"unknown face-model pack '{pack}' (allowed: {', '.join(REQUIRED_FILES)})")
+    if expected_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", expected_sha256):
+        raise InputError(f"expected sha256 '{expected_sha256}' is not 64 lower-case hex digits")
+    url = f"{(base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip('/')}/{pack}.zip"
+    target = Path(status["folder"])
+    part = _part_file(url, pack)
+    download(url, part, progress)
+    zip_sha256 = sha256_file(part)
+    if expected_sha256 is not None and zip_sha256 != expected_sha256:
+        part.unlink()
+        raise ModelUnavailableError(f"the downloaded {pack}.zip has sha256 {zip_sha256}, not the expected "
+                                    f"{expected_sha256}: damaged or a different file; it was deleted — run the "
+                                    "same command again, or check the expected hash and the URL")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{pack}-install-", dir=target.parent))
+    try:
+        try:
+            files, skipped = extract_pack(part, staging, pack)
+        except ModelUnavailableError:
+            part.unlink(missing_ok=True)  # a damaged or hostile archive is never resumed
+            raise
+        missing = [name for name in REQUIRED_FILES[pack] if name not in files]
+        if missing:
+            part.unlink(missing_ok=True)
+            raise ModelUnavailableError(f"{url} has no {', '.join(missing)}: not the {pack} pack; nothing was "
+                                        f"installed. Check ${URL_ENV}")
+        record = {"pack": pack, "url": url, "zip_sha256": zip_sha256, "zip_bytes": part.stat().st_size,
+                  "files": files, "skipped": skipped, "licence": LICENCE_NOTE}
+        (staging / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", "utf-8")
+        _install(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    part.unlink(missing_ok=True)
+    return pack_status(option, pack) | {"state": "fetched", "zip_sha256": zip_sha256, "skipped": skipped,
+                                        "url": url}

@@ -1,0 +1,180 @@
+"""What lies in folders the user gives `idcli models list`: `--models-dir DIR` and a shot list's models.
+
+A pipeline keeps weights in its own folders (a shared drive, a container image) as often as in the
+Hugging Face cache. ``--models-dir DIR`` (repeatable) looks in DIR and up to two levels below it and
+names what it recognises; ``--shotlist FILE`` names the model and adapter that shot list renders with
+(a local folder as found there, a hub id as found in the cache). Recognised, each with its size and
+licence:
+
+- a diffusers pipeline folder (``model_index.json``): what ``model.id`` takes;
+- IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes;
+- a CLIP image encoder folder (``config.json`` naming a ``CLIPVisionModel*``): FaceID-Plus v2's encoder;
+- an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes.
+
+The licence comes from the folder's model card (``license:`` in README.md's front matter) when it
+has one, else from what idcli knows of the file, else "unknown". Nothing is loaded or hashed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+MAX_DEPTH = 2
+MAX_FOLDERS = 5000  # a bound on the walk: a models folder, not a whole disk
+ADAPTER_FILE = re.compile(r"^ip-adapter.*\.(safetensors|bin)$", re.IGNORECASE)
+_CARD_LICENCE = re.compile(r"^license:\s*(\S.*)$", re.MULTILINE)
+UNKNOWN = "unknown: see the model's card"
+
+
+def _card_licence(folder: Path) -> str | None:
+    """``license:`` from a model card's YAML front matter (the hub's convention)."""
+    with contextlib.suppress(OSError):
+        with (folder / "README.md").open("r", encoding="utf-8", errors="replace") as card:
+            head = card.read(8192)
+        if head.startswith("---"):
+            front = head[3:].split("\n---", 1)[0]
+            found = _CARD_LICENCE.search(front)
+            if found:
+                return found.group(1).strip().strip("'\"")
+    return None
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+
+
+def _entry(source: str, kind: str, path: Path, size: int | None, licence: str, detail: str = "") -> dict[str, Any]:
+    return {"source": source, "kind": kind, "path": str(path), "repo_id": None, "present": size is not None,
+            "size_bytes": size, "licence": licence, "detail": detail}
+
+
+def _adapter_licence(file: Path) -> str:
+    from .model_setup import LICENCES
+
+    return LICENCES["faceid"] if file.name.lower().startswith("ip-adapter-faceid") else UNKNOWN
+
+
+def _face_pack_entry(folder: Path, onnx: list[Path], source: str) -> dict[str, Any]:
+    from .face_pack import LICENCE, RECORD
+
+    synthetic = False
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        synthetic = bool(json.loads((folder / "PACK.json").read_text("utf-8")).get("synthetic"))
+    licence = ("synthetic random weights (idcli's test pack)" if synthetic
+               else LICENCE + " (unless these are models of your own)")
+    detail = ", ".join(p.name for p in onnx) + ("; fetched by idcli" if (folder / RECORD).is_file() else "")
+    return _entry(source, "insightface face-model pack", folder, sum(p.stat().st_size for p in onnx), licence,
+                  detail)
+
+
+def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bool]:
+    """What ``folder`` itself is or holds; the flag says it was recognised as a whole (don't walk into it)."""
+    if (folder / "model_index.json").is_file():
+        detail = ""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            detail = str(json.loads((folder / "model_index.json").read_text("utf-8")).get("_class_name", ""))
+        return [_entry(source, "diffusers pipeline", folder, _folder_size(folder), _card_licence(folder) or UNKNOWN,
+                       detail)], True
+    config = folder / "config.json"
+    if config.is_file():
+        architectures: list[Any] = []
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            architectures = list(json.loads(config.read_text("utf-8")).get("architectures") or [])
+        if any(str(a).startswith("CLIPVisionModel") for a in architectures):
+            safe = (folder / "model.safetensors").is_file()
+            return [_entry(source, "CLIP image encoder", folder, _folder_size(folder),
+                           _card_licence(folder) or UNKNOWN,
+                           "model.safetensors" if safe else "no model.safetensors (pickles only: refused)")], True
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    onnx = [p for p in files if p.suffix == ".onnx"]
+    if onnx:
+        return [_face_pack_entry(folder, onnx, source)], True
+    adapters = [_entry(source, "IP-Adapter weights", p, p.stat().st_size, _card_licence(folder) or _adapter_licence(p),
+                       "pickle: `idcli models fetch` converts the published ones" if p.suffix == ".bin" else "")
+                for p in files if ADAPTER_FILE.match(p.name)]
+    return adapters, False
+
+
+def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, Any]]:
+    """Everything recognised in ``root`` and up to ``MAX_DEPTH`` levels below it (hidden folders skipped)."""
+    if not root.is_dir():
+        raise InputError(f"--models-dir '{root}' " + ("is not a folder" if root.exists() else "does not exist"))
+    found: list[dict[str, Any]] = []
+    pending, seen = [(root, 0)], 0
+    while pending and seen < MAX_FOLDERS:
+        folder, depth = pending.pop(0)
+        seen += 1
+        entries, whole = describe_folder(folder, source)
+        found.extend(entries)
+        if whole or depth >= MAX_DEPTH:
+            continue
+        with contextlib.suppress(OSError):
+            pending.extend((child, depth + 1) for child in sorted(folder.iterdir())
+                           if child.is_dir() and not child.name.startswith("."))
+    return found
+
+
+def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None) -> dict[str, Any]:
+    from .model_setup import cached_file, cached_snapshot_size
+
+    if filename is None:
+        size = cached_snapshot_size(repo_id, None)
+        path = None
+    else:
+        file = cached_file(repo_id, filename, None)
+        size, path = (file.stat().st_size, str(file)) if file else (None, None)
+    return {"source": source, "kind": kind, "path": path, "repo_id": repo_id, "present": size is not None,
+            "size_bytes": size, "licence": UNKNOWN, "detail": "hub" + (f" file {filename}" if filename else "")}
+
+
+def shotlist_folders(file: Path) -> list[dict[str, Any]]:
+    """The model and adapter ``file`` renders with: local folders as found there, hub ids as cached.
+    A tiny preset (built-in random weights) has nothing to list."""
+    from .paths import local_path
+    from .presets import get_preset
+    from .shotlist import load_shotlist
+
+    loaded = load_shotlist(file)
+    spec = loaded.shotlist.model
+    preset = get_preset(spec.preset)
+    if preset.random_weights:
+        return []
+    found: list[dict[str, Any]] = []
+    model_id = spec.id or preset.default_id
+    assert model_id is not None
+    local = local_path(model_id, loaded.base_dir)
+    source = f"{file}: model.id" if spec.id else f"{file}: preset {preset.name}"
+    if local is not None and local.is_dir():
+        entries, _whole = describe_folder(local, source)
+        found.extend(entries or [_entry(source, "folder (not a diffusers pipeline)", local, None, UNKNOWN)])
+    else:
+        found.append(_hub_entry(source, "diffusers pipeline", model_id, None))
+    if spec.adapter is not None:
+        source = f"{file}: model.adapter"
+        local = local_path(spec.adapter.id, loaded.base_dir)
+        if local is not None and local.is_dir():
+            weight = local / spec.adapter.subfolder / spec.adapter.weight_name
+            size = weight.stat().st_size if weight.is_file() else None
+            found.append(_entry(source, "IP-Adapter weights", weight, size,
+                                _card_licence(local) or _adapter_licence(weight)))
+        else:
+            name = "/".join(p for p in (spec.adapter.subfolder.strip("/"), spec.adapter.weight_name) if p)
+            found.append(_hub_entry(source, "IP-Adapter weights", spec.adapter.id, name))
+    return found
+
+
+def given_folders(models_dirs: list[Path] | None = None, shotlist: Path | None = None) -> list[dict[str, Any]]:
+    """The ``given`` part of `idcli models list`: every ``--models-dir`` in order, then the shot list's."""
+    found: list[dict[str, Any]] = []
+    for folder in models_dirs or []:
+        found.extend(scan_models_dir(Path(os.path.expanduser(folder))))
+    if shotlist is not None:
+        found.extend(shotlist_folders(shotlist))
+    return found

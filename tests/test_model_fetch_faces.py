@@ -1,0 +1,250 @@
+"""`idcli models fetch --accept-insightface-license`: the face-model pack, from a loopback server (issue 17).
+
+The pack is a zip of the session's synthetic insightface models under buffalo_l's file names, served
+by the hub emulator as a plain file (``{endpoint}/{repo}/resolve/main/buffalo_l.zip``), so the real
+download, checks, extraction and insightface's own loading run offline.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import socket
+import zipfile
+from pathlib import Path
+
+import pytest
+from hub_emulator import HubEmulator
+
+from idcli.errors import InputError, ModelUnavailableError
+
+RELEASES = "deepinsight/releases"
+ZIP = "buffalo_l.zip"
+
+
+def _pack_zip(models: Path, extra: dict[str, bytes] | None = None, prefix: str = "") -> bytes:
+    """buffalo_l's layout: det_10g.onnx and w600k_r50.onnx (here the synthetic detector and recogniser)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.write(models / "det_synthetic.onnx", prefix + "det_10g.onnx")
+        zipped.write(models / "w600k_synthetic.onnx", prefix + "w600k_r50.onnx")
+        for name, data in (extra or {}).items():
+            zipped.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh home folder and no $IDCLI_FACE_MODELS: real presets read ~/.insightface/models/buffalo_l."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("IDCLI_FACE_MODELS", raising=False)
+    return tmp_path / "home"
+
+
+def _serve(data: bytes, fault: str | None = None) -> HubEmulator:
+    return HubEmulator({RELEASES: {ZIP: data}}, faults={ZIP: fault} if fault else None, lifetime=60)
+
+
+def _base(hub: HubEmulator) -> str:
+    return f"{hub.endpoint}/{RELEASES}/resolve/main"
+
+
+def test_refused_without_the_licence_flag(home: Path, synthetic_face_models: Path) -> None:
+    from idcli.face_pack import fetch_face_pack
+
+    with _serve(_pack_zip(synthetic_face_models)) as hub:
+        result = fetch_face_pack(accept_licence=False, base_url=_base(hub), progress=False)
+        assert hub.requests == [], "nothing is downloaded without the flag"
+    assert result["state"] == "licence not accepted" and not result["present"]
+    assert "non-commercial research" in result["message"] and "--accept-insightface-license" in result["message"]
+    assert not (home / ".insightface").exists()
+
+
+def test_fetched_with_the_flag_where_real_presets_read_it(home: Path, synthetic_face_models: Path) -> None:
+    from idcli.face_pack import RECORD, fetch_face_pack
+    from idcli.hashing import sha256_bytes
+    from idcli.identity.faces import FaceAnalyzer
+    from idcli.identity.images import load_rgb
+    from idcli.identity.resolve import face_models_for
+
+    data = _pack_zip(synthetic_face_models, extra={"README.txt": b"licence text", "buffalo_l/notes.md": b"x"})
+    with _serve(data) as hub:
+        result = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+    folder = home / ".insightface" / "models" / "buffalo_l"
+    assert result["state"] == "fetched" and Path(result["folder"]) == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["det_10g.onnx", RECORD, "w600k_r50.onnx"]
+    assert sorted(result["skipped"]) == ["README.txt", "buffalo_l/notes.md"]
+    record = json.loads((folder / RECORD).read_text())
+    assert record["zip_sha256"] == sha256_bytes(data) == result["zip_sha256"]
+    assert record["files"]["det_10g.onnx"] == sha256_bytes((synthetic_face_models / "det_synthetic.onnx").read_bytes())
+    assert "non-commercial" in record["licence"]
+    assert not list((home / ".insightface" / "models").glob(".buffalo_l-install-*")), "no staging folder left"
+
+    # The folder real presets read by default, loaded by insightface's own code: it finds the drawn face.
+    models = face_models_for("sd15", None)
+    assert models.folder == folder.resolve() and models.chosen_by == "default"
+    assert set(models.files) == {"det_10g.onnx", "w600k_r50.onnx"}
+    selfie = Path(__file__).resolve().parents[1] / "recipes" / "selfies" / "mara_1.jpg"
+    faces = FaceAnalyzer(models).detect(load_rgb(selfie))
+    assert len(faces) == 1 and faces[0].embedding.shape == (512,)
+
+    # Present now: a second fetch downloads nothing and leaves the files alone.
+    before = (folder / "det_10g.onnx").stat().st_mtime_ns
+    with _serve(data) as hub:
+        again = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        assert hub.requests == []
+    assert again["state"] == "present" and again["fetched_by_idcli"]
+    assert (folder / "det_10g.onnx").stat().st_mtime_ns == before
+
+
+def test_a_nested_pack_and_an_explicit_folder(tmp_path: Path, synthetic_face_models: Path) -> None:
+    """antelopev2-style zips put the files under '<pack>/'; --face-models DIR chooses the target."""
+    from idcli.face_pack import fetch_face_pack
+    from idcli.identity.faces import resolve_face_models
+
+    target = tmp_path / "faces"
+    with _serve(_pack_zip(synthetic_face_models, prefix="buffalo_l/")) as hub:
+        fetch_face_pack(accept_licence=True, option=target, base_url=_base(hub), progress=False)
+    assert set(resolve_face_models(target).files) == {"det_10g.onnx", "w600k_r50.onnx"}
+
+
+@pytest.mark.parametrize("name", ["../evil.onnx", "/abs/evil.onnx", "buffalo_l/../../evil.onnx", "a\\..\\evil.onnx"])
+def test_zip_slip_is_refused_and_nothing_is_installed(home: Path, synthetic_face_models: Path, name: str) -> None:
+    from idcli.face_pack import fetch_face_pack
+
+    data = _pack_zip(synthetic_face_models, extra={name: b"not a model"})
+    with _serve(data) as hub, pytest.raises(ModelUnavailableError, match="outside the pack folder") as info:
+        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+    assert info.value.exit_code == 4
+    assert not (home / ".insightface" / "models" / "buffalo_l").exists()
+    assert not list(home.rglob("evil.onnx")) and not list(home.parent.rglob("evil.onnx"))
+    assert not list((home / ".insightface" / "models").iterdir()), "no staging folder left"
+
+
+def test_a_link_member_is_refused(home: Path, synthetic_face_models: Path) -> None:
+    from idcli.face_pack import fetch_face_pack
+
+    buffer = io.BytesIO(_pack_zip(synthetic_face_models))
+    with zipfile.ZipFile(buffer, "a") as zipped:
+        link = zipfile.ZipInfo("link.onnx")
+        link.external_attr = (0o120777 << 16)  # a symbolic link, as zip tools store one
+        zipped.writestr(link, "/etc/passwd")
+    with _serve(buffer.getvalue()) as hub, pytest.raises(ModelUnavailableError, match="link"):
+        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+    assert not (home / ".insightface" / "models" / "buffalo_l").exists()
+
+
+def test_interrupted_download_resumes_within_the_run(home: Path, synthetic_face_models: Path) -> None:
+    from idcli.face_pack import fetch_face_pack
+
+    data = _pack_zip(synthetic_face_models)
+    with _serve(data, fault="drop-once") as hub:
+        result = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        ranges = [r[2] for r in hub.requests if r[0] == "GET"]
+    assert result["state"] == "fetched"
+    assert ranges[0] is None and ranges[1] == f"bytes={len(data) // 2}-", ranges
+
+
+def test_truncated_download_is_reported_then_resumed_by_the_next_run(home: Path, synthetic_face_models: Path) -> None:
+    from idcli.face_pack import RETRIES, fetch_face_pack
+
+    data = _pack_zip(synthetic_face_models)
+    with _serve(data, fault="drop") as hub:
+        with pytest.raises(ModelUnavailableError, match=r"ended early \(truncated.*run the same command again to "
+                                                         "resume") as info:
+            fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        assert info.value.exit_code == 4
+        assert len([r for r in hub.requests if r[0] == "GET"]) == RETRIES + 1
+        assert not (home / ".insightface" / "models" / "buffalo_l").exists(), "nothing partial at the final path"
+        kept = [r[2] for r in hub.requests if r[0] == "GET"][-1]
+        hub.faults.clear()  # the network is back
+        hub.requests.clear()
+        result = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        resumed = [r[2] for r in hub.requests if r[0] == "GET"]
+    assert result["state"] == "fetched" and len(resumed) == 1
+    assert int(resumed[0].split("=")[1].rstrip("-")) > int(kept.split("=")[1].rstrip("-"))
+
+
+def test_a_damaged_zip_or_a_wrong_hash_exits_4_and_is_not_kept(home: Path, synthetic_face_models: Path) -> None:
+    from idcli.face_pack import fetch_face_pack
+    from idcli.paths import state_dir
+
+    data = _pack_zip(synthetic_face_models)
+    # "short": a whole response of half the bytes (the server itself has a cut file): not a zip.
+    with _serve(data, fault="short") as hub, pytest.raises(ModelUnavailableError, match="not a whole zip") as info:
+        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+    assert info.value.exit_code == 4 and "run the same command again" in str(info.value)
+    assert not list((state_dir() / "models" / "downloads").iterdir()), "a damaged download is not resumed"
+
+    # One byte changed inside a stored (uncompressed) member: its CRC-32 no longer holds.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zipped:
+        zipped.write(synthetic_face_models / "det_synthetic.onnx", "det_10g.onnx")
+        zipped.write(synthetic_face_models / "w600k_synthetic.onnx", "w600k_r50.onnx")
+    flipped = bytearray(buffer.getvalue())
+    flipped[200] ^= 0xFF
+    with _serve(bytes(flipped)) as hub, pytest.raises(ModelUnavailableError, match=r"not a whole zip.*CRC-32"):
+        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+    assert not list(home.rglob("*.onnx")), "no file of a damaged pack is installed"
+
+    with _serve(data) as hub, pytest.raises(ModelUnavailableError, match="not the expected"):
+        fetch_face_pack(accept_licence=True, base_url=_base(hub), expected_sha256="0" * 64, progress=False)
+    with pytest.raises(InputError, match="64 lower-case hex"):
+        fetch_face_pack(accept_licence=True, expected_sha256="abc", progress=False)
+    assert not (home / ".insightface" / "models" / "buffalo_l").exists()
+
+    no_models = _pack_zip(synthetic_face_models)
+    with zipfile.ZipFile(io.BytesIO(no_models)) as source:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as target:
+            target.writestr("det_10g.onnx", source.read("det_10g.onnx"))
+    with _serve(buffer.getvalue()) as hub, pytest.raises(ModelUnavailableError, match=r"has no w600k_r50\.onnx"):
+        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+
+
+def test_no_network_is_said_plainly(home: Path) -> None:
+    from idcli.face_pack import fetch_face_pack
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ModelUnavailableError, match=r"cannot reach .*no network\?.*IDCLI_INSIGHTFACE_URL") as info:
+        fetch_face_pack(accept_licence=True, base_url=f"http://127.0.0.1:{port}/x", progress=False)
+    assert info.value.exit_code == 4
+
+
+def test_models_fetch_cli_face_pack(home: Path, synthetic_face_models: Path, monkeypatch: pytest.MonkeyPatch,
+                                    tmp_path: Path) -> None:
+    from test_model_setup import FACEID, _offline_hub, _plusv2_bin, _repos
+    from typer.testing import CliRunner
+
+    from idcli import model_setup
+    from idcli.cli import app
+
+    _offline_hub(monkeypatch, tmp_path / "hf")
+    repos = _repos(_plusv2_bin()[0])  # any IP-Adapter pickle converts; this one needs no UNet built
+    repos[RELEASES] = {ZIP: _pack_zip(synthetic_face_models)}
+    with HubEmulator(repos, lifetime=60) as hub:
+        # The command's hub downloads go to the emulator (HF_ENDPOINT is read once, at import).
+        monkeypatch.setattr("idcli.model_setup.fetch", functools.partial(model_setup.fetch, endpoint=hub.endpoint))
+        monkeypatch.setenv("IDCLI_INSIGHTFACE_URL", _base(hub))
+        refused = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "faceid"])
+        assert refused.exit_code == 0, refused.output
+        assert "non-commercial research" in refused.stderr and "--accept-insightface-license" in refused.stderr
+        assert not (home / ".insightface").exists()
+        listed = json.loads(CliRunner().invoke(app, ["models", "list", "--json"]).stdout)
+        row = next(r for r in listed["presets"] if (r["preset"], r["variant"]) == ("sd15", "faceid"))
+        assert not row["ready"] and all(n["present"] for n in row["needs"]), "ready needs the face models too"
+        assert listed["face_models"]["present"] is False and "non-commercial" in listed["face_models"]["licence"]
+
+        fetched = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "faceid",
+                                           "--accept-insightface-license", "--json"])
+    assert fetched.exit_code == 0, fetched.output
+    doc = json.loads(fetched.stdout)
+    assert doc["face_models"]["state"] == "fetched" and doc["fetched"][1]["repo_id"] == FACEID
+    listed = json.loads(CliRunner().invoke(app, ["models", "list", "--json"]).stdout)
+    row = next(r for r in listed["presets"] if (r["preset"], r["variant"]) == ("sd15", "faceid"))
+    assert row["ready"] is True and listed["face_models"]["fetched_by_idcli"] is True
+    assert listed["face_models"]["size_bytes"] == sum(
+        p.stat().st_size for p in (home / ".insightface" / "models" / "buffalo_l").glob("*.onnx"))
