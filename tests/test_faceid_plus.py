@@ -361,3 +361,17 @@ def test_a_bad_variant_is_a_shot_list_error_with_its_line_and_the_allowed_values
     assert ":3:" in text  # the line of model: {...}
     with pytest.raises(ShotListError, match="weight_name"):
         idcli.load_shotlist(write_shotlist(SHOTS.replace("variant: faceid-plusv2", "id: somewhere"), "half.yaml"))
+
+
+def test_real_presets_default_to_plusv2_and_models_fetch_gets_what_they_need() -> None:
+    from idcli.adapters import adapter_variant
+    from idcli.model_setup import DEFAULT_VARIANT, needs
+    from idcli.shotlist import AdapterSpec
+
+    assert adapter_variant(ModelSpec(preset="sd15"), False) == DEFAULT_VARIANT == "faceid-plusv2"
+    assert adapter_variant(ModelSpec(preset="sdxl", adapter=AdapterSpec(shortcut_scale=0.5)), False) == "faceid-plusv2"
+    assert adapter_variant(ModelSpec(preset="tiny-sd"), True) == "faceid"  # tiny images stay as they were
+    # A file named without a variant is read as FaceID, as model.adapter always meant.
+    named = ModelSpec(preset="sd15", adapter=AdapterSpec(id="org/faceid", weight_name="a.safetensors"))
+    assert adapter_variant(named, False) == "faceid"
+    assert {need.role for need in needs("sdxl")} >= {"FaceID-Plus v2 adapter", "CLIP image encoder"}
