@@ -375,3 +375,18 @@ def test_real_presets_default_to_plusv2_and_models_fetch_gets_what_they_need() -
     named = ModelSpec(preset="sd15", adapter=AdapterSpec(id="org/faceid", weight_name="a.safetensors"))
     assert adapter_variant(named, False) == "faceid"
     assert {need.role for need in needs("sdxl")} >= {"FaceID-Plus v2 adapter", "CLIP image encoder"}
+
+
+def test_prepend_pairs_each_reference_with_its_own_selfies_features(write_shotlist) -> None:
+    shots = write_shotlist(SHOTS.replace("takes: 1}", "takes: 1, method_params: {aggregation: prepend}}"))
+    plan = plan_on_cpu(shots)
+    m1 = _job(plan, "m1").request  # mara: two selfies -> the aggregate and two references
+    assert m1.identity_count() == 3 and m1.identity_clip_rows().shape == (3, 257, CLIP_HIDDEN)
+    engine = Engine(plan.model, Runtime("cpu", "float32"), plan.adapter)
+    alone = engine.render([m1])[0].image
+    reseeded = dataclasses.replace(m1, seed=m1.seed + 1)
+    assert np.abs(engine.render([reseeded, m1])[1].image - alone).max() <= 1e-5
+    # The references' features are read: theo's features in their place change the image.
+    theo = _job(plan, "t1").request.identity_clip
+    swapped = dataclasses.replace(m1, identity_clip=np.concatenate([m1.identity_clip[:1], theo[:1], theo[:1]]))
+    assert np.abs(engine.render([swapped])[0].image - alone).mean() > 1e-4
