@@ -306,10 +306,16 @@ def crop_features(encoder: Any, crops: np.ndarray) -> np.ndarray:
     encoder's penultimate hidden states of the crops prepared as diffusers prepares an IP-Adapter image
     (``CLIPImageProcessor`` at the encoder's image size)."""
     from PIL import Image
-    from transformers import CLIPImageProcessor
 
+    try:  # transformers 5: the PIL implementation by name (what CLIPImageProcessor is without torchvision)
+        from transformers import CLIPImageProcessorPil as Processor
+    except ImportError:  # older transformers: the one implementation, PIL-based
+        from transformers import CLIPImageProcessor as Processor
+
+    # The same preparation on every machine, torchvision or not (the cached features must not depend on it);
+    # a 224-px crop at size 224 is neither resized nor cropped, only rescaled and normalised.
     size = int(encoder.config.image_size)
-    processor = CLIPImageProcessor(size=size, crop_size=size)
+    processor = Processor(size=size, crop_size=size)
     pixels = processor([Image.fromarray(np.ascontiguousarray(c)) for c in crops], return_tensors="pt").pixel_values
     dtype = next(encoder.parameters()).dtype
     with torch.inference_mode():
