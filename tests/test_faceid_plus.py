@@ -282,6 +282,12 @@ def test_a_plusv2_render_through_the_cli(write_shotlist, tmp_path: Path) -> None
     text = json.dumps(sidecars["m1"])
     assert '"variant": "faceid-plusv2"' in text and '"clip_features"' in text
     assert "faceid-plusv2" not in json.dumps(sidecars["empty"]).replace("plus-test", "")
+    # idcli reproduce: the identity, adapter, image encoder and CLIP features resolved from the record.
+    from idcli.reproduce import reproduce
+
+    for shot in ("m1", "both"):
+        result = reproduce(out / shot / f"{shot}_t1.json")
+        assert result.identical, (shot, result.as_dict())
 
 
 # -- exit 4 ---------------------------------------------------------------------------------------------------

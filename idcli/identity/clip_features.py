@@ -131,6 +131,11 @@ def with_clip_features(identity: CharacterIdentity, adapter: Any, encoder: _Enco
     return dataclasses.replace(identity, clip=rows, clip_record={**record, "cache": str(path)})
 
 
+def image_encoder_for(adapter: Any) -> _Encoder:
+    """The (lazily loaded) image encoder of ``adapter``, shared by the identities of one run."""
+    return _Encoder(adapter)
+
+
 def attach_clip_features(identities: dict[str, CharacterIdentity], adapter: Any) -> dict[str, CharacterIdentity]:
     """Every identity with its CLIP features for ``adapter``'s image encoder (FaceID-Plus v2 runs only)."""
     encoder = _Encoder(adapter)
