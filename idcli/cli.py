@@ -213,9 +213,9 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         if selfies:
             _check_characters(loaded, face_models)
         # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
-        from .plates import refuse_plates
+        from .plates import plate_shots
 
-        refuse_plates(loaded, face_models)
+        plate_shots(loaded, face_models, need_faces=False)
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
@@ -332,15 +332,38 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
                 continue  # no key, no size: listed below with the character's problem
             table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]),
                           escape(", ".join(row["conditioning"])),
-                          f"{row['size']['width']}x{row['size']['height']}", str(row["sampler"]["steps"]),
+                          _size_cell(row), str(row["sampler"]["steps"]),
                           row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
                           f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
                           row["group"], row["job_key"].split(":")[1][:12])
         Console(width=None if sys.stdout.isatty() else 160).print(table)
+        for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
+            _emit(line)
         for line in folder_notes(document, folder):
             _emit(line)
 
     _guarded(body, as_json)
+
+
+def _size_cell(row: dict[str, Any]) -> str:
+    """The plan table's size: the image's; a plate job's is its plate's (listed below the table)."""
+    plate = row.get("plate")
+    size = plate["size"] if plate is not None else row["size"]
+    return f"{size['width']}x{size['height']}" + (" plate" if plate is not None else "")
+
+
+def _plate_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per plate shot of ``plan``'s table: its plate file, size, and which face is whose."""
+    lines, seen = [], set()
+    for row in rows:
+        plate = row.get("plate")
+        if plate is None or row["shot_id"] in seen:
+            continue
+        seen.add(row["shot_id"])
+        faces = ", ".join(f"{f['character']} at [{', '.join(str(v) for v in f['box'])}]" for f in plate["faces"])
+        lines.append(f"plate {row['shot_id']}: {plate['path']} ({plate['size']['width']}x{plate['size']['height']}, "
+                     f"faces worked at {plate['working_size']}px, strength {plate['strength']:g}): {faces}")
+    return lines
 
 
 def _tokens_cell(tokens: int | None, windows: int) -> str:

@@ -5,6 +5,11 @@ each character's fusion mask laid over it in that character's colour (red, then 
 the order the prompt names them; brighter = more of that character's identity line), and a caption:
 the evaluation index, and 'fused' while the fusion window is open (before it, the mask is still being
 accumulated but not yet applied). With several characters a legend below the strip names each colour.
+
+A plate job's ``--save-masks`` file (same name) is one frame at the plate's size instead: the rendered
+image with the union of its feathered face masks laid over it (the engine's ``plate_mask``; brighter =
+more of the re-generated face, nothing outside = the plate's own pixels), each face box outlined and
+named in its character's colour.
 """
 
 from __future__ import annotations
@@ -70,4 +75,28 @@ def mask_strip_png(frames: list[dict[str, Any]], evaluations: int) -> bytes:
             x += 24 + 7 * len(name)
     buffer = io.BytesIO()
     strip.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def plate_mask_png(pixels: Any, mask: Any, faces: list[dict[str, Any]]) -> bytes:
+    """The PNG bytes of a plate job's mask file: ``pixels`` (the rendered image, uint8 RGB or RGBA) with
+    ``mask`` (float32, plate-sized union of the face masks) tinted over it and each face of ``faces``
+    (``{character, box}``, in line order) outlined in its character's colour."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    base = np.asarray(pixels, dtype=np.float32)[:, :, :3]
+    alpha = np.clip(np.asarray(mask, dtype=np.float32), 0, 1)[..., None] * 0.6
+    blended = base * (1 - alpha) + np.array(OVERLAY, np.float32) * alpha
+    frame = Image.fromarray(blended.round().astype("uint8"))
+    draw = ImageDraw.Draw(frame)
+    for index, face in enumerate(faces):
+        x, y, w, h = face["box"]
+        colour = character_colour(index)
+        draw.rectangle((x, y, x + w - 1, y + h - 1), outline=colour, width=2)
+        name = str(face.get("character", ""))
+        draw.rectangle((x, max(0, y - 14), x + 8 + 7 * len(name), max(0, y - 14) + 13), fill=(0, 0, 0))
+        draw.text((x + 4, max(0, y - 14) + 1), name, fill=colour)
+    buffer = io.BytesIO()
+    frame.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import string
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .expressions import ResolvedExpression, expression_prompt, key_record, scene_phrase, vocabulary_record
@@ -219,6 +220,8 @@ class Job(TakeFiles):
     # Per conditioning character, in line order: name, applied strength and expression record.
     cast: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
     prompt_tokens: int | None = None  # the prompt's CLIP tokens (None: the model's tokenizer is not here)
+    # A plate job's sidecar ``plate`` block (plates.plate_record, with the working size and start step).
+    plate: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def conditioning(self) -> tuple[str, ...]:
@@ -339,7 +342,7 @@ def shot_characters(shot: Shot) -> tuple[str, ...]:
 
 def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str, Any] | None = None,
               adapter: Any = None, unusable: dict[str, Any] | None = None, measure: Any = None,
-              takes: dict[str, int] | None = None) -> Plan:
+              takes: dict[str, int] | None = None, plates: dict[int, Any] | None = None) -> Plan:
     """Every job of the shot list, in shot order, with keys and batch groups.
 
     ``identities`` (character name -> CharacterIdentity) and ``adapter`` (AdapterIdentity) turn on
@@ -350,7 +353,8 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
     and CLIP windows; without it counts are unknown and every job is taken to fit one window (the engine
     still encodes every prompt in full, and never batches jobs of different window counts).
     ``takes`` (shot id -> count) raises the take count of some shots (``--retake-flagged``); it never
-    lowers one.
+    lowers one. ``plates`` (shot index -> ``plates.PlateShot``, from ``plates.plate_shots``): the plate
+    shots' plates and faces; a plate shot's jobs are plate jobs (docs/plates.md).
     """
     unusable = unusable or {}
     blocked: list[BlockedJob] = []
@@ -361,7 +365,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
     jobs: list[Job] = []
     warnings: list[str] = []
     takes_override = takes
-    for shot in doc.shots:
+    for index, shot in enumerate(doc.shots):
         def pick(name: str, fallback: Any, shot: Shot = shot) -> Any:
             value = getattr(shot, name)
             if value is None:
@@ -379,6 +383,11 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
             continue
         known = [identities[c] for c in characters if identities and c in identities]
         cast = _cast(shot, characters, identities if adapter is not None else None)
+        if plates and index in plates:
+            # A plate shot: each named character's face re-generated into an existing frame (docs/plates.md).
+            jobs.extend(_plate_jobs(shot, plates[index], loaded, model, adapter, cast, known, groups, framing,
+                                    min(width, height), takes, pick, measure, warnings))
+            continue
         if len(characters) > 1 and cast and pick("method", DEFAULT_METHOD) == "dual-line":
             # Several characters: one identity line each (docs/method.md, "Several characters").
             jobs.extend(_multi_character_jobs(shot, loaded, model, adapter, cast, known, groups, framing,
@@ -485,12 +494,10 @@ def _focused_prompt(template: str, loaded: LoadedShotList, focus: str) -> str:
     return "".join(out)
 
 
-def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdentity, adapter: Any,
-                          cast: list[tuple[Any, float, ResolvedExpression | None]], known: list[Any],
-                          groups: dict[tuple[Any, ...], str], framing: str | None, width: int, height: int,
-                          takes: int, pick: Any, measure: Any = None, warnings: list[str] | None = None) -> list[Job]:
-    """The jobs of a dual-line shot naming several characters: a semantic line and one identity line
-    per conditioning character (its description and expression; the others named plainly)."""
+def _cast_lines(shot: Shot, loaded: LoadedShotList, cast: list[tuple[Any, float, ResolvedExpression | None]],
+                framing: str | None) -> tuple[str, list[IdentityLine]]:
+    """A shot's semantic prompt and one identity line per conditioning character (its description and
+    expression; the others named plainly): several-character dual-line jobs and plate jobs alike."""
     base = resolve_prompt(shot.prompt, loaded)
     descriptions = {name: (c.description or name) for name, c in loaded.shotlist.characters.items()}
     # The semantic line reads each character's expression by name of its description, without the
@@ -511,6 +518,16 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
         lines.append(IdentityLine(identity.name, prompt, strength,
                                   tuple((start + shift, end + shift) for start, end in spans),
                                   identity.embedding, identity.references, identity.clip))
+    return semantic, lines
+
+
+def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdentity, adapter: Any,
+                          cast: list[tuple[Any, float, ResolvedExpression | None]], known: list[Any],
+                          groups: dict[tuple[Any, ...], str], framing: str | None, width: int, height: int,
+                          takes: int, pick: Any, measure: Any = None, warnings: list[str] | None = None) -> list[Job]:
+    """The jobs of a dual-line shot naming several characters: a semantic line and one identity line
+    per conditioning character (its description and expression; the others named plainly)."""
+    semantic, lines = _cast_lines(shot, loaded, cast, framing)
     first = lines[0]
     negative = resolve_prompt(pick("negative_prompt", ""), loaded)
     fusion = shot_fusion(shot, loaded.shotlist.defaults)
@@ -547,6 +564,69 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
                         cast=records, prompt_tokens=prompt_tokens))
     return jobs
+def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIdentity, adapter: Any,
+                cast: list[tuple[Any, float, ResolvedExpression | None]], known: list[Any],
+                groups: dict[tuple[Any, ...], str], framing: str | None, side: int, takes: int, pick: Any,
+                measure: Any = None, warnings: list[str] | None = None) -> list[Job]:
+    """The jobs of a plate shot: each face's crop re-generated at ``side`` x ``side`` (the shot's shorter
+    side) with its character's identity line, the semantic line being the shot prompt, which describes
+    the plate. ``plate``: the shot's ``plates.PlateShot`` (faces in the prompt's order)."""
+    from .plates import plate_key_material, plate_record
+
+    faces = [face.character for face in plate.faces]
+    if [identity.name for identity, _s, _e in cast] != faces:
+        # plates.plate_shots refuses identity strength 0; here only a caller that passed no identities.
+        missing = sorted(set(faces) - {identity.name for identity, _s, _e in cast})
+        raise ValueError(f"shot {shot.id}: the plate faces of {', '.join(missing)} have no identity to take")
+    if shot.method is not None and shot.method != "dual-line" and warnings is not None:
+        warnings.append(f"shot {shot.id}: method '{shot.method}' does not apply to a plate shot (each face takes "
+                        "its character's identity line inside its face mask)")
+    semantic, lines = _cast_lines(shot, loaded, cast, framing)
+    first = lines[0]
+    negative = resolve_prompt(pick("negative_prompt", ""), loaded)
+    preset = get_preset(model.preset)
+    guidance = float(pick("guidance", preset.guidance))
+    steps = pick("steps", preset.steps)
+    prompt_tokens, windows = _measure_texts(measure, semantic, negative if guidance > 1.0 else "", semantic,
+                                            [line.prompt for line in lines])
+    from .engine.plates import crop_box, start_index
+
+    request_plate = PlateRequest(plate.plate.pixels, plate.plate.sha256,
+                                 tuple(PlateFaceRequest(face.character, tuple(face.box),
+                                                        crop_box(face.box, plate.plate.size))
+                                       for face in plate.faces), plate.strength)
+    shot_level = shot_expression(shot)
+    records = tuple({"name": identity.name, "strength": strength,
+                     "expression": None if e is None else e.as_record()} for identity, strength, e in cast)
+    record = plate_record(plate, shot.plate, {r["name"]: r["expression"] for r in records})
+    # abs_path: the file as resolved when planned (as selfie_files records selfies), so idcli reproduce finds it.
+    record.update({"abs_path": str(Path(plate.plate.path).absolute()), "working_size": side,
+                   "start_step": start_index(steps, plate.strength)})
+    jobs = []
+    for take, seed in enumerate(_seeds(shot, takes), start=1):
+        request = RenderRequest(prompt=semantic, negative_prompt=negative, seed=seed, width=side, height=side,
+                                steps=steps, guidance=guidance, text_windows=windows,
+                                sampler=pick("sampler", preset.sampler),
+                                identity_embedding=first.embedding, identity_strength=first.strength,
+                                method="plate", fusion=shot_fusion(shot, loaded.shotlist.defaults),
+                                semantic_prompt=semantic, identity_references=first.references,
+                                identity_clip=first.clip, lines=tuple(lines), subject=first.name,
+                                plate=request_plate)
+        # The text-to-image key's material, unchanged, plus what the plate adds (idcli/plates.py).
+        material = {**key_material(model, request, cast[0][0], adapter, shot_level,
+                                   cast=[(identity, e) for identity, _s, e in cast]),
+                    **plate_key_material(plate)}
+        group = groups.setdefault(request.batch_signature(), f"g{len(groups) + 1}")
+        jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
+                        framing=framing, characters=shot_characters(shot),
+                        expression=None if shot_level is None else {
+                            **shot_level.as_record(), "given": _plain(shot.expression),
+                            "vocabulary": vocabulary_record()},
+                        group=group, key_material=material, subject=first.name, identities=tuple(known),
+                        cast=records, prompt_tokens=prompt_tokens, plate=record))
+    return jobs
+
+
 def _measure_texts(measure: Any, prompt: str, negative: str, semantic: str | None,
                    more: list[str] | None = None) -> tuple[int | None, int]:
     """The prompt's token count and the CLIP windows of the job's longest text (1 when unknown);

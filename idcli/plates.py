@@ -23,8 +23,6 @@ from .safeio import atomic_write
 from .shotlist import LoadedShotList, Shot, placeholders
 
 PLATE_FACES_TAG = "idcli-plate-faces-v1"
-NOT_YET_SUPPORTED = ("plates are read and checked, but rendering them is not yet supported in this "
-                     "version of idcli (docs/plates.md)")
 
 
 @dataclass(frozen=True)
@@ -189,26 +187,60 @@ def _field_path(field: str) -> tuple[str | int, ...]:
     return (field,)
 
 
-def refuse_plates(loaded: LoadedShotList, face_models: str | None = None, preset: str | None = None) -> None:
-    """Raise a ShotListError for plate shots: their problems, else that rendering them is not yet supported.
+def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: str | None = None, *,
+                need_faces: bool = True) -> dict[int, PlateShot]:
+    """Every plate shot's plate and faces (shot index -> PlateShot); a ShotListError with every problem.
 
-    Called by ``validate`` and ``plan_shotlist`` (so by every render): a shot list with plates is checked
-    fully (files, boxes, faces) but never half-rendered.
+    Called by ``validate`` (``need_faces=False``: without face models here, faces that would need detecting
+    are not checked, as before) and by ``plan_shotlist`` (so by every render), which needs every face: a
+    missing face-model pack is then a ModelUnavailableError. A shot list with plates is checked fully
+    (files, boxes, faces, identities) before anything is planned, so nothing is half-rendered.
     """
     if not any(shot.plate is not None for shot in loaded.shotlist.shots):
-        return
+        return {}
     from .errors import ModelUnavailableError
     from .identity.resolve import face_models_for, shared_analyzer
 
     try:
         models = face_models_for(preset or loaded.shotlist.model.preset, face_models)
     except ModelUnavailableError:
+        if need_faces and any(_detects(shot) for shot in loaded.shotlist.shots if shot.plate is not None):
+            raise
         models = None
-    _shots, problems = check_plates(loaded, models, (lambda: shared_analyzer(models)) if models else None)
-    if not problems:
-        for i, shot in enumerate(loaded.shotlist.shots):
-            if shot.plate is not None:
+    shots, problems = check_plates(loaded, models, (lambda: shared_analyzer(models)) if models else None)
+    problems.extend(_identity_problems(loaded))
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+        raise ShotListError(loaded.source, problems)
+    return shots
+
+
+def _detects(shot: Shot) -> bool:
+    """Whether a plate shot needs the face models (some face is an index, not a box)."""
+    return shot.plate_faces is None or any(isinstance(face, int) for face in shot.plate_faces)
+
+
+def _identity_problems(loaded: LoadedShotList) -> list[Problem]:
+    """A plate face is re-generated with its character's identity: a character (or shot) whose identity
+    strength is 0 has none to give, so naming it in a plate shot is an error at the line that says 0.
+
+    (Characters always have selfies or a pack; one whose selfies are unusable blocks the shot's takes as it
+    does any shot's, with the selfie's problem.)"""
+    problems = []
+    for i, shot in enumerate(loaded.shotlist.shots):
+        if shot.plate is None:
+            continue
+        if shot.identity_strength == 0:
+            line, column = loaded.position(("shots", i, "identity_strength"))
+            problems.append(Problem("a plate shot re-generates each face with its character's identity, and "
+                                    "identity_strength 0 turns identities off", f"shots[{i}].identity_strength",
+                                    line, column, "remove identity_strength, or remove 'plate' to render from text"))
+            continue
+        for name in dict.fromkeys(placeholders(shot.prompt)):
+            character = loaded.shotlist.characters.get(name)
+            if character is not None and character.identity_strength == 0:
                 line, column = loaded.position(("shots", i, "plate"))
-                problems.append(Problem(NOT_YET_SUPPORTED, f"shots[{i}].plate", line, column,
-                                        "remove 'plate' to render the shot from text"))
-    raise ShotListError(loaded.source, problems)
+                problems.append(Problem(f"'{name}' has identity_strength 0, so it has no identity to put into a "
+                                        "plate face", f"shots[{i}].plate", line, column,
+                                        f"give '{name}' an identity_strength above 0, or leave it out of this shot"))
+    return problems

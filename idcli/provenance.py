@@ -76,6 +76,7 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
     ``project``: the shot list's project, so that a folder knows whose renders it holds.
     """
     r = job.request
+    width, height = image_size(job)
     return {
         "schema": SIDECAR_SCHEMA,
         "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
@@ -94,10 +95,33 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
         "method": job.key_material.get("method"),
         "model": model_record(model, device),
         "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
-        "size": {"width": r.width, "height": r.height},
-        "image": {"path": job.image_relpath, "width": r.width, "height": r.height},
+        "size": {"width": width, "height": height},
+        "image": {"path": job.image_relpath, "width": width, "height": height},
         "software": software_versions(),
+        # A plate job (docs/plates.md): the plate file and each face (plates.plate_record).
+        **({"plate": job.plate} if job.plate is not None else {}),
     }
+
+
+def image_size(job: Job) -> tuple[int, int]:
+    """(width, height) of a job's image: the plate's for a plate job (its faces are worked at the request's
+    square working size), else the request's."""
+    plate = job.request.plate
+    return plate.size if plate is not None else (job.request.width, job.request.height)
+
+
+# Fields of a sidecar's plate faces that come from the render (add_plate_facts), not the job.
+PLATE_FACE_FIELDS = ("mask_coverage",)
+
+
+def add_plate_facts(sidecar: dict[str, Any], facts: dict[str, Any]) -> None:
+    """What the engine did to each plate face, in the sidecar's ``plate`` block: its mask coverage (the
+    fraction of its crop re-generated), matched by position (faces are in the job's order)."""
+    block = sidecar.get("plate")
+    if not isinstance(block, dict):
+        return
+    for face, fact in zip(block.get("faces") or [], facts.get("faces") or [], strict=False):
+        face.update({name: fact[name] for name in PLATE_FACE_FIELDS if name in fact})
 
 
 # A1111's names for our samplers (modules/sd_samplers_*.py); ours without an equivalent keep our name.
@@ -152,7 +176,7 @@ def parameters_text(job: Job, model: ModelIdentity) -> str:
         "Schedule type": "Automatic",  # the scheduler's own spacing from the model's config, as A1111's default
         "CFG scale": float(r.guidance),
         "Seed": r.seed,
-        "Size": f"{r.width}x{r.height}",
+        "Size": "{}x{}".format(*image_size(job)),
         "Model hash": model_hash,
         "Model": model_name,
         # idcli's own keys, after A1111's (readers keep unknown keys as metadata).
@@ -166,6 +190,7 @@ def parameters_text(job: Job, model: ModelIdentity) -> str:
         "idcli framing": job.framing,
         "idcli expression": (job.expression or {}).get("label") if isinstance(job.expression, dict) else None,
         "idcli job": job.key.rsplit(":", 1)[-1][:16],
+        "idcli plate": job.plate["path"] if job.plate is not None else None,
         "Version": f"{TOOL_NAME} {TOOL_VERSION}",
     }
     line = ", ".join(f"{key}: {a1111_value(value)}" for key, value in settings.items() if value is not None)
@@ -183,7 +208,9 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     if model.random_weights:
         info.add_text("idcli-random-weights", "true: rendered by a random-weight test model")
     buffer = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buffer, format="PNG", pnginfo=info, compress_level=6)
+    # RGBA: a plate job's image keeps the plate's alpha (docs/plates.md).
+    mode = "RGBA" if getattr(pixels, "ndim", 3) == 3 and pixels.shape[2] == 4 else "RGB"
+    Image.fromarray(pixels, mode).save(buffer, format="PNG", pnginfo=info, compress_level=6)
     return buffer.getvalue()
 
 
@@ -227,6 +254,13 @@ def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
         if isinstance(entry, dict):
             for name in FUSION_IDENTITY_FIELDS:
                 entry.pop(name, None)
+    plate = record.get("plate")
+    if isinstance(plate, dict):  # what the engine did to each face, and the --save-masks file
+        plate.pop("mask", None)
+        for face in plate.get("faces") or []:
+            if isinstance(face, dict):
+                for name in PLATE_FACE_FIELDS:
+                    face.pop(name, None)
     return record
 
 

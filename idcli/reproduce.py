@@ -320,6 +320,46 @@ def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, A
         subject=identity.name if conditioned else "")
 
 
+def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
+    """A plate job's plate (docs/plates.md) as its record names it, checked by the file's sha256.
+
+    Looked for at the path recorded when it was planned (``abs_path``), then at ``path`` beside the shot
+    list the output folder's last run read, then from here. Missing: an error naming where it was looked
+    for; another file there (edited since): an error with both sha256s.
+    """
+    from .plan import PlateFaceRequest, PlateRequest
+    from .plate_files import PlateError, read_plate
+
+    block = record["plate"]
+    try:
+        given, sha256 = str(block["path"]), str(block["sha256"])
+        faces = tuple(PlateFaceRequest(str(f["character"]), tuple(int(v) for v in f["box"]),
+                                       tuple(int(v) for v in f["crop_box"])) for f in block["faces"])
+        strength = float(block["faces"][0]["strength"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise ReproduceError("the record's plate block is incomplete") from None
+    candidates = [Path(block["abs_path"])] if isinstance(block.get("abs_path"), str) else []
+    if out_dir is not None:
+        from .store import OutputStore
+
+        manifest = OutputStore(out_dir).read_manifest() or {}
+        if isinstance(manifest.get("file"), str):
+            candidates.append(Path(manifest["file"]).parent / given)
+    candidates.append(Path(given))
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise ReproduceError(f"plate '{given}' is missing (looked for {', '.join(str(c) for c in candidates)}); "
+                             "put the plate the image was made from back there")
+    try:
+        plate = read_plate(found)
+    except PlateError as exc:
+        raise ReproduceError(f"plate {exc}") from None
+    if plate.sha256 != sha256:
+        raise ReproduceError(f"plate {found} changed since the render (sha256 recorded {sha256}, now "
+                             f"{plate.sha256})")
+    return PlateRequest(plate.pixels, sha256, faces, strength)
+
+
 # -- comparing ---------------------------------------------------------------------------------------------
 
 def environment_differences(record: dict[str, Any], device: str, dtype: str) -> list[dict[str, Any]]:
@@ -386,7 +426,8 @@ class _Prepared:
     conditioning: dict[str, Any] | None
 
 
-def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes: list[str]) -> _Prepared:
+def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes: list[str],
+             out_dir: Path | None = None) -> _Prepared:
     """One record's request, its identity and adapter resolved and checked (steps 2 and 3 of reproduce)."""
     from .provenance import record_of_sidecar
 
@@ -414,7 +455,18 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
             identity = with_recorded_clip(identity, conditioning, adapter, encoder, notes)
             cast = {name: identity if name == identity.name else
                     with_recorded_clip(one, entries[name], adapter, encoder, notes) for name, one in cast.items()}
-    return _Prepared(record, request_from_record(record, identity, cast), identity, adapter, conditioning)
+    request = request_from_record(record, identity, cast)
+    if record.get("plate") is not None:
+        # A plate job (docs/plates.md): its faces worked at the recorded working size, the shot prompt as
+        # the semantic line, the plate's pixels from its file (checked by sha256; ``out_dir``: where to look).
+        import dataclasses
+
+        side = int(record["plate"].get("working_size") or 0)
+        if side <= 0:
+            raise ReproduceError("the record's plate block has no working size")
+        request = dataclasses.replace(request, width=side, height=side, semantic_prompt=record["prompt"],
+                                      plate=recorded_plate(record, out_dir))
+    return _Prepared(record, request, identity, adapter, conditioning)
 
 
 # -- the call ----------------------------------------------------------------------------------------------
@@ -434,14 +486,16 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     check_supported(sidecar, notes)
     model = resolve_recorded_model(sidecar)
     # 2. Its identity and adapter, each by hash (a missing or changed input is named: exit 2).
-    own = _prepare(sidecar, model, face_models, notes)
+    out_root = image_path.parent.parent  # <out>/<shot_id>/<stem>.png
+    own = _prepare(sidecar, model, face_models, notes, out_root)
     # 3. The batch it was rendered in, when the folder still holds it: same shape, same rounding.
     batch, index = [own], 0
     members = batch_members(sidecar_path, sidecar)
     if members is not None:
         index = int(sidecar["batch"]["index"])
         try:
-            batch = [own if i == index else _prepare(m, model, face_models, []) for i, m in enumerate(members)]
+            batch = [own if i == index else _prepare(m, model, face_models, [], out_root)
+                     for i, m in enumerate(members)]
         except InputError as exc:
             batch, index = [own], 0
             notes.append(f"rendered alone, not in its batch of {len(members)} ({exc}); float rounding may "
@@ -472,8 +526,10 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
               framing=record.get("framing"), expression=record.get("expression"),
               characters=tuple(record.get("characters") or ()), group="g1",
               subject=own.conditioning.get("name") if own.identity is not None and own.conditioning else None,
-              cast=tuple({"name": line.name} for line in own.request.lines))
-    png = encode_png(pixels, job, model, record)
+              cast=tuple({"name": line.name} for line in own.request.lines), plate=record.get("plate"))
+    from .executors.output import with_plate_alpha
+
+    png = encode_png(with_plate_alpha(job, pixels), job, model, record)
     # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels.
     c2pa = sidecar.get("c2pa") or {}
     recorded_sha = c2pa.get("unsigned_sha256") if c2pa.get("signed") else (sidecar.get("image") or {}).get("sha256")

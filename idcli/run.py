@@ -201,9 +201,9 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
-    from .plates import refuse_plates
+    from .plates import plate_shots
 
-    refuse_plates(loaded, face_models, model.preset)
+    plates = plate_shots(loaded, face_models, model.preset)
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     # A character whose selfies cannot be used fails only the shots naming it (plan.blocked).
     unusable: dict[str, Any] = {}
@@ -217,7 +217,7 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     from .prompt_tokens import load_prompt_measure
 
     measure = load_prompt_measure(model)
-    plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes)
+    plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")
@@ -253,7 +253,10 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "image": OutputFile.of(out, job.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),
                      # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
-                     "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows})
+                     "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows,
+                     # issue 12: a plate job's plate and faces (null: text-to-image); its image has the
+                     # plate's size ("size" above is the square its faces are worked at)
+                     "plate": _plate_row(job)})
     for blocked in plan.blocked:
         rows.append({"job_key": None, "shot_id": blocked.shot_id, "take": blocked.take, "seed": blocked.seed,
                      "subject": None, "characters": [blocked.character], "method": None, "conditioning": [],
@@ -261,7 +264,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "sampler": None, "group": None, "state": "blocked", "reason": blocked.problem.format(plan.source),
                      "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
-                     "prompt_tokens": None, "text_windows": None})
+                     "prompt_tokens": None, "text_windows": None, "plate": None})
     from .orphans import find_orphans
     from .superseded import list_superseded
 
@@ -276,6 +279,17 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
             "superseded": [v.as_dict(out) for v in list_superseded(out)],
             "other_project": None if not projects or plan.project in projects else sorted(projects)[0],
             "warnings": list(plan.warnings)}
+
+
+def _plate_row(job: Job) -> dict[str, Any] | None:
+    """A plate job in ``plan --json``: the plate file, its size, the working size and each face."""
+    if job.plate is None:
+        return None
+    p = job.plate
+    return {"path": p["path"], "sha256": p["sha256"], "size": {"width": p["size"][0], "height": p["size"][1]},
+            "working_size": p["working_size"], "strength": p["faces"][0]["strength"] if p["faces"] else None,
+            "faces": [{"character": f["character"], "box": f["box"], "crop_box": f["crop_box"],
+                       "detected": f["detected"]} for f in p["faces"]]}
 
 
 def folder_projects(store: OutputStore) -> set[str]:
@@ -600,7 +614,7 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
                     qa: Callable[[Job, Any], Any] | None = None) -> None:
     from .executors import RenderedBatch
     from .executors.output import EncodedImage, encode_result, png_pixels
-    from .provenance import add_fusion_facts, complete_sidecar
+    from .provenance import add_fusion_facts, add_plate_facts, complete_sidecar
     from .store import image_sha256
     from .writer import CommitQueue
 
@@ -634,13 +648,18 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
                 sidecar["c2pa"] = signed
             if image.fusion is not None:
                 add_fusion_facts(sidecar, image.fusion)
+            if image.plate is not None:
+                add_plate_facts(sidecar, image.plate)
             if checked is not None:
                 sidecar["qa"] = checked  # in the sidecar, not the PNG
             try:
                 if image.mask_png is not None:
                     # The --save-masks strip, written before the job commits (a committed job has its strip).
                     store.write(job.mask_relpath, image.mask_png)
-                    sidecar["fusion"]["mask_strip"] = job.mask_relpath
+                    if job.plate is not None:
+                        sidecar["plate"]["mask"] = job.mask_relpath  # the face masks over the plate
+                    else:
+                        sidecar["fusion"]["mask_strip"] = job.mask_relpath
                 store.commit(job, png, sidecar)
             except OutputError as exc:
                 return done, exc

@@ -254,3 +254,21 @@ shots:
     assert counter.evaluation == 6 and len(results) == 4
     assert results[3].facts["fusion"]["window"] == [3, 6]  # the windows open at different steps
     assert counter.hits == []
+
+    # Plate crops (issue 12): two plates, three faces, fixed face masks and the known-region blend after
+    # every step, in one batch.
+    from test_plate_engine import CASES, _plate, _request
+
+    from idcli.engine.plates import start_index
+
+    counter.evaluation = 0
+    plates = [_request(_plate(240, 120), CASES["two faces"][2]), _request(_plate(203, 150), CASES["one face"][2])]
+    handle = engine.pipe.unet.register_forward_pre_hook(before_forward)
+    try:
+        with counter:
+            results = engine.render(plates)
+    finally:
+        handle.remove()
+    assert not counter.counting and len(results) == 2
+    assert counter.evaluation == 6 - start_index(6, 0.6)
+    assert counter.hits == []

@@ -259,16 +259,15 @@ def test_plate_strength_must_be_a_fraction(tmp_path: Path, selfies: Path) -> Non
     assert "shots[0].plate_strength" in caught.value.render()
 
 
-def test_a_valid_plate_shot_is_checked_then_refused_as_not_yet_supported(tmp_path: Path, selfies: Path) -> None:
-    from idcli.plates import NOT_YET_SUPPORTED
-
+def test_a_valid_plate_shot_validates_and_plans_as_plate_jobs(tmp_path: Path, selfies: Path) -> None:
     path = tmp_path / "shots.yaml"
     path.write_text(_with_plate(tmp_path, PLATE_SHOTS))
-    for command in (["validate", str(path)], ["plan", str(path), "--device", "cpu", "--out", str(tmp_path / "o")]):
-        result = runner.invoke(app, command)
-        assert result.exit_code == 2, result.output
-        assert NOT_YET_SUPPORTED in result.output and f"{path}:9:" in result.output
-        assert "Traceback" not in result.output
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["plan", str(path), "--device", "cpu", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "760x420 plate" in result.output and "plate window: plate.png (760x420" in result.output
+    assert "mara at [" in result.output and "theo at [" in result.output
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.png"))
 
 

@@ -277,3 +277,24 @@ def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
     assert sum(engine_factory.calls) == rerun.rendered == len(jobs) - done_before - rerun.count("recovered")
     assert max(journal_commits(out).values()) == 1, "no job committed twice"
     assert_nothing_partial(out, jobs)
+
+
+# -- plates (issue 12) -------------------------------------------------------------------------------------
+
+
+def test_a_plate_job_through_ray_is_byte_identical_to_local(ray_cluster: str, tmp_path: Path, engine_factory) -> None:
+    """A plate request (the plate's pixels as a numpy array inside the job) pickles to a Ray worker; the PNG,
+    its plate block and its --save-masks file are the local executor's, byte for byte."""
+    loaded = idcli.load_shotlist(RECIPES / "plates.yaml")
+    local = idcli.render(loaded, tmp_path / "local", device="cpu", engine_factory=engine_factory, save_masks=True)
+    remote = idcli.render(loaded, tmp_path / "ray", device="cpu", executor=RayBackend(workers=1), save_masks=True)
+    assert local.failed == remote.failed == 0 and local.rendered == remote.rendered == 2
+    for job in local.jobs:
+        relative = Path(job.image).relative_to(tmp_path / "local")
+        assert (tmp_path / "ray" / relative).read_bytes() == Path(job.image).read_bytes(), relative
+        mask = relative.with_suffix(".mask.png")
+        assert (tmp_path / "ray" / mask).read_bytes() == (tmp_path / "local" / mask).read_bytes(), mask
+    for name, sidecar in _sidecars(tmp_path / "ray").items():
+        assert sidecar["executor"]["name"] == "ray" and sidecar["plate"]["size"] == [760, 420]
+        assert _without_run_fields(sidecar) == _without_run_fields(_sidecars(tmp_path / "local")[name]), name
+        assert sidecar["plate"] == _sidecars(tmp_path / "local")[name]["plate"]

@@ -121,23 +121,29 @@ class Engine:
         Each result's facts hold, for dual-line jobs, ``fusion`` (window, subject tokens, final mask
         coverage, in total and per character) and with ``capture_masks`` also ``mask_frames``: the
         mask (the sum of the characters'), each character's mask and a decoded preview at up to eight
-        evaluations, for ``--save-masks``.
+        evaluations, for ``--save-masks``. A plate job (``request.plate``) runs each of its faces as one crop
+        of the batch (engine/plate_render.py); its image has the plate's size, its facts hold ``plate``
+        (per face its character, box, crop box and mask coverage; the start step and strength) and with
+        ``capture_masks`` ``plate_mask``, the union of its face masks over the plate (float32, h x w).
         """
         import torch
 
         if not requests:
             return []
-        signature = requests[0].batch_signature()
-        if any(r.batch_signature() != signature for r in requests):
+        signature = _without_plate(requests[0]).batch_signature()
+        if any(_without_plate(r).batch_signature() != signature for r in requests):
             raise ValueError("a batch must share size, steps, guidance and sampler")
         windows = [self.request_windows(r) for r in requests]
-        if len(set(windows)) > 1:
+        parts = [(r.batch_signature(), w) for r, w in zip(requests, windows, strict=True)]
+        if len(set(parts)) > 1:
             # Rows of one forward share a sequence length, and filling a row up with empty windows would
             # change its image: jobs of different window counts (plans keep them apart; requests made by
-            # hand may not) run as separate forwards. ``batch_members`` says which ran together.
+            # hand may not) run as separate forwards. So do plate crops and text-to-image jobs, and crops
+            # starting at different steps (the plan groups them apart too). ``batch_members`` says which ran
+            # together.
             results: list[Any] = [None] * len(requests)
-            for count in dict.fromkeys(windows):
-                members = [i for i, w in enumerate(windows) if w == count]
+            for part in dict.fromkeys(parts):
+                members = [i for i, p in enumerate(parts) if p == part]
                 for i, result in zip(members, self.render([requests[i] for i in members], capture_masks),
                                      strict=True):
                     result.facts["batch_members"] = [members[j] for j in result.facts["batch_members"]]
@@ -145,9 +151,17 @@ class Engine:
             return results
         started = time.perf_counter()
         with torch.inference_mode(), self._step_reports(requests[0]):
-            with self._batch_state():
-                latents, facts = self._denoise(requests, capture=capture_masks)
-            pixels = self._decode(latents)
+            plates = None
+            if requests[0].plate is not None:
+                from .plate_render import PlateBatch
+
+                plates = PlateBatch.prepare(requests, self._encode, self.latent_channels, self.vae_scale,
+                                            self.device, self.torch_dtype)
+                pixels, facts = self._render_crops(plates, windows[0]), []
+            else:
+                with self._batch_state():
+                    latents, facts = self._denoise(requests, capture=capture_masks)
+                pixels = self._decode(latents)
             for fact in facts:
                 frames = fact.pop("fusion_frames", None)
                 if frames:
@@ -156,10 +170,35 @@ class Engine:
                         {"step": f["step"], "fused": f["fused"], "mask": f["mask"].numpy(),
                          "masks": [m.numpy() for m in f["masks"]], "names": f["names"],
                          "preview": self._decode(f["x0"])[0]} for f in frames]
+        if plates is not None:
+            # Each plate's decoded crops composited into the plate's own pixels: one image per plate job.
+            pixels, facts = (list(part) for part in zip(*plates.reassemble(pixels, capture_masks), strict=True))
         seconds = time.perf_counter() - started
         members = list(range(len(requests)))  # indices into ``requests`` of the jobs in this forward
         return [RenderResult(p, {"batch_seconds": seconds, "batch_members": members, **fact})
                 for p, fact in zip(pixels, facts, strict=True)]
+
+    def _render_crops(self, plates: Any, text_windows: int) -> list[Any]:
+        """The decoded crops of a plate batch (engine/plate_render.py), in unit order.
+
+        Out of memory with one plate job in the batch (the run halves batches of several jobs itself) runs
+        its crops in halves, down to one crop: every crop is worked on its own, so the halves give the
+        same images, and the back-off counts crops, not jobs.
+        """
+        import torch
+
+        try:
+            with self._batch_state():
+                latents, _facts = self._denoise(plates.unit_requests, plates=plates, text_windows=text_windows)
+            return self._decode(latents)
+        except Exception as exc:
+            if not is_out_of_memory(exc) or len(plates.requests) > 1 or len(plates.units) == 1:
+                raise
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        half = (len(plates.units) + 1) // 2
+        return [*self._render_crops(plates.subset(range(half)), text_windows),
+                *self._render_crops(plates.subset(range(half, len(plates.units))), text_windows)]
 
     @contextlib.contextmanager
     def _step_reports(self, request: RenderRequest) -> Iterator[None]:
@@ -172,6 +211,10 @@ class Engine:
         scheduler = make_scheduler(request.sampler, self.pipe.scheduler.config)
         scheduler.set_timesteps(request.steps)
         total = len(scheduler.timesteps)
+        if request.plate is not None:  # plate crops run the end of the schedule only
+            from .plates import start_index
+
+            total -= start_index(request.steps, request.plate.strength) * scheduler.order
         done = 0
         report = self.on_step
 
@@ -192,18 +235,26 @@ class Engine:
 
         from .rows import rows_per_evaluation
 
-        # Rows per image: 2 with CFG, plus dual-line's identity rows, one per character (engine/rows.py).
+        # Rows per image: 2 with CFG, plus dual-line's identity rows, one per character (engine/rows.py). A
+        # plate job is one crop per face at the working size (each with CFG's rows, one identity line and
+        # its own decode): its cost is its crops'.
         rows = rows_per_evaluation(request)
+        crops = 1
+        if request.plate is not None:
+            from .plate_render import crops_in
+
+            crops = crops_in(request)
+            rows = (2 if request.guidance > 1.0 else 1) + 1
         if self.device.type != "cuda":
             # A CPU out of memory is killed, not told: the estimate must fit at the first try (memory.py).
             from .memory import available_bytes, cpu_batch_size, cpu_image_bytes
 
-            per_cpu_image = cpu_image_bytes(self.pipe, request.width, request.height, rows,
-                                            torch.finfo(self.torch_dtype).bits // 8)
+            per_cpu_image = crops * cpu_image_bytes(self.pipe, request.width, request.height, rows,
+                                                    torch.finfo(self.torch_dtype).bits // 8)
             return cpu_batch_size(per_cpu_image, available_bytes())
         free = free_device_memory(self.device)
         # Activation memory grows with pixels; ~0.45 GB per megapixel per UNet row (bf16, SDPA).
-        per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows
+        per_image = 0.45e9 * (request.width * request.height) / 1e6 * rows * crops
         return max(1, min(64, int(free * MEMORY_HEADROOM // per_image)))
 
     @contextlib.contextmanager
@@ -295,16 +346,17 @@ class Engine:
                  for r in requests]
         return torch.cat(noise).to(self.device, self.torch_dtype)
 
-    def _encode_text(self, texts: list[str]) -> tuple[Any, Any]:
+    def _encode_text(self, texts: list[str], at_least: int = 1) -> tuple[Any, Any]:
         """Embeddings (and SDXL pooled embeddings) for each text, each row independent of the others.
 
         Texts longer than one CLIP window are encoded window by window (idcli/prompt_tokens.py) and every
-        row gets the batch's window count; when all fit one window, the stock encoding runs unchanged.
+        row gets the batch's window count (``at_least`` this many); when all fit one window, the stock
+        encoding runs unchanged.
         """
         from ..prompt_tokens import PromptMeasure
 
         pipe = self.pipe
-        windows = PromptMeasure(pipe.tokenizer).windows(*texts)
+        windows = max(at_least, PromptMeasure(pipe.tokenizer).windows(*texts))
         if windows > 1:
             return self._encode_windows(texts, windows)
         if self.is_sdxl:
@@ -320,17 +372,24 @@ class Engine:
         embeds, _ = pipe.encode_prompt(texts, self.device, 1, False)
         return embeds, None
 
-    def _denoise(self, requests: list[RenderRequest], capture: bool = False) -> tuple[Any, list[dict[str, Any]]]:
+    def _denoise(self, requests: list[RenderRequest], capture: bool = False, plates: Any = None,
+                 text_windows: int = 1) -> tuple[Any, list[dict[str, Any]]]:
         """The latents of a batch, and per job what fusion did (masks and previews when ``capture``).
 
         The rows of each evaluation (engine/rows.py): the unconditional rows (CFG), one conditional row
         per job (the single-line prompt with the identity, the text-only prompt, or dual-line's semantic
         line without it), then one identity-line row per character of each dual-line job whose fusion
         window is open, all in one UNet forward.
+
+        ``plates`` (engine/plate_render.PlateBatch): the jobs are plate crops, one per face, each a
+        one-character dual-line job; they start part-way through the schedule from the plate's latents, fuse
+        inside their fixed face masks at every step, and keep the plate's latents outside them. Their rows'
+        texts are encoded in at least ``text_windows`` CLIP windows (their whole plate job's count).
         """
         import torch
 
         from .fusion import AttentionProbe, FusionMask, fuse, preview_frames
+        from .plate_render import FixedMask
         from .rows import RowLayout
         from .samplers import make_scheduler
 
@@ -340,7 +399,7 @@ class Engine:
         cfg = r0.guidance > 1.0
         layout = RowLayout(requests, cfg, self.faceid is not None)
         dual, entries, base = layout.dual, layout.entries, layout.base
-        embeds, pooled = self._encode_unique(layout.texts)
+        embeds, pooled = self._encode_unique(layout.texts, text_windows if plates is not None else 1)
         added_all: dict[str, Any] = {}
         if self.is_sdxl:
             added_all["text_embeds"] = pooled.to(self.torch_dtype)
@@ -356,34 +415,48 @@ class Engine:
 
             clip = layout.clip_inputs(_clip_tokens(requests), clip_width(self.plus)).to(self.device, self.torch_dtype)
 
-        # 2. Schedule and initial noise (one generator per job).
+        # 2. Schedule and initial latents: noise from one generator per job; plate crops run the end of
+        #    the schedule from their plate's latents noised to where it starts.
         scheduler = make_scheduler(r0.sampler, self.pipe.scheduler.config)
         scheduler.set_timesteps(r0.steps, device=self.device)
-        latents = self._initial_noise(requests) * scheduler.init_noise_sigma
+        if plates is None:
+            loop_timesteps = scheduler.timesteps
+            latents = self._initial_noise(requests) * scheduler.init_noise_sigma
+        else:
+            loop_timesteps = plates.begin(scheduler)
+            latents = plates.start_latents()
         latent_hw = (latents.shape[2], latents.shape[3])
-        evaluations = len(scheduler.timesteps)
+        evaluations = len(loop_timesteps)
 
         # 3. Fusion state: each job's window, one mask per identity line, and the attention probe on
-        #    the semantic rows (one probe entry per line: that character's tokens).
-        windows = {i: requests[i].fusion.window(evaluations) for i in dual}
-        masks = [FusionMask(requests[e.job].fusion, latent_hw) for e in entries]
+        #    the semantic rows (one probe entry per line: that character's tokens). A plate crop fuses
+        #    over its whole schedule inside its face mask, which no attention changes.
+        if plates is None:
+            windows = {i: requests[i].fusion.window(evaluations) for i in dual}
+            masks = [FusionMask(requests[e.job].fusion, latent_hw) for e in entries]
+        else:
+            windows = {i: (0, evaluations) for i in dual}
+            face_masks = plates.fusion_masks()
+            masks = [FixedMask(face_masks[e.job]) for e in entries]
         final: list[Any] = [m.mask for m in masks]  # each line's mask after exclusivity
         token_weights = self._subject_token_weights(layout.probe_views(), embeds.shape[1])
-        frames = set(preview_frames(evaluations)) if capture and dual else set()
+        frames = set(preview_frames(evaluations)) if capture and dual and plates is None else set()
         captured: dict[int, list[dict[str, Any]]] = {i: [] for i in dual}
         unet = self.pipe.unet
-        probe = AttentionProbe(layout.probe_rows(), token_weights, latent_hw, self.probe_levels) if dual else None
+        probe = None
+        if dual and plates is None:
+            probe = AttentionProbe(layout.probe_rows(), token_weights, latent_hw, self.probe_levels)
         # After the last fusion window closes no mask is used again: the probe stops there.
         probe_until = max((end for _start, end in windows.values()), default=0)
         # The rows' inputs for each set of open windows the loop meets, built here: inside the loop nothing
         # is copied from the host or read back from the device.
         schedule = [tuple(i for i in dual if windows[i][0] <= step < windows[i][1]) for step in range(evaluations)]
         selections = layout.selections(schedule, embeds, added_all, scales, clip)
-        timesteps = [float(t) for t in scheduler.timesteps.cpu()]  # previews' x0 estimates, read once
+        timesteps = [float(t) for t in loop_timesteps.cpu()]  # previews' x0 estimates, read once
         selected = None
 
         # 4. Denoising loop.
-        for step, t in enumerate(scheduler.timesteps):
+        for step, t in enumerate(loop_timesteps):
             # 4a. The rows of this evaluation: identity lines only for jobs inside their window.
             active = list(schedule[step])
             if selections[schedule[step]] is not selected:
@@ -406,9 +479,9 @@ class Engine:
             uncond = eps[:n] if cfg else None
             cond = eps[base - n:base]
             guided = uncond + r0.guidance * (cond - uncond) if cfg else cond
-            # 4c. Fusion: each line's mask from the semantic line's attention, made exclusive, then
-            #     eps = eps_sem + sum_c M_c (eps_id,c - eps_sem) inside the window.
-            if probe is not None:
+            # 4c. Fusion: each line's mask from the semantic line's attention (a plate crop's: its face
+            #     mask), made exclusive, then eps = eps_sem + sum_c M_c (eps_id,c - eps_sem) inside the window.
+            if dual:
                 maps = probe.maps() if probing else None
                 self.faceid.probe = None
                 fused = list(guided.unbind(0))
@@ -435,12 +508,15 @@ class Engine:
                 guided = torch.stack(fused)
             # 4d. Scheduler step.
             latents = scheduler.step(guided, t, latents, return_dict=False)[0]
+            # 4e. Plate crops: outside the face masks, back on the plate's latents at the next level.
+            if plates is not None:
+                latents = plates.keep_known(latents, step)
         if self.faceid is not None:
             self.faceid.probe = None
 
-        # 5. Per job, what fusion did.
+        # 5. Per job, what fusion did (a plate crop's facts are its plate job's: plate_render.py).
         facts: list[dict[str, Any]] = [{} for _ in requests]
-        for i in dual:
+        for i in dual if plates is None else []:
             start, end = windows[i]
             own = layout.entries_of(i)
             tokens = [int(token_weights[k].sum()) for k in own]
@@ -523,12 +599,12 @@ class Engine:
         texts += [line.prompt for line in request.lines]  # several characters' identity lines
         return PromptMeasure(self.pipe.tokenizer).windows(*texts)
 
-    def _encode_unique(self, texts: list[str]) -> tuple[Any, Any]:
+    def _encode_unique(self, texts: list[str], at_least: int = 1) -> tuple[Any, Any]:
         """``_encode_text`` of each distinct text once (rows are independent), laid out as ``texts``."""
         import torch
 
         unique = list(dict.fromkeys(texts))
-        embeds, pooled = self._encode_text(unique)
+        embeds, pooled = self._encode_text(unique, at_least)
         if len(unique) == len(texts):
             return embeds.to(self.torch_dtype), pooled
         index = torch.tensor([unique.index(t) for t in texts], device=embeds.device)
@@ -556,6 +632,30 @@ class Engine:
         index = int(min(len(alphas) - 1, max(0, round(t))))
         alpha = alphas[index].to(model_in.device, torch.float32)
         return ((model_in.float() - (1 - alpha).sqrt() * eps.float()) / alpha.sqrt()).to(model_in.dtype)
+
+    def _encode(self, images: list[Any]) -> Any:
+        """Scaled latents of uint8 RGB images (plate crops): the VAE's latent mean, no sampling, so the same
+        crop always gives the same latents; the inverse of ``_decode``'s scaling."""
+        import numpy as np
+        import torch
+
+        vae = self.pipe.vae
+        cfg = vae.config
+        # As diffusers' image processor normalises: [0, 255] -> [0, 1] -> [-1, 1].
+        pixels = torch.from_numpy(np.stack(images).astype(np.float32) / 255.0).permute(0, 3, 1, 2)
+        pixels = (2.0 * pixels - 1.0).to(self.device, self.vae_dtype)
+        if self.device.type == "cuda":
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        latents = vae.encode(pixels).latent_dist.mean
+        mean = getattr(cfg, "latents_mean", None)
+        std = getattr(cfg, "latents_std", None)
+        if mean is not None and std is not None:
+            shape = (1, cfg.latent_channels, 1, 1)
+            latents = (latents - torch.tensor(mean).view(shape).to(latents)) * cfg.scaling_factor \
+                / torch.tensor(std).view(shape).to(latents)
+        else:
+            latents = latents * cfg.scaling_factor
+        return latents.float()
 
     def _decode(self, latents: Any) -> list[Any]:
         import torch
@@ -594,6 +694,13 @@ class Engine:
                 continue
             out.extend((images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy())
         return out
+
+
+def _without_plate(request: RenderRequest) -> RenderRequest:
+    """The request as text-to-image: what a batch must share whether or not its jobs are plates."""
+    import dataclasses
+
+    return request if request.plate is None else dataclasses.replace(request, plate=None)
 
 
 def _clip_tokens(requests: list[RenderRequest]) -> int:

@@ -198,12 +198,40 @@ class MidpointScheduler(SchedulerMixin, ConfigMixin):
         return self._begin_index
 
     def set_begin_index(self, begin_index: int = 0) -> None:
+        """Begin at evaluation ``begin_index`` (image-to-image: a plate's face crops run the end of the schedule).
+
+        The integrator needs a slope at a noise level of the grid before it can place a midpoint, so an
+        evaluation that would be the midpoint between levels b - 1 and b becomes the evaluation at level b
+        itself: its timestep is rewritten in place (a slice of ``timesteps`` taken before sees it, as
+        diffusers' img2img takes one), and ``add_noise`` at that timestep puts the start sample there. The
+        evaluations from there on are as many as before. The textbook predictor (``"fresh"``) pairs its
+        evaluations, so it begins only at a grid level. Call after ``set_timesteps``.
+        """
         self._begin_index = begin_index
+        if not 0 < begin_index < len(self._roles) or self._roles[begin_index] != _MID:
+            return
+        if self.config.predictor == "fresh":
+            raise ValueError("the midpoint sampler with predictor='fresh' begins only at a grid level")
+        level = begin_index  # with one evaluation per step, evaluation k >= 1 is the midpoint of levels k-1, k
+        timestep = np.float32(self._t_of(np.array([self._levels[level]]))[0])
+        self.timesteps[begin_index] = float(timestep)
+        self._sigmas[begin_index] = float(self._sigma_of(np.float64(timestep)))
+        self._levels[level] = self._sigmas[begin_index]
+        self._roles[begin_index] = _GRID
 
     def _index(self) -> int:
         if self._step_index is None:
             self._step_index = self._begin_index or 0
+            # The level the first evaluation is at (0 without a begin index).
+            self._level = self._step_index // 2 if self.config.predictor == "fresh" else self._step_index
         return self._step_index
+
+    def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps: Any) -> torch.Tensor:
+        """``x = x_0 + sigma(t) * noise`` in this sampler's form x = x_t / alpha_t, sigma from the timestep's
+        value as the evaluations' are (image-to-image starts, the known-region blend of plates)."""
+        t = torch.as_tensor(timesteps).detach().to("cpu", torch.float64).numpy().reshape(-1)
+        sigma = torch.from_numpy(self._sigma_of(t)).to(original_samples.device, original_samples.dtype)
+        return original_samples + sigma.reshape(-1, *([1] * (original_samples.ndim - 1))) * noise
 
     def scale_model_input(self, sample: torch.Tensor, timestep: Any = None) -> torch.Tensor:
         """x -> x_t = x / sqrt(sigma^2 + 1), the input the network was trained on."""

@@ -101,7 +101,9 @@ class RowLayout:
         import numpy as np
         import torch
 
-        count = self.requests[0].identity_count()
+        # Every row of a batch holds as many embeddings (batch_signature); the largest count is that one even
+        # where a plate crop without an identity (count 1) comes first.
+        count = max(r.identity_count() for r in self.requests)
         zeros = np.zeros((count, 512), dtype=np.float32)
         single = [r.method != "dual-line" and r.identity_embedding is not None for r in self.requests]
         cond = [r.identity_rows() if single[i] else zeros for i, r in enumerate(self.requests)]
@@ -117,7 +119,7 @@ class RowLayout:
         import numpy as np
         import torch
 
-        count = self.requests[0].identity_count()
+        count = max(r.identity_count() for r in self.requests)  # as identity_inputs counts them
         zeros = np.zeros((count, tokens, hidden), dtype=np.float32)
 
         def checked(rows: Any, who: str) -> Any:

@@ -21,6 +21,7 @@ class EncodedImage:
     # Positions in the batch of the jobs that went through the UNet with this one (the engine's
     # ``batch_members``; None: the whole batch).
     members: list[int] | None = None
+    plate: dict[str, Any] | None = None  # the engine's plate facts (plate jobs: faces' mask coverage, start step)
 
 
 def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
@@ -30,14 +31,31 @@ def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
 
     record = reproducible_record(job, model, device, adapter_record, project=project)
     _unconditioned_without_tokens(record, result.facts)
-    png = encode_png(result.pixels, job, model, record)
+    png = encode_png(with_plate_alpha(job, result.pixels), job, model, record)
     fusion = result.facts.get("fusion")
     mask_png = None
     if result.facts.get("mask_frames"):
         from ..masks import mask_strip_png
 
         mask_png = mask_strip_png(result.facts["mask_frames"], fusion["evaluations"])
-    return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"))
+    plate = result.facts.get("plate")
+    if result.facts.get("plate_mask") is not None and job.plate is not None:
+        from ..masks import plate_mask_png
+
+        # A plate job's faces over the plate (docs/plates.md), in place of a strip over the steps.
+        mask_png = plate_mask_png(result.pixels, result.facts["plate_mask"], job.plate["faces"])
+    return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"), plate)
+
+
+def with_plate_alpha(job: Job, pixels: Any) -> Any:
+    """An RGBA plate's image keeps the plate's alpha (docs/plates.md): the engine composites colour only and
+    leaves alpha untouched, so the plate's own alpha channel is the image's, exactly."""
+    plate = job.request.plate
+    if plate is None or plate.pixels.shape[2] != 4 or pixels.shape[2] != 3:
+        return pixels
+    import numpy as np
+
+    return np.dstack([pixels, plate.pixels[:, :, 3]])
 
 
 def _unconditioned_without_tokens(record: dict[str, Any], facts: dict[str, Any]) -> None:
