@@ -396,3 +396,27 @@ def test_prepend_pairs_each_reference_with_its_own_selfies_features(write_shotli
     theo = _job(plan, "t1").request.identity_clip
     swapped = dataclasses.replace(m1, identity_clip=np.concatenate([m1.identity_clip[:1], theo[:1], theo[:1]]))
     assert np.abs(engine.render([swapped])[0].image - alone).mean() > 1e-4
+
+
+def test_a_plate_shot_renders_and_reproduces_with_plusv2(tmp_path: Path) -> None:
+    """Plates (docs/plates.md) run each face crop as a one-line dual-line job: the CLIP rows go with it."""
+    import json
+
+    from idcli.cli import app
+    from idcli.reproduce import reproduce
+
+    root = Path(__file__).resolve().parents[1] / "recipes"
+    for part in ("plates.yaml", "plates", "selfies"):
+        (shutil.copytree if (root / part).is_dir() else shutil.copy)(root / part, tmp_path / part)
+    shots = tmp_path / "plates.yaml"
+    text = shots.read_text().replace("  preset: tiny-sd\n", "  preset: tiny-sd\n  adapter: {variant: faceid-plusv2}\n")
+    shots.write_text(text.replace("steps: 8", "steps: 3"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu", "--only",
+                                      "pl01_sh010"])
+    assert result.exit_code == 0, result.output
+    sidecar = out / "pl01_sh010" / "pl01_sh010_t1.json"
+    record = json.loads(sidecar.read_text())
+    assert record["method"]["name"] == "plate"
+    assert [i["clip_features"]["shape"][1:] for i in record["identity"]] == [[257, CLIP_HIDDEN]] * 2
+    assert reproduce(sidecar).identical
