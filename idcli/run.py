@@ -213,7 +213,9 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
         # FaceID-Plus v2 (issue 17): each identity's CLIP face features, computed once and cached.
         from .identity.clip_features import attach_clip_features
 
-        identities = attach_clip_features(identities, adapter)
+        # A pack without features for this encoder, where the encoder is not here, fails its shots only.
+        identities = attach_clip_features(identities, adapter, loaded=loaded, failures=unusable,
+                                          preset=model.preset)
     from .prompt_tokens import load_prompt_measure
 
     measure = load_prompt_measure(model)

@@ -12,6 +12,12 @@ stored beside the identity's pack in ``$IDCLI_HOME/identities`` under a key of w
 
 So a changed selfie, face-model pack or image encoder computes them again; nothing else does.
 
+An identity pack can carry them too (``idcli encode-identity --variant faceid-plusv2``; docs/identity.md):
+one entry per image encoder, keyed by that encoder's identity as the cache keys it, holding the
+aggregate and each kept selfie's features. A render of a pack with features for its run's encoder uses
+them and loads no encoder; a pack without reads its crops through the encoder, and where that encoder
+cannot be loaded the character fails at its line with how to fix it.
+
 Aggregation mirrors the ArcFace embedding's: the kept selfies only (those the same-person check kept),
 averaged with the same quality weights (an arithmetic weighted mean: hidden states do not live on a
 sphere). The identity's CLIP rows are that mean, then each kept selfie's own features in file order —
@@ -27,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelUnavailableError
 from ..hashing import sha256_bytes, tagged_hash
 from ..paths import state_dir
-from .pack import read_pack
+from .pack import IdentityPack, PackError, read_pack
 from .resolve import CharacterIdentity
 
 CLIP_CACHE_FORMAT = "idcli-clip-features"
@@ -78,12 +85,27 @@ def _write_cached(path: Path, key: str, features: np.ndarray, record: dict[str, 
 def _kept_crops_and_weights(identity: CharacterIdentity) -> tuple[np.ndarray, np.ndarray]:
     """The 224-px crops of the selfies the identity kept, and their aggregation weights (summing to 1)."""
     pack = read_pack(Path(identity.pack_path))
-    selfies = pack.meta.get("selfies", [])
-    used = [i for i, s in enumerate(selfies) if s.get("used", True)] or list(range(len(pack.tensors["crops_224"])))
-    weights = np.asarray((pack.meta.get("aggregation") or {}).get("weights") or [], np.float64)
+    return _kept_of(pack.meta, pack.tensors)
+
+
+def _kept_of(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``_kept_crops_and_weights`` of a pack's metadata and tensors (also before the pack is written)."""
+    selfies = meta.get("selfies", [])
+    used = [i for i, s in enumerate(selfies) if s.get("used", True)] or list(range(len(tensors["crops_224"])))
+    weights = np.asarray((meta.get("aggregation") or {}).get("weights") or [], np.float64)
     if len(weights) != len(used) or not np.isfinite(weights).all() or weights.sum() <= 0:
         weights = np.ones(len(used))  # a pack without recorded weights: an even mean, as its embedding is unknown
-    return pack.tensors["crops_224"][used], weights / weights.sum()
+    return tensors["crops_224"][used], weights / weights.sum()
+
+
+def _rows(weights: np.ndarray, selfie_features: np.ndarray) -> np.ndarray:
+    """The identity's CLIP rows: the quality-weighted mean of the kept selfies' features, then each one's."""
+    mean = np.tensordot(weights, selfie_features.astype(np.float64), axes=1).astype(np.float32)
+    return np.concatenate([mean[None], selfie_features.astype(np.float32)])
+
+
+def _rows_sha256(rows: np.ndarray) -> str:
+    return sha256_bytes(np.ascontiguousarray(rows, "<f4").tobytes())
 
 
 class _Encoder:
@@ -112,23 +134,135 @@ class _Encoder:
                                   allow_pickle=self.adapter.allow_pickle)
 
 
-def with_clip_features(identity: CharacterIdentity, adapter: Any, encoder: _Encoder) -> CharacterIdentity:
-    """``identity`` with its CLIP rows (the aggregate, then each kept selfie's) and their sidecar record."""
+def with_clip_features(identity: CharacterIdentity, adapter: Any, encoder: _Encoder,
+                       preset: str | None = None) -> CharacterIdentity:
+    """``identity`` with its CLIP rows (the aggregate, then each kept selfie's) and their sidecar record.
+
+    A pack's own features for ``adapter``'s image encoder come first (no encoder loaded); else the
+    identity cache; else they are computed from the pack's crops. A pack whose encoder cannot be loaded
+    here is a PackError saying how to fix it (``preset`` names the preset in that advice).
+    """
     key = clip_features_key(identity, adapter)
+    if identity.source == "pack":
+        pack = read_pack(Path(identity.pack_path))
+        stored = stored_pack_features(pack, adapter)
+        if stored is not None:
+            return dataclasses.replace(identity, clip=stored, clip_record={
+                **_record(key, stored, adapter), "pack": identity.pack_path})
     path = cached_features_path(key)
     crops, weights = _kept_crops_and_weights(identity)
     selfie_features = _read_cached(path, key, len(crops))
     computed = selfie_features is None
     if selfie_features is None:
-        selfie_features = encoder.features(crops).astype(np.float32)
-    mean = np.tensordot(weights, selfie_features.astype(np.float64), axes=1).astype(np.float32)
-    rows = np.concatenate([mean[None], selfie_features])
-    record = {"key": key, "sha256": sha256_bytes(np.ascontiguousarray(rows, "<f4").tobytes()),
-              "shape": list(rows.shape), "layer": "hidden_states[-2]", "aggregation": "quality-weighted mean",
-              "image_encoder": adapter.image_encoder.key_material()}
+        try:
+            selfie_features = encoder.features(crops).astype(np.float32)
+        except ModelUnavailableError as exc:
+            if identity.source != "pack":
+                raise  # selfies: the encoder is missing for every character alike (exit 4)
+            raise PackError(_no_features_here(identity, adapter, exc, preset)) from None
+    rows = _rows(weights, selfie_features)
+    record = _record(key, rows, adapter)
     if computed:
         _write_cached(path, key, selfie_features, record)
     return dataclasses.replace(identity, clip=rows, clip_record={**record, "cache": str(path)})
+
+
+def _record(key: str, rows: np.ndarray, adapter: Any) -> dict[str, Any]:
+    return {"key": key, "sha256": _rows_sha256(rows), "shape": list(rows.shape), "layer": "hidden_states[-2]",
+            "aggregation": "quality-weighted mean", "image_encoder": adapter.image_encoder.key_material()}
+
+
+def _no_features_here(identity: CharacterIdentity, adapter: Any, exc: Exception, preset: str | None) -> str:
+    """Why a pack's character cannot render with FaceID-Plus v2 here, and how to fix it."""
+    held = [json.dumps(e.get("image_encoder"), sort_keys=True) for e in pack_clip_entries(
+        read_pack(Path(identity.pack_path)).meta)]
+    encoder = adapter.image_encoder
+    option = f" --image-encoder {encoder.id}" if encoder.source != "builtin" else ""
+    return (f"{identity.pack_path}: FaceID-Plus v2 needs this pack's CLIP face features for the image encoder "
+            f"{json.dumps(encoder.key_material(), sort_keys=True)}, the pack holds "
+            f"{'features only for ' + '; '.join(held) if held else 'none'}, and that encoder cannot be loaded here "
+            f"to compute them from its crops ({exc}). To fix: re-encode the pack with the variant where the "
+            f"selfies and the encoder are (`idcli encode-identity SELFIES --name {identity.name} --variant "
+            f"faceid-plusv2 --preset {preset or 'PRESET'}{option}`), or get the encoder here")
+
+
+# -- features kept in identity packs (idcli encode-identity --variant faceid-plusv2) ---------------------------
+
+PACK_ENTRIES = "clip_features"  # the pack metadata's list of feature entries
+
+
+def pack_features_key(adapter: Any) -> str:
+    """What names a pack's features: the recipe and the image encoder's identity, as the cache keys them
+    (the pack's own crops are the rest of what made them)."""
+    from ..adapters import CLIP_FEATURES_RECIPE
+
+    return tagged_hash(CLIP_FEATURES_RECIPE, {"image_encoder": adapter.image_encoder.key_material()})
+
+
+def pack_clip_entries(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """A pack's CLIP feature entries (none in a FaceID-only pack, or in one written before they existed)."""
+    entries = meta.get(PACK_ENTRIES)
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def pack_clip_features(meta: dict[str, Any], tensors: dict[str, np.ndarray], adapters: list[Any]
+                       ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The CLIP features of a pack's kept crops for each adapter's image encoder: the metadata entries and
+    the tensors (``clip_features.<key>.aggregate`` (tokens, hidden) and ``.selfies`` (kept, tokens, hidden),
+    float32) to add to the pack. The rows are made exactly as ``with_clip_features`` makes them."""
+    from ..adapters import CLIP_FEATURES_RECIPE
+
+    crops, weights = _kept_of(meta, tensors)
+    entries: list[dict[str, Any]] = []
+    extra: dict[str, np.ndarray] = {}
+    for adapter in adapters:
+        key = pack_features_key(adapter)
+        if any(e["key"] == key for e in entries):
+            continue  # two presets, one encoder (sd15 and sdxl read the same ViT-H)
+        rows = _rows(weights, _Encoder(adapter).features(crops).astype(np.float32))
+        name = f"clip_features.{key.split(':')[1][:16]}"
+        extra[f"{name}.aggregate"], extra[f"{name}.selfies"] = rows[0], rows[1:]
+        entries.append({"key": key, "recipe": CLIP_FEATURES_RECIPE, "image_encoder":
+                        adapter.image_encoder.key_material(), "tensors": {"aggregate": f"{name}.aggregate",
+                                                                          "selfies": f"{name}.selfies"},
+                        "shape": list(rows.shape), "sha256": _rows_sha256(rows), "layer": "hidden_states[-2]",
+                        "aggregation": "quality-weighted mean"})
+    return entries, extra
+
+
+def stored_pack_features(pack: IdentityPack, adapter: Any) -> np.ndarray | None:
+    """The pack's CLIP rows for ``adapter``'s image encoder (the aggregate, then each kept selfie's), or None
+    when it holds none for that encoder. Features that do not match their recorded hash are a PackError."""
+    key = pack_features_key(adapter)
+    entry = next((e for e in pack_clip_entries(pack.meta) if e.get("key") == key), None)
+    if entry is None:
+        return None
+    names = entry.get("tensors") or {}
+    try:
+        aggregate, selfies = pack.tensors[names["aggregate"]], pack.tensors[names["selfies"]]
+        rows = np.concatenate([aggregate[None], selfies]).astype(np.float32)
+    except (KeyError, TypeError, ValueError):
+        raise PackError(f"{pack.path}: the identity pack's CLIP features are incomplete (damaged?); re-encode "
+                        "the pack") from None
+    if _rows_sha256(rows) != entry.get("sha256"):
+        raise PackError(f"{pack.path}: the identity pack's CLIP features do not match their recorded hash "
+                        "(damaged?); re-encode the pack")
+    return rows
+
+
+def plus_adapter_for(preset: str, image_encoder: str | None = None, subfolder: str = "",
+                     base_dir: Path | None = None) -> Any:
+    """The FaceID-Plus v2 adapter (and so the image encoder) a shot list with ``model: {preset, adapter:
+    {variant: faceid-plusv2, image_encoder, image_encoder_subfolder}}`` renders with: what a pack's
+    features are computed for."""
+    from ..adapters import resolve_plus_adapter
+    from ..models import resolve_model
+    from ..shotlist import AdapterSpec, ModelSpec
+
+    base = base_dir or Path.cwd()
+    spec = ModelSpec(preset=preset, adapter=AdapterSpec(variant="faceid-plusv2", image_encoder=image_encoder,
+                                                        image_encoder_subfolder=subfolder))
+    return resolve_plus_adapter(spec, resolve_model(spec, base, "float32"), base)
 
 
 def image_encoder_for(adapter: Any) -> _Encoder:
@@ -136,7 +270,24 @@ def image_encoder_for(adapter: Any) -> _Encoder:
     return _Encoder(adapter)
 
 
-def attach_clip_features(identities: dict[str, CharacterIdentity], adapter: Any) -> dict[str, CharacterIdentity]:
-    """Every identity with its CLIP features for ``adapter``'s image encoder (FaceID-Plus v2 runs only)."""
+def attach_clip_features(identities: dict[str, CharacterIdentity], adapter: Any, *, loaded: Any = None,
+                         failures: dict[str, Any] | None = None, preset: str | None = None
+                         ) -> dict[str, CharacterIdentity]:
+    """Every identity with its CLIP features for ``adapter``'s image encoder (FaceID-Plus v2 runs only).
+
+    ``failures`` (with ``loaded``, the shot list): a character whose pack cannot give its features (none
+    for this encoder and the encoder not here, or damaged ones) is recorded there as a Problem at its line
+    and left out, so that only the shots naming it fail (as resolve_identities does). Without it, raised.
+    """
+    from .resolve import character_problem
+
     encoder = _Encoder(adapter)
-    return {name: with_clip_features(identity, adapter, encoder) for name, identity in identities.items()}
+    result: dict[str, CharacterIdentity] = {}
+    for name, identity in identities.items():
+        try:
+            result[name] = with_clip_features(identity, adapter, encoder, preset)
+        except PackError as exc:
+            if failures is None or loaded is None:
+                raise
+            failures[name] = character_problem(loaded, name, exc)
+    return result
