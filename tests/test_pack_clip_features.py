@@ -221,6 +221,58 @@ def test_real_preset_packs_use_their_encoders_features_only(real_folders: Path,
     assert not (root / "out-hub" / "m1" / "m1_t1.png").exists()
 
 
+def hub_cache(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+
+
+def test_a_fetched_encoders_features_serve_a_machine_without_it(real_folders: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preset's encoder in the hub cache (as `idcli models fetch` leaves it) is keyed by its content; where
+    it is not, by its hub id: the pack's features made from that snapshot of main serve both."""
+    root = real_folders
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = root / "hf" / "models--h94--IP-Adapter"
+    shutil.copytree(root / "encoder-a", repo / "snapshots" / commit / "models" / "image_encoder")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    hub_cache(monkeypatch, root / "hf")
+    result = encode(root, "--variant", "faceid-plusv2", "--preset", "sd15")
+    assert result.exit_code == 0, result.output
+    [entry] = read_pack(root / "packs" / "mara.idpack").meta["clip_features"]
+    assert "local" in entry["image_encoder"]
+    main = {"hub": {"id": "h94/IP-Adapter", "revision": "main", "subfolder": "models/image_encoder"}}
+    assert entry["hub_names"] == [{"hub": {**main["hub"], "revision": commit}}, main]
+    # No model.adapter.image_encoder: the preset's (h94/IP-Adapter models/image_encoder), here from the cache.
+    fetched = real_render(root, "shortcut_scale: 1.0", "out-fetched")
+    assert fetched.exit_code == 0, fetched.output
+
+    # Another machine: no selfies, an empty hub cache and identity cache, no encoder at all.
+    shutil.rmtree(root / "selfies")
+    hub_cache(monkeypatch, root / "empty-hf")
+    monkeypatch.setenv("IDCLI_HOME", str(root / "elsewhere"))
+    no_encoder_here(monkeypatch)
+    result = real_render(root, "shortcut_scale: 1.0", "out-elsewhere")
+    assert result.exit_code == 0, result.output
+    record = sidecar(root / "out-elsewhere", "m1")["identity"][0]["clip_features"]
+    assert record["image_encoder"] == main and record["made_with"] == entry["image_encoder"]
+    assert record["sha256"] == entry["sha256"]
+    assert pixels(root / "out-elsewhere", "m1").tobytes() == pixels(root / "out-fetched", "m1").tobytes()
+
+    # main moved on since the fetch: the snapshot is not what `main` names, so the pack is not used for it.
+    (repo / "refs" / "main").write_text("f" * 40)
+    from idcli.identity.clip_features import hub_names
+
+    encoder = local_encoder(repo / "snapshots" / commit / "models" / "image_encoder")
+    assert hub_names(encoder) == [{"hub": {**main["hub"], "revision": commit}}]
+
+
+def local_encoder(folder: Path):
+    from idcli.adapters import ImageEncoderIdentity
+
+    return ImageEncoderIdentity("local", str(folder.resolve()), "", None, "test")
+
+
 def test_damaged_pack_features_fail_at_the_characters_line(selfies: Path, tmp_path: Path) -> None:
     from idcli.identity.pack import pack_bytes
 

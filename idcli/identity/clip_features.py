@@ -147,8 +147,10 @@ def with_clip_features(identity: CharacterIdentity, adapter: Any, encoder: _Enco
         pack = read_pack(Path(identity.pack_path))
         stored = stored_pack_features(pack, adapter)
         if stored is not None:
+            entry = pack_entry_for(pack, adapter) or {}
+            made_with = {"made_with": entry["image_encoder"]} if entry.get("key") != pack_features_key(adapter) else {}
             return dataclasses.replace(identity, clip=stored, clip_record={
-                **_record(key, stored, adapter), "pack": identity.pack_path})
+                **_record(key, stored, adapter), "pack": identity.pack_path, **made_with})
     path = cached_features_path(key)
     crops, weights = _kept_crops_and_weights(identity)
     selfie_features = _read_cached(path, key, len(crops))
@@ -226,15 +228,55 @@ def pack_clip_features(meta: dict[str, Any], tensors: dict[str, np.ndarray], ada
                         adapter.image_encoder.key_material(), "tensors": {"aggregate": f"{name}.aggregate",
                                                                           "selfies": f"{name}.selfies"},
                         "shape": list(rows.shape), "sha256": _rows_sha256(rows), "layer": "hidden_states[-2]",
-                        "aggregation": "quality-weighted mean"})
+                        "aggregation": "quality-weighted mean", "hub_names": hub_names(adapter.image_encoder)})
     return entries, extra
+
+
+def hub_names(encoder: Any) -> list[dict[str, Any]]:
+    """The hub names of a local image encoder folder that is a snapshot in the Hugging Face cache.
+
+    ``idcli models fetch`` puts the preset's encoder there, and a render keys it by the folder's content
+    while it is there, by its hub id and revision where it is not (adapters.resolve_plus_adapter). A pack's
+    features made from such a snapshot are the features of that hub folder at that commit: named by the
+    commit, and by ``main`` when the cache's ``refs/main`` pointed at that commit — what a machine without
+    the encoder resolves the preset's encoder to. Empty for any other folder.
+    """
+    if encoder.source != "local":
+        return []
+    parts = Path(encoder.id).parts
+    for i, part in enumerate(parts[:-2]):
+        if part.startswith("models--") and parts[i + 1] == "snapshots":
+            repo, commit, subfolder = part[len("models--"):].replace("--", "/"), parts[i + 2], "/".join(parts[i + 3:])
+            names = [{"hub": {"id": repo, "revision": commit, "subfolder": subfolder}}]
+            try:
+                main = (Path(*parts[:i + 1]) / "refs" / "main").read_text("utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                main = ""
+            if main == commit:
+                names.append({"hub": {"id": repo, "revision": "main", "subfolder": subfolder}})
+            return names
+    return []
+
+
+def pack_entry_for(pack: IdentityPack, adapter: Any) -> dict[str, Any] | None:
+    """The pack's feature entry for ``adapter``'s image encoder: the one keyed by it, else (a hub encoder
+    that is not here) one made from a fetched snapshot of that hub folder and revision (``hub_names``)."""
+    entries = pack_clip_entries(pack.meta)
+    key = pack_features_key(adapter)
+    found = next((e for e in entries if e.get("key") == key), None)
+    if found is None and adapter.image_encoder.source == "hub":
+        from ..adapters import CLIP_FEATURES_RECIPE
+
+        named = adapter.image_encoder.key_material()
+        found = next((e for e in entries if e.get("recipe") == CLIP_FEATURES_RECIPE
+                      and named in (e.get("hub_names") or [])), None)
+    return found
 
 
 def stored_pack_features(pack: IdentityPack, adapter: Any) -> np.ndarray | None:
     """The pack's CLIP rows for ``adapter``'s image encoder (the aggregate, then each kept selfie's), or None
     when it holds none for that encoder. Features that do not match their recorded hash are a PackError."""
-    key = pack_features_key(adapter)
-    entry = next((e for e in pack_clip_entries(pack.meta) if e.get("key") == key), None)
+    entry = pack_entry_for(pack, adapter)
     if entry is None:
         return None
     names = entry.get("tensors") or {}
