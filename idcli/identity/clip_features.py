@@ -147,10 +147,12 @@ def with_clip_features(identity: CharacterIdentity, adapter: Any, encoder: _Enco
         pack = read_pack(Path(identity.pack_path))
         stored = stored_pack_features(pack, adapter)
         if stored is not None:
-            entry = pack_entry_for(pack, adapter) or {}
-            made_with = {"made_with": entry["image_encoder"]} if entry.get("key") != pack_features_key(adapter) else {}
-            return dataclasses.replace(identity, clip=stored, clip_record={
-                **_record(key, stored, adapter), "pack": identity.pack_path, **made_with})
+            rows, entry = stored
+            # Matched by a hub name (hub_names): say which encoder folder the features were made with.
+            by_name = entry.get("key") != pack_features_key(adapter)
+            made_with = {"made_with": entry.get("image_encoder")} if by_name else {}
+            return dataclasses.replace(identity, clip=rows, clip_record={
+                **_record(key, rows, adapter), "pack": identity.pack_path, **made_with})
     path = cached_features_path(key)
     crops, weights = _kept_crops_and_weights(identity)
     selfie_features = _read_cached(path, key, len(crops))
@@ -269,27 +271,31 @@ def pack_entry_for(pack: IdentityPack, adapter: Any) -> dict[str, Any] | None:
 
         named = adapter.image_encoder.key_material()
         found = next((e for e in entries if e.get("recipe") == CLIP_FEATURES_RECIPE
-                      and named in (e.get("hub_names") or [])), None)
+                      and isinstance(e.get("hub_names"), list) and named in e["hub_names"]), None)
     return found
 
 
-def stored_pack_features(pack: IdentityPack, adapter: Any) -> np.ndarray | None:
-    """The pack's CLIP rows for ``adapter``'s image encoder (the aggregate, then each kept selfie's), or None
-    when it holds none for that encoder. Features that do not match their recorded hash are a PackError."""
+def stored_pack_features(pack: IdentityPack, adapter: Any) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The pack's CLIP rows for ``adapter``'s image encoder (the aggregate, then each kept selfie's) and their
+    entry, or None when it holds none for that encoder. Features that are incomplete, of another shape than
+    the pack's kept selfies, or do not match their recorded hash are a PackError."""
     entry = pack_entry_for(pack, adapter)
     if entry is None:
         return None
     names = entry.get("tensors") or {}
+    kept = len(_kept_of(pack.meta, pack.tensors)[0])
     try:
         aggregate, selfies = pack.tensors[names["aggregate"]], pack.tensors[names["selfies"]]
         rows = np.concatenate([aggregate[None], selfies]).astype(np.float32)
     except (KeyError, TypeError, ValueError):
-        raise PackError(f"{pack.path}: the identity pack's CLIP features are incomplete (damaged?); re-encode "
-                        "the pack") from None
+        rows = None
+    if rows is None or rows.ndim != 3 or len(rows) != 1 + kept or not np.isfinite(rows).all():
+        raise PackError(f"{pack.path}: the identity pack's CLIP features are incomplete or not one row per kept "
+                        "selfie (damaged?); re-encode the pack")
     if _rows_sha256(rows) != entry.get("sha256"):
         raise PackError(f"{pack.path}: the identity pack's CLIP features do not match their recorded hash "
                         "(damaged?); re-encode the pack")
-    return rows
+    return rows, entry
 
 
 def plus_adapter_for(preset: str, image_encoder: str | None = None, subfolder: str = "",
