@@ -237,9 +237,9 @@ def test_a_fetched_encoders_features_serve_a_machine_without_it(real_folders: Pa
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     hub_cache(monkeypatch, root / "hf")
-    result = encode(root, "--variant", "faceid-plusv2", "--preset", "sd15")
+    result = encode(root, "--variant", "faceid-plusv2", "--preset", "sd15", "--preset", "sdxl")
     assert result.exit_code == 0, result.output
-    [entry] = read_pack(root / "packs" / "mara.idpack").meta["clip_features"]
+    [entry] = read_pack(root / "packs" / "mara.idpack").meta["clip_features"]  # one encoder for both presets
     assert "local" in entry["image_encoder"]
     main = {"hub": {"id": "h94/IP-Adapter", "revision": "main", "subfolder": "models/image_encoder"}}
     assert entry["hub_names"] == [{"hub": {**main["hub"], "revision": commit}}, main]
