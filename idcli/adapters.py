@@ -1,4 +1,4 @@
-"""Which identity adapter (IP-Adapter FaceID) a run uses, named for job keys. No torch here."""
+"""Which identity adapter (IP-Adapter FaceID or FaceID-Plus v2) a run uses, named for job keys. No torch here."""
 
 from __future__ import annotations
 
@@ -10,10 +10,33 @@ from .errors import ModelUnavailableError
 from .hashing import sha256_file_cached, tagged_hash
 from .models import ModelIdentity
 from .paths import local_path
-from .presets import TINY_INIT_SEED, get_preset
+from .presets import RANDOM_IMAGE_ENCODERS, TINY_INIT_SEED, get_preset
 from .shotlist import ModelSpec
 
 RANDOM_ADAPTER_SEED = 1  # the tiny presets' random FaceID weights
+FACEID = "faceid"
+PLUSV2 = "faceid-plusv2"
+# What the CLIP features of a face crop are (docs/identity.md): the image encoder's penultimate hidden
+# states of the 224-px aligned crop as diffusers' CLIPImageProcessor prepares it, the kept selfies'
+# features averaged with the embedding's quality weights. Part of every FaceID-Plus v2 key: changing the
+# recipe changes them.
+CLIP_FEATURES_RECIPE = "idcli-clip-features-v1"
+
+
+@dataclass(frozen=True)
+class ImageEncoderIdentity:
+    """The CLIP image encoder FaceID-Plus v2 reads face crops with (a diffusers/transformers folder)."""
+
+    source: str  # "builtin" (random weights written by idcli), "hub" or "local"
+    id: str  # hub id or folder ("builtin:<preset>")
+    subfolder: str
+    revision: str | None
+    content_hash: str | None  # builtin: descriptor hash; local: hash over the folder's files
+
+    def key_material(self) -> dict[str, Any]:
+        if self.source == "hub":
+            return {"hub": {"id": self.id, "revision": self.revision, "subfolder": self.subfolder}}
+        return {self.source: self.content_hash}
 
 
 @dataclass(frozen=True)
@@ -26,19 +49,55 @@ class AdapterIdentity:
     content_hash: str | None  # builtin: descriptor hash; local: sha256 of the weight file
     random_weights: bool
     allow_pickle: bool
+    # FaceID-Plus v2 only (FaceID adapters keep the key material and sidecar record they always had).
+    variant: str = FACEID
+    shortcut_scale: float = 1.0
+    image_encoder: ImageEncoderIdentity | None = None
+
+    @property
+    def is_plus(self) -> bool:
+        return self.variant == PLUSV2
 
     def key_material(self) -> dict[str, Any]:
         if self.source == "hub":
-            return {"hub": {"id": self.id, "revision": self.revision, "weight_name": self.weight_name,
-                            "subfolder": self.subfolder}}
-        return {self.source: self.content_hash}
+            material: dict[str, Any] = {"hub": {"id": self.id, "revision": self.revision,
+                                                "weight_name": self.weight_name, "subfolder": self.subfolder}}
+        else:
+            material = {self.source: self.content_hash}
+        if self.is_plus:
+            assert self.image_encoder is not None
+            material.update(variant=self.variant, shortcut_scale=self.shortcut_scale,
+                            image_encoder=self.image_encoder.key_material(), clip_features=CLIP_FEATURES_RECIPE)
+        return material
 
     def record(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        if not self.is_plus:
+            for name in ("variant", "shortcut_scale", "image_encoder"):
+                record.pop(name)
+        return record
+
+
+def adapter_variant(spec: ModelSpec, random_weights: bool) -> str:
+    """The variant a shot list asks for: ``model.adapter.variant``, else the preset's default.
+
+    Real presets default to FaceID-Plus v2 (the better likeness, docs/identity.md), except when
+    ``model.adapter`` names a file without a variant: that was always read as FaceID and still is. The
+    random-weight presets default to FaceID, so their images stay as they were.
+    """
+    given = spec.adapter.variant if spec.adapter is not None else None
+    if given is not None:
+        return given
+    if random_weights or (spec.adapter is not None and spec.adapter.id is not None):
+        return FACEID
+    return PLUSV2
 
 
 def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> AdapterIdentity:
-    """The FaceID adapter for ``model``: the shot list's ``model.adapter``, else the preset's default."""
+    """The identity adapter for ``model``: the shot list's ``model.adapter``, else the preset's default."""
+    variant = adapter_variant(spec, model.random_weights)
+    if variant == PLUSV2:
+        return resolve_plus_adapter(spec, model, base_dir)
     preset = get_preset(model.preset)
     if model.random_weights:
         # v2: the random adapter carries a LoRA in the published layout (applied per row)
@@ -48,7 +107,8 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
         weight = f"ip-adapter-faceid-random-{descriptor.rsplit(':', 1)[1][:16]}.safetensors"
         return AdapterIdentity("builtin", f"builtin:{preset.name}", weight, "", None,
                                descriptor, True, False)
-    if spec.adapter is not None:
+    if spec.adapter is not None and spec.adapter.id is not None:
+        assert spec.adapter.weight_name is not None
         source_id, weight, subfolder, revision = (spec.adapter.id, spec.adapter.weight_name, spec.adapter.subfolder,
                                                   spec.adapter.revision)
     else:
@@ -71,6 +131,80 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
+
+
+def random_plus_descriptor(preset_name: str) -> str:
+    """The content hash of a random-weight preset's FaceID-Plus v2 adapter and image encoder."""
+    preset = get_preset(preset_name)
+    return tagged_hash("idcli-faceid-plusv2-random-v1", {
+        "unet": preset.components["unet"], "init_seed": TINY_INIT_SEED, "seed": RANDOM_ADAPTER_SEED,
+        "image_encoder": RANDOM_IMAGE_ENCODERS[preset.name]})
+
+
+def _encoder_folder_hash(folder: Path, allow_pickle: bool) -> str:
+    """A local CLIP image encoder folder by content: its config and weights."""
+    if not (folder / "config.json").is_file():
+        raise ModelUnavailableError(
+            f"the CLIP image encoder folder '{folder}' has no config.json: FaceID-Plus v2 needs the CLIP ViT-H "
+            "image encoder (h94/IP-Adapter, models/image_encoder). To fix: `idcli models fetch PRESET --variant "
+            "faceid-plusv2`, or point model.adapter.image_encoder at a complete folder")
+    suffixes = {".json", ".safetensors"} | ({".bin"} if allow_pickle else set())
+    files = {str(p.relative_to(folder)): sha256_file_cached(p) for p in sorted(folder.iterdir())
+             if p.is_file() and p.suffix in suffixes}
+    return tagged_hash("idcli-image-encoder-files-v1", files)
+
+
+def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> AdapterIdentity:
+    """The FaceID-Plus v2 adapter and its CLIP image encoder: random ones for random-weight presets; for
+    real presets ``model.adapter``'s file and encoder, else the preset's (a converted pickle preferred)."""
+    preset = get_preset(model.preset)
+    shortcut = float(spec.adapter.shortcut_scale) if spec.adapter is not None else 1.0
+    if model.random_weights:
+        descriptor = random_plus_descriptor(preset.name)
+        short = descriptor.rsplit(":", 1)[1][:16]
+        encoder = ImageEncoderIdentity("builtin", f"builtin:{preset.name}", f"image_encoder-{short}", None, descriptor)
+        weight = f"ip-adapter-faceid-plusv2-random-{short}.safetensors"
+        return AdapterIdentity("builtin", f"builtin:{preset.name}", weight, "", None, descriptor, True, False,
+                               PLUSV2, shortcut, encoder)
+    allow_pickle = spec.allow_pickle
+    given = spec.adapter
+    if given is not None and given.image_encoder is not None:
+        encoder_id, encoder_sub = given.image_encoder, given.image_encoder_subfolder
+    else:
+        assert preset.image_encoder is not None
+        encoder_id, encoder_sub = preset.image_encoder
+        from .model_setup import image_encoder_folder
+
+        fetched = image_encoder_folder(preset)  # `idcli models fetch` put it in the hub cache: keyed by content
+        if fetched is not None:
+            encoder_id, encoder_sub = str(fetched), ""
+    local_encoder = local_path(encoder_id, base_dir)
+    if local_encoder is not None and local_encoder.is_dir():
+        folder = (local_encoder / encoder_sub).resolve()
+        encoder = ImageEncoderIdentity("local", str(folder), "", None, _encoder_folder_hash(folder, allow_pickle))
+    else:
+        encoder = ImageEncoderIdentity("hub", encoder_id, encoder_sub, "main", None)
+    if given is not None and given.id is not None:
+        assert given.weight_name is not None
+        source_id, weight, subfolder, revision = given.id, given.weight_name, given.subfolder, given.revision
+    else:
+        assert preset.faceid_plusv2 is not None
+        (source_id, weight), subfolder, revision = preset.faceid_plusv2, "", None
+        from .model_setup import converted_adapter
+
+        converted = converted_adapter(source_id, weight)
+        if converted is not None:
+            return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
+                                   sha256_file_cached(converted), False, False, PLUSV2, shortcut, encoder)
+    local = local_path(source_id, base_dir)
+    if local is not None and local.is_dir():
+        file = local / subfolder / weight
+        if not file.is_file():
+            raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
+        return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, sha256_file_cached(file),
+                               False, allow_pickle, PLUSV2, shortcut, encoder)
+    return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
+                           PLUSV2, shortcut, encoder)
 
 
 def resolved_weight_sha256(adapter: AdapterIdentity) -> str | None:

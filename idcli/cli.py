@@ -642,6 +642,20 @@ def encode_identity(
     face_models: FaceModelsOpt = None,
     face: Annotated[int | None, typer.Option("--face", help="Which face when a selfie shows several "
                                                             "(0 = largest; the output lists them).")] = None,
+    # FaceID-Plus v2 (issue 17): the pack also carries the CLIP features its renders read (docs/identity.md).
+    variant: Annotated[str, typer.Option(
+        "--variant", help="faceid (the ArcFace embedding only) or faceid-plusv2: also store the CLIP face "
+        "features of the kept crops for --preset's image encoder, so that renders of the pack need neither the "
+        "selfies nor the encoder.")] = "faceid",
+    plus_presets: Annotated[list[str] | None, typer.Option(
+        "--preset", help="With --variant faceid-plusv2: the preset the pack will render with (its image encoder, "
+        "as model.adapter resolves it). Repeatable.", show_default=False)] = None,
+    image_encoder: Annotated[str | None, typer.Option(
+        "--image-encoder", help="With --variant faceid-plusv2: the image encoder the shot list names in "
+        "model.adapter.image_encoder (hub id or local folder) [default: the preset's].", show_default=False)]
+    = None,
+    image_encoder_subfolder: Annotated[str, typer.Option(
+        "--image-encoder-subfolder", help="model.adapter.image_encoder_subfolder, with --image-encoder.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Encode selfies into an identity pack (detection, quality gate, alignment, ArcFace, aggregation)."""
@@ -656,6 +670,7 @@ def encode_identity(
         except ValueError as exc:
             raise InputError(str(exc)) from None
         out = output or Path(f"{name}.idpack")
+        clip_adapters = _pack_clip_adapters(variant, plus_presets or [], image_encoder, image_encoder_subfolder)
         models = resolve_face_models(face_models)
         analyzer = shared_analyzer(models)
 
@@ -671,7 +686,8 @@ def encode_identity(
                           file=sys.stderr)
                 print("    (largest first; pick another with --face N)", file=sys.stderr)
 
-        result = build_identity(name, list(selfies), analyzer, out, face_index=face, on_selfie=report)
+        result = build_identity(name, list(selfies), analyzer, out, face_index=face, on_selfie=report,
+                                clip_adapters=clip_adapters)
         agg = result.aggregate.record()
         if as_json:
             _emit_json(_ok(**{**result.pack.meta, "pack": str(out), "sha256": result.pack.sha256,
@@ -682,10 +698,35 @@ def encode_identity(
         sims = f"mean cosine {agg['mean_cosine']}, min {agg['min_cosine']}" if agg["mean_cosine"] is not None else \
             "one selfie"
         _emit(f"{out}: identity '{name}' from {len(agg['kept'])} of {len(selfies)} selfies ({sims})")
+        for entry in result.pack.meta.get("clip_features", []):
+            print(f"  CLIP features {entry['shape']} for image encoder {json.dumps(entry['image_encoder'])}",
+                  file=sys.stderr)
         if models.synthetic:
             print("note: synthetic random-weight face models — the identity is for testing only", file=sys.stderr)
 
     _guarded(body, as_json)
+
+
+def _pack_clip_adapters(variant: str, presets: list[str], image_encoder: str | None, subfolder: str) -> list[Any]:
+    """encode-identity's --variant/--preset/--image-encoder as the FaceID-Plus v2 adapters to store features for."""
+    from .adapters import FACEID, PLUSV2
+    from .identity.clip_features import plus_adapter_for
+    from .presets import PRESETS
+
+    if variant not in (FACEID, PLUSV2):
+        raise InputError(f"--variant '{variant}': allowed are {FACEID}, {PLUSV2}")
+    if variant == FACEID:
+        if presets or image_encoder:
+            raise InputError(f"--preset and --image-encoder choose the CLIP features of --variant {PLUSV2}; "
+                             f"add --variant {PLUSV2}, or leave them out for a FaceID pack")
+        return []
+    if not presets:
+        raise InputError(f"--variant {PLUSV2} needs --preset (the preset the pack will render with, e.g. "
+                         f"--preset sd15): its image encoder is what the features are computed with")
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        raise InputError(f"--preset {', '.join(unknown)}: allowed are {', '.join(PRESETS)}")
+    return [plus_adapter_for(p, image_encoder, subfolder) for p in presets]
 
 
 @identity_app.command("show")
@@ -723,6 +764,11 @@ def identity_show(
             print(f"  [{i}] {selfie.get('file')}: {state}, face {q.get('face_px', 0):.0f} px, score "
                   f"{q.get('det_score', 0):.2f}, weight {q.get('weight', 0):.3f}, "
                   f"sha256 {str(selfie.get('sha256', ''))[:12]}")
+        from .identity.clip_features import pack_clip_entries
+
+        for entry in pack_clip_entries(meta):  # FaceID-Plus v2 features (encode-identity --variant faceid-plusv2)
+            encoder = json.dumps(entry.get("image_encoder"))
+            print(f"  CLIP features     {entry.get('shape')} for image encoder {encoder}")
         if contact_sheet is not None:
             print(f"  contact sheet     {contact_sheet}")
 
@@ -808,8 +854,9 @@ def models_list(models_dir: ModelsDirOpt = None, shotlist: ModelsShotlistOpt = N
 @models_app.command("fetch")
 def models_fetch(
     preset: Annotated[str, typer.Argument(help="A real preset (sd15, sdxl).", show_default=False)],
-    variant: Annotated[str, typer.Option("--variant", help="Identity adapter variant: faceid or faceid-plusv2 "
-                                         "(adds the CLIP ViT-H image encoder).")] = "faceid",
+    variant: Annotated[str, typer.Option("--variant", help="Identity adapter variant: faceid-plusv2 (what real "
+                                         "presets render with; adds the CLIP ViT-H image encoder) or faceid.")
+                       ] = "faceid-plusv2",
     accept_insightface_license: AcceptFaceLicenceOpt = False,
     face_models: FetchFaceModelsOpt = None,
     face_pack_sha256: FacePackShaOpt = None,

@@ -156,7 +156,7 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
         found.extend(entries or [_entry(source, "folder (not a diffusers pipeline)", local, None, UNKNOWN)])
     else:
         found.append(_hub_entry(source, "diffusers pipeline", model_id, None))
-    if spec.adapter is not None:
+    if spec.adapter is not None and spec.adapter.id is not None and spec.adapter.weight_name is not None:
         source = f"{file}: model.adapter"
         local = local_path(spec.adapter.id, loaded.base_dir)
         if local is not None and local.is_dir():

@@ -37,6 +37,9 @@ LICENCES = {
     "image_encoder": "the h94/IP-Adapter model card: Apache-2.0 (OpenCLIP ViT-H/14, LAION-2B)",
 }
 VARIANTS = ("faceid", "faceid-plusv2")
+# What a real preset renders with when the shot list names no variant (adapters.adapter_variant, docs/identity.md),
+# so `idcli models fetch PRESET` gets what a render then needs.
+DEFAULT_VARIANT = "faceid-plusv2"
 # The CLIP image encoder as transformers' from_pretrained reads it: no pickled pytorch_model.bin.
 ENCODER_FILES = ("config.json", "model.safetensors")
 CONVERTED_RECORD = "conversion.json"
@@ -64,8 +67,9 @@ def _real_preset(name: str) -> Any:
     return preset
 
 
-def needs(name: str, variant: str = "faceid") -> list[Need]:
-    """What preset ``name`` with adapter ``variant`` needs from the hub."""
+def needs(name: str, variant: str | None = None) -> list[Need]:
+    """What preset ``name`` with adapter ``variant`` (default: what it renders with) needs from the hub."""
+    variant = variant or DEFAULT_VARIANT
     if variant not in VARIANTS:
         raise InputError(f"unknown adapter variant '{variant}' (allowed: {', '.join(VARIANTS)})")
     preset = _real_preset(name)
@@ -278,7 +282,7 @@ def _fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dic
     return entry
 
 
-def fetch(name: str, variant: str = "faceid", *, cache_dir: Path | None = None, endpoint: str | None = None,
+def fetch(name: str, variant: str | None = None, *, cache_dir: Path | None = None, endpoint: str | None = None,
           progress: bool = True, accept_insightface_licence: bool = False, face_models: str | None = None,
           face_pack_url: str | None = None, face_pack_sha256: str | None = None) -> dict[str, Any]:
     """Download what preset ``name`` needs through ``huggingface_hub``; convert a pickled adapter once;
@@ -292,6 +296,7 @@ def fetch(name: str, variant: str = "faceid", *, cache_dir: Path | None = None, 
 
     from .face_pack import fetch_face_pack
 
+    variant = variant or DEFAULT_VARIANT
     wanted = needs(name, variant)  # an unknown variant or preset fails before any download
     (enable_progress_bars if progress else disable_progress_bars)()
     fetched = [_fetch_need(need, cache_dir, endpoint) for need in wanted]

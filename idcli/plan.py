@@ -46,6 +46,8 @@ class IdentityLine:
     spans: tuple[tuple[int, int], ...]
     embedding: Any = field(compare=False, repr=False)  # numpy (512,)
     references: Any = field(default=None, compare=False, repr=False)  # numpy (k, 512) for 'prepend'
+    # FaceID-Plus v2: CLIP rows (aggregate, then each kept selfie's), numpy (1 + k, tokens, hidden); else None.
+    clip: Any = field(default=None, compare=False, repr=False)
 
     def rows(self, count: int) -> Any:
         """The ``count`` embeddings its identity tokens are made from: the aggregate, then references."""
@@ -55,6 +57,12 @@ class IdentityLine:
         if count > 1:
             rows.append(np.asarray(self.references, np.float32)[:count - 1])
         return np.concatenate(rows)
+
+    def clip_rows(self, count: int) -> Any:
+        """The CLIP features paired with ``rows(count)``, row for row (FaceID-Plus v2)."""
+        import numpy as np
+
+        return np.asarray(self.clip, np.float32)[:count]
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,9 @@ class RenderRequest:
     # face, each with its character's identity line and the face mask as that line's fusion mask; the
     # image returned is the plate, at the plate's size. None: text-to-image.
     plate: PlateRequest | None = None
+    # FaceID-Plus v2: the identity's CLIP rows (the aggregate, then each kept selfie's), numpy
+    # (1 + k, tokens, hidden), paired row for row with ``identity_rows()``. None for FaceID and text jobs.
+    identity_clip: Any = field(default=None, compare=False, repr=False)
 
     def identity_lines(self) -> tuple[IdentityLine, ...]:
         """The identity lines of a dual-line image: one per conditioning character."""
@@ -126,7 +137,15 @@ class RenderRequest:
         if self.identity_embedding is None:
             return ()
         return (IdentityLine(self.subject, self.prompt, self.identity_strength, self.subject_spans,
-                             self.identity_embedding, self.identity_references),)
+                             self.identity_embedding, self.identity_references, self.identity_clip),)
+
+    def identity_clip_rows(self) -> Any:
+        """The CLIP features paired with ``identity_rows()`` (FaceID-Plus v2), or None."""
+        import numpy as np
+
+        if self.identity_clip is None or self.identity_embedding is None:
+            return None
+        return np.asarray(self.identity_clip, np.float32)[:len(self.identity_rows())]
 
     def identity_rows(self) -> Any:
         """The embeddings the identity tokens are made from: (n, 512), or None without an identity."""
@@ -415,6 +434,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                     semantic_prompt=semantic if method == "dual-line" else None,
                                     subject_spans=spans if method == "dual-line" else (),
                                     identity_references=None if condition is None else condition.references,
+                                    identity_clip=None if condition is None else condition.clip,
                                     subject=subject if condition is not None else "")
             material = key_material(model, request, condition, adapter, expression)
             signature = request.batch_signature()
@@ -497,7 +517,7 @@ def _cast_lines(shot: Shot, loaded: LoadedShotList, cast: list[tuple[Any, float,
         prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing, base)
         lines.append(IdentityLine(identity.name, prompt, strength,
                                   tuple((start + shift, end + shift) for start, end in spans),
-                                  identity.embedding, identity.references))
+                                  identity.embedding, identity.references, identity.clip))
     return semantic, lines
 
 
@@ -531,7 +551,8 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                                 sampler=pick("sampler", get_preset(model.preset).sampler),
                                 identity_embedding=first.embedding, identity_strength=first.strength,
                                 method="dual-line", fusion=fusion, semantic_prompt=semantic,
-                                identity_references=first.references, lines=tuple(lines), subject=first.name)
+                                identity_references=first.references, identity_clip=first.clip,
+                                lines=tuple(lines), subject=first.name)
         material = key_material(model, request, cast[0][0], adapter, shot_level,
                                 cast=[(identity, e) for identity, _s, e in cast])
         group = groups.setdefault(request.batch_signature(), f"g{len(groups) + 1}")
@@ -589,7 +610,8 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
                                 identity_embedding=first.embedding, identity_strength=first.strength,
                                 method="plate", fusion=shot_fusion(shot, loaded.shotlist.defaults),
                                 semantic_prompt=semantic, identity_references=first.references,
-                                lines=tuple(lines), subject=first.name, plate=request_plate)
+                                identity_clip=first.clip, lines=tuple(lines), subject=first.name,
+                                plate=request_plate)
         # The text-to-image key's material, unchanged, plus what the plate adds (idcli/plates.py).
         material = {**key_material(model, request, cast[0][0], adapter, shot_level,
                                    cast=[(identity, e) for identity, _s, e in cast]),

@@ -57,6 +57,24 @@ _SCHEDULER = {
 
 
 
+# CLIP image encoders of the random FaceID-Plus v2 adapters (transformers CLIPVisionConfig fields; docs/identity.md).
+# The published ViT-H/14 geometry (224-px input, 14-px patches: 256 patch tokens and a class token) at a
+# tiny width for the tiny presets; the published ViT-H/14 (laion2B, as h94/IP-Adapter ships it) for bench.
+# Kept apart from ``components``, which name the model: FaceID runs of these presets keep their keys.
+_TINY_IMAGE_ENCODER = {
+    "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
+    "image_size": 224, "patch_size": 14, "projection_dim": 32, "hidden_act": "gelu", "layer_norm_eps": 1e-5,
+}
+_VIT_H_14 = {
+    "hidden_size": 1280, "intermediate_size": 5120, "num_attention_heads": 16, "num_hidden_layers": 32,
+    "image_size": 224, "patch_size": 14, "projection_dim": 1024, "hidden_act": "gelu", "layer_norm_eps": 1e-5,
+}
+RANDOM_IMAGE_ENCODERS: dict[str, dict[str, Any]] = {
+    "tiny-sd": _TINY_IMAGE_ENCODER, "tiny-sdxl": _TINY_IMAGE_ENCODER,
+    "bench-sd15": _VIT_H_14, "bench-sdxl": _VIT_H_14,
+}
+
+
 def published_architecture(name: str) -> dict[str, Any]:
     """The component configs of a published model, shipped as ``idcli/data/arch/NAME.json``.
 

@@ -225,16 +225,25 @@ def _recorded_face_models(character: dict[str, Any], preset: str, option: str | 
 
 
 def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
-    from .adapters import AdapterIdentity, resolve_adapter
-    from .shotlist import ModelSpec
+    from .adapters import AdapterIdentity, ImageEncoderIdentity, resolve_adapter
+    from .shotlist import AdapterSpec, ModelSpec
 
     a = dict(character.get("adapter") or {})
     try:
-        adapter = AdapterIdentity(**{f.name: a.get(f.name) for f in fields(AdapterIdentity)})
+        plus_only = {"variant", "shortcut_scale", "image_encoder"}  # absent from FaceID records: the defaults
+        values = {f.name: a.get(f.name) for f in fields(AdapterIdentity) if f.name not in plus_only or f.name in a}
+        if a.get("image_encoder") is not None:  # FaceID-Plus v2 (docs/identity.md)
+            values["image_encoder"] = ImageEncoderIdentity(**a["image_encoder"])
+        adapter = AdapterIdentity(**values)
     except TypeError:
         raise ReproduceError("the record's adapter is incomplete") from None
+    if adapter.is_plus:
+        _check_recorded_encoder(adapter)
     if adapter.source == "builtin":
-        now = resolve_adapter(ModelSpec(preset=model.preset), model, Path("/"))
+        spec = ModelSpec(preset=model.preset, adapter=AdapterSpec(variant=adapter.variant,
+                                                                  shortcut_scale=adapter.shortcut_scale)
+                         if adapter.is_plus else None)
+        now = resolve_adapter(spec, model, Path("/"))
         if now.content_hash != adapter.content_hash:
             raise ReproduceError(f"the built-in adapter changed since the render ({adapter.content_hash}, now "
                                  f"{now.content_hash})")
@@ -246,6 +255,34 @@ def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
         if sha256_file(file) != adapter.content_hash:
             raise ReproduceError(f"adapter weights {file} changed since the render")
     return adapter
+
+
+def _check_recorded_encoder(adapter: Any) -> None:
+    """A local CLIP image encoder folder must still hold what the render read (a builtin one is checked with
+    its adapter's descriptor; a hub one is what its revision resolves to, as for the adapter)."""
+    from .adapters import _encoder_folder_hash
+
+    encoder = adapter.image_encoder
+    if encoder.source == "local":
+        folder = Path(encoder.id)
+        if not (folder / "config.json").is_file():
+            raise ReproduceError(f"the CLIP image encoder {folder} is missing")
+        if _encoder_folder_hash(folder, adapter.allow_pickle) != encoder.content_hash:
+            raise ReproduceError(f"the CLIP image encoder {folder} changed since the render")
+
+
+def with_recorded_clip(identity: Any, character: dict[str, Any], adapter: Any, encoder: Any,
+                       notes: list[str]) -> Any:
+    """FaceID-Plus v2: the identity with its CLIP features (from the identity cache, else recomputed from
+    the pack's crops), checked against the sha256 the sidecar recorded."""
+    from .identity.clip_features import with_clip_features
+
+    identity = with_clip_features(identity, adapter, encoder)
+    recorded = (character.get("clip_features") or {}).get("sha256")
+    if recorded and identity.clip_record["sha256"] != recorded:
+        notes.append(f"{identity.name}: the CLIP face features differ from the recorded ones ({recorded[:12]}…, now "
+                     f"{identity.clip_record['sha256'][:12]}…): another image encoder build or CPU")
+    return identity
 
 
 def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, Any] | None = None) -> Any:
@@ -274,9 +311,11 @@ def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, A
         semantic_prompt=method.get("semantic_prompt"),
         subject_spans=tuple(tuple(span) for span in method.get("subject_spans") or ()),
         identity_references=identity.references if conditioned else None,
+        identity_clip=identity.clip if conditioned else None,
         lines=tuple(IdentityLine(line["name"], line["prompt"], float(line["strength"]),
                                  tuple(tuple(span) for span in line["subject_spans"]),
-                                 cast[line["name"]].embedding, cast[line["name"]].references)
+                                 cast[line["name"]].embedding, cast[line["name"]].references,
+                                 cast[line["name"]].clip)
                     for line in method.get("characters") or ()) if conditioned and cast else (),
         subject=identity.name if conditioned else "")
 
@@ -409,6 +448,13 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
                 raise ReproduceError(f"the record's identity line '{name}' has no identity entry")
             cast[name] = identity if name == identity.name else resolve_recorded_identity(
                 entries[name], float(line.get("strength", 0.0)), model.preset, face_models, notes)
+        if adapter.is_plus:
+            from .identity.clip_features import image_encoder_for
+
+            encoder = image_encoder_for(adapter)
+            identity = with_recorded_clip(identity, conditioning, adapter, encoder, notes)
+            cast = {name: identity if name == identity.name else
+                    with_recorded_clip(one, entries[name], adapter, encoder, notes) for name, one in cast.items()}
     request = request_from_record(record, identity, cast)
     if record.get("plate") is not None:
         # A plate job (docs/plates.md): its faces worked at the recorded working size, the shot prompt as

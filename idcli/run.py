@@ -209,6 +209,13 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     unusable: dict[str, Any] = {}
     identities = resolve_identities(loaded, names, model.preset, face_models, on_encode, unusable) if names else {}
     adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
+    if adapter is not None and adapter.is_plus:
+        # FaceID-Plus v2 (issue 17): each identity's CLIP face features, computed once and cached.
+        from .identity.clip_features import attach_clip_features
+
+        # A pack without features for this encoder, where the encoder is not here, fails its shots only.
+        identities = attach_clip_features(identities, adapter, loaded=loaded, failures=unusable,
+                                          preset=model.preset)
     from .prompt_tokens import load_prompt_measure
 
     measure = load_prompt_measure(model)

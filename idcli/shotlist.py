@@ -210,15 +210,39 @@ class RenderParams(_Strict):
         "changes no image and no job key")
 
 
-class AdapterSpec(_Strict):
-    """Where the identity adapter (IP-Adapter FaceID) comes from, for the real presets."""
+ADAPTER_VARIANTS = ("faceid", "faceid-plusv2")  # docs/identity.md: which to pick and why
 
-    id: Annotated[str, Field(min_length=1, max_length=512)] = Field(
-        description="Hub repo id or local folder holding the adapter weights")
-    weight_name: Annotated[str, Field(min_length=1, max_length=256)] = Field(
-        description="Weight file inside it, e.g. ip-adapter-faceid_sd15.bin")
+
+class AdapterSpec(_Strict):
+    """Which identity adapter renders the shot list: its variant, and (real presets) where its weights are.
+
+    ``variant`` unset: the preset's default (docs/identity.md), except that a file named by ``id`` and
+    ``weight_name`` is read as FaceID, as it always was. ``shortcut_scale`` and ``image_encoder`` are
+    FaceID-Plus v2's.
+    """
+
+    variant: Literal[ADAPTER_VARIANTS] | None = Field(  # type: ignore[valid-type]
+        default=None, description="faceid or faceid-plusv2 (ArcFace + CLIP features of the face crop)")
+    id: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
+        default=None, description="Hub repo id or local folder holding the adapter weights")
+    weight_name: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        default=None, description="Weight file inside it, e.g. ip-adapter-faceid_sd15.bin")
     subfolder: Annotated[str, Field(max_length=256)] = ""
     revision: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    shortcut_scale: Annotated[float, Field(ge=0.0, le=4.0, allow_inf_nan=False)] = Field(
+        default=1.0, description="FaceID-Plus v2: weight of the CLIP face-structure tokens over the ArcFace "
+                                 "ones (1.0 as published)")
+    image_encoder: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
+        default=None, description="FaceID-Plus v2: hub id or local folder of the CLIP ViT-H image encoder; "
+                                  "default: the preset's (h94/IP-Adapter, models/image_encoder)")
+    image_encoder_subfolder: Annotated[str, Field(max_length=256)] = ""
+
+    @model_validator(mode="after")
+    def _file_named_whole(self) -> AdapterSpec:
+        if (self.id is None) != (self.weight_name is None):
+            raise ValueError("give both 'id' (hub id or folder) and 'weight_name' (the file in it), or neither "
+                             "(the preset's own adapter)")
+        return self
 
 
 class ModelSpec(_Strict):
@@ -539,8 +563,10 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
             ("model", "id" if spec.id else "revision"), "remove it, or use preset sd15 / sdxl")
     if spec.id is not None and not spec.preset.startswith("tiny-"):
         _check_source(base_dir, spec.id, ("model", "id"), add)
-    if spec.adapter is not None:
+    if spec.adapter is not None and spec.adapter.id is not None:
         _check_source(base_dir, spec.adapter.id, ("model", "adapter", "id"), add)
+    if spec.adapter is not None and spec.adapter.image_encoder is not None:
+        _check_source(base_dir, spec.adapter.image_encoder, ("model", "adapter", "image_encoder"), add)
     c2pa = doc.provenance.c2pa if doc.provenance else None
     if c2pa is not None:  # that they sign is checked when a render starts (idcli/signing.py)
         _check_file(base_dir, c2pa.cert, ("provenance", "c2pa", "cert"), "C2PA certificate", add)

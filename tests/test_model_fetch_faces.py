@@ -229,7 +229,7 @@ def test_models_fetch_cli_face_pack(home: Path, synthetic_face_models: Path, mon
         # The command's hub downloads go to the emulator (HF_ENDPOINT is read once, at import).
         monkeypatch.setattr("idcli.model_setup.fetch", functools.partial(model_setup.fetch, endpoint=hub.endpoint))
         monkeypatch.setenv("IDCLI_INSIGHTFACE_URL", _base(hub))
-        refused = CliRunner().invoke(app, ["models", "fetch", "sd15"])
+        refused = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "faceid"])
         assert refused.exit_code == 0, refused.output
         assert "non-commercial research" in refused.stderr and "--accept-insightface-license" in refused.stderr
         assert not (home / ".insightface").exists()
@@ -238,7 +238,8 @@ def test_models_fetch_cli_face_pack(home: Path, synthetic_face_models: Path, mon
         assert not row["ready"] and all(n["present"] for n in row["needs"]), "ready needs the face models too"
         assert listed["face_models"]["present"] is False and "non-commercial" in listed["face_models"]["licence"]
 
-        fetched = CliRunner().invoke(app, ["models", "fetch", "sd15", "--accept-insightface-license", "--json"])
+        fetched = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "faceid",
+                                           "--accept-insightface-license", "--json"])
     assert fetched.exit_code == 0, fetched.output
     doc = json.loads(fetched.stdout)
     assert doc["face_models"]["state"] == "fetched" and doc["fetched"][1]["repo_id"] == FACEID

@@ -87,9 +87,9 @@ def test_fetch_downloads_filters_and_converts_the_pickle_once(hf_cache: Path, ad
     before = {(row["preset"], row["variant"]): row for row in list_models(cache_dir=hf_cache)}
     assert before["sd15", "faceid"]["ready"] is False
     with HubEmulator(_repos(data), faults={WEIGHT: "drop-once"}, lifetime=60) as hub:
-        result = fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        result = fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
         requests = list(hub.requests)
-        again = fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        again = fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
 
     # The interrupted adapter transfer resumed with a Range request and the bytes are whole.
     ranged = [r for r in requests if r[0] == "GET" and r[1].endswith(WEIGHT) and r[2]]
@@ -127,13 +127,13 @@ def test_the_converted_adapter_is_what_a_render_loads(hf_cache: Path, adapter_bi
     from idcli.hashing import sha256_file
     from idcli.model_setup import converted_adapter, fetch
     from idcli.models import resolve_model
-    from idcli.shotlist import ModelSpec
+    from idcli.shotlist import AdapterSpec, ModelSpec
 
     data, _nested = adapter_bin
     with HubEmulator(_repos(data), lifetime=60) as hub:
-        fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     converted = converted_adapter(FACEID, WEIGHT)
-    spec = ModelSpec(preset="sd15")
+    spec = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid"))  # sd15 defaults to faceid-plusv2
     adapter = resolve_adapter(spec, resolve_model(spec, tmp_path, "float16"), tmp_path)
     assert adapter.source == "local" and not adapter.allow_pickle
     assert adapter.content_hash == sha256_file(converted)
@@ -153,14 +153,14 @@ def test_fetch_failures_exit_4_with_the_fix(hf_cache: Path, adapter_bin) -> None
     data, _nested = adapter_bin
     with HubEmulator(_repos(data), faults={WEIGHT: "short"}, lifetime=60) as hub, \
             pytest.raises(ModelUnavailableError, match=r"truncated.*run the same command again") as info:
-        fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     assert info.value.exit_code == 4
     assert converted_adapter(FACEID, WEIGHT) is None
     assert not [p for p in hf_cache.rglob(WEIGHT)], "nothing partial at a final path"
 
     bad = _repos(b"this is not a pickle of tensors")
     with HubEmulator(bad, lifetime=60) as hub, pytest.raises(ModelUnavailableError, match="weights-only load"):
-        fetch("sd15", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     assert converted_adapter(FACEID, WEIGHT) is None
 
 

@@ -28,6 +28,14 @@ from ..presets import PRESETS, TINY_INIT_SEED
 def _quiet_transformers() -> None:
     # transformers warns at import about optional torchvision image processors we never use.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # The variable only counts when transformers is imported after it; when it already was (a shot list's
+    # tokenizer, the run's early imports), its import-time notices are silenced at their logger. diffusers'
+    # IP-Adapter loader imports CLIPImageProcessor, whose "requires torchvision ... install torchvision"
+    # notice would send users to install a package that can replace their torch build; idcli builds every
+    # pipeline with feature_extractor=None and never uses an image processor.
+    import logging
+
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.set_verbosity_error()

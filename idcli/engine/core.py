@@ -92,6 +92,7 @@ class Engine:
             pipe.vae.to(memory_format=torch.channels_last)
         self.pipe = pipe
         self.faceid: Any = None  # FaceIDState once an identity adapter is loaded
+        self.plus: Any = None  # FaceID-Plus v2's projection (engine/faceid_plus.py): its CLIP rows are set per forward
         self.adapter_record: dict[str, Any] | None = None
         if adapter is not None:
             self._load_adapter(adapter)
@@ -288,6 +289,9 @@ class Engine:
         from ..paths import state_dir
         from .faceid import load_faceid_adapter, write_random_faceid_adapter
 
+        if getattr(adapter, "is_plus", False):
+            self._load_plus_adapter(adapter)
+            return
         if adapter.source == "builtin":
             # The tiny presets' adapter: random weights in the published layout, written once to the
             # state folder and loaded through the same path as a downloaded one.
@@ -307,6 +311,35 @@ class Engine:
         self.pipe.unet.to(self.device, self.torch_dtype)
         state.place(self.device, self.torch_dtype)  # the rows' strengths are made there, before each forward
         self.faceid = state
+        self.adapter_record = {**adapter.record(), "weight_sha256": file_hash}
+
+    def _load_plus_adapter(self, adapter: Any) -> None:
+        """FaceID-Plus v2 (engine/faceid_plus.py): the same per-row processors and LoRA, its own projection.
+        The random-weight presets' adapter and image encoder are written once to the state folder."""
+        from ..adapters import RANDOM_ADAPTER_SEED, resolved_weight_sha256
+        from ..hashing import sha256_file_cached
+        from ..paths import state_dir
+        from ..presets import RANDOM_IMAGE_ENCODERS
+        from .faceid_plus import load_plusv2_adapter, random_image_encoder_folder, write_random_plusv2_adapter
+
+        if adapter.source == "builtin":
+            folder = state_dir() / "adapters" / self.identity.preset
+            weight = folder / adapter.weight_name
+            if not weight.is_file():
+                hidden = RANDOM_IMAGE_ENCODERS[self.identity.preset]["hidden_size"]
+                write_random_plusv2_adapter(self.pipe.unet, weight, hidden, seed=RANDOM_ADAPTER_SEED)
+            random_image_encoder_folder(adapter)  # beside it, so the folder loads as diffusers' stock layout
+            state, projection = load_plusv2_adapter(self.pipe, str(folder), adapter.weight_name,
+                                                    shortcut_scale=adapter.shortcut_scale)
+            file_hash = sha256_file_cached(weight)
+        else:
+            extra = {"revision": adapter.revision} if adapter.source == "hub" and adapter.revision else {}
+            state, projection = load_plusv2_adapter(self.pipe, adapter.id, adapter.weight_name, adapter.subfolder,
+                                                    allow_pickle=adapter.allow_pickle,
+                                                    shortcut_scale=adapter.shortcut_scale, **extra)
+            file_hash = resolved_weight_sha256(adapter)
+        self.pipe.unet.to(self.device, self.torch_dtype)
+        self.faceid, self.plus = state, projection
         self.adapter_record = {**adapter.record(), "weight_sha256": file_hash}
 
     # -- steps ----------------------------------------------------------------------------------
@@ -381,10 +414,15 @@ class Engine:
             added_all["text_embeds"] = pooled.to(self.torch_dtype)
             added_all["time_ids"] = torch.tensor([[r0.height, r0.width, 0, 0, r0.height, r0.width]],
                                                  device=self.device, dtype=self.torch_dtype).repeat(len(embeds), 1)
-        scales = None
+        scales = clip = None
         if self.faceid is not None:
             identities, scales = layout.identity_inputs()
             added_all["image_embeds"] = identities.to(self.device, self.torch_dtype)
+        if self.plus is not None:
+            # FaceID-Plus v2: each row's CLIP face features beside its embedding (zeros at strength 0).
+            from .faceid_plus import clip_width
+
+            clip = layout.clip_inputs(_clip_tokens(requests), clip_width(self.plus)).to(self.device, self.torch_dtype)
 
         # 2. Schedule and initial latents: noise from one generator per job; plate crops run the end of
         #    the schedule from their plate's latents noised to where it starts.
@@ -422,7 +460,7 @@ class Engine:
         # The rows' inputs for each set of open windows the loop meets, built here: inside the loop nothing
         # is copied from the host or read back from the device.
         schedule = [tuple(i for i in dual if windows[i][0] <= step < windows[i][1]) for step in range(evaluations)]
-        selections = layout.selections(schedule, embeds, added_all, scales)
+        selections = layout.selections(schedule, embeds, added_all, scales, clip)
         timesteps = [float(t) for t in loop_timesteps.cpu()]  # previews' x0 estimates, read once
         selected = None
 
@@ -434,6 +472,8 @@ class Engine:
                 selected = selections[schedule[step]]
                 if self.faceid is not None:
                     self.faceid.row_scale = selected.row_scale
+                if self.plus is not None:
+                    self.plus.clip_embeds = selected.clip
             row_embeds, added, positions = selected.embeds, selected.added, selected.positions
             probing = probe is not None and step < probe_until
             if probing:
@@ -670,3 +710,12 @@ def _without_plate(request: RenderRequest) -> RenderRequest:
     import dataclasses
 
     return request if request.plate is None else dataclasses.replace(request, plate=None)
+
+
+def _clip_tokens(requests: list[RenderRequest]) -> int:
+    """CLIP tokens per face crop in a batch's identities (257 for ViT-H/14 at 224 px); 1 with none."""
+    for request in requests:
+        for clip in [request.identity_clip, *(line.clip for line in request.lines)]:
+            if clip is not None:
+                return int(clip.shape[1])
+    return 1

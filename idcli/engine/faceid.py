@@ -565,7 +565,8 @@ def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | 
     if found == FACEID_PROJECTION_KEYS:
         return
     if any(key.startswith("perceiver_resampler.") for key in found):
-        kind = "IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features)"
+        kind = ("IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to use it set "
+                "model.adapter.variant: faceid-plusv2)")
     elif "proj.weight" in found or any(key.startswith("latents") for key in found):
         kind = "a CLIP-image IP-Adapter, not a FaceID one"
     else:

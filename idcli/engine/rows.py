@@ -112,6 +112,31 @@ class RowLayout:
         scales = ([0.0] * self.n if self.cfg else []) + cond_scale + [float(e.line.strength) for e in self.entries]
         return torch.from_numpy(np.stack(rows)), torch.tensor(scales, dtype=torch.float32)
 
+    def clip_inputs(self, tokens: int, hidden: int) -> Any:
+        """FaceID-Plus v2's CLIP features ``[rows, n, tokens, hidden]`` for every row, paired row for row
+        with ``identity_inputs``' embeddings; rows without an identity get zeros (at strength 0 they are
+        never read)."""
+        import numpy as np
+        import torch
+
+        count = max(r.identity_count() for r in self.requests)  # as identity_inputs counts them
+        zeros = np.zeros((count, tokens, hidden), dtype=np.float32)
+
+        def checked(rows: Any, who: str) -> Any:
+            if rows is None:
+                raise ValueError(f"{who} has no CLIP features; FaceID-Plus v2 needs them (identity/clip_features.py)")
+            if rows.shape != zeros.shape:
+                raise ValueError(f"{who}: CLIP features {list(rows.shape)}, the adapter reads {list(zeros.shape)}")
+            return rows
+
+        single = [r.method != "dual-line" and r.identity_embedding is not None for r in self.requests]
+        cond = [checked(r.identity_clip_rows(), f"job {i}") if single[i] else zeros
+                for i, r in enumerate(self.requests)]
+        lines = [checked(None if e.line.clip is None else e.line.clip_rows(count), f"line {e.line.name}")
+                 for e in self.entries]
+        rows = ([zeros] * self.n if self.cfg else []) + cond + lines
+        return torch.from_numpy(np.stack(rows))
+
     # -- which rows one evaluation runs ------------------------------------------------------------
 
     def rows(self, active: list[int]) -> list[int]:
@@ -140,12 +165,13 @@ class RowLayout:
         return embeds.index_select(0, index), added
 
     def selections(self, schedule: list[tuple[int, ...]], embeds: Any, added_all: dict[str, Any],
-                   scales: Any) -> dict[tuple[int, ...], RowSelection]:
+                   scales: Any, clip: Any = None) -> dict[tuple[int, ...], RowSelection]:
         """The inputs of each distinct set of open windows in ``schedule`` (one entry per evaluation).
 
         Built before the denoising loop, so that inside it nothing is copied from the host to the device
         and nothing is read back: a GPU never waits for the host between evaluations. ``scales`` are the
-        rows' strengths (a CPU tensor; None without an identity adapter).
+        rows' strengths (a CPU tensor; None without an identity adapter); ``clip`` FaceID-Plus v2's CLIP
+        features of every row (on the device; None for FaceID).
         """
         import torch
 
@@ -157,7 +183,8 @@ class RowLayout:
             out[active] = RowSelection(
                 row_embeds, added, self.positions(jobs),
                 None if scales is None else scales[self.rows(jobs)],
-                torch.tensor(line_jobs, device=embeds.device) if line_jobs else None)
+                torch.tensor(line_jobs, device=embeds.device) if line_jobs else None,
+                None if clip is None else clip.index_select(0, torch.tensor(self.rows(jobs), device=clip.device)))
         return out
 
 
@@ -171,4 +198,5 @@ class RowSelection:
     positions: dict[int, int]
     row_scale: Any
     line_index: Any
+    clip: Any = None  # FaceID-Plus v2: the rows' CLIP features [rows, n, tokens, hidden]
 

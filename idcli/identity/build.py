@@ -28,8 +28,13 @@ class EncodeResult:
 
 def build_identity(name: str, selfies: Sequence[Path | SelfieFile], analyzer: FaceAnalyzer, out: Path, *,
                    face_index: int | None = None, gate: QualityGate | None = None,
-                   on_selfie: Callable[[SelfieEncoding], None] | None = None) -> EncodeResult:
-    """Encode ``selfies`` (paths, or files already read) as one person named ``name``; write the pack to ``out``."""
+                   on_selfie: Callable[[SelfieEncoding], None] | None = None,
+                   clip_adapters: Sequence[Any] = ()) -> EncodeResult:
+    """Encode ``selfies`` (paths, or files already read) as one person named ``name``; write the pack to ``out``.
+
+    ``clip_adapters``: FaceID-Plus v2 adapters (adapters.AdapterIdentity) whose image encoders' CLIP features
+    of the kept crops the pack also carries (identity/clip_features.py), so that renders of it need neither
+    the selfies nor the encoder."""
     encoded: list[SelfieEncoding] = []
     for selfie in selfies:
         item = encode_selfie(analyzer, selfie, face_index, gate)
@@ -57,6 +62,11 @@ def build_identity(name: str, selfies: Sequence[Path | SelfieFile], analyzer: Fa
         "crops_224": np.stack([e.crop_224 for e in encoded]),
         "crops_head": np.stack([e.crop_head for e in encoded]),
     }
+    if clip_adapters:
+        from .clip_features import PACK_ENTRIES, pack_clip_features
+
+        meta[PACK_ENTRIES], extra = pack_clip_features(meta, tensors, list(clip_adapters))
+        tensors.update(extra)
     return EncodeResult(write_pack(out, meta, tensors), encoded, agg)
 
 

@@ -47,6 +47,10 @@ class CharacterIdentity:
     key: str = ""  # what job keys name this identity by (identity_key / pack_identity_key)
     # Every selfie given (source "selfies"), as (path, sha256): where idcli reproduce finds and checks them.
     selfie_files: tuple[tuple[str, str], ...] = ()
+    # FaceID-Plus v2 only (identity/clip_features.py): CLIP rows (the aggregate, then each kept selfie's),
+    # (n, tokens, hidden) float32, and what the sidecar says of them. None for FaceID.
+    clip: Any = field(default=None, compare=False, repr=False)
+    clip_record: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def references_sha256(self) -> str:
@@ -58,7 +62,8 @@ class CharacterIdentity:
                 "pack_path": self.pack_path, "selfie_sha256": list(self.selfie_sha256s),
                 "embedding_sha256": self.embedding_sha256, "face_models": self.face_models, "strength": self.strength,
                 "random_face_models": self.random_face_models, "identity_key": self.key,
-                "selfie_files": [{"path": path, "sha256": sha} for path, sha in self.selfie_files]}
+                "selfie_files": [{"path": path, "sha256": sha} for path, sha in self.selfie_files],
+                **({"clip_features": self.clip_record} if self.clip_record is not None else {})}
 
 
 def synthetic_face_models_folder() -> Path:

@@ -1,0 +1,323 @@
+"""IP-Adapter FaceID-Plus v2: random test checkpoints and image encoders, loading, and CLIP face features.
+
+FaceID-Plus v2 (h94/IP-Adapter-FaceID, ``ip-adapter-faceid-plusv2_sd15.bin`` / ``_sdxl.bin``) makes its four
+identity tokens from the ArcFace embedding (an MLP, as FaceID) refined by a perceiver resampler that
+reads the CLIP ViT-H image encoder's penultimate hidden states of the 224-px aligned face crop; v2 adds
+the MLP tokens back as a shortcut: ``tokens = id + shortcut_scale * resampler(id, clip)``
+(diffusers' ``IPAdapterFaceIDPlusImageProjection``). Everything after the projection is FaceID's: the
+same decoupled cross-attention keys (``ip_adapter.{k}.to_k_ip`` / ``to_v_ip``), the same LoRA, so the
+row-scaled processors and the per-row LoRA of engine/faceid.py serve both variants unchanged.
+
+* ``write_random_plusv2_adapter`` / ``write_random_image_encoder``: random weights in the published
+  layouts (the checkpoint's ``image_proj.perceiver_resampler.*`` keys as the original ``ProjPlusModel``
+  names them; a transformers ``CLIPVisionModelWithProjection`` folder), so tests load them through the
+  same code as the published files;
+* ``load_plusv2_adapter``: the checkpoint read by us (its LoRA goes to our processors, as for FaceID),
+  handed to diffusers' ``load_ip_adapter`` as a state dict, the projection switched to v2's shortcut;
+* ``load_image_encoder`` and ``crop_features``: the CLIP features of face crops, as diffusers'
+  ``encode_image(..., output_hidden_states=True)`` computes them (``hidden_states[-2]`` of the crops
+  prepared by ``CLIPImageProcessor``), float32 on the CPU so the cached features are the same on any
+  machine;
+* ``set_clip_rows``: one row of CLIP features per UNet row, set on the projection before a forward.
+
+Why the image encoder is not handed to ``load_ip_adapter(image_encoder_folder=...)`` in the engine:
+diffusers refuses an image encoder folder when the checkpoint arrives as a state dict (which it must,
+to keep the LoRA out of ``peft``), and the features are computed once per identity and cached
+(idcli/identity/clip_features.py), so the 2.5 GB encoder never sits in GPU memory while rendering. It
+is loaded with the same ``CLIPVisionModelWithProjection.from_pretrained(source, subfolder=...)`` call
+``load_ip_adapter`` makes; the tests load the same files through ``load_ip_adapter`` with
+``image_encoder_folder`` in diffusers' stock pipeline and get the same image.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ModelUnavailableError
+from .faceid import (
+    FACEID_EMBED_DIM,
+    FACEID_HIDDEN_DIM,
+    FACEID_NUM_TOKENS,
+    FACEID_PROJECTION_KEYS,
+    RANDOM_INIT_STD,
+    FaceIDState,
+    _canonical_safetensors,
+    _describe,
+    faceid_layer_keys,
+    faceid_lora_shapes,
+    install_faceid_lora,
+    install_row_scaled_processors,
+    read_faceid_checkpoint,
+    split_faceid_lora,
+    unload_faceid_adapter,
+)
+
+PLUS_DEPTH = 4  # perceiver blocks: the published checkpoints' and the depth diffusers' loader assumes
+PLUS_DIM_HEAD = 64  # diffusers' loader derives the heads as to_q rows // 64
+PLUS_FF_MULT = 4
+CLIP_HIDDEN_LAYER = -2  # the penultimate hidden states, as diffusers' encode_image(output_hidden_states=True)
+RESAMPLER = "perceiver_resampler."
+PLUS_REQUIRED_KEYS = FACEID_PROJECTION_KEYS | {f"{RESAMPLER}proj_in.weight", f"{RESAMPLER}proj_out.weight"}
+
+
+# -- checkpoint layout --------------------------------------------------------------------------------
+
+
+def plus_heads(cross_attention_dim: int) -> int:
+    """The resampler's attention heads: cad // 64 as published (12 on SD1.5, 32 on SDXL), at least one."""
+    return max(1, cross_attention_dim // PLUS_DIM_HEAD)
+
+
+def plusv2_adapter_shapes(unet: Any, clip_hidden: int) -> dict[str, tuple[int, ...]]:
+    """Every key of a FaceID-Plus v2 checkpoint for this UNet and CLIP width, with its shape (published layout)."""
+    cad = int(unet.config.cross_attention_dim)
+    inner = PLUS_DIM_HEAD * plus_heads(cad)
+    shapes: dict[str, tuple[int, ...]] = {
+        "image_proj.proj.0.weight": (FACEID_HIDDEN_DIM, FACEID_EMBED_DIM),
+        "image_proj.proj.0.bias": (FACEID_HIDDEN_DIM,),
+        "image_proj.proj.2.weight": (FACEID_NUM_TOKENS * cad, FACEID_HIDDEN_DIM),
+        "image_proj.proj.2.bias": (FACEID_NUM_TOKENS * cad,),
+        "image_proj.norm.weight": (cad,),
+        "image_proj.norm.bias": (cad,),
+    }
+    r = f"image_proj.{RESAMPLER}"
+    shapes.update({f"{r}proj_in.weight": (cad, clip_hidden), f"{r}proj_in.bias": (cad,),
+                   f"{r}proj_out.weight": (cad, cad), f"{r}proj_out.bias": (cad,),
+                   f"{r}norm_out.weight": (cad,), f"{r}norm_out.bias": (cad,)})
+    for i in range(PLUS_DEPTH):
+        layer = f"{r}layers.{i}."
+        for norm in ("0.norm1", "0.norm2", "1.0"):  # PerceiverAttention's two norms, the FeedForward's first
+            shapes[f"{layer}{norm}.weight"] = (cad,)
+            shapes[f"{layer}{norm}.bias"] = (cad,)
+        shapes[f"{layer}0.to_q.weight"] = (inner, cad)
+        shapes[f"{layer}0.to_kv.weight"] = (2 * inner, cad)
+        shapes[f"{layer}0.to_out.weight"] = (cad, inner)
+        shapes[f"{layer}1.1.weight"] = (PLUS_FF_MULT * cad, cad)
+        shapes[f"{layer}1.3.weight"] = (cad, PLUS_FF_MULT * cad)
+    for key_id, _name, hidden in faceid_layer_keys(unet):
+        shapes[f"ip_adapter.{key_id}.to_k_ip.weight"] = (hidden, cad)
+        shapes[f"ip_adapter.{key_id}.to_v_ip.weight"] = (hidden, cad)
+    return shapes
+
+
+def _is_norm_weight(key: str) -> bool:
+    return key.endswith(("norm.weight", "norm1.weight", "norm2.weight", "norm_out.weight", ".1.0.weight"))
+
+
+def write_random_plusv2_adapter(unet: Any, path: Path, clip_hidden: int, seed: int = 0, lora: bool = True) -> Path:
+    """Write a random-weight FaceID-Plus v2 checkpoint (safetensors, published key layout) for ``unet``.
+
+    Deterministic for a seed, from a private generator; written atomically. ``lora`` adds a LoRA in the
+    published layout (engine/faceid.py), drawn after the adapter weights.
+    """
+    from safetensors.torch import save
+
+    from ..safeio import atomic_write
+
+    path = Path(path)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    tensors: dict[str, torch.Tensor] = {}
+    for key, shape in plusv2_adapter_shapes(unet, clip_hidden).items():
+        # The resampler's matrices at unit gain (std fan_in^-1/2), so that the CLIP features visibly move the
+        # identity tokens; its LayerNorms keep them bounded in half precision. The rest small, as FaceID's.
+        resampler = RESAMPLER in key and len(shape) == 2
+        std = shape[1] ** -0.5 if resampler else RANDOM_INIT_STD
+        noise = torch.randn(shape, dtype=torch.float32, generator=generator) * std
+        tensors[key] = (noise + 1.0 if _is_norm_weight(key) else noise).contiguous()
+    if lora:
+        for key, shape in faceid_lora_shapes(unet).items():
+            std = shape[1] ** -0.5 if key.endswith(".down.weight") else RANDOM_INIT_STD
+            tensors[key] = (torch.randn(shape, dtype=torch.float32, generator=generator) * std).contiguous()
+    metadata = {"format": "pt", "idcli.kind": "ip-adapter-faceid-plusv2", "idcli.random_weights": "true",
+                "idcli.seed": str(seed), "idcli.note": "random weights for tests, not a trained adapter",
+                "idcli.cross_attention_dim": str(unet.config.cross_attention_dim),
+                "idcli.clip_hidden_size": str(clip_hidden)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, _canonical_safetensors(save(tensors, metadata=metadata)))
+    return path
+
+
+def _quiet() -> None:
+    """transformers' own progress bars (saving and loading shards) would break idcli's display."""
+    from transformers.utils import logging as transformers_logging
+
+    from .build import _quiet_transformers
+
+    _quiet_transformers()
+    transformers_logging.disable_progress_bar()
+
+
+def write_random_image_encoder(folder: Path, config: dict[str, Any], seed: int = 0) -> Path:
+    """A random-weight ``CLIPVisionModelWithProjection`` saved as a transformers folder (config.json and
+    model.safetensors), built in a private RNG stream and moved into place whole."""
+    _quiet()
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from .private_rng import private_generator
+
+    folder = Path(folder)
+    if (folder / "config.json").is_file():
+        return folder
+    with private_generator(seed):
+        model = CLIPVisionModelWithProjection(CLIPVisionConfig(**config))
+    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial, safe_serialization=True)
+    try:
+        os.replace(partial, folder)
+    except OSError:  # another process finished first: its folder is the same
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
+def random_image_encoder_folder(adapter: Any) -> Path:
+    """Where a random-weight preset's image encoder lives (written on first use)."""
+    from ..adapters import RANDOM_ADAPTER_SEED
+    from ..paths import state_dir
+    from ..presets import RANDOM_IMAGE_ENCODERS
+
+    preset = adapter.id.removeprefix("builtin:")
+    folder = state_dir() / "adapters" / preset / adapter.image_encoder.subfolder
+    return write_random_image_encoder(folder, RANDOM_IMAGE_ENCODERS[preset], seed=RANDOM_ADAPTER_SEED)
+
+
+# -- checkpoint checks and loading -------------------------------------------------------------------------
+
+
+def check_plusv2_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
+    """Refuse a checkpoint whose projection is not FaceID-Plus's, naming the file and what it holds."""
+    found = set(state["image_proj"])
+    if found >= PLUS_REQUIRED_KEYS:
+        return
+    if found == FACEID_PROJECTION_KEYS:
+        kind = "IP-Adapter FaceID (an MLP over the ArcFace embedding, no CLIP resampler)"
+        fix = "set model.adapter.variant: faceid to use it, or point model.adapter at an ip-adapter-faceid-plusv2 file"
+    elif "proj.weight" in found or "latents" in found:
+        kind = "a CLIP-image IP-Adapter, not a FaceID one"
+        fix = "point model.adapter at an ip-adapter-faceid-plusv2_sd15 or _sdxl file"
+    else:
+        kind = "an unknown layout (image_proj keys: " + ", ".join(sorted(found)[:6]) + ")"
+        fix = "point model.adapter at an ip-adapter-faceid-plusv2_sd15 or _sdxl file"
+    raise ModelUnavailableError(f"'{file}' holds {kind}, but model.adapter.variant is faceid-plusv2, whose "
+                                f"checkpoint has a perceiver resampler (image_proj.{RESAMPLER}*). To fix: {fix}")
+
+
+def load_plusv2_adapter(pipe: Any, source: str, weight_name: str, subfolder: str = "", *,
+                        allow_pickle: bool = False, shortcut_scale: float = 1.0, state: FaceIDState | None = None,
+                        **load_kwargs: Any) -> tuple[FaceIDState, Any]:
+    """Load a FaceID-Plus v2 checkpoint with its LoRA applied per row; returns the processors' shared state
+    and the projection (``IPAdapterFaceIDPlusImageProjection``, shortcut on at ``shortcut_scale``).
+
+    As ``load_faceid_adapter``: ``source`` is a folder or hub id, only ``.safetensors`` unless
+    ``allow_pickle`` (then weights-only), the state dict goes to ``load_ip_adapter`` without its LoRA.
+    """
+    from diffusers.models.embeddings import IPAdapterFaceIDPlusImageProjection
+    from diffusers.utils import _get_model_file
+
+    where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+    if not weight_name.endswith(".safetensors") and not allow_pickle:
+        raise ModelUnavailableError(
+            f"refusing to load the FaceID-Plus v2 adapter {where}: it is not a .safetensors file, and pickle "
+            "checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set model.allow_pickle: true, or "
+            "convert it once with `idcli models fetch`")
+    try:
+        file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
+                                    user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
+                                    **load_kwargs))
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(f"cannot load the FaceID-Plus v2 adapter {where}: {_describe(exc)}. To fix: "
+                                    "`idcli models fetch PRESET --variant faceid-plusv2`, or point model.adapter "
+                                    "at a folder holding the file") from None
+    checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
+    check_plusv2_layout(checkpoint, file)
+    without_lora, lora = split_faceid_lora(checkpoint)
+    try:
+        pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ModelUnavailableError(f"cannot load the FaceID-Plus v2 adapter {where} ({file}): "
+                                    f"{_describe(exc)}") from None
+    layers = pipe.unet.encoder_hid_proj.image_projection_layers
+    if len(layers) != 1 or not isinstance(layers[0], IPAdapterFaceIDPlusImageProjection):
+        found = ", ".join(type(layer).__name__ for layer in layers)
+        pipe.unload_ip_adapter()
+        raise ModelUnavailableError(f"{where} is not an IP-Adapter FaceID-Plus checkpoint (its projection is "
+                                    f"{found}, not IPAdapterFaceIDPlusImageProjection)")
+    projection = layers[0]
+    projection.shortcut = True  # v2 (diffusers' docs: "set to True if using IP-Adapter FaceID Plus v2")
+    projection.shortcut_scale = float(shortcut_scale)
+    state = install_row_scaled_processors(pipe.unet, state)
+    try:
+        install_faceid_lora(pipe.unet, lora, state, file)
+    except ModelUnavailableError:
+        unload_faceid_adapter(pipe)
+        raise
+    return state, projection
+
+
+def clip_width(projection: Any) -> int:
+    """The CLIP hidden size a loaded Plus projection reads."""
+    return int(projection.proj_in.in_features)
+
+
+def set_clip_rows(projection: Any, clip_rows: torch.Tensor) -> None:
+    """Give the projection one set of CLIP features per UNet row: ``[rows, n, tokens, hidden]``, in the
+    same row order and count ``n`` as the ArcFace embeddings of ``faceid_unet_kwargs``."""
+    if clip_rows.ndim != 4 or clip_rows.shape[-1] != clip_width(projection):
+        raise ValueError(f"CLIP features must be [rows, n, tokens, {clip_width(projection)}], "
+                         f"got {list(clip_rows.shape)}")
+    projection.clip_embeds = clip_rows
+
+
+# -- the image encoder and face-crop features --------------------------------------------------------------
+
+
+def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None = None,
+                       allow_pickle: bool = False) -> Any:
+    """The CLIP image encoder (float32, CPU, eval) as ``load_ip_adapter(image_encoder_folder=...)`` loads it;
+    a missing or damaged one is a ``ModelUnavailableError`` saying how to get it."""
+    _quiet()
+    from transformers import CLIPVisionModelWithProjection
+
+    kwargs: dict[str, Any] = {"dtype": torch.float32, "use_safetensors": None if allow_pickle else True}
+    if subfolder:
+        kwargs["subfolder"] = subfolder
+    if revision:
+        kwargs["revision"] = revision
+    try:
+        encoder = CLIPVisionModelWithProjection.from_pretrained(source, **kwargs)
+    except (OSError, ValueError, RuntimeError) as exc:
+        where = f"'{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+        raise ModelUnavailableError(
+            f"cannot load the CLIP image encoder {where} that FaceID-Plus v2 reads face crops with: "
+            f"{_describe(exc)}. To fix: `idcli models fetch PRESET --variant faceid-plusv2` (it fetches "
+            "h94/IP-Adapter models/image_encoder), point model.adapter.image_encoder at a local folder with "
+            "config.json and model.safetensors, or set model.adapter.variant: faceid") from None
+    return encoder.eval()
+
+
+def crop_features(encoder: Any, crops: np.ndarray) -> np.ndarray:
+    """CLIP features of aligned face crops ``(k, s, s, 3)`` uint8: ``(k, tokens, hidden)`` float32, the
+    encoder's penultimate hidden states of the crops prepared as diffusers prepares an IP-Adapter image
+    (``CLIPImageProcessor`` at the encoder's image size)."""
+    from PIL import Image
+
+    try:  # transformers 5: the PIL implementation by name (what CLIPImageProcessor is without torchvision)
+        from transformers import CLIPImageProcessorPil as Processor
+    except ImportError:  # older transformers: the one implementation, PIL-based
+        from transformers import CLIPImageProcessor as Processor
+
+    # The same preparation on every machine, torchvision or not (the cached features must not depend on it);
+    # a 224-px crop at size 224 is neither resized nor cropped, only rescaled and normalised.
+    size = int(encoder.config.image_size)
+    processor = Processor(size=size, crop_size=size)
+    pixels = processor([Image.fromarray(np.ascontiguousarray(c)) for c in crops], return_tensors="pt").pixel_values
+    dtype = next(encoder.parameters()).dtype
+    with torch.inference_mode():
+        hidden = encoder(pixels.to(dtype), output_hidden_states=True).hidden_states[CLIP_HIDDEN_LAYER]
+    return hidden.float().cpu().numpy()
