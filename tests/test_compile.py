@@ -126,6 +126,50 @@ def test_mixed_batches_share_one_graph_per_probe_state(tiny_engines) -> None:
     assert per_batch[2] == 1  # ... the first dual-line batch: the graph with it; nothing after
 
 
+PLUS_SHOTS = """\
+version: 1
+project: compile-plus
+model: {preset: tiny-sd, adapter: {variant: faceid-plusv2}}
+defaults: {size: 64x64, steps: 3, guidance: 4.0, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+  theo: {selfies: [selfies/theo_1.jpg]}
+shots:
+  - {id: single, prompt: "{mara} on a wet street at night", method: single}
+  - {id: theo, prompt: "{theo} at a table", method: single}
+  - {id: text, prompt: "an empty street at night"}
+"""
+
+
+def test_faceid_plus_batches_share_one_graph(write_shotlist) -> None:
+    """FaceID-Plus v2 sets its CLIP rows on the projection when the rows change (a tensor attribute): a batch
+    without identities (zero features) and batches with one or two characters' features reuse one graph
+    (no dual-line job here, so no probe), and the images equal the uncompiled ones."""
+    from cli_helpers import plan_on_cpu
+
+    from idcli.engine import Engine
+    from idcli.runtime import Runtime
+
+    plan = plan_on_cpu(write_shotlist(PLUS_SHOTS))
+    assert plan.adapter.is_plus
+    engine = Engine(plan.model, Runtime("cpu", "float32"), plan.adapter)
+    requests = {job.shot_id: job.request for job in plan.jobs}
+    batches = [[requests[i] for i in ids] for ids in (["text"], ["single"], ["single", "text", "theo"])]
+    expected = [[r.pixels for r in engine.render(batch)] for batch in batches]
+    graphs: list[torch.fx.GraphModule] = []
+
+    def counting_eager(gm: torch.fx.GraphModule, example_inputs: list) -> object:
+        graphs.append(gm)
+        return gm.forward
+
+    with _compiled(engine, counting_eager) as compiled:
+        for batch, want in zip(batches, expected, strict=True):
+            for got, pixels in zip(engine.render(batch), want, strict=True):
+                assert np.array_equal(got.pixels, pixels)
+        assert compiled.fallback is None
+    assert len(graphs) == 1
+
+
 def test_a_recompile_limit_is_said_and_the_run_goes_on_uncompiled(tiny_engines, write_shotlist, tmp_path) -> None:
     """With torch's recompile limit at 1, the second graph (the probe's) cannot be made: the engine says so in
     the batch's facts, the run prints a warning, and every image still equals the uncompiled one."""

@@ -339,6 +339,7 @@ class Engine:
                                                     shortcut_scale=adapter.shortcut_scale, **extra)
             file_hash = resolved_weight_sha256(adapter)
         self.pipe.unet.to(self.device, self.torch_dtype)
+        state.place(self.device, self.torch_dtype)  # the rows' strengths are made there, before each forward
         self.faceid, self.plus = state, projection
         self.adapter_record = {**adapter.record(), "weight_sha256": file_hash}
 
@@ -712,10 +713,16 @@ def _without_plate(request: RenderRequest) -> RenderRequest:
     return request if request.plate is None else dataclasses.replace(request, plate=None)
 
 
+# CLIP tokens of the zero features a batch without any identity gets (its rows are at strength 0, so the count
+# changes no value). Not 1: torch.compile makes a size of 1 a constant, so such batches would need a graph of
+# their own (engine/compiled.py).
+NO_CLIP_TOKENS = 2
+
+
 def _clip_tokens(requests: list[RenderRequest]) -> int:
-    """CLIP tokens per face crop in a batch's identities (257 for ViT-H/14 at 224 px); 1 with none."""
+    """CLIP tokens per face crop in a batch's identities (257 for ViT-H/14 at 224 px); NO_CLIP_TOKENS with none."""
     for request in requests:
         for clip in [request.identity_clip, *(line.clip for line in request.lines)]:
             if clip is not None:
                 return int(clip.shape[1])
-    return 1
+    return NO_CLIP_TOKENS
