@@ -5,10 +5,12 @@ or several characters, any batch size, any image size and prompt length. What ma
 with the code that runs inside the graph: the FaceID processors read per-row strength tensors made before
 the forward (zero where a row has no identity) instead of skipping work by Python flags, and the
 dual-line attention probe gathers its rows by index tensors and resamples its maps after the forward
-(engine/faceid.py, engine/fusion.py). Two graphs remain, by design: with the probe attached and without
-it (a forward after the last fusion window closes does none of the probe's work). A UNet batch of one row
-(no guidance, one job) gets its own graph, since torch compiles a size of 1 as a constant; so, on a CPU
-only, does a batch of 16 rows or more (torch picks its CPU convolution kernel by batch size).
+(engine/faceid.py, engine/fusion.py); FaceID-Plus v2's CLIP rows are a tensor on its projection, two zero
+tokens in a batch without identities (engine/core.py, ``NO_CLIP_TOKENS``). Two graphs remain, by design:
+with the probe attached and without it (a forward after the last fusion window closes does none of the
+probe's work). A UNet batch of one row (no guidance, one job) gets its own graph, since torch compiles a
+size of 1 as a constant; so, on a CPU only, does a batch of 16 rows or more (torch picks its CPU
+convolution kernel by batch size).
 ``tests/test_compile.py`` counts the graphs of a mixed sequence of batches.
 
 Shapes: ``dynamic=True``, every size symbolic from the first trace (rows, latent height and width, prompt
