@@ -293,7 +293,7 @@ class FaceIDState:
             if scale is None:
                 raise ValueError(f"a {value.shape[2]}x{value.shape[3]} strength mask does not match a layer with "
                                  f"{seq_len} tokens")
-        elif value.shape[1] in (1, seq_len):
+        elif value.shape[1] == 1 or value.shape[1] == seq_len:
             scale = self._scale
         else:
             raise ValueError(f"row_scale has {value.shape[1]} tokens per row; this layer has {seq_len}")
