@@ -462,6 +462,9 @@ class Engine:
         # is copied from the host or read back from the device.
         schedule = [tuple(i for i in dual if windows[i][0] <= step < windows[i][1]) for step in range(evaluations)]
         selections = layout.selections(schedule, embeds, added_all, scales, clip)
+        # Each selection's strengths made on the device now, so that switching rows in the loop only assigns.
+        prepared = ({key: self.faceid.prepare(sel.row_scale) for key, sel in selections.items()}
+                    if self.faceid is not None else {})
         timesteps = [float(t) for t in loop_timesteps.cpu()]  # previews' x0 estimates, read once
         selected = None
 
@@ -472,7 +475,7 @@ class Engine:
             if selections[schedule[step]] is not selected:
                 selected = selections[schedule[step]]
                 if self.faceid is not None:
-                    self.faceid.row_scale = selected.row_scale
+                    self.faceid.use(prepared[schedule[step]])
                 if self.plus is not None:
                     self.plus.clip_embeds = selected.clip
             row_embeds, added, positions = selected.embeds, selected.added, selected.positions

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,17 @@ def _canonical_safetensors(data: bytes) -> bytes:
 # -- per-row strength ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PreparedScale:
+    """One ``row_scale`` and the multipliers made from it (``FaceIDState.prepare``)."""
+
+    value: float | torch.Tensor
+    active: bool  # some row has a non-zero strength
+    scale: float | torch.Tensor  # the identity attention's multiplier (not a spatial mask)
+    lora: float | torch.Tensor  # the LoRA's, per row
+    grids: dict[int, torch.Tensor]  # a spatial mask's, per layer token count
+
+
 class FaceIDState:
     """Identity strength shared by the FaceID processors of one UNet; set before each UNet forward.
 
@@ -225,7 +237,14 @@ class FaceIDState:
         return self._row_scale
 
     @row_scale.setter
-    def row_scale(self, value: float | torch.Tensor) -> None:
+    def row_scale(self, value: float | torch.Tensor | PreparedScale) -> None:
+        self.use(value if isinstance(value, PreparedScale) else self.prepare(value))
+
+    def prepare(self, value: float | torch.Tensor) -> PreparedScale:
+        """``value`` checked, with every multiplier the processors read made on the UNet's device and dtype.
+
+        The engine prepares each set of rows its loop meets before the loop (``use`` then only assigns),
+        so no strength is copied to the device between evaluations."""
         if isinstance(value, torch.Tensor):
             if value.ndim == 0:
                 value = float(value)
@@ -237,35 +256,34 @@ class FaceIDState:
             elif value.ndim != 3 or value.shape[2] != 1:
                 raise ValueError("row_scale must be a number or a tensor [batch], [batch, 1, 1], "
                                  f"[batch, seq_len, 1] or [batch, 1, H, W]; got {list(value.shape)}")
-        if isinstance(value, torch.Tensor):
-            # The engine's strengths live on the CPU and are read there (no device round trip); a device
-            # tensor costs one synchronisation here, when the rows change, never per layer.
-            on_cpu = value.device.type == "cpu"
-            self.active = bool(value.detach().numpy().any()) if on_cpu else bool(torch.count_nonzero(value))
-        else:
-            value = float(value)
-            self.active = value != 0.0
-        self._row_scale = value
-        self._prepare(value)
-
-    def _prepare(self, value: float | torch.Tensor) -> None:
-        """The multipliers of ``value``: per row (or token) for the identity attention, per row for the LoRA,
-        and for a spatial mask one per layer grid. Made once here; the processors only read them."""
-        self._scale: float | torch.Tensor = value
-        self._lora: float | torch.Tensor = value
-        self._grids: dict[int, torch.Tensor] = {}  # a spatial mask's multiplier per layer token count
         if not isinstance(value, torch.Tensor):
-            return
-        self._lora = self._placed(value.flatten(1).amax(dim=1).reshape(-1, 1, 1))
+            value = float(value)
+            return PreparedScale(value, value != 0.0, value, value, {})
+        # The engine's strengths live on the CPU and are read there (no device round trip); a device
+        # tensor costs one synchronisation here, when the rows are prepared, never per layer.
+        on_cpu = value.device.type == "cpu"
+        active = bool(value.detach().numpy().any()) if on_cpu else bool(torch.count_nonzero(value))
+        lora = self._placed(value.flatten(1).amax(dim=1).reshape(-1, 1, 1))
+        grids: dict[int, torch.Tensor] = {}  # a spatial mask's multiplier per layer token count
+        scale: float | torch.Tensor = value
         if value.ndim == 4:
             height, width = value.shape[2], value.shape[3]
             for level in range(_GRID_LEVELS):
                 grid = _ceil_grid(height, width, level)
-                if grid[0] * grid[1] not in self._grids:  # the first level of a token count, as _layer_grid
+                if grid[0] * grid[1] not in grids:  # the first level of a token count, as _layer_grid
                     area = F.interpolate(value.float(), size=grid, mode="area").flatten(2).transpose(1, 2)
-                    self._grids[grid[0] * grid[1]] = self._placed(area)
+                    grids[grid[0] * grid[1]] = self._placed(area)
         else:
-            self._scale = self._placed(value)
+            scale = self._placed(value)
+        return PreparedScale(value, active, scale, lora, grids)
+
+    def use(self, prepared: PreparedScale) -> None:
+        """Make ``prepared`` (from ``prepare``) the strengths of the next forwards: assignments only."""
+        self._row_scale = prepared.value
+        self.active = prepared.active
+        self._scale: float | torch.Tensor = prepared.scale
+        self._lora: float | torch.Tensor = prepared.lora
+        self._grids: dict[int, torch.Tensor] = prepared.grids
 
     def _placed(self, value: torch.Tensor) -> torch.Tensor:
         return value if self._device is None else value.to(device=self._device, dtype=self._dtype)
