@@ -242,6 +242,14 @@ class AdapterSpec(_Strict):
         if (self.id is None) != (self.weight_name is None):
             raise ValueError("give both 'id' (hub id or folder) and 'weight_name' (the file in it), or neither "
                              "(the preset's own adapter)")
+        # FaceID has no CLIP branch: these would change nothing, and an artist who set them expects them to.
+        plus_only = [name for name in ("shortcut_scale", "image_encoder", "image_encoder_subfolder")
+                     if name in self.model_fields_set]
+        if self.variant == "faceid" and plus_only:
+            one = len(plus_only) == 1
+            raise ValueError(f"{', '.join(plus_only)} {'is' if one else 'are'} FaceID-Plus v2's and "
+                             f"{'changes' if one else 'change'} nothing with variant: faceid; set variant: "
+                             f"faceid-plusv2 or remove {'it' if one else 'them'}")
         return self
 
 

@@ -369,6 +369,26 @@ def test_a_bad_variant_is_a_shot_list_error_with_its_line_and_the_allowed_values
         idcli.load_shotlist(write_shotlist(SHOTS.replace("variant: faceid-plusv2", "id: somewhere"), "half.yaml"))
 
 
+def test_plusv2_fields_with_variant_faceid_are_a_shot_list_error_not_ignored(write_shotlist) -> None:
+    """An artist switching back to FaceID keeps `shortcut_scale: 0.5`: it would change nothing, so it is named."""
+    import idcli
+    from idcli.errors import ShotListError
+
+    with pytest.raises(ShotListError) as bad:
+        idcli.load_shotlist(write_shotlist(SHOTS.replace("variant: faceid-plusv2", "variant: faceid, "
+                                                         "shortcut_scale: 0.5"), "back.yaml"))
+    text = str(bad.value) + " ".join(str(p) for p in getattr(bad.value, "problems", []))
+    assert ":3:" in text and "model.adapter" in text and "shortcut_scale" in text
+    assert "variant: faceid-plusv2 or remove it" in text
+    with pytest.raises(ShotListError, match="image_encoder, image_encoder_subfolder are FaceID-Plus v2's"):
+        idcli.load_shotlist(write_shotlist(SHOTS.replace("variant: faceid-plusv2", "variant: faceid, image_encoder: "
+                                                         "h94/IP-Adapter, image_encoder_subfolder: x"), "enc.yaml"))
+    # The same fields with Plus v2, or unset fields with FaceID, load as before.
+    idcli.load_shotlist(write_shotlist(SHOTS.replace("variant: faceid-plusv2", "variant: faceid-plusv2, "
+                                                     "shortcut_scale: 0.5"), "plus.yaml"))
+    idcli.load_shotlist(write_shotlist(SHOTS.replace("variant: faceid-plusv2", "variant: faceid"), "faceid.yaml"))
+
+
 def test_real_presets_default_to_plusv2_and_models_fetch_gets_what_they_need() -> None:
     from idcli.adapters import adapter_variant
     from idcli.model_setup import DEFAULT_VARIANT, needs
