@@ -2,8 +2,8 @@
 
 A pipeline keeps weights in its own folders (a shared drive, a container image) as often as in the
 Hugging Face cache. ``--models-dir DIR`` (repeatable) looks in DIR and up to two levels below it and
-names what it recognises; ``--shotlist FILE`` names the model and adapter that shot list renders with
-(a local folder as found there, a hub id as found in the cache). Recognised, each with its size and
+names what it recognises; ``--shotlist FILE`` names the model, adapter and image encoder that shot list
+renders with (a local folder as found there, a hub id as found in the cache). Recognised, each with its size and
 licence:
 
 - a diffusers pipeline folder (``model_index.json``): what ``model.id`` takes;
@@ -167,7 +167,29 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
         else:
             name = "/".join(p for p in (spec.adapter.subfolder.strip("/"), spec.adapter.weight_name) if p)
             found.append(_hub_entry(source, "IP-Adapter weights", spec.adapter.id, name))
+    if spec.adapter is not None and spec.adapter.image_encoder is not None:
+        # FaceID-Plus v2 renders cannot start without it (its default is a preset row of `models list`).
+        found.append(_image_encoder_entry(f"{file}: model.adapter.image_encoder", spec.adapter.image_encoder,
+                                          spec.adapter.image_encoder_subfolder, loaded.base_dir))
     return found
+
+
+def _image_encoder_entry(source: str, encoder_id: str, subfolder: str, base_dir: Path) -> dict[str, Any]:
+    """The CLIP image encoder a shot list names: its folder as found there (incomplete: not present), or the
+    hub snapshot's ``model.safetensors`` as cached."""
+    from .paths import local_path
+
+    local = local_path(encoder_id, base_dir)
+    if local is not None and local.is_dir():
+        folder = local / subfolder
+        entries, _whole = describe_folder(folder, source) if folder.is_dir() else ([], False)
+        encoder = [e for e in entries if e["kind"] == "CLIP image encoder"]
+        if encoder:
+            return encoder[0]
+        return _entry(source, "CLIP image encoder", folder, None, UNKNOWN,
+                      "no config.json naming a CLIPVisionModel here")
+    name = "/".join(p for p in (subfolder.strip("/"), "model.safetensors") if p)
+    return _hub_entry(source, "CLIP image encoder", encoder_id, name)
 
 
 def given_folders(models_dirs: list[Path] | None = None, shotlist: Path | None = None) -> list[dict[str, Any]]:

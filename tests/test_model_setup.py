@@ -369,3 +369,35 @@ def test_models_list_names_what_given_folders_hold(tmp_path: Path, synthetic_fac
     bad.write_text("version: 1\nproject: p\nmodel: {preset: sd16}\nshots:\n  - {id: a010, prompt: a hall}\n")
     refused = CliRunner().invoke(app, ["models", "list", "--shotlist", str(bad)])
     assert refused.exit_code == 2 and "sd16" in refused.output
+
+
+def test_models_list_shotlist_names_the_image_encoder_a_plusv2_shot_list_renders_with(tmp_path: Path) -> None:
+    """A Plus v2 render cannot start without its CLIP encoder: `--shotlist` names the one the shot list gives,
+    present when its folder holds a CLIP vision config, missing for an empty folder or an uncached hub id."""
+    from idcli.model_folders import shotlist_folders
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (tmp_path / "plus").mkdir()
+    (tmp_path / "plus" / "ip-adapter-faceid-plusv2_sd15.safetensors").write_bytes(b"p" * 100)
+    encoder = tmp_path / "plus" / "image_encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text('{"architectures": ["CLIPVisionModelWithProjection"]}')
+    (encoder / "model.safetensors").write_bytes(b"e" * 200)
+    (tmp_path / "empty").mkdir()
+
+    def encoder_entry(given: str) -> dict:
+        shots = tmp_path / "shots.yaml"
+        shots.write_text("version: 1\nproject: p\nmodel: {preset: sd15, id: base, adapter: {variant: faceid-plusv2, "
+                         f"id: plus, weight_name: ip-adapter-faceid-plusv2_sd15.safetensors, {given}}}}}\n"
+                         "shots:\n  - {id: a010, prompt: a hall}\n")
+        [entry] = [e for e in shotlist_folders(shots) if e["kind"] == "CLIP image encoder"]
+        assert entry["source"].endswith("model.adapter.image_encoder")
+        return entry
+
+    found = encoder_entry("image_encoder: plus, image_encoder_subfolder: image_encoder")
+    assert found["present"] and found["path"] == str(encoder) and found["size_bytes"] > 200
+    empty = encoder_entry("image_encoder: empty")
+    assert not empty["present"] and "no config.json" in empty["detail"]
+    hub = encoder_entry("image_encoder: someone/clip-vit-h")
+    assert not hub["present"] and hub["repo_id"] == "someone/clip-vit-h"
