@@ -375,6 +375,14 @@ def environment_differences(record: dict[str, Any], device: str, dtype: str) -> 
     return [{"name": n, "recorded": r, "now": v} for n, r, v in pairs if r != v]
 
 
+def compile_note(record: dict[str, Any]) -> str | None:
+    """Why a ``--compile`` render may not reproduce bit for bit: reproduce renders uncompiled."""
+    if not (record.get("executor") or {}).get("compile"):
+        return None
+    return ("rendered with --compile: torch.compile fuses and reorders float operations, so some 8-bit values "
+            "may differ by one from this uncompiled re-render (docs/performance.md)")
+
+
 def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int]:
     """(largest absolute channel difference, pixels that differ) between two PNGs of one size."""
     from .identity.images import load_rgb
@@ -552,6 +560,9 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
             report.status = "pixels-identical"
     if not report.identical:
         report.environment = environment_differences(sidecar, runtime.device, runtime.dtype)
+        note = compile_note(sidecar)
+        if note:
+            report.notes.append(note)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -306,3 +307,26 @@ def test_marked_levels_match_the_layers_token_counts(preset: str) -> None:
     assert len(seen) == len(cross) > 0
     assert all(marked == found for marked, found in seen), seen
     assert {attention_level(name, unet.config) for name in cross} <= levels
+
+
+def test_a_compiled_render_says_so_in_its_sidecar_and_reproduce_explains_a_difference(
+        tiny_engines, write_shotlist, tmp_path) -> None:
+    """inductor may move an 8-bit value by one (docs/performance.md) while the job key stays the same: the
+    sidecar's executor records `compile`, and `idcli reproduce` (which renders uncompiled) says why the image
+    differs instead of leaving a bare "different"."""
+    from idcli.reproduce import compile_note
+
+    shots = idcli.load_shotlist(write_shotlist(SHOTS))
+    adapter, _ = _plan()
+    engine = tiny_engines("tiny-sd", adapter)
+    plain = idcli.render(shots, tmp_path / "plain", device="cpu", only=["text"], engine_factory=lambda m, r, a: engine)
+    with _compiled(engine, "eager"):
+        compiled = idcli.render(shots, tmp_path / "compiled", device="cpu", only=["text"],
+                                engine_factory=lambda m, r, a: engine)
+    [plain_job], [compiled_job] = plain.jobs, compiled.jobs
+    plain_sidecar = json.loads(Path(plain_job.sidecar).read_text("utf-8"))
+    compiled_sidecar = json.loads(Path(compiled_job.sidecar).read_text("utf-8"))
+    assert compiled_sidecar["job_key"] == plain_sidecar["job_key"]  # speed only: never in the key
+    assert compiled_sidecar["executor"]["compile"] is True and "compile" not in plain_sidecar["executor"]
+    assert compile_note(plain_sidecar) is None
+    assert "--compile" in compile_note(compiled_sidecar) and "differ by one" in compile_note(compiled_sidecar)

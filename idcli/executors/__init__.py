@@ -57,6 +57,12 @@ def executor_record(name: str, device: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "host": socket.gethostname(), "device": device, **extra}
 
 
+def compile_fact(engine: Any) -> dict[str, Any]:
+    """``{"compile": True}`` for an engine whose UNet runs through ``torch.compile`` (``--compile``), else
+    nothing: inductor may move 8-bit values by one, and ``idcli reproduce`` (uncompiled) says why."""
+    return {"compile": True} if getattr(engine, "compiled", None) is not None else {}
+
+
 def check_executor(name: str) -> str:
     from ..errors import InputError
 

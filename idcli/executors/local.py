@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..plan import Job
-from . import BatchSink, RenderedBatch, executor_record
+from . import BatchSink, RenderedBatch, compile_fact, executor_record
 
 
 def group_jobs(pending: list[Job]) -> list[list[Job]]:
@@ -105,7 +105,7 @@ class LocalExecutor:
 
     def __init__(self, engine: Any, device: str) -> None:
         self.engine = engine
-        self.worker = executor_record("local", device)
+        self.worker = executor_record("local", device, **compile_fact(engine))
 
     def run(self, pending: list[Job], batch_size: int | str, save_masks: bool, sink: BatchSink) -> None:
         oom_limits: dict[int, int] = {}

@@ -24,7 +24,7 @@ class RenderWorker:
                  project: str | None = None) -> None:
         import ray
 
-        from . import executor_record
+        from . import compile_fact, executor_record
 
         # Ray gives a GPU actor its own device through CUDA_VISIBLE_DEVICES: it is "cuda" here.
         gpu_ids = ray.get_gpu_ids()
@@ -44,7 +44,8 @@ class RenderWorker:
 
             gpu = torch.cuda.get_device_name(0)
         self.worker = executor_record("ray", device, pid=os.getpid(), gpu=gpu,
-                                      node=ray.get_runtime_context().get_node_id()[:16])
+                                      node=ray.get_runtime_context().get_node_id()[:16],
+                                      **compile_fact(self.engine))
 
     def describe(self) -> dict[str, Any]:
         """Who this worker is (tests use its pid to kill it; the driver logs it)."""
