@@ -415,7 +415,7 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return None
 
 
-_TAGS = {"str", "Expression", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
+_TAGS = {"str", "Expression", "list[str]", "tuple[int, int]", "constrained-str", "constrained-int", "int", "float"}
 
 
 def _clean_loc(loc: tuple[Any, ...], loaded: LoadedYaml | None = None) -> tuple[Any, ...]:
