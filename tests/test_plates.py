@@ -414,3 +414,15 @@ def test_a_16_bit_greyscale_plate_keeps_its_tones(tmp_path: Path) -> None:
     pixels = read_plate(path).pixels
     assert pixels.shape == (80, 96, 3)
     assert pixels[0, 0].tolist() == [117, 117, 117] and pixels[0, -1].tolist() == [78, 78, 78]
+
+
+def test_validate_does_not_say_single_drops_identities_in_a_plate_shot(tmp_path: Path, selfies: Path) -> None:
+    # In a plate shot every face takes its own character's identity whatever 'method' says (plan warns that
+    # method does not apply); validate's note that only the first character is recognisable would be false.
+    path = tmp_path / "shots.yaml"
+    path.write_text(_with_plate(tmp_path, PLATE_SHOTS) + "    method: single\n"
+                    "  - {id: text, prompt: \"{mara} and {theo} on a pier\", method: single}\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("conditions one identity per image") == 1, result.output
+    assert "shots[1].prompt" in result.output
