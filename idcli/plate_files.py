@@ -37,6 +37,11 @@ class Plate:
 
 
 def _pixels(image, path: Path) -> np.ndarray:  # PIL.Image.Image
+    if image.mode in ("I;16", "I;16B", "I;16L"):
+        # 16-bit greyscale: value / 257, the exact 16-to-8-bit map. The selfie reader stretches the used range
+        # to 8 bits (fine for finding a face), which would change a plate's tones everywhere.
+        grey = np.floor(np.asarray(image, dtype=np.float64) / 257.0 + 0.5).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa"):

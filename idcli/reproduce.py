@@ -346,18 +346,24 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
         if isinstance(manifest.get("file"), str):
             candidates.append(Path(manifest["file"]).parent / given)
     candidates.append(Path(given))
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
+    candidates = list(dict.fromkeys(candidates))
+    existing = [c for c in candidates if c.is_file()]
+    if not existing:
         raise ReproduceError(f"plate '{given}' is missing (looked for {', '.join(str(c) for c in candidates)}); "
                              "put the plate the image was made from back there")
-    try:
-        plate = read_plate(found)
-    except PlateError as exc:
-        raise ReproduceError(f"plate {exc}") from None
-    if plate.sha256 != sha256:
-        raise ReproduceError(f"plate {found} changed since the render (sha256 recorded {sha256}, now "
-                             f"{plate.sha256})")
-    return PlateRequest(plate.pixels, sha256, faces, strength)
+    # The first candidate with the recorded content: a project moved elsewhere may still find an edited
+    # plate at its old absolute path, and the right one beside its shot list.
+    first = None
+    for found in existing:
+        try:
+            plate = read_plate(found)
+        except PlateError as exc:
+            raise ReproduceError(f"plate {exc}") from None
+        if plate.sha256 == sha256:
+            return PlateRequest(plate.pixels, sha256, faces, strength)
+        first = first or (found, plate.sha256)
+    assert first is not None
+    raise ReproduceError(f"plate {first[0]} changed since the render (sha256 recorded {sha256}, now {first[1]})")
 
 
 # -- comparing ---------------------------------------------------------------------------------------------

@@ -423,7 +423,7 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return None
 
 
-_TAGS = {"str", "Expression", "list[str]", "tuple[int, int]", "constrained-str", "int", "float"}
+_TAGS = {"str", "Expression", "list[str]", "tuple[int, int]", "constrained-str", "constrained-int", "int", "float"}
 
 
 def _clean_loc(loc: tuple[Any, ...], loaded: LoadedYaml | None = None) -> tuple[Any, ...]:
@@ -684,7 +684,8 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
     notes = []
     for i, shot in enumerate(doc.shots):
         named = _named(shot)
-        if len(named) > 1 and _shot_method(shot, doc.defaults) == "single":
+        # A plate shot gives every face its own identity line whatever 'method' says (plan warns of that).
+        if len(named) > 1 and shot.plate is None and _shot_method(shot, doc.defaults) == "single":
             line, col = loaded.mark(("shots", i, "prompt")) or (None, None)
             notes.append(Problem(f"method 'single' conditions one identity per image: only '{named[0]}' of "
                                  f"{', '.join(named)} is recognisable; the others appear through their "

@@ -31,6 +31,8 @@ KEY_ENV = "IDCLI_C2PA_KEY"
 PASSWORD_ENV = "IDCLI_C2PA_KEY_PASSWORD"  # default name of the variable holding the key's password
 ASSERTION_LABEL = "org.idcli.render"
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+# A plate image (docs/plates.md) is an existing frame with faces re-generated in it: IPTC's composite type.
+COMPOSITE_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 MAX_CREDENTIAL_BYTES = 1024 * 1024
 # The SDK's default is a JPEG thumbnail in the manifest (about a megabyte for a large render).
 _SIGN_SETTINGS = {"builder": {"thumbnail": {"enabled": False}}}
@@ -194,6 +196,10 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
     """The C2PA manifest definition of one image, from its reproducible record (the sidecar's core)."""
     model = record.get("model") or {}
     model_name = model.get("id") or f"{model.get('preset')} (random weights)"
+    plate = record.get("plate")
+    description = f"rendered by {TOOL_NAME} {TOOL_VERSION} with the model {model_name}"
+    if plate:
+        description += f"; faces re-generated into the plate {plate.get('path')} (sha256 {plate.get('sha256')})"
     return {
         "claim_generator_info": [{"name": TOOL_NAME, "version": TOOL_VERSION}],
         "title": Path(str((record.get("image") or {}).get("path", "image.png"))).name,
@@ -201,9 +207,9 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
         "assertions": [
             {"label": "c2pa.actions", "data": {"actions": [{
                 "action": "c2pa.created",
-                "digitalSourceType": DIGITAL_SOURCE_TYPE,
+                "digitalSourceType": COMPOSITE_SOURCE_TYPE if plate else DIGITAL_SOURCE_TYPE,
                 "softwareAgent": {"name": TOOL_NAME, "version": TOOL_VERSION},
-                "description": f"rendered by {TOOL_NAME} {TOOL_VERSION} with the model {model_name}",
+                "description": description,
             }]}},
             {"label": ASSERTION_LABEL, "data": reviewer_fields(record)},
         ],
@@ -217,7 +223,7 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
                                            "embedding_sha256", "conditions_image", "strength")}
                   | {"face_models": (c.get("face_models") or {}).get("hash")}
                   for c in record.get("identity") or [] if isinstance(c, dict)]
-    return {
+    fields = {
         "job_key": record.get("job_key"),
         "engine": record.get("engine", ENGINE_ALGORITHM),
         "tool": record.get("tool"),
@@ -235,6 +241,16 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
         "size": record.get("size"),
         "identities": identities,
     }
+    plate = record.get("plate")
+    if plate:  # which frame the image starts from, and which face is whose
+        # Sizes and boxes as named fields: the C2PA SDK reads a list of small integers back as bytes.
+        width, height = plate.get("size") or (None, None)
+        fields["plate"] = {"sha256": plate.get("sha256"), "path": plate.get("path"),
+                           "size": {"width": width, "height": height},
+                           "faces": [{"character": f.get("character"),
+                                      "box": dict(zip(("x", "y", "width", "height"), f.get("box") or (), strict=False))}
+                                     for f in plate.get("faces") or []]}
+    return fields
 
 
 class Signer:
@@ -298,7 +314,7 @@ class ManifestReport:
     present: bool
     state: str | None = None  # Valid, Trusted or Invalid (None when there is no manifest)
     failures: list[str] | None = None
-    created: bool = False  # the first action is c2pa.created with trainedAlgorithmicMedia
+    created: bool = False  # the first action is c2pa.created, trainedAlgorithmicMedia (or composite: a plate)
     assertion: dict[str, Any] | None = None  # our org.idcli.render assertion
     signer: str | None = None
     error: str | None = None
@@ -337,6 +353,6 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
         elif item.get("label") == ASSERTION_LABEL:
             assertion = item.get("data")
     created = bool(actions) and actions[0].get("action") == "c2pa.created" and \
-        actions[0].get("digitalSourceType") == DIGITAL_SOURCE_TYPE
+        actions[0].get("digitalSourceType") in (DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE)
     info = manifest.get("signature_info") or {}
     return ManifestReport(True, state, failures, created, assertion, info.get("common_name"))

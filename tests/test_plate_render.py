@@ -525,3 +525,28 @@ def test_reproduce_re_renders_a_plate_image_from_its_plate_checked_by_sha256(wri
     result = runner.invoke(app, ["reproduce", str(image), "--device", "cpu"])
     assert result.exit_code == 2, result.output
     assert f"plate '{name}' is missing" in result.output and "Traceback" not in result.output
+
+
+def test_reproduce_takes_the_plate_candidate_with_the_recorded_sha256(tmp_path: Path, monkeypatch) -> None:
+    # The project was moved (say from the studio to a laptop) and the plate at the old absolute path has
+    # been edited since: the plate beside here, with the recorded sha256, is the one the image was made from.
+    from idcli.plate_files import read_plate
+    from idcli.reproduce import ReproduceError, recorded_plate
+
+    (tmp_path / "old" / "plates").mkdir(parents=True)
+    (tmp_path / "new" / "plates").mkdir(parents=True)
+    original = Image.new("RGB", (96, 80), (90, 100, 110))
+    original.save(tmp_path / "new" / "plates" / "p.png")
+    edited = original.copy()
+    edited.putpixel((0, 0), (1, 2, 3))
+    edited.save(tmp_path / "old" / "plates" / "p.png")
+    sha256 = read_plate(tmp_path / "new" / "plates" / "p.png").sha256
+    record = {"plate": {"path": "plates/p.png", "abs_path": str(tmp_path / "old" / "plates" / "p.png"),
+                        "sha256": sha256, "faces": [{"character": "mara", "box": [30, 20, 20, 20],
+                                                     "crop_box": [20, 10, 40, 40], "strength": 0.6}]}}
+    monkeypatch.chdir(tmp_path / "new")
+    assert recorded_plate(record, None).sha256 == sha256
+    (tmp_path / "new" / "plates" / "p.png").unlink()  # only the edited one left: both hashes, once each
+    with pytest.raises(ReproduceError, match="changed since the render") as caught:
+        recorded_plate(record, None)
+    assert sha256 in str(caught.value)

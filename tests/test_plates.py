@@ -391,3 +391,38 @@ def test_plate_key_material_names_the_plate_the_boxes_and_the_strength(tmp_path:
     assert [f["character"] for f in record["faces"]] == ["mara", "theo"]
     assert record["faces"][0]["expression"] == {"label": "happy"} and record["faces"][1]["expression"] is None
     assert all(f["strength"] == 0.6 and len(f["crop_box"]) == 4 for f in record["faces"])
+
+
+def test_a_box_with_a_negative_corner_is_one_problem_at_the_coordinate(tmp_path: Path, selfies: Path) -> None:
+    # pydantic tries both members of "index or box": the index member's tag ('constrained-int') and its
+    # "should be a valid integer" are noise beside the box member's deeper error at the coordinate itself.
+    with pytest.raises(ShotListError) as caught:
+        loads_shotlist(_with_plate(tmp_path, PLATE_SHOTS) + "    plate_faces: [0, [-10, 0, 100, 100]]\n", tmp_path)
+    messages = caught.value.render()
+    assert "constrained-int" not in messages and "valid integer" not in messages, messages
+    assert "shots[0].plate_faces[1][0]: Input should be greater than or equal to 0" in messages, messages
+
+
+def test_a_16_bit_greyscale_plate_keeps_its_tones(tmp_path: Path) -> None:
+    # A plate is returned pixel for pixel: a 16-bit grey plate maps to 8 bits by value / 257, not stretched to
+    # its own brightest pixel (the selfie reader's contrast stretch would brighten a dark plate's whole frame).
+    grey = np.full((80, 96), 20000, dtype=np.uint16)
+    grey[:, :48] = 30000
+    path = tmp_path / "plate16.png"
+    Image.fromarray(grey).save(path)
+    assert Image.open(path).mode.startswith("I;16")
+    pixels = read_plate(path).pixels
+    assert pixels.shape == (80, 96, 3)
+    assert pixels[0, 0].tolist() == [117, 117, 117] and pixels[0, -1].tolist() == [78, 78, 78]
+
+
+def test_validate_does_not_say_single_drops_identities_in_a_plate_shot(tmp_path: Path, selfies: Path) -> None:
+    # In a plate shot every face takes its own character's identity whatever 'method' says (plan warns that
+    # method does not apply); validate's note that only the first character is recognisable would be false.
+    path = tmp_path / "shots.yaml"
+    path.write_text(_with_plate(tmp_path, PLATE_SHOTS) + "    method: single\n"
+                    "  - {id: text, prompt: \"{mara} and {theo} on a pier\", method: single}\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("conditions one identity per image") == 1, result.output
+    assert "shots[1].prompt" in result.output

@@ -265,3 +265,30 @@ def test_the_provenance_block_is_validated_with_line_numbers(write_shotlist) -> 
     problems = caught.value.problems
     assert [p.path for p in problems] == ["provenance.c2pa.cert", "provenance.c2pa.key"]
     assert problems[0].line == 8 and "does not exist" in problems[0].message
+
+
+def test_a_signed_plate_image_says_it_is_a_composite_of_the_plate(studio_ca, tmp_path) -> None:
+    # A plate image is the plate's own pixels outside the faces: its manifest must not claim the whole frame
+    # was made by the model (trainedAlgorithmicMedia), and a reviewer needs to know which plate it started from.
+    from idcli.signing import COMPOSITE_SOURCE_TYPE, Signer
+
+    record = {"job_key": "idcli-job-v2:plate", "model": {"preset": "tiny-sd"}, "image": {"path": "p/p_t1.png"},
+              "method": {"name": "plate"},
+              "plate": {"sha256": "ab" * 32, "path": "plates/two.png", "size": [96, 64], "working_size": 64,
+                        "faces": [{"character": "mara", "box": [10, 10, 20, 20], "crop_box": [0, 0, 40, 40],
+                                   "strength": 0.6}]}}
+    png = io.BytesIO()
+    Image.new("RGB", (96, 64), (90, 100, 110)).save(png, format="PNG")
+    signed = Signer(load_credentials(studio_ca.cert, studio_ca.key, None)).sign_png(png.getvalue(), record)
+    report = read_manifest(signed, Path(studio_ca.root).read_text())
+    assert report.state == "Trusted" and report.created, report
+    reader = c2pa.Reader("image/png", io.BytesIO(signed))
+    action = next(a for a in reader.get_active_manifest()["assertions"] if a["label"].startswith("c2pa.actions"))
+    assert action["data"]["actions"][0]["digitalSourceType"] == COMPOSITE_SOURCE_TYPE
+    assert report.assertion["plate"] == {
+        "sha256": "ab" * 32, "path": "plates/two.png", "size": {"width": 96, "height": 64},
+        "faces": [{"character": "mara", "box": {"x": 10, "y": 10, "width": 20, "height": 20}}]}
+    # A text-to-image record keeps trainedAlgorithmicMedia and has no plate.
+    plain = Signer(load_credentials(studio_ca.cert, studio_ca.key, None)).sign_png(png.getvalue(),
+                                                                                   {**record, "plate": None})
+    assert read_manifest(plain).created and "plate" not in read_manifest(plain).assertion

@@ -1,0 +1,60 @@
+"""The ``idcli`` command line: thin commands over the library (see idcli/__init__.py).
+
+This package builds ``app`` from one module per area (docs/architecture.md) and owns ``main``, the console
+script's entry point.
+
+Heavy libraries (torch, diffusers, insightface) are imported inside commands, never here, so that
+``idcli --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK
+
+# isort: off
+# Each module registers its commands on ``app`` when imported; this order is the order ``idcli --help`` lists them.
+from .options import app
+from . import shotlist_commands  # noqa: F401  (validate, schema, expressions, plan, render)
+from . import bench_command  # noqa: F401  (bench)
+from . import provenance_commands  # noqa: F401  (restore, reproduce, verify)
+from . import identity_commands  # noqa: F401  (encode-identity; the identity group)
+from . import model_commands  # noqa: F401  (the models group)
+from . import review_commands  # noqa: F401  (qa, review, select, export, evaluate)
+# isort: on
+from .output import _emit_json, _error_object, _failure, _stdout_gone
+from .shotlist_commands import folder_notes as folder_notes  # a public name of idcli.cli before the split
+
+
+def main() -> None:
+    """Console-script entry point.
+
+    Click's own errors (an unknown option, a missing argument) are handled here rather than by Click, so
+    that a ``--json`` command line gets its JSON document for those too, and so that a closed stdout pipe
+    never turns a finished run into exit 1 (Click maps EPIPE to 1).
+    """
+    wants_json = "--json" in sys.argv[1:]
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # Typer's (vendored) ClickException: usage errors
+        code = getattr(exc, "exit_code", EXIT_INVALID_INPUT)
+        if wants_json:
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            _emit_json(_failure(_error_object("UsageError", message), code))
+        if hasattr(exc, "show"):
+            exc.show()
+        else:
+            print(f"idcli: error: {exc}", file=sys.stderr)
+    except (typer.Abort, KeyboardInterrupt):
+        print("idcli: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _stdout_gone()
+        code = EXIT_OK
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+__all__ = ["EXIT_INVALID_INPUT", "app", "main"]

@@ -1,0 +1,72 @@
+"""``idcli bench``: throughput through the render path on real-size random-weight models, against a baseline.
+
+Owns the command line of the benchmark only: its options, the equivalent explicit command it records with the
+figures, and printing; the measuring itself is idcli/bench/.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import DeviceOpt, JsonOpt, NoQaOpt, _parse_batch_size, app
+from .output import _emit, _emit_json, _guarded, _ok
+
+
+@app.command()
+def bench(
+    arch: Annotated[str, typer.Option("--arch", help="sd15 or sdxl (the published architectures with random "
+                                      "weights), tiny-sd or tiny-sdxl [default: sd15 on a GPU, tiny-sd on a CPU].",
+                                      show_default=False)] = "auto",
+    jobs: Annotated[int, typer.Option("--jobs", "-n", help="Jobs (images) in the timed run.")] = 64,
+    steps: Annotated[int | None, typer.Option("--steps", help="Denoising steps [default: the preset's: sd15 25, "
+                                              "sdxl 30, tiny 12].", show_default=False)] = None,
+    size: Annotated[str | None, typer.Option("--size", help="WIDTHxHEIGHT [default: the preset's: sd15 512x512, "
+                                             "sdxl 1024x1024, tiny 256x256].", show_default=False)] = None,
+    method: Annotated[str, typer.Option("--method", help="Identity method: single or dual-line.")] = "single",
+    batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Images per batch, or 'auto'.")] = "auto",
+    device: DeviceOpt = "auto",
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time the naive baseline: one stock "
+                                           "diffusers pipeline call per job at batch 1.")] = True,
+    compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
+                                               "(the baseline stays uncompiled).")] = False,
+    no_qa: NoQaOpt = False,
+    keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
+                                              "[default: a temporary folder, removed].", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option("--repeats", help="Time idcli and the baseline this many times, "
+                                         "alternately (A B A B ...); report medians and the ratio's spread.",
+                                         min=1)] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure throughput through the render path on real-size random-weight models, against a naive baseline."""
+    from ..bench import format_report, parse_size, run_bench
+
+    def body() -> None:
+        shape = parse_size(size) if size is not None else None
+        size_batch = _parse_batch_size(batch_size)
+        chosen = arch
+        if chosen == "auto":
+            from ..runtime import resolve_runtime
+
+            chosen = "sd15" if resolve_runtime(device).device.startswith("cuda") else "tiny-sd"
+        # The command as an equivalent, explicit line (recorded with the figures).
+        line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
+                *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
+                "--device", device, *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
+                *(["--keep", str(keep)] if keep else []), *(["--no-qa"] if no_qa else []),
+                *(["--repeats", str(repeats)] if repeats > 1 else []), *(["--json"] if as_json else [])]
+        result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
+                           device=device, baseline=baseline, compile=compile_unet, keep=keep, repeats=repeats,
+                           command=shlex.join(line),
+                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa)
+        if as_json:
+            _emit_json(_ok(**result.as_dict()))
+        else:
+            _emit(format_report(result))
+
+    _guarded(body, as_json)
+

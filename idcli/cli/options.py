@@ -1,0 +1,81 @@
+"""The ``idcli`` Typer app itself and the options several commands share.
+
+Owns ``app`` (its settings and the ``--version`` callback), the ``Annotated`` argument and option types that more
+than one command declares (shot list, --out, --preset, --device, --json, the executor and QA options), and the two
+option parsers those commands share (``--batch-size``, the QA thresholds). Commands register themselves on ``app``
+from their own modules; idcli/cli/__init__.py imports them in the order ``idcli --help`` lists them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import InputError
+from ..versions import TOOL_VERSION
+
+app = typer.Typer(
+    name="idcli",
+    help="Batch production of identity-consistent previs images from YAML shot lists.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False)]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: renders/<project>].")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset overriding the shot list: "
+                                               "tiny-sd, tiny-sdxl, sd15, sdxl (and bench-sd15, "
+                                               "bench-sdxl: real-size, random weights).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout for machines.")]
+# Scale-out (docs/scale-out.md): who renders the batches; this process plans and commits either way.
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (Ray actors, one per "
+                                          "GPU; needs the ray extra).")]
+RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to use with --executor ray "
+                                                   "[default: $RAY_ADDRESS, else a local cluster for this run].",
+                                                   show_default=False)]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Ray workers with --executor ray [default: one "
+                                                "per GPU of the cluster, else 1].", show_default=False)]
+FaceModelsOpt = Annotated[str | None, typer.Option(
+    "--face-models", help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else the preset's: "
+    "synthetic for tiny presets, ~/.insightface/models/buffalo_l otherwise]. Never downloaded.")]
+NoQaOpt = Annotated[bool, typer.Option("--no-qa", help="Skip identity QA (faces matched to the cast, recorded in "
+                                       "each sidecar as qa).")]
+QaLowIdentityOpt = Annotated[float | None, typer.Option(
+    "--qa-low-identity", help="QA flags low_identity below this cosine to the character [default: 0.35].",
+    show_default=False)]
+QaLeakageOpt = Annotated[float | None, typer.Option(
+    "--qa-leakage", help="QA flags leakage at or above this cosine to another character [default: 0.35].",
+    show_default=False)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"idcli {TOOL_VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Batch production of identity-consistent previs images from YAML shot lists."""
+
+
+def _parse_batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if value.isdigit() and 1 <= int(value) <= 1024:
+        return int(value)
+    raise InputError(f"--batch-size {value}: give a number 1..1024 or 'auto'")
+
+
+def _qa_thresholds(low_identity: float | None, leakage: float | None) -> Any:
+    from ..review.qa import LEAKAGE, LOW_IDENTITY, QAThresholds
+
+    return QAThresholds(LOW_IDENTITY if low_identity is None else low_identity,
+                        LEAKAGE if leakage is None else leakage)
+

@@ -1,0 +1,104 @@
+"""How every command speaks: stdout, the ``--json`` contract, errors and exit codes.
+
+Owns the one-JSON-document contract of ``--json`` (``_ok``, ``_failure``, ``_error_object``; docs/file-formats.md),
+printing on stdout that survives a reader going away (``_emit``, ``_stdout_gone``), and ``_guarded``, which turns
+idcli's errors and unanticipated file-system failures into one message and their exit code (no traceback unless
+IDCLI_DEBUG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"idcli: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+# -- stdout: one JSON document, and a reader that may go away ------------------------------------------
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away (``idcli plan --json | head -c 100``): that is not the run's failure.
+
+    stdout is pointed at /dev/null so that the interpreter's final flush does not fail a second time
+    (the recipe of Python's docs, "Note on SIGPIPE"); the run keeps its own exit code.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _emit(text: str) -> None:
+    """Print one block of text on stdout (see :func:`_stdout_gone` for a closed pipe)."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _emit_json(document: dict[str, Any]) -> None:
+    _emit(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _ok(**fields: Any) -> dict[str, Any]:
+    """A successful ``--json`` document: ``ok``, ``exit_code`` and ``error`` first (docs/file-formats.md)."""
+    return {"ok": True, "exit_code": EXIT_OK, "error": None, **fields}
+
+
+def _failure(error: dict[str, Any], exit_code: int) -> dict[str, Any]:
+    return {"ok": False, "exit_code": exit_code, "error": error}
+
+
+def _error_object(type_name: str, message: str, file: str | None = None) -> dict[str, Any]:
+    return {"type": type_name, "message": message, "file": file, "line": None, "column": None, "field": None,
+            "hint": None, "problems": []}
+
+
+def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
+    """Run a command body; idcli errors become one message and their exit code.
+
+    With ``as_json`` the failure is also one JSON document on stdout (``ok: false``, ``exit_code``,
+    ``error``), so a script reads the same shape whatever happened.
+    """
+    try:
+        return fn()
+    except BrokenPipeError:
+        _stdout_gone()  # a table printed into a pipe whose reader left: the command itself succeeded
+        return None
+    except OSError as exc:
+        # A file-system failure not anticipated deeper down (permissions, a file where a folder should
+        # be): one line, not a traceback.
+        if os.environ.get("IDCLI_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+        if as_json:
+            _emit_json(_failure(_error_object("OutputError", message, str(exc.filename) if exc.filename else None),
+                                EXIT_OUTPUT_UNUSABLE))
+        _fail(message, EXIT_OUTPUT_UNUSABLE)
+    except IdcliError as exc:
+        if os.environ.get("IDCLI_DEBUG"):
+            raise
+        if as_json:
+            _emit_json(_failure(exc.as_json(), exc.exit_code))
+        message = exc.render()
+        problems = getattr(exc, "problems", None)
+        if problems and len(problems) > 1:
+            print(message, file=sys.stderr)
+            print(f"idcli: {len(problems)} problems; nothing was rendered", file=sys.stderr)
+            raise typer.Exit(exc.exit_code) from None
+        _fail(message, exc.exit_code)
+

@@ -1,0 +1,129 @@
+"""The commands over a render's record: restore, reproduce and verify (docs/provenance.md).
+
+Owns putting back a superseded take (``restore``), re-rendering one image from its record alone (``reproduce``)
+and checking a folder's images against their sidecars and C2PA credentials (``verify``): their options, printing
+and exit codes; the work is idcli/superseded.py, idcli/reproduce.py and idcli/verify.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import EXIT_OK
+from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app
+from .output import _emit, _emit_json, _guarded, _ok
+
+
+@app.command()
+def restore(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder.", show_default=False)],
+    take: Annotated[str, typer.Argument(help="The take to restore, as SHOT_tN (its file name without .png).",
+                                        show_default=False)],
+    key: Annotated[str | None, typer.Option("--key", help="Which kept version: a prefix of its job key (idcli "
+                                            "plan lists them) [default: the most recently replaced].")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the kept versions of the take; change "
+                                            "nothing.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run on the same folder to end.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put back an earlier render of a take that a newer render replaced (kept in OUT/.idcli/superseded).
+
+    The take now at OUT/SHOT/SHOT_tN.png moves aside in its place, so a restore is undone by restoring again.
+    """
+    from ..superseded import list_superseded
+    from ..superseded import restore as restore_take
+
+    def body() -> None:
+        if list_only:
+            versions = [v.as_dict(out_dir) for v in list_superseded(out_dir, take)]
+            if as_json:
+                _emit_json(_ok(out_dir=str(out_dir.absolute()), versions=versions))
+                return
+            for v in versions:
+                _emit(f"{v['name']}  superseded {v['superseded_at']}  key {v['job_key'] or '?'}")
+            if not versions:
+                _emit(f"no earlier render of {take} is kept in {out_dir}")
+            return
+        result = restore_take(out_dir, take, key, wait=wait)
+        if as_json:
+            _emit_json(_ok(out_dir=str(out_dir.absolute()), **result))
+            return
+        aside = f"; the take it replaced is kept as {result['moved_aside']}" if result["moved_aside"] else ""
+        _emit(f"restored {result['image']['path']} from {result['name']}{aside}")
+
+    _guarded(body, as_json)
+
+
+# -- provenance: reproduce and verify (docs/provenance.md) ---------------------------------------------------
+
+@app.command()
+def reproduce(
+    target: Annotated[Path, typer.Argument(help="A committed image (PNG) or its sidecar (JSON).",
+                                           show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the re-rendered image into this folder.")]
+    = None,
+    device: DeviceOpt = "auto",
+    face_models: FaceModelsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-render one image from its record alone; exit 0 when identical, 6 when not, 2 when an input is
+    missing or changed (named) or the engine version is no longer supported."""
+    from ..reproduce import reproduce as run_reproduce
+
+    def body() -> None:
+        report = run_reproduce(target, out_dir=out, device=device, face_models=face_models)
+        if as_json:
+            _emit_json(report.as_dict())
+        else:
+            lines = [f"{report.image}: {report.status}"]
+            if not report.identical:
+                lines.append(f"  sha256 recorded {report.recorded_sha256}, now {report.sha256}")
+                if report.max_pixel_difference is not None:
+                    lines.append(f"  largest pixel difference {report.max_pixel_difference}/255 over "
+                                 f"{report.differing_pixels} pixels")
+                lines += [f"  {item['name']}: recorded {item['recorded']}, now {item['now']}"
+                          for item in report.environment]
+            lines += [f"  note: {note}" for note in report.notes]
+            if report.output:
+                lines.append(f"  written to {report.output}")
+            _emit("\n".join(lines))
+        if report.exit_code != EXIT_OK:
+            raise typer.Exit(report.exit_code)
+
+    _guarded(body, as_json)
+
+
+@app.command()
+def verify(
+    out: Annotated[Path, typer.Argument(help="An output folder of idcli render.", show_default=False)],
+    trust: Annotated[Path | None, typer.Option("--trust", help="PEM root certificate(s) to trust for C2PA "
+                                               "signatures (a studio's own CA).", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every image against its sidecar and, for signed ones, its C2PA credentials; exit 0, or 6 when
+    an image fails."""
+    from ..verify import verify_folder
+
+    def body() -> None:
+        report = verify_folder(out, trust)
+        summary = report.as_dict()
+        if as_json:
+            _emit_json(summary)
+        else:
+            lines = []
+            for check in report.images:
+                state = (check.c2pa or {}).get("state")
+                lines.append(f"{'ok' if check.ok else 'FAILED':6} {check.image['path']}"
+                             + (f"  (C2PA {state})" if state else ""))
+                lines += [f"       {problem}" for problem in check.problems]
+            counts = summary["counts"]
+            lines.append(f"{counts['checked']} images checked, {counts['signed']} signed, {counts['failed']} failed")
+            _emit("\n".join(lines))
+        if report.exit_code != EXIT_OK:
+            raise typer.Exit(report.exit_code)
+
+    _guarded(body, as_json)
+

@@ -1,0 +1,161 @@
+"""The review commands over output folders: qa, review, select, export and evaluate (docs/review.md).
+
+Owns recomputing identity QA, the storyboard page, the director's selects, the OTIO animatic and the identity
+figures per run: their options and printing, and how each ends (``_finish_review``: damaged sidecars and unreadable
+images named, exit 2, everything else used); the work is idcli/review/.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import EXIT_INVALID_INPUT
+from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app
+from .output import _emit, _emit_json, _error_object, _failure, _guarded, _ok
+
+OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False)]
+ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
+                                               "[default: the snapshot the last render wrote in OUT/.idcli].",
+                                               show_default=False)]
+
+
+def _finish_review(problems: list[str], document: dict[str, Any] | None = None) -> None:
+    """End a review command: damaged sidecars and unreadable images each named on stderr, then exit 2
+    (everything else was used); with ``document`` (``--json``) one contract document on stdout."""
+    for problem in problems:
+        print(f"idcli: skipped {problem}", file=sys.stderr)
+    message = f"{len(problems)} problem(s) skipped; everything else was used" if problems else ""
+    if document is not None:
+        if problems:
+            error = {**_error_object("InputError", message), "problems": [
+                {"file": p.split(": ", 1)[0], "line": None, "column": None, "field": None,
+                 "message": p.split(": ", 1)[-1], "hint": None} for p in problems]}
+            _emit_json({**_failure(error, EXIT_INVALID_INPUT), **document})
+        else:
+            _emit_json(_ok(**document))
+    if problems:
+        print(f"idcli: {message}", file=sys.stderr)
+        raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+@app.command()
+def qa(
+    out: OutArg,
+    face_models: FaceModelsOpt = None,
+    qa_low_identity: QaLowIdentityOpt = None,
+    qa_leakage: QaLeakageOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run writing the folder to end.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute identity QA for every committed image in OUT; rewrites each sidecar's qa atomically."""
+    from ..review.recheck import recheck
+
+    def body() -> None:
+        result = recheck(out, face_models=face_models, thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+                         wait=wait)
+        if not as_json:
+            flags = ", ".join(f"{k} {v}" for k, v in sorted(result.flags.items())) or "none"
+            _emit(f"{result.checked} images checked, {result.flagged} flagged ({flags}), "
+                  f"{result.without_cast} without a cast → {out}")
+        _finish_review(result.problems, {
+            "out_dir": str(Path(out).absolute()), "checked": result.checked, "flagged": result.flagged,
+            "flags": result.flags, "without_cast": result.without_cast} if as_json else None)
+
+    _guarded(body, as_json)
+
+
+@app.command()
+def review(
+    out: OutArg,
+    shots: ShotsOpt = None,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+) -> None:
+    """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png."""
+    from ..review.page import write_review
+    from ..review.runs import load_run
+
+    def body() -> None:
+        result = write_review(load_run(out, shots))
+        _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
+              f"thumbnails); contact sheet {result.contact_sheet}")
+        if open_page:
+            import webbrowser
+
+            webbrowser.open(result.index.resolve().as_uri())
+        _finish_review(result.problems)
+
+    _guarded(body)
+
+
+@app.command()
+def select(
+    out: OutArg,
+    picks: Annotated[list[str], typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
+                                               show_default=False)],
+) -> None:
+    """Record the director's pick per shot in OUT/selects.json (checked against the committed takes)."""
+    from ..review.selects import select as record_picks
+
+    def body() -> None:
+        current = record_picks(out, picks)
+        _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
+                                                           current.items()) or "no picks"))
+
+    _guarded(body)
+
+
+@app.command()
+def export(
+    out: OutArg,
+    otio_file: Annotated[Path, typer.Option("--otio", help="The OpenTimelineIO file to write (.otio).",
+                                            show_default=False)],
+    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline.")] = 24.0,
+    shots: ShotsOpt = None,
+) -> None:
+    """Write an OTIO animatic: one clip per shot in shot-list order, the selected take, the shot's duration."""
+    from ..review.export import export_otio
+    from ..review.runs import load_run
+
+    def body() -> None:
+        result = export_otio(load_run(out, shots), otio_file, fps)
+        gaps = f", {len(result.gaps)} gap(s) for shots not rendered ({', '.join(result.gaps)})" if result.gaps else ""
+        _emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
+        _finish_review(result.problems)
+
+    _guarded(body)
+
+
+@app.command()
+def evaluate(
+    outs: Annotated[list[Path], typer.Argument(help="One or more output folders, shown side by side.",
+                                               show_default=False)],
+    shots: ShotsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Identity figures per run from the QA in its sidecars: cosines per character, flags, face area, leakage."""
+    from ..review.evaluate import evaluate as summarise_runs
+    from ..review.evaluate import table_rows
+
+    def body() -> None:
+        summaries = summarise_runs(outs, shots)
+        if not as_json:
+            from rich.console import Console
+            from rich.markup import escape
+            from rich.table import Table
+
+            table = Table(title="identity QA by run")
+            table.add_column("")
+            for s in summaries:
+                table.add_column(escape(s.folder), justify="right")
+            for metric, cells in table_rows(summaries):
+                table.add_row(escape(metric), *cells)
+            Console(width=None if sys.stdout.isatty() else 160).print(table)
+        _finish_review([p for s in summaries for p in s.problems],
+                       {"runs": [s.as_dict() for s in summaries]} if as_json else None)
+
+    _guarded(body, as_json)
+

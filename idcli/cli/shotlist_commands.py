@@ -1,0 +1,340 @@
+"""The commands over a shot list: validate, schema, expressions, plan and render.
+
+Owns those commands, what they print about the output folder beyond the jobs (``folder_notes``: unusable
+characters, hand-edited images kept, orphans, superseded renders, another project's renders), and the cells and
+lines of ``plan``'s table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import EXIT_OK
+from .options import (
+    DeviceOpt,
+    ExecutorOpt,
+    FaceModelsOpt,
+    JsonOpt,
+    NoQaOpt,
+    OutOpt,
+    PresetOpt,
+    QaLeakageOpt,
+    QaLowIdentityOpt,
+    RayAddressOpt,
+    ShotListArg,
+    WorkersOpt,
+    _parse_batch_size,
+    _qa_thresholds,
+    app,
+)
+from .output import _emit, _emit_json, _guarded, _ok
+
+
+def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
+    """What a person should know about the output folder beyond the jobs: characters that cannot be used,
+    edited images kept, orphans, superseded renders, another project's renders (plan and render)."""
+    notes = []
+    for problem in document.get("problems") or []:
+        blocked = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "blocked"]
+        where = ":".join(str(x) for x in (problem["file"], problem["line"], problem["column"]) if x is not None)
+        notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
+                     f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
+    modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
+    if modified:
+        notes.append(f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
+                     f"rendered again: {', '.join(modified[:10])}{' ...' if len(modified) > 10 else ''} "
+                     "(--force renders them, moving the edited ones to .idcli/superseded)")
+    orphans = document.get("orphans") or []
+    if orphans:
+        names = [f"{o['shot_id']}_t{o['take']}" for o in orphans]
+        notes.append(f"note: {len(orphans)} image(s) of shots or takes no longer in the shot list are kept in "
+                     f"{folder}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
+    superseded = document.get("superseded") or []
+    if superseded:
+        notes.append(f"note: {len(superseded)} earlier render(s) kept in {folder / '.idcli' / 'superseded'} "
+                     "(idcli restore OUT SHOT_tN puts one back)")
+    if document.get("other_project"):
+        notes.append(f"note: {folder} holds renders of project '{document['other_project']}', not "
+                     f"'{document.get('project')}' (render refuses it without --force)")
+    return notes
+
+
+def _default_out(loaded: Any, out: Path | None) -> Path:
+    return out if out is not None else Path("renders") / loaded.shotlist.project
+
+
+@app.command()
+def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
+             selfies: Annotated[bool, typer.Option("--selfies", help="Also encode the selfies of every character "
+                                                   "the shots name (cached by content) and report one without a "
+                                                   "usable face at its line; plan and render always do.")] = False,
+             as_json: JsonOpt = False) -> None:
+    """Check a shot list; exit 0 when valid, 2 with every problem listed when not.
+
+    Without --selfies this reads no image (fast, for editors and CI): selfie files must exist.
+    """
+    from ..shotlist import load_shotlist
+
+    def body() -> None:
+        loaded = load_shotlist(file)
+        doc = loaded.shotlist
+        from ..plan import take_count
+
+        if selfies:
+            _check_characters(loaded, face_models)
+        # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
+        from ..plates import plate_shots
+
+        plate_shots(loaded, face_models, need_faces=False)
+
+        takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
+        if as_json:
+            notes = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message, "hint": n.hint}
+                     for n in loaded.notes]  # several characters under method 'single', ...
+            _emit_json(_ok(file=str(file), project=doc.project, shot_count=len(doc.shots), job_count=takes,
+                           characters=sorted(doc.characters), **({"notes": notes} if notes else {})))
+        else:
+            _emit(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
+                  f"{len(doc.characters)} characters")
+            for note in loaded.notes:  # several characters under method 'single', ...
+                _emit(f"note: {note.format(loaded.source)}")
+
+    _guarded(body, as_json)
+
+
+def _check_characters(loaded: Any, face_models: str | None) -> None:
+    """Encode the characters the shots name (cached by content); one problem per unusable character."""
+    from ..errors import ModelUnavailableError, ShotListError
+    from ..identity.resolve import resolve_identities
+    from ..plan import shot_characters
+
+    names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
+    failures: dict[str, Any] = {}
+    try:
+        resolve_identities(loaded, names, loaded.shotlist.model.preset, face_models, None, failures)
+    except ModelUnavailableError as exc:
+        # No face models here (a real preset on a machine without insightface's): the document itself
+        # is valid; say what was not checked.
+        print(f"idcli: note: the selfies were not checked: {exc}", file=sys.stderr)
+        return
+    if failures:
+        raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
+
+
+@app.command()
+def schema() -> None:
+    """Print the shot list's JSON Schema (for editors' YAML completion)."""
+    from ..shotlist import json_schema
+
+    _guarded(lambda: _emit(json.dumps(json_schema(), indent=2)))
+
+
+@app.command()
+def expressions(
+    category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category: love, joy, surprise, "
+                                                 "anger, sadness or fear.", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the expression vocabulary: 135 terms by category and subgroup, with default intensity and look."""
+    from ..expressions import terms_in, vocabulary
+
+    def body() -> None:
+        vocab = vocabulary()
+        # Validate --category before printing anything, so that a typo is an error and not an empty list.
+        terms = list(terms_in(category)) if category is not None else [*vocab.values(), vocab.neutral]
+        if as_json:
+            _emit_json(_ok(terms=[t.as_dict() for t in terms]))
+            return
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        console = Console(width=None if sys.stdout.isatty() else 160)
+        for name in dict.fromkeys(t.category for t in terms if t.category in vocab.prototypes):
+            rows = [t for t in terms if t.category == name]
+            table = Table(title=escape(f"{name}: {len(rows)} terms — {vocab.category_descriptions[name]} "
+                                       f"(the label '{name}' means the term '{vocab.prototypes[name]}')"),
+                          title_justify="left")
+            for column in ("subgroup", "term", "intensity", "description"):
+                table.add_column(column, no_wrap=column != "description")
+            for i, term in enumerate(rows):
+                first = i == 0 or rows[i - 1].subgroup != term.subgroup
+                last = i == len(rows) - 1 or rows[i + 1].subgroup != term.subgroup
+                table.add_row(term.subgroup if first else "", term.label, f"{term.default_intensity:.2f}",
+                              escape(term.description), end_section=last)
+            console.print(table)
+        if category is None:
+            console.print(escape(f"neutral (not one of the 135 terms): {vocab.neutral.description}"))
+
+    _guarded(body, as_json)
+
+
+@app.command()
+def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
+         face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
+    from ..run import plan_document, plan_shotlist
+    from ..shotlist import load_shotlist
+
+    def body() -> None:
+        loaded = load_shotlist(file)
+        the_plan, runtime = plan_shotlist(loaded, preset=preset, device=device, face_models=face_models)
+        folder = _default_out(loaded, out)
+        document = plan_document(the_plan, runtime, folder)
+        if as_json:
+            _emit_json(_ok(**document))
+            return
+        for warning in the_plan.warnings:
+            print(f"idcli: warning: {warning}", file=sys.stderr)
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        rows = document["jobs"]
+        table = Table(title=escape(f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
+                                   f"{runtime.device}/{runtime.dtype})"))
+        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group",
+                       "key"):
+            table.add_column(column)
+        style = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta", "modified": "red"}
+        for row in rows:
+            if row["state"] == "blocked":
+                continue  # no key, no size: listed below with the character's problem
+            table.add_row(escape(row["shot_id"]), str(row["take"]), str(row["seed"]),
+                          escape(", ".join(row["conditioning"])),
+                          _size_cell(row), str(row["sampler"]["steps"]),
+                          row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
+                          f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
+                          row["group"], row["job_key"].split(":")[1][:12])
+        Console(width=None if sys.stdout.isatty() else 160).print(table)
+        for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
+            _emit(line)
+        for line in folder_notes(document, folder):
+            _emit(line)
+
+    _guarded(body, as_json)
+
+
+def _size_cell(row: dict[str, Any]) -> str:
+    """The plan table's size: the image's; a plate job's is its plate's (listed below the table)."""
+    plate = row.get("plate")
+    size = plate["size"] if plate is not None else row["size"]
+    return f"{size['width']}x{size['height']}" + (" plate" if plate is not None else "")
+
+
+def _plate_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per plate shot of ``plan``'s table: its plate file, size, and which face is whose."""
+    lines, seen = [], set()
+    for row in rows:
+        plate = row.get("plate")
+        if plate is None or row["shot_id"] in seen:
+            continue
+        seen.add(row["shot_id"])
+        faces = ", ".join(f"{f['character']} at [{', '.join(str(v) for v in f['box'])}]" for f in plate["faces"])
+        lines.append(f"plate {row['shot_id']}: {plate['path']} ({plate['size']['width']}x{plate['size']['height']}, "
+                     f"faces worked at {plate['working_size']}px, strength {plate['strength']:g}): {faces}")
+    return lines
+
+
+def _tokens_cell(tokens: int | None, windows: int) -> str:
+    """The plan table's token count: '?' when unknown, and the windows of a prompt longer than one."""
+    if tokens is None:
+        return "?"
+    return f"{tokens} ({windows}×77)" if windows > 1 else str(tokens)
+
+
+@app.command()
+def render(
+    file: ShotListArg,
+    out: OutOpt = None,
+    preset: PresetOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Images per GPU batch, or 'auto'.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Render again even jobs that are done or whose image was "
+                                        "edited by hand, and into a folder of another project (earlier renders "
+                                        "are kept in OUT/.idcli/superseded).")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Render only this shot id (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
+    face_models: FaceModelsOpt = None,
+    save_masks: Annotated[bool, typer.Option("--save-masks", help="Write each dual-line image's fusion mask over "
+                                             "time as SHOT_tN.mask.png beside it, for review.")] = False,
+    compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet: slower start, maybe "
+                                               "faster batches (docs/performance.md).")] = False,
+    sign: Annotated[bool | None, typer.Option("--sign/--no-sign", help="Sign every image with C2PA content "
+                                              "credentials (certificate and key from the shot list's "
+                                              "provenance.c2pa or IDCLI_C2PA_CERT / IDCLI_C2PA_KEY; "
+                                              "docs/provenance.md) [default: sign when either names them].",
+                                              show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    as_json: JsonOpt = False,
+    no_qa: NoQaOpt = False,
+    qa_low_identity: QaLowIdentityOpt = None,
+    qa_leakage: QaLeakageOpt = None,
+    retake_flagged: Annotated[bool, typer.Option("--retake-flagged", help="Add takes (new deterministic seeds) to "
+                                                 "shots whose every take identity QA flagged, up to --max-takes; "
+                                                 "see docs/review.md.")] = False,
+    max_takes: Annotated[int, typer.Option("--max-takes", help="With --retake-flagged: most takes a shot may "
+                                           "reach.")] = 6,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
+    from ..console import make_progress
+    from ..run import render as run_render
+    from ..run import terminate_as_interrupt
+    from ..shotlist import load_shotlist
+
+    def body() -> None:
+        size = _parse_batch_size(batch_size)
+        loaded = load_shotlist(file)
+        folder = _default_out(loaded, out)
+        progress = make_progress(quiet or dry_run)
+        options: dict[str, Any] = dict(
+            preset=preset, device=device, batch_size=size, force=force, only=only, dry_run=dry_run, wait=wait,
+            face_models=face_models, save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress,
+            qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+            executor=executor, ray_address=ray_address, workers=workers)
+        with terminate_as_interrupt():  # no handler of ours outlives the run
+            if retake_flagged:
+                from ..review.retake import render_with_retakes
+
+                report = render_with_retakes(loaded, folder, max_takes=max_takes, **options)
+            else:
+                report = run_render(loaded, folder, **options)
+        summary = report.as_dict()
+        counts = summary["counts"]
+        if as_json:
+            _emit_json(summary)
+        elif not quiet:
+            tail = f" in {report.seconds:.1f}s" if report.rendered else ""
+            if dry_run:
+                _emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
+            else:
+                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {counts['recovered']} recovered, "
+                      f"{report.failed} failed{tail} → {folder}")
+            if report.model.get("random_weights"):
+                print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
+                      file=sys.stderr)
+            kept = [o for o in report.jobs if o.status == "kept"]
+            for line in folder_notes({**summary, "problems": [], "jobs": [
+                    {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
+                print(line, file=sys.stderr)
+        if not as_json:  # errors, even with --quiet
+            blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in report.jobs
+                       if o.state == "blocked"]
+            for line in folder_notes({"problems": summary["problems"], "jobs": blocked}, folder):
+                print(f"idcli: {line}", file=sys.stderr)
+        if report.error:
+            print(f"idcli: error: {report.error}", file=sys.stderr)
+        if report.exit_code != EXIT_OK:
+            raise typer.Exit(report.exit_code)
+
+    _guarded(body, as_json)
+
