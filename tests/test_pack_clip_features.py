@@ -308,3 +308,16 @@ def test_encode_identity_options_are_checked(selfies: Path, tmp_path: Path) -> N
     result = encode(tmp_path, "--variant", "faceid-plus")
     assert result.exit_code == 2 and "allowed are faceid, faceid-plusv2" in result.output
     assert not (tmp_path / "packs").exists()  # nothing written
+
+
+def test_encode_identity_without_its_image_encoder_names_the_options_that_fix_it(selfies: Path,
+                                                                               tmp_path: Path) -> None:
+    """The encoder's own error names shot-list fields; encode-identity's fix is --image-encoder or models fetch."""
+    (tmp_path / "empty").mkdir()
+    result = encode(tmp_path, "--variant", "faceid-plusv2", "--preset", "sd15", "--image-encoder",
+                    str(tmp_path / "empty"))
+    assert result.exit_code == 4, result.output
+    assert "has no config.json" in result.output and "Traceback" not in result.output
+    assert "with encode-identity: give --image-encoder" in result.output
+    assert "idcli models fetch sd15 --variant faceid-plusv2" in result.output
+    assert not (tmp_path / "packs").exists()  # nothing written

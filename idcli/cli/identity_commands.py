@@ -6,14 +6,16 @@ which CLIP features the pack stores) and summarising a pack; the work is idcli/i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, ModelUnavailableError
 from .options import FaceModelsOpt, JsonOpt, app
 from .output import _emit, _emit_json, _guarded, _ok
 
@@ -58,7 +60,8 @@ def encode_identity(
         except ValueError as exc:
             raise InputError(str(exc)) from None
         out = output or Path(f"{name}.idpack")
-        clip_adapters = _pack_clip_adapters(variant, plus_presets or [], image_encoder, image_encoder_subfolder)
+        with _encoder_fix_for_this_command(plus_presets or []):
+            clip_adapters = _pack_clip_adapters(variant, plus_presets or [], image_encoder, image_encoder_subfolder)
         models = resolve_face_models(face_models)
         analyzer = shared_analyzer(models)
 
@@ -74,8 +77,9 @@ def encode_identity(
                           file=sys.stderr)
                 print("    (largest first; pick another with --face N)", file=sys.stderr)
 
-        result = build_identity(name, list(selfies), analyzer, out, face_index=face, on_selfie=report,
-                                clip_adapters=clip_adapters)
+        with _encoder_fix_for_this_command(plus_presets or []):
+            result = build_identity(name, list(selfies), analyzer, out, face_index=face, on_selfie=report,
+                                    clip_adapters=clip_adapters)
         agg = result.aggregate.record()
         if as_json:
             _emit_json(_ok(**{**result.pack.meta, "pack": str(out), "sha256": result.pack.sha256,
@@ -93,6 +97,20 @@ def encode_identity(
             print("note: synthetic random-weight face models — the identity is for testing only", file=sys.stderr)
 
     _guarded(body, as_json)
+
+
+@contextlib.contextmanager
+def _encoder_fix_for_this_command(presets: list[str]) -> Iterator[None]:
+    """A missing or incomplete image encoder names the shot list's fields as the fix; here the fix is an option."""
+    try:
+        yield
+    except ModelUnavailableError as exc:
+        if "image encoder" not in str(exc):
+            raise
+        preset = presets[0] if presets else "PRESET"
+        raise ModelUnavailableError(f"{exc}\n  with encode-identity: give --image-encoder (a hub id, or a folder "
+                                    f"with config.json and model.safetensors), or run `idcli models fetch {preset} "
+                                    "--variant faceid-plusv2` first") from None
 
 
 def _pack_clip_adapters(variant: str, presets: list[str], image_encoder: str | None, subfolder: str) -> list[Any]:
