@@ -564,6 +564,8 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
                         cast=records, prompt_tokens=prompt_tokens))
     return jobs
+
+
 def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIdentity, adapter: Any,
                 cast: list[tuple[Any, float, ResolvedExpression | None]], known: list[Any],
                 groups: dict[tuple[Any, ...], str], framing: str | None, side: int, takes: int, pick: Any,
@@ -595,6 +597,14 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
                                  tuple(PlateFaceRequest(face.character, tuple(face.box),
                                                         crop_box(face.box, plate.plate.size))
                                        for face in plate.faces), plate.strength)
+    for face in request_plate.faces if warnings is not None else ():
+        (x, y, w, h), (cx, cy, side_px, _) = face.box, face.crop_box
+        if x < cx or y < cy or x + w > cx + side_px or y + h > cy + side_px:
+            # The crop is square and inside the plate: a face box wider than the plate's shorter side
+            # cannot fit, and only its part inside the crop is re-generated.
+            warnings.append(f"shot {shot.id}: the face box [{x}, {y}, {w}, {h}] of '{face.character}' does not fit "
+                            f"in its {side_px}x{side_px} crop (the plate's shorter side); only the part inside "
+                            "the crop is re-generated")
     shot_level = shot_expression(shot)
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)

@@ -492,6 +492,17 @@ def test_a_box_outside_the_plate_stops_render_with_exit_2(shots: Path, tmp_path:
     assert "Traceback" not in result.output and (not out.exists() or not any(out.rglob("*.png")))
 
 
+def test_a_face_box_wider_than_the_plates_short_side_is_said_in_the_plan(shots: Path) -> None:
+    # The crop is a square inside the 760x420 plate: a 500-px-wide box cannot fit in it.
+    shots.write_text(shots.read_text().replace("plate_faces: [0, 1]", "plate_faces: [0, [200, 10, 500, 300]]"))
+    plan = plan_on_cpu(shots)
+    said = [w for w in plan.warnings if "does not fit" in w]
+    assert said == ["shot swapped: the face box [200, 10, 500, 300] of 'mara' does not fit in its 420x420 crop "
+                    "(the plate's shorter side); only the part inside the crop is re-generated"]
+    # Faces that fit are not warned about.
+    assert not any("'theo'" in w and "does not fit" in w for w in plan.warnings)
+
+
 def test_every_sampler_can_start_a_plate_face_part_way(shots: Path, tmp_path: Path) -> None:
     # The engine begins every sampler part-way (midpoint at a grid level): a plate shot may choose any.
     shots.write_text(shots.read_text().replace("    plate_strength: 0.8\n", "    plate_strength: 0.8\n"

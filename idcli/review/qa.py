@@ -14,6 +14,13 @@ exists — and the flags:
 * ``low_identity``: a matched face's cosine to its character is below ``low_identity``;
 * ``leakage``: the leakage is at or above ``leakage``.
 
+**Plate images** (docs/plates.md; the sidecar has a ``plate`` block) are checked by region: a character may
+only be matched to a detected face that overlaps one of its recorded boxes — the face's centre lies inside
+the box grown by ``REGION_MARGIN`` of its width and height on each side. A face overlapping no recorded box is
+the plate's own, untouched person: recorded with ``plate_face`` true and no character, and left out of the
+assignment, the leakage and the flags (``no_face`` then means no face in any recorded box). Plate records
+are version 2 (``plate_face`` on every face); text-to-image records are unchanged, version 1.
+
 Only images with a cast are checked: a shot without characters has no identity to hold. Both thresholds default
 to 0.35, the same-person threshold of identity aggregation (buffalo_l: about 0.4-0.8 for two photos
 of one person, 0.0-0.2 for two people), and are set per run (``--qa-low-identity``,
@@ -24,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +41,8 @@ import numpy as np
 from ..errors import InputError
 
 QA_VERSION = 1
+PLATE_QA_VERSION = 2  # plate images: every face record has ``plate_face``
+REGION_MARGIN = 0.25  # a recorded plate box grown by this share of its width/height on each side
 LOW_IDENTITY = 0.35  # = identity.aggregate.SAME_PERSON_THRESHOLD; not imported, so the two can part later
 LEAKAGE = 0.35
 MAX_FACES = 32  # the largest faces are kept: a crowd must not make the sidecar unbounded
@@ -136,9 +145,49 @@ def leakage_of(cosines: np.ndarray, pairs: Sequence[tuple[int, int]]) -> tuple[f
     return best
 
 
+Box = Sequence[float]  # x, y, width, height in image pixels
+
+
+def plate_regions(plate: Mapping[str, Any] | None) -> dict[str, list[Box]] | None:
+    """character -> its recorded boxes, from a sidecar's (or job's) ``plate`` block; None: not a plate image."""
+    if not isinstance(plate, Mapping):
+        return None
+    regions: dict[str, list[Box]] = {}
+    for face in plate.get("faces") or []:
+        regions.setdefault(str(face["character"]), []).append([float(v) for v in face["box"]])
+    return regions
+
+
+def _in_region(bbox: Sequence[float], box: Box) -> bool:
+    """Whether a detected face (x1, y1, x2, y2) overlaps a recorded box: its centre inside the grown box."""
+    cx, cy = (float(bbox[0]) + float(bbox[2])) / 2, (float(bbox[1]) + float(bbox[3])) / 2
+    x, y, w, h = (float(v) for v in box)
+    return (x - REGION_MARGIN * w <= cx <= x + w + REGION_MARGIN * w
+            and y - REGION_MARGIN * h <= cy <= y + h + REGION_MARGIN * h)
+
+
+def _region_assignment(faces: Sequence[Any], names: Sequence[str], cosines: np.ndarray,
+                       regions: Mapping[str, Sequence[Box]]) -> tuple[list[tuple[int, int]], list[bool]]:
+    """Plate images: the best one-to-one assignment among (face, character) pairs whose face overlaps one
+    of the character's boxes, and per face whether it overlaps no recorded box (the plate's own face).
+    A character without a recorded box may take any face that overlaps some box."""
+    every_box = [box for boxes in regions.values() for box in boxes]
+    plate_face = [not any(_in_region(f.bbox, box) for box in every_box) for f in faces]
+    allowed = np.array([[not plate_face[i] and (name not in regions or any(_in_region(f.bbox, box)
+                                                                           for box in regions[name]))
+                         for name in names] for i, f in enumerate(faces)], dtype=bool).reshape(cosines.shape)
+    # Disallowed pairs cost far more than any cosine gains, so the optimum uses as many allowed pairs as
+    # exist; the disallowed pairs it still has to take (it pairs min(faces, cast)) are dropped.
+    pairs = best_assignment(np.where(allowed, cosines, -1e6))
+    return [(face, character) for face, character in pairs if allowed[face, character]], plate_face
+
+
 def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height: int,
-           thresholds: QAThresholds = QAThresholds()) -> dict[str, Any]:
-    """The QA record of one image from its detected faces (largest first) and its cast."""
+           thresholds: QAThresholds = QAThresholds(),
+           regions: Mapping[str, Sequence[Box]] | None = None) -> dict[str, Any]:
+    """The QA record of one image from its detected faces (largest first) and its cast.
+
+    ``regions`` (``plate_regions``): a plate image's recorded boxes per character; None for text-to-image."""
     faces = list(faces)[:MAX_FACES]
     names = [member.name for member in cast]
     if faces and cast:
@@ -146,7 +195,11 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
             [m.embedding for m in cast]).astype(np.float64).T
     else:
         cosines = np.zeros((len(faces), len(cast)))
-    pairs = best_assignment(cosines)
+    if regions is None:
+        pairs = best_assignment(cosines)
+        plate_face = [False] * len(faces)
+    else:
+        pairs, plate_face = _region_assignment(faces, names, cosines, regions)
     matched = dict(pairs)
     frame = float(width * height)
     face_records = []
@@ -163,12 +216,18 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
             "cosines": {name: round(float(cosines[i, j]), 4) for j, name in enumerate(names)},
             "area_share": round((box[2] - box[0]) * (box[3] - box[1]) / frame, 5) if frame else 0.0,
         })
+        if regions is not None:
+            face_records[-1]["plate_face"] = plate_face[i]
     by_character = {name: {"face": None, "cosine": None} for name in names}
     for face, character in pairs:
         by_character[names[character]] = {"face": face, "cosine": round(float(cosines[face, character]), 4)}
-    leak = leakage_of(cosines, pairs)
+    # The plate's own faces are nobody's to match: they are left out of the leakage and the flags.
+    candidates = [i for i in range(len(faces)) if not plate_face[i]]
+    leak = leakage_of(cosines[candidates], [(candidates.index(f), c) for f, c in pairs])
+    if leak is not None:
+        leak = (leak[0], candidates[leak[1]], leak[2])
     flags = []
-    if cast and not faces:
+    if cast and not candidates:
         flags.append("no_face")
     if any(entry["face"] is None for entry in by_character.values()):
         flags.append("missing_character")
@@ -177,7 +236,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
     if leak is not None and leak[0] >= thresholds.leakage:
         flags.append("leakage")
     return {
-        "version": QA_VERSION,
+        "version": QA_VERSION if regions is None else PLATE_QA_VERSION,
         "cast": names,
         "faces": face_records,
         "characters": by_character,
@@ -261,12 +320,13 @@ class IdentityQA:
                           "image was rendered with (its embedding changed)")
         return pack
 
-    def check(self, rgb: np.ndarray, cast: Sequence[CastMember]) -> dict[str, Any]:
-        """The QA record of one RGB image (uint8, height x width x 3)."""
+    def check(self, rgb: np.ndarray, cast: Sequence[CastMember],
+              regions: Mapping[str, Sequence[Box]] | None = None) -> dict[str, Any]:
+        """The QA record of one RGB image (uint8, height x width x 3); ``regions``: a plate image's boxes."""
         start = time.perf_counter()
         faces = self.analyzer.detect(rgb)
         height, width = rgb.shape[:2]
-        record = assess(faces, cast, width, height, self.thresholds)
+        record = assess(faces, cast, width, height, self.thresholds, regions)
         record["face_models"] = {"hash": self.models.hash, "synthetic": self.models.synthetic}
         record["seconds"] = round(time.perf_counter() - start, 4)
         return record
@@ -278,7 +338,7 @@ class IdentityQA:
         cast = [CastMember(c.name, self.reference(c.name, c.embedding_sha256, c.face_models.get("hash"),
                                                   c.pack_path, c.embedding))
                 for c in job.identities]
-        return self.check(pixels, cast)
+        return self.check(pixels, cast, plate_regions(getattr(job, "plate", None)))
 
     def for_record(self, record: dict[str, Any], rgb: np.ndarray) -> dict[str, Any] | None:
         """QA of a committed image from its sidecar's identity entries; None without a cast."""
@@ -287,7 +347,7 @@ class IdentityQA:
             models = entry.get("face_models") or {}
             cast.append(CastMember(entry["name"], self.reference(entry["name"], entry["embedding_sha256"],
                                                                  models.get("hash"), entry.get("pack_path"))))
-        return self.check(rgb, cast) if cast else None
+        return self.check(rgb, cast, plate_regions(record.get("plate"))) if cast else None
 
 
 def commit_hook(qa: IdentityQA) -> Any:
