@@ -18,6 +18,7 @@ class TimeLeft:
         self.tick = time.perf_counter()
         self.batch_started = self.tick
         self.per_image_evaluation: float | None = None  # seconds, from the batches seen
+        self.first_done = self.tick  # when the current batch's first evaluation ended
 
     def start(self, total: int, already_done: int) -> None:
         self.total, self.done = total, already_done
@@ -28,8 +29,16 @@ class TimeLeft:
         now = time.perf_counter()
         if step <= 1:
             self.batch_started = self.tick  # the previous evaluation's end: the commit thread overlaps
+            self.first_done = now
         self.tick = now
-        per_evaluation = (now - self.batch_started) / max(1, step)
+        if step >= 2:
+            # A batch's first evaluation carries its warm-up (a --compile graph is built there, minutes on
+            # a CPU), so the rate is taken from the evaluations after it.
+            per_evaluation = (now - self.first_done) / (step - 1)
+        elif self.per_image_evaluation is not None:
+            per_evaluation = self.per_image_evaluation * max(1, jobs)  # the rate seen in earlier batches
+        else:
+            per_evaluation = now - self.batch_started
         self.per_image_evaluation = per_evaluation / max(1, jobs)
         later = max(0, self.total - self.done - jobs)  # jobs after this batch
         return (steps - step) * per_evaluation + later * steps * self.per_image_evaluation

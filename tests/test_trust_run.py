@@ -115,6 +115,29 @@ def test_cpu_batch_progress_plain_lines_show_the_step_and_time_left(monkeypatch:
     assert lines[-1] == "  batch of 2: step 2/4, about 1m40s left"
 
 
+def test_time_left_is_not_thrown_off_by_a_slow_first_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under --compile a batch's first evaluation builds the graph (minutes on a CPU): the estimate takes the
+    # rate of the evaluations after it, and a later batch's first step uses the rate already seen.
+    import types
+
+    from idcli import console
+
+    now = [0.0]
+    monkeypatch.setattr(console, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    left = console.TimeLeft()
+    left.start(total=4, already_done=0)
+    now[0] = 300.0
+    left.step(1, 4, 2)  # compiling
+    now[0] = 304.0
+    # After step 2: 2 evaluations of this batch at 4 s, then 2 more images x 4 evaluations x 2 s.
+    assert left.step(2, 4, 2) == pytest.approx(2 * 4 + 2 * 4 * 2)
+    now[0] = 312.0
+    left.step(4, 4, 2)
+    left.advanced(), left.advanced()
+    now[0] = 400.0  # the next batch's first step compiled a new graph
+    assert left.step(1, 4, 2) == pytest.approx(3 * 4)
+
+
 # -- Claims kept or corrected ----------------------------------------------------------------------------
 
 
