@@ -182,7 +182,9 @@ def _qa_html(take: Take) -> str:
         if not isinstance(face, dict):
             continue
         box = ", ".join(str(round(v)) for v in face.get("box") or [] if isinstance(v, int | float))
-        rows.append(f"<tr><td>{i}</td><td>{_e(face.get('character') or '—')}</td>"
+        # A plate image's untouched people (QA records them as plate faces) are not a missing match.
+        who = face.get("character") or ("plate's own" if face.get("plate_face") else "—")
+        rows.append(f"<tr><td>{i}</td><td>{_e(who)}</td>"
                     f"<td>{_figure(face.get('cosine'))}</td><td>{_figure(face.get('area_share'))}</td>"
                     f"<td class=\"box\">{_e(box)}</td></tr>")
     table = ("<table class=\"faces\"><caption>Faces found</caption><thead><tr><th scope=\"col\">#</th>"
