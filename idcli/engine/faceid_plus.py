@@ -41,15 +41,12 @@ import torch
 
 from ..errors import ModelUnavailableError
 from .faceid import (
-    FACEID_EMBED_DIM,
-    FACEID_HIDDEN_DIM,
-    FACEID_NUM_TOKENS,
     FACEID_PROJECTION_KEYS,
     RANDOM_INIT_STD,
     FaceIDState,
     _canonical_safetensors,
     _describe,
-    faceid_layer_keys,
+    faceid_adapter_shapes,
     faceid_lora_shapes,
     install_faceid_lora,
     install_row_scaled_processors,
@@ -78,14 +75,10 @@ def plusv2_adapter_shapes(unet: Any, clip_hidden: int) -> dict[str, tuple[int, .
     """Every key of a FaceID-Plus v2 checkpoint for this UNet and CLIP width, with its shape (published layout)."""
     cad = int(unet.config.cross_attention_dim)
     inner = PLUS_DIM_HEAD * plus_heads(cad)
-    shapes: dict[str, tuple[int, ...]] = {
-        "image_proj.proj.0.weight": (FACEID_HIDDEN_DIM, FACEID_EMBED_DIM),
-        "image_proj.proj.0.bias": (FACEID_HIDDEN_DIM,),
-        "image_proj.proj.2.weight": (FACEID_NUM_TOKENS * cad, FACEID_HIDDEN_DIM),
-        "image_proj.proj.2.bias": (FACEID_NUM_TOKENS * cad,),
-        "image_proj.norm.weight": (cad,),
-        "image_proj.norm.bias": (cad,),
-    }
+    # FaceID's own keys (the ID projection and every layer's to_k_ip/to_v_ip), with the perceiver
+    # resampler's between them, in the order the published checkpoints list them.
+    faceid = faceid_adapter_shapes(unet)
+    shapes = {key: shape for key, shape in faceid.items() if key.startswith("image_proj.")}
     r = f"image_proj.{RESAMPLER}"
     shapes.update({f"{r}proj_in.weight": (cad, clip_hidden), f"{r}proj_in.bias": (cad,),
                    f"{r}proj_out.weight": (cad, cad), f"{r}proj_out.bias": (cad,),
@@ -100,9 +93,7 @@ def plusv2_adapter_shapes(unet: Any, clip_hidden: int) -> dict[str, tuple[int, .
         shapes[f"{layer}0.to_out.weight"] = (cad, inner)
         shapes[f"{layer}1.1.weight"] = (PLUS_FF_MULT * cad, cad)
         shapes[f"{layer}1.3.weight"] = (cad, PLUS_FF_MULT * cad)
-    for key_id, _name, hidden in faceid_layer_keys(unet):
-        shapes[f"ip_adapter.{key_id}.to_k_ip.weight"] = (hidden, cad)
-        shapes[f"ip_adapter.{key_id}.to_v_ip.weight"] = (hidden, cad)
+    shapes.update((key, shape) for key, shape in faceid.items() if key.startswith("ip_adapter."))
     return shapes
 
 
