@@ -150,7 +150,9 @@ def check_fusion(params: FusionParams) -> str | None:
 def key_params(method: str, params: FusionParams, lines: int = 1) -> dict[str, Any]:
     """The parameters that can change a job's pixels under ``method`` with ``lines`` identity lines
     (only those enter the job key)."""
-    if method == "single":
+    if method in ("single", "plate"):
+        # A plate face's mask is its face box's (engine/plates.py), not attention's: no window, threshold,
+        # blur, head cut or exclusivity applies, only how the identity is aggregated.
         return {"aggregation": params.aggregation}
     values = params.as_dict()
     if lines <= 1:

@@ -116,6 +116,21 @@ def test_a_plate_job_key_is_the_text_to_image_key_plus_the_plate(shots: Path, wr
         assert _job(plain, shot_id).key == _job(plan, shot_id).key
 
 
+def test_dual_line_only_parameters_do_not_re_render_plate_shots(shots: Path) -> None:
+    # A plate face's fusion mask is its face mask: the attention window and mask shaping do not touch it.
+    before = plan_on_cpu(shots)
+    text = shots.read_text()
+    shots.write_text(text.replace("defaults: {size: 64x64,", "defaults: {method_params: {fusion_start: 0.5, "
+                                  "mask_threshold: 0.2, mask_exclusivity: 2.0}, size: 64x64,"))
+    after = plan_on_cpu(shots)
+    assert _job(after, "both").key == _job(before, "both").key
+    assert _job(after, "bar").key != _job(before, "bar").key  # dual-line: they change its pixels
+    assert _job(after, "both").key_material["method"]["params"] == {"aggregation": "mean"}
+    shots.write_text(text.replace("defaults: {size: 64x64,", "defaults: {method_params: {aggregation: prepend}, "
+                                  "size: 64x64,"))
+    assert _job(plan_on_cpu(shots), "both").key != _job(before, "both").key  # aggregation does
+
+
 def test_a_plate_used_by_several_shots_is_read_once(shots: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.plates as plates
 
