@@ -694,7 +694,7 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
         def note(self, text: str) -> None:
             progress.note(text)
 
-    commits = CommitQueue(committed)
+    commits = CommitQueue(committed, stops=lambda result: result[1] is not None)  # (done, error)
     try:
         try:
             executor.run(pending, batch_size, save_masks, Sink())

@@ -17,12 +17,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 
+class CommitSkipped(Exception):
+    """A queued commit not run because an earlier one failed (its jobs stay pending for the next run)."""
+
+
 class CommitQueue:
-    def __init__(self, on_done: Callable[[Any], None], depth: int = 2) -> None:
+    def __init__(self, on_done: Callable[[Any], None], depth: int = 2,
+                 stops: Callable[[Any], bool] | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idcli-commit")
         self._waiting: deque[Future[Any]] = deque()
         self._on_done = on_done
         self._depth = depth
+        # Whether a commit's result means the output cannot take more (disk full, permissions): the worker
+        # then runs no later commit, so nothing more is written after the failure, whatever the timing.
+        self._stops = stops
+        self._stopped = False
         # Time spent committing: it overlaps rendering, so only this shows its cost (idcli bench).
         self.busy_seconds = 0.0
         self.commits = 0
@@ -34,9 +43,17 @@ class CommitQueue:
         self._collect(block_while=self._depth)
 
     def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._stopped:
+            raise CommitSkipped()
         start = time.perf_counter()
         try:
-            return fn(*args)
+            result = fn(*args)
+            if self._stops is not None and self._stops(result):
+                self._stopped = True
+            return result
+        except BaseException:
+            self._stopped = True
+            raise
         finally:
             self.busy_seconds += time.perf_counter() - start  # one worker thread: no race
             self.commits += 1

@@ -67,3 +67,31 @@ def test_a_failed_commit_stops_the_queue_but_reports_the_one_already_running() -
     queue.cancel()  # run.py's finally
     queue.close()
     assert handed == [1, 2], "the running commit's result is handed over, the queued one is dropped"
+
+
+def test_after_a_commit_says_the_output_is_unusable_no_later_commit_runs() -> None:
+    # Disk full while committing batch 2: batch 3, already queued, must not start writing into the full
+    # folder however the threads are timed (it stays pending for the next run).
+    ran: list[int] = []
+    release = threading.Event()
+
+    def commit(value: int) -> tuple[int, str | None]:
+        if value == 1:
+            release.wait(5)  # batches 2 and 3 are queued behind this one
+        ran.append(value)
+        return value, "disk full" if value == 2 else None
+
+    def on_done(result: tuple[int, str | None]) -> None:
+        if result[1] is not None:
+            raise OSError(result[1])
+
+    queue = CommitQueue(on_done, depth=5, stops=lambda result: result[1] is not None)
+    for value in (1, 2, 3):
+        queue.submit(commit, value)
+    release.set()
+    queue._pool.shutdown(wait=True)  # let the worker reach every queued commit: the race, decided
+    with pytest.raises(OSError, match="disk full"):
+        queue.drain()
+    queue.cancel()
+    queue.close()
+    assert ran == [1, 2], "the commit queued after the failed one ran"
