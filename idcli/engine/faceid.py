@@ -654,41 +654,57 @@ def load_faceid_adapter(pipe: Any, source: str, weight_name: str, subfolder: str
     ``FaceIDState`` the engine sets before each UNet forward.
     """
     from diffusers.models.embeddings import IPAdapterFaceIDImageProjection
+
+    state, _projection = load_adapter_checkpoint(
+        pipe, source, weight_name, subfolder, allow_pickle=allow_pickle, state=state, label="FaceID",
+        check_layout=check_faceid_layout, projection_class=IPAdapterFaceIDImageProjection, **load_kwargs)
+    return state
+
+
+def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder: str, *, allow_pickle: bool,
+                            state: FaceIDState | None, label: str, check_layout: Any, projection_class: type,
+                            lookup_hint: str = "", **load_kwargs: Any) -> tuple[FaceIDState, Any]:
+    """The loading both FaceID variants share: find the file as ``load_ip_adapter`` would, read it ourselves
+    (safetensors, or a weights-only pickle when allowed), check its key layout with ``check_layout``, hand
+    ``load_ip_adapter`` the state dict without its LoRA, check the projection it built is a
+    ``projection_class``, then install the row-scaled processors and the LoRA. Returns the processors'
+    state and the projection. ``label`` names the variant in errors; ``lookup_hint`` ends a failed lookup's."""
     from diffusers.utils import _get_model_file
 
     where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
     if not weight_name.endswith(".safetensors") and not allow_pickle:
         raise ModelUnavailableError(
-            f"refusing to load the FaceID adapter {where}: it is not a .safetensors "
+            f"refusing to load the {label} adapter {where}: it is not a .safetensors "
             "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
-            "to load it (read with torch.load(weights_only=True)), or convert it to safetensors once with "
-            "`idcli models fetch`")
+            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or convert it to "
+            "safetensors once with `idcli models fetch`")
     try:
         file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
                                     user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
                                     **load_kwargs))
     except (OSError, ValueError) as exc:
-        raise ModelUnavailableError(f"cannot load the FaceID adapter {where}: {_describe(exc)}") from None
+        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {_describe(exc)}{lookup_hint}") \
+            from None
     checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
-    check_faceid_layout(checkpoint, file)
+    check_layout(checkpoint, file)
     without_lora, lora = split_faceid_lora(checkpoint)
     try:
         pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
     except (ValueError, KeyError, RuntimeError) as exc:
-        raise ModelUnavailableError(f"cannot load the FaceID adapter {where} ({file}): {_describe(exc)}") from None
+        raise ModelUnavailableError(f"cannot load the {label} adapter {where} ({file}): {_describe(exc)}") from None
     layers = pipe.unet.encoder_hid_proj.image_projection_layers
-    if len(layers) != 1 or not isinstance(layers[0], IPAdapterFaceIDImageProjection):
+    if len(layers) != 1 or not isinstance(layers[0], projection_class):
         found = ", ".join(type(layer).__name__ for layer in layers)
         pipe.unload_ip_adapter()
-        raise ModelUnavailableError(f"{where} is not an IP-Adapter FaceID checkpoint "
-                                    f"(its projection is {found}, not IPAdapterFaceIDImageProjection)")
+        raise ModelUnavailableError(f"{where} is not an IP-Adapter {label} checkpoint "
+                                    f"(its projection is {found}, not {projection_class.__name__})")
     state = install_row_scaled_processors(pipe.unet, state)
     try:
         install_faceid_lora(pipe.unet, lora, state, file)
     except ModelUnavailableError:
         unload_faceid_adapter(pipe)
         raise
-    return state
+    return state, layers[0]
 
 
 def unload_faceid_adapter(pipe: Any) -> None:

@@ -48,11 +48,7 @@ from .faceid import (
     _describe,
     faceid_adapter_shapes,
     faceid_lora_shapes,
-    install_faceid_lora,
-    install_row_scaled_processors,
-    read_faceid_checkpoint,
-    split_faceid_lora,
-    unload_faceid_adapter,
+    load_adapter_checkpoint,
 )
 
 PLUS_DEPTH = 4  # perceiver blocks: the published checkpoints' and the depth diffusers' loader assumes
@@ -209,45 +205,14 @@ def load_plusv2_adapter(pipe: Any, source: str, weight_name: str, subfolder: str
     ``allow_pickle`` (then weights-only), the state dict goes to ``load_ip_adapter`` without its LoRA.
     """
     from diffusers.models.embeddings import IPAdapterFaceIDPlusImageProjection
-    from diffusers.utils import _get_model_file
 
-    where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
-    if not weight_name.endswith(".safetensors") and not allow_pickle:
-        raise ModelUnavailableError(
-            f"refusing to load the FaceID-Plus v2 adapter {where}: it is not a .safetensors file, and pickle "
-            "checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set model.allow_pickle: true, or "
-            "convert it once with `idcli models fetch`")
-    try:
-        file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
-                                    user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
-                                    **load_kwargs))
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailableError(f"cannot load the FaceID-Plus v2 adapter {where}: {_describe(exc)}. To fix: "
-                                    "`idcli models fetch PRESET --variant faceid-plusv2`, or point model.adapter "
-                                    "at a folder holding the file") from None
-    checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
-    check_plusv2_layout(checkpoint, file)
-    without_lora, lora = split_faceid_lora(checkpoint)
-    try:
-        pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise ModelUnavailableError(f"cannot load the FaceID-Plus v2 adapter {where} ({file}): "
-                                    f"{_describe(exc)}") from None
-    layers = pipe.unet.encoder_hid_proj.image_projection_layers
-    if len(layers) != 1 or not isinstance(layers[0], IPAdapterFaceIDPlusImageProjection):
-        found = ", ".join(type(layer).__name__ for layer in layers)
-        pipe.unload_ip_adapter()
-        raise ModelUnavailableError(f"{where} is not an IP-Adapter FaceID-Plus checkpoint (its projection is "
-                                    f"{found}, not IPAdapterFaceIDPlusImageProjection)")
-    projection = layers[0]
+    state, projection = load_adapter_checkpoint(
+        pipe, source, weight_name, subfolder, allow_pickle=allow_pickle, state=state, label="FaceID-Plus v2",
+        check_layout=check_plusv2_layout, projection_class=IPAdapterFaceIDPlusImageProjection,
+        lookup_hint=". To fix: `idcli models fetch PRESET --variant faceid-plusv2`, or point model.adapter at a "
+                    "folder holding the file", **load_kwargs)
     projection.shortcut = True  # v2 (diffusers' docs: "set to True if using IP-Adapter FaceID Plus v2")
     projection.shortcut_scale = float(shortcut_scale)
-    state = install_row_scaled_processors(pipe.unet, state)
-    try:
-        install_faceid_lora(pipe.unet, lora, state, file)
-    except ModelUnavailableError:
-        unload_faceid_adapter(pipe)
-        raise
     return state, projection
 
 
