@@ -236,6 +236,18 @@ def test_superseded_renders_are_kept(write_shotlist, tmp_path: Path, cached_engi
     assert (out / "a010" / "a010_t2.png").read_bytes() == second_take
 
 
+def test_summary_line_counts_restored_takes(write_shotlist, tmp_path: Path, cached_engine: None) -> None:
+    """An edit undone puts the earlier take back: the human summary says so (it said '0 rendered, 2 skipped')."""
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    assert _render_json(path, out)[0] == 0
+    path.write_text(TEXT_SHOTS.replace("a bar at night", "a bar at noon"))
+    assert _render_json(path, out)[0] == 0
+    path.write_text(TEXT_SHOTS)  # the edit undone
+    human = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+    assert human.exit_code == 0, human.output
+    assert "0 rendered, 2 skipped, 1 restored, 0 recovered, 0 failed" in human.stdout, human.stdout
+
+
 def test_superseding_survives_a_kill_between_the_moves(write_shotlist, tmp_path: Path, cached_engine: None) -> None:
     """Killed after the image moved aside but before its sidecar: the next run moves the sidecar to its pair."""
     path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"

@@ -317,8 +317,10 @@ def render(
             if dry_run:
                 _emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
             else:
-                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {counts['recovered']} recovered, "
-                      f"{report.failed} failed{tail} → {folder}")
+                # Takes put back from .idcli/superseded (an edit undone) are neither rendered nor skipped.
+                restored = f"{counts['restored']} restored, " if counts["restored"] else ""
+                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}"
+                      f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
                 print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
                       file=sys.stderr)
