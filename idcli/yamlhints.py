@@ -7,7 +7,8 @@ string") describe the parser, not the mistake. The three common ones:
   (``{mara}`` alone is the mapping ``{"mara": null}``; with text after it, a syntax error);
 - ``id: 0010``: unquoted digits are a number (``0010`` even an octal 8 in YAML 1.1), so the id is
   no longer the text written;
-- a tab in the indentation: YAML indents with spaces only.
+- a tab in the indentation: YAML indents with spaces only (or, pasted into a value, separates with
+  spaces only).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
     """A plain-words message, hint and position for a YAML syntax error, when it is a known mistake."""
     lines = text.splitlines()
     if "'\\t'" in problem and line is not None:
+        before = lines[line - 1][: column - 1] if column is not None and 1 <= line <= len(lines) else ""
+        if before.strip():  # after text on its line: a tab pasted into a value (from a spreadsheet, say)
+            return ("a tab character outside quotes; YAML separates values with spaces only",
+                    "replace the tab with a space (inside quotes a tab is kept as text)", line, column)
         return ("a tab character is used for indentation; YAML indents with spaces only",
                 "replace the tab(s) at the start of the line with spaces", line, column)
     if line is None:

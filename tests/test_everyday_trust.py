@@ -354,6 +354,11 @@ shots:
     ("  - id: 0010\n    prompt: a pier\n", (7, 9), "'0010' is read as a number (8)", 'quote it: id: "0010"'),
     ("  - id: a\n\tprompt: a pier\n", (8, 1), "a tab character is used for indentation",
      "replace the tab(s) at the start of the line with spaces"),
+    # A tab pasted from a spreadsheet into a prompt is not indentation: it was reported as such.
+    ("  - id: a\n    prompt: a\tpier at dawn\n", (8, 14), "a tab character outside quotes",
+     "replace the tab with a space"),
+    ("  - id: a\n    prompt: a pier\t\n", (8, 19), "a tab character outside quotes",
+     "replace the tab with a space"),
 ])
 def test_hints_for_common_yaml_mistakes(write_shotlist, shots: str, where: tuple[int, int], words: str,
                                         fix: str) -> None:
