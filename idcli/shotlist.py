@@ -41,7 +41,7 @@ from .method import (
 )
 from .method import FRAMINGS as FRAMING_RULES
 from .paths import local_path
-from .suggest import did_you_mean
+from .suggest import closest, did_you_mean
 from .yamlhints import number_problem, placeholder_problem
 from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, read_document
 from .yamlsafe import path_text as _path_text
@@ -701,7 +701,10 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
         return
     if not path.exists():
         siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
-        add(f"{what} '{value}' does not exist", loc, did_you_mean(path.name, siblings))
+        hits = closest(path.name, siblings, n=1)
+        # Suggested as it would be written: in the same folder as the value ('selfies/mara_1.jpg', not 'mara_1.jpg').
+        folder = value[: -len(path.name)] if value.endswith(path.name) else ""
+        add(f"{what} '{value}' does not exist", loc, f"did you mean '{folder}{hits[0]}'?" if hits else "")
     elif not path.is_file():
         add(f"{what} '{value}' is not a regular file", loc)
 

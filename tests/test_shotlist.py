@@ -598,7 +598,7 @@ def test_id_must_be_text(folder: Path) -> None:
 def test_missing_selfie_suggests_a_sibling(folder: Path) -> None:
     text = variant("selfies/alice_1.jpg,", "selfies/alice1.jpg,")
     rejected(folder, text, "^selfies/alice1.jpg", "characters.alice.selfies[0]",
-             "selfie 'selfies/alice1.jpg' does not exist", "did you mean 'alice_1.jpg'?")
+             "selfie 'selfies/alice1.jpg' does not exist", "did you mean 'selfies/alice_1.jpg'?")
 
 
 def test_missing_selfie_in_a_missing_folder(folder: Path) -> None:
