@@ -79,7 +79,7 @@ def check_safe_id(value: str, what: str = "id") -> str:
     if "/" in value or "\\" in value or value in {".", ".."} or ".." in value:
         raise ValueError(f"{what} '{value}' is a path; use letters, digits, '_', '-' and '.'")
     if not SAFE_ID.fullmatch(value):
-        raise ValueError(f"{what} '{value}' is not a safe file name: 1-64 of letters, digits, '_', "
+        raise ValueError(f"{what} '{value}' is not a safe file name: 1-64 of ASCII letters, digits, '_', "
                          "'-', '.', starting with a letter or digit")
     if value.split(".")[0].lower() in RESERVED_NAMES:
         raise ValueError(f"{what} '{value}' is a reserved device name on Windows")
@@ -140,8 +140,8 @@ def _exact_int(value: Any) -> Any:
 
 def _check_character_name(name: str) -> str:
     if not CHARACTER_NAME.fullmatch(name):
-        raise ValueError(f"character name '{name}' must be 1-32 letters, digits or '_', "
-                         "starting with a letter (it is used as {name} in prompts)")
+        raise ValueError(f"character name '{name}' must be 1-32 ASCII letters, digits or '_', "
+                         "starting with a letter or '_' (it is used as {name} in prompts)")
     return name
 
 

@@ -319,6 +319,7 @@ def test_unsafe_shot_ids(folder: Path, value: str, fragment: str) -> None:
     line = rejected(folder, text, f"id: ^{quoted}", "shots[0].id", fragment)
     if "not a safe file name" in fragment:
         assert "letters, digits, '_', '-', '.'" in line  # says what is allowed
+        assert "ASCII letters" in line  # 'naïve' has only letters, yet is refused: say which letters
 
 
 def test_unsafe_id_message_stays_on_one_line(folder: Path) -> None:
@@ -649,7 +650,7 @@ def test_bad_character_names(folder: Path, name: str) -> None:
     shown = json.loads(name) if name.startswith('"') else name
     shown = shown.replace("\n", "\\n")
     rejected(folder, text, f"  ^{name}:", f"characters.{shown}", f"character name '{shown}'",
-             "must be 1-32 letters, digits or '_'")
+             "must be 1-32 ASCII letters, digits or '_', starting with a letter or '_'")
 
 
 # --- whole-document shapes ----------------------------------------------------------------------
