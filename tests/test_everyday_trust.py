@@ -419,3 +419,22 @@ def test_failures_stay_local(write_shotlist, selfies: Path, tmp_path: Path, cach
     assert (error["line"], error["column"], error["field"]) == (*where, "characters.theo.selfies[0]")
     assert "no face found" in error["message"] and "selfies/theo_1.jpg" in error["message"]
     assert runner.invoke(app, ["validate", str(path)]).exit_code == 0  # without --selfies no image is read
+
+
+def test_each_unusable_character_lists_only_its_own_takes(write_shotlist, selfies: Path, tmp_path: Path,
+                                                           cached_engine: None) -> None:
+    """Two characters without a face: each error names the takes that character fails, not every failed take."""
+    from PIL import Image
+
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")  # no face
+    (selfies / "mara_1.jpg").write_bytes(b"not an image")
+    path, out = write_shotlist(LOCAL_SHOTS), tmp_path / "out"
+    for argv in (["plan", str(path), "--out", str(out), "--device", "cpu"],
+                 ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]):
+        result = runner.invoke(app, argv)
+        lines = [line for line in result.output.splitlines() if "cannot be used" in line]
+        assert len(lines) == 2, result.output
+        mara = next(line for line in lines if "character 'mara'" in line)
+        theo = next(line for line in lines if "character 'theo'" in line)
+        assert mara.endswith("the rest render: m1_t1"), mara
+        assert theo.endswith("the rest render: t1_t1, t1_t2"), theo

@@ -40,7 +40,9 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
     edited images kept, orphans, superseded renders, another project's renders (plan and render)."""
     notes = []
     for problem in document.get("problems") or []:
-        blocked = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "blocked"]
+        # A blocked take's reason is its character's problem, so each problem lists only the takes it fails.
+        blocked = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", [])
+                   if j.get("state") == "blocked" and problem["message"] in (j.get("reason") or "")]
         where = ":".join(str(x) for x in (problem["file"], problem["line"], problem["column"]) if x is not None)
         notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
                      f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
@@ -329,7 +331,7 @@ def render(
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
                 print(line, file=sys.stderr)
         if not as_json:  # errors, even with --quiet
-            blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in report.jobs
+            blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state, "reason": o.error} for o in report.jobs
                        if o.state == "blocked"]
             for line in folder_notes({"problems": summary["problems"], "jobs": blocked}, folder):
                 print(f"idcli: {line}", file=sys.stderr)
