@@ -438,3 +438,17 @@ def test_each_unusable_character_lists_only_its_own_takes(write_shotlist, selfie
         theo = next(line for line in lines if "character 'theo'" in line)
         assert mara.endswith("the rest render: m1_t1"), mara
         assert theo.endswith("the rest render: t1_t1, t1_t2"), theo
+
+
+def test_render_only_other_shots_does_not_report_an_unusable_character_as_failing(
+        write_shotlist, selfies: Path, tmp_path: Path, cached_engine: None) -> None:
+    """--only e1 fails no take of theo's: his selfie's problem is a note, not an error with an empty take list."""
+    from PIL import Image
+
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")  # no face
+    path, out = write_shotlist(LOCAL_SHOTS), tmp_path / "out"
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--only", "e1"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if "character 'theo' cannot be used" in line)
+    assert line.startswith("idcli: note: ") and line.endswith("(no take of this run names it)"), line
+    assert "the rest render: \n" not in result.stderr + "\n"

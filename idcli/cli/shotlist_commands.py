@@ -44,6 +44,9 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
         blocked = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", [])
                    if j.get("state") == "blocked" and problem["message"] in (j.get("reason") or "")]
         where = ":".join(str(x) for x in (problem["file"], problem["line"], problem["column"]) if x is not None)
+        if not blocked:  # only other shots name the character (render --only): worth knowing, fails nothing
+            notes.append(f"note: {where}: {problem['message']} (no take of this run names it)")
+            continue
         notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
                      f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
     modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
