@@ -359,6 +359,14 @@ shots:
      "replace the tab with a space"),
     ("  - id: a\n    prompt: a pier\t\n", (8, 19), "a tab character outside quotes",
      "replace the tab with a space"),
+    # Screenplay-style prompts: a ': ' inside an unquoted value, quotes inside a quoted one, a quote never closed.
+    ("  - id: a\n    prompt: INT. BAR: {mara} waits\n", (8, 13),
+     "':' before a space or the line's end inside an unquoted value",
+     'quote the whole value: prompt: "INT. BAR: {mara} waits"'),
+    ("  - id: a\n    prompt: \"{mara} says \"run\" and leaves\"\n", (8, 13), "ends the value early",
+     "prompt: '{mara} says \"run\" and leaves'"),
+    ("  - id: a\n    prompt: \"{mara} on a pier\n  - id: b\n    prompt: a bar\n", (8, 13),
+     "quoted value is never closed", 'close it where the value ends: prompt: "{mara} on a pier"'),
 ])
 def test_hints_for_common_yaml_mistakes(write_shotlist, shots: str, where: tuple[int, int], words: str,
                                         fix: str) -> None:
