@@ -438,6 +438,41 @@ def _clean_loc(loc: tuple[Any, ...], loaded: LoadedYaml | None = None) -> tuple[
     return kept
 
 
+_SHAPE_KINDS = {"model_type", "dict_type", "list_type", "too_short"}
+
+
+def _written(value: Any) -> str:
+    """What YAML read, in a person's words: 'nothing', "the text 'a room'", 'the number 3' ..."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f"the text '{value if len(value) <= 60 else value[:57] + '...'}'"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return "a list" if isinstance(value, list) else "fields (a mapping)"
+
+
+def _shape_problem(kind: str, loc: PathKey, err: Any) -> tuple[str, str]:
+    """Message and hint for a value of the wrong shape: a mapping or a list expected, or an empty list."""
+    value, key = err.get("input"), loc[-1] if loc else ""
+    if kind == "too_short":
+        least = err.get("ctx", {}).get("min_length", 1)
+        return "the list is empty", f"give at least {least} item{'s' if least != 1 else ''}"
+    if kind == "list_type":
+        if isinstance(value, str) and isinstance(key, str):
+            return (f"a list is expected here, not {_written(value)}",
+                    f"write a list, even of one item: {key}: [{value}]")
+        return (f"a list is expected here, not {_written(value)}",
+                f"one '- ' item per line below '{key}:', or {key}: [a, b]" if isinstance(key, str)
+                else "one '- ' item per line, or [a, b]")
+    entry = "name" if kind == "dict_type" else "field"  # characters, expressions: named entries; else fields
+    where = (f"{key}: {{{entry}: value, ...}}, or one '{entry}: value' per indented line below '{key}:'"
+             if isinstance(key, str) else f"one '{entry}: value' per indented line after the '- '")
+    return f"{entry}s written as '{entry}: value' are expected here, not {_written(value)}", where
+
+
 def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
@@ -482,6 +517,10 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
         elif kind == "string_type" and loc in loaded.plain_scalars:
             # id: 0010 -- YAML read a number (octal 8): say so, and how to quote it.
             message, hint = number_problem(_path_text(loc), loaded.plain_scalars[loc], err.get("input"))
+            line_col = loaded.mark(loc)
+        elif kind in _SHAPE_KINDS:
+            # 'Input should be a valid dictionary or instance of Shot': the parser's words, a class name.
+            message, hint = _shape_problem(kind, loc, err)
             line_col = loaded.mark(loc)
         else:
             message = err["msg"].removeprefix("Value error, ")

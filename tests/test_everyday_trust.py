@@ -460,3 +460,29 @@ def test_render_only_other_shots_does_not_report_an_unusable_character_as_failin
     line = next(line for line in result.stderr.splitlines() if "character 'theo' cannot be used" in line)
     assert line.startswith("idcli: note: ") and line.endswith("(no take of this run names it)"), line
     assert "the rest render: \n" not in result.stderr + "\n"
+
+
+@pytest.mark.parametrize(("text", "where", "words", "fix"), [
+    # One selfie written without the brackets of a list.
+    ("characters:\n  mara: {selfies: selfies/mara_1.jpg}\nshots:\n  - {id: a, prompt: \"{mara}\"}\n", (5, 19),
+     "a list is expected here, not the text 'selfies/mara_1.jpg'", "selfies: [selfies/mara_1.jpg]"),
+    ("characters:\n  mara: {selfies: []}\nshots:\n  - {id: a, prompt: \"{mara}\"}\n", (5, 19),
+     "the list is empty", "at least 1 item"),
+    # A character, the defaults or a shot left empty or written as text: Python class names leaked out.
+    ("characters:\n  mara:\nshots:\n  - {id: a, prompt: \"{mara}\"}\n", (5, 8),
+     "fields written as 'field: value' are expected here, not nothing", "mara: {field: value, ...}"),
+    ("defaults:\nshots:\n  - {id: a, prompt: a room}\n", (4, 10),
+     "fields written as 'field: value' are expected here, not nothing", "defaults: {field: value, ...}"),
+    ("shots:\n  - a room at night\n", (5, 5),
+     "fields written as 'field: value' are expected here, not the text 'a room at night'",
+     "one 'field: value' per indented line"),
+    ("shots:\n", (4, 7), "a list is expected here, not nothing", "one '- ' item per line"),
+])
+def test_shapes_said_in_plain_words(write_shotlist, text: str, where: tuple[int, int], words: str, fix: str) -> None:
+    path = write_shotlist("version: 1\nproject: shapes\nmodel: {preset: tiny-sd}\n" + text)
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 2, result.output
+    error = _one_json_document(result.stdout)["error"]
+    assert (error["line"], error["column"]) == where, error
+    assert words in error["message"] and fix in error["hint"], error
+    assert "instance of" not in result.stderr and "Input should be" not in result.stderr, result.stderr

@@ -515,7 +515,7 @@ def test_expression_intensity_must_be_finite_and_in_range(folder: Path) -> None:
         (f"[{10**40}]", f"[^{10**40}]", "shots[0].seeds[0]", "less than or equal to 4294967295"),
         ("[1.5]", "[^1.5]", "shots[0].seeds[0]", "valid integer"),
         ("[]", "seeds: ^[]", "shots[0].seeds", "at least 1 item"),
-        ("7", "seeds: ^7", "shots[0].seeds", "valid list"),
+        ("7", "seeds: ^7", "shots[0].seeds", "a list is expected here, not the number 7"),
         ("[7, 7]", "seeds: ^[7, 7]", "shots[0].seeds", "the same seed is given twice"),
     ],
 )
