@@ -458,8 +458,9 @@ def _shape_problem(kind: str, loc: PathKey, err: Any) -> tuple[str, str]:
     """Message and hint for a value of the wrong shape: a mapping or a list expected, or an empty list."""
     value, key = err.get("input"), loc[-1] if loc else ""
     if kind == "too_short":
-        least = err.get("ctx", {}).get("min_length", 1)
-        return "the list is empty", f"give at least {least} item{'s' if least != 1 else ''}"
+        least, actual = err.get("ctx", {}).get("min_length", 1), err.get("ctx", {}).get("actual_length", 0)
+        held = "the list is empty" if not actual else f"the list has {actual} item{'s' if actual != 1 else ''}"
+        return held, f"give at least {least} item{'s' if least != 1 else ''}"
     if kind == "list_type":
         if isinstance(value, str) and isinstance(key, str):
             return (f"a list is expected here, not {_written(value)}",
