@@ -479,6 +479,7 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
     seen: set[tuple[Any, ...]] = set()
     errors = [(_clean_loc(tuple(err["loc"]), loaded), err) for err in exc.errors(include_url=False)]
     all_locs = {loc for loc, _err in errors}
+    all_kinds = {(loc, err["type"]) for loc, err in errors}
     for loc, err in errors:
         kind = err["type"]
         if kind.startswith("union") or (loc, kind) in seen:
@@ -488,6 +489,11 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
         # mapping key ('[key]' in the loc) is no union member: it is always reported.
         tagged = loc != tuple(err["loc"]) and "[key]" not in err["loc"]
         if tagged and any(len(other) > len(loc) and other[: len(loc)] == loc for other in all_locs):
+            continue
+        # Likewise 'not an integer' beside the other member's own complaint ('plate_faces: [[1, 2, 3]]': a box
+        # of 3 numbers is no face index either): the member of the value's own type speaks.
+        if tagged and kind.endswith("_type") and any(
+                other == loc and not other_kind.endswith("_type") for other, other_kind in all_kinds):
             continue
         seen.add((loc, kind))
         hint = ""
