@@ -746,6 +746,11 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
         add(f"{what} '{value}': no such user's home folder", loc, "write the file's full path")
         return
     if not path.exists():
+        posix = value.replace("\\", "/")
+        if posix != value and (converted := local_path(posix, base_dir)) is not None and converted.exists():
+            # A shot list written on Windows: here '\\' is a character of the file name, not a separator.
+            add(f"{what} '{value}' does not exist", loc, f"write '/' between folders: '{posix}'")
+            return
         siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
         hits = closest(path.name, siblings, n=1)
         # Suggested as it would be written: in the same folder as the value ('selfies/mara_1.jpg', not 'mara_1.jpg').

@@ -603,6 +603,13 @@ def test_missing_selfie_suggests_a_sibling(folder: Path) -> None:
              "selfie 'selfies/alice1.jpg' does not exist", "did you mean 'selfies/alice_1.jpg'?")
 
 
+def test_selfie_written_with_windows_separators(folder: Path) -> None:
+    # A shot list written on Windows, rendered on a Linux box: '\\' is part of a file name there.
+    text = variant("selfies/alice_1.jpg,", "'selfies\\alice_1.jpg',")
+    rejected(folder, text, "^'selfies\\alice_1.jpg'", "characters.alice.selfies[0]",
+             "selfie 'selfies\\alice_1.jpg' does not exist", "write '/' between folders: 'selfies/alice_1.jpg'")
+
+
 def test_missing_selfie_in_a_missing_folder(folder: Path) -> None:
     text = variant("selfies/bobby_1.jpg", "faces/bobby_1.jpg")
     rejected(folder, text, "^faces/bobby_1.jpg", "characters.bobby.selfies[0]",
