@@ -88,9 +88,10 @@ def test_export_reads_back_with_opentimelineio(out: Path, tmp_path: Path) -> Non
         record = records[(clip.name, meta["take"])]
         assert (meta["job_key"], meta["seed"], meta["prompt"]) == (record["job_key"], record["seed"], record["prompt"])
         reference = clip.media_reference
-        assert isinstance(reference, otio.schema.ImageSequenceReference)
-        assert reference.number_of_images_in_sequence() == 1
-        url = reference.target_url_for_image_number(0)
+        # a still held for the clip: an ExternalReference to the one PNG (what OTIO's adapters and its
+        # bundlers read; an ImageSequenceReference is skipped by otioz/otiod and breaks FCP XML)
+        assert isinstance(reference, otio.schema.ExternalReference)
+        url = reference.target_url
         assert not url.startswith(("/", "file:"))  # relative to the .otio file
         media = (target.parent / unquote(url)).resolve()
         assert media == (out / record["image"]["path"]).resolve() and media.is_file()
@@ -112,6 +113,35 @@ def test_the_otio_tools_open_it_without_warnings(out: Path, tmp_path: Path) -> N
                           capture_output=True, text=True, timeout=120, check=False)
     assert tool.returncode == 0 and tool.stderr == "", tool.stderr
     assert tool.stdout.count("IN BOUNDS") == 3 and "OUT OF BOUNDS" not in tool.stdout
+
+
+def test_the_animatic_bundles_with_its_images_for_editorial(out: Path, tmp_path: Path) -> None:
+    # What an editor does with an animatic from another department: check its media, then pack it with
+    # its images into one .otioz. OTIO resolves relative URLs from the working folder, so from the
+    # .otio file's own folder; a space in the render folder's path must not matter.
+    assert cli("select", out, "sh010=2").exit_code == 0
+    renders = out.rename(out.with_name("sc 12 renders"))
+    edit = tmp_path / "editorial"
+    edit.mkdir()
+    assert cli("export", renders, "--otio", edit / "animatic.otio").exit_code == 0
+    otiotool, otioconvert = BIN / "otiotool", BIN / "otioconvert"
+    if not (otiotool.exists() and otioconvert.exists()):
+        pytest.skip("otiotool/otioconvert are not installed beside this Python")
+    media = subprocess.run([str(otiotool), "-i", "animatic.otio", "--verify-media"], cwd=edit,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert media.returncode == 0 and media.stdout.count("MEDIA EXISTS") == 3, media.stdout + media.stderr
+    bundle = subprocess.run([str(otioconvert), "-i", "animatic.otio", "-o", "animatic.otioz"], cwd=edit,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert bundle.returncode == 0, bundle.stderr
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    timeline = otio.adapters.read_from_file(str(edit / "animatic.otioz"), extract_to_directory=str(unpacked))
+    clips = list(timeline.find_clips())
+    assert [(c.name, c.metadata["idcli"]["take"]) for c in clips] == [("sh010", 2), ("sh020", 1), ("sh030", 1)]
+    for clip in clips:
+        packed = unpacked / unquote(clip.media_reference.target_url)
+        assert packed.is_file(), clip.media_reference
+        assert packed.read_bytes() == (renders / clip.metadata["idcli"]["image"]).read_bytes()
 
 
 def test_export_refuses_bad_input(out: Path, tmp_path: Path) -> None:
