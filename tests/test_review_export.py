@@ -144,6 +144,17 @@ def test_the_animatic_bundles_with_its_images_for_editorial(out: Path, tmp_path:
         assert packed.read_bytes() == (renders / clip.metadata["idcli"]["image"]).read_bytes()
 
 
+def test_export_makes_the_folder_of_the_otio_file(out: Path, tmp_path: Path) -> None:
+    # as docs/review.md writes it: `idcli export renders/sc12 --otio editorial/sc12.otio`
+    target = tmp_path / "editorial" / "sc12" / "sc12.otio"
+    result = cli("export", out, "--otio", target)
+    assert result.exit_code == 0, result.output
+    assert len(list(otio.adapters.read_from_file(str(target)).find_clips())) == 3
+    (tmp_path / "a-file").write_text("", "utf-8")
+    blocked = cli("export", out, "--otio", tmp_path / "a-file" / "x.otio")
+    assert blocked.exit_code == 5 and "a-file" in blocked.stderr and "Traceback" not in blocked.output
+
+
 def test_export_refuses_bad_input(out: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     nothing = cli("export", tmp_path / "empty", "--otio", tmp_path / "a.otio")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from .runs import Run, Take
 
 MAX_FPS = 1000.0
@@ -87,7 +87,7 @@ def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any
 
 
 def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportResult:
-    """Write the animatic atomically to ``otio_path`` (a ``.otio`` file)."""
+    """Write the animatic atomically to ``otio_path`` (a ``.otio`` file), making its folder if needed."""
     import opentimelineio as otio
 
     from ..store import atomic_write
@@ -99,10 +99,12 @@ def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportRes
         raise InputError(f"--fps {fps}: give a frame rate above 0 and up to {MAX_FPS:g}")
     if path.is_dir():
         raise InputError(f"--otio {path}: is a folder")
-    if not path.parent.is_dir():
-        raise InputError(f"--otio {path}: the folder {path.parent} does not exist")
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
+    try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--otio {path}: cannot make the folder {path.parent} ({exc.strerror or exc})") from None
     timeline, result = build_timeline(run, path, fps)
     atomic_write(path, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
     return result
