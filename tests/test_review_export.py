@@ -43,6 +43,7 @@ def cli(*args: str):
 def test_select_records_picks_checked_against_the_committed_takes(out: Path) -> None:
     result = cli("select", out, "sh010=2", "sh030=t1")
     assert result.exit_code == 0, result.output
+    assert "idcli review" not in result.output  # no page yet, nothing to refresh
     data = json.loads((out / "selects.json").read_text("utf-8"))
     keys = {(r["shot_id"], r["take"]): r["job_key"] for r in idcli.read_results(out)}
     assert {s: p["take"] for s, p in data["selects"].items()} == {"sh010": 2, "sh030": 1}
@@ -60,6 +61,18 @@ def test_select_records_picks_checked_against_the_committed_takes(out: Path) -> 
     assert (out / "selects.json").read_bytes() == before  # nothing changed by the refused picks
     assert cli("select", out, "sh010=none").exit_code == 0
     assert set(json.loads((out / "selects.json").read_text("utf-8"))["selects"]) == {"sh030"}
+
+
+def test_select_says_the_storyboard_page_shows_the_picks_once_rewritten(out: Path) -> None:
+    # The page is static: a director who picks takes while it is open sees them after `idcli review`.
+    assert cli("review", out).exit_code == 0
+    page = (out / "review" / "index.html").read_text("utf-8")
+    assert 'class="badge sel"' not in page
+    result = cli("select", out, "sh010=2")
+    assert result.exit_code == 0, result.output
+    assert f"idcli review {out}" in result.output
+    assert cli("review", out).exit_code == 0
+    assert (out / "review" / "index.html").read_text("utf-8").count('class="badge sel"') == 1
 
 
 def test_export_reads_back_with_opentimelineio(out: Path, tmp_path: Path) -> None:

@@ -104,6 +104,10 @@ def select(
         current = record_picks(out, picks)
         _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
                                                            current.items()) or "no picks"))
+        if (Path(out) / "review" / "index.html").is_file():  # the page is static: say how it catches up
+            import shlex
+
+            _emit(f"the storyboard page shows them once rewritten: idcli review {shlex.quote(str(out))}")
 
     _guarded(body)
 
