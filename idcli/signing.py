@@ -307,6 +307,20 @@ def without_manifest(png: bytes) -> bytes | None:
     return b"".join(kept) if found and pos == len(png) else None
 
 
+def carries_manifest(png: bytes) -> bool:
+    """Whether the bytes are a PNG with a ``caBX`` chunk (where C2PA keeps its manifest), from the chunk
+    headers alone. A file that is no PNG, or a PNG cut short before such a chunk, carries none: the C2PA
+    reader would call it ``Invalid`` ("asset could not be parsed"), as if a signature were broken."""
+    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        return False
+    pos = 8
+    while pos + 8 <= len(png):
+        if png[pos + 4:pos + 8] == b"caBX":
+            return True
+        pos += 12 + int.from_bytes(png[pos:pos + 4], "big")
+    return False
+
+
 @dataclass
 class ManifestReport:
     """What the C2PA reader says about one file."""

@@ -109,9 +109,9 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if sha256_bytes(data) != sidecar["image"].get("sha256"):
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
     signed = bool((sidecar.get("c2pa") or {}).get("signed"))
-    from .signing import EXTRA_HINT, ManifestReport, available, read_manifest
+    from .signing import EXTRA_HINT, ManifestReport, available, carries_manifest, read_manifest
 
-    if available():
+    if available() and (signed or carries_manifest(data)):
         manifest = read_manifest(data, trust_pem)
     elif signed:
         check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")

@@ -248,6 +248,22 @@ def test_without_the_provenance_extra_signing_is_refused_and_verify_says_why(wri
     assert result.failed == 1 and "cannot be checked here" in result.images[0].problems[0]
 
 
+def test_verify_counts_a_damaged_unsigned_image_as_damaged_not_as_signed(write_shotlist, tmp_path,
+                                                                         engine_factory) -> None:
+    # An unsigned image overwritten by something that is no PNG, or cut short: the hash check fails it;
+    # it carries no manifest, so it is not "signed" and gets no C2PA verdict (the SDK cannot parse it).
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
+    text, mara = (next(j for j in report.jobs if j.shot_id == s) for s in ("text", "mara"))
+    Path(text.image).write_bytes(b"garbage\n")
+    Path(mara.image).write_bytes(Path(mara.image).read_bytes()[:300])
+    result = verify_folder(out)
+    assert result.failed == 2 and result.as_dict()["counts"]["signed"] == 0
+    for check in result.images:
+        assert check.c2pa is None
+        assert check.problems == ["the image does not match its sidecar's sha256 (changed after it was committed)"]
+
+
 def test_the_provenance_block_is_validated_with_line_numbers(write_shotlist) -> None:
     from idcli.errors import ShotListError
 
