@@ -210,3 +210,29 @@ def test_a_damaged_selects_file_costs_the_selection_not_the_page(out: Path) -> N
     result = review(out)
     assert result.exit_code == 2 and "selects.json: damaged" in result.stderr
     assert len(Page((out / "review" / "index.html").read_text("utf-8")).takes) == 6
+
+
+def test_contact_sheet_labels_stay_inside_their_cells(tmp_path: Path) -> None:
+    # Shot ids may be 64 characters (a studio's naming scheme); four flags make a long line too. Each
+    # label is cut to its cell, so the gutters between cells stay background and no label runs into
+    # its neighbour's.
+    from idcli.review.page import SHEET_CELL, contact_sheet_png
+    from idcli.review.runs import Run, Shot, Take
+
+    def take(shot_id: str) -> Take:
+        return Take(shot_id, 1, "k", 1, "p", (), None, None, None, f"{shot_id}/{shot_id}_t1.png",
+                    f"{shot_id}/{shot_id}_t1.json", 64, 64, "0" * 64, None,
+                    qa={"flags": ["no_face", "missing_character", "low_identity", "leakage"]})
+
+    ids = ["sc0001_sh0010_establishing_lighthouse_exterior_dusk_wide_v002",
+           "sc0001_sh0020_interior_keeper_room_lamp_flicker_closeup_v003", "a", "b"]
+    shots = [Shot(i, [take(i)], None) for i in ids]
+    shots[0].selected = shots[0].takes[0]
+    png = contact_sheet_png(Run(tmp_path, shots, None), {})
+    with Image.open(__import__("io").BytesIO(png)) as sheet:
+        pixels = np.asarray(sheet.convert("RGB")).astype(int)
+    pad = 8
+    for column in range(3):  # the gutter right of each of the first three cells
+        left = pad + column * (SHEET_CELL + pad) + SHEET_CELL
+        gutter = pixels[:, left:left + pad]
+        assert (np.abs(gutter - np.array([22, 22, 26])).max(axis=2) == 0).all(), f"a label crosses gutter {column}"

@@ -138,14 +138,28 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str]) -> bytes:
         else:
             draw.rectangle((x, y, x + SHEET_CELL - 1, y + cell_h - 1), fill=(60, 60, 66))
             draw.text((x + 10, y + cell_h // 2 - 8), "not rendered", fill=(200, 200, 200), font=font)
-        text = shot.id if take is None else f"{shot.id}  t{take.take}" + ("  selected" if shot.selected else "")
+        after = "" if take is None else f"  t{take.take}" + ("  selected" if shot.selected else "")
+        text = _fit(draw, font, shot.id, SHEET_CELL - draw.textlength(after, font=font), middle=True) + after
         draw.text((x, y + cell_h + 4), text, fill=(240, 240, 240), font=font)
         if take is not None and take.flags:
-            draw.text((x, y + cell_h + 21), ", ".join(FLAG_TEXT.get(f, f) for f in take.flags), fill=(255, 120, 90),
-                      font=font)
+            flags = ", ".join(FLAG_TEXT.get(f, f) for f in take.flags)
+            draw.text((x, y + cell_h + 21), _fit(draw, font, flags, SHEET_CELL), fill=(255, 120, 90), font=font)
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _fit(draw: Any, font: Any, text: str, width: float, middle: bool = False) -> str:
+    """``text`` cut with an ellipsis to at most ``width`` pixels, so a label never runs into the next cell.
+    Shot ids are cut in the middle: their start (scene) and end (shot, version) tell them apart."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    for keep in range(len(text) - 1, 0, -1):
+        head = (keep + 1) // 2 if middle else keep
+        cut = text[:head] + "…" + (text[len(text) - (keep - head):] if middle and keep > head else "")
+        if draw.textlength(cut, font=font) <= width:
+            return cut
+    return "…"
 
 
 def _cell_height(run: Run) -> int:
