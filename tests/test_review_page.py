@@ -3,6 +3,7 @@ reported and skipped, thumbnails made once, the contact sheet, and a real headle
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -229,7 +230,7 @@ def test_contact_sheet_labels_stay_inside_their_cells(tmp_path: Path) -> None:
     shots = [Shot(i, [take(i)], None) for i in ids]
     shots[0].selected = shots[0].takes[0]
     png = contact_sheet_png(Run(tmp_path, shots, None), {})
-    with Image.open(__import__("io").BytesIO(png)) as sheet:
+    with Image.open(io.BytesIO(png)) as sheet:
         pixels = np.asarray(sheet.convert("RGB")).astype(int)
     pad = 8
     for column in range(3):  # the gutter right of each of the first three cells
