@@ -214,3 +214,10 @@ def test_evaluate_shows_runs_side_by_side(out: Path, tmp_path: Path) -> None:
     assert areas["close-up"]["mean_area_share"] > areas["medium"]["mean_area_share"]
     table = cli("evaluate", out, strict)
     assert table.exit_code == 0 and "mara: mean cosine" in table.stdout and "leakage" in table.stdout
+    # a damaged sidecar in one of two runs: the message says which run it is in
+    (strict / "sh020" / "sh020_t1.json").write_text("{not json", "utf-8")
+    damaged = cli("evaluate", out, strict)
+    assert damaged.exit_code == 2
+    assert f"skipped {strict.absolute()}/sh020/sh020_t1.json: not valid JSON" in damaged.stderr, damaged.stderr
+    problems = json.loads(cli("evaluate", out, strict, "--json").stdout)["error"]["problems"]
+    assert [p["file"] for p in problems] == [f"{strict.absolute()}/sh020/sh020_t1.json"]

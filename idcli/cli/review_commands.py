@@ -158,7 +158,8 @@ def evaluate(
             for metric, cells in table_rows(summaries):
                 table.add_row(escape(metric), *cells)
             Console(width=None if sys.stdout.isatty() else 160).print(table)
-        _finish_review([p for s in summaries for p in s.problems],
+        # several runs side by side: each problem names its run's folder (its path is relative to it)
+        _finish_review([f"{s.folder}/{p}" if len(summaries) > 1 else p for s in summaries for p in s.problems],
                        {"runs": [s.as_dict() for s in summaries]} if as_json else None)
 
     _guarded(body, as_json)
