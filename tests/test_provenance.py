@@ -219,6 +219,27 @@ def test_bad_credentials_stop_before_anything_renders(case, write_shotlist, tmp_
     assert engine_factory.calls == [] and not out.exists()  # nothing planned, rendered or written
 
 
+def test_an_encrypted_key_without_its_password_names_the_shot_lists_variable(
+        write_shotlist, tmp_path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shot list says where the password is (password_env); the error must name that variable,
+    # not the default one the user did not choose.
+    locked = make_test_ca(tmp_path / "locked", password=b"right horse")
+    monkeypatch.delenv("IDCLI_C2PA_KEY_PASSWORD", raising=False)
+    monkeypatch.delenv("STUDIO_KEY_PASSWORD", raising=False)
+    shots = write_shotlist(SHOTS.replace("shots:\n", f"provenance: {{c2pa: {{cert: {locked.cert}, key: {locked.key}, "
+                                                     "password_env: STUDIO_KEY_PASSWORD}}\nshots:\n"))
+    with pytest.raises(SigningError) as caught:
+        render_on_cpu(shots, tmp_path / "out", engine_factory)
+    assert "no password was given; set STUDIO_KEY_PASSWORD" in str(caught.value)
+    assert "IDCLI_C2PA_KEY_PASSWORD" not in str(caught.value)
+    monkeypatch.setenv("STUDIO_KEY_PASSWORD", "wrong")
+    with pytest.raises(SigningError, match="wrong password in STUDIO_KEY_PASSWORD"):
+        render_on_cpu(shots, tmp_path / "out", engine_factory)
+    monkeypatch.setenv("STUDIO_KEY_PASSWORD", "right horse")
+    report = render_on_cpu(shots, tmp_path / "out", engine_factory, only=["text"])
+    assert json.loads(Path(report.jobs[0].sidecar).read_text())["c2pa"]["signed"]
+
+
 def test_encrypted_key_with_its_password_signs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     locked = make_test_ca(tmp_path / "locked", password=b"right horse")
     credentials = load_credentials(locked.cert, locked.key, b"right horse")
