@@ -168,6 +168,27 @@ def test_export_makes_the_folder_of_the_otio_file(out: Path, tmp_path: Path) -> 
     assert blocked.exit_code == 5 and "a-file" in blocked.stderr and "Traceback" not in blocked.output
 
 
+def test_export_with_an_edited_shot_list_needs_none_of_its_files(out: Path, tmp_path: Path) -> None:
+    # The editor's laptop: the render folder and the shot list with new durations, not the cast's
+    # selfies. --shots reads the order and durations; the files it names are the render's business.
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    shots = laptop / "shots.yaml"
+    shots.write_text(SHOTS.replace("duration: 2.0", "duration: 4.0"), "utf-8")
+    assert not (laptop / "selfies").exists()
+    target = laptop / "animatic.otio"
+    result = cli("export", out, "--otio", target, "--fps", "25", "--shots", shots)
+    assert result.exit_code == 0, result.output
+    track = otio.adapters.read_from_file(str(target)).video_tracks()[0]
+    assert [item.duration().to_frames() for item in track] == [100, 38, 75, 75]
+    page = cli("review", out, "--shots", shots)
+    assert page.exit_code == 0, page.output
+    # what is wrong in the shot list itself is still said, with its line
+    shots.write_text(SHOTS.replace("duration: 2.0", "duration: -1"), "utf-8")
+    bad = cli("export", out, "--otio", target, "--shots", shots)
+    assert bad.exit_code == 2 and "shots.yaml:14:15: shots[0].duration" in bad.stderr, bad.stderr
+
+
 def test_export_refuses_bad_input(out: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     nothing = cli("export", tmp_path / "empty", "--otio", tmp_path / "a.otio")

@@ -61,7 +61,9 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
     if shots_file is not None:
         from ..shotlist import load_shotlist
 
-        return order_of(load_shotlist(shots_file))
+        # Only the order, takes and durations are read: the selfies, packs and plates it names may well be
+        # elsewhere (the editor's laptop has the renders and the shot list, not the cast's photos).
+        return order_of(load_shotlist(shots_file, check_files=False))
     from ..shotlist import DEFAULT_DURATION
     from ..store import OutputStore
 
