@@ -157,6 +157,19 @@ def test_the_animatic_bundles_with_its_images_for_editorial(out: Path, tmp_path:
         assert packed.read_bytes() == (renders / clip.metadata["idcli"]["image"]).read_bytes()
 
 
+@pytest.mark.parametrize(("typed", "rate"), [("23.976", 24000 / 1001), ("29.97", 30000 / 1001), ("25", 25.0),
+                                             ("12", 12.0)])
+def test_export_writes_the_ntsc_rate_an_editor_means(out: Path, tmp_path: Path, typed: str, rate: float) -> None:
+    # `--fps 23.976` means NTSC film rate, 24000/1001: the timeline must carry that rate exactly, or
+    # every timecode tool (OTIO's own to_timecode, EDL and XML adapters) sees a rate that is no SMPTE rate.
+    target = tmp_path / "a.otio"
+    assert cli("export", out, "--otio", target, "--fps", typed).exit_code == 0
+    timeline = otio.adapters.read_from_file(str(target))
+    rates = {item.duration().rate for item in timeline.video_tracks()[0]}
+    assert rates == {rate} and timeline.global_start_time.rate == rate
+    assert timeline.metadata["idcli"]["fps"] == rate
+
+
 def test_export_makes_the_folder_of_the_otio_file(out: Path, tmp_path: Path) -> None:
     # as docs/review.md writes it: `idcli export renders/sc12 --otio editorial/sc12.otio`
     target = tmp_path / "editorial" / "sc12" / "sc12.otio"

@@ -33,6 +33,18 @@ class ExportResult:
     problems: list[str] = field(default_factory=list)
 
 
+def timeline_rate(fps: float) -> float:
+    """The frame rate as editorial means it: ``23.976`` is NTSC film rate 24000/1001 (likewise 29.97,
+    47.952, 59.94), the rate SMPTE timecode and OTIO's adapters know; other rates are kept as given."""
+    import opentimelineio as otio
+
+    RationalTime = otio.opentime.RationalTime
+    if RationalTime.is_valid_timecode_rate(fps):
+        return fps
+    nearest = RationalTime.nearest_valid_timecode_rate(fps)
+    return nearest if abs(nearest - fps) < 0.005 else fps
+
+
 def shot_frames(duration: float, fps: float) -> int:
     """A duration in whole frames: rounded to the nearest frame, at least one."""
     return max(1, round(duration * fps))
@@ -105,6 +117,6 @@ def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportRes
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"--otio {path}: cannot make the folder {path.parent} ({exc.strerror or exc})") from None
-    timeline, result = build_timeline(run, path, fps)
+    timeline, result = build_timeline(run, path, timeline_rate(fps))
     atomic_write(path, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
     return result
