@@ -505,6 +505,9 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
 
     # 1. The record, refused when this idcli no longer makes its engine's pixels; the model by content.
     image_path, sidecar_path, sidecar = locate(target)
+    if out_dir is not None and (Path(out_dir) / image_path.name).resolve() == image_path.resolve():
+        raise ReproduceError(f"--out {out_dir}: holds the image being reproduced, which the re-render would "
+                             "replace (unsigned, and perhaps different); give another folder")
     notes: list[str] = []
     check_supported(sidecar, notes)
     model = resolve_recorded_model(sidecar)

@@ -109,6 +109,18 @@ def test_reproduce_writes_the_image_and_reads_a_png_without_its_sidecar(rendered
     assert alone.identical and alone.sidecar is None
 
 
+def test_out_never_writes_over_the_committed_image(rendered, engine_factory) -> None:
+    # `--out` naming the image's own folder (`cd renders/qs/mara && idcli reproduce mara_t1.png --out .`)
+    # would put the re-render, unsigned and perhaps different, in place of the committed image.
+    job = rendered["mara"]
+    before = Path(job.image).read_bytes()
+    with pytest.raises(ReproduceError, match=r"--out .* the image being reproduced"):
+        reproduce(job.sidecar, out_dir=Path(job.image).parent, engine_factory=engine_factory)
+    assert Path(job.image).read_bytes() == before and engine_factory.calls == [1, 1]  # nothing rendered again
+    result = CliRunner().invoke(app, ["reproduce", str(job.image), "--out", str(Path(job.image).parent)])
+    assert result.exit_code == 2 and Path(job.image).read_bytes() == before
+
+
 def test_a_changed_selfie_or_a_missing_pack_is_named(rendered, selfies, tmp_path, theo_pack,
                                                      engine_factory) -> None:
     shutil.copy(ROOT / "recipes" / "selfies" / "theo_1.jpg", selfies / "mara_2.jpg")
