@@ -117,6 +117,24 @@ def test_thumbnails_are_made_once_and_the_contact_sheet_shows_each_shot(out: Pat
     assert pixels.std() > 20
 
 
+def test_a_retouched_image_gets_a_new_thumbnail(out: Path) -> None:
+    # An artist paints over a take by hand (idcli never renders over it without --force): the page must
+    # show the picture as it is now, not the thumbnail made before the retouch.
+    assert review(out).exit_code == 0
+    image = out / "sh020" / "sh020_t1.png"
+    with Image.open(image) as picture:
+        retouched = picture.convert("RGB")
+    retouched.paste((255, 255, 255), (0, 0, retouched.width, retouched.height))
+    retouched.save(image)
+    again = review(out)
+    assert again.exit_code == 0 and "1 new thumbnails" in again.stdout
+    page = Page((out / "review" / "index.html").read_text("utf-8"))
+    (thumb,) = [link for link in page.links if "thumbs/sh020_t1-" in link]
+    with Image.open(out / "review" / unquote(thumb)) as shown:
+        assert np.asarray(shown.convert("L")).min() > 240  # the white retouch, not the old picture
+    assert len(list((out / "review" / "thumbs").glob("sh020_t1-*.jpg"))) == 1  # the stale one removed
+
+
 def test_a_folder_without_renders_exits_2(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = review(tmp_path / "empty")

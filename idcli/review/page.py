@@ -5,8 +5,8 @@ a file:// URL offline and can be zipped and mailed. Shots in shot-list order, ta
 selected take marked. Keyboard: Tab walks the links; ``j``/``k`` (or ``n``/``p``) move between shots,
 ``f`` to the next shot whose every take is flagged. Everything taken from sidecars is HTML-escaped.
 
-Thumbnails are made once: named after the image's sha256, reused while the image is unchanged; thumbnails
-of images no longer present are removed.
+Thumbnails are made once: named after the sha256 of the image's bytes (not the sidecar's: a retouched image
+gets a new one), reused while the image is unchanged; thumbnails of images no longer present are removed.
 """
 
 from __future__ import annotations
@@ -80,14 +80,21 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
     """The take's thumbnail file name in review/thumbs (made if missing) and whether it was made now."""
     from PIL import Image
 
-    from ..identity.images import ImageError, load_rgb
+    from ..hashing import sha256_bytes
+    from ..identity.images import ImageError, load_rgb, read_image_file
 
-    name = f"{take.stem}-{(take.image_sha256 or '0' * 12)[:12]}.jpg"
+    # Named by the bytes on disk, not the sidecar's sha256: an image retouched by hand after its render
+    # gets a new thumbnail (the page shows the picture the link opens).
+    try:
+        data = read_image_file(root / take.image)
+    except ImageError as exc:
+        raise InputError(str(exc).split(": ", 1)[-1]) from None
+    name = f"{take.stem}-{sha256_bytes(data)[:12]}.jpg"
     target = root / REVIEW_DIR / THUMBS_DIR / name
     if target.is_file() and not target.is_symlink():
         return name, False
     try:
-        rgb = load_rgb(root / take.image)
+        rgb = load_rgb(root / take.image, data)
     except ImageError as exc:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
     image = Image.fromarray(rgb)
