@@ -9,6 +9,7 @@ the caller trusts), and its ``org.idcli.render`` assertion names the sidecar's j
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,19 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         check = check_image(root, sidecar_path, trust_pem)
         if check is not None:
             report.images.append(check)
+    # A take's image left without its sidecar (deleted, or a kill between the two writes) cannot be checked
+    # against it: it fails, rather than pass unseen. Only committed takes' names count (SHOT/SHOT_tN.png).
+    checked = {(root / i.image["path"]).resolve() for i in report.images}
+    for image_path in sorted(root.glob("*/*.png")):
+        if (image_path.parent.name.startswith(".") or not re.fullmatch(
+                rf"{re.escape(image_path.parent.name)}_t\d+\.png", image_path.name)
+                or image_path.resolve() in checked):
+            continue
+        report.images.append(ImageCheck(
+            _file(root, image_path.with_suffix(".json")), _file(root, image_path), ok=False,
+            problems=["no sidecar beside it, so it cannot be checked (idcli render recovers the sidecar from "
+                      "the image's own record)"]))
+    report.images.sort(key=lambda check: check.image["path"])
     return report
 
 

@@ -285,6 +285,25 @@ def test_verify_counts_a_damaged_unsigned_image_as_damaged_not_as_signed(write_s
         assert check.problems == ["the image does not match its sidecar's sha256 (changed after it was committed)"]
 
 
+def test_verify_reports_an_image_whose_sidecar_is_gone(write_shotlist, tmp_path, engine_factory) -> None:
+    # "every image of an output folder": an image left without its sidecar (deleted, or a kill between
+    # the two writes) cannot be checked against it, and must not pass unseen.
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
+    text = next(j for j in report.jobs if j.shot_id == "text")
+    Path(text.sidecar).unlink()
+    (out / "review").mkdir()
+    (out / "review" / "contact-sheet.png").write_bytes(Path(text.image).read_bytes())  # not a take: ignored
+    result = verify_folder(out)
+    assert len(result.images) == 2 and result.failed == 1
+    (bad,) = [i for i in result.images if not i.ok]
+    assert bad.image["path"] == "text/text_t1.png" and "no sidecar" in bad.problems[0]
+    assert "idcli render" in bad.problems[0]
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out)], capture_output=True, text=True,
+                         env=cli_env(), timeout=120)
+    assert run.returncode == 6 and "text/text_t1.png" in run.stdout
+
+
 def test_the_provenance_block_is_validated_with_line_numbers(write_shotlist) -> None:
     from idcli.errors import ShotListError
 
