@@ -135,6 +135,21 @@ def test_a_retouched_image_gets_a_new_thumbnail(out: Path) -> None:
     assert len(list((out / "review" / "thumbs").glob("sh020_t1-*.jpg"))) == 1  # the stale one removed
 
 
+def test_a_two_shot_shows_each_characters_expression(out: Path) -> None:
+    # `expressions: {mara: worry, theo: hope}` is recorded per character (identity[].expression), the
+    # shot-level `expression` is null: the page must still tell the director what was scripted.
+    sidecar = out / "sh010" / "sh010_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    assert record["expression"] is None and [c["name"] for c in record["identity"]] == ["mara", "theo"]
+    for character, label in zip(record["identity"], ["worry", "hope"], strict=True):
+        character["expression"] = {"label": label, "intensity": 0.5}
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert review(out).exit_code == 0
+    text = (out / "review" / "index.html").read_text("utf-8")
+    article = text[text.index('id="take-sh010_t1"'):text.index('id="take-sh010_t2"')]
+    assert "<dt>expression</dt><dd>mara: worry, theo: hope</dd>" in article
+
+
 def test_a_folder_without_renders_exits_2(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = review(tmp_path / "empty")
