@@ -202,6 +202,18 @@ def test_export_with_an_edited_shot_list_needs_none_of_its_files(out: Path, tmp_
     assert bad.exit_code == 2 and "shots.yaml:14:15: shots[0].duration" in bad.stderr, bad.stderr
 
 
+def test_another_projects_shot_list_is_refused(out: Path, tmp_path: Path) -> None:
+    # `--shots sc13.yaml` given for the sc12 renders: every shot would be a gap, an animatic of nothing
+    # that exits 0. Like `render` into another project's folder, it is refused, naming both projects.
+    other = tmp_path / "other.yaml"
+    other.write_text(SHOTS.replace("project: review", "project: sc13"), "utf-8")
+    for command in (["export", out, "--otio", tmp_path / "a.otio"], ["review", out], ["evaluate", out]):
+        result = cli(*command, "--shots", other)
+        assert result.exit_code == 2, (command, result.output)
+        assert "project 'sc13'" in result.stderr and "'review'" in result.stderr, result.stderr
+    assert not (tmp_path / "a.otio").exists()
+
+
 def test_export_refuses_bad_input(out: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     nothing = cli("export", tmp_path / "empty", "--otio", tmp_path / "a.otio")
