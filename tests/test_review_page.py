@@ -150,6 +150,17 @@ def test_a_two_shot_shows_each_characters_expression(out: Path) -> None:
     assert "<dt>expression</dt><dd>mara: worry, theo: hope</dd>" in article
 
 
+def test_open_says_where_the_page_is_when_no_browser_opens(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--open` on a render box over ssh: no browser. Say so, with the page's URL to open elsewhere.
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or False)
+    result = review(out, "--open")
+    assert result.exit_code == 0 and opened == [(out / "review" / "index.html").resolve().as_uri()]
+    assert "no browser could be opened" in result.stderr and opened[0] in result.stderr
+
+
 def test_a_folder_without_renders_exits_2(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = review(tmp_path / "empty")

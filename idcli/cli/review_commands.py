@@ -85,7 +85,9 @@ def review(
         if open_page:
             import webbrowser
 
-            webbrowser.open(result.index.resolve().as_uri())
+            url = result.index.resolve().as_uri()
+            if not webbrowser.open(url):  # a render box over ssh has none: say where the page is
+                print(f"idcli: note: no browser could be opened here; open {url}", file=sys.stderr)
         _finish_review(result.problems)
 
     _guarded(body)
