@@ -86,6 +86,9 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             _file(root, image_path.with_suffix(".json")), _file(root, image_path), ok=False,
             problems=["no sidecar beside it, so it cannot be checked (idcli render recovers the sidecar from "
                       "the image's own record)"]))
+    if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
+        raise InputError(f"{root}: no committed renders to check; give a render's output folder "
+                         "(idcli render FILE --out DIR)")
     report.images.sort(key=lambda check: check.image["path"])
     return report
 

@@ -304,6 +304,20 @@ def test_verify_reports_an_image_whose_sidecar_is_gone(write_shotlist, tmp_path,
     assert run.returncode == 6 and "text/text_t1.png" in run.stdout
 
 
+def test_verify_of_a_folder_without_renders_is_exit_2(write_shotlist, tmp_path, engine_factory) -> None:
+    # `idcli verify renders` (the parent of the output folders) or a typo'd folder: "0 images checked,
+    # 0 failed", exit 0 would let a pipeline's provenance check pass on nothing.
+    from idcli.errors import InputError
+
+    render_on_cpu(write_shotlist(SHOTS), tmp_path / "renders" / "sc12", engine_factory, only=["text"])
+    with pytest.raises(InputError, match="no committed renders to check"):
+        verify_folder(tmp_path / "renders")
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(tmp_path / "renders"), "--json"],
+                         capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 2 and json.loads(run.stdout)["ok"] is False
+    assert verify_folder(tmp_path / "renders" / "sc12").failed == 0
+
+
 def test_the_provenance_block_is_validated_with_line_numbers(write_shotlist) -> None:
     from idcli.errors import ShotListError
 
