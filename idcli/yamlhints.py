@@ -79,7 +79,9 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
                if opened else "close the quote where the value ends")
         return ("this quoted value is never closed; YAML read on to the end of the file", fix, *context_at)
     current = lines[line - 1] if 1 <= line <= len(lines) else ""
-    if "mapping values are not allowed" in problem and (plain := _PLAIN_VALUE.match(current)):
+    plain = _PLAIN_VALUE.match(current)
+    # The colon YAML stopped at lies inside the value (not the key's own: a continuation line 'more: text').
+    if "mapping values are not allowed" in problem and plain and column is not None and column > len(plain["lead"]):
         # 'prompt: INT. BAR: night' — the second ': ' would start a mapping inside the value.
         return (f"a ':' before a space or the line's end inside an unquoted value makes YAML read "
                 f"'{plain['key']}' as holding a mapping",

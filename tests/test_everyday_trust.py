@@ -380,6 +380,14 @@ def test_hints_for_common_yaml_mistakes(write_shotlist, shots: str, where: tuple
     assert f"{path}:{where[0]}:{where[1]}: " in result.stderr and fix in result.stderr
 
 
+def test_a_continuation_line_ending_its_first_word_in_a_colon_gets_no_wrong_fix(write_shotlist) -> None:
+    """'then:' begins a continuation line of the prompt: quoting 'then: night' as a value would be a wrong fix."""
+    path = write_shotlist(HINT_BASE + "  - id: a\n    prompt: a long look at the sea\n      then: night\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and f"{path}:9:" in result.stderr, result.stderr
+    assert "then: \"night\"" not in result.stderr, result.stderr
+
+
 # -- failures stay local --------------------------------------------------------------------------------
 
 LOCAL_SHOTS = """\
