@@ -8,6 +8,7 @@ file, ``line:col``, the field path and what is allowed; nothing is rendered whil
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import string
@@ -474,6 +475,24 @@ def _shape_problem(kind: str, loc: PathKey, err: Any) -> tuple[str, str]:
     return f"{entry}s written as '{entry}: value' are expected here, not {_written(value)}", where
 
 
+def _number_hint(kind: str, loc: PathKey, value: Any, raw: str | None) -> str:
+    """How to write the number a strict field wants, given what YAML read ('8' quoted, 8.0, yes)."""
+    key = loc[-1] if loc and isinstance(loc[-1], str) else None
+    if isinstance(value, bool):
+        return f"'{raw or str(value).lower()}' is read as {str(value).lower()}, not as a number"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        if math.isfinite(number) and (kind == "float_type" or number.is_integer()):
+            return f"write the number without quotes: {key}: {value.strip()}" if key else "write it without quotes"
+        return ""
+    if kind == "int_type" and isinstance(value, float) and value.is_integer():
+        return f"write a whole number: {key}: {int(value)}" if key else "write a whole number"
+    return ""
+
+
 def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
@@ -533,6 +552,8 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             message = err["msg"].removeprefix("Value error, ")
             if kind in {"finite_number"}:
                 message = "must be a finite number (not NaN or infinity)"
+            if kind in {"int_type", "float_type"}:  # types are strict: say how to write the number
+                hint = _number_hint(kind, loc, err.get("input"), loaded.plain_scalars.get(loc))
             line_col = loaded.mark(loc, key="[key]" in err["loc"])  # a bad mapping key: point at it
         line, col = line_col or (None, None)
         problems.append(Problem(message, _path_text(loc), line, col, hint))

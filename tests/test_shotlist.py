@@ -573,6 +573,21 @@ def test_strict_types_in_a_shot(folder: Path, line: str, field: str, fragment: s
 
 
 @pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        ("steps: '8'", "write the number without quotes: steps: 8"),
+        ("guidance: '5.5'", "write the number without quotes: guidance: 5.5"),
+        ("steps: 8.0", "write a whole number: steps: 8"),
+        ("steps: yes", "'yes' is read as true, not as a number"),
+        ("takes: false", "'false' is read as false, not as a number"),
+    ],
+)
+def test_strict_types_say_the_fix(folder: Path, line: str, fix: str) -> None:
+    key, value = line.split(": ")
+    rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", fix)
+
+
+@pytest.mark.parametrize(
     ("value", "fragments"),
     [
         ("true", ("'True' is not allowed", "allowed: 1")),
