@@ -1,0 +1,41 @@
+"""idcli scripted from Python or a shell (the pipeline engineer's tour): the importable names stay what the
+docs say they are, and the command line's stdout, exit codes and JSON documents hold up in pipes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cli_helpers import cli_env
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter (the import order of the test process must not hide anything)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
+
+
+def test_idcli_reproduce_stays_the_function_whatever_was_imported_first() -> None:
+    """``idcli.reproduce`` is the library function, also after its module ``idcli/reproduce.py`` was imported.
+
+    Importing a submodule sets the package attribute of the same name to the module, so the lazy
+    ``idcli.reproduce`` became the module on its second use (``TypeError: 'module' object is not callable``).
+    """
+    done = _python(
+        "import inspect, idcli\n"
+        "first, second = idcli.reproduce, idcli.reproduce\n"
+        "assert inspect.isfunction(first) and second is first, (first, second)\n"
+        "import idcli.reproduce\n"
+        "from idcli.reproduce import ReproduceError, reproduce\n"
+        "assert idcli.reproduce is reproduce, idcli.reproduce\n"
+        "assert issubclass(ReproduceError, idcli.InputError)\n")
+    assert done.returncode == 0, done.stderr
+    # The other order: the module imported before the package's lazy name was ever asked for.
+    done = _python(
+        "import inspect, idcli.reproduce, idcli.run, idcli.results, idcli.verify\n"
+        "import idcli\n"
+        "assert inspect.isfunction(idcli.reproduce), idcli.reproduce\n"
+        "assert idcli.reproduce.__module__ == 'idcli.reproduce'\n"
+        "for name in ('render', 'plan_shotlist', 'read_results', 'verify_folder', 'load_shotlist'):\n"
+        "    assert callable(getattr(idcli, name)), name\n")
+    assert done.returncode == 0, done.stderr
