@@ -4,8 +4,10 @@ docs say they are, and the command line's stdout, exit codes and JSON documents 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from cli_helpers import cli_env
 
@@ -39,3 +41,33 @@ def test_idcli_reproduce_stays_the_function_whatever_was_imported_first() -> Non
         "for name in ('render', 'plan_shotlist', 'read_results', 'verify_folder', 'load_shotlist'):\n"
         "    assert callable(getattr(idcli, name)), name\n")
     assert done.returncode == 0, done.stderr
+
+
+def _exit_code_with_stdout_closed(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``idcli ARGV`` whose stdout reader has gone before the first write (``idcli ... | head -0``)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "idcli", *argv], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, env=cli_env(), cwd=cwd, timeout=300)
+    finally:
+        os.close(write_end)
+
+
+def test_tables_and_version_into_a_closed_pipe_exit_0(write_shotlist, tmp_path: Path) -> None:
+    """``idcli plan FILE | head`` on a long plan, ``idcli expressions | head``, ``idcli --version | true``: the
+    reader leaving early is not the command's failure (rich's console and Typer turned it into exit 1)."""
+    path = write_shotlist("""\
+        version: 1
+        project: pipe
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        shots:
+          - id: a010
+            prompt: "a lighthouse in a storm"
+        """)
+    for argv in (["expressions"], ["plan", str(path), "--out", str(tmp_path / "out"), "--device", "cpu"],
+                 ["--version"]):
+        done = _exit_code_with_stdout_closed(*argv)
+        assert done.returncode == 0, (argv, done.returncode, done.stderr)
+        assert "Traceback" not in done.stderr, (argv, done.stderr)

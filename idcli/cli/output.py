@@ -49,6 +49,21 @@ def _emit(text: str) -> None:
         _stdout_gone()
 
 
+def _stdout_console() -> Any:
+    """A rich console for tables on stdout (the terminal's width, or 160 columns in a pipe or a file).
+
+    rich answers a closed stdout with ``SystemExit(1)``; this one raises BrokenPipeError instead, which
+    :func:`_guarded` treats as the reader having left (``idcli plan FILE | head``: exit 0).
+    """
+    from rich.console import Console
+
+    class _StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _StdoutConsole(width=None if sys.stdout.isatty() else 160)
+
+
 def _emit_json(document: dict[str, Any]) -> None:
     _emit(json.dumps(document, indent=2, ensure_ascii=False))
 

@@ -32,7 +32,7 @@ from .options import (
     _qa_thresholds,
     app,
 )
-from .output import _emit, _emit_json, _guarded, _ok
+from .output import _emit, _emit_json, _guarded, _ok, _stdout_console
 
 
 def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
@@ -150,11 +150,10 @@ def expressions(
         if as_json:
             _emit_json(_ok(terms=[t.as_dict() for t in terms]))
             return
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
-        console = Console(width=None if sys.stdout.isatty() else 160)
+        console = _stdout_console()
         for name in dict.fromkeys(t.category for t in terms if t.category in vocab.prototypes):
             rows = [t for t in terms if t.category == name]
             table = Table(title=escape(f"{name}: {len(rows)} terms — {vocab.category_descriptions[name]} "
@@ -191,7 +190,6 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
             return
         for warning in the_plan.warnings:
             print(f"idcli: warning: {warning}", file=sys.stderr)
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
@@ -211,7 +209,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
                           row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
                           f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
                           row["group"], row["job_key"].split(":")[1][:12])
-        Console(width=None if sys.stdout.isatty() else 160).print(table)
+        _stdout_console().print(table)
         for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
             _emit(line)
         for line in folder_notes(document, folder):
