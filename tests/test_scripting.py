@@ -4,6 +4,7 @@ docs say they are, and the command line's stdout, exit codes and JSON documents 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,3 +72,21 @@ def test_tables_and_version_into_a_closed_pipe_exit_0(write_shotlist, tmp_path: 
         done = _exit_code_with_stdout_closed(*argv)
         assert done.returncode == 0, (argv, done.returncode, done.stderr)
         assert "Traceback" not in done.stderr, (argv, done.stderr)
+
+
+def test_idcli_debug_adds_a_traceback_and_changes_nothing_else(tmp_path: Path) -> None:
+    """IDCLI_DEBUG=1 shows the traceback on stderr; the exit code and the --json document stay the documented
+    ones (it made every error exit 1, which the exit-code table reserves for failed jobs, with no document)."""
+    env = {**cli_env(), "IDCLI_DEBUG": "1"}
+    for argv, code in ((["validate", str(tmp_path / "missing.yaml"), "--json"], 2),
+                       (["render", str(tmp_path / "missing.yaml"), "--batch-size", "0", "--json"], 2),
+                       (["verify", str(tmp_path / "no-such-folder"), "--json"], 2)):
+        done = subprocess.run([sys.executable, "-m", "idcli", *argv], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert done.returncode == code, (argv, done.returncode, done.stderr)
+        document = json.loads(done.stdout)
+        assert document["exit_code"] == code and document["ok"] is False, document
+        assert "Traceback (most recent call last)" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-m", "idcli", "validate", str(tmp_path / "missing.yaml")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" in done.stderr and "no such file" in done.stderr, done.stderr
