@@ -433,15 +433,19 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
 
     # Identity QA (docs/review.md): resolved when there is something to render, before the engine loads.
     check = (lambda: _identity_qa(plan, face_models, qa_thresholds)) if qa else None
+    stopped: Interrupted | None = None
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
                      save_masks, signer, all_takes, loaded, check, backend)
     except KeyboardInterrupt:
-        raise Interrupted(*_INTERRUPT) from None
+        stopped = Interrupted(*_INTERRUPT)
     _report_blocked(plan, report, out)
     order = {take: i for i, take in enumerate(shotlist_takes(loaded))}  # shot-list order, blocked takes too
     report.jobs.sort(key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.seconds = time.perf_counter() - started
+    if stopped is not None:
+        stopped.report = report  # what was settled before the signal: `render --json` still reports it
+        raise stopped
     return report
 
 

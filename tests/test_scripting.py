@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from cli_helpers import cli_env
+from cli_helpers import cli_env, spawn_render
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -90,3 +92,34 @@ def test_idcli_debug_adds_a_traceback_and_changes_nothing_else(tmp_path: Path) -
     done = subprocess.run([sys.executable, "-m", "idcli", "validate", str(tmp_path / "missing.yaml")],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and "Traceback" in done.stderr and "no such file" in done.stderr, done.stderr
+
+
+def test_interrupted_render_json_still_reports_what_was_committed(write_shotlist, tmp_path: Path) -> None:
+    """SIGTERM (a scheduler pre-empting the job) during ``render --json``: the one document keeps the run's
+    report so far — counts and jobs, the committed images among them — beside ``exit_code`` 143 and the
+    ``Interrupted`` error (it held only ``ok``, ``exit_code`` and ``error``: ``d["counts"]`` was a KeyError)."""
+    path, out = write_shotlist("""\
+        version: 1
+        project: preempted
+        model: {preset: tiny-sd}
+        defaults: {size: 128x128, steps: 6, guidance: 4.0, sampler: dpmpp-2m, takes: 3}
+        shots:
+          - {id: k1, prompt: "a lighthouse in a storm"}
+          - {id: k2, prompt: "a bar at night"}
+        """), tmp_path / "out"
+    proc = spawn_render(path, out, "--json", "--quiet")
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/*.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    document = json.loads(stdout)
+    assert document["ok"] is False and document["exit_code"] == 143, document
+    assert document["error"]["type"] == "Interrupted" and "SIGTERM" in document["error"]["message"]
+    assert document["out_dir"] == str(out.absolute()) and document["project"] == "preempted"
+    committed = {p.relative_to(out).as_posix() for p in out.glob("*/*.json")}
+    rendered = {j["sidecar"]["path"] for j in document["jobs"] if j["status"] == "rendered"}
+    assert committed and rendered == committed, (rendered, committed)
+    assert document["counts"]["rendered"] == len(committed) < 6

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import EXIT_OK
+from ..errors import EXIT_OK, Interrupted
 from .options import (
     DeviceOpt,
     ExecutorOpt,
@@ -32,7 +32,7 @@ from .options import (
     _qa_thresholds,
     app,
 )
-from .output import _emit, _emit_json, _guarded, _ok, _stdout_console
+from .output import _emit, _emit_json, _fail, _guarded, _ok, _stdout_console
 
 
 def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
@@ -299,13 +299,20 @@ def render(
             face_models=face_models, save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress,
             qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
             executor=executor, ray_address=ray_address, workers=workers)
-        with terminate_as_interrupt():  # no handler of ours outlives the run
-            if retake_flagged:
-                from ..review.retake import render_with_retakes
+        try:
+            with terminate_as_interrupt():  # no handler of ours outlives the run
+                if retake_flagged:
+                    from ..review.retake import render_with_retakes
 
-                report = render_with_retakes(loaded, folder, max_takes=max_takes, **options)
-            else:
-                report = run_render(loaded, folder, **options)
+                    report = render_with_retakes(loaded, folder, max_takes=max_takes, **options)
+                else:
+                    report = run_render(loaded, folder, **options)
+        except Interrupted as stopped:
+            if as_json and stopped.report is not None:  # the one document: the report so far, and why it stopped
+                _emit_json({**stopped.report.as_dict(), "ok": False, "exit_code": stopped.exit_code,
+                            "error": stopped.as_json()})
+                _fail(stopped.render(), stopped.exit_code)
+            raise
         summary = report.as_dict()
         counts = summary["counts"]
         if as_json:
