@@ -108,6 +108,28 @@ def check_progress(value: Any) -> Any:
     return value
 
 
+def check_qa_thresholds(value: Any) -> Any:
+    """None (the defaults) or a ``QAThresholds``: a bare number would switch QA off image by image."""
+    from .review.qa import QAThresholds
+
+    if value is not None and not isinstance(value, QAThresholds):
+        raise InputError(f"qa_thresholds={_shown(value)}: give idcli.review.qa.QAThresholds(low_identity, "
+                         f"leakage) or None")
+    return value
+
+
+def check_takes(value: Any) -> dict[str, int] | None:
+    """None or {shot id: take count} (``--retake-flagged``'s raised take counts)."""
+    from .shotlist import MAX_TAKES
+
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and type(v) is int and 1 <= v <= MAX_TAKES for k, v in value.items()):
+        raise InputError(f"takes={_shown(value)}: give {{shot id: take count 1..{MAX_TAKES}}} or None")
+    return value
+
+
 def as_loaded_shotlist(value: Any, name: str = "loaded") -> Any:
     """A ``LoadedShotList``, or a path (str or pathlib.Path) to a shot-list file, which is loaded."""
     from .shotlist import LoadedShotList, load_shotlist

@@ -198,6 +198,7 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     dtype = args.check_dtype(dtype)
     face_models = args.check_path_or_none("face_models", face_models)
     on_encode = args.check_callable("on_encode", on_encode)
+    takes = args.check_takes(takes)
     runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
@@ -347,6 +348,8 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
         args.check_bool("sign", sign)
     args.check_progress(progress)
     args.check_callable("engine_factory", engine_factory)
+    args.check_qa_thresholds(qa_thresholds)
+    takes = args.check_takes(takes)
     progress = progress or SilentProgress()
     started = time.perf_counter()
     signer = _signer(loaded, sign)  # credentials are checked before anything is planned or rendered

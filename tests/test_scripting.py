@@ -12,7 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cli_helpers import cli_env, spawn_render
+
+import idcli
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -123,3 +126,32 @@ def test_interrupted_render_json_still_reports_what_was_committed(write_shotlist
     rendered = {j["sidecar"]["path"] for j in document["jobs"] if j["status"] == "rendered"}
     assert committed and rendered == committed, (rendered, committed)
     assert document["counts"]["rendered"] == len(committed) < 6
+
+
+def test_render_checks_qa_thresholds_and_takes(write_shotlist, tmp_path: Path) -> None:
+    """``qa_thresholds=0.3`` (the command's ``--qa-low-identity 0.3``) rendered every image and wrote
+    ``qa.error: "AttributeError: 'float' object has no attribute 'record'"`` into each sidecar, exit 0: QA
+    silently off. Wrong types are now refused before anything is planned or written, as for every argument."""
+    from idcli.review.qa import QAThresholds
+
+    path, out = write_shotlist("""\
+        version: 1
+        project: args
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        shots:
+          - id: a010
+            prompt: "a lighthouse in a storm"
+        """), tmp_path / "out"
+    for kwargs in (dict(qa_thresholds=0.3), dict(qa_thresholds={"low_identity": 0.3}), dict(takes=3),
+                   dict(takes={"a010": "4"}), dict(takes={"a010": 0})):
+        name = next(iter(kwargs))
+        with pytest.raises(idcli.InputError, match=name) as caught:
+            idcli.render(path, out, device="cpu", **kwargs)
+        assert caught.value.exit_code == idcli.EXIT_INVALID_INPUT
+    with pytest.raises(idcli.InputError, match="takes"):
+        idcli.plan_shotlist(path, device="cpu", takes=["a010"])
+    assert not out.exists(), "a refused call wrote nothing"
+    report = idcli.render(path, out, device="cpu", dry_run=True, qa_thresholds=QAThresholds(0.3, 0.4),
+                          takes={"a010": 2})
+    assert report.count("pending") == 2
