@@ -298,3 +298,24 @@ def test_a_plate_job_through_ray_is_byte_identical_to_local(ray_cluster: str, tm
         assert sidecar["executor"]["name"] == "ray" and sidecar["plate"]["size"] == [760, 420]
         assert _without_run_fields(sidecar) == _without_run_fields(_sidecars(tmp_path / "local")[name]), name
         assert sidecar["plate"] == _sidecars(tmp_path / "local")[name]["plate"]
+
+
+# -- worker count ------------------------------------------------------------------------------------------
+
+
+def test_more_workers_than_the_cluster_holds_is_refused_not_a_hang(
+        ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """``workers=3`` on this 2-CPU cluster (one CPU per CPU worker): the third actor could never be scheduled,
+    and the batch handed to it waited for ever (a script hung with no message). Refused before anything is
+    planned or written, with what the cluster holds."""
+    from hang_watchdog import no_hang
+
+    path, out = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"}), tmp_path / "out"
+    with no_hang(60), pytest.raises(idcli.InputError, match=r"--workers 3: the Ray cluster holds 2 .*2 CPUs"):
+        idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=1,
+                     executor=RayBackend(workers=3, engine_factory=engine_factory))
+    assert not out.exists()
+    with no_hang(60), pytest.raises(idcli.InputError, match=r"--workers 5: the Ray cluster holds 4 "):
+        idcli.render(idcli.load_shotlist(path), out, device="cpu",
+                     executor=RayBackend(workers=5, worker_cpus=0.5, engine_factory=engine_factory))
+    assert not out.exists()
