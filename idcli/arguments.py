@@ -88,6 +88,13 @@ def check_path_or_none(name: str, value: Any) -> str | None:
     raise InputError(f"{name}={_shown(value)}: give a path (str or pathlib.Path) or None")
 
 
+def check_path(name: str, value: Any) -> Path:
+    """A file given as a string or path (``reproduce``'s image)."""
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InputError(f"{name}={_shown(value)}: give a path (str or pathlib.Path)")
+    return Path(value)
+
+
 def check_out_dir(value: Any, name: str = "out_dir") -> Path:
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
         raise InputError(f"{name}={_shown(value)}: give the output folder as a str or pathlib.Path")

@@ -366,7 +366,13 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
 
 def _backend(executor: Any, ray_address: str | None, workers: int | None, engine_factory: Any) -> Any:
     """The Ray backend of a run (None: the local executor)."""
+    if executor is None:
+        return None
     if not isinstance(executor, str):
+        if not callable(getattr(executor, "executor", None)):
+            from .errors import InputError
+
+            raise InputError(f"executor={executor!r}: give 'local', 'ray' or an idcli.executors.ray.RayBackend")
         return executor
     from .executors import check_executor
 

@@ -57,7 +57,10 @@ class VerifyReport:
 
 def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> VerifyReport:
     """Check every committed image of ``out_dir`` (``trust``: a PEM file of root certificates)."""
-    root = Path(out_dir)
+    from . import arguments as args
+
+    root = args.check_out_dir(out_dir)
+    trust = args.check_path_or_none("trust", trust)
     if not root.is_dir():
         raise InputError(f"{root}: no such output folder")
     trust_pem = None

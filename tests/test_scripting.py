@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli_env, spawn_render
+from cli_helpers import ROOT, cli_env, spawn_render
 
 import idcli
 
@@ -155,3 +155,22 @@ def test_render_checks_qa_thresholds_and_takes(write_shotlist, tmp_path: Path) -
     report = idcli.render(path, out, device="cpu", dry_run=True, qa_thresholds=QAThresholds(0.3, 0.4),
                           takes={"a010": 2})
     assert report.count("pending") == 2
+
+
+def test_reproduce_verify_and_executor_arguments_are_checked(tmp_path: Path) -> None:
+    """The exported ``idcli.reproduce`` and ``idcli.verify_folder``, and ``render(executor=...)``, raise
+    InputError (exit 2) for arguments of the wrong type, as every public function does (they raised
+    TypeError / AttributeError)."""
+    calls = {
+        "target": lambda: idcli.reproduce(5),  # type: ignore[arg-type]
+        "out_dir": lambda: idcli.reproduce(tmp_path / "a.png", out_dir=5),  # type: ignore[arg-type]
+        "face_models": lambda: idcli.reproduce(tmp_path / "a.png", face_models=5),  # type: ignore[arg-type]
+        "engine_factory": lambda: idcli.reproduce(tmp_path / "a.png", engine_factory=5),  # type: ignore[arg-type]
+        "out_dir=": lambda: idcli.verify_folder(5),  # type: ignore[arg-type]
+        "trust": lambda: idcli.verify_folder(tmp_path, trust=5),  # type: ignore[arg-type]
+        "executor": lambda: idcli.render(ROOT / "recipes" / "quickstart.yaml", tmp_path / "out", executor=5),
+    }
+    for name, call in calls.items():
+        with pytest.raises(idcli.InputError, match=name) as caught:
+            call()
+        assert caught.value.exit_code == idcli.EXIT_INVALID_INPUT, name
