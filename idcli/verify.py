@@ -71,7 +71,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             raise InputError(f"--trust {trust}: cannot read a PEM file there") from None
         if "BEGIN CERTIFICATE" not in trust_pem:
             raise InputError(f"--trust {trust}: holds no PEM certificate")
-    report = VerifyReport(str(root), trust=str(trust) if trust else None)
+    report = VerifyReport(str(root.absolute()), trust=str(trust) if trust else None)
     for sidecar_path in sorted(root.glob("*/*.json")):
         check = check_image(root, sidecar_path, trust_pem)
         if check is not None:

@@ -174,3 +174,12 @@ def test_reproduce_verify_and_executor_arguments_are_checked(tmp_path: Path) -> 
         with pytest.raises(idcli.InputError, match=name) as caught:
             call()
         assert caught.value.exit_code == idcli.EXIT_INVALID_INPUT, name
+
+
+def test_verify_json_out_dir_is_absolute_like_every_other_document(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract's ``out_dir`` is absolute (plan, render, restore, qa, evaluate); verify's was as given."""
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    document = idcli.verify_folder("out").as_dict()
+    assert document["out_dir"] == str(tmp_path / "out") and document["ok"] is True, document
