@@ -7,6 +7,7 @@ lines of ``plan``'s table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -300,7 +301,9 @@ def render(
             qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
             executor=executor, ray_address=ray_address, workers=workers)
         try:
-            with terminate_as_interrupt():  # no handler of ours outlives the run
+            # stdout holds only the summary or the one --json document: what libraries print during the run
+            # goes to stderr (Ray's driver prints its workers' failures, "(raylet) Task ... failed", on stdout).
+            with terminate_as_interrupt(), contextlib.redirect_stdout(sys.stderr):
                 if retake_flagged:
                     from ..review.retake import render_with_retakes
 
