@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import (
     EXIT_CHECK_FAILED,
+    EXIT_INTERNAL_ERROR,
     EXIT_INTERRUPTED,
     EXIT_INVALID_INPUT,
     EXIT_JOBS_FAILED,
@@ -80,7 +81,7 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 
-__all__ = ["EXIT_CHECK_FAILED",
+__all__ = ["EXIT_CHECK_FAILED", "EXIT_INTERNAL_ERROR",
            "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOBS_FAILED", "EXIT_MODEL_UNAVAILABLE", "EXIT_OK",
            "EXIT_OUTPUT_BUSY", "EXIT_OUTPUT_UNUSABLE", "EXIT_TERMINATED", "ExecutorUnavailableError", "IdcliError",
            "InputError", "Interrupted", "ModelUnavailableError", "OutputBusyError", "OutputError",

@@ -17,6 +17,7 @@ EXIT_OUTPUT_BUSY = 3
 EXIT_MODEL_UNAVAILABLE = 4
 EXIT_OUTPUT_UNUSABLE = 5  # the output folder cannot be written (read-only, a file in the way, disk full)
 EXIT_CHECK_FAILED = 6  # idcli verify found an image that fails; idcli reproduce made a different image
+EXIT_INTERNAL_ERROR = 70  # a bug in idcli (sysexits' EX_SOFTWARE): never 1, which means failed jobs
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 

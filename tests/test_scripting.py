@@ -183,3 +183,33 @@ def test_verify_json_out_dir_is_absolute_like_every_other_document(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     document = idcli.verify_folder("out").as_dict()
     assert document["out_dir"] == str(tmp_path / "out") and document["ok"] is True, document
+
+
+def test_an_internal_error_is_exit_70_not_the_jobs_failed_code(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug inside idcli (any exception that is not one of its errors) ended as Python's exit 1 — which the
+    exit-code table reserves for "some jobs failed, the rest are kept" — with a traceback and, under
+    --json, no document. It is exit 70 (sysexits' EX_SOFTWARE), one message, and the document."""
+    import idcli.shotlist
+    from idcli.cli import main
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(idcli.shotlist, "load_shotlist", broken)
+    for argv in (["idcli", "validate", "shots.yaml", "--json"], ["idcli", "validate", "shots.yaml"]):
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as ended:
+            main()
+        assert ended.value.code == idcli.EXIT_INTERNAL_ERROR == 70
+        out, err = capsys.readouterr()
+        assert "RuntimeError: a bug" in err and "IDCLI_DEBUG=1" in err and "Traceback" not in err, err
+        if "--json" in argv:
+            document = json.loads(out)
+            assert document["exit_code"] == 70 and document["error"]["type"] == "InternalError", document
+        else:
+            assert out == ""
+    monkeypatch.setenv("IDCLI_DEBUG", "1")
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 70 and "Traceback" in capsys.readouterr().err
