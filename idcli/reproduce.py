@@ -80,6 +80,8 @@ def locate(target: str | Path) -> tuple[Path, Path | None, dict[str, Any]]:
         if not isinstance(image_record, dict) or not image_record.get("path"):
             raise ReproduceError(f"{target}: not an idcli sidecar (no image path)")
         image = target.parent / Path(str(image_record["path"])).name
+        if not image.is_file() and target.with_suffix(".png").is_file():  # a superseded take: SHOT_tN.KEY.png
+            image = target.with_suffix(".png")
         return image, sidecar_path, record
     sidecar_path = target.with_suffix(".json")
     if sidecar_path.is_file():
@@ -409,15 +411,22 @@ def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> list[di
 
     A batch's float rounding depends on its shape and rows (CPU float32 agrees to ~1e-6, enough to move a
     few pixels by 1/255), so an exact reproduction renders the same batch. Its members are the sidecars
-    of the same output folder with the same batch size and the same start and finish times.
+    of the same output folder with the same batch size and the same start and finish times, including
+    takes a later render replaced (kept in ``.idcli/superseded/``: editing one shot of a batch must not
+    cost its neighbours their exact reproduction); a take at its final path wins over a superseded copy.
     """
+    from .superseded import SUPERSEDED
+
     batch, timing = sidecar.get("batch") or {}, sidecar.get("timing") or {}
     size = batch.get("size")
     if sidecar_path is None or not isinstance(size, int) or size <= 1 or not timing.get("started"):
         return None
     root = sidecar_path.parent.parent
+    if root.parts[-len(SUPERSEDED.parts):] == SUPERSEDED.parts:  # the sidecar of a superseded take
+        root = root.parent.parent
     found: dict[int, dict[str, Any]] = {}
-    for path in sorted(root.glob("*/*.json")):
+    paths = sorted((root / SUPERSEDED).glob("*/*.json")) + sorted(root.glob("*/*.json"))
+    for path in paths:
         try:
             other = json.loads(safeio.read_regular(path, MAX_SIDECAR_BYTES, follow_links=False))
         except (safeio.NotRegularFile, ValueError, RecursionError):
@@ -502,6 +511,9 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     args.check_callable("engine_factory", engine_factory)
     # 1. The record, refused when this idcli no longer makes its engine's pixels; the model by content.
     image_path, sidecar_path, sidecar = locate(target)
+    if out_dir is not None and (Path(out_dir) / image_path.name).resolve() == image_path.resolve():
+        raise ReproduceError(f"--out {out_dir}: holds the image being reproduced, which the re-render would "
+                             "replace (unsigned, and perhaps different); give another folder")
     notes: list[str] = []
     check_supported(sidecar, notes)
     model = resolve_recorded_model(sidecar)

@@ -508,12 +508,16 @@ def placeholders(text: str) -> list[str]:
     return names
 
 
-def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> list[Problem]:
+def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_files: bool = True) -> list[Problem]:
     problems: list[Problem] = []
 
     def add(message: str, loc: PathKey, hint: str = "", key: bool = False) -> None:
         line, col = loaded.mark(loc, key=key) or (None, None)
         problems.append(Problem(message, _path_text(loc), line, col, hint))
+
+    def add_file(message: str, loc: PathKey, hint: str = "", key: bool = False) -> None:
+        if check_files:  # the files a shot list names (selfies, packs, plates, models, keys)
+            add(message, loc, hint, key)
 
     def check_placeholders(text: str | None, loc: PathKey) -> None:
         if text is None:
@@ -549,7 +553,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
             add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
         _check_expression(shot, ("shots", i), add)
         _check_cast(shot, doc.defaults, ("shots", i), add)
-        _check_plate_fields(shot, ("shots", i), base_dir, add)
+        _check_plate_fields(shot, ("shots", i), base_dir, add, add_file)
         broken = check_fusion(shot_fusion(shot, doc.defaults))
         # Blame the shot's own method_params when they set the window, else the defaults (reported once).
         own = explicit_params(shot.method_params) or {}
@@ -561,24 +565,24 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path) -> lis
 
     for name, character in doc.characters.items():
         for j, selfie in enumerate(character.selfies or []):
-            _check_file(base_dir, selfie, ("characters", name, "selfies", j), "selfie", add)
+            _check_file(base_dir, selfie, ("characters", name, "selfies", j), "selfie", add_file)
         if character.identity is not None:
-            _check_file(base_dir, character.identity, ("characters", name, "identity"), "identity pack", add)
+            _check_file(base_dir, character.identity, ("characters", name, "identity"), "identity pack", add_file)
 
     spec = doc.model
     if spec.preset.startswith("tiny-") and (spec.id or spec.revision):
         add(f"preset '{spec.preset}' builds its own random weights and takes no id or revision",
             ("model", "id" if spec.id else "revision"), "remove it, or use preset sd15 / sdxl")
     if spec.id is not None and not spec.preset.startswith("tiny-"):
-        _check_source(base_dir, spec.id, ("model", "id"), add)
+        _check_source(base_dir, spec.id, ("model", "id"), add_file)
     if spec.adapter is not None and spec.adapter.id is not None:
-        _check_source(base_dir, spec.adapter.id, ("model", "adapter", "id"), add)
+        _check_source(base_dir, spec.adapter.id, ("model", "adapter", "id"), add_file)
     if spec.adapter is not None and spec.adapter.image_encoder is not None:
-        _check_source(base_dir, spec.adapter.image_encoder, ("model", "adapter", "image_encoder"), add)
+        _check_source(base_dir, spec.adapter.image_encoder, ("model", "adapter", "image_encoder"), add_file)
     c2pa = doc.provenance.c2pa if doc.provenance else None
     if c2pa is not None:  # that they sign is checked when a render starts (idcli/signing.py)
-        _check_file(base_dir, c2pa.cert, ("provenance", "c2pa", "cert"), "C2PA certificate", add)
-        _check_file(base_dir, c2pa.key, ("provenance", "c2pa", "key"), "C2PA key", add)
+        _check_file(base_dir, c2pa.cert, ("provenance", "c2pa", "cert"), "C2PA certificate", add_file)
+        _check_file(base_dir, c2pa.key, ("provenance", "c2pa", "key"), "C2PA key", add_file)
     return problems
 
 
@@ -614,14 +618,14 @@ def _check_expression(shot: Shot, loc: PathKey, add: Any) -> None:
             (*loc, "expression_intensity"), "keep one of them")
 
 
-def _check_plate_fields(shot: Shot, loc: PathKey, base_dir: Path, add: Any) -> None:
+def _check_plate_fields(shot: Shot, loc: PathKey, base_dir: Path, add: Any, add_file: Any) -> None:
     """The plate fields' own rules; the plate's pixels and faces are checked by idcli/plates.py."""
     if shot.plate is None:
         for name in ("plate_faces", "plate_strength"):
             if getattr(shot, name) is not None:
                 add(f"{name} is given but the shot has no plate", (*loc, name), "add 'plate: FILE', or remove it")
         return
-    _check_file(base_dir, shot.plate, (*loc, "plate"), "plate", add)
+    _check_file(base_dir, shot.plate, (*loc, "plate"), "plate", add_file)
     try:
         named = list(dict.fromkeys(placeholders(shot.prompt)))
     except ValueError:
@@ -708,8 +712,10 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
 
 # --- public entry points ------------------------------------------------------------------------
 
-def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "") -> LoadedShotList:
-    """Validate a loaded YAML document as a shot list. Raises ShotListError with every problem."""
+def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "", *,
+                   check_files: bool = True) -> LoadedShotList:
+    """Validate a loaded YAML document as a shot list. Raises ShotListError with every problem.
+    ``check_files=False``: not whether the files it names exist (review commands read only its order)."""
     data = loaded.data
     if data is None:  # '---' alone or '~': said 'the document is a NoneType, not a mapping'
         raise ShotListError(loaded.source, [Problem("the document is empty",
@@ -730,14 +736,14 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "") -> 
         raise ShotListError(loaded.source, _problems_from_validation(exc, loaded)) from None
     except RecursionError:
         raise ShotListError(loaded.source, [Problem("the document is nested too deeply")]) from None
-    problems = _semantic_problems(doc, loaded, base_dir)
+    problems = _semantic_problems(doc, loaded, base_dir, check_files)
     if problems:
         raise ShotListError(loaded.source, problems)
     return LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded, tuple(shotlist_notes(doc, loaded)))
 
 
-def load_shotlist(path: str | Path) -> LoadedShotList:
-    """Read, bound, parse and validate a shot-list file."""
+def load_shotlist(path: str | Path, *, check_files: bool = True) -> LoadedShotList:
+    """Read, bound, parse and validate a shot-list file (``check_files``: see parse_shotlist)."""
     import hashlib
 
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
@@ -747,7 +753,7 @@ def load_shotlist(path: str | Path) -> LoadedShotList:
     path = Path(path)
     raw = read_document(path)  # read once: the hash is of the very bytes parsed
     loaded = load_yaml_bytes(raw, str(path))
-    return parse_shotlist(loaded, path.resolve().parent, hashlib.sha256(raw).hexdigest())
+    return parse_shotlist(loaded, path.resolve().parent, hashlib.sha256(raw).hexdigest(), check_files=check_files)
 
 
 def loads_shotlist(text: str | bytes, base_dir: str | Path = ".", source: str = "<string>") -> LoadedShotList:

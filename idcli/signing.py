@@ -99,9 +99,11 @@ def _algorithm(key: Any, key_path: Path) -> str:
 
 
 def load_credentials(cert_path: str | Path, key_path: str | Path, password: bytes | None = None,
-                     ta_url: str | None = None, now: datetime | None = None) -> Credentials:
+                     ta_url: str | None = None, now: datetime | None = None,
+                     password_env: str | None = None) -> Credentials:
     """Read and check a certificate chain and its key; then sign a tiny PNG with them, so anything the
-    C2PA SDK itself refuses is found here, before a render, too."""
+    C2PA SDK itself refuses is found here, before a render, too. ``password_env``: the environment
+    variable the password was read from, named in the errors about it."""
     if not available():
         raise SigningError(f"C2PA signing needs c2pa-python and cryptography: {EXTRA_HINT}")
     from cryptography import x509
@@ -115,13 +117,15 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
     try:
         key = serialization.load_pem_private_key(_read(key_path, "key"), password=password)
     except TypeError:
-        hint = (f"; set {PASSWORD_ENV} (or the shot list's provenance.c2pa.password_env)"
-                if password is None else "")
+        where = (f"; set {PASSWORD_ENV} (or the shot list's provenance.c2pa.password_env)"
+                 if password_env in (None, PASSWORD_ENV) else f"; set {password_env} (provenance.c2pa.password_env)")
+        hint = where if password is None else ""
         raise SigningError(f"C2PA key {key_path}: the key is encrypted and "
                            f"{'no password was given' if password is None else 'does not take a password'}"
                            f"{hint}") from None
     except ValueError:
-        what = "wrong password, or not a PEM private key" if password else "not a PEM private key"
+        wrong = f"wrong password in {password_env}" if password_env else "wrong password"
+        what = f"{wrong}, or not a PEM private key" if password else "not a PEM private key"
         raise SigningError(f"C2PA key {key_path}: cannot load it ({what})") from None
     leaf = chain[0]
     public = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -189,7 +193,8 @@ def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentia
     else:
         return None
     password = os.environ.get(password_env)
-    return load_credentials(cert, key, password.encode("utf-8") if password else None, ta_url)
+    return load_credentials(cert, key, password.encode("utf-8") if password else None, ta_url,
+                            password_env=password_env)
 
 
 def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
@@ -305,6 +310,20 @@ def without_manifest(png: bytes) -> bytes | None:
             kept.append(png[pos:end])
         pos = end
     return b"".join(kept) if found and pos == len(png) else None
+
+
+def carries_manifest(png: bytes) -> bool:
+    """Whether the bytes are a PNG with a ``caBX`` chunk (where C2PA keeps its manifest), from the chunk
+    headers alone. A file that is no PNG, or a PNG cut short before such a chunk, carries none: the C2PA
+    reader would call it ``Invalid`` ("asset could not be parsed"), as if a signature were broken."""
+    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        return False
+    pos = 8
+    while pos + 8 <= len(png):
+        if png[pos + 4:pos + 8] == b"caBX":
+            return True
+        pos += 12 + int.from_bytes(png[pos:pos + 4], "big")
+    return False
 
 
 @dataclass

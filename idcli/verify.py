@@ -9,6 +9,7 @@ the caller trusts), and its ``org.idcli.render`` assertion names the sidecar's j
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,22 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         check = check_image(root, sidecar_path, trust_pem)
         if check is not None:
             report.images.append(check)
+    # A take's image left without its sidecar (deleted, or a kill between the two writes) cannot be checked
+    # against it: it fails, rather than pass unseen. Only committed takes' names count (SHOT/SHOT_tN.png).
+    checked = {(root / i.image["path"]).resolve() for i in report.images}
+    for image_path in sorted(root.glob("*/*.png")):
+        if (image_path.parent.name.startswith(".") or not re.fullmatch(
+                rf"{re.escape(image_path.parent.name)}_t\d+\.png", image_path.name)
+                or image_path.resolve() in checked):
+            continue
+        report.images.append(ImageCheck(
+            _file(root, image_path.with_suffix(".json")), _file(root, image_path), ok=False,
+            problems=["no sidecar beside it, so it cannot be checked (idcli render recovers the sidecar from "
+                      "the image's own record)"]))
+    if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
+        raise InputError(f"{root}: no committed renders to check; give a render's output folder "
+                         "(idcli render FILE --out DIR)")
+    report.images.sort(key=lambda check: check.image["path"])
     return report
 
 
@@ -112,9 +129,9 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if sha256_bytes(data) != sidecar["image"].get("sha256"):
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
     signed = bool((sidecar.get("c2pa") or {}).get("signed"))
-    from .signing import EXTRA_HINT, ManifestReport, available, read_manifest
+    from .signing import EXTRA_HINT, ManifestReport, available, carries_manifest, read_manifest
 
-    if available():
+    if available() and (signed or carries_manifest(data)):
         manifest = read_manifest(data, trust_pem)
     elif signed:
         check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")

@@ -219,6 +219,27 @@ def test_bad_credentials_stop_before_anything_renders(case, write_shotlist, tmp_
     assert engine_factory.calls == [] and not out.exists()  # nothing planned, rendered or written
 
 
+def test_an_encrypted_key_without_its_password_names_the_shot_lists_variable(
+        write_shotlist, tmp_path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shot list says where the password is (password_env); the error must name that variable,
+    # not the default one the user did not choose.
+    locked = make_test_ca(tmp_path / "locked", password=b"right horse")
+    monkeypatch.delenv("IDCLI_C2PA_KEY_PASSWORD", raising=False)
+    monkeypatch.delenv("STUDIO_KEY_PASSWORD", raising=False)
+    shots = write_shotlist(SHOTS.replace("shots:\n", f"provenance: {{c2pa: {{cert: {locked.cert}, key: {locked.key}, "
+                                                     "password_env: STUDIO_KEY_PASSWORD}}\nshots:\n"))
+    with pytest.raises(SigningError) as caught:
+        render_on_cpu(shots, tmp_path / "out", engine_factory)
+    assert "no password was given; set STUDIO_KEY_PASSWORD" in str(caught.value)
+    assert "IDCLI_C2PA_KEY_PASSWORD" not in str(caught.value)
+    monkeypatch.setenv("STUDIO_KEY_PASSWORD", "wrong")
+    with pytest.raises(SigningError, match="wrong password in STUDIO_KEY_PASSWORD"):
+        render_on_cpu(shots, tmp_path / "out", engine_factory)
+    monkeypatch.setenv("STUDIO_KEY_PASSWORD", "right horse")
+    report = render_on_cpu(shots, tmp_path / "out", engine_factory, only=["text"])
+    assert json.loads(Path(report.jobs[0].sidecar).read_text())["c2pa"]["signed"]
+
+
 def test_encrypted_key_with_its_password_signs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     locked = make_test_ca(tmp_path / "locked", password=b"right horse")
     credentials = load_credentials(locked.cert, locked.key, b"right horse")
@@ -246,6 +267,55 @@ def test_without_the_provenance_extra_signing_is_refused_and_verify_says_why(wri
         render_on_cpu(write_shotlist(SHOTS), tmp_path / "other", engine_factory, sign=True)
     result = verify_folder(out)
     assert result.failed == 1 and "cannot be checked here" in result.images[0].problems[0]
+
+
+def test_verify_counts_a_damaged_unsigned_image_as_damaged_not_as_signed(write_shotlist, tmp_path,
+                                                                         engine_factory) -> None:
+    # An unsigned image overwritten by something that is no PNG, or cut short: the hash check fails it;
+    # it carries no manifest, so it is not "signed" and gets no C2PA verdict (the SDK cannot parse it).
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
+    text, mara = (next(j for j in report.jobs if j.shot_id == s) for s in ("text", "mara"))
+    Path(text.image).write_bytes(b"garbage\n")
+    Path(mara.image).write_bytes(Path(mara.image).read_bytes()[:300])
+    result = verify_folder(out)
+    assert result.failed == 2 and result.as_dict()["counts"]["signed"] == 0
+    for check in result.images:
+        assert check.c2pa is None
+        assert check.problems == ["the image does not match its sidecar's sha256 (changed after it was committed)"]
+
+
+def test_verify_reports_an_image_whose_sidecar_is_gone(write_shotlist, tmp_path, engine_factory) -> None:
+    # "every image of an output folder": an image left without its sidecar (deleted, or a kill between
+    # the two writes) cannot be checked against it, and must not pass unseen.
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
+    text = next(j for j in report.jobs if j.shot_id == "text")
+    Path(text.sidecar).unlink()
+    (out / "review").mkdir()
+    (out / "review" / "contact-sheet.png").write_bytes(Path(text.image).read_bytes())  # not a take: ignored
+    result = verify_folder(out)
+    assert len(result.images) == 2 and result.failed == 1
+    (bad,) = [i for i in result.images if not i.ok]
+    assert bad.image["path"] == "text/text_t1.png" and "no sidecar" in bad.problems[0]
+    assert "idcli render" in bad.problems[0]
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out)], capture_output=True, text=True,
+                         env=cli_env(), timeout=120)
+    assert run.returncode == 6 and "text/text_t1.png" in run.stdout
+
+
+def test_verify_of_a_folder_without_renders_is_exit_2(write_shotlist, tmp_path, engine_factory) -> None:
+    # `idcli verify renders` (the parent of the output folders) or a typo'd folder: "0 images checked,
+    # 0 failed", exit 0 would let a pipeline's provenance check pass on nothing.
+    from idcli.errors import InputError
+
+    render_on_cpu(write_shotlist(SHOTS), tmp_path / "renders" / "sc12", engine_factory, only=["text"])
+    with pytest.raises(InputError, match="no committed renders to check"):
+        verify_folder(tmp_path / "renders")
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(tmp_path / "renders"), "--json"],
+                         capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 2 and json.loads(run.stdout)["ok"] is False
+    assert verify_folder(tmp_path / "renders" / "sc12").failed == 0
 
 
 def test_the_provenance_block_is_validated_with_line_numbers(write_shotlist) -> None:

@@ -80,6 +80,26 @@ def test_images_of_one_batch_reproduce_identically_in_their_batch(write_shotlist
     assert alone.max_pixel_difference <= 1  # float32 rounding of another batch shape, at most 1/255
 
 
+def test_a_batch_member_superseded_by_an_edit_still_rebuilds_the_batch(write_shotlist, tmp_path, engine_factory,
+                                                                        theo_pack) -> None:
+    # The everyday case: one shot of a batch is edited and re-rendered; its old take moves to
+    # .idcli/superseded/. Its neighbours' batch is still known, so they still reproduce exactly.
+    shots = SHOTS.replace(", size: 72x64}  # a batch of its own", "}") + '  - {id: text, prompt: "an empty bar"}\n'
+    first = render_on_cpu(write_shotlist(shots), tmp_path / "out", engine_factory, batch_size=3)
+    assert engine_factory.calls == [3]
+    render_on_cpu(write_shotlist(shots.replace("an empty bar", "an empty harbour")), tmp_path / "out",
+                  engine_factory, batch_size=3)
+    assert list((tmp_path / "out" / ".idcli" / "superseded" / "text").glob("text_t1.*.json"))
+    neighbour = next(job for job in first.jobs if job.shot_id == "mara")
+    result = reproduce(neighbour.sidecar, engine_factory=engine_factory)
+    assert result.identical and result.notes == [], result.as_dict()
+    assert engine_factory.calls[-1] == 3  # rendered in its batch of three again
+    # and the superseded take itself reproduces in its batch too
+    old = next((tmp_path / "out" / ".idcli" / "superseded" / "text").glob("text_t1.*.json"))
+    again = reproduce(old, engine_factory=engine_factory)
+    assert again.identical and again.notes == [], again.as_dict()
+
+
 def test_reproduce_writes_the_image_and_reads_a_png_without_its_sidecar(rendered, tmp_path, engine_factory) -> None:
     job = rendered["mara"]
     result = reproduce(job.image, out_dir=tmp_path / "again", engine_factory=engine_factory)
@@ -87,6 +107,18 @@ def test_reproduce_writes_the_image_and_reads_a_png_without_its_sidecar(rendered
     Path(job.sidecar).unlink()  # the PNG's own record is enough
     alone = reproduce(job.image, engine_factory=engine_factory)
     assert alone.identical and alone.sidecar is None
+
+
+def test_out_never_writes_over_the_committed_image(rendered, engine_factory) -> None:
+    # `--out` naming the image's own folder (`cd renders/qs/mara && idcli reproduce mara_t1.png --out .`)
+    # would put the re-render, unsigned and perhaps different, in place of the committed image.
+    job = rendered["mara"]
+    before = Path(job.image).read_bytes()
+    with pytest.raises(ReproduceError, match=r"--out .* the image being reproduced"):
+        reproduce(job.sidecar, out_dir=Path(job.image).parent, engine_factory=engine_factory)
+    assert Path(job.image).read_bytes() == before and engine_factory.calls == [1, 1]  # nothing rendered again
+    result = CliRunner().invoke(app, ["reproduce", str(job.image), "--out", str(Path(job.image).parent)])
+    assert result.exit_code == 2 and Path(job.image).read_bytes() == before
 
 
 def test_a_changed_selfie_or_a_missing_pack_is_named(rendered, selfies, tmp_path, theo_pack,

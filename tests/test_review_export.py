@@ -43,6 +43,7 @@ def cli(*args: str):
 def test_select_records_picks_checked_against_the_committed_takes(out: Path) -> None:
     result = cli("select", out, "sh010=2", "sh030=t1")
     assert result.exit_code == 0, result.output
+    assert "idcli review" not in result.output  # no page yet, nothing to refresh
     data = json.loads((out / "selects.json").read_text("utf-8"))
     keys = {(r["shot_id"], r["take"]): r["job_key"] for r in idcli.read_results(out)}
     assert {s: p["take"] for s, p in data["selects"].items()} == {"sh010": 2, "sh030": 1}
@@ -60,6 +61,18 @@ def test_select_records_picks_checked_against_the_committed_takes(out: Path) -> 
     assert (out / "selects.json").read_bytes() == before  # nothing changed by the refused picks
     assert cli("select", out, "sh010=none").exit_code == 0
     assert set(json.loads((out / "selects.json").read_text("utf-8"))["selects"]) == {"sh030"}
+
+
+def test_select_says_the_storyboard_page_shows_the_picks_once_rewritten(out: Path) -> None:
+    # The page is static: a director who picks takes while it is open sees them after `idcli review`.
+    assert cli("review", out).exit_code == 0
+    page = (out / "review" / "index.html").read_text("utf-8")
+    assert 'class="badge sel"' not in page
+    result = cli("select", out, "sh010=2")
+    assert result.exit_code == 0, result.output
+    assert f"idcli review {out}" in result.output
+    assert cli("review", out).exit_code == 0
+    assert (out / "review" / "index.html").read_text("utf-8").count('class="badge sel"') == 1
 
 
 def test_export_reads_back_with_opentimelineio(out: Path, tmp_path: Path) -> None:
@@ -88,9 +101,10 @@ def test_export_reads_back_with_opentimelineio(out: Path, tmp_path: Path) -> Non
         record = records[(clip.name, meta["take"])]
         assert (meta["job_key"], meta["seed"], meta["prompt"]) == (record["job_key"], record["seed"], record["prompt"])
         reference = clip.media_reference
-        assert isinstance(reference, otio.schema.ImageSequenceReference)
-        assert reference.number_of_images_in_sequence() == 1
-        url = reference.target_url_for_image_number(0)
+        # a still held for the clip: an ExternalReference to the one PNG (what OTIO's adapters and its
+        # bundlers read; an ImageSequenceReference is skipped by otioz/otiod and breaks FCP XML)
+        assert isinstance(reference, otio.schema.ExternalReference)
+        url = reference.target_url
         assert not url.startswith(("/", "file:"))  # relative to the .otio file
         media = (target.parent / unquote(url)).resolve()
         assert media == (out / record["image"]["path"]).resolve() and media.is_file()
@@ -112,6 +126,92 @@ def test_the_otio_tools_open_it_without_warnings(out: Path, tmp_path: Path) -> N
                           capture_output=True, text=True, timeout=120, check=False)
     assert tool.returncode == 0 and tool.stderr == "", tool.stderr
     assert tool.stdout.count("IN BOUNDS") == 3 and "OUT OF BOUNDS" not in tool.stdout
+
+
+def test_the_animatic_bundles_with_its_images_for_editorial(out: Path, tmp_path: Path) -> None:
+    # What an editor does with an animatic from another department: check its media, then pack it with
+    # its images into one .otioz. OTIO resolves relative URLs from the working folder, so from the
+    # .otio file's own folder; a space in the render folder's path must not matter.
+    assert cli("select", out, "sh010=2").exit_code == 0
+    renders = out.rename(out.with_name("sc 12 renders"))
+    edit = tmp_path / "editorial"
+    edit.mkdir()
+    assert cli("export", renders, "--otio", edit / "animatic.otio").exit_code == 0
+    otiotool, otioconvert = BIN / "otiotool", BIN / "otioconvert"
+    if not (otiotool.exists() and otioconvert.exists()):
+        pytest.skip("otiotool/otioconvert are not installed beside this Python")
+    media = subprocess.run([str(otiotool), "-i", "animatic.otio", "--verify-media"], cwd=edit,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert media.returncode == 0 and media.stdout.count("MEDIA EXISTS") == 3, media.stdout + media.stderr
+    bundle = subprocess.run([str(otioconvert), "-i", "animatic.otio", "-o", "animatic.otioz"], cwd=edit,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert bundle.returncode == 0, bundle.stderr
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    timeline = otio.adapters.read_from_file(str(edit / "animatic.otioz"), extract_to_directory=str(unpacked))
+    clips = list(timeline.find_clips())
+    assert [(c.name, c.metadata["idcli"]["take"]) for c in clips] == [("sh010", 2), ("sh020", 1), ("sh030", 1)]
+    for clip in clips:
+        packed = unpacked / unquote(clip.media_reference.target_url)
+        assert packed.is_file(), clip.media_reference
+        assert packed.read_bytes() == (renders / clip.metadata["idcli"]["image"]).read_bytes()
+
+
+@pytest.mark.parametrize(("typed", "rate"), [("23.976", 24000 / 1001), ("29.97", 30000 / 1001), ("25", 25.0),
+                                             ("12", 12.0)])
+def test_export_writes_the_ntsc_rate_an_editor_means(out: Path, tmp_path: Path, typed: str, rate: float) -> None:
+    # `--fps 23.976` means NTSC film rate, 24000/1001: the timeline must carry that rate exactly, or
+    # every timecode tool (OTIO's own to_timecode, EDL and XML adapters) sees a rate that is no SMPTE rate.
+    target = tmp_path / "a.otio"
+    assert cli("export", out, "--otio", target, "--fps", typed).exit_code == 0
+    timeline = otio.adapters.read_from_file(str(target))
+    rates = {item.duration().rate for item in timeline.video_tracks()[0]}
+    assert rates == {rate} and timeline.global_start_time.rate == rate
+    assert timeline.metadata["idcli"]["fps"] == rate
+
+
+def test_export_makes_the_folder_of_the_otio_file(out: Path, tmp_path: Path) -> None:
+    # as docs/review.md writes it: `idcli export renders/sc12 --otio editorial/sc12.otio`
+    target = tmp_path / "editorial" / "sc12" / "sc12.otio"
+    result = cli("export", out, "--otio", target)
+    assert result.exit_code == 0, result.output
+    assert len(list(otio.adapters.read_from_file(str(target)).find_clips())) == 3
+    (tmp_path / "a-file").write_text("", "utf-8")
+    blocked = cli("export", out, "--otio", tmp_path / "a-file" / "x.otio")
+    assert blocked.exit_code == 5 and "a-file" in blocked.stderr and "Traceback" not in blocked.output
+
+
+def test_export_with_an_edited_shot_list_needs_none_of_its_files(out: Path, tmp_path: Path) -> None:
+    # The editor's laptop: the render folder and the shot list with new durations, not the cast's
+    # selfies. --shots reads the order and durations; the files it names are the render's business.
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    shots = laptop / "shots.yaml"
+    shots.write_text(SHOTS.replace("duration: 2.0", "duration: 4.0"), "utf-8")
+    assert not (laptop / "selfies").exists()
+    target = laptop / "animatic.otio"
+    result = cli("export", out, "--otio", target, "--fps", "25", "--shots", shots)
+    assert result.exit_code == 0, result.output
+    track = otio.adapters.read_from_file(str(target)).video_tracks()[0]
+    assert [item.duration().to_frames() for item in track] == [100, 38, 75, 75]
+    page = cli("review", out, "--shots", shots)
+    assert page.exit_code == 0, page.output
+    # what is wrong in the shot list itself is still said, with its line
+    shots.write_text(SHOTS.replace("duration: 2.0", "duration: -1"), "utf-8")
+    bad = cli("export", out, "--otio", target, "--shots", shots)
+    assert bad.exit_code == 2 and "shots.yaml:14:15: shots[0].duration" in bad.stderr, bad.stderr
+
+
+def test_another_projects_shot_list_is_refused(out: Path, tmp_path: Path) -> None:
+    # `--shots sc13.yaml` given for the sc12 renders: every shot would be a gap, an animatic of nothing
+    # that exits 0. Like `render` into another project's folder, it is refused, naming both projects.
+    other = tmp_path / "other.yaml"
+    other.write_text(SHOTS.replace("project: review", "project: sc13"), "utf-8")
+    for command in (["export", out, "--otio", tmp_path / "a.otio"], ["review", out], ["evaluate", out]):
+        result = cli(*command, "--shots", other)
+        assert result.exit_code == 2, (command, result.output)
+        assert "project 'sc13'" in result.stderr and "'review'" in result.stderr, result.stderr
+    assert not (tmp_path / "a.otio").exists()
 
 
 def test_export_refuses_bad_input(out: Path, tmp_path: Path) -> None:
@@ -160,3 +260,10 @@ def test_evaluate_shows_runs_side_by_side(out: Path, tmp_path: Path) -> None:
     assert areas["close-up"]["mean_area_share"] > areas["medium"]["mean_area_share"]
     table = cli("evaluate", out, strict)
     assert table.exit_code == 0 and "mara: mean cosine" in table.stdout and "leakage" in table.stdout
+    # a damaged sidecar in one of two runs: the message says which run it is in
+    (strict / "sh020" / "sh020_t1.json").write_text("{not json", "utf-8")
+    damaged = cli("evaluate", out, strict)
+    assert damaged.exit_code == 2
+    assert f"skipped {strict.absolute()}/sh020/sh020_t1.json: not valid JSON" in damaged.stderr, damaged.stderr
+    problems = json.loads(cli("evaluate", out, strict, "--json").stdout)["error"]["problems"]
+    assert [p["file"] for p in problems] == [f"{strict.absolute()}/sh020/sh020_t1.json"]

@@ -3,6 +3,7 @@ reported and skipped, thumbnails made once, the contact sheet, and a real headle
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -116,6 +117,50 @@ def test_thumbnails_are_made_once_and_the_contact_sheet_shows_each_shot(out: Pat
     assert pixels.std() > 20
 
 
+def test_a_retouched_image_gets_a_new_thumbnail(out: Path) -> None:
+    # An artist paints over a take by hand (idcli never renders over it without --force): the page must
+    # show the picture as it is now, not the thumbnail made before the retouch.
+    assert review(out).exit_code == 0
+    image = out / "sh020" / "sh020_t1.png"
+    with Image.open(image) as picture:
+        retouched = picture.convert("RGB")
+    retouched.paste((255, 255, 255), (0, 0, retouched.width, retouched.height))
+    retouched.save(image)
+    again = review(out)
+    assert again.exit_code == 0 and "1 new thumbnails" in again.stdout
+    page = Page((out / "review" / "index.html").read_text("utf-8"))
+    (thumb,) = [link for link in page.links if "thumbs/sh020_t1-" in link]
+    with Image.open(out / "review" / unquote(thumb)) as shown:
+        assert np.asarray(shown.convert("L")).min() > 240  # the white retouch, not the old picture
+    assert len(list((out / "review" / "thumbs").glob("sh020_t1-*.jpg"))) == 1  # the stale one removed
+
+
+def test_a_two_shot_shows_each_characters_expression(out: Path) -> None:
+    # `expressions: {mara: worry, theo: hope}` is recorded per character (identity[].expression), the
+    # shot-level `expression` is null: the page must still tell the director what was scripted.
+    sidecar = out / "sh010" / "sh010_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    assert record["expression"] is None and [c["name"] for c in record["identity"]] == ["mara", "theo"]
+    for character, label in zip(record["identity"], ["worry", "hope"], strict=True):
+        character["expression"] = {"label": label, "intensity": 0.5}
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert review(out).exit_code == 0
+    text = (out / "review" / "index.html").read_text("utf-8")
+    article = text[text.index('id="take-sh010_t1"'):text.index('id="take-sh010_t2"')]
+    assert "<dt>expression</dt><dd>mara: worry, theo: hope</dd>" in article
+
+
+def test_open_says_where_the_page_is_when_no_browser_opens(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--open` on a render box over ssh: no browser. Say so, with the page's URL to open elsewhere.
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or False)
+    result = review(out, "--open")
+    assert result.exit_code == 0 and opened == [(out / "review" / "index.html").resolve().as_uri()]
+    assert "no browser could be opened" in result.stderr and opened[0] in result.stderr
+
+
 def test_a_folder_without_renders_exits_2(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = review(tmp_path / "empty")
@@ -210,3 +255,29 @@ def test_a_damaged_selects_file_costs_the_selection_not_the_page(out: Path) -> N
     result = review(out)
     assert result.exit_code == 2 and "selects.json: damaged" in result.stderr
     assert len(Page((out / "review" / "index.html").read_text("utf-8")).takes) == 6
+
+
+def test_contact_sheet_labels_stay_inside_their_cells(tmp_path: Path) -> None:
+    # Shot ids may be 64 characters (a studio's naming scheme); four flags make a long line too. Each
+    # label is cut to its cell, so the gutters between cells stay background and no label runs into
+    # its neighbour's.
+    from idcli.review.page import SHEET_CELL, contact_sheet_png
+    from idcli.review.runs import Run, Shot, Take
+
+    def take(shot_id: str) -> Take:
+        return Take(shot_id, 1, "k", 1, "p", (), None, None, None, f"{shot_id}/{shot_id}_t1.png",
+                    f"{shot_id}/{shot_id}_t1.json", 64, 64, "0" * 64, None,
+                    qa={"flags": ["no_face", "missing_character", "low_identity", "leakage"]})
+
+    ids = ["sc0001_sh0010_establishing_lighthouse_exterior_dusk_wide_v002",
+           "sc0001_sh0020_interior_keeper_room_lamp_flicker_closeup_v003", "a", "b"]
+    shots = [Shot(i, [take(i)], None) for i in ids]
+    shots[0].selected = shots[0].takes[0]
+    png = contact_sheet_png(Run(tmp_path, shots, None), {})
+    with Image.open(io.BytesIO(png)) as sheet:
+        pixels = np.asarray(sheet.convert("RGB")).astype(int)
+    pad = 8
+    for column in range(3):  # the gutter right of each of the first three cells
+        left = pad + column * (SHEET_CELL + pad) + SHEET_CELL
+        gutter = pixels[:, left:left + pad]
+        assert (np.abs(gutter - np.array([22, 22, 26])).max(axis=2) == 0).all(), f"a label crosses gutter {column}"

@@ -179,10 +179,11 @@ def test_reproduce_verify_and_executor_arguments_are_checked(tmp_path: Path) -> 
 def test_verify_json_out_dir_is_absolute_like_every_other_document(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The contract's ``out_dir`` is absolute (plan, render, restore, qa, evaluate); verify's was as given."""
-    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a010").mkdir(parents=True)
+    (tmp_path / "out" / "a010" / "a010_t1.png").write_bytes(b"a take without its sidecar")  # one image to check
     monkeypatch.chdir(tmp_path)
     document = idcli.verify_folder("out").as_dict()
-    assert document["out_dir"] == str(tmp_path / "out") and document["ok"] is True, document
+    assert document["out_dir"] == str(tmp_path / "out") and document["counts"]["checked"] == 1, document
 
 
 def test_an_internal_error_is_exit_70_not_the_jobs_failed_code(monkeypatch: pytest.MonkeyPatch,

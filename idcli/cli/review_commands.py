@@ -85,7 +85,9 @@ def review(
         if open_page:
             import webbrowser
 
-            webbrowser.open(result.index.resolve().as_uri())
+            url = result.index.resolve().as_uri()
+            if not webbrowser.open(url):  # a render box over ssh has none: say where the page is
+                print(f"idcli: note: no browser could be opened here; open {url}", file=sys.stderr)
         _finish_review(result.problems)
 
     _guarded(body)
@@ -104,6 +106,10 @@ def select(
         current = record_picks(out, picks)
         _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
                                                            current.items()) or "no picks"))
+        if (Path(out) / "review" / "index.html").is_file():  # the page is static: say how it catches up
+            import shlex
+
+            _emit(f"the storyboard page shows them once rewritten: idcli review {shlex.quote(str(out))}")
 
     _guarded(body)
 
@@ -153,7 +159,8 @@ def evaluate(
             for metric, cells in table_rows(summaries):
                 table.add_row(escape(metric), *cells)
             _stdout_console().print(table)
-        _finish_review([p for s in summaries for p in s.problems],
+        # several runs side by side: each problem names its run's folder (its path is relative to it)
+        _finish_review([f"{s.folder}/{p}" if len(summaries) > 1 else p for s in summaries for p in s.problems],
                        {"runs": [s.as_dict() for s in summaries]} if as_json else None)
 
     _guarded(body, as_json)

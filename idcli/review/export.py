@@ -3,11 +3,12 @@
 One video track; one clip per shot of the shot list, in its order, showing the shot's selected take
 (the first take when none is selected) for the shot's ``duration`` (seconds, default 3, rounded to
 whole frames at ``fps``, at least one frame); a shot with no render yet is a gap of its duration, so
-the cut keeps its timing. Each clip's media is an ``ImageSequenceReference`` of exactly one image
-(``<shot>_t<take>.png``: the take number is the frame number) whose rate makes that one image last the
-whole clip, so the clip's range lies within the media's available range (``otiotool
---verify-ranges`` says IN BOUNDS) and the path is relative to the .otio file. The clip's metadata
-``idcli`` holds the job key, prompt, seed, take, whether it was selected, and the QA flags.
+the cut keeps its timing. Each clip's media is the take's PNG as a still held for the clip: an
+``ExternalReference`` (OTIO's form for a held still) whose URL is relative to the .otio file and whose
+available range is the clip's, so ``otiotool --verify-ranges`` says IN BOUNDS. Not an
+``ImageSequenceReference``: OTIO's bundlers (otioz, otiod) skip those and its FCP XML adapter cannot
+write them, and a tool scanning ``<shot>_t%d.png`` would play the other takes as frames. The clip's
+metadata ``idcli`` holds the job key, prompt, seed, take, whether it was selected, and the QA flags.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from .runs import Run, Take
 
 MAX_FPS = 1000.0
@@ -33,14 +33,30 @@ class ExportResult:
     problems: list[str] = field(default_factory=list)
 
 
+def timeline_rate(fps: float) -> float:
+    """The frame rate as editorial means it: ``23.976`` is NTSC film rate 24000/1001 (likewise 29.97,
+    47.952, 59.94), the rate SMPTE timecode and OTIO's adapters know; other rates are kept as given."""
+    import opentimelineio as otio
+
+    RationalTime = otio.opentime.RationalTime
+    if RationalTime.is_valid_timecode_rate(fps):
+        return fps
+    nearest = RationalTime.nearest_valid_timecode_rate(fps)
+    return nearest if abs(nearest - fps) < 0.005 else fps
+
+
 def shot_frames(duration: float, fps: float) -> int:
     """A duration in whole frames: rounded to the nearest frame, at least one."""
     return max(1, round(duration * fps))
 
 
-def _url_base(otio_dir: Path, shot_folder: Path) -> str:
-    relative = Path(os.path.relpath(shot_folder.resolve(), otio_dir.resolve())).as_posix()
-    return "/".join(quote(part) for part in relative.split("/")) + "/"
+def _relative_url(otio_dir: Path, target: Path) -> str:
+    """``target`` as a URL relative to the folder of the .otio file, in OTIO's own form
+    (``url_utils.url_from_filepath``: not percent-encoded, which ``otiotool --verify-media`` and the
+    bundlers read as a path; ``url_utils.filepath_from_url`` reads both forms)."""
+    from opentimelineio import url_utils
+
+    return url_utils.url_from_filepath(Path(os.path.relpath(target.resolve(), otio_dir.resolve())).as_posix())
 
 
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, ExportResult]:
@@ -51,7 +67,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, E
     RationalTime, TimeRange = otio.opentime.RationalTime, otio.opentime.TimeRange
     result = ExportResult(otio_path, 0, problems=list(run.problems))
     timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(0, fps))
-    timeline.metadata["idcli"] = {"output_folder": _url_base(otio_path.parent, run.root), "fps": fps,
+    timeline.metadata["idcli"] = {"output_folder": _relative_url(otio_path.parent, run.root) + "/", "fps": fps,
                                   "shot_list": run.order.source if run.order else None}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
@@ -66,13 +82,9 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, E
             track.append(otio.schema.Gap(name=shot.id, source_range=span))
             result.gaps.append(shot.id)
             continue
-        reference = otio.schema.ImageSequenceReference(
-            target_url_base=_url_base(otio_path.parent, run.root / shot.id),
-            name_prefix=f"{shot.id}_t", name_suffix=".png", start_frame=take.take, frame_step=1,
-            rate=fps / frames,  # one image lasting the whole clip
-            frame_zero_padding=0,
-            missing_frame_policy=otio.schema.ImageSequenceReference.MissingFramePolicy.hold,
-            available_range=span)
+        reference = otio.schema.ExternalReference(  # a still, held for the whole clip
+            target_url=_relative_url(otio_path.parent, run.root / take.image), available_range=span)
+        reference.name = Path(take.image).name
         clip = otio.schema.Clip(name=shot.id, media_reference=reference, source_range=span)
         clip.metadata["idcli"] = _clip_metadata(take, shot.selected is take, duration)
         track.append(clip)
@@ -87,7 +99,7 @@ def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any
 
 
 def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportResult:
-    """Write the animatic atomically to ``otio_path`` (a ``.otio`` file)."""
+    """Write the animatic atomically to ``otio_path`` (a ``.otio`` file), making its folder if needed."""
     import opentimelineio as otio
 
     from ..store import atomic_write
@@ -99,10 +111,12 @@ def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportRes
         raise InputError(f"--fps {fps}: give a frame rate above 0 and up to {MAX_FPS:g}")
     if path.is_dir():
         raise InputError(f"--otio {path}: is a folder")
-    if not path.parent.is_dir():
-        raise InputError(f"--otio {path}: the folder {path.parent} does not exist")
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
-    timeline, result = build_timeline(run, path, fps)
+    try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--otio {path}: cannot make the folder {path.parent} ({exc.strerror or exc})") from None
+    timeline, result = build_timeline(run, path, timeline_rate(fps))
     atomic_write(path, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
     return result

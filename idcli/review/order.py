@@ -58,14 +58,24 @@ def manifest_shots(loaded: Any) -> list[dict[str, Any]]:
 def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | None:
     """The shot order of an output folder: from ``shots_file`` when given, else the run manifest the
     last render wrote; None when there is neither (the review then orders shots by id)."""
-    if shots_file is not None:
-        from ..shotlist import load_shotlist
-
-        return order_of(load_shotlist(shots_file))
-    from ..shotlist import DEFAULT_DURATION
     from ..store import OutputStore
 
     manifest = OutputStore(Path(out_dir)).read_manifest()
+    if shots_file is not None:
+        from ..errors import ProjectMismatchError
+        from ..shotlist import load_shotlist
+
+        # Only the order, takes and durations are read: the selfies, packs and plates it names may well be
+        # elsewhere (the editor's laptop has the renders and the shot list, not the cast's photos).
+        order = order_of(load_shotlist(shots_file, check_files=False))
+        rendered = manifest.get("project") if manifest else None
+        if isinstance(rendered, str) and rendered and rendered != order.project:
+            # as render refuses another project's folder: every shot would show as not rendered
+            raise ProjectMismatchError(f"--shots {shots_file}: project '{order.project}', but {out_dir} holds "
+                                       f"renders of project '{rendered}'; give that project's shot list")
+        return order
+    from ..shotlist import DEFAULT_DURATION
+
     if manifest is None:
         return None
     project, source = str(manifest.get("project") or ""), str(manifest.get("file") or "")

@@ -5,8 +5,8 @@ a file:// URL offline and can be zipped and mailed. Shots in shot-list order, ta
 selected take marked. Keyboard: Tab walks the links; ``j``/``k`` (or ``n``/``p``) move between shots,
 ``f`` to the next shot whose every take is flagged. Everything taken from sidecars is HTML-escaped.
 
-Thumbnails are made once: named after the image's sha256, reused while the image is unchanged; thumbnails
-of images no longer present are removed.
+Thumbnails are made once: named after the sha256 of the image's bytes (not the sidecar's: a retouched image
+gets a new one), reused while the image is unchanged; thumbnails of images no longer present are removed.
 """
 
 from __future__ import annotations
@@ -80,14 +80,21 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
     """The take's thumbnail file name in review/thumbs (made if missing) and whether it was made now."""
     from PIL import Image
 
-    from ..identity.images import ImageError, load_rgb
+    from ..hashing import sha256_bytes
+    from ..identity.images import ImageError, load_rgb, read_image_file
 
-    name = f"{take.stem}-{(take.image_sha256 or '0' * 12)[:12]}.jpg"
+    # Named by the bytes on disk, not the sidecar's sha256: an image retouched by hand after its render
+    # gets a new thumbnail (the page shows the picture the link opens).
+    try:
+        data = read_image_file(root / take.image)
+    except ImageError as exc:
+        raise InputError(str(exc).split(": ", 1)[-1]) from None
+    name = f"{take.stem}-{sha256_bytes(data)[:12]}.jpg"
     target = root / REVIEW_DIR / THUMBS_DIR / name
     if target.is_file() and not target.is_symlink():
         return name, False
     try:
-        rgb = load_rgb(root / take.image)
+        rgb = load_rgb(root / take.image, data)
     except ImageError as exc:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
     image = Image.fromarray(rgb)
@@ -138,14 +145,28 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str]) -> bytes:
         else:
             draw.rectangle((x, y, x + SHEET_CELL - 1, y + cell_h - 1), fill=(60, 60, 66))
             draw.text((x + 10, y + cell_h // 2 - 8), "not rendered", fill=(200, 200, 200), font=font)
-        text = shot.id if take is None else f"{shot.id}  t{take.take}" + ("  selected" if shot.selected else "")
+        after = "" if take is None else f"  t{take.take}" + ("  selected" if shot.selected else "")
+        text = _fit(draw, font, shot.id, SHEET_CELL - draw.textlength(after, font=font), middle=True) + after
         draw.text((x, y + cell_h + 4), text, fill=(240, 240, 240), font=font)
         if take is not None and take.flags:
-            draw.text((x, y + cell_h + 21), ", ".join(FLAG_TEXT.get(f, f) for f in take.flags), fill=(255, 120, 90),
-                      font=font)
+            flags = ", ".join(FLAG_TEXT.get(f, f) for f in take.flags)
+            draw.text((x, y + cell_h + 21), _fit(draw, font, flags, SHEET_CELL), fill=(255, 120, 90), font=font)
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _fit(draw: Any, font: Any, text: str, width: float, middle: bool = False) -> str:
+    """``text`` cut with an ellipsis to at most ``width`` pixels, so a label never runs into the next cell.
+    Shot ids are cut in the middle: their start (scene) and end (shot, version) tell them apart."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    for keep in range(len(text) - 1, 0, -1):
+        head = (keep + 1) // 2 if middle else keep
+        cut = text[:head] + "…" + (text[len(text) - (keep - head):] if middle and keep > head else "")
+        if draw.textlength(cut, font=font) <= width:
+            return cut
+    return "…"
 
 
 def _cell_height(run: Run) -> int:

@@ -55,6 +55,10 @@ def take_from_record(record: dict[str, Any], root: Path) -> Take:
     image = record["image"]
     expression = record.get("expression")
     label = expression.get("label") if isinstance(expression, dict) else expression
+    if not label:  # a shot with per-character expressions records them with each identity
+        label = ", ".join(f"{c.get('name')}: {c['expression'].get('label')}" for c in record.get("identity") or []
+                          if isinstance(c, dict) and isinstance(c.get("expression"), dict)
+                          and c["expression"].get("label"))
     method = record.get("method")
     fusion = record.get("fusion")
     strip = fusion.get("mask_strip") if isinstance(fusion, dict) else None
