@@ -221,6 +221,9 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
 
     measure = load_prompt_measure(model)
     plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
+    from .identity.group_selfies import group_selfie_warnings
+
+    plan.warnings.extend(group_selfie_warnings(loaded, identities))  # a group photo's largest face is used
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")

@@ -91,8 +91,7 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         doc = loaded.shotlist
         from ..plan import take_count
 
-        if selfies:
-            _check_characters(loaded, face_models)
+        warnings = _check_characters(loaded, face_models) if selfies else []
         # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
         from ..plates import plate_shots
 
@@ -103,33 +102,40 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
             notes = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message, "hint": n.hint}
                      for n in loaded.notes]  # several characters under method 'single', ...
             _emit_json(_ok(file=str(file), project=doc.project, shot_count=len(doc.shots), job_count=takes,
-                           characters=sorted(doc.characters), **({"notes": notes} if notes else {})))
+                           characters=sorted(doc.characters), **({"notes": notes} if notes else {}),
+                           **({"warnings": warnings} if warnings else {})))
         else:
             _emit(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
                   f"{len(doc.characters)} characters")
             for note in loaded.notes:  # several characters under method 'single', ...
                 _emit(f"note: {note.format(loaded.source)}")
+            for warning in warnings:  # --selfies: a group photo's largest face is used
+                _emit(f"warning: {warning}")
 
     _guarded(body, as_json)
 
 
-def _check_characters(loaded: Any, face_models: str | None) -> None:
-    """Encode the characters the shots name (cached by content); one problem per unusable character."""
+def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
+    """Encode the characters the shots name (cached by content); one problem per unusable character.
+
+    Returns the warnings about usable ones (a group photo as a selfie)."""
     from ..errors import ModelUnavailableError, ShotListError
+    from ..identity.group_selfies import group_selfie_warnings
     from ..identity.resolve import resolve_identities
     from ..plan import shot_characters
 
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     failures: dict[str, Any] = {}
     try:
-        resolve_identities(loaded, names, loaded.shotlist.model.preset, face_models, None, failures)
+        identities = resolve_identities(loaded, names, loaded.shotlist.model.preset, face_models, None, failures)
     except ModelUnavailableError as exc:
         # No face models here (a real preset on a machine without insightface's): the document itself
         # is valid; say what was not checked.
         print(f"idcli: note: the selfies were not checked: {exc}", file=sys.stderr)
-        return
+        return []
     if failures:
         raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
+    return group_selfie_warnings(loaded, identities)
 
 
 @app.command()

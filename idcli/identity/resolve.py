@@ -51,6 +51,9 @@ class CharacterIdentity:
     # (n, tokens, hidden) float32, and what the sidecar says of them. None for FaceID.
     clip: Any = field(default=None, compare=False, repr=False)
     clip_record: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # Per selfie given (file order): (faces found, the face used) — a group photo's largest face is used,
+    # which plan warns about (identity/group_selfies.py). Read from the pack; never part of a key.
+    selfie_faces: tuple[tuple[int, int], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def references_sha256(self) -> str:
@@ -124,9 +127,10 @@ def identity_from_pack(name: str, strength: float, pack: IdentityPack, source: s
     models = pack.meta.get("face_models", {})
     used = [i for i, s in enumerate(pack.meta.get("selfies", [])) if s.get("used", True)]
     references = pack.tensors["selfie_embeddings"][used].astype(np.float32)
+    faces = tuple((len(s.get("faces") or []), int(s.get("face_index") or 0)) for s in pack.meta.get("selfies", []))
     return CharacterIdentity(name, strength, source, pack.path, pack.sha256, pack.embedding_sha256, selfies,
                              models, bool(models.get("synthetic")), pack.embedding.astype(np.float32), references,
-                             key or pack_identity_key(pack.embedding_sha256), selfie_files)
+                             key or pack_identity_key(pack.embedding_sha256), selfie_files, selfie_faces=faces)
 
 
 def cached_pack_path(key: str) -> Path:
