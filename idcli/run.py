@@ -224,6 +224,11 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     from .identity.group_selfies import group_selfie_warnings
 
     plan.warnings.extend(group_selfie_warnings(loaded, identities))  # a group photo's largest face is used
+    from .shotlist import same_description_notes
+
+    if loaded.yaml is not None:  # two characters of a dual-line shot with one description (validate notes it too)
+        plan.warnings.extend(note.format(str(loaded.source))
+                             for note in same_description_notes(loaded.shotlist, loaded.yaml))
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")

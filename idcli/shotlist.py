@@ -762,6 +762,31 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
                                  f"{', '.join(named)} is recognisable; the others appear through their "
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col,
                                  "use 'method: dual-line' for one identity line per character"))
+    return notes + same_description_notes(doc, loaded)
+
+
+def same_description_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
+    """A dual-line shot naming two characters with one description (case and spacing aside): their attention
+    maps coincide and the masks cannot tell them apart (docs/method.md, failure modes). Said by validate and
+    plan at the shot's prompt; it still renders."""
+    notes = []
+    for i, shot in enumerate(doc.shots):
+        named = _named(shot)
+        if len(named) < 2 or shot.plate is not None or _shot_method(shot, doc.defaults) != "dual-line":
+            continue  # single line: one identity anyway; a plate: each face has its own box
+        by_text: dict[str, list[str]] = {}
+        for name in named:
+            description = (doc.characters[name].description or "") if name in doc.characters else ""
+            if description.strip():
+                by_text.setdefault(" ".join(description.lower().split()), []).append(name)
+        for text, names in by_text.items():
+            if len(names) < 2:
+                continue
+            line, col = loaded.mark(("shots", i, "prompt")) or (None, None)
+            notes.append(Problem(f"characters {' and '.join(repr(n) for n in names)} have the same description "
+                                 f"('{text}'): in a dual-line shot their attention maps coincide and their masks "
+                                 "cannot be told apart (docs/method.md)", _path_text(("shots", i, "prompt")),
+                                 line, col, "give each character a distinct description"))
     return notes
 
 

@@ -77,3 +77,44 @@ def test_a_group_photo_selfie_is_warned_about(write_shotlist, selfies: Path, tmp
     plain = write_shotlist(GROUP_SHOTS.replace(", selfies/group.jpg", ""), "plain.yaml")
     assert _plan_json(plain, out)["warnings"] == []
     assert "warnings" not in json.loads(runner.invoke(app, ["validate", str(plain), "--selfies", "--json"]).stdout)
+
+
+# -- two characters with one description in a dual-line shot ------------------------------------------
+
+TWIN_SHOTS = """\
+version: 1
+project: twins
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+characters:
+  mara:
+    selfies: [selfies/mara_1.jpg]
+    description: a woman in a grey coat
+  theo:
+    selfies: [selfies/theo_1.jpg]
+    description: A woman in a  grey coat
+shots:
+  - {id: s1, prompt: "{mara} on a pier"}
+  - id: s2
+    prompt: "{mara} and {theo} on a pier"
+  - {id: s3, prompt: "{mara} and {theo} at a bar", method: single}
+"""
+
+
+def test_two_characters_with_one_description_in_a_dual_line_shot_are_noted(write_shotlist, tmp_path: Path) -> None:
+    """docs/method.md: their attention maps coincide and the masks cannot separate them. validate notes it
+    at the shot's line; plan says it among its warnings. Shots naming one of them, or single-line, are fine."""
+    path = write_shotlist(TWIN_SHOTS)
+    where = f"{path}:15:13: shots[1].prompt"
+    checked = runner.invoke(app, ["validate", str(path)])
+    assert checked.exit_code == 0, checked.output
+    lines = [line for line in checked.output.splitlines() if "same description" in line]
+    assert len(lines) == 1 and where in lines[0] and "'mara' and 'theo'" in lines[0], checked.output
+    assert "distinct description" in lines[0]
+    notes = json.loads(runner.invoke(app, ["validate", str(path), "--json"]).stdout)["notes"]
+    assert [(n["line"], n["column"], n["path"]) for n in notes if "same description" in n["message"]] == [
+        (15, 13, "shots[1].prompt")]
+    warnings = [w for w in _plan_json(path, tmp_path / "out")["warnings"] if "same description" in w]
+    assert len(warnings) == 1 and where in warnings[0]
+    distinct = write_shotlist(TWIN_SHOTS.replace("A woman in a  grey coat", "a man in a blue coat"), "distinct.yaml")
+    assert "same description" not in runner.invoke(app, ["validate", str(distinct)]).output
