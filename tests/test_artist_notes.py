@@ -7,11 +7,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from idcli.cli import app
 
 runner = CliRunner()
+
+
+@pytest.fixture
+def cached_engine(monkeypatch: pytest.MonkeyPatch, tiny_engines) -> None:
+    """The CLI reuses the session's tiny engines (building one costs seconds)."""
+    import idcli.run as run_module
+
+    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
 
 
 def _plan_json(path: Path, out: Path) -> dict[str, Any]:
@@ -118,3 +128,30 @@ def test_two_characters_with_one_description_in_a_dual_line_shot_are_noted(write
     assert len(warnings) == 1 and where in warnings[0]
     distinct = write_shotlist(TWIN_SHOTS.replace("A woman in a  grey coat", "a man in a blue coat"), "distinct.yaml")
     assert "same description" not in runner.invoke(app, ["validate", str(distinct)]).output
+
+
+# -- several shot lists of one project rendered into one folder ----------------------------------------
+
+ACT_ONE = """\
+version: 1
+project: film
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+shots:
+  - {id: a010, prompt: "a lighthouse in a storm"}
+"""
+
+
+def test_the_orphans_note_says_one_shot_list_per_output_folder(write_shotlist, tmp_path: Path,
+                                                               cached_engine: None) -> None:
+    """act two's plan into act one's folder calls act one's images orphans: the note says why."""
+    one, out = write_shotlist(ACT_ONE, "act1.yaml"), tmp_path / "out"
+    two = write_shotlist(ACT_ONE.replace("a010", "b010"), "act2.yaml")
+    rendered = runner.invoke(app, ["render", str(one), "--out", str(out), "--device", "cpu", "-q"])
+    assert rendered.exit_code == 0, rendered.output
+    for argv in (["plan", str(two), "--out", str(out), "--device", "cpu"],
+                 ["render", str(two), "--out", str(out), "--device", "cpu"]):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, result.output
+        note = next(line for line in result.output.splitlines() if "no longer in the shot list" in line)
+        assert "a010_t1" in note and "one shot list per output folder" in note, note
