@@ -155,3 +155,39 @@ def test_the_orphans_note_says_one_shot_list_per_output_folder(write_shotlist, t
         assert result.exit_code == 0, result.output
         note = next(line for line in result.output.splitlines() if "no longer in the shot list" in line)
         assert "a010_t1" in note and "one shot list per output folder" in note, note
+
+
+# -- restoring a take of an earlier shot list --------------------------------------------------------------
+
+def test_restore_says_the_next_render_moves_an_older_take_aside_again(write_shotlist, tmp_path: Path,
+                                                                      cached_engine: None) -> None:
+    """The restored take was made by an earlier version of the shot list: restore says how to keep it."""
+    path, out = write_shotlist(ACT_ONE), tmp_path / "out"
+    assert runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]).exit_code == 0
+    path.write_text(ACT_ONE.replace("in a storm", "at dawn"), "utf-8")
+    assert runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]).exit_code == 0
+    restored = runner.invoke(app, ["restore", str(out), "a010_t1"])
+    assert restored.exit_code == 0, restored.output
+    note = " ".join(restored.stderr.split())
+    for words in ("the next idcli render", "moves it aside again", "stale", "edit the shot list back"):
+        assert words in note, (words, note)
+    document = json.loads(runner.invoke(app, ["restore", str(out), "a010_t1", "--json"]).stdout)
+    assert "moves it aside again" in document["note"]
+    # What the note promises: plan calls the restored take stale; edited back, it is kept.
+    restored = runner.invoke(app, ["restore", str(out), "a010_t1"])
+    path.write_text(ACT_ONE, "utf-8")
+    assert [j["state"] for j in _plan_json(path, out)["jobs"]] == ["done"]
+
+
+def test_restoring_a_hand_edited_take_of_the_same_job_says_nothing_more(write_shotlist, tmp_path: Path,
+                                                                         cached_engine: None) -> None:
+    """--force rendered over a retouched image (same job): putting the retouch back needs no shot-list edit."""
+    from PIL import Image
+
+    path, out = write_shotlist(ACT_ONE), tmp_path / "out"
+    assert runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]).exit_code == 0
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(out / "a010" / "a010_t1.png")  # retouched by hand
+    forced = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q", "--force"])
+    assert forced.exit_code == 0, forced.output
+    restored = runner.invoke(app, ["restore", str(out), "a010_t1", "--json"])
+    assert restored.exit_code == 0 and "note" not in json.loads(restored.stdout), restored.output

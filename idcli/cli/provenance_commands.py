@@ -7,8 +7,9 @@ and exit codes; the work is idcli/superseded.py, idcli/reproduce.py and idcli/ve
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,13 +49,34 @@ def restore(
                 _emit(f"no earlier render of {take} is kept in {out_dir}")
             return
         result = restore_take(out_dir, take, key, wait=wait)
+        note = _restore_note(out_dir, take, result)
         if as_json:
-            _emit_json(_ok(out_dir=str(out_dir.absolute()), **result))
+            _emit_json(_ok(out_dir=str(out_dir.absolute()), **result, **({"note": note} if note else {})))
             return
         aside = f"; the take it replaced is kept as {result['moved_aside']}" if result["moved_aside"] else ""
         _emit(f"restored {result['image']['path']} from {result['name']}{aside}")
+        if note:
+            print(f"note: {note}", file=sys.stderr)
 
     _guarded(body, as_json)
+
+
+def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | None:
+    """What a restore of an earlier version means for the next render (docs/file-formats.md, restore).
+
+    A kept version was made by other inputs than the take it replaced (else it would not have been replaced,
+    bar a hand-edited image): when the shot list still says what made the replaced one, the next render finds
+    the restored take stale and moves it aside again. None when the replaced take had the same job key."""
+    from ..superseded import list_superseded
+
+    if result["moved_aside"]:
+        replaced = next((v for v in list_superseded(out_dir, take) if v.name == result["moved_aside"]), None)
+        if replaced is not None and replaced.job_key and replaced.job_key == result["job_key"]:
+            return None  # the same job (an edited image put back by its original): the next render keeps it
+    return (f"{take} is back as it was rendered from an earlier version of the shot list; if the shot list "
+            "still differs (idcli plan shows the take as 'stale'), the next idcli render renders it again and "
+            "moves it aside again. To keep it, edit the shot list back to what made it (its sidecar holds the "
+            "prompt, seed and settings).")
 
 
 # -- provenance: reproduce and verify (docs/provenance.md) ---------------------------------------------------
