@@ -383,6 +383,10 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
             wait: bool, face_models: str | None, save_masks: bool, compile: bool, progress: Progress,
             engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None, started: float,
             signer: Any, qa: bool, qa_thresholds: Any, takes: dict[str, int] | None) -> RenderReport:
+    from .added_takes import added_takes, merge_takes
+
+    # Takes an earlier --retake-flagged run added stay planned (idcli/added_takes.py): never orphaned.
+    takes = merge_takes(added_takes(out_dir, loaded), takes)
     try:
         # A Ray run plans for its workers' device (a dry run without a cluster address plans for this machine).
         cluster = backend is not None and not (dry_run and not (backend.address or os.environ.get("RAY_ADDRESS")))
@@ -439,7 +443,8 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     except KeyboardInterrupt:
         raise Interrupted(*_INTERRUPT) from None
     _report_blocked(plan, report, out)
-    order = {take: i for i, take in enumerate(shotlist_takes(loaded))}  # shot-list order, blocked takes too
+    # shot-list order, blocked takes and added takes too
+    order = {take: i for i, take in enumerate(shotlist_takes(loaded, takes))}
     report.jobs.sort(key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.seconds = time.perf_counter() - started
     return report
