@@ -524,7 +524,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                     "project's takes of the same shot ids are then moved to .idcli/superseded)")
             report.other_project = other
         takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
+        from .recorded_paths import shotlist_relpath
+
         store.write_manifest({"project": plan.project, "file": plan.source,
+                              # where the shot list is from here: true after the project folder moved
+                              "file_relpath": shotlist_relpath(loaded, store.root) if loaded is not None else None,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
                               "takes": [list(take) for take in takes], **_shot_order(loaded)})
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
