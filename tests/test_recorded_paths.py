@@ -84,3 +84,17 @@ def test_an_older_sidecar_with_absolute_selfie_paths_still_reproduces(rendered: 
     (rendered / "renders/.idcli/shotlist.jsonl").unlink()  # and a folder without a manifest
     assert reproduce(path, engine_factory=engine_factory).status == "identical"
 
+
+def test_the_animatic_names_the_shot_list_relative_to_itself(rendered: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("opentimelineio")
+    import opentimelineio as otio
+
+    from idcli.review.export import export_otio
+    from idcli.review.runs import load_run
+
+    moved = _moved(rendered, tmp_path, monkeypatch)
+    export_otio(load_run(moved / "renders"), moved / "editorial" / "cut.otio")
+    timeline = otio.adapters.read_from_file(str(moved / "editorial" / "cut.otio"))
+    meta = timeline.metadata["idcli"]
+    assert meta["shot_list"] == "../shots.yaml" and meta["output_folder"] == "../renders/"
