@@ -15,10 +15,13 @@ Importing idcli is cheap: torch and diffusers load only when something renders.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 from .errors import (
     EXIT_CHECK_FAILED,
+    EXIT_INTERNAL_ERROR,
     EXIT_INTERRUPTED,
     EXIT_INVALID_INPUT,
     EXIT_JOBS_FAILED,
@@ -61,7 +64,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'idcli' has no attribute '{name}'")
 
 
-__all__ = ["EXIT_CHECK_FAILED",
+class _Package(types.ModuleType):
+    """idcli itself, keeping its public names when a submodule of the same name is imported.
+
+    Python's import system sets ``idcli.reproduce`` to the module idcli/reproduce.py when that is first
+    imported (by ``__getattr__`` above, the CLI, or a script), which hid the function ``idcli.reproduce``.
+    ``from idcli.reproduce import ...`` still reads the module from ``sys.modules``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            return  # the public name stays __getattr__'s: the function, not its module
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+__all__ = ["EXIT_CHECK_FAILED", "EXIT_INTERNAL_ERROR",
            "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOBS_FAILED", "EXIT_MODEL_UNAVAILABLE", "EXIT_OK",
            "EXIT_OUTPUT_BUSY", "EXIT_OUTPUT_UNUSABLE", "EXIT_TERMINATED", "ExecutorUnavailableError", "IdcliError",
            "InputError", "Interrupted", "ModelUnavailableError", "OutputBusyError", "OutputError",

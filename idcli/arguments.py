@@ -88,6 +88,13 @@ def check_path_or_none(name: str, value: Any) -> str | None:
     raise InputError(f"{name}={_shown(value)}: give a path (str or pathlib.Path) or None")
 
 
+def check_path(name: str, value: Any) -> Path:
+    """A file given as a string or path (``reproduce``'s image)."""
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InputError(f"{name}={_shown(value)}: give a path (str or pathlib.Path)")
+    return Path(value)
+
+
 def check_out_dir(value: Any, name: str = "out_dir") -> Path:
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
         raise InputError(f"{name}={_shown(value)}: give the output folder as a str or pathlib.Path")
@@ -105,6 +112,28 @@ def check_progress(value: Any) -> Any:
     if value is not None and missing:
         raise InputError(f"progress={_shown(value)}: needs the methods start, advance, note and stop "
                          f"(missing: {', '.join(missing)})")
+    return value
+
+
+def check_qa_thresholds(value: Any) -> Any:
+    """None (the defaults) or a ``QAThresholds``: a bare number would switch QA off image by image."""
+    from .review.qa import QAThresholds
+
+    if value is not None and not isinstance(value, QAThresholds):
+        raise InputError(f"qa_thresholds={_shown(value)}: give idcli.review.qa.QAThresholds(low_identity, "
+                         f"leakage) or None")
+    return value
+
+
+def check_takes(value: Any) -> dict[str, int] | None:
+    """None or {shot id: take count} (``--retake-flagged``'s raised take counts)."""
+    from .shotlist import MAX_TAKES
+
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and type(v) is int and 1 <= v <= MAX_TAKES for k, v in value.items()):
+        raise InputError(f"takes={_shown(value)}: give {{shot id: take count 1..{MAX_TAKES}}} or None")
     return value
 
 

@@ -7,6 +7,7 @@ code. A traceback is shown only when ``IDCLI_DEBUG=1``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # Stable exit codes: scripts depend on them, so they are part of the public contract.
 EXIT_OK = 0
@@ -16,6 +17,7 @@ EXIT_OUTPUT_BUSY = 3
 EXIT_MODEL_UNAVAILABLE = 4
 EXIT_OUTPUT_UNUSABLE = 5  # the output folder cannot be written (read-only, a file in the way, disk full)
 EXIT_CHECK_FAILED = 6  # idcli verify found an image that fails; idcli reproduce made a different image
+EXIT_INTERNAL_ERROR = 70  # a bug in idcli (sysexits' EX_SOFTWARE): never 1, which means failed jobs
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -149,8 +151,13 @@ class ExecutorUnavailableError(IdcliError):
 
 
 class Interrupted(IdcliError):
-    """The run was stopped by a signal; writes in flight were finished or removed."""
+    """The run was stopped by a signal; writes in flight were finished or removed.
+
+    ``report``: when rendering had begun, the run's ``RenderReport`` so far (the jobs committed, skipped or
+    failed before the signal); None when the signal came while planning.
+    """
 
     def __init__(self, signal_name: str, exit_code: int) -> None:
         super().__init__(f"interrupted by {signal_name}; completed images are kept, rerun to resume")
         self.exit_code = exit_code
+        self.report: Any = None

@@ -511,11 +511,17 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
               face_models: str | None = None,
               engine_factory: Callable[[Any, Any, Any], Any] | None = None) -> ReproduceReport:
     """Re-render the image at ``target`` (an image or its sidecar) from its record; compare."""
+    from . import arguments as args
     from .plan import Job
     from .provenance import encode_png, read_png_record
     from .run import _default_engine
     from .runtime import resolve_runtime
 
+    target = args.check_path("target", target)
+    out_dir = args.check_path_or_none("out_dir", out_dir)
+    device = args.check_str("device", device)
+    face_models = args.check_path_or_none("face_models", face_models)
+    args.check_callable("engine_factory", engine_factory)
     # 1. The record, refused when this idcli no longer makes its engine's pixels; the model by content.
     image_path, sidecar_path, sidecar = locate(target)
     if out_dir is not None and (Path(out_dir) / image_path.name).resolve() == image_path.resolve():

@@ -198,6 +198,7 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     dtype = args.check_dtype(dtype)
     face_models = args.check_path_or_none("face_models", face_models)
     on_encode = args.check_callable("on_encode", on_encode)
+    takes = args.check_takes(takes)
     runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
     # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
@@ -347,6 +348,8 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
         args.check_bool("sign", sign)
     args.check_progress(progress)
     args.check_callable("engine_factory", engine_factory)
+    args.check_qa_thresholds(qa_thresholds)
+    takes = args.check_takes(takes)
     progress = progress or SilentProgress()
     started = time.perf_counter()
     signer = _signer(loaded, sign)  # credentials are checked before anything is planned or rendered
@@ -363,7 +366,13 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
 
 def _backend(executor: Any, ray_address: str | None, workers: int | None, engine_factory: Any) -> Any:
     """The Ray backend of a run (None: the local executor)."""
+    if executor is None:
+        return None
     if not isinstance(executor, str):
+        if not callable(getattr(executor, "executor", None)):
+            from .errors import InputError
+
+            raise InputError(f"executor={executor!r}: give 'local', 'ray' or an idcli.executors.ray.RayBackend")
         return executor
     from .executors import check_executor
 
@@ -437,16 +446,20 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
 
     # Identity QA (docs/review.md): resolved when there is something to render, before the engine loads.
     check = (lambda: _identity_qa(plan, face_models, qa_thresholds)) if qa else None
+    stopped: Interrupted | None = None
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
                      save_masks, signer, all_takes, loaded, check, backend)
     except KeyboardInterrupt:
-        raise Interrupted(*_INTERRUPT) from None
+        stopped = Interrupted(*_INTERRUPT)
     _report_blocked(plan, report, out)
     # shot-list order, blocked takes and added takes too
     order = {take: i for i, take in enumerate(shotlist_takes(loaded, takes))}
     report.jobs.sort(key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.seconds = time.perf_counter() - started
+    if stopped is not None:
+        stopped.report = report  # what was settled before the signal: `render --json` still reports it
+        raise stopped
     return report
 
 

@@ -58,7 +58,10 @@ class VerifyReport:
 
 def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> VerifyReport:
     """Check every committed image of ``out_dir`` (``trust``: a PEM file of root certificates)."""
-    root = Path(out_dir)
+    from . import arguments as args
+
+    root = args.check_out_dir(out_dir)
+    trust = args.check_path_or_none("trust", trust)
     if not root.is_dir():
         raise InputError(f"{root}: no such output folder")
     trust_pem = None
@@ -69,7 +72,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             raise InputError(f"--trust {trust}: cannot read a PEM file there") from None
         if "BEGIN CERTIFICATE" not in trust_pem:
             raise InputError(f"--trust {trust}: holds no PEM certificate")
-    report = VerifyReport(str(root), trust=str(trust) if trust else None)
+    report = VerifyReport(str(root.absolute()), trust=str(trust) if trust else None)
     for sidecar_path in sorted(root.glob("*/*.json")):
         check = check_image(root, sidecar_path, trust_pem)
         if check is not None:

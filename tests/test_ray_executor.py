@@ -298,3 +298,52 @@ def test_a_plate_job_through_ray_is_byte_identical_to_local(ray_cluster: str, tm
         assert sidecar["executor"]["name"] == "ray" and sidecar["plate"]["size"] == [760, 420]
         assert _without_run_fields(sidecar) == _without_run_fields(_sidecars(tmp_path / "local")[name]), name
         assert sidecar["plate"] == _sidecars(tmp_path / "local")[name]["plate"]
+
+
+# -- worker count ------------------------------------------------------------------------------------------
+
+
+def test_more_workers_than_the_cluster_holds_is_refused_not_a_hang(
+        ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """``workers=3`` on this 2-CPU cluster (one CPU per CPU worker): the third actor could never be scheduled,
+    and the batch handed to it waited for ever (a script hung with no message). Refused before anything is
+    planned or written, with what the cluster holds."""
+    from hang_watchdog import no_hang
+
+    path, out = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"}), tmp_path / "out"
+    with no_hang(60), pytest.raises(idcli.InputError, match=r"--workers 3: the Ray cluster holds 2 .*2 CPUs"):
+        idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=1,
+                     executor=RayBackend(workers=3, engine_factory=engine_factory))
+    assert not out.exists()
+    with no_hang(60), pytest.raises(idcli.InputError, match=r"--workers 5: the Ray cluster holds 4 "):
+        idcli.render(idcli.load_shotlist(path), out, device="cpu",
+                     executor=RayBackend(workers=5, worker_cpus=0.5, engine_factory=engine_factory))
+    assert not out.exists()
+
+
+# -- stdout of the command ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_render_json_through_ray_keeps_stdout_one_document(write_shotlist, tmp_path: Path) -> None:
+    """``idcli render --executor ray --json`` stopped by SIGTERM while a batch is in flight: the driver kills
+    the worker, and Ray's error listener prints ``(raylet) Task RenderWorker.render failed ...`` on
+    sys.stdout, in front of the JSON document (``json.load`` failed). The render now sends whatever
+    the libraries print to stderr; stdout holds the one document."""
+    from cli_helpers import render_argv
+
+    path, out = write_shotlist(SMALL.replace("64x64, steps: 2", "256x256, steps: 8")
+                               % {"takes": 3, "third": "a beach at dawn"}), tmp_path / "out"
+    env = {**cli_env(), "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.Popen([sys.executable, "-m", "idcli", *render_argv(path, out, "--json", "--quiet",
+                                                                         "--executor", "ray")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while not list(out.glob("*/*.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    document = json.loads(stdout)  # exactly one document: nothing before or after it
+    assert document["exit_code"] == 143 and document["executor"]["name"] == "ray", document

@@ -9,11 +9,13 @@ Heavy libraries (torch, diffusers, insightface) are imported inside commands, ne
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import typer
 
-from ..errors import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK
+from ..errors import EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK
 
 # isort: off
 # Each module registers its commands on ``app`` when imported; this order is the order ``idcli --help`` lists them.
@@ -54,6 +56,15 @@ def main() -> None:
     except BrokenPipeError:
         _stdout_gone()
         code = EXIT_OK
+    except Exception as exc:  # a bug in idcli: its own exit code, never 1 (failed jobs) as Python would give
+        code = EXIT_INTERNAL_ERROR
+        message = (f"internal error: {type(exc).__name__}: {exc} — a bug in idcli; rerun with IDCLI_DEBUG=1 for the "
+                   "traceback and report it")
+        if wants_json:
+            _emit_json(_failure(_error_object("InternalError", message), code))
+        if os.environ.get("IDCLI_DEBUG"):
+            traceback.print_exc(file=sys.stderr)
+        print(f"idcli: {message}", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

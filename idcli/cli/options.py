@@ -55,7 +55,9 @@ QaLeakageOpt = Annotated[float | None, typer.Option(
 
 def _version(value: bool) -> None:
     if value:
-        print(f"idcli {TOOL_VERSION}")
+        from .output import _emit
+
+        _emit(f"idcli {TOOL_VERSION}")  # a reader gone early (``idcli --version | true``) is not a failure
         raise typer.Exit()
 
 

@@ -2,8 +2,8 @@
 
 Owns the one-JSON-document contract of ``--json`` (``_ok``, ``_failure``, ``_error_object``; docs/file-formats.md),
 printing on stdout that survives a reader going away (``_emit``, ``_stdout_gone``), and ``_guarded``, which turns
-idcli's errors and unanticipated file-system failures into one message and their exit code (no traceback unless
-IDCLI_DEBUG).
+idcli's errors and unanticipated file-system failures into one message and their exit code (with IDCLI_DEBUG
+also the traceback).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,21 @@ def _emit(text: str) -> None:
         _stdout_gone()
 
 
+def _stdout_console() -> Any:
+    """A rich console for tables on stdout (the terminal's width, or 160 columns in a pipe or a file).
+
+    rich answers a closed stdout with ``SystemExit(1)``; this one raises BrokenPipeError instead, which
+    :func:`_guarded` treats as the reader having left (``idcli plan FILE | head``: exit 0).
+    """
+    from rich.console import Console
+
+    class _StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _StdoutConsole(width=None if sys.stdout.isatty() else 160)
+
+
 def _emit_json(document: dict[str, Any]) -> None:
     _emit(json.dumps(document, indent=2, ensure_ascii=False))
 
@@ -67,6 +83,16 @@ def _error_object(type_name: str, message: str, file: str | None = None) -> dict
             "hint": None, "problems": []}
 
 
+def _debug_traceback() -> None:
+    """With IDCLI_DEBUG set, the traceback of the error being handled, on stderr.
+
+    Only added: the exit code and the ``--json`` document stay the same, so a script run with IDCLI_DEBUG
+    still reads the documented ones (re-raising made every error exit 1 with no document).
+    """
+    if os.environ.get("IDCLI_DEBUG"):
+        traceback.print_exc(file=sys.stderr)
+
+
 def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
     """Run a command body; idcli errors become one message and their exit code.
 
@@ -81,8 +107,7 @@ def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
     except OSError as exc:
         # A file-system failure not anticipated deeper down (permissions, a file where a folder should
         # be): one line, not a traceback.
-        if os.environ.get("IDCLI_DEBUG"):
-            raise
+        _debug_traceback()
         where = f"{exc.filename}: " if exc.filename else ""
         message = f"{where}{exc.strerror or exc}"
         if as_json:
@@ -90,8 +115,7 @@ def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
                                 EXIT_OUTPUT_UNUSABLE))
         _fail(message, EXIT_OUTPUT_UNUSABLE)
     except IdcliError as exc:
-        if os.environ.get("IDCLI_DEBUG"):
-            raise
+        _debug_traceback()
         if as_json:
             _emit_json(_failure(exc.as_json(), exc.exit_code))
         message = exc.render()

@@ -15,7 +15,7 @@ import typer
 
 from ..errors import EXIT_INVALID_INPUT
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app
-from .output import _emit, _emit_json, _error_object, _failure, _guarded, _ok
+from .output import _emit, _emit_json, _error_object, _failure, _guarded, _ok, _stdout_console
 
 OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False)]
 ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
@@ -149,7 +149,6 @@ def evaluate(
     def body() -> None:
         summaries = summarise_runs(outs, shots)
         if not as_json:
-            from rich.console import Console
             from rich.markup import escape
             from rich.table import Table
 
@@ -159,7 +158,7 @@ def evaluate(
                 table.add_column(escape(s.folder), justify="right")
             for metric, cells in table_rows(summaries):
                 table.add_row(escape(metric), *cells)
-            Console(width=None if sys.stdout.isatty() else 160).print(table)
+            _stdout_console().print(table)
         # several runs side by side: each problem names its run's folder (its path is relative to it)
         _finish_review([f"{s.folder}/{p}" if len(summaries) > 1 else p for s in summaries for p in s.problems],
                        {"runs": [s.as_dict() for s in summaries]} if as_json else None)

@@ -7,6 +7,7 @@ lines of ``plan``'s table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import EXIT_OK
+from ..errors import EXIT_OK, Interrupted
 from .options import (
     DeviceOpt,
     ExecutorOpt,
@@ -32,7 +33,7 @@ from .options import (
     _qa_thresholds,
     app,
 )
-from .output import _emit, _emit_json, _guarded, _ok
+from .output import _emit, _emit_json, _fail, _guarded, _ok, _stdout_console
 
 
 def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
@@ -150,11 +151,10 @@ def expressions(
         if as_json:
             _emit_json(_ok(terms=[t.as_dict() for t in terms]))
             return
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
-        console = Console(width=None if sys.stdout.isatty() else 160)
+        console = _stdout_console()
         for name in dict.fromkeys(t.category for t in terms if t.category in vocab.prototypes):
             rows = [t for t in terms if t.category == name]
             table = Table(title=escape(f"{name}: {len(rows)} terms — {vocab.category_descriptions[name]} "
@@ -195,7 +195,6 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
             return
         for warning in the_plan.warnings:
             print(f"idcli: warning: {warning}", file=sys.stderr)
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
@@ -215,7 +214,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
                           row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
                           f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
                           row["group"], row["job_key"].split(":")[1][:12])
-        Console(width=None if sys.stdout.isatty() else 160).print(table)
+        _stdout_console().print(table)
         for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
             _emit(line)
         for line in folder_notes(document, folder):
@@ -305,13 +304,22 @@ def render(
             face_models=face_models, save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress,
             qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
             executor=executor, ray_address=ray_address, workers=workers)
-        with terminate_as_interrupt():  # no handler of ours outlives the run
-            if retake_flagged:
-                from ..review.retake import render_with_retakes
+        try:
+            # stdout holds only the summary or the one --json document: what libraries print during the run
+            # goes to stderr (Ray's driver prints its workers' failures, "(raylet) Task ... failed", on stdout).
+            with terminate_as_interrupt(), contextlib.redirect_stdout(sys.stderr):
+                if retake_flagged:
+                    from ..review.retake import render_with_retakes
 
-                report = render_with_retakes(loaded, folder, max_takes=max_takes, **options)
-            else:
-                report = run_render(loaded, folder, **options)
+                    report = render_with_retakes(loaded, folder, max_takes=max_takes, **options)
+                else:
+                    report = run_render(loaded, folder, **options)
+        except Interrupted as stopped:
+            if as_json and stopped.report is not None:  # the one document: the report so far, and why it stopped
+                _emit_json({**stopped.report.as_dict(), "ok": False, "exit_code": stopped.exit_code,
+                            "error": stopped.as_json()})
+                _fail(stopped.render(), stopped.exit_code)
+            raise
         summary = report.as_dict()
         counts = summary["counts"]
         if as_json:

@@ -109,7 +109,25 @@ class RayBackend:
             device = "cuda"  # each worker is given its own GPU by Ray
         if dtype == "auto":
             dtype = "bfloat16" if device == "cuda" else "float32"
+        if self.workers is not None:
+            self._check_room(device == "cuda")
         return Runtime(device, dtype)
+
+    def _check_room(self, gpu: bool) -> None:
+        """``--workers N`` must fit in the cluster: an actor Ray cannot place is never scheduled, and the batch
+        handed to it would wait for ever. The bound is the cluster's total (other jobs may hold some of it)."""
+        resources = _ray().cluster_resources()
+        cpus, gpus, per_worker = resources.get("CPU", 0.0), resources.get("GPU", 0.0), self._worker_cpus()
+        room = int(cpus // per_worker) if per_worker else self.workers or 0
+        held = f"{cpus:g} CPUs, {per_worker:g} per worker"
+        if gpu:
+            room, held = min(room, int(gpus)), f"{gpus:g} GPUs and {held}"
+        if self.workers is not None and self.workers > room:
+            raise InputError(f"--workers {self.workers}: the Ray cluster holds {room} ({held}); give --workers "
+                             f"{max(room, 1)} or fewer, or add nodes")
+
+    def _worker_cpus(self) -> float:
+        return 1.0 if self.worker_cpus is None else float(self.worker_cpus)
 
     # -- workers ----------------------------------------------------------------------------------------
 
@@ -123,7 +141,7 @@ class RayBackend:
         gpu = runtime.device.startswith("cuda")
         count = self.workers or (max(1, int(ray.cluster_resources().get("GPU", 0))) if gpu else 1)
         options: dict[str, Any] = {"max_restarts": ACTOR_MAX_RESTARTS, "max_task_retries": ACTOR_MAX_TASK_RETRIES,
-                                   "num_cpus": 1 if self.worker_cpus is None else self.worker_cpus}
+                                   "num_cpus": self._worker_cpus()}
         if gpu:
             options["num_gpus"] = 1
         actor_class = ray.remote(RenderWorker)

@@ -1,0 +1,216 @@
+"""idcli scripted from Python or a shell (the pipeline engineer's tour): the importable names stay what the
+docs say they are, and the command line's stdout, exit codes and JSON documents hold up in pipes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import ROOT, cli_env, spawn_render
+
+import idcli
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter (the import order of the test process must not hide anything)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
+
+
+def test_idcli_reproduce_stays_the_function_whatever_was_imported_first() -> None:
+    """``idcli.reproduce`` is the library function, also after its module ``idcli/reproduce.py`` was imported.
+
+    Importing a submodule sets the package attribute of the same name to the module, so the lazy
+    ``idcli.reproduce`` became the module on its second use (``TypeError: 'module' object is not callable``).
+    """
+    done = _python(
+        "import inspect, idcli\n"
+        "first, second = idcli.reproduce, idcli.reproduce\n"
+        "assert inspect.isfunction(first) and second is first, (first, second)\n"
+        "import idcli.reproduce\n"
+        "from idcli.reproduce import ReproduceError, reproduce\n"
+        "assert idcli.reproduce is reproduce, idcli.reproduce\n"
+        "assert issubclass(ReproduceError, idcli.InputError)\n")
+    assert done.returncode == 0, done.stderr
+    # The other order: the module imported before the package's lazy name was ever asked for.
+    done = _python(
+        "import inspect, idcli.reproduce, idcli.run, idcli.results, idcli.verify\n"
+        "import idcli\n"
+        "assert inspect.isfunction(idcli.reproduce), idcli.reproduce\n"
+        "assert idcli.reproduce.__module__ == 'idcli.reproduce'\n"
+        "for name in ('render', 'plan_shotlist', 'read_results', 'verify_folder', 'load_shotlist'):\n"
+        "    assert callable(getattr(idcli, name)), name\n")
+    assert done.returncode == 0, done.stderr
+
+
+def _exit_code_with_stdout_closed(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``idcli ARGV`` whose stdout reader has gone before the first write (``idcli ... | head -0``)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "idcli", *argv], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, env=cli_env(), cwd=cwd, timeout=300)
+    finally:
+        os.close(write_end)
+
+
+def test_tables_and_version_into_a_closed_pipe_exit_0(write_shotlist, tmp_path: Path) -> None:
+    """``idcli plan FILE | head`` on a long plan, ``idcli expressions | head``, ``idcli --version | true``: the
+    reader leaving early is not the command's failure (rich's console and Typer turned it into exit 1)."""
+    path = write_shotlist("""\
+        version: 1
+        project: pipe
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        shots:
+          - id: a010
+            prompt: "a lighthouse in a storm"
+        """)
+    for argv in (["expressions"], ["plan", str(path), "--out", str(tmp_path / "out"), "--device", "cpu"],
+                 ["--version"]):
+        done = _exit_code_with_stdout_closed(*argv)
+        assert done.returncode == 0, (argv, done.returncode, done.stderr)
+        assert "Traceback" not in done.stderr, (argv, done.stderr)
+
+
+def test_idcli_debug_adds_a_traceback_and_changes_nothing_else(tmp_path: Path) -> None:
+    """IDCLI_DEBUG=1 shows the traceback on stderr; the exit code and the --json document stay the documented
+    ones (it made every error exit 1, which the exit-code table reserves for failed jobs, with no document)."""
+    env = {**cli_env(), "IDCLI_DEBUG": "1"}
+    for argv, code in ((["validate", str(tmp_path / "missing.yaml"), "--json"], 2),
+                       (["render", str(tmp_path / "missing.yaml"), "--batch-size", "0", "--json"], 2),
+                       (["verify", str(tmp_path / "no-such-folder"), "--json"], 2)):
+        done = subprocess.run([sys.executable, "-m", "idcli", *argv], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert done.returncode == code, (argv, done.returncode, done.stderr)
+        document = json.loads(done.stdout)
+        assert document["exit_code"] == code and document["ok"] is False, document
+        assert "Traceback (most recent call last)" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-m", "idcli", "validate", str(tmp_path / "missing.yaml")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" in done.stderr and "no such file" in done.stderr, done.stderr
+
+
+def test_interrupted_render_json_still_reports_what_was_committed(write_shotlist, tmp_path: Path) -> None:
+    """SIGTERM (a scheduler pre-empting the job) during ``render --json``: the one document keeps the run's
+    report so far — counts and jobs, the committed images among them — beside ``exit_code`` 143 and the
+    ``Interrupted`` error (it held only ``ok``, ``exit_code`` and ``error``: ``d["counts"]`` was a KeyError)."""
+    path, out = write_shotlist("""\
+        version: 1
+        project: preempted
+        model: {preset: tiny-sd}
+        defaults: {size: 128x128, steps: 6, guidance: 4.0, sampler: dpmpp-2m, takes: 3}
+        shots:
+          - {id: k1, prompt: "a lighthouse in a storm"}
+          - {id: k2, prompt: "a bar at night"}
+        """), tmp_path / "out"
+    proc = spawn_render(path, out, "--json", "--quiet")
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/*.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    document = json.loads(stdout)
+    assert document["ok"] is False and document["exit_code"] == 143, document
+    assert document["error"]["type"] == "Interrupted" and "SIGTERM" in document["error"]["message"]
+    assert document["out_dir"] == str(out.absolute()) and document["project"] == "preempted"
+    committed = {p.relative_to(out).as_posix() for p in out.glob("*/*.json")}
+    rendered = {j["sidecar"]["path"] for j in document["jobs"] if j["status"] == "rendered"}
+    assert committed and rendered == committed, (rendered, committed)
+    assert document["counts"]["rendered"] == len(committed) < 6
+
+
+def test_render_checks_qa_thresholds_and_takes(write_shotlist, tmp_path: Path) -> None:
+    """``qa_thresholds=0.3`` (the command's ``--qa-low-identity 0.3``) rendered every image and wrote
+    ``qa.error: "AttributeError: 'float' object has no attribute 'record'"`` into each sidecar, exit 0: QA
+    silently off. Wrong types are now refused before anything is planned or written, as for every argument."""
+    from idcli.review.qa import QAThresholds
+
+    path, out = write_shotlist("""\
+        version: 1
+        project: args
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        shots:
+          - id: a010
+            prompt: "a lighthouse in a storm"
+        """), tmp_path / "out"
+    for kwargs in (dict(qa_thresholds=0.3), dict(qa_thresholds={"low_identity": 0.3}), dict(takes=3),
+                   dict(takes={"a010": "4"}), dict(takes={"a010": 0})):
+        name = next(iter(kwargs))
+        with pytest.raises(idcli.InputError, match=name) as caught:
+            idcli.render(path, out, device="cpu", **kwargs)
+        assert caught.value.exit_code == idcli.EXIT_INVALID_INPUT
+    with pytest.raises(idcli.InputError, match="takes"):
+        idcli.plan_shotlist(path, device="cpu", takes=["a010"])
+    assert not out.exists(), "a refused call wrote nothing"
+    report = idcli.render(path, out, device="cpu", dry_run=True, qa_thresholds=QAThresholds(0.3, 0.4),
+                          takes={"a010": 2})
+    assert report.count("pending") == 2
+
+
+def test_reproduce_verify_and_executor_arguments_are_checked(tmp_path: Path) -> None:
+    """The exported ``idcli.reproduce`` and ``idcli.verify_folder``, and ``render(executor=...)``, raise
+    InputError (exit 2) for arguments of the wrong type, as every public function does (they raised
+    TypeError / AttributeError)."""
+    calls = {
+        "target": lambda: idcli.reproduce(5),  # type: ignore[arg-type]
+        "out_dir": lambda: idcli.reproduce(tmp_path / "a.png", out_dir=5),  # type: ignore[arg-type]
+        "face_models": lambda: idcli.reproduce(tmp_path / "a.png", face_models=5),  # type: ignore[arg-type]
+        "engine_factory": lambda: idcli.reproduce(tmp_path / "a.png", engine_factory=5),  # type: ignore[arg-type]
+        "out_dir=": lambda: idcli.verify_folder(5),  # type: ignore[arg-type]
+        "trust": lambda: idcli.verify_folder(tmp_path, trust=5),  # type: ignore[arg-type]
+        "executor": lambda: idcli.render(ROOT / "recipes" / "quickstart.yaml", tmp_path / "out", executor=5),
+    }
+    for name, call in calls.items():
+        with pytest.raises(idcli.InputError, match=name) as caught:
+            call()
+        assert caught.value.exit_code == idcli.EXIT_INVALID_INPUT, name
+
+
+def test_verify_json_out_dir_is_absolute_like_every_other_document(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract's ``out_dir`` is absolute (plan, render, restore, qa, evaluate); verify's was as given."""
+    (tmp_path / "out" / "a010").mkdir(parents=True)
+    (tmp_path / "out" / "a010" / "a010_t1.png").write_bytes(b"a take without its sidecar")  # one image to check
+    monkeypatch.chdir(tmp_path)
+    document = idcli.verify_folder("out").as_dict()
+    assert document["out_dir"] == str(tmp_path / "out") and document["counts"]["checked"] == 1, document
+
+
+def test_an_internal_error_is_exit_70_not_the_jobs_failed_code(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug inside idcli (any exception that is not one of its errors) ended as Python's exit 1 — which the
+    exit-code table reserves for "some jobs failed, the rest are kept" — with a traceback and, under
+    --json, no document. It is exit 70 (sysexits' EX_SOFTWARE), one message, and the document."""
+    import idcli.shotlist
+    from idcli.cli import main
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(idcli.shotlist, "load_shotlist", broken)
+    for argv in (["idcli", "validate", "shots.yaml", "--json"], ["idcli", "validate", "shots.yaml"]):
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as ended:
+            main()
+        assert ended.value.code == idcli.EXIT_INTERNAL_ERROR == 70
+        out, err = capsys.readouterr()
+        assert "RuntimeError: a bug" in err and "IDCLI_DEBUG=1" in err and "Traceback" not in err, err
+        if "--json" in argv:
+            document = json.loads(out)
+            assert document["exit_code"] == 70 and document["error"]["type"] == "InternalError", document
+        else:
+            assert out == ""
+    monkeypatch.setenv("IDCLI_DEBUG", "1")
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 70 and "Traceback" in capsys.readouterr().err
