@@ -155,13 +155,8 @@ def resolve_recorded_identity(character: dict[str, Any], strength: float, preset
 
     name = character.get("name", "?")
     if character.get("source") == "pack":
-        path = Path(str(character.get("pack_path")))
-        if not path.is_file():
-            raise ReproduceError(f"identity pack {path} of '{name}' is missing")
-        if sha256_file(path) != character.get("pack_sha256"):
-            raise ReproduceError(f"identity pack {path} of '{name}' changed since the render (sha256 "
-                                 f"{character.get('pack_sha256')}, now {sha256_file(path)})")
-        identity = identity_from_pack(name, strength, read_pack(path), "pack")
+        identity = identity_from_pack(name, strength, read_pack(_recorded_pack(character, name, shotlist_dirs or [])),
+                                      "pack")
     else:
         files = character.get("selfie_files")
         if not files:
@@ -191,6 +186,25 @@ def resolve_recorded_identity(character: dict[str, Any], strength: float, preset
         notes.append(f"'{name}': the identity's embedding differs from the recorded one (encoded on another "
                      "machine or ONNX Runtime build?), so pixels may differ")
     return identity
+
+
+def _recorded_pack(character: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Path:
+    """A pack character's pack: at ``pack_path`` (as resolved), else ``pack_file`` beside the shot list (a moved
+    project; older sidecars have no ``pack_file``), the first with the recorded sha256."""
+    from .recorded_paths import candidates
+
+    recorded = str(character.get("pack_path"))
+    given = character.get("pack_file") if isinstance(character.get("pack_file"), str) else recorded
+    places = candidates(given, recorded, shotlist_dirs)
+    existing = [place for place in places if place.is_file()]
+    if not existing:
+        raise ReproduceError(f"identity pack {recorded} of '{name}' is missing"
+                             + (f" (looked for {', '.join(str(p) for p in places)})" if len(places) > 1 else ""))
+    for place in existing:
+        if sha256_file(place) == character.get("pack_sha256"):
+            return place
+    raise ReproduceError(f"identity pack {existing[0]} of '{name}' changed since the render (sha256 "
+                         f"{character.get('pack_sha256')}, now {sha256_file(existing[0])})")
 
 
 def _recorded_selfie(item: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Any:

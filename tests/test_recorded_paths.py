@@ -98,3 +98,30 @@ def test_the_animatic_names_the_shot_list_relative_to_itself(rendered: Path, tmp
     timeline = otio.adapters.read_from_file(str(moved / "editorial" / "cut.otio"))
     meta = timeline.metadata["idcli"]
     assert meta["shot_list"] == "../shots.yaml" and meta["output_folder"] == "../renders/"
+
+
+def test_reproduce_finds_an_identity_pack_after_the_project_moved(tmp_path: Path, selfies: Path, engine_factory,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    project = tmp_path / "a project"
+    (project / "packs").mkdir(parents=True)
+    made = CliRunner().invoke(app, ["encode-identity", str(selfies / "mara_1.jpg"), str(selfies / "mara_2.jpg"),
+                                    "--name", "mara", "-o", str(project / "packs/mara.idpack"),
+                                    "--face-models", "synthetic"])
+    assert made.exit_code == 0, made.output
+    (project / "shots.yaml").write_text(SHOTS.replace("{selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}",
+                                                      "{identity: packs/mara.idpack}"), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    idcli.render(idcli.load_shotlist("a project/shots.yaml"), "a project/renders", device="cpu",
+                 engine_factory=engine_factory)
+    entry = json.loads((project / "renders/face/face_t1.json").read_text("utf-8"))["identity"][0]
+    assert entry["pack_file"] == "packs/mara.idpack"
+    assert entry["pack_path"] == str((project / "packs/mara.idpack").absolute())
+    moved = _moved(project, tmp_path, monkeypatch)
+    assert reproduce(moved / "renders/face/face_t1.png", engine_factory=engine_factory).status == "identical"
+    (moved / "packs/mara.idpack").unlink()
+    with pytest.raises(idcli.IdcliError, match=r"identity pack .*packs/mara.idpack of 'mara' is missing"):
+        reproduce(moved / "renders/face/face_t1.png", engine_factory=engine_factory)

@@ -50,6 +50,8 @@ class CharacterIdentity:
     # Each selfie as the shot list gives it (relative to the shot list), in selfie_files' order: recorded as
     # its ``path`` so that reproduce finds it after the project folder moved (``abs_path``: as resolved).
     selfie_given: tuple[str, ...] = field(default=(), compare=False)
+    # A pack character's pack as the shot list gives it: recorded as ``pack_file``, for the same reason.
+    pack_given: str = field(default="", compare=False)
     # FaceID-Plus v2 only (identity/clip_features.py): CLIP rows (the aggregate, then each kept selfie's),
     # (n, tokens, hidden) float32, and what the sidecar says of them. None for FaceID.
     clip: Any = field(default=None, compare=False, repr=False)
@@ -66,6 +68,7 @@ class CharacterIdentity:
                 "embedding_sha256": self.embedding_sha256, "face_models": self.face_models, "strength": self.strength,
                 "random_face_models": self.random_face_models, "identity_key": self.key,
                 "selfie_files": self._selfie_records(),
+                **({"pack_file": self.pack_given} if self.pack_given else {}),
                 **({"clip_features": self.clip_record} if self.clip_record is not None else {})}
 
 
@@ -212,7 +215,8 @@ def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str
         try:
             if character.identity is not None:
                 pack = read_pack(loaded.resolve_path(character.identity))
-                result[name] = identity_from_pack(name, character.identity_strength, pack, "pack")
+                identity = identity_from_pack(name, character.identity_strength, pack, "pack")
+                result[name] = replace(identity, pack_given=character.identity)
                 continue
             # Read once: the cache key and, on a miss, the encoding come from the same bytes.
             selfies = [SelfieFile.read(loaded.resolve_path(p)) for p in character.selfies or []]
