@@ -39,8 +39,8 @@ def shotlist_file(out_dir: Path, manifest: dict[str, Any] | None = None) -> Path
     relative = manifest.get("file_relpath")
     if isinstance(relative, str) and relative:
         return Path(os.path.normpath(out_dir.absolute() / relative))
-    given = manifest.get("file")
-    return Path(given).absolute() if isinstance(given, str) and given and not given.startswith("<") else None
+    given = manifest.get("file")  # an older manifest: only an absolute ``file`` says where, not the render's cwd
+    return Path(given) if isinstance(given, str) and Path(given).is_absolute() else None
 
 
 def shotlist_dirs(out_dir: Path | None) -> list[Path]:
