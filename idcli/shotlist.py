@@ -605,6 +605,8 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_
     seen_ids: dict[str, int] = {}
     blamed: set[PathKey] = set()
     for i, shot in enumerate(doc.shots):
+        if shot is None:
+            continue  # a shot with a type error (_partial_shotlist): its type errors are what it gets
         folded = shot.id.lower()  # case-insensitive file systems would merge these folders
         if folded in seen_ids:
             add(f"duplicate shot id '{shot.id}'", ("shots", i, "id"),
@@ -651,6 +653,52 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_
         _check_file(base_dir, c2pa.cert, ("provenance", "c2pa", "cert"), "C2PA certificate", add_file)
         _check_file(base_dir, c2pa.key, ("provenance", "c2pa", "key"), "C2PA key", add_file)
     return problems
+
+
+def _partial_shotlist(data: dict[str, Any], exc: ValidationError, loaded: LoadedYaml) -> ShotList | None:
+    """The document without what failed its types, for the checks that follow them; None when that is unsafe.
+
+    A shot with a type error stands as None (skipped; indices, and so lines, stay); a character with one
+    keeps its name (so placeholders naming it are not called unknown) but no files; a ``model``,
+    ``defaults`` or ``provenance`` field with one falls back to its default. Not built (type errors only)
+    when ``characters`` or ``defaults`` as a whole is unusable, where a check could report what is not wrong.
+    """
+    bad: dict[Any, set[Any]] = {}
+    for error in exc.errors(include_url=False):
+        loc = _clean_loc(tuple(error["loc"]), loaded)
+        if not loc:
+            return None  # the document as a whole
+        bad.setdefault(loc[0], set()).add(loc[1] if len(loc) > 1 else None)
+    if None in bad.get("characters", set()) or None in bad.get("defaults", set()):
+        return None
+    fields: dict[str, Any] = {}
+    sections = {"model": ModelSpec, "defaults": RenderParams, "provenance": ProvenanceSpec}
+    for name, spec in sections.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in bad.get(name, set())}
+        try:
+            fields[name] = spec.model_validate(value)
+        except ValidationError:
+            if name == "defaults":
+                return None  # the shots' checks read the defaults (method, fusion window)
+    characters: dict[str, Character] = {}
+    for name, value in (data.get("characters") or {}).items():
+        try:
+            characters[name] = (Character.model_construct() if name in bad.get("characters", set())
+                                else Character.model_validate(value))
+        except ValidationError:
+            characters[name] = Character.model_construct()
+    shots: list[Shot | None] = []
+    raw_shots = data.get("shots")
+    for i, value in enumerate(raw_shots if isinstance(raw_shots, list) else []):
+        try:
+            shots.append(None if i in bad.get("shots", set()) else Shot.model_validate(value))
+        except ValidationError:
+            shots.append(None)
+    return ShotList.model_construct(version=1, project="partial", characters=characters, shots=shots, **fields)
 
 
 def _check_source(base_dir: Path, value: str, loc: PathKey, add: Any) -> None:
@@ -833,7 +881,12 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "", *,
     try:
         doc = ShotList.model_validate(data)
     except ValidationError as exc:
-        raise ShotListError(loaded.source, _problems_from_validation(exc, loaded)) from None
+        # Every problem at once (README): the checks after the types run for what parsed (see _partial_shotlist).
+        problems = _problems_from_validation(exc, loaded)
+        partial = _partial_shotlist(data, exc, loaded)
+        if partial is not None:
+            problems += _semantic_problems(partial, loaded, base_dir, check_files)
+        raise ShotListError(loaded.source, problems) from None
     except RecursionError:
         raise ShotListError(loaded.source, [Problem("the document is nested too deeply")]) from None
     problems = _semantic_problems(doc, loaded, base_dir, check_files)

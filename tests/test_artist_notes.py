@@ -147,7 +147,7 @@ def test_the_orphans_note_says_one_shot_list_per_output_folder(write_shotlist, t
     """act two's plan into act one's folder calls act one's images orphans: the note says why."""
     one, out = write_shotlist(ACT_ONE, "act1.yaml"), tmp_path / "out"
     two = write_shotlist(ACT_ONE.replace("a010", "b010"), "act2.yaml")
-    rendered = runner.invoke(app, ["render", str(one), "--out", str(out), "--device", "cpu", "-q"])
+    rendered = runner.invoke(app, ["render", str(one), "--out", str(out), "--device", "cpu", "--json"])
     assert rendered.exit_code == 0, rendered.output
     for argv in (["plan", str(two), "--out", str(out), "--device", "cpu"],
                  ["render", str(two), "--out", str(out), "--device", "cpu"]):
@@ -191,3 +191,41 @@ def test_restoring_a_hand_edited_take_of_the_same_job_says_nothing_more(write_sh
     assert forced.exit_code == 0, forced.output
     restored = runner.invoke(app, ["restore", str(out), "a010_t1", "--json"])
     assert restored.exit_code == 0 and "note" not in json.loads(restored.stdout), restored.output
+
+
+# -- validate lists every problem, type errors and the checks after them -------------------------------
+
+MIXED_SHOTS = """\
+version: 1
+project: mixed
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: many, guidance: 4.0, sampler: euler}
+characters:
+  mara:
+    selfies: [selfies/nobody.jpg]
+  theo:
+    selfies: 12
+shots:
+  - {id: s1, prompt: "{mara} on a pier", expression: gloomish}
+  - {id: s2, prompt: "{theo} at a bar", takes: lots}
+  - {id: s3, prompt: "{nobody} at a bar"}
+  - {id: s4, prompt: "{theo} on a pier", expression: gloomish}
+"""
+
+
+def test_validate_lists_type_errors_and_the_checks_of_what_parsed(write_shotlist) -> None:
+    """README: 'exit 2 with every problem and its line'. The checks that need parsed values (unknown
+    expressions, placeholders, missing files) run for the shots and characters that parsed, beside the type
+    errors; a shot or character with a type error gets only those (no guess from half a value)."""
+    path = write_shotlist(MIXED_SHOTS)
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 2, result.output
+    found = {(p["line"], p["field"]) for p in json.loads(result.stdout)["error"]["problems"]}
+    assert found == {
+        (4, "defaults.steps"), (9, "characters.theo.selfies"), (12, "shots[1].takes"),  # type errors
+        (7, "characters.mara.selfies[0]"),  # the selfie does not exist
+        (11, "shots[0].expression"), (14, "shots[3].expression"),  # unknown expression
+        (13, "shots[2].prompt"),  # a placeholder naming no character
+    }, found
+    text = runner.invoke(app, ["validate", str(path)]).output
+    assert "nobody.jpg" in text and "gloomish" in text and "steps" in text
