@@ -884,8 +884,9 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "", *,
         # Every problem at once (README): the checks after the types run for what parsed (see _partial_shotlist).
         problems = _problems_from_validation(exc, loaded)
         partial = _partial_shotlist(data, exc, loaded)
-        if partial is not None:
-            problems += _semantic_problems(partial, loaded, base_dir, check_files)
+        later = _semantic_problems(partial, loaded, base_dir, check_files) if partial is not None else []
+        if later:  # in the file's order, as a reader goes through it
+            problems = sorted(problems + later, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
         raise ShotListError(loaded.source, problems) from None
     except RecursionError:
         raise ShotListError(loaded.source, [Problem("the document is nested too deeply")]) from None

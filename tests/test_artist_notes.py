@@ -227,5 +227,7 @@ def test_validate_lists_type_errors_and_the_checks_of_what_parsed(write_shotlist
         (11, "shots[0].expression"), (14, "shots[3].expression"),  # unknown expression
         (13, "shots[2].prompt"),  # a placeholder naming no character
     }, found
+    lines = [p["line"] for p in json.loads(result.stdout)["error"]["problems"]]
+    assert lines == sorted(lines)  # in the file's order
     text = runner.invoke(app, ["validate", str(path)]).output
     assert "nobody.jpg" in text and "gloomish" in text and "steps" in text
