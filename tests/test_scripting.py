@@ -214,3 +214,15 @@ def test_an_internal_error_is_exit_70_not_the_jobs_failed_code(monkeypatch: pyte
     with pytest.raises(SystemExit) as ended:
         main()
     assert ended.value.code == 70 and "Traceback" in capsys.readouterr().err
+
+
+def test_dir_of_idcli_lists_every_public_name() -> None:
+    """``dir(idcli)`` (and so tab completion in a REPL or notebook) lists the lazily loaded functions that
+    ``__all__`` promises; it listed only the eagerly imported error classes and exit codes."""
+    done = _python("import idcli\n"
+                   "names = dir(idcli)\n"
+                   "missing = [n for n in idcli.__all__ if n not in names]\n"
+                   "assert not missing, missing\n"
+                   "assert names == sorted(names), names\n"
+                   "assert '__name__' in names and 'errors' in names, names\n")
+    assert done.returncode == 0, done.stderr
