@@ -91,11 +91,14 @@ def _sha256_regular(path: Path) -> str | None:
         os.close(fd)
 
 
-def atomic_write(final: Path, data: bytes) -> None:
-    """Write ``data`` so that ``final`` is either absent/old or complete, never partial (errors: OutputError)."""
+def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
+    """Write ``data`` so that ``final`` is either absent/old or complete, never partial (errors: OutputError;
+    with ``replace=False``, FileExistsError when a file is at ``final``)."""
     try:
-        safeio.atomic_write(final, data)
+        safeio.atomic_write(final, data, replace=replace)
     except OSError as exc:
+        if isinstance(exc, FileExistsError) and not replace:
+            raise  # the caller knows what the file is and how to replace it
         raise _os_error("writing", final, exc) from None
 
 

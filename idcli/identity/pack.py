@@ -31,6 +31,15 @@ class PackError(InputError):
     """An identity pack that cannot be read."""
 
 
+class PackExistsError(PackError):
+    """A pack is already at the path a new one was to be written to (shot lists and job keys may name it)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} already exists (an identity pack that shot lists may name); give --force to "
+                         "replace it (overwrite=True in Python), or another -o")
+        self.file = str(path)
+
+
 @dataclass
 class IdentityPack:
     meta: dict[str, Any]
@@ -68,13 +77,20 @@ def pack_bytes(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> bytes:
     return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
 
 
-def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> IdentityPack:
-    """Write a pack atomically; returns it as ``read_pack`` would, parsed from the bytes written."""
+def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray], *,
+               overwrite: bool = True) -> IdentityPack:
+    """Write a pack atomically; returns it as ``read_pack`` would, parsed from the bytes written.
+
+    ``overwrite=False``: a file already at ``path`` is kept and PackExistsError raised.
+    """
     from ..store import atomic_write
 
     data = pack_bytes(meta, tensors)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data)
+    try:
+        atomic_write(path, data, replace=overwrite)
+    except FileExistsError:
+        raise PackExistsError(path) from None
     return parse_pack(data, path)
 
 
