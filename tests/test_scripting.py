@@ -226,3 +226,40 @@ def test_dir_of_idcli_lists_every_public_name() -> None:
                    "assert names == sorted(names), names\n"
                    "assert '__name__' in names and 'errors' in names, names\n")
     assert done.returncode == 0, done.stderr
+
+
+def _json_error(*argv: str, cwd: Path) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-m", "idcli", *argv, "--json"], capture_output=True, text=True,
+                          env=cli_env(), cwd=cwd, timeout=300)
+    document = json.loads(done.stdout)
+    assert document["exit_code"] == done.returncode == 2 and not document["ok"], (done.stdout, done.stderr)
+    return document["error"]
+
+
+def test_json_errors_about_an_input_file_name_it_in_error_file(tmp_path: Path) -> None:
+    """``--json`` documents said ``error.file: null`` for input-file errors that named the file only in their
+    message (an unreadable selfie, a face-less selfie, a missing reproduce target or sidecar, a verify folder
+    or --trust file, an identity pack): a script had to parse the message. ``file`` is the path as the
+    message gives it, so ``message.startswith(file)`` holds where the message starts with it."""
+    from PIL import Image
+
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    Image.new("RGB", (400, 400), (128, 128, 128)).save(tmp_path / "grey.png")
+    (tmp_path / "out" / "a010").mkdir(parents=True)
+    (tmp_path / "out" / "a010" / "a010_t1.json").write_text("{not json")
+    (tmp_path / "out" / "a010" / "a010_t1.png").write_bytes(b"x")
+    (tmp_path / "trust.pem").write_text("no certificate here")
+    (tmp_path / "bad.idpack").write_text("not a pack")
+    cases = {
+        ("encode-identity", "notes.jpg", "--name", "x", "--face-models", "synthetic"): ("ImageError", "notes.jpg"),
+        ("encode-identity", "grey.png", "--name", "x", "--face-models", "synthetic"): ("SelfieError", "grey.png"),
+        ("reproduce", "missing.png"): ("ReproduceError", "missing.png"),
+        ("reproduce", "out/a010/a010_t1.png"): ("ReproduceError", "out/a010/a010_t1.json"),
+        ("verify", "nowhere"): ("InputError", "nowhere"),
+        ("verify", "out", "--trust", "trust.pem"): ("InputError", "trust.pem"),
+        ("identity", "show", "bad.idpack"): ("PackError", "bad.idpack"),
+    }
+    for argv, (kind, file) in cases.items():
+        error = _json_error(*argv, cwd=tmp_path)
+        assert error["type"] == kind and error["file"] == file, (argv, error)
+        assert file in str(error["message"]), (argv, error)
