@@ -132,6 +132,26 @@ class OutputStore:
 
     # -- session: lock + cleanup ----------------------------------------------------------------
 
+    def check_usable(self) -> None:
+        """Raise the OutputError a render's ``session()`` would, for what can be seen without writing: a file
+        where the output folder, one of its parents or its ``.idcli`` folder should be (``plan`` and
+        ``render --dry-run``, which write nothing, said every job was new there)."""
+        for folder in (self.root, *self.root.parents):
+            if not folder.exists() and not folder.is_symlink():
+                continue  # render creates it
+            if folder.is_dir():
+                break
+            if folder == self.root:
+                raise OutputError(f"output path {self.root} exists and is not a folder", file=self.root)
+            raise OutputError(f"output path {self.root} cannot be made: {folder} is a file, not a folder",
+                              file=folder)
+        state = self.root / STATE
+        if state.is_symlink():
+            raise OutputError(f"{state} is a symbolic link; idcli never writes through links in the output folder",
+                              file=state)
+        if state.exists() and not state.is_dir():
+            raise OutputError(f"{state} exists and is not a folder", file=state)
+
     def _prepare_root(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise OutputError(f"output path {self.root} exists and is not a folder")

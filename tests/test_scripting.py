@@ -263,3 +263,41 @@ def test_json_errors_about_an_input_file_name_it_in_error_file(tmp_path: Path) -
         error = _json_error(*argv, cwd=tmp_path)
         assert error["type"] == kind and error["file"] == file, (argv, error)
         assert file in str(error["message"]), (argv, error)
+
+
+def test_plan_and_dry_run_report_a_file_where_the_output_folder_should_be(write_shotlist, tmp_path: Path) -> None:
+    """``plan --out FILE`` said every job was new and exited 0 while ``render`` on the same path exits 5
+    (EXIT_OUTPUT_UNUSABLE: "a file where a folder should be"). plan and ``render --dry-run`` now exit 5 with
+    the render's message, so a script that plans before rendering learns it before the render."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    path = write_shotlist("""\
+        version: 1
+        project: folder
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        shots:
+          - id: a010
+            prompt: "a lighthouse in a storm"
+        """)
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    state_file = tmp_path / "out"
+    (state_file / ".idcli").parent.mkdir()
+    (state_file / ".idcli").write_text("not a folder either")
+    runner = CliRunner()
+    for out in (blocker, blocker / "sub" / "out", state_file):
+        rendered = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+        assert rendered.exit_code == idcli.EXIT_OUTPUT_UNUSABLE, (out, rendered.output)
+        for argv in (["plan", str(path), "--out", str(out), "--device", "cpu", "--json"],
+                     ["render", str(path), "--out", str(out), "--device", "cpu", "--dry-run", "--json"]):
+            done = runner.invoke(app, argv)
+            assert done.exit_code == idcli.EXIT_OUTPUT_UNUSABLE, (argv, done.output)
+            document = json.loads(done.stdout)
+            assert document["exit_code"] == 5 and document["error"]["type"] == "OutputError", document
+            assert "not a folder" in document["error"]["message"] and document["error"]["file"], document
+    assert blocker.read_text() == "not a folder" and sorted(p.name for p in state_file.iterdir()) == [".idcli"]
+    fine = runner.invoke(app, ["plan", str(path), "--out", str(tmp_path / "new" / "out"), "--device", "cpu"])
+    assert fine.exit_code == 0 and not (tmp_path / "new").exists(), fine.output
