@@ -271,6 +271,8 @@ class Plan:
         for shot_id in only:
             if shot_id not in known:
                 hint = did_you_mean(shot_id, known)
+                if "," in shot_id:  # ids hold no commas: a list was meant
+                    hint = "one shot id per --only: " + " ".join(f"--only {s.strip()}" for s in shot_id.split(","))
                 raise InputError(f"--only {shot_id}: no such shot in {self.source}" + (f"; {hint}" if hint else ""))
         wanted = set(only)
         jobs = [j for j in self.jobs if j.shot_id in wanted]

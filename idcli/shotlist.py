@@ -8,6 +8,7 @@ file, ``line:col``, the field path and what is allowed; nothing is rendered whil
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import string
@@ -41,7 +42,7 @@ from .method import (
 )
 from .method import FRAMINGS as FRAMING_RULES
 from .paths import local_path
-from .suggest import did_you_mean
+from .suggest import closest, did_you_mean
 from .yamlhints import number_problem, placeholder_problem
 from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, read_document
 from .yamlsafe import path_text as _path_text
@@ -79,7 +80,7 @@ def check_safe_id(value: str, what: str = "id") -> str:
     if "/" in value or "\\" in value or value in {".", ".."} or ".." in value:
         raise ValueError(f"{what} '{value}' is a path; use letters, digits, '_', '-' and '.'")
     if not SAFE_ID.fullmatch(value):
-        raise ValueError(f"{what} '{value}' is not a safe file name: 1-64 of letters, digits, '_', "
+        raise ValueError(f"{what} '{value}' is not a safe file name: 1-64 of ASCII letters, digits, '_', "
                          "'-', '.', starting with a letter or digit")
     if value.split(".")[0].lower() in RESERVED_NAMES:
         raise ValueError(f"{what} '{value}' is a reserved device name on Windows")
@@ -140,8 +141,8 @@ def _exact_int(value: Any) -> Any:
 
 def _check_character_name(name: str) -> str:
     if not CHARACTER_NAME.fullmatch(name):
-        raise ValueError(f"character name '{name}' must be 1-32 letters, digits or '_', "
-                         "starting with a letter (it is used as {name} in prompts)")
+        raise ValueError(f"character name '{name}' must be 1-32 ASCII letters, digits or '_', "
+                         "starting with a letter or '_' (it is used as {name} in prompts)")
     return name
 
 
@@ -438,11 +439,66 @@ def _clean_loc(loc: tuple[Any, ...], loaded: LoadedYaml | None = None) -> tuple[
     return kept
 
 
+_SHAPE_KINDS = {"model_type", "dict_type", "list_type", "too_short"}
+
+
+def _written(value: Any) -> str:
+    """What YAML read, in a person's words: 'nothing', "the text 'a room'", 'the number 3' ..."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f"the text '{value if len(value) <= 60 else value[:57] + '...'}'"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return "a list" if isinstance(value, list) else "fields (a mapping)"
+
+
+def _shape_problem(kind: str, loc: PathKey, err: Any) -> tuple[str, str]:
+    """Message and hint for a value of the wrong shape: a mapping or a list expected, or an empty list."""
+    value, key = err.get("input"), loc[-1] if loc else ""
+    if kind == "too_short":
+        least, actual = err.get("ctx", {}).get("min_length", 1), err.get("ctx", {}).get("actual_length", 0)
+        held = "the list is empty" if not actual else f"the list has {actual} item{'s' if actual != 1 else ''}"
+        return held, f"give at least {least} item{'s' if least != 1 else ''}"
+    if kind == "list_type":
+        if isinstance(value, str) and isinstance(key, str):
+            return (f"a list is expected here, not {_written(value)}",
+                    f"write a list, even of one item: {key}: [{value}]")
+        return (f"a list is expected here, not {_written(value)}",
+                f"one '- ' item per line below '{key}:', or {key}: [a, b]" if isinstance(key, str)
+                else "one '- ' item per line, or [a, b]")
+    entry = "name" if kind == "dict_type" else "field"  # characters, expressions: named entries; else fields
+    where = (f"{key}: {{{entry}: value, ...}}, or one '{entry}: value' per indented line below '{key}:'"
+             if isinstance(key, str) else f"one '{entry}: value' per indented line after the '- '")
+    return f"{entry}s written as '{entry}: value' are expected here, not {_written(value)}", where
+
+
+def _number_hint(kind: str, loc: PathKey, value: Any, raw: str | None) -> str:
+    """How to write the number a strict field wants, given what YAML read ('8' quoted, 8.0, yes)."""
+    key = loc[-1] if loc and isinstance(loc[-1], str) else None
+    if isinstance(value, bool):
+        return f"'{raw or str(value).lower()}' is read as {str(value).lower()}, not as a number"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        if math.isfinite(number) and (kind == "float_type" or number.is_integer()):
+            return f"write the number without quotes: {key}: {value.strip()}" if key else "write it without quotes"
+        return ""
+    if kind == "int_type" and isinstance(value, float) and value.is_integer():
+        return f"write a whole number: {key}: {int(value)}" if key else "write a whole number"
+    return ""
+
+
 def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
     errors = [(_clean_loc(tuple(err["loc"]), loaded), err) for err in exc.errors(include_url=False)]
     all_locs = {loc for loc, _err in errors}
+    all_kinds = {(loc, err["type"]) for loc, err in errors}
     for loc, err in errors:
         kind = err["type"]
         if kind.startswith("union") or (loc, kind) in seen:
@@ -452,6 +508,11 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
         # mapping key ('[key]' in the loc) is no union member: it is always reported.
         tagged = loc != tuple(err["loc"]) and "[key]" not in err["loc"]
         if tagged and any(len(other) > len(loc) and other[: len(loc)] == loc for other in all_locs):
+            continue
+        # Likewise 'not an integer' beside the other member's own complaint ('plate_faces: [[1, 2, 3]]': a box
+        # of 3 numbers is no face index either): the member of the value's own type speaks.
+        if tagged and kind.endswith("_type") and any(
+                other == loc and not other_kind.endswith("_type") for other, other_kind in all_kinds):
             continue
         seen.add((loc, kind))
         hint = ""
@@ -483,10 +544,16 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             # id: 0010 -- YAML read a number (octal 8): say so, and how to quote it.
             message, hint = number_problem(_path_text(loc), loaded.plain_scalars[loc], err.get("input"))
             line_col = loaded.mark(loc)
+        elif kind in _SHAPE_KINDS:
+            # 'Input should be a valid dictionary or instance of Shot': the parser's words, a class name.
+            message, hint = _shape_problem(kind, loc, err)
+            line_col = loaded.mark(loc)
         else:
             message = err["msg"].removeprefix("Value error, ")
             if kind in {"finite_number"}:
                 message = "must be a finite number (not NaN or infinity)"
+            if kind in {"int_type", "float_type"}:  # types are strict: say how to write the number
+                hint = _number_hint(kind, loc, err.get("input"), loaded.plain_scalars.get(loc))
             line_col = loaded.mark(loc, key="[key]" in err["loc"])  # a bad mapping key: point at it
         line, col = line_col or (None, None)
         problems.append(Problem(message, _path_text(loc), line, col, hint))
@@ -704,8 +771,16 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
         add(f"{what} '{value}': no such user's home folder", loc, "write the file's full path")
         return
     if not path.exists():
+        posix = value.replace("\\", "/")
+        if posix != value and (converted := local_path(posix, base_dir)) is not None and converted.exists():
+            # A shot list written on Windows: here '\\' is a character of the file name, not a separator.
+            add(f"{what} '{value}' does not exist", loc, f"write '/' between folders: '{posix}'")
+            return
         siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
-        add(f"{what} '{value}' does not exist", loc, did_you_mean(path.name, siblings))
+        hits = closest(path.name, siblings, n=1)
+        # Suggested as it would be written: in the same folder as the value ('selfies/mara_1.jpg', not 'mara_1.jpg').
+        folder = value[: -len(path.name)] if value.endswith(path.name) else ""
+        add(f"{what} '{value}' does not exist", loc, f"did you mean '{folder}{hits[0]}'?" if hits else "")
     elif not path.is_file():
         add(f"{what} '{value}' is not a regular file", loc)
 

@@ -1,13 +1,16 @@
 """Plain words for the YAML mistakes people make most in shot lists, with the fix.
 
 YAML's own messages ("expected <block end>, but found '<scalar>'", "Input should be a valid
-string") describe the parser, not the mistake. The three common ones:
+string") describe the parser, not the mistake. The common ones:
 
 - ``prompt: {mara} on a pier``: an unquoted value starting with ``{`` is a YAML *mapping*
   (``{mara}`` alone is the mapping ``{"mara": null}``; with text after it, a syntax error);
 - ``id: 0010``: unquoted digits are a number (``0010`` even an octal 8 in YAML 1.1), so the id is
   no longer the text written;
-- a tab in the indentation: YAML indents with spaces only.
+- a tab in the indentation: YAML indents with spaces only (or, pasted into a value, separates with
+  spaces only);
+- screenplay-style prompts: ``prompt: INT. BAR: night`` (a second ': ' starts a mapping),
+  ``prompt: "she says "run""`` (the inner quote ends the value), a quote never closed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,18 @@ from typing import Any
 # A key, then a value starting with {name} (a placeholder), optionally after a list dash.
 _PLACEHOLDER_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s+)"
                                 r"(?P<value>\{[A-Za-z][A-Za-z0-9_]*\}.*?)\s*$")
+
+# A key, then an unquoted plain value (not a quote, flow collection, block scalar, anchor, alias or tag).
+_PLAIN_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s+)"
+                          r"(?P<value>[^\s\"'{\[|>&*!#%@`].*?)\s*$")
+# A key, then a value in double quotes with more double quotes after the first closing one.
+_QUOTED_VALUE = re.compile(r'^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s+)(?P<value>".*")\s*$')
+# A key, then a quote that YAML found no end for.
+_OPENED_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s+)(?P<quote>[\"'])(?P<rest>.*?)\s*$")
+
+
+def _double_quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def placeholder_mapping(keys: list[Any], values: list[Any]) -> str | None:
@@ -44,15 +59,42 @@ def number_problem(field: str, raw: str, value: Any) -> tuple[str, str]:
             f"quote it: {key}: \"{raw}\"")
 
 
-def syntax_problem(text: str, problem: str, line: int | None, column: int | None
-                   ) -> tuple[str, str, int | None, int | None] | None:
+def syntax_problem(text: str, problem: str, line: int | None, column: int | None, *, context: str | None = None,
+                   context_at: tuple[int, int] | None = None) -> tuple[str, str, int | None, int | None] | None:
     """A plain-words message, hint and position for a YAML syntax error, when it is a known mistake."""
     lines = text.splitlines()
     if "'\\t'" in problem and line is not None:
+        before = lines[line - 1][: column - 1] if column is not None and 1 <= line <= len(lines) else ""
+        if before.strip():  # after text on its line: a tab pasted into a value (from a spreadsheet, say)
+            return ("a tab character outside quotes; YAML separates values with spaces only",
+                    "replace the tab with a space (inside quotes a tab is kept as text)", line, column)
         return ("a tab character is used for indentation; YAML indents with spaces only",
                 "replace the tab(s) at the start of the line with spaces", line, column)
     if line is None:
         return None
+    if context and "quoted scalar" in context and context_at is not None and 1 <= context_at[0] <= len(lines):
+        # A quote opened and never closed: YAML reads on to the end of the file and reports it there.
+        opened = _OPENED_VALUE.match(lines[context_at[0] - 1])
+        fix = (f"close it where the value ends: {opened['key']}: {opened['quote']}{opened['rest']}{opened['quote']}"
+               if opened else "close the quote where the value ends")
+        return ("this quoted value is never closed; YAML read on to the end of the file", fix, *context_at)
+    current = lines[line - 1] if 1 <= line <= len(lines) else ""
+    plain = _PLAIN_VALUE.match(current)
+    # The colon YAML stopped at lies inside the value (not the key's own: a continuation line 'more: text').
+    if "mapping values are not allowed" in problem and plain and column is not None and column > len(plain["lead"]):
+        # 'prompt: INT. BAR: night' — the second ': ' would start a mapping inside the value.
+        return (f"a ':' before a space or the line's end inside an unquoted value makes YAML read "
+                f"'{plain['key']}' as holding a mapping",
+                f"quote the whole value: {plain['key']}: {_double_quoted(plain['value'])}", line,
+                len(plain["lead"]) + 1)
+    if "expected <block end>" in problem and (quoted := _QUOTED_VALUE.match(current)) \
+            and quoted["value"].count('"') > 2:
+        # 'prompt: "she says "run" twice"' — the second '"' ends the value; the rest is left over.
+        inner = quoted["value"][1:-1]
+        fix = f"{quoted['key']}: '{inner}'" if "'" not in inner else f"{quoted['key']}: {_double_quoted(inner)}"
+        return ("a double quote inside a double-quoted value ends the value early",
+                f"put the value in single quotes, or write \\\" for each inner quote: {fix}", line,
+                len(quoted["lead"]) + 1)
     # The parser stops at or just after the line holding the mistake.
     for number in (line, line - 1):
         if 1 <= number <= len(lines):

@@ -275,7 +275,8 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
             if exc.context and "single document" in exc.context:
                 message = "expected one YAML document, found several ('---' separators)"
             line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-            known = syntax_problem(text, message, line, column)
+            context_at = (exc.context_mark.line + 1, exc.context_mark.column + 1) if exc.context_mark else None
+            known = syntax_problem(text, message, line, column, context=exc.context, context_at=context_at)
             if known is not None:  # a common mistake: say it in plain words, with the fix
                 raise _fail(source, known[0], known[2], known[3], known[1]) from None
             raise _fail(source, f"YAML syntax error: {message}", line, column) from None

@@ -86,6 +86,11 @@ def test_bad_options_exit_2(write_shotlist, tmp_path: Path) -> None:
     assert bad_preset.exit_code == 2 and "did you mean 'tiny-sdxl'" in bad_preset.stderr
     bad_only = runner.invoke(app, ["render", str(path), "--only", "c", "--out", str(tmp_path / "o"), "--device", "cpu"])
     assert bad_only.exit_code == 2 and "no such shot" in bad_only.stderr
+    # Shot ids hold no commas: a comma-separated list says how to give several shots (not "did you mean 'b'").
+    listed = runner.invoke(app, ["render", str(path), "--only", "a,b", "--out", str(tmp_path / "o"), "--device", "cpu"])
+    assert listed.exit_code == 2 and "--only a --only b" in listed.stderr, listed.stderr
+    usage = runner.invoke(app, ["render", "--help"], env={"COLUMNS": "200"})
+    assert "--only SHOT" in usage.stdout and "list[str]" not in usage.stdout
 
 
 def test_busy_output_folder_exits_3(write_shotlist, tmp_path: Path) -> None:

@@ -236,6 +236,18 @@ def test_superseded_renders_are_kept(write_shotlist, tmp_path: Path, cached_engi
     assert (out / "a010" / "a010_t2.png").read_bytes() == second_take
 
 
+def test_summary_line_counts_restored_takes(write_shotlist, tmp_path: Path, cached_engine: None) -> None:
+    """An edit undone puts the earlier take back: the human summary says so (it said '0 rendered, 2 skipped')."""
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    assert _render_json(path, out)[0] == 0
+    path.write_text(TEXT_SHOTS.replace("a bar at night", "a bar at noon"))
+    assert _render_json(path, out)[0] == 0
+    path.write_text(TEXT_SHOTS)  # the edit undone
+    human = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+    assert human.exit_code == 0, human.output
+    assert "0 rendered, 2 skipped, 1 restored, 0 recovered, 0 failed" in human.stdout, human.stdout
+
+
 def test_superseding_survives_a_kill_between_the_moves(write_shotlist, tmp_path: Path, cached_engine: None) -> None:
     """Killed after the image moved aside but before its sidecar: the next run moves the sidecar to its pair."""
     path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
@@ -342,6 +354,19 @@ shots:
     ("  - id: 0010\n    prompt: a pier\n", (7, 9), "'0010' is read as a number (8)", 'quote it: id: "0010"'),
     ("  - id: a\n\tprompt: a pier\n", (8, 1), "a tab character is used for indentation",
      "replace the tab(s) at the start of the line with spaces"),
+    # A tab pasted from a spreadsheet into a prompt is not indentation: it was reported as such.
+    ("  - id: a\n    prompt: a\tpier at dawn\n", (8, 14), "a tab character outside quotes",
+     "replace the tab with a space"),
+    ("  - id: a\n    prompt: a pier\t\n", (8, 19), "a tab character outside quotes",
+     "replace the tab with a space"),
+    # Screenplay-style prompts: a ': ' inside an unquoted value, quotes inside a quoted one, a quote never closed.
+    ("  - id: a\n    prompt: INT. BAR: {mara} waits\n", (8, 13),
+     "':' before a space or the line's end inside an unquoted value",
+     'quote the whole value: prompt: "INT. BAR: {mara} waits"'),
+    ("  - id: a\n    prompt: \"{mara} says \"run\" and leaves\"\n", (8, 13), "ends the value early",
+     "prompt: '{mara} says \"run\" and leaves'"),
+    ("  - id: a\n    prompt: \"{mara} on a pier\n  - id: b\n    prompt: a bar\n", (8, 13),
+     "quoted value is never closed", 'close it where the value ends: prompt: "{mara} on a pier"'),
 ])
 def test_hints_for_common_yaml_mistakes(write_shotlist, shots: str, where: tuple[int, int], words: str,
                                         fix: str) -> None:
@@ -353,6 +378,14 @@ def test_hints_for_common_yaml_mistakes(write_shotlist, shots: str, where: tuple
     assert words in error["message"] and fix in error["hint"], error
     assert "YAML syntax error" not in result.stderr and "Input should be" not in result.stderr
     assert f"{path}:{where[0]}:{where[1]}: " in result.stderr and fix in result.stderr
+
+
+def test_a_continuation_line_ending_its_first_word_in_a_colon_gets_no_wrong_fix(write_shotlist) -> None:
+    """'then:' begins a continuation line of the prompt: quoting 'then: night' as a value would be a wrong fix."""
+    path = write_shotlist(HINT_BASE + "  - id: a\n    prompt: a long look at the sea\n      then: night\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and f"{path}:9:" in result.stderr, result.stderr
+    assert "then: \"night\"" not in result.stderr, result.stderr
 
 
 # -- failures stay local --------------------------------------------------------------------------------
@@ -402,3 +435,65 @@ def test_failures_stay_local(write_shotlist, selfies: Path, tmp_path: Path, cach
     assert (error["line"], error["column"], error["field"]) == (*where, "characters.theo.selfies[0]")
     assert "no face found" in error["message"] and "selfies/theo_1.jpg" in error["message"]
     assert runner.invoke(app, ["validate", str(path)]).exit_code == 0  # without --selfies no image is read
+
+
+def test_each_unusable_character_lists_only_its_own_takes(write_shotlist, selfies: Path, tmp_path: Path,
+                                                           cached_engine: None) -> None:
+    """Two characters without a face: each error names the takes that character fails, not every failed take."""
+    from PIL import Image
+
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")  # no face
+    (selfies / "mara_1.jpg").write_bytes(b"not an image")
+    path, out = write_shotlist(LOCAL_SHOTS), tmp_path / "out"
+    for argv in (["plan", str(path), "--out", str(out), "--device", "cpu"],
+                 ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]):
+        result = runner.invoke(app, argv)
+        lines = [line for line in result.output.splitlines() if "cannot be used" in line]
+        assert len(lines) == 2, result.output
+        mara = next(line for line in lines if "character 'mara'" in line)
+        theo = next(line for line in lines if "character 'theo'" in line)
+        assert mara.endswith("the rest render: m1_t1"), mara
+        assert theo.endswith("the rest render: t1_t1, t1_t2"), theo
+
+
+def test_render_only_other_shots_does_not_report_an_unusable_character_as_failing(
+        write_shotlist, selfies: Path, tmp_path: Path, cached_engine: None) -> None:
+    """--only e1 fails no take of theo's: his selfie's problem is a note, not an error with an empty take list."""
+    from PIL import Image
+
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")  # no face
+    path, out = write_shotlist(LOCAL_SHOTS), tmp_path / "out"
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--only", "e1"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if "character 'theo' cannot be used" in line)
+    assert line.startswith("idcli: note: ") and line.endswith("(no take of this run names it)"), line
+    assert "the rest render: \n" not in result.stderr + "\n"
+
+
+@pytest.mark.parametrize(("text", "where", "words", "fix"), [
+    # One selfie written without the brackets of a list.
+    ("characters:\n  mara: {selfies: selfies/mara_1.jpg}\nshots:\n  - {id: a, prompt: \"{mara}\"}\n", (5, 19),
+     "a list is expected here, not the text 'selfies/mara_1.jpg'", "selfies: [selfies/mara_1.jpg]"),
+    ("characters:\n  mara: {selfies: []}\nshots:\n  - {id: a, prompt: \"{mara}\"}\n", (5, 19),
+     "the list is empty", "at least 1 item"),
+    # A character, the defaults or a shot left empty or written as text: Python class names leaked out.
+    ("characters:\n  mara:\nshots:\n  - {id: a, prompt: \"{mara}\"}\n", (5, 8),
+     "fields written as 'field: value' are expected here, not nothing", "mara: {field: value, ...}"),
+    ("defaults:\nshots:\n  - {id: a, prompt: a room}\n", (4, 10),
+     "fields written as 'field: value' are expected here, not nothing", "defaults: {field: value, ...}"),
+    ("shots:\n  - a room at night\n", (5, 5),
+     "fields written as 'field: value' are expected here, not the text 'a room at night'",
+     "one 'field: value' per indented line"),
+    ("shots:\n", (4, 7), "a list is expected here, not nothing", "one '- ' item per line"),
+    ("characters:\n  mara: {selfies: [selfies/mara_1.jpg]}\nshots:\n  - id: a\n    prompt: \"{mara}\"\n"
+     "    plate: plate.png\n    plate_faces: [[90, 200, 140]]\n", (10, 19), "the list has 3 items", "at least 4 items"),
+])
+def test_shapes_said_in_plain_words(write_shotlist, text: str, where: tuple[int, int], words: str, fix: str) -> None:
+    path = write_shotlist("version: 1\nproject: shapes\nmodel: {preset: tiny-sd}\n" + text)
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 2, result.output
+    error = _one_json_document(result.stdout)["error"]
+    assert (error["line"], error["column"]) == where, error
+    assert words in error["message"] and fix in error["hint"], error
+    assert len(error["problems"]) == 1, error["problems"]  # no second, parser-worded problem at the same place
+    assert "instance of" not in result.stdout and "Input should be" not in result.stdout, result.stdout

@@ -282,6 +282,17 @@ def test_too_few_faces_are_reported_with_where_they_were_found(tmp_path: Path, s
     assert "too few faces in the plate: 1 found (#0 at [" in result.output and f"{path}:9:" in result.output
 
 
+def test_a_misspelt_plate_is_suggested_as_it_would_be_written(tmp_path: Path, selfies: Path) -> None:
+    (tmp_path / "plates").mkdir()
+    shutil.copy(RECIPE_PLATE, tmp_path / "plates" / "two_people.png")
+    path = tmp_path / "shots.yaml"
+    path.write_text(PLATE_SHOTS.replace("PLATE", "plates/two_peple.png"))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    # The suggestion keeps the folder: 'two_people.png' alone does not exist beside the shot list.
+    assert "did you mean 'plates/two_people.png'?" in result.output, result.output
+
+
 def test_an_index_or_box_beyond_the_plate_is_exit_2(tmp_path: Path, selfies: Path) -> None:
     path = tmp_path / "shots.yaml"
     path.write_text(_with_plate(tmp_path, PLATE_SHOTS) + "    plate_faces: [5, [700, 400, 100, 100]]\n")

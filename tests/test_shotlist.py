@@ -168,8 +168,9 @@ def test_base_document_is_valid(folder: Path) -> None:
 
 def test_yaml_syntax_error_reports_line_and_column(folder: Path) -> None:
     text = variant("project: demo\n", "project: demo: second colon\n")
-    rejected(folder, text, "project: demo^: second", "", "YAML syntax error",
-             "mapping values are not allowed")
+    # A second ': ' in an unquoted value: said in plain words at the value, with the quoted value as the fix.
+    rejected(folder, text, "project: ^demo: second", "", "':' before a space or the line's end",
+             'quote the whole value: project: "demo: second colon"')
 
 
 def test_yaml_syntax_error_bad_indentation(folder: Path) -> None:
@@ -319,6 +320,7 @@ def test_unsafe_shot_ids(folder: Path, value: str, fragment: str) -> None:
     line = rejected(folder, text, f"id: ^{quoted}", "shots[0].id", fragment)
     if "not a safe file name" in fragment:
         assert "letters, digits, '_', '-', '.'" in line  # says what is allowed
+        assert "ASCII letters" in line  # 'naïve' has only letters, yet is refused: say which letters
 
 
 def test_unsafe_id_message_stays_on_one_line(folder: Path) -> None:
@@ -513,7 +515,7 @@ def test_expression_intensity_must_be_finite_and_in_range(folder: Path) -> None:
         (f"[{10**40}]", f"[^{10**40}]", "shots[0].seeds[0]", "less than or equal to 4294967295"),
         ("[1.5]", "[^1.5]", "shots[0].seeds[0]", "valid integer"),
         ("[]", "seeds: ^[]", "shots[0].seeds", "at least 1 item"),
-        ("7", "seeds: ^7", "shots[0].seeds", "valid list"),
+        ("7", "seeds: ^7", "shots[0].seeds", "a list is expected here, not the number 7"),
         ("[7, 7]", "seeds: ^[7, 7]", "shots[0].seeds", "the same seed is given twice"),
     ],
 )
@@ -571,6 +573,21 @@ def test_strict_types_in_a_shot(folder: Path, line: str, field: str, fragment: s
 
 
 @pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        ("steps: '8'", "write the number without quotes: steps: 8"),
+        ("guidance: '5.5'", "write the number without quotes: guidance: 5.5"),
+        ("steps: 8.0", "write a whole number: steps: 8"),
+        ("steps: yes", "'yes' is read as true, not as a number"),
+        ("takes: false", "'false' is read as false, not as a number"),
+    ],
+)
+def test_strict_types_say_the_fix(folder: Path, line: str, fix: str) -> None:
+    key, value = line.split(": ")
+    rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", fix)
+
+
+@pytest.mark.parametrize(
     ("value", "fragments"),
     [
         ("true", ("'True' is not allowed", "allowed: 1")),
@@ -598,7 +615,14 @@ def test_id_must_be_text(folder: Path) -> None:
 def test_missing_selfie_suggests_a_sibling(folder: Path) -> None:
     text = variant("selfies/alice_1.jpg,", "selfies/alice1.jpg,")
     rejected(folder, text, "^selfies/alice1.jpg", "characters.alice.selfies[0]",
-             "selfie 'selfies/alice1.jpg' does not exist", "did you mean 'alice_1.jpg'?")
+             "selfie 'selfies/alice1.jpg' does not exist", "did you mean 'selfies/alice_1.jpg'?")
+
+
+def test_selfie_written_with_windows_separators(folder: Path) -> None:
+    # A shot list written on Windows, rendered on a Linux box: '\\' is part of a file name there.
+    text = variant("selfies/alice_1.jpg,", "'selfies\\alice_1.jpg',")
+    rejected(folder, text, "^'selfies\\alice_1.jpg'", "characters.alice.selfies[0]",
+             "selfie 'selfies\\alice_1.jpg' does not exist", "write '/' between folders: 'selfies/alice_1.jpg'")
 
 
 def test_missing_selfie_in_a_missing_folder(folder: Path) -> None:
@@ -649,7 +673,7 @@ def test_bad_character_names(folder: Path, name: str) -> None:
     shown = json.loads(name) if name.startswith('"') else name
     shown = shown.replace("\n", "\\n")
     rejected(folder, text, f"  ^{name}:", f"characters.{shown}", f"character name '{shown}'",
-             "must be 1-32 letters, digits or '_'")
+             "must be 1-32 ASCII letters, digits or '_', starting with a letter or '_'")
 
 
 # --- whole-document shapes ----------------------------------------------------------------------

@@ -26,7 +26,8 @@ app = typer.Typer(
 )
 
 ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False)]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: renders/<project>].")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: renders/<project> in the "
+                                                                   "current folder].")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset overriding the shot list: "
                                                "tiny-sd, tiny-sdxl, sd15, sdxl (and bench-sd15, "
                                                "bench-sdxl: real-size, random weights).")]

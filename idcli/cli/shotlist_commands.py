@@ -41,8 +41,13 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
     edited images kept, orphans, superseded renders, another project's renders (plan and render)."""
     notes = []
     for problem in document.get("problems") or []:
-        blocked = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "blocked"]
+        # A blocked take's reason is its character's problem, so each problem lists only the takes it fails.
+        blocked = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", [])
+                   if j.get("state") == "blocked" and problem["message"] in (j.get("reason") or "")]
         where = ":".join(str(x) for x in (problem["file"], problem["line"], problem["column"]) if x is not None)
+        if not blocked:  # only other shots name the character (render --only): worth knowing, fails nothing
+            notes.append(f"note: {where}: {problem['message']} (no take of this run names it)")
+            continue
         notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
                      f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
     modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
@@ -257,7 +262,8 @@ def render(
     force: Annotated[bool, typer.Option("--force", help="Render again even jobs that are done or whose image was "
                                         "edited by hand, and into a folder of another project (earlier renders "
                                         "are kept in OUT/.idcli/superseded).")] = False,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Render only this shot id (repeatable).")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", metavar="SHOT",
+                                                   help="Render only this shot id (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
     face_models: FaceModelsOpt = None,
@@ -325,8 +331,10 @@ def render(
             if dry_run:
                 _emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
             else:
-                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {counts['recovered']} recovered, "
-                      f"{report.failed} failed{tail} → {folder}")
+                # Takes put back from .idcli/superseded (an edit undone) are neither rendered nor skipped.
+                restored = f"{counts['restored']} restored, " if counts["restored"] else ""
+                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}"
+                      f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
                 print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
                       file=sys.stderr)
@@ -335,7 +343,7 @@ def render(
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
                 print(line, file=sys.stderr)
         if not as_json:  # errors, even with --quiet
-            blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in report.jobs
+            blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state, "reason": o.error} for o in report.jobs
                        if o.state == "blocked"]
             for line in folder_notes({"problems": summary["problems"], "jobs": blocked}, folder):
                 print(f"idcli: {line}", file=sys.stderr)
