@@ -301,3 +301,32 @@ def test_plan_and_dry_run_report_a_file_where_the_output_folder_should_be(write_
     assert blocker.read_text() == "not a folder" and sorted(p.name for p in state_file.iterdir()) == [".idcli"]
     fine = runner.invoke(app, ["plan", str(path), "--out", str(tmp_path / "new" / "out"), "--device", "cpu"])
     assert fine.exit_code == 0 and not (tmp_path / "new").exists(), fine.output
+
+
+def test_a_piped_shot_list_resolves_relative_paths_from_the_current_folder(tmp_path: Path) -> None:
+    """``generate_shots | idcli validate /dev/stdin`` (or ``<(generate_shots)``) resolved the shot list's
+    relative selfie paths under /dev (the pipe's "folder"), and said only "selfie 'selfies/mara_1.jpg' does not
+    exist". A shot list that is no regular file resolves them from the current folder, and a missing file's
+    message says the absolute path that was looked at."""
+    text = (ROOT / "recipes" / "quickstart.yaml").read_text("utf-8")
+    project = tmp_path / "project with spaces"
+    (project / "selfies").mkdir(parents=True)
+    for name in ("mara_1.jpg", "mara_2.jpg", "theo_1.jpg", "theo_2.jpg"):
+        (project / "selfies" / name).write_bytes((ROOT / "recipes" / "selfies" / name).read_bytes())
+
+    def validate(cwd: Path, document: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "idcli", "validate", "/dev/stdin", "--json"], input=document,
+                              capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120)
+
+    done = validate(project, text)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["shot_count"] == 4
+    done = validate(tmp_path, text.replace("selfies/mara_1.jpg", "selfies/mara_9.jpg"))
+    assert done.returncode == 2
+    problems = json.loads(done.stdout)["error"]["problems"]
+    assert f"looked for {tmp_path / 'selfies' / 'mara_9.jpg'}" in problems[0]["message"], problems
+    # A shot list in a file still resolves from its own folder, whatever the current folder.
+    (project / "shots.yaml").write_text(text, "utf-8")
+    done = subprocess.run([sys.executable, "-m", "idcli", "validate", str(project / "shots.yaml")],
+                          capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
