@@ -330,3 +330,14 @@ def test_a_piped_shot_list_resolves_relative_paths_from_the_current_folder(tmp_p
     done = subprocess.run([sys.executable, "-m", "idcli", "validate", str(project / "shots.yaml")],
                           capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_dash_for_stdin_says_to_give_dev_stdin(tmp_path: Path) -> None:
+    """``make_shots | idcli validate -`` said only "-: no such file", which reads as a bug in the pipe: the
+    error's hint says how idcli reads a pipe (/dev/stdin)."""
+    done = subprocess.run([sys.executable, "-m", "idcli", "validate", "-", "--json"], input="version: 1\n",
+                          capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    error = json.loads(done.stdout)["error"]
+    assert "no such file" in error["message"] and "/dev/stdin" in error["hint"], error
+    assert "/dev/stdin" in done.stderr
