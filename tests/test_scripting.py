@@ -238,9 +238,9 @@ def _json_error(*argv: str, cwd: Path) -> dict[str, object]:
 
 def test_json_errors_about_an_input_file_name_it_in_error_file(tmp_path: Path) -> None:
     """``--json`` documents said ``error.file: null`` for input-file errors that named the file only in their
-    message (an unreadable selfie, a face-less selfie, a missing reproduce target or sidecar, a verify folder
-    or --trust file, an identity pack): a script had to parse the message. ``file`` is the path as the
-    message gives it, so ``message.startswith(file)`` holds where the message starts with it."""
+    message (an unreadable selfie, a face-less selfie, a missing reproduce target or sidecar, a verify, restore,
+    qa or evaluate folder, a --trust file, an identity pack): a script had to parse the message. ``file`` is the
+    path as the message gives it, so ``message.startswith(file)`` holds where the message starts with it."""
     from PIL import Image
 
     (tmp_path / "notes.jpg").write_text("not a picture")
@@ -258,6 +258,9 @@ def test_json_errors_about_an_input_file_name_it_in_error_file(tmp_path: Path) -
         ("verify", "nowhere"): ("InputError", "nowhere"),
         ("verify", "out", "--trust", "trust.pem"): ("InputError", "trust.pem"),
         ("identity", "show", "bad.idpack"): ("PackError", "bad.idpack"),
+        ("restore", "nowhere", "a010_t1"): ("InputError", "nowhere"),
+        ("qa", "nowhere"): ("InputError", "nowhere"),
+        ("evaluate", "nowhere"): ("InputError", "nowhere"),
     }
     for argv, (kind, file) in cases.items():
         error = _json_error(*argv, cwd=tmp_path)
