@@ -292,8 +292,9 @@ def test_plan_and_dry_run_report_a_file_where_the_output_folder_should_be(write_
     (state_file / ".idcli").write_text("not a folder either")
     runner = CliRunner()
     for out in (blocker, blocker / "sub" / "out", state_file):
-        rendered = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+        rendered = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json"])
         assert rendered.exit_code == idcli.EXIT_OUTPUT_UNUSABLE, (out, rendered.output)
+        assert json.loads(rendered.stdout)["error"]["file"], rendered.stdout  # the render's own error names it
         for argv in (["plan", str(path), "--out", str(out), "--device", "cpu", "--json"],
                      ["render", str(path), "--out", str(out), "--device", "cpu", "--dry-run", "--json"]):
             done = runner.invoke(app, argv)
