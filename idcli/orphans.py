@@ -57,9 +57,12 @@ def find_orphans(root: Path, live: Iterable[Take]) -> list[dict[str, Any]]:
     return orphans
 
 
-def shotlist_takes(loaded: Any) -> list[Take]:
-    """Every ``(shot_id, take)`` of a shot list (no planning: take counts come from the document)."""
+def shotlist_takes(loaded: Any, added: dict[str, int] | None = None) -> list[Take]:
+    """Every ``(shot_id, take)`` of a shot list (no planning: take counts come from the document, raised
+    to ``added``'s count for shots that keep takes added by --retake-flagged, idcli/added_takes.py)."""
     from .plan import take_count
 
     doc = loaded.shotlist
-    return [(shot.id, take) for shot in doc.shots for take in range(1, take_count(shot, doc.defaults) + 1)]
+    added = added or {}
+    return [(shot.id, take) for shot in doc.shots
+            for take in range(1, max(take_count(shot, doc.defaults), added.get(shot.id, 0)) + 1)]

@@ -150,21 +150,16 @@ def resolve_recorded_model(record: dict[str, Any]) -> Any:
 
 
 def resolve_recorded_identity(character: dict[str, Any], strength: float, preset: str, face_models: str | None,
-                              notes: list[str]) -> Any:
-    """The identity a record's conditioning character was rendered with, each input checked."""
-    from .identity.encode import SelfieFile
+                              notes: list[str], shotlist_dirs: list[Path] | None = None) -> Any:
+    """The identity a record's conditioning character was rendered with, each input checked
+    (``shotlist_dirs``: where a selfie's recorded ``path`` may be relative to; recorded_paths.py)."""
     from .identity.pack import PackError, read_pack
     from .identity.resolve import identity_from_pack, identity_from_selfies, identity_key, read_cached_pack
 
     name = character.get("name", "?")
     if character.get("source") == "pack":
-        path = Path(str(character.get("pack_path")))
-        if not path.is_file():
-            raise ReproduceError(f"identity pack {path} of '{name}' is missing", file=path)
-        if sha256_file(path) != character.get("pack_sha256"):
-            raise ReproduceError(f"identity pack {path} of '{name}' changed since the render (sha256 "
-                                 f"{character.get('pack_sha256')}, now {sha256_file(path)})", file=path)
-        identity = identity_from_pack(name, strength, read_pack(path), "pack")
+        identity = identity_from_pack(name, strength, read_pack(_recorded_pack(character, name, shotlist_dirs or [])),
+                                      "pack")
     else:
         files = character.get("selfie_files")
         if not files:
@@ -176,16 +171,7 @@ def resolve_recorded_identity(character: dict[str, Any], strength: float, preset
                 raise ReproduceError(f"'{name}': the record names no selfie files and its cached identity "
                                      f"{path} is gone; re-render it from its shot list instead") from None
         else:
-            selfies = []
-            for item in files:
-                path = Path(str(item.get("path")))
-                if not path.is_file():
-                    raise ReproduceError(f"selfie {path} of '{name}' is missing", file=path)
-                selfie = SelfieFile.read(path)
-                if selfie.sha256 != item.get("sha256"):
-                    raise ReproduceError(f"selfie {path} of '{name}' changed since the render (sha256 "
-                                         f"{item.get('sha256')}, now {selfie.sha256})", file=path)
-                selfies.append(selfie)
+            selfies = [_recorded_selfie(item, name, shotlist_dirs or []) for item in files]
             recorded_models = (character.get("face_models") or {}).get("hash", "")
             key = identity_key([s.sha256 for s in selfies], recorded_models)
             if character.get("identity_key") and key != character["identity_key"]:
@@ -203,6 +189,49 @@ def resolve_recorded_identity(character: dict[str, Any], strength: float, preset
         notes.append(f"'{name}': the identity's embedding differs from the recorded one (encoded on another "
                      "machine or ONNX Runtime build?), so pixels may differ")
     return identity
+
+
+def _recorded_pack(character: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Path:
+    """A pack character's pack: at ``pack_path`` (as resolved), else ``pack_file`` beside the shot list (a moved
+    project; older sidecars have no ``pack_file``), the first with the recorded sha256."""
+    from .recorded_paths import candidates
+
+    recorded = str(character.get("pack_path"))
+    given = character.get("pack_file") if isinstance(character.get("pack_file"), str) else recorded
+    places = candidates(given, recorded, shotlist_dirs)
+    existing = [place for place in places if place.is_file()]
+    if not existing:
+        raise ReproduceError(f"identity pack {recorded} of '{name}' is missing"
+                             + (f" (looked for {', '.join(str(p) for p in places)})" if len(places) > 1 else ""),
+                             file=recorded)
+    for place in existing:
+        if sha256_file(place) == character.get("pack_sha256"):
+            return place
+    raise ReproduceError(f"identity pack {existing[0]} of '{name}' changed since the render (sha256 "
+                         f"{character.get('pack_sha256')}, now {sha256_file(existing[0])})", file=existing[0])
+
+
+def _recorded_selfie(item: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Any:
+    """A recorded selfie, read from the first place it is found with its recorded sha256: ``abs_path``,
+    then ``path`` beside the shot list (a moved project), then ``path`` (older sidecars: absolute)."""
+    from .identity.encode import SelfieFile
+    from .recorded_paths import candidates
+
+    given = str(item.get("path"))
+    abs_path = item.get("abs_path") if isinstance(item.get("abs_path"), str) else None
+    places = candidates(given, abs_path, shotlist_dirs)
+    existing = [place for place in places if place.is_file()]
+    if not existing:
+        raise ReproduceError(f"selfie {given} of '{name}' is missing (looked for "
+                             f"{', '.join(str(p) for p in places)}); put the selfie back there", file=given)
+    first = None
+    for place in existing:
+        selfie = SelfieFile.read(place)
+        if selfie.sha256 == item.get("sha256"):
+            return selfie
+        first = first or selfie
+    raise ReproduceError(f"selfie {existing[0]} of '{name}' changed since the render (sha256 "
+                         f"{item.get('sha256')}, now {first.sha256 if first else '?'})", file=existing[0])
 
 
 def _recorded_face_models(character: dict[str, Any], preset: str, option: str | None) -> Any:
@@ -343,15 +372,11 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
         strength = float(block["faces"][0]["strength"])
     except (KeyError, TypeError, ValueError, IndexError):
         raise ReproduceError("the record's plate block is incomplete") from None
-    candidates = [Path(block["abs_path"])] if isinstance(block.get("abs_path"), str) else []
-    if out_dir is not None:
-        from .store import OutputStore
+    from .recorded_paths import candidates as places
+    from .recorded_paths import shotlist_dirs
 
-        manifest = OutputStore(out_dir).read_manifest() or {}
-        if isinstance(manifest.get("file"), str):
-            candidates.append(Path(manifest["file"]).parent / given)
-    candidates.append(Path(given))
-    candidates = list(dict.fromkeys(candidates))
+    candidates = places(given, block["abs_path"] if isinstance(block.get("abs_path"), str) else None,
+                        shotlist_dirs(out_dir))
     existing = [c for c in candidates if c.is_file()]
     if not existing:
         raise ReproduceError(f"plate '{given}' is missing (looked for {', '.join(str(c) for c in candidates)}); "
@@ -465,7 +490,10 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
     cast: dict[str, Any] = {}
     if method.get("name") != "text" and conditioning is not None:
         strength = float((method.get("identity") or {}).get("strength", 0.0))
-        identity = resolve_recorded_identity(conditioning, strength, model.preset, face_models, notes)
+        from .recorded_paths import shotlist_dirs
+
+        dirs = shotlist_dirs(out_dir)
+        identity = resolve_recorded_identity(conditioning, strength, model.preset, face_models, notes, dirs)
         adapter = recorded_adapter(conditioning, model)
         # Several characters: every identity line's character, each input checked the same way.
         entries = {c.get("name"): c for c in record.get("identity") or []}
@@ -474,7 +502,7 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
             if name not in entries:
                 raise ReproduceError(f"the record's identity line '{name}' has no identity entry")
             cast[name] = identity if name == identity.name else resolve_recorded_identity(
-                entries[name], float(line.get("strength", 0.0)), model.preset, face_models, notes)
+                entries[name], float(line.get("strength", 0.0)), model.preset, face_models, notes, dirs)
         if adapter.is_plus:
             from .identity.clip_features import image_encoder_for
 

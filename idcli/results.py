@@ -40,7 +40,9 @@ def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:
     from .store import OutputStore
 
     if loaded is not None:
-        return set(shotlist_takes(loaded))
+        from .added_takes import added_takes
+
+        return set(shotlist_takes(loaded, added_takes(root, loaded)))
     manifest = OutputStore(root).read_manifest()
     takes = manifest.get("takes") if manifest else None
     if not isinstance(takes, list):

@@ -393,6 +393,10 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
             wait: bool, face_models: str | None, save_masks: bool, compile: bool, progress: Progress,
             engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None, started: float,
             signer: Any, qa: bool, qa_thresholds: Any, takes: dict[str, int] | None) -> RenderReport:
+    from .added_takes import added_takes, merge_takes
+
+    # Takes an earlier --retake-flagged run added stay planned (idcli/added_takes.py): never orphaned.
+    takes = merge_takes(added_takes(out_dir, loaded), takes)
     try:
         # A Ray run plans for its workers' device (a dry run without a cluster address plans for this machine).
         cluster = backend is not None and not (dry_run and not (backend.address or os.environ.get("RAY_ADDRESS")))
@@ -451,7 +455,8 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     except KeyboardInterrupt:
         stopped = Interrupted(*_INTERRUPT)
     _report_blocked(plan, report, out)
-    order = {take: i for i, take in enumerate(shotlist_takes(loaded))}  # shot-list order, blocked takes too
+    # shot-list order, blocked takes and added takes too
+    order = {take: i for i, take in enumerate(shotlist_takes(loaded, takes))}
     report.jobs.sort(key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.seconds = time.perf_counter() - started
     if stopped is not None:
@@ -534,7 +539,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                     "project's takes of the same shot ids are then moved to .idcli/superseded)")
             report.other_project = other
         takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
+        from .recorded_paths import shotlist_relpath
+
         store.write_manifest({"project": plan.project, "file": plan.source,
+                              # where the shot list is from here: true after the project folder moved
+                              "file_relpath": shotlist_relpath(loaded, store.root) if loaded is not None else None,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
                               "takes": [list(take) for take in takes], **_shot_order(loaded)})
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})

@@ -219,8 +219,8 @@ def test_retake_flagged_adds_deterministic_takes_up_to_the_bound(write_shotlist,
     # random weights render noise: every image of 'face' is flagged no_face; 'land' has no cast
     report = render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu",
                                  engine_factory=engine_factory)
-    # the added takes are beyond the shot list's `takes: 1`: read_results counts them as orphans
-    takes = sorted((r["shot_id"], r["take"], r["seed"]) for r in idcli.read_results(out, include_orphans=True))
+    # the added takes are beyond the shot list's `takes: 1` but live takes, not orphans (test_retakes_kept.py)
+    takes = sorted((r["shot_id"], r["take"], r["seed"]) for r in idcli.read_results(out))
     assert takes == [("face", 1, derived_seed("face", 1)), ("face", 2, derived_seed("face", 2)),
                      ("face", 3, derived_seed("face", 3)), ("land", 1, derived_seed("land", 1))]
     assert report.rendered == 4 and report.failed == 0

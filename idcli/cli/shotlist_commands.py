@@ -188,8 +188,12 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
 
     def body() -> None:
         loaded = load_shotlist(file)
-        the_plan, runtime = plan_shotlist(loaded, preset=preset, device=device, face_models=face_models)
         folder = _default_out(loaded, out)
+        from ..added_takes import added_takes
+
+        # Takes --retake-flagged added in the folder are part of its plan (idcli/added_takes.py).
+        the_plan, runtime = plan_shotlist(loaded, preset=preset, device=device, face_models=face_models,
+                                          takes=added_takes(folder, loaded))
         document = plan_document(the_plan, runtime, folder)
         if as_json:
             _emit_json(_ok(**document))

@@ -13,7 +13,7 @@ identity pack, which carries its embedding as data, is named by its embedding's 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,11 @@ class CharacterIdentity:
     key: str = ""  # what job keys name this identity by (identity_key / pack_identity_key)
     # Every selfie given (source "selfies"), as (path, sha256): where idcli reproduce finds and checks them.
     selfie_files: tuple[tuple[str, str], ...] = ()
+    # Each selfie as the shot list gives it (relative to the shot list), in selfie_files' order: recorded as
+    # its ``path`` so that reproduce finds it after the project folder moved (``abs_path``: as resolved).
+    selfie_given: tuple[str, ...] = field(default=(), compare=False)
+    # A pack character's pack as the shot list gives it: recorded as ``pack_file``, for the same reason.
+    pack_given: str = field(default="", compare=False)
     # FaceID-Plus v2 only (identity/clip_features.py): CLIP rows (the aggregate, then each kept selfie's),
     # (n, tokens, hidden) float32, and what the sidecar says of them. None for FaceID.
     clip: Any = field(default=None, compare=False, repr=False)
@@ -62,8 +67,16 @@ class CharacterIdentity:
                 "pack_path": self.pack_path, "selfie_sha256": list(self.selfie_sha256s),
                 "embedding_sha256": self.embedding_sha256, "face_models": self.face_models, "strength": self.strength,
                 "random_face_models": self.random_face_models, "identity_key": self.key,
-                "selfie_files": [{"path": path, "sha256": sha} for path, sha in self.selfie_files],
+                "selfie_files": self._selfie_records(),
+                **({"pack_file": self.pack_given} if self.pack_given else {}),
                 **({"clip_features": self.clip_record} if self.clip_record is not None else {})}
+
+
+    def _selfie_records(self) -> list[dict[str, str]]:
+        if len(self.selfie_given) != len(self.selfie_files):  # not from a shot list (reproduce): as resolved
+            return [{"path": path, "sha256": sha} for path, sha in self.selfie_files]
+        return [{"path": given, "abs_path": path, "sha256": sha}
+                for given, (path, sha) in zip(self.selfie_given, self.selfie_files, strict=True)]
 
 
 def synthetic_face_models_folder() -> Path:
@@ -202,12 +215,14 @@ def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str
         try:
             if character.identity is not None:
                 pack = read_pack(loaded.resolve_path(character.identity))
-                result[name] = identity_from_pack(name, character.identity_strength, pack, "pack")
+                identity = identity_from_pack(name, character.identity_strength, pack, "pack")
+                result[name] = replace(identity, pack_given=character.identity)
                 continue
             # Read once: the cache key and, on a miss, the encoding come from the same bytes.
             selfies = [SelfieFile.read(loaded.resolve_path(p)) for p in character.selfies or []]
             models = models or face_models_for(preset_name, face_models)
-            result[name] = identity_from_selfies(name, character.identity_strength, selfies, models, on_encode)
+            identity = identity_from_selfies(name, character.identity_strength, selfies, models, on_encode)
+            result[name] = replace(identity, selfie_given=tuple(character.selfies or ()))
         except ModelUnavailableError:
             raise  # no face models at all: every character fails the same way, say it once (exit 4)
         except InputError as exc:

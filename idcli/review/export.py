@@ -59,6 +59,16 @@ def _relative_url(otio_dir: Path, target: Path) -> str:
     return url_utils.url_from_filepath(Path(os.path.relpath(target.resolve(), otio_dir.resolve())).as_posix())
 
 
+def _shot_list(run: Run, otio_path: Path) -> str | None:
+    """The shot list, relative to the .otio file like ``output_folder`` (stable when the project moves);
+    as the render was given it when idcli does not know where it is now (an older run manifest)."""
+    if run.order is None:
+        return None
+    if run.order.path is not None:
+        return _relative_url(otio_path.parent, run.order.path)
+    return run.order.source or None
+
+
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, ExportResult]:
     import opentimelineio as otio
 
@@ -68,7 +78,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, E
     result = ExportResult(otio_path, 0, problems=list(run.problems))
     timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(0, fps))
     timeline.metadata["idcli"] = {"output_folder": _relative_url(otio_path.parent, run.root) + "/", "fps": fps,
-                                  "shot_list": run.order.source if run.order else None}
+                                  "shot_list": _shot_list(run, otio_path)}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     shots = [s for s in run.shots if s.entry is not None] if run.order else run.shots

@@ -9,7 +9,7 @@ with ``--shots``). A manifest from before ``shots`` existed gives the order of i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ class ShotOrder:
     project: str
     source: str  # the shot list's path, or "" when unknown
     shots: tuple[ShotEntry, ...]
+    # Where the shot list is now, when known (``--shots``, or the manifest's ``file_relpath``): ``source`` is
+    # the text the render was given, relative to the render's cwd.
+    path: Path | None = None
 
     def index(self) -> dict[str, int]:
         return {shot.id: i for i, shot in enumerate(self.shots)}
@@ -73,7 +76,8 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
             # as render refuses another project's folder: every shot would show as not rendered
             raise ProjectMismatchError(f"--shots {shots_file}: project '{order.project}', but {out_dir} holds "
                                        f"renders of project '{rendered}'; give that project's shot list")
-        return order
+        return replace(order, path=Path(shots_file).absolute())
+    from ..recorded_paths import shotlist_file
     from ..shotlist import DEFAULT_DURATION
 
     if manifest is None:
@@ -90,4 +94,4 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
     except (ValueError, KeyError, TypeError, AttributeError):
         raise InputError(f"{Path(out_dir) / '.idcli' / 'shotlist.jsonl'}: the shot list record is damaged; pass "
                          "--shots FILE (or re-run idcli render, which rewrites it)") from None
-    return ShotOrder(project, source, shots)
+    return ShotOrder(project, source, shots, shotlist_file(Path(out_dir), manifest))

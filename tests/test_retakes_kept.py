@@ -1,0 +1,91 @@
+"""Takes added by ``render --retake-flagged`` stay part of the shot's plan: a later plain render of the
+same shot list keeps them in the run manifest, so every reader of the folder (read_results, plan, the
+review commands) agrees they are live, not orphans (docs/review.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+from idcli.review.retake import render_with_retakes
+from idcli.review.selects import read_selects, select
+from idcli.store import OutputStore
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+SHOTS = """\
+    version: 1
+    project: retake
+    model: {preset: tiny-sd}
+    defaults: {size: 64x64, steps: 1, guidance: 1.0}
+    characters:
+      mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+    shots:
+      - {id: face, prompt: "{mara} on a street", takes: 1}
+      - {id: land, prompt: "a lighthouse", takes: 1}
+    """
+ALL = [("face", 1), ("face", 2), ("face", 3), ("land", 1)]
+
+
+def _live(out, **kwargs) -> list[tuple[str, int]]:
+    return sorted((r["shot_id"], r["take"]) for r in idcli.read_results(out, **kwargs))
+
+
+def test_a_plain_render_after_retakes_keeps_the_added_takes(write_shotlist, tmp_path, engine_factory) -> None:
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    # random weights render noise: every image of 'face' is flagged no_face, so it gets takes 2 and 3
+    render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu", engine_factory=engine_factory)
+    select(out, ["face=3"])
+    assert _live(out) == ALL
+
+    again = idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    # the added takes are part of the plan: found done, nothing rendered, nothing orphaned
+    assert again.rendered == 0 and again.count("skipped") == 4 and again.orphans == []
+    assert sorted((j.shot_id, j.take) for j in again.jobs) == ALL
+    assert _live(out) == ALL
+    assert _live(out, shotlist=shots) == ALL
+    assert all(not r["orphan"] for r in idcli.read_results(out, include_orphans=True))
+    manifest = OutputStore(out).read_manifest()
+    assert sorted(tuple(t) for t in manifest["takes"]) == ALL
+    assert read_selects(out)["face"]["take"] == 3  # the director's pick is still a live take
+
+    # idcli plan of the folder lists them as done jobs, not as orphans
+    result = CliRunner().invoke(app, ["plan", str(shots), "--out", str(out), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert sorted((j["shot_id"], j["take"]) for j in document["jobs"]) == ALL
+    assert {j["state"] for j in document["jobs"]} == {"done"} and document["orphans"] == []
+
+    # a second retake round starts from three takes: nothing more to add at --max-takes 3
+    report = render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu",
+                                 engine_factory=engine_factory)
+    assert report.rendered == 0 and _live(out) == ALL
+
+
+def test_added_takes_end_with_their_shot_or_a_lowered_take_count(write_shotlist, tmp_path, engine_factory) -> None:
+    shots = write_shotlist(SHOTS.replace("takes: 1}\n      - {id: land", "takes: 2}\n      - {id: land"))
+    out = tmp_path / "out"
+    render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu", engine_factory=engine_factory)
+    assert _live(out) == ALL
+
+    # raising `takes:` to what the retakes gave changes nothing
+    three = write_shotlist(shots.read_text().replace("takes: 2}", "takes: 3}"), "three.yaml")
+    assert idcli.render(idcli.load_shotlist(three), out, device="cpu", engine_factory=engine_factory).rendered == 0
+    assert _live(out) == ALL
+    # lowering `takes:` below what the shot was re-rolled from drops the added takes (kept, as orphans)
+    one = write_shotlist(shots.read_text().replace("takes: 2}", "takes: 1}"), "one.yaml")
+    report = idcli.render(idcli.load_shotlist(one), out, device="cpu", engine_factory=engine_factory)
+    assert report.rendered == 0 and sorted((o["shot_id"], o["take"]) for o in report.orphans) == [
+        ("face", 2), ("face", 3)]
+    assert _live(out) == [("face", 1), ("land", 1)]
+    # and a shot removed from the list takes its added takes with it
+    gone = write_shotlist(shots.read_text().replace('  - {id: face, prompt: "{mara} on a street", takes: 2}\n', ""),
+                          "gone.yaml")
+    report = idcli.render(idcli.load_shotlist(gone), out, device="cpu", engine_factory=engine_factory)
+    assert sorted((o["shot_id"], o["take"]) for o in report.orphans) == [("face", 1), ("face", 2), ("face", 3)]
