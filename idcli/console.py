@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from .diagnostics import lenient
 from .run import JobOutcome, SilentProgress
 
 
@@ -60,7 +61,7 @@ class PlainProgress:
     STEP_LINE_SECONDS = 10.0
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
+        self.stream = lenient(stream or sys.stderr)  # a closed log never stops the render
         self.total = 0
         self.done = 0
         self.started = 0.0

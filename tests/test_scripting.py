@@ -216,6 +216,65 @@ def test_an_internal_error_is_exit_70_not_the_jobs_failed_code(monkeypatch: pyte
     assert ended.value.code == 70 and "Traceback" in capsys.readouterr().err
 
 
+def test_a_render_whose_log_reader_left_still_renders_everything(write_shotlist, tmp_path: Path) -> None:
+    """``idcli render FILE 2>&1 | head`` (or a log pager quit early): the progress lines have nowhere to go,
+    and the render goes on to the last image with its own exit code. A write to the closed stderr raised
+    BrokenPipeError, which ended the run part-way with exit 0: images silently missing."""
+    path = write_shotlist("""\
+        version: 1
+        project: pipe
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        shots:
+          - {id: a010, prompt: "a lighthouse in a storm"}
+          - {id: a020, prompt: "a harbour at dawn"}
+          - {id: a030, prompt: "a ship in fog"}
+        """)
+    out = tmp_path / "out"
+    render = spawn_render(path, out, stdout=subprocess.DEVNULL)
+    assert render.stderr is not None
+    render.stderr.readline()  # the reader takes one line, then leaves
+    render.stderr.close()
+    assert render.wait(timeout=300) == 0
+    assert sorted(p.name for p in out.glob("*/*.png")) == ["a010_t1.png", "a020_t1.png", "a030_t1.png"]
+    done = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out)], capture_output=True, text=True,
+                          env=cli_env(), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_progress_log_closed_mid_run_stops_nothing(write_shotlist, tmp_path: Path, tiny_engines) -> None:
+    """``idcli.render(..., progress=PlainProgress(log))`` with a log closed after its first line renders every
+    job; and the engine, which the caller keeps, no longer calls that run's progress afterwards (a later
+    render on a cached engine raised ``ValueError: I/O operation on closed file``)."""
+    import io
+
+    from idcli.console import PlainProgress
+
+    path = write_shotlist("""\
+        version: 1
+        project: pipe
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        shots:
+          - {id: a010, prompt: "a lighthouse in a storm"}
+          - {id: a020, prompt: "a harbour at dawn"}
+        """)
+
+    class ClosedAfterOneLine(io.StringIO):
+        def write(self, text: str) -> int:
+            written = super().write(text)
+            if "\n" in text:
+                self.close()
+            return written
+
+    engine = tiny_engines("tiny-sd")
+    report = idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=1,
+                          engine_factory=lambda identity, runtime, adapter=None: engine,
+                          progress=PlainProgress(ClosedAfterOneLine()))
+    assert [j.status for j in report.jobs] == ["rendered", "rendered"]
+    assert engine.on_step is None
+
+
 def test_dir_of_idcli_lists_every_public_name() -> None:
     """``dir(idcli)`` (and so tab completion in a REPL or notebook) lists the lazily loaded functions that
     ``__all__`` promises; it listed only the eagerly imported error classes and exit codes."""

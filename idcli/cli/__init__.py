@@ -27,7 +27,7 @@ from . import identity_commands  # noqa: F401  (encode-identity; the identity gr
 from . import model_commands  # noqa: F401  (the models group)
 from . import review_commands  # noqa: F401  (qa, review, select, export, evaluate)
 # isort: on
-from .output import _emit_json, _error_object, _failure, _stdout_gone
+from .output import _emit_json, _error_object, _failure, _stdout_gone, guard_stderr
 from .shotlist_commands import folder_notes as folder_notes  # a public name of idcli.cli before the split
 
 
@@ -36,9 +36,11 @@ def main() -> None:
 
     Click's own errors (an unknown option, a missing argument) are handled here rather than by Click, so
     that a ``--json`` command line gets its JSON document for those too, and so that a closed stdout pipe
-    never turns a finished run into exit 1 (Click maps EPIPE to 1).
+    never turns a finished run into exit 1 (Click maps EPIPE to 1). A closed stderr stops nothing either:
+    the run goes on without its progress lines.
     """
     wants_json = "--json" in sys.argv[1:]
+    guard_stderr()  # a log reader that leaves never stops a render part-way
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # Typer's (vendored) ClickException: usage errors

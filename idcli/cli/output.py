@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 
+from ..diagnostics import lenient
 from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError
 
 
@@ -48,6 +49,11 @@ def _emit(text: str) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         _stdout_gone()
+
+
+def guard_stderr() -> None:
+    """Make this process's diagnostics unable to stop it (see :class:`idcli.diagnostics.ReaderMayLeave`)."""
+    sys.stderr = lenient(sys.stderr)
 
 
 def _stdout_console() -> Any:

@@ -109,15 +109,21 @@ class LocalExecutor:
 
     def run(self, pending: list[Job], batch_size: int | str, save_masks: bool, sink: BatchSink) -> None:
         oom_limits: dict[int, int] = {}
-        for jobs in group_jobs(pending):
-            size = first_batch_size(self.engine, batch_size, jobs, oom_limits)
-            for outcome in render_in_batches(self.engine, jobs, size, oom_limits, save_masks, sink.note,
-                                             self._report_steps(sink)):
-                if outcome.results is None:
-                    sink.failed(outcome.jobs, outcome.error or "failed")
-                    continue
-                sink.rendered(RenderedBatch(outcome.jobs, outcome.results, outcome.started, outcome.finished,
-                                            self.worker, getattr(self.engine, "adapter_record", None)))
+        try:
+            for jobs in group_jobs(pending):
+                size = first_batch_size(self.engine, batch_size, jobs, oom_limits)
+                for outcome in render_in_batches(self.engine, jobs, size, oom_limits, save_masks, sink.note,
+                                                 self._report_steps(sink)):
+                    if outcome.results is None:
+                        sink.failed(outcome.jobs, outcome.error or "failed")
+                        continue
+                    sink.rendered(RenderedBatch(outcome.jobs, outcome.results, outcome.started, outcome.finished,
+                                                self.worker, getattr(self.engine, "adapter_record", None)))
+        finally:
+            # An engine outlives the run (cached by the caller): it must not call this run's progress
+            # display, whose stream may be closed by then, from a later render.
+            if getattr(self.engine, "on_step", None) is not None:
+                self.engine.on_step = None
 
     def _report_steps(self, sink: BatchSink) -> Callable[[int], None] | None:
         """Hand the engine a per-evaluation callback when both sides support it (an optional method of the

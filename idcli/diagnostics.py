@@ -1,0 +1,55 @@
+"""Diagnostics that cannot stop the work: progress lines, notes and warnings are for a person, and a person
+who stopped reading (a closed pipe, a hung-up terminal, a closed log file) must not end a render part-way."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+
+class ReaderMayLeave:
+    """A diagnostics stream (stderr, a progress log) whose reader may leave: ``idcli render FILE 2>&1 | head``,
+    a log pager quit early, a closed log file.
+
+    When nobody reads any more, writes are dropped and the run goes on to its last image and its own exit
+    code (a BrokenPipeError from a progress line ended renders part-way with exit 0). When the stream is
+    the process's stderr, the first failed write also points fd 2 at /dev/null, so that what libraries
+    write there (Ray, ONNX Runtime) and the interpreter's final flush fail no more.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError):  # EPIPE, EIO of a hung-up terminal, a closed file object
+                self._reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._reader_left()
+
+    def _reader_left(self) -> None:
+        self._gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if self._stream.fileno() != 2:  # a caller's own log file keeps its descriptor
+                return
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, ...: the real stream's
+        return getattr(self._stream, name)
+
+
+def lenient(stream: Any) -> ReaderMayLeave:
+    """``stream`` as a :class:`ReaderMayLeave` (itself when it is one already)."""
+    return stream if isinstance(stream, ReaderMayLeave) else ReaderMayLeave(stream)
