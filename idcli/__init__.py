@@ -64,6 +64,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'idcli' has no attribute '{name}'")
 
 
+def __dir__() -> list[str]:
+    # The lazy names exist only through __getattr__; without this, dir() and REPL completion missed them.
+    return sorted(set(globals()) | set(_LAZY))
+
+
 class _Package(types.ModuleType):
     """idcli itself, keeping its public names when a submodule of the same name is imported.
 

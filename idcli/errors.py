@@ -6,6 +6,7 @@ code. A traceback is shown only when ``IDCLI_DEBUG=1``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,16 @@ class IdcliError(Exception):
     line: int | None = None
     column: int | None = None
     field: str | None = None
+
+    def __init__(self, *args: object, file: str | os.PathLike[str] | None = None, line: int | None = None,
+                 column: int | None = None, field: str | None = None) -> None:
+        super().__init__(*args)
+        # Instance attributes only when given, so subclasses that set them another way keep theirs; they
+        # travel with the exception's __dict__ when it is pickled (a Ray worker's error).
+        for name, value in (("file", None if file is None else os.fspath(file)), ("line", line),
+                            ("column", column), ("field", field)):
+            if value is not None:
+                setattr(self, name, value)
 
     def render(self) -> str:
         return str(self)

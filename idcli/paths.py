@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
@@ -32,3 +33,14 @@ def local_path(value: str, base_dir: Path) -> Path | None:
     if path is None:
         return None
     return path if path.is_absolute() else base_dir / path
+
+
+def document_folder(path: Path) -> Path:
+    """The folder a document's relative paths resolve from: the file's own folder, or the current folder when
+    the document is no regular file — a pipe (``/dev/stdin``, ``<(make_shots)``), whose "folder" (``/dev``,
+    ``/proc/self/fd``) holds none of its files."""
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = False
+    return path.resolve().parent if regular else Path.cwd().resolve()

@@ -57,9 +57,9 @@ def read_plate(path: Path) -> Plate:
     except PlateError:
         raise
     except ImageError as exc:
-        raise PlateError(str(exc).replace("for a selfie", "for a plate")) from None
+        raise PlateError(str(exc).replace("for a selfie", "for a plate"), file=exc.file) from None
     height, width = pixels.shape[:2]
     if min(width, height) < MIN_PLATE_SIDE:
         raise PlateError(f"{path}: {width}x{height} is too small for a plate (at least {MIN_PLATE_SIDE} "
-                         "pixels a side)")
+                         "pixels a side)", file=path)
     return Plate(path, hashlib.sha256(data).hexdigest(), pixels)

@@ -78,7 +78,7 @@ def locate(target: str | Path) -> tuple[Path, Path | None, dict[str, Any]]:
         record = _read_json(target)
         image_record = record.get("image")
         if not isinstance(image_record, dict) or not image_record.get("path"):
-            raise ReproduceError(f"{target}: not an idcli sidecar (no image path)")
+            raise ReproduceError(f"{target}: not an idcli sidecar (no image path)", file=target)
         image = target.parent / Path(str(image_record["path"])).name
         if not image.is_file() and target.with_suffix(".png").is_file():  # a superseded take: SHOT_tN.KEY.png
             image = target.with_suffix(".png")
@@ -89,10 +89,12 @@ def locate(target: str | Path) -> tuple[Path, Path | None, dict[str, Any]]:
     try:
         data = safeio.read_regular(target, MAX_IMAGE_BYTES)
     except safeio.NotRegularFile as exc:
-        raise ReproduceError(f"{target}: {'no such file' if exc.kind == 'missing' else 'cannot read it'}") from None
+        raise ReproduceError(f"{target}: {'no such file' if exc.kind == 'missing' else 'cannot read it'}",
+                             file=target) from None
     record = read_png_record(data)
     if record is None:
-        raise ReproduceError(f"{target}: no sidecar beside it and no idcli record inside it; not an idcli image")
+        raise ReproduceError(f"{target}: no sidecar beside it and no idcli record inside it; not an idcli image",
+                             file=target)
     return target, None, record
 
 
@@ -100,11 +102,12 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(safeio.read_regular(path, MAX_SIDECAR_BYTES))
     except safeio.NotRegularFile as exc:
-        raise ReproduceError(f"{path}: {'no such file' if exc.kind == 'missing' else 'cannot read it'}") from None
+        raise ReproduceError(f"{path}: {'no such file' if exc.kind == 'missing' else 'cannot read it'}",
+                             file=path) from None
     except (ValueError, RecursionError):
-        raise ReproduceError(f"{path}: not valid JSON") from None
+        raise ReproduceError(f"{path}: not valid JSON", file=path) from None
     if not isinstance(data, dict) or "job_key" not in data:
-        raise ReproduceError(f"{path}: not an idcli sidecar (no job_key)")
+        raise ReproduceError(f"{path}: not an idcli sidecar (no job_key)", file=path)
     return data
 
 
@@ -138,7 +141,7 @@ def resolve_recorded_model(record: dict[str, Any]) -> Any:
     except ValueError:
         raise ReproduceError(f"the record's model {m.get('preset')!r} is not a preset this idcli knows") from None
     if m.get("source") == "local" and not Path(str(m.get("id"))).is_dir():
-        raise ReproduceError(f"model folder {m.get('id')} is missing")
+        raise ReproduceError(f"model folder {m.get('id')} is missing", file=str(m.get("id")))
     model = resolve_model(spec, Path("/"), str(m.get("dtype")))
     if m.get("source") != "hub" and model.content_hash != m.get("hash"):
         raise ReproduceError(f"model {m.get('id') or m.get('preset')} changed since the render (content hash "
@@ -199,12 +202,13 @@ def _recorded_pack(character: dict[str, Any], name: str, shotlist_dirs: list[Pat
     existing = [place for place in places if place.is_file()]
     if not existing:
         raise ReproduceError(f"identity pack {recorded} of '{name}' is missing"
-                             + (f" (looked for {', '.join(str(p) for p in places)})" if len(places) > 1 else ""))
+                             + (f" (looked for {', '.join(str(p) for p in places)})" if len(places) > 1 else ""),
+                             file=recorded)
     for place in existing:
         if sha256_file(place) == character.get("pack_sha256"):
             return place
     raise ReproduceError(f"identity pack {existing[0]} of '{name}' changed since the render (sha256 "
-                         f"{character.get('pack_sha256')}, now {sha256_file(existing[0])})")
+                         f"{character.get('pack_sha256')}, now {sha256_file(existing[0])})", file=existing[0])
 
 
 def _recorded_selfie(item: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Any:
@@ -219,7 +223,7 @@ def _recorded_selfie(item: dict[str, Any], name: str, shotlist_dirs: list[Path])
     existing = [place for place in places if place.is_file()]
     if not existing:
         raise ReproduceError(f"selfie {given} of '{name}' is missing (looked for "
-                             f"{', '.join(str(p) for p in places)}); put the selfie back there")
+                             f"{', '.join(str(p) for p in places)}); put the selfie back there", file=given)
     first = None
     for place in existing:
         selfie = SelfieFile.read(place)
@@ -227,7 +231,7 @@ def _recorded_selfie(item: dict[str, Any], name: str, shotlist_dirs: list[Path])
             return selfie
         first = first or selfie
     raise ReproduceError(f"selfie {existing[0]} of '{name}' changed since the render (sha256 "
-                         f"{item.get('sha256')}, now {first.sha256 if first else '?'})")
+                         f"{item.get('sha256')}, now {first.sha256 if first else '?'})", file=existing[0])
 
 
 def _recorded_face_models(character: dict[str, Any], preset: str, option: str | None) -> Any:
@@ -281,9 +285,9 @@ def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
     if adapter.source == "local":
         file = Path(adapter.id) / adapter.subfolder / adapter.weight_name
         if not file.is_file():
-            raise ReproduceError(f"adapter weights {file} are missing")
+            raise ReproduceError(f"adapter weights {file} are missing", file=file)
         if sha256_file(file) != adapter.content_hash:
-            raise ReproduceError(f"adapter weights {file} changed since the render")
+            raise ReproduceError(f"adapter weights {file} changed since the render", file=file)
     return adapter
 
 
@@ -296,9 +300,9 @@ def _check_recorded_encoder(adapter: Any) -> None:
     if encoder.source == "local":
         folder = Path(encoder.id)
         if not (folder / "config.json").is_file():
-            raise ReproduceError(f"the CLIP image encoder {folder} is missing")
+            raise ReproduceError(f"the CLIP image encoder {folder} is missing", file=folder)
         if _encoder_folder_hash(folder, adapter.allow_pickle) != encoder.content_hash:
-            raise ReproduceError(f"the CLIP image encoder {folder} changed since the render")
+            raise ReproduceError(f"the CLIP image encoder {folder} changed since the render", file=folder)
 
 
 def with_recorded_clip(identity: Any, character: dict[str, Any], adapter: Any, encoder: Any,
@@ -376,7 +380,7 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
     existing = [c for c in candidates if c.is_file()]
     if not existing:
         raise ReproduceError(f"plate '{given}' is missing (looked for {', '.join(str(c) for c in candidates)}); "
-                             "put the plate the image was made from back there")
+                             "put the plate the image was made from back there", file=given)
     # The first candidate with the recorded content: a project moved elsewhere may still find an edited
     # plate at its old absolute path, and the right one beside its shot list.
     first = None
@@ -384,12 +388,13 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
         try:
             plate = read_plate(found)
         except PlateError as exc:
-            raise ReproduceError(f"plate {exc}") from None
+            raise ReproduceError(f"plate {exc}", file=exc.file) from None
         if plate.sha256 == sha256:
             return PlateRequest(plate.pixels, sha256, faces, strength)
         first = first or (found, plate.sha256)
     assert first is not None
-    raise ReproduceError(f"plate {first[0]} changed since the render (sha256 recorded {sha256}, now {first[1]})")
+    raise ReproduceError(f"plate {first[0]} changed since the render (sha256 recorded {sha256}, now {first[1]})",
+                         file=first[0])
 
 
 # -- comparing ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def read_results(out_dir: str | Path, *, include_orphans: bool = False, shotlist
     # Checked now, not at the first next(): a generator would report a wrong folder only when iterated.
     if not root.is_dir():
         raise InputError(f"{out_dir}: no such output folder" if not root.exists()
-                         else f"{out_dir}: not a folder")
+                         else f"{out_dir}: not a folder", file=out_dir)
     live = _live_takes(root, None if shotlist is None else as_loaded_shotlist(shotlist, "shotlist"))
     return _records(root, live, include_orphans)
 

@@ -250,6 +250,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
     from .provenance import model_record
 
     out = Path(out_dir)
+    OutputStore(out).check_usable()  # what render would refuse (exit 5), not "every job is new"
     states = job_states(plan, out)
     rows = []
     for job in plan.jobs:
@@ -439,6 +440,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     if dry_run:
         from .orphans import find_orphans
 
+        store.check_usable()  # the render itself would stop here (exit 5): so does its dry run
         for job in plan.jobs:
             state = store.state(job) if out.is_dir() else None
             kept = state is not None and state.status == "modified" and not force

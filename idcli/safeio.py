@@ -101,11 +101,13 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(final: Path, data: bytes) -> None:
+def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     """Write ``data`` so that ``final`` is either absent/old or complete, never partial.
 
     The bytes go to a dot-named temporary in the same folder, are flushed and fsynced, then renamed
     over ``final`` and the folder fsynced. OSError propagates; the temporary never stays behind.
+    ``replace=False``: a file already at ``final`` (even one that appeared while writing) is kept and
+    FileExistsError raised — the temporary is hard-linked to ``final``, which never replaces.
     """
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
     try:
@@ -114,9 +116,29 @@ def atomic_write(final: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        if replace:
+            os.replace(tmp, final)
+        else:
+            _link_new(tmp, final)
     except BaseException:  # interrupts included
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     fsync_dir(final.parent)
+
+
+def _link_new(tmp: Path, final: Path) -> None:
+    """Give ``tmp``'s complete file the name ``final`` only if nothing has it (FileExistsError otherwise)."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        # A file system without hard links: check, then rename (the window between them is tiny).
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise
+        if os.path.lexists(final):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(final)) from None
+        os.replace(tmp, final)
+        return
+    tmp.unlink()

@@ -41,7 +41,7 @@ from .method import (
     shot_fusion,
 )
 from .method import FRAMINGS as FRAMING_RULES
-from .paths import local_path
+from .paths import document_folder, local_path
 from .suggest import closest, did_you_mean
 from .yamlhints import number_problem, placeholder_problem
 from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, read_document
@@ -853,7 +853,8 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
         hits = closest(path.name, siblings, n=1)
         # Suggested as it would be written: in the same folder as the value ('selfies/mara_1.jpg', not 'mara_1.jpg').
         folder = value[: -len(path.name)] if value.endswith(path.name) else ""
-        add(f"{what} '{value}' does not exist", loc, f"did you mean '{folder}{hits[0]}'?" if hits else "")
+        looked = f" (looked for {path})" if str(path) != value else ""  # where a relative path led
+        add(f"{what} '{value}' does not exist{looked}", loc, f"did you mean '{folder}{hits[0]}'?" if hits else "")
     elif not path.is_file():
         add(f"{what} '{value}' is not a regular file", loc)
 
@@ -907,7 +908,7 @@ def load_shotlist(path: str | Path, *, check_files: bool = True) -> LoadedShotLi
     path = Path(path)
     raw = read_document(path)  # read once: the hash is of the very bytes parsed
     loaded = load_yaml_bytes(raw, str(path))
-    return parse_shotlist(loaded, path.resolve().parent, hashlib.sha256(raw).hexdigest(), check_files=check_files)
+    return parse_shotlist(loaded, document_folder(path), hashlib.sha256(raw).hexdigest(), check_files=check_files)
 
 
 def loads_shotlist(text: str | bytes, base_dir: str | Path = ".", source: str = "<string>") -> LoadedShotList:

@@ -55,14 +55,15 @@ class JobState:
 def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     verb = _VERBS.get(action, action)
     if exc.errno == errno.ENOSPC:
-        return OutputError(f"disk full while {action} {path}; nothing partial was kept — free space and rerun")
+        return OutputError(f"disk full while {action} {path}; nothing partial was kept — free space and rerun",
+                           file=path)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"permission denied while {action} {path} ({exc.strerror})")
+        return OutputError(f"permission denied while {action} {path} ({exc.strerror})", file=path)
     if exc.errno == errno.ENOTDIR:
-        return OutputError(f"cannot {verb} {path}: a file stands where a folder should be on that path")
+        return OutputError(f"cannot {verb} {path}: a file stands where a folder should be on that path", file=path)
     if exc.errno == errno.EEXIST:
-        return OutputError(f"cannot {verb} {path}: it exists and is not a folder")
-    return OutputError(f"cannot {verb} {path}: {exc.strerror or exc}")
+        return OutputError(f"cannot {verb} {path}: it exists and is not a folder", file=path)
+    return OutputError(f"cannot {verb} {path}: {exc.strerror or exc}", file=path)
 
 
 def png_record_of_fd(fd: int) -> dict[str, Any] | None:
@@ -91,11 +92,14 @@ def _sha256_regular(path: Path) -> str | None:
         os.close(fd)
 
 
-def atomic_write(final: Path, data: bytes) -> None:
-    """Write ``data`` so that ``final`` is either absent/old or complete, never partial (errors: OutputError)."""
+def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
+    """Write ``data`` so that ``final`` is either absent/old or complete, never partial (errors: OutputError;
+    with ``replace=False``, FileExistsError when a file is at ``final``)."""
     try:
-        safeio.atomic_write(final, data)
+        safeio.atomic_write(final, data, replace=replace)
     except OSError as exc:
+        if isinstance(exc, FileExistsError) and not replace:
+            raise  # the caller knows what the file is and how to replace it
         raise _os_error("writing", final, exc) from None
 
 
@@ -119,30 +123,51 @@ class OutputStore:
             probe = probe / part
             if probe.is_symlink():
                 raise OutputError(f"{probe} is a symbolic link; idcli never writes through links in the "
-                                  "output folder")
+                                  "output folder", file=probe)
         if target.is_symlink():
             raise OutputError(f"{target} is a symbolic link; idcli never writes through links in the output "
-                              "folder — remove it and rerun")
+                              "folder — remove it and rerun", file=target)
         if not target.resolve().is_relative_to(root):
-            raise OutputError(f"refusing to write {target}: it resolves outside the output folder {root}")
+            raise OutputError(f"refusing to write {target}: it resolves outside the output folder {root}", file=target)
         return target
 
     # -- session: lock + cleanup ----------------------------------------------------------------
 
-    def _prepare_root(self) -> None:
-        if self.root.exists() and not self.root.is_dir():
-            raise OutputError(f"output path {self.root} exists and is not a folder")
+    def check_usable(self) -> None:
+        """Raise the OutputError a render's ``session()`` would, for what can be seen without writing: a file
+        where the output folder, one of its parents or its ``.idcli`` folder should be (``plan`` and
+        ``render --dry-run``, which write nothing, said every job was new there)."""
+        for folder in (self.root, *self.root.parents):
+            if not folder.exists() and not folder.is_symlink():
+                continue  # render creates it
+            if folder.is_dir():
+                break
+            if folder == self.root:
+                raise OutputError(f"output path {self.root} exists and is not a folder", file=self.root)
+            raise OutputError(f"output path {self.root} cannot be made: {folder} is a file, not a folder",
+                              file=folder)
         state = self.root / STATE
         if state.is_symlink():
-            raise OutputError(f"{state} is a symbolic link; idcli never writes through links in the output folder")
+            raise OutputError(f"{state} is a symbolic link; idcli never writes through links in the output folder",
+                              file=state)
+        if state.exists() and not state.is_dir():
+            raise OutputError(f"{state} exists and is not a folder", file=state)
+
+    def _prepare_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise OutputError(f"output path {self.root} exists and is not a folder", file=self.root)
+        state = self.root / STATE
+        if state.is_symlink():
+            raise OutputError(f"{state} is a symbolic link; idcli never writes through links in the output folder",
+                              file=state)
         try:
             (self.root / STATE).mkdir(parents=True, exist_ok=True)
         except FileExistsError:
-            raise OutputError(f"{self.root / STATE} exists and is not a folder") from None
+            raise OutputError(f"{self.root / STATE} exists and is not a folder", file=self.root / STATE) from None
         except OSError as exc:
             raise _os_error("creating", self.root, exc) from None
         if not os.access(self.root, os.W_OK):
-            raise OutputError(f"output folder {self.root} is not writable")
+            raise OutputError(f"output folder {self.root} is not writable", file=self.root)
 
     @contextmanager
     def session(self, wait: bool = False) -> Iterator[OutputStore]:
@@ -154,7 +179,7 @@ class OutputStore:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise OutputError(f"{lock_path} is a symbolic link; refusing to use it") from None
+                raise OutputError(f"{lock_path} is a symbolic link; refusing to use it", file=lock_path) from None
             raise _os_error("opening", lock_path, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

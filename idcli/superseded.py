@@ -266,11 +266,11 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         raise InputError(f"'{stem}': name a take as SHOT_tN (for example sc01_sh010_t2)")
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"{root}: no such output folder")
+        raise InputError(f"{root}: no such output folder", file=root)
     with OutputStore(root).session(wait=wait) as store:
         versions = list_superseded(root, stem)
         if not versions:
-            raise InputError(f"{root}: no superseded version of {stem} is kept")
+            raise InputError(f"{root}: no superseded version of {stem} is kept", file=root)
         if key:
             wanted = key.split(":", 1)[-1].lower()
             chosen = [v for v in versions if (v.job_key or "").split(":", 1)[-1].startswith(wanted)

@@ -63,15 +63,15 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     root = args.check_out_dir(out_dir)
     trust = args.check_path_or_none("trust", trust)
     if not root.is_dir():
-        raise InputError(f"{root}: no such output folder")
+        raise InputError(f"{root}: " + ("not a folder" if root.exists() else "no such output folder"), file=root)
     trust_pem = None
     if trust is not None:
         try:
             trust_pem = safeio.read_regular(Path(trust), 1024 * 1024).decode("utf-8")
         except (safeio.NotRegularFile, UnicodeDecodeError):
-            raise InputError(f"--trust {trust}: cannot read a PEM file there") from None
+            raise InputError(f"--trust {trust}: cannot read a PEM file there", file=trust) from None
         if "BEGIN CERTIFICATE" not in trust_pem:
-            raise InputError(f"--trust {trust}: holds no PEM certificate")
+            raise InputError(f"--trust {trust}: holds no PEM certificate", file=trust)
     report = VerifyReport(str(root.absolute()), trust=str(trust) if trust else None)
     for sidecar_path in sorted(root.glob("*/*.json")):
         check = check_image(root, sidecar_path, trust_pem)
@@ -91,7 +91,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                       "the image's own record)"]))
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check; give a render's output folder "
-                         "(idcli render FILE --out DIR)")
+                         "(idcli render FILE --out DIR)", file=root)
     report.images.sort(key=lambda check: check.image["path"])
     return report
 

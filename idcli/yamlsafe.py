@@ -323,7 +323,9 @@ def read_document(path: Path) -> bytes:
         with path.open("rb") as handle:
             raw = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
-        raise _fail(source, "no such file") from None
+        # '-' is many tools' name for stdin; here a pipe is read through its file name.
+        hint = "to read a shot list from a pipe, give /dev/stdin" if source == "-" else ""
+        raise _fail(source, "no such file", hint=hint) from None
     except (IsADirectoryError, PermissionError, OSError) as exc:
         raise _fail(source, f"cannot read: {exc.strerror or exc}") from None
     return raw

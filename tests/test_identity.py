@@ -294,3 +294,41 @@ def test_planning_reads_each_selfie_once(write_shotlist, monkeypatch: pytest.Mon
     hit, _ = idcli.plan_shotlist(loaded, device="cpu")  # cache hit: the selfies are hashed, the pack read
     assert sorted(reads) == ["mara_1.jpg", "mara_1.jpg", "mara_2.jpg", "mara_2.jpg"] and len(pack_reads) == 1
     assert [j.key for j in missed.jobs] == [j.key for j in hit.jobs]
+
+
+def test_encode_identity_refuses_to_overwrite_a_pack_without_force(face_models_dir: Path, tmp_path: Path) -> None:
+    """``-o PACK`` onto an existing pack (one that shot lists and job keys may name) silently replaced it.
+    It exits 2 naming the file, before any selfie is read, and leaves the pack as it was; ``--force``
+    replaces it atomically (no temporary left behind)."""
+    pack = tmp_path / "packs" / "theo.idpack"
+    argv = ["encode-identity", str(SELFIES / "theo_1.jpg"), "--name", "theo", "-o", str(pack),
+            "--face-models", str(face_models_dir)]
+    assert runner.invoke(app, argv).exit_code == 0
+    before = pack.read_bytes()
+    refused = runner.invoke(app, [*argv[:2], str(SELFIES / "theo_2.jpg"), *argv[2:], "--json"])
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["file"] == str(pack) and "already exists" in error["message"] and "--force" in error["message"]
+    assert f"{pack}" in refused.stderr and pack.read_bytes() == before
+    forced = runner.invoke(app, [*argv[:2], str(SELFIES / "theo_2.jpg"), *argv[2:], "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert len(read_pack(pack).meta["selfies"]) == 2 and sorted(p.name for p in pack.parent.iterdir()) == [pack.name]
+
+
+def test_write_pack_without_overwrite_never_replaces_a_file_that_appeared(tmp_path: Path) -> None:
+    """The check before encoding leaves a window (another encode-identity finishing first): the write
+    itself refuses to replace a file when overwriting was not asked for."""
+    from idcli.identity.pack import PackExistsError, write_pack
+
+    pack = tmp_path / "x.idpack"
+    tensors = {"embedding": np.ones(512, dtype=np.float32) / np.sqrt(512),
+               "selfie_embeddings": np.ones((1, 512), dtype=np.float32) / np.sqrt(512),
+               **{f"crops_{n}": np.zeros((1, size, size, 3), dtype=np.uint8)
+                  for n, size in (("112", 112), ("224", 224), ("head", 384))}}
+    write_pack(pack, {"name": "x"}, tensors, overwrite=False)
+    first = pack.read_bytes()
+    with pytest.raises(PackExistsError, match="already exists") as refused:
+        write_pack(pack, {"name": "y"}, tensors, overwrite=False)
+    assert refused.value.exit_code == 2 and refused.value.file == str(pack)
+    assert pack.read_bytes() == first and [p.name for p in tmp_path.iterdir()] == ["x.idpack"]
+    assert write_pack(pack, {"name": "y"}, tensors).name == "y"

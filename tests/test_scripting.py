@@ -273,3 +273,134 @@ def test_a_progress_log_closed_mid_run_stops_nothing(write_shotlist, tmp_path: P
                           progress=PlainProgress(ClosedAfterOneLine()))
     assert [j.status for j in report.jobs] == ["rendered", "rendered"]
     assert engine.on_step is None
+
+
+def test_dir_of_idcli_lists_every_public_name() -> None:
+    """``dir(idcli)`` (and so tab completion in a REPL or notebook) lists the lazily loaded functions that
+    ``__all__`` promises; it listed only the eagerly imported error classes and exit codes."""
+    done = _python("import idcli\n"
+                   "names = dir(idcli)\n"
+                   "missing = [n for n in idcli.__all__ if n not in names]\n"
+                   "assert not missing, missing\n"
+                   "assert names == sorted(names), names\n"
+                   "assert '__name__' in names and 'errors' in names, names\n")
+    assert done.returncode == 0, done.stderr
+
+
+def _json_error(*argv: str, cwd: Path) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-m", "idcli", *argv, "--json"], capture_output=True, text=True,
+                          env=cli_env(), cwd=cwd, timeout=300)
+    document = json.loads(done.stdout)
+    assert document["exit_code"] == done.returncode == 2 and not document["ok"], (done.stdout, done.stderr)
+    return document["error"]
+
+
+def test_json_errors_about_an_input_file_name_it_in_error_file(tmp_path: Path) -> None:
+    """``--json`` documents said ``error.file: null`` for input-file errors that named the file only in their
+    message (an unreadable selfie, a face-less selfie, a missing reproduce target or sidecar, a verify, restore,
+    qa or evaluate folder, a --trust file, an identity pack): a script had to parse the message. ``file`` is the
+    path as the message gives it, so ``message.startswith(file)`` holds where the message starts with it."""
+    from PIL import Image
+
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    Image.new("RGB", (400, 400), (128, 128, 128)).save(tmp_path / "grey.png")
+    (tmp_path / "out" / "a010").mkdir(parents=True)
+    (tmp_path / "out" / "a010" / "a010_t1.json").write_text("{not json")
+    (tmp_path / "out" / "a010" / "a010_t1.png").write_bytes(b"x")
+    (tmp_path / "trust.pem").write_text("no certificate here")
+    (tmp_path / "bad.idpack").write_text("not a pack")
+    cases = {
+        ("encode-identity", "notes.jpg", "--name", "x", "--face-models", "synthetic"): ("ImageError", "notes.jpg"),
+        ("encode-identity", "grey.png", "--name", "x", "--face-models", "synthetic"): ("SelfieError", "grey.png"),
+        ("reproduce", "missing.png"): ("ReproduceError", "missing.png"),
+        ("reproduce", "out/a010/a010_t1.png"): ("ReproduceError", "out/a010/a010_t1.json"),
+        ("verify", "nowhere"): ("InputError", "nowhere"),
+        ("verify", "out", "--trust", "trust.pem"): ("InputError", "trust.pem"),
+        ("identity", "show", "bad.idpack"): ("PackError", "bad.idpack"),
+        ("restore", "nowhere", "a010_t1"): ("InputError", "nowhere"),
+        ("qa", "nowhere"): ("InputError", "nowhere"),
+        ("evaluate", "nowhere"): ("InputError", "nowhere"),
+    }
+    for argv, (kind, file) in cases.items():
+        error = _json_error(*argv, cwd=tmp_path)
+        assert error["type"] == kind and error["file"] == file, (argv, error)
+        assert file in str(error["message"]), (argv, error)
+
+
+def test_plan_and_dry_run_report_a_file_where_the_output_folder_should_be(write_shotlist, tmp_path: Path) -> None:
+    """``plan --out FILE`` said every job was new and exited 0 while ``render`` on the same path exits 5
+    (EXIT_OUTPUT_UNUSABLE: "a file where a folder should be"). plan and ``render --dry-run`` now exit 5 with
+    the render's message, so a script that plans before rendering learns it before the render."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    path = write_shotlist("""\
+        version: 1
+        project: folder
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        shots:
+          - id: a010
+            prompt: "a lighthouse in a storm"
+        """)
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    state_file = tmp_path / "out"
+    (state_file / ".idcli").parent.mkdir()
+    (state_file / ".idcli").write_text("not a folder either")
+    runner = CliRunner()
+    for out in (blocker, blocker / "sub" / "out", state_file):
+        rendered = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json"])
+        assert rendered.exit_code == idcli.EXIT_OUTPUT_UNUSABLE, (out, rendered.output)
+        assert json.loads(rendered.stdout)["error"]["file"], rendered.stdout  # the render's own error names it
+        for argv in (["plan", str(path), "--out", str(out), "--device", "cpu", "--json"],
+                     ["render", str(path), "--out", str(out), "--device", "cpu", "--dry-run", "--json"]):
+            done = runner.invoke(app, argv)
+            assert done.exit_code == idcli.EXIT_OUTPUT_UNUSABLE, (argv, done.output)
+            document = json.loads(done.stdout)
+            assert document["exit_code"] == 5 and document["error"]["type"] == "OutputError", document
+            assert "not a folder" in document["error"]["message"] and document["error"]["file"], document
+    assert blocker.read_text() == "not a folder" and sorted(p.name for p in state_file.iterdir()) == [".idcli"]
+    fine = runner.invoke(app, ["plan", str(path), "--out", str(tmp_path / "new" / "out"), "--device", "cpu"])
+    assert fine.exit_code == 0 and not (tmp_path / "new").exists(), fine.output
+
+
+def test_a_piped_shot_list_resolves_relative_paths_from_the_current_folder(tmp_path: Path) -> None:
+    """``generate_shots | idcli validate /dev/stdin`` (or ``<(generate_shots)``) resolved the shot list's
+    relative selfie paths under /dev (the pipe's "folder"), and said only "selfie 'selfies/mara_1.jpg' does not
+    exist". A shot list that is no regular file resolves them from the current folder, and a missing file's
+    message says the absolute path that was looked at."""
+    text = (ROOT / "recipes" / "quickstart.yaml").read_text("utf-8")
+    project = tmp_path / "project with spaces"
+    (project / "selfies").mkdir(parents=True)
+    for name in ("mara_1.jpg", "mara_2.jpg", "theo_1.jpg", "theo_2.jpg"):
+        (project / "selfies" / name).write_bytes((ROOT / "recipes" / "selfies" / name).read_bytes())
+
+    def validate(cwd: Path, document: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "idcli", "validate", "/dev/stdin", "--json"], input=document,
+                              capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120)
+
+    done = validate(project, text)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["shot_count"] == 4
+    done = validate(tmp_path, text.replace("selfies/mara_1.jpg", "selfies/mara_9.jpg"))
+    assert done.returncode == 2
+    problems = json.loads(done.stdout)["error"]["problems"]
+    assert f"looked for {tmp_path / 'selfies' / 'mara_9.jpg'}" in problems[0]["message"], problems
+    # A shot list in a file still resolves from its own folder, whatever the current folder.
+    (project / "shots.yaml").write_text(text, "utf-8")
+    done = subprocess.run([sys.executable, "-m", "idcli", "validate", str(project / "shots.yaml")],
+                          capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_dash_for_stdin_says_to_give_dev_stdin(tmp_path: Path) -> None:
+    """``make_shots | idcli validate -`` said only "-: no such file", which reads as a bug in the pipe: the
+    error's hint says how idcli reads a pipe (/dev/stdin)."""
+    done = subprocess.run([sys.executable, "-m", "idcli", "validate", "-", "--json"], input="version: 1\n",
+                          capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    error = json.loads(done.stdout)["error"]
+    assert "no such file" in error["message"] and "/dev/stdin" in error["hint"], error
+    assert "/dev/stdin" in done.stderr

@@ -46,11 +46,14 @@ def encode_identity(
     = None,
     image_encoder_subfolder: Annotated[str, typer.Option(
         "--image-encoder-subfolder", help="model.adapter.image_encoder_subfolder, with --image-encoder.")] = "",
+    force: Annotated[bool, typer.Option("--force", help="Replace the pack if the -o file exists (shot lists "
+                                                        "that name it render with the new one).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Encode selfies into an identity pack (detection, quality gate, alignment, ArcFace, aggregation)."""
     from ..identity.build import build_identity
     from ..identity.faces import resolve_face_models
+    from ..identity.pack import PackExistsError
     from ..identity.resolve import shared_analyzer
     from ..shotlist import check_safe_id
 
@@ -60,6 +63,8 @@ def encode_identity(
         except ValueError as exc:
             raise InputError(str(exc)) from None
         out = output or Path(f"{name}.idpack")
+        if not force and (out.exists() or out.is_symlink()):
+            raise PackExistsError(out)  # before any selfie is read; the write checks again
         with _encoder_fix_for_this_command(plus_presets or []):
             clip_adapters = _pack_clip_adapters(variant, plus_presets or [], image_encoder, image_encoder_subfolder)
         models = resolve_face_models(face_models)
@@ -79,7 +84,7 @@ def encode_identity(
 
         with _encoder_fix_for_this_command(plus_presets or []):
             result = build_identity(name, list(selfies), analyzer, out, face_index=face, on_selfie=report,
-                                    clip_adapters=clip_adapters)
+                                    clip_adapters=clip_adapters, overwrite=force)
         agg = result.aggregate.record()
         if as_json:
             _emit_json(_ok(**{**result.pack.meta, "pack": str(out), "sha256": result.pack.sha256,

@@ -29,12 +29,12 @@ class EncodeResult:
 def build_identity(name: str, selfies: Sequence[Path | SelfieFile], analyzer: FaceAnalyzer, out: Path, *,
                    face_index: int | None = None, gate: QualityGate | None = None,
                    on_selfie: Callable[[SelfieEncoding], None] | None = None,
-                   clip_adapters: Sequence[Any] = ()) -> EncodeResult:
+                   clip_adapters: Sequence[Any] = (), overwrite: bool = True) -> EncodeResult:
     """Encode ``selfies`` (paths, or files already read) as one person named ``name``; write the pack to ``out``.
 
     ``clip_adapters``: FaceID-Plus v2 adapters (adapters.AdapterIdentity) whose image encoders' CLIP features
     of the kept crops the pack also carries (identity/clip_features.py), so that renders of it need neither
-    the selfies nor the encoder."""
+    the selfies nor the encoder. ``overwrite=False``: a file at ``out`` is kept (PackExistsError)."""
     encoded: list[SelfieEncoding] = []
     for selfie in selfies:
         item = encode_selfie(analyzer, selfie, face_index, gate)
@@ -67,7 +67,7 @@ def build_identity(name: str, selfies: Sequence[Path | SelfieFile], analyzer: Fa
 
         meta[PACK_ENTRIES], extra = pack_clip_features(meta, tensors, list(clip_adapters))
         tensors.update(extra)
-    return EncodeResult(write_pack(out, meta, tensors), encoded, agg)
+    return EncodeResult(write_pack(out, meta, tensors, overwrite=overwrite), encoded, agg)
 
 
 def contact_sheet(pack: IdentityPack, path: Path) -> None:

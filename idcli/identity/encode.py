@@ -142,16 +142,17 @@ def encode_selfie(analyzer: FaceAnalyzer, selfie: Path | SelfieFile, face_index:
     listing = [{"index": i, "bbox": [round(float(v), 1) for v in f.bbox], "score": round(f.det_score, 4)}
                for i, f in enumerate(faces)]
     if not faces:
-        raise SelfieError(f"{path}: no face found; use a photo where the face is clearly visible")
+        raise SelfieError(f"{path}: no face found; use a photo where the face is clearly visible", file=path)
     index = 0 if face_index is None else face_index
     if not 0 <= index < len(faces):
         raise SelfieError(f"{path}: --face {index} asked, but {len(faces)} face(s) were found: "
-                          + "; ".join(f"{d['index']}: box {d['bbox']} score {d['score']}" for d in listing))
+                          + "; ".join(f"{d['index']}: box {d['bbox']} score {d['score']}" for d in listing),
+                          file=path)
     face = faces[index]
     crop_112 = norm_crop(rgb, face.kps, 112)
     quality = assess(face, crop_112, gate)
     if not quality.passed:
-        raise SelfieError(f"{path}: face {index} fails the quality gate: " + "; ".join(quality.reasons))
+        raise SelfieError(f"{path}: face {index} fails the quality gate: " + "; ".join(quality.reasons), file=path)
     return SelfieEncoding(
         path=str(path), sha256=selfie.sha256, width=rgb.shape[1], height=rgb.shape[0], faces=listing,
         face_index=index, quality=quality, embedding=face.embedding.astype(np.float32),

@@ -44,9 +44,9 @@ def read_image_file(path: Path) -> bytes:
             "special": "is not a regular file (a device or pipe?)",
             "too-large": f"{exc.size:,} bytes is over the {MAX_IMAGE_BYTES:,}-byte limit for a selfie",
         }
-        raise ImageError(f"{path}: {reasons.get(exc.kind) or f'cannot read ({exc.detail})'}") from None
+        raise ImageError(f"{path}: {reasons.get(exc.kind) or f'cannot read ({exc.detail})'}", file=path) from None
     if not data:
-        raise ImageError(f"{path}: the file is empty (0 bytes)")
+        raise ImageError(f"{path}: the file is empty (0 bytes)", file=path)
     return data
 
 
@@ -61,10 +61,10 @@ def load_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageError(f"{path}: {width}x{height} is too small; a selfie needs at least "
-                         f"{MIN_SIDE} pixels on each side")
+                         f"{MIN_SIDE} pixels on each side", file=path)
     if max(height, width) > MAX_ASPECT * min(height, width):
         raise ImageError(f"{path}: {width}x{height} is too elongated for a selfie (more than {MAX_ASPECT}:1); "
-                         "crop it around the face")
+                         "crop it around the face", file=path)
     return rgb
 
 
@@ -89,9 +89,9 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
             image.seek(0)  # animated images: the first frame
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget")
+                raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget", file=path)
             if max_side is not None and max(width, height) > max_side:
-                raise ImageError(f"{path}: {width}x{height} is over the limit of {max_side} pixels a side")
+                raise ImageError(f"{path}: {width}x{height} is over the limit of {max_side} pixels a side", file=path)
             image.load()
             image = ImageOps.exif_transpose(image) or image
             return convert(image)
@@ -99,11 +99,11 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
         raise
     except Image.DecompressionBombError:
         raise ImageError(f"{path}: image dimensions are over the {MAX_IMAGE_PIXELS:,}-pixel budget "
-                         "(decompression bomb?)") from None
+                         "(decompression bomb?)", file=path) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)") from None
+        raise ImageError(f"{path}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)", file=path) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
+        raise ImageError(f"{path}: damaged or truncated image ({exc})", file=path) from None
 
 
 def _to_rgb(image, path: Path) -> np.ndarray:  # PIL.Image.Image
@@ -122,7 +122,7 @@ def _to_rgb(image, path: Path) -> np.ndarray:  # PIL.Image.Image
         data = np.asarray(image, dtype=np.float64)
         finite = np.isfinite(data)
         if not finite.any():
-            raise ImageError(f"{path}: the image holds no finite pixel values (all NaN or infinite)")
+            raise ImageError(f"{path}: the image holds no finite pixel values (all NaN or infinite)", file=path)
         low, high = data[finite].min(), data[finite].max()
         data = np.where(finite, data, low)
         grey = ((data - low) / ((high - low) or 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -31,6 +31,15 @@ class PackError(InputError):
     """An identity pack that cannot be read."""
 
 
+class PackExistsError(PackError):
+    """A pack is already at the path a new one was to be written to (shot lists and job keys may name it)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} already exists (an identity pack that shot lists may name); give --force to "
+                         "replace it (overwrite=True in Python), or another -o")
+        self.file = str(path)
+
+
 @dataclass
 class IdentityPack:
     meta: dict[str, Any]
@@ -68,13 +77,20 @@ def pack_bytes(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> bytes:
     return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
 
 
-def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> IdentityPack:
-    """Write a pack atomically; returns it as ``read_pack`` would, parsed from the bytes written."""
+def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray], *,
+               overwrite: bool = True) -> IdentityPack:
+    """Write a pack atomically; returns it as ``read_pack`` would, parsed from the bytes written.
+
+    ``overwrite=False``: a file already at ``path`` is kept and PackExistsError raised.
+    """
     from ..store import atomic_write
 
     data = pack_bytes(meta, tensors)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data)
+    try:
+        atomic_write(path, data, replace=overwrite)
+    except FileExistsError:
+        raise PackExistsError(path) from None
     return parse_pack(data, path)
 
 
@@ -86,7 +102,7 @@ def read_pack(path: Path) -> IdentityPack:
     except NotRegularFile as exc:
         reasons = {"missing": "no such identity pack", "folder": "not a file", "special": "not a file",
                    "too-large": f"over {MAX_PACK_BYTES:,} bytes, too large for an identity pack"}
-        raise PackError(f"{path}: {reasons.get(exc.kind) or f'cannot read ({exc.detail})'}") from None
+        raise PackError(f"{path}: {reasons.get(exc.kind) or f'cannot read ({exc.detail})'}", file=path) from None
     return parse_pack(data, path)
 
 
@@ -99,26 +115,27 @@ def parse_pack(data: bytes, path: Path) -> IdentityPack:
         tensors = load(data)
         header = _header(data)
     except (SafetensorError, ValueError, OSError, UnicodeDecodeError) as exc:
-        raise PackError(f"{path}: not an idcli identity pack (corrupt or another format: {exc})") from None
+        raise PackError(f"{path}: not an idcli identity pack (corrupt or another format: {exc})", file=path) from None
     if header.get("format") != PACK_FORMAT:
-        raise PackError(f"{path}: a safetensors file, but not an idcli identity pack")
+        raise PackError(f"{path}: a safetensors file, but not an idcli identity pack", file=path)
     try:
         schema = int(header.get("schema", "0"))
         meta = json.loads(header["meta"])
     except (KeyError, ValueError):
-        raise PackError(f"{path}: identity pack metadata is damaged") from None
+        raise PackError(f"{path}: identity pack metadata is damaged", file=path) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-        raise PackError(f"{path}: identity pack metadata is damaged (no name)")
+        raise PackError(f"{path}: identity pack metadata is damaged (no name)", file=path)
     if schema > PACK_SCHEMA:
         raise PackError(f"{path}: made by a newer idcli (pack schema {schema}; this idcli reads up to "
-                        f"{PACK_SCHEMA}); upgrade idcli")
+                        f"{PACK_SCHEMA}); upgrade idcli", file=path)
     missing = [name for name in REQUIRED_TENSORS if name not in tensors]
     if missing or tensors["embedding"].shape != (512,):
-        raise PackError(f"{path}: identity pack is incomplete (missing {missing or 'a 512-value embedding'})")
+        raise PackError(f"{path}: identity pack is incomplete (missing {missing or 'a 512-value embedding'})",
+                        file=path)
     if not np.isfinite(tensors["embedding"]).all():
-        raise PackError(f"{path}: identity pack embedding is not finite")
+        raise PackError(f"{path}: identity pack embedding is not finite", file=path)
     if meta.get("embedding_sha256") != embedding_sha256(tensors["embedding"]):
-        raise PackError(f"{path}: identity pack embedding does not match its recorded hash (damaged?)")
+        raise PackError(f"{path}: identity pack embedding does not match its recorded hash (damaged?)", file=path)
     return IdentityPack(meta, tensors, sha256_bytes(data), str(path))
 
 

@@ -36,7 +36,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
 
     root = Path(out_dir)
     if not root.is_dir():
-        raise InputError(f"{root}: no such output folder")
+        raise InputError(f"{root}: no such output folder", file=root)
     store = OutputStore(root)
     result = RecheckResult()
     checkers: dict[str, IdentityQA] = {}
@@ -44,7 +44,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
         scan = scan_results(root)
         result.problems += scan.problems
         if not scan.records:
-            raise InputError(f"{root}: no committed renders to check")
+            raise InputError(f"{root}: no committed renders to check", file=root)
         for record in scan.records:
             where = record["image"]["path"]
             if not record.get("identity"):

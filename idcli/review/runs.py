@@ -119,7 +119,7 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
 
     root = Path(out_dir)
     if not root.is_dir():
-        raise InputError(f"{root}: no such output folder")
+        raise InputError(f"{root}: no such output folder", file=root)
     order = read_order(root, shots_file)
     scan = scan_results(root)
     problems = list(scan.problems)
@@ -134,7 +134,7 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
     if require_renders and not by_shot:
         more = f" ({len(problems)} damaged sidecar(s))" if problems else ""
         raise InputError(f"{root}: no committed renders found{more}; render a shot list into it first "
-                         "(idcli render FILE --out DIR)")
+                         "(idcli render FILE --out DIR)", file=root)
     ids = [s.id for s in order.shots] if order else []
     extra = sorted(set(by_shot) - set(ids))
     shots = []

@@ -39,7 +39,7 @@ def read_selects(out_dir: Path) -> dict[str, dict[str, Any]]:
     except NotRegularFile as exc:
         if exc.kind == "missing":
             return {}
-        raise InputError(f"{path}: cannot read it ({exc.kind})") from None
+        raise InputError(f"{path}: cannot read it ({exc.kind})", file=path) from None
     try:
         data = json.loads(raw.decode("utf-8"))
         picks = data["selects"]
@@ -48,7 +48,7 @@ def read_selects(out_dir: Path) -> dict[str, dict[str, Any]]:
             raise ValueError
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise InputError(f"{path}: damaged (expected {{\"schema\": 1, \"selects\": {{SHOT: {{\"take\": N}}}}}}); "
-                         "fix or delete it and select again") from None
+                         "fix or delete it and select again", file=path) from None
     return picks
 
 
@@ -84,7 +84,7 @@ def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any
 
     root = Path(out_dir)
     if not root.is_dir():
-        raise InputError(f"{root}: no such output folder")
+        raise InputError(f"{root}: no such output folder", file=root)
     if not picks:
         raise InputError("give at least one SHOT=TAKE")
     parsed = [parse_pick(p) for p in picks]
@@ -92,7 +92,7 @@ def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any
     for record in scan_results(root).records:
         committed.setdefault(record["shot_id"], {})[record["take"]] = record["job_key"]
     if not committed:
-        raise InputError(f"{root}: no committed renders to select from")
+        raise InputError(f"{root}: no committed renders to select from", file=root)
     problems = []
     for shot, take in parsed:
         if shot not in committed:
