@@ -96,6 +96,8 @@ class RenderReport:
     other_project: str | None = None
     # Characters that could not be used ({file, line, column, field, message, hint} each): their shots failed.
     problems: list[dict[str, Any]] = field(default_factory=list)
+    # What the plan could not do as asked, or warns of (plan.warnings: a group photo as a selfie, ...).
+    warnings: list[str] = field(default_factory=list)
     # Each job's state in the folder before the run (job key -> new/done/stale/recoverable/modified).
     states: dict[str, str] = field(default_factory=dict, repr=False)
     executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
@@ -149,6 +151,7 @@ class RenderReport:
             "orphans": self.orphans,
             "superseded": self.superseded,
             "other_project": self.other_project,
+            "warnings": self.warnings,
         }
 
 
@@ -427,7 +430,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     store = OutputStore(out)
     report = RenderReport(str(out.absolute()), model_record(plan.model, runtime.device), dry_run=dry_run,
                           project=plan.project, file=plan.source,
-                          problems=[p.as_json(plan.source) for p in plan.problems])
+                          problems=[p.as_json(plan.source) for p in plan.problems], warnings=list(plan.warnings))
     report.executor = {"name": "local" if backend is None else backend.name}
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:

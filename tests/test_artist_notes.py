@@ -231,3 +231,14 @@ def test_validate_lists_type_errors_and_the_checks_of_what_parsed(write_shotlist
     assert lines == sorted(lines)  # in the file's order
     text = runner.invoke(app, ["validate", str(path)]).output
     assert "nobody.jpg" in text and "gloomish" in text and "steps" in text
+
+
+def test_render_json_carries_the_plans_warnings(write_shotlist, selfies: Path, tmp_path: Path,
+                                                cached_engine: None) -> None:
+    """A script reading render --json sees the group-photo warning too (plan --json's 'warnings')."""
+    _group_photo(selfies)
+    path, out = write_shotlist(GROUP_SHOTS.replace("selfies/mara_1.jpg, ", "")), tmp_path / "out"
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)["warnings"]
+    assert len(warnings) == 1 and "selfie 'selfies/group.jpg' shows 2 faces" in warnings[0]
