@@ -884,7 +884,10 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "", *,
     except ValidationError as exc:
         # Every problem at once (README): the checks after the types run for what parsed (see _partial_shotlist).
         problems = _problems_from_validation(exc, loaded)
-        partial = _partial_shotlist(data, exc, loaded)
+        try:
+            partial = _partial_shotlist(data, exc, loaded)
+        except RecursionError:  # a part nested too deeply: its type errors are what it gets
+            partial = None
         later = _semantic_problems(partial, loaded, base_dir, check_files) if partial is not None else []
         if later:  # in the file's order, as a reader goes through it
             problems = sorted(problems + later, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
