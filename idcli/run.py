@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import Interrupted, OutputError
+from .errors import ExecutorUnavailableError, Interrupted, OutputError
 from .models import ModelIdentity, resolve_model
 from .plan import Job, Plan, make_plan
 from .runtime import Runtime, resolve_runtime
@@ -733,8 +733,9 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
     try:
         try:
             executor.run(pending, batch_size, save_masks, Sink())
-        except KeyboardInterrupt:
-            # Ctrl-C or SIGTERM: the batches already rendered are committed first (milliseconds each).
+        except (KeyboardInterrupt, ExecutorUnavailableError):
+            # Ctrl-C or SIGTERM, or the Ray cluster gone: the batches already rendered are committed first
+            # (milliseconds each).
             with contextlib.suppress(Exception, KeyboardInterrupt):
                 commits.drain()
             raise

@@ -7,6 +7,7 @@ Worker pools stay smaller than the cluster's CPUs, because an actor holds its CP
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -347,3 +348,70 @@ def test_render_json_through_ray_keeps_stdout_one_document(write_shotlist, tmp_p
     assert proc.returncode == 143, stderr
     document = json.loads(stdout)  # exactly one document: nothing before or after it
     assert document["exit_code"] == 143 and document["executor"]["name"] == "ray", document
+
+
+# -- a cluster that goes away ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_cluster_that_goes_away_mid_run_ends_with_exit_4_and_keeps_what_was_committed(
+        write_shotlist, tmp_path: Path) -> None:
+    """The cluster (its own ``ray start --head``, not the module's: its head and its worker) is SIGKILLed
+    while the driver waits on a batch: the driver reported every job left as failed, "no Ray worker is left
+    (each died repeatedly)", exit 1 (the code for "some jobs failed, the rest are kept"); killed while the
+    worker built its engine, Ray's client waited 60 s, then ended the driver with exit 1, no message and no
+    --json document. The driver now asks the head: exit 4 naming the cluster, the document, images kept."""
+    import socket
+
+    path, out = write_shotlist(SMALL % {"takes": 12, "third": "a beach at dawn"}), tmp_path / "out"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**cli_env(tmp_path / "home"), "RAY_AUTH_MODE": "disabled"}
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", "--num-cpus", "1", "--port", str(port),
+                             "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
+                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # its own group: killed whole
+    driver, address = None, f"127.0.0.1:{port}"
+    try:
+        started = time.monotonic() + 60
+        while True:  # `ray start --block` answers once the head is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < started, "ray start --head did not come up"
+                time.sleep(0.2)
+        driver = subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device",
+                                   "cpu", "--batch-size", "1", "--executor", "ray", "--ray-address", address,
+                                   "--workers", "1", "--quiet", "--json"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/*.json")):
+            assert driver.poll() is None, driver.communicate()
+            assert time.monotonic() < deadline, "the Ray run committed nothing in 120 s"
+            time.sleep(0.05)
+        worker = json.loads(next(out.glob("*/*.json")).read_text("utf-8"))["executor"]["pid"]
+        os.killpg(head.pid, signal.SIGKILL)  # the head and its node, as `ray stop --force` or a lost machine
+        with contextlib.suppress(ProcessLookupError):  # it may have gone with its node
+            os.kill(worker, signal.SIGKILL)
+        gone = time.monotonic()
+        stdout, stderr = driver.communicate(timeout=120)
+        waited = time.monotonic() - gone
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+        if driver is not None and driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert driver.returncode == 4, stderr[-2000:]
+    assert waited < 45, f"the driver noticed after {waited:.0f} s"
+    document = json.loads(stdout)
+    assert document["exit_code"] == 4 and document["error"]["type"] == "ExecutorUnavailableError", document
+    assert address in document["error"]["message"] and "went away" in document["error"]["message"]
+    assert f"Ray cluster at {address} went away" in stderr
+    assert_nothing_partial(out, temporaries_allowed=True)
+    committed = list(out.glob("*/*.json"))
+    assert 1 <= len(committed) < 36

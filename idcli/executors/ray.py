@@ -35,6 +35,8 @@ MAX_ATTEMPTS = 3  # dispatches of one batch whose worker died, before its jobs a
 ACTOR_MAX_RESTARTS = 4  # per actor: a worker killed more often than this is dropped from the pool
 ACTOR_MAX_TASK_RETRIES = 1  # Ray re-runs a batch in flight once on the restarted actor
 WAIT_SECONDS = 0.5  # ray.wait timeout: keeps Ctrl-C and SIGTERM prompt
+HEAD_CHECK_SECONDS = 2.0  # while waiting, how often the driver asks whether the cluster's head still answers
+HEAD_MISSES = 3  # consecutive unanswered checks before the cluster counts as gone (Ray's client waits 60 s)
 
 
 def _ray() -> Any:
@@ -67,6 +69,7 @@ class RayBackend:
         self._connected = False
         self._owns_connection = False
         self._actors: list[Any] = []
+        self._target: str | None = None  # the address this backend connected to, as given
 
     # -- connection -----------------------------------------------------------------------------------
 
@@ -76,6 +79,7 @@ class RayBackend:
         ray = _ray()
         if not ray.is_initialized():
             target = self.address or os.environ.get("RAY_ADDRESS") or "local"
+            self._target = target
             _check_reachable(target)
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
@@ -147,7 +151,12 @@ class RayBackend:
         actor_class = ray.remote(RenderWorker)
         self._actors = [actor_class.options(**options).remote(model, runtime, adapter, self.engine_factory, project)
                         for _ in range(count)]
-        return RayExecutor(self._actors)
+        try:
+            head = ray.get_runtime_context().gcs_address
+        except Exception:  # a ray:// client connection has none: Ray's own handling
+            head = None
+        named = self._target if self._target not in (None, "local", "auto") else head
+        return RayExecutor(self._actors, _HeadWatch(head, named) if head else None)
 
     def close(self) -> None:
         """Stop the workers (they are this run's) and the connection this backend opened."""
@@ -169,8 +178,9 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, actors: list[Any]) -> None:
+    def __init__(self, actors: list[Any], head: _HeadWatch | None = None) -> None:
         self.actors = list(actors)
+        self.head = head
         # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times.
         self.stats = {"workers": len(actors), "replies": 0, "receive_seconds": 0.0, "worker_seconds": 0.0,
                       "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
@@ -226,7 +236,11 @@ class RayExecutor:
                         raise ExecutorUnavailableError(f"no Ray worker could start: {_cause(exc)}") from None
                     queue.appendleft((jobs, attempts))
                     return
-                # The worker died (killed, out of host memory, node lost) and Ray's own retry failed too.
+                # The worker died (killed, out of host memory, node lost) and Ray's own retry failed too; or
+                # the whole cluster went away, and no other worker will do better.
+                if self.head is not None and not self.head.answers():
+                    queue.appendleft((jobs, attempts))
+                    self.head.gone()
                 self.stats["worker_deaths"] += 1
                 deaths[index] = deaths.get(index, 0) + 1
                 if deaths[index] < 2:
@@ -266,6 +280,8 @@ class RayExecutor:
                     else:
                         idle.append(index)
                 if not inflight:
+                    if self.head is not None and not self.head.answers():
+                        self.head.gone()
                     # Every actor was dropped after dying repeatedly: what is left cannot run.
                     while queue:
                         fail(queue.popleft()[0], "no Ray worker is left (each died repeatedly)")
@@ -274,6 +290,14 @@ class RayExecutor:
                 for ref in ready:
                     receive(ref)
                 hand_over()
+                if not ready and self.head is not None:
+                    self.head.check()
+        except ExecutorUnavailableError:
+            # The cluster went away: what already arrived is committed (the run keeps it), then the run stops.
+            for _ in range(len(arrived) + 1):
+                with contextlib.suppress(Exception):
+                    hand_over()
+            raise
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: commit what has already arrived, then stop (the backend kills the actors).
             with contextlib.suppress(Exception, KeyboardInterrupt):
@@ -293,12 +317,20 @@ class RayExecutor:
 
         from ray.exceptions import RayActorError
 
+        head = self.head
+
         class AskWorker:
             @staticmethod
             def suggest_batch_size(request: Any) -> int:
+                ref = self.actors[0].suggest_batch_size.remote(request)
                 try:
-                    return int(ray.get(self.actors[0].suggest_batch_size.remote(request)))
+                    while not ray.wait([ref], timeout=WAIT_SECONDS)[0]:
+                        if head is not None:
+                            head.check()  # the worker may still be building its engine: seconds
+                    return int(ray.get(ref))
                 except RayActorError as exc:
+                    if head is not None and not head.answers():
+                        head.gone()
                     raise ExecutorUnavailableError(f"the Ray worker could not start: {_cause(exc)}") from None
 
         batches: list[list[Job]] = []
@@ -309,6 +341,46 @@ class RayExecutor:
 
     def close(self) -> None:
         pass
+
+
+class _HeadWatch:
+    """Whether the cluster's head (its GCS) still answers. When it is gone, Ray's client waits 60 s for it
+    and then ends this process with exit 1: no message, no --json document, nothing said of what was kept.
+    The driver asks the head itself (a TCP connection) when a worker dies and, while it waits, every
+    ``HEAD_CHECK_SECONDS``; a head that stops answering ends the run with exit 4 naming the cluster."""
+
+    def __init__(self, address: str, name: str | None = None) -> None:
+        self.address = address  # the head's GCS, as Ray resolved it
+        self.name = name or address  # the cluster as the user named it
+        self._misses = 0
+        self._next = time.monotonic() + HEAD_CHECK_SECONDS
+
+    def answers(self, tries: int = 2) -> bool:
+        import socket
+
+        host, _, port = self.address.rpartition(":")
+        for attempt in range(tries):
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                return True
+            except (OSError, ValueError):
+                if attempt + 1 < tries:
+                    time.sleep(0.2)
+        return False
+
+    def check(self) -> None:
+        """Called while waiting: raises once the head has missed ``HEAD_MISSES`` checks in a row."""
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + HEAD_CHECK_SECONDS
+        self._misses = 0 if self.answers(tries=1) else self._misses + 1
+        if self._misses >= HEAD_MISSES:
+            self.gone()
+
+    def gone(self) -> None:
+        raise ExecutorUnavailableError(f"the Ray cluster at {self.name} went away (its head no longer "
+                                       "answers); the images committed so far are kept: run again to resume")
 
 
 def _first_line(exc: BaseException) -> str:
