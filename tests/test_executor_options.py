@@ -33,3 +33,14 @@ def test_executor_options_are_checked(write_shotlist, tmp_path: Path, argv: list
     result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
     assert result.exit_code == code and message in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("worker_cpus", [-1, "1", True, float("nan")])
+def test_ray_backend_worker_cpus_is_checked(worker_cpus: object) -> None:
+    """``RayBackend(worker_cpus=-1)`` got as far as starting the actors: Ray's ``ValueError`` ("The quantity of
+    resource num_cpus cannot be negative") escaped ``idcli.render`` after the output folder was made."""
+    import idcli
+    from idcli.executors.ray import RayBackend
+
+    with pytest.raises(idcli.InputError, match=r"worker_cpus .*: give a number of CPUs, 0 or more"):
+        RayBackend(worker_cpus=worker_cpus)  # type: ignore[arg-type]

@@ -62,6 +62,9 @@ class RayBackend:
             raise InputError(f"--workers {workers!r}: give a whole number, 1 or more")
         if address is not None and not isinstance(address, str):
             raise InputError(f"ray_address {address!r}: give a cluster address such as 'head-node:6379'")
+        if worker_cpus is not None and (isinstance(worker_cpus, bool) or not isinstance(worker_cpus, int | float)
+                                        or not worker_cpus >= 0):
+            raise InputError(f"worker_cpus {worker_cpus!r}: give a number of CPUs, 0 or more (e.g. 0.5)")
         self.address = address
         self.workers = workers
         self.engine_factory = engine_factory
