@@ -156,9 +156,14 @@ class ModelUnavailableError(IdcliError):
 
 
 class ExecutorUnavailableError(IdcliError):
-    """``--executor ray``: Ray is not installed, the cluster cannot be reached, or no worker could start."""
+    """``--executor ray``: Ray is not installed, the cluster cannot be reached, or no worker could start.
+
+    ``report``: when it stopped a run that had begun rendering (the cluster went away), the run's
+    ``RenderReport`` so far, as :class:`Interrupted` has it; else None.
+    """
 
     exit_code = EXIT_MODEL_UNAVAILABLE
+    report: Any = None
 
 
 class Interrupted(IdcliError):

@@ -459,12 +459,14 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
 
     # Identity QA (docs/review.md): resolved when there is something to render, before the engine loads.
     check = (lambda: _identity_qa(plan, face_models, qa_thresholds)) if qa else None
-    stopped: Interrupted | None = None
+    stopped: Interrupted | ExecutorUnavailableError | None = None
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
                      save_masks, signer, all_takes, loaded, check, backend)
     except KeyboardInterrupt:
         stopped = Interrupted(*_INTERRUPT)
+    except ExecutorUnavailableError as gone:  # the Ray cluster went away: what was committed is reported too
+        stopped = gone
     _report_blocked(plan, report, out)
     # shot-list order, blocked takes and added takes too
     order = {take: i for i, take in enumerate(shotlist_takes(loaded, takes))}

@@ -415,3 +415,7 @@ def test_a_cluster_that_goes_away_mid_run_ends_with_exit_4_and_keeps_what_was_co
     assert_nothing_partial(out, temporaries_allowed=True)
     committed = list(out.glob("*/*.json"))
     assert 1 <= len(committed) < 36
+    # The document is the report so far (as for Ctrl-C): what was committed before the cluster went away.
+    assert document["counts"]["rendered"] == len(committed), document["counts"]
+    assert {job["image"]["abs_path"] for job in document["jobs"] if job["status"] == "rendered"} == {
+        str(sidecar.with_suffix(".png")) for sidecar in committed}

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import EXIT_OK, Interrupted
+from ..errors import EXIT_OK, ExecutorUnavailableError, Interrupted
 from .options import (
     DeviceOpt,
     ExecutorOpt,
@@ -327,7 +327,7 @@ def render(
                     report = render_with_retakes(loaded, folder, max_takes=max_takes, **options)
                 else:
                     report = run_render(loaded, folder, **options)
-        except Interrupted as stopped:
+        except (Interrupted, ExecutorUnavailableError) as stopped:
             if as_json and stopped.report is not None:  # the one document: the report so far, and why it stopped
                 _emit_json({**stopped.report.as_dict(), "ok": False, "exit_code": stopped.exit_code,
                             "error": stopped.as_json()})
