@@ -113,7 +113,7 @@ def check_plates(loaded: LoadedShotList, models: Any = None,
     shots: dict[int, PlateShot] = {}
     read: dict[Path, Plate | PlateError] = {}
     for i, shot in enumerate(loaded.shotlist.shots):
-        if shot.plate is None:
+        if shot is None or shot.plate is None:  # None: a shot left out (see with_plate_problems)
             continue
 
         def problem(message: str, field: str = "plate", i: int = i) -> None:
@@ -196,7 +196,7 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
     missing face-model pack is then a ModelUnavailableError. A shot list with plates is checked fully
     (files, boxes, faces, identities) before anything is planned, so nothing is half-rendered.
     """
-    if not any(shot.plate is not None for shot in loaded.shotlist.shots):
+    if not any(shot is not None and shot.plate is not None for shot in loaded.shotlist.shots):
         return {}
     from .errors import ModelUnavailableError
     from .identity.resolve import face_models_for, shared_analyzer
@@ -204,7 +204,8 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
     try:
         models = face_models_for(preset or loaded.shotlist.model.preset, face_models)
     except ModelUnavailableError:
-        if need_faces and any(_detects(shot) for shot in loaded.shotlist.shots if shot.plate is not None):
+        if need_faces and any(_detects(shot) for shot in loaded.shotlist.shots
+                              if shot is not None and shot.plate is not None):
             raise
         models = None
     shots, problems = check_plates(loaded, models, (lambda: shared_analyzer(models)) if models else None)
@@ -213,6 +214,31 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise ShotListError(loaded.source, problems)
     return shots
+
+
+def with_plate_problems(error: ShotListError, face_models: str | None = None) -> ShotListError:
+    """``error`` (a shot list's problems) with the plate problems of the shots that have none of their own.
+
+    The plate checks read files, so they run after the shot list parses; without this a plate's problem
+    (too many faces, a bad file) came only once every other shot was fixed, and README promises every
+    problem in one ``validate``. A shot with a problem of its own is checked further once it is fixed, as
+    for type errors.
+    """
+    import re
+    from dataclasses import replace
+
+    parsed = error.parsed
+    if parsed is None:
+        return error
+    flagged = {int(m.group(1)) for p in error.problems if (m := re.match(r"shots\[(\d+)\]", p.path or ""))}
+    shots = [None if i in flagged else shot for i, shot in enumerate(parsed.shotlist.shots)]
+    rest = replace(parsed, shotlist=parsed.shotlist.model_copy(update={"shots": shots}))
+    try:
+        plate_shots(rest, face_models, need_faces=False)
+    except ShotListError as more:
+        problems = sorted(error.problems + more.problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+        return ShotListError(error.source, problems)
+    return error
 
 
 def _detects(shot: Shot) -> bool:
@@ -228,7 +254,7 @@ def _identity_problems(loaded: LoadedShotList) -> list[Problem]:
     does any shot's, with the selfie's problem.)"""
     problems = []
     for i, shot in enumerate(loaded.shotlist.shots):
-        if shot.plate is None:
+        if shot is None or shot.plate is None:
             continue
         if shot.identity_strength == 0:
             line, column = loaded.position(("shots", i, "identity_strength"))

@@ -891,12 +891,13 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "", *,
         later = _semantic_problems(partial, loaded, base_dir, check_files) if partial is not None else []
         if later:  # in the file's order, as a reader goes through it
             problems = sorted(problems + later, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
-        raise ShotListError(loaded.source, problems) from None
+        parsed = LoadedShotList(partial, loaded.source, base_dir, raw_sha256, loaded) if partial is not None else None
+        raise ShotListError(loaded.source, problems, parsed) from None
     except RecursionError:
         raise ShotListError(loaded.source, [Problem("the document is nested too deeply")]) from None
     problems = _semantic_problems(doc, loaded, base_dir, check_files)
     if problems:
-        raise ShotListError(loaded.source, problems)
+        raise ShotListError(loaded.source, problems, LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded))
     return LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded, tuple(shotlist_notes(doc, loaded)))
 
 

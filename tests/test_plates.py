@@ -437,3 +437,20 @@ def test_validate_does_not_say_single_drops_identities_in_a_plate_shot(tmp_path:
     assert result.exit_code == 0, result.output
     assert result.output.count("conditions one identity per image") == 1, result.output
     assert "shots[1].prompt" in result.output
+
+
+@pytest.mark.parametrize("other_problem", [
+    '  - {id: other, prompt: "{mara} on a pier", expressions: {theo: joy}}\n',  # a check after the types
+    '  - {id: other, prompt: "{mara} on a pier", steps: many}\n',               # a type error
+])
+def test_validate_lists_a_plates_problem_beside_another_shots_problem(
+        tmp_path: Path, selfies: Path, other_problem: str) -> None:
+    # README: `validate` lists every problem at once. The plate's own problem (too many faces) was left
+    # out whenever another shot had a problem, and came only once that was fixed.
+    path = tmp_path / "shots.yaml"
+    path.write_text(_with_plate(tmp_path, PLATE_SHOTS).replace("{mara} and {theo}", "{mara}") + other_problem)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:11:" in result.output, result.output  # the other shot's problem
+    assert "too many faces in the plate: 2 found" in result.output and f"{path}:9:" in result.output
+    assert result.output.index(":9:") < result.output.index(":11:")  # in the file's order

@@ -88,7 +88,13 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
     from ..shotlist import load_shotlist
 
     def body() -> None:
-        loaded = load_shotlist(file)
+        from ..errors import ShotListError
+        from ..plates import with_plate_problems
+
+        try:
+            loaded = load_shotlist(file)
+        except ShotListError as exc:  # every problem at once: the plates of the shots that parsed too
+            raise with_plate_problems(exc, face_models) from None
         doc = loaded.shotlist
         from ..plan import take_count
 
