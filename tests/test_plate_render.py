@@ -576,3 +576,16 @@ def test_reproduce_takes_the_plate_candidate_with_the_recorded_sha256(tmp_path: 
     with pytest.raises(ReproduceError, match="changed since the render") as caught:
         recorded_plate(record, None)
     assert sha256 in str(caught.value)
+
+
+def test_save_masks_on_a_done_folder_says_why_no_mask_was_written(shots: Path, tmp_path: Path) -> None:
+    # A user who rendered without --save-masks and asks for the masks afterwards got nothing and no word:
+    # done jobs are skipped, not rendered again for their masks.
+    out = tmp_path / "out"
+    command = ["render", str(shots), "--out", str(out), "--device", "cpu", "--only", "both"]
+    assert runner.invoke(app, command).exit_code == 0
+    result = runner.invoke(app, [*command, "--save-masks"])
+    assert result.exit_code == 0, result.output
+    assert not list(out.rglob("*.mask.png"))
+    assert "--save-masks" in result.output and "1 done image" in result.output, result.output
+    assert "--force --only SHOT" in result.output

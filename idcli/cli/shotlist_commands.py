@@ -285,7 +285,9 @@ def render(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
     face_models: FaceModelsOpt = None,
     save_masks: Annotated[bool, typer.Option("--save-masks", help="Write each dual-line image's fusion mask over "
-                                             "time as SHOT_tN.mask.png beside it, for review.")] = False,
+                                             "time (a plate image's face masks) as SHOT_tN.mask.png beside it, for "
+                                             "review; only for images rendered in this run (done ones are "
+                                             "skipped).")] = False,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet: slower start, maybe "
                                                "faster batches (docs/performance.md).")] = False,
     sign: Annotated[bool | None, typer.Option("--sign/--no-sign", help="Sign every image with C2PA content "
@@ -355,6 +357,11 @@ def render(
             if report.model.get("random_weights"):
                 print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
                       file=sys.stderr)
+            if save_masks and counts["skipped"] and not dry_run:
+                # Masks are made while rendering: a done job is skipped, not rendered again for its mask.
+                print(f"note: --save-masks writes the masks of the images rendered in this run; {counts['skipped']} "
+                      "done image(s) were skipped and got none (idcli render --force --only SHOT --save-masks "
+                      "renders one again)", file=sys.stderr)
             kept = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
