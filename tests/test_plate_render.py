@@ -589,3 +589,14 @@ def test_save_masks_on_a_done_folder_says_why_no_mask_was_written(shots: Path, t
     assert not list(out.rglob("*.mask.png"))
     assert "--save-masks" in result.output and "1 done image" in result.output, result.output
     assert "--force --only SHOT" in result.output
+
+
+def test_faces_whose_masks_overlap_are_said_in_the_plan(shots: Path) -> None:
+    # docs/plates.md says it: where two feathered masks overlap, the later face's blend is laid over the
+    # earlier face. Boxes next to each other (the recipe's faces) are not warned about.
+    assert not [w for w in plan_on_cpu(shots).warnings if "overlap" in w]
+    shots.write_text(shots.read_text().replace("plate_faces: [0, 1]", "plate_faces: [0, [150, 210, 100, 150]]"))
+    said = [w for w in plan_on_cpu(shots).warnings if "overlap" in w]
+    assert said == ["shot swapped: the face masks of 'theo' [93, 204, 145, 187] and 'mara' [150, 210, 100, 150] "
+                    "overlap; where they do, 'mara''s face is laid over 'theo''s (keep the boxes apart, or give one "
+                    "box holding both faces to one character)"]
