@@ -775,11 +775,12 @@ def _shot_method(shot: Shot, defaults: RenderParams) -> str:
 
 
 def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any) -> None:
-    """Per-character expressions name characters of the prompt; a dual-line shot names at most the limit."""
+    """Per-character expressions name characters of the prompt; a dual-line shot names at most the limit
+    (not a plate shot: each of its faces is a crop of its own, whatever its method says)."""
     from .expressions import UnknownExpression, lookup
 
     named = _named(shot)
-    if len(named) > MAX_CHARACTERS_PER_SHOT and _shot_method(shot, defaults) == "dual-line":
+    if len(named) > MAX_CHARACTERS_PER_SHOT and _shot_method(shot, defaults) == "dual-line" and shot.plate is None:
         add(f"the prompt names {len(named)} characters; a dual-line shot may name at most "
             f"{MAX_CHARACTERS_PER_SHOT}", (*loc, "prompt"),
             "split the shot, or use 'method: single' (one identity per image; docs/method.md)")

@@ -454,3 +454,26 @@ def test_validate_lists_a_plates_problem_beside_another_shots_problem(
     assert f"{path}:11:" in result.output, result.output  # the other shot's problem
     assert "too many faces in the plate: 2 found" in result.output and f"{path}:9:" in result.output
     assert result.output.index(":9:") < result.output.index(":11:")  # in the file's order
+
+
+def test_a_plate_with_seven_faces_is_not_held_to_the_dual_line_limit(tmp_path: Path, selfies: Path) -> None:
+    # The 6-character limit is dual-line's (one 77-token prompt's attention, a UNet row per character);
+    # a plate face is its own crop. A crowd plate was refused with 'use method: single', which then drew
+    # the warning that method does not apply to a plate shot.
+    names = "abcdefg"
+    cast = "".join(f"  {n}: {{selfies: [selfies/mara_1.jpg]}}\n" for n in names)
+    boxes = ", ".join(f"[{10 + 100 * i}, 10, 40, 40]" for i in range(len(names)))
+    text = _with_plate(tmp_path, f"""\
+version: 1
+project: crowd
+characters:
+{cast}shots:
+  - id: crowd
+    prompt: "{', '.join('{' + n + '}' for n in names)} in a crowd"
+    plate: PLATE
+    plate_faces: [{boxes}]
+""")
+    assert len(loads_shotlist(text, tmp_path).shotlist.shots) == 1
+    # A dual-line shot naming seven is still refused.
+    with pytest.raises(ShotListError, match="names 7 characters; a dual-line shot may name at most 6"):
+        loads_shotlist(text.replace("    plate: plate.png\n", "").replace("    plate_faces:", "    # "), tmp_path)
