@@ -258,3 +258,24 @@ def test_render_quiet_hides_notes_but_not_warnings(write_shotlist, selfies: Path
     if "-q" in flags or "--quiet" in flags:
         assert "RANDOM weights" not in result.stderr and "encoding the selfies" not in result.stderr, result.stderr
         assert result.stdout == "", result.stdout
+
+
+def test_the_group_photo_command_works_from_the_current_folder(write_shotlist, selfies: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suggested `idcli encode-identity SELFIE ... -o PACK` is run from where the user is, not from the shot
+    list's folder: its selfie path must find the photo from there (a space in a folder name quoted), and the
+    pack must land where `identity: NAME.idpack` in the shot list will look for it."""
+    import shlex
+
+    _group_photo(selfies)
+    path, out = write_shotlist(GROUP_SHOTS.replace("selfies/mara_1.jpg, ", "")), tmp_path / "out"
+    elsewhere = tmp_path / "an other folder"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    warning = _plan_json(path, out)["warnings"][0]
+    command = shlex.split(warning.split("`")[1])
+    assert command[:2] == ["idcli", "encode-identity"], command
+    assert (elsewhere / command[2]).resolve() == (selfies / "group.jpg").resolve(), command
+    pack = command[command.index("-o") + 1]
+    assert (elsewhere / pack).resolve() == (path.parent / "mara.idpack").resolve(), command
+    assert "identity: mara.idpack" in warning
