@@ -411,7 +411,7 @@ def test_a_box_with_a_negative_corner_is_one_problem_at_the_coordinate(tmp_path:
         loads_shotlist(_with_plate(tmp_path, PLATE_SHOTS) + "    plate_faces: [0, [-10, 0, 100, 100]]\n", tmp_path)
     messages = caught.value.render()
     assert "constrained-int" not in messages and "valid integer" not in messages, messages
-    assert "shots[0].plate_faces[1][0]: Input should be greater than or equal to 0" in messages, messages
+    assert "shots[0].plate_faces[1][0]: must be at least 0, not -10" in messages, messages
 
 
 def test_a_16_bit_greyscale_plate_keeps_its_tones(tmp_path: Path) -> None:

@@ -295,7 +295,8 @@ def render(
                                               "provenance.c2pa or IDCLI_C2PA_CERT / IDCLI_C2PA_KEY; "
                                               "docs/provenance.md) [default: sign when either names them].",
                                               show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output and no notes; warnings (the "
+                                        "images may be wrong) and errors are still printed.")] = False,
     as_json: JsonOpt = False,
     no_qa: NoQaOpt = False,
     qa_low_identity: QaLowIdentityOpt = None,
@@ -343,6 +344,11 @@ def render(
             raise
         summary = report.as_dict()
         counts = summary["counts"]
+        if (quiet or dry_run) and not as_json:
+            # The silent progress said none of the plan's warnings (a group photo as a selfie, ...): they are
+            # about the images' correctness, not progress, so -q and --dry-run print them too, as plan does.
+            for warning in report.warnings:
+                print(f"idcli: warning: {warning}", file=sys.stderr)
         if as_json:
             _emit_json(summary)
         elif not quiet:
