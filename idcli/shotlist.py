@@ -830,7 +830,13 @@ def _check_plate_fields(shot: Shot, loc: PathKey, base_dir: Path, add: Any, add_
     if shot.plate_faces is None:
         return
     if len(shot.plate_faces) != len(named):
-        add(f"{len(shot.plate_faces)} plate faces given for {len(named)} characters named in the prompt",
+        given, count = len(shot.plate_faces), len(named)
+        mentions = placeholders(shot.prompt)
+        twice = [name for name in named if mentions.count(name) > 1]  # '{mara} looks at {mara}': one face
+        again = "".join(f"; '{name}' is named twice and takes one face" if mentions.count(name) == 2 else
+                        f"; '{name}' is named {mentions.count(name)} times and takes one face" for name in twice)
+        add(f"{given} plate face{'s' if given != 1 else ''} given for {count} character{'s' if count != 1 else ''} "
+            f"named in the prompt{again}",
             (*loc, "plate_faces"), "give one face (index or [x, y, w, h]) per character, in the prompt's order")
     indices = [face for face in shot.plate_faces if isinstance(face, int)]
     if len(set(indices)) != len(indices):

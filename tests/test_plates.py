@@ -477,3 +477,16 @@ characters:
     # A dual-line shot naming seven is still refused.
     with pytest.raises(ShotListError, match="names 7 characters; a dual-line shot may name at most 6"):
         loads_shotlist(text.replace("    plate: plate.png\n", "").replace("    plate_faces:", "    # "), tmp_path)
+
+
+def test_a_character_named_twice_in_a_plate_shot_is_said_to_take_one_face(tmp_path: Path, selfies: Path) -> None:
+    # '{mara} looks at {mara} in a mirror' with a face for each mention said "2 plate faces given for 1
+    # characters named in the prompt": neither why one, nor in English.
+    text = _with_plate(tmp_path, PLATE_SHOTS).replace("{mara} and {theo}", "{mara} looks at {mara}")
+    with pytest.raises(ShotListError) as caught:
+        loads_shotlist(text + "    plate_faces: [0, 1]\n", tmp_path)
+    message = caught.value.render()
+    assert "2 plate faces given for 1 character named in the prompt" in message, message
+    assert "'mara' is named twice and takes one face" in message, message
+    with pytest.raises(ShotListError, match="1 plate face given for 2 characters named"):
+        loads_shotlist(_with_plate(tmp_path, PLATE_SHOTS) + "    plate_faces: [0]\n", tmp_path)
