@@ -102,6 +102,9 @@ class ShotListError(IdcliError):
 
     source: str
     problems: list[Problem] = field(default_factory=list)
+    # The shot list as far as it parsed (a LoadedShotList whose shots with a type error are None), so a
+    # caller can add the checks that read files (plates) for the rest: `validate` lists every problem.
+    parsed: Any = field(default=None, compare=False, repr=False)
     exit_code = EXIT_INVALID_INPUT
 
     # Enough to fix a document in one pass without drowning the terminal.

@@ -607,6 +607,16 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
             warnings.append(f"shot {shot.id}: the face box [{x}, {y}, {w}, {h}] of '{face.character}' does not fit "
                             f"in its {side_px}x{side_px} crop (the plate's shorter side); only the part inside "
                             "the crop is re-generated")
+    if warnings is not None:
+        from .plates import overlapping_faces
+
+        requested = request_plate.faces
+        for i, j in overlapping_faces([(face.box, face.crop_box) for face in requested], plate.plate.size):
+            under, over = requested[i], requested[j]
+            warnings.append(f"shot {shot.id}: the face masks of '{under.character}' {list(under.box)} and "
+                            f"'{over.character}' {list(over.box)} overlap; where they do, '{over.character}''s "
+                            f"face is laid over '{under.character}''s (keep the boxes apart, or give one box "
+                            "holding both faces to one character)")
     shot_level = shot_expression(shot)
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)

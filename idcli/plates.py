@@ -113,7 +113,7 @@ def check_plates(loaded: LoadedShotList, models: Any = None,
     shots: dict[int, PlateShot] = {}
     read: dict[Path, Plate | PlateError] = {}
     for i, shot in enumerate(loaded.shotlist.shots):
-        if shot.plate is None:
+        if shot is None or shot.plate is None:  # None: a shot left out (see with_plate_problems)
             continue
 
         def problem(message: str, field: str = "plate", i: int = i) -> None:
@@ -180,6 +180,40 @@ def plate_record(shot: PlateShot, path_text: str, expressions: dict[str, Any]) -
                       for face in shot.faces]}
 
 
+def overlapping_faces(faces: list[tuple[Box, Box]], plate_size: tuple[int, int]) -> list[tuple[int, int]]:
+    """The pairs (i, j), i < j, of faces (face box, crop box) whose feathered masks overlap on the plate.
+
+    The composite lays face j's blend over face i there (docs/plates.md), so ``plan`` says so. Masks are
+    computed only for pairs whose masks' bounding boxes meet (the render computes the same masks).
+    """
+    from .engine.plates import FEATHER, MASK_GROWTH, face_mask
+
+    def reach(face: Box, crop: Box) -> tuple[float, float, float, float]:
+        (fx, fy, fw, fh), (x0, y0, side, _) = face, crop
+        ramp = max(1.0, FEATHER * side)
+        rx, ry = max(1.0, MASK_GROWTH * fw / 2) + ramp, max(1.0, MASK_GROWTH * fh / 2) + ramp
+        cx, cy = fx + fw / 2, fy + fh / 2
+        return max(cx - rx, x0), max(cy - ry, y0), min(cx + rx, x0 + side), min(cy + ry, y0 + side)
+
+    pairs = []
+    for i, (face_i, crop_i) in enumerate(faces):
+        for j in range(i + 1, len(faces)):
+            face_j, crop_j = faces[j]
+            a, b = reach(face_i, crop_i), reach(face_j, crop_j)
+            if a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]:
+                continue
+            left, top = max(crop_i[0], crop_j[0]), max(crop_i[1], crop_j[1])
+            right = min(crop_i[0] + crop_i[2], crop_j[0] + crop_j[2])
+            bottom = min(crop_i[1] + crop_i[3], crop_j[1] + crop_j[3])
+            mask_i = face_mask(face_i, crop_i, plate_size)[top - crop_i[1]:bottom - crop_i[1],
+                                                             left - crop_i[0]:right - crop_i[0]]
+            mask_j = face_mask(face_j, crop_j, plate_size)[top - crop_j[1]:bottom - crop_j[1],
+                                                             left - crop_j[0]:right - crop_j[0]]
+            if ((mask_i > 0) & (mask_j > 0)).any():
+                pairs.append((i, j))
+    return pairs
+
+
 def _field_path(field: str) -> tuple[str | int, ...]:
     if "[" in field:
         name, index = field.rstrip("]").split("[")
@@ -196,7 +230,7 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
     missing face-model pack is then a ModelUnavailableError. A shot list with plates is checked fully
     (files, boxes, faces, identities) before anything is planned, so nothing is half-rendered.
     """
-    if not any(shot.plate is not None for shot in loaded.shotlist.shots):
+    if not any(shot is not None and shot.plate is not None for shot in loaded.shotlist.shots):
         return {}
     from .errors import ModelUnavailableError
     from .identity.resolve import face_models_for, shared_analyzer
@@ -204,7 +238,8 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
     try:
         models = face_models_for(preset or loaded.shotlist.model.preset, face_models)
     except ModelUnavailableError:
-        if need_faces and any(_detects(shot) for shot in loaded.shotlist.shots if shot.plate is not None):
+        if need_faces and any(_detects(shot) for shot in loaded.shotlist.shots
+                              if shot is not None and shot.plate is not None):
             raise
         models = None
     shots, problems = check_plates(loaded, models, (lambda: shared_analyzer(models)) if models else None)
@@ -213,6 +248,31 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise ShotListError(loaded.source, problems)
     return shots
+
+
+def with_plate_problems(error: ShotListError, face_models: str | None = None) -> ShotListError:
+    """``error`` (a shot list's problems) with the plate problems of the shots that have none of their own.
+
+    The plate checks read files, so they run after the shot list parses; without this a plate's problem
+    (too many faces, a bad file) came only once every other shot was fixed, and README promises every
+    problem in one ``validate``. A shot with a problem of its own is checked further once it is fixed, as
+    for type errors.
+    """
+    import re
+    from dataclasses import replace
+
+    parsed = error.parsed
+    if parsed is None:
+        return error
+    flagged = {int(m.group(1)) for p in error.problems if (m := re.match(r"shots\[(\d+)\]", p.path or ""))}
+    shots = [None if i in flagged else shot for i, shot in enumerate(parsed.shotlist.shots)]
+    rest = replace(parsed, shotlist=parsed.shotlist.model_copy(update={"shots": shots}))
+    try:
+        plate_shots(rest, face_models, need_faces=False)
+    except ShotListError as more:
+        problems = sorted(error.problems + more.problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+        return ShotListError(error.source, problems)
+    return error
 
 
 def _detects(shot: Shot) -> bool:
@@ -228,7 +288,7 @@ def _identity_problems(loaded: LoadedShotList) -> list[Problem]:
     does any shot's, with the selfie's problem.)"""
     problems = []
     for i, shot in enumerate(loaded.shotlist.shots):
-        if shot.plate is None:
+        if shot is None or shot.plate is None:
             continue
         if shot.identity_strength == 0:
             line, column = loaded.position(("shots", i, "identity_strength"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -125,6 +126,38 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
             tmp.unlink()
         raise
     fsync_dir(final.parent)
+
+
+_TEMPORARY = re.compile(r"\..+\.(?P<pid>[1-9]\d{0,9})\.[0-9a-f]{8}" + re.escape(TMP_SUFFIX))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, another user's
+        return True
+    return True
+
+
+def remove_dead_temporaries(folder: Path) -> list[Path]:
+    """Remove ``atomic_write``'s temporaries in ``folder`` whose writer process is gone (killed with -9:
+    nothing runs then to remove them); returns what was removed. Outside an output folder (whose lock
+    ``OutputStore`` cleans under) a temporary of a live process may be a write in progress: those stay."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None or _alive(int(match["pid"])) or not entry.is_file(follow_symlinks=False):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
 
 
 def _link_new(tmp: Path, final: Path) -> None:

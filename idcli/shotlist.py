@@ -493,12 +493,74 @@ def _number_hint(kind: str, loc: PathKey, value: Any, raw: str | None) -> str:
     return ""
 
 
+# What each strict type expects, in a person's words (several when a union's members all failed on type).
+_EXPECTED = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "text", "list_type": "a list", "dict_type": "names written as 'name: value'",
+             "model_type": "fields written as 'field: value'"}
+# pydantic's bound errors, as 'must be at least 1, not 0' (the bound's name in the error's ctx).
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more than"),
+           "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
+
+
+def _type_problem(kinds: list[str], loc: PathKey, value: Any, raw: str | None) -> tuple[str, str]:
+    """Message and hint for a value of the wrong type ('steps: abc'), in place of 'Input should be a valid
+    integer'; ``kinds`` lists every union member's expectation ('a whole number or a list')."""
+    key = loc[-1] if loc and isinstance(loc[-1], str) else None
+    wanted = " or ".join(dict.fromkeys(_EXPECTED[kind] for kind in kinds))
+    verb = "are" if wanted.endswith("'") else "is"  # '... written as 'field: value'' are expected
+    message = f"{wanted} {verb} expected here, not {_written(value)}"
+    kind = kinds[0]
+    hint = _number_hint(kind, loc, value, raw) if kind in {"int_type", "float_type"} else ""
+    if hint:
+        return message, hint
+    if kind == "int_type":
+        hint = f"write a whole number without quotes: {key}: 8" if key else "write a whole number without quotes"
+    elif kind == "float_type":
+        hint = f"write a number without quotes: {key}: 0.5" if key else "write a number without quotes"
+    elif kind == "bool_type":
+        hint = f"write {key}: true or {key}: false, without quotes" if key else "write true or false, without quotes"
+    elif kind == "string_type":
+        hint = f'quote the text: {key}: "..."' if key else 'quote the text: "..."'
+    return message, hint
+
+
+def _bound_problem(kind: str, err: Any) -> str:
+    name, words = _BOUNDS[kind]
+    bound = err.get("ctx", {}).get(name)
+    if isinstance(bound, float) and bound.is_integer():  # the schema's 0.0 is written 0 in a shot list
+        bound = int(bound)
+    return f"must be {words} {bound}, not {err.get('input')}"
+
+
+def _length_problem(kind: str, err: Any) -> tuple[str, str]:
+    """'the text is 4,001 characters long' / 'the list has 101 items', with the limit, for pydantic's
+    'String should have at most ...' and 'List should have at most ... after validation'."""
+    ctx, value = err.get("ctx", {}), err.get("input")
+    if kind == "string_too_short":
+        least = ctx.get("min_length", 1)
+        return "the text is empty", f"write at least {least} character{'s' if least != 1 else ''}"
+    if kind == "string_too_long":
+        length = len(value) if isinstance(value, str) else None
+        held = f"the text is {length:,} characters long" if length is not None else "the text is too long"
+        return held, f"at most {ctx.get('max_length', 0):,} characters are allowed"
+    actual, most = ctx.get("actual_length"), ctx.get("max_length", 0)
+    held = f"the list has {actual:,} items" if actual is not None else "the list is too long"
+    return held, f"give at most {most:,} item{'s' if most != 1 else ''}"
+
+
 def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
     errors = [(_clean_loc(tuple(err["loc"]), loaded), err) for err in exc.errors(include_url=False)]
     all_locs = {loc for loc, _err in errors}
     all_kinds = {(loc, err["type"]) for loc, err in errors}
+    # A union's members that all failed on the value's type ('plate_faces: [1.5]': neither a whole number nor
+    # a list): one problem naming each thing that would do, not one problem per member.
+    type_kinds: dict[tuple[Any, ...], list[str]] = {}
+    for loc, err in errors:
+        if loc != tuple(err["loc"]) and err["type"] in _EXPECTED:
+            type_kinds.setdefault(loc, []).append(err["type"])
+    spoken: set[tuple[Any, ...]] = set()
     for loc, err in errors:
         kind = err["type"]
         if kind.startswith("union") or (loc, kind) in seen:
@@ -515,6 +577,10 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
                 other == loc and not other_kind.endswith("_type") for other, other_kind in all_kinds):
             continue
         seen.add((loc, kind))
+        if kind in _EXPECTED and len(type_kinds.get(loc, [])) > 1:
+            if loc in spoken:
+                continue
+            spoken.add(loc)
         hint = ""
         if kind == "extra_forbidden":
             key = str(loc[-1])
@@ -530,7 +596,11 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             value = err.get("input")
             expected = err.get("ctx", {}).get("expected", "")
             options = re.findall(r"'([^']*)'", expected) or re.findall(r"\d+", expected)
-            message = f"'{value}' is not allowed"
+            # The text as written ('Ddim'), true/false as YAML writes them; a list or mapping in words, not
+            # as Python writes it ("'['ddim']' is not allowed").
+            shown = f"'{str(value).lower() if isinstance(value, bool) else value}'"
+            message = (f"{shown} is not allowed" if isinstance(value, (str, int, float))
+                       else f"{_written(value)} {'is' if isinstance(value, list) else 'are'} not allowed")
             suggestion = did_you_mean(str(value), options) if isinstance(value, str) else ""
             if isinstance(value, str) and value in options:  # version: '1' is text, not the number
                 suggestion = "write it without quotes"
@@ -544,16 +614,25 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             # id: 0010 -- YAML read a number (octal 8): say so, and how to quote it.
             message, hint = number_problem(_path_text(loc), loaded.plain_scalars[loc], err.get("input"))
             line_col = loaded.mark(loc)
-        elif kind in _SHAPE_KINDS:
+        elif kind in _SHAPE_KINDS and len(type_kinds.get(loc, [])) <= 1:
             # 'Input should be a valid dictionary or instance of Shot': the parser's words, a class name.
             message, hint = _shape_problem(kind, loc, err)
+            line_col = loaded.mark(loc)
+        elif kind in _EXPECTED:
+            # 'Input should be a valid integer': types are strict, so say what would do and how to write it.
+            message, hint = _type_problem(type_kinds.get(loc, [kind]), loc, err.get("input"),
+                                          loaded.plain_scalars.get(loc))
+            line_col = loaded.mark(loc)
+        elif kind in _BOUNDS:
+            message = _bound_problem(kind, err)
+            line_col = loaded.mark(loc)
+        elif kind in {"string_too_short", "string_too_long", "too_long"}:
+            message, hint = _length_problem(kind, err)
             line_col = loaded.mark(loc)
         else:
             message = err["msg"].removeprefix("Value error, ")
             if kind in {"finite_number"}:
                 message = "must be a finite number (not NaN or infinity)"
-            if kind in {"int_type", "float_type"}:  # types are strict: say how to write the number
-                hint = _number_hint(kind, loc, err.get("input"), loaded.plain_scalars.get(loc))
             line_col = loaded.mark(loc, key="[key]" in err["loc"])  # a bad mapping key: point at it
         line, col = line_col or (None, None)
         problems.append(Problem(message, _path_text(loc), line, col, hint))
@@ -751,7 +830,13 @@ def _check_plate_fields(shot: Shot, loc: PathKey, base_dir: Path, add: Any, add_
     if shot.plate_faces is None:
         return
     if len(shot.plate_faces) != len(named):
-        add(f"{len(shot.plate_faces)} plate faces given for {len(named)} characters named in the prompt",
+        given, count = len(shot.plate_faces), len(named)
+        mentions = placeholders(shot.prompt)
+        twice = [name for name in named if mentions.count(name) > 1]  # '{mara} looks at {mara}': one face
+        again = "".join(f"; '{name}' is named twice and takes one face" if mentions.count(name) == 2 else
+                        f"; '{name}' is named {mentions.count(name)} times and takes one face" for name in twice)
+        add(f"{given} plate face{'s' if given != 1 else ''} given for {count} character{'s' if count != 1 else ''} "
+            f"named in the prompt{again}",
             (*loc, "plate_faces"), "give one face (index or [x, y, w, h]) per character, in the prompt's order")
     indices = [face for face in shot.plate_faces if isinstance(face, int)]
     if len(set(indices)) != len(indices):
@@ -775,11 +860,12 @@ def _shot_method(shot: Shot, defaults: RenderParams) -> str:
 
 
 def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any) -> None:
-    """Per-character expressions name characters of the prompt; a dual-line shot names at most the limit."""
+    """Per-character expressions name characters of the prompt; a dual-line shot names at most the limit
+    (not a plate shot: each of its faces is a crop of its own, whatever its method says)."""
     from .expressions import UnknownExpression, lookup
 
     named = _named(shot)
-    if len(named) > MAX_CHARACTERS_PER_SHOT and _shot_method(shot, defaults) == "dual-line":
+    if len(named) > MAX_CHARACTERS_PER_SHOT and _shot_method(shot, defaults) == "dual-line" and shot.plate is None:
         add(f"the prompt names {len(named)} characters; a dual-line shot may name at most "
             f"{MAX_CHARACTERS_PER_SHOT}", (*loc, "prompt"),
             "split the shot, or use 'method: single' (one identity per image; docs/method.md)")
@@ -891,12 +977,13 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "", *,
         later = _semantic_problems(partial, loaded, base_dir, check_files) if partial is not None else []
         if later:  # in the file's order, as a reader goes through it
             problems = sorted(problems + later, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
-        raise ShotListError(loaded.source, problems) from None
+        parsed = LoadedShotList(partial, loaded.source, base_dir, raw_sha256, loaded) if partial is not None else None
+        raise ShotListError(loaded.source, problems, parsed) from None
     except RecursionError:
         raise ShotListError(loaded.source, [Problem("the document is nested too deeply")]) from None
     problems = _semantic_problems(doc, loaded, base_dir, check_files)
     if problems:
-        raise ShotListError(loaded.source, problems)
+        raise ShotListError(loaded.source, problems, LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded))
     return LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded, tuple(shotlist_notes(doc, loaded)))
 
 

@@ -242,3 +242,40 @@ def test_render_json_carries_the_plans_warnings(write_shotlist, selfies: Path, t
     assert result.exit_code == 0, result.output
     warnings = json.loads(result.stdout)["warnings"]
     assert len(warnings) == 1 and "selfie 'selfies/group.jpg' shows 2 faces" in warnings[0]
+
+
+@pytest.mark.parametrize("flags", [["-q"], ["--quiet", "--dry-run"], ["--dry-run"], []])
+def test_render_quiet_hides_notes_but_not_warnings(write_shotlist, selfies: Path, tmp_path: Path,
+                                                  cached_engine: None, flags: list[str]) -> None:
+    """-q hides progress and notes; a warning (the images may be wrong: a group photo as a selfie) is still
+    said, once, with or without -q and in a dry run."""
+    _group_photo(selfies)
+    path, out = write_shotlist(GROUP_SHOTS.replace("selfies/mara_1.jpg, ", "")), tmp_path / "out"
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", *flags])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("selfie 'selfies/group.jpg' shows 2 faces") == 1, result.stderr
+    assert "warning:" in result.stderr
+    if "-q" in flags or "--quiet" in flags:
+        assert "RANDOM weights" not in result.stderr and "encoding the selfies" not in result.stderr, result.stderr
+        assert result.stdout == "", result.stdout
+
+
+def test_the_group_photo_command_works_from_the_current_folder(write_shotlist, selfies: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suggested `idcli encode-identity SELFIE ... -o PACK` is run from where the user is, not from the shot
+    list's folder: its selfie path must find the photo from there (a space in a folder name quoted), and the
+    pack must land where `identity: NAME.idpack` in the shot list will look for it."""
+    import shlex
+
+    _group_photo(selfies)
+    path, out = write_shotlist(GROUP_SHOTS.replace("selfies/mara_1.jpg, ", "")), tmp_path / "out"
+    elsewhere = tmp_path / "an other folder"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    warning = _plan_json(path, out)["warnings"][0]
+    command = shlex.split(warning.split("`")[1])
+    assert command[:2] == ["idcli", "encode-identity"], command
+    assert (elsewhere / command[2]).resolve() == (selfies / "group.jpg").resolve(), command
+    pack = command[command.index("-o") + 1]
+    assert (elsewhere / pack).resolve() == (path.parent / "mara.idpack").resolve(), command
+    assert "identity: mara.idpack" in warning

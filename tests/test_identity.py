@@ -315,6 +315,35 @@ def test_encode_identity_refuses_to_overwrite_a_pack_without_force(face_models_d
     assert len(read_pack(pack).meta["selfies"]) == 2 and sorted(p.name for p in pack.parent.iterdir()) == [pack.name]
 
 
+def test_a_pack_write_killed_midway_leaves_no_temporary_after_the_next_write(face_models_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    """kill -9 while ``-o PACK`` is written leaves the hidden temporary ``.PACK.PID.HEX.idcli-tmp`` (nothing
+    runs at a SIGKILL). The next pack written into that folder removes those of dead processes, and only
+    those: a live process's temporary (another encode-identity writing now) is left alone."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "packs"
+    folder.mkdir()
+    pack = folder / "theo.idpack"
+    killed = subprocess.run(
+        [sys.executable, "-c",
+         "import os, signal, sys; from pathlib import Path; from idcli import safeio\n"
+         "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # killed after the bytes, before the rename\n"
+         "safeio.atomic_write(Path(sys.argv[1]), b'half a pack')", str(pack)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, check=False)
+    assert killed.returncode == -9
+    (left,) = folder.iterdir()
+    assert left.name.startswith(".theo.idpack.") and left.name.endswith(".idcli-tmp"), left
+    live = folder / f".mara.idpack.{os.getpid()}.0123abcd.idcli-tmp"
+    live.write_bytes(b"being written")
+    result = runner.invoke(app, ["encode-identity", str(SELFIES / "theo_1.jpg"), "--name", "theo", "-o",
+                                 str(pack), "--face-models", str(face_models_dir)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == sorted([live.name, pack.name])
+
+
 def test_write_pack_without_overwrite_never_replaces_a_file_that_appeared(tmp_path: Path) -> None:
     """The check before encoding leaves a window (another encode-identity finishing first): the write
     itself refuses to replace a file when overwriting was not asked for."""

@@ -576,3 +576,27 @@ def test_reproduce_takes_the_plate_candidate_with_the_recorded_sha256(tmp_path: 
     with pytest.raises(ReproduceError, match="changed since the render") as caught:
         recorded_plate(record, None)
     assert sha256 in str(caught.value)
+
+
+def test_save_masks_on_a_done_folder_says_why_no_mask_was_written(shots: Path, tmp_path: Path) -> None:
+    # A user who rendered without --save-masks and asks for the masks afterwards got nothing and no word:
+    # done jobs are skipped, not rendered again for their masks.
+    out = tmp_path / "out"
+    command = ["render", str(shots), "--out", str(out), "--device", "cpu", "--only", "both"]
+    assert runner.invoke(app, command).exit_code == 0
+    result = runner.invoke(app, [*command, "--save-masks"])
+    assert result.exit_code == 0, result.output
+    assert not list(out.rglob("*.mask.png"))
+    assert "--save-masks" in result.output and "1 done image" in result.output, result.output
+    assert "--force --only SHOT" in result.output
+
+
+def test_faces_whose_masks_overlap_are_said_in_the_plan(shots: Path) -> None:
+    # docs/plates.md says it: where two feathered masks overlap, the later face's blend is laid over the
+    # earlier face. Boxes next to each other (the recipe's faces) are not warned about.
+    assert not [w for w in plan_on_cpu(shots).warnings if "overlap" in w]
+    shots.write_text(shots.read_text().replace("plate_faces: [0, 1]", "plate_faces: [0, [150, 210, 100, 150]]"))
+    said = [w for w in plan_on_cpu(shots).warnings if "overlap" in w]
+    assert said == ["shot swapped: the face masks of 'theo' [93, 204, 145, 187] and 'mara' [150, 210, 100, 150] "
+                    "overlap; where they do, 'mara''s face is laid over 'theo''s (keep the boxes apart, or give one "
+                    "box holding both faces to one character)"]

@@ -411,7 +411,7 @@ def test_a_box_with_a_negative_corner_is_one_problem_at_the_coordinate(tmp_path:
         loads_shotlist(_with_plate(tmp_path, PLATE_SHOTS) + "    plate_faces: [0, [-10, 0, 100, 100]]\n", tmp_path)
     messages = caught.value.render()
     assert "constrained-int" not in messages and "valid integer" not in messages, messages
-    assert "shots[0].plate_faces[1][0]: Input should be greater than or equal to 0" in messages, messages
+    assert "shots[0].plate_faces[1][0]: must be at least 0, not -10" in messages, messages
 
 
 def test_a_16_bit_greyscale_plate_keeps_its_tones(tmp_path: Path) -> None:
@@ -437,3 +437,56 @@ def test_validate_does_not_say_single_drops_identities_in_a_plate_shot(tmp_path:
     assert result.exit_code == 0, result.output
     assert result.output.count("conditions one identity per image") == 1, result.output
     assert "shots[1].prompt" in result.output
+
+
+@pytest.mark.parametrize("other_problem", [
+    '  - {id: other, prompt: "{mara} on a pier", expressions: {theo: joy}}\n',  # a check after the types
+    '  - {id: other, prompt: "{mara} on a pier", steps: many}\n',               # a type error
+])
+def test_validate_lists_a_plates_problem_beside_another_shots_problem(
+        tmp_path: Path, selfies: Path, other_problem: str) -> None:
+    # README: `validate` lists every problem at once. The plate's own problem (too many faces) was left
+    # out whenever another shot had a problem, and came only once that was fixed.
+    path = tmp_path / "shots.yaml"
+    path.write_text(_with_plate(tmp_path, PLATE_SHOTS).replace("{mara} and {theo}", "{mara}") + other_problem)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:11:" in result.output, result.output  # the other shot's problem
+    assert "too many faces in the plate: 2 found" in result.output and f"{path}:9:" in result.output
+    assert result.output.index(":9:") < result.output.index(":11:")  # in the file's order
+
+
+def test_a_plate_with_seven_faces_is_not_held_to_the_dual_line_limit(tmp_path: Path, selfies: Path) -> None:
+    # The 6-character limit is dual-line's (one 77-token prompt's attention, a UNet row per character);
+    # a plate face is its own crop. A crowd plate was refused with 'use method: single', which then drew
+    # the warning that method does not apply to a plate shot.
+    names = "abcdefg"
+    cast = "".join(f"  {n}: {{selfies: [selfies/mara_1.jpg]}}\n" for n in names)
+    boxes = ", ".join(f"[{10 + 100 * i}, 10, 40, 40]" for i in range(len(names)))
+    text = _with_plate(tmp_path, f"""\
+version: 1
+project: crowd
+characters:
+{cast}shots:
+  - id: crowd
+    prompt: "{', '.join('{' + n + '}' for n in names)} in a crowd"
+    plate: PLATE
+    plate_faces: [{boxes}]
+""")
+    assert len(loads_shotlist(text, tmp_path).shotlist.shots) == 1
+    # A dual-line shot naming seven is still refused.
+    with pytest.raises(ShotListError, match="names 7 characters; a dual-line shot may name at most 6"):
+        loads_shotlist(text.replace("    plate: plate.png\n", "").replace("    plate_faces:", "    # "), tmp_path)
+
+
+def test_a_character_named_twice_in_a_plate_shot_is_said_to_take_one_face(tmp_path: Path, selfies: Path) -> None:
+    # '{mara} looks at {mara} in a mirror' with a face for each mention said "2 plate faces given for 1
+    # characters named in the prompt": neither why one, nor in English.
+    text = _with_plate(tmp_path, PLATE_SHOTS).replace("{mara} and {theo}", "{mara} looks at {mara}")
+    with pytest.raises(ShotListError) as caught:
+        loads_shotlist(text + "    plate_faces: [0, 1]\n", tmp_path)
+    message = caught.value.render()
+    assert "2 plate faces given for 1 character named in the prompt" in message, message
+    assert "'mara' is named twice and takes one face" in message, message
+    with pytest.raises(ShotListError, match="1 plate face given for 2 characters named"):
+        loads_shotlist(_with_plate(tmp_path, PLATE_SHOTS) + "    plate_faces: [0]\n", tmp_path)

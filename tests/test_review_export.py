@@ -63,6 +63,26 @@ def test_select_records_picks_checked_against_the_committed_takes(out: Path) -> 
     assert set(json.loads((out / "selects.json").read_text("utf-8"))["selects"]) == {"sh030"}
 
 
+def test_select_refuses_an_orphan_take(out: Path) -> None:
+    """A take of a shot no longer in the shot list, or beyond its `takes:`, is kept on disk but is no part of
+    the shot list any more (docs/review.md): picking it is refused, saying why and what to do."""
+    manifest_path = out / ".idcli" / "shotlist.jsonl"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    assert ["sh010", 2] in manifest["takes"] and ["sh030", 1] in manifest["takes"]
+    # As a render of the edited shot list records it: sh010 lowered to `takes: 1`, sh030 removed.
+    manifest["takes"] = [t for t in manifest["takes"] if t != ["sh010", 2] and t[0] != "sh030"]
+    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
+    beyond = cli("select", out, "sh010=2")
+    assert beyond.exit_code == 2, beyond.output
+    assert "sh010=2: take 2 is an orphan" in beyond.stderr and "takes of sh010 there: 1" in beyond.stderr
+    assert "raise" in beyond.stderr, beyond.stderr
+    removed = cli("select", out, "sh030=1")
+    assert removed.exit_code == 2, removed.output
+    assert "sh030=1: an orphan: shot sh030 is no longer in the shot list" in removed.stderr, removed.stderr
+    assert not (out / "selects.json").exists()  # nothing written
+    assert cli("select", out, "sh010=1").exit_code == 0  # a live take still can be picked
+
+
 def test_select_says_the_storyboard_page_shows_the_picks_once_rewritten(out: Path) -> None:
     # The page is static: a director who picks takes while it is open sees them after `idcli review`.
     assert cli("review", out).exit_code == 0

@@ -79,6 +79,15 @@ def test_tables_and_version_into_a_closed_pipe_exit_0(write_shotlist, tmp_path: 
         assert "Traceback" not in done.stderr, (argv, done.stderr)
 
 
+def test_help_into_a_closed_pipe_exits_0() -> None:
+    """``idcli --help | true``: Click answers a closed stdout while printing help with exit 1 (its EPIPE
+    handling); the reader leaving is no failure, as for the tables above."""
+    for argv in (["--help"], ["render", "--help"], ["models", "--help"]):
+        done = _exit_code_with_stdout_closed(*argv)
+        assert done.returncode == 0, (argv, done.returncode, done.stderr)
+        assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, (argv, done.stderr)
+
+
 def test_idcli_debug_adds_a_traceback_and_changes_nothing_else(tmp_path: Path) -> None:
     """IDCLI_DEBUG=1 shows the traceback on stderr; the exit code and the --json document stay the documented
     ones (it made every error exit 1, which the exit-code table reserves for failed jobs, with no document)."""

@@ -468,13 +468,13 @@ def test_size_bounds_accepted(folder: Path, value: str) -> None:
 @pytest.mark.parametrize(
     ("line", "fragment"),
     [
-        ("steps: 0", "greater than or equal to 1"),
-        ("steps: -1", "greater than or equal to 1"),
-        ("steps: 201", "less than or equal to 200"),
-        ("guidance: -0.5", "greater than or equal to 0"),
-        ("guidance: 30.5", "less than or equal to 30"),
-        ("takes: 0", "greater than or equal to 1"),
-        ("takes: 101", "less than or equal to 100"),
+        ("steps: 0", "must be at least 1"),
+        ("steps: -1", "must be at least 1"),
+        ("steps: 201", "must be at most 200"),
+        ("guidance: -0.5", "must be at least 0"),
+        ("guidance: 30.5", "must be at most 30"),
+        ("takes: 0", "must be at least 1"),
+        ("takes: 101", "must be at most 100"),
     ],
 )
 def test_numbers_out_of_range(folder: Path, line: str, fragment: str) -> None:
@@ -484,7 +484,7 @@ def test_numbers_out_of_range(folder: Path, line: str, fragment: str) -> None:
 
 def test_number_out_of_range_in_defaults(folder: Path) -> None:
     rejected(folder, variant("  steps: 8\n", "  steps: 0\n"), "steps: ^0", "defaults.steps",
-             "greater than or equal to 1")
+             "must be at least 1")
 
 
 @pytest.mark.parametrize("line", ["steps: 1", "steps: 200", "guidance: 0", "guidance: 30", "guidance: 7",
@@ -503,17 +503,17 @@ def test_expression_intensity_must_be_finite_and_in_range(folder: Path) -> None:
     rejected(folder, variant("intensity: 0.4", "intensity: .nan"), "intensity: ^.nan",
              "shots[1].expression.intensity", "finite number")
     rejected(folder, variant("intensity: 0.4", "intensity: 1.5"), "intensity: ^1.5",
-             "shots[1].expression.intensity", "less than or equal to 1")
+             "shots[1].expression.intensity", "must be at most 1")
 
 
 @pytest.mark.parametrize(
     ("seeds", "at", "field", "fragment"),
     [
-        ("[-1]", "[^-1]", "shots[0].seeds[0]", "greater than or equal to 0"),
-        ("[4294967296]", "[^4294967296]", "shots[0].seeds[0]", "less than or equal to 4294967295"),
-        ("[7, -5]", "7, ^-5", "shots[0].seeds[1]", "greater than or equal to 0"),
-        (f"[{10**40}]", f"[^{10**40}]", "shots[0].seeds[0]", "less than or equal to 4294967295"),
-        ("[1.5]", "[^1.5]", "shots[0].seeds[0]", "valid integer"),
+        ("[-1]", "[^-1]", "shots[0].seeds[0]", "must be at least 0"),
+        ("[4294967296]", "[^4294967296]", "shots[0].seeds[0]", "must be at most 4294967295"),
+        ("[7, -5]", "7, ^-5", "shots[0].seeds[1]", "must be at least 0"),
+        (f"[{10**40}]", f"[^{10**40}]", "shots[0].seeds[0]", "must be at most 4294967295"),
+        ("[1.5]", "[^1.5]", "shots[0].seeds[0]", "a whole number is expected"),
         ("[]", "seeds: ^[]", "shots[0].seeds", "at least 1 item"),
         ("7", "seeds: ^7", "shots[0].seeds", "a list is expected here, not the number 7"),
         ("[7, 7]", "seeds: ^[7, 7]", "shots[0].seeds", "the same seed is given twice"),
@@ -538,7 +538,7 @@ def test_seeds_and_takes_must_agree(folder: Path, seeds: str) -> None:
 
 def test_huge_integer_out_of_range(folder: Path) -> None:
     rejected(folder, in_shot0(f"steps: {10**30}"), "steps: ^1000", "shots[0].steps",
-             "less than or equal to 200")
+             "must be at most 200")
 
 
 def test_integer_too_long_to_read(folder: Path) -> None:
@@ -554,14 +554,14 @@ def test_integer_too_long_to_read(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "field", "fragment"),
     [
-        ("steps: true", "steps", "valid integer"),
-        ("steps: yes", "steps", "valid integer"),  # YAML 1.1 boolean
-        ("steps: '8'", "steps", "valid integer"),
-        ("steps: 8.0", "steps", "valid integer"),
-        ("takes: false", "takes", "valid integer"),
-        ("guidance: true", "guidance", "valid number"),
-        ("guidance: '5'", "guidance", "valid number"),
-        ("seeds: [true]", "seeds[0]", "valid integer"),
+        ("steps: true", "steps", "a whole number is expected"),
+        ("steps: yes", "steps", "a whole number is expected"),  # YAML 1.1 boolean
+        ("steps: '8'", "steps", "a whole number is expected"),
+        ("steps: 8.0", "steps", "a whole number is expected"),
+        ("takes: false", "takes", "a whole number is expected"),
+        ("guidance: true", "guidance", "a number is expected"),
+        ("guidance: '5'", "guidance", "a number is expected"),
+        ("seeds: [true]", "seeds[0]", "a whole number is expected"),
         ("negative_prompt: 5", "negative_prompt", "'5' is read as a number"),
         ("sampler: 5", "sampler", "allowed: ddim, euler, heun, dpmpp-2m"),
     ],
@@ -590,7 +590,7 @@ def test_strict_types_say_the_fix(folder: Path, line: str, fix: str) -> None:
 @pytest.mark.parametrize(
     ("value", "fragments"),
     [
-        ("true", ("'True' is not allowed", "allowed: 1")),
+        ("true", ("'true' is not allowed", "allowed: 1")),
         ("1.0", ("'1.0' is not allowed", "allowed: 1")),
         ("'1'", ("'1' is not allowed", "write it without quotes")),
         ("0", ("'0' is not allowed", "allowed: 1")),
@@ -600,9 +600,50 @@ def test_version_must_be_the_number_1(folder: Path, value: str, fragments: tuple
     rejected(folder, variant("version: 1", f"version: {value}"), f"version: ^{value}", "version", *fragments)
 
 
+# pydantic's own wording ('Input should be a valid integer', 'String should have at most ...') names the parser,
+# not the mistake; every field type of the schema must come out in plain words with the fix.
+_PYDANTIC_WORDS = ("Input should", "String should", "List should", "Dictionary should", "valid integer",
+                   "valid number", "valid boolean", "valid string", "after validation", "[\'")
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("steps: abc", ("a whole number is expected here, not the text 'abc'", "without quotes")),
+        ("steps: 8.5", ("a whole number is expected here, not the number 8.5",)),
+        ("steps: [8]", ("a whole number is expected here, not a list",)),
+        ("steps: 0", ("must be at least 1, not 0",)),
+        ("steps: 201", ("must be at most 200, not 201",)),
+        ("guidance: abc", ("a number is expected here, not the text 'abc'",)),
+        ("duration: 0", ("must be more than 0, not 0",)),
+        ("method_params: {fusion_start: 1.0}", ("must be less than 1, not 1.0",)),
+        ("method_params: {head_only: 'yes'}", ("true or false is expected here, not the text 'yes'",
+                                               "head_only: true or head_only: false")),
+        ("method_params: {head_only: 1}", ("true or false is expected here, not the number 1",)),
+        ("negative_prompt: [a, b]", ("text is expected here, not a list", "quote")),
+        ("negative_prompt: '" + "a" * 4001 + "'", ("the text is 4,001 characters long", "at most 4,000")),
+        ("expression: ''", ("the text is empty",)),
+        ("seeds: [" + ", ".join(["1"] * 101) + "]", ("the list has 101 items", "give at most 100 items")),
+        ("sampler: [ddim]", ("a list is not allowed", "allowed: ddim")),
+        ("sampler: true", ("'true' is not allowed", "allowed: ddim")),
+        ("plate_faces: [1.5]", ("a whole number or a list is expected here, not the number 1.5",)),
+        ("expression: [a]", ("text or fields written as 'field: value' are expected here, not a list",)),
+    ],
+)
+def test_wrong_types_in_plain_words(folder: Path, line: str, words: tuple[str, ...]) -> None:
+    result = validate(write(folder, in_shot0(line)))
+    assert result.exit_code == EXIT_INVALID_INPUT, result.output
+    problems = result.stderr.strip().splitlines()
+    assert len(problems) == 1, problems  # one problem, not one per member of a union
+    for word in _PYDANTIC_WORDS:
+        assert word not in result.stderr, (word, result.stderr)
+    for fragment in words:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
 def test_strict_bool_in_model(folder: Path) -> None:
     text = variant("  preset: tiny-sd\n", "  preset: tiny-sd\n  allow_pickle: 1\n")
-    rejected(folder, text, "allow_pickle: ^1", "model.allow_pickle", "valid boolean")
+    rejected(folder, text, "allow_pickle: ^1", "model.allow_pickle", "true or false is expected")
 
 
 def test_id_must_be_text(folder: Path) -> None:

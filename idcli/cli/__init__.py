@@ -27,7 +27,7 @@ from . import identity_commands  # noqa: F401  (encode-identity; the identity gr
 from . import model_commands  # noqa: F401  (the models group)
 from . import review_commands  # noqa: F401  (qa, review, select, export, evaluate)
 # isort: on
-from .output import _emit_json, _error_object, _failure, _stdout_gone, guard_stderr
+from .output import _emit_json, _error_object, _failure, _stdout_gone, _stdout_reader_gone, guard_stderr
 from .shotlist_commands import folder_notes as folder_notes  # a public name of idcli.cli before the split
 
 
@@ -42,7 +42,14 @@ def main() -> None:
     wants_json = "--json" in sys.argv[1:]
     guard_stderr()  # a log reader that leaves never stops a render part-way
     try:
-        code = app(standalone_mode=False)
+        try:
+            code = app(standalone_mode=False)
+        except SystemExit as exc:
+            # Click answers a closed stdout during its own output (`idcli --help | true`) with exit 1; idcli's
+            # commands end with typer.Exit, returned as a code here. The reader leaving is no failure.
+            if exc.code != 1 or not _stdout_reader_gone():
+                raise
+            raise BrokenPipeError from None
     except typer.TyperException as exc:  # Typer's (vendored) ClickException: usage errors
         code = getattr(exc, "exit_code", EXIT_INVALID_INPUT)
         if wants_json:

@@ -26,7 +26,8 @@ app.add_typer(identity_app, name="identity")
 
 @app.command("encode-identity")
 def encode_identity(
-    selfies: Annotated[list[Path], typer.Argument(help="One or more selfies of the same person.", show_default=False)],
+    selfies: Annotated[list[Path], typer.Argument(help="One or more selfies of the same person.", show_default=False,
+                                                  metavar="SELFIE")],
     name: Annotated[str, typer.Option("--name", help="Character name.", show_default=False)],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Pack file [default: NAME.idpack].")] = None,
     face_models: FaceModelsOpt = None,
@@ -39,7 +40,7 @@ def encode_identity(
         "selfies nor the encoder.")] = "faceid",
     plus_presets: Annotated[list[str] | None, typer.Option(
         "--preset", help="With --variant faceid-plusv2: the preset the pack will render with (its image encoder, "
-        "as model.adapter resolves it). Repeatable.", show_default=False)] = None,
+        "as model.adapter resolves it). Repeatable.", show_default=False, metavar="PRESET")] = None,
     image_encoder: Annotated[str | None, typer.Option(
         "--image-encoder", help="With --variant faceid-plusv2: the image encoder the shot list names in "
         "model.adapter.image_encoder (hub id or local folder) [default: the preset's].", show_default=False)]

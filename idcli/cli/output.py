@@ -42,6 +42,18 @@ def _stdout_gone() -> None:
         os.close(devnull)
 
 
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe or socket whose reader has closed it (``idcli --help | true``): the system
+    reports an error condition on its write end then. False when it cannot tell (a file, a terminal)."""
+    import select
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    return False
+
+
 def _emit(text: str) -> None:
     """Print one block of text on stdout (see :func:`_stdout_gone` for a closed pipe)."""
     try:

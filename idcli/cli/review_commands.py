@@ -97,7 +97,7 @@ def review(
 def select(
     out: OutArg,
     picks: Annotated[list[str], typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
-                                               show_default=False)],
+                                               show_default=False, metavar="SHOT=TAKE")],
 ) -> None:
     """Record the director's pick per shot in OUT/selects.json (checked against the committed takes)."""
     from ..review.selects import select as record_picks
@@ -138,7 +138,7 @@ def export(
 @app.command()
 def evaluate(
     outs: Annotated[list[Path], typer.Argument(help="One or more output folders, shown side by side.",
-                                               show_default=False)],
+                                               show_default=False, metavar="OUT")],
     shots: ShotsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

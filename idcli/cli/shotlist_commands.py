@@ -88,7 +88,13 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
     from ..shotlist import load_shotlist
 
     def body() -> None:
-        loaded = load_shotlist(file)
+        from ..errors import ShotListError
+        from ..plates import with_plate_problems
+
+        try:
+            loaded = load_shotlist(file)
+        except ShotListError as exc:  # every problem at once: the plates of the shots that parsed too
+            raise with_plate_problems(exc, face_models) from None
         doc = loaded.shotlist
         from ..plan import take_count
 
@@ -279,7 +285,9 @@ def render(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
     face_models: FaceModelsOpt = None,
     save_masks: Annotated[bool, typer.Option("--save-masks", help="Write each dual-line image's fusion mask over "
-                                             "time as SHOT_tN.mask.png beside it, for review.")] = False,
+                                             "time (a plate image's face masks) as SHOT_tN.mask.png beside it, for "
+                                             "review; only for images rendered in this run (done ones are "
+                                             "skipped).")] = False,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet: slower start, maybe "
                                                "faster batches (docs/performance.md).")] = False,
     sign: Annotated[bool | None, typer.Option("--sign/--no-sign", help="Sign every image with C2PA content "
@@ -287,7 +295,8 @@ def render(
                                               "provenance.c2pa or IDCLI_C2PA_CERT / IDCLI_C2PA_KEY; "
                                               "docs/provenance.md) [default: sign when either names them].",
                                               show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output and no notes; warnings (the "
+                                        "images may be wrong) and errors are still printed.")] = False,
     as_json: JsonOpt = False,
     no_qa: NoQaOpt = False,
     qa_low_identity: QaLowIdentityOpt = None,
@@ -335,6 +344,11 @@ def render(
             raise
         summary = report.as_dict()
         counts = summary["counts"]
+        if (quiet or dry_run) and not as_json:
+            # The silent progress said none of the plan's warnings (a group photo as a selfie, ...): they are
+            # about the images' correctness, not progress, so -q and --dry-run print them too, as plan does.
+            for warning in report.warnings:
+                print(f"idcli: warning: {warning}", file=sys.stderr)
         if as_json:
             _emit_json(summary)
         elif not quiet:
@@ -349,6 +363,11 @@ def render(
             if report.model.get("random_weights"):
                 print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
                       file=sys.stderr)
+            if save_masks and counts["skipped"] and not dry_run:
+                # Masks are made while rendering: a done job is skipped, not rendered again for its mask.
+                print(f"note: --save-masks writes the masks of the images rendered in this run; {counts['skipped']} "
+                      "done image(s) were skipped and got none (idcli render --force --only SHOT --save-masks "
+                      "renders one again)", file=sys.stderr)
             kept = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):

@@ -83,10 +83,13 @@ def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray],
 
     ``overwrite=False``: a file already at ``path`` is kept and PackExistsError raised.
     """
+    from ..safeio import remove_dead_temporaries
     from ..store import atomic_write
 
     data = pack_bytes(meta, tensors)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A write killed with -9 (encode-identity interrupted hard) left its hidden temporary here; clear those.
+    remove_dead_temporaries(path.parent)
     try:
         atomic_write(path, data, replace=overwrite)
     except FileExistsError:

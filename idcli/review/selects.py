@@ -76,10 +76,22 @@ def _locked(out_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _orphan_problem(shot: str, take: int, live: set[tuple[str, int]]) -> str:
+    """Why an orphan take cannot be picked, and how to pick it after all."""
+    kept = sorted(t for s, t in live if s == shot)
+    if not kept:
+        return (f"{shot}={take}: an orphan: shot {shot} is no longer in the shot list this folder was last "
+                f"rendered from (its images are kept); put the shot back in the shot list and render (its done "
+                "takes are found, not rendered again) to pick it")
+    return (f"{shot}={take}: take {take} is an orphan: beyond the shot's takes in the shot list this folder was "
+            f"last rendered from (takes of {shot} there: {', '.join(map(str, kept))}); pick one of those, or "
+            f"raise the shot's takes: to {take} and render (the take is found done, not rendered again)")
+
+
 def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Record picks (validated against the committed takes, all or nothing); returns every pick."""
     from ..provenance import now
-    from ..results import scan_results
+    from ..results import _live_takes, scan_results
     from ..suggest import did_you_mean
 
     root = Path(out_dir)
@@ -93,6 +105,9 @@ def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any
         committed.setdefault(record["shot_id"], {})[record["take"]] = record["job_key"]
     if not committed:
         raise InputError(f"{root}: no committed renders to select from", file=root)
+    # The shot list the folder was last rendered from (its manifest; None before idcli kept one): a take of a
+    # shot it no longer has, or beyond the shot's takes, is an orphan: kept on disk, no part of the shot list.
+    live = _live_takes(root, None)
     problems = []
     for shot, take in parsed:
         if shot not in committed:
@@ -101,6 +116,8 @@ def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any
         elif take is not None and take not in committed[shot]:
             have = ", ".join(str(t) for t in sorted(committed[shot]))
             problems.append(f"{shot}={take}: no take {take} is rendered (rendered takes: {have})")
+        elif take is not None and live is not None and (shot, take) not in live:
+            problems.append(_orphan_problem(shot, take, live))
     if problems:
         raise InputError("; ".join(problems) + "; nothing was changed")
     with _locked(root):
