@@ -279,3 +279,17 @@ def test_the_group_photo_command_works_from_the_current_folder(write_shotlist, s
     pack = command[command.index("-o") + 1]
     assert (elsewhere / pack).resolve() == (path.parent / "mara.idpack").resolve(), command
     assert "identity: mara.idpack" in warning
+
+
+def test_validate_counts_in_plain_english(write_shotlist) -> None:
+    """The summary line says '1 shot, 1 job', not '1 shots, 1 jobs'."""
+    path = write_shotlist("""\
+        version: 1
+        project: one
+        model: {preset: tiny-sd}
+        shots:
+          - {id: a010, prompt: "a lighthouse"}
+        """)
+    checked = runner.invoke(app, ["validate", str(path)])
+    assert checked.exit_code == 0, checked.output
+    assert "valid — project one, 1 shot, 1 job, 0 characters" in checked.stdout

@@ -112,8 +112,11 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
                            characters=sorted(doc.characters), **({"notes": notes} if notes else {}),
                            **({"warnings": warnings} if warnings else {})))
         else:
-            _emit(f"{file}: valid — project {doc.project}, {len(doc.shots)} shots, {takes} jobs, "
-                  f"{len(doc.characters)} characters")
+            def counted(n: int, noun: str) -> str:
+                return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+            _emit(f"{file}: valid — project {doc.project}, {counted(len(doc.shots), 'shot')}, {counted(takes, 'job')}, "
+                  f"{counted(len(doc.characters), 'character')}")
             for note in loaded.notes:  # several characters under method 'single', ...
                 _emit(f"note: {note.format(loaded.source)}")
             for warning in warnings:  # --selfies: a group photo's largest face is used
