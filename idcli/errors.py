@@ -176,6 +176,8 @@ class Interrupted(IdcliError):
     failed before the signal); None when the signal came while planning.
     """
 
+    exit_code = EXIT_INTERRUPTED  # each instance carries its signal's: 130 (SIGINT) or 143 (SIGTERM)
+
     def __init__(self, signal_name: str, exit_code: int) -> None:
         super().__init__(f"interrupted by {signal_name}; completed images are kept, rerun to resume")
         self.exit_code = exit_code

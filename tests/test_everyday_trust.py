@@ -182,7 +182,7 @@ def test_library_arguments_checked(write_shotlist, tmp_path: Path, engine_factor
     for name, code in codes.items():
         cls = getattr(idcli, name)
         assert issubclass(cls, idcli.IdcliError) and cls.exit_code == code and name in idcli.__all__
-    assert issubclass(idcli.Interrupted, idcli.IdcliError)
+    assert issubclass(idcli.Interrupted, idcli.IdcliError) and idcli.Interrupted.exit_code == idcli.EXIT_INTERRUPTED
 
 
 # -- superseded renders are kept ------------------------------------------------------------------------
@@ -285,6 +285,7 @@ def test_retouched_image_is_never_overwritten_without_force(write_shotlist, tmp_
     assert image.read_bytes() == retouched
     human = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
     assert human.exit_code == 0 and "edited by hand" in human.stderr
+    assert "0 rendered, 2 skipped, 1 kept (edited by hand), 0 recovered, 0 failed" in human.stdout, human.stdout
     code, report, _ = _render_json(path, out, "--force")
     assert code == 0 and report["counts"]["rendered"] == 3
     assert any(p.read_bytes() == retouched for p in (out / ".idcli" / "superseded" / "a020").glob("*.png"))

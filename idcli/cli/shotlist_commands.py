@@ -359,9 +359,11 @@ def render(
             if dry_run:
                 _emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
             else:
-                # Takes put back from .idcli/superseded (an edit undone) are neither rendered nor skipped.
+                # Takes put back from .idcli/superseded (an edit undone) and images edited by hand, kept
+                # (not rendered over), are neither rendered nor skipped: the line must add up to the jobs.
                 restored = f"{counts['restored']} restored, " if counts["restored"] else ""
-                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}"
+                kept = f"{counts['kept']} kept (edited by hand), " if counts["kept"] else ""
+                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{kept}"
                       f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
                 print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
