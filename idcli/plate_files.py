@@ -42,7 +42,9 @@ def _pixels(image, path: Path) -> np.ndarray:  # PIL.Image.Image
         # to 8 bits (fine for finding a face), which would change a plate's tones everywhere.
         grey = np.floor(np.asarray(image, dtype=np.float64) / 257.0 + 0.5).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
-    if image.mode == "P" and "transparency" in image.info:
+    if image.mode in ("P", "RGB", "L") and "transparency" in image.info:
+        # A palette entry or, in an RGB or greyscale PNG, one colour (tRNS) marked transparent: a keyed
+        # background the finished image must keep transparent.
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa"):
         return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()

@@ -167,6 +167,26 @@ def test_an_rgba_plate_keeps_its_alpha(tmp_path: Path) -> None:
     assert np.array_equal(plate.pixels, pixels)
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_plate_with_a_transparent_colour_keeps_its_transparency(tmp_path: Path, mode: str) -> None:
+    """An RGB or greyscale PNG whose tRNS chunk names one colour transparent (what some compositors write for
+    a keyed background) was read as opaque: the finished image lost the plate's transparent areas."""
+    path = tmp_path / "keyed.png"
+    pixels = _random_plate(90, 70)
+    pixels[:10, :10] = (0, 255, 0)  # the keyed colour; no other pixel has it
+    pixels[10:, :][np.all(pixels[10:, :] == (0, 255, 0), axis=2)] = (0, 254, 0)
+    image = Image.fromarray(pixels).convert(mode)
+    key = (0, 255, 0) if mode == "RGB" else int(np.asarray(image)[0, 0])
+    image.save(path, transparency=key)
+    plate = read_plate(path)
+    assert plate.pixels.shape == (70, 90, 4)
+    stored = np.asarray(image).reshape(70, 90, -1)
+    keyed = np.all(stored == np.asarray(key).reshape(-1), axis=2)
+    assert keyed[:10, :10].all()
+    assert np.array_equal(plate.pixels[:, :, 3], np.where(keyed, 0, 255))
+    assert np.array_equal(plate.pixels[:, :, :3], np.asarray(image.convert("RGB")))
+
+
 def _bad_plate(kind: str, tmp_path: Path) -> Path:
     path = tmp_path / "plate.png"
     good = io.BytesIO()
