@@ -474,6 +474,13 @@ def test_validate_lists_a_plates_problem_beside_another_shots_problem(
     assert f"{path}:11:" in result.output, result.output  # the other shot's problem
     assert "too many faces in the plate: 2 found" in result.output and f"{path}:9:" in result.output
     assert result.output.index(":9:") < result.output.index(":11:")  # in the file's order
+    # plan and render list the same problems (they stopped at the first pass too), and render writes nothing.
+    for command in (["plan", str(path), "--out", str(tmp_path / "out")],
+                    ["render", str(path), "--out", str(tmp_path / "out")]):
+        again = runner.invoke(app, command)
+        assert again.exit_code == 2, again.output
+        assert "too many faces in the plate: 2 found" in again.output and f"{path}:11:" in again.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_plate_with_seven_faces_is_not_held_to_the_dual_line_limit(tmp_path: Path, selfies: Path) -> None:

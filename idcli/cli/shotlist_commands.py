@@ -71,6 +71,19 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
     return notes
 
 
+def _load_every_problem(file: Path, face_models: str | None) -> Any:
+    """The shot list at ``file``; when it has problems, every one of them, the plates of the shots that parsed
+    included (``validate``, ``plan`` and ``render`` list the same problems in one run)."""
+    from ..errors import ShotListError
+    from ..plates import with_plate_problems
+    from ..shotlist import load_shotlist
+
+    try:
+        return load_shotlist(file)
+    except ShotListError as exc:
+        raise with_plate_problems(exc, face_models) from None
+
+
 def _default_out(loaded: Any, out: Path | None) -> Path:
     return out if out is not None else Path("renders") / loaded.shotlist.project
 
@@ -85,16 +98,8 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
 
     Without --selfies this reads no image (fast, for editors and CI): selfie files must exist.
     """
-    from ..shotlist import load_shotlist
-
     def body() -> None:
-        from ..errors import ShotListError
-        from ..plates import with_plate_problems
-
-        try:
-            loaded = load_shotlist(file)
-        except ShotListError as exc:  # every problem at once: the plates of the shots that parsed too
-            raise with_plate_problems(exc, face_models) from None
+        loaded = _load_every_problem(file, face_models)
         doc = loaded.shotlist
         from ..plan import take_count
 
@@ -200,10 +205,9 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
     """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
     from ..run import plan_document, plan_shotlist
-    from ..shotlist import load_shotlist
 
     def body() -> None:
-        loaded = load_shotlist(file)
+        loaded = _load_every_problem(file, face_models)
         folder = _default_out(loaded, out)
         from ..added_takes import added_takes
 
@@ -317,11 +321,10 @@ def render(
     from ..console import make_progress
     from ..run import render as run_render
     from ..run import terminate_as_interrupt
-    from ..shotlist import load_shotlist
 
     def body() -> None:
         size = _parse_batch_size(batch_size)
-        loaded = load_shotlist(file)
+        loaded = _load_every_problem(file, face_models)
         folder = _default_out(loaded, out)
         progress = make_progress(quiet or dry_run)
         options: dict[str, Any] = dict(
