@@ -183,32 +183,23 @@ def plate_record(shot: PlateShot, path_text: str, expressions: dict[str, Any]) -
 def overlapping_faces(faces: list[tuple[Box, Box]], plate_size: tuple[int, int]) -> list[tuple[int, int]]:
     """The pairs (i, j), i < j, of faces (face box, crop box) whose feathered masks overlap on the plate.
 
-    The composite lays face j's blend over face i there (docs/plates.md), so ``plan`` says so. Masks are
-    computed only for pairs whose masks' bounding boxes meet (the render computes the same masks).
+    The composite lays face j's blend over face i there (docs/plates.md), so ``plan`` says so. Each mask is
+    the render's own (``face_mask``), which lies inside its crop box: only pairs whose crops meet can overlap.
     """
-    from .engine.plates import FEATHER, MASK_GROWTH, face_mask
+    from .engine.plates import face_mask
 
-    def reach(face: Box, crop: Box) -> tuple[float, float, float, float]:
-        (fx, fy, fw, fh), (x0, y0, side, _) = face, crop
-        ramp = max(1.0, FEATHER * side)
-        rx, ry = max(1.0, MASK_GROWTH * fw / 2) + ramp, max(1.0, MASK_GROWTH * fh / 2) + ramp
-        cx, cy = fx + fw / 2, fy + fh / 2
-        return max(cx - rx, x0), max(cy - ry, y0), min(cx + rx, x0 + side), min(cy + ry, y0 + side)
-
+    masks = [face_mask(face, crop, plate_size) for face, crop in faces]
     pairs = []
-    for i, (face_i, crop_i) in enumerate(faces):
+    for i, (_, crop_i) in enumerate(faces):
         for j in range(i + 1, len(faces)):
-            face_j, crop_j = faces[j]
-            a, b = reach(face_i, crop_i), reach(face_j, crop_j)
-            if a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]:
-                continue
+            crop_j = faces[j][1]
             left, top = max(crop_i[0], crop_j[0]), max(crop_i[1], crop_j[1])
             right = min(crop_i[0] + crop_i[2], crop_j[0] + crop_j[2])
             bottom = min(crop_i[1] + crop_i[3], crop_j[1] + crop_j[3])
-            mask_i = face_mask(face_i, crop_i, plate_size)[top - crop_i[1]:bottom - crop_i[1],
-                                                             left - crop_i[0]:right - crop_i[0]]
-            mask_j = face_mask(face_j, crop_j, plate_size)[top - crop_j[1]:bottom - crop_j[1],
-                                                             left - crop_j[0]:right - crop_j[0]]
+            if right <= left or bottom <= top:
+                continue
+            mask_i = masks[i][top - crop_i[1]:bottom - crop_i[1], left - crop_i[0]:right - crop_i[0]]
+            mask_j = masks[j][top - crop_j[1]:bottom - crop_j[1], left - crop_j[0]:right - crop_j[0]]
             if ((mask_i > 0) & (mask_j > 0)).any():
                 pairs.append((i, j))
     return pairs

@@ -9,9 +9,7 @@ Heavy libraries (torch, diffusers, insightface) are imported inside commands, ne
 
 from __future__ import annotations
 
-import os
 import sys
-import traceback
 
 import typer
 
@@ -27,7 +25,15 @@ from . import identity_commands  # noqa: F401  (encode-identity; the identity gr
 from . import model_commands  # noqa: F401  (the models group)
 from . import review_commands  # noqa: F401  (qa, review, select, export, evaluate)
 # isort: on
-from .output import _emit_json, _error_object, _failure, _stdout_gone, _stdout_reader_gone, guard_stderr
+from .output import (
+    _debug_traceback,
+    _emit_json,
+    _error_object,
+    _failure,
+    _stdout_gone,
+    _stdout_reader_gone,
+    guard_stderr,
+)
 from .shotlist_commands import folder_notes as folder_notes  # a public name of idcli.cli before the split
 
 
@@ -71,8 +77,7 @@ def main() -> None:
                    "traceback and report it")
         if wants_json:
             _emit_json(_failure(_error_object("InternalError", message), code))
-        if os.environ.get("IDCLI_DEBUG"):
-            traceback.print_exc(file=sys.stderr)
+        _debug_traceback()
         print(f"idcli: {message}", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
