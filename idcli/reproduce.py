@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,6 +26,8 @@ from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes, sha256_file
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, SUPPORTED_ENGINES, TOOL_VERSION
+
+T = TypeVar("T")  # a recorded input as read (a selfie, a pack path, a plate)
 
 
 class ReproduceError(InputError):
@@ -191,47 +193,51 @@ def resolve_recorded_identity(character: dict[str, Any], strength: float, preset
     return identity
 
 
+def _recorded_input(what: str, shown: str, owner: str, given: str, abs_path: Any, sha256: Any, dirs: list[Path],
+                    read: Callable[[Path], T], digest: Callable[[T], str]) -> T:
+    """An input a record names (a selfie, an identity pack, a plate), read from the first place it is found
+    with its recorded sha256 (recorded_paths.candidates: ``abs_path``, ``given`` beside the shot list, ``given``).
+
+    A project moved elsewhere may still find an edited copy at its old absolute path and the right one beside
+    its shot list, so every place is tried. Missing everywhere: an error naming where it was looked for;
+    only other content: an error with both sha256s.
+    """
+    from .recorded_paths import candidates
+
+    places = candidates(given, abs_path if isinstance(abs_path, str) else None, dirs)
+    changed: tuple[Path, str] | None = None
+    for place in places:
+        if not place.is_file():
+            continue
+        value = read(place)
+        now = digest(value)
+        if now == sha256:
+            return value
+        changed = changed or (place, now)
+    if changed is None:
+        raise ReproduceError(f"{what} {shown}{owner} is missing (looked for {', '.join(str(p) for p in places)}); "
+                             f"put the {what} the image was made from back there", file=given)
+    raise ReproduceError(f"{what} {changed[0]}{owner} changed since the render (sha256 recorded {sha256}, now "
+                         f"{changed[1]})", file=changed[0])
+
+
 def _recorded_pack(character: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Path:
     """A pack character's pack: at ``pack_path`` (as resolved), else ``pack_file`` beside the shot list (a moved
     project; older sidecars have no ``pack_file``), the first with the recorded sha256."""
-    from .recorded_paths import candidates
-
     recorded = str(character.get("pack_path"))
     given = character.get("pack_file") if isinstance(character.get("pack_file"), str) else recorded
-    places = candidates(given, recorded, shotlist_dirs)
-    existing = [place for place in places if place.is_file()]
-    if not existing:
-        raise ReproduceError(f"identity pack {recorded} of '{name}' is missing"
-                             + (f" (looked for {', '.join(str(p) for p in places)})" if len(places) > 1 else ""),
-                             file=recorded)
-    for place in existing:
-        if sha256_file(place) == character.get("pack_sha256"):
-            return place
-    raise ReproduceError(f"identity pack {existing[0]} of '{name}' changed since the render (sha256 "
-                         f"{character.get('pack_sha256')}, now {sha256_file(existing[0])})", file=existing[0])
+    return _recorded_input("identity pack", recorded, f" of '{name}'", given, recorded, character.get("pack_sha256"),
+                           shotlist_dirs, lambda place: place, sha256_file)
 
 
 def _recorded_selfie(item: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Any:
-    """A recorded selfie, read from the first place it is found with its recorded sha256: ``abs_path``,
-    then ``path`` beside the shot list (a moved project), then ``path`` (older sidecars: absolute)."""
+    """A recorded selfie: ``abs_path``, then ``path`` beside the shot list (a moved project), then ``path``
+    (older sidecars: absolute)."""
     from .identity.encode import SelfieFile
-    from .recorded_paths import candidates
 
     given = str(item.get("path"))
-    abs_path = item.get("abs_path") if isinstance(item.get("abs_path"), str) else None
-    places = candidates(given, abs_path, shotlist_dirs)
-    existing = [place for place in places if place.is_file()]
-    if not existing:
-        raise ReproduceError(f"selfie {given} of '{name}' is missing (looked for "
-                             f"{', '.join(str(p) for p in places)}); put the selfie back there", file=given)
-    first = None
-    for place in existing:
-        selfie = SelfieFile.read(place)
-        if selfie.sha256 == item.get("sha256"):
-            return selfie
-        first = first or selfie
-    raise ReproduceError(f"selfie {existing[0]} of '{name}' changed since the render (sha256 "
-                         f"{item.get('sha256')}, now {first.sha256 if first else '?'})", file=existing[0])
+    return _recorded_input("selfie", given, f" of '{name}'", given, item.get("abs_path"), item.get("sha256"),
+                           shotlist_dirs, SelfieFile.read, lambda selfie: selfie.sha256)
 
 
 def _recorded_face_models(character: dict[str, Any], preset: str, option: str | None) -> Any:
@@ -372,29 +378,17 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
         strength = float(block["faces"][0]["strength"])
     except (KeyError, TypeError, ValueError, IndexError):
         raise ReproduceError("the record's plate block is incomplete") from None
-    from .recorded_paths import candidates as places
     from .recorded_paths import shotlist_dirs
 
-    candidates = places(given, block["abs_path"] if isinstance(block.get("abs_path"), str) else None,
-                        shotlist_dirs(out_dir))
-    existing = [c for c in candidates if c.is_file()]
-    if not existing:
-        raise ReproduceError(f"plate '{given}' is missing (looked for {', '.join(str(c) for c in candidates)}); "
-                             "put the plate the image was made from back there", file=given)
-    # The first candidate with the recorded content: a project moved elsewhere may still find an edited
-    # plate at its old absolute path, and the right one beside its shot list.
-    first = None
-    for found in existing:
+    def read(place: Path) -> Any:
         try:
-            plate = read_plate(found)
+            return read_plate(place)
         except PlateError as exc:
             raise ReproduceError(f"plate {exc}", file=exc.file) from None
-        if plate.sha256 == sha256:
-            return PlateRequest(plate.pixels, sha256, faces, strength)
-        first = first or (found, plate.sha256)
-    assert first is not None
-    raise ReproduceError(f"plate {first[0]} changed since the render (sha256 recorded {sha256}, now {first[1]})",
-                         file=first[0])
+
+    plate = _recorded_input("plate", f"'{given}'", "", given, block.get("abs_path"), sha256, shotlist_dirs(out_dir),
+                            read, lambda plate: plate.sha256)
+    return PlateRequest(plate.pixels, sha256, faces, strength)
 
 
 # -- comparing ---------------------------------------------------------------------------------------------
