@@ -1,0 +1,117 @@
+"""pydantic's validation errors of a shot list in a person's words: what was expected, what YAML read, and how
+to write it ('a whole number is expected here, not the text 'abc'', not 'Input should be a valid integer')."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .yamlsafe import PathKey
+
+SHAPE_KINDS = {"model_type", "dict_type", "list_type", "too_short"}
+
+
+def written(value: Any) -> str:
+    """What YAML read, in a person's words: 'nothing', "the text 'a room'", 'the number 3' ..."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f"the text '{value if len(value) <= 60 else value[:57] + '...'}'"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return "a list" if isinstance(value, list) else "fields (a mapping)"
+
+
+def shape_problem(kind: str, loc: PathKey, err: Any) -> tuple[str, str]:
+    """Message and hint for a value of the wrong shape: a mapping or a list expected, or an empty list."""
+    value, key = err.get("input"), loc[-1] if loc else ""
+    if kind == "too_short":
+        least, actual = err.get("ctx", {}).get("min_length", 1), err.get("ctx", {}).get("actual_length", 0)
+        held = "the list is empty" if not actual else f"the list has {actual} item{'s' if actual != 1 else ''}"
+        return held, f"give at least {least} item{'s' if least != 1 else ''}"
+    if kind == "list_type":
+        if isinstance(value, str) and isinstance(key, str):
+            return (f"a list is expected here, not {written(value)}",
+                    f"write a list, even of one item: {key}: [{value}]")
+        return (f"a list is expected here, not {written(value)}",
+                f"one '- ' item per line below '{key}:', or {key}: [a, b]" if isinstance(key, str)
+                else "one '- ' item per line, or [a, b]")
+    entry = "name" if kind == "dict_type" else "field"  # characters, expressions: named entries; else fields
+    where = (f"{key}: {{{entry}: value, ...}}, or one '{entry}: value' per indented line below '{key}:'"
+             if isinstance(key, str) else f"one '{entry}: value' per indented line after the '- '")
+    return f"{entry}s written as '{entry}: value' are expected here, not {written(value)}", where
+
+
+def number_hint(kind: str, loc: PathKey, value: Any, raw: str | None) -> str:
+    """How to write the number a strict field wants, given what YAML read ('8' quoted, 8.0, yes)."""
+    key = loc[-1] if loc and isinstance(loc[-1], str) else None
+    if isinstance(value, bool):
+        return f"'{raw or str(value).lower()}' is read as {str(value).lower()}, not as a number"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        if math.isfinite(number) and (kind == "float_type" or number.is_integer()):
+            return f"write the number without quotes: {key}: {value.strip()}" if key else "write it without quotes"
+        return ""
+    if kind == "int_type" and isinstance(value, float) and value.is_integer():
+        return f"write a whole number: {key}: {int(value)}" if key else "write a whole number"
+    return ""
+
+
+# What each strict type expects, in a person's words (several when a union's members all failed on type).
+EXPECTED = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "text", "list_type": "a list", "dict_type": "names written as 'name: value'",
+             "model_type": "fields written as 'field: value'"}
+# pydantic's bound errors, as 'must be at least 1, not 0' (the bound's name in the error's ctx).
+BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more than"),
+           "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
+
+
+def type_problem(kinds: list[str], loc: PathKey, value: Any, raw: str | None) -> tuple[str, str]:
+    """Message and hint for a value of the wrong type ('steps: abc'), in place of 'Input should be a valid
+    integer'; ``kinds`` lists every union member's expectation ('a whole number or a list')."""
+    key = loc[-1] if loc and isinstance(loc[-1], str) else None
+    wanted = " or ".join(dict.fromkeys(EXPECTED[kind] for kind in kinds))
+    verb = "are" if wanted.endswith("'") else "is"  # '... written as 'field: value'' are expected
+    message = f"{wanted} {verb} expected here, not {written(value)}"
+    kind = kinds[0]
+    hint = number_hint(kind, loc, value, raw) if kind in {"int_type", "float_type"} else ""
+    if hint:
+        return message, hint
+    if kind == "int_type":
+        hint = f"write a whole number without quotes: {key}: 8" if key else "write a whole number without quotes"
+    elif kind == "float_type":
+        hint = f"write a number without quotes: {key}: 0.5" if key else "write a number without quotes"
+    elif kind == "bool_type":
+        hint = f"write {key}: true or {key}: false, without quotes" if key else "write true or false, without quotes"
+    elif kind == "string_type":
+        hint = f'quote the text: {key}: "..."' if key else 'quote the text: "..."'
+    return message, hint
+
+
+def bound_problem(kind: str, err: Any) -> str:
+    name, words = BOUNDS[kind]
+    bound = err.get("ctx", {}).get(name)
+    if isinstance(bound, float) and bound.is_integer():  # the schema's 0.0 is written 0 in a shot list
+        bound = int(bound)
+    return f"must be {words} {bound}, not {err.get('input')}"
+
+
+def length_problem(kind: str, err: Any) -> tuple[str, str]:
+    """'the text is 4,001 characters long' / 'the list has 101 items', with the limit, for pydantic's
+    'String should have at most ...' and 'List should have at most ... after validation'."""
+    ctx, value = err.get("ctx", {}), err.get("input")
+    if kind == "string_too_short":
+        least = ctx.get("min_length", 1)
+        return "the text is empty", f"write at least {least} character{'s' if least != 1 else ''}"
+    if kind == "string_too_long":
+        length = len(value) if isinstance(value, str) else None
+        held = f"the text is {length:,} characters long" if length is not None else "the text is too long"
+        return held, f"at most {ctx.get('max_length', 0):,} characters are allowed"
+    actual, most = ctx.get("actual_length"), ctx.get("max_length", 0)
+    held = f"the list has {actual:,} items" if actual is not None else "the list is too long"
+    return held, f"give at most {most:,} item{'s' if most != 1 else ''}"
