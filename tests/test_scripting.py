@@ -18,6 +18,13 @@ from cli_helpers import ROOT, cli_env, spawn_render
 import idcli
 
 
+def _tiny_shots(project: str, *prompts: str) -> str:
+    """A tiny-sd shot list (64x64, 2 steps) with one shot per prompt: a010, a020, ..."""
+    shots = "".join(f'  - {{id: a0{k}0, prompt: "{prompt}"}}\n' for k, prompt in enumerate(prompts, 1))
+    return (f"version: 1\nproject: {project}\nmodel: {{preset: tiny-sd}}\n"
+            f"defaults: {{size: 64x64, steps: 2}}\nshots:\n{shots}")
+
+
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     """``code`` in a fresh interpreter (the import order of the test process must not hide anything)."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
@@ -63,15 +70,7 @@ def _exit_code_with_stdout_closed(*argv: str, cwd: Path | None = None) -> subpro
 def test_tables_and_version_into_a_closed_pipe_exit_0(write_shotlist, tmp_path: Path) -> None:
     """``idcli plan FILE | head`` on a long plan, ``idcli expressions | head``, ``idcli --version | true``: the
     reader leaving early is not the command's failure (rich's console and Typer turned it into exit 1)."""
-    path = write_shotlist("""\
-        version: 1
-        project: pipe
-        model: {preset: tiny-sd}
-        defaults: {size: 64x64, steps: 2}
-        shots:
-          - id: a010
-            prompt: "a lighthouse in a storm"
-        """)
+    path = write_shotlist(_tiny_shots("pipe", "a lighthouse in a storm"))
     for argv in (["expressions"], ["plan", str(path), "--out", str(tmp_path / "out"), "--device", "cpu"],
                  ["--version"]):
         done = _exit_code_with_stdout_closed(*argv)
@@ -143,15 +142,7 @@ def test_render_checks_qa_thresholds_and_takes(write_shotlist, tmp_path: Path) -
     silently off. Wrong types are now refused before anything is planned or written, as for every argument."""
     from idcli.review.qa import QAThresholds
 
-    path, out = write_shotlist("""\
-        version: 1
-        project: args
-        model: {preset: tiny-sd}
-        defaults: {size: 64x64, steps: 2}
-        shots:
-          - id: a010
-            prompt: "a lighthouse in a storm"
-        """), tmp_path / "out"
+    path, out = write_shotlist(_tiny_shots("args", "a lighthouse in a storm")), tmp_path / "out"
     for kwargs in (dict(qa_thresholds=0.3), dict(qa_thresholds={"low_identity": 0.3}), dict(takes=3),
                    dict(takes={"a010": "4"}), dict(takes={"a010": 0})):
         name = next(iter(kwargs))
@@ -229,16 +220,7 @@ def test_a_render_whose_log_reader_left_still_renders_everything(write_shotlist,
     """``idcli render FILE 2>&1 | head`` (or a log pager quit early): the progress lines have nowhere to go,
     and the render goes on to the last image with its own exit code. A write to the closed stderr raised
     BrokenPipeError, which ended the run part-way with exit 0: images silently missing."""
-    path = write_shotlist("""\
-        version: 1
-        project: pipe
-        model: {preset: tiny-sd}
-        defaults: {size: 64x64, steps: 2}
-        shots:
-          - {id: a010, prompt: "a lighthouse in a storm"}
-          - {id: a020, prompt: "a harbour at dawn"}
-          - {id: a030, prompt: "a ship in fog"}
-        """)
+    path = write_shotlist(_tiny_shots("pipe", "a lighthouse in a storm", "a harbour at dawn", "a ship in fog"))
     out = tmp_path / "out"
     render = spawn_render(path, out, stdout=subprocess.DEVNULL)
     assert render.stderr is not None
@@ -259,15 +241,7 @@ def test_a_progress_log_closed_mid_run_stops_nothing(write_shotlist, tmp_path: P
 
     from idcli.console import PlainProgress
 
-    path = write_shotlist("""\
-        version: 1
-        project: pipe
-        model: {preset: tiny-sd}
-        defaults: {size: 64x64, steps: 2}
-        shots:
-          - {id: a010, prompt: "a lighthouse in a storm"}
-          - {id: a020, prompt: "a harbour at dawn"}
-        """)
+    path = write_shotlist(_tiny_shots("pipe", "a lighthouse in a storm", "a harbour at dawn"))
 
     class ClosedAfterOneLine(io.StringIO):
         def write(self, text: str) -> int:
@@ -344,15 +318,7 @@ def test_plan_and_dry_run_report_a_file_where_the_output_folder_should_be(write_
 
     from idcli.cli import app
 
-    path = write_shotlist("""\
-        version: 1
-        project: folder
-        model: {preset: tiny-sd}
-        defaults: {size: 64x64, steps: 2}
-        shots:
-          - id: a010
-            prompt: "a lighthouse in a storm"
-        """)
+    path = write_shotlist(_tiny_shots("folder", "a lighthouse in a storm"))
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
     state_file = tmp_path / "out"
