@@ -401,3 +401,35 @@ def test_models_list_shotlist_names_the_image_encoder_a_plusv2_shot_list_renders
     assert not empty["present"] and "no config.json" in empty["detail"]
     hub = encoder_entry("image_encoder: someone/clip-vit-h")
     assert not hub["present"] and hub["repo_id"] == "someone/clip-vit-h"
+
+
+def test_a_cached_pickle_not_yet_converted_is_not_ready_and_an_offline_fetch_converts_it(
+        hf_cache: Path, adapter_bin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The published adapter in the hub cache as a pickle (downloaded by diffusers or huggingface-cli, or its
+    conversion deleted): a render refuses it without allow_pickle, so `models list` must not say ready; it
+    names the command that converts it, which works offline from the cache."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.model_setup import converted_adapter, converted_folder, fetch, list_models
+
+    data, _nested = adapter_bin
+    with HubEmulator(_repos(data), lifetime=60) as hub:
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+    shutil.rmtree(converted_folder(FACEID))
+    rows = {(r["preset"], r["variant"]): r for r in list_models(cache_dir=hf_cache)}
+    need = rows["sd15", "faceid"]["needs"][1]
+    assert need["present"] and need["path"].endswith(WEIGHT)
+    assert need["not_converted"] is True and rows["sd15", "faceid"]["ready"] is False
+    listed = CliRunner().invoke(app, ["models", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "sd15 (faceid): not ready: `idcli models fetch sd15 --variant faceid`" in listed.stdout
+    assert "a pickle, not converted yet" in listed.stdout
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # as with HF_HUB_OFFLINE=1
+    fetch("sd15", "faceid", cache_dir=hf_cache, progress=False)
+    assert converted_adapter(FACEID, WEIGHT) is not None
+    rows = {(r["preset"], r["variant"]): r for r in list_models(cache_dir=hf_cache)}
+    assert rows["sd15", "faceid"]["ready"] is True and rows["sd15", "faceid"]["needs"][1]["not_converted"] is False
