@@ -54,6 +54,39 @@ class ModelIdentity:
         return f"{self.id} ({(self.content_hash or '')[:19]})"
 
 
+def _weight_variant(file: Path) -> str | None:
+    """``fp16`` for ``diffusion_pytorch_model.fp16.safetensors`` (and its shards ``….fp16-00001-of-00002…``);
+    None for a full-precision file (``model.safetensors``, ``model-00001-of-00002.safetensors``)."""
+    parts = file.name.split(".")
+    return parts[1].split("-")[0] if len(parts) >= 3 else None
+
+
+def variant_only_problem(folder: Path) -> str | None:
+    """What is wrong with a pipeline folder saved with ``save_pretrained(variant="fp16")`` (or downloaded as its
+    ``*.fp16.safetensors`` files only) and how to fix it: ``from_pretrained`` without a variant finds no weights
+    in it. None when every component has full-precision weights."""
+    variants: dict[str, set[str]] = {}
+    for part in sorted(p for p in folder.iterdir() if p.is_dir()):
+        weights = [p for p in part.iterdir() if p.suffix == ".safetensors"]
+        found = {_weight_variant(p) for p in weights}
+        if weights and None not in found:
+            variants[part.name] = {v for v in found if v}
+    if not variants:
+        return None
+    names = sorted({v for found in variants.values() for v in found})
+    return (f"'{folder}' has only {' / '.join(repr(n) for n in names)} variant weights in {', '.join(variants)} "
+            f"(e.g. diffusion_pytorch_model.{names[0]}.safetensors); idcli loads a pipeline's full-precision files "
+            "(diffusion_pytorch_model.safetensors, model.safetensors). To fix: save it once without a variant — "
+            f'StableDiffusionPipeline.from_pretrained(FOLDER, variant="{names[0]}").save_pretrained(NEW_FOLDER) '
+            "(StableDiffusionXLPipeline for SDXL) — and point model.id at NEW_FOLDER")
+
+
+def _refuse_variant_only(folder: Path) -> None:
+    problem = variant_only_problem(folder)
+    if problem is not None:
+        raise ModelUnavailableError(problem)
+
+
 def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     if not (folder / "model_index.json").is_file():
         raise ModelUnavailableError(f"'{folder}' is not a diffusers model folder (no model_index.json)")
@@ -67,6 +100,7 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
         raise ModelUnavailableError(
             f"'{folder}' has pickle-only weights in {', '.join(pickle_only)}; pickles are refused by default. "
             "Convert them to .safetensors, or set model.allow_pickle: true to load them weights-only")
+    _refuse_variant_only(folder)
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)

@@ -137,6 +137,40 @@ def test_pickle_checkpoints_are_refused_unless_allowed(tiny_engines, tmp_path: P
     assert np.abs(engine.render([req])[0].image - tiny_engines("tiny-sd").render([req])[0].image).max() < 1e-6
 
 
+def test_a_folder_with_only_fp16_variant_weights_is_refused_with_the_fix(tiny_engines, tmp_path: Path) -> None:
+    """save_pretrained(variant="fp16") (or a download of the *.fp16.safetensors files only): from_pretrained without
+    a variant finds no weights, and the error told users to allow pickles. Refused at plan time, naming the
+    components and the one-time re-save."""
+    folder = tmp_path / "my-sd15-fp16"
+    tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=True, variant="fp16")
+    with pytest.raises(ModelUnavailableError) as info:
+        resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+    message = str(info.value)
+    assert "only 'fp16' variant weights" in message and "text_encoder, unet, vae" in message
+    assert 'from_pretrained(FOLDER, variant="fp16").save_pretrained(' in message and "allow_pickle" not in message
+
+
+def test_fp16_variant_weights_in_the_hub_cache_get_the_same_message(tiny_engines, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`huggingface-cli download … --include "*.fp16.safetensors"`: the snapshot in the cache holds variant files
+    only; the error named allow_pickle, which changes nothing here."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--sd15-fp16"
+    tiny_engines("tiny-sd").pipe.save_pretrained(repo / "snapshots" / revision, safe_serialization=True,
+                                                 variant="fp16")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    identity = resolve_model(ModelSpec(preset="sd15", id="someone/sd15-fp16"), tmp_path, "float32")
+    with pytest.raises(ModelUnavailableError) as info:
+        Engine(identity, Runtime("cpu", "float32"))
+    message = str(info.value)
+    assert "someone/sd15-fp16" in message and "only 'fp16' variant weights" in message
+    assert "allow_pickle" not in message
+
+
 def test_missing_hub_model_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     identity = resolve_model(ModelSpec(preset="sdxl", id="nobody-here/no-such-model"), Path("."), "float32")

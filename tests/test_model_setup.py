@@ -433,3 +433,17 @@ def test_a_cached_pickle_not_yet_converted_is_not_ready_and_an_offline_fetch_con
     assert converted_adapter(FACEID, WEIGHT) is not None
     rows = {(r["preset"], r["variant"]): r for r in list_models(cache_dir=hf_cache)}
     assert rows["sd15", "faceid"]["ready"] is True and rows["sd15", "faceid"]["needs"][1]["not_converted"] is False
+
+
+def test_models_dir_says_a_pipeline_folder_holds_only_fp16_variant_weights(tmp_path: Path) -> None:
+    from idcli.model_folders import scan_models_dir
+
+    for name, weight in (("full", "diffusion_pytorch_model.safetensors"),
+                         ("fp16", "diffusion_pytorch_model.fp16.safetensors")):
+        (tmp_path / name / "unet").mkdir(parents=True)
+        (tmp_path / name / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+        (tmp_path / name / "unet" / weight).write_bytes(b"w" * 10)
+    found = {Path(e["path"]).name: e["detail"] for e in scan_models_dir(tmp_path)}
+    assert found["full"] == "StableDiffusionPipeline"
+    assert found["fp16"] == ("StableDiffusionPipeline; fp16 variant weights only: re-save it without a variant "
+                             "to render with it")
