@@ -556,10 +556,13 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
         if file.name.endswith(".safetensors"):
             state: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
             with safe_open(str(file), framework="pt", device="cpu") as handle:
-                for key in handle.keys():  # noqa: SIM118 - safe_open has no iterator
+                keys = list(handle.keys())
+                for key in keys:
                     group, _, rest = key.partition(".")
                     if group in state:
                         state[group][rest] = handle.get_tensor(key)
+            if not state["image_proj"] and not state["ip_adapter"]:
+                raise ModelUnavailableError(_not_an_adapter(file, keys))
             return state
         if not allow_pickle:
             raise ModelUnavailableError(
@@ -576,6 +579,22 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
         raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
                                     "'ip_adapter' groups")
     return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
+
+
+def _not_an_adapter(file: Path, keys: list[str]) -> str:
+    """Why a safetensors file with no ``image_proj.*``/``ip_adapter.*`` key is not an adapter, and what to use."""
+    sample = ", ".join(sorted(keys)[:3]) or "none"
+    if any(key.startswith(("lora_unet_", "lora_te")) or ".lora_down." in key or ".lora_A." in key for key in keys):
+        # h94 publishes the FaceID LoRA on its own (…_lora.safetensors) for ComfyUI and A1111; the adapter file
+        # carries the same LoRA, which idcli applies per row from there.
+        adapter = file.name.removesuffix("_lora.safetensors") + ".bin" if file.name.endswith("_lora.safetensors") \
+            else "ip-adapter-faceid_sd15.bin / ip-adapter-faceid_sdxl.bin"
+        return (f"'{file}' holds only a LoRA ({len(keys)} keys such as {sample}), not the adapter: the FaceID "
+                f"adapter file ({adapter}, or its safetensors conversion by `idcli models fetch`) carries the "
+                "adapter weights and this same LoRA, which idcli applies from there — point model.adapter."
+                "weight_name at it")
+    return (f"'{file}' is not an IP-Adapter checkpoint: it has no image_proj.* and ip_adapter.* keys (its keys "
+            f"begin: {sample}) — point model.adapter at an ip-adapter-faceid file")
 
 
 def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
