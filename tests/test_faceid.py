@@ -208,6 +208,21 @@ def test_the_lora_file_alone_is_refused_naming_the_adapter_file(adapters, tmp_pa
         load_faceid_adapter(fresh, str(tmp_path), "other.safetensors")
 
 
+@pytest.mark.parametrize(("made_for", "base"), [("tiny-sd", "tiny-sdxl"), ("tiny-sdxl", "tiny-sd")])
+def test_an_adapter_for_the_other_base_model_says_so(adapters, made_for: str, base: str) -> None:
+    """An SD1.5 adapter with an SDXL base (or the reverse) failed inside diffusers with "Error(s) in loading
+    state_dict for IPAdapterAttnProcessor2_0:" and nothing more."""
+    _pipe, _state, folder = adapters(made_for)
+    pipe = build_tiny_pipeline(base)
+    with pytest.raises(ModelUnavailableError) as info:
+        load_faceid_adapter(pipe, str(folder), WEIGHT_NAME)
+    message = str(info.value)
+    made, needs = (32, 64) if made_for == "tiny-sd" else (64, 32)
+    assert f"made for a UNet with cross_attention_dim {made}" in message
+    assert f"this model's is {needs}" in message and WEIGHT_NAME in message
+    assert pipe.unet.encoder_hid_proj is None and faceid_state(pipe.unet) is None
+
+
 # -- the processor -------------------------------------------------------------------------------------
 
 
