@@ -7,7 +7,8 @@ renders with (a local folder as found there, a hub id as found in the cache). Re
 licence:
 
 - a diffusers pipeline folder (``model_index.json``): what ``model.id`` takes;
-- IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes;
+- IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes (h94's
+  ``…_lora.safetensors``, the LoRA alone, as ``FaceID LoRA``);
 - a CLIP image encoder folder (``config.json`` naming a ``CLIPVisionModel*``): FaceID-Plus v2's encoder;
 - an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes.
 
@@ -101,10 +102,19 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
     onnx = [p for p in files if p.suffix == ".onnx"]
     if onnx:
         return [_face_pack_entry(folder, onnx, source)], True
-    adapters = [_entry(source, "IP-Adapter weights", p, p.stat().st_size, _card_licence(folder) or _adapter_licence(p),
-                       "pickle: `idcli models fetch` converts the published ones" if p.suffix == ".bin" else "")
-                for p in files if ADAPTER_FILE.match(p.name)]
+    adapters = [_adapter_entry(source, folder, p) for p in files if ADAPTER_FILE.match(p.name)]
     return adapters, False
+
+
+def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
+    licence = _card_licence(folder) or _adapter_licence(file)
+    if file.name.endswith("_lora.safetensors"):
+        # h94 publishes the FaceID LoRA alone too (for ComfyUI and A1111); the adapter file carries it.
+        adapter = file.name.removesuffix("_lora.safetensors") + ".bin"
+        return _entry(source, "FaceID LoRA", file, file.stat().st_size, licence,
+                      f"the LoRA alone, for ComfyUI/A1111: model.adapter takes {adapter}, which carries it")
+    return _entry(source, "IP-Adapter weights", file, file.stat().st_size, licence,
+                  "pickle: `idcli models fetch` converts the published ones" if file.suffix == ".bin" else "")
 
 
 def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, Any]]:

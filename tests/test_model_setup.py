@@ -447,3 +447,15 @@ def test_models_dir_says_a_pipeline_folder_holds_only_fp16_variant_weights(tmp_p
     assert found["full"] == "StableDiffusionPipeline"
     assert found["fp16"] == ("StableDiffusionPipeline; fp16 variant weights only: re-save it without a variant "
                              "to render with it")
+
+
+def test_models_dir_tells_the_faceid_lora_file_from_the_adapter(tmp_path: Path) -> None:
+    """h94 publishes ip-adapter-faceid_sd15_lora.safetensors beside the adapter: not what model.adapter takes."""
+    from idcli.model_folders import scan_models_dir
+
+    (tmp_path / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * 10)
+    (tmp_path / "ip-adapter-faceid_sd15_lora.safetensors").write_bytes(b"l" * 10)
+    found = {Path(e["path"]).name: e for e in scan_models_dir(tmp_path)}
+    assert found["ip-adapter-faceid_sd15.bin"]["kind"] == "IP-Adapter weights"
+    lora = found["ip-adapter-faceid_sd15_lora.safetensors"]
+    assert lora["kind"] == "FaceID LoRA" and "model.adapter takes ip-adapter-faceid_sd15.bin" in lora["detail"]
