@@ -86,6 +86,22 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
     return FaceModels(folder.resolve(), files, synthetic, chosen)
 
 
+def _routed_files(folder: Path) -> str:
+    """Each ONNX file of ``folder`` with what insightface takes it for (its signature decides), for an error
+    that says why a pack is incomplete: 'det_10g.onnx (detection), odd.onnx (not recognised)'."""
+    from insightface.model_zoo import model_zoo
+
+    described = []
+    for file in sorted(folder.glob("*.onnx")):
+        try:
+            model = model_zoo.get_model(str(file), providers=["CPUExecutionProvider"])
+            what = getattr(model, "taskname", None) or "not recognised"
+        except Exception as exc:  # a damaged file: onnxruntime raises many kinds
+            what = f"unreadable: {type(exc).__name__}"
+        described.append(f"{file.name} ({what})")
+    return ", ".join(described) or "no .onnx files"
+
+
 @dataclass
 class DetectedFace:
     bbox: np.ndarray  # x1, y1, x2, y2 in pixels
@@ -122,11 +138,16 @@ class FaceAnalyzer:
             # An existing folder passed as the name is used as is: insightface's downloader is never reached.
             app = FaceAnalysis(name=str(models.folder), allowed_modules=["detection", "recognition"],
                                providers=providers)
+        except AssertionError:  # insightface asserts, with no message, that it found a detector
+            raise ModelUnavailableError(
+                f"face models in {models.folder}: no SCRFD face detection model (an ONNX file with 5 or more "
+                f"outputs, such as buffalo_l's det_10g.onnx); found: {_routed_files(models.folder)}") from None
         except Exception as exc:  # onnxruntime and insightface raise many kinds
             raise ModelUnavailableError(f"face models in {models.folder} could not be loaded: {exc}") from None
         if "recognition" not in app.models:
             raise ModelUnavailableError(f"face models in {models.folder}: no ArcFace recognition model "
-                                        "(a square 112x112-input ONNX file such as w600k_r50.onnx)")
+                                        "(a square 112x112-input ONNX file such as w600k_r50.onnx); found: "
+                                        f"{_routed_files(models.folder)}")
         app.prepare(ctx_id=0 if providers[0] == "CUDAExecutionProvider" else -1, det_size=det_size)
         self.app = app
 
