@@ -176,9 +176,11 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
         local = local_path(spec.adapter.id, loaded.base_dir)
         if local is not None and local.is_dir():
             weight = local / spec.adapter.subfolder / spec.adapter.weight_name
-            size = weight.stat().st_size if weight.is_file() else None
-            found.append(_entry(source, "IP-Adapter weights", weight, size,
-                                _card_licence(local) or _adapter_licence(weight)))
+            if weight.is_file():
+                found.append(_adapter_entry(source, local, weight))
+            else:
+                found.append(_entry(source, "IP-Adapter weights", weight, None,
+                                    _card_licence(local) or _adapter_licence(weight)))
         else:
             name = "/".join(p for p in (spec.adapter.subfolder.strip("/"), spec.adapter.weight_name) if p)
             found.append(_hub_entry(source, "IP-Adapter weights", spec.adapter.id, name))

@@ -451,7 +451,7 @@ def test_models_dir_says_a_pipeline_folder_holds_only_fp16_variant_weights(tmp_p
 
 def test_models_dir_tells_the_faceid_lora_file_from_the_adapter(tmp_path: Path) -> None:
     """h94 publishes ip-adapter-faceid_sd15_lora.safetensors beside the adapter: not what model.adapter takes."""
-    from idcli.model_folders import scan_models_dir
+    from idcli.model_folders import scan_models_dir, shotlist_folders
 
     (tmp_path / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * 10)
     (tmp_path / "ip-adapter-faceid_sd15_lora.safetensors").write_bytes(b"l" * 10)
@@ -459,3 +459,11 @@ def test_models_dir_tells_the_faceid_lora_file_from_the_adapter(tmp_path: Path) 
     assert found["ip-adapter-faceid_sd15.bin"]["kind"] == "IP-Adapter weights"
     lora = found["ip-adapter-faceid_sd15_lora.safetensors"]
     assert lora["kind"] == "FaceID LoRA" and "model.adapter takes ip-adapter-faceid_sd15.bin" in lora["detail"]
+    # A shot list naming the LoRA file as its adapter: --shotlist says what it is.
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: sd15, id: base, adapter: {variant: faceid, id: ., "
+                     "weight_name: ip-adapter-faceid_sd15_lora.safetensors}}\nshots:\n  - {id: a010, prompt: a hall}\n")
+    named = [e for e in shotlist_folders(shots) if e["source"].endswith("model.adapter")]
+    assert [e["kind"] for e in named] == ["FaceID LoRA"]
