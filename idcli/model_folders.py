@@ -146,7 +146,24 @@ def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None) -> di
         file = cached_file(repo_id, filename, None)
         size, path = (file.stat().st_size, str(file)) if file else (None, None)
     return {"source": source, "kind": kind, "path": path, "repo_id": repo_id, "present": size is not None,
-            "size_bytes": size, "licence": UNKNOWN, "detail": "hub" + (f" file {filename}" if filename else "")}
+            "size_bytes": size, "licence": _known_hub_licence(repo_id, filename),
+            "detail": "hub" + (f" file {filename}" if filename else "")}
+
+
+def _known_hub_licence(repo_id: str, filename: str | None) -> str:
+    """What idcli knows of a hub file's licence: FaceID file names, the presets' base models and image encoder."""
+    from .model_setup import LICENCES
+    from .presets import PRESETS
+
+    if filename is not None and Path(filename).name.lower().startswith("ip-adapter-faceid"):
+        return LICENCES["faceid"]
+    for preset in PRESETS.values():
+        if preset.default_id == repo_id and preset.name in LICENCES:
+            return LICENCES[preset.name]
+        if preset.image_encoder is not None and preset.image_encoder[0] == repo_id \
+                and filename is not None and filename.startswith(preset.image_encoder[1] + "/"):
+            return LICENCES["image_encoder"]
+    return UNKNOWN
 
 
 def shotlist_folders(file: Path) -> list[dict[str, Any]]:

@@ -467,3 +467,19 @@ def test_models_dir_tells_the_faceid_lora_file_from_the_adapter(tmp_path: Path) 
                      "weight_name: ip-adapter-faceid_sd15_lora.safetensors}}\nshots:\n  - {id: a010, prompt: a hall}\n")
     named = [e for e in shotlist_folders(shots) if e["source"].endswith("model.adapter")]
     assert [e["kind"] for e in named] == ["FaceID LoRA"]
+
+
+def test_models_list_shotlist_names_the_licence_of_hub_files_it_knows(tmp_path: Path) -> None:
+    """A shot list naming h94's FaceID file by hub id: its licence is the FaceID card's (non-commercial), as for
+    the same file in a folder, not "unknown"; the preset's base model and image encoder likewise."""
+    from idcli.model_folders import shotlist_folders
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: sd15, adapter: {variant: faceid-plusv2, "
+                     "id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid-plusv2_sd15.bin, "
+                     "image_encoder: h94/IP-Adapter, image_encoder_subfolder: models/image_encoder}}\n"
+                     "shots:\n  - {id: a010, prompt: a hall}\n")
+    licences = {e["kind"]: e["licence"] for e in shotlist_folders(shots)}
+    assert "non-commercial" in licences["IP-Adapter weights"]
+    assert licences["diffusers pipeline"] == "CreativeML OpenRAIL-M"
+    assert "Apache-2.0" in licences["CLIP image encoder"]
