@@ -171,6 +171,26 @@ def test_fp16_variant_weights_in_the_hub_cache_get_the_same_message(tiny_engines
     assert "allow_pickle" not in message
 
 
+def test_a_cached_hub_model_loads_offline_without_telling_to_unset_offline_mode(
+        tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:
+    """HF_HUB_OFFLINE=1 with the model in the cache: huggingface_hub warned on every render "Could not reach the
+    Hub (... offline mode is enabled. To disable it, please unset the HF_HUB_OFFLINE environment variable)"."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--my-sd15"
+    tiny_engines("tiny-sd").pipe.save_pretrained(repo / "snapshots" / revision, safe_serialization=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    identity = resolve_model(ModelSpec(preset="sd15", id="someone/my-sd15"), tmp_path, "float32")
+    capfd.readouterr()
+    engine = Engine(identity, Runtime("cpu", "float32"))
+    assert engine.pipe.unet is not None
+    err = capfd.readouterr().err
+    assert "Could not reach the Hub" not in err and "unset the `HF_HUB_OFFLINE`" not in err
+
+
 def test_missing_hub_model_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     identity = resolve_model(ModelSpec(preset="sdxl", id="nobody-here/no-such-model"), Path("."), "float32")

@@ -40,6 +40,20 @@ def _quiet_transformers() -> None:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.set_verbosity_error()
+    hub_api = logging.getLogger("huggingface_hub.hf_api")
+    if not any(isinstance(f, _OfflineByChoice) for f in hub_api.filters):
+        hub_api.addFilter(_OfflineByChoice())
+
+
+class _OfflineByChoice:
+    """Drops huggingface_hub's "Could not reach the Hub (... offline mode is enabled. To disable it, please unset
+    the HF_HUB_OFFLINE environment variable). Using cached commit hash" when offline mode is what the user set:
+    it tells them to undo the setting idcli documents, on every load from the cache. Other warnings pass."""
+
+    def filter(self, record: Any) -> bool:
+        from huggingface_hub import constants
+
+        return not (constants.HF_HUB_OFFLINE and str(record.msg).startswith("Could not reach the Hub"))
 
 
 def build_tiny_pipeline(preset_name: str) -> Any:
