@@ -226,6 +226,8 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str]) -> str:
     badges += [f'<span class="badge flag flag-{_e(f)}">{_e(FLAG_TEXT.get(f, f))}</span>' for f in take.flags]
     if take.qa is not None and not take.flags and not take.qa_error:
         badges.append('<span class="badge ok">QA passed</span>')
+    if take.random_weights:  # a tiny/bench preset's noise, or identities from the synthetic face models
+        badges.append('<span class="badge warn random">random weights: not for review</span>')
     thumb = thumbs.get(take.image)
     alt = f"{take.shot_id} take {take.take}"
     picture = (f'<img src="{_e(thumb)}" alt="{_e(alt)}" loading="lazy">' if thumb
@@ -274,6 +276,10 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
     shots = "".join(_shot_html(i + 1, s, thumbs) for i, s in enumerate(run.shots))
     summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
                f"written {now().strftime('%Y-%m-%d %H:%M UTC')}")
+    random = sum(1 for t in takes if t.random_weights)
+    if random:
+        summary += (f" · {random} of {len(takes)} takes were rendered with random-weight test models "
+                    "(tiny presets or synthetic face models): not for review")
     return f"""<!doctype html>
 <html lang="en">
 <head>
