@@ -48,7 +48,8 @@ def _card_licence(folder: Path) -> str | None:
 
 
 def _folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    return sum(p.stat().st_size for p in folder.rglob("*")
+               if p.is_file() and ".cache" not in p.relative_to(folder).parts)  # ~/.cache/... itself counts
 
 
 def _entry(source: str, kind: str, path: Path, size: int | None, licence: str, detail: str = "") -> dict[str, Any]:

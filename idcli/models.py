@@ -105,7 +105,9 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.suffix in suffixes and ".cache" not in p.parts
+        # A '.cache' folder *inside* the model folder (huggingface_hub's local_dir metadata) is not the model; one
+        # above it (~/.cache/huggingface/hub/...) is where it lives.
+        if p.is_file() and p.suffix in suffixes and ".cache" not in p.relative_to(folder).parts
     }
     return tagged_hash("idcli-model-files-v1", files)
 

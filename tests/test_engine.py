@@ -125,6 +125,27 @@ def test_local_diffusers_folder_loads_through_from_pretrained(tiny_engines, tmp_
         identity.content_hash
 
 
+def test_a_local_folder_under_a_cache_folder_is_keyed_by_its_files(tiny_engines, tmp_path: Path) -> None:
+    """model.id: ~/.cache/huggingface/hub/models--…/snapshots/REV (a snapshot path copied from the hub cache): the
+    content hash skipped every file whose absolute path had a '.cache' part, so two different models there had
+    one identity and switching between them re-rendered nothing. Only a '.cache' folder inside the model
+    folder (huggingface_hub's local_dir metadata) is skipped."""
+    base = tmp_path / ".cache" / "huggingface" / "hub"
+    tiny_engines("tiny-sd").pipe.save_pretrained(base / "one", safe_serialization=True)
+    tiny_engines("tiny-sdxl").pipe.save_pretrained(base / "two", safe_serialization=True)
+    one = resolve_model(ModelSpec(preset="sd15", id=str(base / "one")), tmp_path, "float32")
+    two = resolve_model(ModelSpec(preset="sd15", id=str(base / "two")), tmp_path, "float32")
+    assert one.content_hash != two.content_hash
+    elsewhere = tmp_path / "elsewhere"
+    (base / "one").rename(elsewhere)
+    assert resolve_model(ModelSpec(preset="sd15", id=str(elsewhere)), tmp_path, "float32").content_hash == \
+        one.content_hash
+    (elsewhere / ".cache").mkdir()
+    (elsewhere / ".cache" / "download.json").write_text("{}")  # local_dir metadata: not part of the model
+    assert resolve_model(ModelSpec(preset="sd15", id=str(elsewhere)), tmp_path, "float32").content_hash == \
+        one.content_hash
+
+
 def test_pickle_checkpoints_are_refused_unless_allowed(tiny_engines, tmp_path: Path) -> None:
     folder = tmp_path / "pickled"
     tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=False)
