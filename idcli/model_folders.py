@@ -127,6 +127,14 @@ def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, 
     while pending and seen < MAX_FOLDERS:
         folder, depth = pending.pop(0)
         seen += 1
+        snapshot = _hub_snapshot(folder)
+        if snapshot is not None:
+            # A Hugging Face hub cache (~/.cache/huggingface/hub): the files are in the snapshot refs/main names.
+            repo_id = folder.name.removeprefix("models--").replace("--", "/", 1)
+            for entry in scan_models_dir(snapshot, source):
+                known = _known_hub_licence(repo_id, None) if entry["licence"] == UNKNOWN else entry["licence"]
+                found.append({**entry, "repo_id": repo_id, "licence": known})
+            continue
         entries, whole = describe_folder(folder, source)
         found.extend(entries)
         if whole or depth >= MAX_DEPTH:
@@ -135,6 +143,19 @@ def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, 
             pending.extend((child, depth + 1) for child in sorted(folder.iterdir())
                            if child.is_dir() and not child.name.startswith("."))
     return found
+
+
+def _hub_snapshot(folder: Path) -> Path | None:
+    """The snapshot a hub-cache repository folder (``models--ORG--NAME``) serves: the one ``refs/main`` names,
+    else its only one. None for any other folder."""
+    if not folder.name.startswith("models--") or not (folder / "snapshots").is_dir():
+        return None
+    with contextlib.suppress(OSError):
+        main = (folder / "refs" / "main").read_text("utf-8").strip()
+        if main and (folder / "snapshots" / main).is_dir():
+            return folder / "snapshots" / main
+    snapshots = [p for p in (folder / "snapshots").iterdir() if p.is_dir()]
+    return snapshots[0] if len(snapshots) == 1 else None
 
 
 def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None) -> dict[str, Any]:

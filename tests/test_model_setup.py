@@ -483,3 +483,31 @@ def test_models_list_shotlist_names_the_licence_of_hub_files_it_knows(tmp_path: 
     assert "non-commercial" in licences["IP-Adapter weights"]
     assert licences["diffusers pipeline"] == "CreativeML OpenRAIL-M"
     assert "Apache-2.0" in licences["CLIP image encoder"]
+
+
+def test_models_dir_reads_a_hugging_face_hub_cache(tmp_path: Path) -> None:
+    """`--models-dir ~/.cache/huggingface/hub` said "nothing recognised": the files sit three levels down, in
+    models--ORG--NAME/snapshots/REVISION/. Each repository's snapshot (the one refs/main names) is read as a folder."""
+    from idcli.model_folders import scan_models_dir
+
+    hub = tmp_path / "hub"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    faceid = hub / "models--h94--IP-Adapter-FaceID"
+    (faceid / "snapshots" / revision).mkdir(parents=True)
+    (faceid / "snapshots" / "old").mkdir()
+    (faceid / "refs").mkdir()
+    (faceid / "refs" / "main").write_text(revision)
+    (faceid / "snapshots" / revision / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * 10)
+    (faceid / "snapshots" / "old" / "ip-adapter-faceid_old.bin").write_bytes(b"o" * 10)
+    base = hub / "models--stable-diffusion-v1-5--stable-diffusion-v1-5" / "snapshots" / revision
+    (base / "unet").mkdir(parents=True)
+    (base / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (base / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"w" * 10)
+    encoder = hub / "models--h94--IP-Adapter" / "snapshots" / revision / "models" / "image_encoder"
+    encoder.mkdir(parents=True)
+    (encoder / "config.json").write_text('{"architectures": ["CLIPVisionModelWithProjection"]}')
+    (encoder / "model.safetensors").write_bytes(b"e" * 10)
+    found = {(e["kind"], e["repo_id"], Path(e["path"]).name) for e in scan_models_dir(hub)}
+    assert found == {("IP-Adapter weights", "h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin"),
+                     ("diffusers pipeline", "stable-diffusion-v1-5/stable-diffusion-v1-5", revision),
+                     ("CLIP image encoder", "h94/IP-Adapter", "image_encoder")}
