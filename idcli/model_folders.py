@@ -98,7 +98,8 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
             safe = (folder / "model.safetensors").is_file()
             return [_entry(source, "CLIP image encoder", folder, _folder_size(folder),
                            _card_licence(folder) or UNKNOWN,
-                           "model.safetensors" if safe else "no model.safetensors (pickles only: refused)")], True
+                           "model.safetensors" if safe else "no model.safetensors: its pickle loads only with "
+                           "model.allow_pickle: true")], True
     files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     onnx = [p for p in files if p.suffix == ".onnx"]
     if onnx:
