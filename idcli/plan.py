@@ -409,10 +409,14 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         base, spans = resolve_prompt_spans(shot.prompt, loaded, subject)
         # The framing phrase goes first, the expression last. The identity line (and single and text
         # renders) get the expression's facial detail; the semantic line only its name, enough for the
-        # scene and the body to read it.
+        # scene and the body to read it. The other characters named (method single, a text-only shot) are
+        # there through their descriptions, and so are their own expressions.
         # Both lines decide on the shot's own words, so they agree and the spans shift by the same amount.
-        prompt = with_framing(_join(base, expression_prompt(expression) if expression else ""), framing, base)
-        semantic = with_framing(_join(base, scene_phrase(expression) if expression else ""), framing, base)
+        others = _others_expressions(shot, loaded, subject, expression)
+        prompt = with_framing(_join(_join(base, expression_prompt(expression) if expression else ""), others),
+                              framing, base)
+        semantic = with_framing(_join(_join(base, scene_phrase(expression) if expression else ""), others),
+                                framing, base)
         shift = len(framing_prefix(framing, base))
         spans = tuple((start + shift, end + shift) for start, end in spans)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
@@ -505,10 +509,15 @@ def _cast_lines(shot: Shot, loaded: LoadedShotList, cast: list[tuple[Any, float,
     # The semantic line reads each character's expression by name of its description, without the
     # facial detail (as for one character); that prompt is also the image's prompt of record.
     # One phrase for all when every character shares it (CLIP reads 77 tokens: repeat nothing needlessly).
-    scene = [scene_phrase(e) if e is not None else "" for _i, _s, e in cast]
-    phrases = [scene[0]] if len(set(scene)) == 1 else [
-        f"{descriptions[identity.name]}: {phrase}" for (identity, _s, _e), phrase in zip(cast, scene, strict=True)
-        if phrase]
+    # A named character without an identity line (strength 0) is in the image through its description:
+    # its expression, when it has one, is read here too.
+    conditioning = {identity.name: e for identity, _s, e in cast}
+    named = [(name, conditioning[name] if name in conditioning else character_expression(shot, name))
+             for name in shot_characters(shot)]
+    scene = [(name, scene_phrase(e) if e is not None else "") for name, e in named
+             if name in conditioning or e is not None]
+    phrases = [scene[0][1]] if len({phrase for _n, phrase in scene}) == 1 else [
+        f"{descriptions[name]}: {phrase}" for name, phrase in scene if phrase]
     # Every line decides on the shot's own words whether to add the framing phrase, so all agree.
     semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing, base)
     shift = len(framing_prefix(framing, base))
@@ -667,6 +676,20 @@ def shot_expression(shot: Shot) -> ResolvedExpression | None:
     label = spec if isinstance(spec, str) else spec.label
     given = None if isinstance(spec, str) else spec.intensity
     return resolve_expression(label, given if given is not None else shot.expression_intensity)
+
+
+def _others_expressions(shot: Shot, loaded: LoadedShotList, subject: str | None,
+                        expression: ResolvedExpression | None) -> str:
+    """The expressions of a shot's other named characters, by their descriptions ('a young man: intense
+    anger'), for a prompt that conditions at most ``subject``; '' for those without one or with the subject's."""
+    said = scene_phrase(expression) if expression is not None else ""
+    phrases = []
+    for name in shot_characters(shot):
+        own = character_expression(shot, name) if name != subject else None
+        phrase = scene_phrase(own) if own is not None else ""
+        if phrase and phrase != said:
+            phrases.append(f"{loaded.shotlist.characters[name].description or name}: {phrase}")
+    return ", ".join(phrases)
 
 
 def _join(text: str, phrase: str) -> str:
