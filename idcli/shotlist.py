@@ -796,7 +796,9 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
                                  f"{', '.join(named)} is recognisable; the others appear through their "
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col,
                                  "use 'method: dual-line' for one identity line per character"))
-    return notes + same_description_notes(doc, loaded)
+    from .prompt_syntax import foreign_syntax_notes
+
+    return notes + same_description_notes(doc, loaded) + foreign_syntax_notes(doc, loaded)
 
 
 def same_description_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
