@@ -43,7 +43,9 @@ NEUTRAL_PROMPT = "neutral relaxed expression"
 
 _DATA_FILE = "expressions.yaml"
 _LABEL = re.compile(r"[a-z]+")
-_SEPARATORS = re.compile(r"[\s_\-]+")
+# Spaces, "_" and "-", including the dashes word processors type for "-" (hyphen, non-breaking hyphen,
+# figure/en/em dash, minus) and the invisible soft hyphen: a label pasted from a script page still matches.
+_SEPARATORS = re.compile(r"[\s_\-\u00ad\u2010-\u2015\u2212]+")
 _MAX_NAME = 64  # as the shot list's expression label; longer names are not searched for suggestions
 _TERM_KEYS = {"label", "category", "subgroup", "description", "phrase", "default_intensity", "synonyms"}
 _NEUTRAL_KEYS = {"description", "phrase", "default_intensity", "synonyms"}
@@ -177,7 +179,7 @@ class Vocabulary(Mapping[str, ExpressionTerm]):
 
 
 def normalise(name: str) -> str:
-    """The form names are compared in: NFKC, case-folded, without spaces, '-' or '_'."""
+    """The form names are compared in: NFKC, case-folded, without spaces, '_' or dashes ('-', '‐', '–' ...)."""
     return _SEPARATORS.sub("", unicodedata.normalize("NFKC", name).casefold())
 
 

@@ -188,6 +188,10 @@ def test_importing_does_not_load_torch() -> None:
     ("self-conscious", "insecurity"), ("Self_Conscious", "insecurity"), ("selfconscious", "insecurity"),
     ("heart-broken", "grief"), ("over the moon", "elation"), ("over-the-moon", "elation"), ("fed_up", "exasperation"),
     ("enthralment", "enthrallment"), ("ARDOUR", "passion"),
+    # Dashes a word processor types for '-' (script pages pasted into a shot list): hyphen, non-breaking
+    # hyphen, en dash, soft hyphen; and a no-break space.
+    ("heart\u2010broken", "grief"), ("Self\u2011Conscious", "insecurity"), ("over\u2013the\u2013moon", "elation"),
+    ("self\u00adconscious", "insecurity"), ("poker\u00a0face", "neutral"),
     ("joy", "joy"), ("Love", "love"), ("SURPRISE", "surprise"), ("fear", "fear"),
     ("neutral", "neutral"), ("Neutral", "neutral"), ("poker face", "neutral"), ("deadpan", "neutral"),
 ])
