@@ -335,6 +335,12 @@ def _seeds(shot: Shot, takes: int) -> list[int]:
     return given + [derived_seed(shot.id, take) for take in range(len(given) + 1, takes + 1)]
 
 
+def own_words(template: str) -> str:
+    """A shot prompt's own words, without what its placeholders stand for: whether it already says its framing
+    is decided on these, so a description ('in a full-body wetsuit') never stands in for the framing."""
+    return " ; ".join(literal for literal, _field, _spec, _conversion in string.Formatter().parse(template))
+
+
 def shot_characters(shot: Shot) -> tuple[str, ...]:
     """Characters a shot names, in order of first appearance; the first one conditions the image."""
     from .shotlist import placeholders
@@ -413,11 +419,12 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         # there through their descriptions, and so are their own expressions.
         # Both lines decide on the shot's own words, so they agree and the spans shift by the same amount.
         others = _others_expressions(shot, loaded, subject, expression)
+        own = own_words(shot.prompt)
         prompt = with_framing(_join(_join(base, expression_prompt(expression) if expression else ""), others),
-                              framing, base)
+                              framing, own)
         semantic = with_framing(_join(_join(base, scene_phrase(expression) if expression else ""), others),
-                                framing, base)
-        shift = len(framing_prefix(framing, base))
+                                framing, own)
+        shift = len(framing_prefix(framing, own))
         spans = tuple((start + shift, end + shift) for start, end in spans)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         method = "text" if condition is None else pick("method", DEFAULT_METHOD)
@@ -519,13 +526,14 @@ def _cast_lines(shot: Shot, loaded: LoadedShotList, cast: list[tuple[Any, float,
     phrases = [scene[0][1]] if len({phrase for _n, phrase in scene}) == 1 else [
         f"{descriptions[name]}: {phrase}" for name, phrase in scene if phrase]
     # Every line decides on the shot's own words whether to add the framing phrase, so all agree.
-    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing, base)
-    shift = len(framing_prefix(framing, base))
+    own = own_words(shot.prompt)
+    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing, own)
+    shift = len(framing_prefix(framing, own))
     lines = []
     for identity, strength, expression in cast:
         spans = resolve_prompt_spans(shot.prompt, loaded, identity.name)[1]
         focused = _focused_prompt(shot.prompt, loaded, identity.name)
-        prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing, base)
+        prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing, own)
         lines.append(IdentityLine(identity.name, prompt, strength,
                                   tuple((start + shift, end + shift) for start, end in spans),
                                   identity.embedding, identity.references, identity.clip))
