@@ -166,7 +166,8 @@ class _Strict(BaseModel):
 
 
 class Expression(_Strict):
-    """An expression label with an intensity (acted on by the expression engine; recorded now)."""
+    """An expression: label is one of the 135 terms ('idcli expressions'), a synonym, a category or 'neutral';
+    intensity is 0 to 1, the term's default when left out (docs/expressions.md)."""
 
     label: Annotated[str, Field(min_length=1, max_length=64)]
     intensity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
