@@ -338,7 +338,9 @@ def _seeds(shot: Shot, takes: int) -> list[int]:
 def own_words(template: str) -> str:
     """A shot prompt's own words, without what its placeholders stand for: whether it already says its framing
     is decided on these, so a description ('in a full-body wetsuit') never stands in for the framing."""
-    return " ; ".join(literal for literal, _field, _spec, _conversion in string.Formatter().parse(template))
+    # A placeholder becomes a break that no framing pattern spans; '{{' and '}}' are their literal braces.
+    return "".join(literal + (" ; " if field is not None else "")
+                   for literal, field, _spec, _conversion in string.Formatter().parse(template))
 
 
 def shot_characters(shot: Shot) -> tuple[str, ...]:

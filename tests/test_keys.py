@@ -170,3 +170,10 @@ shots:
         (start, end), = line.spans
         assert pair.semantic_prompt[start:end] == words
     assert jobs["said"].request.prompt.startswith("a full body shot of a red-haired woman")
+
+
+def test_a_prompts_own_words_keep_literal_braces_and_drop_placeholders() -> None:
+    from idcli.plan import own_words
+
+    assert own_words("a {{close-up}} of {mara}, wide shot") == "a {close-up} of  ; , wide shot"
+    assert says_framing(own_words("{{full body}} {mara}"), "full-body") is True
