@@ -27,8 +27,8 @@ import yaml
 from .errors import IdcliError, InputError, printable
 from .suggest import closest as _closest_words
 
-# Bump when the way a resolved expression becomes prompt text changes (bands, template): it goes into
-# job keys together with vocabulary_hash(), which follows the data file's bytes.
+# Bump when the way a resolved expression becomes prompt text changes (bands, template): sidecars record it
+# with vocabulary_hash() (expression.vocabulary). Job keys need neither: they hold the prompt text itself.
 EXPRESSIONS_VERSION = "idcli-expressions/1"
 
 NEUTRAL = "neutral"
