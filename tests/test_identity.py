@@ -242,6 +242,19 @@ def test_a_pack_missing_a_model_names_what_is_missing_and_what_is_there(face_mod
     assert "found: det_synthetic.onnx (detection), genderage.onnx (not recognised)" in message
 
 
+def test_the_folder_above_a_pack_names_the_pack_inside(face_models_dir: Path, tmp_path: Path) -> None:
+    """insightface's own FaceAnalysis(name='buffalo_l', root='~/.insightface') takes the folder above: given that
+    (or ~/.insightface/models), the error names the pack folders below it to pass instead."""
+    import shutil
+
+    root = tmp_path / ".insightface"
+    shutil.copytree(face_models_dir, root / "models" / "buffalo_l")
+    for given in (root, root / "models"):
+        with pytest.raises(ModelUnavailableError) as info:
+            resolve_face_models(given)
+        assert f"packs below it: {root / 'models' / 'buffalo_l'}" in str(info.value)
+
+
 def test_cli_encode_identity_and_show(face_models_dir: Path, tmp_path: Path) -> None:
     pack = tmp_path / "theo.idpack"
     result = runner.invoke(app, ["encode-identity", str(SELFIES / "theo_1.jpg"), str(SELFIES / "theo_2.jpg"),

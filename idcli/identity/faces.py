@@ -67,6 +67,9 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
     if not onnx:
         state = "has no .onnx files" if folder.is_dir() else ("is a file, not a folder" if folder.exists()
                                                               else "does not exist")
+        below = _packs_below(folder)
+        if below:  # insightface's root (~/.insightface) or its models/ folder: the pack is a folder further down
+            state += f" (packs below it: {', '.join(str(p) for p in below)}; pass one of those)"
         raise ModelUnavailableError(
             f"face models: {folder} ({chosen}) {state}. Put an insightface model pack there — for buffalo_l: "
             "det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass "
@@ -100,6 +103,16 @@ def _routed_files(folder: Path) -> str:
             what = f"unreadable: {type(exc).__name__}"
         described.append(f"{file.name} ({what})")
     return ", ".join(described) or "no .onnx files"
+
+
+def _packs_below(folder: Path, depth: int = 2) -> list[Path]:
+    """Folders up to ``depth`` levels below ``folder`` that hold .onnx files (at most five, sorted)."""
+    found: list[Path] = []
+    level = [folder] if folder.is_dir() else []
+    for _ in range(depth):
+        level = sorted(child for parent in level for child in parent.iterdir() if child.is_dir())[:200]
+        found.extend(child for child in level if any(child.glob("*.onnx")))
+    return found[:5]
 
 
 @dataclass
