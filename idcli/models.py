@@ -5,6 +5,7 @@ No torch here: the planner needs the model's identity, not the model.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,32 @@ def variant_only_problem(folder: Path) -> str | None:
             "(StableDiffusionXLPipeline for SDXL) — and point model.id at NEW_FOLDER")
 
 
+# What from_pretrained reads of each component idcli loads (the safety checker and feature extractor are skipped).
+_COMPONENT_FILES = {"unet": "config.json", "vae": "config.json", "text_encoder": "config.json",
+                    "text_encoder_2": "config.json", "scheduler": "scheduler_config.json", "tokenizer": "",
+                    "tokenizer_2": ""}
+
+
+def _refuse_missing_components(folder: Path) -> None:
+    """A component model_index.json names whose folder is missing or incomplete (a partial copy): diffusers'
+    own error names a config.json "in" the pipeline folder, after loading the others."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        raise ModelUnavailableError(f"'{folder}': model_index.json cannot be read as JSON") from None
+    if not isinstance(index, dict):
+        raise ModelUnavailableError(f"'{folder}': model_index.json is not a JSON object")
+    for name, needed in _COMPONENT_FILES.items():
+        entry = index.get(name)
+        if not (isinstance(entry, list) and entry and entry[0] is not None):
+            continue  # not part of this pipeline (text_encoder_2 of SD1.5), or saved as None
+        path = folder / name / needed if needed else folder / name
+        if not (path.is_file() if needed else path.is_dir()):
+            raise ModelUnavailableError(
+                f"'{folder}' is incomplete: model_index.json names {name}, but there is no {name}/{needed} — copy "
+                "or download the whole folder again")
+
+
 def _refuse_variant_only(folder: Path) -> None:
     problem = variant_only_problem(folder)
     if problem is not None:
@@ -100,6 +127,7 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
         raise ModelUnavailableError(
             f"'{folder}' has pickle-only weights in {', '.join(pickle_only)}; pickles are refused by default. "
             "Convert them to .safetensors, or set model.allow_pickle: true to load them weights-only")
+    _refuse_missing_components(folder)
     _refuse_variant_only(folder)
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {

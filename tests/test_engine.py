@@ -146,6 +146,18 @@ def test_a_local_folder_under_a_cache_folder_is_keyed_by_its_files(tiny_engines,
         one.content_hash
 
 
+def test_a_folder_missing_a_component_names_it_at_plan_time(tiny_engines, tmp_path: Path) -> None:
+    """A copy without unet/: the render loaded for seconds, then said "no file named config.json found in directory
+    FOLDER.." (diffusers' words, naming the pipeline folder). Refused at plan time naming the component."""
+    import shutil
+
+    folder = tmp_path / "my-sd15"
+    tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=True)
+    shutil.rmtree(folder / "unet")
+    with pytest.raises(ModelUnavailableError, match=r"model_index\.json names unet, but there is no unet/config\.json"):
+        resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+
+
 def test_pickle_checkpoints_are_refused_unless_allowed(tiny_engines, tmp_path: Path) -> None:
     folder = tmp_path / "pickled"
     tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=False)
