@@ -511,3 +511,31 @@ def test_models_dir_reads_a_hugging_face_hub_cache(tmp_path: Path) -> None:
     assert found == {("IP-Adapter weights", "h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin"),
                      ("diffusers pipeline", "stable-diffusion-v1-5/stable-diffusion-v1-5", revision),
                      ("CLIP image encoder", "h94/IP-Adapter", "image_encoder")}
+
+
+def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(hf_cache: Path, adapter_bin,
+                                                                               tmp_path: Path) -> None:
+    """`adapter: {id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin}`, diffusers' own load_ip_adapter
+    arguments: after `idcli models fetch` converted that file, the render still refused the pickle and said to run
+    `idcli models fetch`. Without allow_pickle the conversion is used; with it, the key stays the hub file's."""
+    from idcli.adapters import resolve_adapter
+    from idcli.hashing import sha256_file
+    from idcli.model_setup import converted_adapter, fetch
+    from idcli.models import resolve_model
+    from idcli.shotlist import AdapterSpec, ModelSpec
+
+    data, _nested = adapter_bin
+    with HubEmulator(_repos(data), lifetime=60) as hub:
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+    converted = converted_adapter(FACEID, WEIGHT)
+    assert converted is not None
+    named = AdapterSpec(variant="faceid", id=FACEID, weight_name=WEIGHT)
+    spec = ModelSpec(preset="sd15", adapter=named)
+    adapter = resolve_adapter(spec, resolve_model(spec, tmp_path, "float16"), tmp_path)
+    assert adapter.source == "local" and adapter.content_hash == sha256_file(converted) and not adapter.allow_pickle
+    allowed = ModelSpec(preset="sd15", allow_pickle=True, adapter=named)
+    kept = resolve_adapter(allowed, resolve_model(allowed, tmp_path, "float16"), tmp_path)
+    assert kept.source == "hub" and kept.weight_name == WEIGHT
+    pinned = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid", id=FACEID, weight_name=WEIGHT,
+                                                          revision="0123456789abcdef0123456789abcdef01234567"))
+    assert resolve_adapter(pinned, resolve_model(pinned, tmp_path, "float16"), tmp_path).source == "hub"
