@@ -148,6 +148,7 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
                                "certificate (CA:false) issued by it (docs/provenance.md)")
     except x509.ExtensionNotFound:
         pass
+    _check_chain(chain, cert_path, moment)
     alg = _algorithm(key, key_path)
     pem = serialization.Encoding.PEM
     credentials = Credentials(
@@ -157,6 +158,35 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
         ta_url)
     _trial_sign(credentials)
     return credentials
+
+
+def _check_chain(chain: list[Any], cert_path: Path, moment: datetime) -> None:
+    """Each certificate of the file issued by the one after it, and none expired.
+
+    The SDK signs with a chain in another order, or one missing an intermediate, without a word; but no
+    validator can then build the path to the root, so every image of the render would fail
+    ``idcli verify --trust`` (``Valid``, never ``Trusted``). The root itself may be left out.
+    """
+    from itertools import pairwise
+
+    from cryptography.exceptions import InvalidSignature
+
+    def name(cert: Any) -> str:
+        return cert.subject.rfc4514_string()
+
+    for number, (cert, issuer) in enumerate(pairwise(chain), start=1):
+        try:
+            cert.verify_directly_issued_by(issuer)  # names, then the signature
+        except (ValueError, TypeError, InvalidSignature):
+            raise SigningError(
+                f"C2PA certificate {cert_path}: certificate {number} ({name(cert)}) is not issued by the "
+                f"certificate after it ({name(issuer)}) but by '{cert.issuer.rfc4514_string()}'; put the "
+                "signer's certificate first, then the one that issued it, and so on towards the root, "
+                "leaving none out (docs/provenance.md)") from None
+    for number, cert in enumerate(chain[1:], start=2):
+        if moment > cert.not_valid_after_utc:
+            raise SigningError(f"C2PA certificate {cert_path}: certificate {number} ({name(cert)}) expired on "
+                               f"{cert.not_valid_after_utc:%Y-%m-%d}")
 
 
 def _trial_sign(credentials: Credentials) -> None:

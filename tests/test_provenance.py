@@ -362,3 +362,50 @@ def test_a_signed_plate_image_says_it_is_a_composite_of_the_plate(studio_ca, tmp
     plain = Signer(load_credentials(studio_ca.cert, studio_ca.key, None)).sign_png(png.getvalue(),
                                                                                    {**record, "plate": None})
     assert read_manifest(plain).created and "plate" not in read_manifest(plain).assertion
+
+
+def _pem_blocks(path: Path) -> list[str]:
+    text = path.read_text()
+    return [f"-----BEGIN CERTIFICATE-----{b}" for b in text.split("-----BEGIN CERTIFICATE-----")[1:]]
+
+
+@pytest.mark.parametrize("order", ["root-before-intermediate", "intermediate-left-out"])
+def test_a_chain_out_of_order_or_missing_its_issuer_stops_before_rendering(order, write_shotlist, tmp_path,
+                                                                          engine_factory,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK signs with such a chain without complaint, but no validator can build the path to the root:
+    # every image of the night's render would then fail `idcli verify --trust` (Valid, never Trusted).
+    ca = make_test_ca(tmp_path / "ca", intermediate=True)
+    leaf, middle, root = _pem_blocks(ca.cert)
+    good = load_credentials(ca.cert, ca.key)
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    from idcli.signing import Signer
+
+    assert read_manifest(Signer(good).sign_png(png.getvalue(), {"job_key": "k"}), ca.root.read_text()).state \
+        == "Trusted"
+    bad = tmp_path / "bad-chain.pem"
+    bad.write_text(leaf + root + middle if order == "root-before-intermediate" else leaf + root)
+    with pytest.raises(SigningError, match="is not issued by the certificate after it") as caught:
+        load_credentials(bad, ca.key)
+    assert "idcli test intermediate CA" in str(caught.value) and "signer's certificate first" in str(caught.value)
+    monkeypatch.setenv("IDCLI_C2PA_CERT", str(bad))
+    monkeypatch.setenv("IDCLI_C2PA_KEY", str(ca.key))
+    with pytest.raises(SigningError):
+        render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, sign=True)
+    assert engine_factory.calls == [] and not (tmp_path / "out").exists()
+    # The chain without its root is complete enough: validators hold the root themselves.
+    (tmp_path / "no-root.pem").write_text(leaf + middle)
+    assert load_credentials(tmp_path / "no-root.pem", ca.key).subject == good.subject
+
+
+def test_an_expired_intermediate_stops_before_rendering(tmp_path) -> None:
+    import datetime
+
+    from cryptography import x509
+
+    ca = make_test_ca(tmp_path / "ca", intermediate=True)
+    middle = x509.load_pem_x509_certificate(_pem_blocks(ca.cert)[1].encode())
+    later = middle.not_valid_after_utc + datetime.timedelta(days=1)  # the signer's certificate is still valid
+    with pytest.raises(SigningError, match=r"idcli test intermediate CA.*expired on"):
+        load_credentials(ca.cert, ca.key, now=later)
