@@ -409,3 +409,24 @@ def test_an_expired_intermediate_stops_before_rendering(tmp_path) -> None:
     later = middle.not_valid_after_utc + datetime.timedelta(days=1)  # the signer's certificate is still valid
     with pytest.raises(SigningError, match=r"idcli test intermediate CA.*expired on"):
         load_credentials(ca.cert, ca.key, now=later)
+
+
+def test_verify_fails_sidecars_swapped_between_images(write_shotlist, tmp_path, engine_factory, signing_env) -> None:
+    # Each sidecar still matches the image it names, so checking by the recorded path alone passed both; but
+    # a reader (and idcli render, which calls them 'modified') takes the sidecar beside an image as its record.
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    text, mara = (next(j for j in report.jobs if j.shot_id == s) for s in ("text", "mara"))
+    a, b = Path(text.sidecar).read_bytes(), Path(mara.sidecar).read_bytes()
+    Path(text.sidecar).write_bytes(b)
+    Path(mara.sidecar).write_bytes(a)
+    result = verify_folder(out, signing_env.root)
+    assert result.failed == 2 and len(result.images) == 2
+    by_image = {i.image["path"]: i for i in result.images}
+    assert set(by_image) == {"text/text_t1.png", "mara/mara_t1.png"}
+    assert by_image["text/text_t1.png"].sidecar["path"] == "text/text_t1.json"
+    assert by_image["text/text_t1.png"].problems == [
+        "its sidecar text/text_t1.json is the record of mara/mara_t1.png, not of this image (moved or swapped)"]
+    Path(text.sidecar).write_bytes(a)
+    Path(mara.sidecar).write_bytes(b)
+    assert verify_folder(out, signing_env.root).failed == 0
