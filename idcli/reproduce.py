@@ -428,39 +428,52 @@ def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int]:
 
 # -- the batch it was rendered in ---------------------------------------------------------------------------
 
-def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The sidecars of the batch ``sidecar`` was rendered in, in batch order, from its output folder;
-    None when it was rendered alone or the batch cannot be rebuilt (a member is missing).
+def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> tuple[list[dict[str, Any]], int] | None:
+    """The sidecars of the batch ``sidecar`` was rendered in, in batch order, from its output folder, and its
+    own index among them; None when it was rendered alone or the batch cannot be rebuilt (a member is missing).
 
     A batch's float rounding depends on its shape and rows (CPU float32 agrees to ~1e-6, enough to move a
     few pixels by 1/255), so an exact reproduction renders the same batch. Its members are the sidecars
     of the same output folder with the same batch size and the same start and finish times, including
     takes a later render replaced (kept in ``.idcli/superseded/``: editing one shot of a batch must not
     cost its neighbours their exact reproduction); a take at its final path wins over a superseded copy.
+    A sidecar rebuilt from its PNG after a kill (``recovered``) records no batch: a neighbour whose
+    ``batch.job_keys`` names its job says which batch it was, and where in it.
     """
     from .superseded import SUPERSEDED
 
-    batch, timing = sidecar.get("batch") or {}, sidecar.get("timing") or {}
-    size = batch.get("size")
-    if sidecar_path is None or not isinstance(size, int) or size <= 1 or not timing.get("started"):
+    if sidecar_path is None:
         return None
     root = sidecar_path.parent.parent
     if root.parts[-len(SUPERSEDED.parts):] == SUPERSEDED.parts:  # the sidecar of a superseded take
         root = root.parent.parent
-    found: dict[int, dict[str, Any]] = {}
-    paths = sorted((root / SUPERSEDED).glob("*/*.json")) + sorted(root.glob("*/*.json"))
-    for path in paths:
+    others: list[dict[str, Any]] = []
+    for path in sorted((root / SUPERSEDED).glob("*/*.json")) + sorted(root.glob("*/*.json")):
         try:
             other = json.loads(safeio.read_regular(path, MAX_SIDECAR_BYTES, follow_links=False))
         except (safeio.NotRegularFile, ValueError, RecursionError):
             continue
-        if not isinstance(other, dict):
-            continue
+        if isinstance(other, dict):
+            others.append(other)
+    batch, timing = sidecar.get("batch") or {}, sidecar.get("timing") or {}
+    index = batch.get("index")
+    if batch.get("size") is None and sidecar.get("recovered"):
+        key = sidecar.get("job_key")
+        named = next((o for o in others if key in ((o.get("batch") or {}).get("job_keys") or ())), None)
+        if named is None:
+            return None
+        batch, timing = named["batch"], named.get("timing") or {}
+        index = batch["job_keys"].index(key)
+    size = batch.get("size")
+    if not isinstance(size, int) or size <= 1 or not timing.get("started") or not isinstance(index, int):
+        return None
+    found: dict[int, dict[str, Any]] = {index: sidecar}
+    for other in others:
         o_batch, o_timing = other.get("batch") or {}, other.get("timing") or {}
         if (o_batch.get("size") == size and o_timing.get("started") == timing["started"]
                 and o_timing.get("finished") == timing.get("finished") and isinstance(o_batch.get("index"), int)):
             found[o_batch["index"]] = other
-    return [found[i] for i in range(size)] if sorted(found) == list(range(size)) else None
+    return ([found[i] for i in range(size)], index) if sorted(found) == list(range(size)) else None
 
 
 @dataclass
@@ -548,9 +561,9 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     own = _prepare(sidecar, model, face_models, notes, out_root)
     # 3. The batch it was rendered in, when the folder still holds it: same shape, same rounding.
     batch, index = [own], 0
-    members = batch_members(sidecar_path, sidecar)
-    if members is not None:
-        index = int(sidecar["batch"]["index"])
+    in_batch = batch_members(sidecar_path, sidecar)
+    if in_batch is not None:
+        members, index = in_batch
         try:
             batch = [own if i == index else _prepare(m, model, face_models, [], out_root)
                      for i, m in enumerate(members)]
@@ -560,6 +573,10 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
                          "move some pixels by 1/255")
     elif (sidecar.get("batch") or {}).get("size") not in (None, 1):
         notes.append("rendered alone: the other images of its batch are not in the folder; float rounding may "
+                     "move some pixels by 1/255")
+    elif (sidecar.get("batch") or {}).get("size") is None and sidecar.get("recovered"):
+        notes.append("rendered alone: its sidecar, rebuilt from the image after an interrupted run, does not say "
+                     "which batch it was rendered in, and no sidecar in the folder names it; float rounding may "
                      "move some pixels by 1/255")
     # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
     runtime = resolve_runtime(device, model.dtype)
