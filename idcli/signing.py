@@ -254,9 +254,21 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
 def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
     """The sidecar fields a reviewer needs, carried inside the signed manifest."""
     model = record.get("model") or {}
+    expression = (record.get("expression") or {}).get("label") if record.get("expression") else None
+    line = (record.get("method") or {}).get("identity") or {}  # one character's line: the strength it applied
+
+    def applied(c: dict[str, Any]) -> Any:
+        if "applied_strength" in c:  # several characters: each line's own (the expression balance)
+            return c["applied_strength"]
+        return line.get("strength") if c.get("conditions_image") and line.get("identity_key") == \
+            c.get("identity_key") else None
+
     identities = [{k: c.get(k) for k in ("name", "source", "identity_key", "pack_sha256", "selfie_sha256",
                                            "embedding_sha256", "conditions_image", "strength")}
-                  | {"face_models": (c.get("face_models") or {}).get("hash")}
+                  | {"face_models": (c.get("face_models") or {}).get("hash"), "applied_strength": applied(c),
+                     # a two-shot's expressions are per character; its top-level one is null
+                     "expression": (c.get("expression") or {}).get("label") if c.get("expression") else
+                     (expression if c.get("conditions_image") else None)}
                   for c in record.get("identity") or [] if isinstance(c, dict)]
     fields = {
         "job_key": record.get("job_key"),
@@ -268,7 +280,7 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
         "prompt": record.get("prompt"),
         "negative_prompt": record.get("negative_prompt"),
         "framing": record.get("framing"),
-        "expression": (record.get("expression") or {}).get("label") if record.get("expression") else None,
+        "expression": expression,
         "method": (record.get("method") or {}).get("name"),
         "model": {k: model.get(k) for k in ("preset", "source", "id", "revision", "hash", "dtype",
                                             "random_weights")},

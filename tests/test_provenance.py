@@ -461,3 +461,32 @@ def test_signing_a_folder_of_unsigned_images_says_which_stay_unsigned(write_shot
     again = _Notes()
     render_on_cpu(shots, out, engine_factory, sign=True, progress=again, only=["mara"])
     assert not [n for n in again.notes if "stay unsigned" in n]
+
+
+def test_a_two_shots_manifest_names_each_characters_expression_and_applied_strength(write_shotlist) -> None:
+    # A two-shot's expressions are per character (`expressions:`), so its top-level expression is null: the
+    # manifest, the record a reviewer without idcli reads, said `expression: null` for a scripted two-shot, and
+    # gave only the configured strength, not the one the expression balance applied.
+    from cli_helpers import plan_on_cpu
+
+    from idcli.provenance import reproducible_record
+    from idcli.signing import reviewer_fields
+
+    shots = SHOTS.replace("shots:\n", "shots:\n  - {id: two, prompt: \"{mara} and {theo} at a table\", "
+                                      "expressions: {mara: worry, theo: {label: hope, intensity: 0.6}}}\n")
+    shots = shots.replace("characters:\n", "characters:\n  theo: {selfies: [selfies/theo_1.jpg], "
+                                           "description: a young man}\n")
+    plan = plan_on_cpu(write_shotlist(shots))
+    job = next(j for j in plan.jobs if j.shot_id == "two")
+    record = reproducible_record(job, plan.model, "cpu", {"source": "builtin"})
+    fields = reviewer_fields(record)
+    by_name = {i["name"]: i for i in fields["identities"]}
+    sidecar_by_name = {i["name"]: i for i in record["identity"]}
+    assert by_name["mara"]["expression"] == "worry" and by_name["theo"]["expression"] == "hope"
+    for name in ("mara", "theo"):
+        assert by_name[name]["applied_strength"] == sidecar_by_name[name]["applied_strength"]
+    # A one-character shot: its expression and the strength its identity line applied (the method's).
+    single = next(j for j in plan.jobs if j.shot_id == "mara")
+    one = reviewer_fields(reproducible_record(single, plan.model, "cpu", {"source": "builtin"}))
+    assert one["expression"] == "hope" and one["identities"][0]["expression"] == "hope"
+    assert one["identities"][0]["applied_strength"] == single.key_material["method"]["identity"]["strength"]
