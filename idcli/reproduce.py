@@ -605,21 +605,30 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     from .executors.output import with_plate_alpha
 
     png = encode_png(with_plate_alpha(job, pixels), job, model, record)
-    # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels.
+    # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels. The re-render must
+    #    equal the record and the committed image as it is now: an image changed since is not reproduced.
     c2pa = sidecar.get("c2pa") or {}
     recorded_sha = c2pa.get("unsigned_sha256") if c2pa.get("signed") else (sidecar.get("image") or {}).get("sha256")
-    if committed is not None and not c2pa.get("signed"):
+    committed_sha = None
+    if committed is not None:
         from .signing import without_manifest
 
         unsigned = without_manifest(committed)
-        if unsigned is not None:  # signed, but the sidecar (rebuilt after a kill?) does not say so
-            recorded_sha = sha256_bytes(unsigned)
+        committed_sha = sha256_bytes(unsigned if unsigned is not None else committed)
+        if unsigned is not None and not c2pa.get("signed"):  # signed; the sidecar (rebuilt after a kill?) says not
+            recorded_sha = committed_sha
             notes.append("the image carries a C2PA manifest its record does not describe; compared without it")
         elif recorded_sha is None:  # no sidecar: the image itself is the record
-            recorded_sha = sha256_bytes(committed)
+            recorded_sha = committed_sha
+        elif committed_sha != recorded_sha:
+            notes.append("the image does not match its record's sha256 (changed after it was committed): "
+                         "compared with the image as it is now")
+        if c2pa.get("signed") and unsigned is None:
+            notes.append("the record says the image was signed, but it carries no C2PA manifest (idcli verify "
+                         "reports it)")
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes)
-    if report.sha256 == recorded_sha:
+    if report.sha256 == recorded_sha and committed_sha in (None, recorded_sha):
         report.status, report.max_pixel_difference, report.differing_pixels = "identical", 0, 0
     elif committed is not None:
         report.max_pixel_difference, report.differing_pixels = pixel_difference(committed, png)

@@ -490,3 +490,35 @@ def test_a_two_shots_manifest_names_each_characters_expression_and_applied_stren
     one = reviewer_fields(reproducible_record(single, plan.model, "cpu", {"source": "builtin"}))
     assert one["expression"] == "hope" and one["identities"][0]["expression"] == "hope"
     assert one["identities"][0]["applied_strength"] == single.key_material["method"]["identity"]["strength"]
+
+
+def test_reproduce_compares_with_the_image_as_it_is_not_only_with_its_record(write_shotlist, tmp_path,
+                                                                             engine_factory, signing_env) -> None:
+    # The re-render was compared with the sidecar's hash alone: a committed image changed since (a pixel, a
+    # swapped file) still came out 'identical', exit 0, for the file it names.
+    from idcli.reproduce import reproduce
+    from idcli.signing import without_manifest
+
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    text, mara = (next(j for j in report.jobs if j.shot_id == s) for s in ("text", "mara"))
+    data = Path(text.image).read_bytes()
+    assert reproduce(text.image, engine_factory=engine_factory).identical
+    # 1. One pixel changed (the manifest kept): different, by how much, and why.
+    with Image.open(io.BytesIO(without_manifest(data))) as im:
+        pixels = im.copy()
+    pixels.putpixel((3, 3), tuple(255 - v for v in pixels.getpixel((3, 3))))
+    edited = io.BytesIO()
+    pixels.save(edited, format="PNG")
+    Path(text.image).write_bytes(edited.getvalue())
+    result = reproduce(text.image, engine_factory=engine_factory)
+    assert result.status == "different" and result.exit_code == 6
+    assert result.differing_pixels == 1 and result.max_pixel_difference > 0
+    assert any("changed after it was committed" in n for n in result.notes), result.notes
+    # 2. Another take's image in its place: different.
+    Path(text.image).write_bytes(Path(mara.image).read_bytes())
+    assert reproduce(text.image, engine_factory=engine_factory).status == "different"
+    # 3. Its manifest stripped: the same bytes as rendered (identical), with a note that the signature is gone.
+    Path(text.image).write_bytes(without_manifest(data))
+    stripped = reproduce(text.sidecar, engine_factory=engine_factory)
+    assert stripped.identical and any("carries no C2PA manifest" in n for n in stripped.notes), stripped.notes
