@@ -631,7 +631,13 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     if report.sha256 == recorded_sha and committed_sha in (None, recorded_sha):
         report.status, report.max_pixel_difference, report.differing_pixels = "identical", 0, 0
     elif committed is not None:
-        report.max_pixel_difference, report.differing_pixels = pixel_difference(committed, png)
+        from .identity.images import ImageError
+
+        try:
+            report.max_pixel_difference, report.differing_pixels = pixel_difference(committed, png)
+        except ImageError as exc:  # damaged since it was committed: a difference, not a bad input
+            notes.append(f"the committed image cannot be decoded ({str(exc).split(': ', 1)[-1]}): compared by "
+                         "hash only")
         if report.max_pixel_difference == 0:
             report.status = "pixels-identical"
     if not report.identical:

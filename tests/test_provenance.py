@@ -518,6 +518,18 @@ def test_reproduce_compares_with_the_image_as_it_is_not_only_with_its_record(wri
     # 2. Another take's image in its place: different.
     Path(text.image).write_bytes(Path(mara.image).read_bytes())
     assert reproduce(text.image, engine_factory=engine_factory).status == "different"
+    # 2b. Damaged (a flipped byte in its pixel data, as `idcli verify` finds it): different (exit 6), not an
+    #     input error (exit 2) about a file named 'committed.png'.
+    damaged = bytearray(data)
+    damaged[data.index(b"IDAT") + 20] ^= 0x01
+    Path(text.image).write_bytes(bytes(damaged))
+    broken = reproduce(text.image, engine_factory=engine_factory)
+    assert broken.status == "different" and broken.exit_code == 6 and broken.max_pixel_difference is None
+    assert any("cannot be decoded" in n for n in broken.notes), broken.notes
+    run = subprocess.run([sys.executable, "-m", "idcli", "reproduce", text.image], capture_output=True, text=True,
+                         env=cli_env(), timeout=300)
+    assert run.returncode == 6 and "committed.png" not in run.stdout + run.stderr, run.stdout + run.stderr
+    assert "different" in run.stdout and "re-rendered" in run.stdout
     # 3. Its manifest stripped: the same bytes as rendered (identical), with a note that the signature is gone.
     Path(text.image).write_bytes(without_manifest(data))
     stripped = reproduce(text.sidecar, engine_factory=engine_factory)
