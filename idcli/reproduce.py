@@ -437,8 +437,9 @@ def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> tuple[l
     of the same output folder with the same batch size and the same start and finish times, including
     takes a later render replaced (kept in ``.idcli/superseded/``: editing one shot of a batch must not
     cost its neighbours their exact reproduction); a take at its final path wins over a superseded copy.
-    A sidecar rebuilt from its PNG after a kill (``recovered``) records no batch: a neighbour whose
-    ``batch.job_keys`` names its job says which batch it was, and where in it.
+    A sidecar rebuilt from its PNG after a kill (``recovered``), or the PNG's own record (``sidecar_path``
+    is then the image's: the same folder), records no batch: a neighbour whose ``batch.job_keys`` names its
+    job says which batch it was, and where in it.
     """
     from .superseded import SUPERSEDED
 
@@ -457,7 +458,7 @@ def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> tuple[l
             others.append(other)
     batch, timing = sidecar.get("batch") or {}, sidecar.get("timing") or {}
     index = batch.get("index")
-    if batch.get("size") is None and sidecar.get("recovered"):
+    if batch.get("size") is None:  # a sidecar rebuilt after a kill, or the PNG's own record: no batch recorded
         key = sidecar.get("job_key")
         named = next((o for o in others if key in ((o.get("batch") or {}).get("job_keys") or ())), None)
         if named is None:
@@ -561,7 +562,7 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     own = _prepare(sidecar, model, face_models, notes, out_root)
     # 3. The batch it was rendered in, when the folder still holds it: same shape, same rounding.
     batch, index = [own], 0
-    in_batch = batch_members(sidecar_path, sidecar)
+    in_batch = batch_members(sidecar_path or image_path, sidecar)
     if in_batch is not None:
         members, index = in_batch
         try:
@@ -574,10 +575,11 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     elif (sidecar.get("batch") or {}).get("size") not in (None, 1):
         notes.append("rendered alone: the other images of its batch are not in the folder; float rounding may "
                      "move some pixels by 1/255")
-    elif (sidecar.get("batch") or {}).get("size") is None and sidecar.get("recovered"):
-        notes.append("rendered alone: its sidecar, rebuilt from the image after an interrupted run, does not say "
-                     "which batch it was rendered in, and no sidecar in the folder names it; float rounding may "
-                     "move some pixels by 1/255")
+    elif (sidecar.get("batch") or {}).get("size") is None:
+        record = ("its sidecar, rebuilt from the image after an interrupted run," if sidecar.get("recovered") else
+                  "its record (the image's own: no sidecar beside it)")
+        notes.append(f"rendered alone: {record} does not say which batch it was rendered in, and no sidecar in "
+                     "the folder names it; float rounding may move some pixels by 1/255")
     # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
     runtime = resolve_runtime(device, model.dtype)
     adapter = next((p.adapter for p in batch if p.adapter is not None), None)

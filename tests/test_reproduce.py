@@ -211,9 +211,13 @@ def test_an_image_recovered_after_a_kill_reproduces_in_the_batch_its_neighbours_
     result = reproduce(middle.image, engine_factory=engine_factory)
     assert result.identical and result.notes == [], result.as_dict()
     assert engine_factory.calls[calls:] == [3]  # its batch of three again, in its order
+    # The image alone, its record the PNG's own (a sidecar lost): the same.
+    Path(middle.sidecar).unlink()
+    assert reproduce(middle.image, engine_factory=engine_factory).status == "identical"
+    assert engine_factory.calls[-1] == 3
     # With its neighbours gone too, it is rendered alone and says why.
     for job in (report.jobs[0], report.jobs[2]):
         Path(job.sidecar).unlink()
     alone = reproduce(middle.image, engine_factory=engine_factory)
     assert engine_factory.calls[-1] == 1
-    assert any("does not say which batch" in note for note in alone.notes), alone.notes
+    assert any("the image's own" in note and "does not say which batch" in note for note in alone.notes), alone.notes
