@@ -156,7 +156,7 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
         alg, leaf.subject.rfc4514_string(), leaf.issuer.rfc4514_string(), leaf.not_valid_after_utc.isoformat(),
         ta_url)
-    _trial_sign(credentials)
+    _trial_sign(credentials, leaf)
     return credentials
 
 
@@ -189,7 +189,37 @@ def _check_chain(chain: list[Any], cert_path: Path, moment: datetime) -> None:
                                f"{cert.not_valid_after_utc:%Y-%m-%d}")
 
 
-def _trial_sign(credentials: Credentials) -> None:
+# Extended key usages C2PA's default certificate profile accepts for a signer (c2pa-rs
+# CertificateAcceptancePolicy): emailProtection and documentSigning; anyExtendedKeyUsage is refused.
+_SIGNER_USAGES = ("1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.36")
+
+
+def _profile_gaps(leaf: Any) -> list[str]:
+    """What the signer's certificate lacks of C2PA's certificate profile (docs/provenance.md): the SDK refuses
+    such a certificate with "the certificate is invalid" and no reason."""
+    from cryptography import x509
+
+    def extension(kind: Any) -> Any:
+        try:
+            return leaf.extensions.get_extension_for_class(kind).value
+        except x509.ExtensionNotFound:
+            return None
+
+    gaps = []
+    usage = extension(x509.KeyUsage)
+    if usage is None or not usage.digital_signature:
+        gaps.append("no digitalSignature key usage")
+    purposes = extension(x509.ExtendedKeyUsage)
+    if purposes is None:
+        gaps.append("no extended key usage")
+    elif not any(p.dotted_string in _SIGNER_USAGES for p in purposes):
+        gaps.append("an extended key usage without emailProtection or documentSigning")
+    if extension(x509.AuthorityKeyIdentifier) is None:
+        gaps.append("no authority key identifier")
+    return gaps
+
+
+def _trial_sign(credentials: Credentials, leaf: Any) -> None:
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -197,8 +227,12 @@ def _trial_sign(credentials: Credentials) -> None:
     try:
         Signer(credentials).sign_png(buffer.getvalue(), {"job_key": "trial"})
     except OutputError as exc:
+        gaps = _profile_gaps(leaf)
+        why = (f"; the signer's certificate has {', '.join(gaps)} (C2PA asks for keyUsage digitalSignature, an "
+               "extended key usage emailProtection or documentSigning, subject and authority key identifiers: "
+               "docs/provenance.md, A test certificate authority)") if gaps else ""
         raise SigningError(f"C2PA certificate {credentials.cert_path} and key {credentials.key_path} cannot "
-                           f"sign: {exc}") from None
+                           f"sign: {exc}{why}") from None
 
 
 def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentials | None:

@@ -534,3 +534,59 @@ def test_reproduce_compares_with_the_image_as_it_is_not_only_with_its_record(wri
     Path(text.image).write_bytes(without_manifest(data))
     stripped = reproduce(text.sidecar, engine_factory=engine_factory)
     assert stripped.identical and any("carries no C2PA manifest" in n for n in stripped.notes), stripped.notes
+
+
+def _signer_without(tmp_path: Path, missing: str) -> tuple[Path, Path]:
+    """A chain whose signer certificate lacks one thing C2PA's certificate profile asks for."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "profile test root")])
+    now, day = datetime.datetime.now(datetime.timezone.utc), datetime.timedelta(days=1)  # noqa: UP017
+    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - day).not_valid_after(now + 99 * day)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = x509.KeyUsage(digital_signature=missing != "digitalSignature", content_commitment=False,
+                          key_encipherment=missing == "digitalSignature", data_encipherment=False, key_agreement=False,
+                          key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "s")]))
+               .issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - day).not_valid_after(now + 9 * day)
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(usage, critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    if missing != "extendedKeyUsage":
+        purposes = [ExtendedKeyUsageOID.SERVER_AUTH] if missing == "emailProtection" else \
+            [ExtendedKeyUsageOID.EMAIL_PROTECTION]
+        builder = builder.add_extension(x509.ExtendedKeyUsage(purposes), critical=False)
+    if missing != "authorityKeyIdentifier":
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                                        critical=False)
+    leaf = builder.sign(root_key, hashes.SHA256())
+    pem = serialization.Encoding.PEM
+    cert, key_path = tmp_path / f"{missing}.pem", tmp_path / f"{missing}.key"
+    cert.write_bytes(leaf.public_bytes(pem) + root.public_bytes(pem))
+    key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert, key_path
+
+
+@pytest.mark.parametrize("missing", ["digitalSignature", "extendedKeyUsage", "emailProtection",
+                                     "authorityKeyIdentifier"])
+def test_a_signer_outside_c2pas_certificate_profile_is_told_what_it_lacks(missing, tmp_path) -> None:
+    # The SDK refuses such a certificate with "the certificate is invalid" and no reason: the error names what
+    # the signer's certificate lacks, so the studio knows what to ask its CA for.
+    cert, key = _signer_without(tmp_path, missing)
+    with pytest.raises(SigningError, match="the certificate is invalid") as caught:
+        load_credentials(cert, key)
+    expected = {"digitalSignature": "no digitalSignature key usage",
+                "extendedKeyUsage": "no extended key usage",
+                "emailProtection": "an extended key usage without emailProtection or documentSigning",
+                "authorityKeyIdentifier": "no authority key identifier"}[missing]
+    assert expected in str(caught.value) and "docs/provenance.md" in str(caught.value)
