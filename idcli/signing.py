@@ -239,8 +239,8 @@ def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentia
     """The credentials a render signs with, or None when it does not sign.
 
     Signing is on with ``--sign``, with ``provenance.c2pa`` in the shot list, or when both
-    ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY`` are set; ``--no-sign`` turns it off. The shot list's
-    paths win over the environment's; ``resolve`` turns a path as the shot list writes it into a path
+    ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY`` are set (one alone is an error); ``--no-sign`` turns it off.
+    The shot list's paths win over the environment's; ``resolve`` turns a path as the shot list writes it into a path
     (``LoadedShotList.resolve_path``: ``~`` expanded, relative to the shot list).
     """
     if sign is False:
@@ -251,6 +251,10 @@ def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentia
         password_env, ta_url = spec.password_env or PASSWORD_ENV, spec.ta_url
     elif env_cert and env_key:
         cert, key, password_env, ta_url = env_cert, env_key, PASSWORD_ENV, None
+    elif env_cert or env_key:  # one of the two, the other unset or misspelt: not a silent unsigned render
+        given, missing = (CERT_ENV, KEY_ENV) if env_cert else (KEY_ENV, CERT_ENV)
+        raise SigningError(f"{given} is set but {missing} is not: set both to sign every image, or pass --no-sign "
+                           "to render unsigned (docs/provenance.md)")
     elif sign:
         raise SigningError(f"--sign needs a certificate and key: set {CERT_ENV} and {KEY_ENV}, or "
                            "provenance: {c2pa: {cert: ..., key: ...}} in the shot list (docs/provenance.md)")

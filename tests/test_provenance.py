@@ -590,3 +590,19 @@ def test_a_signer_outside_c2pas_certificate_profile_is_told_what_it_lacks(missin
                 "emailProtection": "an extended key usage without emailProtection or documentSigning",
                 "authorityKeyIdentifier": "no authority key identifier"}[missing]
     assert expected in str(caught.value) and "docs/provenance.md" in str(caught.value)
+
+
+@pytest.mark.parametrize("only_set", ["IDCLI_C2PA_CERT", "IDCLI_C2PA_KEY"])
+def test_one_of_the_two_signing_variables_alone_is_an_error_not_an_unsigned_render(
+        only_set, write_shotlist, tmp_path, engine_factory, studio_ca, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Signing is on when both variables are set: with one of them misspelt, a whole render came out unsigned
+    # without a word. `--no-sign` still renders unsigned on purpose.
+    monkeypatch.delenv("IDCLI_C2PA_CERT", raising=False)
+    monkeypatch.delenv("IDCLI_C2PA_KEY", raising=False)
+    monkeypatch.setenv(only_set, str(studio_ca.cert if only_set.endswith("CERT") else studio_ca.key))
+    other = "IDCLI_C2PA_KEY" if only_set.endswith("CERT") else "IDCLI_C2PA_CERT"
+    with pytest.raises(SigningError, match=f"{only_set} is set but {other} is not") as caught:
+        render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, only=["text"])
+    assert "--no-sign" in str(caught.value) and engine_factory.calls == []
+    report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, only=["text"], sign=False)
+    assert report.rendered == 1
