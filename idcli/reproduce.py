@@ -562,7 +562,9 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     own = _prepare(sidecar, model, face_models, notes, out_root)
     # 3. The batch it was rendered in, when the folder still holds it: same shape, same rounding.
     batch, index = [own], 0
-    in_batch = batch_members(sidecar_path or image_path, sidecar)
+    # Without a sidecar, the image's folder when it sits where a render put it (OUT/SHOT/SHOT_tN.png).
+    at_home = image_path.stem.startswith(f"{image_path.parent.name}_t")
+    in_batch = batch_members(sidecar_path or (image_path if at_home else None), sidecar)
     if in_batch is not None:
         members, index = in_batch
         try:
