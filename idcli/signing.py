@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,14 @@ def _trial_sign(credentials: Credentials, leaf: Any) -> None:
     try:
         Signer(credentials).sign_png(buffer.getvalue(), {"job_key": "trial"})
     except OutputError as exc:
+        if credentials.ta_url:  # signing without it tells whether the time-stamp authority is what failed
+            try:
+                Signer(replace(credentials, ta_url=None)).sign_png(buffer.getvalue(), {"job_key": "trial"})
+            except OutputError:
+                pass
+            else:
+                raise SigningError(f"C2PA time-stamp authority {credentials.ta_url} (provenance.c2pa.ta_url) cannot "
+                                   f"time-stamp: {exc}; check the URL and that it is reachable from here") from None
         gaps = _profile_gaps(leaf)
         why = (f"; the signer's certificate has {', '.join(gaps)} (C2PA asks for keyUsage digitalSignature, an "
                "extended key usage emailProtection or documentSigning, subject and authority key identifiers: "

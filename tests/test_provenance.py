@@ -606,3 +606,17 @@ def test_one_of_the_two_signing_variables_alone_is_an_error_not_an_unsigned_rend
     assert "--no-sign" in str(caught.value) and engine_factory.calls == []
     report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, only=["text"], sign=False)
     assert report.rendered == 1
+
+
+def test_an_unreachable_time_stamp_authority_is_named_not_the_certificate(studio_ca) -> None:
+    # The trial signature fails on the time-stamp request; the error blamed "certificate and key".
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(SigningError) as caught:
+        load_credentials(studio_ca.cert, studio_ca.key, ta_url=f"http://127.0.0.1:{port}/tsa")
+    message = str(caught.value)
+    assert message.startswith(f"C2PA time-stamp authority http://127.0.0.1:{port}/tsa (provenance.c2pa.ta_url) "
+                              "cannot time-stamp"), message
