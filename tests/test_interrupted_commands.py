@@ -1,0 +1,125 @@
+"""Interrupted and failing runs of the commands added after the render: review, select, export, qa and
+``render --retake-flagged``. ``kill -9``, Ctrl-C and SIGTERM land at a chosen write (a hook in the child
+process signals itself right after the Nth fsync of a temporary); the same command run again must find
+nothing partial, nothing lost and no temporary left behind, and every stop must end with its documented
+exit code (and, with ``--json``, its one JSON document).
+
+The render's own kill tests are test_faults.py and test_cli.py; docs/reliability.md lists them all.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_helpers import TMP_SUFFIX, assert_nothing_partial, cli_env
+from review_helpers import render_review_run
+
+import idcli
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = [pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning"),
+              pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors via /proc")]
+
+# Runs ``idcli ARGS`` after patching os.fsync: right after the Nth fsync of a temporary whose path holds
+# NEEDLE, the process sends itself SIG (KILL: no clean-up at all; INT/TERM: as a person or a scheduler
+# would; STOP: frozen until the test continues it).
+_SIGNAL_HOOK = """
+import os, signal, sys
+from idcli.safeio import TMP_SUFFIX
+needle, nth, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, "SIG" + sys.argv[3])
+count, real_fsync = [0], os.fsync
+
+def fsync(fd):
+    real_fsync(fd)
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return
+    if name.endswith(TMP_SUFFIX) and needle in name:
+        count[0] += 1
+        if count[0] == nth:
+            os.kill(os.getpid(), sig)
+
+os.fsync = fsync
+sys.argv = ["idcli", *sys.argv[4:]]
+from idcli.cli import main
+main()
+"""
+
+
+def _run(*args: str, hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``idcli ARGS`` as a process (with the signal hook when given), finished."""
+    return subprocess.run(_argv(args, hook), capture_output=True, text=True, env=cli_env(), timeout=120)
+
+
+def _argv(args: tuple[str, ...], hook: tuple[str, int, str] | None) -> list[str]:
+    if hook is None:
+        return [sys.executable, "-m", "idcli", *args]
+    needle, nth, sig = hook
+    return [sys.executable, "-c", _SIGNAL_HOOK, needle, str(nth), sig, *args]
+
+
+def _temporaries(*folders: Path) -> list[str]:
+    return sorted({str(p) for folder in folders for p in folder.rglob(f"*{TMP_SUFFIX}")})
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    """An output folder of review_helpers.SHOTS with QA in every sidecar with a cast (rendered once)."""
+    return render_review_run(tmp_path_factory.mktemp("interrupted"), synthetic_face_models)
+
+
+@pytest.fixture
+def out(rendered: Path, tmp_path: Path) -> Path:
+    """A copy of the rendered folder for one test, on a path with a space and a non-ASCII letter."""
+    target = tmp_path / "a folder é" / "out"
+    shutil.copytree(rendered, target)
+    return target
+
+
+# -- Ctrl-C and SIGTERM --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [("INT", 130), ("TERM", 143)])
+def test_qa_stopped_by_a_signal_says_so_in_its_one_json_document(out: Path, sig: str, code: int) -> None:
+    before = {r["sidecar"]["path"]: r for r in idcli.read_results(out)}
+    stopped = _run("qa", str(out), "--qa-low-identity", "0.9", "--json", hook=(".json.", 2, sig))
+    assert stopped.returncode == code, stopped.stderr
+    document = json.loads(stopped.stdout)  # exactly one document, as on success and every other failure
+    assert document["ok"] is False and document["exit_code"] == code
+    assert document["error"]["type"] == "Interrupted" and f"SIG{sig}" in document["error"]["message"]
+    assert "interrupted" in stopped.stderr and "Traceback" not in stopped.stderr
+    assert _temporaries(out) == []  # the write in flight was removed, not left for a later run
+    assert_nothing_partial(out)
+    after = {r["sidecar"]["path"]: r for r in idcli.read_results(out)}
+    rewritten = [p for p in after if after[p].get("qa") != before[p].get("qa")]
+    assert len(rewritten) == 1  # the first sidecar committed; the second's write was stopped
+    again = _run("qa", str(out), "--qa-low-identity", "0.9", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["checked"] == 5, again.stderr
+
+
+@pytest.mark.parametrize("command", [("review",), ("select", "sh010=1"), ("verify", "--json")])
+def test_ctrl_c_in_a_review_command_prints_interrupted_and_exits_130(out: Path, command: tuple[str, ...]) -> None:
+    """Typer turned a KeyboardInterrupt into a silent exit 130: no 'interrupted' line, no --json document."""
+    script = ("import sys, idcli.cli.output as o; real = o._guarded\n"
+              "def guarded(fn, as_json=False):\n"
+              "    def body():\n"
+              "        raise KeyboardInterrupt\n"
+              "    return real(body, as_json)\n"
+              "o._guarded = guarded\n"
+              "import idcli.cli.review_commands, idcli.cli.provenance_commands as p, idcli.cli.review_commands as r\n"
+              "p._guarded = r._guarded = guarded\n"
+              "sys.argv = ['idcli', *sys.argv[1:]]\n"
+              "from idcli.cli import main\nmain()\n")
+    done = subprocess.run([sys.executable, "-c", script, command[0], str(out), *command[1:]], capture_output=True,
+                          text=True, env=cli_env(), timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr and "Traceback" not in done.stderr
+    if "--json" in command:
+        document = json.loads(done.stdout)
+        assert document["exit_code"] == 130 and document["error"]["type"] == "Interrupted"
