@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,43 @@ def out(rendered: Path, tmp_path: Path) -> Path:
     target = tmp_path / "a folder é" / "out"
     shutil.copytree(rendered, target)
     return target
+
+
+# -- kill -9, then the same command again -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["review", "select", "export"])
+def test_kill_9_mid_write_then_the_same_command_leaves_nothing_behind(out: Path, tmp_path: Path,
+                                                                       command: str) -> None:
+    otio = tmp_path / "edit room" / "cut.otio"
+    args, needle, final = {
+        "review": (("review", str(out)), "contact-sheet", out / "review" / "contact-sheet.png"),
+        "select": (("select", str(out), "sh010=2"), "selects.json", out / "selects.json"),
+        "export": (("export", str(out), "--otio", str(otio)), "cut.otio", otio),
+    }[command]
+    killed = _run(*args, hook=(needle, 1, "KILL"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = _temporaries(out, otio.parent if otio.parent.exists() else out)
+    assert len(left) == 1 and not final.exists(), left  # written and fsynced, never renamed
+    again = _run(*args)
+    assert again.returncode == 0, again.stderr
+    assert final.is_file()
+    # The killed writer's temporary is gone once the command has run again (it was never removed before).
+    assert _temporaries(out, otio.parent if otio.parent.exists() else out) == []
+    if command == "select":
+        assert json.loads(final.read_text("utf-8"))["selects"]["sh010"]["take"] == 2
+    assert_nothing_partial(out)
+
+
+def test_a_review_killed_among_thumbnails_is_cleaned_by_the_next_review(out: Path) -> None:
+    killed = _run("review", str(out), hook=("thumbs", 2, "KILL"))
+    assert killed.returncode == -signal.SIGKILL
+    thumbs = out / "review" / "thumbs"
+    assert len(_temporaries(thumbs)) == 1 and len(list(thumbs.glob("*.jpg"))) == 1
+    again = _run("review", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "6 new thumbnails" in again.stdout, again.stdout  # the one committed thumbnail is not made again
+    assert _temporaries(out) == []
 
 
 # -- Ctrl-C and SIGTERM --------------------------------------------------------------------------------
