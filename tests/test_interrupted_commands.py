@@ -10,10 +10,12 @@ The render's own kill tests are test_faults.py and test_cli.py; docs/reliability
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from cli_helpers import TMP_SUFFIX, assert_nothing_partial, cli_env
 from review_helpers import render_review_run
 
 import idcli
+from idcli.store import OutputStore
 
 pytest.importorskip("insightface", exc_type=ImportError)
 pytestmark = [pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning"),
@@ -161,3 +164,31 @@ def test_ctrl_c_in_a_review_command_prints_interrupted_and_exits_130(out: Path, 
     if "--json" in command:
         document = json.loads(done.stdout)
         assert document["exit_code"] == 130 and document["error"]["type"] == "Interrupted"
+
+
+# -- a render starting while review writes -------------------------------------------------------------
+
+
+def test_a_render_starting_while_review_writes_leaves_its_files_alone(out: Path) -> None:
+    """A render's start removes temporaries left by killed runs; a review writing at that moment is alive."""
+    review = subprocess.Popen(_argv(("review", str(out)), ("index.html", 1, "STOP")), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        deadline = time.monotonic() + 60
+        while _process_state(review.pid) != "T":  # frozen with index.html written, not yet renamed
+            assert review.poll() is None, review.communicate()
+            assert time.monotonic() < deadline, "the review never reached its write"
+            time.sleep(0.02)
+        with OutputStore(out).session():  # what every render, qa and restore does first
+            pass
+        os.kill(review.pid, signal.SIGCONT)
+        _, stderr = review.communicate(timeout=60)
+    finally:
+        if review.poll() is None:
+            review.kill()
+    assert review.returncode == 0, stderr
+    assert (out / "review" / "index.html").is_file() and _temporaries(out) == []
+
+
+def _process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
