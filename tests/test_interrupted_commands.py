@@ -192,3 +192,51 @@ def test_a_render_starting_while_review_writes_leaves_its_files_alone(out: Path)
 
 def _process_state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+# -- render --retake-flagged stopped in a later round --------------------------------------------------
+
+RETAKE_SHOTS = """\
+version: 1
+project: retake-stop
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 1, guidance: 1.0}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+shots:
+  - {id: face, prompt: "{mara} on a street", takes: 1}
+  - {id: land, prompt: "a lighthouse", takes: 1}
+"""
+
+
+def test_retake_flagged_stopped_in_a_later_round_reports_every_round(write_shotlist, tmp_path: Path,
+                                                                   engine_factory) -> None:
+    """``render --retake-flagged --json`` stopped in round two said `rendered: 0` (its report was the last
+    round's, where round one's images are `skipped`) though the run had rendered them."""
+    from idcli.errors import Interrupted
+    from idcli.review.retake import render_with_retakes
+
+    def stopping(identity, runtime, adapter=None):
+        engine = engine_factory(identity, runtime, adapter)
+        real = engine.render
+
+        def render(requests, **kwargs):
+            if len(engine_factory.calls) == 2:  # round one rendered face t1 and land t1 (noise: flagged)
+                raise KeyboardInterrupt  # Ctrl-C while round two renders face t2
+            return real(requests, **kwargs)
+
+        engine.render = render
+        return engine
+
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted) as stopped:
+        render_with_retakes(idcli.load_shotlist(write_shotlist(RETAKE_SHOTS)), out, max_takes=3, device="cpu",
+                            batch_size=1, engine_factory=stopping)
+    report = stopped.value.report
+    assert {(o.shot_id, o.take): o.status for o in report.jobs} == {
+        ("face", 1): "rendered", ("land", 1): "rendered"}  # face t2, stopped, stays pending (not reported)
+    assert report.as_dict()["counts"]["rendered"] == 2 and len(report.batch_sizes) == 2
+    # Nothing lost or rendered twice: the next run renders face t2 (and t3) only.
+    again = render_with_retakes(idcli.load_shotlist(tmp_path / "shots.yaml"), out, max_takes=3, device="cpu",
+                                batch_size=1, engine_factory=engine_factory)
+    assert engine_factory.calls == [1, 1, 1, 1] and again.rendered == 2 and again.count("skipped") == 2
