@@ -240,3 +240,28 @@ def test_retake_flagged_stopped_in_a_later_round_reports_every_round(write_shotl
     again = render_with_retakes(idcli.load_shotlist(tmp_path / "shots.yaml"), out, max_takes=3, device="cpu",
                                 batch_size=1, engine_factory=engine_factory)
     assert engine_factory.calls == [1, 1, 1, 1] and again.rendered == 2 and again.count("skipped") == 2
+
+
+# -- reproduce --out -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # two reproduce processes, each building the model: ~50 s on 2 shared cores
+def test_reproduce_killed_mid_write_leaves_nothing_after_the_next_one(write_shotlist, tmp_path: Path,
+                                                                     engine_factory) -> None:
+    shots = write_shotlist("""\
+        version: 1
+        project: repro-stop
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 1, guidance: 1.0}
+        shots:
+          - {id: land, prompt: "a lighthouse", takes: 1}
+        """)
+    out, copies = tmp_path / "out", tmp_path / "re render é"
+    assert idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory).rendered == 1
+    args = ("reproduce", str(out / "land" / "land_t1.png"), "--out", str(copies), "--device", "cpu")
+    killed = _run(*args, hook=("re render", 1, "KILL"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(_temporaries(copies)) == 1 and not (copies / "land_t1.png").exists()
+    again = _run(*args)
+    assert again.returncode == 0 and "identical" in again.stdout, again.stdout + again.stderr
+    assert _temporaries(copies) == [] and (copies / "land_t1.png").is_file()
