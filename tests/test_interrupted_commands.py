@@ -265,3 +265,28 @@ def test_reproduce_killed_mid_write_leaves_nothing_after_the_next_one(write_shot
     again = _run(*args)
     assert again.returncode == 0 and "identical" in again.stdout, again.stdout + again.stderr
     assert _temporaries(copies) == [] and (copies / "land_t1.png").is_file()
+
+
+def test_retake_flagged_stopped_by_sigterm_between_rounds_exits_143(write_shotlist, tmp_path: Path, engine_factory,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM landing while the sidecars of a round were read ended as Ctrl-C (130), with no report."""
+    import idcli.review.retake as retake
+    from idcli.errors import Interrupted
+    from idcli.run import terminate_as_interrupt
+
+    def signalled(report):
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises KeyboardInterrupt right here
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(retake, "flagged_shots", signalled)
+    stopped: BaseException | None = None
+    try:
+        with terminate_as_interrupt():  # what `idcli render` runs inside
+            retake.render_with_retakes(idcli.load_shotlist(write_shotlist(RETAKE_SHOTS)), tmp_path / "out",
+                                       max_takes=3, device="cpu", batch_size=1, engine_factory=engine_factory)
+    except BaseException as exc:  # a bare KeyboardInterrupt too (it was one), which pytest would take as its own
+        stopped = exc
+    assert isinstance(stopped, Interrupted), repr(stopped)
+    assert stopped.exit_code == 143 and "SIGTERM" in str(stopped)
+    assert stopped.report is not None and stopped.report.rendered == 2

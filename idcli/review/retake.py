@@ -67,7 +67,15 @@ def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DE
         merged = _merge(merged, report)
         if report.error or report.dry_run:
             return merged
-        more = {shot: count + 1 for shot, count in flagged_shots(report).items() if count < max_takes}
+        try:
+            flagged = flagged_shots(report)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM between rounds: stopped as within one, with its signal
+            from ..run import _INTERRUPT
+
+            between = Interrupted(*_INTERRUPT)
+            between.report = merged
+            raise between from None
+        more = {shot: count + 1 for shot, count in flagged.items() if count < max_takes}
         if not more:
             return merged
         for shot, count in sorted(more.items()):
