@@ -290,3 +290,76 @@ def test_retake_flagged_stopped_by_sigterm_between_rounds_exits_143(write_shotli
     assert isinstance(stopped, Interrupted), repr(stopped)
     assert stopped.exit_code == 143 and "SIGTERM" in str(stopped)
     assert stopped.report is not None and stopped.report.rendered == 2
+
+
+# -- restore killed between its renames ----------------------------------------------------------------
+
+RESTORE_SHOTS = """\
+version: 1
+project: restore-stop
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 1, guidance: 1.0}
+shots:
+  - {id: a, prompt: "a lighthouse", takes: 1}
+"""
+
+
+def _liked_and_current(write_shotlist, out: Path, engine_factory) -> tuple[str, str]:
+    """Render a_t1, edit the prompt, render again: (the liked take's key label, the current one's)."""
+    shots = write_shotlist(RESTORE_SHOTS)
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    liked = json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+    shots.write_text(RESTORE_SHOTS.replace("a lighthouse", "a red lighthouse"))
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    current = json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+    assert liked != current
+    return liked, current
+
+
+def _restore(out: Path) -> dict:
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    done = CliRunner().invoke(app, ["restore", str(out), "a_t1", "--json"])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
+
+
+def _assert_whole(out: Path) -> None:
+    """Every image at a final path has its sidecar; every kept version is an image with its sidecar."""
+    assert_nothing_partial(out, temporaries_allowed=True)
+    assert (out / "a" / "a_t1.png").is_file() and (out / "a" / "a_t1.json").is_file()
+    kept = sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir())
+    stems = {name.rsplit(".", 1)[0] for name in kept}
+    assert kept == sorted(f"{stem}.{ext}" for stem in stems for ext in ("json", "png")), kept
+
+
+def test_restore_killed_after_moving_the_current_take_aside_finishes_on_the_rerun(
+        write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """A kill after the current image moved aside (its sidecar still at the final path): the rerun restored
+    that image without its sidecar (left in superseded), leaving the take split in two places."""
+    out = tmp_path / "out"
+    liked, current = _liked_and_current(write_shotlist, out, engine_factory)
+    kept = out / ".idcli" / "superseded" / "a"
+    os.rename(out / "a" / "a_t1.png", kept / f"a_t1.{current}.png")  # put_back's first rename, then kill -9
+    result = _restore(out)  # the same command again
+    assert result["name"] == f"a_t1.{liked}" and result["moved_aside"] == f"a_t1.{current}"  # what was asked
+    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    _assert_whole(out)
+
+
+def test_restore_killed_before_the_restored_sidecar_moved_back_finishes_on_the_rerun(
+        write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """A kill after the kept image moved back but before its sidecar: the rerun moved that image aside again
+    under a new name (a_t1.KEY.2.png), away from its sidecar (a_t1.KEY.json), and --key could not tell them."""
+    out = tmp_path / "out"
+    liked, current = _liked_and_current(write_shotlist, out, engine_factory)
+    kept = out / ".idcli" / "superseded" / "a"
+    for ext in ("png", "json"):  # put_back moved the current take aside ...
+        os.rename(out / "a" / f"a_t1.{ext}", kept / f"a_t1.{current}.{ext}")
+    os.rename(kept / f"a_t1.{liked}.png", out / "a" / "a_t1.png")  # ... and the kept image back; then kill -9
+    result = _restore(out)  # the same command again
+    assert result["name"] == f"a_t1.{liked}"  # the restore the killed run began, finished
+    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    _assert_whole(out)
