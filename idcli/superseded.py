@@ -300,13 +300,13 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         raise InputError(f"{root}: no such output folder", file=root)
     with OutputStore(root).session(wait=wait) as store:
         # A restore killed between its renames: the rerun of the same command finishes what it began.
-        finished = _finish_interrupted_restore(root, match["shot"], stem)
+        shot, take = match["shot"], int(match["take"])
+        finished = _finish_interrupted_restore(root, shot, stem)
+        begun = _begun_restore(store, shot, take) if key is None else None
         if finished is not None and finished[0] == "back" and key is None:
-            return _restored(root, match["shot"], stem, finished[1], None)
+            store.journal({"event": "restore", "shot_id": shot, "take": take, "from": finished[1], "finished": True})
+            return _restored(root, shot, stem, finished[1], None)
         versions = list_superseded(root, stem)
-        if finished is not None and finished[0] == "aside" and key is None:
-            # the take just moved aside was the current one: the killed restore was putting back another
-            versions = [v for v in versions if v.name != finished[1]] or versions
         if not versions:
             raise InputError(f"{root}: no superseded version of {stem} is kept", file=root)
         if key:
@@ -319,14 +319,25 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
             if len(chosen) > 1:
                 raise InputError(f"--key {key} matches {len(chosen)} versions of {stem}; give more digits")
             version = chosen[0]
-        else:
-            version = versions[-1]
+        else:  # the most recently replaced, or the one a restore killed part-way was putting back
+            version = next((v for v in versions if v.name == begun), versions[-1])
         if version.image is None:
             raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
+        store.journal({"event": "restore-begin", "shot_id": shot, "take": take, "name": version.name})
         moved = put_back(store, version)
         if finished is not None and finished[0] == "aside" and moved is None:
             moved = finished[1]  # the killed run had moved it aside already
-    return _restored(root, match["shot"], stem, version.name, moved)
+    return _restored(root, shot, stem, version.name, moved)
+
+
+def _begun_restore(store: Any, shot: str, take: int) -> str | None:
+    """The version a restore of this take began putting back and never finished (killed), from the journal."""
+    for entry in reversed(store.journal_entries()):
+        if entry.get("shot_id") == shot and entry.get("take") == take and entry.get("event") in (
+                "restore-begin", "restore", "commit", "supersede"):
+            name = entry.get("name")
+            return name if entry["event"] == "restore-begin" and isinstance(name, str) else None
+    return None
 
 
 def _restored(root: Path, shot: str, stem: str, name: str, moved: str | None) -> dict[str, Any]:

@@ -335,31 +335,38 @@ def _assert_whole(out: Path) -> None:
     assert kept == sorted(f"{stem}.{ext}" for stem in stems for ext in ("json", "png")), kept
 
 
-def test_restore_killed_after_moving_the_current_take_aside_finishes_on_the_rerun(
-        write_shotlist, tmp_path: Path, engine_factory) -> None:
-    """A kill after the current image moved aside (its sidecar still at the final path): the rerun restored
-    that image without its sidecar (left in superseded), leaving the take split in two places."""
-    out = tmp_path / "out"
-    liked, current = _liked_and_current(write_shotlist, out, engine_factory)
-    kept = out / ".idcli" / "superseded" / "a"
-    os.rename(out / "a" / "a_t1.png", kept / f"a_t1.{current}.png")  # put_back's first rename, then kill -9
-    result = _restore(out)  # the same command again
-    assert result["name"] == f"a_t1.{liked}" and result["moved_aside"] == f"a_t1.{current}"  # what was asked
-    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
-    _assert_whole(out)
+# Runs ``idcli ARGS`` killed with SIGKILL right after its Nth os.rename (restore's moves are renames).
+_RENAME_KILL_HOOK = """
+import os, signal, sys
+nth, count, real_rename = int(sys.argv[1]), [0], os.rename
+
+def rename(*args, **kwargs):
+    real_rename(*args, **kwargs)
+    count[0] += 1
+    if count[0] == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.rename = rename
+sys.argv = ["idcli", *sys.argv[2:]]
+from idcli.cli import main
+main()
+"""
 
 
-def test_restore_killed_before_the_restored_sidecar_moved_back_finishes_on_the_rerun(
-        write_shotlist, tmp_path: Path, engine_factory) -> None:
-    """A kill after the kept image moved back but before its sidecar: the rerun moved that image aside again
-    under a new name (a_t1.KEY.2.png), away from its sidecar (a_t1.KEY.json), and --key could not tell them."""
+@pytest.mark.parametrize("renames", [1, 2, 3], ids=["current-image-aside", "current-take-aside", "kept-image-back"])
+def test_restore_killed_between_its_renames_is_finished_by_the_same_command(write_shotlist, tmp_path: Path,
+                                                                             engine_factory, renames: int) -> None:
+    """Killed after the current image moved aside, after the whole current take did, or after the kept image
+    moved back: the rerun put back the displaced take (or its image without its sidecar), or moved the
+    half-restored image aside as a_t1.KEY.2.png away from its a_t1.KEY.json, where --key could not tell them."""
     out = tmp_path / "out"
     liked, current = _liked_and_current(write_shotlist, out, engine_factory)
-    kept = out / ".idcli" / "superseded" / "a"
-    for ext in ("png", "json"):  # put_back moved the current take aside ...
-        os.rename(out / "a" / f"a_t1.{ext}", kept / f"a_t1.{current}.{ext}")
-    os.rename(kept / f"a_t1.{liked}.png", out / "a" / "a_t1.png")  # ... and the kept image back; then kill -9
+    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1"],
+                            capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     result = _restore(out)  # the same command again
     assert result["name"] == f"a_t1.{liked}"  # the restore the killed run began, finished
     assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == [
+        f"a_t1.{current}.json", f"a_t1.{current}.png"]
     _assert_whole(out)
