@@ -129,5 +129,8 @@ def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportRes
     except OSError as exc:
         raise OutputError(f"--otio {path}: cannot make the folder {path.parent} ({exc.strerror or exc})") from None
     timeline, result = build_timeline(run, path, timeline_rate(fps))
+    from ..safeio import remove_dead_temporaries
+
+    remove_dead_temporaries(path.parent)  # an export killed mid-write left its temporary beside the .otio
     atomic_write(path, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
     return result

@@ -47,6 +47,7 @@ def write_review(run: Run) -> PageResult:
     if any(shot.id == REVIEW_DIR for shot in run.shots):
         raise InputError(f"a shot is named '{REVIEW_DIR}', the folder the review page is written to; rename it")
     problems = list(run.problems)
+    _remove_dead_temporaries(run.root)
     thumbs: dict[str, str] = {}  # image path -> thumbnail path relative to review/
     made = 0
     for take in run.takes:
@@ -74,6 +75,16 @@ def _write_file(root: Path, relpath: str, data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, data)
     return target
+
+
+def _remove_dead_temporaries(root: Path) -> None:
+    """Remove what a review killed part-way left in review/ and review/thumbs (a render's start clears only
+    folders directly inside the output folder, so thumbnails' temporaries were never removed)."""
+    from ..safeio import remove_dead_temporaries
+
+    for folder in (root / REVIEW_DIR, root / REVIEW_DIR / THUMBS_DIR):
+        if folder.is_dir() and not folder.is_symlink():  # never a linked folder: the files could be anyone's
+            remove_dead_temporaries(folder)
 
 
 def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
