@@ -128,10 +128,10 @@ def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, 
     while pending and seen < MAX_FOLDERS:
         folder, depth = pending.pop(0)
         seen += 1
-        snapshot = _hub_snapshot(folder)
-        if snapshot is not None:
+        hub = _hub_snapshot(folder)
+        if hub is not None:
             # A Hugging Face hub cache (~/.cache/huggingface/hub): the files are in the snapshot refs/main names.
-            repo_id = folder.name.removeprefix("models--").replace("--", "/", 1)
+            repo_id, snapshot = hub
             for entry in scan_models_dir(snapshot, source):
                 known = _known_hub_licence(repo_id, None) if entry["licence"] == UNKNOWN else entry["licence"]
                 found.append({**entry, "repo_id": repo_id, "licence": known})
@@ -146,17 +146,19 @@ def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, 
     return found
 
 
-def _hub_snapshot(folder: Path) -> Path | None:
-    """The snapshot a hub-cache repository folder (``models--ORG--NAME``) serves: the one ``refs/main`` names,
-    else its only one. None for any other folder."""
-    if not folder.name.startswith("models--") or not (folder / "snapshots").is_dir():
+def _hub_snapshot(folder: Path) -> tuple[str, Path] | None:
+    """The repository id of a hub-cache repository folder (``models--ORG--NAME``) and the snapshot it serves: the
+    one ``refs/main`` names, else its only one. None for any other folder."""
+    from .model_setup import hub_cache_main, hub_cache_repo_id
+
+    repo_id = hub_cache_repo_id(folder.name)
+    if repo_id is None or not (folder / "snapshots").is_dir():
         return None
-    with contextlib.suppress(OSError):
-        main = (folder / "refs" / "main").read_text("utf-8").strip()
-        if main and (folder / "snapshots" / main).is_dir():
-            return folder / "snapshots" / main
+    main = hub_cache_main(folder)
+    if main is not None and (folder / "snapshots" / main).is_dir():
+        return repo_id, folder / "snapshots" / main
     snapshots = [p for p in (folder / "snapshots").iterdir() if p.is_dir()]
-    return snapshots[0] if len(snapshots) == 1 else None
+    return (repo_id, snapshots[0]) if len(snapshots) == 1 else None
 
 
 def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ hub (idcli/face_pack.py downloads it from insightface's release assets).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,28 @@ def _conversion_record(target: Path) -> dict[str, Any] | None:
 
 
 # -- list ---------------------------------------------------------------------------------------------
+
+
+_HUB_REPO_PREFIX = "models--"
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def hub_cache_repo_id(folder_name: str) -> str | None:
+    """``org/name`` for a hub cache's repository folder name (``models--org--name``: the hub allows no ``--`` in a
+    repository id, so the first one is the slash); None for any other name."""
+    if not folder_name.startswith(_HUB_REPO_PREFIX):
+        return None
+    return folder_name[len(_HUB_REPO_PREFIX):].replace("--", "/", 1)
+
+
+def hub_cache_main(repo_folder: Path) -> str | None:
+    """The commit a hub cache repository folder's ``refs/main`` names; None when it is missing, unreadable or not a
+    commit hash (read from disk: a damaged or planted file must not send a path outside ``snapshots/``)."""
+    try:
+        main = (repo_folder / "refs" / "main").read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return main if _COMMIT.fullmatch(main) else None
 
 
 def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | None:

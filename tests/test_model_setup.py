@@ -513,6 +513,29 @@ def test_models_dir_reads_a_hugging_face_hub_cache(tmp_path: Path) -> None:
                      ("CLIP image encoder", "h94/IP-Adapter", "image_encoder")}
 
 
+def test_models_dir_hub_cache_with_a_damaged_or_hostile_refs_main(tmp_path: Path) -> None:
+    """A hub cache's refs/main that is not UTF-8 stopped `models list --models-dir` with an internal error
+    (UnicodeDecodeError), and one naming '../..' listed a folder outside the repository as its snapshot. refs/main
+    names a commit: anything else is read as no ref (the only snapshot then, as when refs/main is missing)."""
+    from idcli.model_folders import scan_models_dir
+
+    hub = tmp_path / "hub"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    faceid = hub / "models--h94--IP-Adapter-FaceID"
+    (faceid / "snapshots" / revision).mkdir(parents=True)
+    (faceid / "snapshots" / revision / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * 10)
+    (faceid / "refs").mkdir()
+    (faceid / "refs" / "main").write_bytes(b"\xff\xfe" + revision.encode())
+    found = [(e["repo_id"], Path(e["path"]).name) for e in scan_models_dir(hub)]
+    assert found == [("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin")]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "ip-adapter-faceid_other.bin").write_bytes(b"o" * 10)
+    (faceid / "refs" / "main").write_text("../../../outside")
+    found = [(e["repo_id"], Path(e["path"]).name) for e in scan_models_dir(hub)]
+    assert found == [("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin")]
+
+
 def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(hf_cache: Path, adapter_bin,
                                                                                tmp_path: Path) -> None:
     """`adapter: {id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin}`, diffusers' own load_ip_adapter

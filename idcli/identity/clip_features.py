@@ -243,18 +243,17 @@ def hub_names(encoder: Any) -> list[dict[str, Any]]:
     commit, and by ``main`` when the cache's ``refs/main`` pointed at that commit — what a machine without
     the encoder resolves the preset's encoder to. Empty for any other folder.
     """
+    from ..model_setup import hub_cache_main, hub_cache_repo_id
+
     if encoder.source != "local":
         return []
     parts = Path(encoder.id).parts
     for i, part in enumerate(parts[:-2]):
-        if part.startswith("models--") and parts[i + 1] == "snapshots":
-            repo, commit, subfolder = part[len("models--"):].replace("--", "/"), parts[i + 2], "/".join(parts[i + 3:])
+        repo = hub_cache_repo_id(part)
+        if repo is not None and parts[i + 1] == "snapshots":
+            commit, subfolder = parts[i + 2], "/".join(parts[i + 3:])
             names = [{"hub": {"id": repo, "revision": commit, "subfolder": subfolder}}]
-            try:
-                main = (Path(*parts[:i + 1]) / "refs" / "main").read_text("utf-8").strip()
-            except (OSError, UnicodeDecodeError):
-                main = ""
-            if main == commit:
+            if hub_cache_main(Path(*parts[:i + 1])) == commit:
                 names.append({"hub": {"id": repo, "revision": "main", "subfolder": subfolder}})
             return names
     return []
