@@ -117,6 +117,8 @@ def _unusable(record: Any, root: Path, sidecar: Path) -> str:
     take = record.get("take")
     if type(take) is not int or take < 1:
         return "no valid take number"
+    if sidecar.name != f"{record['shot_id']}_t{take}.json":  # a commit names it so; an edited copy
+        return f"its take number {take} does not name its file (a commit writes {record['shot_id']}_t{take}.json)"
     image = record.get("image")
     path = image.get("path") if isinstance(image, dict) else None
     if not isinstance(path, str):

@@ -1,0 +1,78 @@
+"""Sidecars tampered with after a render, as they reach `review`, `export` and `select` from outside the
+studio: each odd value is shown as unknown or its take skipped with the file named, never an internal
+error, and the page never links to a file outside the output folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from review_helpers import render_review_run
+from typer.testing import CliRunner
+
+from idcli.cli import app
+
+pytest.importorskip("opentimelineio")
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    return render_review_run(tmp_path_factory.mktemp("hostile-review-run"), synthetic_face_models, only=["sh020"])
+
+
+@pytest.fixture
+def out(rendered: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "out"
+    shutil.copytree(rendered, target)
+    return target
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def tamper(out: Path, change: dict) -> dict:
+    sidecar = out / "sh020" / "sh020_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    for dotted, value in change.items():
+        *parents, last = dotted.split(".")
+        target = record
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+    sidecar.write_text(json.dumps(record), "utf-8")
+    return record
+
+
+@pytest.mark.parametrize("change", [
+    {"image.width": "abc"}, {"image.height": float("nan")}, {"image.height": 10**400}, {"image.width": -3},
+    {"seed": 10**30}, {"take": 10**20}, {"take": 2},
+], ids=["width-text", "height-nan", "height-huge", "width-negative", "seed-huge", "take-huge", "take-of-another-file"])
+def test_odd_numbers_in_a_sidecar_are_no_internal_error(out: Path, tmp_path: Path, change: dict) -> None:
+    tamper(out, change)
+    results = {}
+    for args in (["review", out], ["export", out, "--otio", tmp_path / "cut.otio"], ["evaluate", out]):
+        result = results[args[0]] = cli(*args)
+        assert result.exit_code in (0, 2), (args[0], result.output)
+        assert "internal error" not in result.output
+    page = (out / "review" / "index.html").read_text("utf-8")
+    if "take" in change:  # the take number no longer names its file: skipped, said by path
+        assert results["review"].exit_code == 2
+        assert "sh020/sh020_t1.json: its take number" in results["review"].stderr
+        assert 'id="take-sh020_t1"' not in page and 'id="take-sh020_t2"' in page
+    else:  # the take is kept; the odd value is shown as unknown
+        assert results["review"].exit_code == 0 and 'id="take-sh020_t1"' in page
+        assert (tmp_path / "cut.otio").is_file()
+
+
+@pytest.mark.parametrize("strip", ["../../../../etc/passwd", "/etc/passwd", "sh020/../../outside.png"])
+def test_a_mask_strip_outside_the_output_folder_is_never_linked(out: Path, strip: str) -> None:
+    (out.parent / "outside.png").write_bytes((out / "sh020" / "sh020_t1.png").read_bytes())
+    tamper(out, {"fusion.mask_strip": strip})
+    assert cli("review", out).exit_code == 0
+    page = (out / "review" / "index.html").read_text("utf-8")
+    assert 'class="strip"' not in page and "passwd" not in page and "outside.png" not in page
