@@ -47,7 +47,8 @@ def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:
     takes = manifest.get("takes") if manifest else None
     if not isinstance(takes, list):
         return None
-    return {(t[0], t[1]) for t in takes if isinstance(t, list) and len(t) == 2}
+    return {(t[0], t[1]) for t in takes if isinstance(t, list) and len(t) == 2  # an edited manifest: odd entries
+            and isinstance(t[0], str) and type(t[1]) is int}
 
 
 def _records(root: Path, live: set[tuple[str, int]] | None, include_orphans: bool) -> Iterator[dict[str, Any]]:

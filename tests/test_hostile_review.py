@@ -76,3 +76,33 @@ def test_a_mask_strip_outside_the_output_folder_is_never_linked(out: Path, strip
     assert cli("review", out).exit_code == 0
     page = (out / "review" / "index.html").read_text("utf-8")
     assert 'class="strip"' not in page and "passwd" not in page and "outside.png" not in page
+
+
+def test_a_deeply_nested_selects_file_is_damaged_not_a_crash(out: Path, tmp_path: Path) -> None:
+    (out / "selects.json").write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    for args in (["review", out], ["export", out, "--otio", tmp_path / "cut.otio"], ["evaluate", out]):
+        result = cli(*args)
+        assert result.exit_code == 2 and "selects.json: damaged" in result.stderr, (args[0], result.output)
+    result = cli("select", out, "sh020=1")
+    assert result.exit_code == 2 and "selects.json: damaged" in result.output
+
+
+def _manifest(out: Path, **change) -> None:
+    path = out / ".idcli" / "shotlist.jsonl"
+    record = json.loads(path.read_text("utf-8").splitlines()[-1])
+    path.write_text(json.dumps({**record, **change}) + "\n", "utf-8")
+
+
+@pytest.mark.parametrize("duration", [1e308, -5.0, 0.0, float("nan"), float("inf")])
+def test_a_run_manifest_with_an_impossible_duration_is_damaged(out: Path, tmp_path: Path, duration: float) -> None:
+    _manifest(out, shots=[{"id": "sh020", "takes": 2, "duration": duration}])
+    result = cli("export", out, "--otio", tmp_path / "cut.otio")
+    assert result.exit_code == 2 and "shotlist.jsonl: the shot list record is damaged" in result.output, result.output
+    assert not (tmp_path / "cut.otio").exists()
+
+
+def test_a_run_manifest_with_odd_takes_entries_is_no_internal_error(out: Path) -> None:
+    _manifest(out, takes=[[{"a": 1}, 1], [["x"], 2], "x", [None], ["sh020", 1], ["sh020", 2]])
+    result = cli("select", out, "sh020=2")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "selects.json").read_text("utf-8"))["selects"]["sh020"]["take"] == 2
