@@ -52,10 +52,12 @@ def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:
 
 
 def _records(root: Path, live: set[tuple[str, int]] | None, include_orphans: bool) -> Iterator[dict[str, Any]]:
+    from .safeio import NotRegularFile, read_regular
+
     for sidecar in sorted(root.glob("[!.]*/*.json")):
-        try:
-            record = json.loads(sidecar.read_text("utf-8"))
-        except (OSError, ValueError):
+        try:  # bounded, never through a link, never blocking on a FIFO (as scan_results)
+            record = json.loads(read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False).decode("utf-8"))
+        except (NotRegularFile, ValueError, RecursionError):
             continue
         if not isinstance(record, dict) or "job_key" not in record or not isinstance(record.get("image"), dict):
             continue
