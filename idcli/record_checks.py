@@ -68,7 +68,9 @@ def record_problems(record: dict[str, Any]) -> list[str]:
         bad("identity", identity, "expected a list of objects")
     elif identity:
         for i, item in enumerate(identity):
-            if not isinstance(item, dict):
+            if isinstance(item, dict):
+                _identity_problems(f"identity[{i}]", item, bad)
+            else:
                 bad(f"identity[{i}]", item, "expected an object")
     batch = record.get("batch")
     if isinstance(batch, dict):
@@ -101,6 +103,8 @@ def _method_problems(method: dict[str, Any], bad: Any) -> None:
 
     if not isinstance(method.get("name", "text"), str):
         bad("method.name", method.get("name"), "expected text")
+    if method.get("semantic_prompt") is not None and not isinstance(method["semantic_prompt"], str):
+        bad("method.semantic_prompt", method["semantic_prompt"], "expected text")
     params = method.get("params")
     if params is not None and not isinstance(params, dict):
         bad("method.params", params, "expected an object")
@@ -124,6 +128,32 @@ def _method_problems(method: dict[str, Any], bad: Any) -> None:
         if not (isinstance(line, dict) and isinstance(line.get("name"), str) and isinstance(line.get("prompt"), str)
                 and _number(line.get("strength"), 0, 2) and _spans(line.get("subject_spans"))):
             bad(where, line, "expected an object with name, prompt, strength 0..2 and subject_spans")
+
+
+_ADAPTER_TEXT = ("source", "id", "weight_name", "subfolder", "revision", "content_hash", "variant")
+
+
+def _identity_problems(where: str, item: dict[str, Any], bad: Any) -> None:
+    """One character's identity entry: the fields reproduce reads to find and check its inputs."""
+    if not isinstance(item.get("name"), str):
+        bad(f"{where}.name", item.get("name"), "expected text")
+    for name in ("face_models", "adapter", "clip_features"):
+        if item.get(name) is not None and not isinstance(item[name], dict):
+            bad(f"{where}.{name}", item[name], "expected an object")
+    files = item.get("selfie_files")
+    if files is not None and not (isinstance(files, list) and all(
+            isinstance(f, dict) and isinstance(f.get("path"), str) for f in files)):
+        bad(f"{where}.selfie_files", files, "expected a list of objects with a path")
+    adapter = item.get("adapter")
+    if isinstance(adapter, dict):
+        for name in _ADAPTER_TEXT:
+            if adapter.get(name) is not None and not isinstance(adapter[name], str):
+                bad(f"{where}.adapter.{name}", adapter[name], "expected text")
+        if adapter.get("source") in ("hub", "local") and not isinstance(adapter.get("id"), str):
+            bad(f"{where}.adapter.id", adapter.get("id"), "expected text")
+        encoder = adapter.get("image_encoder")
+        if encoder is not None and not isinstance(encoder, dict):
+            bad(f"{where}.adapter.image_encoder", encoder, "expected an object")
 
 
 def _whole(value: Any, low: int, high: int) -> bool:

@@ -51,6 +51,13 @@ CASES = {  # dotted field -> tampered value, and what the message must name
     "batch-index-outside": ("batch.index", 5, "batch.index"),
     "job-key-object": ("job_key", {"a": 1}, "job_key"),
     "prompt-list": ("prompt", ["a"], "prompt"),
+    "semantic-number": ("method.semantic_prompt", 5, "method.semantic_prompt"),
+    "adapter-text": ("identity.0.adapter", "xy", "identity[0].adapter"),
+    "adapter-source-number": ("identity.0.adapter.source", 5, "identity[0].adapter.source"),
+    "adapter-weight-number": ("identity.0.adapter.weight_name", 5, "identity[0].adapter.weight_name"),
+    "selfie-files-text": ("identity.0.selfie_files", "x", "identity[0].selfie_files"),
+    "selfie-files-items": ("identity.0.selfie_files", ["x", 5], "identity[0].selfie_files"),
+    "face-models-text": ("identity.0.face_models", "x", "identity[0].face_models"),
 }
 
 
@@ -81,7 +88,7 @@ def test_a_tampered_record_is_one_clear_error(sidecar_text, monkeypatch, case: s
     *parents, last = dotted.split(".")
     target = record
     for key in parents:
-        target = target[key]
+        target = target[int(key) if key.isdigit() else key]
     if value is DEL:
         del target[last]
     else:
