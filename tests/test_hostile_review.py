@@ -106,3 +106,21 @@ def test_a_run_manifest_with_odd_takes_entries_is_no_internal_error(out: Path) -
     result = cli("select", out, "sh020=2")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "selects.json").read_text("utf-8"))["selects"]["sh020"]["take"] == 2
+
+
+@pytest.mark.parametrize("change", [
+    {"identity": "x"}, {"identity": ["x"]}, {"identity": [{"name": 5}]}, {"plate": {"faces": "x"}},
+    {"plate": {"faces": [{"character": "mara", "box": "1234"}]}}, {"plate": {"faces": [{"character": "mara",
+                                                                                       "box": [1, 2, 3]}]}},
+], ids=["identity-text", "identity-item-text", "identity-name-number", "plate-faces-text", "plate-box-text",
+        "plate-box-three"])
+def test_qa_reports_a_tampered_identity_or_plate_block_and_leaves_the_sidecar(out: Path, change: dict) -> None:
+    tamper(out, change)
+    sidecar = out / "sh020" / "sh020_t1.json"
+    before = sidecar.read_bytes()
+    result = cli("qa", out)
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.output
+    assert "sh020/sh020_t1.png: the sidecar's" in result.stderr and "damaged" in result.stderr
+    assert sidecar.read_bytes() == before  # left alone; the other take was checked
+    assert "1 images checked" in result.stdout
