@@ -27,8 +27,8 @@ import yaml
 from .errors import IdcliError, InputError, printable
 from .suggest import closest as _closest_words
 
-# Bump when the way a resolved expression becomes prompt text changes (bands, template): it goes into
-# job keys together with vocabulary_hash(), which follows the data file's bytes.
+# Bump when the way a resolved expression becomes prompt text changes (bands, template): sidecars record it
+# with vocabulary_hash() (expression.vocabulary). Job keys need neither: they hold the prompt text itself.
 EXPRESSIONS_VERSION = "idcli-expressions/1"
 
 NEUTRAL = "neutral"
@@ -43,7 +43,9 @@ NEUTRAL_PROMPT = "neutral relaxed expression"
 
 _DATA_FILE = "expressions.yaml"
 _LABEL = re.compile(r"[a-z]+")
-_SEPARATORS = re.compile(r"[\s_\-]+")
+# Spaces, "_" and "-", including the dashes word processors type for "-" (hyphen, non-breaking hyphen,
+# figure/en/em dash, minus) and the invisible soft hyphen: a label pasted from a script page still matches.
+_SEPARATORS = re.compile(r"[\s_\-\u00ad\u2010-\u2015\u2212]+")
 _MAX_NAME = 64  # as the shot list's expression label; longer names are not searched for suggestions
 _TERM_KEYS = {"label", "category", "subgroup", "description", "phrase", "default_intensity", "synonyms"}
 _NEUTRAL_KEYS = {"description", "phrase", "default_intensity", "synonyms"}
@@ -81,11 +83,17 @@ class ResolvedExpression:
 
 
 class UnknownExpression(InputError):
-    """A name that is no term, synonym, category or 'neutral'; says which terms are closest."""
+    """A name that is no term, synonym, category or 'neutral'; says which terms are closest.
 
-    def __init__(self, name: str, suggestions: list[str] | tuple[str, ...] = ()) -> None:
+    ``intensity``: the name was an intensity word before a known name ('intense grief'); the one
+    suggestion is then that term, at this intensity.
+    """
+
+    def __init__(self, name: str, suggestions: list[str] | tuple[str, ...] = (),
+                 intensity: float | None = None) -> None:
         self.name = name
         self.suggestions = tuple(suggestions)
+        self.intensity = intensity
         shown = printable(name if len(name) <= _MAX_NAME else name[:_MAX_NAME] + "…")
         super().__init__(f"unknown expression '{shown}' ({self.hint})" if name.strip()
                          else f"the expression label is empty ({self.hint})")
@@ -93,6 +101,8 @@ class UnknownExpression(InputError):
     @property
     def hint(self) -> str:
         """What to write instead, for a Problem's hint: ``did you mean: grief, relief?``."""
+        if self.intensity is not None and self.suggestions:
+            return f"did you mean: {{label: {self.suggestions[0]}, intensity: {self.intensity:g}}}?"
         if self.suggestions:
             return f"did you mean: {', '.join(self.suggestions)}?"
         return "'idcli expressions' lists the terms"
@@ -177,7 +187,7 @@ class Vocabulary(Mapping[str, ExpressionTerm]):
 
 
 def normalise(name: str) -> str:
-    """The form names are compared in: NFKC, case-folded, without spaces, '-' or '_'."""
+    """The form names are compared in: NFKC, case-folded, without spaces, '_' or dashes ('-', '‐', '–' ...)."""
     return _SEPARATORS.sub("", unicodedata.normalize("NFKC", name).casefold())
 
 
@@ -296,6 +306,28 @@ def closest(name: str, n: int = 3) -> list[str]:
     return labels[:n]
 
 
+# Words a writer puts before a term to say how strongly: "intense grief" is how idcli's own prompts and
+# sidecars say it. The label takes the term alone (intensity is a field of its own), so an unknown label
+# made of one of these and a known name is answered with that term at this intensity.
+_INTENSITY_WORDS = {
+    "barely": 0.2, "faintly": 0.2, "subtle": 0.3, "subtly": 0.3, "slightly": 0.3, "mildly": 0.3, "abit": 0.3,
+    "alittle": 0.3, "somewhat": 0.5, "moderately": 0.5, "quite": 0.6, "very": 0.85, "really": 0.85,
+    "deeply": 0.9, "intense": 0.9, "intensely": 0.9, "extremely": 0.95, "utterly": 1.0, "totally": 1.0,
+}
+
+
+def _intensity_and_label(name: str) -> tuple[float, str] | None:
+    """('intense grief' ->) the intensity a leading intensity word says and the label of the rest, or None."""
+    words = [w for w in _SEPARATORS.split(unicodedata.normalize("NFKC", name).casefold()) if w]
+    names = vocabulary().names
+    for cut in range(1, len(words)):
+        intensity = _INTENSITY_WORDS.get("".join(words[:cut]))
+        label = names.get("".join(words[cut:]))
+        if intensity is not None and label is not None:
+            return intensity, label
+    return None
+
+
 def lookup(name: str) -> ExpressionTerm:
     """The term a name means: a label, a synonym, a category (its prototype) or 'neutral'.
 
@@ -307,6 +339,9 @@ def lookup(name: str) -> ExpressionTerm:
     vocab = vocabulary()
     label = vocab.names.get(normalise(name))
     if label is None:
+        said = _intensity_and_label(name) if len(name) <= _MAX_NAME else None
+        if said is not None:
+            raise UnknownExpression(name, (said[1],), intensity=said[0])
         raise UnknownExpression(name, closest(name))
     return vocab.term(label)
 

@@ -335,6 +335,14 @@ def _seeds(shot: Shot, takes: int) -> list[int]:
     return given + [derived_seed(shot.id, take) for take in range(len(given) + 1, takes + 1)]
 
 
+def own_words(template: str) -> str:
+    """A shot prompt's own words, without what its placeholders stand for: whether it already says its framing
+    is decided on these, so a description ('in a full-body wetsuit') never stands in for the framing."""
+    # A placeholder becomes a break that no framing pattern spans; '{{' and '}}' are their literal braces.
+    return "".join(literal + (" ; " if field is not None else "")
+                   for literal, field, _spec, _conversion in string.Formatter().parse(template))
+
+
 def shot_characters(shot: Shot) -> tuple[str, ...]:
     """Characters a shot names, in order of first appearance; the first one conditions the image."""
     from .shotlist import placeholders
@@ -409,11 +417,16 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         base, spans = resolve_prompt_spans(shot.prompt, loaded, subject)
         # The framing phrase goes first, the expression last. The identity line (and single and text
         # renders) get the expression's facial detail; the semantic line only its name, enough for the
-        # scene and the body to read it.
+        # scene and the body to read it. The other characters named (method single, a text-only shot) are
+        # there through their descriptions, and so are their own expressions.
         # Both lines decide on the shot's own words, so they agree and the spans shift by the same amount.
-        prompt = with_framing(_join(base, expression_prompt(expression) if expression else ""), framing, base)
-        semantic = with_framing(_join(base, scene_phrase(expression) if expression else ""), framing, base)
-        shift = len(framing_prefix(framing, base))
+        others = _others_expressions(shot, loaded, subject, expression)
+        own = own_words(shot.prompt)
+        prompt = with_framing(_join(_join(base, expression_prompt(expression) if expression else ""), others),
+                              framing, own)
+        semantic = with_framing(_join(_join(base, scene_phrase(expression) if expression else ""), others),
+                                framing, own)
+        shift = len(framing_prefix(framing, own))
         spans = tuple((start + shift, end + shift) for start, end in spans)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
         method = "text" if condition is None else pick("method", DEFAULT_METHOD)
@@ -505,18 +518,24 @@ def _cast_lines(shot: Shot, loaded: LoadedShotList, cast: list[tuple[Any, float,
     # The semantic line reads each character's expression by name of its description, without the
     # facial detail (as for one character); that prompt is also the image's prompt of record.
     # One phrase for all when every character shares it (CLIP reads 77 tokens: repeat nothing needlessly).
-    scene = [scene_phrase(e) if e is not None else "" for _i, _s, e in cast]
-    phrases = [scene[0]] if len(set(scene)) == 1 else [
-        f"{descriptions[identity.name]}: {phrase}" for (identity, _s, _e), phrase in zip(cast, scene, strict=True)
-        if phrase]
+    # A named character without an identity line (strength 0) is in the image through its description:
+    # its expression, when it has one, is read here too.
+    conditioning = {identity.name: e for identity, _s, e in cast}
+    named = [(name, conditioning[name] if name in conditioning else character_expression(shot, name))
+             for name in shot_characters(shot)]
+    scene = [(name, scene_phrase(e) if e is not None else "") for name, e in named
+             if name in conditioning or e is not None]
+    phrases = [scene[0][1]] if len({phrase for _n, phrase in scene}) == 1 else [
+        f"{descriptions[name]}: {phrase}" for name, phrase in scene if phrase]
     # Every line decides on the shot's own words whether to add the framing phrase, so all agree.
-    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing, base)
-    shift = len(framing_prefix(framing, base))
+    own = own_words(shot.prompt)
+    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing, own)
+    shift = len(framing_prefix(framing, own))
     lines = []
     for identity, strength, expression in cast:
         spans = resolve_prompt_spans(shot.prompt, loaded, identity.name)[1]
         focused = _focused_prompt(shot.prompt, loaded, identity.name)
-        prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing, base)
+        prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing, own)
         lines.append(IdentityLine(identity.name, prompt, strength,
                                   tuple((start + shift, end + shift) for start, end in spans),
                                   identity.embedding, identity.references, identity.clip))
@@ -667,6 +686,20 @@ def shot_expression(shot: Shot) -> ResolvedExpression | None:
     label = spec if isinstance(spec, str) else spec.label
     given = None if isinstance(spec, str) else spec.intensity
     return resolve_expression(label, given if given is not None else shot.expression_intensity)
+
+
+def _others_expressions(shot: Shot, loaded: LoadedShotList, subject: str | None,
+                        expression: ResolvedExpression | None) -> str:
+    """The expressions of a shot's other named characters, by their descriptions ('a young man: intense
+    anger'), for a prompt that conditions at most ``subject``; '' for those without one or with the subject's."""
+    said = scene_phrase(expression) if expression is not None else ""
+    phrases = []
+    for name in shot_characters(shot):
+        own = character_expression(shot, name) if name != subject else None
+        phrase = scene_phrase(own) if own is not None else ""
+        if phrase and phrase != said:
+            phrases.append(f"{loaded.shotlist.characters[name].description or name}: {phrase}")
+    return ", ".join(phrases)
 
 
 def _join(text: str, phrase: str) -> str:

@@ -232,6 +232,12 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     if loaded.yaml is not None:  # two characters of a dual-line shot with one description (validate notes it too)
         plan.warnings.extend(note.format(str(loaded.source))
                              for note in same_description_notes(loaded.shotlist, loaded.yaml))
+        # AUTOMATIC1111 weights, LoRA tags, BREAK: read as plain words (idcli/prompt_syntax.py); said once here.
+        from .prompt_syntax import foreign_syntax_notes, foreign_syntax_warning
+
+        syntax = foreign_syntax_warning(foreign_syntax_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
+        if syntax is not None:
+            plan.warnings.append(syntax)
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")

@@ -166,7 +166,8 @@ class _Strict(BaseModel):
 
 
 class Expression(_Strict):
-    """An expression label with an intensity (acted on by the expression engine; recorded now)."""
+    """An expression: label is one of the 135 terms ('idcli expressions'), a synonym, a category or 'neutral';
+    intensity is 0 to 1, the term's default when left out (docs/expressions.md)."""
 
     label: Annotated[str, Field(min_length=1, max_length=64)]
     intensity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
@@ -796,7 +797,9 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
                                  f"{', '.join(named)} is recognisable; the others appear through their "
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col,
                                  "use 'method: dual-line' for one identity line per character"))
-    return notes + same_description_notes(doc, loaded)
+    from .prompt_syntax import foreign_syntax_notes
+
+    return notes + same_description_notes(doc, loaded) + foreign_syntax_notes(doc, loaded)
 
 
 def same_description_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:

@@ -46,6 +46,15 @@ def test_unknown_labels_exit_2_with_the_three_closest_terms(write_shotlist) -> N
     assert "shots.yaml:8:70:" in result.output  # the line and column of the bad label
 
 
+def test_an_intensity_word_in_a_label_is_answered_at_its_line(write_shotlist) -> None:
+    text = SHOTS.replace("expression: grief}", "expression: Intense Grief}", 1)
+    result = CliRunner().invoke(app, ["validate", str(write_shotlist(text))])
+    assert result.exit_code == 2
+    assert "shots.yaml:8:" in result.output
+    assert "shots[0].expression: unknown expression 'Intense Grief'" in result.output
+    assert "did you mean: {label: grief, intensity: 0.9}?" in result.output
+
+
 def test_intensity_given_twice_or_without_expression_is_refused(write_shotlist) -> None:
     twice = SHOTS.replace("intensity: 0.2}}", "intensity: 0.2}, expression_intensity: 0.3}")
     with pytest.raises(ShotListError, match="intensity is given twice"):

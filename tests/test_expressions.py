@@ -188,6 +188,10 @@ def test_importing_does_not_load_torch() -> None:
     ("self-conscious", "insecurity"), ("Self_Conscious", "insecurity"), ("selfconscious", "insecurity"),
     ("heart-broken", "grief"), ("over the moon", "elation"), ("over-the-moon", "elation"), ("fed_up", "exasperation"),
     ("enthralment", "enthrallment"), ("ARDOUR", "passion"),
+    # Dashes a word processor types for '-' (script pages pasted into a shot list): hyphen, non-breaking
+    # hyphen, en dash, soft hyphen; and a no-break space.
+    ("heart\u2010broken", "grief"), ("Self\u2011Conscious", "insecurity"), ("over\u2013the\u2013moon", "elation"),
+    ("self\u00adconscious", "insecurity"), ("poker\u00a0face", "neutral"),
     ("joy", "joy"), ("Love", "love"), ("SURPRISE", "surprise"), ("fear", "fear"),
     ("neutral", "neutral"), ("Neutral", "neutral"), ("poker face", "neutral"), ("deadpan", "neutral"),
 ])
@@ -213,6 +217,25 @@ def test_typo_suggests_the_closest_terms() -> None:
     assert ex.closest("scarred")[0] == "fear"
     assert ex.closest("hapy", n=1) == ["happiness"]
     assert all(label in ex.vocabulary() for label in ex.closest("anxous", n=3))
+
+
+@pytest.mark.parametrize(("name", "label", "intensity"), [
+    ("intense grief", "grief", 0.9), ("Very Angry", "anger", 0.85), ("a bit scared", "fear", 0.3),
+    ("subtle joy", "joy", 0.3), ("extremely-sad", "sadness", 0.95), ("mildly annoyed", "annoyance", 0.3),
+])
+def test_an_intensity_word_in_the_label_suggests_the_intensity_field(name: str, label: str, intensity: float) -> None:
+    # "intense grief" is how idcli's own prompts and sidecars say it; the label takes the term alone.
+    with pytest.raises(ex.UnknownExpression) as caught:
+        ex.lookup(name)
+    assert caught.value.suggestions == (label,)
+    assert caught.value.hint == f"did you mean: {{label: {label}, intensity: {intensity:g}}}?"
+
+
+def test_an_intensity_word_alone_or_before_no_term_is_a_plain_typo() -> None:
+    for name in ("very", "intense griefx"):
+        with pytest.raises(ex.UnknownExpression) as caught:
+            ex.lookup(name)
+        assert "intensity:" not in caught.value.hint
 
 
 @pytest.mark.parametrize("name", ["", "   ", "zzzzqqq", "x" * 10_000, "grief\n;rm"])

@@ -139,3 +139,41 @@ def test_a_framing_phrase_is_not_added_when_the_prompt_says_it(prompt: str, fram
     assert says_framing(prompt, framing) is said
     framed = with_framing(prompt, framing)
     assert (framed == prompt) is (said or framing is None)
+
+
+def test_a_description_never_stands_in_for_the_shots_framing(write_shotlist) -> None:
+    # "full-body wetsuit" in a character's description is what the character wears, not how the shot is
+    # framed: only the shot's own words can make the framing phrase redundant.
+    shots = """\
+version: 1
+project: framing-words
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, framing: full-body}
+characters:
+  kai: {selfies: [selfies/theo_1.jpg], description: a diver in a black full-body wetsuit}
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+shots:
+  - {id: diver, prompt: "{kai} on the pier at dawn"}
+  - {id: pair, prompt: "{kai} and {mara} on the pier at dawn"}
+  - {id: said, prompt: "a full body shot of {mara} on the pier"}
+"""
+    jobs = {job.shot_id: job for job in plan_on_cpu(write_shotlist(shots)).jobs}
+    phrase = "full-body shot, head to toe, "
+    diver = jobs["diver"].request
+    assert diver.prompt.startswith(phrase + "a diver in a black full-body wetsuit on the pier")
+    assert diver.semantic_prompt.startswith(phrase)
+    (start, end), = diver.subject_spans
+    assert diver.semantic_prompt[start:end] == "a diver in a black full-body wetsuit"
+    pair = jobs["pair"].request
+    assert pair.semantic_prompt.startswith(phrase) and all(line.prompt.startswith(phrase) for line in pair.lines)
+    for line, words in zip(pair.lines, ("a diver in a black full-body wetsuit", "a red-haired woman"), strict=True):
+        (start, end), = line.spans
+        assert pair.semantic_prompt[start:end] == words
+    assert jobs["said"].request.prompt.startswith("a full body shot of a red-haired woman")
+
+
+def test_a_prompts_own_words_keep_literal_braces_and_drop_placeholders() -> None:
+    from idcli.plan import own_words
+
+    assert own_words("a {{close-up}} of {mara}, wide shot") == "a {close-up} of  ; , wide shot"
+    assert says_framing(own_words("{{full body}} {mara}"), "full-body") is True

@@ -384,3 +384,34 @@ def test_identity_line_prompts_count_towards_the_jobs_clip_windows(write_shotlis
     result = _alone(tiny_engines("tiny-sd", plan.adapter), three.request)
     assert np.isfinite(result.image).all() and len(result.facts["fusion"]["characters"]) == 3
     assert all(c["subject_tokens"] > 0 for c in result.facts["fusion"]["characters"])
+
+
+def test_every_named_characters_own_expression_reaches_the_prompt(write_shotlist, planned) -> None:
+    # A character who does not condition the image (identity strength 0, a text-only shot, method single's
+    # second character) still appears through its description, so its own expression must be in the text too.
+    shots = SHOTS.replace("ada: {selfies: [selfies/mara_2.jpg], description: an old woman with a cane}",
+                          "ada: {selfies: [selfies/mara_2.jpg], description: an old woman with a cane, "
+                          "identity_strength: 0}") + """\
+  - {id: mute, prompt: "{mara} and {ada} at the window", expressions: {mara: grief, ada: fury}}
+  - {id: textonly, prompt: "{mara} and {theo} at the window", identity_strength: 0,
+     expressions: {mara: grief, theo: fury}}
+  - {id: single_two, prompt: "{theo} waits for {mara}", method: single, expression: hope,
+     expressions: {mara: fury}}
+  - {id: shared, prompt: "{mara} and {ada} at the window", expression: joy}
+  - {id: quiet, prompt: "{mara} and {ada} at the window", expressions: {mara: grief}}
+"""
+    plan = plan_on_cpu(write_shotlist(shots, "mute.yaml"))
+    mute = _job(plan, "mute").request
+    assert [line.name for line in mute.lines] == ["mara"]  # ada's strength is 0: no identity line
+    assert mute.semantic_prompt.endswith("a red-haired woman: intense grief, an old woman with a cane: intense fury")
+    assert _job(plan, "textonly").request.method == "text"
+    assert _job(plan, "textonly").request.prompt.endswith(", a young man: intense fury")
+    assert "intense grief expression" in _job(plan, "textonly").request.prompt
+    single = _job(plan, "single_two").request
+    assert "hope expression" in single.prompt and single.prompt.endswith(", a red-haired woman: intense fury")
+    # Nothing changes where nothing was dropped: a shared expression is said once, an empty one not at all.
+    assert _job(plan, "shared").request.semantic_prompt == "a red-haired woman and an old woman with a cane at the " \
+                                                           "window, joy"
+    assert _job(plan, "quiet").request.semantic_prompt.endswith("at the window, intense grief")
+    for shot_id in ("two", "three", "one", "single", "text", "four"):
+        assert _job(plan, shot_id).key == _job(planned, shot_id).key or shot_id == "four"

@@ -998,6 +998,10 @@ def test_schema_command_prints_json_schema() -> None:
     assert "shots" in schema["properties"]
     assert set(schema["required"]) >= {"version", "project", "shots"}
     assert schema["$schema"].startswith("https://json-schema.org/")
+    # What an editor shows on hover for an expression: what the fields mean now, not a plan of old.
+    expression = schema["$defs"]["Expression"]
+    assert "135" in expression["description"] and "docs/expressions.md" in expression["description"]
+    assert "recorded now" not in expression["description"]
 
 
 # --- nothing is rendered when invalid -----------------------------------------------------------
