@@ -279,6 +279,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_csp()}">
 <title>{_e(run.project)} — idcli review</title>
 <style>{_CSS}</style>
 </head>
@@ -297,6 +298,19 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
 </body>
 </html>
 """
+
+
+def _csp() -> str:
+    """The page's Content-Security-Policy: its own images, its inline style, and only its own script (by
+    hash). Every text on the page is escaped already; this is the second wall, so that a prompt or a
+    sidecar from outside the studio that ever got past the escaping could still run nothing, load nothing
+    from the network and send nothing anywhere."""
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(_JS.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+            "base-uri 'none'; form-action 'none'")
 
 
 _CSS = """
