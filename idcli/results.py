@@ -55,6 +55,8 @@ def _records(root: Path, live: set[tuple[str, int]] | None, include_orphans: boo
     from .safeio import NotRegularFile, read_regular
 
     for sidecar in sorted(root.glob("[!.]*/*.json")):
+        if sidecar.parent.is_symlink():  # as scan_results: no take is read through a linked shot folder
+            continue
         try:  # bounded, never through a link, never blocking on a FIFO (as scan_results)
             record = json.loads(read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False).decode("utf-8"))
         except (NotRegularFile, ValueError, RecursionError):
@@ -92,6 +94,10 @@ def scan_results(out_dir: str | Path) -> Scan:
         if sidecar.name.startswith(".") or sidecar.parent.name.startswith("."):
             continue
         where = sidecar.relative_to(root).as_posix()
+        if sidecar.parent.is_symlink():  # a shot folder linked elsewhere: render refuses it, so no take is there
+            scan.problems.append(f"{where}: its folder {sidecar.parent.name} is a symbolic link; idcli reads no "
+                                 "take through one")
+            continue
         try:
             raw = read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False)
             record = json.loads(raw.decode("utf-8"))

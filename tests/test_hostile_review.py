@@ -12,6 +12,7 @@ import pytest
 from review_helpers import render_review_run
 from typer.testing import CliRunner
 
+import idcli
 from idcli.cli import app
 
 pytest.importorskip("opentimelineio")
@@ -124,3 +125,21 @@ def test_qa_reports_a_tampered_identity_or_plate_block_and_leaves_the_sidecar(ou
     assert "sh020/sh020_t1.png: the sidecar's" in result.stderr and "damaged" in result.stderr
     assert sidecar.read_bytes() == before  # left alone; the other take was checked
     assert "1 images checked" in result.stdout
+
+
+def test_a_shot_folder_linked_outside_the_output_folder_is_not_read(out: Path, tmp_path: Path) -> None:
+    # a shot folder replaced by a link to a folder elsewhere holding complete takes: render refuses such a
+    # folder; the review commands must not show (nor export) what lies outside either
+    from idcli.results import scan_results
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(out / "sh020", elsewhere)
+    (out / "sh020").symlink_to(elsewhere, target_is_directory=True)
+    scan = scan_results(out)
+    assert scan.records == []
+    assert "sh020/sh020_t1.json: its folder sh020 is a symbolic link; idcli reads no take through one" in scan.problems
+    assert list(idcli.read_results(out)) == []
+    for args in (["review", out], ["export", out, "--otio", tmp_path / "cut.otio"]):
+        result = cli(*args)
+        assert result.exit_code == 2 and "no committed renders" in result.output, result.output
+    assert not (tmp_path / "cut.otio").exists()
