@@ -401,3 +401,18 @@ def test_models_list_shotlist_names_the_image_encoder_a_plusv2_shot_list_renders
     assert not empty["present"] and "no config.json" in empty["detail"]
     hub = encoder_entry("image_encoder: someone/clip-vit-h")
     assert not hub["present"] and hub["repo_id"] == "someone/clip-vit-h"
+
+
+@pytest.mark.parametrize("sha", ["zz", "A" * 64, "0" * 63])
+def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: Path, sha: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # checked after the base model's gigabytes before: a typo cost the whole download, then failed
+    import idcli.model_setup as setup
+    from idcli.errors import InputError
+
+    fetched: list[Any] = []
+    monkeypatch.setattr(setup, "_fetch_need", lambda *args: fetched.append(args) or {})
+    with pytest.raises(InputError, match="is not 64 lower-case hex digits"):
+        setup.fetch("sd15", cache_dir=hf_cache, progress=False, accept_insightface_licence=True,
+                    face_pack_sha256=sha)
+    assert fetched == []
