@@ -108,3 +108,18 @@ def test_the_untampered_record_still_reproduces(sidecar_text, monkeypatch) -> No
     monkeypatch.setenv("IDCLI_HOME", str(sidecar.parents[2] / "home"))
     result = CliRunner().invoke(app, ["reproduce", str(sidecar)])
     assert result.exit_code == 0 and "identical" in result.output, result.output
+
+
+@pytest.mark.parametrize("c2pa", ["x", [1], 5])
+def test_verify_fails_a_sidecar_whose_c2pa_block_is_not_an_object(sidecar_text, monkeypatch, c2pa) -> None:
+    sidecar, text = sidecar_text
+    record = json.loads(text)
+    record["c2pa"] = c2pa
+    try:
+        sidecar.write_text(json.dumps(record), "utf-8")
+        result = CliRunner().invoke(app, ["verify", str(sidecar.parents[1])])
+    finally:
+        sidecar.write_text(text, "utf-8")
+    assert result.exit_code == 6 and "internal error" not in result.output, result.output
+    assert "FAILED mara/mara_t1.png" in result.output and "c2pa block is damaged" in result.output
+    assert "ok     mara/mara_t2.png" in result.output
