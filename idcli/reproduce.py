@@ -429,34 +429,48 @@ def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int]:
 
 # -- the batch it was rendered in ---------------------------------------------------------------------------
 
-def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The sidecars of the batch ``sidecar`` was rendered in, in batch order, from its output folder;
-    None when it was rendered alone or the batch cannot be rebuilt (a member is missing).
+def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> tuple[list[dict[str, Any]], int] | None:
+    """The sidecars of the batch ``sidecar`` was rendered in, in batch order, from its output folder, and its
+    own index among them; None when it was rendered alone or the batch cannot be rebuilt (a member is missing).
 
     A batch's float rounding depends on its shape and rows (CPU float32 agrees to ~1e-6, enough to move a
     few pixels by 1/255), so an exact reproduction renders the same batch. Its members are the sidecars
     of the same output folder with the same batch size and the same start and finish times, including
     takes a later render replaced (kept in ``.idcli/superseded/``: editing one shot of a batch must not
     cost its neighbours their exact reproduction); a take at its final path wins over a superseded copy.
+    A sidecar rebuilt from its PNG after a kill (``recovered``), or the PNG's own record (``sidecar_path``
+    is then the image's: the same folder), records no batch: a neighbour whose ``batch.job_keys`` names its
+    job says which batch it was, and where in it.
     """
     from .superseded import SUPERSEDED
 
-    batch, timing = sidecar.get("batch") or {}, sidecar.get("timing") or {}
-    size = batch.get("size")
-    if sidecar_path is None or not isinstance(size, int) or size <= 1 or not timing.get("started"):
+    if sidecar_path is None:
         return None
     root = sidecar_path.parent.parent
     if root.parts[-len(SUPERSEDED.parts):] == SUPERSEDED.parts:  # the sidecar of a superseded take
         root = root.parent.parent
-    found: dict[int, dict[str, Any]] = {}
-    paths = sorted((root / SUPERSEDED).glob("*/*.json")) + sorted(root.glob("*/*.json"))
-    for path in paths:
+    others: list[dict[str, Any]] = []
+    for path in sorted((root / SUPERSEDED).glob("*/*.json")) + sorted(root.glob("*/*.json")):
         try:
             other = json.loads(safeio.read_regular(path, MAX_SIDECAR_BYTES, follow_links=False))
         except (safeio.NotRegularFile, ValueError, RecursionError):
             continue
-        if not isinstance(other, dict):
-            continue
+        if isinstance(other, dict):
+            others.append(other)
+    batch, timing = sidecar.get("batch") or {}, sidecar.get("timing") or {}
+    index = batch.get("index")
+    if batch.get("size") is None:  # a sidecar rebuilt after a kill, or the PNG's own record: no batch recorded
+        key = sidecar.get("job_key")
+        named = next((o for o in others if key in ((o.get("batch") or {}).get("job_keys") or ())), None)
+        if named is None:
+            return None
+        batch, timing = named["batch"], named.get("timing") or {}
+        index = batch["job_keys"].index(key)
+    size = batch.get("size")
+    if not isinstance(size, int) or size <= 1 or not timing.get("started") or not isinstance(index, int):
+        return None
+    found: dict[int, dict[str, Any]] = {index: sidecar}
+    for other in others:
         o_batch, o_timing = other.get("batch") or {}, other.get("timing") or {}
         if not (isinstance(o_batch, dict) and isinstance(o_timing, dict)):
             continue
@@ -465,7 +479,7 @@ def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> list[di
         if (same_shape and o_batch.get("size") == size and o_timing.get("started") == timing["started"]
                 and o_timing.get("finished") == timing.get("finished") and isinstance(o_batch.get("index"), int)):
             found[o_batch["index"]] = other
-    return [found[i] for i in range(size)] if sorted(found) == list(range(size)) else None
+    return ([found[i] for i in range(size)], index) if sorted(found) == list(range(size)) else None
 
 
 def _checked(member: dict[str, Any]) -> dict[str, Any]:
@@ -564,9 +578,11 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     own = _prepare(sidecar, model, face_models, notes, out_root)
     # 3. The batch it was rendered in, when the folder still holds it: same shape, same rounding.
     batch, index = [own], 0
-    members = batch_members(sidecar_path, sidecar)
-    if members is not None:
-        index = int(sidecar["batch"]["index"])
+    # Without a sidecar, the image's folder when it sits where a render put it (OUT/SHOT/SHOT_tN.png).
+    at_home = image_path.stem.startswith(f"{image_path.parent.name}_t")
+    in_batch = batch_members(sidecar_path or (image_path if at_home else None), sidecar)
+    if in_batch is not None:
+        members, index = in_batch
         try:
             batch = [own if i == index else _prepare(_checked(m), model, face_models, [], out_root)
                      for i, m in enumerate(members)]
@@ -577,6 +593,11 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     elif (sidecar.get("batch") or {}).get("size") not in (None, 1):
         notes.append("rendered alone: the other images of its batch are not in the folder; float rounding may "
                      "move some pixels by 1/255")
+    elif (sidecar.get("batch") or {}).get("size") is None:
+        record = ("its sidecar, rebuilt from the image after an interrupted run," if sidecar.get("recovered") else
+                  "its record (the image's own: no sidecar beside it)")
+        notes.append(f"rendered alone: {record} does not say which batch it was rendered in, and no sidecar in "
+                     "the folder names it; float rounding may move some pixels by 1/255")
     # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
     runtime = resolve_runtime(device, model.dtype)
     adapter = next((p.adapter for p in batch if p.adapter is not None), None)
@@ -604,24 +625,39 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     from .executors.output import with_plate_alpha
 
     png = encode_png(with_plate_alpha(job, pixels), job, model, record)
-    # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels.
+    # 5. Compare: sha256 first (a signed image's hash before its manifest), then pixels. The re-render must
+    #    equal the record and the committed image as it is now: an image changed since is not reproduced.
     c2pa = sidecar.get("c2pa") or {}
     recorded_sha = c2pa.get("unsigned_sha256") if c2pa.get("signed") else (sidecar.get("image") or {}).get("sha256")
-    if committed is not None and not c2pa.get("signed"):
+    committed_sha = None
+    if committed is not None:
         from .signing import without_manifest
 
         unsigned = without_manifest(committed)
-        if unsigned is not None:  # signed, but the sidecar (rebuilt after a kill?) does not say so
-            recorded_sha = sha256_bytes(unsigned)
+        committed_sha = sha256_bytes(unsigned if unsigned is not None else committed)
+        if unsigned is not None and not c2pa.get("signed"):  # signed; the sidecar (rebuilt after a kill?) says not
+            recorded_sha = committed_sha
             notes.append("the image carries a C2PA manifest its record does not describe; compared without it")
         elif recorded_sha is None:  # no sidecar: the image itself is the record
-            recorded_sha = sha256_bytes(committed)
+            recorded_sha = committed_sha
+        elif committed_sha != recorded_sha:
+            notes.append("the image does not match its record's sha256 (changed after it was committed): "
+                         "compared with the image as it is now")
+        if c2pa.get("signed") and unsigned is None:
+            notes.append("the record says the image was signed, but it carries no C2PA manifest (idcli verify "
+                         "reports it)")
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes)
-    if report.sha256 == recorded_sha:
+    if report.sha256 == recorded_sha and committed_sha in (None, recorded_sha):
         report.status, report.max_pixel_difference, report.differing_pixels = "identical", 0, 0
     elif committed is not None:
-        report.max_pixel_difference, report.differing_pixels = pixel_difference(committed, png)
+        from .identity.images import ImageError
+
+        try:
+            report.max_pixel_difference, report.differing_pixels = pixel_difference(committed, png)
+        except ImageError as exc:  # damaged since it was committed: a difference, not a bad input
+            notes.append(f"the committed image cannot be decoded ({str(exc).split(': ', 1)[-1]}): compared by "
+                         "hash only")
         if report.max_pixel_difference == 0:
             report.status = "pixels-identical"
     if not report.identical:

@@ -18,7 +18,7 @@ from .models import ModelIdentity, resolve_model
 from .plan import Job, Plan, make_plan
 from .runtime import Runtime, resolve_runtime
 from .shotlist import LoadedShotList
-from .store import OutputStore
+from .store import MAX_IMAGE_BYTES, OutputStore
 
 
 @dataclass(frozen=True)
@@ -588,6 +588,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 report.jobs.append(outcome(job, "restored", state.status))
             else:
                 pending.append(job)
+        if signer is not None:
+            _note_unsigned(store, plan.jobs, report, progress)
         done_before = len(report.jobs)
         progress.start(len(plan.jobs), done_before)
         if pending:
@@ -610,6 +612,28 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         report.superseded.extend(store.superseded)
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
+
+
+def _note_unsigned(store: OutputStore, jobs: list[Job], report: RenderReport, progress: Progress) -> None:
+    """A signing run skips done images as any run does, so those rendered before signing was on stay
+    unsigned (docs/provenance.md): say which, rather than leave the folder to look signed throughout."""
+    from . import safeio
+    from .signing import carries_manifest
+
+    def signed(job: Job) -> bool:
+        if ((store.read_sidecar(job) or {}).get("c2pa") or {}).get("signed"):
+            return True
+        try:  # a sidecar rebuilt from its PNG after a kill has no c2pa block; the image says
+            return carries_manifest(safeio.read_regular(store.path(job.image_relpath), MAX_IMAGE_BYTES))
+        except safeio.NotRegularFile:
+            return False
+
+    skipped = {o.job_key for o in report.jobs if o.status == "skipped"}
+    unsigned = [job.stem for job in jobs if job.key in skipped and not signed(job)]
+    if unsigned:
+        shown = ", ".join(unsigned[:5]) + (f", … ({len(unsigned) - 5} more)" if len(unsigned) > 5 else "")
+        progress.note(f"note: {len(unsigned)} image(s) already done were rendered without signing and stay unsigned "
+                      f"({shown}); --force --only SHOT renders them again, signed")
 
 
 def _signer(loaded: LoadedShotList, sign: bool | None) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,7 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
                                "certificate (CA:false) issued by it (docs/provenance.md)")
     except x509.ExtensionNotFound:
         pass
+    _check_chain(chain, cert_path, moment)
     alg = _algorithm(key, key_path)
     pem = serialization.Encoding.PEM
     credentials = Credentials(
@@ -159,11 +160,70 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
         alg, leaf.subject.rfc4514_string(), leaf.issuer.rfc4514_string(), leaf.not_valid_after_utc.isoformat(),
         ta_url)
-    _trial_sign(credentials)
+    _trial_sign(credentials, leaf)
     return credentials
 
 
-def _trial_sign(credentials: Credentials) -> None:
+def _check_chain(chain: list[Any], cert_path: Path, moment: datetime) -> None:
+    """Each certificate of the file issued by the one after it, and none expired.
+
+    The SDK signs with a chain in another order, or one missing an intermediate, without a word; but no
+    validator can then build the path to the root, so every image of the render would fail
+    ``idcli verify --trust`` (``Valid``, never ``Trusted``). The root itself may be left out.
+    """
+    from itertools import pairwise
+
+    from cryptography.exceptions import InvalidSignature
+
+    def name(cert: Any) -> str:
+        return cert.subject.rfc4514_string()
+
+    for number, (cert, issuer) in enumerate(pairwise(chain), start=1):
+        try:
+            cert.verify_directly_issued_by(issuer)  # names, then the signature
+        except (ValueError, TypeError, InvalidSignature):
+            raise SigningError(
+                f"C2PA certificate {cert_path}: certificate {number} ({name(cert)}) is not issued by the "
+                f"certificate after it ({name(issuer)}) but by '{cert.issuer.rfc4514_string()}'; put the "
+                "signer's certificate first, then the one that issued it, and so on towards the root, "
+                "leaving none out (docs/provenance.md)") from None
+    for number, cert in enumerate(chain[1:], start=2):
+        if moment > cert.not_valid_after_utc:
+            raise SigningError(f"C2PA certificate {cert_path}: certificate {number} ({name(cert)}) expired on "
+                               f"{cert.not_valid_after_utc:%Y-%m-%d}")
+
+
+# Extended key usages C2PA's default certificate profile accepts for a signer (c2pa-rs
+# CertificateAcceptancePolicy): emailProtection and documentSigning; anyExtendedKeyUsage is refused.
+_SIGNER_USAGES = ("1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.36")
+
+
+def _profile_gaps(leaf: Any) -> list[str]:
+    """What the signer's certificate lacks of C2PA's certificate profile (docs/provenance.md): the SDK refuses
+    such a certificate with "the certificate is invalid" and no reason."""
+    from cryptography import x509
+
+    def extension(kind: Any) -> Any:
+        try:
+            return leaf.extensions.get_extension_for_class(kind).value
+        except x509.ExtensionNotFound:
+            return None
+
+    gaps = []
+    usage = extension(x509.KeyUsage)
+    if usage is None or not usage.digital_signature:
+        gaps.append("no digitalSignature key usage")
+    purposes = extension(x509.ExtendedKeyUsage)
+    if purposes is None:
+        gaps.append("no extended key usage")
+    elif not any(p.dotted_string in _SIGNER_USAGES for p in purposes):
+        gaps.append("an extended key usage without emailProtection or documentSigning")
+    if extension(x509.AuthorityKeyIdentifier) is None:
+        gaps.append("no authority key identifier")
+    return gaps
+
+
+def _trial_sign(credentials: Credentials, leaf: Any) -> None:
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -171,16 +231,28 @@ def _trial_sign(credentials: Credentials) -> None:
     try:
         Signer(credentials).sign_png(buffer.getvalue(), {"job_key": "trial"})
     except OutputError as exc:
+        if credentials.ta_url:  # signing without it tells whether the time-stamp authority is what failed
+            try:
+                Signer(replace(credentials, ta_url=None)).sign_png(buffer.getvalue(), {"job_key": "trial"})
+            except OutputError:
+                pass
+            else:
+                raise SigningError(f"C2PA time-stamp authority {credentials.ta_url} (provenance.c2pa.ta_url) cannot "
+                                   f"time-stamp: {exc}; check the URL and that it is reachable from here") from None
+        gaps = _profile_gaps(leaf)
+        why = (f"; the signer's certificate has {', '.join(gaps)} (C2PA asks for keyUsage digitalSignature, an "
+               "extended key usage emailProtection or documentSigning, subject and authority key identifiers: "
+               "docs/provenance.md, A test certificate authority)") if gaps else ""
         raise SigningError(f"C2PA certificate {credentials.cert_path} and key {credentials.key_path} cannot "
-                           f"sign: {exc}") from None
+                           f"sign: {exc}{why}") from None
 
 
 def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentials | None:
     """The credentials a render signs with, or None when it does not sign.
 
     Signing is on with ``--sign``, with ``provenance.c2pa`` in the shot list, or when both
-    ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY`` are set; ``--no-sign`` turns it off. The shot list's
-    paths win over the environment's; ``resolve`` turns a path as the shot list writes it into a path
+    ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY`` are set (one alone is an error); ``--no-sign`` turns it off.
+    The shot list's paths win over the environment's; ``resolve`` turns a path as the shot list writes it into a path
     (``LoadedShotList.resolve_path``: ``~`` expanded, relative to the shot list).
     """
     if sign is False:
@@ -191,6 +263,10 @@ def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentia
         password_env, ta_url = spec.password_env or PASSWORD_ENV, spec.ta_url
     elif env_cert and env_key:
         cert, key, password_env, ta_url = env_cert, env_key, PASSWORD_ENV, None
+    elif env_cert or env_key:  # one of the two, the other unset or misspelt: not a silent unsigned render
+        given, missing = (CERT_ENV, KEY_ENV) if env_cert else (KEY_ENV, CERT_ENV)
+        raise SigningError(f"{given} is set but {missing} is not: set both to sign every image, or pass --no-sign "
+                           "to render unsigned (docs/provenance.md)")
     elif sign:
         raise SigningError(f"--sign needs a certificate and key: set {CERT_ENV} and {KEY_ENV}, or "
                            "provenance: {c2pa: {cert: ..., key: ...}} in the shot list (docs/provenance.md)")
@@ -228,9 +304,21 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
 def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
     """The sidecar fields a reviewer needs, carried inside the signed manifest."""
     model = record.get("model") or {}
+    expression = (record.get("expression") or {}).get("label") if record.get("expression") else None
+    line = (record.get("method") or {}).get("identity") or {}  # one character's line: the strength it applied
+
+    def applied(c: dict[str, Any]) -> Any:
+        if "applied_strength" in c:  # several characters: each line's own (the expression balance)
+            return c["applied_strength"]
+        return line.get("strength") if c.get("conditions_image") and line.get("identity_key") == \
+            c.get("identity_key") else None
+
     identities = [{k: c.get(k) for k in ("name", "source", "identity_key", "pack_sha256", "selfie_sha256",
                                            "embedding_sha256", "conditions_image", "strength")}
-                  | {"face_models": (c.get("face_models") or {}).get("hash")}
+                  | {"face_models": (c.get("face_models") or {}).get("hash"), "applied_strength": applied(c),
+                     # a two-shot's expressions are per character; its top-level one is null
+                     "expression": (c.get("expression") or {}).get("label") if c.get("expression") else
+                     (expression if c.get("conditions_image") else None)}
                   for c in record.get("identity") or [] if isinstance(c, dict)]
     fields = {
         "job_key": record.get("job_key"),
@@ -242,7 +330,7 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
         "prompt": record.get("prompt"),
         "negative_prompt": record.get("negative_prompt"),
         "framing": record.get("framing"),
-        "expression": (record.get("expression") or {}).get("label") if record.get("expression") else None,
+        "expression": expression,
         "method": (record.get("method") or {}).get("name"),
         "model": {k: model.get(k) for k in ("preset", "source", "id", "revision", "hash", "dtype",
                                             "random_weights")},

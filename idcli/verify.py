@@ -9,6 +9,7 @@ the caller trusts), and its ``org.idcli.render`` assertion names the sidecar's j
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,6 +121,13 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
         check.ok = False
         return check
+    beside = sidecar_path.with_suffix(".png")
+    if os.path.normpath(image_path) != os.path.normpath(beside):
+        # A sidecar is the record of the image beside it (SHOT_tN.json of SHOT_tN.png): one that names another
+        # image was moved or swapped. Checked against the image it names it would pass, and the image beside it
+        # would pass against some other record.
+        return ImageCheck(check.sidecar, _file(root, beside), ok=False, problems=[
+            f"its sidecar {check.sidecar['path']} is the record of {relpath}, not of this image (moved or swapped)"])
     try:
         data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
     except safeio.NotRegularFile as exc:

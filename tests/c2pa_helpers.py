@@ -40,11 +40,13 @@ def _usage(*, signer: bool) -> x509.KeyUsage:
 
 
 def make_test_ca(folder: Path, *, password: bytes | None = None, expired: bool = False,
-                 self_signed: bool = False, name: str = "ca") -> TestCA:
+                 self_signed: bool = False, intermediate: bool = False, name: str = "ca") -> TestCA:
     """Write ``<name>-root.pem``, ``<name>-signer-chain.pem`` and ``<name>-signer.key`` into ``folder``.
 
     ``password`` encrypts the key; ``expired`` makes a signer certificate that ended yesterday;
-    ``self_signed`` makes the signer its own issuer (what C2PA refuses).
+    ``self_signed`` makes the signer its own issuer (what C2PA refuses); ``intermediate`` has the root
+    issue an intermediate CA (valid for 200 days, the signer 365) that issues the signer (chain: signer,
+    intermediate, root).
     """
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
@@ -57,8 +59,23 @@ def make_test_ca(folder: Path, *, password: bytes | None = None, expired: bool =
             .add_extension(_usage(signer=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
             .sign(root_key, hashes.SHA256()))
+    middle = None
+    if intermediate:
+        middle_key = ec.generate_private_key(ec.SECP256R1())
+        middle = (x509.CertificateBuilder().subject_name(_name("idcli test intermediate CA"))
+                  .issuer_name(root.subject).public_key(middle_key.public_key())
+                  .serial_number(x509.random_serial_number()).not_valid_before(now - day)
+                  .not_valid_after(now + 200 * day)  # before the signer's: tests use it
+                  .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                  .add_extension(_usage(signer=False), critical=True)
+                  .add_extension(x509.SubjectKeyIdentifier.from_public_key(middle_key.public_key()), critical=False)
+                  .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                                 critical=False)
+                  .sign(root_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
     issuer, issuer_key = (_name("idcli test signer"), key) if self_signed else (root.subject, root_key)
+    if middle is not None:
+        issuer, issuer_key = middle.subject, middle_key
     start, end = (now - 30 * day, now - day) if expired else (now - day, now + 365 * day)
     leaf = (x509.CertificateBuilder().subject_name(_name("idcli test signer")).issuer_name(issuer)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -75,7 +92,8 @@ def make_test_ca(folder: Path, *, password: bytes | None = None, expired: bool =
                   else serialization.NoEncryption())
     paths = TestCA(folder / f"{name}-root.pem", folder / f"{name}-signer-chain.pem", folder / f"{name}-signer.key")
     paths.root.write_bytes(root.public_bytes(pem))
-    chain = leaf.public_bytes(pem) + (b"" if self_signed else root.public_bytes(pem))
+    chain = (leaf.public_bytes(pem) + (middle.public_bytes(pem) if middle is not None else b"")
+             + (b"" if self_signed else root.public_bytes(pem)))
     paths.cert.write_bytes(chain)
     paths.key.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, encryption))
     return paths

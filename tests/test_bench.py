@@ -83,6 +83,32 @@ def test_bench_input_errors() -> None:
         run_bench("tiny-sd", jobs=0)
     with pytest.raises(InputError, match="--method"):
         run_bench("tiny-sd", jobs=1, method="triple-line")
+    with pytest.raises(InputError, match="--dtype fp8: allowed: auto, float32, float16, bfloat16"):
+        run_bench("tiny-sd", jobs=1, dtype="fp8")
+
+
+def test_bench_in_bfloat16_on_the_cpu_rehearses_the_gpu_runs_precision(synthetic_face_models: Path) -> None:
+    """--dtype bfloat16 on a CPU: the engine, the timed render, the baseline and the ceiling all in bfloat16
+    (how the H200 run's path was rehearsed at full SDXL size in half float32's memory)."""
+    import torch
+
+    from idcli.bench import runner
+
+    built: list = []
+    real = runner.CountingEngine.__init__
+
+    def spy(self, engine):  # the engine the bench built, to look at its weights
+        built.append(engine)
+        real(self, engine)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner.CountingEngine, "__init__", spy)
+        result = run_bench("tiny-sd", jobs=1, steps=1, size=(64, 64), device="cpu", qa=False,
+                           face_models=str(synthetic_face_models), dtype="bfloat16")
+    data = result.as_dict()
+    assert data["dtype"] == "bfloat16" and data["matmul_ceiling"]["dtype"] == "bfloat16"
+    assert built and next(built[0].pipe.unet.parameters()).dtype == torch.bfloat16
+    assert data["baseline"]["jobs"] == 1 and data["forwards"]["unet_rows"] == 2
 
 
 def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +129,8 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
                                "--batch-size auto --device cpu --no-baseline --json")
     assert calls[0] == {"arch": "tiny-sd", "jobs": 2, "steps": 1, "size": (64, 64), "method": "single",
                         "batch_size": "auto", "device": "cpu", "baseline": False, "compile": False, "keep": None,
-                        "repeats": 1, "command": data["command"], "on_note": calls[0]["on_note"], "qa": True}
+                        "repeats": 1, "command": data["command"], "on_note": calls[0]["on_note"], "qa": True,
+                        "dtype": "auto"}
     text = CliRunner().invoke(app, [*args, "--batch-size", "3"])
     assert text.exit_code == 0 and "images/s" in text.stdout and calls[1]["batch_size"] == 3
     repeated = CliRunner().invoke(app, [*args, "--repeats", "5", "--json"])
@@ -116,6 +143,10 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     assert no_qa.exit_code == 0 and calls[3]["qa"] is False and "--no-qa" in json.loads(no_qa.stdout)["command"]
     bad = CliRunner().invoke(app, ["bench", "--size", "12x12"])
     assert bad.exit_code == 2 and "--size" in bad.stderr
+    # --dtype reaches run_bench and the recorded command (auto is the default, left out of the line)
+    half = CliRunner().invoke(app, [*args, "--dtype", "bfloat16", "--json"])
+    assert half.exit_code == 0 and calls[-1]["dtype"] == "bfloat16"
+    assert "--device cpu --dtype bfloat16 --no-baseline" in json.loads(half.stdout)["command"]
 
 
 def _canned_result(command: str) -> BenchResult:

@@ -362,3 +362,261 @@ def test_a_signed_plate_image_says_it_is_a_composite_of_the_plate(studio_ca, tmp
     plain = Signer(load_credentials(studio_ca.cert, studio_ca.key, None)).sign_png(png.getvalue(),
                                                                                    {**record, "plate": None})
     assert read_manifest(plain).created and "plate" not in read_manifest(plain).assertion
+
+
+def _pem_blocks(path: Path) -> list[str]:
+    text = path.read_text()
+    return [f"-----BEGIN CERTIFICATE-----{b}" for b in text.split("-----BEGIN CERTIFICATE-----")[1:]]
+
+
+@pytest.mark.parametrize("order", ["root-before-intermediate", "intermediate-left-out"])
+def test_a_chain_out_of_order_or_missing_its_issuer_stops_before_rendering(order, write_shotlist, tmp_path,
+                                                                          engine_factory,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK signs with such a chain without complaint, but no validator can build the path to the root:
+    # every image of the night's render would then fail `idcli verify --trust` (Valid, never Trusted).
+    ca = make_test_ca(tmp_path / "ca", intermediate=True)
+    leaf, middle, root = _pem_blocks(ca.cert)
+    good = load_credentials(ca.cert, ca.key)
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    from idcli.signing import Signer
+
+    assert read_manifest(Signer(good).sign_png(png.getvalue(), {"job_key": "k"}), ca.root.read_text()).state \
+        == "Trusted"
+    bad = tmp_path / "bad-chain.pem"
+    bad.write_text(leaf + root + middle if order == "root-before-intermediate" else leaf + root)
+    with pytest.raises(SigningError, match="is not issued by the certificate after it") as caught:
+        load_credentials(bad, ca.key)
+    assert "idcli test intermediate CA" in str(caught.value) and "signer's certificate first" in str(caught.value)
+    monkeypatch.setenv("IDCLI_C2PA_CERT", str(bad))
+    monkeypatch.setenv("IDCLI_C2PA_KEY", str(ca.key))
+    with pytest.raises(SigningError):
+        render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, sign=True)
+    assert engine_factory.calls == [] and not (tmp_path / "out").exists()
+    # The chain without its root is complete enough: validators hold the root themselves.
+    (tmp_path / "no-root.pem").write_text(leaf + middle)
+    assert load_credentials(tmp_path / "no-root.pem", ca.key).subject == good.subject
+
+
+def test_an_expired_intermediate_stops_before_rendering(tmp_path) -> None:
+    import datetime
+
+    from cryptography import x509
+
+    ca = make_test_ca(tmp_path / "ca", intermediate=True)
+    middle = x509.load_pem_x509_certificate(_pem_blocks(ca.cert)[1].encode())
+    later = middle.not_valid_after_utc + datetime.timedelta(days=1)  # the signer's certificate is still valid
+    with pytest.raises(SigningError, match=r"idcli test intermediate CA.*expired on"):
+        load_credentials(ca.cert, ca.key, now=later)
+
+
+def test_verify_fails_sidecars_swapped_between_images(write_shotlist, tmp_path, engine_factory, signing_env) -> None:
+    # Each sidecar still matches the image it names, so checking by the recorded path alone passed both; but
+    # a reader (and idcli render, which calls them 'modified') takes the sidecar beside an image as its record.
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    text, mara = (next(j for j in report.jobs if j.shot_id == s) for s in ("text", "mara"))
+    a, b = Path(text.sidecar).read_bytes(), Path(mara.sidecar).read_bytes()
+    Path(text.sidecar).write_bytes(b)
+    Path(mara.sidecar).write_bytes(a)
+    result = verify_folder(out, signing_env.root)
+    assert result.failed == 2 and len(result.images) == 2
+    by_image = {i.image["path"]: i for i in result.images}
+    assert set(by_image) == {"text/text_t1.png", "mara/mara_t1.png"}
+    assert by_image["text/text_t1.png"].sidecar["path"] == "text/text_t1.json"
+    assert by_image["text/text_t1.png"].problems == [
+        "its sidecar text/text_t1.json is the record of mara/mara_t1.png, not of this image (moved or swapped)"]
+    Path(text.sidecar).write_bytes(a)
+    Path(mara.sidecar).write_bytes(b)
+    assert verify_folder(out, signing_env.root).failed == 0
+
+
+class _Notes:
+    """A progress object that keeps the notes a render gives."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, n: int = 1, label: str = "") -> None: ...
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+    def stop(self) -> None: ...
+
+
+def test_signing_a_folder_of_unsigned_images_says_which_stay_unsigned(write_shotlist, tmp_path, engine_factory,
+                                                                      signing_env) -> None:
+    # `render --sign` on a folder rendered before signing was on skips the done images, unsigned: it said
+    # nothing, so a studio took the folder for signed throughout.
+    shots, out = write_shotlist(SHOTS), tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, sign=False, only=["text"])
+    progress = _Notes()
+    report = render_on_cpu(shots, out, engine_factory, sign=True, progress=progress)
+    assert report.rendered == 1 and report.count("skipped") == 1
+    unsigned = [n for n in progress.notes if "stay unsigned" in n]
+    assert unsigned == ["note: 1 image(s) already done were rendered without signing and stay unsigned (text_t1); "
+                        "--force --only SHOT renders them again, signed"], progress.notes
+    # Once everything is signed, nothing is said.
+    again = _Notes()
+    render_on_cpu(shots, out, engine_factory, sign=True, progress=again, only=["mara"])
+    assert not [n for n in again.notes if "stay unsigned" in n]
+
+
+def test_a_two_shots_manifest_names_each_characters_expression_and_applied_strength(write_shotlist) -> None:
+    # A two-shot's expressions are per character (`expressions:`), so its top-level expression is null: the
+    # manifest, the record a reviewer without idcli reads, said `expression: null` for a scripted two-shot, and
+    # gave only the configured strength, not the one the expression balance applied.
+    from cli_helpers import plan_on_cpu
+
+    from idcli.provenance import reproducible_record
+    from idcli.signing import reviewer_fields
+
+    shots = SHOTS.replace("shots:\n", "shots:\n  - {id: two, prompt: \"{mara} and {theo} at a table\", "
+                                      "expressions: {mara: worry, theo: {label: hope, intensity: 0.6}}}\n")
+    shots = shots.replace("characters:\n", "characters:\n  theo: {selfies: [selfies/theo_1.jpg], "
+                                           "description: a young man}\n")
+    plan = plan_on_cpu(write_shotlist(shots))
+    job = next(j for j in plan.jobs if j.shot_id == "two")
+    record = reproducible_record(job, plan.model, "cpu", {"source": "builtin"})
+    fields = reviewer_fields(record)
+    by_name = {i["name"]: i for i in fields["identities"]}
+    sidecar_by_name = {i["name"]: i for i in record["identity"]}
+    assert by_name["mara"]["expression"] == "worry" and by_name["theo"]["expression"] == "hope"
+    for name in ("mara", "theo"):
+        assert by_name[name]["applied_strength"] == sidecar_by_name[name]["applied_strength"]
+    # A one-character shot: its expression and the strength its identity line applied (the method's).
+    single = next(j for j in plan.jobs if j.shot_id == "mara")
+    one = reviewer_fields(reproducible_record(single, plan.model, "cpu", {"source": "builtin"}))
+    assert one["expression"] == "hope" and one["identities"][0]["expression"] == "hope"
+    assert one["identities"][0]["applied_strength"] == single.key_material["method"]["identity"]["strength"]
+
+
+def test_reproduce_compares_with_the_image_as_it_is_not_only_with_its_record(write_shotlist, tmp_path,
+                                                                             engine_factory, signing_env) -> None:
+    # The re-render was compared with the sidecar's hash alone: a committed image changed since (a pixel, a
+    # swapped file) still came out 'identical', exit 0, for the file it names.
+    from idcli.reproduce import reproduce
+    from idcli.signing import without_manifest
+
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    text, mara = (next(j for j in report.jobs if j.shot_id == s) for s in ("text", "mara"))
+    data = Path(text.image).read_bytes()
+    assert reproduce(text.image, engine_factory=engine_factory).identical
+    # 1. One pixel changed (the manifest kept): different, by how much, and why.
+    with Image.open(io.BytesIO(without_manifest(data))) as im:
+        pixels = im.copy()
+    pixels.putpixel((3, 3), tuple(255 - v for v in pixels.getpixel((3, 3))))
+    edited = io.BytesIO()
+    pixels.save(edited, format="PNG")
+    Path(text.image).write_bytes(edited.getvalue())
+    result = reproduce(text.image, engine_factory=engine_factory)
+    assert result.status == "different" and result.exit_code == 6
+    assert result.differing_pixels == 1 and result.max_pixel_difference > 0
+    assert any("changed after it was committed" in n for n in result.notes), result.notes
+    # 2. Another take's image in its place: different.
+    Path(text.image).write_bytes(Path(mara.image).read_bytes())
+    assert reproduce(text.image, engine_factory=engine_factory).status == "different"
+    # 2b. Damaged (a flipped byte in its pixel data, as `idcli verify` finds it): different (exit 6), not an
+    #     input error (exit 2) about a file named 'committed.png'.
+    damaged = bytearray(data)
+    damaged[data.index(b"IDAT") + 20] ^= 0x01
+    Path(text.image).write_bytes(bytes(damaged))
+    broken = reproduce(text.image, engine_factory=engine_factory)
+    assert broken.status == "different" and broken.exit_code == 6 and broken.max_pixel_difference is None
+    assert any("cannot be decoded" in n for n in broken.notes), broken.notes
+    run = subprocess.run([sys.executable, "-m", "idcli", "reproduce", text.image], capture_output=True, text=True,
+                         env=cli_env(), timeout=300)
+    assert run.returncode == 6 and "committed.png" not in run.stdout + run.stderr, run.stdout + run.stderr
+    assert "different" in run.stdout and "re-rendered" in run.stdout
+    # 3. Its manifest stripped: the same bytes as rendered (identical), with a note that the signature is gone.
+    Path(text.image).write_bytes(without_manifest(data))
+    stripped = reproduce(text.sidecar, engine_factory=engine_factory)
+    assert stripped.identical and any("carries no C2PA manifest" in n for n in stripped.notes), stripped.notes
+
+
+def _signer_without(tmp_path: Path, missing: str) -> tuple[Path, Path]:
+    """A chain whose signer certificate lacks one thing C2PA's certificate profile asks for."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "profile test root")])
+    now, day = datetime.datetime.now(datetime.timezone.utc), datetime.timedelta(days=1)  # noqa: UP017
+    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - day).not_valid_after(now + 99 * day)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = x509.KeyUsage(digital_signature=missing != "digitalSignature", content_commitment=False,
+                          key_encipherment=missing == "digitalSignature", data_encipherment=False, key_agreement=False,
+                          key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "s")]))
+               .issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - day).not_valid_after(now + 9 * day)
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(usage, critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    if missing != "extendedKeyUsage":
+        purposes = [ExtendedKeyUsageOID.SERVER_AUTH] if missing == "emailProtection" else \
+            [ExtendedKeyUsageOID.EMAIL_PROTECTION]
+        builder = builder.add_extension(x509.ExtendedKeyUsage(purposes), critical=False)
+    if missing != "authorityKeyIdentifier":
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                                        critical=False)
+    leaf = builder.sign(root_key, hashes.SHA256())
+    pem = serialization.Encoding.PEM
+    cert, key_path = tmp_path / f"{missing}.pem", tmp_path / f"{missing}.key"
+    cert.write_bytes(leaf.public_bytes(pem) + root.public_bytes(pem))
+    key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert, key_path
+
+
+@pytest.mark.parametrize("missing", ["digitalSignature", "extendedKeyUsage", "emailProtection",
+                                     "authorityKeyIdentifier"])
+def test_a_signer_outside_c2pas_certificate_profile_is_told_what_it_lacks(missing, tmp_path) -> None:
+    # The SDK refuses such a certificate with "the certificate is invalid" and no reason: the error names what
+    # the signer's certificate lacks, so the studio knows what to ask its CA for.
+    cert, key = _signer_without(tmp_path, missing)
+    with pytest.raises(SigningError, match="the certificate is invalid") as caught:
+        load_credentials(cert, key)
+    expected = {"digitalSignature": "no digitalSignature key usage",
+                "extendedKeyUsage": "no extended key usage",
+                "emailProtection": "an extended key usage without emailProtection or documentSigning",
+                "authorityKeyIdentifier": "no authority key identifier"}[missing]
+    assert expected in str(caught.value) and "docs/provenance.md" in str(caught.value)
+
+
+@pytest.mark.parametrize("only_set", ["IDCLI_C2PA_CERT", "IDCLI_C2PA_KEY"])
+def test_one_of_the_two_signing_variables_alone_is_an_error_not_an_unsigned_render(
+        only_set, write_shotlist, tmp_path, engine_factory, studio_ca, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Signing is on when both variables are set: with one of them misspelt, a whole render came out unsigned
+    # without a word. `--no-sign` still renders unsigned on purpose.
+    monkeypatch.delenv("IDCLI_C2PA_CERT", raising=False)
+    monkeypatch.delenv("IDCLI_C2PA_KEY", raising=False)
+    monkeypatch.setenv(only_set, str(studio_ca.cert if only_set.endswith("CERT") else studio_ca.key))
+    other = "IDCLI_C2PA_KEY" if only_set.endswith("CERT") else "IDCLI_C2PA_CERT"
+    with pytest.raises(SigningError, match=f"{only_set} is set but {other} is not") as caught:
+        render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, only=["text"])
+    assert "--no-sign" in str(caught.value) and engine_factory.calls == []
+    report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, only=["text"], sign=False)
+    assert report.rendered == 1
+
+
+def test_an_unreachable_time_stamp_authority_is_named_not_the_certificate(studio_ca) -> None:
+    # The trial signature fails on the time-stamp request; the error blamed "certificate and key".
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(SigningError) as caught:
+        load_credentials(studio_ca.cert, studio_ca.key, ta_url=f"http://127.0.0.1:{port}/tsa")
+    message = str(caught.value)
+    assert message.startswith(f"C2PA time-stamp authority http://127.0.0.1:{port}/tsa (provenance.c2pa.ta_url) "
+                              "cannot time-stamp"), message

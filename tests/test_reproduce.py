@@ -191,3 +191,33 @@ def test_a_sidecar_from_before_engine_versions_and_selfie_files_still_reproduces
     path.write_text(json.dumps(sidecar))
     result = reproduce(path, engine_factory=engine_factory)
     assert result.identical and f"assumed {ENGINE_ALGORITHM}" in result.notes[0]
+
+
+def test_an_image_recovered_after_a_kill_reproduces_in_the_batch_its_neighbours_name(write_shotlist, tmp_path,
+                                                                                    engine_factory, theo_pack) -> None:
+    # A kill between an image and its sidecar: the next render rebuilds the sidecar from the PNG's record, which
+    # cannot say which batch the image was in. Its neighbours' sidecars still name it in their batch, so the
+    # batch is rebuilt from theirs; rendered alone it came out 'different' by 1/255 (exit 6), a false alarm.
+    shots = SHOTS.replace(", size: 72x64}  # a batch of its own", "}") + '  - {id: text, prompt: "an empty bar"}\n'
+    shotlist, out = write_shotlist(shots), tmp_path / "out"
+    report = render_on_cpu(shotlist, out, engine_factory, batch_size=3)
+    middle = report.jobs[1]
+    Path(middle.sidecar).unlink()
+    again = render_on_cpu(shotlist, out, engine_factory, batch_size=3)
+    assert again.count("recovered") == 1
+    recovered = json.loads(Path(middle.sidecar).read_text())
+    assert recovered["recovered"] is True and recovered["batch"]["size"] is None
+    calls = len(engine_factory.calls)
+    result = reproduce(middle.image, engine_factory=engine_factory)
+    assert result.identical and result.notes == [], result.as_dict()
+    assert engine_factory.calls[calls:] == [3]  # its batch of three again, in its order
+    # The image alone, its record the PNG's own (a sidecar lost): the same.
+    Path(middle.sidecar).unlink()
+    assert reproduce(middle.image, engine_factory=engine_factory).status == "identical"
+    assert engine_factory.calls[-1] == 3
+    # With its neighbours gone too, it is rendered alone and says why.
+    for job in (report.jobs[0], report.jobs[2]):
+        Path(job.sidecar).unlink()
+    alone = reproduce(middle.image, engine_factory=engine_factory)
+    assert engine_factory.calls[-1] == 1
+    assert any("the image's own" in note and "does not say which batch" in note for note in alone.notes), alone.notes

@@ -9,7 +9,9 @@
 #      the JSON files and the log land in $OUT (the device tool brings them back).
 #
 # GPU_BENCH_SMOKE=1 runs the same steps on tiny presets on the CPU with the current python, to check the
-# script itself where there is no GPU (PYTHON=... picks the interpreter; nothing is installed then).
+# script itself where there is no GPU (PYTHON=... picks the interpreter; nothing is installed then; a
+# PYTHONPATH given is kept after the checkout's, so the device image's versions can be rehearsed:
+# docs/performance.md, "Rehearsing the H200 run").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=(diffusers==0.42.1 insightface==2.1 pydantic==2.13.4 pydantic_core==2.46.4 annotated-types==0.8.0
@@ -28,7 +30,7 @@ mkdir -p "$OUT"
 PYTHON=${PYTHON:-python3}
 export HF_HUB_OFFLINE=1 IDCLI_HOME=${IDCLI_HOME:-/tmp/idcli-home} PYTHONUNBUFFERED=1
 if [ "${GPU_BENCH_SMOKE:-0}" = 1 ]; then
-  export PYTHONPATH=$PWD
+  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
   DEVICE=cpu; SDXL=(--arch tiny-sdxl --jobs 2 --steps 2 --size 64x64); SD15=(--arch tiny-sd --jobs 2 --steps 2 --size 64x64)
   LIMIT=300
 else

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..arguments import DTYPES
 from ..errors import EXIT_JOBS_FAILED, IdcliError, InputError
 from .result import BenchResult
 from .workload import make_workload, write_shotlist
@@ -76,14 +77,16 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
               method: str = "single", batch_size: int | str = "auto", device: str = "auto", baseline: bool = True,
               compile: bool = False, keep: Path | None = None, face_models: str | None = "synthetic",
               repeats: int = 1, command: str | None = None,
-              on_note: Callable[[str], None] | None = None, qa: bool = True) -> BenchResult:
+              on_note: Callable[[str], None] | None = None, qa: bool = True, dtype: str = "auto") -> BenchResult:
     """Measure idcli's throughput on ``jobs`` identity-conditioned jobs, and the naive baseline's.
 
     The model has random weights (the published architecture for sd15/sdxl); the selfies are encoded
     with ``face_models`` (the synthetic pack by default: identities only need to exist). Images are
     written into a temporary folder removed afterwards, or kept in ``keep``. ``compile`` runs idcli's
     UNet through ``torch.compile`` as ``render --compile`` does (never the baseline's). ``qa``: identity
-    QA on the commit thread, as ``render`` runs it by default (``--no-qa`` measures without it).
+    QA on the commit thread, as ``render`` runs it by default (``--no-qa`` measures without it). ``dtype``:
+    the weights' and activations' precision, ``auto`` as ``render`` picks it (bfloat16 on a GPU, float32 on
+    a CPU); bfloat16 on a CPU rehearses the GPU run's numerics at half float32's memory.
 
     ``repeats`` times the idcli render and the baseline alternately (A B A B ...), so that a machine whose
     speed drifts (other processes, clocks) affects both alike; the figures are medians over the repeats
@@ -92,20 +95,22 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise InputError(f"--repeats {repeats!r}: give a whole number of at least 1")
     workload = make_workload(arch, jobs, steps, size, method)
+    if dtype not in ("auto", *DTYPES):
+        raise InputError(f"--dtype {dtype}: allowed: auto, {', '.join(DTYPES)}")
     note = on_note or (lambda text: None)
     command = command or (f"idcli.bench.run_bench({arch!r}, jobs={jobs}, steps={steps}, size={size}, "
                           f"method={method!r}, batch_size={batch_size!r}, device={device!r}, baseline={baseline}, "
-                          f"compile={compile}, repeats={repeats})")
+                          f"compile={compile}, repeats={repeats}, dtype={dtype!r})")
     with _workdir(keep) as folder:
         result = _run(workload, folder, batch_size, device, baseline, compile, face_models, command, note, repeats,
-                      qa)
+                      qa, dtype)
         result.workdir, result.kept = str(folder), keep is not None
     return result
 
 
 def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseline: bool, compile: bool,
          face_models: str | None, command: str, note: Callable[[str], None], repeats: int = 1,
-         qa: bool = True) -> BenchResult:
+         qa: bool = True, dtype: str = "auto") -> BenchResult:
     from ..engine import Engine
     from ..run import plan_shotlist, render
     from ..shotlist import load_shotlist
@@ -115,7 +120,8 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
     shots = write_shotlist(workload, folder)
     preset = workload.preset
     started = time.perf_counter()
-    plan, runtime = plan_shotlist(load_shotlist(shots), preset=preset, device=device, face_models=face_models)
+    plan, runtime = plan_shotlist(load_shotlist(shots), preset=preset, device=device, dtype=dtype,
+                                  face_models=face_models)
     setup_seconds = time.perf_counter() - started
     if compile:
         runtime = replace(runtime, compile=True)
@@ -129,8 +135,8 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
     # warm-up (memory cached on a GPU), the engine could answer differently and the warm-up would not
     # have warmed the timed batch's shapes.
     size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(plan.jobs[0].request)
-    common = {"preset": preset, "device": device, "batch_size": size, "face_models": face_models,
-              "compile": compile, "qa": qa}
+    common = {"preset": preset, "device": device, "dtype": runtime.dtype, "batch_size": size,
+              "face_models": face_models, "compile": compile, "qa": qa}
 
     # One short batch first, so one-off costs (kernel selection, allocator growth, lazy imports) stay out.
     warm = load_shotlist(write_shotlist(workload, folder, "warmup.yaml", jobs=min(size, workload.jobs), steps=1))

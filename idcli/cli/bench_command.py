@@ -30,6 +30,8 @@ def bench(
     method: Annotated[str, typer.Option("--method", help="Identity method: single or dual-line.")] = "single",
     batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Images per batch, or 'auto'.")] = "auto",
     device: DeviceOpt = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, float16 or bfloat16 [default: auto: "
+                                       "bfloat16 on a GPU, float32 on a CPU].", show_default=False)] = "auto",
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time the naive baseline: one stock "
                                            "diffusers pipeline call per job at batch 1.")] = True,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
@@ -56,13 +58,15 @@ def bench(
         # The command as an equivalent, explicit line (recorded with the figures).
         line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
-                "--device", device, *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
+                "--device", device, *(["--dtype", dtype] if dtype != "auto" else []),
+                *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
                 *(["--keep", str(keep)] if keep else []), *(["--no-qa"] if no_qa else []),
                 *(["--repeats", str(repeats)] if repeats > 1 else []), *(["--json"] if as_json else [])]
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, repeats=repeats,
                            command=shlex.join(line),
-                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa)
+                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa,
+                           dtype=dtype)
         if as_json:
             _emit_json(_ok(**result.as_dict()))
         else:

@@ -102,7 +102,7 @@ def reproduce(
         else:
             lines = [f"{report.image}: {report.status}"]
             if not report.identical:
-                lines.append(f"  sha256 recorded {report.recorded_sha256}, now {report.sha256}")
+                lines.append(f"  sha256 recorded {report.recorded_sha256}, re-rendered {report.sha256}")
                 if report.max_pixel_difference is not None:
                     lines.append(f"  largest pixel difference {report.max_pixel_difference}/255 over "
                                  f"{report.differing_pixels} pixels")
