@@ -143,3 +143,43 @@ def test_a_shot_folder_linked_outside_the_output_folder_is_not_read(out: Path, t
         result = cli(*args)
         assert result.exit_code == 2 and "no committed renders" in result.output, result.output
     assert not (tmp_path / "cut.otio").exists()
+
+
+def _png_bomb(side: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer = zlib.compressobj(9)
+    rows = b"".join(packer.compress(b"\x00" * (side + 1)) for _ in range(side)) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("planted", ["bomb", "truncated", "huge-jpeg"])
+def test_a_planted_thumbnail_is_made_again_not_decoded(out: Path, planted: str) -> None:
+    # thumbnails are named by the image's sha256, which anyone holding the folder can compute: a file planted
+    # under that name was trusted as made, and the contact sheet decoded it (a 30000² bomb: internal error)
+    import io
+
+    from PIL import Image
+
+    assert cli("review", out).exit_code == 0
+    thumbs = sorted((out / "review" / "thumbs").iterdir())
+    for thumb in thumbs:
+        if planted == "bomb":
+            thumb.write_bytes(_png_bomb(30_000))
+        elif planted == "truncated":
+            thumb.write_bytes(thumb.read_bytes()[:200])
+        else:
+            buffer = io.BytesIO()
+            Image.new("RGB", (4000, 3000), (255, 0, 0)).save(buffer, format="JPEG")
+            thumb.write_bytes(buffer.getvalue())
+    result = cli("review", out)
+    assert result.exit_code == 0 and "internal error" not in result.output, result.output
+    assert f"({len(thumbs)} new thumbnails)" in result.stdout
+    for thumb in thumbs:
+        with Image.open(thumb) as image:
+            assert image.format == "JPEG" and image.width <= 384

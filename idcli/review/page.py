@@ -91,7 +91,7 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
     name = f"{take.stem}-{sha256_bytes(data)[:12]}.jpg"
     target = root / REVIEW_DIR / THUMBS_DIR / name
-    if target.is_file() and not target.is_symlink():
+    if target.is_file() and not target.is_symlink() and _is_our_thumbnail(target):
         return name, False
     try:
         rgb = load_rgb(root / take.image, data)
@@ -103,6 +103,22 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
     image.save(buffer, format="JPEG", quality=85)
     _write_file(root, f"{REVIEW_DIR}/{THUMBS_DIR}/{name}", buffer.getvalue())
     return name, True
+
+
+def _is_our_thumbnail(path: Path) -> bool:
+    """Whether ``path`` is a thumbnail as ``_thumbnail`` makes them: a JPEG at most THUMB_WIDTH wide that
+    decodes. Its name (the image's sha256) can be computed by anyone holding the folder, so a file planted
+    under it (a decompression bomb, a truncated or full-size picture) is made again, never decoded whole."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # reads the header only; a bomb's size is refused before decoding
+            if image.format != "JPEG" or image.width > THUMB_WIDTH or image.height > THUMB_WIDTH * 4:
+                return False
+            image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+    return True
 
 
 def _remove_unused_thumbnails(root: Path, keep: set[str]) -> None:
