@@ -130,7 +130,24 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
         content = sha256_file_cached(file)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
+    converted = _conversion_of_named(source_id, weight, subfolder, revision, spec.allow_pickle)
+    if converted is not None:
+        return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
+                               sha256_file_cached(converted), False, False)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
+
+
+def _conversion_of_named(source_id: str, weight: str, subfolder: str, revision: str | None,
+                         allow_pickle: bool) -> Path | None:
+    """The safetensors conversion `idcli models fetch` made of a pickle a shot list names by hub id (diffusers'
+    own ``load_ip_adapter("h94/IP-Adapter-FaceID", weight_name="….bin")``), used where the pickle would be refused:
+    without ``allow_pickle`` (with it, the hub file is loaded and keyed as before), at the branch fetch converted
+    (no revision or ``main``), from the repository's top folder."""
+    if allow_pickle or subfolder.strip("/") or revision not in (None, "main") or weight.endswith(".safetensors"):
+        return None
+    from .model_setup import converted_adapter
+
+    return converted_adapter(source_id, weight)
 
 
 def random_plus_descriptor(preset_name: str) -> str:
@@ -203,6 +220,10 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) 
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, sha256_file_cached(file),
                                False, allow_pickle, PLUSV2, shortcut, encoder)
+    converted = _conversion_of_named(source_id, weight, subfolder, revision, allow_pickle)
+    if converted is not None:
+        return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
+                               sha256_file_cached(converted), False, False, PLUSV2, shortcut, encoder)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
                            PLUSV2, shortcut, encoder)
 

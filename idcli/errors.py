@@ -178,7 +178,8 @@ class Interrupted(IdcliError):
 
     exit_code = EXIT_INTERRUPTED  # each instance carries its signal's: 130 (SIGINT) or 143 (SIGTERM)
 
-    def __init__(self, signal_name: str, exit_code: int) -> None:
-        super().__init__(f"interrupted by {signal_name}; completed images are kept, rerun to resume")
+    def __init__(self, signal_name: str, exit_code: int,
+                 kept: str = "completed images are kept, rerun to resume") -> None:
+        super().__init__(f"interrupted by {signal_name}; {kept}")
         self.exit_code = exit_code
         self.report: Any = None

@@ -7,7 +7,8 @@ renders with (a local folder as found there, a hub id as found in the cache). Re
 licence:
 
 - a diffusers pipeline folder (``model_index.json``): what ``model.id`` takes;
-- IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes;
+- IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes (h94's
+  ``…_lora.safetensors``, the LoRA alone, as ``FaceID LoRA``);
 - a CLIP image encoder folder (``config.json`` naming a ``CLIPVisionModel*``): FaceID-Plus v2's encoder;
 - an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes.
 
@@ -47,7 +48,8 @@ def _card_licence(folder: Path) -> str | None:
 
 
 def _folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    return sum(p.stat().st_size for p in folder.rglob("*")
+               if p.is_file() and ".cache" not in p.relative_to(folder).parts)  # ~/.cache/... itself counts
 
 
 def _entry(source: str, kind: str, path: Path, size: int | None, licence: str, detail: str = "") -> dict[str, Any]:
@@ -80,6 +82,11 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
         detail = ""
         with contextlib.suppress(OSError, ValueError, AttributeError):
             detail = str(json.loads((folder / "model_index.json").read_text("utf-8")).get("_class_name", ""))
+        with contextlib.suppress(OSError):
+            from .models import variant_only_problem
+
+            if variant_only_problem(folder):  # from_pretrained without a variant finds no weights there
+                detail += "; fp16 variant weights only: re-save it without a variant to render with it"
         return [_entry(source, "diffusers pipeline", folder, _folder_size(folder), _card_licence(folder) or UNKNOWN,
                        detail)], True
     config = folder / "config.json"
@@ -91,15 +98,25 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
             safe = (folder / "model.safetensors").is_file()
             return [_entry(source, "CLIP image encoder", folder, _folder_size(folder),
                            _card_licence(folder) or UNKNOWN,
-                           "model.safetensors" if safe else "no model.safetensors (pickles only: refused)")], True
+                           "model.safetensors" if safe else "no model.safetensors: its pickle loads only with "
+                           "model.allow_pickle: true")], True
     files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     onnx = [p for p in files if p.suffix == ".onnx"]
     if onnx:
         return [_face_pack_entry(folder, onnx, source)], True
-    adapters = [_entry(source, "IP-Adapter weights", p, p.stat().st_size, _card_licence(folder) or _adapter_licence(p),
-                       "pickle: `idcli models fetch` converts the published ones" if p.suffix == ".bin" else "")
-                for p in files if ADAPTER_FILE.match(p.name)]
+    adapters = [_adapter_entry(source, folder, p) for p in files if ADAPTER_FILE.match(p.name)]
     return adapters, False
+
+
+def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
+    licence = _card_licence(folder) or _adapter_licence(file)
+    if file.name.endswith("_lora.safetensors"):
+        # h94 publishes the FaceID LoRA alone too (for ComfyUI and A1111); the adapter file carries it.
+        adapter = file.name.removesuffix("_lora.safetensors") + ".bin"
+        return _entry(source, "FaceID LoRA", file, file.stat().st_size, licence,
+                      f"the LoRA alone, for ComfyUI/A1111: model.adapter takes {adapter}, which carries it")
+    return _entry(source, "IP-Adapter weights", file, file.stat().st_size, licence,
+                  "pickle: `idcli models fetch` converts the published ones" if file.suffix == ".bin" else "")
 
 
 def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, Any]]:
@@ -111,6 +128,14 @@ def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, 
     while pending and seen < MAX_FOLDERS:
         folder, depth = pending.pop(0)
         seen += 1
+        snapshot = _hub_snapshot(folder)
+        if snapshot is not None:
+            # A Hugging Face hub cache (~/.cache/huggingface/hub): the files are in the snapshot refs/main names.
+            repo_id = folder.name.removeprefix("models--").replace("--", "/", 1)
+            for entry in scan_models_dir(snapshot, source):
+                known = _known_hub_licence(repo_id, None) if entry["licence"] == UNKNOWN else entry["licence"]
+                found.append({**entry, "repo_id": repo_id, "licence": known})
+            continue
         entries, whole = describe_folder(folder, source)
         found.extend(entries)
         if whole or depth >= MAX_DEPTH:
@@ -119,6 +144,19 @@ def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, 
             pending.extend((child, depth + 1) for child in sorted(folder.iterdir())
                            if child.is_dir() and not child.name.startswith("."))
     return found
+
+
+def _hub_snapshot(folder: Path) -> Path | None:
+    """The snapshot a hub-cache repository folder (``models--ORG--NAME``) serves: the one ``refs/main`` names,
+    else its only one. None for any other folder."""
+    if not folder.name.startswith("models--") or not (folder / "snapshots").is_dir():
+        return None
+    with contextlib.suppress(OSError):
+        main = (folder / "refs" / "main").read_text("utf-8").strip()
+        if main and (folder / "snapshots" / main).is_dir():
+            return folder / "snapshots" / main
+    snapshots = [p for p in (folder / "snapshots").iterdir() if p.is_dir()]
+    return snapshots[0] if len(snapshots) == 1 else None
 
 
 def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None) -> dict[str, Any]:
@@ -131,7 +169,24 @@ def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None) -> di
         file = cached_file(repo_id, filename, None)
         size, path = (file.stat().st_size, str(file)) if file else (None, None)
     return {"source": source, "kind": kind, "path": path, "repo_id": repo_id, "present": size is not None,
-            "size_bytes": size, "licence": UNKNOWN, "detail": "hub" + (f" file {filename}" if filename else "")}
+            "size_bytes": size, "licence": _known_hub_licence(repo_id, filename),
+            "detail": "hub" + (f" file {filename}" if filename else "")}
+
+
+def _known_hub_licence(repo_id: str, filename: str | None) -> str:
+    """What idcli knows of a hub file's licence: FaceID file names, the presets' base models and image encoder."""
+    from .model_setup import LICENCES
+    from .presets import PRESETS
+
+    if filename is not None and Path(filename).name.lower().startswith("ip-adapter-faceid"):
+        return LICENCES["faceid"]
+    for preset in PRESETS.values():
+        if preset.default_id == repo_id and preset.name in LICENCES:
+            return LICENCES[preset.name]
+        if preset.image_encoder is not None and preset.image_encoder[0] == repo_id \
+                and filename is not None and filename.startswith(preset.image_encoder[1] + "/"):
+            return LICENCES["image_encoder"]
+    return UNKNOWN
 
 
 def shotlist_folders(file: Path) -> list[dict[str, Any]]:
@@ -161,9 +216,11 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
         local = local_path(spec.adapter.id, loaded.base_dir)
         if local is not None and local.is_dir():
             weight = local / spec.adapter.subfolder / spec.adapter.weight_name
-            size = weight.stat().st_size if weight.is_file() else None
-            found.append(_entry(source, "IP-Adapter weights", weight, size,
-                                _card_licence(local) or _adapter_licence(weight)))
+            if weight.is_file():
+                found.append(_adapter_entry(source, local, weight))
+            else:
+                found.append(_entry(source, "IP-Adapter weights", weight, None,
+                                    _card_licence(local) or _adapter_licence(weight)))
         else:
             name = "/".join(p for p in (spec.adapter.subfolder.strip("/"), spec.adapter.weight_name) if p)
             found.append(_hub_entry(source, "IP-Adapter weights", spec.adapter.id, name))

@@ -211,7 +211,8 @@ def _need_state(need: Need, preset: Preset, cache_dir: Path | None) -> tuple[boo
 
 def list_models(cache_dir: Path | None = None, face_models: str | None = None) -> list[dict[str, Any]]:
     """Per real preset and variant: each need, whether it is present, its size and licence, and the
-    face models (shared by every real preset). ``ready``: a render needs no other step."""
+    face models (shared by every real preset). ``ready``: a render needs no other step (a pickled adapter
+    in the hub cache counts once ``fetch`` converted it: ``not_converted``)."""
     from .face_pack import pack_status
 
     faces = pack_status(face_models)
@@ -223,9 +224,13 @@ def list_models(cache_dir: Path | None = None, face_models: str | None = None) -
             items = []
             for need in needs(name, variant):
                 present, size, path = _need_state(need, preset, cache_dir)
-                items.append({**asdict(need), "present": present, "size_bytes": size, "path": path})
+                # The published pickle in the hub cache without its conversion: a render refuses it (no
+                # allow_pickle), so the preset is not ready until `fetch` converts it (offline too).
+                pickle = need.filename is not None and path is not None and not path.endswith(".safetensors")
+                items.append({**asdict(need), "present": present, "size_bytes": size, "path": path,
+                              "not_converted": pickle})
             rows.append({"preset": name, "variant": variant,
-                         "ready": all(i["present"] for i in items) and faces["present"],
+                         "ready": all(i["present"] and not i["not_converted"] for i in items) and faces["present"],
                          "needs": items, "face_models": faces})
     return rows
 

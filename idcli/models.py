@@ -5,6 +5,7 @@ No torch here: the planner needs the model's identity, not the model.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,65 @@ class ModelIdentity:
         return f"{self.id} ({(self.content_hash or '')[:19]})"
 
 
+def _weight_variant(file: Path) -> str | None:
+    """``fp16`` for ``diffusion_pytorch_model.fp16.safetensors`` (and its shards ``….fp16-00001-of-00002…``);
+    None for a full-precision file (``model.safetensors``, ``model-00001-of-00002.safetensors``)."""
+    parts = file.name.split(".")
+    return parts[1].split("-")[0] if len(parts) >= 3 else None
+
+
+def variant_only_problem(folder: Path) -> str | None:
+    """What is wrong with a pipeline folder saved with ``save_pretrained(variant="fp16")`` (or downloaded as its
+    ``*.fp16.safetensors`` files only) and how to fix it: ``from_pretrained`` without a variant finds no weights
+    in it. None when every component has full-precision weights."""
+    variants: dict[str, set[str]] = {}
+    for part in sorted(p for p in folder.iterdir() if p.is_dir()):
+        weights = [p for p in part.iterdir() if p.suffix == ".safetensors"]
+        found = {_weight_variant(p) for p in weights}
+        if weights and None not in found:
+            variants[part.name] = {v for v in found if v}
+    if not variants:
+        return None
+    names = sorted({v for found in variants.values() for v in found})
+    return (f"'{folder}' has only {' / '.join(repr(n) for n in names)} variant weights in {', '.join(variants)} "
+            f"(e.g. diffusion_pytorch_model.{names[0]}.safetensors); idcli loads a pipeline's full-precision files "
+            "(diffusion_pytorch_model.safetensors, model.safetensors). To fix: save it once without a variant — "
+            f'StableDiffusionPipeline.from_pretrained(FOLDER, variant="{names[0]}").save_pretrained(NEW_FOLDER) '
+            "(StableDiffusionXLPipeline for SDXL) — and point model.id at NEW_FOLDER")
+
+
+# What from_pretrained reads of each component idcli loads (the safety checker and feature extractor are skipped).
+_COMPONENT_FILES = {"unet": "config.json", "vae": "config.json", "text_encoder": "config.json",
+                    "text_encoder_2": "config.json", "scheduler": "scheduler_config.json", "tokenizer": "",
+                    "tokenizer_2": ""}
+
+
+def _refuse_missing_components(folder: Path) -> None:
+    """A component model_index.json names whose folder is missing or incomplete (a partial copy): diffusers'
+    own error names a config.json "in" the pipeline folder, after loading the others."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        raise ModelUnavailableError(f"'{folder}': model_index.json cannot be read as JSON") from None
+    if not isinstance(index, dict):
+        raise ModelUnavailableError(f"'{folder}': model_index.json is not a JSON object")
+    for name, needed in _COMPONENT_FILES.items():
+        entry = index.get(name)
+        if not (isinstance(entry, list) and entry and entry[0] is not None):
+            continue  # not part of this pipeline (text_encoder_2 of SD1.5), or saved as None
+        path = folder / name / needed if needed else folder / name
+        if not (path.is_file() if needed else path.is_dir()):
+            raise ModelUnavailableError(
+                f"'{folder}' is incomplete: model_index.json names {name}, but there is no {name}/{needed} — copy "
+                "or download the whole folder again")
+
+
+def _refuse_variant_only(folder: Path) -> None:
+    problem = variant_only_problem(folder)
+    if problem is not None:
+        raise ModelUnavailableError(problem)
+
+
 def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     if not (folder / "model_index.json").is_file():
         raise ModelUnavailableError(f"'{folder}' is not a diffusers model folder (no model_index.json)")
@@ -67,11 +127,15 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
         raise ModelUnavailableError(
             f"'{folder}' has pickle-only weights in {', '.join(pickle_only)}; pickles are refused by default. "
             "Convert them to .safetensors, or set model.allow_pickle: true to load them weights-only")
+    _refuse_missing_components(folder)
+    _refuse_variant_only(folder)
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.suffix in suffixes and ".cache" not in p.parts
+        # A '.cache' folder *inside* the model folder (huggingface_hub's local_dir metadata) is not the model; one
+        # above it (~/.cache/huggingface/hub/...) is where it lives.
+        if p.is_file() and p.suffix in suffixes and ".cache" not in p.relative_to(folder).parts
     }
     return tagged_hash("idcli-model-files-v1", files)
 

@@ -669,6 +669,7 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         target_path = out / image_path.name
+        safeio.remove_dead_temporaries(out)  # what a reproduce killed mid-write left there
         safeio.atomic_write(target_path, png)
         report.output = str(target_path)
     return report

@@ -154,6 +154,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def written_by_another_live_process(name: str) -> bool:
+    """Whether ``name`` is an ``atomic_write`` temporary of another process still running: a write in
+    progress (``idcli review`` or ``select`` writing the folder a render is starting in), not a leftover."""
+    match = _TEMPORARY.fullmatch(name)
+    return match is not None and int(match["pid"]) != os.getpid() and _alive(int(match["pid"]))
+
+
 def remove_dead_temporaries(folder: Path) -> list[Path]:
     """Remove ``atomic_write``'s temporaries in ``folder`` whose writer process is gone (killed with -9:
     nothing runs then to remove them); returns what was removed. Outside an output folder (whose lock

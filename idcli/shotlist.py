@@ -681,11 +681,25 @@ def _partial_shotlist(data: dict[str, Any], exc: ValidationError, loaded: Loaded
     return ShotList.model_construct(version=1, project="partial", characters=characters, shots=shots, **fields)
 
 
+# What a folder-taking field needs when it names a file instead (a relative file path looks like 'org/name').
+_FILE_NOT_FOLDER = {
+    "id": ("model.id takes a diffusers pipeline folder (model_index.json, unet/, vae/, ...) or a hub id; a "
+           "single-file checkpoint (.safetensors/.ckpt, as A1111 and ComfyUI keep them) must be converted once "
+           "with diffusers: StableDiffusionPipeline.from_single_file(FILE).save_pretrained(FOLDER) "
+           "(StableDiffusionXLPipeline for SDXL), then set model.id: FOLDER"),
+    "adapter": "give the folder that holds the file as id and the file's name as weight_name",
+    "image_encoder": "give the folder that holds the encoder's config.json and model.safetensors",
+}
+
+
 def _check_source(base_dir: Path, value: str, loc: PathKey, add: Any) -> None:
     """A model or adapter id: an existing local folder, else a hub id."""
     local = local_path(value, base_dir)
     if local is None:
         add(f"'{value}': no such user's home folder", loc, "write the folder's full path")
+    elif local.exists() and not local.is_dir():
+        kind = {("model", "id"): "id", ("model", "adapter", "image_encoder"): "image_encoder"}.get(loc, "adapter")
+        add(f"'{value}' is a file, not a folder", loc, _FILE_NOT_FOLDER[kind])
     elif not local.exists() and not HUB_ID.fullmatch(value):
         add(f"'{value}' is neither a local folder nor a hub id", loc,
             "a hub id looks like 'org/name'; a local folder must exist")

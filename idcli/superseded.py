@@ -251,6 +251,37 @@ def kept_render_of(root: Path, stem: str, job_key: str) -> SupersededVersion | N
     return None
 
 
+def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, str] | None:
+    """Rejoin a take a restore killed between two renames left split (its lock held), before choosing anew.
+
+    ``("aside", name)``: the take being moved aside had its image moved, not its sidecar: the sidecar joins it.
+    ``("back", name)``: the version being restored had its image moved back, not its sidecar: the sidecar
+    follows. Pairs are matched by the image's sha256 in the sidecar; None when nothing was split.
+    """
+    from .hashing import sha256_file
+
+    image, sidecar, kept = root / shot / f"{stem}.png", root / shot / f"{stem}.json", root / SUPERSEDED / shot
+    has_image, has_sidecar = _is_regular(image), _is_regular(sidecar)
+    if has_image == has_sidecar:
+        return None
+    versions = list_superseded(root, stem)
+    if has_sidecar:  # an image kept without its sidecar, whose bytes the sidecar at the final path describes
+        record = (read_sidecar_file(sidecar) or {}).get("image")
+        want = record.get("sha256") if isinstance(record, dict) else None
+        for v in versions:
+            if want and v.image and not v.sidecar and sha256_file(root / v.image) == want:
+                _move(sidecar, kept / f"{v.name}.json")
+                return "aside", v.name
+        return None
+    have = sha256_file(image)
+    for v in versions:
+        record = (read_sidecar_file(root / v.sidecar) or {}).get("image") if v.sidecar and not v.image else None
+        if isinstance(record, dict) and record.get("sha256") == have:
+            _move(root / v.sidecar, sidecar)  # type: ignore[operator]
+            return "back", v.name
+    return None
+
+
 def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False) -> dict[str, Any]:
     """Put a kept version of take ``stem`` (``SHOT_tN``) back at its final paths.
 
@@ -268,6 +299,13 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
     if not root.is_dir():
         raise InputError(f"{root}: no such output folder", file=root)
     with OutputStore(root).session(wait=wait) as store:
+        # A restore killed between its renames: the rerun of the same command finishes what it began.
+        shot, take = match["shot"], int(match["take"])
+        finished = _finish_interrupted_restore(root, shot, stem)
+        begun = _begun_restore(store, shot, take) if key is None else None
+        if finished is not None and finished[0] == "back" and key is None:
+            store.journal({"event": "restore", "shot_id": shot, "take": take, "from": finished[1], "finished": True})
+            return _restored(root, shot, stem, finished[1], None)
         versions = list_superseded(root, stem)
         if not versions:
             raise InputError(f"{root}: no superseded version of {stem} is kept", file=root)
@@ -281,17 +319,36 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
             if len(chosen) > 1:
                 raise InputError(f"--key {key} matches {len(chosen)} versions of {stem}; give more digits")
             version = chosen[0]
-        else:
-            version = versions[-1]
+        else:  # the most recently replaced, or the one a restore killed part-way was putting back
+            version = next((v for v in versions if v.name == begun), versions[-1])
         if version.image is None:
             raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
-        shot = match["shot"]
-        image_rel, sidecar_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json"
+        store.journal({"event": "restore-begin", "shot_id": shot, "take": take, "name": version.name})
         moved = put_back(store, version)
+        if finished is not None and finished[0] == "aside" and moved is None:
+            moved = finished[1]  # the killed run had moved it aside already
+    return _restored(root, shot, stem, version.name, moved)
+
+
+def _begun_restore(store: Any, shot: str, take: int) -> str | None:
+    """The version a restore of this take began putting back and never finished (killed), from the journal."""
+    for entry in reversed(store.journal_entries()):
+        if entry.get("shot_id") == shot and entry.get("take") == take and entry.get("event") in (
+                "restore-begin", "restore", "commit", "supersede"):
+            name = entry.get("name")
+            return name if entry["event"] == "restore-begin" and isinstance(name, str) else None
+    return None
+
+
+def _restored(root: Path, shot: str, stem: str, name: str, moved: str | None) -> dict[str, Any]:
+    """``restore``'s answer for the take now at its final paths (put back from the kept version ``name``)."""
+    image_rel, sidecar_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json"
+    record = read_sidecar_file(root / sidecar_rel) or {}
 
     def file(rel: str) -> dict[str, str]:
         return {"path": rel, "abs_path": str(root.absolute() / rel)}
 
-    return {"shot_id": shot, "take": version.take, "job_key": version.job_key, "name": version.name,
-            "image": file(image_rel), "sidecar": file(sidecar_rel) if version.sidecar else None,
-            "moved_aside": moved}
+    key = record.get("job_key")
+    return {"shot_id": shot, "take": int(stem.rsplit("_t", 1)[1]), "job_key": key if isinstance(key, str) else None,
+            "name": name, "image": file(image_rel),
+            "sidecar": file(sidecar_rel) if (root / sidecar_rel).is_file() else None, "moved_aside": moved}

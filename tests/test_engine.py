@@ -125,6 +125,39 @@ def test_local_diffusers_folder_loads_through_from_pretrained(tiny_engines, tmp_
         identity.content_hash
 
 
+def test_a_local_folder_under_a_cache_folder_is_keyed_by_its_files(tiny_engines, tmp_path: Path) -> None:
+    """model.id: ~/.cache/huggingface/hub/models--…/snapshots/REV (a snapshot path copied from the hub cache): the
+    content hash skipped every file whose absolute path had a '.cache' part, so two different models there had
+    one identity and switching between them re-rendered nothing. Only a '.cache' folder inside the model
+    folder (huggingface_hub's local_dir metadata) is skipped."""
+    base = tmp_path / ".cache" / "huggingface" / "hub"
+    tiny_engines("tiny-sd").pipe.save_pretrained(base / "one", safe_serialization=True)
+    tiny_engines("tiny-sdxl").pipe.save_pretrained(base / "two", safe_serialization=True)
+    one = resolve_model(ModelSpec(preset="sd15", id=str(base / "one")), tmp_path, "float32")
+    two = resolve_model(ModelSpec(preset="sd15", id=str(base / "two")), tmp_path, "float32")
+    assert one.content_hash != two.content_hash
+    elsewhere = tmp_path / "elsewhere"
+    (base / "one").rename(elsewhere)
+    assert resolve_model(ModelSpec(preset="sd15", id=str(elsewhere)), tmp_path, "float32").content_hash == \
+        one.content_hash
+    (elsewhere / ".cache").mkdir()
+    (elsewhere / ".cache" / "download.json").write_text("{}")  # local_dir metadata: not part of the model
+    assert resolve_model(ModelSpec(preset="sd15", id=str(elsewhere)), tmp_path, "float32").content_hash == \
+        one.content_hash
+
+
+def test_a_folder_missing_a_component_names_it_at_plan_time(tiny_engines, tmp_path: Path) -> None:
+    """A copy without unet/: the render loaded for seconds, then said "no file named config.json found in directory
+    FOLDER.." (diffusers' words, naming the pipeline folder). Refused at plan time naming the component."""
+    import shutil
+
+    folder = tmp_path / "my-sd15"
+    tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=True)
+    shutil.rmtree(folder / "unet")
+    with pytest.raises(ModelUnavailableError, match=r"model_index\.json names unet, but there is no unet/config\.json"):
+        resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+
+
 def test_pickle_checkpoints_are_refused_unless_allowed(tiny_engines, tmp_path: Path) -> None:
     folder = tmp_path / "pickled"
     tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=False)
@@ -135,6 +168,60 @@ def test_pickle_checkpoints_are_refused_unless_allowed(tiny_engines, tmp_path: P
     engine = Engine(allowed, Runtime("cpu", "float32"))  # diffusers loads the pickles weights-only
     req = requests()[0]
     assert np.abs(engine.render([req])[0].image - tiny_engines("tiny-sd").render([req])[0].image).max() < 1e-6
+
+
+def test_a_folder_with_only_fp16_variant_weights_is_refused_with_the_fix(tiny_engines, tmp_path: Path) -> None:
+    """save_pretrained(variant="fp16") (or a download of the *.fp16.safetensors files only): from_pretrained without
+    a variant finds no weights, and the error told users to allow pickles. Refused at plan time, naming the
+    components and the one-time re-save."""
+    folder = tmp_path / "my-sd15-fp16"
+    tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=True, variant="fp16")
+    with pytest.raises(ModelUnavailableError) as info:
+        resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+    message = str(info.value)
+    assert "only 'fp16' variant weights" in message and "text_encoder, unet, vae" in message
+    assert 'from_pretrained(FOLDER, variant="fp16").save_pretrained(' in message and "allow_pickle" not in message
+
+
+def test_fp16_variant_weights_in_the_hub_cache_get_the_same_message(tiny_engines, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`huggingface-cli download … --include "*.fp16.safetensors"`: the snapshot in the cache holds variant files
+    only; the error named allow_pickle, which changes nothing here."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--sd15-fp16"
+    tiny_engines("tiny-sd").pipe.save_pretrained(repo / "snapshots" / revision, safe_serialization=True,
+                                                 variant="fp16")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    identity = resolve_model(ModelSpec(preset="sd15", id="someone/sd15-fp16"), tmp_path, "float32")
+    with pytest.raises(ModelUnavailableError) as info:
+        Engine(identity, Runtime("cpu", "float32"))
+    message = str(info.value)
+    assert "someone/sd15-fp16" in message and "only 'fp16' variant weights" in message
+    assert "allow_pickle" not in message
+
+
+def test_a_cached_hub_model_loads_offline_without_telling_to_unset_offline_mode(
+        tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:
+    """HF_HUB_OFFLINE=1 with the model in the cache: huggingface_hub warned on every render "Could not reach the
+    Hub (... offline mode is enabled. To disable it, please unset the HF_HUB_OFFLINE environment variable)"."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--my-sd15"
+    tiny_engines("tiny-sd").pipe.save_pretrained(repo / "snapshots" / revision, safe_serialization=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    identity = resolve_model(ModelSpec(preset="sd15", id="someone/my-sd15"), tmp_path, "float32")
+    capfd.readouterr()
+    engine = Engine(identity, Runtime("cpu", "float32"))
+    assert engine.pipe.unet is not None
+    err = capfd.readouterr().err
+    assert "Could not reach the Hub" not in err and "unset the `HF_HUB_OFFLINE`" not in err
 
 
 def test_missing_hub_model_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:

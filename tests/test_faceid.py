@@ -171,6 +171,58 @@ def test_pickles_are_refused_unless_allowed(adapters, tmp_path: Path) -> None:
     assert pipe.unet.encoder_hid_proj is None and faceid_state(pipe.unet) is None
 
 
+def kohya_lora(flat: dict[str, torch.Tensor], unet) -> dict[str, torch.Tensor]:
+    """The LoRA of a FaceID checkpoint as h94 also publishes it on its own (ip-adapter-faceid_sd15_lora.safetensors,
+    for ComfyUI and A1111): kohya names, ``lora_unet_{module path}_{to_q|to_k|to_v|to_out_0}.lora_{down|up}``."""
+    names = list(unet.attn_processors)
+    lora = {}
+    for key, value in flat.items():
+        if "_lora." not in key:
+            continue
+        _group, number, rest = key.split(".", 2)
+        projection, _, direction = rest.partition("_lora.")
+        module = names[int(number)].removesuffix(".processor").replace(".", "_")
+        target = "to_out_0" if projection == "to_out" else projection
+        lora[f"lora_unet_{module}_{target}.lora_{direction.split('.')[0]}.weight"] = value
+    return lora
+
+
+def test_the_lora_file_alone_is_refused_naming_the_adapter_file(adapters, tmp_path: Path) -> None:
+    """ip-adapter-faceid_sd15_lora.safetensors beside the adapter looks like the safetensors form of it; it holds
+    only the LoRA, which the adapter file carries too."""
+    from safetensors.torch import load_file, save_file
+
+    pipe, _state, folder = adapters("tiny-sd")
+    lora_file = tmp_path / "ip-adapter-faceid_sd15_lora.safetensors"
+    save_file(kohya_lora(load_file(folder / WEIGHT_NAME), pipe.unet), lora_file)
+    fresh = build_tiny_pipeline("tiny-sd")
+    with pytest.raises(ModelUnavailableError) as info:
+        load_faceid_adapter(fresh, str(tmp_path), "ip-adapter-faceid_sd15_lora.safetensors")
+    message = str(info.value)
+    assert "ip-adapter-faceid_sd15_lora.safetensors' holds only a LoRA" in message
+    assert "ip-adapter-faceid_sd15.bin" in message and "lora_unet_" in message
+    assert fresh.unet.encoder_hid_proj is None
+    save_file({"first_stage_model.decoder.conv_in.weight": torch.zeros(2, 2)}, tmp_path / "other.safetensors")
+    with pytest.raises(ModelUnavailableError, match=r"other\.safetensors' is not an IP-Adapter checkpoint.*"
+                                                    r"first_stage_model\.decoder"):
+        load_faceid_adapter(fresh, str(tmp_path), "other.safetensors")
+
+
+@pytest.mark.parametrize(("made_for", "base"), [("tiny-sd", "tiny-sdxl"), ("tiny-sdxl", "tiny-sd")])
+def test_an_adapter_for_the_other_base_model_says_so(adapters, made_for: str, base: str) -> None:
+    """An SD1.5 adapter with an SDXL base (or the reverse) failed inside diffusers with "Error(s) in loading
+    state_dict for IPAdapterAttnProcessor2_0:" and nothing more."""
+    _pipe, _state, folder = adapters(made_for)
+    pipe = build_tiny_pipeline(base)
+    with pytest.raises(ModelUnavailableError) as info:
+        load_faceid_adapter(pipe, str(folder), WEIGHT_NAME)
+    message = str(info.value)
+    made, needs = (32, 64) if made_for == "tiny-sd" else (64, 32)
+    assert f"made for a UNet with cross_attention_dim {made}" in message
+    assert f"this model's is {needs}" in message and WEIGHT_NAME in message
+    assert pipe.unet.encoder_hid_proj is None and faceid_state(pipe.unet) is None
+
+
 # -- the processor -------------------------------------------------------------------------------------
 
 

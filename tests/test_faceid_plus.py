@@ -349,6 +349,20 @@ def test_a_missing_image_encoder_exits_4_with_how_to_get_it(write_shotlist, real
         load_image_encoder("h94/IP-Adapter", "models/image_encoder")
 
 
+def test_an_image_encoder_with_pickled_weights_only_names_allow_pickle(real_folders: Path) -> None:
+    """A local copy of h94/IP-Adapter's models/image_encoder holding only its pytorch_model.bin: the error named
+    fetching or another folder, not the shot list's allow_pickle, which loads it (weights-only)."""
+    from safetensors.torch import load_file
+
+    encoder = real_folders / "pickled-encoder"
+    encoder.mkdir()
+    shutil.copy(real_folders / "plus" / "image_encoder" / "config.json", encoder)
+    torch.save(load_file(real_folders / "plus" / "image_encoder" / "model.safetensors"), encoder / "pytorch_model.bin")
+    with pytest.raises(ModelUnavailableError, match=r"only pickled weights \(pytorch_model\.bin\).*allow_pickle: true"):
+        load_image_encoder(str(encoder))
+    assert load_image_encoder(str(encoder), allow_pickle=True) is not None
+
+
 def test_the_right_files_render_with_a_real_preset(write_shotlist, real_folders: Path) -> None:
     result = _render(write_shotlist, real_folders, f"{{variant: faceid-plusv2, id: plus, weight_name: {WEIGHT}, "
                      "image_encoder: plus/image_encoder}")

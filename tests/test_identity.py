@@ -209,6 +209,52 @@ def test_missing_face_models_say_where_and_the_licence(tmp_path: Path, monkeypat
     assert "det_10g.onnx" in message
 
 
+def test_a_pack_missing_a_model_names_what_is_missing_and_what_is_there(face_models_dir: Path, tmp_path: Path) -> None:
+    """A pack without its detector failed with "could not be loaded: " and nothing after (insightface asserts);
+    one without a recogniser, or whose files insightface does not recognise, now lists the files it found."""
+    import shutil
+    import warnings
+
+    import torch
+
+    no_detector, odd = tmp_path / "no-detector", tmp_path / "odd"
+    no_detector.mkdir()
+    odd.mkdir()
+    shutil.copy(face_models_dir / "w600k_synthetic.onnx", no_detector)
+    shutil.copy(face_models_dir / "det_synthetic.onnx", odd)
+
+    class Mean(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean(dim=(2, 3))
+
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices (dynamo needs onnxscript)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(Mean(), torch.zeros(1, 3, 50, 70), str(odd / "genderage.onnx"), dynamo=False)
+    with pytest.raises(ModelUnavailableError) as info:
+        FaceAnalyzer(resolve_face_models(no_detector))
+    message = str(info.value)
+    assert "no SCRFD face detection model" in message and "det_10g.onnx" in message
+    assert "found: w600k_synthetic.onnx (recognition)" in message
+    with pytest.raises(ModelUnavailableError) as info:
+        FaceAnalyzer(resolve_face_models(odd))
+    message = str(info.value)
+    assert "no ArcFace recognition model" in message
+    assert "found: det_synthetic.onnx (detection), genderage.onnx (not recognised)" in message
+
+
+def test_the_folder_above_a_pack_names_the_pack_inside(face_models_dir: Path, tmp_path: Path) -> None:
+    """insightface's own FaceAnalysis(name='buffalo_l', root='~/.insightface') takes the folder above: given that
+    (or ~/.insightface/models), the error names the pack folders below it to pass instead."""
+    import shutil
+
+    root = tmp_path / ".insightface"
+    shutil.copytree(face_models_dir, root / "models" / "buffalo_l")
+    for given in (root, root / "models"):
+        with pytest.raises(ModelUnavailableError) as info:
+            resolve_face_models(given)
+        assert f"packs below it: {root / 'models' / 'buffalo_l'}" in str(info.value)
+
+
 def test_cli_encode_identity_and_show(face_models_dir: Path, tmp_path: Path) -> None:
     pack = tmp_path / "theo.idpack"
     result = runner.invoke(app, ["encode-identity", str(SELFIES / "theo_1.jpg"), str(SELFIES / "theo_2.jpg"),

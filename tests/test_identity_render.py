@@ -165,3 +165,25 @@ def test_a_selfie_without_a_face_blocks_only_its_shots_with_its_path(write_shotl
     assert re.search(r"character 'theo' cannot be used: selfies/theo_1\.jpg: no face found", plan.problems[0].message)
     assert {b.shot_id for b in plan.blocked} == {"t1", "both"}
     assert {j.shot_id for j in plan.jobs} == {"m1", "empty"}
+
+
+def test_a_real_preset_with_the_synthetic_face_models_is_warned_about(tiny_engines, tmp_path: Path,
+                                                                      selfies: Path) -> None:
+    """The quickstart's `--face-models synthetic` (or $IDCLI_FACE_MODELS) kept when switching to sd15: the images
+    look real but every identity comes from random-weight face models. The tiny presets say RANDOM already."""
+    from idcli.engine.faceid import write_random_faceid_adapter
+
+    tiny_engines("tiny-sd").pipe.save_pretrained(tmp_path / "base", safe_serialization=True)
+    write_random_faceid_adapter(tiny_engines("tiny-sd").pipe.unet, tmp_path / "faceid" / "a.safetensors", seed=1)
+    shots = tmp_path / "real.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: sd15, id: base, adapter: {variant: faceid, id: faceid, "
+                     "weight_name: a.safetensors}}\ndefaults: {size: 64x64, steps: 2}\ncharacters:\n  mara: "
+                     "{selfies: [selfies/mara_1.jpg]}\nshots:\n  - {id: a010, prompt: '{mara} in a hall'}\n"
+                     "  - {id: a020, prompt: an empty hall}\n", "utf-8")
+    warned = [w for w in plan_on_cpu(shots).warnings if "SYNTHETIC" in w]
+    assert len(warned) == 1 and "'mara'" in warned[0] and "--face-models" in warned[0]
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(shots.read_text("utf-8").replace(
+        "{preset: sd15, id: base, adapter: {variant: faceid, id: faceid, weight_name: a.safetensors}}",
+        "{preset: tiny-sd}"), "utf-8")
+    assert not [w for w in plan_on_cpu(tiny).warnings if "SYNTHETIC" in w]

@@ -416,3 +416,141 @@ def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: P
         setup.fetch("sd15", cache_dir=hf_cache, progress=False, accept_insightface_licence=True,
                     face_pack_sha256=sha)
     assert fetched == []
+
+
+def test_a_cached_pickle_not_yet_converted_is_not_ready_and_an_offline_fetch_converts_it(
+        hf_cache: Path, adapter_bin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The published adapter in the hub cache as a pickle (downloaded by diffusers or huggingface-cli, or its
+    conversion deleted): a render refuses it without allow_pickle, so `models list` must not say ready; it
+    names the command that converts it, which works offline from the cache."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.model_setup import converted_adapter, converted_folder, fetch, list_models
+
+    data, _nested = adapter_bin
+    with HubEmulator(_repos(data), lifetime=60) as hub:
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+    shutil.rmtree(converted_folder(FACEID))
+    rows = {(r["preset"], r["variant"]): r for r in list_models(cache_dir=hf_cache)}
+    need = rows["sd15", "faceid"]["needs"][1]
+    assert need["present"] and need["path"].endswith(WEIGHT)
+    assert need["not_converted"] is True and rows["sd15", "faceid"]["ready"] is False
+    listed = CliRunner().invoke(app, ["models", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "sd15 (faceid): not ready: `idcli models fetch sd15 --variant faceid`" in listed.stdout
+    assert "a pickle, not converted yet" in listed.stdout
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # as with HF_HUB_OFFLINE=1
+    fetch("sd15", "faceid", cache_dir=hf_cache, progress=False)
+    assert converted_adapter(FACEID, WEIGHT) is not None
+    rows = {(r["preset"], r["variant"]): r for r in list_models(cache_dir=hf_cache)}
+    assert rows["sd15", "faceid"]["ready"] is True and rows["sd15", "faceid"]["needs"][1]["not_converted"] is False
+
+
+def test_models_dir_says_a_pipeline_folder_holds_only_fp16_variant_weights(tmp_path: Path) -> None:
+    from idcli.model_folders import scan_models_dir
+
+    for name, weight in (("full", "diffusion_pytorch_model.safetensors"),
+                         ("fp16", "diffusion_pytorch_model.fp16.safetensors")):
+        (tmp_path / name / "unet").mkdir(parents=True)
+        (tmp_path / name / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+        (tmp_path / name / "unet" / weight).write_bytes(b"w" * 10)
+    found = {Path(e["path"]).name: e["detail"] for e in scan_models_dir(tmp_path)}
+    assert found["full"] == "StableDiffusionPipeline"
+    assert found["fp16"] == ("StableDiffusionPipeline; fp16 variant weights only: re-save it without a variant "
+                             "to render with it")
+
+
+def test_models_dir_tells_the_faceid_lora_file_from_the_adapter(tmp_path: Path) -> None:
+    """h94 publishes ip-adapter-faceid_sd15_lora.safetensors beside the adapter: not what model.adapter takes."""
+    from idcli.model_folders import scan_models_dir, shotlist_folders
+
+    (tmp_path / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * 10)
+    (tmp_path / "ip-adapter-faceid_sd15_lora.safetensors").write_bytes(b"l" * 10)
+    found = {Path(e["path"]).name: e for e in scan_models_dir(tmp_path)}
+    assert found["ip-adapter-faceid_sd15.bin"]["kind"] == "IP-Adapter weights"
+    lora = found["ip-adapter-faceid_sd15_lora.safetensors"]
+    assert lora["kind"] == "FaceID LoRA" and "model.adapter takes ip-adapter-faceid_sd15.bin" in lora["detail"]
+    # A shot list naming the LoRA file as its adapter: --shotlist says what it is.
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: sd15, id: base, adapter: {variant: faceid, id: ., "
+                     "weight_name: ip-adapter-faceid_sd15_lora.safetensors}}\nshots:\n  - {id: a010, prompt: a hall}\n")
+    named = [e for e in shotlist_folders(shots) if e["source"].endswith("model.adapter")]
+    assert [e["kind"] for e in named] == ["FaceID LoRA"]
+
+
+def test_models_list_shotlist_names_the_licence_of_hub_files_it_knows(tmp_path: Path) -> None:
+    """A shot list naming h94's FaceID file by hub id: its licence is the FaceID card's (non-commercial), as for
+    the same file in a folder, not "unknown"; the preset's base model and image encoder likewise."""
+    from idcli.model_folders import shotlist_folders
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: sd15, adapter: {variant: faceid-plusv2, "
+                     "id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid-plusv2_sd15.bin, "
+                     "image_encoder: h94/IP-Adapter, image_encoder_subfolder: models/image_encoder}}\n"
+                     "shots:\n  - {id: a010, prompt: a hall}\n")
+    licences = {e["kind"]: e["licence"] for e in shotlist_folders(shots)}
+    assert "non-commercial" in licences["IP-Adapter weights"]
+    assert licences["diffusers pipeline"] == "CreativeML OpenRAIL-M"
+    assert "Apache-2.0" in licences["CLIP image encoder"]
+
+
+def test_models_dir_reads_a_hugging_face_hub_cache(tmp_path: Path) -> None:
+    """`--models-dir ~/.cache/huggingface/hub` said "nothing recognised": the files sit three levels down, in
+    models--ORG--NAME/snapshots/REVISION/. Each repository's snapshot (the one refs/main names) is read as a folder."""
+    from idcli.model_folders import scan_models_dir
+
+    hub = tmp_path / "hub"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    faceid = hub / "models--h94--IP-Adapter-FaceID"
+    (faceid / "snapshots" / revision).mkdir(parents=True)
+    (faceid / "snapshots" / "old").mkdir()
+    (faceid / "refs").mkdir()
+    (faceid / "refs" / "main").write_text(revision)
+    (faceid / "snapshots" / revision / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * 10)
+    (faceid / "snapshots" / "old" / "ip-adapter-faceid_old.bin").write_bytes(b"o" * 10)
+    base = hub / "models--stable-diffusion-v1-5--stable-diffusion-v1-5" / "snapshots" / revision
+    (base / "unet").mkdir(parents=True)
+    (base / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (base / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"w" * 10)
+    encoder = hub / "models--h94--IP-Adapter" / "snapshots" / revision / "models" / "image_encoder"
+    encoder.mkdir(parents=True)
+    (encoder / "config.json").write_text('{"architectures": ["CLIPVisionModelWithProjection"]}')
+    (encoder / "model.safetensors").write_bytes(b"e" * 10)
+    found = {(e["kind"], e["repo_id"], Path(e["path"]).name) for e in scan_models_dir(hub)}
+    assert found == {("IP-Adapter weights", "h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin"),
+                     ("diffusers pipeline", "stable-diffusion-v1-5/stable-diffusion-v1-5", revision),
+                     ("CLIP image encoder", "h94/IP-Adapter", "image_encoder")}
+
+
+def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(hf_cache: Path, adapter_bin,
+                                                                               tmp_path: Path) -> None:
+    """`adapter: {id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin}`, diffusers' own load_ip_adapter
+    arguments: after `idcli models fetch` converted that file, the render still refused the pickle and said to run
+    `idcli models fetch`. Without allow_pickle the conversion is used; with it, the key stays the hub file's."""
+    from idcli.adapters import resolve_adapter
+    from idcli.hashing import sha256_file
+    from idcli.model_setup import converted_adapter, fetch
+    from idcli.models import resolve_model
+    from idcli.shotlist import AdapterSpec, ModelSpec
+
+    data, _nested = adapter_bin
+    with HubEmulator(_repos(data), lifetime=60) as hub:
+        fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
+    converted = converted_adapter(FACEID, WEIGHT)
+    assert converted is not None
+    named = AdapterSpec(variant="faceid", id=FACEID, weight_name=WEIGHT)
+    spec = ModelSpec(preset="sd15", adapter=named)
+    adapter = resolve_adapter(spec, resolve_model(spec, tmp_path, "float16"), tmp_path)
+    assert adapter.source == "local" and adapter.content_hash == sha256_file(converted) and not adapter.allow_pickle
+    allowed = ModelSpec(preset="sd15", allow_pickle=True, adapter=named)
+    kept = resolve_adapter(allowed, resolve_model(allowed, tmp_path, "float16"), tmp_path)
+    assert kept.source == "hub" and kept.weight_name == WEIGHT
+    pinned = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid", id=FACEID, weight_name=WEIGHT,
+                                                          revision="0123456789abcdef0123456789abcdef01234567"))
+    assert resolve_adapter(pinned, resolve_model(pinned, tmp_path, "float16"), tmp_path).source == "hub"

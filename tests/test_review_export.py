@@ -120,6 +120,7 @@ def test_export_reads_back_with_opentimelineio(out: Path, tmp_path: Path) -> Non
         meta = clip.metadata["idcli"]
         record = records[(clip.name, meta["take"])]
         assert (meta["job_key"], meta["seed"], meta["prompt"]) == (record["job_key"], record["seed"], record["prompt"])
+        assert meta["random_weights"] is True  # the tiny preset's noise: editorial can tell it from real renders
         reference = clip.media_reference
         # a still held for the clip: an ExternalReference to the one PNG (what OTIO's adapters and its
         # bundlers read; an ImageSequenceReference is skipped by otioz/otiod and breaks FCP XML)

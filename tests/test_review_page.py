@@ -292,3 +292,23 @@ def test_contact_sheet_labels_stay_inside_their_cells(tmp_path: Path) -> None:
         left = pad + column * (SHEET_CELL + pad) + SHEET_CELL
         gutter = pixels[:, left:left + pad]
         assert (np.abs(gutter - np.array([22, 22, 26])).max(axis=2) == 0).all(), f"a label crosses gutter {column}"
+
+
+def test_random_weight_takes_are_marked_on_the_page(out: Path) -> None:
+    """The tiny presets' images are noise ("not for review", render says): the page a director opens says so on
+    every such take and in its header; a take rendered with real weights has no such mark."""
+    import json
+
+    sidecar = out / "sh030" / "sh030_t2.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["model"]["random_weights"] = False  # as if rendered with real weights and real face models
+    for identity in record.get("identity") or []:
+        identity["random_face_models"] = False
+    sidecar.write_text(json.dumps(record), "utf-8")
+    result = review(out)
+    assert result.exit_code == 0, result.output
+    text = (out / "review" / "index.html").read_text("utf-8")
+    assert text.count('class="badge warn random">random weights: not for review') == 5
+    assert "5 of 6 takes were rendered with random-weight test models" in text
+    marked = text.split('id="take-sh030_t2"', 1)[1].split("</article>", 1)[0]
+    assert "random weights" not in marked

@@ -901,6 +901,25 @@ def test_real_preset_with_a_bad_model_id(folder: Path) -> None:
              "a hub id looks like 'org/name'")
 
 
+@pytest.mark.parametrize(("field", "yaml", "fragments"), [
+    ("model.id", "  preset: sd15\n  id: ckpt/v1-5-pruned-emaonly.safetensors\n",
+     ("is a file, not a folder", "single-file checkpoint", "from_single_file")),
+    ("model.adapter.id", "  preset: sd15\n  adapter: {id: ckpt/v1-5-pruned-emaonly.safetensors, weight_name: a.bin}\n",
+     ("is a file, not a folder", "weight_name")),
+    ("model.adapter.image_encoder",
+     "  preset: sd15\n  adapter: {variant: faceid-plusv2, image_encoder: ckpt/v1-5-pruned-emaonly.safetensors}\n",
+     ("is a file, not a folder", "config.json")),
+])
+def test_a_model_id_naming_a_file_is_refused_at_its_line(folder: Path, field: str, yaml: str,
+                                                          fragments: tuple[str, ...]) -> None:
+    """A single-file checkpoint as A1111/ComfyUI keep it ("org/name"-shaped as a relative path) was read as a hub
+    id, passed validation and failed at render time with hub advice (`huggingface-cli download ckpt/...`)."""
+    (folder / "ckpt").mkdir()
+    (folder / "ckpt" / "v1-5-pruned-emaonly.safetensors").write_bytes(b"x" * 64)
+    text = variant("  preset: tiny-sd\n", yaml)
+    rejected(folder, text, "^ckpt/v1-5", field, *fragments)
+
+
 @pytest.mark.parametrize("model_id", ["org/name", "weights/local-model"])
 def test_real_preset_with_a_hub_id_or_local_folder(folder: Path, model_id: str) -> None:
     (folder / "weights" / "local-model").mkdir(parents=True)

@@ -51,7 +51,19 @@ def _need_line(need: dict[str, Any]) -> str:
     what = need["repo_id"] + (f" / {need['filename']}" if need["filename"] else "") + (
         f" / {need['subfolder']}" if need.get("subfolder") else "")
     state = "present" if need["present"] else "missing"
+    if need.get("not_converted"):
+        state += " (a pickle, not converted yet)"
     return f"  {need['role']:<22} {what}: {state}, {_size(need['size_bytes'])}; licence: {need['licence']}"
+
+
+def _row_state(row: dict[str, Any]) -> str:
+    if row["ready"]:
+        return "ready"
+    if all(need["present"] for need in row["needs"]) and any(need.get("not_converted") for need in row["needs"]):
+        # Everything is on disk; a render refuses the pickle. Converting needs no network (the cache has it).
+        return (f"not ready: `idcli models fetch {row['preset']} --variant {row['variant']}` converts the cached "
+                "pickle to safetensors once (offline too)")
+    return "missing files"
 
 
 @models_app.command("list")
@@ -72,7 +84,7 @@ def models_list(models_dir: ModelsDirOpt = None, shotlist: ModelsShotlistOpt = N
                            face_models=faces, given=given))
             return
         for row in rows:
-            _emit(f"{row['preset']} ({row['variant']}): {'ready' if row['ready'] else 'missing files'}")
+            _emit(f"{row['preset']} ({row['variant']}): {_row_state(row)}")
             for need in row["needs"]:
                 _emit(_need_line(need))
         _emit(f"face models ({faces['pack']}, {faces['chosen_by']}): {faces['folder']}: "

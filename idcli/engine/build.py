@@ -18,10 +18,11 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ..errors import ModelUnavailableError
-from ..models import ModelIdentity
+from ..models import ModelIdentity, variant_only_problem
 from ..presets import PRESETS, TINY_INIT_SEED
 
 
@@ -39,6 +40,20 @@ def _quiet_transformers() -> None:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.set_verbosity_error()
+    hub_api = logging.getLogger("huggingface_hub.hf_api")
+    if not any(isinstance(f, _OfflineByChoice) for f in hub_api.filters):
+        hub_api.addFilter(_OfflineByChoice())
+
+
+class _OfflineByChoice:
+    """Drops huggingface_hub's "Could not reach the Hub (... offline mode is enabled. To disable it, please unset
+    the HF_HUB_OFFLINE environment variable). Using cached commit hash" when offline mode is what the user set:
+    it tells them to undo the setting idcli documents, on every load from the cache. Other warnings pass."""
+
+    def filter(self, record: Any) -> bool:
+        from huggingface_hub import constants
+
+        return not (constants.HF_HUB_OFFLINE and str(record.msg).startswith("Could not reach the Hub"))
 
 
 def build_tiny_pipeline(preset_name: str) -> Any:
@@ -243,6 +258,8 @@ def _how_to_get(identity: ModelIdentity) -> str:
 
 # diffusers' message for a weight file that exists but cannot be read (model_loading_utils.load_state_dict).
 _DAMAGED = re.compile(r"Unable to load weights from checkpoint file for '([^']+)'")
+# ... and for a component folder without the weight file it looks for (modeling_utils).
+_NO_FILE = re.compile(r"no file named \S+ found in directory (.+?)\.?$")
 
 
 def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
@@ -276,6 +293,13 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
                 "damaged, truncated or not a plain weight file (pickles load weights-only, so one holding code "
                 "or other objects is refused). To fix: download or save the model again "
                 "(save_pretrained(..., safe_serialization=True))") from None
+        missing = _NO_FILE.search(text)
+        variant_only = missing and Path(missing.group(1)).parent.is_dir() and \
+            variant_only_problem(Path(missing.group(1)).parent)
+        if variant_only:
+            # A folder or cached snapshot with fp16 files only: allowing pickles would not help.
+            raise ModelUnavailableError(f"cannot load model '{source}' for preset '{identity.preset}': "
+                                        f"{variant_only}") from None
         if "safetensors" in text.lower() and not identity.allow_pickle:
             text += ("; only .safetensors weights are loaded by default — set model.allow_pickle: true "
                      "to load pickle checkpoints (weights only)")

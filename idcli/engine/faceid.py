@@ -556,10 +556,13 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
         if file.name.endswith(".safetensors"):
             state: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
             with safe_open(str(file), framework="pt", device="cpu") as handle:
-                for key in handle.keys():  # noqa: SIM118 - safe_open has no iterator
+                keys = list(handle.keys())
+                for key in keys:
                     group, _, rest = key.partition(".")
                     if group in state:
                         state[group][rest] = handle.get_tensor(key)
+            if not state["image_proj"] and not state["ip_adapter"]:
+                raise ModelUnavailableError(_not_an_adapter(file, keys))
             return state
         if not allow_pickle:
             raise ModelUnavailableError(
@@ -578,6 +581,22 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
     return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
 
 
+def _not_an_adapter(file: Path, keys: list[str]) -> str:
+    """Why a safetensors file with no ``image_proj.*``/``ip_adapter.*`` key is not an adapter, and what to use."""
+    sample = ", ".join(sorted(keys)[:3]) or "none"
+    if any(key.startswith(("lora_unet_", "lora_te")) or ".lora_down." in key or ".lora_A." in key for key in keys):
+        # h94 publishes the FaceID LoRA on its own (…_lora.safetensors) for ComfyUI and A1111; the adapter file
+        # carries the same LoRA, which idcli applies per row from there.
+        adapter = file.name.removesuffix("_lora.safetensors") + ".bin" if file.name.endswith("_lora.safetensors") \
+            else "ip-adapter-faceid_sd15.bin / ip-adapter-faceid_sdxl.bin"
+        return (f"'{file}' holds only a LoRA ({len(keys)} keys such as {sample}), not the adapter: the FaceID "
+                f"adapter file ({adapter}, or its safetensors conversion by `idcli models fetch`) carries the "
+                "adapter weights and this same LoRA, which idcli applies from there — point model.adapter."
+                "weight_name at it")
+    return (f"'{file}' is not an IP-Adapter checkpoint: it has no image_proj.* and ip_adapter.* keys (its keys "
+            f"begin: {sample}) — point model.adapter at an ip-adapter-faceid file")
+
+
 def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
     """Refuse a checkpoint whose projection is not the FaceID layout, naming the file and what it is."""
     found = set(state["image_proj"])
@@ -594,6 +613,27 @@ def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | 
         f"'{file}' holds {kind}; idcli's adapter is IP-Adapter FaceID, whose image_proj keys are "
         f"{', '.join(sorted(FACEID_PROJECTION_KEYS))} — point model.adapter at an ip-adapter-faceid_sd15 or "
         "ip-adapter-faceid_sdxl file")
+
+
+# What the published adapters were made for, by the UNet's cross_attention_dim.
+BASE_MODELS = {768: "SD1.5", 1024: "SD2", 2048: "SDXL"}
+
+
+def check_base_model(state: dict[str, dict[str, torch.Tensor]], unet: Any, file: Path | str) -> None:
+    """Refuse an adapter made for another base model (an SD1.5 file with SDXL, or the reverse), naming both:
+    diffusers' own error is a bare "Error(s) in loading state_dict for IPAdapterAttnProcessor2_0"."""
+    norm = state["image_proj"].get("norm.weight")  # [cross_attention_dim] in FaceID and FaceID-Plus alike
+    wanted = int(unet.config.cross_attention_dim)
+    if norm is None or norm.ndim != 1 or int(norm.shape[0]) == wanted:
+        return
+    made = int(norm.shape[0])
+
+    def named(dim: int) -> str:
+        return f"{dim} ({BASE_MODELS[dim]})" if dim in BASE_MODELS else str(dim)
+
+    raise ModelUnavailableError(
+        f"'{file}' was made for a UNet with cross_attention_dim {named(made)}, but this model's is {named(wanted)}: "
+        "use the adapter made for this base model (ip-adapter-faceid…_sd15 files for SD1.5, …_sdxl files for SDXL)")
 
 
 def split_faceid_lora(state: dict[str, dict[str, torch.Tensor]]
@@ -687,6 +727,7 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
             from None
     checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
     check_layout(checkpoint, file)
+    check_base_model(checkpoint, pipe.unet, file)
     without_lora, lora = split_faceid_lora(checkpoint)
     try:
         pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)

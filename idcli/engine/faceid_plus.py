@@ -249,6 +249,14 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
         encoder = CLIPVisionModelWithProjection.from_pretrained(source, **kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
         where = f"'{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+        folder = Path(source) / subfolder
+        if not allow_pickle and (folder / "pytorch_model.bin").is_file() \
+                and not (folder / "model.safetensors").is_file():
+            raise ModelUnavailableError(
+                f"cannot load the CLIP image encoder {where}: it has only pickled weights (pytorch_model.bin), and "
+                "pickles are refused by default. To fix: set model.allow_pickle: true to load it (weights-only), or "
+                "add its model.safetensors (h94/IP-Adapter publishes both; `idcli models fetch PRESET --variant "
+                "faceid-plusv2` fetches that one)") from None
         raise ModelUnavailableError(
             f"cannot load the CLIP image encoder {where} that FaceID-Plus v2 reads face crops with: "
             f"{_describe(exc)}. To fix: `idcli models fetch PRESET --variant faceid-plusv2` (it fetches "

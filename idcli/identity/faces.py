@@ -67,6 +67,9 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
     if not onnx:
         state = "has no .onnx files" if folder.is_dir() else ("is a file, not a folder" if folder.exists()
                                                               else "does not exist")
+        below = _packs_below(folder)
+        if below:  # insightface's root (~/.insightface) or its models/ folder: the pack is a folder further down
+            state += f" (packs below it: {', '.join(str(p) for p in below)}; pass one of those)"
         raise ModelUnavailableError(
             f"face models: {folder} ({chosen}) {state}. Put an insightface model pack there — for buffalo_l: "
             "det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass "
@@ -84,6 +87,32 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
     extra = [folder / "manifest.json"] if (folder / "manifest.json").is_file() else []
     files = {p.name: sha256_file_cached(p) for p in [*onnx, *extra]}
     return FaceModels(folder.resolve(), files, synthetic, chosen)
+
+
+def _routed_files(folder: Path) -> str:
+    """Each ONNX file of ``folder`` with what insightface takes it for (its signature decides), for an error
+    that says why a pack is incomplete: 'det_10g.onnx (detection), odd.onnx (not recognised)'."""
+    from insightface.model_zoo import model_zoo
+
+    described = []
+    for file in sorted(folder.glob("*.onnx")):
+        try:
+            model = model_zoo.get_model(str(file), providers=["CPUExecutionProvider"])
+            what = getattr(model, "taskname", None) or "not recognised"
+        except Exception as exc:  # a damaged file: onnxruntime raises many kinds
+            what = f"unreadable: {type(exc).__name__}"
+        described.append(f"{file.name} ({what})")
+    return ", ".join(described) or "no .onnx files"
+
+
+def _packs_below(folder: Path, depth: int = 2) -> list[Path]:
+    """Folders up to ``depth`` levels below ``folder`` that hold .onnx files (at most five, sorted)."""
+    found: list[Path] = []
+    level = [folder] if folder.is_dir() else []
+    for _ in range(depth):
+        level = sorted(child for parent in level for child in parent.iterdir() if child.is_dir())[:200]
+        found.extend(child for child in level if any(child.glob("*.onnx")))
+    return found[:5]
 
 
 @dataclass
@@ -122,11 +151,16 @@ class FaceAnalyzer:
             # An existing folder passed as the name is used as is: insightface's downloader is never reached.
             app = FaceAnalysis(name=str(models.folder), allowed_modules=["detection", "recognition"],
                                providers=providers)
+        except AssertionError:  # insightface asserts, with no message, that it found a detector
+            raise ModelUnavailableError(
+                f"face models in {models.folder}: no SCRFD face detection model (an ONNX file with 5 or more "
+                f"outputs, such as buffalo_l's det_10g.onnx); found: {_routed_files(models.folder)}") from None
         except Exception as exc:  # onnxruntime and insightface raise many kinds
             raise ModelUnavailableError(f"face models in {models.folder} could not be loaded: {exc}") from None
         if "recognition" not in app.models:
             raise ModelUnavailableError(f"face models in {models.folder}: no ArcFace recognition model "
-                                        "(a square 112x112-input ONNX file such as w600k_r50.onnx)")
+                                        "(a square 112x112-input ONNX file such as w600k_r50.onnx); found: "
+                                        f"{_routed_files(models.folder)}")
         app.prepare(ctx_id=0 if providers[0] == "CUDAExecutionProvider" else -1, det_size=det_size)
         self.app = app
 

@@ -8,7 +8,8 @@ the cut keeps its timing. Each clip's media is the take's PNG as a still held fo
 available range is the clip's, so ``otiotool --verify-ranges`` says IN BOUNDS. Not an
 ``ImageSequenceReference``: OTIO's bundlers (otioz, otiod) skip those and its FCP XML adapter cannot
 write them, and a tool scanning ``<shot>_t%d.png`` would play the other takes as frames. The clip's
-metadata ``idcli`` holds the job key, prompt, seed, take, whether it was selected, and the QA flags.
+metadata ``idcli`` holds the job key, prompt, seed, take, whether it was selected, the QA flags, and whether
+random-weight test models made the image.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, E
 def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any]:
     return {"shot_id": take.shot_id, "take": take.take, "selected": selected, "job_key": take.job_key,
             "prompt": take.prompt, "seed": take.seed, "duration": duration, "image": take.image,
-            "sidecar": take.sidecar, "qa_flags": take.flags}
+            "sidecar": take.sidecar, "qa_flags": take.flags, "random_weights": take.random_weights}
 
 
 def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportResult:
@@ -128,5 +129,8 @@ def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportRes
     except OSError as exc:
         raise OutputError(f"--otio {path}: cannot make the folder {path.parent} ({exc.strerror or exc})") from None
     timeline, result = build_timeline(run, path, timeline_rate(fps))
+    from ..safeio import remove_dead_temporaries
+
+    remove_dead_temporaries(path.parent)  # an export killed mid-write left its temporary beside the .otio
     atomic_write(path, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
     return result

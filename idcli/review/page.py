@@ -47,6 +47,7 @@ def write_review(run: Run) -> PageResult:
     if any(shot.id == REVIEW_DIR for shot in run.shots):
         raise InputError(f"a shot is named '{REVIEW_DIR}', the folder the review page is written to; rename it")
     problems = list(run.problems)
+    _remove_dead_temporaries(run.root)
     thumbs: dict[str, str] = {}  # image path -> thumbnail path relative to review/
     made = 0
     for take in run.takes:
@@ -74,6 +75,16 @@ def _write_file(root: Path, relpath: str, data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, data)
     return target
+
+
+def _remove_dead_temporaries(root: Path) -> None:
+    """Remove what a review killed part-way left in review/ and review/thumbs (a render's start clears only
+    folders directly inside the output folder, so thumbnails' temporaries were never removed)."""
+    from ..safeio import remove_dead_temporaries
+
+    for folder in (root / REVIEW_DIR, root / REVIEW_DIR / THUMBS_DIR):
+        if folder.is_dir() and not folder.is_symlink():  # never a linked folder: the files could be anyone's
+            remove_dead_temporaries(folder)
 
 
 def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
@@ -242,6 +253,8 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str]) -> str:
     badges += [f'<span class="badge flag flag-{_e(f)}">{_e(FLAG_TEXT.get(f, f))}</span>' for f in take.flags]
     if take.qa is not None and not take.flags and not take.qa_error:
         badges.append('<span class="badge ok">QA passed</span>')
+    if take.random_weights:  # a tiny/bench preset's noise, or identities from the synthetic face models
+        badges.append('<span class="badge warn random">random weights: not for review</span>')
     thumb = thumbs.get(take.image)
     alt = f"{take.shot_id} take {take.take}"
     picture = (f'<img src="{_e(thumb)}" alt="{_e(alt)}" loading="lazy">' if thumb
@@ -290,6 +303,10 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
     shots = "".join(_shot_html(i + 1, s, thumbs) for i, s in enumerate(run.shots))
     summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
                f"written {now().strftime('%Y-%m-%d %H:%M UTC')}")
+    random = sum(1 for t in takes if t.random_weights)
+    if random:
+        summary += (f" · {random} of {len(takes)} takes were rendered with random-weight test models "
+                    "(tiny presets or synthetic face models): not for review")
     return f"""<!doctype html>
 <html lang="en">
 <head>

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import ExecutorUnavailableError, InputError, Interrupted
 
 DEFAULT_MAX_TAKES = 6
 _COMMITTED = ("rendered", "skipped", "recovered")
@@ -58,11 +58,24 @@ def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DE
     takes: dict[str, int] = {}
     merged: RenderReport | None = None
     while True:
-        report = render(loaded, out_dir, takes=dict(takes), **render_options)
+        try:
+            report = render(loaded, out_dir, takes=dict(takes), **render_options)
+        except (Interrupted, ExecutorUnavailableError) as stopped:
+            if stopped.report is not None:  # what the earlier rounds rendered is reported too (render --json)
+                stopped.report = _merge(merged, stopped.report)
+            raise
         merged = _merge(merged, report)
         if report.error or report.dry_run:
             return merged
-        more = {shot: count + 1 for shot, count in flagged_shots(report).items() if count < max_takes}
+        try:
+            flagged = flagged_shots(report)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM between rounds: stopped as within one, with its signal
+            from ..run import _INTERRUPT
+
+            between = Interrupted(*_INTERRUPT)
+            between.report = merged
+            raise between from None
+        more = {shot: count + 1 for shot, count in flagged.items() if count < max_takes}
         if not more:
             return merged
         for shot, count in sorted(more.items()):

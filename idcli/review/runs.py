@@ -34,6 +34,8 @@ class Take:
     mask_strip: str | None
     qa: dict[str, Any] | None = field(default=None, compare=False)
     record: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # A random-weight test model made it (a tiny/bench preset, or the synthetic face models gave its identities).
+    random_weights: bool = field(default=False, compare=False)
 
     @property
     def stem(self) -> str:
@@ -86,6 +88,10 @@ def take_from_record(record: dict[str, Any], root: Path) -> Take:
     fusion = record.get("fusion")
     strip = _inside(root, fusion.get("mask_strip")) if isinstance(fusion, dict) else None
     qa = record.get("qa")
+    model = record.get("model")
+    random_weights = (isinstance(model, dict) and model.get("random_weights") is True) or any(
+        isinstance(c, dict) and c.get("conditions_image") and c.get("random_face_models") is True
+        for c in record.get("identity") or [])
     return Take(
         shot_id=record["shot_id"], take=record["take"], job_key=record["job_key"],
         seed=_count(record.get("seed")),
@@ -97,7 +103,7 @@ def take_from_record(record: dict[str, Any], root: Path) -> Take:
         image=image["path"], sidecar=record["sidecar"]["path"],
         width=_count(image.get("width")) or None, height=_count(image.get("height")) or None,
         image_sha256=str(image.get("sha256") or ""),
-        mask_strip=strip, qa=qa if isinstance(qa, dict) else None, record=record)
+        mask_strip=strip, qa=qa if isinstance(qa, dict) else None, record=record, random_weights=random_weights)
 
 
 @dataclass

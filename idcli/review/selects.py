@@ -121,6 +121,9 @@ def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any
     if problems:
         raise InputError("; ".join(problems) + "; nothing was changed")
     with _locked(root):
+        from ..safeio import remove_dead_temporaries
+
+        remove_dead_temporaries(root)  # a select killed mid-write left .selects.json.PID.HEX.idcli-tmp here
         current = read_selects(root)
         for shot, take in parsed:
             if take is None:

@@ -1,0 +1,372 @@
+"""Interrupted and failing runs of the commands added after the render: review, select, export, qa and
+``render --retake-flagged``. ``kill -9``, Ctrl-C and SIGTERM land at a chosen write (a hook in the child
+process signals itself right after the Nth fsync of a temporary); the same command run again must find
+nothing partial, nothing lost and no temporary left behind, and every stop must end with its documented
+exit code (and, with ``--json``, its one JSON document).
+
+The render's own kill tests are test_faults.py and test_cli.py; docs/reliability.md lists them all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import TMP_SUFFIX, assert_nothing_partial, cli_env
+from review_helpers import render_review_run
+
+import idcli
+from idcli.store import OutputStore
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = [pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning"),
+              pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors via /proc")]
+
+# Runs ``idcli ARGS`` after patching os.fsync: right after the Nth fsync of a temporary whose path holds
+# NEEDLE, the process sends itself SIG (KILL: no clean-up at all; INT/TERM: as a person or a scheduler
+# would; STOP: frozen until the test continues it).
+_SIGNAL_HOOK = """
+import os, signal, sys
+from idcli.safeio import TMP_SUFFIX
+needle, nth, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, "SIG" + sys.argv[3])
+count, real_fsync = [0], os.fsync
+
+def fsync(fd):
+    real_fsync(fd)
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return
+    if name.endswith(TMP_SUFFIX) and needle in name:
+        count[0] += 1
+        if count[0] == nth:
+            os.kill(os.getpid(), sig)
+
+os.fsync = fsync
+sys.argv = ["idcli", *sys.argv[4:]]
+from idcli.cli import main
+main()
+"""
+
+
+def _run(*args: str, hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``idcli ARGS`` as a process (with the signal hook when given), finished."""
+    return subprocess.run(_argv(args, hook), capture_output=True, text=True, env=cli_env(), timeout=120)
+
+
+def _argv(args: tuple[str, ...], hook: tuple[str, int, str] | None) -> list[str]:
+    if hook is None:
+        return [sys.executable, "-m", "idcli", *args]
+    needle, nth, sig = hook
+    return [sys.executable, "-c", _SIGNAL_HOOK, needle, str(nth), sig, *args]
+
+
+def _temporaries(*folders: Path) -> list[str]:
+    return sorted({str(p) for folder in folders for p in folder.rglob(f"*{TMP_SUFFIX}")})
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    """An output folder of review_helpers.SHOTS with QA in every sidecar with a cast (rendered once)."""
+    return render_review_run(tmp_path_factory.mktemp("interrupted"), synthetic_face_models)
+
+
+@pytest.fixture
+def out(rendered: Path, tmp_path: Path) -> Path:
+    """A copy of the rendered folder for one test, on a path with a space and a non-ASCII letter."""
+    target = tmp_path / "a folder é" / "out"
+    shutil.copytree(rendered, target)
+    return target
+
+
+# -- kill -9, then the same command again -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["review", "select", "export"])
+def test_kill_9_mid_write_then_the_same_command_leaves_nothing_behind(out: Path, tmp_path: Path,
+                                                                       command: str) -> None:
+    otio = tmp_path / "edit room" / "cut.otio"
+    args, needle, final = {
+        "review": (("review", str(out)), "contact-sheet", out / "review" / "contact-sheet.png"),
+        "select": (("select", str(out), "sh010=2"), "selects.json", out / "selects.json"),
+        "export": (("export", str(out), "--otio", str(otio)), "cut.otio", otio),
+    }[command]
+    killed = _run(*args, hook=(needle, 1, "KILL"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = _temporaries(out, otio.parent if otio.parent.exists() else out)
+    assert len(left) == 1 and not final.exists(), left  # written and fsynced, never renamed
+    again = _run(*args)
+    assert again.returncode == 0, again.stderr
+    assert final.is_file()
+    # The killed writer's temporary is gone once the command has run again (it was never removed before).
+    assert _temporaries(out, otio.parent if otio.parent.exists() else out) == []
+    if command == "select":
+        assert json.loads(final.read_text("utf-8"))["selects"]["sh010"]["take"] == 2
+    assert_nothing_partial(out)
+
+
+def test_a_review_killed_among_thumbnails_is_cleaned_by_the_next_review(out: Path) -> None:
+    killed = _run("review", str(out), hook=("thumbs", 2, "KILL"))
+    assert killed.returncode == -signal.SIGKILL
+    thumbs = out / "review" / "thumbs"
+    assert len(_temporaries(thumbs)) == 1 and len(list(thumbs.glob("*.jpg"))) == 1
+    again = _run("review", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "6 new thumbnails" in again.stdout, again.stdout  # the one committed thumbnail is not made again
+    assert _temporaries(out) == []
+
+
+# -- Ctrl-C and SIGTERM --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [("INT", 130), ("TERM", 143)])
+def test_qa_stopped_by_a_signal_says_so_in_its_one_json_document(out: Path, sig: str, code: int) -> None:
+    before = {r["sidecar"]["path"]: r for r in idcli.read_results(out)}
+    stopped = _run("qa", str(out), "--qa-low-identity", "0.9", "--json", hook=(".json.", 2, sig))
+    assert stopped.returncode == code, stopped.stderr
+    document = json.loads(stopped.stdout)  # exactly one document, as on success and every other failure
+    assert document["ok"] is False and document["exit_code"] == code
+    assert document["error"]["type"] == "Interrupted" and f"SIG{sig}" in document["error"]["message"]
+    assert "interrupted" in stopped.stderr and "Traceback" not in stopped.stderr
+    assert _temporaries(out) == []  # the write in flight was removed, not left for a later run
+    assert_nothing_partial(out)
+    after = {r["sidecar"]["path"]: r for r in idcli.read_results(out)}
+    rewritten = [p for p in after if after[p].get("qa") != before[p].get("qa")]
+    assert len(rewritten) == 1  # the first sidecar committed; the second's write was stopped
+    again = _run("qa", str(out), "--qa-low-identity", "0.9", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["checked"] == 5, again.stderr
+
+
+@pytest.mark.parametrize("command", [("review",), ("select", "sh010=1"), ("verify", "--json")])
+def test_ctrl_c_in_a_review_command_prints_interrupted_and_exits_130(out: Path, command: tuple[str, ...]) -> None:
+    """Typer turned a KeyboardInterrupt into a silent exit 130: no 'interrupted' line, no --json document."""
+    script = ("import sys, idcli.cli.output as o; real = o._guarded\n"
+              "def guarded(fn, as_json=False):\n"
+              "    def body():\n"
+              "        raise KeyboardInterrupt\n"
+              "    return real(body, as_json)\n"
+              "o._guarded = guarded\n"
+              "import idcli.cli.review_commands, idcli.cli.provenance_commands as p, idcli.cli.review_commands as r\n"
+              "p._guarded = r._guarded = guarded\n"
+              "sys.argv = ['idcli', *sys.argv[1:]]\n"
+              "from idcli.cli import main\nmain()\n")
+    done = subprocess.run([sys.executable, "-c", script, command[0], str(out), *command[1:]], capture_output=True,
+                          text=True, env=cli_env(), timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr and "Traceback" not in done.stderr
+    if "--json" in command:
+        document = json.loads(done.stdout)
+        assert document["exit_code"] == 130 and document["error"]["type"] == "Interrupted"
+
+
+# -- a render starting while review writes -------------------------------------------------------------
+
+
+def test_a_render_starting_while_review_writes_leaves_its_files_alone(out: Path) -> None:
+    """A render's start removes temporaries left by killed runs; a review writing at that moment is alive."""
+    review = subprocess.Popen(_argv(("review", str(out)), ("index.html", 1, "STOP")), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        deadline = time.monotonic() + 60
+        while _process_state(review.pid) != "T":  # frozen with index.html written, not yet renamed
+            assert review.poll() is None, review.communicate()
+            assert time.monotonic() < deadline, "the review never reached its write"
+            time.sleep(0.02)
+        with OutputStore(out).session():  # what every render, qa and restore does first
+            pass
+        os.kill(review.pid, signal.SIGCONT)
+        _, stderr = review.communicate(timeout=60)
+    finally:
+        if review.poll() is None:
+            review.kill()
+    assert review.returncode == 0, stderr
+    assert (out / "review" / "index.html").is_file() and _temporaries(out) == []
+
+
+def _process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+# -- render --retake-flagged stopped in a later round --------------------------------------------------
+
+RETAKE_SHOTS = """\
+version: 1
+project: retake-stop
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 1, guidance: 1.0}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+shots:
+  - {id: face, prompt: "{mara} on a street", takes: 1}
+  - {id: land, prompt: "a lighthouse", takes: 1}
+"""
+
+
+def test_retake_flagged_stopped_in_a_later_round_reports_every_round(write_shotlist, tmp_path: Path,
+                                                                   engine_factory) -> None:
+    """``render --retake-flagged --json`` stopped in round two said `rendered: 0` (its report was the last
+    round's, where round one's images are `skipped`) though the run had rendered them."""
+    from idcli.errors import Interrupted
+    from idcli.review.retake import render_with_retakes
+
+    def stopping(identity, runtime, adapter=None):
+        engine = engine_factory(identity, runtime, adapter)
+        real = engine.render
+
+        def render(requests, **kwargs):
+            if len(engine_factory.calls) == 2:  # round one rendered face t1 and land t1 (noise: flagged)
+                raise KeyboardInterrupt  # Ctrl-C while round two renders face t2
+            return real(requests, **kwargs)
+
+        engine.render = render
+        return engine
+
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted) as stopped:
+        render_with_retakes(idcli.load_shotlist(write_shotlist(RETAKE_SHOTS)), out, max_takes=3, device="cpu",
+                            batch_size=1, engine_factory=stopping)
+    report = stopped.value.report
+    assert {(o.shot_id, o.take): o.status for o in report.jobs} == {
+        ("face", 1): "rendered", ("land", 1): "rendered"}  # face t2, stopped, stays pending (not reported)
+    assert report.as_dict()["counts"]["rendered"] == 2 and len(report.batch_sizes) == 2
+    # Nothing lost or rendered twice: the next run renders face t2 (and t3) only.
+    again = render_with_retakes(idcli.load_shotlist(tmp_path / "shots.yaml"), out, max_takes=3, device="cpu",
+                                batch_size=1, engine_factory=engine_factory)
+    assert engine_factory.calls == [1, 1, 1, 1] and again.rendered == 2 and again.count("skipped") == 2
+
+
+# -- reproduce --out -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # two reproduce processes, each building the model: ~50 s on 2 shared cores
+def test_reproduce_killed_mid_write_leaves_nothing_after_the_next_one(write_shotlist, tmp_path: Path,
+                                                                     engine_factory) -> None:
+    shots = write_shotlist("""\
+        version: 1
+        project: repro-stop
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 1, guidance: 1.0}
+        shots:
+          - {id: land, prompt: "a lighthouse", takes: 1}
+        """)
+    out, copies = tmp_path / "out", tmp_path / "re render é"
+    assert idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory).rendered == 1
+    args = ("reproduce", str(out / "land" / "land_t1.png"), "--out", str(copies), "--device", "cpu")
+    killed = _run(*args, hook=("re render", 1, "KILL"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(_temporaries(copies)) == 1 and not (copies / "land_t1.png").exists()
+    again = _run(*args)
+    assert again.returncode == 0 and "identical" in again.stdout, again.stdout + again.stderr
+    assert _temporaries(copies) == [] and (copies / "land_t1.png").is_file()
+
+
+def test_retake_flagged_stopped_by_sigterm_between_rounds_exits_143(write_shotlist, tmp_path: Path, engine_factory,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM landing while the sidecars of a round were read ended as Ctrl-C (130), with no report."""
+    import idcli.review.retake as retake
+    from idcli.errors import Interrupted
+    from idcli.run import terminate_as_interrupt
+
+    def signalled(report):
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises KeyboardInterrupt right here
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(retake, "flagged_shots", signalled)
+    stopped: BaseException | None = None
+    try:
+        with terminate_as_interrupt():  # what `idcli render` runs inside
+            retake.render_with_retakes(idcli.load_shotlist(write_shotlist(RETAKE_SHOTS)), tmp_path / "out",
+                                       max_takes=3, device="cpu", batch_size=1, engine_factory=engine_factory)
+    except BaseException as exc:  # a bare KeyboardInterrupt too (it was one), which pytest would take as its own
+        stopped = exc
+    assert isinstance(stopped, Interrupted), repr(stopped)
+    assert stopped.exit_code == 143 and "SIGTERM" in str(stopped)
+    assert stopped.report is not None and stopped.report.rendered == 2
+
+
+# -- restore killed between its renames ----------------------------------------------------------------
+
+RESTORE_SHOTS = """\
+version: 1
+project: restore-stop
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 1, guidance: 1.0}
+shots:
+  - {id: a, prompt: "a lighthouse", takes: 1}
+"""
+
+
+def _liked_and_current(write_shotlist, out: Path, engine_factory) -> tuple[str, str]:
+    """Render a_t1, edit the prompt, render again: (the liked take's key label, the current one's)."""
+    shots = write_shotlist(RESTORE_SHOTS)
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    liked = json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+    shots.write_text(RESTORE_SHOTS.replace("a lighthouse", "a red lighthouse"))
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    current = json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+    assert liked != current
+    return liked, current
+
+
+def _restore(out: Path) -> dict:
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    done = CliRunner().invoke(app, ["restore", str(out), "a_t1", "--json"])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
+
+
+def _assert_whole(out: Path) -> None:
+    """Every image at a final path has its sidecar; every kept version is an image with its sidecar."""
+    assert_nothing_partial(out, temporaries_allowed=True)
+    assert (out / "a" / "a_t1.png").is_file() and (out / "a" / "a_t1.json").is_file()
+    kept = sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir())
+    stems = {name.rsplit(".", 1)[0] for name in kept}
+    assert kept == sorted(f"{stem}.{ext}" for stem in stems for ext in ("json", "png")), kept
+
+
+# Runs ``idcli ARGS`` killed with SIGKILL right after its Nth os.rename (restore's moves are renames).
+_RENAME_KILL_HOOK = """
+import os, signal, sys
+nth, count, real_rename = int(sys.argv[1]), [0], os.rename
+
+def rename(*args, **kwargs):
+    real_rename(*args, **kwargs)
+    count[0] += 1
+    if count[0] == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.rename = rename
+sys.argv = ["idcli", *sys.argv[2:]]
+from idcli.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("renames", [1, 2, 3], ids=["current-image-aside", "current-take-aside", "kept-image-back"])
+def test_restore_killed_between_its_renames_is_finished_by_the_same_command(write_shotlist, tmp_path: Path,
+                                                                             engine_factory, renames: int) -> None:
+    """Killed after the current image moved aside, after the whole current take did, or after the kept image
+    moved back: the rerun put back the displaced take (or its image without its sidecar), or moved the
+    half-restored image aside as a_t1.KEY.2.png away from its a_t1.KEY.json, where --key could not tell them."""
+    out = tmp_path / "out"
+    liked, current = _liked_and_current(write_shotlist, out, engine_factory)
+    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1"],
+                            capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    result = _restore(out)  # the same command again
+    assert result["name"] == f"a_t1.{liked}"  # the restore the killed run began, finished
+    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == [
+        f"a_t1.{current}.json", f"a_t1.{current}.png"]
+    _assert_whole(out)
