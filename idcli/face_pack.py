@@ -248,6 +248,12 @@ def _install(staging: Path, target: Path) -> None:
         os.replace(file, target / file.name)
 
 
+def check_expected_sha256(expected_sha256: str | None) -> None:
+    """``--face-pack-sha256`` as given: 64 lower-case hex digits (checked before any download starts)."""
+    if expected_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", expected_sha256):
+        raise InputError(f"expected sha256 '{expected_sha256}' is not 64 lower-case hex digits")
+
+
 def fetch_face_pack(*, accept_licence: bool, option: str | Path | None = None, pack: str = DEFAULT_PACK,
                     base_url: str | None = None, expected_sha256: str | None = None,
                     progress: bool = True) -> dict[str, Any]:
@@ -264,8 +270,7 @@ def fetch_face_pack(*, accept_licence: bool, option: str | Path | None = None, p
         return status | {"state": "licence not accepted", "message": not_accepted_message(pack)}
     if pack not in REQUIRED_FILES:
         raise InputError(f"unknown face-model pack '{pack}' (allowed: {', '.join(REQUIRED_FILES)})")
-    if expected_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", expected_sha256):
-        raise InputError(f"expected sha256 '{expected_sha256}' is not 64 lower-case hex digits")
+    check_expected_sha256(expected_sha256)
     url = f"{(base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip('/')}/{pack}.zip"
     target = Path(status["folder"])
     part = _part_file(url, pack)

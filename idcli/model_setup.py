@@ -322,10 +322,11 @@ def fetch(name: str, variant: str | None = None, *, cache_dir: Path | None = Non
     """
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
-    from .face_pack import fetch_face_pack
+    from .face_pack import check_expected_sha256, fetch_face_pack
 
     variant = variant or DEFAULT_VARIANT
     wanted = needs(name, variant)  # an unknown variant or preset fails before any download
+    check_expected_sha256(face_pack_sha256)  # as does a mistyped sha256 (it was checked after the base model)
     (enable_progress_bars if progress else disable_progress_bars)()
     fetched = [_fetch_need(need, cache_dir, endpoint) for need in wanted]
     faces = fetch_face_pack(accept_licence=accept_insightface_licence, option=face_models, base_url=face_pack_url,

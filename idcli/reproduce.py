@@ -115,7 +115,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def check_supported(record: dict[str, Any], notes: list[str]) -> None:
     """Refuse a record this idcli cannot re-render: a newer sidecar schema or an unsupported engine."""
-    made_by = (record.get("tool") or {}).get("version", "?")
+    tool = record.get("tool")
+    made_by = tool.get("version", "?") if isinstance(tool, dict) else "?"
     schema = record.get("schema")
     if not isinstance(schema, int) or schema > SIDECAR_SCHEMA:
         raise ReproduceError(f"the record has sidecar schema {schema!r}, made by idcli {made_by}; this idcli "
@@ -471,10 +472,22 @@ def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> tuple[l
     found: dict[int, dict[str, Any]] = {index: sidecar}
     for other in others:
         o_batch, o_timing = other.get("batch") or {}, other.get("timing") or {}
-        if (o_batch.get("size") == size and o_timing.get("started") == timing["started"]
+        if not (isinstance(o_batch, dict) and isinstance(o_timing, dict)):
+            continue
+        # A member whose size or sampler differs (edited since) cannot share the batch: rendered alone then.
+        same_shape = other.get("size") == sidecar.get("size") and other.get("sampler") == sidecar.get("sampler")
+        if (same_shape and o_batch.get("size") == size and o_timing.get("started") == timing["started"]
                 and o_timing.get("finished") == timing.get("finished") and isinstance(o_batch.get("index"), int)):
             found[o_batch["index"]] = other
     return ([found[i] for i in range(size)], index) if sorted(found) == list(range(size)) else None
+
+
+def _checked(member: dict[str, Any]) -> dict[str, Any]:
+    """A batch member's record, checked as the reproduced one is (a bad one: rendered alone, with a note)."""
+    from .record_checks import check_record
+
+    check_record(member, f"{member.get('shot_id')} take {member.get('take')}")
+    return member
 
 
 @dataclass
@@ -556,6 +569,9 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
                              "replace (unsigned, and perhaps different); give another folder")
     notes: list[str] = []
     check_supported(sidecar, notes)
+    from .record_checks import check_record
+
+    check_record(sidecar, sidecar_path or image_path)  # every field the re-render reads, before any is used
     model = resolve_recorded_model(sidecar)
     # 2. Its identity and adapter, each by hash (a missing or changed input is named: exit 2).
     out_root = image_path.parent.parent  # <out>/<shot_id>/<stem>.png
@@ -568,7 +584,7 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     if in_batch is not None:
         members, index = in_batch
         try:
-            batch = [own if i == index else _prepare(m, model, face_models, [], out_root)
+            batch = [own if i == index else _prepare(_checked(m), model, face_models, [], out_root)
                      for i, m in enumerate(members)]
         except InputError as exc:
             batch, index = [own], 0

@@ -47,14 +47,19 @@ def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:
     takes = manifest.get("takes") if manifest else None
     if not isinstance(takes, list):
         return None
-    return {(t[0], t[1]) for t in takes if isinstance(t, list) and len(t) == 2}
+    return {(t[0], t[1]) for t in takes if isinstance(t, list) and len(t) == 2  # an edited manifest: odd entries
+            and isinstance(t[0], str) and type(t[1]) is int}
 
 
 def _records(root: Path, live: set[tuple[str, int]] | None, include_orphans: bool) -> Iterator[dict[str, Any]]:
+    from .safeio import NotRegularFile, read_regular
+
     for sidecar in sorted(root.glob("[!.]*/*.json")):
-        try:
-            record = json.loads(sidecar.read_text("utf-8"))
-        except (OSError, ValueError):
+        if sidecar.parent.is_symlink():  # as scan_results: no take is read through a linked shot folder
+            continue
+        try:  # bounded, never through a link, never blocking on a FIFO (as scan_results)
+            record = json.loads(read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False).decode("utf-8"))
+        except (NotRegularFile, ValueError, RecursionError):
             continue
         if not isinstance(record, dict) or "job_key" not in record or not isinstance(record.get("image"), dict):
             continue
@@ -89,6 +94,10 @@ def scan_results(out_dir: str | Path) -> Scan:
         if sidecar.name.startswith(".") or sidecar.parent.name.startswith("."):
             continue
         where = sidecar.relative_to(root).as_posix()
+        if sidecar.parent.is_symlink():  # a shot folder linked elsewhere: render refuses it, so no take is there
+            scan.problems.append(f"{where}: its folder {sidecar.parent.name} is a symbolic link; idcli reads no "
+                                 "take through one")
+            continue
         try:
             raw = read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False)
             record = json.loads(raw.decode("utf-8"))
@@ -117,6 +126,8 @@ def _unusable(record: Any, root: Path, sidecar: Path) -> str:
     take = record.get("take")
     if type(take) is not int or take < 1:
         return "no valid take number"
+    if sidecar.name != f"{record['shot_id']}_t{take}.json":  # a commit names it so; an edited copy
+        return f"its take number {take} does not name its file (a commit writes {record['shot_id']}_t{take}.json)"
     image = record.get("image")
     path = image.get("path") if isinstance(image, dict) else None
     if not isinstance(path, str):

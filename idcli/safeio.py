@@ -109,7 +109,11 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     over ``final`` and the folder fsynced. OSError propagates; the temporary never stays behind.
     ``replace=False``: a file already at ``final`` (even one that appeared while writing) is kept and
     FileExistsError raised — the temporary is hard-linked to ``final``, which never replaces.
+    A device at ``final`` is never replaced (OSError): ``os.replace`` would swap it for a regular file
+    (``encode-identity -o /dev/null --force`` as root replaced the machine's /dev/null). A FIFO or socket
+    is replaced as any file is (one planted at a final path of an output folder is "not done").
     """
+    _refuse_special(final)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -126,6 +130,15 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
             tmp.unlink()
         raise
     fsync_dir(final.parent)
+
+
+def _refuse_special(final: Path) -> None:
+    try:
+        mode = os.lstat(final).st_mode
+    except OSError:
+        return  # nothing there (or unreadable: the write itself will say)
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise OSError(errno.EINVAL, "is a device, not a regular file; give a file path", str(final))
 
 
 _TEMPORARY = re.compile(r"\..+\.(?P<pid>[1-9]\d{0,9})\.[0-9a-f]{8}" + re.escape(TMP_SUFFIX))

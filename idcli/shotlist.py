@@ -846,7 +846,10 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
     if path is None:
         add(f"{what} '{value}': no such user's home folder", loc, "write the file's full path")
         return
-    if not path.exists():
+    if not path.exists() and path.is_symlink():  # the name is there: "did you mean" it would be no help
+        add(f"{what} '{value}' is a symbolic link that leads to no file (broken, or a loop)", loc,
+            "point the link at the file, or write the file's own path")
+    elif not path.exists():
         posix = value.replace("\\", "/")
         if posix != value and (converted := local_path(posix, base_dir)) is not None and converted.exists():
             # A shot list written on Windows: here '\\' is a character of the file name, not a separator.

@@ -73,14 +73,18 @@ class Credentials:
 
 
 def _read(path: Path, what: str) -> bytes:
+    """The credential file's bytes. Through safeio: a path from IDCLI_C2PA_CERT/KEY is checked by nothing
+    else, and a plain open() of a FIFO there waited forever for a writer."""
+    from .safeio import NotRegularFile, read_regular
+
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CREDENTIAL_BYTES + 1)
-    except OSError as exc:
-        raise SigningError(f"C2PA {what} {path}: cannot read it ({exc.strerror or exc})") from None
-    if len(data) > MAX_CREDENTIAL_BYTES:
-        raise SigningError(f"C2PA {what} {path}: over {MAX_CREDENTIAL_BYTES:,} bytes, not a PEM file")
-    return data
+        return read_regular(path, MAX_CREDENTIAL_BYTES)
+    except NotRegularFile as exc:
+        reasons = {"missing": "cannot read it (no such file)", "folder": "is a folder",
+                   "special": "is not a regular file",
+                   "too-large": f"over {MAX_CREDENTIAL_BYTES:,} bytes, not a PEM file"}
+        reason = reasons.get(exc.kind) or f"cannot read it ({exc.detail})"
+        raise SigningError(f"C2PA {what} {path}: {reason}") from None
 
 
 def _algorithm(key: Any, key_path: Path) -> str:

@@ -136,7 +136,10 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         return check
     if sha256_bytes(data) != sidecar["image"].get("sha256"):
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
-    signed = bool((sidecar.get("c2pa") or {}).get("signed"))
+    block = sidecar.get("c2pa")
+    if block is not None and not isinstance(block, dict):  # edited: checked as unsigned, and failed
+        check.problems.append(f"the sidecar's c2pa block is damaged ({type(block).__name__}, not an object)")
+    signed = bool(block.get("signed")) if isinstance(block, dict) else False
     from .signing import EXTRA_HINT, ManifestReport, available, carries_manifest, read_manifest
 
     if available() and (signed or carries_manifest(data)):

@@ -403,6 +403,21 @@ def test_models_list_shotlist_names_the_image_encoder_a_plusv2_shot_list_renders
     assert not hub["present"] and hub["repo_id"] == "someone/clip-vit-h"
 
 
+@pytest.mark.parametrize("sha", ["zz", "A" * 64, "0" * 63])
+def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: Path, sha: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # checked after the base model's gigabytes before: a typo cost the whole download, then failed
+    import idcli.model_setup as setup
+    from idcli.errors import InputError
+
+    fetched: list[Any] = []
+    monkeypatch.setattr(setup, "_fetch_need", lambda *args: fetched.append(args) or {})
+    with pytest.raises(InputError, match="is not 64 lower-case hex digits"):
+        setup.fetch("sd15", cache_dir=hf_cache, progress=False, accept_insightface_licence=True,
+                    face_pack_sha256=sha)
+    assert fetched == []
+
+
 def test_a_cached_pickle_not_yet_converted_is_not_ready_and_an_offline_fetch_converts_it(
         hf_cache: Path, adapter_bin, monkeypatch: pytest.MonkeyPatch) -> None:
     """The published adapter in the hub cache as a pickle (downloaded by diffusers or huggingface-cli, or its

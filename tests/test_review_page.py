@@ -228,13 +228,24 @@ def test_the_page_renders_in_headless_chromium_without_errors(out: Path, tmp_pat
     assert dom.stdout.count('<article class="take') == 6
     console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "probe.html" in line]
     assert console_errors == []
-    # the recorder does catch what it looks for: a broken image and a script error
+    # the recorder does catch what it looks for: a broken image and a script error (the page's
+    # Content-Security-Policy taken out, which would block the injected script)
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', probe.read_text("utf-8")).group(0)
     broken = index.with_name("broken.html")
-    broken.write_text(probe.read_text("utf-8").replace(
+    broken.write_text(probe.read_text("utf-8").replace(csp, "", 1).replace(
         "</main>", '</main><img src="nothing-here.png" alt=""><script>undefinedCall();</script>', 1), "utf-8")
     control = chromium(["--dump-dom", "--virtual-time-budget=5000"], broken, tmp_path)
     root = re.search(r"<html[^>]*>", control.stdout).group(0)
     assert "failed to load" in root and "undefinedCall" in root
+    # and with it, markup that got past the escaping (a script, an event handler) runs nothing
+    hostile = index.with_name("hostile.html")
+    hostile.write_text(probe.read_text("utf-8").replace(
+        "</main>", "</main><script>document.documentElement.dataset.pwned='script'</script>"
+        "<img src=\"nothing-here.png\" alt=\"\" onerror=\"document.documentElement.dataset.pwned='onerror'\">", 1),
+        "utf-8")
+    attacked = chromium(["--dump-dom", "--virtual-time-budget=5000"], hostile, tmp_path)
+    root = re.search(r"<html[^>]*>", attacked.stdout).group(0)
+    assert "data-pwned" not in root and 'data-focus="shot-sh020"' in root, root  # the page's own script runs
 
 
 def test_the_mask_strip_is_shown_when_the_take_has_one(out: Path) -> None:

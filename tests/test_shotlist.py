@@ -678,6 +678,17 @@ def test_selfie_that_is_a_folder(folder: Path) -> None:
     rejected(folder, text, "^selfies/bobby_2.jpg", "characters.bobby.selfies[0]", "is not a regular file")
 
 
+@pytest.mark.parametrize("target", ["loop", "nowhere.jpg"])
+def test_selfie_that_is_a_broken_link_or_a_link_loop(folder: Path, target: str) -> None:
+    # A loop (a -> b -> a) or a dangling link: the name is there, so "did you mean" that very name was no help.
+    link = folder / "selfies" / "bobby_3.jpg"
+    link.symlink_to(folder / "selfies" / ("bobby_3.jpg" if target == "loop" else target))
+    text = variant("selfies/bobby_1.jpg", "selfies/bobby_3.jpg")
+    result = rejected(folder, text, "^selfies/bobby_3.jpg", "characters.bobby.selfies[0]",
+                      "selfie 'selfies/bobby_3.jpg' is a symbolic link that leads to no file (broken, or a loop)")
+    assert "did you mean" not in result
+
+
 def test_selfie_absolute_path_is_resolved(folder: Path) -> None:
     absolute = folder / "selfies" / "bobby_1.jpg"
     accepted(folder, variant("selfies/bobby_1.jpg", json.dumps(str(absolute))))

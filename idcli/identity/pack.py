@@ -117,14 +117,14 @@ def parse_pack(data: bytes, path: Path) -> IdentityPack:
     try:
         tensors = load(data)
         header = _header(data)
-    except (SafetensorError, ValueError, OSError, UnicodeDecodeError) as exc:
+    except (SafetensorError, ValueError, OSError, UnicodeDecodeError, RecursionError) as exc:
         raise PackError(f"{path}: not an idcli identity pack (corrupt or another format: {exc})", file=path) from None
     if header.get("format") != PACK_FORMAT:
         raise PackError(f"{path}: a safetensors file, but not an idcli identity pack", file=path)
     try:
         schema = int(header.get("schema", "0"))
         meta = json.loads(header["meta"])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):  # RecursionError: nested past Python's stack
         raise PackError(f"{path}: identity pack metadata is damaged", file=path) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         raise PackError(f"{path}: identity pack metadata is damaged (no name)", file=path)

@@ -9,6 +9,7 @@ with ``--shots``). A manifest from before ``shots`` existed gives the order of i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
                                        f"renders of project '{rendered}'; give that project's shot list")
         return replace(order, path=Path(shots_file).absolute())
     from ..recorded_paths import shotlist_file
-    from ..shotlist import DEFAULT_DURATION
+    from ..shotlist import DEFAULT_DURATION, MAX_DURATION
 
     if manifest is None:
         return None
@@ -91,6 +92,8 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
             for shot_id, _take in manifest.get("takes") or []:
                 counts[str(shot_id)] = counts.get(str(shot_id), 0) + 1
             shots = tuple(ShotEntry(shot_id, n, DEFAULT_DURATION) for shot_id, n in counts.items())
+        if not all(math.isfinite(s.duration) and 0 < s.duration <= MAX_DURATION for s in shots):
+            raise ValueError("a duration no shot list can give")  # 1e308 s was an overflow in export
     except (ValueError, KeyError, TypeError, AttributeError):
         raise InputError(f"{Path(out_dir) / '.idcli' / 'shotlist.jsonl'}: the shot list record is damaged; pass "
                          "--shots FILE (or re-run idcli render, which rewrites it)") from None

@@ -102,7 +102,7 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
     name = f"{take.stem}-{sha256_bytes(data)[:12]}.jpg"
     target = root / REVIEW_DIR / THUMBS_DIR / name
-    if target.is_file() and not target.is_symlink():
+    if target.is_file() and not target.is_symlink() and _is_our_thumbnail(target):
         return name, False
     try:
         rgb = load_rgb(root / take.image, data)
@@ -114,6 +114,22 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
     image.save(buffer, format="JPEG", quality=85)
     _write_file(root, f"{REVIEW_DIR}/{THUMBS_DIR}/{name}", buffer.getvalue())
     return name, True
+
+
+def _is_our_thumbnail(path: Path) -> bool:
+    """Whether ``path`` is a thumbnail as ``_thumbnail`` makes them: a JPEG at most THUMB_WIDTH wide that
+    decodes. Its name (the image's sha256) can be computed by anyone holding the folder, so a file planted
+    under it (a decompression bomb, a truncated or full-size picture) is made again, never decoded whole."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # reads the header only; a bomb's size is refused before decoding
+            if image.format != "JPEG" or image.width > THUMB_WIDTH or image.height > THUMB_WIDTH * 4:
+                return False
+            image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+    return True
 
 
 def _remove_unused_thumbnails(root: Path, keep: set[str]) -> None:
@@ -296,6 +312,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_csp()}">
 <title>{_e(run.project)} — idcli review</title>
 <style>{_CSS}</style>
 </head>
@@ -314,6 +331,19 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
 </body>
 </html>
 """
+
+
+def _csp() -> str:
+    """The page's Content-Security-Policy: its own images, its inline style, and only its own script (by
+    hash). Every text on the page is escaped already; this is the second wall, so that a prompt or a
+    sidecar from outside the studio that ever got past the escaping could still run nothing, load nothing
+    from the network and send nothing anywhere."""
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(_JS.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+            "base-uri 'none'; form-action 'none'")
 
 
 _CSS = """

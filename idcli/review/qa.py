@@ -154,7 +154,10 @@ def plate_regions(plate: Mapping[str, Any] | None) -> dict[str, list[Box]] | Non
         return None
     regions: dict[str, list[Box]] = {}
     for face in plate.get("faces") or []:
-        regions.setdefault(str(face["character"]), []).append([float(v) for v in face["box"]])
+        box = face["box"]
+        if not (isinstance(box, list | tuple) and len(box) == 4):
+            raise ValueError(f"a face box is {box!r}, not [x, y, w, h]")
+        regions.setdefault(str(face["character"]), []).append([float(v) for v in box])
     return regions
 
 
@@ -343,11 +346,21 @@ class IdentityQA:
     def for_record(self, record: dict[str, Any], rgb: np.ndarray) -> dict[str, Any] | None:
         """QA of a committed image from its sidecar's identity entries; None without a cast."""
         cast = []
-        for entry in record.get("identity") or []:
-            models = entry.get("face_models") or {}
+        entries = record.get("identity") or []
+        # A sidecar edited after the render: a QAError (reported, the sidecar left alone), not a traceback.
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str)
+                                                    and isinstance(e.get("embedding_sha256"), str) for e in entries):
+            raise QAError("the sidecar's identity entries are damaged (each needs a name and an embedding_sha256)")
+        for entry in entries:
+            models = entry.get("face_models") if isinstance(entry.get("face_models"), dict) else {}
+            pack = entry.get("pack_path") if isinstance(entry.get("pack_path"), str) else None
             cast.append(CastMember(entry["name"], self.reference(entry["name"], entry["embedding_sha256"],
-                                                                 models.get("hash"), entry.get("pack_path"))))
-        return self.check(rgb, cast, plate_regions(record.get("plate"))) if cast else None
+                                                                 models.get("hash"), pack)))
+        try:
+            regions = plate_regions(record.get("plate"))
+        except (KeyError, TypeError, ValueError):
+            raise QAError("the sidecar's plate block is damaged (each face needs a character and a box)") from None
+        return self.check(rgb, cast, regions) if cast else None
 
 
 def commit_hook(qa: IdentityQA) -> Any:

@@ -37,7 +37,7 @@ def _flagged(sidecar: Path, key: str, limit: int) -> bool | None:
 
     try:
         record = json.loads(read_regular(sidecar, limit, follow_links=False).decode("utf-8"))
-    except (NotRegularFile, ValueError, UnicodeDecodeError):
+    except (NotRegularFile, ValueError, UnicodeDecodeError, RecursionError):
         return None
     qa = record.get("qa") if isinstance(record, dict) and record.get("job_key") == key else None
     if not isinstance(qa, dict) or qa.get("error"):

@@ -52,6 +52,29 @@ class Take:
         return str(error) if error else None
 
 
+_INT64 = 2**63 - 1  # OTIO's metadata integers are C++ int64
+
+
+def _count(value: Any, limit: int = _INT64) -> int | None:
+    """``value`` when it is a whole number 0..``limit`` (bools and floats are not), else None: a tampered
+    sidecar's width, height or seed is shown as unknown instead of failing the page or the export."""
+    return value if type(value) is int and 0 <= value <= limit else None
+
+
+def _inside(root: Path, relpath: Any) -> str | None:
+    """``relpath`` when it names a regular file inside the output folder (no absolute path, no ``..``, no
+    link), else None: the page links only to the folder's own files."""
+    from pathlib import PurePosixPath
+
+    if not isinstance(relpath, str) or not relpath:
+        return None
+    parts = PurePosixPath(relpath).parts
+    if PurePosixPath(relpath).is_absolute() or ".." in parts or "\\" in relpath:
+        return None
+    target = root.joinpath(*parts)
+    return relpath if target.is_file() and not target.is_symlink() else None
+
+
 def take_from_record(record: dict[str, Any], root: Path) -> Take:
     """A Take from a sidecar that results.scan_results accepted."""
     image = record["image"]
@@ -63,9 +86,7 @@ def take_from_record(record: dict[str, Any], root: Path) -> Take:
                           and c["expression"].get("label"))
     method = record.get("method")
     fusion = record.get("fusion")
-    strip = fusion.get("mask_strip") if isinstance(fusion, dict) else None
-    if not (isinstance(strip, str) and (root / strip).is_file()):
-        strip = None
+    strip = _inside(root, fusion.get("mask_strip")) if isinstance(fusion, dict) else None
     qa = record.get("qa")
     model = record.get("model")
     random_weights = (isinstance(model, dict) and model.get("random_weights") is True) or any(
@@ -73,14 +94,15 @@ def take_from_record(record: dict[str, Any], root: Path) -> Take:
         for c in record.get("identity") or [])
     return Take(
         shot_id=record["shot_id"], take=record["take"], job_key=record["job_key"],
-        seed=record.get("seed") if isinstance(record.get("seed"), int) else None,
+        seed=_count(record.get("seed")),
         prompt=str(record.get("prompt") or ""),
         characters=tuple(str(c) for c in record.get("characters") or []),
         expression=str(label) if label else None,
         framing=str(record["framing"]) if record.get("framing") else None,
         method=str(method.get("name")) if isinstance(method, dict) and method.get("name") else None,
         image=image["path"], sidecar=record["sidecar"]["path"],
-        width=image.get("width"), height=image.get("height"), image_sha256=str(image.get("sha256") or ""),
+        width=_count(image.get("width")) or None, height=_count(image.get("height")) or None,
+        image_sha256=str(image.get("sha256") or ""),
         mask_strip=strip, qa=qa if isinstance(qa, dict) else None, record=record, random_weights=random_weights)
 
 

@@ -46,7 +46,7 @@ def read_selects(out_dir: Path) -> dict[str, dict[str, Any]]:
         if not isinstance(picks, dict) or not all(
                 isinstance(v, dict) and type(v.get("take")) is int for v in picks.values()):
             raise ValueError
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):  # nesting past Python's stack
         raise InputError(f"{path}: damaged (expected {{\"schema\": 1, \"selects\": {{SHOT: {{\"take\": N}}}}}}); "
                          "fix or delete it and select again", file=path) from None
     return picks
