@@ -461,11 +461,12 @@ def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> tuple[l
     index = batch.get("index")
     if batch.get("size") is None:  # a sidecar rebuilt after a kill, or the PNG's own record: no batch recorded
         key = sidecar.get("job_key")
-        named = next((o for o in others if key in ((o.get("batch") or {}).get("job_keys") or ())), None)
+        named = next((o for o in others if key in _job_keys(o)), None)
         if named is None:
             return None
-        batch, timing = named["batch"], named.get("timing") or {}
-        index = batch["job_keys"].index(key)
+        batch, timing, index = named["batch"], named.get("timing"), _job_keys(named).index(key)
+        if not isinstance(timing, dict):
+            return None
     size = batch.get("size")
     if not isinstance(size, int) or size <= 1 or not timing.get("started") or not isinstance(index, int):
         return None
@@ -480,6 +481,14 @@ def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> tuple[l
                 and o_timing.get("finished") == timing.get("finished") and isinstance(o_batch.get("index"), int)):
             found[o_batch["index"]] = other
     return ([found[i] for i in range(size)], index) if sorted(found) == list(range(size)) else None
+
+
+def _job_keys(record: dict[str, Any]) -> list[Any]:
+    """The jobs a sidecar's ``batch.job_keys`` names in row order; none when it is not a list (a hand-edited file:
+    a string would match keys by substring)."""
+    batch = record.get("batch")
+    keys = batch.get("job_keys") if isinstance(batch, dict) else None
+    return keys if isinstance(keys, list) else []
 
 
 def _checked(member: dict[str, Any]) -> dict[str, Any]:

@@ -193,6 +193,27 @@ def test_a_sidecar_from_before_engine_versions_and_selfie_files_still_reproduces
     assert result.identical and f"assumed {ENGINE_ALGORITHM}" in result.notes[0]
 
 
+def test_a_record_without_its_batch_ignores_neighbours_whose_batch_is_not_a_list_of_keys(tmp_path: Path) -> None:
+    """A recovered sidecar's batch is looked up in its neighbours' ``batch.job_keys``. A neighbour whose ``batch``
+    was not an object stopped reproduce with an internal error, and one whose ``job_keys`` was a string containing
+    the key (a substring match, its index a character offset) made a batch of unrelated images."""
+    from idcli.reproduce import batch_members
+
+    out = tmp_path / "out"
+    for shot in ("a", "b", "c"):
+        (out / shot).mkdir(parents=True)
+    timing = {"started": "2026-11-30T05:00:00+00:00", "finished": "2026-11-30T05:00:09+00:00"}
+    recovered = {"job_key": "k-a", "shot_id": "a", "recovered": True, "batch": {"size": None}}
+    (out / "a" / "a_t1.json").write_text(json.dumps(recovered))
+    (out / "b" / "b_t1.json").write_text(json.dumps({"job_key": "k-b", "batch": ["k-a"], "timing": timing}))
+    assert batch_members(out / "a" / "a_t1.json", recovered) is None
+    (out / "b" / "b_t1.json").write_text(json.dumps(
+        {"job_key": "k-b", "batch": {"size": 2, "index": 1, "job_keys": "k-ak-b"}, "timing": timing}))
+    (out / "c" / "c_t1.json").write_text(json.dumps(
+        {"job_key": "k-c", "batch": {"size": 2, "index": 0, "job_keys": "k-ak-b"}, "timing": timing}))
+    assert batch_members(out / "a" / "a_t1.json", recovered) is None
+
+
 def test_an_image_recovered_after_a_kill_reproduces_in_the_batch_its_neighbours_name(write_shotlist, tmp_path,
                                                                                     engine_factory, theo_pack) -> None:
     # A kill between an image and its sidecar: the next render rebuilds the sidecar from the PNG's record, which
