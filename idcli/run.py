@@ -8,12 +8,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import ExecutorUnavailableError, Interrupted, OutputError
+from .interrupts import interrupted
 from .models import ModelIdentity, resolve_model
 from .plan import Job, Plan, make_plan
 from .runtime import Runtime, resolve_runtime
@@ -430,7 +431,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
                                       on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"),
                                       takes=takes, runtime=runtime)
     except KeyboardInterrupt:
-        raise Interrupted(*_INTERRUPT) from None
+        raise interrupted() from None
     # Orphans and the folder's manifest are judged against the whole shot list, not an --only selection.
     all_takes = [(job.shot_id, job.take) for job in plan.jobs] + [(b.shot_id, b.take) for b in plan.blocked]
     plan = plan.select(only)
@@ -478,7 +479,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
                      save_masks, signer, all_takes, loaded, check, backend)
     except KeyboardInterrupt:
-        stopped = Interrupted(*_INTERRUPT)
+        stopped = interrupted()
     except ExecutorUnavailableError as gone:  # the Ray cluster went away: what was committed is reported too
         stopped = gone
     _report_blocked(plan, report, out)
@@ -499,48 +500,6 @@ def _report_blocked(plan: Plan, report: RenderReport, out: Path) -> None:
                                       OutputFile.of(out, blocked.image_relpath),
                                       OutputFile.of(out, blocked.sidecar_relpath),
                                       blocked.problem.format(plan.source), "blocked"))
-
-
-# Set by the SIGTERM handler so that the KeyboardInterrupt it raises reports the right signal.
-_INTERRUPT: list[Any] = ["SIGINT", 130]
-
-
-def install_signal_handlers() -> Callable[[], None]:
-    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143.
-
-    Returns the function that puts the previous handler back; prefer ``terminate_as_interrupt``, which
-    calls it when the run ends. A handler left behind outlives the run: a SIGTERM arriving while the
-    interpreter shuts down then raised KeyboardInterrupt there and printed a traceback.
-    """
-    import signal
-
-    def on_term(signum: int, frame: Any) -> None:
-        _INTERRUPT[:] = ["SIGTERM", 143]
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-        _INTERRUPT[:] = ["SIGINT", 130]
-
-    return restore
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the run inside the block like Ctrl-C; the previous handler is back after it. Outside the
-    main thread (where Python cannot set handlers) it does nothing."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    restore = install_signal_handlers()
-    try:
-        yield
-    finally:
-        restore()
 
 
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,

@@ -272,7 +272,7 @@ def test_retake_flagged_stopped_by_sigterm_between_rounds_exits_143(write_shotli
     """A SIGTERM landing while the sidecars of a round were read ended as Ctrl-C (130), with no report."""
     import idcli.review.retake as retake
     from idcli.errors import Interrupted
-    from idcli.run import terminate_as_interrupt
+    from idcli.interrupts import terminate_as_interrupt
 
     def signalled(report):
         os.kill(os.getpid(), signal.SIGTERM)  # the handler raises KeyboardInterrupt right here

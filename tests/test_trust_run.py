@@ -167,7 +167,7 @@ def test_claims_sigterm_during_a_run_still_stops_it_and_the_handler_goes_after()
     import os
     import time
 
-    from idcli.run import _INTERRUPT, terminate_as_interrupt
+    from idcli.interrupts import _INTERRUPT, terminate_as_interrupt
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():

@@ -13,13 +13,13 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import typer
 
 from ..diagnostics import lenient
-from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT_UNUSABLE, EXIT_TERMINATED, IdcliError, Interrupted
+from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError
 
 
 def _fail(message: str, code: int) -> None:
@@ -111,43 +111,21 @@ def _debug_traceback() -> None:
         traceback.print_exc(file=sys.stderr)
 
 
-@contextlib.contextmanager
-def _stopped_by_signal() -> Iterator[list[str]]:
-    """SIGTERM stops a command like Ctrl-C (a write in flight is finished or removed, never left half-done);
-    yields a one-item list naming the signal once one came. ``render`` installs its own inside (run.py)."""
-    import signal
-    import threading
-
-    received = ["SIGINT"]
-    if threading.current_thread() is not threading.main_thread():  # Python sets handlers in the main thread only
-        yield received
-        return
-
-    def on_term(signum: int, frame: Any) -> None:
-        received[0] = "SIGTERM"
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield received
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-
 def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
     """Run a command body; idcli errors become one message and their exit code.
 
     With ``as_json`` the failure is also one JSON document on stdout (``ok: false``, ``exit_code``,
     ``error``), so a script reads the same shape whatever happened.
     """
+    from ..interrupts import interrupted, terminate_as_interrupt
+
     try:
-        with _stopped_by_signal() as signal_name:
+        # SIGTERM stops every command like Ctrl-C: a write in flight is finished or removed, never left half-done.
+        with terminate_as_interrupt():
             try:
                 return fn()
             except KeyboardInterrupt:  # Typer would turn it into a silent exit 130: no message, no document
-                code = EXIT_TERMINATED if signal_name[0] == "SIGTERM" else EXIT_INTERRUPTED
-                raise Interrupted(signal_name[0], code, "what was written before is complete; rerun the command") \
-                    from None
+                raise interrupted("what was written before is complete; rerun the command") from None
     except BrokenPipeError:
         _stdout_gone()  # a table printed into a pipe whose reader left: the command itself succeeded
         return None

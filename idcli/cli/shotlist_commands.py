@@ -320,7 +320,6 @@ def render(
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
     from ..console import make_progress
     from ..run import render as run_render
-    from ..run import terminate_as_interrupt
 
     def body() -> None:
         size = _parse_batch_size(batch_size)
@@ -335,7 +334,7 @@ def render(
         try:
             # stdout holds only the summary or the one --json document: what libraries print during the run
             # goes to stderr (Ray's driver prints its workers' failures, "(raylet) Task ... failed", on stdout).
-            with terminate_as_interrupt(), contextlib.redirect_stdout(sys.stderr):
+            with contextlib.redirect_stdout(sys.stderr):  # SIGTERM stops it like Ctrl-C: _guarded
                 if retake_flagged:
                     from ..review.retake import render_with_retakes
 

@@ -70,9 +70,9 @@ def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DE
         try:
             flagged = flagged_shots(report)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM between rounds: stopped as within one, with its signal
-            from ..run import _INTERRUPT
+            from ..interrupts import interrupted
 
-            between = Interrupted(*_INTERRUPT)
+            between = interrupted()
             between.report = merged
             raise between from None
         more = {shot: count + 1 for shot, count in flagged.items() if count < max_takes}

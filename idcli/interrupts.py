@@ -1,0 +1,64 @@
+"""SIGTERM stops idcli like Ctrl-C, and which of the two did.
+
+Python turns SIGINT into ``KeyboardInterrupt``; idcli makes SIGTERM raise it too, so a write in flight is
+finished or removed by the same ``except BaseException`` and ``finally`` paths (safeio.atomic_write, the
+commit thread), never left half-done. The exit code then follows the signal: 130 for SIGINT, 143 for SIGTERM.
+Every command runs inside ``terminate_as_interrupt`` (cli/output.py); the library's ``render`` does not install
+it (a pipeline owns its process's signals) but reads ``interrupted()`` when a ``KeyboardInterrupt`` reaches it.
+No heavy imports: every command loads this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted
+
+# Set by the SIGTERM handler so that the KeyboardInterrupt it raises reports the right signal.
+_INTERRUPT: list[Any] = ["SIGINT", EXIT_INTERRUPTED]
+
+
+def interrupted(kept: str | None = None) -> Interrupted:
+    """The error for the ``KeyboardInterrupt`` being handled: the signal that raised it and its exit code;
+    ``kept`` says what the stopped command leaves behind (``Interrupted``'s default: a render's)."""
+    return Interrupted(*_INTERRUPT) if kept is None else Interrupted(*_INTERRUPT, kept)
+
+
+def install_signal_handlers() -> Callable[[], None]:
+    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143.
+
+    Returns the function that puts the previous handler back; prefer ``terminate_as_interrupt``, which
+    calls it when the run ends. A handler left behind outlives the run: a SIGTERM arriving while the
+    interpreter shuts down then raised KeyboardInterrupt there and printed a traceback.
+    """
+    import signal
+
+    def on_term(signum: int, frame: Any) -> None:
+        _INTERRUPT[:] = ["SIGTERM", EXIT_TERMINATED]
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        _INTERRUPT[:] = ["SIGINT", EXIT_INTERRUPTED]
+
+    return restore
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run inside the block like Ctrl-C; the previous handler is back after it. Outside the
+    main thread (where Python cannot set handlers) it does nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    restore = install_signal_handlers()
+    try:
+        yield
+    finally:
+        restore()
