@@ -150,6 +150,19 @@ def _conversion_of_named(source_id: str, weight: str, subfolder: str, revision: 
     return converted_adapter(source_id, weight)
 
 
+# h94 publishes each FaceID adapter's LoRA alone too (``ip-adapter-faceid_sd15_lora.safetensors``, for ComfyUI and
+# A1111); the adapter file carries the same LoRA, which idcli applies per row from there.
+LORA_ALONE_SUFFIX = "_lora.safetensors"
+
+
+def adapter_carrying_lora(file_name: str) -> str | None:
+    """The adapter file that carries the LoRA h94 publishes alone as ``file_name``
+    (``ip-adapter-faceid_sd15_lora.safetensors`` -> ``ip-adapter-faceid_sd15.bin``); None for any other name."""
+    if not file_name.endswith(LORA_ALONE_SUFFIX):
+        return None
+    return file_name.removesuffix(LORA_ALONE_SUFFIX) + ".bin"
+
+
 def random_plus_descriptor(preset_name: str) -> str:
     """The content hash of a random-weight preset's FaceID-Plus v2 adapter and image encoder."""
     preset = get_preset(preset_name)

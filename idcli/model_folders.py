@@ -109,10 +109,11 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
 
 
 def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
+    from .adapters import adapter_carrying_lora
+
     licence = _card_licence(folder) or _adapter_licence(file)
-    if file.name.endswith("_lora.safetensors"):
-        # h94 publishes the FaceID LoRA alone too (for ComfyUI and A1111); the adapter file carries it.
-        adapter = file.name.removesuffix("_lora.safetensors") + ".bin"
+    adapter = adapter_carrying_lora(file.name)
+    if adapter is not None:
         return _entry(source, "FaceID LoRA", file, file.stat().st_size, licence,
                       f"the LoRA alone, for ComfyUI/A1111: model.adapter takes {adapter}, which carries it")
     return _entry(source, "IP-Adapter weights", file, file.stat().st_size, licence,

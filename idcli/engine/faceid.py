@@ -585,10 +585,9 @@ def _not_an_adapter(file: Path, keys: list[str]) -> str:
     """Why a safetensors file with no ``image_proj.*``/``ip_adapter.*`` key is not an adapter, and what to use."""
     sample = ", ".join(sorted(keys)[:3]) or "none"
     if any(key.startswith(("lora_unet_", "lora_te")) or ".lora_down." in key or ".lora_A." in key for key in keys):
-        # h94 publishes the FaceID LoRA on its own (…_lora.safetensors) for ComfyUI and A1111; the adapter file
-        # carries the same LoRA, which idcli applies per row from there.
-        adapter = file.name.removesuffix("_lora.safetensors") + ".bin" if file.name.endswith("_lora.safetensors") \
-            else "ip-adapter-faceid_sd15.bin / ip-adapter-faceid_sdxl.bin"
+        from ..adapters import adapter_carrying_lora
+
+        adapter = adapter_carrying_lora(file.name) or "ip-adapter-faceid_sd15.bin / ip-adapter-faceid_sdxl.bin"
         return (f"'{file}' holds only a LoRA ({len(keys)} keys such as {sample}), not the adapter: the FaceID "
                 f"adapter file ({adapter}, or its safetensors conversion by `idcli models fetch`) carries the "
                 "adapter weights and this same LoRA, which idcli applies from there — point model.adapter."
