@@ -255,6 +255,29 @@ def test_the_folder_above_a_pack_names_the_pack_inside(face_models_dir: Path, tm
         assert f"packs below it: {root / 'models' / 'buffalo_l'}" in str(info.value)
 
 
+def test_a_folder_above_with_an_unreadable_subfolder_still_names_the_pack(face_models_dir: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking for packs below a folder with no .onnx files met a subfolder it may not list (another user's
+    home under `--face-models /home`): the PermissionError replaced the face-model error (exit 5, "Permission
+    denied"). Unreadable folders are passed over; the pack that can be read is still named."""
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(face_models_dir, root / "buffalo_l")
+    (tmp_path / "private" / "inner").mkdir(parents=True)
+    listing = Path.iterdir
+
+    def guarded(self: Path):
+        if self.name == "private":  # tests run as root, which chmod 000 does not stop
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", guarded)
+    with pytest.raises(ModelUnavailableError) as info:
+        resolve_face_models(tmp_path)
+    assert f"packs below it: {root / 'buffalo_l'}" in str(info.value)
+
+
 def test_cli_encode_identity_and_show(face_models_dir: Path, tmp_path: Path) -> None:
     pack = tmp_path / "theo.idpack"
     result = runner.invoke(app, ["encode-identity", str(SELFIES / "theo_1.jpg"), str(SELFIES / "theo_2.jpg"),

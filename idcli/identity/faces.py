@@ -107,10 +107,16 @@ def _routed_files(folder: Path) -> str:
 
 def _packs_below(folder: Path, depth: int = 2) -> list[Path]:
     """Folders up to ``depth`` levels below ``folder`` that hold .onnx files (at most five, sorted)."""
+    def subfolders(parent: Path) -> list[Path]:
+        try:
+            return [child for child in parent.iterdir() if child.is_dir()]
+        except OSError:  # a folder this user may not list (another user's home): passed over, as glob does
+            return []
+
     found: list[Path] = []
     level = [folder] if folder.is_dir() else []
     for _ in range(depth):
-        level = sorted(child for parent in level for child in parent.iterdir() if child.is_dir())[:200]
+        level = sorted(child for parent in level for child in subfolders(parent))[:200]
         found.extend(child for child in level if any(child.glob("*.onnx")))
     return found[:5]
 
