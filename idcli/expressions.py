@@ -308,7 +308,8 @@ def closest(name: str, n: int = 3) -> list[str]:
 
 # Words a writer puts before a term to say how strongly: "intense grief" is how idcli's own prompts and
 # sidecars say it. The label takes the term alone (intensity is a field of its own), so an unknown label
-# made of one of these and a known name is answered with that term at this intensity.
+# made of one of these and a known name is answered with that term at this intensity. Keys are words run
+# together as normalise() leaves them: 'a bit' is 'abit'.
 _INTENSITY_WORDS = {
     "barely": 0.2, "faintly": 0.2, "subtle": 0.3, "subtly": 0.3, "slightly": 0.3, "mildly": 0.3, "abit": 0.3,
     "alittle": 0.3, "somewhat": 0.5, "moderately": 0.5, "quite": 0.6, "very": 0.85, "really": 0.85,
