@@ -305,7 +305,7 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         begun = _begun_restore(store, shot, take) if key is None else None
         if finished is not None and finished[0] == "back" and key is None:
             store.journal({"event": "restore", "shot_id": shot, "take": take, "from": finished[1], "finished": True})
-            return _restored(root, shot, stem, finished[1], None)
+            return _restored(root, shot, take, finished[1], None)
         versions = list_superseded(root, stem)
         if not versions:
             raise InputError(f"{root}: no superseded version of {stem} is kept", file=root)
@@ -327,7 +327,7 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         moved = put_back(store, version)
         if finished is not None and finished[0] == "aside" and moved is None:
             moved = finished[1]  # the killed run had moved it aside already
-    return _restored(root, shot, stem, version.name, moved)
+    return _restored(root, shot, take, version.name, moved)
 
 
 def _begun_restore(store: Any, shot: str, take: int) -> str | None:
@@ -340,15 +340,15 @@ def _begun_restore(store: Any, shot: str, take: int) -> str | None:
     return None
 
 
-def _restored(root: Path, shot: str, stem: str, name: str, moved: str | None) -> dict[str, Any]:
+def _restored(root: Path, shot: str, take: int, name: str, moved: str | None) -> dict[str, Any]:
     """``restore``'s answer for the take now at its final paths (put back from the kept version ``name``)."""
-    image_rel, sidecar_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json"
+    image_rel, sidecar_rel = f"{shot}/{shot}_t{take}.png", f"{shot}/{shot}_t{take}.json"
     record = read_sidecar_file(root / sidecar_rel) or {}
 
     def file(rel: str) -> dict[str, str]:
         return {"path": rel, "abs_path": str(root.absolute() / rel)}
 
     key = record.get("job_key")
-    return {"shot_id": shot, "take": int(stem.rsplit("_t", 1)[1]), "job_key": key if isinstance(key, str) else None,
+    return {"shot_id": shot, "take": take, "job_key": key if isinstance(key, str) else None,
             "name": name, "image": file(image_rel),
             "sidecar": file(sidecar_rel) if (root / sidecar_rel).is_file() else None, "moved_aside": moved}
