@@ -52,23 +52,39 @@ def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:
 
 
 def _records(root: Path, live: set[tuple[str, int]] | None, include_orphans: bool) -> Iterator[dict[str, Any]]:
-    from .safeio import NotRegularFile, read_regular
+    from .safeio import NotRegularFile
 
     for sidecar in sorted(root.glob("[!.]*/*.json")):
         if sidecar.parent.is_symlink():  # as scan_results: no take is read through a linked shot folder
             continue
-        try:  # bounded, never through a link, never blocking on a FIFO (as scan_results)
-            record = json.loads(read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False).decode("utf-8"))
+        try:
+            record = _load(sidecar)
         except (NotRegularFile, ValueError, RecursionError):
             continue
-        if not isinstance(record, dict) or "job_key" not in record or not isinstance(record.get("image"), dict):
+        if not isinstance(record, dict) or "job_key" not in record:
+            continue
+        image = record.get("image")
+        if not (isinstance(image, dict) and isinstance(image.get("path"), str)):
             continue
         record["orphan"] = live is not None and (record.get("shot_id"), record.get("take")) not in live
         if record["orphan"] and not include_orphans:
             continue
-        record["sidecar"] = {"path": sidecar.relative_to(root).as_posix(), "abs_path": str(sidecar)}
-        record["image"]["abs_path"] = str(root / record["image"]["path"])
-        yield record
+        yield _with_paths(record, root, sidecar)
+
+
+def _load(sidecar: Path) -> Any:
+    """A sidecar's JSON: read bounded, never through a link, never blocking on a FIFO (NotRegularFile), or
+    ValueError/RecursionError for what does not parse."""
+    from .safeio import read_regular
+
+    return json.loads(read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False).decode("utf-8"))
+
+
+def _with_paths(record: dict[str, Any], root: Path, sidecar: Path) -> dict[str, Any]:
+    """The record with the output-folder paths in the contract's one form (``sidecar``, ``image.abs_path``)."""
+    record["sidecar"] = {"path": sidecar.relative_to(root).as_posix(), "abs_path": str(sidecar)}
+    record["image"]["abs_path"] = str(root / record["image"]["path"])
+    return record
 
 
 @dataclass
@@ -86,7 +102,7 @@ def scan_results(out_dir: str | Path) -> Scan:
     the output folder; anything else is a problem reported by path, never an exception: one damaged
     file must not hide the rest of a run. Records carry the paths ``read_results`` adds.
     """
-    from .safeio import NotRegularFile, read_regular
+    from .safeio import NotRegularFile
 
     root = Path(out_dir).absolute()
     scan = Scan()
@@ -99,8 +115,7 @@ def scan_results(out_dir: str | Path) -> Scan:
                                  "take through one")
             continue
         try:
-            raw = read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False)
-            record = json.loads(raw.decode("utf-8"))
+            record = _load(sidecar)
         except NotRegularFile as exc:
             scan.problems.append(f"{where}: not a readable sidecar ({exc.kind})")
             continue
@@ -111,9 +126,7 @@ def scan_results(out_dir: str | Path) -> Scan:
         if reason:
             scan.problems.append(f"{where}: {reason}")
             continue
-        record["sidecar"] = {"path": sidecar.relative_to(root).as_posix(), "abs_path": str(sidecar)}
-        record["image"]["abs_path"] = str(root / record["image"]["path"])
-        scan.records.append(record)
+        scan.records.append(_with_paths(record, root, sidecar))
     return scan
 
 

@@ -56,6 +56,21 @@ def test_read_results_skips_deep_linked_and_special_sidecars(tmp_path: Path) -> 
     assert [r["take"] for r in records] == [1]
 
 
+def test_read_results_skips_a_sidecar_whose_image_path_is_not_text(tmp_path: Path) -> None:
+    """read_results adds ``image.abs_path`` from ``image.path``: a sidecar edited to have no path, or a number
+    there, stopped the iteration with a KeyError or TypeError, hiding every sidecar after it."""
+    out = _folder(tmp_path)
+    (out / "sh010" / "sh010_t2.json").write_text(json.dumps(
+        {"job_key": "k2", "shot_id": "sh010", "take": 2, "image": {}}))
+    (out / "sh010" / "sh010_t3.json").write_text(json.dumps(
+        {"job_key": "k3", "shot_id": "sh010", "take": 3, "image": {"path": 7}}))
+    (out / "sh020").mkdir()
+    (out / "sh020" / "sh020_t1.png").write_bytes(b"\x89PNG")
+    (out / "sh020" / "sh020_t1.json").write_text(json.dumps(
+        {"job_key": "k4", "shot_id": "sh020", "take": 1, "image": {"path": "sh020/sh020_t1.png"}}))
+    assert [(r["shot_id"], r["take"]) for r in idcli.read_results(out)] == [("sh010", 1), ("sh020", 1)]
+
+
 def test_retake_flagged_reads_a_deep_sidecar_as_not_flagged(tmp_path: Path) -> None:
     from idcli.review.retake import _flagged
 
