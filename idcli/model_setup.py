@@ -249,9 +249,9 @@ def list_models(cache_dir: Path | None = None, face_models: str | None = None) -
                 present, size, path = _need_state(need, preset, cache_dir)
                 # The published pickle in the hub cache without its conversion: a render refuses it (no
                 # allow_pickle), so the preset is not ready until `fetch` converts it (offline too).
-                pickle = need.filename is not None and path is not None and not path.endswith(".safetensors")
+                unconverted = need.filename is not None and path is not None and not path.endswith(".safetensors")
                 items.append({**asdict(need), "present": present, "size_bytes": size, "path": path,
-                              "not_converted": pickle})
+                              "not_converted": unconverted})
             rows.append({"preset": name, "variant": variant,
                          "ready": all(i["present"] and not i["not_converted"] for i in items) and faces["present"],
                          "needs": items, "face_models": faces})
