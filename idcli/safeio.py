@@ -102,6 +102,22 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def sha256_regular(path: Path) -> str | None:
+    """sha256 of a regular file (streamed; no link at ``path``, never blocks on a FIFO), or None."""
+    from .hashing import sha256_fd
+
+    try:
+        fd = open_regular(path, follow_links=False)
+    except NotRegularFile:
+        return None
+    try:
+        return sha256_fd(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     """Write ``data`` so that ``final`` is either absent/old or complete, never partial.
 

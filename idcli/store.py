@@ -78,20 +78,6 @@ def png_record_of_fd(fd: int) -> dict[str, Any] | None:
         return None
 
 
-def _sha256_regular(path: Path) -> str | None:
-    """sha256 of a regular file (streamed; no link at ``path``, never blocks on a FIFO), or None."""
-    try:
-        fd = safeio.open_regular(path, follow_links=False)
-    except safeio.NotRegularFile:
-        return None
-    try:
-        return sha256_fd(fd)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     """Write ``data`` so that ``final`` is either absent/old or complete, never partial (errors: OutputError;
     with ``replace=False``, FileExistsError when a file is at ``final``)."""
@@ -256,7 +242,7 @@ class OutputStore:
         if sidecar is not None:
             image_record = sidecar.get("image")
             expected = image_record.get("sha256") if isinstance(image_record, dict) else None
-            actual = _sha256_regular(image)
+            actual = safeio.sha256_regular(image)
             if actual is not None and actual != expected and expected and is_whole_image(image):
                 # Whole, but not the bytes idcli wrote: edited by hand. Kept unless --force (which moves
                 # it aside); a damaged or cut-short image is rendered again.

@@ -236,19 +236,20 @@ def kept_render_of(root: Path, stem: str, job_key: str) -> SupersededVersion | N
     A shot edited and then edited back has the key of a take kept here: render puts that take back
     instead of rendering it again (``restored``).
     """
-    from .hashing import sha256_file
-
     for version in reversed(list_superseded(root, stem)):
         if version.job_key != job_key or version.image is None or version.sidecar is None:
             continue
-        image_record = (read_sidecar_file(Path(root) / version.sidecar) or {}).get("image")
-        expected = image_record.get("sha256") if isinstance(image_record, dict) else None
-        try:
-            if expected and sha256_file(Path(root) / version.image) == expected:
-                return version
-        except OSError:
-            continue
+        expected = _recorded_image_sha256(Path(root) / version.sidecar)
+        if expected and safeio.sha256_regular(Path(root) / version.image) == expected:
+            return version
     return None
+
+
+def _recorded_image_sha256(sidecar: Path) -> str | None:
+    """The image sha256 a sidecar records; None when it cannot be read or records none."""
+    record = (read_sidecar_file(sidecar) or {}).get("image")
+    sha256 = record.get("sha256") if isinstance(record, dict) else None
+    return sha256 if isinstance(sha256, str) and sha256 else None
 
 
 def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, str] | None:
@@ -258,26 +259,22 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
     ``("back", name)``: the version being restored had its image moved back, not its sidecar: the sidecar
     follows. Pairs are matched by the image's sha256 in the sidecar; None when nothing was split.
     """
-    from .hashing import sha256_file
-
     image, sidecar, kept = root / shot / f"{stem}.png", root / shot / f"{stem}.json", root / SUPERSEDED / shot
     has_image, has_sidecar = _is_regular(image), _is_regular(sidecar)
     if has_image == has_sidecar:
         return None
     versions = list_superseded(root, stem)
     if has_sidecar:  # an image kept without its sidecar, whose bytes the sidecar at the final path describes
-        record = (read_sidecar_file(sidecar) or {}).get("image")
-        want = record.get("sha256") if isinstance(record, dict) else None
+        want = _recorded_image_sha256(sidecar)
         for v in versions:
-            if want and v.image and not v.sidecar and sha256_file(root / v.image) == want:
+            if want and v.image and not v.sidecar and safeio.sha256_regular(root / v.image) == want:
                 _move(sidecar, kept / f"{v.name}.json")
                 return "aside", v.name
         return None
-    have = sha256_file(image)
+    have = safeio.sha256_regular(image)
     for v in versions:
-        record = (read_sidecar_file(root / v.sidecar) or {}).get("image") if v.sidecar and not v.image else None
-        if isinstance(record, dict) and record.get("sha256") == have:
-            _move(root / v.sidecar, sidecar)  # type: ignore[operator]
+        if have and v.sidecar and not v.image and _recorded_image_sha256(root / v.sidecar) == have:
+            _move(root / v.sidecar, sidecar)
             return "back", v.name
     return None
 
