@@ -11,6 +11,7 @@ brackets are ordinary punctuation in a shot description. Pure Python, no torch.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
@@ -31,11 +32,14 @@ def foreign_syntax(text: str) -> list[tuple[str, str]]:
     return [(found, what) for _start, found, what in sorted(hits)]
 
 
+_READ_AS_WORDS = (": AUTOMATIC1111 prompt syntax, which idcli does not interpret: brackets, colons, numbers and "
+                  "keywords reach the text encoder as plain words")
+
+
 def foreign_syntax_message(hits: list[tuple[str, str]]) -> str:
     """One sentence for a note: what was found and that idcli reads it as words."""
     shown = ", ".join(f"'{found}' ({what})" for found, what in hits[:3]) + (", …" if len(hits) > 3 else "")
-    return (f"{shown}: AUTOMATIC1111 prompt syntax, which idcli does not interpret: brackets, colons, numbers "
-            "and keywords reach the text encoder as plain words")
+    return shown + _READ_AS_WORDS
 
 
 HINT = "idcli has no prompt weighting or LoRA tags: write the words without them; see docs/shot-lists.md"
@@ -61,6 +65,7 @@ def foreign_syntax_warning(notes: list[Problem], source: str) -> str | None:
     """One line for plan and render, however many texts hold such syntax (validate lists each)."""
     if not notes:
         return None
-    first = notes[0].format(source).split(": AUTOMATIC1111")[0]
+    # The first note's place and what it found, without the sentence (a prompt may itself say "AUTOMATIC1111").
+    first = replace(notes[0], message=notes[0].message.removesuffix(_READ_AS_WORDS), hint=None).format(source)
     return (f"{len(notes)} prompt text{'s' if len(notes) > 1 else ''} use AUTOMATIC1111 syntax that idcli reads as "
             f"plain words (first: {first}); 'idcli validate' lists each")

@@ -68,3 +68,15 @@ def test_the_text_reaches_the_encoder_as_written_and_plan_says_so_once(write_sho
     assert not [w for w in plan_shotlist(write_shotlist(
         clean.split("  - {id: weighted")[0] + '  - {id: plain, prompt: "{mara} (night), INT. BAR: night"}\n',
         "clean.yaml"))[0].warnings if "AUTOMATIC1111" in w]
+
+
+def test_plans_warning_names_the_first_text_in_full_even_when_it_says_automatic1111(write_shotlist) -> None:
+    """The warning cut the first note's text at its first ': AUTOMATIC1111', which a weighted phrase can hold
+    itself: '(look: AUTOMATIC1111 style:1.2)' was shown as '(look'."""
+    from idcli.run import plan_shotlist
+
+    plan, _runtime = plan_shotlist(write_shotlist(SHOTS.replace(
+        "(masterpiece:1.3)", "(look: AUTOMATIC1111 style:1.2)").replace(" (deformed:1.4)", "").replace(
+        " <lora:redhead:0.8>", "")))
+    said = [w for w in plan.warnings if "prompt texts use AUTOMATIC1111" in w]
+    assert len(said) == 1 and "shots[0].prompt: '(look: AUTOMATIC1111 style:1.2)' (a weight))" in said[0], said
