@@ -130,7 +130,7 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     is replaced as any file is (one planted at a final path of an output folder is "not done").
     """
     _refuse_special(final)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    tmp = final.with_name(f".{final.name}.{_writer_tag()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as handle:
@@ -157,7 +157,29 @@ def _refuse_special(final: Path) -> None:
         raise OSError(errno.EINVAL, "is a device, not a regular file; give a file path", str(final))
 
 
-_TEMPORARY = re.compile(r"\..+\.(?P<pid>[1-9]\d{0,9})\.[0-9a-f]{8}" + re.escape(TMP_SUFFIX))
+# ``.NAME.PID-START.HEX.idcli-tmp``: START is the writer's start time, so a later process given the same pid
+# (pid 1 in every container run, a busy host) is not taken for the writer. ``.NAME.PID.HEX.idcli-tmp``
+# (earlier versions; systems without /proc) is judged by the pid alone, as before.
+_TEMPORARY = re.compile(r"\..+\.(?P<pid>[1-9]\d{0,9})(?:-(?P<start>\d{1,20}))?\.[0-9a-f]{8}" + re.escape(TMP_SUFFIX))
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (field 22 of ``/proc/PID/stat``); None when
+    that cannot be read (no /proc, the process gone or hidden). Together with the pid it names one process:
+    a pid is reused, a (pid, start) pair is not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            line = handle.read(4096)
+        # the command name (field 2) is in parentheses and may hold spaces or ")": fields after the last ")"
+        return int(line.rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _writer_tag() -> str:
+    pid = os.getpid()
+    start = process_start(pid)  # read each time: a forked child has the parent's memory, not its start
+    return str(pid) if start is None else f"{pid}-{start}"
 
 
 def _alive(pid: int) -> bool:
@@ -170,17 +192,32 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def written_by_another_live_process(name: str) -> bool:
-    """Whether ``name`` is an ``atomic_write`` temporary of another process still running: a write in
-    progress (``idcli review`` or ``select`` writing the folder a render is starting in), not a leftover."""
+def _writer_running(match: re.Match[str]) -> bool:
+    pid = int(match["pid"])
+    if not _alive(pid):
+        return False
+    if match["start"] is None:
+        return True  # an old-format name: the pid alone decides, as it did
+    start = process_start(pid)
+    return start is None or start == int(match["start"])  # unreadable (hidden /proc): keep, as before
+
+
+def written_by_a_running_writer(name: str) -> bool:
+    """Whether ``name`` is an ``atomic_write`` temporary of a writer still running: a write in progress
+    (``idcli review`` or ``select`` writing the folder a render is starting in; another thread of this
+    process), not a leftover. An old-format name carrying this process's pid counts as a leftover, as before
+    (the caller holds the output folder's lock)."""
     match = _TEMPORARY.fullmatch(name)
-    return match is not None and int(match["pid"]) != os.getpid() and _alive(int(match["pid"]))
+    if match is None or (match["start"] is None and int(match["pid"]) == os.getpid()):
+        return False
+    return _writer_running(match)
 
 
 def remove_dead_temporaries(folder: Path) -> list[Path]:
     """Remove ``atomic_write``'s temporaries in ``folder`` whose writer process is gone (killed with -9:
-    nothing runs then to remove them); returns what was removed. Outside an output folder (whose lock
-    ``OutputStore`` cleans under) a temporary of a live process may be a write in progress: those stay."""
+    nothing runs then to remove them; its pid may since belong to another process); returns what was removed.
+    Outside an output folder (whose lock ``OutputStore`` cleans under) a temporary of a live process may be a
+    write in progress: those stay."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -188,7 +225,7 @@ def remove_dead_temporaries(folder: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _TEMPORARY.fullmatch(entry.name)
-        if match is None or _alive(int(match["pid"])) or not entry.is_file(follow_symlinks=False):
+        if match is None or _writer_running(match) or not entry.is_file(follow_symlinks=False):
             continue
         with contextlib.suppress(OSError):
             os.unlink(entry.path)

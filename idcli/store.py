@@ -193,8 +193,9 @@ class OutputStore:
 
         Only folders directly inside the output folder are searched, and a linked folder is never
         entered: a link planted in the output folder must not make idcli delete files elsewhere. A
-        temporary of another process still running is a write in progress (``idcli review`` writes
-        ``review/`` without this lock) and stays; its writer renames or removes it.
+        temporary of a writer still running — same pid and start time (``safeio.written_by_a_running_writer``)
+        — is a write in progress (``idcli review`` writes ``review/`` without this lock) and stays; its writer
+        renames or removes it.
         """
         removed = 0
         try:
@@ -209,7 +210,7 @@ class OutputStore:
             for entry in entries:
                 if not (entry.name.startswith(".") and entry.name.endswith(TMP_SUFFIX)):
                     continue
-                if entry.is_dir(follow_symlinks=False) or safeio.written_by_another_live_process(entry.name):
+                if entry.is_dir(follow_symlinks=False) or safeio.written_by_a_running_writer(entry.name):
                     continue
                 try:
                     os.unlink(entry.path)
