@@ -123,7 +123,7 @@ def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any
     with _locked(root):
         from ..safeio import remove_dead_temporaries
 
-        remove_dead_temporaries(root)  # a select killed mid-write left .selects.json.PID.HEX.idcli-tmp here
+        remove_dead_temporaries(root)  # a select killed mid-write left .selects.json.PID-START.HEX.idcli-tmp here
         current = read_selects(root)
         for shot, take in parsed:
             if take is None:
