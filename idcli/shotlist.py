@@ -816,9 +816,11 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
                                  f"{', '.join(named)} is recognisable; the others appear through their "
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col,
                                  "use 'method: dual-line' for one identity line per character"))
+    from .expression_notes import faceless_expression_notes
     from .prompt_syntax import foreign_syntax_notes
 
-    return notes + same_description_notes(doc, loaded) + foreign_syntax_notes(doc, loaded)
+    return (notes + same_description_notes(doc, loaded) + foreign_syntax_notes(doc, loaded)
+            + faceless_expression_notes(doc, loaded))
 
 
 def same_description_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
