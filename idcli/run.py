@@ -247,6 +247,13 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
         syntax = foreign_syntax_warning(foreign_syntax_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
         if syntax is not None:
             plan.warnings.append(syntax)
+        # An expression on a shot that names no character: a face asked of an empty scene; said once here.
+        from .expression_notes import faceless_expression_notes, faceless_expression_warning
+
+        faceless = faceless_expression_warning(faceless_expression_notes(loaded.shotlist, loaded.yaml),
+                                               str(loaded.source))
+        if faceless is not None:
+            plan.warnings.append(faceless)
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")

@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import Problem, ShotListError
+from .framing_words import aliases_text, canonical_framing
 from .method import (
     AGGREGATIONS,
     DEFAULT_METHOD,
@@ -211,7 +212,10 @@ class RenderParams(_Strict):
     guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE, allow_inf_nan=False)] | None = None
     sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
     negative_prompt: Text | None = None
-    framing: Literal[FRAMINGS] | None = None  # type: ignore[valid-type]
+    framing: Annotated[Literal[FRAMINGS], BeforeValidator(canonical_framing)] | None = Field(  # type: ignore[valid-type]
+        default=None, description="How the shot is framed: close-up, medium, wide or full-body. Script "
+        "abbreviations are accepted, any case, with spaces, hyphens or underscores, and read as the framing they "
+        f"stand for ({aliases_text()}); ECU, MCU, EWS, ELS, OTS and POV are refused (docs/shot-lists.md)")
     method: Literal[METHODS] | None = Field(  # type: ignore[valid-type]
         default=None, description="How identity is applied: dual-line (default) or single")
     method_params: MethodParams | None = None
@@ -532,6 +536,7 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             line_col = loaded.mark(loc)
         else:
             message = err["msg"].removeprefix("Value error, ")
+            hint = str(err.get("ctx", {}).get("hint", ""))  # a validator's own suggestion (framing_words)
             if kind in {"finite_number"}:
                 message = "must be a finite number (not NaN or infinity)"
             line_col = loaded.mark(loc, key="[key]" in err["loc"])  # a bad mapping key: point at it
@@ -811,9 +816,11 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
                                  f"{', '.join(named)} is recognisable; the others appear through their "
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col,
                                  "use 'method: dual-line' for one identity line per character"))
+    from .expression_notes import faceless_expression_notes
     from .prompt_syntax import foreign_syntax_notes
 
-    return notes + same_description_notes(doc, loaded) + foreign_syntax_notes(doc, loaded)
+    return (notes + same_description_notes(doc, loaded) + foreign_syntax_notes(doc, loaded)
+            + faceless_expression_notes(doc, loaded))
 
 
 def same_description_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:

@@ -72,7 +72,7 @@ class Credentials:
                 "time_stamp_authority": self.ta_url}
 
 
-def _read(path: Path, what: str) -> bytes:
+def _read(path: Path, what: str, field: str | None = None) -> bytes:
     """The credential file's bytes. Through safeio: a path from IDCLI_C2PA_CERT/KEY is checked by nothing
     else, and a plain open() of a FIFO there waited forever for a writer."""
     from .safeio import NotRegularFile, read_regular
@@ -84,10 +84,10 @@ def _read(path: Path, what: str) -> bytes:
                    "special": "is not a regular file",
                    "too-large": f"over {MAX_CREDENTIAL_BYTES:,} bytes, not a PEM file"}
         reason = reasons.get(exc.kind) or f"cannot read it ({exc.detail})"
-        raise SigningError(f"C2PA {what} {path}: {reason}") from None
+        raise SigningError(f"C2PA {what} {path}: {reason}", file=path, field=field) from None
 
 
-def _algorithm(key: Any, key_path: Path) -> str:
+def _algorithm(key: Any, key_path: Path, field: str | None = None) -> str:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
     if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -99,72 +99,83 @@ def _algorithm(key: Any, key_path: Path) -> str:
     elif isinstance(key, rsa.RSAPrivateKey):
         return "ps256"
     raise SigningError(f"C2PA key {key_path}: {type(key).__name__} keys cannot sign C2PA manifests; use an "
-                       "EC P-256/P-384/P-521, Ed25519 or RSA (PS256) key")
+                       "EC P-256/P-384/P-521, Ed25519 or RSA (PS256) key", file=key_path, field=field)
 
 
 def load_credentials(cert_path: str | Path, key_path: str | Path, password: bytes | None = None,
                      ta_url: str | None = None, now: datetime | None = None,
-                     password_env: str | None = None) -> Credentials:
+                     password_env: str | None = None, cert_field: str | None = None,
+                     key_field: str | None = None) -> Credentials:
     """Read and check a certificate chain and its key; then sign a tiny PNG with them, so anything the
     C2PA SDK itself refuses is found here, before a render, too. ``password_env``: the environment
-    variable the password was read from, named in the errors about it."""
+    variable the password was read from, named in the errors about it. ``cert_field``, ``key_field``: where the
+    paths were given (``IDCLI_C2PA_CERT``, ``provenance.c2pa.key``), the ``field`` of an error about that file
+    (with the file's path as its ``file``), as ``--json`` reports it."""
     if not available():
         raise SigningError(f"C2PA signing needs c2pa-python and cryptography: {EXTRA_HINT}")
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
     cert_path, key_path = Path(cert_path).expanduser(), Path(key_path).expanduser()
+
+    def bad_cert(message: str) -> SigningError:
+        return SigningError(message, file=cert_path, field=cert_field)
+
+    def bad_key(message: str, field: str | None = key_field) -> SigningError:
+        return SigningError(message, file=key_path, field=field)
+
     try:
-        chain = x509.load_pem_x509_certificates(_read(cert_path, "certificate"))
+        chain = x509.load_pem_x509_certificates(_read(cert_path, "certificate", cert_field))
     except ValueError:
-        raise SigningError(f"C2PA certificate {cert_path}: not a PEM certificate chain") from None
+        raise bad_cert(f"C2PA certificate {cert_path}: not a PEM certificate chain") from None
     try:
-        key = serialization.load_pem_private_key(_read(key_path, "key"), password=password)
+        key = serialization.load_pem_private_key(_read(key_path, "key", key_field), password=password)
     except TypeError:
         where = (f"; set {PASSWORD_ENV} (or the shot list's provenance.c2pa.password_env)"
                  if password_env in (None, PASSWORD_ENV) else f"; set {password_env} (provenance.c2pa.password_env)")
         hint = where if password is None else ""
-        raise SigningError(f"C2PA key {key_path}: the key is encrypted and "
-                           f"{'no password was given' if password is None else 'does not take a password'}"
-                           f"{hint}") from None
+        raise bad_key(f"C2PA key {key_path}: the key is encrypted and "
+                      f"{'no password was given' if password is None else 'does not take a password'}"
+                      f"{hint}", field=(password_env or PASSWORD_ENV) if password is None else key_field) from None
     except ValueError:
         wrong = f"wrong password in {password_env}" if password_env else "wrong password"
         what = f"{wrong}, or not a PEM private key" if password else "not a PEM private key"
-        raise SigningError(f"C2PA key {key_path}: cannot load it ({what})") from None
+        raise bad_key(f"C2PA key {key_path}: cannot load it ({what})",
+                      field=password_env if password and password_env else key_field) from None
     leaf = chain[0]
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     if (leaf.public_key().public_bytes(serialization.Encoding.DER, public)
             != key.public_key().public_bytes(serialization.Encoding.DER, public)):
-        raise SigningError(f"C2PA key {key_path} does not belong to the certificate {cert_path} (the first "
-                           "certificate in the file must be the signer's own)")
+        raise bad_key(f"C2PA key {key_path} does not belong to the certificate {cert_path} (the first "
+                      "certificate in the file must be the signer's own)")
     moment = now or datetime.now(timezone.utc)  # noqa: UP017
     if moment < leaf.not_valid_before_utc:
-        raise SigningError(f"C2PA certificate {cert_path} is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}")
+        raise bad_cert(f"C2PA certificate {cert_path} is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}")
     if moment > leaf.not_valid_after_utc:
-        raise SigningError(f"C2PA certificate {cert_path} expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
+        raise bad_cert(f"C2PA certificate {cert_path} expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
     if leaf.issuer == leaf.subject:
-        raise SigningError(f"C2PA certificate {cert_path} is self-signed; C2PA validators refuse a self-signed "
-                           "signer. Make a CA and an end-entity certificate signed by it (docs/provenance.md)")
+        raise bad_cert(f"C2PA certificate {cert_path} is self-signed; C2PA validators refuse a self-signed "
+                       "signer. Make a CA and an end-entity certificate signed by it (docs/provenance.md)")
     try:
         constraints = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
         if constraints.ca:
-            raise SigningError(f"C2PA certificate {cert_path} is a CA certificate; sign with an end-entity "
-                               "certificate (CA:false) issued by it (docs/provenance.md)")
+            raise bad_cert(f"C2PA certificate {cert_path} is a CA certificate; sign with an end-entity "
+                           "certificate (CA:false) issued by it (docs/provenance.md)")
     except x509.ExtensionNotFound:
         pass
-    _check_chain(chain, cert_path, moment)
-    alg = _algorithm(key, key_path)
+    _check_chain(chain, cert_path, moment, cert_field)
+    alg = _algorithm(key, key_path, key_field)
     pem = serialization.Encoding.PEM
     credentials = Credentials(
         str(cert_path), str(key_path), b"".join(c.public_bytes(pem) for c in chain),
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
         alg, leaf.subject.rfc4514_string(), leaf.issuer.rfc4514_string(), leaf.not_valid_after_utc.isoformat(),
         ta_url)
-    _trial_sign(credentials, leaf)
+    _trial_sign(credentials, leaf, cert_field)
     return credentials
 
 
-def _check_chain(chain: list[Any], cert_path: Path, moment: datetime) -> None:
+def _check_chain(chain: list[Any], cert_path: Path, moment: datetime, field: str | None = None) -> None:
     """Each certificate of the file issued by the one after it, and none expired.
 
     The SDK signs with a chain in another order, or one missing an intermediate, without a word; but no
@@ -186,11 +197,11 @@ def _check_chain(chain: list[Any], cert_path: Path, moment: datetime) -> None:
                 f"C2PA certificate {cert_path}: certificate {number} ({name(cert)}) is not issued by the "
                 f"certificate after it ({name(issuer)}) but by '{cert.issuer.rfc4514_string()}'; put the "
                 "signer's certificate first, then the one that issued it, and so on towards the root, "
-                "leaving none out (docs/provenance.md)") from None
+                "leaving none out (docs/provenance.md)", file=cert_path, field=field) from None
     for number, cert in enumerate(chain[1:], start=2):
         if moment > cert.not_valid_after_utc:
             raise SigningError(f"C2PA certificate {cert_path}: certificate {number} ({name(cert)}) expired on "
-                               f"{cert.not_valid_after_utc:%Y-%m-%d}")
+                               f"{cert.not_valid_after_utc:%Y-%m-%d}", file=cert_path, field=field)
 
 
 # Extended key usages C2PA's default certificate profile accepts for a signer (c2pa-rs
@@ -223,7 +234,7 @@ def _profile_gaps(leaf: Any) -> list[str]:
     return gaps
 
 
-def _trial_sign(credentials: Credentials, leaf: Any) -> None:
+def _trial_sign(credentials: Credentials, leaf: Any, cert_field: str | None = None) -> None:
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -238,13 +249,14 @@ def _trial_sign(credentials: Credentials, leaf: Any) -> None:
                 pass
             else:
                 raise SigningError(f"C2PA time-stamp authority {credentials.ta_url} (provenance.c2pa.ta_url) cannot "
-                                   f"time-stamp: {exc}; check the URL and that it is reachable from here") from None
+                                   f"time-stamp: {exc}; check the URL and that it is reachable from here",
+                                   field="provenance.c2pa.ta_url") from None
         gaps = _profile_gaps(leaf)
         why = (f"; the signer's certificate has {', '.join(gaps)} (C2PA asks for keyUsage digitalSignature, an "
                "extended key usage emailProtection or documentSigning, subject and authority key identifiers: "
                "docs/provenance.md, A test certificate authority)") if gaps else ""
         raise SigningError(f"C2PA certificate {credentials.cert_path} and key {credentials.key_path} cannot "
-                           f"sign: {exc}{why}") from None
+                           f"sign: {exc}{why}", file=credentials.cert_path, field=cert_field) from None
 
 
 def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentials | None:
@@ -261,12 +273,14 @@ def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentia
     if spec is not None:
         cert, key = str(resolve(spec.cert)), str(resolve(spec.key))
         password_env, ta_url = spec.password_env or PASSWORD_ENV, spec.ta_url
+        fields = ("provenance.c2pa.cert", "provenance.c2pa.key")
     elif env_cert and env_key:
         cert, key, password_env, ta_url = env_cert, env_key, PASSWORD_ENV, None
+        fields = (CERT_ENV, KEY_ENV)
     elif env_cert or env_key:  # one of the two, the other unset or misspelt: not a silent unsigned render
         given, missing = (CERT_ENV, KEY_ENV) if env_cert else (KEY_ENV, CERT_ENV)
         raise SigningError(f"{given} is set but {missing} is not: set both to sign every image, or pass --no-sign "
-                           "to render unsigned (docs/provenance.md)")
+                           "to render unsigned (docs/provenance.md)", field=missing)
     elif sign:
         raise SigningError(f"--sign needs a certificate and key: set {CERT_ENV} and {KEY_ENV}, or "
                            "provenance: {c2pa: {cert: ..., key: ...}} in the shot list (docs/provenance.md)")
@@ -274,7 +288,7 @@ def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentia
         return None
     password = os.environ.get(password_env)
     return load_credentials(cert, key, password.encode("utf-8") if password else None, ta_url,
-                            password_env=password_env)
+                            password_env=password_env, cert_field=fields[0], key_field=fields[1])
 
 
 def manifest_for(record: dict[str, Any]) -> dict[str, Any]:

@@ -121,3 +121,43 @@ def test_expression_shots_render_and_record(write_shotlist, tmp_path, engine_fac
     sidecar = json.loads(Path(next(o.sidecar.abs_path for o in report.jobs if o.shot_id == "mild")).read_text())
     assert sidecar["expression"]["label"] == "grief" and sidecar["expression"]["intensity"] == 0.2
     assert sidecar["expression"]["given"] == {"label": "grief", "intensity": 0.2}
+
+
+def test_an_expression_on_a_shot_with_no_character_is_noted_at_its_line(write_shotlist) -> None:
+    # 'an empty street' with an expression: its facial description is added to a scene with no person.
+    text = SHOTS + '  - {id: alley, prompt: "a dark alley", expression: joy}\n'
+    path = write_shotlist(text)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "names no character" in line]
+    street_line = text.splitlines().index(next(x for x in text.splitlines() if "id: street" in x)) + 1
+    assert len(lines) == 2, result.output
+    assert f"shots.yaml:{street_line}:" in lines[0] and "shots[8].expression: expression 'gloom'" in lines[0]
+    assert "shots[9].expression: expression 'joy'" in lines[1] and "remove the expression" in lines[1]
+    notes = idcli.load_shotlist(path).notes
+    assert [n.path for n in notes if "names no character" in n.message] == ["shots[8].expression",
+                                                                          "shots[9].expression"]
+    # a shot naming a character, and one without an expression: nothing said
+    quiet = SHOTS.replace("expression: {label: gloom, intensity: 1.0}", "seeds: [3]")
+    assert not [n for n in idcli.load_shotlist(write_shotlist(quiet, "quiet.yaml")).notes
+                if "names no character" in n.message]
+
+
+def test_plan_and_render_warn_once_and_change_no_key_or_prompt(write_shotlist, tmp_path, engine_factory) -> None:
+    from idcli.run import plan_shotlist
+
+    text = SHOTS + '  - {id: alley, prompt: "a dark alley", expression: joy}\n'
+    plan, _runtime = plan_shotlist(write_shotlist(text))
+    said = [w for w in plan.warnings if "name no character" in w]
+    assert len(said) == 1 and said[0].startswith("2 shots give an expression"), plan.warnings
+    assert "shots[8].expression: expression 'gloom')" in said[0] and "idcli validate" in said[0]
+    # Only a note: the jobs are those of the same shot list without the note's shot, plus its own.
+    jobs = {j.shot_id: j for j in plan.jobs}
+    before = _plan(write_shotlist, SHOTS)
+    assert {k: (j.key, j.request.prompt) for k, j in before.items()} == {
+        k: (jobs[k].key, jobs[k].request.prompt) for k in before}
+    assert "joyful radiant smile" in jobs["alley"].request.prompt
+    report = idcli.render(idcli.load_shotlist(write_shotlist(SHOTS, "one.yaml")), tmp_path / "out", device="cpu",
+                          engine_factory=engine_factory, only=["street"], dry_run=True)
+    said = [w for w in report.warnings if "names no character" in w]
+    assert len(said) == 1 and said[0].startswith("1 shot gives an expression"), report.warnings

@@ -177,3 +177,25 @@ def test_a_prompts_own_words_keep_literal_braces_and_drop_placeholders() -> None
 
     assert own_words("a {{close-up}} of {mara}, wide shot") == "a {close-up} of  ; , wide shot"
     assert says_framing(own_words("{{full body}} {mara}"), "full-body") is True
+
+
+def test_a_framing_alias_keys_as_its_framing(write_shotlist) -> None:
+    # Script words ('CU', 'long shot') are read as the framing before anything is keyed: same key, same prompt.
+    def keys(close: str, wide: str) -> list[tuple[str, str]]:
+        shots = f"""\
+version: 1
+project: framing-aliases
+model: {{preset: tiny-sd}}
+defaults: {{size: 64x64, steps: 2}}
+characters:
+  mara: {{selfies: [selfies/mara_1.jpg]}}
+shots:
+  - {{id: near, prompt: "{{mara}} on the pier", framing: {close}}}
+  - {{id: far, prompt: "{{mara}} on the pier", framing: {wide}}}
+"""
+        return [(job.key, job.request.prompt) for job in plan_on_cpu(write_shotlist(shots)).jobs]
+
+    canonical = keys("close-up", "wide")
+    assert keys("CU", "long shot") == canonical
+    assert keys("Close_Up", "WS") == canonical
+    assert canonical[0][0] != canonical[1][0]

@@ -620,3 +620,50 @@ def test_an_unreachable_time_stamp_authority_is_named_not_the_certificate(studio
     message = str(caught.value)
     assert message.startswith(f"C2PA time-stamp authority http://127.0.0.1:{port}/tsa (provenance.c2pa.ta_url) "
                               "cannot time-stamp"), message
+
+
+def _render_json_error(shots: Path, out: Path, env: dict[str, str]) -> dict:
+    run = subprocess.run([sys.executable, "-m", "idcli", "render", str(shots), "--out", str(out), "--device", "cpu",
+                          "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    return json.loads(run.stdout)["error"]
+
+
+def test_a_bad_credential_names_its_file_and_where_it_was_given_in_json(write_shotlist, tmp_path,
+                                                                        studio_ca) -> None:
+    # --json's error document had file and field null: a script could not tell which file to fix, nor
+    # whether the environment or the shot list named it.
+    not_pem = tmp_path / "cert.txt"
+    not_pem.write_text("hello")
+    missing_key = tmp_path / "nowhere.key"
+    env = {k: v for k, v in cli_env().items() if not k.startswith("IDCLI_C2PA")}
+    shots = write_shotlist(SHOTS)
+    error = _render_json_error(shots, tmp_path / "a", {**env, "IDCLI_C2PA_CERT": str(not_pem),
+                                                       "IDCLI_C2PA_KEY": str(studio_ca.key)})
+    assert (error["file"], error["field"]) == (str(not_pem), "IDCLI_C2PA_CERT"), error
+    error = _render_json_error(shots, tmp_path / "b", {**env, "IDCLI_C2PA_CERT": str(studio_ca.cert),
+                                                       "IDCLI_C2PA_KEY": str(missing_key)})
+    assert (error["file"], error["field"]) == (str(missing_key), "IDCLI_C2PA_KEY"), error
+    error = _render_json_error(shots, tmp_path / "c", {**env, "IDCLI_C2PA_CERT": str(studio_ca.cert)})
+    assert error["field"] == "IDCLI_C2PA_KEY", error  # the one left unset
+    # The shot list's own check finds a missing file; a file there that holds no key is the signer's to find.
+    listed = write_shotlist(SHOTS.replace("shots:\n", f"provenance: {{c2pa: {{cert: {studio_ca.cert}, "
+                                                      f"key: {not_pem}}}}}\nshots:\n"))
+    error = _render_json_error(listed, tmp_path / "d", env)
+    assert (error["file"], error["field"]) == (str(not_pem), "provenance.c2pa.key"), error
+    assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_a_credential_error_points_at_the_file_at_fault(tmp_path, studio_ca) -> None:
+    mismatched = make_test_ca(tmp_path / "other").key
+    with pytest.raises(SigningError) as caught:
+        load_credentials(studio_ca.cert, mismatched, cert_field="C", key_field="K")
+    assert (caught.value.file, caught.value.field) == (str(mismatched), "K")
+    expired = make_test_ca(tmp_path / "old", expired=True)
+    with pytest.raises(SigningError) as caught:
+        load_credentials(expired.cert, expired.key, cert_field="C", key_field="K")
+    assert (caught.value.file, caught.value.field) == (str(expired.cert), "C")
+    locked = make_test_ca(tmp_path / "locked", password=b"right horse")
+    with pytest.raises(SigningError) as caught:
+        load_credentials(locked.cert, locked.key, password_env="STUDIO_PW", cert_field="C", key_field="K")
+    assert (caught.value.file, caught.value.field) == (str(locked.key), "STUDIO_PW")

@@ -249,6 +249,22 @@ def test_export_refuses_bad_input(out: Path, tmp_path: Path) -> None:
     assert len(list(otio.adapters.read_from_file(str(tmp_path / "b.otio")).find_clips())) == 3
 
 
+@pytest.mark.parametrize("fps", ["1e-300", "0.5", "0", "-24", "nan", "inf", "240.5", "1000"])
+def test_export_refuses_a_frame_rate_editorial_does_not_use(out: Path, tmp_path: Path, fps: str) -> None:
+    # 1e-300 fps held each still for 1e300 seconds: a timeline no editor can open.
+    result = cli("export", out, "--otio", tmp_path / "a.otio", "--fps", fps)
+    assert result.exit_code == 2, result.output
+    assert "--fps" in result.stderr and "from 1 to 240" in result.stderr, result.stderr
+    assert not (tmp_path / "a.otio").exists()
+
+
+@pytest.mark.parametrize("fps", ["1", "240"])
+def test_export_takes_the_ends_of_the_frame_rate_range(out: Path, tmp_path: Path, fps: str) -> None:
+    assert cli("export", out, "--otio", tmp_path / "a.otio", "--fps", fps).exit_code == 0
+    timeline = otio.adapters.read_from_file(str(tmp_path / "a.otio"))
+    assert timeline.metadata["idcli"]["fps"] == float(fps)
+
+
 def test_duration_changes_no_job_key(write_shotlist) -> None:
     from cli_helpers import plan_jobs
 

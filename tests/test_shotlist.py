@@ -884,6 +884,47 @@ def test_unknown_choice(folder: Path, old: str, new: str, at: str, field: str,
     rejected(folder, variant(old, new), at, field, *fragments)
 
 
+# --- framing as script supervisors write it -----------------------------------------------------
+
+@pytest.mark.parametrize(("written", "framing"), [
+    ("CU", "close-up"), ("closeup", "close-up"), ("close up", "close-up"), ("Close_Up", "close-up"),
+    ("MS", "medium"), ("medium shot", "medium"), ("Medium-Shot", "medium"),
+    ("WS", "wide"), ("wide shot", "wide"), ("LS", "wide"), ("long shot", "wide"), ("ls", "wide"),
+    ("full body", "full-body"), ("full shot", "full-body"), ("FS", "full-body"), ("FULL_BODY", "full-body"),
+    ("close-up", "close-up"), ("wide", "wide"),
+])
+def test_script_framing_words_read_as_the_framing(folder: Path, written: str, framing: str) -> None:
+    doc = accepted(folder, variant("    framing: wide\n", f"    framing: {json.dumps(written)}\n"))
+    assert doc.shots[0].framing == framing
+    doc = accepted(folder, variant("  sampler: euler\n", f"  sampler: euler\n  framing: {json.dumps(written)}\n"))
+    assert doc.defaults.framing == framing
+
+
+@pytest.mark.parametrize(("written", "nearest", "why"), [
+    ("ECU", "close-up", "extreme close-up"), ("extreme close-up", "close-up", "extreme close-up"),
+    ("MCU", "medium", "medium close-up"), ("medium close up", "medium", "medium close-up"),
+    ("EWS", "wide", "extreme wide"), ("ELS", "wide", "extreme long"),
+    ("OTS", "medium", "camera position, not a shot size"), ("pov", "medium", "camera position, not a shot size"),
+])
+def test_ambiguous_script_framings_are_refused_with_the_nearest(folder: Path, written: str, nearest: str,
+                                                               why: str) -> None:
+    text = variant("    framing: wide\n", f"    framing: {written}\n")
+    rejected(folder, text, f"framing: ^{written}", "shots[0].framing", f"'{written}' is no idcli framing", why,
+             f"nearest: framing: {nearest}")
+
+
+def test_an_unknown_framing_still_lists_what_is_allowed(folder: Path) -> None:
+    rejected(folder, variant("    framing: wide\n", "    framing: wider\n"), "framing: ^wider", "shots[0].framing",
+             "'wider' is not allowed", "allowed: close-up, medium, wide, full-body")
+
+
+def test_the_schema_names_the_framing_aliases() -> None:
+    from idcli.shotlist import json_schema
+
+    text = json.dumps(json_schema())
+    assert "CU" in text and "long shot" in text and "POV" in text
+
+
 @pytest.mark.parametrize(
     ("extra", "field"),
     [("id: org/some-model", "model.id"), ("revision: 0123abcd", "model.revision")],

@@ -119,7 +119,7 @@ def export(
     out: OutArg,
     otio_file: Annotated[Path, typer.Option("--otio", help="The OpenTimelineIO file to write (.otio).",
                                             show_default=False)],
-    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline.")] = 24.0,
+    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
     shots: ShotsOpt = None,
 ) -> None:
     """Write an OTIO animatic: one clip per shot in shot-list order, the selected take, the shot's duration."""

@@ -22,7 +22,9 @@ from typing import Any
 from ..errors import InputError, OutputError
 from .runs import Run, Take
 
-MAX_FPS = 1000.0
+# The frame rates editorial works in: from 1 fps (a slide-show animatic) to 240 fps (high-speed capture).
+# Outside them a clip's length is absurd: 1e-300 fps held each still for 1e300 seconds.
+MIN_FPS, MAX_FPS = 1.0, 240.0
 
 
 @dataclass
@@ -118,8 +120,8 @@ def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportRes
     path = Path(otio_path)
     if path.suffix != ".otio":
         raise InputError(f"--otio {path}: give a file name ending in .otio")
-    if not (0 < fps <= MAX_FPS):
-        raise InputError(f"--fps {fps}: give a frame rate above 0 and up to {MAX_FPS:g}")
+    if not (MIN_FPS <= fps <= MAX_FPS):  # NaN fails both comparisons
+        raise InputError(f"--fps {fps:g}: give a frame rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second")
     if path.is_dir():
         raise InputError(f"--otio {path}: is a folder")
     if not run.takes:

@@ -1,0 +1,81 @@
+"""Framing as script supervisors write it ('CU', 'medium shot', 'LS') turned into idcli's four framings.
+
+The shot list is read through ``canonical_framing`` before anything is keyed, so an alias gives exactly the
+job key of the framing it stands for. Abbreviations that name a framing idcli does not have (an extreme
+close-up, an over-the-shoulder) are refused with the nearest framing and why there is no such one, never
+quietly mapped to something else.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+# Spellings are compared without case, spaces, hyphens or underscores: 'Close_Up', 'close up', 'closeup'.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "close-up": ("CU", "closeup", "close up", "close-up shot"),
+    "medium": ("MS", "medium shot", "mid shot"),
+    "wide": ("WS", "wide shot", "LS", "long shot"),
+    "full-body": ("FS", "full body", "full shot", "full-body shot"),
+}
+
+# Each: (nearest framing, why idcli has no such framing).
+AMBIGUOUS: dict[str, tuple[str, str]] = {
+    "ecu": ("close-up", "an extreme close-up crops into the face (eyes, mouth); idcli's tightest framing is a "
+                        "face filling the frame, so that the identity can be seen"),
+    "extremecloseup": ("close-up", "an extreme close-up crops into the face (eyes, mouth); idcli's tightest "
+                                   "framing is a face filling the frame, so that the identity can be seen"),
+    "mcu": ("medium", "a medium close-up (chest up) lies between close-up (face filling the frame) and medium "
+                      "(waist up); pick the one whose composition you want"),
+    "mediumcloseup": ("medium", "a medium close-up (chest up) lies between close-up (face filling the frame) and "
+                                "medium (waist up); pick the one whose composition you want"),
+    "ews": ("wide", "an extreme wide shot makes the figure a speck; idcli's widest framing keeps the figure "
+                    "small but its face still renders"),
+    "els": ("wide", "an extreme long shot makes the figure a speck; idcli's widest framing keeps the figure "
+                    "small but its face still renders"),
+    "extremewideshot": ("wide", "an extreme wide shot makes the figure a speck; idcli's widest framing keeps the "
+                                "figure small but its face still renders"),
+    "extremelongshot": ("wide", "an extreme long shot makes the figure a speck; idcli's widest framing keeps the "
+                                "figure small but its face still renders"),
+    "ots": ("medium", "over-the-shoulder is a camera position, not a shot size; choose a size and say "
+                      "'over the shoulder of ...' in the prompt"),
+    "overtheshoulder": ("medium", "over-the-shoulder is a camera position, not a shot size; choose a size and "
+                                  "say 'over the shoulder of ...' in the prompt"),
+    "pov": ("medium", "a point-of-view shot is a camera position, not a shot size; choose a size and say "
+                      "'point of view of ...' in the prompt"),
+    "pointofview": ("medium", "a point-of-view shot is a camera position, not a shot size; choose a size and say "
+                              "'point of view of ...' in the prompt"),
+}
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"[\s_-]+", "", text).lower()
+
+
+_CANONICAL: dict[str, str] = {
+    _squashed(spelling): framing
+    for framing, aliases in ALIASES.items() for spelling in (framing, *aliases)
+}
+
+
+def canonical_framing(value: Any) -> Any:
+    """The canonical framing ``value`` stands for; anything else is returned as it is, for the schema to refuse
+    (a number, an unknown word: its usual 'allowed: ...' message). An ambiguous abbreviation is refused here."""
+    if not isinstance(value, str):
+        return value
+    squashed = _squashed(value)
+    if squashed in _CANONICAL:
+        return _CANONICAL[squashed]
+    if squashed in AMBIGUOUS:
+        nearest, why = AMBIGUOUS[squashed]
+        raise PydanticCustomError(
+            "framing_ambiguous", "'{value}' is no idcli framing: {why}",
+            {"value": value, "why": why, "hint": f"nearest: framing: {nearest}"})
+    return value
+
+
+def aliases_text() -> str:
+    """The aliases in words, for the schema's description and messages."""
+    return "; ".join(f"{framing}: {', '.join(spellings)}" for framing, spellings in ALIASES.items())
