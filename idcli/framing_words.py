@@ -21,32 +21,22 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "full-body": ("FS", "full body", "full shot", "full-body shot"),
 }
 
-# Each: (nearest framing, why idcli has no such framing).
+# Shot names idcli has no framing for, each spelling (squashed) with the nearest framing and why there is none.
+_EXTREME_CLOSE = ("close-up", "an extreme close-up crops into the face (eyes, mouth); idcli's tightest framing is "
+                              "a face filling the frame, so that the identity can be seen")
+_MEDIUM_CLOSE = ("medium", "a medium close-up (chest up) lies between close-up (face filling the frame) and "
+                           "medium (waist up); pick the one whose composition you want")
+_EXTREME_WIDE = ("wide", "an extreme wide shot (extreme long shot) makes the figure a speck; idcli's widest "
+                         "framing keeps the figure small but its face still renders")
+_POSITION = "is a camera position, not a shot size; choose a size and say '{} of ...' in the prompt"
 AMBIGUOUS: dict[str, tuple[str, str]] = {
-    "ecu": ("close-up", "an extreme close-up crops into the face (eyes, mouth); idcli's tightest framing is a "
-                        "face filling the frame, so that the identity can be seen"),
-    "extremecloseup": ("close-up", "an extreme close-up crops into the face (eyes, mouth); idcli's tightest "
-                                   "framing is a face filling the frame, so that the identity can be seen"),
-    "mcu": ("medium", "a medium close-up (chest up) lies between close-up (face filling the frame) and medium "
-                      "(waist up); pick the one whose composition you want"),
-    "mediumcloseup": ("medium", "a medium close-up (chest up) lies between close-up (face filling the frame) and "
-                                "medium (waist up); pick the one whose composition you want"),
-    "ews": ("wide", "an extreme wide shot makes the figure a speck; idcli's widest framing keeps the figure "
-                    "small but its face still renders"),
-    "els": ("wide", "an extreme long shot makes the figure a speck; idcli's widest framing keeps the figure "
-                    "small but its face still renders"),
-    "extremewideshot": ("wide", "an extreme wide shot makes the figure a speck; idcli's widest framing keeps the "
-                                "figure small but its face still renders"),
-    "extremelongshot": ("wide", "an extreme long shot makes the figure a speck; idcli's widest framing keeps the "
-                                "figure small but its face still renders"),
-    "ots": ("medium", "over-the-shoulder is a camera position, not a shot size; choose a size and say "
-                      "'over the shoulder of ...' in the prompt"),
-    "overtheshoulder": ("medium", "over-the-shoulder is a camera position, not a shot size; choose a size and "
-                                  "say 'over the shoulder of ...' in the prompt"),
-    "pov": ("medium", "a point-of-view shot is a camera position, not a shot size; choose a size and say "
-                      "'point of view of ...' in the prompt"),
-    "pointofview": ("medium", "a point-of-view shot is a camera position, not a shot size; choose a size and say "
-                              "'point of view of ...' in the prompt"),
+    "ecu": _EXTREME_CLOSE, "extremecloseup": _EXTREME_CLOSE,
+    "mcu": _MEDIUM_CLOSE, "mediumcloseup": _MEDIUM_CLOSE,
+    "ews": _EXTREME_WIDE, "els": _EXTREME_WIDE, "extremewideshot": _EXTREME_WIDE, "extremelongshot": _EXTREME_WIDE,
+    "ots": ("medium", "over-the-shoulder " + _POSITION.format("over the shoulder")),
+    "overtheshoulder": ("medium", "over-the-shoulder " + _POSITION.format("over the shoulder")),
+    "pov": ("medium", "a point-of-view shot " + _POSITION.format("point of view")),
+    "pointofview": ("medium", "a point-of-view shot " + _POSITION.format("point of view")),
 }
 
 
