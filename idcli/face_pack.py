@@ -31,7 +31,6 @@ import shutil
 import socket
 import stat
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -43,6 +42,7 @@ from .errors import InputError, ModelUnavailableError
 from .hashing import sha256_file
 from .identity.faces import DEFAULT_PACK, ENV_VAR, LICENCE_NOTE, default_face_models_folder
 from .paths import state_dir
+from .safeio import remove_dead_temporaries, temporary_path
 
 URL_ENV = "IDCLI_INSIGHTFACE_URL"
 DEFAULT_URL = "https://github.com/deepinsight/insightface/releases/download/model-zoo"
@@ -282,7 +282,9 @@ def fetch_face_pack(*, accept_licence: bool, option: str | Path | None = None, p
                                     f"{expected_sha256}: damaged or a different file; it was deleted — run the "
                                     "same command again, or check the expected hash and the URL")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{pack}-install-", dir=target.parent))
+    remove_dead_temporaries(target.parent)  # the staging folder of a fetch killed mid-install
+    staging = temporary_path(target)  # atomic_write's naming: the same liveness rule judges it
+    staging.mkdir(0o700)
     try:
         try:
             files, skipped = extract_pack(part, staging, pack)

@@ -68,11 +68,12 @@ def sha256_file_cached(path: Path) -> str:
     value = sha256_file(path)
     cache = cache if isinstance(cache, dict) else {}
     cache[entry_key] = value
+    from .safeio import atomic_write, remove_dead_temporaries  # safeio imports this module
+
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache), "utf-8")
-        os.replace(tmp, cache_file)
+        remove_dead_temporaries(cache_file.parent)  # a plan killed mid-write left its temporary in the home
+        atomic_write(cache_file, json.dumps(cache).encode("utf-8"))
     except OSError:
         pass  # a read-only home only costs a re-hash next time
     return value

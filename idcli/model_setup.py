@@ -133,7 +133,7 @@ def convert_pickled_adapter(source: Path, target: Path) -> dict[str, Any]:
     from safetensors.torch import save
 
     from .engine.faceid import _canonical_safetensors
-    from .safeio import atomic_write
+    from .safeio import atomic_write, remove_dead_temporaries
 
     try:
         loaded = torch.load(str(source), map_location="cpu", weights_only=True)
@@ -150,6 +150,7 @@ def convert_pickled_adapter(source: Path, target: Path) -> dict[str, Any]:
         raise ModelUnavailableError(f"'{source}' holds something other than tensors")
     data = _canonical_safetensors(save(flat, metadata={"format": "pt", "idcli.converted_from": source.name}))
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(target.parent)  # a fetch killed mid-conversion left its temporary here
     atomic_write(target, data)
     entry = {"source_file": source.name, "source_sha256": sha256_file(source), "file": target.name,
              "sha256": sha256_file(target), "tensors": len(flat)}

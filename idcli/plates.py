@@ -19,7 +19,7 @@ from .errors import Problem, ShotListError
 from .hashing import tagged_hash
 from .paths import state_dir
 from .plate_files import Plate, PlateError, read_plate
-from .safeio import atomic_write
+from .safeio import atomic_write, remove_dead_temporaries
 from .shotlist import LoadedShotList, Shot, placeholders
 
 PLATE_FACES_TAG = "idcli-plate-faces-v1"
@@ -64,6 +64,7 @@ def detect_plate_faces(plate: Plate, analyzer_for: Any, models_hash: str) -> lis
     faces = analyzer_for().detect(rgb_of(plate.pixels))
     boxes = sorted((_box(face.bbox) for face in faces), key=lambda b: (b[0], b[1]))
     cached.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(cached.parent)  # a render killed mid-write left its temporary in the cache
     atomic_write(cached, json.dumps({"key": key, "boxes": [list(b) for b in boxes]}).encode("utf-8"))
     return boxes
 

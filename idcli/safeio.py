@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import stat
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     is replaced as any file is (one planted at a final path of an output folder is "not done").
     """
     _refuse_special(final)
-    tmp = final.with_name(f".{final.name}.{_writer_tag()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    tmp = temporary_path(final)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as handle:
@@ -176,6 +177,12 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+def temporary_path(final: Path) -> Path:
+    """A fresh temporary name beside ``final`` (``.NAME.PID-START.HEX.idcli-tmp``): ``atomic_write``'s, and
+    the one a writer that streams or builds a folder uses, so ``remove_dead_temporaries`` judges all alike."""
+    return final.with_name(f".{final.name}.{_writer_tag()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+
+
 def _writer_tag() -> str:
     pid = os.getpid()
     start = process_start(pid)  # read each time: a forked child has the parent's memory, not its start
@@ -214,8 +221,9 @@ def written_by_a_running_writer(name: str) -> bool:
 
 
 def remove_dead_temporaries(folder: Path) -> list[Path]:
-    """Remove ``atomic_write``'s temporaries in ``folder`` whose writer process is gone (killed with -9:
-    nothing runs then to remove them; its pid may since belong to another process); returns what was removed.
+    """Remove ``atomic_write``'s temporaries (files, or folders named by ``temporary_path``) in ``folder``
+    whose writer process is gone (killed with -9: nothing runs then to remove them; its pid may since belong
+    to another process); returns what was removed.
     Outside an output folder (whose lock ``OutputStore`` cleans under) a temporary of a live process may be a
     write in progress: those stay."""
     removed = []
@@ -225,11 +233,16 @@ def remove_dead_temporaries(folder: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _TEMPORARY.fullmatch(entry.name)
-        if match is None or _writer_running(match) or not entry.is_file(follow_symlinks=False):
+        if match is None or _writer_running(match):
             continue
-        with contextlib.suppress(OSError):
-            os.unlink(entry.path)
-            removed.append(Path(entry.path))
+        if entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        elif entry.is_dir(follow_symlinks=False):  # a folder built whole, then renamed (an image encoder)
+            shutil.rmtree(entry.path, ignore_errors=True)  # links inside are unlinked, never followed
+            if not os.path.lexists(entry.path):
+                removed.append(Path(entry.path))
     return removed
 
 

@@ -72,7 +72,7 @@ from typing import Any
 
 # Temporaries are dot-names ending in .idcli-tmp: InsightFace globs *.onnx and never sees a half-written file.
 from .hashing import sha256_bytes, sha256_file
-from .safeio import atomic_write
+from .safeio import atomic_write, remove_dead_temporaries
 
 PACK_NAME = "idcli-synthetic"
 PACK_MARKER = "PACK.json"  # Not "manifest.json": that name opts a folder into InsightFace's manifest routing.
@@ -339,6 +339,7 @@ def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
         {"embedding": 512},
         {"input.1": {0: "batch"}, "embedding": {0: "batch"}},
     )
+    remove_dead_temporaries(folder)  # a build killed mid-write left its temporaries here
     atomic_write(folder / DETECTOR_FILE, detector)
     atomic_write(folder / RECOGNISER_FILE, recogniser)
     marker = {

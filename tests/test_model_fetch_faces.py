@@ -79,7 +79,7 @@ def test_fetched_with_the_flag_where_real_presets_read_it(home: Path, synthetic_
     assert record["zip_sha256"] == sha256_bytes(data) == result["zip_sha256"]
     assert record["files"]["det_10g.onnx"] == sha256_bytes((synthetic_face_models / "det_synthetic.onnx").read_bytes())
     assert "non-commercial" in record["licence"]
-    assert not list((home / ".insightface" / "models").glob(".buffalo_l-install-*")), "no staging folder left"
+    assert not list((home / ".insightface" / "models").glob(".buffalo_l*")), "no staging folder left"
 
     # The folder real presets read by default, loaded by insightface's own code: it finds the drawn face.
     models = face_models_for("sd15", None)
@@ -133,6 +133,36 @@ def test_a_link_member_is_refused(home: Path, synthetic_face_models: Path) -> No
     with _serve(buffer.getvalue()) as hub, pytest.raises(ModelUnavailableError, match="link"):
         fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
     assert not (home / ".insightface" / "models" / "buffalo_l").exists()
+
+
+def test_a_killed_installs_staging_folder_is_removed_by_the_next_fetch(home: Path, synthetic_face_models: Path) -> None:
+    """The staging folder is named as atomic_write names its temporaries: one whose writer was killed is
+    removed when the next fetch installs; one of a fetch still running is left to it."""
+    import subprocess
+    import sys
+
+    from idcli import safeio
+    from idcli.face_pack import fetch_face_pack
+
+    models = home / ".insightface" / "models"
+    models.mkdir(parents=True)
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                               text=True, check=True).stdout)
+    killed = models / f".buffalo_l.{ended}-12345.0123abcd{safeio.TMP_SUFFIX}"
+    killed.mkdir()
+    (killed / "det_10g.onnx").write_bytes(b"half extracted")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        start = safeio.process_start(live.pid)
+        tag = str(live.pid) if start is None else f"{live.pid}-{start}"
+        running = models / f".buffalo_l.{tag}.89abcdef{safeio.TMP_SUFFIX}"
+        running.mkdir()
+        with _serve(_pack_zip(synthetic_face_models)) as hub:
+            assert fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)["state"] == "fetched"
+        assert sorted(p.name for p in models.iterdir()) == [running.name, "buffalo_l"]
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_interrupted_download_resumes_within_the_run(home: Path, synthetic_face_models: Path) -> None:

@@ -163,8 +163,9 @@ def write_random_faceid_adapter(unet: Any, path: Path, seed: int = 0, dtype: Any
     }
     data = _canonical_safetensors(save(tensors, metadata=metadata))
     path.parent.mkdir(parents=True, exist_ok=True)
-    from ..safeio import atomic_write
+    from ..safeio import atomic_write, remove_dead_temporaries
 
+    remove_dead_temporaries(path.parent)  # a first use killed mid-write left its temporary beside the adapter
     atomic_write(path, data)
     return path
 

@@ -31,6 +31,7 @@ is loaded with the same ``CLIPVisionModelWithProjection.from_pretrained(source, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -105,7 +106,7 @@ def write_random_plusv2_adapter(unet: Any, path: Path, clip_hidden: int, seed: i
     """
     from safetensors.torch import save
 
-    from ..safeio import atomic_write
+    from ..safeio import atomic_write, remove_dead_temporaries
 
     path = Path(path)
     generator = torch.Generator("cpu").manual_seed(seed)
@@ -126,6 +127,7 @@ def write_random_plusv2_adapter(unet: Any, path: Path, clip_hidden: int, seed: i
                 "idcli.cross_attention_dim": str(unet.config.cross_attention_dim),
                 "idcli.clip_hidden_size": str(clip_hidden)}
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(path.parent)
     atomic_write(path, _canonical_safetensors(save(tensors, metadata=metadata)))
     return path
 
@@ -146,6 +148,7 @@ def write_random_image_encoder(folder: Path, config: dict[str, Any], seed: int =
     _quiet()
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
+    from ..safeio import remove_dead_temporaries, temporary_path
     from .private_rng import private_generator
 
     folder = Path(folder)
@@ -153,12 +156,14 @@ def write_random_image_encoder(folder: Path, config: dict[str, Any], seed: int =
         return folder
     with private_generator(seed):
         model = CLIPVisionModelWithProjection(CLIPVisionConfig(**config))
-    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial, safe_serialization=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(folder.parent)  # a first use killed mid-save left its half-written folder here
+    partial = temporary_path(folder)  # atomic_write's naming: the same liveness rule judges it
     try:
-        os.replace(partial, folder)
-    except OSError:  # another process finished first: its folder is the same
+        model.save_pretrained(partial, safe_serialization=True)
+        with contextlib.suppress(OSError):  # another process finished first: its folder is the same
+            os.replace(partial, folder)
+    finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder
 

@@ -90,9 +90,11 @@ def contact_sheet(pack: IdentityPack, path: Path) -> None:
             draw.rectangle((i * cell, 0, (i + 1) * cell - 1, cell - 1), outline=(255, 60, 60), width=4)
     import io
 
+    from ..safeio import remove_dead_temporaries
     from ..store import atomic_write
 
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(path.parent)
     atomic_write(path, buffer.getvalue())

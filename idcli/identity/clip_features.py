@@ -75,10 +75,12 @@ def _read_cached(path: Path, key: str, count: int) -> np.ndarray | None:
 def _write_cached(path: Path, key: str, features: np.ndarray, record: dict[str, Any]) -> None:
     from safetensors.numpy import save
 
+    from ..safeio import remove_dead_temporaries
     from ..store import atomic_write
 
     metadata = {"format": CLIP_CACHE_FORMAT, "key": key, "record": json.dumps(record, sort_keys=True)}
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(path.parent)  # a render killed mid-write left its temporary in the identity cache
     atomic_write(path, save({"selfie_features": np.ascontiguousarray(features, np.float32)}, metadata=metadata))
 
 
