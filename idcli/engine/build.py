@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelUnavailableError
-from ..models import ModelIdentity, variant_only_problem
+from ..models import ModelIdentity, weights_variant
 from ..presets import PRESETS, TINY_INIT_SEED
 
 
@@ -262,6 +262,14 @@ _DAMAGED = re.compile(r"Unable to load weights from checkpoint file for '([^']+)
 _NO_FILE = re.compile(r"no file named \S+ found in directory (.+?)\.?$")
 
 
+def _variant_of_snapshot(exc: OSError) -> str | None:
+    """The variant a cached snapshot must be loaded with, read from diffusers' "no file named … found in directory
+    SNAPSHOT/COMPONENT" error; None when the error is another one or the snapshot has full-precision weights."""
+    missing = _NO_FILE.search(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+    snapshot = Path(missing.group(1)).parent if missing else None
+    return weights_variant(snapshot) if snapshot is not None and snapshot.is_dir() else None
+
+
 def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     """``from_pretrained`` for the real presets, with errors that say how to get the model."""
     _quiet_transformers()
@@ -278,8 +286,21 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     from safetensors import SafetensorError
 
+    if identity.source == "local":
+        # A folder saved with save_pretrained(variant="fp16"): load its variant files (the dtype still decides the
+        # compute precision). None for a folder with full-precision weights everywhere: loaded as before.
+        kwargs["variant"] = weights_variant(Path(source))
     try:
-        pipe = cls.from_pretrained(source, **kwargs)
+        try:
+            pipe = cls.from_pretrained(source, **kwargs)
+        except OSError as exc:
+            # A cached hub snapshot shows its files only once diffusers has found it: one holding only variant
+            # files (a download of "*.fp16.safetensors") loads with that variant. Tried second, so a snapshot
+            # that loads without a variant (or a download of the full-precision files) is unchanged.
+            variant = _variant_of_snapshot(exc) if identity.source == "hub" else None
+            if variant is None:
+                raise
+            pipe = cls.from_pretrained(source, **kwargs, variant=variant)
     except (OSError, ValueError, EnvironmentError, SafetensorError) as exc:  # noqa: UP024 - hub errors are OSError
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         damaged = _DAMAGED.search(text)
@@ -293,13 +314,6 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
                 "damaged, truncated or not a plain weight file (pickles load weights-only, so one holding code "
                 "or other objects is refused). To fix: download or save the model again "
                 "(save_pretrained(..., safe_serialization=True))") from None
-        missing = _NO_FILE.search(text)
-        variant_only = missing and Path(missing.group(1)).parent.is_dir() and \
-            variant_only_problem(Path(missing.group(1)).parent)
-        if variant_only:
-            # A folder or cached snapshot with fp16 files only: allowing pickles would not help.
-            raise ModelUnavailableError(f"cannot load model '{source}' for preset '{identity.preset}': "
-                                        f"{variant_only}") from None
         if "safetensors" in text.lower() and not identity.allow_pickle:
             text += ("; only .safetensors weights are loaded by default — set model.allow_pickle: true "
                      "to load pickle checkpoints (weights only)")
