@@ -232,22 +232,30 @@ def test_a_folder_mixing_variant_only_and_plain_components_loads_each(tiny_engin
         resolve_model(ModelSpec(preset="sd15", id=str(mixed)), tmp_path, "float32")
 
 
-def test_fp16_variant_weights_in_the_hub_cache_load_offline(tiny_engines, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fp16_variant_weights_in_the_hub_cache_are_refused_by_hub_id_and_load_by_folder(
+        tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`huggingface-cli download … --include "*.fp16.safetensors"`: the snapshot in the cache holds variant files
-    only; the render failed telling to allow pickles. It loads with variant="fp16"."""
+    only. A hub id's job key names id@revision (the published full-precision weights); rendering half-precision
+    copies under that key would give one key two images. So the hub id is refused, naming the snapshot folder;
+    given as model.id, that folder loads with variant="fp16" and is keyed by its files."""
     revision = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "hub" / "models--someone--sd15-fp16"
+    snapshot = repo / "snapshots" / revision
     tiny = tiny_engines("tiny-sd")
-    tiny.pipe.save_pretrained(repo / "snapshots" / revision, safe_serialization=True, variant="fp16")
+    tiny.pipe.save_pretrained(snapshot, safe_serialization=True, variant="fp16")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
-    identity = resolve_model(ModelSpec(preset="sd15", id="someone/sd15-fp16"), tmp_path, "float32")
+    by_id = resolve_model(ModelSpec(preset="sd15", id="someone/sd15-fp16"), tmp_path, "float32")
+    with pytest.raises(ModelUnavailableError, match=r"only 'fp16' variant weights") as refused:
+        Engine(by_id, Runtime("cpu", "float32"))
+    assert str(snapshot) in str(refused.value) and "model.id" in str(refused.value)
+    by_folder = resolve_model(ModelSpec(preset="sd15", id=str(snapshot)), tmp_path, "float32")
+    assert by_folder.source == "local"
     req = requests()[0]
-    assert np.abs(Engine(identity, Runtime("cpu", "float32")).render([req])[0].image
+    assert np.abs(Engine(by_folder, Runtime("cpu", "float32")).render([req])[0].image
                   - tiny.render([req])[0].image).max() < 1e-6
 
 

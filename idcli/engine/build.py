@@ -262,12 +262,16 @@ _DAMAGED = re.compile(r"Unable to load weights from checkpoint file for '([^']+)
 _NO_FILE = re.compile(r"no file named \S+ found in directory (.+?)\.?$")
 
 
-def _variant_of_snapshot(exc: OSError) -> str | None:
-    """The variant a cached snapshot must be loaded with, read from diffusers' "no file named … found in directory
-    SNAPSHOT/COMPONENT" error; None when the error is another one or the snapshot has full-precision weights."""
+def _variant_of_snapshot(exc: OSError) -> tuple[Path | None, str | None]:
+    """The cached snapshot and the only variant its weights come in, read from diffusers' "no file named … found in
+    directory SNAPSHOT/COMPONENT" error; (None, None) when the error is another one or the snapshot has
+    full-precision weights."""
     missing = _NO_FILE.search(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
     snapshot = Path(missing.group(1)).parent if missing else None
-    return weights_variant(snapshot) if snapshot is not None and snapshot.is_dir() else None
+    if snapshot is None or not snapshot.is_dir():
+        return None, None
+    variant = weights_variant(snapshot)
+    return (snapshot, variant) if variant else (None, None)
 
 
 def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
@@ -294,13 +298,17 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
         try:
             pipe = cls.from_pretrained(source, **kwargs)
         except OSError as exc:
-            # A cached hub snapshot shows its files only once diffusers has found it: one holding only variant
-            # files (a download of "*.fp16.safetensors") loads with that variant. Tried second, so a snapshot
-            # that loads without a variant (or a download of the full-precision files) is unchanged.
-            variant = _variant_of_snapshot(exc) if identity.source == "hub" else None
+            # A cached hub snapshot holding only variant files (a download of "*.fp16.safetensors"). Not loaded
+            # by its hub id: that key (id@revision) names the published full-precision weights, and rounded
+            # copies under it would give one key two images. Its folder, keyed by its files, loads.
+            snapshot, variant = _variant_of_snapshot(exc) if identity.source == "hub" else (None, None)
             if variant is None:
                 raise
-            pipe = cls.from_pretrained(source, **kwargs, variant=variant)
+            raise ModelUnavailableError(
+                f"cannot load model '{source}' by its hub id: the cached snapshot {snapshot} holds only "
+                f"'{variant}' variant weights, and a hub id's job key names the full-precision ones. To render "
+                f"from these files, set model.id to that folder (keyed by its files), or download the "
+                "full-precision files") from None
     except (OSError, ValueError, EnvironmentError, SafetensorError) as exc:  # noqa: UP024 - hub errors are OSError
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         damaged = _DAMAGED.search(text)
