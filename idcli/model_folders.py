@@ -83,10 +83,14 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
         with contextlib.suppress(OSError, ValueError, AttributeError):
             detail = str(json.loads((folder / "model_index.json").read_text("utf-8")).get("_class_name", ""))
         with contextlib.suppress(OSError):
-            from .models import variant_only_problem
+            from .errors import ModelUnavailableError
+            from .models import weights_variant
 
-            if variant_only_problem(folder):  # from_pretrained without a variant finds no weights there
-                detail += "; fp16 variant weights only: re-save it without a variant to render with it"
+            try:
+                variant = weights_variant(folder)  # idcli loads such a folder with from_pretrained(variant=...)
+                detail += f"; {variant} variant weights" if variant else ""
+            except ModelUnavailableError:
+                detail += "; variant weights of different kinds: not loadable as one pipeline"
         return [_entry(source, "diffusers pipeline", folder, _folder_size(folder), _card_licence(folder) or UNKNOWN,
                        detail)], True
     config = folder / "config.json"

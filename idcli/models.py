@@ -62,24 +62,29 @@ def _weight_variant(file: Path) -> str | None:
     return parts[1].split("-")[0] if len(parts) >= 3 else None
 
 
-def variant_only_problem(folder: Path) -> str | None:
-    """What is wrong with a pipeline folder saved with ``save_pretrained(variant="fp16")`` (or downloaded as its
-    ``*.fp16.safetensors`` files only) and how to fix it: ``from_pretrained`` without a variant finds no weights
-    in it. None when every component has full-precision weights."""
+def weights_variant(folder: Path) -> str | None:
+    """The ``variant`` to give ``from_pretrained`` for a pipeline folder: ``"fp16"`` when some component holds only
+    ``*.fp16.safetensors`` files (``save_pretrained(variant="fp16")``, or a hub download of those files only), None
+    when every component has full-precision weights (loaded as before, so their images are unchanged).
+
+    With a variant, diffusers loads each component's variant files where it has them and its plain files where it
+    has none (pipeline_loading_utils._identify_model_variants), so a folder mixing both kinds of component loads.
+    It takes one variant name per call: components holding only different variants (fp16 here, bf16 there) are
+    refused, naming them."""
     variants: dict[str, set[str]] = {}
     for part in sorted(p for p in folder.iterdir() if p.is_dir()):
         weights = [p for p in part.iterdir() if p.suffix == ".safetensors"]
         found = {_weight_variant(p) for p in weights}
         if weights and None not in found:
             variants[part.name] = {v for v in found if v}
-    if not variants:
-        return None
     names = sorted({v for found in variants.values() for v in found})
-    return (f"'{folder}' has only {' / '.join(repr(n) for n in names)} variant weights in {', '.join(variants)} "
-            f"(e.g. diffusion_pytorch_model.{names[0]}.safetensors); idcli loads a pipeline's full-precision files "
-            "(diffusion_pytorch_model.safetensors, model.safetensors). To fix: save it once without a variant — "
-            f'StableDiffusionPipeline.from_pretrained(FOLDER, variant="{names[0]}").save_pretrained(NEW_FOLDER) '
-            "(StableDiffusionXLPipeline for SDXL) — and point model.id at NEW_FOLDER")
+    if len(names) > 1:
+        raise ModelUnavailableError(
+            f"'{folder}' holds only variant weights of different kinds ("
+            + ", ".join(f"{part}: {' / '.join(sorted(found))}" for part, found in variants.items())
+            + "); diffusers loads one variant per pipeline. To fix: save the components with one variant, or "
+            "without a variant (save_pretrained(NEW_FOLDER)), and point model.id at that folder")
+    return names[0] if names else None
 
 
 # What from_pretrained reads of each component idcli loads (the safety checker and feature extractor are skipped).
@@ -108,12 +113,6 @@ def _refuse_missing_components(folder: Path) -> None:
                 "or download the whole folder again")
 
 
-def _refuse_variant_only(folder: Path) -> None:
-    problem = variant_only_problem(folder)
-    if problem is not None:
-        raise ModelUnavailableError(problem)
-
-
 def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     if not (folder / "model_index.json").is_file():
         raise ModelUnavailableError(f"'{folder}' is not a diffusers model folder (no model_index.json)")
@@ -128,7 +127,8 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
             f"'{folder}' has pickle-only weights in {', '.join(pickle_only)}; pickles are refused by default. "
             "Convert them to .safetensors, or set model.allow_pickle: true to load them weights-only")
     _refuse_missing_components(folder)
-    _refuse_variant_only(folder)
+    weights_variant(folder)  # components with different variants only are refused at plan time
+    # '.safetensors' covers variant files (unet/diffusion_pytorch_model.fp16.safetensors) too.
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)

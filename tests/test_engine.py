@@ -170,38 +170,93 @@ def test_pickle_checkpoints_are_refused_unless_allowed(tiny_engines, tmp_path: P
     assert np.abs(engine.render([req])[0].image - tiny_engines("tiny-sd").render([req])[0].image).max() < 1e-6
 
 
-def test_a_folder_with_only_fp16_variant_weights_is_refused_with_the_fix(tiny_engines, tmp_path: Path) -> None:
+def test_a_folder_with_only_fp16_variant_weights_loads_with_that_variant(tiny_engines, tmp_path: Path) -> None:
     """save_pretrained(variant="fp16") (or a download of the *.fp16.safetensors files only): from_pretrained without
-    a variant finds no weights, and the error told users to allow pickles. Refused at plan time, naming the
-    components and the one-time re-save."""
+    a variant finds no weights there; idcli loads it with variant="fp16" as diffusers does, in the engine's dtype.
+    The folder's key covers the variant files."""
+    import copy
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tiny = tiny_engines("tiny-sd")
     folder = tmp_path / "my-sd15-fp16"
-    tiny_engines("tiny-sd").pipe.save_pretrained(folder, safe_serialization=True, variant="fp16")
-    with pytest.raises(ModelUnavailableError) as info:
-        resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
-    message = str(info.value)
-    assert "only 'fp16' variant weights" in message and "text_encoder, unet, vae" in message
-    assert 'from_pretrained(FOLDER, variant="fp16").save_pretrained(' in message and "allow_pickle" not in message
+    tiny.pipe.save_pretrained(folder, safe_serialization=True, variant="fp16")  # float32 values, fp16 file names
+    assert not list(folder.glob("*/diffusion_pytorch_model.safetensors"))
+    identity = resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+    req = requests()[0]
+    assert np.abs(Engine(identity, Runtime("cpu", "float32")).render([req])[0].image
+                  - tiny.render([req])[0].image).max() < 1e-6
+    # The key covers the variant weights: other unet values, another key.
+    unet_file = folder / "unet" / "diffusion_pytorch_model.fp16.safetensors"
+    tensors = load_file(unet_file)
+    first = sorted(tensors)[0]
+    tensors[first] = tensors[first] + 1.0
+    save_file(tensors, unet_file, metadata={"format": "pt"})
+    assert resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32").content_hash != \
+        identity.content_hash
+    # Published variants hold float16 values: loaded into the engine's float32, the image stays close.
+    half = tmp_path / "half"
+    copy.deepcopy(tiny.pipe).to(torch.float16).save_pretrained(half, safe_serialization=True, variant="fp16")
+    engine = Engine(resolve_model(ModelSpec(preset="sd15", id=str(half)), tmp_path, "float32"),
+                    Runtime("cpu", "float32"))
+    assert engine.pipe.unet.dtype == torch.float32 and engine.pipe.text_encoder.dtype == torch.float32
+    assert np.abs(engine.render([req])[0].image - tiny.render([req])[0].image).max() < 0.05
 
 
-def test_fp16_variant_weights_in_the_hub_cache_get_the_same_message(tiny_engines, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_mixing_variant_only_and_plain_components_loads_each(tiny_engines, tmp_path: Path) -> None:
+    """diffusers' variant= takes a component's variant files where it has them and its plain files elsewhere; a
+    folder with plain weights everywhere (and fp16 files beside them) loads the plain ones, as before."""
+    import shutil
+
+    from idcli.models import weights_variant
+
+    tiny = tiny_engines("tiny-sd")
+    plain, variant = tmp_path / "plain", tmp_path / "variant"
+    tiny.pipe.save_pretrained(plain, safe_serialization=True)
+    tiny.pipe.save_pretrained(variant, safe_serialization=True, variant="fp16")
+    shutil.copy(variant / "unet" / "diffusion_pytorch_model.fp16.safetensors", plain / "unet")
+    assert weights_variant(plain) is None  # plain weights everywhere: no variant, images and keys unchanged
+    mixed = tmp_path / "mixed"
+    shutil.copytree(plain, mixed)
+    (mixed / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    assert weights_variant(mixed) == "fp16"
+    identity = resolve_model(ModelSpec(preset="sd15", id=str(mixed)), tmp_path, "float32")
+    req = requests()[0]
+    assert np.abs(Engine(identity, Runtime("cpu", "float32")).render([req])[0].image
+                  - tiny.render([req])[0].image).max() < 1e-6
+    # One variant per pipeline: components holding only different variants are refused, named, at plan time.
+    (mixed / "vae" / "diffusion_pytorch_model.safetensors").rename(mixed / "vae" / "diffusion_pytorch_model.bf16"
+                                                                   ".safetensors")
+    with pytest.raises(ModelUnavailableError, match=r"only variant weights of different kinds \(unet: fp16, vae: bf16"):
+        resolve_model(ModelSpec(preset="sd15", id=str(mixed)), tmp_path, "float32")
+
+
+def test_fp16_variant_weights_in_the_hub_cache_are_refused_by_hub_id_and_load_by_folder(
+        tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`huggingface-cli download … --include "*.fp16.safetensors"`: the snapshot in the cache holds variant files
-    only; the error named allow_pickle, which changes nothing here."""
+    only. A hub id's job key names id@revision (the published full-precision weights); rendering half-precision
+    copies under that key would give one key two images. So the hub id is refused, naming the snapshot folder;
+    given as model.id, that folder loads with variant="fp16" and is keyed by its files."""
     revision = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "hub" / "models--someone--sd15-fp16"
-    tiny_engines("tiny-sd").pipe.save_pretrained(repo / "snapshots" / revision, safe_serialization=True,
-                                                 variant="fp16")
+    snapshot = repo / "snapshots" / revision
+    tiny = tiny_engines("tiny-sd")
+    tiny.pipe.save_pretrained(snapshot, safe_serialization=True, variant="fp16")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
-    identity = resolve_model(ModelSpec(preset="sd15", id="someone/sd15-fp16"), tmp_path, "float32")
-    with pytest.raises(ModelUnavailableError) as info:
-        Engine(identity, Runtime("cpu", "float32"))
-    message = str(info.value)
-    assert "someone/sd15-fp16" in message and "only 'fp16' variant weights" in message
-    assert "allow_pickle" not in message
+    by_id = resolve_model(ModelSpec(preset="sd15", id="someone/sd15-fp16"), tmp_path, "float32")
+    with pytest.raises(ModelUnavailableError, match=r"only 'fp16' variant weights") as refused:
+        Engine(by_id, Runtime("cpu", "float32"))
+    assert str(snapshot) in str(refused.value) and "model.id" in str(refused.value)
+    by_folder = resolve_model(ModelSpec(preset="sd15", id=str(snapshot)), tmp_path, "float32")
+    assert by_folder.source == "local"
+    req = requests()[0]
+    assert np.abs(Engine(by_folder, Runtime("cpu", "float32")).render([req])[0].image
+                  - tiny.render([req])[0].image).max() < 1e-6
 
 
 def test_a_cached_hub_model_loads_offline_without_telling_to_unset_offline_mode(

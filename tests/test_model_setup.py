@@ -450,7 +450,7 @@ def test_a_cached_pickle_not_yet_converted_is_not_ready_and_an_offline_fetch_con
     assert rows["sd15", "faceid"]["ready"] is True and rows["sd15", "faceid"]["needs"][1]["not_converted"] is False
 
 
-def test_models_dir_says_a_pipeline_folder_holds_only_fp16_variant_weights(tmp_path: Path) -> None:
+def test_models_dir_says_a_pipeline_folder_holds_fp16_variant_weights(tmp_path: Path) -> None:
     from idcli.model_folders import scan_models_dir
 
     for name, weight in (("full", "diffusion_pytorch_model.safetensors"),
@@ -460,8 +460,7 @@ def test_models_dir_says_a_pipeline_folder_holds_only_fp16_variant_weights(tmp_p
         (tmp_path / name / "unet" / weight).write_bytes(b"w" * 10)
     found = {Path(e["path"]).name: e["detail"] for e in scan_models_dir(tmp_path)}
     assert found["full"] == "StableDiffusionPipeline"
-    assert found["fp16"] == ("StableDiffusionPipeline; fp16 variant weights only: re-save it without a variant "
-                             "to render with it")
+    assert found["fp16"] == "StableDiffusionPipeline; fp16 variant weights"  # loadable: no re-save asked for
 
 
 def test_models_dir_tells_the_faceid_lora_file_from_the_adapter(tmp_path: Path) -> None:

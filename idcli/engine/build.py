@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelUnavailableError
-from ..models import ModelIdentity, variant_only_problem
+from ..models import ModelIdentity, weights_variant
 from ..presets import PRESETS, TINY_INIT_SEED
 
 
@@ -262,6 +262,18 @@ _DAMAGED = re.compile(r"Unable to load weights from checkpoint file for '([^']+)
 _NO_FILE = re.compile(r"no file named \S+ found in directory (.+?)\.?$")
 
 
+def _variant_of_snapshot(exc: OSError) -> tuple[Path | None, str | None]:
+    """The cached snapshot and the only variant its weights come in, read from diffusers' "no file named … found in
+    directory SNAPSHOT/COMPONENT" error; (None, None) when the error is another one or the snapshot has
+    full-precision weights."""
+    missing = _NO_FILE.search(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+    snapshot = Path(missing.group(1)).parent if missing else None
+    if snapshot is None or not snapshot.is_dir():
+        return None, None
+    variant = weights_variant(snapshot)
+    return (snapshot, variant) if variant else (None, None)
+
+
 def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     """``from_pretrained`` for the real presets, with errors that say how to get the model."""
     _quiet_transformers()
@@ -278,8 +290,25 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     from safetensors import SafetensorError
 
+    if identity.source == "local":
+        # A folder saved with save_pretrained(variant="fp16"): load its variant files (the dtype still decides the
+        # compute precision). None for a folder with full-precision weights everywhere: loaded as before.
+        kwargs["variant"] = weights_variant(Path(source))
     try:
-        pipe = cls.from_pretrained(source, **kwargs)
+        try:
+            pipe = cls.from_pretrained(source, **kwargs)
+        except OSError as exc:
+            # A cached hub snapshot holding only variant files (a download of "*.fp16.safetensors"). Not loaded
+            # by its hub id: that key (id@revision) names the published full-precision weights, and rounded
+            # copies under it would give one key two images. Its folder, keyed by its files, loads.
+            snapshot, variant = _variant_of_snapshot(exc) if identity.source == "hub" else (None, None)
+            if variant is None:
+                raise
+            raise ModelUnavailableError(
+                f"cannot load model '{source}' by its hub id: the cached snapshot {snapshot} holds only "
+                f"'{variant}' variant weights, and a hub id's job key names the full-precision ones. To render "
+                f"from these files, set model.id to that folder (keyed by its files), or download the "
+                "full-precision files") from None
     except (OSError, ValueError, EnvironmentError, SafetensorError) as exc:  # noqa: UP024 - hub errors are OSError
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         damaged = _DAMAGED.search(text)
@@ -293,13 +322,6 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
                 "damaged, truncated or not a plain weight file (pickles load weights-only, so one holding code "
                 "or other objects is refused). To fix: download or save the model again "
                 "(save_pretrained(..., safe_serialization=True))") from None
-        missing = _NO_FILE.search(text)
-        variant_only = missing and Path(missing.group(1)).parent.is_dir() and \
-            variant_only_problem(Path(missing.group(1)).parent)
-        if variant_only:
-            # A folder or cached snapshot with fp16 files only: allowing pickles would not help.
-            raise ModelUnavailableError(f"cannot load model '{source}' for preset '{identity.preset}': "
-                                        f"{variant_only}") from None
         if "safetensors" in text.lower() and not identity.allow_pickle:
             text += ("; only .safetensors weights are loaded by default — set model.allow_pickle: true "
                      "to load pickle checkpoints (weights only)")
