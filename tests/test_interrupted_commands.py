@@ -129,7 +129,8 @@ def test_a_review_killed_among_thumbnails_is_cleaned_by_the_next_review(out: Pat
 @pytest.mark.parametrize(("sig", "code"), [("INT", 130), ("TERM", 143)])
 def test_qa_stopped_by_a_signal_says_so_in_its_one_json_document(out: Path, sig: str, code: int) -> None:
     before = {r["sidecar"]["path"]: r for r in idcli.read_results(out)}
-    stopped = _run("qa", str(out), "--qa-low-identity", "0.9", "--json", hook=(".json.", 2, sig))
+    # Only writes inside the output folder count: the hash cache in the idcli home is a '.json' temporary too.
+    stopped = _run("qa", str(out), "--qa-low-identity", "0.9", "--json", hook=(f"{out}{os.sep}", 2, sig))
     assert stopped.returncode == code, stopped.stderr
     document = json.loads(stopped.stdout)  # exactly one document, as on success and every other failure
     assert document["ok"] is False and document["exit_code"] == code
