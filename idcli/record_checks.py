@@ -13,10 +13,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .arguments import MAX_BATCH_SIZE  # no render commits a larger batch
+
 # Blocks read with ``.get``: each must be an object when present.
 _OBJECTS = ("tool", "model", "method", "batch", "timing", "c2pa", "executor", "software", "fusion", "plate",
             "image")
-MAX_RECORD_BATCH = 1024  # arguments.MAX_BATCH_SIZE: no render commits a larger batch
 
 
 def record_problems(record: dict[str, Any]) -> list[str]:
@@ -75,8 +76,8 @@ def record_problems(record: dict[str, Any]) -> list[str]:
     batch = record.get("batch")
     if isinstance(batch, dict):
         size_ = batch.get("size")
-        if size_ is not None and not _whole(size_, 1, MAX_RECORD_BATCH):
-            bad("batch.size", size_, f"expected a whole number 1..{MAX_RECORD_BATCH}")
+        if size_ is not None and not _whole(size_, 1, MAX_BATCH_SIZE):
+            bad("batch.size", size_, f"expected a whole number 1..{MAX_BATCH_SIZE}")
         elif batch.get("index") is not None and not _whole(batch.get("index"), 0, (size_ or 1) - 1):
             bad("batch.index", batch.get("index"), f"expected a whole number 0..{(size_ or 1) - 1}")
     plate = record.get("plate")
