@@ -444,8 +444,10 @@ def batch_members(sidecar_path: Path | None, sidecar: dict[str, Any]) -> tuple[l
     """
     from .superseded import SUPERSEDED
 
-    if sidecar_path is None:
-        return None
+    recorded = sidecar.get("batch") or {}
+    if sidecar_path is None or (recorded.get("size") is not None and not (
+            isinstance(recorded.get("size"), int) and recorded["size"] > 1)):
+        return None  # rendered alone: no need to read the folder's sidecars
     root = sidecar_path.parent.parent
     if root.parts[-len(SUPERSEDED.parts):] == SUPERSEDED.parts:  # the sidecar of a superseded take
         root = root.parent.parent
