@@ -11,7 +11,7 @@ No heavy imports: every command loads this.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted
@@ -26,39 +26,25 @@ def interrupted(kept: str | None = None) -> Interrupted:
     return Interrupted(*_INTERRUPT) if kept is None else Interrupted(*_INTERRUPT, kept)
 
 
-def install_signal_handlers() -> Callable[[], None]:
-    """Make SIGTERM stop a run like Ctrl-C (writes in flight finish or are removed), exit 143.
-
-    Returns the function that puts the previous handler back; prefer ``terminate_as_interrupt``, which
-    calls it when the run ends. A handler left behind outlives the run: a SIGTERM arriving while the
-    interpreter shuts down then raised KeyboardInterrupt there and printed a traceback.
-    """
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run inside the block like Ctrl-C (exit 143); the previous handler is back after it: one
+    left behind outlived the run, and a SIGTERM while the interpreter shut down printed a traceback there.
+    Outside the main thread (where Python cannot set handlers) it does nothing."""
     import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def on_term(signum: int, frame: Any) -> None:
         _INTERRUPT[:] = ["SIGTERM", EXIT_TERMINATED]
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
-
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-        _INTERRUPT[:] = ["SIGINT", EXIT_INTERRUPTED]
-
-    return restore
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the run inside the block like Ctrl-C; the previous handler is back after it. Outside the
-    main thread (where Python cannot set handlers) it does nothing."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    restore = install_signal_handlers()
     try:
         yield
     finally:
-        restore()
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        _INTERRUPT[:] = ["SIGINT", EXIT_INTERRUPTED]
