@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InputError, ModelUnavailableError
+from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, app
 from .output import _emit, _emit_json, _guarded, _ok
 
@@ -24,7 +25,7 @@ identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True,
 app.add_typer(identity_app, name="identity")
 
 
-@app.command("encode-identity")
+@app.command("encode-identity", cls=ListArgumentsCommand)
 def encode_identity(
     selfies: Annotated[list[Path], typer.Argument(help="One or more selfies of the same person.", show_default=False,
                                                   metavar="SELFIE")],

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import EXIT_INVALID_INPUT
+from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app
 from .output import _emit, _emit_json, _error_object, _failure, _guarded, _ok, _stdout_console
 
@@ -93,7 +94,7 @@ def review(
     _guarded(body)
 
 
-@app.command()
+@app.command(cls=ListArgumentsCommand)
 def select(
     out: OutArg,
     picks: Annotated[list[str], typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
@@ -135,7 +136,7 @@ def export(
     _guarded(body)
 
 
-@app.command()
+@app.command(cls=ListArgumentsCommand)
 def evaluate(
     outs: Annotated[list[Path], typer.Argument(help="One or more output folders, shown side by side.",
                                                show_default=False, metavar="OUT")],
