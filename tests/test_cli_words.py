@@ -45,3 +45,30 @@ def test_help_names_a_list_argument_plainly_not_as_a_python_type(every_help: str
     assert "SELFIE... <path>" in every_help
     assert "SHOT=TAKE... <str>" in every_help
     assert "OUT... <path>" in every_help
+
+
+def test_an_unknown_option_names_the_nearest_option_in_idclis_own_words() -> None:
+    # Click said "No such option: --batchsize (Possible options: --batch-size)" under a usage line.
+    done = idcli("render", "shots.yaml", "--batchsize", "2")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "idcli: error: --batchsize: idcli render has no such option (did you mean --batch-size?)\n"
+
+
+def test_an_unknown_option_with_nothing_near_lists_the_commands_options() -> None:
+    # Click offered "Possible options: --out" for --bogus, and "--help" for --steps: nothing to do with either.
+    done = idcli("render", "--bogus")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("idcli: error: --bogus: idcli render has no such option (its options: --out, "
+                                  "--preset, --device, --batch-size, --force, --only, "), done.stderr
+    assert "--help)" in done.stderr and "Possible" not in done.stderr
+    assert done.stderr.count("\n") == 1
+    done = idcli("models", "list", "--bogus", "--json")  # a sub-command's; --json still gets its document
+    assert done.returncode == 2
+    assert "--bogus: idcli models list has no such option (its options: --models-dir, " in done.stdout
+
+
+def test_a_render_parameter_given_as_an_option_points_at_the_shot_list() -> None:
+    done = idcli("render", "shots.yaml", "--steps", "20")
+    assert done.returncode == 2
+    assert done.stderr == ("idcli: error: --steps: idcli render has no such option (steps is set in the shot list: "
+                           "defaults.steps, or a shot's steps)\n")
