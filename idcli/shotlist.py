@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from .errors import Problem, ShotListError
 from .framing_words import aliases_text, canonical_framing
+from .framing_words import json_schema as framing_schema
 from .method import (
     AGGREGATIONS,
     DEFAULT_METHOD,
@@ -204,6 +205,11 @@ class MethodParams(_Strict):
         "overlap (0 shares equally; larger gives a pixel more surely to the most attended character)")
 
 
+# A framing as a script supervisor writes it (framing_words.py); the schema accepts the same words, no others.
+FramingWord = Annotated[Literal[FRAMINGS], BeforeValidator(canonical_framing),  # type: ignore[valid-type]
+                        WithJsonSchema(framing_schema())]
+
+
 class RenderParams(_Strict):
     """Parameters a shot may set and ``defaults`` may set for every shot."""
 
@@ -212,7 +218,7 @@ class RenderParams(_Strict):
     guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE, allow_inf_nan=False)] | None = None
     sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
     negative_prompt: Text | None = None
-    framing: Annotated[Literal[FRAMINGS], BeforeValidator(canonical_framing)] | None = Field(  # type: ignore[valid-type]
+    framing: FramingWord | None = Field(
         default=None, description="How the shot is framed: close-up, medium, wide or full-body. Script "
         "abbreviations are accepted, any case, with spaces, hyphens or underscores, and read as the framing they "
         f"stand for ({aliases_text()}); ECU, MCU, EWS, ELS, OTS and POV are refused (docs/shot-lists.md)")
