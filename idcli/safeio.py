@@ -228,20 +228,42 @@ def written_by_a_running_writer(name: str) -> bool:
     return _writer_running(match)
 
 
-def remove_dead_temporaries(folder: Path) -> list[Path]:
+def _old_cache_temporary(final_name: str) -> re.Pattern[str]:
+    """The names earlier versions gave two caches' temporaries of ``final_name``, with the writer's pid alone: the
+    hash cache's ``.file-hashes.json.PID.tmp`` and a random image encoder's folder ``.image_encoder.partial-PID``."""
+    return re.compile(re.escape(f".{final_name}.") + r"(?:(?P<pid>[1-9]\d{0,9})\.tmp|partial-(?P<folder>[1-9]\d{0,9}))")
+
+
+def _left_by_a_dead_writer(name: str, old_forms: list[re.Pattern[str]]) -> bool:
+    match = _TEMPORARY.fullmatch(name)
+    if match is not None:
+        return not _writer_running(match)
+    for form in old_forms:
+        old = form.fullmatch(name)
+        if old is not None:
+            pid = int(old["pid"] or old["folder"])
+            # This version writes no old-format name: one with this process's pid is a previous process's.
+            return pid == os.getpid() or not _alive(pid)
+    return False
+
+
+def remove_dead_temporaries(folder: Path, old_names_of: tuple[str, ...] = ()) -> list[Path]:
     """Remove ``atomic_write``'s temporaries (files, or folders named by ``temporary_path``) in ``folder``
     whose writer process is gone (killed with -9: nothing runs then to remove them; its pid may since belong
     to another process); returns what was removed.
     Outside an output folder (whose lock ``OutputStore`` cleans under) a temporary of a live process may be a
-    write in progress: those stay."""
+    write in progress: those stay.
+    ``old_names_of``: final names in ``folder`` whose temporaries in an earlier version's form
+    (``_old_cache_temporary``) are judged too; only the writer of that name passes it, so no one else's
+    ``.x.123.tmp`` is ever taken for a leftover."""
     removed = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
+    old_forms = [_old_cache_temporary(name) for name in old_names_of]
     for entry in entries:
-        match = _TEMPORARY.fullmatch(entry.name)
-        if match is None or _writer_running(match):
+        if not _left_by_a_dead_writer(entry.name, old_forms):
             continue
         if entry.is_file(follow_symlinks=False):
             with contextlib.suppress(OSError):

@@ -145,3 +145,53 @@ def test_a_dead_writers_folder_temporary_is_removed_without_following_links(tmp_
     linked.symlink_to(outside, target_is_directory=True)
     assert safeio.remove_dead_temporaries(folder) == [built]
     assert not built.exists() and linked.is_symlink() and (outside / "keep.txt").is_file()
+
+
+def _plant_old(folder: Path, name: str, dead_pid: int, running_tag: str, *, as_folder: bool = False) -> list[str]:
+    """Temporaries earlier versions named by the pid alone: a killed writer's, this process's pid's (a previous
+    process that had it: this version writes no such names) and a running writer's. Returns the running one's."""
+    live = running_tag.split("-")[0]
+    form = ".{}.partial-{}" if as_folder else ".{}.{}.tmp"
+    for pid in (dead_pid, os.getpid(), live):
+        path = folder / form.format(name, pid)
+        if as_folder:
+            path.mkdir(parents=True)
+            (path / "config.json").write_text("{}", "utf-8")
+        else:
+            path.write_bytes(b"half written")
+    return [form.format(name, live)]
+
+
+def _old_temporaries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp") or ".partial-" in p.name)
+
+
+def test_the_hash_cache_removes_a_dead_writers_temporary_of_the_old_format(
+        tmp_path: Path, dead_pid: int, running_tag: str) -> None:
+    # `.file-hashes.json.PID.tmp` (before temporaries were named as atomic_write's) stayed until removed by hand.
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(bytes(range(256)) * 8)
+    home = state_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    running = _plant_old(home, "file-hashes.json", dead_pid, running_tag)
+    strangers = [f".notes.json.{dead_pid}.tmp", f".file-hashes.json.{dead_pid}.tmp.keep"]  # not the cache's names
+    for name in strangers:
+        (home / name).write_bytes(b"someone else's")
+    assert sha256_file_cached(weights) == sha256_file(weights)
+    assert _old_temporaries(home) == sorted([*running, strangers[0]])
+    assert (home / strangers[1]).is_file()
+
+
+def test_the_random_image_encoder_removes_a_dead_writers_partial_folder_of_the_old_format(
+        tmp_path: Path, dead_pid: int, running_tag: str) -> None:
+    # `.image_encoder.partial-PID`: the folder a first use killed mid-save left, before atomic_write's names.
+    from idcli.engine.faceid_plus import write_random_image_encoder
+    from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+    folder = tmp_path / "adapters" / "tiny-sd" / "image_encoder"
+    folder.parent.mkdir(parents=True)
+    running = _plant_old(folder.parent, folder.name, dead_pid, running_tag, as_folder=True)
+    write_random_image_encoder(folder, RANDOM_IMAGE_ENCODERS["tiny-sd"])
+    assert _old_temporaries(folder.parent) == running
+    assert (folder.parent / running[0] / "config.json").is_file()  # a writer still running keeps its folder
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
