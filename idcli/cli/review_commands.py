@@ -104,7 +104,10 @@ def select(
     from ..review.selects import select as record_picks
 
     def body() -> None:
-        current = record_picks(out, picks)
+        notes: list[str] = []
+        current = record_picks(out, picks, notes)
+        for note in notes:  # what became of picks already in the file that point at no committed take
+            print(f"idcli: note: {note}", file=sys.stderr)
         _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
                                                            current.items()) or "no picks"))
         if (Path(out) / "review" / "index.html").is_file():  # the page is static: say how it catches up
