@@ -348,3 +348,59 @@ def test_a_delivered_png_keeps_its_pixel_chunks_and_drops_unknown_text(tmp_path:
     assert [k for k, _ in png_chunks(copy) if k in (b"IHDR", b"IDAT", b"IEND")] == [b"IHDR", b"IDAT", b"IEND"]
     with Image.open(io.BytesIO(original)) as a, Image.open(io.BytesIO(copy)) as b:
         assert a.mode == b.mode == "RGBA" and a.tobytes() == b.tobytes()
+
+
+# Runs ``idcli ARGS`` with os.fsync patched: right after the Nth fsync of a temporary whose path holds NEEDLE the
+# process sends itself SIG (as tests/test_interrupted_commands.py does for the review commands).
+_SIGNAL_HOOK = """
+import os, signal, sys
+from idcli.safeio import TMP_SUFFIX
+needle, nth, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, "SIG" + sys.argv[3])
+count, real_fsync = [0], os.fsync
+
+def fsync(fd):
+    real_fsync(fd)
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return
+    if name.endswith(TMP_SUFFIX) and needle in name:
+        count[0] += 1
+        if count[0] == nth:
+            os.kill(os.getpid(), sig)
+
+os.fsync = fsync
+sys.argv = ["idcli", *sys.argv[4:]]
+from idcli.cli import main
+main()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors via /proc")
+def test_a_delivery_killed_mid_write_leaves_nothing_partial_and_finishes_when_run_again(project, engine_factory
+                                                                                        ) -> None:
+    from idcli.store import TMP_SUFFIX
+
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
+    args = ["deliver", str(out), str(dest), "--all-takes", "--json"]
+
+    def run(hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-c", _SIGNAL_HOOK, *map(str, hook), *args] if hook else \
+            [sys.executable, "-m", "idcli", *args]
+        return subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=120)
+
+    killed = run((str(dest), 2, "KILL"))  # the first image is in place; its sidecar's temporary fsynced, never renamed
+    assert killed.returncode == -9, killed.stderr
+    assert sorted(p.name for p in dest.iterdir() if not p.name.endswith(TMP_SUFFIX)) == ["sc01_sh010_take1.png"]
+    assert len(list(dest.glob(f"*{TMP_SUFFIX}"))) == 1
+    assert verify_folder(out).failed == 0  # OUT untouched
+    stopped = run((str(dest), 3, "TERM"))  # the next image's write stopped by SIGTERM: finished or removed
+    assert stopped.returncode == 143 and json.loads(stopped.stdout)["error"]["type"] == "Interrupted"
+    assert not list(dest.glob(f"*{TMP_SUFFIX}"))
+    again = run()
+    assert again.returncode == 0, again.stderr
+    document = json.loads(again.stdout)
+    assert [i["image"]["path"] for i in document["images"]] == [
+        "sc01_sh010_take1.png", "sc01_sh020_take1.png", "sc01_sh020_take2.png"]
+    assert not list(dest.glob(f"*{TMP_SUFFIX}")) and verify_folder(dest).failed == 0
