@@ -33,7 +33,7 @@ DELIVERY_FILE = "delivery.json"
 DELIVERY_ASSERTION = "org.idcli.delivery"
 OPENED, EDITED_METADATA = "c2pa.opened", "c2pa.edited.metadata"
 MAX_DELIVERY_FILE_BYTES = 16 * 1024 * 1024
-_SIGNATURE_NOTE = {"carried": "signed: carried (new manifest, the take as parent)",
+SIGNATURE_NOTES = {"carried": "signed: carried (new manifest, the take as parent)",
                    "not-carried": "signed take delivered UNSIGNED: its signature was not carried (--unsigned)",
                    "none": "unsigned"}
 
@@ -202,6 +202,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         local_strings,
         parameters_without_paths,
         text_chunk,
+        text_payloads,
     )
     from .hashing import sha256_bytes
     from .signing import carries_manifest
@@ -242,7 +243,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
                            "unsigned_sha256": sha256_bytes(unsigned_png), **credentials.record()}
     written["image"]["sha256"] = sha256_bytes(png)
     sidecar_bytes = (json.dumps(written, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    hits = leaks(png, forbidden) + leaks(sidecar_bytes, forbidden)
+    hits = leaks(text_payloads(png), forbidden) + leaks(sidecar_bytes, forbidden)
     if signature == "carried":
         hits += leaks(_store_json(png).encode("utf-8"), forbidden)
     if hits:

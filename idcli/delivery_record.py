@@ -226,6 +226,12 @@ def _text(key: str, text: str) -> bytes:
         return _chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
 
 
+def text_payloads(data: bytes) -> bytes:
+    """The text chunks' payloads of a PNG, where a path could be written (the pixel data is compressed bytes, in
+    which a short path's letters can occur by chance; a C2PA manifest is searched as its Reader's JSON)."""
+    return b"\n".join(p for k, p in png_chunks(data) if k in (b"tEXt", b"iTXt", b"zTXt"))
+
+
 def pixel_data(data: bytes) -> bytes:
     """The image header and pixel chunks of a PNG (IHDR, PLTE, tRNS, IDAT): equal ones decode to equal pixels."""
     return b"".join(_chunk(k, p) for k, p in png_chunks(data) if k in (b"IHDR", b"PLTE", b"tRNS", b"IDAT"))

@@ -586,6 +586,8 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
         delivered_from = args.check_path_or_none("delivered_from", delivered_from)
         original, delivery_notes = original_take(image_path, sidecar, delivered_from)
         image_path, sidecar_path, sidecar = locate(original)
+    elif delivered_from is not None:
+        delivery_notes.append(f"--from {delivered_from} ignored: {image_path.name} is a take, not a delivered copy")
     if out_dir is not None and (Path(out_dir) / image_path.name).resolve() == image_path.resolve():
         raise ReproduceError(f"--out {out_dir}: holds the image being reproduced, which the re-render would "
                              "replace (unsigned, and perhaps different); give another folder")

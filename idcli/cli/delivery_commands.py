@@ -38,10 +38,10 @@ def deliver(
         if as_json:
             _emit_json(report.as_dict())
         else:
-            from ..delivery import _SIGNATURE_NOTE
+            from ..delivery import SIGNATURE_NOTES
 
             lines = [f"{item.status:9} {item.image}  ({item.shot_id} take {item.take}"
-                     f"{', selected' if item.selected else ''}; {_SIGNATURE_NOTE[item.signature]})"
+                     f"{', selected' if item.selected else ''}; {SIGNATURE_NOTES[item.signature]})"
                      for item in report.images]
             counts = report.as_dict()["counts"]
             lines.append(f"{len(report.images)} image(s) delivered to {report.dest} ("
