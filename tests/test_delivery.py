@@ -325,6 +325,13 @@ def test_the_delivery_record_reduces_every_path_kind_to_a_name() -> None:
             "idcli plate: ../plates/p.png, Version: idcli 0.1.0")
     assert parameters_without_paths(line, sidecar).endswith("Model: my-finetune, idcli plate: p.png, "
                                                             "Version: idcli 0.1.0")
+    # What a signed render's manifest says travels with every copy: file names, no folders.
+    from idcli.signing import manifest_for
+
+    manifest = manifest_for(sidecar)
+    assert "/Users/jane" not in json.dumps(manifest) and "../plates" not in json.dumps(manifest)
+    render = next(a for a in manifest["assertions"] if a["label"] == "org.idcli.render")["data"]
+    assert render["model"]["id"] == "my-finetune" and render["plate"]["path"] == "p.png"
 
 
 def test_a_delivered_png_keeps_its_pixel_chunks_and_drops_unknown_text(tmp_path: Path) -> None:
