@@ -11,11 +11,6 @@ import sys
 import pytest
 from cli_helpers import cli_env
 
-# Every command and sub-command, as typed.
-COMMANDS = [["validate"], ["schema"], ["expressions"], ["plan"], ["render"], ["bench"], ["restore"], ["reproduce"],
-            ["verify"], ["encode-identity"], ["qa"], ["review"], ["select"], ["export"], ["evaluate"],
-            ["identity", "show"], ["models", "list"], ["models", "fetch"]]
-
 
 def idcli(*argv: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "idcli", *argv], capture_output=True, text=True, env=cli_env(),
@@ -23,9 +18,15 @@ def idcli(*argv: str, cwd: str | None = None) -> subprocess.CompletedProcess[str
 
 
 def _help_of_every_command() -> str:
-    """All commands' --help in one process (a process per command would cost seconds each)."""
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom idcli.cli import app\n"
-            f"for argv in {COMMANDS!r}:\n"
+    """Every command's and sub-command's --help, found by walking the app (one process: a process per command
+    would cost seconds each)."""
+    code = ("import typer\nfrom typer.testing import CliRunner\nfrom idcli.cli import app\n"
+            "def walk(group, path):\n"
+            "    for name, command in group.commands.items():\n"
+            "        yield from walk(command, [*path, name]) if hasattr(command, 'commands') else [[*path, name]]\n"
+            "commands = list(walk(typer.main.get_command(app), []))\n"
+            "assert len(commands) > 15 and ['models', 'list'] in commands, commands\n"
+            "for argv in commands:\n"
             "    result = CliRunner().invoke(app, [*argv, '--help'], terminal_width=100)\n"
             "    assert result.exit_code == 0, (argv, result.output)\n"
             "    print('== ' + ' '.join(argv)); print(result.output)\n")
