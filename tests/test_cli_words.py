@@ -5,6 +5,7 @@ Each test runs the real console entry point (``python -m idcli``) as a user woul
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -73,3 +74,15 @@ def test_a_render_parameter_given_as_an_option_points_at_the_shot_list() -> None
     assert done.returncode == 2
     assert done.stderr == ("idcli: error: --steps: idcli render has no such option (steps is set in the shot list: "
                            "defaults.steps, or a shot's steps)\n")
+
+
+def test_help_names_arguments_as_the_readme_does(every_help: str) -> None:
+    # Usage lines mixed Python parameter names with capitals: `restore [OPTIONS] {out_dir} {take}`,
+    # `select [OPTIONS] {out} {SHOT=TAKE}...`, where the README writes `idcli restore OUT SHOT_tN`.
+    usages = [line.split("[OPTIONS]", 1)[1].split() for line in every_help.splitlines() if line.startswith("Usage:")]
+    arguments = [word for words in usages for word in words]
+    assert arguments and all(re.fullmatch(r"\{[A-Z][A-Z_=]*(_tN)?\}(\.\.\.)?", word) for word in arguments), arguments
+    for expected in ("render [OPTIONS] {FILE}", "restore [OPTIONS] {OUT} {SHOT_tN}",
+                     "reproduce [OPTIONS] {IMAGE_OR_SIDECAR}", "select [OPTIONS] {OUT} {SHOT=TAKE}...",
+                     "deliver [OPTIONS] {OUT} {DEST}", "show [OPTIONS] {PACK}", "fetch [OPTIONS] {PRESET}"):
+        assert expected in every_help, expected

@@ -144,7 +144,7 @@ def _pack_clip_adapters(variant: str, presets: list[str], image_encoder: str | N
 
 @identity_app.command("show")
 def identity_show(
-    pack: Annotated[Path, typer.Argument(help="Identity pack file.", show_default=False)],
+    pack: Annotated[Path, typer.Argument(help="Identity pack file.", show_default=False, metavar="PACK")],
     contact_sheet: Annotated[Path | None, typer.Option("--contact-sheet", help="Write a PNG of the aligned crops.")]
     = None,
     as_json: JsonOpt = False,

@@ -25,7 +25,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False)]
+ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False,
+                                             metavar="FILE")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: renders/<project> in the "
                                                                    "current folder].")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset overriding the shot list: "

@@ -18,7 +18,7 @@ from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app
 from .output import _emit, _emit_json, _error_object, _failure, _guarded, _ok, _stdout_console
 
-OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False)]
+OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False, metavar="OUT")]
 ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
                                                "[default: the snapshot the last render wrote in OUT/.idcli].",
                                                show_default=False)]
