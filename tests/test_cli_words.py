@@ -86,3 +86,36 @@ def test_help_names_arguments_as_the_readme_does(every_help: str) -> None:
                      "reproduce [OPTIONS] {IMAGE_OR_SIDECAR}", "select [OPTIONS] {OUT} {SHOT=TAKE}...",
                      "deliver [OPTIONS] {OUT} {DEST}", "show [OPTIONS] {PACK}", "fetch [OPTIONS] {PRESET}"):
         assert expected in every_help, expected
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    # Click: "Error: No such command 'rendr'. Did you mean 'render'?" under a usage block.
+    (["rendr"], "rendr: no such command of idcli (did you mean render?)"),
+    (["models", "lst"], "lst: no such command of idcli models (did you mean list?)"),
+    (["frobnicate"], "frobnicate: no such command of idcli (its commands: validate, schema, expressions, plan, "),
+    # Click: "Error: Missing argument 'FILE'." / "Missing option '--otio'."
+    (["restore", "out"], "SHOT_tN: missing: the take to restore, as SHOT_tN (its file name without .png) (usage: "
+                         "idcli restore [OPTIONS] OUT SHOT_tN)"),
+    (["render"], "FILE: missing: shot list (YAML, schema version 1) (usage: idcli render [OPTIONS] FILE)"),
+    (["export", "out"], "--otio: missing: the OpenTimelineIO file to write (.otio) (usage: idcli export [OPTIONS] "
+                        "OUT)"),
+    # Click: "Invalid value for '--fps': Input should be a valid number, unable to parse string as a number"
+    (["export", "out", "--otio", "a.otio", "--fps", "abc"], "--fps abc: give a number (frame rate of the timeline, "
+                                                             "1 to 240)"),
+    (["render", "x.yaml", "--max-takes", "x"], "--max-takes x: give an integer (with --retake-flagged: "),
+    (["bench", "--repeats", "0"], "--repeats 0: should be greater than or equal to 1 (time idcli and the baseline "),
+    # Click: "Option '--only' requires an argument." / "Got unexpected extra argument(s) (b)"
+    (["render", "x.yaml", "--only"], "option '--only' requires an argument\n"),
+    (["render", "a.yaml", "b.yaml"], "idcli render: got unexpected extra argument(s) (b.yaml) (usage: idcli render "
+                                     "[OPTIONS] FILE)"),
+])
+def test_a_typo_on_the_command_line_gets_one_line_in_idclis_words(argv: list[str], said: str) -> None:
+    done = idcli(*argv)
+    assert done.returncode == 2 and done.stdout == "", done
+    assert done.stderr.startswith(f"idcli: error: {said}") and done.stderr.count("\n") == 1, done.stderr
+    assert "Usage:" not in done.stderr and "Input should" not in done.stderr
+
+
+def test_no_command_still_shows_the_help() -> None:
+    done = idcli()
+    assert done.returncode == 2 and "Commands:" in done.stdout + done.stderr and "error" not in done.stderr

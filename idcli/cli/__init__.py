@@ -60,7 +60,7 @@ def main() -> None:
             raise BrokenPipeError from None
     except typer.TyperException as exc:  # Typer's (vendored) ClickException: usage errors
         code = getattr(exc, "exit_code", EXIT_INVALID_INPUT)
-        own_words = usage_message(exc)  # idcli's one-line form where it has one (cli/usage_errors.py)
+        own_words = usage_message(exc, sys.argv[1:])  # idcli's one-line form (cli/usage_errors.py)
         if wants_json:
             message = own_words or (exc.format_message() if hasattr(exc, "format_message") else str(exc))
             _emit_json(_failure(_error_object("UsageError", message), code))
