@@ -548,7 +548,19 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             line_col = loaded.mark(loc, key="[key]" in err["loc"])  # a bad mapping key: point at it
         line, col = line_col or (None, None)
         problems.append(Problem(message, _path_text(loc), line, col, hint))
-    return problems
+    return _one_problem_per_misspelled_key(problems)
+
+
+def _one_problem_per_misspelled_key(problems: list[Problem]) -> list[Problem]:
+    """Without the 'missing required key' of a key misspelled beside it: 'projct: demo' is one typo, and the
+    unknown key's "did you mean 'project'?" says how to fix both."""
+    def parent(path: str) -> str:
+        return path.rsplit(".", 1)[0] if "." in path else ""
+
+    misspelled = {(parent(p.path), p.hint) for p in problems if p.message.startswith("unknown key '")}
+    return [p for p in problems if not (
+        p.message.startswith("missing required key '")
+        and (parent(p.path), f"did you mean '{p.path.rsplit('.', 1)[-1]}'?") in misspelled)]
 
 
 # --- rules that span fields ---------------------------------------------------------------------

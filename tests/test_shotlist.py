@@ -767,6 +767,21 @@ def test_missing_required_keys(folder: Path) -> None:
     expect_problem(result, path, text, (1, 1), "shots", "missing required key 'shots'")
 
 
+def test_a_misspelled_required_key_is_one_problem_not_two(folder: Path) -> None:
+    # 'projct: demo' gave "project: missing required key 'project'" at 1:1 and "projct: unknown key 'projct' (did
+    # you mean 'project'?)": one typo, two problems. The unknown key's did-you-mean says it all.
+    text = variant("project: demo", "projct: demo", variant('    prompt: "{alice} walks', '    promt: "{alice} walks'))
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, "^projct", "projct", "unknown key 'projct'", "did you mean 'project'?")
+    expect_problem(result, path, text, "^promt", "shots[0].promt", "unknown key 'promt'", "did you mean 'prompt'?")
+    assert "missing required key" not in result.stderr, result.stderr
+    assert "idcli: 2 problems" in result.stderr
+    # A required key missing with no look-alike beside it is still reported as missing.
+    text = variant("project: demo\n", "")
+    rejected(folder, text, (1, 1), "project", "missing required key 'project'")
+
+
 def test_shots_must_not_be_empty(folder: Path) -> None:
     text = "version: 1\nproject: demo\nshots: []\n"
     rejected(folder, text, "shots: ^[]", "shots", "at least 1 item")
