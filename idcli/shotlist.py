@@ -624,7 +624,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_
         if shot.seeds is not None and len(set(shot.seeds)) != len(shot.seeds):
             add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
         _check_expression(shot, ("shots", i), add)
-        _check_cast(shot, doc.defaults, ("shots", i), add)
+        _check_cast(shot, doc.defaults, ("shots", i), add, set(doc.characters))
         _check_plate_fields(shot, ("shots", i), base_dir, add, add_file)
         broken = check_fusion(shot_fusion(shot, doc.defaults))
         # Blame the shot's own method_params when they set the window, else the defaults (reported once).
@@ -797,7 +797,7 @@ def _shot_method(shot: Shot, defaults: RenderParams) -> str:
     return shot.method or defaults.method or DEFAULT_METHOD
 
 
-def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any) -> None:
+def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any, characters: set[str]) -> None:
     """Per-character expressions name characters of the prompt; a dual-line shot names at most the limit
     (not a plate shot: each of its faces is a crop of its own, whatever its method says)."""
     from .expressions import UnknownExpression, lookup
@@ -809,8 +809,10 @@ def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any) -> N
             "split the shot, or use 'method: single' (one identity per image; docs/method.md)")
     for name, spec in (shot.expressions or {}).items():
         if name not in named:
-            hint = did_you_mean(name, named) or (f"the prompt names: {', '.join(named)}" if named
-                                                  else "the prompt names no character")
+            # Only the prompt's real characters: a typo there ('{alce}') is named on the prompt's own line.
+            cast = [n for n in named if n in characters]
+            hint = did_you_mean(name, cast) or (f"the prompt names: {', '.join(cast)}" if cast
+                                                 else "the prompt names no character")
             add(f"expressions: '{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
             continue
         label = spec if isinstance(spec, str) else spec.label

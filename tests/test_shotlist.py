@@ -782,6 +782,21 @@ def test_a_misspelled_required_key_is_one_problem_not_two(folder: Path) -> None:
     rejected(folder, text, (1, 1), "project", "missing required key 'project'")
 
 
+def test_a_typo_in_the_prompt_does_not_suggest_the_typo_to_the_expressions(folder: Path) -> None:
+    # "{alce} walks" with `expressions: {alice: joy}` said "'alice' is not named in the prompt (did you mean 'alce'?)":
+    # renaming the expression after the typo. The prompt's own line says "did you mean 'alice'?"; this one must not
+    # point the other way.
+    text = variant('    prompt: "{alice} walks in the rain"\n', '    prompt: "{alce} walks in the rain"\n'
+                   "    expressions: {alice: joy}\n")
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, '^"{alce}', "shots[0].prompt", "'{alce}' names no character",
+                   "did you mean 'alice'?")
+    line = expect_problem(result, path, text, "{^alice: joy}", "shots[0].expressions.alice",
+                          "'alice' is not named in the prompt", "the prompt names no character")
+    assert "alce" not in line, line
+
+
 def test_shots_must_not_be_empty(folder: Path) -> None:
     text = "version: 1\nproject: demo\nshots: []\n"
     rejected(folder, text, "shots: ^[]", "shots", "at least 1 item")
