@@ -813,7 +813,7 @@ def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any, char
             cast = [n for n in named if n in characters]
             hint = did_you_mean(name, cast) or (f"the prompt names: {', '.join(cast)}" if cast
                                                  else "the prompt names no character")
-            add(f"expressions: '{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
+            add(f"'{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
             continue
         label = spec if isinstance(spec, str) else spec.label
         where = (*loc, "expressions", name) if isinstance(spec, str) else (*loc, "expressions", name, "label")

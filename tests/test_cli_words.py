@@ -119,3 +119,13 @@ def test_a_typo_on_the_command_line_gets_one_line_in_idclis_words(argv: list[str
 def test_no_command_still_shows_the_help() -> None:
     done = idcli()
     assert done.returncode == 2 and "Commands:" in done.stdout + done.stderr and "error" not in done.stderr
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    # The library's words named its field: "QA threshold leakage=2.0: give a cosine between -1 and 1".
+    (["--qa-leakage", "2"], "--qa-leakage 2: give a cosine between -1 and 1 (default 0.35)"),
+    (["--qa-low-identity", "-1.5"], "--qa-low-identity -1.5: give a cosine between -1 and 1 (default 0.35)"),
+])
+def test_a_qa_threshold_out_of_range_is_named_by_its_option(tmp_path, argv: list[str], said: str) -> None:
+    done = idcli("qa", str(tmp_path), *argv)
+    assert done.returncode == 2 and done.stderr == f"idcli: error: {said}\n", done.stderr
