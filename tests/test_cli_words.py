@@ -13,9 +13,9 @@ import pytest
 from cli_helpers import cli_env
 
 
-def idcli(*argv: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "idcli", *argv], capture_output=True, text=True, env=cli_env(),
-                          timeout=120, cwd=cwd)
+def idcli(*argv: str, cwd: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "idcli", *argv], capture_output=True, text=True,
+                          env=env or cli_env(), timeout=120, cwd=cwd)
 
 
 def _help_of_every_command() -> str:
@@ -129,3 +129,11 @@ def test_no_command_still_shows_the_help() -> None:
 def test_a_qa_threshold_out_of_range_is_named_by_its_option(tmp_path, argv: list[str], said: str) -> None:
     done = idcli("qa", str(tmp_path), *argv)
     assert done.returncode == 2 and done.stderr == f"idcli: error: {said}\n", done.stderr
+
+
+def test_a_missing_selfie_is_named_before_the_face_models_are_looked_for(tmp_path) -> None:
+    # A mistyped selfie path got the long "face models: ... does not exist" (exit 4) where no face models are set up.
+    env = {k: v for k, v in cli_env().items() if k != "IDCLI_FACE_MODELS"} | {"HOME": str(tmp_path)}  # none there
+    done = idcli("encode-identity", "mara_1.jgp", "--name", "mara", "-o", str(tmp_path / "mara.idpack"),
+                 cwd=str(tmp_path), env=env)
+    assert done.returncode == 2 and done.stderr == "idcli: error: mara_1.jgp: no such file\n", done.stderr
