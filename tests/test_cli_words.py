@@ -108,6 +108,7 @@ def test_help_names_arguments_as_the_readme_does(every_help: str) -> None:
     (["render", "x.yaml", "--only"], "option '--only' requires an argument\n"),
     (["render", "a.yaml", "b.yaml"], "idcli render: got unexpected extra argument(s) (b.yaml) (usage: idcli render "
                                      "[OPTIONS] FILE)"),
+    (["render", "a.yaml", "--bo\ngus"], "--bo\\ngus: idcli render has no such option (its options: "),  # one line
 ])
 def test_a_typo_on_the_command_line_gets_one_line_in_idclis_words(argv: list[str], said: str) -> None:
     done = idcli(*argv)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..errors import printable
 from ..suggest import closest
 
 
@@ -128,7 +129,12 @@ def _no_such_command(exc: Any, name: str) -> str:
 
 def usage_message(exc: Any, argv: list[str] | None = None) -> str | None:
     """idcli's words for a usage error Click raised, or None to keep Click's own (the help a bare ``idcli``
-    shows). ``argv``: the command line, for the value an option was given."""
+    shows). ``argv``: the command line, for the value an option was given. One line, whatever was typed."""
+    words = _usage_words(exc, argv or [])
+    return None if words is None else printable(words)
+
+
+def _usage_words(exc: Any, argv: list[str]) -> str | None:
     # Typer vendors Click (typer._click, private): its errors are told apart by their classes' names.
     kinds = {cls.__name__ for cls in type(exc).__mro__}
     ctx = getattr(exc, "ctx", None)
@@ -141,7 +147,7 @@ def usage_message(exc: Any, argv: list[str] | None = None) -> str | None:
     if "MissingParameter" in kinds and getattr(exc, "param", None) is not None:
         return _missing(exc)
     if "BadParameter" in kinds and getattr(exc, "param", None) is not None:
-        return _bad_parameter(exc, argv or [])
+        return _bad_parameter(exc, argv)
     command = re.match(r"No such command '(?P<name>.*?)'\.", exc.message)  # Typer adds "Did you mean ...?"
     if command and hasattr(ctx.command, "commands"):
         return _no_such_command(exc, command["name"])
