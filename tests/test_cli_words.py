@@ -138,3 +138,19 @@ def test_a_missing_selfie_is_named_before_the_face_models_are_looked_for(tmp_pat
     done = idcli("encode-identity", "mara_1.jgp", "--name", "mara", "-o", str(tmp_path / "mara.idpack"),
                  cwd=str(tmp_path), env=env)
     assert done.returncode == 2 and done.stderr == "idcli: error: mara_1.jgp: no such file\n", done.stderr
+
+
+def test_restore_of_a_take_with_nothing_kept_names_the_takes_that_have_kept_versions(tmp_path) -> None:
+    # "ro: no superseded version of sc01_sh01_t1 is kept" -- right, but no word of the take that has one.
+    kept = tmp_path / ".idcli" / "superseded" / "sc01_sh010"
+    kept.mkdir(parents=True)
+    (kept / "sc01_sh010_t1.0123456789ab.png").write_bytes(b"kept")
+    done = idcli("restore", str(tmp_path), "sc01_sh01_t1")
+    assert done.returncode == 2
+    assert done.stderr == (f"idcli: error: {tmp_path}: no superseded version of sc01_sh01_t1 is kept (did you mean "
+                           "'sc01_sh010_t1'?)\n"), done.stderr
+    done = idcli("restore", str(tmp_path), "intro_t4")
+    assert done.stderr.endswith("is kept (takes with kept versions: sc01_sh010_t1)\n"), done.stderr
+    (kept / "sc01_sh010_t1.0123456789ab.png").unlink()
+    done = idcli("restore", str(tmp_path), "sc01_sh010_t1")
+    assert done.stderr.endswith("is kept (nothing is kept in this folder)\n"), done.stderr
