@@ -174,8 +174,22 @@ def test_yaml_syntax_error_reports_line_and_column(folder: Path) -> None:
 
 
 def test_yaml_syntax_error_bad_indentation(folder: Path) -> None:
+    # Was "YAML syntax error: expected <block end>, but found '<block mapping start>'": the parser, not the mistake.
     text = variant("    framing: wide\n", "    framing: wide\n   steps: 3\n")
-    rejected(folder, text, "^steps: 3", "", "YAML syntax error")
+    line = rejected(folder, text, "^steps: 3", "", "'steps:' starts in column 4, 'framing:' on line 20 in column 5: "
+                    "keys of one block start in the same column", "start 'steps:' in column 5")
+    assert "<block" not in line
+
+
+def test_a_line_indented_deeper_than_the_line_above_is_said_plainly(folder: Path) -> None:
+    # Was "YAML syntax error: mapping values are not allowed here": YAML read 'steps' as more of framing's value.
+    text = variant("    framing: wide\n", "    framing: wide\n      steps: 3\n")
+    rejected(folder, text, "      ^steps: 3", "", "'steps:' starts in column 7, right of 'framing:' on line 20 "
+             "(column 5), so YAML reads it as more of the value of 'framing:'", "start 'steps:' in column 5")
+    # After a comment line YAML says "expected <block end>" instead: the same words.
+    text = variant("    framing: wide\n", "    framing: wide\n    # the shot's own settings\n      steps: 3\n")
+    rejected(folder, text, "      ^steps: 3", "", "'steps:' starts in column 7, 'framing:' on line 20 in column 5",
+             "start 'steps:' in column 5")
 
 
 def test_unclosed_flow_sequence(folder: Path) -> None:
