@@ -154,3 +154,13 @@ def test_restore_of_a_take_with_nothing_kept_names_the_takes_that_have_kept_vers
     (kept / "sc01_sh010_t1.0123456789ab.png").unlink()
     done = idcli("restore", str(tmp_path), "sc01_sh010_t1")
     assert done.stderr.endswith("is kept (nothing is kept in this folder)\n"), done.stderr
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["bench", "--dtype", "fp16"], "--dtype fp16: allowed: auto, float32, float16, bfloat16 (did you mean float16?)"),
+    (["bench", "--arch", "sd16"], "--arch sd16: allowed: sd15, sdxl, tiny-sd, tiny-sdxl (did you mean sd15?)"),
+    (["bench", "--method", "dual"], "--method dual: allowed: single, dual-line (did you mean dual-line?)"),
+])
+def test_a_bench_choice_mistyped_names_the_nearest(argv: list[str], said: str) -> None:
+    done = idcli(*argv)
+    assert done.returncode == 2 and done.stderr == f"idcli: error: {said}\n", done.stderr
