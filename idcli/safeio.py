@@ -228,42 +228,39 @@ def written_by_a_running_writer(name: str) -> bool:
     return _writer_running(match)
 
 
-def _old_cache_temporary(final_name: str) -> re.Pattern[str]:
-    """The names earlier versions gave two caches' temporaries of ``final_name``, with the writer's pid alone: the
-    hash cache's ``.file-hashes.json.PID.tmp`` and a random image encoder's folder ``.image_encoder.partial-PID``."""
-    return re.compile(re.escape(f".{final_name}.") + r"(?:(?P<pid>[1-9]\d{0,9})\.tmp|partial-(?P<folder>[1-9]\d{0,9}))")
+# Names earlier versions gave two writers in idcli's home, judged by the pid alone: the hash cache's
+# ``.file-hashes.json.PID.tmp`` and the random image encoder's ``.NAME.partial-PID`` folder.
+_EARLIER_HOME_TEMPORARY = re.compile(
+    r"\.file-hashes\.json\.(?P<file>[1-9]\d{0,9})\.tmp|\..+\.partial-(?P<folder>[1-9]\d{0,9})")
 
 
-def _left_by_a_dead_writer(name: str, old_forms: list[re.Pattern[str]]) -> bool:
-    match = _TEMPORARY.fullmatch(name)
-    if match is not None:
-        return not _writer_running(match)
-    for form in old_forms:
-        old = form.fullmatch(name)
-        if old is not None:
-            pid = int(old["pid"] or old["folder"])
-            # This version writes no old-format name: one with this process's pid is a previous process's.
-            return pid == os.getpid() or not _alive(pid)
-    return False
+def _earlier_home_leftover(name: str) -> bool:
+    match = _EARLIER_HOME_TEMPORARY.fullmatch(name)
+    if match is None:
+        return False
+    pid = int(match["file"] or match["folder"])
+    # This version writes no such name: one with this process's pid is a previous process's (pid 1 in containers).
+    return pid == os.getpid() or not _alive(pid)
 
 
-def remove_dead_temporaries(folder: Path, old_names_of: tuple[str, ...] = ()) -> list[Path]:
+def remove_dead_temporaries(folder: Path, *, earlier_home_names: bool = False) -> list[Path]:
     """Remove ``atomic_write``'s temporaries (files, or folders named by ``temporary_path``) in ``folder``
     whose writer process is gone (killed with -9: nothing runs then to remove them; its pid may since belong
     to another process); returns what was removed.
     Outside an output folder (whose lock ``OutputStore`` cleans under) a temporary of a live process may be a
-    write in progress: those stay.
-    ``old_names_of``: final names in ``folder`` whose temporaries in an earlier version's form
-    (``_old_cache_temporary``) are judged too; only the writer of that name passes it, so no one else's
-    ``.x.123.tmp`` is ever taken for a leftover."""
+    write in progress: those stay. ``earlier_home_names``: also the names earlier versions' home writers used
+    (only for folders in idcli's home: elsewhere such a name may be another program's)."""
     removed = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
-    old_forms = [_old_cache_temporary(name) for name in old_names_of]
     for entry in entries:
-        if not _left_by_a_dead_writer(entry.name, old_forms):
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None:
+            if not (earlier_home_names and _earlier_home_leftover(entry.name)):
+                continue
+        elif _writer_running(match):
             continue
         if entry.is_file(follow_symlinks=False):
             with contextlib.suppress(OSError):

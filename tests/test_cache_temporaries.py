@@ -82,6 +82,38 @@ def test_the_hash_cache_removes_dead_writers_temporaries_and_keeps_a_running_one
     assert (home / "file-hashes.json").read_bytes() == json.dumps({key: value}).encode("utf-8")  # same bytes
 
 
+def test_an_earlier_idclis_home_temporaries_are_removed_when_their_writer_is_gone(
+        tmp_path: Path, dead_pid: int, running_tag: str) -> None:
+    """A home an earlier idcli wrote: its hash cache's ``.file-hashes.json.PID.tmp`` and the random image
+    encoder's ``.image_encoder.partial-PID`` folder, left by a ``kill -9``, are removed (judged by the pid alone,
+    as every earlier name is); a running writer's stay."""
+    from idcli.engine.faceid_plus import write_random_image_encoder
+    from idcli.safeio import remove_dead_temporaries
+
+    running_pid = running_tag.split("-")[0]
+    home = state_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    for pid in (dead_pid, running_pid):
+        (home / f".file-hashes.json.{pid}.tmp").write_bytes(b"{half written")
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(b"weights")
+    sha256_file_cached(weights)
+    assert sorted(p.name for p in home.iterdir() if p.name.endswith(".tmp")) == [
+        f".file-hashes.json.{running_pid}.tmp"]
+    encoders = home / "adapters" / "tiny-sd"
+    for pid in (dead_pid, running_pid):
+        (encoders / f".image_encoder.partial-{pid}").mkdir(parents=True)
+        (encoders / f".image_encoder.partial-{pid}" / "config.json").write_text("{}", "utf-8")
+    write_random_image_encoder(encoders / "image_encoder", {
+        "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "image_size": 32, "patch_size": 16, "projection_dim": 8})
+    assert sorted(p.name for p in encoders.iterdir()) == [f".image_encoder.partial-{running_pid}", "image_encoder"]
+    # elsewhere (an editorial folder beside an .otio) such a name may be another program's: left alone
+    (tmp_path / f".cut.otio.partial-{dead_pid}").write_bytes(b"not idcli's")
+    remove_dead_temporaries(tmp_path)
+    assert (tmp_path / f".cut.otio.partial-{dead_pid}").is_file()
+
+
 def test_converting_a_pickled_adapter_removes_dead_writers_temporaries(
         tmp_path: Path, dead_pid: int, running_tag: str) -> None:
     from idcli.model_setup import CONVERTED_RECORD, convert_pickled_adapter
@@ -147,51 +179,26 @@ def test_a_dead_writers_folder_temporary_is_removed_without_following_links(tmp_
     assert not built.exists() and linked.is_symlink() and (outside / "keep.txt").is_file()
 
 
-def _plant_old(folder: Path, name: str, dead_pid: int, running_tag: str, *, as_folder: bool = False) -> list[str]:
-    """Temporaries earlier versions named by the pid alone: a killed writer's, this process's pid's (a previous
-    process that had it: this version writes no such names) and a running writer's. Returns the running one's."""
-    live = running_tag.split("-")[0]
-    form = ".{}.partial-{}" if as_folder else ".{}.{}.tmp"
-    for pid in (dead_pid, os.getpid(), live):
-        path = folder / form.format(name, pid)
-        if as_folder:
-            path.mkdir(parents=True)
-            (path / "config.json").write_text("{}", "utf-8")
-        else:
-            path.write_bytes(b"half written")
-    return [form.format(name, live)]
-
-
 def _old_temporaries(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp") or ".partial-" in p.name)
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
 
 
-def test_the_hash_cache_removes_a_dead_writers_temporary_of_the_old_format(
+def test_an_earlier_idclis_temporary_with_this_processs_pid_is_a_leftover_and_other_names_stay(
         tmp_path: Path, dead_pid: int, running_tag: str) -> None:
-    # `.file-hashes.json.PID.tmp` (before temporaries were named as atomic_write's) stayed until removed by hand.
+    # Beside test_an_earlier_idclis_home_temporaries_are_removed_when_their_writer_is_gone: this version writes no
+    # `.file-hashes.json.PID.tmp`, so one carrying this process's own pid (pid 1 in every container run) is a
+    # previous process's, not a write in flight; names that are not the cache's stay.
     weights = tmp_path / "weights.safetensors"
     weights.write_bytes(bytes(range(256)) * 8)
     home = state_dir()
     home.mkdir(parents=True, exist_ok=True)
-    running = _plant_old(home, "file-hashes.json", dead_pid, running_tag)
+    live = running_tag.split("-")[0]
+    for pid in (dead_pid, os.getpid(), live):  # killed, this process's own, running
+        (home / f".file-hashes.json.{pid}.tmp").write_bytes(b"half written")
+    running = [f".file-hashes.json.{live}.tmp"]
     strangers = [f".notes.json.{dead_pid}.tmp", f".file-hashes.json.{dead_pid}.tmp.keep"]  # not the cache's names
     for name in strangers:
         (home / name).write_bytes(b"someone else's")
     assert sha256_file_cached(weights) == sha256_file(weights)
     assert _old_temporaries(home) == sorted([*running, strangers[0]])
     assert (home / strangers[1]).is_file()
-
-
-def test_the_random_image_encoder_removes_a_dead_writers_partial_folder_of_the_old_format(
-        tmp_path: Path, dead_pid: int, running_tag: str) -> None:
-    # `.image_encoder.partial-PID`: the folder a first use killed mid-save left, before atomic_write's names.
-    from idcli.engine.faceid_plus import write_random_image_encoder
-    from idcli.presets import RANDOM_IMAGE_ENCODERS
-
-    folder = tmp_path / "adapters" / "tiny-sd" / "image_encoder"
-    folder.parent.mkdir(parents=True)
-    running = _plant_old(folder.parent, folder.name, dead_pid, running_tag, as_folder=True)
-    write_random_image_encoder(folder, RANDOM_IMAGE_ENCODERS["tiny-sd"])
-    assert _old_temporaries(folder.parent) == running
-    assert (folder.parent / running[0] / "config.json").is_file()  # a writer still running keeps its folder
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
