@@ -236,7 +236,7 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
             f"the identities of {', '.join(repr(n) for n in synthetic)} come from idcli's SYNTHETIC random-weight "
             "face models (a test pack, not a face recogniser): these images carry no likeness. Point --face-models "
             "(or $IDCLI_FACE_MODELS) at an insightface pack such as buffalo_l for real identities")
-    from .shotlist import same_description_notes
+    from .shotlist_checks import same_description_notes
 
     if loaded.yaml is not None:  # two characters of a dual-line shot with one description (validate notes it too)
         plan.warnings.extend(note.format(str(loaded.source))

@@ -1,0 +1,285 @@
+"""The shot list's rules that span fields, checked once its types have: unique ids, placeholders that name a
+character, a cast that fits the method, expressions and plates that fit their shot, files and folders that
+exist; and the notes (not problems) a valid shot list still gets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem
+from .method import DEFAULT_METHOD, MAX_CHARACTERS_PER_SHOT, check_fusion, explicit_params, shot_fusion
+from .paths import local_path
+from .shotlist import HUB_ID, RenderParams, Shot, ShotList, placeholders
+from .suggest import closest, did_you_mean
+from .yamlsafe import LoadedYaml, PathKey
+from .yamlsafe import path_text as _path_text
+
+
+def semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_files: bool = True) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(message: str, loc: PathKey, hint: str = "", key: bool = False) -> None:
+        line, col = loaded.mark(loc, key=key) or (None, None)
+        problems.append(Problem(message, _path_text(loc), line, col, hint))
+
+    def add_file(message: str, loc: PathKey, hint: str = "", key: bool = False) -> None:
+        if check_files:  # the files a shot list names (selfies, packs, plates, models, keys)
+            add(message, loc, hint, key)
+
+    def check_placeholders(text: str | None, loc: PathKey) -> None:
+        if text is None:
+            return
+        try:
+            names = placeholders(text)
+        except ValueError as exc:
+            add(str(exc), loc, "write {{ and }} for literal braces")
+            return
+        for name in names:
+            if name not in doc.characters:
+                defined = sorted(doc.characters)
+                hint = did_you_mean(name, defined) or (
+                    f"defined characters: {', '.join(defined)}" if defined else "no characters are defined")
+                add(f"placeholder '{{{name}}}' names no character", loc, hint)
+
+    check_placeholders(doc.defaults.negative_prompt, ("defaults", "negative_prompt"))
+    seen_ids: dict[str, int] = {}
+    blamed: set[PathKey] = set()
+    for i, shot in enumerate(doc.shots):
+        if shot is None:
+            continue  # a shot with a type error (partial_shotlist): its type errors are what it gets
+        folded = shot.id.lower()  # case-insensitive file systems would merge these folders
+        if folded in seen_ids:
+            add(f"duplicate shot id '{shot.id}'", ("shots", i, "id"),
+                f"first used by shots[{seen_ids[folded]}]; ids name output folders and must be unique")
+        else:
+            seen_ids[folded] = i
+        for field in ("prompt", "negative_prompt"):
+            check_placeholders(getattr(shot, field), ("shots", i, field))
+        if shot.seeds is not None and shot.takes is not None and len(shot.seeds) != shot.takes:
+            add(f"{len(shot.seeds)} seeds given for {shot.takes} takes", ("shots", i, "seeds"),
+                "give 'seeds' or 'takes', or as many seeds as takes")
+        if shot.seeds is not None and len(set(shot.seeds)) != len(shot.seeds):
+            add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
+        _check_expression(shot, ("shots", i), add)
+        _check_cast(shot, doc.defaults, ("shots", i), add, set(doc.characters))
+        _check_plate_fields(shot, ("shots", i), base_dir, add, add_file)
+        broken = check_fusion(shot_fusion(shot, doc.defaults))
+        # Blame the shot's own method_params when they set the window, else the defaults (reported once).
+        own = explicit_params(shot.method_params) or {}
+        sets_window = "fusion_start" in own or "fusion_end" in own
+        loc = ("shots", i, "method_params") if sets_window else ("defaults", "method_params")
+        if broken and loc not in blamed:
+            blamed.add(loc)
+            add(broken, loc, "fusion_start and fusion_end are fractions of the steps; see docs/method.md")
+
+    for name, character in doc.characters.items():
+        for j, selfie in enumerate(character.selfies or []):
+            _check_file(base_dir, selfie, ("characters", name, "selfies", j), "selfie", add_file)
+        if character.identity is not None:
+            _check_file(base_dir, character.identity, ("characters", name, "identity"), "identity pack", add_file)
+
+    spec = doc.model
+    if spec.preset.startswith("tiny-") and (spec.id or spec.revision):
+        add(f"preset '{spec.preset}' builds its own random weights and takes no id or revision",
+            ("model", "id" if spec.id else "revision"), "remove it, or use preset sd15 / sdxl")
+    if spec.id is not None and not spec.preset.startswith("tiny-"):
+        _check_source(base_dir, spec.id, ("model", "id"), add_file)
+    if spec.adapter is not None and spec.adapter.id is not None:
+        _check_source(base_dir, spec.adapter.id, ("model", "adapter", "id"), add_file)
+    if spec.adapter is not None and spec.adapter.image_encoder is not None:
+        _check_source(base_dir, spec.adapter.image_encoder, ("model", "adapter", "image_encoder"), add_file)
+    c2pa = doc.provenance.c2pa if doc.provenance else None
+    if c2pa is not None:  # that they sign is checked when a render starts (idcli/signing.py)
+        _check_file(base_dir, c2pa.cert, ("provenance", "c2pa", "cert"), "C2PA certificate", add_file)
+        _check_file(base_dir, c2pa.key, ("provenance", "c2pa", "key"), "C2PA key", add_file)
+    return problems
+
+
+# What a folder-taking field needs when it names a file instead (a relative file path looks like 'org/name').
+_FILE_NOT_FOLDER = {
+    "id": ("model.id takes a diffusers pipeline folder (model_index.json, unet/, vae/, ...) or a hub id; a "
+           "single-file checkpoint (.safetensors/.ckpt, as A1111 and ComfyUI keep them) must be converted once "
+           "with diffusers: StableDiffusionPipeline.from_single_file(FILE).save_pretrained(FOLDER) "
+           "(StableDiffusionXLPipeline for SDXL), then set model.id: FOLDER"),
+    "adapter": "give the folder that holds the file as id and the file's name as weight_name",
+    "image_encoder": "give the folder that holds the encoder's config.json and model.safetensors",
+}
+
+
+def _check_source(base_dir: Path, value: str, loc: PathKey, add: Any) -> None:
+    """A model or adapter id: an existing local folder, else a hub id."""
+    local = local_path(value, base_dir)
+    if local is None:
+        add(f"'{value}': no such user's home folder", loc, "write the folder's full path")
+    elif local.exists() and not local.is_dir():
+        kind = {("model", "id"): "id", ("model", "adapter", "image_encoder"): "image_encoder"}.get(loc, "adapter")
+        add(f"'{value}' is a file, not a folder", loc, _FILE_NOT_FOLDER[kind])
+    elif not local.exists() and not HUB_ID.fullmatch(value):
+        add(f"'{value}' is neither a local folder nor a hub id", loc,
+            "a hub id looks like 'org/name'; a local folder must exist")
+
+
+
+def _check_expression(shot: Shot, loc: PathKey, add: Any) -> None:
+    from .expressions import UnknownExpression, lookup
+
+    spec = shot.expression
+    if spec is None:
+        if shot.expression_intensity is not None:
+            add("expression_intensity is given but the shot has no expression", (*loc, "expression_intensity"),
+                "add 'expression: LABEL', or remove expression_intensity")
+        return
+    label = spec if isinstance(spec, str) else spec.label
+    where = (*loc, "expression") if isinstance(spec, str) else (*loc, "expression", "label")
+    try:
+        lookup(label)
+    except UnknownExpression as exc:
+        more = "; 'idcli expressions' lists all 135 terms" if exc.suggestions else ""
+        add(f"unknown expression '{label}'", where, exc.hint + more)
+    if not isinstance(spec, str) and spec.intensity is not None and shot.expression_intensity is not None:
+        add("the intensity is given twice (expression.intensity and expression_intensity)",
+            (*loc, "expression_intensity"), "keep one of them")
+
+
+def _check_plate_fields(shot: Shot, loc: PathKey, base_dir: Path, add: Any, add_file: Any) -> None:
+    """The plate fields' own rules; the plate's pixels and faces are checked by idcli/plates.py."""
+    if shot.plate is None:
+        for name in ("plate_faces", "plate_strength"):
+            if getattr(shot, name) is not None:
+                add(f"{name} is given but the shot has no plate", (*loc, name), "add 'plate: FILE', or remove it")
+        return
+    _check_file(base_dir, shot.plate, (*loc, "plate"), "plate", add_file)
+    try:
+        named = list(dict.fromkeys(placeholders(shot.prompt)))
+    except ValueError:
+        return  # reported by check_placeholders
+    if not named:
+        add("a plate shot names no character", (*loc, "prompt"),
+            "name the characters whose faces go into the plate, e.g. '{mara} at the window'")
+    if shot.plate_faces is None:
+        return
+    if len(shot.plate_faces) != len(named):
+        given, count = len(shot.plate_faces), len(named)
+        mentions = placeholders(shot.prompt)
+        twice = [name for name in named if mentions.count(name) > 1]  # '{mara} looks at {mara}': one face
+        again = "".join(f"; '{name}' is named twice and takes one face" if mentions.count(name) == 2 else
+                        f"; '{name}' is named {mentions.count(name)} times and takes one face" for name in twice)
+        add(f"{given} plate face{'s' if given != 1 else ''} given for {count} character{'s' if count != 1 else ''} "
+            f"named in the prompt{again}",
+            (*loc, "plate_faces"), "give one face (index or [x, y, w, h]) per character, in the prompt's order")
+    indices = [face for face in shot.plate_faces if isinstance(face, int)]
+    if len(set(indices)) != len(indices):
+        add("the same plate face is given twice", (*loc, "plate_faces"), "each character needs its own face")
+    for j, face in enumerate(shot.plate_faces):
+        if isinstance(face, list) and (face[2] < 8 or face[3] < 8):
+            add(f"box {face}: width and height must be at least 8 pixels", (*loc, "plate_faces", j),
+                "a box is [x, y, width, height] in plate pixels")
+
+
+def _named(shot: Shot) -> list[str]:
+    """The characters a shot's prompt names, in order of first appearance ([] when it cannot be parsed)."""
+    try:
+        return list(dict.fromkeys(placeholders(shot.prompt)))
+    except ValueError:
+        return []  # reported by the placeholder check
+
+
+def _shot_method(shot: Shot, defaults: RenderParams) -> str:
+    return shot.method or defaults.method or DEFAULT_METHOD
+
+
+def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any, characters: set[str]) -> None:
+    """Per-character expressions name characters of the prompt; a dual-line shot names at most the limit
+    (not a plate shot: each of its faces is a crop of its own, whatever its method says)."""
+    from .expressions import UnknownExpression, lookup
+
+    named = _named(shot)
+    if len(named) > MAX_CHARACTERS_PER_SHOT and _shot_method(shot, defaults) == "dual-line" and shot.plate is None:
+        add(f"the prompt names {len(named)} characters; a dual-line shot may name at most "
+            f"{MAX_CHARACTERS_PER_SHOT}", (*loc, "prompt"),
+            "split the shot, or use 'method: single' (one identity per image; docs/method.md)")
+    for name, spec in (shot.expressions or {}).items():
+        if name not in named:
+            # Only the prompt's real characters: a typo there ('{alce}') is named on the prompt's own line.
+            cast = [n for n in named if n in characters]
+            hint = did_you_mean(name, cast) or (f"the prompt names: {', '.join(cast)}" if cast
+                                                 else "the prompt names no character")
+            add(f"'{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
+            continue
+        label = spec if isinstance(spec, str) else spec.label
+        where = (*loc, "expressions", name) if isinstance(spec, str) else (*loc, "expressions", name, "label")
+        try:
+            lookup(label)
+        except UnknownExpression as exc:
+            more = "; 'idcli expressions' lists all 135 terms" if exc.suggestions else ""
+            add(f"unknown expression '{label}' for '{name}'", where, exc.hint + more)
+
+
+def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
+    """Things worth saying about a valid shot list (``idcli validate`` prints them): not errors."""
+    notes = []
+    for i, shot in enumerate(doc.shots):
+        named = _named(shot)
+        # A plate shot gives every face its own identity line whatever 'method' says (plan warns of that).
+        if len(named) > 1 and shot.plate is None and _shot_method(shot, doc.defaults) == "single":
+            line, col = loaded.mark(("shots", i, "prompt")) or (None, None)
+            notes.append(Problem(f"method 'single' conditions one identity per image: only '{named[0]}' of "
+                                 f"{', '.join(named)} is recognisable; the others appear through their "
+                                 "descriptions", _path_text(("shots", i, "prompt")), line, col,
+                                 "use 'method: dual-line' for one identity line per character"))
+    from .expression_notes import faceless_expression_notes
+    from .prompt_syntax import foreign_syntax_notes
+
+    return (notes + same_description_notes(doc, loaded) + foreign_syntax_notes(doc, loaded)
+            + faceless_expression_notes(doc, loaded))
+
+
+def same_description_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
+    """A dual-line shot naming two characters with one description (case and spacing aside): their attention
+    maps coincide and the masks cannot tell them apart (docs/method.md, failure modes). Said by validate and
+    plan at the shot's prompt; it still renders."""
+    notes = []
+    for i, shot in enumerate(doc.shots):
+        named = _named(shot)
+        if len(named) < 2 or shot.plate is not None or _shot_method(shot, doc.defaults) != "dual-line":
+            continue  # single line: one identity anyway; a plate: each face has its own box
+        by_text: dict[str, list[str]] = {}
+        for name in named:
+            description = (doc.characters[name].description or "") if name in doc.characters else ""
+            if description.strip():
+                by_text.setdefault(" ".join(description.lower().split()), []).append(name)
+        for text, names in by_text.items():
+            if len(names) < 2:
+                continue
+            line, col = loaded.mark(("shots", i, "prompt")) or (None, None)
+            notes.append(Problem(f"characters {' and '.join(repr(n) for n in names)} have the same description "
+                                 f"('{text}'): in a dual-line shot their attention maps coincide and their masks "
+                                 "cannot be told apart (docs/method.md)", _path_text(("shots", i, "prompt")),
+                                 line, col, "give each character a distinct description"))
+    return notes
+
+
+def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:
+    path = local_path(value, base_dir)
+    if path is None:
+        add(f"{what} '{value}': no such user's home folder", loc, "write the file's full path")
+        return
+    if not path.exists() and path.is_symlink():  # the name is there: "did you mean" it would be no help
+        add(f"{what} '{value}' is a symbolic link that leads to no file (broken, or a loop)", loc,
+            "point the link at the file, or write the file's own path")
+    elif not path.exists():
+        posix = value.replace("\\", "/")
+        if posix != value and (converted := local_path(posix, base_dir)) is not None and converted.exists():
+            # A shot list written on Windows: here '\\' is a character of the file name, not a separator.
+            add(f"{what} '{value}' does not exist", loc, f"write '/' between folders: '{posix}'")
+            return
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+        hits = closest(path.name, siblings, n=1)
+        # Suggested as it would be written: in the same folder as the value ('selfies/mara_1.jpg', not 'mara_1.jpg').
+        folder = value[: -len(path.name)] if value.endswith(path.name) else ""
+        looked = f" (looked for {path})" if str(path) != value else ""  # where a relative path led
+        add(f"{what} '{value}' does not exist{looked}", loc, f"did you mean '{folder}{hits[0]}'?" if hits else "")
+    elif not path.is_file():
+        add(f"{what} '{value}' is not a regular file", loc)
