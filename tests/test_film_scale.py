@@ -1,0 +1,88 @@
+"""A feature film's shot list at full size: what a command does per shot must not grow with the film.
+
+Each test counts operations (entries scanned, sidecars read), never wall-clock time: a cost that grows
+with the number of shots *per shot* is quadratic over the film and shows as a count far above a small
+multiple of the shots. The folder is rendered once per module with an engine that returns flat images
+(the commit path, sidecars and manifest are the real ones; docs/performance.md, "At film scale").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import idcli
+
+SHOTS = 150  # enough that a per-shot scan of every shot (~11,000 steps) stands far above the bound
+
+
+class FlatEngine:
+    """Renders every request as a flat grey image: the commit path is what these tests look at."""
+
+    adapter_record = None
+
+    def render(self, requests, **kwargs):
+        from idcli.engine.core import RenderResult
+
+        return [RenderResult(np.full((r.height, r.width, 3), 0.5, dtype=np.float32)) for r in requests]
+
+    def suggest_batch_size(self, request) -> int:
+        return 16
+
+
+def flat_engine_factory(identity, runtime, adapter=None) -> FlatEngine:
+    return FlatEngine()
+
+
+def film_text(shots: int, prompt: str = "a lighthouse at dusk, shot {i}") -> str:
+    lines = ["version: 1", "project: film", "model: {preset: tiny-sd}",
+             "defaults: {size: 64x64, steps: 1, guidance: 1.0}", "shots:"]
+    lines += [f'  - {{id: sc{i // 20 + 1:03d}_sh{i % 20 * 10 + 10:04d}, prompt: "{prompt.format(i=i)}"}}'
+              for i in range(shots)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory) -> tuple[Path, Path]:
+    """(shot list, output folder) of a rendered film of SHOTS one-take shots."""
+    folder = tmp_path_factory.mktemp("film")
+    shots = folder / "film.yaml"
+    shots.write_text(film_text(SHOTS), "utf-8")
+    out = folder / "out"
+    report = idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
+    assert report.rendered == SHOTS
+    return shots, out
+
+
+class CountingShots(tuple):
+    """The shot order's entries, counting how many are stepped through."""
+
+    steps = 0
+
+    def __iter__(self):
+        for entry in super().__iter__():
+            CountingShots.steps += 1
+            yield entry
+
+
+def test_review_reads_the_shot_order_once_not_once_per_shot(film, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from idcli.review import runs
+    from idcli.review.order import read_order
+
+    _shots, out = film
+
+    def counting_order(root, shots_file=None):
+        order = read_order(root, shots_file)
+        return replace(order, shots=CountingShots(order.shots))
+
+    monkeypatch.setattr(runs, "read_order", counting_order)
+    CountingShots.steps = 0
+    run = runs.load_run(out)
+    assert [s.entry.id for s in run.shots] == [s.id for s in run.shots] and len(run.shots) == SHOTS
+    # Looking each shot up by scanning the order is SHOTS²/2 steps (11,250 here); an index is a few passes.
+    assert CountingShots.steps <= 4 * SHOTS, CountingShots.steps
+
