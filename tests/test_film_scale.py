@@ -86,3 +86,28 @@ def test_review_reads_the_shot_order_once_not_once_per_shot(film, monkeypatch) -
     # Looking each shot up by scanning the order is SHOTS²/2 steps (11,250 here); an index is a few passes.
     assert CountingShots.steps <= 4 * SHOTS, CountingShots.steps
 
+
+def test_a_resume_scans_the_kept_takes_once_not_once_per_job(tmp_path, monkeypatch) -> None:
+    from idcli import superseded
+
+    shots, out = tmp_path / "film.yaml", tmp_path / "out"
+    count = 80
+    for prompt in ("a lighthouse at dusk, shot {i}", "a lighthouse at dawn, shot {i}"):
+        shots.write_text(film_text(count, prompt), "utf-8")
+        idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
+    # The edit undone: every take is the dusk render kept in .idcli/superseded, so each is put back.
+    shots.write_text(film_text(count), "utf-8")
+    scanned = 0
+    real_scandir = superseded.os.scandir
+
+    def counting_scandir(path):
+        nonlocal scanned
+        entries = list(real_scandir(path))
+        scanned += len(entries)
+        return iter(entries)
+
+    monkeypatch.setattr(superseded.os, "scandir", counting_scandir)
+    report = idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
+    assert report.count("restored") == count and report.rendered == 0
+    # A scan of every kept file per job is count * 3 * count entries (19,200 here); once per run is ~3 * count.
+    assert scanned <= 10 * count, scanned
