@@ -111,3 +111,35 @@ def test_a_resume_scans_the_kept_takes_once_not_once_per_job(tmp_path, monkeypat
     assert report.count("restored") == count and report.rendered == 0
     # A scan of every kept file per job is count * 3 * count entries (19,200 here); once per run is ~3 * count.
     assert scanned <= 10 * count, scanned
+
+
+def test_a_films_contact_sheet_is_cut_into_sheets_a_viewer_can_open(tmp_path) -> None:
+    from PIL import Image
+
+    from idcli.review.page import contact_sheet_pngs
+    from idcli.review.runs import Run, Shot
+
+    # 2,000 shots made one PNG 1064 x 152,008 pixels: Pillow calls it a decompression bomb, a browser shows it
+    # as a sliver. However many shots, each sheet stays a picture one opens and reads.
+    shots = [Shot(f"sc{i // 20 + 1:03d}_sh{i % 20 * 10 + 10:04d}", [], None) for i in range(400)]
+    sheets = contact_sheet_pngs(Run(tmp_path, shots, None), {})
+    assert len(sheets) == 4
+    for png in sheets:
+        with Image.open(__import__("io").BytesIO(png)) as sheet:
+            assert sheet.height <= 16_384 and sheet.width * sheet.height <= 20_000_000, sheet.size
+
+
+def test_review_writes_every_sheet_links_them_and_removes_stale_ones(film) -> None:
+    from idcli.review.page import write_review
+    from idcli.review.runs import load_run
+
+    _shots, out = film
+    stale = out / "review" / "contact-sheet-3.png"  # from an earlier review of a longer cut
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"old")
+    result = write_review(load_run(out))
+    names = [p.name for p in result.contact_sheets]
+    assert names == ["contact-sheet.png", "contact-sheet-2.png"] and result.contact_sheet == result.contact_sheets[0]
+    assert all(p.is_file() for p in result.contact_sheets) and not stale.exists()
+    page = result.index.read_text("utf-8")
+    assert 'href="contact-sheet.png"' in page and 'href="contact-sheet-2.png"' in page
