@@ -132,7 +132,7 @@ def convert_pickled_adapter(source: Path, target: Path) -> dict[str, Any]:
     import torch
     from safetensors.torch import save
 
-    from .engine.faceid import _canonical_safetensors
+    from .engine.faceid_layout import canonical_safetensors
     from .safeio import atomic_write, remove_dead_temporaries
 
     try:
@@ -148,7 +148,7 @@ def convert_pickled_adapter(source: Path, target: Path) -> dict[str, Any]:
             for key, value in loaded[group].items()}
     if not all(isinstance(v, torch.Tensor) for v in flat.values()):
         raise ModelUnavailableError(f"'{source}' holds something other than tensors")
-    data = _canonical_safetensors(save(flat, metadata={"format": "pt", "idcli.converted_from": source.name}))
+    data = canonical_safetensors(save(flat, metadata={"format": "pt", "idcli.converted_from": source.name}))
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(target.parent)  # a fetch killed mid-conversion left its temporary here
     atomic_write(target, data)

@@ -27,7 +27,7 @@ class Preset:
     random_weights: bool
     components: dict[str, Any] = field(default_factory=dict)  # random-weight presets only
     # IP-Adapter FaceID: (hub id, weight file) for real presets; None for tiny presets, which build a
-    # random-weight adapter with the published key layout (see engine/faceid.py).
+    # random-weight adapter with the published key layout (see engine/faceid_layout.py).
     faceid: tuple[str, str] | None = None
     # IP-Adapter FaceID-Plus v2 (docs/identity.md): (hub id, weight file) of the adapter, and (hub id,
     # subfolder) of the CLIP ViT-H image encoder whose face-crop features it reads. Real presets only.

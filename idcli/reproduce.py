@@ -560,8 +560,12 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
 
 def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: str = "auto",
               face_models: str | None = None,
-              engine_factory: Callable[[Any, Any, Any], Any] | None = None) -> ReproduceReport:
-    """Re-render the image at ``target`` (an image or its sidecar) from its record; compare."""
+              engine_factory: Callable[[Any, Any, Any], Any] | None = None,
+              delivered_from: str | Path | None = None) -> ReproduceReport:
+    """Re-render the image at ``target`` (an image or its sidecar) from its record; compare.
+
+    A delivery copy (``idcli deliver``) is reproduced as the take it was made from, found in ``delivered_from``
+    (the studio's output folder), else in ``renders/PROJECT`` (idcli/delivery_checks.py: original_take)."""
     from . import arguments as args
     from .plan import Job
     from .provenance import encode_png, read_png_record
@@ -575,10 +579,19 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     args.check_callable("engine_factory", engine_factory)
     # 1. The record, refused when this idcli no longer makes its engine's pixels; the model by content.
     image_path, sidecar_path, sidecar = locate(target)
+    delivery_notes: list[str] = []
+    if isinstance(sidecar.get("delivery"), dict):  # a delivery copy names no local file: its take does
+        from .delivery_checks import original_take
+
+        delivered_from = args.check_path_or_none("delivered_from", delivered_from)
+        original, delivery_notes = original_take(image_path, sidecar, delivered_from)
+        image_path, sidecar_path, sidecar = locate(original)
+    elif delivered_from is not None:
+        delivery_notes.append(f"--from {delivered_from} ignored: {image_path.name} is a take, not a delivered copy")
     if out_dir is not None and (Path(out_dir) / image_path.name).resolve() == image_path.resolve():
         raise ReproduceError(f"--out {out_dir}: holds the image being reproduced, which the re-render would "
                              "replace (unsigned, and perhaps different); give another folder")
-    notes: list[str] = []
+    notes: list[str] = list(delivery_notes)
     check_supported(sidecar, notes)
     from .record_checks import check_record
 

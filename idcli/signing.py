@@ -294,11 +294,12 @@ def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentia
 def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
     """The C2PA manifest definition of one image, from its reproducible record (the sidecar's core)."""
     model = record.get("model") or {}
-    model_name = model.get("id") or f"{model.get('preset')} (random weights)"
+    model_name = _shown_model_id(model) or f"{model.get('preset')} (random weights)"
     plate = record.get("plate")
     description = f"rendered by {TOOL_NAME} {TOOL_VERSION} with the model {model_name}"
     if plate:
-        description += f"; faces re-generated into the plate {plate.get('path')} (sha256 {plate.get('sha256')})"
+        description += (f"; faces re-generated into the plate {_file_name(plate.get('path'))} "
+                        f"(sha256 {plate.get('sha256')})")
     return {
         "claim_generator_info": [{"name": TOOL_NAME, "version": TOOL_VERSION}],
         "title": Path(str((record.get("image") or {}).get("path", "image.png"))).name,
@@ -315,8 +316,21 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _file_name(path: Any) -> Any:
+    """A recorded path's last component: a manifest travels with the image (idcli deliver carries it as the
+    delivered copy's parent ingredient), so it names files, never the studio's folders."""
+    from .delivery_record import file_name
+
+    return file_name(path) if isinstance(path, str) else path
+
+
+def _shown_model_id(model: dict[str, Any]) -> Any:
+    """The model's id as a manifest shows it: a hub id as is, a local folder by its name (as A1111's ``Model``)."""
+    return _file_name(model.get("id")) if model.get("source") == "local" else model.get("id")
+
+
 def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
-    """The sidecar fields a reviewer needs, carried inside the signed manifest."""
+    """The sidecar fields a reviewer needs, carried inside the signed manifest (file names, no folders)."""
     model = record.get("model") or {}
     expression = (record.get("expression") or {}).get("label") if record.get("expression") else None
     line = (record.get("method") or {}).get("identity") or {}  # one character's line: the strength it applied
@@ -346,8 +360,8 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
         "framing": record.get("framing"),
         "expression": expression,
         "method": (record.get("method") or {}).get("name"),
-        "model": {k: model.get(k) for k in ("preset", "source", "id", "revision", "hash", "dtype",
-                                            "random_weights")},
+        "model": {k: model.get(k) for k in ("preset", "source", "revision", "hash", "dtype", "random_weights")}
+        | {"id": _shown_model_id(model)},
         "sampler": record.get("sampler"),
         "size": record.get("size"),
         "identities": identities,
@@ -356,7 +370,7 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
     if plate:  # which frame the image starts from, and which face is whose
         # Sizes and boxes as named fields: the C2PA SDK reads a list of small integers back as bytes.
         width, height = plate.get("size") or (None, None)
-        fields["plate"] = {"sha256": plate.get("sha256"), "path": plate.get("path"),
+        fields["plate"] = {"sha256": plate.get("sha256"), "path": _file_name(plate.get("path")),
                            "size": {"width": width, "height": height},
                            "faces": [{"character": f.get("character"),
                                       "box": dict(zip(("x", "y", "width", "height"), f.get("box") or (), strict=False))}

@@ -74,6 +74,14 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         if "BEGIN CERTIFICATE" not in trust_pem:
             raise InputError(f"--trust {trust}: holds no PEM certificate", file=trust)
     report = VerifyReport(str(root.absolute()), trust=str(trust) if trust else None)
+    # A delivery folder (idcli deliver): its copies, their path-free records and re-signed manifests.
+    from .delivery_checks import check_delivery_folder, is_delivery_folder
+
+    if is_delivery_folder(root):
+        report.images = check_delivery_folder(root, trust_pem)
+        if not report.images:
+            raise InputError(f"{root}: a delivery folder holding no delivered image", file=root)
+        return report
     for sidecar_path in sorted(root.glob("*/*.json")):
         check = check_image(root, sidecar_path, trust_pem)
         if check is not None:

@@ -218,7 +218,7 @@ def test_real_size_architectures_match_the_published_models(preset: str) -> None
     assert counts == PUBLISHED_PARAMETERS[preset]
     # The random FaceID adapter fits the published layout: two keys per cross-attention layer (16 in
     # SD1.5, 70 in SDXL) and the six of the identity projection.
-    from idcli.engine.faceid import faceid_adapter_shapes
+    from idcli.engine.faceid_layout import faceid_adapter_shapes
 
     assert len(faceid_adapter_shapes(modules["unet"])) == {"bench-sd15": 38, "bench-sdxl": 146}[preset]
     unet = modules["unet"].config

@@ -9,17 +9,15 @@ import torch
 
 from idcli.engine.build import build_tiny_pipeline
 from idcli.engine.faceid import (
-    FACEID_EMBED_DIM,
     FaceIDState,
     RowScaledIPAdapterProcessor,
     _layer_grid,
     faceid_state,
     faceid_unet_kwargs,
     install_row_scaled_processors,
-    load_faceid_adapter,
-    unload_faceid_adapter,
-    write_random_faceid_adapter,
 )
+from idcli.engine.faceid_layout import FACEID_EMBED_DIM, write_random_faceid_adapter
+from idcli.engine.faceid_loading import load_faceid_adapter, unload_faceid_adapter
 from idcli.errors import ModelUnavailableError
 
 PRESETS = ["tiny-sd", "tiny-sdxl"]

@@ -9,14 +9,9 @@ import torch
 from test_faceid import WEIGHT_NAME, identities, run_unet, unet_inputs
 
 from idcli.engine.build import build_tiny_pipeline
-from idcli.engine.faceid import (
-    LORA_PROJECTIONS,
-    faceid_state,
-    load_faceid_adapter,
-    read_faceid_checkpoint,
-    split_faceid_lora,
-    write_random_faceid_adapter,
-)
+from idcli.engine.faceid import faceid_state
+from idcli.engine.faceid_layout import LORA_PROJECTIONS, write_random_faceid_adapter
+from idcli.engine.faceid_loading import load_faceid_adapter, read_faceid_checkpoint, split_faceid_lora
 from idcli.errors import ModelUnavailableError
 
 PRESETS = ["tiny-sd", "tiny-sdxl"]

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from idcli.adapters import PLUSV2, AdapterIdentity, ImageEncoderIdentity
 from idcli.engine import Engine
 from idcli.engine.build import build_tiny_pipeline
-from idcli.engine.faceid import faceid_lora_shapes, write_random_faceid_adapter
+from idcli.engine.faceid_layout import faceid_lora_shapes, write_random_faceid_adapter
 from idcli.engine.faceid_plus import (
     crop_features,
     load_image_encoder,

@@ -535,7 +535,7 @@ def test_a_malicious_pickle_is_never_executed_even_when_pickles_are_allowed(tmp_
         assert "damaged" in done.stderr and "weights-only" in done.stderr
     else:
         from idcli.engine.build import build_tiny_pipeline
-        from idcli.engine.faceid import load_faceid_adapter
+        from idcli.engine.faceid_loading import load_faceid_adapter
 
         with (tmp_path / "ip-adapter-faceid.bin").open("wb") as handle:
             pickle.dump({"image_proj": {"proj.weight": _Evil(marker)}, "ip_adapter": {}}, handle)
@@ -576,7 +576,8 @@ def test_a_fifo_in_a_model_folder_does_not_block_hashing(tmp_path: Path, saved_m
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
 def test_a_corrupt_local_adapter_is_a_clear_error(tmp_path: Path, tiny_engines, damage: str) -> None:
     from idcli.engine.build import build_tiny_pipeline
-    from idcli.engine.faceid import load_faceid_adapter, write_random_faceid_adapter
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
+    from idcli.engine.faceid_loading import load_faceid_adapter
 
     good = write_random_faceid_adapter(tiny_engines("tiny-sd").pipe.unet, tmp_path / "good.safetensors", seed=1)
     data = good.read_bytes()

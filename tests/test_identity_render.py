@@ -171,7 +171,7 @@ def test_a_real_preset_with_the_synthetic_face_models_is_warned_about(tiny_engin
                                                                       selfies: Path) -> None:
     """The quickstart's `--face-models synthetic` (or $IDCLI_FACE_MODELS) kept when switching to sd15: the images
     look real but every identity comes from random-weight face models. The tiny presets say RANDOM already."""
-    from idcli.engine.faceid import write_random_faceid_adapter
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
 
     tiny_engines("tiny-sd").pipe.save_pretrained(tmp_path / "base", safe_serialization=True)
     write_random_faceid_adapter(tiny_engines("tiny-sd").pipe.unet, tmp_path / "faceid" / "a.safetensors", seed=1)

@@ -23,7 +23,7 @@ def _adapter_bin() -> tuple[bytes, dict[str, dict[str, torch.Tensor]]]:
     from safetensors.torch import load
 
     from idcli.engine.build import build_tiny_pipeline
-    from idcli.engine.faceid import write_random_faceid_adapter
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
 
     unet = build_tiny_pipeline("tiny-sd").unet
     import tempfile
@@ -123,7 +123,7 @@ def test_fetch_downloads_filters_and_converts_the_pickle_once(hf_cache: Path, ad
 def test_the_converted_adapter_is_what_a_render_loads(hf_cache: Path, adapter_bin, tmp_path: Path) -> None:
     from idcli.adapters import resolve_adapter
     from idcli.engine.build import build_tiny_pipeline
-    from idcli.engine.faceid import load_faceid_adapter
+    from idcli.engine.faceid_loading import load_faceid_adapter
     from idcli.hashing import sha256_file
     from idcli.model_setup import converted_adapter, fetch
     from idcli.models import resolve_model

@@ -356,7 +356,7 @@ def test_a_signed_plate_image_says_it_is_a_composite_of_the_plate(studio_ca, tmp
     action = next(a for a in reader.get_active_manifest()["assertions"] if a["label"].startswith("c2pa.actions"))
     assert action["data"]["actions"][0]["digitalSourceType"] == COMPOSITE_SOURCE_TYPE
     assert report.assertion["plate"] == {
-        "sha256": "ab" * 32, "path": "plates/two.png", "size": {"width": 96, "height": 64},
+        "sha256": "ab" * 32, "path": "two.png", "size": {"width": 96, "height": 64},  # the file's name, no folder
         "faces": [{"character": "mara", "box": {"x": 10, "y": 10, "width": 20, "height": 20}}]}
     # A text-to-image record keeps trainedAlgorithmicMedia and has no plate.
     plain = Signer(load_credentials(studio_ca.cert, studio_ca.key, None)).sign_png(png.getvalue(),

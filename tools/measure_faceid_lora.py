@@ -18,13 +18,9 @@ from pathlib import Path
 import torch
 
 from idcli.engine.build import build_random_pipeline
-from idcli.engine.faceid import (
-    FACEID_EMBED_DIM,
-    faceid_unet_kwargs,
-    load_faceid_adapter,
-    unload_faceid_adapter,
-    write_random_faceid_adapter,
-)
+from idcli.engine.faceid import faceid_unet_kwargs
+from idcli.engine.faceid_layout import FACEID_EMBED_DIM, write_random_faceid_adapter
+from idcli.engine.faceid_loading import load_faceid_adapter, unload_faceid_adapter
 
 
 def main() -> None:

@@ -93,7 +93,8 @@ def stock_ip_processors(unet: Any) -> Iterator[None]:
     from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
     from torch import nn
 
-    from ..engine.faceid import FACEID_NUM_TOKENS, RowScaledIPAdapterProcessor
+    from ..engine.faceid import RowScaledIPAdapterProcessor
+    from ..engine.faceid_layout import FACEID_NUM_TOKENS
 
     saved = dict(unet.attn_processors)
     stock: dict[str, Any] = {}

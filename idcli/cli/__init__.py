@@ -24,6 +24,7 @@ from . import provenance_commands  # noqa: F401  (restore, reproduce, verify)
 from . import identity_commands  # noqa: F401  (encode-identity; the identity group)
 from . import model_commands  # noqa: F401  (the models group)
 from . import review_commands  # noqa: F401  (qa, review, select, export, evaluate)
+from . import delivery_commands  # noqa: F401  (deliver)
 # isort: on
 from .output import (
     _debug_traceback,

@@ -89,6 +89,9 @@ def reproduce(
     = None,
     device: DeviceOpt = "auto",
     face_models: FaceModelsOpt = None,
+    delivered_from: Annotated[Path | None, typer.Option(
+        "--from", help="For a delivered frame (idcli deliver): the studio's output folder it was delivered from "
+        "[default: renders/PROJECT].", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-render one image from its record alone; exit 0 when identical, 6 when not, 2 when an input is
@@ -96,7 +99,8 @@ def reproduce(
     from ..reproduce import reproduce as run_reproduce
 
     def body() -> None:
-        report = run_reproduce(target, out_dir=out, device=device, face_models=face_models)
+        report = run_reproduce(target, out_dir=out, device=device, face_models=face_models,
+                               delivered_from=delivered_from)
         if as_json:
             _emit_json(report.as_dict())
         else:

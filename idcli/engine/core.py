@@ -287,7 +287,8 @@ class Engine:
         from ..adapters import RANDOM_ADAPTER_SEED
         from ..hashing import sha256_file_cached
         from ..paths import state_dir
-        from .faceid import load_faceid_adapter, write_random_faceid_adapter
+        from .faceid_layout import write_random_faceid_adapter
+        from .faceid_loading import load_faceid_adapter
 
         if getattr(adapter, "is_plus", False):
             self._load_plus_adapter(adapter)

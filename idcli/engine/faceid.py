@@ -1,189 +1,29 @@
-"""IP-Adapter FaceID: random test checkpoints, loading through diffusers, and per-row identity strength.
+"""IP-Adapter FaceID's per-row identity strength: the attention processor and the state it reads.
 
-Three pieces, kept apart from the denoising loop so the engine can wire them in:
-
-* ``write_random_faceid_adapter`` writes a random-weight checkpoint with the published
-  h94/IP-Adapter-FaceID key layout, so tests exercise the same loading path as the real file;
-* ``load_faceid_adapter`` loads a checkpoint through ``pipe.load_ip_adapter`` (local folder or hub id)
-  and swaps diffusers' IP-Adapter processors for ``RowScaledIPAdapterProcessor``;
-* the checkpoint's LoRA (keys ``ip_adapter.{k}.to_q_lora.down.weight`` ... ``to_out_lora.up.weight``, k
-  numbering every attention processor) is read by us, not by diffusers: ``load_faceid_adapter`` hands
-  ``load_ip_adapter`` the state dict without it and gives each attention processor its LoRA, added
-  per row with that row's identity strength (diffusers would merge it into the whole UNet through
-  ``peft``, text-only rows included);
-* ``faceid_unet_kwargs`` gives the UNet one identity embedding per batch row. The stock
-  ``prepare_ip_adapter_image_embeds`` repeats the embeddings over the batch, so with several
-  identities in one call every image attends to every face (diffusers issue 9813).
+Kept apart from the denoising loop so the engine can wire it in; the checkpoint's key layout and random
+test checkpoints are in ``faceid_layout``, loading through diffusers in ``faceid_loading``.
 
 The processor adds the identity tokens' attention multiplied by a strength held in a
 ``FaceIDState`` shared by all processors of one UNet; the engine sets ``state.row_scale`` before each
 UNet forward. A row with strength 0 gets exactly the text-only attention, so its output equals the
-UNet's output without the adapter.
+UNet's output without the adapter. The checkpoint's LoRA is added per row the same way (``FaceIDLoRA``).
 
-Key numbering (diffusers 0.42, loaders/unet.py ``_convert_ip_adapter_attn_to_diffusers``): the
-cross-attention processors, taken in ``unet.attn_processors`` order, read ``ip_adapter.{k}.to_k_ip`` /
-``.to_v_ip`` with k = 1, 3, 5, ... (``key_id = 1``, ``key_id += 2`` per cross-attention layer), which is
-each attn2's position in the full processor list when every block has attn1 then attn2.
+``faceid_unet_kwargs`` gives the UNet one identity embedding per batch row. The stock
+``prepare_ip_adapter_image_embeds`` repeats the embeddings over the batch, so with several identities in
+one call every image attends to every face (diffusers issue 9813).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import pickle
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelUnavailableError
-
-FACEID_EMBED_DIM = 512  # insightface ArcFace ``normed_embedding``
-FACEID_HIDDEN_DIM = 1024  # the projection MLP's inner width in the published checkpoints (mult 2)
-FACEID_NUM_TOKENS = 4  # identity tokens per face
-RANDOM_INIT_STD = 0.02  # small: random adapters must keep bf16/fp16 activations finite
-RANDOM_LORA_RANK = 4  # the published LoRA has rank 128; the key layout, not the rank, is what tests need
-LORA_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out")  # the published ``{k}.{proj}_lora.{down,up}.weight``
-
-
-# -- checkpoint layout --------------------------------------------------------------------------------
-
-
-def _is_ip_layer(name: str) -> bool:
-    """The processors diffusers gives IP-Adapter weights: every one but self-attention (and motion modules)."""
-    return not name.endswith("attn1.processor") and "motion_modules" not in name
-
-
-def _diffusers_hidden_size(unet: Any, name: str) -> int:
-    """The hidden size diffusers derives from the block name when it builds the IP processors."""
-    channels = list(unet.config.block_out_channels)
-    if name.startswith("mid_block"):
-        return channels[-1]
-    if name.startswith("up_blocks"):
-        return list(reversed(channels))[int(name[len("up_blocks.")])]
-    if name.startswith("down_blocks"):
-        return channels[int(name[len("down_blocks.")])]
-    raise ValueError(f"cannot place attention processor '{name}' in a UNet block")
-
-
-def faceid_layer_keys(unet: Any) -> list[tuple[int, str, int]]:
-    """(key number, processor name, hidden size) for each layer that reads ``ip_adapter.{k}.*`` weights."""
-    layers = []
-    key_id = 1
-    for name in unet.attn_processors:
-        if not _is_ip_layer(name):
-            continue
-        hidden = _diffusers_hidden_size(unet, name)
-        module = unet.get_submodule(name.removesuffix(".processor"))
-        inner = module.to_k.out_features
-        if inner != hidden:
-            raise ValueError(f"{name}: attention width {inner} differs from the block width {hidden} that "
-                             "diffusers' IP-Adapter loader assumes")
-        layers.append((key_id, name, hidden))
-        key_id += 2
-    return layers
-
-
-def faceid_adapter_shapes(unet: Any) -> dict[str, tuple[int, ...]]:
-    """Every key of a FaceID checkpoint for this UNet, with its shape (the published layout)."""
-    cad = int(unet.config.cross_attention_dim)
-    shapes: dict[str, tuple[int, ...]] = {
-        "image_proj.proj.0.weight": (FACEID_HIDDEN_DIM, FACEID_EMBED_DIM),
-        "image_proj.proj.0.bias": (FACEID_HIDDEN_DIM,),
-        "image_proj.proj.2.weight": (FACEID_NUM_TOKENS * cad, FACEID_HIDDEN_DIM),
-        "image_proj.proj.2.bias": (FACEID_NUM_TOKENS * cad,),
-        "image_proj.norm.weight": (cad,),
-        "image_proj.norm.bias": (cad,),
-    }
-    for key_id, _name, hidden in faceid_layer_keys(unet):
-        shapes[f"ip_adapter.{key_id}.to_k_ip.weight"] = (hidden, cad)
-        shapes[f"ip_adapter.{key_id}.to_v_ip.weight"] = (hidden, cad)
-    return shapes
-
-
-def _lora_target(module: Any, projection: str) -> nn.Linear:
-    """The linear layer a ``{projection}_lora`` adapts: ``to_out_lora`` adapts ``to_out[0]``."""
-    return module.to_out[0] if projection == "to_out" else getattr(module, projection)
-
-
-def faceid_lora_shapes(unet: Any, rank: int = RANDOM_LORA_RANK) -> dict[str, tuple[int, ...]]:
-    """The published FaceID LoRA keys for ``unet`` with their shapes.
-
-    diffusers 0.42 (loaders/unet.py ``_load_ip_adapter_loras``) numbers them by each processor's
-    position in ``unet.attn_processors`` (self- and cross-attention alike: k = 0, 1, 2, ...).
-    """
-    shapes: dict[str, tuple[int, ...]] = {}
-    for key_id, name in enumerate(unet.attn_processors):
-        module = unet.get_submodule(name.removesuffix(".processor"))
-        for projection in LORA_PROJECTIONS:
-            linear = _lora_target(module, projection)
-            shapes[f"ip_adapter.{key_id}.{projection}_lora.down.weight"] = (rank, linear.in_features)
-            shapes[f"ip_adapter.{key_id}.{projection}_lora.up.weight"] = (linear.out_features, rank)
-    return shapes
-
-
-def write_random_faceid_adapter(unet: Any, path: Path, seed: int = 0, dtype: Any = None,
-                                lora: bool = True) -> Path:
-    """Write a random-weight FaceID checkpoint (safetensors, published key layout) for ``unet``.
-
-    Deterministic for a seed, drawn from a private RNG stream (the caller's RNG is untouched), written
-    to a temporary file and renamed into place. The metadata says the weights are random. With
-    ``lora`` (the default) it carries a LoRA in the published key layout, drawn after the adapter
-    weights so those stay the same draws as in a file without one.
-    """
-    from safetensors.torch import save
-
-    path = Path(path)
-    dtype = dtype or torch.float32
-    shapes = faceid_adapter_shapes(unet)
-    tensors: dict[str, torch.Tensor] = {}
-    generator = torch.Generator("cpu").manual_seed(seed)  # private: threads never share a stream
-    for key, shape in shapes.items():  # insertion order is fixed, so the draws are too
-        noise = torch.randn(shape, dtype=torch.float32, generator=generator) * RANDOM_INIT_STD
-        if key == "image_proj.norm.weight":
-            noise = noise + 1.0
-        tensors[key] = noise.to(dtype).contiguous()
-    if lora:
-        for key, shape in faceid_lora_shapes(unet).items():
-            # down: about unit variance into the rank space; up: small, so the LoRA moves each
-            # projection by a few percent — visible in every test, finite in half precision.
-            std = shape[1] ** -0.5 if key.endswith(".down.weight") else RANDOM_INIT_STD
-            noise = torch.randn(shape, dtype=torch.float32, generator=generator) * std
-            tensors[key] = noise.to(dtype).contiguous()
-    metadata = {
-        "format": "pt",
-        "idcli.kind": "ip-adapter-faceid",
-        "idcli.random_weights": "true",
-        "idcli.seed": str(seed),
-        "idcli.note": "random weights for tests, not a trained adapter",
-        "idcli.cross_attention_dim": str(unet.config.cross_attention_dim),
-    }
-    data = _canonical_safetensors(save(tensors, metadata=metadata))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from ..safeio import atomic_write, remove_dead_temporaries
-
-    remove_dead_temporaries(path.parent)  # a first use killed mid-write left its temporary beside the adapter
-    atomic_write(path, data)
-    return path
-
-
-def _canonical_safetensors(data: bytes) -> bytes:
-    """The same file with its JSON header in a fixed order.
-
-    safetensors keeps the metadata in a Rust HashMap, so its keys come out in a different order from
-    call to call; the tensor data offsets are relative to the end of the header and do not change.
-    """
-    size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + size])
-    ordered = {"__metadata__": dict(sorted(header.pop("__metadata__", {}).items()))}
-    ordered.update(sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]))
-    text = json.dumps(ordered, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # safetensors pads the header to 8 bytes
-    return len(text).to_bytes(8, "little") + text + data[8 + size:]
-
+from .faceid_layout import FACEID_EMBED_DIM, LORA_PROJECTIONS, lora_target
 
 # -- per-row strength ---------------------------------------------------------------------------------
 
@@ -485,7 +325,7 @@ class FaceIDLoRA(nn.Module):
         super().__init__()
         self.layers = nn.ModuleDict()
         for projection in LORA_PROJECTIONS:
-            target = _lora_target(attn, projection)
+            target = lora_target(attn, projection)
             down = weights[f"{projection}_lora.down.weight"]
             up = weights[f"{projection}_lora.up.weight"]
             if down.ndim != 2 or up.ndim != 2 or down.shape[1] != target.in_features \
@@ -532,230 +372,6 @@ def faceid_state(unet: Any) -> FaceIDState | None:
         if isinstance(proc, RowScaledIPAdapterProcessor) and proc.to_k_ip is not None:
             return proc.state
     return None
-
-
-# -- loading ------------------------------------------------------------------------------------------
-
-
-FACEID_PROJECTION_KEYS = frozenset({"proj.0.weight", "proj.0.bias", "proj.2.weight", "proj.2.bias",
-                                    "norm.weight", "norm.bias"})
-
-
-def _describe(exc: Exception) -> str:
-    """The first line of ``exc``'s message, without a closing full stop (callers go on with their own)."""
-    return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
-
-
-def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[str, dict[str, torch.Tensor]]:
-    """A FaceID checkpoint as ``{"image_proj": {...}, "ip_adapter": {...}}`` (the layout ``load_ip_adapter``
-    takes as a state dict): safetensors with flat ``image_proj.``/``ip_adapter.`` keys, or, when
-    ``allow_pickle``, the published ``.bin`` read with ``torch.load(weights_only=True)``."""
-    from safetensors import SafetensorError, safe_open
-
-    file = Path(file)
-    try:
-        if file.name.endswith(".safetensors"):
-            state: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
-            with safe_open(str(file), framework="pt", device="cpu") as handle:
-                keys = list(handle.keys())
-                for key in keys:
-                    group, _, rest = key.partition(".")
-                    if group in state:
-                        state[group][rest] = handle.get_tensor(key)
-            if not state["image_proj"] and not state["ip_adapter"]:
-                raise ModelUnavailableError(_not_an_adapter(file, keys))
-            return state
-        if not allow_pickle:
-            raise ModelUnavailableError(
-                f"refusing to load the FaceID adapter '{file}': it is not a .safetensors file, and pickle "
-                "checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle, or convert it "
-                "once with `idcli models fetch`")
-        loaded = torch.load(str(file), map_location="cpu", weights_only=True)
-    except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        raise ModelUnavailableError(f"cannot load the FaceID adapter '{file}' ({_describe(exc)}): the file is "
-                                    "damaged, truncated or (a pickle) holds more than tensors, which the "
-                                    "weights-only load refuses — download it again") from None
-    if not isinstance(loaded, dict) or not isinstance(loaded.get("ip_adapter"), dict) \
-            or not isinstance(loaded.get("image_proj"), dict):
-        raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
-                                    "'ip_adapter' groups")
-    return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
-
-
-def _not_an_adapter(file: Path, keys: list[str]) -> str:
-    """Why a safetensors file with no ``image_proj.*``/``ip_adapter.*`` key is not an adapter, and what to use."""
-    sample = ", ".join(sorted(keys)[:3]) or "none"
-    if any(key.startswith(("lora_unet_", "lora_te")) or ".lora_down." in key or ".lora_A." in key for key in keys):
-        from ..adapters import adapter_carrying_lora
-
-        adapter = adapter_carrying_lora(file.name) or "ip-adapter-faceid_sd15.bin / ip-adapter-faceid_sdxl.bin"
-        return (f"'{file}' holds only a LoRA ({len(keys)} keys such as {sample}), not the adapter: the FaceID "
-                f"adapter file ({adapter}, or its safetensors conversion by `idcli models fetch`) carries the "
-                "adapter weights and this same LoRA, which idcli applies from there — point model.adapter."
-                "weight_name at it")
-    return (f"'{file}' is not an IP-Adapter checkpoint: it has no image_proj.* and ip_adapter.* keys (its keys "
-            f"begin: {sample}) — point model.adapter at an ip-adapter-faceid file")
-
-
-def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
-    """Refuse a checkpoint whose projection is not the FaceID layout, naming the file and what it is."""
-    found = set(state["image_proj"])
-    if found == FACEID_PROJECTION_KEYS:
-        return
-    if any(key.startswith("perceiver_resampler.") for key in found):
-        kind = ("IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to use it set "
-                "model.adapter.variant: faceid-plusv2)")
-    elif "proj.weight" in found or any(key.startswith("latents") for key in found):
-        kind = "a CLIP-image IP-Adapter, not a FaceID one"
-    else:
-        kind = "an unknown layout (image_proj keys: " + ", ".join(sorted(found)[:6]) + ")"
-    raise ModelUnavailableError(
-        f"'{file}' holds {kind}; idcli's adapter is IP-Adapter FaceID, whose image_proj keys are "
-        f"{', '.join(sorted(FACEID_PROJECTION_KEYS))} — point model.adapter at an ip-adapter-faceid_sd15 or "
-        "ip-adapter-faceid_sdxl file")
-
-
-# What the published adapters were made for, by the UNet's cross_attention_dim.
-BASE_MODELS = {768: "SD1.5", 1024: "SD2", 2048: "SDXL"}
-
-
-def check_base_model(state: dict[str, dict[str, torch.Tensor]], unet: Any, file: Path | str) -> None:
-    """Refuse an adapter made for another base model (an SD1.5 file with SDXL, or the reverse), naming both:
-    diffusers' own error is a bare "Error(s) in loading state_dict for IPAdapterAttnProcessor2_0"."""
-    norm = state["image_proj"].get("norm.weight")  # [cross_attention_dim] in FaceID and FaceID-Plus alike
-    wanted = int(unet.config.cross_attention_dim)
-    if norm is None or norm.ndim != 1 or int(norm.shape[0]) == wanted:
-        return
-    made = int(norm.shape[0])
-
-    def named(dim: int) -> str:
-        return f"{dim} ({BASE_MODELS[dim]})" if dim in BASE_MODELS else str(dim)
-
-    raise ModelUnavailableError(
-        f"'{file}' was made for a UNet with cross_attention_dim {named(made)}, but this model's is {named(wanted)}: "
-        "use the adapter made for this base model (ip-adapter-faceid…_sd15 files for SD1.5, …_sdxl files for SDXL)")
-
-
-def split_faceid_lora(state: dict[str, dict[str, torch.Tensor]]
-                      ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[int, dict[str, torch.Tensor]]]:
-    """The checkpoint without its LoRA (for ``load_ip_adapter``), and the LoRA by processor number."""
-    adapter: dict[str, torch.Tensor] = {}
-    lora: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in state["ip_adapter"].items():
-        number, _, rest = key.partition(".")
-        if "_lora." in rest and number.isdigit():
-            lora.setdefault(int(number), {})[rest] = value
-        else:
-            adapter[key] = value
-    return {"image_proj": state["image_proj"], "ip_adapter": adapter}, lora
-
-
-def install_faceid_lora(unet: Any, lora: dict[int, dict[str, torch.Tensor]], state: FaceIDState,
-                        file: Path | str) -> int:
-    """Give each attention processor its LoRA (numbered as in ``unet.attn_processors``); returns how many.
-
-    Layers without an IP-Adapter processor (self-attention) get a ``RowScaledIPAdapterProcessor`` with
-    no identity projections, which is plain attention plus the per-row LoRA.
-    """
-    processors = dict(unet.attn_processors)
-    names = list(processors)
-    unknown = sorted(set(lora) - set(range(len(names))))
-    if unknown:
-        raise ModelUnavailableError(f"'{file}' has LoRA weights for attention layer {unknown[0]}, but this UNet "
-                                    f"has {len(names)} attention layers: the adapter was made for another model")
-    for key_id, weights in sorted(lora.items()):
-        name = names[key_id]
-        proc = processors[name]
-        if not isinstance(proc, RowScaledIPAdapterProcessor):
-            proc = RowScaledIPAdapterProcessor(state=state)
-        attn = unet.get_submodule(name.removesuffix(".processor"))
-        try:
-            proc.lora = FaceIDLoRA(weights, attn)
-        except (KeyError, ValueError) as exc:
-            raise ModelUnavailableError(f"'{file}': the LoRA of attention layer {key_id} ({name}) does not fit "
-                                        f"this UNet: {_describe(exc)}") from None
-        processors[name] = proc
-    if lora:
-        unet.set_attn_processor(processors)
-    return len(lora)
-
-
-def load_faceid_adapter(pipe: Any, source: str, weight_name: str, subfolder: str = "", *,
-                        allow_pickle: bool = False, state: FaceIDState | None = None,
-                        **load_kwargs: Any) -> FaceIDState:
-    """Load a FaceID checkpoint, its LoRA applied per row, and install the row-scaled processors.
-
-    ``source`` is a local folder or a hub id (``subfolder``/``weight_name`` inside it); extra keyword
-    arguments (``revision``, ``local_files_only``, ``cache_dir``, ...) go to the file lookup diffusers'
-    ``load_ip_adapter`` uses. Only ``.safetensors`` files are loaded unless ``allow_pickle`` (then with
-    ``torch.load(weights_only=True)``). We read the state dict ourselves: ``load_ip_adapter`` gets it
-    without the LoRA (with ``peft`` installed it would otherwise wrap every attention linear of the UNet
-    and apply the LoRA to every row), and the LoRA goes into our processors. Returns the
-    ``FaceIDState`` the engine sets before each UNet forward.
-    """
-    from diffusers.models.embeddings import IPAdapterFaceIDImageProjection
-
-    state, _projection = load_adapter_checkpoint(
-        pipe, source, weight_name, subfolder, allow_pickle=allow_pickle, state=state, label="FaceID",
-        check_layout=check_faceid_layout, projection_class=IPAdapterFaceIDImageProjection, **load_kwargs)
-    return state
-
-
-def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder: str, *, allow_pickle: bool,
-                            state: FaceIDState | None, label: str, check_layout: Any, projection_class: type,
-                            lookup_hint: str = "", **load_kwargs: Any) -> tuple[FaceIDState, Any]:
-    """The loading both FaceID variants share: find the file as ``load_ip_adapter`` would, read it ourselves
-    (safetensors, or a weights-only pickle when allowed), check its key layout with ``check_layout``, hand
-    ``load_ip_adapter`` the state dict without its LoRA, check the projection it built is a
-    ``projection_class``, then install the row-scaled processors and the LoRA. Returns the processors'
-    state and the projection. ``label`` names the variant in errors; ``lookup_hint`` ends a failed lookup's."""
-    from diffusers.utils import _get_model_file
-
-    where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
-    if not weight_name.endswith(".safetensors") and not allow_pickle:
-        raise ModelUnavailableError(
-            f"refusing to load the {label} adapter {where}: it is not a .safetensors "
-            "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
-            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or convert it to "
-            "safetensors once with `idcli models fetch`")
-    try:
-        file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
-                                    user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
-                                    **load_kwargs))
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {_describe(exc)}{lookup_hint}") \
-            from None
-    checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
-    check_layout(checkpoint, file)
-    check_base_model(checkpoint, pipe.unet, file)
-    without_lora, lora = split_faceid_lora(checkpoint)
-    try:
-        pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise ModelUnavailableError(f"cannot load the {label} adapter {where} ({file}): {_describe(exc)}") from None
-    layers = pipe.unet.encoder_hid_proj.image_projection_layers
-    if len(layers) != 1 or not isinstance(layers[0], projection_class):
-        found = ", ".join(type(layer).__name__ for layer in layers)
-        pipe.unload_ip_adapter()
-        raise ModelUnavailableError(f"{where} is not an IP-Adapter {label} checkpoint "
-                                    f"(its projection is {found}, not {projection_class.__name__})")
-    state = install_row_scaled_processors(pipe.unet, state)
-    try:
-        install_faceid_lora(pipe.unet, lora, state, file)
-    except ModelUnavailableError:
-        unload_faceid_adapter(pipe)
-        raise
-    return state, layers[0]
-
-
-def unload_faceid_adapter(pipe: Any) -> None:
-    """Remove the adapter: plain attention processors and no identity projection."""
-    from diffusers.models.attention_processor import AttnProcessor2_0
-
-    processors = {name: AttnProcessor2_0() if isinstance(proc, RowScaledIPAdapterProcessor) else proc
-                  for name, proc in pipe.unet.attn_processors.items()}
-    pipe.unet.set_attn_processor(processors)
-    pipe.unload_ip_adapter()
 
 
 # -- UNet arguments -----------------------------------------------------------------------------------

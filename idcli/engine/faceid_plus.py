@@ -41,16 +41,9 @@ import numpy as np
 import torch
 
 from ..errors import ModelUnavailableError
-from .faceid import (
-    FACEID_PROJECTION_KEYS,
-    RANDOM_INIT_STD,
-    FaceIDState,
-    _canonical_safetensors,
-    _describe,
-    faceid_adapter_shapes,
-    faceid_lora_shapes,
-    load_adapter_checkpoint,
-)
+from .faceid import FaceIDState
+from .faceid_layout import RANDOM_INIT_STD, canonical_safetensors, faceid_adapter_shapes, faceid_lora_shapes
+from .faceid_loading import FACEID_PROJECTION_KEYS, _describe, load_adapter_checkpoint
 
 PLUS_DEPTH = 4  # perceiver blocks: the published checkpoints' and the depth diffusers' loader assumes
 PLUS_DIM_HEAD = 64  # diffusers' loader derives the heads as to_q rows // 64
@@ -102,7 +95,7 @@ def write_random_plusv2_adapter(unet: Any, path: Path, clip_hidden: int, seed: i
     """Write a random-weight FaceID-Plus v2 checkpoint (safetensors, published key layout) for ``unet``.
 
     Deterministic for a seed, from a private generator; written atomically. ``lora`` adds a LoRA in the
-    published layout (engine/faceid.py), drawn after the adapter weights.
+    published layout (engine/faceid_layout.py), drawn after the adapter weights.
     """
     from safetensors.torch import save
 
@@ -128,7 +121,7 @@ def write_random_plusv2_adapter(unet: Any, path: Path, clip_hidden: int, seed: i
                 "idcli.clip_hidden_size": str(clip_hidden)}
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(path.parent)
-    atomic_write(path, _canonical_safetensors(save(tensors, metadata=metadata)))
+    atomic_write(path, canonical_safetensors(save(tensors, metadata=metadata)))
     return path
 
 

@@ -1,0 +1,501 @@
+"""Delivery: frames a studio can send out without its disk layout (``idcli deliver OUT DEST``).
+
+A render's PNGs carry local paths in their record; that is right inside the studio (recovery, ``idcli
+reproduce``) and wrong in a frame sent to a client, a vendor or a festival. ``deliver`` writes copies into
+DEST, leaving OUT as it is:
+
+1. which takes: per shot of the shot list (in its order) the director's select (``selects.json``), else the
+   shot's newest take (highest take number); every take with ``all_takes``; only ``shots`` when given;
+2. each take checked against its sidecar (a retouched or damaged image is not delivered) and, when signed,
+   its C2PA manifest validated and read for local paths;
+3. each copy made (idcli/delivery_record.py): the same pixel chunks, the ``parameters`` chunk without paths,
+   the ``idcli`` chunk replaced by the path-free delivery record; a signed take's copy signed anew (C2PA
+   ``c2pa.opened`` of the take as its parent ingredient, then ``c2pa.edited.metadata``) with the
+   ``IDCLI_C2PA_*`` credentials ``render --sign`` uses, or delivered unsigned only with ``unsigned=True``;
+4. every copy, sidecar and ``delivery.json`` checked to name no local path, then written atomically (image,
+   then sidecar, then ``delivery.json``); an existing different file is replaced only with ``force``.
+
+Nothing is written until every take has passed 1-3. ``check_delivery_folder`` is ``idcli verify DEST``;
+``original_take`` finds a delivered frame's take in the studio (``idcli reproduce FRAME --from OUT``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, OutputError, ProjectMismatchError
+
+DELIVERY_FILE = "delivery.json"
+DELIVERY_ASSERTION = "org.idcli.delivery"
+OPENED, EDITED_METADATA = "c2pa.opened", "c2pa.edited.metadata"
+MAX_DELIVERY_FILE_BYTES = 16 * 1024 * 1024
+SIGNATURE_NOTES = {"carried": "signed: carried (new manifest, the take as parent)",
+                   "not-carried": "signed take delivered UNSIGNED: its signature was not carried (--unsigned)",
+                   "none": "unsigned"}
+
+
+class DeliveryError(InputError):
+    """A delivery that cannot be made as asked (exit 2); nothing was written."""
+
+
+@dataclass
+class Delivered:
+    """One delivered copy: which take it is, where it went, what happened to the file there."""
+
+    shot_id: str
+    take: int
+    selected: bool
+    image: str  # the copy's file name in DEST
+    sidecar: str
+    sha256: str
+    signature: str  # carried, not-carried or none
+    source: dict[str, Any]  # job_key, image {path, abs_path} in OUT, sha256
+    random_weights: bool
+    status: str = "written"  # written, replaced, unchanged
+    selection_stale: bool = False  # the select's take was re-rendered after it was picked
+
+    def listing(self, project: str) -> dict[str, Any]:
+        """Its entry in ``delivery.json`` (no local path: the take by its file name)."""
+        return {"project": project, "shot_id": self.shot_id, "take": self.take, "selected": self.selected,
+                "image": self.image, "sidecar": self.sidecar, "sha256": self.sha256, "signature": self.signature,
+                "random_weights": self.random_weights,
+                "source": {"job_key": self.source["job_key"], "image": Path(self.source["image"]["path"]).name,
+                           "sha256": self.source["sha256"]}}
+
+
+@dataclass
+class DeliveryReport:
+    out_dir: str
+    dest: str
+    project: str
+    images: list[Delivered] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``idcli deliver --json`` document (docs/delivery.md)."""
+        dest = Path(self.dest)
+        counts: dict[str, int] = {}
+        for item in self.images:
+            counts[item.status] = counts.get(item.status, 0) + 1
+        return {"ok": True, "exit_code": self.exit_code, "error": None, "out_dir": self.out_dir, "dest": self.dest,
+                "project": self.project, "counts": counts,
+                "delivery": {"path": DELIVERY_FILE, "abs_path": str(dest / DELIVERY_FILE)},
+                "images": [{"shot_id": i.shot_id, "take": i.take, "selected": i.selected, "status": i.status,
+                            "image": {"path": i.image, "abs_path": str(dest / i.image)},
+                            "sidecar": {"path": i.sidecar, "abs_path": str(dest / i.sidecar)}, "sha256": i.sha256,
+                            "signature": i.signature, "random_weights": i.random_weights,
+                            "selection_stale": i.selection_stale, "source": i.source} for i in self.images],
+                "notes": self.notes}
+
+
+@dataclass
+class _Copy:
+    """A copy made in memory, not yet written."""
+
+    item: Delivered
+    png: bytes
+    sidecar: bytes
+
+
+def delivered_name(shot_id: str, take: int) -> str:
+    """``SHOT_takeN``: a shot id is already a safe file name on every system (shotlist.check_safe_id)."""
+    return f"{shot_id}_take{take}"
+
+
+# -- 1. which takes ------------------------------------------------------------------------------------
+
+
+def _check_folders(root: Path, dest: Path) -> None:
+    if not root.is_dir():
+        raise DeliveryError(f"{root}: " + ("not a folder" if root.exists() else "no such output folder"), file=root)
+    out, target = root.resolve(), dest.resolve()
+    if target == out or target.is_relative_to(out):
+        raise DeliveryError(f"{dest}: inside the output folder {root}; deliver into a folder of its own "
+                            "(a delivery copy in OUT would be read as a take)", file=dest, field="DEST")
+    if out.is_relative_to(target):
+        raise DeliveryError(f"{dest}: holds the output folder {root}, whose local records would go out with the "
+                            "delivery; deliver into a folder of its own", file=dest, field="DEST")
+    if dest.exists() and not dest.is_dir():
+        raise OutputError(f"{dest}: not a folder")
+
+
+def _parse_shots(shots: str | list[str] | None) -> list[str] | None:
+    if shots is None:
+        return None
+    names = [s.strip() for part in ([shots] if isinstance(shots, str) else shots) for s in str(part).split(",")]
+    names = [n for n in names if n]
+    if not names:
+        raise DeliveryError("--shots: give shot ids separated by commas (e.g. --shots sc01_sh010,sc01_sh020)",
+                            field="--shots")
+    return list(dict.fromkeys(names))
+
+
+def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | None, all_takes: bool,
+            notes: list[str]) -> list[tuple[Any, Any, bool, bool]]:
+    """(shot, take, selected, selection_stale) per take to deliver, in shot-list order."""
+    from .suggest import did_you_mean
+
+    in_list = {s.id: s for s in run.shots if s.entry is not None or live is None}
+    if wanted is not None:
+        problems = []
+        for name in wanted:
+            shot = next((s for s in run.shots if s.id == name), None)
+            if shot is None:
+                hint = did_you_mean(name, [s.id for s in run.shots])
+                problems.append(f"--shots {name}: no such shot in {run.root}" + (f" ({hint})" if hint else ""))
+            elif name not in in_list:
+                problems.append(f"--shots {name}: an orphan, no longer in the shot list {run.root} was last rendered "
+                                "from; put it back in the shot list to deliver it")
+            elif not shot.takes:
+                problems.append(f"--shots {name}: not rendered yet")
+        if problems:
+            raise DeliveryError("; ".join(problems) + "; nothing was delivered", field="--shots")
+    chosen = []
+    for shot in run.shots:
+        if shot.id not in in_list or (wanted is not None and shot.id not in wanted):
+            continue
+        takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
+        if not takes:
+            notes.append(f"{shot.id}: not rendered, not delivered")
+            continue
+        if all_takes:
+            chosen += [(shot, t, shot.selected is t, shot.selection_stale and shot.selected is t) for t in takes]
+        elif shot.selected is not None:
+            chosen.append((shot, shot.selected, True, shot.selection_stale))
+        else:
+            chosen.append((shot, max(takes, key=lambda t: t.take), False, False))
+    if not chosen:
+        raise DeliveryError(f"{run.root}: no rendered take to deliver" + (" among --shots" if wanted else ""))
+    names: dict[str, str] = {}
+    for shot, take, _sel, _stale in chosen:  # SHOT_take1 and shot_take1 are one file on macOS and Windows
+        name = delivered_name(shot.id, take.take)
+        other = names.setdefault(name.lower(), name)
+        if other != name:
+            raise DeliveryError(f"shots {other.rsplit('_take', 1)[0]} and {shot.id} differ only in case: delivered, "
+                                "they would be one file on macOS and Windows; deliver them with --shots separately "
+                                "into two folders, or rename one")
+    return chosen
+
+
+# -- 2./3. each copy, in memory --------------------------------------------------------------------------
+
+
+def _random_weights(record: dict[str, Any]) -> bool:
+    model = record.get("model") if isinstance(record.get("model"), dict) else {}
+    return model.get("random_weights") is True or any(
+        isinstance(c, dict) and c.get("conditions_image") and c.get("random_face_models") is True
+        for c in record.get("identity") or [])
+
+
+def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, signing: _Credentials) -> _Copy:
+    from . import safeio
+    from .delivery_record import (
+        PngFormatError,
+        delivered_png,
+        delivery_record,
+        leaks,
+        local_strings,
+        parameters_without_paths,
+        text_chunk,
+        text_payloads,
+    )
+    from .hashing import sha256_bytes
+    from .signing import carries_manifest
+    from .store import MAX_IMAGE_BYTES
+
+    sidecar = take.record
+    image_path = root / take.image
+    try:
+        data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile as exc:
+        raise DeliveryError(f"{image_path}: cannot read it ({exc.kind}); nothing was delivered",
+                            file=image_path) from None
+    if sha256_bytes(data) != take.image_sha256:
+        raise DeliveryError(f"{image_path}: changed since it was committed (its sha256 is not its sidecar's): a "
+                            "retouched or damaged take is not delivered with the render's record; idcli verify "
+                            f"{root} shows it (re-render it, or restore it); nothing was delivered", file=image_path)
+    block = sidecar.get("c2pa") if isinstance(sidecar.get("c2pa"), dict) else {}
+    signed = bool(block.get("signed")) or carries_manifest(data)
+    credentials = signing.get(image_path) if signed else None
+    signature = "none" if not signed else ("carried" if credentials is not None else "not-carried")
+    forbidden = local_strings(sidecar, str(root.absolute()))
+    if signature == "carried":
+        _check_parent(image_path, data, forbidden)
+    name = delivered_name(shot.id, take.take)
+    record = delivery_record(sidecar, delivered_name=f"{name}.png", source_name=image_path.name,
+                             source_sha256=take.image_sha256, signature=signature,
+                             source_unsigned_sha256=block.get("unsigned_sha256") if signed else None)
+    try:
+        parameters = text_chunk(data, "parameters")
+        png = delivered_png(data, record, parameters_without_paths(parameters, sidecar) if parameters else None)
+    except PngFormatError as exc:
+        raise DeliveryError(f"{image_path}: not a whole PNG ({exc}); nothing was delivered", file=image_path) from None
+    written = dict(record, image=dict(record["image"]))
+    if signature == "carried":
+        unsigned_png = png
+        png = sign_copy(unsigned_png, data, record, credentials)
+        written["c2pa"] = {"signed": True, "assertion": DELIVERY_ASSERTION,
+                           "unsigned_sha256": sha256_bytes(unsigned_png), **credentials.record()}
+    written["image"]["sha256"] = sha256_bytes(png)
+    sidecar_bytes = (json.dumps(written, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    hits = leaks(text_payloads(png), forbidden) + leaks(sidecar_bytes, forbidden)
+    if signature == "carried":
+        hits += leaks(_store_json(png).encode("utf-8"), forbidden)
+    if hits:
+        raise DeliveryError(f"{image_path}: its delivered copy would still name {sorted(set(hits))[0]!r} (in its "
+                            "prompt, or a field idcli does not know how to reduce); nothing was delivered",
+                            file=image_path)
+    item = Delivered(shot.id, take.take, selected, f"{name}.png", f"{name}.json", written["image"]["sha256"],
+                     signature, {"job_key": take.job_key, "image": {"path": take.image, "abs_path": str(
+                         image_path.absolute())}, "sha256": take.image_sha256},
+                     _random_weights(sidecar), selection_stale=stale)
+    return _Copy(item, png, sidecar_bytes)
+
+
+def _store_json(png: bytes) -> str:
+    """The C2PA manifest store of PNG bytes as c2pa-python's Reader gives it (JSON text)."""
+    import c2pa
+
+    with c2pa.Reader("image/png", io.BytesIO(png)) as reader:
+        return reader.json()
+
+
+def _check_parent(image_path: Path, data: bytes, forbidden: set[str]) -> None:
+    """A signed take becomes the copy's parent ingredient, its manifest store embedded whole: it must be valid,
+    and name no local path (our ``org.idcli.render`` assertion named a plate's path and a local model's folder
+    before idcli wrote names only)."""
+    from .delivery_record import leaks
+    from .signing import read_manifest
+
+    report = read_manifest(data)
+    if report.state not in ("Valid", "Trusted"):
+        detail = "; ".join(report.failures or []) or report.error or "no detail"
+        raise DeliveryError(f"{image_path}: its C2PA manifest does not validate ({report.state}: {detail}); a "
+                            "broken signature cannot be carried; nothing was delivered", file=image_path)
+    hits = leaks(_store_json(data).encode("utf-8"), forbidden)
+    if hits:
+        raise DeliveryError(
+            f"{image_path}: its C2PA manifest, signed when it was rendered, names {hits[0]!r}; carried as the copy's "
+            "parent ingredient it would go out with the delivery. Render the take again signed (idcli render FILE "
+            "--only SHOT --force --sign: this idcli signs file names only), or deliver with --unsigned (its "
+            "signature is then not carried); nothing was delivered", file=image_path)
+
+
+def sign_copy(png: bytes, original: bytes, record: dict[str, Any], credentials: Any) -> bytes:
+    """Sign a delivered copy: a new manifest whose actions are ``c2pa.opened`` (the signed take, its parent
+    ingredient, its own manifest embedded) and ``c2pa.edited.metadata`` (only the metadata changed), and the
+    ``org.idcli.delivery`` assertion (which take, by job key and sha256)."""
+    import c2pa
+
+    from .signing import _SIGN_SETTINGS
+    from .versions import TOOL_NAME, TOOL_VERSION
+
+    source = record["delivery"]["source"]
+    manifest = {
+        "claim_generator_info": [{"name": TOOL_NAME, "version": TOOL_VERSION}],
+        "title": record["image"]["path"], "format": "image/png",
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": [
+                {"action": OPENED, "parameters": {"ingredientIds": ["parent"]}},
+                {"action": EDITED_METADATA, "softwareAgent": {"name": TOOL_NAME, "version": TOOL_VERSION},
+                 "description": "delivery copy: the rendered pixels unchanged; local paths removed from the "
+                                "metadata (idcli deliver)"}]}},
+            {"label": DELIVERY_ASSERTION, "data": {
+                "job_key": source["job_key"], "shot_id": source["shot_id"], "take": source["take"],
+                "source_image": source["image"], "source_sha256": source["sha256"],
+                "random_weights": _random_weights(record)}},
+        ],
+    }
+    c = credentials
+    try:
+        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
+            alg=c.alg.encode(), sign_cert=c.chain_pem, private_key=c.key_pem,
+            ta_url=c.ta_url.encode() if c.ta_url else None))
+        out = io.BytesIO()
+        with c2pa.Builder(manifest, c2pa.Context.from_dict(_SIGN_SETTINGS)) as builder:
+            builder.add_ingredient({"title": source["image"], "relationship": "parentOf", "label": "parent"},
+                                   "image/png", io.BytesIO(original))
+            builder.sign(signer, "image/png", io.BytesIO(png), out)
+    except c2pa.C2paError as exc:
+        raise OutputError(f"C2PA signing of the delivered {record['image']['path']} failed: {exc}") from None
+    return out.getvalue()
+
+
+# -- 4. writing ------------------------------------------------------------------------------------------
+
+
+def _existing(dest: Path, copy: _Copy) -> str:
+    """What is at a copy's place in DEST: ``free``, ``same`` (this delivery of this take, whole), ``ours`` (an
+    interrupted delivery of this take: an image without its sidecar) or ``other``."""
+    from . import safeio
+    from .hashing import sha256_bytes
+    from .provenance import read_png_record
+    from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
+
+    image, sidecar = dest / copy.item.image, dest / copy.item.sidecar
+    for path in (image, sidecar):
+        if path.is_symlink() or path.is_dir():
+            raise OutputError(f"{path}: a {'link' if path.is_symlink() else 'folder'} where a delivered file goes; "
+                              "idcli writes no file through a link or over a folder")
+    if not image.exists() and not sidecar.exists():
+        return "free"
+    try:
+        data = safeio.read_regular(image, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile:
+        return "other"
+    want = copy.item.source["sha256"], copy.item.signature
+    if sidecar.exists():
+        try:
+            old = json.loads(safeio.read_regular(sidecar, MAX_SIDECAR_BYTES, follow_links=False))
+            delivery, recorded = old["delivery"], old["image"]["sha256"]
+            same = (delivery["source"]["sha256"], delivery["signature"]) == want and recorded == sha256_bytes(data)
+        except (safeio.NotRegularFile, ValueError, RecursionError, KeyError, TypeError):
+            return "other"
+        return "same" if same else "other"
+    record = read_png_record(data) or {}
+    delivery = record.get("delivery") if isinstance(record.get("delivery"), dict) else {}
+    source = delivery.get("source") if isinstance(delivery.get("source"), dict) else {}
+    return "ours" if source.get("sha256") == want[0] else "other"
+
+
+def _read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]:
+    """The entries of DEST's delivery.json (an earlier delivery), or [] when there is none."""
+    from . import safeio
+
+    path = dest / DELIVERY_FILE
+    try:
+        old = json.loads(safeio.read_regular(path, MAX_DELIVERY_FILE_BYTES, follow_links=False))
+        entries = old["images"]
+        if old.get("kind") != "idcli-delivery" or not isinstance(entries, list):
+            raise ValueError
+    except safeio.NotRegularFile as exc:
+        if exc.kind == "missing":
+            return []
+        raise OutputError(f"{path}: not a regular file ({exc.kind})") from None
+    except (ValueError, RecursionError, KeyError, TypeError, UnicodeDecodeError):
+        if force:
+            return []
+        raise DeliveryError(f"{path}: not an idcli delivery listing; --force replaces it, or deliver into another "
+                            "folder", file=path) from None
+    other = old.get("project")
+    if other not in (None, project) and not force:
+        raise ProjectMismatchError(f"{dest}: holds a delivery of project '{other}', not '{project}'; deliver into "
+                                   "another folder (or --force to add to it)", file=path)
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("image"), str)]
+
+
+def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, Any]]) -> bytes:
+    from .provenance import now
+    from .versions import TOOL_NAME, TOOL_VERSION
+
+    order = {s.id: i for i, s in enumerate(run.shots)}
+    ours = {c.item.image: c.item.listing(run.project) for c in copies}
+    kept = [e for e in earlier if e["image"] not in ours and "/" not in e["image"] and "\\" not in e["image"]
+            and (dest / e["image"]).is_file()]
+    entries = sorted([*kept, *ours.values()], key=lambda e: (order.get(e.get("shot_id"), len(order)),
+                                                            str(e.get("shot_id")), e.get("take") or 0))
+    listing = {"schema": 1, "kind": "idcli-delivery", "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+               "project": run.project, "delivered": now().isoformat(), "images": entries}
+    return (json.dumps(listing, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | None = None, all_takes: bool = False,
+            force: bool = False, unsigned: bool = False, credentials: Any = "environment") -> DeliveryReport:
+    """Deliver the takes of ``out_dir`` into ``dest`` (see the module docstring).
+
+    ``credentials``: C2PA signing credentials (``idcli.signing.load_credentials``) for signed takes' copies;
+    by default those of ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY``, as ``render --sign`` reads them; None: none.
+    """
+    from . import arguments as args
+    from .delivery_record import leaks, local_strings
+    from .results import _live_takes
+    from .review.runs import load_run
+    from .safeio import remove_dead_temporaries
+    from .store import atomic_write
+
+    root = args.check_out_dir(out_dir)
+    target = args.check_out_dir(dest, "dest")
+    for name, flag in (("all_takes", all_takes), ("force", force), ("unsigned", unsigned)):
+        args.check_bool(name, flag)
+    _check_folders(root, target)
+    wanted = _parse_shots(shots)
+    # 1. Which takes (damaged sidecars or selects stop the delivery: a pick must not silently become another take).
+    run = load_run(root)
+    if run.problems:
+        raise DeliveryError(f"{root}: " + "; ".join(run.problems) + "; nothing was delivered (idcli verify "
+                            f"{root} shows the folder's state)", file=root)
+    report = DeliveryReport(str(root.absolute()), str(target.absolute()), run.project)
+    chosen = _choose(run, _live_takes(root, None), wanted, all_takes, report.notes)
+    signing = _Credentials(credentials, unsigned)
+    # 2./3. Every copy made and checked in memory before anything is written.
+    copies = [_make_copy(root, shot, take, sel, stale, signing) for shot, take, sel, stale in chosen]
+    states = {c.item.image: _existing(target, c) if target.is_dir() else "free" for c in copies}
+    taken = [name for name, state in states.items() if state == "other"]
+    if taken and not force:
+        raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes "
+                            f"({', '.join(taken[:3])}{', …' if len(taken) > 3 else ''}): another take, another "
+                            "signature, or not idcli's; --force replaces them; nothing was delivered", file=target)
+    earlier = _read_listing(target, run.project, force) if target.is_dir() else []
+    # 4. Written: each image, then its sidecar (the sidecar says the copy is whole), then the listing.
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot make the folder ({exc.strerror or exc})") from None
+    remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
+    listing = _listing(target, run, copies, earlier)
+    forbidden = set().union(*(local_strings(t.record, report.out_dir) for _s, t, _a, _b in chosen))
+    if leaks(listing, forbidden):  # the listing names files and hashes only; checked like every copy
+        raise DeliveryError(f"{DELIVERY_FILE} would name a local path; nothing was delivered")
+    for copy in copies:
+        state = states[copy.item.image]
+        if state == "same":
+            copy.item.status = "unchanged"
+            continue
+        copy.item.status = "replaced" if state == "other" else "written"
+        atomic_write(target / copy.item.image, copy.png)
+        atomic_write(target / copy.item.sidecar, copy.sidecar)
+    atomic_write(target / DELIVERY_FILE, listing)
+    report.images = [c.item for c in copies]
+    stale = [i.image for i in report.images if i.selection_stale]
+    if stale:
+        report.notes.append(f"{', '.join(stale)}: the director's select was re-rendered after it was picked "
+                            "(idcli review shows it); delivered as it is now")
+    carried_not = [i.image for i in report.images if i.signature == "not-carried"]
+    if carried_not:
+        report.notes.append(f"{len(carried_not)} signed take(s) delivered WITHOUT their C2PA signature (--unsigned): "
+                            f"{', '.join(carried_not)}; each record says signature: not-carried")
+    random = sum(1 for i in report.images if i.random_weights)
+    if random:
+        report.notes.append(f"{random} image(s) rendered by a random-weight test model (noise, not for review); each "
+                            "delivered record says so")
+    return report
+
+
+class _Credentials:
+    """The signing credentials of a delivery, read once, when the first signed take needs them: given, or
+    ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY`` checked as for a render (one of the two alone is an error)."""
+
+    def __init__(self, given: Any, unsigned: bool) -> None:
+        self.given, self.unsigned, self.read = given, unsigned, given != "environment"
+
+    def get(self, image_path: Path) -> Any:
+        """The credentials for a signed take's copy; None with ``unsigned``; without credentials, DeliveryError."""
+        if self.unsigned:
+            return None
+        if not self.read:
+            from .signing import resolve_credentials
+
+            self.given, self.read = resolve_credentials(None, None, Path), True
+        if self.given is None:
+            from .signing import CERT_ENV, KEY_ENV
+
+            raise DeliveryError(f"{image_path}: a signed take, whose C2PA signature a delivery must not silently lose: "
+                                f"set {CERT_ENV} and {KEY_ENV} to sign the delivered copies (the take as their parent "
+                                "ingredient), or pass --unsigned to deliver signed takes without it; nothing was "
+                                "delivered", file=image_path)
+        return self.given

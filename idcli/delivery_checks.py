@@ -1,0 +1,224 @@
+"""Checking a delivery folder (``idcli verify DEST``) and finding a delivered frame's take in the studio
+(``idcli reproduce FRAME --from OUT``); the copies themselves are made by idcli/delivery.py.
+
+A delivery folder is one with ``delivery.json``. Each copy passes when its bytes hash to its sidecar's sha256,
+its ``idcli`` chunk is the sidecar's record (the same take), no record names an absolute path, the listing
+agrees, and a signed copy's C2PA manifest validates (``Trusted`` with ``--trust``) with our delivery
+assertion naming the sidecar's job key, the actions ``c2pa.opened`` then ``c2pa.edited.metadata``, and a
+parent ingredient whose own manifest is idcli's render of that job (``c2pa.created``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .delivery import DELIVERY_ASSERTION, DELIVERY_FILE, EDITED_METADATA, MAX_DELIVERY_FILE_BYTES, OPENED
+
+
+def is_delivery_folder(root: Path) -> bool:
+    return (root / DELIVERY_FILE).is_file()
+
+
+def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
+    """One ``verify.ImageCheck`` per delivered image (and per file the listing names that is missing)."""
+    from . import safeio
+    from .verify import ImageCheck, _file
+
+    checks: dict[str, Any] = {}
+    hashes: dict[str, str | None] = {}  # image name -> its sha256 as read
+    for sidecar in sorted(root.glob("[!.]*.json")):
+        if sidecar.name == DELIVERY_FILE:
+            continue
+        found = _check_copy(root, sidecar, trust_pem)
+        if found is not None:
+            check, hashes[found[0].image["path"]] = found
+            checks[check.image["path"]] = check
+    for image in sorted(root.glob("[!.]*.png")):
+        if image.name not in checks:
+            checks[image.name] = ImageCheck(_file(root, image.with_suffix(".json")), _file(root, image), ok=False,
+                                            problems=["no sidecar beside it: not a whole delivered copy (deliver "
+                                                      "again)"])
+    try:
+        listing = json.loads(safeio.read_regular(root / DELIVERY_FILE, MAX_DELIVERY_FILE_BYTES, follow_links=False))
+        entries = listing["images"]
+        if not isinstance(entries, list):
+            raise TypeError
+    except (safeio.NotRegularFile, ValueError, RecursionError, KeyError, TypeError):
+        entries = []
+        for check in checks.values():
+            check.problems.append(f"{DELIVERY_FILE} is damaged: the delivery's listing cannot be checked")
+    for entry in entries:
+        name = entry.get("image") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or Path(name).name != name:
+            continue
+        check = checks.get(name)
+        if check is None:
+            checks[name] = ImageCheck(_file(root, root / Path(name).with_suffix(".json")), _file(root, root / name),
+                                      ok=False, problems=[f"listed in {DELIVERY_FILE} but missing"])
+        elif entry.get("sha256") != hashes.get(name):
+            check.problems.append(f"{DELIVERY_FILE} lists another sha256 for it")
+    for check in checks.values():
+        check.ok = not check.problems
+    return [checks[name] for name in sorted(checks)]
+
+
+def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None) -> tuple[Any, str | None] | None:
+    """A delivered copy's check and its image's sha256; None for a JSON file that is no copy's sidecar."""
+    from . import safeio
+    from .delivery_record import looks_absolute
+    from .hashing import sha256_bytes
+    from .provenance import read_png_record
+    from .signing import EXTRA_HINT, available, carries_manifest
+    from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
+    from .verify import ImageCheck, _file
+
+    try:
+        sidecar = json.loads(safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False))
+    except (safeio.NotRegularFile, ValueError, RecursionError):
+        return None
+    if not isinstance(sidecar, dict) or not isinstance(sidecar.get("delivery"), dict):
+        return None  # not a delivered copy's sidecar (a file someone added to the folder)
+    image_path = sidecar_path.with_suffix(".png")
+    check = ImageCheck(_file(root, sidecar_path), _file(root, image_path), ok=True)
+    named = (sidecar.get("image") or {}).get("path") if isinstance(sidecar.get("image"), dict) else None
+    if named != image_path.name:
+        check.problems.append(f"its sidecar is the record of {named!r}, not of this image (moved or swapped)")
+        return check, None
+    try:
+        data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile as exc:
+        check.problems.append(f"image {exc.kind}: {image_path.name}")
+        return check, None
+    sha256 = sha256_bytes(data)
+    if sha256 != sidecar["image"].get("sha256"):
+        check.problems.append("the image does not match its sidecar's sha256 (changed after it was delivered)")
+    record = read_png_record(data)
+    expected = {k: v for k, v in sidecar.items() if k != "c2pa"}
+    expected["image"] = {k: v for k, v in sidecar["image"].items() if k != "sha256"}
+    if record != expected:
+        check.problems.append("its idcli record is not its sidecar's (another take's copy, or edited)")
+    paths = _absolute_values(sidecar, looks_absolute)
+    if paths:
+        check.problems.append(f"its record names a local path at {paths[0]}")
+    block = sidecar.get("c2pa") if isinstance(sidecar.get("c2pa"), dict) else {}
+    signed = bool(block.get("signed")) or carries_manifest(data)
+    if signed and not available():
+        check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
+    elif signed:
+        report, problems = _check_manifest(data, sidecar, trust_pem)
+        check.c2pa = report
+        check.problems += problems
+    return check, sha256
+
+
+def _absolute_values(value: Any, looks_absolute: Any, where: str = "") -> list[str]:
+    from .delivery_record import _TEXT_KEYS
+
+    if isinstance(value, dict):
+        return [hit for key, item in value.items() if key not in _TEXT_KEYS
+                for hit in _absolute_values(item, looks_absolute, f"{where}.{key}" if where else key)]
+    if isinstance(value, list):
+        return [hit for i, item in enumerate(value) for hit in _absolute_values(item, looks_absolute, f"{where}[{i}]")]
+    return [where] if isinstance(value, str) and looks_absolute(value) else []
+
+
+def _check_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None) -> tuple[dict[str, Any], list[str]]:
+    """What the C2PA reader says of a signed delivered copy, and what fails (see the module docstring)."""
+    from .signing import ASSERTION_LABEL, COMPOSITE_SOURCE_TYPE, DIGITAL_SOURCE_TYPE, read_manifest
+
+    report = read_manifest(data, trust_pem)
+    shown = report.as_dict()
+    problems: list[str] = []
+    if not report.present:
+        return shown, ["the sidecar says the copy was signed, but it carries no C2PA manifest"]
+    if report.state not in ("Valid", "Trusted"):
+        failures = [f for f in report.failures or [] if trust_pem or not f.startswith("signingCredential.untrusted")]
+        return shown, [f"C2PA validation state {report.state}: {'; '.join(failures) or report.error or 'no detail'}"]
+    if trust_pem and report.state != "Trusted":
+        problems.append("C2PA manifest valid but its signer does not chain to the --trust root")
+    import c2pa
+
+    with c2pa.Reader("image/png", io.BytesIO(data)) as reader:
+        store = json.loads(reader.json())
+    manifests = store.get("manifests") or {}
+    active = manifests.get(store.get("active_manifest")) or {}
+    actions, ours = _actions(active), _assertion(active, DELIVERY_ASSERTION)
+    shown.update(job_key=(ours or {}).get("job_key"), actions=actions)
+    job_key = sidecar.get("job_key")
+    if actions[:1] != [OPENED] or EDITED_METADATA not in actions:
+        problems.append(f"the manifest's actions are {actions}, not {OPENED} then {EDITED_METADATA}")
+    if (ours or {}).get("job_key") != job_key:
+        problems.append(f"the manifest's {DELIVERY_ASSERTION} assertion names another job key")
+    parents = [i for i in active.get("ingredients") or [] if i.get("relationship") == "parentOf"]
+    parent = manifests.get(parents[0].get("active_manifest")) if len(parents) == 1 else None
+    if parent is None:
+        problems.append("the manifest has no parent ingredient carrying the take's own manifest")
+        return shown, problems
+    first = next(iter(_actions(parent, full=True)), {})
+    if first.get("action") != "c2pa.created" or first.get("digitalSourceType") not in (
+            DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE):
+        problems.append("the parent ingredient's manifest does not say the take was created (trainedAlgorithmicMedia)")
+    if (_assertion(parent, ASSERTION_LABEL) or {}).get("job_key") != job_key:
+        problems.append(f"the parent ingredient's {ASSERTION_LABEL} assertion names another job key")
+    if (ours or {}).get("source_sha256") != (sidecar.get("delivery", {}).get("source") or {}).get("sha256"):
+        problems.append("the manifest names another original image (sha256) than the sidecar")
+    return shown, problems
+
+
+def _actions(manifest: dict[str, Any], full: bool = False) -> list[Any]:
+    found = [a for item in manifest.get("assertions") or [] if str(item.get("label", "")).startswith("c2pa.actions")
+             for a in (item.get("data") or {}).get("actions") or []]
+    return found if full else [a.get("action") for a in found]
+
+
+def _assertion(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:
+    return next((item.get("data") for item in manifest.get("assertions") or [] if item.get("label") == label), None)
+
+
+# -- reproduce: the take a delivered frame is a copy of ---------------------------------------------------
+
+
+def original_take(image: Path, record: dict[str, Any], studio_out: str | Path | None) -> tuple[Path, list[str]]:
+    """The studio's committed take a delivered copy was made from, and notes; ReproduceError saying how to
+    find it when it cannot be found. Looked for in ``studio_out`` (``--from OUT``), else ``renders/PROJECT``
+    under the current folder (render's default ``--out``): at the take's place, then among the takes a later
+    render moved aside (``.idcli/superseded``), the first whose sha256 is the one recorded."""
+    from .delivery_record import pixel_data
+    from .reproduce import ReproduceError
+    from .safeio import sha256_regular
+
+    delivery = record.get("delivery") or {}
+    source = delivery.get("source") if isinstance(delivery.get("source"), dict) else {}
+    shot, take, sha, key = source.get("shot_id"), source.get("take"), source.get("sha256"), source.get("job_key")
+    project = record.get("project")
+    if not (isinstance(shot, str) and type(take) is int and isinstance(sha, str)):
+        raise ReproduceError(f"{image}: a delivery copy whose record does not name its take", file=image)
+    folders = [Path(studio_out)] if studio_out is not None else (
+        [Path("renders") / project] if isinstance(project, str) and project else [])
+    for folder in folders:
+        places = [folder / shot / f"{shot}_t{take}.png"]
+        if isinstance(key, str):
+            kept = folder / ".idcli" / "superseded" / shot
+            places += sorted(p for p in kept.glob(f"{shot}_t{take}.{key.rsplit(':', 1)[-1][:12]}*.png")
+                             if not p.name.endswith(".mask.png"))
+        for place in places:
+            if os.path.isfile(place) and sha256_regular(place) == sha:
+                notes = [f"{image.name} is a delivery copy of {place}: reproducing that take"]
+                try:
+                    if pixel_data(image.read_bytes()) == pixel_data(place.read_bytes()):
+                        notes.append("the delivered copy's pixel data is the take's, unchanged")
+                    else:
+                        notes.append("the delivered copy's pixel data differs from the take's")
+                except (OSError, ValueError):
+                    pass
+                return place, notes
+    where = (f"; {folders[0]} holds no take {shot}_t{take} with sha256 {sha[:12]}… (re-rendered since? a "
+             "superseded take is looked for too)") if folders and folders[0].is_dir() else ""
+    raise ReproduceError(f"{image}: a delivery copy (idcli deliver) of take {shot}_t{take} of project "
+                         f"'{project}' (job key {key}, original sha256 {sha[:12]}…); its record names no local "
+                         f"file, so it is reproduced from the studio's output folder: idcli reproduce {image} "
+                         f"--from OUT{where}", file=image)

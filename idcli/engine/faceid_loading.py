@@ -1,0 +1,242 @@
+"""Loading an IP-Adapter FaceID checkpoint through diffusers, its LoRA applied per row.
+
+``load_faceid_adapter`` loads a checkpoint through ``pipe.load_ip_adapter`` (local folder or hub id) and
+swaps diffusers' IP-Adapter processors for ``RowScaledIPAdapterProcessor`` (``faceid``). The checkpoint's
+LoRA (keys ``ip_adapter.{k}.to_q_lora.down.weight`` ... ``to_out_lora.up.weight``, k numbering every
+attention processor) is read by us, not by diffusers: ``load_ip_adapter`` gets the state dict without it
+and each attention processor gets its LoRA, added per row with that row's identity strength (diffusers
+would merge it into the whole UNet through ``peft``, text-only rows included). Every way a file can be
+the wrong one (a LoRA alone, a Plus or CLIP adapter, another base model, a damaged pickle) is refused
+here with the file named.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ModelUnavailableError
+from .faceid import FaceIDLoRA, FaceIDState, RowScaledIPAdapterProcessor, install_row_scaled_processors
+
+FACEID_PROJECTION_KEYS = frozenset({"proj.0.weight", "proj.0.bias", "proj.2.weight", "proj.2.bias",
+                                    "norm.weight", "norm.bias"})
+
+
+def _describe(exc: Exception) -> str:
+    """The first line of ``exc``'s message, without a closing full stop (callers go on with their own)."""
+    return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
+
+
+def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[str, dict[str, torch.Tensor]]:
+    """A FaceID checkpoint as ``{"image_proj": {...}, "ip_adapter": {...}}`` (the layout ``load_ip_adapter``
+    takes as a state dict): safetensors with flat ``image_proj.``/``ip_adapter.`` keys, or, when
+    ``allow_pickle``, the published ``.bin`` read with ``torch.load(weights_only=True)``."""
+    from safetensors import SafetensorError, safe_open
+
+    file = Path(file)
+    try:
+        if file.name.endswith(".safetensors"):
+            state: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
+            with safe_open(str(file), framework="pt", device="cpu") as handle:
+                keys = list(handle.keys())
+                for key in keys:
+                    group, _, rest = key.partition(".")
+                    if group in state:
+                        state[group][rest] = handle.get_tensor(key)
+            if not state["image_proj"] and not state["ip_adapter"]:
+                raise ModelUnavailableError(_not_an_adapter(file, keys))
+            return state
+        if not allow_pickle:
+            raise ModelUnavailableError(
+                f"refusing to load the FaceID adapter '{file}': it is not a .safetensors file, and pickle "
+                "checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle, or convert it "
+                "once with `idcli models fetch`")
+        loaded = torch.load(str(file), map_location="cpu", weights_only=True)
+    except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise ModelUnavailableError(f"cannot load the FaceID adapter '{file}' ({_describe(exc)}): the file is "
+                                    "damaged, truncated or (a pickle) holds more than tensors, which the "
+                                    "weights-only load refuses — download it again") from None
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("ip_adapter"), dict) \
+            or not isinstance(loaded.get("image_proj"), dict):
+        raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
+                                    "'ip_adapter' groups")
+    return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
+
+
+def _not_an_adapter(file: Path, keys: list[str]) -> str:
+    """Why a safetensors file with no ``image_proj.*``/``ip_adapter.*`` key is not an adapter, and what to use."""
+    sample = ", ".join(sorted(keys)[:3]) or "none"
+    if any(key.startswith(("lora_unet_", "lora_te")) or ".lora_down." in key or ".lora_A." in key for key in keys):
+        from ..adapters import adapter_carrying_lora
+
+        adapter = adapter_carrying_lora(file.name) or "ip-adapter-faceid_sd15.bin / ip-adapter-faceid_sdxl.bin"
+        return (f"'{file}' holds only a LoRA ({len(keys)} keys such as {sample}), not the adapter: the FaceID "
+                f"adapter file ({adapter}, or its safetensors conversion by `idcli models fetch`) carries the "
+                "adapter weights and this same LoRA, which idcli applies from there — point model.adapter."
+                "weight_name at it")
+    return (f"'{file}' is not an IP-Adapter checkpoint: it has no image_proj.* and ip_adapter.* keys (its keys "
+            f"begin: {sample}) — point model.adapter at an ip-adapter-faceid file")
+
+
+def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
+    """Refuse a checkpoint whose projection is not the FaceID layout, naming the file and what it is."""
+    found = set(state["image_proj"])
+    if found == FACEID_PROJECTION_KEYS:
+        return
+    if any(key.startswith("perceiver_resampler.") for key in found):
+        kind = ("IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to use it set "
+                "model.adapter.variant: faceid-plusv2)")
+    elif "proj.weight" in found or any(key.startswith("latents") for key in found):
+        kind = "a CLIP-image IP-Adapter, not a FaceID one"
+    else:
+        kind = "an unknown layout (image_proj keys: " + ", ".join(sorted(found)[:6]) + ")"
+    raise ModelUnavailableError(
+        f"'{file}' holds {kind}; idcli's adapter is IP-Adapter FaceID, whose image_proj keys are "
+        f"{', '.join(sorted(FACEID_PROJECTION_KEYS))} — point model.adapter at an ip-adapter-faceid_sd15 or "
+        "ip-adapter-faceid_sdxl file")
+
+
+# What the published adapters were made for, by the UNet's cross_attention_dim.
+BASE_MODELS = {768: "SD1.5", 1024: "SD2", 2048: "SDXL"}
+
+
+def check_base_model(state: dict[str, dict[str, torch.Tensor]], unet: Any, file: Path | str) -> None:
+    """Refuse an adapter made for another base model (an SD1.5 file with SDXL, or the reverse), naming both:
+    diffusers' own error is a bare "Error(s) in loading state_dict for IPAdapterAttnProcessor2_0"."""
+    norm = state["image_proj"].get("norm.weight")  # [cross_attention_dim] in FaceID and FaceID-Plus alike
+    wanted = int(unet.config.cross_attention_dim)
+    if norm is None or norm.ndim != 1 or int(norm.shape[0]) == wanted:
+        return
+    made = int(norm.shape[0])
+
+    def named(dim: int) -> str:
+        return f"{dim} ({BASE_MODELS[dim]})" if dim in BASE_MODELS else str(dim)
+
+    raise ModelUnavailableError(
+        f"'{file}' was made for a UNet with cross_attention_dim {named(made)}, but this model's is {named(wanted)}: "
+        "use the adapter made for this base model (ip-adapter-faceid…_sd15 files for SD1.5, …_sdxl files for SDXL)")
+
+
+def split_faceid_lora(state: dict[str, dict[str, torch.Tensor]]
+                      ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[int, dict[str, torch.Tensor]]]:
+    """The checkpoint without its LoRA (for ``load_ip_adapter``), and the LoRA by processor number."""
+    adapter: dict[str, torch.Tensor] = {}
+    lora: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in state["ip_adapter"].items():
+        number, _, rest = key.partition(".")
+        if "_lora." in rest and number.isdigit():
+            lora.setdefault(int(number), {})[rest] = value
+        else:
+            adapter[key] = value
+    return {"image_proj": state["image_proj"], "ip_adapter": adapter}, lora
+
+
+def install_faceid_lora(unet: Any, lora: dict[int, dict[str, torch.Tensor]], state: FaceIDState,
+                        file: Path | str) -> int:
+    """Give each attention processor its LoRA (numbered as in ``unet.attn_processors``); returns how many.
+
+    Layers without an IP-Adapter processor (self-attention) get a ``RowScaledIPAdapterProcessor`` with
+    no identity projections, which is plain attention plus the per-row LoRA.
+    """
+    processors = dict(unet.attn_processors)
+    names = list(processors)
+    unknown = sorted(set(lora) - set(range(len(names))))
+    if unknown:
+        raise ModelUnavailableError(f"'{file}' has LoRA weights for attention layer {unknown[0]}, but this UNet "
+                                    f"has {len(names)} attention layers: the adapter was made for another model")
+    for key_id, weights in sorted(lora.items()):
+        name = names[key_id]
+        proc = processors[name]
+        if not isinstance(proc, RowScaledIPAdapterProcessor):
+            proc = RowScaledIPAdapterProcessor(state=state)
+        attn = unet.get_submodule(name.removesuffix(".processor"))
+        try:
+            proc.lora = FaceIDLoRA(weights, attn)
+        except (KeyError, ValueError) as exc:
+            raise ModelUnavailableError(f"'{file}': the LoRA of attention layer {key_id} ({name}) does not fit "
+                                        f"this UNet: {_describe(exc)}") from None
+        processors[name] = proc
+    if lora:
+        unet.set_attn_processor(processors)
+    return len(lora)
+
+
+def load_faceid_adapter(pipe: Any, source: str, weight_name: str, subfolder: str = "", *,
+                        allow_pickle: bool = False, state: FaceIDState | None = None,
+                        **load_kwargs: Any) -> FaceIDState:
+    """Load a FaceID checkpoint, its LoRA applied per row, and install the row-scaled processors.
+
+    ``source`` is a local folder or a hub id (``subfolder``/``weight_name`` inside it); extra keyword
+    arguments (``revision``, ``local_files_only``, ``cache_dir``, ...) go to the file lookup diffusers'
+    ``load_ip_adapter`` uses. Only ``.safetensors`` files are loaded unless ``allow_pickle`` (then with
+    ``torch.load(weights_only=True)``). We read the state dict ourselves: ``load_ip_adapter`` gets it
+    without the LoRA (with ``peft`` installed it would otherwise wrap every attention linear of the UNet
+    and apply the LoRA to every row), and the LoRA goes into our processors. Returns the
+    ``FaceIDState`` the engine sets before each UNet forward.
+    """
+    from diffusers.models.embeddings import IPAdapterFaceIDImageProjection
+
+    state, _projection = load_adapter_checkpoint(
+        pipe, source, weight_name, subfolder, allow_pickle=allow_pickle, state=state, label="FaceID",
+        check_layout=check_faceid_layout, projection_class=IPAdapterFaceIDImageProjection, **load_kwargs)
+    return state
+
+
+def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder: str, *, allow_pickle: bool,
+                            state: FaceIDState | None, label: str, check_layout: Any, projection_class: type,
+                            lookup_hint: str = "", **load_kwargs: Any) -> tuple[FaceIDState, Any]:
+    """The loading both FaceID variants share: find the file as ``load_ip_adapter`` would, read it ourselves
+    (safetensors, or a weights-only pickle when allowed), check its key layout with ``check_layout``, hand
+    ``load_ip_adapter`` the state dict without its LoRA, check the projection it built is a
+    ``projection_class``, then install the row-scaled processors and the LoRA. Returns the processors'
+    state and the projection. ``label`` names the variant in errors; ``lookup_hint`` ends a failed lookup's."""
+    from diffusers.utils import _get_model_file
+
+    where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+    if not weight_name.endswith(".safetensors") and not allow_pickle:
+        raise ModelUnavailableError(
+            f"refusing to load the {label} adapter {where}: it is not a .safetensors "
+            "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
+            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or convert it to "
+            "safetensors once with `idcli models fetch`")
+    try:
+        file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
+                                    user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
+                                    **load_kwargs))
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {_describe(exc)}{lookup_hint}") \
+            from None
+    checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
+    check_layout(checkpoint, file)
+    check_base_model(checkpoint, pipe.unet, file)
+    without_lora, lora = split_faceid_lora(checkpoint)
+    try:
+        pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ModelUnavailableError(f"cannot load the {label} adapter {where} ({file}): {_describe(exc)}") from None
+    layers = pipe.unet.encoder_hid_proj.image_projection_layers
+    if len(layers) != 1 or not isinstance(layers[0], projection_class):
+        found = ", ".join(type(layer).__name__ for layer in layers)
+        pipe.unload_ip_adapter()
+        raise ModelUnavailableError(f"{where} is not an IP-Adapter {label} checkpoint "
+                                    f"(its projection is {found}, not {projection_class.__name__})")
+    state = install_row_scaled_processors(pipe.unet, state)
+    try:
+        install_faceid_lora(pipe.unet, lora, state, file)
+    except ModelUnavailableError:
+        unload_faceid_adapter(pipe)
+        raise
+    return state, layers[0]
+
+
+def unload_faceid_adapter(pipe: Any) -> None:
+    """Remove the adapter: plain attention processors and no identity projection."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    processors = {name: AttnProcessor2_0() if isinstance(proc, RowScaledIPAdapterProcessor) else proc
+                  for name, proc in pipe.unet.attn_processors.items()}
+    pipe.unet.set_attn_processor(processors)
+    pipe.unload_ip_adapter()

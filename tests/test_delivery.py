@@ -1,0 +1,413 @@
+"""``idcli deliver``: frames a studio can send out without its disk layout (docs/delivery.md).
+
+Real renders (tiny preset, CPU), real PNG chunks, real c2pa-python signing and reading with the test CA the
+signing tests build. The project sits in a folder with a distinctive name; nothing delivered may carry it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from c2pa_helpers import make_test_ca
+from cli_helpers import ROOT, cli_env, render_on_cpu
+from PIL import Image
+
+from idcli.delivery import DELIVERY_ASSERTION, DeliveryError, deliver
+from idcli.delivery_record import (
+    delivery_record,
+    looks_absolute,
+    parameters_without_paths,
+    png_chunks,
+    text_chunk,
+)
+from idcli.hashing import sha256_file
+from idcli.provenance import read_png_record
+from idcli.review.selects import select
+from idcli.verify import verify_folder
+
+c2pa = pytest.importorskip("c2pa")
+
+SECRET = "PROJECT_X_SECRET_4471"
+SHOTS = """\
+version: 1
+project: delivery-test
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 5.0, sampler: dpmpp-2m, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
+shots:
+  - {id: sc01_sh010, prompt: "an empty street at night, rain", seeds: [42]}
+  - {id: sc01_sh020, prompt: "{mara} waits at a bar, medium shot", framing: medium, expression: hope, takes: 2}
+  - {id: sc01_sh030, prompt: "{mara} and {theo} on a street", plate: plates/two_people.png, plate_strength: 0.6}
+"""
+
+
+@pytest.fixture(scope="module")
+def studio_ca(tmp_path_factory: pytest.TempPathFactory):
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def signing_env(studio_ca, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("IDCLI_C2PA_CERT", str(studio_ca.cert))
+    monkeypatch.setenv("IDCLI_C2PA_KEY", str(studio_ca.key))
+    return studio_ca
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A shot list with its selfies and plate in a folder whose name must never leave the studio."""
+    folder = tmp_path / "studio" / SECRET
+    shutil.copytree(ROOT / "recipes" / "selfies", folder / "selfies")
+    (folder / "plates").mkdir()
+    shutil.copy(ROOT / "recipes" / "plates" / "two_people.png", folder / "plates")
+    (folder / "shots.yaml").write_text(SHOTS, "utf-8")
+    return folder
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [k, *_strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def _assert_no_local_path(document: Any, where: str) -> None:
+    absolute = [s for s in _strings(document) if looks_absolute(s)]
+    assert not absolute, f"{where}: absolute paths {absolute[:3]}"
+
+
+def _manifest_store(data: bytes) -> dict[str, Any]:
+    with c2pa.Reader("image/png", io.BytesIO(data)) as reader:
+        return json.loads(reader.json())
+
+
+def test_a_delivery_names_no_local_folder_keeps_pixels_verifies_and_its_signed_chain_validates(
+        project, engine_factory, signing_env) -> None:
+    out, dest = project / "renders", project.parent.parent / "to-client"
+    report = render_on_cpu(project / "shots.yaml", out, engine_factory, sign=True)
+    assert report.rendered == 4
+    assert SECRET.encode() in (out / "sc01_sh020" / "sc01_sh020_t1.png").read_bytes()  # the take itself names it
+    select(out, ["sc01_sh020=1"])  # the director's pick; the other shots deliver their newest take
+    delivered = deliver(out, dest)
+    names = [i.image for i in delivered.images]
+    assert names == ["sc01_sh010_take1.png", "sc01_sh020_take1.png", "sc01_sh030_take1.png"]  # shot-list order
+    assert [i.selected for i in delivered.images] == [False, True, False]
+    assert {i.signature for i in delivered.images} == {"carried"}
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        [*names, *(n.replace(".png", ".json") for n in names), "delivery.json"])
+    # The decisive check: no delivered byte names the project's folder or any absolute path.
+    for path in dest.iterdir():
+        data = path.read_bytes()
+        assert SECRET.encode() not in data and str(project).encode() not in data, path.name
+        if path.suffix == ".json":
+            _assert_no_local_path(json.loads(data), path.name)
+            continue
+        _assert_no_local_path(read_png_record(data), f"{path.name} idcli chunk")
+        store = _manifest_store(data)  # the C2PA manifest store as c2pa's Reader returns it, the parent's included
+        assert SECRET not in json.dumps(store, ensure_ascii=False)
+        _assert_no_local_path(store, f"{path.name} manifest store")
+        parameters = text_chunk(data, "parameters")
+        assert parameters and "Steps: 2, Sampler: DPM++ 2M" in parameters and "/" not in parameters.splitlines()[-1]
+    assert "idcli plate: two_people.png" in text_chunk((dest / "sc01_sh030_take1.png").read_bytes(), "parameters")
+    for item in delivered.images:
+        original, copy = Path(item.source["image"]["abs_path"]), dest / item.image
+        with Image.open(original) as a, Image.open(copy) as b:  # exactly the rendered pixels
+            assert a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+        record = json.loads((dest / item.sidecar).read_text())
+        source = json.loads(original.with_suffix(".json").read_text())
+        # Hashes kept, so the studio matches the frame to its take; where it came from; that it is a copy.
+        assert record["job_key"] == source["job_key"] and record["seed"] == source["seed"]
+        assert record["delivery"]["kind"] == "idcli-delivery-copy" and record["delivery"]["signature"] == "carried"
+        assert record["delivery"]["source"]["sha256"] == sha256_file(original) == source["image"]["sha256"]
+        assert record["delivery"]["source"]["image"] == original.name
+        assert record["image"]["sha256"] == sha256_file(copy)
+        assert record["model"]["random_weights"] is True  # random-weight renders stay marked as such
+        assert "idcli-random-weights" in Image.open(copy).info
+        for theirs, ours in zip(source["identity"], record["identity"], strict=True):
+            assert ours["selfie_sha256"] == theirs["selfie_sha256"] and ours["identity_key"] == theirs["identity_key"]
+            assert ours["face_models"]["hash"] == theirs["face_models"]["hash"] and "folder" not in ours["face_models"]
+            assert "pack_path" not in ours and all(set(f) == {"sha256"} for f in ours["selfie_files"])
+        # The signed chain: a new manifest (opened, then only metadata edited) over the signed take.
+        store = _manifest_store(copy.read_bytes())
+        active = store["manifests"][store["active_manifest"]]
+        actions = next(a for a in active["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
+        assert [a["action"] for a in actions] == ["c2pa.opened", "c2pa.edited.metadata"]
+        ours = next(a for a in active["assertions"] if a["label"] == DELIVERY_ASSERTION)["data"]
+        assert ours["job_key"] == source["job_key"] and ours["source_sha256"] == source["image"]["sha256"]
+        [parent] = [i for i in active["ingredients"] if i["relationship"] == "parentOf"]
+        parent_manifest = store["manifests"][parent["active_manifest"]]
+        render = next(a for a in parent_manifest["assertions"] if a["label"] == "org.idcli.render")["data"]
+        assert render["job_key"] == source["job_key"]
+        with c2pa.Reader("image/png", io.BytesIO(copy.read_bytes()),
+                         context=c2pa.Context.from_dict({"trust": {"user_anchors": signing_env.root.read_text()}})
+                         ) as reader:
+            assert reader.get_validation_state() == "Trusted"
+    listing = json.loads((dest / "delivery.json").read_text())
+    assert [e["image"] for e in listing["images"]] == names and listing["project"] == "delivery-test"
+    checked = verify_folder(dest, signing_env.root)
+    assert checked.failed == 0 and {i.c2pa["state"] for i in checked.images} == {"Trusted"}
+    assert len(checked.images) == 3
+    # One flipped byte fails both the sidecar's hash and the signature.
+    copy = dest / "sc01_sh020_take1.png"
+    flipped = bytearray(copy.read_bytes())
+    flipped[len(flipped) // 2] ^= 1
+    copy.write_bytes(bytes(flipped))
+    bad = [i for i in verify_folder(dest).images if not i.ok]
+    assert [i.image["path"] for i in bad] == ["sc01_sh020_take1.png"]
+    assert any("sha256" in p for p in bad[0].problems) and any("Invalid" in p for p in bad[0].problems)
+
+
+def test_signed_takes_are_refused_without_credentials_unless_unsigned(project, engine_factory, signing_env,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    out, dest = project / "renders", project.parent / "out-going"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, sign=True, only=["sc01_sh010"])
+    monkeypatch.delenv("IDCLI_C2PA_CERT")
+    monkeypatch.delenv("IDCLI_C2PA_KEY")
+    with pytest.raises(DeliveryError, match="--unsigned") as caught:
+        deliver(out, dest)
+    assert caught.value.exit_code == 2 and not dest.exists()  # nothing written
+    run = subprocess.run([sys.executable, "-m", "idcli", "deliver", str(out), str(dest), "--json"],
+                         capture_output=True, text=True, env=cli_env(), timeout=120)
+    document = json.loads(run.stdout)
+    assert run.returncode == 2 and document["exit_code"] == 2 and document["error"]["type"] == "DeliveryError"
+    report = deliver(out, dest, unsigned=True)
+    [item] = report.images
+    assert item.signature == "not-carried" and any("WITHOUT their C2PA signature" in n for n in report.notes)
+    record = json.loads((dest / item.sidecar).read_text())
+    assert record["delivery"]["signature"] == "not-carried" and "c2pa" not in record
+    assert json.loads((dest / "delivery.json").read_text())["images"][0]["signature"] == "not-carried"
+    assert b"caBX" not in (dest / item.image).read_bytes()
+    assert verify_folder(dest).failed == 0
+
+
+def test_a_manifest_signed_with_a_plate_folder_is_not_carried_out(project, engine_factory, signing_env,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Takes signed before org.idcli.render named files only carry the plate's path with its folder; their manifest
+    # would travel whole as the copy's parent ingredient.
+    import idcli.signing
+
+    out = project / "renders"
+    with monkeypatch.context() as patch:
+        patch.setattr(idcli.signing, "_file_name", lambda path: path)
+        render_on_cpu(project / "shots.yaml", out, engine_factory, sign=True, only=["sc01_sh030"])
+    with pytest.raises(DeliveryError, match=r"names 'plates/two_people.png'.*--unsigned"):
+        deliver(out, project.parent / "d1", shots="sc01_sh030")
+    assert not (project.parent / "d1").exists()
+    assert deliver(out, project.parent / "d2", shots="sc01_sh030", unsigned=True).images[0].signature == "not-carried"
+
+
+def test_where_a_delivery_may_go_and_what_it_never_overwrites(project, engine_factory) -> None:
+    out = project / "renders"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
+    for inside in (out, out / "client", out / "sc01_sh010"):
+        with pytest.raises(DeliveryError, match="inside the output folder"):
+            deliver(out, inside)
+    with pytest.raises(DeliveryError, match="holds the output folder"):
+        deliver(out, project)
+    with pytest.raises(DeliveryError, match=r"no such shot.*did you mean 'sc01_sh020'"):
+        deliver(out, project.parent / "d", shots="sc01_sh02O")
+    with pytest.raises(DeliveryError, match="not rendered yet"):
+        deliver(out, project.parent / "d", shots="sc01_sh030")
+    dest = project.parent / "d"
+    first = deliver(out, dest, shots="sc01_sh020")  # no select: the newest take
+    assert [(i.image, i.status, i.selected) for i in first.images] == [("sc01_sh020_take2.png", "written", False)]
+    again = deliver(out, dest, all_takes=True)
+    assert [(i.image, i.status) for i in again.images] == [
+        ("sc01_sh010_take1.png", "written"), ("sc01_sh020_take1.png", "written"), ("sc01_sh020_take2.png", "unchanged")]
+    assert any("sc01_sh030: not rendered" in n for n in again.notes)
+    # A file there that is not this delivery's is never replaced without force.
+    other = dest / "sc01_sh010_take1.png"
+    other.write_bytes(b"the client's own file")
+    with pytest.raises(DeliveryError, match="--force"):
+        deliver(out, dest)
+    assert other.read_bytes() == b"the client's own file"
+    assert [i.status for i in deliver(out, dest, force=True).images] == ["replaced", "unchanged"]
+    # An interrupted delivery (image written, killed before its sidecar) is finished, not refused; a dead
+    # writer's temporary is removed.
+    (dest / "sc01_sh010_take1.json").unlink()
+    dead = dest / ".sc01_sh010_take1.png.999999-1.0123abcd.idcli-tmp"
+    dead.write_bytes(b"partial")
+    assert [i.status for i in deliver(out, dest).images] == ["written", "unchanged"]
+    assert not dead.exists()
+    listing = json.loads((dest / "delivery.json").read_text())
+    assert [e["image"] for e in listing["images"]] == [  # earlier entries whose files are there are kept
+        "sc01_sh010_take1.png", "sc01_sh020_take1.png", "sc01_sh020_take2.png"]
+    assert verify_folder(dest).failed == 0
+    # A retouched take is not delivered with the render's record.
+    take = out / "sc01_sh010" / "sc01_sh010_t1.png"
+    with Image.open(take) as image:
+        image.convert("L").convert("RGB").save(take)
+    with pytest.raises(DeliveryError, match="changed since it was committed"):
+        deliver(out, project.parent / "e")
+
+
+def test_verify_fails_a_delivery_edited_after_it_went_out(project, engine_factory) -> None:
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
+    deliver(out, dest)
+    sidecar = dest / "sc01_sh020_take2.json"
+    record = json.loads(sidecar.read_text())
+    record["identity"][0]["pack_path"] = str(project / "pack.idpack")
+    sidecar.write_text(json.dumps(record))
+    (dest / "sc01_sh010_take1.json").unlink()
+    checks = {i.image["path"]: i for i in verify_folder(dest).images}
+    assert not checks["sc01_sh010_take1.png"].ok and "no sidecar" in checks["sc01_sh010_take1.png"].problems[0]
+    problems = checks["sc01_sh020_take2.png"].problems
+    assert any("record is not its sidecar's" in p for p in problems)
+    assert any("local path at identity[0].pack_path" in p for p in problems)
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(dest), "--json"], capture_output=True,
+                         text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 6 and json.loads(run.stdout)["counts"]["failed"] == 2
+
+
+def test_reproduce_of_a_delivered_frame_finds_its_take_in_the_studio(project, engine_factory,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from idcli.reproduce import ReproduceError, reproduce
+
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    [item] = deliver(out, dest).images
+    frame = dest / item.image
+    made = reproduce(frame, delivered_from=out, engine_factory=engine_factory)
+    assert made.identical and made.image == str(out / "sc01_sh020" / "sc01_sh020_t2.png")
+    assert any("delivery copy of" in n for n in made.notes) and any("unchanged" in n for n in made.notes)
+    monkeypatch.chdir(project.parent)  # no renders/PROJECT here: it says how
+    with pytest.raises(ReproduceError, match=r"take sc01_sh020_t2 .*--from OUT"):
+        reproduce(frame, engine_factory=engine_factory)
+    monkeypatch.chdir(project)  # render's default --out, renders/PROJECT, is found without --from
+    (project / "renders").rename(project / "renders-tmp")
+    (project / "renders").mkdir()
+    (project / "renders-tmp").rename(project / "renders" / "delivery-test")
+    assert reproduce(frame, engine_factory=engine_factory).identical
+
+
+def test_the_delivery_record_reduces_every_path_kind_to_a_name() -> None:
+    sidecar = {
+        "job_key": "idcli-job-v2:abc", "shot_id": "s", "take": 1, "prompt": "a street, 1/2 moon",
+        "model": {"source": "local", "id": "/Users/jane/models/my-finetune", "hash": "idcli-local-v1:1"},
+        "identity": [{"name": "mara", "pack_path": "/Users/jane/.cache/idcli/identities/x.idpack",
+                      "pack_file": "packs/mara.idpack", "selfie_files": [
+                          {"path": "cast/Jane Doe.jpg", "abs_path": "/Users/jane/cast/Jane Doe.jpg", "sha256": "aa"}],
+                      "face_models": {"folder": "C:\\models\\buffalo_l", "hash": "h", "files": {"det.onnx": "bb"}},
+                      "clip_features": {"cache": "/Users/jane/.cache/c.safetensors", "sha256": "cc"},
+                      "adapter": {"source": "local", "id": "D:\\adapters\\faceid.safetensors", "weight_sha256": "dd",
+                                  "image_encoder": {"source": "local", "id": "/Users/jane/enc", "content_hash": "e"}}}],
+        "plate": {"path": "../plates/p.png", "abs_path": "/Users/jane/plates/p.png", "sha256": "ff",
+                  "mask": "s/s_t1.mask.png"},
+        "image": {"path": "s/s_t1.png", "abs_path": "/o/s/s_t1.png", "width": 8, "height": 8, "sha256": "00"},
+        "software": {"python": "3.11"}, "future_field": "/Users/jane/somewhere/file.bin",
+        "batch": {"job_keys": []}, "timing": {}, "executor": {"host": "render-07"}, "qa": {}, "fusion": {},
+    }
+    record = delivery_record(sidecar, delivered_name="s_take1.png", source_name="s_t1.png", source_sha256="00",
+                             signature="none")
+    _assert_no_local_path(record, "record")
+    assert "/" not in json.dumps(record).replace("1/2 moon", "").replace("idcli-", "")  # no folder anywhere
+    assert record["model"]["id"] == "my-finetune" and record["plate"] == {"path": "p.png", "sha256": "ff"}
+    character = record["identity"][0]
+    assert character["selfie_files"] == [{"sha256": "aa"}] and "pack_file" not in character
+    assert character["face_models"] == {"hash": "h", "files": {"det.onnx": "bb"}}
+    assert character["adapter"]["id"] == "faceid.safetensors" and character["adapter"]["image_encoder"]["id"] == "enc"
+    assert character["clip_features"] == {"sha256": "cc"}
+    assert record["future_field"] == "file.bin" and record["prompt"] == "a street, 1/2 moon"
+    assert not {"batch", "timing", "executor", "qa", "fusion"} & set(record)
+    assert record["image"] == {"path": "s_take1.png", "width": 8, "height": 8}
+    line = ("a street\nSteps: 2, Sampler: Euler, Size: 8x8, Model hash: 1, Model: my-finetune, "
+            "idcli plate: ../plates/p.png, Version: idcli 0.1.0")
+    assert parameters_without_paths(line, sidecar).endswith("Model: my-finetune, idcli plate: p.png, "
+                                                            "Version: idcli 0.1.0")
+    # What a signed render's manifest says travels with every copy: file names, no folders.
+    from idcli.signing import manifest_for
+
+    manifest = manifest_for(sidecar)
+    assert "/Users/jane" not in json.dumps(manifest) and "../plates" not in json.dumps(manifest)
+    render = next(a for a in manifest["assertions"] if a["label"] == "org.idcli.render")["data"]
+    assert render["model"]["id"] == "my-finetune" and render["plate"]["path"] == "p.png"
+
+
+def test_a_delivered_png_keeps_its_pixel_chunks_and_drops_unknown_text(tmp_path: Path) -> None:
+    from PIL import PngImagePlugin
+
+    from idcli.delivery_record import delivered_png
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a prompt ünïcode ✓\nSteps: 1, Model: m, Version: idcli 0.1.0")
+    info.add_itxt("idcli", json.dumps({"image": {"width": 4, "height": 3}, "abs_path": "/secret"}))
+    info.add_text("Comment", "made in /home/jane/secret")
+    buffer = io.BytesIO()
+    Image.new("RGBA", (4, 3), (1, 2, 3, 4)).save(buffer, format="PNG", pnginfo=info)
+    original = buffer.getvalue()
+    record = {"image": {"path": "x.png", "width": 4, "height": 3}, "delivery": {"kind": "idcli-delivery-copy"}}
+    parameters = text_chunk(original, "parameters")
+    assert parameters and parameters.startswith("a prompt ünïcode ✓")  # written as iTXt by Pillow, read back
+    copy = delivered_png(original, record, parameters)
+    assert b"/secret" not in copy and b"/home/jane" not in copy
+    assert read_png_record(copy) == record and text_chunk(copy, "parameters") == parameters
+    assert [k for k, _ in png_chunks(copy) if k in (b"IHDR", b"IDAT", b"IEND")] == [b"IHDR", b"IDAT", b"IEND"]
+    with Image.open(io.BytesIO(original)) as a, Image.open(io.BytesIO(copy)) as b:
+        assert a.mode == b.mode == "RGBA" and a.tobytes() == b.tobytes()
+
+
+# Runs ``idcli ARGS`` with os.fsync patched: right after the Nth fsync of a temporary whose path holds NEEDLE the
+# process sends itself SIG (as tests/test_interrupted_commands.py does for the review commands).
+_SIGNAL_HOOK = """
+import os, signal, sys
+from idcli.safeio import TMP_SUFFIX
+needle, nth, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, "SIG" + sys.argv[3])
+count, real_fsync = [0], os.fsync
+
+def fsync(fd):
+    real_fsync(fd)
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return
+    if name.endswith(TMP_SUFFIX) and needle in name:
+        count[0] += 1
+        if count[0] == nth:
+            os.kill(os.getpid(), sig)
+
+os.fsync = fsync
+sys.argv = ["idcli", *sys.argv[4:]]
+from idcli.cli import main
+main()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors via /proc")
+def test_a_delivery_killed_mid_write_leaves_nothing_partial_and_finishes_when_run_again(project, engine_factory
+                                                                                        ) -> None:
+    from idcli.store import TMP_SUFFIX
+
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
+    args = ["deliver", str(out), str(dest), "--all-takes", "--json"]
+
+    def run(hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-c", _SIGNAL_HOOK, *map(str, hook), *args] if hook else \
+            [sys.executable, "-m", "idcli", *args]
+        return subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=120)
+
+    killed = run((str(dest), 2, "KILL"))  # the first image is in place; its sidecar's temporary fsynced, never renamed
+    assert killed.returncode == -9, killed.stderr
+    assert sorted(p.name for p in dest.iterdir() if not p.name.endswith(TMP_SUFFIX)) == ["sc01_sh010_take1.png"]
+    assert len(list(dest.glob(f"*{TMP_SUFFIX}"))) == 1
+    assert verify_folder(out).failed == 0  # OUT untouched
+    stopped = run((str(dest), 3, "TERM"))  # the next image's write stopped by SIGTERM: finished or removed
+    assert stopped.returncode == 143 and json.loads(stopped.stdout)["error"]["type"] == "Interrupted"
+    assert not list(dest.glob(f"*{TMP_SUFFIX}"))
+    again = run()
+    assert again.returncode == 0, again.stderr
+    document = json.loads(again.stdout)
+    assert [i["image"]["path"] for i in document["images"]] == [
+        "sc01_sh010_take1.png", "sc01_sh020_take1.png", "sc01_sh020_take2.png"]
+    assert not list(dest.glob(f"*{TMP_SUFFIX}")) and verify_folder(dest).failed == 0
