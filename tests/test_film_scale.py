@@ -143,3 +143,34 @@ def test_review_writes_every_sheet_links_them_and_removes_stale_ones(film) -> No
     assert all(p.is_file() for p in result.contact_sheets) and not stale.exists()
     page = result.index.read_text("utf-8")
     assert 'href="contact-sheet.png"' in page and 'href="contact-sheet-2.png"' in page
+
+
+class CountingId(str):
+    """A shot id that counts how often it is compared."""
+
+    comparisons = 0
+
+    def __eq__(self, other):
+        CountingId.comparisons += 1
+        return str.__eq__(self, other)
+
+    def __ne__(self, other):
+        CountingId.comparisons += 1
+        return str.__ne__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_orphans_are_found_without_comparing_each_with_every_take(film) -> None:
+    from idcli.orphans import find_orphans, images_in
+
+    _shots, out = film
+    taken = images_in(out)
+    # A film cut in half: the second half's takes are orphans of the first half's shot list.
+    live = [(CountingId(shot), take) for shot, take, _image in taken[: SHOTS // 2]]
+    CountingId.comparisons = 0
+    orphans = find_orphans(out, live)
+    assert len(orphans) == SHOTS - SHOTS // 2
+    assert {o["reason"] for o in orphans} == {"the shot is no longer in the shot list"}
+    # Each orphan's shot looked for among every live take is (SHOTS / 2)² comparisons (5,625 here).
+    assert CountingId.comparisons <= 2 * SHOTS, CountingId.comparisons
