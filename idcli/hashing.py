@@ -72,7 +72,7 @@ def sha256_file_cached(path: Path) -> str:
 
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        remove_dead_temporaries(cache_file.parent)  # a plan killed mid-write left its temporary in the home
+        remove_dead_temporaries(cache_file.parent, earlier_home_names=True)  # a plan killed mid-write left one
         atomic_write(cache_file, json.dumps(cache).encode("utf-8"))
     except OSError:
         pass  # a read-only home only costs a re-hash next time

@@ -6,7 +6,9 @@ shot list's place relative to the output folder (``file_relpath``), which stays 
 project (shot list, selfies, renders) is moved or copied together. So an input is looked for at
 ``abs_path``, then at ``path`` beside the shot list found through the manifest, then as the manifest's
 ``file`` names it from the current folder (manifests from before ``file_relpath``); the first with the
-recorded sha256 is used.
+recorded sha256 is used. An older sidecar records only an absolute ``path``: in a moved project its trailing
+parts are looked for in those folders, and, for a manifest from before ``file_relpath``, in the folders
+holding the output folder.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ def shotlist_dirs(out_dir: Path | None) -> list[Path]:
         dirs.append(found.parent)
     if isinstance(manifest.get("file"), str):
         dirs.append(Path(manifest["file"]).parent)
+    if not isinstance(manifest.get("file_relpath"), str):
+        # An older idcli's manifest (or none) does not say where the shot list is from the output folder:
+        # the folders holding it are where a shot list usually sits (OUT beside it, or renders/<project>).
+        dirs += [out_dir.absolute().parent, out_dir.absolute().parent.parent]
     return list(dict.fromkeys(dirs))
 
 
@@ -66,4 +72,9 @@ def candidates(path: str, abs_path: str | None, dirs: list[Path]) -> list[Path]:
     found = [Path(abs_path)] if abs_path else []
     found += [folder / path for folder in dirs]
     found.append(Path(path))
+    if Path(path).is_absolute():
+        # An older sidecar's absolute path, its project moved since: its trailing parts in each of ``dirs``,
+        # longest first (``selfies/mara_1.jpg`` beside the moved shot list); the caller checks the sha256.
+        parts = Path(path).parts[1:]
+        found += [folder / Path(*parts[start:]) for folder in dirs for start in range(1, len(parts))]
     return list(dict.fromkeys(found))

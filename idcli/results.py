@@ -13,7 +13,8 @@ MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # as store.py: a sidecar is a few kB
 
 def read_results(out_dir: str | Path, *, include_orphans: bool = False, shotlist: Any = None
                  ) -> Iterator[dict[str, Any]]:
-    """Every committed job's sidecar in ``out_dir`` (sorted by path).
+    """Every committed job's sidecar in ``out_dir`` (sorted by path); one whose image is missing is no
+    committed job (a run killed while moving a take aside leaves it until the next render).
 
     Each record is the sidecar as written, plus the output-folder paths in the contract's one form
     (docs/file-formats.md): ``image.abs_path`` beside the sidecar's relative ``image.path``, and
@@ -66,6 +67,8 @@ def _records(root: Path, live: set[tuple[str, int]] | None, include_orphans: boo
         image = record.get("image")
         if not (isinstance(image, dict) and isinstance(image.get("path"), str)):
             continue
+        if not (root / image["path"]).is_file():
+            continue  # a sidecar a killed run left without its image (moved aside first) commits no take
         record["orphan"] = live is not None and (record.get("shot_id"), record.get("take")) not in live
         if record["orphan"] and not include_orphans:
             continue

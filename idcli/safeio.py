@@ -228,12 +228,24 @@ def written_by_a_running_writer(name: str) -> bool:
     return _writer_running(match)
 
 
-def remove_dead_temporaries(folder: Path) -> list[Path]:
+# Names earlier versions gave two writers in idcli's home, judged by the pid alone: the hash cache's
+# ``.file-hashes.json.PID.tmp`` and the random image encoder's ``.NAME.partial-PID`` folder.
+_EARLIER_HOME_TEMPORARY = re.compile(
+    r"\.file-hashes\.json\.(?P<file>[1-9]\d{0,9})\.tmp|\..+\.partial-(?P<folder>[1-9]\d{0,9})")
+
+
+def _earlier_home_leftover(name: str) -> bool:
+    match = _EARLIER_HOME_TEMPORARY.fullmatch(name)
+    return match is not None and not _alive(int(match["file"] or match["folder"]))
+
+
+def remove_dead_temporaries(folder: Path, *, earlier_home_names: bool = False) -> list[Path]:
     """Remove ``atomic_write``'s temporaries (files, or folders named by ``temporary_path``) in ``folder``
     whose writer process is gone (killed with -9: nothing runs then to remove them; its pid may since belong
     to another process); returns what was removed.
     Outside an output folder (whose lock ``OutputStore`` cleans under) a temporary of a live process may be a
-    write in progress: those stay."""
+    write in progress: those stay. ``earlier_home_names``: also the names earlier versions' home writers used
+    (only for folders in idcli's home: elsewhere such a name may be another program's)."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -241,7 +253,10 @@ def remove_dead_temporaries(folder: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _TEMPORARY.fullmatch(entry.name)
-        if match is None or _writer_running(match):
+        if match is None:
+            if not (earlier_home_names and _earlier_home_leftover(entry.name)):
+                continue
+        elif _writer_running(match):
             continue
         if entry.is_file(follow_symlinks=False):
             with contextlib.suppress(OSError):

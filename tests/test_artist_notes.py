@@ -179,6 +179,24 @@ def test_restore_says_the_next_render_moves_an_older_take_aside_again(write_shot
     assert [j["state"] for j in _plan_json(path, out)["jobs"]] == ["done"]
 
 
+def test_restore_of_a_take_an_earlier_idcli_keyed_names_that_cause_too(write_shotlist, tmp_path: Path,
+                                                                       cached_engine: None) -> None:
+    """A take superseded only because this idcli keys its unchanged shot differently (CHANGELOG, 'render again
+    once'): restore's note names that cause, where editing the shot list back cannot help."""
+    path, out = write_shotlist(ACT_ONE), tmp_path / "out"
+    assert runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]).exit_code == 0
+    sidecar = out / "a010" / "a010_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["job_key"] = "idcli-job-v2:" + "0" * 64  # as an earlier idcli keyed the same shot
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]).exit_code == 0
+    restored = runner.invoke(app, ["restore", str(out), "a010_t1"])
+    assert restored.exit_code == 0, restored.output
+    note = " ".join(restored.stderr.split())
+    for words in ("moves it aside again", "an earlier idcli", "keyed", "stays restorable"):
+        assert words in note, (words, note)
+
+
 def test_restoring_a_hand_edited_take_of_the_same_job_says_nothing_more(write_shotlist, tmp_path: Path,
                                                                          cached_engine: None) -> None:
     """--force rendered over a retouched image (same job): putting the retouch back needs no shot-list edit."""

@@ -82,6 +82,38 @@ def test_the_hash_cache_removes_dead_writers_temporaries_and_keeps_a_running_one
     assert (home / "file-hashes.json").read_bytes() == json.dumps({key: value}).encode("utf-8")  # same bytes
 
 
+def test_an_earlier_idclis_home_temporaries_are_removed_when_their_writer_is_gone(
+        tmp_path: Path, dead_pid: int, running_tag: str) -> None:
+    """A home an earlier idcli wrote: its hash cache's ``.file-hashes.json.PID.tmp`` and the random image
+    encoder's ``.image_encoder.partial-PID`` folder, left by a ``kill -9``, are removed (judged by the pid alone,
+    as every earlier name is); a running writer's stay."""
+    from idcli.engine.faceid_plus import write_random_image_encoder
+    from idcli.safeio import remove_dead_temporaries
+
+    running_pid = running_tag.split("-")[0]
+    home = state_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    for pid in (dead_pid, running_pid):
+        (home / f".file-hashes.json.{pid}.tmp").write_bytes(b"{half written")
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(b"weights")
+    sha256_file_cached(weights)
+    assert sorted(p.name for p in home.iterdir() if p.name.endswith(".tmp")) == [
+        f".file-hashes.json.{running_pid}.tmp"]
+    encoders = home / "adapters" / "tiny-sd"
+    for pid in (dead_pid, running_pid):
+        (encoders / f".image_encoder.partial-{pid}").mkdir(parents=True)
+        (encoders / f".image_encoder.partial-{pid}" / "config.json").write_text("{}", "utf-8")
+    write_random_image_encoder(encoders / "image_encoder", {
+        "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "image_size": 32, "patch_size": 16, "projection_dim": 8})
+    assert sorted(p.name for p in encoders.iterdir()) == [f".image_encoder.partial-{running_pid}", "image_encoder"]
+    # elsewhere (an editorial folder beside an .otio) such a name may be another program's: left alone
+    (tmp_path / f".cut.otio.partial-{dead_pid}").write_bytes(b"not idcli's")
+    remove_dead_temporaries(tmp_path)
+    assert (tmp_path / f".cut.otio.partial-{dead_pid}").is_file()
+
+
 def test_converting_a_pickled_adapter_removes_dead_writers_temporaries(
         tmp_path: Path, dead_pid: int, running_tag: str) -> None:
     from idcli.model_setup import CONVERTED_RECORD, convert_pickled_adapter

@@ -371,3 +371,18 @@ def test_restore_killed_between_its_renames_is_finished_by_the_same_command(writ
     assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == [
         f"a_t1.{current}.json", f"a_t1.{current}.png"]
     _assert_whole(out)
+
+
+def test_read_results_leaves_out_a_take_a_killed_supersede_left_without_its_image(out: Path) -> None:
+    """A render killed between moving a take's image aside and its sidecar (this idcli's order, and earlier
+    ones') leaves the sidecar at its final path without its image: no committed take, so read_results does
+    not yield it (a script opening ``image.abs_path`` found no file), as review and export skip it."""
+    record = next(idcli.read_results(out))
+    shot, take, key = record["shot_id"], record["take"], record["job_key"]
+    kept = out / ".idcli" / "superseded" / shot
+    kept.mkdir(parents=True, exist_ok=True)
+    os.rename(record["image"]["abs_path"], kept / f"{shot}_t{take}.{key.split(':', 1)[1][:12]}.png")
+    assert Path(record["sidecar"]["abs_path"]).is_file()
+    left = [(r["shot_id"], r["take"]) for r in idcli.read_results(out, include_orphans=True)]
+    assert (shot, take) not in left and left, left
+    assert all(Path(r["image"]["abs_path"]).is_file() for r in idcli.read_results(out, include_orphans=True))

@@ -125,3 +125,24 @@ def test_reproduce_finds_an_identity_pack_after_the_project_moved(tmp_path: Path
     (moved / "packs/mara.idpack").unlink()
     with pytest.raises(idcli.IdcliError, match=r"identity pack .*packs/mara.idpack of 'mara' is missing"):
         reproduce(moved / "renders/face/face_t1.png", engine_factory=engine_factory)
+
+
+def test_an_older_sidecar_reproduces_after_the_project_moved(rendered: Path, tmp_path: Path, engine_factory,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project an older idcli rendered (selfies recorded by absolute path only, a manifest without
+    ``file_relpath``), then moved with today's: the selfies are found where they sit in the moved project."""
+    path = rendered / "renders/face/face_t1.json"
+    sidecar = json.loads(path.read_text("utf-8"))
+    for entry in sidecar["identity"]:
+        entry["selfie_files"] = [{"path": f["abs_path"], "sha256": f["sha256"]} for f in entry["selfie_files"]]
+    path.write_text(json.dumps(sidecar), "utf-8")
+    manifest_path = rendered / "renders/.idcli/shotlist.jsonl"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    del manifest["file_relpath"]
+    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
+    moved = _moved(rendered, tmp_path, monkeypatch)
+    assert reproduce(moved / "renders/face/face_t1.json", engine_factory=engine_factory).status == "identical"
+    # a same-named file of other content beside the moved shot list is never taken for the selfie
+    (moved / "selfies/mara_2.jpg").write_bytes((moved / "selfies/mara_1.jpg").read_bytes())
+    with pytest.raises(idcli.IdcliError, match=r"mara_2.jpg of 'mara' changed since the render"):
+        reproduce(moved / "renders/face/face_t1.json", engine_factory=engine_factory)

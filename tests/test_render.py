@@ -222,6 +222,7 @@ def test_leftover_temporaries_are_removed_at_start(write_shotlist, tmp_path, eng
     assert not leftover.exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
 def test_disk_full_loses_nothing_and_a_later_run_completes(write_shotlist, tmp_path, engine_factory,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.store as store_module
@@ -231,9 +232,12 @@ def test_disk_full_loses_nothing_and_a_later_run_completes(write_shotlist, tmp_p
     writes = {"n": 0}
 
     def fsync_until_full(fd: int) -> None:
-        writes["n"] += 1
-        if writes["n"] > 5:  # the third image's write finds the disk full
-            raise OSError(errno.ENOSPC, "No space left on device")
+        # Only the output folder's writes fill the disk: caches in the idcli home (the random adapter, the
+        # hash cache) are written on a cold start too, so counting them made the test depend on test order.
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(out)):
+            writes["n"] += 1
+            if writes["n"] > 5:  # the third image's write finds the disk full
+                raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
     render_on_cpu(path, out, engine_factory, dry_run=True)  # encode identities now: count only output writes

@@ -73,10 +73,13 @@ def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | Non
         replaced = next((v for v in list_superseded(out_dir, take) if v.name == result["moved_aside"]), None)
         if replaced is not None and replaced.job_key and replaced.job_key == result["job_key"]:
             return None  # the same job (an edited image put back by its original): the next render keeps it
-    return (f"{take} is back as it was rendered from an earlier version of the shot list; if the shot list "
-            "still differs (idcli plan shows the take as 'stale'), the next idcli render renders it again and "
-            "moves it aside again. To keep it, edit the shot list back to what made it (its sidecar holds the "
-            "prompt, seed and settings).")
+    # An upgrade re-keys some unchanged shots (CHANGELOG, "render again once"): no shot-list edit brings
+    # their key back, so the note names that cause too rather than only the edit.
+    return (f"{take} is back as it was rendered from an earlier version of the shot list, or by an earlier idcli "
+            "that keyed the same shot differently; if the shot list still differs (idcli plan shows the take as "
+            "'stale'), the next idcli render renders it again and moves it aside again. To keep it, edit the "
+            "shot list back to what made it (its sidecar holds the prompt, seed and settings); a take an earlier "
+            "idcli keyed differently is moved aside by every render of its shot, and stays restorable.")
 
 
 # -- provenance: reproduce and verify (docs/provenance.md) ---------------------------------------------------

@@ -150,7 +150,7 @@ def write_random_image_encoder(folder: Path, config: dict[str, Any], seed: int =
     with private_generator(seed):
         model = CLIPVisionModelWithProjection(CLIPVisionConfig(**config))
     folder.parent.mkdir(parents=True, exist_ok=True)
-    remove_dead_temporaries(folder.parent)  # a first use killed mid-save left its half-written folder here
+    remove_dead_temporaries(folder.parent, earlier_home_names=True)  # a first use killed mid-save left it here
     partial = temporary_path(folder)  # atomic_write's naming: the same liveness rule judges it
     try:
         model.save_pretrained(partial, safe_serialization=True)
