@@ -174,3 +174,36 @@ def test_orphans_are_found_without_comparing_each_with_every_take(film) -> None:
     assert {o["reason"] for o in orphans} == {"the shot is no longer in the shot list"}
     # Each orphan's shot looked for among every live take is (SHOTS / 2)² comparisons (5,625 here).
     assert CountingId.comparisons <= 2 * SHOTS, CountingId.comparisons
+
+
+class CountingShotList(list):
+    """A run's shots, counting how many are stepped through."""
+
+    steps = 0
+
+    def __iter__(self):
+        for shot in super().__iter__():
+            CountingShotList.steps += 1
+            yield shot
+
+
+def test_deliver_finds_the_shots_asked_for_without_a_scan_per_shot(film, tmp_path, monkeypatch) -> None:
+    from idcli.delivery import deliver
+    from idcli.review import runs
+
+    _shots, out = film
+    real_load_run = runs.load_run
+
+    def counting_load_run(*args, **kwargs):
+        run = real_load_run(*args, **kwargs)
+        run.shots = CountingShotList(run.shots)
+        return run
+
+    monkeypatch.setattr(runs, "load_run", counting_load_run)
+    wanted = [shot for shot, _take, _image in __import__("idcli.orphans").orphans.images_in(out)][SHOTS // 2:]
+    CountingShotList.steps = 0
+    report = deliver(out, tmp_path / "delivery", shots=",".join(wanted))
+    assert sorted(item.shot_id for item in report.images) == sorted(wanted)
+    # Looking each asked-for shot up by scanning the run is (SHOTS / 2) * SHOTS / 2 steps and more; an index
+    # is a few passes.
+    assert CountingShotList.steps <= 4 * SHOTS, CountingShotList.steps
