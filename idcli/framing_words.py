@@ -69,3 +69,18 @@ def canonical_framing(value: Any) -> Any:
 def aliases_text() -> str:
     """The aliases in words, for the schema's description and messages."""
     return "; ".join(f"{framing}: {', '.join(spellings)}" for framing, spellings in ALIASES.items())
+
+
+_SEPARATORS = r"[\s_-]*"  # what _squashed removes
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a framing: exactly the strings ``canonical_framing`` reads as a framing, so that a YAML
+    editor accepts ``CU`` and ``close up`` as idcli does (and still flags ``ECU``, ``wider``). The canonical names
+    come first, as an enum, for completion. JSON Schema patterns have no case flag: each letter is a class."""
+    def spelled(squashed: str) -> str:
+        return _SEPARATORS.join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in squashed)
+
+    words = "|".join(spelled(squashed) for squashed in sorted(_CANONICAL))
+    return {"anyOf": [{"type": "string", "enum": list(ALIASES)},
+                      {"type": "string", "pattern": f"^{_SEPARATORS}(?:{words}){_SEPARATORS}$"}]}

@@ -64,8 +64,9 @@ def _weight_variant(file: Path) -> str | None:
 
 def weights_variant(folder: Path) -> str | None:
     """The ``variant`` to give ``from_pretrained`` for a pipeline folder: ``"fp16"`` when some component holds only
-    ``*.fp16.safetensors`` files (``save_pretrained(variant="fp16")``, or a hub download of those files only), None
-    when every component has full-precision weights (loaded as before, so their images are unchanged).
+    ``*.fp16.safetensors`` files (``save_pretrained(variant="fp16")``, or a hub download of those files only) or,
+    having no safetensors, only ``*.fp16.bin`` pickles; None when every component has full-precision weights (loaded
+    as before, so their images are unchanged).
 
     With a variant, diffusers loads each component's variant files where it has them and its plain files where it
     has none (pipeline_loading_utils._identify_model_variants), so a folder mixing both kinds of component loads.
@@ -74,6 +75,9 @@ def weights_variant(folder: Path) -> str | None:
     variants: dict[str, set[str]] = {}
     for part in sorted(p for p in folder.iterdir() if p.is_dir()):
         weights = [p for p in part.iterdir() if p.suffix == ".safetensors"]
+        # A component with pickles only (``diffusion_pytorch_model.fp16.bin``; loaded only with model.allow_pickle,
+        # refused before this otherwise) comes in the variant its pickles are named for.
+        weights = weights or [p for p in part.iterdir() if p.suffix == ".bin"]
         found = {_weight_variant(p) for p in weights}
         if weights and None not in found:
             variants[part.name] = {v for v in found if v}

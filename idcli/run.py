@@ -618,11 +618,26 @@ def _signer(loaded: LoadedShotList, sign: bool | None) -> Any:
     """A C2PA signer when this run signs (its credentials checked now: exit 2 before any work), else None."""
     if sign is False:
         return None
-    from .signing import Signer, resolve_credentials
+    from .signing import Signer, SigningError, resolve_credentials
 
     provenance = loaded.shotlist.provenance
-    credentials = resolve_credentials(sign, provenance.c2pa if provenance else None, loaded.resolve_path)
+    try:
+        credentials = resolve_credentials(sign, provenance.c2pa if provenance else None, loaded.resolve_path)
+    except SigningError as exc:
+        raise _at_its_shot_list_field(exc, loaded) from None
     return Signer(credentials) if credentials else None
+
+
+def _at_its_shot_list_field(exc: Any, loaded: LoadedShotList) -> Exception:
+    """A signing error about a credential the shot list names (provenance.c2pa.cert, .key, .ta_url) as a shot-list
+    error: the shot list, the line and the field where it is written, as every other; the message names the file."""
+    from .errors import Problem, ShotListError
+
+    field_path = exc.field or ""
+    if not field_path.startswith("provenance.c2pa."):
+        return exc  # the environment's credentials (IDCLI_C2PA_CERT, a password variable): no line to name
+    line, column = loaded.position(("provenance", "c2pa", field_path.rsplit(".", 1)[1]))
+    return ShotListError(loaded.source, [Problem(str(exc), field_path, line, column)])
 
 
 def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:

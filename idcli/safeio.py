@@ -236,7 +236,11 @@ _EARLIER_HOME_TEMPORARY = re.compile(
 
 def _earlier_home_leftover(name: str) -> bool:
     match = _EARLIER_HOME_TEMPORARY.fullmatch(name)
-    return match is not None and not _alive(int(match["file"] or match["folder"]))
+    if match is None:
+        return False
+    pid = int(match["file"] or match["folder"])
+    # This version writes no such name: one with this process's pid is a previous process's (pid 1 in containers).
+    return pid == os.getpid() or not _alive(pid)
 
 
 def remove_dead_temporaries(folder: Path, *, earlier_home_names: bool = False) -> list[Path]:

@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from .errors import Problem, ShotListError
 from .framing_words import aliases_text, canonical_framing
+from .framing_words import json_schema as framing_schema
 from .method import (
     AGGREGATIONS,
     DEFAULT_METHOD,
@@ -204,6 +205,11 @@ class MethodParams(_Strict):
         "overlap (0 shares equally; larger gives a pixel more surely to the most attended character)")
 
 
+# A framing as a script supervisor writes it (framing_words.py); the schema accepts the same words, no others.
+FramingWord = Annotated[Literal[FRAMINGS], BeforeValidator(canonical_framing),  # type: ignore[valid-type]
+                        WithJsonSchema(framing_schema())]
+
+
 class RenderParams(_Strict):
     """Parameters a shot may set and ``defaults`` may set for every shot."""
 
@@ -212,7 +218,7 @@ class RenderParams(_Strict):
     guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE, allow_inf_nan=False)] | None = None
     sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
     negative_prompt: Text | None = None
-    framing: Annotated[Literal[FRAMINGS], BeforeValidator(canonical_framing)] | None = Field(  # type: ignore[valid-type]
+    framing: FramingWord | None = Field(
         default=None, description="How the shot is framed: close-up, medium, wide or full-body. Script "
         "abbreviations are accepted, any case, with spaces, hyphens or underscores, and read as the framing they "
         f"stand for ({aliases_text()}); ECU, MCU, EWS, ELS, OTS and POV are refused (docs/shot-lists.md)")
@@ -542,7 +548,19 @@ def _problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[
             line_col = loaded.mark(loc, key="[key]" in err["loc"])  # a bad mapping key: point at it
         line, col = line_col or (None, None)
         problems.append(Problem(message, _path_text(loc), line, col, hint))
-    return problems
+    return _one_problem_per_misspelled_key(problems)
+
+
+def _one_problem_per_misspelled_key(problems: list[Problem]) -> list[Problem]:
+    """Without the 'missing required key' of a key misspelled beside it: 'projct: demo' is one typo, and the
+    unknown key's "did you mean 'project'?" says how to fix both."""
+    def parent(path: str) -> str:
+        return path.rsplit(".", 1)[0] if "." in path else ""
+
+    misspelled = {(parent(p.path), p.hint) for p in problems if p.message.startswith("unknown key '")}
+    return [p for p in problems if not (
+        p.message.startswith("missing required key '")
+        and (parent(p.path), f"did you mean '{p.path.rsplit('.', 1)[-1]}'?") in misspelled)]
 
 
 # --- rules that span fields ---------------------------------------------------------------------
@@ -606,7 +624,7 @@ def _semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_
         if shot.seeds is not None and len(set(shot.seeds)) != len(shot.seeds):
             add("the same seed is given twice", ("shots", i, "seeds"), "each take needs its own seed")
         _check_expression(shot, ("shots", i), add)
-        _check_cast(shot, doc.defaults, ("shots", i), add)
+        _check_cast(shot, doc.defaults, ("shots", i), add, set(doc.characters))
         _check_plate_fields(shot, ("shots", i), base_dir, add, add_file)
         broken = check_fusion(shot_fusion(shot, doc.defaults))
         # Blame the shot's own method_params when they set the window, else the defaults (reported once).
@@ -779,7 +797,7 @@ def _shot_method(shot: Shot, defaults: RenderParams) -> str:
     return shot.method or defaults.method or DEFAULT_METHOD
 
 
-def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any) -> None:
+def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any, characters: set[str]) -> None:
     """Per-character expressions name characters of the prompt; a dual-line shot names at most the limit
     (not a plate shot: each of its faces is a crop of its own, whatever its method says)."""
     from .expressions import UnknownExpression, lookup
@@ -791,9 +809,11 @@ def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any) -> N
             "split the shot, or use 'method: single' (one identity per image; docs/method.md)")
     for name, spec in (shot.expressions or {}).items():
         if name not in named:
-            hint = did_you_mean(name, named) or (f"the prompt names: {', '.join(named)}" if named
-                                                  else "the prompt names no character")
-            add(f"expressions: '{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
+            # Only the prompt's real characters: a typo there ('{alce}') is named on the prompt's own line.
+            cast = [n for n in named if n in characters]
+            hint = did_you_mean(name, cast) or (f"the prompt names: {', '.join(cast)}" if cast
+                                                 else "the prompt names no character")
+            add(f"'{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
             continue
         label = spec if isinstance(spec, str) else spec.label
         where = (*loc, "expressions", name) if isinstance(spec, str) else (*loc, "expressions", name, "label")

@@ -320,7 +320,8 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
             return _restored(root, shot, take, finished[1], None)
         versions = list_superseded(root, stem)
         if not versions:
-            raise InputError(f"{root}: no superseded version of {stem} is kept", file=root)
+            raise InputError(f"{root}: no superseded version of {stem} is kept ({_kept_takes_hint(root, stem)})",
+                             file=root)
         if key:
             wanted = key.split(":", 1)[-1].lower()
             chosen = [v for v in versions if (v.job_key or "").split(":", 1)[-1].startswith(wanted)
@@ -340,6 +341,17 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         if finished is not None and finished[0] == "aside" and moved is None:
             moved = finished[1]  # the killed run had moved it aside already
     return _restored(root, shot, take, version.name, moved)
+
+
+def _kept_takes_hint(root: Path, stem: str) -> str:
+    """For a take with nothing kept (a typo, often): the nearest take that has kept versions, else them all."""
+    from .suggest import did_you_mean
+
+    kept = sorted({version.stem for version in list_superseded(root)})
+    if not kept:
+        return "nothing is kept in this folder"
+    return did_you_mean(stem, kept) or "takes with kept versions: " + ", ".join(kept[:10]) + (
+        f", … ({len(kept) - 10} more)" if len(kept) > 10 else "")
 
 
 def _begun_restore(store: Any, shot: str, take: int) -> str | None:

@@ -59,6 +59,33 @@ def number_problem(field: str, raw: str, value: Any) -> tuple[str, str]:
             f"quote it: {key}: \"{raw}\"")
 
 
+# A 'key:' line (or '- key:'), the key's column given by where the key starts.
+_KEY_LINE = re.compile(r"^\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:(?P<value>\s.*)?$")
+
+
+def _indentation_problem(lines: list[str], problem: str, line: int) -> tuple[str, str, int, int] | None:
+    """A 'key:' line that starts left or right of the 'key:' line above it. YAML says "expected <block end>, but found
+    '<block mapping start>'", or "mapping values are not allowed here" (right of a plain value: it reads the line
+    as more of that value)."""
+    if not 2 <= line <= len(lines):
+        return None
+    above_number = next((n for n in range(line - 1, 0, -1)
+                         if lines[n - 1].strip() and not lines[n - 1].lstrip().startswith("#")), None)
+    current = _KEY_LINE.match(lines[line - 1])
+    above = _KEY_LINE.match(lines[above_number - 1]) if above_number else None
+    if current is None or above is None or above_number is None:
+        return None
+    mine, theirs = current.start("key"), above.start("key")
+    key, other, fix = current["key"], above["key"], f"start '{current['key']}:' in column {theirs + 1}"
+    if "expected <block end>" in problem and mine != theirs:
+        return (f"'{key}:' starts in column {mine + 1}, '{other}:' on line {above_number} in column {theirs + 1}: "
+                "keys of one block start in the same column", fix, line, mine + 1)
+    if "mapping values are not allowed" in problem and mine > theirs and (above["value"] or "").strip():
+        return (f"'{key}:' starts in column {mine + 1}, right of '{other}:' on line {above_number} (column "
+                f"{theirs + 1}), so YAML reads it as more of the value of '{other}:'", fix, line, mine + 1)
+    return None
+
+
 def syntax_problem(text: str, problem: str, line: int | None, column: int | None, *, context: str | None = None,
                    context_at: tuple[int, int] | None = None) -> tuple[str, str, int | None, int | None] | None:
     """A plain-words message, hint and position for a YAML syntax error, when it is a known mistake."""
@@ -95,6 +122,9 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
         return ("a double quote inside a double-quoted value ends the value early",
                 f"put the value in single quotes, or write \\\" for each inner quote: {fix}", line,
                 len(quoted["lead"]) + 1)
+    indented = _indentation_problem(lines, problem, line)
+    if indented is not None:
+        return indented
     # The parser stops at or just after the line holding the mistake.
     for number in (line, line - 1):
         if 1 <= number <= len(lines):

@@ -177,3 +177,28 @@ def test_a_dead_writers_folder_temporary_is_removed_without_following_links(tmp_
     linked.symlink_to(outside, target_is_directory=True)
     assert safeio.remove_dead_temporaries(folder) == [built]
     assert not built.exists() and linked.is_symlink() and (outside / "keep.txt").is_file()
+
+
+def _old_temporaries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_an_earlier_idclis_temporary_with_this_processs_pid_is_a_leftover_and_other_names_stay(
+        tmp_path: Path, dead_pid: int, running_tag: str) -> None:
+    # Beside test_an_earlier_idclis_home_temporaries_are_removed_when_their_writer_is_gone: this version writes no
+    # `.file-hashes.json.PID.tmp`, so one carrying this process's own pid (pid 1 in every container run) is a
+    # previous process's, not a write in flight; names that are not the cache's stay.
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(bytes(range(256)) * 8)
+    home = state_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    live = running_tag.split("-")[0]
+    for pid in (dead_pid, os.getpid(), live):  # killed, this process's own, running
+        (home / f".file-hashes.json.{pid}.tmp").write_bytes(b"half written")
+    running = [f".file-hashes.json.{live}.tmp"]
+    strangers = [f".notes.json.{dead_pid}.tmp", f".file-hashes.json.{dead_pid}.tmp.keep"]  # not the cache's names
+    for name in strangers:
+        (home / name).write_bytes(b"someone else's")
+    assert sha256_file_cached(weights) == sha256_file(weights)
+    assert _old_temporaries(home) == sorted([*running, strangers[0]])
+    assert (home / strangers[1]).is_file()

@@ -102,12 +102,11 @@ def test_bad_options_exit_2(write_shotlist, tmp_path: Path) -> None:
 ])
 def test_help_shows_readable_metavars_for_repeatable_values(command: list[str], readable: tuple[str, ...]) -> None:
     """A repeatable option showed Python's type ('--preset <list[str]>'), a variadic argument its parameter's
-    name ('{selfies}...'). (Typer 0.29 still writes the type after a variadic argument in the Arguments list,
-    '<list[Path]>', whatever its metavar; it has no public switch for that.)"""
+    name ('{selfies}...'), and Typer 0.29 the type after a variadic argument in the Arguments list ('SELFIE
+    <list[Path]>', whatever its metavar): those commands write 'SELFIE... <path>' (idcli/cli/help_text.py)."""
     usage = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert usage.exit_code == 0, usage.output
-    options = usage.stdout.split("Options:", 1)[1]
-    assert "list[" not in options and "list[" not in usage.stdout.splitlines()[0], usage.stdout
+    assert "list[" not in usage.stdout, usage.stdout
     for words in readable:
         assert words in usage.stdout, (words, usage.stdout)
 

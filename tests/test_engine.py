@@ -232,6 +232,35 @@ def test_a_folder_mixing_variant_only_and_plain_components_loads_each(tiny_engin
         resolve_model(ModelSpec(preset="sd15", id=str(mixed)), tmp_path, "float32")
 
 
+def test_a_component_with_fp16_pickles_only_is_refused_unless_allowed_then_loads_that_variant(
+        tiny_engines, tmp_path: Path) -> None:
+    """`unet/diffusion_pytorch_model.fp16.bin` alone (save_pretrained(variant="fp16", safe_serialization=False)):
+    refused like any pickle, naming the component and model.allow_pickle; allowed, it loads weights-only with
+    variant="fp16". The variant went undetected (only .safetensors names were read), so an allowed folder failed with
+    diffusers' "no file named diffusion_pytorch_model.bin", blamed on an incomplete folder."""
+    import shutil
+
+    from idcli.models import weights_variant
+
+    tiny = tiny_engines("tiny-sd")
+    folder, pickled = tmp_path / "unet-fp16-bin", tmp_path / "pickled"
+    tiny.pipe.save_pretrained(folder, safe_serialization=True)
+    tiny.pipe.save_pretrained(pickled, safe_serialization=False, variant="fp16")
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    shutil.copy(pickled / "unet" / "diffusion_pytorch_model.fp16.bin", folder / "unet")
+    with pytest.raises(ModelUnavailableError, match=r"pickle-only weights in unet; pickles are refused by default.*"
+                                                     r"model\.allow_pickle: true"):
+        resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+    assert weights_variant(folder) == "fp16"
+    identity = resolve_model(ModelSpec(preset="sd15", id=str(folder), allow_pickle=True), tmp_path, "float32")
+    req = requests()[0]
+    assert np.abs(Engine(identity, Runtime("cpu", "float32")).render([req])[0].image
+                  - tiny.render([req])[0].image).max() < 1e-6
+    # A component with plain pickles beside its variant ones has full-precision weights: no variant, as before.
+    shutil.copy(pickled / "unet" / "diffusion_pytorch_model.fp16.bin", folder / "unet" / "diffusion_pytorch_model.bin")
+    assert weights_variant(folder) is None
+
+
 def test_fp16_variant_weights_in_the_hub_cache_are_refused_by_hub_id_and_load_by_folder(
         tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`huggingface-cli download … --include "*.fp16.safetensors"`: the snapshot in the cache holds variant files

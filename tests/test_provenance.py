@@ -646,12 +646,33 @@ def test_a_bad_credential_names_its_file_and_where_it_was_given_in_json(write_sh
     assert (error["file"], error["field"]) == (str(missing_key), "IDCLI_C2PA_KEY"), error
     error = _render_json_error(shots, tmp_path / "c", {**env, "IDCLI_C2PA_CERT": str(studio_ca.cert)})
     assert error["field"] == "IDCLI_C2PA_KEY", error  # the one left unset
-    # The shot list's own check finds a missing file; a file there that holds no key is the signer's to find.
+    # The shot list's own check finds a missing file; a file there that holds no key is the signer's to find. Its
+    # error is a shot-list error: the shot list, the line and field where the path is written (the message names
+    # the credential file).
     listed = write_shotlist(SHOTS.replace("shots:\n", f"provenance: {{c2pa: {{cert: {studio_ca.cert}, "
                                                       f"key: {not_pem}}}}}\nshots:\n"))
     error = _render_json_error(listed, tmp_path / "d", env)
-    assert (error["file"], error["field"]) == (str(not_pem), "provenance.c2pa.key"), error
+    assert (error["file"], error["field"]) == (str(listed), "provenance.c2pa.key"), error
+    assert error["line"] == SHOTS.split("shots:\n")[0].count("\n") + 1 and str(not_pem) in error["message"], error
     assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_a_bad_credential_the_shot_list_names_is_reported_at_its_line_and_field(write_shotlist, tmp_path,
+                                                                               studio_ca) -> None:
+    # It named the credential file alone ("idcli: error: C2PA certificate /abs/cert.txt: not a PEM certificate
+    # chain"), not where the shot list gives it, unlike every other shot-list error.
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "cert.txt").write_text("hello")
+    listed = write_shotlist(SHOTS.replace("shots:\n", "provenance:\n  c2pa:\n    cert: creds/cert.txt\n"
+                                                      f"    key: {studio_ca.key}\nshots:\n"))
+    line = SHOTS.split("shots:\n")[0].count("\n") + 3
+    run = subprocess.run([sys.executable, "-m", "idcli", "render", str(listed), "--out", str(tmp_path / "out"),
+                          "--device", "cpu"], capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in cli_env().items() if not k.startswith("IDCLI_C2PA")})
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines()[0] == (f"idcli: error: {listed}:{line}:11: provenance.c2pa.cert: C2PA certificate "
+                                          f"{tmp_path / 'creds' / 'cert.txt'}: not a PEM certificate chain"), run.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_credential_error_points_at_the_file_at_fault(tmp_path, studio_ca) -> None:

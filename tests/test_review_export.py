@@ -83,6 +83,37 @@ def test_select_refuses_an_orphan_take(out: Path) -> None:
     assert cli("select", out, "sh010=1").exit_code == 0  # a live take still can be picked
 
 
+def test_select_says_what_it_drops_from_an_edited_selects_json_and_keeps_every_real_pick(out: Path) -> None:
+    """Junk in a hand-edited selects.json (a take never rendered, a shot never rendered) was carried forward silently
+    by every select, and ignored by review with a message each time. select now drops it, saying what; a pick of a
+    take that is not rendered now but whose image is kept in .idcli/superseded is kept, saying how to put it back."""
+    from idcli.superseded import key_label
+
+    keys = {(r["shot_id"], r["take"]): r["job_key"] for r in idcli.read_results(out)}
+    aside = out / ".idcli" / "superseded" / "sh030"  # sh030's picked take, moved aside (a failed re-render)
+    aside.mkdir(parents=True)
+    label = key_label(keys[("sh030", 1)])
+    for ext in ("png", "json"):
+        (out / "sh030" / f"sh030_t1.{ext}").rename(aside / f"sh030_t1.{label}.{ext}")
+    (out / "selects.json").write_text(json.dumps({"schema": 1, "selects": {
+        "sh010": {"take": 2, "job_key": keys[("sh010", 2)], "selected": "2026-11-30T06:00:00+00:00"},
+        "sh020": {"take": 7},
+        "sh999": {"take": 1, "job_key": "idcli-job-v2:" + "0" * 64},
+        "sh030": {"take": 1, "job_key": keys[("sh030", 1)], "selected": "2026-11-30T06:01:00+00:00"}}}), "utf-8")
+    result = cli("select", out, "sh010=1")
+    assert result.exit_code == 0, result.output
+    picks = json.loads((out / "selects.json").read_text("utf-8"))["selects"]
+    assert {shot: pick["take"] for shot, pick in picks.items()} == {"sh010": 1, "sh030": 1}
+    assert picks["sh030"]["job_key"] == keys[("sh030", 1)]  # kept as it was
+    notes = result.stderr
+    assert "idcli: note: selects.json: dropped sh020=t7: no take 7 of sh020 is rendered, none kept aside" in notes
+    assert "idcli: note: selects.json: dropped sh999=t1: no take 1 of sh999 is rendered, none kept aside" in notes
+    assert ("idcli: note: selects.json: kept sh030=t1, not rendered now: the picked image is kept aside; "
+            f"idcli restore {out} sh030_t1 --key {label} puts it back") in notes, notes
+    again = cli("select", out, "sh010=2")  # nothing left to say
+    assert again.exit_code == 0 and "dropped" not in again.stderr and "kept sh030=t1" in again.stderr
+
+
 def test_select_says_the_storyboard_page_shows_the_picks_once_rewritten(out: Path) -> None:
     # The page is static: a director who picks takes while it is open sees them after `idcli review`.
     assert cli("review", out).exit_code == 0

@@ -174,8 +174,22 @@ def test_yaml_syntax_error_reports_line_and_column(folder: Path) -> None:
 
 
 def test_yaml_syntax_error_bad_indentation(folder: Path) -> None:
+    # Was "YAML syntax error: expected <block end>, but found '<block mapping start>'": the parser, not the mistake.
     text = variant("    framing: wide\n", "    framing: wide\n   steps: 3\n")
-    rejected(folder, text, "^steps: 3", "", "YAML syntax error")
+    line = rejected(folder, text, "^steps: 3", "", "'steps:' starts in column 4, 'framing:' on line 20 in column 5: "
+                    "keys of one block start in the same column", "start 'steps:' in column 5")
+    assert "<block" not in line
+
+
+def test_a_line_indented_deeper_than_the_line_above_is_said_plainly(folder: Path) -> None:
+    # Was "YAML syntax error: mapping values are not allowed here": YAML read 'steps' as more of framing's value.
+    text = variant("    framing: wide\n", "    framing: wide\n      steps: 3\n")
+    rejected(folder, text, "      ^steps: 3", "", "'steps:' starts in column 7, right of 'framing:' on line 20 "
+             "(column 5), so YAML reads it as more of the value of 'framing:'", "start 'steps:' in column 5")
+    # After a comment line YAML says "expected <block end>" instead: the same words.
+    text = variant("    framing: wide\n", "    framing: wide\n    # the shot's own settings\n      steps: 3\n")
+    rejected(folder, text, "      ^steps: 3", "", "'steps:' starts in column 7, 'framing:' on line 20 in column 5",
+             "start 'steps:' in column 5")
 
 
 def test_unclosed_flow_sequence(folder: Path) -> None:
@@ -765,6 +779,36 @@ def test_missing_required_keys(folder: Path) -> None:
     result = validate(path)
     expect_problem(result, path, text, (1, 1), "project", "missing required key 'project'")
     expect_problem(result, path, text, (1, 1), "shots", "missing required key 'shots'")
+
+
+def test_a_misspelled_required_key_is_one_problem_not_two(folder: Path) -> None:
+    # 'projct: demo' gave "project: missing required key 'project'" at 1:1 and "projct: unknown key 'projct' (did
+    # you mean 'project'?)": one typo, two problems. The unknown key's did-you-mean says it all.
+    text = variant("project: demo", "projct: demo", variant('    prompt: "{alice} walks', '    promt: "{alice} walks'))
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, "^projct", "projct", "unknown key 'projct'", "did you mean 'project'?")
+    expect_problem(result, path, text, "^promt", "shots[0].promt", "unknown key 'promt'", "did you mean 'prompt'?")
+    assert "missing required key" not in result.stderr, result.stderr
+    assert "idcli: 2 problems" in result.stderr
+    # A required key missing with no look-alike beside it is still reported as missing.
+    text = variant("project: demo\n", "")
+    rejected(folder, text, (1, 1), "project", "missing required key 'project'")
+
+
+def test_a_typo_in_the_prompt_does_not_suggest_the_typo_to_the_expressions(folder: Path) -> None:
+    # "{alce} walks" with `expressions: {alice: joy}` said "'alice' is not named in the prompt (did you mean 'alce'?)":
+    # renaming the expression after the typo. The prompt's own line says "did you mean 'alice'?"; this one must not
+    # point the other way.
+    text = variant('    prompt: "{alice} walks in the rain"\n', '    prompt: "{alce} walks in the rain"\n'
+                   "    expressions: {alice: joy}\n")
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, '^"{alce}', "shots[0].prompt", "'{alce}' names no character",
+                   "did you mean 'alice'?")
+    line = expect_problem(result, path, text, "{^alice: joy}", "shots[0].expressions.alice",
+                          "'alice' is not named in the prompt", "the prompt names no character")
+    assert "alce" not in line, line
 
 
 def test_shots_must_not_be_empty(folder: Path) -> None:

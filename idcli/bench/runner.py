@@ -17,7 +17,10 @@ from typing import Any
 from ..arguments import DTYPES
 from ..errors import EXIT_JOBS_FAILED, IdcliError, InputError
 from .result import BenchResult
-from .workload import make_workload, write_shotlist
+from .workload import make_workload, nearest_hint, write_shotlist
+
+# Short names people give dtypes, answered with the name --dtype takes.
+_SHORT_DTYPES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
 
 
 class BenchError(IdcliError):
@@ -96,7 +99,9 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
         raise InputError(f"--repeats {repeats!r}: give a whole number of at least 1")
     workload = make_workload(arch, jobs, steps, size, method)
     if dtype not in ("auto", *DTYPES):
-        raise InputError(f"--dtype {dtype}: allowed: auto, {', '.join(DTYPES)}")
+        short = _SHORT_DTYPES.get(str(dtype).lower())  # 'fp16' is how many say float16: too short for difflib
+        hint = f" (did you mean {short}?)" if short else nearest_hint(dtype, ("auto", *DTYPES))
+        raise InputError(f"--dtype {dtype}: allowed: auto, {', '.join(DTYPES)}{hint}")
     note = on_note or (lambda text: None)
     command = command or (f"idcli.bench.run_bench({arch!r}, jobs={jobs}, steps={steps}, size={size}, "
                           f"method={method!r}, batch_size={batch_size!r}, device={device!r}, baseline={baseline}, "

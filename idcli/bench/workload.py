@@ -68,17 +68,25 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def nearest_hint(word: str, allowed: Any) -> str:
+    """`` (did you mean sd15?)`` for a mistyped choice, else nothing."""
+    from ..suggest import closest
+
+    near = closest(str(word), list(allowed), n=1)
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
 def make_workload(arch: str, jobs: int, steps: int | None = None, size: tuple[int, int] | None = None,
                   method: str = "single") -> Workload:
     """The workload of one bench run; unset steps and size take the preset's defaults."""
     if arch not in ARCHS:
-        raise InputError(f"--arch {arch}: allowed: {', '.join(ARCHS)}")
+        raise InputError(f"--arch {arch}: allowed: {', '.join(ARCHS)}{nearest_hint(arch, ARCHS)}")
     if not 1 <= jobs <= MAX_JOBS:
         raise InputError(f"--jobs {jobs}: give 1..{MAX_JOBS}")
     if steps is not None and not 1 <= steps <= MAX_STEPS:
         raise InputError(f"--steps {steps}: give 1..{MAX_STEPS}")
     if method not in METHODS:
-        raise InputError(f"--method {method}: allowed: {', '.join(METHODS)}")
+        raise InputError(f"--method {method}: allowed: {', '.join(METHODS)}{nearest_hint(method, METHODS)}")
     preset = get_preset(ARCHS[arch])
     width, height = size or preset.size
     # The preset's guidance, which is on (> 1) for every preset: two UNet rows per image, as in production.

@@ -35,7 +35,8 @@ from .output import (
     _stdout_reader_gone,
     guard_stderr,
 )
-from .shotlist_commands import folder_notes as folder_notes  # a public name of idcli.cli before the split
+from .shotlist_commands import folder_notes as folder_notes
+from .usage_errors import usage_message  # a public name of idcli.cli before the split
 
 
 def main() -> None:
@@ -59,10 +60,13 @@ def main() -> None:
             raise BrokenPipeError from None
     except typer.TyperException as exc:  # Typer's (vendored) ClickException: usage errors
         code = getattr(exc, "exit_code", EXIT_INVALID_INPUT)
+        own_words = usage_message(exc, sys.argv[1:])  # idcli's one-line form (cli/usage_errors.py)
         if wants_json:
-            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            message = own_words or (exc.format_message() if hasattr(exc, "format_message") else str(exc))
             _emit_json(_failure(_error_object("UsageError", message), code))
-        if hasattr(exc, "show"):
+        if own_words is not None:
+            print(f"idcli: error: {own_words}", file=sys.stderr)
+        elif hasattr(exc, "show"):
             exc.show()
         else:
             print(f"idcli: error: {exc}", file=sys.stderr)

@@ -16,8 +16,8 @@ from .output import _emit, _emit_json, _guarded
 
 @app.command()
 def deliver(
-    out: Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False)],
-    dest: Annotated[Path, typer.Argument(help="The delivery folder (outside OUT; made when missing).",
+    out: Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False, metavar="OUT")],
+    dest: Annotated[Path, typer.Argument(help="The delivery folder (outside OUT; made when missing).", metavar="DEST",
                                          show_default=False)],
     shots: Annotated[str | None, typer.Option("--shots", help="Only these shots, by id, separated by commas "
                                               "[default: every shot of the shot list].", show_default=False)] = None,

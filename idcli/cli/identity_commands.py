@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InputError, ModelUnavailableError
+from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, app
 from .output import _emit, _emit_json, _guarded, _ok
 
@@ -24,7 +25,7 @@ identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True,
 app.add_typer(identity_app, name="identity")
 
 
-@app.command("encode-identity")
+@app.command("encode-identity", cls=ListArgumentsCommand)
 def encode_identity(
     selfies: Annotated[list[Path], typer.Argument(help="One or more selfies of the same person.", show_default=False,
                                                   metavar="SELFIE")],
@@ -68,6 +69,9 @@ def encode_identity(
             raise PackExistsError(out)  # before any selfie is read; the write checks again
         with _encoder_fix_for_this_command(plus_presets or []):
             clip_adapters = _pack_clip_adapters(variant, plus_presets or [], image_encoder, image_encoder_subfolder)
+        missing = [selfie for selfie in selfies if not selfie.exists()]
+        if missing:  # a mistyped path, named before the face models are looked for (exit 4 where none are set up)
+            raise InputError(f"{missing[0]}: no such file", file=missing[0])
         models = resolve_face_models(face_models)
         analyzer = shared_analyzer(models)
 
@@ -143,7 +147,7 @@ def _pack_clip_adapters(variant: str, presets: list[str], image_encoder: str | N
 
 @identity_app.command("show")
 def identity_show(
-    pack: Annotated[Path, typer.Argument(help="Identity pack file.", show_default=False)],
+    pack: Annotated[Path, typer.Argument(help="Identity pack file.", show_default=False, metavar="PACK")],
     contact_sheet: Annotated[Path | None, typer.Option("--contact-sheet", help="Write a PNG of the aligned crops.")]
     = None,
     as_json: JsonOpt = False,

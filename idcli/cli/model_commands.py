@@ -104,7 +104,8 @@ def models_list(models_dir: ModelsDirOpt = None, shotlist: ModelsShotlistOpt = N
 
 @models_app.command("fetch")
 def models_fetch(
-    preset: Annotated[str, typer.Argument(help="A real preset (sd15, sdxl).", show_default=False)],
+    preset: Annotated[str, typer.Argument(help="A real preset (sd15, sdxl).", show_default=False,
+                                          metavar="PRESET")],
     variant: Annotated[str, typer.Option("--variant", help="Identity adapter variant: faceid-plusv2 (what real "
                                          "presets render with; adds the CLIP ViT-H image encoder) or faceid.")
                        ] = "faceid-plusv2",

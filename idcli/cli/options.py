@@ -25,7 +25,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False)]
+ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False,
+                                             metavar="FILE")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: renders/<project> in the "
                                                                    "current folder].")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset overriding the shot list: "
@@ -79,6 +80,11 @@ def _parse_batch_size(value: str) -> int | str:
 def _qa_thresholds(low_identity: float | None, leakage: float | None) -> Any:
     from ..review.qa import LEAKAGE, LOW_IDENTITY, QAThresholds
 
+    # Named by the option typed, not by QAThresholds' field ("QA threshold leakage=2.0").
+    given = (("--qa-low-identity", low_identity, LOW_IDENTITY), ("--qa-leakage", leakage, LEAKAGE))
+    for option, value, default in given:
+        if value is not None and not -1.0 <= value <= 1.0:
+            raise InputError(f"{option} {value:g}: give a cosine between -1 and 1 (default {default:g})")
     return QAThresholds(LOW_IDENTITY if low_identity is None else low_identity,
                         LEAKAGE if leakage is None else leakage)
 

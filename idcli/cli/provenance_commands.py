@@ -20,9 +20,9 @@ from .output import _emit, _emit_json, _guarded, _ok
 
 @app.command()
 def restore(
-    out_dir: Annotated[Path, typer.Argument(help="Output folder.", show_default=False)],
+    out_dir: Annotated[Path, typer.Argument(help="Output folder.", show_default=False, metavar="OUT")],
     take: Annotated[str, typer.Argument(help="The take to restore, as SHOT_tN (its file name without .png).",
-                                        show_default=False)],
+                                        show_default=False, metavar="SHOT_tN")],
     key: Annotated[str | None, typer.Option("--key", help="Which kept version: a prefix of its job key (idcli "
                                             "plan lists them) [default: the most recently replaced].")] = None,
     list_only: Annotated[bool, typer.Option("--list", help="List the kept versions of the take; change "
@@ -87,7 +87,7 @@ def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | Non
 @app.command()
 def reproduce(
     target: Annotated[Path, typer.Argument(help="A committed image (PNG) or its sidecar (JSON).",
-                                           show_default=False)],
+                                           show_default=False, metavar="IMAGE_OR_SIDECAR")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the re-rendered image into this folder.")]
     = None,
     device: DeviceOpt = "auto",
@@ -127,7 +127,7 @@ def reproduce(
 
 @app.command()
 def verify(
-    out: Annotated[Path, typer.Argument(help="An output folder of idcli render.", show_default=False)],
+    out: Annotated[Path, typer.Argument(help="An output folder of idcli render.", show_default=False, metavar="OUT")],
     trust: Annotated[Path | None, typer.Option("--trust", help="PEM root certificate(s) to trust for C2PA "
                                                "signatures (a studio's own CA).", show_default=False)] = None,
     as_json: JsonOpt = False,

@@ -14,10 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import EXIT_INVALID_INPUT
+from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app
 from .output import _emit, _emit_json, _error_object, _failure, _guarded, _ok, _stdout_console
 
-OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False)]
+OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False, metavar="OUT")]
 ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
                                                "[default: the snapshot the last render wrote in OUT/.idcli].",
                                                show_default=False)]
@@ -97,7 +98,7 @@ def review(
     _guarded(body)
 
 
-@app.command()
+@app.command(cls=ListArgumentsCommand)
 def select(
     out: OutArg,
     picks: Annotated[list[str], typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
@@ -107,7 +108,10 @@ def select(
     from ..review.selects import select as record_picks
 
     def body() -> None:
-        current = record_picks(out, picks)
+        notes: list[str] = []
+        current = record_picks(out, picks, notes)
+        for note in notes:  # what became of picks already in the file that point at no committed take
+            print(f"idcli: note: {note}", file=sys.stderr)
         _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
                                                            current.items()) or "no picks"))
         if (Path(out) / "review" / "index.html").is_file():  # the page is static: say how it catches up
@@ -139,7 +143,7 @@ def export(
     _guarded(body)
 
 
-@app.command()
+@app.command(cls=ListArgumentsCommand)
 def evaluate(
     outs: Annotated[list[Path], typer.Argument(help="One or more output folders, shown side by side.",
                                                show_default=False, metavar="OUT")],

@@ -88,8 +88,40 @@ def _orphan_problem(shot: str, take: int, live: set[tuple[str, int]]) -> str:
             f"raise the shot's takes: to {take} and render (the take is found done, not rendered again)")
 
 
-def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Record picks (validated against the committed takes, all or nothing); returns every pick."""
+def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: dict[str, dict[int, str]],
+                   notes: list[str]) -> dict[str, dict[str, Any]]:
+    """The picks already in selects.json worth writing again, saying in ``notes`` what is dropped or kept and why.
+
+    A pick of a committed take is kept. One of a take not rendered now (a hand edit, a deleted image, a
+    re-render that failed after moving the picked image aside) is kept while the picked image is kept in
+    ``.idcli/superseded`` (``idcli restore`` puts it back) and dropped otherwise: review could only ignore it."""
+    import shlex
+
+    from ..errors import printable
+    from ..superseded import kept_render_of, key_label
+
+    carried = {}
+    for shot, pick in current.items():
+        take, job_key, named = pick["take"], pick.get("job_key"), printable(shot)  # a hand edit's key, one line
+        if take in committed.get(shot, {}):
+            carried[shot] = pick
+            continue
+        aside = kept_render_of(root, f"{shot}_t{take}", job_key) if isinstance(job_key, str) else None
+        if aside is None:
+            notes.append(f"selects.json: dropped {named}=t{take}: no take {take} of {named} is rendered, none kept "
+                         "aside")
+            continue
+        carried[shot] = pick
+        notes.append(f"selects.json: kept {named}=t{take}, not rendered now: the picked image is kept aside; idcli "
+                     f"restore {shlex.quote(str(root))} {named}_t{take} --key {key_label(job_key)} puts it back")
+    return carried
+
+
+def select(out_dir: str | Path, picks: Sequence[str], notes: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Record picks (validated against the committed takes, all or nothing); returns every pick.
+
+    ``notes``: when given, what became of the picks already in the file that point at no committed take (see
+    ``_carry_forward``), one line each."""
     from ..provenance import now
     from ..results import _live_takes, scan_results
     from ..suggest import did_you_mean
@@ -124,7 +156,9 @@ def select(out_dir: str | Path, picks: Sequence[str]) -> dict[str, dict[str, Any
         from ..safeio import remove_dead_temporaries
 
         remove_dead_temporaries(root)  # a select killed mid-write left .selects.json.PID-START.HEX.idcli-tmp here
-        current = read_selects(root)
+        picked_now = {shot for shot, _ in parsed}
+        earlier = {shot: pick for shot, pick in read_selects(root).items() if shot not in picked_now}
+        current = _carry_forward(root, earlier, committed, notes if notes is not None else [])
         for shot, take in parsed:
             if take is None:
                 current.pop(shot, None)
