@@ -141,10 +141,15 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
     from .suggest import did_you_mean
 
     in_list = {s.id: s for s in run.shots if s.entry is not None or live is None}
+    # Indexed once: a scan of the run per shot asked for was quadratic in a film's shots.
+    by_id: dict[str, Any] = {}
+    for s in run.shots:
+        by_id.setdefault(s.id, s)
+    asked = set(wanted) if wanted is not None else None
     if wanted is not None:
         problems = []
         for name in wanted:
-            shot = next((s for s in run.shots if s.id == name), None)
+            shot = by_id.get(name)
             if shot is None:
                 hint = did_you_mean(name, [s.id for s in run.shots])
                 problems.append(f"--shots {name}: no such shot in {run.root}" + (f" ({hint})" if hint else ""))
@@ -157,7 +162,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
             raise DeliveryError("; ".join(problems) + "; nothing was delivered", field="--shots")
     chosen = []
     for shot in run.shots:
-        if shot.id not in in_list or (wanted is not None and shot.id not in wanted):
+        if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
         takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
         if not takes:

@@ -43,12 +43,13 @@ def find_orphans(root: Path, live: Iterable[Take]) -> list[dict[str, Any]]:
     """Images of takes not in ``live`` (the shot list's ``(shot_id, take)`` pairs), in the contract's form."""
     root = Path(root)
     wanted = set(live)
+    live_shots = {shot_id for shot_id, _take in wanted}  # one set: a scan of every take per orphan was quadratic
     orphans = []
     for shot_id, take, image in images_in(root):
         if (shot_id, take) in wanted:
             continue
         sidecar = image[: -len(".png")] + ".json"
-        reason = "the shot is no longer in the shot list" if all(s != shot_id for s, _ in wanted) \
+        reason = "the shot is no longer in the shot list" if shot_id not in live_shots \
             else "the take is no longer in the shot list"
         orphans.append({"shot_id": shot_id, "take": take, "reason": reason,
                         "image": {"path": image, "abs_path": str(root.absolute() / image)},

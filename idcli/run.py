@@ -6,6 +6,7 @@ This is the library call behind ``idcli render``; pipelines call ``render`` dire
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -518,7 +519,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  backend: Any = None) -> None:
     from .errors import ProjectMismatchError
     from .orphans import find_orphans
-    from .superseded import kept_render_of, put_back
+    from .superseded import kept_render_of, kept_versions_by_take, put_back
 
     with store.session(wait=wait):
         # Another project's renders are not overwritten by accident (same shot ids, same file names).
@@ -542,6 +543,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
         report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
+        # superseded/ listed once, at the first job not done (each job moves only its own take's files)
+        kept_takes = functools.cache(lambda: kept_versions_by_take(store.root))
         for job in plan.jobs:
             state = store.state(job)
             report.states[job.key] = state.status
@@ -554,7 +557,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             elif state.status == "recoverable":
                 _recover(store, job, state.record or {}, state.image_sha256)
                 report.jobs.append(outcome(job, "recovered", "recoverable"))
-            elif not force and (kept := kept_render_of(store.root, job.stem, job.key)) is not None:
+            elif not force and (kept := kept_render_of(store.root, job.stem, job.key,
+                                                         kept_takes().get(job.stem, []))) is not None:
                 # The shot was edited back: its earlier take is exactly this job's; no need to render it.
                 moved = put_back(store, kept)
                 if moved:

@@ -230,13 +230,28 @@ def put_back(store: Any, version: SupersededVersion) -> str | None:
     return moved
 
 
-def kept_render_of(root: Path, stem: str, job_key: str) -> SupersededVersion | None:
+def kept_versions_by_take(root: Path) -> dict[str, list[SupersededVersion]]:
+    """Every kept version by take (``SHOT_tN``, as ``list_superseded``'s ``stem``), oldest first.
+
+    One scan of ``superseded/`` for a whole run: a scan per job was quadratic in a film's takes.
+    """
+    by_take: dict[str, list[SupersededVersion]] = {}
+    for version in list_superseded(root):
+        match = _NAME.match(f"{version.name}.png")
+        if match:
+            by_take.setdefault(match["stem"], []).append(version)
+    return by_take
+
+
+def kept_render_of(root: Path, stem: str, job_key: str,
+                   versions: list[SupersededVersion] | None = None) -> SupersededVersion | None:
     """A kept version of take ``stem`` made by exactly this job (same key), its image intact; else None.
 
     A shot edited and then edited back has the key of a take kept here: render puts that take back
-    instead of rendering it again (``restored``).
+    instead of rendering it again (``restored``). ``versions``: the take's kept versions, oldest first,
+    when the caller listed them already (``kept_versions_by_take``); else they are listed here.
     """
-    for version in reversed(list_superseded(root, stem)):
+    for version in reversed(list_superseded(root, stem) if versions is None else versions):
         if version.job_key != job_key or version.image is None or version.sidecar is None:
             continue
         expected = _recorded_image_sha256(Path(root) / version.sidecar)

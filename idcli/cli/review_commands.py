@@ -75,14 +75,18 @@ def review(
     shots: ShotsOpt = None,
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
 ) -> None:
-    """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png."""
+    """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png
+    (contact-sheet-2.png, … past 100 shots)."""
     from ..review.page import write_review
     from ..review.runs import load_run
 
     def body() -> None:
         result = write_review(load_run(out, shots))
+        count = len(result.contact_sheets)
+        sheets = (f"contact sheet {result.contact_sheet}" if count <= 1 else
+                  f"{count} contact sheets {result.contact_sheet} … {result.contact_sheets[-1].name}")
         _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
-              f"thumbnails); contact sheet {result.contact_sheet}")
+              f"thumbnails); {sheets}")
         if open_page:
             import webbrowser
 

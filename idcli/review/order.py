@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,15 @@ class ShotOrder:
         return {shot.id: i for i, shot in enumerate(self.shots)}
 
     def get(self, shot_id: str) -> ShotEntry | None:
-        return next((s for s in self.shots if s.id == shot_id), None)
+        return self._by_id.get(shot_id)
+
+    @cached_property
+    def _by_id(self) -> dict[str, ShotEntry]:
+        # Built once: review looks every shot of a film up, and a scan per shot was quadratic in the shots.
+        by_id: dict[str, ShotEntry] = {}
+        for shot in self.shots:
+            by_id.setdefault(shot.id, shot)  # the first of a repeated id, as the scan found it
+        return by_id
 
 
 def order_of(loaded: Any) -> ShotOrder:

@@ -1,4 +1,5 @@
-"""The storyboard page: ``OUT/review/index.html``, its thumbnails, and ``OUT/review/contact-sheet.png``.
+"""The storyboard page: ``OUT/review/index.html``, its thumbnails, and ``OUT/review/contact-sheet.png`` (with
+``contact-sheet-2.png``, ``-3`` … past SHEET_SHOTS shots).
 
 Static files only: no server, no CDN, no web fonts; every link is relative, so the folder works from
 a file:// URL offline and can be zipped and mailed. Shots in shot-list order, takes side by side, the
@@ -14,7 +15,7 @@ from __future__ import annotations
 import html
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,10 @@ THUMBS_DIR = "thumbs"
 THUMB_WIDTH = 384
 SHEET_CELL = 256
 SHEET_COLUMNS = 4
+# Shots per contact sheet: a film's 2,000 shots on one sheet made a PNG 152,008 pixels tall (161 megapixels,
+# a decompression bomb to Pillow, a sliver in a browser). 100 shots keep a sheet under 15,000 pixels tall.
+SHEET_SHOTS = 100
+_SHEET_NAME = re.compile(r"contact-sheet(?:-([1-9]\d*))?\.png")
 _THUMB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*_t\d+-[0-9a-f]{12}\.jpg")
 FLAG_TEXT = {"no_face": "no face", "missing_character": "missing character", "low_identity": "low identity",
              "leakage": "leakage"}
@@ -35,11 +40,12 @@ FLAG_TEXT = {"no_face": "no face", "missing_character": "missing character", "lo
 @dataclass
 class PageResult:
     index: Path
-    contact_sheet: Path
+    contact_sheet: Path  # the first sheet
     takes: int
     shots: int
     thumbnails_made: int
     problems: list[str]
+    contact_sheets: list[Path] = field(default_factory=list)  # every sheet, in shot order
 
 
 def write_review(run: Run) -> PageResult:
@@ -59,9 +65,12 @@ def write_review(run: Run) -> PageResult:
         thumbs[take.image] = f"{THUMBS_DIR}/{name}"
         made += new
     _remove_unused_thumbnails(run.root, {Path(t).name for t in thumbs.values()})
-    sheet = _write_file(run.root, f"{REVIEW_DIR}/contact-sheet.png", contact_sheet_png(run, thumbs))
-    index = _write_file(run.root, f"{REVIEW_DIR}/index.html", page_html(run, thumbs, problems).encode("utf-8"))
-    return PageResult(index, sheet, len(run.takes), len(run.shots), made, problems)
+    sheets = [_write_file(run.root, f"{REVIEW_DIR}/{sheet_name(i)}", png)
+              for i, png in enumerate(contact_sheet_pngs(run, thumbs))]
+    _remove_unused_sheets(run.root, {p.name for p in sheets})  # an earlier, longer cut's last sheets
+    index = _write_file(run.root, f"{REVIEW_DIR}/index.html",
+                        page_html(run, thumbs, problems, len(sheets)).encode("utf-8"))
+    return PageResult(index, sheets[0], len(run.takes), len(run.shots), made, problems, sheets)
 
 
 # -- files -------------------------------------------------------------------------------------------
@@ -141,14 +150,33 @@ def _remove_unused_thumbnails(root: Path, keep: set[str]) -> None:
             entry.unlink(missing_ok=True)
 
 
+def _remove_unused_sheets(root: Path, keep: set[str]) -> None:
+    folder = root / REVIEW_DIR
+    for entry in folder.iterdir():
+        if _SHEET_NAME.fullmatch(entry.name) and entry.name not in keep and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+
+
 # -- the contact sheet ---------------------------------------------------------------------------------
 
 
-def contact_sheet_png(run: Run, thumbs: dict[str, str]) -> bytes:
-    """One PNG: every shot's selected (else first) take, labelled with its shot id and take."""
+def sheet_name(index: int) -> str:
+    """The file name of contact sheet ``index`` (0-based): contact-sheet.png, contact-sheet-2.png, …"""
+    return "contact-sheet.png" if index == 0 else f"contact-sheet-{index + 1}.png"
+
+
+def contact_sheet_pngs(run: Run, thumbs: dict[str, str]) -> list[bytes]:
+    """The contact sheets of a run: SHEET_SHOTS shots each, in shot order (one sheet for a run without shots)."""
+    return [contact_sheet_png(run, thumbs, run.shots[start:start + SHEET_SHOTS])
+            for start in range(0, max(1, len(run.shots)), SHEET_SHOTS)]
+
+
+def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None = None) -> bytes:
+    """One PNG: each of ``shots``' (default: the run's) selected (else first) take, labelled with its shot id
+    and take. Cells have one size across a run's sheets."""
     from PIL import Image, ImageDraw, ImageFont
 
-    shots = run.shots
+    shots = run.shots if shots is None else shots
     columns = min(SHEET_COLUMNS, max(1, len(shots)))
     rows = (len(shots) + columns - 1) // columns
     label, pad = 40, 8
@@ -291,7 +319,14 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str]) -> str:
             f'<div class="takes">{body}</div></section>')
 
 
-def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
+def _sheet_links(sheets: int) -> str:
+    """The header's link to the contact sheet, or one link per sheet (numbered) when there are several."""
+    if sheets <= 1:
+        return '<a href="contact-sheet.png">contact sheet</a>'
+    return "contact sheets " + " ".join(f'<a href="{sheet_name(i)}">{i + 1}</a>' for i in range(sheets))
+
+
+def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int = 1) -> str:
     from ..provenance import now
 
     takes = run.takes
@@ -322,7 +357,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str]) -> str:
 <h1>{_e(run.project)}</h1>
 <p class="summary">{_e(summary)}</p>
 <p class="keys">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot with every take flagged ·
-<a href="contact-sheet.png">contact sheet</a></p>
+{_sheet_links(sheets)}</p>
 <nav aria-label="Shots"><ol>{nav}</ol></nav>
 </header>
 {problems_html}
