@@ -291,6 +291,27 @@ def test_reproduce_of_a_delivered_frame_finds_its_take_in_the_studio(project, en
     assert reproduce(frame, engine_factory=engine_factory).identical
 
 
+@pytest.mark.parametrize("shot", ["/etc", "../../secrets", "sc01/sh010", "sc01_sh0*", ""])
+def test_reproduce_of_a_delivered_frame_whose_record_names_no_shot_id_builds_no_path_from_it(
+        tmp_path: Path, shot: str) -> None:
+    """A frame comes back from outside: its record's shot id (and project) become paths under OUT and a glob,
+    so one that is no idcli id is a clear error, not a read outside OUT or a traceback (an absolute one was
+    pathlib's NotImplementedError)."""
+    from idcli.reproduce import ReproduceError, reproduce
+
+    (tmp_path / "out").mkdir()
+    frame = tmp_path / "dest" / "sc01_sh010_take1.json"
+    frame.parent.mkdir()
+    frame.write_text(json.dumps({
+        "job_key": "idcli-job-v2:" + "ab" * 32, "project": "../../etc", "image": {"path": "sc01_sh010_take1.png"},
+        "delivery": {"source": {"shot_id": shot, "take": 1, "sha256": "cd" * 32,
+                                "job_key": "idcli-job-v2:" + "ab" * 32}}}))
+    with pytest.raises(ReproduceError, match="no idcli shot id"):
+        reproduce(frame, delivered_from=tmp_path / "out")
+    with pytest.raises(ReproduceError, match="no idcli shot id"):
+        reproduce(frame)
+
+
 def test_the_delivery_record_reduces_every_path_kind_to_a_name() -> None:
     sidecar = {
         "job_key": "idcli-job-v2:abc", "shot_id": "s", "take": 1, "prompt": "a street, 1/2 moon",
