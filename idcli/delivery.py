@@ -402,8 +402,14 @@ def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, 
     ours = {c.item.image: c.item.listing(run.project) for c in copies}
     kept = [e for e in earlier if e["image"] not in ours and "/" not in e["image"] and "\\" not in e["image"]
             and (dest / e["image"]).is_file()]
-    entries = sorted([*kept, *ours.values()], key=lambda e: (order.get(e.get("shot_id"), len(order)),
-                                                            str(e.get("shot_id")), e.get("take") or 0))
+
+    def place(entry: dict[str, Any]) -> tuple[int, str, int]:
+        # Kept entries are an earlier file's, perhaps hand-edited: a shot id or take of another type sorts last.
+        shot, take = entry.get("shot_id"), entry.get("take")
+        return (order.get(shot, len(order)) if isinstance(shot, str) else len(order), str(shot),
+                take if type(take) is int else 0)
+
+    entries = sorted([*kept, *ours.values()], key=place)
     listing = {"schema": 1, "kind": "idcli-delivery", "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
                "project": run.project, "delivered": now().isoformat(), "images": entries}
     return (json.dumps(listing, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

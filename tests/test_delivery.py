@@ -291,6 +291,22 @@ def test_reproduce_of_a_delivered_frame_finds_its_take_in_the_studio(project, en
     assert reproduce(frame, engine_factory=engine_factory).identical
 
 
+def test_a_hand_edited_delivery_listing_is_kept_not_a_traceback(project, engine_factory) -> None:
+    """An earlier delivery.json whose entry has a take written as text or a shot id that is no text (a hand edit,
+    another tool) was sorted with this delivery's entries: TypeError, a traceback, and nothing delivered."""
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    deliver(out, dest, all_takes=True)
+    for edit in ({"take": "1"}, {"shot_id": ["sc01_sh020"]}, {"shot_id": None, "take": [1]}):
+        listing = json.loads((dest / "delivery.json").read_text())
+        listing["images"][0].update(edit)  # sc01_sh020_take1.png, not delivered again below
+        (dest / "delivery.json").write_text(json.dumps(listing))
+        again = deliver(out, dest, shots="sc01_sh020")
+        assert [(i.image, i.status) for i in again.images] == [("sc01_sh020_take2.png", "unchanged")]
+        entries = json.loads((dest / "delivery.json").read_text())["images"]
+        assert sorted(e["image"] for e in entries) == ["sc01_sh020_take1.png", "sc01_sh020_take2.png"]
+
+
 @pytest.mark.parametrize("shot", ["/etc", "../../secrets", "sc01/sh010", "sc01_sh0*", ""])
 def test_reproduce_of_a_delivered_frame_whose_record_names_no_shot_id_builds_no_path_from_it(
         tmp_path: Path, shot: str) -> None:
