@@ -295,9 +295,7 @@ def sign_copy(png: bytes, original: bytes, record: dict[str, Any], credentials: 
     """Sign a delivered copy: a new manifest whose actions are ``c2pa.opened`` (the signed take, its parent
     ingredient, its own manifest embedded) and ``c2pa.edited.metadata`` (only the metadata changed), and the
     ``org.idcli.delivery`` assertion (which take, by job key and sha256)."""
-    import c2pa
-
-    from .signing import _SIGN_SETTINGS
+    from .signing import sign_with_manifest
     from .versions import TOOL_NAME, TOOL_VERSION
 
     source = record["delivery"]["source"]
@@ -316,19 +314,9 @@ def sign_copy(png: bytes, original: bytes, record: dict[str, Any], credentials: 
                 "random_weights": _random_weights(record)}},
         ],
     }
-    c = credentials
-    try:
-        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
-            alg=c.alg.encode(), sign_cert=c.chain_pem, private_key=c.key_pem,
-            ta_url=c.ta_url.encode() if c.ta_url else None))
-        out = io.BytesIO()
-        with c2pa.Builder(manifest, c2pa.Context.from_dict(_SIGN_SETTINGS)) as builder:
-            builder.add_ingredient({"title": source["image"], "relationship": "parentOf", "label": "parent"},
-                                   "image/png", io.BytesIO(original))
-            builder.sign(signer, "image/png", io.BytesIO(png), out)
-    except c2pa.C2paError as exc:
-        raise OutputError(f"C2PA signing of the delivered {record['image']['path']} failed: {exc}") from None
-    return out.getvalue()
+    parent = ({"title": source["image"], "relationship": "parentOf", "label": "parent"}, original)
+    return sign_with_manifest(credentials, png, manifest, parent=parent,
+                              what=f"the delivered {record['image']['path']}")
 
 
 # -- 4. writing ------------------------------------------------------------------------------------------
