@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from c2pa_helpers import make_test_ca
-from cli_helpers import ROOT, cli_env, render_on_cpu
+from cli_helpers import ROOT, SIGNAL_HOOK, cli_env, render_on_cpu
 from PIL import Image
 
 from idcli.delivery import DELIVERY_ASSERTION, DeliveryError, deliver
@@ -394,32 +394,6 @@ def test_a_delivered_png_keeps_its_pixel_chunks_and_drops_unknown_text(tmp_path:
         assert a.mode == b.mode == "RGBA" and a.tobytes() == b.tobytes()
 
 
-# Runs ``idcli ARGS`` with os.fsync patched: right after the Nth fsync of a temporary whose path holds NEEDLE the
-# process sends itself SIG (as tests/test_interrupted_commands.py does for the review commands).
-_SIGNAL_HOOK = """
-import os, signal, sys
-from idcli.safeio import TMP_SUFFIX
-needle, nth, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, "SIG" + sys.argv[3])
-count, real_fsync = [0], os.fsync
-
-def fsync(fd):
-    real_fsync(fd)
-    try:
-        name = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return
-    if name.endswith(TMP_SUFFIX) and needle in name:
-        count[0] += 1
-        if count[0] == nth:
-            os.kill(os.getpid(), sig)
-
-os.fsync = fsync
-sys.argv = ["idcli", *sys.argv[4:]]
-from idcli.cli import main
-main()
-"""
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors via /proc")
 def test_a_delivery_killed_mid_write_leaves_nothing_partial_and_finishes_when_run_again(project, engine_factory
                                                                                         ) -> None:
@@ -430,7 +404,7 @@ def test_a_delivery_killed_mid_write_leaves_nothing_partial_and_finishes_when_ru
     args = ["deliver", str(out), str(dest), "--all-takes", "--json"]
 
     def run(hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-c", _SIGNAL_HOOK, *map(str, hook), *args] if hook else \
+        argv = [sys.executable, "-c", SIGNAL_HOOK, *map(str, hook), *args] if hook else \
             [sys.executable, "-m", "idcli", *args]
         return subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=120)
 
