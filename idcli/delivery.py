@@ -160,11 +160,18 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
                 problems.append(f"--shots {name}: not rendered yet")
         if problems:
             raise DeliveryError("; ".join(problems) + "; nothing was delivered", field="--shots")
-    chosen = []
+    chosen, orphan_picks = [], []
     for shot in run.shots:
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
         takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
+        if shot.selected is not None and shot.selected not in takes:  # the shot list cut the picked take since
+            orphan = (f"{shot.id}: the director's select, take {shot.selected.take}, is no longer in the shot list "
+                      f"{run.root} was last rendered from")
+            if not all_takes:  # another take delivered as the shot would silently change the pick
+                orphan_picks.append(orphan)
+                continue
+            notes.append(f"{orphan}: not delivered")
         if not takes:
             notes.append(f"{shot.id}: not rendered, not delivered")
             continue
@@ -174,6 +181,9 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
             chosen.append((shot, shot.selected, True, shot.selection_stale))
         else:
             chosen.append((shot, max(takes, key=lambda t: t.take), False, False))
+    if orphan_picks:
+        raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
+                            "give the shot its takes back, or deliver --all-takes; nothing was delivered")
     if not chosen:
         raise DeliveryError(f"{run.root}: no rendered take to deliver" + (" among --shots" if wanted else ""))
     names: dict[str, str] = {}

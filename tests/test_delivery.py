@@ -291,6 +291,22 @@ def test_reproduce_of_a_delivered_frame_finds_its_take_in_the_studio(project, en
     assert reproduce(frame, engine_factory=engine_factory).identical
 
 
+def test_a_select_the_shot_list_no_longer_has_is_not_delivered_as_the_shot(project, engine_factory) -> None:
+    """The director picked take 2, then the shot list cut the shot to one take: take 2 is an orphan (select
+    refuses to pick one). deliver sent it as the shot's select anyway, while --all-takes left it out."""
+    out = project / "renders"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    select(out, ["sc01_sh020=2"])
+    (project / "shots.yaml").write_text(SHOTS.replace("expression: hope, takes: 2", "expression: hope"), "utf-8")
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])  # take 1 done: nothing rendered
+    dest = project.parent / "d"
+    with pytest.raises(DeliveryError, match=r"sc01_sh020.*select.*take 2.*no longer in the shot list"):
+        deliver(out, dest)
+    assert not dest.exists()
+    assert [(i.image, i.selected) for i in deliver(out, dest, all_takes=True).images] == [
+        ("sc01_sh020_take1.png", False)]
+
+
 def test_a_hand_edited_delivery_listing_is_kept_not_a_traceback(project, engine_factory) -> None:
     """An earlier delivery.json whose entry has a take written as text or a shot id that is no text (a hand edit,
     another tool) was sorted with this delivery's entries: TypeError, a traceback, and nothing delivered."""
