@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from c2pa_helpers import make_test_ca
 from cli_helpers import ROOT, SIGNAL_HOOK, cli_env, render_on_cpu
 from PIL import Image
 
@@ -48,18 +47,6 @@ shots:
   - {id: sc01_sh020, prompt: "{mara} waits at a bar, medium shot", framing: medium, expression: hope, takes: 2}
   - {id: sc01_sh030, prompt: "{mara} and {theo} on a street", plate: plates/two_people.png, plate_strength: 0.6}
 """
-
-
-@pytest.fixture(scope="module")
-def studio_ca(tmp_path_factory: pytest.TempPathFactory):
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture
-def signing_env(studio_ca, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("IDCLI_C2PA_CERT", str(studio_ca.cert))
-    monkeypatch.setenv("IDCLI_C2PA_KEY", str(studio_ca.key))
-    return studio_ca
 
 
 @pytest.fixture
