@@ -302,7 +302,8 @@ def test_a_hand_edited_delivery_listing_is_kept_not_a_traceback(project, engine_
     deliver(out, dest, all_takes=True)
     for edit in ({"take": "1"}, {"shot_id": ["sc01_sh020"]}, {"shot_id": None, "take": [1]}):
         listing = json.loads((dest / "delivery.json").read_text())
-        listing["images"][0].update(edit)  # sc01_sh020_take1.png, not delivered again below
+        kept = next(e for e in listing["images"] if e["image"] == "sc01_sh020_take1.png")  # not delivered below
+        kept.update(edit)
         (dest / "delivery.json").write_text(json.dumps(listing))
         again = deliver(out, dest, shots="sc01_sh020")
         assert [(i.image, i.status) for i in again.images] == [("sc01_sh020_take2.png", "unchanged")]
