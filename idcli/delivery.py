@@ -122,6 +122,11 @@ def _check_folders(root: Path, dest: Path) -> None:
                             "delivery; deliver into a folder of its own", file=dest, field="DEST")
     if dest.exists() and not dest.is_dir():
         raise OutputError(f"{dest}: not a folder")
+    from .store import STATE
+
+    if (dest / STATE).is_dir():  # verify reads a folder with delivery.json as a delivery: its renders unchecked
+        raise DeliveryError(f"{dest}: an idcli output folder (it holds {STATE}/); a delivery there would hide its "
+                            "renders from idcli verify; deliver into a folder of its own", file=dest, field="DEST")
 
 
 def _parse_shots(shots: str | list[str] | None) -> list[str] | None:

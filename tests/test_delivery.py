@@ -238,6 +238,18 @@ def test_where_a_delivery_may_go_and_what_it_never_overwrites(project, engine_fa
         deliver(out, project.parent / "e")
 
 
+def test_a_delivery_into_another_output_folder_is_refused(project, engine_factory) -> None:
+    """DEST an idcli output folder (another scene's renders): its delivery.json made idcli verify check only the
+    delivered copies there, never its own renders again."""
+    out, other = project / "renders", project.parent / "other-scene"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010"])
+    shutil.copytree(out, other)
+    with pytest.raises(DeliveryError, match=r"an idcli output folder.*idcli verify"):
+        deliver(out, other)
+    assert not (other / "delivery.json").exists() and verify_folder(other).images[0].image["path"].startswith(
+        "sc01_sh010/")
+
+
 def test_verify_fails_a_delivery_edited_after_it_went_out(project, engine_factory) -> None:
     out, dest = project / "renders", project.parent / "d"
     render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
