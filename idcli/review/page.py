@@ -55,10 +55,11 @@ def write_review(run: Run) -> PageResult:
     problems = list(run.problems)
     _remove_dead_temporaries(run.root)
     thumbs: dict[str, str] = {}  # image path -> thumbnail path relative to review/
+    sizes: dict[str, tuple[int, int]] = {}  # image path -> the thumbnail's width and height in pixels
     made = 0
     for take in run.takes:
         try:
-            name, new = _thumbnail(run.root, take)
+            name, new, sizes[take.image] = _thumbnail(run.root, take)
         except InputError as exc:  # the image cannot be read: the take still shows, without a picture
             problems.append(f"{take.image}: {exc}")
             continue
@@ -69,7 +70,7 @@ def write_review(run: Run) -> PageResult:
               for i, png in enumerate(contact_sheet_pngs(run, thumbs))]
     _remove_unused_sheets(run.root, {p.name for p in sheets})  # an earlier, longer cut's last sheets
     index = _write_file(run.root, f"{REVIEW_DIR}/index.html",
-                        page_html(run, thumbs, problems, len(sheets)).encode("utf-8"))
+                        page_html(run, thumbs, problems, len(sheets), sizes).encode("utf-8"))
     return PageResult(index, sheets[0], len(run.takes), len(run.shots), made, problems, sheets)
 
 
@@ -96,8 +97,9 @@ def _remove_dead_temporaries(root: Path) -> None:
             remove_dead_temporaries(folder)
 
 
-def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
-    """The take's thumbnail file name in review/thumbs (made if missing) and whether it was made now."""
+def _thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
+    """The take's thumbnail file name in review/thumbs (made if missing), whether it was made now, and its
+    width and height (the page gives every thumbnail its size, so a lazily loaded one keeps its place)."""
     from PIL import Image
 
     from ..hashing import sha256_bytes
@@ -111,8 +113,9 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
     name = f"{take.stem}-{sha256_bytes(data)[:12]}.jpg"
     target = root / REVIEW_DIR / THUMBS_DIR / name
-    if target.is_file() and not target.is_symlink() and _is_our_thumbnail(target):
-        return name, False
+    size = _our_thumbnail_size(target) if target.is_file() and not target.is_symlink() else None
+    if size is not None:
+        return name, False, size
     try:
         rgb = load_rgb(root / take.image, data)
     except ImageError as exc:
@@ -122,23 +125,24 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool]:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
     _write_file(root, f"{REVIEW_DIR}/{THUMBS_DIR}/{name}", buffer.getvalue())
-    return name, True
+    return name, True, image.size
 
 
-def _is_our_thumbnail(path: Path) -> bool:
-    """Whether ``path`` is a thumbnail as ``_thumbnail`` makes them: a JPEG at most THUMB_WIDTH wide that
-    decodes. Its name (the image's sha256) can be computed by anyone holding the folder, so a file planted
-    under it (a decompression bomb, a truncated or full-size picture) is made again, never decoded whole."""
+def _our_thumbnail_size(path: Path) -> tuple[int, int] | None:
+    """The size of ``path`` if it is a thumbnail as ``_thumbnail`` makes them (a JPEG at most THUMB_WIDTH
+    wide that decodes), else None. Its name (the image's sha256) can be computed by anyone holding the
+    folder, so a file planted under it (a decompression bomb, a truncated or full-size picture) is made
+    again, never decoded whole."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:  # reads the header only; a bomb's size is refused before decoding
             if image.format != "JPEG" or image.width > THUMB_WIDTH or image.height > THUMB_WIDTH * 4:
-                return False
+                return None
             image.load()
+            return image.size
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return False
-    return True
+        return None
 
 
 def _remove_unused_thumbnails(root: Path, keep: set[str]) -> None:
@@ -271,7 +275,7 @@ def _qa_html(take: Take) -> str:
     return f"{table}<p class=\"leak\">Leakage {_figure(leak)}</p>"
 
 
-def _take_html(shot: Shot, take: Take, thumbs: dict[str, str]) -> str:
+def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]]) -> str:
     selected = shot.selected is take
     badges = []
     if selected:
@@ -285,7 +289,11 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str]) -> str:
         badges.append('<span class="badge warn random">random weights: not for review</span>')
     thumb = thumbs.get(take.image)
     alt = f"{take.shot_id} take {take.take}"
-    picture = (f'<img src="{_e(thumb)}" alt="{_e(alt)}" loading="lazy">' if thumb
+    # Its size in the markup: a lazily loaded image without one is 0 pixels tall until it loads, so every
+    # thumbnail of a film "is in view" and loads at once (608 of 608 did), and the page jumps as they arrive.
+    size = sizes.get(take.image)
+    dimensions = f' width="{size[0]}" height="{size[1]}"' if size else ""
+    picture = (f'<img src="{_e(thumb)}" alt="{_e(alt)}"{dimensions} loading="lazy" decoding="async">' if thumb
                else f'<span class="noimg">{_e(alt)}: image unreadable</span>')
     facts = [("prompt", take.prompt), ("characters", ", ".join(take.characters) or "—"),
              ("expression", take.expression or "—"), ("framing", take.framing or "—"),
@@ -303,7 +311,7 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str]) -> str:
             f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
 
 
-def _shot_html(number: int, shot: Shot, thumbs: dict[str, str]) -> str:
+def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]]) -> str:
     meta = []
     if shot.entry is not None:
         meta.append(f"{shot.entry.duration:g} s")
@@ -311,7 +319,7 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str]) -> str:
         meta.append("not in the shot list")
     meta.append(f"{len(shot.takes)} take{'s' if len(shot.takes) != 1 else ''}")
     flagged = ' <span class="badge flag">every take flagged</span>' if shot.all_flagged else ""
-    body = "".join(_take_html(shot, t, thumbs) for t in shot.takes) or '<p class="empty">Not rendered yet.</p>'
+    body = "".join(_take_html(shot, t, thumbs, sizes) for t in shot.takes) or '<p class="empty">Not rendered yet.</p>'
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
     return (f'<section class="shot" id="shot-{_e(shot.id)}" tabindex="-1" aria-labelledby="h-{_e(shot.id)}"{attrs}>'
             f'<h2 id="h-{_e(shot.id)}"><span class="num">{number}.</span> {_e(shot.id)} '
@@ -326,16 +334,20 @@ def _sheet_links(sheets: int) -> str:
     return "contact sheets " + " ".join(f'<a href="{sheet_name(i)}">{i + 1}</a>' for i in range(sheets))
 
 
-def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int = 1) -> str:
+def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int = 1,
+              sizes: dict[str, tuple[int, int]] | None = None) -> str:
     from ..provenance import now
 
     takes = run.takes
     flagged = sum(1 for t in takes if t.flags)
-    nav = "".join(f'<li><a href="#shot-{_e(s.id)}">{_e(s.id)}</a>'
-                  f'{" <span class=dot title=flagged>●</span>" if s.all_flagged else ""}</li>' for s in run.shots)
+    groups = scene_groups(run.shots)
+    nav = _nav_html(run.shots, groups)
     problems_html = ("<section class=\"problems\" role=\"alert\"><h2>Skipped</h2><ul>"
                      + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul></section>") if problems else ""
-    shots = "".join(_shot_html(i + 1, s, thumbs) for i, s in enumerate(run.shots))
+    sizes = sizes or {}
+    starts = {start: (label, count) for label, start, count in groups}
+    shots = "".join((_scene_mark(*starts[i]) if i in starts else "") + _shot_html(i + 1, s, thumbs, sizes)
+                    for i, s in enumerate(run.shots))
     summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
                f"written {now().strftime('%Y-%m-%d %H:%M UTC')}")
     random = sum(1 for t in takes if t.random_weights)
@@ -358,7 +370,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 <p class="summary">{_e(summary)}</p>
 <p class="keys">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot with every take flagged ·
 {_sheet_links(sheets)}</p>
-<nav aria-label="Shots"><ol>{nav}</ol></nav>
+{nav}
 </header>
 {problems_html}
 <main id="shots">{shots}</main>
@@ -366,6 +378,74 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 </body>
 </html>
 """
+
+
+# -- the index: grouped by scene at film scale --------------------------------------------------------
+
+# Up to this many shots the index lists every shot; past it (a film's 2,000 links filled the first screen) it
+# lists scenes, each opening onto its shots.
+NAV_FLAT_SHOTS = 40
+# Shots per index group when the shot ids name no scenes (no "sc12_" prefix to group by).
+NAV_BLOCK = 25
+
+
+def scene_of(shot_id: str) -> str:
+    """The scene a shot id names, by the usual convention ``<scene>_<shot>`` (``sc12_sh010`` -> ``sc12``);
+    '' when the id has no such prefix."""
+    head, sep, _ = shot_id.partition("_")
+    return head if sep and head else ""
+
+
+def scene_groups(shots: list[Shot]) -> list[tuple[str, int, int]]:
+    """The index's groups as (label, index of the first shot, number of shots), in shot order: runs of
+    consecutive shots of one scene, else blocks of NAV_BLOCK shots labelled by their numbers. [] when the
+    index lists every shot (NAV_FLAT_SHOTS or fewer)."""
+    if len(shots) <= NAV_FLAT_SHOTS:
+        return []
+    groups: list[tuple[str, int, int]] = []
+    for i, shot in enumerate(shots):
+        scene = scene_of(shot.id) if shot.entry is not None else "not in the shot list"
+        if groups and groups[-1][0] == scene and scene:
+            label, start, count = groups[-1]
+            groups[-1] = (label, start, count + 1)
+        else:
+            groups.append((scene, i, 1))
+    if any(not label for label, _, _ in groups) or len(groups) * 2 > len(shots):  # ids name no scenes
+        groups = [(f"{start + 1}–{min(start + NAV_BLOCK, len(shots))}", start, min(NAV_BLOCK, len(shots) - start))
+                  for start in range(0, len(shots), NAV_BLOCK)]
+    return groups
+
+
+def _shot_link(shot: Shot) -> str:
+    return (f'<li><a href="#shot-{_e(shot.id)}">{_e(shot.id)}</a>'
+            f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}</li>')
+
+
+def _group_id(label: str) -> str:
+    return "scene-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label)
+
+
+def _nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
+    """Every shot's link; at film scale one line per scene (its shots behind a disclosure), so the index
+    takes a few lines and scene 14 is one click away."""
+    if not groups:
+        return f'<nav aria-label="Shots"><ol>{"".join(_shot_link(s) for s in shots)}</ol></nav>'
+    items = []
+    for label, start, count in groups:
+        members = shots[start:start + count]
+        flagged = sum(1 for s in members if s.all_flagged)
+        mark = f' <span class="dot" title="{flagged} with every take flagged">●{flagged}</span>' if flagged else ""
+        items.append(f'<li><details><summary><a href="#{_group_id(label)}">{_e(label)}</a> '
+                     f'<span class="count">{count}</span>{mark}</summary>'
+                     f'<ol>{"".join(_shot_link(s) for s in members)}</ol></details></li>')
+    return (f'<nav aria-label="Shots" class="scenes"><p class="count">{len(groups)} scenes · open one for its shots'
+            f'</p><ol>{"".join(items)}</ol></nav>')
+
+
+def _scene_mark(label: str, count: int) -> str:
+    """The target of a scene's index link, before its first shot."""
+    return (f'<p class="scene" id="{_group_id(label)}">{_e(label)} '
+            f'<span class="meta">{count} shot{"s" if count != 1 else ""}</span></p>')
 
 
 def _csp() -> str:
@@ -395,11 +475,18 @@ h1{margin:0 0 4px;font-size:1.5rem}
 .summary,.keys{margin:2px 0;color:var(--muted)}
 kbd{border:1px solid #555;border-radius:3px;padding:0 4px;font-size:.85em}
 nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-style:none}
+nav.scenes>ol{gap:2px 6px}nav.scenes>ol>li{flex:0 0 auto}nav.scenes details[open]{flex-basis:100%}
+nav.scenes details ol{margin:2px 0 8px 16px}
+summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}
+.scene{margin:28px 0 0;font-size:1.3rem;font-weight:600;border-bottom:2px solid #44444f}
 .dot{color:var(--flag)}
 .problems{margin:12px 24px;padding:8px 16px;border:1px solid var(--flag);border-radius:6px}
 .problems h2{font-size:1rem;margin:4px 0}
 main{padding:8px 24px 48px}
 .shot{margin:18px 0;padding-top:4px;border-top:1px solid #2c2c33}
+/* A film's shots off screen are neither laid out nor painted until scrolled near (their size estimated,
+then remembered): the page opens as fast as its first screen, not its 2,000th shot. */
+.shot{content-visibility:auto;contain-intrinsic-size:auto 360px}
 .shot h2{font-size:1.15rem;margin:6px 0 10px}
 .num{color:var(--muted)}
 .meta{color:var(--muted);font-weight:normal;font-size:.9rem;margin-left:6px}

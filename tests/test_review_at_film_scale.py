@@ -1,0 +1,152 @@
+"""The storyboard page of a whole film, as a director opens it on a laptop: thumbnails that load as they are
+scrolled to and keep their place, an index that lists scenes rather than filling the first screen with every
+shot, and a jump to a scene. DOM facts, in the HTML and in headless Chromium; never wall-clock time
+(docs/performance.md, "At film scale", has the measured figures)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from test_film_scale import SHOTS, film_text, flat_engine_factory
+
+import idcli
+from idcli.review.page import NAV_BLOCK, NAV_FLAT_SHOTS, scene_groups, write_review
+from idcli.review.runs import Shot, load_run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+SCENES = (SHOTS + 19) // 20  # film_text puts 20 shots in a scene: sc001 … sc008
+
+
+@pytest.fixture(scope="module")
+def film_page(tmp_path_factory) -> Path:
+    """The review page of a rendered film of SHOTS one-take shots in SCENES scenes."""
+    folder = tmp_path_factory.mktemp("film-page")
+    shots = folder / "film.yaml"
+    shots.write_text(film_text(SHOTS), "utf-8")
+    out = folder / "out"
+    report = idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
+    assert report.rendered == SHOTS
+    return write_review(load_run(out)).index
+
+
+class Tags(HTMLParser):
+    """Every start tag of the page with its attributes, in order."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_every_thumbnail_loads_lazily_with_the_size_of_its_file(film_page: Path) -> None:
+    # Without a size, a lazy image is 0 px tall until it loads: every thumbnail of a film sits "in view" at
+    # once and all load (608 of 608 did), and the page jumps as they arrive.
+    images = [attrs for tag, attrs in Tags(film_page.read_text("utf-8")).tags
+              if tag == "img" and str(attrs.get("src", "")).startswith("thumbs/")]
+    assert len(images) == SHOTS
+    for attrs in images:
+        assert attrs.get("loading") == "lazy", attrs
+        with Image.open(film_page.parent / str(attrs["src"])) as thumbnail:
+            assert (attrs.get("width"), attrs.get("height")) == (str(thumbnail.width), str(thumbnail.height))
+
+
+def test_a_films_index_lists_its_scenes_each_opening_onto_its_shots(film_page: Path) -> None:
+    text = film_page.read_text("utf-8")
+    nav = re.search(r"<nav[^>]*>.*?</nav>", text, re.S).group(0)
+    # one closed disclosure per scene, in order, each holding exactly its shots' links
+    groups = re.findall(r'<details><summary><a href="#(scene-[^"]+)">([^<]+)</a>(.*?)</details>', nav, re.S)
+    assert [label for _, label, _ in groups] == [f"sc{n:03d}" for n in range(1, SCENES + 1)]
+    assert "<details open" not in nav
+    listed = []
+    for anchor, label, body in groups:
+        shots = re.findall(r'<li><a href="#shot-([^"]+)">', body)
+        assert shots and all(s.startswith(label + "_") for s in shots)
+        listed += shots
+        # the scene's link lands just before its first shot in the page
+        target = text.index(f'id="{anchor}"')
+        assert text.index("<section", target) == text.index(f'<section class="shot" id="shot-{shots[0]}"')
+    sections = re.findall(r'<section class="shot" id="shot-([^"]+)"', text)
+    assert listed == sections and len(sections) == SHOTS  # every shot once, in shot order
+
+
+def _shots(*ids: str) -> list[Shot]:
+    return [Shot(shot_id, [], entry=object()) for shot_id in ids]  # type: ignore[arg-type]
+
+
+def test_index_groups_follow_the_shot_ids_or_fall_back_to_numbered_blocks() -> None:
+    few = _shots(*[f"sc1_sh{i}" for i in range(NAV_FLAT_SHOTS)])
+    assert scene_groups(few) == []  # a short run lists every shot, as before
+    scenes = _shots(*[f"sc{i // 30}_sh{i}" for i in range(90)])
+    assert scene_groups(scenes) == [("sc0", 0, 30), ("sc1", 30, 30), ("sc2", 60, 30)]
+    # ids that name no scene (no prefix, or one prefix per shot) are cut into numbered blocks
+    for ids in ([f"shot{i}" for i in range(60)], [f"a{i}_b" for i in range(60)]):
+        groups = scene_groups(_shots(*ids))
+        assert [(start, count) for _, start, count in groups] == [(0, NAV_BLOCK), (NAV_BLOCK, NAV_BLOCK),
+                                                                  (2 * NAV_BLOCK, 60 - 2 * NAV_BLOCK)]
+        assert groups[0][0] == f"1–{NAV_BLOCK}"
+    # shots no longer in the shot list come last as a group of their own
+    orphans = [*scenes, Shot("sc0_sh999", [], entry=None)]
+    assert scene_groups(orphans)[-1] == ("not in the shot list", 90, 1)
+
+
+# Injected into a copy of the page before its Content-Security-Policy (the page ships no test hooks).
+RECORDER = """<script>
+window.addEventListener('load', function () { setTimeout(function () {  // after the scroll to a #fragment
+  var nav = document.querySelector('nav').getBoundingClientRect();
+  var first = document.querySelector('section.shot').getBoundingClientRect();
+  var scene = document.getElementById('scene-sc005');
+  var loaded = Array.prototype.filter.call(document.images, function (i) { return i.naturalWidth > 0; });
+  var waiting = Array.prototype.filter.call(document.images, function (i) { return i.naturalWidth === 0; });
+  var before = waiting.length ? waiting[waiting.length - 1].getBoundingClientRect().height : null;
+  var sceneTop = location.hash ? scene.getBoundingClientRect().top : null;
+  ['j', 'j', 'k'].forEach(function (key) {
+    document.dispatchEvent(new KeyboardEvent('keydown', {key: key, bubbles: true})); });
+  document.documentElement.setAttribute('data-facts', JSON.stringify({
+    nav_height: nav.height, first_shot_top: first.top, images: document.images.length,
+    loaded: loaded.length, waiting_image_height: before,
+    scene_top: sceneTop,
+    focus: document.activeElement.id}));
+}, 1500); });
+</script>"""
+
+
+def _open(page: Path, profile: Path, fragment: str = "") -> dict:
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--virtual-time-budget=10000", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--window-size=1280,900",
+         # headless Chromium turns lazy loading off; a desktop browser has it on. Reduced motion: a smooth
+         # scroll to a #fragment never advances in headless virtual time (the page scrolls smoothly otherwise)
+         "--blink-settings=lazyLoadEnabled=true", "--force-prefers-reduced-motion",
+         "--dump-dom", page.as_uri() + fragment],
+        capture_output=True, text=True, timeout=120, check=False)
+    found = re.search(r'data-facts="([^"]*)"', done.stdout)
+    assert found, done.stderr[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+def test_a_film_opens_on_its_first_shots_fetching_only_the_thumbnails_in_reach(film_page: Path,
+                                                                               tmp_path: Path) -> None:
+    probe = film_page.with_name("probe-film.html")  # same folder: every relative link is the page's own
+    probe.write_text(film_page.read_text("utf-8").replace("<head>", "<head>" + RECORDER, 1), "utf-8")
+    facts = _open(probe, tmp_path / "profile")
+    assert facts["images"] == SHOTS
+    assert facts["nav_height"] < 300, facts  # the index is a few lines, not the first screen
+    assert facts["first_shot_top"] < 900, facts  # the first shot shows without scrolling
+    assert facts["waiting_image_height"] > 0, facts  # a thumbnail not loaded yet already holds its place
+    assert facts["loaded"] < SHOTS // 3, facts  # the rest wait until scrolled to
+    assert facts["focus"] == "shot-sc001_sh0020", facts  # j, j, k still move between shots
+    # a scene's link (index.html#scene-sc005, from the index or from a note) opens at that scene
+    jumped = _open(probe, tmp_path / "profile", "#scene-sc005")
+    assert jumped["scene_top"] is not None and abs(jumped["scene_top"]) < 50, jumped
