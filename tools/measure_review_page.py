@@ -7,7 +7,7 @@ Content-Security-Policy (the page itself ships no hooks), opens it from file:// 
 prints, per run and as medians: the page's bytes, first paint and first contentful paint, the load event
 (all from the Performance API, ms after navigation start), the images with pixels by the load event, the
 lazy images within a desktop browser's fetch distance of the first screen, the images in the page, the JS
-heap in use (performance.memory) and the wall time of the Chromium process. docs/performance.md "At film
+heap in use (performance.memory, precise) and the wall time of the Chromium process. docs/performance.md "At film
 scale" records its figures.
 
 Headless Chromium turns lazy image loading off (every `loading="lazy"` image loads at once, as if the page
@@ -39,13 +39,18 @@ window.addEventListener('load', function () {
     var m = performance.memory || {};
     // what a desktop browser fetches at once: lazy images within its distance of the first screen (1,250 px
     // on a fast connection, 2,500 px on a slow one); an image without a size is 0 px tall until it loads
-    var near = function (px) { return Array.prototype.filter.call(document.images, function (i) {
-      return i.getBoundingClientRect().top < window.innerHeight + px; }).length; };
+    // (from the top of the page, and once scrolled to the first shot, past the index)
+    var first = document.querySelector('section.shot');
+    var near = function (px, from) { return Array.prototype.filter.call(document.images, function (i) {
+      return i.getBoundingClientRect().top - from < window.innerHeight + px; }).length; };
+    var shotTop = first ? first.getBoundingClientRect().top : 0;
     document.documentElement.setAttribute('data-measure', JSON.stringify({
       first_paint_ms: paint['first-paint'], first_contentful_paint_ms: paint['first-contentful-paint'],
       load_ms: nav.loadEventStart, dom_content_loaded_ms: nav.domContentLoadedEventStart,
-      image_requests_at_load: images.length, lazy_images_in_reach_fast: near(1250),
-      lazy_images_in_reach_slow: near(2500), images_in_page: document.images.length,
+      image_requests_at_load: images.length, lazy_images_in_reach_fast: near(1250, 0),
+      lazy_images_in_reach_slow: near(2500, 0), at_first_shot_in_reach_fast: near(1250, shotTop),
+      at_first_shot_in_reach_slow: near(2500, shotTop), first_shot_top_px: shotTop,
+      images_in_page: document.images.length,
       js_heap_mb: m.usedJSHeapSize ? m.usedJSHeapSize / 1048576 : null,
       dom_nodes: document.getElementsByTagName('*').length}));
   }, 0);
@@ -58,6 +63,7 @@ def _chromium(chromium: str, page: Path, profile: Path, *args: str) -> subproces
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", "--window-size=1280,900", "--blink-settings=lazyLoadEnabled=true",
+         "--enable-precise-memory-info",
          *args, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=300, check=False)
 
 

@@ -4,7 +4,9 @@
 Static files only: no server, no CDN, no web fonts; every link is relative, so the folder works from
 a file:// URL offline and can be zipped and mailed. Shots in shot-list order, takes side by side, the
 selected take marked. Keyboard: Tab walks the links; ``j``/``k`` (or ``n``/``p``) move between shots,
-``f`` to the next shot whose every take is flagged. Everything taken from sidecars is HTML-escaped.
+``f`` to the next shot whose every take is flagged. Everything taken from sidecars is HTML-escaped. At film
+scale the index lists scenes (each opening onto its shots), thumbnails load lazily at their size and shots
+off screen are not laid out until scrolled near (docs/review.md).
 
 Thumbnails are made once: named after the sha256 of the image's bytes (not the sidecar's: a retouched image
 gets a new one), reused while the image is unchanged; thumbnails of images no longer present are removed.
@@ -289,8 +291,8 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
         badges.append('<span class="badge warn random">random weights: not for review</span>')
     thumb = thumbs.get(take.image)
     alt = f"{take.shot_id} take {take.take}"
-    # Its size in the markup: a lazily loaded image without one is 0 pixels tall until it loads, so every
-    # thumbnail of a film "is in view" and loads at once (608 of 608 did), and the page jumps as they arrive.
+    # Its size in the markup: without one, an image not loaded yet is a line of alt text, so the page jumps
+    # as thumbnails arrive (the take being read moves down) and a jump to a shot lands short of it.
     size = sizes.get(take.image)
     dimensions = f' width="{size[0]}" height="{size[1]}"' if size else ""
     picture = (f'<img src="{_e(thumb)}" alt="{_e(alt)}"{dimensions} loading="lazy" decoding="async">' if thumb
