@@ -1,0 +1,32 @@
+"""``idcli deliver`` as a producer re-delivers and an outsider checks it: problems found using it (docs/delivery.md).
+
+Real renders (tiny preset, CPU) into a project folder built as tests/test_delivery.py builds it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_helpers import render_on_cpu
+from test_delivery import project  # noqa: F401 - the fixture: a shot list in a folder that must not leave the studio
+
+from idcli.delivery import deliver
+from idcli.review.selects import select
+
+
+def _listing(dest: Path) -> list[dict]:
+    return json.loads((dest / "delivery.json").read_text("utf-8"))["images"]
+
+
+def test_a_changed_pick_leaves_one_selected_take_per_shot_in_the_listing(project, engine_factory) -> None:  # noqa: F811
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    select(out, ["sc01_sh020=2"])
+    deliver(out, dest)
+    select(out, ["sc01_sh020=1"])  # the director changes their mind; the producer delivers again
+    deliver(out, dest)
+    assert [(e["take"], e["selected"]) for e in _listing(dest)] == [(1, True), (2, False)]
+    select(out, ["sc01_sh020=none"])
+    deliver(out, dest, shots="sc01_sh020")
+    assert [(e["take"], e["selected"]) for e in _listing(dest)] == [(1, False), (2, False)]
