@@ -210,6 +210,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         text_payloads,
     )
     from .hashing import sha256_bytes
+    from .provenance import read_png_record, record_of_sidecar
     from .signing import carries_manifest
     from .store import MAX_IMAGE_BYTES
 
@@ -224,6 +225,14 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         raise DeliveryError(f"{image_path}: changed since it was committed (its sha256 is not its sidecar's): a "
                             "retouched or damaged take is not delivered with the render's record; idcli verify "
                             f"{root} shows it (re-render it, or restore it); nothing was delivered", file=image_path)
+    # The delivered record is made from the sidecar: it must still say what the image's own record says (a sidecar
+    # edited by hand keeps the image's sha256, so the check above cannot see it).
+    own = {k: v for k, v in sidecar.items() if k not in ("sidecar", "orphan")}  # paths the scan added
+    if read_png_record(data) != record_of_sidecar(own):
+        raise DeliveryError(f"{root / take.sidecar}: this sidecar no longer says what its image holds as its own "
+                            "record (its idcli chunk): edited after the render? A delivery carries the render's record "
+                            "as it was rendered; put the sidecar back or re-render the take; nothing was delivered",
+                            file=root / take.sidecar)
     block = sidecar.get("c2pa") if isinstance(sidecar.get("c2pa"), dict) else {}
     signed = bool(block.get("signed")) or carries_manifest(data)
     credentials = signing.get(image_path) if signed else None

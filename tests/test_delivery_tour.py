@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cli_helpers import render_on_cpu
 from test_delivery import project  # noqa: F401 - the fixture: a shot list in a folder that must not leave the studio
 
-from idcli.delivery import deliver
+from idcli.delivery import DeliveryError, deliver
 from idcli.review.selects import select
 
 
@@ -30,3 +31,15 @@ def test_a_changed_pick_leaves_one_selected_take_per_shot_in_the_listing(project
     select(out, ["sc01_sh020=none"])
     deliver(out, dest, shots="sc01_sh020")
     assert [(e["take"], e["selected"]) for e in _listing(dest)] == [(1, False), (2, False)]
+
+
+def test_a_take_whose_sidecar_was_edited_is_not_delivered_with_it(project, engine_factory) -> None:  # noqa: F811
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010"])
+    sidecar = out / "sc01_sh010" / "sc01_sh010_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["prompt"] = "a prompt this image was never rendered from"
+    sidecar.write_text(json.dumps(record), "utf-8")  # the image itself, and its hash, unchanged
+    with pytest.raises(DeliveryError, match=r"sidecar .* its own record"):
+        deliver(out, dest)
+    assert not dest.exists()
