@@ -6,6 +6,7 @@ Real renders (tiny preset, CPU) into a project folder built as tests/test_delive
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from test_delivery import project  # noqa: F401 - the fixture: a shot list in a 
 
 from idcli.delivery import DeliveryError, deliver
 from idcli.review.selects import select
+from idcli.verify import verify_folder
 
 
 def _listing(dest: Path) -> list[dict]:
@@ -43,3 +45,23 @@ def test_a_take_whose_sidecar_was_edited_is_not_delivered_with_it(project, engin
     with pytest.raises(DeliveryError, match=r"sidecar .* its own record"):
         deliver(out, dest)
     assert not dest.exists()
+
+
+def test_verify_fails_a_copy_the_listing_does_not_name_or_names_otherwise(project, engine_factory) -> None:  # noqa: F811
+    out, dest, other = project / "renders", project.parent / "d", project.parent / "other"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
+    deliver(out, dest, shots="sc01_sh020", all_takes=True)
+    deliver(out, other, shots="sc01_sh010")
+    for name in ("sc01_sh010_take1.png", "sc01_sh010_take1.json"):  # someone adds another delivery's copy
+        shutil.copy(other / name, dest / name)
+    checks = {c.image["path"]: c for c in verify_folder(dest).images}
+    assert not checks["sc01_sh010_take1.png"].ok
+    assert any("not listed in delivery.json" in p for p in checks["sc01_sh010_take1.png"].problems)
+    (dest / "sc01_sh010_take1.png").unlink()
+    (dest / "sc01_sh010_take1.json").unlink()
+    listing = json.loads((dest / "delivery.json").read_text("utf-8"))
+    listing["images"][1]["take"] = 3  # the listing edited: take 2's entry now claims another take
+    (dest / "delivery.json").write_text(json.dumps(listing), "utf-8")
+    checks = {c.image["path"]: c for c in verify_folder(dest).images}
+    assert checks["sc01_sh020_take1.png"].ok and not checks["sc01_sh020_take2.png"].ok
+    assert any("delivery.json says take 3" in p for p in checks["sc01_sh020_take2.png"].problems)
