@@ -21,8 +21,11 @@ Nothing is written until every take has passed 1-3. ``check_delivery_folder`` is
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -431,11 +434,8 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     by default those of ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY``, as ``render --sign`` reads them; None: none.
     """
     from . import arguments as args
-    from .delivery_record import leaks, local_strings
     from .results import _live_takes
     from .review.runs import load_run
-    from .safeio import remove_dead_temporaries
-    from .store import atomic_write
 
     root = args.check_out_dir(out_dir)
     target = args.check_out_dir(dest, "dest")
@@ -453,32 +453,13 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     signing = _Credentials(credentials, unsigned)
     # 2./3. Every copy made and checked in memory before anything is written.
     copies = [_make_copy(root, shot, take, sel, stale, signing) for shot, take, sel, stale in chosen]
-    states = {c.item.image: _existing(target, c) if target.is_dir() else "free" for c in copies}
-    taken = [name for name, state in states.items() if state == "other"]
-    if taken and not force:
-        raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes "
-                            f"({', '.join(taken[:3])}{', …' if len(taken) > 3 else ''}): another take, another "
-                            "signature, or not idcli's; --force replaces them; nothing was delivered", file=target)
-    earlier = _read_listing(target, run.project, force) if target.is_dir() else []
-    # 4. Written: each image, then its sidecar (the sidecar says the copy is whole), then the listing.
+    # 4. Written, one delivery at a time into DEST.
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{target}: cannot make the folder ({exc.strerror or exc})") from None
-    remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
-    listing = _listing(target, run, copies, earlier)
-    forbidden = set().union(*(local_strings(t.record, report.out_dir) for _s, t, _a, _b in chosen))
-    if leaks(listing, forbidden):  # the listing names files and hashes only; checked like every copy
-        raise DeliveryError(f"{DELIVERY_FILE} would name a local path; nothing was delivered")
-    for copy in copies:
-        state = states[copy.item.image]
-        if state == "same":
-            copy.item.status = "unchanged"
-            continue
-        copy.item.status = "replaced" if state == "other" else "written"
-        atomic_write(target / copy.item.image, copy.png)
-        atomic_write(target / copy.item.sidecar, copy.sidecar)
-    atomic_write(target / DELIVERY_FILE, listing)
+    with _one_delivery_at_a_time(target):
+        _write(target, run, copies, chosen, report, force)
     report.images = [c.item for c in copies]
     stale = [i.image for i in report.images if i.selection_stale]
     if stale:
@@ -493,6 +474,51 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
         report.notes.append(f"{random} image(s) rendered by a random-weight test model (noise, not for review); each "
                             "delivered record says so")
     return report
+
+
+@contextlib.contextmanager
+def _one_delivery_at_a_time(dest: Path) -> Iterator[None]:
+    """Two deliveries into one DEST each read its listing, then write theirs: the later one's would drop the
+    other's copies. A lock on the folder itself (no lock file goes out with the delivery) makes one wait."""
+    import fcntl
+
+    fd = os.open(dest, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _write(target: Path, run: Any, copies: list[_Copy], chosen: list[Any], report: DeliveryReport,
+           force: bool) -> None:
+    """Step 4, one delivery at a time in DEST: what is there checked, then each image, then its sidecar (the
+    sidecar says the copy is whole), then the listing."""
+    from .delivery_record import leaks, local_strings
+    from .safeio import remove_dead_temporaries
+    from .store import atomic_write
+
+    states = {c.item.image: _existing(target, c) for c in copies}
+    taken = [name for name, state in states.items() if state == "other"]
+    if taken and not force:
+        raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes "
+                            f"({', '.join(taken[:3])}{', …' if len(taken) > 3 else ''}): another take, another "
+                            "signature, or not idcli's; --force replaces them; nothing was delivered", file=target)
+    earlier = _read_listing(target, run.project, force)
+    remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
+    listing = _listing(target, run, copies, earlier)
+    forbidden = set().union(*(local_strings(t.record, report.out_dir) for _s, t, _a, _b in chosen))
+    if leaks(listing, forbidden):  # the listing names files and hashes only; checked like every copy
+        raise DeliveryError(f"{DELIVERY_FILE} would name a local path; nothing was delivered")
+    for copy in copies:
+        state = states[copy.item.image]
+        if state == "same":
+            copy.item.status = "unchanged"
+            continue
+        copy.item.status = "replaced" if state == "other" else "written"
+        atomic_write(target / copy.item.image, copy.png)
+        atomic_write(target / copy.item.sidecar, copy.sidecar)
+    atomic_write(target / DELIVERY_FILE, listing)
 
 
 class _Credentials:

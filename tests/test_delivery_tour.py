@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from cli_helpers import render_on_cpu
 from test_delivery import project  # noqa: F401 - the fixture: a shot list in a folder that must not leave the studio
 
+from idcli import delivery
 from idcli.delivery import DeliveryError, deliver
 from idcli.review.selects import select
 from idcli.verify import verify_folder
@@ -65,3 +67,40 @@ def test_verify_fails_a_copy_the_listing_does_not_name_or_names_otherwise(projec
     checks = {c.image["path"]: c for c in verify_folder(dest).images}
     assert checks["sc01_sh020_take1.png"].ok and not checks["sc01_sh020_take2.png"].ok
     assert any("delivery.json says take 3" in p for p in checks["sc01_sh020_take2.png"].problems)
+
+
+def test_two_deliveries_at_once_into_one_folder_both_stay_listed(project, engine_factory,  # noqa: F811
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
+    dest.mkdir()
+    # The first delivery to read DEST's listing waits (at most a few seconds) for the second to read it too: without
+    # one delivery at a time both read the empty listing and the later one's delivery.json drops the other's copy.
+    entered: list[int] = []
+    second_in, real = threading.Event(), delivery._read_listing
+
+    def read_listing(*args, **kwargs):
+        entered.append(1)
+        if len(entered) == 1:
+            second_in.wait(3)
+        else:
+            second_in.set()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "_read_listing", read_listing)
+    errors: list[BaseException] = []
+
+    def run(shot: str) -> None:
+        try:
+            deliver(out, dest, shots=shot)
+        except BaseException as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(shot,)) for shot in ("sc01_sh010", "sc01_sh020")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert [e["image"] for e in _listing(dest)] == ["sc01_sh010_take1.png", "sc01_sh020_take2.png"]
+    assert verify_folder(dest).failed == 0
