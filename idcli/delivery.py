@@ -380,6 +380,27 @@ def _existing(dest: Path, copy: _Copy) -> str:
     return "ours" if source.get("sha256") == want[0] else "other"
 
 
+def _what_is_there(dest: Path, copy: _Copy) -> str:
+    """Why a file at a copy's place is not this delivery's, as its sidecar there tells (for the refusal)."""
+    from . import safeio
+    from .store import MAX_SIDECAR_BYTES
+
+    try:
+        old = json.loads(safeio.read_regular(dest / copy.item.sidecar, MAX_SIDECAR_BYTES, follow_links=False))
+        delivery = old["delivery"]
+        source, signature = delivery["source"], delivery["signature"]
+        shot, take, sha256 = source["shot_id"], source["take"], source["sha256"]
+    except (safeio.NotRegularFile, ValueError, RecursionError, KeyError, TypeError):
+        return "not a delivered copy of this take"
+    if (shot, take) != (copy.item.shot_id, copy.item.take):
+        return f"a copy of {shot} take {take}"
+    if sha256 != copy.item.source["sha256"]:
+        return f"an earlier render of {shot} take {take}: re-rendered since it was delivered"
+    if signature != copy.item.signature:
+        return f"this take delivered with signature {signature}, this delivery's is {copy.item.signature}"
+    return "changed after it was delivered"
+
+
 def _read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]:
     """The entries of DEST's delivery.json (an earlier delivery), or [] when there is none."""
     from . import safeio
@@ -501,9 +522,11 @@ def _write(target: Path, run: Any, copies: list[_Copy], chosen: list[Any], repor
     states = {c.item.image: _existing(target, c) for c in copies}
     taken = [name for name, state in states.items() if state == "other"]
     if taken and not force:
-        raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes "
-                            f"({', '.join(taken[:3])}{', …' if len(taken) > 3 else ''}): another take, another "
-                            "signature, or not idcli's; --force replaces them; nothing was delivered", file=target)
+        named = {c.item.image: c for c in copies}
+        shown = "; ".join(f"{name} ({_what_is_there(target, named[name])})" for name in taken[:3])
+        raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes: {shown}"
+                            f"{'; …' if len(taken) > 3 else ''}; --force replaces them; nothing was delivered",
+                            file=target)
     earlier = _read_listing(target, run.project, force)
     remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
     listing = _listing(target, run, copies, earlier)

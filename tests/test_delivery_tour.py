@@ -104,3 +104,19 @@ def test_two_deliveries_at_once_into_one_folder_both_stay_listed(project, engine
     assert not errors
     assert [e["image"] for e in _listing(dest)] == ["sc01_sh010_take1.png", "sc01_sh020_take2.png"]
     assert verify_folder(dest).failed == 0
+
+
+def test_a_retake_delivered_again_is_refused_saying_the_client_has_its_earlier_render(project,  # noqa: F811
+                                                                                     engine_factory) -> None:
+    out, dest = project / "renders", project.parent / "d"
+    shots = project / "shots.yaml"
+    render_on_cpu(shots, out, engine_factory, only=["sc01_sh010"])
+    deliver(out, dest)
+    shots.write_text(shots.read_text("utf-8").replace("at night, rain", "at dawn, rain"), "utf-8")
+    render_on_cpu(shots, out, engine_factory, only=["sc01_sh010"])  # the retake: take 1 rendered anew
+    with pytest.raises(DeliveryError, match=r"sc01_sh010_take1\.png \(an earlier render of sc01_sh010 take 1: re-"):
+        deliver(out, dest)
+    assert [i.status for i in deliver(out, dest, force=True).images] == ["replaced"]
+    (dest / "sc01_sh010_take1.json").write_text("{}", "utf-8")  # a file there that is no delivered copy's sidecar
+    with pytest.raises(DeliveryError, match=r"sc01_sh010_take1\.png \(not a delivered copy of this take\)"):
+        deliver(out, dest)
