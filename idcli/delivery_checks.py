@@ -69,7 +69,8 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
         elif name in sidecars:
             check.problems += _listing_differs(entry, sidecars[name])
     for name in sorted(sidecars.keys() - listed) if readable else ():  # a damaged listing is said above
-        checks[name].problems.append(f"not listed in {DELIVERY_FILE}: a copy from another delivery, or added by hand")
+        checks[name].problems.append(f"not listed in {DELIVERY_FILE}: a copy added from another delivery or by hand, "
+                                     "or one a delivery stopped before it listed it (deliver again)")
     for check in checks.values():
         check.ok = not check.problems
     return [checks[name] for name in sorted(checks)]
