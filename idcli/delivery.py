@@ -556,8 +556,14 @@ class _Credentials:
         if self.unsigned:
             return None
         if not self.read:
-            from .signing import resolve_credentials
+            from .signing import CERT_ENV, KEY_ENV, SigningError, resolve_credentials
 
+            cert, key = os.environ.get(CERT_ENV), os.environ.get(KEY_ENV)
+            if bool(cert) != bool(key):  # said here: render's message offers --no-sign, which deliver has not
+                given, missing = (CERT_ENV, KEY_ENV) if cert else (KEY_ENV, CERT_ENV)
+                raise SigningError(f"{given} is set but {missing} is not: set both to sign the delivered copies of "
+                                   "signed takes, or pass --unsigned to deliver them without their signature "
+                                   "(docs/delivery.md); nothing was delivered", field=missing)
             self.given, self.read = resolve_credentials(None, None, Path), True
         if self.given is None:
             from .signing import CERT_ENV, KEY_ENV

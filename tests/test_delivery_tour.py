@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import render_on_cpu
-from test_delivery import project  # noqa: F401 - the fixture: a shot list in a folder that must not leave the studio
+
+# Fixtures: a shot list in a folder that must not leave the studio; the test CA, its credentials in the environment.
+from test_delivery import project, signing_env, studio_ca  # noqa: F401
 
 from idcli import delivery
 from idcli.delivery import DeliveryError, deliver
+from idcli.errors import InputError
 from idcli.review.selects import select
 from idcli.verify import verify_folder
 
@@ -120,3 +123,15 @@ def test_a_retake_delivered_again_is_refused_saying_the_client_has_its_earlier_r
     (dest / "sc01_sh010_take1.json").write_text("{}", "utf-8")  # a file there that is no delivered copy's sidecar
     with pytest.raises(DeliveryError, match=r"sc01_sh010_take1\.png \(not a delivered copy of this take\)"):
         deliver(out, dest)
+
+
+def test_half_the_signing_credentials_name_delivers_own_way_out(project, engine_factory,  # noqa: F811
+                                                                signing_env,  # noqa: F811
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, sign=True, only=["sc01_sh010"])
+    monkeypatch.delenv("IDCLI_C2PA_KEY")  # the certificate set, the key forgotten
+    with pytest.raises(InputError, match="IDCLI_C2PA_KEY is not") as caught:
+        deliver(out, dest)
+    assert "--unsigned" in str(caught.value) and "--no-sign" not in str(caught.value)  # deliver has no --no-sign
+    assert caught.value.exit_code == 2 and not dest.exists()
