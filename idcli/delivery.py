@@ -22,6 +22,7 @@ Nothing is written until every take has passed 1-3. ``check_delivery_folder`` is
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -505,7 +506,11 @@ def _one_delivery_at_a_time(dest: Path) -> Iterator[None]:
 
     fd = os.open(dest, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # a network share without locks: deliver as before, one at a time by hand
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
+                raise
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
