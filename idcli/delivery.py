@@ -396,7 +396,7 @@ def _what_is_there(dest: Path, copy: _Copy) -> str:
     if (shot, take) != (copy.item.shot_id, copy.item.take):
         return f"a copy of {shot} take {take}"
     if sha256 != copy.item.source["sha256"]:
-        return f"an earlier render of {shot} take {take}: re-rendered since it was delivered"
+        return f"another render of {shot} take {take}: re-rendered (or restored) since it was delivered"
     if signature != copy.item.signature:
         return f"this take delivered with signature {signature}, this delivery's is {copy.item.signature}"
     return "changed after it was delivered"

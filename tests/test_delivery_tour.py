@@ -109,7 +109,7 @@ def test_two_deliveries_at_once_into_one_folder_both_stay_listed(project, engine
     assert verify_folder(dest).failed == 0
 
 
-def test_a_retake_delivered_again_is_refused_saying_the_client_has_its_earlier_render(project,  # noqa: F811
+def test_a_retake_delivered_again_is_refused_saying_the_client_has_another_render(project,  # noqa: F811
                                                                                      engine_factory) -> None:
     out, dest = project / "renders", project.parent / "d"
     shots = project / "shots.yaml"
@@ -117,7 +117,7 @@ def test_a_retake_delivered_again_is_refused_saying_the_client_has_its_earlier_r
     deliver(out, dest)
     shots.write_text(shots.read_text("utf-8").replace("at night, rain", "at dawn, rain"), "utf-8")
     render_on_cpu(shots, out, engine_factory, only=["sc01_sh010"])  # the retake: take 1 rendered anew
-    with pytest.raises(DeliveryError, match=r"sc01_sh010_take1\.png \(an earlier render of sc01_sh010 take 1: re-"):
+    with pytest.raises(DeliveryError, match=r"sc01_sh010_take1\.png \(another render of sc01_sh010 take 1: re-"):
         deliver(out, dest)
     assert [i.status for i in deliver(out, dest, force=True).images] == ["replaced"]
     (dest / "sc01_sh010_take1.json").write_text("{}", "utf-8")  # a file there that is no delivered copy's sidecar
