@@ -19,6 +19,7 @@ from test_delivery import project, signing_env, studio_ca  # noqa: F401
 from idcli import delivery
 from idcli.delivery import DeliveryError, deliver
 from idcli.errors import InputError
+from idcli.provenance import read_png_record
 from idcli.review.selects import select
 from idcli.verify import verify_folder
 
@@ -50,6 +51,14 @@ def test_a_take_whose_sidecar_was_edited_is_not_delivered_with_it(project, engin
     with pytest.raises(DeliveryError, match=r"sidecar .* its own record"):
         deliver(out, dest)
     assert not dest.exists()
+    record["note"] = "added by hand"  # a field the image never said
+    record["prompt"] = read_png_record((out / "sc01_sh010" / "sc01_sh010_t1.png").read_bytes())["prompt"]
+    sidecar.write_text(json.dumps(record), "utf-8")
+    with pytest.raises(DeliveryError, match=r"sidecar .* its own record"):
+        deliver(out, dest)
+    del record["note"], record["software"]  # an older idcli's sidecar held fewer fields than its image: delivered
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert [i.image for i in deliver(out, dest).images] == ["sc01_sh010_take1.png"]
 
 
 def test_verify_fails_a_copy_the_listing_does_not_name_or_names_otherwise(project, engine_factory) -> None:  # noqa: F811
