@@ -442,13 +442,15 @@ def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, 
     from .provenance import now
     from .versions import TOOL_NAME, TOOL_VERSION
 
-    order = {s.id: i for i, s in enumerate(run.shots)}
+    order: dict[str, int] = {}
+    picks: dict[str, int | None] = {}  # each shot's pick now (one pass over a film's shots for both)
+    for i, s in enumerate(run.shots):
+        order[s.id], picks[s.id] = i, (s.selected.take if s.selected is not None else None)
     ours = {c.item.image: c.item.listing(run.project) for c in copies}
     kept = [e for e in earlier if e["image"] not in ours and "/" not in e["image"] and "\\" not in e["image"]
             and (dest / e["image"]).is_file()]
     # A kept entry of this project says whether its take is its shot's pick now: after a changed pick (or one
     # cleared) the take picked before must not stay listed as the director's select beside the new one.
-    picks = {s.id: (s.selected.take if s.selected is not None else None) for s in run.shots}
     kept = [dict(e, selected=e.get("take") == picks[e.get("shot_id")])
             if e.get("project") == run.project and e.get("shot_id") in picks else e for e in kept]
     entries = sorted([*kept, *ours.values()], key=lambda e: (order.get(e.get("shot_id"), len(order)),
