@@ -435,7 +435,15 @@ def _read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]
     if other not in (None, project) and not force:
         raise ProjectMismatchError(f"{dest}: holds a delivery of project '{other}', not '{project}'; deliver into "
                                    "another folder (or --force to add to it)", file=path)
-    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("image"), str)]
+    # Entries as deliver writes them (an image's name, a shot id, a take number): kept ones are sorted and
+    # matched by these, and an edited or hostile listing must not make that an internal error.
+    whole = [e for e in entries if isinstance(e, dict) and isinstance(e.get("image"), str)
+             and isinstance(e.get("shot_id"), str) and type(e.get("take")) is int]
+    if len(whole) != len(entries) and not force:
+        raise DeliveryError(f"{path}: not an idcli delivery listing ({len(entries) - len(whole)} entry(ies) without "
+                            "an image name, a shot id and a take number); --force replaces it, or deliver into "
+                            "another folder", file=path)
+    return whole
 
 
 def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, Any]]) -> bytes:
