@@ -524,7 +524,10 @@ def _one_delivery_at_a_time(dest: Path) -> Iterator[None]:
     other's copies. A lock on the folder itself (no lock file goes out with the delivery) makes one wait."""
     import fcntl
 
-    fd = os.open(dest, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fd = os.open(dest, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise OutputError(f"{dest}: cannot open the folder ({exc.strerror or exc})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
