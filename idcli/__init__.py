@@ -52,6 +52,8 @@ _LAZY = {
     # Provenance (docs/provenance.md): re-render a committed image; check a folder's images and signatures.
     "reproduce": ("reproduce", "reproduce"),
     "verify_folder": ("verify", "verify_folder"),
+    # Delivery (docs/delivery.md): copies to send out without local paths, as `idcli deliver`.
+    "deliver": ("delivery", "deliver"),
 }
 
 

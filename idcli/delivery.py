@@ -126,6 +126,11 @@ def _check_folders(root: Path, dest: Path) -> None:
                             "delivery; deliver into a folder of its own", file=dest, field="DEST")
     if dest.exists() and not dest.is_dir():
         raise OutputError(f"{dest}: not a folder")
+    from .store import STATE
+
+    if (dest / STATE).is_dir():  # verify reads a folder with delivery.json as a delivery: its renders unchecked
+        raise DeliveryError(f"{dest}: an idcli output folder (it holds {STATE}/); a delivery there would hide its "
+                            "renders from idcli verify; deliver into a folder of its own", file=dest, field="DEST")
 
 
 def _parse_shots(shots: str | list[str] | None) -> list[str] | None:
@@ -164,11 +169,18 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
                 problems.append(f"--shots {name}: not rendered yet")
         if problems:
             raise DeliveryError("; ".join(problems) + "; nothing was delivered", field="--shots")
-    chosen = []
+    chosen, orphan_picks = [], []
     for shot in run.shots:
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
         takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
+        if shot.selected is not None and shot.selected not in takes:  # the shot list cut the picked take since
+            orphan = (f"{shot.id}: the director's select, take {shot.selected.take}, is no longer in the shot list "
+                      f"{run.root} was last rendered from")
+            if not all_takes:  # another take delivered as the shot would silently change the pick
+                orphan_picks.append(orphan)
+                continue
+            notes.append(f"{orphan}: not delivered")
         if not takes:
             notes.append(f"{shot.id}: not rendered, not delivered")
             continue
@@ -178,6 +190,9 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
             chosen.append((shot, shot.selected, True, shot.selection_stale))
         else:
             chosen.append((shot, max(takes, key=lambda t: t.take), False, False))
+    if orphan_picks:
+        raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
+                            "give the shot its takes back, or deliver --all-takes; nothing was delivered")
     if not chosen:
         raise DeliveryError(f"{run.root}: no rendered take to deliver" + (" among --shots" if wanted else ""))
     names: dict[str, str] = {}
@@ -318,9 +333,7 @@ def sign_copy(png: bytes, original: bytes, record: dict[str, Any], credentials: 
     """Sign a delivered copy: a new manifest whose actions are ``c2pa.opened`` (the signed take, its parent
     ingredient, its own manifest embedded) and ``c2pa.edited.metadata`` (only the metadata changed), and the
     ``org.idcli.delivery`` assertion (which take, by job key and sha256)."""
-    import c2pa
-
-    from .signing import _SIGN_SETTINGS
+    from .signing import sign_with_manifest
     from .versions import TOOL_NAME, TOOL_VERSION
 
     source = record["delivery"]["source"]
@@ -339,19 +352,9 @@ def sign_copy(png: bytes, original: bytes, record: dict[str, Any], credentials: 
                 "random_weights": _random_weights(record)}},
         ],
     }
-    c = credentials
-    try:
-        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
-            alg=c.alg.encode(), sign_cert=c.chain_pem, private_key=c.key_pem,
-            ta_url=c.ta_url.encode() if c.ta_url else None))
-        out = io.BytesIO()
-        with c2pa.Builder(manifest, c2pa.Context.from_dict(_SIGN_SETTINGS)) as builder:
-            builder.add_ingredient({"title": source["image"], "relationship": "parentOf", "label": "parent"},
-                                   "image/png", io.BytesIO(original))
-            builder.sign(signer, "image/png", io.BytesIO(png), out)
-    except c2pa.C2paError as exc:
-        raise OutputError(f"C2PA signing of the delivered {record['image']['path']} failed: {exc}") from None
-    return out.getvalue()
+    parent = ({"title": source["image"], "relationship": "parentOf", "label": "parent"}, original)
+    return sign_with_manifest(credentials, png, manifest, parent=parent,
+                              what=f"the delivered {record['image']['path']}")
 
 
 # -- 4. writing ------------------------------------------------------------------------------------------
@@ -435,15 +438,7 @@ def _read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]
     if other not in (None, project) and not force:
         raise ProjectMismatchError(f"{dest}: holds a delivery of project '{other}', not '{project}'; deliver into "
                                    "another folder (or --force to add to it)", file=path)
-    # Entries as deliver writes them (an image's name, a shot id, a take number): kept ones are sorted and
-    # matched by these, and an edited or hostile listing must not make that an internal error.
-    whole = [e for e in entries if isinstance(e, dict) and isinstance(e.get("image"), str)
-             and isinstance(e.get("shot_id"), str) and type(e.get("take")) is int]
-    if len(whole) != len(entries) and not force:
-        raise DeliveryError(f"{path}: not an idcli delivery listing ({len(entries) - len(whole)} entry(ies) without "
-                            "an image name, a shot id and a take number); --force replaces it, or deliver into "
-                            "another folder", file=path)
-    return whole
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("image"), str)]
 
 
 def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, Any]]) -> bytes:
@@ -459,10 +454,17 @@ def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, 
             and (dest / e["image"]).is_file()]
     # A kept entry of this project says whether its take is its shot's pick now: after a changed pick (or one
     # cleared) the take picked before must not stay listed as the director's select beside the new one.
-    kept = [dict(e, selected=e.get("take") == picks[e.get("shot_id")])
-            if e.get("project") == run.project and e.get("shot_id") in picks else e for e in kept]
-    entries = sorted([*kept, *ours.values()], key=lambda e: (order.get(e.get("shot_id"), len(order)),
-                                                            str(e.get("shot_id")), e.get("take") or 0))
+    kept = [dict(e, selected=e.get("take") == picks[e["shot_id"]])
+            if e.get("project") == run.project and isinstance(e.get("shot_id"), str) and e["shot_id"] in picks
+            else e for e in kept]
+
+    def place(entry: dict[str, Any]) -> tuple[int, str, int]:
+        # Kept entries are an earlier file's, perhaps hand-edited: a shot id or take of another type sorts last.
+        shot, take = entry.get("shot_id"), entry.get("take")
+        return (order.get(shot, len(order)) if isinstance(shot, str) else len(order), str(shot),
+                take if type(take) is int else 0)
+
+    entries = sorted([*kept, *ours.values()], key=place)
     listing = {"schema": 1, "kind": "idcli-delivery", "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
                "project": run.project, "delivered": now().isoformat(), "images": entries}
     return (json.dumps(listing, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -221,11 +222,16 @@ def original_take(image: Path, record: dict[str, Any], studio_out: str | Path | 
     project = record.get("project")
     if not (isinstance(shot, str) and type(take) is int and isinstance(sha, str)):
         raise ReproduceError(f"{image}: a delivery copy whose record does not name its take", file=image)
+    # A delivered frame comes back from outside the studio: its record's names become paths and a glob here,
+    # so each must be a name idcli could have written (no folder, no pattern), never a way out of OUT.
+    if not _safe_name(shot):
+        raise ReproduceError(f"{image}: a delivery copy whose record names its shot {shot!r}, which is no idcli "
+                             "shot id (edited?); its take cannot be looked for", file=image)
     folders = [Path(studio_out)] if studio_out is not None else (
-        [Path("renders") / project] if isinstance(project, str) and project else [])
+        [Path("renders") / project] if _safe_name(project) else [])
     for folder in folders:
         places = [folder / shot / f"{shot}_t{take}.png"]
-        if isinstance(key, str):
+        if isinstance(key, str) and re.fullmatch(r"[0-9a-f]{12}", key.rsplit(":", 1)[-1][:12]):
             kept = folder / ".idcli" / "superseded" / shot
             places += sorted(p for p in kept.glob(f"{shot}_t{take}.{key.rsplit(':', 1)[-1][:12]}*.png")
                              if not p.name.endswith(".mask.png"))
@@ -246,3 +252,13 @@ def original_take(image: Path, record: dict[str, Any], studio_out: str | Path | 
                          f"'{project}' (job key {key}, original sha256 {sha[:12]}…); its record names no local "
                          f"file, so it is reproduced from the studio's output folder: idcli reproduce {image} "
                          f"--from OUT{where}", file=image)
+
+
+def _safe_name(value: Any) -> bool:
+    """Whether ``value`` is a shot id or project name as a shot list allows them (shotlist.check_safe_id)."""
+    from .shotlist import check_safe_id
+
+    try:
+        return isinstance(value, str) and check_safe_id(value) == value
+    except ValueError:
+        return False

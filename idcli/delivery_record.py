@@ -41,7 +41,6 @@ _TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "descrip
 # ancillary chunk (unknown text, EXIF, a C2PA manifest that no longer matches) is left out.
 _KEPT_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD",
                           b"pHYs", b"IDAT", b"IEND"})
-RANDOM_WEIGHTS_CHUNK = "idcli-random-weights"
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
@@ -241,7 +240,7 @@ def delivered_png(original: bytes, record: dict[str, Any], parameters: str | Non
     """The original PNG with its pixel chunks unchanged, ``parameters`` as given (None: left out), the
     ``idcli`` chunk replaced by ``record``, the random-weights mark kept, and nothing else (no C2PA
     manifest, no other text). Text chunks come before the pixel data, as idcli's commit writes them."""
-    from .provenance import PNG_CHUNK
+    from .provenance import PNG_CHUNK, RANDOM_WEIGHTS_CHUNK
 
     chunks = png_chunks(original)
     random_mark = next((p for k, p in chunks if _text_key(k, p) == RANDOM_WEIGHTS_CHUNK and k == b"tEXt"), None)

@@ -22,6 +22,7 @@ from .plan import Job
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
+RANDOM_WEIGHTS_CHUNK = "idcli-random-weights"  # a random-weight render's mark (idcli deliver keeps it)
 # Fields of a sidecar that are not in the PNG's idcli chunk.
 RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion", "qa", "executor")  # qa: docs/review.md
 
@@ -206,7 +207,7 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     info.add_text("parameters", parameters_text(job, model))
     info.add_itxt(PNG_CHUNK, json.dumps(record, sort_keys=True, ensure_ascii=False))
     if model.random_weights:
-        info.add_text("idcli-random-weights", "true: rendered by a random-weight test model")
+        info.add_text(RANDOM_WEIGHTS_CHUNK, "true: rendered by a random-weight test model")
     buffer = io.BytesIO()
     # RGBA: a plate job's image keeps the plate's alpha (docs/plates.md).
     mode = "RGBA" if getattr(pixels, "ndim", 3) == 3 and pixels.shape[2] == 4 else "RGB"

@@ -378,6 +378,27 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def sign_with_manifest(credentials: Credentials, png: bytes, manifest: dict[str, Any], *,
+                       parent: tuple[dict[str, Any], bytes] | None = None, what: str = "") -> bytes:
+    """PNG bytes with ``manifest`` signed and embedded (a render's, or a delivered copy's with its ``parent``
+    ingredient: definition and PNG bytes); a failure is an OutputError naming ``what`` was being signed."""
+    import c2pa
+
+    c = credentials
+    try:  # one C2PA signer per image: the SDK consumes it
+        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
+            alg=c.alg.encode(), sign_cert=c.chain_pem, private_key=c.key_pem,
+            ta_url=c.ta_url.encode() if c.ta_url else None))
+        out = io.BytesIO()
+        with c2pa.Builder(manifest, c2pa.Context.from_dict(_SIGN_SETTINGS)) as builder:
+            if parent is not None:
+                builder.add_ingredient(parent[0], "image/png", io.BytesIO(parent[1]))
+            builder.sign(signer, "image/png", io.BytesIO(png), out)
+    except c2pa.C2paError as exc:
+        raise OutputError(f"C2PA signing{' of ' + what if what else ''} failed: {exc}") from None
+    return out.getvalue()
+
+
 class Signer:
     """Signs PNG bytes with one set of credentials (one C2PA signer per image: the SDK consumes it)."""
 
@@ -386,20 +407,7 @@ class Signer:
 
     def sign_png(self, png: bytes, record: dict[str, Any]) -> bytes:
         """The PNG with its manifest embedded; failures are OutputErrors (the run stops, nothing partial)."""
-        import c2pa
-
-        c = self.credentials
-        try:
-            signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
-                alg=c.alg.encode(), sign_cert=c.chain_pem, private_key=c.key_pem,
-                ta_url=c.ta_url.encode() if c.ta_url else None))
-            context = c2pa.Context.from_dict(_SIGN_SETTINGS)
-            out = io.BytesIO()
-            with c2pa.Builder(manifest_for(record), context) as builder:
-                builder.sign(signer, "image/png", io.BytesIO(png), out)
-        except c2pa.C2paError as exc:
-            raise OutputError(f"C2PA signing failed: {exc}") from None
-        return out.getvalue()
+        return sign_with_manifest(self.credentials, png, manifest_for(record))
 
     def sign(self, png: bytes, record: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
         """The signed PNG and the sidecar's ``c2pa`` field: who signed, and the hash of the image before its

@@ -23,11 +23,39 @@ from idcli.store import TMP_SUFFIX, OutputStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["ROOT", "TMP_SUFFIX", "assert_no_temporaries", "assert_nothing_partial", "cli_env", "commit_counts",
-           "journal_commits", "plan_jobs", "plan_on_cpu", "render_argv", "render_on_cpu", "spawn_render"]
+__all__ = ["ROOT", "SIGNAL_HOOK", "TMP_SUFFIX", "assert_no_temporaries", "assert_nothing_partial", "cli_env",
+           "commit_counts", "journal_commits", "plan_jobs", "plan_on_cpu", "render_argv", "render_on_cpu",
+           "spawn_render"]
 
 
 # -- idcli as a process ---------------------------------------------------------------------------------
+
+
+# ``[sys.executable, "-c", SIGNAL_HOOK, NEEDLE, N, SIG, *ARGS]`` runs ``idcli ARGS`` after patching os.fsync:
+# right after the Nth fsync of a temporary whose path holds NEEDLE, the process sends itself SIG (KILL: no
+# clean-up at all; INT/TERM: as a person or a scheduler would; STOP: frozen until the test continues it).
+SIGNAL_HOOK = """
+import os, signal, sys
+from idcli.safeio import TMP_SUFFIX
+needle, nth, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, "SIG" + sys.argv[3])
+count, real_fsync = [0], os.fsync
+
+def fsync(fd):
+    real_fsync(fd)
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return
+    if name.endswith(TMP_SUFFIX) and needle in name:
+        count[0] += 1
+        if count[0] == nth:
+            os.kill(os.getpid(), sig)
+
+os.fsync = fsync
+sys.argv = ["idcli", *sys.argv[4:]]
+from idcli.cli import main
+main()
+"""
 
 
 def cli_env(home: Path | None = None) -> dict[str, str]:

@@ -45,6 +45,22 @@ def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.delenv("IDCLI_DEBUG", raising=False)
 
 
+@pytest.fixture(scope="module")
+def studio_ca(tmp_path_factory: pytest.TempPathFactory):
+    """A test CA and a signing certificate under it (tests/c2pa_helpers.py), one per test module."""
+    from c2pa_helpers import make_test_ca
+
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def signing_env(studio_ca, monkeypatch: pytest.MonkeyPatch):
+    """``IDCLI_C2PA_CERT``/``IDCLI_C2PA_KEY`` set to ``studio_ca``'s, as a studio signing renders sets them."""
+    monkeypatch.setenv("IDCLI_C2PA_CERT", str(studio_ca.cert))
+    monkeypatch.setenv("IDCLI_C2PA_KEY", str(studio_ca.key))
+    return studio_ca
+
+
 @pytest.fixture
 def selfies(tmp_path: Path) -> Path:
     """A folder holding copies of the recipe selfies, for shot lists written in tests."""

@@ -97,6 +97,8 @@ def test_help_names_arguments_as_the_readme_does(every_help: str) -> None:
     (["restore", "out"], "SHOT_tN: missing: the take to restore, as SHOT_tN (its file name without .png) (usage: "
                          "idcli restore [OPTIONS] OUT SHOT_tN)"),
     (["render"], "FILE: missing: shot list (YAML, schema version 1) (usage: idcli render [OPTIONS] FILE)"),
+    (["deliver"], "OUT: missing: a render's output folder (usage: idcli deliver [OPTIONS] OUT DEST)"),  # not "A"
+    (["reproduce"], "IMAGE_OR_SIDECAR: missing: a committed image (PNG) or its sidecar (JSON) (usage: "),
     (["export", "out"], "--otio: missing: the OpenTimelineIO file to write (.otio) (usage: idcli export [OPTIONS] "
                         "OUT)"),
     # Click: "Invalid value for '--fps': Input should be a valid number, unable to parse string as a number"

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from c2pa_helpers import make_test_ca
-from cli_helpers import ROOT, cli_env, render_on_cpu
+from cli_helpers import ROOT, SIGNAL_HOOK, cli_env, render_on_cpu
 from PIL import Image
 
 from idcli.delivery import DELIVERY_ASSERTION, DeliveryError, deliver
@@ -48,18 +47,6 @@ shots:
   - {id: sc01_sh020, prompt: "{mara} waits at a bar, medium shot", framing: medium, expression: hope, takes: 2}
   - {id: sc01_sh030, prompt: "{mara} and {theo} on a street", plate: plates/two_people.png, plate_strength: 0.6}
 """
-
-
-@pytest.fixture(scope="module")
-def studio_ca(tmp_path_factory: pytest.TempPathFactory):
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture
-def signing_env(studio_ca, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("IDCLI_C2PA_CERT", str(studio_ca.cert))
-    monkeypatch.setenv("IDCLI_C2PA_KEY", str(studio_ca.key))
-    return studio_ca
 
 
 @pytest.fixture
@@ -251,6 +238,18 @@ def test_where_a_delivery_may_go_and_what_it_never_overwrites(project, engine_fa
         deliver(out, project.parent / "e")
 
 
+def test_a_delivery_into_another_output_folder_is_refused(project, engine_factory) -> None:
+    """DEST an idcli output folder (another scene's renders): its delivery.json made idcli verify check only the
+    delivered copies there, never its own renders again."""
+    out, other = project / "renders", project.parent / "other-scene"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010"])
+    shutil.copytree(out, other)
+    with pytest.raises(DeliveryError, match=r"an idcli output folder.*idcli verify"):
+        deliver(out, other)
+    assert not (other / "delivery.json").exists() and verify_folder(other).images[0].image["path"].startswith(
+        "sc01_sh010/")
+
+
 def test_verify_fails_a_delivery_edited_after_it_went_out(project, engine_factory) -> None:
     out, dest = project / "renders", project.parent / "d"
     render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
@@ -289,6 +288,60 @@ def test_reproduce_of_a_delivered_frame_finds_its_take_in_the_studio(project, en
     (project / "renders").mkdir()
     (project / "renders-tmp").rename(project / "renders" / "delivery-test")
     assert reproduce(frame, engine_factory=engine_factory).identical
+
+
+def test_a_select_the_shot_list_no_longer_has_is_not_delivered_as_the_shot(project, engine_factory) -> None:
+    """The director picked take 2, then the shot list cut the shot to one take: take 2 is an orphan (select
+    refuses to pick one). deliver sent it as the shot's select anyway, while --all-takes left it out."""
+    out = project / "renders"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    select(out, ["sc01_sh020=2"])
+    (project / "shots.yaml").write_text(SHOTS.replace("expression: hope, takes: 2", "expression: hope"), "utf-8")
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])  # take 1 done: nothing rendered
+    dest = project.parent / "d"
+    with pytest.raises(DeliveryError, match=r"sc01_sh020.*select.*take 2.*no longer in the shot list"):
+        deliver(out, dest)
+    assert not dest.exists()
+    assert [(i.image, i.selected) for i in deliver(out, dest, all_takes=True).images] == [
+        ("sc01_sh020_take1.png", False)]
+
+
+def test_a_hand_edited_delivery_listing_is_kept_not_a_traceback(project, engine_factory) -> None:
+    """An earlier delivery.json whose entry has a take written as text or a shot id that is no text (a hand edit,
+    another tool) was sorted with this delivery's entries: TypeError, a traceback, and nothing delivered."""
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    deliver(out, dest, all_takes=True)
+    for edit in ({"take": "1"}, {"shot_id": ["sc01_sh020"]}, {"shot_id": None, "take": [1]}):
+        listing = json.loads((dest / "delivery.json").read_text())
+        kept = next(e for e in listing["images"] if e["image"] == "sc01_sh020_take1.png")  # not delivered below
+        kept.update(edit)
+        (dest / "delivery.json").write_text(json.dumps(listing))
+        again = deliver(out, dest, shots="sc01_sh020")
+        assert [(i.image, i.status) for i in again.images] == [("sc01_sh020_take2.png", "unchanged")]
+        entries = json.loads((dest / "delivery.json").read_text())["images"]
+        assert sorted(e["image"] for e in entries) == ["sc01_sh020_take1.png", "sc01_sh020_take2.png"]
+
+
+@pytest.mark.parametrize("shot", ["/etc", "../../secrets", "sc01/sh010", "sc01_sh0*", ""])
+def test_reproduce_of_a_delivered_frame_whose_record_names_no_shot_id_builds_no_path_from_it(
+        tmp_path: Path, shot: str) -> None:
+    """A frame comes back from outside: its record's shot id (and project) become paths under OUT and a glob,
+    so one that is no idcli id is a clear error, not a read outside OUT or a traceback (an absolute one was
+    pathlib's NotImplementedError)."""
+    from idcli.reproduce import ReproduceError, reproduce
+
+    (tmp_path / "out").mkdir()
+    frame = tmp_path / "dest" / "sc01_sh010_take1.json"
+    frame.parent.mkdir()
+    frame.write_text(json.dumps({
+        "job_key": "idcli-job-v2:" + "ab" * 32, "project": "../../etc", "image": {"path": "sc01_sh010_take1.png"},
+        "delivery": {"source": {"shot_id": shot, "take": 1, "sha256": "cd" * 32,
+                                "job_key": "idcli-job-v2:" + "ab" * 32}}}))
+    with pytest.raises(ReproduceError, match="no idcli shot id"):
+        reproduce(frame, delivered_from=tmp_path / "out")
+    with pytest.raises(ReproduceError, match="no idcli shot id"):
+        reproduce(frame)
 
 
 def test_the_delivery_record_reduces_every_path_kind_to_a_name() -> None:
@@ -357,32 +410,6 @@ def test_a_delivered_png_keeps_its_pixel_chunks_and_drops_unknown_text(tmp_path:
         assert a.mode == b.mode == "RGBA" and a.tobytes() == b.tobytes()
 
 
-# Runs ``idcli ARGS`` with os.fsync patched: right after the Nth fsync of a temporary whose path holds NEEDLE the
-# process sends itself SIG (as tests/test_interrupted_commands.py does for the review commands).
-_SIGNAL_HOOK = """
-import os, signal, sys
-from idcli.safeio import TMP_SUFFIX
-needle, nth, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, "SIG" + sys.argv[3])
-count, real_fsync = [0], os.fsync
-
-def fsync(fd):
-    real_fsync(fd)
-    try:
-        name = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return
-    if name.endswith(TMP_SUFFIX) and needle in name:
-        count[0] += 1
-        if count[0] == nth:
-            os.kill(os.getpid(), sig)
-
-os.fsync = fsync
-sys.argv = ["idcli", *sys.argv[4:]]
-from idcli.cli import main
-main()
-"""
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors via /proc")
 def test_a_delivery_killed_mid_write_leaves_nothing_partial_and_finishes_when_run_again(project, engine_factory
                                                                                         ) -> None:
@@ -393,7 +420,7 @@ def test_a_delivery_killed_mid_write_leaves_nothing_partial_and_finishes_when_ru
     args = ["deliver", str(out), str(dest), "--all-takes", "--json"]
 
     def run(hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-c", _SIGNAL_HOOK, *map(str, hook), *args] if hook else \
+        argv = [sys.executable, "-c", SIGNAL_HOOK, *map(str, hook), *args] if hook else \
             [sys.executable, "-m", "idcli", *args]
         return subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=120)
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import TMP_SUFFIX, assert_nothing_partial, cli_env
+from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, assert_nothing_partial, cli_env
 from review_helpers import render_review_run
 
 import idcli
@@ -28,32 +28,6 @@ from idcli.store import OutputStore
 pytest.importorskip("insightface", exc_type=ImportError)
 pytestmark = [pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning"),
               pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors via /proc")]
-
-# Runs ``idcli ARGS`` after patching os.fsync: right after the Nth fsync of a temporary whose path holds
-# NEEDLE, the process sends itself SIG (KILL: no clean-up at all; INT/TERM: as a person or a scheduler
-# would; STOP: frozen until the test continues it).
-_SIGNAL_HOOK = """
-import os, signal, sys
-from idcli.safeio import TMP_SUFFIX
-needle, nth, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, "SIG" + sys.argv[3])
-count, real_fsync = [0], os.fsync
-
-def fsync(fd):
-    real_fsync(fd)
-    try:
-        name = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return
-    if name.endswith(TMP_SUFFIX) and needle in name:
-        count[0] += 1
-        if count[0] == nth:
-            os.kill(os.getpid(), sig)
-
-os.fsync = fsync
-sys.argv = ["idcli", *sys.argv[4:]]
-from idcli.cli import main
-main()
-"""
 
 
 def _run(*args: str, hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -65,7 +39,7 @@ def _argv(args: tuple[str, ...], hook: tuple[str, int, str] | None) -> list[str]
     if hook is None:
         return [sys.executable, "-m", "idcli", *args]
     needle, nth, sig = hook
-    return [sys.executable, "-c", _SIGNAL_HOOK, needle, str(nth), sig, *args]
+    return [sys.executable, "-c", SIGNAL_HOOK, needle, str(nth), sig, *args]
 
 
 def _temporaries(*folders: Path) -> list[str]:

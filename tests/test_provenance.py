@@ -37,18 +37,6 @@ shots:
 """
 
 
-@pytest.fixture(scope="module")
-def studio_ca(tmp_path_factory: pytest.TempPathFactory):
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture
-def signing_env(studio_ca, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("IDCLI_C2PA_CERT", str(studio_ca.cert))
-    monkeypatch.setenv("IDCLI_C2PA_KEY", str(studio_ca.key))
-    return studio_ca
-
-
 def _parse(path: Path):
     return sd_parsers.ParserManager().parse(path)
 

@@ -270,6 +270,16 @@ def test_dir_of_idcli_lists_every_public_name() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_deliver_is_reached_from_import_idcli_as_the_readme_says() -> None:
+    """``import idcli`` then ``idcli.deliver(OUT, DEST)``, like ``idcli.reproduce`` and ``idcli.verify_folder``;
+    the README's ``idcli.delivery.deliver`` after ``import idcli`` raised AttributeError (no such attribute)."""
+    done = _python("import idcli\n"
+                   "from idcli.delivery import deliver\n"
+                   "assert 'deliver' in idcli.__all__ and 'deliver' in dir(idcli)\n"
+                   "assert idcli.deliver is deliver, idcli.deliver\n")
+    assert done.returncode == 0, done.stderr
+
+
 def _json_error(*argv: str, cwd: Path) -> dict[str, object]:
     done = subprocess.run([sys.executable, "-m", "idcli", *argv, "--json"], capture_output=True, text=True,
                           env=cli_env(), cwd=cwd, timeout=300)

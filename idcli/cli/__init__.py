@@ -35,8 +35,8 @@ from .output import (
     _stdout_reader_gone,
     guard_stderr,
 )
-from .shotlist_commands import folder_notes as folder_notes
-from .usage_errors import usage_message  # a public name of idcli.cli before the split
+from .shotlist_commands import folder_notes as folder_notes  # a public name of idcli.cli before the split
+from .usage_errors import usage_message
 
 
 def main() -> None:

@@ -69,9 +69,11 @@ def _usage(ctx: Any) -> str:
 
 
 def _sentence_part(text: str) -> str:
-    """A help text as part of a sentence: no trailing full stop, lower case first unless a name (``OTIO``)."""
+    """A help text as part of a sentence: no trailing full stop, lower case first unless a name (``OTIO``,
+    ``OpenTimelineIO``): a first word that is one capital (``A render's``) or a capital then lower case."""
     text = text.strip().rstrip(".")
-    return text[0].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
+    first = text.split(maxsplit=1)[0] if text else ""
+    return text[0].lower() + text[1:] if first[:1].isupper() and (len(first) == 1 or first[1:].islower()) else text
 
 
 def _param_name(param: Any) -> str:
