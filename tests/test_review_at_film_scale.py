@@ -108,13 +108,18 @@ window.addEventListener('load', function () { setTimeout(function () {  // after
   var waiting = Array.prototype.filter.call(document.images, function (i) { return i.naturalWidth === 0; });
   var before = waiting.length ? waiting[waiting.length - 1].getBoundingClientRect().height : null;
   var sceneTop = location.hash ? scene.getBoundingClientRect().top : null;
+  var scenes = document.querySelectorAll('nav details');
+  scenes[1].open = true;  // a scene opened onto its shots: they wrap, never widening the page
+  var wide = document.documentElement.scrollWidth - window.innerWidth;
+  var listed = scenes[1].querySelectorAll('a').length;
+  scenes[1].open = false;
   ['j', 'j', 'k'].forEach(function (key) {
     document.dispatchEvent(new KeyboardEvent('keydown', {key: key, bubbles: true})); });
   document.documentElement.setAttribute('data-facts', JSON.stringify({
     nav_height: nav.height, first_shot_top: first.top, images: document.images.length,
     loaded: loaded.length, waiting_image_height: before,
     scene_top: sceneTop,
-    focus: document.activeElement.id}));
+    focus: document.activeElement.id, open_scene_overflow: wide, open_scene_links: listed}));
 }, 1500); });
 </script>"""
 
@@ -146,6 +151,7 @@ def test_a_film_opens_on_its_first_shots_fetching_only_the_thumbnails_in_reach(f
     assert facts["waiting_image_height"] > 0, facts  # a thumbnail not loaded yet already holds its place
     assert facts["loaded"] < SHOTS // 3, facts  # the rest wait until scrolled to
     assert facts["focus"] == "shot-sc001_sh0020", facts  # j, j, k still move between shots
+    assert facts["open_scene_links"] == 1 + 20 and facts["open_scene_overflow"] <= 0, facts
     # a scene's link (index.html#scene-sc005, from the index or from a note) opens at that scene
     jumped = _open(probe, tmp_path / "profile", "#scene-sc005")
     assert jumped["scene_top"] is not None and abs(jumped["scene_top"]) < 50, jumped

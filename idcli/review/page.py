@@ -477,7 +477,8 @@ h1{margin:0 0 4px;font-size:1.5rem}
 .summary,.keys{margin:2px 0;color:var(--muted)}
 kbd{border:1px solid #555;border-radius:3px;padding:0 4px;font-size:.85em}
 nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-style:none}
-nav.scenes>ol{gap:2px 6px}nav.scenes>ol>li{flex:0 0 auto}nav.scenes details[open]{flex-basis:100%}
+nav.scenes>ol{gap:2px 6px}nav.scenes>ol>li{flex:0 1 auto;max-width:100%}
+nav.scenes>ol>li:has(details[open]){flex-basis:100%}
 nav.scenes details ol{margin:2px 0 8px 16px}
 summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}
 .scene{margin:28px 0 0;font-size:1.3rem;font-weight:600;border-bottom:2px solid #44444f}
