@@ -17,6 +17,7 @@ from PIL import Image
 from test_film_scale import SHOTS, film_text, flat_engine_factory
 
 import idcli
+import idcli.review.selects
 from idcli.review.page import NAV_BLOCK, NAV_FLAT_SHOTS, scene_groups, write_review
 from idcli.review.runs import Shot, load_run
 
@@ -33,6 +34,7 @@ def film_page(tmp_path_factory) -> Path:
     out = folder / "out"
     report = idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
     assert report.rendered == SHOTS
+    idcli.review.selects.select(out, ["sc002_sh0010=1", "sc002_sh0030=1"])  # two picks in scene 2
     return write_review(load_run(out)).index
 
 
@@ -74,6 +76,9 @@ def test_a_films_index_lists_its_scenes_each_opening_onto_its_shots(film_page: P
         # the scene's link lands just before its first shot in the page
         target = text.index(f'id="{anchor}"')
         assert text.index("<section", target) == text.index(f'<section class="shot" id="shot-{shots[0]}"')
+    # a scene's picks are counted on its line: which scenes still wait for a pick
+    picked = [re.search(r'class="picked"[^>]*>✓(\d+)<', body) for _, _, body in groups]
+    assert [m and int(m.group(1)) for m in picked] == [None, 2] + [None] * (SCENES - 2)
     sections = re.findall(r'<section class="shot" id="shot-([^"]+)"', text)
     assert listed == sections and len(sections) == SHOTS  # every shot once, in shot order
 

@@ -437,6 +437,10 @@ def _nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
         members = shots[start:start + count]
         flagged = sum(1 for s in members if s.all_flagged)
         mark = f' <span class="dot" title="{flagged} with every take flagged">●{flagged}</span>' if flagged else ""
+        # picking takes over days: which scenes still wait for a pick
+        picked = sum(1 for s in members if s.selected is not None)
+        mark += (f' <span class="picked" title="{picked} of {count} with a selected take">✓{picked}</span>'
+                 if picked else "")
         items.append(f'<li><details><summary><a href="#{_group_id(label)}">{_e(label)}</a> '
                      f'<span class="count">{count}</span>{mark}</summary>'
                      f'<ol>{"".join(_shot_link(s) for s in members)}</ol></details></li>')
@@ -480,7 +484,7 @@ nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-st
 nav.scenes>ol{gap:2px 6px}nav.scenes>ol>li{flex:0 1 auto;max-width:100%}
 nav.scenes>ol>li:has(details[open]){flex-basis:100%}
 nav.scenes details ol{margin:2px 0 8px 16px}
-summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}
+summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}.picked{color:var(--sel)}
 .scene{margin:28px 0 0;font-size:1.3rem;font-weight:600;border-bottom:2px solid #44444f}
 .dot{color:var(--flag)}
 .problems{margin:12px 24px;padding:8px 16px;border:1px solid var(--flag);border-radius:6px}
