@@ -18,7 +18,7 @@ import typer
 from ..errors import InputError, ModelUnavailableError
 from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, app
-from .output import _emit, _emit_json, _guarded, _ok
+from .output import _emit, _emit_json, _guarded, _note, _ok
 
 identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
                            rich_markup_mode=None)
@@ -104,7 +104,7 @@ def encode_identity(
             print(f"  CLIP features {entry['shape']} for image encoder {json.dumps(entry['image_encoder'])}",
                   file=sys.stderr)
         if models.synthetic:
-            print("note: synthetic random-weight face models — the identity is for testing only", file=sys.stderr)
+            _note("synthetic random-weight face models — the identity is for testing only")
 
     _guarded(body, as_json)
 
