@@ -71,7 +71,9 @@ def encode_identity(
             clip_adapters = _pack_clip_adapters(variant, plus_presets or [], image_encoder, image_encoder_subfolder)
         missing = [selfie for selfie in selfies if not selfie.exists()]
         if missing:  # a mistyped path, named before the face models are looked for (exit 4 where none are set up)
-            raise InputError(f"{missing[0]}: no such file", file=missing[0])
+            from ..safeio import missing_reason
+
+            raise InputError(f"{missing[0]}: {missing_reason(missing[0])}", file=missing[0])
         models = resolve_face_models(face_models)
         analyzer = shared_analyzer(models)
 
