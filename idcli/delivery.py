@@ -21,8 +21,12 @@ Nothing is written until every take has passed 1-3. ``check_delivery_folder`` is
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,6 +229,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         text_payloads,
     )
     from .hashing import sha256_bytes
+    from .provenance import read_png_record, record_of_sidecar
     from .signing import carries_manifest
     from .store import MAX_IMAGE_BYTES
 
@@ -239,6 +244,14 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         raise DeliveryError(f"{image_path}: changed since it was committed (its sha256 is not its sidecar's): a "
                             "retouched or damaged take is not delivered with the render's record; idcli verify "
                             f"{root} shows it (re-render it, or restore it); nothing was delivered", file=image_path)
+    # The delivered record is made from the sidecar: it must still say what the image's own record says (a sidecar
+    # edited by hand keeps the image's sha256, so the check above cannot see it).
+    own = {k: v for k, v in sidecar.items() if k not in ("sidecar", "orphan")}  # paths the scan added
+    if not _said_by(record_of_sidecar(own), read_png_record(data)):
+        raise DeliveryError(f"{root / take.sidecar}: this sidecar no longer says what its image holds as its own "
+                            "record (its idcli chunk): edited after the render? A delivery carries the render's record "
+                            "as it was rendered; put the sidecar back or re-render the take; nothing was delivered",
+                            file=root / take.sidecar)
     block = sidecar.get("c2pa") if isinstance(sidecar.get("c2pa"), dict) else {}
     signed = bool(block.get("signed")) or carries_manifest(data)
     credentials = signing.get(image_path) if signed else None
@@ -275,6 +288,16 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
                          image_path.absolute())}, "sha256": take.image_sha256},
                      _random_weights(sidecar), selection_stale=stale)
     return _Copy(item, png, sidecar_bytes)
+
+
+def _said_by(part: Any, whole: Any) -> bool:
+    """Whether every field of ``part`` is in ``whole`` with the same value: a sidecar's record against its image's
+    own (an older idcli's sidecar holds fewer fields than its PNG; an edited or added field is not the image's)."""
+    if isinstance(part, dict) and isinstance(whole, dict):
+        return all(key in whole and _said_by(value, whole[key]) for key, value in part.items())
+    if isinstance(part, list) and isinstance(whole, list):
+        return len(part) == len(whole) and all(_said_by(a, b) for a, b in zip(part, whole, strict=True))
+    return type(part) is type(whole) and part == whole
 
 
 def _store_json(png: bytes) -> str:
@@ -371,6 +394,27 @@ def _existing(dest: Path, copy: _Copy) -> str:
     return "ours" if source.get("sha256") == want[0] else "other"
 
 
+def _what_is_there(dest: Path, copy: _Copy) -> str:
+    """Why a file at a copy's place is not this delivery's, as its sidecar there tells (for the refusal)."""
+    from . import safeio
+    from .store import MAX_SIDECAR_BYTES
+
+    try:
+        old = json.loads(safeio.read_regular(dest / copy.item.sidecar, MAX_SIDECAR_BYTES, follow_links=False))
+        delivery = old["delivery"]
+        source, signature = delivery["source"], delivery["signature"]
+        shot, take, sha256 = source["shot_id"], source["take"], source["sha256"]
+    except (safeio.NotRegularFile, ValueError, RecursionError, KeyError, TypeError):
+        return "not a delivered copy of this take"
+    if (shot, take) != (copy.item.shot_id, copy.item.take):
+        return f"a copy of {shot} take {take}"
+    if sha256 != copy.item.source["sha256"]:
+        return f"another render of {shot} take {take}: re-rendered (or restored) since it was delivered"
+    if signature != copy.item.signature:
+        return f"this take delivered with signature {signature}, this delivery's is {copy.item.signature}"
+    return "changed after it was delivered"
+
+
 def _read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]:
     """The entries of DEST's delivery.json (an earlier delivery), or [] when there is none."""
     from . import safeio
@@ -401,10 +445,18 @@ def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, 
     from .provenance import now
     from .versions import TOOL_NAME, TOOL_VERSION
 
-    order = {s.id: i for i, s in enumerate(run.shots)}
+    order: dict[str, int] = {}
+    picks: dict[str, int | None] = {}  # each shot's pick now (one pass over a film's shots for both)
+    for i, s in enumerate(run.shots):
+        order[s.id], picks[s.id] = i, (s.selected.take if s.selected is not None else None)
     ours = {c.item.image: c.item.listing(run.project) for c in copies}
     kept = [e for e in earlier if e["image"] not in ours and "/" not in e["image"] and "\\" not in e["image"]
             and (dest / e["image"]).is_file()]
+    # A kept entry of this project says whether its take is its shot's pick now: after a changed pick (or one
+    # cleared) the take picked before must not stay listed as the director's select beside the new one.
+    kept = [dict(e, selected=e.get("take") == picks[e["shot_id"]])
+            if e.get("project") == run.project and isinstance(e.get("shot_id"), str) and e["shot_id"] in picks
+            else e for e in kept]
 
     def place(entry: dict[str, Any]) -> tuple[int, str, int]:
         # Kept entries are an earlier file's, perhaps hand-edited: a shot id or take of another type sorts last.
@@ -426,11 +478,8 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     by default those of ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY``, as ``render --sign`` reads them; None: none.
     """
     from . import arguments as args
-    from .delivery_record import leaks, local_strings
     from .results import _live_takes
     from .review.runs import load_run
-    from .safeio import remove_dead_temporaries
-    from .store import atomic_write
 
     root = args.check_out_dir(out_dir)
     target = args.check_out_dir(dest, "dest")
@@ -448,32 +497,13 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     signing = _Credentials(credentials, unsigned)
     # 2./3. Every copy made and checked in memory before anything is written.
     copies = [_make_copy(root, shot, take, sel, stale, signing) for shot, take, sel, stale in chosen]
-    states = {c.item.image: _existing(target, c) if target.is_dir() else "free" for c in copies}
-    taken = [name for name, state in states.items() if state == "other"]
-    if taken and not force:
-        raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes "
-                            f"({', '.join(taken[:3])}{', …' if len(taken) > 3 else ''}): another take, another "
-                            "signature, or not idcli's; --force replaces them; nothing was delivered", file=target)
-    earlier = _read_listing(target, run.project, force) if target.is_dir() else []
-    # 4. Written: each image, then its sidecar (the sidecar says the copy is whole), then the listing.
+    # 4. Written, one delivery at a time into DEST.
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{target}: cannot make the folder ({exc.strerror or exc})") from None
-    remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
-    listing = _listing(target, run, copies, earlier)
-    forbidden = set().union(*(local_strings(t.record, report.out_dir) for _s, t, _a, _b in chosen))
-    if leaks(listing, forbidden):  # the listing names files and hashes only; checked like every copy
-        raise DeliveryError(f"{DELIVERY_FILE} would name a local path; nothing was delivered")
-    for copy in copies:
-        state = states[copy.item.image]
-        if state == "same":
-            copy.item.status = "unchanged"
-            continue
-        copy.item.status = "replaced" if state == "other" else "written"
-        atomic_write(target / copy.item.image, copy.png)
-        atomic_write(target / copy.item.sidecar, copy.sidecar)
-    atomic_write(target / DELIVERY_FILE, listing)
+    with _one_delivery_at_a_time(target):
+        _write(target, run, copies, chosen, report, force)
     report.images = [c.item for c in copies]
     stale = [i.image for i in report.images if i.selection_stale]
     if stale:
@@ -490,6 +520,60 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     return report
 
 
+@contextlib.contextmanager
+def _one_delivery_at_a_time(dest: Path) -> Iterator[None]:
+    """Two deliveries into one DEST each read its listing, then write theirs: the later one's would drop the
+    other's copies. A lock on the folder itself (no lock file goes out with the delivery) makes one wait."""
+    import fcntl
+
+    try:
+        fd = os.open(dest, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise OutputError(f"{dest}: cannot open the folder ({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # a network share without locks: deliver as before, one at a time by hand
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
+                raise
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _write(target: Path, run: Any, copies: list[_Copy], chosen: list[Any], report: DeliveryReport,
+           force: bool) -> None:
+    """Step 4, one delivery at a time in DEST: what is there checked, then each image, then its sidecar (the
+    sidecar says the copy is whole), then the listing."""
+    from .delivery_record import leaks, local_strings
+    from .safeio import remove_dead_temporaries
+    from .store import atomic_write
+
+    states = {c.item.image: _existing(target, c) for c in copies}
+    taken = [name for name, state in states.items() if state == "other"]
+    if taken and not force:
+        named = {c.item.image: c for c in copies}
+        shown = "; ".join(f"{name} ({_what_is_there(target, named[name])})" for name in taken[:3])
+        raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes: {shown}"
+                            f"{'; …' if len(taken) > 3 else ''}; --force replaces them; nothing was delivered",
+                            file=target)
+    earlier = _read_listing(target, run.project, force)
+    remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
+    listing = _listing(target, run, copies, earlier)
+    forbidden = set().union(*(local_strings(t.record, report.out_dir) for _s, t, _a, _b in chosen))
+    if leaks(listing, forbidden):  # the listing names files and hashes only; checked like every copy
+        raise DeliveryError(f"{DELIVERY_FILE} would name a local path; nothing was delivered")
+    for copy in copies:
+        state = states[copy.item.image]
+        if state == "same":
+            copy.item.status = "unchanged"
+            continue
+        copy.item.status = "replaced" if state == "other" else "written"
+        atomic_write(target / copy.item.image, copy.png)
+        atomic_write(target / copy.item.sidecar, copy.sidecar)
+    atomic_write(target / DELIVERY_FILE, listing)
+
+
 class _Credentials:
     """The signing credentials of a delivery, read once, when the first signed take needs them: given, or
     ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY`` checked as for a render (one of the two alone is an error)."""
@@ -502,8 +586,14 @@ class _Credentials:
         if self.unsigned:
             return None
         if not self.read:
-            from .signing import resolve_credentials
+            from .signing import CERT_ENV, KEY_ENV, SigningError, resolve_credentials
 
+            cert, key = os.environ.get(CERT_ENV), os.environ.get(KEY_ENV)
+            if bool(cert) != bool(key):  # said here: render's message offers --no-sign, which deliver has not
+                given, missing = (CERT_ENV, KEY_ENV) if cert else (KEY_ENV, CERT_ENV)
+                raise SigningError(f"{given} is set but {missing} is not: set both to sign the delivered copies of "
+                                   "signed takes, or pass --unsigned to deliver them without their signature "
+                                   "(docs/delivery.md); nothing was delivered", field=missing)
             self.given, self.read = resolve_credentials(None, None, Path), True
         if self.given is None:
             from .signing import CERT_ENV, KEY_ENV

@@ -43,12 +43,14 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
 
     checks: dict[str, Any] = {}
     hashes: dict[str, str | None] = {}  # image name -> its sha256 as read
+    sidecars: dict[str, dict[str, Any]] = {}  # image name -> its sidecar
     for sidecar in sorted(root.glob("[!.]*.json")):
         if sidecar.name == DELIVERY_FILE:
             continue
         found = _check_copy(root, sidecar, trust_pem)
         if found is not None:
-            check, hashes[found[0].image["path"]] = found
+            check, sha256, sidecars[found[0].image["path"]] = found
+            hashes[check.image["path"]] = sha256
             checks[check.image["path"]] = check
     for image in sorted(root.glob("[!.]*.png")):
         if image.name not in checks:
@@ -60,27 +62,49 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
         entries = listing["images"]
         if not isinstance(entries, list):
             raise TypeError
+        readable = True
     except (safeio.NotRegularFile, ValueError, RecursionError, KeyError, TypeError):
-        entries = []
+        entries, readable = [], False
         for check in checks.values():
             check.problems.append(f"{DELIVERY_FILE} is damaged: the delivery's listing cannot be checked")
+    listed = set()
     for entry in entries:
         name = entry.get("image") if isinstance(entry, dict) else None
         if not isinstance(name, str) or Path(name).name != name:
             continue
+        listed.add(name)
         check = checks.get(name)
         if check is None:
             checks[name] = ImageCheck(_file(root, root / Path(name).with_suffix(".json")), _file(root, root / name),
                                       ok=False, problems=[f"listed in {DELIVERY_FILE} but missing"])
         elif entry.get("sha256") != hashes.get(name):
             check.problems.append(f"{DELIVERY_FILE} lists another sha256 for it")
+        elif name in sidecars:
+            check.problems += _listing_differs(entry, sidecars[name])
+    for name in sorted(sidecars.keys() - listed) if readable else ():  # a damaged listing is said above
+        checks[name].problems.append(f"not listed in {DELIVERY_FILE}: a copy added from another delivery or by hand, "
+                                     "or one a delivery stopped before it listed it (deliver again)")
     for check in checks.values():
         check.ok = not check.problems
     return [checks[name] for name in sorted(checks)]
 
 
-def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None) -> tuple[Any, str | None] | None:
-    """A delivered copy's check and its image's sha256; None for a JSON file that is no copy's sidecar."""
+def _listing_differs(entry: dict[str, Any], sidecar: dict[str, Any]) -> list[str]:
+    """What a copy's entry in ``delivery.json`` says otherwise than its sidecar (which take, of which job)."""
+    delivery = sidecar.get("delivery") or {}
+    source = delivery.get("source") if isinstance(delivery.get("source"), dict) else {}
+    listed = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+    facts = (("shot_id", entry.get("shot_id"), source.get("shot_id")), ("take", entry.get("take"), source.get("take")),
+             ("signature", entry.get("signature"), delivery.get("signature")),
+             ("job_key", listed.get("job_key"), source.get("job_key")),
+             ("original sha256", listed.get("sha256"), source.get("sha256")))
+    return [f"{DELIVERY_FILE} says {name} {said!r}, its sidecar {own!r}" for name, said, own in facts if said != own]
+
+
+def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
+                ) -> tuple[Any, str | None, dict[str, Any]] | None:
+    """A delivered copy's check, its image's sha256 and its sidecar; None for a JSON file that is no copy's
+    sidecar."""
     from . import safeio
     from .delivery_record import looks_absolute
     from .hashing import sha256_bytes
@@ -100,12 +124,12 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None) -> tuple[
     named = (sidecar.get("image") or {}).get("path") if isinstance(sidecar.get("image"), dict) else None
     if named != image_path.name:
         check.problems.append(f"its sidecar is the record of {named!r}, not of this image (moved or swapped)")
-        return check, None
+        return check, None, sidecar
     try:
         data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
     except safeio.NotRegularFile as exc:
         check.problems.append(f"image {exc.kind}: {image_path.name}")
-        return check, None
+        return check, None, sidecar
     sha256 = sha256_bytes(data)
     if sha256 != sidecar["image"].get("sha256"):
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was delivered)")
@@ -125,7 +149,7 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None) -> tuple[
         report, problems = _check_manifest(data, sidecar, trust_pem)
         check.c2pa = report
         check.problems += problems
-    return check, sha256
+    return check, sha256, sidecar
 
 
 def _absolute_values(value: Any, looks_absolute: Any, where: str = "") -> list[str]:

@@ -62,8 +62,8 @@ def project(tmp_path: Path) -> Path:
 
 
 def _strings(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in [k, *_strings(v)]]
+    if isinstance(value, dict):  # a C2PA store's "hash" values are base64, which may begin with "/"
+        return [s for k, v in value.items() for s in [k, *([] if k == "hash" else _strings(v))]]
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return [value] if isinstance(value, str) else []
