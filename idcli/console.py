@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .diagnostics import lenient
+from .diagnostics import lenient, styled
 from .run import JobOutcome, SilentProgress
 
 
@@ -93,8 +93,8 @@ class PlainProgress:
         print(f"[{self.done}/{self.total}] {outcome.status} {outcome.shot_id} take {outcome.take} "
               f"({rate:.2f} images/s){extra}", file=self.stream, flush=True)
 
-    def note(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def note(self, text: str) -> None:  # the library's "warning: …" in the commands' style
+        print(styled(text), file=self.stream, flush=True)
 
     def stop(self) -> None:
         pass
@@ -142,7 +142,7 @@ class RichProgress:
         self.progress.update(self.task, advance=1, rate=rate, last=f"{outcome.shot_id} t{outcome.take}")
 
     def note(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        self.console.print(styled(text), markup=False)
 
     def stop(self) -> None:
         self.progress.stop()

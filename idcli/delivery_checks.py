@@ -24,6 +24,18 @@ def is_delivery_folder(root: Path) -> bool:
     return (root / DELIVERY_FILE).is_file()
 
 
+def refuse_render_into_delivery(out_dir: Path) -> None:
+    """A render's --out that is a delivery folder is refused (exit 2) before anything is written: ``idcli verify``
+    reads a folder with delivery.json as a delivery and would check its delivered copies only, never the takes
+    rendered there. The mirror of ``idcli deliver`` refusing a DEST that is an output folder."""
+    if is_delivery_folder(out_dir):
+        from .errors import InputError
+
+        raise InputError(f"{out_dir}: a delivery folder (it holds {DELIVERY_FILE}, from idcli deliver); takes "
+                         "rendered there would be hidden from idcli verify, which checks only the delivered copies; "
+                         "render into a folder of its own (--out)", file=out_dir, field="--out")
+
+
 def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
     """One ``verify.ImageCheck`` per delivered image (and per file the listing names that is missing)."""
     from . import safeio

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import json
 import re
-import struct
-import zlib
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
+# The one strict chunk reader lives with the rest of the PNG format (idcli/provenance.py); these names stay
+# importable from here.
+from .provenance import PNG_SIGNATURE, png_chunk, png_chunks
+from .provenance import PngFormatError as PngFormatError
+
 DELIVERY_SCHEMA = 1
 DELIVERY_KIND = "idcli-delivery-copy"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Keys whose values are folders, absolute paths or files of the studio a recipient has no use for.
 _DROPPED_KEYS = frozenset({"abs_path", "folder", "cache", "pack", "pack_path", "pack_file", "mask", "mask_strip",
@@ -42,10 +44,6 @@ _TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "descrip
 _KEPT_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD",
                           b"pHYs", b"IDAT", b"IEND"})
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
-
-
-class PngFormatError(ValueError):
-    """Bytes that are not a whole PNG."""
 
 
 def file_name(path: str) -> str:
@@ -169,32 +167,6 @@ def parameters_without_paths(text: str, record: dict[str, Any]) -> str:
 # -- PNG chunks -----------------------------------------------------------------------------------------
 
 
-def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(type, payload) of every chunk of a whole PNG, CRCs checked; PngFormatError otherwise."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise PngFormatError("not a PNG")
-    chunks, pos = [], len(PNG_SIGNATURE)
-    while pos < len(data):
-        if pos + 12 > len(data):
-            raise PngFormatError("cut short")
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind, payload = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-        end = pos + 12 + length
-        if end > len(data) or zlib.crc32(kind + payload) != int.from_bytes(data[end - 4:end], "big"):
-            raise PngFormatError(f"damaged {kind!r} chunk")
-        chunks.append((kind, payload))
-        pos = end
-        if kind == b"IEND":
-            break
-    if not chunks or chunks[-1][0] != b"IEND" or pos != len(data):
-        raise PngFormatError("no IEND chunk at its end")
-    return chunks
-
-
-def _chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
 def _text_key(kind: bytes, payload: bytes) -> str | None:
     if kind in (b"tEXt", b"iTXt", b"zTXt"):
         return payload.split(b"\0", 1)[0].decode("latin-1")
@@ -207,22 +179,28 @@ def text_chunk(data: bytes, key: str) -> str | None:
     for kind, payload in png_chunks(data):
         if _text_key(kind, payload) != key:
             continue
+        # A whole chunk (its CRC right) may still lack the NULs its format puts between its fields.
+        malformed = PngFormatError(f"its {kind.decode()} chunk {key!r} is malformed (a field's NUL is missing)")
+        _key, separated, rest = payload.partition(b"\0")
+        if not separated:
+            raise malformed
         if kind == b"tEXt":
-            return payload.split(b"\0", 1)[1].decode("latin-1")
-        if kind == b"iTXt":
-            _key, rest = payload.split(b"\0", 1)
-            if rest[:1] == b"\0":  # not compressed
-                return rest[2:].split(b"\0", 2)[2].decode("utf-8", "replace")
+            return rest.decode("latin-1")
+        if kind == b"iTXt" and rest[:1] == b"\0":  # not compressed: flag, method, language\0, translated\0, text
+            fields = rest[2:].split(b"\0", 2)
+            if len(fields) < 3:
+                raise malformed
+            return fields[2].decode("utf-8", "replace")
     return None
 
 
 def _text(key: str, text: str) -> bytes:
     """A text chunk as Pillow's ``add_text`` writes it: ``tEXt`` for Latin-1 text, else uncompressed ``iTXt``."""
     try:
-        return _chunk(b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1"))
+        return png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1"))
     except UnicodeEncodeError:
         # iTXt: keyword, NUL, compression flag 0 and method 0, empty language tag and translated keyword.
-        return _chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
+        return png_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
 
 
 def text_payloads(data: bytes) -> bytes:
@@ -233,7 +211,7 @@ def text_payloads(data: bytes) -> bytes:
 
 def pixel_data(data: bytes) -> bytes:
     """The image header and pixel chunks of a PNG (IHDR, PLTE, tRNS, IDAT): equal ones decode to equal pixels."""
-    return b"".join(_chunk(k, p) for k, p in png_chunks(data) if k in (b"IHDR", b"PLTE", b"tRNS", b"IDAT"))
+    return b"".join(png_chunk(k, p) for k, p in png_chunks(data) if k in (b"IHDR", b"PLTE", b"tRNS", b"IDAT"))
 
 
 def delivered_png(original: bytes, record: dict[str, Any], parameters: str | None) -> bytes:
@@ -248,10 +226,10 @@ def delivered_png(original: bytes, record: dict[str, Any], parameters: str | Non
     if parameters is not None:
         texts.append(_text("parameters", parameters))
     # iTXt, uncompressed, no language tag: as Pillow's add_itxt writes the render's own record.
-    texts.append(_chunk(b"iTXt", PNG_CHUNK.encode("latin-1") + b"\0\0\0\0\0"
+    texts.append(png_chunk(b"iTXt", PNG_CHUNK.encode("latin-1") + b"\0\0\0\0\0"
                         + json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8")))
     if random_mark is not None:
-        texts.append(_chunk(b"tEXt", random_mark))
+        texts.append(png_chunk(b"tEXt", random_mark))
     out, placed = [PNG_SIGNATURE], False
     for kind, payload in chunks:
         if kind not in _KEPT_CHUNKS:
@@ -259,5 +237,5 @@ def delivered_png(original: bytes, record: dict[str, Any], parameters: str | Non
         if kind == b"IDAT" and not placed:
             out.extend(texts)
             placed = True
-        out.append(_chunk(kind, payload))
+        out.append(png_chunk(kind, payload))
     return b"".join(out)

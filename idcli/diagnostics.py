@@ -53,3 +53,23 @@ class ReaderMayLeave:
 def lenient(stream: Any) -> ReaderMayLeave:
     """``stream`` as a :class:`ReaderMayLeave` (itself when it is one already)."""
     return stream if isinstance(stream, ReaderMayLeave) else ReaderMayLeave(stream)
+
+
+# -- the one style of a note or warning ---------------------------------------------------------------------
+
+_KINDS = ("note", "warning", "error")
+
+
+def diagnostic(kind: str, text: str) -> str:
+    """A line a person should read, in the one style every command uses: ``idcli: note: …``,
+    ``idcli: warning: …``, as errors read ``idcli: error: …`` (``kind``: note, warning or error)."""
+    return f"idcli: {kind}: {text}"
+
+
+def styled(line: str) -> str:
+    """``line`` in that style when it is a library's bare ``note: …``, ``warning: …`` or ``error: …`` (a render's
+    progress note, a folder note); any other line (a progress line, one styled already) as it is."""
+    for kind in _KINDS:
+        if line.startswith(f"{kind}: "):
+            return diagnostic(kind, line[len(kind) + 2:])
+    return line

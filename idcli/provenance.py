@@ -12,6 +12,7 @@ import io
 import json
 import platform
 import struct
+import zlib
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -213,6 +214,49 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     mode = "RGBA" if getattr(pixels, "ndim", 3) == 3 and pixels.shape[2] == 4 else "RGB"
     Image.fromarray(pixels, mode).save(buffer, format="PNG", pnginfo=info, compress_level=6)
     return buffer.getvalue()
+
+
+# -- PNG chunks: the one reader every path that walks them uses (deliver, signing) ------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class PngFormatError(ValueError):
+    """Bytes that are not a whole PNG; the message says what is wrong (a chunk cut short, a bad CRC, ...)."""
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, payload) of every chunk of a whole PNG, each CRC checked; PngFormatError otherwise.
+
+    Strict on purpose: a chunk whose length runs past the file's end or whose CRC does not match is refused,
+    never read as what its header says (a damaged C2PA manifest is not "a manifest")."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise PngFormatError("not a PNG")
+    chunks, pos = [], len(PNG_SIGNATURE)
+    while pos < len(data):
+        if pos + 12 > len(data):
+            raise PngFormatError(f"cut short ({len(data) - pos} bytes after the last whole chunk)")
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        shown = kind.decode("latin-1") if kind.isalpha() else repr(kind)
+        end = pos + 12 + length
+        if end > len(data):
+            raise PngFormatError(f"its {shown} chunk claims {length:,} bytes, past the file's end")
+        payload = data[pos + 8:pos + 8 + length]
+        if zlib.crc32(kind + payload) != int.from_bytes(data[end - 4:end], "big"):
+            raise PngFormatError(f"its {shown} chunk's CRC does not match (damaged)")
+        chunks.append((kind, payload))
+        pos = end
+        if kind == b"IEND":
+            break
+    if not chunks or chunks[-1][0] != b"IEND" or pos != len(data):
+        raise PngFormatError("no IEND chunk at its end")
+    return chunks
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    """One chunk's bytes: length, type, payload, CRC."""
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
 def read_png_record(source: bytes | BinaryIO) -> dict[str, Any] | None:

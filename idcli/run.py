@@ -374,6 +374,9 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     # or silently mean something else (batch_size="4").
     loaded = args.as_loaded_shotlist(loaded)
     out_dir = args.check_out_dir(out_dir)
+    from .delivery_checks import refuse_render_into_delivery
+
+    refuse_render_into_delivery(out_dir)
     batch_size = args.check_batch_size(batch_size)
     only = args.check_only(only)
     for name, flag in (("force", force), ("dry_run", dry_run), ("wait", wait), ("save_masks", save_masks),

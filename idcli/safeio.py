@@ -33,6 +33,17 @@ class NotRegularFile(Exception):
         self.path, self.kind, self.detail, self.size = path, kind, detail, size
 
 
+def missing_reason(path: Path) -> str:
+    """What to say of a path that is not there: ``no such file``, or, for a link whose target is gone (a share
+    not mounted, a folder moved), ``a link to a missing file (TARGET)``: ``ls`` shows such a link, so "no such
+    file" reads as wrong."""
+    try:
+        target = os.readlink(path)
+    except (OSError, ValueError):  # not a link, or not there at all
+        return "no such file"
+    return f"a link to a missing file ({target})"
+
+
 def open_regular(path: Path, *, follow_links: bool = True) -> int:
     """A read-only descriptor of ``path`` when it is a regular file; raises NotRegularFile otherwise.
 

@@ -423,35 +423,30 @@ def without_manifest(png: bytes) -> bytes | None:
     c2pa-python embeds the manifest as one ``caBX`` chunk and changes no other byte, so removing that
     chunk gives back the signed bytes' original exactly (what ``c2pa.unsigned_sha256`` hashes). Used by
     ``idcli reproduce`` when a signed image's sidecar lacks that hash (rebuilt from the PNG after a kill).
+    A PNG that is not whole (provenance.png_chunks: cut short, a bad CRC) carries none that can be read.
     """
-    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+    from .provenance import PNG_SIGNATURE, PngFormatError, png_chunk, png_chunks
+
+    try:
+        chunks = png_chunks(png)
+    except PngFormatError:
+        return None  # a damaged file: nothing to give back as the image before signing
+    if not any(kind == b"caBX" for kind, _ in chunks):
         return None
-    kept, pos, found = [png[:8]], 8, False
-    while pos + 12 <= len(png):
-        length = int.from_bytes(png[pos:pos + 4], "big")
-        end = pos + 12 + length
-        if end > len(png):
-            return None  # a damaged file: nothing to say about it here
-        if png[pos + 4:pos + 8] == b"caBX":
-            found = True
-        else:
-            kept.append(png[pos:end])
-        pos = end
-    return b"".join(kept) if found and pos == len(png) else None
+    return PNG_SIGNATURE + b"".join(png_chunk(kind, payload) for kind, payload in chunks if kind != b"caBX")
 
 
 def carries_manifest(png: bytes) -> bool:
-    """Whether the bytes are a PNG with a ``caBX`` chunk (where C2PA keeps its manifest), from the chunk
-    headers alone. A file that is no PNG, or a PNG cut short before such a chunk, carries none: the C2PA
-    reader would call it ``Invalid`` ("asset could not be parsed"), as if a signature were broken."""
-    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+    """Whether the bytes are a whole PNG with a ``caBX`` chunk (where C2PA keeps its manifest), read by the one
+    strict chunk reader (provenance.png_chunks). A file that is no PNG, or one cut short or damaged, carries none
+    that can be read: the C2PA reader would call it ``Invalid`` ("asset could not be parsed"), as if a signature
+    were broken; the image's sha256 is what says it was damaged."""
+    from .provenance import PngFormatError, png_chunks
+
+    try:
+        return any(kind == b"caBX" for kind, _ in png_chunks(png))
+    except PngFormatError:
         return False
-    pos = 8
-    while pos + 8 <= len(png):
-        if png[pos + 4:pos + 8] == b"caBX":
-            return True
-        pos += 12 + int.from_bytes(png[pos:pos + 4], "big")
-    return False
 
 
 @dataclass

@@ -142,6 +142,16 @@ def test_a_missing_selfie_is_named_before_the_face_models_are_looked_for(tmp_pat
     assert done.returncode == 2 and done.stderr == "idcli: error: mara_1.jgp: no such file\n", done.stderr
 
 
+def test_a_selfie_that_is_a_broken_link_is_named_as_one(tmp_path) -> None:
+    # A selfie linked from a shared drive that is not mounted said "no such file" while `ls` shows the file.
+    (tmp_path / "mara_1.jpg").symlink_to("/mnt/stills/mara_1.jpg")
+    env = {k: v for k, v in cli_env().items() if k != "IDCLI_FACE_MODELS"} | {"HOME": str(tmp_path)}
+    done = idcli("encode-identity", "mara_1.jpg", "--name", "mara", "-o", str(tmp_path / "mara.idpack"),
+                 cwd=str(tmp_path), env=env)
+    assert done.returncode == 2 and done.stderr == (
+        "idcli: error: mara_1.jpg: a link to a missing file (/mnt/stills/mara_1.jpg)\n"), done.stderr
+
+
 def test_restore_of_a_take_with_nothing_kept_names_the_takes_that_have_kept_versions(tmp_path) -> None:
     # "ro: no superseded version of sc01_sh01_t1 is kept" -- right, but no word of the take that has one.
     kept = tmp_path / ".idcli" / "superseded" / "sc01_sh010"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import ROOT, SIGNAL_HOOK, cli_env, render_on_cpu
+from cli_helpers import ROOT, SIGNAL_HOOK, cli_env, render_argv, render_on_cpu
 from PIL import Image
 
 from idcli.delivery import DELIVERY_ASSERTION, DeliveryError, deliver
@@ -26,6 +26,7 @@ from idcli.delivery_record import (
     png_chunks,
     text_chunk,
 )
+from idcli.errors import InputError
 from idcli.hashing import sha256_file
 from idcli.provenance import read_png_record
 from idcli.review.selects import select
@@ -248,6 +249,23 @@ def test_a_delivery_into_another_output_folder_is_refused(project, engine_factor
         deliver(out, other)
     assert not (other / "delivery.json").exists() and verify_folder(other).images[0].image["path"].startswith(
         "sc01_sh010/")
+
+
+def test_a_render_into_a_delivery_folder_is_refused(project, engine_factory) -> None:
+    """The mirror of the test above: takes rendered into a delivery folder were never checked by idcli verify
+    (its delivery.json makes it check the delivered copies only). Refused before anything is written (exit 2)."""
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010"])
+    deliver(out, dest)
+    before = sorted(p.relative_to(dest) for p in dest.rglob("*"))
+    with pytest.raises(InputError, match=r"a delivery folder.*delivery\.json.*idcli verify") as caught:
+        render_on_cpu(project / "shots.yaml", dest, engine_factory, only=["sc01_sh020"])
+    assert caught.value.exit_code == 2 and caught.value.field == "--out"
+    run = subprocess.run([sys.executable, "-m", "idcli", *render_argv(project / "shots.yaml", dest), "--dry-run"],
+                         capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 2 and "a delivery folder" in run.stderr, run.stderr
+    assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == before  # nothing written, not even .idcli/
+    assert verify_folder(dest).failed == 0
 
 
 def test_verify_fails_a_delivery_edited_after_it_went_out(project, engine_factory) -> None:

@@ -127,6 +127,9 @@ def test_folders_and_devices_are_not_selfies(tmp_path: Path) -> None:
         load_rgb(Path("/dev/null"))
     with pytest.raises(ImageError, match="no such file"):
         load_rgb(tmp_path / "missing.jpg")
+    (tmp_path / "linked.jpg").symlink_to(tmp_path / "gone.jpg")  # plan, validate --selfies read it here
+    with pytest.raises(ImageError, match=r"linked\.jpg: a link to a missing file \(.*gone\.jpg\)"):
+        load_rgb(tmp_path / "linked.jpg")
 
 
 def test_no_face_and_face_too_small(analyzer, tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def test_validate_notes_each_field_at_its_line(write_shotlist) -> None:
     path = write_shotlist(SHOTS)
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
-    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    notes = [line for line in result.output.splitlines() if line.startswith("idcli: note: ")]
     assert len(notes) == 4, result.output
     assert any(":4:" in n and "defaults.negative_prompt" in n and "'(deformed:1.4)'" in n for n in notes)
     assert any(":6:" in n and "characters.mara.description" in n and "<lora:redhead:0.8>" in n for n in notes)

@@ -114,6 +114,19 @@ def test_select_says_what_it_drops_from_an_edited_selects_json_and_keeps_every_r
     assert again.exit_code == 0 and "dropped" not in again.stderr and "kept sh030=t1" in again.stderr
 
 
+def test_select_from_python_returns_what_it_dropped(out: Path) -> None:
+    """A pipeline calling select without a ``notes`` list lost the word that junk picks were dropped: the picks it
+    returns carry it (``.notes``), the same lines as ``notes`` gets and the command prints."""
+    from idcli.review.selects import select
+
+    (out / "selects.json").write_text(json.dumps({"schema": 1, "selects": {"sh020": {"take": 7}}}), "utf-8")
+    picks = select(out, ["sh010=1"])
+    assert dict(picks) == {"sh010": picks["sh010"]} and picks["sh010"]["take"] == 1
+    assert picks.notes == ["selects.json: dropped sh020=t7: no take 7 of sh020 is rendered, none kept aside"]
+    handed: list[str] = []
+    assert select(out, ["sh010=2"], handed).notes == handed == []  # nothing left to say
+
+
 def test_select_says_the_storyboard_page_shows_the_picks_once_rewritten(out: Path) -> None:
     # The page is static: a director who picks takes while it is open sees them after `idcli review`.
     assert cli("review", out).exit_code == 0

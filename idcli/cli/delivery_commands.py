@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .options import JsonOpt, app
-from .output import _emit, _emit_json, _guarded
+from .output import _emit, _emit_json, _guarded, _note
 
 
 @app.command()
@@ -49,6 +48,6 @@ def deliver(
                          + "); the list is delivery.json")
             _emit("\n".join(lines))
         for note in report.notes:
-            print(f"note: {note}", file=sys.stderr)
+            _note(note)
 
     _guarded(body, as_json)

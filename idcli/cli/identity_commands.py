@@ -18,7 +18,7 @@ import typer
 from ..errors import InputError, ModelUnavailableError
 from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, app
-from .output import _emit, _emit_json, _guarded, _ok
+from .output import _emit, _emit_json, _guarded, _note, _ok
 
 identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
                            rich_markup_mode=None)
@@ -71,7 +71,9 @@ def encode_identity(
             clip_adapters = _pack_clip_adapters(variant, plus_presets or [], image_encoder, image_encoder_subfolder)
         missing = [selfie for selfie in selfies if not selfie.exists()]
         if missing:  # a mistyped path, named before the face models are looked for (exit 4 where none are set up)
-            raise InputError(f"{missing[0]}: no such file", file=missing[0])
+            from ..safeio import missing_reason
+
+            raise InputError(f"{missing[0]}: {missing_reason(missing[0])}", file=missing[0])
         models = resolve_face_models(face_models)
         analyzer = shared_analyzer(models)
 
@@ -104,7 +106,7 @@ def encode_identity(
             print(f"  CLIP features {entry['shape']} for image encoder {json.dumps(entry['image_encoder'])}",
                   file=sys.stderr)
         if models.synthetic:
-            print("note: synthetic random-weight face models — the identity is for testing only", file=sys.stderr)
+            _note("synthetic random-weight face models — the identity is for testing only")
 
     _guarded(body, as_json)
 

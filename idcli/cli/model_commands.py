@@ -7,14 +7,13 @@ is idcli/model_setup.py, idcli/face_pack.py and idcli/model_folders.py.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from .options import FaceModelsOpt, JsonOpt, app
-from .output import _emit, _emit_json, _guarded, _ok
+from .output import _emit, _emit_json, _guarded, _note, _ok
 
 models_app = typer.Typer(help="List and fetch the weights real presets need (through huggingface_hub).",
                          no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -132,12 +131,12 @@ def models_fetch(
                       f"  source sha256 {conv['source_sha256']}\n  file sha256   {conv['sha256']}")
         faces = result["face_models"]
         if faces["state"] == "licence not accepted":
-            print(f"note: {faces['message']}", file=sys.stderr)
+            _note(faces["message"])
         else:
             _emit(f"face models ({faces['pack']}): {faces['state']} in {faces['folder']}"
                   + (f"\n  zip sha256 {faces['zip_sha256']}" if faces.get("zip_sha256") else "")
                   + (f"\n  skipped (not .onnx): {', '.join(faces['skipped'])}" if faces.get("skipped") else ""))
-            print(f"note: licence: {faces['licence']}", file=sys.stderr)
+            _note(f"licence: {faces['licence']}")
 
     _guarded(body, as_json)
 

@@ -18,13 +18,23 @@ from typing import Any
 
 import typer
 
-from ..diagnostics import lenient
+from ..diagnostics import diagnostic, lenient
 from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"idcli: error: {message}", file=sys.stderr)
+    print(diagnostic("error", message), file=sys.stderr)
     raise typer.Exit(code)
+
+
+def _note(text: str) -> None:
+    """A note on stderr in the one style (``idcli: note: …``; idcli/diagnostics.py)."""
+    print(diagnostic("note", text), file=sys.stderr)
+
+
+def _warning(text: str) -> None:
+    """A warning on stderr in the one style (``idcli: warning: …``)."""
+    print(diagnostic("warning", text), file=sys.stderr)
 
 
 # -- stdout: one JSON document, and a reader that may go away ------------------------------------------

@@ -7,7 +7,6 @@ and exit codes; the work is idcli/superseded.py, idcli/reproduce.py and idcli/ve
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ import typer
 
 from ..errors import EXIT_OK
 from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app
-from .output import _emit, _emit_json, _guarded, _ok
+from .output import _emit, _emit_json, _guarded, _note, _ok
 
 
 @app.command()
@@ -56,7 +55,7 @@ def restore(
         aside = f"; the take it replaced is kept as {result['moved_aside']}" if result["moved_aside"] else ""
         _emit(f"restored {result['image']['path']} from {result['name']}{aside}")
         if note:
-            print(f"note: {note}", file=sys.stderr)
+            _note(note)
 
     _guarded(body, as_json)
 

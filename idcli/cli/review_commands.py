@@ -16,7 +16,7 @@ import typer
 from ..errors import EXIT_INVALID_INPUT
 from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app
-from .output import _emit, _emit_json, _error_object, _failure, _guarded, _ok, _stdout_console
+from .output import _emit, _emit_json, _error_object, _failure, _guarded, _note, _ok, _stdout_console
 
 OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False, metavar="OUT")]
 ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
@@ -92,7 +92,7 @@ def review(
 
             url = result.index.resolve().as_uri()
             if not webbrowser.open(url):  # a render box over ssh has none: say where the page is
-                print(f"idcli: note: no browser could be opened here; open {url}", file=sys.stderr)
+                _note(f"no browser could be opened here; open {url}")
         _finish_review(result.problems)
 
     _guarded(body)
@@ -111,7 +111,7 @@ def select(
         notes: list[str] = []
         current = record_picks(out, picks, notes)
         for note in notes:  # what became of picks already in the file that point at no committed take
-            print(f"idcli: note: {note}", file=sys.stderr)
+            _note(note)
         _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
                                                            current.items()) or "no picks"))
         if (Path(out) / "review" / "index.html").is_file():  # the page is static: say how it catches up

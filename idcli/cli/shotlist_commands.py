@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..diagnostics import diagnostic, styled
 from ..errors import EXIT_OK, ExecutorUnavailableError, Interrupted
 from .options import (
     DeviceOpt,
@@ -33,7 +34,7 @@ from .options import (
     _qa_thresholds,
     app,
 )
-from .output import _emit, _emit_json, _fail, _guarded, _ok, _stdout_console
+from .output import _emit, _emit_json, _fail, _guarded, _note, _ok, _stdout_console, _warning
 
 
 def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
@@ -123,9 +124,9 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
             _emit(f"{file}: valid — project {doc.project}, {counted(len(doc.shots), 'shot')}, {counted(takes, 'job')}, "
                   f"{counted(len(doc.characters), 'character')}")
             for note in loaded.notes:  # several characters under method 'single', ...
-                _emit(f"note: {note.format(loaded.source)}")
+                _emit(diagnostic("note", note.format(loaded.source)))
             for warning in warnings:  # --selfies: a group photo's largest face is used
-                _emit(f"warning: {warning}")
+                _emit(diagnostic("warning", warning))
 
     _guarded(body, as_json)
 
@@ -146,7 +147,7 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
     except ModelUnavailableError as exc:
         # No face models here (a real preset on a machine without insightface's): the document itself
         # is valid; say what was not checked.
-        print(f"idcli: note: the selfies were not checked: {exc}", file=sys.stderr)
+        _note(f"the selfies were not checked: {exc}")
         return []
     if failures:
         raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
@@ -219,7 +220,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
             _emit_json(_ok(**document))
             return
         for warning in the_plan.warnings:
-            print(f"idcli: warning: {warning}", file=sys.stderr)
+            _warning(warning)
         from rich.markup import escape
         from rich.table import Table
 
@@ -243,7 +244,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
             _emit(line)
         for line in folder_notes(document, folder):
-            _emit(line)
+            _emit(styled(line))
 
     _guarded(body, as_json)
 
@@ -353,7 +354,7 @@ def render(
             # The silent progress said none of the plan's warnings (a group photo as a selfie, ...): they are
             # about the images' correctness, not progress, so -q and --dry-run print them too, as plan does.
             for warning in report.warnings:
-                print(f"idcli: warning: {warning}", file=sys.stderr)
+                _warning(warning)
         if as_json:
             _emit_json(summary)
         elif not quiet:
@@ -368,24 +369,23 @@ def render(
                 _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{kept}"
                       f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
-                print("note: preset with RANDOM weights — images are noise, for trying idcli out, not for review",
-                      file=sys.stderr)
+                _note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")
             if save_masks and counts["skipped"] and not dry_run:
                 # Masks are made while rendering: a done job is skipped, not rendered again for its mask.
-                print(f"note: --save-masks writes the masks of the images rendered in this run; {counts['skipped']} "
-                      "done image(s) were skipped and got none (idcli render --force --only SHOT --save-masks "
-                      "renders one again)", file=sys.stderr)
+                _note(f"--save-masks writes the masks of the images rendered in this run; {counts['skipped']} done "
+                      "image(s) were skipped and got none (idcli render --force --only SHOT --save-masks renders "
+                      "one again)")
             kept = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
-                print(line, file=sys.stderr)
+                print(styled(line), file=sys.stderr)
         if not as_json:  # errors, even with --quiet
             blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state, "reason": o.error} for o in report.jobs
                        if o.state == "blocked"]
             for line in folder_notes({"problems": summary["problems"], "jobs": blocked}, folder):
-                print(f"idcli: {line}", file=sys.stderr)
+                print(styled(line), file=sys.stderr)
         if report.error:
-            print(f"idcli: error: {report.error}", file=sys.stderr)
+            print(diagnostic("error", report.error), file=sys.stderr)
         if report.exit_code != EXIT_OK:
             raise typer.Exit(report.exit_code)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..safeio import NotRegularFile, read_regular
+from ..safeio import NotRegularFile, missing_reason, read_regular
 
 MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel selfie is already generous; bombs are far larger
 MAX_IMAGE_BYTES = 100 * 1024 * 1024
@@ -39,7 +39,7 @@ def read_image_file(path: Path) -> bytes:
         data = read_regular(path, MAX_IMAGE_BYTES)
     except NotRegularFile as exc:
         reasons = {
-            "missing": "no such file",
+            "missing": missing_reason(path),  # or a link to a missing file, named
             "folder": "is a folder, not an image",
             "special": "is not a regular file (a device or pipe?)",
             "too-large": f"{exc.size:,} bytes is over the {MAX_IMAGE_BYTES:,}-byte limit for a selfie",

@@ -29,6 +29,16 @@ MAX_SELECTS_BYTES = 16 * 1024 * 1024
 _PICK = re.compile(r"(?P<shot>[^=]+)=(?P<take>t?\d{1,4}|none)", re.IGNORECASE)
 
 
+class Selects(dict[str, dict[str, Any]]):
+    """Every pick after a ``select`` (shot id -> pick), and ``notes``: what became of the picks already in
+    selects.json that point at no committed take (dropped, or kept while their image is kept aside), one line
+    each, so that a caller from Python sees what the command prints."""
+
+    def __init__(self, picks: dict[str, dict[str, Any]], notes: list[str]) -> None:
+        super().__init__(picks)
+        self.notes = notes
+
+
 def read_selects(out_dir: Path) -> dict[str, dict[str, Any]]:
     """Shot id -> pick; empty when there is no selects.json. A damaged file is an InputError."""
     from ..safeio import NotRegularFile, read_regular
@@ -117,11 +127,11 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
     return carried
 
 
-def select(out_dir: str | Path, picks: Sequence[str], notes: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Record picks (validated against the committed takes, all or nothing); returns every pick.
+def select(out_dir: str | Path, picks: Sequence[str], notes: list[str] | None = None) -> Selects:
+    """Record picks (validated against the committed takes, all or nothing); returns every pick, with ``.notes``.
 
-    ``notes``: when given, what became of the picks already in the file that point at no committed take (see
-    ``_carry_forward``), one line each."""
+    ``notes``: when given, also gets what became of the picks already in the file that point at no committed take
+    (see ``_carry_forward``), one line each: the returned picks' ``.notes``."""
     from ..provenance import now
     from ..results import _live_takes, scan_results
     from ..suggest import did_you_mean
@@ -158,7 +168,8 @@ def select(out_dir: str | Path, picks: Sequence[str], notes: list[str] | None = 
         remove_dead_temporaries(root)  # a select killed mid-write left .selects.json.PID-START.HEX.idcli-tmp here
         picked_now = {shot for shot, _ in parsed}
         earlier = {shot: pick for shot, pick in read_selects(root).items() if shot not in picked_now}
-        current = _carry_forward(root, earlier, committed, notes if notes is not None else [])
+        said: list[str] = []
+        current = _carry_forward(root, earlier, committed, said)
         for shot, take in parsed:
             if take is None:
                 current.pop(shot, None)
@@ -171,4 +182,6 @@ def select(out_dir: str | Path, picks: Sequence[str], notes: list[str] | None = 
         from ..store import atomic_write
 
         atomic_write(target, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    return current
+    if notes is not None:
+        notes.extend(said)
+    return Selects(current, said)
