@@ -160,3 +160,34 @@ def test_a_film_opens_on_its_first_shots_fetching_only_the_thumbnails_in_reach(f
     # a scene's link (index.html#scene-sc005, from the index or from a note) opens at that scene
     jumped = _open(probe, tmp_path / "profile", "#scene-sc005")
     assert jumped["scene_top"] is not None and abs(jumped["scene_top"]) < 50, jumped
+
+
+def _listed(*ids: str) -> list[Shot]:
+    """Shots of a shot list, not rendered yet."""
+    from idcli.review.order import ShotEntry
+
+    return [Shot(shot_id, [], entry=ShotEntry(shot_id, 1, 2.0)) for shot_id in ids]
+
+
+def _page(shots: list[Shot]) -> str:
+    """The page of ``shots`` (no takes: the index and the shot sections only)."""
+    from idcli.review.page import page_html
+    from idcli.review.runs import Run
+
+    return page_html(Run(Path("out"), shots, None), {}, [])
+
+
+def test_a_scene_the_shot_list_comes_back_to_gets_a_link_of_its_own() -> None:
+    # Cross-cutting: sc1, sc2, then sc1 again. Each run of the scene is a group of the index; one id per
+    # group, or the second group's link would land on the first (and the page's ids would not be unique).
+    ids = [f"sc1_a{i}" for i in range(20)] + [f"sc2_b{i}" for i in range(10)] + [f"sc1_c{i}" for i in range(20)]
+    shots = _listed(*ids)
+    assert [label for label, _, _ in scene_groups(shots)] == ["sc1", "sc2", "sc1"]
+    text = _page(shots)
+    page = [str(attrs["id"]) for _, attrs in Tags(text).tags if "id" in attrs]
+    assert len(page) == len(set(page)), sorted({i for i in page if page.count(i) > 1})
+    nav = re.search(r"<nav[^>]*>.*?</nav>", text, re.S).group(0)
+    for anchor in re.findall(r'<summary><a href="#([^"]+)"', nav):
+        target = text.index(f'id="{anchor}"')
+        first = re.search(r'<li><a href="#shot-([^"]+)"', nav[nav.index(f'href="#{anchor}"'):]).group(1)
+        assert text.index("<section", target) == text.index(f'<section class="shot" id="shot-{first}"'), anchor

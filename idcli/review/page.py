@@ -347,7 +347,8 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     problems_html = ("<section class=\"problems\" role=\"alert\"><h2>Skipped</h2><ul>"
                      + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul></section>") if problems else ""
     sizes = sizes or {}
-    starts = {start: (label, count) for label, start, count in groups}
+    starts = {start: (anchor, label, count) for (label, start, count), anchor in zip(groups, _group_ids(groups),
+                                                                                      strict=True)}
     shots = "".join((_scene_mark(*starts[i]) if i in starts else "") + _shot_html(i + 1, s, thumbs, sizes)
                     for i, s in enumerate(run.shots))
     summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
@@ -423,8 +424,18 @@ def _shot_link(shot: Shot) -> str:
             f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}</li>')
 
 
-def _group_id(label: str) -> str:
-    return "scene-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label)
+def _group_ids(groups: list[tuple[str, int, int]]) -> list[str]:
+    """Each group's anchor, ``scene-<label>``, one per group: a scene the shot list comes back to (cross-cutting)
+    is a group again, and its second anchor (``scene-sc05~2``) must not send its link to the first."""
+    ids: list[str] = []
+    for label, _, _ in groups:
+        base = anchor = "scene-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label)
+        n = 1
+        while anchor in ids:
+            n += 1
+            anchor = f"{base}~{n}"
+        ids.append(anchor)
+    return ids
 
 
 def _nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
@@ -433,7 +444,7 @@ def _nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
     if not groups:
         return f'<nav aria-label="Shots"><ol>{"".join(_shot_link(s) for s in shots)}</ol></nav>'
     items = []
-    for label, start, count in groups:
+    for (label, start, count), anchor in zip(groups, _group_ids(groups), strict=True):
         members = shots[start:start + count]
         flagged = sum(1 for s in members if s.all_flagged)
         mark = f' <span class="dot" title="{flagged} with every take flagged">●{flagged}</span>' if flagged else ""
@@ -441,16 +452,16 @@ def _nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
         picked = sum(1 for s in members if s.selected is not None)
         mark += (f' <span class="picked" title="{picked} of {count} with a selected take">✓{picked}</span>'
                  if picked else "")
-        items.append(f'<li><details><summary><a href="#{_group_id(label)}">{_e(label)}</a> '
+        items.append(f'<li><details><summary><a href="#{anchor}">{_e(label)}</a> '
                      f'<span class="count">{count}</span>{mark}</summary>'
                      f'<ol>{"".join(_shot_link(s) for s in members)}</ol></details></li>')
     return (f'<nav aria-label="Shots" class="scenes"><p class="count">{len(groups)} scenes · open one for its shots'
             f'</p><ol>{"".join(items)}</ol></nav>')
 
 
-def _scene_mark(label: str, count: int) -> str:
+def _scene_mark(anchor: str, label: str, count: int) -> str:
     """The target of a scene's index link, before its first shot."""
-    return (f'<p class="scene" id="{_group_id(label)}">{_e(label)} '
+    return (f'<p class="scene" id="{anchor}">{_e(label)} '
             f'<span class="meta">{count} shot{"s" if count != 1 else ""}</span></p>')
 
 
