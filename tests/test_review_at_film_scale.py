@@ -191,3 +191,13 @@ def test_a_scene_the_shot_list_comes_back_to_gets_a_link_of_its_own() -> None:
         target = text.index(f'id="{anchor}"')
         first = re.search(r'<li><a href="#shot-([^"]+)"', nav[nav.index(f'href="#{anchor}"'):]).group(1)
         assert text.index("<section", target) == text.index(f'<section class="shot" id="shot-{first}"'), anchor
+
+
+def test_a_folder_without_its_shot_list_is_indexed_by_scene_not_as_one_group_of_orphans() -> None:
+    # No run manifest and no --shots (an older folder, one copied without .idcli/): every shot has no entry,
+    # ordered by id. There is no shot list for them to be missing from; one group of 2,000 links would be the
+    # index a film cannot use.
+    shots = [Shot(f"sc{i // 30}_sh{i:03d}", [], entry=None) for i in range(90)]
+    assert scene_groups(shots) == [("sc0", 0, 30), ("sc1", 30, 30), ("sc2", 60, 30)]
+    numbered = scene_groups([Shot(f"shot{i:02d}", [], entry=None) for i in range(41)])
+    assert [(start, count) for _, start, count in numbered] == [(0, NAV_BLOCK), (NAV_BLOCK, 41 - NAV_BLOCK)]

@@ -406,8 +406,10 @@ def scene_groups(shots: list[Shot]) -> list[tuple[str, int, int]]:
     if len(shots) <= NAV_FLAT_SHOTS:
         return []
     groups: list[tuple[str, int, int]] = []
+    # Without a shot list (no run manifest, no --shots) no shot has an entry: none is an orphan, all are by id.
+    listed = any(shot.entry is not None for shot in shots)
     for i, shot in enumerate(shots):
-        scene = scene_of(shot.id) if shot.entry is not None else "not in the shot list"
+        scene = scene_of(shot.id) if shot.entry is not None or not listed else "not in the shot list"
         if groups and groups[-1][0] == scene and scene:
             label, start, count = groups[-1]
             groups[-1] = (label, start, count + 1)
