@@ -453,8 +453,9 @@ def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, 
     kept = [e for e in earlier if e["image"] not in ours and "/" not in e["image"] and "\\" not in e["image"]
             and (dest / e["image"]).is_file()]
     # A kept entry of this project says whether its take is its shot's pick now: after a changed pick (or one
-    # cleared) the take picked before must not stay listed as the director's select beside the new one.
-    kept = [dict(e, selected=e.get("take") == picks[e["shot_id"]])
+    # cleared) the take picked before must not stay listed as the director's select beside the new one. An entry
+    # edited to name no take (None, like a shot without a pick) is no shot's pick.
+    kept = [dict(e, selected=type(e.get("take")) is int and e["take"] == picks[e["shot_id"]])
             if e.get("project") == run.project and isinstance(e.get("shot_id"), str) and e["shot_id"] in picks
             else e for e in kept]
 

@@ -143,3 +143,19 @@ def test_half_the_signing_credentials_name_delivers_own_way_out(project, engine_
         deliver(out, dest)
     assert "--unsigned" in str(caught.value) and "--no-sign" not in str(caught.value)  # deliver has no --no-sign
     assert caught.value.exit_code == 2 and not dest.exists()
+
+
+def test_a_hand_edited_entry_without_its_take_is_not_listed_as_the_pick(project, engine_factory) -> None:  # noqa: F811
+    # An entry kept from an earlier delivery says whether its take is its shot's pick now. One whose take was
+    # edited away (no take, or not a number) names no take: it is no shot's pick, not "None is no pick either".
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    deliver(out, dest, all_takes=True)
+    listing = json.loads((dest / "delivery.json").read_text("utf-8"))
+    assert [e["selected"] for e in listing["images"]] == [False, False]  # nothing picked
+    del listing["images"][0]["take"]  # take 1's entry, edited by hand
+    (dest / "delivery.json").write_text(json.dumps(listing), "utf-8")
+    deliver(out, dest)  # no pick: the shot's newest take, take 1's entry kept as it was found
+    kept = [e for e in _listing(dest) if e["image"] == "sc01_sh020_take1.png"]
+    assert len(kept) == 1 and "take" not in kept[0]
+    assert kept[0]["selected"] is False
