@@ -44,16 +44,20 @@ def film_text(shots: int, prompt: str = "a lighthouse at dusk, shot {i}") -> str
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
-def film(tmp_path_factory) -> tuple[Path, Path]:
-    """(shot list, output folder) of a rendered film of SHOTS one-take shots."""
-    folder = tmp_path_factory.mktemp("film")
+def render_film(folder: Path) -> tuple[Path, Path]:
+    """(shot list, output folder) of a film of SHOTS one-take shots rendered in ``folder``."""
     shots = folder / "film.yaml"
     shots.write_text(film_text(SHOTS), "utf-8")
     out = folder / "out"
     report = idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
     assert report.rendered == SHOTS
     return shots, out
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory) -> tuple[Path, Path]:
+    """(shot list, output folder) of a rendered film of SHOTS one-take shots."""
+    return render_film(tmp_path_factory.mktemp("film"))
 
 
 class CountingShots(tuple):

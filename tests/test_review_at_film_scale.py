@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_film_scale import SHOTS, film_text, flat_engine_factory
+from test_film_scale import SHOTS, render_film
 
 import idcli
 import idcli.review.selects
@@ -28,12 +28,7 @@ SCENES = (SHOTS + 19) // 20  # film_text puts 20 shots in a scene: sc001 … sc0
 @pytest.fixture(scope="module")
 def film_page(tmp_path_factory) -> Path:
     """The review page of a rendered film of SHOTS one-take shots in SCENES scenes."""
-    folder = tmp_path_factory.mktemp("film-page")
-    shots = folder / "film.yaml"
-    shots.write_text(film_text(SHOTS), "utf-8")
-    out = folder / "out"
-    report = idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
-    assert report.rendered == SHOTS
+    _shots, out = render_film(tmp_path_factory.mktemp("film-page"))
     idcli.review.selects.select(out, ["sc002_sh0010=1", "sc002_sh0030=1"])  # two picks in scene 2
     return write_review(load_run(out)).index
 
