@@ -196,3 +196,10 @@ def test_a_folder_without_its_shot_list_is_indexed_by_scene_not_as_one_group_of_
     assert scene_groups(shots) == [("sc0", 0, 30), ("sc1", 30, 30), ("sc2", 60, 30)]
     numbered = scene_groups([Shot(f"shot{i:02d}", [], entry=None) for i in range(41)])
     assert [(start, count) for _, start, count in numbered] == [(0, NAV_BLOCK), (NAV_BLOCK, 41 - NAV_BLOCK)]
+
+
+def test_the_index_counts_what_it_lists_scenes_or_numbered_groups() -> None:
+    nav = re.search(r'<p class="count">([^<]*)</p>', _page(_listed(*[f"shot{i:02d}" for i in range(60)]))).group(1)
+    assert nav.startswith("3 groups of shots ·"), nav  # 1–25, 26–50, 51–60: no scene among them
+    nav = re.search(r'<p class="count">([^<]*)</p>', _page(_listed(*[f"sc1_sh{i:02d}" for i in range(41)]))).group(1)
+    assert nav.startswith("1 scene ·"), nav

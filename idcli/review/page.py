@@ -416,9 +416,14 @@ def scene_groups(shots: list[Shot]) -> list[tuple[str, int, int]]:
         else:
             groups.append((scene, i, 1))
     if any(not label for label, _, _ in groups) or len(groups) * 2 > len(shots):  # ids name no scenes
-        groups = [(f"{start + 1}–{min(start + NAV_BLOCK, len(shots))}", start, min(NAV_BLOCK, len(shots) - start))
+        groups = [(_block_label(start, len(shots)), start, min(NAV_BLOCK, len(shots) - start))
                   for start in range(0, len(shots), NAV_BLOCK)]
     return groups
+
+
+def _block_label(start: int, total: int) -> str:
+    """A numbered group's label: its shots' numbers, ``26–50``."""
+    return f"{start + 1}–{min(start + NAV_BLOCK, total)}"
 
 
 def _shot_link(shot: Shot) -> str:
@@ -457,7 +462,10 @@ def _nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
         items.append(f'<li><details><summary><a href="#{anchor}">{_e(label)}</a> '
                      f'<span class="count">{count}</span>{mark}</summary>'
                      f'<ol>{"".join(_shot_link(s) for s in members)}</ol></details></li>')
-    return (f'<nav aria-label="Shots" class="scenes"><p class="count">{len(groups)} scenes · open one for its shots'
+    # "scenes" only when they are: ids that name none are cut into numbered groups
+    plural = "" if len(groups) == 1 else "s"
+    what = f"group{plural} of shots" if groups[0][0] == _block_label(0, len(shots)) else f"scene{plural}"
+    return (f'<nav aria-label="Shots" class="scenes"><p class="count">{len(groups)} {what} · open one for its shots'
             f'</p><ol>{"".join(items)}</ol></nav>')
 
 
