@@ -295,14 +295,18 @@ def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
     if isinstance(record.get("image"), dict):
         record["image"].pop("sha256", None)
         record["image"].pop("abs_path", None)
-    for entry in record.get("identity") or []:  # what fusion did, known only once rendered
+    # A hand-edited sidecar may hold any JSON here (deliver compares the record, reproduce reads it): only
+    # lists are walked.
+    identity = record.get("identity")
+    for entry in identity if isinstance(identity, list) else []:  # what fusion did, known only once rendered
         if isinstance(entry, dict):
             for name in FUSION_IDENTITY_FIELDS:
                 entry.pop(name, None)
     plate = record.get("plate")
     if isinstance(plate, dict):  # what the engine did to each face, and the --save-masks file
         plate.pop("mask", None)
-        for face in plate.get("faces") or []:
+        faces = plate.get("faces")
+        for face in faces if isinstance(faces, list) else []:
             if isinstance(face, dict):
                 for name in PLATE_FACE_FIELDS:
                     face.pop(name, None)

@@ -159,3 +159,16 @@ def test_a_hand_edited_entry_without_its_take_is_not_listed_as_the_pick(project,
     kept = [e for e in _listing(dest) if e["image"] == "sc01_sh020_take1.png"]
     assert len(kept) == 1 and "take" not in kept[0]
     assert kept[0]["selected"] is False
+
+
+def test_a_sidecar_edited_into_another_shape_is_refused_not_an_internal_error(project, engine_factory) -> None:  # noqa: F811
+    # The edited-sidecar check reads the sidecar's record as reproduce does: a field of another shape (faces
+    # that are no list) is an edit like any other, not a TypeError.
+    out, dest = project / "renders", project.parent / "d"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010"])
+    sidecar = out / "sc01_sh010" / "sc01_sh010_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    sidecar.write_text(json.dumps({**record, "plate": {"faces": 5}}), "utf-8")  # the image untouched
+    with pytest.raises(DeliveryError, match=r"sc01_sh010_t1.json: this sidecar no longer says"):
+        deliver(out, dest)
+    assert not dest.exists()
