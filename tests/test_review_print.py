@@ -71,9 +71,9 @@ def printed(tmp_path_factory) -> tuple[Path, Path, float]:
     done = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", f"--user-data-dir={folder / 'profile'}",
-         # Chromium's own header and footer (date, title, file URL) off: the page's @page boxes are the ones
-         # wanted. Lazy loading on, as in a desktop browser (headless turns it off): the boards must still print.
-         "--no-pdf-header-footer", "--blink-settings=lazyLoadEnabled=true", f"--print-to-pdf={pdf}", page.as_uri()],
+         # Chromium's own header and footer (title, file URL) left on, as in the print dialog: the page's @page
+         # boxes replace them. Lazy loading on, as in a desktop browser (headless turns it off): boards still print.
+         "--blink-settings=lazyLoadEnabled=true", f"--print-to-pdf={pdf}", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=False)
     seconds = time.monotonic() - started
     assert done.returncode == 0 and pdf.is_file(), done.stderr[-2000:]
@@ -101,6 +101,7 @@ def test_every_shot_once_in_shot_order_with_project_and_page_numbers(printed) ->
     for number, page in enumerate(pages, 1):
         words = page.extract_text()
         assert "boards" in words and f"page {number} of {len(pages)}" in words  # the @page margin boxes
+        assert "file:" not in words and "idcli review" not in words  # not Chromium's own (URL, page title)
 
 
 def test_a_board_holds_its_take_and_facts_and_the_prompt_is_wrapped_not_cut(printed) -> None:
