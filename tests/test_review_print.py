@@ -133,7 +133,7 @@ def test_random_weight_renders_stay_marked_on_paper(printed) -> None:
 def test_no_screen_chrome_on_paper(printed) -> None:
     text = "\n".join(page.extract_text() for page in _pages(printed[1]))
     for chrome in ("Skip to the shots", "Keys", "contact sheet", "full image", "sidecar", "Faces found", "Leakage",
-                   "No identity QA", "seed", "method", "flagged by identity QA"):
+                   "No identity QA", "No face found", "seed", "method", "flagged by identity QA"):
         assert chrome not in text, chrome
 
 

@@ -46,8 +46,9 @@ def print_css(project: str, written: str, random_takes: int) -> str:
 html{{scroll-behavior:auto}}
 body{{background:#fff;color:#000;font:8pt/1.3 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
 /* screen-only chrome: the index, key help, contact-sheet links, the problems list, scene marks, and on each
-take its faces table, mask strip and links; only the board's take of each shot is printed */
-.skip,header,.problems,.scene,.take:not([data-board]),.faces,.leak,.qa-none,.strip,.links{{display:none}}
+take all that follows its facts (faces table or "No face found", leakage, mask strip, links); only the board's
+take of each shot is printed */
+.skip,header,.problems,.scene,.take:not([data-board]),.take>dl~*{{display:none}}
 /* the facts after the fourth (seed, method: see _take_html's facts) are for the screen */
 .take dl>dt:nth-of-type(n+5),.take dl>dd:nth-of-type(n+5){{display:none}}
 main{{padding:0;display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:4mm 6mm}}
@@ -55,7 +56,7 @@ main{{padding:0;display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:4
 .shot h2{{font-size:10pt;margin:0 0 1mm;overflow-wrap:anywhere}}
 .shot h2 .meta{{font-size:8pt;margin-left:2mm}}
 .takes{{display:block}}
-.take{{background:none;border:0;padding:0;border-radius:0;box-shadow:none}}
+.take,.take.selected,.take.flagged{{background:none;border:0;padding:0;border-radius:0;box-shadow:none}}
 .thumb img{{width:100%;height:48mm;object-fit:contain;border-radius:0;background:none;outline:.2mm solid #bbb}}
 .take h3{{display:inline;font-size:8pt;margin:0 2mm 0 0}}
 .badges{{display:inline;margin:0;min-height:0}}
