@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError
+from .print_boards import board_take, print_css
 from .runs import Run, Shot, Take
 
 REVIEW_DIR = "review"
@@ -277,7 +278,8 @@ def _qa_html(take: Take) -> str:
     return f"{table}<p class=\"leak\">Leakage {_figure(leak)}</p>"
 
 
-def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]]) -> str:
+def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
+               board: bool = False) -> str:
     selected = shot.selected is take
     badges = []
     if selected:
@@ -304,7 +306,8 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
     strip = (f'<a class="strip" href="{_href(take.mask_strip)}"><img src="{_href(take.mask_strip)}" '
              f'alt="{_e(alt)} fusion mask over the steps" loading="lazy"></a>') if take.mask_strip else ""
     classes = "take" + (" selected" if selected else "") + (" flagged" if take.flags else "")
-    return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}" '
+    board_attr = ' data-board="1"' if board else ""  # the take the shot's printed board shows (print_boards.py)
+    return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}"{board_attr} '
             f'aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
@@ -321,7 +324,9 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
         meta.append("not in the shot list")
     meta.append(f"{len(shot.takes)} take{'s' if len(shot.takes) != 1 else ''}")
     flagged = ' <span class="badge flag">every take flagged</span>' if shot.all_flagged else ""
-    body = "".join(_take_html(shot, t, thumbs, sizes) for t in shot.takes) or '<p class="empty">Not rendered yet.</p>'
+    board = board_take(shot)
+    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board) for t in shot.takes)
+            or '<p class="empty">Not rendered yet.</p>')
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
     return (f'<section class="shot" id="shot-{_e(shot.id)}" tabindex="-1" aria-labelledby="h-{_e(shot.id)}"{attrs}>'
             f'<h2 id="h-{_e(shot.id)}"><span class="num">{number}.</span> {_e(shot.id)} '
@@ -351,8 +356,9 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
                                                                                       strict=True)}
     shots = "".join((_scene_mark(*starts[i]) if i in starts else "") + _shot_html(i + 1, s, thumbs, sizes)
                     for i, s in enumerate(run.shots))
+    written = now().strftime('%Y-%m-%d %H:%M UTC')
     summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
-               f"written {now().strftime('%Y-%m-%d %H:%M UTC')}")
+               f"written {written}")
     random = sum(1 for t in takes if t.random_weights)
     if random:
         summary += (f" · {random} of {len(takes)} takes were rendered with random-weight test models "
@@ -364,7 +370,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{_csp()}">
 <title>{_e(run.project)} — idcli review</title>
-<style>{_CSS}</style>
+<style>{_CSS}{print_css(run.project, written, random)}</style>
 </head>
 <body>
 <a class="skip" href="#shots">Skip to the shots</a>
