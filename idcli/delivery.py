@@ -5,7 +5,8 @@ reproduce``) and wrong in a frame sent to a client, a vendor or a festival. ``de
 DEST, leaving OUT as it is:
 
 1. which takes: per shot of the shot list (in its order) the director's select (``selects.json``), else the
-   shot's newest take (highest take number); every take with ``all_takes``; only ``shots`` when given;
+   shot's take that stands for it (the first take QA did not flag, else the first, as on the review page
+   and in the animatic); every take with ``all_takes``; only ``shots`` when given;
 2. each take checked against its sidecar (a retouched or damaged image is not delivered) and, when signed,
    its C2PA manifest validated and read for local paths;
 3. each copy made (idcli/delivery_record.py): the same pixel chunks, the ``parameters`` chunk without paths,
@@ -147,6 +148,7 @@ def _parse_shots(shots: str | list[str] | None) -> list[str] | None:
 def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | None, all_takes: bool,
             notes: list[str]) -> list[tuple[Any, Any, bool, bool]]:
     """(shot, take, selected, selection_stale) per take to deliver, in shot-list order."""
+    from .review.runs import default_take
     from .suggest import did_you_mean
 
     in_list = {s.id: s for s in run.shots if s.entry is not None or live is None}
@@ -189,7 +191,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         elif shot.selected is not None:
             chosen.append((shot, shot.selected, True, shot.selection_stale))
         else:
-            chosen.append((shot, max(takes, key=lambda t: t.take), False, False))
+            chosen.append((shot, default_take(takes), False, False))  # as the page and the animatic
     if orphan_picks:
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
                             "give the shot its takes back, or deliver --all-takes; nothing was delivered")

@@ -207,11 +207,11 @@ def test_where_a_delivery_may_go_and_what_it_never_overwrites(project, engine_fa
     with pytest.raises(DeliveryError, match="not rendered yet"):
         deliver(out, project.parent / "d", shots="sc01_sh030")
     dest = project.parent / "d"
-    first = deliver(out, dest, shots="sc01_sh020")  # no select: the newest take
-    assert [(i.image, i.status, i.selected) for i in first.images] == [("sc01_sh020_take2.png", "written", False)]
+    first = deliver(out, dest, shots="sc01_sh020")  # no select: the first take QA did not flag (QA is off here)
+    assert [(i.image, i.status, i.selected) for i in first.images] == [("sc01_sh020_take1.png", "written", False)]
     again = deliver(out, dest, all_takes=True)
     assert [(i.image, i.status) for i in again.images] == [
-        ("sc01_sh010_take1.png", "written"), ("sc01_sh020_take1.png", "written"), ("sc01_sh020_take2.png", "unchanged")]
+        ("sc01_sh010_take1.png", "written"), ("sc01_sh020_take1.png", "unchanged"), ("sc01_sh020_take2.png", "written")]
     assert any("sc01_sh030: not rendered" in n for n in again.notes)
     # A file there that is not this delivery's is never replaced without force.
     other = dest / "sc01_sh010_take1.png"
@@ -272,14 +272,14 @@ def test_verify_fails_a_delivery_edited_after_it_went_out(project, engine_factor
     out, dest = project / "renders", project.parent / "d"
     render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
     deliver(out, dest)
-    sidecar = dest / "sc01_sh020_take2.json"
+    sidecar = dest / "sc01_sh020_take1.json"
     record = json.loads(sidecar.read_text())
     record["identity"][0]["pack_path"] = str(project / "pack.idpack")
     sidecar.write_text(json.dumps(record))
     (dest / "sc01_sh010_take1.json").unlink()
     checks = {i.image["path"]: i for i in verify_folder(dest).images}
     assert not checks["sc01_sh010_take1.png"].ok and "no sidecar" in checks["sc01_sh010_take1.png"].problems[0]
-    problems = checks["sc01_sh020_take2.png"].problems
+    problems = checks["sc01_sh020_take1.png"].problems
     assert any("record is not its sidecar's" in p for p in problems)
     assert any("local path at identity[0].pack_path" in p for p in problems)
     run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(dest), "--json"], capture_output=True,
@@ -296,10 +296,10 @@ def test_reproduce_of_a_delivered_frame_finds_its_take_in_the_studio(project, en
     [item] = deliver(out, dest).images
     frame = dest / item.image
     made = reproduce(frame, delivered_from=out, engine_factory=engine_factory)
-    assert made.identical and made.image == str(out / "sc01_sh020" / "sc01_sh020_t2.png")
+    assert made.identical and made.image == str(out / "sc01_sh020" / "sc01_sh020_t1.png")
     assert any("delivery copy of" in n for n in made.notes) and any("unchanged" in n for n in made.notes)
     monkeypatch.chdir(project.parent)  # no renders/PROJECT here: it says how
-    with pytest.raises(ReproduceError, match=r"take sc01_sh020_t2 .*--from OUT"):
+    with pytest.raises(ReproduceError, match=r"take sc01_sh020_t1 .*--from OUT"):
         reproduce(frame, engine_factory=engine_factory)
     monkeypatch.chdir(project)  # render's default --out, renders/PROJECT, is found without --from
     (project / "renders").rename(project / "renders-tmp")
@@ -332,11 +332,11 @@ def test_a_hand_edited_delivery_listing_is_kept_not_a_traceback(project, engine_
     deliver(out, dest, all_takes=True)
     for edit in ({"take": "1"}, {"shot_id": ["sc01_sh020"]}, {"shot_id": None, "take": [1]}):
         listing = json.loads((dest / "delivery.json").read_text())
-        kept = next(e for e in listing["images"] if e["image"] == "sc01_sh020_take1.png")  # not delivered below
+        kept = next(e for e in listing["images"] if e["image"] == "sc01_sh020_take2.png")  # not delivered below
         kept.update(edit)
         (dest / "delivery.json").write_text(json.dumps(listing))
         again = deliver(out, dest, shots="sc01_sh020")
-        assert [(i.image, i.status) for i in again.images] == [("sc01_sh020_take2.png", "unchanged")]
+        assert [(i.image, i.status) for i in again.images] == [("sc01_sh020_take1.png", "unchanged")]
         entries = json.loads((dest / "delivery.json").read_text())["images"]
         assert sorted(e["image"] for e in entries) == ["sc01_sh020_take1.png", "sc01_sh020_take2.png"]
 

@@ -114,7 +114,7 @@ def test_two_deliveries_at_once_into_one_folder_both_stay_listed(project, engine
     for thread in threads:
         thread.join(60)
     assert not errors
-    assert [e["image"] for e in _listing(dest)] == ["sc01_sh010_take1.png", "sc01_sh020_take2.png"]
+    assert [e["image"] for e in _listing(dest)] == ["sc01_sh010_take1.png", "sc01_sh020_take1.png"]
     assert verify_folder(dest).failed == 0
 
 
@@ -153,10 +153,10 @@ def test_a_hand_edited_entry_without_its_take_is_not_listed_as_the_pick(project,
     deliver(out, dest, all_takes=True)
     listing = json.loads((dest / "delivery.json").read_text("utf-8"))
     assert [e["selected"] for e in listing["images"]] == [False, False]  # nothing picked
-    del listing["images"][0]["take"]  # take 1's entry, edited by hand
+    del listing["images"][1]["take"]  # take 2's entry, edited by hand
     (dest / "delivery.json").write_text(json.dumps(listing), "utf-8")
-    deliver(out, dest)  # no pick: the shot's newest take, take 1's entry kept as it was found
-    kept = [e for e in _listing(dest) if e["image"] == "sc01_sh020_take1.png"]
+    deliver(out, dest)  # no pick: the shot's take 1 (QA flagged none), take 2's entry kept as it was found
+    kept = [e for e in _listing(dest) if e["image"] == "sc01_sh020_take2.png"]
     assert len(kept) == 1 and "take" not in kept[0]
     assert kept[0]["selected"] is False
 

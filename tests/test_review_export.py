@@ -178,6 +178,37 @@ def test_export_reads_back_with_opentimelineio(out: Path, tmp_path: Path) -> Non
             reference.available_range == clip.source_range
 
 
+def test_a_shot_nobody_picked_stands_as_its_first_take_qa_did_not_flag(out: Path, tmp_path: Path) -> None:
+    """Take 1 flagged by QA and a retake that passed: the animatic, the page's contact sheet, the printed boards
+    and deliver all show the retake (one rule, ``default_take``); with no flags, take 1 as before."""
+    from idcli.review.runs import load_run
+
+    def set_flags(take: int, flags: list[str]) -> None:  # the verdict as `idcli qa` writes it into the sidecar
+        sidecar = out / "sh010" / f"sh010_t{take}.json"
+        record = json.loads(sidecar.read_text("utf-8"))
+        record["qa"] = {**(record.get("qa") or {}), "flags": flags}
+        sidecar.write_text(json.dumps(record), "utf-8")
+
+    def exported() -> int:
+        target = tmp_path / "animatic.otio"
+        assert cli("export", out, "--otio", target).exit_code == 0
+        (track,) = otio.adapters.read_from_file(str(target)).video_tracks()
+        return next(c for c in track.find_clips() if c.name == "sh010").metadata["idcli"]["take"]
+
+    takes = sorted(r["take"] for r in idcli.read_results(out) if r["shot_id"] == "sh010")
+    assert takes[:2] == [1, 2]
+    for take in takes:
+        set_flags(take, [])
+    assert exported() == 1 and load_run(out).shots[0].chosen.take == 1
+    set_flags(1, ["no_face"])
+    assert exported() == 2 and load_run(out).shots[0].chosen.take == 2
+    for take in takes:  # every take flagged: the first, as nothing passed
+        set_flags(take, ["no_face"])
+    assert exported() == 1
+    assert cli("select", out, "sh010=2").exit_code == 0  # a pick outranks every flag
+    assert exported() == 2
+
+
 def test_the_otio_tools_open_it_without_warnings(out: Path, tmp_path: Path) -> None:
     target = tmp_path / "animatic.otio"
     assert cli("export", out, "--otio", target).exit_code == 0

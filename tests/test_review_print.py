@@ -23,7 +23,8 @@ pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF (the te
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 SHOTS = 14
-TWO_TAKES = {2, 5}  # shots (0-based) rendered with two takes; shot 5's first take is picked
+TWO_TAKES = {2, 5, 11}  # shots (0-based) rendered with two takes; shot 5's first take is picked
+FLAGGED_FIRST = 2  # its take 1 carries a QA flag: its board shows take 2, the first take QA passed
 LONG = 4  # this shot's prompt runs over several lines: wrapped on its board, never cut
 LONG_TAIL = "and the gulls over the breakwater keep circling until the very last light"
 FLAGGED = 8  # its sidecar carries a QA verdict with a flag
@@ -58,11 +59,12 @@ def printed(tmp_path_factory) -> tuple[Path, Path, float]:
     assert report.rendered == SHOTS + len(TWO_TAKES)
     idcli.review.selects.select(out, [f"{shot_id(5)}=1"])
     # a QA verdict as `idcli qa` writes it into the sidecar (the flat engine's images hold no faces to check)
-    sidecar = out / shot_id(FLAGGED) / f"{shot_id(FLAGGED)}_t1.json"
-    record = json.loads(sidecar.read_text("utf-8"))
-    record["qa"] = {"version": 1, "cast": ["mara"], "faces": [], "characters": {"mara": {"face": None}},
-                    "leakage": None, "flags": ["no_face"]}
-    sidecar.write_text(json.dumps(record), "utf-8")
+    for flagged in (FLAGGED, FLAGGED_FIRST):
+        sidecar = out / shot_id(flagged) / f"{shot_id(flagged)}_t1.json"
+        record = json.loads(sidecar.read_text("utf-8"))
+        record["qa"] = {"version": 1, "cast": ["mara"], "faces": [], "characters": {"mara": {"face": None}},
+                        "leakage": None, "flags": ["no_face"]}
+        sidecar.write_text(json.dumps(record), "utf-8")
     page = write_review(load_run(out)).index
     if CHROMIUM is None:
         pytest.skip("no Chromium installed (apt-get install chromium)")
@@ -112,8 +114,9 @@ def test_a_board_holds_its_take_and_facts_and_the_prompt_is_wrapped_not_cut(prin
         assert board.startswith(f"{shot_id(i)} {i % 4 + 2} s")  # shot id, then its duration
         for label in ("prompt", "characters", "expression", "framing"):
             assert label in board, (i, board)
-        # the newest take unless one was picked: shot 2's take 2, shot 5's picked take 1
-        expected = "Take 2" if i == 2 else "Take 1 selected" if i == 5 else "Take 1"
+        # the picked take, else the first take QA did not flag: shot 5's picked take 1, shot 2's take 2 (its
+        # take 1 flagged), shot 11's take 1 (neither flagged)
+        expected = "Take 2" if i == FLAGGED_FIRST else "Take 1 selected" if i == 5 else "Take 1"
         assert re.search(rf"^{expected}\b", board, re.M), (i, board)
         assert board.count("Take ") == 1  # the other take of a two-take shot stays off paper
     assert "close-up" in boards[0]

@@ -1,8 +1,8 @@
 """Printed storyboards: the review page's print stylesheet (docs/review.md, "Printing boards").
 
 A director or an AD prints ``OUT/review/index.html`` from the browser to paper or PDF. On paper each shot is
-one board — its selected take (else its newest), the shot id, duration, badges (selected, QA flags, random
-weights), prompt, characters, expression and framing — six to a landscape page (3 × 2) in shot-list order,
+one board — the take that stands for it (``Shot.chosen``), the shot id, duration, badges (selected, QA flags,
+random weights), prompt, characters, expression and framing — six to a landscape page (3 × 2) in shot-list order,
 with the project and the page number in the page's margins. Screen-only parts (the index, the key help,
 links, the faces table, the other takes) are left off. It is CSS only (``@media print`` and ``@page``): the
 page stays one self-contained file under its Content-Security-Policy, and nothing on screen changes.
@@ -14,11 +14,9 @@ from .runs import Shot, Take
 
 
 def board_take(shot: Shot) -> Take | None:
-    """The take a shot's printed board shows: the director's pick, else the newest (highest-numbered) take —
-    a re-roll is the latest word on the shot until someone picks."""
-    if shot.selected is not None:
-        return shot.selected
-    return max(shot.takes, key=lambda take: take.take) if shot.takes else None
+    """The take a shot's printed board shows: the one that stands for the shot everywhere (``Shot.chosen``: the
+    director's pick, else the first take QA did not flag, else the first)."""
+    return shot.chosen
 
 
 def css_string(text: str) -> str:

@@ -106,6 +106,14 @@ def take_from_record(record: dict[str, Any], root: Path) -> Take:
         mask_strip=strip, qa=qa if isinstance(qa, dict) else None, record=record, random_weights=random_weights)
 
 
+def default_take(takes: list[Take]) -> Take | None:
+    """The take that stands for a shot nobody picked: the first (lowest-numbered) take identity QA did not flag,
+    else the first take. A retake round (``render --retake-flagged``) adds takes until one passes, and this is
+    the one that passed; a shot rendered as variations (``takes: 3``) stands as its take 1, as on set."""
+    ordered = sorted(takes, key=lambda take: take.take)
+    return next((take for take in ordered if not take.flags), ordered[0] if ordered else None)
+
+
 @dataclass
 class Shot:
     id: str
@@ -116,8 +124,9 @@ class Shot:
 
     @property
     def chosen(self) -> Take | None:
-        """The take the exports use: the selection, else the first take."""
-        return self.selected or (self.takes[0] if self.takes else None)
+        """The shot's take wherever one take stands for it (the page's contact sheet, the animatic, printed
+        boards, ``idcli deliver``): the director's select, else ``default_take``."""
+        return self.selected or default_take(self.takes)
 
     @property
     def all_flagged(self) -> bool:
