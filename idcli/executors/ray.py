@@ -271,17 +271,20 @@ class RayExecutor:
                 settled.update(job.key for job in jobs)
                 sink.failed(jobs, error)
 
+        def dispatch() -> None:
+            while queue and idle:
+                index = idle.popleft()
+                jobs, attempts = queue.popleft()
+                jobs = [j for j in jobs if j.key not in settled]
+                if jobs:
+                    ref = self.actors[index].render.remote(jobs, len(jobs), save_masks)
+                    inflight[ref] = (index, jobs, attempts)
+                else:
+                    idle.append(index)
+
         try:
             while queue or inflight:
-                while queue and idle:
-                    index = idle.popleft()
-                    jobs, attempts = queue.popleft()
-                    jobs = [j for j in jobs if j.key not in settled]
-                    if jobs:
-                        ref = self.actors[index].render.remote(jobs, len(jobs), save_masks)
-                        inflight[ref] = (index, jobs, attempts)
-                    else:
-                        idle.append(index)
+                dispatch()
                 if not inflight:
                     if self.head is not None and not self.head.answers():
                         self.head.gone()
@@ -292,6 +295,9 @@ class RayExecutor:
                 ready, _ = ray.wait(list(inflight), num_returns=1, timeout=WAIT_SECONDS)
                 for ref in ready:
                     receive(ref)
+                # The workers that replied get their next batches before the replies go to the commit queue,
+                # which waits while two batches queue there: a worker never idles through that wait.
+                dispatch()
                 hand_over()
                 if not ready and self.head is not None:
                     self.head.check()
