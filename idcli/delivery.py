@@ -84,7 +84,7 @@ class DeliveryReport:
     def as_dict(self) -> dict[str, Any]:
         """The ``idcli deliver --json`` document (docs/delivery.md)."""
         dest = Path(self.dest)
-        counts: dict[str, int] = {}
+        counts = {"written": 0, "replaced": 0, "unchanged": 0}  # every status, so a script can read any
         for item in self.images:
             counts[item.status] = counts.get(item.status, 0) + 1
         return {"ok": True, "exit_code": self.exit_code, "error": None, "out_dir": self.out_dir, "dest": self.dest,
