@@ -127,6 +127,15 @@ def test_select_from_python_returns_what_it_dropped(out: Path) -> None:
     assert select(out, ["sh010=2"], handed).notes == handed == []  # nothing left to say
 
 
+def test_select_from_python_takes_one_pick_as_a_string(out: Path) -> None:
+    """``select(out, "sh010=2")`` read the string letter by letter ("'s': write SHOT=TAKE"); one pick is one pick,
+    as ``render(only="sh010")`` takes one shot id."""
+    from idcli.review.selects import select
+
+    assert select(out, "sh010=2")["sh010"]["take"] == 2
+    assert json.loads((out / "selects.json").read_text("utf-8"))["selects"]["sh010"]["take"] == 2
+
+
 def test_select_says_the_storyboard_page_shows_the_picks_once_rewritten(out: Path) -> None:
     # The page is static: a director who picks takes while it is open sees them after `idcli review`.
     assert cli("review", out).exit_code == 0

@@ -127,8 +127,10 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
     return carried
 
 
-def select(out_dir: str | Path, picks: Sequence[str], notes: list[str] | None = None) -> Selects:
+def select(out_dir: str | Path, picks: Sequence[str] | str, notes: list[str] | None = None) -> Selects:
     """Record picks (validated against the committed takes, all or nothing); returns every pick, with ``.notes``.
+
+    ``picks``: ``"SHOT=TAKE"`` lines, or one such string (one pick, not its letters).
 
     ``notes``: when given, also gets what became of the picks already in the file that point at no committed take
     (see ``_carry_forward``), one line each: the returned picks' ``.notes``."""
@@ -139,6 +141,8 @@ def select(out_dir: str | Path, picks: Sequence[str], notes: list[str] | None = 
     root = Path(out_dir)
     if not root.is_dir():
         raise InputError(f"{root}: no such output folder", file=root)
+    if isinstance(picks, str):
+        picks = [picks]
     if not picks:
         raise InputError("give at least one SHOT=TAKE")
     parsed = [parse_pick(p) for p in picks]
