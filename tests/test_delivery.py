@@ -469,3 +469,13 @@ def test_the_json_counts_name_every_status_even_at_zero() -> None:
     assert report.as_dict()["counts"] == {"written": 0, "replaced": 0, "unchanged": 1}
     assert DeliveryReport(out_dir="/out", dest="/dest", project="p").as_dict()["counts"] == {
         "written": 0, "replaced": 0, "unchanged": 0}
+
+
+@pytest.mark.parametrize("bad", [{"shots": 5}, {"shots": [1]}, {"shots": {"sc01_sh010": 1}},
+                                 {"credentials": "nope"}, {"credentials": 0}])
+def test_deliver_from_python_refuses_arguments_of_the_wrong_type(tmp_path: Path, bad: dict[str, Any]) -> None:
+    """``deliver(..., shots=5)`` was a TypeError, ``credentials="nope"`` passed unchecked: every public function
+    raises InputError (exit 2) naming the argument (README, From Python); checked before the folders are read."""
+    with pytest.raises(InputError, match=next(iter(bad))) as caught:
+        deliver(tmp_path / "out", tmp_path / "dest", **bad)
+    assert caught.value.exit_code == 2 and not (tmp_path / "dest").exists()
