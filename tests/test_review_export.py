@@ -136,6 +136,20 @@ def test_select_from_python_takes_one_pick_as_a_string(out: Path) -> None:
     assert json.loads((out / "selects.json").read_text("utf-8"))["selects"]["sh010"]["take"] == 2
 
 
+@pytest.mark.parametrize("call", [lambda out: (None, ["sh010=1"]), lambda out: (out, [1]),
+                                  lambda out: (out, [("sh010", 1)]), lambda out: (out, 5)])
+def test_select_from_python_refuses_arguments_of_the_wrong_type(out: Path, call) -> None:
+    """``select(None, ...)`` was a TypeError, ``select(out, [1])`` an AttributeError: InputError (exit 2), as every
+    public function (README, From Python), and selects.json untouched."""
+    from idcli.review.selects import select
+
+    before = (out / "selects.json").read_bytes() if (out / "selects.json").exists() else None
+    with pytest.raises(idcli.InputError) as caught:
+        select(*call(out))
+    assert caught.value.exit_code == 2
+    assert ((out / "selects.json").read_bytes() if (out / "selects.json").exists() else None) == before
+
+
 def test_select_says_the_storyboard_page_shows_the_picks_once_rewritten(out: Path) -> None:
     # The page is static: a director who picks takes while it is open sees them after `idcli review`.
     assert cli("review", out).exit_code == 0

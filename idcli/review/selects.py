@@ -134,15 +134,18 @@ def select(out_dir: str | Path, picks: Sequence[str] | str, notes: list[str] | N
 
     ``notes``: when given, also gets what became of the picks already in the file that point at no committed take
     (see ``_carry_forward``), one line each: the returned picks' ``.notes``."""
+    from ..arguments import check_out_dir
     from ..provenance import now
     from ..results import _live_takes, scan_results
     from ..suggest import did_you_mean
 
-    root = Path(out_dir)
+    root = check_out_dir(out_dir)
     if not root.is_dir():
         raise InputError(f"{root}: no such output folder", file=root)
     if isinstance(picks, str):
         picks = [picks]
+    if picks is not None and not (isinstance(picks, (list, tuple)) and all(isinstance(p, str) for p in picks)):
+        raise InputError(f"picks={picks!r:.60}: give 'SHOT=TAKE' strings, e.g. ['sc01_sh010=2']", field="picks")
     if not picks:
         raise InputError("give at least one SHOT=TAKE")
     parsed = [parse_pick(p) for p in picks]
