@@ -41,6 +41,11 @@ def missing_reason(path: Path) -> str:
         target = os.readlink(path)
     except (OSError, ValueError):  # not a link, or not there at all
         return "no such file"
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a -> b -> a: no file is missing, the links go round
+            return f"a link that leads back to itself through links, a loop ({target})"
     return f"a link to a missing file ({target})"
 
 

@@ -150,6 +150,13 @@ def test_a_selfie_that_is_a_broken_link_is_named_as_one(tmp_path) -> None:
                  cwd=str(tmp_path), env=env)
     assert done.returncode == 2 and done.stderr == (
         "idcli: error: mara_1.jpg: a link to a missing file (/mnt/stills/mara_1.jpg)\n"), done.stderr
+    (tmp_path / "bobby_1.jpg").symlink_to("bobby_2.jpg")  # a loop: no file is missing, the links go round
+    (tmp_path / "bobby_2.jpg").symlink_to("bobby_1.jpg")
+    done = idcli("encode-identity", "bobby_1.jpg", "--name", "bobby", "-o", str(tmp_path / "bobby.idpack"),
+                 cwd=str(tmp_path), env=env)
+    assert done.returncode == 2 and done.stderr == (
+        "idcli: error: bobby_1.jpg: a link that leads back to itself through links, a loop (bobby_2.jpg)\n"), \
+        done.stderr
 
 
 def test_restore_of_a_take_with_nothing_kept_names_the_takes_that_have_kept_versions(tmp_path) -> None:

@@ -125,6 +125,9 @@ def test_select_from_python_returns_what_it_dropped(out: Path) -> None:
     assert picks.notes == ["selects.json: dropped sh020=t7: no take 7 of sh020 is rendered, none kept aside"]
     handed: list[str] = []
     assert select(out, ["sh010=2"], handed).notes == handed == []  # nothing left to say
+    from idcli.review.selects import Selects
+
+    assert Selects() == {} and Selects().notes == [] and Selects(picks).notes == []  # made as a dict is, empty
 
 
 def test_select_from_python_takes_one_pick_as_a_string(out: Path) -> None:

@@ -34,9 +34,9 @@ class Selects(dict[str, dict[str, Any]]):
     selects.json that point at no committed take (dropped, or kept while their image is kept aside), one line
     each, so that a caller from Python sees what the command prints."""
 
-    def __init__(self, picks: dict[str, dict[str, Any]], notes: list[str]) -> None:
-        super().__init__(picks)
-        self.notes = notes
+    def __init__(self, picks: dict[str, dict[str, Any]] | None = None, notes: list[str] | None = None) -> None:
+        super().__init__(picks or {})
+        self.notes = notes if notes is not None else []  # Selects() is an empty dict, as dict() is
 
 
 def read_selects(out_dir: Path) -> dict[str, dict[str, Any]]:
