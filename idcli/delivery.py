@@ -137,7 +137,7 @@ def _check_folders(root: Path, dest: Path) -> None:
 def _parse_shots(shots: str | list[str] | None) -> list[str] | None:
     if shots is None:
         return None
-    if not isinstance(shots, str) and not (isinstance(shots, (list, tuple))
+    if not isinstance(shots, str) and not (isinstance(shots, (list, tuple, set, frozenset))
                                            and all(isinstance(s, str) for s in shots)):
         raise InputError(f"shots={shots!r:.60}: give a shot id, ids separated by commas, or a list of them",
                          field="shots")

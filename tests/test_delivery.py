@@ -479,3 +479,11 @@ def test_deliver_from_python_refuses_arguments_of_the_wrong_type(tmp_path: Path,
     with pytest.raises(InputError, match=next(iter(bad))) as caught:
         deliver(tmp_path / "out", tmp_path / "dest", **bad)
     assert caught.value.exit_code == 2 and not (tmp_path / "dest").exists()
+
+
+def test_deliver_from_python_takes_shots_as_any_collection_of_ids() -> None:
+    """As ``render(only=...)``: one id, ids separated by commas, or a list, tuple or set of them."""
+    from idcli.delivery import _parse_shots
+
+    assert _parse_shots("a,b") == _parse_shots(["a", "b"]) == _parse_shots(("a", "b")) == ["a", "b"]
+    assert sorted(_parse_shots({"a", "b"}) or []) == ["a", "b"]
