@@ -74,6 +74,9 @@ class Delivered:
 
 @dataclass
 class DeliveryReport:
+    """What ``deliver`` did: the copies (``images``, one ``Delivered`` each, in shot-list order), the notes the
+    command prints, and its exit code; ``as_dict()`` is the ``idcli deliver --json`` document."""
+
     out_dir: str
     dest: str
     project: str
