@@ -74,6 +74,9 @@ class Delivered:
 
 @dataclass
 class DeliveryReport:
+    """What ``deliver`` did: the copies (``images``, one ``Delivered`` each, in shot-list order), the notes the
+    command prints, and its exit code; ``as_dict()`` is the ``idcli deliver --json`` document."""
+
     out_dir: str
     dest: str
     project: str
@@ -84,7 +87,7 @@ class DeliveryReport:
     def as_dict(self) -> dict[str, Any]:
         """The ``idcli deliver --json`` document (docs/delivery.md)."""
         dest = Path(self.dest)
-        counts: dict[str, int] = {}
+        counts = {"written": 0, "replaced": 0, "unchanged": 0}  # every status, so a script can read any
         for item in self.images:
             counts[item.status] = counts.get(item.status, 0) + 1
         return {"ok": True, "exit_code": self.exit_code, "error": None, "out_dir": self.out_dir, "dest": self.dest,
@@ -137,6 +140,10 @@ def _check_folders(root: Path, dest: Path) -> None:
 def _parse_shots(shots: str | list[str] | None) -> list[str] | None:
     if shots is None:
         return None
+    if not isinstance(shots, str) and not (isinstance(shots, (list, tuple, set, frozenset))
+                                           and all(isinstance(s, str) for s in shots)):
+        raise InputError(f"shots={shots!r:.60}: give a shot id, ids separated by commas, or a list of them",
+                         field="shots")
     names = [s.strip() for part in ([shots] if isinstance(shots, str) else shots) for s in str(part).split(",")]
     names = [n for n in names if n]
     if not names:
@@ -488,8 +495,9 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     target = args.check_out_dir(dest, "dest")
     for name, flag in (("all_takes", all_takes), ("force", force), ("unsigned", unsigned)):
         args.check_bool(name, flag)
-    _check_folders(root, target)
+    _check_credentials(credentials)
     wanted = _parse_shots(shots)
+    _check_folders(root, target)
     # 1. Which takes (damaged sidecars or selects stop the delivery: a pick must not silently become another take).
     run = load_run(root)
     if run.problems:
@@ -575,6 +583,14 @@ def _write(target: Path, run: Any, copies: list[_Copy], chosen: list[Any], repor
         atomic_write(target / copy.item.image, copy.png)
         atomic_write(target / copy.item.sidecar, copy.sidecar)
     atomic_write(target / DELIVERY_FILE, listing)
+
+
+def _check_credentials(credentials: Any) -> None:
+    from .signing import Credentials
+
+    if not (credentials is None or credentials == "environment" or isinstance(credentials, Credentials)):
+        raise InputError(f"credentials={credentials!r:.60}: give idcli.signing.load_credentials(...), "
+                         "'environment' (IDCLI_C2PA_CERT and IDCLI_C2PA_KEY) or None", field="credentials")
 
 
 class _Credentials:

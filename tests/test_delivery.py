@@ -456,3 +456,34 @@ def test_a_delivery_killed_mid_write_leaves_nothing_partial_and_finishes_when_ru
     assert [i["image"]["path"] for i in document["images"]] == [
         "sc01_sh010_take1.png", "sc01_sh020_take1.png", "sc01_sh020_take2.png"]
     assert not list(dest.glob(f"*{TMP_SUFFIX}")) and verify_folder(dest).failed == 0
+
+
+def test_the_json_counts_name_every_status_even_at_zero() -> None:
+    """A wrapper reads ``counts["written"]`` after a delivery that only found files unchanged (docs/delivery.md)."""
+    from idcli.delivery import Delivered, DeliveryReport
+
+    item = Delivered(shot_id="sh010", take=1, selected=False, image="sh010_take1.png", sidecar="sh010_take1.json",
+                     sha256="0" * 64, signature="none", random_weights=True, status="unchanged",
+                     source={"job_key": "k", "image": {"path": "sh010/sh010_t1.png", "abs_path": "/x"}, "sha256": "1"})
+    report = DeliveryReport(out_dir="/out", dest="/dest", project="p", images=[item])
+    assert report.as_dict()["counts"] == {"written": 0, "replaced": 0, "unchanged": 1}
+    assert DeliveryReport(out_dir="/out", dest="/dest", project="p").as_dict()["counts"] == {
+        "written": 0, "replaced": 0, "unchanged": 0}
+
+
+@pytest.mark.parametrize("bad", [{"shots": 5}, {"shots": [1]}, {"shots": {"sc01_sh010": 1}},
+                                 {"credentials": "nope"}, {"credentials": 0}])
+def test_deliver_from_python_refuses_arguments_of_the_wrong_type(tmp_path: Path, bad: dict[str, Any]) -> None:
+    """``deliver(..., shots=5)`` was a TypeError, ``credentials="nope"`` passed unchecked: every public function
+    raises InputError (exit 2) naming the argument (README, From Python); checked before the folders are read."""
+    with pytest.raises(InputError, match=next(iter(bad))) as caught:
+        deliver(tmp_path / "out", tmp_path / "dest", **bad)
+    assert caught.value.exit_code == 2 and not (tmp_path / "dest").exists()
+
+
+def test_deliver_from_python_takes_shots_as_any_collection_of_ids() -> None:
+    """As ``render(only=...)``: one id, ids separated by commas, or a list, tuple or set of them."""
+    from idcli.delivery import _parse_shots
+
+    assert _parse_shots("a,b") == _parse_shots(["a", "b"]) == _parse_shots(("a", "b")) == ["a", "b"]
+    assert sorted(_parse_shots({"a", "b"}) or []) == ["a", "b"]

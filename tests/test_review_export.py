@@ -130,6 +130,29 @@ def test_select_from_python_returns_what_it_dropped(out: Path) -> None:
     assert Selects() == {} and Selects().notes == [] and Selects(picks).notes == []  # made as a dict is, empty
 
 
+def test_select_from_python_takes_one_pick_as_a_string(out: Path) -> None:
+    """``select(out, "sh010=2")`` read the string letter by letter ("'s': write SHOT=TAKE"); one pick is one pick,
+    as ``render(only="sh010")`` takes one shot id."""
+    from idcli.review.selects import select
+
+    assert select(out, "sh010=2")["sh010"]["take"] == 2
+    assert json.loads((out / "selects.json").read_text("utf-8"))["selects"]["sh010"]["take"] == 2
+
+
+@pytest.mark.parametrize("call", [lambda out: (None, ["sh010=1"]), lambda out: (out, [1]),
+                                  lambda out: (out, [("sh010", 1)]), lambda out: (out, 5)])
+def test_select_from_python_refuses_arguments_of_the_wrong_type(out: Path, call) -> None:
+    """``select(None, ...)`` was a TypeError, ``select(out, [1])`` an AttributeError: InputError (exit 2), as every
+    public function (README, From Python), and selects.json untouched."""
+    from idcli.review.selects import select
+
+    before = (out / "selects.json").read_bytes() if (out / "selects.json").exists() else None
+    with pytest.raises(idcli.InputError) as caught:
+        select(*call(out))
+    assert caught.value.exit_code == 2
+    assert ((out / "selects.json").read_bytes() if (out / "selects.json").exists() else None) == before
+
+
 def test_select_says_the_storyboard_page_shows_the_picks_once_rewritten(out: Path) -> None:
     # The page is static: a director who picks takes while it is open sees them after `idcli review`.
     assert cli("review", out).exit_code == 0

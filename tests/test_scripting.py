@@ -389,3 +389,24 @@ def test_a_dash_for_stdin_says_to_give_dev_stdin(tmp_path: Path) -> None:
     error = json.loads(done.stdout)["error"]
     assert "no such file" in error["message"] and "/dev/stdin" in error["hint"], error
     assert "/dev/stdin" in done.stderr
+
+
+def test_the_readme_names_the_module_errors_a_pipeline_meets_and_what_to_catch_them_as() -> None:
+    """``--json`` said ``"type": "DeliveryError"``, a class the README's table did not name and ``idcli`` does not
+    export: the README lists each module's refusal with the exported class it derives from."""
+    import importlib
+    import re
+
+    text = (ROOT / "README.md").read_text("utf-8")
+    listed = re.search(r"A module's own refusal is a subclass of one of these, not exported from `idcli`: (.*?) derive",
+                       " ".join(text.split()))
+    assert listed, "README: the module errors' paragraph is gone"
+    names = re.findall(r"`(\w+)`", listed.group(1))
+    raised = {}
+    for module in ("delivery", "signing", "reproduce", "review.qa", "identity.pack", "identity.encode",
+                   "identity.images"):
+        for name, value in vars(importlib.import_module(f"idcli.{module}")).items():
+            if isinstance(value, type) and issubclass(value, idcli.InputError) and value.__module__.endswith(module):
+                raised[name] = value
+    assert set(names) <= set(raised) and {"DeliveryError", "SigningError", "ReproduceError"} <= set(names)
+    assert not [n for n in names if hasattr(idcli, n)]

@@ -21,7 +21,7 @@ def deliver(
     shots: Annotated[str | None, typer.Option("--shots", help="Only these shots, by id, separated by commas "
                                               "[default: every shot of the shot list].", show_default=False)] = None,
     all_takes: Annotated[bool, typer.Option("--all-takes", help="Every take of each shot [default: the director's "
-                                            "select, else the first take QA did not flag].")] = False,
+                                            "select, else the first take QA did not flag, else the first].")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace files in DEST that differ from what this delivery "
                                         "writes.")] = False,
     unsigned: Annotated[bool, typer.Option("--unsigned", help="Deliver signed takes without carrying their C2PA "

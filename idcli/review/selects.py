@@ -127,18 +127,25 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
     return carried
 
 
-def select(out_dir: str | Path, picks: Sequence[str], notes: list[str] | None = None) -> Selects:
+def select(out_dir: str | Path, picks: Sequence[str] | str, notes: list[str] | None = None) -> Selects:
     """Record picks (validated against the committed takes, all or nothing); returns every pick, with ``.notes``.
+
+    ``picks``: ``"SHOT=TAKE"`` lines, or one such string (one pick, not its letters).
 
     ``notes``: when given, also gets what became of the picks already in the file that point at no committed take
     (see ``_carry_forward``), one line each: the returned picks' ``.notes``."""
+    from ..arguments import check_out_dir
     from ..provenance import now
     from ..results import _live_takes, scan_results
     from ..suggest import did_you_mean
 
-    root = Path(out_dir)
+    root = check_out_dir(out_dir)
     if not root.is_dir():
         raise InputError(f"{root}: no such output folder", file=root)
+    if isinstance(picks, str):
+        picks = [picks]
+    if picks is not None and not (isinstance(picks, (list, tuple)) and all(isinstance(p, str) for p in picks)):
+        raise InputError(f"picks={picks!r:.60}: give 'SHOT=TAKE' strings, e.g. ['sc01_sh010=2']", field="picks")
     if not picks:
         raise InputError("give at least one SHOT=TAKE")
     parsed = [parse_pick(p) for p in picks]
