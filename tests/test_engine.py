@@ -7,6 +7,7 @@ checks the midpoint sampler's numerics.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -261,22 +262,30 @@ def test_a_component_with_fp16_pickles_only_is_refused_unless_allowed_then_loads
     assert weights_variant(folder) is None
 
 
+def _offline_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_id: str, pipe: Any,
+                       variant: str | None = None) -> Path:
+    """``pipe`` saved as ``repo_id``'s snapshot in a Hugging Face hub cache under tmp_path (refs/main naming it),
+    that cache in use and the hub offline; returns the snapshot folder."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    pipe.save_pretrained(snapshot, safe_serialization=True, variant=variant)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    return snapshot
+
+
 def test_fp16_variant_weights_in_the_hub_cache_are_refused_by_hub_id_and_load_by_folder(
         tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`huggingface-cli download … --include "*.fp16.safetensors"`: the snapshot in the cache holds variant files
     only. A hub id's job key names id@revision (the published full-precision weights); rendering half-precision
     copies under that key would give one key two images. So the hub id is refused, naming the snapshot folder;
     given as model.id, that folder loads with variant="fp16" and is keyed by its files."""
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--someone--sd15-fp16"
-    snapshot = repo / "snapshots" / revision
     tiny = tiny_engines("tiny-sd")
-    tiny.pipe.save_pretrained(snapshot, safe_serialization=True, variant="fp16")
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshot = _offline_hub_cache(tmp_path, monkeypatch, "someone/sd15-fp16", tiny.pipe, variant="fp16")
     by_id = resolve_model(ModelSpec(preset="sd15", id="someone/sd15-fp16"), tmp_path, "float32")
     with pytest.raises(ModelUnavailableError, match=r"only 'fp16' variant weights") as refused:
         Engine(by_id, Runtime("cpu", "float32"))
@@ -292,14 +301,7 @@ def test_a_cached_hub_model_loads_offline_without_telling_to_unset_offline_mode(
         tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:
     """HF_HUB_OFFLINE=1 with the model in the cache: huggingface_hub warned on every render "Could not reach the
     Hub (... offline mode is enabled. To disable it, please unset the HF_HUB_OFFLINE environment variable)"."""
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--someone--my-sd15"
-    tiny_engines("tiny-sd").pipe.save_pretrained(repo / "snapshots" / revision, safe_serialization=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    _offline_hub_cache(tmp_path, monkeypatch, "someone/my-sd15", tiny_engines("tiny-sd").pipe)
     identity = resolve_model(ModelSpec(preset="sd15", id="someone/my-sd15"), tmp_path, "float32")
     capfd.readouterr()
     engine = Engine(identity, Runtime("cpu", "float32"))
