@@ -361,6 +361,12 @@ def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, A
         subject=identity.name if conditioned else "")
 
 
+def _recorded_box(values: Any) -> tuple[int, int, int, int]:
+    """x, y, w, h from a record; ValueError unless exactly four numbers (three reached the engine's unpacking)."""
+    x, y, w, h = (int(v) for v in values)
+    return x, y, w, h
+
+
 def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
     """A plate job's plate (docs/plates.md) as its record names it, checked by the file's sha256.
 
@@ -374,8 +380,8 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
     block = record["plate"]
     try:
         given, sha256 = str(block["path"]), str(block["sha256"])
-        faces = tuple(PlateFaceRequest(str(f["character"]), tuple(int(v) for v in f["box"]),
-                                       tuple(int(v) for v in f["crop_box"])) for f in block["faces"])
+        faces = tuple(PlateFaceRequest(str(f["character"]), _recorded_box(f["box"]), _recorded_box(f["crop_box"]))
+                      for f in block["faces"])
         strength = float(block["faces"][0]["strength"])
     except (KeyError, TypeError, ValueError, IndexError):
         raise ReproduceError("the record's plate block is incomplete") from None
