@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     EXIT_CHECK_FAILED,
@@ -41,6 +41,19 @@ from .errors import (
     ShotListError,
 )
 from .versions import TOOL_VERSION as __version__
+
+if TYPE_CHECKING:
+    # The lazy names as type checkers see them (at run time __getattr__ imports them on first use): without
+    # this, ``idcli.render`` was ``Any`` to a pipeline's mypy or pyright and no call of it was checked.
+    from .delivery import deliver as deliver
+    from .reproduce import reproduce as reproduce
+    from .results import read_results as read_results
+    from .run import RenderReport as RenderReport
+    from .run import plan_shotlist as plan_shotlist
+    from .run import render as render
+    from .shotlist import load_shotlist as load_shotlist
+    from .shotlist import loads_shotlist as loads_shotlist
+    from .verify import verify_folder as verify_folder
 
 _LAZY = {
     "load_shotlist": ("shotlist", "load_shotlist"),

@@ -6,12 +6,18 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import os
+
+    from .shotlist import LoadedShotList
 
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # as store.py: a sidecar is a few kB
 
 
-def read_results(out_dir: str | Path, *, include_orphans: bool = False, shotlist: Any = None
+def read_results(out_dir: str | Path, *, include_orphans: bool = False,
+                 shotlist: LoadedShotList | str | os.PathLike[str] | None = None
                  ) -> Iterator[dict[str, Any]]:
     """Every committed job's sidecar in ``out_dir`` (sorted by path); one whose image is missing is no
     committed job (a run killed while moving a take aside leaves it until the next render).

@@ -375,9 +375,9 @@ def render(
                 _note(f"--save-masks writes the masks of the images rendered in this run; {counts['skipped']} done "
                       "image(s) were skipped and got none (idcli render --force --only SHOT --save-masks renders "
                       "one again)")
-            kept = [o for o in report.jobs if o.status == "kept"]
+            kept_jobs = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
-                    {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
+                    {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept_jobs]}, folder):
                 print(styled(line), file=sys.stderr)
         if not as_json:  # errors, even with --quiet
             blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state, "reason": o.error} for o in report.jobs

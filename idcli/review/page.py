@@ -201,9 +201,9 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None
         thumb = thumbs.get(take.image) if take else None
         if thumb:
             with Image.open(run.root / REVIEW_DIR / thumb) as picture:
-                picture = picture.convert("RGB")
-                picture.thumbnail((SHEET_CELL, cell_h))
-                sheet.paste(picture, (x + (SHEET_CELL - picture.width) // 2, y + (cell_h - picture.height) // 2))
+                rgb = picture.convert("RGB")
+                rgb.thumbnail((SHEET_CELL, cell_h))
+                sheet.paste(rgb, (x + (SHEET_CELL - rgb.width) // 2, y + (cell_h - rgb.height) // 2))
         else:
             draw.rectangle((x, y, x + SHEET_CELL - 1, y + cell_h - 1), fill=(60, 60, 66))
             draw.text((x + 10, y + cell_h // 2 - 8), "not rendered", fill=(200, 200, 200), font=font)

@@ -221,7 +221,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         })
         if regions is not None:
             face_records[-1]["plate_face"] = plate_face[i]
-    by_character = {name: {"face": None, "cosine": None} for name in names}
+    by_character: dict[str, dict[str, Any]] = {name: {"face": None, "cosine": None} for name in names}
     for face, character in pairs:
         by_character[names[character]] = {"face": face, "cosine": round(float(cosines[face, character]), 4)}
     # The plate's own faces are nobody's to match: they are left out of the leakage and the flags.
