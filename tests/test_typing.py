@@ -57,11 +57,18 @@ import idcli
 from idcli.review.qa import QAThresholds
 from idcli.review.selects import select
 
+class Bar:
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: object) -> None: ...
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
 shots = idcli.load_shotlist(Path("recipes/quickstart.yaml"))
 plan, runtime = idcli.plan_shotlist(shots)
 keys: list[str] = [job.key for job in plan.jobs]
 report: idcli.RenderReport = idcli.render(shots, "renders/qs", batch_size="auto", only=["a010"],
-                                          qa_thresholds=QAThresholds(0.3, 0.2))
+                                          qa_thresholds=QAThresholds(0.3, 0.2), progress=Bar())
 counts: tuple[int, int, int] = (report.rendered, report.count("skipped"), report.failed)
 for record in idcli.read_results("renders/qs", include_orphans=True, shotlist=Path("recipes/quickstart.yaml")):
     path: str = record["image"]["abs_path"]
@@ -81,9 +88,17 @@ except idcli.ShotListError as error:
 BAD_SCRIPT = '''
 import idcli
 
+
+class NoStop:
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: object) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
 shots = idcli.load_shotlist(42)  # E
 report = idcli.render(shots, "renders/qs", batch_size=2.5)  # E
 rendered: str = report.rendered  # E
+idcli.render(shots, "renders/qs", progress=NoStop())  # E
 idcli.plan_shotlist(shots, device=0)  # E
 idcli.read_results(out_dir=3)  # E
 idcli.read_results("renders/qs", shotlist=3)  # E
