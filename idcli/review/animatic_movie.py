@@ -1,0 +1,203 @@
+"""The animatic as a movie a director plays on a laptop: H.264, yuv420p, in MP4 (or QuickTime .mov), via PyAV.
+
+It plays the timeline ``export.build_timeline`` makes for the .otio, item by item: a clip is its take's PNG
+held for the clip's frames, a gap (a shot not rendered yet) a black slate naming the shot. Takes of different
+sizes are letterboxed into one frame: the largest width and height among them, rounded up to even numbers
+(yuv420p halves both for colour). The colour is converted and tagged BT.709, limited range, as QuickTime and
+browsers expect of H.264. ``burn_in`` adds a band at the bottom with the shot id, take and timecode, and marks
+a take made by random-weight test models (Pillow's default font: no font file shipped).
+
+Deterministic: libx264 at a fixed thread count and fixed settings, no creation time in the file, so the same
+output folder gives the same bytes. Each shot starts on a keyframe, so scrubbing lands on a shot's first
+frame. The movie streams into a temporary beside the target, renamed when complete; Ctrl-C or SIGTERM
+(``KeyboardInterrupt``, cli/output.py) removes it.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .export import ExportResult, build_timeline
+from .runs import Run
+
+CODEC_OPTIONS = {"crf": "18", "preset": "veryfast", "tune": "stillimage"}
+ENCODER_THREADS = 4  # fixed: x264's output depends on its thread count, never on the machine's cores
+SLATE_TEXT = (96, 96, 96)  # the slate's shot id: readable, the frame still reads as black
+BURN_IN_TEXT = (235, 235, 235)
+RANDOM_WEIGHTS_TEXT = (255, 200, 0)
+
+
+def require_pyav() -> None:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        raise InputError("--movie needs PyAV (its wheels bundle ffmpeg and libx264): "
+                         "pip install 'idcli[movie]' (or pip install av)") from None
+
+
+def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False) -> ExportResult:
+    """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it."""
+    from ..safeio import fsync_dir, temporary_path
+
+    timeline, result = build_timeline(run, path, fps)
+    result.format = "movie"
+    takes = {(take.shot_id, take.take): take for take in run.takes}
+    shots = [_Shot.of(item, takes) for item in timeline.video_tracks()[0]]
+    width, height = _frame_size(run, shots)
+    temporary = temporary_path(path)
+    try:
+        _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height), burn_in)
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return result
+
+
+class _Shot:
+    """One item of the timeline as the movie plays it: a take held for ``frames``, or a slate."""
+
+    def __init__(self, shot_id: str, frames: int, take: Any = None) -> None:
+        self.shot_id, self.frames, self.take = shot_id, frames, take
+
+    @classmethod
+    def of(cls, item: Any, takes: dict[tuple[str, int], Any]) -> _Shot:
+        frames = item.duration().to_frames()
+        meta = item.metadata.get("idcli")
+        take = takes[(item.name, meta["take"])] if meta else None  # a Gap has no idcli metadata
+        return cls(item.name, frames, take)
+
+
+def _read_take(run: Run, take: Any) -> np.ndarray:
+    """The take's pixels through the hardened reader (an unreadable file: ImageError, an InputError naming it)."""
+    from ..identity.images import load_rgb
+
+    return load_rgb(run.root / take.image)
+
+
+def _frame_size(run: Run, shots: list[_Shot]) -> tuple[int, int]:
+    """The largest take's width and height, each rounded up to even (yuv420p); from the sidecars where they
+    say it, else from the image."""
+    sizes = []
+    for shot in shots:
+        if shot.take is None:
+            continue
+        if shot.take.width and shot.take.height:
+            sizes.append((shot.take.width, shot.take.height))
+        else:
+            rgb = _read_take(run, shot.take)
+            sizes.append((rgb.shape[1], rgb.shape[0]))
+    width, height = max(s[0] for s in sizes), max(s[1] for s in sizes)
+    return width + width % 2, height + height % 2
+
+
+def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``rgb`` scaled to fit ``size`` (width, height) keeping its aspect, centred on black."""
+    from PIL import Image
+
+    width, height = size
+    h, w = rgb.shape[:2]
+    if (w, h) != (width, height):
+        scale = min(width / w, height / h)
+        fitted = (max(1, round(w * scale)), max(1, round(h * scale)))
+        if fitted != (w, h):
+            rgb = np.asarray(Image.fromarray(rgb).resize(fitted, Image.Resampling.LANCZOS))
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - rgb.shape[0]) // 2, (width - rgb.shape[1]) // 2
+    canvas[top:top + rgb.shape[0], left:left + rgb.shape[1]] = rgb
+    return canvas
+
+
+def slate(shot_id: str, size: tuple[int, int]) -> np.ndarray:
+    """A black frame naming the shot not rendered yet, in dark grey."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, (0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    font = _font(size[1])
+    draw.text((size[0] // 2, size[1] // 2), f"{shot_id}: not rendered", fill=SLATE_TEXT, font=font, anchor="mm")
+    return np.asarray(image).copy()
+
+
+def _font(frame_height: int) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=max(10, frame_height // 28))
+
+
+def burn_in_band(frame: np.ndarray, text: str, warning: str | None, font: Any) -> np.ndarray:
+    """``frame`` with a black band at the bottom holding ``text`` (and ``warning`` on its right, in amber)."""
+    from PIL import Image, ImageDraw
+
+    height, width = frame.shape[:2]
+    band_height = min(height, max(14, int(font.size * 1.6)))
+    band = Image.new("RGB", (width, band_height), (0, 0, 0))
+    draw = ImageDraw.Draw(band)
+    margin = max(4, band_height // 3)
+    draw.text((margin, band_height // 2), text, fill=BURN_IN_TEXT, font=font, anchor="lm")
+    if warning:
+        draw.text((width - margin, band_height // 2), warning, fill=RANDOM_WEIGHTS_TEXT, font=font, anchor="rm")
+    out = frame.copy()
+    out[height - band_height:] = np.asarray(band)
+    return out
+
+
+def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, fps: float,
+            size: tuple[int, int], burn_in: bool) -> None:
+    import av
+    import opentimelineio as otio
+    from av.video.reformatter import ColorRange
+
+    rate = Fraction(fps).limit_denominator(1001)  # 23.976... -> 24000/1001
+    font = _font(size[1]) if burn_in else None
+    with av.open(str(target), "w", format=container_format,
+                 container_options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=rate, options=dict(CODEC_OPTIONS))
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        context = stream.codec_context
+        context.thread_count = ENCODER_THREADS
+        context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709
+        context.color_range = ColorRange.MPEG
+        index = 0
+        for shot in shots:
+            base = slate(shot.shot_id, size) if shot.take is None else letterbox(_read_take(run, shot.take), size)
+            label = f"{shot.shot_id}  " + ("not rendered" if shot.take is None else f"t{shot.take.take}")
+            warning = "random-weight test models: not for review" if shot.take and shot.take.random_weights \
+                else None
+            still = None
+            for frame_in_shot in range(shot.frames):
+                if burn_in:
+                    timecode = otio.opentime.to_timecode(otio.opentime.RationalTime(index, fps), fps)
+                    pixels = burn_in_band(base, f"{label}  {timecode}", warning, font)
+                    frame = _yuv_frame(pixels)
+                else:  # a held still: converted once
+                    still = still or _yuv_frame(base)
+                    frame = still
+                frame.pts = index
+                frame.pict_type = av.video.frame.PictureType.I if frame_in_shot == 0 else \
+                    av.video.frame.PictureType.NONE
+                container.mux(stream.encode(frame))
+                index += 1
+        container.mux(stream.encode(None))
+
+
+def _yuv_frame(rgb: np.ndarray) -> Any:
+    """RGB (full range) to BT.709 limited-range yuv420p, bit-exact (swscale's SIMD paths differ by CPU)."""
+    import av
+    from av.video.reformatter import ColorRange, Colorspace, Interpolation
+
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    return frame.reformat(format="yuv420p", src_colorspace=Colorspace.ITU709, dst_colorspace=Colorspace.ITU709,
+                          src_color_range=ColorRange.JPEG, dst_color_range=ColorRange.MPEG,
+                          interpolation=Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT,
+                          threads=1)
