@@ -197,6 +197,8 @@ def test_a_missing_adapter_is_named_and_nothing_is_written(out: Path, tmp_path: 
 def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
     nothing = cli("export", out)
     assert nothing.exit_code == 2 and "--otio, --edl, --fcp-xml or --movie" in nothing.stderr
+    document = json.loads(cli("export", out, "--json").stdout)  # the --json contract on failure too
+    assert (document["ok"], document["exit_code"], document["error"]["type"]) == (False, 2, "InputError")
     suffix = cli("export", out, "--edl", tmp_path / "a.txt")
     assert suffix.exit_code == 2 and "ending in .edl" in suffix.stderr
     twice = cli("export", out, "--fcp-xml", tmp_path / "a.xml", "--movie", tmp_path / "a.xml")

@@ -15,9 +15,9 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
   EDL ends with its last event). ``FCM:`` says drop or non-drop frame (the adapter does not write it). At most
   999 events (three-digit event numbers).
 - **FCP 7 XML** (Premiere, Resolve, FCP 7): one clip item per rendered shot named after the shot, its file
-  named after the PNG with an absolute ``file://localhost/`` URL (what FCP 7 and Premiere write themselves;
-  Premiere shows relative ones offline), gaps as empty track time. A file element says it holds video only:
-  the adapter otherwise gives every file an audio channel, and a still has none.
+  named after the PNG with an absolute ``file://localhost/`` URL (the ``pathurl`` form of Apple's FCP 7 XML
+  reference, and what FCP 7 and Premiere write themselves), gaps as empty track time. A file element says it
+  holds video only: the adapter otherwise gives every file an audio channel, and a still has none.
 """
 
 from __future__ import annotations

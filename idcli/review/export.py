@@ -76,7 +76,7 @@ def _shot_list(run: Run, otio_path: Path) -> str | None:
 
 def _absolute_url(target: Path) -> str:
     """``target`` as the absolute file URL FCP 7 XML's ``pathurl`` holds (``file://localhost/…``,
-    percent-encoded): what Final Cut Pro 7 and Premiere write, and the only form Premiere links on import."""
+    percent-encoded): the form Apple's FCP 7 XML reference gives it, and what Final Cut Pro 7 and Premiere write."""
     from urllib.parse import quote
 
     return "file://localhost" + quote(target.resolve().as_posix())
