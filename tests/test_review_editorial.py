@@ -275,6 +275,32 @@ def test_the_burn_in_names_shot_take_and_timecode(out: Path, tmp_path: Path) -> 
     assert amber.sum() > 20
 
 
+def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli.review.animatic_movie as movie
+
+    ntsc = 30000 / 1001
+    # frame 1800, one minute in at 29.97: drop frame skips the labels ;00 and ;01 there, and keeps to the clock
+    assert (movie.timecode(1799, ntsc, True), movie.timecode(1800, ntsc, True)) == ("00:00:59;29", "00:01:00;02")
+    assert movie.timecode(1800, ntsc, False) == "00:01:00:00"
+    assert movie.timecode(1800, 24000 / 1001, False) == "00:01:15:00"  # 23.976 counts 24 to the second
+    drawn = movie.burn_in_band
+    texts: list[str] = []
+
+    def record(frame, text, warning, font):
+        texts.append(text)
+        if len(texts) > 3:  # the choice reached the burn-in: stop the encode
+            raise KeyboardInterrupt
+        return drawn(frame, text, warning, font)
+
+    monkeypatch.setattr(movie, "burn_in_band", record)
+    for flag, separator in (("--drop-frame", ";"), ("--non-drop-frame", ":")):
+        texts.clear()
+        result = cli("export", out, "--movie", tmp_path / "a.mp4", "--burn-in", "--fps", "29.97", flag)
+        assert result.exit_code == 130 and not (tmp_path / "a.mp4").exists()
+        assert texts[3] == f"sh010  t1  00:00:00{separator}03"
+
+
 def test_an_interrupted_movie_leaves_no_file(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.review.animatic_movie as movie
 

@@ -135,8 +135,9 @@ def export(
     movie_file: Annotated[Path | None, typer.Option("--movie", help="A playable H.264 movie to write (.mp4 or "
                                                     ".mov). Needs the movie extra.", show_default=False)] = None,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
-    drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="The EDL's timecode at "
-                                                    "29.97 or 59.94 fps [default: drop frame there].",
+    drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode of the EDL "
+                                                    "and the burn-in at 29.97 or 59.94 fps [default: drop frame "
+                                                    "there].",
                                                     show_default=False)] = None,
     burn_in: Annotated[bool, typer.Option("--burn-in", help="Show shot id, take and timecode in the movie.")] = False,
     shots: ShotsOpt = None,

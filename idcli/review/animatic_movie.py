@@ -41,8 +41,10 @@ def require_pyav() -> None:
                          "pip install 'idcli[movie]' (or pip install av)") from None
 
 
-def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False) -> ExportResult:
-    """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it."""
+def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop_frame: bool = False
+                ) -> ExportResult:
+    """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
+    ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``)."""
     from ..safeio import fsync_dir, temporary_path
 
     timeline, result = build_timeline(run, path, fps)
@@ -52,7 +54,8 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False) -> E
     width, height = _frame_size(run, shots)
     temporary = temporary_path(path)
     try:
-        _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height), burn_in)
+        _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height),
+                drop_frame if burn_in else None)
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
@@ -87,14 +90,14 @@ def _read_take(run: Run, take: Any) -> np.ndarray:
 def _frame_size(run: Run, shots: list[_Shot]) -> tuple[int, int]:
     """The largest take's width and height, each rounded up to even (yuv420p); from the sidecars where they
     say it, else from the image."""
+    # No shot of the order rendered (an edited shot list): the slates take the size of the folder's takes.
+    takes = [shot.take for shot in shots if shot.take is not None] or run.takes
     sizes = []
-    for shot in shots:
-        if shot.take is None:
-            continue
-        if shot.take.width and shot.take.height:
-            sizes.append((shot.take.width, shot.take.height))
+    for take in takes:
+        if take.width and take.height:
+            sizes.append((take.width, take.height))
         else:
-            rgb = _read_take(run, shot.take)
+            rgb = _read_take(run, take)
             sizes.append((rgb.shape[1], rgb.shape[0]))
     width, height = max(s[0] for s in sizes), max(s[1] for s in sizes)
     return width + width % 2, height + height % 2
@@ -134,6 +137,13 @@ def _font(frame_height: int) -> Any:
     return ImageFont.load_default(size=max(10, frame_height // 28))
 
 
+def timecode(frame_index: int, fps: float, drop_frame: bool) -> str:
+    """The SMPTE timecode of a frame of the movie (``;`` before the frames when it drops frames)."""
+    import opentimelineio as otio
+
+    return otio.opentime.to_timecode(otio.opentime.RationalTime(frame_index, fps), fps, drop_frame)
+
+
 def burn_in_band(frame: np.ndarray, text: str, warning: str | None, font: Any) -> np.ndarray:
     """``frame`` with a black band at the bottom holding ``text`` (and ``warning`` on its right, in amber)."""
     from PIL import Image, ImageDraw
@@ -152,12 +162,13 @@ def burn_in_band(frame: np.ndarray, text: str, warning: str | None, font: Any) -
 
 
 def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, fps: float,
-            size: tuple[int, int], burn_in: bool) -> None:
+            size: tuple[int, int], burn_in_drop_frame: bool | None) -> None:
+    """Encode ``shots`` into ``target``; ``burn_in_drop_frame`` None for no burn-in, else its timecode's kind."""
     import av
-    import opentimelineio as otio
     from av.video.reformatter import ColorRange
 
     rate = Fraction(fps).limit_denominator(1001)  # 23.976... -> 24000/1001
+    burn_in = burn_in_drop_frame is not None
     font = _font(size[1]) if burn_in else None
     with av.open(str(target), "w", format=container_format,
                  container_options={"movflags": "+faststart"}) as container:
@@ -177,8 +188,8 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
             still = None
             for frame_in_shot in range(shot.frames):
                 if burn_in:
-                    timecode = otio.opentime.to_timecode(otio.opentime.RationalTime(index, fps), fps)
-                    pixels = burn_in_band(base, f"{label}  {timecode}", warning, font)
+                    pixels = burn_in_band(base, f"{label}  {timecode(index, fps, burn_in_drop_frame)}", warning,
+                                          font)
                     frame = _yuv_frame(pixels)
                 else:  # a held still: converted once
                     still = still or _yuv_frame(base)

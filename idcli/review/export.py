@@ -169,8 +169,9 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     """Write the animatic in each format given a path, from one timeline: an OTIO file, a CMX 3600 EDL, an FCP
     7 XML and a playable movie (docs/review.md). Every request is checked (names, frame rate, the adapters and
     PyAV installed) before the first file is written; each file is written atomically, its folder made if
-    needed. ``drop_frame``: the EDL's timecode at 29.97/59.94 (default: drop frame there). ``burn_in``: the
-    movie shows shot id, take and timecode. Returns one result per file written, in the order above."""
+    needed. ``drop_frame``: the timecode of the EDL and the movie's burn-in at 29.97/59.94 (default: drop frame
+    there). ``burn_in``: the movie shows shot id, take and timecode. Returns one result per file written, in
+    the order above."""
     from .editorial_formats import check_drop_frame, require_adapter
 
     targets = check_targets(otio=otio, edl=edl, fcp_xml=fcp_xml, movie=movie, fps=fps)
@@ -179,6 +180,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     rate = timeline_rate(fps)
     if "edl" in targets:
         require_adapter("cmx_3600", "--edl")
+    if "edl" in targets or "movie" in targets:  # the timecode of the EDL and of the movie's burn-in
         drop_frame = check_drop_frame(rate, drop_frame)
     if "fcp_xml" in targets:
         require_adapter("fcp_xml", "--fcp-xml")
@@ -208,7 +210,7 @@ def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_
     if name == "movie":
         from .animatic_movie import write_movie
 
-        return write_movie(run, path, rate, burn_in=burn_in)
+        return write_movie(run, path, rate, burn_in=burn_in, drop_frame=drop_frame)
     if name == "otio":
         import opentimelineio as otio
 
