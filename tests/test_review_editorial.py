@@ -327,3 +327,29 @@ def test_a_missing_pyav_is_named(out: Path, tmp_path: Path, monkeypatch: pytest.
     result = cli("export", out, "--movie", tmp_path / "a.mp4", "--otio", tmp_path / "a.otio")
     assert result.exit_code == 2 and "pip install 'idcli[movie]'" in result.stderr, result.output
     assert not (tmp_path / "a.otio").exists()
+
+
+@pytest.mark.parametrize("sig", ["KILL", "TERM"])
+def test_a_movie_stopped_at_its_write_leaves_nothing_partial(out: Path, tmp_path: Path, sig: str) -> None:
+    """A real process signalled right after the movie's temporary is fsynced, before its rename: SIGTERM
+    removes the temporary (exit 143); kill -9 cannot, and the next export cleans it up."""
+    import subprocess
+    import sys
+
+    from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, cli_env
+
+    target = tmp_path / "edit room" / "cut.mp4"
+    args = ["export", str(out), "--movie", str(target), "--fps", "12"]
+    stopped = subprocess.run([sys.executable, "-c", SIGNAL_HOOK, "cut.mp4", "1", sig, *args], capture_output=True,
+                             text=True, env=cli_env(), timeout=300)
+    left = sorted(target.parent.glob(f"*{TMP_SUFFIX}"))
+    assert not target.exists()
+    if sig == "TERM":
+        assert stopped.returncode == 143 and "interrupted" in stopped.stderr, stopped.stderr
+        assert left == []
+        return
+    assert stopped.returncode == -9 and len(left) == 1
+    again = subprocess.run([sys.executable, "-m", "idcli", *args], capture_output=True, text=True, env=cli_env(),
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert target.is_file() and sorted(target.parent.glob(f"*{TMP_SUFFIX}")) == []
