@@ -287,11 +287,11 @@ def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: 
     drawn = movie.burn_in_band
     texts: list[str] = []
 
-    def record(frame, text, warning, font):
+    def record(width, text, warning, font):
         texts.append(text)
         if len(texts) > 3:  # the choice reached the burn-in: stop the encode
             raise KeyboardInterrupt
-        return drawn(frame, text, warning, font)
+        return drawn(width, text, warning, font)
 
     monkeypatch.setattr(movie, "burn_in_band", record)
     for flag, separator in (("--drop-frame", ";"), ("--non-drop-frame", ":")):

@@ -144,21 +144,20 @@ def timecode(frame_index: int, fps: float, drop_frame: bool) -> str:
     return otio.opentime.to_timecode(otio.opentime.RationalTime(frame_index, fps), fps, drop_frame)
 
 
-def burn_in_band(frame: np.ndarray, text: str, warning: str | None, font: Any) -> np.ndarray:
-    """``frame`` with a black band at the bottom holding ``text`` (and ``warning`` on its right, in amber)."""
+def burn_in_band(width: int, text: str, warning: str | None, font: Any) -> np.ndarray:
+    """A black band ``width`` wide holding ``text`` (and ``warning`` on its right, in amber), an even number of
+    rows high (yuv420p halves them)."""
     from PIL import Image, ImageDraw
 
-    height, width = frame.shape[:2]
-    band_height = min(height, max(14, int(font.size * 1.6)))
+    band_height = max(14, int(font.size * 1.6))
+    band_height += band_height % 2
     band = Image.new("RGB", (width, band_height), (0, 0, 0))
     draw = ImageDraw.Draw(band)
     margin = max(4, band_height // 3)
     draw.text((margin, band_height // 2), text, fill=BURN_IN_TEXT, font=font, anchor="lm")
     if warning:
         draw.text((width - margin, band_height // 2), warning, fill=RANDOM_WEIGHTS_TEXT, font=font, anchor="rm")
-    out = frame.copy()
-    out[height - band_height:] = np.asarray(band)
-    return out
+    return np.asarray(band)
 
 
 def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, fps: float,
@@ -182,24 +181,44 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
         index = 0
         for shot in shots:
             base = slate(shot.shot_id, size) if shot.take is None else letterbox(_read_take(run, shot.take), size)
+            still = _yuv_frame(base)  # a held still: converted once
             label = f"{shot.shot_id}  " + ("not rendered" if shot.take is None else f"t{shot.take.take}")
             warning = "random-weight test models: not for review" if shot.take and shot.take.random_weights \
                 else None
-            still = None
+            planes = still.to_ndarray() if burn_in else None
             for frame_in_shot in range(shot.frames):
-                if burn_in:
-                    pixels = burn_in_band(base, f"{label}  {timecode(index, fps, burn_in_drop_frame)}", warning,
-                                          font)
-                    frame = _yuv_frame(pixels)
-                else:  # a held still: converted once
-                    still = still or _yuv_frame(base)
-                    frame = still
+                frame = still
+                if planes is not None:  # only the band changes from frame to frame: convert just the band
+                    band = burn_in_band(size[0], f"{label}  {timecode(index, fps, burn_in_drop_frame)}", warning,
+                                        font)
+                    frame = av.VideoFrame.from_ndarray(_with_band(planes, _yuv_frame(band).to_ndarray()),
+                                                       format="yuv420p")
                 frame.pts = index
                 frame.pict_type = av.video.frame.PictureType.I if frame_in_shot == 0 else \
                     av.video.frame.PictureType.NONE
                 container.mux(stream.encode(frame))
                 index += 1
         container.mux(stream.encode(None))
+
+
+def _with_band(frame: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """A yuv420p frame with its bottom rows replaced by ``band``'s (both yuv420p as PyAV packs it)."""
+    out = frame.copy()
+    for target, source in zip(_planes(out), _planes(band), strict=True):
+        rows = min(len(source), len(target))
+        target[len(target) - rows:] = source[len(source) - rows:]
+    return out
+
+
+def _planes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of a yuv420p frame as PyAV's ``to_ndarray`` packs it: an array of 3/2 × height
+    rows, the Y plane's rows first, then the U and the V plane (each half as wide and half as high), flat."""
+    rows, width = packed.shape
+    height = rows * 2 // 3
+    flat = packed.reshape(-1)
+    luma, chroma = height * width, height * width // 4
+    return (flat[:luma].reshape(height, width), flat[luma:luma + chroma].reshape(height // 2, width // 2),
+            flat[luma + chroma:luma + 2 * chroma].reshape(height // 2, width // 2))
 
 
 def _yuv_frame(rgb: np.ndarray) -> Any:
