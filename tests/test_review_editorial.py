@@ -211,15 +211,25 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
 av = pytest.importorskip("av")
 
 
+KEYFRAMES: list[int] = []  # the indices of the keyframes of the last movie decoded
+
+
 def decode(path: Path) -> tuple[list[np.ndarray], object]:
     from av.video.reformatter import ColorRange, Colorspace
 
+    frames = []
+    KEYFRAMES.clear()
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate
-        frames = [f.reformat(format="rgb24", src_colorspace=Colorspace.ITU709, src_color_range=ColorRange.MPEG,
-                             dst_color_range=ColorRange.JPEG).to_ndarray() for f in container.decode(stream)]
-        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        for index, frame in enumerate(container.decode(stream)):
+            frames.append(frame.reformat(format="rgb24", src_colorspace=Colorspace.ITU709,
+                                         src_color_range=ColorRange.MPEG, dst_color_range=ColorRange.JPEG).to_ndarray())
+            if frame.key_frame:
+                KEYFRAMES.append(index)
+        context = stream.codec_context
+        assert context.name == "h264" and context.pix_fmt == "yuv420p"
+        assert (context.colorspace, context.color_primaries, context.color_trc) == (1, 1, 1)  # tagged BT.709
     return frames, rate
 
 
@@ -244,6 +254,7 @@ def test_the_movie_plays_each_take_for_its_duration(out: Path, tmp_path: Path) -
     assert expected["sh020"][:, :128].max() == 0  # letterboxed: black bars either side
     for frame in frames[starts["sh040"]:]:  # the slate of the shot not rendered: dark
         assert frame.mean() < 8
+    assert list(starts.values()) == KEYFRAMES  # each shot starts on a keyframe (and nothing else is one)
 
 
 def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> None:
