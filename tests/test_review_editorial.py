@@ -161,7 +161,10 @@ def test_fcp_xml_reads_back_with_the_fcp_adapter(out: Path, tmp_path: Path) -> N
     files = ElementTree.fromstring(text).findall(".//file[pathurl]")
     assert len(files) == 3
     assert all(f.find("media/audio") is None for f in files)  # a still has no sound: no file claims a channel
-    assert "<width>512</width>" in text and "<height>256</height>" in text
+    assert [(f.findtext("media/video/samplecharacteristics/width"), f.findtext("media/video/samplecharacteristics/"
+             "height")) for f in files] == [("512", "256"), ("256", "256"), ("256", "256")]
+    sequence_format = ElementTree.fromstring(text).find(".//sequence/media/video/format/samplecharacteristics")
+    assert (sequence_format.findtext("width"), sequence_format.findtext("height")) == ("512", "256")
 
 
 def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
 - **FCP 7 XML** (Premiere, Resolve, FCP 7): one clip item per rendered shot named after the shot, its file
   named after the PNG with an absolute ``file://localhost/`` URL (the ``pathurl`` form of Apple's FCP 7 XML
   reference, and what FCP 7 and Premiere write themselves), gaps as empty track time. A file element says it
-  holds video only: the adapter otherwise gives every file an audio channel, and a still has none.
+  holds video only: the adapter otherwise gives every file an audio channel, and a still has none. The
+  sequence's format is the movie's frame size.
 """
 
 from __future__ import annotations
@@ -90,9 +91,16 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResul
     timeline, result = build_timeline(run, xml_path, fps, absolute_media=True)
     result.format = "fcp_xml"
     takes = {(take.shot_id, take.take): take for take in run.takes}
+    sizes = []
     for clip in timeline.find_clips():
         take = takes[(clip.name, clip.metadata["idcli"]["take"])]
         clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height)
+        if take.width and take.height:
+            sizes.append((take.width, take.height))
+    if sizes:  # the sequence's frame: the movie's (the largest width and height, even), not the importer's guess
+        width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
+        timeline.metadata["fcp_xml"] = {"media": {"video": {"format": {"samplecharacteristics": {
+            "width": str(width + width % 2), "height": str(height + height % 2)}}}}}
     return otio.adapters.write_to_string(timeline, "fcp_xml"), result
 
 
