@@ -367,3 +367,18 @@ def test_a_movie_stopped_at_its_write_leaves_nothing_partial(out: Path, tmp_path
                            timeout=300)
     assert again.returncode == 0, again.stderr
     assert target.is_file() and sorted(target.parent.glob(f"*{TMP_SUFFIX}")) == []
+
+
+def test_a_device_at_the_movie_path_is_never_replaced(out: Path, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    target = tmp_path / "null.mp4"
+    try:
+        os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # /dev/null's numbers
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    result = cli("export", out, "--movie", target)
+    assert result.exit_code == 5 and "is a device" in result.stderr, result.output
+    assert stat.S_ISCHR(os.lstat(target).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null.mp4", "renders"]

@@ -45,8 +45,9 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
                 ) -> ExportResult:
     """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
     ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``)."""
-    from ..safeio import fsync_dir, temporary_path
+    from ..safeio import fsync_dir, refuse_device, temporary_path
 
+    refuse_device(path)  # before minutes of encoding, and again before the rename
     timeline, result = build_timeline(run, path, fps)
     result.format = "movie"
     takes = {(take.shot_id, take.take): take for take in run.takes}
@@ -58,6 +59,7 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
                 drop_frame if burn_in else None)
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
+        refuse_device(path)
         os.replace(temporary, path)
         fsync_dir(path.parent)
     except BaseException:
