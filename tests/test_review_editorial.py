@@ -127,6 +127,16 @@ def test_edl_timecode_at_ntsc_rates(out: Path, tmp_path: Path, fps: str, flag: s
     assert [clip.duration().to_frames() for clip in track.find_clips()] == frames
 
 
+def test_an_edl_longer_than_cmx_3600_allows_is_refused(out: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli.review.editorial_formats as formats
+
+    monkeypatch.setattr(formats, "EDL_MAX_EVENTS", 2)  # 999 in CMX 3600; three clips here
+    result = cli("export", out, "--edl", tmp_path / "a.edl")
+    assert result.exit_code == 2 and "at most 2 events" in result.stderr and "--fcp-xml" in result.stderr
+    assert not (tmp_path / "a.edl").exists()
+
+
 def test_drop_frame_is_refused_where_timecode_has_none(out: Path, tmp_path: Path) -> None:
     result = cli("export", out, "--edl", tmp_path / "a.edl", "--fps", "24", "--drop-frame")
     assert result.exit_code == 2 and "only at 29.97 and 59.94" in result.stderr, result.output
@@ -211,7 +221,11 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
 
 # -- the movie -----------------------------------------------------------------------------------
 
-av = pytest.importorskip("av")
+try:
+    import av
+except ImportError:  # the movie extra is not installed: its tests skip, the EDL and XML tests still run
+    av = None
+needs_pyav = pytest.mark.skipif(av is None, reason="PyAV (the movie extra) is not installed")
 
 
 KEYFRAMES: list[int] = []  # the indices of the keyframes of the last movie decoded
@@ -236,6 +250,7 @@ def decode(path: Path) -> tuple[list[np.ndarray], object]:
     return frames, rate
 
 
+@needs_pyav
 def test_the_movie_plays_each_take_for_its_duration(out: Path, tmp_path: Path) -> None:
     from idcli.identity.images import load_rgb
     from idcli.review.animatic_movie import letterbox
@@ -260,6 +275,7 @@ def test_the_movie_plays_each_take_for_its_duration(out: Path, tmp_path: Path) -
     assert list(starts.values()) == KEYFRAMES  # each shot starts on a keyframe (and nothing else is one)
 
 
+@needs_pyav
 def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> None:
     first, second = tmp_path / "a.mp4", tmp_path / "b.mov"
     assert cli("export", out, "--movie", first, "--fps", "23.976").exit_code == 0
@@ -273,6 +289,7 @@ def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> N
     assert len(decode(second)[0]) == len(frames)
 
 
+@needs_pyav
 def test_the_burn_in_names_shot_take_and_timecode(out: Path, tmp_path: Path) -> None:
     plain, burnt = tmp_path / "plain.mp4", tmp_path / "burnt.mp4"
     assert cli("export", out, "--movie", plain, "--fps", "25").exit_code == 0
@@ -289,6 +306,7 @@ def test_the_burn_in_names_shot_take_and_timecode(out: Path, tmp_path: Path) -> 
     assert amber.sum() > 20
 
 
+@needs_pyav
 def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.review.animatic_movie as movie
@@ -315,6 +333,7 @@ def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: 
         assert texts[3] == f"sh010  t1  00:00:00{separator}03"
 
 
+@needs_pyav
 def test_an_interrupted_movie_leaves_no_file(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.review.animatic_movie as movie
 
@@ -343,6 +362,7 @@ def test_a_missing_pyav_is_named(out: Path, tmp_path: Path, monkeypatch: pytest.
     assert not (tmp_path / "a.otio").exists()
 
 
+@needs_pyav
 @pytest.mark.parametrize("sig", ["KILL", "TERM"])
 def test_a_movie_stopped_at_its_write_leaves_nothing_partial(out: Path, tmp_path: Path, sig: str) -> None:
     """A real process signalled right after the movie's temporary is fsynced, before its rename: SIGTERM
@@ -369,6 +389,7 @@ def test_a_movie_stopped_at_its_write_leaves_nothing_partial(out: Path, tmp_path
     assert target.is_file() and sorted(target.parent.glob(f"*{TMP_SUFFIX}")) == []
 
 
+@needs_pyav
 def test_a_device_at_the_movie_path_is_never_replaced(out: Path, tmp_path: Path) -> None:
     import os
     import stat
@@ -382,3 +403,19 @@ def test_a_device_at_the_movie_path_is_never_replaced(out: Path, tmp_path: Path)
     assert result.exit_code == 5 and "is a device" in result.stderr, result.output
     assert stat.S_ISCHR(os.lstat(target).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["null.mp4", "renders"]
+
+
+def test_takes_of_odd_sizes_make_an_even_frame(tmp_path: Path) -> None:
+    """yuv420p halves both sides: the frame is the largest width and height, each rounded up to even; a take
+    of another shape is scaled to fit it and centred on black."""
+    from types import SimpleNamespace
+
+    from idcli.review.animatic_movie import _frame_size, _Shot, letterbox
+
+    takes = [SimpleNamespace(width=511, height=200), SimpleNamespace(width=300, height=287)]
+    shots = [_Shot("a", 3, takes[0]), _Shot("b", 3, None), _Shot("c", 3, takes[1])]
+    assert _frame_size(SimpleNamespace(takes=takes), shots) == (512, 288)
+    tall = np.full((100, 50, 3), 200, np.uint8)
+    boxed = letterbox(tall, (512, 288))
+    assert boxed.shape == (288, 512, 3)
+    assert boxed[:, 256 - 72:256 + 72].min() == 200 and boxed[:, :256 - 73].max() == 0  # 144 wide, centred
