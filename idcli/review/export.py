@@ -10,6 +10,10 @@ available range is the clip's, so ``otiotool --verify-ranges`` says IN BOUNDS. N
 write them, and a tool scanning ``<shot>_t%d.png`` would play the other takes as frames. The clip's
 metadata ``idcli`` holds the job key, prompt, seed, take, whether it was selected, the QA flags, and whether
 random-weight test models made the image.
+
+``export_animatic`` writes that one timeline in each format asked for: the .otio here, a CMX 3600 EDL and an
+FCP 7 XML through OTIO's adapter plugins (editorial_formats.py), a playable movie through PyAV
+(animatic_movie.py); every request is checked before the first file is written.
 """
 
 from __future__ import annotations
