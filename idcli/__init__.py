@@ -46,11 +46,11 @@ if TYPE_CHECKING:
     # The lazy names as type checkers see them (at run time __getattr__ imports them on first use): without
     # this, ``idcli.render`` was ``Any`` to a pipeline's mypy or pyright and no call of it was checked.
     from .delivery import deliver as deliver
+    from .planning import plan_shotlist as plan_shotlist
     from .reproduce import reproduce as reproduce
     from .results import read_results as read_results
-    from .run import RenderReport as RenderReport
-    from .run import plan_shotlist as plan_shotlist
     from .run import render as render
+    from .run_report import RenderReport as RenderReport
     from .shotlist import load_shotlist as load_shotlist
     from .shotlist import loads_shotlist as loads_shotlist
     from .verify import verify_folder as verify_folder
@@ -58,9 +58,9 @@ if TYPE_CHECKING:
 _LAZY = {
     "load_shotlist": ("shotlist", "load_shotlist"),
     "loads_shotlist": ("shotlist", "loads_shotlist"),
-    "plan_shotlist": ("run", "plan_shotlist"),
+    "plan_shotlist": ("planning", "plan_shotlist"),
     "render": ("run", "render"),
-    "RenderReport": ("run", "RenderReport"),
+    "RenderReport": ("run_report", "RenderReport"),
     "read_results": ("results", "read_results"),
     # Provenance (docs/provenance.md): re-render a committed image; check a folder's images and signatures.
     "reproduce": ("reproduce", "reproduce"),

@@ -29,6 +29,12 @@ def _mypy(*args: str, cache: Path) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
+@pytest.fixture(scope="module")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for this file's runs: idcli is analysed once (a few seconds), not once per run."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
 def test_package_ships_its_type_marker() -> None:
     """py.typed sits in the package and pyproject's package data names it (so the wheel carries it)."""
     import tomllib
@@ -48,6 +54,12 @@ def test_lazy_public_names_are_visible_to_type_checkers() -> None:
     typed = {alias.asname or alias.name: (node.module, alias.name)
              for node in guarded.body if isinstance(node, ast.ImportFrom) for alias in node.names}
     assert typed == {name: (module, attr) for name, (module, attr) in lazy.items()}
+
+
+def test_package_type_checks_clean(mypy_cache: Path) -> None:
+    code, output = _mypy(cache=mypy_cache)
+    assert code == 0, output
+    assert "Success: no issues found" in output
 
 
 GOOD_SCRIPT = '''
@@ -109,14 +121,14 @@ idcli.deliver("renders/qs", "out", credentials="env")  # E
 '''
 
 
-def test_scripts_type_check_against_the_public_api(tmp_path: Path) -> None:
+def test_scripts_type_check_against_the_public_api(tmp_path: Path, mypy_cache: Path) -> None:
     good, bad = tmp_path / "good_pipeline.py", tmp_path / "bad_pipeline.py"
     good.write_text(GOOD_SCRIPT)
     bad.write_text(BAD_SCRIPT)
     # idcli itself is checked above: here only what the scripts do with it is reported.
-    code, output = _mypy("--follow-imports=silent", str(good), cache=tmp_path / "cache")
+    code, output = _mypy("--follow-imports=silent", str(good), cache=mypy_cache)
     assert code == 0, output
-    code, output = _mypy("--follow-imports=silent", str(bad), cache=tmp_path / "cache")
+    code, output = _mypy("--follow-imports=silent", str(bad), cache=mypy_cache)
     assert code == 1, output
     reported = {int(line) for line in re.findall(rf"{re.escape(bad.name)}:(\d+): error", output)}
     marked = {n for n, line in enumerate(BAD_SCRIPT.splitlines(), 1) if line.endswith("# E")}

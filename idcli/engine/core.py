@@ -17,7 +17,7 @@ from typing import Any
 
 from ..method import FusionParams
 from ..models import ModelIdentity
-from ..plan import RenderRequest
+from ..render_request import RenderRequest
 from ..runtime import Runtime
 
 
