@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..lock_wait import lock_waiting
 
 SELECTS = "selects.json"
 SELECTS_SCHEMA = 1
@@ -79,7 +80,7 @@ def _locked(out_dir: Path) -> Iterator[None]:
     state.mkdir(exist_ok=True)
     fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        lock_waiting(fd, f"another idcli select on {out_dir} to finish")
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
