@@ -15,11 +15,13 @@ import typer
 
 from ..errors import EXIT_INVALID_INPUT
 from .help_text import ListArgumentsCommand
-from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app
+from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app, given_path
 from .output import _emit, _emit_json, _error_object, _failure, _guarded, _note, _ok, _stdout_console
 
-OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False, metavar="OUT")]
-ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
+OutArg = Annotated[Path, typer.Argument(parser=given_path,
+                                        help="A render's output folder.", show_default=False, metavar="OUT")]
+ShotsOpt = Annotated[Path | None, typer.Option("--shots", parser=given_path,
+                                               help="Take shot order and durations from this shot list "
                                                "[default: the snapshot the last render wrote in OUT/.idcli].",
                                                show_default=False)]
 
@@ -125,7 +127,8 @@ def select(
 @app.command()
 def export(
     out: OutArg,
-    otio_file: Annotated[Path, typer.Option("--otio", help="The OpenTimelineIO file to write (.otio).",
+    otio_file: Annotated[Path, typer.Option("--otio", parser=given_path,
+                                            help="The OpenTimelineIO file to write (.otio).",
                                             show_default=False)],
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
     shots: ShotsOpt = None,
@@ -145,7 +148,8 @@ def export(
 
 @app.command(cls=ListArgumentsCommand)
 def evaluate(
-    outs: Annotated[list[Path], typer.Argument(help="One or more output folders, shown side by side.",
+    outs: Annotated[list[Path], typer.Argument(parser=given_path,
+                                               help="One or more output folders, shown side by side.",
                                                show_default=False, metavar="OUT")],
     shots: ShotsOpt = None,
     as_json: JsonOpt = False,
