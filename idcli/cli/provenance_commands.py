@@ -34,12 +34,12 @@ def restore(
 
     The take now at OUT/SHOT/SHOT_tN.png moves aside in its place, so a restore is undone by restoring again.
     """
-    from ..superseded import list_superseded
+    from ..superseded import kept_versions_of
     from ..superseded import restore as restore_take
 
     def body() -> None:
         if list_only:
-            versions = [v.as_dict(out_dir) for v in list_superseded(out_dir, take)]
+            versions = [v.as_dict(out_dir) for v in kept_versions_of(out_dir, take)]
             if as_json:
                 _emit_json(_ok(out_dir=str(out_dir.absolute()), versions=versions))
                 return
