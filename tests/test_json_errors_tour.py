@@ -27,7 +27,7 @@ CASES = [
     ("verify missing", 2), ("verify empty", 2), ("verify afile.txt", 2), ("deliver missing dest", 2),
     ("deliver empty dest", 2), ("qa missing", 2), ("qa empty", 2), ("evaluate missing", 2), ("evaluate empty", 2),
     ("models list --shotlist missing.yaml", 2), ("models fetch bogus", 2), ("render --bogus x", 2),
-    ("deliver empty", 2),
+    ("deliver empty", 2), ("export missing --otio x.otio", 2), ("export empty --edl x.edl", 2), ("export empty", 2),
 ]
 GOOD = """\
 version: 1
