@@ -309,11 +309,11 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
         f'<dt class="screen">{_e(k)}</dt><dd class="screen">{_e(v)}</dd>' for k, v in screen_facts)
     strip = (f'<a class="strip" href="{_href(take.mask_strip)}"><img src="{_href(take.mask_strip)}" '
              f'alt="{_e(alt)} fusion mask over the steps" loading="lazy"></a>') if take.mask_strip else ""
-    classes = "take" + (" selected picked" if selected else "") + (" flagged" if take.flags else "")
+    classes = "take" + (" selected" if selected else "") + (" flagged" if take.flags else "")
     board_attr = ' data-board="1"' if board else ""  # the take the shot's printed board shows (print_boards.py)
     # data-key: the job key of the take shown, which an exported pick carries (picks_file.py)
-    return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}" '
-            f'data-key="{_e(take.job_key)}"{board_attr} aria-label="{_e(alt)}">'
+    return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}"{board_attr} '
+            f'data-key="{_e(take.job_key)}" aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
             f'<p class="pickbar"><button type="button" class="pick" aria-pressed="{"true" if selected else "false"}"'
@@ -582,7 +582,9 @@ then remembered): the page opens as fast as its first screen, not its 2,000th sh
 .meta{color:var(--muted);font-weight:normal;font-size:.9rem;margin-left:6px}
 .takes{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}
 .take{background:var(--panel);border:2px solid transparent;border-radius:8px;padding:10px}
-.take.picked{border-color:var(--sel)}
+.take.selected{border-color:var(--sel)}
+/* with the script running, the border follows the director's pick (the select idcli recorded, or a change) */
+.picking .take.selected{border-color:transparent}.picking .take.picked{border-color:var(--sel)}
 .pickbar{margin:4px 0}
 button{font:inherit;color:var(--text);background:#34343e;border:1px solid #55555f;border-radius:6px;padding:2px 12px;
 cursor:pointer}
@@ -743,6 +745,7 @@ _JS = """
   window.addEventListener('scroll',function(){clearTimeout(settle);settle=setTimeout(function(){
     var s=shots[current()];if(s&&window.scrollY>0){remember(s);}},400);},{passive:true});
   var bar=document.querySelector('section.picks');if(bar){bar.hidden=false;}
+  document.body.classList.add('picking');
   shots.forEach(show);count();
   var back=!location.hash&&saved.last?byId[saved.last]:null;
   if(back){back.focus({preventScroll:true});back.scrollIntoView({behavior:'instant'});}
