@@ -44,6 +44,11 @@ def job_key(out: Path, stem: str) -> str:
     return json.loads((out / shot / f"{stem}.json").read_text("utf-8"))["job_key"]
 
 
+def key(out: Path, stem: str) -> str:
+    """The take's key as the page shows it and its picks file carries it: the job key's first 16 hex digits."""
+    return job_key(out, stem).split(":", 1)[1][:16]
+
+
 def picks_file(path: Path, picks: dict, project: str = "review", **fields: object) -> Path:
     """A picks file as the page's "export picks" writes it (the browser test checks the page writes this)."""
     path.write_text(json.dumps({"schema": 1, "kind": "idcli-picks", "project": project, "run": "0" * 20,
@@ -64,8 +69,8 @@ def test_select_from_a_picks_file_records_them_and_keeps_an_unchanged_pick_as_it
     assert cli("select", out, "sh030=1").exit_code == 0
     first = selects(out)["sh030"]
     exported = picks_file(tmp_path / "picks.json", {
-        "sh010": {"take": 2, "job_key": job_key(out, "sh010_t2")},
-        "sh030": {"take": 1, "job_key": job_key(out, "sh030_t1")}})
+        "sh010": {"take": 2, "key": key(out, "sh010_t2")},
+        "sh030": {"take": 1, "key": key(out, "sh030_t1")}})
     result = cli("select", out, "--from", exported)
     assert result.exit_code == 0, result.output
     assert "sh010=t2" in result.stdout and "sh030=t1" in result.stdout
@@ -74,7 +79,7 @@ def test_select_from_a_picks_file_records_them_and_keeps_an_unchanged_pick_as_it
     assert selects(out)["sh030"] == first  # picked again as it was: still when it was first picked
     # take null clears a select; command-line picks given with the file win over it
     cleared = picks_file(tmp_path / "clear.json", {"sh030": {"take": None},
-                                                   "sh020": {"take": 1, "job_key": job_key(out, "sh020_t1")}})
+                                                   "sh020": {"take": 1, "key": key(out, "sh020_t1")}})
     assert cli("select", out, "--from", cleared, "sh020=2").exit_code == 0
     assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 2, "sh020": 2}
 
@@ -83,9 +88,9 @@ def test_a_picks_file_is_checked_like_command_line_picks_and_nothing_is_written(
     assert cli("select", out, "sh010=1").exit_code == 0
     before = (out / "selects.json").read_bytes()
     exported = picks_file(tmp_path / "picks.json", {
-        "sh01": {"take": 1, "job_key": job_key(out, "sh010_t1")},
-        "sh020": {"take": 7, "job_key": "idcli-job-v2:" + "0" * 64},
-        "sh030": {"take": 2, "job_key": job_key(out, "sh030_t2")}})
+        "sh01": {"take": 1, "key": key(out, "sh010_t1")},
+        "sh020": {"take": 7, "key": "0" * 16},
+        "sh030": {"take": 2, "key": key(out, "sh030_t2")}})
     result = cli("select", out, "--from", exported)
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
@@ -96,9 +101,9 @@ def test_a_picks_file_is_checked_like_command_line_picks_and_nothing_is_written(
 
 
 def test_a_take_re_rendered_since_the_director_looked_is_refused_unless_forced(out: Path, tmp_path: Path) -> None:
-    seen = "idcli-job-v2:" + "ab" * 32  # the key of the take the page showed, before a re-render
-    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 2, "job_key": seen},
-                                                    "sh020": {"take": 1, "job_key": job_key(out, "sh020_t1")}})
+    seen = "ab" * 8  # the key of the take the page showed, before a re-render
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 2, "key": seen},
+                                                    "sh020": {"take": 1, "key": key(out, "sh020_t1")}})
     result = cli("select", out, "--from", exported)
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
@@ -116,8 +121,10 @@ def test_a_take_re_rendered_since_the_director_looked_is_refused_unless_forced(o
     (json.dumps({"schema": 9, "kind": "idcli-picks", "picks": {}}), "schema: 9 is not a picks-file version"),
     (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {"sh010": {"take": "2"}}}),
      "picks.sh010.take: '2' is not a take: a whole number 1–9999, or null"),
-    (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {"sh010": {"take": 1, "job_key": 5}}}),
-     "picks.sh010.job_key: a string"),
+    (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {"sh010": {"take": 1, "key": 5}}}),
+     "picks.sh010.key: 5 is not a take's key as the page gives it (16 hex digits)"),
+    (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {"sh010": {"take": 1, "job_key": "x"}}}),
+     "picks.sh010.job_key: not a field of a pick (it has take and key)"),
     (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {}}), "picks: no picks in it"),
 ])
 def test_a_damaged_picks_file_is_refused_naming_the_file_and_the_field(out: Path, tmp_path: Path, content: str,
@@ -131,7 +138,7 @@ def test_a_damaged_picks_file_is_refused_naming_the_file_and_the_field(out: Path
 
 
 def test_picks_of_another_projects_page_are_refused(out: Path, tmp_path: Path) -> None:
-    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 1, "job_key": job_key(out, "sh010_t1")}},
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 1, "key": key(out, "sh010_t1")}},
                           project="another film")
     result = cli("select", out, "--from", exported)
     assert result.exit_code == 2 and "picks of project 'another film'" in result.stderr
@@ -190,7 +197,8 @@ def page_state(browser: Browser) -> dict:
       document.querySelectorAll('article.take').forEach(function(t){
         r[t.id]=t.querySelector('button.pick').getAttribute('aria-pressed');});
       return {pressed:r, count:document.querySelector('.pick-count').textContent,
-        nav:Array.from(document.querySelectorAll('nav .navpick')).map(function(n){return n.textContent;}),
+        nav:Array.from(document.querySelectorAll('nav li')).map(function(li){var m=li.querySelector('.navpick');
+          return li.querySelector('a').textContent+(m?m.textContent:'');}),
         notes:Array.from(document.querySelectorAll('.pick-note')).map(function(n){return n.textContent;}),
         focus:document.activeElement.id, hash:location.hash, top:window.scrollY};})()""")
 
@@ -213,7 +221,7 @@ def test_the_director_picks_reloads_exports_and_the_artist_records_the_file(out:
         browser.click("#take-sh020_t1 button.pick")  # sh020: take 1 instead of the recorded take 2
         state = page_state(browser)
         assert pressed(state) == ["take-sh010_t2", "take-sh020_t1", "take-sh030_t1"]
-        assert state["nav"] == [" ✓t2*", " ✓t1*", " ✓t1*", ""]  # sh040 is not rendered
+        assert state["nav"] == ["sh010 ✓t2*", "sh020 ✓t1*", "sh030 ✓t1*", "sh040"]  # sh040: not rendered
         assert state["count"].startswith("3 of 4 shots picked · 3 changed here")
         browser.reload()  # kept in the browser
         state = page_state(browser)
@@ -225,20 +233,23 @@ def test_the_director_picks_reloads_exports_and_the_artist_records_the_file(out:
         assert browser.problems() == []  # no script error, nothing the page's CSP refused
     assert exported.name == "picks.json" and exported.read_text("utf-8") == shown  # the download is the text shown
     document = json.loads(shown)
-    assert document["picks"] == {"sh010": {"take": 2, "job_key": job_key(out, "sh010_t2")},
-                                 "sh020": {"take": 1, "job_key": job_key(out, "sh020_t1")},
-                                 "sh030": {"take": 1, "job_key": job_key(out, "sh030_t1")}}
+    assert document["picks"] == {"sh010": {"take": 2, "key": key(out, "sh010_t2")},
+                                 "sh020": {"take": 1, "key": key(out, "sh020_t1")},
+                                 "sh030": {"take": 1, "key": key(out, "sh030_t1")}}
     result = cli("select", out, "--from", exported)
     assert result.exit_code == 0, result.output
-    assert {shot: (pick["take"], pick["job_key"]) for shot, pick in selects(out).items()} == {
-        shot: (pick["take"], pick["job_key"]) for shot, pick in document["picks"].items()}
+    assert {shot: (pick["take"], pick["job_key"][13:29]) for shot, pick in selects(out).items()} == {
+        shot: (pick["take"], pick["key"]) for shot, pick in document["picks"].items()}
+    assert {shot: pick["job_key"] for shot, pick in selects(out).items()} == {
+        shot: job_key(out, f"{shot}_t{pick['take']}") for shot, pick in document["picks"].items()}
     # the rewritten page shows them as recorded: nothing left "not recorded" in the browser
     assert cli("review", out).exit_code == 0
     with Browser(tmp_path / "profile", downloads) as browser:
         open_page(browser, out)
         state = page_state(browser)
         assert pressed(state) == ["take-sh010_t2", "take-sh020_t1", "take-sh030_t1"]
-        assert state["nav"] == [" ✓t2", " ✓t1", " ✓t1", ""] and state["count"] == "3 of 4 shots picked"
+        assert state["nav"] == ["sh010 ✓t2", "sh020 ✓t1", "sh030 ✓t1", "sh040"]
+        assert state["count"] == "3 of 4 shots picked"
 
 
 @needs_chromium

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError
+from .picks_file import seen_key
 from .print_boards import board_take, print_css
 from .runs import Run, Shot, Take
 
@@ -303,22 +304,21 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
     facts = ([] if take.prompt == shot_prompt else [("prompt", take.prompt)]) + [
         ("characters", ", ".join(take.characters) or "—"), ("expression", take.expression or "—"),
         ("framing", take.framing or "—")]
+    # seed and method in a second list: the printed board leaves off all that follows the first (print_boards.py)
     screen_facts = [("seed", take.seed if take.seed is not None else "—"), ("method", take.method or "—")]
     facts_html = "".join(f'<dt{" class=prompt" if k == "prompt" else ""}>{_e(k)}</dt><dd>{_e(v)}</dd>'
-                         for k, v in facts) + "".join(
-        f'<dt class="screen">{_e(k)}</dt><dd class="screen">{_e(v)}</dd>' for k, v in screen_facts)
+                         for k, v in facts) + "</dl><dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>"
+                                                                   for k, v in screen_facts)
     strip = (f'<a class="strip" href="{_href(take.mask_strip)}"><img src="{_href(take.mask_strip)}" '
              f'alt="{_e(alt)} fusion mask over the steps" loading="lazy"></a>') if take.mask_strip else ""
     classes = "take" + (" selected" if selected else "") + (" flagged" if take.flags else "")
     board_attr = ' data-board="1"' if board else ""  # the take the shot's printed board shows (print_boards.py)
-    # data-key: the job key of the take shown, which an exported pick carries (picks_file.py)
+    # data-key: the take's job key as an exported pick carries it (picks_file.py: seen_key)
     return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}"{board_attr} '
-            f'data-key="{_e(take.job_key)}" aria-label="{_e(alt)}">'
+            f'data-key="{_e(seen_key(take.job_key))}" aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
-            f'<p class="pickbar"><button type="button" class="pick" aria-pressed="{"true" if selected else "false"}"'
-            f' title="pick take {take.take} for the shot (key {take.take if take.take < 10 else "s"})">'
-            f'{"picked" if selected else "pick"}</button></p>'
+            '<button class="pick">pick</button>'  # the script gives it its state (aria-pressed) and shows it
             f"<dl>{facts_html}</dl>{_qa_html(take)}{strip}"
             f'<p class="links"><a href="{_href(take.image)}">full image</a> · '
             f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
@@ -345,10 +345,9 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
         label = "prompt" if len(sharing) == len(shot.takes) else f"prompt of takes {', '.join(map(str, sharing))}"
         # printed after the board's take unless that take has a prompt of its own (print_boards.py)
         facts = f'<dl class="shot-prompt"><dt>{_e(label)}</dt><dd>{_e(prompt)}</dd></dl>'
-    return (f'<section class="shot" id="shot-{_e(shot.id)}" data-shot="{_e(shot.id)}" tabindex="-1" '
-            f'aria-labelledby="h-{_e(shot.id)}"{attrs}>'
+    return (f'<section class="shot" id="shot-{_e(shot.id)}" tabindex="-1" aria-labelledby="h-{_e(shot.id)}"{attrs}>'
             f'<h2 id="h-{_e(shot.id)}"><span class="num">{number}.</span> {_e(shot.id)} '
-            f'<span class="meta">{_e(" · ".join(meta))}</span>{flagged}<span class="pick-note"></span></h2>'
+            f'<span class="meta">{_e(" · ".join(meta))}</span>{flagged}</h2>'
             f'{facts}<div class="takes">{body}</div></section>')
 
 
@@ -488,10 +487,9 @@ def _block_label(start: int, total: int) -> str:
 
 
 def _shot_link(shot: Shot) -> str:
-    picked = f"✓t{shot.selected.take}" if shot.selected is not None else ""
+    picked = f" <span class=navpick>✓t{shot.selected.take}</span>" if shot.selected is not None else ""
     return (f'<li><a href="#shot-{_e(shot.id)}">{_e(shot.id)}</a>'
-            f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}'
-            f'<span class="navpick">{picked}</span></li>')
+            f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}{picked}</li>')
 
 
 def _group_ids(groups: list[tuple[str, int, int]]) -> list[str]:
@@ -585,7 +583,7 @@ then remembered): the page opens as fast as its first screen, not its 2,000th sh
 .take.selected{border-color:var(--sel)}
 /* with the script running, the border follows the director's pick (the select idcli recorded, or a change) */
 .picking .take.selected{border-color:transparent}.picking .take.picked{border-color:var(--sel)}
-.pickbar{margin:4px 0}
+.pick{display:none;margin:4px 0}.picking .pick{display:block}
 button{font:inherit;color:var(--text);background:#34343e;border:1px solid #55555f;border-radius:6px;padding:2px 12px;
 cursor:pointer}
 button:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
@@ -604,7 +602,7 @@ button.pick[aria-pressed="true"]{background:var(--sel);color:#1f1800;border-colo
 background:#3a3a44}
 .badge.flag{background:var(--flag);color:#1a0d08}.badge.ok{background:var(--ok);color:#06170e}
 .badge.sel{background:var(--sel);color:#1f1800}.badge.warn{background:#b58cff;color:#140a24}
-dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0;font-size:.88rem}
+dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0;font-size:.88rem}.take dl+dl{margin-top:-4px}
 dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 table.faces{border-collapse:collapse;font-size:.85rem;width:100%;margin-top:4px}
 table.faces caption{text-align:left;color:var(--muted)}
@@ -621,9 +619,10 @@ _JS = """
 (function(){
   var shots=Array.prototype.slice.call(document.querySelectorAll('section.shot'));
   var byId=Object.create(null),navMark=Object.create(null);
-  shots.forEach(function(s){byId[s.getAttribute('data-shot')]=s;});
+  function idOf(s){return s.id.slice(5);}  // section id="shot-<id>"
+  shots.forEach(function(s){byId[idOf(s)]=s;});
   Array.prototype.forEach.call(document.querySelectorAll('nav a[href^="#shot-"]'),function(a){
-    var m=a.parentNode.querySelector('.navpick');if(m){navMark[a.getAttribute('href').slice(6)]=m;}
+    navMark[a.getAttribute('href').slice(6)]=a.parentNode;
   });
   // What the director changed here, by shot: {take: n or null (no pick), key: the job key of the take seen}.
   // One key per output folder (data-run): every page opened from file:// shares one localStorage.
@@ -642,22 +641,29 @@ _JS = """
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
     var t=takeOf(s,n);return {take:n,key:t?t.getAttribute('data-key'):null};
   }
-  function pickOf(s){var id=s.getAttribute('data-shot');return saved.picks[id]||recorded(s);}
-  function changed(s){var p=saved.picks[s.getAttribute('data-shot')],r=recorded(s);
+  function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
+  function changed(s){var p=saved.picks[idOf(s)],r=recorded(s);
     return !!p&&(p.take!==r.take||(p.take!==null&&p.key!==r.key));}
+  function child(parent,cls){  // the span of class cls in parent, made on first use (the markup stays small)
+    var e=parent.querySelector(':scope>.'+cls);
+    if(!e){e=document.createElement('span');e.className=cls;parent.appendChild(e);}
+    return e;
+  }
   function show(s){
     var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key');
     Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
       var on=p.take!==null&&Number(t.getAttribute('data-take'))===p.take,b=t.querySelector('button.pick');
       t.classList.toggle('picked',on);
-      if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';}
+      if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';
+        b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
     });
-    var note=s.querySelector('.pick-note');
-    if(note){note.textContent=stale?' picked take '+p.take+': re-rendered since you picked it; look again':
+    var text=stale?' picked take '+p.take+': re-rendered since you picked it; look again':
       changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
-      note.className='pick-note'+(stale?' stale':'');}
-    var m=navMark[s.getAttribute('data-shot')];
-    if(m){m.textContent=p.take===null?'':' \u2713t'+p.take+(changed(s)?'*':'');}
+    var h=s.querySelector('h2');
+    if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
+      note.classList.toggle('stale',stale);}
+    var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+p.take+(changed(s)?'*':'');
+    if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
   }
   function count(){
     var picked=0,open=0;
@@ -677,15 +683,15 @@ _JS = """
     var now=pickOf(s),t=takeOf(s,n);
     if(n!==null&&!t){return;}
     if(n!==null&&now.take===n){n=null;t=null;}
-    var want={take:n,key:t?t.getAttribute('data-key'):null},r=recorded(s),id=s.getAttribute('data-shot');
+    var want={take:n,key:t?t.getAttribute('data-key'):null},r=recorded(s),id=idOf(s);
     if(want.take===r.take&&want.key===r.key){delete saved.picks[id];}else{saved.picks[id]=want;}
     write();show(s);count();remember(s);
   }
   function exportPicks(){
     var out={},any=false;
     shots.forEach(function(s){
-      var p=pickOf(s),id=s.getAttribute('data-shot');
-      if(p.take!==null){out[id]={take:p.take,job_key:p.key};any=true;}
+      var p=pickOf(s),id=idOf(s);
+      if(p.take!==null){out[id]={take:p.take,key:p.key};any=true;}
       else if(recorded(s).take!==null){out[id]={take:null};any=true;}  // clears the recorded select
     });
     var box=document.querySelector('.picks .export'),area=box.querySelector('textarea');
@@ -707,7 +713,7 @@ _JS = """
   // The place: the shot last looked at, in the URL (#shot-…, as j/k move) and in localStorage, so a reload or
   // reopening the page comes back to it instead of the top.
   function remember(s){
-    saved.last=s.getAttribute('data-shot');write();
+    saved.last=idOf(s);write();
     try{history.replaceState(null,'','#'+s.id);}catch(e){}
   }
   function current(){
@@ -743,7 +749,11 @@ _JS = """
   });
   var settle=0;
   window.addEventListener('scroll',function(){clearTimeout(settle);settle=setTimeout(function(){
-    var s=shots[current()];if(s&&window.scrollY>0){remember(s);}},400);},{passive:true});
+    if(window.scrollY>0){var y=window.scrollY+8,i=0;while(i+1<shots.length&&shots[i+1].offsetTop<=y){i++;}
+      if(shots[i]){remember(shots[i]);}return;}
+    saved.last='';write();  // back at the top: reopen there
+    try{history.replaceState(null,'',location.pathname+location.search);}catch(e){}
+  },400);},{passive:true});
   var bar=document.querySelector('section.picks');if(bar){bar.hidden=false;}
   document.body.classList.add('picking');
   shots.forEach(show);count();

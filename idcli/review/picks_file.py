@@ -5,15 +5,17 @@ The page writes it (idcli/review/page.py's script; the director has no idcli); t
 checked field by field, so that a file from a laptop is validated as strictly as picks typed on the command line::
 
     {"schema": 1, "kind": "idcli-picks", "project": "sc12", "run": "3f9c…", "exported": "2026-…",
-     "picks": {"sc12_sh010": {"take": 2, "job_key": "idcli-job-v2:…"}, "sc12_sh020": {"take": null}}}
+     "picks": {"sc12_sh010": {"take": 2, "key": "1470872d32d7af48"}, "sc12_sh020": {"take": null}}}
 
-``take`` null clears the shot's select. ``job_key`` is the key of the take the director looked at: a take
-re-rendered since has another key, and ``select`` refuses the pick unless forced.
+``take`` null clears the shot's select. ``key`` says which render of the take the director looked at: the first
+16 hex digits of its job key (``seen_key``; the page carries no more, for size: 4,729 takes' full keys were 0.4 MB
+of a film's page). A take re-rendered since has another key, and ``select`` refuses the pick unless forced.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +25,23 @@ PICKS_KIND = "idcli-picks"
 PICKS_SCHEMA = 1
 MAX_PICKS_BYTES = 4 * 1024 * 1024  # 2,000 shots' picks are about 250 KB
 MAX_TAKE = 9999  # as SHOT=TAKE on the command line (four digits)
+_SEEN_KEY = re.compile(r"[0-9a-f]{16}")
+
+
+def seen_key(job_key: str) -> str:
+    """A take's job key as the page and its picks file carry it: the first 16 hex digits of its digest (64 bits:
+    enough to tell a re-render from the take the director saw)."""
+    return job_key.split(":", 1)[-1][:16]
 
 
 @dataclass(frozen=True)
 class FilePick:
-    """One shot's pick from a picks file: ``take`` None clears the select; ``job_key`` the key the director saw."""
+    """One shot's pick from a picks file: ``take`` None clears the select; ``key`` the take's ``seen_key`` as the
+    director saw it (None: not said)."""
 
     shot: str
     take: int | None
-    job_key: str | None
+    key: str | None
 
 
 @dataclass(frozen=True)
@@ -74,19 +84,22 @@ def read_picks_file(path: str | Path) -> PicksFile:
         raise wrong("project", "a string, the project the page showed")
     picks = data.get("picks")
     if not isinstance(picks, dict):
-        raise wrong("picks", "an object, shot id -> {\"take\": N, \"job_key\": \"…\"}")
+        raise wrong("picks", "an object, shot id -> {\"take\": N, \"key\": \"…\"}")
     found = []
     for shot, pick in picks.items():
         field = f"picks.{shot}"
         if not shot or not isinstance(pick, dict):
-            raise wrong(field, "an object {\"take\": N, \"job_key\": \"…\"} (take null clears the pick)")
-        take, job_key = pick.get("take"), pick.get("job_key")
+            raise wrong(field, "an object {\"take\": N, \"key\": \"…\"} (take null clears the pick)")
+        take, key = pick.get("take"), pick.get("key")
+        unknown = sorted(set(pick) - {"take", "key"})
+        if unknown:
+            raise wrong(f"{field}.{unknown[0]}", "not a field of a pick (it has take and key)")
         if take is not None and not (type(take) is int and 1 <= take <= MAX_TAKE):
             raise wrong(f"{field}.take", f"{take!r:.40} is not a take: a whole number 1–{MAX_TAKE}, or null to "
                                          "clear the pick")
-        if job_key is not None and not isinstance(job_key, str):
-            raise wrong(f"{field}.job_key", "a string, the job key of the take the page showed")
-        found.append(FilePick(shot, take, job_key))
+        if key is not None and not (isinstance(key, str) and _SEEN_KEY.fullmatch(key)):
+            raise wrong(f"{field}.key", f"{key!r:.40} is not a take's key as the page gives it (16 hex digits)")
+        found.append(FilePick(shot, take, key))
     if not found:
         raise wrong("picks", "no picks in it; pick takes on the page, then export")
     return PicksFile(path, project, found)

@@ -165,7 +165,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
 
         exported = read_picks_file(from_file)
         _check_project(root, exported.path, exported.project, force)
-        parsed += [_Pick(p.shot, p.take, p.job_key, f"{exported.path.name}: ") for p in exported.picks]
+        parsed += [_Pick(p.shot, p.take, p.key, f"{exported.path.name}: ") for p in exported.picks]
     parsed += [_Pick(*parse_pick(p), None, "") for p in picks or []]
     if not parsed:
         raise InputError("give at least one SHOT=TAKE" + (" or --from picks.json" if from_file is None else ""))
@@ -214,7 +214,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
 class _Pick(NamedTuple):
     shot: str
     take: int | None  # None clears the shot's select
-    job_key: str | None  # from a picks file: the key of the take the director looked at
+    seen: str | None  # from a picks file: the take's key as the director saw it (picks_file.seen_key)
     source: str  # what a problem starts with: '' for the command line, 'picks.json: ' for a file
 
 
@@ -224,6 +224,7 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
     from ..errors import printable
     from ..suggest import did_you_mean
     from ..superseded import key_label
+    from .picks_file import seen_key
 
     shot, take, named = pick.shot, pick.take, printable(pick.shot)
     if shot not in committed:
@@ -237,10 +238,10 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
     if live is not None and (shot, take) not in live:
         return pick.source + _orphan_problem(shot, take, live)
     now_key = committed[shot][take]
-    if pick.job_key is not None and pick.job_key != now_key and not force:
+    if pick.seen is not None and pick.seen != seen_key(now_key) and not force:
         return (f"{pick.source}{named}={take}: take {take} was re-rendered since the picks were made (picked as "
-                f"{key_label(pick.job_key)}, rendered now {key_label(now_key)}): have it looked at again on the "
-                "rewritten page (idcli review), or --force to pick the take as rendered now")
+                f"{pick.seen[:12]}, rendered now {key_label(now_key)}): have it looked at again on the rewritten "
+                "page (idcli review), or --force to pick the take as rendered now")
     return None
 
 
