@@ -44,9 +44,12 @@ def print_css(project: str, written: str, random_takes: int) -> str:
 html{{scroll-behavior:auto}}
 body{{background:#fff;color:#000;font:8pt/1.3 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
 /* screen-only chrome: the index, key help, picks, contact-sheet links, the problems list, scene marks, and on
-each take all that follows its facts (seed and method, faces table or "No face found", leakage, mask strip,
+each take all that follows its facts (faces table or "No face found", leakage, mask strip,
 links); only the board's take of each shot is printed */
 .skip,header,.problems,.scene,.take:not([data-board]),.take>dl~*,.pick,.pick-note{{display:none}}
+/* the last two facts (seed, method: see _take_html's facts; the prompt is there only when the take's own) are for
+the screen */
+.take dl>dt:nth-last-of-type(-n+2),.take dl>dd:nth-last-of-type(-n+2){{display:none}}
 main{{padding:0;display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:4mm 6mm}}
 .shot{{content-visibility:visible;contain-intrinsic-size:none;margin:0;padding:0;border:0;break-inside:avoid;
 display:flex;flex-direction:column}}
