@@ -8,6 +8,11 @@ selected take marked. Keyboard: Tab walks the links; ``j``/``k`` (or ``n``/``p``
 scale the index lists scenes (each opening onto its shots), thumbnails load lazily at their size and shots
 off screen are not laid out until scrolled near (docs/review.md).
 
+The director picks takes on the page (a button per take, ``1``–``9``/``0``/``s``), kept in the browser's
+localStorage under ``run_key`` with the shot last viewed, and exports them as ``picks.json`` for ``idcli select
+--from`` (picks_file.py). The page carries what the script needs as attributes (``data-run``, each take's
+``data-key``, a shot's recorded ``data-selected``); the script writes text only, never markup.
+
 Thumbnails are made once: named after the sha256 of the image's bytes (not the sidecar's: a retouched image
 gets a new one), reused while the image is unchanged; thumbnails of images no longer present are removed.
 """
