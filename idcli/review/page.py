@@ -754,7 +754,12 @@ _JS = """
   });
   var settle=0;
   window.addEventListener('scroll',function(){clearTimeout(settle);settle=setTimeout(function(){
-    if(window.scrollY>0){var y=window.scrollY+8,i=0;while(i+1<shots.length&&shots[i+1].offsetTop<=y){i++;}
+    if(window.scrollY>0){
+      // the shot holding the focus while it is in view (the last shots cannot scroll to the top), else the top one
+      var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
+      var r=a?a.getBoundingClientRect():null;
+      if(r&&r.bottom>0&&r.top<window.innerHeight){remember(a);return;}
+      var y=window.scrollY+8,i=0;while(i+1<shots.length&&shots[i+1].offsetTop<=y){i++;}
       if(shots[i]){remember(shots[i]);}return;}
     saved.last='';write();  // back at the top: reopen there
     try{history.replaceState(null,'',location.pathname+location.search);}catch(e){}
