@@ -110,7 +110,8 @@ def select(
         "--force", help="Record --from picks of takes re-rendered since the page was exported (as rendered now), "
                         "and picks of another project's page.")] = False,
 ) -> None:
-    """Record the director's pick per shot in OUT/selects.json (checked against the committed takes)."""
+    """Record the director's pick per shot in OUT/selects.json: SHOT=TAKE, or --from the picks file the storyboard
+    page exported (checked against the committed takes)."""
     from ..review.selects import select as record_picks
 
     def body() -> None:
