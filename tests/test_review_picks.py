@@ -296,3 +296,27 @@ def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_w
         browser.reload()
         assert page_state(browser)["focus"] == "shot-sh020"
         assert browser.problems() == []
+
+
+@needs_chromium
+def test_the_csp_still_refuses_an_injected_script_while_the_pages_own_picks_work(out: Path, tmp_path: Path) -> None:
+    assert cli("review", out).exit_code == 0
+    index = out / "review" / "index.html"
+    hostile = index.with_name("hostile.html")  # beside the page: the same relative links, the same CSP
+    hostile.write_text(index.read_text("utf-8").replace(
+        "</main>", "</main><script>window.pwned = 'script'; localStorage.clear();</script>"
+        "<img src=\"nothing.png\" alt=\"\" onerror=\"window.pwned = 'onerror'\">", 1), "utf-8")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.open(hostile.as_uri())
+        browser.press("1")
+        assert browser.js("window.pwned === undefined")
+        assert pressed(page_state(browser)) == ["take-sh010_t1"]  # the page's own script runs
+        refused = browser.problems()
+        # what the console says: the CSP blocked the injected script, and nothing.png is missing; nothing else
+        assert any(line.startswith("Executing inline script violates") and "Content Security Policy" in line
+                   for line in refused), refused
+        assert all("Content Security Policy" in line or "ERR_FILE_NOT_FOUND" in line for line in refused), refused
+        exported = json.loads(browser.download("button.export-picks").read_text("utf-8"))
+    assert exported["picks"] == {"sh010": {"take": 1, "key": key(out, "sh010_t1")}}
