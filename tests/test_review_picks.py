@@ -295,6 +295,15 @@ def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_w
         assert pressed(state) == ["take-sh020_t1"] and state["focus"] == "shot-sh020" and state["top"] > 0
         browser.reload()
         assert page_state(browser)["focus"] == "shot-sh020"
+        browser.press("0")  # the current shot without a pick
+        assert pressed(page_state(browser)) == []
+        browser.press("2")
+        browser.click("button.forget-picks")  # once arms it, twice forgets what was changed here
+        assert pressed(page_state(browser)) == ["take-sh020_t2"]
+        browser.click("button.forget-picks")
+        assert pressed(page_state(browser)) == []
+        assert browser.js("localStorage.getItem('idcli-review:' + document.body.dataset.run)") == \
+            '{"picks":{},"last":"sh020"}'  # what the browser keeps for this folder: its place, no picks
         assert browser.problems() == []
 
 

@@ -356,7 +356,8 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
 
 def shared_prompt(shot: Shot) -> str | None:
     """The prompt the page shows once for the shot: the one most of its takes share, when two or more share it
-    (a film's takes mostly do: 4,729 prompts were 5.8 MB of a 2,000-shot page); None when no two do."""
+    (a film's takes mostly do: 4,729 prompts, one per take, were 0.89 MB of a 2,000-shot page); None when no two
+    do."""
     from collections import Counter
 
     counts = Counter(t.prompt for t in shot.takes).most_common(1)
@@ -653,7 +654,8 @@ _JS = """
     return e;
   }
   function show(s){
-    var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key');
+    var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key'),
+      gone=p.take!==null&&!seen;  // picked here, then the take was removed (the page rewritten)
     Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
       var on=p.take!==null&&Number(t.getAttribute('data-take'))===p.take,b=t.querySelector('button.pick');
       if(!b){  // made here, not in the markup: 4,729 takes' buttons were 0.16 MB of a film's page
@@ -662,11 +664,12 @@ _JS = """
       if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';
         b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
     });
-    var text=stale?' picked take '+p.take+': re-rendered since you picked it; look again':
+    var text=gone?' picked take '+p.take+': no longer rendered; pick another':
+      stale?' picked take '+p.take+': re-rendered since you picked it; look again':
       changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
     var h=s.querySelector('h2');
     if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
-      note.classList.toggle('stale',stale);}
+      note.classList.toggle('stale',stale||gone);}
     var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+p.take+(changed(s)?'*':'');
     if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
   }
@@ -711,7 +714,8 @@ _JS = """
   }
   var forgetArmed=0;
   function forget(b){
-    if(Date.now()-forgetArmed>4000){forgetArmed=Date.now();b.textContent='click again to forget them';return;}
+    if(Date.now()-forgetArmed>4000){forgetArmed=Date.now();b.textContent='click again to forget them';
+      setTimeout(function(){if(forgetArmed){b.textContent='forget changes made here';forgetArmed=0;}},4000);return;}
     forgetArmed=0;b.textContent='forget changes made here';saved.picks=Object.create(null);write();
     shots.forEach(show);count();
   }

@@ -23,7 +23,7 @@ from ..errors import InputError
 
 PICKS_KIND = "idcli-picks"
 PICKS_SCHEMA = 1
-MAX_PICKS_BYTES = 4 * 1024 * 1024  # 2,000 shots' picks are about 250 KB
+MAX_PICKS_BYTES = 4 * 1024 * 1024  # 2,000 shots' picks are about 0.1 MB
 MAX_TAKE = 9999  # as SHOT=TAKE on the command line (four digits)
 _SEEN_KEY = re.compile(r"[0-9a-f]{16}")
 
