@@ -45,9 +45,9 @@ from .versions import TOOL_VERSION as __version__
 _LAZY = {
     "load_shotlist": ("shotlist", "load_shotlist"),
     "loads_shotlist": ("shotlist", "loads_shotlist"),
-    "plan_shotlist": ("run", "plan_shotlist"),
+    "plan_shotlist": ("planning", "plan_shotlist"),
     "render": ("run", "render"),
-    "RenderReport": ("run", "RenderReport"),
+    "RenderReport": ("run_report", "RenderReport"),
     "read_results": ("results", "read_results"),
     # Provenance (docs/provenance.md): re-render a committed image; check a folder's images and signatures.
     "reproduce": ("reproduce", "reproduce"),

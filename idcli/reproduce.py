@@ -333,7 +333,7 @@ def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, A
     identity lines recorded under ``method.characters``.
     """
     from .method import PARAM_NAMES, FusionParams
-    from .plan import IdentityLine, RenderRequest
+    from .render_request import IdentityLine, RenderRequest
 
     method = record.get("method") or {"name": "text"}
     sampler, size = record["sampler"], record["size"]
@@ -368,8 +368,8 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
     list the output folder's last run read, then from here. Missing: an error naming where it was looked
     for; another file there (edited since): an error with both sha256s.
     """
-    from .plan import PlateFaceRequest, PlateRequest
     from .plate_files import PlateError, read_plate
+    from .render_request import PlateFaceRequest, PlateRequest
 
     block = record["plate"]
     try:

@@ -91,7 +91,7 @@ def test_a_plate_shot_plans_a_plate_request_as_the_engine_expects(shots: Path) -
 
 def test_a_plate_job_key_is_the_text_to_image_key_plus_the_plate(shots: Path, write_shotlist) -> None:
     from idcli.hashing import tagged_hash
-    from idcli.plan import key_material
+    from idcli.job_keys import key_material
     from idcli.versions import JOB_KEY_TAG
 
     plan = plan_on_cpu(shots)
@@ -102,7 +102,7 @@ def test_a_plate_job_key_is_the_text_to_image_key_plus_the_plate(shots: Path, wr
     assert [f["box"] for f in plate["faces"]] == [list(f.box) for f in job.request.plate.faces]
     assert plate["strength"] == P.DEFAULT_STRENGTH
     identities = {i.name: i for i in job.identities}
-    from idcli.plan import character_expression, shot_expression
+    from idcli.shot_prompts import character_expression, shot_expression
 
     shot = idcli.load_shotlist(shots).shotlist.shots[0]
     expected = key_material(plan.model, job.request, identities["mara"], plan.adapter, shot_expression(shot),

@@ -103,15 +103,22 @@ def review(
 @app.command(cls=ListArgumentsCommand)
 def select(
     out: OutArg,
-    picks: Annotated[list[str], typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
-                                               show_default=False, metavar="SHOT=TAKE")],
+    picks: Annotated[list[str] | None, typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
+                                                      show_default=False, metavar="SHOT=TAKE")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", help="The picks file the storyboard page exported (its \"export picks\"), checked like SHOT=TAKE.",
+        show_default=False, metavar="PICKS.json", parser=given_path)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Record --from picks of takes re-rendered since the page was exported (as rendered now), "
+                        "and picks of another project's page.")] = False,
 ) -> None:
-    """Record the director's pick per shot in OUT/selects.json (checked against the committed takes)."""
+    """Record the director's pick per shot in OUT/selects.json: SHOT=TAKE, or --from the picks file the storyboard
+    page exported (checked against the committed takes)."""
     from ..review.selects import select as record_picks
 
     def body() -> None:
         notes: list[str] = []
-        current = record_picks(out, picks, notes)
+        current = record_picks(out, picks, notes, from_file=from_file, force=force)
         for note in notes:  # what became of picks already in the file that point at no committed take
             _note(note)
         _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in

@@ -138,7 +138,7 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
     from ..errors import ModelUnavailableError, ShotListError
     from ..identity.group_selfies import group_selfie_warnings
     from ..identity.resolve import resolve_identities
-    from ..plan import shot_characters
+    from ..shot_prompts import shot_characters
 
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     failures: dict[str, Any] = {}
@@ -205,7 +205,8 @@ def expressions(
 def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
     """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
-    from ..run import plan_document, plan_shotlist
+    from ..plan_document import plan_document
+    from ..planning import plan_shotlist
 
     def body() -> None:
         loaded = _load_every_problem(file, face_models)

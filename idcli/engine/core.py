@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import ModelIdentity
-from ..plan import RenderRequest
+from ..render_request import RenderRequest
 from ..runtime import Runtime
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..plan import IdentityLine, RenderRequest
+from ..render_request import IdentityLine, RenderRequest
 from .plates import blend_known, composite, crop_pixels, face_mask, latent_mask, plate_mask, start_index
 
 # Samplers that can start part-way through their schedule (all of engine/samplers.py's): diffusers' through

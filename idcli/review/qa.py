@@ -364,7 +364,7 @@ class IdentityQA:
 
 
 def commit_hook(qa: IdentityQA) -> Any:
-    """``qa(job, pixels)`` for run.py's commit thread: a failure is recorded in the sidecar, never
+    """``qa(job, pixels)`` for the commit thread (idcli/commit_path.py): a failure is recorded in the sidecar, never
     raised — QA must not cost a rendered image."""
 
     def check(job: Any, pixels: np.ndarray) -> dict[str, Any] | None:
