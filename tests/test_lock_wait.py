@@ -47,20 +47,23 @@ def _held(path: Path) -> int:
 
 
 def _stderr_line_with(process: subprocess.Popen[str], needle: str, timeout: float = 120.0) -> str:
-    """The first line of the process's stderr holding ``needle``; fails when it exits or times out first."""
+    """The line of the process's stderr holding ``needle`` (which must be there once so far); fails when the
+    process exits or the time is up first. Read raw from the descriptor: a buffered reader could hold the line."""
     chooser = selectors.DefaultSelector()
     chooser.register(process.stderr, selectors.EVENT_READ)
-    seen, end = [], time.monotonic() + timeout
-    while time.monotonic() < end:
+    seen, end = b"", time.monotonic() + timeout
+    while time.monotonic() < end and needle.encode() not in seen:
         if chooser.select(timeout=1.0):
-            line = process.stderr.readline()
-            if not line:
+            chunk = os.read(process.stderr.fileno(), 65536)
+            if not chunk:
                 break
-            seen.append(line)
-            if needle in line:
-                return line
-    process.kill()
-    pytest.fail(f"no stderr line with {needle!r}; stderr so far: {''.join(seen)!r}")
+            seen += chunk
+    text = seen.decode("utf-8", "replace")
+    if needle not in text:
+        process.kill()
+        pytest.fail(f"no stderr line with {needle!r}; stderr so far: {text!r}")
+    assert text.count(needle) == 1, text
+    return next(line for line in text.splitlines() if needle in line)
 
 
 def _waits_then_goes_on(argv: list[str], lock: Path, untouched: Path) -> str:
