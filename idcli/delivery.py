@@ -538,8 +538,9 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
 @contextlib.contextmanager
 def _one_delivery_at_a_time(dest: Path) -> Iterator[None]:
     """Two deliveries into one DEST each read its listing, then write theirs: the later one's would drop the
-    other's copies. A lock on the folder itself (no lock file goes out with the delivery) makes one wait."""
-    import fcntl
+    other's copies. A lock on the folder itself (no lock file goes out with the delivery) makes one wait (and
+    say so after a moment)."""
+    from .lock_wait import lock_waiting
 
     try:
         fd = os.open(dest, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -547,7 +548,7 @@ def _one_delivery_at_a_time(dest: Path) -> Iterator[None]:
         raise OutputError(f"{dest}: cannot open the folder ({exc.strerror or exc})") from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_waiting(fd, f"another idcli deliver into {dest} to finish")
         except OSError as exc:  # a network share without locks: deliver as before, one at a time by hand
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
                 raise

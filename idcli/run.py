@@ -211,7 +211,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
     from .orphans import find_orphans
     from .superseded import kept_render_of, kept_versions_by_take, put_back
 
-    with store.session(wait=wait):
+    # --quiet silences the note of a wait behind another run, as every other note.
+    with store.session(wait=wait, on_wait=lambda text: progress.note(f"note: {text}")):
         # Another project's renders are not overwritten by accident (same shot ids, same file names).
         projects = folder_projects(store)
         if projects and plan.project not in projects:
