@@ -143,6 +143,23 @@ def test_drop_frame_is_refused_where_timecode_has_none(out: Path, tmp_path: Path
     assert not (tmp_path / "a.edl").exists()
 
 
+@pytest.mark.parametrize("request_", [("--edl", "a.edl"), ("--fcp-xml", "a.xml"), ("--movie", "a.mp4", "--burn-in")])
+def test_timecode_formats_at_a_rate_timecode_has_not_are_refused_before_anything_is_written(
+        out: Path, tmp_path: Path, request_: tuple[str, ...]) -> None:
+    """At 15 fps (1 to 240 is accepted) an EDL, an FCP 7 XML or a burn-in needs a SMPTE timecode, which OTIO has
+    only at 23.976 … 60: exit 70, "a bug in idcli", after the .otio was already written."""
+    option, name, *more = request_
+    result = cli("export", out, "--fps", "15", "--otio", tmp_path / "a.otio", option, tmp_path / name, *more)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    rates = "23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60"
+    assert f"{(more or [option])[0]}: timecode exists at {rates} fps, not at 15" in message
+    assert "internal error" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["renders"]  # nothing written, the .otio neither
+    assert cli("export", out, "--fps", "15", "--otio", tmp_path / "a.otio", "--movie", tmp_path / "a.mp4"
+               ).exit_code == 0  # the .otio and a movie without burn-in have no timecode: any rate
+
+
 # -- FCP 7 XML -----------------------------------------------------------------------------------
 
 

@@ -51,6 +51,17 @@ def drop_frame_rate(fps: float) -> bool:
     return any(abs(fps - rate) < 1e-6 for rate in DROP_FRAME_RATES)
 
 
+def check_timecode_rate(fps: float, option: str) -> None:
+    """Refuse ``option`` at a rate SMPTE timecode has not: an EDL, an FCP 7 XML and the burn-in are written in
+    timecode (OTIO's, which knows only the rates below), while the .otio and a plain movie take any of 1 to 240."""
+    import opentimelineio as otio
+
+    if not otio.opentime.RationalTime.is_valid_timecode_rate(fps):
+        raise InputError(f"{option}: timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 "
+                         f"fps, not at {fps:g}; give one of those with --fps (the .otio and a movie without "
+                         "--burn-in take any rate)")
+
+
 def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
     """Whether the timecode of the EDL and the burn-in drops frames: as asked, else the broadcast convention
     (29.97 and 59.94 drop frame, which keeps timecode on the wall clock). Asking for it at another rate is
