@@ -71,6 +71,13 @@ def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
     return drop_frame_rate(fps) if drop_frame is None else drop_frame
 
 
+def check_edl_events(clips: int, edl_path: Path) -> None:
+    """Refuse an EDL of more events than CMX 3600's three-digit event numbers count."""
+    if clips > EDL_MAX_EVENTS:
+        raise InputError(f"--edl {edl_path}: {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
+                         "events. Write --fcp-xml or --otio for a cut this long")
+
+
 def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[str, ExportResult]:
     """The animatic as CMX 3600 text (``fps`` as ``export.timeline_rate`` gives it)."""
     import opentimelineio as otio
@@ -80,9 +87,7 @@ def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[st
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
     timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
     result.format = "edl"
-    if result.clips > EDL_MAX_EVENTS:
-        raise InputError(f"--edl {edl_path}: {result.clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
-                         "events. Write --fcp-xml or --otio for a cut this long")
+    check_edl_events(result.clips, edl_path)
     for clip in timeline.find_clips():
         clip.metadata["cmx_3600"] = {"reel": "AX"}
     (track,) = timeline.video_tracks()
