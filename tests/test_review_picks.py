@@ -253,6 +253,31 @@ def test_the_director_picks_reloads_exports_and_the_artist_records_the_file(out:
 
 
 @needs_chromium
+def test_an_export_carries_only_what_the_director_changed_so_a_later_select_stands(out: Path, tmp_path: Path
+                                                                                   ) -> None:
+    """The page is written with sh020=2 recorded; the director picks sh010 take 1 only and exports. Meanwhile the
+    artist selects sh020=1. The export held sh020's recorded take 2 as a pick too, and recording the file put
+    sh020 back to take 2 without a word: a select made after the page was written, lost."""
+    assert cli("select", out, "sh020=2").exit_code == 0
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        browser.click("button.export-picks")  # nothing changed here yet: nothing to send, no download
+        assert browser.js("document.querySelector('.picks .export p:not([hidden])').textContent") == \
+            "No picks changed here: nothing to send (the picks shown are the ones recorded)."
+        browser.click("#take-sh010_t1 button.pick")
+        exported = browser.download("button.export-picks")
+        assert browser.problems() == []
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh010": {"take": 1, "key": key(out, "sh010_t1")}}
+    assert cli("select", out, "sh020=1").exit_code == 0  # the artist, meanwhile
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 0, result.output
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 1, "sh020": 1}
+
+
+@needs_chromium
 def test_a_pick_of_a_take_re_rendered_since_is_marked_and_refused(out: Path, tmp_path: Path) -> None:
     assert cli("review", out).exit_code == 0
     downloads = tmp_path / "downloads"

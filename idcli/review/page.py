@@ -429,8 +429,9 @@ _PICKS_BAR = """<section class="picks" aria-label="Picks" hidden>
 <p><span class="pick-count" aria-live="polite"></span>
 <button type="button" class="export-picks">export picks</button>
 <button type="button" class="forget-picks">forget changes made here</button></p>
-<div class="export" hidden><p>Downloaded as <code>picks.json</code>; the artist records the picks with
-<code>idcli select OUT --from picks.json</code>. The same, to copy into a message:</p>
+<div class="export" hidden><p class="exported">Downloaded as <code>picks.json</code>; the artist records the picks
+with <code>idcli select OUT --from picks.json</code>. The same, to copy into a message:</p>
+<p class="nothing" hidden>No picks changed here: nothing to send (the picks shown are the ones recorded).</p>
 <textarea readonly rows="6" cols="80" aria-label="picks.json"></textarea></div>
 </section>"""
 
@@ -696,14 +697,17 @@ _JS = """
     write();show(s);count();remember(s);
   }
   function exportPicks(){
+    // What the director changed here, and only that: a select left as the page shows it is the artist's, and an
+    // idcli select made after the page was written must stand when the file is recorded.
     var out={},any=false;
     shots.forEach(function(s){
-      var p=pickOf(s),id=idOf(s);
-      if(p.take!==null){out[id]={take:p.take,key:p.key};any=true;}
-      else if(recorded(s).take!==null){out[id]={take:null};any=true;}  // clears the recorded select
+      if(!changed(s)){return;}
+      var p=pickOf(s);out[idOf(s)]=p.take===null?{take:null}:{take:p.take,key:p.key};any=true;  // null: took back
     });
     var box=document.querySelector('.picks .export'),area=box.querySelector('textarea');
-    if(!any){area.value='';box.hidden=false;box.querySelector('p').textContent='Nothing is picked yet.';return;}
+    box.hidden=false;box.querySelector('.exported').hidden=!any;box.querySelector('.nothing').hidden=any;
+    area.hidden=!any;
+    if(!any){area.value='';return;}
     var text=JSON.stringify({schema:1,kind:'idcli-picks',project:document.body.getAttribute('data-project'),
       run:document.body.getAttribute('data-run'),exported:new Date().toISOString(),picks:out},null,1)+'\\n';
     var url=URL.createObjectURL(new Blob([text],{type:'application/json'}));
