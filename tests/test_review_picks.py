@@ -84,6 +84,23 @@ def test_select_from_a_picks_file_records_them_and_keeps_an_unchanged_pick_as_it
     assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 2, "sh020": 2}
 
 
+def test_select_says_what_each_pick_changed_and_what_it_cleared(out: Path, tmp_path: Path) -> None:
+    """A file that cleared sh030 and picked sh010 printed the picks left (`selects.json: sh010=t2`): the cleared
+    select went unmentioned, and recording the same file twice read as if it had done it all again."""
+    assert cli("select", out, "sh030=1", "sh020=2").exit_code == 0
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 2, "key": key(out, "sh010_t2")},
+                                                    "sh020": {"take": 1, "key": key(out, "sh020_t1")},
+                                                    "sh030": {"take": None}})
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 0, result.output
+    assert "changed: sh010=t2 (new), sh020=t1 (was t2), sh030 cleared (was t1)" in result.stdout
+    assert f"{out / 'selects.json'}: sh010=t2, sh020=t1" in result.stdout  # every pick now, as before
+    again = cli("select", out, "--from", exported)
+    assert again.exit_code == 0, again.output
+    assert "changed: nothing; every pick given was recorded already" in again.stdout
+    assert cli("select", out, "sh020=2").stdout.startswith("changed: sh020=t2 (was t1)\n")
+
+
 def test_a_picks_file_is_checked_like_command_line_picks_and_nothing_is_written(out: Path, tmp_path: Path) -> None:
     assert cli("select", out, "sh010=1").exit_code == 0
     before = (out / "selects.json").read_bytes()

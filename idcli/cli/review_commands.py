@@ -121,6 +121,7 @@ def select(
         current = record_picks(out, picks, notes, from_file=from_file, force=force)
         for note in notes:  # what became of picks already in the file that point at no committed take
             _note(note)
+        _emit("changed: " + (", ".join(current.changed) or "nothing; every pick given was recorded already"))
         _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
                                                            current.items()) or "no picks"))
         if (Path(out) / "review" / "index.html").is_file():  # the page is static: say how it catches up

@@ -35,9 +35,13 @@ class Selects(dict[str, dict[str, Any]]):
     selects.json that point at no committed take (dropped, or kept while their image is kept aside), one line
     each, so that a caller from Python sees what the command prints."""
 
-    def __init__(self, picks: dict[str, dict[str, Any]] | None = None, notes: list[str] | None = None) -> None:
+    def __init__(self, picks: dict[str, dict[str, Any]] | None = None, notes: list[str] | None = None,
+                 changed: list[str] | None = None) -> None:
         super().__init__(picks or {})
         self.notes = notes if notes is not None else []  # Selects() is an empty dict, as dict() is
+        # What the picks given changed in selects.json, one entry per shot ("sh010=t2 (was t1)", "sh030 cleared
+        # (was t1)"); picks given as they were already recorded are not in it.
+        self.changed = changed if changed is not None else []
 
 
 def read_selects(out_dir: Path) -> dict[str, dict[str, Any]]:
@@ -200,6 +204,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
                 current[pick.shot] = kept  # picked again as it was (an exported page's unchanged picks): when it was
             else:
                 current[pick.shot] = {"take": pick.take, "job_key": job_key, "selected": now().isoformat()}
+        changed = _changes(before, current, [pick.shot for pick in parsed])
         data = {"schema": SELECTS_SCHEMA, "selects": dict(sorted(current.items()))}
         target = root / SELECTS
         if target.is_symlink():
@@ -209,7 +214,28 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         atomic_write(target, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     if notes is not None:
         notes.extend(said)
-    return Selects(current, said)
+    return Selects(current, said, changed)
+
+
+def _changes(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], shots: list[str]) -> list[str]:
+    """What the picks of ``shots`` changed from ``before`` to ``after``, one line per shot changed, in the order
+    given: a new pick, another take, the same take as rendered now, a select cleared."""
+    from ..errors import printable
+
+    lines = []
+    for shot in dict.fromkeys(shots):  # each shot once, in the order given
+        old, new, named = before.get(shot), after.get(shot), printable(shot)
+        if old == new:
+            continue
+        if new is None:
+            lines.append(f"{named} cleared (was t{old['take']})" if old else f"{named} cleared")
+        elif old is None:
+            lines.append(f"{named}=t{new['take']} (new)")
+        elif old.get("take") == new["take"]:
+            lines.append(f"{named}=t{new['take']} (the take as rendered now)")
+        else:
+            lines.append(f"{named}=t{new['take']} (was t{old['take']})")
+    return lines
 
 
 class _Pick(NamedTuple):
