@@ -132,6 +132,24 @@ def test_a_take_re_rendered_since_the_director_looked_is_refused_unless_forced(o
     assert selects(out)["sh010"]["job_key"] == job_key(out, "sh010_t2")  # the take as rendered now
 
 
+def test_a_refused_picks_file_says_how_to_record_its_picks_that_check_out(out: Path, tmp_path: Path) -> None:
+    """The artist re-rendered sh010 while the director picked: the file is refused whole (nothing written), and
+    the director's other picks could be recorded only by editing the JSON by hand. The refusal now gives the
+    command that records those alone."""
+    assert cli("select", out, "sh030=2").exit_code == 0
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 2, "key": "ab" * 8},  # re-rendered since
+                                                    "sh020": {"take": 1, "key": key(out, "sh020_t1")},
+                                                    "sh030": {"take": None}})
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 2 and "sh010=2: take 2 was re-rendered" in result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"nothing was changed; its other 2 picks check out: record them alone with idcli select {out} " \
+           "sh020=1 sh030=none" in message
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh030": 2}
+    assert cli("select", out, "sh020=1", "sh030=none").exit_code == 0
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh020": 1}
+
+
 @pytest.mark.parametrize(("content", "expected"), [
     ("{\"schema\": 1,\n \"kind\": ", "line 2: not JSON"),
     (json.dumps({"selects": {}}), "not a picks file"),

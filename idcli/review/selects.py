@@ -182,9 +182,10 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     # The shot list the folder was last rendered from (its manifest; None before idcli kept one): a take of a
     # shot it no longer has, or beyond the shot's takes, is an orphan: kept on disk, no part of the shot list.
     live = _live_takes(root, None)
-    problems = [problem for pick in parsed if (problem := _pick_problem(root, pick, committed, live, force))]
+    problems = {pick: problem for pick in parsed if (problem := _pick_problem(root, pick, committed, live, force))}
     if problems:
-        raise InputError("; ".join(problems) + "; nothing was changed")
+        rest = _the_rest(root, parsed, problems) if from_file is not None else ""
+        raise InputError("; ".join(problems.values()) + "; nothing was changed" + rest)
     with _locked(root):
         from ..safeio import remove_dead_temporaries
 
@@ -270,6 +271,20 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
                 f"{pick.seen[:12]}, rendered now {key_label(now_key)}): have it looked at again on the rewritten "
                 "page (idcli review), or --force to pick the take as rendered now")
     return None
+
+
+def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, str]) -> str:
+    """How to record a refused picks file's picks that check out, alone: the director's other picks need not wait
+    for the shot the artist re-rendered or took out of the shot list meanwhile (nor the JSON edited by hand)."""
+    import shlex
+
+    bad = {pick.shot for pick in refused}
+    rest = {pick.shot: pick.take for pick in parsed if pick.shot not in bad}  # a later pick of a shot wins
+    if not rest:
+        return ""
+    words = [f"{shot}={'none' if take is None else take}" for shot, take in rest.items()]
+    return (f"; its other {len(rest)} pick{'s' if len(rest) > 1 else ''} check{'' if len(rest) > 1 else 's'} out: "
+            f"record them alone with idcli select {shlex.quote(str(root))} {shlex.join(words)}")
 
 
 def _check_project(root: Path, path: Path, project: str | None, force: bool) -> None:
