@@ -229,8 +229,8 @@ def open_page(browser: Browser, out: Path, fragment: str = "") -> None:
 
 def page_state(browser: Browser) -> dict:
     return browser.js("""(function(){var r={};
-      document.querySelectorAll('article.take').forEach(function(t){
-        r[t.id]=t.querySelector('button.pick').getAttribute('aria-pressed');});
+      document.querySelectorAll('article.take').forEach(function(t){var b=t.querySelector('button.pick');
+        if(b){r[t.id]=b.getAttribute('aria-pressed');}});
       return {pressed:r, count:document.querySelector('.pick-count').textContent,
         nav:Array.from(document.querySelectorAll('nav li')).map(function(li){var m=li.querySelector('.navpick');
           return li.querySelector('a').textContent+(m?m.textContent:'');}),
@@ -310,6 +310,38 @@ def test_an_export_carries_only_what_the_director_changed_so_a_later_select_stan
     result = cli("select", out, "--from", exported)
     assert result.exit_code == 0, result.output
     assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 1, "sh020": 1}
+
+
+@needs_chromium
+def test_a_shot_taken_out_of_the_shot_list_offers_no_pick_and_its_pick_is_not_exported(out: Path, tmp_path: Path
+                                                                                       ) -> None:
+    """The director picked sh030; the artist then took sh030 out of the shot list and rendered (its images kept,
+    shown under "not in the shot list"). The rewritten page still offered pick buttons there and exported the
+    pick, which `idcli select --from` refuses (an orphan) - and with it the whole file, every export again."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        browser.click("#take-sh030_t1 button.pick")
+        browser.click("#take-sh010_t2 button.pick")
+    manifest_path = out / ".idcli" / "shotlist.jsonl"  # as a render of the edited shot list records it
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    manifest["shots"] = [s for s in manifest["shots"] if s["id"] != "sh030"]
+    manifest["takes"] = [t for t in manifest["takes"] if t[0] != "sh030"]
+    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
+    assert cli("review", out).exit_code == 0
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out, "#shot-sh030")
+        state = page_state(browser)
+        assert browser.js("document.querySelectorAll('#shot-sh030 button.pick').length") == 0  # no pick buttons
+        assert pressed(state) == ["take-sh010_t2"] and state["count"].startswith("1 of 3 shots picked")
+        browser.press("2")  # a digit on that shot picks nothing
+        assert pressed(page_state(browser)) == ["take-sh010_t2"]
+        exported = browser.download("button.export-picks")
+        assert browser.problems() == []
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh010": {"take": 2, "key": key(out, "sh010_t2")}}
+    assert cli("select", out, "--from", exported).exit_code == 0
 
 
 @needs_chromium

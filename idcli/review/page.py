@@ -327,7 +327,8 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
             f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
 
 
-def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]]) -> str:
+def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
+               listed: bool = False) -> str:
     meta = []
     if shot.entry is not None:
         meta.append(f"{shot.entry.duration:g} s")
@@ -342,6 +343,8 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
     if shot.selected is not None:  # the select idcli select recorded: the page's picks start from it
         attrs += f' data-selected="{shot.selected.take}"'
+    if listed and shot.entry is None:  # taken out of the shot list: idcli select refuses its takes, so no picks
+        attrs += ' data-orphan="1"'
     facts = ""
     if prompt is not None:
         sharing = [t.take for t in shot.takes if t.prompt == prompt]
@@ -384,7 +387,8 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     sizes = sizes or {}
     starts = {start: (anchor, label, count) for (label, start, count), anchor in zip(groups, _group_ids(groups),
                                                                                       strict=True)}
-    shots = "".join((_scene_mark(*starts[i]) if i in starts else "") + _shot_html(i + 1, s, thumbs, sizes)
+    shots = "".join((_scene_mark(*starts[i]) if i in starts else "")
+                    + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None)
                     for i, s in enumerate(run.shots))
     written = now().strftime('%Y-%m-%d %H:%M UTC')
     summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
@@ -646,6 +650,7 @@ _JS = """
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
     var t=takeOf(s,n);return {take:n,key:t?t.getAttribute('data-key'):null};
   }
+  function pickable(s){return !s.hasAttribute('data-orphan');}  // not a shot taken out of the shot list
   function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
   function changed(s){var p=saved.picks[idOf(s)],r=recorded(s);
     return !!p&&(p.take!==r.take||(p.take!==null&&p.key!==r.key));}
@@ -655,6 +660,7 @@ _JS = """
     return e;
   }
   function show(s){
+    if(!pickable(s)){return;}
     var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key'),
       gone=p.take!==null&&!seen;  // picked here, then the take was removed (the page rewritten)
     Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
@@ -675,20 +681,20 @@ _JS = """
     if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
   }
   function count(){
-    var picked=0,open=0;
-    shots.forEach(function(s){if(pickOf(s).take!==null){picked++;}if(changed(s)){open++;}});
+    var picked=0,open=0,live=shots.filter(pickable);
+    live.forEach(function(s){if(pickOf(s).take!==null){picked++;}if(changed(s)){open++;}});
     var c=document.querySelector('.pick-count');
-    if(c){c.textContent=picked+' of '+shots.length+' shots picked'+(open?' \u00b7 '+open+' changed here, not recorded'+
+    if(c){c.textContent=picked+' of '+live.length+' shots picked'+(open?' \u00b7 '+open+' changed here, not recorded'+
       ' yet: export them for the artist':'');}
     Array.prototype.forEach.call(document.querySelectorAll('nav.scenes details'),function(d){
       var n=0,mark=d.querySelector('summary .picked');
       Array.prototype.forEach.call(d.querySelectorAll('ol a[href^="#shot-"]'),function(a){
-        var s=byId[a.getAttribute('href').slice(6)];if(s&&pickOf(s).take!==null){n++;}});
+        var s=byId[a.getAttribute('href').slice(6)];if(s&&pickable(s)&&pickOf(s).take!==null){n++;}});
       if(mark){mark.textContent=n?'\u2713'+n:'';}
     });
   }
   function pick(s,n){  // n: a take number, or null for no pick; the same take again unpicks
-    if(!s){return;}
+    if(!s||!pickable(s)){return;}
     var now=pickOf(s),t=takeOf(s,n);
     if(n!==null&&!t){return;}
     if(n!==null&&now.take===n){n=null;t=null;}
@@ -701,7 +707,7 @@ _JS = """
     // idcli select made after the page was written must stand when the file is recorded.
     var out={},any=false;
     shots.forEach(function(s){
-      if(!changed(s)){return;}
+      if(!pickable(s)||!changed(s)){return;}
       var p=pickOf(s);out[idOf(s)]=p.take===null?{take:null}:{take:p.take,key:p.key};any=true;  // null: took back
     });
     var box=document.querySelector('.picks .export'),area=box.querySelector('textarea');
