@@ -367,6 +367,41 @@ def test_a_pick_of_a_take_re_rendered_since_is_marked_and_refused(out: Path, tmp
 
 
 @needs_chromium
+def test_picking_a_re_rendered_take_again_picks_it_as_rendered_now(out: Path, tmp_path: Path) -> None:
+    """The page says "re-rendered since you picked it; look again"; the director looks and picks that take again
+    (its digit, or its button): that unpicked it, so the shot was left without a pick (and a select recorded for
+    it was exported as cleared). It now picks the take as rendered now."""
+    assert cli("select", out, "sh020=2").exit_code == 0
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        browser.click("#take-sh010_t1 button.pick")
+        browser.click("#take-sh020_t1 button.pick")
+    for stem in ("sh010_t1", "sh020_t1"):  # both re-rendered after the director looked
+        sidecar = out / stem.split("_")[0] / f"{stem}.json"
+        record = json.loads(sidecar.read_text("utf-8"))
+        record["job_key"] = "idcli-job-v2:" + stem[-1] * 64
+        sidecar.write_text(json.dumps(record), "utf-8")
+    assert cli("review", out).exit_code == 0
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        assert page_state(browser)["notes"][:2] == [" picked take 1: re-rendered since you picked it; look again"] * 2
+        browser.click("#take-sh010_t1 button.pick")  # looked again: the same take, as it is now
+        browser.press("j")  # to sh020, and its take 1 by its digit
+        browser.press("1")
+        state = page_state(browser)
+        assert pressed(state) == ["take-sh010_t1", "take-sh020_t1"]
+        assert state["notes"][:2] == [" picked take 1 (not recorded yet)"] * 2
+        exported = browser.download("button.export-picks")
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh010": {"take": 1, "key": "1" * 16},
+                                                                "sh020": {"take": 1, "key": "1" * 16}}
+    assert cli("select", out, "--from", exported).exit_code == 0
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 1, "sh020": 1}
+
+
+@needs_chromium
 def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_was_left(out: Path,
                                                                                          tmp_path: Path) -> None:
     other = tmp_path / "other"

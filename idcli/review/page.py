@@ -697,7 +697,8 @@ _JS = """
     if(!s||!pickable(s)){return;}
     var now=pickOf(s),t=takeOf(s,n);
     if(n!==null&&!t){return;}
-    if(n!==null&&now.take===n){n=null;t=null;}
+    // the same take again unpicks it, unless it was re-rendered since: then it is picked as rendered now
+    if(n!==null&&now.take===n&&now.key===t.getAttribute('data-key')){n=null;t=null;}
     var want={take:n,key:t?t.getAttribute('data-key'):null},r=recorded(s),id=idOf(s);
     if(want.take===r.take&&want.key===r.key){delete saved.picks[id];}else{saved.picks[id]=want;}
     write();show(s);count();remember(s);
