@@ -143,6 +143,21 @@ def test_drop_frame_is_refused_where_timecode_has_none(out: Path, tmp_path: Path
     assert not (tmp_path / "a.edl").exists()
 
 
+@pytest.mark.parametrize("request_args", [("--edl", "a.edl"), ("--fcp-xml", "a.xml"),
+                                          ("--movie", "a.mp4", "--burn-in")])
+def test_timecode_at_a_rate_it_does_not_exist_is_refused(out: Path, tmp_path: Path,
+                                                         request_args: tuple[str, ...]) -> None:
+    """SMPTE timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 fps; at 12 (a common
+    animatic rate, inside --fps's 1 to 240) the adapters' timecode raised ValueError: a traceback, exit 1."""
+    option, name, *more = request_args
+    result = cli("export", out, option, tmp_path / name, *more, "--fps", "12")
+    assert result.exit_code == 2, result.output
+    assert "timecode" in result.stderr and "23.976" in result.stderr and "--otio" in result.stderr, result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert list(tmp_path.iterdir()) == [tmp_path / "renders"]  # nothing written
+    assert cli("export", out, "--otio", tmp_path / "a.otio", "--fps", "12").exit_code == 0  # no timecode in it
+
+
 # -- FCP 7 XML -----------------------------------------------------------------------------------
 
 

@@ -60,6 +60,19 @@ def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
     return drop_frame_rate(fps) if drop_frame is None else drop_frame
 
 
+def require_timecode_rate(fps: float, option: str) -> None:
+    """Refuse ``option`` at a rate SMPTE timecode does not exist at (``fps`` as ``export.timeline_rate`` gives it):
+    an EDL's and an FCP 7 XML's times and the movie's burn-in are timecode, and OTIO's timecode (which the
+    adapters write with) knows only the broadcast and film rates; the .otio and a movie without burn-in take any
+    rate."""
+    import opentimelineio as otio
+
+    if not otio.opentime.RationalTime.is_valid_timecode_rate(fps):
+        raise InputError(f"{option} at --fps {fps:g}: timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, "
+                         "59.94 and 60 fps only; give one of them (--otio, and --movie without --burn-in, take any "
+                         "rate)", field="fps")
+
+
 def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[str, ExportResult]:
     """The animatic as CMX 3600 text (``fps`` as ``export.timeline_rate`` gives it)."""
     import opentimelineio as otio
