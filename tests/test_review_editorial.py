@@ -135,6 +135,10 @@ def test_an_edl_longer_than_cmx_3600_allows_is_refused(out: Path, tmp_path: Path
     result = cli("export", out, "--edl", tmp_path / "a.edl")
     assert result.exit_code == 2 and "at most 2 events" in result.stderr and "--fcp-xml" in result.stderr
     assert not (tmp_path / "a.edl").exists()
+    # checked before the first file is written, as every request is: the .otio (written first) is not left alone
+    both = cli("export", out, "--otio", tmp_path / "a.otio", "--edl", tmp_path / "a.edl")
+    assert both.exit_code == 2 and "at most 2 events" in both.stderr, both.output
+    assert not (tmp_path / "a.otio").exists() and not (tmp_path / "a.edl").exists()
 
 
 def test_drop_frame_is_refused_where_timecode_has_none(out: Path, tmp_path: Path) -> None:

@@ -73,6 +73,17 @@ def require_timecode_rate(fps: float, option: str) -> None:
                          "rate)", field="fps")
 
 
+def check_edl_events(run: Run, edl_path: Path, fps: float) -> None:
+    """Refuse an EDL of more events than CMX 3600 numbers, before any file of the export is written."""
+    _refuse_too_many_events(build_timeline(run, edl_path, fps)[1].clips, edl_path)
+
+
+def _refuse_too_many_events(clips: int, edl_path: Path) -> None:
+    if clips > EDL_MAX_EVENTS:
+        raise InputError(f"--edl {edl_path}: {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
+                         "events. Write --fcp-xml or --otio for a cut this long")
+
+
 def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[str, ExportResult]:
     """The animatic as CMX 3600 text (``fps`` as ``export.timeline_rate`` gives it)."""
     import opentimelineio as otio
@@ -82,9 +93,7 @@ def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[st
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
     timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
     result.format = "edl"
-    if result.clips > EDL_MAX_EVENTS:
-        raise InputError(f"--edl {edl_path}: {result.clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
-                         "events. Write --fcp-xml or --otio for a cut this long")
+    _refuse_too_many_events(result.clips, edl_path)
     for clip in timeline.find_clips():
         clip.metadata["cmx_3600"] = {"reel": "AX"}
     (track,) = timeline.video_tracks()

@@ -176,7 +176,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     needed. ``drop_frame``: the timecode of the EDL and the movie's burn-in at 29.97/59.94 (default: drop frame
     there). ``burn_in``: the movie shows shot id, take and timecode. Returns one result per file written, in
     the order above."""
-    from .editorial_formats import check_drop_frame, require_adapter, require_timecode_rate
+    from .editorial_formats import check_drop_frame, check_edl_events, require_adapter, require_timecode_rate
 
     targets = check_targets(otio=otio, edl=edl, fcp_xml=fcp_xml, movie=movie, fps=fps)
     if not run.takes:
@@ -187,6 +187,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
             require_timecode_rate(rate, option)
     if "edl" in targets:
         require_adapter("cmx_3600", "--edl")
+        check_edl_events(run, targets["edl"], rate)
     if "edl" in targets or "movie" in targets:  # the timecode of the EDL and of the movie's burn-in
         drop_frame = check_drop_frame(rate, drop_frame)
     if "fcp_xml" in targets:
