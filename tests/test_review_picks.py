@@ -146,6 +146,20 @@ def test_picks_of_another_projects_page_are_refused(out: Path, tmp_path: Path) -
     assert cli("select", out, "--from", exported, "--force").exit_code == 0
 
 
+@pytest.mark.parametrize(("picks", "project", "expected"), [
+    ({"sh\n010\x1b[2J": 5}, "review", "picks.sh\\n010\\x1b[2J: an object"),
+    ({"sh010": {"take": 1}}, "a film\n\x1b[2J", "picks of project 'a film\\n\\x1b[2J'"),
+])
+def test_a_picks_files_own_words_are_quoted_escaped_in_its_errors(out: Path, tmp_path: Path, picks: dict,
+                                                                  project: str, expected: str) -> None:
+    """A picks file comes from a laptop: a shot id or project with a newline or a terminal escape in it was printed
+    raw (one error over two lines; the escape run by the terminal), where a command-line pick's is escaped."""
+    result = cli("select", out, "--from", picks_file(tmp_path / "picks.json", picks, project=project))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr, repr(result.stderr)
+    assert expected in result.stderr, result.stderr
+
+
 def test_select_without_picks_or_a_file_says_what_to_give(out: Path) -> None:
     result = cli("select", out)
     assert result.exit_code == 2 and "give at least one SHOT=TAKE or --from picks.json" in result.stderr

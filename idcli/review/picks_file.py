@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, printable
 
 PICKS_KIND = "idcli-picks"
 PICKS_SCHEMA = 1
@@ -87,7 +87,7 @@ def read_picks_file(path: str | Path) -> PicksFile:
         raise wrong("picks", "an object, shot id -> {\"take\": N, \"key\": \"…\"}")
     found = []
     for shot, pick in picks.items():
-        field = f"picks.{shot}"
+        field = f"picks.{printable(shot):.80}"  # the file's own words, quoted as a command-line pick's are
         if not shot or not isinstance(pick, dict):
             raise wrong(field, "an object {\"take\": N, \"key\": \"…\"} (take null clears the pick)")
         take, key = pick.get("take"), pick.get("key")

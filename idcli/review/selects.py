@@ -249,11 +249,12 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
 def _check_project(root: Path, path: Path, project: str | None, force: bool) -> None:
     """A picks file exported from another project's page is refused (unless forced): its shot ids and takes may
     well exist here too, and would be recorded for the wrong film."""
+    from ..errors import printable
     from ..store import OutputStore
 
     manifest = OutputStore(root).read_manifest()
     here = manifest.get("project") if manifest else None
     if force or project is None or not isinstance(here, str) or not here or here == project:
         return
-    raise InputError(f"{path}: picks of project '{project}', but {root} holds renders of project '{here}'; give "
-                     "this project's picks (or --force)", file=path, field="project")
+    raise InputError(f"{path}: picks of project '{printable(project):.80}', but {root} holds renders of project "
+                     f"'{here}'; give this project's picks (or --force)", file=path, field="project")
