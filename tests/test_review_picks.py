@@ -202,6 +202,24 @@ def test_takes_sharing_a_prompt_show_it_once_per_shot(out: Path) -> None:
     assert page.count("<dt class=prompt>") == 2 and page.count('<dl class="shot-prompt">') == 2
 
 
+def test_the_browser_keeps_picks_under_the_folder_however_its_path_is_spelt(out: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page is rewritten by whoever runs ``idcli review``, from wherever: ``../renders/sc12`` from another folder
+    or a link to it made another store key, and the director's picks not exported yet seemed lost."""
+    from idcli.review.page import run_key
+    from idcli.review.runs import load_run
+
+    key = run_key(load_run(out))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert run_key(load_run(Path("..") / out.relative_to(tmp_path))) == key
+    (tmp_path / "link").symlink_to(out)
+    assert run_key(load_run(tmp_path / "link")) == key
+    assert cli("review", Path("..") / "link").exit_code == 0
+    page = (out / "review" / "index.html").read_text("utf-8")
+    assert f'data-run="{key}"' in page and str(tmp_path) not in page  # the path itself stays on the render box
+
+
 def open_page(browser: Browser, out: Path, fragment: str = "") -> None:
     browser.open((out / "review" / "index.html").as_uri() + fragment)
 

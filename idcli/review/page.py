@@ -437,13 +437,14 @@ _PICKS_BAR = """<section class="picks" aria-label="Picks" hidden>
 
 def run_key(run: Run) -> str:
     """What the browser keeps this page's picks and place under (localStorage is one store for every page opened
-    from file://): the project and the output folder's absolute path, hashed, so that two output folders, of one
-    project or two, never share picks, while a rewritten page of the same folder (or a zipped copy of it) finds
-    them again. The path itself stays on the render box."""
+    from file://): the project and the output folder's real path (``..`` and links resolved: the page is rewritten
+    from wherever ``idcli review`` runs), hashed, so that two output folders, of one project or two, never share
+    picks, while a rewritten page of the same folder (or a zipped copy of it) finds them again. The path itself
+    stays on the render box."""
     import hashlib
     import json
 
-    text = json.dumps([run.project, str(run.root.absolute())], ensure_ascii=False)
+    text = json.dumps([run.project, str(run.root.resolve())], ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
