@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-from review_helpers import SHOTS, render_review_run
+from review_helpers import SHOTS
 from typer.testing import CliRunner
 
 from idcli.cli import app
@@ -26,16 +26,10 @@ EVENT = re.compile(r"^(\d{3})  (\S{1,8}) +V +C {8}(\d\d:\d\d:\d\d[:;]\d\d) (\d\d
                    r"(\d\d:\d\d:\d\d[:;]\d\d) (\d\d:\d\d:\d\d[:;]\d\d)$")
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
-    return render_review_run(tmp_path_factory.mktemp("editorial-run"), synthetic_face_models,
-                             only=["sh010", "sh020", "sh030"])
-
-
 @pytest.fixture
-def out(rendered: Path, tmp_path: Path) -> Path:
+def out(review_run: Path, tmp_path: Path) -> Path:
     target = tmp_path / "renders" / "out"
-    shutil.copytree(rendered, target)
+    shutil.copytree(review_run, target)
     return target
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from browser_pipe import CHROMIUM, Browser
-from review_helpers import render_review_run
 from typer.testing import CliRunner
 
 import idcli
@@ -21,17 +20,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureW
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
-    """sh010, sh020, sh030 rendered, two takes each (sh040 of the shot list not rendered)."""
-    return render_review_run(tmp_path_factory.mktemp("picks-run"), synthetic_face_models,
-                             only=["sh010", "sh020", "sh030"])
-
-
 @pytest.fixture
-def out(rendered: Path, tmp_path: Path) -> Path:
+def out(review_run: Path, tmp_path: Path) -> Path:
     target = tmp_path / "out"
-    shutil.copytree(rendered, target)
+    shutil.copytree(review_run, target)
     return target
 
 
