@@ -299,6 +299,31 @@ def test_a_pick_of_a_take_re_rendered_since_is_marked_and_refused(out: Path, tmp
 
 
 @needs_chromium
+def test_a_recorded_select_re_rendered_since_is_exported_as_it_was_picked(out: Path, tmp_path: Path) -> None:
+    """A select recorded with ``idcli select`` whose take was re-rendered since: the page exported it with the new
+    render's key, so ``select --from`` of picks the director never touched recorded the re-render as looked at
+    (the page's own "re-rendered since picked" badge ignored)."""
+    assert cli("select", out, "sh010=1").exit_code == 0
+    sidecar = out / "sh010" / "sh010_t1.json"  # take 1 re-rendered after it was picked
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["job_key"] = "idcli-job-v2:" + "cd" * 32
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        assert page_state(browser)["notes"][0] == " picked take 1: re-rendered since you picked it; look again"
+        browser.click("#take-sh020_t2 button.pick")  # another shot picked; sh010 left as it was
+        exported = browser.download("button.export-picks")
+    picks = json.loads(exported.read_text("utf-8"))["picks"]
+    # the key the select was recorded with, the render the director picked
+    assert picks["sh010"] == {"take": 1, "key": selects(out)["sh010"]["job_key"].split(":")[1][:16]}
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 2 and "sh010=1: take 1 was re-rendered since the picks were made" in result.stderr
+
+
+@needs_chromium
 def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_was_left(out: Path,
                                                                                          tmp_path: Path) -> None:
     other = tmp_path / "other"

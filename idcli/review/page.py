@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError
-from .picks_file import seen_key
+from .picks_file import is_seen_key, seen_key
 from .print_boards import board_take, print_css
 from .runs import Run, Shot, Take
 
@@ -342,6 +342,9 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
     if shot.selected is not None:  # the select idcli select recorded: the page's picks start from it
         attrs += f' data-selected="{shot.selected.take}"'
+        picked_as = seen_key(shot.selected_job_key) if shot.selection_stale and shot.selected_job_key else ""
+        if is_seen_key(picked_as):  # picked as another render of the take: exported as picked, not as rendered now
+            attrs += f' data-selected-key="{picked_as}"'
     facts = ""
     if prompt is not None:
         sharing = [t.take for t in shot.takes if t.prompt == prompt]
@@ -644,7 +647,8 @@ _JS = """
   function takeOf(s,n){return n===null?null:s.querySelector('article.take[data-take="'+n+'"]');}
   function recorded(s){  // the select idcli select recorded, as the page was written
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
-    var t=takeOf(s,n);return {take:n,key:t?t.getAttribute('data-key'):null};
+    var t=takeOf(s,n),k=s.getAttribute('data-selected-key');  // the render picked, when the take was re-rendered
+    return {take:n,key:k!==null?k:t?t.getAttribute('data-key'):null};
   }
   function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
   function changed(s){var p=saved.picks[idOf(s)],r=recorded(s);

@@ -34,6 +34,12 @@ def seen_key(job_key: str) -> str:
     return job_key.split(":", 1)[-1][:16]
 
 
+def is_seen_key(text: str) -> bool:
+    """Whether ``text`` is a take's key as the page and its picks file carry it (a hand-edited selects.json's
+    job key may not give one)."""
+    return bool(_SEEN_KEY.fullmatch(text))
+
+
 @dataclass(frozen=True)
 class FilePick:
     """One shot's pick from a picks file: ``take`` None clears the select; ``key`` the take's ``seen_key`` as the
@@ -97,7 +103,7 @@ def read_picks_file(path: str | Path) -> PicksFile:
         if take is not None and not (type(take) is int and 1 <= take <= MAX_TAKE):
             raise wrong(f"{field}.take", f"{take!r:.40} is not a take: a whole number 1–{MAX_TAKE}, or null to "
                                          "clear the pick")
-        if key is not None and not (isinstance(key, str) and _SEEN_KEY.fullmatch(key)):
+        if key is not None and not (isinstance(key, str) and is_seen_key(key)):
             raise wrong(f"{field}.key", f"{key!r:.40} is not a take's key as the page gives it (16 hex digits)")
         found.append(FilePick(shot, take, key))
     if not found:
