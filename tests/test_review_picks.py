@@ -324,6 +324,24 @@ def test_a_recorded_select_re_rendered_since_is_exported_as_it_was_picked(out: P
 
 
 @needs_chromium
+def test_a_damaged_store_in_the_browser_costs_its_picks_not_the_page(out: Path, tmp_path: Path) -> None:
+    """localStorage is shared by every page from file:// and outlives page versions: a pick there whose take is no
+    number (``"]``) made the page's selector throw, and the script stopped before any pick showed or worked."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        browser.js("localStorage.setItem('idcli-review:' + document.body.dataset.run, JSON.stringify({picks: {"
+                   "sh010: {take: '\"]', key: 'x'}, sh020: {take: 2.5}, sh030: {take: 1, key: 7}}, last: 5}))")
+        browser.reload()
+        assert browser.problems() == []
+        assert pressed(page_state(browser)) == []  # the damaged picks are dropped, none half-shown
+        browser.click("#take-sh030_t2 button.pick")
+        assert pressed(page_state(browser)) == ["take-sh030_t2"]
+
+
+@needs_chromium
 def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_was_left(out: Path,
                                                                                          tmp_path: Path) -> None:
     other = tmp_path / "other"

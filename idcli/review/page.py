@@ -640,7 +640,11 @@ _JS = """
     try{var v=JSON.parse(localStorage.getItem(storeKey)||'{}');}catch(e){v={};}
     if(!v||typeof v!=='object'){v={};}
     var picks=Object.create(null),p=v.picks&&typeof v.picks==='object'?v.picks:{};
-    Object.keys(p).forEach(function(id){if(byId[id]&&p[id]&&typeof p[id]==='object'){picks[id]=p[id];}});
+    // Only picks as this script writes them: a take number (or null) and a key of 16 hex digits (or null). The
+    // store is shared by every page from file:// and outlives page versions; anything else is dropped.
+    Object.keys(p).forEach(function(id){var q=p[id];
+      if(byId[id]&&q&&typeof q==='object'&&(q.take===null||Number.isInteger(q.take))&&
+        (q.key===null||(typeof q.key==='string'&&/^[0-9a-f]{16}$/.test(q.key)))){picks[id]={take:q.take,key:q.key};}});
     return {picks:picks,last:typeof v.last==='string'?v.last:''};
   }
   function write(){try{localStorage.setItem(storeKey,JSON.stringify(saved));}catch(e){}}
