@@ -1,0 +1,176 @@
+"""Checks that the mutation pass (docs/testing.md, tools/mutation_pass.py) found missing: each test here fails
+with the mutation it names applied, and passes without it."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from idcli import safeio
+from idcli.errors import OutputError
+from idcli.store import OutputStore
+
+# -- atomic commits ------------------------------------------------------------------------------------
+
+
+def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutations atomic-no-fsync, atomic-no-dir-fsync: a rename not preceded by the file's fsync can leave an
+    empty file at the final path after a power cut; one not followed by the folder's fsync can lose the rename."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: os.PathLike[str] | str, dst: os.PathLike[str] | str) -> None:
+        events.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    final = tmp_path / "shot" / "shot_t1.json"
+    final.parent.mkdir()
+    final.write_bytes(b"old")
+    safeio.atomic_write(final, b"new")
+    assert events == ["fsync file", "rename", "fsync folder"]
+    assert final.read_bytes() == b"new"
+
+
+# -- path containment ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("relpath", ["../escaped.png", "sh010/../../escaped.json"])
+def test_the_store_refuses_a_path_that_leaves_the_output_folder(tmp_path: Path, relpath: str) -> None:
+    """Mutation store-path-no-containment: with no link on the way, only the resolved-path check stands
+    between a relative path with '..' and a write outside OUT."""
+    store = OutputStore(tmp_path / "out")
+    with pytest.raises(OutputError, match="resolves outside the output folder"):
+        store.path(relpath)
+    with store.session(), pytest.raises(OutputError, match="resolves outside the output folder"):
+        store.write(relpath, b"x")
+    assert not (tmp_path / "escaped.png").exists() and not (tmp_path / "escaped.json").exists()
+
+
+# -- job keys ------------------------------------------------------------------------------------------
+
+KEYED = """\
+version: 1
+project: keyed
+model: {preset: tiny-sd}
+defaults: {size: 64x96, steps: 3, guidance: 4.0, sampler: ddim, negative_prompt: blurry}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+  - {id: sh010, prompt: "{mara} on a wet street", seeds: [5], identity_strength: 0.8}
+"""
+
+# Each edit changes the pixels of the one job, so each must change its key (and no two may share one).
+PIXEL_EDITS = {
+    "height": ("size: 64x96", "size: 64x128"),
+    "width": ("size: 64x96", "size: 96x96"),
+    "seed": ("seeds: [5]", "seeds: [6]"),
+    "steps": ("steps: 3", "steps: 4"),
+    "sampler": ("sampler: ddim", "sampler: euler"),
+    "guidance": ("guidance: 4.0", "guidance: 5.0"),
+    "negative prompt": ("negative_prompt: blurry", "negative_prompt: grainy"),
+    "identity strength": ("identity_strength: 0.8", "identity_strength: 0.6"),
+    "prompt": ("on a wet street", "on a dry street"),
+}
+
+
+def test_every_field_that_changes_the_pixels_changes_the_key(write_shotlist) -> None:
+    """Mutations keys-size, keys-no-steps, keys-no-sampler, keys-no-guidance, keys-no-strength, keys-no-seed: a
+    field left out of the key makes a resume skip a job whose image would now differ."""
+    from cli_helpers import plan_jobs
+
+    keys = {"base": plan_jobs(write_shotlist(KEYED))[0].key}
+    for name, (old, new) in PIXEL_EDITS.items():
+        assert KEYED.count(old) == 1, name
+        keys[name] = plan_jobs(write_shotlist(KEYED.replace(old, new), f"{name.replace(' ', '_')}.yaml"))[0].key
+    same = {k: v for k, v in keys.items() if list(keys.values()).count(v) > 1}
+    assert not same, f"edits that keep a key: {same}"
+
+
+def test_the_start_of_a_run_removes_only_idclis_own_temporaries(tmp_path: Path) -> None:
+    """Mutation clean-any-dotfile: the start-of-run cleanup must leave a person's dot-files and any file not
+    named like an idcli temporary where they are."""
+    out = tmp_path / "out"
+    shot = out / "sh010"
+    shot.mkdir(parents=True)
+    leftover = shot / ".sh010_t1.png.999.abcd0123.idcli-tmp"
+    kept = [shot / ".notes.txt", shot / ".DS_Store", shot / "sh010_t1.png.idcli-tmp"]
+    for path in [leftover, *kept]:
+        path.write_bytes(b"x")
+    with OutputStore(out).session():
+        pass
+    assert not leftover.exists()
+    assert [p.name for p in kept if not p.exists()] == []
+
+
+# -- exact resume --------------------------------------------------------------------------------------
+
+TWO_TAKES = """\
+version: 1
+project: resume-guard
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, takes: 2}
+shots:
+  - {id: sh010, prompt: a lighthouse at dusk}
+"""
+
+
+def test_an_image_carrying_another_jobs_record_is_not_recovered(write_shotlist, tmp_path: Path,
+                                                               engine_factory) -> None:
+    """Mutation state-recover-any-record: a take's image without its sidecar is recovered (not rendered) only
+    when its own record names this job; take 1's image copied over take 2's must be rendered again."""
+    from cli_helpers import render_on_cpu
+
+    from idcli.hashing import sha256_file
+
+    path, out = write_shotlist(TWO_TAKES), tmp_path / "out"
+    render_on_cpu(path, out, engine_factory)
+    shot = out / "sh010"
+    (shot / "sh010_t2.json").unlink()
+    (shot / "sh010_t2.png").write_bytes((shot / "sh010_t1.png").read_bytes())
+    report = render_on_cpu(path, out, engine_factory)
+    assert [(o.take, o.status) for o in report.jobs] == [(1, "skipped"), (2, "rendered")]
+    assert sha256_file(shot / "sh010_t2.png") != sha256_file(shot / "sh010_t1.png")
+
+
+# -- identity QA ---------------------------------------------------------------------------------------
+
+
+class _Face:
+    """A detected face as QA reads one: a box, a score and an embedding (exact dot products: no normalising)."""
+
+    def __init__(self, x: float, embedding: list[float]) -> None:
+        import numpy as np
+
+        self.bbox, self.det_score = np.array([x, 0.0, x + 40.0, 40.0]), 0.9
+        self.embedding = np.zeros(512)
+        self.embedding[:2] = embedding
+
+
+@pytest.mark.parametrize(("second_face", "flags"), [
+    ([0.5, 0.8], ["leakage"]),        # cosine to the other character exactly at the leakage threshold: flagged
+    ([0.49, 0.8], []),                # just under it: not
+    ([0.3, 0.5], []),                 # matched cosine exactly at the low-identity threshold: not below it
+    ([0.3, 0.49], ["low_identity"]),  # just under it: flagged
+])
+def test_qa_flags_at_their_thresholds_as_documented(second_face: list[float], flags: list[str]) -> None:
+    """Mutations qa-leak-boundary, qa-low-inclusive: docs/review.md says low identity is a cosine *below* its
+    threshold and leakage one *at or above* its threshold."""
+    import numpy as np
+
+    from idcli.review.qa import CastMember, QAThresholds, assess
+
+    cast = [CastMember("a", np.eye(512)[0]), CastMember("b", np.eye(512)[1])]
+    faces = [_Face(0.0, [1.0, 0.0]), _Face(50.0, second_face)]
+    record = assess(faces, cast, 100, 100, QAThresholds(low_identity=0.5, leakage=0.5))
+    assert [f["character"] for f in record["faces"]] == ["a", "b"]
+    assert record["flags"] == flags
