@@ -148,10 +148,10 @@ def test_an_image_carrying_another_jobs_record_is_not_recovered(write_shotlist, 
 class _Face:
     """A detected face as QA reads one: a box, a score and an embedding (exact dot products: no normalising)."""
 
-    def __init__(self, x: float, embedding: list[float]) -> None:
+    def __init__(self, x: float, embedding: list[float], y: float = 0.0) -> None:
         import numpy as np
 
-        self.bbox, self.det_score = np.array([x, 0.0, x + 40.0, 40.0]), 0.9
+        self.bbox, self.det_score = np.array([x, y, x + 40.0, y + 40.0]), 0.9
         self.embedding = np.zeros(512)
         self.embedding[:2] = embedding
 
@@ -174,3 +174,26 @@ def test_qa_flags_at_their_thresholds_as_documented(second_face: list[float], fl
     record = assess(faces, cast, 100, 100, QAThresholds(low_identity=0.5, leakage=0.5))
     assert [f["character"] for f in record["faces"]] == ["a", "b"]
     assert record["flags"] == flags
+
+
+# A plate face box at x 100..140, y 100..140: grown by a quarter of its side (10 px) on each side, a detected
+# face whose centre lies within 90..150 on both axes is on it.
+@pytest.mark.parametrize(("centre", "on_the_box"), [
+    ((95, 120), True), ((85, 120), False),    # left
+    ((145, 120), True), ((155, 120), False),  # right
+    ((120, 95), True), ((120, 85), False),    # top
+    ((120, 145), True), ((120, 155), False),  # bottom
+])
+def test_a_plate_face_counts_as_on_its_box_within_the_documented_margin(centre: tuple[int, int],
+                                                                       on_the_box: bool) -> None:
+    """Mutation qa-region-margin: docs/review.md grows each recorded plate box by REGION_MARGIN on *each* side;
+    a face just outside one edge is the plate's own person, one just inside is the character's."""
+    import numpy as np
+
+    from idcli.review.qa import REGION_MARGIN, CastMember, assess
+
+    assert REGION_MARGIN == 0.25
+    face = _Face(centre[0] - 20.0, [1.0, 0.0], y=centre[1] - 20.0)
+    record = assess([face], [CastMember("a", np.eye(512)[0])], 300, 300, regions={"a": [[100.0, 100.0, 40.0, 40.0]]})
+    assert record["faces"][0]["plate_face"] is (not on_the_box)
+    assert record["faces"][0]["character"] == ("a" if on_the_box else None)

@@ -43,15 +43,13 @@ class Mutation:
 
 
 M = Mutation
-ATOMIC = ("tests/test_hardening.py", "tests/test_temporaries.py", "tests/test_writer.py", "tests/test_render.py")
-RESUME = ("tests/test_render.py", "tests/test_hardening.py", "tests/test_everyday_trust.py")
-KEYS = ("tests/test_hardening.py", "tests/test_render.py", "tests/test_keys.py", "tests/test_expression_shots.py",
-        "tests/test_multi_character.py")
+ATOMIC = ("tests/test_hardening.py", "tests/test_temporaries.py", "tests/test_writer.py")
+RESUME = ("tests/test_render.py", "tests/test_hardening.py")
+KEYS = ("tests/test_hardening.py", "tests/test_render.py", "tests/test_expression_shots.py")
 DETERMINISM = ("tests/test_render.py", "tests/test_engine.py")
-PATHS = ("tests/test_hardening.py", "tests/test_render.py", "tests/test_hostile_outputs.py",
-         "tests/test_hostile_records.py", "tests/test_delivery.py")
-HOSTILE = ("tests/test_shotlist.py", "tests/test_fuzz_shotlist.py", "tests/test_hostile_inputs.py",
-           "tests/test_png_chunks.py")
+PATHS = ("tests/test_hardening.py", "tests/test_hostile_outputs.py", "tests/test_hostile_records.py")
+YAML = ("tests/test_shotlist.py", "tests/test_fuzz_shotlist.py")
+HOSTILE = ("tests/test_png_chunks.py", "tests/test_hardening.py", "tests/test_hostile_inputs.py")
 QA = ("tests/test_review_qa.py", "tests/test_review_qa_plates.py")
 SELECTS = ("tests/test_review_export.py", "tests/test_review_page.py", "tests/test_hostile_review.py",
            "tests/test_retakes_kept.py")
@@ -80,7 +78,7 @@ MUTATIONS: list[Mutation] = [
       "        self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + \"\\n\").encode(\"utf-8\"))\n",
       "        self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + \"\\n\").encode(\"utf-8\"))\n"
       "        if png:\n            self._write_at(image_path, png)\n",
-      (*ATOMIC, "tests/test_faults.py"), "the commit marker (sidecar) is written before the image"),
+      ("tests/test_faults.py", *ATOMIC, "tests/test_render.py"), "the commit marker (sidecar) is written before the image"),
     M("clean-any-dotfile", "atomic commits", "idcli/store.py",
       "if not (entry.name.startswith(\".\") and entry.name.endswith(TMP_SUFFIX)):",
       "if not (entry.name.startswith(\".\") or entry.name.endswith(TMP_SUFFIX)):", ATOMIC,
@@ -91,7 +89,7 @@ MUTATIONS: list[Mutation] = [
       "the cleanup removes a temporary a running writer (review, select) is still writing"),
     M("queue-goes-on-after-failure", "atomic commits", "idcli/writer.py",
       "        except BaseException:\n            self._stopped = True\n            raise\n",
-      "        except BaseException:\n            raise\n", (*ATOMIC, "tests/test_faults.py"),
+      "        except BaseException:\n            raise\n", (*ATOMIC, "tests/test_render.py", "tests/test_faults.py"),
       "a failed commit (disk full) does not stop the commits queued behind it"),
     # -- exact resume ------------------------------------------------------------------------------------
     M("state-hash-ignored", "exact resume", "idcli/store.py",
@@ -114,7 +112,7 @@ MUTATIONS: list[Mutation] = [
     M("supersede-overwrites", "exact resume", "idcli/store.py",
       "            moved = move_aside(self.root, job.shot_id, job.stem, job.image_relpath, job.sidecar_relpath,\n"
       "                               job.mask_relpath)\n",
-      "            moved = None\n", (*RESUME, "tests/test_retakes_kept.py"),
+      "            moved = None\n", (*RESUME, "tests/test_everyday_trust.py", "tests/test_retakes_kept.py"),
       "a new render overwrites the take it replaces instead of keeping it in .idcli/superseded"),
     M("journal-not-written", "exact resume", "idcli/store.py",
       "                os.write(fd, line.encode(\"utf-8\"))\n", "                pass\n",
@@ -164,11 +162,11 @@ MUTATIONS: list[Mutation] = [
       KEYS, "every take of a shot gets the same derived seed"),
     # -- path containment --------------------------------------------------------------------------------
     M("store-path-no-containment", "path containment", "idcli/store.py",
-      "        if not target.resolve().is_relative_to(root):", "        if False:", PATHS,
+      "        if not target.resolve().is_relative_to(root):", "        if False:", (*PATHS, "tests/test_render.py"),
       "the store writes a path that resolves outside OUT"),
     M("store-path-parent-links", "path containment", "idcli/store.py",
       "            if probe.is_symlink():\n                raise OutputError(f\"{probe} is a symbolic link;",
-      "            if False:\n                raise OutputError(f\"{probe} is a symbolic link;", PATHS,
+      "            if False:\n                raise OutputError(f\"{probe} is a symbolic link;", (*PATHS, "tests/test_render.py"),
       "the store writes through a linked shot folder"),
     M("results-dotdot", "path containment", "idcli/results.py",
       "if relative.is_absolute() or \"..\" in relative.parts or len(relative.parts) != 2:",
@@ -178,7 +176,7 @@ MUTATIONS: list[Mutation] = [
       "    if not image_path.resolve().is_relative_to(root.resolve()):", "    if False:", PATHS + PROVENANCE,
       "verify reads an image a sidecar names outside OUT"),
     M("deliver-into-out", "path containment", "idcli/delivery.py",
-      "    if target == out or target.is_relative_to(out):", "    if target == out:", PATHS,
+      "    if target == out or target.is_relative_to(out):", "    if target == out:", DELIVERY,
       "a delivery folder inside OUT is accepted"),
     M("review-href-absolute", "path containment", "idcli/review/page.py",
       "    return \"../\" + \"/\".join(quote(part) for part in relpath.split(\"/\"))",
@@ -189,36 +187,36 @@ MUTATIONS: list[Mutation] = [
       "a delivered frame's record names a path as its shot and reproduce globs with it"),
     # -- bounded YAML and hostile input ------------------------------------------------------------------
     M("yaml-unsafe-loader", "hostile input", "idcli/yamlsafe.py",
-      "class _BoundedLoader(yaml.SafeLoader):", "class _BoundedLoader(yaml.UnsafeLoader):", HOSTILE,
+      "class _BoundedLoader(yaml.SafeLoader):", "class _BoundedLoader(yaml.UnsafeLoader):", YAML,
       "the shot list is read with a loader that builds Python objects"),
     M("yaml-no-alias-bound", "hostile input", "idcli/yamlsafe.py",
-      "        if size > MAX_EXPANDED_NODES:\n", "        if False:\n", HOSTILE,
+      "        if size > MAX_EXPANDED_NODES:\n", "        if False:\n", YAML,
       "alias expansion is not bounded"),
     M("yaml-no-compose-bound", "hostile input", "idcli/yamlsafe.py",
-      "            if self._composed > MAX_EXPANDED_NODES:", "            if False:", HOSTILE,
+      "            if self._composed > MAX_EXPANDED_NODES:", "            if False:", YAML,
       "the node count is not bounded while composing"),
     M("yaml-no-duplicates", "hostile input", "idcli/yamlsafe.py",
-      "        if id(node) in self._keys_checked:\n            return\n", "        return\n", HOSTILE,
+      "        if id(node) in self._keys_checked:\n            return\n", "        return\n", YAML,
       "a key written twice is not reported"),
     M("yaml-no-byte-limit", "hostile input", "idcli/yamlsafe.py",
-      "    if len(raw) > MAX_DOCUMENT_BYTES:\n", "    if False:\n", HOSTILE,
+      "    if len(raw) > MAX_DOCUMENT_BYTES:\n", "    if False:\n", YAML,
       "the document's byte limit is not applied"),
     M("png-no-crc", "hostile input", "idcli/provenance.py",
       "        if zlib.crc32(kind + payload) != int.from_bytes(data[end - 4:end], \"big\"):",
       "        if False:", HOSTILE, "a PNG chunk with a bad CRC is accepted"),
     M("png-record-any-size", "hostile input", "idcli/provenance.py",
       "(image_record.get(\"width\"), image_record.get(\"height\")) != size:",
-      "(image_record.get(\"width\"), image_record.get(\"height\")) is None:", (*HOSTILE, "tests/test_hardening.py"),
+      "(image_record.get(\"width\"), image_record.get(\"height\")) is None:", HOSTILE,
       "a record copied onto a picture of another size is taken as its record"),
     M("image-no-pixel-budget", "hostile input", "idcli/identity/images.py",
       "            if width * height > MAX_IMAGE_PIXELS:", "            if False:",
-      (*HOSTILE, "tests/test_identity.py"), "the pixel budget is not checked before decoding"),
+      ("tests/test_hostile_inputs.py", "tests/test_identity.py"), "the pixel budget is not checked before decoding"),
     M("safeio-follows-links", "hostile input", "idcli/safeio.py",
       "    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | (0 if follow_links else os.O_NOFOLLOW)",
-      "    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY", (*HOSTILE, "tests/test_hardening.py"),
+      "    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY", HOSTILE,
       "a link planted in the output folder is read through"),
     M("safeio-reads-devices", "hostile input", "idcli/safeio.py",
-      "    if stat.S_ISREG(mode):\n        return fd\n", "    return fd\n", (*HOSTILE, "tests/test_hardening.py"),
+      "    if stat.S_ISREG(mode):\n        return fd\n", "    return fd\n", HOSTILE,
       "a folder, FIFO or device is read as a file"),
     # -- identity QA -------------------------------------------------------------------------------------
     M("qa-minimise", "identity QA", "idcli/review/qa.py",
