@@ -197,3 +197,20 @@ def test_a_plate_face_counts_as_on_its_box_within_the_documented_margin(centre: 
     record = assess([face], [CastMember("a", np.eye(512)[0])], 300, 300, regions={"a": [[100.0, 100.0, 40.0, 40.0]]})
     assert record["faces"][0]["plate_face"] is (not on_the_box)
     assert record["faces"][0]["character"] == ("a" if on_the_box else None)
+
+
+# -- selects -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("take", ['"2"', "2.0", "true", "null", "[2]"])
+def test_a_selects_file_whose_take_is_no_whole_number_is_damaged(tmp_path: Path, take: str) -> None:
+    """Mutation selects-damaged-file: a pick's take must be an integer; read as anything else it would be
+    compared with take numbers that never equal it, and the director's pick silently shown as missing."""
+    from idcli.errors import InputError
+    from idcli.review.selects import read_selects
+
+    (tmp_path / "selects.json").write_text(f'{{"schema": 1, "selects": {{"sh010": {{"take": {take}}}}}}}', "utf-8")
+    with pytest.raises(InputError, match="damaged"):
+        read_selects(tmp_path)
+    (tmp_path / "selects.json").write_text('{"schema": 1, "selects": {"sh010": {"take": 2}}}', "utf-8")
+    assert read_selects(tmp_path) == {"sh010": {"take": 2}}
