@@ -214,3 +214,48 @@ def test_a_selects_file_whose_take_is_no_whole_number_is_damaged(tmp_path: Path,
         read_selects(tmp_path)
     (tmp_path / "selects.json").write_text('{"schema": 1, "selects": {"sh010": {"take": 2}}}', "utf-8")
     assert read_selects(tmp_path) == {"sh010": {"take": 2}}
+
+
+# -- determinism: seeds --------------------------------------------------------------------------------
+
+SEEDED = """\
+version: 1
+project: seeds
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2}
+shots:
+  - {id: sh010, prompt: a lighthouse at dusk, takes: 3}
+  - {id: sh020, prompt: a harbour at dawn, seeds: [11]}
+"""
+
+
+def test_a_takes_derived_seed_is_its_own_and_independent_of_the_other_shots(write_shotlist) -> None:
+    """Mutations derived-seed-off-by-one, derived-seed-unstable: take N of a shot without seeds gets
+    derived_seed(shot, N), every take its own, whatever other shots the list holds."""
+    from cli_helpers import plan_jobs
+
+    from idcli.plan import derived_seed
+
+    jobs = plan_jobs(write_shotlist(SEEDED))
+    seeds = {(j.shot_id, j.take): j.request.seed for j in jobs}
+    assert seeds == {("sh010", 1): derived_seed("sh010", 1), ("sh010", 2): derived_seed("sh010", 2),
+                     ("sh010", 3): derived_seed("sh010", 3), ("sh020", 1): 11}
+    assert len({seeds["sh010", t] for t in (1, 2, 3)}) == 3
+    alone = plan_jobs(write_shotlist(SEEDED.replace("  - {id: sh020, prompt: a harbour at dawn, seeds: [11]}\n", ""),
+                                     "alone.yaml"))
+    assert [(j.take, j.request.seed, j.key) for j in alone] == [
+        (j.take, j.request.seed, j.key) for j in jobs if j.shot_id == "sh010"]
+
+
+def test_every_commit_is_journalled(write_shotlist, tmp_path: Path) -> None:
+    """Mutation journal-not-written: .idcli/journal.jsonl records each commit (its job key, shot and take)."""
+    from cli_helpers import journal_commits, plan_jobs
+
+    jobs = plan_jobs(write_shotlist(SEEDED))
+    store = OutputStore(tmp_path / "out")
+    with store.session():
+        for job in jobs[:2]:
+            store.commit(job, b"not really a png", {"job_key": job.key})
+    assert journal_commits(tmp_path / "out") == {jobs[0].key: 1, jobs[1].key: 1}
+    entries = [e for e in store.journal_entries() if e["event"] == "commit"]
+    assert [(e["shot_id"], e["take"]) for e in entries] == [("sh010", 1), ("sh010", 2)]
