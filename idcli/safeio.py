@@ -165,6 +165,12 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     fsync_dir(final.parent)
 
 
+def refuse_device(final: Path) -> None:
+    """``atomic_write``'s refusal of a device at ``final`` (OSError), for a writer that streams into a
+    ``temporary_path`` of its own and renames it (the animatic movie)."""
+    _refuse_special(final)
+
+
 def _refuse_special(final: Path) -> None:
     try:
         mode = os.lstat(final).st_mode

@@ -99,8 +99,7 @@ def test_help_names_arguments_as_the_readme_does(every_help: str) -> None:
     (["render"], "FILE: missing: shot list (YAML, schema version 1) (usage: idcli render [OPTIONS] FILE)"),
     (["deliver"], "OUT: missing: a render's output folder (usage: idcli deliver [OPTIONS] OUT DEST)"),  # not "A"
     (["reproduce"], "IMAGE_OR_SIDECAR: missing: a committed image (PNG) or its sidecar (JSON) (usage: "),
-    (["export", "out"], "--otio: missing: the OpenTimelineIO file to write (.otio) (usage: idcli export [OPTIONS] "
-                        "OUT)"),
+    (["export", "out"], "give at least one file to write: --otio, --edl, --fcp-xml or --movie"),
     # Click: "Invalid value for '--fps': Input should be a valid number, unable to parse string as a number"
     (["export", "out", "--otio", "a.otio", "--fps", "abc"], "--fps abc: give a number (frame rate of the timeline, "
                                                              "1 to 240)"),

@@ -125,22 +125,50 @@ def select(
 @app.command()
 def export(
     out: OutArg,
-    otio_file: Annotated[Path, typer.Option("--otio", help="The OpenTimelineIO file to write (.otio).",
-                                            show_default=False)],
+    otio_file: Annotated[Path | None, typer.Option("--otio", help="An OpenTimelineIO timeline to write (.otio; "
+                                                   "DaVinci Resolve, otiotool).", show_default=False)] = None,
+    edl_file: Annotated[Path | None, typer.Option("--edl", help="A CMX 3600 EDL to write (.edl; Avid, Resolve, "
+                                                  "Premiere). Needs the editorial extra.", show_default=False)] = None,
+    fcp_xml_file: Annotated[Path | None, typer.Option("--fcp-xml", help="A Final Cut Pro 7 XML to write (.xml; "
+                                                      "Premiere, Resolve). Needs the editorial extra.",
+                                                      show_default=False)] = None,
+    movie_file: Annotated[Path | None, typer.Option("--movie", help="A playable H.264 movie to write (.mp4 or "
+                                                    ".mov). Needs the movie extra.", show_default=False)] = None,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
+    drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode of the EDL "
+                                                    "and the burn-in at 29.97 or 59.94 fps [default: drop frame "
+                                                    "there].",
+                                                    show_default=False)] = None,
+    burn_in: Annotated[bool, typer.Option("--burn-in", help="Show shot id, take and timecode in the movie.")] = False,
     shots: ShotsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Write an OTIO animatic: one clip per shot in shot-list order, the selected take, the shot's duration."""
-    from ..review.export import export_otio
+    """Write the animatic: one clip per shot in shot-list order, the selected take, the shot's duration.
+
+    Give one or more of --otio, --edl, --fcp-xml and --movie: all come from the same timeline.
+    """
+    from ..review.export import check_targets, export_animatic
     from ..review.runs import load_run
 
     def body() -> None:
-        result = export_otio(load_run(out, shots), otio_file, fps)
-        gaps = f", {len(result.gaps)} gap(s) for shots not rendered ({', '.join(result.gaps)})" if result.gaps else ""
-        _emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
-        _finish_review(result.problems)
+        check_targets(otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file, movie=movie_file, fps=fps)
+        results = export_animatic(load_run(out, shots), otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file,
+                                  movie=movie_file, fps=fps, drop_frame=drop_frame, burn_in=burn_in)
+        first = results[0]
+        gaps = f", {len(first.gaps)} gap(s) for shots not rendered ({', '.join(first.gaps)})" if first.gaps else ""
+        for result in results:
+            if not as_json:
+                _emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
+            for note in result.notes:
+                _note(note)
+        document = None
+        if as_json:
+            document = {"out_dir": str(out), "fps": fps, "clips": first.clips, "frames": first.frames,
+                        "gaps": first.gaps, "files": [{"format": r.format, "path": str(r.path)} for r in results],
+                        "notes": [note for r in results for note in r.notes]}
+        _finish_review(first.problems, document)
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 @app.command(cls=ListArgumentsCommand)

@@ -10,6 +10,10 @@ available range is the clip's, so ``otiotool --verify-ranges`` says IN BOUNDS. N
 write them, and a tool scanning ``<shot>_t%d.png`` would play the other takes as frames. The clip's
 metadata ``idcli`` holds the job key, prompt, seed, take, whether it was selected, the QA flags, and whether
 random-weight test models made the image.
+
+``export_animatic`` writes that one timeline in each format asked for: the .otio here, a CMX 3600 EDL and an
+FCP 7 XML through OTIO's adapter plugins (editorial_formats.py), a playable movie through PyAV
+(animatic_movie.py); every request is checked before the first file is written.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class ExportResult:
     gaps: list[str] = field(default_factory=list)  # shots without a render
     frames: int = 0
     problems: list[str] = field(default_factory=list)
+    format: str = "otio"  # otio, edl, fcp_xml or movie
+    notes: list[str] = field(default_factory=list)  # what the format could not hold
 
 
 def timeline_rate(fps: float) -> float:
@@ -72,14 +78,30 @@ def _shot_list(run: Run, otio_path: Path) -> str | None:
     return run.order.source or None
 
 
-def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, ExportResult]:
+def _absolute_url(target: Path) -> str:
+    """``target`` as the absolute file URL FCP 7 XML's ``pathurl`` holds (``file://localhost/…``,
+    percent-encoded): the form Apple's FCP 7 XML reference gives it, and what Final Cut Pro 7 and Premiere write."""
+    from urllib.parse import quote
+
+    return "file://localhost" + quote(target.resolve().as_posix())
+
+
+def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_media: bool = False,
+                   timecode_rate: float | None = None) -> tuple[Any, ExportResult]:
+    """The animatic as an OTIO timeline, for ``otio_path`` (media URLs are relative to its folder).
+
+    Every format is written from this one timeline. ``absolute_media``: media as absolute file URLs (FCP 7
+    XML). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a non-drop-frame EDL
+    at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
+    """
     import opentimelineio as otio
 
     from ..shotlist import DEFAULT_DURATION
 
     RationalTime, TimeRange = otio.opentime.RationalTime, otio.opentime.TimeRange
+    rate = timecode_rate or fps
     result = ExportResult(otio_path, 0, problems=list(run.problems))
-    timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(0, fps))
+    timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(0, rate))
     timeline.metadata["idcli"] = {"output_folder": _relative_url(otio_path.parent, run.root) + "/", "fps": fps,
                                   "shot_list": _shot_list(run, otio_path)}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
@@ -88,15 +110,16 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0) -> tuple[Any, E
     for shot in shots:
         duration = shot.entry.duration if shot.entry else DEFAULT_DURATION
         frames = shot_frames(duration, fps)
-        span = TimeRange(RationalTime(0, fps), RationalTime(frames, fps))
+        span = TimeRange(RationalTime(0, rate), RationalTime(frames, rate))
         take = shot.chosen
         result.frames += frames
         if take is None:
             track.append(otio.schema.Gap(name=shot.id, source_range=span))
             result.gaps.append(shot.id)
             continue
-        reference = otio.schema.ExternalReference(  # a still, held for the whole clip
-            target_url=_relative_url(otio_path.parent, run.root / take.image), available_range=span)
+        image = run.root / take.image
+        url = _absolute_url(image) if absolute_media else _relative_url(otio_path.parent, image)
+        reference = otio.schema.ExternalReference(target_url=url, available_range=span)  # a still, held
         reference.name = Path(take.image).name
         clip = otio.schema.Clip(name=shot.id, media_reference=reference, source_range=span)
         clip.metadata["idcli"] = _clip_metadata(take, shot.selected is take, duration)
@@ -113,26 +136,97 @@ def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any
 
 def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportResult:
     """Write the animatic atomically to ``otio_path`` (a ``.otio`` file), making its folder if needed."""
-    import opentimelineio as otio
+    return export_animatic(run, otio=otio_path, fps=fps)[0]
 
-    from ..store import atomic_write
 
-    path = Path(otio_path)
-    if path.suffix != ".otio":
-        raise InputError(f"--otio {path}: give a file name ending in .otio")
+# The formats in the order they are written, each with its option and the file name endings it takes.
+FORMATS = {"otio": ("--otio", (".otio",)), "edl": ("--edl", (".edl",)), "fcp_xml": ("--fcp-xml", (".xml",)),
+           "movie": ("--movie", (".mp4", ".mov"))}
+
+
+def check_targets(*, otio: str | Path | None = None, edl: str | Path | None = None,
+                  fcp_xml: str | Path | None = None, movie: str | Path | None = None, fps: float = 24.0
+                  ) -> dict[str, Path]:
+    """The files asked for, by format, checked without reading the run: at least one, each named as its format
+    is, none a folder, no file named twice, a frame rate editorial uses (``export_animatic`` calls it; the CLI
+    calls it first too, so a mistyped command is told before the output folder is read)."""
+    given = {"otio": otio, "edl": edl, "fcp_xml": fcp_xml, "movie": movie}
+    targets = {name: Path(value) for name, value in given.items() if value is not None}
+    if not targets:
+        raise InputError("give at least one file to write: --otio, --edl, --fcp-xml or --movie")
+    for name, path in targets.items():
+        option, suffixes = FORMATS[name]
+        if path.suffix.lower() not in suffixes:
+            raise InputError(f"{option} {path}: give a file name ending in {' or '.join(suffixes)}")
+        if path.is_dir():
+            raise InputError(f"{option} {path}: is a folder")
+    if len({p.resolve() for p in targets.values()}) < len(targets):
+        raise InputError("the same file is named twice; give each format a file of its own")
     if not (MIN_FPS <= fps <= MAX_FPS):  # NaN fails both comparisons
         raise InputError(f"--fps {fps:g}: give a frame rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second")
-    if path.is_dir():
-        raise InputError(f"--otio {path}: is a folder")
+    return targets
+
+
+def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path | None = None,
+                    fcp_xml: str | Path | None = None, movie: str | Path | None = None, fps: float = 24.0,
+                    drop_frame: bool | None = None, burn_in: bool = False) -> list[ExportResult]:
+    """Write the animatic in each format given a path, from one timeline: an OTIO file, a CMX 3600 EDL, an FCP
+    7 XML and a playable movie (docs/review.md). Every request is checked (names, frame rate, the adapters and
+    PyAV installed) before the first file is written; each file is written atomically, its folder made if
+    needed. ``drop_frame``: the timecode of the EDL and the movie's burn-in at 29.97/59.94 (default: drop frame
+    there). ``burn_in``: the movie shows shot id, take and timecode. Returns one result per file written, in
+    the order above."""
+    from .editorial_formats import check_drop_frame, require_adapter
+
+    targets = check_targets(otio=otio, edl=edl, fcp_xml=fcp_xml, movie=movie, fps=fps)
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
-    try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"--otio {path}: cannot make the folder {path.parent} ({exc.strerror or exc})") from None
-    timeline, result = build_timeline(run, path, timeline_rate(fps))
-    from ..safeio import remove_dead_temporaries
+    rate = timeline_rate(fps)
+    if "edl" in targets:
+        require_adapter("cmx_3600", "--edl")
+    if "edl" in targets or "movie" in targets:  # the timecode of the EDL and of the movie's burn-in
+        drop_frame = check_drop_frame(rate, drop_frame)
+    if "fcp_xml" in targets:
+        require_adapter("fcp_xml", "--fcp-xml")
+    if "movie" in targets:
+        from .animatic_movie import require_pyav
 
-    remove_dead_temporaries(path.parent)  # an export killed mid-write left its temporary beside the .otio
-    atomic_write(path, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
+        require_pyav()
+    results = []
+    for name, path in targets.items():
+        option = FORMATS[name][0]
+        try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{option} {path}: cannot make the folder {path.parent} ({exc.strerror or exc})"
+                              ) from None
+        from ..safeio import remove_dead_temporaries
+
+        remove_dead_temporaries(path.parent)  # an export killed mid-write left its temporary beside the file
+        results.append(_write(name, run, path, rate, bool(drop_frame), burn_in))
+    return results
+
+
+def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_in: bool) -> ExportResult:
+    """Write one format atomically (the movie streams into a temporary renamed when complete)."""
+    from ..store import atomic_write
+
+    if name == "movie":
+        from .animatic_movie import write_movie
+
+        return write_movie(run, path, rate, burn_in=burn_in, drop_frame=drop_frame)
+    if name == "otio":
+        import opentimelineio as otio
+
+        timeline, result = build_timeline(run, path, rate)
+        text = otio.adapters.write_to_string(timeline, "otio_json")
+    elif name == "edl":
+        from .editorial_formats import edl_text
+
+        text, result = edl_text(run, path, rate, drop_frame)
+    else:
+        from .editorial_formats import fcp_xml_text
+
+        text, result = fcp_xml_text(run, path, rate)
+    atomic_write(path, text.encode("utf-8"))
     return result

@@ -1,0 +1,235 @@
+"""The animatic as a movie a director plays on a laptop: H.264, yuv420p, in MP4 (or QuickTime .mov), via PyAV.
+
+It plays the timeline ``export.build_timeline`` makes for the .otio, item by item: a clip is its take's PNG
+held for the clip's frames, a gap (a shot not rendered yet) a black slate naming the shot. Takes of different
+sizes are letterboxed into one frame: the largest width and height among them, rounded up to even numbers
+(yuv420p halves both for colour). The colour is converted and tagged BT.709, limited range, as QuickTime and
+browsers expect of H.264. ``burn_in`` adds a band at the bottom with the shot id, take and timecode, and marks
+a take made by random-weight test models (Pillow's default font: no font file shipped).
+
+Deterministic: libx264 at a fixed thread count and fixed settings, no creation time in the file, so the same
+output folder gives the same bytes. Each shot starts on a keyframe, so scrubbing lands on a shot's first
+frame. The movie streams into a temporary beside the target, renamed when complete; Ctrl-C or SIGTERM
+(``KeyboardInterrupt``, cli/output.py) removes it.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .export import ExportResult, build_timeline
+from .runs import Run
+
+CODEC_OPTIONS = {"crf": "18", "preset": "veryfast", "tune": "stillimage"}
+ENCODER_THREADS = 4  # fixed: x264's output depends on its thread count, never on the machine's cores
+SLATE_TEXT = (96, 96, 96)  # the slate's shot id: readable, the frame still reads as black
+BURN_IN_TEXT = (235, 235, 235)
+RANDOM_WEIGHTS_TEXT = (255, 200, 0)
+
+
+def require_pyav() -> None:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        raise InputError("--movie needs PyAV (its wheels bundle ffmpeg and libx264): "
+                         "pip install 'idcli[movie]' (or pip install av)") from None
+
+
+def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop_frame: bool = False
+                ) -> ExportResult:
+    """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
+    ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``)."""
+    from ..safeio import fsync_dir, refuse_device, temporary_path
+
+    refuse_device(path)  # before minutes of encoding, and again before the rename
+    timeline, result = build_timeline(run, path, fps)
+    result.format = "movie"
+    takes = {(take.shot_id, take.take): take for take in run.takes}
+    shots = [_Shot.of(item, takes) for item in timeline.video_tracks()[0]]
+    width, height = _frame_size(run, shots)
+    temporary = temporary_path(path)
+    try:
+        _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height),
+                drop_frame if burn_in else None)
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        refuse_device(path)
+        os.replace(temporary, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return result
+
+
+class _Shot:
+    """One item of the timeline as the movie plays it: a take held for ``frames``, or a slate."""
+
+    def __init__(self, shot_id: str, frames: int, take: Any = None) -> None:
+        self.shot_id, self.frames, self.take = shot_id, frames, take
+
+    @classmethod
+    def of(cls, item: Any, takes: dict[tuple[str, int], Any]) -> _Shot:
+        frames = item.duration().to_frames()
+        meta = item.metadata.get("idcli")
+        take = takes[(item.name, meta["take"])] if meta else None  # a Gap has no idcli metadata
+        return cls(item.name, frames, take)
+
+
+def _read_take(run: Run, take: Any) -> np.ndarray:
+    """The take's pixels through the hardened reader (an unreadable file: ImageError, an InputError naming it)."""
+    from ..identity.images import load_rgb
+
+    return load_rgb(run.root / take.image)
+
+
+def _frame_size(run: Run, shots: list[_Shot]) -> tuple[int, int]:
+    """The largest take's width and height, each rounded up to even (yuv420p); from the sidecars where they
+    say it, else from the image."""
+    # No shot of the order rendered (an edited shot list): the slates take the size of the folder's takes.
+    takes = [shot.take for shot in shots if shot.take is not None] or run.takes
+    sizes = []
+    for take in takes:
+        if take.width and take.height:
+            sizes.append((take.width, take.height))
+        else:
+            rgb = _read_take(run, take)
+            sizes.append((rgb.shape[1], rgb.shape[0]))
+    width, height = max(s[0] for s in sizes), max(s[1] for s in sizes)
+    return width + width % 2, height + height % 2
+
+
+def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``rgb`` scaled to fit ``size`` (width, height) keeping its aspect, centred on black."""
+    from PIL import Image
+
+    width, height = size
+    h, w = rgb.shape[:2]
+    if (w, h) != (width, height):
+        scale = min(width / w, height / h)
+        fitted = (max(1, round(w * scale)), max(1, round(h * scale)))
+        if fitted != (w, h):
+            rgb = np.asarray(Image.fromarray(rgb).resize(fitted, Image.Resampling.LANCZOS))
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - rgb.shape[0]) // 2, (width - rgb.shape[1]) // 2
+    canvas[top:top + rgb.shape[0], left:left + rgb.shape[1]] = rgb
+    return canvas
+
+
+def slate(shot_id: str, size: tuple[int, int]) -> np.ndarray:
+    """A black frame naming the shot not rendered yet, in dark grey."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, (0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    font = _font(size[1])
+    draw.text((size[0] // 2, size[1] // 2), f"{shot_id}: not rendered", fill=SLATE_TEXT, font=font, anchor="mm")
+    return np.asarray(image).copy()
+
+
+def _font(frame_height: int) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=max(10, frame_height // 28))
+
+
+def timecode(frame_index: int, fps: float, drop_frame: bool) -> str:
+    """The SMPTE timecode of a frame of the movie (``;`` before the frames when it drops frames)."""
+    import opentimelineio as otio
+
+    return otio.opentime.to_timecode(otio.opentime.RationalTime(frame_index, fps), fps, drop_frame)
+
+
+def burn_in_band(width: int, text: str, warning: str | None, font: Any) -> np.ndarray:
+    """A black band ``width`` wide holding ``text`` (and ``warning`` on its right, in amber), an even number of
+    rows high (yuv420p halves them)."""
+    from PIL import Image, ImageDraw
+
+    band_height = max(14, int(font.size * 1.6))
+    band_height += band_height % 2
+    band = Image.new("RGB", (width, band_height), (0, 0, 0))
+    draw = ImageDraw.Draw(band)
+    margin = max(4, band_height // 3)
+    draw.text((margin, band_height // 2), text, fill=BURN_IN_TEXT, font=font, anchor="lm")
+    if warning:
+        draw.text((width - margin, band_height // 2), warning, fill=RANDOM_WEIGHTS_TEXT, font=font, anchor="rm")
+    return np.asarray(band)
+
+
+def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, fps: float,
+            size: tuple[int, int], burn_in_drop_frame: bool | None) -> None:
+    """Encode ``shots`` into ``target``; ``burn_in_drop_frame`` None for no burn-in, else its timecode's kind."""
+    import av
+    from av.video.reformatter import ColorRange
+
+    rate = Fraction(fps).limit_denominator(1001)  # 23.976... -> 24000/1001
+    burn_in = burn_in_drop_frame is not None
+    font = _font(size[1]) if burn_in else None
+    with av.open(str(target), "w", format=container_format,
+                 container_options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=rate, options=dict(CODEC_OPTIONS))
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        context = stream.codec_context
+        context.thread_count = ENCODER_THREADS
+        context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709
+        context.color_range = ColorRange.MPEG
+        index = 0
+        for shot in shots:
+            base = slate(shot.shot_id, size) if shot.take is None else letterbox(_read_take(run, shot.take), size)
+            still = _yuv_frame(base)  # a held still: converted once
+            label = f"{shot.shot_id}  " + ("not rendered" if shot.take is None else f"t{shot.take.take}")
+            warning = "random-weight test models: not for review" if shot.take and shot.take.random_weights \
+                else None
+            planes = still.to_ndarray() if burn_in else None
+            for frame_in_shot in range(shot.frames):
+                frame = still
+                if planes is not None:  # only the band changes from frame to frame: convert just the band
+                    band = burn_in_band(size[0], f"{label}  {timecode(index, fps, burn_in_drop_frame)}", warning,
+                                        font)
+                    frame = av.VideoFrame.from_ndarray(_with_band(planes, _yuv_frame(band).to_ndarray()),
+                                                       format="yuv420p")
+                frame.pts = index
+                frame.pict_type = av.video.frame.PictureType.I if frame_in_shot == 0 else \
+                    av.video.frame.PictureType.NONE
+                container.mux(stream.encode(frame))
+                index += 1
+        container.mux(stream.encode(None))
+
+
+def _with_band(frame: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """A yuv420p frame with its bottom rows replaced by ``band``'s (both yuv420p as PyAV packs it)."""
+    out = frame.copy()
+    for target, source in zip(_planes(out), _planes(band), strict=True):
+        rows = min(len(source), len(target))
+        target[len(target) - rows:] = source[len(source) - rows:]
+    return out
+
+
+def _planes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of a yuv420p frame as PyAV's ``to_ndarray`` packs it: an array of 3/2 × height
+    rows, the Y plane's rows first, then the U and the V plane (each half as wide and half as high), flat."""
+    rows, width = packed.shape
+    height = rows * 2 // 3
+    flat = packed.reshape(-1)
+    luma, chroma = height * width, height * width // 4
+    return (flat[:luma].reshape(height, width), flat[luma:luma + chroma].reshape(height // 2, width // 2),
+            flat[luma + chroma:luma + 2 * chroma].reshape(height // 2, width // 2))
+
+
+def _yuv_frame(rgb: np.ndarray) -> Any:
+    """RGB (full range) to BT.709 limited-range yuv420p, bit-exact (swscale's SIMD paths differ by CPU)."""
+    import av
+    from av.video.reformatter import ColorRange, Colorspace, Interpolation
+
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    return frame.reformat(format="yuv420p", src_colorspace=Colorspace.ITU709, dst_colorspace=Colorspace.ITU709,
+                          src_color_range=ColorRange.JPEG, dst_color_range=ColorRange.MPEG,
+                          interpolation=Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT,
+                          threads=1)

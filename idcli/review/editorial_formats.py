@@ -1,0 +1,112 @@
+"""The animatic as Avid and Premiere import it: a CMX 3600 EDL and an FCP 7 XML, both written by OTIO's own
+adapter plugins from the timeline ``export.build_timeline`` makes for the .otio.
+
+OTIO moved its adapters out of core: ``otio-cmx3600-adapter`` (``cmx_3600``) and ``otio-fcp-adapter``
+(``fcp_xml``), both in idcli's ``editorial`` extra. Each is looked up by name before anything is written, so a
+missing one is one clear error naming the package, not a half-written set of files.
+
+What each format can hold, and how the animatic is put into it (docs/review.md):
+
+- **EDL** (CMX 3600): one event per rendered shot, reel ``AX`` (CMX 3600's auxiliary source, the convention
+  for file-based media: an eight-character reel cannot name ``sc12_sh010_t2`` without truncating takes and
+  shots onto one reel), ``* FROM CLIP NAME:`` the shot id and ``* FROM CLIP:`` the take's PNG relative to the
+  EDL (Avid and Resolve relink by file name; a relative path keeps the EDL valid wherever the project moves).
+  An unrendered shot is the jump in record timecode an EDL has for a gap; a trailing one cannot be written (an
+  EDL ends with its last event). ``FCM:`` says drop or non-drop frame (the adapter does not write it). At most
+  999 events (three-digit event numbers).
+- **FCP 7 XML** (Premiere, Resolve, FCP 7): one clip item per rendered shot named after the shot, its file
+  named after the PNG with an absolute ``file://localhost/`` URL (the ``pathurl`` form of Apple's FCP 7 XML
+  reference, and what FCP 7 and Premiere write themselves), gaps as empty track time. A file element says it
+  holds video only: the adapter otherwise gives every file an audio channel, and a still has none. The
+  sequence's format is the movie's frame size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from .export import ExportResult, build_timeline
+from .runs import Run
+
+# Adapter name in OTIO's plugin manifest -> the PyPI package that provides it.
+ADAPTER_PACKAGES = {"cmx_3600": "otio-cmx3600-adapter", "fcp_xml": "otio-fcp-adapter"}
+EDL_MAX_EVENTS = 999  # CMX 3600 event numbers have three digits
+# The NTSC rates with a drop-frame timecode (SMPTE 12M); at every other rate timecode counts frames plainly.
+DROP_FRAME_RATES = (30000 / 1001, 60000 / 1001)
+
+
+def require_adapter(name: str, option: str) -> None:
+    """Refuse ``option`` when OTIO has no adapter ``name`` installed, naming the package that provides it."""
+    import opentimelineio as otio
+
+    if name not in otio.adapters.available_adapter_names():
+        package = ADAPTER_PACKAGES[name]
+        raise InputError(f"{option} needs OpenTimelineIO's {name} adapter, which is not installed: "
+                         f"pip install 'idcli[editorial]' (or pip install {package})")
+
+
+def drop_frame_rate(fps: float) -> bool:
+    return any(abs(fps - rate) < 1e-6 for rate in DROP_FRAME_RATES)
+
+
+def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
+    """Whether the timecode of the EDL and the burn-in drops frames: as asked, else the broadcast convention
+    (29.97 and 59.94 drop frame, which keeps timecode on the wall clock). Asking for it at another rate is
+    refused."""
+    if drop_frame and not drop_frame_rate(fps):
+        raise InputError(f"--drop-frame: drop-frame timecode exists only at 29.97 and 59.94 fps, not at {fps:g}")
+    return drop_frame_rate(fps) if drop_frame is None else drop_frame
+
+
+def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[str, ExportResult]:
+    """The animatic as CMX 3600 text (``fps`` as ``export.timeline_rate`` gives it)."""
+    import opentimelineio as otio
+
+    # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
+    # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
+    timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
+    timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
+    result.format = "edl"
+    if result.clips > EDL_MAX_EVENTS:
+        raise InputError(f"--edl {edl_path}: {result.clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
+                         "events. Write --fcp-xml or --otio for a cut this long")
+    for clip in timeline.find_clips():
+        clip.metadata["cmx_3600"] = {"reel": "AX"}
+    (track,) = timeline.video_tracks()
+    if len(track) and isinstance(track[-1], otio.schema.Gap):
+        result.notes.append(f"--edl: the last shot(s) not rendered ({track[-1].name}...) leave no event: an EDL "
+                            "ends with its last event")
+    text = otio.adapters.write_to_string(timeline, "cmx_3600", style="avid")
+    fcm = "FCM: DROP FRAME" if drop_frame else "FCM: NON-DROP FRAME"
+    title, _, events = text.partition("\n\n")
+    return f"{title}\n{fcm}\n\n{events}", result
+
+
+def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResult]:
+    """The animatic as FCP 7 XML (``xmeml``), media as absolute file URLs."""
+    import opentimelineio as otio
+
+    timeline, result = build_timeline(run, xml_path, fps, absolute_media=True)
+    result.format = "fcp_xml"
+    takes = {(take.shot_id, take.take): take for take in run.takes}
+    sizes = []
+    for clip in timeline.find_clips():
+        take = takes[(clip.name, clip.metadata["idcli"]["take"])]
+        clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height)
+        if take.width and take.height:
+            sizes.append((take.width, take.height))
+    if sizes:  # the sequence's frame: the movie's (the largest width and height, even), not the importer's guess
+        width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
+        timeline.metadata["fcp_xml"] = {"media": {"video": {"format": {"samplecharacteristics": {
+            "width": str(width + width % 2), "height": str(height + height % 2)}}}}}
+    return otio.adapters.write_to_string(timeline, "fcp_xml"), result
+
+
+def _still_file_metadata(width: int | None, height: int | None) -> dict[str, Any]:
+    """The ``<file>`` element's ``<media>``: video only, with the still's size where the sidecar has it."""
+    video: dict[str, Any] = {}
+    if width and height:
+        video["samplecharacteristics"] = {"width": str(width), "height": str(height)}
+    return {"media": {"video": video}}

@@ -1,0 +1,421 @@
+"""The animatic as editors open it: a CMX 3600 EDL and an FCP 7 XML written by OTIO's adapter plugins (read
+back with the same adapters), and a playable H.264 movie (decoded back with PyAV)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+from review_helpers import SHOTS, render_review_run
+from typer.testing import CliRunner
+
+from idcli.cli import app
+
+otio = pytest.importorskip("opentimelineio")
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+# CMX 3600: event number, reel (up to 8), channel, transition, source in/out, record in/out
+EVENT = re.compile(r"^(\d{3})  (\S{1,8}) +V +C {8}(\d\d:\d\d:\d\d[:;]\d\d) (\d\d:\d\d:\d\d[:;]\d\d) "
+                   r"(\d\d:\d\d:\d\d[:;]\d\d) (\d\d:\d\d:\d\d[:;]\d\d)$")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    return render_review_run(tmp_path_factory.mktemp("editorial-run"), synthetic_face_models,
+                             only=["sh010", "sh020", "sh030"])
+
+
+@pytest.fixture
+def out(rendered: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "renders" / "out"
+    shutil.copytree(rendered, target)
+    return target
+
+
+def cli(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def images(out: Path) -> dict[str, Path]:
+    """The take each shot shows (take 1: nothing is selected in these tests), by shot id."""
+    return {shot: (out / shot / f"{shot}_t1.png").resolve() for shot in ("sh010", "sh020", "sh030")}
+
+
+def shot_list(tmp_path: Path, *, gap_second: bool = False, first_duration: float | None = None) -> Path:
+    """The test shot list, edited: sh040 (never rendered) moved between sh010 and sh020, sh010 made longer."""
+    text = SHOTS
+    if first_duration is not None:
+        text = text.replace("duration: 2.0", f"duration: {first_duration}")
+    if gap_second:
+        head, *blocks = text.split("  - id: ")
+        blocks.insert(1, blocks.pop())
+        text = head + "".join("  - id: " + block for block in blocks)
+    path = tmp_path / "edited.yaml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+# -- EDL -----------------------------------------------------------------------------------------
+
+
+def test_edl_reads_back_with_the_cmx_3600_adapter(out: Path, tmp_path: Path) -> None:
+    target = tmp_path / "editorial" / "animatic.edl"
+    result = cli("export", out, "--edl", target, "--fps", "25", "--shots", shot_list(tmp_path, gap_second=True))
+    assert result.exit_code == 0, result.output
+    timeline = otio.adapters.read_from_file(str(target), rate=25)
+    (track,) = timeline.video_tracks()
+    # sh040 is not rendered: the jump in record timecode the adapter reads back as a gap of its 3 s
+    assert [type(item).__name__ for item in track] == ["Clip", "Gap", "Clip", "Clip"]
+    assert [item.name for item in track.find_clips()] == ["sh010", "sh020", "sh030"]
+    assert [item.duration().to_frames() for item in track] == [50, 75, 38, 75]
+    expected = images(out)
+    for clip in track.find_clips():
+        assert clip.metadata.get("cmx_3600", {}).get("reel") is None  # AX: the adapter keeps no AX reel
+        url = clip.media_reference.target_url
+        assert not url.startswith(("/", "file:"))  # relative to the EDL's folder
+        assert (target.parent / unquote(url)).resolve() == expected[clip.name]
+    assert timeline.name == "review"
+
+
+def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) -> None:
+    target = tmp_path / "animatic.edl"
+    result = cli("export", out, "--edl", target, "--fps", "24")
+    assert result.exit_code == 0, result.output
+    # sh040, the last shot, is not rendered: an EDL cannot end on a gap, and says so
+    assert "sh040" in result.stderr and "no event" in result.stderr, result.stderr
+    lines = target.read_text("utf-8").splitlines()
+    assert lines[:3] == ["TITLE: review", "FCM: NON-DROP FRAME", ""]
+    events = [EVENT.match(line) for line in lines if line[:3].isdigit()]
+    assert all(events) and [e.group(1) for e in events] == ["001", "002", "003"], lines
+    assert {e.group(2) for e in events} == {"AX"}
+    # source held from 0 for the shot's frames; record contiguous from 0 (2 s, 1.5 s, 3 s at 24 fps)
+    assert [(e.group(3), e.group(4)) for e in events] == [
+        ("00:00:00:00", "00:00:02:00"), ("00:00:00:00", "00:00:01:12"), ("00:00:00:00", "00:00:03:00")]
+    assert [(e.group(5), e.group(6)) for e in events] == [
+        ("00:00:00:00", "00:00:02:00"), ("00:00:02:00", "00:00:03:12"), ("00:00:03:12", "00:00:06:12")]
+    comments = [line for line in lines if line.startswith("*")]
+    assert comments[:2] == ["* FROM CLIP NAME:  sh010", "* FROM CLIP: renders/out/sh010/sh010_t1.png"]
+
+
+@pytest.mark.parametrize(("fps", "flag", "fcm", "second_in"), [
+    # sh010 lasts 70 s, past the first minute: drop-frame timecode skips labels there and keeps to the clock
+    ("23.976", None, "NON-DROP FRAME", "00:01:09:22"),  # 1678 frames counted 24 a second; no drop-frame form
+    ("29.97", None, "DROP FRAME", "00:01:10;00"),  # 2098 frames: drop frame by default at 29.97
+    ("29.97", "--non-drop-frame", "NON-DROP FRAME", "00:01:09:28"),  # the same 2098 frames, counted 30 a second
+    ("59.94", "--drop-frame", "DROP FRAME", "00:01:10;00"),  # 4196 frames
+])
+def test_edl_timecode_at_ntsc_rates(out: Path, tmp_path: Path, fps: str, flag: str | None, fcm: str,
+                                    second_in: str) -> None:
+    target = tmp_path / "ntsc.edl"
+    args = ["export", out, "--edl", target, "--fps", fps, "--shots", shot_list(tmp_path, first_duration=70)]
+    result = cli(*args, *([flag] if flag else []))
+    assert result.exit_code == 0, result.output
+    text = target.read_text("utf-8")
+    assert f"\nFCM: {fcm}\n" in text
+    events = [EVENT.match(line) for line in text.splitlines() if line[:3].isdigit()]
+    assert events[1].group(5) == second_in, text  # sh020's record in
+    rate = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "59.94": 60000 / 1001}[fps]
+    (track,) = otio.adapters.read_from_file(str(target), rate=rate).video_tracks()
+    frames = [round(70 * rate), round(1.5 * rate), round(3 * rate)]
+    assert [clip.duration().to_frames() for clip in track.find_clips()] == frames
+
+
+def test_an_edl_longer_than_cmx_3600_allows_is_refused(out: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli.review.editorial_formats as formats
+
+    monkeypatch.setattr(formats, "EDL_MAX_EVENTS", 2)  # 999 in CMX 3600; three clips here
+    result = cli("export", out, "--edl", tmp_path / "a.edl")
+    assert result.exit_code == 2 and "at most 2 events" in result.stderr and "--fcp-xml" in result.stderr
+    assert not (tmp_path / "a.edl").exists()
+
+
+def test_drop_frame_is_refused_where_timecode_has_none(out: Path, tmp_path: Path) -> None:
+    result = cli("export", out, "--edl", tmp_path / "a.edl", "--fps", "24", "--drop-frame")
+    assert result.exit_code == 2 and "only at 29.97 and 59.94" in result.stderr, result.output
+    assert not (tmp_path / "a.edl").exists()
+
+
+# -- FCP 7 XML -----------------------------------------------------------------------------------
+
+
+def test_fcp_xml_reads_back_with_the_fcp_adapter(out: Path, tmp_path: Path) -> None:
+    target = tmp_path / "for premiere" / "animatic.xml"
+    result = cli("export", out, "--fcp-xml", target, "--fps", "23.976",
+                 "--shots", shot_list(tmp_path, gap_second=True))
+    assert result.exit_code == 0, result.output
+    timeline = otio.adapters.read_from_file(str(target))
+    (track,) = timeline.video_tracks()
+    assert [type(item).__name__ for item in track] == ["Clip", "Gap", "Clip", "Clip"]
+    assert [item.name for item in track.find_clips()] == ["sh010", "sh020", "sh030"]
+    rate = 24000 / 1001
+    assert [item.duration().to_frames() for item in track] == [round(2 * rate), round(3 * rate),
+                                                               round(1.5 * rate), round(3 * rate)]
+    assert all(abs(item.duration().rate - rate) < 1e-9 for item in track)
+    expected = images(out)
+    for clip in track.find_clips():
+        reference = clip.media_reference
+        assert reference.name == expected[clip.name].name
+        parsed = urlparse(reference.target_url)  # absolute, as Premiere links it
+        assert (parsed.scheme, parsed.netloc) == ("file", "localhost")
+        assert Path(unquote(parsed.path)) == expected[clip.name]
+    text = target.read_text("utf-8")
+    assert "<timebase>24</timebase>" in text and "<ntsc>TRUE</ntsc>" in text
+    files = ElementTree.fromstring(text).findall(".//file[pathurl]")
+    assert len(files) == 3
+    assert all(f.find("media/audio") is None for f in files)  # a still has no sound: no file claims a channel
+    assert [(f.findtext("media/video/samplecharacteristics/width"), f.findtext("media/video/samplecharacteristics/"
+             "height")) for f in files] == [("512", "256"), ("256", "256"), ("256", "256")]
+    sequence_format = ElementTree.fromstring(text).find(".//sequence/media/video/format/samplecharacteristics")
+    assert (sequence_format.findtext("width"), sequence_format.findtext("height")) == ("512", "256")
+
+
+def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -> None:
+    edit = tmp_path / "edit"
+    result = cli("export", out, "--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fcp-xml", edit / "a.xml",
+                 "--fps", "25", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and document["exit_code"] == 0 and document["error"] is None
+    assert [f["format"] for f in document["files"]] == ["otio", "edl", "fcp_xml"]
+    assert (document["clips"], document["frames"], document["gaps"]) == (3, 50 + 38 + 75 + 75, ["sh040"])
+    read = [otio.adapters.read_from_file(str(edit / "a.otio")),
+            otio.adapters.read_from_file(str(edit / "a.edl"), rate=25),
+            otio.adapters.read_from_file(str(edit / "a.xml"))]
+    cuts = [[(c.name, c.duration().to_frames()) for c in t.find_clips()] for t in read]
+    assert cuts[0] == cuts[1] == cuts[2] == [("sh010", 50), ("sh020", 38), ("sh030", 75)]
+    media = [[Path(unquote(urlparse(c.media_reference.target_url).path)).name for c in t.find_clips()]
+             for t in read]
+    assert media[0] == media[1] == media[2] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
+
+
+def test_a_missing_adapter_is_named_and_nothing_is_written(out: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    names = otio.adapters.available_adapter_names()
+    monkeypatch.setattr(otio.adapters, "available_adapter_names", lambda: [n for n in names if n != "cmx_3600"])
+    result = cli("export", out, "--otio", tmp_path / "a.otio", "--edl", tmp_path / "a.edl")
+    assert result.exit_code == 2, result.output
+    assert "pip install 'idcli[editorial]'" in result.stderr and "otio-cmx3600-adapter" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "a.otio").exists() and not (tmp_path / "a.edl").exists()
+
+
+def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
+    nothing = cli("export", out)
+    assert nothing.exit_code == 2 and "--otio, --edl, --fcp-xml or --movie" in nothing.stderr
+    document = json.loads(cli("export", out, "--json").stdout)  # the --json contract on failure too
+    assert (document["ok"], document["exit_code"], document["error"]["type"]) == (False, 2, "InputError")
+    suffix = cli("export", out, "--edl", tmp_path / "a.txt")
+    assert suffix.exit_code == 2 and "ending in .edl" in suffix.stderr
+    twice = cli("export", out, "--fcp-xml", tmp_path / "a.xml", "--movie", tmp_path / "a.xml")
+    assert twice.exit_code == 2
+    assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
+# -- the movie -----------------------------------------------------------------------------------
+
+try:
+    import av
+except ImportError:  # the movie extra is not installed: its tests skip, the EDL and XML tests still run
+    av = None
+needs_pyav = pytest.mark.skipif(av is None, reason="PyAV (the movie extra) is not installed")
+
+
+KEYFRAMES: list[int] = []  # the indices of the keyframes of the last movie decoded
+
+
+def decode(path: Path) -> tuple[list[np.ndarray], object]:
+    from av.video.reformatter import ColorRange, Colorspace
+
+    frames = []
+    KEYFRAMES.clear()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate
+        for index, frame in enumerate(container.decode(stream)):
+            frames.append(frame.reformat(format="rgb24", src_colorspace=Colorspace.ITU709,
+                                         src_color_range=ColorRange.MPEG, dst_color_range=ColorRange.JPEG).to_ndarray())
+            if frame.key_frame:
+                KEYFRAMES.append(index)
+        context = stream.codec_context
+        assert context.name == "h264" and context.pix_fmt == "yuv420p"
+        assert (context.colorspace, context.color_primaries, context.color_trc) == (1, 1, 1)  # tagged BT.709
+    return frames, rate
+
+
+@needs_pyav
+def test_the_movie_plays_each_take_for_its_duration(out: Path, tmp_path: Path) -> None:
+    from idcli.identity.images import load_rgb
+    from idcli.review.animatic_movie import letterbox
+
+    target = tmp_path / "animatic.mp4"
+    result = cli("export", out, "--movie", target, "--fps", "25")
+    assert result.exit_code == 0, result.output
+    frames, rate = decode(target)
+    assert rate == 25 and len(frames) == 50 + 38 + 75 + 75  # the gap plays too
+    assert frames[0].shape == (256, 512, 3)  # sh010's 512x256; sh020 and sh030 (256x256) letterboxed into it
+    expected = {shot: letterbox(load_rgb(path), (512, 256)) for shot, path in images(out).items()}
+    starts = {"sh010": 0, "sh020": 50, "sh030": 88, "sh040": 163}
+    for shot, start in list(starts.items())[:3]:
+        for offset in (0, 20):  # the shot's first frame (a keyframe) and one held later
+            frame = frames[start + offset].astype(np.int16)
+            errors = {other: np.abs(frame - image).mean() for other, image in expected.items()}
+            assert errors[shot] < 4, (shot, errors)  # within the codec's tolerance of its own take
+            assert min(errors, key=errors.get) == shot
+    assert expected["sh020"][:, :128].max() == 0  # letterboxed: black bars either side
+    for frame in frames[starts["sh040"]:]:  # the slate of the shot not rendered: dark
+        assert frame.mean() < 8
+    assert list(starts.values()) == KEYFRAMES  # each shot starts on a keyframe (and nothing else is one)
+
+
+@needs_pyav
+def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mov"
+    assert cli("export", out, "--movie", first, "--fps", "23.976").exit_code == 0
+    assert cli("export", out, "--movie", second, "--fps", "23.976").exit_code == 0
+    frames, rate = decode(first)
+    assert rate == pytest.approx(24000 / 1001) and len(frames) == sum(
+        round(d * 24000 / 1001) for d in (2, 1.5, 3, 3))
+    again = tmp_path / "again.mp4"
+    assert cli("export", out, "--movie", again, "--fps", "23.976").exit_code == 0
+    assert again.read_bytes() == first.read_bytes()
+    assert len(decode(second)[0]) == len(frames)
+
+
+@needs_pyav
+def test_the_burn_in_names_shot_take_and_timecode(out: Path, tmp_path: Path) -> None:
+    plain, burnt = tmp_path / "plain.mp4", tmp_path / "burnt.mp4"
+    assert cli("export", out, "--movie", plain, "--fps", "25").exit_code == 0
+    assert cli("export", out, "--movie", burnt, "--fps", "25", "--burn-in").exit_code == 0
+    a, b = decode(plain)[0], decode(burnt)[0]
+    assert len(a) == len(b)
+    band = slice(256 - 20, 256)
+    assert np.abs(a[10][:100].astype(int) - b[10][:100]).mean() < 2  # the picture above the band is the same
+    assert np.abs(a[10][band].astype(int) - b[10][band]).mean() > 10  # the band holds text
+    assert not np.array_equal(b[10][band], b[11][band])  # the timecode moves each frame
+    # random-weight test models made these takes: marked in amber on the band's right
+    right = b[10][band, 256:].astype(int)
+    amber = (right[..., 0] > 180) & (right[..., 1] > 120) & (right[..., 2] < 90)
+    assert amber.sum() > 20
+
+
+@needs_pyav
+def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli.review.animatic_movie as movie
+
+    ntsc = 30000 / 1001
+    # frame 1800, one minute in at 29.97: drop frame skips the labels ;00 and ;01 there, and keeps to the clock
+    assert (movie.timecode(1799, ntsc, True), movie.timecode(1800, ntsc, True)) == ("00:00:59;29", "00:01:00;02")
+    assert movie.timecode(1800, ntsc, False) == "00:01:00:00"
+    assert movie.timecode(1800, 24000 / 1001, False) == "00:01:15:00"  # 23.976 counts 24 to the second
+    drawn = movie.burn_in_band
+    texts: list[str] = []
+
+    def record(width, text, warning, font):
+        texts.append(text)
+        if len(texts) > 3:  # the choice reached the burn-in: stop the encode
+            raise KeyboardInterrupt
+        return drawn(width, text, warning, font)
+
+    monkeypatch.setattr(movie, "burn_in_band", record)
+    for flag, separator in (("--drop-frame", ";"), ("--non-drop-frame", ":")):
+        texts.clear()
+        result = cli("export", out, "--movie", tmp_path / "a.mp4", "--burn-in", "--fps", "29.97", flag)
+        assert result.exit_code == 130 and not (tmp_path / "a.mp4").exists()
+        assert texts[3] == f"sh010  t1  00:00:00{separator}03"
+
+
+@needs_pyav
+def test_an_interrupted_movie_leaves_no_file(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli.review.animatic_movie as movie
+
+    encoded = movie._yuv_frame
+    calls = []
+
+    def interrupt_on_the_fifth(rgb):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as every command turns it
+        return encoded(rgb)
+
+    monkeypatch.setattr(movie, "_yuv_frame", interrupt_on_the_fifth)
+    target = tmp_path / "cut" / "animatic.mp4"
+    result = cli("export", out, "--movie", target, "--burn-in")
+    assert result.exit_code == 130, result.output
+    assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
+
+
+def test_a_missing_pyav_is_named(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "av", None)
+    result = cli("export", out, "--movie", tmp_path / "a.mp4", "--otio", tmp_path / "a.otio")
+    assert result.exit_code == 2 and "pip install 'idcli[movie]'" in result.stderr, result.output
+    assert not (tmp_path / "a.otio").exists()
+
+
+@needs_pyav
+@pytest.mark.parametrize("sig", ["KILL", "TERM"])
+def test_a_movie_stopped_at_its_write_leaves_nothing_partial(out: Path, tmp_path: Path, sig: str) -> None:
+    """A real process signalled right after the movie's temporary is fsynced, before its rename: SIGTERM
+    removes the temporary (exit 143); kill -9 cannot, and the next export cleans it up."""
+    import subprocess
+    import sys
+
+    from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, cli_env
+
+    target = tmp_path / "edit room" / "cut.mp4"
+    args = ["export", str(out), "--movie", str(target), "--fps", "12"]
+    stopped = subprocess.run([sys.executable, "-c", SIGNAL_HOOK, "cut.mp4", "1", sig, *args], capture_output=True,
+                             text=True, env=cli_env(), timeout=300)
+    left = sorted(target.parent.glob(f"*{TMP_SUFFIX}"))
+    assert not target.exists()
+    if sig == "TERM":
+        assert stopped.returncode == 143 and "interrupted" in stopped.stderr, stopped.stderr
+        assert left == []
+        return
+    assert stopped.returncode == -9 and len(left) == 1
+    again = subprocess.run([sys.executable, "-m", "idcli", *args], capture_output=True, text=True, env=cli_env(),
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert target.is_file() and sorted(target.parent.glob(f"*{TMP_SUFFIX}")) == []
+
+
+@needs_pyav
+def test_a_device_at_the_movie_path_is_never_replaced(out: Path, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    target = tmp_path / "null.mp4"
+    try:
+        os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # /dev/null's numbers
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    result = cli("export", out, "--movie", target)
+    assert result.exit_code == 5 and "is a device" in result.stderr, result.output
+    assert stat.S_ISCHR(os.lstat(target).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null.mp4", "renders"]
+
+
+def test_takes_of_odd_sizes_make_an_even_frame(tmp_path: Path) -> None:
+    """yuv420p halves both sides: the frame is the largest width and height, each rounded up to even; a take
+    of another shape is scaled to fit it and centred on black."""
+    from types import SimpleNamespace
+
+    from idcli.review.animatic_movie import _frame_size, _Shot, letterbox
+
+    takes = [SimpleNamespace(width=511, height=200), SimpleNamespace(width=300, height=287)]
+    shots = [_Shot("a", 3, takes[0]), _Shot("b", 3, None), _Shot("c", 3, takes[1])]
+    assert _frame_size(SimpleNamespace(takes=takes), shots) == (512, 288)
+    tall = np.full((100, 50, 3), 200, np.uint8)
+    boxed = letterbox(tall, (512, 288))
+    assert boxed.shape == (288, 512, 3)
+    assert boxed[:, 256 - 72:256 + 72].min() == 200 and boxed[:, :256 - 73].max() == 0  # 144 wide, centred
