@@ -63,7 +63,7 @@ MUTATIONS: list[Mutation] = [
       "            os.fsync(handle.fileno())\n", "            pass\n", ATOMIC,
       "atomic_write renames without fsyncing the file"),
     M("atomic-no-dir-fsync", "atomic commits", "idcli/safeio.py",
-      "    fsync_dir(final.parent)\n\n\ndef _refuse_special", "\n\ndef _refuse_special", ATOMIC,
+      "        raise\n    fsync_dir(final.parent)\n", "        raise\n", ATOMIC,
       "atomic_write never fsyncs the folder after the rename"),
     M("atomic-keep-temporary", "atomic commits", "idcli/safeio.py",
       "            tmp.unlink()\n        raise\n", "            pass\n        raise\n", ATOMIC,
