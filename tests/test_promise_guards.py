@@ -259,3 +259,20 @@ def test_every_commit_is_journalled(write_shotlist, tmp_path: Path) -> None:
     assert journal_commits(tmp_path / "out") == {jobs[0].key: 1, jobs[1].key: 1}
     entries = [e for e in store.journal_entries() if e["event"] == "commit"]
     assert [(e["shot_id"], e["take"]) for e in entries] == [("sh010", 1), ("sh010", 2)]
+
+
+def test_a_sidecar_naming_an_image_up_and_out_of_the_folder_is_not_a_take(tmp_path: Path) -> None:
+    """Mutation results-dotdot: ``../NAME.png`` has the two parts of ``SHOT/NAME.png``; review, export, select and
+    deliver read takes through scan_results, so its '..' check is what keeps a file beside OUT out of them."""
+    import json
+
+    from idcli.results import scan_results
+
+    out = tmp_path / "out"
+    (out / "sh010").mkdir(parents=True)
+    (tmp_path / "outside.png").write_bytes(b"a file beside the output folder")
+    record = {"job_key": "idcli-job-v1:" + "ab" * 32, "shot_id": "sh010", "take": 1, "image": {"path": "../outside.png"}}
+    (out / "sh010" / "sh010_t1.json").write_text(json.dumps(record), "utf-8")
+    scan = scan_results(out)
+    assert scan.records == []
+    assert scan.problems == ["sh010/sh010_t1.json: image path '../outside.png' is not inside the output folder"]
