@@ -276,3 +276,30 @@ def test_a_sidecar_naming_an_image_up_and_out_of_the_folder_is_not_a_take(tmp_pa
     scan = scan_results(out)
     assert scan.records == []
     assert scan.problems == ["sh010/sh010_t1.json: image path '../outside.png' is not inside the output folder"]
+
+
+# -- provenance ----------------------------------------------------------------------------------------
+
+
+def test_verify_fails_a_signed_image_whose_sidecar_names_another_job(write_shotlist, tmp_path: Path, engine_factory,
+                                                                    signing_env) -> None:
+    """Mutation verify-job-key: the signed manifest's org.idcli.render assertion binds the image to its job; a
+    sidecar whose job key was changed (the image and its sha256 untouched) must fail verify, or render would
+    count the image done for a job that never made it."""
+    import json
+
+    from cli_helpers import render_on_cpu
+
+    from idcli.verify import verify_folder
+
+    pytest.importorskip("c2pa")
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(TWO_TAKES.replace("takes: 2", "takes: 1")), out, engine_factory, sign=True)
+    sidecar = Path(report.jobs[0].sidecar)
+    assert verify_folder(out, signing_env.root).failed == 0
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["job_key"] = "idcli-job-v1:" + "0" * 64
+    sidecar.write_text(json.dumps(record, indent=2), "utf-8")
+    result = verify_folder(out, signing_env.root)
+    assert result.failed == 1
+    assert result.images[0].problems == ["the manifest's org.idcli.render assertion names another job key"]
