@@ -303,3 +303,37 @@ def test_verify_fails_a_signed_image_whose_sidecar_names_another_job(write_shotl
     result = verify_folder(out, signing_env.root)
     assert result.failed == 1
     assert result.images[0].problems == ["the manifest's org.idcli.render assertion names another job key"]
+
+
+def test_verify_fails_a_manifest_that_does_not_say_the_image_was_generated(write_shotlist, tmp_path: Path,
+                                                                          engine_factory, signing_env) -> None:
+    """Mutation verify-not-created: an image signed with a valid manifest whose first action is not
+    ``c2pa.created`` with the trainedAlgorithmicMedia source type (here: a camera capture) must not pass as an
+    idcli render, even signed by the studio's own certificate."""
+    import json
+
+    from cli_helpers import render_on_cpu
+
+    from idcli.hashing import sha256_bytes
+    from idcli.provenance import record_of_sidecar
+    from idcli.signing import load_credentials, manifest_for, sign_with_manifest, without_manifest
+    from idcli.verify import verify_folder
+
+    pytest.importorskip("c2pa")
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(TWO_TAKES.replace("takes: 2", "takes: 1")), out, engine_factory, sign=True)
+    image, sidecar = Path(report.jobs[0].image), Path(report.jobs[0].sidecar)
+    record = json.loads(sidecar.read_text("utf-8"))
+    manifest = manifest_for(record_of_sidecar(record))
+    action = manifest["assertions"][0]["data"]["actions"][0]
+    assert action["action"] == "c2pa.created"
+    action["digitalSourceType"] = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
+    unsigned = without_manifest(image.read_bytes())
+    assert unsigned is not None
+    resigned = sign_with_manifest(load_credentials(signing_env.cert, signing_env.key), unsigned, manifest)
+    image.write_bytes(resigned)
+    record["image"]["sha256"] = sha256_bytes(resigned)  # the sidecar matches: only the manifest is at fault
+    sidecar.write_text(json.dumps(record, indent=2), "utf-8")
+    result = verify_folder(out, signing_env.root)
+    assert result.failed == 1
+    assert result.images[0].problems == ["the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)"]
