@@ -271,7 +271,8 @@ def test_a_sidecar_naming_an_image_up_and_out_of_the_folder_is_not_a_take(tmp_pa
     out = tmp_path / "out"
     (out / "sh010").mkdir(parents=True)
     (tmp_path / "outside.png").write_bytes(b"a file beside the output folder")
-    record = {"job_key": "idcli-job-v1:" + "ab" * 32, "shot_id": "sh010", "take": 1, "image": {"path": "../outside.png"}}
+    record = {"job_key": "idcli-job-v1:" + "ab" * 32, "shot_id": "sh010", "take": 1,
+              "image": {"path": "../outside.png"}}
     (out / "sh010" / "sh010_t1.json").write_text(json.dumps(record), "utf-8")
     scan = scan_results(out)
     assert scan.records == []
@@ -337,3 +338,39 @@ def test_verify_fails_a_manifest_that_does_not_say_the_image_was_generated(write
     result = verify_folder(out, signing_env.root)
     assert result.failed == 1
     assert result.images[0].problems == ["the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)"]
+
+
+# -- delivery ------------------------------------------------------------------------------------------
+
+
+def test_a_take_whose_prompt_names_the_output_folder_is_not_delivered(write_shotlist, tmp_path: Path,
+                                                                       engine_factory) -> None:
+    """Mutation deliver-no-leak-check: prompts are never reduced (they are the director's words), so the last
+    check — no text of the copy names a local folder — is what keeps this take in the studio."""
+    from cli_helpers import render_on_cpu
+
+    from idcli.delivery import DeliveryError, deliver
+
+    out, dest = tmp_path / "renders", tmp_path / "client"
+    shots = TWO_TAKES.replace("takes: 2", "takes: 1").replace("a lighthouse at dusk", f"a sign that reads {out}")
+    render_on_cpu(write_shotlist(shots), out, engine_factory)
+    with pytest.raises(DeliveryError, match=f"would still name '{out}'"):
+        deliver(out, dest, credentials=None)
+    assert not list(dest.glob("*.png")) and not list(dest.glob("*.json"))
+
+
+def test_a_home_relative_path_is_a_local_path_the_delivery_record_reduces() -> None:
+    """Mutation looks-absolute-no-home: ``~/...`` and ``~user/...`` name a studio machine's files as surely as
+    ``/home/...`` does; under a key the record does not know they must be reduced to a file name, and verify
+    must call one a local path."""
+    from idcli.delivery_checks import _absolute_values
+    from idcli.delivery_record import delivery_record, looks_absolute
+
+    assert looks_absolute("~/studio/selfies/mara.jpg") and looks_absolute("~jane/plates/p.png")
+    sidecar = {"job_key": "idcli-job-v2:abc", "shot_id": "s", "take": 1, "prompt": "a street",
+               "image": {"path": "s/s_t1.png", "width": 8, "height": 8, "sha256": "00"},
+               "future_field": "~/studio/secret/file.bin", "later": {"where": "~jane/plates/p.png"}}
+    record = delivery_record(sidecar, delivered_name="s_take1.png", source_name="s_t1.png", source_sha256="00",
+                             signature="none")
+    assert record["future_field"] == "file.bin" and record["later"] == {"where": "p.png"}
+    assert _absolute_values(sidecar, looks_absolute) == ["future_field", "later.where"]
