@@ -374,3 +374,26 @@ def test_a_home_relative_path_is_a_local_path_the_delivery_record_reduces() -> N
                              signature="none")
     assert record["future_field"] == "file.bin" and record["later"] == {"where": "p.png"}
     assert _absolute_values(sidecar, looks_absolute) == ["future_field", "later.where"]
+
+
+def test_verify_fails_a_delivered_copy_its_listing_gives_another_sha256(write_shotlist, tmp_path: Path,
+                                                                       engine_factory) -> None:
+    """Mutation verify-delivery-listing-sha: delivery.json is what a recipient checks the folder against; an entry
+    whose sha256 is not the copy's (a copy replaced, or the listing edited) must fail verify."""
+    import json
+
+    from cli_helpers import render_on_cpu
+
+    from idcli.delivery import deliver
+    from idcli.verify import verify_folder
+
+    out, dest = tmp_path / "renders", tmp_path / "client"
+    render_on_cpu(write_shotlist(TWO_TAKES.replace("takes: 2", "takes: 1")), out, engine_factory)
+    deliver(out, dest, credentials=None)
+    assert verify_folder(dest).failed == 0
+    listing = json.loads((dest / "delivery.json").read_text("utf-8"))
+    listing["images"][0]["sha256"] = "0" * 64
+    (dest / "delivery.json").write_text(json.dumps(listing, indent=2), "utf-8")
+    result = verify_folder(dest)
+    assert result.failed == 1
+    assert result.images[0].problems == ["delivery.json lists another sha256 for it"]
