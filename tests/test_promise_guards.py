@@ -142,6 +142,43 @@ def test_an_image_carrying_another_jobs_record_is_not_recovered(write_shotlist, 
     assert sha256_file(shot / "sh010_t2.png") != sha256_file(shot / "sh010_t1.png")
 
 
+
+# -- bounded YAML --------------------------------------------------------------------------------------
+
+_BOMB_READER = """\
+import sys
+from idcli.errors import ShotListError
+from idcli.yamlsafe import load_yaml_bytes
+try:
+    load_yaml_bytes(open(sys.argv[1], "rb").read(), "bomb.yaml")
+except ShotListError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_an_alias_bomb_is_refused_within_a_memory_and_time_bound(tmp_path: Path) -> None:
+    """Mutation yaml-no-alias-bound: without the expansion bound the billion-laughs test in test_shotlist.py does
+    not fail, it eats the machine (11 GB in three minutes). Here the same document is read in a process held to
+    1 GB and 60 s, so a lost bound is one clear failure."""
+    import resource
+    import subprocess
+    import sys
+
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("version: 1\nproject: demo\n" + "\n".join(lines) + "\nshots: [{id: a, prompt: x}]\n", "utf-8")
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    result = subprocess.run([sys.executable, "-c", _BOMB_READER, str(bomb)], capture_output=True, text=True,
+                            timeout=60, preexec_fn=bounded, env=env)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "alias expansion bomb" in result.stdout
+
 # -- identity QA ---------------------------------------------------------------------------------------
 
 
