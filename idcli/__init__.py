@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     EXIT_CHECK_FAILED,
@@ -42,12 +42,25 @@ from .errors import (
 )
 from .versions import TOOL_VERSION as __version__
 
+if TYPE_CHECKING:
+    # The lazy names as type checkers see them (at run time __getattr__ imports them on first use): without
+    # this, ``idcli.render`` was ``Any`` to a pipeline's mypy or pyright and no call of it was checked.
+    from .delivery import deliver as deliver
+    from .planning import plan_shotlist as plan_shotlist
+    from .reproduce import reproduce as reproduce
+    from .results import read_results as read_results
+    from .run import render as render
+    from .run_report import RenderReport as RenderReport
+    from .shotlist import load_shotlist as load_shotlist
+    from .shotlist import loads_shotlist as loads_shotlist
+    from .verify import verify_folder as verify_folder
+
 _LAZY = {
     "load_shotlist": ("shotlist", "load_shotlist"),
     "loads_shotlist": ("shotlist", "loads_shotlist"),
-    "plan_shotlist": ("run", "plan_shotlist"),
+    "plan_shotlist": ("planning", "plan_shotlist"),
     "render": ("run", "render"),
-    "RenderReport": ("run", "RenderReport"),
+    "RenderReport": ("run_report", "RenderReport"),
     "read_results": ("results", "read_results"),
     # Provenance (docs/provenance.md): re-render a committed image; check a folder's images and signatures.
     "reproduce": ("reproduce", "reproduce"),

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .shotlist import LoadedShotList
 
 MAX_BATCH_SIZE = 1024
 DTYPES = ("float32", "float16", "bfloat16")
@@ -137,7 +140,7 @@ def check_takes(value: Any) -> dict[str, int] | None:
     return value
 
 
-def as_loaded_shotlist(value: Any, name: str = "loaded") -> Any:
+def as_loaded_shotlist(value: Any, name: str = "loaded") -> LoadedShotList:
     """A ``LoadedShotList``, or a path (str or pathlib.Path) to a shot-list file, which is loaded."""
     from .shotlist import LoadedShotList, load_shotlist
 

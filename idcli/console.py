@@ -7,7 +7,7 @@ import time
 from typing import Any, TextIO
 
 from .diagnostics import lenient, styled
-from .run import JobOutcome, SilentProgress
+from .run_report import JobOutcome, SilentProgress
 
 
 class TimeLeft:

@@ -30,9 +30,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError, OutputError, ProjectMismatchError
+
+if TYPE_CHECKING:
+    from .signing import Credentials
 
 DELIVERY_FILE = "delivery.json"
 DELIVERY_ASSERTION = "org.idcli.delivery"
@@ -219,7 +222,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
 
 
 def _random_weights(record: dict[str, Any]) -> bool:
-    model = record.get("model") if isinstance(record.get("model"), dict) else {}
+    model = found if isinstance(found := record.get("model"), dict) else {}
     return model.get("random_weights") is True or any(
         isinstance(c, dict) and c.get("conditions_image") and c.get("random_face_models") is True
         for c in record.get("identity") or [])
@@ -278,7 +281,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     except PngFormatError as exc:
         raise DeliveryError(f"{image_path}: not a whole PNG ({exc}); nothing was delivered", file=image_path) from None
     written = dict(record, image=dict(record["image"]))
-    if signature == "carried":
+    if credentials is not None:  # signature "carried"
         unsigned_png = png
         png = sign_copy(unsigned_png, data, record, credentials)
         written["c2pa"] = {"signed": True, "assertion": DELIVERY_ASSERTION,
@@ -398,8 +401,8 @@ def _existing(dest: Path, copy: _Copy) -> str:
             return "other"
         return "same" if same else "other"
     record = read_png_record(data) or {}
-    delivery = record.get("delivery") if isinstance(record.get("delivery"), dict) else {}
-    source = delivery.get("source") if isinstance(delivery.get("source"), dict) else {}
+    delivery = found if isinstance(found := record.get("delivery"), dict) else {}
+    source = found if isinstance(found := delivery.get("source"), dict) else {}
     return "ours" if source.get("sha256") == want[0] else "other"
 
 
@@ -481,7 +484,8 @@ def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, 
 
 
 def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | None = None, all_takes: bool = False,
-            force: bool = False, unsigned: bool = False, credentials: Any = "environment") -> DeliveryReport:
+            force: bool = False, unsigned: bool = False,
+            credentials: Credentials | Literal["environment"] | None = "environment") -> DeliveryReport:
     """Deliver the takes of ``out_dir`` into ``dest`` (see the module docstring).
 
     ``credentials``: C2PA signing credentials (``idcli.signing.load_credentials``) for signed takes' copies;
@@ -534,8 +538,9 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
 @contextlib.contextmanager
 def _one_delivery_at_a_time(dest: Path) -> Iterator[None]:
     """Two deliveries into one DEST each read its listing, then write theirs: the later one's would drop the
-    other's copies. A lock on the folder itself (no lock file goes out with the delivery) makes one wait."""
-    import fcntl
+    other's copies. A lock on the folder itself (no lock file goes out with the delivery) makes one wait (and
+    say so after a moment)."""
+    from .lock_wait import lock_waiting
 
     try:
         fd = os.open(dest, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -543,7 +548,7 @@ def _one_delivery_at_a_time(dest: Path) -> Iterator[None]:
         raise OutputError(f"{dest}: cannot open the folder ({exc.strerror or exc})") from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_waiting(fd, f"another idcli deliver into {dest} to finish")
         except OSError as exc:  # a network share without locks: deliver as before, one at a time by hand
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
                 raise

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from .delivery import DELIVERY_ASSERTION, DELIVERY_FILE, EDITED_METADATA, MAX_DELIVERY_FILE_BYTES, OPENED
 
@@ -92,8 +92,8 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
 def _listing_differs(entry: dict[str, Any], sidecar: dict[str, Any]) -> list[str]:
     """What a copy's entry in ``delivery.json`` says otherwise than its sidecar (which take, of which job)."""
     delivery = sidecar.get("delivery") or {}
-    source = delivery.get("source") if isinstance(delivery.get("source"), dict) else {}
-    listed = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+    source = found if isinstance(found := delivery.get("source"), dict) else {}
+    listed = found if isinstance(found := entry.get("source"), dict) else {}
     facts = (("shot_id", entry.get("shot_id"), source.get("shot_id")), ("take", entry.get("take"), source.get("take")),
              ("signature", entry.get("signature"), delivery.get("signature")),
              ("job_key", listed.get("job_key"), source.get("job_key")),
@@ -141,7 +141,7 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     paths = _absolute_values(sidecar, looks_absolute)
     if paths:
         check.problems.append(f"its record names a local path at {paths[0]}")
-    block = sidecar.get("c2pa") if isinstance(sidecar.get("c2pa"), dict) else {}
+    block = found if isinstance(found := sidecar.get("c2pa"), dict) else {}
     signed = bool(block.get("signed")) or carries_manifest(data)
     if signed and not available():
         check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
@@ -195,7 +195,7 @@ def _check_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None)
     if parent is None:
         problems.append("the manifest has no parent ingredient carrying the take's own manifest")
         return shown, problems
-    first = next(iter(_actions(parent, full=True)), {})
+    first: dict[str, Any] = next(iter(_actions(parent, full=True)), {})
     if first.get("action") != "c2pa.created" or first.get("digitalSourceType") not in (
             DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE):
         problems.append("the parent ingredient's manifest does not say the take was created (trainedAlgorithmicMedia)")
@@ -229,7 +229,7 @@ def original_take(image: Path, record: dict[str, Any], studio_out: str | Path | 
     from .safeio import sha256_regular
 
     delivery = record.get("delivery") or {}
-    source = delivery.get("source") if isinstance(delivery.get("source"), dict) else {}
+    source = found if isinstance(found := delivery.get("source"), dict) else {}
     shot, take, sha, key = source.get("shot_id"), source.get("take"), source.get("sha256"), source.get("job_key")
     project = record.get("project")
     if not (isinstance(shot, str) and type(take) is int and isinstance(sha, str)):
@@ -266,7 +266,7 @@ def original_take(image: Path, record: dict[str, Any], studio_out: str | Path | 
                          f"--from OUT{where}", file=image)
 
 
-def _safe_name(value: Any) -> bool:
+def _safe_name(value: Any) -> TypeGuard[str]:
     """Whether ``value`` is a shot id or project name as a shot list allows them (shotlist.check_safe_id)."""
     from .shotlist import check_safe_id
 

@@ -65,7 +65,7 @@ def delivery_record(sidecar: dict[str, Any], *, delivered_name: str, source_name
     the take as its parent ingredient), ``not-carried`` (the take was signed, the copy is not: ``--unsigned``)
     or ``none`` (the take was not signed)."""
     record = {k: v for k, v in json.loads(json.dumps(sidecar)).items() if k not in _RUN_FIELDS}
-    image = record.get("image") if isinstance(record.get("image"), dict) else {}
+    image = found if isinstance(found := record.get("image"), dict) else {}
     record = _path_free(record)
     record["image"] = {"path": delivered_name, "width": image.get("width"), "height": image.get("height")}
     record["delivery"] = {
@@ -150,16 +150,16 @@ def parameters_without_paths(text: str, record: dict[str, Any]) -> str:
     head, _, line = text.rpartition("\n")
     if not line.startswith("Steps: "):
         return text
-    plate = record.get("plate") if isinstance(record.get("plate"), dict) else {}
-    model = record.get("model") if isinstance(record.get("model"), dict) else {}
+    plate = found if isinstance(found := record.get("plate"), dict) else {}
+    model = found if isinstance(found := record.get("model"), dict) else {}
     names = {"idcli plate": plate.get("path")}
     if model.get("source") == "local":
         names["Model"] = model.get("id")
     settings = []
     for item in line.split(", "):
         key, sep, value = item.partition(": ")
-        if sep and key in names and isinstance(names[key], str):
-            value = a1111_value(file_name(names[key]))
+        if sep and key in names and isinstance(named := names[key], str):
+            value = a1111_value(file_name(named))
         settings.append(f"{key}{sep}{value}")
     return f"{head}\n{', '.join(settings)}" if head else ", ".join(settings)
 

@@ -23,7 +23,8 @@ _INTERRUPT: list[Any] = ["SIGINT", EXIT_INTERRUPTED]
 def interrupted(kept: str | None = None) -> Interrupted:
     """The error for the ``KeyboardInterrupt`` being handled: the signal that raised it and its exit code;
     ``kept`` says what the stopped command leaves behind (``Interrupted``'s default: a render's)."""
-    return Interrupted(*_INTERRUPT) if kept is None else Interrupted(*_INTERRUPT, kept)
+    signal_name, exit_code = _INTERRUPT
+    return Interrupted(signal_name, exit_code) if kept is None else Interrupted(signal_name, exit_code, kept)
 
 
 @contextlib.contextmanager

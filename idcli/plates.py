@@ -158,7 +158,7 @@ def _method_constants() -> dict[str, Any]:
 
 
 def plate_key_material(shot: PlateShot) -> dict[str, Any]:
-    """What a plate adds to a job's key material (plan.key_material's, which it extends, unchanged):
+    """What a plate adds to a job's key material (job_keys.key_material's, which it extends, unchanged):
     the plate's content, each face's box and crop box, the strength and the method's constants.
     Text-to-image keys have no ``plate`` entry, so they are unchanged by plates existing."""
     from .engine.plates import crop_box

@@ -66,6 +66,6 @@ def foreign_syntax_warning(notes: list[Problem], source: str) -> str | None:
     if not notes:
         return None
     # The first note's place and what it found, without the sentence (a prompt may itself say "AUTOMATIC1111").
-    first = replace(notes[0], message=notes[0].message.removesuffix(_READ_AS_WORDS), hint=None).format(source)
+    first = replace(notes[0], message=notes[0].message.removesuffix(_READ_AS_WORDS), hint="").format(source)
     return (f"{len(notes)} prompt text{'s' if len(notes) > 1 else ''} use AUTOMATIC1111 syntax that idcli reads as "
             f"plain words (first: {first}); 'idcli validate' lists each")

@@ -56,7 +56,7 @@ def record_problems(record: dict[str, Any]) -> list[str]:
     if not isinstance(size, dict):
         bad("size", size, "expected an object with width and height")
     else:
-        sides = [size.get("width"), size.get("height")]
+        sides: list[Any] = [size.get("width"), size.get("height")]
         for name, side in zip(("width", "height"), sides, strict=True):
             if not _whole(side, MIN_SIDE, MAX_SIDE):
                 bad(f"size.{name}", side, f"expected a whole number {MIN_SIDE}..{MAX_SIDE}")

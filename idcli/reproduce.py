@@ -58,7 +58,7 @@ class ReproduceReport:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``idcli reproduce --json`` document (docs/provenance.md; the contract of file-formats.md)."""
-        error = None
+        error: dict[str, Any] | None = None
         if not self.identical:
             where = (f"largest pixel difference {self.max_pixel_difference}/255 over {self.differing_pixels} pixels"
                      if self.max_pixel_difference is not None else "compared by hash only")
@@ -93,11 +93,11 @@ def locate(target: str | Path) -> tuple[Path, Path | None, dict[str, Any]]:
     except safeio.NotRegularFile as exc:
         raise ReproduceError(f"{target}: {'no such file' if exc.kind == 'missing' else 'cannot read it'}",
                              file=target) from None
-    record = read_png_record(data)
-    if record is None:
+    embedded = read_png_record(data)
+    if embedded is None:
         raise ReproduceError(f"{target}: no sidecar beside it and no idcli record inside it; not an idcli image",
                              file=target)
-    return target, None, record
+    return target, None, embedded
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -226,7 +226,7 @@ def _recorded_pack(character: dict[str, Any], name: str, shotlist_dirs: list[Pat
     """A pack character's pack: at ``pack_path`` (as resolved), else ``pack_file`` beside the shot list (a moved
     project; older sidecars have no ``pack_file``), the first with the recorded sha256."""
     recorded = str(character.get("pack_path"))
-    given = character.get("pack_file") if isinstance(character.get("pack_file"), str) else recorded
+    given = found if isinstance(found := character.get("pack_file"), str) else recorded
     return _recorded_input("identity pack", recorded, f" of '{name}'", given, recorded, character.get("pack_sha256"),
                            shotlist_dirs, lambda place: place, sha256_file)
 
@@ -272,7 +272,9 @@ def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
     a = dict(character.get("adapter") or {})
     try:
         plus_only = {"variant", "shortcut_scale", "image_encoder"}  # absent from FaceID records: the defaults
-        values = {f.name: a.get(f.name) for f in fields(AdapterIdentity) if f.name not in plus_only or f.name in a}
+        # Any: the record's values as they are; a missing or wrong one fails in AdapterIdentity (TypeError below).
+        values: dict[str, Any] = {f.name: a.get(f.name) for f in fields(AdapterIdentity)
+                                  if f.name not in plus_only or f.name in a}
         if a.get("image_encoder") is not None:  # FaceID-Plus v2 (docs/identity.md)
             values["image_encoder"] = ImageEncoderIdentity(**a["image_encoder"])
         adapter = AdapterIdentity(**values)
@@ -333,7 +335,7 @@ def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, A
     identity lines recorded under ``method.characters``.
     """
     from .method import PARAM_NAMES, FusionParams
-    from .plan import IdentityLine, RenderRequest
+    from .render_request import IdentityLine, RenderRequest
 
     method = record.get("method") or {"name": "text"}
     sampler, size = record["sampler"], record["size"]
@@ -361,6 +363,12 @@ def request_from_record(record: dict[str, Any], identity: Any, cast: dict[str, A
         subject=identity.name if conditioned else "")
 
 
+def _recorded_box(values: Any) -> tuple[int, int, int, int]:
+    """x, y, w, h from a record; ValueError unless exactly four numbers (three reached the engine's unpacking)."""
+    x, y, w, h = (int(v) for v in values)
+    return x, y, w, h
+
+
 def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
     """A plate job's plate (docs/plates.md) as its record names it, checked by the file's sha256.
 
@@ -368,14 +376,14 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
     list the output folder's last run read, then from here. Missing: an error naming where it was looked
     for; another file there (edited since): an error with both sha256s.
     """
-    from .plan import PlateFaceRequest, PlateRequest
     from .plate_files import PlateError, read_plate
+    from .render_request import PlateFaceRequest, PlateRequest
 
     block = record["plate"]
     try:
         given, sha256 = str(block["path"]), str(block["sha256"])
-        faces = tuple(PlateFaceRequest(str(f["character"]), tuple(int(v) for v in f["box"]),
-                                       tuple(int(v) for v in f["crop_box"])) for f in block["faces"])
+        faces = tuple(PlateFaceRequest(str(f["character"]), _recorded_box(f["box"]), _recorded_box(f["crop_box"]))
+                      for f in block["faces"])
         strength = float(block["faces"][0]["strength"])
     except (KeyError, TypeError, ValueError, IndexError):
         raise ReproduceError("the record's plate block is incomplete") from None
@@ -399,7 +407,7 @@ def environment_differences(record: dict[str, Any], device: str, dtype: str) -> 
     from .provenance import software_versions
 
     m = record.get("model") or {}
-    pairs = [("device", m.get("device"), device), ("dtype", m.get("dtype"), dtype),
+    pairs: list[tuple[str, Any, Any]] = [("device", m.get("device"), device), ("dtype", m.get("dtype"), dtype),
              ("idcli", (record.get("tool") or {}).get("version"), TOOL_VERSION)]
     recorded = record.get("software") or {}
     now = software_versions()
@@ -618,9 +626,9 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
         notes.append("rendered alone: the other images of its batch are not in the folder; float rounding may "
                      "move some pixels by 1/255")
     elif (sidecar.get("batch") or {}).get("size") is None:
-        record = ("its sidecar, rebuilt from the image after an interrupted run," if sidecar.get("recovered") else
-                  "its record (the image's own: no sidecar beside it)")
-        notes.append(f"rendered alone: {record} does not say which batch it was rendered in, and no sidecar in "
+        which = ("its sidecar, rebuilt from the image after an interrupted run," if sidecar.get("recovered") else
+                 "its record (the image's own: no sidecar beside it)")
+        notes.append(f"rendered alone: {which} does not say which batch it was rendered in, and no sidecar in "
                      "the folder names it; float rounding may move some pixels by 1/255")
     # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
     runtime = resolve_runtime(device, model.dtype)

@@ -6,12 +6,18 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import os
+
+    from .shotlist import LoadedShotList
 
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # as store.py: a sidecar is a few kB
 
 
-def read_results(out_dir: str | Path, *, include_orphans: bool = False, shotlist: Any = None
+def read_results(out_dir: str | Path, *, include_orphans: bool = False,
+                 shotlist: LoadedShotList | str | os.PathLike[str] | None = None
                  ) -> Iterator[dict[str, Any]]:
     """Every committed job's sidecar in ``out_dir`` (sorted by path); one whose image is missing is no
     committed job (a run killed while moving a take aside leaves it until the next render).
@@ -32,8 +38,27 @@ def read_results(out_dir: str | Path, *, include_orphans: bool = False, shotlist
     if not root.is_dir():
         raise InputError(f"{out_dir}: no such output folder" if not root.exists()
                          else f"{out_dir}: not a folder", file=out_dir)
+    _check_output_folder(root, out_dir)
     live = _live_takes(root, None if shotlist is None else as_loaded_shotlist(shotlist, "shotlist"))
     return _records(root, live, include_orphans)
+
+
+def _check_output_folder(root: Path, given: str | Path) -> None:
+    """A delivery folder, or a folder idcli never rendered into, is an InputError: reading either as no takes
+    made a pipeline script go on as if nothing had been rendered. An output folder holds ``.idcli/`` from its
+    first render; one without it is still read when it holds sidecars (takes copied by hand)."""
+    from .delivery import DELIVERY_FILE
+    from .errors import InputError
+    from .store import STATE
+
+    if (root / DELIVERY_FILE).is_file():
+        raise InputError(f"{given}: a delivery folder (it holds {DELIVERY_FILE}, from idcli deliver), not a render's "
+                         f"output folder: {DELIVERY_FILE} lists what was delivered and SHOT_takeN.json beside each "
+                         "copy is its record (docs/delivery.md); read_results() reads the output folder the takes "
+                         "were delivered from", file=given)
+    if not (root / STATE).is_dir() and next(_records(root, None, True), None) is None:
+        raise InputError(f"{given}: not an idcli output folder (no {STATE} folder, no committed take); give the "
+                         "folder idcli render wrote (--out; by default renders/PROJECT)", file=given)
 
 
 def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:

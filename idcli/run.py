@@ -5,344 +5,30 @@ This is the library call behind ``idcli render``; pipelines call ``render`` dire
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
+from .commit_path import _recover, _render_pending
 from .errors import ExecutorUnavailableError, Interrupted, OutputError
+from .folder_projects import folder_projects
 from .interrupts import interrupted
-from .models import ModelIdentity, resolve_model
-from .plan import Job, Plan, make_plan
-from .runtime import Runtime, resolve_runtime
+from .models import ModelIdentity
+from .plan import Job, Plan
+from .planning import plan_shotlist
+from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress
+from .run_signing import _note_unsigned, _signer
+from .runtime import Runtime
 from .shotlist import LoadedShotList
-from .store import MAX_IMAGE_BYTES, OutputStore
+from .store import OutputStore
 
-
-@dataclass(frozen=True)
-class OutputFile:
-    """A file in the output folder, in the one form the JSON contract uses (docs/file-formats.md):
-    ``path`` relative to the output folder (POSIX separators), ``abs_path`` absolute. It is an
-    ``os.PathLike`` of the absolute path."""
-
-    path: str
-    abs_path: str
-
-    @classmethod
-    def of(cls, out_dir: Path, relpath: str) -> OutputFile:
-        return cls(relpath, str(Path(out_dir).absolute() / relpath))
-
-    def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "abs_path": self.abs_path}
-
-    def __fspath__(self) -> str:
-        # Usable wherever a path is (open(), Path(), PIL): the absolute one.
-        return self.abs_path
-
-
-@dataclass
-class JobOutcome:
-    job_key: str | None  # None for a take that could not be planned (a character it names is unusable)
-    shot_id: str
-    take: int
-    seed: int
-    group: str
-    status: str  # rendered, skipped, recovered, failed, pending (dry run)
-    image: OutputFile
-    sidecar: OutputFile
-    error: str | None = None
-    state: str = ""  # the job's state in the folder before this run: new, done, stale, recoverable
-
-    @property
-    def key(self) -> str | None:
-        """Deprecated alias of ``job_key`` (the name used everywhere since the JSON contract)."""
-        return self.job_key
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"job_key": self.job_key, "shot_id": self.shot_id, "take": self.take, "seed": self.seed,
-                "group": self.group, "state": self.state, "status": self.status, "image": self.image.as_dict(),
-                "sidecar": self.sidecar.as_dict(),
-                "error": None if self.error is None else {"message": self.error}}
-
-
-# What ``RenderReport.counts`` counts, in this order.
-# kept: not rendered because its image was edited by hand (state "modified"; --force renders it again).
-# restored: put back from .idcli/superseded, where a take of exactly this job was kept (an edit undone).
-STATUSES = ("rendered", "skipped", "recovered", "restored", "kept", "failed", "pending")
-
-
-@dataclass
-class RenderReport:
-    out_dir: str
-    model: dict[str, Any]
-    jobs: list[JobOutcome] = field(default_factory=list)
-    seconds: float = 0.0
-    batch_sizes: list[int] = field(default_factory=list)
-    dry_run: bool = False
-    error: str | None = None  # why the run stopped early (disk full, permissions), if it did
-    commits: int = 0  # batches that went through the commit queue
-    commit_seconds: float = 0.0  # spent committing them, overlapping the rendering (idcli bench reads it)
-    project: str = ""
-    file: str = ""  # the shot list, as given
-    # The exit code the error above maps to (an unusable output folder: EXIT_OUTPUT_UNUSABLE).
-    error_exit_code: int | None = None
-    # Images of shots or takes no longer in the shot list (kept, reported; idcli/orphans.py).
-    orphans: list[dict[str, Any]] = field(default_factory=list)
-    # Earlier renders this run moved to .idcli/superseded ({shot_id, take, name}).
-    superseded: list[dict[str, Any]] = field(default_factory=list)
-    # The project whose renders the folder held, when it was another one and --force let the run go on.
-    other_project: str | None = None
-    # Characters that could not be used ({file, line, column, field, message, hint} each): their shots failed.
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    # What the plan could not do as asked, or warns of (plan.warnings: a group photo as a selfie, ...).
-    warnings: list[str] = field(default_factory=list)
-    # Each job's state in the folder before the run (job key -> new/done/stale/recoverable/modified).
-    states: dict[str, str] = field(default_factory=dict, repr=False)
-    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
-
-    def count(self, status: str) -> int:
-        return sum(1 for j in self.jobs if j.status == status)
-
-    @property
-    def rendered(self) -> int:
-        return self.count("rendered")
-
-    @property
-    def failed(self) -> int:
-        return self.count("failed")
-
-    @property
-    def exit_code(self) -> int:
-        """0 all done; EXIT_OUTPUT_UNUSABLE when the folder stopped the run; EXIT_JOBS_FAILED when jobs failed."""
-        from .errors import EXIT_JOBS_FAILED, EXIT_OK
-
-        if self.error is not None and self.error_exit_code is not None:
-            return self.error_exit_code
-        return EXIT_JOBS_FAILED if self.failed else EXIT_OK
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``idcli render --json`` document (docs/file-formats.md, "The --json contract")."""
-        code = self.exit_code
-        error = None
-        if self.error is not None:
-            error = {"type": "OutputError" if self.error_exit_code else "RenderError", "message": self.error,
-                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
-        elif self.failed:
-            error = {"type": "JobsFailed", "message": f"{self.failed} job(s) failed; the rest are kept",
-                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
-        return {
-            "ok": code == 0,
-            "exit_code": code,
-            "error": error,
-            "project": self.project,
-            "file": self.file,
-            "out_dir": self.out_dir,
-            "dry_run": self.dry_run,
-            "counts": {status: self.count(status) for status in STATUSES},
-            "seconds": round(self.seconds, 3),
-            "images_per_second": round(self.rendered / self.seconds, 4) if self.seconds and self.rendered else 0.0,
-            "batch_sizes": self.batch_sizes,
-            "executor": self.executor,
-            "model": self.model,
-            "jobs": [j.as_dict() for j in self.jobs],
-            "problems": self.problems,
-            "orphans": self.orphans,
-            "superseded": self.superseded,
-            "other_project": self.other_project,
-            "warnings": self.warnings,
-        }
-
-
-class Progress(Protocol):
-    """What a run reports as it goes. A progress object may also have the optional method
-    ``batch_step(step: int, steps: int, jobs: int) -> None``: called after each model evaluation of the
-    batch being rendered (``jobs`` images, evaluation ``step`` of ``steps``), for step progress and an
-    estimate of the time left during long batches. Objects without it keep working (it is looked up
-    with ``getattr``; it is not part of this protocol, so older implementations still satisfy it)."""
-
-    def start(self, total: int, already_done: int) -> None: ...
-    def advance(self, outcome: JobOutcome) -> None: ...
-    def note(self, text: str) -> None: ...
-    def stop(self) -> None: ...
-
-
-class SilentProgress:
-    """Reports nothing (library use, --quiet)."""
-
-    def start(self, total: int, already_done: int) -> None: ...
-    def advance(self, outcome: JobOutcome) -> None: ...
-    def note(self, text: str) -> None: ...
-    def stop(self) -> None: ...
-
-
-def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = None, device: str = "auto",
-                  dtype: str | None = None, face_models: str | None = None,
-                  on_encode: Callable[[str], None] | None = None,
-                  takes: dict[str, int] | None = None, runtime: Runtime | None = None) -> tuple[Plan, Runtime]:
-    """The plan of a shot list for the device it would run on (dtype is part of every key).
-
-    Characters named in shots are resolved to identities first (selfies encoded once and cached),
-    because their embeddings are part of the job keys. ``loaded`` may be a path to a shot list.
-    Arguments of the wrong type or range raise ``InputError``. ``takes`` raises some shots' take counts
-    (``--retake-flagged``: the added takes get the seeds the shot list's ``takes`` would give them).
-    ``runtime``, when given, is the device
-    and dtype the jobs will run with (a Ray cluster's workers), instead of this machine's.
-    """
-    from . import arguments as args
-    from .adapters import resolve_adapter
-    from .identity.resolve import resolve_identities
-    from .plan import shot_characters
-
-    loaded = args.as_loaded_shotlist(loaded)
-    preset = args.check_optional_str("preset", preset)
-    device = args.check_str("device", device)
-    dtype = args.check_dtype(dtype)
-    face_models = args.check_path_or_none("face_models", face_models)
-    on_encode = args.check_callable("on_encode", on_encode)
-    takes = args.check_takes(takes)
-    runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
-    model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
-    # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
-    from .plates import plate_shots
-
-    plates = plate_shots(loaded, face_models, model.preset)
-    names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
-    # A character whose selfies cannot be used fails only the shots naming it (plan.blocked).
-    unusable: dict[str, Any] = {}
-    identities = resolve_identities(loaded, names, model.preset, face_models, on_encode, unusable) if names else {}
-    adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
-    if adapter is not None and adapter.is_plus:
-        # FaceID-Plus v2 (issue 17): each identity's CLIP face features, computed once and cached.
-        from .identity.clip_features import attach_clip_features
-
-        # A pack without features for this encoder, where the encoder is not here, fails its shots only.
-        identities = attach_clip_features(identities, adapter, loaded=loaded, failures=unusable,
-                                          preset=model.preset)
-    from .prompt_tokens import load_prompt_measure
-
-    measure = load_prompt_measure(model)
-    plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
-    from .identity.group_selfies import group_selfie_warnings
-
-    plan.warnings.extend(group_selfie_warnings(loaded, identities))  # a group photo's largest face is used
-    synthetic = sorted(name for name, identity in identities.items() if identity.random_face_models)
-    if synthetic and not model.random_weights:
-        # The quickstart's `--face-models synthetic` kept with a real preset: real-looking images whose identities
-        # come from random weights (the tiny presets already say RANDOM for the whole image).
-        plan.warnings.append(
-            f"the identities of {', '.join(repr(n) for n in synthetic)} come from idcli's SYNTHETIC random-weight "
-            "face models (a test pack, not a face recogniser): these images carry no likeness. Point --face-models "
-            "(or $IDCLI_FACE_MODELS) at an insightface pack such as buffalo_l for real identities")
-    from .shotlist_checks import same_description_notes
-
-    if loaded.yaml is not None:  # two characters of a dual-line shot with one description (validate notes it too)
-        plan.warnings.extend(note.format(str(loaded.source))
-                             for note in same_description_notes(loaded.shotlist, loaded.yaml))
-        # AUTOMATIC1111 weights, LoRA tags, BREAK: read as plain words (idcli/prompt_syntax.py); said once here.
-        from .prompt_syntax import foreign_syntax_notes, foreign_syntax_warning
-
-        syntax = foreign_syntax_warning(foreign_syntax_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
-        if syntax is not None:
-            plan.warnings.append(syntax)
-        # An expression on a shot that names no character: a face asked of an empty scene; said once here.
-        from .expression_notes import faceless_expression_notes, faceless_expression_warning
-
-        faceless = faceless_expression_warning(faceless_expression_notes(loaded.shotlist, loaded.yaml),
-                                               str(loaded.source))
-        if faceless is not None:
-            plan.warnings.append(faceless)
-    if measure is None:
-        plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
-                             "(long prompts are still encoded in full when rendering)")
-    return plan, runtime
-
-
-def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
-    """Each job's state in an output folder (read only)."""
-    store = OutputStore(out_dir)
-    return {job.key: store.state(job) for job in plan.jobs}
-
-
-# What ``plan_document``'s ``counts`` counts, in this order.
-STATES = ("new", "done", "recoverable", "stale", "modified", "blocked")
-
-
-def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]:
-    """The ``idcli plan --json`` document without its ``ok``/``exit_code``/``error`` head (docs/file-formats.md)."""
-    from .provenance import model_record
-
-    out = Path(out_dir)
-    OutputStore(out).check_usable()  # what render would refuse (exit 5), not "every job is new"
-    states = job_states(plan, out)
-    rows = []
-    for job in plan.jobs:
-        r = job.request
-        state = states[job.key]
-        rows.append({"job_key": job.key, "shot_id": job.shot_id, "take": job.take, "seed": r.seed,
-                     "subject": job.subject, "characters": list(job.characters), "method": r.method,
-                     "conditioning": list(job.conditioning),
-                     "size": {"width": r.width, "height": r.height},
-                     "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
-                     "group": job.group, "state": state.status, "reason": state.reason,
-                     "image": OutputFile.of(out, job.image_relpath).as_dict(),
-                     "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),
-                     # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
-                     "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows,
-                     # issue 12: a plate job's plate and faces (null: text-to-image); its image has the
-                     # plate's size ("size" above is the square its faces are worked at)
-                     "plate": _plate_row(job)})
-    for blocked in plan.blocked:
-        rows.append({"job_key": None, "shot_id": blocked.shot_id, "take": blocked.take, "seed": blocked.seed,
-                     "subject": None, "characters": [blocked.character], "method": None, "conditioning": [],
-                     "size": None,
-                     "sampler": None, "group": None, "state": "blocked", "reason": blocked.problem.format(plan.source),
-                     "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
-                     "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
-                     "prompt_tokens": None, "text_windows": None, "plate": None})
-    from .orphans import find_orphans
-    from .superseded import list_superseded
-
-    store = OutputStore(out)
-    projects = folder_projects(store)
-    return {"project": plan.project, "file": plan.source, "out_dir": str(out.absolute()),
-            "model": model_record(plan.model, runtime.device),
-            "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows,
-            "problems": [p.as_json(plan.source) for p in plan.problems],
-            "orphans": find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
-                                          *((b.shot_id, b.take) for b in plan.blocked)]),
-            "superseded": [v.as_dict(out) for v in list_superseded(out)],
-            "other_project": None if not projects or plan.project in projects else sorted(projects)[0],
-            "warnings": list(plan.warnings)}
-
-
-def _plate_row(job: Job) -> dict[str, Any] | None:
-    """A plate job in ``plan --json``: the plate file, its size, the working size and each face."""
-    if job.plate is None:
-        return None
-    p = job.plate
-    return {"path": p["path"], "sha256": p["sha256"], "size": {"width": p["size"][0], "height": p["size"][1]},
-            "working_size": p["working_size"], "strength": p["faces"][0]["strength"] if p["faces"] else None,
-            "faces": [{"character": f["character"], "box": f["box"], "crop_box": f["crop_box"],
-                       "detected": f["detected"]} for f in p["faces"]]}
-
-
-def folder_projects(store: OutputStore) -> set[str]:
-    """The projects whose renders an output folder holds: the last run's manifest, else the sidecars'."""
-    from .superseded import read_sidecar_file
-
-    manifest = store.read_manifest()
-    if manifest is not None and isinstance(manifest.get("project"), str):
-        return {manifest["project"]}
-    projects = set()
-    for sidecar in store.root.glob("[!.]*/*.json"):
-        record = read_sidecar_file(sidecar)
-        if record is not None and isinstance(record.get("project"), str) and "job_key" in record:
-            projects.add(record["project"])
-    return projects
+if TYPE_CHECKING:
+    from .executors.ray import RayBackend
+    from .review.qa import QAThresholds
 
 
 def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
@@ -351,8 +37,9 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
            sign: bool | None = None, progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None,
-           qa: bool = True, qa_thresholds: Any = None, takes: dict[str, int] | None = None,
-           executor: Any = "local", ray_address: str | None = None, workers: int | None = None) -> RenderReport:
+           qa: bool = True, qa_thresholds: QAThresholds | None = None, takes: dict[str, int] | None = None,
+           executor: Literal["local", "ray"] | RayBackend | None = "local", ray_address: str | None = None,
+           workers: int | None = None) -> RenderReport:
     """Render every job of ``loaded`` that is not already done in ``out_dir``.
 
     ``save_masks`` writes each dual-line job rendered in this run a strip of its fusion mask over
@@ -524,7 +211,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
     from .orphans import find_orphans
     from .superseded import kept_render_of, kept_versions_by_take, put_back
 
-    with store.session(wait=wait):
+    # --quiet silences the note of a wait behind another run, as every other note.
+    with store.session(wait=wait, on_wait=lambda text: progress.note(f"note: {text}")):
         # Another project's renders are not overwritten by accident (same shot ids, same file names).
         projects = folder_projects(store)
         if projects and plan.project not in projects:
@@ -595,54 +283,6 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         progress.stop()
 
 
-def _note_unsigned(store: OutputStore, jobs: list[Job], report: RenderReport, progress: Progress) -> None:
-    """A signing run skips done images as any run does, so those rendered before signing was on stay
-    unsigned (docs/provenance.md): say which, rather than leave the folder to look signed throughout."""
-    from . import safeio
-    from .signing import carries_manifest
-
-    def signed(job: Job) -> bool:
-        if ((store.read_sidecar(job) or {}).get("c2pa") or {}).get("signed"):
-            return True
-        try:  # a sidecar rebuilt from its PNG after a kill has no c2pa block; the image says
-            return carries_manifest(safeio.read_regular(store.path(job.image_relpath), MAX_IMAGE_BYTES))
-        except safeio.NotRegularFile:
-            return False
-
-    skipped = {o.job_key for o in report.jobs if o.status == "skipped"}
-    unsigned = [job.stem for job in jobs if job.key in skipped and not signed(job)]
-    if unsigned:
-        shown = ", ".join(unsigned[:5]) + (f", … ({len(unsigned) - 5} more)" if len(unsigned) > 5 else "")
-        progress.note(f"note: {len(unsigned)} image(s) already done were rendered without signing and stay unsigned "
-                      f"({shown}); --force --only SHOT renders them again, signed")
-
-
-def _signer(loaded: LoadedShotList, sign: bool | None) -> Any:
-    """A C2PA signer when this run signs (its credentials checked now: exit 2 before any work), else None."""
-    if sign is False:
-        return None
-    from .signing import Signer, SigningError, resolve_credentials
-
-    provenance = loaded.shotlist.provenance
-    try:
-        credentials = resolve_credentials(sign, provenance.c2pa if provenance else None, loaded.resolve_path)
-    except SigningError as exc:
-        raise _at_its_shot_list_field(exc, loaded) from None
-    return Signer(credentials) if credentials else None
-
-
-def _at_its_shot_list_field(exc: Any, loaded: LoadedShotList) -> Exception:
-    """A signing error about a credential the shot list names (provenance.c2pa.cert, .key, .ta_url) as a shot-list
-    error: the shot list, the line and the field where it is written, as every other; the message names the file."""
-    from .errors import Problem, ShotListError
-
-    field_path = exc.field or ""
-    if not field_path.startswith("provenance.c2pa."):
-        return exc  # the environment's credentials (IDCLI_C2PA_CERT, a password variable): no line to name
-    line, column = loaded.position(("provenance", "c2pa", field_path.rsplit(".", 1)[1]))
-    return ShotListError(loaded.source, [Problem(str(exc), field_path, line, column)])
-
-
 def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
     import signal
 
@@ -658,123 +298,6 @@ def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any
     from .engine import Engine
 
     return Engine(model, runtime, adapter)
-
-
-def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256: str | None) -> None:
-    """Rebuild the sidecar of an image committed without one from what state() read: its record and the
-    hash of the same file (no second read, which could follow a link swapped in since)."""
-    from .provenance import complete_sidecar
-
-    if image_sha256 is None:
-        raise ValueError(f"job {job.key} has no image hash to recover from")
-    sidecar = complete_sidecar(record, image_sha256, batch_index=None, batch_size=None, started=None,
-                               finished=None, recovered=True)
-    store.commit(job, b"", sidecar)
-
-
-def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
-                    pending: list[Job], batch_size: int | str, report: RenderReport,
-                    outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False,
-                    signer: Any = None, project: str | None = None,
-                    qa: Callable[[Job, Any], Any] | None = None) -> None:
-    from .executors import RenderedBatch
-    from .executors.output import EncodedImage, encode_result, png_pixels
-    from .provenance import add_fusion_facts, add_plate_facts, complete_sidecar
-    from .store import image_sha256
-    from .writer import CommitQueue
-
-    def commit_batch(rendered: RenderedBatch) -> tuple[list[Job], Exception | None]:
-        # On the commit thread: PNG encoding (local executor), hashing and writes overlap the next batch's
-        # rendering. Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
-        done: list[Job] = []
-        keys = rendered.keys or [job.key for job in rendered.jobs]
-        positions = rendered.positions or list(range(len(rendered.jobs)))
-        for position, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
-            image = output if isinstance(output, EncodedImage) else encode_result(
-                job, output, model, runtime.device, rendered.adapter_record, project)
-            # The jobs that went through the UNet together (the engine runs jobs of different CLIP window
-            # counts as separate forwards, so that can be fewer than the batch).
-            members = image.members if image.members is not None else list(range(len(keys)))
-            index = members.index(position)
-            png, signed = image.png, None
-            # Identity QA (docs/review.md) looks at the pixels: the engine's, or the PNG a Ray worker encoded.
-            checked = qa(job, output.pixels if not isinstance(output, EncodedImage) else png_pixels(png)) \
-                if qa is not None else None
-            try:
-                if signer is not None:  # signed last, in memory, by the driver: nothing re-encodes it after this
-                    png, signed = signer.sign(png, image.record)
-            except OutputError as exc:
-                return done, exc
-            # The hash is of the bytes committed here, wherever they were encoded.
-            sidecar = complete_sidecar(image.record, image_sha256(png), batch_index=index, batch_size=len(members),
-                                       started=rendered.started, finished=rendered.finished,
-                                       batch_keys=[keys[m] for m in members], executor=rendered.worker)
-            if signed:
-                sidecar["c2pa"] = signed
-            if image.fusion is not None:
-                add_fusion_facts(sidecar, image.fusion)
-            if image.plate is not None:
-                add_plate_facts(sidecar, image.plate)
-            if checked is not None:
-                sidecar["qa"] = checked  # in the sidecar, not the PNG
-            try:
-                if image.mask_png is not None:
-                    # The --save-masks strip, written before the job commits (a committed job has its strip).
-                    store.write(job.mask_relpath, image.mask_png)
-                    if job.plate is not None:
-                        sidecar["plate"]["mask"] = job.mask_relpath  # the face masks over the plate
-                    else:
-                        sidecar["fusion"]["mask_strip"] = job.mask_relpath
-                store.commit(job, png, sidecar)
-            except OutputError as exc:
-                return done, exc
-            done.append(job)
-        return done, None
-
-    def committed(result: tuple[list[Job], Exception | None]) -> None:
-        done, error = result
-        for job in done:
-            report.jobs.append(outcome(job, "rendered", "new"))
-            progress.advance(report.jobs[-1])
-        if error is not None:
-            raise error
-
-    class Sink:
-        """Where the executor hands rendered batches (to the commit queue) and failed jobs (to the report)."""
-
-        # The progress display's optional per-evaluation callback (the local executor hands it to the engine).
-        batch_step = getattr(progress, "batch_step", None)
-
-        def rendered(self, batch: RenderedBatch) -> None:
-            report.batch_sizes.append(len(batch.keys or batch.jobs))
-            commits.submit(commit_batch, batch)
-
-        def failed(self, jobs: list[Job], error: str) -> None:
-            for job in jobs:
-                report.jobs.append(outcome(job, "failed", "new", error))
-                progress.advance(report.jobs[-1])
-
-        def note(self, text: str) -> None:
-            progress.note(text)
-
-    commits = CommitQueue(committed, stops=lambda result: result[1] is not None)  # (done, error)
-    try:
-        try:
-            executor.run(pending, batch_size, save_masks, Sink())
-        except (KeyboardInterrupt, ExecutorUnavailableError):
-            # Ctrl-C or SIGTERM, or the Ray cluster gone: the batches already rendered are committed first
-            # (milliseconds each).
-            with contextlib.suppress(Exception, KeyboardInterrupt):
-                commits.drain()
-            raise
-        commits.drain()
-    finally:
-        # Stopped by an error: a commit already running finishes and its jobs are reported; queued ones
-        # are dropped (their jobs stay pending for the next run).
-        commits.cancel()
-        commits.close()
-        report.commits, report.commit_seconds = commits.commits, commits.busy_seconds
-        report.executor.update(getattr(executor, "stats", {}))
 
 
 def _identity_qa(plan: Plan, face_models: str | None, thresholds: Any) -> Callable[[Job, Any], Any] | None:

@@ -272,7 +272,7 @@ def remove_dead_temporaries(folder: Path, *, earlier_home_names: bool = False) -
     Outside an output folder (whose lock ``OutputStore`` cleans under) a temporary of a live process may be a
     write in progress: those stay. ``earlier_home_names``: also the names earlier versions' home writers used
     (only for folders in idcli's home: elsewhere such a name may be another program's)."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

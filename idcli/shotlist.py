@@ -456,7 +456,7 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "", *,
     return LoadedShotList(doc, loaded.source, base_dir, raw_sha256, loaded, tuple(shotlist_notes(doc, loaded)))
 
 
-def load_shotlist(path: str | Path, *, check_files: bool = True) -> LoadedShotList:
+def load_shotlist(path: str | os.PathLike[str], *, check_files: bool = True) -> LoadedShotList:
     """Read, bound, parse and validate a shot-list file (``check_files``: see parse_shotlist)."""
     import hashlib
 

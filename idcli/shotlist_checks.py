@@ -114,7 +114,8 @@ def _check_source(base_dir: Path, value: str, loc: PathKey, add: Any) -> None:
     if local is None:
         add(f"'{value}': no such user's home folder", loc, "write the folder's full path")
     elif local.exists() and not local.is_dir():
-        kind = {("model", "id"): "id", ("model", "adapter", "image_encoder"): "image_encoder"}.get(loc, "adapter")
+        kinds: dict[PathKey, str] = {("model", "id"): "id", ("model", "adapter", "image_encoder"): "image_encoder"}
+        kind = kinds.get(loc, "adapter")
         add(f"'{value}' is a file, not a folder", loc, _FILE_NOT_FOLDER[kind])
     elif not local.exists() and not HUB_ID.fullmatch(value):
         add(f"'{value}' is neither a local folder nor a hub id", loc,

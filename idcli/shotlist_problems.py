@@ -205,7 +205,7 @@ def partial_shotlist(data: dict[str, Any], exc: ValidationError, loaded: LoadedY
     if None in bad.get("characters", set()) or None in bad.get("defaults", set()):
         return None
     fields: dict[str, Any] = {}
-    sections = {"model": ModelSpec, "defaults": RenderParams, "provenance": ProvenanceSpec}
+    sections: dict[str, type[BaseModel]] = {"model": ModelSpec, "defaults": RenderParams, "provenance": ProvenanceSpec}
     for name, spec in sections.items():
         value = data.get(name)
         if value is None:

@@ -16,7 +16,7 @@ import fcntl
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 from . import safeio
 from .errors import OutputBusyError, OutputError
 from .hashing import sha256_bytes, sha256_fd
+from .lock_wait import lock_waiting
 from .plan import Job
 from .safeio import TMP_SUFFIX
 from .superseded import is_whole_image, move_aside
@@ -156,8 +157,11 @@ class OutputStore:
             raise OutputError(f"output folder {self.root} is not writable", file=self.root)
 
     @contextmanager
-    def session(self, wait: bool = False) -> Iterator[OutputStore]:
-        """Hold the folder's lock for a run and clear leftovers from interrupted runs."""
+    def session(self, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[OutputStore]:
+        """Hold the folder's lock for a run and clear leftovers from interrupted runs.
+
+        ``wait``: queue behind a run holding the lock (else OutputBusyError); after a moment ``on_wait`` (by
+        default a note on stderr) is told once what it waits for (idcli/lock_wait.py)."""
         self._prepare_root()
         lock_path = self.root / STATE / "lock"
         try:
@@ -168,9 +172,12 @@ class OutputStore:
                 raise OutputError(f"{lock_path} is a symbolic link; refusing to use it", file=lock_path) from None
             raise _os_error("opening", lock_path, exc) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            if wait:
+                lock_waiting(fd, f"another idcli run ({self._holder(fd)}) to finish writing {self.root}", on_wait)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            holder = self._holder(fd)
             os.close(fd)
             raise OutputBusyError(f"another idcli run ({holder}) is writing {self.root}; wait for it to finish, "
                                   "or pass --wait to queue behind it") from None
@@ -187,6 +194,11 @@ class OutputStore:
                 os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        """Who holds the lock, as its holder wrote it into the lock file (``pid N on HOST``)."""
+        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
 
     def clean_temporaries(self) -> int:
         """Remove temporaries left by killed runs. Safe only while holding the lock.

@@ -294,6 +294,25 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
     return None
 
 
+def _restore_target(root: Path, stem: str) -> tuple[Path, re.Match[str]]:
+    """The output folder and take ``restore`` and ``restore --list`` work on, or the InputError (exit 2) of a name
+    that is no take or a folder that is not there."""
+    match = re.fullmatch(r"(?P<shot>.+)_t(?P<take>[1-9]\d*)", stem or "")
+    if not match:
+        raise InputError(f"'{stem}': name a take as SHOT_tN (for example sc01_sh010_t2)")
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such output folder" if not root.exists() else f"{root}: not a folder", file=root)
+    return root, match
+
+
+def kept_versions_of(root: Path, stem: str) -> list[SupersededVersion]:
+    """``restore --list``: the kept versions of take ``stem``, oldest first, after restore's own checks (a missing
+    folder listed no version and exited 0, where restoring from it exits 2)."""
+    root, _match = _restore_target(root, stem)
+    return list_superseded(root, stem)
+
+
 def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False) -> dict[str, Any]:
     """Put a kept version of take ``stem`` (``SHOT_tN``) back at its final paths.
 
@@ -304,12 +323,7 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
     """
     from .store import OutputStore
 
-    match = re.fullmatch(r"(?P<shot>.+)_t(?P<take>[1-9]\d*)", stem or "")
-    if not match:
-        raise InputError(f"'{stem}': name a take as SHOT_tN (for example sc01_sh010_t2)")
-    root = Path(root)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such output folder", file=root)
+    root, match = _restore_target(root, stem)
     with OutputStore(root).session(wait=wait) as store:
         # A restore killed between its renames: the rerun of the same command finishes what it began.
         shot, take = match["shot"], int(match["take"])

@@ -136,7 +136,7 @@ def _detector_module(torch: Any) -> Any:
         centre[c - 1 : c + 2, c - 1 : c + 2] = 1.0
         return torch.stack([ones, x, y, x * x, y * y, ring, centre]).unsqueeze(1)
 
-    class SyntheticScrfd(nn.Module):
+    class SyntheticScrfd(nn.Module):  # type: ignore[name-defined]  # torch is an argument here (Any to mypy)
         def __init__(self) -> None:
             super().__init__()
             for k in WINDOWS:
@@ -192,7 +192,9 @@ def _detector_module(torch: Any) -> Any:
 
         def forward(self, x: Any) -> tuple[Any, ...]:
             skin = self.skin(x)
-            scores, boxes, keypoints = [], [], []
+            scores: list[Any] = []
+            boxes: list[Any] = []
+            keypoints: list[Any] = []
             for stride in STRIDES:
                 cells = functional.avg_pool2d(skin, stride, stride)
                 per_anchor = [self.anchor(cells, k) for k in WINDOWS]
@@ -238,7 +240,7 @@ def _recogniser_module(torch: Any) -> Any:
     weights = torch.tensor([w for _, _, w in RECOGNISER_REGIONS], dtype=torch.float64).repeat_interleave(count)
     projection = projection * weights[:, None]
 
-    class SyntheticArcFace(nn.Module):
+    class SyntheticArcFace(nn.Module):  # type: ignore[name-defined]  # torch is an argument here (Any to mypy)
         def __init__(self) -> None:
             super().__init__()
             for index, (name, _, _) in enumerate(RECOGNISER_REGIONS):

@@ -47,7 +47,7 @@ class VerifyReport:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``idcli verify --json`` document (docs/provenance.md; the contract of file-formats.md)."""
-        error = None
+        error: dict[str, Any] | None = None
         if self.failed:
             error = {"type": "VerifyFailed", "message": f"{self.failed} of {len(self.images)} image(s) fail",
                      "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}

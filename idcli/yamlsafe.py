@@ -174,10 +174,10 @@ class _Walker:
         """
         try:
             value = self.loader.construct_object(node)
-            if isinstance(value, str) and _SURROGATE.search(value):
+            if isinstance(value, str) and (surrogate := _SURROGATE.search(value)):
                 # "\ud800" escapes (JSON-style surrogate pairs included) are not characters; they reached
                 # pydantic and the file system as UnicodeEncodeError tracebacks.
-                code = ord(_SURROGATE.search(value).group())
+                code = ord(surrogate.group())
                 raise _fail(self.source, f"\\u{code:04x} is a UTF-16 surrogate, not a character", *_mark_of(node),
                             "write the character itself, or a \\U0001F600-style escape", path=path)
         except yaml.MarkedYAMLError as exc:
@@ -262,8 +262,8 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
     except yaml.reader.ReaderError as exc:
         # PyYAML checks the whole text for control characters (NUL, BEL, ...) when the loader is
         # created; this used to escape as a traceback instead of a message with a position.
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        line: int | None = text.count("\n", 0, exc.position) + 1
+        column: int | None = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
         raise _fail(source, f"control character U+{exc.character:04X} is not allowed", line, column,
                     "remove it, or write it as an escape in a double-quoted string") from None
     try:
@@ -300,8 +300,8 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
             # (such as !!python/object/apply:...). Name the field written at that position.
             at = _mark_of_yaml(exc.problem_mark)
             path = next((p for p, m in result.value_marks.items() if m == at), ()) if at else ()
-            raise _fail(source, f"cannot read value: {exc.problem}", *(at or (None, None)),
-                        path=path) from None
+            line, column = at or (None, None)
+            raise _fail(source, f"cannot read value: {exc.problem}", line, column, path=path) from None
         except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
             raise _fail(source, f"cannot read value: {exc}") from None
         return result

@@ -95,7 +95,7 @@ def test_bad_options_exit_2(write_shotlist, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("command", "readable"), [
     (["encode-identity"], ("{SELFIE}...", "--preset PRESET")),
-    (["select"], ("{SHOT=TAKE}...",)),
+    (["select"], ("[SHOT=TAKE]...", "--from PICKS.json")),
     (["evaluate"], ("{OUT}...",)),
     (["render"], ("--only SHOT",)),
     (["models", "list"], ("--models-dir DIR",)),

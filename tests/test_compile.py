@@ -55,7 +55,7 @@ SEQUENCE = [["text"], ["single"], ["dual"], ["text", "single"], ["text", "dual",
 
 def _plan() -> tuple[object, dict[str, object]]:
     """The adapter and each shot's request (one take each)."""
-    from idcli.run import plan_shotlist
+    from idcli.planning import plan_shotlist
 
     plan, _runtime = plan_shotlist(idcli.loads_shotlist(SHOTS, base_dir=str(RECIPES)), device="cpu")
     return plan.adapter, {job.shot_id: job.request for job in plan.jobs}
@@ -70,7 +70,7 @@ def _plate_request(like):
     """A plate shot's request (engine/plate_render.py): two faces of a 96x80 plate, re-generated from the
     plate's latents part-way through the schedule, in crops of their own sizes, without the probe."""
     from idcli.engine.plates import crop_box
-    from idcli.plan import PlateFaceRequest, PlateRequest
+    from idcli.render_request import PlateFaceRequest, PlateRequest
 
     pixels = np.random.default_rng(0).integers(0, 256, (80, 96, 3), dtype=np.uint8)
     faces = [("mara", (8, 8, 40, 44)), ("mara", (52, 20, 88, 62))]

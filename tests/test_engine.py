@@ -16,7 +16,7 @@ from idcli.bench.baseline import stock_render
 from idcli.engine import Engine
 from idcli.errors import ModelUnavailableError
 from idcli.models import resolve_model
-from idcli.plan import RenderRequest
+from idcli.render_request import RenderRequest
 from idcli.runtime import Runtime
 from idcli.shotlist import ModelSpec
 

@@ -144,7 +144,7 @@ def test_an_expression_on_a_shot_with_no_character_is_noted_at_its_line(write_sh
 
 
 def test_plan_and_render_warn_once_and_change_no_key_or_prompt(write_shotlist, tmp_path, engine_factory) -> None:
-    from idcli.run import plan_shotlist
+    from idcli.planning import plan_shotlist
 
     text = SHOTS + '  - {id: alley, prompt: "a dark alley", expression: joy}\n'
     plan, _runtime = plan_shotlist(write_shotlist(text))

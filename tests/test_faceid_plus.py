@@ -27,8 +27,8 @@ from idcli.engine.faceid_plus import (
 )
 from idcli.errors import ModelUnavailableError
 from idcli.models import resolve_model
-from idcli.plan import RenderRequest
 from idcli.presets import RANDOM_IMAGE_ENCODERS
+from idcli.render_request import RenderRequest
 from idcli.runtime import Runtime
 from idcli.shotlist import ModelSpec
 

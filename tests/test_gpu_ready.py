@@ -72,7 +72,7 @@ def test_out_of_memory_mid_forward_leaves_no_state_behind(write_shotlist, tmp_pa
 
 
 def test_out_of_memory_in_decode_halves_the_chunk_and_never_re_denoises(tiny_engines) -> None:
-    from idcli.plan import RenderRequest
+    from idcli.render_request import RenderRequest
 
     engine = tiny_engines("tiny-sd")
     requests = [RenderRequest(prompt=f"a lighthouse {i}", negative_prompt="", seed=i, width=64, height=64, steps=2,
@@ -121,7 +121,7 @@ def test_free_memory_counts_the_allocators_reusable_cache(monkeypatch: pytest.Mo
 def test_probe_stops_after_the_last_fusion_window_closes(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
     """The attention probe runs while a mask can still be used, and not after the last window closes."""
     from idcli.engine import fusion
-    from idcli.run import plan_shotlist
+    from idcli.planning import plan_shotlist
 
     shots = idcli.loads_shotlist(MIXED.replace("method_params: {fusion_start: 0.0}",
                                                "method_params: {fusion_start: 0.0, fusion_end: 0.5}"),
@@ -184,7 +184,7 @@ def test_no_host_sync_inside_the_denoising_loop(tiny_engines, monkeypatch: pytes
 
     import idcli as package
     from idcli.engine import samplers
-    from idcli.run import plan_shotlist
+    from idcli.planning import plan_shotlist
 
     root = str(Path(package.__file__).resolve().parent)
 

@@ -69,7 +69,7 @@ def test_default_negative_prompt_placeholders_are_validated(write_shotlist, nega
 
 def test_prompts_substitute_names_only(write_shotlist) -> None:
     loaded = idcli.load_shotlist(write_shotlist(SHOTS.replace('"{mara} in the rain"', '"{mara} {{literal}} rain"')))
-    from idcli.plan import resolve_prompt
+    from idcli.shot_prompts import resolve_prompt
 
     assert resolve_prompt(loaded.shotlist.shots[0].prompt, loaded) == "mara {literal} rain"
 

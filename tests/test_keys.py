@@ -173,7 +173,7 @@ shots:
 
 
 def test_a_prompts_own_words_keep_literal_braces_and_drop_placeholders() -> None:
-    from idcli.plan import own_words
+    from idcli.shot_prompts import own_words
 
     assert own_words("a {{close-up}} of {mara}, wide shot") == "a {close-up} of  ; , wide shot"
     assert says_framing(own_words("{{full body}} {mara}"), "full-body") is True

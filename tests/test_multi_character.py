@@ -207,7 +207,7 @@ def test_masks_are_bounded_exclusive_and_follow_their_placeholders(planned, engi
 
 def _moved(planned, request, template):
     """``request`` with its semantic prompt rewritten from ``template`` (each line's spans follow)."""
-    from idcli.plan import resolve_prompt_spans
+    from idcli.shot_prompts import resolve_prompt_spans
 
     loaded = planned_loaded[0]
     semantic = resolve_prompt_spans(template, loaded, None)[0]

@@ -16,7 +16,7 @@ from idcli.engine import plate_render
 from idcli.engine.plates import crop_box, face_mask, plate_mask, start_index
 from idcli.executors.output import png_pixels
 from idcli.method import FusionParams
-from idcli.plan import IdentityLine, PlateFaceRequest, PlateRequest, RenderRequest
+from idcli.render_request import IdentityLine, PlateFaceRequest, PlateRequest, RenderRequest
 
 SCENE = "two people by a rainy window, film still"
 

@@ -91,7 +91,7 @@ def test_a_plate_shot_plans_a_plate_request_as_the_engine_expects(shots: Path) -
 
 def test_a_plate_job_key_is_the_text_to_image_key_plus_the_plate(shots: Path, write_shotlist) -> None:
     from idcli.hashing import tagged_hash
-    from idcli.plan import key_material
+    from idcli.job_keys import key_material
     from idcli.versions import JOB_KEY_TAG
 
     plan = plan_on_cpu(shots)
@@ -102,7 +102,7 @@ def test_a_plate_job_key_is_the_text_to_image_key_plus_the_plate(shots: Path, wr
     assert [f["box"] for f in plate["faces"]] == [list(f.box) for f in job.request.plate.faces]
     assert plate["strength"] == P.DEFAULT_STRENGTH
     identities = {i.name: i for i in job.identities}
-    from idcli.plan import character_expression, shot_expression
+    from idcli.shot_prompts import character_expression, shot_expression
 
     shot = idcli.load_shotlist(shots).shotlist.shots[0]
     expected = key_material(plan.model, job.request, identities["mara"], plan.adapter, shot_expression(shot),
@@ -600,3 +600,21 @@ def test_faces_whose_masks_overlap_are_said_in_the_plan(shots: Path) -> None:
     assert said == ["shot swapped: the face masks of 'theo' [93, 204, 145, 187] and 'mara' [150, 210, 100, 150] "
                     "overlap; where they do, 'mara''s face is laid over 'theo''s (keep the boxes apart, or give one "
                     "box holding both faces to one character)"]
+
+
+@pytest.mark.parametrize("field", ["box", "crop_box"])
+def test_reproduce_refuses_a_plate_face_box_without_four_numbers(write_shotlist, tmp_path: Path, engine_factory,
+                                                                 field: str) -> None:
+    # A face box is x, y, w, h: a record holding three numbers (edited by hand) was taken as complete, and the
+    # re-render stopped on the box deep in the engine instead of naming the record's plate block.
+    name, prompt, _faces = _plate_file("one-face", tmp_path)
+    path = write_shotlist(ONE_SHOT.replace("PLATE", name).replace("PROMPT", prompt))
+    out = tmp_path / "out"
+    assert idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory).rendered == 1
+    sidecar = out / "shot" / "shot_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["plate"]["faces"][0][field] = record["plate"]["faces"][0][field][:3]
+    sidecar.write_text(json.dumps(record), "utf-8")
+    result = runner.invoke(app, ["reproduce", str(sidecar), "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert "plate block is incomplete" in result.output and "Traceback" not in result.output

@@ -56,7 +56,7 @@ def test_validate_notes_each_field_at_its_line(write_shotlist) -> None:
 
 
 def test_the_text_reaches_the_encoder_as_written_and_plan_says_so_once(write_shotlist) -> None:
-    from idcli.run import plan_shotlist
+    from idcli.planning import plan_shotlist
 
     plan, _runtime = plan_shotlist(write_shotlist(SHOTS))
     said = [w for w in plan.warnings if "AUTOMATIC1111" in w]
@@ -73,7 +73,7 @@ def test_the_text_reaches_the_encoder_as_written_and_plan_says_so_once(write_sho
 def test_plans_warning_names_the_first_text_in_full_even_when_it_says_automatic1111(write_shotlist) -> None:
     """The warning cut the first note's text at its first ': AUTOMATIC1111', which a weighted phrase can hold
     itself: '(look: AUTOMATIC1111 style:1.2)' was shown as '(look'."""
-    from idcli.run import plan_shotlist
+    from idcli.planning import plan_shotlist
 
     plan, _runtime = plan_shotlist(write_shotlist(SHOTS.replace(
         "(masterpiece:1.3)", "(look: AUTOMATIC1111 style:1.2)").replace(" (deformed:1.4)", "").replace(

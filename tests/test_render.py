@@ -89,7 +89,7 @@ def test_editing_one_shot_rerenders_only_its_jobs(write_shotlist, tmp_path, engi
                  if r["shot_id"] != "sh020"}
     path.write_text(SHOTS.replace('"{theo} in a bar"', '"{theo} in a crowded bar"'), "utf-8")
     plan = plan_on_cpu(path)
-    from idcli.run import job_states
+    from idcli.plan_document import job_states
 
     states = job_states(plan, out)
     assert {j.shot_id for j in plan.jobs if states[j.key].status == "stale"} == {"sh020"}

@@ -159,7 +159,8 @@ def test_a_different_image_reports_the_pixel_difference_and_the_environment(rend
     pixels = np.asarray(Image.open(path).convert("RGB")).copy()
     pixels[3, 5, 1] = (int(pixels[3, 5, 1]) + 7) % 256
     from idcli.models import resolve_model
-    from idcli.plan import Job, RenderRequest
+    from idcli.plan import Job
+    from idcli.render_request import RenderRequest
     from idcli.shotlist import ModelSpec
 
     stub = Job(record["job_key"], record["shot_id"], 1, RenderRequest("p", "", 1, 72, 64, 2, 4.0, "ddim"), None,

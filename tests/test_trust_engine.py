@@ -118,7 +118,7 @@ def _window_ids(tokenizer, prompt: str) -> list[int]:
 
 @pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
 def test_long_prompts_text_past_77_tokens_changes_the_image(tiny_engines, preset: str) -> None:
-    from idcli.plan import RenderRequest
+    from idcli.render_request import RenderRequest
 
     engine = tiny_engines(preset)
     base = dict(negative_prompt="blurry", seed=3, width=64, height=64, steps=3, guidance=4.0, sampler="ddim")
@@ -158,7 +158,7 @@ def test_long_prompts_one_window_encodes_as_the_stock_pipeline(tiny_engines, pre
 def test_long_prompts_batch_composition_never_changes_an_image(tiny_engines) -> None:
     # Rows of one forward share a sequence length; a short job batched with a long one keeps its window
     # (filling it up with empty windows would change its pixels), so both images equal their solo renders.
-    from idcli.plan import RenderRequest
+    from idcli.render_request import RenderRequest
 
     engine = tiny_engines("tiny-sd")
     base = dict(negative_prompt="blurry", width=64, height=64, steps=3, guidance=4.0, sampler="ddim")

@@ -33,7 +33,7 @@ shots:
 def test_cpu_batch_size_auto_follows_image_size_and_memory(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
     # Before issue 18 a CPU always got 4, whatever the size: a 4K tiny-preset batch took 6.8 GB.
     import idcli.engine.memory as memory
-    from idcli.plan import RenderRequest
+    from idcli.render_request import RenderRequest
 
     engine = tiny_engines("tiny-sd")
 

@@ -51,8 +51,8 @@ def main() -> None:
     from idcli.engine.plates import crop_box, start_index
     from idcli.method import FusionParams
     from idcli.models import resolve_model
-    from idcli.plan import IdentityLine, PlateFaceRequest, PlateRequest, RenderRequest
     from idcli.plate_files import read_plate
+    from idcli.render_request import IdentityLine, PlateFaceRequest, PlateRequest, RenderRequest
     from idcli.runtime import Runtime
     from idcli.shotlist import ModelSpec
 

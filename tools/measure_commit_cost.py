@@ -1,8 +1,9 @@
-"""What run.py does per image besides rendering, step by step, for the tiny bench's workload.
+"""What the commit path (idcli/commit_path.py) does per image besides rendering, step by step, for the tiny
+bench's workload.
 
 python tools/measure_commit_cost.py [--jobs 64]
 
-Plans the shot list `idcli bench --arch tiny-sd` renders, then runs the commit steps of run.py
+Plans the shot list `idcli bench --arch tiny-sd` renders, then runs the commit steps of commit_path.py
 (record, PNG encoding, hash, sidecar, atomic writes) on 256x256 noise images (random-weight models
 render noise, so the PNG sizes match), timing each step. Writes into a temporary folder.
 """
@@ -19,8 +20,8 @@ import numpy as np
 
 from idcli.bench.workload import make_workload, write_shotlist
 from idcli.engine.core import RenderResult
+from idcli.planning import plan_shotlist
 from idcli.provenance import complete_sidecar, encode_png, now, reproducible_record
-from idcli.run import plan_shotlist
 from idcli.shotlist import load_shotlist
 from idcli.store import OutputStore, image_sha256
 

@@ -54,7 +54,7 @@ def main() -> None:
     from idcli.engine import Engine
     from idcli.engine.compiled import compile_unet
     from idcli.models import resolve_model
-    from idcli.run import plan_shotlist
+    from idcli.planning import plan_shotlist
     from idcli.runtime import Runtime
     from idcli.shotlist import ModelSpec
 

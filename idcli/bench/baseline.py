@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..plan import RenderRequest
+from ..render_request import RenderRequest
 from .measure import ForwardTime, ForwardTimers
 
 

@@ -117,7 +117,8 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
          face_models: str | None, command: str, note: Callable[[str], None], repeats: int = 1,
          qa: bool = True, dtype: str = "auto") -> BenchResult:
     from ..engine import Engine
-    from ..run import plan_shotlist, render
+    from ..planning import plan_shotlist
+    from ..run import render
     from ..shotlist import load_shotlist
     from . import measure
     from .baseline import run_baseline

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from .options import DeviceOpt, JsonOpt, NoQaOpt, _parse_batch_size, app
+from .options import DeviceOpt, JsonOpt, NoQaOpt, _parse_batch_size, app, given_path
 from .output import _emit, _emit_json, _guarded, _ok
 
 
@@ -37,7 +37,8 @@ def bench(
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
                                                "(the baseline stays uncompiled).")] = False,
     no_qa: NoQaOpt = False,
-    keep: Annotated[Path | None, typer.Option("--keep", help="Keep the shot list and images in this new folder "
+    keep: Annotated[Path | None, typer.Option("--keep", parser=given_path,
+                                              help="Keep the shot list and images in this new folder "
                                               "[default: a temporary folder, removed].", show_default=False)] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Time idcli and the baseline this many times, "
                                          "alternately (A B A B ...); report medians and the ratio's spread.",

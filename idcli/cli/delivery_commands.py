@@ -9,14 +9,16 @@ from typing import Annotated
 
 import typer
 
-from .options import JsonOpt, app
+from .options import JsonOpt, app, given_path
 from .output import _emit, _emit_json, _guarded, _note
 
 
 @app.command()
 def deliver(
-    out: Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False, metavar="OUT")],
-    dest: Annotated[Path, typer.Argument(help="The delivery folder (outside OUT; made when missing).", metavar="DEST",
+    out: Annotated[Path, typer.Argument(parser=given_path,
+                                        help="A render's output folder.", show_default=False, metavar="OUT")],
+    dest: Annotated[Path, typer.Argument(parser=given_path,
+                                         help="The delivery folder (outside OUT; made when missing).", metavar="DEST",
                                          show_default=False)],
     shots: Annotated[str | None, typer.Option("--shots", help="Only these shots, by id, separated by commas "
                                               "[default: every shot of the shot list].", show_default=False)] = None,

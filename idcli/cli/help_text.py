@@ -24,7 +24,8 @@ def _plain_name(name: str) -> str:
 class ListArgumentsCommand(TyperCommand):
     """A Typer command whose ``--help`` names list arguments plainly (see the module's docstring)."""
 
-    def format_options(self, ctx: typer.Context, formatter: Any) -> None:
+    # typer.Context is the Context subclass typer hands its commands; the base class names typer's vendored click's.
+    def format_options(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
         # Typer's own layout (typer.core._typer_format_options): Arguments, then Options.
         arguments, options = [], []
         for param in self.get_params(ctx):

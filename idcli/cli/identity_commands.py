@@ -17,7 +17,7 @@ import typer
 
 from ..errors import InputError, ModelUnavailableError
 from .help_text import ListArgumentsCommand
-from .options import FaceModelsOpt, JsonOpt, app
+from .options import FaceModelsOpt, JsonOpt, app, given_path
 from .output import _emit, _emit_json, _guarded, _note, _ok
 
 identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
@@ -27,10 +27,12 @@ app.add_typer(identity_app, name="identity")
 
 @app.command("encode-identity", cls=ListArgumentsCommand)
 def encode_identity(
-    selfies: Annotated[list[Path], typer.Argument(help="One or more selfies of the same person.", show_default=False,
+    selfies: Annotated[list[Path], typer.Argument(parser=given_path,
+                                                  help="One or more selfies of the same person.", show_default=False,
                                                   metavar="SELFIE")],
     name: Annotated[str, typer.Option("--name", help="Character name.", show_default=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Pack file [default: NAME.idpack].")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=given_path,
+                                                help="Pack file [default: NAME.idpack].")] = None,
     face_models: FaceModelsOpt = None,
     face: Annotated[int | None, typer.Option("--face", help="Which face when a selfie shows several "
                                                             "(0 = largest; the output lists them).")] = None,
@@ -149,8 +151,10 @@ def _pack_clip_adapters(variant: str, presets: list[str], image_encoder: str | N
 
 @identity_app.command("show")
 def identity_show(
-    pack: Annotated[Path, typer.Argument(help="Identity pack file.", show_default=False, metavar="PACK")],
-    contact_sheet: Annotated[Path | None, typer.Option("--contact-sheet", help="Write a PNG of the aligned crops.")]
+    pack: Annotated[Path, typer.Argument(parser=given_path,
+                                         help="Identity pack file.", show_default=False, metavar="PACK")],
+    contact_sheet: Annotated[Path | None, typer.Option("--contact-sheet", parser=given_path,
+                                                       help="Write a PNG of the aligned crops.")]
     = None,
     as_json: JsonOpt = False,
 ) -> None:

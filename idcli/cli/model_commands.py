@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .options import FaceModelsOpt, JsonOpt, app
+from .options import FaceModelsOpt, JsonOpt, app, given_path, given_text_path
 from .output import _emit, _emit_json, _guarded, _note, _ok
 
 models_app = typer.Typer(help="List and fetch the weights real presets need (through huggingface_hub).",
@@ -27,17 +27,20 @@ def _size(value: int | None) -> str:
 
 
 ModelsDirOpt = Annotated[list[Path] | None, typer.Option(
-    "--models-dir", help="Also list what this folder (and two levels below it) holds: diffusers pipelines, "
+    "--models-dir", parser=given_path,
+    help="Also list what this folder (and two levels below it) holds: diffusers pipelines, "
     "IP-Adapter files, CLIP image encoders, insightface packs. Repeatable.", show_default=False, metavar="DIR")]
 ModelsShotlistOpt = Annotated[Path | None, typer.Option(
-    "--shotlist", help="Also list the model and adapter this shot list renders with (local folders or hub ids).",
+    "--shotlist", parser=given_path,
+    help="Also list the model and adapter this shot list renders with (local folders or hub ids).",
     show_default=False, metavar="FILE")]
 AcceptFaceLicenceOpt = Annotated[bool, typer.Option(
     "--accept-insightface-license", help="Also fetch the insightface buffalo_l face-model pack into the folder "
     "idcli reads (--face-models, else $IDCLI_FACE_MODELS, else ~/.insightface/models/buffalo_l). Its "
     "pretrained models are licensed for non-commercial research only: this flag says your use is allowed.")]
 FetchFaceModelsOpt = Annotated[str | None, typer.Option(
-    "--face-models", help="Where --accept-insightface-license puts the face-model pack [default: "
+    "--face-models", parser=given_text_path,
+    help="Where --accept-insightface-license puts the face-model pack [default: "
     "$IDCLI_FACE_MODELS, else ~/.insightface/models/buffalo_l, where real presets read it].", show_default=False,
     metavar="DIR")]
 FacePackShaOpt = Annotated[str | None, typer.Option(

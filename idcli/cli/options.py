@@ -25,9 +25,26 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ShotListArg = Annotated[Path, typer.Argument(help="Shot list (YAML, schema version 1).", show_default=False,
+
+def given_text_path(value: str) -> str:
+    """A path typed on the command line, refused when empty: the usage error every path argument and option
+    shares (``parser=`` in its declaration). ``Path("")`` is the current folder, so ``idcli deliver OUT "$DEST"``
+    with DEST unset delivered there; an empty ``--face-models`` fell back to the default folder unsaid."""
+    if value == "":
+        raise typer.BadParameter("an empty path (an unset shell variable?); give a path, or . for the current folder")
+    return value
+
+
+def given_path(value: str) -> Path:
+    """:func:`given_text_path` as a ``Path``."""
+    return Path(given_text_path(value))
+
+
+ShotListArg = Annotated[Path, typer.Argument(parser=given_path,
+                                             help="Shot list (YAML, schema version 1).", show_default=False,
                                              metavar="FILE")]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: renders/<project> in the "
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", parser=given_path,
+                                             help="Output folder [default: renders/<project> in the "
                                                                    "current folder].")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset overriding the shot list: "
                                                "tiny-sd, tiny-sdxl, sd15, sdxl (and bench-sd15, "
@@ -43,7 +60,8 @@ RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="Ray cl
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Ray workers with --executor ray [default: one "
                                                 "per GPU of the cluster, else 1].", show_default=False)]
 FaceModelsOpt = Annotated[str | None, typer.Option(
-    "--face-models", help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else the preset's: "
+    "--face-models", parser=given_text_path,
+    help="Folder of insightface ONNX models [default: $IDCLI_FACE_MODELS, else the preset's: "
     "synthetic for tiny presets, ~/.insightface/models/buffalo_l otherwise]. Never downloaded.")]
 NoQaOpt = Annotated[bool, typer.Option("--no-qa", help="Skip identity QA (faces matched to the cast, recorded in "
                                        "each sidecar as qa).")]

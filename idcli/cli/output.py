@@ -59,7 +59,7 @@ def _stdout_reader_gone() -> bool:
 
     with contextlib.suppress(OSError, ValueError, AttributeError):
         poller = select.poll()
-        poller.register(sys.__stdout__.fileno(), select.POLLOUT)
+        poller.register(sys.__stdout__.fileno(), select.POLLOUT)  # type: ignore[union-attr]  # None: suppressed
         return any(events & select.POLLERR for _fd, events in poller.poll(0))
     return False
 

@@ -13,13 +13,14 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import EXIT_OK
-from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app
+from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app, given_path
 from .output import _emit, _emit_json, _guarded, _note, _ok
 
 
 @app.command()
 def restore(
-    out_dir: Annotated[Path, typer.Argument(help="Output folder.", show_default=False, metavar="OUT")],
+    out_dir: Annotated[Path, typer.Argument(parser=given_path,
+                                            help="Output folder.", show_default=False, metavar="OUT")],
     take: Annotated[str, typer.Argument(help="The take to restore, as SHOT_tN (its file name without .png).",
                                         show_default=False, metavar="SHOT_tN")],
     key: Annotated[str | None, typer.Option("--key", help="Which kept version: a prefix of its job key (idcli "
@@ -33,12 +34,12 @@ def restore(
 
     The take now at OUT/SHOT/SHOT_tN.png moves aside in its place, so a restore is undone by restoring again.
     """
-    from ..superseded import list_superseded
+    from ..superseded import kept_versions_of
     from ..superseded import restore as restore_take
 
     def body() -> None:
         if list_only:
-            versions = [v.as_dict(out_dir) for v in list_superseded(out_dir, take)]
+            versions = [v.as_dict(out_dir) for v in kept_versions_of(out_dir, take)]
             if as_json:
                 _emit_json(_ok(out_dir=str(out_dir.absolute()), versions=versions))
                 return
@@ -85,14 +86,16 @@ def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | Non
 
 @app.command()
 def reproduce(
-    target: Annotated[Path, typer.Argument(help="A committed image (PNG) or its sidecar (JSON).",
+    target: Annotated[Path, typer.Argument(parser=given_path, help="A committed image (PNG) or its sidecar (JSON).",
                                            show_default=False, metavar="IMAGE_OR_SIDECAR")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the re-rendered image into this folder.")]
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=given_path,
+                                             help="Write the re-rendered image into this folder.")]
     = None,
     device: DeviceOpt = "auto",
     face_models: FaceModelsOpt = None,
     delivered_from: Annotated[Path | None, typer.Option(
-        "--from", help="For a delivered frame (idcli deliver): the studio's output folder it was delivered from "
+        "--from", parser=given_path,
+        help="For a delivered frame (idcli deliver): the studio's output folder it was delivered from "
         "[default: renders/PROJECT].", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -126,8 +129,10 @@ def reproduce(
 
 @app.command()
 def verify(
-    out: Annotated[Path, typer.Argument(help="An output folder of idcli render.", show_default=False, metavar="OUT")],
-    trust: Annotated[Path | None, typer.Option("--trust", help="PEM root certificate(s) to trust for C2PA "
+    out: Annotated[Path, typer.Argument(parser=given_path,
+                                        help="An output folder of idcli render.", show_default=False, metavar="OUT")],
+    trust: Annotated[Path | None, typer.Option("--trust", parser=given_path,
+                                               help="PEM root certificate(s) to trust for C2PA "
                                                "signatures (a studio's own CA).", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:

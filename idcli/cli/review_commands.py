@@ -15,11 +15,13 @@ import typer
 
 from ..errors import EXIT_INVALID_INPUT
 from .help_text import ListArgumentsCommand
-from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app
+from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app, given_path
 from .output import _emit, _emit_json, _error_object, _failure, _guarded, _note, _ok, _stdout_console
 
-OutArg = Annotated[Path, typer.Argument(help="A render's output folder.", show_default=False, metavar="OUT")]
-ShotsOpt = Annotated[Path | None, typer.Option("--shots", help="Take shot order and durations from this shot list "
+OutArg = Annotated[Path, typer.Argument(parser=given_path,
+                                        help="A render's output folder.", show_default=False, metavar="OUT")]
+ShotsOpt = Annotated[Path | None, typer.Option("--shots", parser=given_path,
+                                               help="Take shot order and durations from this shot list "
                                                "[default: the snapshot the last render wrote in OUT/.idcli].",
                                                show_default=False)]
 
@@ -101,15 +103,22 @@ def review(
 @app.command(cls=ListArgumentsCommand)
 def select(
     out: OutArg,
-    picks: Annotated[list[str], typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
-                                               show_default=False, metavar="SHOT=TAKE")],
+    picks: Annotated[list[str] | None, typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
+                                                      show_default=False, metavar="SHOT=TAKE")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", help="The picks file the storyboard page exported (its \"export picks\"), checked like SHOT=TAKE.",
+        show_default=False, metavar="PICKS.json", parser=given_path)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Record --from picks of takes re-rendered since the page was exported (as rendered now), "
+                        "and picks of another project's page.")] = False,
 ) -> None:
-    """Record the director's pick per shot in OUT/selects.json (checked against the committed takes)."""
+    """Record the director's pick per shot in OUT/selects.json: SHOT=TAKE, or --from the picks file the storyboard
+    page exported (checked against the committed takes)."""
     from ..review.selects import select as record_picks
 
     def body() -> None:
         notes: list[str] = []
-        current = record_picks(out, picks, notes)
+        current = record_picks(out, picks, notes, from_file=from_file, force=force)
         for note in notes:  # what became of picks already in the file that point at no committed take
             _note(note)
         _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
@@ -126,14 +135,17 @@ def select(
 def export(
     out: OutArg,
     otio_file: Annotated[Path | None, typer.Option("--otio", help="An OpenTimelineIO timeline to write (.otio; "
-                                                   "DaVinci Resolve, otiotool).", show_default=False)] = None,
+                                                   "DaVinci Resolve, otiotool).", show_default=False,
+                                                   parser=given_path)] = None,
     edl_file: Annotated[Path | None, typer.Option("--edl", help="A CMX 3600 EDL to write (.edl; Avid, Resolve, "
-                                                  "Premiere). Needs the editorial extra.", show_default=False)] = None,
+                                                  "Premiere). Needs the editorial extra.", show_default=False,
+                                                  parser=given_path)] = None,
     fcp_xml_file: Annotated[Path | None, typer.Option("--fcp-xml", help="A Final Cut Pro 7 XML to write (.xml; "
                                                       "Premiere, Resolve). Needs the editorial extra.",
-                                                      show_default=False)] = None,
+                                                      show_default=False, parser=given_path)] = None,
     movie_file: Annotated[Path | None, typer.Option("--movie", help="A playable H.264 movie to write (.mp4 or "
-                                                    ".mov). Needs the movie extra.", show_default=False)] = None,
+                                                    ".mov). Needs the movie extra.", show_default=False,
+                                                    parser=given_path)] = None,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
     drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode of the EDL "
                                                     "and the burn-in at 29.97 or 59.94 fps [default: drop frame "
@@ -173,7 +185,8 @@ def export(
 
 @app.command(cls=ListArgumentsCommand)
 def evaluate(
-    outs: Annotated[list[Path], typer.Argument(help="One or more output folders, shown side by side.",
+    outs: Annotated[list[Path], typer.Argument(parser=given_path,
+                                               help="One or more output folders, shown side by side.",
                                                show_default=False, metavar="OUT")],
     shots: ShotsOpt = None,
     as_json: JsonOpt = False,

@@ -138,7 +138,7 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
     from ..errors import ModelUnavailableError, ShotListError
     from ..identity.group_selfies import group_selfie_warnings
     from ..identity.resolve import resolve_identities
-    from ..plan import shot_characters
+    from ..shot_prompts import shot_characters
 
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     failures: dict[str, Any] = {}
@@ -205,7 +205,8 @@ def expressions(
 def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
     """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
-    from ..run import plan_document, plan_shotlist
+    from ..plan_document import plan_document
+    from ..planning import plan_shotlist
 
     def body() -> None:
         loaded = _load_every_problem(file, face_models)
@@ -375,9 +376,9 @@ def render(
                 _note(f"--save-masks writes the masks of the images rendered in this run; {counts['skipped']} done "
                       "image(s) were skipped and got none (idcli render --force --only SHOT --save-masks renders "
                       "one again)")
-            kept = [o for o in report.jobs if o.status == "kept"]
+            kept_jobs = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
-                    {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept]}, folder):
+                    {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept_jobs]}, folder):
                 print(styled(line), file=sys.stderr)
         if not as_json:  # errors, even with --quiet
             blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state, "reason": o.error} for o in report.jobs

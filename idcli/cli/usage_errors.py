@@ -110,7 +110,7 @@ def _bad_parameter(exc: Any, argv: list[str]) -> str:
     param = exc.param
     name = _param_name(param)
     value = _given_value(param, argv)
-    what = f"{name} {value}" if value is not None else name
+    what = name if value is None else f'{name} ""' if value == "" else f"{name} {value}"  # `--out ""` as typed
     about = _sentence_part(param.help) if getattr(param, "help", None) else ""
     return f"{what}: {_why_invalid(exc.message)}" + (f" ({about})" if about else "")
 

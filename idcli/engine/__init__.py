@@ -1,6 +1,6 @@
 """The only package that imports torch and diffusers. Import it only when rendering."""
 
-from ..plan import RenderRequest
+from ..render_request import RenderRequest
 from ..versions import ENGINE_ALGORITHM
 from .core import Engine, RenderResult, is_out_of_memory
 

@@ -172,7 +172,7 @@ def _parameters_on_meta() -> Iterator[None]:
                     param = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
                 register(module, name, param)
 
-            torch.nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
+            torch.nn.Module.register_parameter = on_meta  # type: ignore[method-assign, unused-ignore]
         _META_USERS += 1
     _META.active = True
     try:
@@ -182,7 +182,7 @@ def _parameters_on_meta() -> Iterator[None]:
         with _META_LOCK:
             _META_USERS -= 1
             if _META_USERS == 0:
-                torch.nn.Module.register_parameter = _REGISTER_PARAMETER  # type: ignore[method-assign]
+                torch.nn.Module.register_parameter = _REGISTER_PARAMETER  # type: ignore[method-assign, unused-ignore]
 
 
 class _GaussianPool:

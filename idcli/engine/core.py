@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..method import FusionParams
 from ..models import ModelIdentity
-from ..plan import RenderRequest
+from ..render_request import RenderRequest
 from ..runtime import Runtime
 
 
@@ -162,7 +163,8 @@ class Engine:
 
                 plates = PlateBatch.prepare(requests, self._encode, self.latent_channels, self.vae_scale,
                                             self.device, self.torch_dtype)
-                pixels, facts = self._render_crops(plates, windows[0]), []
+                pixels = self._render_crops(plates, windows[0])
+                facts: list[dict[str, Any]] = []
             else:
                 with self._batch_state():
                     latents, facts = self._denoise(requests, capture=capture_masks)
@@ -301,7 +303,7 @@ class Engine:
             if not weight.is_file():
                 write_random_faceid_adapter(self.pipe.unet, weight, seed=RANDOM_ADAPTER_SEED)
             state = load_faceid_adapter(self.pipe, str(folder), adapter.weight_name)
-            file_hash = sha256_file_cached(weight)  # bench-sdxl's is 1.4 GB: hashed once, not per start
+            file_hash: str | None = sha256_file_cached(weight)  # bench-sdxl's is 1.4 GB: hashed once, not per start
         else:
             extra = {"revision": adapter.revision} if adapter.source == "hub" and adapter.revision else {}
             state = load_faceid_adapter(self.pipe, adapter.id, adapter.weight_name, adapter.subfolder,
@@ -332,7 +334,7 @@ class Engine:
             random_image_encoder_folder(adapter)  # beside it, so the folder loads as diffusers' stock layout
             state, projection = load_plusv2_adapter(self.pipe, str(folder), adapter.weight_name,
                                                     shortcut_scale=adapter.shortcut_scale)
-            file_hash = sha256_file_cached(weight)
+            file_hash: str | None = sha256_file_cached(weight)
         else:
             extra = {"revision": adapter.revision} if adapter.source == "hub" and adapter.revision else {}
             state, projection = load_plusv2_adapter(self.pipe, adapter.id, adapter.weight_name, adapter.subfolder,
@@ -442,9 +444,10 @@ class Engine:
         # 3. Fusion state: each job's window, one mask per identity line, and the attention probe on
         #    the semantic rows (one probe entry per line: that character's tokens). A plate crop fuses
         #    over its whole schedule inside its face mask, which no attention changes.
+        masks: list[Any]  # a FusionMask per line, or a plate crop's FixedMask
         if plates is None:
-            windows = {i: requests[i].fusion.window(evaluations) for i in dual}
-            masks = [FusionMask(requests[e.job].fusion, latent_hw) for e in entries]
+            windows = {i: _fusion_of(requests[i]).window(evaluations) for i in dual}
+            masks = [FusionMask(_fusion_of(requests[e.job]), latent_hw) for e in entries]
         else:
             windows = {i: (0, evaluations) for i in dual}
             face_masks = plates.fusion_masks()
@@ -454,7 +457,7 @@ class Engine:
         frames = set(preview_frames(evaluations)) if capture and dual and plates is None else set()
         captured: dict[int, list[dict[str, Any]]] = {i: [] for i in dual}
         unet = self.pipe.unet
-        probe = None
+        probe: Any = None  # an AttentionProbe while some fusion window needs masks (probing below)
         if dual and plates is None:
             probe = AttentionProbe(layout.probe_rows(), token_weights, latent_hw, self.probe_levels)
         # After the last fusion window closes no mask is used again: the probe stops there.
@@ -467,7 +470,7 @@ class Engine:
         prepared = ({key: self.faceid.prepare(sel.row_scale) for key, sel in selections.items()}
                     if self.faceid is not None else {})
         timesteps = [float(t) for t in loop_timesteps.cpu()]  # previews' x0 estimates, read once
-        selected = None
+        selected: Any = None  # the RowSelection of the windows open at this step (set at step 0)
 
         # 4. Denoising loop.
         for step, t in enumerate(loop_timesteps):
@@ -490,7 +493,7 @@ class Engine:
                 parts.append(latents.index_select(0, selected.line_index))
             model_in = scheduler.scale_model_input(torch.cat(parts), t)
             eps = unet(model_in, t, encoder_hidden_states=row_embeds, added_cond_kwargs=added, return_dict=False)[0]
-            uncond = eps[:n] if cfg else None
+            uncond: Any = eps[:n] if cfg else None  # read only with CFG
             cond = eps[base - n:base]
             guided = uncond + r0.guidance * (cond - uncond) if cfg else cond
             # 4c. Fusion: each line's mask from the semantic line's attention (a plate crop's: its face
@@ -552,7 +555,7 @@ class Engine:
 
         current = [mask.update(None if maps is None else maps[k:k + 1]) for mask, k in zip(masks, probe_index,
                                                                                               strict=True)]
-        current = exclusive_masks(current, [mask.attention for mask in masks], request.fusion.mask_exclusivity)
+        current = exclusive_masks(current, [mask.attention for mask in masks], _fusion_of(request).mask_exclusivity)
         return self._forced_masks(step, request, names, current, latent_hw)
 
     def _forced_masks(self, step: int, request: RenderRequest, names: list[str], masks: list[Any],
@@ -579,7 +582,8 @@ class Engine:
         pairs = [(pipe.tokenizer, pipe.text_encoder)]
         if self.is_sdxl:
             pairs.append((pipe.tokenizer_2, pipe.text_encoder_2))
-        parts, pooled = [], None
+        parts: list[Any] = []
+        pooled: Any = None  # SDXL: the second encoder's pooled embedding of the first window
         for tokenizer, encoder in pairs:
             ids = torch.tensor([w for t in texts for w in window_ids(tokenizer, t, windows)], device=self.device)
             if self.is_sdxl:
@@ -730,3 +734,10 @@ def _clip_tokens(requests: list[RenderRequest]) -> int:
             if clip is not None:
                 return int(clip.shape[1])
     return NO_CLIP_TOKENS
+
+
+def _fusion_of(request: RenderRequest) -> FusionParams:
+    """A dual-line job's fusion parameters (plan gives every dual-line job its own)."""
+    if request.fusion is None:
+        raise ValueError(f"a dual-line job without fusion parameters (seed {request.seed})")
+    return request.fusion

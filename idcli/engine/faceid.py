@@ -156,7 +156,8 @@ class FaceIDState:
             scale = self._scale
         else:
             raise ValueError(f"row_scale has {value.shape[1]} tokens per row; this layer has {seq_len}")
-        return scale.to(device=like.device, dtype=like.dtype)  # already there once placed: no copy
+        # A tensor: row_scale is one here, so prepare made its multipliers tensors. Placed once: no copy.
+        return scale.to(device=like.device, dtype=like.dtype)  # type: ignore[union-attr]
 
     def lora_scale_for(self, batch: int, like: torch.Tensor) -> float | torch.Tensor | None:
         """The LoRA multiplier per row: a number or ``[batch, 1, 1]``; None (eager only): no row uses the

@@ -58,7 +58,8 @@ def one_thread() -> Iterator[None]:
 
 
 class Denoiser(Protocol):
-    dim: int
+    @property
+    def dim(self) -> int: ...
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor: ...
 

@@ -71,7 +71,7 @@ def grid_timesteps(levels: int, num_train_timesteps: int, spacing: str, steps_of
     if spacing == "linspace":
         return np.linspace(0, num_train_timesteps - 1, levels, dtype=np.float64)[::-1].copy()
     if spacing == "leading":
-        ratio = num_train_timesteps // levels
+        ratio: float = num_train_timesteps // levels
         return (np.arange(0, levels) * ratio).round()[::-1].astype(np.float64) + steps_offset
     if spacing == "trailing":
         ratio = num_train_timesteps / levels
@@ -125,7 +125,7 @@ class MidpointScheduler(SchedulerMixin, ConfigMixin):
 
     # -- schedule -------------------------------------------------------------------------------
 
-    def _sigma_of(self, t: np.ndarray) -> np.ndarray:
+    def _sigma_of(self, t: np.ndarray | float) -> np.ndarray:
         return np.exp(np.interp(t, np.arange(len(self._log_sigmas)), self._log_sigmas))
 
     def _t_of(self, sigma: np.ndarray) -> np.ndarray:

@@ -30,12 +30,19 @@ from typing import Any
 
 import numpy as np
 
-from ..plan import IdentityLine, RenderRequest
+from ..render_request import IdentityLine, PlateRequest, RenderRequest
 from .plates import blend_known, composite, crop_pixels, face_mask, latent_mask, plate_mask, start_index
 
 # Samplers that can start part-way through their schedule (all of engine/samplers.py's): diffusers' through
 # set_begin_index, the midpoint sampler by re-planning its first evaluation onto a grid level (midpoint.py).
 PLATE_SAMPLERS = ("ddim", "euler", "heun", "dpmpp-2m", "midpoint")
+
+
+def _plate_of(request: RenderRequest) -> PlateRequest:
+    """The plate of a request in a plate batch (each has one: the engine sends only plate requests here)."""
+    if request.plate is None:
+        raise ValueError("a plate batch holds a request without a plate")
+    return request.plate
 
 
 def check_plate_request(request: RenderRequest, vae_scale: int = 8) -> None:
@@ -108,7 +115,7 @@ class PlateBatch:
         self.dtype = dtype  # the latents' dtype in the loop
         self.masks = None  # (n, 1, s, s) in the latents' dtype, for the blend
         self._coefficients: Any = None  # (evaluations + 1, 2): add_noise = a z0 + b eps at each level
-        self.start = start_index(requests[0].steps, requests[0].plate.strength)
+        self.start = start_index(requests[0].steps, _plate_of(requests[0]).strength)
         self.evaluations = 0
 
     @property
@@ -128,7 +135,7 @@ class PlateBatch:
         encoded: dict[tuple[Any, ...], Any] = {}  # takes of one plate share their crops' latents
         for j, request in enumerate(requests):
             check_plate_request(request, vae_scale)
-            plate = request.plate
+            plate = _plate_of(request)
             lines = {line.name: line for line in request.identity_lines()}
             generator = torch.Generator("cpu").manual_seed(request.seed)
             key = (plate.sha256, tuple(face.crop_box for face in plate.faces), side)
@@ -214,7 +221,7 @@ class PlateBatch:
         """
         out = []
         for j, request in enumerate(self.requests):
-            plate = request.plate
+            plate = _plate_of(request)
             own = [(k, u) for k, u in enumerate(self.units) if u.job == j]
             faces = [((decoded[k] * 255).round().astype(np.uint8), u.pixel_mask, plate.faces[u.face].crop_box)
                      for k, u in own]

@@ -147,7 +147,7 @@ def latent_mask(mask: np.ndarray, latent_side: int):  # -> torch.Tensor (1, 1, s
     return (pooled > 0).to(torch.float32)
 
 
-def blend_known(latents, mask, plate_latents, noise, timestep, add_noise: Callable):  # torch tensors
+def blend_known(latents, mask, plate_latents, noise, timestep, add_noise: Callable | None):  # torch tensors
     """Step 4 of the method: keep the known region on the plate's latents noised to ``timestep``.
 
     ``add_noise`` is the scheduler's ``add_noise(original, noise, timesteps)``; ``mask`` is 1 where the
@@ -155,6 +155,8 @@ def blend_known(latents, mask, plate_latents, noise, timestep, add_noise: Callab
     """
     if timestep is None:
         known = plate_latents
+    elif add_noise is None:
+        raise ValueError("blend_known: a timestep needs the scheduler's add_noise")
     else:
         import torch
 

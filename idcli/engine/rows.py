@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..plan import IdentityLine, RenderRequest
+from ..render_request import IdentityLine, RenderRequest
 
 
 def rows_per_evaluation(request: RenderRequest, fusing: bool = True) -> int:

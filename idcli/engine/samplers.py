@@ -20,7 +20,7 @@ def make_scheduler(name: str, base_config: Any) -> Any:
 
     from .midpoint import MidpointScheduler
 
-    table: dict[str, tuple[type, dict[str, Any]]] = {
+    table: dict[str, tuple[Any, dict[str, Any]]] = {  # diffusers' scheduler classes (and ours, from_config alike)
         "ddim": (DDIMScheduler, {}),
         "euler": (EulerDiscreteScheduler, {}),
         "heun": (HeunDiscreteScheduler, {}),

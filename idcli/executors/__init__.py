@@ -1,6 +1,6 @@
 """Who renders the batches: this process on one device (``local``) or Ray actors on many (``ray``).
 
-Both hand each rendered batch to one commit path (``idcli.run``), through the same :class:`BatchSink`,
+Both hand each rendered batch to one commit path (``idcli.commit_path``), through the same :class:`BatchSink`,
 so resume, the store and the sidecars never depend on which executor ran. The driver, the process
 that called ``idcli.render``, always plans, holds the output folder's lock and is the only writer.
 """
@@ -40,7 +40,7 @@ class RenderedBatch:
 
 
 class BatchSink(Protocol):
-    """Where an executor hands its work (implemented by ``idcli.run``)."""
+    """Where an executor hands its work (implemented by ``idcli.commit_path``)."""
 
     def rendered(self, batch: RenderedBatch) -> None:
         """A batch rendered: commit it (asynchronously; order kept)."""

@@ -93,8 +93,7 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
             if max_side is not None and max(width, height) > max_side:
                 raise ImageError(f"{path}: {width}x{height} is over the limit of {max_side} pixels a side", file=path)
             image.load()
-            image = ImageOps.exif_transpose(image) or image
-            return convert(image)
+            return convert(ImageOps.exif_transpose(image) or image)
     except ImageError:
         raise
     except Image.DecompressionBombError:

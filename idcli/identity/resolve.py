@@ -186,7 +186,7 @@ def character_problem(loaded: LoadedShotList, name: str, exc: Exception) -> Prob
     character = loaded.shotlist.characters[name]
     text = str(exc)
     where: tuple[str | int, ...] = ("characters", name)
-    entries = [("selfies", i, p) for i, p in enumerate(character.selfies or [])]
+    entries: list[tuple[str, int | None, str]] = [("selfies", i, p) for i, p in enumerate(character.selfies or [])]
     if character.identity is not None:
         entries.append(("identity", None, character.identity))
     for field_name, index, value in entries:

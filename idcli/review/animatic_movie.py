@@ -191,7 +191,7 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
             for frame_in_shot in range(shot.frames):
                 frame = still
                 if planes is not None:  # only the band changes from frame to frame: convert just the band
-                    band = burn_in_band(size[0], f"{label}  {timecode(index, fps, burn_in_drop_frame)}", warning,
+                    band = burn_in_band(size[0], f"{label}  {timecode(index, fps, bool(burn_in_drop_frame))}", warning,
                                         font)
                     frame = av.VideoFrame.from_ndarray(_with_band(planes, _yuv_frame(band).to_ndarray()),
                                                        format="yuv420p")

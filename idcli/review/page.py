@@ -8,6 +8,11 @@ selected take marked. Keyboard: Tab walks the links; ``j``/``k`` (or ``n``/``p``
 scale the index lists scenes (each opening onto its shots), thumbnails load lazily at their size and shots
 off screen are not laid out until scrolled near (docs/review.md).
 
+The director picks takes on the page (a button per take, ``1``–``9``/``0``/``s``), kept in the browser's
+localStorage under ``run_key`` with the shot last viewed, and exports them as ``picks.json`` for ``idcli select
+--from`` (picks_file.py). The page carries what the script needs as attributes (``data-run``, each take's
+``data-key``, a shot's recorded ``data-selected``); the script writes text only, never markup.
+
 Thumbnails are made once: named after the sha256 of the image's bytes (not the sidecar's: a retouched image
 gets a new one), reused while the image is unchanged; thumbnails of images no longer present are removed.
 """
@@ -23,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError
+from .picks_file import seen_key
 from .print_boards import board_take, print_css
 from .runs import Run, Shot, Take
 
@@ -201,9 +207,9 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None
         thumb = thumbs.get(take.image) if take else None
         if thumb:
             with Image.open(run.root / REVIEW_DIR / thumb) as picture:
-                picture = picture.convert("RGB")
-                picture.thumbnail((SHEET_CELL, cell_h))
-                sheet.paste(picture, (x + (SHEET_CELL - picture.width) // 2, y + (cell_h - picture.height) // 2))
+                rgb = picture.convert("RGB")
+                rgb.thumbnail((SHEET_CELL, cell_h))
+                sheet.paste(rgb, (x + (SHEET_CELL - rgb.width) // 2, y + (cell_h - rgb.height) // 2))
         else:
             draw.rectangle((x, y, x + SHEET_CELL - 1, y + cell_h - 1), fill=(60, 60, 66))
             draw.text((x + 10, y + cell_h // 2 - 8), "not rendered", fill=(200, 200, 200), font=font)
@@ -279,7 +285,7 @@ def _qa_html(take: Take) -> str:
 
 
 def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
-               board: bool = False) -> str:
+               board: bool = False, shot_prompt: str | None = None) -> str:
     selected = shot.selected is take
     badges = []
     if selected:
@@ -299,16 +305,21 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
     dimensions = f' width="{size[0]}" height="{size[1]}"' if size else ""
     picture = (f'<img src="{_e(thumb)}" alt="{_e(alt)}"{dimensions} loading="lazy" decoding="async">' if thumb
                else f'<span class="noimg">{_e(alt)}: image unreadable</span>')
-    facts = [("prompt", take.prompt), ("characters", ", ".join(take.characters) or "—"),
-             ("expression", take.expression or "—"), ("framing", take.framing or "—"),
-             ("seed", take.seed if take.seed is not None else "—"), ("method", take.method or "—")]
-    facts_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    # The prompt the shot's takes share is shown once, with the shot (shot_prompt); a take's own otherwise.
+    facts: list[tuple[str, Any]] = ([] if take.prompt == shot_prompt else [("prompt", take.prompt)]) + [
+        ("characters", ", ".join(take.characters) or "—"), ("expression", take.expression or "—"),
+        ("framing", take.framing or "—")]
+    # seed and method last: the printed board leaves off the last two facts (print_boards.py)
+    facts += [("seed", take.seed if take.seed is not None else "—"), ("method", take.method or "—")]
+    facts_html = "".join(f'<dt{" class=prompt" if k == "prompt" else ""}>{_e(k)}</dt><dd>{_e(v)}</dd>'
+                         for k, v in facts)
     strip = (f'<a class="strip" href="{_href(take.mask_strip)}"><img src="{_href(take.mask_strip)}" '
              f'alt="{_e(alt)} fusion mask over the steps" loading="lazy"></a>') if take.mask_strip else ""
     classes = "take" + (" selected" if selected else "") + (" flagged" if take.flags else "")
     board_attr = ' data-board="1"' if board else ""  # the take the shot's printed board shows (print_boards.py)
+    # data-key: the take's job key as an exported pick carries it (picks_file.py: seen_key)
     return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}"{board_attr} '
-            f'aria-label="{_e(alt)}">'
+            f'data-key="{_e(seen_key(take.job_key))}" aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
             f"<dl>{facts_html}</dl>{_qa_html(take)}{strip}"
@@ -325,13 +336,32 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     meta.append(f"{len(shot.takes)} take{'s' if len(shot.takes) != 1 else ''}")
     flagged = ' <span class="badge flag">every take flagged</span>' if shot.all_flagged else ""
     board = board_take(shot)
-    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board) for t in shot.takes)
+    prompt = shared_prompt(shot)
+    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt) for t in shot.takes)
             or '<p class="empty">Not rendered yet.</p>')
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
+    if shot.selected is not None:  # the select idcli select recorded: the page's picks start from it
+        attrs += f' data-selected="{shot.selected.take}"'
+    facts = ""
+    if prompt is not None:
+        sharing = [t.take for t in shot.takes if t.prompt == prompt]
+        label = "prompt" if len(sharing) == len(shot.takes) else f"prompt of takes {', '.join(map(str, sharing))}"
+        # printed after the board's take unless that take has a prompt of its own (print_boards.py)
+        facts = f'<dl class="shot-prompt"><dt>{_e(label)}</dt><dd>{_e(prompt)}</dd></dl>'
     return (f'<section class="shot" id="shot-{_e(shot.id)}" tabindex="-1" aria-labelledby="h-{_e(shot.id)}"{attrs}>'
             f'<h2 id="h-{_e(shot.id)}"><span class="num">{number}.</span> {_e(shot.id)} '
             f'<span class="meta">{_e(" · ".join(meta))}</span>{flagged}</h2>'
-            f'<div class="takes">{body}</div></section>')
+            f'{facts}<div class="takes">{body}</div></section>')
+
+
+def shared_prompt(shot: Shot) -> str | None:
+    """The prompt the page shows once for the shot: the one most of its takes share, when two or more share it
+    (a film's takes mostly do: 4,729 prompts, one per take, were 0.89 MB of a 2,000-shot page); None when no two
+    do."""
+    from collections import Counter
+
+    counts = Counter(t.prompt for t in shot.takes).most_common(1)
+    return counts[0][0] if counts and counts[0][1] >= 2 else None
 
 
 def _sheet_links(sheets: int) -> str:
@@ -372,13 +402,15 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 <title>{_e(run.project)} — idcli review</title>
 <style>{_CSS}{print_css(run.project, written, random)}</style>
 </head>
-<body>
+<body data-run="{_e(run_key(run))}" data-project="{_e(run.project)}">
 <a class="skip" href="#shots">Skip to the shots</a>
 <header>
 <h1>{_e(run.project)}</h1>
 <p class="summary">{_e(summary)}</p>
 <p class="keys">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot with every take flagged ·
-{_sheet_links(sheets)}</p>
+<kbd>1</kbd>–<kbd>9</kbd> pick that take of the shot (again: unpick), <kbd>0</kbd> no pick, <kbd>s</kbd> pick the take
+with the focus · {_sheet_links(sheets)}</p>
+{_PICKS_BAR}
 {nav}
 </header>
 {problems_html}
@@ -387,6 +419,32 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 </body>
 </html>
 """
+
+
+# -- picks: the director's, kept in the browser, exported as picks.json ---------------------------------
+
+# Filled by the script: the count of picks, the export (a download, and the same text to copy). Without the
+# script (printed, or a browser that blocks it) the page shows the selects alone.
+_PICKS_BAR = """<section class="picks" aria-label="Picks" hidden>
+<p><span class="pick-count" aria-live="polite"></span>
+<button type="button" class="export-picks">export picks</button>
+<button type="button" class="forget-picks">forget changes made here</button></p>
+<div class="export" hidden><p>Downloaded as <code>picks.json</code>; the artist records the picks with
+<code>idcli select OUT --from picks.json</code>. The same, to copy into a message:</p>
+<textarea readonly rows="6" cols="80" aria-label="picks.json"></textarea></div>
+</section>"""
+
+
+def run_key(run: Run) -> str:
+    """What the browser keeps this page's picks and place under (localStorage is one store for every page opened
+    from file://): the project and the output folder's absolute path, hashed, so that two output folders, of one
+    project or two, never share picks, while a rewritten page of the same folder (or a zipped copy of it) finds
+    them again. The path itself stays on the render box."""
+    import hashlib
+    import json
+
+    text = json.dumps([run.project, str(run.root.absolute())], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
 # -- the index: grouped by scene at film scale --------------------------------------------------------
@@ -433,8 +491,9 @@ def _block_label(start: int, total: int) -> str:
 
 
 def _shot_link(shot: Shot) -> str:
+    picked = f" <span class=navpick>✓t{shot.selected.take}</span>" if shot.selected is not None else ""
     return (f'<li><a href="#shot-{_e(shot.id)}">{_e(shot.id)}</a>'
-            f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}</li>')
+            f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}{picked}</li>')
 
 
 def _group_ids(groups: list[tuple[str, int, int]]) -> list[str]:
@@ -463,8 +522,7 @@ def _nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
         mark = f' <span class="dot" title="{flagged} with every take flagged">●{flagged}</span>' if flagged else ""
         # picking takes over days: which scenes still wait for a pick
         picked = sum(1 for s in members if s.selected is not None)
-        mark += (f' <span class="picked" title="{picked} of {count} with a selected take">✓{picked}</span>'
-                 if picked else "")
+        mark += f' <span class="picked" title="{picked} of {count} picked">{f"✓{picked}" if picked else ""}</span>'
         items.append(f'<li><details><summary><a href="#{anchor}">{_e(label)}</a> '
                      f'<span class="count">{count}</span>{mark}</summary>'
                      f'<ol>{"".join(_shot_link(s) for s in members)}</ol></details></li>')
@@ -527,6 +585,18 @@ then remembered): the page opens as fast as its first screen, not its 2,000th sh
 .takes{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}
 .take{background:var(--panel);border:2px solid transparent;border-radius:8px;padding:10px}
 .take.selected{border-color:var(--sel)}
+/* with the script running, the border follows the director's pick (the select idcli recorded, or a change) */
+.picking .take.selected{border-color:transparent}.picking .take.picked{border-color:var(--sel)}
+.pick{display:block;margin:4px 0}
+button{font:inherit;color:var(--text);background:#34343e;border:1px solid #55555f;border-radius:6px;padding:2px 12px;
+cursor:pointer}
+button:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
+button.pick[aria-pressed="true"]{background:var(--sel);color:#1f1800;border-color:var(--sel);font-weight:600}
+.pick-note{color:var(--sel);font-weight:normal;font-size:.9rem;margin-left:8px}.pick-note.stale{color:#b58cff}
+.navpick{color:var(--sel);font-size:.85em}
+.picks{margin:6px 0}.picks p{margin:4px 0}.pick-count{color:var(--sel);margin-right:8px}
+.picks textarea{width:100%;max-width:60rem;background:var(--panel);color:var(--text);border:1px solid #44444f}
+.shot-prompt{margin:0 0 8px}
 .take.flagged{box-shadow:inset 0 0 0 1px rgba(255,122,89,.45)}
 .thumb{display:block}
 .thumb img{display:block;width:100%;height:auto;border-radius:4px;background:#000}
@@ -552,13 +622,117 @@ td.box{color:var(--muted);font-size:.78rem}
 _JS = """
 (function(){
   var shots=Array.prototype.slice.call(document.querySelectorAll('section.shot'));
+  var byId=Object.create(null),navMark=Object.create(null);
+  function idOf(s){return s.id.slice(5);}  // section id="shot-<id>"
+  shots.forEach(function(s){byId[idOf(s)]=s;});
+  Array.prototype.forEach.call(document.querySelectorAll('nav a[href^="#shot-"]'),function(a){
+    navMark[a.getAttribute('href').slice(6)]=a.parentNode;
+  });
+  // What the director changed here, by shot: {take: n or null (no pick), key: the job key of the take seen}.
+  // One key per output folder (data-run): every page opened from file:// shares one localStorage.
+  var storeKey='idcli-review:'+document.body.getAttribute('data-run');
+  var saved=read();
+  function read(){
+    try{var v=JSON.parse(localStorage.getItem(storeKey)||'{}');}catch(e){v={};}
+    if(!v||typeof v!=='object'){v={};}
+    var picks=Object.create(null),p=v.picks&&typeof v.picks==='object'?v.picks:{};
+    Object.keys(p).forEach(function(id){if(byId[id]&&p[id]&&typeof p[id]==='object'){picks[id]=p[id];}});
+    return {picks:picks,last:typeof v.last==='string'?v.last:''};
+  }
+  function write(){try{localStorage.setItem(storeKey,JSON.stringify(saved));}catch(e){}}
+  function takeOf(s,n){return n===null?null:s.querySelector('article.take[data-take="'+n+'"]');}
+  function recorded(s){  // the select idcli select recorded, as the page was written
+    var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
+    var t=takeOf(s,n);return {take:n,key:t?t.getAttribute('data-key'):null};
+  }
+  function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
+  function changed(s){var p=saved.picks[idOf(s)],r=recorded(s);
+    return !!p&&(p.take!==r.take||(p.take!==null&&p.key!==r.key));}
+  function child(parent,cls){  // the span of class cls in parent, made on first use (the markup stays small)
+    var e=parent.querySelector(':scope>.'+cls);
+    if(!e){e=document.createElement('span');e.className=cls;parent.appendChild(e);}
+    return e;
+  }
+  function show(s){
+    var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key'),
+      gone=p.take!==null&&!seen;  // picked here, then the take was removed (the page rewritten)
+    Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
+      var on=p.take!==null&&Number(t.getAttribute('data-take'))===p.take,b=t.querySelector('button.pick');
+      if(!b){  // made here, not in the markup: 4,729 takes' buttons were 0.16 MB of a film's page
+        b=document.createElement('button');b.type='button';b.className='pick';t.insertBefore(b,t.querySelector('dl'));}
+      t.classList.toggle('picked',on);
+      if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';
+        b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
+    });
+    var text=gone?' picked take '+p.take+': no longer rendered; pick another':
+      stale?' picked take '+p.take+': re-rendered since you picked it; look again':
+      changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
+    var h=s.querySelector('h2');
+    if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
+      note.classList.toggle('stale',stale||gone);}
+    var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+p.take+(changed(s)?'*':'');
+    if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
+  }
+  function count(){
+    var picked=0,open=0;
+    shots.forEach(function(s){if(pickOf(s).take!==null){picked++;}if(changed(s)){open++;}});
+    var c=document.querySelector('.pick-count');
+    if(c){c.textContent=picked+' of '+shots.length+' shots picked'+(open?' \u00b7 '+open+' changed here, not recorded'+
+      ' yet: export them for the artist':'');}
+    Array.prototype.forEach.call(document.querySelectorAll('nav.scenes details'),function(d){
+      var n=0,mark=d.querySelector('summary .picked');
+      Array.prototype.forEach.call(d.querySelectorAll('ol a[href^="#shot-"]'),function(a){
+        var s=byId[a.getAttribute('href').slice(6)];if(s&&pickOf(s).take!==null){n++;}});
+      if(mark){mark.textContent=n?'\u2713'+n:'';}
+    });
+  }
+  function pick(s,n){  // n: a take number, or null for no pick; the same take again unpicks
+    if(!s){return;}
+    var now=pickOf(s),t=takeOf(s,n);
+    if(n!==null&&!t){return;}
+    if(n!==null&&now.take===n){n=null;t=null;}
+    var want={take:n,key:t?t.getAttribute('data-key'):null},r=recorded(s),id=idOf(s);
+    if(want.take===r.take&&want.key===r.key){delete saved.picks[id];}else{saved.picks[id]=want;}
+    write();show(s);count();remember(s);
+  }
+  function exportPicks(){
+    var out={},any=false;
+    shots.forEach(function(s){
+      var p=pickOf(s),id=idOf(s);
+      if(p.take!==null){out[id]={take:p.take,key:p.key};any=true;}
+      else if(recorded(s).take!==null){out[id]={take:null};any=true;}  // clears the recorded select
+    });
+    var box=document.querySelector('.picks .export'),area=box.querySelector('textarea');
+    if(!any){area.value='';box.hidden=false;box.querySelector('p').textContent='Nothing is picked yet.';return;}
+    var text=JSON.stringify({schema:1,kind:'idcli-picks',project:document.body.getAttribute('data-project'),
+      run:document.body.getAttribute('data-run'),exported:new Date().toISOString(),picks:out},null,1)+'\\n';
+    var url=URL.createObjectURL(new Blob([text],{type:'application/json'}));
+    var a=document.createElement('a');a.href=url;a.download='picks.json';a.hidden=true;
+    document.body.appendChild(a);a.click();a.remove();
+    setTimeout(function(){URL.revokeObjectURL(url);},60000);
+    area.value=text;box.hidden=false;
+  }
+  var forgetArmed=0;
+  function forget(b){
+    if(Date.now()-forgetArmed>4000){forgetArmed=Date.now();b.textContent='click again to forget them';
+      setTimeout(function(){if(forgetArmed){b.textContent='forget changes made here';forgetArmed=0;}},4000);return;}
+    forgetArmed=0;b.textContent='forget changes made here';saved.picks=Object.create(null);write();
+    shots.forEach(show);count();
+  }
+  // The place: the shot last looked at, in the URL (#shot-…, as j/k move) and in localStorage, so a reload or
+  // reopening the page comes back to it instead of the top.
+  function remember(s){
+    saved.last=idOf(s);write();
+    try{history.replaceState(null,'','#'+s.id);}catch(e){}
+  }
   function current(){
     var y=window.scrollY+8,best=0;
     for(var i=0;i<shots.length;i++){if(shots[i].offsetTop<=y){best=i;}}
     var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
     return a?shots.indexOf(a):best;
   }
-  function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();}
+  function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();
+    remember(shots[i]);}
   document.addEventListener('keydown',function(e){
     if(e.altKey||e.ctrlKey||e.metaKey){return;}
     var tag=(e.target&&e.target.tagName)||'';if(tag==='INPUT'||tag==='TEXTAREA'){return;}
@@ -569,6 +743,35 @@ _JS = """
       for(var j=i+1;j<shots.length;j++){if(shots[j].dataset.flagged){go(j);break;}}
       e.preventDefault();
     }
+    else if(/^[0-9]$/.test(e.key)&&shots[i]){pick(shots[i],e.key==='0'?null:Number(e.key));e.preventDefault();}
+    else if(e.key==='s'){
+      var t=document.activeElement&&document.activeElement.closest?document.activeElement.closest('article.take'):null;
+      if(t){pick(t.closest('section.shot'),Number(t.getAttribute('data-take')));e.preventDefault();}
+    }
   });
+  document.addEventListener('click',function(e){
+    var b=e.target&&e.target.closest?e.target.closest('button'):null;if(!b){return;}
+    if(b.classList.contains('pick')){var t=b.closest('article.take');
+      pick(t.closest('section.shot'),Number(t.getAttribute('data-take')));}
+    else if(b.classList.contains('export-picks')){exportPicks();}
+    else if(b.classList.contains('forget-picks')){forget(b);}
+  });
+  var settle=0;
+  window.addEventListener('scroll',function(){clearTimeout(settle);settle=setTimeout(function(){
+    if(window.scrollY>0){
+      // the shot holding the focus while it is in view (the last shots cannot scroll to the top), else the top one
+      var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
+      var r=a?a.getBoundingClientRect():null;
+      if(r&&r.bottom>0&&r.top<window.innerHeight){remember(a);return;}
+      var y=window.scrollY+8,i=0;while(i+1<shots.length&&shots[i+1].offsetTop<=y){i++;}
+      if(shots[i]){remember(shots[i]);}return;}
+    saved.last='';write();  // back at the top: reopen there
+    try{history.replaceState(null,'',location.pathname+location.search);}catch(e){}
+  },400);},{passive:true});
+  var bar=document.querySelector('section.picks');if(bar){bar.hidden=false;}
+  document.body.classList.add('picking');
+  shots.forEach(show);count();
+  var back=!location.hash&&saved.last?byId[saved.last]:null;
+  if(back){back.focus({preventScroll:true});back.scrollIntoView({behavior:'instant'});}
 })();
 """

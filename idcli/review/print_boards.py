@@ -43,18 +43,23 @@ def print_css(project: str, written: str, random_takes: int) -> str:
 :root{{color-scheme:light;--text:#000;--muted:#555;--flag:#b3261e;--ok:#1e6b3a;--sel:#7a5c00;--accent:#000}}
 html{{scroll-behavior:auto}}
 body{{background:#fff;color:#000;font:8pt/1.3 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
-/* screen-only chrome: the index, key help, contact-sheet links, the problems list, scene marks, and on each
-take all that follows its facts (faces table or "No face found", leakage, mask strip, links); only the board's
-take of each shot is printed */
-.skip,header,.problems,.scene,.take:not([data-board]),.take>dl~*{{display:none}}
-/* the facts after the fourth (seed, method: see _take_html's facts) are for the screen */
-.take dl>dt:nth-of-type(n+5),.take dl>dd:nth-of-type(n+5){{display:none}}
+/* screen-only chrome: the index, key help, picks, contact-sheet links, the problems list, scene marks, and on
+each take all that follows its facts (faces table or "No face found", leakage, mask strip,
+links); only the board's take of each shot is printed */
+.skip,header,.problems,.scene,.take:not([data-board]),.take>dl~*,.pick,.pick-note{{display:none}}
+/* the last two facts (seed, method: see _take_html's facts; the prompt is there only when the take's own) are for
+the screen */
+.take dl>dt:nth-last-of-type(-n+2),.take dl>dd:nth-last-of-type(-n+2){{display:none}}
 main{{padding:0;display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:4mm 6mm}}
-.shot{{content-visibility:visible;contain-intrinsic-size:none;margin:0;padding:0;border:0;break-inside:avoid}}
+.shot{{content-visibility:visible;contain-intrinsic-size:none;margin:0;padding:0;border:0;break-inside:avoid;
+display:flex;flex-direction:column}}
+/* the prompt the shot's takes share (page.py, shared_prompt) follows the board's take, as its own would; a board
+take with a prompt of its own prints that one */
+.shot-prompt{{order:1;margin:0}}.shot:has(.take[data-board] dt.prompt) .shot-prompt{{display:none}}
 .shot h2{{font-size:10pt;margin:0 0 1mm;overflow-wrap:anywhere}}
 .shot h2 .meta{{font-size:8pt;margin-left:2mm}}
 .takes{{display:block}}
-.take,.take.selected,.take.flagged{{background:none;border:0;padding:0;border-radius:0;box-shadow:none}}
+.take,.take.selected,.take.picked,.take.flagged{{background:none;border:0;padding:0;border-radius:0;box-shadow:none}}
 .thumb img{{width:100%;height:48mm;object-fit:contain;border-radius:0;background:none;outline:.2mm solid #bbb}}
 .take h3{{display:inline;font-size:8pt;margin:0 2mm 0 0}}
 .badges{{display:inline;margin:0;min-height:0}}

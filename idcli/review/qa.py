@@ -221,7 +221,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         })
         if regions is not None:
             face_records[-1]["plate_face"] = plate_face[i]
-    by_character = {name: {"face": None, "cosine": None} for name in names}
+    by_character: dict[str, dict[str, Any]] = {name: {"face": None, "cosine": None} for name in names}
     for face, character in pairs:
         by_character[names[character]] = {"face": face, "cosine": round(float(cosines[face, character]), 4)}
     # The plate's own faces are nobody's to match: they are left out of the leakage and the flags.
@@ -364,7 +364,7 @@ class IdentityQA:
 
 
 def commit_hook(qa: IdentityQA) -> Any:
-    """``qa(job, pixels)`` for run.py's commit thread: a failure is recorded in the sidecar, never
+    """``qa(job, pixels)`` for the commit thread (idcli/commit_path.py): a failure is recorded in the sidecar, never
     raised — QA must not cost a rendered image."""
 
     def check(job: Any, pixels: np.ndarray) -> dict[str, Any] | None:

@@ -48,7 +48,8 @@ def _flagged(sidecar: Path, key: str, limit: int) -> bool | None:
 def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DEFAULT_MAX_TAKES,
                         **render_options: Any) -> Any:
     """``run.render`` in rounds, adding a take to each all-flagged shot per round; one merged report."""
-    from ..run import RenderReport, SilentProgress, render
+    from ..run import render
+    from ..run_report import RenderReport, SilentProgress
 
     if not 1 <= max_takes <= 100:
         raise InputError(f"--max-takes {max_takes}: give 1..100")

@@ -19,9 +19,10 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InputError
+from ..lock_wait import lock_waiting
 
 SELECTS = "selects.json"
 SELECTS_SCHEMA = 1
@@ -79,7 +80,7 @@ def _locked(out_dir: Path) -> Iterator[None]:
     state.mkdir(exist_ok=True)
     fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        lock_waiting(fd, f"another idcli select on {out_dir} to finish")
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -127,28 +128,48 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
     return carried
 
 
-def select(out_dir: str | Path, picks: Sequence[str] | str, notes: list[str] | None = None) -> Selects:
+def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes: list[str] | None = None, *,
+           from_file: str | Path | None = None, force: bool = False) -> Selects:
     """Record picks (validated against the committed takes, all or nothing); returns every pick, with ``.notes``.
 
     ``picks``: ``"SHOT=TAKE"`` lines, or one such string (one pick, not its letters).
 
-    ``notes``: when given, also gets what became of the picks already in the file that point at no committed take
-    (see ``_carry_forward``), one line each: the returned picks' ``.notes``."""
-    from ..arguments import check_out_dir
+    ``notes``: when given, a list that also gets what became of the picks already in the file that point at no
+    committed take (see ``_carry_forward``), one line each: the returned picks' ``.notes``.
+
+    ``from_file``: a ``picks.json`` the storyboard page exported (idcli/review/picks_file.py), checked like
+    ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
+    the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's."""
+    from ..arguments import _shown, check_out_dir
     from ..provenance import now
     from ..results import _live_takes, scan_results
-    from ..suggest import did_you_mean
 
     root = check_out_dir(out_dir)
+    # Type checks first, as every public function: a wrong type is an InputError naming the argument, never an
+    # AttributeError from deep inside (notes="x" had no .extend).
+    if notes is not None and not isinstance(notes, list):
+        raise InputError(f"notes={_shown(notes)}: give a list the notes are added to, or None", field="notes")
+    if from_file is not None and not (isinstance(from_file, (str, os.PathLike)) and os.fspath(from_file)):
+        raise InputError(f"from_file={_shown(from_file)}: give the picks file as a str or pathlib.Path",
+                         field="from_file")
+    if not isinstance(force, bool):
+        raise InputError(f"force={_shown(force)}: give True or False", field="force")
     if not root.is_dir():
         raise InputError(f"{root}: no such output folder", file=root)
     if isinstance(picks, str):
         picks = [picks]
     if picks is not None and not (isinstance(picks, (list, tuple)) and all(isinstance(p, str) for p in picks)):
         raise InputError(f"picks={picks!r:.60}: give 'SHOT=TAKE' strings, e.g. ['sc01_sh010=2']", field="picks")
-    if not picks:
-        raise InputError("give at least one SHOT=TAKE")
-    parsed = [parse_pick(p) for p in picks]
+    parsed: list[_Pick] = []
+    if from_file is not None:
+        from .picks_file import read_picks_file
+
+        exported = read_picks_file(from_file)
+        _check_project(root, exported.path, exported.project, force)
+        parsed += [_Pick(p.shot, p.take, p.key, f"{exported.path.name}: ") for p in exported.picks]
+    parsed += [_Pick(*parse_pick(p), None, "") for p in picks or []]
+    if not parsed:
+        raise InputError("give at least one SHOT=TAKE" + (" or --from picks.json" if from_file is None else ""))
     committed: dict[str, dict[int, str]] = {}
     for record in scan_results(root).records:
         committed.setdefault(record["shot_id"], {})[record["take"]] = record["job_key"]
@@ -157,31 +178,28 @@ def select(out_dir: str | Path, picks: Sequence[str] | str, notes: list[str] | N
     # The shot list the folder was last rendered from (its manifest; None before idcli kept one): a take of a
     # shot it no longer has, or beyond the shot's takes, is an orphan: kept on disk, no part of the shot list.
     live = _live_takes(root, None)
-    problems = []
-    for shot, take in parsed:
-        if shot not in committed:
-            hint = did_you_mean(shot, committed)
-            problems.append(f"{shot}: no rendered shot of that id in {root}" + (f" ({hint})" if hint else ""))
-        elif take is not None and take not in committed[shot]:
-            have = ", ".join(str(t) for t in sorted(committed[shot]))
-            problems.append(f"{shot}={take}: no take {take} is rendered (rendered takes: {have})")
-        elif take is not None and live is not None and (shot, take) not in live:
-            problems.append(_orphan_problem(shot, take, live))
+    problems = [problem for pick in parsed if (problem := _pick_problem(root, pick, committed, live, force))]
     if problems:
         raise InputError("; ".join(problems) + "; nothing was changed")
     with _locked(root):
         from ..safeio import remove_dead_temporaries
 
         remove_dead_temporaries(root)  # a select killed mid-write left .selects.json.PID-START.HEX.idcli-tmp here
-        picked_now = {shot for shot, _ in parsed}
-        earlier = {shot: pick for shot, pick in read_selects(root).items() if shot not in picked_now}
+        picked_now = {pick.shot for pick in parsed}
+        before = read_selects(root)
+        earlier = {shot: pick for shot, pick in before.items() if shot not in picked_now}
         said: list[str] = []
         current = _carry_forward(root, earlier, committed, said)
-        for shot, take in parsed:
-            if take is None:
-                current.pop(shot, None)
+        for pick in parsed:
+            if pick.take is None:
+                current.pop(pick.shot, None)
+                continue
+            job_key = committed[pick.shot][pick.take]
+            kept = before.get(pick.shot)
+            if kept and kept.get("take") == pick.take and kept.get("job_key") == job_key:
+                current[pick.shot] = kept  # picked again as it was (an exported page's unchanged picks): when it was
             else:
-                current[shot] = {"take": take, "job_key": committed[shot][take], "selected": now().isoformat()}
+                current[pick.shot] = {"take": pick.take, "job_key": job_key, "selected": now().isoformat()}
         data = {"schema": SELECTS_SCHEMA, "selects": dict(sorted(current.items()))}
         target = root / SELECTS
         if target.is_symlink():
@@ -192,3 +210,50 @@ def select(out_dir: str | Path, picks: Sequence[str] | str, notes: list[str] | N
     if notes is not None:
         notes.extend(said)
     return Selects(current, said)
+
+
+class _Pick(NamedTuple):
+    shot: str
+    take: int | None  # None clears the shot's select
+    seen: str | None  # from a picks file: the take's key as the director saw it (picks_file.seen_key)
+    source: str  # what a problem starts with: '' for the command line, 'picks.json: ' for a file
+
+
+def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]], live: set[tuple[str, int]] | None,
+                  force: bool) -> str | None:
+    """Why ``pick`` cannot be recorded, or None."""
+    from ..errors import printable
+    from ..suggest import did_you_mean
+    from ..superseded import key_label
+    from .picks_file import seen_key
+
+    shot, take, named = pick.shot, pick.take, printable(pick.shot)
+    if shot not in committed:
+        hint = did_you_mean(shot, committed)
+        return f"{pick.source}{named}: no rendered shot of that id in {root}" + (f" ({hint})" if hint else "")
+    if take is None:
+        return None
+    if take not in committed[shot]:
+        have = ", ".join(str(t) for t in sorted(committed[shot]))
+        return f"{pick.source}{named}={take}: no take {take} is rendered (rendered takes: {have})"
+    if live is not None and (shot, take) not in live:
+        return pick.source + _orphan_problem(shot, take, live)
+    now_key = committed[shot][take]
+    if pick.seen is not None and pick.seen != seen_key(now_key) and not force:
+        return (f"{pick.source}{named}={take}: take {take} was re-rendered since the picks were made (picked as "
+                f"{pick.seen[:12]}, rendered now {key_label(now_key)}): have it looked at again on the rewritten "
+                "page (idcli review), or --force to pick the take as rendered now")
+    return None
+
+
+def _check_project(root: Path, path: Path, project: str | None, force: bool) -> None:
+    """A picks file exported from another project's page is refused (unless forced): its shot ids and takes may
+    well exist here too, and would be recorded for the wrong film."""
+    from ..store import OutputStore
+
+    manifest = OutputStore(root).read_manifest()
+    here = manifest.get("project") if manifest else None
+    if force or project is None or not isinstance(here, str) or not here or here == project:
+        return
+    raise InputError(f"{path}: picks of project '{project}', but {root} holds renders of project '{here}'; give "
+                     "this project's picks (or --force)", file=path, field="project")

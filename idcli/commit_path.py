@@ -1,0 +1,136 @@
+"""The commit path: rendered batches, from either executor, to committed images (signed, hashed, QA-checked,
+their sidecars completed) on the commit thread, and a recoverable image's sidecar rebuilt.
+
+Split from run.py, which plans the session and chooses the executor; every image a run writes goes through here,
+so resume and the store never know which executor rendered it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ExecutorUnavailableError, OutputError
+from .models import ModelIdentity
+from .plan import Job
+from .run_report import JobOutcome, Progress, RenderReport
+from .runtime import Runtime
+from .store import OutputStore
+
+
+def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256: str | None) -> None:
+    """Rebuild the sidecar of an image committed without one from what state() read: its record and the
+    hash of the same file (no second read, which could follow a link swapped in since)."""
+    from .provenance import complete_sidecar
+
+    if image_sha256 is None:
+        raise ValueError(f"job {job.key} has no image hash to recover from")
+    sidecar = complete_sidecar(record, image_sha256, batch_index=None, batch_size=None, started=None,
+                               finished=None, recovered=True)
+    store.commit(job, b"", sidecar)
+
+
+def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
+                    pending: list[Job], batch_size: int | str, report: RenderReport,
+                    outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False,
+                    signer: Any = None, project: str | None = None,
+                    qa: Callable[[Job, Any], Any] | None = None) -> None:
+    from .executors import RenderedBatch
+    from .executors.output import EncodedImage, encode_result, png_pixels
+    from .provenance import add_fusion_facts, add_plate_facts, complete_sidecar
+    from .store import image_sha256
+    from .writer import CommitQueue
+
+    def commit_batch(rendered: RenderedBatch) -> tuple[list[Job], Exception | None]:
+        # On the commit thread: PNG encoding (local executor), hashing and writes overlap the next batch's
+        # rendering. Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
+        done: list[Job] = []
+        keys = rendered.keys or [job.key for job in rendered.jobs]
+        positions = rendered.positions or list(range(len(rendered.jobs)))
+        for position, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
+            image = output if isinstance(output, EncodedImage) else encode_result(
+                job, output, model, runtime.device, rendered.adapter_record, project)
+            # The jobs that went through the UNet together (the engine runs jobs of different CLIP window
+            # counts as separate forwards, so that can be fewer than the batch).
+            members = image.members if image.members is not None else list(range(len(keys)))
+            index = members.index(position)
+            png, signed = image.png, None
+            # Identity QA (docs/review.md) looks at the pixels: the engine's, or the PNG a Ray worker encoded.
+            checked = qa(job, output.pixels if not isinstance(output, EncodedImage) else png_pixels(png)) \
+                if qa is not None else None
+            try:
+                if signer is not None:  # signed last, in memory, by the driver: nothing re-encodes it after this
+                    png, signed = signer.sign(png, image.record)
+            except OutputError as exc:
+                return done, exc
+            # The hash is of the bytes committed here, wherever they were encoded.
+            sidecar = complete_sidecar(image.record, image_sha256(png), batch_index=index, batch_size=len(members),
+                                       started=rendered.started, finished=rendered.finished,
+                                       batch_keys=[keys[m] for m in members], executor=rendered.worker)
+            if signed:
+                sidecar["c2pa"] = signed
+            if image.fusion is not None:
+                add_fusion_facts(sidecar, image.fusion)
+            if image.plate is not None:
+                add_plate_facts(sidecar, image.plate)
+            if checked is not None:
+                sidecar["qa"] = checked  # in the sidecar, not the PNG
+            try:
+                if image.mask_png is not None:
+                    # The --save-masks strip, written before the job commits (a committed job has its strip).
+                    store.write(job.mask_relpath, image.mask_png)
+                    if job.plate is not None:
+                        sidecar["plate"]["mask"] = job.mask_relpath  # the face masks over the plate
+                    else:
+                        sidecar["fusion"]["mask_strip"] = job.mask_relpath
+                store.commit(job, png, sidecar)
+            except OutputError as exc:
+                return done, exc
+            done.append(job)
+        return done, None
+
+    def committed(result: tuple[list[Job], Exception | None]) -> None:
+        done, error = result
+        for job in done:
+            report.jobs.append(outcome(job, "rendered", "new"))
+            progress.advance(report.jobs[-1])
+        if error is not None:
+            raise error
+
+    class Sink:
+        """Where the executor hands rendered batches (to the commit queue) and failed jobs (to the report)."""
+
+        # The progress display's optional per-evaluation callback (the local executor hands it to the engine).
+        batch_step = getattr(progress, "batch_step", None)
+
+        def rendered(self, batch: RenderedBatch) -> None:
+            report.batch_sizes.append(len(batch.keys or batch.jobs))
+            commits.submit(commit_batch, batch)
+
+        def failed(self, jobs: list[Job], error: str) -> None:
+            for job in jobs:
+                report.jobs.append(outcome(job, "failed", "new", error))
+                progress.advance(report.jobs[-1])
+
+        def note(self, text: str) -> None:
+            progress.note(text)
+
+    commits = CommitQueue(committed, stops=lambda result: result[1] is not None)  # (done, error)
+    try:
+        try:
+            executor.run(pending, batch_size, save_masks, Sink())
+        except (KeyboardInterrupt, ExecutorUnavailableError):
+            # Ctrl-C or SIGTERM, or the Ray cluster gone: the batches already rendered are committed first
+            # (milliseconds each).
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                commits.drain()
+            raise
+        commits.drain()
+    finally:
+        # Stopped by an error: a commit already running finishes and its jobs are reported; queued ones
+        # are dropped (their jobs stay pending for the next run).
+        commits.cancel()
+        commits.close()
+        report.commits, report.commit_seconds = commits.commits, commits.busy_seconds
+        report.executor.update(getattr(executor, "stats", {}))

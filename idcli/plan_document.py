@@ -1,0 +1,85 @@
+"""The ``idcli plan --json`` document: each job of a plan with its state in an output folder (read only), the
+blocked takes, orphans, superseded takes and the folder's other project.
+
+Split from run.py: it reads the folder as a render would find it and writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .folder_projects import folder_projects
+from .plan import Job, Plan
+from .run_report import OutputFile
+from .runtime import Runtime
+from .store import OutputStore
+
+
+def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
+    """Each job's state in an output folder (read only)."""
+    store = OutputStore(out_dir)
+    return {job.key: store.state(job) for job in plan.jobs}
+
+
+# What ``plan_document``'s ``counts`` counts, in this order.
+STATES = ("new", "done", "recoverable", "stale", "modified", "blocked")
+
+
+def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]:
+    """The ``idcli plan --json`` document without its ``ok``/``exit_code``/``error`` head (docs/file-formats.md)."""
+    from .provenance import model_record
+
+    out = Path(out_dir)
+    OutputStore(out).check_usable()  # what render would refuse (exit 5), not "every job is new"
+    states = job_states(plan, out)
+    rows = []
+    for job in plan.jobs:
+        r = job.request
+        state = states[job.key]
+        rows.append({"job_key": job.key, "shot_id": job.shot_id, "take": job.take, "seed": r.seed,
+                     "subject": job.subject, "characters": list(job.characters), "method": r.method,
+                     "conditioning": list(job.conditioning),
+                     "size": {"width": r.width, "height": r.height},
+                     "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
+                     "group": job.group, "state": state.status, "reason": state.reason,
+                     "image": OutputFile.of(out, job.image_relpath).as_dict(),
+                     "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),
+                     # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
+                     "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows,
+                     # issue 12: a plate job's plate and faces (null: text-to-image); its image has the
+                     # plate's size ("size" above is the square its faces are worked at)
+                     "plate": _plate_row(job)})
+    for blocked in plan.blocked:
+        rows.append({"job_key": None, "shot_id": blocked.shot_id, "take": blocked.take, "seed": blocked.seed,
+                     "subject": None, "characters": [blocked.character], "method": None, "conditioning": [],
+                     "size": None,
+                     "sampler": None, "group": None, "state": "blocked", "reason": blocked.problem.format(plan.source),
+                     "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
+                     "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
+                     "prompt_tokens": None, "text_windows": None, "plate": None})
+    from .orphans import find_orphans
+    from .superseded import list_superseded
+
+    store = OutputStore(out)
+    projects = folder_projects(store)
+    return {"project": plan.project, "file": plan.source, "out_dir": str(out.absolute()),
+            "model": model_record(plan.model, runtime.device),
+            "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows,
+            "problems": [p.as_json(plan.source) for p in plan.problems],
+            "orphans": find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
+                                          *((b.shot_id, b.take) for b in plan.blocked)]),
+            "superseded": [v.as_dict(out) for v in list_superseded(out)],
+            "other_project": None if not projects or plan.project in projects else sorted(projects)[0],
+            "warnings": list(plan.warnings)}
+
+
+def _plate_row(job: Job) -> dict[str, Any] | None:
+    """A plate job in ``plan --json``: the plate file, its size, the working size and each face."""
+    if job.plate is None:
+        return None
+    p = job.plate
+    return {"path": p["path"], "sha256": p["sha256"], "size": {"width": p["size"][0], "height": p["size"][1]},
+            "working_size": p["working_size"], "strength": p["faces"][0]["strength"] if p["faces"] else None,
+            "faces": [{"character": f["character"], "box": f["box"], "crop_box": f["crop_box"],
+                       "detected": f["detected"]} for f in p["faces"]]}

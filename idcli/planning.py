@@ -1,0 +1,99 @@
+"""A shot list's plan for the device it would run on: the plan's inputs gathered from files (identities from selfies,
+the identity adapter, plates, the tokenizer) and the warnings the plan carries.
+
+plan.py stays pure (no files read, no torch); this is the step before it that reads, encodes and caches. Split
+from run.py: ``idcli plan``, ``render`` and the bench all plan through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .models import resolve_model
+from .plan import Plan, make_plan
+from .runtime import Runtime, resolve_runtime
+from .shotlist import LoadedShotList
+
+
+def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = None, device: str = "auto",
+                  dtype: str | None = None, face_models: str | None = None,
+                  on_encode: Callable[[str], None] | None = None,
+                  takes: dict[str, int] | None = None, runtime: Runtime | None = None) -> tuple[Plan, Runtime]:
+    """The plan of a shot list for the device it would run on (dtype is part of every key).
+
+    Characters named in shots are resolved to identities first (selfies encoded once and cached),
+    because their embeddings are part of the job keys. ``loaded`` may be a path to a shot list.
+    Arguments of the wrong type or range raise ``InputError``. ``takes`` raises some shots' take counts
+    (``--retake-flagged``: the added takes get the seeds the shot list's ``takes`` would give them).
+    ``runtime``, when given, is the device
+    and dtype the jobs will run with (a Ray cluster's workers), instead of this machine's.
+    """
+    from . import arguments as args
+    from .adapters import resolve_adapter
+    from .identity.resolve import resolve_identities
+    from .shot_prompts import shot_characters
+
+    loaded = args.as_loaded_shotlist(loaded)
+    preset = args.check_optional_str("preset", preset)
+    device = args.check_str("device", device)
+    dtype = args.check_dtype(dtype)
+    face_models = args.check_path_or_none("face_models", face_models)
+    on_encode = args.check_callable("on_encode", on_encode)
+    takes = args.check_takes(takes)
+    runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
+    model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
+    # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
+    from .plates import plate_shots
+
+    plates = plate_shots(loaded, face_models, model.preset)
+    names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
+    # A character whose selfies cannot be used fails only the shots naming it (plan.blocked).
+    unusable: dict[str, Any] = {}
+    identities = resolve_identities(loaded, names, model.preset, face_models, on_encode, unusable) if names else {}
+    adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
+    if adapter is not None and adapter.is_plus:
+        # FaceID-Plus v2 (issue 17): each identity's CLIP face features, computed once and cached.
+        from .identity.clip_features import attach_clip_features
+
+        # A pack without features for this encoder, where the encoder is not here, fails its shots only.
+        identities = attach_clip_features(identities, adapter, loaded=loaded, failures=unusable,
+                                          preset=model.preset)
+    from .prompt_tokens import load_prompt_measure
+
+    measure = load_prompt_measure(model)
+    plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
+    from .identity.group_selfies import group_selfie_warnings
+
+    plan.warnings.extend(group_selfie_warnings(loaded, identities))  # a group photo's largest face is used
+    synthetic = sorted(name for name, identity in identities.items() if identity.random_face_models)
+    if synthetic and not model.random_weights:
+        # The quickstart's `--face-models synthetic` kept with a real preset: real-looking images whose identities
+        # come from random weights (the tiny presets already say RANDOM for the whole image).
+        plan.warnings.append(
+            f"the identities of {', '.join(repr(n) for n in synthetic)} come from idcli's SYNTHETIC random-weight "
+            "face models (a test pack, not a face recogniser): these images carry no likeness. Point --face-models "
+            "(or $IDCLI_FACE_MODELS) at an insightface pack such as buffalo_l for real identities")
+    from .shotlist_checks import same_description_notes
+
+    if loaded.yaml is not None:  # two characters of a dual-line shot with one description (validate notes it too)
+        plan.warnings.extend(note.format(str(loaded.source))
+                             for note in same_description_notes(loaded.shotlist, loaded.yaml))
+        # AUTOMATIC1111 weights, LoRA tags, BREAK: read as plain words (idcli/prompt_syntax.py); said once here.
+        from .prompt_syntax import foreign_syntax_notes, foreign_syntax_warning
+
+        syntax = foreign_syntax_warning(foreign_syntax_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
+        if syntax is not None:
+            plan.warnings.append(syntax)
+        # An expression on a shot that names no character: a face asked of an empty scene; said once here.
+        from .expression_notes import faceless_expression_notes, faceless_expression_warning
+
+        faceless = faceless_expression_warning(faceless_expression_notes(loaded.shotlist, loaded.yaml),
+                                               str(loaded.source))
+        if faceless is not None:
+            plan.warnings.append(faceless)
+    if measure is None:
+        plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
+                             "(long prompts are still encoded in full when rendering)")
+    return plan, runtime

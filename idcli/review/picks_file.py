@@ -1,0 +1,106 @@
+"""The picks file a director exports from the storyboard page: ``picks.json``, fed back with
+``idcli select OUT --from picks.json`` (docs/review.md, "Picks on the page").
+
+The page writes it (idcli/review/page.py's script; the director has no idcli); this module reads it, bounded and
+checked field by field, so that a file from a laptop is validated as strictly as picks typed on the command line::
+
+    {"schema": 1, "kind": "idcli-picks", "project": "sc12", "run": "3f9c…", "exported": "2026-…",
+     "picks": {"sc12_sh010": {"take": 2, "key": "1470872d32d7af48"}, "sc12_sh020": {"take": null}}}
+
+``take`` null clears the shot's select. ``key`` says which render of the take the director looked at: the first
+16 hex digits of its job key (``seen_key``; the page carries no more, for size: 4,729 takes' full keys were 0.4 MB
+of a film's page). A take re-rendered since has another key, and ``select`` refuses the pick unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+
+PICKS_KIND = "idcli-picks"
+PICKS_SCHEMA = 1
+MAX_PICKS_BYTES = 4 * 1024 * 1024  # 2,000 shots' picks are about 0.1 MB
+MAX_TAKE = 9999  # as SHOT=TAKE on the command line (four digits)
+_SEEN_KEY = re.compile(r"[0-9a-f]{16}")
+
+
+def seen_key(job_key: str) -> str:
+    """A take's job key as the page and its picks file carry it: the first 16 hex digits of its digest (64 bits:
+    enough to tell a re-render from the take the director saw)."""
+    return job_key.split(":", 1)[-1][:16]
+
+
+@dataclass(frozen=True)
+class FilePick:
+    """One shot's pick from a picks file: ``take`` None clears the select; ``key`` the take's ``seen_key`` as the
+    director saw it (None: not said)."""
+
+    shot: str
+    take: int | None
+    key: str | None
+
+
+@dataclass(frozen=True)
+class PicksFile:
+    path: Path
+    project: str | None
+    picks: list[FilePick]
+
+
+def read_picks_file(path: str | Path) -> PicksFile:
+    """The picks of an exported ``picks.json``; any problem is an InputError naming the file and the field."""
+    from ..safeio import NotRegularFile, read_regular
+
+    path = Path(path)
+    try:
+        raw = read_regular(path, MAX_PICKS_BYTES)
+    except NotRegularFile as exc:
+        raise InputError(f"{path}: cannot read the picks file ({exc.kind})", file=path) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a picks file (not UTF-8 text)", file=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {exc.lineno}: not JSON ({exc.msg}); export the picks from the storyboard "
+                         "page again", file=path, line=exc.lineno, column=exc.colno) from None
+    except RecursionError:
+        raise InputError(f"{path}: not a picks file (nested too deep)", file=path) from None
+
+    def wrong(field: str, allowed: str) -> InputError:
+        return InputError(f"{path}: {field}: {allowed}", file=path, field=field)
+
+    if not isinstance(data, dict) or data.get("kind") != PICKS_KIND:
+        raise InputError(f"{path}: not a picks file (expected the JSON the storyboard page's \"export picks\" "
+                         f"gives, with \"kind\": \"{PICKS_KIND}\")", file=path)
+    if data.get("schema") != PICKS_SCHEMA:
+        raise wrong("schema", f"{data.get('schema')!r:.40} is not a picks-file version this idcli reads "
+                              f"(it reads {PICKS_SCHEMA})")
+    project = data.get("project")
+    if project is not None and not isinstance(project, str):
+        raise wrong("project", "a string, the project the page showed")
+    picks = data.get("picks")
+    if not isinstance(picks, dict):
+        raise wrong("picks", "an object, shot id -> {\"take\": N, \"key\": \"…\"}")
+    found = []
+    for shot, pick in picks.items():
+        field = f"picks.{shot}"
+        if not shot or not isinstance(pick, dict):
+            raise wrong(field, "an object {\"take\": N, \"key\": \"…\"} (take null clears the pick)")
+        take, key = pick.get("take"), pick.get("key")
+        unknown = sorted(set(pick) - {"take", "key"})
+        if unknown:
+            raise wrong(f"{field}.{unknown[0]}", "not a field of a pick (it has take and key)")
+        if take is not None and not (type(take) is int and 1 <= take <= MAX_TAKE):
+            raise wrong(f"{field}.take", f"{take!r:.40} is not a take: a whole number 1–{MAX_TAKE}, or null to "
+                                         "clear the pick")
+        if key is not None and not (isinstance(key, str) and _SEEN_KEY.fullmatch(key)):
+            raise wrong(f"{field}.key", f"{key!r:.40} is not a take's key as the page gives it (16 hex digits)")
+        found.append(FilePick(shot, take, key))
+    if not found:
+        raise wrong("picks", "no picks in it; pick takes on the page, then export")
+    return PicksFile(path, project, found)
+

@@ -1,0 +1,168 @@
+"""What a render run reports: each job's outcome, the run's report (the ``render --json`` document) and the
+progress protocol it reports to as it goes.
+
+Split from run.py, which runs; this module only describes, so the console, scripts and the commit path can use
+the report's types without the run itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file in the output folder, in the one form the JSON contract uses (docs/file-formats.md):
+    ``path`` relative to the output folder (POSIX separators), ``abs_path`` absolute. It is an
+    ``os.PathLike`` of the absolute path."""
+
+    path: str
+    abs_path: str
+
+    @classmethod
+    def of(cls, out_dir: Path, relpath: str) -> OutputFile:
+        return cls(relpath, str(Path(out_dir).absolute() / relpath))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "abs_path": self.abs_path}
+
+    def __fspath__(self) -> str:
+        # Usable wherever a path is (open(), Path(), PIL): the absolute one.
+        return self.abs_path
+
+
+@dataclass
+class JobOutcome:
+    job_key: str | None  # None for a take that could not be planned (a character it names is unusable)
+    shot_id: str
+    take: int
+    seed: int
+    group: str
+    status: str  # rendered, skipped, recovered, failed, pending (dry run)
+    image: OutputFile
+    sidecar: OutputFile
+    error: str | None = None
+    state: str = ""  # the job's state in the folder before this run: new, done, stale, recoverable
+
+    @property
+    def key(self) -> str | None:
+        """Deprecated alias of ``job_key`` (the name used everywhere since the JSON contract)."""
+        return self.job_key
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job_key": self.job_key, "shot_id": self.shot_id, "take": self.take, "seed": self.seed,
+                "group": self.group, "state": self.state, "status": self.status, "image": self.image.as_dict(),
+                "sidecar": self.sidecar.as_dict(),
+                "error": None if self.error is None else {"message": self.error}}
+
+
+# What ``RenderReport.counts`` counts, in this order.
+# kept: not rendered because its image was edited by hand (state "modified"; --force renders it again).
+# restored: put back from .idcli/superseded, where a take of exactly this job was kept (an edit undone).
+STATUSES = ("rendered", "skipped", "recovered", "restored", "kept", "failed", "pending")
+
+
+@dataclass
+class RenderReport:
+    out_dir: str
+    model: dict[str, Any]
+    jobs: list[JobOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    batch_sizes: list[int] = field(default_factory=list)
+    dry_run: bool = False
+    error: str | None = None  # why the run stopped early (disk full, permissions), if it did
+    commits: int = 0  # batches that went through the commit queue
+    commit_seconds: float = 0.0  # spent committing them, overlapping the rendering (idcli bench reads it)
+    project: str = ""
+    file: str = ""  # the shot list, as given
+    # The exit code the error above maps to (an unusable output folder: EXIT_OUTPUT_UNUSABLE).
+    error_exit_code: int | None = None
+    # Images of shots or takes no longer in the shot list (kept, reported; idcli/orphans.py).
+    orphans: list[dict[str, Any]] = field(default_factory=list)
+    # Earlier renders this run moved to .idcli/superseded ({shot_id, take, name}).
+    superseded: list[dict[str, Any]] = field(default_factory=list)
+    # The project whose renders the folder held, when it was another one and --force let the run go on.
+    other_project: str | None = None
+    # Characters that could not be used ({file, line, column, field, message, hint} each): their shots failed.
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    # What the plan could not do as asked, or warns of (plan.warnings: a group photo as a selfie, ...).
+    warnings: list[str] = field(default_factory=list)
+    # Each job's state in the folder before the run (job key -> new/done/stale/recoverable/modified).
+    states: dict[str, str] = field(default_factory=dict, repr=False)
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
+
+    def count(self, status: str) -> int:
+        return sum(1 for j in self.jobs if j.status == status)
+
+    @property
+    def rendered(self) -> int:
+        return self.count("rendered")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done; EXIT_OUTPUT_UNUSABLE when the folder stopped the run; EXIT_JOBS_FAILED when jobs failed."""
+        from .errors import EXIT_JOBS_FAILED, EXIT_OK
+
+        if self.error is not None and self.error_exit_code is not None:
+            return self.error_exit_code
+        return EXIT_JOBS_FAILED if self.failed else EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``idcli render --json`` document (docs/file-formats.md, "The --json contract")."""
+        code = self.exit_code
+        error: dict[str, Any] | None = None
+        if self.error is not None:
+            error = {"type": "OutputError" if self.error_exit_code else "RenderError", "message": self.error,
+                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+        elif self.failed:
+            error = {"type": "JobsFailed", "message": f"{self.failed} job(s) failed; the rest are kept",
+                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+        return {
+            "ok": code == 0,
+            "exit_code": code,
+            "error": error,
+            "project": self.project,
+            "file": self.file,
+            "out_dir": self.out_dir,
+            "dry_run": self.dry_run,
+            "counts": {status: self.count(status) for status in STATUSES},
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.rendered / self.seconds, 4) if self.seconds and self.rendered else 0.0,
+            "batch_sizes": self.batch_sizes,
+            "executor": self.executor,
+            "model": self.model,
+            "jobs": [j.as_dict() for j in self.jobs],
+            "problems": self.problems,
+            "orphans": self.orphans,
+            "superseded": self.superseded,
+            "other_project": self.other_project,
+            "warnings": self.warnings,
+        }
+
+
+class Progress(Protocol):
+    """What a run reports as it goes. A progress object may also have the optional method
+    ``batch_step(step: int, steps: int, jobs: int) -> None``: called after each model evaluation of the
+    batch being rendered (``jobs`` images, evaluation ``step`` of ``steps``), for step progress and an
+    estimate of the time left during long batches. Objects without it keep working (it is looked up
+    with ``getattr``; it is not part of this protocol, so older implementations still satisfy it)."""
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: JobOutcome) -> None: ...
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class SilentProgress:
+    """Reports nothing (library use, --quiet)."""
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: JobOutcome) -> None: ...
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...

@@ -1,0 +1,164 @@
+"""A real headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``): keys and
+mouse clicks as a person gives them, reloads, localStorage kept in a profile folder, downloads saved to a folder.
+
+No package is needed (no websocket client, no Playwright, whose browser download cannot work here): Chromium
+reads commands on file descriptor 3 and writes replies and events on 4, each one JSON message ended by a NUL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+_KEY_CODES = {**{str(d): 48 + d for d in range(10)}, **{c: ord(c.upper()) for c in "abcdefghijklmnopqrstuvwxyz"}}
+
+
+class Browser:
+    """One Chromium with one tab; ``profile`` holds its localStorage across instances, ``downloads`` its files."""
+
+    def __init__(self, profile: Path, downloads: Path, timeout: float = 60.0) -> None:
+        assert CHROMIUM is not None
+        self.timeout = timeout
+        to_chromium, from_us = os.pipe()
+        to_us, from_chromium = os.pipe()
+
+        def on_3_and_4() -> None:  # in the child: the pipe ends where Chromium looks for them
+            reads, writes = os.dup(to_chromium), os.dup(from_chromium)  # copies neither dup2 below overwrites
+            os.dup2(reads, 3)
+            os.dup2(writes, 4)
+
+        self.process = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--window-size=1280,900", "--force-prefers-reduced-motion",
+             "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(3, 4), preexec_fn=on_3_and_4, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        os.close(to_chromium)
+        os.close(from_chromium)
+        self._out = os.fdopen(from_us, "wb", buffering=0)
+        self._in = os.fdopen(to_us, "rb", buffering=0)
+        self._buffer = b""
+        self._next = 0
+        self.events: list[dict[str, Any]] = []
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.send("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads), eventsEnabled=True)
+        for domain in ("Page", "Runtime", "Log"):
+            self.send(f"{domain}.enable", page=True)
+
+    # -- the protocol ------------------------------------------------------------------------------
+
+    def _message(self) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            chunk = self._in.read(1 << 16)
+            if not chunk:
+                raise RuntimeError("Chromium closed the pipe")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def send(self, method: str, page: bool = False, **params: Any) -> dict[str, Any]:
+        self._next += 1
+        message: dict[str, Any] = {"id": self._next, "method": method, "params": params}
+        if page:
+            message["sessionId"] = self.session
+        self._out.write(json.dumps(message).encode("utf-8") + b"\0")
+        while True:
+            reply = self._message()
+            if reply.get("id") == self._next:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+            self.events.append(reply)
+
+    def wait_for(self, event: str, test: Any = None) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout
+        seen = 0
+        while True:
+            for i in range(seen, len(self.events)):
+                if self.events[i].get("method") == event and (test is None or test(self.events[i]["params"])):
+                    return self.events.pop(i)["params"]
+            seen = len(self.events)
+            if time.monotonic() > deadline:
+                raise TimeoutError(event)
+            self.events.append(self._message())
+
+    # -- what a person does ----------------------------------------------------------------------------
+
+    def open(self, url: str) -> None:
+        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
+        self.send("Page.navigate", page=True, url=url)
+        self.wait_for("Page.loadEventFired")
+
+    def reload(self) -> None:
+        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
+        self.send("Page.reload", page=True)
+        self.wait_for("Page.loadEventFired")
+
+    def js(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", page=True, expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def press(self, key: str) -> None:
+        code = _KEY_CODES[key]
+        common = {"key": key, "code": f"Digit{key}" if key.isdigit() else f"Key{key.upper()}",
+                  "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
+        self.send("Input.dispatchKeyEvent", page=True, type="keyDown", text=key, **common)
+        self.send("Input.dispatchKeyEvent", page=True, type="keyUp", **common)
+
+    def click(self, selector: str) -> None:
+        """A left click in the middle of the first element ``selector`` matches, scrolled into view first."""
+        box = self.js(f"(function(){{var e=document.querySelector({json.dumps(selector)});"
+                      "e.scrollIntoView({block:'center',behavior:'instant'});var r=e.getBoundingClientRect();"
+                      "return [r.left+r.width/2,r.top+r.height/2];})()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", page=True, type=kind, x=box[0], y=box[1], button="left",
+                      clickCount=1)
+
+    def download(self, selector: str) -> Path:
+        """Click ``selector`` and wait for the download it starts to complete; the file saved."""
+        self.click(selector)
+        begun = self.wait_for("Browser.downloadWillBegin")
+        done = self.wait_for("Browser.downloadProgress",
+                             lambda p: p["guid"] == begun["guid"] and p["state"] != "inProgress")
+        assert done["state"] == "completed", done
+        return Path(done["filePath"])
+
+    def problems(self) -> list[str]:
+        """Script errors and console errors so far (a CSP refusal is a console error too)."""
+        found = []
+        for event in self.events:
+            if event.get("method") == "Runtime.exceptionThrown":
+                found.append(str(event["params"]["exceptionDetails"].get("exception", {}).get("description")))
+            elif event.get("method") == "Runtime.consoleAPICalled" and event["params"]["type"] == "error":
+                found.append(str(event["params"]["args"]))
+            elif event.get("method") == "Log.entryAdded" and event["params"]["entry"]["level"] == "error":
+                found.append(event["params"]["entry"]["text"])
+        return found
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, OSError):
+            self.send("Browser.close")
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._in.close()
+        self._out.close()
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

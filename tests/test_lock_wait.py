@@ -1,0 +1,137 @@
+"""A command waiting for a lock another idcli process holds says so once, then goes on (idcli/lock_wait.py).
+
+Real processes: the test holds the very ``flock`` the command takes (on DEST itself for ``deliver``, on
+``OUT/.idcli/selects.lock`` for ``select``, on ``OUT/.idcli/lock`` for ``render --wait``), waits for the note on
+the command's stderr, checks that nothing was written meanwhile, then lets go.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import cli_env, render_argv, render_on_cpu
+
+from idcli.lock_wait import lock_waiting
+from idcli.store import OutputStore
+
+SHOTS = """\
+version: 1
+project: lock-wait
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 5.0, sampler: dpmpp-2m, takes: 2}
+shots:
+  - {id: sh010, prompt: "an empty street at night, rain", seeds: [42, 43]}
+"""
+WAITS = "Ctrl-C is safe"
+
+
+@pytest.fixture
+def rendered(write_shotlist, tmp_path: Path, engine_factory) -> tuple[Path, Path]:
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    return shots, out
+
+
+def _held(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY) if path.is_dir() else os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def _stderr_line_with(process: subprocess.Popen[str], needle: str, timeout: float = 120.0) -> str:
+    """The line of the process's stderr holding ``needle`` (which must be there once so far); fails when the
+    process exits or the time is up first. Read raw from the descriptor: a buffered reader could hold the line."""
+    chooser = selectors.DefaultSelector()
+    chooser.register(process.stderr, selectors.EVENT_READ)
+    seen, end = b"", time.monotonic() + timeout
+    while time.monotonic() < end and needle.encode() not in seen:
+        if chooser.select(timeout=1.0):
+            chunk = os.read(process.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+    text = seen.decode("utf-8", "replace")
+    if needle not in text:
+        process.kill()
+        pytest.fail(f"no stderr line with {needle!r}; stderr so far: {text!r}")
+    assert text.count(needle) == 1, text
+    return next(line for line in text.splitlines() if needle in line)
+
+
+def _waits_then_goes_on(argv: list[str], lock: Path, untouched: Path) -> str:
+    """Run ``idcli ARGV`` while ``lock`` is held: its note, nothing at ``untouched`` meanwhile, exit 0 after."""
+    fd = _held(lock)
+    process = subprocess.Popen([sys.executable, "-m", "idcli", *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=cli_env(), text=True)
+    try:
+        note = _stderr_line_with(process, WAITS)
+        assert not untouched.exists()
+    finally:
+        os.close(fd)  # lets the command go on
+    _out, rest = process.communicate(timeout=300)
+    assert process.returncode == 0, rest
+    assert WAITS not in rest  # said once
+    return note
+
+
+def test_a_second_deliver_into_a_held_dest_says_once_that_it_waits(rendered, tmp_path: Path) -> None:
+    _shots, out = rendered
+    dest = tmp_path / "client"
+    dest.mkdir()
+    note = _waits_then_goes_on(["deliver", str(out), str(dest)], dest, dest / "delivery.json")
+    assert note.startswith("idcli: note: waiting for another idcli deliver into ")
+    assert (dest / "delivery.json").is_file()
+
+
+def test_select_waiting_for_another_select_says_so(rendered) -> None:
+    _shots, out = rendered
+    note = _waits_then_goes_on(["select", str(out), "sh010=2"], out / ".idcli" / "selects.lock",
+                               out / "selects.json")
+    assert "another idcli select" in note
+    assert (out / "selects.json").is_file()
+
+
+def test_render_wait_behind_a_run_on_the_folder_says_so(rendered) -> None:
+    shots, out = rendered
+    journal = out / ".idcli" / "journal.jsonl"
+    before = journal.read_bytes()
+    note = _waits_then_goes_on(render_argv(shots, out, "--wait"), out / ".idcli" / "lock", out / "nothing-here")
+    assert "another idcli run" in note and str(out) in note
+    assert journal.read_bytes().startswith(before)
+
+
+def test_a_lock_free_within_the_moment_is_taken_without_a_word(tmp_path: Path) -> None:
+    said: list[str] = []
+    path = tmp_path / "lock"
+    path.touch()
+    fd = os.open(path, os.O_RDWR)
+    try:
+        lock_waiting(fd, "nobody", said.append)
+    finally:
+        os.close(fd)
+    assert said == []
+
+
+def test_the_store_session_says_what_it_waits_for_through_its_caller(tmp_path: Path) -> None:
+    """``session(wait=True, on_wait=…)``: a render's note goes through its progress (silent with --quiet)."""
+    store = OutputStore(tmp_path / "out")
+    with store.session():
+        pass
+    holder = _held(tmp_path / "out" / ".idcli" / "lock")
+    said: list[str] = []
+
+    def say(text: str) -> None:
+        said.append(text)
+        os.close(holder)
+
+    with store.session(wait=True, on_wait=say):
+        pass
+    assert len(said) == 1 and "waiting for another idcli run" in said[0] and WAITS in said[0]

@@ -1,0 +1,331 @@
+"""The director picks takes on the storyboard page: in a real Chromium (keys, mouse, reload, the export's
+download), the exported picks.json fed to ``idcli select --from`` and checked as strictly as command-line picks,
+the place on the page kept across reloads, the prompt shown once per shot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from browser_pipe import CHROMIUM, Browser
+from review_helpers import render_review_run
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    """sh010, sh020, sh030 rendered, two takes each (sh040 of the shot list not rendered)."""
+    return render_review_run(tmp_path_factory.mktemp("picks-run"), synthetic_face_models,
+                             only=["sh010", "sh020", "sh030"])
+
+
+@pytest.fixture
+def out(rendered: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "out"
+    shutil.copytree(rendered, target)
+    return target
+
+
+def cli(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def job_key(out: Path, stem: str) -> str:
+    shot = stem.rsplit("_t", 1)[0]
+    return json.loads((out / shot / f"{stem}.json").read_text("utf-8"))["job_key"]
+
+
+def key(out: Path, stem: str) -> str:
+    """The take's key as the page shows it and its picks file carries it: the job key's first 16 hex digits."""
+    return job_key(out, stem).split(":", 1)[1][:16]
+
+
+def picks_file(path: Path, picks: dict, project: str = "review", **fields: object) -> Path:
+    """A picks file as the page's "export picks" writes it (the browser test checks the page writes this)."""
+    path.write_text(json.dumps({"schema": 1, "kind": "idcli-picks", "project": project, "run": "0" * 20,
+                                "exported": "2026-11-30T10:00:00.000Z", "picks": picks, **fields}), "utf-8")
+    return path
+
+
+def selects(out: Path) -> dict:
+    path = out / "selects.json"
+    return json.loads(path.read_text("utf-8"))["selects"] if path.exists() else {}
+
+
+# -- idcli select --from ------------------------------------------------------------------------------
+
+
+def test_select_from_a_picks_file_records_them_and_keeps_an_unchanged_pick_as_it_was(out: Path, tmp_path: Path
+                                                                                     ) -> None:
+    assert cli("select", out, "sh030=1").exit_code == 0
+    first = selects(out)["sh030"]
+    exported = picks_file(tmp_path / "picks.json", {
+        "sh010": {"take": 2, "key": key(out, "sh010_t2")},
+        "sh030": {"take": 1, "key": key(out, "sh030_t1")}})
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 0, result.output
+    assert "sh010=t2" in result.stdout and "sh030=t1" in result.stdout
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 2, "sh030": 1}
+    assert selects(out)["sh010"]["job_key"] == job_key(out, "sh010_t2")
+    assert selects(out)["sh030"] == first  # picked again as it was: still when it was first picked
+    # take null clears a select; command-line picks given with the file win over it
+    cleared = picks_file(tmp_path / "clear.json", {"sh030": {"take": None},
+                                                   "sh020": {"take": 1, "key": key(out, "sh020_t1")}})
+    assert cli("select", out, "--from", cleared, "sh020=2").exit_code == 0
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 2, "sh020": 2}
+
+
+def test_a_picks_file_is_checked_like_command_line_picks_and_nothing_is_written(out: Path, tmp_path: Path) -> None:
+    assert cli("select", out, "sh010=1").exit_code == 0
+    before = (out / "selects.json").read_bytes()
+    exported = picks_file(tmp_path / "picks.json", {
+        "sh01": {"take": 1, "key": key(out, "sh010_t1")},
+        "sh020": {"take": 7, "key": "0" * 16},
+        "sh030": {"take": 2, "key": key(out, "sh030_t2")}})
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "picks.json: sh01: no rendered shot of that id" in message and "did you mean 'sh010'?" in message
+    assert "picks.json: sh020=7: no take 7 is rendered (rendered takes: 1, 2)" in message
+    assert "nothing was changed" in message and "Traceback" not in result.output
+    assert (out / "selects.json").read_bytes() == before
+
+
+def test_a_take_re_rendered_since_the_director_looked_is_refused_unless_forced(out: Path, tmp_path: Path) -> None:
+    seen = "ab" * 8  # the key of the take the page showed, before a re-render
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 2, "key": seen},
+                                                    "sh020": {"take": 1, "key": key(out, "sh020_t1")}})
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "sh010=2: take 2 was re-rendered since the picks were made (picked as abababababab, rendered now " \
+           f"{job_key(out, 'sh010_t2').split(':')[1][:12]})" in message
+    assert "--force" in message and not (out / "selects.json").exists()  # the good pick is not written either
+    forced = cli("select", out, "--from", exported, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert selects(out)["sh010"]["job_key"] == job_key(out, "sh010_t2")  # the take as rendered now
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("{\"schema\": 1,\n \"kind\": ", "line 2: not JSON"),
+    (json.dumps({"selects": {}}), "not a picks file"),
+    (json.dumps({"schema": 9, "kind": "idcli-picks", "picks": {}}), "schema: 9 is not a picks-file version"),
+    (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {"sh010": {"take": "2"}}}),
+     "picks.sh010.take: '2' is not a take: a whole number 1–9999, or null"),
+    (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {"sh010": {"take": 1, "key": 5}}}),
+     "picks.sh010.key: 5 is not a take's key as the page gives it (16 hex digits)"),
+    (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {"sh010": {"take": 1, "job_key": "x"}}}),
+     "picks.sh010.job_key: not a field of a pick (it has take and key)"),
+    (json.dumps({"schema": 1, "kind": "idcli-picks", "picks": {}}), "picks: no picks in it"),
+])
+def test_a_damaged_picks_file_is_refused_naming_the_file_and_the_field(out: Path, tmp_path: Path, content: str,
+                                                                        expected: str) -> None:
+    path = tmp_path / "picks.json"
+    path.write_text(content, "utf-8")
+    result = cli("select", out, "--from", path)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{path}: {expected}" in " ".join(result.stderr.split())
+    assert not (out / "selects.json").exists()
+
+
+def test_picks_of_another_projects_page_are_refused(out: Path, tmp_path: Path) -> None:
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 1, "key": key(out, "sh010_t1")}},
+                          project="another film")
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 2 and "picks of project 'another film'" in result.stderr
+    assert not (out / "selects.json").exists()
+    assert cli("select", out, "--from", exported, "--force").exit_code == 0
+
+
+def test_select_without_picks_or_a_file_says_what_to_give(out: Path) -> None:
+    result = cli("select", out)
+    assert result.exit_code == 2 and "give at least one SHOT=TAKE or --from picks.json" in result.stderr
+
+
+@pytest.mark.parametrize("notes", ["x", {}, 3])
+def test_select_from_python_refuses_notes_of_the_wrong_type(out: Path, notes: object) -> None:
+    """``select(out, picks, notes="x")`` was an AttributeError (a str has no .extend) after writing selects.json."""
+    from idcli.review.selects import select
+
+    with pytest.raises(idcli.InputError, match=r"notes=.*: give a list the notes are added to, or None") as caught:
+        select(out, ["sh010=1"], notes=notes)
+    assert caught.value.exit_code == 2 and caught.value.field == "notes"
+    assert not (out / "selects.json").exists()
+    with pytest.raises(idcli.InputError, match="force="):
+        select(out, ["sh010=1"], force="yes")
+    with pytest.raises(idcli.InputError, match="from_file="):
+        select(out, None, from_file=3)
+
+
+# -- the page ---------------------------------------------------------------------------------------
+
+
+def test_takes_sharing_a_prompt_show_it_once_per_shot(out: Path) -> None:
+    assert cli("review", out).exit_code == 0
+    page = (out / "review" / "index.html").read_text("utf-8")
+    # sh010's prompt holds markup: escaped, once for its two takes
+    assert page.count("at a &lt;b&gt;table&lt;/b&gt; &amp; laugh") == 1
+    assert page.count('<dl class="shot-prompt"><dt>prompt</dt>') == 3
+    assert "<dt class=prompt>" not in page
+    # a take whose prompt differs from its shot's keeps its own
+    from idcli.review.page import page_html, shared_prompt
+    from idcli.review.runs import load_run
+
+    run = load_run(out)
+    shot = run.shots[0]
+    shot.takes[1] = type(shot.takes[1])(**{**shot.takes[1].__dict__, "prompt": "another prompt"})
+    assert shared_prompt(shot) is None
+    page = page_html(run, {}, [])
+    assert page.count("<dt class=prompt>") == 2 and page.count('<dl class="shot-prompt">') == 2
+
+
+def open_page(browser: Browser, out: Path, fragment: str = "") -> None:
+    browser.open((out / "review" / "index.html").as_uri() + fragment)
+
+
+def page_state(browser: Browser) -> dict:
+    return browser.js("""(function(){var r={};
+      document.querySelectorAll('article.take').forEach(function(t){
+        r[t.id]=t.querySelector('button.pick').getAttribute('aria-pressed');});
+      return {pressed:r, count:document.querySelector('.pick-count').textContent,
+        nav:Array.from(document.querySelectorAll('nav li')).map(function(li){var m=li.querySelector('.navpick');
+          return li.querySelector('a').textContent+(m?m.textContent:'');}),
+        notes:Array.from(document.querySelectorAll('.pick-note')).map(function(n){return n.textContent;}),
+        focus:document.activeElement.id, hash:location.hash, top:window.scrollY};})()""")
+
+
+def pressed(state: dict) -> list[str]:
+    return sorted(take for take, on in state["pressed"].items() if on == "true")
+
+
+@needs_chromium
+def test_the_director_picks_reloads_exports_and_the_artist_records_the_file(out: Path, tmp_path: Path) -> None:
+    assert cli("select", out, "sh020=2").exit_code == 0  # a select made with idcli select before
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        assert pressed(page_state(browser)) == ["take-sh020_t2"]  # the select shows as picked
+        browser.press("2")  # the current shot (the first, at the top): its take 2 by its digit
+        browser.click("#take-sh030_t1 button.pick")  # and sh030's take 1 with the mouse
+        browser.click("#take-sh020_t1 button.pick")  # sh020: take 1 instead of the recorded take 2
+        state = page_state(browser)
+        assert pressed(state) == ["take-sh010_t2", "take-sh020_t1", "take-sh030_t1"]
+        assert state["nav"] == ["sh010 ✓t2*", "sh020 ✓t1*", "sh030 ✓t1*", "sh040"]  # sh040: not rendered
+        assert state["count"].startswith("3 of 4 shots picked · 3 changed here")
+        browser.reload()  # kept in the browser
+        state = page_state(browser)
+        assert pressed(state) == ["take-sh010_t2", "take-sh020_t1", "take-sh030_t1"]
+        assert state["notes"][:3] == [" picked take 2 (not recorded yet)", " picked take 1 (not recorded yet)",
+                                      " picked take 1 (not recorded yet)"]
+        exported = browser.download("button.export-picks")
+        shown = browser.js("document.querySelector('.picks textarea').value")
+        assert browser.problems() == []  # no script error, nothing the page's CSP refused
+    assert exported.name == "picks.json" and exported.read_text("utf-8") == shown  # the download is the text shown
+    document = json.loads(shown)
+    assert document["picks"] == {"sh010": {"take": 2, "key": key(out, "sh010_t2")},
+                                 "sh020": {"take": 1, "key": key(out, "sh020_t1")},
+                                 "sh030": {"take": 1, "key": key(out, "sh030_t1")}}
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 0, result.output
+    assert {shot: (pick["take"], pick["job_key"][13:29]) for shot, pick in selects(out).items()} == {
+        shot: (pick["take"], pick["key"]) for shot, pick in document["picks"].items()}
+    assert {shot: pick["job_key"] for shot, pick in selects(out).items()} == {
+        shot: job_key(out, f"{shot}_t{pick['take']}") for shot, pick in document["picks"].items()}
+    # the rewritten page shows them as recorded: nothing left "not recorded" in the browser
+    assert cli("review", out).exit_code == 0
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        state = page_state(browser)
+        assert pressed(state) == ["take-sh010_t2", "take-sh020_t1", "take-sh030_t1"]
+        assert state["nav"] == ["sh010 ✓t2", "sh020 ✓t1", "sh030 ✓t1", "sh040"]
+        assert state["count"] == "3 of 4 shots picked"
+
+
+@needs_chromium
+def test_a_pick_of_a_take_re_rendered_since_is_marked_and_refused(out: Path, tmp_path: Path) -> None:
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        browser.click("#take-sh010_t1 button.pick")
+    # sh010 take 1 re-rendered after the director looked: another job key on the rewritten page
+    sidecar = out / "sh010" / "sh010_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["job_key"] = "idcli-job-v2:" + "cd" * 32
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert cli("review", out).exit_code == 0
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        assert page_state(browser)["notes"][0] == " picked take 1: re-rendered since you picked it; look again"
+        exported = browser.download("button.export-picks")
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 2 and "was re-rendered since the picks were made" in result.stderr
+
+
+@needs_chromium
+def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_was_left(out: Path,
+                                                                                         tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(out, other)  # the same project rendered into a second folder
+    assert cli("review", out).exit_code == 0 and cli("review", other).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        for key in ("j", "1"):  # to the next shot, sh020, and pick its take 1
+            browser.press(key)
+        assert page_state(browser)["hash"] == "#shot-sh020"  # the place in the URL as j/k move
+        open_page(browser, other)
+        state = page_state(browser)
+        assert pressed(state) == [] and state["top"] == 0  # nothing of the first folder's
+        open_page(browser, out)  # reopened without the #fragment: back at sh020, its pick kept
+        state = page_state(browser)
+        assert pressed(state) == ["take-sh020_t1"] and state["focus"] == "shot-sh020" and state["top"] > 0
+        browser.reload()
+        assert page_state(browser)["focus"] == "shot-sh020"
+        browser.press("0")  # the current shot without a pick
+        assert pressed(page_state(browser)) == []
+        browser.press("2")
+        browser.click("button.forget-picks")  # once arms it, twice forgets what was changed here
+        assert pressed(page_state(browser)) == ["take-sh020_t2"]
+        browser.click("button.forget-picks")
+        assert pressed(page_state(browser)) == []
+        assert browser.js("localStorage.getItem('idcli-review:' + document.body.dataset.run)") == \
+            '{"picks":{},"last":"sh020"}'  # what the browser keeps for this folder: its place, no picks
+        assert browser.problems() == []
+
+
+@needs_chromium
+def test_the_csp_still_refuses_an_injected_script_while_the_pages_own_picks_work(out: Path, tmp_path: Path) -> None:
+    assert cli("review", out).exit_code == 0
+    index = out / "review" / "index.html"
+    hostile = index.with_name("hostile.html")  # beside the page: the same relative links, the same CSP
+    hostile.write_text(index.read_text("utf-8").replace(
+        "</main>", "</main><script>window.pwned = 'script'; localStorage.clear();</script>"
+        "<img src=\"nothing.png\" alt=\"\" onerror=\"window.pwned = 'onerror'\">", 1), "utf-8")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.open(hostile.as_uri())
+        browser.press("1")
+        assert browser.js("window.pwned === undefined")
+        assert pressed(page_state(browser)) == ["take-sh010_t1"]  # the page's own script runs
+        refused = browser.problems()
+        # what the console says: the CSP blocked the injected script, and nothing.png is missing; nothing else
+        assert any(line.startswith("Executing inline script violates") and "Content Security Policy" in line
+                   for line in refused), refused
+        assert all("Content Security Policy" in line or "ERR_FILE_NOT_FOUND" in line for line in refused), refused
+        exported = json.loads(browser.download("button.export-picks").read_text("utf-8"))
+    assert exported["picks"] == {"sh010": {"take": 1, "key": key(out, "sh010_t1")}}
