@@ -7,10 +7,10 @@ test files that own the area run (``pytest -x``), and the file is put back byte 
 A mutation is *killed* when a test fails, *survived* when every test passes, *timed out* when the tests ran past
 TIMEOUT_S (a hang the mutation caused, or only a busy machine: run it again alone).
 
-    PYTHONPATH=$PWD /work/main/.venv/bin/python tools/mutation_pass.py --check       # every mutation applies
-    PYTHONPATH=$PWD /work/main/.venv/bin/python tools/mutation_pass.py               # all (about 20 minutes)
-    PYTHONPATH=$PWD /work/main/.venv/bin/python tools/mutation_pass.py state-hash-ignored keys-size
-    PYTHONPATH=$PWD /work/main/.venv/bin/python tools/mutation_pass.py keys-size --tests tests/test_promise_guards.py
+    PYTHONPATH=$PWD python tools/mutation_pass.py --check       # every mutation applies
+    PYTHONPATH=$PWD python tools/mutation_pass.py               # all (40-90 minutes on 2 cores: docs/testing.md)
+    PYTHONPATH=$PWD python tools/mutation_pass.py state-hash-ignored keys-size
+    PYTHONPATH=$PWD python tools/mutation_pass.py keys-size --tests tests/test_promise_guards.py
 
 It refuses to mutate a file with uncommitted changes (putting it back could not tell the two apart) and never
 commits anything. One test run at a time, one thread each: the machine is shared.
