@@ -232,6 +232,20 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
 
 
+@pytest.mark.parametrize(("arguments", "named"), [({"fps": "24"}, "fps="), ({"fps": True}, "fps="),
+                                                ({"burn_in": "no"}, "burn_in="), ({"drop_frame": 1}, "drop_frame=")])
+def test_export_animatic_from_python_checks_its_arguments(out: Path, tmp_path: Path, arguments: dict,
+                                                          named: str) -> None:
+    """``export_animatic(run, fps="24")`` was a TypeError traceback from a comparison; ``burn_in="no"`` burnt in."""
+    import idcli
+    from idcli.review.export import export_animatic
+    from idcli.review.runs import load_run
+
+    with pytest.raises(idcli.InputError, match=named):
+        export_animatic(load_run(out), otio=tmp_path / "a.otio", **arguments)
+    assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
 # -- the movie -----------------------------------------------------------------------------------
 
 try:
