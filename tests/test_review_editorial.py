@@ -243,6 +243,8 @@ def test_export_animatic_from_python_checks_its_arguments(out: Path, tmp_path: P
 
     with pytest.raises(idcli.InputError, match=named):
         export_animatic(load_run(out), otio=tmp_path / "a.otio", **arguments)
+    with pytest.raises(idcli.InputError, match=r"run=.*: give .*load_run"):  # was an AttributeError
+        export_animatic(str(out), otio=tmp_path / "a.otio")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
 
 

@@ -183,6 +183,9 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     from ..arguments import _shown, check_bool
     from .editorial_formats import check_drop_frame, check_edl_events, require_adapter, require_timecode_rate
 
+    if not isinstance(run, Run):
+        raise InputError(f"run={_shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
+                         field="run")
     targets = check_targets(otio=otio, edl=edl, fcp_xml=fcp_xml, movie=movie, fps=fps)
     check_bool("burn_in", burn_in)
     if drop_frame is not None and not isinstance(drop_frame, bool):
