@@ -212,6 +212,24 @@ def test_the_browser_keeps_picks_under_the_folder_however_its_path_is_spelt(out:
     assert f'data-run="{key}"' in page and str(tmp_path) not in page  # the path itself stays on the render box
 
 
+def test_a_browser_that_stops_answering_fails_the_test_in_time() -> None:
+    """The DevTools pipe is read with a deadline: a Chromium that hung without closing the pipe hung the suite."""
+    import os
+    import time
+
+    browser = Browser.__new__(Browser)  # the protocol side alone, over a pipe nobody writes to
+    reads, writes = os.pipe()
+    browser._in, browser._buffer, browser.timeout = os.fdopen(reads, "rb", buffering=0), b"", 0.3
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            browser._message(time.monotonic() + browser.timeout)
+        assert time.monotonic() - started < 5
+    finally:
+        browser._in.close()
+        os.close(writes)
+
+
 def open_page(browser: Browser, out: Path, fragment: str = "") -> None:
     browser.open((out / "review" / "index.html").as_uri() + fragment)
 
