@@ -92,6 +92,16 @@ def test_a_picks_file_is_checked_like_command_line_picks_and_nothing_is_written(
     assert (out / "selects.json").read_bytes() == before
 
 
+def test_a_command_line_pick_wins_over_the_files_pick_of_its_shot_unchecked(out: Path, tmp_path: Path) -> None:
+    """SHOT=TAKE given with --from wins over the file's pick of that shot: the file's pick, replaced, is not
+    checked (a take of it no longer rendered refused the whole command, the artist's correction included)."""
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 7, "key": "0" * 16},
+                                                    "sh020": {"take": 2, "key": key(out, "sh020_t2")}})
+    result = cli("select", out, "--from", exported, "sh010=1")
+    assert result.exit_code == 0, result.output
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 1, "sh020": 2}
+
+
 def test_a_take_re_rendered_since_the_director_looked_is_refused_unless_forced(out: Path, tmp_path: Path) -> None:
     seen = "ab" * 8  # the key of the take the page showed, before a re-render
     exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 2, "key": seen},
