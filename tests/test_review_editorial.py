@@ -232,6 +232,20 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
 
 
+@pytest.mark.parametrize(("args", "said"), [
+    (("--otio", "a.otio", "--burn-in"), "--burn-in goes with --movie"),
+    (("--fcp-xml", "a.xml", "--fps", "29.97", "--drop-frame"), "--drop-frame goes with --edl or --movie --burn-in"),
+    (("--movie", "a.mp4", "--fps", "29.97", "--non-drop-frame"),
+     "--non-drop-frame goes with --edl or --movie --burn-in"),
+])
+def test_an_option_for_a_format_not_asked_for_is_refused(out: Path, tmp_path: Path, args: tuple[str, ...],
+                                                         said: str) -> None:
+    """--burn-in without --movie, or a timecode choice for files without timecode, did nothing without a word."""
+    result = cli("export", out, *(tmp_path / a if a.startswith("a.") else a for a in args))
+    assert result.exit_code == 2 and said in result.stderr, result.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
 @pytest.mark.parametrize(("arguments", "named"), [({"fps": "24"}, "fps="), ({"fps": True}, "fps="),
                                                 ({"burn_in": "no"}, "burn_in="), ({"drop_frame": 1}, "drop_frame=")])
 def test_export_animatic_from_python_checks_its_arguments(out: Path, tmp_path: Path, arguments: dict,

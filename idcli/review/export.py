@@ -191,6 +191,13 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     if drop_frame is not None and not isinstance(drop_frame, bool):
         raise InputError(f"drop_frame={_shown(drop_frame)}: give True, False or None (drop frame at 29.97 and 59.94)",
                          field="drop_frame")
+    # An option for a file not asked for would do nothing: said, not ignored.
+    if burn_in and "movie" not in targets:
+        raise InputError("--burn-in goes with --movie (it marks the movie's frames)", field="burn_in")
+    if drop_frame is not None and "edl" not in targets and not (burn_in and "movie" in targets):
+        flag = "--drop-frame" if drop_frame else "--non-drop-frame"
+        raise InputError(f"{flag} goes with --edl or --movie --burn-in (the timecode they write; the .otio, the FCP "
+                         "7 XML and a movie without burn-in have none to choose)", field="drop_frame")
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
     rate = timeline_rate(fps)
