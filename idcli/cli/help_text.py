@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from typer.core import TyperCommand
 
 _LIST_TYPE = re.compile(r" <list\[(?P<element>[^\]]+)\]>$")
 _PATH_TYPE = re.compile(r" <Path>$")
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 def _plain_name(name: str) -> str:
@@ -52,5 +53,5 @@ class PlainHelpTyper(typer.Typer):
     """A Typer app whose commands are ``PlainHelpCommand``s unless they name a class of their own."""
 
     def command(self, name: str | None = None, *, cls: type[TyperCommand] | None = None,
-                **settings: Any) -> Callable[[Any], Any]:
+                **settings: Any) -> Callable[[_Function], _Function]:
         return super().command(name, cls=cls or PlainHelpCommand, **settings)
