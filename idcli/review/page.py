@@ -112,7 +112,7 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
     from PIL import Image
 
     from ..hashing import sha256_bytes
-    from ..identity.images import ImageError, load_rgb, read_image_file
+    from ..identity.images import ImageError, load_take_rgb, read_image_file
 
     # Named by the bytes on disk, not the sidecar's sha256: an image retouched by hand after its render
     # gets a new thumbnail (the page shows the picture the link opens).
@@ -126,7 +126,7 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
     if size is not None:
         return name, False, size
     try:
-        rgb = load_rgb(root / take.image, data)
+        rgb = load_take_rgb(root / take.image, data)
     except ImageError as exc:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
     image = Image.fromarray(rgb)
