@@ -204,11 +204,13 @@ def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | N
 
 def cached_snapshot_size(repo_id: str, cache_dir: Path | None) -> int | None:
     """Bytes of the cached snapshot of ``repo_id`` with a ``model_index.json``; None when not cached."""
-    from huggingface_hub import scan_cache_dir
+    from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        info = scan_cache_dir(cache_dir)
+        # The cache named now: scan_cache_dir's own default is the HF_HUB_CACHE its module saw when first imported,
+        # so a process whose first `models list` ran before the cache moved kept scanning the old folder.
+        info = scan_cache_dir(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
     except CacheNotFound:
         return None
     for repo in info.repos:

@@ -425,10 +425,10 @@ def compile_note(record: dict[str, Any]) -> str | None:
 
 def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int]:
     """(largest absolute channel difference, pixels that differ) between two PNGs of one size."""
-    from .identity.images import load_rgb
+    from .identity.images import load_take_rgb
 
-    a = load_rgb(Path("committed.png"), committed).astype(np.int16)
-    b = load_rgb(Path("reproduced.png"), reproduced).astype(np.int16)
+    a = load_take_rgb(Path("committed.png"), committed).astype(np.int16)
+    b = load_take_rgb(Path("reproduced.png"), reproduced).astype(np.int16)
     if a.shape != b.shape:
         return 255, int(max(a.shape[0] * a.shape[1], b.shape[0] * b.shape[1]))
     diff = np.abs(a - b)

@@ -73,12 +73,12 @@ def is_whole_image(path: Path) -> bool:
     Tells an image edited by hand (whole: kept unless forced) from one damaged or cut short (rendered
     again). Only images whose bytes differ from their sidecar are ever asked about.
     """
-    from .identity.images import ImageError, load_rgb, read_image_file
+    from .identity.images import ImageError, load_take_rgb, read_image_file
 
     try:
         fd = safeio.open_regular(path, follow_links=False)  # never a link, a FIFO or a device
         os.close(fd)
-        load_rgb(path, read_image_file(path))
+        load_take_rgb(path, read_image_file(path))
     except (safeio.NotRegularFile, ImageError, OSError):
         return False
     return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import time
@@ -48,16 +49,25 @@ class Browser:
         self._buffer = b""
         self._next = 0
         self.events: list[dict[str, Any]] = []
-        target = self.send("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        self.send("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads), eventsEnabled=True)
-        for domain in ("Page", "Runtime", "Log"):
-            self.send(f"{domain}.enable", page=True)
+        try:
+            target = self.send("Target.createTarget", url="about:blank")["targetId"]
+            self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            self.send("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads), eventsEnabled=True)
+            for domain in ("Page", "Runtime", "Log"):
+                self.send(f"{domain}.enable", page=True)
+        except BaseException:  # no `with` has taken it yet: nothing else would stop this Chromium
+            self.process.kill()
+            self.close()
+            raise
 
     # -- the protocol ------------------------------------------------------------------------------
 
-    def _message(self) -> dict[str, Any]:
+    def _message(self, deadline: float) -> dict[str, Any]:
+        """The next message; TimeoutError at ``deadline`` (time.monotonic()): a Chromium that hangs without
+        closing the pipe fails the test instead of hanging the suite."""
         while b"\0" not in self._buffer:
+            if not select.select([self._in], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                raise TimeoutError(f"Chromium sent nothing for {self.timeout:g} s")
             chunk = self._in.read(1 << 16)
             if not chunk:
                 raise RuntimeError("Chromium closed the pipe")
@@ -71,8 +81,9 @@ class Browser:
         if page:
             message["sessionId"] = self.session
         self._out.write(json.dumps(message).encode("utf-8") + b"\0")
+        deadline = time.monotonic() + self.timeout
         while True:
-            reply = self._message()
+            reply = self._message(deadline)
             if reply.get("id") == self._next:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -89,7 +100,10 @@ class Browser:
             seen = len(self.events)
             if time.monotonic() > deadline:
                 raise TimeoutError(event)
-            self.events.append(self._message())
+            try:
+                self.events.append(self._message(deadline))
+            except TimeoutError:
+                raise TimeoutError(event) from None
 
     # -- what a person does ----------------------------------------------------------------------------
 

@@ -21,6 +21,17 @@ def synthetic_face_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_synthetic_face_pack(tmp_path_factory.mktemp("face-models"))
 
 
+@pytest.fixture(scope="session")
+def review_run(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    """The review shot list (review_helpers.SHOTS) rendered but for sh040: two takes each of sh010, sh020 and sh030,
+    faces in the images. Rendered once for the review tests (page, picks, selects, the animatic), which each copy
+    it and never change it in place."""
+    from review_helpers import render_review_run
+
+    return render_review_run(tmp_path_factory.mktemp("review-run"), synthetic_face_models,
+                             only=["sh010", "sh020", "sh030"])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread() -> None:
     """Every in-process render on one CPU thread, as the subprocess renders (cli_helpers.cli_env) run.

@@ -105,3 +105,23 @@ def test_an_empty_out_option_is_named_as_typed(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     _code, _out, err = _run(["render", "shots.yaml", "--out="], monkeypatch, capsys)
     assert err.startswith("idcli: error: --out \"\": "), err
+
+
+@pytest.mark.parametrize("words", sorted({tuple(c.values[0][:1]) if c.values[0][0] not in ("identity", "models")
+                                         else tuple(c.values[0][:2]) for c in CASES}), ids=" ".join)
+def test_help_names_a_path_parameters_type_as_path(words: tuple[str, ...]) -> None:
+    """The shared parser (``parser=given_path``) made Typer 0.29 label every path parameter by its annotation's
+    ``__name__``: ``OUT <Path>``, ``--otio <Path>``, where ``--help`` said ``<path>`` (idcli/cli/help_text.py)."""
+    from typer.testing import CliRunner
+
+    usage = CliRunner().invoke(app, [*words, "--help"], env={"COLUMNS": "200"})
+    assert usage.exit_code == 0, usage.output
+    assert "<Path>" not in usage.stdout, usage.stdout
+    for words_shown in PLAIN_PATHS.get(words, ()):
+        assert words_shown in usage.stdout, (words_shown, usage.stdout)
+
+
+# What --help wrote before the shared parser, for a few commands (argument, option, list argument).
+PLAIN_PATHS = {("export",): ("OUT <path>", "--otio <path>", "--movie <path>", "--shots <path>"),
+               ("render",): ("FILE <path>", "-o, --out <path>"), ("deliver",): ("DEST <path>",),
+               ("encode-identity",): ("SELFIE... <path>", "-o, --output <path>"), ("evaluate",): ("OUT... <path>",)}

@@ -576,3 +576,22 @@ def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(h
     pinned = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid", id=FACEID, weight_name=WEIGHT,
                                                           revision="0123456789abcdef0123456789abcdef01234567"))
     assert resolve_adapter(pinned, resolve_model(pinned, tmp_path, "float16"), tmp_path).source == "hub"
+
+
+def test_models_list_reads_the_hub_cache_named_now_not_the_one_first_seen(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """huggingface_hub's ``scan_cache_dir`` defaults to the HF_HUB_CACHE its module saw when first imported: a
+    process that listed models once (a pipeline, the test suite) kept scanning that folder after the cache moved."""
+    from idcli.model_setup import cached_snapshot_size
+
+    first = _offline_hub(monkeypatch, tmp_path / "first")
+    first.mkdir()
+    assert cached_snapshot_size("org/model", None) is None
+    second = tmp_path / "second"
+    snapshot = second / "models--org--model" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (second / "models--org--model" / "refs").mkdir()
+    (second / "models--org--model" / "refs" / "main").write_text("a" * 40)
+    _offline_hub(monkeypatch, second)
+    assert cached_snapshot_size("org/model", None) == len('{"_class_name": "StableDiffusionPipeline"}')

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-from review_helpers import SHOTS, render_review_run
+from review_helpers import SHOTS
 from typer.testing import CliRunner
 
 from idcli.cli import app
@@ -26,16 +26,10 @@ EVENT = re.compile(r"^(\d{3})  (\S{1,8}) +V +C {8}(\d\d:\d\d:\d\d[:;]\d\d) (\d\d
                    r"(\d\d:\d\d:\d\d[:;]\d\d) (\d\d:\d\d:\d\d[:;]\d\d)$")
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
-    return render_review_run(tmp_path_factory.mktemp("editorial-run"), synthetic_face_models,
-                             only=["sh010", "sh020", "sh030"])
-
-
 @pytest.fixture
-def out(rendered: Path, tmp_path: Path) -> Path:
+def out(review_run: Path, tmp_path: Path) -> Path:
     target = tmp_path / "renders" / "out"
-    shutil.copytree(rendered, target)
+    shutil.copytree(review_run, target)
     return target
 
 
@@ -135,9 +129,9 @@ def test_an_edl_longer_than_cmx_3600_allows_is_refused(out: Path, tmp_path: Path
     result = cli("export", out, "--edl", tmp_path / "a.edl")
     assert result.exit_code == 2 and "at most 2 events" in result.stderr and "--fcp-xml" in result.stderr
     assert not (tmp_path / "a.edl").exists()
-    # with the .otio asked for too: refused before it is written (it was written first, then the EDL refused)
-    result = cli("export", out, "--otio", tmp_path / "a.otio", "--edl", tmp_path / "a.edl")
-    assert result.exit_code == 2 and "at most 2 events" in result.stderr
+    # checked before the first file is written, as every request is: the .otio (written first) is not left alone
+    both = cli("export", out, "--otio", tmp_path / "a.otio", "--edl", tmp_path / "a.edl")
+    assert both.exit_code == 2 and "at most 2 events" in both.stderr, both.output
     assert not (tmp_path / "a.otio").exists() and not (tmp_path / "a.edl").exists()
 
 
@@ -147,21 +141,19 @@ def test_drop_frame_is_refused_where_timecode_has_none(out: Path, tmp_path: Path
     assert not (tmp_path / "a.edl").exists()
 
 
-@pytest.mark.parametrize("request_", [("--edl", "a.edl"), ("--fcp-xml", "a.xml"), ("--movie", "a.mp4", "--burn-in")])
-def test_timecode_formats_at_a_rate_timecode_has_not_are_refused_before_anything_is_written(
-        out: Path, tmp_path: Path, request_: tuple[str, ...]) -> None:
-    """At 15 fps (1 to 240 is accepted) an EDL, an FCP 7 XML or a burn-in needs a SMPTE timecode, which OTIO has
-    only at 23.976 … 60: exit 70, "a bug in idcli", after the .otio was already written."""
-    option, name, *more = request_
-    result = cli("export", out, "--fps", "15", "--otio", tmp_path / "a.otio", option, tmp_path / name, *more)
+@pytest.mark.parametrize("request_args", [("--edl", "a.edl"), ("--fcp-xml", "a.xml"),
+                                          ("--movie", "a.mp4", "--burn-in")])
+def test_timecode_at_a_rate_it_does_not_exist_is_refused(out: Path, tmp_path: Path,
+                                                         request_args: tuple[str, ...]) -> None:
+    """SMPTE timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 fps; at 12 (a common
+    animatic rate, inside --fps's 1 to 240) the adapters' timecode raised ValueError: a traceback, exit 1."""
+    option, name, *more = request_args
+    result = cli("export", out, option, tmp_path / name, *more, "--fps", "12")
     assert result.exit_code == 2, result.output
-    message = " ".join(result.stderr.split())
-    rates = "23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60"
-    assert f"{(more or [option])[0]}: timecode exists at {rates} fps, not at 15" in message
-    assert "internal error" not in message
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["renders"]  # nothing written, the .otio neither
-    assert cli("export", out, "--fps", "15", "--otio", tmp_path / "a.otio", "--movie", tmp_path / "a.mp4"
-               ).exit_code == 0  # the .otio and a movie without burn-in have no timecode: any rate
+    assert "timecode" in result.stderr and "23.976" in result.stderr and "--otio" in result.stderr, result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert list(tmp_path.iterdir()) == [tmp_path / "renders"]  # nothing written
+    assert cli("export", out, "--otio", tmp_path / "a.otio", "--fps", "12").exit_code == 0  # no timecode in it
 
 
 # -- FCP 7 XML -----------------------------------------------------------------------------------
@@ -237,6 +229,36 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
     assert suffix.exit_code == 2 and "ending in .edl" in suffix.stderr
     twice = cli("export", out, "--fcp-xml", tmp_path / "a.xml", "--movie", tmp_path / "a.xml")
     assert twice.exit_code == 2
+    assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--otio", "a.otio", "--burn-in"), "--burn-in goes with --movie"),
+    (("--fcp-xml", "a.xml", "--fps", "29.97", "--drop-frame"), "--drop-frame goes with --edl or --movie --burn-in"),
+    (("--movie", "a.mp4", "--fps", "29.97", "--non-drop-frame"),
+     "--non-drop-frame goes with --edl or --movie --burn-in"),
+])
+def test_an_option_for_a_format_not_asked_for_is_refused(out: Path, tmp_path: Path, args: tuple[str, ...],
+                                                         said: str) -> None:
+    """--burn-in without --movie, or a timecode choice for files without timecode, did nothing without a word."""
+    result = cli("export", out, *(tmp_path / a if a.startswith("a.") else a for a in args))
+    assert result.exit_code == 2 and said in result.stderr, result.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
+@pytest.mark.parametrize(("arguments", "named"), [({"fps": "24"}, "fps="), ({"fps": True}, "fps="),
+                                                ({"burn_in": "no"}, "burn_in="), ({"drop_frame": 1}, "drop_frame=")])
+def test_export_animatic_from_python_checks_its_arguments(out: Path, tmp_path: Path, arguments: dict,
+                                                          named: str) -> None:
+    """``export_animatic(run, fps="24")`` was a TypeError traceback from a comparison; ``burn_in="no"`` burnt in."""
+    import idcli
+    from idcli.review.export import export_animatic
+    from idcli.review.runs import load_run
+
+    with pytest.raises(idcli.InputError, match=named):
+        export_animatic(load_run(out), otio=tmp_path / "a.otio", **arguments)
+    with pytest.raises(idcli.InputError, match=r"run=.*: give .*load_run"):  # was an AttributeError
+        export_animatic(str(out), otio=tmp_path / "a.otio")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
 
 

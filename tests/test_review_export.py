@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from review_helpers import SHOTS, render_review_run
+from review_helpers import SHOTS
 from typer.testing import CliRunner
 
 import idcli
@@ -23,16 +23,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureW
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
-    return render_review_run(tmp_path_factory.mktemp("export-run"), synthetic_face_models,
-                             only=["sh010", "sh020", "sh030"])
-
-
 @pytest.fixture
-def out(rendered: Path, tmp_path: Path) -> Path:
+def out(review_run: Path, tmp_path: Path) -> Path:
     target = tmp_path / "renders" / "out"
-    shutil.copytree(rendered, target)
+    shutil.copytree(review_run, target)
     return target
 
 

@@ -15,7 +15,6 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 from PIL import Image
-from review_helpers import render_review_run
 from typer.testing import CliRunner
 
 import idcli
@@ -48,17 +47,10 @@ class Page(HTMLParser):
                 self.links.append(str(values[name]))
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
-    """The review shot list rendered (all shots but sh040) with faces in the images; copied per test."""
-    return render_review_run(tmp_path_factory.mktemp("review-run"), synthetic_face_models,
-                             only=["sh010", "sh020", "sh030"])
-
-
 @pytest.fixture
-def out(rendered: Path, tmp_path: Path) -> Path:
+def out(review_run: Path, tmp_path: Path) -> Path:
     target = tmp_path / "out"
-    shutil.copytree(rendered, target)
+    shutil.copytree(review_run, target)
     return target
 
 

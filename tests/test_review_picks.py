@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from browser_pipe import CHROMIUM, Browser
-from review_helpers import render_review_run
 from typer.testing import CliRunner
 
 import idcli
@@ -21,17 +20,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureW
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
-    """sh010, sh020, sh030 rendered, two takes each (sh040 of the shot list not rendered)."""
-    return render_review_run(tmp_path_factory.mktemp("picks-run"), synthetic_face_models,
-                             only=["sh010", "sh020", "sh030"])
-
-
 @pytest.fixture
-def out(rendered: Path, tmp_path: Path) -> Path:
+def out(review_run: Path, tmp_path: Path) -> Path:
     target = tmp_path / "out"
-    shutil.copytree(rendered, target)
+    shutil.copytree(review_run, target)
     return target
 
 
@@ -117,6 +109,16 @@ def test_a_picks_file_is_checked_like_command_line_picks_and_nothing_is_written(
     assert (out / "selects.json").read_bytes() == before
 
 
+def test_a_command_line_pick_wins_over_the_files_pick_of_its_shot_unchecked(out: Path, tmp_path: Path) -> None:
+    """SHOT=TAKE given with --from wins over the file's pick of that shot: the file's pick, replaced, is not
+    checked (a take of it no longer rendered refused the whole command, the artist's correction included)."""
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 7, "key": "0" * 16},
+                                                    "sh020": {"take": 2, "key": key(out, "sh020_t2")}})
+    result = cli("select", out, "--from", exported, "sh010=1")
+    assert result.exit_code == 0, result.output
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 1, "sh020": 2}
+
+
 def test_a_take_re_rendered_since_the_director_looked_is_refused_unless_forced(out: Path, tmp_path: Path) -> None:
     seen = "ab" * 8  # the key of the take the page showed, before a re-render
     exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 2, "key": seen},
@@ -181,6 +183,20 @@ def test_picks_of_another_projects_page_are_refused(out: Path, tmp_path: Path) -
     assert cli("select", out, "--from", exported, "--force").exit_code == 0
 
 
+@pytest.mark.parametrize(("picks", "project", "expected"), [
+    ({"sh\n010\x1b[2J": 5}, "review", "picks.sh\\n010\\x1b[2J: an object"),
+    ({"sh010": {"take": 1}}, "a film\n\x1b[2J", "picks of project 'a film\\n\\x1b[2J'"),
+])
+def test_a_picks_files_own_words_are_quoted_escaped_in_its_errors(out: Path, tmp_path: Path, picks: dict,
+                                                                  project: str, expected: str) -> None:
+    """A picks file comes from a laptop: a shot id or project with a newline or a terminal escape in it was printed
+    raw (one error over two lines; the escape run by the terminal), where a command-line pick's is escaped."""
+    result = cli("select", out, "--from", picks_file(tmp_path / "picks.json", picks, project=project))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr, repr(result.stderr)
+    assert expected in result.stderr, result.stderr
+
+
 def test_select_without_picks_or_a_file_says_what_to_give(out: Path) -> None:
     result = cli("select", out)
     assert result.exit_code == 2 and "give at least one SHOT=TAKE or --from picks.json" in result.stderr
@@ -221,6 +237,42 @@ def test_takes_sharing_a_prompt_show_it_once_per_shot(out: Path) -> None:
     assert shared_prompt(shot) is None
     page = page_html(run, {}, [])
     assert page.count("<dt class=prompt>") == 2 and page.count('<dl class="shot-prompt">') == 2
+
+
+def test_the_browser_keeps_picks_under_the_folder_however_its_path_is_spelt(out: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page is rewritten by whoever runs ``idcli review``, from wherever: ``../renders/sc12`` from another folder
+    or a link to it made another store key, and the director's picks not exported yet seemed lost."""
+    from idcli.review.page import run_key
+    from idcli.review.runs import load_run
+
+    key = run_key(load_run(out))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert run_key(load_run(Path("..") / out.relative_to(tmp_path))) == key
+    (tmp_path / "link").symlink_to(out)
+    assert run_key(load_run(tmp_path / "link")) == key
+    assert cli("review", Path("..") / "link").exit_code == 0
+    page = (out / "review" / "index.html").read_text("utf-8")
+    assert f'data-run="{key}"' in page and str(tmp_path) not in page  # the path itself stays on the render box
+
+
+def test_a_browser_that_stops_answering_fails_the_test_in_time() -> None:
+    """The DevTools pipe is read with a deadline: a Chromium that hung without closing the pipe hung the suite."""
+    import os
+    import time
+
+    browser = Browser.__new__(Browser)  # the protocol side alone, over a pipe nobody writes to
+    reads, writes = os.pipe()
+    browser._in, browser._buffer, browser.timeout = os.fdopen(reads, "rb", buffering=0), b"", 0.3
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            browser._message(time.monotonic() + browser.timeout)
+        assert time.monotonic() - started < 5
+    finally:
+        browser._in.close()
+        os.close(writes)
 
 
 def open_page(browser: Browser, out: Path, fragment: str = "") -> None:
@@ -399,6 +451,50 @@ def test_picking_a_re_rendered_take_again_picks_it_as_rendered_now(out: Path, tm
                                                                 "sh020": {"take": 1, "key": "1" * 16}}
     assert cli("select", out, "--from", exported).exit_code == 0
     assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 1, "sh020": 1}
+
+
+@needs_chromium
+def test_a_recorded_select_re_rendered_since_is_exported_as_it_was_picked(out: Path, tmp_path: Path) -> None:
+    """A select recorded with ``idcli select`` whose take was re-rendered since: the page exported it with the new
+    render's key, so ``select --from`` of picks the director never touched recorded the re-render as looked at
+    (the page's own "re-rendered since picked" badge ignored)."""
+    assert cli("select", out, "sh010=1").exit_code == 0
+    sidecar = out / "sh010" / "sh010_t1.json"  # take 1 re-rendered after it was picked
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["job_key"] = "idcli-job-v2:" + "cd" * 32
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        assert page_state(browser)["notes"][0] == " picked take 1: re-rendered since you picked it; look again"
+        browser.click("#take-sh020_t2 button.pick")  # another shot picked; sh010 left as it was
+        exported = browser.download("button.export-picks")
+    # only what the director changed: sh010, left as it was, is not in the file (nor recorded as looked at)
+    assert list(json.loads(exported.read_text("utf-8"))["picks"]) == ["sh020"]
+    before = selects(out)["sh010"]
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 0, result.output
+    assert selects(out)["sh010"] == before  # still the render that was picked
+
+
+@needs_chromium
+def test_a_damaged_store_in_the_browser_costs_its_picks_not_the_page(out: Path, tmp_path: Path) -> None:
+    """localStorage is shared by every page from file:// and outlives page versions: a pick there whose take is no
+    number (``"]``) made the page's selector throw, and the script stopped before any pick showed or worked."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        browser.js("localStorage.setItem('idcli-review:' + document.body.dataset.run, JSON.stringify({picks: {"
+                   "sh010: {take: '\"]', key: 'x'}, sh020: {take: 2.5}, sh030: {take: 1, key: 7}}, last: 5}))")
+        browser.reload()
+        assert browser.problems() == []
+        assert pressed(page_state(browser)) == []  # the damaged picks are dropped, none half-shown
+        browser.click("#take-sh030_t2 button.pick")
+        assert pressed(page_state(browser)) == ["take-sh030_t2"]
 
 
 @needs_chromium

@@ -16,16 +16,16 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InputError, ModelUnavailableError
-from .help_text import ListArgumentsCommand
+from .help_text import PlainHelpTyper
 from .options import FaceModelsOpt, JsonOpt, app, given_path
 from .output import _emit, _emit_json, _guarded, _note, _ok
 
-identity_app = typer.Typer(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
+identity_app = PlainHelpTyper(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
                            rich_markup_mode=None)
 app.add_typer(identity_app, name="identity")
 
 
-@app.command("encode-identity", cls=ListArgumentsCommand)
+@app.command("encode-identity")
 def encode_identity(
     selfies: Annotated[list[Path], typer.Argument(parser=given_path,
                                                   help="One or more selfies of the same person.", show_default=False,

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
+from .help_text import PlainHelpTyper
 from .options import FaceModelsOpt, JsonOpt, app, given_path, given_text_path
 from .output import _emit, _emit_json, _guarded, _note, _ok
 
-models_app = typer.Typer(help="List and fetch the weights real presets need (through huggingface_hub).",
+models_app = PlainHelpTyper(help="List and fetch the weights real presets need (through huggingface_hub).",
                          no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 app.add_typer(models_app, name="models")
 

@@ -15,8 +15,9 @@ import typer
 
 from ..errors import InputError
 from ..versions import TOOL_VERSION
+from .help_text import PlainHelpTyper
 
-app = typer.Typer(
+app = PlainHelpTyper(
     name="idcli",
     help="Batch production of identity-consistent previs images from YAML shot lists.",
     no_args_is_help=True,

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import EXIT_INVALID_INPUT
-from .help_text import ListArgumentsCommand
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app, given_path
 from .output import _emit, _emit_json, _error_object, _failure, _guarded, _note, _ok, _stdout_console
 
@@ -100,7 +99,7 @@ def review(
     _guarded(body)
 
 
-@app.command(cls=ListArgumentsCommand)
+@app.command()
 def select(
     out: OutArg,
     picks: Annotated[list[str] | None, typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
@@ -184,7 +183,7 @@ def export(
     _guarded(body, as_json)
 
 
-@app.command(cls=ListArgumentsCommand)
+@app.command()
 def evaluate(
     outs: Annotated[list[Path], typer.Argument(parser=given_path,
                                                help="One or more output folders, shown side by side.",

@@ -68,6 +68,15 @@ def load_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
     return rgb
 
 
+def load_take_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
+    """A rendered take as an RGB uint8 array, through the same hardened decode as a selfie but without a
+    selfie's shape checks: a take is any size its shot list allowed (704x64, a panoramic strip, is 11:1), and the
+    storyboard page, ``idcli qa`` and the animatic movie must read every take a render committed."""
+    if data is None:
+        data = read_image_file(path)
+    return decode_upright(path, data, lambda image: _to_rgb(image, path))
+
+
 def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray],
                    max_side: int | None = None) -> np.ndarray:
     """Decode ``data`` (the bytes of ``path``) bounded by MAX_IMAGE_PIXELS (and ``max_side`` pixels a

@@ -84,9 +84,9 @@ class _Shot:
 
 def _read_take(run: Run, take: Any) -> np.ndarray:
     """The take's pixels through the hardened reader (an unreadable file: ImageError, an InputError naming it)."""
-    from ..identity.images import load_rgb
+    from ..identity.images import load_take_rgb
 
-    return load_rgb(run.root / take.image)
+    return load_take_rgb(run.root / take.image)
 
 
 def _frame_size(run: Run, shots: list[_Shot]) -> tuple[int, int]:

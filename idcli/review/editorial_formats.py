@@ -51,17 +51,6 @@ def drop_frame_rate(fps: float) -> bool:
     return any(abs(fps - rate) < 1e-6 for rate in DROP_FRAME_RATES)
 
 
-def check_timecode_rate(fps: float, option: str) -> None:
-    """Refuse ``option`` at a rate SMPTE timecode has not: an EDL, an FCP 7 XML and the burn-in are written in
-    timecode (OTIO's, which knows only the rates below), while the .otio and a plain movie take any of 1 to 240."""
-    import opentimelineio as otio
-
-    if not otio.opentime.RationalTime.is_valid_timecode_rate(fps):
-        raise InputError(f"{option}: timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 "
-                         f"fps, not at {fps:g}; give one of those with --fps (the .otio and a movie without "
-                         "--burn-in take any rate)")
-
-
 def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
     """Whether the timecode of the EDL and the burn-in drops frames: as asked, else the broadcast convention
     (29.97 and 59.94 drop frame, which keeps timecode on the wall clock). Asking for it at another rate is
@@ -71,8 +60,25 @@ def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
     return drop_frame_rate(fps) if drop_frame is None else drop_frame
 
 
-def check_edl_events(clips: int, edl_path: Path) -> None:
-    """Refuse an EDL of more events than CMX 3600's three-digit event numbers count."""
+def require_timecode_rate(fps: float, option: str) -> None:
+    """Refuse ``option`` at a rate SMPTE timecode does not exist at (``fps`` as ``export.timeline_rate`` gives it):
+    an EDL's and an FCP 7 XML's times and the movie's burn-in are timecode, and OTIO's timecode (which the
+    adapters write with) knows only the broadcast and film rates; the .otio and a movie without burn-in take any
+    rate."""
+    import opentimelineio as otio
+
+    if not otio.opentime.RationalTime.is_valid_timecode_rate(fps):
+        raise InputError(f"{option} at --fps {fps:g}: timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, "
+                         "59.94 and 60 fps only; give one of them (--otio, and --movie without --burn-in, take any "
+                         "rate)", field="fps")
+
+
+def check_edl_events(run: Run, edl_path: Path, fps: float) -> None:
+    """Refuse an EDL of more events than CMX 3600 numbers, before any file of the export is written."""
+    _refuse_too_many_events(build_timeline(run, edl_path, fps)[1].clips, edl_path)
+
+
+def _refuse_too_many_events(clips: int, edl_path: Path) -> None:
     if clips > EDL_MAX_EVENTS:
         raise InputError(f"--edl {edl_path}: {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
                          "events. Write --fcp-xml or --otio for a cut this long")
@@ -87,7 +93,7 @@ def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[st
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
     timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
     result.format = "edl"
-    check_edl_events(result.clips, edl_path)
+    _refuse_too_many_events(result.clips, edl_path)
     for clip in timeline.find_clips():
         clip.metadata["cmx_3600"] = {"reel": "AX"}
     (track,) = timeline.video_tracks()

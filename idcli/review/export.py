@@ -162,6 +162,10 @@ def check_targets(*, otio: str | Path | None = None, edl: str | Path | None = No
             raise InputError(f"{option} {path}: is a folder")
     if len({p.resolve() for p in targets.values()}) < len(targets):
         raise InputError("the same file is named twice; give each format a file of its own")
+    if isinstance(fps, bool) or not isinstance(fps, int | float):  # from Python: fps="24" failed in the comparison
+        from ..arguments import _shown
+
+        raise InputError(f"fps={_shown(fps)}: give the frame rate as a number", field="fps")
     if not (MIN_FPS <= fps <= MAX_FPS):  # NaN fails both comparisons
         raise InputError(f"--fps {fps:g}: give a frame rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second")
     return targets
@@ -176,18 +180,33 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     needed. ``drop_frame``: the timecode of the EDL and the movie's burn-in at 29.97/59.94 (default: drop frame
     there). ``burn_in``: the movie shows shot id, take and timecode. Returns one result per file written, in
     the order above."""
-    from .editorial_formats import check_drop_frame, check_edl_events, check_timecode_rate, require_adapter
+    from ..arguments import _shown, check_bool
+    from .editorial_formats import check_drop_frame, check_edl_events, require_adapter, require_timecode_rate
 
+    if not isinstance(run, Run):
+        raise InputError(f"run={_shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
+                         field="run")
     targets = check_targets(otio=otio, edl=edl, fcp_xml=fcp_xml, movie=movie, fps=fps)
+    check_bool("burn_in", burn_in)
+    if drop_frame is not None and not isinstance(drop_frame, bool):
+        raise InputError(f"drop_frame={_shown(drop_frame)}: give True, False or None (drop frame at 29.97 and 59.94)",
+                         field="drop_frame")
+    # An option for a file not asked for would do nothing: said, not ignored.
+    if burn_in and "movie" not in targets:
+        raise InputError("--burn-in goes with --movie (it marks the movie's frames)", field="burn_in")
+    if drop_frame is not None and "edl" not in targets and not (burn_in and "movie" in targets):
+        flag = "--drop-frame" if drop_frame else "--non-drop-frame"
+        raise InputError(f"{flag} goes with --edl or --movie --burn-in (the timecode they write; the .otio, the FCP "
+                         "7 XML and a movie without burn-in have none to choose)", field="drop_frame")
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
     rate = timeline_rate(fps)
-    for name, option in (("edl", "--edl"), ("fcp_xml", "--fcp-xml"), ("movie", "--burn-in")):
-        if name in targets and (name != "movie" or burn_in):  # what is written in timecode
-            check_timecode_rate(rate, option)
+    for name, option in (("edl", "--edl"), ("fcp_xml", "--fcp-xml"), ("movie", "--movie --burn-in")):
+        if name in targets and (burn_in or name != "movie"):
+            require_timecode_rate(rate, option)
     if "edl" in targets:
         require_adapter("cmx_3600", "--edl")
-        check_edl_events(build_timeline(run, targets["edl"], rate)[1].clips, targets["edl"])  # before any file
+        check_edl_events(run, targets["edl"], rate)
     if "edl" in targets or "movie" in targets:  # the timecode of the EDL and of the movie's burn-in
         drop_frame = check_drop_frame(rate, drop_frame)
     if "fcp_xml" in targets:

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError
-from .picks_file import seen_key
+from .picks_file import is_seen_key, seen_key
 from .print_boards import board_take, print_css
 from .runs import Run, Shot, Take
 
@@ -112,7 +112,7 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
     from PIL import Image
 
     from ..hashing import sha256_bytes
-    from ..identity.images import ImageError, load_rgb, read_image_file
+    from ..identity.images import ImageError, load_take_rgb, read_image_file
 
     # Named by the bytes on disk, not the sidecar's sha256: an image retouched by hand after its render
     # gets a new thumbnail (the page shows the picture the link opens).
@@ -126,7 +126,7 @@ def _thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
     if size is not None:
         return name, False, size
     try:
-        rgb = load_rgb(root / take.image, data)
+        rgb = load_take_rgb(root / take.image, data)
     except ImageError as exc:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
     image = Image.fromarray(rgb)
@@ -343,6 +343,9 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
     if shot.selected is not None:  # the select idcli select recorded: the page's picks start from it
         attrs += f' data-selected="{shot.selected.take}"'
+        picked_as = seen_key(shot.selected_job_key) if shot.selection_stale and shot.selected_job_key else ""
+        if is_seen_key(picked_as):  # picked as another render of the take: exported as picked, not as rendered now
+            attrs += f' data-selected-key="{picked_as}"'
     if listed and shot.entry is None:  # taken out of the shot list: idcli select refuses its takes, so no picks
         attrs += ' data-orphan="1"'
     facts = ""
@@ -442,13 +445,14 @@ with <code>idcli select OUT --from picks.json</code>. The same, to copy into a m
 
 def run_key(run: Run) -> str:
     """What the browser keeps this page's picks and place under (localStorage is one store for every page opened
-    from file://): the project and the output folder's absolute path, hashed, so that two output folders, of one
-    project or two, never share picks, while a rewritten page of the same folder (or a zipped copy of it) finds
-    them again. The path itself stays on the render box."""
+    from file://): the project and the output folder's real path (``..`` and links resolved: the page is rewritten
+    from wherever ``idcli review`` runs), hashed, so that two output folders, of one project or two, never share
+    picks, while a rewritten page of the same folder (or a zipped copy of it) finds them again. The path itself
+    stays on the render box."""
     import hashlib
     import json
 
-    text = json.dumps([run.project, str(run.root.absolute())], ensure_ascii=False)
+    text = json.dumps([run.project, str(run.root.resolve())], ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
@@ -641,14 +645,19 @@ _JS = """
     try{var v=JSON.parse(localStorage.getItem(storeKey)||'{}');}catch(e){v={};}
     if(!v||typeof v!=='object'){v={};}
     var picks=Object.create(null),p=v.picks&&typeof v.picks==='object'?v.picks:{};
-    Object.keys(p).forEach(function(id){if(byId[id]&&p[id]&&typeof p[id]==='object'){picks[id]=p[id];}});
+    // Only picks as this script writes them: a take number (or null) and a key of 16 hex digits (or null). The
+    // store is shared by every page from file:// and outlives page versions; anything else is dropped.
+    Object.keys(p).forEach(function(id){var q=p[id];
+      if(byId[id]&&q&&typeof q==='object'&&(q.take===null||Number.isInteger(q.take))&&
+        (q.key===null||(typeof q.key==='string'&&/^[0-9a-f]{16}$/.test(q.key)))){picks[id]={take:q.take,key:q.key};}});
     return {picks:picks,last:typeof v.last==='string'?v.last:''};
   }
   function write(){try{localStorage.setItem(storeKey,JSON.stringify(saved));}catch(e){}}
   function takeOf(s,n){return n===null?null:s.querySelector('article.take[data-take="'+n+'"]');}
   function recorded(s){  // the select idcli select recorded, as the page was written
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
-    var t=takeOf(s,n);return {take:n,key:t?t.getAttribute('data-key'):null};
+    var t=takeOf(s,n),k=s.getAttribute('data-selected-key');  // the render picked, when the take was re-rendered
+    return {take:n,key:k!==null?k:t?t.getAttribute('data-key'):null};
   }
   function pickable(s){return !s.hasAttribute('data-orphan');}  // not a shot taken out of the shot list
   function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, printable
 
 PICKS_KIND = "idcli-picks"
 PICKS_SCHEMA = 1
@@ -32,6 +32,12 @@ def seen_key(job_key: str) -> str:
     """A take's job key as the page and its picks file carry it: the first 16 hex digits of its digest (64 bits:
     enough to tell a re-render from the take the director saw)."""
     return job_key.split(":", 1)[-1][:16]
+
+
+def is_seen_key(text: str) -> bool:
+    """Whether ``text`` is a take's key as the page and its picks file carry it (a hand-edited selects.json's
+    job key may not give one)."""
+    return bool(_SEEN_KEY.fullmatch(text))
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ def read_picks_file(path: str | Path) -> PicksFile:
         raise wrong("picks", "an object, shot id -> {\"take\": N, \"key\": \"…\"}")
     found = []
     for shot, pick in picks.items():
-        field = f"picks.{shot}"
+        field = f"picks.{printable(shot):.80}"  # the file's own words, quoted as a command-line pick's are
         if not shot or not isinstance(pick, dict):
             raise wrong(field, "an object {\"take\": N, \"key\": \"…\"} (take null clears the pick)")
         take, key = pick.get("take"), pick.get("key")
@@ -97,7 +103,7 @@ def read_picks_file(path: str | Path) -> PicksFile:
         if take is not None and not (type(take) is int and 1 <= take <= MAX_TAKE):
             raise wrong(f"{field}.take", f"{take!r:.40} is not a take: a whole number 1–{MAX_TAKE}, or null to "
                                          "clear the pick")
-        if key is not None and not (isinstance(key, str) and _SEEN_KEY.fullmatch(key)):
+        if key is not None and not (isinstance(key, str) and is_seen_key(key)):
             raise wrong(f"{field}.key", f"{key!r:.40} is not a take's key as the page gives it (16 hex digits)")
         found.append(FilePick(shot, take, key))
     if not found:

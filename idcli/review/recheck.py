@@ -29,7 +29,7 @@ class RecheckResult:
 def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: QAThresholds | None = None,
             wait: bool = False) -> RecheckResult:
     from ..hashing import sha256_bytes
-    from ..identity.images import ImageError, load_rgb
+    from ..identity.images import ImageError, load_take_rgb
     from ..results import scan_results
     from ..safeio import NotRegularFile, read_regular
     from ..store import MAX_IMAGE_BYTES, OutputStore
@@ -59,7 +59,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
                 if sha256_bytes(data) != record["image"].get("sha256"):
                     result.problems.append(f"{where}: the image does not match its sidecar; left alone")
                     continue
-                qa = checkers[preset].for_record(record, load_rgb(root / where, data))
+                qa = checkers[preset].for_record(record, load_take_rgb(root / where, data))
             except (QAError, ImageError, NotRegularFile) as exc:
                 result.problems.append(f"{where}: {exc}")
                 continue

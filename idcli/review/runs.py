@@ -121,6 +121,7 @@ class Shot:
     entry: ShotEntry | None  # None: not in the shot list (any more)
     selected: Take | None = None
     selection_stale: bool = False  # the selected take was re-rendered since it was picked
+    selected_job_key: str | None = None  # the job key the select was recorded with (selects.json), when it says
 
     @property
     def chosen(self) -> Take | None:
@@ -192,5 +193,6 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
             problems.append(f"selects.json: {shot.id} take {pick['take']} is no longer rendered; selection ignored")
             continue
         shot.selected = match
+        shot.selected_job_key = pick["job_key"] if isinstance(pick.get("job_key"), str) else None
         shot.selection_stale = pick.get("job_key") not in (None, match.job_key)
     return Run(root, shots, order, problems)

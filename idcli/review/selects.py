@@ -164,14 +164,15 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         picks = [picks]
     if picks is not None and not (isinstance(picks, (list, tuple)) and all(isinstance(p, str) for p in picks)):
         raise InputError(f"picks={picks!r:.60}: give 'SHOT=TAKE' strings, e.g. ['sc01_sh010=2']", field="picks")
-    parsed: list[_Pick] = []
+    parsed = [_Pick(*parse_pick(p), None, "") for p in picks or []]
     if from_file is not None:
         from .picks_file import read_picks_file
 
         exported = read_picks_file(from_file)
         _check_project(root, exported.path, exported.project, force)
-        parsed += [_Pick(p.shot, p.take, p.key, f"{exported.path.name}: ") for p in exported.picks]
-    parsed += [_Pick(*parse_pick(p), None, "") for p in picks or []]
+        given = {pick.shot for pick in parsed}  # a command-line pick wins: the file's pick of its shot is not used
+        parsed = [_Pick(p.shot, p.take, p.key, f"{exported.path.name}: ") for p in exported.picks
+                  if p.shot not in given] + parsed
     if not parsed:
         raise InputError("give at least one SHOT=TAKE" + (" or --from picks.json" if from_file is None else ""))
     committed: dict[str, dict[int, str]] = {}
@@ -290,11 +291,12 @@ def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, str]) -> str
 def _check_project(root: Path, path: Path, project: str | None, force: bool) -> None:
     """A picks file exported from another project's page is refused (unless forced): its shot ids and takes may
     well exist here too, and would be recorded for the wrong film."""
+    from ..errors import printable
     from ..store import OutputStore
 
     manifest = OutputStore(root).read_manifest()
     here = manifest.get("project") if manifest else None
     if force or project is None or not isinstance(here, str) or not here or here == project:
         return
-    raise InputError(f"{path}: picks of project '{project}', but {root} holds renders of project '{here}'; give "
-                     "this project's picks (or --force)", file=path, field="project")
+    raise InputError(f"{path}: picks of project '{printable(project):.80}', but {root} holds renders of project "
+                     f"'{here}'; give this project's picks (or --force)", file=path, field="project")
