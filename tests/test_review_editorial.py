@@ -349,6 +349,26 @@ def test_the_burn_in_names_shot_take_and_timecode(out: Path, tmp_path: Path) -> 
     assert amber.sum() > 20
 
 
+@pytest.mark.parametrize("size", [(256, 256), (512, 512), (1024, 1024), (768, 512)])
+def test_the_random_weights_mark_never_covers_the_burnt_in_timecode(size: tuple[int, int]) -> None:
+    """Shot id, take and timecode on the band's left, the amber random-weights mark on its right: on a square
+    frame (512 x 512, 1024 x 1024: SD1.5's and SDXL's sizes) the two overlapped and the timecode could not be
+    read. Where they do not fit side by side the mark goes on a second line."""
+    from idcli.review.animatic_movie import _font, burn_in_band
+
+    width, height = size
+    band = burn_in_band(width, "sc12_sh010  t12  00:00:01;09", "random-weight test models: not for review",
+                        _font(height)).astype(int)
+    assert band.shape[0] % 2 == 0 and band.shape[1] == width
+    amber = (band[..., 0] > 180) & (band[..., 1] > 120) & (band[..., 2] < 90)
+    white = band.min(axis=2) > 180
+    (amber_rows, amber_cols), (white_rows, white_cols) = np.nonzero(amber), np.nonzero(white)
+    assert amber.sum() > 20 and white.sum() > 20
+    side_by_side = white_cols.max() < amber_cols.min()
+    one_above_the_other = white_rows.max() < amber_rows.min()
+    assert side_by_side or one_above_the_other
+
+
 @needs_pyav
 def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:

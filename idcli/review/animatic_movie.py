@@ -147,18 +147,21 @@ def timecode(frame_index: int, fps: float, drop_frame: bool) -> str:
 
 
 def burn_in_band(width: int, text: str, warning: str | None, font: Any) -> np.ndarray:
-    """A black band ``width`` wide holding ``text`` (and ``warning`` on its right, in amber), an even number of
-    rows high (yuv420p halves them)."""
+    """A black band ``width`` wide holding ``text`` (and ``warning`` on its right, in amber; on a second line where
+    the two do not fit side by side, so that it never covers the timecode), an even number of rows high (yuv420p
+    halves them)."""
     from PIL import Image, ImageDraw
 
-    band_height = max(14, int(font.size * 1.6))
-    band_height += band_height % 2
-    band = Image.new("RGB", (width, band_height), (0, 0, 0))
+    line_height = max(14, int(font.size * 1.6))
+    line_height += line_height % 2
+    margin = max(4, line_height // 3)
+    two_lines = bool(warning) and font.getlength(text) + font.getlength(warning) + 3 * margin > width
+    band = Image.new("RGB", (width, line_height * (2 if two_lines else 1)), (0, 0, 0))
     draw = ImageDraw.Draw(band)
-    margin = max(4, band_height // 3)
-    draw.text((margin, band_height // 2), text, fill=BURN_IN_TEXT, font=font, anchor="lm")
+    draw.text((margin, line_height // 2), text, fill=BURN_IN_TEXT, font=font, anchor="lm")
     if warning:
-        draw.text((width - margin, band_height // 2), warning, fill=RANDOM_WEIGHTS_TEXT, font=font, anchor="rm")
+        row = line_height + line_height // 2 if two_lines else line_height // 2
+        draw.text((width - margin, row), warning, fill=RANDOM_WEIGHTS_TEXT, font=font, anchor="rm")
     return np.asarray(band)
 
 
