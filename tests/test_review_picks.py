@@ -454,7 +454,7 @@ def test_picking_a_re_rendered_take_again_picks_it_as_rendered_now(out: Path, tm
 
 
 @needs_chromium
-def test_a_recorded_select_re_rendered_since_is_exported_as_it_was_picked(out: Path, tmp_path: Path) -> None:
+def test_a_recorded_select_re_rendered_since_and_left_as_it_was_is_not_exported(out: Path, tmp_path: Path) -> None:
     """A select recorded with ``idcli select`` whose take was re-rendered since: the page exported it with the new
     render's key, so ``select --from`` of picks the director never touched recorded the re-render as looked at
     (the page's own "re-rendered since picked" badge ignored)."""
