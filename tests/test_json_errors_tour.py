@@ -28,6 +28,9 @@ CASES = [
     ("deliver empty dest", 2), ("qa missing", 2), ("qa empty", 2), ("evaluate missing", 2), ("evaluate empty", 2),
     ("models list --shotlist missing.yaml", 2), ("models fetch bogus", 2), ("render --bogus x", 2),
     ("deliver empty", 2), ("export missing --otio x.otio", 2), ("export empty --edl x.edl", 2), ("export empty", 2),
+    ("select missing sh010=1", 2), ("select empty sh010=1", 2), ("select empty", 2), ("select empty sh010", 2),
+    ("select empty --from afile.txt", 2), ("select empty --from missing.json", 2), ("review missing", 2),
+    ("review empty", 2), ("review afile.txt", 2),
 ]
 GOOD = """\
 version: 1

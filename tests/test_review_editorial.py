@@ -78,12 +78,43 @@ def test_edl_reads_back_with_the_cmx_3600_adapter(out: Path, tmp_path: Path) -> 
     assert timeline.name == "review"
 
 
+def edit_manifest_shots(out: Path, shots: list[dict]) -> None:
+    """The shot list record as a render of an edited shot list leaves it (order, takes, durations)."""
+    path = out / ".idcli" / "shotlist.jsonl"
+    manifest = json.loads(path.read_text("utf-8"))
+    manifest["shots"] = shots
+    path.write_text(json.dumps(manifest) + "\n", "utf-8")
+
+
+def test_the_trailing_gap_note_names_the_first_shot_of_the_gap(out: Path, tmp_path: Path) -> None:
+    shots = json.loads((out / ".idcli" / "shotlist.jsonl").read_text("utf-8"))["shots"]
+    edit_manifest_shots(out, [*shots, {"id": "sh050", "takes": 1, "duration": 1.0}])  # sh040, sh050 not rendered
+    result = cli("export", out, "--edl", tmp_path / "animatic.edl")
+    assert result.exit_code == 0, result.output
+    assert "the last 2 shots, from sh040 on, are not rendered and leave no event" in result.stderr, result.stderr
+
+
+def test_an_edl_of_no_rendered_shot_is_refused_and_nothing_is_written(out: Path, tmp_path: Path) -> None:
+    """Every rendered shot taken out of the shot list: the EDL would be a title and no event (an empty sequence
+    in the editor, nothing to say why). Refused before any file of the export is written."""
+    edit_manifest_shots(out, [{"id": "sh040", "takes": 1, "duration": 3.0}])
+    edl, timeline = tmp_path / "animatic.edl", tmp_path / "animatic.otio"
+    result = cli("export", out, "--otio", timeline, "--edl", edl, "--json")
+    assert result.exit_code == 2, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["error"]["type"] == "InputError"
+    assert "none of the shot list's 1 shot(s) is rendered" in document["error"]["message"]
+    assert "no event" in result.stderr
+    assert not edl.exists() and not timeline.exists() and list(tmp_path.iterdir()) == [out.parent]
+    assert cli("export", out, "--otio", timeline).exit_code == 0  # the .otio alone keeps the gap
+
+
 def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) -> None:
     target = tmp_path / "animatic.edl"
     result = cli("export", out, "--edl", target, "--fps", "24")
     assert result.exit_code == 0, result.output
     # sh040, the last shot, is not rendered: an EDL cannot end on a gap, and says so
-    assert "sh040" in result.stderr and "no event" in result.stderr, result.stderr
+    assert "the last shot, sh040, is not rendered and leaves no event" in result.stderr, result.stderr
     lines = target.read_text("utf-8").splitlines()
     assert lines[:3] == ["TITLE: review", "FCM: NON-DROP FRAME", ""]
     events = [EVENT.match(line) for line in lines if line[:3].isdigit()]

@@ -77,6 +77,45 @@ def test_select_refuses_an_orphan_take(out: Path) -> None:
     assert cli("select", out, "sh010=1").exit_code == 0  # a live take still can be picked
 
 
+def test_select_json_reports_the_picks_the_changes_and_the_notes(out: Path) -> None:
+    """`select --json`: one document on stdout holding the picks as selects.json holds them after the command, what
+    the picks given changed and the notes (a dropped junk pick), nothing else there; a refused pick and a damaged
+    selects.json are the contract's error document with exit 2, and change nothing."""
+    assert cli("select", out, "sh030=2").exit_code == 0
+    data = json.loads((out / "selects.json").read_text("utf-8"))
+    data["selects"]["sh020"] = {"take": 9, "job_key": "idcli-job-v2:" + "0" * 64, "selected": "2026-11-30T06:00:00"}
+    (out / "selects.json").write_text(json.dumps(data), "utf-8")
+    result = cli("select", out, "sh010=2", "sh030=t1", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)  # the one document, nothing else on stdout
+    assert list(document)[:3] == ["ok", "exit_code", "error"]
+    assert document["ok"] is True and document["exit_code"] == 0 and document["error"] is None
+    assert document["out_dir"] == str(out.absolute())
+    assert document["selects_file"] == {"path": "selects.json", "abs_path": str((out / "selects.json").absolute())}
+    assert document["selects"] == json.loads((out / "selects.json").read_text("utf-8"))["selects"]
+    keys = {(r["shot_id"], r["take"]): r["job_key"] for r in idcli.read_results(out)}
+    assert {s: (p["take"], p["job_key"]) for s, p in document["selects"].items()} == {
+        "sh010": (2, keys[("sh010", 2)]), "sh030": (1, keys[("sh030", 1)])}
+    assert all(p["selected"] for p in document["selects"].values())
+    assert document["changed"] == ["sh010=t2 (new)", "sh030=t1 (was t2)"]
+    assert len(document["notes"]) == 1 and document["notes"][0].startswith("selects.json: dropped sh020=t9")
+    assert "dropped sh020=t9" in result.stderr  # the note is on stderr too, as without --json
+    again = json.loads(cli("select", out, "sh010=2", "--json").stdout)
+    assert again["changed"] == [] and again["notes"] == [] and again["selects"] == document["selects"]
+    before = (out / "selects.json").read_bytes()
+    refused = cli("select", out, "sh010=5", "--json")
+    error = json.loads(refused.stdout)
+    assert refused.exit_code == 2 and error["ok"] is False and error["exit_code"] == 2
+    assert error["error"]["type"] == "InputError" and "no take 5 is rendered" in error["error"]["message"]
+    (out / "selects.json").write_text("[1, 2", "utf-8")
+    damaged = cli("select", out, "sh010=1", "--json")
+    error = json.loads(damaged.stdout)
+    assert damaged.exit_code == 2 and error["exit_code"] == 2 and "selects.json: damaged" in error["error"]["message"]
+    (out / "selects.json").write_bytes(before)
+    assert cli("select", out, "sh010=none", "--json").exit_code == 0
+    assert set(json.loads((out / "selects.json").read_text("utf-8"))["selects"]) == {"sh030"}
+
+
 def test_select_says_what_it_drops_from_an_edited_selects_json_and_keeps_every_real_pick(out: Path) -> None:
     """Junk in a hand-edited selects.json (a take never rendered, a shot never rendered) was carried forward silently
     by every select, and ignored by review with a message each time. select now drops it, saying what; a pick of a

@@ -94,6 +94,49 @@ def test_a_corrupted_sidecar_is_reported_and_skipped(out: Path) -> None:
     assert "sh010_t9.json" in text  # and the page says what it skipped
 
 
+def test_review_json_reports_the_page_the_sheets_and_the_counts(out: Path) -> None:
+    result = review(out, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)  # the one document: no progress line on stdout
+    assert list(document)[:3] == ["ok", "exit_code", "error"] and document["ok"] is True
+    assert document["out_dir"] == str(out.absolute())
+    index = out / "review" / "index.html"
+    assert document["page"] == {"path": "review/index.html", "abs_path": str(index.absolute())} and index.is_file()
+    assert document["contact_sheets"] == [{"path": "review/contact-sheet.png",
+                                           "abs_path": str((out / "review" / "contact-sheet.png").absolute())}]
+    flagged = sum(1 for r in idcli.read_results(out) if (r.get("qa") or {}).get("flags"))
+    assert document["counts"] == {"shots": 4, "takes": 6, "thumbnails_made": 6, "flagged": flagged, "selected": 0}
+    assert CliRunner().invoke(app, ["select", str(out), "sh010=2", "sh020=1"]).exit_code == 0
+    again = json.loads(review(out, "--json").stdout)
+    assert again["counts"] == {**document["counts"], "thumbnails_made": 0, "selected": 2}
+
+
+def test_review_json_with_a_damaged_sidecar_exits_2_names_it_and_still_writes_the_page(out: Path) -> None:
+    (out / "sh010" / "sh010_t9.json").write_text('{"job_key": "idcli-job-v1:x", "shot_id": ', "utf-8")
+    result = review(out, "--json")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["exit_code"] == 2 and document["error"]["type"] == "InputError"
+    assert [p["file"] for p in document["error"]["problems"]] == ["sh010/sh010_t9.json"]
+    assert document["counts"]["takes"] == 6 and Path(document["page"]["abs_path"]).is_file()
+    assert "sh010/sh010_t9.json: not valid JSON" in result.stderr
+
+
+def test_a_take_beyond_the_shots_takes_is_marked_not_pickable(out: Path) -> None:
+    """sh010 lowered to `takes: 1` and rendered: its take 2 is kept and shown, but idcli select refuses it, so the
+    page marks it (data-orphan: its script makes no pick button there) and leaves take 1 and the shot pickable."""
+    manifest_path = out / ".idcli" / "shotlist.jsonl"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    manifest["takes"] = [t for t in manifest["takes"] if t != ["sh010", 2]]
+    manifest["shots"] = [{**s, "takes": 1} if s["id"] == "sh010" else s for s in manifest["shots"]]
+    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
+    assert review(out).exit_code == 0
+    text = (out / "review" / "index.html").read_text("utf-8")
+    orphans = re.findall(r'<article [^>]*id="take-([^"]+)"[^>]*data-orphan="1"', text)
+    assert orphans == ["sh010_t2"]
+    assert "not pickable" in text and not re.search(r'<section [^>]*id="shot-sh010"[^>]*data-orphan', text)
+
+
 def test_thumbnails_are_made_once_and_the_contact_sheet_shows_each_shot(out: Path) -> None:
     first = review(out)
     assert first.exit_code == 0 and "6 new thumbnails" in first.stdout

@@ -56,6 +56,26 @@ def selects(out: Path) -> dict:
 # -- idcli select --from ------------------------------------------------------------------------------
 
 
+def test_select_from_json_reports_the_picks_or_the_refusal_as_one_document(out: Path, tmp_path: Path) -> None:
+    exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 2, "key": key(out, "sh010_t2")},
+                                                    "sh020": {"take": 1, "key": key(out, "sh020_t1")}})
+    result = cli("select", out, "--from", exported, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and document["selects"] == selects(out)
+    assert {shot: pick["take"] for shot, pick in document["selects"].items()} == {"sh010": 2, "sh020": 1}
+    assert document["changed"] == ["sh010=t2 (new)", "sh020=t1 (new)"] and document["notes"] == []
+    stale = picks_file(tmp_path / "stale.json", {"sh030": {"take": 1, "key": "0" * 16}})
+    refused = cli("select", out, "--from", stale, "--json")
+    error = json.loads(refused.stdout)
+    assert refused.exit_code == 2 and error["ok"] is False and error["exit_code"] == 2
+    assert "re-rendered since the picks were made" in error["error"]["message"]
+    damaged = cli("select", out, "--from", picks_file(tmp_path / "bad.json", {"sh010": "two"}), "--json")
+    error = json.loads(damaged.stdout)
+    assert damaged.exit_code == 2 and error["error"]["type"] == "InputError" and error["error"]["message"]
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 2, "sh020": 1}  # unchanged
+
+
 def test_select_from_a_picks_file_records_them_and_keeps_an_unchanged_pick_as_it_was(out: Path, tmp_path: Path
                                                                                      ) -> None:
     assert cli("select", out, "sh030=1").exit_code == 0
@@ -393,6 +413,41 @@ def test_a_shot_taken_out_of_the_shot_list_offers_no_pick_and_its_pick_is_not_ex
         exported = browser.download("button.export-picks")
         assert browser.problems() == []
     assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh010": {"take": 2, "key": key(out, "sh010_t2")}}
+    assert cli("select", out, "--from", exported).exit_code == 0
+
+
+@needs_chromium
+def test_a_take_beyond_the_shots_takes_offers_no_pick_and_its_pick_is_not_exported(out: Path, tmp_path: Path
+                                                                                 ) -> None:
+    """The director picked sh010's take 2; the artist then lowered sh010 to `takes: 1` and rendered (take 2 kept,
+    an orphan inside a live shot). The rewritten page still offered a pick button on take 2 and exported the pick,
+    which `idcli select --from` refuses, and with it the whole file."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        browser.click("#take-sh010_t2 button.pick")
+        browser.click("#take-sh020_t1 button.pick")
+    manifest_path = out / ".idcli" / "shotlist.jsonl"  # as a render of the edited shot list records it
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    manifest["shots"] = [{**s, "takes": 1} if s["id"] == "sh010" else s for s in manifest["shots"]]
+    manifest["takes"] = [t for t in manifest["takes"] if t != ["sh010", 2]]
+    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
+    assert cli("review", out).exit_code == 0
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out, "#shot-sh010")
+        assert browser.js("document.querySelectorAll('#take-sh010_t2 button.pick').length") == 0
+        assert browser.js("document.querySelectorAll('#take-sh010_t1 button.pick').length") == 1
+        exported = browser.download("button.export-picks")  # the pick of take 2 kept in the browser is left out
+        assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh020": {"take": 1, "key": key(out, "sh020_t1")}}
+        browser.press("2")  # the digit of the orphan take on its shot picks nothing
+        browser.press("1")
+        assert "take-sh010_t1" in pressed(page_state(browser)) and "take-sh010_t2" not in pressed(page_state(browser))
+        exported = browser.download("button.export-picks")
+        assert browser.problems() == []
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh010": {"take": 1, "key": key(out, "sh010_t1")},
+                                                                "sh020": {"take": 1, "key": key(out, "sh020_t1")}}
     assert cli("select", out, "--from", exported).exit_code == 0
 
 

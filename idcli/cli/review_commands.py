@@ -70,11 +70,18 @@ def qa(
     _guarded(body, as_json)
 
 
+def _folder_file(root: Path, path: Path) -> dict[str, str]:
+    """A file of the output folder as the --json contract names it: ``{path, abs_path}``."""
+    absolute = Path(path).absolute()
+    return {"path": absolute.relative_to(Path(root).absolute()).as_posix(), "abs_path": str(absolute)}
+
+
 @app.command()
 def review(
     out: OutArg,
     shots: ShotsOpt = None,
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png
     (contact-sheet-2.png, … past 100 shots)."""
@@ -82,21 +89,31 @@ def review(
     from ..review.runs import load_run
 
     def body() -> None:
-        result = write_review(load_run(out, shots))
+        run = load_run(out, shots)
+        result = write_review(run)
         count = len(result.contact_sheets)
         sheets = (f"contact sheet {result.contact_sheet}" if count <= 1 else
                   f"{count} contact sheets {result.contact_sheet} … {result.contact_sheets[-1].name}")
-        _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
-              f"thumbnails); {sheets}")
+        if not as_json:
+            _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
+                  f"thumbnails); {sheets}")
         if open_page:
             import webbrowser
 
             url = result.index.resolve().as_uri()
             if not webbrowser.open(url):  # a render box over ssh has none: say where the page is
                 _note(f"no browser could be opened here; open {url}")
-        _finish_review(result.problems)
+        document = None
+        if as_json:
+            counts = {"shots": result.shots, "takes": result.takes, "thumbnails_made": result.thumbnails_made,
+                      "flagged": sum(1 for take in run.takes if take.flags),
+                      "selected": sum(1 for shot in run.shots if shot.selected is not None)}
+            document = {"out_dir": str(run.root.absolute()), "page": _folder_file(run.root, result.index),
+                        "contact_sheets": [_folder_file(run.root, sheet) for sheet in result.contact_sheets],
+                        "counts": counts}
+        _finish_review(result.problems, document)
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 @app.command()
@@ -110,9 +127,11 @@ def select(
     force: Annotated[bool, typer.Option(
         "--force", help="Record --from picks of takes re-rendered since the page was exported (as rendered now), "
                         "and picks of another project's page.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Record the director's pick per shot in OUT/selects.json: SHOT=TAKE, or --from the picks file the storyboard
     page exported (checked against the committed takes)."""
+    from ..review.selects import SELECTS
     from ..review.selects import select as record_picks
 
     def body() -> None:
@@ -120,15 +139,20 @@ def select(
         current = record_picks(out, picks, notes, from_file=from_file, force=force)
         for note in notes:  # what became of picks already in the file that point at no committed take
             _note(note)
+        root = Path(out)
+        if as_json:  # the picks as selects.json holds them now, what this select changed, and the notes above
+            _emit_json(_ok(out_dir=str(root.absolute()), selects_file=_folder_file(root, root / SELECTS),
+                           selects=dict(sorted(current.items())), changed=current.changed, notes=current.notes))
+            return
         _emit("changed: " + (", ".join(current.changed) or "nothing; every pick given was recorded already"))
-        _emit(f"{Path(out) / 'selects.json'}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
-                                                           current.items()) or "no picks"))
-        if (Path(out) / "review" / "index.html").is_file():  # the page is static: say how it catches up
+        _emit(f"{root / SELECTS}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
+                                                 current.items()) or "no picks"))
+        if (root / "review" / "index.html").is_file():  # the page is static: say how it catches up
             import shlex
 
             _emit(f"the storyboard page shows them once rewritten: idcli review {shlex.quote(str(out))}")
 
-    _guarded(body)
+    _guarded(body, as_json)
 
 
 @app.command()

@@ -74,11 +74,15 @@ def require_timecode_rate(fps: float, option: str) -> None:
 
 
 def check_edl_events(run: Run, edl_path: Path, fps: float) -> None:
-    """Refuse an EDL of more events than CMX 3600 numbers, before any file of the export is written."""
-    _refuse_too_many_events(build_timeline(run, edl_path, fps)[1].clips, edl_path)
+    """Refuse an EDL of no events or of more than CMX 3600 numbers, before any file of the export is written."""
+    _check_event_count(build_timeline(run, edl_path, fps)[1], edl_path)
 
 
-def _refuse_too_many_events(clips: int, edl_path: Path) -> None:
+def _check_event_count(result: ExportResult, edl_path: Path) -> None:
+    clips = result.clips
+    if clips == 0:  # an EDL of no events is a title an editor imports as an empty sequence, nothing to say why
+        raise InputError(f"--edl {edl_path}: none of the shot list's {len(result.gaps)} shot(s) is rendered, so the "
+                         "EDL would hold no event; render some shots first (or write --otio, which keeps the gaps)")
     if clips > EDL_MAX_EVENTS:
         raise InputError(f"--edl {edl_path}: {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
                          "events. Write --fcp-xml or --otio for a cut this long")
@@ -93,13 +97,18 @@ def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[st
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
     timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
     result.format = "edl"
-    _refuse_too_many_events(result.clips, edl_path)
+    _check_event_count(result, edl_path)
     for clip in timeline.find_clips():
         clip.metadata["cmx_3600"] = {"reel": "AX"}
     (track,) = timeline.video_tracks()
-    if len(track) and isinstance(track[-1], otio.schema.Gap):
-        result.notes.append(f"--edl: the last shot(s) not rendered ({track[-1].name}...) leave no event: an EDL "
-                            "ends with its last event")
+    trailing = 0  # the gaps the track ends with: the shots after the last rendered one
+    while trailing < len(track) and isinstance(track[len(track) - 1 - trailing], otio.schema.Gap):
+        trailing += 1
+    if trailing:
+        first = track[len(track) - trailing].name
+        shots = f"the last shot, {first}, is not rendered and leaves" if trailing == 1 else (
+            f"the last {trailing} shots, from {first} on, are not rendered and leave")
+        result.notes.append(f"--edl: {shots} no event: an EDL ends with its last event")
     text = otio.adapters.write_to_string(timeline, "cmx_3600", style="avid")
     fcm = "FCM: DROP FRAME" if drop_frame else "FCM: NON-DROP FRAME"
     title, _, events = text.partition("\n\n")

@@ -285,9 +285,11 @@ def _qa_html(take: Take) -> str:
 
 
 def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
-               board: bool = False, shot_prompt: str | None = None) -> str:
+               board: bool = False, shot_prompt: str | None = None, orphan: bool = False) -> str:
     selected = shot.selected is take
     badges = []
+    if orphan:  # beyond the shot's takes in the shot list: idcli select refuses it, so the page offers no pick
+        badges.append('<span class="badge warn">beyond the shot\'s takes: not pickable</span>')
     if selected:
         badges.append('<span class="badge sel">selected</span>')
         if shot.selection_stale:
@@ -317,8 +319,9 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
              f'alt="{_e(alt)} fusion mask over the steps" loading="lazy"></a>') if take.mask_strip else ""
     classes = "take" + (" selected" if selected else "") + (" flagged" if take.flags else "")
     board_attr = ' data-board="1"' if board else ""  # the take the shot's printed board shows (print_boards.py)
+    orphan_attr = ' data-orphan="1"' if orphan else ""  # the page's script makes no pick button on it
     # data-key: the take's job key as an exported pick carries it (picks_file.py: seen_key)
-    return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}"{board_attr} '
+    return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}"{board_attr}{orphan_attr} '
             f'data-key="{_e(seen_key(take.job_key))}" aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
@@ -328,7 +331,7 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
 
 
 def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
-               listed: bool = False) -> str:
+               listed: bool = False, live: set[tuple[str, int]] | None = None) -> str:
     meta = []
     if shot.entry is not None:
         meta.append(f"{shot.entry.duration:g} s")
@@ -338,7 +341,11 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     flagged = ' <span class="badge flag">every take flagged</span>' if shot.all_flagged else ""
     board = board_take(shot)
     prompt = shared_prompt(shot)
-    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt) for t in shot.takes)
+    # ``live``: the takes the shot list the folder was last rendered from has (as idcli select checks them)
+    orphan_takes = {t.take for t in shot.takes if listed and shot.entry is not None and live is not None
+                    and (shot.id, t.take) not in live}
+    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt, t.take in orphan_takes)
+                    for t in shot.takes)
             or '<p class="empty">Not rendered yet.</p>')
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
     if shot.selected is not None:  # the select idcli select recorded: the page's picks start from it
@@ -380,6 +387,7 @@ def _sheet_links(sheets: int) -> str:
 def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int = 1,
               sizes: dict[str, tuple[int, int]] | None = None) -> str:
     from ..provenance import now
+    from ..results import _live_takes
 
     takes = run.takes
     flagged = sum(1 for t in takes if t.flags)
@@ -390,8 +398,9 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     sizes = sizes or {}
     starts = {start: (anchor, label, count) for (label, start, count), anchor in zip(groups, _group_ids(groups),
                                                                                       strict=True)}
+    live = _live_takes(run.root, None)  # the run manifest's takes, which idcli select refuses picks outside of
     shots = "".join((_scene_mark(*starts[i]) if i in starts else "")
-                    + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None)
+                    + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live)
                     for i, s in enumerate(run.shots))
     written = now().strftime('%Y-%m-%d %H:%M UTC')
     summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
@@ -660,6 +669,7 @@ _JS = """
     return {take:n,key:k!==null?k:t?t.getAttribute('data-key'):null};
   }
   function pickable(s){return !s.hasAttribute('data-orphan');}  // not a shot taken out of the shot list
+  function orphanTake(t){return !!t&&t.hasAttribute('data-orphan');}  // a take beyond the shot's takes
   function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
   function changed(s){var p=saved.picks[idOf(s)],r=recorded(s);
     return !!p&&(p.take!==r.take||(p.take!==null&&p.key!==r.key));}
@@ -674,7 +684,7 @@ _JS = """
       gone=p.take!==null&&!seen;  // picked here, then the take was removed (the page rewritten)
     Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
       var on=p.take!==null&&Number(t.getAttribute('data-take'))===p.take,b=t.querySelector('button.pick');
-      if(!b){  // made here, not in the markup: 4,729 takes' buttons were 0.16 MB of a film's page
+      if(!b&&!orphanTake(t)){  // made here, not in the markup: 4,729 takes' buttons were 0.16 MB of a film's page
         b=document.createElement('button');b.type='button';b.className='pick';t.insertBefore(b,t.querySelector('dl'));}
       t.classList.toggle('picked',on);
       if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';
@@ -705,7 +715,7 @@ _JS = """
   function pick(s,n){  // n: a take number, or null for no pick; the same take again unpicks
     if(!s||!pickable(s)){return;}
     var now=pickOf(s),t=takeOf(s,n);
-    if(n!==null&&!t){return;}
+    if(n!==null&&(!t||orphanTake(t))){return;}
     // the same take again unpicks it, unless it was re-rendered since: then it is picked as rendered now
     if(n!==null&&now.take===n&&now.key===t.getAttribute('data-key')){n=null;t=null;}
     var want={take:n,key:t?t.getAttribute('data-key'):null},r=recorded(s),id=idOf(s);
@@ -718,7 +728,8 @@ _JS = """
     var out={},any=false;
     shots.forEach(function(s){
       if(!pickable(s)||!changed(s)){return;}
-      var p=pickOf(s);out[idOf(s)]=p.take===null?{take:null}:{take:p.take,key:p.key};any=true;  // null: took back
+      var p=pickOf(s);if(orphanTake(takeOf(s,p.take))){return;}  // picked here before the takes were lowered
+      out[idOf(s)]=p.take===null?{take:null}:{take:p.take,key:p.key};any=true;  // null: took back
     });
     var box=document.querySelector('.picks .export'),area=box.querySelector('textarea');
     box.hidden=false;box.querySelector('.exported').hidden=!any;box.querySelector('.nothing').hidden=any;
