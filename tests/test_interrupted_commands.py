@@ -119,7 +119,8 @@ def test_qa_stopped_by_a_signal_says_so_in_its_one_json_document(out: Path, sig:
     assert again.returncode == 0 and json.loads(again.stdout)["checked"] == 5, again.stderr
 
 
-@pytest.mark.parametrize("command", [("review",), ("select", "sh010=1"), ("verify", "--json")])
+@pytest.mark.parametrize("command", [("review",), ("select", "sh010=1"), ("verify", "--json"),
+                                     ("select", "sh010=1", "--json")])
 def test_ctrl_c_in_a_review_command_prints_interrupted_and_exits_130(out: Path, command: tuple[str, ...]) -> None:
     """Typer turned a KeyboardInterrupt into a silent exit 130: no 'interrupted' line, no --json document."""
     script = ("import sys, idcli.cli.output as o; real = o._guarded\n"
