@@ -8,6 +8,7 @@ the command's stderr, checks that nothing was written meanwhile, then lets go.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import selectors
 import subprocess
@@ -97,6 +98,22 @@ def test_select_waiting_for_another_select_says_so(rendered) -> None:
                                out / "selects.json")
     assert "another idcli select" in note
     assert (out / "selects.json").is_file()
+
+
+def test_select_json_waiting_says_so_on_stderr_and_prints_only_the_document(rendered) -> None:
+    _shots, out = rendered
+    fd = _held(out / ".idcli" / "selects.lock")
+    process = subprocess.Popen([sys.executable, "-m", "idcli", "select", str(out), "sh010=2", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), text=True)
+    try:
+        assert "another idcli select" in _stderr_line_with(process, WAITS)
+    finally:
+        os.close(fd)
+    stdout, rest = process.communicate(timeout=300)
+    assert process.returncode == 0, rest
+    document = json.loads(stdout)  # the wait note is not on stdout: the one document is all there is
+    assert document["ok"] is True and document["selects"]["sh010"]["take"] == 2
+    assert document["changed"] == ["sh010=t2 (new)"]
 
 
 def test_render_wait_behind_a_run_on_the_folder_says_so(rendered) -> None:

@@ -681,7 +681,8 @@ _JS = """
   function show(s){
     if(!pickable(s)){return;}
     var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key'),
-      gone=p.take!==null&&!seen;  // picked here, then the take was removed (the page rewritten)
+      gone=p.take!==null&&!seen,  // picked here, then the take was removed (the page rewritten)
+      beyond=orphanTake(seen);  // picked here, then the shot's takes were lowered below it: not exported
     Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
       var on=p.take!==null&&Number(t.getAttribute('data-take'))===p.take,b=t.querySelector('button.pick');
       if(!b&&!orphanTake(t)){  // made here, not in the markup: 4,729 takes' buttons were 0.16 MB of a film's page
@@ -691,11 +692,12 @@ _JS = """
         b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
     });
     var text=gone?' picked take '+p.take+': no longer rendered; pick another':
+      beyond?' picked take '+p.take+': beyond the takes of the shot now; pick another':
       stale?' picked take '+p.take+': re-rendered since you picked it; look again':
       changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
     var h=s.querySelector('h2');
     if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
-      note.classList.toggle('stale',stale||gone);}
+      note.classList.toggle('stale',stale||gone||beyond);}
     var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+p.take+(changed(s)?'*':'');
     if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
   }
