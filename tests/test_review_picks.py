@@ -441,6 +441,9 @@ def test_a_take_beyond_the_shots_takes_offers_no_pick_and_its_pick_is_not_export
         assert browser.js("document.querySelectorAll('#take-sh010_t1 button.pick').length") == 1
         heading = browser.js("document.querySelector('#h-sh010').textContent")
         assert "picked take 2: beyond the takes of the shot now" in heading, heading
+        # the header counts picks that stand: sh020's, not the orphan take's kept in the browser
+        count = browser.js("document.querySelector('.pick-count').textContent")
+        assert count.startswith("1 of ") and "1 changed here" in count, count
         exported = browser.download("button.export-picks")  # the pick of take 2 kept in the browser is left out
         assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh020": {"take": 1, "key": key(out, "sh020_t1")}}
         browser.press("2")  # the digit of the orphan take on its shot picks nothing

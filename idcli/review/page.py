@@ -671,6 +671,10 @@ _JS = """
   function pickable(s){return !s.hasAttribute('data-orphan');}  // not a shot taken out of the shot list
   function orphanTake(t){return !!t&&t.hasAttribute('data-orphan');}  // a take beyond the shot's takes
   function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
+  function standing(s){  // a pick that stands: its take is on the page and within the shot's takes
+    var p=pickOf(s),t=takeOf(s,p.take);return !!t&&!orphanTake(t);}
+  function exportable(s){  // a change made here that export picks carries (never a pick of a take beyond the takes)
+    return pickable(s)&&changed(s)&&!orphanTake(takeOf(s,pickOf(s).take));}
   function changed(s){var p=saved.picks[idOf(s)],r=recorded(s);
     return !!p&&(p.take!==r.take||(p.take!==null&&p.key!==r.key));}
   function child(parent,cls){  // the span of class cls in parent, made on first use (the markup stays small)
@@ -703,14 +707,14 @@ _JS = """
   }
   function count(){
     var picked=0,open=0,live=shots.filter(pickable);
-    live.forEach(function(s){if(pickOf(s).take!==null){picked++;}if(changed(s)){open++;}});
+    live.forEach(function(s){if(standing(s)){picked++;}if(exportable(s)){open++;}});
     var c=document.querySelector('.pick-count');
     if(c){c.textContent=picked+' of '+live.length+' shots picked'+(open?' \u00b7 '+open+' changed here, not recorded'+
       ' yet: export them for the artist':'');}
     Array.prototype.forEach.call(document.querySelectorAll('nav.scenes details'),function(d){
       var n=0,mark=d.querySelector('summary .picked');
       Array.prototype.forEach.call(d.querySelectorAll('ol a[href^="#shot-"]'),function(a){
-        var s=byId[a.getAttribute('href').slice(6)];if(s&&pickable(s)&&pickOf(s).take!==null){n++;}});
+        var s=byId[a.getAttribute('href').slice(6)];if(s&&pickable(s)&&standing(s)){n++;}});
       if(mark){mark.textContent=n?'\u2713'+n:'';}
     });
   }
@@ -729,8 +733,8 @@ _JS = """
     // idcli select made after the page was written must stand when the file is recorded.
     var out={},any=false;
     shots.forEach(function(s){
-      if(!pickable(s)||!changed(s)){return;}
-      var p=pickOf(s);if(orphanTake(takeOf(s,p.take))){return;}  // picked here before the takes were lowered
+      if(!exportable(s)){return;}
+      var p=pickOf(s);
       out[idOf(s)]=p.take===null?{take:null}:{take:p.take,key:p.key};any=true;  // null: took back
     });
     var box=document.querySelector('.picks .export'),area=box.querySelector('textarea');
