@@ -124,3 +124,12 @@ def render_review_run(folder: Path, face_models: Path, only: list[str] | None = 
                               engine_factory=face_engine_factory(), only=only)
         assert report.failed == 0, os.environ.get("IDCLI_HOME")
     return folder / "out"
+
+
+def cli(*args: object):
+    """``idcli ARGS`` in this process (paths and numbers given as they are), for the review tests."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])

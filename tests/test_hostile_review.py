@@ -9,11 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from review_helpers import render_review_run
-from typer.testing import CliRunner
+from review_helpers import cli, render_review_run
 
 import idcli
-from idcli.cli import app
 
 pytest.importorskip("opentimelineio")
 pytest.importorskip("insightface", exc_type=ImportError)
@@ -31,9 +29,6 @@ def out(rendered: Path, tmp_path: Path) -> Path:
     shutil.copytree(rendered, target)
     return target
 
-
-def cli(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def tamper(out: Path, change: dict) -> dict:

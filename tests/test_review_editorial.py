@@ -12,10 +12,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-from review_helpers import SHOTS
-from typer.testing import CliRunner
-
-from idcli.cli import app
+from review_helpers import SHOTS, cli
 
 otio = pytest.importorskip("opentimelineio")
 pytest.importorskip("insightface", exc_type=ImportError)
@@ -32,9 +29,6 @@ def out(review_run: Path, tmp_path: Path) -> Path:
     shutil.copytree(review_run, target)
     return target
 
-
-def cli(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def images(out: Path) -> dict[str, Path]:

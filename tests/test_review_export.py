@@ -11,11 +11,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from review_helpers import SHOTS
-from typer.testing import CliRunner
+from review_helpers import SHOTS, cli
 
 import idcli
-from idcli.cli import app
 
 otio = pytest.importorskip("opentimelineio")
 pytest.importorskip("insightface", exc_type=ImportError)
@@ -29,9 +27,6 @@ def out(review_run: Path, tmp_path: Path) -> Path:
     shutil.copytree(review_run, target)
     return target
 
-
-def cli(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_select_records_picks_checked_against_the_committed_takes(out: Path) -> None:
