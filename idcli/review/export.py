@@ -215,7 +215,9 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
         from .animatic_movie import require_pyav
 
         require_pyav()
-    results = []
+    from ..safeio import remove_dead_temporaries
+
+    results, swept = [], set()
     for name, path in targets.items():
         option = FORMATS[name][0]
         try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
@@ -223,9 +225,9 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
         except OSError as exc:
             raise OutputError(f"{option} {path}: cannot make the folder {path.parent} ({exc.strerror or exc})"
                               ) from None
-        from ..safeio import remove_dead_temporaries
-
-        remove_dead_temporaries(path.parent)  # an export killed mid-write left its temporary beside the file
+        if path.parent not in swept:  # an export killed mid-write left its temporary beside the file
+            remove_dead_temporaries(path.parent)
+            swept.add(path.parent)
         results.append(_write(name, run, path, rate, bool(drop_frame), burn_in))
     return results
 
