@@ -65,7 +65,7 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
     superseded = document.get("superseded") or []
     if superseded:
         notes.append(f"note: {len(superseded)} earlier render(s) kept in {folder / '.idcli' / 'superseded'} "
-                     "(idcli restore OUT SHOT_tN puts one back)")
+                     "(idcli restore OUT --list lists them, idcli restore OUT SHOT_tN puts one back)")
     if document.get("other_project"):
         notes.append(f"note: {folder} holds renders of project '{document['other_project']}', not "
                      f"'{document.get('project')}' (render refuses it without --force)")

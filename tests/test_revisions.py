@@ -1,0 +1,86 @@
+"""A production changes its mind: a shot list rendered, picked, then edited as a script supervisor edits it
+(a prompt changed, a shot renamed, one deleted, one left alone) and rendered again into the same folder.
+
+What the artist is told at each step without reading the docs: how many takes were rendered again and why,
+which earlier renders are kept and how to list them, and which of yesterday's picks stand, were re-rendered
+under them, or belong to shots no longer in the shot list — the same in the human lines and in ``--json``.
+The images are the review tests' drawn faces (review_helpers.FaceEngine): no model is built.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from review_helpers import SELFIES, FaceEngine, cli
+
+DAY1 = """\
+version: 1
+project: harbour
+model: {preset: tiny-sd}
+defaults: {size: 128x128, steps: 2, guidance: 2.0, takes: 2}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg, selfies/theo_2.jpg], description: a young man}
+shots:
+  - id: sh010
+    prompt: "{mara} on the harbour wall"
+  - id: sh020
+    prompt: "close-up of {mara}, rain"
+  - id: sh030
+    prompt: "an empty lighthouse at dusk"
+  - id: sh040
+    prompt: "{theo} alone on the pier"
+"""
+
+# The next day: sh010's prompt changed, sh020 renamed sh025, sh030 left alone, sh040 deleted.
+DAY2 = (DAY1.replace("on the harbour wall", "on the harbour wall, gulls overhead")
+        .replace("id: sh020", "id: sh025")
+        .replace('  - id: sh040\n    prompt: "{theo} alone on the pier"\n', ""))
+DAY1_PICKS = ["sh010=2", "sh020=1", "sh030=2", "sh040=1"]
+
+
+@pytest.fixture
+def face_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``idcli render`` draws the cast's faces instead of building a model."""
+    import idcli.run as run_module
+
+    engine = FaceEngine()
+    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: engine)
+
+
+@pytest.fixture
+def day1(tmp_path: Path, face_engine: None) -> Path:
+    """The project folder after day 1: DAY1 rendered into out/ and every shot picked."""
+    shutil.copytree(SELFIES, tmp_path / "selfies")
+    (tmp_path / "shots.yaml").write_text(DAY1, "utf-8")
+    rendered = cli("render", tmp_path / "shots.yaml", "--out", tmp_path / "out", "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output
+    picked = cli("select", tmp_path / "out", *DAY1_PICKS)
+    assert picked.exit_code == 0, picked.output
+    return tmp_path
+
+
+@pytest.fixture
+def day2(day1: Path) -> Path:
+    """DAY2 written over the shot list and rendered into the same folder."""
+    (day1 / "shots.yaml").write_text(DAY2, "utf-8")
+    rendered = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output
+    return day1
+
+
+def test_restore_list_without_a_take_lists_every_kept_render(day2: Path) -> None:
+    out = day2 / "out"
+    listed = cli("restore", out, "--list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert [line.split(".", 1)[0] for line in lines] == ["sh010_t1", "sh010_t2"], listed.stdout
+    document = json.loads(cli("restore", out, "--list", "--json").stdout)
+    assert [(v["shot_id"], v["take"]) for v in document["versions"]] == [("sh010", 1), ("sh010", 2)]
+    missing = cli("restore", day2 / "no-such-folder", "--list")
+    assert missing.exit_code == 2 and "no such output folder" in missing.stderr
+    refused = cli("restore", out)  # restoring still needs the take
+    assert refused.exit_code == 2 and "SHOT_tN" in refused.stderr
