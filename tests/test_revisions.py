@@ -72,6 +72,25 @@ def day2(day1: Path) -> Path:
     return day1
 
 
+def test_a_render_after_edits_says_which_takes_it_rendered_again_and_why(day1: Path) -> None:
+    (day1 / "shots.yaml").write_text(DAY2, "utf-8")
+    planned = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    # plan says beforehand what render says after: which takes render again, and why
+    assert ("note: 2 take(s) render again because the shot list changed what makes them (prompt, settings or a "
+            "character's selfies): sh010_t1, sh010_t2") in planned.stdout
+    result = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "4 rendered, 2 skipped" in result.stdout
+    # sh010's two takes replace yesterday's (their shot changed); sh025's are new; sh030 is done.
+    assert ("idcli: note: 2 take(s) rendered again because the shot list changed what makes them (prompt, "
+            "settings or a character's selfies): sh010_t1, sh010_t2") in result.stderr
+    assert "the earlier renders are kept: idcli restore" in result.stderr
+    assert "--list" in result.stderr
+    document = json.loads(cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu",
+                              "--json").stdout)
+    assert document["counts"]["rendered"] == 0  # nothing changed since: nothing said to be rendered again
+
+
 def test_restore_list_without_a_take_lists_every_kept_render(day2: Path) -> None:
     out = day2 / "out"
     listed = cli("restore", out, "--list")

@@ -51,6 +51,9 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
             continue
         notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
                      f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
+    stale = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "stale"]
+    if stale:
+        notes.append(f"note: {rerender_note(stale, 'render again')}")
     modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
     if modified:
         notes.append(f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
@@ -70,6 +73,14 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
         notes.append(f"note: {folder} holds renders of project '{document['other_project']}', not "
                      f"'{document.get('project')}' (render refuses it without --force)")
     return notes
+
+
+def rerender_note(stems: list[str], done: str) -> str:
+    """Why takes already rendered are rendered again (``stale``: their job key changed), naming them: the artist
+    who edited the shot list sees which edits cost renders, and that nothing rendered before is lost."""
+    listed = ", ".join(stems[:10]) + (" ..." if len(stems) > 10 else "")
+    return (f"{len(stems)} take(s) {done} because the shot list changed what makes them (prompt, settings or a "
+            f"character's selfies): {listed}; the earlier renders are kept: idcli restore OUT --list")
 
 
 def _load_every_problem(file: Path, face_models: str | None) -> Any:
@@ -376,6 +387,10 @@ def render(
                 _note(f"--save-masks writes the masks of the images rendered in this run; {counts['skipped']} done "
                       "image(s) were skipped and got none (idcli render --force --only SHOT --save-masks renders "
                       "one again)")
+            rendered_again = [f"{o.shot_id}_t{o.take}" for o in report.jobs
+                              if o.status == "rendered" and o.state == "stale"]
+            if rendered_again and not dry_run:
+                _note(rerender_note(rendered_again, "rendered again"))
             kept_jobs = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept_jobs]}, folder):
