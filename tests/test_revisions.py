@@ -103,3 +103,12 @@ def test_restore_list_without_a_take_lists_every_kept_render(day2: Path) -> None
     assert missing.exit_code == 2 and "no such output folder" in missing.stderr
     refused = cli("restore", out)  # restoring still needs the take
     assert refused.exit_code == 2 and "SHOT_tN" in refused.stderr
+
+
+def test_orphans_after_a_rename_or_a_deletion_are_called_so(day1: Path) -> None:
+    (day1 / "shots.yaml").write_text(DAY2, "utf-8")
+    result = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    note = next(line for line in result.stdout.splitlines() if "no longer in the shot list" in line)
+    assert "sh020_t1, sh020_t2, sh040_t1, sh040_t2" in note
+    assert "renamed or removed" in note  # the likely cause here, not only another shot list's renders

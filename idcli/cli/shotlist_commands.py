@@ -63,8 +63,9 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
     if orphans:
         names = [f"{o['shot_id']}_t{o['take']}" for o in orphans]
         notes.append(f"note: {len(orphans)} image(s) of shots or takes no longer in the shot list are kept in "
-                     f"{folder}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''} (one shot list per "
-                     "output folder: another shot list's renders here are counted as orphans; give each its own --out)")
+                     f"{folder}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''} (shots renamed or "
+                     "removed, or takes beyond a shot's takes: put them back to use them; one shot list per output "
+                     "folder: another shot list's renders here are counted as orphans; give each its own --out)")
     superseded = document.get("superseded") or []
     if superseded:
         notes.append(f"note: {len(superseded)} earlier render(s) kept in {folder / '.idcli' / 'superseded'} "
