@@ -112,3 +112,16 @@ def test_orphans_after_a_rename_or_a_deletion_are_called_so(day1: Path) -> None:
     note = next(line for line in result.stdout.splitlines() if "no longer in the shot list" in line)
     assert "sh020_t1, sh020_t2, sh040_t1, sh040_t2" in note
     assert "renamed or removed" in note  # the likely cause here, not only another shot list's renders
+
+
+def test_select_says_which_earlier_picks_were_re_rendered_or_left_the_shot_list(day2: Path) -> None:
+    out = day2 / "out"
+    result = cli("select", out, "sh025=2")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if line.startswith("idcli: note: selects.json")]
+    assert any("sh010=t2" in n and "re-rendered since it was picked" in n for n in notes), result.stderr
+    assert any("sh020=t1" in n and "no longer in the shot list" in n for n in notes), result.stderr
+    assert any("sh040=t1" in n and "no longer in the shot list" in n for n in notes), result.stderr
+    assert not any("sh030" in n for n in notes)  # unchanged: its pick stands, nothing to say
+    document = json.loads(cli("select", out, "sh025=2", "--json").stdout)
+    assert document["notes"] == [n.removeprefix("idcli: note: ") for n in notes]

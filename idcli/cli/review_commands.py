@@ -137,7 +137,7 @@ def select(
     def body() -> None:
         notes: list[str] = []
         current = record_picks(out, picks, notes, from_file=from_file, force=force)
-        for note in notes:  # what became of picks already in the file that point at no committed take
+        for note in notes:  # what became of picks already in the file: no committed take, re-rendered, orphans
             _note(note)
         root = Path(out)
         if as_json:  # the picks as selects.json holds them now, what this select changed, and the notes above
