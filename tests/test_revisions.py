@@ -125,3 +125,30 @@ def test_select_says_which_earlier_picks_were_re_rendered_or_left_the_shot_list(
     assert not any("sh030" in n for n in notes)  # unchanged: its pick stands, nothing to say
     document = json.loads(cli("select", out, "sh025=2", "--json").stdout)
     assert document["notes"] == [n.removeprefix("idcli: note: ") for n in notes]
+
+
+def test_export_and_review_say_which_picks_no_longer_stand(day2: Path) -> None:
+    out = day2 / "out"
+    exported = cli("export", out, "--otio", day2 / "day2.otio", "--edl", day2 / "day2.edl")
+    assert exported.exit_code == 0, exported.output
+    notes = [line for line in exported.stderr.splitlines() if line.startswith("idcli: note:")]
+    stale = [n for n in notes if "sh010" in n]
+    assert len(stale) == 1, notes  # said once, not once per format
+    assert "take 2" in stale[0] and "re-rendered since it was picked" in stale[0]
+    assert any("sh020" in n and "sh040" in n and "no longer in the shot list" in n for n in notes), notes
+    document = json.loads(cli("export", out, "--otio", day2 / "again.otio", "--json").stdout)
+    assert [n for n in document["notes"] if "sh010" in n or "sh020" in n] == [
+        n.removeprefix("idcli: note: ") for n in notes]
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(day2 / "day2.otio"))  # held: its tracks die with it
+    clips = {c.name: c.metadata["idcli"] for c in timeline.tracks[0]}
+    assert list(clips) == ["sh010", "sh025", "sh030"]
+    assert clips["sh030"]["selected"] is True and clips["sh030"]["take"] == 2  # an unchanged shot keeps its pick
+
+    reviewed = cli("review", out)
+    assert reviewed.exit_code == 0, reviewed.output
+    assert [line for line in reviewed.stderr.splitlines() if line.startswith("idcli: note:")] == notes
+    counts = json.loads(cli("review", out, "--json").stdout)
+    assert counts["counts"]["selected"] == 2  # sh010 and sh030, as the page's "2 of 3 shots picked"
+    assert counts["notes"] == [n.removeprefix("idcli: note: ") for n in notes]

@@ -86,17 +86,21 @@ def review(
     """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png
     (contact-sheet-2.png, … past 100 shots)."""
     from ..review.page import write_review
+    from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
 
     def body() -> None:
         run = load_run(out, shots)
         result = write_review(run)
+        notes = pick_notes(run)  # picks the shot list's edits since left behind (the page marks them too)
         count = len(result.contact_sheets)
         sheets = (f"contact sheet {result.contact_sheet}" if count <= 1 else
                   f"{count} contact sheets {result.contact_sheet} … {result.contact_sheets[-1].name}")
         if not as_json:
             _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
                   f"thumbnails); {sheets}")
+            for note in notes:
+                _note(note)
         if open_page:
             import webbrowser
 
@@ -107,10 +111,12 @@ def review(
         if as_json:
             counts = {"shots": result.shots, "takes": result.takes, "thumbnails_made": result.thumbnails_made,
                       "flagged": sum(1 for take in run.takes if take.flags),
-                      "selected": sum(1 for shot in run.shots if shot.selected is not None)}
+                      # as the page's header counts them: shots of the shot list (an orphan's select is left out)
+                      "selected": sum(1 for shot in run.shots if shot.selected is not None
+                                      and (shot.entry is not None or run.order is None))}
             document = {"out_dir": str(run.root.absolute()), "page": _folder_file(run.root, result.index),
                         "contact_sheets": [_folder_file(run.root, sheet) for sheet in result.contact_sheets],
-                        "counts": counts}
+                        "counts": counts, "notes": notes}
         _finish_review(result.problems, document)
 
     _guarded(body, as_json)
@@ -184,14 +190,19 @@ def export(
     Give one or more of --otio, --edl, --fcp-xml and --movie: all come from the same timeline.
     """
     from ..review.export import check_targets, export_animatic
+    from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
 
     def body() -> None:
         check_targets(otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file, movie=movie_file, fps=fps)
-        results = export_animatic(load_run(out, shots), otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file,
+        run = load_run(out, shots)
+        results = export_animatic(run, otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file,
                                   movie=movie_file, fps=fps, drop_frame=drop_frame, burn_in=burn_in)
         first = results[0]
         gaps = f", {len(first.gaps)} gap(s) for shots not rendered ({', '.join(first.gaps)})" if first.gaps else ""
+        picks = pick_notes(run)  # once for every format: they all show the same takes
+        for note in picks:
+            _note(note)
         for result in results:
             if not as_json:
                 _emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
@@ -201,7 +212,7 @@ def export(
         if as_json:
             document = {"out_dir": str(out), "fps": fps, "clips": first.clips, "frames": first.frames,
                         "gaps": first.gaps, "files": [{"format": r.format, "path": str(r.path)} for r in results],
-                        "notes": [note for r in results for note in r.notes]}
+                        "notes": [*picks, *(note for r in results for note in r.notes)]}
         _finish_review(first.problems, document)
 
     _guarded(body, as_json)
