@@ -76,14 +76,14 @@ def test_a_render_after_edits_says_which_takes_it_rendered_again_and_why(day1: P
     (day1 / "shots.yaml").write_text(DAY2, "utf-8")
     planned = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
     # plan says beforehand what render says after: which takes render again, and why
-    assert ("note: 2 take(s) render again because the shot list changed what makes them (prompt, settings or a "
-            "character's selfies): sh010_t1, sh010_t2") in planned.stdout
+    assert ("note: 2 take(s) render again because what makes them changed (the shot's prompt or settings, or a "
+            "character's selfies or pack): sh010_t1, sh010_t2") in planned.stdout
     result = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "4 rendered, 2 skipped" in result.stdout
     # sh010's two takes replace yesterday's (their shot changed); sh025's are new; sh030 is done.
-    assert ("idcli: note: 2 take(s) rendered again because the shot list changed what makes them (prompt, "
-            "settings or a character's selfies): sh010_t1, sh010_t2") in result.stderr
+    assert ("idcli: note: 2 take(s) rendered again because what makes them changed (the shot's prompt or "
+            "settings, or a character's selfies or pack): sh010_t1, sh010_t2") in result.stderr
     assert "the earlier renders are kept: idcli restore" in result.stderr
     assert "--list" in result.stderr
     document = json.loads(cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu",

@@ -80,8 +80,8 @@ def rerender_note(stems: list[str], done: str) -> str:
     """Why takes already rendered are rendered again (``stale``: their job key changed), naming them: the artist
     who edited the shot list sees which edits cost renders, and that nothing rendered before is lost."""
     listed = ", ".join(stems[:10]) + (" ..." if len(stems) > 10 else "")
-    return (f"{len(stems)} take(s) {done} because the shot list changed what makes them (prompt, settings or a "
-            f"character's selfies): {listed}; the earlier renders are kept: idcli restore OUT --list")
+    return (f"{len(stems)} take(s) {done} because what makes them changed (the shot's prompt or settings, or a "
+            f"character's selfies or pack): {listed}; the earlier renders are kept: idcli restore OUT --list")
 
 
 def _load_every_problem(file: Path, face_models: str | None) -> Any:

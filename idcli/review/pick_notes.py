@@ -25,8 +25,8 @@ def pick_notes(run: Run) -> list[str]:
             continue
         named = printable(shot.id)
         notes.append(f"{named}: the director's select, take {shot.selected.take}, was re-rendered since it was "
-                     f"picked (the shot list changed the shot); shown as rendered now: look again and pick (idcli "
-                     f"select {folder} {named}=N)")
+                     "picked (its prompt, settings or a character's selfies changed); shown as rendered now: look "
+                     f"again and pick (idcli select {folder} {named}=N)")
     if run.order is not None:
         gone = [f"{printable(s.id)}=t{s.selected.take}" for s in run.shots
                 if s.entry is None and s.selected is not None]

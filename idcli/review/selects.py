@@ -156,9 +156,9 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
         return (f"selects.json: {named}=t{take} is beyond the shot's takes in the shot list now; pick one of its "
                 f"takes (idcli select {folder} {named}=N)")
     if isinstance(picked_key, str) and picked_key != now_key:
-        return (f"selects.json: {named}=t{take} was re-rendered since it was picked (the shot list changed the "
-                f"shot): review and export show take {take} as rendered now; look again and pick (idcli select "
-                f"{folder} {named}=N)")
+        return (f"selects.json: {named}=t{take} was re-rendered since it was picked (its prompt, settings or a "
+                f"character's selfies changed): review and export show take {take} as rendered now; look again and "
+                f"pick (idcli select {folder} {named}=N)")
     return None
 
 
