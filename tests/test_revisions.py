@@ -152,3 +152,23 @@ def test_export_and_review_say_which_picks_no_longer_stand(day2: Path) -> None:
     counts = json.loads(cli("review", out, "--json").stdout)
     assert counts["counts"]["selected"] == 2  # sh010 and sh030, as the page's "2 of 3 shots picked"
     assert counts["notes"] == [n.removeprefix("idcli: note: ") for n in notes]
+
+
+def test_a_select_beyond_the_shots_takes_is_not_exported_as_the_select(day1: Path) -> None:
+    # sh030 was picked as take 2; the shot list now asks for one take: take 2 is kept, an orphan.
+    (day1 / "shots.yaml").write_text(DAY1.replace('dusk"\n', 'dusk"\n    takes: 1\n'), "utf-8")
+    rendered = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert rendered.exit_code == 0 and "sh030_t2" in rendered.stderr, rendered.output
+    exported = cli("export", day1 / "out", "--otio", day1 / "cut.otio", "--json")
+    assert exported.exit_code == 0, exported.output
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(day1 / "cut.otio"))
+    clips = {c.name: c.metadata["idcli"] for c in timeline.tracks[0]}
+    assert (clips["sh030"]["take"], clips["sh030"]["selected"]) == (1, False)  # as deliver and the page: not take 2
+    assert (clips["sh010"]["take"], clips["sh010"]["selected"]) == (2, True)
+    notes = json.loads(exported.stdout)["notes"]
+    assert any("sh030" in n and "take 2" in n and "beyond the shot's takes" in n for n in notes), notes
+    reviewed = json.loads(cli("review", day1 / "out", "--json").stdout)
+    assert reviewed["counts"]["selected"] == 3  # sh010, sh020, sh040: the page's "3 of 4 shots picked"
+    assert reviewed["notes"] == notes

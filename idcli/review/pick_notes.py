@@ -18,12 +18,22 @@ from .runs import Run
 def pick_notes(run: Run) -> list[str]:
     """One line per select re-rendered since it was picked, in shot-list order, then one line naming the selects of
     shots no longer in the shot list; empty when every pick stands as it was made."""
+    from .export import standing_takes
+
     folder = shlex.quote(str(run.root))
+    live = standing_takes(run)
     notes = []
     for shot in run.shots:
-        if shot.selected is None or not shot.selection_stale or (run.order is not None and shot.entry is None):
+        if shot.selected is None or (run.order is not None and shot.entry is None):
             continue
         named = printable(shot.id)
+        if live is not None and (shot.id, shot.selected.take) not in live:
+            notes.append(f"{named}: the director's select, take {shot.selected.take}, is beyond the shot's takes in "
+                         f"the shot list now; left out, the shot shows another take: pick one of its takes (idcli "
+                         f"select {folder} {named}=N)")
+            continue
+        if not shot.selection_stale:
+            continue
         notes.append(f"{named}: the director's select, take {shot.selected.take}, was re-rendered since it was "
                      "picked (its prompt, settings or a character's selfies changed); shown as rendered now: look "
                      f"again and pick (idcli select {folder} {named}=N)")
