@@ -172,3 +172,16 @@ def test_a_select_beyond_the_shots_takes_is_not_exported_as_the_select(day1: Pat
     reviewed = json.loads(cli("review", day1 / "out", "--json").stdout)
     assert reviewed["counts"]["selected"] == 3  # sh010, sh020, sh040: the page's "3 of 4 shots picked"
     assert reviewed["notes"] == notes
+
+
+def test_the_printed_board_and_contact_sheet_skip_a_select_beyond_the_shots_takes(day1: Path) -> None:
+    import re
+
+    (day1 / "shots.yaml").write_text(DAY1.replace('dusk"\n', 'dusk"\n    takes: 1\n'), "utf-8")
+    assert cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu").exit_code == 0
+    reviewed = cli("review", day1 / "out")
+    assert reviewed.exit_code == 0, reviewed.output
+    page = (day1 / "out" / "review" / "index.html").read_text("utf-8")
+    boards = dict(re.findall(r'id="take-(sh\d+)_t\d+" data-take="(\d+)" data-board="1"', page))
+    # sh030's board shows its take 1 (the take of the shot list), not the select of take 2 kept beyond it
+    assert boards == {"sh010": "2", "sh020": "1", "sh030": "1", "sh040": "1"}, boards
