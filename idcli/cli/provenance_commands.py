@@ -52,8 +52,9 @@ def restore(
                 _emit(f"no earlier render of {take or 'any take'} is kept in {out_dir}")
             return
         if take is None:
-            raise InputError("SHOT_tN: missing: the take to restore, as SHOT_tN (its file name without .png); "
-                             "idcli restore OUT --list lists every kept render", field="SHOT_tN")
+            raise InputError("SHOT_tN: missing: the take to restore, as SHOT_tN (its file name without .png) (usage: "
+                             "idcli restore [OPTIONS] OUT SHOT_tN); idcli restore OUT --list lists every kept render",
+                             field="SHOT_tN")
         result = restore_take(out_dir, take, key, wait=wait)
         note = _restore_note(out_dir, take, result)
         if as_json:
