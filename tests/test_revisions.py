@@ -185,3 +185,26 @@ def test_the_printed_board_and_contact_sheet_skip_a_select_beyond_the_shots_take
     boards = dict(re.findall(r'id="take-(sh\d+)_t\d+" data-take="(\d+)" data-board="1"', page))
     # sh030's board shows its take 1 (the take of the shot list), not the select of take 2 kept beyond it
     assert boards == {"sh010": "2", "sh020": "1", "sh030": "1", "sh040": "1"}, boards
+
+
+def test_a_take_rendered_again_for_a_missing_image_is_not_blamed_on_an_edit(day1: Path) -> None:
+    (day1 / "out" / "sh030" / "sh030_t1.png").unlink()  # deleted by hand; the shot list unchanged
+    planned = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert "because what makes them changed" not in planned.stdout, planned.stdout
+    assert "note: 1 take(s) render again: the image is missing: sh030_t1" in planned.stdout, planned.stdout
+    result = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "because what makes them changed" not in result.stderr, result.stderr
+    assert "idcli: note: 1 take(s) rendered again: the image is missing: sh030_t1" in result.stderr, result.stderr
+
+
+def test_retake_rounds_keep_why_round_one_rendered_a_take_again() -> None:
+    from idcli.review.retake import _merge
+    from idcli.run_report import RenderReport
+    from idcli.store import EDITED_REASON
+
+    first, second = RenderReport("out", {}), RenderReport("out", {})
+    first.stale_reasons = {"idcli-job-v2:a": EDITED_REASON}  # round two finds that take done: no reason of its own
+    second.stale_reasons = {"idcli-job-v2:b": "the image is missing"}
+    assert _merge(first, second).stale_reasons == {"idcli-job-v2:a": EDITED_REASON,
+                                                   "idcli-job-v2:b": "the image is missing"}
