@@ -357,6 +357,105 @@ def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> N
     assert len(decode(second)[0]) == len(frames)
 
 
+# The sha256 of the test run's movies, by (PyAV, Pillow) version: x264, swscale and Pillow's text and resampling
+# make the bytes, so they are compared where they were recorded. Recorded with the burn-in converting and copying
+# whole frames (before the band alone was written per frame) and unchanged since: the same inputs, the same bytes.
+MOVIE_SHA256 = {("18.1.0", "13.0.0"): {
+    "plain": "7d94d7828eca02850009fe461d82431da74c157dfcc22267a6c08facd31ba2c0",
+    "burn-in": "0e41df514e74d5d38a101adee90897a9b58190add7affaeed44eef486da0ea3b",
+}}
+
+
+@needs_pyav
+def test_the_movie_bytes_stay_as_recorded(out: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    import PIL
+
+    recorded = MOVIE_SHA256.get((av.__version__, PIL.__version__))
+    if recorded is None:
+        pytest.skip(f"movie hashes recorded with PyAV/Pillow {sorted(MOVIE_SHA256)}, not {av.__version__}/"
+                    f"{PIL.__version__}")
+    for name, extra in (("plain", ()), ("burn-in", ("--burn-in",))):
+        target = tmp_path / f"{name}.mp4"
+        assert cli("export", out, "--movie", target, "--fps", "25", *extra).exit_code == 0
+        assert hashlib.sha256(target.read_bytes()).hexdigest() == recorded[name], name
+
+
+class _RecordedStream:
+    """A PyAV stream that keeps a copy of every frame handed to its encoder (as ``to_ndarray`` packs it)."""
+
+    def __init__(self, stream, frames: list[np.ndarray]) -> None:
+        object.__setattr__(self, "_stream", stream)
+        object.__setattr__(self, "_frames", frames)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._stream, name, value)
+
+    def encode(self, frame=None):
+        if frame is not None:
+            self._frames.append(frame.to_ndarray().copy())
+        return self._stream.encode(frame)
+
+
+def encoded_frames(monkeypatch: pytest.MonkeyPatch, export) -> list[np.ndarray]:
+    """The frames ``export()`` hands the encoder, each as it was when handed over."""
+    frames: list[np.ndarray] = []
+    real_open = av.open
+
+    class Container:
+        def __init__(self, *args, **kwargs) -> None:
+            self.container = real_open(*args, **kwargs)
+
+        def __enter__(self):
+            self.container.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.container.__exit__(*exc)
+
+        def add_stream(self, *args, **kwargs):
+            return _RecordedStream(self.container.add_stream(*args, **kwargs), frames)
+
+        def mux(self, packets) -> None:
+            self.container.mux(packets)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(av, "open", Container)
+        export()
+    return frames
+
+
+@needs_pyav
+def test_each_burnt_in_frame_is_the_still_with_only_its_band_replaced(out: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder is handed one frame per shot whose bottom rows are rewritten for each frame: what it gets must
+    be the shot's still with that frame's band over its bottom rows and nothing else, also where a two-line band
+    is followed by a one-line one (the rows it covered are the still's again)."""
+    import idcli.review.animatic_movie as movie
+
+    plain = encoded_frames(monkeypatch, lambda: cli("export", out, "--movie", tmp_path / "a.mp4", "--fps", "24"))
+    drawn, bands = movie.burn_in_band, []
+
+    def every_third_on_two_lines(width, text, warning, font):
+        band = drawn(width, text, "x" * 400 if len(bands) % 3 == 1 else None, font)
+        bands.append(movie._yuv_frame(band).to_ndarray())
+        return band
+
+    monkeypatch.setattr(movie, "burn_in_band", every_third_on_two_lines)
+    burnt = encoded_frames(monkeypatch, lambda: cli("export", out, "--movie", tmp_path / "b.mp4", "--fps", "24",
+                                                    "--burn-in"))
+    assert len(burnt) == len(plain) == len(bands) > 3 and len({band.shape for band in bands}) == 2
+    for still, frame, band in zip(plain, burnt, bands, strict=True):
+        expected = still.copy()
+        for target, source in zip(movie._planes(expected), movie._planes(band), strict=True):
+            target[len(target) - len(source):] = source
+        assert np.array_equal(frame, expected)
+
+
 @needs_pyav
 def test_the_burn_in_names_shot_take_and_timecode(out: Path, tmp_path: Path) -> None:
     plain, burnt = tmp_path / "plain.mp4", tmp_path / "burnt.mp4"
