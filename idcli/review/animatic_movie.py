@@ -15,7 +15,6 @@ frame. The movie streams into a temporary beside the target, renamed when comple
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -45,26 +44,16 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
                 ) -> ExportResult:
     """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
     ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``)."""
-    from ..safeio import fsync_dir, refuse_device, temporary_path
+    from ..safeio import atomic_stream
 
-    refuse_device(path)  # before minutes of encoding, and again before the rename
     timeline, result = build_timeline(run, path, fps)
     result.format = "movie"
     takes = {(take.shot_id, take.take): take for take in run.takes}
     shots = [_Shot.of(item, takes) for item in timeline.video_tracks()[0]]
     width, height = _frame_size(run, shots)
-    temporary = temporary_path(path)
-    try:
+    with atomic_stream(path) as temporary:
         _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height),
                 drop_frame if burn_in else None)
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        refuse_device(path)
-        os.replace(temporary, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return result
 
 
