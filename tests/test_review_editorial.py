@@ -234,6 +234,27 @@ def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -
     assert media[0] == media[1] == media[2] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
 
 
+def test_the_fcp_xml_sequence_is_the_movies_frame_where_a_sidecar_omits_the_size(out: Path, tmp_path: Path
+                                                                                 ) -> None:
+    """The sequence's format and the movie's frame are one function's answer: a take whose sidecar does not say
+    its size (an older or edited sidecar) is measured from its image for both (the XML used to leave it out)."""
+    from idcli.review.animatic_movie import frame_size
+    from idcli.review.runs import load_run
+
+    sidecar = out / "sh010" / "sh010_t1.json"  # the 512 x 256 take; the others are 256 x 256
+    record = json.loads(sidecar.read_text("utf-8"))
+    del record["image"]["width"], record["image"]["height"]
+    sidecar.write_text(json.dumps(record), "utf-8")
+    target = tmp_path / "animatic.xml"
+    result = cli("export", out, "--fcp-xml", target)
+    assert result.exit_code == 0, result.output
+    sequence = ElementTree.fromstring(target.read_text("utf-8")).find(".//sequence/media/video/format/"
+                                                                       "samplecharacteristics")
+    run = load_run(out)
+    assert (sequence.findtext("width"), sequence.findtext("height")) == ("512", "256")
+    assert frame_size(run, [shot.chosen for shot in run.shots if shot.chosen]) == (512, 256)
+
+
 def test_a_missing_adapter_is_named_and_nothing_is_written(out: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     names = otio.adapters.available_adapter_names()
@@ -597,11 +618,11 @@ def test_takes_of_odd_sizes_make_an_even_frame(tmp_path: Path) -> None:
     of another shape is scaled to fit it and centred on black."""
     from types import SimpleNamespace
 
-    from idcli.review.animatic_movie import _frame_size, _Shot, letterbox
+    from idcli.review.animatic_movie import frame_size, letterbox
 
     takes = [SimpleNamespace(width=511, height=200), SimpleNamespace(width=300, height=287)]
-    shots = [_Shot("a", 3, takes[0]), _Shot("b", 3, None), _Shot("c", 3, takes[1])]
-    assert _frame_size(SimpleNamespace(takes=takes), shots) == (512, 288)
+    assert frame_size(SimpleNamespace(takes=[]), takes) == (512, 288)
+    assert frame_size(SimpleNamespace(takes=takes), []) == (512, 288)  # a cut of slates alone: the folder's takes
     tall = np.full((100, 50, 3), 200, np.uint8)
     boxed = letterbox(tall, (512, 288))
     assert boxed.shape == (288, 512, 3)

@@ -50,7 +50,8 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
     result.format = "movie"
     takes = {(take.shot_id, take.take): take for take in run.takes}
     shots = [_Shot.of(item, takes) for item in timeline.video_tracks()[0]]
-    width, height = _frame_size(run, shots)
+    # No shot of the order rendered (an edited shot list): the slates take the size of the folder's takes.
+    width, height = frame_size(run, [shot.take for shot in shots if shot.take is not None])
     with atomic_stream(path) as temporary:
         _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height),
                 drop_frame if burn_in else None)
@@ -78,13 +79,12 @@ def _read_take(run: Run, take: Any) -> np.ndarray:
     return load_take_rgb(run.root / take.image)
 
 
-def _frame_size(run: Run, shots: list[_Shot]) -> tuple[int, int]:
-    """The largest take's width and height, each rounded up to even (yuv420p); from the sidecars where they
-    say it, else from the image."""
-    # No shot of the order rendered (an edited shot list): the slates take the size of the folder's takes.
-    takes = [shot.take for shot in shots if shot.take is not None] or run.takes
+def frame_size(run: Run, takes: list[Any]) -> tuple[int, int]:
+    """The frame of the movie and of the FCP 7 XML's sequence: the largest width and height among ``takes`` (the
+    cut's; none: the folder's, for a cut of slates alone), each rounded up to even (yuv420p); from the sidecars
+    where they say it, else from the image."""
     sizes = []
-    for take in takes:
+    for take in takes or run.takes:
         if take.width and take.height:
             sizes.append((take.width, take.height))
         else:

@@ -121,17 +121,18 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResul
 
     timeline, result = build_timeline(run, xml_path, fps, absolute_media=True)
     result.format = "fcp_xml"
+    from .animatic_movie import frame_size
+
     takes = {(take.shot_id, take.take): take for take in run.takes}
-    sizes = []
+    shown = []
     for clip in timeline.find_clips():
         take = takes[(clip.name, clip.metadata["idcli"]["take"])]
         clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height)
-        if take.width and take.height:
-            sizes.append((take.width, take.height))
-    if sizes:  # the sequence's frame: the movie's (the largest width and height, even), not the importer's guess
-        width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
+        shown.append(take)
+    if shown:  # the sequence's frame: the movie's, not the importer's guess
+        width, height = frame_size(run, shown)
         timeline.metadata["fcp_xml"] = {"media": {"video": {"format": {"samplecharacteristics": {
-            "width": str(width + width % 2), "height": str(height + height % 2)}}}}}
+            "width": str(width), "height": str(height)}}}}}
     return otio.adapters.write_to_string(timeline, "fcp_xml"), result
 
 
