@@ -255,6 +255,32 @@ def test_the_fcp_xml_sequence_is_the_movies_frame_where_a_sidecar_omits_the_size
     assert frame_size(run, [shot.chosen for shot in run.shots if shot.chosen]) == (512, 256)
 
 
+def test_each_format_builds_its_timeline_once(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One export builds one timeline per file it writes: the EDL's events are counted on the timeline the EDL is
+    then written from (it used to be built a second time for the check)."""
+    import idcli.review.editorial_formats as formats
+    import idcli.review.export as export
+
+    built: list[str] = []
+    real = export.build_timeline
+
+    def counted(run, path, *args, **kwargs):
+        built.append(Path(path).suffix)
+        return real(run, path, *args, **kwargs)
+
+    monkeypatch.setattr(export, "build_timeline", counted)
+    monkeypatch.setattr(formats, "build_timeline", counted)
+    edit = tmp_path / "edit"
+    assert cli("export", out, "--edl", edit / "a.edl").exit_code == 0
+    assert built == [".edl"]
+    built.clear()
+    result = cli("export", out, "--otio", edit / "a.otio", "--edl", edit / "b.edl", "--fcp-xml", edit / "a.xml",
+                 "--fps", "29.97", "--non-drop-frame")
+    assert result.exit_code == 0, result.output
+    assert sorted(built) == [".edl", ".otio", ".xml"]
+    assert "FCM: NON-DROP FRAME" in (edit / "b.edl").read_text("utf-8")
+
+
 def test_a_missing_adapter_is_named_and_nothing_is_written(out: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     names = otio.adapters.available_adapter_names()

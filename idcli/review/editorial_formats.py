@@ -73,9 +73,17 @@ def require_timecode_rate(fps: float, option: str) -> None:
                          "rate)", field="fps")
 
 
-def check_edl_events(run: Run, edl_path: Path, fps: float) -> None:
-    """Refuse an EDL of no events or of more than CMX 3600 numbers, before any file of the export is written."""
-    _check_event_count(build_timeline(run, edl_path, fps)[1], edl_path)
+def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[Any, ExportResult]:
+    """The timeline the EDL is written from (``fps`` as ``export.timeline_rate`` gives it), built once per export
+    and before any file of it is written: an EDL of no events, or of more than CMX 3600 numbers, is refused here.
+    ``edl_text`` writes it."""
+    # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
+    # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
+    timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
+    timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
+    result.format = "edl"
+    _check_event_count(result, edl_path)
+    return timeline, result
 
 
 def _check_event_count(result: ExportResult, edl_path: Path) -> None:
@@ -88,16 +96,11 @@ def _check_event_count(result: ExportResult, edl_path: Path) -> None:
                          "events. Write --fcp-xml or --otio for a cut this long")
 
 
-def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[str, ExportResult]:
-    """The animatic as CMX 3600 text (``fps`` as ``export.timeline_rate`` gives it)."""
+def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
+    """The animatic as CMX 3600 text, from the timeline ``edl_timeline`` built (``result`` gets the notes of what
+    the EDL cannot hold)."""
     import opentimelineio as otio
 
-    # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
-    # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
-    timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
-    timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
-    result.format = "edl"
-    _check_event_count(result, edl_path)
     for clip in timeline.find_clips():
         clip.metadata["cmx_3600"] = {"reel": "AX"}
     (track,) = timeline.video_tracks()
@@ -112,7 +115,7 @@ def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[st
     text = otio.adapters.write_to_string(timeline, "cmx_3600", style="avid")
     fcm = "FCM: DROP FRAME" if drop_frame else "FCM: NON-DROP FRAME"
     title, _, events = text.partition("\n\n")
-    return f"{title}\n{fcm}\n\n{events}", result
+    return f"{title}\n{fcm}\n\n{events}"
 
 
 def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResult]:
