@@ -82,15 +82,19 @@ def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tupl
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
     timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
     result.format = "edl"
-    _check_event_count(result, edl_path)
+    _check_event_count(run, result, edl_path)
     return timeline, result
 
 
-def _check_event_count(result: ExportResult, edl_path: Path) -> None:
+def _check_event_count(run: Run, result: ExportResult, edl_path: Path) -> None:
     clips = result.clips
     if clips == 0:  # an EDL of no events is a title an editor imports as an empty sequence, nothing to say why
-        raise InputError(f"--edl {edl_path}: none of the shot list's {len(result.gaps)} shot(s) is rendered, so the "
-                         "EDL would hold no event; render some shots first (or write --otio, which keeps the gaps)")
+        left = sum(1 for shot in run.shots if shot.takes and shot.entry is None) if run.order else 0
+        why = (f" ({left} rendered shot{' is' if left == 1 else 's are'} no longer in the shot list)"
+               if left else "")
+        raise InputError(f"--edl {edl_path}: none of the shot list's {len(result.gaps)} shot(s) is rendered{why}, so "
+                         "the EDL would hold no event; render some shots first (or write --otio, which keeps the "
+                         "gaps)")
     if clips > EDL_MAX_EVENTS:
         raise InputError(f"--edl {edl_path}: {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
                          "events. Write --fcp-xml or --otio for a cut this long")
