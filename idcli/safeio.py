@@ -185,11 +185,11 @@ def atomic_stream(final: Path) -> Iterator[Path]:
             os.close(fd)
         _refuse_special(final)
         os.replace(tmp, final)
+        fsync_dir(final.parent)  # best effort, never raises
     except BaseException:  # interrupts included
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            tmp.unlink(missing_ok=True)  # the writer may have failed before it made the file
         raise
-    fsync_dir(final.parent)
 
 
 def _refuse_special(final: Path) -> None:
