@@ -126,10 +126,10 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResul
     """The animatic as FCP 7 XML (``xmeml``), media as absolute file URLs."""
     import opentimelineio as otio
 
-    timeline, result = build_timeline(run, xml_path, fps, absolute_media=True)
-    result.format = "fcp_xml"
     from .animatic_movie import frame_size
 
+    timeline, result = build_timeline(run, xml_path, fps, absolute_media=True)
+    result.format = "fcp_xml"
     takes = {(take.shot_id, take.take): take for take in run.takes}
     shown = []
     for clip in timeline.find_clips():
