@@ -28,9 +28,9 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError
-from .export import standing_takes
+from .export import shown_take, standing_takes
 from .picks_file import is_seen_key, seen_key
-from .print_boards import board_take, print_css
+from .print_boards import print_css
 from .runs import Run, Shot, Take
 
 REVIEW_DIR = "review"
@@ -205,7 +205,7 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None
     for i, shot in enumerate(shots):
         x = pad + (i % columns) * (SHEET_CELL + pad)
         y = pad + (i // columns) * (cell_h + label + pad)
-        take = board_take(shot, live)
+        take = shown_take(shot, live)
         thumb = thumbs.get(take.image) if take else None
         if thumb:
             with Image.open(run.root / REVIEW_DIR / thumb) as picture:
@@ -341,7 +341,8 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
         meta.append("not in the shot list")
     meta.append(f"{len(shot.takes)} take{'s' if len(shot.takes) != 1 else ''}")
     flagged = ' <span class="badge flag">every take flagged</span>' if shot.all_flagged else ""
-    board = board_take(shot, live if listed else None)
+    # the take its printed board shows: the one that stands for the shot everywhere, among the shot list's takes
+    board = shown_take(shot, live if listed else None)
     prompt = shared_prompt(shot)
     # ``live``: the takes the shot list the folder was last rendered from has (as idcli select checks them)
     orphan_takes = {t.take for t in shot.takes if listed and shot.entry is not None and live is not None
