@@ -148,7 +148,8 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
     import shlex
 
     folder = shlex.quote(str(root))
-    if live is not None and (shot, take) not in live:
+    orphan = live is not None and (shot, take) not in live  # (said so; _pick_problem refuses to pick one)
+    if orphan:
         if shot not in live_shots:
             return (f"selects.json: {named}=t{take} is of a shot no longer in the shot list (renamed or removed); "
                     f"kept, but review, export and deliver leave the shot out (idcli select {folder} {named}=none "
