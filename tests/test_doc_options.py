@@ -1,0 +1,61 @@
+"""Every option of every idcli command is documented where a user looks for it: in a paragraph or table row of
+README.md or docs/*.md that also names the command (``idcli render … --save-masks``), so an option added to a
+command without a word in the docs fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import typer.main
+
+from idcli.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _paragraphs() -> list[str]:
+    """Blank-line separated blocks, each Markdown table row on its own (a row documents one command)."""
+    blocks: list[str] = []
+    for doc in DOCS:
+        blocks.extend(re.split(r"\n\s*\n|\n(?=\|)", doc.read_text(encoding="utf-8")))
+    return blocks
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    """(``idcli NAME``, command) for every leaf command; duck-typed, as Typer may carry its own copy of Click."""
+    if getattr(command, "commands", None):
+        return [found for name, sub in command.commands.items() for found in _commands(sub, (*path, name))]
+    return [("idcli " + " ".join(path), command)]
+
+
+def _mentions(text: str, word: str) -> bool:
+    return re.search(re.escape(word) + r"(?![\w-])", text) is not None
+
+
+def undocumented_options() -> list[str]:
+    paragraphs = _paragraphs()
+    missing = []
+    for name, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            if param.param_type_name != "option":
+                continue
+            for option in (*param.opts, *param.secondary_opts):
+                if option.startswith("--") and not any(
+                        _mentions(block, option) and _mentions(block, name) for block in paragraphs):
+                    missing.append(f"{name} {option}")
+    return missing
+
+
+def test_every_command_and_its_options_are_walked() -> None:
+    """Guards the walk itself: a walk that found no command would pass with nothing checked."""
+    names = [name for name, _ in _commands(typer.main.get_command(app))]
+    assert {"idcli render", "idcli models fetch", "idcli identity show", "idcli export"} <= set(names)
+    render = dict(_commands(typer.main.get_command(app)))["idcli render"]
+    assert "--save-masks" in {option for param in render.params for option in param.opts}
+
+
+def test_every_option_is_documented_beside_its_command() -> None:
+    assert undocumented_options() == []
