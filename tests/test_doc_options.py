@@ -59,3 +59,14 @@ def test_every_command_and_its_options_are_walked() -> None:
 
 def test_every_option_is_documented_beside_its_command() -> None:
     assert undocumented_options() == []
+
+
+def test_render_help_names_every_exit_code_a_render_can_end_with() -> None:
+    """`idcli render --help` listed 0, 1, 2 and 130 only; a script reading it missed busy (3), model (4), output (5)
+    and SIGTERM (143), which README's table gives."""
+    from typer.testing import CliRunner
+
+    text = " ".join(CliRunner().invoke(app, ["render", "--help"]).output.split())
+    summary = text[text.index("Render a shot list."):text.index("Arguments:")]
+    for code in ("0", "1", "2", "3", "4", "5", "130", "143"):
+        assert re.search(rf"(?<![\d.]){code}(?!\d)", summary), (code, summary)
