@@ -70,3 +70,18 @@ def test_render_help_names_every_exit_code_a_render_can_end_with() -> None:
     summary = text[text.index("Render a shot list."):text.index("Arguments:")]
     for code in ("0", "1", "2", "3", "4", "5", "130", "143"):
         assert re.search(rf"(?<![\d.]){code}(?!\d)", summary), (code, summary)
+
+
+def test_validate_help_says_plates_are_read(tmp_path: Path) -> None:
+    """`idcli validate --help` said "Without --selfies this reads no image", but validate reads every plate and finds
+    its faces (docs/plates.md, "Checks before anything renders"): an unreadable plate fails validate."""
+    from typer.testing import CliRunner
+
+    (tmp_path / "plate.png").write_text("not an image")
+    (tmp_path / "shots.yaml").write_text(
+        "version: 1\nproject: p\ncharacters:\n  mara: {selfies: [plate.png]}\n"
+        "shots:\n  - {id: a, prompt: '{mara} at a window', plate: plate.png}\n")
+    checked = CliRunner().invoke(app, ["validate", str(tmp_path / "shots.yaml")])
+    assert checked.exit_code == 2 and "not an image" in checked.output  # the plate was read
+    text = " ".join(CliRunner().invoke(app, ["validate", "--help"]).output.split())
+    assert "reads no image" not in text and "plate" in text

@@ -97,7 +97,8 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
              as_json: JsonOpt = False) -> None:
     """Check a shot list; exit 0 when valid, 2 with every problem listed when not.
 
-    Without --selfies this reads no image (fast, for editors and CI): selfie files must exist.
+    Without --selfies no selfie is read (fast, for editors and CI): selfie files must exist. Plates are read and
+    their faces found (docs/plates.md).
     """
     def body() -> None:
         loaded = _load_every_problem(file, face_models)
