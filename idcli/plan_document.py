@@ -22,6 +22,23 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
     return {job.key: store.state(job) for job in plan.jobs}
 
 
+def stale_causes(plan: Plan, out_dir: Path, states: dict[str, Any]) -> dict[str, str]:
+    """What changed, in words, for each job stale because its key changed (job key -> cause), where its
+    sidecar can say (idcli/stale_causes.py)."""
+    from .stale_causes import stale_cause
+    from .store import EDITED_REASON
+
+    store = OutputStore(out_dir)
+    causes = {}
+    for job in plan.jobs:
+        state = states[job.key]
+        if state.status == "stale" and state.reason == EDITED_REASON:
+            cause = stale_cause(store.read_sidecar(job), job, plan.model)
+            if cause is not None:
+                causes[job.key] = cause
+    return causes
+
+
 # What ``plan_document``'s ``counts`` counts, in this order.
 STATES = ("new", "done", "recoverable", "stale", "modified", "blocked")
 
@@ -33,6 +50,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
     out = Path(out_dir)
     OutputStore(out).check_usable()  # what render would refuse (exit 5), not "every job is new"
     states = job_states(plan, out)
+    causes = stale_causes(plan, out, states)
     rows = []
     for job in plan.jobs:
         r = job.request
@@ -43,6 +61,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "size": {"width": r.width, "height": r.height},
                      "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
                      "group": job.group, "state": state.status, "reason": state.reason,
+                     "cause": causes.get(job.key),  # what changed since its sidecar (idcli/stale_causes.py)
                      "image": OutputFile.of(out, job.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),
                      # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
@@ -55,6 +74,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "subject": None, "characters": [blocked.character], "method": None, "conditioning": [],
                      "size": None,
                      "sampler": None, "group": None, "state": "blocked", "reason": blocked.problem.format(plan.source),
+                     "cause": None,
                      "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
                      "prompt_tokens": None, "text_windows": None, "plate": None})

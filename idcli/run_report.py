@@ -93,6 +93,9 @@ class RenderReport:
     states: dict[str, str] = field(default_factory=dict, repr=False)
     # Why each stale job was stale (job key -> JobState.reason): an edit, or an image missing or damaged.
     stale_reasons: dict[str, str] = field(default_factory=dict, repr=False)
+    # What changed since its sidecar, in words, per job stale for an edit (job key -> idcli/stale_causes.py's
+    # cause); a job whose sidecar cannot say has none. Each job's ``cause`` in the --json document.
+    stale_causes: dict[str, str] = field(default_factory=dict, repr=False)
     executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
 
     def count(self, status: str) -> int:
@@ -139,7 +142,7 @@ class RenderReport:
             "batch_sizes": self.batch_sizes,
             "executor": self.executor,
             "model": self.model,
-            "jobs": [j.as_dict() for j in self.jobs],
+            "jobs": [{**j.as_dict(), "cause": self.stale_causes.get(j.job_key or "")} for j in self.jobs],
             "problems": self.problems,
             "orphans": self.orphans,
             "superseded": self.superseded,

@@ -76,14 +76,15 @@ def test_a_render_after_edits_says_which_takes_it_rendered_again_and_why(day1: P
     (day1 / "shots.yaml").write_text(DAY2, "utf-8")
     planned = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
     # plan says beforehand what render says after: which takes render again, and why
-    assert ("note: 2 take(s) render again because what makes them changed (the shot's prompt or settings, or a "
-            "character's selfies or pack): sh010_t1, sh010_t2") in planned.stdout
+    assert ("note: 2 take(s) render again because what makes them changed; the earlier renders are kept: idcli "
+            "restore OUT --list") in planned.stdout
+    assert "note:   sh010: prompt changed" in planned.stdout  # the cause, from the takes' sidecars
     result = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "4 rendered, 2 skipped" in result.stdout
     # sh010's two takes replace yesterday's (their shot changed); sh025's are new; sh030 is done.
-    assert ("idcli: note: 2 take(s) rendered again because what makes them changed (the shot's prompt or "
-            "settings, or a character's selfies or pack): sh010_t1, sh010_t2") in result.stderr
+    assert "idcli: note: 2 take(s) rendered again because what makes them changed;" in result.stderr
+    assert "idcli: note:   sh010: prompt changed" in result.stderr
     assert "the earlier renders are kept: idcli restore" in result.stderr
     assert "--list" in result.stderr
     document = json.loads(cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu",
@@ -208,3 +209,91 @@ def test_retake_rounds_keep_why_round_one_rendered_a_take_again() -> None:
     second.stale_reasons = {"idcli-job-v2:b": "the image is missing"}
     assert _merge(first, second).stale_reasons == {"idcli-job-v2:a": EDITED_REASON,
                                                    "idcli-job-v2:b": "the image is missing"}
+
+
+# A scene edited shot by shot: each shot's takes render again for one cause, which plan and render name per shot.
+CAUSES_DAY1 = (DAY1.replace('close-up of {mara}, rain"\n', 'close-up of {mara}, rain"\n    expression: joy\n')
+               .replace('dusk"\n', 'dusk"\n    seeds: [11, 12]\n'))
+CAUSES_DAY2 = (CAUSES_DAY1.replace("on the harbour wall", "on the harbour wall, gulls overhead")  # the prompt
+               .replace("expression: joy", "expression: grief")
+               .replace("seeds: [11, 12]", "seeds: [21, 22]\n    framing: wide")
+               .replace("selfies: [selfies/theo_1.jpg, selfies/theo_2.jpg]", "selfies: [selfies/theo_1.jpg]"))
+CAUSES = {"sh010": "prompt changed", "sh020": "expression changed (joy -> grief)",
+          "sh030": "seed, framing changed", "sh040": "theo's selfies changed"}
+
+
+@pytest.fixture
+def causes_day1(tmp_path: Path, face_engine: None) -> Path:
+    shutil.copytree(SELFIES, tmp_path / "selfies")
+    (tmp_path / "shots.yaml").write_text(CAUSES_DAY1, "utf-8")
+    rendered = cli("render", tmp_path / "shots.yaml", "--out", tmp_path / "out", "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output
+    (tmp_path / "shots.yaml").write_text(CAUSES_DAY2, "utf-8")
+    return tmp_path
+
+
+def test_plan_and_render_name_each_shots_cause_from_its_sidecar(causes_day1: Path) -> None:
+    shots, out = causes_day1 / "shots.yaml", causes_day1 / "out"
+    planned = cli("plan", shots, "--out", out, "--device", "cpu")
+    assert planned.exit_code == 0, planned.output
+    assert ("note: 8 take(s) render again because what makes them changed; the earlier renders are kept: "
+            "idcli restore OUT --list") in planned.stdout, planned.stdout
+    for shot, cause in CAUSES.items():
+        assert f"note:   {shot}: {cause}" in planned.stdout, planned.stdout
+    document = json.loads(cli("plan", shots, "--out", out, "--device", "cpu", "--json").stdout)
+    assert {(j["shot_id"], j["cause"]) for j in document["jobs"]} == set(CAUSES.items())
+    assert all(j["reason"] == "the shot or its settings changed" for j in document["jobs"])  # unchanged field
+
+    rendered = cli("render", shots, "--out", out, "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output
+    assert "idcli: note: 8 take(s) rendered again because what makes them changed" in rendered.stderr
+    for shot, cause in CAUSES.items():
+        assert f"idcli: note:   {shot}: {cause}" in rendered.stderr, rendered.stderr
+    (causes_day1 / "shots.yaml").write_text(CAUSES_DAY2.replace("steps: 2", "steps: 3"), "utf-8")
+    again = json.loads(cli("render", shots, "--out", out, "--device", "cpu", "--json").stdout)
+    assert {j["cause"] for j in again["jobs"]} == {"steps changed"}
+
+
+def test_a_sidecar_that_cannot_say_what_changed_keeps_the_general_words(causes_day1: Path) -> None:
+    out = causes_day1 / "out"
+    for sidecar in (out / "sh010").glob("*.json"):  # an older sidecar: no prompt or seed recorded
+        record = json.loads(sidecar.read_text("utf-8"))
+        for name in ("prompt", "seed", "method", "expression", "framing"):
+            record.pop(name, None)
+        sidecar.write_text(json.dumps(record), "utf-8")
+    planned = cli("plan", causes_day1 / "shots.yaml", "--out", out, "--device", "cpu")
+    assert ("note: 2 take(s) render again because what makes them changed (the shot's prompt or settings, or a "
+            "character's selfies or pack): sh010_t1, sh010_t2") in planned.stdout, planned.stdout
+    assert "note:   sh020: expression changed (joy -> grief)" in planned.stdout
+
+
+def test_many_shots_with_one_cause_share_a_capped_line() -> None:
+    from idcli.cli.shotlist_commands import rerender_notes
+    from idcli.store import EDITED_REASON
+
+    stale = {f"sh{n:04d}_t1": EDITED_REASON for n in range(1, 31)}
+    causes = {stem: "steps changed" for stem in stale}
+    causes.update({f"sh{n:04d}_t1": f"cause {n} changed" for n in range(21, 31)})  # ten more causes, one shot each
+    lines = rerender_notes(stale, "render again", causes, {stem.split("_t")[0]: 1 for stem in stale})
+    assert lines[0].startswith("30 take(s) render again because what makes them changed;")
+    assert lines[1] == ("  sh0001, sh0002, sh0003, sh0004, sh0005, sh0006, sh0007, sh0008, sh0009, sh0010 ... and 10 "
+                        "more: steps changed")
+    assert len(lines) == 1 + 10 + 1  # the header, ten causes, then a count of the rest
+    assert lines[-1] == "  ... 1 more take(s) with 1 other cause(s): plan --json gives each job's cause"
+
+
+def test_a_tampered_sidecar_names_no_odd_value_and_breaks_nothing(causes_day1: Path) -> None:
+    out = causes_day1 / "out"
+    for sidecar in (out / "sh020").glob("*.json"):  # a label too long to be one, a method of another shape
+        record = json.loads(sidecar.read_text("utf-8"))
+        record["expression"] = {"label": "\x1b[31m" + "x" * 500, "intensity": "high"}
+        record["method"] = {**record["method"], "identity": 5, "characters": 7}
+        sidecar.write_text(json.dumps(record), "utf-8")
+    for sidecar in (out / "sh030").glob("*.json"):
+        sidecar.write_text(json.dumps({**json.loads(sidecar.read_text("utf-8")), "sampler": [1], "size": "big",
+                                       "model": 3, "plate": "x"}), "utf-8")
+    planned = cli("plan", causes_day1 / "shots.yaml", "--out", out, "--device", "cpu")
+    assert planned.exit_code == 0, planned.output
+    assert "note:   sh020: expression changed\n" in planned.stdout, planned.stdout  # the label is not shown
+    assert "x" * 41 not in planned.stdout and "\x1b[31m" not in planned.stdout
+    assert "note:   sh030: seed, framing, plate changed" in planned.stdout, planned.stdout

@@ -53,7 +53,9 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
                      f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
     stale = {f"{j['shot_id']}_t{j['take']}": j.get("reason") or "" for j in document.get("jobs", [])
              if j.get("state") == "stale"}
-    notes += [f"note: {line}" for line in rerender_notes(stale, "render again")]
+    causes = {f"{j['shot_id']}_t{j['take']}": j["cause"] for j in document.get("jobs", []) if j.get("cause")}
+    notes += [f"note: {line}" for line in rerender_notes(stale, "render again", causes,
+                                                         _takes_per_shot(document.get("jobs", [])))]
     modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
     if modified:
         notes.append(f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
@@ -76,12 +78,27 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
     return notes
 
 
-def rerender_notes(stale: dict[str, str], done: str) -> list[str]:
+def _takes_per_shot(jobs: list[Any]) -> dict[str, int]:
+    """shot id -> how many of ``jobs`` (dicts or JobOutcomes) are its takes."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        shot = job["shot_id"] if isinstance(job, dict) else job.shot_id
+        counts[shot] = counts.get(shot, 0) + 1
+    return counts
+
+
+def rerender_notes(stale: dict[str, str], done: str, causes: dict[str, str] | None = None,
+                   shot_takes: dict[str, int] | None = None) -> list[str]:
     """Why takes already rendered are rendered again (``stale``: SHOT_tN -> the state's reason), naming them, one
     line per reason: the artist who edited the shot list sees which edits cost renders and that nothing rendered
-    before is lost; a take whose image went missing or was damaged is not blamed on an edit."""
+    before is lost; a take whose image went missing or was damaged is not blamed on an edit.
+
+    ``causes`` (SHOT_tN -> what changed, idcli/stale_causes.py) names, for the edited takes whose sidecars can say,
+    the cause per shot under one line; ``shot_takes`` (shot -> its takes in the plan) lets a shot whose every take
+    shares a cause be named once."""
     from ..store import EDITED_REASON
 
+    causes = causes or {}
     by_reason: dict[str, list[str]] = {}
     for stem, reason in stale.items():
         by_reason.setdefault(reason, []).append(stem)
@@ -89,12 +106,46 @@ def rerender_notes(stale: dict[str, str], done: str) -> list[str]:
     for reason, stems in by_reason.items():
         listed = ", ".join(stems[:10]) + (" ..." if len(stems) > 10 else "")
         if reason == EDITED_REASON:
+            named = [stem for stem in stems if stem in causes]
+            if named:
+                lines.append(f"{len(named)} take(s) {done} because what makes them changed; the earlier renders "
+                             "are kept: idcli restore OUT --list")
+                lines += _cause_lines(named, causes, shot_takes or {})
+            stems = [stem for stem in stems if stem not in causes]  # older sidecars: the general words
+            if not stems:
+                continue
+            listed = ", ".join(stems[:10]) + (" ..." if len(stems) > 10 else "")
             lines.append(f"{len(stems)} take(s) {done} because what makes them changed (the shot's prompt or "
                          f"settings, or a character's selfies or pack): {listed}; the earlier renders are kept: "
                          "idcli restore OUT --list")
         else:
             lines.append(f"{len(stems)} take(s) {done}: {reason or 'their earlier render was not this job'}: "
                          f"{listed}")
+    return lines
+
+
+# Causes named one line each before the rest are counted (a film edited overnight has thousands of shots).
+MAX_CAUSE_LINES = 10
+
+
+def _cause_lines(stems: list[str], causes: dict[str, str], shot_takes: dict[str, int]) -> list[str]:
+    """One indented line per cause, ``sh010, sh020: prompt changed``, in the order the takes came: a shot whose
+    every take has the cause is named by its id, else each take (SHOT_tN); ten names a line, then a count."""
+    by_shot: dict[tuple[str, str], list[str]] = {}
+    for stem in stems:
+        by_shot.setdefault((stem.rsplit("_t", 1)[0], causes[stem]), []).append(stem)
+    by_cause: dict[str, list[str]] = {}
+    for (shot, cause), takes in by_shot.items():
+        by_cause.setdefault(cause, []).extend([shot] if len(takes) == shot_takes.get(shot) else takes)
+    lines = []
+    for cause, names in list(by_cause.items())[:MAX_CAUSE_LINES]:
+        more = f" ... and {len(names) - 10} more" if len(names) > 10 else ""
+        lines.append(f"  {', '.join(names[:10])}{more}: {cause}")
+    rest = list(by_cause)[MAX_CAUSE_LINES:]
+    if rest:
+        counted = sum(1 for stem in stems if causes[stem] in rest)
+        lines.append(f"  ... {counted} more take(s) with {len(rest)} other cause(s): plan --json gives each job's "
+                     "cause")
     return lines
 
 
@@ -406,7 +457,10 @@ def render(
                       "one again)")
             rendered_again = {f"{o.shot_id}_t{o.take}": report.stale_reasons.get(o.job_key, "") for o in report.jobs
                               if o.status == "rendered" and o.state == "stale"}
-            for line in rerender_notes(rendered_again, "rendered again") if not dry_run else []:
+            causes = {f"{o.shot_id}_t{o.take}": report.stale_causes[o.job_key] for o in report.jobs
+                      if o.job_key in report.stale_causes}
+            for line in rerender_notes(rendered_again, "rendered again", causes,
+                                       _takes_per_shot(report.jobs)) if not dry_run else []:
                 _note(line)
             kept_jobs = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [

@@ -1,0 +1,172 @@
+"""Why a take renders again, as the artist reads it: what its committed sidecar recorded against the new job.
+
+A take is stale (store.EDITED_REASON) when its job key changed; the key is a hash, so it cannot say what changed.
+The sidecar recorded the job's prompt, seed, framing, expression, settings, model and each identity's key, so
+comparing them names the cause: ``prompt changed``, ``expression changed (joy -> grief)``, ``seed, framing
+changed``, ``theo's selfies changed``. A sidecar that records none of what differs (an older one, or a change of
+what no sidecar field records) gives ``None``, and the notes keep the general words.
+
+Reads only: plan and render call it for stale takes, after reading the sidecar the store read already.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import ModelIdentity
+from .plan import Job
+from .provenance import image_size
+
+# A value from a sidecar shown in a note: short and printable, else not shown (the folder is not trusted).
+_MAX_SHOWN = 40
+
+
+def stale_cause(sidecar: dict[str, Any] | None, job: Job, model: ModelIdentity) -> str | None:
+    """What changed between the take ``sidecar`` records and ``job``, in words (``seed, framing changed``), or
+    None when the sidecar records nothing that differs."""
+    if not isinstance(sidecar, dict):
+        return None
+    try:
+        return _cause(sidecar, job, model)
+    except (TypeError, AttributeError, ValueError):  # a sidecar of another shape (edited, planted) says nothing
+        return None
+
+
+def _cause(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> str | None:
+    changed: list[str] = []  # what changed, in the order a shot list is read
+    details: list[str] = []  # from -> to, where short enough to say
+    r = job.request
+    expression_changed = _differs(sidecar, "expression", job.expression, _expression_key)
+    framing_changed = _differs(sidecar, "framing", job.framing)
+    characters_changed = _differs(sidecar, "characters", list(job.characters))
+    # The prompt is composed from the shot's words, its framing, expression and characters: when one of those
+    # changed, the prompt's change is theirs, not an edit of the shot's prompt.
+    if _differs(sidecar, "prompt", r.prompt) and not (expression_changed or framing_changed or characters_changed):
+        changed.append("prompt")
+    if _differs(sidecar, "negative_prompt", r.negative_prompt) and r.guidance > 1.0:
+        changed.append("negative prompt")
+    if characters_changed:
+        changed.append("characters")
+    if expression_changed:
+        changed.append("expression")
+        details += _from_to(_expression_label(sidecar.get("expression")), _expression_label(job.expression))
+    if _differs(sidecar, "seed", r.seed):
+        changed.append("seed")
+    if framing_changed:
+        changed.append("framing")
+    changed += _setting_changes(sidecar, job, model)
+    if not characters_changed:
+        changed += _identity_changes(sidecar, job, details, expression_changed)
+    if not changed:
+        return None
+    return ", ".join(changed) + " changed" + (f" ({'; '.join(details)})" if details else "")
+
+
+def _differs(sidecar: dict[str, Any], name: str, new: Any, key: Any = None) -> bool:
+    """Whether the sidecar recorded ``name`` and it differs from ``new`` (compared by ``key`` when given)."""
+    if name not in sidecar:
+        return False
+    old = sidecar[name]
+    return (key(old) != key(new)) if key is not None else old != new
+
+
+def _expression_key(record: Any) -> Any:
+    """What of an expression record acts on the image: its label and intensity (not how it was written)."""
+    if not isinstance(record, dict):
+        return record
+    return (record.get("label"), record.get("intensity"))
+
+
+def _expression_label(record: Any) -> str | None:
+    if record is None:
+        return "none"
+    return _shown(record.get("label")) if isinstance(record, dict) else None
+
+
+def _from_to(old: str | None, new: str | None) -> list[str]:
+    return [f"{old} -> {new}"] if old is not None and new is not None and old != new else []
+
+
+def _shown(value: Any) -> str | None:
+    text = str(value) if isinstance(value, (str, int, float)) else None
+    return text if text is not None and len(text) <= _MAX_SHOWN and text.isprintable() else None
+
+
+def _setting_changes(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> list[str]:
+    """The render's settings: size, sampler, steps, guidance, model, engine, plate."""
+    r = job.request
+    changed = []
+    size = sidecar.get("size")
+    width, height = image_size(job)
+    if isinstance(size, dict) and (size.get("width"), size.get("height")) != (width, height):
+        changed.append("size")
+    sampler = sidecar.get("sampler")
+    if isinstance(sampler, dict):
+        changed += [name for name, new in (("sampler", r.sampler), ("steps", r.steps), ("guidance", r.guidance))
+                    if (sampler.get("name") if name == "sampler" else sampler.get(name)) != new]
+    recorded = sidecar.get("model")
+    if isinstance(recorded, dict) and _model_key(recorded) != _model_key(_as_record(model)):
+        changed.append("model")
+    if "engine" in sidecar and sidecar["engine"] != job.key_material.get("engine"):
+        changed.append("engine version")
+    plate = sidecar.get("plate")
+    if (plate is None) != (job.plate is None) or (
+            isinstance(plate, dict) and job.plate is not None and plate.get("sha256") != job.plate.get("sha256")):
+        changed.append("plate")
+    return changed
+
+
+def _as_record(model: ModelIdentity) -> dict[str, Any]:
+    return {"architecture": model.architecture, "dtype": model.dtype, "source": model.source, "id": model.id,
+            "revision": model.revision, "hash": model.content_hash}
+
+
+def _model_key(record: dict[str, Any]) -> Any:
+    """What of a model record enters a job key (ModelIdentity.key_material): a hub model by id and revision,
+    another by its content hash; where a local folder is does not count."""
+    source = record.get("source")
+    named = (record.get("id"), record.get("revision")) if source == "hub" else record.get("hash")
+    return (record.get("architecture"), record.get("dtype"), source, named)
+
+
+def _identity_changes(sidecar: dict[str, Any], job: Job, details: list[str], shot_changed: bool) -> list[str]:
+    """Each conditioning character's identity (its selfies or pack), strength and, with several characters,
+    expression: recorded in the sidecar's ``method`` (the key's own material) against the job's. The strength is
+    balanced for the expression (method.balanced_strength): when ``shot_changed`` (the shot's expression changed),
+    the strength's change is the expression's."""
+    old, new = sidecar.get("method"), job.key_material.get("method")
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return []
+    if old.get("name") != new.get("name"):
+        return ["method"]
+    changed = []
+    sources = {identity.name: identity.source for identity in job.identities}
+    if job.subject is not None and isinstance(old.get("identity"), dict) and isinstance(new.get("identity"), dict):
+        changed += _line_changes(job.subject, old["identity"], new["identity"], sources, details, several=False,
+                                 shot_changed=shot_changed)
+    recorded_lines = old.get("characters")
+    old_lines = {str(line.get("name")): line for line in recorded_lines if isinstance(line, dict)} if isinstance(
+        recorded_lines, list) else {}
+    for line in new.get("characters") or []:
+        if isinstance(old_lines.get(line["name"]), dict):
+            changed += [c for c in _line_changes(line["name"], old_lines[line["name"]], line, sources, details,
+                                                 several=True, shot_changed=shot_changed) if c not in changed]
+    if old.get("adapter") != new.get("adapter") or old.get("params") != new.get("params"):
+        changed.append("method settings")
+    return changed
+
+
+def _line_changes(name: str, old: dict[str, Any], new: dict[str, Any], sources: dict[str, str],
+                  details: list[str], *, several: bool, shot_changed: bool) -> list[str]:
+    changed = []
+    what = "pack" if sources.get(name) == "pack" else "selfies"
+    if (old.get("identity_key"), old.get("references_sha256")) != (new.get("identity_key"),
+                                                                    new.get("references_sha256")):
+        changed.append(f"{name}'s {what}")
+    expression_changed = several and _expression_key(old.get("expression")) != _expression_key(new.get("expression"))
+    if old.get("strength") != new.get("strength") and not (shot_changed or expression_changed):
+        changed.append(f"{name}'s strength")
+    if expression_changed:
+        changed.append(f"{name}'s expression")
+        details += _from_to(_expression_label(old.get("expression")), _expression_label(new.get("expression")))
+    return changed
