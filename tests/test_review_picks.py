@@ -229,9 +229,14 @@ def test_a_picks_files_own_words_are_quoted_escaped_in_its_errors(out: Path, tmp
     assert expected in result.stderr, result.stderr
 
 
-def test_select_without_picks_or_a_file_says_what_to_give(out: Path) -> None:
-    result = cli("select", out)
-    assert result.exit_code == 2 and "give at least one SHOT=TAKE or --from picks.json" in result.stderr
+def test_select_without_picks_or_a_file_lists_the_picks_and_select_from_python_says_what_to_give(out: Path) -> None:
+    from idcli.errors import InputError
+    from idcli.review.selects import select
+
+    result = cli("select", out)  # the command lists the picks (tests/test_revisions.py says how each stands)
+    assert result.exit_code == 0 and "selects.json: no picks" in result.stdout, result.output
+    with pytest.raises(InputError, match=r"give at least one SHOT=TAKE or --from picks\.json"):
+        select(out, [])  # recording nothing from Python is still a mistake worth a word
 
 
 @pytest.mark.parametrize("notes", ["x", {}, 3])

@@ -297,3 +297,36 @@ def test_a_tampered_sidecar_names_no_odd_value_and_breaks_nothing(causes_day1: P
     assert "note:   sh020: expression changed\n" in planned.stdout, planned.stdout  # the label is not shown
     assert "x" * 41 not in planned.stdout and "\x1b[31m" not in planned.stdout
     assert "note:   sh030: seed, framing, plate changed" in planned.stdout, planned.stdout
+
+
+def test_select_without_picks_lists_each_select_and_whether_it_stands(day2: Path) -> None:
+    out = day2 / "out"
+    before = (out / "selects.json").read_bytes()
+    listed = cli("select", out)
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == [
+        f"{out / 'selects.json'}: 4 pick(s), in shot-list order; 1 as rendered when picked",
+        f"sh010=t2: re-rendered since it was picked (look again: idcli select {out} sh010=N)",
+        "sh030=t2: as rendered when picked",
+        "sh020=t1: shot renamed or removed from the shot list (left out of review, export and deliver)",
+        "sh040=t1: shot renamed or removed from the shot list (left out of review, export and deliver)",
+        "not picked yet: sh025",
+    ], listed.stdout
+    document = json.loads(cli("select", out, "--json").stdout)
+    assert [(s["shot_id"], s["take"], s["standing"]) for s in document["standing"]] == [
+        ("sh010", 2, "re-rendered"), ("sh030", 2, "as-picked"), ("sh020", 1, "shot-gone"), ("sh040", 1, "shot-gone")]
+    assert document["unpicked"] == ["sh025"] and document["changed"] == []
+    assert set(document["selects"]) == {"sh010", "sh020", "sh030", "sh040"}  # as selects.json holds them
+    assert (out / "selects.json").read_bytes() == before  # listing writes nothing
+
+
+def test_select_without_picks_in_a_folder_without_any(day1: Path) -> None:
+    (day1 / "out" / "selects.json").unlink()
+    listed = cli("select", day1 / "out")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == [f"{day1 / 'out' / 'selects.json'}: no picks (idcli select {day1 / 'out'} "
+                                          "SHOT=TAKE records one)", "not picked yet: sh010, sh020, sh030, sh040"]
+    assert not (day1 / "out" / "selects.json").exists()
+    (day1 / "out" / "selects.json").write_text('{"schema": 1, "selects": {"sh010": {"take": "two"}}}', "utf-8")
+    damaged = cli("select", day1 / "out")  # a damaged file is said, never listed as "no picks"
+    assert damaged.exit_code == 2 and "selects.json: damaged" in damaged.stderr, damaged.output

@@ -139,11 +139,15 @@ def select(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the director's pick per shot in OUT/selects.json: SHOT=TAKE, or --from the picks file the storyboard
-    page exported (checked against the committed takes)."""
+    page exported (checked against the committed takes). With neither, list the picks in shot-list order and
+    whether each still stands (nothing is written)."""
     from ..review.selects import SELECTS
     from ..review.selects import select as record_picks
 
     def body() -> None:
+        if not picks and from_file is None:
+            _list_selects(out, as_json)
+            return
         notes: list[str] = []
         current = record_picks(out, picks, notes, from_file=from_file, force=force)
         for note in notes:  # what became of picks already in the file: no committed take, re-rendered, orphans
@@ -162,6 +166,40 @@ def select(
             _emit(f"the storyboard page shows them once rewritten: idcli review {shlex.quote(str(out))}")
 
     _guarded(body, as_json)
+
+
+def _list_selects(out: Path, as_json: bool) -> None:
+    """``select OUT`` alone: every pick in shot-list order and how it stands (idcli/review/select_list.py)."""
+    import shlex
+
+    from ..errors import printable
+    from ..review.select_list import STANDINGS, list_selects
+    from ..review.selects import SELECTS, read_selects
+
+    listed = list_selects(out)
+    root = Path(out)
+    if as_json:  # select --json's document, nothing changed, with how each pick stands and the shots unpicked
+        _emit_json(_ok(out_dir=str(root.absolute()), selects_file=_folder_file(root, root / SELECTS),
+                       selects=dict(sorted(read_selects(root).items())), changed=[], notes=[],
+                       standing=[s.as_dict() for s in listed.selects], unpicked=listed.unpicked))
+        return
+    folder = shlex.quote(str(root))
+    if not listed.selects:
+        _emit(f"{root / SELECTS}: no picks (idcli select {folder} SHOT=TAKE records one)")
+    else:
+        standing = sum(1 for s in listed.selects if s.standing == "as-picked")
+        _emit(f"{root / SELECTS}: {len(listed.selects)} pick(s), in shot-list order; {standing} as rendered when "
+              "picked")
+    for s in listed.selects:
+        named = printable(s.shot_id)
+        how = {"re-rendered": f" (look again: idcli select {folder} {named}=N)",
+               "shot-gone": " (left out of review, export and deliver)",
+               "beyond-takes": f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(s.standing, "")
+        _emit(f"{named}=t{s.take}: {STANDINGS[s.standing]}{how}")
+    if listed.unpicked:
+        shown = ", ".join(printable(shot) for shot in listed.unpicked[:10])
+        more = f" ... and {len(listed.unpicked) - 10} more" if len(listed.unpicked) > 10 else ""
+        _emit(f"not picked yet: {shown}{more}")
 
 
 @app.command()

@@ -1,0 +1,87 @@
+"""``idcli select OUT`` with no picks: the selects as ``selects.json`` holds them, in shot-list order, and whether
+each still stands as the director picked it.
+
+A pick names a take and the job key it had when picked (selects.py). After a shot-list edit and a render it may no
+longer show what the director saw: its take re-rendered, its shot renamed or removed, the take beyond the shot's
+``takes:`` now, or no take of that number rendered. select, review and export say so in notes when they run; this
+is the list an artist reads before the morning's review: every pick, one line each, nothing written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# How a pick stands, each with the words the human list uses (the JSON names the code).
+STANDINGS = {
+    "as-picked": "as rendered when picked",
+    "re-rendered": "re-rendered since it was picked",
+    "shot-gone": "shot renamed or removed from the shot list",
+    "beyond-takes": "take beyond the shot's takes in the shot list now",
+    "not-rendered": "no take of that number is rendered now",
+}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One select and how it stands."""
+
+    shot_id: str
+    take: int
+    standing: str  # a key of STANDINGS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shot_id": self.shot_id, "take": self.take, "standing": self.standing}
+
+
+@dataclass(frozen=True)
+class SelectList:
+    """Every select in shot-list order (shots no longer in the shot list last, by id), and the shots of the shot
+    list nobody picked yet."""
+
+    selects: list[Standing]
+    unpicked: list[str]
+
+
+def list_selects(out_dir: str | Path) -> SelectList:
+    """The selects of ``out_dir`` and whether each stands (reads only). A damaged ``selects.json`` is an
+    InputError, as for ``select``."""
+    from ..arguments import check_out_dir
+    from ..errors import InputError
+    from .export import standing_takes
+    from .runs import load_run
+    from .selects import read_selects
+
+    root = check_out_dir(out_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such output folder", file=root)
+    picks = read_selects(root)  # raises on a damaged file: listing it as "no picks" would hide the damage
+    run = load_run(root, require_renders=False)
+    live = standing_takes(run)
+    listed: list[Standing] = []
+    for shot in run.shots:
+        pick = picks.pop(shot.id, None)
+        if pick is None:
+            continue
+        take = pick["take"]
+        rendered = next((t for t in shot.takes if t.take == take), None)
+        if run.order is not None and shot.entry is None:
+            standing = "shot-gone"
+        elif rendered is None:
+            standing = "not-rendered"
+        elif live is not None and (shot.id, take) not in live:
+            standing = "beyond-takes"
+        elif isinstance(pick.get("job_key"), str) and pick["job_key"] != rendered.job_key:
+            standing = "re-rendered"
+        else:
+            standing = "as-picked"
+        listed.append(Standing(shot.id, take, standing))
+    # Picks of shots neither in the shot list nor rendered: gone from it, when the folder knows its shot list.
+    gone = "shot-gone" if run.order is not None else "not-rendered"
+    listed += [Standing(shot, pick["take"], gone) for shot, pick in sorted(picks.items())]
+    order = {shot.id: i for i, shot in enumerate(run.shots) if shot.entry is not None}
+    listed.sort(key=lambda s: (s.shot_id not in order, order.get(s.shot_id, 0), s.shot_id))
+    picked = {s.shot_id for s in listed}
+    unpicked = [shot.id for shot in run.shots if shot.entry is not None and shot.id not in picked]
+    return SelectList(listed, unpicked)
