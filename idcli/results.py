@@ -39,7 +39,7 @@ def read_results(out_dir: str | Path, *, include_orphans: bool = False,
         raise InputError(f"{out_dir}: no such output folder" if not root.exists()
                          else f"{out_dir}: not a folder", file=out_dir)
     _check_output_folder(root, out_dir)
-    live = _live_takes(root, None if shotlist is None else as_loaded_shotlist(shotlist, "shotlist"))
+    live = live_takes(root, None if shotlist is None else as_loaded_shotlist(shotlist, "shotlist"))
     return _records(root, live, include_orphans)
 
 
@@ -62,7 +62,10 @@ def _check_output_folder(root: Path, given: str | Path) -> None:
                          "folder idcli render wrote (--out; by default renders/PROJECT)", file=given)
 
 
-def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:
+def live_takes(root: Path, loaded: LoadedShotList | None) -> set[tuple[str, int]] | None:
+    """The (shot, take) pairs a shot list still asks for: ``loaded``'s (with the takes added since, per
+    ``.idcli/``) when given, else the run manifest's; None when the folder has no manifest to say (then no
+    take is an orphan). Shared by read_results, the review page, ``idcli select`` and ``idcli deliver``."""
     from .orphans import shotlist_takes
     from .store import OutputStore
 

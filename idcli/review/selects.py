@@ -146,7 +146,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's."""
     from ..arguments import _shown, check_out_dir
     from ..provenance import now
-    from ..results import _live_takes, scan_results
+    from ..results import live_takes, scan_results
 
     root = check_out_dir(out_dir)
     # Type checks first, as every public function: a wrong type is an InputError naming the argument, never an
@@ -182,7 +182,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         raise InputError(f"{root}: no committed renders to select from", file=root)
     # The shot list the folder was last rendered from (its manifest; None before idcli kept one): a take of a
     # shot it no longer has, or beyond the shot's takes, is an orphan: kept on disk, no part of the shot list.
-    live = _live_takes(root, None)
+    live = live_takes(root, None)
     problems = {pick: problem for pick in parsed if (problem := _pick_problem(root, pick, committed, live, force))}
     if problems:
         rest = _the_rest(root, parsed, problems) if from_file is not None else ""
