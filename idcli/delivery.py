@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError, ProjectMismatchError
 
 if TYPE_CHECKING:
@@ -122,8 +123,7 @@ def delivered_name(shot_id: str, take: int) -> str:
 
 
 def _check_folders(root: Path, dest: Path) -> None:
-    if not root.is_dir():
-        raise DeliveryError(f"{root}: " + ("not a folder" if root.exists() else "no such output folder"), file=root)
+    check_out_dir_is_folder(root, DeliveryError)
     out, target = root.resolve(), dest.resolve()
     if target == out or target.is_relative_to(out):
         raise DeliveryError(f"{dest}: inside the output folder {root}; deliver into a folder of its own "

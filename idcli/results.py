@@ -29,15 +29,12 @@ def read_results(out_dir: str | Path, *, include_orphans: bool = False,
     the one the folder was last rendered from (its ``.idcli/shotlist.jsonl``); a folder rendered
     before idcli kept that record has no orphans. Orphans are left out unless ``include_orphans``.
     """
-    from .arguments import as_loaded_shotlist, check_bool, check_out_dir
-    from .errors import InputError
+    from .arguments import as_loaded_shotlist, check_bool, check_out_dir, check_out_dir_is_folder
 
     root = check_out_dir(out_dir).absolute()
     check_bool("include_orphans", include_orphans)
     # Checked now, not at the first next(): a generator would report a wrong folder only when iterated.
-    if not root.is_dir():
-        raise InputError(f"{out_dir}: no such output folder" if not root.exists()
-                         else f"{out_dir}: not a folder", file=out_dir)
+    check_out_dir_is_folder(Path(out_dir))
     _check_output_folder(root, out_dir)
     live = live_takes(root, None if shotlist is None else as_loaded_shotlist(shotlist, "shotlist"))
     return _records(root, live, include_orphans)

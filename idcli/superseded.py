@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import safeio
+from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError
 
 SUPERSEDED = Path(".idcli") / "superseded"
@@ -301,8 +302,7 @@ def _restore_target(root: Path, stem: str) -> tuple[Path, re.Match[str]]:
     if not match:
         raise InputError(f"'{stem}': name a take as SHOT_tN (for example sc01_sh010_t2)")
     root = Path(root)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such output folder" if not root.exists() else f"{root}: not a folder", file=root)
+    check_out_dir_is_folder(root)
     return root, match
 
 

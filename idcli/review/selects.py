@@ -144,7 +144,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     ``from_file``: a ``picks.json`` the storyboard page exported (idcli/review/picks_file.py), checked like
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
     the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's."""
-    from ..arguments import _shown, check_out_dir
+    from ..arguments import _shown, check_out_dir, check_out_dir_is_folder
     from ..provenance import now
     from ..results import live_takes, scan_results
 
@@ -158,8 +158,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
                          field="from_file")
     if not isinstance(force, bool):
         raise InputError(f"force={_shown(force)}: give True or False", field="force")
-    if not root.is_dir():
-        raise InputError(f"{root}: no such output folder", file=root)
+    check_out_dir_is_folder(root)
     if isinstance(picks, str):
         picks = [picks]
     if picks is not None and not (isinstance(picks, (list, tuple)) and all(isinstance(p, str) for p in picks)):
