@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import safeio
 from .errors import OutputBusyError, OutputError
@@ -354,6 +354,27 @@ class OutputStore:
         except OSError:
             pass  # the journal is a record, not the commit marker: never fail a run over it
 
+    def journal_newest_first(self, mentioning: str | None = None) -> Iterator[dict[str, Any]]:
+        """The journal's entries from the newest back, read in blocks from its end, so a caller that wants the
+        last entry about one take stops there instead of parsing a film's whole journal (a restore of a
+        44 MB journal parsed it all: 5.5 s, 300 MB; docs/performance.md). ``mentioning``: lines that do not
+        contain this text are skipped unparsed (an id's entries name it)."""
+        try:
+            handle = open(self.root / STATE / "journal.jsonl", "rb")  # noqa: SIM115 (closed when the generator is)
+        except OSError:
+            return
+        needle = mentioning.encode("utf-8") if mentioning is not None else None
+        with handle:
+            for line in lines_newest_first(handle):
+                if needle is not None and needle not in line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue  # a line cut by a kill
+                if isinstance(entry, dict):
+                    yield entry
+
     def journal_entries(self) -> list[dict[str, Any]]:
         try:
             lines = (self.root / STATE / "journal.jsonl").read_text("utf-8").splitlines()
@@ -366,6 +387,22 @@ class OutputStore:
             except ValueError:
                 continue  # a line cut by a kill
         return entries
+
+
+def lines_newest_first(handle: BinaryIO, block: int = 1 << 16) -> Iterator[bytes]:
+    """The non-empty lines of a binary file, last first, read backwards ``block`` bytes at a time: memory and
+    reads grow with the lines taken, not with the file."""
+    position = handle.seek(0, os.SEEK_END)
+    rest = b""  # the start of the block read last: a line that may begin in an earlier block
+    while position > 0:
+        step = min(block, position)
+        position -= step
+        handle.seek(position)
+        lines = (handle.read(step) + rest).split(b"\n")
+        rest = lines[0]
+        yield from (line for line in reversed(lines[1:]) if line.strip())
+    if rest.strip():
+        yield rest
 
 
 def image_sha256(png: bytes) -> str:

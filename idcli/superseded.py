@@ -370,7 +370,7 @@ def _kept_takes_hint(root: Path, stem: str) -> str:
 
 def _begun_restore(store: Any, shot: str, take: int) -> str | None:
     """The version a restore of this take began putting back and never finished (killed), from the journal."""
-    for entry in reversed(store.journal_entries()):
+    for entry in store.journal_newest_first(mentioning=shot):
         if entry.get("shot_id") == shot and entry.get("take") == take and entry.get("event") in (
                 "restore-begin", "restore", "commit", "supersede"):
             name = entry.get("name")
