@@ -257,6 +257,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 report.jobs.append(outcome(job, "restored", state.status))
             else:
                 pending.append(job)
+        store.stamps.save()  # now, not at the session's end: a run killed while rendering keeps them
         if signer is not None:
             _note_unsigned(store, plan.jobs, report, progress)
         done_before = len(report.jobs)

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 from . import safeio
 from .errors import OutputBusyError, OutputError
 from .hashing import sha256_bytes, sha256_fd
+from .image_stamps import ImageStamps
 from .lock_wait import lock_waiting
 from .plan import Job
 from .safeio import TMP_SUFFIX
@@ -98,6 +99,8 @@ class OutputStore:
         self._lock_fd: int | None = None
         # Earlier renders moved to .idcli/superseded by commits of this store ({shot_id, take, name}).
         self.superseded: list[dict[str, Any]] = []
+        # The hashes state() took, kept by a session for the next resume (idcli/image_stamps.py).
+        self.stamps = ImageStamps(self.root / STATE)
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -189,6 +192,7 @@ class OutputStore:
             self.clean_temporaries()
             yield self
         finally:
+            self.stamps.save()  # under the lock: one writer at a time
             self._lock_fd = None
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
@@ -255,7 +259,7 @@ class OutputStore:
         if sidecar is not None:
             image_record = sidecar.get("image")
             expected = image_record.get("sha256") if isinstance(image_record, dict) else None
-            actual = safeio.sha256_regular(image)
+            actual = self.stamps.sha256(job.image_relpath, image)  # hashed unless unchanged since last hashed
             if actual is not None and actual != expected and expected and is_whole_image(image):
                 # Whole, but not the bytes idcli wrote: edited by hand. Kept unless --force (which moves
                 # it aside); a damaged or cut-short image is rendered again.
