@@ -2,7 +2,7 @@
 
 Resume proves each done image is the bytes its sidecar's sha256 names (an image damaged or edited since it was
 committed is rendered again, or kept as modified). Hashing every image on every resume cost a film-sized folder
-seconds (2,000 images of 0.8 MB: 3.6 s; docs/performance.md, "At film scale: resume, restore, sign"). So
+seconds (2,000 images of 0.8 MB: 1.4–3.6 s; docs/performance.md, "At film scale: resume, restore, sign"). So
 the first hash of an image is kept in ``OUT/.idcli/image-stamps.jsonl`` with the file's stamp — inode, size,
 mtime and ctime, in nanoseconds, as git's index keeps them — and a later resume takes the hash from there only
 when ``lstat`` finds the very same stamp. Any write to the file, a rename over it, a copy, ``touch`` and

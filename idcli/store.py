@@ -361,7 +361,7 @@ class OutputStore:
     def journal_newest_first(self, mentioning: str | None = None) -> Iterator[dict[str, Any]]:
         """The journal's entries from the newest back, read in blocks from its end, so a caller that wants the
         last entry about one take stops there instead of parsing a film's whole journal (a restore of a
-        44 MB journal parsed it all: 5.5 s, 300 MB; docs/performance.md). ``mentioning``: lines that do not
+        44 MB journal parsed it all: 1–5.5 s, 300 MB; docs/performance.md). ``mentioning``: lines that do not
         contain this text are skipped unparsed (an id's entries name it)."""
         try:
             handle = open(self.root / STATE / "journal.jsonl", "rb")  # noqa: SIM115 (closed when the generator is)

@@ -1,7 +1,7 @@
 """The run journal read from its end: ``idcli restore`` looks for its take's last entry and stops there.
 
 It parsed the whole ``.idcli/journal.jsonl`` first: a film's journal of 200,000 commit lines (44 MB) cost a restore
-5.5 s and 300 MB (docs/performance.md, "At film scale: resume, restore, sign").
+1–5.5 s and 300 MB (docs/performance.md, "At film scale: resume, restore, sign").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 where its sidecar was rebuilt after a kill (run_signing._note_unsigned).
 
 It read every done image whose sidecar had no ``c2pa`` block, whole, to look for a manifest: 2,000 unsigned
-images cost every signing resume 3.8 s (docs/performance.md, "At film scale: resume, restore, sign"). The commit
+images cost every signing resume 1.6–3.8 s (docs/performance.md, "At film scale: resume, restore, sign"). The commit
 path records ``c2pa`` in each sidecar it signs for, so only a ``recovered`` sidecar (rebuilt from its PNG, which
 carries no such block) needs the image's word.
 """
