@@ -26,11 +26,12 @@ COMMANDS = [
     ("evaluate", []),
     ("verify", []),
     ("restore", ["sh010_t1"]),
+    ("restore", ["--list"]),
     ("deliver", ["delivered"]),
 ]
 
 
-@pytest.mark.parametrize(("command", "extra"), COMMANDS, ids=[c for c, _ in COMMANDS])
+@pytest.mark.parametrize(("command", "extra"), COMMANDS, ids=[" ".join([c, *e]) for c, e in COMMANDS])
 def test_each_command_names_a_file_given_as_the_output_folder(command: str, extra: list[str], tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
