@@ -1,0 +1,90 @@
+"""An output folder received from outside (zipped by another studio, shared on a NAS), as the review, export
+and provenance commands read it: names in it (shot folders, the run manifest's project and shot ids) reach an
+EDL, a terminal and delivered file names, so only names a shot list can give are taken from it
+(docs/reliability.md, "Hostile input on the newer surfaces", the security read of 2026-11-30)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from review_helpers import cli, render_review_run
+
+pytest.importorskip("opentimelineio")
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+# A line an EDL reader takes for an event of its own: a clip anywhere the sender likes, from a file they name.
+EVENT = "999  AX       V     C        01:00:00:00 01:00:10:00 01:00:00:00 01:00:10:00"
+INJECTED = f"x\n\n{EVENT}\n* FROM CLIP: /etc/passwd"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> Path:
+    return render_review_run(tmp_path_factory.mktemp("received-run"), synthetic_face_models, only=["sh020"])
+
+
+@pytest.fixture
+def out(rendered: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "out"
+    shutil.copytree(rendered, target)
+    return target
+
+
+def _manifest(out: Path, **change) -> None:
+    path = out / ".idcli" / "shotlist.jsonl"
+    record = json.loads(path.read_text("utf-8").splitlines()[-1])
+    path.write_text(json.dumps({**record, **change}) + "\n", "utf-8")
+
+
+def _plant_take(out: Path, shot_id: str) -> None:
+    """A complete take of ``shot_id`` (a copy of sh020's take 1), its folder, sidecar and image named as a commit
+    names them."""
+    folder = out / shot_id
+    folder.mkdir()
+    record = json.loads((out / "sh020" / "sh020_t1.json").read_text("utf-8"))
+    record["shot_id"] = shot_id
+    record["image"]["path"] = f"{shot_id}/{shot_id}_t1.png"
+    shutil.copy(out / "sh020" / "sh020_t1.png", folder / f"{shot_id}_t1.png")
+    (folder / f"{shot_id}_t1.json").write_text(json.dumps(record), "utf-8")
+
+
+@pytest.mark.parametrize("where", ["project", "shot-id"])
+def test_a_run_manifest_naming_a_project_or_shot_no_shot_list_can_give_is_damaged(
+        out: Path, tmp_path: Path, where: str) -> None:
+    # Before: the project became the EDL's TITLE line, newlines and all, so the EDL an editor imported held
+    # the sender's events (a clip from /etc/passwd); a shot id reached the notes and the movie's slates raw.
+    if where == "project":
+        _manifest(out, project=f"review{INJECTED}")
+    else:
+        _manifest(out, shots=[{"id": "sh020", "takes": 2, "duration": 1.5},
+                              {"id": f"sh099{INJECTED}", "takes": 1, "duration": 2.0}])
+    edl = tmp_path / "cut.edl"
+    result = cli("export", out, "--edl", edl)
+    assert result.exit_code == 2, result.output
+    assert "shotlist.jsonl: the shot list record is damaged" in result.output
+    assert not edl.exists()
+
+
+def test_a_shot_folder_whose_name_is_no_shot_id_is_not_read(out: Path, tmp_path: Path) -> None:
+    # A zipped output folder may hold any folder name; a take inside one named with a newline and an EDL event
+    # became that event in the EDL (no manifest: every folder's takes are exported), an escape sequence in
+    # one reached the terminal raw.
+    from idcli.results import scan_results
+
+    (out / ".idcli" / "shotlist.jsonl").unlink()
+    evil = f"zz\n\n{EVENT}\n* FROM CLIP NAME: owned\x1b]0;owned\x07"  # a file name holds no '/'
+
+    _plant_take(out, evil)
+    scan = scan_results(out)
+    assert [r["shot_id"] for r in scan.records] == ["sh020", "sh020"]
+    (problem,) = scan.problems
+    assert "\n" not in problem and "\x1b" not in problem and "its folder name is not a shot id" in problem
+    edl = tmp_path / "cut.edl"
+    result = cli("export", out, "--edl", edl)
+    assert result.exit_code == 2, result.output  # the skipped take is said, the rest exported
+    text = edl.read_text("utf-8")
+    assert EVENT not in text and "owned" not in text and text.count("* FROM CLIP NAME:") == 1
+    assert "\x1b" not in result.output and "\\x1b" in result.output
