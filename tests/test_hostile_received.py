@@ -88,3 +88,37 @@ def test_a_shot_folder_whose_name_is_no_shot_id_is_not_read(out: Path, tmp_path:
     text = edl.read_text("utf-8")
     assert EVENT not in text and "owned" not in text and text.count("* FROM CLIP NAME:") == 1
     assert "\x1b" not in result.output and "\\x1b" in result.output
+
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m"  # retitle the terminal, clear it, a C1 control sequence
+
+
+def test_names_from_a_received_folder_reach_the_terminal_escaped(out: Path) -> None:
+    # Before: verify printed a sidecar's image path raw (a sidecar names it: any text), and review a damaged
+    # sidecar's file name raw: the sender could retitle, clear or recolour the terminal of whoever checked it.
+    record = json.loads((out / "sh020" / "sh020_t2.json").read_text("utf-8"))
+    record["image"]["path"] = f"sh020/{ESCAPES}.png"
+    (out / "sh020" / "sh020_t2.json").write_text(json.dumps(record), "utf-8")
+    (out / "sh020" / f"{ESCAPES}.json").write_text("{", "utf-8")
+    verify = cli("verify", out)
+    review = cli("review", out)
+    assert verify.exit_code == 6 and review.exit_code == 2, (verify.output, review.output)
+    for result in (verify, review):
+        assert "\x1b" not in result.output and "\x07" not in result.output and "\x9b" not in result.output
+        assert "\\x1b]0;owned\\x07" in result.output  # still said, escaped as the shot list's problems are
+
+
+def test_an_identity_packs_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
+    import numpy as np
+
+    from idcli.identity.pack import REQUIRED_TENSORS, pack_bytes
+
+    tensors = {name: np.ones((1, 4), np.float32) for name in REQUIRED_TENSORS}
+    pack = tmp_path / "received.idpack"
+    pack.write_bytes(pack_bytes({"name": f"mara{ESCAPES}", "selfies": [{"file": f"a{ESCAPES}.jpg"}]},
+                                {**tensors, "embedding": np.ones(512, np.float32)}))
+    result = cli("identity", "show", pack)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x9b" not in result.output
+    assert "identity 'mara\\x1b]0;owned" in result.output and "[0] a\\x1b]0;owned" in result.output
+
