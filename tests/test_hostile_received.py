@@ -122,3 +122,20 @@ def test_an_identity_packs_names_reach_the_terminal_escaped(tmp_path: Path) -> N
     assert "\x1b" not in result.output and "\x9b" not in result.output
     assert "identity 'mara\\x1b]0;owned" in result.output and "[0] a\\x1b]0;owned" in result.output
 
+
+
+@pytest.mark.parametrize("size", [(16000, 16000), (8194, 64), (64, 2**62)])
+def test_a_sidecar_claiming_a_huge_take_cannot_size_the_movie(out: Path, tmp_path: Path, size: tuple) -> None:
+    # Before: the movie's frame was the largest width and height the sidecars claimed; a sidecar edited to say
+    # 16000x16000 (its image 256x256) had libx264 allocate for a 16000² movie: 36 s and 2 GB before it failed
+    # as an internal error under a 6 GB cap, unbounded without one.
+    pytest.importorskip("av")
+    record = json.loads((out / "sh020" / "sh020_t1.json").read_text("utf-8"))
+    record["image"]["width"], record["image"]["height"] = size
+    (out / "sh020" / "sh020_t1.json").write_text(json.dumps(record), "utf-8")
+    movie = tmp_path / "cut.mp4"
+    result = cli("export", out, "--movie", movie)
+    assert result.exit_code == 2, result.output
+    assert f"sh020/sh020_t1.json: its image is {size[0]}x{size[1]}" in result.output
+    assert "larger than any take idcli renders" in result.output and not movie.exists()
+
