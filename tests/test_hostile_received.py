@@ -139,3 +139,24 @@ def test_a_sidecar_claiming_a_huge_take_cannot_size_the_movie(out: Path, tmp_pat
     assert f"sh020/sh020_t1.json: its image is {size[0]}x{size[1]}" in result.output
     assert "larger than any take idcli renders" in result.output and not movie.exists()
 
+
+
+@pytest.mark.parametrize("where", ["pack", "adapter"])
+def test_reproduce_never_reads_an_endless_file_a_record_names(out: Path, where: str) -> None:
+    # Before: a sidecar naming its identity pack (or local adapter weights) as /proc/self/pagemap, a "regular"
+    # file of size 0 whose reading never ends in practice (an entry for each page of the address space), kept
+    # reproduce hashing it until killed.
+    from hang_watchdog import no_hang
+
+    record = json.loads((out / "sh020" / "sh020_t1.json").read_text("utf-8"))
+    (character,) = record["identity"]
+    if where == "pack":
+        character.update(source="pack", pack_path="/proc/self/pagemap", pack_file="/proc/self/pagemap")
+    else:
+        character["adapter"] = {"source": "local", "id": "/proc/self", "subfolder": "", "weight_name": "pagemap",
+                                "content_hash": "0" * 64, "variant": "faceid", "scale": 1.0, "allow_pickle": False}
+    (out / "sh020" / "sh020_t1.json").write_text(json.dumps(record), "utf-8")
+    with no_hang(30):
+        result = cli("reproduce", out / "sh020" / "sh020_t1.png")
+    assert result.exit_code == 2, result.output
+    assert "/proc/self/pagemap" in result.output and "changed since the render" in result.output
