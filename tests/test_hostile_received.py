@@ -160,3 +160,35 @@ def test_reproduce_never_reads_an_endless_file_a_record_names(out: Path, where: 
         result = cli("reproduce", out / "sh020" / "sh020_t1.png")
     assert result.exit_code == 2, result.output
     assert "/proc/self/pagemap" in result.output and "changed since the render" in result.output
+
+
+def _film_of_copies(out: Path, shots: int) -> list[str]:
+    """``out`` made a film of ``shots`` shots, each a copy of sh020's take 1 (select reads sidecars, not pixels)."""
+    record = json.loads((out / "sh020" / "sh020_t1.json").read_text("utf-8"))
+    ids = [f"sc{i // 20:02d}_sh{i % 20 * 10:03d}" for i in range(shots)]
+    for shot_id in ids:
+        (out / shot_id).mkdir()
+        copy = {**record, "shot_id": shot_id, "image": {**record["image"], "path": f"{shot_id}/{shot_id}_t1.png"}}
+        (out / shot_id / f"{shot_id}_t1.json").write_text(json.dumps(copy), "utf-8")
+        shutil.copy(out / "sh020" / "sh020_t1.png", out / shot_id / f"{shot_id}_t1.png")
+    _manifest(out, shots=[{"id": s, "takes": 1, "duration": 2.0} for s in ["sh020", *ids]])
+    return ids
+
+
+def test_a_picks_file_of_many_unknown_shots_is_refused_in_bounded_time_and_words(out: Path, tmp_path: Path) -> None:
+    # Before: each unknown shot of a picks file was compared with every shot of the folder for a did-you-mean,
+    # 166 ms a pick against 2,000 shots: 300 such picks took 32 s, the 200,000 a 4 MB picks.json holds ~9 hours,
+    # and the refusal listed every one (14 MB on one line).
+    from hang_watchdog import no_hang
+
+    _film_of_copies(out, 2000)
+    picks = {f"sc{i % 97:02d}_sh{i % 50:03d}x{i}": {"take": 1} for i in range(3000)}
+    path = tmp_path / "picks.json"
+    path.write_text(json.dumps({"schema": 1, "kind": "idcli-picks", "project": "review", "picks": picks}), "utf-8")
+    with no_hang(60):
+        result = cli("select", out, "--from", path)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("no rendered shot of that id") == 20 and "and 2980 more" in result.output
+    assert "(did you mean 'sc00_sh000'?)" in result.output  # the first ones still get their hint
+    assert not (out / "selects.json").exists()
+
