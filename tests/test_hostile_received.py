@@ -192,3 +192,35 @@ def test_a_picks_file_of_many_unknown_shots_is_refused_in_bounded_time_and_words
     assert "(did you mean 'sc00_sh000'?)" in result.output  # the first ones still get their hint
     assert not (out / "selects.json").exists()
 
+
+
+@pytest.mark.parametrize("planted", ["nested", "huge"])
+def test_a_received_model_folders_model_index_is_read_bounded(tmp_path: Path, planted: str) -> None:
+    # Before: model_index.json nested 100,000 deep was an internal error (RecursionError) in `plan`, `render` and
+    # `models list --models-dir`; a 300 MB one (sparse: a zip of a few kB unpacks to it) was read whole, twice over
+    # (bytes, then text) before being found not to be JSON.
+    import tracemalloc
+
+    model = tmp_path / "models" / "received"
+    model.mkdir(parents=True)
+    index = model / "model_index.json"
+    if planted == "nested":
+        index.write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    else:
+        with index.open("wb") as sparse:
+            sparse.truncate(300 * 1024 * 1024)
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: sd15, id: ./models/received}\n"
+                     "shots:\n  - id: a\n    prompt: a lighthouse\n", "utf-8")
+    tracemalloc.start()
+    try:
+        plan = cli("plan", shots)
+        listing = cli("models", "list", "--models-dir", tmp_path / "models")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert plan.exit_code == 4, plan.output
+    assert "model_index.json cannot be read as JSON" in plan.output and "internal error" not in plan.output
+    assert listing.exit_code == 0 and "internal error" not in listing.output, listing.output
+    assert "diffusers pipeline" in listing.output
+    assert peak < 100 * 1024 * 1024, f"{peak:,} bytes traced"
