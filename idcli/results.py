@@ -178,6 +178,8 @@ def _names_a_shot(name: str) -> bool:
 
 def _unusable(record: Any, root: Path, sidecar: Path) -> str:
     """Why a parsed sidecar cannot be used, or ''."""
+    from .errors import printable
+
     if not isinstance(record, dict) or not isinstance(record.get("job_key"), str):
         return "not an idcli sidecar (no job_key)"
     if not isinstance(record.get("shot_id"), str) or record["shot_id"] != sidecar.parent.name:
@@ -193,7 +195,10 @@ def _unusable(record: Any, root: Path, sidecar: Path) -> str:
         return "no image path"
     relative = PurePosixPath(path)
     if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2:
-        return f"image path '{path}' is not inside the output folder"
+        return f"image path '{printable(path)}' is not inside the output folder"
+    own = f"{record['shot_id']}/{record['shot_id']}_t{take}.png"
+    if path != own:  # any other file of the folder: its name, any text, reached the EDL's FROM CLIP line
+        return f"its image path '{printable(path)}' is not its take's own (a commit names it {own})"
     target = root / relative
     if target.is_symlink() or not target.is_file():
         return f"its image {path} is missing"

@@ -90,6 +90,29 @@ def test_a_shot_folder_whose_name_is_no_shot_id_is_not_read(out: Path, tmp_path:
     assert "\x1b" not in result.output and "\\x1b" in result.output
 
 
+
+def test_a_sidecars_image_path_must_be_its_takes_own(out: Path, tmp_path: Path) -> None:
+    # Before: any path of two parts to a file inside the folder was taken, so a sidecar could name a PNG in a folder
+    # called with a newline and an EDL event: the EDL's FROM CLIP line (the take's image) wrote that event.
+    from idcli.results import scan_results
+
+    folder = out / f"z\n\n{EVENT}\n* FROM CLIP NAME: owned"
+    folder.mkdir()
+    shutil.copy(out / "sh020" / "sh020_t1.png", folder / "a\n* COMMENT: injected.png")
+    record = json.loads((out / "sh020" / "sh020_t1.json").read_text("utf-8"))
+    record["image"]["path"] = f"{folder.name}/a\n* COMMENT: injected.png"
+    (out / "sh020" / "sh020_t1.json").write_text(json.dumps(record), "utf-8")
+    scan = scan_results(out)
+    assert [(r["shot_id"], r["take"]) for r in scan.records] == [("sh020", 2)]
+    (problem,) = scan.problems
+    assert problem.startswith("sh020/sh020_t1.json: its image path") and "\n" not in problem
+    assert "not its take's own (a commit names it sh020/sh020_t1.png)" in problem
+    edl = tmp_path / "cut.edl"
+    result = cli("export", out, "--edl", edl)
+    assert result.exit_code == 2, result.output
+    text = edl.read_text("utf-8")
+    assert EVENT not in text and "owned" not in text and "injected" not in text and "sh020_t2.png" in text
+
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m"  # retitle the terminal, clear it, a C1 control sequence
 
 
