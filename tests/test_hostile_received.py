@@ -247,3 +247,32 @@ def test_a_received_model_folders_model_index_is_read_bounded(tmp_path: Path, pl
     assert listing.exit_code == 0 and "internal error" not in listing.output, listing.output
     assert "diffusers pipeline" in listing.output
     assert peak < 100 * 1024 * 1024, f"{peak:,} bytes traced"
+
+
+@pytest.mark.parametrize("line", ["[]", "7", "[" * 100_000 + "]" * 100_000], ids=["list", "number", "nested"])
+def test_a_received_journals_odd_lines_are_no_internal_error(out: Path, line: str) -> None:
+    # Before: `restore` read every journal line as an object: a line `[]` was an AttributeError, one nested 100,000
+    # deep a RecursionError, both internal errors.
+    with (out / ".idcli" / "journal.jsonl").open("a", encoding="utf-8") as journal:
+        journal.write(line + "\n")
+    result = cli("restore", out, "sh020_t1")
+    assert result.exit_code == 2 and "nothing is kept" in result.output, result.output
+
+
+def test_a_fifo_planted_as_the_journal_blocks_nothing(out: Path) -> None:
+    # Before: a FIFO at OUT/.idcli/journal.jsonl (in a zipped folder, or planted on a shared one) blocked `restore`
+    # reading it and every command writing it (`render` hung at its run-start line) until killed.
+    import os
+
+    from hang_watchdog import no_hang
+
+    from idcli.store import OutputStore
+
+    journal = out / ".idcli" / "journal.jsonl"
+    journal.unlink()
+    os.mkfifo(journal)
+    with no_hang(20):
+        result = cli("restore", out, "sh020_t1")
+        OutputStore(out).journal({"event": "test"})  # a record, never worth a hang: skipped
+    assert result.exit_code == 2 and "nothing is kept" in result.output, result.output
+    assert journal.is_fifo()
