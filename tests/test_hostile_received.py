@@ -276,3 +276,64 @@ def test_a_fifo_planted_as_the_journal_blocks_nothing(out: Path) -> None:
         OutputStore(out).journal({"event": "test"})  # a record, never worth a hang: skipped
     assert result.exit_code == 2 and "nothing is kept" in result.output, result.output
     assert journal.is_fifo()
+
+
+def _signed_by_a_stranger(tmp_path: Path, png: bytes, label: str) -> bytes:
+    """``png`` signed with a C2PA manifest of the sender's own making (their own CA: a Valid, untrusted manifest)
+    whose ``label`` assertion holds a list where idcli writes an object."""
+    from c2pa_helpers import make_test_ca
+
+    from idcli.signing import DIGITAL_SOURCE_TYPE, load_credentials, sign_with_manifest
+
+    ca = make_test_ca(tmp_path / "stranger-ca", name="stranger")
+    manifest = {"claim_generator_info": [{"name": "stranger", "version": "1"}], "title": "take.png",
+                "format": "image/png", "assertions": [
+                    {"label": "c2pa.actions", "data": {"actions": [
+                        {"action": "c2pa.created", "digitalSourceType": DIGITAL_SOURCE_TYPE}]}},
+                    {"label": label, "data": [1, 2]}]}
+    return sign_with_manifest(load_credentials(ca.cert, ca.key), png, manifest)
+
+
+def test_a_signed_take_whose_assertion_is_no_object_fails_verify(out: Path, tmp_path: Path) -> None:
+    # Before: a take signed by the sender with `org.idcli.render` holding a list was an internal error of `verify`.
+    import hashlib
+
+    pytest.importorskip("c2pa")
+    from idcli.signing import ASSERTION_LABEL
+
+    image, sidecar = out / "sh020" / "sh020_t1.png", out / "sh020" / "sh020_t1.json"
+    signed = _signed_by_a_stranger(tmp_path, image.read_bytes(), ASSERTION_LABEL)
+    image.write_bytes(signed)
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["image"]["sha256"], record["c2pa"] = hashlib.sha256(signed).hexdigest(), {"signed": True}
+    sidecar.write_text(json.dumps(record), "utf-8")
+    result = cli("verify", out)
+    assert result.exit_code == 6 and "internal error" not in result.output, result.output
+    assert "FAILED sh020/sh020_t1.png" in result.output
+
+
+def test_a_delivered_copy_whose_assertion_is_no_object_fails_verify(tmp_path: Path) -> None:
+    # Before: the same in a delivery folder (`org.idcli.delivery` holding a list) was an internal error of verify DEST.
+    import hashlib
+    import io
+
+    pytest.importorskip("c2pa")
+    from PIL import Image
+
+    from idcli.delivery import DELIVERY_ASSERTION
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    signed = _signed_by_a_stranger(tmp_path, buffer.getvalue(), DELIVERY_ASSERTION)
+    sha256 = hashlib.sha256(signed).hexdigest()
+    (dest / "sh010_take1.png").write_bytes(signed)
+    (dest / "sh010_take1.json").write_text(json.dumps({
+        "job_key": "k", "image": {"path": "sh010_take1.png", "sha256": sha256},
+        "delivery": {"kind": "idcli-delivery-copy"}, "c2pa": {"signed": True}}), "utf-8")
+    (dest / "delivery.json").write_text(json.dumps({"kind": "idcli-delivery", "images": [
+        {"image": "sh010_take1.png", "sha256": sha256}]}), "utf-8")
+    result = cli("verify", dest)
+    assert result.exit_code == 6 and "internal error" not in result.output, result.output
+    assert "FAILED sh010_take1.png" in result.output
