@@ -131,6 +131,7 @@ def scan_results(out_dir: str | Path) -> Scan:
     the output folder; anything else is a problem reported by path, never an exception: one damaged
     file must not hide the rest of a run. Records carry the paths ``read_results`` adds.
     """
+    from .errors import printable
     from .safeio import NotRegularFile
 
     root = Path(out_dir).absolute()
@@ -138,7 +139,11 @@ def scan_results(out_dir: str | Path) -> Scan:
     for sidecar in sorted(root.glob("*/*.json")):
         if sidecar.name.startswith(".") or sidecar.parent.name.startswith("."):
             continue
-        where = sidecar.relative_to(root).as_posix()
+        where = printable(sidecar.relative_to(root).as_posix())  # a received folder's names reach a terminal
+        if not _names_a_shot(sidecar.parent.name):  # render names shot folders by shot ids (shotlist.SAFE_ID) only
+            scan.problems.append(f"{where}: its folder name is not a shot id, so idcli never wrote a take there "
+                                 "(a shot id is 1-64 ASCII letters, digits, '_', '-', '.')")
+            continue
         if sidecar.parent.is_symlink():  # a shot folder linked elsewhere: render refuses it, so no take is there
             scan.problems.append(f"{where}: its folder {sidecar.parent.name} is a symbolic link; idcli reads no "
                                  "take through one")
@@ -159,8 +164,22 @@ def scan_results(out_dir: str | Path) -> Scan:
     return scan
 
 
+def _names_a_shot(name: str) -> bool:
+    """Whether a folder name is a shot id a shot list can give: only such a name reaches an EDL, a terminal or a
+    delivered file name (a folder named with a newline and an EDL event became an event of the exported EDL)."""
+    from .shotlist import check_safe_id
+
+    try:
+        check_safe_id(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _unusable(record: Any, root: Path, sidecar: Path) -> str:
     """Why a parsed sidecar cannot be used, or ''."""
+    from .errors import printable
+
     if not isinstance(record, dict) or not isinstance(record.get("job_key"), str):
         return "not an idcli sidecar (no job_key)"
     if not isinstance(record.get("shot_id"), str) or record["shot_id"] != sidecar.parent.name:
@@ -176,7 +195,10 @@ def _unusable(record: Any, root: Path, sidecar: Path) -> str:
         return "no image path"
     relative = PurePosixPath(path)
     if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2:
-        return f"image path '{path}' is not inside the output folder"
+        return f"image path '{printable(path)}' is not inside the output folder"
+    own = f"{record['shot_id']}/{record['shot_id']}_t{take}.png"
+    if path != own:  # any other file of the folder: its name, any text, reached the EDL's FROM CLIP line
+        return f"its image path '{printable(path)}' is not its take's own (a commit names it {own})"
     target = root / relative
     if target.is_symlink() or not target.is_file():
         return f"its image {path} is missing"

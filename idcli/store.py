@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from .safeio import TMP_SUFFIX
 from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
+MAX_JOURNAL_BYTES = 256 * 1024 * 1024  # a line of ~300 bytes per commit: far beyond any film's re-renders
 # The shot list last rendered into the folder. Not *.json: nothing globbing */*.json for sidecars finds it.
 MANIFEST = "shotlist.jsonl"
 # Reads of files found in the output folder are bounded: a sidecar is a few kB and idcli's largest
@@ -354,9 +356,13 @@ class OutputStore:
 
         line = json.dumps({"time": now().isoformat(), "pid": os.getpid(), **entry}, ensure_ascii=False) + "\n"
         try:
+            # O_NONBLOCK: a FIFO planted as the journal (a received or shared folder) blocked the open until a
+            # reader came, hanging render and restore; a journal that is no regular file gets no line.
             fd = os.open(self.root / STATE / "journal.jsonl",
-                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return
                 os.write(fd, line.encode("utf-8"))
             finally:
                 os.close(fd)
@@ -385,16 +391,20 @@ class OutputStore:
                     yield entry
 
     def journal_entries(self) -> list[dict[str, Any]]:
+        """The journal's entries (objects only), read bounded, never through a link or from a FIFO: a received
+        folder's journal may be anything (a line `[]` or nested past Python's stack was an internal error)."""
         try:
-            lines = (self.root / STATE / "journal.jsonl").read_text("utf-8").splitlines()
-        except OSError:
+            raw = safeio.read_regular(self.root / STATE / "journal.jsonl", MAX_JOURNAL_BYTES, follow_links=False)
+        except safeio.NotRegularFile:
             return []
         entries = []
-        for line in lines:
+        for line in raw.decode("utf-8", errors="replace").splitlines():
             try:
-                entries.append(json.loads(line))
-            except ValueError:
+                entry = json.loads(line)
+            except (ValueError, RecursionError):
                 continue  # a line cut by a kill
+            if isinstance(entry, dict):
+                entries.append(entry)
         return entries
 
 
