@@ -34,6 +34,7 @@ from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
 MAX_JOURNAL_BYTES = 256 * 1024 * 1024  # a line of ~300 bytes per commit: far beyond any film's re-renders
+MAX_JOURNAL_LINE_BYTES = 1024 * 1024  # an entry is a few hundred bytes; a line past this is not one
 # The shot list last rendered into the folder. Not *.json: nothing globbing */*.json for sidecars finds it.
 MANIFEST = "shotlist.jsonl"
 # Reads of files found in the output folder are bounded: a sidecar is a few kB and idcli's largest
@@ -374,10 +375,11 @@ class OutputStore:
         last entry about one take stops there instead of parsing a film's whole journal (a restore of a
         44 MB journal parsed it all: 1–5.5 s, 300 MB; docs/performance.md). ``mentioning``: lines that do not
         contain this text are skipped unparsed (an id's entries name it)."""
-        try:
-            handle = open(self.root / STATE / "journal.jsonl", "rb")  # noqa: SIM115 (closed when the generator is)
-        except OSError:
+        try:  # never through a link, never from a FIFO (a received folder's journal may be either: it hung restore)
+            fd = safeio.open_regular(self.root / STATE / "journal.jsonl", follow_links=False)
+        except safeio.NotRegularFile:
             return
+        handle = os.fdopen(fd, "rb")
         needle = mentioning.encode("utf-8") if mentioning is not None else None
         with handle:
             for line in lines_newest_first(handle):
@@ -419,6 +421,8 @@ def lines_newest_first(handle: BinaryIO, block: int = 1 << 16) -> Iterator[bytes
         handle.seek(position)
         lines = (handle.read(step) + rest).split(b"\n")
         rest = lines[0]
+        if len(rest) > MAX_JOURNAL_LINE_BYTES:  # no entry is this long: a received journal with no newlines
+            return
         yield from (line for line in reversed(lines[1:]) if line.strip())
     if rest.strip():
         yield rest

@@ -52,3 +52,13 @@ def test_the_store_reads_entries_newest_first_skipping_cut_lines(tmp_path: Path)
     journal.write_text("".join(json.dumps(e) + "\n" for e in entries) + '{"event": "comm', "utf-8")
     assert list(store.journal_newest_first()) == list(reversed(store.journal_entries())) == entries[::-1]
     assert list(store.journal_newest_first(mentioning="sh007")) == [entries[7]]
+
+
+def test_a_journal_of_one_endless_line_is_read_no_further_than_an_entry_could_be() -> None:
+    # A received journal need not hold newlines: read backwards, its one "line" grew with the file (memory as the
+    # whole-file read the hardened reader bounds). No entry is longer than MAX_JOURNAL_LINE_BYTES.
+    from idcli.store import MAX_JOURNAL_LINE_BYTES
+
+    handle = CountingReads(b"x" * (MAX_JOURNAL_LINE_BYTES * 4) + b"\n" + b'{"event": "commit"}\n')
+    assert list(lines_newest_first(handle)) == [b'{"event": "commit"}']
+    assert handle.taken <= MAX_JOURNAL_LINE_BYTES + 2 * (1 << 16)
