@@ -45,19 +45,17 @@ class SelectList:
 
 
 def list_selects(out_dir: str | Path) -> SelectList:
-    """The selects of ``out_dir`` and whether each stands (reads only). A damaged ``selects.json`` is an
-    InputError, as for ``select``."""
-    from ..arguments import check_out_dir
-    from ..errors import InputError
+    """The selects of ``out_dir`` and whether each stands (reads only). A damaged ``selects.json``, or a folder
+    with no committed render, is an InputError, as for ``select`` and ``review``."""
+    from ..arguments import check_out_dir, check_out_dir_is_folder
     from .export import standing_takes
     from .runs import load_run
     from .selects import read_selects
 
     root = check_out_dir(out_dir)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such output folder", file=root)
+    check_out_dir_is_folder(root)
     picks = read_selects(root)  # raises on a damaged file: listing it as "no picks" would hide the damage
-    run = load_run(root, require_renders=False)
+    run = load_run(root)  # a folder with no render is refused, as review and export refuse it
     live = standing_takes(run)
     listed: list[Standing] = []
     for shot in run.shots:
