@@ -78,13 +78,12 @@ def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store
                 sidecar["qa"] = checked  # in the sidecar, not the PNG
             try:
                 if image.mask_png is not None:
-                    # The --save-masks strip, written before the job commits (a committed job has its strip).
-                    store.write(job.mask_relpath, image.mask_png)
+                    # The --save-masks strip, written by the commit before the image (a committed job has its strip).
                     if job.plate is not None:
                         sidecar["plate"]["mask"] = job.mask_relpath  # the face masks over the plate
                     else:
                         sidecar["fusion"]["mask_strip"] = job.mask_relpath
-                store.commit(job, png, sidecar)
+                store.commit(job, png, sidecar, mask=image.mask_png)
             except OutputError as exc:
                 return done, exc
             done.append(job)

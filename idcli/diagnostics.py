@@ -66,6 +66,15 @@ def diagnostic(kind: str, text: str) -> str:
     return f"idcli: {kind}: {text}"
 
 
+def note(text: str) -> None:
+    """A note for the person at the terminal, on stderr in the one style (``idcli: note: …``), flushed at once;
+    a stderr nobody reads any more cannot stop the work. Every command's notes (cli/output.py) and the library's
+    own (lock_wait.py) are said through it."""
+    import sys
+
+    print(diagnostic("note", text), file=lenient(sys.stderr), flush=True)
+
+
 def styled(line: str) -> str:
     """``line`` in that style when it is a library's bare ``note: …``, ``warning: …`` or ``error: …`` (a render's
     progress note, a folder note); any other line (a progress line, one styled already) as it is."""

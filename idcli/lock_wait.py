@@ -10,18 +10,13 @@ the wait goes on until the lock is free.
 from __future__ import annotations
 
 import fcntl
-import sys
 import time
 from collections.abc import Callable
 
-from .diagnostics import diagnostic, lenient
+from .diagnostics import note
 
 NOTICE_AFTER_S = 1.0  # a lock held for less than this (the usual case: a select's few writes) passes unsaid
 _POLL_S = 0.05
-
-
-def _note_on_stderr(text: str) -> None:
-    print(diagnostic("note", text), file=lenient(sys.stderr), flush=True)
 
 
 def lock_waiting(fd: int, waiting_for: str, say: Callable[[str], None] | None = None,
@@ -41,5 +36,5 @@ def lock_waiting(fd: int, waiting_for: str, say: Callable[[str], None] | None = 
             if time.monotonic() >= deadline:
                 break
         time.sleep(_POLL_S)
-    (say or _note_on_stderr)(f"waiting for {waiting_for}; Ctrl-C is safe (nothing has been written yet)")
+    (say or note)(f"waiting for {waiting_for}; Ctrl-C is safe (nothing has been written yet)")
     fcntl.flock(fd, fcntl.LOCK_EX)

@@ -290,8 +290,9 @@ class OutputStore:
 
     # -- commit ---------------------------------------------------------------------------------
 
-    def commit(self, job: Job, png: bytes, sidecar: dict[str, Any]) -> tuple[Path, Path]:
-        """Write image then sidecar atomically; returns their paths."""
+    def commit(self, job: Job, png: bytes, sidecar: dict[str, Any], mask: bytes | None = None) -> tuple[Path, Path]:
+        """Write image then sidecar atomically; returns their paths. ``mask`` (the --save-masks file) is written
+        after the earlier take is moved aside, before the image: written earlier, it went aside with that take."""
         if self._lock_fd is None:
             raise RuntimeError("commit outside a store session")
         # Both paths are checked before anything is written: a refused sidecar path leaves no new image.
@@ -305,6 +306,8 @@ class OutputStore:
             if moved:
                 self.superseded.append({"shot_id": job.shot_id, "take": job.take, "name": moved})
                 self.journal({"event": "supersede", "shot_id": job.shot_id, "take": job.take, "as": moved})
+            if mask is not None:
+                self._write_at(self.path(job.mask_relpath), mask)
             self._write_at(image_path, png)
         self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         self.journal({"event": "commit", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,

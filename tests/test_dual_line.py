@@ -270,6 +270,22 @@ def test_cli_render_save_masks(write_shotlist, tmp_path) -> None:
     assert (tmp_path / "o" / "m_dual" / "m_dual_t1.mask.png").is_file()
 
 
+def test_save_masks_on_a_rerender_keeps_the_new_strip_beside_the_new_image(write_shotlist, tmp_path,
+                                                                         engine_factory) -> None:
+    """A take rendered again (`--force`, or after an edit) with `--save-masks`: the new strip was written before the
+    old take was moved aside, so it went to .idcli/superseded with the old image, and the new sidecar's
+    `fusion.mask_strip` named a file that was not there."""
+    loaded = idcli.load_shotlist(write_shotlist(SHOTS.replace("steps: 6", "steps: 2")))
+    out = tmp_path / "out"
+    idcli.render(loaded, out, device="cpu", engine_factory=engine_factory, only="m_dual")
+    again = idcli.render(loaded, out, device="cpu", engine_factory=engine_factory, only="m_dual", force=True,
+                         save_masks=True)
+    assert again.rendered == 1 and len(again.superseded) == 1
+    sidecar = json.loads(Path(again.jobs[0].sidecar.abs_path).read_text())
+    assert (out / sidecar["fusion"]["mask_strip"]).is_file()
+    assert not list((out / ".idcli" / "superseded").rglob("*.mask.png"))  # the earlier take had no strip
+
+
 @pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
 def test_dual_line_with_the_midpoint_sampler_batches_exactly(write_shotlist, tiny_engines, preset) -> None:
     text = SHOTS.replace("sampler: ddim", "sampler: midpoint").replace("preset: tiny-sd", f"preset: {preset}")

@@ -434,3 +434,19 @@ def test_verify_fails_a_delivered_copy_its_listing_gives_another_sha256(write_sh
     result = verify_folder(dest)
     assert result.failed == 1
     assert result.images[0].problems == ["delivery.json lists another sha256 for it"]
+
+
+# -- the pass itself ------------------------------------------------------------------------------------
+
+
+def test_every_mutation_of_the_pass_still_applies() -> None:
+    """The pass is only worth re-running if its mutations still find their text: a refactor that moves a guarded
+    line silently retires the mutation (selects-write-before-check did, unnoticed, for a day)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "tools/mutation_pass.py", "--check"], cwd=root, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mutations apply" in done.stdout

@@ -97,7 +97,8 @@ def test_an_edl_of_no_rendered_shot_is_refused_and_nothing_is_written(out: Path,
     assert result.exit_code == 2, result.output
     document = json.loads(result.stdout)
     assert document["ok"] is False and document["error"]["type"] == "InputError"
-    assert "none of the shot list's 1 shot(s) is rendered" in document["error"]["message"]
+    assert "none of the shot list's 1 shot(s) is rendered (3 rendered shots are no longer in the shot list)" in \
+        document["error"]["message"]  # why: the editor took them out, not "render some shots"
     assert "no event" in result.stderr
     assert not edl.exists() and not timeline.exists() and list(tmp_path.iterdir()) == [out.parent]
     assert cli("export", out, "--otio", timeline).exit_code == 0  # the .otio alone keeps the gap
@@ -234,6 +235,53 @@ def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -
     assert media[0] == media[1] == media[2] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
 
 
+def test_the_fcp_xml_sequence_is_the_movies_frame_where_a_sidecar_omits_the_size(out: Path, tmp_path: Path
+                                                                                 ) -> None:
+    """The sequence's format and the movie's frame are one function's answer: a take whose sidecar does not say
+    its size (an older or edited sidecar) is measured from its image for both (the XML used to leave it out)."""
+    from idcli.review.animatic_movie import frame_size
+    from idcli.review.runs import load_run
+
+    sidecar = out / "sh010" / "sh010_t1.json"  # the 512 x 256 take; the others are 256 x 256
+    record = json.loads(sidecar.read_text("utf-8"))
+    del record["image"]["width"], record["image"]["height"]
+    sidecar.write_text(json.dumps(record), "utf-8")
+    target = tmp_path / "animatic.xml"
+    result = cli("export", out, "--fcp-xml", target)
+    assert result.exit_code == 0, result.output
+    sequence = ElementTree.fromstring(target.read_text("utf-8")).find(".//sequence/media/video/format/"
+                                                                       "samplecharacteristics")
+    run = load_run(out)
+    assert (sequence.findtext("width"), sequence.findtext("height")) == ("512", "256")
+    assert frame_size(run, [shot.chosen for shot in run.shots if shot.chosen]) == (512, 256)
+
+
+def test_each_format_builds_its_timeline_once(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One export builds one timeline per file it writes: the EDL's events are counted on the timeline the EDL is
+    then written from (it used to be built a second time for the check)."""
+    import idcli.review.editorial_formats as formats
+    import idcli.review.export as export
+
+    built: list[str] = []
+    real = export.build_timeline
+
+    def counted(run, path, *args, **kwargs):
+        built.append(Path(path).suffix)
+        return real(run, path, *args, **kwargs)
+
+    monkeypatch.setattr(export, "build_timeline", counted)
+    monkeypatch.setattr(formats, "build_timeline", counted)
+    edit = tmp_path / "edit"
+    assert cli("export", out, "--edl", edit / "a.edl").exit_code == 0
+    assert built == [".edl"]
+    built.clear()
+    result = cli("export", out, "--otio", edit / "a.otio", "--edl", edit / "b.edl", "--fcp-xml", edit / "a.xml",
+                 "--fps", "29.97", "--non-drop-frame")
+    assert result.exit_code == 0, result.output
+    assert sorted(built) == [".edl", ".otio", ".xml"]
+    assert "FCM: NON-DROP FRAME" in (edit / "b.edl").read_text("utf-8")
+
+
 def test_a_missing_adapter_is_named_and_nothing_is_written(out: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     names = otio.adapters.available_adapter_names()
@@ -355,6 +403,105 @@ def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> N
     assert cli("export", out, "--movie", again, "--fps", "23.976").exit_code == 0
     assert again.read_bytes() == first.read_bytes()
     assert len(decode(second)[0]) == len(frames)
+
+
+# The sha256 of the test run's movies, by (PyAV, Pillow) version: x264, swscale and Pillow's text and resampling
+# make the bytes, so they are compared where they were recorded. Recorded with the burn-in converting and copying
+# whole frames (before the band alone was written per frame) and unchanged since: the same inputs, the same bytes.
+MOVIE_SHA256 = {("18.1.0", "13.0.0"): {
+    "plain": "7d94d7828eca02850009fe461d82431da74c157dfcc22267a6c08facd31ba2c0",
+    "burn-in": "0e41df514e74d5d38a101adee90897a9b58190add7affaeed44eef486da0ea3b",
+}}
+
+
+@needs_pyav
+def test_the_movie_bytes_stay_as_recorded(out: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    import PIL
+
+    recorded = MOVIE_SHA256.get((av.__version__, PIL.__version__))
+    if recorded is None:
+        pytest.skip(f"movie hashes recorded with PyAV/Pillow {sorted(MOVIE_SHA256)}, not {av.__version__}/"
+                    f"{PIL.__version__}")
+    for name, extra in (("plain", ()), ("burn-in", ("--burn-in",))):
+        target = tmp_path / f"{name}.mp4"
+        assert cli("export", out, "--movie", target, "--fps", "25", *extra).exit_code == 0
+        assert hashlib.sha256(target.read_bytes()).hexdigest() == recorded[name], name
+
+
+class _RecordedStream:
+    """A PyAV stream that keeps a copy of every frame handed to its encoder (as ``to_ndarray`` packs it)."""
+
+    def __init__(self, stream, frames: list[np.ndarray]) -> None:
+        object.__setattr__(self, "_stream", stream)
+        object.__setattr__(self, "_frames", frames)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._stream, name, value)
+
+    def encode(self, frame=None):
+        if frame is not None:
+            self._frames.append(frame.to_ndarray().copy())
+        return self._stream.encode(frame)
+
+
+def encoded_frames(monkeypatch: pytest.MonkeyPatch, export) -> list[np.ndarray]:
+    """The frames ``export()`` hands the encoder, each as it was when handed over."""
+    frames: list[np.ndarray] = []
+    real_open = av.open
+
+    class Container:
+        def __init__(self, *args, **kwargs) -> None:
+            self.container = real_open(*args, **kwargs)
+
+        def __enter__(self):
+            self.container.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.container.__exit__(*exc)
+
+        def add_stream(self, *args, **kwargs):
+            return _RecordedStream(self.container.add_stream(*args, **kwargs), frames)
+
+        def mux(self, packets) -> None:
+            self.container.mux(packets)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(av, "open", Container)
+        export()
+    return frames
+
+
+@needs_pyav
+def test_each_burnt_in_frame_is_the_still_with_only_its_band_replaced(out: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder is handed one frame per shot whose bottom rows are rewritten for each frame: what it gets must
+    be the shot's still with that frame's band over its bottom rows and nothing else, also where a two-line band
+    is followed by a one-line one (the rows it covered are the still's again)."""
+    import idcli.review.animatic_movie as movie
+
+    plain = encoded_frames(monkeypatch, lambda: cli("export", out, "--movie", tmp_path / "a.mp4", "--fps", "24"))
+    drawn, bands = movie.burn_in_band, []
+
+    def every_third_on_two_lines(width, text, warning, font):
+        band = drawn(width, text, "x" * 400 if len(bands) % 3 == 1 else None, font)
+        bands.append(movie._yuv_frame(band).to_ndarray())
+        return band
+
+    monkeypatch.setattr(movie, "burn_in_band", every_third_on_two_lines)
+    burnt = encoded_frames(monkeypatch, lambda: cli("export", out, "--movie", tmp_path / "b.mp4", "--fps", "24",
+                                                    "--burn-in"))
+    assert len(burnt) == len(plain) == len(bands) > 3 and len({band.shape for band in bands}) == 2
+    for still, frame, band in zip(plain, burnt, bands, strict=True):
+        expected = still.copy()
+        for target, source in zip(movie._planes(expected), movie._planes(band), strict=True):
+            target[len(target) - len(source):] = source
+        assert np.array_equal(frame, expected)
 
 
 @needs_pyav
@@ -498,11 +645,11 @@ def test_takes_of_odd_sizes_make_an_even_frame(tmp_path: Path) -> None:
     of another shape is scaled to fit it and centred on black."""
     from types import SimpleNamespace
 
-    from idcli.review.animatic_movie import _frame_size, _Shot, letterbox
+    from idcli.review.animatic_movie import frame_size, letterbox
 
     takes = [SimpleNamespace(width=511, height=200), SimpleNamespace(width=300, height=287)]
-    shots = [_Shot("a", 3, takes[0]), _Shot("b", 3, None), _Shot("c", 3, takes[1])]
-    assert _frame_size(SimpleNamespace(takes=takes), shots) == (512, 288)
+    assert frame_size(SimpleNamespace(takes=[]), takes) == (512, 288)
+    assert frame_size(SimpleNamespace(takes=takes), []) == (512, 288)  # a cut of slates alone: the folder's takes
     tall = np.full((100, 50, 3), 200, np.uint8)
     boxed = letterbox(tall, (512, 288))
     assert boxed.shape == (288, 512, 3)

@@ -195,8 +195,24 @@ def test_picks_of_another_projects_page_are_refused(out: Path, tmp_path: Path) -
                           project="another film")
     result = cli("select", out, "--from", exported)
     assert result.exit_code == 2 and "picks of project 'another film'" in result.stderr
+    assert "renders of project 'review'" in result.stderr  # the manifest's
     assert not (out / "selects.json").exists()
     assert cli("select", out, "--from", exported, "--force").exit_code == 0
+
+
+def test_picks_are_checked_against_the_sidecars_project_when_the_manifest_is_lost(out: Path, tmp_path: Path
+                                                                                  ) -> None:
+    """The manifest (.idcli/shotlist.jsonl) names the folder's project; where it was lost, the sidecars still do,
+    as render and plan read them: another project's picks stay refused, this project's are recorded."""
+    (out / ".idcli" / "shotlist.jsonl").unlink()
+    picks = {"sh010": {"take": 1, "key": key(out, "sh010_t1")}}
+    another = cli("select", out, "--from", picks_file(tmp_path / "other.json", picks, project="another film"))
+    assert another.exit_code == 2, another.output
+    assert "picks of project 'another film'" in another.stderr and "renders of project 'review'" in another.stderr
+    assert not (out / "selects.json").exists()
+    ours = cli("select", out, "--from", picks_file(tmp_path / "ours.json", picks))
+    assert ours.exit_code == 0, ours.output
+    assert selects(out)["sh010"]["take"] == 1
 
 
 @pytest.mark.parametrize(("picks", "project", "expected"), [

@@ -16,7 +16,7 @@ from test_film_scale import flat_engine_factory
 import idcli
 import idcli.review.selects
 from idcli.review.page import write_review
-from idcli.review.print_boards import board_take, css_string
+from idcli.review.print_boards import css_string
 from idcli.review.runs import load_run
 
 pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF (the test extra installs it)")
@@ -147,10 +147,10 @@ def test_printing_changes_nothing_on_screen(printed) -> None:
     screen, _, printing = style.partition("\n@page{")
     assert printing and "@media print{" in printing
     assert "@media" not in screen.replace("@media (prefers-reduced-motion:no-preference)", "")
-    # one board per shot, and it is the take board_take names
+    # one board per shot, and it is the take that stands for the shot (Shot.chosen)
     run = load_run(printed[0].parents[1])
     marked = re.findall(r'<article class="take[^"]*" id="take-([^"]+)" data-take="\d+" data-board="1"', page)
-    assert marked == [board_take(shot).stem for shot in run.shots]
+    assert marked == [shot.chosen.stem for shot in run.shots]
 
 
 def test_css_strings_cannot_end_the_string_or_the_style_element() -> None:

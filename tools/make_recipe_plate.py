@@ -25,8 +25,8 @@ def plate() -> Image.Image:
     d = ImageDraw.Draw(scene)
     d.rectangle((320, 40, 440, 170), fill=(170, 190, 210))  # a window between the two people
     d.line((380, 40, 380, 170), fill=WALL, width=6)
-    for (_name, look), x in zip(PEOPLE.items(), (40, 460), strict=True):
-        skin, hair, eyes, _background, width_ratio, style = look
+    for name, x in (("mara", 40), ("theo", 460)):  # the plate's two people, not every person the selfies draw
+        skin, hair, eyes, _background, width_ratio, style = PEOPLE[name]
         tile = draw(skin, hair, eyes, WALL, width_ratio, style, 0).resize((TILE, TILE), Image.Resampling.LANCZOS)
         scene.paste(tile, (x, SIZE[1] - TILE))
     return scene

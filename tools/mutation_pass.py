@@ -259,7 +259,8 @@ MUTATIONS: list[Mutation] = [
       "        if aside is None:\n            notes.append", "        if aside is None and False:\n            notes.append",
       SELECTS, "a pick of a take neither rendered nor kept aside is carried forward"),
     M("selects-write-before-check", "selects", "idcli/review/selects.py",
-      "    if problems:\n        raise InputError(\"; \".join(problems) + \"; nothing was changed\")\n",
+      "    if problems:\n        rest = _the_rest(root, parsed, problems) if from_file is not None else \"\"\n"
+      "        raise InputError(\"; \".join(problems.values()) + \"; nothing was changed\" + rest)\n",
       "", SELECTS, "bad picks are written instead of refused"),
     # -- provenance --------------------------------------------------------------------------------------
     M("verify-no-hash", "provenance", "idcli/verify.py",

@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from ..diagnostics import diagnostic, lenient
+from ..diagnostics import diagnostic, lenient, note
 from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError
 
 
@@ -27,9 +27,7 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def _note(text: str) -> None:
-    """A note on stderr in the one style (``idcli: note: …``; idcli/diagnostics.py)."""
-    print(diagnostic("note", text), file=sys.stderr)
+_note = note  # the commands' name for it: a note on stderr in the one style (idcli/diagnostics.py)
 
 
 def _warning(text: str) -> None:

@@ -97,7 +97,8 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
              as_json: JsonOpt = False) -> None:
     """Check a shot list; exit 0 when valid, 2 with every problem listed when not.
 
-    Without --selfies this reads no image (fast, for editors and CI): selfie files must exist.
+    Without --selfies no selfie is read (fast, for editors and CI): selfie files must exist. Plates are read and
+    their faces found (docs/plates.md).
     """
     def body() -> None:
         loaded = _load_every_problem(file, face_models)
@@ -319,7 +320,8 @@ def render(
     ray_address: RayAddressOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
-    """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2, 130."""
+    """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2 (invalid input),
+    3 (folder busy), 4 (model or Ray unavailable), 5 (output unusable), 130 / 143 (interrupted / terminated)."""
     from ..console import make_progress
     from ..run import render as run_render
 

@@ -15,7 +15,6 @@ frame. The movie streams into a temporary beside the target, renamed when comple
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -45,26 +44,17 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
                 ) -> ExportResult:
     """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
     ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``)."""
-    from ..safeio import fsync_dir, refuse_device, temporary_path
+    from ..safeio import atomic_stream
 
-    refuse_device(path)  # before minutes of encoding, and again before the rename
     timeline, result = build_timeline(run, path, fps)
     result.format = "movie"
     takes = {(take.shot_id, take.take): take for take in run.takes}
     shots = [_Shot.of(item, takes) for item in timeline.video_tracks()[0]]
-    width, height = _frame_size(run, shots)
-    temporary = temporary_path(path)
-    try:
+    # No shot of the order rendered (an edited shot list): the slates take the size of the folder's takes.
+    width, height = frame_size(run, [shot.take for shot in shots if shot.take is not None])
+    with atomic_stream(path) as temporary:
         _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height),
                 drop_frame if burn_in else None)
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        refuse_device(path)
-        os.replace(temporary, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return result
 
 
@@ -89,13 +79,12 @@ def _read_take(run: Run, take: Any) -> np.ndarray:
     return load_take_rgb(run.root / take.image)
 
 
-def _frame_size(run: Run, shots: list[_Shot]) -> tuple[int, int]:
-    """The largest take's width and height, each rounded up to even (yuv420p); from the sidecars where they
-    say it, else from the image."""
-    # No shot of the order rendered (an edited shot list): the slates take the size of the folder's takes.
-    takes = [shot.take for shot in shots if shot.take is not None] or run.takes
+def frame_size(run: Run, takes: list[Any]) -> tuple[int, int]:
+    """The frame of the movie and of the FCP 7 XML's sequence: the largest width and height among ``takes`` (the
+    cut's; none: the folder's, for a cut of slates alone), each rounded up to even (yuv420p); from the sidecars
+    where they say it, else from the image."""
     sizes = []
-    for take in takes:
+    for take in takes or run.takes:
         if take.width and take.height:
             sizes.append((take.width, take.height))
         else:
@@ -190,29 +179,48 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
             label = f"{shot.shot_id}  " + ("not rendered" if shot.take is None else f"t{shot.take.take}")
             warning = "random-weight test models: not for review" if shot.take and shot.take.random_weights \
                 else None
-            planes = still.to_ndarray() if burn_in else None
+            banded = _BandedStill(still) if burn_in else None
             for frame_in_shot in range(shot.frames):
-                frame = still
-                if planes is not None:  # only the band changes from frame to frame: convert just the band
+                if banded is not None:  # only the band changes from frame to frame: convert and write just the band
                     band = burn_in_band(size[0], f"{label}  {timecode(index, fps, bool(burn_in_drop_frame))}", warning,
                                         font)
-                    frame = av.VideoFrame.from_ndarray(_with_band(planes, _yuv_frame(band).to_ndarray()),
-                                                       format="yuv420p")
-                frame.pts = index
-                frame.pict_type = av.video.frame.PictureType.I if frame_in_shot == 0 else \
+                    banded.show(_yuv_frame(band).to_ndarray())
+                still.pts = index
+                still.pict_type = av.video.frame.PictureType.I if frame_in_shot == 0 else \
                     av.video.frame.PictureType.NONE
-                container.mux(stream.encode(frame))
+                container.mux(stream.encode(still))
                 index += 1
         container.mux(stream.encode(None))
 
 
-def _with_band(frame: np.ndarray, band: np.ndarray) -> np.ndarray:
-    """A yuv420p frame with its bottom rows replaced by ``band``'s (both yuv420p as PyAV packs it)."""
-    out = frame.copy()
-    for target, source in zip(_planes(out), _planes(band), strict=True):
-        rows = min(len(source), len(target))
-        target[len(target) - rows:] = source[len(source) - rows:]
-    return out
+class _BandedStill:
+    """A shot's still (a yuv420p ``av.VideoFrame``) whose bottom rows show the burn-in band of the frame being
+    encoded: each frame writes only the band's rows into the one frame handed to the encoder. That is safe because
+    ``stream.encode`` returns only once the encoder asks for more input, so it has taken the frame sent, and
+    libx264 copies a frame's pixels into a picture of its own as it takes it. Rows a taller band covered before are
+    put back from the still (the text's width, and so whether the amber mark needs a second line, may change with
+    the timecode's digits)."""
+
+    def __init__(self, still: Any) -> None:
+        self.planes = [_writable_plane(plane) for plane in still.planes]
+        self.still_rows = [plane.copy() for plane in self.planes]
+        self.covered = [0, 0, 0]  # rows at the bottom of each plane the last band wrote
+
+    def show(self, band: np.ndarray) -> None:
+        """Write ``band`` (yuv420p as PyAV's ``to_ndarray`` packs it) over the still's bottom rows."""
+        for i, (target, source) in enumerate(zip(self.planes, _planes(band), strict=True)):
+            height, rows = len(target), min(len(source), len(target))
+            if self.covered[i] > rows:
+                uncovered = slice(height - self.covered[i], height - rows)
+                target[uncovered] = self.still_rows[i][uncovered]
+            target[height - rows:] = source[len(source) - rows:]
+            self.covered[i] = rows
+
+
+def _writable_plane(plane: Any) -> np.ndarray:
+    """A writable view of one plane of a PyAV frame (its rows are ``line_size`` bytes apart, padding included)."""
+    flat = np.frombuffer(plane, np.uint8)[:plane.height * plane.line_size]
+    return flat.reshape(plane.height, plane.line_size)[:, :plane.width]
 
 
 def _planes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

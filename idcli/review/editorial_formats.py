@@ -73,31 +73,38 @@ def require_timecode_rate(fps: float, option: str) -> None:
                          "rate)", field="fps")
 
 
-def check_edl_events(run: Run, edl_path: Path, fps: float) -> None:
-    """Refuse an EDL of no events or of more than CMX 3600 numbers, before any file of the export is written."""
-    _check_event_count(build_timeline(run, edl_path, fps)[1], edl_path)
-
-
-def _check_event_count(result: ExportResult, edl_path: Path) -> None:
-    clips = result.clips
-    if clips == 0:  # an EDL of no events is a title an editor imports as an empty sequence, nothing to say why
-        raise InputError(f"--edl {edl_path}: none of the shot list's {len(result.gaps)} shot(s) is rendered, so the "
-                         "EDL would hold no event; render some shots first (or write --otio, which keeps the gaps)")
-    if clips > EDL_MAX_EVENTS:
-        raise InputError(f"--edl {edl_path}: {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
-                         "events. Write --fcp-xml or --otio for a cut this long")
-
-
-def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[str, ExportResult]:
-    """The animatic as CMX 3600 text (``fps`` as ``export.timeline_rate`` gives it)."""
-    import opentimelineio as otio
-
+def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[Any, ExportResult]:
+    """The timeline the EDL is written from (``fps`` as ``export.timeline_rate`` gives it), built once per export
+    and before any file of it is written: an EDL of no events, or of more than CMX 3600 numbers, is refused here.
+    ``edl_text`` writes it."""
     # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
     # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
     timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
     result.format = "edl"
-    _check_event_count(result, edl_path)
+    _check_event_count(run, result, edl_path)
+    return timeline, result
+
+
+def _check_event_count(run: Run, result: ExportResult, edl_path: Path) -> None:
+    clips = result.clips
+    if clips == 0:  # an EDL of no events is a title an editor imports as an empty sequence, nothing to say why
+        left = sum(1 for shot in run.shots if shot.takes and shot.entry is None) if run.order else 0
+        why = (f" ({left} rendered shot{' is' if left == 1 else 's are'} no longer in the shot list)"
+               if left else "")
+        raise InputError(f"--edl {edl_path}: none of the shot list's {len(result.gaps)} shot(s) is rendered{why}, so "
+                         "the EDL would hold no event; render some shots first (or write --otio, which keeps the "
+                         "gaps)")
+    if clips > EDL_MAX_EVENTS:
+        raise InputError(f"--edl {edl_path}: {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
+                         "events. Write --fcp-xml or --otio for a cut this long")
+
+
+def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
+    """The animatic as CMX 3600 text, from the timeline ``edl_timeline`` built (``result`` gets the notes of what
+    the EDL cannot hold)."""
+    import opentimelineio as otio
+
     for clip in timeline.find_clips():
         clip.metadata["cmx_3600"] = {"reel": "AX"}
     (track,) = timeline.video_tracks()
@@ -112,26 +119,27 @@ def edl_text(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[st
     text = otio.adapters.write_to_string(timeline, "cmx_3600", style="avid")
     fcm = "FCM: DROP FRAME" if drop_frame else "FCM: NON-DROP FRAME"
     title, _, events = text.partition("\n\n")
-    return f"{title}\n{fcm}\n\n{events}", result
+    return f"{title}\n{fcm}\n\n{events}"
 
 
 def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResult]:
     """The animatic as FCP 7 XML (``xmeml``), media as absolute file URLs."""
     import opentimelineio as otio
 
+    from .animatic_movie import frame_size
+
     timeline, result = build_timeline(run, xml_path, fps, absolute_media=True)
     result.format = "fcp_xml"
     takes = {(take.shot_id, take.take): take for take in run.takes}
-    sizes = []
+    shown = []
     for clip in timeline.find_clips():
         take = takes[(clip.name, clip.metadata["idcli"]["take"])]
         clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height)
-        if take.width and take.height:
-            sizes.append((take.width, take.height))
-    if sizes:  # the sequence's frame: the movie's (the largest width and height, even), not the importer's guess
-        width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
+        shown.append(take)
+    if shown:  # the sequence's frame: the movie's, not the importer's guess
+        width, height = frame_size(run, shown)
         timeline.metadata["fcp_xml"] = {"media": {"video": {"format": {"samplecharacteristics": {
-            "width": str(width + width % 2), "height": str(height + height % 2)}}}}}
+            "width": str(width), "height": str(height)}}}}}
     return otio.adapters.write_to_string(timeline, "fcp_xml"), result
 
 

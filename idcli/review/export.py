@@ -181,7 +181,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     there). ``burn_in``: the movie shows shot id, take and timecode. Returns one result per file written, in
     the order above."""
     from ..arguments import _shown, check_bool
-    from .editorial_formats import check_drop_frame, check_edl_events, require_adapter, require_timecode_rate
+    from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
 
     if not isinstance(run, Run):
         raise InputError(f"run={_shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
@@ -206,9 +206,10 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
             require_timecode_rate(rate, option)
     if "edl" in targets:
         require_adapter("cmx_3600", "--edl")
-        check_edl_events(run, targets["edl"], rate)
     if "edl" in targets or "movie" in targets:  # the timecode of the EDL and of the movie's burn-in
         drop_frame = check_drop_frame(rate, drop_frame)
+    # The EDL's timeline is built here, once: its events are counted before any file is written, then written.
+    edl_built = edl_timeline(run, targets["edl"], rate, bool(drop_frame)) if "edl" in targets else None
     if "fcp_xml" in targets:
         require_adapter("fcp_xml", "--fcp-xml")
     if "movie" in targets:
@@ -228,12 +229,14 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
         if path.parent not in swept:  # an export killed mid-write left its temporary beside the file
             remove_dead_temporaries(path.parent)
             swept.add(path.parent)
-        results.append(_write(name, run, path, rate, bool(drop_frame), burn_in))
+        results.append(_write(name, run, path, rate, bool(drop_frame), burn_in, edl_built))
     return results
 
 
-def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_in: bool) -> ExportResult:
-    """Write one format atomically (the movie streams into a temporary renamed when complete)."""
+def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_in: bool,
+           edl_built: tuple[Any, ExportResult] | None) -> ExportResult:
+    """Write one format atomically (the movie streams into a temporary renamed when complete); ``edl_built``: the EDL's
+    timeline and result as ``editorial_formats.edl_timeline`` built them."""
     from ..store import atomic_write
 
     if name == "movie":
@@ -248,7 +251,9 @@ def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_
     elif name == "edl":
         from .editorial_formats import edl_text
 
-        text, result = edl_text(run, path, rate, drop_frame)
+        assert edl_built is not None  # export_animatic built it with the checks
+        timeline, result = edl_built
+        text = edl_text(timeline, result, drop_frame)
     else:
         from .editorial_formats import fcp_xml_text
 

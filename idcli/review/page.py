@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from ..errors import InputError
 from .picks_file import is_seen_key, seen_key
-from .print_boards import board_take, print_css
+from .print_boards import print_css
 from .runs import Run, Shot, Take
 
 REVIEW_DIR = "review"
@@ -339,7 +339,7 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
         meta.append("not in the shot list")
     meta.append(f"{len(shot.takes)} take{'s' if len(shot.takes) != 1 else ''}")
     flagged = ' <span class="badge flag">every take flagged</span>' if shot.all_flagged else ""
-    board = board_take(shot)
+    board = shot.chosen  # the take its printed board shows: the one that stands for the shot everywhere
     prompt = shared_prompt(shot)
     # ``live``: the takes the shot list the folder was last rendered from has (as idcli select checks them)
     orphan_takes = {t.take for t in shot.takes if listed and shot.entry is not None and live is not None

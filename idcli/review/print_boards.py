@@ -10,14 +10,6 @@ page stays one self-contained file under its Content-Security-Policy, and nothin
 
 from __future__ import annotations
 
-from .runs import Shot, Take
-
-
-def board_take(shot: Shot) -> Take | None:
-    """The take a shot's printed board shows: the one that stands for the shot everywhere (``Shot.chosen``: the
-    director's pick, else the first take QA did not flag, else the first)."""
-    return shot.chosen
-
 
 def css_string(text: str) -> str:
     """``text`` as a CSS string literal. Every character but ASCII letters, digits and spaces is written as a

@@ -290,13 +290,18 @@ def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, str]) -> str
 
 def _check_project(root: Path, path: Path, project: str | None, force: bool) -> None:
     """A picks file exported from another project's page is refused (unless forced): its shot ids and takes may
-    well exist here too, and would be recorded for the wrong film."""
+    well exist here too, and would be recorded for the wrong film. The folder's projects as render and plan read
+    them (``folder_projects``: the manifest, else the sidecars), so a folder whose manifest was lost is checked
+    too."""
     from ..errors import printable
+    from ..folder_projects import folder_projects
     from ..store import OutputStore
 
-    manifest = OutputStore(root).read_manifest()
-    here = manifest.get("project") if manifest else None
-    if force or project is None or not isinstance(here, str) or not here or here == project:
+    if force or project is None:
+        return
+    here = folder_projects(OutputStore(root))
+    if not here or project in here:
         return
     raise InputError(f"{path}: picks of project '{printable(project):.80}', but {root} holds renders of project "
-                     f"'{here}'; give this project's picks (or --force)", file=path, field="project")
+                     f"'{printable(sorted(here)[0]):.80}'; give this project's picks (or --force)", file=path,
+                     field="project")
