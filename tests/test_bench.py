@@ -321,3 +321,31 @@ def test_bench_in_float16_gives_the_baseline_the_vae_stock_would_have(tmp_path: 
     assert built[0].vae_dtype == torch.float32 and built[0].pipe.vae.dtype == torch.float32
     assert built[0].pipe.unet.dtype == torch.float16
     assert len(list((tmp_path / "kept" / "baseline-2").glob("*.png"))) == 1
+
+
+def test_bench_says_when_compile_gave_up(synthetic_face_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compile that falls back (a compiler failure, torch's recompile limit) leaves figures of an uncompiled
+    UNet: the result's notes say so, so a GPU run's JSON cannot pass them off as compiled ones."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    from idcli.engine import compiled as compiled_module
+
+    real = compiled_module.compile_unet
+
+    def failing_compile(unet, backend="inductor"):
+        forward = real(unet, backend)
+
+        def compiler_fails(*args, **kwargs):  # what torch.compile raises when its backend fails (not traced: fast)
+            raise TorchDynamoException("no compiler on this machine (simulated)")
+
+        forward.compiled = compiler_fails
+        return forward
+
+    monkeypatch.setattr(compiled_module, "compile_unet", failing_compile)
+    result = run_bench("tiny-sd", jobs=1, steps=1, size=(64, 64), device="cpu", qa=False, baseline=False,
+                       compile=True, face_models=str(synthetic_face_models))
+    data = result.as_dict()
+    assert data["compile"] is True
+    said = [n for n in data["notes"] if "--compile gave up" in n]
+    assert said and "no compiler on this machine" in said[0] and "uncompiled" in said[0]
+    assert "--compile gave up" in format_report(result)
