@@ -239,6 +239,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         for job in plan.jobs:
             state = store.state(job)
             report.states[job.key] = state.status
+            if state.status == "stale":
+                report.stale_reasons[job.key] = state.reason
             if force and state.status in ("done", "recoverable", "modified"):
                 state = type(state)("stale", "--force")
             if state.status == "modified":

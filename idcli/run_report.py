@@ -91,6 +91,8 @@ class RenderReport:
     warnings: list[str] = field(default_factory=list)
     # Each job's state in the folder before the run (job key -> new/done/stale/recoverable/modified).
     states: dict[str, str] = field(default_factory=dict, repr=False)
+    # Why each stale job was stale (job key -> JobState.reason): an edit, or an image missing or damaged.
+    stale_reasons: dict[str, str] = field(default_factory=dict, repr=False)
     executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
 
     def count(self, status: str) -> int:

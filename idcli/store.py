@@ -42,6 +42,8 @@ _VERBS = {"writing": "write", "creating": "create", "opening": "open", "reading"
 
 MODIFIED_REASON = ("the image was edited after it was rendered (its bytes differ from its sidecar); kept — "
                    "--force renders it again, moving the edited image to .idcli/superseded")
+# A take whose job key changed: the shot list, or a selfie or pack it names, changed what makes it.
+EDITED_REASON = "the shot or its settings changed"
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,7 @@ class OutputStore:
                 # it aside); a damaged or cut-short image is rendered again.
                 return JobState("modified", MODIFIED_REASON)
             if sidecar.get("job_key") != job.key:
-                return JobState("stale", "the shot or its settings changed")
+                return JobState("stale", EDITED_REASON)
             if actual is None:
                 return JobState("stale", "the image is missing" if not image.is_symlink()
                                 else "the image is a symbolic link")

@@ -82,9 +82,10 @@ def test_help_names_arguments_as_the_readme_does(every_help: str) -> None:
     usages = [line.split("[OPTIONS]", 1)[1].split() for line in every_help.splitlines() if line.startswith("Usage:")]
     arguments = [word for words in usages for word in words]
     # [SHOT=TAKE]...: optional (select takes --from a picks file instead)
-    assert arguments and all(re.fullmatch(r"\{[A-Z][A-Z_=]*(_tN)?\}(\.\.\.)?|\[[A-Z][A-Z_=]*\](\.\.\.)?", word)
+    # [SHOT_tN]: optional with --list (restore OUT --list lists every kept render)
+    assert arguments and all(re.fullmatch(r"\{[A-Z][A-Z_=]*(_tN)?\}(\.\.\.)?|\[[A-Z][A-Z_=]*(_tN)?\](\.\.\.)?", word)
                              for word in arguments), arguments
-    for expected in ("render [OPTIONS] {FILE}", "restore [OPTIONS] {OUT} {SHOT_tN}",
+    for expected in ("render [OPTIONS] {FILE}", "restore [OPTIONS] {OUT} [SHOT_tN]",
                      "reproduce [OPTIONS] {IMAGE_OR_SIDECAR}", "select [OPTIONS] {OUT} [SHOT=TAKE]...",
                      "deliver [OPTIONS] {OUT} {DEST}", "show [OPTIONS] {PACK}", "fetch [OPTIONS] {PRESET}"):
         assert expected in every_help, expected

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import EXIT_OK
+from ..errors import EXIT_OK, InputError
 from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app, given_path
 from .output import _emit, _emit_json, _guarded, _note, _ok
 
@@ -21,12 +21,13 @@ from .output import _emit, _emit_json, _guarded, _note, _ok
 def restore(
     out_dir: Annotated[Path, typer.Argument(parser=given_path,
                                             help="Output folder.", show_default=False, metavar="OUT")],
-    take: Annotated[str, typer.Argument(help="The take to restore, as SHOT_tN (its file name without .png).",
-                                        show_default=False, metavar="SHOT_tN")],
+    take: Annotated[str | None, typer.Argument(help="The take to restore, as SHOT_tN (its file name without .png); "
+                                               "with --list, leave it out to list every kept render.",
+                                               show_default=False, metavar="SHOT_tN")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Which kept version: a prefix of its job key (idcli "
                                             "plan lists them) [default: the most recently replaced].")] = None,
-    list_only: Annotated[bool, typer.Option("--list", help="List the kept versions of the take; change "
-                                            "nothing.")] = False,
+    list_only: Annotated[bool, typer.Option("--list", help="List the kept versions of the take (of every take "
+                                            "when SHOT_tN is left out); change nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a run on the same folder to end.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -39,15 +40,21 @@ def restore(
 
     def body() -> None:
         if list_only:
-            versions = [v.as_dict(out_dir) for v in kept_versions_of(out_dir, take)]
+            # Without a take: every kept render of the folder (what a re-render after shot-list edits moved aside).
+            kept = kept_versions_of(out_dir, take) if take is not None else _every_kept_render(out_dir)
+            versions = [v.as_dict(out_dir) for v in kept]
             if as_json:
                 _emit_json(_ok(out_dir=str(out_dir.absolute()), versions=versions))
                 return
             for v in versions:
                 _emit(f"{v['name']}  superseded {v['superseded_at']}  key {v['job_key'] or '?'}")
             if not versions:
-                _emit(f"no earlier render of {take} is kept in {out_dir}")
+                _emit(f"no earlier render of {take or 'any take'} is kept in {out_dir}")
             return
+        if take is None:
+            raise InputError("SHOT_tN: missing: the take to restore, as SHOT_tN (its file name without .png) (usage: "
+                             "idcli restore [OPTIONS] OUT SHOT_tN); idcli restore OUT --list lists every kept render",
+                             field="SHOT_tN")
         result = restore_take(out_dir, take, key, wait=wait)
         note = _restore_note(out_dir, take, result)
         if as_json:
@@ -59,6 +66,16 @@ def restore(
             _note(note)
 
     _guarded(body, as_json)
+
+
+def _every_kept_render(out_dir: Path) -> list[Any]:
+    """Every kept version in the folder, take by take (shot, take, then oldest first), for ``--list`` alone."""
+    from ..superseded import list_superseded
+
+    if not out_dir.is_dir():  # as restore's own check: a missing folder is no empty list
+        raise InputError(f"{out_dir}: no such output folder" if not out_dir.exists() else f"{out_dir}: not a folder",
+                         file=out_dir)
+    return sorted(list_superseded(out_dir), key=lambda v: (v.shot_id, v.take, v.superseded_at, v.name))
 
 
 def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | None:

@@ -85,18 +85,23 @@ def review(
 ) -> None:
     """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png
     (contact-sheet-2.png, … past 100 shots)."""
+    from ..review.export import shown_take, standing_takes
     from ..review.page import write_review
+    from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
 
     def body() -> None:
         run = load_run(out, shots)
         result = write_review(run)
+        notes = pick_notes(run)  # picks the shot list's edits since left behind (the page marks them too)
         count = len(result.contact_sheets)
         sheets = (f"contact sheet {result.contact_sheet}" if count <= 1 else
                   f"{count} contact sheets {result.contact_sheet} … {result.contact_sheets[-1].name}")
         if not as_json:
             _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
                   f"thumbnails); {sheets}")
+            for note in notes:
+                _note(note)
         if open_page:
             import webbrowser
 
@@ -105,12 +110,16 @@ def review(
                 _note(f"no browser could be opened here; open {url}")
         document = None
         if as_json:
+            live = standing_takes(run)
             counts = {"shots": result.shots, "takes": result.takes, "thumbnails_made": result.thumbnails_made,
                       "flagged": sum(1 for take in run.takes if take.flags),
-                      "selected": sum(1 for shot in run.shots if shot.selected is not None)}
+                      # as the page's header counts them: shots of the shot list whose select is one of its takes
+                      "selected": sum(1 for shot in run.shots if shot.selected is not None
+                                      and shown_take(shot, live) is shot.selected
+                                      and (shot.entry is not None or run.order is None))}
             document = {"out_dir": str(run.root.absolute()), "page": _folder_file(run.root, result.index),
                         "contact_sheets": [_folder_file(run.root, sheet) for sheet in result.contact_sheets],
-                        "counts": counts}
+                        "counts": counts, "notes": notes}
         _finish_review(result.problems, document)
 
     _guarded(body, as_json)
@@ -137,7 +146,7 @@ def select(
     def body() -> None:
         notes: list[str] = []
         current = record_picks(out, picks, notes, from_file=from_file, force=force)
-        for note in notes:  # what became of picks already in the file that point at no committed take
+        for note in notes:  # what became of picks already in the file: no committed take, re-rendered, orphans
             _note(note)
         root = Path(out)
         if as_json:  # the picks as selects.json holds them now, what this select changed, and the notes above
@@ -184,14 +193,19 @@ def export(
     Give one or more of --otio, --edl, --fcp-xml and --movie: all come from the same timeline.
     """
     from ..review.export import check_targets, export_animatic
+    from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
 
     def body() -> None:
         check_targets(otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file, movie=movie_file, fps=fps)
-        results = export_animatic(load_run(out, shots), otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file,
+        run = load_run(out, shots)
+        results = export_animatic(run, otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file,
                                   movie=movie_file, fps=fps, drop_frame=drop_frame, burn_in=burn_in)
         first = results[0]
         gaps = f", {len(first.gaps)} gap(s) for shots not rendered ({', '.join(first.gaps)})" if first.gaps else ""
+        picks = pick_notes(run)  # once for every format: they all show the same takes
+        for note in picks:
+            _note(note)
         for result in results:
             if not as_json:
                 _emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
@@ -201,7 +215,7 @@ def export(
         if as_json:
             document = {"out_dir": str(out), "fps": fps, "clips": first.clips, "frames": first.frames,
                         "gaps": first.gaps, "files": [{"format": r.format, "path": str(r.path)} for r in results],
-                        "notes": [note for r in results for note in r.notes]}
+                        "notes": [*picks, *(note for r in results for note in r.notes)]}
         _finish_review(first.problems, document)
 
     _guarded(body, as_json)

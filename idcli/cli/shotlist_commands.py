@@ -51,6 +51,9 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
             continue
         notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
                      f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
+    stale = {f"{j['shot_id']}_t{j['take']}": j.get("reason") or "" for j in document.get("jobs", [])
+             if j.get("state") == "stale"}
+    notes += [f"note: {line}" for line in rerender_notes(stale, "render again")]
     modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
     if modified:
         notes.append(f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
@@ -60,16 +63,39 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
     if orphans:
         names = [f"{o['shot_id']}_t{o['take']}" for o in orphans]
         notes.append(f"note: {len(orphans)} image(s) of shots or takes no longer in the shot list are kept in "
-                     f"{folder}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''} (one shot list per "
-                     "output folder: another shot list's renders here are counted as orphans; give each its own --out)")
+                     f"{folder}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''} (shots renamed or "
+                     "removed, or takes beyond a shot's takes: put them back to use them; one shot list per output "
+                     "folder: another shot list's renders here are counted as orphans; give each its own --out)")
     superseded = document.get("superseded") or []
     if superseded:
         notes.append(f"note: {len(superseded)} earlier render(s) kept in {folder / '.idcli' / 'superseded'} "
-                     "(idcli restore OUT SHOT_tN puts one back)")
+                     "(idcli restore OUT --list lists them, idcli restore OUT SHOT_tN puts one back)")
     if document.get("other_project"):
         notes.append(f"note: {folder} holds renders of project '{document['other_project']}', not "
                      f"'{document.get('project')}' (render refuses it without --force)")
     return notes
+
+
+def rerender_notes(stale: dict[str, str], done: str) -> list[str]:
+    """Why takes already rendered are rendered again (``stale``: SHOT_tN -> the state's reason), naming them, one
+    line per reason: the artist who edited the shot list sees which edits cost renders and that nothing rendered
+    before is lost; a take whose image went missing or was damaged is not blamed on an edit."""
+    from ..store import EDITED_REASON
+
+    by_reason: dict[str, list[str]] = {}
+    for stem, reason in stale.items():
+        by_reason.setdefault(reason, []).append(stem)
+    lines = []
+    for reason, stems in by_reason.items():
+        listed = ", ".join(stems[:10]) + (" ..." if len(stems) > 10 else "")
+        if reason == EDITED_REASON:
+            lines.append(f"{len(stems)} take(s) {done} because what makes them changed (the shot's prompt or "
+                         f"settings, or a character's selfies or pack): {listed}; the earlier renders are kept: "
+                         "idcli restore OUT --list")
+        else:
+            lines.append(f"{len(stems)} take(s) {done}: {reason or 'their earlier render was not this job'}: "
+                         f"{listed}")
+    return lines
 
 
 def _load_every_problem(file: Path, face_models: str | None) -> Any:
@@ -378,6 +404,10 @@ def render(
                 _note(f"--save-masks writes the masks of the images rendered in this run; {counts['skipped']} done "
                       "image(s) were skipped and got none (idcli render --force --only SHOT --save-masks renders "
                       "one again)")
+            rendered_again = {f"{o.shot_id}_t{o.take}": report.stale_reasons.get(o.job_key, "") for o in report.jobs
+                              if o.status == "rendered" and o.state == "stale"}
+            for line in rerender_notes(rendered_again, "rendered again") if not dry_run else []:
+                _note(line)
             kept_jobs = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept_jobs]}, folder):

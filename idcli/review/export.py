@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError
-from .runs import Run, Take
+from .runs import Run, Shot, Take, default_take
 
 # The frame rates editorial works in: from 1 fps (a slide-show animatic) to 240 fps (high-speed capture).
 # Outside them a clip's length is absurd: 1e-300 fps held each still for 1e300 seconds.
@@ -107,11 +107,12 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     shots = [s for s in run.shots if s.entry is not None] if run.order else run.shots
+    live = standing_takes(run)
     for shot in shots:
         duration = shot.entry.duration if shot.entry else DEFAULT_DURATION
         frames = shot_frames(duration, fps)
         span = TimeRange(RationalTime(0, rate), RationalTime(frames, rate))
-        take = shot.chosen
+        take = shown_take(shot, live)
         result.frames += frames
         if take is None:
             track.append(otio.schema.Gap(name=shot.id, source_range=span))
@@ -126,6 +127,27 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
         track.append(clip)
         result.clips += 1
     return timeline, result
+
+
+def standing_takes(run: Run) -> set[tuple[str, int]] | None:
+    """The takes of the shot list the folder was last rendered from, as ``idcli select`` and ``deliver`` check them:
+    a take beyond its shot's ``takes:`` now (lowered since) is kept on disk, no part of the cut. None when the folder
+    predates the run manifest's takes (every take counts)."""
+    from ..results import _live_takes
+
+    return _live_takes(run.root, None) if run.order is not None else None
+
+
+def shown_take(shot: Shot, live: set[tuple[str, int]] | None) -> Take | None:
+    """The take a clip shows: the shot's (``Shot.chosen``) among the takes of the shot list, so that a select of a
+    take beyond the shot's takes now (which the page marks "not pickable" and ``deliver`` refuses) never passes for
+    the director's choice in the cut; then the shot's first take QA did not flag among them, as for no select."""
+    if live is None or shot.entry is None:
+        return shot.chosen
+    takes = [t for t in shot.takes if (shot.id, t.take) in live]
+    if shot.selected is not None and shot.selected in takes:
+        return shot.selected
+    return default_take(takes)
 
 
 def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any]:

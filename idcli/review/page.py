@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError
+from .export import shown_take, standing_takes
 from .picks_file import is_seen_key, seen_key
 from .print_boards import print_css
 from .runs import Run, Shot, Take
@@ -200,10 +201,11 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None
         font = ImageFont.load_default(size=14)
     except TypeError:  # Pillow < 10.1
         font = ImageFont.load_default()
+    live = standing_takes(run)  # a select beyond its shot's takes now is not the shot's cell (as the animatic)
     for i, shot in enumerate(shots):
         x = pad + (i % columns) * (SHEET_CELL + pad)
         y = pad + (i // columns) * (cell_h + label + pad)
-        take = shot.chosen
+        take = shown_take(shot, live)
         thumb = thumbs.get(take.image) if take else None
         if thumb:
             with Image.open(run.root / REVIEW_DIR / thumb) as picture:
@@ -213,7 +215,7 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None
         else:
             draw.rectangle((x, y, x + SHEET_CELL - 1, y + cell_h - 1), fill=(60, 60, 66))
             draw.text((x + 10, y + cell_h // 2 - 8), "not rendered", fill=(200, 200, 200), font=font)
-        after = "" if take is None else f"  t{take.take}" + ("  selected" if shot.selected else "")
+        after = "" if take is None else f"  t{take.take}" + ("  selected" if take is shot.selected else "")
         text = _fit(draw, font, shot.id, SHEET_CELL - draw.textlength(after, font=font), middle=True) + after
         draw.text((x, y + cell_h + 4), text, fill=(240, 240, 240), font=font)
         if take is not None and take.flags:
@@ -339,7 +341,8 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
         meta.append("not in the shot list")
     meta.append(f"{len(shot.takes)} take{'s' if len(shot.takes) != 1 else ''}")
     flagged = ' <span class="badge flag">every take flagged</span>' if shot.all_flagged else ""
-    board = shot.chosen  # the take its printed board shows: the one that stands for the shot everywhere
+    # the take its printed board shows: the one that stands for the shot everywhere, among the shot list's takes
+    board = shown_take(shot, live if listed else None)
     prompt = shared_prompt(shot)
     # ``live``: the takes the shot list the folder was last rendered from has (as idcli select checks them)
     orphan_takes = {t.take for t in shot.takes if listed and shot.entry is not None and live is not None

@@ -94,6 +94,7 @@ def _merge(merged: Any, report: Any) -> Any:
             outcomes[outcome.job_key] = outcome
     order = {o.job_key: i for i, o in enumerate(report.jobs)}
     report.jobs = sorted(outcomes.values(), key=lambda o: order.get(o.job_key, len(order)))
+    report.stale_reasons = {**merged.stale_reasons, **report.stale_reasons}  # why round one rendered a take again
     report.seconds += merged.seconds
     report.batch_sizes = merged.batch_sizes + report.batch_sizes
     report.commits += merged.commits

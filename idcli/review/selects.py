@@ -32,8 +32,9 @@ _PICK = re.compile(r"(?P<shot>[^=]+)=(?P<take>t?\d{1,4}|none)", re.IGNORECASE)
 
 class Selects(dict[str, dict[str, Any]]):
     """Every pick after a ``select`` (shot id -> pick), and ``notes``: what became of the picks already in
-    selects.json that point at no committed take (dropped, or kept while their image is kept aside), one line
-    each, so that a caller from Python sees what the command prints."""
+    selects.json that point at no committed take (dropped, or kept while their image is kept aside), or whose take
+    was re-rendered since or left the shot list, one line each, so that a caller from Python sees what the command
+    prints."""
 
     def __init__(self, picks: dict[str, dict[str, Any]] | None = None, notes: list[str] | None = None,
                  changed: list[str] | None = None) -> None:
@@ -104,22 +105,29 @@ def _orphan_problem(shot: str, take: int, live: set[tuple[str, int]]) -> str:
 
 
 def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: dict[str, dict[int, str]],
-                   notes: list[str]) -> dict[str, dict[str, Any]]:
+                   notes: list[str], live: set[tuple[str, int]] | None = None) -> dict[str, dict[str, Any]]:
     """The picks already in selects.json worth writing again, saying in ``notes`` what is dropped or kept and why.
 
-    A pick of a committed take is kept. One of a take not rendered now (a hand edit, a deleted image, a
-    re-render that failed after moving the picked image aside) is kept while the picked image is kept in
-    ``.idcli/superseded`` (``idcli restore`` puts it back) and dropped otherwise: review could only ignore it."""
+    A pick of a committed take is kept; when that take was re-rendered since it was picked, or is an orphan (its
+    shot renamed or removed from the shot list ``live`` holds, or the take beyond its takes), a note says so: a
+    pick made yesterday must not pass for one of today's images. One of a take not rendered now (a hand edit, a
+    deleted image, a re-render that failed after moving the picked image aside) is kept while the picked image is
+    kept in ``.idcli/superseded`` (``idcli restore`` puts it back) and dropped otherwise: review could only ignore
+    it."""
     import shlex
 
     from ..errors import printable
     from ..superseded import kept_render_of, key_label
 
     carried = {}
+    live_shots = {s for s, _take in live} if live is not None else set()  # once, not per pick: a film has thousands
     for shot, pick in current.items():
         take, job_key, named = pick["take"], pick.get("job_key"), printable(shot)  # a hand edit's key, one line
         if take in committed.get(shot, {}):
             carried[shot] = pick
+            said = _standing_note(root, shot, named, take, job_key, committed[shot][take], live, live_shots)
+            if said:
+                notes.append(said)
             continue
         aside = kept_render_of(root, f"{shot}_t{take}", job_key) if isinstance(job_key, str) else None
         if aside is None:
@@ -132,6 +140,29 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
     return carried
 
 
+def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any, now_key: str,
+                   live: set[tuple[str, int]] | None, live_shots: set[str]) -> str | None:
+    """What the artist should know of a pick kept in selects.json whose take is rendered: it belongs to a shot no
+    longer in the shot list (or a take beyond its takes), or the take was re-rendered since it was picked; None
+    when the pick stands as made."""
+    import shlex
+
+    folder = shlex.quote(str(root))
+    orphan = live is not None and (shot, take) not in live  # (said so; _pick_problem refuses to pick one)
+    if orphan:
+        if shot not in live_shots:
+            return (f"selects.json: {named}=t{take} is of a shot no longer in the shot list (renamed or removed); "
+                    f"kept, but review, export and deliver leave the shot out (idcli select {folder} {named}=none "
+                    "clears it)")
+        return (f"selects.json: {named}=t{take} is beyond the shot's takes in the shot list now; pick one of its "
+                f"takes (idcli select {folder} {named}=N)")
+    if isinstance(picked_key, str) and picked_key != now_key:
+        return (f"selects.json: {named}=t{take} was re-rendered since it was picked (its prompt, settings or a "
+                f"character's selfies changed): review and export show take {take} as rendered now; look again and "
+                f"pick (idcli select {folder} {named}=N)")
+    return None
+
+
 def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes: list[str] | None = None, *,
            from_file: str | Path | None = None, force: bool = False) -> Selects:
     """Record picks (validated against the committed takes, all or nothing); returns every pick, with ``.notes``.
@@ -139,7 +170,8 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     ``picks``: ``"SHOT=TAKE"`` lines, or one such string (one pick, not its letters).
 
     ``notes``: when given, a list that also gets what became of the picks already in the file that point at no
-    committed take (see ``_carry_forward``), one line each: the returned picks' ``.notes``.
+    committed take, and which of them were re-rendered since they were picked or are orphans (see
+    ``_carry_forward``), one line each: the returned picks' ``.notes``.
 
     ``from_file``: a ``picks.json`` the storyboard page exported (idcli/review/picks_file.py), checked like
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
@@ -195,7 +227,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         before = read_selects(root)
         earlier = {shot: pick for shot, pick in before.items() if shot not in picked_now}
         said: list[str] = []
-        current = _carry_forward(root, earlier, committed, said)
+        current = _carry_forward(root, earlier, committed, said, live)
         for pick in parsed:
             if pick.take is None:
                 current.pop(pick.shot, None)

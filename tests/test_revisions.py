@@ -1,0 +1,210 @@
+"""A production changes its mind: a shot list rendered, picked, then edited as a script supervisor edits it
+(a prompt changed, a shot renamed, one deleted, one left alone) and rendered again into the same folder.
+
+What the artist is told at each step without reading the docs: how many takes were rendered again and why,
+which earlier renders are kept and how to list them, and which of yesterday's picks stand, were re-rendered
+under them, or belong to shots no longer in the shot list — the same in the human lines and in ``--json``.
+The images are the review tests' drawn faces (review_helpers.FaceEngine): no model is built.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from review_helpers import SELFIES, FaceEngine, cli
+
+DAY1 = """\
+version: 1
+project: harbour
+model: {preset: tiny-sd}
+defaults: {size: 128x128, steps: 2, guidance: 2.0, takes: 2}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg, selfies/theo_2.jpg], description: a young man}
+shots:
+  - id: sh010
+    prompt: "{mara} on the harbour wall"
+  - id: sh020
+    prompt: "close-up of {mara}, rain"
+  - id: sh030
+    prompt: "an empty lighthouse at dusk"
+  - id: sh040
+    prompt: "{theo} alone on the pier"
+"""
+
+# The next day: sh010's prompt changed, sh020 renamed sh025, sh030 left alone, sh040 deleted.
+DAY2 = (DAY1.replace("on the harbour wall", "on the harbour wall, gulls overhead")
+        .replace("id: sh020", "id: sh025")
+        .replace('  - id: sh040\n    prompt: "{theo} alone on the pier"\n', ""))
+DAY1_PICKS = ["sh010=2", "sh020=1", "sh030=2", "sh040=1"]
+
+
+@pytest.fixture
+def face_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``idcli render`` draws the cast's faces instead of building a model."""
+    import idcli.run as run_module
+
+    engine = FaceEngine()
+    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: engine)
+
+
+@pytest.fixture
+def day1(tmp_path: Path, face_engine: None) -> Path:
+    """The project folder after day 1: DAY1 rendered into out/ and every shot picked."""
+    shutil.copytree(SELFIES, tmp_path / "selfies")
+    (tmp_path / "shots.yaml").write_text(DAY1, "utf-8")
+    rendered = cli("render", tmp_path / "shots.yaml", "--out", tmp_path / "out", "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output
+    picked = cli("select", tmp_path / "out", *DAY1_PICKS)
+    assert picked.exit_code == 0, picked.output
+    return tmp_path
+
+
+@pytest.fixture
+def day2(day1: Path) -> Path:
+    """DAY2 written over the shot list and rendered into the same folder."""
+    (day1 / "shots.yaml").write_text(DAY2, "utf-8")
+    rendered = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output
+    return day1
+
+
+def test_a_render_after_edits_says_which_takes_it_rendered_again_and_why(day1: Path) -> None:
+    (day1 / "shots.yaml").write_text(DAY2, "utf-8")
+    planned = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    # plan says beforehand what render says after: which takes render again, and why
+    assert ("note: 2 take(s) render again because what makes them changed (the shot's prompt or settings, or a "
+            "character's selfies or pack): sh010_t1, sh010_t2") in planned.stdout
+    result = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "4 rendered, 2 skipped" in result.stdout
+    # sh010's two takes replace yesterday's (their shot changed); sh025's are new; sh030 is done.
+    assert ("idcli: note: 2 take(s) rendered again because what makes them changed (the shot's prompt or "
+            "settings, or a character's selfies or pack): sh010_t1, sh010_t2") in result.stderr
+    assert "the earlier renders are kept: idcli restore" in result.stderr
+    assert "--list" in result.stderr
+    document = json.loads(cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu",
+                              "--json").stdout)
+    assert document["counts"]["rendered"] == 0  # nothing changed since: nothing said to be rendered again
+
+
+def test_restore_list_without_a_take_lists_every_kept_render(day2: Path) -> None:
+    out = day2 / "out"
+    listed = cli("restore", out, "--list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert [line.split(".", 1)[0] for line in lines] == ["sh010_t1", "sh010_t2"], listed.stdout
+    document = json.loads(cli("restore", out, "--list", "--json").stdout)
+    assert [(v["shot_id"], v["take"]) for v in document["versions"]] == [("sh010", 1), ("sh010", 2)]
+    missing = cli("restore", day2 / "no-such-folder", "--list")
+    assert missing.exit_code == 2 and "no such output folder" in missing.stderr
+    refused = cli("restore", out)  # restoring still needs the take
+    assert refused.exit_code == 2 and "SHOT_tN" in refused.stderr
+
+
+def test_orphans_after_a_rename_or_a_deletion_are_called_so(day1: Path) -> None:
+    (day1 / "shots.yaml").write_text(DAY2, "utf-8")
+    result = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    note = next(line for line in result.stdout.splitlines() if "no longer in the shot list" in line)
+    assert "sh020_t1, sh020_t2, sh040_t1, sh040_t2" in note
+    assert "renamed or removed" in note  # the likely cause here, not only another shot list's renders
+
+
+def test_select_says_which_earlier_picks_were_re_rendered_or_left_the_shot_list(day2: Path) -> None:
+    out = day2 / "out"
+    result = cli("select", out, "sh025=2")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if line.startswith("idcli: note: selects.json")]
+    assert any("sh010=t2" in n and "re-rendered since it was picked" in n for n in notes), result.stderr
+    assert any("sh020=t1" in n and "no longer in the shot list" in n for n in notes), result.stderr
+    assert any("sh040=t1" in n and "no longer in the shot list" in n for n in notes), result.stderr
+    assert not any("sh030" in n for n in notes)  # unchanged: its pick stands, nothing to say
+    document = json.loads(cli("select", out, "sh025=2", "--json").stdout)
+    assert document["notes"] == [n.removeprefix("idcli: note: ") for n in notes]
+
+
+def test_export_and_review_say_which_picks_no_longer_stand(day2: Path) -> None:
+    out = day2 / "out"
+    exported = cli("export", out, "--otio", day2 / "day2.otio", "--edl", day2 / "day2.edl")
+    assert exported.exit_code == 0, exported.output
+    notes = [line for line in exported.stderr.splitlines() if line.startswith("idcli: note:")]
+    stale = [n for n in notes if "sh010" in n]
+    assert len(stale) == 1, notes  # said once, not once per format
+    assert "take 2" in stale[0] and "re-rendered since it was picked" in stale[0]
+    assert any("sh020" in n and "sh040" in n and "no longer in the shot list" in n for n in notes), notes
+    document = json.loads(cli("export", out, "--otio", day2 / "again.otio", "--json").stdout)
+    assert [n for n in document["notes"] if "sh010" in n or "sh020" in n] == [
+        n.removeprefix("idcli: note: ") for n in notes]
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(day2 / "day2.otio"))  # held: its tracks die with it
+    clips = {c.name: c.metadata["idcli"] for c in timeline.tracks[0]}
+    assert list(clips) == ["sh010", "sh025", "sh030"]
+    assert clips["sh030"]["selected"] is True and clips["sh030"]["take"] == 2  # an unchanged shot keeps its pick
+
+    reviewed = cli("review", out)
+    assert reviewed.exit_code == 0, reviewed.output
+    assert [line for line in reviewed.stderr.splitlines() if line.startswith("idcli: note:")] == notes
+    counts = json.loads(cli("review", out, "--json").stdout)
+    assert counts["counts"]["selected"] == 2  # sh010 and sh030, as the page's "2 of 3 shots picked"
+    assert counts["notes"] == [n.removeprefix("idcli: note: ") for n in notes]
+
+
+def test_a_select_beyond_the_shots_takes_is_not_exported_as_the_select(day1: Path) -> None:
+    # sh030 was picked as take 2; the shot list now asks for one take: take 2 is kept, an orphan.
+    (day1 / "shots.yaml").write_text(DAY1.replace('dusk"\n', 'dusk"\n    takes: 1\n'), "utf-8")
+    rendered = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert rendered.exit_code == 0 and "sh030_t2" in rendered.stderr, rendered.output
+    exported = cli("export", day1 / "out", "--otio", day1 / "cut.otio", "--json")
+    assert exported.exit_code == 0, exported.output
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(day1 / "cut.otio"))
+    clips = {c.name: c.metadata["idcli"] for c in timeline.tracks[0]}
+    assert (clips["sh030"]["take"], clips["sh030"]["selected"]) == (1, False)  # as deliver and the page: not take 2
+    assert (clips["sh010"]["take"], clips["sh010"]["selected"]) == (2, True)
+    notes = json.loads(exported.stdout)["notes"]
+    assert any("sh030" in n and "take 2" in n and "beyond the shot's takes" in n for n in notes), notes
+    reviewed = json.loads(cli("review", day1 / "out", "--json").stdout)
+    assert reviewed["counts"]["selected"] == 3  # sh010, sh020, sh040: the page's "3 of 4 shots picked"
+    assert reviewed["notes"] == notes
+
+
+def test_the_printed_board_and_contact_sheet_skip_a_select_beyond_the_shots_takes(day1: Path) -> None:
+    import re
+
+    (day1 / "shots.yaml").write_text(DAY1.replace('dusk"\n', 'dusk"\n    takes: 1\n'), "utf-8")
+    assert cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu").exit_code == 0
+    reviewed = cli("review", day1 / "out")
+    assert reviewed.exit_code == 0, reviewed.output
+    page = (day1 / "out" / "review" / "index.html").read_text("utf-8")
+    boards = dict(re.findall(r'id="take-(sh\d+)_t\d+" data-take="(\d+)" data-board="1"', page))
+    # sh030's board shows its take 1 (the take of the shot list), not the select of take 2 kept beyond it
+    assert boards == {"sh010": "2", "sh020": "1", "sh030": "1", "sh040": "1"}, boards
+
+
+def test_a_take_rendered_again_for_a_missing_image_is_not_blamed_on_an_edit(day1: Path) -> None:
+    (day1 / "out" / "sh030" / "sh030_t1.png").unlink()  # deleted by hand; the shot list unchanged
+    planned = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert "because what makes them changed" not in planned.stdout, planned.stdout
+    assert "note: 1 take(s) render again: the image is missing: sh030_t1" in planned.stdout, planned.stdout
+    result = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "because what makes them changed" not in result.stderr, result.stderr
+    assert "idcli: note: 1 take(s) rendered again: the image is missing: sh030_t1" in result.stderr, result.stderr
+
+
+def test_retake_rounds_keep_why_round_one_rendered_a_take_again() -> None:
+    from idcli.review.retake import _merge
+    from idcli.run_report import RenderReport
+    from idcli.store import EDITED_REASON
+
+    first, second = RenderReport("out", {}), RenderReport("out", {})
+    first.stale_reasons = {"idcli-job-v2:a": EDITED_REASON}  # round two finds that take done: no reason of its own
+    second.stale_reasons = {"idcli-job-v2:b": "the image is missing"}
+    assert _merge(first, second).stale_reasons == {"idcli-job-v2:a": EDITED_REASON,
+                                                   "idcli-job-v2:b": "the image is missing"}
