@@ -104,6 +104,15 @@ def check_out_dir(value: Any, name: str = "out_dir") -> Path:
     return Path(value)
 
 
+def check_out_dir_is_folder(root: Path, error: type[InputError] = InputError) -> None:
+    """The one check of every command that reads an output folder: a file given by mistake (the shot list for
+    its folder, an easy slip) is named as a file, not as a folder that does not exist."""
+    if root.is_dir():
+        return
+    raise error(f"{root} is a file, not an output folder" if root.exists() else f"{root}: no such output folder",
+                file=root)
+
+
 def check_callable(name: str, value: Any) -> Callable[..., Any] | None:
     if value is not None and not callable(value):
         raise InputError(f"{name}={_shown(value)}: give a callable or None")

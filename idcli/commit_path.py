@@ -19,7 +19,7 @@ from .runtime import Runtime
 from .store import OutputStore
 
 
-def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256: str | None) -> None:
+def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_sha256: str | None) -> None:
     """Rebuild the sidecar of an image committed without one from what state() read: its record and the
     hash of the same file (no second read, which could follow a link swapped in since)."""
     from .provenance import complete_sidecar
@@ -31,11 +31,13 @@ def _recover(store: OutputStore, job: Job, record: dict[str, Any], image_sha256:
     store.commit(job, b"", sidecar)
 
 
-def _render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
-                    pending: list[Job], batch_size: int | str, report: RenderReport,
-                    outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False,
-                    signer: Any = None, project: str | None = None,
-                    qa: Callable[[Job, Any], Any] | None = None) -> None:
+def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
+                   pending: list[Job], batch_size: int | str, report: RenderReport,
+                   outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False,
+                   signer: Any = None, project: str | None = None,
+                   qa: Callable[[Job, Any], Any] | None = None) -> None:
+    """Render ``pending`` on ``executor`` and commit each finished batch on the commit thread (PNG encoding,
+    signing, hashing, QA, the atomic write), recording every job's outcome in ``report``."""
     from .executors import RenderedBatch
     from .executors.output import EncodedImage, encode_result, png_pixels
     from .provenance import add_fusion_facts, add_plate_facts, complete_sidecar

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError, ProjectMismatchError
 
 if TYPE_CHECKING:
@@ -122,8 +123,7 @@ def delivered_name(shot_id: str, take: int) -> str:
 
 
 def _check_folders(root: Path, dest: Path) -> None:
-    if not root.is_dir():
-        raise DeliveryError(f"{root}: " + ("not a folder" if root.exists() else "no such output folder"), file=root)
+    check_out_dir_is_folder(root, DeliveryError)
     out, target = root.resolve(), dest.resolve()
     if target == out or target.is_relative_to(out):
         raise DeliveryError(f"{dest}: inside the output folder {root}; deliver into a folder of its own "
@@ -492,7 +492,7 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     by default those of ``IDCLI_C2PA_CERT`` and ``IDCLI_C2PA_KEY``, as ``render --sign`` reads them; None: none.
     """
     from . import arguments as args
-    from .results import _live_takes
+    from .results import live_takes
     from .review.runs import load_run
 
     root = args.check_out_dir(out_dir)
@@ -508,7 +508,7 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
         raise DeliveryError(f"{root}: " + "; ".join(run.problems) + "; nothing was delivered (idcli verify "
                             f"{root} shows the folder's state)", file=root)
     report = DeliveryReport(str(root.absolute()), str(target.absolute()), run.project)
-    chosen = _choose(run, _live_takes(root, None), wanted, all_takes, report.notes)
+    chosen = _choose(run, live_takes(root, None), wanted, all_takes, report.notes)
     signing = _Credentials(credentials, unsigned)
     # 2./3. Every copy made and checked in memory before anything is written.
     copies = [_make_copy(root, shot, take, sel, stale, signing) for shot, take, sel, stale in chosen]

@@ -213,7 +213,10 @@ def _actions(manifest: dict[str, Any], full: bool = False) -> list[Any]:
 
 
 def _assertion(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:
-    return next((item.get("data") for item in manifest.get("assertions") or [] if item.get("label") == label), None)
+    """The data of the assertion ``label`` when it is an object: the signer writes it as they like (a list there was
+    an internal error of ``verify DEST``)."""
+    data = next((item.get("data") for item in manifest.get("assertions") or [] if item.get("label") == label), None)
+    return data if isinstance(data, dict) else None
 
 
 # -- reproduce: the take a delivered frame is a copy of ---------------------------------------------------

@@ -63,7 +63,9 @@ _KINDS = ("note", "warning", "error")
 def diagnostic(kind: str, text: str) -> str:
     """A line a person should read, in the one style every command uses: ``idcli: note: …``,
     ``idcli: warning: …``, as errors read ``idcli: error: …`` (``kind``: note, warning or error)."""
-    return f"idcli: {kind}: {text}"
+    from .errors import terminal_safe
+
+    return f"idcli: {kind}: {terminal_safe(text)}"
 
 
 def note(text: str) -> None:

@@ -66,6 +66,13 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def terminal_safe(text: str) -> str:
+    """``text`` as idcli prints it for a person: its lines kept, every other control character escaped as
+    ``printable`` escapes it. Names read from files received from outside (a sidecar's paths, a folder's file names,
+    an identity pack's) reach the terminal; raw, an escape sequence in one retitled, cleared or recoloured it."""
+    return "\n".join("\t".join(printable(part) for part in line.split("\t")) for line in text.split("\n"))
+
+
 @dataclass
 class Problem:
     """One thing wrong with an input document."""

@@ -19,13 +19,13 @@ has one, else from what idcli knows of the file, else "unknown". Nothing is load
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .models import read_model_json
 
 MAX_DEPTH = 2
 MAX_FOLDERS = 5000  # a bound on the walk: a models folder, not a whole disk
@@ -68,7 +68,7 @@ def _face_pack_entry(folder: Path, onnx: list[Path], source: str) -> dict[str, A
 
     synthetic = False
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        synthetic = bool(json.loads((folder / "PACK.json").read_text("utf-8")).get("synthetic"))
+        synthetic = bool(read_model_json(folder / "PACK.json").get("synthetic"))
     licence = ("synthetic random weights (idcli's test pack)" if synthetic
                else LICENCE + " (unless these are models of your own)")
     detail = ", ".join(p.name for p in onnx) + ("; fetched by idcli" if (folder / RECORD).is_file() else "")
@@ -81,7 +81,7 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
     if (folder / "model_index.json").is_file():
         detail = ""
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            detail = str(json.loads((folder / "model_index.json").read_text("utf-8")).get("_class_name", ""))
+            detail = str(read_model_json(folder / "model_index.json").get("_class_name", ""))
         with contextlib.suppress(OSError):
             from .errors import ModelUnavailableError
             from .models import weights_variant
@@ -97,7 +97,7 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
     if config.is_file():
         architectures: list[Any] = []
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            architectures = list(json.loads(config.read_text("utf-8")).get("architectures") or [])
+            architectures = list(read_model_json(config).get("architectures") or [])
         if any(str(a).startswith("CLIPVisionModel") for a in architectures):
             safe = (folder / "model.safetensors").is_file()
             return [_entry(source, "CLIP image encoder", folder, _folder_size(folder),

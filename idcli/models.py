@@ -19,6 +19,7 @@ from .shotlist import ModelSpec
 # Files whose bytes decide a local diffusers folder's output: weights, configs, tokenizer files.
 _MODEL_FILE_SUFFIXES = {".safetensors", ".json", ".txt", ".model"}
 _PICKLE_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth"}
+MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024  # a pipeline's model_index.json or a component's config.json is a few kB
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,25 @@ _COMPONENT_FILES = {"unet": "config.json", "vae": "config.json", "text_encoder":
                     "tokenizer_2": ""}
 
 
+def read_model_json(path: Path) -> Any:
+    """A model folder's small JSON file (model_index.json, config.json), read bounded: a received folder's may be
+    nested past Python's stack (an internal error) or hundreds of MB (a 300 MB sparse one cost 945 MB). Anything
+    that is not such a file is a ValueError."""
+    from .safeio import NotRegularFile, read_regular
+
+    try:
+        return json.loads(read_regular(path, MAX_MODEL_JSON_BYTES).decode("utf-8"))
+    except NotRegularFile as exc:
+        raise ValueError(f"{path}: not a readable JSON file ({exc.kind})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deep") from None
+
+
 def _refuse_missing_components(folder: Path) -> None:
     """A component model_index.json names whose folder is missing or incomplete (a partial copy): diffusers'
     own error names a config.json "in" the pipeline folder, after loading the others."""
     try:
-        index = json.loads((folder / "model_index.json").read_text("utf-8"))
+        index = read_model_json(folder / "model_index.json")
     except (OSError, ValueError):
         raise ModelUnavailableError(f"'{folder}': model_index.json cannot be read as JSON") from None
     if not isinstance(index, dict):

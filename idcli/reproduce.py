@@ -13,7 +13,9 @@ and what differs between the recorded environment and this one.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -23,7 +25,7 @@ import numpy as np
 
 from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
-from .hashing import sha256_bytes, sha256_file
+from .hashing import CHUNK, sha256_bytes
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, SUPPORTED_ENGINES, TOOL_VERSION
 
@@ -222,13 +224,34 @@ def _recorded_input(what: str, shown: str, owner: str, given: str, abs_path: Any
                          f"{changed[1]})", file=changed[0])
 
 
+def _recorded_file_sha256(path: Path) -> str:
+    """sha256 of a file a record names, read no further than the size the file system gives it: a tampered record
+    naming /proc/self/pagemap (size 0, an entry for each page of the address space to read) kept reproduce hashing
+    until killed. A file that is not a regular one (a FIFO, a device) hashes as nothing, so it reads as changed."""
+    from .safeio import NotRegularFile, open_regular
+
+    digest = hashlib.sha256()
+    try:
+        fd = open_regular(path)
+    except NotRegularFile:
+        return digest.hexdigest()
+    try:
+        left = os.fstat(fd).st_size
+        while left > 0 and (chunk := os.read(fd, min(CHUNK, left))):
+            digest.update(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
 def _recorded_pack(character: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Path:
     """A pack character's pack: at ``pack_path`` (as resolved), else ``pack_file`` beside the shot list (a moved
     project; older sidecars have no ``pack_file``), the first with the recorded sha256."""
     recorded = str(character.get("pack_path"))
     given = found if isinstance(found := character.get("pack_file"), str) else recorded
     return _recorded_input("identity pack", recorded, f" of '{name}'", given, recorded, character.get("pack_sha256"),
-                           shotlist_dirs, lambda place: place, sha256_file)
+                           shotlist_dirs, lambda place: place, _recorded_file_sha256)
 
 
 def _recorded_selfie(item: dict[str, Any], name: str, shotlist_dirs: list[Path]) -> Any:
@@ -295,7 +318,7 @@ def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
         file = Path(adapter.id) / adapter.subfolder / adapter.weight_name
         if not file.is_file():
             raise ReproduceError(f"adapter weights {file} are missing", file=file)
-        if sha256_file(file) != adapter.content_hash:
+        if _recorded_file_sha256(file) != adapter.content_hash:
             raise ReproduceError(f"adapter weights {file} changed since the render", file=file)
     return adapter
 

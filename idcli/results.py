@@ -29,17 +29,14 @@ def read_results(out_dir: str | Path, *, include_orphans: bool = False,
     the one the folder was last rendered from (its ``.idcli/shotlist.jsonl``); a folder rendered
     before idcli kept that record has no orphans. Orphans are left out unless ``include_orphans``.
     """
-    from .arguments import as_loaded_shotlist, check_bool, check_out_dir
-    from .errors import InputError
+    from .arguments import as_loaded_shotlist, check_bool, check_out_dir, check_out_dir_is_folder
 
     root = check_out_dir(out_dir).absolute()
     check_bool("include_orphans", include_orphans)
     # Checked now, not at the first next(): a generator would report a wrong folder only when iterated.
-    if not root.is_dir():
-        raise InputError(f"{out_dir}: no such output folder" if not root.exists()
-                         else f"{out_dir}: not a folder", file=out_dir)
+    check_out_dir_is_folder(Path(out_dir))
     _check_output_folder(root, out_dir)
-    live = _live_takes(root, None if shotlist is None else as_loaded_shotlist(shotlist, "shotlist"))
+    live = live_takes(root, None if shotlist is None else as_loaded_shotlist(shotlist, "shotlist"))
     return _records(root, live, include_orphans)
 
 
@@ -62,7 +59,10 @@ def _check_output_folder(root: Path, given: str | Path) -> None:
                          "folder idcli render wrote (--out; by default renders/PROJECT)", file=given)
 
 
-def _live_takes(root: Path, loaded: Any) -> set[tuple[str, int]] | None:
+def live_takes(root: Path, loaded: LoadedShotList | None) -> set[tuple[str, int]] | None:
+    """The (shot, take) pairs a shot list still asks for: ``loaded``'s (with the takes added since, per
+    ``.idcli/``) when given, else the run manifest's; None when the folder has no manifest to say (then no
+    take is an orphan). Shared by read_results, the review page, ``idcli select`` and ``idcli deliver``."""
     from .orphans import shotlist_takes
     from .store import OutputStore
 
@@ -131,6 +131,7 @@ def scan_results(out_dir: str | Path) -> Scan:
     the output folder; anything else is a problem reported by path, never an exception: one damaged
     file must not hide the rest of a run. Records carry the paths ``read_results`` adds.
     """
+    from .errors import printable
     from .safeio import NotRegularFile
 
     root = Path(out_dir).absolute()
@@ -138,7 +139,11 @@ def scan_results(out_dir: str | Path) -> Scan:
     for sidecar in sorted(root.glob("*/*.json")):
         if sidecar.name.startswith(".") or sidecar.parent.name.startswith("."):
             continue
-        where = sidecar.relative_to(root).as_posix()
+        where = printable(sidecar.relative_to(root).as_posix())  # a received folder's names reach a terminal
+        if not _names_a_shot(sidecar.parent.name):  # render names shot folders by shot ids (shotlist.SAFE_ID) only
+            scan.problems.append(f"{where}: its folder name is not a shot id, so idcli never wrote a take there "
+                                 "(a shot id is 1-64 ASCII letters, digits, '_', '-', '.')")
+            continue
         if sidecar.parent.is_symlink():  # a shot folder linked elsewhere: render refuses it, so no take is there
             scan.problems.append(f"{where}: its folder {sidecar.parent.name} is a symbolic link; idcli reads no "
                                  "take through one")
@@ -159,8 +164,22 @@ def scan_results(out_dir: str | Path) -> Scan:
     return scan
 
 
+def _names_a_shot(name: str) -> bool:
+    """Whether a folder name is a shot id a shot list can give: only such a name reaches an EDL, a terminal or a
+    delivered file name (a folder named with a newline and an EDL event became an event of the exported EDL)."""
+    from .shotlist import check_safe_id
+
+    try:
+        check_safe_id(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _unusable(record: Any, root: Path, sidecar: Path) -> str:
     """Why a parsed sidecar cannot be used, or ''."""
+    from .errors import printable
+
     if not isinstance(record, dict) or not isinstance(record.get("job_key"), str):
         return "not an idcli sidecar (no job_key)"
     if not isinstance(record.get("shot_id"), str) or record["shot_id"] != sidecar.parent.name:
@@ -176,7 +195,10 @@ def _unusable(record: Any, root: Path, sidecar: Path) -> str:
         return "no image path"
     relative = PurePosixPath(path)
     if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2:
-        return f"image path '{path}' is not inside the output folder"
+        return f"image path '{printable(path)}' is not inside the output folder"
+    own = f"{record['shot_id']}/{record['shot_id']}_t{take}.png"
+    if path != own:  # any other file of the folder: its name, any text, reached the EDL's FROM CLIP line
+        return f"its image path '{printable(path)}' is not its take's own (a commit names it {own})"
     target = root / relative
     if target.is_symlink() or not target.is_file():
         return f"its image {path} is missing"

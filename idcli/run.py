@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .commit_path import _recover, _render_pending
+from .commit_path import recover_sidecar, render_pending
 from .errors import ExecutorUnavailableError, Interrupted, OutputError
 from .folder_projects import folder_projects
 from .interrupts import interrupted
@@ -248,7 +248,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             elif state.status == "done":
                 report.jobs.append(outcome(job, "skipped", "done"))
             elif state.status == "recoverable":
-                _recover(store, job, state.record or {}, state.image_sha256)
+                recover_sidecar(store, job, state.record or {}, state.image_sha256)
                 report.jobs.append(outcome(job, "recovered", "recoverable"))
             elif not force and (kept := kept_render_of(store.root, job.stem, job.key,
                                                          kept_takes().get(job.stem, []))) is not None:
@@ -259,6 +259,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 report.jobs.append(outcome(job, "restored", state.status))
             else:
                 pending.append(job)
+        store.stamps.save()  # now, not at the session's end: a run killed while rendering keeps them
         if signer is not None:
             _note_unsigned(store, plan.jobs, report, progress)
         done_before = len(report.jobs)
@@ -273,7 +274,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             else:
                 executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
             try:
-                _render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
+                render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
                                 progress, save_masks, signer, plan.project, check)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.

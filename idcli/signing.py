@@ -493,7 +493,10 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
         if str(item.get("label", "")).startswith("c2pa.actions"):
             actions.extend(item.get("data", {}).get("actions", []))
         elif item.get("label") == ASSERTION_LABEL:
-            assertion = item.get("data")
+            # Its data is what the signer wrote: anyone's manifest (a Valid, untrusted one) may hold a list or a
+            # string there, which was an internal error of verify; only an object is idcli's assertion.
+            data = item.get("data")
+            assertion = data if isinstance(data, dict) else None
     created = bool(actions) and actions[0].get("action") == "c2pa.created" and \
         actions[0].get("digitalSourceType") in (DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE)
     info = manifest.get("signature_info") or {}

@@ -16,21 +16,25 @@ import fcntl
 import json
 import os
 import socket
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import safeio
 from .errors import OutputBusyError, OutputError
 from .hashing import sha256_bytes, sha256_fd
+from .image_stamps import ImageStamps
 from .lock_wait import lock_waiting
 from .plan import Job
 from .safeio import TMP_SUFFIX
 from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
+MAX_JOURNAL_BYTES = 256 * 1024 * 1024  # a line of ~300 bytes per commit: far beyond any film's re-renders
+MAX_JOURNAL_LINE_BYTES = 1024 * 1024  # an entry is a few hundred bytes; a line past this is not one
 # The shot list last rendered into the folder. Not *.json: nothing globbing */*.json for sidecars finds it.
 MANIFEST = "shotlist.jsonl"
 # Reads of files found in the output folder are bounded: a sidecar is a few kB and idcli's largest
@@ -100,6 +104,8 @@ class OutputStore:
         self._lock_fd: int | None = None
         # Earlier renders moved to .idcli/superseded by commits of this store ({shot_id, take, name}).
         self.superseded: list[dict[str, Any]] = []
+        # The hashes state() took, kept by a session for the next resume (idcli/image_stamps.py).
+        self.stamps = ImageStamps(self.root / STATE)
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -191,6 +197,7 @@ class OutputStore:
             self.clean_temporaries()
             yield self
         finally:
+            self.stamps.save()  # under the lock: one writer at a time
             self._lock_fd = None
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
@@ -257,7 +264,7 @@ class OutputStore:
         if sidecar is not None:
             image_record = sidecar.get("image")
             expected = image_record.get("sha256") if isinstance(image_record, dict) else None
-            actual = safeio.sha256_regular(image)
+            actual = self.stamps.sha256(job.image_relpath, image)  # hashed unless unchanged since last hashed
             if actual is not None and actual != expected and expected and is_whole_image(image):
                 # Whole, but not the bytes idcli wrote: edited by hand. Kept unless --force (which moves
                 # it aside); a damaged or cut-short image is rendered again.
@@ -350,27 +357,75 @@ class OutputStore:
 
         line = json.dumps({"time": now().isoformat(), "pid": os.getpid(), **entry}, ensure_ascii=False) + "\n"
         try:
+            # O_NONBLOCK: a FIFO planted as the journal (a received or shared folder) blocked the open until a
+            # reader came, hanging render and restore; a journal that is no regular file gets no line.
             fd = os.open(self.root / STATE / "journal.jsonl",
-                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return
                 os.write(fd, line.encode("utf-8"))
             finally:
                 os.close(fd)
         except OSError:
             pass  # the journal is a record, not the commit marker: never fail a run over it
 
+    def journal_newest_first(self, mentioning: str | None = None) -> Iterator[dict[str, Any]]:
+        """The journal's entries from the newest back, read in blocks from its end, so a caller that wants the
+        last entry about one take stops there instead of parsing a film's whole journal (a restore of a
+        44 MB journal parsed it all: 1–5.5 s, 300 MB; docs/performance.md). ``mentioning``: lines that do not
+        contain this text are skipped unparsed (an id's entries name it)."""
+        try:  # never through a link, never from a FIFO (a received folder's journal may be either: it hung restore)
+            fd = safeio.open_regular(self.root / STATE / "journal.jsonl", follow_links=False)
+        except safeio.NotRegularFile:
+            return
+        handle = os.fdopen(fd, "rb")
+        needle = mentioning.encode("utf-8") if mentioning is not None else None
+        with handle:
+            for line in lines_newest_first(handle):
+                if needle is not None and needle not in line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue  # a line cut by a kill
+                if isinstance(entry, dict):
+                    yield entry
+
     def journal_entries(self) -> list[dict[str, Any]]:
+        """The journal's entries (objects only), read bounded, never through a link or from a FIFO: a received
+        folder's journal may be anything (a line `[]` or nested past Python's stack was an internal error)."""
         try:
-            lines = (self.root / STATE / "journal.jsonl").read_text("utf-8").splitlines()
-        except OSError:
+            raw = safeio.read_regular(self.root / STATE / "journal.jsonl", MAX_JOURNAL_BYTES, follow_links=False)
+        except safeio.NotRegularFile:
             return []
         entries = []
-        for line in lines:
+        for line in raw.decode("utf-8", errors="replace").splitlines():
             try:
-                entries.append(json.loads(line))
-            except ValueError:
+                entry = json.loads(line)
+            except (ValueError, RecursionError):
                 continue  # a line cut by a kill
+            if isinstance(entry, dict):
+                entries.append(entry)
         return entries
+
+
+def lines_newest_first(handle: BinaryIO, block: int = 1 << 16) -> Iterator[bytes]:
+    """The non-empty lines of a binary file, last first, read backwards ``block`` bytes at a time: memory and
+    reads grow with the lines taken, not with the file."""
+    position = handle.seek(0, os.SEEK_END)
+    rest = b""  # the start of the block read last: a line that may begin in an earlier block
+    while position > 0:
+        step = min(block, position)
+        position -= step
+        handle.seek(position)
+        lines = (handle.read(step) + rest).split(b"\n")
+        rest = lines[0]
+        if len(rest) > MAX_JOURNAL_LINE_BYTES:  # no entry is this long: a received journal with no newlines
+            return
+        yield from (line for line in reversed(lines[1:]) if line.strip())
+    if rest.strip():
+        yield rest
 
 
 def image_sha256(png: bytes) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import safeio
+from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError
 
 SUPERSEDED = Path(".idcli") / "superseded"
@@ -301,8 +302,7 @@ def _restore_target(root: Path, stem: str) -> tuple[Path, re.Match[str]]:
     if not match:
         raise InputError(f"'{stem}': name a take as SHOT_tN (for example sc01_sh010_t2)")
     root = Path(root)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such output folder" if not root.exists() else f"{root}: not a folder", file=root)
+    check_out_dir_is_folder(root)
     return root, match
 
 
@@ -370,7 +370,7 @@ def _kept_takes_hint(root: Path, stem: str) -> str:
 
 def _begun_restore(store: Any, shot: str, take: int) -> str | None:
     """The version a restore of this take began putting back and never finished (killed), from the journal."""
-    for entry in reversed(store.journal_entries()):
+    for entry in store.journal_newest_first(mentioning=shot):
         if entry.get("shot_id") == shot and entry.get("take") == take and entry.get("event") in (
                 "restore-begin", "restore", "commit", "supersede"):
             name = entry.get("name")

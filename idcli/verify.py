@@ -63,8 +63,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
 
     root = args.check_out_dir(out_dir)
     trust = args.check_path_or_none("trust", trust)
-    if not root.is_dir():
-        raise InputError(f"{root}: " + ("not a folder" if root.exists() else "no such output folder"), file=root)
+    args.check_out_dir_is_folder(root)
     trust_pem = None
     if trust is not None:
         try:

@@ -260,7 +260,9 @@ MUTATIONS: list[Mutation] = [
       SELECTS, "a pick of a take neither rendered nor kept aside is carried forward"),
     M("selects-write-before-check", "selects", "idcli/review/selects.py",
       "    if problems:\n        rest = _the_rest(root, parsed, problems) if from_file is not None else \"\"\n"
-      "        raise InputError(\"; \".join(problems.values()) + \"; nothing was changed\" + rest)\n",
+      "        listed = list(problems.values())\n"
+      "        more = [f\"and {len(listed) - PROBLEMS_SHOWN} more\"] if len(listed) > PROBLEMS_SHOWN else []\n"
+      "        raise InputError(\"; \".join(listed[:PROBLEMS_SHOWN] + more) + \"; nothing was changed\" + rest)\n",
       "", SELECTS, "bad picks are written instead of refused"),
     # -- provenance --------------------------------------------------------------------------------------
     M("verify-no-hash", "provenance", "idcli/verify.py",

@@ -171,28 +171,29 @@ def identity_show(
             _emit_json(_ok(**{**meta, "pack": str(pack), "sha256": data.sha256}))
             return
         agg = meta.get("aggregation", {})
-        print(f"identity '{data.name}'  (pack schema {meta.get('schema')}, {meta.get('tool', {}).get('version')}, "
+        # _emit: a received pack's name and selfie paths are any text, printed with control characters escaped
+        _emit(f"identity '{data.name}'  (pack schema {meta.get('schema')}, {meta.get('tool', {}).get('version')}, "
               f"created {meta.get('created')})")
-        print(f"  pack sha256       {data.sha256}")
-        print(f"  embedding sha256  {data.embedding_sha256}")
+        _emit(f"  pack sha256       {data.sha256}")
+        _emit(f"  embedding sha256  {data.embedding_sha256}")
         models = meta.get("face_models", {})
         kind = "SYNTHETIC random weights" if models.get("synthetic") else str(models.get("hash", ""))[:30]
-        print(f"  face models       {models.get('folder')} ({kind})")
-        print(f"  aggregation       {agg.get('method')}: mean cosine {agg.get('mean_cosine')}, "
+        _emit(f"  face models       {models.get('folder')} ({kind})")
+        _emit(f"  aggregation       {agg.get('method')}: mean cosine {agg.get('mean_cosine')}, "
               f"min {agg.get('min_cosine')}, threshold {agg.get('threshold')}")
         for i, selfie in enumerate(meta.get("selfies", [])):
             q = selfie.get("quality", {})
             state = "used" if selfie.get("used") else "REJECTED"
-            print(f"  [{i}] {selfie.get('file')}: {state}, face {q.get('face_px', 0):.0f} px, score "
+            _emit(f"  [{i}] {selfie.get('file')}: {state}, face {q.get('face_px', 0):.0f} px, score "
                   f"{q.get('det_score', 0):.2f}, weight {q.get('weight', 0):.3f}, "
                   f"sha256 {str(selfie.get('sha256', ''))[:12]}")
         from ..identity.clip_features import pack_clip_entries
 
         for entry in pack_clip_entries(meta):  # FaceID-Plus v2 features (encode-identity --variant faceid-plusv2)
             encoder = json.dumps(entry.get("image_encoder"))
-            print(f"  CLIP features     {entry.get('shape')} for image encoder {encoder}")
+            _emit(f"  CLIP features     {entry.get('shape')} for image encoder {encoder}")
         if contact_sheet is not None:
-            print(f"  contact sheet     {contact_sheet}")
+            _emit(f"  contact sheet     {contact_sheet}")
 
     _guarded(body, as_json)
 

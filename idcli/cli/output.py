@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from ..diagnostics import diagnostic, lenient, note
-from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError
+from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError, terminal_safe
 
 
 def _fail(message: str, code: int) -> None:
@@ -63,7 +63,12 @@ def _stdout_reader_gone() -> bool:
 
 
 def _emit(text: str) -> None:
-    """Print one block of text on stdout (see :func:`_stdout_gone` for a closed pipe)."""
+    """Print one block of text for a person on stdout, control characters escaped (``terminal_safe``)."""
+    _write_stdout(terminal_safe(text))
+
+
+def _write_stdout(text: str) -> None:
+    """Write one block on stdout as it is (see :func:`_stdout_gone` for a closed pipe)."""
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -92,7 +97,7 @@ def _stdout_console() -> Any:
 
 
 def _emit_json(document: dict[str, Any]) -> None:
-    _emit(json.dumps(document, indent=2, ensure_ascii=False))
+    _write_stdout(json.dumps(document, indent=2, ensure_ascii=False))  # JSON escapes its own control characters
 
 
 def _ok(**fields: Any) -> dict[str, Any]:
@@ -154,7 +159,7 @@ def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
         message = exc.render()
         problems = getattr(exc, "problems", None)
         if problems and len(problems) > 1:
-            print(message, file=sys.stderr)
+            print(terminal_safe(message), file=sys.stderr)
             print(f"idcli: {len(problems)} problems; nothing was rendered", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         _fail(message, exc.exit_code)

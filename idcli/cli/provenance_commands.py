@@ -70,11 +70,10 @@ def restore(
 
 def _every_kept_render(out_dir: Path) -> list[Any]:
     """Every kept version in the folder, take by take (shot, take, then oldest first), for ``--list`` alone."""
+    from ..arguments import check_out_dir_is_folder
     from ..superseded import list_superseded
 
-    if not out_dir.is_dir():  # as restore's own check: a missing folder is no empty list
-        raise InputError(f"{out_dir}: no such output folder" if not out_dir.exists() else f"{out_dir}: not a folder",
-                         file=out_dir)
+    check_out_dir_is_folder(out_dir)  # as restore's own check: a missing folder is no empty list
     return sorted(list_superseded(out_dir), key=lambda v: (v.shot_id, v.take, v.superseded_at, v.name))
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import EXIT_INVALID_INPUT
+from ..errors import EXIT_INVALID_INPUT, terminal_safe
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app, given_path
 from .output import _emit, _emit_json, _error_object, _failure, _guarded, _note, _ok, _stdout_console
 
@@ -29,7 +29,7 @@ def _finish_review(problems: list[str], document: dict[str, Any] | None = None) 
     """End a review command: damaged sidecars and unreadable images each named on stderr, then exit 2
     (everything else was used); with ``document`` (``--json``) one contract document on stdout."""
     for problem in problems:
-        print(f"idcli: skipped {problem}", file=sys.stderr)
+        print(f"idcli: skipped {terminal_safe(problem)}", file=sys.stderr)
     message = f"{len(problems)} problem(s) skipped; everything else was used" if problems else ""
     if document is not None:
         if problems:

@@ -83,13 +83,23 @@ def frame_size(run: Run, takes: list[Any]) -> tuple[int, int]:
     """The frame of the movie and of the FCP 7 XML's sequence: the largest width and height among ``takes`` (the
     cut's; none: the folder's, for a cut of slates alone), each rounded up to even (yuv420p); from the sidecars
     where they say it, else from the image."""
+    from ..identity.images import MAX_IMAGE_PIXELS
+    from ..plate_files import MAX_PLATE_SIDE
+
     sizes = []
     for take in takes or run.takes:
         if take.width and take.height:
-            sizes.append((take.width, take.height))
+            size = (take.width, take.height)
         else:
             rgb = _read_take(run, take)
-            sizes.append((rgb.shape[1], rgb.shape[0]))
+            size = (rgb.shape[1], rgb.shape[0])
+        # A sidecar edited to claim 16000x16000 (its image 256x256) had libx264 allocate for a 16000² movie: no
+        # take is larger than a plate idcli reads (MAX_PLATE_SIDE a side, MAX_IMAGE_PIXELS in all).
+        if max(size) > MAX_PLATE_SIDE or size[0] * size[1] > MAX_IMAGE_PIXELS:
+            raise InputError(f"{take.sidecar}: its image is {size[0]}x{size[1]}, larger than any take idcli renders "
+                             f"(at most {MAX_PLATE_SIDE} pixels a side, {MAX_IMAGE_PIXELS:,} in all); the sidecar was "
+                             "edited: render the take again or restore its sidecar", file=run.root / take.sidecar)
+        sizes.append(size)
     width, height = max(s[0] for s in sizes), max(s[1] for s in sizes)
     return width + width % 2, height + height % 2
 

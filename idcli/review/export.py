@@ -133,9 +133,9 @@ def standing_takes(run: Run) -> set[tuple[str, int]] | None:
     """The takes of the shot list the folder was last rendered from, as ``idcli select`` and ``deliver`` check them:
     a take beyond its shot's ``takes:`` now (lowered since) is kept on disk, no part of the cut. None when the folder
     predates the run manifest's takes (every take counts)."""
-    from ..results import _live_takes
+    from ..results import live_takes
 
-    return _live_takes(run.root, None) if run.order is not None else None
+    return live_takes(run.root, None) if run.order is not None else None
 
 
 def shown_take(shot: Shot, live: set[tuple[str, int]] | None) -> Take | None:

@@ -88,7 +88,7 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
                                        f"renders of project '{rendered}'; give that project's shot list")
         return replace(order, path=Path(shots_file).absolute())
     from ..recorded_paths import shotlist_file
-    from ..shotlist import DEFAULT_DURATION, MAX_DURATION
+    from ..shotlist import DEFAULT_DURATION, MAX_DURATION, check_safe_id
 
     if manifest is None:
         return None
@@ -103,6 +103,10 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
             shots = tuple(ShotEntry(shot_id, n, DEFAULT_DURATION) for shot_id, n in counts.items())
         if not all(math.isfinite(s.duration) and 0 < s.duration <= MAX_DURATION for s in shots):
             raise ValueError("a duration no shot list can give")  # 1e308 s was an overflow in export
+        # Names a shot list can give only: the project is an EDL's TITLE line and a newline in it wrote the
+        # sender's events into the EDL; shot ids reach notes, slates and the terminal.
+        for name in ([project] if project else []) + [s.id for s in shots]:
+            check_safe_id(name)
     except (ValueError, KeyError, TypeError, AttributeError):
         raise InputError(f"{Path(out_dir) / '.idcli' / 'shotlist.jsonl'}: the shot list record is damaged; pass "
                          "--shots FILE (or re-run idcli render, which rewrites it)") from None

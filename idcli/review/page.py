@@ -390,7 +390,7 @@ def _sheet_links(sheets: int) -> str:
 def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int = 1,
               sizes: dict[str, tuple[int, int]] | None = None) -> str:
     from ..provenance import now
-    from ..results import _live_takes
+    from ..results import live_takes
 
     takes = run.takes
     flagged = sum(1 for t in takes if t.flags)
@@ -401,7 +401,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     sizes = sizes or {}
     starts = {start: (anchor, label, count) for (label, start, count), anchor in zip(groups, _group_ids(groups),
                                                                                       strict=True)}
-    live = _live_takes(run.root, None)  # the run manifest's takes, which idcli select refuses picks outside of
+    live = live_takes(run.root, None)  # the run manifest's takes, which idcli select refuses picks outside of
     shots = "".join((_scene_mark(*starts[i]) if i in starts else "")
                     + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live)
                     for i, s in enumerate(run.shots))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..arguments import check_out_dir_is_folder
 from ..errors import InputError
 from .qa import IdentityQA, QAError, QAThresholds
 
@@ -35,8 +36,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
     from ..store import MAX_IMAGE_BYTES, OutputStore
 
     root = Path(out_dir)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such output folder", file=root)
+    check_out_dir_is_folder(root)
     store = OutputStore(root)
     result = RecheckResult()
     checkers: dict[str, IdentityQA] = {}

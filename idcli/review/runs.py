@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..arguments import check_out_dir_is_folder
 from ..errors import InputError
 from .order import ShotEntry, ShotOrder, read_order
 
@@ -156,8 +157,7 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
     from .selects import read_selects
 
     root = Path(out_dir)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such output folder", file=root)
+    check_out_dir_is_folder(root)
     order = read_order(root, shots_file)
     scan = scan_results(root)
     problems = list(scan.problems)

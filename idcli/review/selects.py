@@ -27,6 +27,9 @@ from ..lock_wait import lock_waiting
 SELECTS = "selects.json"
 SELECTS_SCHEMA = 1
 MAX_SELECTS_BYTES = 16 * 1024 * 1024
+# A refusal lists this many of its picks' problems, then how many more: a picks.json of 200,000 unknown shots listed
+# them all (14 MB on one line), each with a did-you-mean costing a scan of every shot (9 hours against 2,000 shots).
+PROBLEMS_SHOWN = 20
 _PICK = re.compile(r"(?P<shot>[^=]+)=(?P<take>t?\d{1,4}|none)", re.IGNORECASE)
 
 
@@ -176,9 +179,9 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     ``from_file``: a ``picks.json`` the storyboard page exported (idcli/review/picks_file.py), checked like
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
     the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's."""
-    from ..arguments import _shown, check_out_dir
+    from ..arguments import _shown, check_out_dir, check_out_dir_is_folder
     from ..provenance import now
-    from ..results import _live_takes, scan_results
+    from ..results import live_takes, scan_results
 
     root = check_out_dir(out_dir)
     # Type checks first, as every public function: a wrong type is an InputError naming the argument, never an
@@ -190,8 +193,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
                          field="from_file")
     if not isinstance(force, bool):
         raise InputError(f"force={_shown(force)}: give True or False", field="force")
-    if not root.is_dir():
-        raise InputError(f"{root}: no such output folder", file=root)
+    check_out_dir_is_folder(root)
     if isinstance(picks, str):
         picks = [picks]
     if picks is not None and not (isinstance(picks, (list, tuple)) and all(isinstance(p, str) for p in picks)):
@@ -214,11 +216,16 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         raise InputError(f"{root}: no committed renders to select from", file=root)
     # The shot list the folder was last rendered from (its manifest; None before idcli kept one): a take of a
     # shot it no longer has, or beyond the shot's takes, is an orphan: kept on disk, no part of the shot list.
-    live = _live_takes(root, None)
-    problems = {pick: problem for pick in parsed if (problem := _pick_problem(root, pick, committed, live, force))}
+    live = live_takes(root, None)
+    problems: dict[_Pick, str] = {}
+    for pick in parsed:  # a did-you-mean (a scan of every shot) for the problems shown only
+        if problem := _pick_problem(root, pick, committed, live, force, suggest=len(problems) < PROBLEMS_SHOWN):
+            problems[pick] = problem
     if problems:
         rest = _the_rest(root, parsed, problems) if from_file is not None else ""
-        raise InputError("; ".join(problems.values()) + "; nothing was changed" + rest)
+        listed = list(problems.values())
+        more = [f"and {len(listed) - PROBLEMS_SHOWN} more"] if len(listed) > PROBLEMS_SHOWN else []
+        raise InputError("; ".join(listed[:PROBLEMS_SHOWN] + more) + "; nothing was changed" + rest)
     with _locked(root):
         from ..safeio import remove_dead_temporaries
 
@@ -280,8 +287,8 @@ class _Pick(NamedTuple):
 
 
 def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]], live: set[tuple[str, int]] | None,
-                  force: bool) -> str | None:
-    """Why ``pick`` cannot be recorded, or None."""
+                  force: bool, *, suggest: bool = True) -> str | None:
+    """Why ``pick`` cannot be recorded, or None (``suggest``: with a did-you-mean for an unknown shot)."""
     from ..errors import printable
     from ..suggest import did_you_mean
     from ..superseded import key_label
@@ -289,7 +296,7 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
 
     shot, take, named = pick.shot, pick.take, printable(pick.shot)
     if shot not in committed:
-        hint = did_you_mean(shot, committed)
+        hint = did_you_mean(shot, committed) if suggest else ""
         return f"{pick.source}{named}: no rendered shot of that id in {root}" + (f" ({hint})" if hint else "")
     if take is None:
         return None

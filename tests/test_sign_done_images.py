@@ -1,0 +1,84 @@
+"""``render --sign`` over done images: which stay unsigned is told from their sidecars, reading an image only
+where its sidecar was rebuilt after a kill (run_signing._note_unsigned).
+
+It read every done image whose sidecar had no ``c2pa`` block, whole, to look for a manifest: 2,000 unsigned
+images cost every signing resume 1.6–3.8 s (docs/performance.md, "At film scale: resume, restore, sign"). The commit
+path records ``c2pa`` in each sidecar it signs for, so only a ``recovered`` sidecar (rebuilt from its PNG, which
+carries no such block) needs the image's word.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import render_on_cpu
+
+from idcli import safeio
+
+SHOTS = """\
+version: 1
+project: sign-done
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 5.0, sampler: dpmpp-2m, takes: 1}
+shots:
+  - {id: sh010, prompt: "an empty street at night, rain", seeds: [42]}
+  - {id: sh020, prompt: "a harbour at dawn", seeds: [7]}
+"""
+
+
+class Notes:
+    """A progress object that keeps the notes a render gives."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, n: int = 1, label: str = "") -> None: ...
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+    def stop(self) -> None: ...
+
+
+@pytest.fixture
+def image_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The PNGs read whole through safeio.read_regular (what the unsigned check read each image with)."""
+    reads: list[Path] = []
+    real = safeio.read_regular
+
+    def counting(path: Path, limit: int, *, follow_links: bool = True) -> bytes:
+        if str(path).endswith(".png"):
+            reads.append(Path(path))
+        return real(path, limit, follow_links=follow_links)
+
+    monkeypatch.setattr(safeio, "read_regular", counting)
+    return reads
+
+
+def test_unsigned_done_images_are_told_from_their_sidecars(write_shotlist, tmp_path: Path, engine_factory,
+                                                           signing_env, image_reads: list[Path]) -> None:
+    shots, out = write_shotlist(SHOTS), tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, sign=False)
+    progress = Notes()
+    image_reads.clear()
+    report = render_on_cpu(shots, out, engine_factory, sign=True, progress=progress)
+    assert report.count("skipped") == 2
+    assert [n for n in progress.notes if "stay unsigned" in n] == [
+        "note: 2 image(s) already done were rendered without signing and stay unsigned (sh010_t1, sh020_t1); "
+        "--force --only SHOT renders them again, signed"], progress.notes
+    assert image_reads == [], "no image read to learn what its sidecar says"
+
+
+def test_a_signed_image_whose_sidecar_was_rebuilt_still_counts_as_signed(write_shotlist, tmp_path: Path,
+                                                                         engine_factory, signing_env,
+                                                                         image_reads: list[Path]) -> None:
+    shots, out = write_shotlist(SHOTS), tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, sign=True)
+    (out / "sh020" / "sh020_t1.json").unlink()  # as a kill between the image's and the sidecar's rename leaves it
+    assert render_on_cpu(shots, out, engine_factory, sign=True).count("recovered") == 1
+    progress = Notes()
+    image_reads.clear()
+    report = render_on_cpu(shots, out, engine_factory, sign=True, progress=progress)
+    assert report.count("skipped") == 2
+    assert not [n for n in progress.notes if "stay unsigned" in n], progress.notes
+    assert [p.name for p in image_reads] == ["sh020_t1.png"], "the rebuilt sidecar's image says it is signed"

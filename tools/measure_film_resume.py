@@ -1,0 +1,156 @@
+"""What resume, restore and ``render --sign`` cost on a film-sized output folder (docs/performance.md,
+"At film scale: resume, restore, sign").
+
+python tools/measure_film_resume.py make DIR [--shots 2000] [--size 512]
+    writes DIR/film.yaml (SHOTS one-take shots) and renders it into DIR/out through idcli.render's real
+    commit path with an engine that returns seeded noise (a noise PNG of 512x512 is 0.79 MB, more than a real
+    512x512 render compresses to and about half a real 1024x1024 one), so resume has real bytes to hash.
+python tools/measure_film_resume.py states DIR
+    times deciding every job's state of the rendered folder in process (what a resume does before it
+    renders: one sidecar read and the image check per job), three times; prints each.
+python tools/measure_film_resume.py journal DIR [--lines 200000]
+    appends LINES commit entries (as render writes them, for the film's takes in turn: a film re-rendered
+    many times) to DIR/out/.idcli/journal.jsonl, and supersedes sc001_sh0010 once so it can be restored.
+python tools/measure_film_resume.py unsigned-note DIR
+    times the signing run's "already done and unsigned" check over every job (run_signing._note_unsigned).
+
+Whole commands are timed with ``time`` around ``python -m idcli ...`` (the commands are printed by each step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import idcli
+
+
+class NoiseEngine:
+    """Seeded noise at each request's size: PNG bytes as large as a real render's, no model run."""
+
+    adapter_record = None
+
+    def render(self, requests, **kwargs):
+        from idcli.engine.core import RenderResult
+
+        return [RenderResult(np.random.default_rng(r.seed).random((r.height, r.width, 3), dtype=np.float32))
+                for r in requests]
+
+    def suggest_batch_size(self, request) -> int:
+        return 8
+
+
+def film_text(shots: int, size: int) -> str:
+    lines = ["version: 1", "project: film", "model: {preset: tiny-sd}",
+             f"defaults: {{size: {size}x{size}, steps: 1, guidance: 1.0}}", "shots:"]
+    lines += [f'  - {{id: sc{i // 20 + 1:03d}_sh{i % 20 * 10 + 10:04d}, prompt: "a lighthouse at dusk, shot {i}"}}'
+              for i in range(shots)]
+    return "\n".join(lines) + "\n"
+
+
+def make(folder: Path, shots: int, size: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shotlist = folder / "film.yaml"
+    shotlist.write_text(film_text(shots, size), "utf-8")
+    start = time.perf_counter()
+    report = idcli.render(shotlist, folder / "out", device="cpu", engine_factory=lambda *a, **k: NoiseEngine(),
+                          qa=False)
+    took = time.perf_counter() - start
+    images = sorted((folder / "out").glob("[!.]*/*.png"))
+    size_mb = sum(p.stat().st_size for p in images) / 1e6
+    print(f"rendered {report.rendered} (failed {report.failed}) in {took:.0f} s; "
+          f"{len(images)} images, {size_mb:.0f} MB")
+    print(f"resume: time python -m idcli render {shotlist} --out {folder / 'out'}")
+
+
+def states(folder: Path) -> None:
+    from idcli.store import OutputStore
+
+    plan, _ = idcli.plan_shotlist(folder / "film.yaml", device="cpu")
+    store = OutputStore(folder / "out")
+    runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        counted: dict[str, int] = {}
+        for job in plan.jobs:
+            status = store.state(job).status
+            counted[status] = counted.get(status, 0) + 1
+        runs.append(time.perf_counter() - start)
+        print(f"{len(plan.jobs)} states {counted}: {runs[-1]:.2f} s")
+    print(f"median {statistics.median(runs):.2f} s")
+
+
+def journal(folder: Path, lines: int) -> None:
+    from idcli.store import OutputStore
+
+    plan, _ = idcli.plan_shotlist(folder / "film.yaml", device="cpu")
+    out = folder / "out"
+    store = OutputStore(out)
+    with store.session():
+        # One real supersede, so there is a kept version to restore.
+        job = plan.jobs[0]
+        from idcli.superseded import move_aside
+
+        moved = move_aside(out, job.shot_id, job.stem, job.image_relpath, job.sidecar_relpath, job.mask_relpath)
+        store.journal({"event": "supersede", "shot_id": job.shot_id, "take": job.take, "as": moved})
+    path = out / ".idcli" / "journal.jsonl"
+    with open(path, "a", encoding="utf-8") as handle:
+        for i in range(lines):
+            job = plan.jobs[1 + i % (len(plan.jobs) - 1)]  # every take but the one restored
+            handle.write(json.dumps({"time": "2026-11-30T12:00:00+00:00", "pid": 4242, "event": "commit",
+                                     "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
+                                     "recovered": False}) + "\n")
+    print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB; "
+          f"restore: time python -m idcli restore {out} {plan.jobs[0].stem}")
+
+
+def unsigned_note(folder: Path) -> None:
+    from types import SimpleNamespace
+
+    from idcli.run_signing import _note_unsigned
+    from idcli.store import OutputStore
+
+    plan, _ = idcli.plan_shotlist(folder / "film.yaml", device="cpu")
+    store = OutputStore(folder / "out")
+
+    class Quiet:
+        def note(self, text: str) -> None:
+            self.text = text
+
+    runs = []
+    for _ in range(3):
+        report = SimpleNamespace(jobs=[SimpleNamespace(job_key=job.key, status="skipped") for job in plan.jobs])
+        start = time.perf_counter()
+        progress = Quiet()
+        _note_unsigned(store, plan.jobs, report, progress)  # type: ignore[arg-type]
+        runs.append(time.perf_counter() - start)
+        print(f"{len(plan.jobs)} jobs checked: {runs[-1]:.2f} s ({getattr(progress, 'text', 'no note')[:60]})")
+    print(f"median {statistics.median(runs):.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["make", "states", "journal", "unsigned-note"])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--shots", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--lines", type=int, default=200_000)
+    args = parser.parse_args()
+    if args.step == "make":
+        make(args.folder, args.shots, args.size)
+    elif args.step == "states":
+        states(args.folder)
+    elif args.step == "journal":
+        journal(args.folder, args.lines)
+    else:
+        unsigned_note(args.folder)
+
+
+if __name__ == "__main__":
+    main()
