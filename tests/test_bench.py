@@ -289,3 +289,63 @@ def test_bench_repeats_alternate_and_report_the_median_ratio(tmp_path: Path, syn
     assert "alternating repeats" in format_report(result)
     with pytest.raises(InputError, match="--repeats"):
         run_bench("tiny-sd", jobs=1, repeats=0)
+
+
+@pytest.mark.parametrize("arch", ["tiny-sd", "tiny-sdxl"])
+def test_bench_in_float16_gives_the_baseline_the_vae_stock_would_have(tmp_path: Path, synthetic_face_models: Path,
+                                                                    arch: str) -> None:
+    """--dtype float16: the engine decodes with a float32 VAE (force_upcast), and the stock pipelines expect the
+    VAE in the pipeline's dtype (SDXL's upcasts it for the decode and back to float16 afterwards; SD1.5's decodes
+    in float16): the baseline gets the float16 VAE it would have, and idcli its float32 one again after it,
+    also in the idcli run that follows the baseline (A B A B)."""
+    import torch
+
+    from idcli.bench import measure, runner
+
+    built: list = []
+    real = runner.CountingEngine.__init__
+
+    def spy(self, engine):
+        built.append(engine)
+        real(self, engine)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner.CountingEngine, "__init__", spy)
+        # A CPU multiplies float16 matrices slowly (a minute for the ceiling's 1024^3 products); not this test's.
+        mp.setattr(measure, "matmul_ceiling",
+                   lambda device, dtype, sync: measure.MatmulCeiling(1.0, 1, "float16", [1.0]))
+        result = run_bench(arch, jobs=1, steps=1, size=(64, 64), device="cpu", qa=False, repeats=2,
+                           face_models=str(synthetic_face_models), dtype="float16", keep=tmp_path / "kept")
+    data = result.as_dict()
+    assert data["dtype"] == "float16" and len(data["repeats"]) == 2
+    assert built[0].vae_dtype == torch.float32 and built[0].pipe.vae.dtype == torch.float32
+    assert built[0].pipe.unet.dtype == torch.float16
+    assert len(list((tmp_path / "kept" / "baseline-2").glob("*.png"))) == 1
+
+
+def test_bench_says_when_compile_gave_up(synthetic_face_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compile that falls back (a compiler failure, torch's recompile limit) leaves figures of an uncompiled
+    UNet: the result's notes say so, so a GPU run's JSON cannot pass them off as compiled ones."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    from idcli.engine import compiled as compiled_module
+
+    real = compiled_module.compile_unet
+
+    def failing_compile(unet, backend="inductor"):
+        forward = real(unet, backend)
+
+        def compiler_fails(*args, **kwargs):  # what torch.compile raises when its backend fails (not traced: fast)
+            raise TorchDynamoException("no compiler on this machine (simulated)")
+
+        forward.compiled = compiler_fails
+        return forward
+
+    monkeypatch.setattr(compiled_module, "compile_unet", failing_compile)
+    result = run_bench("tiny-sd", jobs=1, steps=1, size=(64, 64), device="cpu", qa=False, baseline=False,
+                       compile=True, face_models=str(synthetic_face_models))
+    data = result.as_dict()
+    assert data["compile"] is True
+    said = [n for n in data["notes"] if "--compile gave up" in n]
+    assert said and "no compiler on this machine" in said[0] and "uncompiled" in said[0]
+    assert "--compile gave up" in format_report(result)

@@ -194,3 +194,22 @@ def test_v_prediction_and_other_spacings(spacing: str) -> None:
     # 'trailing' stops at t = 1000 / N - 1 and jumps to sigma 0 from there (first order in 1/N, as dpmpp-2m
     # on 'leading'), so only a clear decrease is asked of every spacing.
     assert points[1][1] < points[0][1] / 3, points
+
+
+@pytest.mark.parametrize("steps", [3, 4, 7])
+def test_begun_at_the_last_midpoint_the_schedule_still_runs(steps: int) -> None:
+    """A plate crop left with two evaluations (steps 3 at the default plate strength) begins at the last
+    midpoint, which set_begin_index re-plans onto the last grid level: that evaluation is then followed by the
+    final one at the same level, and lands where one final Euler step from that level lands."""
+    scheduler = MidpointScheduler.from_config(SD_CONFIG)
+    scheduler.set_timesteps(steps)
+    begin = len(scheduler.timesteps) - 2
+    scheduler.set_begin_index(begin)
+    sample = torch.randn(2, 4, generator=torch.Generator().manual_seed(1))
+    eps = torch.randn(2, 4, generator=torch.Generator().manual_seed(2))
+    sigma = float(scheduler.sigmas[begin])
+    assert sigma == pytest.approx(float(scheduler.sigmas[begin + 1]))  # the same level, twice
+    moved = scheduler.step(eps, scheduler.timesteps[begin], sample, return_dict=False)[0]
+    assert torch.equal(moved, sample)  # the next evaluation is at this level: nothing to integrate yet
+    final = scheduler.step(eps, scheduler.timesteps[begin + 1], moved, return_dict=False)[0]
+    assert torch.allclose(final, sample - sigma * eps)

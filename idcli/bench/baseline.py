@@ -141,6 +141,23 @@ def _channels_last(module: Any) -> bool:
 
 
 @contextmanager
+def stock_vae_dtype(engine: Any) -> Iterator[None]:
+    """The VAE in the pipeline's dtype while the context is open, as ``from_pretrained(torch_dtype=...)`` gives
+    it to a script. The engine keeps a float16 run's VAE in float32 (``force_upcast``); the stock pipelines
+    expect it in float16 (SDXL's upcasts it for the decode itself and casts it back afterwards, SD1.5's
+    decodes in float16) and would otherwise hand float16 latents to float32 weights. Put back afterwards."""
+    vae = engine.pipe.vae
+    if engine.vae_dtype == engine.torch_dtype:
+        yield
+        return
+    vae.to(dtype=engine.torch_dtype)
+    try:
+        yield
+    finally:
+        vae.to(dtype=engine.vae_dtype)
+
+
+@contextmanager
 def plain_forward(module: Any) -> Iterator[None]:
     """The module's own ``forward`` while the context is open, not the engine's ``torch.compile``'d one:
     example scripts do not compile."""
@@ -160,7 +177,7 @@ def run_baseline(engine: Any, requests: list[RenderRequest], out_dir: Path, sync
     faceid = engine.faceid is not None
     unet = engine.pipe.unet
     # No inference_mode here: the stock pipelines' __call__ runs under torch.no_grad() by themselves.
-    with plain_forward(unet), default_layout(unet, engine.pipe.vae), \
+    with plain_forward(unet), default_layout(unet, engine.pipe.vae), stock_vae_dtype(engine), \
             stock_ip_processors(unet) if faceid else nullcontext(), ForwardTimers(engine.pipe, sync) as timers:
         if warmup:  # one short call: first-call costs (kernel selection, allocator growth) are not the baseline's
             stock_render(engine, requests[0], stock=stock, steps=1)

@@ -186,6 +186,10 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
             notes.append("baseline runs single-line FaceID: the stock pipelines have no dual-line method")
     if repeats > 1:
         notes.append(f"{repeats} repeats, idcli and baseline alternating; figures from the median run")
+    if engine.compiled is not None and engine.compiled.fallback is not None:
+        # The run went on eager (engine/compiled.py): figures labelled compiled would mislead.
+        notes.append(f"--compile gave up ({engine.compiled.fallback}); the UNet ran uncompiled from then on, so "
+                     "these figures are not a compiled UNet's")
     repeat_records = [{"wall_seconds": round(t.wall, 4),
                        "baseline_wall_seconds": round(baselines[i].seconds, 4) if baselines else None,
                        "speedup_vs_baseline": round(baselines[i].seconds / t.wall, 4) if baselines else None}

@@ -286,6 +286,10 @@ class MidpointScheduler(SchedulerMixin, ConfigMixin):
                 sigma_i, x_i = self._levels[self._level], self._x_level
                 slope = slope if slope is not None else self._predict_slope(sigma_i)
                 out = x_i + (self._sigmas[k + 1] - sigma_i) * slope
+            elif role == _GRID:
+                # Begun at the last midpoint (set_begin_index made it the last grid level): the final
+                # evaluation is at this same level and integrates from the kept state.
+                out = x
         self._step_index = k + 1
         prev = out.to(sample.dtype)
         if not return_dict:

@@ -1,0 +1,153 @@
+"""Where the engine's tensors live during the denoising loop, checked on a CPU-only machine (issue 16's H200 run).
+
+On a CPU every tensor is on the one device, so a tensor made on the host by mistake cannot fail here as it
+would on a GPU (a device mismatch, or a silent copy each step). So this watches the *calls* instead: under a
+TorchFunctionMode, which sees each torch call as written, no code of idcli's own inside the loop (from the
+first UNet forward to the last scheduler step) may make a tensor without naming its device (``torch.zeros``,
+``torch.tensor``, ``torch.from_numpy``, ...) or bring one back to the host (``.cpu()``, ``.numpy()``,
+``.item()``, ``.tolist()``, ``bool()``/``float()``/``int()`` of a tensor). tests/test_gpu_ready.py counts the
+ATen operations that make the host wait; this one catches host-side tensors that would meet device latents.
+Covered: text, single-line, dual-line with windows opening at different steps, a head-only cut, two characters
+in one image, FaceID-Plus v2's CLIP rows, and plate crops (fixed masks, the known-region blend).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+import idcli
+from idcli.engine import Engine, samplers
+from idcli.planning import plan_shotlist
+from idcli.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+PACKAGE = str(ROOT / "idcli")
+
+FACTORIES = {torch.zeros, torch.ones, torch.empty, torch.full, torch.arange, torch.linspace, torch.tensor,
+             torch.as_tensor, torch.randn, torch.rand, torch.eye, torch.scalar_tensor}
+HOST = {torch.from_numpy, torch.Tensor.cpu, torch.Tensor.numpy, torch.Tensor.item, torch.Tensor.tolist,
+        torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.__index__}
+
+SHOTS = """\
+version: 1
+project: placement
+model: {{preset: tiny-sd{adapter}}}
+defaults: {{size: 64x64, steps: 6, guidance: 5.0, takes: 1}}
+characters:
+  mara: {{selfies: [selfies/mara_1.jpg]}}
+  theo: {{selfies: [selfies/theo_1.jpg]}}
+shots:
+  - {{id: a, prompt: "an empty lighthouse at dusk"}}
+  - {{id: b, prompt: "{{mara}} on a pier", method: dual-line, framing: wide}}
+  - {{id: c, prompt: "{{theo}} in a harbour", method: single}}
+  - {{id: d, prompt: "{{theo}} and {{mara}} by a boat", method: dual-line, method_params: {{fusion_start: 0.5}}}}
+"""
+
+
+class HostCalls(TorchFunctionMode):
+    """Calls of idcli's own code, while ``counting``, that make a tensor on the host or read one back."""
+
+    def __init__(self, roots: tuple[str, ...]) -> None:
+        super().__init__()
+        self.roots = roots  # files whose calls are judged: idcli's own
+        self.counting = False
+        self.forwards = 0
+        self.hits: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.counting and (func in HOST or (func in FACTORIES and kwargs.get("device") is None)):
+            frame = sys._getframe(1)
+            while frame is not None and "/torch/" in frame.f_code.co_filename:
+                frame = frame.f_back
+            if frame is not None and frame.f_code.co_filename.startswith(self.roots):
+                self.hits.append(f"{getattr(func, '__name__', func)} at "
+                                 f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}")
+        return func(*args, **kwargs)
+
+
+def _watch(engine: Engine, requests: list, monkeypatch: pytest.MonkeyPatch,
+           roots: tuple[str, ...] = (PACKAGE,)) -> HostCalls:
+    """Render ``requests`` in one batch under ``HostCalls``, counting from the first UNet forward to the loop's
+    last scheduler step."""
+    calls = HostCalls(roots)
+    make_scheduler = samplers.make_scheduler
+
+    def watched_scheduler(*args, **kwargs):
+        scheduler = make_scheduler(*args, **kwargs)
+        step = scheduler.step
+
+        def stepped(*step_args, **step_kwargs):
+            out = step(*step_args, **step_kwargs)
+            if scheduler.step_index is not None and scheduler.step_index >= len(scheduler.timesteps):
+                calls.counting = False
+            return out
+
+        scheduler.step = stepped
+        return scheduler
+
+    def before_forward(module, args):
+        calls.counting = True
+        calls.forwards += 1
+
+    monkeypatch.setattr(samplers, "make_scheduler", watched_scheduler)
+    handle = engine.pipe.unet.register_forward_pre_hook(before_forward)
+    try:
+        with calls:
+            results = engine.render(requests)
+    finally:
+        handle.remove()
+    assert len(results) == len(requests) and not calls.counting  # the loop's end was seen
+    return calls
+
+
+@pytest.mark.parametrize("adapter", ["faceid", "faceid-plusv2"])
+def test_no_host_tensor_inside_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, adapter: str) -> None:
+    import shutil
+
+    shutil.copytree(RECIPES / "selfies", tmp_path / "selfies")
+    variant = "" if adapter == "faceid" else ", adapter: {variant: faceid-plusv2}"
+    plan, _runtime = plan_shotlist(idcli.loads_shotlist(SHOTS.format(adapter=variant), base_dir=str(tmp_path)),
+                                   device="cpu")
+    engine = Engine(plan.model, Runtime("cpu", "float32"), plan.adapter)
+    calls = _watch(engine, [job.request for job in plan.jobs], monkeypatch)
+    assert calls.forwards == 6
+    assert calls.hits == []
+    if adapter != "faceid":
+        return  # the plate requests below carry no CLIP features: plate crops are watched with FaceID
+
+    from test_plate_engine import CASES, _plate, _request
+
+    from idcli.engine.plates import start_index
+
+    plates = [_request(_plate(240, 120), CASES["two faces"][2]), _request(_plate(203, 150), CASES["one face"][2])]
+    calls = _watch(engine, plates, monkeypatch)
+    assert calls.forwards == 6 - start_index(6, 0.6)
+    assert calls.hits == []
+
+
+def test_the_watch_sees_a_host_tensor_made_in_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check can fail: a fusion mask made without a device inside the loop is reported where it is made."""
+    import shutil
+
+    from idcli.engine import fusion
+
+    shutil.copytree(RECIPES / "selfies", tmp_path / "selfies")
+    plan, _runtime = plan_shotlist(idcli.loads_shotlist(SHOTS.format(adapter=""), base_dir=str(tmp_path)),
+                                   device="cpu")
+    engine = Engine(plan.model, Runtime("cpu", "float32"), plan.adapter)
+    head_only = fusion._head_only
+
+    def host_made(mask, fraction):
+        return head_only(mask, fraction) * torch.ones(1)  # a host tensor meeting the device mask
+
+    monkeypatch.setattr(fusion, "_head_only", host_made)
+    calls = _watch(engine, [job.request for job in plan.jobs if job.shot_id == "b"], monkeypatch,
+                   roots=(PACKAGE, __file__))
+    assert calls.hits and {hit.rsplit(":", 1)[0] for hit in calls.hits} == {"ones at test_device_placement.py"}
