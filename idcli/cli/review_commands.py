@@ -173,6 +173,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
     import shlex
 
     from ..errors import printable
+    from ..review.pick_standing import PickStanding
     from ..review.select_list import STANDINGS, list_selects
     from ..review.selects import SELECTS, read_selects
 
@@ -187,14 +188,15 @@ def _list_selects(out: Path, as_json: bool) -> None:
     if not listed.selects:
         _emit(f"{root / SELECTS}: no picks (idcli select {folder} SHOT=TAKE records one)")
     else:
-        standing = sum(1 for s in listed.selects if s.standing == "as-picked")
+        standing = sum(1 for s in listed.selects if s.standing is PickStanding.AS_PICKED)
         _emit(f"{root / SELECTS}: {len(listed.selects)} pick(s), in shot-list order; {standing} as rendered when "
               "picked")
     for s in listed.selects:
         named = printable(s.shot_id)
-        how = {"re-rendered": f" (look again: idcli select {folder} {named}=N)",
-               "shot-gone": " (left out of review, export and deliver)",
-               "beyond-takes": f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(s.standing, "")
+        how = {PickStanding.RE_RENDERED: f" (look again: idcli select {folder} {named}=N)",
+               PickStanding.SHOT_GONE: " (left out of review, export and deliver)",
+               PickStanding.BEYOND_TAKES: f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(
+            s.standing, "")
         _emit(f"{named}=t{s.take}: {STANDINGS[s.standing]}{how}")
     if listed.unpicked:
         shown = ", ".join(printable(shot) for shot in listed.unpicked[:10])

@@ -4,7 +4,8 @@ A pick (``selects.json``) names a take and the job key it had when it was picked
 a pick may no longer show what the director saw: its take was re-rendered (the shot changed), or its shot was
 renamed or removed from the shot list. ``review`` and ``export`` show the former as the take is rendered now and
 leave the latter out; these lines say so, so that an animatic sent to editorial never passes a new image off as
-the director's choice without a word. ``select`` says the same per pick (selects.py, ``_standing_note``).
+the director's choice without a word. ``select`` says the same per pick (selects.py, ``_standing_note``); both ask
+pick_standing.py how a pick stands.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import shlex
 
 from ..errors import printable
+from .pick_standing import PickStanding, pick_standing
 from .runs import Run
 
 
@@ -22,26 +24,26 @@ def pick_notes(run: Run) -> list[str]:
 
     folder = shlex.quote(str(run.root))
     live = standing_takes(run)
-    notes = []
+    notes: list[str] = []
+    gone: list[str] = []  # picks of shots no longer in the shot list: one line for them all
     for shot in run.shots:
-        if shot.selected is None or (run.order is not None and shot.entry is None):
+        if shot.selected is None:  # no pick, or one of a take not rendered (load_run's problems say so)
             continue
-        named = printable(shot.id)
-        if live is not None and (shot.id, shot.selected.take) not in live:
-            notes.append(f"{named}: the director's select, take {shot.selected.take}, is beyond the shot's takes in "
-                         f"the shot list now; left out, the shot shows another take: pick one of its takes (idcli "
-                         f"select {folder} {named}=N)")
-            continue
-        if not shot.selection_stale:
-            continue
-        notes.append(f"{named}: the director's select, take {shot.selected.take}, was re-rendered since it was "
-                     "picked (its prompt, settings or a character's selfies changed); shown as rendered now: look "
-                     f"again and pick (idcli select {folder} {named}=N)")
-    if run.order is not None:
-        gone = [f"{printable(s.id)}=t{s.selected.take}" for s in run.shots
-                if s.entry is None and s.selected is not None]
-        if gone:
-            notes.append(f"{len(gone)} select(s) of shots no longer in the shot list (renamed or removed) are left "
-                         f"out: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (idcli select {folder} "
-                         "SHOT=none clears one)")
+        named, take = printable(shot.id), shot.selected.take
+        standing = pick_standing(shot.id, take, shot.picked_key, shot.selected.job_key,
+                                 listed=shot.entry is not None if run.order is not None else None, live=live)
+        if standing is PickStanding.SHOT_GONE:
+            gone.append(f"{named}=t{take}")
+        elif standing is PickStanding.BEYOND_TAKES:
+            notes.append(f"{named}: the director's select, take {take}, is beyond the shot's takes in the shot list "
+                         f"now; left out, the shot shows another take: pick one of its takes (idcli select {folder} "
+                         f"{named}=N)")
+        elif standing is PickStanding.RE_RENDERED:
+            notes.append(f"{named}: the director's select, take {take}, was re-rendered since it was picked (its "
+                         "prompt, settings or a character's selfies changed); shown as rendered now: look again and "
+                         f"pick (idcli select {folder} {named}=N)")
+    if gone:
+        notes.append(f"{len(gone)} select(s) of shots no longer in the shot list (renamed or removed) are left out: "
+                     f"{', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (idcli select {folder} SHOT=none "
+                     "clears one)")
     return notes

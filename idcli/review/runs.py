@@ -123,6 +123,8 @@ class Shot:
     selected: Take | None = None
     selection_stale: bool = False  # the selected take was re-rendered since it was picked
     selected_job_key: str | None = None  # the job key the select was recorded with (selects.json), when it says
+    # The job key as selects.json records it, whatever its type: pick_standing.py judges it (a damaged one too).
+    picked_key: Any = field(default=None, repr=False)
 
     @property
     def chosen(self) -> Take | None:
@@ -154,6 +156,7 @@ class Run:
 def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_renders: bool = True) -> Run:
     """Read an output folder; damaged sidecars become ``problems`` (the rest is still used)."""
     from ..results import scan_results
+    from .pick_standing import PickStanding, pick_standing
     from .selects import read_selects
 
     root = Path(out_dir)
@@ -193,6 +196,8 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
             problems.append(f"selects.json: {shot.id} take {pick['take']} is no longer rendered; selection ignored")
             continue
         shot.selected = match
-        shot.selected_job_key = pick["job_key"] if isinstance(pick.get("job_key"), str) else None
-        shot.selection_stale = pick.get("job_key") not in (None, match.job_key)
+        shot.picked_key = pick.get("job_key")
+        shot.selected_job_key = shot.picked_key if isinstance(shot.picked_key, str) else None
+        shot.selection_stale = pick_standing(shot.id, match.take, shot.picked_key,
+                                             match.job_key) is PickStanding.RE_RENDERED
     return Run(root, shots, order, problems)

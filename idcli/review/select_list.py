@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# How a pick stands, each with the words the human list uses (the JSON names the code).
+from .pick_standing import PickStanding, pick_standing
+
+# How a pick stands (pick_standing.py decides), each with the words the human list uses (the JSON names the code).
 STANDINGS = {
-    "as-picked": "as rendered when picked",
-    "re-rendered": "re-rendered since it was picked",
-    "shot-gone": "shot renamed or removed from the shot list",
-    "beyond-takes": "take beyond the shot's takes in the shot list now",
-    "not-rendered": "no take of that number is rendered now",
+    PickStanding.AS_PICKED: "as rendered when picked",
+    PickStanding.RE_RENDERED: "re-rendered since it was picked",
+    PickStanding.SHOT_GONE: "shot renamed or removed from the shot list",
+    PickStanding.BEYOND_TAKES: "take beyond the shot's takes in the shot list now",
+    PickStanding.NOT_RENDERED: "no take of that number is rendered now",
 }
 
 
@@ -29,10 +31,10 @@ class Standing:
 
     shot_id: str
     take: int
-    standing: str  # a key of STANDINGS
+    standing: PickStanding
 
     def as_dict(self) -> dict[str, Any]:
-        return {"shot_id": self.shot_id, "take": self.take, "standing": self.standing}
+        return {"shot_id": self.shot_id, "take": self.take, "standing": self.standing.value}
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ def list_selects(out_dir: str | Path) -> SelectList:
     picks = read_selects(root)  # raises on a damaged file: listing it as "no picks" would hide the damage
     run = load_run(root)  # a folder with no render is refused, as review and export refuse it
     live = standing_takes(run)
+    known = run.order is not None  # the folder knows the shot list it was last rendered from
     listed: list[Standing] = []
     for shot in run.shots:
         pick = picks.pop(shot.id, None)
@@ -64,20 +67,13 @@ def list_selects(out_dir: str | Path) -> SelectList:
             continue
         take = pick["take"]
         rendered = next((t for t in shot.takes if t.take == take), None)
-        if run.order is not None and shot.entry is None:
-            standing = "shot-gone"
-        elif rendered is None:
-            standing = "not-rendered"
-        elif live is not None and (shot.id, take) not in live:
-            standing = "beyond-takes"
-        elif isinstance(pick.get("job_key"), str) and pick["job_key"] != rendered.job_key:
-            standing = "re-rendered"
-        else:
-            standing = "as-picked"
+        standing = pick_standing(shot.id, take, pick.get("job_key"), rendered.job_key if rendered else None,
+                                 listed=shot.entry is not None if known else None, live=live)
         listed.append(Standing(shot.id, take, standing))
     # Picks of shots neither in the shot list nor rendered: gone from it, when the folder knows its shot list.
-    gone = "shot-gone" if run.order is not None else "not-rendered"
-    listed += [Standing(shot, pick["take"], gone) for shot, pick in sorted(picks.items())]
+    listed += [Standing(shot, pick["take"], pick_standing(shot, pick["take"], pick.get("job_key"), None,
+                                                          listed=False if known else None))
+               for shot, pick in sorted(picks.items())]
     order = {shot.id: i for i, shot in enumerate(run.shots) if shot.entry is not None}
     listed.sort(key=lambda s: (s.shot_id not in order, order.get(s.shot_id, 0), s.shot_id))
     picked = {s.shot_id for s in listed}

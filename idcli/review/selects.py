@@ -146,20 +146,23 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
 def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any, now_key: str,
                    live: set[tuple[str, int]] | None, live_shots: set[str]) -> str | None:
     """What the artist should know of a pick kept in selects.json whose take is rendered: it belongs to a shot no
-    longer in the shot list (or a take beyond its takes), or the take was re-rendered since it was picked; None
-    when the pick stands as made."""
+    longer in the shot list (or a take beyond its takes), or the take was re-rendered since it was picked (or its
+    recorded key is damaged); None when the pick stands as made (pick_standing.py decides)."""
     import shlex
 
+    from .pick_standing import PickStanding, pick_standing
+
     folder = shlex.quote(str(root))
-    orphan = live is not None and (shot, take) not in live  # (said so; _pick_problem refuses to pick one)
-    if orphan:
-        if shot not in live_shots:
-            return (f"selects.json: {named}=t{take} is of a shot no longer in the shot list (renamed or removed); "
-                    f"kept, but review, export and deliver leave the shot out (idcli select {folder} {named}=none "
-                    "clears it)")
+    standing = pick_standing(shot, take, picked_key, now_key, listed=shot in live_shots if live is not None else None,
+                             live=live)  # an orphan: said so; _pick_problem refuses to pick one
+    if standing is PickStanding.SHOT_GONE:
+        return (f"selects.json: {named}=t{take} is of a shot no longer in the shot list (renamed or removed); "
+                f"kept, but review, export and deliver leave the shot out (idcli select {folder} {named}=none "
+                "clears it)")
+    if standing is PickStanding.BEYOND_TAKES:
         return (f"selects.json: {named}=t{take} is beyond the shot's takes in the shot list now; pick one of its "
                 f"takes (idcli select {folder} {named}=N)")
-    if isinstance(picked_key, str) and picked_key != now_key:
+    if standing is PickStanding.RE_RENDERED:
         return (f"selects.json: {named}=t{take} was re-rendered since it was picked (its prompt, settings or a "
                 f"character's selfies changed): review and export show take {take} as rendered now; look again and "
                 f"pick (idcli select {folder} {named}=N)")
