@@ -239,6 +239,17 @@ def test_select_without_picks_or_a_file_lists_the_picks_and_select_from_python_s
         select(out, [])  # recording nothing from Python is still a mistake worth a word
 
 
+def test_select_without_picks_refuses_force_which_only_records(out: Path) -> None:
+    """``select OUT --force`` lists, records nothing: --force (record re-rendered or another project's picks) would
+    have no effect, and was ignored without a word."""
+    result = cli("select", out, "--force")
+    assert result.exit_code == 2, result.output
+    assert "--force" in result.stderr and "lists the picks" in result.stderr, result.stderr
+    document = json.loads(cli("select", out, "--force", "--json").stdout)
+    assert document["ok"] is False and "--force" in document["error"]["message"]
+    assert not (out / "selects.json").exists()
+
+
 @pytest.mark.parametrize("notes", ["x", {}, 3])
 def test_select_from_python_refuses_notes_of_the_wrong_type(out: Path, notes: object) -> None:
     """``select(out, picks, notes="x")`` was an AttributeError (a str has no .extend) after writing selects.json."""

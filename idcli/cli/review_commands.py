@@ -146,6 +146,13 @@ def select(
 
     def body() -> None:
         if not picks and from_file is None:
+            if force:  # the list records nothing, so --force would change nothing: said, not ignored
+                from ..errors import InputError
+
+                raise InputError("--force: idcli select OUT with no SHOT=TAKE and no --from lists the picks and "
+                                 "records nothing; --force records --from picks of takes re-rendered since the page "
+                                 "was exported, or of another project's page: give --from picks.json, or drop "
+                                 "--force", field="--force")
             _list_selects(out, as_json)
             return
         notes: list[str] = []
