@@ -355,3 +355,14 @@ def test_a_pick_with_a_damaged_job_key_reads_as_re_rendered_everywhere(day1: Pat
                    for line in said.stderr.splitlines()), said.stderr
     assert "re-rendered since picked" in (out / "review" / "index.html").read_text("utf-8")
 
+
+def test_review_json_says_its_notes_on_stderr_as_export_and_select_do(day2: Path) -> None:
+    """The --json contract: the document on stdout, notes still on stderr (docs/file-formats.md)."""
+    out = day2 / "out"
+    for command in (("review", out), ("export", out, "--otio", day2 / "cut.otio"), ("select", out, "sh025=1")):
+        plain = cli(*command)
+        as_json = cli(*command, "--json")
+        assert as_json.exit_code == 0, as_json.output
+        notes = [line for line in plain.stderr.splitlines() if line.startswith("idcli: note:")]
+        assert notes and [line for line in as_json.stderr.splitlines() if line.startswith("idcli: note:")] == notes
+        assert [f"idcli: note: {n}" for n in json.loads(as_json.stdout)["notes"]][:len(notes)] == notes

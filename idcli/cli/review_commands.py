@@ -100,8 +100,8 @@ def review(
         if not as_json:
             _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
                   f"thumbnails); {sheets}")
-            for note in notes:
-                _note(note)
+        for note in notes:  # on stderr with --json too, as export and select say theirs (the --json contract)
+            _note(note)
         if open_page:
             import webbrowser
 
