@@ -366,3 +366,24 @@ def test_review_json_says_its_notes_on_stderr_as_export_and_select_do(day2: Path
         notes = [line for line in plain.stderr.splitlines() if line.startswith("idcli: note:")]
         assert notes and [line for line in as_json.stderr.splitlines() if line.startswith("idcli: note:")] == notes
         assert [f"idcli: note: {n}" for n in json.loads(as_json.stdout)["notes"]][:len(notes)] == notes
+
+
+@pytest.mark.parametrize(("picked_key", "rendered_key", "listed", "live", "expected"), [
+    ("k1", "k1", True, {("sh010", 2)}, "as-picked"),
+    (None, "k1", True, {("sh010", 2)}, "as-picked"),  # recorded without a key: nothing says otherwise
+    ("k0", "k1", True, {("sh010", 2)}, "re-rendered"),
+    (12345, "k1", True, {("sh010", 2)}, "re-rendered"),  # a damaged key cannot be the take's: look again
+    (["k1"], "k1", None, None, "re-rendered"),
+    ("k1", "k1", False, {("sh020", 1)}, "shot-gone"),
+    ("k1", None, False, None, "shot-gone"),  # gone first: the shot list decides before the files
+    ("k1", None, True, {("sh010", 2)}, "not-rendered"),
+    ("k1", "k1", True, {("sh010", 1)}, "beyond-takes"),
+    (12345, "k1", True, {("sh010", 1)}, "beyond-takes"),
+    ("k0", "k1", None, None, "re-rendered"),  # a folder from before the run manifest: the keys still tell
+])
+def test_pick_standing_decides_each_case_once(picked_key: object, rendered_key: str | None, listed: bool | None,
+                                              live: set[tuple[str, int]] | None, expected: str) -> None:
+    from idcli.review.pick_standing import PickStanding, pick_standing
+
+    standing = pick_standing("sh010", 2, picked_key, rendered_key, listed=listed, live=live)
+    assert standing is PickStanding(expected)
