@@ -86,6 +86,16 @@ def _read_record(folder: Path) -> dict[str, Any] | None:
     return None
 
 
+def is_synthetic_pack(folder: Path) -> bool:
+    """Whether ``folder``'s PACK.json marks it idcli's random-weight test pack; read bounded (models.read_model_json):
+    a received folder's may be nested past Python's stack or hundreds of MB."""
+    from .models import read_model_json
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return bool(read_model_json(folder / "PACK.json").get("synthetic"))
+    return False
+
+
 def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> dict[str, Any]:
     """Whether the folder idcli reads face models from holds a pack: files, size, licence, origin."""
     try:
@@ -96,9 +106,7 @@ def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> d
                 "licence": "synthetic random weights (idcli's test pack)", "fetch": None}
     onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     record = _read_record(folder) if onnx else None
-    synthetic = False
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        synthetic = bool(json.loads((folder / "PACK.json").read_text("utf-8")).get("synthetic"))
+    synthetic = is_synthetic_pack(folder)
     return {
         "pack": pack, "folder": str(folder), "chosen_by": chosen, "present": bool(onnx),
         "files": [p.name for p in onnx], "size_bytes": sum(p.stat().st_size for p in onnx) if onnx else None,

@@ -249,6 +249,36 @@ def test_a_received_model_folders_model_index_is_read_bounded(tmp_path: Path, pl
     assert peak < 100 * 1024 * 1024, f"{peak:,} bytes traced"
 
 
+
+@pytest.mark.parametrize("planted", ["nested", "huge"])
+def test_a_received_face_model_folders_pack_json_is_read_bounded(tmp_path: Path, planted: str) -> None:
+    # models/face-model folders' PACK.json was hardened in model_folders (--models-dir), but `models list
+    # --face-models DIR` read the face-model folder's own PACK.json with read_text + json.loads: nested 100,000 deep
+    # it was an internal error (RecursionError), and a 300 MB sparse one was read whole.
+    import tracemalloc
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    (faces / "det_10g.onnx").write_bytes(b"not a model: only its name is listed")
+    pack = faces / "PACK.json"
+    if planted == "nested":
+        pack.write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    else:
+        with pack.open("wb") as sparse:
+            sparse.truncate(300 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        listing = cli("models", "list", "--face-models", faces, "--json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert listing.exit_code == 0 and "internal error" not in listing.output, listing.output
+    face_models = json.loads(listing.stdout)["face_models"]
+    assert face_models["present"] is True and face_models["files"] == ["det_10g.onnx"]
+    assert "synthetic" not in face_models["licence"]  # an unreadable PACK.json says nothing about the pack
+    assert peak < 100 * 1024 * 1024, f"{peak:,} bytes traced"
+
+
 @pytest.mark.parametrize("line", ["[]", "7", "[" * 100_000 + "]" * 100_000], ids=["list", "number", "nested"])
 def test_a_received_journals_odd_lines_are_no_internal_error(out: Path, line: str) -> None:
     # Before: `restore` read every journal line as an object: a line `[]` was an AttributeError, one nested 100,000
