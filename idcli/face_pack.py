@@ -40,7 +40,7 @@ from typing import Any
 
 from .errors import InputError, ModelUnavailableError
 from .hashing import sha256_file
-from .identity.faces import DEFAULT_PACK, ENV_VAR, LICENCE_NOTE, default_face_models_folder
+from .identity.faces import DEFAULT_PACK, ENV_VAR, LICENCE_NOTE, default_face_models_folder, is_synthetic_pack
 from .paths import state_dir
 from .safeio import remove_dead_temporaries, temporary_path
 
@@ -84,16 +84,6 @@ def _read_record(folder: Path) -> dict[str, Any] | None:
         record = json.loads((folder / RECORD).read_text("utf-8"))
         return record if isinstance(record, dict) else None
     return None
-
-
-def is_synthetic_pack(folder: Path) -> bool:
-    """Whether ``folder``'s PACK.json marks it idcli's random-weight test pack; read bounded (models.read_model_json):
-    a received folder's may be nested past Python's stack or hundreds of MB."""
-    from .models import read_model_json
-
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        return bool(read_model_json(folder / "PACK.json").get("synthetic"))
-    return False
 
 
 def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> dict[str, Any]:

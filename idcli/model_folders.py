@@ -64,7 +64,8 @@ def _adapter_licence(file: Path) -> str:
 
 
 def _face_pack_entry(folder: Path, onnx: list[Path], source: str) -> dict[str, Any]:
-    from .face_pack import LICENCE, RECORD, is_synthetic_pack
+    from .face_pack import LICENCE, RECORD
+    from .identity.faces import is_synthetic_pack
 
     licence = ("synthetic random weights (idcli's test pack)" if is_synthetic_pack(folder)
                else LICENCE + " (unless these are models of your own)")

@@ -279,6 +279,27 @@ def test_a_received_face_model_folders_pack_json_is_read_bounded(tmp_path: Path,
     assert peak < 100 * 1024 * 1024, f"{peak:,} bytes traced"
 
 
+
+def test_plan_with_a_received_face_model_folders_nested_pack_json_is_no_internal_error(
+        tmp_path: Path, synthetic_face_models: Path) -> None:
+    # resolve_face_models (plan, render, encode-identity, reproduce) read the face-model folder's PACK.json with
+    # read_text + json.loads and caught no RecursionError: nested 100,000 deep, `plan` was an internal error.
+    from review_helpers import SELFIES
+
+    faces = tmp_path / "faces"
+    shutil.copytree(synthetic_face_models, faces)
+    (faces / "PACK.json").write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    shutil.copytree(SELFIES, tmp_path / "selfies")
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: tiny-sd}\ndefaults: {size: 64x64, steps: 1}\n"
+                     "characters:\n  mara: {selfies: [selfies/mara_1.jpg]}\n"
+                     "shots:\n  - id: a\n    prompt: \"{mara} on the pier\"\n", "utf-8")
+    planned = cli("plan", shots, "--face-models", faces, "--json")
+    assert "internal error" not in planned.output, planned.output
+    assert planned.exit_code == 0, planned.output
+    assert [job["state"] for job in json.loads(planned.stdout)["jobs"]] == ["new"]
+
+
 @pytest.mark.parametrize("line", ["[]", "7", "[" * 100_000 + "]" * 100_000], ids=["list", "number", "nested"])
 def test_a_received_journals_odd_lines_are_no_internal_error(out: Path, line: str) -> None:
     # Before: `restore` read every journal line as an object: a line `[]` was an AttributeError, one nested 100,000
