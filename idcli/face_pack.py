@@ -80,8 +80,11 @@ def target_folder(option: str | Path | None = None) -> tuple[Path, str]:
 
 
 def _read_record(folder: Path) -> dict[str, Any] | None:
+    """The fetch record idcli left in ``folder``; read bounded, as PACK.json (the folder may be a received one)."""
+    from .models import read_model_json
+
     with contextlib.suppress(OSError, ValueError):
-        record = json.loads((folder / RECORD).read_text("utf-8"))
+        record = read_model_json(folder / RECORD)
         return record if isinstance(record, dict) else None
     return None
 

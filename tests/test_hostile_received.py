@@ -250,17 +250,19 @@ def test_a_received_model_folders_model_index_is_read_bounded(tmp_path: Path, pl
 
 
 
+@pytest.mark.parametrize("name", ["PACK.json", "idcli-fetch.json"])
 @pytest.mark.parametrize("planted", ["nested", "huge"])
-def test_a_received_face_model_folders_pack_json_is_read_bounded(tmp_path: Path, planted: str) -> None:
+def test_a_received_face_model_folders_pack_json_is_read_bounded(tmp_path: Path, planted: str, name: str) -> None:
     # models/face-model folders' PACK.json was hardened in model_folders (--models-dir), but `models list
-    # --face-models DIR` read the face-model folder's own PACK.json with read_text + json.loads: nested 100,000 deep
-    # it was an internal error (RecursionError), and a 300 MB sparse one was read whole.
+    # --face-models DIR` read the face-model folder's own PACK.json and fetch record (idcli-fetch.json) with
+    # read_text + json.loads: nested 100,000 deep each was an internal error (RecursionError), and a 300 MB sparse
+    # one was read whole.
     import tracemalloc
 
     faces = tmp_path / "faces"
     faces.mkdir()
     (faces / "det_10g.onnx").write_bytes(b"not a model: only its name is listed")
-    pack = faces / "PACK.json"
+    pack = faces / name
     if planted == "nested":
         pack.write_text("[" * 100_000 + "]" * 100_000, "utf-8")
     else:
@@ -275,7 +277,7 @@ def test_a_received_face_model_folders_pack_json_is_read_bounded(tmp_path: Path,
     assert listing.exit_code == 0 and "internal error" not in listing.output, listing.output
     face_models = json.loads(listing.stdout)["face_models"]
     assert face_models["present"] is True and face_models["files"] == ["det_10g.onnx"]
-    assert "synthetic" not in face_models["licence"]  # an unreadable PACK.json says nothing about the pack
+    assert "synthetic" not in face_models["licence"] and face_models["fetched_by_idcli"] is False  # says nothing
     assert peak < 100 * 1024 * 1024, f"{peak:,} bytes traced"
 
 
