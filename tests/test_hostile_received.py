@@ -390,3 +390,17 @@ def test_a_delivered_copy_whose_assertion_is_no_object_fails_verify(tmp_path: Pa
     result = cli("verify", dest)
     assert result.exit_code == 6 and "internal error" not in result.output, result.output
     assert "FAILED sh010_take1.png" in result.output
+
+
+def test_a_huge_take_is_refused_before_any_file_of_the_export_is_written(out: Path, tmp_path: Path) -> None:
+    # export checks every request before the first file is written (export_animatic): the movie's refusal of a
+    # sidecar claiming 16000x16000 came after --otio (written first) was already at its final path.
+    pytest.importorskip("av")
+    record = json.loads((out / "sh020" / "sh020_t1.json").read_text("utf-8"))
+    record["image"]["width"], record["image"]["height"] = 16000, 16000
+    (out / "sh020" / "sh020_t1.json").write_text(json.dumps(record), "utf-8")
+    otio_file, movie = tmp_path / "cut.otio", tmp_path / "cut.mp4"
+    result = cli("export", out, "--otio", otio_file, "--movie", movie)
+    assert result.exit_code == 2, result.output
+    assert "sh020/sh020_t1.json: its image is 16000x16000" in result.output
+    assert not otio_file.exists() and not movie.exists()

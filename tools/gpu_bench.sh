@@ -51,6 +51,7 @@ MIN_START=${GPU_BENCH_MIN_START:-30}
 bench() {  # name, then idcli bench arguments: one JSON per workload, its log beside it
   local name=$1; shift
   local started=$SECONDS left=$((BUDGET - SECONDS))
+  rm -f "$OUT/$name.json" "$OUT/$name.log"  # an OUT used before: a skipped workload must not show its old figures
   if [ "$left" -lt "$MIN_START" ] || [ "$left" -le 0 ]; then
     echo "gpu_bench: $name skipped: ${left} s of the ${BUDGET} s budget left"; return
   fi

@@ -83,9 +83,6 @@ def frame_size(run: Run, takes: list[Any]) -> tuple[int, int]:
     """The frame of the movie and of the FCP 7 XML's sequence: the largest width and height among ``takes`` (the
     cut's; none: the folder's, for a cut of slates alone), each rounded up to even (yuv420p); from the sidecars
     where they say it, else from the image."""
-    from ..identity.images import MAX_IMAGE_PIXELS
-    from ..plate_files import MAX_PLATE_SIDE
-
     sizes = []
     for take in takes or run.takes:
         if take.width and take.height:
@@ -93,15 +90,24 @@ def frame_size(run: Run, takes: list[Any]) -> tuple[int, int]:
         else:
             rgb = _read_take(run, take)
             size = (rgb.shape[1], rgb.shape[0])
-        # A sidecar edited to claim 16000x16000 (its image 256x256) had libx264 allocate for a 16000² movie: no
-        # take is larger than a plate idcli reads (MAX_PLATE_SIDE a side, MAX_IMAGE_PIXELS in all).
-        if max(size) > MAX_PLATE_SIDE or size[0] * size[1] > MAX_IMAGE_PIXELS:
-            raise InputError(f"{take.sidecar}: its image is {size[0]}x{size[1]}, larger than any take idcli renders "
-                             f"(at most {MAX_PLATE_SIDE} pixels a side, {MAX_IMAGE_PIXELS:,} in all); the sidecar was "
-                             "edited: render the take again or restore its sidecar", file=run.root / take.sidecar)
+        check_take_size(run, take, size)
         sizes.append(size)
     width, height = max(s[0] for s in sizes), max(s[1] for s in sizes)
     return width + width % 2, height + height % 2
+
+
+def check_take_size(run: Run, take: Any, size: tuple[int, int]) -> None:
+    """Refuse a take larger than any idcli renders (InputError naming its sidecar). ``export_animatic`` runs it on
+    the sizes the sidecars claim before the first file is written, ``frame_size`` on every size it takes."""
+    from ..identity.images import MAX_IMAGE_PIXELS
+    from ..plate_files import MAX_PLATE_SIDE
+
+    # A sidecar edited to claim 16000x16000 (its image 256x256) had libx264 allocate for a 16000² movie: no
+    # take is larger than a plate idcli reads (MAX_PLATE_SIDE a side, MAX_IMAGE_PIXELS in all).
+    if max(size) > MAX_PLATE_SIDE or size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise InputError(f"{take.sidecar}: its image is {size[0]}x{size[1]}, larger than any take idcli renders "
+                         f"(at most {MAX_PLATE_SIDE} pixels a side, {MAX_IMAGE_PIXELS:,} in all); the sidecar was "
+                         "edited: render the take again or restore its sidecar", file=run.root / take.sidecar)
 
 
 def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

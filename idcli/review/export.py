@@ -238,6 +238,8 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
         from .animatic_movie import require_pyav
 
         require_pyav()
+    if "movie" in targets or "fcp_xml" in targets:  # their frame size: a sidecar's claim refused before any file
+        _check_claimed_sizes(run, with_fallback="movie" in targets)
     from ..safeio import remove_dead_temporaries
 
     results, swept = [], set()
@@ -253,6 +255,20 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
             swept.add(path.parent)
         results.append(_write(name, run, path, rate, bool(drop_frame), burn_in, edl_built))
     return results
+
+
+def _check_claimed_sizes(run: Run, *, with_fallback: bool) -> None:
+    """The sizes the sidecars of the cut's takes claim, checked as ``animatic_movie.frame_size`` checks them (the
+    folder's takes for a movie of slates alone, ``with_fallback``), so that the refusal of an edited sidecar comes
+    before the first file of the export is written."""
+    from .animatic_movie import check_take_size
+
+    live = standing_takes(run)
+    shots = [s for s in run.shots if s.entry is not None] if run.order else run.shots
+    takes = [take for shot in shots if (take := shown_take(shot, live)) is not None]
+    for take in takes or (run.takes if with_fallback else []):
+        if take.width and take.height:
+            check_take_size(run, take, (take.width, take.height))
 
 
 def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_in: bool,
