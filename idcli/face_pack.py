@@ -40,7 +40,7 @@ from typing import Any
 
 from .errors import InputError, ModelUnavailableError
 from .hashing import sha256_file
-from .identity.faces import DEFAULT_PACK, ENV_VAR, LICENCE_NOTE, default_face_models_folder
+from .identity.faces import DEFAULT_PACK, ENV_VAR, LICENCE_NOTE, default_face_models_folder, is_synthetic_pack
 from .paths import state_dir
 from .safeio import remove_dead_temporaries, temporary_path
 
@@ -80,8 +80,11 @@ def target_folder(option: str | Path | None = None) -> tuple[Path, str]:
 
 
 def _read_record(folder: Path) -> dict[str, Any] | None:
+    """The fetch record idcli left in ``folder``; read bounded, as PACK.json (the folder may be a received one)."""
+    from .models import read_model_json
+
     with contextlib.suppress(OSError, ValueError):
-        record = json.loads((folder / RECORD).read_text("utf-8"))
+        record = read_model_json(folder / RECORD)
         return record if isinstance(record, dict) else None
     return None
 
@@ -96,9 +99,7 @@ def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> d
                 "licence": "synthetic random weights (idcli's test pack)", "fetch": None}
     onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     record = _read_record(folder) if onnx else None
-    synthetic = False
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        synthetic = bool(json.loads((folder / "PACK.json").read_text("utf-8")).get("synthetic"))
+    synthetic = is_synthetic_pack(folder)
     return {
         "pack": pack, "folder": str(folder), "chosen_by": chosen, "present": bool(onnx),
         "files": [p.name for p in onnx], "size_bytes": sum(p.stat().st_size for p in onnx) if onnx else None,

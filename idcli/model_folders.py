@@ -65,11 +65,9 @@ def _adapter_licence(file: Path) -> str:
 
 def _face_pack_entry(folder: Path, onnx: list[Path], source: str) -> dict[str, Any]:
     from .face_pack import LICENCE, RECORD
+    from .identity.faces import is_synthetic_pack
 
-    synthetic = False
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        synthetic = bool(read_model_json(folder / "PACK.json").get("synthetic"))
-    licence = ("synthetic random weights (idcli's test pack)" if synthetic
+    licence = ("synthetic random weights (idcli's test pack)" if is_synthetic_pack(folder)
                else LICENCE + " (unless these are models of your own)")
     detail = ", ".join(p.name for p in onnx) + ("; fetched by idcli" if (folder / RECORD).is_file() else "")
     return _entry(source, "insightface face-model pack", folder, sum(p.stat().st_size for p in onnx), licence,

@@ -142,7 +142,9 @@ class RenderReport:
             "batch_sizes": self.batch_sizes,
             "executor": self.executor,
             "model": self.model,
-            "jobs": [{**j.as_dict(), "cause": self.stale_causes.get(j.job_key or "")} for j in self.jobs],
+            # reason: why a job was stale (as plan --json's), what the human "rendered again" note says per take
+            "jobs": [{**j.as_dict(), "reason": self.stale_reasons.get(j.job_key or ""),
+                      "cause": self.stale_causes.get(j.job_key or "")} for j in self.jobs],
             "problems": self.problems,
             "orphans": self.orphans,
             "superseded": self.superseded,

@@ -1,9 +1,12 @@
 """The tools the docs name still do what the docs say: `tools/make_recipe_plate.py` draws the shipped plate
-(docs/plates.md). (`tools/mutation_pass.py --check`, docs/testing.md, is kept true by tests/test_promise_guards.py.)"""
+(docs/plates.md), `tools/measure_film_commits.py` times a film's commits (docs/performance.md).
+(`tools/mutation_pass.py --check`, docs/testing.md, is kept true by tests/test_promise_guards.py.)"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,3 +31,22 @@ def test_make_recipe_plate_draws_the_shipped_plate() -> None:
     with Image.open(ROOT / "recipes" / "plates" / "two_people.png") as shipped:
         assert np.array_equal(drawn, np.asarray(shipped.convert("RGB")))
 
+
+
+def test_measure_film_commits_times_every_commit_of_a_small_film(tmp_path: Path) -> None:
+    """docs/performance.md's "At film scale" commit figures come from tools/measure_film_commits.py; its timing
+    wrapper of OutputStore.commit took (job, png, sidecar) only, so once render passed the --save-masks mask
+    (``mask=``) every commit was a TypeError and the tool measured nothing."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from measure_film_resume import film_text
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    (tmp_path / "film.yaml").write_text(film_text(3, 64), "utf-8")
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "measure_film_commits.py"), str(tmp_path / "film.yaml"),
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("rendered 3 in "), done.stdout
+    assert "commits 1-1: median" in done.stdout and "commits 3-3: median" in done.stdout, done.stdout
+    assert len(sorted((tmp_path / "out").glob("*/*.png"))) == 3

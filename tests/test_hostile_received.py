@@ -249,6 +249,59 @@ def test_a_received_model_folders_model_index_is_read_bounded(tmp_path: Path, pl
     assert peak < 100 * 1024 * 1024, f"{peak:,} bytes traced"
 
 
+
+@pytest.mark.parametrize("name", ["PACK.json", "idcli-fetch.json"])
+@pytest.mark.parametrize("planted", ["nested", "huge"])
+def test_a_received_face_model_folders_pack_json_is_read_bounded(tmp_path: Path, planted: str, name: str) -> None:
+    # models/face-model folders' PACK.json was hardened in model_folders (--models-dir), but `models list
+    # --face-models DIR` read the face-model folder's own PACK.json and fetch record (idcli-fetch.json) with
+    # read_text + json.loads: nested 100,000 deep each was an internal error (RecursionError), and a 300 MB sparse
+    # one was read whole.
+    import tracemalloc
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    (faces / "det_10g.onnx").write_bytes(b"not a model: only its name is listed")
+    pack = faces / name
+    if planted == "nested":
+        pack.write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    else:
+        with pack.open("wb") as sparse:
+            sparse.truncate(300 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        listing = cli("models", "list", "--face-models", faces, "--json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert listing.exit_code == 0 and "internal error" not in listing.output, listing.output
+    face_models = json.loads(listing.stdout)["face_models"]
+    assert face_models["present"] is True and face_models["files"] == ["det_10g.onnx"]
+    assert "synthetic" not in face_models["licence"] and face_models["fetched_by_idcli"] is False  # says nothing
+    assert peak < 100 * 1024 * 1024, f"{peak:,} bytes traced"
+
+
+
+def test_plan_with_a_received_face_model_folders_nested_pack_json_is_no_internal_error(
+        tmp_path: Path, synthetic_face_models: Path) -> None:
+    # resolve_face_models (plan, render, encode-identity, reproduce) read the face-model folder's PACK.json with
+    # read_text + json.loads and caught no RecursionError: nested 100,000 deep, `plan` was an internal error.
+    from review_helpers import SELFIES
+
+    faces = tmp_path / "faces"
+    shutil.copytree(synthetic_face_models, faces)
+    (faces / "PACK.json").write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    shutil.copytree(SELFIES, tmp_path / "selfies")
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: tiny-sd}\ndefaults: {size: 64x64, steps: 1}\n"
+                     "characters:\n  mara: {selfies: [selfies/mara_1.jpg]}\n"
+                     "shots:\n  - id: a\n    prompt: \"{mara} on the pier\"\n", "utf-8")
+    planned = cli("plan", shots, "--face-models", faces, "--json")
+    assert "internal error" not in planned.output, planned.output
+    assert planned.exit_code == 0, planned.output
+    assert [job["state"] for job in json.loads(planned.stdout)["jobs"]] == ["new"]
+
+
 @pytest.mark.parametrize("line", ["[]", "7", "[" * 100_000 + "]" * 100_000], ids=["list", "number", "nested"])
 def test_a_received_journals_odd_lines_are_no_internal_error(out: Path, line: str) -> None:
     # Before: `restore` read every journal line as an object: a line `[]` was an AttributeError, one nested 100,000

@@ -199,6 +199,26 @@ def test_a_take_rendered_again_for_a_missing_image_is_not_blamed_on_an_edit(day1
     assert "idcli: note: 1 take(s) rendered again: the image is missing: sh030_t1" in result.stderr, result.stderr
 
 
+
+def test_render_json_says_why_each_take_rendered_again_as_its_note_does(day1: Path) -> None:
+    # The human note told a take rendered again for a missing image from one rendered again for an edit; render
+    # --json had only state "stale" for both (and cause null for the missing one): a pipeline could not tell.
+    from idcli.store import EDITED_REASON
+
+    (day1 / "out" / "sh030" / "sh030_t1.png").unlink()
+    (day1 / "shots.yaml").write_text(DAY1.replace("on the harbour wall", "on the harbour wall, gulls"), "utf-8")
+    planned = json.loads(cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu", "--json").stdout)
+    result = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    reasons = {(j["shot_id"], j["take"]): (j["state"], j["reason"]) for j in json.loads(result.stdout)["jobs"]}
+    assert reasons[("sh030", 1)] == ("stale", "the image is missing")
+    assert reasons[("sh010", 1)] == reasons[("sh010", 2)] == ("stale", EDITED_REASON)
+    assert reasons[("sh020", 1)] == ("done", None)  # skipped: nothing to say why
+    # as plan --json said before the run, for the takes rendered again
+    assert {(j["shot_id"], j["take"]): j["reason"] for j in planned["jobs"] if j["state"] == "stale"} == {
+        key: reason for key, (state, reason) in reasons.items() if state == "stale"}
+
+
 def test_retake_rounds_keep_why_round_one_rendered_a_take_again() -> None:
     from idcli.review.retake import _merge
     from idcli.run_report import RenderReport

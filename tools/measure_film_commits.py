@@ -46,10 +46,10 @@ def main() -> None:
     times: list[float] = []
     commit = store_module.OutputStore.commit
 
-    def timed(self, job, png, sidecar):
+    def timed(self, job, png, sidecar, **kwargs):  # kwargs: what render passes besides (the --save-masks mask)
         start = time.perf_counter()
         try:
-            return commit(self, job, png, sidecar)
+            return commit(self, job, png, sidecar, **kwargs)
         finally:
             times.append(time.perf_counter() - start)
 

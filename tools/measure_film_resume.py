@@ -26,24 +26,9 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
+from measure_film_commits import NoiseEngine  # the same seeded noise (this folder is on sys.path)
 
 import idcli
-
-
-class NoiseEngine:
-    """Seeded noise at each request's size: PNG bytes as large as a real render's, no model run."""
-
-    adapter_record = None
-
-    def render(self, requests, **kwargs):
-        from idcli.engine.core import RenderResult
-
-        return [RenderResult(np.random.default_rng(r.seed).random((r.height, r.width, 3), dtype=np.float32))
-                for r in requests]
-
-    def suggest_batch_size(self, request) -> int:
-        return 8
 
 
 def film_text(shots: int, size: int) -> str:

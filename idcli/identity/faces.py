@@ -7,7 +7,7 @@ so idcli only ever loads a folder the user put in place (`idcli models fetch` fi
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,17 +76,21 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
             f"--face-models DIR / set {ENV_VAR} (or '--face-models synthetic' for the random-weight test pack). "
             "A render never downloads them; 'idcli models fetch PRESET --accept-insightface-license' "
             f"fetches buffalo_l once (docs/models.md). {LICENCE_NOTE}")
-    synthetic = False
-    marker = folder / "PACK.json"
-    if marker.is_file():
-        try:
-            synthetic = bool(json.loads(marker.read_text("utf-8")).get("synthetic"))
-        except (OSError, ValueError, AttributeError):
-            synthetic = False
+    synthetic = is_synthetic_pack(folder)
     # insightface 2.1 also honours a manifest.json (routing, preprocessing): it is part of the identity.
     extra = [folder / "manifest.json"] if (folder / "manifest.json").is_file() else []
     files = {p.name: sha256_file_cached(p) for p in [*onnx, *extra]}
     return FaceModels(folder.resolve(), files, synthetic, chosen)
+
+
+def is_synthetic_pack(folder: Path) -> bool:
+    """Whether ``folder``'s PACK.json marks it idcli's random-weight test pack; read bounded (models.read_model_json):
+    a received folder's may be nested past Python's stack or hundreds of MB."""
+    from ..models import read_model_json
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return bool(read_model_json(folder / "PACK.json").get("synthetic"))
+    return False
 
 
 def _routed_files(folder: Path) -> str:
