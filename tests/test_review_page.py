@@ -84,11 +84,11 @@ def test_every_take_once_in_shot_order_with_links_that_resolve(out: Path) -> Non
 def test_a_corrupted_sidecar_is_reported_and_skipped(out: Path) -> None:
     (out / "sh010" / "sh010_t9.json").write_text('{"job_key": "idcli-job-v1:x", "shot_id": ', "utf-8")
     (out / "sh020" / "sh020_t7.json").write_text(json.dumps({"job_key": "k", "shot_id": "sh020", "take": 7,
-                                                             "image": {"path": "sh020/missing.png"}}), "utf-8")
+                                                             "image": {"path": "sh020/sh020_t7.png"}}), "utf-8")
     result = review(out)
     assert result.exit_code == 2
     assert "sh010/sh010_t9.json: not valid JSON" in result.stderr
-    assert "sh020/sh020_t7.json: its image sh020/missing.png is missing" in result.stderr
+    assert "sh020/sh020_t7.json: its image sh020/sh020_t7.png is missing" in result.stderr
     text = (out / "review" / "index.html").read_text("utf-8")
     assert len(Page(text).takes) == 6  # every good take is still on the page
     assert "sh010_t9.json" in text  # and the page says what it skipped
