@@ -123,6 +123,19 @@ class Browser:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def wait_until(self, expression: str, expected: Any, what: str) -> Any:
+        """Poll ``expression`` in the page until it equals ``expected``, for up to ``timeout`` seconds: what the
+        page does on a timer (the place recorded 400 ms after a scroll stops) comes before or after a single read,
+        as the machine is loaded. Fails naming ``what`` never happened, and the value last seen."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            value = self.js(expression)
+            if value == expected:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not in {self.timeout:g} s ({expression} is {value!r}, not {expected!r})")
+            time.sleep(0.05)
+
     def press(self, key: str) -> None:
         code = _KEY_CODES[key]
         common = {"key": key, "code": f"Digit{key}" if key.isdigit() else f"Key{key.upper()}",
