@@ -610,6 +610,9 @@ def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_w
         browser.wait_until("location.hash", "#shot-sh020", "the place written into the URL")
         browser.reload()
         assert page_state(browser)["hash"] == "#shot-sh020"  # reopened there: the keys act on sh020, below
+        top_shot = ("Array.from(document.querySelectorAll('section.shot'))"
+                    ".filter(function(s){return s.offsetTop<=window.scrollY+8;}).map(function(s){return s.id;}).pop()")
+        browser.wait_until(top_shot, "shot-sh020", "the reloaded page scrolled back to sh020")  # as the keys read it
         browser.press("0")  # the current shot without a pick
         assert pressed(page_state(browser)) == []
         browser.press("2")
