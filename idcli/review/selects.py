@@ -181,7 +181,8 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
 
     ``from_file``: a ``picks.json`` the storyboard page exported (idcli/review/picks_file.py), checked like
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
-    the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's."""
+    the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's.
+    ``force`` without ``from_file`` is an InputError: it would change nothing."""
     from ..arguments import _shown, check_out_dir, check_out_dir_is_folder
     from ..provenance import now
     from ..results import live_takes, scan_results
@@ -196,6 +197,9 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
                          field="from_file")
     if not isinstance(force, bool):
         raise InputError(f"force={_shown(force)}: give True or False", field="force")
+    if force and from_file is None:  # a pick in ``picks`` is of the take as rendered now: force would change nothing
+        raise InputError("force=True: it records from_file picks of takes re-rendered since the page was exported, "
+                         "or of another project's page; give from_file, or leave force out", field="force")
     check_out_dir_is_folder(root)
     if isinstance(picks, str):
         picks = [picks]
