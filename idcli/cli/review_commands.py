@@ -182,7 +182,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
 
     from ..errors import printable
     from ..review.pick_standing import PickStanding
-    from ..review.select_list import STANDINGS, list_selects
+    from ..review.select_list import list_selects
     from ..review.selects import SELECTS, read_selects
 
     listed = list_selects(out)
@@ -205,7 +205,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
                PickStanding.SHOT_GONE: " (left out of review, export and deliver)",
                PickStanding.BEYOND_TAKES: f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(
             s.standing, "")
-        _emit(f"{named}=t{s.take}: {STANDINGS[s.standing]}{how}")
+        _emit(f"{named}=t{s.take}: {s.words}{how}")
     if listed.unpicked:
         shown = ", ".join(printable(shot) for shot in listed.unpicked[:10])
         more = f" ... and {len(listed.unpicked) - 10} more" if len(listed.unpicked) > 10 else ""

@@ -150,7 +150,7 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
     recorded key is damaged); None when the pick stands as made (pick_standing.py decides)."""
     import shlex
 
-    from .pick_standing import PickStanding, pick_standing
+    from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
 
     folder = shlex.quote(str(root))
     standing = pick_standing(shot, take, picked_key, now_key, listed=shot in live_shots if live is not None else None,
@@ -162,6 +162,9 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
     if standing is PickStanding.BEYOND_TAKES:
         return (f"selects.json: {named}=t{take} is beyond the shot's takes in the shot list now; pick one of its "
                 f"takes (idcli select {folder} {named}=N)")
+    if standing is PickStanding.RE_RENDERED and has_damaged_key(picked_key):
+        return (f"selects.json: {named}=t{take}: {DAMAGED_RECORD}: review and export show take {take} as rendered "
+                f"now; look again and pick (idcli select {folder} {named}=N)")
     if standing is PickStanding.RE_RENDERED:
         return (f"selects.json: {named}=t{take} was re-rendered since it was picked (its prompt, settings or a "
                 f"character's selfies changed): review and export show take {take} as rendered now; look again and "
