@@ -1,4 +1,4 @@
-"""Today's revisions as a pipeline engineer scripts them (README, "From Python"): why each take renders again from
+"""Revisions as a pipeline engineer scripts them (README, "From Python"): why each take renders again from
 ``idcli.plan_folder`` and ``idcli.render``, each select and whether it stands, the kept renders — the same content
 as the commands' ``--json``, so a script needs neither the CLI nor a private module.
 
