@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     # The lazy names as type checkers see them (at run time __getattr__ imports them on first use): without
     # this, ``idcli.render`` was ``Any`` to a pipeline's mypy or pyright and no call of it was checked.
     from .delivery import deliver as deliver
+    from .plan_document import plan_folder as plan_folder
     from .planning import plan_shotlist as plan_shotlist
     from .reproduce import reproduce as reproduce
     from .results import read_results as read_results
@@ -59,6 +60,8 @@ _LAZY = {
     "load_shotlist": ("shotlist", "load_shotlist"),
     "loads_shotlist": ("shotlist", "loads_shotlist"),
     "plan_shotlist": ("planning", "plan_shotlist"),
+    # The plan against an output folder, each job's state and why it is stale: the `idcli plan --json` document.
+    "plan_folder": ("plan_document", "plan_folder"),
     "render": ("run", "render"),
     "RenderReport": ("run_report", "RenderReport"),
     "read_results": ("results", "read_results"),

@@ -15,7 +15,7 @@ ctime_ns]`` (not ``*.json``: nothing globbing for sidecars finds it). A stamp is
 ``SETTLED_NS`` after the file last changed: a write in the same timestamp tick as the hash (coarse on some file
 systems) could otherwise leave the stamp unchanged. The file is a cache: it is written only by a run that holds
 the folder's lock, replaced atomically, and one that is too large or of another schema is ignored, a damaged
-line dropped (those images hashed, as before).
+line dropped (those images hashed, as before). Saving drops the stamps of images no longer there.
 """
 
 from __future__ import annotations
@@ -46,11 +46,13 @@ class ImageStamps:
         self.path = state_dir / STAMPS
         self._entries: dict[str, list[object]] | None = None
         self._changed = False
+        self._looked_at: set[str] = set()  # paths this run asked about: their entries are current
 
     def sha256(self, relpath: str, image: Path) -> str | None:
         """The sha256 of the regular file at ``image`` (never through a link), from its stamp when the file is
         unchanged since it was hashed, else hashed now; None when no regular file is there."""
         entries = self._load()
+        self._looked_at.add(relpath)
         try:
             now = os.lstat(image)
         except OSError:
@@ -90,6 +92,7 @@ class ImageStamps:
         """Write the stamps when this run changed them (best effort: they are a cache, never a commit)."""
         if not self._changed or self._entries is None:
             return
+        self._drop_missing()
         lines = [json.dumps({"schema": SCHEMA})]
         lines += [json.dumps([relpath, *entry], separators=(",", ":"))
                   for relpath, entry in sorted(self._entries.items())]
@@ -98,6 +101,19 @@ class ImageStamps:
         except OSError:
             return
         self._changed = False
+
+    def _drop_missing(self) -> None:
+        """Forget the images no longer there (a shot deleted with its takes, a take removed by hand): one ``lstat``
+        per entry this run did not ask about, no hashing; else the file grew with every deleted take."""
+        assert self._entries is not None
+        root = self.path.parent.parent
+        for relpath in [p for p in self._entries if p not in self._looked_at]:
+            try:
+                regular = stat.S_ISREG(os.lstat(root / relpath).st_mode)
+            except (OSError, ValueError):  # ValueError: a NUL in a planted path
+                regular = False
+            if not regular:
+                del self._entries[relpath]
 
 
 def _read(path: Path) -> dict[str, list[object]]:

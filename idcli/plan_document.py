@@ -7,13 +7,16 @@ Split from run.py: it reads the folder as a render would find it and writes noth
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .folder_projects import folder_projects
 from .plan import Job, Plan
 from .run_report import OutputFile
 from .runtime import Runtime
 from .store import OutputStore
+
+if TYPE_CHECKING:
+    from .shotlist import LoadedShotList
 
 
 def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -92,6 +95,31 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
             "superseded": [v.as_dict(out) for v in list_superseded(out)],
             "other_project": None if not projects or plan.project in projects else sorted(projects)[0],
             "warnings": list(plan.warnings)}
+
+
+def planned_in_folder(shots: Any, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
+                      face_models: str | Path | None = None) -> tuple[Plan, Runtime, dict[str, Any]]:
+    """The plan of ``shots`` for ``out_dir`` as ``idcli plan`` makes it (the takes ``--retake-flagged`` added there
+    included), its runtime, and its ``plan --json`` document without the head."""
+    from .added_takes import added_takes
+    from .arguments import as_loaded_shotlist, check_out_dir, check_path_or_none
+    from .planning import plan_shotlist
+
+    loaded = as_loaded_shotlist(shots, "shots")
+    folder = check_out_dir(out_dir)
+    plan, runtime = plan_shotlist(loaded, preset=preset, device=device,
+                                  face_models=check_path_or_none("face_models", face_models),
+                                  takes=added_takes(folder, loaded))
+    return plan, runtime, plan_document(plan, runtime, folder)
+
+
+def plan_folder(shots: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None,
+                device: str = "auto", face_models: str | Path | None = None) -> dict[str, Any]:
+    """What ``idcli plan --json SHOTS -o OUT`` prints, less its ``ok``/``exit_code``/``error`` head: each job with
+    its ``state`` in ``out_dir``, and for a stale one its ``reason`` and ``cause`` (what changed since its sidecar,
+    idcli/stale_causes.py); blocked takes, orphans, kept renders, warnings. Reads only; bad arguments raise
+    ``InputError``, an unusable folder ``OutputError``, as the command's exit codes say."""
+    return planned_in_folder(shots, out_dir, preset=preset, device=device, face_models=face_models)[2]
 
 
 def _plate_row(job: Job) -> dict[str, Any] | None:

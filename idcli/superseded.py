@@ -313,6 +313,21 @@ def kept_versions_of(root: Path, stem: str) -> list[SupersededVersion]:
     return list_superseded(root, stem)
 
 
+def kept_renders(out_dir: str | Path, take: str | None = None) -> list[SupersededVersion]:
+    """``restore OUT --list``: the renders kept in ``out_dir``'s ``.idcli/superseded`` that a newer render replaced,
+    of take ``take`` (``SHOT_tN``) oldest first, or with no take of every take (shot, take, then oldest first).
+    Reads only; a missing folder or a take not named as ``SHOT_tN`` raises ``InputError``. ``version.as_dict(out)``
+    is the ``--json`` entry."""
+    from .arguments import check_optional_str, check_out_dir
+
+    root = check_out_dir(out_dir)
+    take = check_optional_str("take", take)
+    if take is not None:
+        return kept_versions_of(root, take)
+    check_out_dir_is_folder(root)  # as restore's own check: a missing folder is no empty list
+    return sorted(list_superseded(root), key=lambda v: (v.shot_id, v.take, v.superseded_at, v.name))
+
+
 def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False) -> dict[str, Any]:
     """Put a kept version of take ``stem`` (``SHOT_tN``) back at its final paths.
 

@@ -112,3 +112,35 @@ def test_reading_states_outside_a_run_writes_nothing(write_shotlist, tmp_path: P
     store = OutputStore(out)
     assert [store.state(job).status for job in plan_jobs(shots)] == ["done"] * 3  # as idcli plan does
     assert not (out / STATE / STAMPS).exists()
+
+
+def test_saving_drops_the_stamps_of_images_no_longer_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image_stamps, "SETTLED_NS", 0)
+    (tmp_path / STATE).mkdir()  # the stamps live in OUT/.idcli, their paths relative to OUT
+    for name in ("kept.png", "gone.png", "seen.png"):
+        (tmp_path / name).write_bytes(b"\x89PNG " + name.encode())
+    first = ImageStamps(tmp_path / STATE)
+    for name in ("kept.png", "gone.png"):
+        assert first.sha256(name, tmp_path / name) is not None
+    first.save()
+    (tmp_path / "gone.png").unlink()  # deleted by hand, with its shot
+    run = ImageStamps(tmp_path / STATE)
+    assert run.sha256("seen.png", tmp_path / "seen.png") is not None  # a new stamp: this run saves
+    run.save()
+    lines = (tmp_path / STATE / STAMPS).read_text().splitlines()
+    assert [json.loads(line)[0] for line in lines[1:]] == ["kept.png", "seen.png"]
+
+
+def test_a_run_after_a_shot_was_deleted_forgets_its_image_stamps(write_shotlist, tmp_path: Path, engine_factory,
+                                                                 hashes: list[int]) -> None:
+    shots, out = write_shotlist(SHOTS), tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    render_on_cpu(shots, out, engine_factory, qa=False)  # stamps every image
+    for path in (out / "sh030").iterdir():  # the shot deleted from the shot list and its take from the folder
+        path.unlink()
+    shots.write_text(SHOTS.replace('  - {id: sh030, prompt: "a desert road", seeds: [3]}\n', ""))
+    os.utime(out / "sh010" / "sh010_t1.png")  # its ctime changes: hashed again, so this run saves its stamps
+    report = render_on_cpu(shots, out, engine_factory, qa=False)
+    assert [o.status for o in report.jobs] == ["skipped"] * 2
+    assert [json.loads(line)[0] for line in (out / STATE / STAMPS).read_text().splitlines()[1:]] == [
+        "sh010/sh010_t1.png", "sh020/sh020_t1.png"]

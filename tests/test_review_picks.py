@@ -250,6 +250,21 @@ def test_select_without_picks_refuses_force_which_only_records(out: Path) -> Non
     assert not (out / "selects.json").exists()
 
 
+def test_select_with_picks_but_no_file_refuses_force_which_changes_nothing(out: Path) -> None:
+    """``select OUT SHOT=TAKE --force``: a command-line pick is of the take as rendered now, with or without --force
+    (it records --from picks only), which was ignored without a word; from Python too."""
+    from idcli.review.selects import select
+
+    result = cli("select", out, "sh010=1", "--force")
+    assert result.exit_code == 2, result.output
+    assert "--force" in result.stderr and "--from" in result.stderr, result.stderr
+    with pytest.raises(idcli.InputError, match=r"force=True: .*from_file") as caught:
+        select(out, ["sh010=1"], force=True)
+    assert caught.value.field == "force"
+    assert not (out / "selects.json").exists()
+    assert cli("select", out, "sh010=1").exit_code == 0  # without it, the pick is recorded
+
+
 @pytest.mark.parametrize("notes", ["x", {}, 3])
 def test_select_from_python_refuses_notes_of_the_wrong_type(out: Path, notes: object) -> None:
     """``select(out, picks, notes="x")`` was an AttributeError (a str has no .extend) after writing selects.json."""

@@ -355,24 +355,26 @@ def test_select_without_picks_in_a_folder_without_any(day1: Path) -> None:
 def test_a_pick_with_a_damaged_job_key_reads_as_re_rendered_everywhere(day1: Path) -> None:
     """A hand-edited selects.json whose pick has a job key that is no string cannot say the take is the one the
     director saw: select's list, select's notes, review's and export's notes and the page all read it as
-    re-rendered (look again), never as standing."""
+    re-rendered (look again), never as standing; the words say its record is damaged, not that the shot changed."""
     out = day1 / "out"
     data = json.loads((out / "selects.json").read_text("utf-8"))
     data["selects"]["sh030"]["job_key"] = 12345
     (out / "selects.json").write_text(json.dumps(data), "utf-8")
     listed = json.loads(cli("select", out, "--json").stdout)
     assert {s["shot_id"]: s["standing"] for s in listed["standing"]}["sh030"] == "re-rendered"
-    assert f"sh030=t2: re-rendered since it was picked (look again: idcli select {out} sh030=N)" in cli(
-        "select", out).stdout
+    assert (f"sh030=t2: its record in selects.json is damaged (its job_key is no take's key) (look again: idcli "
+            f"select {out} sh030=N)") in cli("select", out).stdout
     noted = cli("select", out, "sh010=1")
     assert noted.exit_code == 0, noted.output
-    assert any("sh030=t2 was re-rendered since it was picked" in line for line in noted.stderr.splitlines()), (
+    assert any("sh030=t2: its record in selects.json is damaged" in line for line in noted.stderr.splitlines()), (
         noted.stderr)
     for command in (("review", out), ("export", out, "--otio", day1 / "cut.otio")):
         said = cli(*command)
         assert said.exit_code == 0, said.output
-        assert any(line.startswith("idcli: note: sh030: the director's select, take 2, was re-rendered")
-                   for line in said.stderr.splitlines()), said.stderr
+        assert any(line.startswith("idcli: note: sh030: the director's select, take 2: its record in selects.json "
+                                   "is damaged") for line in said.stderr.splitlines()), said.stderr
+        assert "prompt, settings or a character's selfies changed" not in said.stderr  # not said of sh030: untrue
+    assert "prompt, settings" not in noted.stderr
     assert "re-rendered since picked" in (out / "review" / "index.html").read_text("utf-8")
 
 

@@ -67,7 +67,9 @@ from pathlib import Path
 
 import idcli
 from idcli.review.qa import QAThresholds
+from idcli.review.select_list import list_selects
 from idcli.review.selects import select
+from idcli.superseded import kept_renders
 
 class Bar:
     def start(self, total: int, already_done: int) -> None: ...
@@ -90,6 +92,10 @@ status: str = again.status
 delivered = idcli.deliver("renders/qs", "out/qs", shots="a010", all_takes=True, credentials=None)
 notes: list[str] = delivered.notes
 picks = select("renders/qs", ["a010=1"])
+cause: str | None = idcli.plan_folder(shots, Path("renders/qs"), device="cpu")["jobs"][0]["cause"]
+causes: dict[str, str] = report.stale_causes
+standing: str = list_selects("renders/qs").selects[0].standing.value
+kept: list[str] = [version.name for version in kept_renders("renders/qs", "a010_t1")]
 try:
     idcli.loads_shotlist("version: 1")
 except idcli.ShotListError as error:
@@ -99,6 +105,8 @@ except idcli.ShotListError as error:
 # Each line marked "# E" is a misuse the checker must report; were idcli's public names Any, none would be.
 BAD_SCRIPT = '''
 import idcli
+from idcli.review.select_list import list_selects
+from idcli.superseded import kept_renders
 
 
 class NoStop:
@@ -118,6 +126,9 @@ idcli.verify_folder("renders/qs").no_such_field  # E
 idcli.reproduce("renders/qs/a.png").status + 1  # E
 idcli.deliver("renders/qs", "out", all_takes="yes")  # E
 idcli.deliver("renders/qs", "out", credentials="env")  # E
+idcli.plan_folder(shots, 3)  # E
+list_selects(3)  # E
+kept_renders("renders/qs", take=1)  # E
 '''
 
 

@@ -35,14 +35,13 @@ def restore(
 
     The take now at OUT/SHOT/SHOT_tN.png moves aside in its place, so a restore is undone by restoring again.
     """
-    from ..superseded import kept_versions_of
+    from ..superseded import kept_renders
     from ..superseded import restore as restore_take
 
     def body() -> None:
         if list_only:
             # Without a take: every kept render of the folder (what a re-render after shot-list edits moved aside).
-            kept = kept_versions_of(out_dir, take) if take is not None else _every_kept_render(out_dir)
-            versions = [v.as_dict(out_dir) for v in kept]
+            versions = [v.as_dict(out_dir) for v in kept_renders(out_dir, take)]
             if as_json:
                 _emit_json(_ok(out_dir=str(out_dir.absolute()), versions=versions))
                 return
@@ -66,15 +65,6 @@ def restore(
             _note(note)
 
     _guarded(body, as_json)
-
-
-def _every_kept_render(out_dir: Path) -> list[Any]:
-    """Every kept version in the folder, take by take (shot, take, then oldest first), for ``--list`` alone."""
-    from ..arguments import check_out_dir_is_folder
-    from ..superseded import list_superseded
-
-    check_out_dir_is_folder(out_dir)  # as restore's own check: a missing folder is no empty list
-    return sorted(list_superseded(out_dir), key=lambda v: (v.shot_id, v.take, v.superseded_at, v.name))
 
 
 def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | None:

@@ -145,14 +145,15 @@ def select(
     from ..review.selects import select as record_picks
 
     def body() -> None:
-        if not picks and from_file is None:
-            if force:  # the list records nothing, so --force would change nothing: said, not ignored
-                from ..errors import InputError
+        if force and from_file is None:  # --force acts on --from picks only: without them it would change nothing
+            from ..errors import InputError
 
-                raise InputError("--force: idcli select OUT with no SHOT=TAKE and no --from lists the picks and "
-                                 "records nothing; --force records --from picks of takes re-rendered since the page "
-                                 "was exported, or of another project's page: give --from picks.json, or drop "
-                                 "--force", field="--force")
+            what = ("idcli select OUT SHOT=TAKE records the take as rendered now, with or without --force" if picks
+                    else "idcli select OUT with no SHOT=TAKE and no --from lists the picks and records nothing")
+            raise InputError(f"--force: {what}; --force records --from picks of takes re-rendered since the page "
+                             "was exported, or of another project's page: give --from picks.json, or drop --force",
+                             field="--force")
+        if not picks and from_file is None:
             _list_selects(out, as_json)
             return
         notes: list[str] = []
@@ -181,7 +182,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
 
     from ..errors import printable
     from ..review.pick_standing import PickStanding
-    from ..review.select_list import STANDINGS, list_selects
+    from ..review.select_list import list_selects
     from ..review.selects import SELECTS, read_selects
 
     listed = list_selects(out)
@@ -204,7 +205,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
                PickStanding.SHOT_GONE: " (left out of review, export and deliver)",
                PickStanding.BEYOND_TAKES: f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(
             s.standing, "")
-        _emit(f"{named}=t{s.take}: {STANDINGS[s.standing]}{how}")
+        _emit(f"{named}=t{s.take}: {s.words}{how}")
     if listed.unpicked:
         shown = ", ".join(printable(shot) for shot in listed.unpicked[:10])
         more = f" ... and {len(listed.unpicked) - 10} more" if len(listed.unpicked) > 10 else ""

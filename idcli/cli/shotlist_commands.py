@@ -283,18 +283,14 @@ def expressions(
 def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
     """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
-    from ..plan_document import plan_document
-    from ..planning import plan_shotlist
+    from ..plan_document import planned_in_folder
 
     def body() -> None:
         loaded = _load_every_problem(file, face_models)
         folder = _default_out(loaded, out)
-        from ..added_takes import added_takes
-
         # Takes --retake-flagged added in the folder are part of its plan (idcli/added_takes.py).
-        the_plan, runtime = plan_shotlist(loaded, preset=preset, device=device, face_models=face_models,
-                                          takes=added_takes(folder, loaded))
-        document = plan_document(the_plan, runtime, folder)
+        the_plan, runtime, document = planned_in_folder(loaded, folder, preset=preset, device=device,
+                                                        face_models=face_models)
         if as_json:
             _emit_json(_ok(**document))
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 
 from ..errors import printable
-from .pick_standing import PickStanding, pick_standing
+from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
 from .runs import Run
 
 
@@ -38,6 +38,9 @@ def pick_notes(run: Run) -> list[str]:
             notes.append(f"{named}: the director's select, take {take}, is beyond the shot's takes in the shot list "
                          f"now; left out, the shot shows another take: pick one of its takes (idcli select {folder} "
                          f"{named}=N)")
+        elif standing is PickStanding.RE_RENDERED and has_damaged_key(shot.picked_key):
+            notes.append(f"{named}: the director's select, take {take}: {DAMAGED_RECORD}; shown as rendered now: look "
+                         f"again and pick (idcli select {folder} {named}=N)")
         elif standing is PickStanding.RE_RENDERED:
             notes.append(f"{named}: the director's select, take {take}, was re-rendered since it was picked (its "
                          "prompt, settings or a character's selfies changed); shown as rendered now: look again and "

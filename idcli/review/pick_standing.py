@@ -43,3 +43,14 @@ def pick_standing(shot_id: str, take: int, picked_key: object, rendered_key: str
     if picked_key is not None and picked_key != rendered_key:
         return PickStanding.RE_RENDERED
     return PickStanding.AS_PICKED
+
+
+# What the notes and the list say of a pick whose recorded key is damaged, instead of "re-rendered since it was picked
+# (its prompt, settings or a character's selfies changed)", untrue of it: its standing is RE_RENDERED all the same.
+DAMAGED_RECORD = "its record in selects.json is damaged (its job_key is no take's key)"
+
+
+def has_damaged_key(picked_key: object) -> bool:
+    """Whether a pick's recorded ``job_key`` is damaged (recorded, but no string): it reads as re-rendered, and is
+    worded as damaged (DAMAGED_RECORD)."""
+    return picked_key is not None and not isinstance(picked_key, str)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .pick_standing import PickStanding, pick_standing
+from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
 
 # How a pick stands (pick_standing.py decides), each with the words the human list uses (the JSON names the code).
 STANDINGS = {
@@ -32,6 +32,13 @@ class Standing:
     shot_id: str
     take: int
     standing: PickStanding
+    damaged: bool = False  # its recorded job_key is no string (pick_standing.has_damaged_key): RE_RENDERED, so worded
+
+    @property
+    def words(self) -> str:
+        """How the human list says it stands (STANDINGS, or the damaged record's own words)."""
+        return DAMAGED_RECORD if self.damaged and self.standing is PickStanding.RE_RENDERED else STANDINGS[
+            self.standing]
 
     def as_dict(self) -> dict[str, Any]:
         return {"shot_id": self.shot_id, "take": self.take, "standing": self.standing.value}
@@ -69,10 +76,11 @@ def list_selects(out_dir: str | Path) -> SelectList:
         rendered = next((t for t in shot.takes if t.take == take), None)
         standing = pick_standing(shot.id, take, pick.get("job_key"), rendered.job_key if rendered else None,
                                  listed=shot.entry is not None if known else None, live=live)
-        listed.append(Standing(shot.id, take, standing))
+        listed.append(Standing(shot.id, take, standing, has_damaged_key(pick.get("job_key"))))
     # Picks of shots neither in the shot list nor rendered: gone from it, when the folder knows its shot list.
     listed += [Standing(shot, pick["take"], pick_standing(shot, pick["take"], pick.get("job_key"), None,
-                                                          listed=False if known else None))
+                                                          listed=False if known else None),
+                        has_damaged_key(pick.get("job_key")))
                for shot, pick in sorted(picks.items())]
     order = {shot.id: i for i, shot in enumerate(run.shots) if shot.entry is not None}
     listed.sort(key=lambda s: (s.shot_id not in order, order.get(s.shot_id, 0), s.shot_id))

@@ -150,7 +150,7 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
     recorded key is damaged); None when the pick stands as made (pick_standing.py decides)."""
     import shlex
 
-    from .pick_standing import PickStanding, pick_standing
+    from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
 
     folder = shlex.quote(str(root))
     standing = pick_standing(shot, take, picked_key, now_key, listed=shot in live_shots if live is not None else None,
@@ -162,6 +162,9 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
     if standing is PickStanding.BEYOND_TAKES:
         return (f"selects.json: {named}=t{take} is beyond the shot's takes in the shot list now; pick one of its "
                 f"takes (idcli select {folder} {named}=N)")
+    if standing is PickStanding.RE_RENDERED and has_damaged_key(picked_key):
+        return (f"selects.json: {named}=t{take}: {DAMAGED_RECORD}: review and export show take {take} as rendered "
+                f"now; look again and pick (idcli select {folder} {named}=N)")
     if standing is PickStanding.RE_RENDERED:
         return (f"selects.json: {named}=t{take} was re-rendered since it was picked (its prompt, settings or a "
                 f"character's selfies changed): review and export show take {take} as rendered now; look again and "
@@ -181,7 +184,8 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
 
     ``from_file``: a ``picks.json`` the storyboard page exported (idcli/review/picks_file.py), checked like
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
-    the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's."""
+    the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's.
+    ``force`` without ``from_file`` is an InputError: it would change nothing."""
     from ..arguments import _shown, check_out_dir, check_out_dir_is_folder
     from ..provenance import now
     from ..results import live_takes, scan_results
@@ -196,6 +200,9 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
                          field="from_file")
     if not isinstance(force, bool):
         raise InputError(f"force={_shown(force)}: give True or False", field="force")
+    if force and from_file is None:  # a pick in ``picks`` is of the take as rendered now: force would change nothing
+        raise InputError("force=True: it records from_file picks of takes re-rendered since the page was exported, "
+                         "or of another project's page; give from_file, or leave force out", field="force")
     check_out_dir_is_folder(root)
     if isinstance(picks, str):
         picks = [picks]
