@@ -353,7 +353,8 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
     if shot.selected is not None:  # the select idcli select recorded: the page's picks start from it
         attrs += f' data-selected="{shot.selected.take}"'
-        picked_as = seen_key(shot.selected_job_key) if shot.selection_stale and shot.selected_job_key else ""
+        recorded = shot.picked_key if isinstance(shot.picked_key, str) else ""  # a damaged record: no key to show
+        picked_as = seen_key(recorded) if shot.selection_stale and recorded else ""
         if is_seen_key(picked_as):  # picked as another render of the take: exported as picked, not as rendered now
             attrs += f' data-selected-key="{picked_as}"'
     if listed and shot.entry is None:  # taken out of the shot list: idcli select refuses its takes, so no picks

@@ -122,7 +122,6 @@ class Shot:
     entry: ShotEntry | None  # None: not in the shot list (any more)
     selected: Take | None = None
     selection_stale: bool = False  # the selected take was re-rendered since it was picked
-    selected_job_key: str | None = None  # the job key the select was recorded with (selects.json), when it says
     # The job key as selects.json records it, whatever its type: pick_standing.py judges it (a damaged one too).
     picked_key: Any = field(default=None, repr=False)
 
@@ -197,7 +196,6 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
             continue
         shot.selected = match
         shot.picked_key = pick.get("job_key")
-        shot.selected_job_key = shot.picked_key if isinstance(shot.picked_key, str) else None
         shot.selection_stale = pick_standing(shot.id, match.take, shot.picked_key,
                                              match.job_key) is PickStanding.RE_RENDERED
     return Run(root, shots, order, problems)
