@@ -106,13 +106,10 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
                                   "shot_list": _shot_list(run, otio_path)}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
-    shots = [s for s in run.shots if s.entry is not None] if run.order else run.shots
-    live = standing_takes(run)
-    for shot in shots:
+    for shot, take in cut(run):
         duration = shot.entry.duration if shot.entry else DEFAULT_DURATION
         frames = shot_frames(duration, fps)
         span = TimeRange(RationalTime(0, rate), RationalTime(frames, rate))
-        take = shown_take(shot, live)
         result.frames += frames
         if take is None:
             track.append(otio.schema.Gap(name=shot.id, source_range=span))
@@ -127,6 +124,14 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
         track.append(clip)
         result.clips += 1
     return timeline, result
+
+
+def cut(run: Run) -> list[tuple[Shot, Take | None]]:
+    """The animatic's shots in order (those of the shot list, when the folder knows it), each with the take its
+    clip shows (``shown_take``; None: a gap): what every format and the checks before them read."""
+    live = standing_takes(run)
+    shots = [s for s in run.shots if s.entry is not None] if run.order else run.shots
+    return [(shot, shown_take(shot, live)) for shot in shots]
 
 
 def standing_takes(run: Run) -> set[tuple[str, int]] | None:
@@ -263,9 +268,7 @@ def _check_claimed_sizes(run: Run, *, with_fallback: bool) -> None:
     before the first file of the export is written."""
     from .animatic_movie import check_take_size
 
-    live = standing_takes(run)
-    shots = [s for s in run.shots if s.entry is not None] if run.order else run.shots
-    takes = [take for shot in shots if (take := shown_take(shot, live)) is not None]
+    takes = [take for _shot, take in cut(run) if take is not None]
     for take in takes or (run.takes if with_fallback else []):
         if take.width and take.height:
             check_take_size(run, take, (take.width, take.height))
