@@ -28,18 +28,11 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
 def stale_causes(plan: Plan, out_dir: Path, states: dict[str, Any]) -> dict[str, str]:
     """What changed, in words, for each job stale because its key changed (job key -> cause), where its
     sidecar can say (idcli/stale_causes.py)."""
-    from .stale_causes import stale_cause
-    from .store import EDITED_REASON
+    from .stale_causes import edited_cause
 
     store = OutputStore(out_dir)
-    causes = {}
-    for job in plan.jobs:
-        state = states[job.key]
-        if state.status == "stale" and state.reason == EDITED_REASON:
-            cause = stale_cause(store.read_sidecar(job), job, plan.model)
-            if cause is not None:
-                causes[job.key] = cause
-    return causes
+    return {job.key: cause for job in plan.jobs
+            if (cause := edited_cause(store, job, states[job.key], plan.model)) is not None}
 
 
 # What ``plan_document``'s ``counts`` counts, in this order.

@@ -24,7 +24,7 @@ from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentPr
 from .run_signing import _note_unsigned, _signer
 from .runtime import Runtime
 from .shotlist import LoadedShotList
-from .store import EDITED_REASON, OutputStore
+from .store import OutputStore
 
 if TYPE_CHECKING:
     from .executors.ray import RayBackend
@@ -209,7 +209,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  backend: Any = None) -> None:
     from .errors import ProjectMismatchError
     from .orphans import find_orphans
-    from .stale_causes import stale_cause
+    from .stale_causes import edited_cause
     from .superseded import kept_render_of, kept_versions_by_take, put_back
 
     # --quiet silences the note of a wait behind another run, as every other note.
@@ -242,8 +242,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             report.states[job.key] = state.status
             if state.status == "stale":
                 report.stale_reasons[job.key] = state.reason
-                if state.reason == EDITED_REASON and (cause := stale_cause(store.read_sidecar(job), job,
-                                                                           plan.model)) is not None:
+                if (cause := edited_cause(store, job, state, plan.model)) is not None:
                     report.stale_causes[job.key] = cause
             if force and state.status in ("done", "recoverable", "modified"):
                 state = type(state)("stale", "--force")

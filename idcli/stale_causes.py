@@ -11,14 +11,27 @@ Reads only: plan and render call it for stale takes, after reading the sidecar t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import ModelIdentity
 from .plan import Job
 from .provenance import image_size
 
+if TYPE_CHECKING:
+    from .store import JobState, OutputStore
+
 # A value from a sidecar shown in a note: short and printable, else not shown (the folder is not trusted).
 _MAX_SHOWN = 40
+
+
+def edited_cause(store: OutputStore, job: Job, state: JobState, model: ModelIdentity) -> str | None:
+    """The cause of a job stale for an edit (its key changed: store.EDITED_REASON), from its committed sidecar;
+    None for any other state, or when the sidecar cannot say. What plan and render both ask of each job."""
+    from .store import EDITED_REASON
+
+    if state.status != "stale" or state.reason != EDITED_REASON:
+        return None
+    return stale_cause(store.read_sidecar(job), job, model)
 
 
 def stale_cause(sidecar: dict[str, Any] | None, job: Job, model: ModelIdentity) -> str | None:
