@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from loop_watch import watch_the_loop
 from torch.overrides import TorchFunctionMode
 
 import idcli
-from idcli.engine import Engine, samplers
+from idcli.engine import Engine
 from idcli.planning import plan_shotlist
 from idcli.runtime import Runtime
 
@@ -77,27 +78,12 @@ def _watch(engine: Engine, requests: list, monkeypatch: pytest.MonkeyPatch,
     """Render ``requests`` in one batch under ``HostCalls``, counting from the first UNet forward to the loop's
     last scheduler step."""
     calls = HostCalls(roots)
-    make_scheduler = samplers.make_scheduler
 
-    def watched_scheduler(*args, **kwargs):
-        scheduler = make_scheduler(*args, **kwargs)
-        step = scheduler.step
-
-        def stepped(*step_args, **step_kwargs):
-            out = step(*step_args, **step_kwargs)
-            if scheduler.step_index is not None and scheduler.step_index >= len(scheduler.timesteps):
-                calls.counting = False
-            return out
-
-        scheduler.step = stepped
-        return scheduler
-
-    def before_forward(module, args):
+    def before_forward() -> None:
         calls.counting = True
         calls.forwards += 1
 
-    monkeypatch.setattr(samplers, "make_scheduler", watched_scheduler)
-    handle = engine.pipe.unet.register_forward_pre_hook(before_forward)
+    handle = watch_the_loop(engine, monkeypatch, before_forward, lambda: setattr(calls, "counting", False))
     try:
         with calls:
             results = engine.render(requests)

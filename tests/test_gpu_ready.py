@@ -180,10 +180,10 @@ def test_no_host_sync_inside_the_denoising_loop(tiny_engines, monkeypatch: pytes
     """
     import sys
 
+    from loop_watch import watch_the_loop
     from torch.utils._python_dispatch import TorchDispatchMode
 
     import idcli as package
-    from idcli.engine import samplers
     from idcli.planning import plan_shotlist
 
     root = str(Path(package.__file__).resolve().parent)
@@ -223,28 +223,12 @@ shots:
     engine = tiny_engines("tiny-sd", plan.adapter)
     counter = SyncCounter()
 
-    def before_forward(module, args):
+    def before_forward() -> None:
         counter.counting = True
         counter.evaluation += 1
 
-    make_scheduler = samplers.make_scheduler
-
-    def counting_scheduler(*args, **kwargs):
-        # The loop ends with the last scheduler step: what follows (facts, decode) runs once per batch.
-        scheduler = make_scheduler(*args, **kwargs)
-        step = scheduler.step
-
-        def stepped(*step_args, **step_kwargs):
-            out = step(*step_args, **step_kwargs)
-            if scheduler.step_index is not None and scheduler.step_index >= len(scheduler.timesteps):
-                counter.counting = False
-            return out
-
-        scheduler.step = stepped
-        return scheduler
-
-    monkeypatch.setattr(samplers, "make_scheduler", counting_scheduler)
-    handle = engine.pipe.unet.register_forward_pre_hook(before_forward)
+    # The loop ends with the last scheduler step: what follows (facts, decode) runs once per batch.
+    handle = watch_the_loop(engine, monkeypatch, before_forward, lambda: setattr(counter, "counting", False))
     try:
         with counter:
             results = engine.render([job.request for job in plan.jobs])
@@ -263,7 +247,7 @@ shots:
 
     counter.evaluation = 0
     plates = [_request(_plate(240, 120), CASES["two faces"][2]), _request(_plate(203, 150), CASES["one face"][2])]
-    handle = engine.pipe.unet.register_forward_pre_hook(before_forward)
+    handle = engine.pipe.unet.register_forward_pre_hook(lambda module, args: before_forward())  # schedulers: watched
     try:
         with counter:
             results = engine.render(plates)
