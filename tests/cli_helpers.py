@@ -149,3 +149,16 @@ def assert_nothing_partial(out: Path, jobs: Iterable[Any] | None = None, *, temp
         record = json.loads((out / job.sidecar_relpath).read_text("utf-8"))
         assert record["job_key"] == job.key, job.sidecar_relpath
         assert sha256_file(out / job.image_relpath) == record["image"]["sha256"], job.image_relpath
+
+
+class NotesKept:
+    """A progress object for ``idcli.render(progress=...)`` that keeps the notes a render gives."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, n: int = 1, label: str = "") -> None: ...
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+    def stop(self) -> None: ...

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from c2pa_helpers import make_test_ca
-from cli_helpers import cli_env, render_on_cpu
+from cli_helpers import NotesKept, cli_env, render_on_cpu
 from PIL import Image
 
 import idcli
@@ -420,33 +420,20 @@ def test_verify_fails_sidecars_swapped_between_images(write_shotlist, tmp_path, 
     assert verify_folder(out, signing_env.root).failed == 0
 
 
-class _Notes:
-    """A progress object that keeps the notes a render gives."""
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def start(self, total: int, done: int) -> None: ...
-    def advance(self, n: int = 1, label: str = "") -> None: ...
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-    def stop(self) -> None: ...
-
-
 def test_signing_a_folder_of_unsigned_images_says_which_stay_unsigned(write_shotlist, tmp_path, engine_factory,
                                                                       signing_env) -> None:
     # `render --sign` on a folder rendered before signing was on skips the done images, unsigned: it said
     # nothing, so a studio took the folder for signed throughout.
     shots, out = write_shotlist(SHOTS), tmp_path / "out"
     render_on_cpu(shots, out, engine_factory, sign=False, only=["text"])
-    progress = _Notes()
+    progress = NotesKept()
     report = render_on_cpu(shots, out, engine_factory, sign=True, progress=progress)
     assert report.rendered == 1 and report.count("skipped") == 1
     unsigned = [n for n in progress.notes if "stay unsigned" in n]
     assert unsigned == ["note: 1 image(s) already done were rendered without signing and stay unsigned (text_t1); "
                         "--force --only SHOT renders them again, signed"], progress.notes
     # Once everything is signed, nothing is said.
-    again = _Notes()
+    again = NotesKept()
     render_on_cpu(shots, out, engine_factory, sign=True, progress=again, only=["mara"])
     assert not [n for n in again.notes if "stay unsigned" in n]
 

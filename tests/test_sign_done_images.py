@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import render_on_cpu
+from cli_helpers import NotesKept, render_on_cpu
 
 from idcli import safeio
 
@@ -25,19 +25,6 @@ shots:
   - {id: sh010, prompt: "an empty street at night, rain", seeds: [42]}
   - {id: sh020, prompt: "a harbour at dawn", seeds: [7]}
 """
-
-
-class Notes:
-    """A progress object that keeps the notes a render gives."""
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def start(self, total: int, done: int) -> None: ...
-    def advance(self, n: int = 1, label: str = "") -> None: ...
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-    def stop(self) -> None: ...
 
 
 @pytest.fixture
@@ -59,7 +46,7 @@ def test_unsigned_done_images_are_told_from_their_sidecars(write_shotlist, tmp_p
                                                            signing_env, image_reads: list[Path]) -> None:
     shots, out = write_shotlist(SHOTS), tmp_path / "out"
     render_on_cpu(shots, out, engine_factory, sign=False)
-    progress = Notes()
+    progress = NotesKept()
     image_reads.clear()
     report = render_on_cpu(shots, out, engine_factory, sign=True, progress=progress)
     assert report.count("skipped") == 2
@@ -76,7 +63,7 @@ def test_a_signed_image_whose_sidecar_was_rebuilt_still_counts_as_signed(write_s
     render_on_cpu(shots, out, engine_factory, sign=True)
     (out / "sh020" / "sh020_t1.json").unlink()  # as a kill between the image's and the sidecar's rename leaves it
     assert render_on_cpu(shots, out, engine_factory, sign=True).count("recovered") == 1
-    progress = Notes()
+    progress = NotesKept()
     image_reads.clear()
     report = render_on_cpu(shots, out, engine_factory, sign=True, progress=progress)
     assert report.count("skipped") == 2
