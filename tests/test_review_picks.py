@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser_pipe import CHROMIUM, Browser
@@ -427,25 +429,36 @@ def test_an_export_carries_only_what_the_director_changed_so_a_later_select_stan
     assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 1, "sh020": 1}
 
 
+def _pick_then_edit_the_shot_list(out: Path, tmp_path: Path, takes: list[str],
+                                  edit: Callable[[dict[str, Any]], None]) -> Path:
+    """The director picks ``takes`` on the page; the artist then edits the shot list and renders (``edit`` changes
+    the run manifest as that render records it) and reviews again. Returns the browser's downloads folder."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        for take in takes:
+            browser.click(f"#take-{take} button.pick")
+    manifest_path = out / ".idcli" / "shotlist.jsonl"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    edit(manifest)
+    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
+    assert cli("review", out).exit_code == 0
+    return downloads
+
+
 @needs_chromium
 def test_a_shot_taken_out_of_the_shot_list_offers_no_pick_and_its_pick_is_not_exported(out: Path, tmp_path: Path
                                                                                        ) -> None:
     """The director picked sh030; the artist then took sh030 out of the shot list and rendered (its images kept,
     shown under "not in the shot list"). The rewritten page still offered pick buttons there and exported the
     pick, which `idcli select --from` refuses (an orphan) - and with it the whole file, every export again."""
-    assert cli("review", out).exit_code == 0
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    with Browser(tmp_path / "profile", downloads) as browser:
-        open_page(browser, out)
-        browser.click("#take-sh030_t1 button.pick")
-        browser.click("#take-sh010_t2 button.pick")
-    manifest_path = out / ".idcli" / "shotlist.jsonl"  # as a render of the edited shot list records it
-    manifest = json.loads(manifest_path.read_text("utf-8"))
-    manifest["shots"] = [s for s in manifest["shots"] if s["id"] != "sh030"]
-    manifest["takes"] = [t for t in manifest["takes"] if t[0] != "sh030"]
-    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
-    assert cli("review", out).exit_code == 0
+    def take_sh030_out(manifest: dict[str, Any]) -> None:
+        manifest["shots"] = [s for s in manifest["shots"] if s["id"] != "sh030"]
+        manifest["takes"] = [t for t in manifest["takes"] if t[0] != "sh030"]
+
+    downloads = _pick_then_edit_the_shot_list(out, tmp_path, ["sh030_t1", "sh010_t2"], take_sh030_out)
     with Browser(tmp_path / "profile", downloads) as browser:
         open_page(browser, out, "#shot-sh030")
         state = page_state(browser)
@@ -465,19 +478,11 @@ def test_a_take_beyond_the_shots_takes_offers_no_pick_and_its_pick_is_not_export
     """The director picked sh010's take 2; the artist then lowered sh010 to `takes: 1` and rendered (take 2 kept,
     an orphan inside a live shot). The rewritten page still offered a pick button on take 2 and exported the pick,
     which `idcli select --from` refuses, and with it the whole file."""
-    assert cli("review", out).exit_code == 0
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    with Browser(tmp_path / "profile", downloads) as browser:
-        open_page(browser, out)
-        browser.click("#take-sh010_t2 button.pick")
-        browser.click("#take-sh020_t1 button.pick")
-    manifest_path = out / ".idcli" / "shotlist.jsonl"  # as a render of the edited shot list records it
-    manifest = json.loads(manifest_path.read_text("utf-8"))
-    manifest["shots"] = [{**s, "takes": 1} if s["id"] == "sh010" else s for s in manifest["shots"]]
-    manifest["takes"] = [t for t in manifest["takes"] if t != ["sh010", 2]]
-    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
-    assert cli("review", out).exit_code == 0
+    def lower_sh010_to_one_take(manifest: dict[str, Any]) -> None:
+        manifest["shots"] = [{**s, "takes": 1} if s["id"] == "sh010" else s for s in manifest["shots"]]
+        manifest["takes"] = [t for t in manifest["takes"] if t != ["sh010", 2]]
+
+    downloads = _pick_then_edit_the_shot_list(out, tmp_path, ["sh010_t2", "sh020_t1"], lower_sh010_to_one_take)
     with Browser(tmp_path / "profile", downloads) as browser:
         open_page(browser, out, "#shot-sh010")
         assert browser.js("document.querySelectorAll('#take-sh010_t2 button.pick').length") == 0
