@@ -121,8 +121,9 @@ if profile:
     basis = profile["time_basis"]
     shares = ", ".join(f"{k} {v[basis + '_share']:.1%}" for k, v in profile["phases"].items())
     sdpa = "; ".join(f"{k} {', '.join(v)}" for k, v in read("profile_sdxl").get("sdpa_backends", {}).items())
-    extra.append(f"| profile_sdxl ({profile['jobs']} jobs) | {basis} time: {shares}; device busy "
-                 f"{profile['device_busy_share']:.1%} of the wall; SDPA {sdpa}; trace {profile['trace'] or 'not kept'} |")
+    busy = f"; device busy {profile['device_busy_share']:.1%} of the wall" if basis == "device" else ""
+    extra.append(f"| profile_sdxl ({profile['jobs']} jobs) | {basis} time: {shares}{busy}; SDPA {sdpa}; "
+                 f"trace {profile['trace'] or 'not kept'} |")
 else:
     extra.append("| profile_sdxl | not measured |")
 check = read("batch_invariance")
