@@ -67,7 +67,8 @@ def test_midpoints_that_see_their_own_level_integrate_the_replacement_flow(harne
     """Where the truth is known: with the known region at each midpoint's own level (the engine) the midpoint
     sampler's error against the flow the blend discretises falls fast with the steps; with the known region one
     level late, or left where the integrator places it, it is at least four times larger at every step count
-    (seven to forty times in this harness). Blending the integrator's kept state as well changes nothing inside."""
+    (11 to 45 times at 50 steps in docs/plates.md's table, with 256 crops). Blending the integrator's kept state
+    as well changes nothing inside."""
     steps = (12, 25, 50)
     with one_thread():
         mine = [harness.error(harness.run("midpoint", n, strength)) for n in steps]

@@ -259,12 +259,13 @@ def fitted_order(row: Row) -> float:
     return float(-np.polyfit(np.log([n for n, _ in row]), np.log([e for _, e in row]), 1)[0])
 
 
-def format_blend_table(table: dict[str, Row], steps: Sequence[int] = STEPS) -> str:
-    """Markdown: one row per label, `error (evaluations)` per step count, and the fitted order."""
-    lines = ["| sampler, blend | " + " | ".join(f"steps {n}" for n in steps) + " | order (fit) |",
-             "|---" * (len(steps) + 2) + "|"]
+def format_blend_table(table: dict[str, Row], steps: Sequence[int] = STEPS, order: bool = True) -> str:
+    """Markdown: one row per label, `error (evaluations)` per step count, and (``order``) the fitted order."""
+    tail = " order (fit) |" if order else ""
+    lines = ["| sampler, blend | " + " | ".join(f"steps {n}" for n in steps) + " |" + tail,
+             "|---" * (len(steps) + 1 + order) + "|"]
     for label, row in table.items():
         cells = " | ".join(f"{e:.2e} ({n})" for n, e in row)
-        lines.append(f"| {label} | {cells} | {fitted_order(row):.2f} |")
+        lines.append(f"| {label} | {cells} |" + (f" {fitted_order(row):.2f} |" if order else ""))
     return "\n".join(lines)
 
