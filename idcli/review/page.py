@@ -766,11 +766,15 @@ _JS = """
     saved.last=idOf(s);write();
     try{history.replaceState(null,'','#'+s.id);}catch(e){}
   }
+  // The shot the keys act on: the one holding the focus while it is in view; scrolled away from it (Page Down,
+  // Space, the wheel), the shot at the top of the view, so a digit never picks in a shot off screen.
   function current(){
+    var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
+    var r=a?a.getBoundingClientRect():null;
+    if(r&&r.bottom>0&&r.top<window.innerHeight){return shots.indexOf(a);}
     var y=window.scrollY+8,best=0;
     for(var i=0;i<shots.length;i++){if(shots[i].offsetTop<=y){best=i;}}
-    var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
-    return a?shots.indexOf(a):best;
+    return best;
   }
   function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();
     remember(shots[i]);}
