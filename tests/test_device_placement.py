@@ -128,12 +128,12 @@ def test_the_watch_sees_a_host_tensor_made_in_the_loop(tmp_path: Path, monkeypat
     plan, _runtime = plan_shotlist(idcli.loads_shotlist(SHOTS.format(adapter=""), base_dir=str(tmp_path)),
                                    device="cpu")
     engine = Engine(plan.model, Runtime("cpu", "float32"), plan.adapter)
-    head_only = fusion._head_only
+    head_only = fusion.head_only_mask
 
     def host_made(mask, fraction):
         return head_only(mask, fraction) * torch.ones(1)  # a host tensor meeting the device mask
 
-    monkeypatch.setattr(fusion, "_head_only", host_made)
+    monkeypatch.setattr(fusion, "head_only_mask", host_made)
     calls = _watch(engine, [job.request for job in plan.jobs if job.shot_id == "b"], monkeypatch,
                    roots=(PACKAGE, __file__))
     assert calls.hits and {hit.rsplit(":", 1)[0] for hit in calls.hits} == {"ones at test_device_placement.py"}
