@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from .options import DeviceOpt, JsonOpt, NoQaOpt, _parse_batch_size, app, given_path
-from .output import _emit, _emit_json, _guarded, _ok
+from .options import DeviceOpt, JsonOpt, NoQaOpt, app, given_path, parse_batch_size
+from .output import emit, emit_json, guarded, ok
 
 
 @app.command()
@@ -50,7 +50,7 @@ def bench(
 
     def body() -> None:
         shape = parse_size(size) if size is not None else None
-        size_batch = _parse_batch_size(batch_size)
+        size_batch = parse_batch_size(batch_size)
         chosen = arch
         if chosen == "auto":
             from ..runtime import resolve_runtime
@@ -69,9 +69,9 @@ def bench(
                            on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa,
                            dtype=dtype)
         if as_json:
-            _emit_json(_ok(**result.as_dict()))
+            emit_json(ok(**result.as_dict()))
         else:
-            _emit(format_report(result))
+            emit(format_report(result))
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
