@@ -27,6 +27,7 @@ from ..presets import PRESETS, TINY_INIT_SEED
 
 
 def quiet_transformers() -> None:
+    """Silence the notices of transformers, diffusers and huggingface_hub that are not for idcli's users."""
     # transformers warns at import about optional torchvision image processors we never use.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     # The variable only counts when transformers is imported after it; when it already was (a shot list's
