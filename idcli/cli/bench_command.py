@@ -90,9 +90,9 @@ def bench(
             record = check_invariance(chosen, jobs=jobs, steps=steps, size=shape, method=method, device=device,
                                       dtype=dtype, compile=compile_unet, command=shlex.join(line), on_note=note)
             if as_json:
-                _emit_json(_ok(**record))
+                emit_json(ok(**record))
             else:
-                _emit(format_invariance(record))
+                emit(format_invariance(record))
             return
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, repeats=repeats,
