@@ -292,7 +292,7 @@ def test_bench_repeats_alternate_and_report_the_median_ratio(tmp_path: Path, syn
     from idcli.bench import runner
 
     order: list[str] = []
-    timed, stock = runner._timed_render, baseline_module.run_baseline
+    timed, stock = runner.timed_render, baseline_module.run_baseline
 
     def timed_render(*args, **kwargs):
         order.append("idcli")
@@ -302,7 +302,7 @@ def test_bench_repeats_alternate_and_report_the_median_ratio(tmp_path: Path, syn
         order.append("baseline")
         return stock(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_timed_render", timed_render)
+    monkeypatch.setattr(runner, "timed_render", timed_render)
     monkeypatch.setattr(baseline_module, "run_baseline", run_baseline)
     keep = tmp_path / "kept"
     result = run_bench("tiny-sd", jobs=2, steps=1, size=(64, 64), batch_size=2, device="cpu", keep=keep,

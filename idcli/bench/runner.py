@@ -182,7 +182,7 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
         suffix = "" if repeat == 0 else f"-{repeat + 1}"
         label = f" ({repeat + 1} of {repeats})" if repeats > 1 else ""
         note(f"timed run{label}: {workload.jobs} jobs, {workload.steps} steps, {workload.width}x{workload.height}")
-        timed.append(_timed_render(engine, shots, folder / f"out{suffix}", common, sync, workload.jobs))
+        timed.append(timed_render(engine, shots, folder / f"out{suffix}", common, sync, workload.jobs))
         if baseline:
             note(f"baseline{label}: {len(baseline_requests)} stock pipeline calls at batch 1")
             baselines.append(run_baseline(engine, baseline_requests, folder / f"baseline{suffix}",
@@ -266,8 +266,9 @@ class _TimedRender:
     decode_chunks: list[int | None]
 
 
-def _timed_render(engine: Any, shots: Path, out: Path, common: dict[str, Any], sync: Callable[[], None],
-                  jobs: int) -> _TimedRender:
+def timed_render(engine: Any, shots: Path, out: Path, common: dict[str, Any], sync: Callable[[], None],
+                 jobs: int) -> _TimedRender:
+    """One ``render()`` of the workload on ``engine`` under the forward timers: wall time, forwards, peak memory."""
     from ..run import render
     from ..shotlist import load_shotlist
     from . import measure

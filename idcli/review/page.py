@@ -262,7 +262,8 @@ def _figure(value: Any) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else _e(value)
 
 
-def _qa_html(take: Take) -> str:
+def qa_html(take: Take) -> str:
+    """The take's identity-QA table (or why there is none) as the page shows it."""
     qa = take.qa
     if qa is None:
         return '<p class="qa-none">No identity QA (no cast, rendered with --no-qa, or before QA; run idcli qa)</p>'
@@ -327,7 +328,7 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
             f'data-key="{_e(seen_key(take.job_key))}" aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
-            f"<dl>{facts_html}</dl>{_qa_html(take)}{strip}"
+            f"<dl>{facts_html}</dl>{qa_html(take)}{strip}"
             f'<p class="links"><a href="{_href(take.image)}">full image</a> · '
             f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
 
