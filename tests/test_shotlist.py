@@ -949,6 +949,11 @@ def test_script_framing_words_read_as_the_framing(folder: Path, written: str, fr
     ("MCU", "medium", "medium close-up"), ("medium close up", "medium", "medium close-up"),
     ("EWS", "wide", "extreme wide"), ("ELS", "wide", "extreme long"),
     ("OTS", "medium", "camera position, not a shot size"), ("pov", "medium", "camera position, not a shot size"),
+    # A script's shot names that say who or what is in frame, not how large (artist tour: 'two-shot' got only
+    # "not allowed (allowed: ...)", no word on what to write instead).
+    ("two-shot", "medium", "says who is in frame"), ("2S", "medium", "name each character in the prompt"),
+    ("Three Shot", "medium", "says who is in frame"), ("group shot", "medium", "says who is in frame"),
+    ("insert", "close-up", "a detail"), ("establishing shot", "wide", "the place"), ("EST", "wide", "the place"),
 ])
 def test_ambiguous_script_framings_are_refused_with_the_nearest(folder: Path, written: str, nearest: str,
                                                                why: str) -> None:
