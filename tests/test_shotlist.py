@@ -300,6 +300,20 @@ def test_duplicate_shot_ids_also_by_case(folder: Path, second: str) -> None:
              "first used by shots[0]", "must be unique", occurrence=2 if second == "sh010" else 1)
 
 
+@pytest.mark.parametrize("bad", ["framing: medum", "steps: lots"])
+def test_duplicate_shot_id_is_reported_beside_a_type_error_in_the_first_shot(folder: Path, bad: str) -> None:
+    # Artist tour: the first shot of the pair had 'framing: medum'; validate listed that (and the rest) but not the
+    # duplicate, which came up only once the framing was fixed: one more round for a tired person.
+    text = variant("    framing: wide\n", f"    {bad}\n").replace("id: sh020", "id: sh010")
+    rejected(folder, text, "id: ^sh010", "shots[1].id", "duplicate shot id 'sh010'", "first used by shots[0]",
+             occurrence=2)
+    rejected(folder, text, bad.replace(": ", ": ^"), f"shots[0].{bad.split(':')[0]}")  # and the type error
+    # An id that is itself wrong is that id's problem, not a duplicate of the next one spelled the same.
+    wrong = variant("id: sh020", "id: a/b", variant("id: sh010", "id: a/b"))
+    result = validate(write(folder, wrong))
+    assert result.stdout.count("duplicate") == 0 and "is a path" in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [
