@@ -130,7 +130,7 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls[0] == {"arch": "tiny-sd", "jobs": 2, "steps": 1, "size": (64, 64), "method": "single",
                         "batch_size": "auto", "device": "cpu", "baseline": False, "compile": False, "keep": None,
                         "repeats": 1, "command": data["command"], "on_note": calls[0]["on_note"], "qa": True,
-                        "dtype": "auto"}
+                        "dtype": "auto", "profile": None}
     text = CliRunner().invoke(app, [*args, "--batch-size", "3"])
     assert text.exit_code == 0 and "images/s" in text.stdout and calls[1]["batch_size"] == 3
     repeated = CliRunner().invoke(app, [*args, "--repeats", "5", "--json"])
@@ -147,6 +147,37 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     half = CliRunner().invoke(app, [*args, "--dtype", "bfloat16", "--json"])
     assert half.exit_code == 0 and calls[-1]["dtype"] == "bfloat16"
     assert "--device cpu --dtype bfloat16 --no-baseline" in json.loads(half.stdout)["command"]
+    # --profile reaches run_bench and the recorded command
+    profiled = CliRunner().invoke(app, [*args, "--profile", "prof", "--json"])
+    assert profiled.exit_code == 0 and calls[-1]["profile"] == Path("prof")
+    assert "--profile prof --json" in json.loads(profiled.stdout)["command"]
+
+
+def test_bench_cli_check_batch_invariance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--check-batch-invariance runs the check instead of the timed bench; options about timing are refused."""
+    checks: list[dict] = []
+
+    def fake_check(arch: str, **kwargs: object) -> dict:
+        checks.append({"arch": arch, **kwargs})
+        return {"check": "batch-invariance", "command": kwargs["command"], "model": "tiny-sd (random weights)",
+                "device": "cpu", "dtype": "bfloat16", "batch": 8, "max_abs_diff": 2, "mean_abs_diff": 0.01,
+                "differing_share": 0.02, "identical_images": 1,
+                "workload": {"width": 64, "height": 64, "steps": 2, "method": "single"}}
+
+    monkeypatch.setattr("idcli.bench.check_batch_invariance", fake_check)
+    monkeypatch.setattr("idcli.bench.run_bench", lambda *a, **k: pytest.fail("the timed bench ran"))
+    args = ["bench", "--arch", "tiny-sd", "--jobs", "8", "--steps", "2", "--size", "64x64", "--device", "cpu",
+            "--dtype", "bfloat16", "--check-batch-invariance"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["max_abs_diff"] == 2 and data["command"].endswith("--check-batch-invariance --json")
+    assert checks[0]["jobs"] == 8 and checks[0]["dtype"] == "bfloat16" and checks[0]["size"] == (64, 64)
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 0 and "8 jobs as one batch against each alone: max 2 8-bit levels" in text.stdout
+    refused = CliRunner().invoke(app, [*args, "--profile", "prof", "--repeats", "2"])
+    assert refused.exit_code == 2 and "--repeats, --profile does not apply" in refused.stderr
+    assert len(checks) == 2
 
 
 def _canned_result(command: str) -> BenchResult:

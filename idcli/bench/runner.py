@@ -40,6 +40,7 @@ class CountingEngine:
         self.factory_at: float | None = None
         self.seconds = 0.0
         self.batches: list[int] = []
+        self.decode_chunks: list[int | None] = []  # images per VAE decode call, per batch
 
     def factory(self, model: Any, runtime: Any, adapter: Any) -> CountingEngine:
         if model != self.inner.identity:
@@ -55,6 +56,7 @@ class CountingEngine:
         finally:
             self.seconds += time.perf_counter() - start
             self.batches.append(len(requests))
+            self.decode_chunks.append(getattr(self.inner, "last_decode_chunk", None))
 
     def suggest_batch_size(self, request: Any) -> int:
         return self.inner.suggest_batch_size(request)
@@ -80,7 +82,8 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
               method: str = "single", batch_size: int | str = "auto", device: str = "auto", baseline: bool = True,
               compile: bool = False, keep: Path | None = None, face_models: str | None = "synthetic",
               repeats: int = 1, command: str | None = None,
-              on_note: Callable[[str], None] | None = None, qa: bool = True, dtype: str = "auto") -> BenchResult:
+              on_note: Callable[[str], None] | None = None, qa: bool = True, dtype: str = "auto",
+              profile: Path | None = None) -> BenchResult:
     """Measure idcli's throughput on ``jobs`` identity-conditioned jobs, and the naive baseline's.
 
     The model has random weights (the published architecture for sd15/sdxl); the selfies are encoded
@@ -94,28 +97,40 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
     ``repeats`` times the idcli render and the baseline alternately (A B A B ...), so that a machine whose
     speed drifts (other processes, clocks) affects both alike; the figures are medians over the repeats
     and the idcli/baseline ratio is the median of the per-pair ratios with its spread.
+
+    ``profile``: a new or empty folder; after the timed runs, a few more jobs are rendered under
+    ``torch.profiler`` and their tables and trace written there (idcli/bench/profile.py), counted in no figure.
     """
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise InputError(f"--repeats {repeats!r}: give a whole number of at least 1")
     workload = make_workload(arch, jobs, steps, size, method)
-    if dtype not in ("auto", *DTYPES):
-        short = _SHORT_DTYPES.get(str(dtype).lower())  # 'fp16' is how many say float16: too short for difflib
-        hint = f" (did you mean {short}?)" if short else nearest_hint(dtype, ("auto", *DTYPES))
-        raise InputError(f"--dtype {dtype}: allowed: auto, {', '.join(DTYPES)}{hint}")
+    check_dtype(dtype)
+    if profile is not None:
+        from .profile import check_profile_folder
+
+        check_profile_folder(profile)
     note = on_note or (lambda text: None)
     command = command or (f"idcli.bench.run_bench({arch!r}, jobs={jobs}, steps={steps}, size={size}, "
                           f"method={method!r}, batch_size={batch_size!r}, device={device!r}, baseline={baseline}, "
-                          f"compile={compile}, repeats={repeats}, dtype={dtype!r})")
+                          f"compile={compile}, repeats={repeats}, dtype={dtype!r}, profile={profile!r})")
     with _workdir(keep) as folder:
         result = _run(workload, folder, batch_size, device, baseline, compile, face_models, command, note, repeats,
-                      qa, dtype)
+                      qa, dtype, profile)
         result.workdir, result.kept = str(folder), keep is not None
     return result
 
 
+def check_dtype(dtype: str) -> None:
+    """``--dtype``: auto or one of DTYPES, else an InputError with a hint."""
+    if dtype not in ("auto", *DTYPES):
+        short = _SHORT_DTYPES.get(str(dtype).lower())  # 'fp16' is how many say float16: too short for difflib
+        hint = f" (did you mean {short}?)" if short else nearest_hint(dtype, ("auto", *DTYPES))
+        raise InputError(f"--dtype {dtype}: allowed: auto, {', '.join(DTYPES)}{hint}")
+
+
 def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseline: bool, compile: bool,
          face_models: str | None, command: str, note: Callable[[str], None], repeats: int = 1,
-         qa: bool = True, dtype: str = "auto") -> BenchResult:
+         qa: bool = True, dtype: str = "auto", profile: Path | None = None) -> BenchResult:
     from ..engine import Engine
     from ..planning import plan_shotlist
     from ..run import render
@@ -168,6 +183,16 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
     note("counting UNet FLOPs; measuring the matrix-product ceiling")
     flops_per_row = measure.unet_flops_per_row(engine.pipe.unet, middle.last_unet_call)
     ceiling = measure.matmul_ceiling(engine.device, engine.torch_dtype, sync)
+    note("asking torch which attention kernel it picks for the UNet's and the VAE's shapes")
+    latent_shape = (1, engine.latent_channels, workload.height // engine.vae_scale, workload.width // engine.vae_scale)
+    sdpa = measure.sdpa_backends(engine.pipe.unet, middle.last_unet_call, engine.pipe.vae, latent_shape)
+
+    profile_record = None
+    if profile is not None:
+        from .profile import PROFILE_JOBS, profile_render
+
+        note(f"profiled render: {min(PROFILE_JOBS, workload.jobs)} jobs under torch.profiler into {profile}")
+        profile_record = profile_render(engine, workload, folder, common, profile, sync)
 
     baseline_record = None
     notes = []
@@ -205,7 +230,8 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
         commit_seconds=middle.report.commit_seconds,
         forwards=middle.forwards, unet_flops_per_row=flops_per_row, matmul_ceiling=ceiling.as_dict(),
         peak_memory_bytes=middle.peak, peak_memory_kind=middle.peak_kind, baseline=baseline_record, notes=notes,
-        repeats=repeat_records)
+        repeats=repeat_records, batch_size_chosen=size, decode_chunks=middle.decode_chunks, sdpa=sdpa,
+        profile=profile_record)
 
 
 @dataclass
@@ -220,6 +246,7 @@ class _TimedRender:
     report: Any
     peak: int
     peak_kind: str
+    decode_chunks: list[int | None]
 
 
 def _timed_render(engine: Any, shots: Path, out: Path, common: dict[str, Any], sync: Callable[[], None],
@@ -244,7 +271,7 @@ def _timed_render(engine: Any, shots: Path, out: Path, common: dict[str, Any], s
     assert timers.last_unet_call is not None and counting.factory_at is not None
     assert report.commits == len(report.batch_sizes), "every rendered batch went through the commit queue"
     return _TimedRender(wall, counting.factory_at - started, counting.seconds, timers.time.as_dict(),
-                        timers.last_unet_call, report, peak, peak_kind)
+                        timers.last_unet_call, report, peak, peak_kind, counting.decode_chunks)
 
 
 def _baseline_record(run: Any) -> dict[str, Any]:

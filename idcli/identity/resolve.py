@@ -23,6 +23,7 @@ from ..errors import Problem
 from ..hashing import tagged_hash
 from ..paths import state_dir
 from ..presets import get_preset
+from ..profile_ranges import IDENTITY, ranged
 from ..shotlist import LoadedShotList
 from .encode import SelfieFile
 from .faces import FaceModels, resolve_face_models
@@ -200,6 +201,7 @@ def character_problem(loaded: LoadedShotList, name: str, exc: Exception) -> Prob
                    f"only the shots naming {{{name}}} fail; fix or replace this file and rerun")
 
 
+@ranged(IDENTITY)
 def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str, face_models: str | None = None,
                        on_encode: Callable[[str], None] | None = None,
                        failures: dict[str, Problem] | None = None) -> dict[str, CharacterIdentity]:
