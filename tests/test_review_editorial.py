@@ -3,6 +3,7 @@ back with the same adapters), and a playable H.264 movie (decoded back with PyAV
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -122,6 +123,47 @@ def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) ->
         ("00:00:00:00", "00:00:02:00"), ("00:00:02:00", "00:00:03:12"), ("00:00:03:12", "00:00:06:12")]
     comments = [line for line in lines if line.startswith("*")]
     assert comments[:2] == ["* FROM CLIP NAME:  sh010", "* FROM CLIP: renders/out/sh010/sh010_t1.png"]
+
+
+def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
+    """A timecode's frame count, by SMPTE 12M's own arithmetic (not OTIO's): drop frame skips the first two labels
+    (four at 59.94) of every minute but each tenth."""
+    hours, minutes, seconds, frames = (int(part) for part in re.split("[:;]", timecode))
+    count = ((hours * 60 + minutes) * 60 + seconds) * nominal + frames
+    if drop_frame:
+        total_minutes = hours * 60 + minutes
+        count -= nominal // 15 * (total_minutes - total_minutes // 10)
+    return count
+
+
+def test_an_independent_cmx_3600_reader_finds_the_edl_well_formed(out: Path, tmp_path: Path) -> None:
+    # pycmx (not OTIO) reads the EDL as an editor's tool does: numbered cuts on reel AX, no statement it does not
+    # know, each event's source as long as its record, records contiguous but for the gap of the shot not rendered.
+    pycmx = pytest.importorskip("pycmx")
+    target = tmp_path / "animatic.edl"
+    edited = shot_list(tmp_path, gap_second=True, first_duration=70)  # sh010 70 s: past a drop-frame minute
+    assert cli("export", out, "--edl", target, "--fps", "29.97", "--shots", edited).exit_code == 0
+    raw = target.read_bytes()
+    assert raw.isascii() and b"\r" not in raw and max(len(line) for line in raw.splitlines()) <= 80
+    edl = pycmx.parse_cmx3600(io.StringIO(raw.decode("ascii")))
+    # the one statement it does not know: the blank line after the header, as Avid writes it too
+    assert edl.title == "review" and [s.content.strip() for s in edl.unrecognized_statements] == [""]
+    assert raw.splitlines()[1] == b"FCM: DROP FRAME"
+    events = list(edl.events)
+    assert [event.number for event in events] == [1, 2, 3]
+    expected = {"sh010": 2098, "sh020": 45, "sh030": 90}  # 70 s, 1.5 s, 3 s at 30000/1001, to the nearest frame
+    record_out = 0
+    for event, (shot, frames) in zip(events, expected.items(), strict=True):
+        (edit,) = event.edits
+        assert (edit.source, edit.clip_name, edit.transition.kind, edit.channels.video) == ("AX", shot, "C", True)
+        source_in, source_out, record_in, out_frame = (smpte_frames(tc, 30, True) for tc in (
+            edit.source_in, edit.source_out, edit.record_in, edit.record_out))
+        assert (source_in, source_out - source_in, out_frame - record_in) == (0, frames, frames)
+        assert record_in == record_out + (90 if shot == "sh020" else 0)  # sh040's 3 s between sh010 and sh020
+        record_out = out_frame
+        for timecode in (edit.source_out, edit.record_in, edit.record_out):  # no label drop frame skips
+            _, minutes, seconds, frame = (int(part) for part in re.split("[:;]", timecode))
+            assert not (seconds == 0 and frame < 2 and minutes % 10), timecode
 
 
 @pytest.mark.parametrize(("fps", "flag", "fcm", "second_in"), [

@@ -68,6 +68,14 @@ def _relative_url(otio_dir: Path, target: Path) -> str:
     return url_utils.url_from_filepath(Path(os.path.relpath(target.resolve(), otio_dir.resolve())).as_posix())
 
 
+def _relative_media_url(otio_dir: Path, target: Path) -> str:
+    """``target`` as a media reference's URL relative to the .otio file: OTIO's own form (``_relative_url``: spaces
+    and letters as they are) with the three characters that change what a URL means escaped: ``%`` (an escape),
+    ``#`` (a fragment follows) and ``?`` (a query follows). Unescaped, OTIO's ``url_utils.filepath_from_url`` (which
+    its .otioz bundler reads with) read ``renders/sc12 #2/...`` as ``renders/sc12 ``."""
+    return _relative_url(otio_dir, target).replace("%", "%25").replace("#", "%23").replace("?", "%3F")
+
+
 def _shot_list(run: Run, otio_path: Path) -> str | None:
     """The shot list, relative to the .otio file like ``output_folder`` (stable when the project moves);
     as the render was given it when idcli does not know where it is now (an older run manifest)."""
@@ -87,12 +95,13 @@ def _absolute_url(target: Path) -> str:
 
 
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_media: bool = False,
-                   timecode_rate: float | None = None) -> tuple[Any, ExportResult]:
+                   media_paths: bool = False, timecode_rate: float | None = None) -> tuple[Any, ExportResult]:
     """The animatic as an OTIO timeline, for ``otio_path`` (media URLs are relative to its folder).
 
     Every format is written from this one timeline. ``absolute_media``: media as absolute file URLs (FCP 7
-    XML). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a non-drop-frame EDL
-    at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
+    XML). ``media_paths``: media as plain relative paths, nothing escaped (the EDL's ``* FROM CLIP:`` comment is
+    a path, not a URL). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
+    non-drop-frame EDL at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
     """
     import opentimelineio as otio
 
@@ -116,7 +125,8 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
             result.gaps.append(shot.id)
             continue
         image = run.root / take.image
-        url = _absolute_url(image) if absolute_media else _relative_url(otio_path.parent, image)
+        url = (_absolute_url(image) if absolute_media else _relative_url(otio_path.parent, image) if media_paths
+               else _relative_media_url(otio_path.parent, image))
         reference = otio.schema.ExternalReference(target_url=url, available_range=span)  # a still, held
         reference.name = Path(take.image).name
         clip = otio.schema.Clip(name=shot.id, media_reference=reference, source_range=span)
