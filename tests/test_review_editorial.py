@@ -630,6 +630,38 @@ def test_an_interrupted_movie_leaves_no_file(out: Path, tmp_path: Path, monkeypa
     assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
 
 
+@needs_pyav
+@pytest.mark.parametrize(("code", "said"), [
+    ("ENOSPC", "disk full while writing {target}; nothing partial was kept"),
+    ("EROFS", "permission denied while writing {target} (Read-only file system)"),
+])
+def test_a_movie_the_disk_refuses_is_named_and_leaves_no_file(out: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, code: str,
+                                                               said: str) -> None:
+    # Artist tour: --movie into a read-only folder said only "idcli: error: Read-only file system" (PyAV's
+    # error names no file), where --otio, --edl and --fcp-xml name theirs.
+    import errno
+    import os
+
+    import idcli.review.animatic_movie as movie
+
+    encoded = movie._yuv_frame
+    calls = []
+
+    def refuse_on_the_second(rgb):
+        calls.append(1)
+        if len(calls) == 2:  # the encoder's write, as PyAV raises it (an OSError with the errno)
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+        return encoded(rgb)
+
+    monkeypatch.setattr(movie, "_yuv_frame", refuse_on_the_second)
+    target = tmp_path / "cut" / "animatic.mp4"
+    result = cli("export", out, "--movie", target)
+    assert result.exit_code == 5, result.output
+    assert said.format(target=target) in result.stderr, result.stderr
+    assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
+
+
 def test_a_missing_pyav_is_named(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 

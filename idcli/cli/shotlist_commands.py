@@ -212,7 +212,8 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
 def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
     """Encode the characters the shots name (cached by content); one problem per unusable character.
 
-    Returns the warnings about usable ones (a group photo as a selfie)."""
+    Returns the warnings about usable ones (a group photo as a selfie); when one is unusable, says them on stderr
+    before raising."""
     from ..errors import ModelUnavailableError, ShotListError
     from ..identity.group_selfies import group_selfie_warnings
     from ..identity.resolve import resolve_identities
@@ -227,9 +228,14 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
         # is valid; say what was not checked.
         print_note(f"the selfies were not checked: {exc}")
         return []
+    warnings = group_selfie_warnings(loaded, identities)
     if failures:
+        # The characters that could be encoded get their warnings now too, before the error: else a group
+        # photo is only said in the next run, after the failing selfie was fixed.
+        for warning in warnings:
+            _warning(warning)
         raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
-    return group_selfie_warnings(loaded, identities)
+    return warnings
 
 
 @app.command()

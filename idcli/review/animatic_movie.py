@@ -44,7 +44,7 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
                 ) -> ExportResult:
     """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
     ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``)."""
-    from ..safeio import atomic_stream
+    from ..store import atomic_stream
 
     timeline, result = build_timeline(run, path, fps)
     result.format = "movie"
