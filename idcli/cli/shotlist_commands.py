@@ -233,7 +233,7 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
         # The characters that could be encoded get their warnings now too, before the error: else a group
         # photo is only said in the next run, after the failing selfie was fixed.
         for warning in warnings:
-            _warning(warning)
+            print_warning(warning)
         raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
     return warnings
 
