@@ -73,14 +73,15 @@ def require_timecode_rate(fps: float, option: str) -> None:
                          "rate)", field="fps")
 
 
-def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[Any, ExportResult]:
+def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: int = 0
+                 ) -> tuple[Any, ExportResult]:
     """The timeline the EDL is written from (``fps`` as ``export.timeline_rate`` gives it), built once per export
     and before any file of it is written: an EDL of no events, or of more than CMX 3600 numbers, is refused here.
-    ``edl_text`` writes it."""
+    ``start``: the frame its record timecode starts at. ``edl_text`` writes it."""
     # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
     # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
-    timeline, result = build_timeline(run, edl_path, fps, media_paths=True, timecode_rate=timecode_rate)
+    timeline, result = build_timeline(run, edl_path, fps, media_paths=True, timecode_rate=timecode_rate, start=start)
     result.format = "edl"
     _check_event_count(run, result, edl_path)
     return timeline, result
@@ -116,20 +117,28 @@ def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
         shots = f"the last shot, {first}, is not rendered and leaves" if trailing == 1 else (
             f"the last {trailing} shots, from {first} on, are not rendered and leave")
         result.notes.append(f"--edl: {shots} no event: an EDL ends with its last event")
+    # The adapter writes record timecode from the track, not from global_start_time (OTIO issue #1385): the track
+    # starts ``start`` frames before its first clip, as the adapter's own reader gives an EDL recorded from there.
+    start = timeline.global_start_time
+    track.source_range = otio.opentime.TimeRange(-start, track.available_range().duration)
     text = otio.adapters.write_to_string(timeline, "cmx_3600", style="avid")
     fcm = "FCM: DROP FRAME" if drop_frame else "FCM: NON-DROP FRAME"
     title, _, events = text.partition("\n\n")
     return f"{title}\n{fcm}\n\n{events}"
 
 
-def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResult]:
-    """The animatic as FCP 7 XML (``xmeml``), media as absolute file URLs."""
+def fcp_xml_text(run: Run, xml_path: Path, fps: float, drop_frame: bool = False, start: int = 0
+                 ) -> tuple[str, ExportResult]:
+    """The animatic as FCP 7 XML (``xmeml``), media as absolute file URLs, the sequence's ``<timecode>`` from
+    ``start`` (a frame count) labelled drop frame or not as ``drop_frame`` says."""
     import opentimelineio as otio
 
     from .animatic_movie import frame_size
 
-    timeline, result = build_timeline(run, xml_path, fps, absolute_media=True)
+    timeline, result = build_timeline(run, xml_path, fps, absolute_media=True, start=start)
     result.format = "fcp_xml"
+    # The adapter writes the sequence's <timecode> from global_start_time, its label's form from this metadata.
+    timeline.metadata["fcp_xml"] = {"timecode": {"displayformat": "DF" if drop_frame else "NDF"}}
     takes = {(take.shot_id, take.take): take for take in run.takes}
     shown = []
     for clip in timeline.find_clips():
@@ -138,8 +147,8 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResul
         shown.append(take)
     if shown:  # the sequence's frame: the movie's, not the importer's guess
         width, height = frame_size(run, shown)
-        timeline.metadata["fcp_xml"] = {"media": {"video": {"format": {"samplecharacteristics": {
-            "width": str(width), "height": str(height)}}}}}
+        timeline.metadata["fcp_xml"]["media"] = {"video": {"format": {"samplecharacteristics": {
+            "width": str(width), "height": str(height)}}}}
     return otio.adapters.write_to_string(timeline, "fcp_xml"), result
 
 
