@@ -62,14 +62,16 @@ def test_edl_reads_back_with_the_cmx_3600_adapter(out: Path, tmp_path: Path) -> 
     (track,) = timeline.video_tracks()
     # sh040 is not rendered: the jump in record timecode the adapter reads back as a gap of its 3 s
     assert [type(item).__name__ for item in track] == ["Clip", "Gap", "Clip", "Clip"]
-    assert [item.name for item in track.find_clips()] == ["sh010", "sh020", "sh030"]
+    # each clip named after its still, as the editor's bin names it; the shot id in a remark
+    assert [item.name for item in track.find_clips()] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
     assert [item.duration().to_frames() for item in track] == [50, 75, 38, 75]
     expected = images(out)
     for clip in track.find_clips():
         assert clip.metadata.get("cmx_3600", {}).get("reel") is None  # AX: the adapter keeps no AX reel
         url = clip.media_reference.target_url
         assert not url.startswith(("/", "file:"))  # relative to the EDL's folder
-        assert (target.parent / unquote(url)).resolve() == expected[clip.name]
+        shot = clip.metadata["cmx_3600"]["comments"][-1].removeprefix("SHOT: ")
+        assert (target.parent / unquote(url)).resolve() == expected[shot]
     assert timeline.name == "review"
 
 
@@ -123,7 +125,37 @@ def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) ->
     assert [(e.group(5), e.group(6)) for e in events] == [
         ("01:00:00:00", "01:00:02:00"), ("01:00:02:00", "01:00:03:12"), ("01:00:03:12", "01:00:06:12")]
     comments = [line for line in lines if line.startswith("*")]
-    assert comments[:2] == ["* FROM CLIP NAME:  sh010", "* FROM CLIP: renders/out/sh010/sh010_t1.png"]
+    assert comments[:4] == ["* FROM CLIP NAME:  sh010_t1.png", "* FROM CLIP: renders/out/sh010/sh010_t1.png",
+                            "* SOURCE FILE: sh010_t1.png", "* SHOT: sh010"]
+
+
+def test_each_edl_event_names_the_still_an_editor_imports(out: Path, tmp_path: Path) -> None:
+    """An editor imports the renders folder's PNGs into a bin (Resolve's media pool, Premiere's project): each becomes
+    a clip named after its file, source timecode from 00:00:00:00. The EDL's events name the same: the clip name is
+    the PNG's file name (Resolve matches clip names and source timecode when reel names are off, its default), a
+    ``* SOURCE FILE:`` remark names the file as Avid writes it, ``* FROM CLIP:`` keeps its path for OTIO and Avid,
+    and the shot id stays in a ``* SHOT:`` remark. Read back with pycmx and OTIO's adapter."""
+    pycmx = pytest.importorskip("pycmx")
+    target = tmp_path / "animatic.edl"
+    assert cli("export", out, "--edl", target, "--fps", "24").exit_code == 0
+    raw = target.read_bytes()
+    assert raw.isascii() and max(len(line) for line in raw.splitlines()) <= 80
+    expected = images(out)
+    edits = [event.edits[0] for event in pycmx.parse_cmx3600(io.StringIO(raw.decode("ascii"))).events]
+    assert [(e.clip_name, e.source_file, e.source) for e in edits] == [
+        (expected[shot].name, expected[shot].name, "AX") for shot in ("sh010", "sh020", "sh030")]
+    assert {e.source_in for e in edits} == {"00:00:00:00"}  # a still's source timecode as a bin gives it
+    lines = target.read_text("ascii").splitlines()
+    event = lines[lines.index(next(line for line in lines if line.startswith("001"))):][:5]
+    assert event[1:] == ["* FROM CLIP NAME:  sh010_t1.png", "* FROM CLIP: renders/out/sh010/sh010_t1.png",
+                         "* SOURCE FILE: sh010_t1.png", "* SHOT: sh010"]
+    (track,) = otio.adapters.read_from_file(str(target), rate=24).video_tracks()
+    clips = list(track.find_clips())
+    assert [clip.name for clip in clips] == [expected[shot].name for shot in ("sh010", "sh020", "sh030")]
+    assert [list(clip.metadata["cmx_3600"]["comments"]) for clip in clips] == [
+        [f"SOURCE FILE: {shot}_t1.png", f"SHOT: {shot}"] for shot in ("sh010", "sh020", "sh030")]
+    assert [(target.parent / unquote(clip.media_reference.target_url)).resolve() for clip in clips] == [
+        expected[shot] for shot in ("sh010", "sh020", "sh030")]
 
 
 def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
@@ -156,7 +188,8 @@ def test_an_independent_cmx_3600_reader_finds_the_edl_well_formed(out: Path, tmp
     record_out = smpte_frames("01:00:00;00", 30, True)  # the sequence starts an hour in: 107892 frames
     for event, (shot, frames) in zip(events, expected.items(), strict=True):
         (edit,) = event.edits
-        assert (edit.source, edit.clip_name, edit.transition.kind, edit.channels.video) == ("AX", shot, "C", True)
+        assert (edit.source, edit.clip_name, edit.transition.kind, edit.channels.video) == (
+            "AX", f"{shot}_t1.png", "C", True)
         source_in, source_out, record_in, out_frame = (smpte_frames(tc, 30, True) for tc in (
             edit.source_in, edit.source_out, edit.record_in, edit.record_out))
         assert (source_in, source_out - source_in, out_frame - record_in) == (0, frames, frames)
@@ -273,7 +306,8 @@ def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -
             otio.adapters.read_from_file(str(edit / "a.edl"), rate=25),
             otio.adapters.read_from_file(str(edit / "a.xml"))]
     cuts = [[(c.name, c.duration().to_frames()) for c in t.find_clips()] for t in read]
-    assert cuts[0] == cuts[1] == cuts[2] == [("sh010", 50), ("sh020", 38), ("sh030", 75)]
+    assert cuts[0] == cuts[2] == [("sh010", 50), ("sh020", 38), ("sh030", 75)]
+    assert cuts[1] == [(f"{shot}_t1.png", frames) for shot, frames in cuts[0]]  # the EDL's clips: the stills' names
     media = [[Path(unquote(urlparse(c.media_reference.target_url).path)).name for c in t.find_clips()]
              for t in read]
     assert media[0] == media[1] == media[2] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]

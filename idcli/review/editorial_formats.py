@@ -7,10 +7,14 @@ missing one is one clear error naming the package, not a half-written set of fil
 
 What each format can hold, and how the animatic is put into it (docs/review.md):
 
-- **EDL** (CMX 3600): one event per rendered shot, reel ``AX`` (CMX 3600's auxiliary source, the convention
-  for file-based media: an eight-character reel cannot name ``sc12_sh010_t2`` without truncating takes and
-  shots onto one reel), ``* FROM CLIP NAME:`` the shot id and ``* FROM CLIP:`` the take's PNG relative to the
-  EDL (Avid and Resolve relink by file name; a relative path keeps the EDL valid wherever the project moves).
+- **EDL** (CMX 3600): one event per rendered shot, named as an editor's bin names the still once the renders
+  folder is imported into it: ``* FROM CLIP NAME:`` the PNG's file name (the clip name Resolve and Premiere give an
+  imported file; Resolve conforms an EDL by clip name and source timecode while its reel-name assist is off, its
+  default), source timecode from 00:00:00:00 (a still has none of its own), ``* FROM CLIP:`` the PNG's path relative
+  to the EDL (OTIO's and Avid's media path; a relative path keeps the EDL valid wherever the project moves),
+  ``* SOURCE FILE:`` the file name (Avid's remark for a file-based source, which pycmx reads) and ``* SHOT:`` the
+  shot id. Reel ``AX`` (CMX 3600's auxiliary source, the convention for file-based media: an eight-character reel
+  cannot name ``sc12_sh010_t2`` without truncating takes and shots onto one reel).
   An unrendered shot is the jump in record timecode an EDL has for a gap; a trailing one cannot be written (an
   EDL ends with its last event). ``FCM:`` says drop or non-drop frame (the adapter does not write it). At most
   999 events (three-digit event numbers).
@@ -106,8 +110,10 @@ def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
     the EDL cannot hold)."""
     import opentimelineio as otio
 
-    for clip in timeline.find_clips():
-        clip.metadata["cmx_3600"] = {"reel": "AX"}
+    for clip in timeline.find_clips():  # named as the editor's bin names the still imported into it (module doc)
+        still, shot = clip.media_reference.name, clip.name
+        clip.name = still
+        clip.metadata["cmx_3600"] = {"reel": "AX", "comments": [f"SOURCE FILE: {still}", f"SHOT: {shot}"]}
     (track,) = timeline.video_tracks()
     trailing = 0  # the gaps the track ends with: the shots after the last rendered one
     while trailing < len(track) and isinstance(track[len(track) - 1 - trailing], otio.schema.Gap):
