@@ -319,6 +319,40 @@ def test_a_tampered_sidecar_names_no_odd_value_and_breaks_nothing(causes_day1: P
     assert "note:   sh030: seed, framing, plate changed" in planned.stdout, planned.stdout
 
 
+# The shot's own words edited together with what the prompt is composed from: both named (the sidecar records the
+# shot's prompt as written, ``shot_prompt``), and a cast swapped in the same words is no prompt edit.
+EDITED_TOO = (CAUSES_DAY1.replace('"{mara} on the harbour wall"', '"{theo} on the harbour wall"')  # the cast only
+              .replace("close-up of {mara}, rain", "close-up of {mara}, heavy rain").replace("joy", "grief")
+              .replace('"an empty lighthouse at dusk"', '"an empty lighthouse at night"\n    framing: wide'))
+EDITED_TOO_CAUSES = {"sh010": "characters changed", "sh020": "prompt, expression changed (joy -> grief)",
+                     "sh030": "prompt, framing changed"}
+
+
+def test_a_prompt_edited_with_its_expression_framing_or_cast_is_named_with_them(causes_day1: Path) -> None:
+    shots, out = causes_day1 / "shots.yaml", causes_day1 / "out"
+    shots.write_text(EDITED_TOO, "utf-8")
+    document = json.loads(cli("plan", shots, "--out", out, "--device", "cpu", "--json").stdout)
+    assert {(j["shot_id"], j["cause"]) for j in document["jobs"] if j["state"] == "stale"} == set(
+        EDITED_TOO_CAUSES.items())
+    for sidecar in (out / "sh020").glob("*.json"):  # a sidecar from before shot_prompt: today's words
+        record = json.loads(sidecar.read_text("utf-8"))
+        assert record.pop("shot_prompt") == "close-up of {mara}, rain"
+        sidecar.write_text(json.dumps(record), "utf-8")
+    planned = cli("plan", shots, "--out", out, "--device", "cpu")
+    assert "note:   sh020: expression changed (joy -> grief)" in planned.stdout, planned.stdout
+    assert "note:   sh030: prompt, framing changed" in planned.stdout, planned.stdout
+
+
+def test_a_delivered_record_keeps_the_shot_prompt_as_written() -> None:
+    """Written by people, like ``prompt``: a prompt that reads as a path is no studio path to reduce to a name."""
+    from idcli.delivery_record import delivery_record
+
+    sidecar = {"prompt": "/night/ a woman", "shot_prompt": "/night/ {mara}", "image": {"path": "sh010/sh010_t1.png"}}
+    record = delivery_record(sidecar, delivered_name="sh010_take1.png", source_name="sh010_t1.png",
+                             source_sha256="0" * 64, signature="none")
+    assert (record["prompt"], record["shot_prompt"]) == ("/night/ a woman", "/night/ {mara}")
+
+
 def test_select_without_picks_lists_each_select_and_whether_it_stands(day2: Path) -> None:
     out = day2 / "out"
     before = (out / "selects.json").read_bytes()
