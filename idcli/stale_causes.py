@@ -7,7 +7,7 @@ expression, settings, model and each identity's key, so comparing them names the
 none of what differs (an older one, or a change of what no sidecar field records) gives ``None``, and the notes keep
 the general words.
 
-Reads only: plan and render call it for stale takes, after reading the sidecar the store read already.
+Reads nothing: plan and render call it for stale takes with the sidecar the store read to find their state.
 """
 
 from __future__ import annotations
@@ -19,20 +19,21 @@ from .plan import Job
 from .provenance import image_size
 
 if TYPE_CHECKING:
-    from .store import JobState, OutputStore
+    from .store import JobState
 
 # A value from a sidecar shown in a note: short and printable, else not shown (the folder is not trusted).
 _MAX_SHOWN = 40
 
 
-def edited_cause(store: OutputStore, job: Job, state: JobState, model: ModelIdentity) -> str | None:
-    """The cause of a job stale for an edit (its key changed: store.EDITED_REASON), from its committed sidecar;
-    None for any other state, or when the sidecar cannot say. What plan and render both ask of each job."""
+def edited_cause(job: Job, state: JobState, model: ModelIdentity) -> str | None:
+    """The cause of a job stale for an edit (its key changed: store.EDITED_REASON), from its committed sidecar as
+    the store read it for ``state``; None for any other state, or when the sidecar cannot say. What plan and render
+    both ask of each job."""
     from .store import EDITED_REASON
 
     if state.status != "stale" or state.reason != EDITED_REASON:
         return None
-    return stale_cause(store.read_sidecar(job), job, model)
+    return stale_cause(state.sidecar, job, model)
 
 
 def stale_cause(sidecar: dict[str, Any] | None, job: Job, model: ModelIdentity) -> str | None:

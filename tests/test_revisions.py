@@ -274,6 +274,30 @@ def test_plan_and_render_name_each_shots_cause_from_its_sidecar(causes_day1: Pat
     assert {j["cause"] for j in again["jobs"]} == {"steps changed"}
 
 
+def test_plan_and_render_read_each_stale_sidecar_once(causes_day1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store reads a take's sidecar to find its state; the cause of a stale one is told from that same read (a
+    second read per stale take doubled the sidecar reads of a film whose every shot changed)."""
+    from collections import Counter
+
+    from idcli.store import OutputStore
+
+    reads: Counter[str] = Counter()
+    read_sidecar = OutputStore.read_sidecar
+
+    def counted(store: OutputStore, job: object) -> object:
+        reads[job.stem] += 1  # type: ignore[attr-defined]
+        return read_sidecar(store, job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(OutputStore, "read_sidecar", counted)
+    shots, out = causes_day1 / "shots.yaml", causes_day1 / "out"
+    for command in (("plan", shots, "--out", out, "--device", "cpu", "--json"),
+                    ("render", shots, "--out", out, "--device", "cpu", "--json")):
+        reads.clear()
+        document = json.loads(cli(*command).stdout)
+        assert {(j["shot_id"], j["cause"]) for j in document["jobs"]} == set(CAUSES.items())  # the causes still said
+        assert len(reads) == 8 and set(reads.values()) == {1}, (command[0], reads)
+
+
 def test_a_sidecar_that_cannot_say_what_changed_keeps_the_general_words(causes_day1: Path) -> None:
     out = causes_day1 / "out"
     for sidecar in (out / "sh010").glob("*.json"):  # an older sidecar: no prompt or seed recorded
