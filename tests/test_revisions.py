@@ -433,7 +433,12 @@ def test_a_pick_with_a_damaged_job_key_reads_as_re_rendered_everywhere(day1: Pat
                                    "is damaged") for line in said.stderr.splitlines()), said.stderr
         assert "prompt, settings or a character's selfies changed" not in said.stderr  # not said of sh030: untrue
     assert "prompt, settings" not in noted.stderr
-    assert "re-rendered since picked" in (out / "review" / "index.html").read_text("utf-8")
+    page = (out / "review" / "index.html").read_text("utf-8")  # the page says what the notes say
+    assert "its record in selects.json is damaged" in page and "re-rendered since picked" not in page
+    delivered = cli("deliver", out, day1 / "dest")  # and deliver, which said it was re-rendered after it was picked
+    assert delivered.exit_code == 0, delivered.output
+    assert "the director's select: its record in selects.json is damaged" in delivered.stderr, delivered.stderr
+    assert "re-rendered" not in delivered.stderr
 
 
 def test_review_json_says_its_notes_on_stderr_as_export_and_select_do(day2: Path) -> None:
