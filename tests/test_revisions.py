@@ -155,6 +155,40 @@ def test_export_and_review_say_which_picks_no_longer_stand(day2: Path) -> None:
     assert counts["notes"] == [n.removeprefix("idcli: note: ") for n in notes]
 
 
+def test_shots_names_the_shot_list_whose_takes_stand_not_the_last_renders(day2: Path) -> None:
+    """``--shots FILE`` orders review and export by another shot list than the one the folder was last rendered from:
+    here yesterday's, which still has sh020 and sh040 (renamed and removed since; their takes and picks kept). Which
+    takes stand came from the last render's manifest all the same, so both showed as gaps, their picks "beyond the
+    shot's takes", though that shot list asks for both takes of each."""
+    import re
+
+    import opentimelineio as otio
+
+    out, yesterday = day2 / "out", day2 / "day1.yaml"
+    yesterday.write_text(DAY1, "utf-8")
+    exported = cli("export", out, "--otio", day2 / "day1.otio", "--shots", yesterday, "--json")
+    assert exported.exit_code == 0, exported.output
+    timeline = otio.adapters.read_from_file(str(day2 / "day1.otio"))
+    clips = {c.name: c.metadata["idcli"] for c in timeline.tracks[0] if isinstance(c, otio.schema.Clip)}
+    assert {shot: (clip["take"], clip["selected"]) for shot, clip in clips.items()} == {
+        "sh010": (2, True), "sh020": (1, True), "sh030": (2, True), "sh040": (1, True)}
+    notes = json.loads(exported.stdout)["notes"]
+    assert not any("beyond the shot's takes" in n for n in notes), notes
+    assert any(n.startswith("sh010: the director's select, take 2, was re-rendered") for n in notes), notes
+    reviewed = json.loads(cli("review", out, "--shots", yesterday, "--json").stdout)
+    assert reviewed["counts"]["selected"] == 4 and reviewed["notes"] == notes
+    page = (out / "review" / "index.html").read_text("utf-8")  # the page as the notes: the selects are the boards
+    assert "not pickable" not in page
+    boards = dict(re.findall(r'id="take-(sh\d+)_t\d+" data-take="(\d+)" data-board="1"', page))
+    # sh025, not in that shot list, is shown after it as every such shot is
+    assert boards == {"sh010": "2", "sh020": "1", "sh030": "2", "sh040": "1", "sh025": "1"}, boards
+    # today's shot list given as --shots: as without it (the last render's), sh025 not picked yet
+    (day2 / "day2.yaml").write_text(DAY2, "utf-8")
+    today = json.loads(cli("export", out, "--otio", day2 / "day2.otio", "--shots", day2 / "day2.yaml",
+                           "--json").stdout)
+    assert today["notes"] == json.loads(cli("export", out, "--otio", day2 / "last.otio", "--json").stdout)["notes"]
+
+
 def test_a_select_beyond_the_shots_takes_is_not_exported_as_the_select(day1: Path) -> None:
     # sh030 was picked as take 2; the shot list now asks for one take: take 2 is kept, an orphan.
     (day1 / "shots.yaml").write_text(DAY1.replace('dusk"\n', 'dusk"\n    takes: 1\n'), "utf-8")

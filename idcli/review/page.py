@@ -396,7 +396,6 @@ def _sheet_links(sheets: int) -> str:
 def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int = 1,
               sizes: dict[str, tuple[int, int]] | None = None) -> str:
     from ..provenance import now
-    from ..results import live_takes
 
     takes = run.takes
     flagged = sum(1 for t in takes if t.flags)
@@ -407,7 +406,9 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     sizes = sizes or {}
     starts = {start: (anchor, label, count) for (label, start, count), anchor in zip(groups, _group_ids(groups),
                                                                                       strict=True)}
-    live = live_takes(run.root, None)  # the run manifest's takes, which idcli select refuses picks outside of
+    # the takes that stand (as the notes and the animatic have them): the run manifest's, which idcli select refuses
+    # picks outside of, or those of the shot list given with --shots, whose order the page follows
+    live = standing_takes(run)
     shots = "".join((_scene_mark(*starts[i]) if i in starts else "")
                     + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live)
                     for i, s in enumerate(run.shots))
