@@ -410,3 +410,20 @@ def test_the_readme_names_the_module_errors_a_pipeline_meets_and_what_to_catch_t
                 raised[name] = value
     assert set(names) <= set(raised) and {"DeliveryError", "SigningError", "ReproduceError"} <= set(names)
     assert not [n for n in names if hasattr(idcli, n)]
+
+
+def test_export_json_out_dir_is_absolute_like_every_other_document(write_shotlist, tmp_path: Path, engine_factory,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrapper run from another folder read ``out_dir`` from each step's document: every one gave
+    ``/abs/renders`` but ``export --json``, which gave the folder as typed (``renders``)."""
+    from review_helpers import cli
+
+    shots = write_shotlist(_tiny_shots("export-abs", "a lighthouse"))
+    assert idcli.render(shots, tmp_path / "renders", device="cpu", engine_factory=engine_factory).rendered == 1
+    monkeypatch.chdir(tmp_path)
+    result = cli("export", "renders", "--otio", "cut.otio", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["out_dir"] == str(tmp_path / "renders"), document
+    assert document["files"] == [{"format": "otio", "path": "cut.otio"}]  # an input file: as the user named it
+    assert json.loads(cli("review", "renders", "--json").stdout)["out_dir"] == document["out_dir"]
