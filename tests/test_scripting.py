@@ -427,3 +427,12 @@ def test_export_json_out_dir_is_absolute_like_every_other_document(write_shotlis
     assert document["out_dir"] == str(tmp_path / "renders"), document
     assert document["files"] == [{"format": "otio", "path": "cut.otio"}]  # an input file: as the user named it
     assert json.loads(cli("review", "renders", "--json").stdout)["out_dir"] == document["out_dir"]
+
+
+def test_plan_json_reason_is_null_when_there_is_nothing_to_say_as_in_render_json(write_shotlist,
+                                                                                  tmp_path: Path) -> None:
+    """``reason`` of a new or done job was ``""`` in ``plan --json`` and ``null`` in ``render --json``: one field, two
+    types, so a wrapper's ``reason is not None`` check held for every planned job."""
+    shots = write_shotlist(_tiny_shots("reason-null", "a lighthouse", "a harbour"))
+    document = idcli.plan_folder(shots, tmp_path / "out")
+    assert [(j["state"], j["reason"], j["cause"]) for j in document["jobs"]] == [("new", None, None)] * 2
