@@ -20,10 +20,12 @@ class TimeLeft:
         self.batch_started = self.tick
         self.per_image_evaluation: float | None = None  # seconds, from the batches seen
         self.first_done = self.tick  # when the current batch's first evaluation ended
+        self.evaluated = False  # an evaluation was seen since start()
 
     def start(self, total: int, already_done: int) -> None:
         self.total, self.done = total, already_done
         self.tick = self.batch_started = time.perf_counter()
+        self.evaluated = False
 
     def step(self, step: int, steps: int, jobs: int) -> float | None:
         """Seconds left after evaluation ``step`` of ``steps`` of a batch of ``jobs`` images, or None."""
@@ -38,8 +40,14 @@ class TimeLeft:
             per_evaluation = (now - self.first_done) / (step - 1)
         elif self.per_image_evaluation is not None:
             per_evaluation = self.per_image_evaluation * max(1, jobs)  # the rate seen in earlier batches
-        else:
+        elif self.evaluated:
             per_evaluation = now - self.batch_started
+        else:
+            # The run's first evaluation: start() came before the engine was built, so this time holds the
+            # model's loading too (a minute for SDXL), which no later evaluation repeats. No rate yet.
+            self.evaluated = True
+            return None
+        self.evaluated = True
         self.per_image_evaluation = per_evaluation / max(1, jobs)
         later = max(0, self.total - self.done - jobs)  # jobs after this batch
         return (steps - step) * per_evaluation + later * steps * self.per_image_evaluation

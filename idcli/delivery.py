@@ -140,7 +140,8 @@ def _check_folders(root: Path, dest: Path) -> None:
                             "renders from idcli verify; deliver into a folder of its own", file=dest, field="DEST")
 
 
-def _parse_shots(shots: str | list[str] | None) -> list[str] | None:
+def parse_shots(shots: str | list[str] | None) -> list[str] | None:
+    """The shot ids ``deliver``'s ``shots`` names (ids separated by commas, or a list of them), each once; None: all."""
     if shots is None:
         return None
     if not isinstance(shots, str) and not (isinstance(shots, (list, tuple, set, frozenset))
@@ -427,7 +428,7 @@ def _what_is_there(dest: Path, copy: _Copy) -> str:
     return "changed after it was delivered"
 
 
-def _read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]:
+def read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]:
     """The entries of DEST's delivery.json (an earlier delivery), or [] when there is none."""
     from . import safeio
 
@@ -500,7 +501,7 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     for name, flag in (("all_takes", all_takes), ("force", force), ("unsigned", unsigned)):
         args.check_bool(name, flag)
     _check_credentials(credentials)
-    wanted = _parse_shots(shots)
+    wanted = parse_shots(shots)
     _check_folders(root, target)
     # 1. Which takes (damaged sidecars or selects stop the delivery: a pick must not silently become another take).
     run = load_run(root)
@@ -573,7 +574,7 @@ def _write(target: Path, run: Any, copies: list[_Copy], chosen: list[Any], repor
         raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes: {shown}"
                             f"{'; …' if len(taken) > 3 else ''}; --force replaces them; nothing was delivered",
                             file=target)
-    earlier = _read_listing(target, run.project, force)
+    earlier = read_listing(target, run.project, force)
     remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
     listing = _listing(target, run, copies, earlier)
     forbidden = set().union(*(local_strings(t.record, report.out_dir) for _s, t, _a, _b in chosen))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+_NAMED_KEYS = {"Tab": 9, "PageUp": 33, "PageDown": 34, "End": 35, "Home": 36}
 _KEY_CODES = {**{str(d): 48 + d for d in range(10)}, **{c: ord(c.upper()) for c in "abcdefghijklmnopqrstuvwxyz"}}
 
 
@@ -141,6 +142,13 @@ class Browser:
         common = {"key": key, "code": f"Digit{key}" if key.isdigit() else f"Key{key.upper()}",
                   "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
         self.send("Input.dispatchKeyEvent", page=True, type="keyDown", text=key, **common)
+        self.send("Input.dispatchKeyEvent", page=True, type="keyUp", **common)
+
+    def key(self, name: str) -> None:
+        """A key that types nothing, by its DOM name: ``PageDown``, ``PageUp``, ``Home``, ``End``, ``Tab``."""
+        code = _NAMED_KEYS[name]
+        common = {"key": name, "code": name, "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
+        self.send("Input.dispatchKeyEvent", page=True, type="rawKeyDown", **common)
         self.send("Input.dispatchKeyEvent", page=True, type="keyUp", **common)
 
     def click(self, selector: str) -> None:

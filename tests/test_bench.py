@@ -130,7 +130,7 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls[0] == {"arch": "tiny-sd", "jobs": 2, "steps": 1, "size": (64, 64), "method": "single",
                         "batch_size": "auto", "device": "cpu", "baseline": False, "compile": False, "keep": None,
                         "repeats": 1, "command": data["command"], "on_note": calls[0]["on_note"], "qa": True,
-                        "dtype": "auto"}
+                        "dtype": "auto", "profile": None, "baseline_jobs": None}
     text = CliRunner().invoke(app, [*args, "--batch-size", "3"])
     assert text.exit_code == 0 and "images/s" in text.stdout and calls[1]["batch_size"] == 3
     repeated = CliRunner().invoke(app, [*args, "--repeats", "5", "--json"])
@@ -147,6 +147,42 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     half = CliRunner().invoke(app, [*args, "--dtype", "bfloat16", "--json"])
     assert half.exit_code == 0 and calls[-1]["dtype"] == "bfloat16"
     assert "--device cpu --dtype bfloat16 --no-baseline" in json.loads(half.stdout)["command"]
+    # --profile reaches run_bench and the recorded command
+    profiled = CliRunner().invoke(app, [*args, "--profile", "prof", "--json"])
+    assert profiled.exit_code == 0 and calls[-1]["profile"] == Path("prof")
+    assert "--profile prof --json" in json.loads(profiled.stdout)["command"]
+    # --baseline-jobs reaches run_bench and the recorded command (with the baseline on only)
+    args_with_baseline = [a for a in args if a != "--no-baseline"]
+    fewer = CliRunner().invoke(app, [*args_with_baseline, "--baseline-jobs", "1", "--json"])
+    assert fewer.exit_code == 0 and calls[-1]["baseline_jobs"] == 1
+    assert "--device cpu --baseline-jobs 1 --json" in json.loads(fewer.stdout)["command"]
+
+
+def test_bench_cli_check_batch_invariance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--check-batch-invariance runs the check instead of the timed bench; options about timing are refused."""
+    checks: list[dict] = []
+
+    def fake_check(arch: str, **kwargs: object) -> dict:
+        checks.append({"arch": arch, **kwargs})
+        return {"check": "batch-invariance", "command": kwargs["command"], "model": "tiny-sd (random weights)",
+                "device": "cpu", "dtype": "bfloat16", "batch": 8, "max_abs_diff": 2, "mean_abs_diff": 0.01,
+                "differing_share": 0.02, "identical_images": 1,
+                "workload": {"width": 64, "height": 64, "steps": 2, "method": "single"}}
+
+    monkeypatch.setattr("idcli.bench.check_batch_invariance", fake_check)
+    monkeypatch.setattr("idcli.bench.run_bench", lambda *a, **k: pytest.fail("the timed bench ran"))
+    args = ["bench", "--arch", "tiny-sd", "--jobs", "8", "--steps", "2", "--size", "64x64", "--device", "cpu",
+            "--dtype", "bfloat16", "--check-batch-invariance"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["max_abs_diff"] == 2 and data["command"].endswith("--check-batch-invariance --json")
+    assert checks[0]["jobs"] == 8 and checks[0]["dtype"] == "bfloat16" and checks[0]["size"] == (64, 64)
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 0 and "8 jobs as one batch against each alone: max 2 8-bit levels" in text.stdout
+    refused = CliRunner().invoke(app, [*args, "--profile", "prof", "--repeats", "2"])
+    assert refused.exit_code == 2 and "--repeats, --profile does not apply" in refused.stderr
+    assert len(checks) == 2
 
 
 def _canned_result(command: str) -> BenchResult:
@@ -256,7 +292,7 @@ def test_bench_repeats_alternate_and_report_the_median_ratio(tmp_path: Path, syn
     from idcli.bench import runner
 
     order: list[str] = []
-    timed, stock = runner._timed_render, baseline_module.run_baseline
+    timed, stock = runner.timed_render, baseline_module.run_baseline
 
     def timed_render(*args, **kwargs):
         order.append("idcli")
@@ -266,7 +302,7 @@ def test_bench_repeats_alternate_and_report_the_median_ratio(tmp_path: Path, syn
         order.append("baseline")
         return stock(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_timed_render", timed_render)
+    monkeypatch.setattr(runner, "timed_render", timed_render)
     monkeypatch.setattr(baseline_module, "run_baseline", run_baseline)
     keep = tmp_path / "kept"
     result = run_bench("tiny-sd", jobs=2, steps=1, size=(64, 64), batch_size=2, device="cpu", keep=keep,
@@ -349,3 +385,23 @@ def test_bench_says_when_compile_gave_up(synthetic_face_models: Path, monkeypatc
     said = [n for n in data["notes"] if "--compile gave up" in n]
     assert said and "no compiler on this machine" in said[0] and "uncompiled" in said[0]
     assert "--compile gave up" in format_report(result)
+
+
+def test_bench_baseline_on_fewer_jobs_compares_rates(tmp_path: Path, synthetic_face_models: Path) -> None:
+    """--baseline-jobs N: the baseline (one stock call per job, its cost linear in jobs) is timed on the first N
+    jobs only, so a slow baseline at SDXL size fits the GPU run's time; the ratio compares images per second."""
+    keep = tmp_path / "kept"
+    result = run_bench("tiny-sd", jobs=3, steps=1, size=(64, 64), batch_size=3, device="cpu", keep=keep,
+                       baseline_jobs=1, face_models=str(synthetic_face_models))
+    data = result.as_dict()
+    assert data["baseline"]["jobs"] == 1 and len(list((keep / "baseline").glob("*.png"))) == 1
+    record = data["repeats"][0]
+    idcli_rate = 3 / record["wall_seconds"]
+    baseline_rate = 1 / record["baseline_wall_seconds"]
+    assert record["speedup_vs_baseline"] == pytest.approx(idcli_rate / baseline_rate, rel=1e-2)
+    assert data["speedup_vs_baseline"] == pytest.approx(data["images_per_second"]
+                                                        / data["baseline"]["images_per_second"], rel=1e-2)
+    assert any("first 1 of the 3 jobs" in note for note in data["notes"])
+    for wrong in (0, 4):
+        with pytest.raises(InputError, match="--baseline-jobs"):
+            run_bench("tiny-sd", jobs=3, baseline_jobs=wrong)

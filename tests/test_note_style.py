@@ -13,8 +13,8 @@ from cli_helpers import ROOT
 from idcli.console import PlainProgress
 from idcli.diagnostics import diagnostic, styled
 
-# A note or warning printed by hand, in the old bare form: print(f"note: …"), _emit("warning: …").
-BARE = re.compile(r"""(?:print|_emit)\(\s*f?["'](?:note|warning): """)
+# A note or warning printed by hand, in the old bare form: print(f"note: …"), emit("warning: …").
+BARE = re.compile(r"""(?:print|emit)\(\s*f?["'](?:note|warning): """)
 
 
 def test_no_command_prints_a_bare_note_or_warning() -> None:

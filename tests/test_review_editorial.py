@@ -3,6 +3,7 @@ back with the same adapters), and a playable H.264 movie (decoded back with PyAV
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -122,6 +123,47 @@ def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) ->
         ("00:00:00:00", "00:00:02:00"), ("00:00:02:00", "00:00:03:12"), ("00:00:03:12", "00:00:06:12")]
     comments = [line for line in lines if line.startswith("*")]
     assert comments[:2] == ["* FROM CLIP NAME:  sh010", "* FROM CLIP: renders/out/sh010/sh010_t1.png"]
+
+
+def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
+    """A timecode's frame count, by SMPTE 12M's own arithmetic (not OTIO's): drop frame skips the first two labels
+    (four at 59.94) of every minute but each tenth."""
+    hours, minutes, seconds, frames = (int(part) for part in re.split("[:;]", timecode))
+    count = ((hours * 60 + minutes) * 60 + seconds) * nominal + frames
+    if drop_frame:
+        total_minutes = hours * 60 + minutes
+        count -= nominal // 15 * (total_minutes - total_minutes // 10)
+    return count
+
+
+def test_an_independent_cmx_3600_reader_finds_the_edl_well_formed(out: Path, tmp_path: Path) -> None:
+    # pycmx (not OTIO) reads the EDL as an editor's tool does: numbered cuts on reel AX, no statement it does not
+    # know, each event's source as long as its record, records contiguous but for the gap of the shot not rendered.
+    pycmx = pytest.importorskip("pycmx")
+    target = tmp_path / "animatic.edl"
+    edited = shot_list(tmp_path, gap_second=True, first_duration=70)  # sh010 70 s: past a drop-frame minute
+    assert cli("export", out, "--edl", target, "--fps", "29.97", "--shots", edited).exit_code == 0
+    raw = target.read_bytes()
+    assert raw.isascii() and b"\r" not in raw and max(len(line) for line in raw.splitlines()) <= 80
+    edl = pycmx.parse_cmx3600(io.StringIO(raw.decode("ascii")))
+    # the one statement it does not know: the blank line after the header, as Avid writes it too
+    assert edl.title == "review" and [s.content.strip() for s in edl.unrecognized_statements] == [""]
+    assert raw.splitlines()[1] == b"FCM: DROP FRAME"
+    events = list(edl.events)
+    assert [event.number for event in events] == [1, 2, 3]
+    expected = {"sh010": 2098, "sh020": 45, "sh030": 90}  # 70 s, 1.5 s, 3 s at 30000/1001, to the nearest frame
+    record_out = 0
+    for event, (shot, frames) in zip(events, expected.items(), strict=True):
+        (edit,) = event.edits
+        assert (edit.source, edit.clip_name, edit.transition.kind, edit.channels.video) == ("AX", shot, "C", True)
+        source_in, source_out, record_in, out_frame = (smpte_frames(tc, 30, True) for tc in (
+            edit.source_in, edit.source_out, edit.record_in, edit.record_out))
+        assert (source_in, source_out - source_in, out_frame - record_in) == (0, frames, frames)
+        assert record_in == record_out + (90 if shot == "sh020" else 0)  # sh040's 3 s between sh010 and sh020
+        record_out = out_frame
+        for timecode in (edit.source_out, edit.record_in, edit.record_out):  # no label drop frame skips
+            _, minutes, seconds, frame = (int(part) for part in re.split("[:;]", timecode))
+            assert not (seconds == 0 and frame < 2 and minutes % 10), timecode
 
 
 @pytest.mark.parametrize(("fps", "flag", "fcm", "second_in"), [
@@ -490,7 +532,7 @@ def test_each_burnt_in_frame_is_the_still_with_only_its_band_replaced(out: Path,
 
     def every_third_on_two_lines(width, text, warning, font):
         band = drawn(width, text, "x" * 400 if len(bands) % 3 == 1 else None, font)
-        bands.append(movie._yuv_frame(band).to_ndarray())
+        bands.append(movie.yuv_frame(band).to_ndarray())
         return band
 
     monkeypatch.setattr(movie, "burn_in_band", every_third_on_two_lines)
@@ -499,7 +541,7 @@ def test_each_burnt_in_frame_is_the_still_with_only_its_band_replaced(out: Path,
     assert len(burnt) == len(plain) == len(bands) > 3 and len({band.shape for band in bands}) == 2
     for still, frame, band in zip(plain, burnt, bands, strict=True):
         expected = still.copy()
-        for target, source in zip(movie._planes(expected), movie._planes(band), strict=True):
+        for target, source in zip(movie.yuv_planes(expected), movie.yuv_planes(band), strict=True):
             target[len(target) - len(source):] = source
         assert np.array_equal(frame, expected)
 
@@ -526,11 +568,11 @@ def test_the_random_weights_mark_never_covers_the_burnt_in_timecode(size: tuple[
     """Shot id, take and timecode on the band's left, the amber random-weights mark on its right: on a square
     frame (512 x 512, 1024 x 1024: SD1.5's and SDXL's sizes) the two overlapped and the timecode could not be
     read. Where they do not fit side by side the mark goes on a second line."""
-    from idcli.review.animatic_movie import _font, burn_in_band
+    from idcli.review.animatic_movie import band_font, burn_in_band
 
     width, height = size
     band = burn_in_band(width, "sc12_sh010  t12  00:00:01;09", "random-weight test models: not for review",
-                        _font(height)).astype(int)
+                        band_font(height)).astype(int)
     assert band.shape[0] % 2 == 0 and band.shape[1] == width
     amber = (band[..., 0] > 180) & (band[..., 1] > 120) & (band[..., 2] < 90)
     white = band.min(axis=2) > 180
@@ -572,7 +614,7 @@ def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: 
 def test_an_interrupted_movie_leaves_no_file(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.review.animatic_movie as movie
 
-    encoded = movie._yuv_frame
+    encoded = movie.yuv_frame
     calls = []
 
     def interrupt_on_the_fifth(rgb):
@@ -581,10 +623,42 @@ def test_an_interrupted_movie_leaves_no_file(out: Path, tmp_path: Path, monkeypa
             raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as every command turns it
         return encoded(rgb)
 
-    monkeypatch.setattr(movie, "_yuv_frame", interrupt_on_the_fifth)
+    monkeypatch.setattr(movie, "yuv_frame", interrupt_on_the_fifth)
     target = tmp_path / "cut" / "animatic.mp4"
     result = cli("export", out, "--movie", target, "--burn-in")
     assert result.exit_code == 130, result.output
+    assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
+
+
+@needs_pyav
+@pytest.mark.parametrize(("code", "said"), [
+    ("ENOSPC", "disk full while writing {target}; nothing partial was kept"),
+    ("EROFS", "permission denied while writing {target} (Read-only file system)"),
+])
+def test_a_movie_the_disk_refuses_is_named_and_leaves_no_file(out: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, code: str,
+                                                               said: str) -> None:
+    # Artist tour: --movie into a read-only folder said only "idcli: error: Read-only file system" (PyAV's
+    # error names no file), where --otio, --edl and --fcp-xml name theirs.
+    import errno
+    import os
+
+    import idcli.review.animatic_movie as movie
+
+    encoded = movie._yuv_frame
+    calls = []
+
+    def refuse_on_the_second(rgb):
+        calls.append(1)
+        if len(calls) == 2:  # the encoder's write, as PyAV raises it (an OSError with the errno)
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+        return encoded(rgb)
+
+    monkeypatch.setattr(movie, "_yuv_frame", refuse_on_the_second)
+    target = tmp_path / "cut" / "animatic.mp4"
+    result = cli("export", out, "--movie", target)
+    assert result.exit_code == 5, result.output
+    assert said.format(target=target) in result.stderr, result.stderr
     assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
 
 

@@ -307,6 +307,35 @@ def test_the_animatic_bundles_with_its_images_for_editorial(out: Path, tmp_path:
         assert packed.read_bytes() == (renders / clip.metadata["idcli"]["image"]).read_bytes()
 
 
+def test_media_urls_stay_urls_for_a_folder_with_a_hash_a_percent_and_unicode(out: Path, tmp_path: Path) -> None:
+    # "take #2", "50% grey", "Szene ü": an unescaped '#' starts a URL's fragment and '%' an escape, so OTIO's
+    # url_utils read "Szene ü #2" as "Szene ü " and the .otioz bundler stopped (NotAFileOnDisk).
+    from opentimelineio import url_utils
+
+    renders = out.rename(out.with_name("Szene ü #2 50% grau"))
+    edit = tmp_path / "editorial"
+    edit.mkdir()
+    assert cli("export", renders, "--otio", edit / "animatic.otio").exit_code == 0
+    timeline = otio.adapters.read_from_file(str(edit / "animatic.otio"))
+    for clip in timeline.find_clips():
+        url = clip.media_reference.target_url
+        assert "#" not in url and "%25" in url and " " in url  # a delimiter escaped; OTIO's form otherwise
+        path = edit / url_utils.filepath_from_url(url)
+        assert path.resolve() == (renders / clip.metadata["idcli"]["image"]).resolve() and path.is_file()
+    otioconvert = BIN / "otioconvert"
+    if not otioconvert.exists():
+        pytest.skip("otioconvert is not installed beside this Python")
+    bundle = subprocess.run([str(otioconvert), "-i", "animatic.otio", "-o", "animatic.otioz"], cwd=edit,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert bundle.returncode == 0, bundle.stderr
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    bundled = otio.adapters.read_from_file(str(edit / "animatic.otioz"), extract_to_directory=str(unpacked))
+    for clip in bundled.find_clips():
+        packed = unpacked / url_utils.filepath_from_url(clip.media_reference.target_url)
+        assert packed.read_bytes() == (renders / clip.metadata["idcli"]["image"]).read_bytes()
+
+
 @pytest.mark.parametrize(("typed", "rate"), [("23.976", 24000 / 1001), ("29.97", 30000 / 1001), ("25", 25.0),
                                              ("12", 12.0)])
 def test_export_writes_the_ntsc_rate_an_editor_means(out: Path, tmp_path: Path, typed: str, rate: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -646,6 +647,41 @@ def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_w
         # page records the place 400 ms after a scroll stops: the top ("", reopen there). A single read raced that
         # timer (sh020 on a quiet machine, "" on a loaded one): wait for the place the page settles on.
         browser.wait_until(stored, '{"picks":{},"last":""}', "the store holding no picks and the top as the place")
+        assert browser.problems() == []
+
+
+@needs_chromium
+def test_keys_act_on_the_shot_in_view_after_paging_away_from_the_focused_one(out: Path, tmp_path: Path) -> None:
+    """On a phone-sized screen, keyboard only: `j` to sh020, then Page Down until sh020 is out of view. A digit
+    picked sh020's take (the focus stayed there, off screen) while the director looked at another shot."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=390, height=844, deviceScaleFactor=1,
+                     mobile=True)
+        open_page(browser, out)
+        browser.press("j")
+        assert page_state(browser)["focus"] == "shot-sh020"
+        in_view = ("(function(){var r=document.getElementById('shot-sh020').getBoundingClientRect();"
+                   "return r.bottom>0&&r.top<innerHeight;})()")
+        for _ in range(12):  # Page Down, as a keyboard scrolls; a shot of two stacked takes is over a screen tall
+            if not browser.js(in_view):
+                break
+            before = browser.js("window.scrollY")
+            browser.key("PageDown")
+            for _ in range(100):  # the page scrolls after the key is handled
+                if browser.js("window.scrollY") != before:
+                    break
+                time.sleep(0.05)
+        assert not browser.js(in_view) and page_state(browser)["focus"] == "shot-sh020"
+        top = browser.js("Array.from(document.querySelectorAll('section.shot')).filter(function(s){"
+                         "return s.getBoundingClientRect().top<=8;}).map(function(s){return s.id;}).pop()")
+        assert top == "shot-sh030"
+        browser.press("1")  # the shot in view, not the one the focus was left on
+        assert pressed(page_state(browser)) == ["take-sh030_t1"]
+        browser.press("k")  # and back from the shot in view: sh020, not sh010
+        assert page_state(browser)["focus"] == "shot-sh020"
         assert browser.problems() == []
 
 

@@ -48,7 +48,7 @@ def face_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.run as run_module
 
     engine = FaceEngine()
-    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: engine)
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: engine)
 
 
 @pytest.fixture
@@ -220,15 +220,15 @@ def test_render_json_says_why_each_take_rendered_again_as_its_note_does(day1: Pa
 
 
 def test_retake_rounds_keep_why_round_one_rendered_a_take_again() -> None:
-    from idcli.review.retake import _merge
+    from idcli.review.retake import merge_rounds
     from idcli.run_report import RenderReport
     from idcli.store import EDITED_REASON
 
     first, second = RenderReport("out", {}), RenderReport("out", {})
     first.stale_reasons = {"idcli-job-v2:a": EDITED_REASON}  # round two finds that take done: no reason of its own
     second.stale_reasons = {"idcli-job-v2:b": "the image is missing"}
-    assert _merge(first, second).stale_reasons == {"idcli-job-v2:a": EDITED_REASON,
-                                                   "idcli-job-v2:b": "the image is missing"}
+    assert merge_rounds(first, second).stale_reasons == {"idcli-job-v2:a": EDITED_REASON,
+                                                         "idcli-job-v2:b": "the image is missing"}
 
 
 # A scene edited shot by shot: each shot's takes render again for one cause, which plan and render name per shot.

@@ -6,7 +6,8 @@
 #        echo /.whl/ >> .git/info/exclude && tools/gpu_bench.sh --fetch-wheels
 #   2. on the lent GPU machine (the device tool's `run`, carry [".whl"], timeout_s 540):
 #        bash tools/gpu_bench.sh
-#      the JSON files and the log land in $OUT (the device tool brings them back).
+#      the JSON files, the summary and one archive of the logs and profile tables land in $OUT (the device tool
+#      brings back at most 8 files, 2 folders deep: the script leaves no more than that).
 #
 # GPU_BENCH_SMOKE=1 runs the same steps on tiny presets on the CPU with the current python, to check the
 # script itself where there is no GPU (PYTHON=... picks the interpreter; nothing is installed then; a
@@ -28,31 +29,43 @@ fi
 
 OUT=${OUT:-$PWD/gpu-bench-out}
 mkdir -p "$OUT"
+rm -f "$OUT/files.tar.gz" "$OUT/summary.md"  # an OUT used before: nothing of an earlier run is reported again
 PYTHON=${PYTHON:-python3}
 export HF_HUB_OFFLINE=1 IDCLI_HOME=${IDCLI_HOME:-/tmp/idcli-home} PYTHONUNBUFFERED=1
 if [ "${GPU_BENCH_SMOKE:-0}" = 1 ]; then
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
   DEVICE=cpu; SDXL=(--arch tiny-sdxl --jobs 2 --steps 2 --size 64x64); SD15=(--arch tiny-sd --jobs 2 --steps 2 --size 64x64)
+  SDXL_BASELINE=(--baseline-jobs 1)
+  PROFILE=(--arch tiny-sdxl --jobs 2 --steps 2 --size 64x64); INVARIANCE=(--arch tiny-sd --jobs 8 --steps 2 --size 64x64)
   LIMIT=300; GPU_BENCH_BUDGET=${GPU_BENCH_BUDGET:-900}; GPU_BENCH_MIN_START=${GPU_BENCH_MIN_START:-2}
+  GPU_BENCH_PROFILE_MIN_START=${GPU_BENCH_PROFILE_MIN_START:-2}
 else
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     || { echo "gpu_bench: carry the wheels (.whl, see the top of this script)"; exit 2; }
   export PYTHONPATH=/tmp/site:$PWD
   DEVICE=cuda; SDXL=(--arch sdxl --jobs 64); SD15=(--arch sd15 --jobs 64)
+  # SDXL's baseline (64 stock calls at batch 1) would take >= 2.5x idcli's ~50 s if the target holds, most of
+  # the workload's 200 s: its images/s is timed on 16 jobs (its cost is linear in jobs; the ratio is of rates).
+  SDXL_BASELINE=(--baseline-jobs 16)
+  # The profile: a short SDXL run (4 timed jobs, 4 profiled); the check: SD1.5 512², 25 steps, a batch of 8.
+  PROFILE=(--arch sdxl --jobs 4); INVARIANCE=(--arch sd15 --jobs 8)
   LIMIT=${GPU_BENCH_LIMIT:-200}
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.csv"
 fi
 
 # The whole script, install included, stays inside BUDGET seconds (the device run's timeout_s is 540: this
 # leaves time for the machine's start and the files' return): each workload gets at most LIMIT seconds and
-# at most what is left; one that would start with under MIN_START left is skipped and named.
+# at most what is left; one that would start with under its minimum left (MIN_START; the profile's
+# PROFILE_MIN_START) is skipped and named.
 BUDGET=${GPU_BENCH_BUDGET:-450}
 MIN_START=${GPU_BENCH_MIN_START:-30}
-bench() {  # name, then idcli bench arguments: one JSON per workload, its log beside it
-  local name=$1; shift
+PROFILE_MIN_START=${GPU_BENCH_PROFILE_MIN_START:-60}
+bench() {  # name, the least seconds it starts with, then idcli bench arguments: one JSON per step, its log beside it
+  local name=$1 least=$2; shift 2
   local started=$SECONDS left=$((BUDGET - SECONDS))
-  rm -f "$OUT/$name.json" "$OUT/$name.log"  # an OUT used before: a skipped workload must not show its old figures
-  if [ "$left" -lt "$MIN_START" ] || [ "$left" -le 0 ]; then
+  # An OUT used before: a skipped step must not show its old figures (nor an old profile's tables).
+  rm -rf "$OUT/$name.json" "$OUT/$name.log" "$OUT/$name"
+  if [ "$left" -lt "$least" ] || [ "$left" -le 0 ]; then
     echo "gpu_bench: $name skipped: ${left} s of the ${BUDGET} s budget left"; return
   fi
   if timeout "$((left < LIMIT ? left : LIMIT))" "$PYTHON" -m idcli bench "$@" --device "$DEVICE" --json \
@@ -65,15 +78,29 @@ bench() {  # name, then idcli bench arguments: one JSON per workload, its log be
 
 # Largest figure first: if time runs out, what is measured is what matters most. Identity QA (CPU face
 # models on the commit thread) is off: the targets are the renderer's; QA's cost is measured on its own.
-bench sdxl_single "${SDXL[@]}" --method single --no-qa
-bench sd15_single "${SD15[@]}" --method single --no-qa
-bench sdxl_dual "${SDXL[@]}" --method dual-line --no-baseline --no-qa
+bench sdxl_single "$MIN_START" "${SDXL[@]}" "${SDXL_BASELINE[@]}" --method single --no-qa
+bench sd15_single "$MIN_START" "${SD15[@]}" --method single --no-qa
+bench sdxl_dual "$MIN_START" "${SDXL[@]}" --method dual-line --no-baseline --no-qa
+# Then what later sessions work from without a GPU (docs/performance.md, "Rehearsing the H200 run"): where the
+# time of an SDXL render goes (torch.profiler: top kernels, time by phase, attention kernels, decode chunk), and
+# how far an image moves between batch 1 and a batch of 8 in bfloat16 (docs/architecture.md's GPU tolerance).
+bench profile_sdxl "$PROFILE_MIN_START" "${PROFILE[@]}" --method single --no-baseline --no-qa --profile "$OUT/profile_sdxl"
+bench batch_invariance "$MIN_START" "${INVARIANCE[@]}" --method single --dtype bfloat16 --check-batch-invariance
 
 "$PYTHON" - "$OUT" <<'PY'
-import json, sys
+import json, sys, tarfile
 from pathlib import Path
 
 out = Path(sys.argv[1])
+
+
+def read(name):
+    try:
+        return json.loads((out / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 rows = []
 for name in ("sdxl_single", "sd15_single", "sdxl_dual"):
     path = out / f"{name}.json"
@@ -92,8 +119,36 @@ try:
     rows.append(f"| dual/single wall (SDXL) | {dual / single:.3f}x | | | |")
 except (OSError, ValueError, KeyError):
     pass
+extra = []
+profile = (read("profile_sdxl") or {}).get("profile")
+if profile:
+    basis = profile["time_basis"]
+    shares = ", ".join(f"{k} {v[basis + '_share']:.1%}" for k, v in profile["phases"].items())
+    sdpa = "; ".join(f"{k} {', '.join(v)}" for k, v in read("profile_sdxl").get("sdpa_backends", {}).items())
+    busy = f"; device busy {profile['device_busy_share']:.1%} of the wall" if basis == "device" else ""
+    extra.append(f"| profile_sdxl ({profile['jobs']} jobs) | {basis} time: {shares}{busy}; SDPA {sdpa}; "
+                 f"trace {profile['trace'] or 'not kept'} |")
+else:
+    extra.append("| profile_sdxl | not measured |")
+check = read("batch_invariance")
+if check and check.get("check") == "batch-invariance":
+    extra.append(f"| batch_invariance (batch {check['batch']} vs alone, {check['dtype']}) | max "
+                 f"{check['max_abs_diff']} 8-bit levels, mean {check['mean_abs_diff']:.4f}, "
+                 f"{check['differing_share']:.2%} of values differ |")
+else:
+    extra.append("| batch_invariance | not measured |")
 table = "\n".join(["| workload | rate | idcli/baseline | outside forwards | matmul ceiling share |",
-                   "|---|---|---|---|---|", *rows])
+                   "|---|---|---|---|---|", *rows, "", "| extra | result |", "|---|---|", *extra])
 (out / "summary.md").write_text(table + "\n")
 print(table)
+
+# The device tool brings back at most 8 files, 2 folders deep: the logs, gpu.csv and the profile's tables go into
+# one archive; left loose are summary.md, the steps' JSON and the profile's trace (when it was kept).
+packed = sorted([*out.glob("*.log"), *out.glob("gpu.csv"), *(out / "profile_sdxl").glob("top_ops.*")])
+if packed:
+    with tarfile.open(out / "files.tar.gz", "w:gz") as archive:
+        for path in packed:
+            archive.add(path, arcname=str(path.relative_to(out)))
+    for path in packed:
+        path.unlink()
 PY

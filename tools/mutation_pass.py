@@ -315,6 +315,11 @@ MUTATIONS: list[Mutation] = [
     M("verify-delivery-listing-sha", "delivery", "idcli/delivery_checks.py",
       "        elif entry.get(\"sha256\") != hashes.get(name):", "        elif False:", DELIVERY,
       "verify passes a copy delivery.json lists with another sha256"),
+    # -- plates: what each evaluation sees outside the face mask (docs/plates.md) ----------------------------
+    M("plate-blend-one-level-late", "plates", "idcli/engine/plate_render.py",
+      "blend_known(latents, self.masks, self._known(step + 1), None, None, add_noise=None)",
+      "blend_known(latents, self.masks, self._known(step), None, None, add_noise=None)", ("tests/test_plate_blend.py",),
+      "the known region is put back at the level of the evaluation just run, not the next one"),
 ]
 
 

@@ -6,8 +6,10 @@ takes) and returns a ``BenchResult``. Importing this package is cheap; torch loa
 
 from __future__ import annotations
 
+from .invariance import check_batch_invariance, format_invariance
 from .result import BenchResult, format_report
 from .runner import BenchError, run_bench
 from .workload import ARCHS, METHODS, parse_size
 
-__all__ = ["ARCHS", "METHODS", "BenchError", "BenchResult", "format_report", "parse_size", "run_bench"]
+__all__ = ["ARCHS", "METHODS", "BenchError", "BenchResult", "check_batch_invariance", "format_invariance",
+           "format_report", "parse_size", "run_bench"]

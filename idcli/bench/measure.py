@@ -213,3 +213,49 @@ def versions() -> dict[str, Any]:
 
     return {"idcli": TOOL_VERSION, "python": platform.python_version(), "torch": torch.__version__,
             "cuda": torch.version.cuda, "diffusers": diffusers.__version__, "transformers": transformers.__version__}
+
+
+# torch's SDPBackend names, as the issue and docs say them.
+_SDPA_NAMES = {"FLASH_ATTENTION": "flash", "EFFICIENT_ATTENTION": "efficient", "CUDNN_ATTENTION": "cudnn",
+               "MATH": "math", "OVERRIDEABLE": "overrideable", "ERROR": "none"}
+
+
+def sdpa_backends(unet: Any, call: tuple[tuple[Any, ...], dict[str, Any]], vae: Any,
+                  latent_shape: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Which fused attention kernel torch picks for each distinct attention call of the model on this device and
+    dtype: ``torch._fused_sdp_choice`` (the choice ``scaled_dot_product_attention`` dispatches on) asked with the
+    very query, key, value and mask of each call, seen over a replay of the UNet ``call`` and a VAE decode of one
+    latent of ``latent_shape`` (its mid-block attends over every latent position, with one wide head).
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend
+    from torch.overrides import TorchFunctionMode
+
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    component = "unet"
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            if func is F.scaled_dot_product_attention:
+                query, key, value = args[:3]
+                mask = args[3] if len(args) > 3 else kwargs.get("attn_mask")
+                shape = (component, tuple(query.shape), tuple(key.shape), str(query.dtype), mask is not None)
+                if shape not in seen:
+                    choice = torch._fused_sdp_choice(query, key, value, attn_mask=mask,
+                                                     dropout_p=kwargs.get("dropout_p", 0.0),
+                                                     is_causal=kwargs.get("is_causal", False))
+                    seen[shape] = {"component": component, "query": list(query.shape), "key": list(key.shape),
+                                   "dtype": str(query.dtype).removeprefix("torch."), "mask": mask is not None,
+                                   "calls": 0, "backend": _SDPA_NAMES.get(SDPBackend(choice).name, str(choice))}
+                seen[shape]["calls"] += 1
+            return func(*args, **kwargs)
+
+    args, kwargs = call
+    with torch.inference_mode(), Watch():
+        type(unet).forward(unet, *args, **kwargs)  # the class's forward: not a torch.compile'd one
+        component = "vae"
+        latent = torch.randn(latent_shape, generator=torch.Generator().manual_seed(0)).to(vae.device, vae.dtype)
+        vae.decode(latent, return_dict=False)
+    return list(seen.values())

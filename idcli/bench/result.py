@@ -41,6 +41,12 @@ class BenchResult:
     repeats: list[dict[str, Any]] = field(default_factory=list)
     workdir: str = ""
     kept: bool = False
+    batch_size_chosen: int | None = None  # the size both renders got ('auto' resolved once, before the warm-up)
+    decode_chunks: list[int | None] = field(default_factory=list)  # images per VAE decode call, per batch run
+    # Per distinct attention call of the UNet and the VAE: the shapes and the SDPA kernel torch picks for them
+    # (measure.sdpa_backends).
+    sdpa: list[dict[str, Any]] = field(default_factory=list)
+    profile: dict[str, Any] | None = None  # --profile's record (bench/profile.py)
 
     # -- derived figures ---------------------------------------------------------------------------
 
@@ -115,6 +121,16 @@ class BenchResult:
         return self.images_per_second / self.baseline["images_per_second"]
 
     @property
+    def sdpa_backends(self) -> dict[str, list[str]]:
+        """The SDPA kernels torch picks, per component (``unet``, ``vae``), each named once."""
+        found: dict[str, list[str]] = {}
+        for call in self.sdpa:
+            names = found.setdefault(call["component"], [])
+            if call["backend"] not in names:
+                names.append(call["backend"])
+        return found
+
+    @property
     def speedups(self) -> list[float]:
         """Each repeat's idcli/baseline ratio, sorted (empty without a baseline)."""
         return sorted(r["speedup_vs_baseline"] for r in self.repeats if r.get("speedup_vs_baseline"))
@@ -141,6 +157,8 @@ class BenchResult:
             "matmul_ceiling": self.matmul_ceiling, "ceiling_share": r4(self.ceiling_share),
             "ceiling_share_in_unet": r4(self.ceiling_share_in_unet),
             "peak_memory": {"bytes": self.peak_memory_bytes, "kind": self.peak_memory_kind},
+            "batch_size_chosen": self.batch_size_chosen, "decode_chunks": self.decode_chunks,
+            "sdpa_backends": self.sdpa_backends, "sdpa": self.sdpa, "profile": self.profile,
             "baseline": self.baseline,
             "speedup_vs_baseline": None if self.speedup is None else r4(self.speedup),
             "speedup_spread": [r4(self.speedups[0]), r4(self.speedups[-1])] if self.speedups else None,
@@ -182,8 +200,12 @@ def format_report(result: BenchResult) -> str:
         f"wall time ({result.achieved_tflops_in_unet:.3g} inside UNet forwards); matmul ceiling "
         f"{ceiling['tflops']:.3g} TFLOP/s ({ceiling['dtype']}, n={ceiling['n']}) → {result.ceiling_share:.1%} "
         f"({result.ceiling_share_in_unet:.1%} inside UNet)",
-        f"  peak memory {_gb(result.peak_memory_bytes)} ({result.peak_memory_kind})",
+        f"  peak memory {_gb(result.peak_memory_bytes)} ({result.peak_memory_kind}); batch size "
+        f"{result.batch_size_chosen} ({result.batch_size}), decode chunks {_batches(_known(result.decode_chunks))}",
     ]
+    if result.sdpa:
+        lines.append("  attention kernels (SDPA): " + "; ".join(f"{component} {', '.join(names)}" for component, names
+                                                               in result.sdpa_backends.items()))
     base = result.baseline
     if base:
         spread = result.speedups
@@ -199,8 +221,22 @@ def format_report(result: BenchResult) -> str:
                  f"transformers {v['transformers']}; {result.date}")
     if result.kept:
         lines.append(f"  files kept in {result.workdir}")
+    if result.profile:
+        lines.append(_profile_line(result.profile))
     lines += [f"  note: {note}" for note in result.notes]
     return "\n".join(lines)
+
+
+def _known(values: list[int | None]) -> list[int]:
+    return [v for v in values if v is not None]
+
+
+def _profile_line(profile: dict[str, Any]) -> str:
+    basis = profile["time_basis"]
+    share = "device_share" if basis == "device" else "host_share"
+    parts = ", ".join(f"{name} {phase[share]:.1%}" for name, phase in profile["phases"].items())
+    return (f"  profile ({profile['jobs']} jobs, {basis} time, in {profile['dir']}): {parts}"
+            + (f"; device busy {profile['device_busy_share']:.1%} of the wall time" if basis == "device" else ""))
 
 
 def _batches(sizes: list[int]) -> str:

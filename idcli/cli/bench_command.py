@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from .options import DeviceOpt, JsonOpt, NoQaOpt, _parse_batch_size, app, given_path
-from .output import _emit, _emit_json, _guarded, _ok
+from .options import DeviceOpt, JsonOpt, NoQaOpt, app, given_path, parse_batch_size
+from .output import emit, emit_json, guarded, ok
 
 
 @app.command()
@@ -34,6 +34,10 @@ def bench(
                                        "bfloat16 on a GPU, float32 on a CPU].", show_default=False)] = "auto",
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time the naive baseline: one stock "
                                            "diffusers pipeline call per job at batch 1.")] = True,
+    baseline_jobs: Annotated[int | None, typer.Option("--baseline-jobs", min=1,
+                                                      help="Time the baseline on the first N jobs only; the ratio "
+                                                      "compares images per second [default: all --jobs].",
+                                                      show_default=False)] = None,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
                                                "(the baseline stays uncompiled).")] = False,
     no_qa: NoQaOpt = False,
@@ -43,14 +47,25 @@ def bench(
     repeats: Annotated[int, typer.Option("--repeats", help="Time idcli and the baseline this many times, "
                                          "alternately (A B A B ...); report medians and the ratio's spread.",
                                          min=1)] = 1,
+    profile: Annotated[Path | None, typer.Option("--profile", parser=given_path,
+                                                 help="After the timed run, render a few more jobs under "
+                                                 "torch.profiler and write the top operations, the time by phase "
+                                                 "and a small trace into this new folder.",
+                                                 show_default=False)] = None,
+    check_batch_invariance: Annotated[bool, typer.Option("--check-batch-invariance",
+                                                         help="Instead of timing: render --jobs jobs as one batch "
+                                                         "and each alone, and report how far their pixels "
+                                                         "differ.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure throughput through the render path on real-size random-weight models, against a naive baseline."""
-    from ..bench import format_report, parse_size, run_bench
+    from ..bench import check_batch_invariance as check_invariance
+    from ..bench import format_invariance, format_report, parse_size, run_bench
+    from ..errors import InputError
 
     def body() -> None:
         shape = parse_size(size) if size is not None else None
-        size_batch = _parse_batch_size(batch_size)
+        size_batch = parse_batch_size(batch_size)
         chosen = arch
         if chosen == "auto":
             from ..runtime import resolve_runtime
@@ -60,18 +75,39 @@ def bench(
         line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
                 "--device", device, *(["--dtype", dtype] if dtype != "auto" else []),
-                *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
+                *([] if baseline else ["--no-baseline"]),
+                *(["--baseline-jobs", str(baseline_jobs)] if baseline_jobs and baseline else []),
+                *(["--compile"] if compile_unet else []),
                 *(["--keep", str(keep)] if keep else []), *(["--no-qa"] if no_qa else []),
-                *(["--repeats", str(repeats)] if repeats > 1 else []), *(["--json"] if as_json else [])]
+                *(["--repeats", str(repeats)] if repeats > 1 else []),
+                *(["--profile", str(profile)] if profile else []),
+                *(["--check-batch-invariance"] if check_batch_invariance else []), *(["--json"] if as_json else [])]
+
+        def note(text: str) -> None:
+            print(f"idcli bench: {text}", file=sys.stderr)
+
+        if check_batch_invariance:
+            # One batch of --jobs against each job alone: options about timing have nothing to act on.
+            given = [name for name, used in (("--batch-size", batch_size != "auto"), ("--repeats", repeats > 1),
+                                             ("--keep", keep is not None), ("--profile", profile is not None)) if used]
+            if given:
+                raise InputError(f"--check-batch-invariance renders one batch of --jobs and each job alone: "
+                                 f"{', '.join(given)} does not apply")
+            record = check_invariance(chosen, jobs=jobs, steps=steps, size=shape, method=method, device=device,
+                                      dtype=dtype, compile=compile_unet, command=shlex.join(line), on_note=note)
+            if as_json:
+                emit_json(ok(**record))
+            else:
+                emit(format_invariance(record))
+            return
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, repeats=repeats,
-                           command=shlex.join(line),
-                           on_note=lambda text: print(f"idcli bench: {text}", file=sys.stderr), qa=not no_qa,
-                           dtype=dtype)
+                           command=shlex.join(line), on_note=note, qa=not no_qa, dtype=dtype, profile=profile,
+                           baseline_jobs=baseline_jobs if baseline else None)
         if as_json:
-            _emit_json(_ok(**result.as_dict()))
+            emit_json(ok(**result.as_dict()))
         else:
-            _emit(format_report(result))
+            emit(format_report(result))
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 

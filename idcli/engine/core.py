@@ -17,6 +17,7 @@ from typing import Any
 
 from ..method import FusionParams
 from ..models import ModelIdentity
+from ..profile_ranges import FUSION, TEXT, UNET, VAE_DECODE, phase, ranged
 from ..render_request import RenderRequest
 from ..runtime import Runtime
 
@@ -117,6 +118,9 @@ class Engine:
         self.on_step: Any = None
         self.latent_channels = pipe.unet.config.in_channels
         self.vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+        # Images per VAE decode call in the last decode (sized from free memory on a GPU, halved on out of
+        # memory; the whole batch on a CPU): idcli bench reports it.
+        self.last_decode_chunk: int | None = None
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -492,7 +496,9 @@ class Engine:
             if active:
                 parts.append(latents.index_select(0, selected.line_index))
             model_in = scheduler.scale_model_input(torch.cat(parts), t)
-            eps = unet(model_in, t, encoder_hidden_states=row_embeds, added_cond_kwargs=added, return_dict=False)[0]
+            with phase(UNET):
+                eps = unet(model_in, t, encoder_hidden_states=row_embeds, added_cond_kwargs=added,
+                           return_dict=False)[0]
             uncond: Any = eps[:n] if cfg else None  # read only with CFG
             cond = eps[base - n:base]
             guided = uncond + r0.guidance * (cond - uncond) if cfg else cond
@@ -547,6 +553,7 @@ class Engine:
                 facts[i]["fusion_frames"] = captured[i]
         return latents, facts
 
+    @ranged(FUSION)
     def _line_masks(self, step: int, request: RenderRequest, names: list[str], masks: list[Any], maps: Any,
                     probe_index: list[int], latent_hw: tuple[int, int]) -> list[Any]:
         """One job's masks M_c this evaluation: each line's mask updated from its attention map, made
@@ -617,6 +624,7 @@ class Engine:
         texts += [line.prompt for line in request.lines]  # several characters' identity lines
         return PromptMeasure(self.pipe.tokenizer).windows(*texts)
 
+    @ranged(TEXT)
     def _encode_unique(self, texts: list[str], at_least: int = 1) -> tuple[Any, Any]:
         """``_encode_text`` of each distinct text once (rows are independent), laid out as ``texts``."""
         import torch
@@ -675,6 +683,7 @@ class Engine:
             latents = latents * cfg.scaling_factor
         return latents.float()
 
+    @ranged(VAE_DECODE)
     def _decode(self, latents: Any) -> list[Any]:
         import torch
 
@@ -710,6 +719,7 @@ class Engine:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 continue
+            self.last_decode_chunk = chunk
             out.extend((images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy())
         return out
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..method import FusionParams
+from ..profile_ranges import FUSION, PROBE, phase, ranged
 
 
 def subject_token_positions(tokenizer: Any, prompt: str, spans: tuple[tuple[int, int], ...],
@@ -159,14 +160,17 @@ class AttentionProbe:
         level = self._tokens_level.get(query.shape[2])
         if level is None or not self.rows:
             return
-        if self._slice is not None:
-            probs = _attention_probs(query[self._slice], key[self._slice], scale)
-        else:
-            probs = _attention_probs(query.index_select(0, self._index), key.index_select(0, self._index), scale)
-        if self._order is not None:
-            probs = probs.index_select(0, self._order)
-        self._parts.append((level, _subject_attention(probs, self._weights)))
+        with phase(PROBE):  # eager only: see profile_ranges.phase
+            if self._slice is not None:
+                probs = _attention_probs(query[self._slice], key[self._slice], scale)
+            else:
+                probs = _attention_probs(query.index_select(0, self._index), key.index_select(0, self._index),
+                                         scale)
+            if self._order is not None:
+                probs = probs.index_select(0, self._order)
+            self._parts.append((level, _subject_attention(probs, self._weights)))
 
+    @ranged(PROBE)
     def maps(self) -> torch.Tensor | None:
         """``[rows, 1, H, W]``: the mean map of the layers seen, or None when no layer was probed."""
         if not self._parts:
@@ -257,7 +261,7 @@ class FusionMask:
         ramp = ((accumulated - low) / (2 * p.mask_softness)).clamp(0.0, 1.0)
         mask = ramp * ramp * (3 - 2 * ramp)  # smoothstep: exactly 0 and 1 outside the ramp
         if p.head_only:
-            mask = _head_only(mask, p.head_fraction)
+            mask = head_only_mask(mask, p.head_fraction)
         self.mask = mask
         return mask
 
@@ -283,6 +287,7 @@ def exclusive_masks(masks: list[torch.Tensor], attention: list[torch.Tensor], ga
     return [m * w / safe for m, w in zip(masks, weights, strict=True)]
 
 
+@ranged(FUSION)
 def fuse(semantic: torch.Tensor, identity: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
     """``eps = eps_sem + sum_c M_c (eps_id,c - eps_sem)`` for one image.
 
@@ -298,7 +303,7 @@ def fuse(semantic: torch.Tensor, identity: list[torch.Tensor], masks: list[torch
     return torch.lerp(semantic, target, total)
 
 
-def _head_only(mask: torch.Tensor, fraction: float) -> torch.Tensor:
+def head_only_mask(mask: torch.Tensor, fraction: float) -> torch.Tensor:
     """The mask cut below the top ``fraction`` of the rows where the character is (mask > 0.5).
 
     In tensor operations only, so a GPU never waits for the host: the first and last rows that hold

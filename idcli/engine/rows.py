@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..profile_ranges import IDENTITY, ranged
 from ..render_request import IdentityLine, RenderRequest
 
 
@@ -92,6 +93,7 @@ class RowLayout:
         """Indices into ``entries`` (and into the probe's maps) of one job's lines."""
         return self._by_job.get(job, [])
 
+    @ranged(IDENTITY)
     def identity_inputs(self) -> tuple[Any, Any]:
         """Identity embeddings ``[rows, n, 512]`` and strengths ``[rows]`` for every row.
 
@@ -112,6 +114,7 @@ class RowLayout:
         scales = ([0.0] * self.n if self.cfg else []) + cond_scale + [float(e.line.strength) for e in self.entries]
         return torch.from_numpy(np.stack(rows)), torch.tensor(scales, dtype=torch.float32)
 
+    @ranged(IDENTITY)
     def clip_inputs(self, tokens: int, hidden: int) -> Any:
         """FaceID-Plus v2's CLIP features ``[rows, n, tokens, hidden]`` for every row, paired row for row
         with ``identity_inputs``' embeddings; rows without an identity get zeros (at strength 0 they are

@@ -23,6 +23,7 @@ from ..errors import Problem
 from ..hashing import tagged_hash
 from ..paths import state_dir
 from ..presets import get_preset
+from ..profile_ranges import IDENTITY, ranged
 from ..shotlist import LoadedShotList
 from .encode import SelfieFile
 from .faces import FaceModels, resolve_face_models
@@ -94,7 +95,8 @@ def face_models_for(preset_name: str, option: str | None) -> FaceModels:
     return resolve_face_models(option, "synthetic" if get_preset(preset_name).random_weights else None)
 
 
-_ANALYZERS: dict[str, Any] = {}
+# The analyzers shared_analyzer made, by face-model pack (a test puts its own in).
+ANALYZERS: dict[str, Any] = {}
 
 
 def shared_analyzer(models: FaceModels) -> Any:
@@ -102,9 +104,9 @@ def shared_analyzer(models: FaceModels) -> Any:
     from .faces import FaceAnalyzer
 
     key = f"{models.folder}|{models.hash}"
-    if key not in _ANALYZERS:
-        _ANALYZERS[key] = FaceAnalyzer(models)
-    return _ANALYZERS[key]
+    if key not in ANALYZERS:
+        ANALYZERS[key] = FaceAnalyzer(models)
+    return ANALYZERS[key]
 
 
 IDENTITY_KEY_TAG = "idcli-identity-v2"
@@ -200,6 +202,7 @@ def character_problem(loaded: LoadedShotList, name: str, exc: Exception) -> Prob
                    f"only the shots naming {{{name}}} fail; fix or replace this file and rerun")
 
 
+@ranged(IDENTITY)
 def resolve_identities(loaded: LoadedShotList, names: set[str], preset_name: str, face_models: str | None = None,
                        on_encode: Callable[[str], None] | None = None,
                        failures: dict[str, Problem] | None = None) -> dict[str, CharacterIdentity]:

@@ -80,7 +80,7 @@ def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tupl
     # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
     # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
-    timeline, result = build_timeline(run, edl_path, fps, timecode_rate=timecode_rate)
+    timeline, result = build_timeline(run, edl_path, fps, media_paths=True, timecode_rate=timecode_rate)
     result.format = "edl"
     _check_event_count(run, result, edl_path)
     return timeline, result

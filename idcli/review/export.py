@@ -68,6 +68,14 @@ def _relative_url(otio_dir: Path, target: Path) -> str:
     return url_utils.url_from_filepath(Path(os.path.relpath(target.resolve(), otio_dir.resolve())).as_posix())
 
 
+def _relative_media_url(otio_dir: Path, target: Path) -> str:
+    """``target`` as a media reference's URL relative to the .otio file: OTIO's own form (``_relative_url``: spaces
+    and letters as they are) with the three characters that change what a URL means escaped: ``%`` (an escape),
+    ``#`` (a fragment follows) and ``?`` (a query follows). Unescaped, OTIO's ``url_utils.filepath_from_url`` (which
+    its .otioz bundler reads with) read ``renders/sc12 #2/...`` as ``renders/sc12 ``."""
+    return _relative_url(otio_dir, target).replace("%", "%25").replace("#", "%23").replace("?", "%3F")
+
+
 def _shot_list(run: Run, otio_path: Path) -> str | None:
     """The shot list, relative to the .otio file like ``output_folder`` (stable when the project moves);
     as the render was given it when idcli does not know where it is now (an older run manifest)."""
@@ -87,12 +95,13 @@ def _absolute_url(target: Path) -> str:
 
 
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_media: bool = False,
-                   timecode_rate: float | None = None) -> tuple[Any, ExportResult]:
+                   media_paths: bool = False, timecode_rate: float | None = None) -> tuple[Any, ExportResult]:
     """The animatic as an OTIO timeline, for ``otio_path`` (media URLs are relative to its folder).
 
     Every format is written from this one timeline. ``absolute_media``: media as absolute file URLs (FCP 7
-    XML). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a non-drop-frame EDL
-    at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
+    XML). ``media_paths``: media as plain relative paths, nothing escaped (the EDL's ``* FROM CLIP:`` comment is
+    a path, not a URL). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
+    non-drop-frame EDL at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
     """
     import opentimelineio as otio
 
@@ -116,7 +125,8 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
             result.gaps.append(shot.id)
             continue
         image = run.root / take.image
-        url = _absolute_url(image) if absolute_media else _relative_url(otio_path.parent, image)
+        url = (_absolute_url(image) if absolute_media else _relative_url(otio_path.parent, image) if media_paths
+               else _relative_media_url(otio_path.parent, image))
         reference = otio.schema.ExternalReference(target_url=url, available_range=span)  # a still, held
         reference.name = Path(take.image).name
         clip = otio.schema.Clip(name=shot.id, media_reference=reference, source_range=span)
@@ -190,9 +200,9 @@ def check_targets(*, otio: str | Path | None = None, edl: str | Path | None = No
     if len({p.resolve() for p in targets.values()}) < len(targets):
         raise InputError("the same file is named twice; give each format a file of its own")
     if isinstance(fps, bool) or not isinstance(fps, int | float):  # from Python: fps="24" failed in the comparison
-        from ..arguments import _shown
+        from ..arguments import shown
 
-        raise InputError(f"fps={_shown(fps)}: give the frame rate as a number", field="fps")
+        raise InputError(f"fps={shown(fps)}: give the frame rate as a number", field="fps")
     if not (MIN_FPS <= fps <= MAX_FPS):  # NaN fails both comparisons
         raise InputError(f"--fps {fps:g}: give a frame rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second")
     return targets
@@ -207,16 +217,16 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     needed. ``drop_frame``: the timecode of the EDL and the movie's burn-in at 29.97/59.94 (default: drop frame
     there). ``burn_in``: the movie shows shot id, take and timecode. Returns one result per file written, in
     the order above."""
-    from ..arguments import _shown, check_bool
+    from ..arguments import check_bool, shown
     from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
 
     if not isinstance(run, Run):
-        raise InputError(f"run={_shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
+        raise InputError(f"run={shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
                          field="run")
     targets = check_targets(otio=otio, edl=edl, fcp_xml=fcp_xml, movie=movie, fps=fps)
     check_bool("burn_in", burn_in)
     if drop_frame is not None and not isinstance(drop_frame, bool):
-        raise InputError(f"drop_frame={_shown(drop_frame)}: give True, False or None (drop frame at 29.97 and 59.94)",
+        raise InputError(f"drop_frame={shown(drop_frame)}: give True, False or None (drop frame at 29.97 and 59.94)",
                          field="drop_frame")
     # An option for a file not asked for would do nothing: said, not ignored.
     if burn_in and "movie" not in targets:

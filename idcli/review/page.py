@@ -262,7 +262,8 @@ def _figure(value: Any) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else _e(value)
 
 
-def _qa_html(take: Take) -> str:
+def qa_html(take: Take) -> str:
+    """The take's identity-QA table (or why there is none) as the page shows it."""
     qa = take.qa
     if qa is None:
         return '<p class="qa-none">No identity QA (no cast, rendered with --no-qa, or before QA; run idcli qa)</p>'
@@ -327,7 +328,7 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
             f'data-key="{_e(seen_key(take.job_key))}" aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
-            f"<dl>{facts_html}</dl>{_qa_html(take)}{strip}"
+            f"<dl>{facts_html}</dl>{qa_html(take)}{strip}"
             f'<p class="links"><a href="{_href(take.image)}">full image</a> · '
             f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
 
@@ -585,6 +586,8 @@ a:focus-visible,section:focus-visible,[tabindex]:focus-visible{outline:3px solid
 .skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--panel);padding:6px;z-index:2}
 header{padding:16px 24px;border-bottom:1px solid #33333b}
 h1{margin:0 0 4px;font-size:1.5rem}
+/* a project or shot id is up to 64 characters with no space to break at: wider than a phone's screen */
+h1,.shot h2,nav a{overflow-wrap:anywhere}
 .summary,.keys{margin:2px 0;color:var(--muted)}
 kbd{border:1px solid #555;border-radius:3px;padding:0 4px;font-size:.85em}
 nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-style:none}
@@ -766,11 +769,15 @@ _JS = """
     saved.last=idOf(s);write();
     try{history.replaceState(null,'','#'+s.id);}catch(e){}
   }
+  // The shot the keys act on: the one holding the focus while it is in view; scrolled away from it (Page Down,
+  // Space, the wheel), the shot at the top of the view, so a digit never picks in a shot off screen.
   function current(){
+    var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
+    var r=a?a.getBoundingClientRect():null;
+    if(r&&r.bottom>0&&r.top<window.innerHeight){return shots.indexOf(a);}
     var y=window.scrollY+8,best=0;
     for(var i=0;i<shots.length;i++){if(shots[i].offsetTop<=y){best=i;}}
-    var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
-    return a?shots.indexOf(a):best;
+    return best;
   }
   function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();
     remember(shots[i]);}
