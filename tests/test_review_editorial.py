@@ -645,7 +645,7 @@ def test_a_movie_the_disk_refuses_is_named_and_leaves_no_file(out: Path, tmp_pat
 
     import idcli.review.animatic_movie as movie
 
-    encoded = movie._yuv_frame
+    encoded = movie.yuv_frame
     calls = []
 
     def refuse_on_the_second(rgb):
@@ -654,7 +654,7 @@ def test_a_movie_the_disk_refuses_is_named_and_leaves_no_file(out: Path, tmp_pat
             raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
         return encoded(rgb)
 
-    monkeypatch.setattr(movie, "_yuv_frame", refuse_on_the_second)
+    monkeypatch.setattr(movie, "yuv_frame", refuse_on_the_second)
     target = tmp_path / "cut" / "animatic.mp4"
     result = cli("export", out, "--movie", target)
     assert result.exit_code == 5, result.output
