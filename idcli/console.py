@@ -7,6 +7,7 @@ import time
 from typing import Any, TextIO
 
 from .diagnostics import lenient, styled
+from .errors import terminal_safe
 from .run_report import JobOutcome, SilentProgress
 
 
@@ -97,7 +98,9 @@ class PlainProgress:
         self.rendered += outcome.status == "rendered"
         elapsed = time.perf_counter() - self.started
         rate = self.rendered / elapsed if elapsed > 0 else 0.0
-        extra = f" error: {outcome.error}" if outcome.error else ""
+        # An exception's message may quote what a library was handed (a prompt, a file's name): escaped as every
+        # received text is, so none of it retitles, clears or recolours the terminal.
+        extra = f" error: {terminal_safe(outcome.error)}" if outcome.error else ""
         print(f"[{self.done}/{self.total}] {outcome.status} {outcome.shot_id} take {outcome.take} "
               f"({rate:.2f} images/s){extra}", file=self.stream, flush=True)
 
@@ -146,7 +149,8 @@ class RichProgress:
         if outcome.error:
             from rich.markup import escape
 
-            self.console.print(f"[red]failed[/] {outcome.shot_id} take {outcome.take}: {escape(outcome.error)}")
+            self.console.print(f"[red]failed[/] {outcome.shot_id} take {outcome.take}: "
+                               f"{escape(terminal_safe(outcome.error))}")  # as PlainProgress's line
         self.progress.update(self.task, advance=1, rate=rate, last=f"{outcome.shot_id} t{outcome.take}")
 
     def note(self, text: str) -> None:

@@ -521,10 +521,19 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     with _one_delivery_at_a_time(target):
         _write(target, run, copies, chosen, report, force)
     report.images = [c.item for c in copies]
-    stale = [i.image for i in report.images if i.selection_stale]
+    # A select whose record in selects.json is damaged reads as re-rendered too (pick_standing.py), said as the notes
+    # of review and export say it: nothing says its shot changed.
+    damaged = {i.image for (shot, *_rest), i in zip(chosen, report.images, strict=True)
+               if i.selection_stale and shot.selection_damaged}
+    stale = [i.image for i in report.images if i.selection_stale and i.image not in damaged]
     if stale:
         report.notes.append(f"{', '.join(stale)}: the director's select was re-rendered after it was picked "
                             "(idcli review shows it); delivered as it is now")
+    if damaged:
+        from .review.pick_standing import DAMAGED_RECORD
+
+        report.notes.append(f"{', '.join(i.image for i in report.images if i.image in damaged)}: the director's "
+                            f"select: {DAMAGED_RECORD} (idcli review shows it); delivered as it is now")
     carried_not = [i.image for i in report.images if i.signature == "not-carried"]
     if carried_not:
         report.notes.append(f"{len(carried_not)} signed take(s) delivered WITHOUT their C2PA signature (--unsigned): "

@@ -38,7 +38,8 @@ _DROPPED_KEYS = frozenset({"abs_path", "folder", "cache", "pack", "pack_path", "
 # Run facts of a sidecar (which host, when, which batch, review QA, what fusion did): not the frame's record.
 _RUN_FIELDS = ("batch", "timing", "executor", "recovered", "qa", "fusion", "c2pa", "orphan", "compile")
 # Text written by people (prompts, descriptions): never reduced, only checked for the studio's own folders.
-TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "description", "phrase", "given"})
+TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "shot_prompt", "description", "phrase",
+                       "given"})
 # PNG chunks a delivered copy keeps byte for byte: the image itself and how to show it. Every other
 # ancillary chunk (unknown text, EXIF, a C2PA manifest that no longer matches) is left out.
 _KEPT_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD",

@@ -75,6 +75,9 @@ class Job(TakeFiles):
     prompt_tokens: int | None = None  # the prompt's CLIP tokens (None: the model's tokenizer is not here)
     # A plate job's sidecar ``plate`` block (plates.plate_record, with the working size and start step).
     plate: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # The shot's prompt as the shot list wrote it ({name} placeholders kept): the sidecar's ``shot_prompt``, so that a
+    # later edit of these words is told from a prompt composed anew for a new expression, framing or cast.
+    shot_prompt: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def conditioning(self) -> tuple[str, ...]:
@@ -265,7 +268,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                 "given": _plain((shot.expressions or {}).get(subject or "") or shot.expression),
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
-                            identities=tuple(known), prompt_tokens=prompt_tokens))
+                            identities=tuple(known), prompt_tokens=prompt_tokens, shot_prompt=shot.prompt))
     plan = Plan(doc.project, loaded.source, model, jobs, blocked=blocked,
                 problems=[unusable[name] for name in sorted(unusable)], warnings=warnings)
     plan.adapter = adapter if plan.needs_adapter else None
@@ -329,7 +332,7 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                             **shot_level.as_record(), "given": _plain(shot.expression),
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
-                        cast=records, prompt_tokens=prompt_tokens))
+                        cast=records, prompt_tokens=prompt_tokens, shot_prompt=shot.prompt))
     return jobs
 
 
@@ -412,7 +415,8 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
                             **shot_level.as_record(), "given": _plain(shot.expression),
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
-                        cast=records, prompt_tokens=prompt_tokens, plate=record))
+                        cast=records, prompt_tokens=prompt_tokens, plate=record,
+                        shot_prompt=shot.prompt))
     return jobs
 
 

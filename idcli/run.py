@@ -242,7 +242,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             report.states[job.key] = state.status
             if state.status == "stale":
                 report.stale_reasons[job.key] = state.reason
-                if (cause := edited_cause(store, job, state, plan.model)) is not None:
+                if (cause := edited_cause(job, state, plan.model)) is not None:
                     report.stale_causes[job.key] = cause
             if force and state.status in ("done", "recoverable", "modified"):
                 state = type(state)("stale", "--force")

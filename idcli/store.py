@@ -19,7 +19,7 @@ import socket
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -57,20 +57,26 @@ class JobState:
     record: dict[str, Any] | None = None  # the PNG's record when recoverable
     # sha256 of the image the record was read from (recoverable): recovery needs no second, unchecked read.
     image_sha256: str | None = None
+    # The committed sidecar as state() read it, for a take stale for an edit (EDITED_REASON): what stale_causes.py
+    # compares with the new job, so the cause costs no second read of the file.
+    sidecar: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
+    from .paths import cache_note
+
     verb = _VERBS.get(action, action)
     if exc.errno == errno.ENOSPC:
-        return OutputError(f"disk full while {action} {path}; nothing partial was kept — free space and rerun",
-                           file=path)
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"permission denied while {action} {path} ({exc.strerror})", file=path)
-    if exc.errno == errno.ENOTDIR:
-        return OutputError(f"cannot {verb} {path}: a file stands where a folder should be on that path", file=path)
-    if exc.errno == errno.EEXIST:
-        return OutputError(f"cannot {verb} {path}: it exists and is not a folder", file=path)
-    return OutputError(f"cannot {verb} {path}: {exc.strerror or exc}", file=path)
+        message = f"disk full while {action} {path}; nothing partial was kept — free space and rerun"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        message = f"permission denied while {action} {path} ({exc.strerror})"
+    elif exc.errno == errno.ENOTDIR:
+        message = f"cannot {verb} {path}: a file stands where a folder should be on that path"
+    elif exc.errno == errno.EEXIST:
+        message = f"cannot {verb} {path}: it exists and is not a folder"
+    else:
+        message = f"cannot {verb} {path}: {exc.strerror or exc}"
+    return OutputError(message + cache_note(path), file=path)
 
 
 def png_record_of_fd(fd: int) -> dict[str, Any] | None:
@@ -281,7 +287,7 @@ class OutputStore:
                 # it aside); a damaged or cut-short image is rendered again.
                 return JobState("modified", MODIFIED_REASON)
             if sidecar.get("job_key") != job.key:
-                return JobState("stale", EDITED_REASON)
+                return JobState("stale", EDITED_REASON, sidecar=sidecar)
             if actual is None:
                 return JobState("stale", "the image is missing" if not image.is_symlink()
                                 else "the image is a symbolic link")

@@ -264,8 +264,9 @@ def export(
                 print_note(note)
         document = None
         if as_json:
-            document = {"out_dir": str(out), "fps": fps, "clips": first.clips, "frames": first.frames,
-                        "gaps": first.gaps, "files": [{"format": r.format, "path": str(r.path)} for r in results],
+            document = {"out_dir": str(Path(out).absolute()), "fps": fps, "clips": first.clips,
+                        "frames": first.frames, "gaps": first.gaps,
+                        "files": [{"format": r.format, "path": str(r.path)} for r in results],
                         "notes": [*picks, *(note for r in results for note in r.notes)]}
         _finish_review(first.problems, document)
 

@@ -147,11 +147,14 @@ def cut(run: Run) -> list[tuple[Shot, Take | None]]:
 
 
 def standing_takes(run: Run) -> set[tuple[str, int]] | None:
-    """The takes of the shot list the folder was last rendered from, as ``idcli select`` and ``deliver`` check them:
-    a take beyond its shot's ``takes:`` now (lowered since) is kept on disk, no part of the cut. None when the folder
-    predates the run manifest's takes (every take counts)."""
+    """The takes of the shot list the folder was last rendered from, as ``idcli select`` and ``deliver`` check them,
+    or of the one given with ``--shots`` (ShotOrder.takes), whose order review and export follow: a take beyond its
+    shot's ``takes:`` now (lowered since) is kept on disk, no part of the cut. None when the folder predates the run
+    manifest's takes (every take counts)."""
     from ..results import live_takes
 
+    if run.order is not None and run.order.takes is not None:
+        return set(run.order.takes)
     return live_takes(run.root, None) if run.order is not None else None
 
 
