@@ -385,9 +385,10 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "said"), [
     (("--otio", "a.otio", "--burn-in"), "--burn-in goes with --movie"),
-    (("--fcp-xml", "a.xml", "--fps", "29.97", "--drop-frame"), "--drop-frame goes with --edl or --movie --burn-in"),
+    (("--otio", "a.otio", "--fps", "29.97", "--drop-frame"),
+     "--drop-frame goes with --edl, --fcp-xml or --movie --burn-in"),
     (("--movie", "a.mp4", "--fps", "29.97", "--non-drop-frame"),
-     "--non-drop-frame goes with --edl or --movie --burn-in"),
+     "--non-drop-frame goes with --edl, --fcp-xml or --movie --burn-in"),
     (("--movie", "a.mp4", "--start", "01:00:00:00"), "--start goes with --otio, --edl, --fcp-xml or --movie --burn-in"),
 ])
 def test_an_option_for_a_format_not_asked_for_is_refused(out: Path, tmp_path: Path, args: tuple[str, ...],
@@ -858,3 +859,16 @@ def test_takes_of_odd_sizes_make_an_even_frame(tmp_path: Path) -> None:
     boxed = letterbox(tall, (512, 288))
     assert boxed.shape == (288, 512, 3)
     assert boxed[:, 256 - 72:256 + 72].min() == 200 and boxed[:, :256 - 73].max() == 0  # 144 wide, centred
+
+
+@pytest.mark.parametrize(("flag", "label", "form"), [("--drop-frame", "01:00:00;00", "DF"),
+                                                     ("--non-drop-frame", "01:00:00:00", "NDF")])
+def test_the_fcp_xml_alone_takes_the_drop_frame_choice(out: Path, tmp_path: Path, flag: str, label: str,
+                                                       form: str) -> None:
+    """The XML's sequence <timecode> is written in the chosen form, so the choice is not refused with it alone."""
+    target = tmp_path / "cut" / "a.xml"
+    result = cli("export", out, "--fcp-xml", target, "--fps", "29.97", flag)
+    assert result.exit_code == 0, result.output
+    sequence_timecode = ElementTree.parse(target).getroot().find(".//sequence/timecode")
+    assert sequence_timecode is not None
+    assert (sequence_timecode.findtext("string"), sequence_timecode.findtext("displayformat")) == (label, form)

@@ -239,10 +239,10 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     # An option for a file not asked for would do nothing: said, not ignored.
     if burn_in and "movie" not in targets:
         raise InputError("--burn-in goes with --movie (it marks the movie's frames)", field="burn_in")
-    if drop_frame is not None and "edl" not in targets and not (burn_in and "movie" in targets):
+    if drop_frame is not None and not {"edl", "fcp_xml"} & set(targets) and not (burn_in and "movie" in targets):
         flag = "--drop-frame" if drop_frame else "--non-drop-frame"
-        raise InputError(f"{flag} goes with --edl or --movie --burn-in (the timecode they write; the .otio, the FCP "
-                         "7 XML and a movie without burn-in have none to choose)", field="drop_frame")
+        raise InputError(f"{flag} goes with --edl, --fcp-xml or --movie --burn-in (the timecode they write; the "
+                         ".otio and a movie without burn-in have none to choose)", field="drop_frame")
     if start is not None and set(targets) == {"movie"} and not burn_in:
         raise InputError("--start goes with --otio, --edl, --fcp-xml or --movie --burn-in (the timecode they carry; "
                          "a movie without burn-in has none)", field="start")
