@@ -85,3 +85,19 @@ def test_validate_help_says_plates_are_read(tmp_path: Path) -> None:
     assert checked.exit_code == 2 and "not an image" in checked.output  # the plate was read
     text = " ".join(CliRunner().invoke(app, ["validate", "--help"]).output.split())
     assert "reads no image" not in text and "plate" in text
+
+
+def test_render_help_names_every_exit_code_the_readme_lists() -> None:
+    """A script author reads `idcli render --help`; the README's exit-code table is the contract (exit 70 was
+    missing from the help)."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("**Exit codes**"):]
+    codes = re.findall(r"^\| (\d+(?: / \d+)?) \|", table[:table.index("\n\n", table.index("| code |"))], re.M)
+    assert "70" in codes and "130 / 143" in codes
+    shown = " ".join(CliRunner().invoke(app, ["render", "--help"], terminal_width=200).stdout.split())
+    missing = [code for code in codes if not all(re.search(rf"\b{part}\b", shown) for part in code.split(" / "))]
+    assert missing == [], f"render --help does not name exit codes {missing}"
