@@ -76,8 +76,9 @@ def test_a_render_after_edits_says_which_takes_it_rendered_again_and_why(day1: P
     (day1 / "shots.yaml").write_text(DAY2, "utf-8")
     planned = cli("plan", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
     # plan says beforehand what render says after: which takes render again, and why
+    # the restore command names the real folder, ready to paste
     assert ("note: 2 take(s) render again because what makes them changed; the earlier renders are kept: idcli "
-            "restore OUT --list") in planned.stdout
+            f"restore {day1 / 'out'} --list") in planned.stdout
     assert "note:   sh010: prompt changed" in planned.stdout  # the cause, from the takes' sidecars
     result = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
     assert result.exit_code == 0, result.output
@@ -291,7 +292,7 @@ def test_plan_and_render_name_each_shots_cause_from_its_sidecar(causes_day1: Pat
     planned = cli("plan", shots, "--out", out, "--device", "cpu")
     assert planned.exit_code == 0, planned.output
     assert ("note: 8 take(s) render again because what makes them changed; the earlier renders are kept: "
-            "idcli restore OUT --list") in planned.stdout, planned.stdout
+            f"idcli restore {out} --list") in planned.stdout, planned.stdout
     for shot, cause in CAUSES.items():
         assert f"note:   {shot}: {cause}" in planned.stdout, planned.stdout
     document = json.loads(cli("plan", shots, "--out", out, "--device", "cpu", "--json").stdout)
@@ -506,3 +507,22 @@ def test_pick_standing_decides_each_case_once(picked_key: object, rendered_key: 
 
     standing = pick_standing("sh010", 2, picked_key, rendered_key, listed=listed, live=live)
     assert standing is PickStanding(expected)
+
+
+def test_the_restore_command_a_note_suggests_can_be_pasted(tmp_path: Path) -> None:
+    """The notes said `idcli restore OUT --list` with a literal OUT: pasted at 2 a.m., that is an error. They name
+    the folder, quoted for the shell (a space in a show's folder name is common)."""
+    import shlex
+    import subprocess
+
+    from idcli.cli.shotlist_commands import rerender_notes
+    from idcli.store import EDITED_REASON
+
+    folder = tmp_path / "sc 12 renders"
+    lines = rerender_notes({"sh010_t1": EDITED_REASON}, "render again", {}, {"sh010": 1}, folder)
+    command = lines[0].split("the earlier renders are kept: ", 1)[1]
+    assert shlex.split(command) == ["idcli", "restore", str(folder), "--list"]
+    # the shell gives restore the folder as one argument
+    echoed = subprocess.run(["bash", "-c", f"printf '%s\\n' {command.removeprefix('idcli restore ')}"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert echoed == [str(folder), "--list"]

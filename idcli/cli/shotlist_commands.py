@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,7 +56,7 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
              if j.get("state") == "stale"}
     causes = {f"{j['shot_id']}_t{j['take']}": j["cause"] for j in document.get("jobs", []) if j.get("cause")}
     notes += [f"note: {line}" for line in rerender_notes(stale, "render again", causes,
-                                                         _takes_per_shot(document.get("jobs", [])))]
+                                                         _takes_per_shot(document.get("jobs", [])), folder)]
     modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
     if modified:
         notes.append(f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
@@ -71,7 +72,8 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
     superseded = document.get("superseded") or []
     if superseded:
         notes.append(f"note: {len(superseded)} earlier render(s) kept in {folder / '.idcli' / 'superseded'} "
-                     "(idcli restore OUT --list lists them, idcli restore OUT SHOT_tN puts one back)")
+                     f"(idcli restore {restore_folder(folder)} --list lists them, idcli restore "
+                     f"{restore_folder(folder)} SHOT_tN puts one back)")
     if document.get("other_project"):
         notes.append(f"note: {folder} holds renders of project '{document['other_project']}', not "
                      f"'{document.get('project')}' (render refuses it without --force)")
@@ -87,18 +89,25 @@ def _takes_per_shot(jobs: list[Any]) -> dict[str, int]:
     return counts
 
 
+def restore_folder(folder: Path | None) -> str:
+    """The output folder as a `restore` command line the notes suggest needs it: quoted for the shell, so the
+    artist can paste it (``OUT`` where no folder is known)."""
+    return "OUT" if folder is None else shlex.quote(str(folder))
+
+
 def rerender_notes(stale: dict[str, str], done: str, causes: dict[str, str] | None = None,
-                   shot_takes: dict[str, int] | None = None) -> list[str]:
+                   shot_takes: dict[str, int] | None = None, folder: Path | None = None) -> list[str]:
     """Why takes already rendered are rendered again (``stale``: SHOT_tN -> the state's reason), naming them, one
     line per reason: the artist who edited the shot list sees which edits cost renders and that nothing rendered
     before is lost; a take whose image went missing or was damaged is not blamed on an edit.
 
     ``causes`` (SHOT_tN -> what changed, idcli/stale_causes.py) names, for the edited takes whose sidecars can say,
     the cause per shot under one line; ``shot_takes`` (shot -> its takes in the plan) lets a shot whose every take
-    shares a cause be named once."""
+    shares a cause be named once; ``folder``, the output folder the `restore` suggested names."""
     from ..store import EDITED_REASON
 
     causes = causes or {}
+    restore = f"idcli restore {restore_folder(folder)} --list"
     by_reason: dict[str, list[str]] = {}
     for stem, reason in stale.items():
         by_reason.setdefault(reason, []).append(stem)
@@ -109,7 +118,7 @@ def rerender_notes(stale: dict[str, str], done: str, causes: dict[str, str] | No
             named = [stem for stem in stems if stem in causes]
             if named:
                 lines.append(f"{len(named)} take(s) {done} because what makes them changed; the earlier renders "
-                             "are kept: idcli restore OUT --list")
+                             f"are kept: {restore}")
                 lines += _cause_lines(named, causes, shot_takes or {})
             stems = [stem for stem in stems if stem not in causes]  # older sidecars: the general words
             if not stems:
@@ -117,7 +126,7 @@ def rerender_notes(stale: dict[str, str], done: str, causes: dict[str, str] | No
             listed = ", ".join(stems[:10]) + (" ..." if len(stems) > 10 else "")
             lines.append(f"{len(stems)} take(s) {done} because what makes them changed (the shot's prompt or "
                          f"settings, or a character's selfies or pack): {listed}; the earlier renders are kept: "
-                         "idcli restore OUT --list")
+                         f"{restore}")
         else:
             lines.append(f"{len(stems)} take(s) {done}: {reason or 'their earlier render was not this job'}: "
                          f"{listed}")
@@ -463,7 +472,7 @@ def render(
             causes = {f"{o.shot_id}_t{o.take}": report.stale_causes[o.job_key] for o in report.jobs
                       if o.job_key in report.stale_causes}
             for line in rerender_notes(rendered_again, "rendered again", causes,
-                                       _takes_per_shot(report.jobs)) if not dry_run else []:
+                                       _takes_per_shot(report.jobs), folder) if not dry_run else []:
                 print_note(line)
             kept_jobs = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
