@@ -171,7 +171,7 @@ def random_plus_descriptor(preset_name: str) -> str:
         "image_encoder": RANDOM_IMAGE_ENCODERS[preset.name]})
 
 
-def _encoder_folder_hash(folder: Path, allow_pickle: bool) -> str:
+def encoder_folder_hash(folder: Path, allow_pickle: bool) -> str:
     """A local CLIP image encoder folder by content: its config and weights."""
     if not (folder / "config.json").is_file():
         raise ModelUnavailableError(
@@ -211,7 +211,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) 
     local_encoder = local_path(encoder_id, base_dir)
     if local_encoder is not None and local_encoder.is_dir():
         folder = (local_encoder / encoder_sub).resolve()
-        encoder = ImageEncoderIdentity("local", str(folder), "", None, _encoder_folder_hash(folder, allow_pickle))
+        encoder = ImageEncoderIdentity("local", str(folder), "", None, encoder_folder_hash(folder, allow_pickle))
     else:
         encoder = ImageEncoderIdentity("hub", encoder_id, encoder_sub, "main", None)
     if given is not None and given.id is not None:

@@ -22,14 +22,15 @@ MAX_BATCH_SIZE = 1024
 DTYPES = ("float32", "float16", "bfloat16")
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A refused argument's value as an error message shows it: its repr, cut at 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise InputError(f"{name}={_shown(value)}: give True or False")
+        raise InputError(f"{name}={shown(value)}: give True or False")
     return value
 
 
@@ -39,7 +40,7 @@ def check_batch_size(value: Any, name: str = "batch_size") -> int | str:
         return value
     if isinstance(value, bool) or not isinstance(value, int):
         hint = " (an int, not a string)" if isinstance(value, str) and value.strip().isdigit() else ""
-        raise InputError(f"{name}={_shown(value)}: give an int 1..{MAX_BATCH_SIZE} or 'auto'{hint}")
+        raise InputError(f"{name}={shown(value)}: give an int 1..{MAX_BATCH_SIZE} or 'auto'{hint}")
     if not 1 <= value <= MAX_BATCH_SIZE:
         raise InputError(f"{name}={value}: give an int 1..{MAX_BATCH_SIZE} or 'auto'")
     return value
@@ -55,22 +56,22 @@ def check_only(value: Any) -> list[str] | None:
         ids = list(value)
         bad = [v for v in ids if not isinstance(v, str)]
         if bad:
-            raise InputError(f"only={_shown(value)}: shot ids are strings, got {_shown(bad[0])}")
+            raise InputError(f"only={shown(value)}: shot ids are strings, got {shown(bad[0])}")
         if not ids:
             raise InputError("only=[] selects no shot; pass None to render every shot")
         return ids
-    raise InputError(f"only={_shown(value)}: give a shot id, a list of shot ids, or None")
+    raise InputError(f"only={shown(value)}: give a shot id, a list of shot ids, or None")
 
 
 def check_optional_str(name: str, value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise InputError(f"{name}={_shown(value)}: give a string or None")
+        raise InputError(f"{name}={shown(value)}: give a string or None")
     return value
 
 
 def check_str(name: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise InputError(f"{name}={_shown(value)}: give a string")
+        raise InputError(f"{name}={shown(value)}: give a string")
     return value
 
 
@@ -78,7 +79,7 @@ def check_dtype(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or value not in (*DTYPES, "auto"):
-        raise InputError(f"dtype={_shown(value)}: allowed: None, 'auto', {', '.join(map(repr, DTYPES))}")
+        raise InputError(f"dtype={shown(value)}: allowed: None, 'auto', {', '.join(map(repr, DTYPES))}")
     return value
 
 
@@ -88,19 +89,19 @@ def check_path_or_none(name: str, value: Any) -> str | None:
         return None
     if isinstance(value, (str, os.PathLike)):
         return os.fspath(value)
-    raise InputError(f"{name}={_shown(value)}: give a path (str or pathlib.Path) or None")
+    raise InputError(f"{name}={shown(value)}: give a path (str or pathlib.Path) or None")
 
 
 def check_path(name: str, value: Any) -> Path:
     """A file given as a string or path (``reproduce``'s image)."""
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-        raise InputError(f"{name}={_shown(value)}: give a path (str or pathlib.Path)")
+        raise InputError(f"{name}={shown(value)}: give a path (str or pathlib.Path)")
     return Path(value)
 
 
 def check_out_dir(value: Any, name: str = "out_dir") -> Path:
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-        raise InputError(f"{name}={_shown(value)}: give the output folder as a str or pathlib.Path")
+        raise InputError(f"{name}={shown(value)}: give the output folder as a str or pathlib.Path")
     return Path(value)
 
 
@@ -115,14 +116,14 @@ def check_out_dir_is_folder(root: Path, error: type[InputError] = InputError) ->
 
 def check_callable(name: str, value: Any) -> Callable[..., Any] | None:
     if value is not None and not callable(value):
-        raise InputError(f"{name}={_shown(value)}: give a callable or None")
+        raise InputError(f"{name}={shown(value)}: give a callable or None")
     return value
 
 
 def check_progress(value: Any) -> Any:
     missing = [m for m in ("start", "advance", "note", "stop") if not callable(getattr(value, m, None))]
     if value is not None and missing:
-        raise InputError(f"progress={_shown(value)}: needs the methods start, advance, note and stop "
+        raise InputError(f"progress={shown(value)}: needs the methods start, advance, note and stop "
                          f"(missing: {', '.join(missing)})")
     return value
 
@@ -132,7 +133,7 @@ def check_qa_thresholds(value: Any) -> Any:
     from .review.qa import QAThresholds
 
     if value is not None and not isinstance(value, QAThresholds):
-        raise InputError(f"qa_thresholds={_shown(value)}: give idcli.review.qa.QAThresholds(low_identity, "
+        raise InputError(f"qa_thresholds={shown(value)}: give idcli.review.qa.QAThresholds(low_identity, "
                          f"leakage) or None")
     return value
 
@@ -145,7 +146,7 @@ def check_takes(value: Any) -> dict[str, int] | None:
         return None
     if not isinstance(value, dict) or not all(
             isinstance(k, str) and type(v) is int and 1 <= v <= MAX_TAKES for k, v in value.items()):
-        raise InputError(f"takes={_shown(value)}: give {{shot id: take count 1..{MAX_TAKES}}} or None")
+        raise InputError(f"takes={shown(value)}: give {{shot id: take count 1..{MAX_TAKES}}} or None")
     return value
 
 
@@ -157,4 +158,4 @@ def as_loaded_shotlist(value: Any, name: str = "loaded") -> LoadedShotList:
         return value
     if isinstance(value, (str, os.PathLike)) and os.fspath(value):
         return load_shotlist(value)
-    raise InputError(f"{name}={_shown(value)}: give a shot list (idcli.load_shotlist(...)) or the path to one")
+    raise InputError(f"{name}={shown(value)}: give a shot list (idcli.load_shotlist(...)) or the path to one")

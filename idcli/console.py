@@ -7,6 +7,7 @@ import time
 from typing import Any, TextIO
 
 from .diagnostics import lenient, styled
+from .errors import terminal_safe
 from .run_report import JobOutcome, SilentProgress
 
 
@@ -20,10 +21,12 @@ class TimeLeft:
         self.batch_started = self.tick
         self.per_image_evaluation: float | None = None  # seconds, from the batches seen
         self.first_done = self.tick  # when the current batch's first evaluation ended
+        self.evaluated = False  # an evaluation was seen since start()
 
     def start(self, total: int, already_done: int) -> None:
         self.total, self.done = total, already_done
         self.tick = self.batch_started = time.perf_counter()
+        self.evaluated = False
 
     def step(self, step: int, steps: int, jobs: int) -> float | None:
         """Seconds left after evaluation ``step`` of ``steps`` of a batch of ``jobs`` images, or None."""
@@ -38,8 +41,14 @@ class TimeLeft:
             per_evaluation = (now - self.first_done) / (step - 1)
         elif self.per_image_evaluation is not None:
             per_evaluation = self.per_image_evaluation * max(1, jobs)  # the rate seen in earlier batches
-        else:
+        elif self.evaluated:
             per_evaluation = now - self.batch_started
+        else:
+            # The run's first evaluation: start() came before the engine was built, so this time holds the
+            # model's loading too (a minute for SDXL), which no later evaluation repeats. No rate yet.
+            self.evaluated = True
+            return None
+        self.evaluated = True
         self.per_image_evaluation = per_evaluation / max(1, jobs)
         later = max(0, self.total - self.done - jobs)  # jobs after this batch
         return (steps - step) * per_evaluation + later * steps * self.per_image_evaluation
@@ -89,7 +98,9 @@ class PlainProgress:
         self.rendered += outcome.status == "rendered"
         elapsed = time.perf_counter() - self.started
         rate = self.rendered / elapsed if elapsed > 0 else 0.0
-        extra = f" error: {outcome.error}" if outcome.error else ""
+        # An exception's message may quote what a library was handed (a prompt, a file's name): escaped as every
+        # received text is, so none of it retitles, clears or recolours the terminal.
+        extra = f" error: {terminal_safe(outcome.error)}" if outcome.error else ""
         print(f"[{self.done}/{self.total}] {outcome.status} {outcome.shot_id} take {outcome.take} "
               f"({rate:.2f} images/s){extra}", file=self.stream, flush=True)
 
@@ -138,7 +149,8 @@ class RichProgress:
         if outcome.error:
             from rich.markup import escape
 
-            self.console.print(f"[red]failed[/] {outcome.shot_id} take {outcome.take}: {escape(outcome.error)}")
+            self.console.print(f"[red]failed[/] {outcome.shot_id} take {outcome.take}: "
+                               f"{escape(terminal_safe(outcome.error))}")  # as PlainProgress's line
         self.progress.update(self.task, advance=1, rate=rate, last=f"{outcome.shot_id} t{outcome.take}")
 
     def note(self, text: str) -> None:

@@ -140,7 +140,8 @@ def _check_folders(root: Path, dest: Path) -> None:
                             "renders from idcli verify; deliver into a folder of its own", file=dest, field="DEST")
 
 
-def _parse_shots(shots: str | list[str] | None) -> list[str] | None:
+def parse_shots(shots: str | list[str] | None) -> list[str] | None:
+    """The shot ids ``deliver``'s ``shots`` names (ids separated by commas, or a list of them), each once; None: all."""
     if shots is None:
         return None
     if not isinstance(shots, str) and not (isinstance(shots, (list, tuple, set, frozenset))
@@ -427,7 +428,7 @@ def _what_is_there(dest: Path, copy: _Copy) -> str:
     return "changed after it was delivered"
 
 
-def _read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]:
+def read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]:
     """The entries of DEST's delivery.json (an earlier delivery), or [] when there is none."""
     from . import safeio
 
@@ -500,7 +501,7 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     for name, flag in (("all_takes", all_takes), ("force", force), ("unsigned", unsigned)):
         args.check_bool(name, flag)
     _check_credentials(credentials)
-    wanted = _parse_shots(shots)
+    wanted = parse_shots(shots)
     _check_folders(root, target)
     # 1. Which takes (damaged sidecars or selects stop the delivery: a pick must not silently become another take).
     run = load_run(root)
@@ -520,10 +521,19 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     with _one_delivery_at_a_time(target):
         _write(target, run, copies, chosen, report, force)
     report.images = [c.item for c in copies]
-    stale = [i.image for i in report.images if i.selection_stale]
+    # A select whose record in selects.json is damaged reads as re-rendered too (pick_standing.py), said as the notes
+    # of review and export say it: nothing says its shot changed.
+    damaged = {i.image for (shot, *_rest), i in zip(chosen, report.images, strict=True)
+               if i.selection_stale and shot.selection_damaged}
+    stale = [i.image for i in report.images if i.selection_stale and i.image not in damaged]
     if stale:
         report.notes.append(f"{', '.join(stale)}: the director's select was re-rendered after it was picked "
                             "(idcli review shows it); delivered as it is now")
+    if damaged:
+        from .review.pick_standing import DAMAGED_RECORD
+
+        report.notes.append(f"{', '.join(i.image for i in report.images if i.image in damaged)}: the director's "
+                            f"select: {DAMAGED_RECORD} (idcli review shows it); delivered as it is now")
     carried_not = [i.image for i in report.images if i.signature == "not-carried"]
     if carried_not:
         report.notes.append(f"{len(carried_not)} signed take(s) delivered WITHOUT their C2PA signature (--unsigned): "
@@ -573,7 +583,7 @@ def _write(target: Path, run: Any, copies: list[_Copy], chosen: list[Any], repor
         raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes: {shown}"
                             f"{'; …' if len(taken) > 3 else ''}; --force replaces them; nothing was delivered",
                             file=target)
-    earlier = _read_listing(target, run.project, force)
+    earlier = read_listing(target, run.project, force)
     remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
     listing = _listing(target, run, copies, earlier)
     forbidden = set().union(*(local_strings(t.record, report.out_dir) for _s, t, _a, _b in chosen))

@@ -39,7 +39,7 @@ def refuse_render_into_delivery(out_dir: Path) -> None:
 def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
     """One ``verify.ImageCheck`` per delivered image (and per file the listing names that is missing)."""
     from . import safeio
-    from .verify import ImageCheck, _file
+    from .verify import ImageCheck, file_entry
 
     checks: dict[str, Any] = {}
     hashes: dict[str, str | None] = {}  # image name -> its sha256 as read
@@ -54,9 +54,9 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
             checks[check.image["path"]] = check
     for image in sorted(root.glob("[!.]*.png")):
         if image.name not in checks:
-            checks[image.name] = ImageCheck(_file(root, image.with_suffix(".json")), _file(root, image), ok=False,
-                                            problems=["no sidecar beside it: not a whole delivered copy (deliver "
-                                                      "again)"])
+            checks[image.name] = ImageCheck(file_entry(root, image.with_suffix(".json")), file_entry(root, image),
+                                            ok=False, problems=["no sidecar beside it: not a whole delivered copy "
+                                                                "(deliver again)"])
     try:
         listing = json.loads(safeio.read_regular(root / DELIVERY_FILE, MAX_DELIVERY_FILE_BYTES, follow_links=False))
         entries = listing["images"]
@@ -75,8 +75,9 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
         listed.add(name)
         check = checks.get(name)
         if check is None:
-            checks[name] = ImageCheck(_file(root, root / Path(name).with_suffix(".json")), _file(root, root / name),
-                                      ok=False, problems=[f"listed in {DELIVERY_FILE} but missing"])
+            checks[name] = ImageCheck(file_entry(root, root / Path(name).with_suffix(".json")),
+                                      file_entry(root, root / name), ok=False,
+                                      problems=[f"listed in {DELIVERY_FILE} but missing"])
         elif entry.get("sha256") != hashes.get(name):
             check.problems.append(f"{DELIVERY_FILE} lists another sha256 for it")
         elif name in sidecars:
@@ -111,7 +112,7 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     from .provenance import read_png_record
     from .signing import EXTRA_HINT, available, carries_manifest
     from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
-    from .verify import ImageCheck, _file
+    from .verify import ImageCheck, file_entry
 
     try:
         sidecar = json.loads(safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False))
@@ -120,7 +121,7 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     if not isinstance(sidecar, dict) or not isinstance(sidecar.get("delivery"), dict):
         return None  # not a delivered copy's sidecar (a file someone added to the folder)
     image_path = sidecar_path.with_suffix(".png")
-    check = ImageCheck(_file(root, sidecar_path), _file(root, image_path), ok=True)
+    check = ImageCheck(file_entry(root, sidecar_path), file_entry(root, image_path), ok=True)
     named = (sidecar.get("image") or {}).get("path") if isinstance(sidecar.get("image"), dict) else None
     if named != image_path.name:
         check.problems.append(f"its sidecar is the record of {named!r}, not of this image (moved or swapped)")
@@ -138,7 +139,7 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     expected["image"] = {k: v for k, v in sidecar["image"].items() if k != "sha256"}
     if record != expected:
         check.problems.append("its idcli record is not its sidecar's (another take's copy, or edited)")
-    paths = _absolute_values(sidecar, looks_absolute)
+    paths = absolute_values(sidecar, looks_absolute)
     if paths:
         check.problems.append(f"its record names a local path at {paths[0]}")
     block = found if isinstance(found := sidecar.get("c2pa"), dict) else {}
@@ -152,14 +153,15 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     return check, sha256, sidecar
 
 
-def _absolute_values(value: Any, looks_absolute: Any, where: str = "") -> list[str]:
-    from .delivery_record import _TEXT_KEYS
+def absolute_values(value: Any, looks_absolute: Any, where: str = "") -> list[str]:
+    """The field paths of a record where ``looks_absolute`` finds a value (texts people wrote not counted)."""
+    from .delivery_record import TEXT_KEYS
 
     if isinstance(value, dict):
-        return [hit for key, item in value.items() if key not in _TEXT_KEYS
-                for hit in _absolute_values(item, looks_absolute, f"{where}.{key}" if where else key)]
+        return [hit for key, item in value.items() if key not in TEXT_KEYS
+                for hit in absolute_values(item, looks_absolute, f"{where}.{key}" if where else key)]
     if isinstance(value, list):
-        return [hit for i, item in enumerate(value) for hit in _absolute_values(item, looks_absolute, f"{where}[{i}]")]
+        return [hit for i, item in enumerate(value) for hit in absolute_values(item, looks_absolute, f"{where}[{i}]")]
     return [where] if isinstance(value, str) and looks_absolute(value) else []
 
 

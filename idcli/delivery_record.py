@@ -38,7 +38,8 @@ _DROPPED_KEYS = frozenset({"abs_path", "folder", "cache", "pack", "pack_path", "
 # Run facts of a sidecar (which host, when, which batch, review QA, what fusion did): not the frame's record.
 _RUN_FIELDS = ("batch", "timing", "executor", "recovered", "qa", "fusion", "c2pa", "orphan", "compile")
 # Text written by people (prompts, descriptions): never reduced, only checked for the studio's own folders.
-_TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "description", "phrase", "given"})
+TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "shot_prompt", "description", "phrase",
+                       "given"})
 # PNG chunks a delivered copy keeps byte for byte: the image itself and how to show it. Every other
 # ancillary chunk (unknown text, EXIF, a C2PA manifest that no longer matches) is left out.
 _KEPT_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD",
@@ -95,7 +96,7 @@ def _path_free(value: Any, key: str | None = None) -> Any:
         return out
     if isinstance(value, list):
         return [_path_free(item, key) for item in value]
-    if isinstance(value, str) and key not in _TEXT_KEYS and looks_absolute(value):
+    if isinstance(value, str) and key not in TEXT_KEYS and looks_absolute(value):
         return file_name(value)  # a path under a key this module does not know yet: its name only
     return value
 
@@ -113,7 +114,7 @@ def local_strings(sidecar: dict[str, Any], out_dir: str) -> set[str]:
         elif isinstance(value, list):
             for item in value:
                 walk(item, key, local)
-        elif isinstance(value, str) and key not in _TEXT_KEYS:
+        elif isinstance(value, str) and key not in TEXT_KEYS:
             pathish = (key in _DROPPED_KEYS or (key or "").endswith("_path") or key in ("path", "file")
                        or (key == "id" and local) or looks_absolute(value))
             if not pathish or value in ("", file_name(value)):

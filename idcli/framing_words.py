@@ -2,7 +2,7 @@
 
 The shot list is read through ``canonical_framing`` before anything is keyed, so an alias gives exactly the
 job key of the framing it stands for. Abbreviations that name a framing idcli does not have (an extreme
-close-up, an over-the-shoulder) are refused with the nearest framing and why there is no such one, never
+close-up, an over-the-shoulder, a two-shot) are refused with the nearest framing and why there is no such one, never
 quietly mapped to something else.
 """
 
@@ -29,6 +29,12 @@ _MEDIUM_CLOSE = ("medium", "a medium close-up (chest up) lies between close-up (
 _EXTREME_WIDE = ("wide", "an extreme wide shot (extreme long shot) makes the figure a speck; idcli's widest "
                          "framing keeps the figure small but its face still renders")
 _POSITION = "is a camera position, not a shot size; choose a size and say '{} of ...' in the prompt"
+_WHO_IS_IN_FRAME = ("medium", "a two-shot (three-shot, group shot) says who is in frame, not a shot size; name each "
+                              "character in the prompt (each conditions their own region) and choose a size")
+_INSERT = ("close-up", "an insert shows a detail (a hand, a letter), not a person at a size; write a close-up whose "
+                       "prompt names the detail")
+_ESTABLISHING = ("wide", "an establishing shot shows the place, which is the prompt's to say; choose a size and write "
+                         "'establishing shot' in the prompt")
 AMBIGUOUS: dict[str, tuple[str, str]] = {
     "ecu": _EXTREME_CLOSE, "extremecloseup": _EXTREME_CLOSE,
     "mcu": _MEDIUM_CLOSE, "mediumcloseup": _MEDIUM_CLOSE,
@@ -37,6 +43,10 @@ AMBIGUOUS: dict[str, tuple[str, str]] = {
     "overtheshoulder": ("medium", "over-the-shoulder " + _POSITION.format("over the shoulder")),
     "pov": ("medium", "a point-of-view shot " + _POSITION.format("point of view")),
     "pointofview": ("medium", "a point-of-view shot " + _POSITION.format("point of view")),
+    "2s": _WHO_IS_IN_FRAME, "twoshot": _WHO_IS_IN_FRAME, "3s": _WHO_IS_IN_FRAME, "threeshot": _WHO_IS_IN_FRAME,
+    "groupshot": _WHO_IS_IN_FRAME,
+    "insert": _INSERT, "insertshot": _INSERT,
+    "est": _ESTABLISHING, "establishing": _ESTABLISHING, "establishingshot": _ESTABLISHING,
 }
 
 

@@ -280,7 +280,8 @@ def _hub_failure(need: Need, exc: BaseException) -> ModelUnavailableError:
                                  "repositories) and retry.")
 
 
-def _fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict[str, Any]:
+def fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict[str, Any]:
+    """Download one need through huggingface_hub; what was fetched and where it lies."""
     from huggingface_hub import hf_hub_download, snapshot_download
 
     try:
@@ -331,7 +332,7 @@ def fetch(name: str, variant: str | None = None, *, cache_dir: Path | None = Non
     wanted = needs(name, variant)  # an unknown variant or preset fails before any download
     check_expected_sha256(face_pack_sha256)  # as does a mistyped sha256 (it was checked after the base model)
     (enable_progress_bars if progress else disable_progress_bars)()
-    fetched = [_fetch_need(need, cache_dir, endpoint) for need in wanted]
+    fetched = [fetch_need(need, cache_dir, endpoint) for need in wanted]
     faces = fetch_face_pack(accept_licence=accept_insightface_licence, option=face_models, base_url=face_pack_url,
                             expected_sha256=face_pack_sha256, progress=progress)
     return {"preset": name, "variant": variant, "fetched": fetched, "face_models": faces}

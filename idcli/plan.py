@@ -20,10 +20,10 @@ from .models import ModelIdentity
 from .presets import get_preset
 from .render_request import PlateFaceRequest, PlateRequest, RenderRequest
 from .shot_prompts import (
-    _cast_lines,
-    _join,
-    _others_expressions,
+    cast_lines,
     character_expression,
+    join_phrase,
+    others_expressions,
     own_words,
     resolve_prompt,
     resolve_prompt_spans,
@@ -75,6 +75,9 @@ class Job(TakeFiles):
     prompt_tokens: int | None = None  # the prompt's CLIP tokens (None: the model's tokenizer is not here)
     # A plate job's sidecar ``plate`` block (plates.plate_record, with the working size and start step).
     plate: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # The shot's prompt as the shot list wrote it ({name} placeholders kept): the sidecar's ``shot_prompt``, so that a
+    # later edit of these words is told from a prompt composed anew for a new expression, framing or cast.
+    shot_prompt: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def conditioning(self) -> tuple[str, ...]:
@@ -224,12 +227,12 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         # scene and the body to read it. The other characters named (method single, a text-only shot) are
         # there through their descriptions, and so are their own expressions.
         # Both lines decide on the shot's own words, so they agree and the spans shift by the same amount.
-        others = _others_expressions(shot, loaded, subject, expression)
+        others = others_expressions(shot, loaded, subject, expression)
         own = own_words(shot.prompt)
-        prompt = with_framing(_join(_join(base, expression_prompt(expression) if expression else ""), others),
-                              framing, own)
-        semantic = with_framing(_join(_join(base, scene_phrase(expression) if expression else ""), others),
-                                framing, own)
+        prompt = with_framing(join_phrase(join_phrase(base, expression_prompt(expression) if expression else ""),
+                                          others), framing, own)
+        semantic = with_framing(join_phrase(join_phrase(base, scene_phrase(expression) if expression else ""),
+                                            others), framing, own)
         shift = len(framing_prefix(framing, own))
         spans = tuple((start + shift, end + shift) for start, end in spans)
         negative = resolve_prompt(pick("negative_prompt", ""), loaded)
@@ -265,7 +268,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                 "given": _plain((shot.expressions or {}).get(subject or "") or shot.expression),
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
-                            identities=tuple(known), prompt_tokens=prompt_tokens))
+                            identities=tuple(known), prompt_tokens=prompt_tokens, shot_prompt=shot.prompt))
     plan = Plan(doc.project, loaded.source, model, jobs, blocked=blocked,
                 problems=[unusable[name] for name in sorted(unusable)], warnings=warnings)
     plan.adapter = adapter if plan.needs_adapter else None
@@ -294,7 +297,7 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                           takes: int, pick: Any, measure: Any = None, warnings: list[str] | None = None) -> list[Job]:
     """The jobs of a dual-line shot naming several characters: a semantic line and one identity line
     per conditioning character (its description and expression; the others named plainly)."""
-    semantic, lines = _cast_lines(shot, loaded, cast, framing)
+    semantic, lines = cast_lines(shot, loaded, cast, framing)
     first = lines[0]
     negative = resolve_prompt(pick("negative_prompt", ""), loaded)
     fusion = shot_fusion(shot, loaded.shotlist.defaults)
@@ -329,7 +332,7 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                             **shot_level.as_record(), "given": _plain(shot.expression),
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
-                        cast=records, prompt_tokens=prompt_tokens))
+                        cast=records, prompt_tokens=prompt_tokens, shot_prompt=shot.prompt))
     return jobs
 
 
@@ -350,7 +353,7 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
     if shot.method is not None and shot.method != "dual-line" and warnings is not None:
         warnings.append(f"shot {shot.id}: method '{shot.method}' does not apply to a plate shot (each face takes "
                         "its character's identity line inside its face mask)")
-    semantic, lines = _cast_lines(shot, loaded, cast, framing)
+    semantic, lines = cast_lines(shot, loaded, cast, framing)
     first = lines[0]
     negative = resolve_prompt(pick("negative_prompt", ""), loaded)
     preset = get_preset(model.preset)
@@ -412,7 +415,8 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
                             **shot_level.as_record(), "given": _plain(shot.expression),
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
-                        cast=records, prompt_tokens=prompt_tokens, plate=record))
+                        cast=records, prompt_tokens=prompt_tokens, plate=record,
+                        shot_prompt=shot.prompt))
     return jobs
 
 

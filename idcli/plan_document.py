@@ -21,18 +21,25 @@ if TYPE_CHECKING:
 
 def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
     """Each job's state in an output folder (read only)."""
-    store = OutputStore(out_dir)
-    return {job.key: store.state(job) for job in plan.jobs}
+    return states_and_causes(plan, out_dir)[0]
 
 
-def stale_causes(plan: Plan, out_dir: Path, states: dict[str, Any]) -> dict[str, str]:
-    """What changed, in words, for each job stale because its key changed (job key -> cause), where its
-    sidecar can say (idcli/stale_causes.py)."""
+def states_and_causes(plan: Plan, out_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each job's state in an output folder, and what changed, in words, for each job stale because its key changed
+    (job key -> cause) where its sidecar can say (idcli/stale_causes.py). Each sidecar is read once, by the state,
+    and not kept once its cause is told: a film whose every shot changed would hold all its sidecars."""
+    from dataclasses import replace
+
     from .stale_causes import edited_cause
 
     store = OutputStore(out_dir)
-    return {job.key: cause for job in plan.jobs
-            if (cause := edited_cause(store, job, states[job.key], plan.model)) is not None}
+    states, causes = {}, {}
+    for job in plan.jobs:
+        state = store.state(job)
+        if (cause := edited_cause(job, state, plan.model)) is not None:
+            causes[job.key] = cause
+        states[job.key] = replace(state, sidecar=None) if state.sidecar is not None else state
+    return states, causes
 
 
 # What ``plan_document``'s ``counts`` counts, in this order.
@@ -45,8 +52,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
 
     out = Path(out_dir)
     OutputStore(out).check_usable()  # what render would refuse (exit 5), not "every job is new"
-    states = job_states(plan, out)
-    causes = stale_causes(plan, out, states)
+    states, causes = states_and_causes(plan, out)
     rows = []
     for job in plan.jobs:
         r = job.request

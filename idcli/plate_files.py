@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .identity.images import ImageError, _to_rgb, decode_upright, read_image_file
+from .identity.images import ImageError, decode_upright, read_image_file, to_rgb
 
 MAX_PLATE_SIDE = 8192  # pixels a side (and at most MAX_IMAGE_PIXELS in all)
 MIN_PLATE_SIDE = 64
@@ -48,7 +48,7 @@ def _pixels(image, path: Path) -> np.ndarray:  # PIL.Image.Image
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa"):
         return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
-    return _to_rgb(image, path)
+    return to_rgb(image, path)
 
 
 def read_plate(path: Path) -> Plate:

@@ -90,6 +90,8 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
         "seed": r.seed,
         "prompt": r.prompt,
         "negative_prompt": r.negative_prompt,
+        # The shot's own words, as written: what stale_causes.py tells an edit of them by (absent before).
+        **({"shot_prompt": job.shot_prompt} if job.shot_prompt is not None else {}),
         "framing": job.framing,
         "expression": job.expression,
         "characters": list(job.characters),

@@ -326,14 +326,14 @@ def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
 def _check_recorded_encoder(adapter: Any) -> None:
     """A local CLIP image encoder folder must still hold what the render read (a builtin one is checked with
     its adapter's descriptor; a hub one is what its revision resolves to, as for the adapter)."""
-    from .adapters import _encoder_folder_hash
+    from .adapters import encoder_folder_hash
 
     encoder = adapter.image_encoder
     if encoder.source == "local":
         folder = Path(encoder.id)
         if not (folder / "config.json").is_file():
             raise ReproduceError(f"the CLIP image encoder {folder} is missing", file=folder)
-        if _encoder_folder_hash(folder, adapter.allow_pickle) != encoder.content_hash:
+        if encoder_folder_hash(folder, adapter.allow_pickle) != encoder.content_hash:
             raise ReproduceError(f"the CLIP image encoder {folder} changed since the render", file=folder)
 
 
@@ -600,7 +600,7 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     from . import arguments as args
     from .plan import Job
     from .provenance import encode_png, read_png_record
-    from .run import _default_engine
+    from .run import default_engine
     from .runtime import resolve_runtime
 
     target = args.check_path("target", target)
@@ -656,7 +656,7 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
     runtime = resolve_runtime(device, model.dtype)
     adapter = next((p.adapter for p in batch if p.adapter is not None), None)
-    engine = (engine_factory or _default_engine)(model, runtime, adapter)
+    engine = (engine_factory or default_engine)(model, runtime, adapter)
     recorded_weight = ((own.conditioning or {}).get("adapter") or {}).get("weight_sha256")
     loaded_weight = (getattr(engine, "adapter_record", None) or {}).get("weight_sha256")
     if own.adapter is not None and recorded_weight and loaded_weight and recorded_weight != loaded_weight:

@@ -21,7 +21,7 @@ from .models import ModelIdentity
 from .plan import Job, Plan
 from .planning import plan_shotlist
 from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress
-from .run_signing import _note_unsigned, _signer
+from .run_signing import note_unsigned, signer_for
 from .runtime import Runtime
 from .shotlist import LoadedShotList
 from .store import OutputStore
@@ -77,7 +77,7 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     takes = args.check_takes(takes)
     progress = progress or SilentProgress()
     started = time.perf_counter()
-    signer = _signer(loaded, sign)  # credentials are checked before anything is planned or rendered
+    signer = signer_for(loaded, sign)  # credentials are checked before anything is planned or rendered
     backend = _backend(executor, ray_address, workers, engine_factory)
     try:
         return _render(loaded, out_dir, backend, preset=preset, device=device, dtype=dtype, batch_size=batch_size,
@@ -242,7 +242,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             report.states[job.key] = state.status
             if state.status == "stale":
                 report.stale_reasons[job.key] = state.reason
-                if (cause := edited_cause(store, job, state, plan.model)) is not None:
+                if (cause := edited_cause(job, state, plan.model)) is not None:
                     report.stale_causes[job.key] = cause
             if force and state.status in ("done", "recoverable", "modified"):
                 state = type(state)("stale", "--force")
@@ -264,7 +264,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 pending.append(job)
         store.stamps.save()  # now, not at the session's end: a run killed while rendering keeps them
         if signer is not None:
-            _note_unsigned(store, plan.jobs, report, progress)
+            note_unsigned(store, plan.jobs, report, progress)
         done_before = len(report.jobs)
         progress.start(len(plan.jobs), done_before)
         if pending:
@@ -272,7 +272,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             if backend is None:
                 from .executors.local import LocalExecutor
 
-                engine = (engine_factory or _default_engine)(plan.model, runtime, plan.adapter)
+                engine = (engine_factory or default_engine)(plan.model, runtime, plan.adapter)
                 executor: Any = LocalExecutor(engine, runtime.device)
             else:
                 executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
@@ -289,7 +289,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         progress.stop()
 
 
-def _default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
+def default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
+    """The engine ``render()`` builds when no ``engine_factory`` is given (the Ray workers and reproduce too)."""
     import signal
 
     # A KeyboardInterrupt raised inside torch's or diffusers' native import code can abort the process

@@ -14,7 +14,7 @@ from .shotlist import LoadedShotList
 from .store import MAX_IMAGE_BYTES, OutputStore
 
 
-def _note_unsigned(store: OutputStore, jobs: list[Job], report: RenderReport, progress: Progress) -> None:
+def note_unsigned(store: OutputStore, jobs: list[Job], report: RenderReport, progress: Progress) -> None:
     """A signing run skips done images as any run does, so those rendered before signing was on stay
     unsigned (docs/provenance.md): say which, rather than leave the folder to look signed throughout."""
     from . import safeio
@@ -41,7 +41,7 @@ def _note_unsigned(store: OutputStore, jobs: list[Job], report: RenderReport, pr
                       f"({shown}); --force --only SHOT renders them again, signed")
 
 
-def _signer(loaded: LoadedShotList, sign: bool | None) -> Any:
+def signer_for(loaded: LoadedShotList, sign: bool | None) -> Any:
     """A C2PA signer when this run signs (its credentials checked now: exit 2 before any work), else None."""
     if sign is False:
         return None

@@ -226,17 +226,18 @@ def temporary_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.{_writer_tag()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
 
 
-_writer_tags: dict[int, str] = {}
+# Each process's tag, read once per pid (a test empties it to read the tag again).
+writer_tags: dict[int, str] = {}
 
 
 def _writer_tag() -> str:
     """``PID-START`` of this process, read from /proc once per pid (a forked child has a pid of its own, so it
     reads its own start rather than inheriting the parent's tag)."""
     pid = os.getpid()
-    tag = _writer_tags.get(pid)
+    tag = writer_tags.get(pid)
     if tag is None:
         start = process_start(pid)
-        tag = _writer_tags[pid] = str(pid) if start is None else f"{pid}-{start}"
+        tag = writer_tags[pid] = str(pid) if start is None else f"{pid}-{start}"
     return tag
 
 

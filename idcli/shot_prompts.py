@@ -89,8 +89,8 @@ def _focused_prompt(template: str, loaded: LoadedShotList, focus: str) -> str:
     return "".join(out)
 
 
-def _cast_lines(shot: Shot, loaded: LoadedShotList, cast: list[tuple[Any, float, ResolvedExpression | None]],
-                framing: str | None) -> tuple[str, list[IdentityLine]]:
+def cast_lines(shot: Shot, loaded: LoadedShotList, cast: list[tuple[Any, float, ResolvedExpression | None]],
+               framing: str | None) -> tuple[str, list[IdentityLine]]:
     """A shot's semantic prompt and one identity line per conditioning character (its description and
     expression; the others named plainly): several-character dual-line jobs and plate jobs alike."""
     base = resolve_prompt(shot.prompt, loaded)
@@ -109,13 +109,13 @@ def _cast_lines(shot: Shot, loaded: LoadedShotList, cast: list[tuple[Any, float,
         f"{descriptions[name]}: {phrase}" for name, phrase in scene if phrase]
     # Every line decides on the shot's own words whether to add the framing phrase, so all agree.
     own = own_words(shot.prompt)
-    semantic = with_framing(_join(base, ", ".join(p for p in phrases if p)), framing, own)
+    semantic = with_framing(join_phrase(base, ", ".join(p for p in phrases if p)), framing, own)
     shift = len(framing_prefix(framing, own))
     lines = []
     for identity, strength, expression in cast:
         spans = resolve_prompt_spans(shot.prompt, loaded, identity.name)[1]
         focused = _focused_prompt(shot.prompt, loaded, identity.name)
-        prompt = with_framing(_join(focused, expression_prompt(expression) if expression else ""), framing, own)
+        prompt = with_framing(join_phrase(focused, expression_prompt(expression) if expression else ""), framing, own)
         lines.append(IdentityLine(identity.name, prompt, strength,
                                   tuple((start + shift, end + shift) for start, end in spans),
                                   identity.embedding, identity.references, identity.clip))
@@ -132,8 +132,8 @@ def shot_expression(shot: Shot) -> ResolvedExpression | None:
     return resolve_expression(label, given if given is not None else shot.expression_intensity)
 
 
-def _others_expressions(shot: Shot, loaded: LoadedShotList, subject: str | None,
-                        expression: ResolvedExpression | None) -> str:
+def others_expressions(shot: Shot, loaded: LoadedShotList, subject: str | None,
+                       expression: ResolvedExpression | None) -> str:
     """The expressions of a shot's other named characters, by their descriptions ('a young man: intense
     anger'), for a prompt that conditions at most ``subject``; '' for those without one or with the subject's."""
     said = scene_phrase(expression) if expression is not None else ""
@@ -146,5 +146,7 @@ def _others_expressions(shot: Shot, loaded: LoadedShotList, subject: str | None,
     return ", ".join(phrases)
 
 
-def _join(text: str, phrase: str) -> str:
+def join_phrase(text: str, phrase: str) -> str:
+    """``text`` and ``phrase`` joined by a comma (``text``'s own closing comma or full stop dropped); ``text`` alone
+    when there is no phrase."""
     return f"{text.rstrip().rstrip(',.')}, {phrase}" if phrase else text

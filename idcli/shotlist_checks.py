@@ -11,10 +11,24 @@ from typing import Any
 from .errors import Problem
 from .method import DEFAULT_METHOD, MAX_CHARACTERS_PER_SHOT, check_fusion, explicit_params, shot_fusion
 from .paths import local_path
-from .shotlist import HUB_ID, RenderParams, Shot, ShotList, placeholders
+from .shotlist import HUB_ID, RenderParams, Shot, ShotList, check_safe_id, placeholders
 from .suggest import closest, did_you_mean
 from .yamlsafe import LoadedYaml, PathKey
 from .yamlsafe import path_text as _path_text
+
+
+def _good_raw_id(loaded: LoadedYaml, index: int) -> str | None:
+    """The id of shot ``index`` as written, when the shot failed its types elsewhere and the id itself is good: a
+    duplicate of it is said in the same run as that type error, not one fix later."""
+    shots = loaded.data.get("shots") if isinstance(loaded.data, dict) else None
+    raw = shots[index] if isinstance(shots, list) and index < len(shots) else None
+    value = raw.get("id") if isinstance(raw, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_safe_id(value, "shot id")
+    except ValueError:
+        return None  # its own problem, reported as such
 
 
 def semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_files: bool = True) -> list[Problem]:
@@ -47,14 +61,16 @@ def semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_f
     seen_ids: dict[str, int] = {}
     blamed: set[PathKey] = set()
     for i, shot in enumerate(doc.shots):
+        shot_id = shot.id if shot is not None else _good_raw_id(loaded, i)
+        if shot_id is not None:
+            folded = shot_id.lower()  # case-insensitive file systems would merge these folders
+            if folded in seen_ids:
+                add(f"duplicate shot id '{shot_id}'", ("shots", i, "id"),
+                    f"first used by shots[{seen_ids[folded]}]; ids name output folders and must be unique")
+            else:
+                seen_ids[folded] = i
         if shot is None:
             continue  # a shot with a type error (partial_shotlist): its type errors are what it gets
-        folded = shot.id.lower()  # case-insensitive file systems would merge these folders
-        if folded in seen_ids:
-            add(f"duplicate shot id '{shot.id}'", ("shots", i, "id"),
-                f"first used by shots[{seen_ids[folded]}]; ids name output folders and must be unique")
-        else:
-            seen_ids[folded] = i
         for field in ("prompt", "negative_prompt"):
             check_placeholders(getattr(shot, field), ("shots", i, field))
         if shot.seeds is not None and shot.takes is not None and len(shot.seeds) != shot.takes:

@@ -298,7 +298,7 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
     plate = record.get("plate")
     description = f"rendered by {TOOL_NAME} {TOOL_VERSION} with the model {model_name}"
     if plate:
-        description += (f"; faces re-generated into the plate {_file_name(plate.get('path'))} "
+        description += (f"; faces re-generated into the plate {manifest_file_name(plate.get('path'))} "
                         f"(sha256 {plate.get('sha256')})")
     return {
         "claim_generator_info": [{"name": TOOL_NAME, "version": TOOL_VERSION}],
@@ -316,7 +316,7 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _file_name(path: Any) -> Any:
+def manifest_file_name(path: Any) -> Any:
     """A recorded path's last component: a manifest travels with the image (idcli deliver carries it as the
     delivered copy's parent ingredient), so it names files, never the studio's folders."""
     from .delivery_record import file_name
@@ -326,7 +326,7 @@ def _file_name(path: Any) -> Any:
 
 def _shown_model_id(model: dict[str, Any]) -> Any:
     """The model's id as a manifest shows it: a hub id as is, a local folder by its name (as A1111's ``Model``)."""
-    return _file_name(model.get("id")) if model.get("source") == "local" else model.get("id")
+    return manifest_file_name(model.get("id")) if model.get("source") == "local" else model.get("id")
 
 
 def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
@@ -370,7 +370,7 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
     if plate:  # which frame the image starts from, and which face is whose
         # Sizes and boxes as named fields: the C2PA SDK reads a list of small integers back as bytes.
         width, height = plate.get("size") or (None, None)
-        fields["plate"] = {"sha256": plate.get("sha256"), "path": _file_name(plate.get("path")),
+        fields["plate"] = {"sha256": plate.get("sha256"), "path": manifest_file_name(plate.get("path")),
                            "size": {"width": width, "height": height},
                            "faces": [{"character": f.get("character"),
                                       "box": dict(zip(("x", "y", "width", "height"), f.get("box") or (), strict=False))}

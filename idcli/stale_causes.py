@@ -1,12 +1,13 @@
 """Why a take renders again, as the artist reads it: what its committed sidecar recorded against the new job.
 
 A take is stale (store.EDITED_REASON) when its job key changed; the key is a hash, so it cannot say what changed.
-The sidecar recorded the job's prompt, seed, framing, expression, settings, model and each identity's key, so
-comparing them names the cause: ``prompt changed``, ``expression changed (joy -> grief)``, ``seed, framing
-changed``, ``theo's selfies changed``. A sidecar that records none of what differs (an older one, or a change of
-what no sidecar field records) gives ``None``, and the notes keep the general words.
+The sidecar recorded the job's prompt (and, since 2026-11-30, the shot's own words: ``shot_prompt``), seed, framing,
+expression, settings, model and each identity's key, so comparing them names the cause: ``prompt changed``,
+``expression changed (joy -> grief)``, ``seed, framing changed``, ``theo's selfies changed``. A sidecar that records
+none of what differs (an older one, or a change of what no sidecar field records) gives ``None``, and the notes keep
+the general words.
 
-Reads only: plan and render call it for stale takes, after reading the sidecar the store read already.
+Reads nothing: plan and render call it for stale takes with the sidecar the store read to find their state.
 """
 
 from __future__ import annotations
@@ -18,20 +19,21 @@ from .plan import Job
 from .provenance import image_size
 
 if TYPE_CHECKING:
-    from .store import JobState, OutputStore
+    from .store import JobState
 
 # A value from a sidecar shown in a note: short and printable, else not shown (the folder is not trusted).
 _MAX_SHOWN = 40
 
 
-def edited_cause(store: OutputStore, job: Job, state: JobState, model: ModelIdentity) -> str | None:
-    """The cause of a job stale for an edit (its key changed: store.EDITED_REASON), from its committed sidecar;
-    None for any other state, or when the sidecar cannot say. What plan and render both ask of each job."""
+def edited_cause(job: Job, state: JobState, model: ModelIdentity) -> str | None:
+    """The cause of a job stale for an edit (its key changed: store.EDITED_REASON), from its committed sidecar as
+    the store read it for ``state``; None for any other state, or when the sidecar cannot say. What plan and render
+    both ask of each job."""
     from .store import EDITED_REASON
 
     if state.status != "stale" or state.reason != EDITED_REASON:
         return None
-    return stale_cause(store.read_sidecar(job), job, model)
+    return stale_cause(state.sidecar, job, model)
 
 
 def stale_cause(sidecar: dict[str, Any] | None, job: Job, model: ModelIdentity) -> str | None:
@@ -53,8 +55,10 @@ def _cause(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> str | Non
     framing_changed = _differs(sidecar, "framing", job.framing)
     characters_changed = _differs(sidecar, "characters", list(job.characters))
     # The prompt is composed from the shot's words, its framing, expression and characters: when one of those
-    # changed, the prompt's change is theirs, not an edit of the shot's prompt.
-    if _differs(sidecar, "prompt", r.prompt) and not (expression_changed or framing_changed or characters_changed):
+    # changed, the prompt's change is theirs, unless the shot's own words changed too (a sidecar that records
+    # them, ``shot_prompt``, says so; an older one cannot, and the prompt is then left to the others).
+    composed_anew = expression_changed or framing_changed or characters_changed
+    if _differs(sidecar, "prompt", r.prompt) and (not composed_anew or _own_words_changed(sidecar, job)):
         changed.append("prompt")
     if _differs(sidecar, "negative_prompt", r.negative_prompt) and r.guidance > 1.0:
         changed.append("negative prompt")
@@ -81,6 +85,20 @@ def _differs(sidecar: dict[str, Any], name: str, new: Any, key: Any = None) -> b
         return False
     old = sidecar[name]
     return (key(old) != key(new)) if key is not None else old != new
+
+
+def _own_words_changed(sidecar: dict[str, Any], job: Job) -> bool:
+    """Whether the shot's own prompt words (``shot_prompt``, placeholders aside: a character swapped in the same
+    words is a cast change) differ from the job's; False when the sidecar does not record them."""
+    from .shot_prompts import own_words
+
+    old = sidecar.get("shot_prompt")
+    if not isinstance(old, str) or job.shot_prompt is None:
+        return False
+    try:
+        return own_words(old) != own_words(job.shot_prompt)
+    except ValueError:  # braces no shot list can give (an edited sidecar): the words are not the job's
+        return True
 
 
 def _expression_key(record: Any) -> Any:

@@ -19,7 +19,7 @@ import socket
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -57,6 +57,9 @@ class JobState:
     record: dict[str, Any] | None = None  # the PNG's record when recoverable
     # sha256 of the image the record was read from (recoverable): recovery needs no second, unchecked read.
     image_sha256: str | None = None
+    # The committed sidecar as state() read it, for a take stale for an edit (EDITED_REASON): what stale_causes.py
+    # compares with the new job, so the cause costs no second read of the file.
+    sidecar: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
@@ -93,6 +96,17 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     except OSError as exc:
         if isinstance(exc, FileExistsError) and not replace:
             raise  # the caller knows what the file is and how to replace it
+        raise _os_error("writing", final, exc) from None
+
+
+@contextmanager
+def atomic_stream(final: Path) -> Iterator[Path]:
+    """``safeio.atomic_stream`` with its errors, and the streaming writer's (PyAV names no file), as the OutputError
+    ``atomic_write`` gives: 'disk full while writing FINAL', 'permission denied while writing FINAL (...)'."""
+    try:
+        with safeio.atomic_stream(final) as temporary:
+            yield temporary
+    except OSError as exc:
         raise _os_error("writing", final, exc) from None
 
 
@@ -270,7 +284,7 @@ class OutputStore:
                 # it aside); a damaged or cut-short image is rendered again.
                 return JobState("modified", MODIFIED_REASON)
             if sidecar.get("job_key") != job.key:
-                return JobState("stale", EDITED_REASON)
+                return JobState("stale", EDITED_REASON, sidecar=sidecar)
             if actual is None:
                 return JobState("stale", "the image is missing" if not image.is_symlink()
                                 else "the image is a symbolic link")

@@ -94,7 +94,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                 or image_path.resolve() in checked):
             continue
         report.images.append(ImageCheck(
-            _file(root, image_path.with_suffix(".json")), _file(root, image_path), ok=False,
+            file_entry(root, image_path.with_suffix(".json")), file_entry(root, image_path), ok=False,
             problems=["no sidecar beside it, so it cannot be checked (idcli render recovers the sidecar from "
                       "the image's own record)"]))
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
@@ -104,7 +104,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     return report
 
 
-def _file(root: Path, path: Path) -> dict[str, str]:
+def file_entry(root: Path, path: Path) -> dict[str, str]:
     """A file of the output folder as the --json contract names it: ``{path, abs_path}``."""
     try:
         relative = path.relative_to(root).as_posix()
@@ -123,7 +123,7 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         return None
     relpath = str(sidecar["image"].get("path", ""))
     image_path = root / relpath
-    check = ImageCheck(_file(root, sidecar_path), _file(root, image_path), ok=True)
+    check = ImageCheck(file_entry(root, sidecar_path), file_entry(root, image_path), ok=True)
     if not image_path.resolve().is_relative_to(root.resolve()):
         check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
         check.ok = False
@@ -133,7 +133,7 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         # A sidecar is the record of the image beside it (SHOT_tN.json of SHOT_tN.png): one that names another
         # image was moved or swapped. Checked against the image it names it would pass, and the image beside it
         # would pass against some other record.
-        return ImageCheck(check.sidecar, _file(root, beside), ok=False, problems=[
+        return ImageCheck(check.sidecar, file_entry(root, beside), ok=False, problems=[
             f"its sidecar {check.sidecar['path']} is the record of {relpath}, not of this image (moved or swapped)"])
     try:
         data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)

@@ -13,9 +13,9 @@ from typing import Any
 
 class _Wrapped:
     def __init__(self, model: Any, runtime: Any, adapter: Any) -> None:
-        from idcli.run import _default_engine
+        from idcli.run import default_engine
 
-        self.engine = _default_engine(model, runtime, adapter)
+        self.engine = default_engine(model, runtime, adapter)
         self.adapter_record = self.engine.adapter_record
 
     def suggest_batch_size(self, request: Any) -> int:

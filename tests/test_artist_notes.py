@@ -20,7 +20,7 @@ def cached_engine(monkeypatch: pytest.MonkeyPatch, tiny_engines) -> None:
     """The CLI reuses the session's tiny engines (building one costs seconds)."""
     import idcli.run as run_module
 
-    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: tiny_engines(
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
         model.preset, adapter))
 
 
@@ -87,6 +87,28 @@ def test_a_group_photo_selfie_is_warned_about(write_shotlist, selfies: Path, tmp
     plain = write_shotlist(GROUP_SHOTS.replace(", selfies/group.jpg", ""), "plain.yaml")
     assert _plan_json(plain, out)["warnings"] == []
     assert "warnings" not in json.loads(runner.invoke(app, ["validate", str(plain), "--selfies", "--json"]).stdout)
+
+
+def test_validate_selfies_warns_about_a_group_photo_when_another_character_fails(
+        write_shotlist, selfies: Path) -> None:
+    """A tired artist's shot list: one character's selfie shows no face, another's is a group photo. validate
+    --selfies said only the error, so the group photo came up one run later, after the first was fixed."""
+    from PIL import Image
+
+    _group_photo(selfies)
+    Image.new("RGB", (256, 256), (90, 120, 160)).save(selfies / "wall.jpg")
+    shots = GROUP_SHOTS.replace("selfies/mara_1.jpg, ", "").replace(
+        "shots:\n", "  wall:\n    selfies: [selfies/wall.jpg]\nshots:\n") + '  - {id: w1, prompt: "{wall} waits"}\n'
+    path = write_shotlist(shots)
+    for options in ([], ["--json"]):
+        checked = runner.invoke(app, ["validate", str(path), "--selfies", *options])
+        assert checked.exit_code == 2, checked.output
+        assert f"{path}:9:15: characters.wall.selfies[0]" in checked.stderr and "no face" in checked.stderr
+        warning = f"idcli: warning: {path}:7:15: characters.mara.selfies[0]: selfie 'selfies/group.jpg' shows 2 faces"
+        assert warning in checked.stderr, checked.stderr
+        assert checked.stderr.index(warning) < checked.stderr.index("characters.wall.selfies[0]")  # then the error
+        if options:
+            assert json.loads(checked.stdout)["error"]["field"] == "characters.wall.selfies[0]"
 
 
 # -- two characters with one description in a dual-line shot ------------------------------------------

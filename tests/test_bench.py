@@ -130,7 +130,7 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls[0] == {"arch": "tiny-sd", "jobs": 2, "steps": 1, "size": (64, 64), "method": "single",
                         "batch_size": "auto", "device": "cpu", "baseline": False, "compile": False, "keep": None,
                         "repeats": 1, "command": data["command"], "on_note": calls[0]["on_note"], "qa": True,
-                        "dtype": "auto", "profile": None}
+                        "dtype": "auto", "profile": None, "baseline_jobs": None}
     text = CliRunner().invoke(app, [*args, "--batch-size", "3"])
     assert text.exit_code == 0 and "images/s" in text.stdout and calls[1]["batch_size"] == 3
     repeated = CliRunner().invoke(app, [*args, "--repeats", "5", "--json"])
@@ -151,6 +151,11 @@ def test_bench_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     profiled = CliRunner().invoke(app, [*args, "--profile", "prof", "--json"])
     assert profiled.exit_code == 0 and calls[-1]["profile"] == Path("prof")
     assert "--profile prof --json" in json.loads(profiled.stdout)["command"]
+    # --baseline-jobs reaches run_bench and the recorded command (with the baseline on only)
+    args_with_baseline = [a for a in args if a != "--no-baseline"]
+    fewer = CliRunner().invoke(app, [*args_with_baseline, "--baseline-jobs", "1", "--json"])
+    assert fewer.exit_code == 0 and calls[-1]["baseline_jobs"] == 1
+    assert "--device cpu --baseline-jobs 1 --json" in json.loads(fewer.stdout)["command"]
 
 
 def test_bench_cli_check_batch_invariance(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -287,7 +292,7 @@ def test_bench_repeats_alternate_and_report_the_median_ratio(tmp_path: Path, syn
     from idcli.bench import runner
 
     order: list[str] = []
-    timed, stock = runner._timed_render, baseline_module.run_baseline
+    timed, stock = runner.timed_render, baseline_module.run_baseline
 
     def timed_render(*args, **kwargs):
         order.append("idcli")
@@ -297,7 +302,7 @@ def test_bench_repeats_alternate_and_report_the_median_ratio(tmp_path: Path, syn
         order.append("baseline")
         return stock(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_timed_render", timed_render)
+    monkeypatch.setattr(runner, "timed_render", timed_render)
     monkeypatch.setattr(baseline_module, "run_baseline", run_baseline)
     keep = tmp_path / "kept"
     result = run_bench("tiny-sd", jobs=2, steps=1, size=(64, 64), batch_size=2, device="cpu", keep=keep,
@@ -380,3 +385,23 @@ def test_bench_says_when_compile_gave_up(synthetic_face_models: Path, monkeypatc
     said = [n for n in data["notes"] if "--compile gave up" in n]
     assert said and "no compiler on this machine" in said[0] and "uncompiled" in said[0]
     assert "--compile gave up" in format_report(result)
+
+
+def test_bench_baseline_on_fewer_jobs_compares_rates(tmp_path: Path, synthetic_face_models: Path) -> None:
+    """--baseline-jobs N: the baseline (one stock call per job, its cost linear in jobs) is timed on the first N
+    jobs only, so a slow baseline at SDXL size fits the GPU run's time; the ratio compares images per second."""
+    keep = tmp_path / "kept"
+    result = run_bench("tiny-sd", jobs=3, steps=1, size=(64, 64), batch_size=3, device="cpu", keep=keep,
+                       baseline_jobs=1, face_models=str(synthetic_face_models))
+    data = result.as_dict()
+    assert data["baseline"]["jobs"] == 1 and len(list((keep / "baseline").glob("*.png"))) == 1
+    record = data["repeats"][0]
+    idcli_rate = 3 / record["wall_seconds"]
+    baseline_rate = 1 / record["baseline_wall_seconds"]
+    assert record["speedup_vs_baseline"] == pytest.approx(idcli_rate / baseline_rate, rel=1e-2)
+    assert data["speedup_vs_baseline"] == pytest.approx(data["images_per_second"]
+                                                        / data["baseline"]["images_per_second"], rel=1e-2)
+    assert any("first 1 of the 3 jobs" in note for note in data["notes"])
+    for wrong in (0, 4):
+        with pytest.raises(InputError, match="--baseline-jobs"):
+            run_bench("tiny-sd", jobs=3, baseline_jobs=wrong)

@@ -119,7 +119,7 @@ def test_busy_output_folder_exits_3(write_shotlist, tmp_path: Path) -> None:
     assert result.exit_code == 3 and "--wait" in result.stderr
 
 
-def _wait_for_sidecars(out: Path, count: int, proc: subprocess.Popen[str], limit: float = 120.0) -> None:
+def wait_for_sidecars(out: Path, count: int, proc: subprocess.Popen[str], limit: float = 120.0) -> None:
     """Wait until ``count`` sidecars exist while ``proc`` still runs: a stop sent afterwards lands mid-run."""
     deadline = time.monotonic() + limit
     while len(list(out.glob("*/*.json"))) < count:
@@ -148,7 +148,7 @@ def test_sigkill_midway_then_resume_completes_without_duplicates(write_shotlist,
     path, out = write_shotlist(KILL_SHOTS), tmp_path / "out"
     for count in kills_after:
         proc = spawn_render(path, out)
-        _wait_for_sidecars(out, count, proc)
+        wait_for_sidecars(out, count, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
@@ -174,7 +174,7 @@ def test_sigkill_midway_then_resume_completes_without_duplicates(write_shotlist,
 def test_sigterm_and_sigint_exit_with_their_codes(write_shotlist, tmp_path: Path, sig: int, code: int) -> None:
     path, out = write_shotlist(KILL_SHOTS), tmp_path / "out"
     proc = spawn_render(path, out)
-    _wait_for_sidecars(out, 1, proc)
+    wait_for_sidecars(out, 1, proc)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr

@@ -186,7 +186,7 @@ def test_a_manifest_signed_with_a_plate_folder_is_not_carried_out(project, engin
 
     out = project / "renders"
     with monkeypatch.context() as patch:
-        patch.setattr(idcli.signing, "_file_name", lambda path: path)
+        patch.setattr(idcli.signing, "manifest_file_name", lambda path: path)
         render_on_cpu(project / "shots.yaml", out, engine_factory, sign=True, only=["sc01_sh030"])
     with pytest.raises(DeliveryError, match=r"names 'plates/two_people.png'.*--unsigned"):
         deliver(out, project.parent / "d1", shots="sc01_sh030")
@@ -483,7 +483,7 @@ def test_deliver_from_python_refuses_arguments_of_the_wrong_type(tmp_path: Path,
 
 def test_deliver_from_python_takes_shots_as_any_collection_of_ids() -> None:
     """As ``render(only=...)``: one id, ids separated by commas, or a list, tuple or set of them."""
-    from idcli.delivery import _parse_shots
+    from idcli.delivery import parse_shots
 
-    assert _parse_shots("a,b") == _parse_shots(["a", "b"]) == _parse_shots(("a", "b")) == ["a", "b"]
-    assert sorted(_parse_shots({"a", "b"}) or []) == ["a", "b"]
+    assert parse_shots("a,b") == parse_shots(["a", "b"]) == parse_shots(("a", "b")) == ["a", "b"]
+    assert sorted(parse_shots({"a", "b"}) or []) == ["a", "b"]

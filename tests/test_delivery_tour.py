@@ -89,7 +89,7 @@ def test_two_deliveries_at_once_into_one_folder_both_stay_listed(project, engine
     # The first delivery to read DEST's listing waits (at most a few seconds) for the second to read it too: without
     # one delivery at a time both read the empty listing and the later one's delivery.json drops the other's copy.
     entered: list[int] = []
-    second_in, real = threading.Event(), delivery._read_listing
+    second_in, real = threading.Event(), delivery.read_listing
 
     def read_listing(*args, **kwargs):
         entered.append(1)
@@ -99,7 +99,7 @@ def test_two_deliveries_at_once_into_one_folder_both_stay_listed(project, engine
             second_in.set()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(delivery, "_read_listing", read_listing)
+    monkeypatch.setattr(delivery, "read_listing", read_listing)
     errors: list[BaseException] = []
 
     def run(shot: str) -> None:

@@ -13,12 +13,11 @@ in one image, FaceID-Plus v2's CLIP rows, and plate crops (fixed masks, the know
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from loop_watch import watch_the_loop
+from loop_watch import own_frame, render_watched
 from torch.overrides import TorchFunctionMode
 
 import idcli
@@ -64,10 +63,8 @@ class HostCalls(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.counting and (func in HOST or (func in FACTORIES and kwargs.get("device") is None)):
-            frame = sys._getframe(1)
-            while frame is not None and "/torch/" in frame.f_code.co_filename:
-                frame = frame.f_back
-            if frame is not None and frame.f_code.co_filename.startswith(self.roots):
+            frame = own_frame(self.roots)
+            if frame is not None:
                 self.hits.append(f"{getattr(func, '__name__', func)} at "
                                  f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}")
         return func(*args, **kwargs)
@@ -78,18 +75,7 @@ def _watch(engine: Engine, requests: list, monkeypatch: pytest.MonkeyPatch,
     """Render ``requests`` in one batch under ``HostCalls``, counting from the first UNet forward to the loop's
     last scheduler step."""
     calls = HostCalls(roots)
-
-    def before_forward() -> None:
-        calls.counting = True
-        calls.forwards += 1
-
-    handle = watch_the_loop(engine, monkeypatch, before_forward, lambda: setattr(calls, "counting", False))
-    try:
-        with calls:
-            results = engine.render(requests)
-    finally:
-        handle.remove()
-    assert len(results) == len(requests) and not calls.counting  # the loop's end was seen
+    render_watched(engine, requests, monkeypatch, calls)
     return calls
 
 
@@ -108,12 +94,11 @@ def test_no_host_tensor_inside_the_loop(tmp_path: Path, monkeypatch: pytest.Monk
     if adapter != "faceid":
         return  # the plate requests below carry no CLIP features: plate crops are watched with FaceID
 
-    from test_plate_engine import CASES, _plate, _request
+    from test_plate_engine import two_plates
 
     from idcli.engine.plates import start_index
 
-    plates = [_request(_plate(240, 120), CASES["two faces"][2]), _request(_plate(203, 150), CASES["one face"][2])]
-    calls = _watch(engine, plates, monkeypatch)
+    calls = _watch(engine, two_plates(), monkeypatch)
     assert calls.forwards == 6 - start_index(6, 0.6)
     assert calls.hits == []
 
@@ -128,12 +113,12 @@ def test_the_watch_sees_a_host_tensor_made_in_the_loop(tmp_path: Path, monkeypat
     plan, _runtime = plan_shotlist(idcli.loads_shotlist(SHOTS.format(adapter=""), base_dir=str(tmp_path)),
                                    device="cpu")
     engine = Engine(plan.model, Runtime("cpu", "float32"), plan.adapter)
-    head_only = fusion._head_only
+    head_only = fusion.head_only_mask
 
     def host_made(mask, fraction):
         return head_only(mask, fraction) * torch.ones(1)  # a host tensor meeting the device mask
 
-    monkeypatch.setattr(fusion, "_head_only", host_made)
+    monkeypatch.setattr(fusion, "head_only_mask", host_made)
     calls = _watch(engine, [job.request for job in plan.jobs if job.shot_id == "b"], monkeypatch,
                    roots=(PACKAGE, __file__))
     assert calls.hits and {hit.rsplit(":", 1)[0] for hit in calls.hits} == {"ones at test_device_placement.py"}

@@ -41,7 +41,7 @@ def cached_engine(monkeypatch: pytest.MonkeyPatch, tiny_engines) -> None:
     """The CLI reuses the session's tiny engines (building one costs seconds)."""
     import idcli.run as run_module
 
-    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: tiny_engines(
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
         model.preset, adapter))
 
 

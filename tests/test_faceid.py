@@ -11,10 +11,10 @@ from idcli.engine.build import build_tiny_pipeline
 from idcli.engine.faceid import (
     FaceIDState,
     RowScaledIPAdapterProcessor,
-    _layer_grid,
     faceid_state,
     faceid_unet_kwargs,
     install_row_scaled_processors,
+    layer_grid,
 )
 from idcli.engine.faceid_layout import FACEID_EMBED_DIM, write_random_faceid_adapter
 from idcli.engine.faceid_loading import load_faceid_adapter, unload_faceid_adapter
@@ -329,7 +329,7 @@ def test_spatial_strength_masks(adapters) -> None:
     assert torch.equal(masked[1], none[1])
     assert (masked[0] - none[0]).abs().mean() > 1e-5 and (masked[0] - full[0]).abs().mean() > 1e-5
 
-    assert _layer_grid(16, 12, 48) == (8, 6) and _layer_grid(15, 15, 64) == (8, 8)
+    assert layer_grid(16, 12, 48) == (8, 6) and layer_grid(15, 15, 64) == (8, 8)
     probe = torch.ones(2, 8, 4)
     assert FaceIDState(mask).scale_for(2, 64, probe).shape == (2, 64, 1)
     with pytest.raises(ValueError, match="rows"):

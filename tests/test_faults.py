@@ -90,7 +90,7 @@ def cached_engine(monkeypatch: pytest.MonkeyPatch, tiny_engines) -> list[int]:
         def suggest_batch_size(self, request: Any) -> int:
             return 2
 
-    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: Counting(
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: Counting(
         tiny_engines(model.preset, adapter)))
     return rendered
 

@@ -120,6 +120,8 @@ def test_the_profile_and_the_batch_check_run_after_the_workloads(tmp_path: Path)
     out = tmp_path / "out"
     assert f"--method single --no-baseline --no-qa --profile {out / 'profile_sdxl'} --device cpu --json" in calls[3]
     assert calls[3].startswith("bench --arch tiny-sdxl --jobs 2")
+    # SDXL's baseline is timed on fewer jobs than idcli (its images/s; docs/performance.md)
+    assert "--baseline-jobs 1 --method single --no-qa" in calls[0] and "--baseline-jobs" not in calls[1]
     assert calls[4].startswith("bench --arch tiny-sd --jobs 8 ")
     assert "--dtype bfloat16 --check-batch-invariance" in calls[4]
     summary = (out / "summary.md").read_text()

@@ -178,9 +178,7 @@ def test_no_host_sync_inside_the_denoising_loop(tiny_engines, monkeypatch: pytes
     Attributed by the innermost non-torch frame, so diffusers' scheduler and UNet code is not judged here;
     the engine's loop, masks, fusion and FaceID processors are.
     """
-    import sys
-
-    from loop_watch import watch_the_loop
+    from loop_watch import own_frame, render_watched
     from torch.utils._python_dispatch import TorchDispatchMode
 
     import idcli as package
@@ -192,17 +190,15 @@ def test_no_host_sync_inside_the_denoising_loop(tiny_engines, monkeypatch: pytes
         def __init__(self) -> None:
             super().__init__()
             self.hits: list[tuple[int, str, str]] = []
-            self.evaluation = 0
+            self.forwards = 0  # the evaluation being run
             self.counting = False
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             if self.counting and str(func) in SYNCING:
-                frame = sys._getframe(1)
-                while frame is not None and "/torch/" in frame.f_code.co_filename:
-                    frame = frame.f_back
-                if frame is not None and frame.f_code.co_filename.startswith(root):
+                frame = own_frame((root,))
+                if frame is not None:
                     where = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
-                    self.hits.append((self.evaluation, str(func), where))
+                    self.hits.append((self.forwards, str(func), where))
             return func(*args, **(kwargs or {}))
 
     text = """\
@@ -222,37 +218,19 @@ shots:
     plan, _runtime = plan_shotlist(idcli.loads_shotlist(text, base_dir=str(RECIPES)), device="cpu")
     engine = tiny_engines("tiny-sd", plan.adapter)
     counter = SyncCounter()
-
-    def before_forward() -> None:
-        counter.counting = True
-        counter.evaluation += 1
-
     # The loop ends with the last scheduler step: what follows (facts, decode) runs once per batch.
-    handle = watch_the_loop(engine, monkeypatch, before_forward, lambda: setattr(counter, "counting", False))
-    try:
-        with counter:
-            results = engine.render([job.request for job in plan.jobs])
-    finally:
-        handle.remove()
-    assert not counter.counting  # the end of the loop was seen
-    assert counter.evaluation == 6 and len(results) == 4
+    results = render_watched(engine, [job.request for job in plan.jobs], monkeypatch, counter)
+    assert counter.forwards == 6 and len(results) == 4
     assert results[3].facts["fusion"]["window"] == [3, 6]  # the windows open at different steps
     assert counter.hits == []
 
     # Plate crops (issue 12): two plates, three faces, fixed face masks and the known-region blend after
     # every step, in one batch.
-    from test_plate_engine import CASES, _plate, _request
+    from test_plate_engine import two_plates
 
     from idcli.engine.plates import start_index
 
-    counter.evaluation = 0
-    plates = [_request(_plate(240, 120), CASES["two faces"][2]), _request(_plate(203, 150), CASES["one face"][2])]
-    handle = engine.pipe.unet.register_forward_pre_hook(lambda module, args: before_forward())  # schedulers: watched
-    try:
-        with counter:
-            results = engine.render(plates)
-    finally:
-        handle.remove()
-    assert not counter.counting and len(results) == 2
-    assert counter.evaluation == 6 - start_index(6, 0.6)
+    counter.forwards = 0
+    render_watched(engine, two_plates(), monkeypatch, counter)
+    assert counter.forwards == 6 - start_index(6, 0.6)
     assert counter.hits == []

@@ -393,7 +393,7 @@ def test_things_planted_in_the_output_folder(tmp_path: Path, kind: str, monkeypa
                                              tiny_engines) -> None:
     import idcli.run as run_module
 
-    monkeypatch.setattr(run_module, "_default_engine", lambda m, r, a: tiny_engines(m.preset, a))
+    monkeypatch.setattr(run_module, "default_engine", lambda m, r, a: tiny_engines(m.preset, a))
     shots = tmp_path / "shots.yaml"
     shots.write_text(TEXT_SHOTS)
     out, _planted, outside = _plant(tmp_path, kind)

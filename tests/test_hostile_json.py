@@ -72,8 +72,8 @@ def test_read_results_skips_a_sidecar_whose_image_path_is_not_text(tmp_path: Pat
 
 
 def test_retake_flagged_reads_a_deep_sidecar_as_not_flagged(tmp_path: Path) -> None:
-    from idcli.review.retake import _flagged
+    from idcli.review.retake import qa_flagged
 
     sidecar = tmp_path / "sh010_t1.json"
     sidecar.write_text(DEEP, "utf-8")
-    assert _flagged(sidecar, "idcli-job-v2:x", 4 * 1024 * 1024) is None
+    assert qa_flagged(sidecar, "idcli-job-v2:x", 4 * 1024 * 1024) is None

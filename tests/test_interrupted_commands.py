@@ -123,14 +123,14 @@ def test_qa_stopped_by_a_signal_says_so_in_its_one_json_document(out: Path, sig:
                                      ("select", "sh010=1", "--json")])
 def test_ctrl_c_in_a_review_command_prints_interrupted_and_exits_130(out: Path, command: tuple[str, ...]) -> None:
     """Typer turned a KeyboardInterrupt into a silent exit 130: no 'interrupted' line, no --json document."""
-    script = ("import sys, idcli.cli.output as o; real = o._guarded\n"
+    script = ("import sys, idcli.cli.output as o; real = o.guarded\n"
               "def guarded(fn, as_json=False):\n"
               "    def body():\n"
               "        raise KeyboardInterrupt\n"
               "    return real(body, as_json)\n"
-              "o._guarded = guarded\n"
+              "o.guarded = guarded\n"
               "import idcli.cli.review_commands, idcli.cli.provenance_commands as p, idcli.cli.review_commands as r\n"
-              "p._guarded = r._guarded = guarded\n"
+              "p.guarded = r.guarded = guarded\n"
               "sys.argv = ['idcli', *sys.argv[1:]]\n"
               "from idcli.cli import main\nmain()\n")
     done = subprocess.run([sys.executable, "-c", script, command[0], str(out), *command[1:]], capture_output=True,

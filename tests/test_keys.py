@@ -54,7 +54,7 @@ def test_same_selfies_on_two_onnx_thread_settings_give_the_same_keys(write_shotl
         calls: list[int] = []
         detect = analyzer.detect
         analyzer.detect = lambda rgb, detect=detect, calls=calls: calls.append(1) or detect(rgb)
-        monkeypatch.setattr(resolve_module, "_ANALYZERS", {f"{models.folder}|{models.hash}": analyzer})
+        monkeypatch.setattr(resolve_module, "ANALYZERS", {f"{models.folder}|{models.hash}": analyzer})
         plan = plan_on_cpu(path)
         assert len(calls) == 2  # both selfies went through this thread setting's sessions
         plans.append([j.key for j in plan.jobs])

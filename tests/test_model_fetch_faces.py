@@ -246,14 +246,14 @@ def test_no_network_is_said_plainly(home: Path) -> None:
 
 def test_models_fetch_cli_face_pack(home: Path, synthetic_face_models: Path, monkeypatch: pytest.MonkeyPatch,
                                     tmp_path: Path) -> None:
-    from test_model_setup import FACEID, _offline_hub, _plusv2_bin, _repos
+    from test_model_setup import FACEID, hub_repos, offline_hub, plusv2_bin
     from typer.testing import CliRunner
 
     from idcli import model_setup
     from idcli.cli import app
 
-    _offline_hub(monkeypatch, tmp_path / "hf")
-    repos = _repos(_plusv2_bin()[0])  # any IP-Adapter pickle converts; this one needs no UNet built
+    offline_hub(monkeypatch, tmp_path / "hf")
+    repos = hub_repos(plusv2_bin()[0])  # any IP-Adapter pickle converts; this one needs no UNet built
     repos[RELEASES] = {ZIP: _pack_zip(synthetic_face_models)}
     with HubEmulator(repos, lifetime=60) as hub:
         # The command's hub downloads go to the emulator (HF_ENDPOINT is read once, at import).

@@ -44,7 +44,7 @@ def adapter_bin() -> tuple[bytes, dict]:
     return _adapter_bin()
 
 
-def _repos(adapter: bytes) -> dict[str, dict[str, bytes]]:
+def hub_repos(adapter: bytes) -> dict[str, dict[str, bytes]]:
     return {
         SD15: {
             "model_index.json": b'{"_class_name": "StableDiffusionPipeline"}',
@@ -59,7 +59,7 @@ def _repos(adapter: bytes) -> dict[str, dict[str, bytes]]:
     }
 
 
-def _offline_hub(monkeypatch: pytest.MonkeyPatch, cache: Path) -> Path:
+def offline_hub(monkeypatch: pytest.MonkeyPatch, cache: Path) -> Path:
     """huggingface_hub on ``cache``, allowed to reach the loopback emulator although the suite runs offline."""
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -74,7 +74,7 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch, cache: Path) -> Path:
 
 @pytest.fixture
 def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return _offline_hub(monkeypatch, tmp_path / "hf")
+    return offline_hub(monkeypatch, tmp_path / "hf")
 
 
 def test_fetch_downloads_filters_and_converts_the_pickle_once(hf_cache: Path, adapter_bin) -> None:
@@ -86,7 +86,7 @@ def test_fetch_downloads_filters_and_converts_the_pickle_once(hf_cache: Path, ad
     data, nested = adapter_bin
     before = {(row["preset"], row["variant"]): row for row in list_models(cache_dir=hf_cache)}
     assert before["sd15", "faceid"]["ready"] is False
-    with HubEmulator(_repos(data), faults={WEIGHT: "drop-once"}, lifetime=60) as hub:
+    with HubEmulator(hub_repos(data), faults={WEIGHT: "drop-once"}, lifetime=60) as hub:
         result = fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
         requests = list(hub.requests)
         again = fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
@@ -130,7 +130,7 @@ def test_the_converted_adapter_is_what_a_render_loads(hf_cache: Path, adapter_bi
     from idcli.shotlist import AdapterSpec, ModelSpec
 
     data, _nested = adapter_bin
-    with HubEmulator(_repos(data), lifetime=60) as hub:
+    with HubEmulator(hub_repos(data), lifetime=60) as hub:
         fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     converted = converted_adapter(FACEID, WEIGHT)
     spec = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid"))  # sd15 defaults to faceid-plusv2
@@ -151,14 +151,14 @@ def test_fetch_failures_exit_4_with_the_fix(hf_cache: Path, adapter_bin) -> None
     from idcli.model_setup import converted_adapter, fetch
 
     data, _nested = adapter_bin
-    with HubEmulator(_repos(data), faults={WEIGHT: "short"}, lifetime=60) as hub, \
+    with HubEmulator(hub_repos(data), faults={WEIGHT: "short"}, lifetime=60) as hub, \
             pytest.raises(ModelUnavailableError, match=r"truncated.*run the same command again") as info:
         fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     assert info.value.exit_code == 4
     assert converted_adapter(FACEID, WEIGHT) is None
     assert not [p for p in hf_cache.rglob(WEIGHT)], "nothing partial at a final path"
 
-    bad = _repos(b"this is not a pickle of tensors")
+    bad = hub_repos(b"this is not a pickle of tensors")
     with HubEmulator(bad, lifetime=60) as hub, pytest.raises(ModelUnavailableError, match="weights-only load"):
         fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     assert converted_adapter(FACEID, WEIGHT) is None
@@ -208,7 +208,7 @@ ENCODER_REPO = "h94/IP-Adapter"
 PLUS_WEIGHT = "ip-adapter-faceid-plusv2_sd15.bin"
 
 
-def _plusv2_bin() -> tuple[bytes, dict[str, dict[str, torch.Tensor]]]:
+def plusv2_bin() -> tuple[bytes, dict[str, dict[str, torch.Tensor]]]:
     """A FaceID-Plus v2 checkpoint in the published pickle layout (resampler keys, LoRA, decoupled k/v)."""
     generator = torch.Generator().manual_seed(5)
     shapes = {
@@ -251,9 +251,9 @@ def test_plusv2_fetch_converts_the_adapter_and_fetches_only_the_encoder(hf_cache
     from idcli.hashing import sha256_bytes
     from idcli.model_setup import converted_adapter, fetch, image_encoder_folder, list_models
 
-    plus, nested = _plusv2_bin()
+    plus, nested = plusv2_bin()
     encoder_files, model = _encoder_files(tmp_path)
-    repos = _repos(b"unused")
+    repos = hub_repos(b"unused")
     repos[FACEID][PLUS_WEIGHT] = plus
     repos[ENCODER_REPO] = encoder_files
     assert image_encoder_folder("sd15", hf_cache) is None
@@ -297,8 +297,8 @@ def test_plusv2_fetch_converts_the_adapter_and_fetches_only_the_encoder(hf_cache
 def test_plusv2_without_an_encoder_in_the_repository_exits_4(hf_cache: Path) -> None:
     from idcli.model_setup import fetch, image_encoder_folder
 
-    plus, _nested = _plusv2_bin()
-    repos = _repos(b"unused")
+    plus, _nested = plusv2_bin()
+    repos = hub_repos(b"unused")
     repos[FACEID][PLUS_WEIGHT] = plus
     repos[ENCODER_REPO] = {"models/image_encoder/config.json": b"{}",
                            "models/image_encoder/pytorch_model.bin": b"pickle only"}
@@ -411,7 +411,7 @@ def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: P
     from idcli.errors import InputError
 
     fetched: list[Any] = []
-    monkeypatch.setattr(setup, "_fetch_need", lambda *args: fetched.append(args) or {})
+    monkeypatch.setattr(setup, "fetch_need", lambda *args: fetched.append(args) or {})
     with pytest.raises(InputError, match="is not 64 lower-case hex digits"):
         setup.fetch("sd15", cache_dir=hf_cache, progress=False, accept_insightface_licence=True,
                     face_pack_sha256=sha)
@@ -431,7 +431,7 @@ def test_a_cached_pickle_not_yet_converted_is_not_ready_and_an_offline_fetch_con
     from idcli.model_setup import converted_adapter, converted_folder, fetch, list_models
 
     data, _nested = adapter_bin
-    with HubEmulator(_repos(data), lifetime=60) as hub:
+    with HubEmulator(hub_repos(data), lifetime=60) as hub:
         fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     shutil.rmtree(converted_folder(FACEID))
     rows = {(r["preset"], r["variant"]): r for r in list_models(cache_dir=hf_cache)}
@@ -562,7 +562,7 @@ def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(h
     from idcli.shotlist import AdapterSpec, ModelSpec
 
     data, _nested = adapter_bin
-    with HubEmulator(_repos(data), lifetime=60) as hub:
+    with HubEmulator(hub_repos(data), lifetime=60) as hub:
         fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     converted = converted_adapter(FACEID, WEIGHT)
     assert converted is not None
@@ -584,7 +584,7 @@ def test_models_list_reads_the_hub_cache_named_now_not_the_one_first_seen(tmp_pa
     process that listed models once (a pipeline, the test suite) kept scanning that folder after the cache moved."""
     from idcli.model_setup import cached_snapshot_size
 
-    first = _offline_hub(monkeypatch, tmp_path / "first")
+    first = offline_hub(monkeypatch, tmp_path / "first")
     first.mkdir()
     assert cached_snapshot_size("org/model", None) is None
     second = tmp_path / "second"
@@ -593,5 +593,5 @@ def test_models_list_reads_the_hub_cache_named_now_not_the_one_first_seen(tmp_pa
     (snapshot / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
     (second / "models--org--model" / "refs").mkdir()
     (second / "models--org--model" / "refs" / "main").write_text("a" * 40)
-    _offline_hub(monkeypatch, second)
+    offline_hub(monkeypatch, second)
     assert cached_snapshot_size("org/model", None) == len('{"_class_name": "StableDiffusionPipeline"}')

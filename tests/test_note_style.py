@@ -8,13 +8,14 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from cli_helpers import ROOT
 
 from idcli.console import PlainProgress
 from idcli.diagnostics import diagnostic, styled
 
-# A note or warning printed by hand, in the old bare form: print(f"note: …"), _emit("warning: …").
-BARE = re.compile(r"""(?:print|_emit)\(\s*f?["'](?:note|warning): """)
+# A note or warning printed by hand, in the old bare form: print(f"note: …"), emit("warning: …").
+BARE = re.compile(r"""(?:print|emit)\(\s*f?["'](?:note|warning): """)
 
 
 def test_no_command_prints_a_bare_note_or_warning() -> None:
@@ -42,3 +43,42 @@ def test_render_progress_shows_a_library_note_in_the_one_style() -> None:
     assert stream.getvalue().splitlines() == [
         "idcli: warning: --compile gave up; the UNet runs uncompiled from here on (reason)",
         "out of memory; batch size lowered to 2"]
+
+
+# What a library's exception may quote of the text it received: a prompt can carry escapes (a shot list's "\e"), a
+# file's name or contents anything.
+QUOTED = "cannot encode '\x1b]0;owned\x07\x1b[2J\x9b31m'"
+
+
+def _failed(error: str) -> object:
+    from idcli.run_report import JobOutcome, OutputFile
+
+    empty = OutputFile("", "")
+    return JobOutcome("idcli-job-v2:k", "sh010", 1, 7, "g1", "failed", empty, empty, error=error, state="new")
+
+
+def test_a_failed_jobs_error_line_is_escaped_as_received_text_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """render's ``[n/m] failed ... error: ...`` line printed the exception's message raw: a library quoting what it was
+    handed could retitle, clear or recolour the terminal. Escaped as every other received text (errors.terminal_safe),
+    on a log and on a terminal's progress bar alike."""
+    from rich.console import Console
+
+    from idcli.console import RichProgress
+
+    stream = io.StringIO()
+    plain = PlainProgress(stream)
+    plain.start(1, 0)
+    plain.advance(_failed(QUOTED))  # type: ignore[arg-type]
+    line = stream.getvalue().splitlines()[-1]
+    assert line.startswith("[1/1] failed sh010 take 1 (") and "\x1b" not in line and "\x9b" not in line, repr(line)
+    assert line.endswith("error: cannot encode '\\x1b]0;owned\\x07\\x1b[2J\\x9b31m'"), repr(line)
+
+    shown = io.StringIO()  # a terminal's: rich's own colours are escapes, so look for the quoted ones
+    terminal = Console(file=shown, force_terminal=True, width=300, highlight=False)
+    monkeypatch.setattr("rich.console.Console", lambda **_options: terminal)
+    rich = RichProgress()
+    rich.start(1, 0)
+    rich.advance(_failed(QUOTED))  # type: ignore[arg-type]
+    rich.stop()
+    assert "\x1b]0;owned" not in shown.getvalue() and "\x9b" not in shown.getvalue()
+    assert "cannot encode '\\x1b]0;owned\\x07\\x1b[2J\\x9b31m'" in shown.getvalue(), repr(shown.getvalue())

@@ -289,13 +289,13 @@ def test_damaged_pack_features_fail_at_the_characters_line(selfies: Path, tmp_pa
     assert "shots.yaml:6:" in text and "do not match their recorded hash" in text and "re-encode" in text
 
     # Rows that hash as recorded but are not one per kept selfie (a pack made by hand): refused too.
-    from idcli.identity.clip_features import _rows_sha256, plus_adapter_for, stored_pack_features
+    from idcli.identity.clip_features import plus_adapter_for, rows_sha256, stored_pack_features
     from idcli.identity.pack import PackError, parse_pack
 
     tensors[entry["tensors"]["selfies"]] = pack.tensors[entry["tensors"]["selfies"]][:1]
     rows = np.concatenate([pack.tensors[entry["tensors"]["aggregate"]][None], tensors[entry["tensors"]["selfies"]]])
     tensors[entry["tensors"]["aggregate"]] = pack.tensors[entry["tensors"]["aggregate"]]
-    meta = {**pack.meta, "clip_features": [{**entry, "sha256": _rows_sha256(rows)}]}
+    meta = {**pack.meta, "clip_features": [{**entry, "sha256": rows_sha256(rows)}]}
     with pytest.raises(PackError, match="not one row per kept selfie"):
         stored_pack_features(parse_pack(pack_bytes(meta, tensors), path), plus_adapter_for("tiny-sd"))
 

@@ -83,6 +83,12 @@ CASES = {
 }
 
 
+def two_plates() -> list[RenderRequest]:
+    """Two plate jobs, three faces in all, for one batch: what the loop watchers render (tests/test_gpu_ready.py,
+    tests/test_device_placement.py)."""
+    return [_request(_plate(240, 120), CASES["two faces"][2]), _request(_plate(203, 150), CASES["one face"][2])]
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_pixel_outside_the_face_masks_is_the_plates_own(tiny_engines, case: str) -> None:
     (width, height), channels, faces = CASES[case]

@@ -453,13 +453,13 @@ def test_kill_9_during_a_plate_run_then_resume_equals_an_uninterrupted_run(write
     import signal
 
     from cli_helpers import assert_nothing_partial, journal_commits, spawn_render
-    from test_cli import _wait_for_sidecars
+    from test_cli import wait_for_sidecars
 
     shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
     path = write_shotlist(KILL_SHOTS)
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     proc = spawn_render(path, killed)
-    _wait_for_sidecars(killed, 2, proc)
+    wait_for_sidecars(killed, 2, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -486,9 +486,9 @@ BAD_RENDER_CASES = ["missing", "empty", "not-an-image", "truncated", "bomb", "to
 
 @pytest.mark.parametrize("kind", BAD_RENDER_CASES)
 def test_a_bad_plate_stops_render_with_exit_2_and_renders_nothing(kind: str, write_shotlist, tmp_path: Path) -> None:
-    from test_plates import _bad_plate
+    from test_plates import bad_plate
 
-    _bad_plate(kind, tmp_path)
+    bad_plate(kind, tmp_path)
     path = write_shotlist(SHOTS)  # with a text-to-image shot too: nothing renders, not even that
     out = tmp_path / "out"
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])

@@ -187,7 +187,7 @@ def test_a_plate_with_a_transparent_colour_keeps_its_transparency(tmp_path: Path
     assert np.array_equal(plate.pixels[:, :, :3], np.asarray(image.convert("RGB")))
 
 
-def _bad_plate(kind: str, tmp_path: Path) -> Path:
+def bad_plate(kind: str, tmp_path: Path) -> Path:
     path = tmp_path / "plate.png"
     good = io.BytesIO()
     Image.fromarray(_random_plate(96, 96)).save(good, "PNG")
@@ -222,7 +222,7 @@ BAD_PLATES = ["missing", "empty", "not-an-image", "truncated", "bomb", "too-wide
 
 @pytest.mark.parametrize("kind", BAD_PLATES)
 def test_a_bad_plate_is_refused_by_the_reader(kind: str, tmp_path: Path) -> None:
-    path = _bad_plate(kind, tmp_path)
+    path = bad_plate(kind, tmp_path)
     with pytest.raises(PlateError) as caught:
         read_plate(path)
     assert str(path) in str(caught.value)
@@ -230,7 +230,7 @@ def test_a_bad_plate_is_refused_by_the_reader(kind: str, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("kind", BAD_PLATES)
 def test_a_bad_plate_is_exit_2_at_the_shots_line(kind: str, tmp_path: Path, write_shotlist) -> None:
-    _bad_plate(kind, tmp_path)
+    bad_plate(kind, tmp_path)
     shots = write_shotlist(PLATE_SHOTS.replace("PLATE", "plate.png"))
     result = runner.invoke(app, ["validate", str(shots)])
     assert result.exit_code == 2, result.output

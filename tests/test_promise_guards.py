@@ -400,7 +400,7 @@ def test_a_home_relative_path_is_a_local_path_the_delivery_record_reduces() -> N
     """Mutation looks-absolute-no-home: ``~/...`` and ``~user/...`` name a studio machine's files as surely as
     ``/home/...`` does; under a key the record does not know they must be reduced to a file name, and verify
     must call one a local path."""
-    from idcli.delivery_checks import _absolute_values
+    from idcli.delivery_checks import absolute_values
     from idcli.delivery_record import delivery_record, looks_absolute
 
     assert looks_absolute("~/studio/selfies/mara.jpg") and looks_absolute("~jane/plates/p.png")
@@ -410,7 +410,7 @@ def test_a_home_relative_path_is_a_local_path_the_delivery_record_reduces() -> N
     record = delivery_record(sidecar, delivered_name="s_take1.png", source_name="s_t1.png", source_sha256="00",
                              signature="none")
     assert record["future_field"] == "file.bin" and record["later"] == {"where": "p.png"}
-    assert _absolute_values(sidecar, looks_absolute) == ["future_field", "later.where"]
+    assert absolute_values(sidecar, looks_absolute) == ["future_field", "later.where"]
 
 
 def test_verify_fails_a_delivered_copy_its_listing_gives_another_sha256(write_shotlist, tmp_path: Path,

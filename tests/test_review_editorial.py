@@ -532,7 +532,7 @@ def test_each_burnt_in_frame_is_the_still_with_only_its_band_replaced(out: Path,
 
     def every_third_on_two_lines(width, text, warning, font):
         band = drawn(width, text, "x" * 400 if len(bands) % 3 == 1 else None, font)
-        bands.append(movie._yuv_frame(band).to_ndarray())
+        bands.append(movie.yuv_frame(band).to_ndarray())
         return band
 
     monkeypatch.setattr(movie, "burn_in_band", every_third_on_two_lines)
@@ -541,7 +541,7 @@ def test_each_burnt_in_frame_is_the_still_with_only_its_band_replaced(out: Path,
     assert len(burnt) == len(plain) == len(bands) > 3 and len({band.shape for band in bands}) == 2
     for still, frame, band in zip(plain, burnt, bands, strict=True):
         expected = still.copy()
-        for target, source in zip(movie._planes(expected), movie._planes(band), strict=True):
+        for target, source in zip(movie.yuv_planes(expected), movie.yuv_planes(band), strict=True):
             target[len(target) - len(source):] = source
         assert np.array_equal(frame, expected)
 
@@ -568,11 +568,11 @@ def test_the_random_weights_mark_never_covers_the_burnt_in_timecode(size: tuple[
     """Shot id, take and timecode on the band's left, the amber random-weights mark on its right: on a square
     frame (512 x 512, 1024 x 1024: SD1.5's and SDXL's sizes) the two overlapped and the timecode could not be
     read. Where they do not fit side by side the mark goes on a second line."""
-    from idcli.review.animatic_movie import _font, burn_in_band
+    from idcli.review.animatic_movie import band_font, burn_in_band
 
     width, height = size
     band = burn_in_band(width, "sc12_sh010  t12  00:00:01;09", "random-weight test models: not for review",
-                        _font(height)).astype(int)
+                        band_font(height)).astype(int)
     assert band.shape[0] % 2 == 0 and band.shape[1] == width
     amber = (band[..., 0] > 180) & (band[..., 1] > 120) & (band[..., 2] < 90)
     white = band.min(axis=2) > 180
@@ -614,7 +614,7 @@ def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: 
 def test_an_interrupted_movie_leaves_no_file(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.review.animatic_movie as movie
 
-    encoded = movie._yuv_frame
+    encoded = movie.yuv_frame
     calls = []
 
     def interrupt_on_the_fifth(rgb):
@@ -623,10 +623,42 @@ def test_an_interrupted_movie_leaves_no_file(out: Path, tmp_path: Path, monkeypa
             raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as every command turns it
         return encoded(rgb)
 
-    monkeypatch.setattr(movie, "_yuv_frame", interrupt_on_the_fifth)
+    monkeypatch.setattr(movie, "yuv_frame", interrupt_on_the_fifth)
     target = tmp_path / "cut" / "animatic.mp4"
     result = cli("export", out, "--movie", target, "--burn-in")
     assert result.exit_code == 130, result.output
+    assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
+
+
+@needs_pyav
+@pytest.mark.parametrize(("code", "said"), [
+    ("ENOSPC", "disk full while writing {target}; nothing partial was kept"),
+    ("EROFS", "permission denied while writing {target} (Read-only file system)"),
+])
+def test_a_movie_the_disk_refuses_is_named_and_leaves_no_file(out: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, code: str,
+                                                               said: str) -> None:
+    # Artist tour: --movie into a read-only folder said only "idcli: error: Read-only file system" (PyAV's
+    # error names no file), where --otio, --edl and --fcp-xml name theirs.
+    import errno
+    import os
+
+    import idcli.review.animatic_movie as movie
+
+    encoded = movie.yuv_frame
+    calls = []
+
+    def refuse_on_the_second(rgb):
+        calls.append(1)
+        if len(calls) == 2:  # the encoder's write, as PyAV raises it (an OSError with the errno)
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+        return encoded(rgb)
+
+    monkeypatch.setattr(movie, "yuv_frame", refuse_on_the_second)
+    target = tmp_path / "cut" / "animatic.mp4"
+    result = cli("export", out, "--movie", target)
+    assert result.exit_code == 5, result.output
+    assert said.format(target=target) in result.stderr, result.stderr
     assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
 
 

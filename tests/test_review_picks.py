@@ -589,6 +589,42 @@ def test_a_recorded_select_re_rendered_since_and_left_as_it_was_is_not_exported(
 
 
 @needs_chromium
+def test_a_select_whose_record_is_damaged_is_said_so_on_the_page_as_the_notes_say(out: Path, tmp_path: Path) -> None:
+    """A hand-edited selects.json whose pick's job_key is no string: select, review and export say "its record in
+    selects.json is damaged" (pick_standing.py), while the page badged it "re-rendered since picked" and its script
+    took the pick for one that stands (no note in the heading; picking the take again unpicked it). The page now says
+    what the notes say, and picking that take again picks it as rendered now, for select --from to record whole."""
+    assert cli("select", out, "sh020=2").exit_code == 0
+    data = json.loads((out / "selects.json").read_text("utf-8"))
+    data["selects"]["sh020"]["job_key"] = 12345
+    (out / "selects.json").write_text(json.dumps(data), "utf-8")
+    reviewed = cli("review", out)
+    assert reviewed.exit_code == 0, reviewed.output
+    assert "idcli: note: sh020: the director's select, take 2: its record in selects.json is damaged" in reviewed.stderr
+    page = (out / "review" / "index.html").read_text("utf-8")
+    assert "re-rendered since picked" not in page
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    note = "(function(){var n=document.querySelector('#h-sh020 .pick-note');return n?n.textContent:null;})()"
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        browser.wait_until(note, " picked take 2: its record in selects.json is damaged; look again",
+                           "the damaged record said in the shot's heading")
+        badges = browser.js("document.querySelector('#take-sh020_t2 .badges').textContent")
+        assert "its record in selects.json is damaged" in badges, badges
+        assert pressed(page_state(browser)) == ["take-sh020_t2"]  # still the select shown, as review shows it
+        browser.click("#take-sh020_t2 button.pick")  # looked again: that take, as rendered now (not unpicked)
+        assert pressed(page_state(browser)) == ["take-sh020_t2"]
+        browser.wait_until(note, " picked take 2 (not recorded yet)", "the take picked again, as rendered now")
+        exported = browser.download("button.export-picks")
+        assert browser.problems() == []
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh020": {"take": 2, "key": key(out, "sh020_t2")}}
+    recorded = cli("select", out, "--from", exported)
+    assert recorded.exit_code == 0, recorded.output
+    assert selects(out)["sh020"]["job_key"] == job_key(out, "sh020_t2")  # the record whole again
+
+
+@needs_chromium
 def test_a_damaged_store_in_the_browser_costs_its_picks_not_the_page(out: Path, tmp_path: Path) -> None:
     """localStorage is shared by every page from file:// and outlives page versions: a pick there whose take is no
     number (``"]``) made the page's selector throw, and the script stopped before any pick showed or worked."""

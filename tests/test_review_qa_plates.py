@@ -111,7 +111,7 @@ def test_commit_time_qa_and_idcli_qa_check_a_plate_render_by_region(write_shotli
 
 
 def test_the_storyboard_page_names_a_plates_own_face_as_such() -> None:
-    from idcli.review.page import _qa_html
+    from idcli.review.page import qa_html
     from idcli.review.runs import Take
 
     qa = {"version": 2, "faces": [
@@ -121,5 +121,5 @@ def test_the_storyboard_page_names_a_plates_own_face_as_such() -> None:
         "leakage": None, "flags": []}
     take = Take("sh010", 1, "k", 1, "p", ("mara",), None, None, "plate", "sh010/sh010_t1.png",
                 "sh010/sh010_t1.json", 760, 420, "0" * 64, None, qa=qa)
-    cells = re.findall(r"<tr><td>\d</td><td>([^<]*)</td>", _qa_html(take))
+    cells = re.findall(r"<tr><td>\d</td><td>([^<]*)</td>", qa_html(take))
     assert cells == ["mara", "plate&#x27;s own", "—"]  # an unmatched face that is not the plate's stays "—"

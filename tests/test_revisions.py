@@ -48,7 +48,7 @@ def face_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.run as run_module
 
     engine = FaceEngine()
-    monkeypatch.setattr(run_module, "_default_engine", lambda model, runtime, adapter: engine)
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: engine)
 
 
 @pytest.fixture
@@ -155,6 +155,40 @@ def test_export_and_review_say_which_picks_no_longer_stand(day2: Path) -> None:
     assert counts["notes"] == [n.removeprefix("idcli: note: ") for n in notes]
 
 
+def test_shots_names_the_shot_list_whose_takes_stand_not_the_last_renders(day2: Path) -> None:
+    """``--shots FILE`` orders review and export by another shot list than the one the folder was last rendered from:
+    here yesterday's, which still has sh020 and sh040 (renamed and removed since; their takes and picks kept). Which
+    takes stand came from the last render's manifest all the same, so both showed as gaps, their picks "beyond the
+    shot's takes", though that shot list asks for both takes of each."""
+    import re
+
+    import opentimelineio as otio
+
+    out, yesterday = day2 / "out", day2 / "day1.yaml"
+    yesterday.write_text(DAY1, "utf-8")
+    exported = cli("export", out, "--otio", day2 / "day1.otio", "--shots", yesterday, "--json")
+    assert exported.exit_code == 0, exported.output
+    timeline = otio.adapters.read_from_file(str(day2 / "day1.otio"))
+    clips = {c.name: c.metadata["idcli"] for c in timeline.tracks[0] if isinstance(c, otio.schema.Clip)}
+    assert {shot: (clip["take"], clip["selected"]) for shot, clip in clips.items()} == {
+        "sh010": (2, True), "sh020": (1, True), "sh030": (2, True), "sh040": (1, True)}
+    notes = json.loads(exported.stdout)["notes"]
+    assert not any("beyond the shot's takes" in n for n in notes), notes
+    assert any(n.startswith("sh010: the director's select, take 2, was re-rendered") for n in notes), notes
+    reviewed = json.loads(cli("review", out, "--shots", yesterday, "--json").stdout)
+    assert reviewed["counts"]["selected"] == 4 and reviewed["notes"] == notes
+    page = (out / "review" / "index.html").read_text("utf-8")  # the page as the notes: the selects are the boards
+    assert "not pickable" not in page
+    boards = dict(re.findall(r'id="take-(sh\d+)_t\d+" data-take="(\d+)" data-board="1"', page))
+    # sh025, not in that shot list, is shown after it as every such shot is
+    assert boards == {"sh010": "2", "sh020": "1", "sh030": "2", "sh040": "1", "sh025": "1"}, boards
+    # today's shot list given as --shots: as without it (the last render's), sh025 not picked yet
+    (day2 / "day2.yaml").write_text(DAY2, "utf-8")
+    today = json.loads(cli("export", out, "--otio", day2 / "day2.otio", "--shots", day2 / "day2.yaml",
+                           "--json").stdout)
+    assert today["notes"] == json.loads(cli("export", out, "--otio", day2 / "last.otio", "--json").stdout)["notes"]
+
+
 def test_a_select_beyond_the_shots_takes_is_not_exported_as_the_select(day1: Path) -> None:
     # sh030 was picked as take 2; the shot list now asks for one take: take 2 is kept, an orphan.
     (day1 / "shots.yaml").write_text(DAY1.replace('dusk"\n', 'dusk"\n    takes: 1\n'), "utf-8")
@@ -220,15 +254,15 @@ def test_render_json_says_why_each_take_rendered_again_as_its_note_does(day1: Pa
 
 
 def test_retake_rounds_keep_why_round_one_rendered_a_take_again() -> None:
-    from idcli.review.retake import _merge
+    from idcli.review.retake import merge_rounds
     from idcli.run_report import RenderReport
     from idcli.store import EDITED_REASON
 
     first, second = RenderReport("out", {}), RenderReport("out", {})
     first.stale_reasons = {"idcli-job-v2:a": EDITED_REASON}  # round two finds that take done: no reason of its own
     second.stale_reasons = {"idcli-job-v2:b": "the image is missing"}
-    assert _merge(first, second).stale_reasons == {"idcli-job-v2:a": EDITED_REASON,
-                                                   "idcli-job-v2:b": "the image is missing"}
+    assert merge_rounds(first, second).stale_reasons == {"idcli-job-v2:a": EDITED_REASON,
+                                                         "idcli-job-v2:b": "the image is missing"}
 
 
 # A scene edited shot by shot: each shot's takes render again for one cause, which plan and render name per shot.
@@ -274,6 +308,30 @@ def test_plan_and_render_name_each_shots_cause_from_its_sidecar(causes_day1: Pat
     assert {j["cause"] for j in again["jobs"]} == {"steps changed"}
 
 
+def test_plan_and_render_read_each_stale_sidecar_once(causes_day1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store reads a take's sidecar to find its state; the cause of a stale one is told from that same read (a
+    second read per stale take doubled the sidecar reads of a film whose every shot changed)."""
+    from collections import Counter
+
+    from idcli.store import OutputStore
+
+    reads: Counter[str] = Counter()
+    read_sidecar = OutputStore.read_sidecar
+
+    def counted(store: OutputStore, job: object) -> object:
+        reads[job.stem] += 1  # type: ignore[attr-defined]
+        return read_sidecar(store, job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(OutputStore, "read_sidecar", counted)
+    shots, out = causes_day1 / "shots.yaml", causes_day1 / "out"
+    for command in (("plan", shots, "--out", out, "--device", "cpu", "--json"),
+                    ("render", shots, "--out", out, "--device", "cpu", "--json")):
+        reads.clear()
+        document = json.loads(cli(*command).stdout)
+        assert {(j["shot_id"], j["cause"]) for j in document["jobs"]} == set(CAUSES.items())  # the causes still said
+        assert len(reads) == 8 and set(reads.values()) == {1}, (command[0], reads)
+
+
 def test_a_sidecar_that_cannot_say_what_changed_keeps_the_general_words(causes_day1: Path) -> None:
     out = causes_day1 / "out"
     for sidecar in (out / "sh010").glob("*.json"):  # an older sidecar: no prompt or seed recorded
@@ -317,6 +375,40 @@ def test_a_tampered_sidecar_names_no_odd_value_and_breaks_nothing(causes_day1: P
     assert "note:   sh020: expression changed\n" in planned.stdout, planned.stdout  # the label is not shown
     assert "x" * 41 not in planned.stdout and "\x1b[31m" not in planned.stdout
     assert "note:   sh030: seed, framing, plate changed" in planned.stdout, planned.stdout
+
+
+# The shot's own words edited together with what the prompt is composed from: both named (the sidecar records the
+# shot's prompt as written, ``shot_prompt``), and a cast swapped in the same words is no prompt edit.
+EDITED_TOO = (CAUSES_DAY1.replace('"{mara} on the harbour wall"', '"{theo} on the harbour wall"')  # the cast only
+              .replace("close-up of {mara}, rain", "close-up of {mara}, heavy rain").replace("joy", "grief")
+              .replace('"an empty lighthouse at dusk"', '"an empty lighthouse at night"\n    framing: wide'))
+EDITED_TOO_CAUSES = {"sh010": "characters changed", "sh020": "prompt, expression changed (joy -> grief)",
+                     "sh030": "prompt, framing changed"}
+
+
+def test_a_prompt_edited_with_its_expression_framing_or_cast_is_named_with_them(causes_day1: Path) -> None:
+    shots, out = causes_day1 / "shots.yaml", causes_day1 / "out"
+    shots.write_text(EDITED_TOO, "utf-8")
+    document = json.loads(cli("plan", shots, "--out", out, "--device", "cpu", "--json").stdout)
+    assert {(j["shot_id"], j["cause"]) for j in document["jobs"] if j["state"] == "stale"} == set(
+        EDITED_TOO_CAUSES.items())
+    for sidecar in (out / "sh020").glob("*.json"):  # a sidecar from before shot_prompt: today's words
+        record = json.loads(sidecar.read_text("utf-8"))
+        assert record.pop("shot_prompt") == "close-up of {mara}, rain"
+        sidecar.write_text(json.dumps(record), "utf-8")
+    planned = cli("plan", shots, "--out", out, "--device", "cpu")
+    assert "note:   sh020: expression changed (joy -> grief)" in planned.stdout, planned.stdout
+    assert "note:   sh030: prompt, framing changed" in planned.stdout, planned.stdout
+
+
+def test_a_delivered_record_keeps_the_shot_prompt_as_written() -> None:
+    """Written by people, like ``prompt``: a prompt that reads as a path is no studio path to reduce to a name."""
+    from idcli.delivery_record import delivery_record
+
+    sidecar = {"prompt": "/night/ a woman", "shot_prompt": "/night/ {mara}", "image": {"path": "sh010/sh010_t1.png"}}
+    record = delivery_record(sidecar, delivered_name="sh010_take1.png", source_name="sh010_t1.png",
+                             source_sha256="0" * 64, signature="none")
+    assert (record["prompt"], record["shot_prompt"]) == ("/night/ a woman", "/night/ {mara}")
 
 
 def test_select_without_picks_lists_each_select_and_whether_it_stands(day2: Path) -> None:
@@ -375,7 +467,12 @@ def test_a_pick_with_a_damaged_job_key_reads_as_re_rendered_everywhere(day1: Pat
                                    "is damaged") for line in said.stderr.splitlines()), said.stderr
         assert "prompt, settings or a character's selfies changed" not in said.stderr  # not said of sh030: untrue
     assert "prompt, settings" not in noted.stderr
-    assert "re-rendered since picked" in (out / "review" / "index.html").read_text("utf-8")
+    page = (out / "review" / "index.html").read_text("utf-8")  # the page says what the notes say
+    assert "its record in selects.json is damaged" in page and "re-rendered since picked" not in page
+    delivered = cli("deliver", out, day1 / "dest")  # and deliver, which said it was re-rendered after it was picked
+    assert delivered.exit_code == 0, delivered.output
+    assert "the director's select: its record in selects.json is damaged" in delivered.stderr, delivered.stderr
+    assert "re-rendered" not in delivered.stderr
 
 
 def test_review_json_says_its_notes_on_stderr_as_export_and_select_do(day2: Path) -> None:

@@ -18,8 +18,9 @@ from idcli.shotlist import json_schema
 ACCEPTED = ["close-up", "medium", "wide", "full-body", "CU", "cu", "Close Up", "close_up", "CLOSEUP", "close-up shot",
             "MS", "medium shot", "Mid-Shot", "mid shot", "WS", "wide shot", "LS", "long shot", "FS", "full body",
             "Full-Body Shot", "full shot", " wide ", "c u", "Wide-Shot"]
-REFUSED = ["ECU", "extreme close-up", "MCU", "EWS", "ELS", "OTS", "over the shoulder", "POV", "wider", "wid",
-           "closeupp", "long", "shot", "", "close-up, medium", "tight", "w.s."]
+REFUSED = ["ECU", "extreme close-up", "MCU", "EWS", "ELS", "OTS", "over the shoulder", "POV", "two-shot", "2S",
+           "insert", "establishing shot", "wider", "wid", "closeupp", "long", "shot", "", "close-up, medium", "tight",
+           "w.s."]
 
 
 def _idcli_accepts(value: object) -> bool:

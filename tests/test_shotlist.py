@@ -300,6 +300,20 @@ def test_duplicate_shot_ids_also_by_case(folder: Path, second: str) -> None:
              "first used by shots[0]", "must be unique", occurrence=2 if second == "sh010" else 1)
 
 
+@pytest.mark.parametrize("bad", ["framing: medum", "steps: lots"])
+def test_duplicate_shot_id_is_reported_beside_a_type_error_in_the_first_shot(folder: Path, bad: str) -> None:
+    # Artist tour: the first shot of the pair had 'framing: medum'; validate listed that (and the rest) but not the
+    # duplicate, which came up only once the framing was fixed: one more round for a tired person.
+    text = variant("    framing: wide\n", f"    {bad}\n").replace("id: sh020", "id: sh010")
+    rejected(folder, text, "id: ^sh010", "shots[1].id", "duplicate shot id 'sh010'", "first used by shots[0]",
+             occurrence=2)
+    rejected(folder, text, bad.replace(": ", ": ^"), f"shots[0].{bad.split(':')[0]}")  # and the type error
+    # An id that is itself wrong is that id's problem, not a duplicate of the next one spelled the same.
+    wrong = variant("id: sh020", "id: a/b", variant("id: sh010", "id: a/b"))
+    result = validate(write(folder, wrong))
+    assert result.stdout.count("duplicate") == 0 and "is a path" in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [
@@ -949,6 +963,11 @@ def test_script_framing_words_read_as_the_framing(folder: Path, written: str, fr
     ("MCU", "medium", "medium close-up"), ("medium close up", "medium", "medium close-up"),
     ("EWS", "wide", "extreme wide"), ("ELS", "wide", "extreme long"),
     ("OTS", "medium", "camera position, not a shot size"), ("pov", "medium", "camera position, not a shot size"),
+    # A script's shot names that say who or what is in frame, not how large (artist tour: 'two-shot' got only
+    # "not allowed (allowed: ...)", no word on what to write instead).
+    ("two-shot", "medium", "says who is in frame"), ("2S", "medium", "name each character in the prompt"),
+    ("Three Shot", "medium", "says who is in frame"), ("group shot", "medium", "says who is in frame"),
+    ("insert", "close-up", "a detail"), ("establishing shot", "wide", "the place"), ("EST", "wide", "the place"),
 ])
 def test_ambiguous_script_framings_are_refused_with_the_nearest(folder: Path, written: str, nearest: str,
                                                                why: str) -> None:

@@ -1,5 +1,5 @@
 """``render --sign`` over done images: which stay unsigned is told from their sidecars, reading an image only
-where its sidecar was rebuilt after a kill (run_signing._note_unsigned).
+where its sidecar was rebuilt after a kill (run_signing.note_unsigned).
 
 It read every done image whose sidecar had no ``c2pa`` block, whole, to look for a manifest: 2,000 unsigned
 images cost every signing resume 1.6–3.8 s (docs/performance.md, "At film scale: resume, restore, sign"). The commit

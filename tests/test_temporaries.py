@@ -123,7 +123,7 @@ def test_without_proc_names_and_checks_stay_as_before(tmp_path: Path, monkeypatc
     """Where no start time can be read (no /proc), the temporary is named ``.NAME.PID.HEX.idcli-tmp`` and a
     running pid keeps its temporary, whatever start time a name claims."""
     monkeypatch.setattr(safeio, "process_start", lambda pid: None)
-    monkeypatch.setattr(safeio, "_writer_tags", {})  # this process's tag as a system without /proc reads it
+    monkeypatch.setattr(safeio, "writer_tags", {})  # this process's tag as a system without /proc reads it
     folder = _shot_folder(tmp_path)
     names = []
     real_fsync = os.fsync

@@ -260,7 +260,7 @@ def test_thread_safe_private_generator_gives_the_weights_of_the_seeded_global_on
     # existing images keep their pixels.
     import torch
 
-    from idcli.engine.build import _construct
+    from idcli.engine.build import construct_modules
     from idcli.engine.private_rng import private_generator
     from idcli.engine.tokenizer import build_tiny_tokenizer
     from idcli.presets import TINY_INIT_SEED
@@ -268,9 +268,9 @@ def test_thread_safe_private_generator_gives_the_weights_of_the_seeded_global_on
     tokenizer = build_tiny_tokenizer(77)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_INIT_SEED)
-        seeded = _construct(preset, tokenizer)
+        seeded = construct_modules(preset, tokenizer)
     with private_generator(TINY_INIT_SEED):
-        private = _construct(preset, tokenizer)
+        private = construct_modules(preset, tokenizer)
     for name, module in seeded.items():
         if module is None:
             continue

@@ -12,7 +12,7 @@ python tools/measure_film_resume.py journal DIR [--lines 200000]
     appends LINES commit entries (as render writes them, for the film's takes in turn: a film re-rendered
     many times) to DIR/out/.idcli/journal.jsonl, and supersedes sc001_sh0010 once so it can be restored.
 python tools/measure_film_resume.py unsigned-note DIR
-    times the signing run's "already done and unsigned" check over every job (run_signing._note_unsigned).
+    times the signing run's "already done and unsigned" check over every job (run_signing.note_unsigned).
 
 Whole commands are timed with ``time`` around ``python -m idcli ...`` (the commands are printed by each step).
 """
@@ -98,7 +98,7 @@ def journal(folder: Path, lines: int) -> None:
 def unsigned_note(folder: Path) -> None:
     from types import SimpleNamespace
 
-    from idcli.run_signing import _note_unsigned
+    from idcli.run_signing import note_unsigned
     from idcli.store import OutputStore
 
     plan, _ = idcli.plan_shotlist(folder / "film.yaml", device="cpu")
@@ -113,7 +113,7 @@ def unsigned_note(folder: Path) -> None:
         report = SimpleNamespace(jobs=[SimpleNamespace(job_key=job.key, status="skipped") for job in plan.jobs])
         start = time.perf_counter()
         progress = Quiet()
-        _note_unsigned(store, plan.jobs, report, progress)  # type: ignore[arg-type]
+        note_unsigned(store, plan.jobs, report, progress)  # type: ignore[arg-type]
         runs.append(time.perf_counter() - start)
         print(f"{len(plan.jobs)} jobs checked: {runs[-1]:.2f} s ({getattr(progress, 'text', 'no note')[:60]})")
     print(f"median {statistics.median(runs):.2f} s")

@@ -84,7 +84,7 @@ def profile_render(engine: Any, workload: Any, folder: Path, common: dict[str, A
     sort_by = "self_device_time_total" if cuda else "self_cpu_time_total"
     (out / "top_ops.json").write_text(json.dumps(top, indent=1) + "\n", "utf-8")
     (out / "top_ops.txt").write_text(averages.table(sort_by=sort_by, row_limit=TOP_OPS) + "\n", "utf-8")
-    trace, trace_note = _write_trace(prof, out)
+    trace, trace_note = write_trace(prof, out)
     if trace_note:
         notes.append(trace_note)
     summary_seconds = time.perf_counter() - started
@@ -157,7 +157,7 @@ def top_operations(averages: Iterable[Any], cuda: bool) -> list[dict[str, Any]]:
             for a in rows[:TOP_OPS]]
 
 
-def _write_trace(prof: Any, out: Path) -> tuple[str | None, str | None]:
+def write_trace(prof: Any, out: Path) -> tuple[str | None, str | None]:
     """The chrome trace as ``trace.json.gz`` when it is at most ``TRACE_LIMIT_BYTES`` gzip'd: (file name, None);
     else nothing kept: (None, why)."""
     raw = out / "trace.json"

@@ -83,7 +83,7 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
               compile: bool = False, keep: Path | None = None, face_models: str | None = "synthetic",
               repeats: int = 1, command: str | None = None,
               on_note: Callable[[str], None] | None = None, qa: bool = True, dtype: str = "auto",
-              profile: Path | None = None) -> BenchResult:
+              profile: Path | None = None, baseline_jobs: int | None = None) -> BenchResult:
     """Measure idcli's throughput on ``jobs`` identity-conditioned jobs, and the naive baseline's.
 
     The model has random weights (the published architecture for sd15/sdxl); the selfies are encoded
@@ -98,6 +98,10 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
     speed drifts (other processes, clocks) affects both alike; the figures are medians over the repeats
     and the idcli/baseline ratio is the median of the per-pair ratios with its spread.
 
+    ``baseline_jobs``: time the baseline on the first N jobs only (default: all). The baseline is one stock
+    call per job at batch 1, so its cost is linear in jobs and its images/s the same on fewer; at SDXL size
+    on a lent GPU the whole baseline would take most of the run's time. The ratio compares images per second.
+
     ``profile``: a new or empty folder; after the timed runs, a few more jobs are rendered under
     ``torch.profiler`` and their tables and trace written there (idcli/bench/profile.py), counted in no figure.
     """
@@ -105,6 +109,9 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
         raise InputError(f"--repeats {repeats!r}: give a whole number of at least 1")
     workload = make_workload(arch, jobs, steps, size, method)
     check_dtype(dtype)
+    if baseline_jobs is not None and (isinstance(baseline_jobs, bool) or not isinstance(baseline_jobs, int)
+                                      or not 1 <= baseline_jobs <= workload.jobs):
+        raise InputError(f"--baseline-jobs {baseline_jobs!r}: give a whole number from 1 to --jobs ({workload.jobs})")
     if profile is not None:
         from .profile import check_profile_folder
 
@@ -112,10 +119,11 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
     note = on_note or (lambda text: None)
     command = command or (f"idcli.bench.run_bench({arch!r}, jobs={jobs}, steps={steps}, size={size}, "
                           f"method={method!r}, batch_size={batch_size!r}, device={device!r}, baseline={baseline}, "
-                          f"compile={compile}, repeats={repeats}, dtype={dtype!r}, profile={profile!r})")
+                          f"compile={compile}, repeats={repeats}, dtype={dtype!r}, profile={profile!r}, "
+                          f"baseline_jobs={baseline_jobs!r})")
     with _workdir(keep) as folder:
         result = _run(workload, folder, batch_size, device, baseline, compile, face_models, command, note, repeats,
-                      qa, dtype, profile)
+                      qa, dtype, profile, baseline_jobs or workload.jobs)
         result.workdir, result.kept = str(folder), keep is not None
     return result
 
@@ -130,7 +138,8 @@ def check_dtype(dtype: str) -> None:
 
 def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseline: bool, compile: bool,
          face_models: str | None, command: str, note: Callable[[str], None], repeats: int = 1,
-         qa: bool = True, dtype: str = "auto", profile: Path | None = None) -> BenchResult:
+         qa: bool = True, dtype: str = "auto", profile: Path | None = None,
+         baseline_jobs: int | None = None) -> BenchResult:
     from ..engine import Engine
     from ..planning import plan_shotlist
     from ..run import render
@@ -168,14 +177,15 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
 
     timed: list[_TimedRender] = []
     baselines: list[Any] = []
+    baseline_requests = [job.request for job in plan.jobs][:baseline_jobs or workload.jobs]
     for repeat in range(repeats):
         suffix = "" if repeat == 0 else f"-{repeat + 1}"
         label = f" ({repeat + 1} of {repeats})" if repeats > 1 else ""
         note(f"timed run{label}: {workload.jobs} jobs, {workload.steps} steps, {workload.width}x{workload.height}")
-        timed.append(_timed_render(engine, shots, folder / f"out{suffix}", common, sync, workload.jobs))
+        timed.append(timed_render(engine, shots, folder / f"out{suffix}", common, sync, workload.jobs))
         if baseline:
-            note(f"baseline{label}: {workload.jobs} stock pipeline calls at batch 1")
-            baselines.append(run_baseline(engine, [job.request for job in plan.jobs], folder / f"baseline{suffix}",
+            note(f"baseline{label}: {len(baseline_requests)} stock pipeline calls at batch 1")
+            baselines.append(run_baseline(engine, baseline_requests, folder / f"baseline{suffix}",
                                           sync, warmup=repeat == 0))
     # The figures of the median idcli run (by wall time); the ratio is the median of the pairs' ratios.
     middle = sorted(timed, key=lambda t: t.wall)[(len(timed) - 1) // 2]
@@ -207,6 +217,9 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
                          "IPAdapterAttnProcessor2_0; each image saved as a PNG")
         else:
             notes.append(f"baseline: stock {run.pipeline}, text only (the engine has no FaceID adapter)")
+        if run.jobs < workload.jobs:
+            notes.append(f"baseline timed on the first {run.jobs} of the {workload.jobs} jobs (--baseline-jobs); "
+                         "the ratio compares images per second")
         if workload.method == "dual-line":
             notes.append("baseline runs single-line FaceID: the stock pipelines have no dual-line method")
     if repeats > 1:
@@ -215,9 +228,13 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
         # The run went on eager (engine/compiled.py): figures labelled compiled would mislead.
         notes.append(f"--compile gave up ({engine.compiled.fallback}); the UNet ran uncompiled from then on, so "
                      "these figures are not a compiled UNet's")
+    # Each pair's ratio as images per second (the baseline may have timed fewer jobs: --baseline-jobs).
+    def ratio(t: _TimedRender, base: Any) -> float:
+        return round((base.seconds / base.jobs) / (t.wall / workload.jobs), 4)
+
     repeat_records = [{"wall_seconds": round(t.wall, 4),
                        "baseline_wall_seconds": round(baselines[i].seconds, 4) if baselines else None,
-                       "speedup_vs_baseline": round(baselines[i].seconds / t.wall, 4) if baselines else None}
+                       "speedup_vs_baseline": ratio(t, baselines[i]) if baselines else None}
                       for i, t in enumerate(timed)]
 
     return BenchResult(
@@ -249,8 +266,9 @@ class _TimedRender:
     decode_chunks: list[int | None]
 
 
-def _timed_render(engine: Any, shots: Path, out: Path, common: dict[str, Any], sync: Callable[[], None],
-                  jobs: int) -> _TimedRender:
+def timed_render(engine: Any, shots: Path, out: Path, common: dict[str, Any], sync: Callable[[], None],
+                 jobs: int) -> _TimedRender:
+    """One ``render()`` of the workload on ``engine`` under the forward timers: wall time, forwards, peak memory."""
     from ..run import render
     from ..shotlist import load_shotlist
     from . import measure

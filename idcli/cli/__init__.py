@@ -27,13 +27,13 @@ from . import review_commands  # noqa: F401  (qa, review, select, export, evalua
 from . import delivery_commands  # noqa: F401  (deliver)
 # isort: on
 from .output import (
-    _debug_traceback,
-    _emit_json,
-    _error_object,
-    _failure,
-    _stdout_gone,
-    _stdout_reader_gone,
+    debug_traceback,
+    emit_json,
+    error_object,
+    failure,
     guard_stderr,
+    stdout_gone,
+    stdout_reader_gone,
 )
 from .shotlist_commands import folder_notes as folder_notes  # a public name of idcli.cli before the split
 from .usage_errors import usage_message
@@ -55,7 +55,7 @@ def main() -> None:
         except SystemExit as exc:
             # Click answers a closed stdout during its own output (`idcli --help | true`) with exit 1; idcli's
             # commands end with typer.Exit, returned as a code here. The reader leaving is no failure.
-            if exc.code != 1 or not _stdout_reader_gone():
+            if exc.code != 1 or not stdout_reader_gone():
                 raise
             raise BrokenPipeError from None
     except typer.TyperException as exc:  # Typer's (vendored) ClickException: usage errors
@@ -63,7 +63,7 @@ def main() -> None:
         own_words = usage_message(exc, sys.argv[1:])  # idcli's one-line form (cli/usage_errors.py)
         if wants_json:
             message = own_words or (exc.format_message() if hasattr(exc, "format_message") else str(exc))
-            _emit_json(_failure(_error_object("UsageError", message), code))
+            emit_json(failure(error_object("UsageError", message), code))
         if own_words is not None:
             print(f"idcli: error: {own_words}", file=sys.stderr)
         elif hasattr(exc, "show"):
@@ -74,15 +74,15 @@ def main() -> None:
         print("idcli: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
-        _stdout_gone()
+        stdout_gone()
         code = EXIT_OK
     except Exception as exc:  # a bug in idcli: its own exit code, never 1 (failed jobs) as Python would give
         code = EXIT_INTERNAL_ERROR
         message = (f"internal error: {type(exc).__name__}: {exc} — a bug in idcli; rerun with IDCLI_DEBUG=1 for the "
                    "traceback and report it")
         if wants_json:
-            _emit_json(_failure(_error_object("InternalError", message), code))
-        _debug_traceback()
+            emit_json(failure(error_object("InternalError", message), code))
+        debug_traceback()
         print(f"idcli: {message}", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 

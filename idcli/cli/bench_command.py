@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from .options import DeviceOpt, JsonOpt, NoQaOpt, _parse_batch_size, app, given_path
-from .output import _emit, _emit_json, _guarded, _ok
+from .options import DeviceOpt, JsonOpt, NoQaOpt, app, given_path, parse_batch_size
+from .output import emit, emit_json, guarded, ok
 
 
 @app.command()
@@ -34,6 +34,10 @@ def bench(
                                        "bfloat16 on a GPU, float32 on a CPU].", show_default=False)] = "auto",
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also time the naive baseline: one stock "
                                            "diffusers pipeline call per job at batch 1.")] = True,
+    baseline_jobs: Annotated[int | None, typer.Option("--baseline-jobs", min=1,
+                                                      help="Time the baseline on the first N jobs only; the ratio "
+                                                      "compares images per second [default: all --jobs].",
+                                                      show_default=False)] = None,
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
                                                "(the baseline stays uncompiled).")] = False,
     no_qa: NoQaOpt = False,
@@ -61,7 +65,7 @@ def bench(
 
     def body() -> None:
         shape = parse_size(size) if size is not None else None
-        size_batch = _parse_batch_size(batch_size)
+        size_batch = parse_batch_size(batch_size)
         chosen = arch
         if chosen == "auto":
             from ..runtime import resolve_runtime
@@ -71,7 +75,9 @@ def bench(
         line = ["idcli", "bench", "--arch", chosen, "--jobs", str(jobs), *(["--steps", str(steps)] if steps else []),
                 *(["--size", size] if size else []), "--method", method, "--batch-size", batch_size,
                 "--device", device, *(["--dtype", dtype] if dtype != "auto" else []),
-                *([] if baseline else ["--no-baseline"]), *(["--compile"] if compile_unet else []),
+                *([] if baseline else ["--no-baseline"]),
+                *(["--baseline-jobs", str(baseline_jobs)] if baseline_jobs and baseline else []),
+                *(["--compile"] if compile_unet else []),
                 *(["--keep", str(keep)] if keep else []), *(["--no-qa"] if no_qa else []),
                 *(["--repeats", str(repeats)] if repeats > 1 else []),
                 *(["--profile", str(profile)] if profile else []),
@@ -90,17 +96,18 @@ def bench(
             record = check_invariance(chosen, jobs=jobs, steps=steps, size=shape, method=method, device=device,
                                       dtype=dtype, compile=compile_unet, command=shlex.join(line), on_note=note)
             if as_json:
-                _emit_json(_ok(**record))
+                emit_json(ok(**record))
             else:
-                _emit(format_invariance(record))
+                emit(format_invariance(record))
             return
         result = run_bench(chosen, jobs=jobs, steps=steps, size=shape, method=method, batch_size=size_batch,
                            device=device, baseline=baseline, compile=compile_unet, keep=keep, repeats=repeats,
-                           command=shlex.join(line), on_note=note, qa=not no_qa, dtype=dtype, profile=profile)
+                           command=shlex.join(line), on_note=note, qa=not no_qa, dtype=dtype, profile=profile,
+                           baseline_jobs=baseline_jobs if baseline else None)
         if as_json:
-            _emit_json(_ok(**result.as_dict()))
+            emit_json(ok(**result.as_dict()))
         else:
-            _emit(format_report(result))
+            emit(format_report(result))
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .options import JsonOpt, app, given_path
-from .output import _emit, _emit_json, _guarded, _note
+from .output import emit, emit_json, guarded, print_note
 
 
 @app.command()
@@ -37,7 +37,7 @@ def deliver(
     def body() -> None:
         report = deliver_takes(out, dest, shots=shots, all_takes=all_takes, force=force, unsigned=unsigned)
         if as_json:
-            _emit_json(report.as_dict())
+            emit_json(report.as_dict())
         else:
             from ..delivery import SIGNATURE_NOTES
 
@@ -48,8 +48,8 @@ def deliver(
             lines.append(f"{len(report.images)} image(s) delivered to {report.dest} ("
                          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
                          + "); the list is delivery.json")
-            _emit("\n".join(lines))
+            emit("\n".join(lines))
         for note in report.notes:
-            _note(note)
+            print_note(note)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)

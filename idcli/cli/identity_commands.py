@@ -18,7 +18,7 @@ import typer
 from ..errors import InputError, ModelUnavailableError
 from .help_text import PlainHelpTyper
 from .options import FaceModelsOpt, JsonOpt, app, given_path
-from .output import _emit, _emit_json, _guarded, _note, _ok
+from .output import emit, emit_json, guarded, ok, print_note
 
 identity_app = PlainHelpTyper(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
                            rich_markup_mode=None)
@@ -96,21 +96,21 @@ def encode_identity(
                                     clip_adapters=clip_adapters, overwrite=force)
         agg = result.aggregate.record()
         if as_json:
-            _emit_json(_ok(**{**result.pack.meta, "pack": str(out), "sha256": result.pack.sha256,
-                              "embedding_sha256": result.pack.embedding_sha256}))
+            emit_json(ok(**{**result.pack.meta, "pack": str(out), "sha256": result.pack.sha256,
+                            "embedding_sha256": result.pack.embedding_sha256}))
             return
         for item in agg["rejected"]:
             print(f"  rejected {item['path']}: {item['reason']}", file=sys.stderr)
         sims = f"mean cosine {agg['mean_cosine']}, min {agg['min_cosine']}" if agg["mean_cosine"] is not None else \
             "one selfie"
-        _emit(f"{out}: identity '{name}' from {len(agg['kept'])} of {len(selfies)} selfies ({sims})")
+        emit(f"{out}: identity '{name}' from {len(agg['kept'])} of {len(selfies)} selfies ({sims})")
         for entry in result.pack.meta.get("clip_features", []):
             print(f"  CLIP features {entry['shape']} for image encoder {json.dumps(entry['image_encoder'])}",
                   file=sys.stderr)
         if models.synthetic:
-            _note("synthetic random-weight face models — the identity is for testing only")
+            print_note("synthetic random-weight face models — the identity is for testing only")
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 @contextlib.contextmanager
@@ -168,32 +168,32 @@ def identity_show(
             write_sheet(data, contact_sheet)
         meta = data.meta
         if as_json:
-            _emit_json(_ok(**{**meta, "pack": str(pack), "sha256": data.sha256}))
+            emit_json(ok(**{**meta, "pack": str(pack), "sha256": data.sha256}))
             return
         agg = meta.get("aggregation", {})
-        # _emit: a received pack's name and selfie paths are any text, printed with control characters escaped
-        _emit(f"identity '{data.name}'  (pack schema {meta.get('schema')}, {meta.get('tool', {}).get('version')}, "
-              f"created {meta.get('created')})")
-        _emit(f"  pack sha256       {data.sha256}")
-        _emit(f"  embedding sha256  {data.embedding_sha256}")
+        # emit: a received pack's name and selfie paths are any text, printed with control characters escaped
+        emit(f"identity '{data.name}'  (pack schema {meta.get('schema')}, {meta.get('tool', {}).get('version')}, "
+             f"created {meta.get('created')})")
+        emit(f"  pack sha256       {data.sha256}")
+        emit(f"  embedding sha256  {data.embedding_sha256}")
         models = meta.get("face_models", {})
         kind = "SYNTHETIC random weights" if models.get("synthetic") else str(models.get("hash", ""))[:30]
-        _emit(f"  face models       {models.get('folder')} ({kind})")
-        _emit(f"  aggregation       {agg.get('method')}: mean cosine {agg.get('mean_cosine')}, "
-              f"min {agg.get('min_cosine')}, threshold {agg.get('threshold')}")
+        emit(f"  face models       {models.get('folder')} ({kind})")
+        emit(f"  aggregation       {agg.get('method')}: mean cosine {agg.get('mean_cosine')}, "
+             f"min {agg.get('min_cosine')}, threshold {agg.get('threshold')}")
         for i, selfie in enumerate(meta.get("selfies", [])):
             q = selfie.get("quality", {})
             state = "used" if selfie.get("used") else "REJECTED"
-            _emit(f"  [{i}] {selfie.get('file')}: {state}, face {q.get('face_px', 0):.0f} px, score "
-                  f"{q.get('det_score', 0):.2f}, weight {q.get('weight', 0):.3f}, "
-                  f"sha256 {str(selfie.get('sha256', ''))[:12]}")
+            emit(f"  [{i}] {selfie.get('file')}: {state}, face {q.get('face_px', 0):.0f} px, score "
+                 f"{q.get('det_score', 0):.2f}, weight {q.get('weight', 0):.3f}, "
+                 f"sha256 {str(selfie.get('sha256', ''))[:12]}")
         from ..identity.clip_features import pack_clip_entries
 
         for entry in pack_clip_entries(meta):  # FaceID-Plus v2 features (encode-identity --variant faceid-plusv2)
             encoder = json.dumps(entry.get("image_encoder"))
-            _emit(f"  CLIP features     {entry.get('shape')} for image encoder {encoder}")
+            emit(f"  CLIP features     {entry.get('shape')} for image encoder {encoder}")
         if contact_sheet is not None:
-            _emit(f"  contact sheet     {contact_sheet}")
+            emit(f"  contact sheet     {contact_sheet}")
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 

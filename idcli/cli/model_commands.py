@@ -14,7 +14,7 @@ import typer
 
 from .help_text import PlainHelpTyper
 from .options import FaceModelsOpt, JsonOpt, app, given_path, given_text_path
-from .output import _emit, _emit_json, _guarded, _note, _ok
+from .output import emit, emit_json, guarded, ok, print_note
 
 models_app = PlainHelpTyper(help="List and fetch the weights real presets need (through huggingface_hub).",
                          no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -83,26 +83,26 @@ def models_list(models_dir: ModelsDirOpt = None, shotlist: ModelsShotlistOpt = N
         faces = pack_status(face_models)
         given = given_folders(models_dir, shotlist)
         if as_json:
-            _emit_json(_ok(presets=[{k: v for k, v in r.items() if k != "face_models"} for r in rows],
-                           face_models=faces, given=given))
+            emit_json(ok(presets=[{k: v for k, v in r.items() if k != "face_models"} for r in rows],
+                         face_models=faces, given=given))
             return
         for row in rows:
-            _emit(f"{row['preset']} ({row['variant']}): {_row_state(row)}")
+            emit(f"{row['preset']} ({row['variant']}): {_row_state(row)}")
             for need in row["needs"]:
-                _emit(_need_line(need))
-        _emit(f"face models ({faces['pack']}, {faces['chosen_by']}): {faces['folder']}: "
-              f"{'present' if faces['present'] else 'missing'}, {_size(faces['size_bytes'])}; licence: "
-              f"{faces['licence']}" + ("" if faces["present"] else f"\n  to fetch: {faces['fetch']}"))
+                emit(_need_line(need))
+        emit(f"face models ({faces['pack']}, {faces['chosen_by']}): {faces['folder']}: "
+             f"{'present' if faces['present'] else 'missing'}, {_size(faces['size_bytes'])}; licence: "
+             f"{faces['licence']}" + ("" if faces["present"] else f"\n  to fetch: {faces['fetch']}"))
         if given or models_dir or shotlist:
-            _emit("given folders:" + ("" if given else " nothing recognised"))
+            emit("given folders:" + ("" if given else " nothing recognised"))
         for item in given:
             where = item["path"] or item["repo_id"]
             state = "present" if item["present"] else "missing"
             detail = f" ({item['detail']})" if item["detail"] else ""
-            _emit(f"  {item['kind']}: {where}{detail}: {state}, {_size(item['size_bytes'])}; licence: "
-                  f"{item['licence']}  [{item['source']}]")
+            emit(f"  {item['kind']}: {where}{detail}: {state}, {_size(item['size_bytes'])}; licence: "
+                 f"{item['licence']}  [{item['source']}]")
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 @models_app.command("fetch")
@@ -125,22 +125,22 @@ def models_fetch(
         result = fetch(preset, variant, progress=not as_json, accept_insightface_licence=accept_insightface_license,
                        face_models=face_models, face_pack_sha256=face_pack_sha256)
         if as_json:
-            _emit_json(_ok(**result))
+            emit_json(ok(**result))
             return
         for item in result["fetched"]:
-            _emit(f"{item['role']}: {item['repo_id']} -> {item['path']}")
+            emit(f"{item['role']}: {item['repo_id']} -> {item['path']}")
             if "converted" in item:
                 conv = item["converted"]
-                _emit(f"  converted to safetensors (weights-only load): {conv['path']}\n"
-                      f"  source sha256 {conv['source_sha256']}\n  file sha256   {conv['sha256']}")
+                emit(f"  converted to safetensors (weights-only load): {conv['path']}\n"
+                     f"  source sha256 {conv['source_sha256']}\n  file sha256   {conv['sha256']}")
         faces = result["face_models"]
         if faces["state"] == "licence not accepted":
-            _note(faces["message"])
+            print_note(faces["message"])
         else:
-            _emit(f"face models ({faces['pack']}): {faces['state']} in {faces['folder']}"
-                  + (f"\n  zip sha256 {faces['zip_sha256']}" if faces.get("zip_sha256") else "")
-                  + (f"\n  skipped (not .onnx): {', '.join(faces['skipped'])}" if faces.get("skipped") else ""))
-            _note(f"licence: {faces['licence']}")
+            emit(f"face models ({faces['pack']}): {faces['state']} in {faces['folder']}"
+                 + (f"\n  zip sha256 {faces['zip_sha256']}" if faces.get("zip_sha256") else "")
+                 + (f"\n  skipped (not .onnx): {', '.join(faces['skipped'])}" if faces.get("skipped") else ""))
+            print_note(f"licence: {faces['licence']}")
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 

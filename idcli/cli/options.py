@@ -76,9 +76,9 @@ QaLeakageOpt = Annotated[float | None, typer.Option(
 
 def _version(value: bool) -> None:
     if value:
-        from .output import _emit
+        from .output import emit
 
-        _emit(f"idcli {TOOL_VERSION}")  # a reader gone early (``idcli --version | true``) is not a failure
+        emit(f"idcli {TOOL_VERSION}")  # a reader gone early (``idcli --version | true``) is not a failure
         raise typer.Exit()
 
 
@@ -88,7 +88,8 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """Batch production of identity-consistent previs images from YAML shot lists."""
 
 
-def _parse_batch_size(value: str) -> int | str:
+def parse_batch_size(value: str) -> int | str:
+    """``--batch-size``: a number 1..1024 or ``auto``."""
     if value == "auto":
         return value
     if value.isdigit() and 1 <= int(value) <= 1024:
@@ -96,7 +97,8 @@ def _parse_batch_size(value: str) -> int | str:
     raise InputError(f"--batch-size {value}: give a number 1..1024 or 'auto'")
 
 
-def _qa_thresholds(low_identity: float | None, leakage: float | None) -> Any:
+def qa_thresholds(low_identity: float | None, leakage: float | None) -> Any:
+    """The QA thresholds from ``--qa-low-identity`` and ``--qa-leakage`` (each a cosine; its default when not given)."""
     from ..review.qa import LEAKAGE, LOW_IDENTITY, QAThresholds
 
     # Named by the option typed, not by QAThresholds' field ("QA threshold leakage=2.0").

@@ -1,7 +1,7 @@
 """How every command speaks: stdout, the ``--json`` contract, errors and exit codes.
 
-Owns the one-JSON-document contract of ``--json`` (``_ok``, ``_failure``, ``_error_object``; docs/file-formats.md),
-printing on stdout that survives a reader going away (``_emit``, ``_stdout_gone``), and ``_guarded``, which turns
+Owns the one-JSON-document contract of ``--json`` (``ok``, ``failure``, ``error_object``; docs/file-formats.md),
+printing on stdout that survives a reader going away (``emit``, ``stdout_gone``), and ``guarded``, which turns
 idcli's errors and unanticipated file-system failures into one message and their exit code (with IDCLI_DEBUG
 also the traceback).
 """
@@ -22,15 +22,16 @@ from ..diagnostics import diagnostic, lenient, note
 from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError, terminal_safe
 
 
-def _fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> None:
+    """An error on stderr in the one style (``idcli: error: …``), then exit with ``code``."""
     print(diagnostic("error", message), file=sys.stderr)
     raise typer.Exit(code)
 
 
-_note = note  # the commands' name for it: a note on stderr in the one style (idcli/diagnostics.py)
+print_note = note  # the commands' name for it: a note on stderr in the one style (idcli/diagnostics.py)
 
 
-def _warning(text: str) -> None:
+def print_warning(text: str) -> None:
     """A warning on stderr in the one style (``idcli: warning: …``)."""
     print(diagnostic("warning", text), file=sys.stderr)
 
@@ -38,7 +39,7 @@ def _warning(text: str) -> None:
 # -- stdout: one JSON document, and a reader that may go away ------------------------------------------
 
 
-def _stdout_gone() -> None:
+def stdout_gone() -> None:
     """The reader of stdout went away (``idcli plan --json | head -c 100``): that is not the run's failure.
 
     stdout is pointed at /dev/null so that the interpreter's final flush does not fail a second time
@@ -50,7 +51,7 @@ def _stdout_gone() -> None:
         os.close(devnull)
 
 
-def _stdout_reader_gone() -> bool:
+def stdout_reader_gone() -> bool:
     """Whether stdout is a pipe or socket whose reader has closed it (``idcli --help | true``): the system
     reports an error condition on its write end then. False when it cannot tell (a file, a terminal)."""
     import select
@@ -62,18 +63,18 @@ def _stdout_reader_gone() -> bool:
     return False
 
 
-def _emit(text: str) -> None:
+def emit(text: str) -> None:
     """Print one block of text for a person on stdout, control characters escaped (``terminal_safe``)."""
     _write_stdout(terminal_safe(text))
 
 
 def _write_stdout(text: str) -> None:
-    """Write one block on stdout as it is (see :func:`_stdout_gone` for a closed pipe)."""
+    """Write one block on stdout as it is (see :func:`stdout_gone` for a closed pipe)."""
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
-        _stdout_gone()
+        stdout_gone()
 
 
 def guard_stderr() -> None:
@@ -81,11 +82,11 @@ def guard_stderr() -> None:
     sys.stderr = lenient(sys.stderr)
 
 
-def _stdout_console() -> Any:
+def stdout_console() -> Any:
     """A rich console for tables on stdout (the terminal's width, or 160 columns in a pipe or a file).
 
     rich answers a closed stdout with ``SystemExit(1)``; this one raises BrokenPipeError instead, which
-    :func:`_guarded` treats as the reader having left (``idcli plan FILE | head``: exit 0).
+    :func:`guarded` treats as the reader having left (``idcli plan FILE | head``: exit 0).
     """
     from rich.console import Console
 
@@ -96,25 +97,28 @@ def _stdout_console() -> Any:
     return _StdoutConsole(width=None if sys.stdout.isatty() else 160)
 
 
-def _emit_json(document: dict[str, Any]) -> None:
+def emit_json(document: dict[str, Any]) -> None:
+    """Print the ``--json`` document on stdout."""
     _write_stdout(json.dumps(document, indent=2, ensure_ascii=False))  # JSON escapes its own control characters
 
 
-def _ok(**fields: Any) -> dict[str, Any]:
+def ok(**fields: Any) -> dict[str, Any]:
     """A successful ``--json`` document: ``ok``, ``exit_code`` and ``error`` first (docs/file-formats.md)."""
     return {"ok": True, "exit_code": EXIT_OK, "error": None, **fields}
 
 
-def _failure(error: dict[str, Any], exit_code: int) -> dict[str, Any]:
+def failure(error: dict[str, Any], exit_code: int) -> dict[str, Any]:
+    """A failed ``--json`` document (docs/file-formats.md)."""
     return {"ok": False, "exit_code": exit_code, "error": error}
 
 
-def _error_object(type_name: str, message: str, file: str | None = None) -> dict[str, Any]:
+def error_object(type_name: str, message: str, file: str | None = None) -> dict[str, Any]:
+    """A ``--json`` error object for an error that has no line, field or hint."""
     return {"type": type_name, "message": message, "file": file, "line": None, "column": None, "field": None,
             "hint": None, "problems": []}
 
 
-def _debug_traceback() -> None:
+def debug_traceback() -> None:
     """With IDCLI_DEBUG set, the traceback of the error being handled, on stderr.
 
     Only added: the exit code and the ``--json`` document stay the same, so a script run with IDCLI_DEBUG
@@ -124,7 +128,7 @@ def _debug_traceback() -> None:
         traceback.print_exc(file=sys.stderr)
 
 
-def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
+def guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
     """Run a command body; idcli errors become one message and their exit code.
 
     With ``as_json`` the failure is also one JSON document on stdout (``ok: false``, ``exit_code``,
@@ -140,27 +144,27 @@ def _guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
             except KeyboardInterrupt:  # Typer would turn it into a silent exit 130: no message, no document
                 raise interrupted("what was written before is complete; rerun the command") from None
     except BrokenPipeError:
-        _stdout_gone()  # a table printed into a pipe whose reader left: the command itself succeeded
+        stdout_gone()  # a table printed into a pipe whose reader left: the command itself succeeded
         return None
     except OSError as exc:
         # A file-system failure not anticipated deeper down (permissions, a file where a folder should
         # be): one line, not a traceback.
-        _debug_traceback()
+        debug_traceback()
         where = f"{exc.filename}: " if exc.filename else ""
         message = f"{where}{exc.strerror or exc}"
         if as_json:
-            _emit_json(_failure(_error_object("OutputError", message, str(exc.filename) if exc.filename else None),
-                                EXIT_OUTPUT_UNUSABLE))
-        _fail(message, EXIT_OUTPUT_UNUSABLE)
+            emit_json(failure(error_object("OutputError", message, str(exc.filename) if exc.filename else None),
+                              EXIT_OUTPUT_UNUSABLE))
+        fail(message, EXIT_OUTPUT_UNUSABLE)
     except IdcliError as exc:
-        _debug_traceback()
+        debug_traceback()
         if as_json:
-            _emit_json(_failure(exc.as_json(), exc.exit_code))
+            emit_json(failure(exc.as_json(), exc.exit_code))
         message = exc.render()
         problems = getattr(exc, "problems", None)
         if problems and len(problems) > 1:
             print(terminal_safe(message), file=sys.stderr)
             print(f"idcli: {len(problems)} problems; nothing was rendered", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
-        _fail(message, exc.exit_code)
+        fail(message, exc.exit_code)
 

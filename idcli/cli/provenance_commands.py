@@ -14,7 +14,7 @@ import typer
 
 from ..errors import EXIT_OK, InputError
 from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app, given_path
-from .output import _emit, _emit_json, _guarded, _note, _ok
+from .output import emit, emit_json, guarded, ok, print_note
 
 
 @app.command()
@@ -43,12 +43,12 @@ def restore(
             # Without a take: every kept render of the folder (what a re-render after shot-list edits moved aside).
             versions = [v.as_dict(out_dir) for v in kept_renders(out_dir, take)]
             if as_json:
-                _emit_json(_ok(out_dir=str(out_dir.absolute()), versions=versions))
+                emit_json(ok(out_dir=str(out_dir.absolute()), versions=versions))
                 return
             for v in versions:
-                _emit(f"{v['name']}  superseded {v['superseded_at']}  key {v['job_key'] or '?'}")
+                emit(f"{v['name']}  superseded {v['superseded_at']}  key {v['job_key'] or '?'}")
             if not versions:
-                _emit(f"no earlier render of {take or 'any take'} is kept in {out_dir}")
+                emit(f"no earlier render of {take or 'any take'} is kept in {out_dir}")
             return
         if take is None:
             raise InputError("SHOT_tN: missing: the take to restore, as SHOT_tN (its file name without .png) (usage: "
@@ -57,14 +57,14 @@ def restore(
         result = restore_take(out_dir, take, key, wait=wait)
         note = _restore_note(out_dir, take, result)
         if as_json:
-            _emit_json(_ok(out_dir=str(out_dir.absolute()), **result, **({"note": note} if note else {})))
+            emit_json(ok(out_dir=str(out_dir.absolute()), **result, **({"note": note} if note else {})))
             return
         aside = f"; the take it replaced is kept as {result['moved_aside']}" if result["moved_aside"] else ""
-        _emit(f"restored {result['image']['path']} from {result['name']}{aside}")
+        emit(f"restored {result['image']['path']} from {result['name']}{aside}")
         if note:
-            _note(note)
+            print_note(note)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | None:
@@ -113,7 +113,7 @@ def reproduce(
         report = run_reproduce(target, out_dir=out, device=device, face_models=face_models,
                                delivered_from=delivered_from)
         if as_json:
-            _emit_json(report.as_dict())
+            emit_json(report.as_dict())
         else:
             lines = [f"{report.image}: {report.status}"]
             if not report.identical:
@@ -126,11 +126,11 @@ def reproduce(
             lines += [f"  note: {note}" for note in report.notes]
             if report.output:
                 lines.append(f"  written to {report.output}")
-            _emit("\n".join(lines))
+            emit("\n".join(lines))
         if report.exit_code != EXIT_OK:
             raise typer.Exit(report.exit_code)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 @app.command()
@@ -150,7 +150,7 @@ def verify(
         report = verify_folder(out, trust)
         summary = report.as_dict()
         if as_json:
-            _emit_json(summary)
+            emit_json(summary)
         else:
             lines = []
             for check in report.images:
@@ -160,9 +160,9 @@ def verify(
                 lines += [f"       {problem}" for problem in check.problems]
             counts = summary["counts"]
             lines.append(f"{counts['checked']} images checked, {counts['signed']} signed, {counts['failed']} failed")
-            _emit("\n".join(lines))
+            emit("\n".join(lines))
         if report.exit_code != EXIT_OK:
             raise typer.Exit(report.exit_code)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import EXIT_INVALID_INPUT, terminal_safe
-from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, _qa_thresholds, app, given_path
-from .output import _emit, _emit_json, _error_object, _failure, _guarded, _note, _ok, _stdout_console
+from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, app, given_path, qa_thresholds
+from .output import emit, emit_json, error_object, failure, guarded, ok, print_note, stdout_console
 
 OutArg = Annotated[Path, typer.Argument(parser=given_path,
                                         help="A render's output folder.", show_default=False, metavar="OUT")]
@@ -33,12 +33,12 @@ def _finish_review(problems: list[str], document: dict[str, Any] | None = None) 
     message = f"{len(problems)} problem(s) skipped; everything else was used" if problems else ""
     if document is not None:
         if problems:
-            error = {**_error_object("InputError", message), "problems": [
+            error = {**error_object("InputError", message), "problems": [
                 {"file": p.split(": ", 1)[0], "line": None, "column": None, "field": None,
                  "message": p.split(": ", 1)[-1], "hint": None} for p in problems]}
-            _emit_json({**_failure(error, EXIT_INVALID_INPUT), **document})
+            emit_json({**failure(error, EXIT_INVALID_INPUT), **document})
         else:
-            _emit_json(_ok(**document))
+            emit_json(ok(**document))
     if problems:
         print(f"idcli: {message}", file=sys.stderr)
         raise typer.Exit(EXIT_INVALID_INPUT)
@@ -57,17 +57,17 @@ def qa(
     from ..review.recheck import recheck
 
     def body() -> None:
-        result = recheck(out, face_models=face_models, thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+        result = recheck(out, face_models=face_models, thresholds=qa_thresholds(qa_low_identity, qa_leakage),
                          wait=wait)
         if not as_json:
             flags = ", ".join(f"{k} {v}" for k, v in sorted(result.flags.items())) or "none"
-            _emit(f"{result.checked} images checked, {result.flagged} flagged ({flags}), "
-                  f"{result.without_cast} without a cast → {out}")
+            emit(f"{result.checked} images checked, {result.flagged} flagged ({flags}), "
+                 f"{result.without_cast} without a cast → {out}")
         _finish_review(result.problems, {
             "out_dir": str(Path(out).absolute()), "checked": result.checked, "flagged": result.flagged,
             "flags": result.flags, "without_cast": result.without_cast} if as_json else None)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 def _folder_file(root: Path, path: Path) -> dict[str, str]:
@@ -98,16 +98,16 @@ def review(
         sheets = (f"contact sheet {result.contact_sheet}" if count <= 1 else
                   f"{count} contact sheets {result.contact_sheet} … {result.contact_sheets[-1].name}")
         if not as_json:
-            _emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
-                  f"thumbnails); {sheets}")
+            emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
+                 f"thumbnails); {sheets}")
         for note in notes:  # on stderr with --json too, as export and select say theirs (the --json contract)
-            _note(note)
+            print_note(note)
         if open_page:
             import webbrowser
 
             url = result.index.resolve().as_uri()
             if not webbrowser.open(url):  # a render box over ssh has none: say where the page is
-                _note(f"no browser could be opened here; open {url}")
+                print_note(f"no browser could be opened here; open {url}")
         document = None
         if as_json:
             live = standing_takes(run)
@@ -122,7 +122,7 @@ def review(
                         "counts": counts, "notes": notes}
         _finish_review(result.problems, document)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 @app.command()
@@ -159,21 +159,21 @@ def select(
         notes: list[str] = []
         current = record_picks(out, picks, notes, from_file=from_file, force=force)
         for note in notes:  # what became of picks already in the file: no committed take, re-rendered, orphans
-            _note(note)
+            print_note(note)
         root = Path(out)
         if as_json:  # the picks as selects.json holds them now, what this select changed, and the notes above
-            _emit_json(_ok(out_dir=str(root.absolute()), selects_file=_folder_file(root, root / SELECTS),
-                           selects=dict(sorted(current.items())), changed=current.changed, notes=current.notes))
+            emit_json(ok(out_dir=str(root.absolute()), selects_file=_folder_file(root, root / SELECTS),
+                         selects=dict(sorted(current.items())), changed=current.changed, notes=current.notes))
             return
-        _emit("changed: " + (", ".join(current.changed) or "nothing; every pick given was recorded already"))
-        _emit(f"{root / SELECTS}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
-                                                 current.items()) or "no picks"))
+        emit("changed: " + (", ".join(current.changed) or "nothing; every pick given was recorded already"))
+        emit(f"{root / SELECTS}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
+                                                current.items()) or "no picks"))
         if (root / "review" / "index.html").is_file():  # the page is static: say how it catches up
             import shlex
 
-            _emit(f"the storyboard page shows them once rewritten: idcli review {shlex.quote(str(out))}")
+            emit(f"the storyboard page shows them once rewritten: idcli review {shlex.quote(str(out))}")
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 def _list_selects(out: Path, as_json: bool) -> None:
@@ -188,28 +188,28 @@ def _list_selects(out: Path, as_json: bool) -> None:
     listed = list_selects(out)
     root = Path(out)
     if as_json:  # select --json's document, nothing changed, with how each pick stands and the shots unpicked
-        _emit_json(_ok(out_dir=str(root.absolute()), selects_file=_folder_file(root, root / SELECTS),
-                       selects=dict(sorted(read_selects(root).items())), changed=[], notes=[],
-                       standing=[s.as_dict() for s in listed.selects], unpicked=listed.unpicked))
+        emit_json(ok(out_dir=str(root.absolute()), selects_file=_folder_file(root, root / SELECTS),
+                     selects=dict(sorted(read_selects(root).items())), changed=[], notes=[],
+                     standing=[s.as_dict() for s in listed.selects], unpicked=listed.unpicked))
         return
     folder = shlex.quote(str(root))
     if not listed.selects:
-        _emit(f"{root / SELECTS}: no picks (idcli select {folder} SHOT=TAKE records one)")
+        emit(f"{root / SELECTS}: no picks (idcli select {folder} SHOT=TAKE records one)")
     else:
         standing = sum(1 for s in listed.selects if s.standing is PickStanding.AS_PICKED)
-        _emit(f"{root / SELECTS}: {len(listed.selects)} pick(s), in shot-list order; {standing} as rendered when "
-              "picked")
+        emit(f"{root / SELECTS}: {len(listed.selects)} pick(s), in shot-list order; {standing} as rendered when "
+             "picked")
     for s in listed.selects:
         named = printable(s.shot_id)
         how = {PickStanding.RE_RENDERED: f" (look again: idcli select {folder} {named}=N)",
                PickStanding.SHOT_GONE: " (left out of review, export and deliver)",
                PickStanding.BEYOND_TAKES: f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(
             s.standing, "")
-        _emit(f"{named}=t{s.take}: {s.words}{how}")
+        emit(f"{named}=t{s.take}: {s.words}{how}")
     if listed.unpicked:
         shown = ", ".join(printable(shot) for shot in listed.unpicked[:10])
         more = f" ... and {len(listed.unpicked) - 10} more" if len(listed.unpicked) > 10 else ""
-        _emit(f"not picked yet: {shown}{more}")
+        emit(f"not picked yet: {shown}{more}")
 
 
 @app.command()
@@ -253,12 +253,12 @@ def export(
         gaps = f", {len(first.gaps)} gap(s) for shots not rendered ({', '.join(first.gaps)})" if first.gaps else ""
         picks = pick_notes(run)  # once for every format: they all show the same takes
         for note in picks:
-            _note(note)
+            print_note(note)
         for result in results:
             if not as_json:
-                _emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
+                emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
             for note in result.notes:
-                _note(note)
+                print_note(note)
         document = None
         if as_json:
             document = {"out_dir": str(out), "fps": fps, "clips": first.clips, "frames": first.frames,
@@ -266,7 +266,7 @@ def export(
                         "notes": [*picks, *(note for r in results for note in r.notes)]}
         _finish_review(first.problems, document)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 @app.command()
@@ -293,10 +293,10 @@ def evaluate(
                 table.add_column(escape(s.folder), justify="right")
             for metric, cells in table_rows(summaries):
                 table.add_row(escape(metric), *cells)
-            _stdout_console().print(table)
+            stdout_console().print(table)
         # several runs side by side: each problem names its run's folder (its path is relative to it)
         _finish_review([f"{s.folder}/{p}" if len(summaries) > 1 else p for s in summaries for p in s.problems],
                        {"runs": [s.as_dict() for s in summaries]} if as_json else None)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 

@@ -30,11 +30,11 @@ from .options import (
     RayAddressOpt,
     ShotListArg,
     WorkersOpt,
-    _parse_batch_size,
-    _qa_thresholds,
     app,
+    parse_batch_size,
+    qa_thresholds,
 )
-from .output import _emit, _emit_json, _fail, _guarded, _note, _ok, _stdout_console, _warning
+from .output import emit, emit_json, fail, guarded, ok, print_note, print_warning, stdout_console
 
 
 def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
@@ -192,27 +192,28 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         if as_json:
             notes = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message, "hint": n.hint}
                      for n in loaded.notes]  # several characters under method 'single', ...
-            _emit_json(_ok(file=str(file), project=doc.project, shot_count=len(doc.shots), job_count=takes,
-                           characters=sorted(doc.characters), **({"notes": notes} if notes else {}),
-                           **({"warnings": warnings} if warnings else {})))
+            emit_json(ok(file=str(file), project=doc.project, shot_count=len(doc.shots), job_count=takes,
+                         characters=sorted(doc.characters), **({"notes": notes} if notes else {}),
+                         **({"warnings": warnings} if warnings else {})))
         else:
             def counted(n: int, noun: str) -> str:
                 return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
-            _emit(f"{file}: valid — project {doc.project}, {counted(len(doc.shots), 'shot')}, {counted(takes, 'job')}, "
-                  f"{counted(len(doc.characters), 'character')}")
+            emit(f"{file}: valid — project {doc.project}, {counted(len(doc.shots), 'shot')}, {counted(takes, 'job')}, "
+                 f"{counted(len(doc.characters), 'character')}")
             for note in loaded.notes:  # several characters under method 'single', ...
-                _emit(diagnostic("note", note.format(loaded.source)))
+                emit(diagnostic("note", note.format(loaded.source)))
             for warning in warnings:  # --selfies: a group photo's largest face is used
-                _emit(diagnostic("warning", warning))
+                emit(diagnostic("warning", warning))
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
     """Encode the characters the shots name (cached by content); one problem per unusable character.
 
-    Returns the warnings about usable ones (a group photo as a selfie)."""
+    Returns the warnings about usable ones (a group photo as a selfie); when one is unusable, says them on stderr
+    before raising."""
     from ..errors import ModelUnavailableError, ShotListError
     from ..identity.group_selfies import group_selfie_warnings
     from ..identity.resolve import resolve_identities
@@ -225,11 +226,16 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
     except ModelUnavailableError as exc:
         # No face models here (a real preset on a machine without insightface's): the document itself
         # is valid; say what was not checked.
-        _note(f"the selfies were not checked: {exc}")
+        print_note(f"the selfies were not checked: {exc}")
         return []
+    warnings = group_selfie_warnings(loaded, identities)
     if failures:
+        # The characters that could be encoded get their warnings now too, before the error: else a group
+        # photo is only said in the next run, after the failing selfie was fixed.
+        for warning in warnings:
+            print_warning(warning)
         raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
-    return group_selfie_warnings(loaded, identities)
+    return warnings
 
 
 @app.command()
@@ -237,7 +243,7 @@ def schema() -> None:
     """Print the shot list's JSON Schema (for editors' YAML completion)."""
     from ..shotlist import json_schema
 
-    _guarded(lambda: _emit(json.dumps(json_schema(), indent=2)))
+    guarded(lambda: emit(json.dumps(json_schema(), indent=2)))
 
 
 @app.command()
@@ -254,12 +260,12 @@ def expressions(
         # Validate --category before printing anything, so that a typo is an error and not an empty list.
         terms = list(terms_in(category)) if category is not None else [*vocab.values(), vocab.neutral]
         if as_json:
-            _emit_json(_ok(terms=[t.as_dict() for t in terms]))
+            emit_json(ok(terms=[t.as_dict() for t in terms]))
             return
         from rich.markup import escape
         from rich.table import Table
 
-        console = _stdout_console()
+        console = stdout_console()
         for name in dict.fromkeys(t.category for t in terms if t.category in vocab.prototypes):
             rows = [t for t in terms if t.category == name]
             table = Table(title=escape(f"{name}: {len(rows)} terms — {vocab.category_descriptions[name]} "
@@ -276,7 +282,7 @@ def expressions(
         if category is None:
             console.print(escape(f"neutral (not one of the 135 terms): {vocab.neutral.description}"))
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 @app.command()
@@ -292,10 +298,10 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         the_plan, runtime, document = planned_in_folder(loaded, folder, preset=preset, device=device,
                                                         face_models=face_models)
         if as_json:
-            _emit_json(_ok(**document))
+            emit_json(ok(**document))
             return
         for warning in the_plan.warnings:
-            _warning(warning)
+            print_warning(warning)
         from rich.markup import escape
         from rich.table import Table
 
@@ -315,13 +321,13 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
                           row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
                           f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
                           row["group"], row["job_key"].split(":")[1][:12])
-        _stdout_console().print(table)
+        stdout_console().print(table)
         for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
-            _emit(line)
+            emit(line)
         for line in folder_notes(document, folder):
-            _emit(styled(line))
+            emit(styled(line))
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 
 
 def _size_cell(row: dict[str, Any]) -> str:
@@ -399,19 +405,19 @@ def render(
     from ..run import render as run_render
 
     def body() -> None:
-        size = _parse_batch_size(batch_size)
+        size = parse_batch_size(batch_size)
         loaded = _load_every_problem(file, face_models)
         folder = _default_out(loaded, out)
         progress = make_progress(quiet or dry_run)
         options: dict[str, Any] = dict(
             preset=preset, device=device, batch_size=size, force=force, only=only, dry_run=dry_run, wait=wait,
             face_models=face_models, save_masks=save_masks, compile=compile_unet, sign=sign, progress=progress,
-            qa=not no_qa, qa_thresholds=_qa_thresholds(qa_low_identity, qa_leakage),
+            qa=not no_qa, qa_thresholds=qa_thresholds(qa_low_identity, qa_leakage),
             executor=executor, ray_address=ray_address, workers=workers)
         try:
             # stdout holds only the summary or the one --json document: what libraries print during the run
             # goes to stderr (Ray's driver prints its workers' failures, "(raylet) Task ... failed", on stdout).
-            with contextlib.redirect_stdout(sys.stderr):  # SIGTERM stops it like Ctrl-C: _guarded
+            with contextlib.redirect_stdout(sys.stderr):  # SIGTERM stops it like Ctrl-C: guarded
                 if retake_flagged:
                     from ..review.retake import render_with_retakes
 
@@ -420,9 +426,9 @@ def render(
                     report = run_render(loaded, folder, **options)
         except (Interrupted, ExecutorUnavailableError) as stopped:
             if as_json and stopped.report is not None:  # the one document: the report so far, and why it stopped
-                _emit_json({**stopped.report.as_dict(), "ok": False, "exit_code": stopped.exit_code,
-                            "error": stopped.as_json()})
-                _fail(stopped.render(), stopped.exit_code)
+                emit_json({**stopped.report.as_dict(), "ok": False, "exit_code": stopped.exit_code,
+                           "error": stopped.as_json()})
+                fail(stopped.render(), stopped.exit_code)
             raise
         summary = report.as_dict()
         counts = summary["counts"]
@@ -430,34 +436,34 @@ def render(
             # The silent progress said none of the plan's warnings (a group photo as a selfie, ...): they are
             # about the images' correctness, not progress, so -q and --dry-run print them too, as plan does.
             for warning in report.warnings:
-                _warning(warning)
+                print_warning(warning)
         if as_json:
-            _emit_json(summary)
+            emit_json(summary)
         elif not quiet:
             tail = f" in {report.seconds:.1f}s" if report.rendered else ""
             if dry_run:
-                _emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
+                emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
             else:
                 # Takes put back from .idcli/superseded (an edit undone) and images edited by hand, kept
                 # (not rendered over), are neither rendered nor skipped: the line must add up to the jobs.
                 restored = f"{counts['restored']} restored, " if counts["restored"] else ""
                 kept = f"{counts['kept']} kept (edited by hand), " if counts["kept"] else ""
-                _emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{kept}"
-                      f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
+                emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{kept}"
+                     f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
-                _note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")
+                print_note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")
             if save_masks and counts["skipped"] and not dry_run:
                 # Masks are made while rendering: a done job is skipped, not rendered again for its mask.
-                _note(f"--save-masks writes the masks of the images rendered in this run; {counts['skipped']} done "
-                      "image(s) were skipped and got none (idcli render --force --only SHOT --save-masks renders "
-                      "one again)")
+                print_note(f"--save-masks writes the masks of the images rendered in this run; {counts['skipped']} "
+                           "done image(s) were skipped and got none (idcli render --force --only SHOT --save-masks "
+                           "renders one again)")
             rendered_again = {f"{o.shot_id}_t{o.take}": report.stale_reasons.get(o.job_key, "") for o in report.jobs
                               if o.status == "rendered" and o.state == "stale"}
             causes = {f"{o.shot_id}_t{o.take}": report.stale_causes[o.job_key] for o in report.jobs
                       if o.job_key in report.stale_causes}
             for line in rerender_notes(rendered_again, "rendered again", causes,
                                        _takes_per_shot(report.jobs)) if not dry_run else []:
-                _note(line)
+                print_note(line)
             kept_jobs = [o for o in report.jobs if o.status == "kept"]
             for line in folder_notes({**summary, "problems": [], "jobs": [
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept_jobs]}, folder):
@@ -472,5 +478,5 @@ def render(
         if report.exit_code != EXIT_OK:
             raise typer.Exit(report.exit_code)
 
-    _guarded(body, as_json)
+    guarded(body, as_json)
 

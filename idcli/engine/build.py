@@ -26,7 +26,8 @@ from ..models import ModelIdentity, weights_variant
 from ..presets import PRESETS, TINY_INIT_SEED
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
+    """Silence the notices of transformers, diffusers and huggingface_hub that are not for idcli's users."""
     # transformers warns at import about optional torchvision image processors we never use.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     # The variable only counts when transformers is imported after it; when it already was (a shot list's
@@ -69,7 +70,7 @@ def build_random_pipeline(preset_name: str, torch_dtype: Any = None, device: Any
     float32) on ``device`` (default CPU); their values come from one seeded CPU generator, so they are
     the same on every device (up to the dtype).
     """
-    _quiet_transformers()
+    quiet_transformers()
     import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
@@ -86,10 +87,10 @@ def build_random_pipeline(preset_name: str, torch_dtype: Any = None, device: Any
         from .private_rng import private_generator
 
         with private_generator(TINY_INIT_SEED):
-            modules = _construct(preset_name, tokenizer)
+            modules = construct_modules(preset_name, tokenizer)
     elif preset.weight_init == "fan-in":
         with _parameters_on_meta():
-            modules = _construct(preset_name, tokenizer)
+            modules = construct_modules(preset_name, tokenizer)
         place = torch.device(device or "cpu")
         pool = _GaussianPool(TINY_INIT_SEED, place)
         for module in modules.values():
@@ -115,16 +116,16 @@ def build_random_pipeline(preset_name: str, torch_dtype: Any = None, device: Any
 def empty_components(preset_name: str) -> dict[str, Any]:
     """A random-weight preset's modules with every parameter on the meta device: shapes and parameter
     counts at no cost (nothing is allocated or initialised)."""
-    _quiet_transformers()
+    quiet_transformers()
     from .tokenizer import build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer(PRESETS[preset_name].components["text_encoder"]["max_position_embeddings"])
     with _parameters_on_meta():
-        modules = _construct(preset_name, tokenizer)
+        modules = construct_modules(preset_name, tokenizer)
     return {name: module for name, module in modules.items() if module is not None}
 
 
-def _construct(preset_name: str, tokenizer: Any) -> dict[str, Any]:
+def construct_modules(preset_name: str, tokenizer: Any) -> dict[str, Any]:
     """The modules of a random-weight preset, in a fixed order (the tiny presets' RNG draws depend on it)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -276,7 +277,7 @@ def _variant_of_snapshot(exc: OSError) -> tuple[Path | None, str | None]:
 
 def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     """``from_pretrained`` for the real presets, with errors that say how to get the model."""
-    _quiet_transformers()
+    quiet_transformers()
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     cls = StableDiffusionXLPipeline if identity.architecture == "sdxl" else StableDiffusionPipeline

@@ -111,7 +111,7 @@ class FaceIDState:
             height, width = value.shape[2], value.shape[3]
             for level in range(_GRID_LEVELS):
                 grid = _ceil_grid(height, width, level)
-                if grid[0] * grid[1] not in grids:  # the first level of a token count, as _layer_grid
+                if grid[0] * grid[1] not in grids:  # the first level of a token count, as layer_grid
                     area = F.interpolate(value.float(), size=grid, mode="area").flatten(2).transpose(1, 2)
                     grids[grid[0] * grid[1]] = self._placed(area)
         else:
@@ -179,7 +179,7 @@ def _ceil_grid(height: int, width: int, level: int) -> tuple[int, int]:
     return math.ceil(height / 2**level), math.ceil(width / 2**level)
 
 
-def _layer_grid(height: int, width: int, seq_len: int) -> tuple[int, int]:
+def layer_grid(height: int, width: int, seq_len: int) -> tuple[int, int]:
     """The token grid of a UNet layer with ``seq_len`` tokens for a latent of height x width."""
     for level in range(_GRID_LEVELS):
         h, w = _ceil_grid(height, width, level)

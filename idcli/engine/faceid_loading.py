@@ -25,7 +25,7 @@ FACEID_PROJECTION_KEYS = frozenset({"proj.0.weight", "proj.0.bias", "proj.2.weig
                                     "norm.weight", "norm.bias"})
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     """The first line of ``exc``'s message, without a closing full stop (callers go on with their own)."""
     return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
 
@@ -56,7 +56,7 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
                 "once with `idcli models fetch`")
         loaded = torch.load(str(file), map_location="cpu", weights_only=True)
     except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        raise ModelUnavailableError(f"cannot load the FaceID adapter '{file}' ({_describe(exc)}): the file is "
+        raise ModelUnavailableError(f"cannot load the FaceID adapter '{file}' ({describe_error(exc)}): the file is "
                                     "damaged, truncated or (a pickle) holds more than tensors, which the "
                                     "weights-only load refuses — download it again") from None
     if not isinstance(loaded, dict) or not isinstance(loaded.get("ip_adapter"), dict) \
@@ -157,7 +157,7 @@ def install_faceid_lora(unet: Any, lora: dict[int, dict[str, torch.Tensor]], sta
             proc.lora = FaceIDLoRA(weights, attn)
         except (KeyError, ValueError) as exc:
             raise ModelUnavailableError(f"'{file}': the LoRA of attention layer {key_id} ({name}) does not fit "
-                                        f"this UNet: {_describe(exc)}") from None
+                                        f"this UNet: {describe_error(exc)}") from None
         processors[name] = proc
     if lora:
         unet.set_attn_processor(processors)
@@ -207,7 +207,7 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
                                     user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
                                     **load_kwargs))
     except (OSError, ValueError) as exc:
-        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {_describe(exc)}{lookup_hint}") \
+        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {describe_error(exc)}{lookup_hint}") \
             from None
     checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
     check_layout(checkpoint, file)
@@ -216,7 +216,8 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
     try:
         pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
     except (ValueError, KeyError, RuntimeError) as exc:
-        raise ModelUnavailableError(f"cannot load the {label} adapter {where} ({file}): {_describe(exc)}") from None
+        raise ModelUnavailableError(
+            f"cannot load the {label} adapter {where} ({file}): {describe_error(exc)}") from None
     layers = pipe.unet.encoder_hid_proj.image_projection_layers
     if len(layers) != 1 or not isinstance(layers[0], projection_class):
         found = ", ".join(type(layer).__name__ for layer in layers)

@@ -43,7 +43,7 @@ import torch
 from ..errors import ModelUnavailableError
 from .faceid import FaceIDState
 from .faceid_layout import RANDOM_INIT_STD, canonical_safetensors, faceid_adapter_shapes, faceid_lora_shapes
-from .faceid_loading import FACEID_PROJECTION_KEYS, _describe, load_adapter_checkpoint
+from .faceid_loading import FACEID_PROJECTION_KEYS, describe_error, load_adapter_checkpoint
 
 PLUS_DEPTH = 4  # perceiver blocks: the published checkpoints' and the depth diffusers' loader assumes
 PLUS_DIM_HEAD = 64  # diffusers' loader derives the heads as to_q rows // 64
@@ -129,9 +129,9 @@ def _quiet() -> None:
     """transformers' own progress bars (saving and loading shards) would break idcli's display."""
     from transformers.utils import logging as transformers_logging
 
-    from .build import _quiet_transformers
+    from .build import quiet_transformers
 
-    _quiet_transformers()
+    quiet_transformers()
     transformers_logging.disable_progress_bar()
 
 
@@ -257,7 +257,7 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
                 "faceid-plusv2` fetches that one)") from None
         raise ModelUnavailableError(
             f"cannot load the CLIP image encoder {where} that FaceID-Plus v2 reads face crops with: "
-            f"{_describe(exc)}. To fix: `idcli models fetch PRESET --variant faceid-plusv2` (it fetches "
+            f"{describe_error(exc)}. To fix: `idcli models fetch PRESET --variant faceid-plusv2` (it fetches "
             "h94/IP-Adapter models/image_encoder), point model.adapter.image_encoder at a local folder with "
             "config.json and model.safetensors, or set model.adapter.variant: faceid") from None
     return encoder.eval()

@@ -261,7 +261,7 @@ class FusionMask:
         ramp = ((accumulated - low) / (2 * p.mask_softness)).clamp(0.0, 1.0)
         mask = ramp * ramp * (3 - 2 * ramp)  # smoothstep: exactly 0 and 1 outside the ramp
         if p.head_only:
-            mask = _head_only(mask, p.head_fraction)
+            mask = head_only_mask(mask, p.head_fraction)
         self.mask = mask
         return mask
 
@@ -303,7 +303,7 @@ def fuse(semantic: torch.Tensor, identity: list[torch.Tensor], masks: list[torch
     return torch.lerp(semantic, target, total)
 
 
-def _head_only(mask: torch.Tensor, fraction: float) -> torch.Tensor:
+def head_only_mask(mask: torch.Tensor, fraction: float) -> torch.Tensor:
     """The mask cut below the top ``fraction`` of the rows where the character is (mask > 0.5).
 
     In tensor operations only, so a GPU never waits for the host: the first and last rows that hold

@@ -33,7 +33,7 @@ class RenderWorker:
         self.model = model
         self.project = project  # recorded in each image's record, as the local executor's commit path does
         if engine_factory is None:
-            from ..run import _default_engine as engine_factory
+            from ..run import default_engine as engine_factory
         started = time.perf_counter()
         self.engine = engine_factory(model, self.runtime, adapter)
         self.build_seconds = time.perf_counter() - started

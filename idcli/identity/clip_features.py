@@ -106,7 +106,8 @@ def _rows(weights: np.ndarray, selfie_features: np.ndarray) -> np.ndarray:
     return np.concatenate([mean[None], selfie_features.astype(np.float32)])
 
 
-def _rows_sha256(rows: np.ndarray) -> str:
+def rows_sha256(rows: np.ndarray) -> str:
+    """The hash of CLIP feature rows as a pack records them (little-endian float32 bytes)."""
     return sha256_bytes(np.ascontiguousarray(rows, "<f4").tobytes())
 
 
@@ -174,7 +175,7 @@ def with_clip_features(identity: CharacterIdentity, adapter: Any, encoder: _Enco
 
 
 def _record(key: str, rows: np.ndarray, adapter: Any) -> dict[str, Any]:
-    return {"key": key, "sha256": _rows_sha256(rows), "shape": list(rows.shape), "layer": "hidden_states[-2]",
+    return {"key": key, "sha256": rows_sha256(rows), "shape": list(rows.shape), "layer": "hidden_states[-2]",
             "aggregation": "quality-weighted mean", "image_encoder": adapter.image_encoder.key_material()}
 
 
@@ -231,7 +232,7 @@ def pack_clip_features(meta: dict[str, Any], tensors: dict[str, np.ndarray], ada
         entries.append({"key": key, "recipe": CLIP_FEATURES_RECIPE, "image_encoder":
                         adapter.image_encoder.key_material(), "tensors": {"aggregate": f"{name}.aggregate",
                                                                           "selfies": f"{name}.selfies"},
-                        "shape": list(rows.shape), "sha256": _rows_sha256(rows), "layer": "hidden_states[-2]",
+                        "shape": list(rows.shape), "sha256": rows_sha256(rows), "layer": "hidden_states[-2]",
                         "aggregation": "quality-weighted mean", "hub_names": hub_names(adapter.image_encoder)})
     return entries, extra
 
@@ -293,7 +294,7 @@ def stored_pack_features(pack: IdentityPack, adapter: Any) -> tuple[np.ndarray, 
     if rows is None or rows.ndim != 3 or len(rows) != 1 + kept or not np.isfinite(rows).all():
         raise PackError(f"{pack.path}: the identity pack's CLIP features are incomplete or not one row per kept "
                         "selfie (damaged?); re-encode the pack")
-    if _rows_sha256(rows) != entry.get("sha256"):
+    if rows_sha256(rows) != entry.get("sha256"):
         raise PackError(f"{pack.path}: the identity pack's CLIP features do not match their recorded hash "
                         "(damaged?); re-encode the pack")
     return rows, entry

@@ -57,7 +57,7 @@ def load_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
     """
     if data is None:
         data = read_image_file(path)
-    rgb = decode_upright(path, data, lambda image: _to_rgb(image, path))
+    rgb = decode_upright(path, data, lambda image: to_rgb(image, path))
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageError(f"{path}: {width}x{height} is too small; a selfie needs at least "
@@ -74,7 +74,7 @@ def load_take_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
     storyboard page, ``idcli qa`` and the animatic movie must read every take a render committed."""
     if data is None:
         data = read_image_file(path)
-    return decode_upright(path, data, lambda image: _to_rgb(image, path))
+    return decode_upright(path, data, lambda image: to_rgb(image, path))
 
 
 def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray],
@@ -114,7 +114,8 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
         raise ImageError(f"{path}: damaged or truncated image ({exc})", file=path) from None
 
 
-def _to_rgb(image, path: Path) -> np.ndarray:  # PIL.Image.Image
+def to_rgb(image, path: Path) -> np.ndarray:  # PIL.Image.Image
+    """A decoded image of any mode as 8-bit RGB (16-bit and float greyscale scaled, transparency on white)."""
     from PIL import Image
 
     mode = image.mode

@@ -95,7 +95,8 @@ def face_models_for(preset_name: str, option: str | None) -> FaceModels:
     return resolve_face_models(option, "synthetic" if get_preset(preset_name).random_weights else None)
 
 
-_ANALYZERS: dict[str, Any] = {}
+# The analyzers shared_analyzer made, by face-model pack (a test puts its own in).
+ANALYZERS: dict[str, Any] = {}
 
 
 def shared_analyzer(models: FaceModels) -> Any:
@@ -103,9 +104,9 @@ def shared_analyzer(models: FaceModels) -> Any:
     from .faces import FaceAnalyzer
 
     key = f"{models.folder}|{models.hash}"
-    if key not in _ANALYZERS:
-        _ANALYZERS[key] = FaceAnalyzer(models)
-    return _ANALYZERS[key]
+    if key not in ANALYZERS:
+        ANALYZERS[key] = FaceAnalyzer(models)
+    return ANALYZERS[key]
 
 
 IDENTITY_KEY_TAG = "idcli-identity-v2"

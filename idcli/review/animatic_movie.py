@@ -44,7 +44,7 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
                 ) -> ExportResult:
     """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
     ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``)."""
-    from ..safeio import atomic_stream
+    from ..store import atomic_stream
 
     timeline, result = build_timeline(run, path, fps)
     result.format = "movie"
@@ -133,12 +133,13 @@ def slate(shot_id: str, size: tuple[int, int]) -> np.ndarray:
 
     image = Image.new("RGB", size, (0, 0, 0))
     draw = ImageDraw.Draw(image)
-    font = _font(size[1])
+    font = band_font(size[1])
     draw.text((size[0] // 2, size[1] // 2), f"{shot_id}: not rendered", fill=SLATE_TEXT, font=font, anchor="mm")
     return np.asarray(image).copy()
 
 
-def _font(frame_height: int) -> Any:
+def band_font(frame_height: int) -> Any:
+    """The burn-in band's font for frames ``frame_height`` pixels high."""
     from PIL import ImageFont
 
     return ImageFont.load_default(size=max(10, frame_height // 28))
@@ -178,7 +179,7 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
 
     rate = Fraction(fps).limit_denominator(1001)  # 23.976... -> 24000/1001
     burn_in = burn_in_drop_frame is not None
-    font = _font(size[1]) if burn_in else None
+    font = band_font(size[1]) if burn_in else None
     with av.open(str(target), "w", format=container_format,
                  container_options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=rate, options=dict(CODEC_OPTIONS))
@@ -191,7 +192,7 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
         index = 0
         for shot in shots:
             base = slate(shot.shot_id, size) if shot.take is None else letterbox(_read_take(run, shot.take), size)
-            still = _yuv_frame(base)  # a held still: converted once
+            still = yuv_frame(base)  # a held still: converted once
             label = f"{shot.shot_id}  " + ("not rendered" if shot.take is None else f"t{shot.take.take}")
             warning = "random-weight test models: not for review" if shot.take and shot.take.random_weights \
                 else None
@@ -200,7 +201,7 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
                 if banded is not None:  # only the band changes from frame to frame: convert and write just the band
                     band = burn_in_band(size[0], f"{label}  {timecode(index, fps, bool(burn_in_drop_frame))}", warning,
                                         font)
-                    banded.show(_yuv_frame(band).to_ndarray())
+                    banded.show(yuv_frame(band).to_ndarray())
                 still.pts = index
                 still.pict_type = av.video.frame.PictureType.I if frame_in_shot == 0 else \
                     av.video.frame.PictureType.NONE
@@ -224,7 +225,7 @@ class _BandedStill:
 
     def show(self, band: np.ndarray) -> None:
         """Write ``band`` (yuv420p as PyAV's ``to_ndarray`` packs it) over the still's bottom rows."""
-        for i, (target, source) in enumerate(zip(self.planes, _planes(band), strict=True)):
+        for i, (target, source) in enumerate(zip(self.planes, yuv_planes(band), strict=True)):
             height, rows = len(target), min(len(source), len(target))
             if self.covered[i] > rows:
                 uncovered = slice(height - self.covered[i], height - rows)
@@ -239,7 +240,7 @@ def _writable_plane(plane: Any) -> np.ndarray:
     return flat.reshape(plane.height, plane.line_size)[:, :plane.width]
 
 
-def _planes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def yuv_planes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views of the Y, U and V planes of a yuv420p frame as PyAV's ``to_ndarray`` packs it: an array of 3/2 × height
     rows, the Y plane's rows first, then the U and the V plane (each half as wide and half as high), flat."""
     rows, width = packed.shape
@@ -250,7 +251,7 @@ def _planes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             flat[luma + chroma:luma + 2 * chroma].reshape(height // 2, width // 2))
 
 
-def _yuv_frame(rgb: np.ndarray) -> Any:
+def yuv_frame(rgb: np.ndarray) -> Any:
     """RGB (full range) to BT.709 limited-range yuv420p, bit-exact (swscale's SIMD paths differ by CPU)."""
     import av
     from av.video.reformatter import ColorRange, Colorspace, Interpolation

@@ -145,11 +145,14 @@ def cut(run: Run) -> list[tuple[Shot, Take | None]]:
 
 
 def standing_takes(run: Run) -> set[tuple[str, int]] | None:
-    """The takes of the shot list the folder was last rendered from, as ``idcli select`` and ``deliver`` check them:
-    a take beyond its shot's ``takes:`` now (lowered since) is kept on disk, no part of the cut. None when the folder
-    predates the run manifest's takes (every take counts)."""
+    """The takes of the shot list the folder was last rendered from, as ``idcli select`` and ``deliver`` check them,
+    or of the one given with ``--shots`` (ShotOrder.takes), whose order review and export follow: a take beyond its
+    shot's ``takes:`` now (lowered since) is kept on disk, no part of the cut. None when the folder predates the run
+    manifest's takes (every take counts)."""
     from ..results import live_takes
 
+    if run.order is not None and run.order.takes is not None:
+        return set(run.order.takes)
     return live_takes(run.root, None) if run.order is not None else None
 
 
@@ -200,9 +203,9 @@ def check_targets(*, otio: str | Path | None = None, edl: str | Path | None = No
     if len({p.resolve() for p in targets.values()}) < len(targets):
         raise InputError("the same file is named twice; give each format a file of its own")
     if isinstance(fps, bool) or not isinstance(fps, int | float):  # from Python: fps="24" failed in the comparison
-        from ..arguments import _shown
+        from ..arguments import shown
 
-        raise InputError(f"fps={_shown(fps)}: give the frame rate as a number", field="fps")
+        raise InputError(f"fps={shown(fps)}: give the frame rate as a number", field="fps")
     if not (MIN_FPS <= fps <= MAX_FPS):  # NaN fails both comparisons
         raise InputError(f"--fps {fps:g}: give a frame rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second")
     return targets
@@ -217,16 +220,16 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     needed. ``drop_frame``: the timecode of the EDL and the movie's burn-in at 29.97/59.94 (default: drop frame
     there). ``burn_in``: the movie shows shot id, take and timecode. Returns one result per file written, in
     the order above."""
-    from ..arguments import _shown, check_bool
+    from ..arguments import check_bool, shown
     from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
 
     if not isinstance(run, Run):
-        raise InputError(f"run={_shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
+        raise InputError(f"run={shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
                          field="run")
     targets = check_targets(otio=otio, edl=edl, fcp_xml=fcp_xml, movie=movie, fps=fps)
     check_bool("burn_in", burn_in)
     if drop_frame is not None and not isinstance(drop_frame, bool):
-        raise InputError(f"drop_frame={_shown(drop_frame)}: give True, False or None (drop frame at 29.97 and 59.94)",
+        raise InputError(f"drop_frame={shown(drop_frame)}: give True, False or None (drop frame at 29.97 and 59.94)",
                          field="drop_frame")
     # An option for a file not asked for would do nothing: said, not ignored.
     if burn_in and "movie" not in targets:

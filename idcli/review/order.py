@@ -33,6 +33,10 @@ class ShotOrder:
     # Where the shot list is now, when known (``--shots``, or the manifest's ``file_relpath``): ``source`` is
     # the text the render was given, relative to the render's cwd.
     path: Path | None = None
+    # The (shot, take) pairs of a shot list given with ``--shots`` (with the takes retake rounds added for it, as
+    # render would plan them): the takes that stand in review and export. None: the run manifest's (export.py,
+    # ``standing_takes``), as for the order itself.
+    takes: frozenset[tuple[str, int]] | None = None
 
     def index(self) -> dict[str, int]:
         return {shot.id: i for i, shot in enumerate(self.shots)}
@@ -80,13 +84,19 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
 
         # Only the order, takes and durations are read: the selfies, packs and plates it names may well be
         # elsewhere (the editor's laptop has the renders and the shot list, not the cast's photos).
-        order = order_of(load_shotlist(shots_file, check_files=False))
+        loaded = load_shotlist(shots_file, check_files=False)
+        order = order_of(loaded)
         rendered = manifest.get("project") if manifest else None
         if isinstance(rendered, str) and rendered and rendered != order.project:
             # as render refuses another project's folder: every shot would show as not rendered
             raise ProjectMismatchError(f"--shots {shots_file}: project '{order.project}', but {out_dir} holds "
                                        f"renders of project '{rendered}'; give that project's shot list")
-        return replace(order, path=Path(shots_file).absolute())
+        from ..results import live_takes
+
+        # Its takes stand, not the last render's: a shot it has that the folder's last shot list renamed keeps its
+        # takes and select (kept on disk), where the manifest's takes made it a gap.
+        takes = live_takes(Path(out_dir), loaded) or set()
+        return replace(order, path=Path(shots_file).absolute(), takes=frozenset(takes))
     from ..recorded_paths import shotlist_file
     from ..shotlist import DEFAULT_DURATION, MAX_DURATION, check_safe_id
 

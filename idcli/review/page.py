@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from ..errors import InputError
 from .export import shown_take, standing_takes
+from .pick_standing import DAMAGED_SHORT
 from .picks_file import is_seen_key, seen_key
 from .print_boards import print_css
 from .runs import Run, Shot, Take
@@ -262,7 +263,8 @@ def _figure(value: Any) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else _e(value)
 
 
-def _qa_html(take: Take) -> str:
+def qa_html(take: Take) -> str:
+    """The take's identity-QA table (or why there is none) as the page shows it."""
     qa = take.qa
     if qa is None:
         return '<p class="qa-none">No identity QA (no cast, rendered with --no-qa, or before QA; run idcli qa)</p>'
@@ -294,7 +296,9 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
         badges.append('<span class="badge warn">beyond the shot\'s takes: not pickable</span>')
     if selected:
         badges.append('<span class="badge sel">selected</span>')
-        if shot.selection_stale:
+        if shot.selection_damaged:  # in the notes' words (pick_notes.py), not taken for a re-render
+            badges.append(f'<span class="badge warn">{_e(DAMAGED_SHORT)}</span>')
+        elif shot.selection_stale:
             badges.append('<span class="badge warn">re-rendered since picked</span>')
     badges += [f'<span class="badge flag flag-{_e(f)}">{_e(FLAG_TEXT.get(f, f))}</span>' for f in take.flags]
     if take.qa is not None and not take.flags and not take.qa_error:
@@ -327,7 +331,7 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
             f'data-key="{_e(seen_key(take.job_key))}" aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
-            f"<dl>{facts_html}</dl>{_qa_html(take)}{strip}"
+            f"<dl>{facts_html}</dl>{qa_html(take)}{strip}"
             f'<p class="links"><a href="{_href(take.image)}">full image</a> · '
             f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
 
@@ -357,6 +361,8 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
         picked_as = seen_key(recorded) if shot.selection_stale and recorded else ""
         if is_seen_key(picked_as):  # picked as another render of the take: exported as picked, not as rendered now
             attrs += f' data-selected-key="{picked_as}"'
+        if shot.selection_damaged:  # no key to say which render was picked: the script asks to look again
+            attrs += f' data-selected-damaged="{_e(DAMAGED_SHORT)}"'
     if listed and shot.entry is None:  # taken out of the shot list: idcli select refuses its takes, so no picks
         attrs += ' data-orphan="1"'
     facts = ""
@@ -391,7 +397,6 @@ def _sheet_links(sheets: int) -> str:
 def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int = 1,
               sizes: dict[str, tuple[int, int]] | None = None) -> str:
     from ..provenance import now
-    from ..results import live_takes
 
     takes = run.takes
     flagged = sum(1 for t in takes if t.flags)
@@ -402,7 +407,9 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     sizes = sizes or {}
     starts = {start: (anchor, label, count) for (label, start, count), anchor in zip(groups, _group_ids(groups),
                                                                                       strict=True)}
-    live = live_takes(run.root, None)  # the run manifest's takes, which idcli select refuses picks outside of
+    # the takes that stand (as the notes and the animatic have them): the run manifest's, which idcli select refuses
+    # picks outside of, or those of the shot list given with --shots, whose order the page follows
+    live = standing_takes(run)
     shots = "".join((_scene_mark(*starts[i]) if i in starts else "")
                     + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live)
                     for i, s in enumerate(run.shots))
@@ -672,8 +679,10 @@ _JS = """
   function recorded(s){  // the select idcli select recorded, as the page was written
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
     var t=takeOf(s,n),k=s.getAttribute('data-selected-key');  // the render picked, when the take was re-rendered
+    if(damaged(s)){return {take:n,key:null};}  // no render known as picked: picking the take records it as it is
     return {take:n,key:k!==null?k:t?t.getAttribute('data-key'):null};
   }
+  function damaged(s){return s.hasAttribute('data-selected-damaged');}  // its record in selects.json is damaged
   function pickable(s){return !s.hasAttribute('data-orphan');}  // not a shot taken out of the shot list
   function orphanTake(t){return !!t&&t.hasAttribute('data-orphan');}  // a take beyond the shot's takes
   function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
@@ -692,7 +701,8 @@ _JS = """
     if(!pickable(s)){return;}
     var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key'),
       gone=p.take!==null&&!seen,  // picked here, then the take was removed (the page rewritten)
-      beyond=orphanTake(seen);  // picked here, then the shot's takes were lowered below it: not exported
+      beyond=orphanTake(seen),  // picked here, then the shot's takes were lowered below it: not exported
+      broken=!saved.picks[idOf(s)]&&damaged(s)&&!!seen;  // the recorded select, its record damaged (as the notes say)
     Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
       var on=p.take!==null&&Number(t.getAttribute('data-take'))===p.take,b=t.querySelector('button.pick');
       if(!b&&!orphanTake(t)){  // made here, not in the markup: 4,729 takes' buttons were 0.16 MB of a film's page
@@ -703,6 +713,7 @@ _JS = """
     });
     var text=gone?' picked take '+p.take+': no longer rendered; pick another':
       beyond?' picked take '+p.take+': beyond the takes of the shot now; pick another':
+      broken?' picked take '+p.take+': '+s.getAttribute('data-selected-damaged')+'; look again':
       stale?' picked take '+p.take+': re-rendered since you picked it; look again':
       changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
     var h=s.querySelector('h2');

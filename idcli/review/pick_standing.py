@@ -48,6 +48,8 @@ def pick_standing(shot_id: str, take: int, picked_key: object, rendered_key: str
 # What the notes and the list say of a pick whose recorded key is damaged, instead of "re-rendered since it was picked
 # (its prompt, settings or a character's selfies changed)", untrue of it: its standing is RE_RENDERED all the same.
 DAMAGED_RECORD = "its record in selects.json is damaged (its job_key is no take's key)"
+# The same, short, where a badge or a heading says it (the storyboard page).
+DAMAGED_SHORT = DAMAGED_RECORD.split(" (", 1)[0]
 
 
 def has_damaged_key(picked_key: object) -> bool:

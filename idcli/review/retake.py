@@ -27,12 +27,14 @@ def flagged_shots(report: Any) -> dict[str, int]:
     for job in report.jobs:
         verdict: bool | None = None  # None: unknown (not committed, or no QA)
         if job.status in _COMMITTED:
-            verdict = _flagged(Path(job.sidecar), job.job_key, MAX_SIDECAR_BYTES)
+            verdict = qa_flagged(Path(job.sidecar), job.job_key, MAX_SIDECAR_BYTES)
         takes.setdefault(job.shot_id, []).append(verdict)
     return {shot: len(v) for shot, v in takes.items() if v and all(x is True for x in v)}
 
 
-def _flagged(sidecar: Path, key: str, limit: int) -> bool | None:
+def qa_flagged(sidecar: Path, key: str, limit: int) -> bool | None:
+    """Whether the take of job ``key`` was flagged by QA; None when unknown (the sidecar unreadable or another
+    job's, no QA recorded, or QA failed)."""
     from ..safeio import NotRegularFile, read_regular
 
     try:
@@ -63,9 +65,9 @@ def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DE
             report = render(loaded, out_dir, takes=dict(takes), **render_options)
         except (Interrupted, ExecutorUnavailableError) as stopped:
             if stopped.report is not None:  # what the earlier rounds rendered is reported too (render --json)
-                stopped.report = _merge(merged, stopped.report)
+                stopped.report = merge_rounds(merged, stopped.report)
             raise
-        merged = _merge(merged, report)
+        merged = merge_rounds(merged, report)
         if report.error or report.dry_run:
             return merged
         try:
@@ -84,7 +86,7 @@ def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DE
         takes.update(more)
 
 
-def _merge(merged: Any, report: Any) -> Any:
+def merge_rounds(merged: Any, report: Any) -> Any:
     """Rounds as one report: each job's most telling status (rendered in any round beats skipped)."""
     if merged is None:
         return report

@@ -121,9 +121,18 @@ class Shot:
     takes: list[Take]
     entry: ShotEntry | None  # None: not in the shot list (any more)
     selected: Take | None = None
-    selection_stale: bool = False  # the selected take was re-rendered since it was picked
+    # the selected take was re-rendered since it was picked, or its record is damaged (pick_standing.RE_RENDERED)
+    selection_stale: bool = False
     # The job key as selects.json records it, whatever its type: pick_standing.py judges it (a damaged one too).
     picked_key: Any = field(default=None, repr=False)
+
+    @property
+    def selection_damaged(self) -> bool:
+        """The select reads as re-rendered (``selection_stale``) because its record in selects.json is damaged, not
+        because its take changed: said in those words (pick_standing.DAMAGED_RECORD), as the notes say it."""
+        from .pick_standing import has_damaged_key
+
+        return self.selection_stale and has_damaged_key(self.picked_key)
 
     @property
     def chosen(self) -> Take | None:

@@ -186,7 +186,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
     the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's.
     ``force`` without ``from_file`` is an InputError: it would change nothing."""
-    from ..arguments import _shown, check_out_dir, check_out_dir_is_folder
+    from ..arguments import check_out_dir, check_out_dir_is_folder, shown
     from ..provenance import now
     from ..results import live_takes, scan_results
 
@@ -194,12 +194,12 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     # Type checks first, as every public function: a wrong type is an InputError naming the argument, never an
     # AttributeError from deep inside (notes="x" had no .extend).
     if notes is not None and not isinstance(notes, list):
-        raise InputError(f"notes={_shown(notes)}: give a list the notes are added to, or None", field="notes")
+        raise InputError(f"notes={shown(notes)}: give a list the notes are added to, or None", field="notes")
     if from_file is not None and not (isinstance(from_file, (str, os.PathLike)) and os.fspath(from_file)):
-        raise InputError(f"from_file={_shown(from_file)}: give the picks file as a str or pathlib.Path",
+        raise InputError(f"from_file={shown(from_file)}: give the picks file as a str or pathlib.Path",
                          field="from_file")
     if not isinstance(force, bool):
-        raise InputError(f"force={_shown(force)}: give True or False", field="force")
+        raise InputError(f"force={shown(force)}: give True or False", field="force")
     if force and from_file is None:  # a pick in ``picks`` is of the take as rendered now: force would change nothing
         raise InputError("force=True: it records from_file picks of takes re-rendered since the page was exported, "
                          "or of another project's page; give from_file, or leave force out", field="force")
