@@ -93,7 +93,13 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
 
     def committed(result: tuple[list[Job], Exception | None]) -> None:
         done, error = result
+        # A signal landing in this loop (a farm wrapper's SIGTERM on the first progress line) leaves the batch
+        # to be handed over again by the queue's drain: the jobs already reported are then the report's last
+        # entries (nothing else is reported in between), and are not reported twice.
+        reported = {(o.shot_id, o.take) for o in report.jobs[-len(done):] if o.status == "rendered"} if done else set()
         for job in done:
+            if (job.shot_id, job.take) in reported:
+                continue
             report.jobs.append(outcome(job, "rendered", "new"))
             progress.advance(report.jobs[-1])
         if error is not None:

@@ -15,6 +15,17 @@ def state_dir() -> Path:
     return Path(base) / "idcli"
 
 
+def cache_note(path: str | os.PathLike[str] | None) -> str:
+    """What an error about ``path`` adds when the path lies in idcli's cache (``state_dir()``): exit 5 otherwise reads
+    as the output folder's fault, and a farm's read-only shared ``IDCLI_HOME`` needs naming; "" for any other path."""
+    if path is None:
+        return ""
+    home = Path(os.path.abspath(state_dir()))
+    if not Path(os.path.abspath(path)).is_relative_to(home):
+        return ""
+    return f"; this is idcli's cache (IDCLI_HOME, now {home}): make it a writable folder, or set IDCLI_HOME to one"
+
+
 def expand_user(value: str) -> Path | None:
     """``~`` and ``~user`` expanded; None when that user has no home folder here (Path raises)."""
     try:

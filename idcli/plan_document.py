@@ -62,7 +62,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "conditioning": list(job.conditioning),
                      "size": {"width": r.width, "height": r.height},
                      "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
-                     "group": job.group, "state": state.status, "reason": state.reason,
+                     "group": job.group, "state": state.status, "reason": state.reason or None,  # as in render
                      "cause": causes.get(job.key),  # what changed since its sidecar (idcli/stale_causes.py)
                      "image": OutputFile.of(out, job.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),

@@ -63,17 +63,20 @@ class JobState:
 
 
 def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
+    from .paths import cache_note
+
     verb = _VERBS.get(action, action)
     if exc.errno == errno.ENOSPC:
-        return OutputError(f"disk full while {action} {path}; nothing partial was kept — free space and rerun",
-                           file=path)
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"permission denied while {action} {path} ({exc.strerror})", file=path)
-    if exc.errno == errno.ENOTDIR:
-        return OutputError(f"cannot {verb} {path}: a file stands where a folder should be on that path", file=path)
-    if exc.errno == errno.EEXIST:
-        return OutputError(f"cannot {verb} {path}: it exists and is not a folder", file=path)
-    return OutputError(f"cannot {verb} {path}: {exc.strerror or exc}", file=path)
+        message = f"disk full while {action} {path}; nothing partial was kept — free space and rerun"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        message = f"permission denied while {action} {path} ({exc.strerror})"
+    elif exc.errno == errno.ENOTDIR:
+        message = f"cannot {verb} {path}: a file stands where a folder should be on that path"
+    elif exc.errno == errno.EEXIST:
+        message = f"cannot {verb} {path}: it exists and is not a folder"
+    else:
+        message = f"cannot {verb} {path}: {exc.strerror or exc}"
+    return OutputError(message + cache_note(path), file=path)
 
 
 def png_record_of_fd(fd: int) -> dict[str, Any] | None:

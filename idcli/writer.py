@@ -22,6 +22,9 @@ class CommitSkipped(Exception):
 
 
 class CommitQueue:
+    """``on_done`` receives each commit's result on the calling thread; it must be safe to call again with the
+    same result (it may have been cut short by a KeyboardInterrupt, and is then called again by ``drain``)."""
+
     def __init__(self, on_done: Callable[[Any], None], depth: int = 2,
                  stops: Callable[[Any], bool] | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idcli-commit")
@@ -64,8 +67,14 @@ class CommitQueue:
             # A Ctrl-C while waiting here leaves the queue as it is, so ``drain`` can still hand over
             # the batches already rendered. Only a commit's own failure stops the queue.
             result = future.result()  # raises the commit's own error, handled below
+            try:
+                self._on_done(result)
+            except Exception:
+                self._waiting.popleft()  # a failed hand-over is not handed over again
+                raise
+            # Only now: a Ctrl-C or SIGTERM landing inside ``on_done`` (while the report or progress lines are
+            # written) leaves this committed result at the head, and ``drain``/``cancel`` hand it over again.
             self._waiting.popleft()
-            self._on_done(result)
 
     def drain(self) -> None:
         """Wait for every queued commit and hand over its result; the first error is raised (then

@@ -468,3 +468,40 @@ def test_read_only_output_folder(write_shotlist, tmp_path: Path, cached_engine: 
     finally:
         out.chmod(0o755)
     assert result.exit_code == 5 and f"output folder {out} is not writable" in result.stderr
+
+
+def test_a_signal_while_a_batch_is_reported_still_reports_every_committed_image(write_shotlist, tmp_path: Path,
+                                                                               engine_factory) -> None:
+    """SIGTERM sent by a farm wrapper as soon as "[1/12] rendered" appeared: the whole batch was committed (12
+    images and sidecars on disk) but ``render --json`` said ``rendered: 1``, the other 11 images in no count or
+    job; the signal had landed in the loop that reports the batch's jobs (the progress display)."""
+    shots = write_shotlist("""\
+        version: 1
+        project: report-all
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 1, guidance: 1.0, takes: 4}
+        shots:
+          - {id: land, prompt: "a lighthouse"}
+        """)
+
+    class SignalAtFirstLine:
+        def start(self, total: int, done: int) -> None: ...
+        def note(self, text: str) -> None: ...
+        def stop(self) -> None: ...
+
+        def advance(self, outcome: Any) -> None:
+            if not hasattr(self, "signalled"):
+                self.signalled = True
+                raise KeyboardInterrupt  # what the SIGTERM handler raises, right after the first line
+
+    out = tmp_path / "out"
+    with pytest.raises(idcli.Interrupted) as stopped:
+        idcli.render(idcli.load_shotlist(shots), out, device="cpu", batch_size=4, engine_factory=engine_factory,
+                     progress=SignalAtFirstLine())
+    report = stopped.value.report
+    committed = sorted(p.name for p in out.glob("land/*.json"))
+    assert len(committed) == 4, committed  # one batch, committed before the hand-over
+    assert report.rendered == 4 and report.as_dict()["counts"]["rendered"] == 4
+    assert sorted((o.shot_id, o.take) for o in report.jobs) == [("land", t) for t in (1, 2, 3, 4)]
+    assert idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory).count(
+        "skipped") == 4

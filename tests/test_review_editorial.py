@@ -62,14 +62,16 @@ def test_edl_reads_back_with_the_cmx_3600_adapter(out: Path, tmp_path: Path) -> 
     (track,) = timeline.video_tracks()
     # sh040 is not rendered: the jump in record timecode the adapter reads back as a gap of its 3 s
     assert [type(item).__name__ for item in track] == ["Clip", "Gap", "Clip", "Clip"]
-    assert [item.name for item in track.find_clips()] == ["sh010", "sh020", "sh030"]
+    # each clip named after its still, as the editor's bin names it; the shot id in a remark
+    assert [item.name for item in track.find_clips()] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
     assert [item.duration().to_frames() for item in track] == [50, 75, 38, 75]
     expected = images(out)
     for clip in track.find_clips():
         assert clip.metadata.get("cmx_3600", {}).get("reel") is None  # AX: the adapter keeps no AX reel
         url = clip.media_reference.target_url
         assert not url.startswith(("/", "file:"))  # relative to the EDL's folder
-        assert (target.parent / unquote(url)).resolve() == expected[clip.name]
+        shot = clip.metadata["cmx_3600"]["comments"][-1].removeprefix("SHOT: ")
+        assert (target.parent / unquote(url)).resolve() == expected[shot]
     assert timeline.name == "review"
 
 
@@ -116,13 +118,44 @@ def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) ->
     events = [EVENT.match(line) for line in lines if line[:3].isdigit()]
     assert all(events) and [e.group(1) for e in events] == ["001", "002", "003"], lines
     assert {e.group(2) for e in events} == {"AX"}
-    # source held from 0 for the shot's frames; record contiguous from 0 (2 s, 1.5 s, 3 s at 24 fps)
+    # source held from 0 for the shot's frames; record contiguous from 01:00:00:00, the sequence start editors use
+    # (2 s, 1.5 s, 3 s at 24 fps)
     assert [(e.group(3), e.group(4)) for e in events] == [
         ("00:00:00:00", "00:00:02:00"), ("00:00:00:00", "00:00:01:12"), ("00:00:00:00", "00:00:03:00")]
     assert [(e.group(5), e.group(6)) for e in events] == [
-        ("00:00:00:00", "00:00:02:00"), ("00:00:02:00", "00:00:03:12"), ("00:00:03:12", "00:00:06:12")]
+        ("01:00:00:00", "01:00:02:00"), ("01:00:02:00", "01:00:03:12"), ("01:00:03:12", "01:00:06:12")]
     comments = [line for line in lines if line.startswith("*")]
-    assert comments[:2] == ["* FROM CLIP NAME:  sh010", "* FROM CLIP: renders/out/sh010/sh010_t1.png"]
+    assert comments[:4] == ["* FROM CLIP NAME:  sh010_t1.png", "* FROM CLIP: renders/out/sh010/sh010_t1.png",
+                            "* SOURCE FILE: sh010_t1.png", "* SHOT: sh010"]
+
+
+def test_each_edl_event_names_the_still_an_editor_imports(out: Path, tmp_path: Path) -> None:
+    """An editor imports the renders folder's PNGs into a bin (Resolve's media pool, Premiere's project): each becomes
+    a clip named after its file, source timecode from 00:00:00:00. The EDL's events name the same: the clip name is
+    the PNG's file name (Resolve matches clip names and source timecode when reel names are off, its default), a
+    ``* SOURCE FILE:`` remark names the file as Avid writes it, ``* FROM CLIP:`` keeps its path for OTIO and Avid,
+    and the shot id stays in a ``* SHOT:`` remark. Read back with pycmx and OTIO's adapter."""
+    pycmx = pytest.importorskip("pycmx")
+    target = tmp_path / "animatic.edl"
+    assert cli("export", out, "--edl", target, "--fps", "24").exit_code == 0
+    raw = target.read_bytes()
+    assert raw.isascii() and max(len(line) for line in raw.splitlines()) <= 80
+    expected = images(out)
+    edits = [event.edits[0] for event in pycmx.parse_cmx3600(io.StringIO(raw.decode("ascii"))).events]
+    assert [(e.clip_name, e.source_file, e.source) for e in edits] == [
+        (expected[shot].name, expected[shot].name, "AX") for shot in ("sh010", "sh020", "sh030")]
+    assert {e.source_in for e in edits} == {"00:00:00:00"}  # a still's source timecode as a bin gives it
+    lines = target.read_text("ascii").splitlines()
+    event = lines[lines.index(next(line for line in lines if line.startswith("001"))):][:5]
+    assert event[1:] == ["* FROM CLIP NAME:  sh010_t1.png", "* FROM CLIP: renders/out/sh010/sh010_t1.png",
+                         "* SOURCE FILE: sh010_t1.png", "* SHOT: sh010"]
+    (track,) = otio.adapters.read_from_file(str(target), rate=24).video_tracks()
+    clips = list(track.find_clips())
+    assert [clip.name for clip in clips] == [expected[shot].name for shot in ("sh010", "sh020", "sh030")]
+    assert [list(clip.metadata["cmx_3600"]["comments"]) for clip in clips] == [
+        [f"SOURCE FILE: {shot}_t1.png", f"SHOT: {shot}"] for shot in ("sh010", "sh020", "sh030")]
+    assert [(target.parent / unquote(clip.media_reference.target_url)).resolve() for clip in clips] == [
+        expected[shot] for shot in ("sh010", "sh020", "sh030")]
 
 
 def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
@@ -152,10 +185,11 @@ def test_an_independent_cmx_3600_reader_finds_the_edl_well_formed(out: Path, tmp
     events = list(edl.events)
     assert [event.number for event in events] == [1, 2, 3]
     expected = {"sh010": 2098, "sh020": 45, "sh030": 90}  # 70 s, 1.5 s, 3 s at 30000/1001, to the nearest frame
-    record_out = 0
+    record_out = smpte_frames("01:00:00;00", 30, True)  # the sequence starts an hour in: 107892 frames
     for event, (shot, frames) in zip(events, expected.items(), strict=True):
         (edit,) = event.edits
-        assert (edit.source, edit.clip_name, edit.transition.kind, edit.channels.video) == ("AX", shot, "C", True)
+        assert (edit.source, edit.clip_name, edit.transition.kind, edit.channels.video) == (
+            "AX", f"{shot}_t1.png", "C", True)
         source_in, source_out, record_in, out_frame = (smpte_frames(tc, 30, True) for tc in (
             edit.source_in, edit.source_out, edit.record_in, edit.record_out))
         assert (source_in, source_out - source_in, out_frame - record_in) == (0, frames, frames)
@@ -167,11 +201,12 @@ def test_an_independent_cmx_3600_reader_finds_the_edl_well_formed(out: Path, tmp
 
 
 @pytest.mark.parametrize(("fps", "flag", "fcm", "second_in"), [
-    # sh010 lasts 70 s, past the first minute: drop-frame timecode skips labels there and keeps to the clock
-    ("23.976", None, "NON-DROP FRAME", "00:01:09:22"),  # 1678 frames counted 24 a second; no drop-frame form
-    ("29.97", None, "DROP FRAME", "00:01:10;00"),  # 2098 frames: drop frame by default at 29.97
-    ("29.97", "--non-drop-frame", "NON-DROP FRAME", "00:01:09:28"),  # the same 2098 frames, counted 30 a second
-    ("59.94", "--drop-frame", "DROP FRAME", "00:01:10;00"),  # 4196 frames
+    # sh010 lasts 70 s, past the first minute after the 01:00:00:00 start: drop-frame timecode skips labels there
+    # and keeps to the clock
+    ("23.976", None, "NON-DROP FRAME", "01:01:09:22"),  # 1678 frames counted 24 a second; no drop-frame form
+    ("29.97", None, "DROP FRAME", "01:01:10;00"),  # 2098 frames: drop frame by default at 29.97
+    ("29.97", "--non-drop-frame", "NON-DROP FRAME", "01:01:09:28"),  # the same 2098 frames, counted 30 a second
+    ("59.94", "--drop-frame", "DROP FRAME", "01:01:10;00"),  # 4196 frames
 ])
 def test_edl_timecode_at_ntsc_rates(out: Path, tmp_path: Path, fps: str, flag: str | None, fcm: str,
                                     second_in: str) -> None:
@@ -271,7 +306,8 @@ def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -
             otio.adapters.read_from_file(str(edit / "a.edl"), rate=25),
             otio.adapters.read_from_file(str(edit / "a.xml"))]
     cuts = [[(c.name, c.duration().to_frames()) for c in t.find_clips()] for t in read]
-    assert cuts[0] == cuts[1] == cuts[2] == [("sh010", 50), ("sh020", 38), ("sh030", 75)]
+    assert cuts[0] == cuts[2] == [("sh010", 50), ("sh020", 38), ("sh030", 75)]
+    assert cuts[1] == [(f"{shot}_t1.png", frames) for shot, frames in cuts[0]]  # the EDL's clips: the stills' names
     media = [[Path(unquote(urlparse(c.media_reference.target_url).path)).name for c in t.find_clips()]
              for t in read]
     assert media[0] == media[1] == media[2] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
@@ -349,9 +385,11 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "said"), [
     (("--otio", "a.otio", "--burn-in"), "--burn-in goes with --movie"),
-    (("--fcp-xml", "a.xml", "--fps", "29.97", "--drop-frame"), "--drop-frame goes with --edl or --movie --burn-in"),
+    (("--otio", "a.otio", "--fps", "29.97", "--drop-frame"),
+     "--drop-frame goes with --edl, --fcp-xml or --movie --burn-in"),
     (("--movie", "a.mp4", "--fps", "29.97", "--non-drop-frame"),
-     "--non-drop-frame goes with --edl or --movie --burn-in"),
+     "--non-drop-frame goes with --edl, --fcp-xml or --movie --burn-in"),
+    (("--movie", "a.mp4", "--start", "01:00:00:00"), "--start goes with --otio, --edl, --fcp-xml or --movie --burn-in"),
 ])
 def test_an_option_for_a_format_not_asked_for_is_refused(out: Path, tmp_path: Path, args: tuple[str, ...],
                                                          said: str) -> None:
@@ -375,6 +413,98 @@ def test_export_animatic_from_python_checks_its_arguments(out: Path, tmp_path: P
     with pytest.raises(idcli.InputError, match=r"run=.*: give .*load_run"):  # was an AttributeError
         export_animatic(str(out), otio=tmp_path / "a.otio")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
+# -- the start timecode ------------------------------------------------------------------------------
+
+
+def burn_in_texts(monkeypatch: pytest.MonkeyPatch, export, count: int = 2) -> list[str]:
+    """The first ``count`` burn-in texts ``export()`` draws (the encode is stopped there: exit 130, no file)."""
+    import idcli.review.animatic_movie as movie
+
+    drawn, texts = movie.burn_in_band, []
+
+    def record(width, text, warning, font):
+        texts.append(text)
+        if len(texts) >= count:
+            raise KeyboardInterrupt
+        return drawn(width, text, warning, font)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(movie, "burn_in_band", record)
+        assert export().exit_code == 130
+    return texts
+
+
+@pytest.mark.parametrize(("fps", "extra", "start", "frames"), [
+    ("25", (), "01:00:00:00", 90000),  # the default: the industry's sequence start, one hour in
+    ("29.97", (), "01:00:00;00", 107892),  # drop frame by default at 29.97: 01:00:00;00 is 107892 frames
+    ("29.97", ("--non-drop-frame", "--start", "00:59:50:00"), "00:59:50:00", 107700),
+    ("24", ("--start", "10:00:00:00"), "10:00:00:00", 864000),
+])
+def test_every_format_starts_at_the_same_record_timecode(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         fps: str, extra: tuple[str, ...], start: str,
+                                                         frames: int) -> None:
+    """The record timecode of the .otio, the EDL (read with OTIO's adapter and with pycmx), the FCP 7 XML (read with
+    OTIO's adapter) and the movie's burn-in starts where asked, 01:00:00:00 unless told: an editor's sequence starts
+    there, and a cut at 00:00:00:00 lands an hour off in a timeline that does."""
+    pycmx = pytest.importorskip("pycmx")
+    edit = tmp_path / "edit"
+    result = cli("export", out, "--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fcp-xml", edit / "a.xml",
+                 "--fps", fps, *extra)
+    assert result.exit_code == 0, result.output
+    drop_frame = ";" in start
+    rate = {"25": 25.0, "24": 24.0, "29.97": 30000 / 1001}[fps]
+    first = otio.adapters.read_from_file(str(edit / "a.otio")).global_start_time
+    assert first.to_frames() == frames
+    assert otio.opentime.to_timecode(first, rate, drop_frame) == start
+    edl = pycmx.parse_cmx3600(io.StringIO((edit / "a.edl").read_text("ascii")))
+    events = list(edl.events)
+    assert events[0].edits[0].record_in == start
+    nominal = round(rate)
+    assert smpte_frames(events[0].edits[0].record_in, nominal, drop_frame) == frames
+    # sh020 goes in sh010's 2 s later: the cut keeps its timing after the offset
+    assert smpte_frames(events[1].edits[0].record_in, nominal, drop_frame) - frames == round(2 * rate)
+    edl_track = otio.adapters.read_from_file(str(edit / "a.edl"), rate=rate).video_tracks()[0]
+    assert -edl_track.source_range.start_time.to_frames() == frames  # OTIO's reader: the track offset (#1385)
+    xml = otio.adapters.read_from_file(str(edit / "a.xml"))
+    assert xml.global_start_time.to_frames() == frames
+    sequence_timecode = ElementTree.fromstring((edit / "a.xml").read_text("utf-8")).find(".//sequence/timecode")
+    assert sequence_timecode.findtext("string") == start
+    if av is not None:
+        texts = burn_in_texts(monkeypatch, lambda: cli("export", out, "--movie", edit / "a.mp4", "--burn-in",
+                                                        "--fps", fps, *extra))
+        assert texts[0].endswith(f"  {start}") and texts[0].startswith("sh010  t1")
+        assert texts[1].endswith(start[:-2] + "01")
+
+
+@pytest.mark.parametrize(("fps", "given", "said"), [
+    ("24", "1:00:00:00", "--start 1:00:00:00: give the timecode as HH:MM:SS:FF, e.g. 01:00:00:00"),
+    ("24", "01:00:00;00", "drop-frame form (;) at 24 fps"),
+    ("24", "01:00:00:24", "FF from 00 to 23 at 24 fps"),
+    ("24", "01:60:00:00", "MM and SS from 00 to 59"),
+    ("29.97", "01:00:00:00", "drop-frame timecode: give 01:00:00;00 (or --non-drop-frame)"),
+    ("29.97", "01:01:00;00", "01:01:00;00 does not exist in drop-frame timecode"),
+    ("12", "01:00:00:00", "--start at --fps 12: timecode exists at 23.976"),
+])
+def test_a_start_timecode_editors_cannot_read_is_refused(out: Path, tmp_path: Path, fps: str, given: str,
+                                                         said: str) -> None:
+    result = cli("export", out, "--otio", tmp_path / "a.otio", "--fps", fps, "--start", given)
+    assert result.exit_code == 2, result.output
+    assert said in result.stderr, result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
+def test_export_animatic_from_python_checks_its_start(out: Path, tmp_path: Path) -> None:
+    import idcli
+    from idcli.review.export import export_animatic
+    from idcli.review.runs import load_run
+
+    with pytest.raises(idcli.InputError, match=r"start=3600: give the timecode as a string"):
+        export_animatic(load_run(out), otio=tmp_path / "a.otio", start=3600)  # type: ignore[arg-type]
+    (result,) = export_animatic(load_run(out), otio=tmp_path / "a.otio", fps=12)  # no timecode rate: an hour in
+    assert otio.adapters.read_from_file(str(result.path)).global_start_time.to_frames() == 12 * 3600
 
 
 # -- the movie -----------------------------------------------------------------------------------
@@ -448,11 +578,12 @@ def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> N
 
 
 # The sha256 of the test run's movies, by (PyAV, Pillow) version: x264, swscale and Pillow's text and resampling
-# make the bytes, so they are compared where they were recorded. Recorded with the burn-in converting and copying
-# whole frames (before the band alone was written per frame) and unchanged since: the same inputs, the same bytes.
+# make the bytes, so they are compared where they were recorded. The plain movie recorded with the burn-in converting
+# and copying whole frames (before the band alone was written per frame) and unchanged since: the same inputs, the
+# same bytes. The burn-in's re-recorded when its timecode came to start at 01:00:00:00 (its text changed, by design).
 MOVIE_SHA256 = {("18.1.0", "13.0.0"): {
     "plain": "7d94d7828eca02850009fe461d82431da74c157dfcc22267a6c08facd31ba2c0",
-    "burn-in": "0e41df514e74d5d38a101adee90897a9b58190add7affaeed44eef486da0ea3b",
+    "burn-in": "d1181b4d8ffa3de6ffa7b0ceae73bcbdf1330357b32d7449ce0bbfc4fe092726",
 }}
 
 
@@ -607,7 +738,7 @@ def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: 
         texts.clear()
         result = cli("export", out, "--movie", tmp_path / "a.mp4", "--burn-in", "--fps", "29.97", flag)
         assert result.exit_code == 130 and not (tmp_path / "a.mp4").exists()
-        assert texts[3] == f"sh010  t1  00:00:00{separator}03"
+        assert texts[3] == f"sh010  t1  01:00:00{separator}03"  # from the sequence start, an hour in
 
 
 @needs_pyav
@@ -728,3 +859,16 @@ def test_takes_of_odd_sizes_make_an_even_frame(tmp_path: Path) -> None:
     boxed = letterbox(tall, (512, 288))
     assert boxed.shape == (288, 512, 3)
     assert boxed[:, 256 - 72:256 + 72].min() == 200 and boxed[:, :256 - 73].max() == 0  # 144 wide, centred
+
+
+@pytest.mark.parametrize(("flag", "label", "form"), [("--drop-frame", "01:00:00;00", "DF"),
+                                                     ("--non-drop-frame", "01:00:00:00", "NDF")])
+def test_the_fcp_xml_alone_takes_the_drop_frame_choice(out: Path, tmp_path: Path, flag: str, label: str,
+                                                       form: str) -> None:
+    """The XML's sequence <timecode> is written in the chosen form, so the choice is not refused with it alone."""
+    target = tmp_path / "cut" / "a.xml"
+    result = cli("export", out, "--fcp-xml", target, "--fps", "29.97", flag)
+    assert result.exit_code == 0, result.output
+    sequence_timecode = ElementTree.parse(target).getroot().find(".//sequence/timecode")
+    assert sequence_timecode is not None
+    assert (sequence_timecode.findtext("string"), sequence_timecode.findtext("displayformat")) == (label, form)

@@ -410,3 +410,69 @@ def test_the_readme_names_the_module_errors_a_pipeline_meets_and_what_to_catch_t
                 raised[name] = value
     assert set(names) <= set(raised) and {"DeliveryError", "SigningError", "ReproduceError"} <= set(names)
     assert not [n for n in names if hasattr(idcli, n)]
+
+
+def test_export_json_out_dir_is_absolute_like_every_other_document(write_shotlist, tmp_path: Path, engine_factory,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrapper run from another folder read ``out_dir`` from each step's document: every one gave
+    ``/abs/renders`` but ``export --json``, which gave the folder as typed (``renders``)."""
+    from review_helpers import cli
+
+    shots = write_shotlist(_tiny_shots("export-abs", "a lighthouse"))
+    assert idcli.render(shots, tmp_path / "renders", device="cpu", engine_factory=engine_factory).rendered == 1
+    monkeypatch.chdir(tmp_path)
+    result = cli("export", "renders", "--otio", "cut.otio", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["out_dir"] == str(tmp_path / "renders"), document
+    assert document["files"] == [{"format": "otio", "path": "cut.otio"}]  # an input file: as the user named it
+    assert json.loads(cli("review", "renders", "--json").stdout)["out_dir"] == document["out_dir"]
+
+
+def test_plan_json_reason_is_null_when_there_is_nothing_to_say_as_in_render_json(write_shotlist,
+                                                                                  tmp_path: Path) -> None:
+    """``reason`` of a new or done job was ``""`` in ``plan --json`` and ``null`` in ``render --json``: one field, two
+    types, so a wrapper's ``reason is not None`` check held for every planned job."""
+    shots = write_shotlist(_tiny_shots("reason-null", "a lighthouse", "a harbour"))
+    document = idcli.plan_folder(shots, tmp_path / "out")
+    assert [(j["state"], j["reason"], j["cause"]) for j in document["jobs"]] == [("new", None, None)] * 2
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only"])
+def test_an_unusable_idcli_home_is_named_as_idclis_cache(write_shotlist, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A farm's ``IDCLI_HOME`` on a read-only share (or a file by mistake) stopped ``validate --selfies`` and
+    ``render`` with exit 5 and only "PATH: Not a directory" or "permission denied while writing PATH": nothing said
+    the path was idcli's cache, not the output folder exit 5 is about, nor what to do."""
+    from review_helpers import cli
+
+    shots = write_shotlist("""\
+        version: 1
+        project: home
+        model: {preset: tiny-sd}
+        characters:
+          mara: {selfies: [selfies/mara_1.jpg]}
+        shots:
+          - {id: a010, prompt: "{mara} on a street"}
+        """)
+    home = tmp_path / "cache"
+    if kind == "file":
+        home.write_text("not a folder", "utf-8")
+    else:
+        home.mkdir()
+        import idcli.store
+
+        real = idcli.store.os.open
+
+        def read_only(path, flags, *args, **kwargs):  # EROFS for every write under the cache, as on a read-only share
+            if str(path).startswith(str(home)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+                raise OSError(30, "Read-only file system", str(path))
+            return real(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", read_only)
+    monkeypatch.setenv("IDCLI_HOME", str(home))
+    result = cli("validate", shots, "--selfies", "--json")
+    assert result.exit_code == 5, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "OutputError" and str(home) in error["message"], error
+    assert "idcli's cache (IDCLI_HOME" in error["message"] and "writable" in error["message"], error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import types
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from cli_helpers import render_on_cpu
 from typer.testing import CliRunner
 
 import idcli
+from idcli import console
 from idcli.cli import app
 
 TEXT_ONLY = """\
@@ -96,13 +98,15 @@ def test_cpu_batch_progress_reports_each_step_and_old_progress_objects_still_wor
     assert report.rendered == 3 and old.advanced == 3
 
 
-def test_cpu_batch_progress_plain_lines_show_the_step_and_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
-    from idcli import console
-
+def console_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """idcli.console's clock made a list the test sets (``now[0] = 12.0``): time-left arithmetic without waiting."""
     now = [0.0]
     monkeypatch.setattr(console, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    return now
+
+
+def test_cpu_batch_progress_plain_lines_show_the_step_and_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = console_clock(monkeypatch)
     stream = io.StringIO()
     progress = console.PlainProgress(stream)
     progress.start(total=6, already_done=0)
@@ -118,12 +122,7 @@ def test_cpu_batch_progress_plain_lines_show_the_step_and_time_left(monkeypatch:
 def test_time_left_is_not_thrown_off_by_a_slow_first_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
     # Under --compile a batch's first evaluation builds the graph (minutes on a CPU): the estimate takes the
     # rate of the evaluations after it, and a later batch's first step uses the rate already seen.
-    import types
-
-    from idcli import console
-
-    now = [0.0]
-    monkeypatch.setattr(console, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    now = console_clock(monkeypatch)
     left = console.TimeLeft()
     left.start(total=4, already_done=0)
     now[0] = 300.0
@@ -142,12 +141,7 @@ def test_time_left_gives_no_estimate_from_the_runs_first_evaluation(monkeypatch:
     # The progress starts before the engine is built: the run's first evaluation also carries the model's loading
     # (seconds on a CPU, a minute for SDXL). Multiplied by every evaluation left, it said "about 14m14s left" for a
     # 35-second render. No rate is known yet, so no estimate; the next evaluation gives one.
-    import types
-
-    from idcli import console
-
-    now = [0.0]
-    monkeypatch.setattr(console, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    now = console_clock(monkeypatch)
     stream = io.StringIO()
     progress = console.PlainProgress(stream)
     progress.start(total=18, already_done=0)

@@ -95,3 +95,23 @@ def test_after_a_commit_says_the_output_is_unusable_no_later_commit_runs() -> No
     queue.cancel()
     queue.close()
     assert ran == [1, 2], "the commit queued after the failed one ran"
+
+
+def test_ctrl_c_during_a_hand_over_leaves_the_result_for_drain() -> None:
+    # A signal can land while the calling thread reports a committed batch (its progress lines): the batch is
+    # on disk, so drain must hand it over again rather than drop it (the callback skips what it already took).
+    handed: list[int] = []
+    calls: list[int] = []
+
+    def on_done(value: int) -> None:
+        calls.append(value)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the SIGTERM / Ctrl-C, before this hand-over could finish
+        handed.append(value)
+
+    queue = CommitQueue(on_done, depth=0)
+    with pytest.raises(KeyboardInterrupt):
+        queue.submit(_slow, 1, 0.02)
+    queue.drain()  # run.py's path on Ctrl-C
+    queue.close()
+    assert handed == [1] and calls == [1, 1] and not queue._waiting

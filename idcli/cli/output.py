@@ -150,8 +150,10 @@ def guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
         # A file-system failure not anticipated deeper down (permissions, a file where a folder should
         # be): one line, not a traceback.
         debug_traceback()
+        from ..paths import cache_note
+
         where = f"{exc.filename}: " if exc.filename else ""
-        message = f"{where}{exc.strerror or exc}"
+        message = f"{where}{exc.strerror or exc}{cache_note(exc.filename) if isinstance(exc.filename, str) else ''}"
         if as_json:
             emit_json(failure(error_object("OutputError", message, str(exc.filename) if exc.filename else None),
                               EXIT_OUTPUT_UNUSABLE))

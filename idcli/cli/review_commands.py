@@ -233,6 +233,9 @@ def export(
                                                     "there].",
                                                     show_default=False)] = None,
     burn_in: Annotated[bool, typer.Option("--burn-in", help="Show shot id, take and timecode in the movie.")] = False,
+    start: Annotated[str | None, typer.Option("--start", metavar="TC", help="Record timecode of the first frame "
+                                              "in every format, e.g. 01:00:00:00 (01:00:00;00 where the timecode "
+                                              "drops frames) [default: 01:00:00:00].", show_default=False)] = None,
     shots: ShotsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -248,7 +251,7 @@ def export(
         check_targets(otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file, movie=movie_file, fps=fps)
         run = load_run(out, shots)
         results = export_animatic(run, otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file,
-                                  movie=movie_file, fps=fps, drop_frame=drop_frame, burn_in=burn_in)
+                                  movie=movie_file, fps=fps, drop_frame=drop_frame, burn_in=burn_in, start=start)
         first = results[0]
         gaps = f", {len(first.gaps)} gap(s) for shots not rendered ({', '.join(first.gaps)})" if first.gaps else ""
         picks = pick_notes(run)  # once for every format: they all show the same takes
@@ -261,8 +264,9 @@ def export(
                 print_note(note)
         document = None
         if as_json:
-            document = {"out_dir": str(out), "fps": fps, "clips": first.clips, "frames": first.frames,
-                        "gaps": first.gaps, "files": [{"format": r.format, "path": str(r.path)} for r in results],
+            document = {"out_dir": str(Path(out).absolute()), "fps": fps, "clips": first.clips,
+                        "frames": first.frames, "gaps": first.gaps,
+                        "files": [{"format": r.format, "path": str(r.path)} for r in results],
                         "notes": [*picks, *(note for r in results for note in r.notes)]}
         _finish_review(first.problems, document)
 

@@ -40,10 +40,11 @@ def require_pyav() -> None:
                          "pip install 'idcli[movie]' (or pip install av)") from None
 
 
-def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop_frame: bool = False
-                ) -> ExportResult:
+def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop_frame: bool = False,
+                start: int = 0) -> ExportResult:
     """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
-    ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``)."""
+    ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``), ``start``
+    the frame its first frame's burnt-in timecode counts (start_timecode.py)."""
     from ..store import atomic_stream
 
     timeline, result = build_timeline(run, path, fps)
@@ -54,7 +55,7 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
     width, height = frame_size(run, [shot.take for shot in shots if shot.take is not None])
     with atomic_stream(path) as temporary:
         _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height),
-                drop_frame if burn_in else None)
+                drop_frame if burn_in else None, start)
     return result
 
 
@@ -172,8 +173,9 @@ def burn_in_band(width: int, text: str, warning: str | None, font: Any) -> np.nd
 
 
 def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, fps: float,
-            size: tuple[int, int], burn_in_drop_frame: bool | None) -> None:
-    """Encode ``shots`` into ``target``; ``burn_in_drop_frame`` None for no burn-in, else its timecode's kind."""
+            size: tuple[int, int], burn_in_drop_frame: bool | None, start: int = 0) -> None:
+    """Encode ``shots`` into ``target``; ``burn_in_drop_frame`` None for no burn-in, else its timecode's kind, which
+    counts from frame ``start``."""
     import av
     from av.video.reformatter import ColorRange
 
@@ -199,8 +201,8 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
             banded = _BandedStill(still) if burn_in else None
             for frame_in_shot in range(shot.frames):
                 if banded is not None:  # only the band changes from frame to frame: convert and write just the band
-                    band = burn_in_band(size[0], f"{label}  {timecode(index, fps, bool(burn_in_drop_frame))}", warning,
-                                        font)
+                    stamp = timecode(start + index, fps, bool(burn_in_drop_frame))
+                    band = burn_in_band(size[0], f"{label}  {stamp}", warning, font)
                     banded.show(yuv_frame(band).to_ndarray())
                 still.pts = index
                 still.pict_type = av.video.frame.PictureType.I if frame_in_shot == 0 else \

@@ -7,10 +7,14 @@ missing one is one clear error naming the package, not a half-written set of fil
 
 What each format can hold, and how the animatic is put into it (docs/review.md):
 
-- **EDL** (CMX 3600): one event per rendered shot, reel ``AX`` (CMX 3600's auxiliary source, the convention
-  for file-based media: an eight-character reel cannot name ``sc12_sh010_t2`` without truncating takes and
-  shots onto one reel), ``* FROM CLIP NAME:`` the shot id and ``* FROM CLIP:`` the take's PNG relative to the
-  EDL (Avid and Resolve relink by file name; a relative path keeps the EDL valid wherever the project moves).
+- **EDL** (CMX 3600): one event per rendered shot, named as an editor's bin names the still once the renders
+  folder is imported into it: ``* FROM CLIP NAME:`` the PNG's file name (the clip name Resolve and Premiere give an
+  imported file; Resolve conforms an EDL by clip name and source timecode while its reel-name assist is off, its
+  default), source timecode from 00:00:00:00 (a still has none of its own), ``* FROM CLIP:`` the PNG's path relative
+  to the EDL (OTIO's and Avid's media path; a relative path keeps the EDL valid wherever the project moves),
+  ``* SOURCE FILE:`` the file name (Avid's remark for a file-based source, which pycmx reads) and ``* SHOT:`` the
+  shot id. Reel ``AX`` (CMX 3600's auxiliary source, the convention for file-based media: an eight-character reel
+  cannot name ``sc12_sh010_t2`` without truncating takes and shots onto one reel).
   An unrendered shot is the jump in record timecode an EDL has for a gap; a trailing one cannot be written (an
   EDL ends with its last event). ``FCM:`` says drop or non-drop frame (the adapter does not write it). At most
   999 events (three-digit event numbers).
@@ -73,14 +77,15 @@ def require_timecode_rate(fps: float, option: str) -> None:
                          "rate)", field="fps")
 
 
-def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool) -> tuple[Any, ExportResult]:
+def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: int = 0
+                 ) -> tuple[Any, ExportResult]:
     """The timeline the EDL is written from (``fps`` as ``export.timeline_rate`` gives it), built once per export
     and before any file of it is written: an EDL of no events, or of more than CMX 3600 numbers, is refused here.
-    ``edl_text`` writes it."""
+    ``start``: the frame its record timecode starts at. ``edl_text`` writes it."""
     # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
     # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
-    timeline, result = build_timeline(run, edl_path, fps, media_paths=True, timecode_rate=timecode_rate)
+    timeline, result = build_timeline(run, edl_path, fps, media_paths=True, timecode_rate=timecode_rate, start=start)
     result.format = "edl"
     _check_event_count(run, result, edl_path)
     return timeline, result
@@ -105,8 +110,10 @@ def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
     the EDL cannot hold)."""
     import opentimelineio as otio
 
-    for clip in timeline.find_clips():
-        clip.metadata["cmx_3600"] = {"reel": "AX"}
+    for clip in timeline.find_clips():  # named as the editor's bin names the still imported into it (module doc)
+        still, shot = clip.media_reference.name, clip.name
+        clip.name = still
+        clip.metadata["cmx_3600"] = {"reel": "AX", "comments": [f"SOURCE FILE: {still}", f"SHOT: {shot}"]}
     (track,) = timeline.video_tracks()
     trailing = 0  # the gaps the track ends with: the shots after the last rendered one
     while trailing < len(track) and isinstance(track[len(track) - 1 - trailing], otio.schema.Gap):
@@ -116,20 +123,28 @@ def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
         shots = f"the last shot, {first}, is not rendered and leaves" if trailing == 1 else (
             f"the last {trailing} shots, from {first} on, are not rendered and leave")
         result.notes.append(f"--edl: {shots} no event: an EDL ends with its last event")
+    # The adapter writes record timecode from the track, not from global_start_time (OTIO issue #1385): the track
+    # starts ``start`` frames before its first clip, as the adapter's own reader gives an EDL recorded from there.
+    start = timeline.global_start_time
+    track.source_range = otio.opentime.TimeRange(-start, track.available_range().duration)
     text = otio.adapters.write_to_string(timeline, "cmx_3600", style="avid")
     fcm = "FCM: DROP FRAME" if drop_frame else "FCM: NON-DROP FRAME"
     title, _, events = text.partition("\n\n")
     return f"{title}\n{fcm}\n\n{events}"
 
 
-def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResult]:
-    """The animatic as FCP 7 XML (``xmeml``), media as absolute file URLs."""
+def fcp_xml_text(run: Run, xml_path: Path, fps: float, drop_frame: bool = False, start: int = 0
+                 ) -> tuple[str, ExportResult]:
+    """The animatic as FCP 7 XML (``xmeml``), media as absolute file URLs, the sequence's ``<timecode>`` from
+    ``start`` (a frame count) labelled drop frame or not as ``drop_frame`` says."""
     import opentimelineio as otio
 
     from .animatic_movie import frame_size
 
-    timeline, result = build_timeline(run, xml_path, fps, absolute_media=True)
+    timeline, result = build_timeline(run, xml_path, fps, absolute_media=True, start=start)
     result.format = "fcp_xml"
+    # The adapter writes the sequence's <timecode> from global_start_time, its label's form from this metadata.
+    timeline.metadata["fcp_xml"] = {"timecode": {"displayformat": "DF" if drop_frame else "NDF"}}
     takes = {(take.shot_id, take.take): take for take in run.takes}
     shown = []
     for clip in timeline.find_clips():
@@ -138,8 +153,8 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float) -> tuple[str, ExportResul
         shown.append(take)
     if shown:  # the sequence's frame: the movie's, not the importer's guess
         width, height = frame_size(run, shown)
-        timeline.metadata["fcp_xml"] = {"media": {"video": {"format": {"samplecharacteristics": {
-            "width": str(width), "height": str(height)}}}}}
+        timeline.metadata["fcp_xml"]["media"] = {"video": {"format": {"samplecharacteristics": {
+            "width": str(width), "height": str(height)}}}}
     return otio.adapters.write_to_string(timeline, "fcp_xml"), result
 
 

@@ -95,13 +95,15 @@ def _absolute_url(target: Path) -> str:
 
 
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_media: bool = False,
-                   media_paths: bool = False, timecode_rate: float | None = None) -> tuple[Any, ExportResult]:
+                   media_paths: bool = False, timecode_rate: float | None = None, start: int = 0
+                   ) -> tuple[Any, ExportResult]:
     """The animatic as an OTIO timeline, for ``otio_path`` (media URLs are relative to its folder).
 
     Every format is written from this one timeline. ``absolute_media``: media as absolute file URLs (FCP 7
     XML). ``media_paths``: media as plain relative paths, nothing escaped (the EDL's ``* FROM CLIP:`` comment is
     a path, not a URL). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
     non-drop-frame EDL at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
+    ``start``: the frame its record timecode starts at, its ``global_start_time`` (start_timecode.py).
     """
     import opentimelineio as otio
 
@@ -110,7 +112,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
     RationalTime, TimeRange = otio.opentime.RationalTime, otio.opentime.TimeRange
     rate = timecode_rate or fps
     result = ExportResult(otio_path, 0, problems=list(run.problems))
-    timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(0, rate))
+    timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(start, rate))
     timeline.metadata["idcli"] = {"output_folder": _relative_url(otio_path.parent, run.root) + "/", "fps": fps,
                                   "shot_list": _shot_list(run, otio_path)}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
@@ -174,9 +176,9 @@ def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any
             "sidecar": take.sidecar, "qa_flags": take.flags, "random_weights": take.random_weights}
 
 
-def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0) -> ExportResult:
+def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0, start: str | None = None) -> ExportResult:
     """Write the animatic atomically to ``otio_path`` (a ``.otio`` file), making its folder if needed."""
-    return export_animatic(run, otio=otio_path, fps=fps)[0]
+    return export_animatic(run, otio=otio_path, fps=fps, start=start)[0]
 
 
 # The formats in the order they are written, each with its option and the file name endings it takes.
@@ -213,15 +215,18 @@ def check_targets(*, otio: str | Path | None = None, edl: str | Path | None = No
 
 def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path | None = None,
                     fcp_xml: str | Path | None = None, movie: str | Path | None = None, fps: float = 24.0,
-                    drop_frame: bool | None = None, burn_in: bool = False) -> list[ExportResult]:
+                    drop_frame: bool | None = None, burn_in: bool = False, start: str | None = None
+                    ) -> list[ExportResult]:
     """Write the animatic in each format given a path, from one timeline: an OTIO file, a CMX 3600 EDL, an FCP
     7 XML and a playable movie (docs/review.md). Every request is checked (names, frame rate, the adapters and
     PyAV installed) before the first file is written; each file is written atomically, its folder made if
     needed. ``drop_frame``: the timecode of the EDL and the movie's burn-in at 29.97/59.94 (default: drop frame
-    there). ``burn_in``: the movie shows shot id, take and timecode. Returns one result per file written, in
-    the order above."""
+    there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the record timecode of the first
+    frame in every format (default 01:00:00:00; start_timecode.py). Returns one result per file written, in the
+    order above."""
     from ..arguments import check_bool, shown
     from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
+    from .start_timecode import start_frame
 
     if not isinstance(run, Run):
         raise InputError(f"run={shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
@@ -234,10 +239,13 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     # An option for a file not asked for would do nothing: said, not ignored.
     if burn_in and "movie" not in targets:
         raise InputError("--burn-in goes with --movie (it marks the movie's frames)", field="burn_in")
-    if drop_frame is not None and "edl" not in targets and not (burn_in and "movie" in targets):
+    if drop_frame is not None and not {"edl", "fcp_xml"} & set(targets) and not (burn_in and "movie" in targets):
         flag = "--drop-frame" if drop_frame else "--non-drop-frame"
-        raise InputError(f"{flag} goes with --edl or --movie --burn-in (the timecode they write; the .otio, the FCP "
-                         "7 XML and a movie without burn-in have none to choose)", field="drop_frame")
+        raise InputError(f"{flag} goes with --edl, --fcp-xml or --movie --burn-in (the timecode they write; the "
+                         ".otio and a movie without burn-in have none to choose)", field="drop_frame")
+    if start is not None and set(targets) == {"movie"} and not burn_in:
+        raise InputError("--start goes with --otio, --edl, --fcp-xml or --movie --burn-in (the timecode they carry; "
+                         "a movie without burn-in has none)", field="start")
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
     rate = timeline_rate(fps)
@@ -246,10 +254,13 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
             require_timecode_rate(rate, option)
     if "edl" in targets:
         require_adapter("cmx_3600", "--edl")
-    if "edl" in targets or "movie" in targets:  # the timecode of the EDL and of the movie's burn-in
-        drop_frame = check_drop_frame(rate, drop_frame)
+    # The timecode of every format (the EDL's and the burn-in's as asked; the XML's and the .otio's start as theirs).
+    drop_frame = check_drop_frame(rate, drop_frame)
+    from opentimelineio.opentime import RationalTime
+
+    first = start_frame(start, rate, drop_frame, timecode_rate=RationalTime.is_valid_timecode_rate(rate))
     # The EDL's timeline is built here, once: its events are counted before any file is written, then written.
-    edl_built = edl_timeline(run, targets["edl"], rate, bool(drop_frame)) if "edl" in targets else None
+    edl_built = edl_timeline(run, targets["edl"], rate, drop_frame, first) if "edl" in targets else None
     if "fcp_xml" in targets:
         require_adapter("fcp_xml", "--fcp-xml")
     if "movie" in targets:
@@ -271,7 +282,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
         if path.parent not in swept:  # an export killed mid-write left its temporary beside the file
             remove_dead_temporaries(path.parent)
             swept.add(path.parent)
-        results.append(_write(name, run, path, rate, bool(drop_frame), burn_in, edl_built))
+        results.append(_write(name, run, path, rate, drop_frame, burn_in, edl_built, first))
     return results
 
 
@@ -288,19 +299,20 @@ def _check_claimed_sizes(run: Run, *, with_fallback: bool) -> None:
 
 
 def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_in: bool,
-           edl_built: tuple[Any, ExportResult] | None) -> ExportResult:
+           edl_built: tuple[Any, ExportResult] | None, start: int) -> ExportResult:
     """Write one format atomically (the movie streams into a temporary renamed when complete); ``edl_built``: the EDL's
-    timeline and result as ``editorial_formats.edl_timeline`` built them."""
+    timeline and result as ``editorial_formats.edl_timeline`` built them; ``start``: the first frame's record
+    timecode as a frame count."""
     from ..store import atomic_write
 
     if name == "movie":
         from .animatic_movie import write_movie
 
-        return write_movie(run, path, rate, burn_in=burn_in, drop_frame=drop_frame)
+        return write_movie(run, path, rate, burn_in=burn_in, drop_frame=drop_frame, start=start)
     if name == "otio":
         import opentimelineio as otio
 
-        timeline, result = build_timeline(run, path, rate)
+        timeline, result = build_timeline(run, path, rate, start=start)
         text = otio.adapters.write_to_string(timeline, "otio_json")
     elif name == "edl":
         from .editorial_formats import edl_text
@@ -311,6 +323,6 @@ def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_
     else:
         from .editorial_formats import fcp_xml_text
 
-        text, result = fcp_xml_text(run, path, rate)
+        text, result = fcp_xml_text(run, path, rate, drop_frame, start)
     atomic_write(path, text.encode("utf-8"))
     return result

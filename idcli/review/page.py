@@ -779,18 +779,21 @@ _JS = """
     saved.last=idOf(s);write();
     try{history.replaceState(null,'','#'+s.id);}catch(e){}
   }
-  // The shot the keys act on: the one holding the focus while it is in view; scrolled away from it (Page Down,
-  // Space, the wheel), the shot at the top of the view, so a digit never picks in a shot off screen.
+  // The shot the keys act on: the one holding the focus while the view has not moved since j/k put it there, or
+  // while it is in view; scrolled away from it (Page Down, Space, the wheel), the shot at the top of the view, so a
+  // digit never picks in a shot off screen. (The last shots of a short page cannot scroll to the top: the focus
+  // the keys gave them still counts.)
+  var keyedAt=null;
   function current(){
     var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
     var r=a?a.getBoundingClientRect():null;
-    if(r&&r.bottom>0&&r.top<window.innerHeight){return shots.indexOf(a);}
-    var y=window.scrollY+8,best=0;
-    for(var i=0;i<shots.length;i++){if(shots[i].offsetTop<=y){best=i;}}
+    if(r&&(window.scrollY===keyedAt||(r.bottom>0&&r.top<window.innerHeight))){return shots.indexOf(a);}
+    var best=0;
+    for(var i=0;i<shots.length;i++){if(shots[i].getBoundingClientRect().top<=8){best=i;}}
     return best;
   }
   function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();
-    remember(shots[i]);}
+    keyedAt=window.scrollY;remember(shots[i]);}
   document.addEventListener('keydown',function(e){
     if(e.altKey||e.ctrlKey||e.metaKey){return;}
     var tag=(e.target&&e.target.tagName)||'';if(tag==='INPUT'||tag==='TEXTAREA'){return;}

@@ -1,0 +1,67 @@
+"""Where the animatic's record timecode starts: ``export --start``, 01:00:00:00 unless told.
+
+An editor's sequence starts at 01:00:00:00 (Avid's and Resolve's default timeline start; the sample EDLs of the
+Resolve and Final Cut Pro 7 manuals record from 01:00:00:00), leaving the hour before for bars, slate and countdown.
+A cut recorded from 00:00:00:00 lands an hour early in such a sequence. Every format carries the same start: the
+.otio's ``global_start_time``, the EDL's record timecode, the FCP 7 XML sequence's ``<timecode>`` and the movie's
+burn-in (docs/review.md).
+
+The start is parsed by SMPTE 12M's own arithmetic (not OTIO's), at the export's rate and drop-frame choice: a
+frame count, which each format labels as its timecode does.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import InputError
+
+DEFAULT_START = "01:00:00:00"
+_FORM = re.compile(r"(\d\d):(\d\d):(\d\d)([:;])(\d\d)")
+
+
+def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rate: bool = True) -> int:
+    """The frame the record timecode starts at: ``given`` (HH:MM:SS:FF; HH:MM:SS;FF when the export's timecode drops
+    frames) at ``fps`` as ``export.timeline_rate`` gives it, else one hour in. ``timecode_rate``: whether SMPTE
+    timecode exists at ``fps`` (an .otio at 12 fps has none to give: only the default, an hour of frames, applies)."""
+    if given is None:
+        if not timecode_rate:
+            return round(3600 * fps)
+        given = DEFAULT_START[:-3] + (";" if drop_frame else ":") + DEFAULT_START[-2:]
+    if not isinstance(given, str):  # from Python: start=3600
+        from ..arguments import shown
+
+        raise InputError(f"start={shown(given)}: give the timecode as a string, e.g. {DEFAULT_START!r}",
+                         field="start")
+    if not timecode_rate:
+        raise InputError(f"--start at --fps {fps:g}: timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, "
+                         "59.94 and 60 fps only (at another rate the timeline starts an hour in)", field="start")
+    from ..errors import printable
+
+    shown_given = printable(given)
+    match = _FORM.fullmatch(given)
+    if match is None:
+        raise InputError(f"--start {shown_given}: give the timecode as HH:MM:SS:FF, e.g. {DEFAULT_START} "
+                         "(HH:MM:SS;FF where the timecode drops frames, e.g. 01:00:00;00 at 29.97)", field="start")
+    separator = match.group(4)
+    hours, minutes, seconds, frames = (int(match.group(i)) for i in (1, 2, 3, 5))
+    nominal = round(fps)
+    if separator == ";" and not drop_frame:
+        raise InputError(f"--start {shown_given}: the drop-frame form (;) at {fps:g} fps, whose timecode here does "
+                         f"not drop frames; give {given.replace(';', ':')}", field="start")
+    if separator == ":" and drop_frame:
+        raise InputError(f"--start {shown_given}: at {fps:g} fps the export writes drop-frame timecode: give "
+                         f"{given[:8]};{given[9:]} (or --non-drop-frame)", field="start")
+    if not (minutes < 60 and seconds < 60):
+        raise InputError(f"--start {shown_given}: MM and SS from 00 to 59", field="start")
+    if frames >= nominal:
+        raise InputError(f"--start {shown_given}: FF from 00 to {nominal - 1:02d} at {fps:g} fps", field="start")
+    dropped = nominal // 15  # 2 labels a minute at 29.97, 4 at 59.94, but every tenth minute
+    if drop_frame and seconds == 0 and frames < dropped and minutes % 10:
+        raise InputError(f"--start {shown_given}: {given} does not exist in drop-frame timecode (it skips the "
+                         f"first {dropped} frame labels of each minute but every tenth)", field="start")
+    count = ((hours * 60 + minutes) * 60 + seconds) * nominal + frames
+    if drop_frame:
+        total_minutes = hours * 60 + minutes
+        count -= dropped * (total_minutes - total_minutes // 10)
+    return count
