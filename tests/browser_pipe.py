@@ -3,6 +3,10 @@ mouse clicks as a person gives them, reloads, localStorage kept in a profile fol
 
 No package is needed (no websocket client, no Playwright, whose browser download cannot work here): Chromium
 reads commands on file descriptor 3 and writes replies and events on 4, each one JSON message ended by a NUL.
+
+A page's localStorage reaches the profile when Chromium commits it, not when the page writes it: ``close`` waits
+until the profile holds what the page holds (tests/chromium_storage.py reads it), then closes Chromium, and says
+so when Chromium had to be killed. A test that closes and reopens the browser finds what the page stored.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from chromium_storage import committed, storage_folder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 _NAMED_KEYS = {"Tab": 9, "PageUp": 33, "PageDown": 34, "End": 35, "Home": 36}
@@ -28,6 +35,7 @@ class Browser:
     def __init__(self, profile: Path, downloads: Path, timeout: float = 60.0) -> None:
         assert CHROMIUM is not None
         self.timeout = timeout
+        self.profile = profile
         to_chromium, from_us = os.pipe()
         to_us, from_chromium = os.pipe()
 
@@ -40,9 +48,11 @@ class Browser:
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={profile}", "--window-size=1280,900", "--force-prefers-reduced-motion",
+             # localStorage committed to the profile about 1 s after a write instead of 5 s: close() waits for it
+             "--enable-aggressive-domstorage-flushing",
              "--remote-debugging-pipe", "about:blank"],
             pass_fds=(3, 4), preexec_fn=on_3_and_4, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            stderr=subprocess.DEVNULL, start_new_session=True)  # its own process group: a kill reaches its children
         os.close(to_chromium)
         os.close(from_chromium)
         self._out = os.fdopen(from_us, "wb", buffering=0)
@@ -57,8 +67,8 @@ class Browser:
             for domain in ("Page", "Runtime", "Log"):
                 self.send(f"{domain}.enable", page=True)
         except BaseException:  # no `with` has taken it yet: nothing else would stop this Chromium
-            self.process.kill()
-            self.close()
+            self._kill()
+            self._stop()
             raise
 
     # -- the protocol ------------------------------------------------------------------------------
@@ -181,19 +191,68 @@ class Browser:
                 found.append(event["params"]["entry"]["text"])
         return found
 
-    def close(self) -> None:
-        with contextlib.suppress(RuntimeError, OSError):
+    def stored(self) -> tuple[str, dict[str, str]] | None:
+        """The open page's origin and what its localStorage holds (in the browser's memory); None where the page
+        has none (about:blank)."""
+        held = self.js("(function(){try{var s=localStorage,r={};for(var i=0;i<s.length;i++){var k=s.key(i);"
+                       "r[k]=s.getItem(k);}return [location.origin,r];}catch(e){return null;}})()")
+        return (held[0], held[1]) if held else None
+
+    def wait_for_storage(self, within: float | None = None) -> None:
+        """Wait until the profile holds the open page's localStorage as the page holds it: Chromium commits it in
+        batches, about 1 s after a write, and a Chromium killed before that loses it. Fails after ``within``
+        seconds (``timeout`` by default) naming the keys not written and the folder read."""
+        within = self.timeout if within is None else within
+        deadline = time.monotonic() + within
+        while True:
+            held = self.stored()  # again each time: a page's timer may write while we wait
+            if held is None:
+                return
+            origin, items = held
+            on_disk = committed(self.profile, origin)
+            missing = sorted(k for k, v in items.items() if on_disk.get(k) != v)
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"localStorage of {origin} not written to {storage_folder(self.profile)} in "
+                                   f"{within:g} s: {', '.join(missing)} (a restart would lose it)")
+            time.sleep(0.05)
+
+    def close(self, check: bool = True) -> None:
+        """Close Chromium as a person closes a browser, what the page stored written first. With ``check`` (the
+        default), fails when the profile did not get the page's localStorage in time, and when Chromium did not
+        exit within ``timeout`` of being asked and had to be killed (what it had not written would be lost)."""
+        if self._out.closed:  # closed already
+            return
+        try:
+            if check and self.process.poll() is None:
+                self.wait_for_storage()
+        finally:  # stopped whatever happened; a kill reported even over the wait's own failure (its context)
+            if not self._stop() and check:
+                raise RuntimeError(f"Chromium did not exit in {self.timeout:g} s after Browser.close and was "
+                                   f"killed: what it had not written to {self.profile} is lost")
+
+    def _stop(self) -> bool:
+        """Ask Chromium to close and wait for it; kill it (all its processes) at ``timeout``. True if it exited."""
+        with contextlib.suppress(RuntimeError, OSError, TimeoutError):  # a hung Chromium is killed below
             self.send("Browser.close")
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=self.timeout)
+            exited = True
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self._kill()
+            exited = False
         self._in.close()
         self._out.close()
+        return exited
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def __enter__(self) -> Browser:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(check=kind is None)  # a test failing inside the `with` fails for its own reason

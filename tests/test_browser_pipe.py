@@ -1,0 +1,81 @@
+"""The browser test harness (tests/browser_pipe.py) keeps what a page stored across a restart: ``close`` waits
+until Chromium has written the page's localStorage to the profile, and says so when Chromium had to be killed.
+
+Chromium commits localStorage to the profile's LevelDB in batches, seconds after the page writes it; a Chromium
+killed before that loses the write without a word, and a test reopening the profile found a pick missing."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from browser_pipe import CHROMIUM, Browser
+from chromium_storage import committed, storage_folder
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+
+BIG = "x" * 40_000  # over one of the log's 32 KiB blocks: a record in fragments (70 kB moved into a table)
+WIDE = "picked \u2713t2 \u00e9"  # beyond Latin-1: Chromium stores it as UTF-16
+
+
+def page(tmp_path: Path) -> str:
+    path = tmp_path / "page.html"
+    path.write_text("<!doctype html><title>store</title><button id=store>store</button><script>"
+                    "document.getElementById('store').addEventListener('click',function(){"
+                    f"localStorage.setItem('big','{BIG}');localStorage.setItem('wide','{WIDE}');"
+                    "localStorage.setItem('gone','soon');localStorage.removeItem('gone');});</script>", "utf-8")
+    return path.as_uri()
+
+
+def in_group(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies not counted)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_what_the_page_stored_is_on_disk_when_close_returns_and_survives_a_crash(tmp_path: Path) -> None:
+    profile = tmp_path / "profile"
+    with Browser(profile, tmp_path) as browser:
+        browser.open(page(tmp_path))
+        browser.click("#store")
+        browser.wait_for_storage()
+        assert committed(profile, "file://") == {"big": BIG, "wide": WIDE}  # the log read as Chromium wrote it
+        os.killpg(browser.process.pid, signal.SIGKILL)  # a crash now loses nothing the page stored
+        browser.process.wait()
+        browser.close(check=False)
+    with Browser(profile, tmp_path) as browser:
+        browser.open(page(tmp_path))
+        assert browser.stored() == ("file://", {"big": BIG, "wide": WIDE})
+
+
+def test_a_write_not_on_disk_in_time_is_named_with_the_folder_read(tmp_path: Path) -> None:
+    with Browser(tmp_path / "profile", tmp_path) as browser:
+        browser.open(page(tmp_path))
+        browser.click("#store")  # committed about 1 s later (5 s without --enable-aggressive-domstorage-flushing)
+        with pytest.raises(TimeoutError) as caught:
+            browser.wait_for_storage(within=0.2)
+        assert str(storage_folder(tmp_path / "profile")) in str(caught.value)
+        assert "big, wide" in str(caught.value) and "a restart would lose it" in str(caught.value)
+
+
+def test_a_chromium_that_does_not_close_is_killed_with_its_children_and_reported(tmp_path: Path) -> None:
+    browser = Browser(tmp_path / "profile", tmp_path)
+    browser.open(page(tmp_path))
+    group = browser.process.pid
+    assert len(in_group(group)) > 1  # the browser and its zygotes, renderers, storage and network services
+    browser.timeout = 1.0
+    os.kill(group, signal.SIGSTOP)  # hung: it neither answers nor exits
+    with pytest.raises(RuntimeError, match=r"did not exit in 1 s after Browser\.close and was killed"):
+        browser.close()
+    assert browser.process.returncode == -signal.SIGKILL
+    assert in_group(group) == []  # nothing of it left holding the profile
