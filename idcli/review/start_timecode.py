@@ -52,6 +52,8 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
     if separator == ":" and drop_frame:
         raise InputError(f"--start {shown_given}: at {fps:g} fps the export writes drop-frame timecode: give "
                          f"{given[:8]};{given[9:]} (or --non-drop-frame)", field="start")
+    if hours > 23:  # a timecode day: EDL and XML readers take no 24th hour
+        raise InputError(f"--start {shown_given}: HH from 00 to 23", field="start")
     if not (minutes < 60 and seconds < 60):
         raise InputError(f"--start {shown_given}: MM and SS from 00 to 59", field="start")
     if frames >= nominal:
