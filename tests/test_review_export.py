@@ -52,6 +52,30 @@ def test_select_records_picks_checked_against_the_committed_takes(out: Path) -> 
     assert set(json.loads((out / "selects.json").read_text("utf-8"))["selects"]) == {"sh030"}
 
 
+
+@pytest.mark.parametrize("code", ["EROFS", "EACCES"])
+def test_select_into_a_folder_it_cannot_write_says_so_as_render_does(out: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     code: str) -> None:
+    """A read-only output folder (a mounted delivery, a share) gave `OUT/.idcli/selects.lock: Read-only file
+    system`; every other command says the output folder is not writable. Exit 5 either way, selects.json untouched."""
+    import errno
+    import os
+
+    from idcli.review import selects
+
+    real_open = os.open
+
+    def refuse_the_lock(path, *args, **kwargs):
+        if str(path).endswith("selects.lock"):
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(selects.os, "open", refuse_the_lock)
+    result = cli("select", out, "sh010=2")
+    assert result.exit_code == 5, result.output
+    assert f"output folder {out} is not writable" in result.stderr, result.stderr
+    assert not (out / "selects.json").exists()
+
 def test_select_refuses_an_orphan_take(out: Path) -> None:
     """A take of a shot no longer in the shot list, or beyond its `takes:`, is kept on disk but is no part of
     the shot list any more (docs/review.md): picking it is refused, saying why and what to do."""

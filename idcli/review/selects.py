@@ -13,6 +13,7 @@ of the take chosen, so the review can say when a take was re-rendered after it w
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..lock_wait import lock_waiting
 
 SELECTS = "selects.json"
@@ -85,8 +86,15 @@ def _locked(out_dir: Path) -> Iterator[None]:
     state = out_dir / ".idcli"
     if state.is_symlink():
         raise InputError(f"{state} is a symbolic link; idcli never writes through links in the output folder")
-    state.mkdir(exist_ok=True)
-    fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        state.mkdir(exist_ok=True)
+        fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        # As render and the other writing commands say it (a mounted delivery, a read-only share).
+        raise OutputError(f"output folder {out_dir} is not writable ({exc.strerror}): the picks go into "
+                          f"{out_dir / 'selects.json'}", file=out_dir) from None
     try:
         lock_waiting(fd, f"another idcli select on {out_dir} to finish")
         yield
