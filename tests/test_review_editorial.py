@@ -302,6 +302,10 @@ def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -
     assert document["ok"] is True and document["exit_code"] == 0 and document["error"] is None
     assert [f["format"] for f in document["files"]] == ["otio", "edl", "fcp_xml"]
     assert (document["clips"], document["frames"], document["gaps"]) == (3, 50 + 38 + 75 + 75, ["sh040"])
+    assert document["start"] == "01:00:00:00"  # the record timecode every format starts at, said back
+    said = cli("export", out, "--otio", edit / "b.otio", "--fps", "29.97", "--start", "00:59:30;00")
+    assert said.exit_code == 0 and f"{edit / 'b.otio'}: 3 clips, " in said.stdout
+    assert "fps from 00:59:30;00, 1 gap(s)" in said.stdout, said.stdout
     read = [otio.adapters.read_from_file(str(edit / "a.otio")),
             otio.adapters.read_from_file(str(edit / "a.edl"), rate=25),
             otio.adapters.read_from_file(str(edit / "a.xml"))]

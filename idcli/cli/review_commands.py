@@ -259,12 +259,13 @@ def export(
             print_note(note)
         for result in results:
             if not as_json:
-                emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{gaps}")
+                starts = f" from {result.start}" if result.start else ""
+                emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{starts}{gaps}")
             for note in result.notes:
                 print_note(note)
         document = None
         if as_json:
-            document = {"out_dir": str(Path(out).absolute()), "fps": fps, "clips": first.clips,
+            document = {"out_dir": str(Path(out).absolute()), "fps": fps, "start": first.start, "clips": first.clips,
                         "frames": first.frames, "gaps": first.gaps,
                         "files": [{"format": r.format, "path": str(r.path)} for r in results],
                         "notes": [*picks, *(note for r in results for note in r.notes)]}

@@ -40,6 +40,7 @@ class ExportResult:
     problems: list[str] = field(default_factory=list)
     format: str = "otio"  # otio, edl, fcp_xml or movie
     notes: list[str] = field(default_factory=list)  # what the format could not hold
+    start: str | None = None  # the record timecode of the first frame (None at a rate without timecode)
 
 
 def timeline_rate(fps: float) -> float:
@@ -258,7 +259,8 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     drop_frame = check_drop_frame(rate, drop_frame)
     from opentimelineio.opentime import RationalTime
 
-    first = start_frame(start, rate, drop_frame, timecode_rate=RationalTime.is_valid_timecode_rate(rate))
+    has_timecode = RationalTime.is_valid_timecode_rate(rate)
+    first = start_frame(start, rate, drop_frame, timecode_rate=has_timecode)
     # The EDL's timeline is built here, once: its events are counted before any file is written, then written.
     edl_built = edl_timeline(run, targets["edl"], rate, drop_frame, first) if "edl" in targets else None
     if "fcp_xml" in targets:
@@ -283,6 +285,11 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
             remove_dead_temporaries(path.parent)
             swept.add(path.parent)
         results.append(_write(name, run, path, rate, drop_frame, burn_in, edl_built, first))
+    if has_timecode:  # said back to the editor, as each format labels it
+        from .animatic_movie import timecode
+
+        for result in results:
+            result.start = timecode(first, rate, drop_frame)
     return results
 
 
