@@ -147,6 +147,13 @@ def cut(run: Run) -> list[tuple[Shot, Take | None]]:
     return [(shot, shown_take(shot, live)) for shot in shots]
 
 
+def cut_frames(run: Run, fps: float) -> int:
+    """The cut's length in frames at ``fps``, gaps included, as ``build_timeline`` lays it out."""
+    from ..shotlist import DEFAULT_DURATION
+
+    return sum(shot_frames(shot.entry.duration if shot.entry else DEFAULT_DURATION, fps) for shot, _take in cut(run))
+
+
 def standing_takes(run: Run) -> set[tuple[str, int]] | None:
     """The takes of the shot list the folder was last rendered from, as ``idcli select`` and ``deliver`` check them,
     or of the one given with ``--shots`` (ShotOrder.takes), whose order review and export follow: a take beyond its
@@ -261,6 +268,11 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
 
     has_timecode = RationalTime.is_valid_timecode_rate(rate)
     first = start_frame(start, rate, drop_frame, timecode_rate=has_timecode)
+    # The cut's timecode ends by 23:59:59:FF, where it wraps (start_timecode.py); a movie without burn-in has none.
+    if has_timecode and (burn_in or set(targets) != {"movie"}):
+        from .start_timecode import check_cut_fits
+
+        check_cut_fits(first, cut_frames(run, rate), start, rate, drop_frame)
     # The EDL's timeline is built here, once: its events are counted before any file is written, then written.
     edl_built = edl_timeline(run, targets["edl"], rate, drop_frame, first) if "edl" in targets else None
     if "fcp_xml" in targets:

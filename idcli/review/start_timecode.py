@@ -8,6 +8,11 @@ burn-in (docs/review.md).
 
 The start is parsed by SMPTE 12M's own arithmetic (not OTIO's), at the export's rate and drop-frame choice: a
 frame count, which each format labels as its timecode does.
+
+Timecode is a time of day: after 23:59:59:FF it wraps to 00:00:00:00. A cut that would run past that label is
+refused (``check_cut_fits``), naming the latest start that fits: an EDL event that wraps has its record out before
+its record in (OTIO's own EDL reader refuses it) and the events after it go in at the start of the editor's
+sequence, before the first.
 """
 
 from __future__ import annotations
@@ -67,3 +72,31 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
         total_minutes = hours * 60 + minutes
         count -= dropped * (total_minutes - total_minutes // 10)
     return count
+
+
+def day_frames(fps: float, drop_frame: bool) -> int:
+    """How many frames a timecode day labels, 00:00:00:00 to 23:59:59:FF, at ``fps`` (``export.timeline_rate``'s)."""
+    nominal = round(fps)
+    # drop frame skips nominal // 15 labels in 54 of an hour's 60 minutes (start_frame's arithmetic)
+    return 24 * (3600 * nominal - (54 * (nominal // 15) if drop_frame else 0))
+
+
+def check_cut_fits(first: int, frames: int, given: str | None, fps: float, drop_frame: bool) -> None:
+    """Refuse a cut of ``frames`` starting at frame ``first`` (``given``: the --start asked, None for the default)
+    whose last frame would be labelled past 23:59:59:FF (module doc), naming the latest start that fits."""
+    from ..errors import printable
+    from .animatic_movie import timecode
+
+    day = day_frames(fps, drop_frame)
+    if first + frames <= day:
+        return
+    asked = (f"--start {printable(given)}" if given is not None
+             else f"--start (default {timecode(first, fps, drop_frame)})")
+    last = timecode(day - 1, fps, drop_frame)
+    length = f"{frames} frames ({frames / fps:.1f} s at {fps:g} fps)"
+    if frames > day:
+        raise InputError(f"{asked}: the cut runs {length}, longer than a timecode day (00:00:00:00 to {last}); "
+                         "export a part of it (--shots with fewer shots)", field="start")
+    raise InputError(f"{asked}: the cut runs {length} and would run past {last}, where timecode wraps to "
+                     "00:00:00:00 (an EDL event would end before it starts, and the events after it go in before "
+                     f"the first); give --start {timecode(day - frames, fps, drop_frame)} or earlier", field="start")
