@@ -184,3 +184,47 @@ def test_batch_invariance_input_errors() -> None:
         check_batch_invariance("tiny-sd", jobs=1)
     with pytest.raises(InputError, match="--dtype"):
         check_batch_invariance("tiny-sd", jobs=2, dtype="fp8")
+
+
+def _plant_links(folder: Path, outside: Path, names: tuple[str, ...]) -> dict[str, Path]:
+    """A link at each of ``names`` in ``folder`` to a file of its own outside it (what a co-worker who owns a shared
+    --profile/--keep folder can plant there while the bench runs: the folder is checked empty only at the start)."""
+    victims = {}
+    for name in names:
+        victim = outside / f"victim-{name}"
+        victim.write_text("precious\n")
+        (folder / name).symlink_to(victim)
+        victims[name] = victim
+    return victims
+
+
+def test_profile_files_replace_links_planted_in_the_folder_never_write_through_them(tmp_path: Path) -> None:
+    # Before: top_ops.json/.txt were written with write_text and the raw trace exported to DIR/trace.json, each
+    # through a link planted there: the bench, run by someone else, overwrote the file the link named.
+    folder, outside = tmp_path / "profile", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    victims = _plant_links(folder, outside, ("trace.json", "trace.json.gz", "top_ops.json", "top_ops.txt"))
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        torch.randn(64, 64) @ torch.randn(64, 64)
+    name, why = bench_profile.write_trace(prof, folder)
+    bench_profile.write_tables(folder, [{"name": "aten::mm"}], "a table")
+    assert name == "trace.json.gz" and why is None
+    assert all(victim.read_text() == "precious\n" for victim in victims.values())
+    # idcli's files are regular files now; the raw trace is made elsewhere, so the link at trace.json is left as found
+    assert sorted(path.name for path in folder.iterdir()) == ["top_ops.json", "top_ops.txt", "trace.json",
+                                                              "trace.json.gz"]
+    assert [path.name for path in folder.iterdir() if path.is_symlink()] == ["trace.json"]
+    assert json.loads((folder / "top_ops.json").read_text()) == [{"name": "aten::mm"}]
+    with gzip.open(folder / "trace.json.gz") as trace:
+        assert "traceEvents" in json.loads(trace.read())
+
+
+def test_the_benchs_shot_list_replaces_a_link_planted_in_the_kept_folder(tmp_path: Path) -> None:
+    from idcli.bench.workload import make_workload, write_shotlist
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (victim,) = _plant_links(tmp_path, outside, ("shots.yaml",)).values()
+    path = write_shotlist(make_workload("tiny-sd", 2), tmp_path)
+    assert victim.read_text() == "precious\n" and not path.is_symlink() and "bench00002" in path.read_text()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -82,8 +83,7 @@ def profile_render(engine: Any, workload: Any, folder: Path, common: dict[str, A
     averages = prof.key_averages()
     top = top_operations(averages, cuda)
     sort_by = "self_device_time_total" if cuda else "self_cpu_time_total"
-    (out / "top_ops.json").write_text(json.dumps(top, indent=1) + "\n", "utf-8")
-    (out / "top_ops.txt").write_text(averages.table(sort_by=sort_by, row_limit=TOP_OPS) + "\n", "utf-8")
+    write_tables(out, top, averages.table(sort_by=sort_by, row_limit=TOP_OPS))
     trace, trace_note = write_trace(prof, out)
     if trace_note:
         notes.append(trace_note)
@@ -157,25 +157,40 @@ def top_operations(averages: Iterable[Any], cuda: bool) -> list[dict[str, Any]]:
             for a in rows[:TOP_OPS]]
 
 
+# Each file of DIR is written whole under a temporary name and renamed into place (store.atomic_write): DIR is
+# checked new or empty only at the start, so a link planted there later (a shared folder's owner can) is replaced,
+# never written through.
+
+
+def write_tables(out: Path, top: list[dict[str, Any]], table: str) -> None:
+    """``top_ops.json`` (the rows ``top_operations`` gives) and ``top_ops.txt`` (profiler's own table) in ``out``."""
+    from ..store import atomic_write
+
+    atomic_write(out / "top_ops.json", (json.dumps(top, indent=1) + "\n").encode("utf-8"))
+    atomic_write(out / "top_ops.txt", (table + "\n").encode("utf-8"))
+
+
 def write_trace(prof: Any, out: Path) -> tuple[str | None, str | None]:
     """The chrome trace as ``trace.json.gz`` when it is at most ``TRACE_LIMIT_BYTES`` gzip'd: (file name, None);
-    else nothing kept: (None, why)."""
-    raw = out / "trace.json"
+    else nothing kept: (None, why). The raw trace and its gzip are made in a private temporary folder (as torch's
+    own ``export_chrome_trace`` does for a ``.gz`` path), never in ``out``."""
+    from ..errors import OutputError
+    from ..store import atomic_write
+
     packed = out / "trace.json.gz"
     try:
-        prof.export_chrome_trace(str(raw))
-        with raw.open("rb") as source, gzip.open(packed, "wb", compresslevel=6) as target:
-            shutil.copyfileobj(source, target, 2**20)
-        size, raw_size = packed.stat().st_size, raw.stat().st_size
-    except OSError as exc:
-        packed.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(prefix="idcli-trace-") as private:
+            raw, zipped = Path(private) / "trace.json", Path(private) / "trace.json.gz"
+            prof.export_chrome_trace(str(raw))
+            with raw.open("rb") as source, gzip.open(zipped, "wb", compresslevel=6) as target:
+                shutil.copyfileobj(source, target, 2**20)
+            size, raw_size = zipped.stat().st_size, raw.stat().st_size
+            if size > TRACE_LIMIT_BYTES:
+                return None, (f"trace not kept: {size / 2**20:.1f} MiB gzip'd ({raw_size / 2**20:.0f} MiB raw), over "
+                              f"the {TRACE_LIMIT_BYTES / 2**20:.0f} MiB bound")
+            atomic_write(packed, zipped.read_bytes())
+    except (OSError, OutputError) as exc:
         return None, f"trace not kept: {exc}"
-    finally:
-        raw.unlink(missing_ok=True)
-    if size > TRACE_LIMIT_BYTES:
-        packed.unlink()
-        return None, (f"trace not kept: {size / 2**20:.1f} MiB gzip'd ({raw_size / 2**20:.0f} MiB raw), over the "
-                      f"{TRACE_LIMIT_BYTES / 2**20:.0f} MiB bound")
     return packed.name, None
 
 

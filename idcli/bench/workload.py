@@ -113,6 +113,8 @@ def write_shotlist(workload: Workload, folder: Path, name: str = "shots.yaml", j
     """
     import yaml
 
+    from ..store import atomic_write
+
     selfies = folder / "selfies"
     if not selfies.is_dir():
         shutil.copytree(recipe_selfies(), selfies)
@@ -131,5 +133,6 @@ def write_shotlist(workload: Workload, folder: Path, name: str = "shots.yaml", j
                   for i in range(jobs or workload.jobs)],
     }
     path = folder / name
-    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
+    # renamed into place (a link planted in a --keep folder after its check is replaced, not written through)
+    atomic_write(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode("utf-8"))
     return path
