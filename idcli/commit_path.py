@@ -91,14 +91,19 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
             done.append(job)
         return done, None
 
+    # The result ``committed`` last began to report. A signal landing in ``committed`` (a farm wrapper's SIGTERM on
+    # the first progress line) leaves that result to be handed over again (writer.CommitQueue): the jobs it had
+    # reported are then found in the whole report, by key, not among its last entries (the Ray executor, stopped,
+    # reports the failed parts that had arrived before the result is handed over again).
+    began: list[Any] = [None]
+
     def committed(result: tuple[list[Job], Exception | None]) -> None:
         done, error = result
-        # A signal landing in this loop (a farm wrapper's SIGTERM on the first progress line) leaves the batch
-        # to be handed over again by the queue's drain: the jobs already reported are then the report's last
-        # entries (nothing else is reported in between), and are not reported twice.
-        reported = {(o.shot_id, o.take) for o in report.jobs[-len(done):] if o.status == "rendered"} if done else set()
+        again = began[0] is result
+        began[0] = result
+        reported = {o.job_key for o in report.jobs if o.status == "rendered"} if again else set()
         for job in done:
-            if (job.shot_id, job.take) in reported:
+            if job.key in reported:
                 continue
             report.jobs.append(outcome(job, "rendered", "new"))
             progress.advance(report.jobs[-1])

@@ -505,3 +505,88 @@ def test_a_signal_while_a_batch_is_reported_still_reports_every_committed_image(
     assert sorted((o.shot_id, o.take) for o in report.jobs) == [("land", t) for t in (1, 2, 3, 4)]
     assert idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory).count(
         "skipped") == 4
+
+
+def test_a_failure_reported_between_an_interrupted_hand_over_and_its_retry_reports_no_job_twice(
+        write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """The Ray executor, stopped by SIGTERM, still hands over what had arrived: failed batches go to the report
+    (``sink.failed``) before a rendered one makes the commit queue hand over the interrupted batch again. The
+    hand-over took as already reported only the report's last entries, so a failed batch of 4 in between pushed the
+    first job out of sight and it was reported twice (5 rendered of 4 images)."""
+    from idcli.executors import RenderedBatch
+    from idcli.executors.local import LocalExecutor
+
+    shots = write_shotlist("""\
+        version: 1
+        project: report-once
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 1, guidance: 1.0, takes: 4}
+        shots:
+          - {id: land, prompt: "a lighthouse"}
+          - {id: sea, prompt: "a calm sea"}
+          - {id: sky, prompt: "a grey sky"}
+        """)
+    out = tmp_path / "out"
+
+    class SignalAtFirstLine:
+        def start(self, total: int, done: int) -> None: ...
+        def note(self, text: str) -> None: ...
+        def stop(self) -> None: ...
+
+        def advance(self, outcome: Any) -> None:
+            if not hasattr(self, "signalled"):
+                self.signalled = True
+                raise KeyboardInterrupt  # the SIGTERM handler's, right after the first line
+
+    class RayLikeStop:
+        """Renders locally; stopped, hands over as RayExecutor does: a failed part, then a rendered one."""
+
+        def __init__(self, engine: Any) -> None:
+            self.local = LocalExecutor(engine, "cpu")
+
+        def run(self, pending: list, batch_size: Any, save_masks: bool, sink: Any) -> None:
+            batches: list[RenderedBatch] = []
+
+            class Keep:
+                note = sink.note
+                failed = sink.failed
+
+                def rendered(self, batch: RenderedBatch) -> None:
+                    batches.append(batch)
+
+            self.local.run(pending, 4, save_masks, Keep())
+            first, second, third = batches
+            try:
+                sink.rendered(first)
+                # the first batch committed (its sidecars are written last, then the commit returns): handing the
+                # second over hands the first over too, and the signal lands on its first line
+                deadline = time.monotonic() + 60
+                while len(list(out.glob("land/*.json"))) < 4 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(1.0)
+                sink.rendered(second)
+            except KeyboardInterrupt:
+                sink.failed(third.jobs, "failed on a Ray worker")  # an arrived part that had failed
+                raise
+
+    class Backend:
+        name, address = "ray-like", None
+
+        def runtime(self, device: str, dtype: str) -> Any:
+            from idcli.runtime import Runtime
+
+            return Runtime("cpu", "float32")
+
+        def executor(self, model: Any, runtime: Any, adapter: Any, project: str) -> RayLikeStop:
+            return RayLikeStop(engine_factory(model, runtime, adapter))
+
+        def close(self) -> None: ...
+
+    with pytest.raises(idcli.Interrupted) as stopped:
+        idcli.render(idcli.load_shotlist(shots), out, device="cpu", executor=Backend(), progress=SignalAtFirstLine(),
+                     qa=False)
+    report = stopped.value.report
+    reported = sorted((o.shot_id, o.take, o.status) for o in report.jobs)
+    assert len(reported) == len(set(reported)), reported  # no job twice
+    committed = sorted(p.stem for p in out.glob("*/*.json"))
+    assert report.rendered == len(committed) and {o.shot_id for o in report.jobs if o.status == "failed"} == {"sky"}
