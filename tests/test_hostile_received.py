@@ -113,6 +113,25 @@ def test_a_sidecars_image_path_must_be_its_takes_own(out: Path, tmp_path: Path) 
     text = edl.read_text("utf-8")
     assert EVENT not in text and "owned" not in text and "injected" not in text and "sh020_t2.png" in text
 
+@pytest.mark.parametrize("name", [f"take\n\n{EVENT}\n* FROM CLIP: owned\nx", "take\u2028x", "take\x1b]0;x\x07"],
+                         ids=["newline", "line-separator", "escape"])
+def test_an_output_folder_named_with_a_line_break_writes_no_edl_line(out: Path, tmp_path: Path, name: str) -> None:
+    # The folder a received zip unpacks to is named by its sender. Before: the EDL's `* FROM CLIP:` line is the
+    # still's path from the EDL, that folder's name included, unescaped (an EDL holds a path, not a URL): a newline
+    # in it wrote the sender's event 999, an escape reached the file raw. Refused before any file is written.
+    received = tmp_path / "received" / name
+    received.parent.mkdir()
+    out.rename(received)
+    edl, otio_file = tmp_path / "cut.edl", tmp_path / "cut.otio"
+    result = cli("export", received, "--otio", otio_file, "--edl", edl)
+    assert result.exit_code == 2, result.output
+    assert "--edl" in result.stderr and "line break or control character" in result.stderr, result.stderr
+    assert "\x1b" not in result.stderr and "\n999" not in result.stderr
+    assert not edl.exists() and not otio_file.exists()
+    # The .otio (JSON) and the FCP 7 XML (percent-encoded file URLs) hold such a path safely: still written.
+    assert cli("export", received, "--otio", otio_file, "--fcp-xml", tmp_path / "cut.xml").exit_code == 0
+
+
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m"  # retitle the terminal, clear it, a C1 control sequence
 
 

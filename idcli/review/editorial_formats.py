@@ -88,7 +88,23 @@ def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: 
     timeline, result = build_timeline(run, edl_path, fps, media_paths=True, timecode_rate=timecode_rate, start=start)
     result.format = "edl"
     _check_event_count(run, result, edl_path)
+    _check_media_paths(timeline, edl_path)
     return timeline, result
+
+
+def _check_media_paths(timeline: Any, edl_path: Path) -> None:
+    """Refuse a still whose path from the EDL holds a line break or another unprintable character: the
+    ``* FROM CLIP:`` line carries it unescaped (a path, not a URL), so a newline in a folder's name (a received
+    output folder is named by its sender) would end that line and start an event of the name's own."""
+    from ..errors import printable
+
+    for clip in timeline.find_clips():
+        path = clip.media_reference.target_url
+        if not path.isprintable():
+            raise InputError(f"--edl {printable(str(edl_path))}: the path from the EDL to {clip.media_reference.name}, "
+                             f"{printable(path)}, holds a line break or control character, which an EDL line cannot "
+                             "hold (the output folder's name?); rename the folder, or write --otio or --fcp-xml, "
+                             "which escape it")
 
 
 def _check_event_count(run: Run, result: ExportResult, edl_path: Path) -> None:
