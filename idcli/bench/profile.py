@@ -7,7 +7,8 @@ CUDA's where the device is a GPU) and idcli's named ranges on (idcli/profile_ran
 * ``top_ops.json`` and ``top_ops.txt``: the operations and kernels with the most self device time (self CPU
   time on a CPU), from ``key_averages``;
 * ``trace.json.gz``: the chrome trace, kept only when it is small (``TRACE_LIMIT_BYTES`` gzip'd: the device
-  tool brings back files of at most 16 MiB); otherwise left out, and the record says so;
+  tool brings back files of at most 16 MiB); otherwise left out, and the record says so (the raw trace is made
+  and gzip'd in a private temporary folder, as torch does for a ``.gz`` path, and removed);
 
 and returns the record ``idcli bench --json`` carries as ``profile``: the time by phase (UNet forwards, the
 dual-line probe and fusion, VAE decode, text encoding, identity work, outside them all), on the device from the
