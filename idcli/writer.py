@@ -86,9 +86,17 @@ class CommitQueue:
         its result is still handed over, so jobs it committed are reported as committed."""
         running = [f for f in self._waiting if not f.cancel()]
         self._waiting.clear()
+        stopped: KeyboardInterrupt | None = None
         for future in running:
-            with contextlib.suppress(Exception):
-                self._on_done(future.result())
+            while True:  # a signal here (render's stop path: its third) interrupts one hand-over, not the rest
+                try:
+                    with contextlib.suppress(Exception):
+                        self._on_done(future.result())
+                    break
+                except KeyboardInterrupt as exc:
+                    stopped = exc  # this result again: ``on_done`` skips what it already took
+        if stopped is not None:
+            raise stopped
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

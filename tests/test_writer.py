@@ -115,3 +115,29 @@ def test_ctrl_c_during_a_hand_over_leaves_the_result_for_drain() -> None:
     queue.drain()  # run.py's path on Ctrl-C
     queue.close()
     assert handed == [1] and calls == [1, 1] and not queue._waiting
+
+
+def test_a_signal_while_cancel_hands_over_still_hands_over_every_committed_result() -> None:
+    # render's stop path: a first signal, drain cut short by a second, then cancel hands over what is committed. A
+    # third signal landing in cancel's hand-over left the results after it unreported (committed on disk, in no
+    # count); now each is handed over (the interrupted one again: on_done skips what it took) and the signal raised.
+    handed: list[int] = []
+    calls: list[int] = []
+
+    def on_done(value: int) -> None:
+        calls.append(value)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the signal, during cancel's first hand-over
+        if value not in handed:
+            handed.append(value)
+
+    queue = CommitQueue(on_done, depth=5)
+    for value in (1, 2, 3):
+        queue.submit(_slow, value, 0.01)
+    deadline = time.monotonic() + 30
+    while not all(future.done() for future in queue._waiting) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(KeyboardInterrupt):
+        queue.cancel()
+    queue.close()
+    assert handed == [1, 2, 3] and calls == [1, 1, 2, 3] and not queue._waiting
