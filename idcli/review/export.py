@@ -286,7 +286,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
             swept.add(path.parent)
         results.append(_write(name, run, path, rate, drop_frame, burn_in, edl_built, first))
     if has_timecode:  # said back to the editor, as each format labels it
-        from .animatic_movie import timecode
+        from .start_timecode import timecode
 
         for result in results:
             result.start = timecode(first, rate, drop_frame)

@@ -1,4 +1,5 @@
-"""Where the animatic's record timecode starts: ``export --start``, 01:00:00:00 unless told.
+"""The animatic's record timecode: where it starts (``export --start``, 01:00:00:00 unless told) and how a frame is
+labelled.
 
 An editor's sequence starts at 01:00:00:00 (Avid's and Resolve's default timeline start; the sample EDLs of the
 Resolve and Final Cut Pro 7 manuals record from 01:00:00:00), leaving the hour before for bars, slate and countdown.
@@ -7,7 +8,8 @@ A cut recorded from 00:00:00:00 lands an hour early in such a sequence. Every fo
 burn-in (docs/review.md).
 
 The start is parsed by SMPTE 12M's own arithmetic (not OTIO's), at the export's rate and drop-frame choice: a
-frame count, which each format labels as its timecode does.
+frame count, which each format labels as its timecode does. ``timecode`` is that label, the one the burn-in and the
+export's report (``export --json``'s ``start``) show.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import re
 from ..errors import InputError
 
 DEFAULT_START = "01:00:00:00"
+# The rates OTIO's RationalTime.is_valid_timecode_rate takes, as refusals name them.
+TIMECODE_RATES = "23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 fps"
 _FORM = re.compile(r"(\d\d):(\d\d):(\d\d)([:;])(\d\d)")
 
 
@@ -34,8 +38,8 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
         raise InputError(f"start={shown(given)}: give the timecode as a string, e.g. {DEFAULT_START!r}",
                          field="start")
     if not timecode_rate:
-        raise InputError(f"--start at --fps {fps:g}: timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, "
-                         "59.94 and 60 fps only (at another rate the timeline starts an hour in)", field="start")
+        raise InputError(f"--start at --fps {fps:g}: timecode exists at {TIMECODE_RATES} only "
+                         "(at another rate the timeline starts an hour in)", field="start")
     from ..errors import printable
 
     shown_given = printable(given)
@@ -67,3 +71,11 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
         total_minutes = hours * 60 + minutes
         count -= dropped * (total_minutes - total_minutes // 10)
     return count
+
+
+def timecode(frame_index: int, fps: float, drop_frame: bool) -> str:
+    """The SMPTE timecode label of frame ``frame_index`` (``;`` before the frames when it drops frames), as OTIO's
+    adapters label the EDL's and the XML's frames."""
+    import opentimelineio as otio
+
+    return otio.opentime.to_timecode(otio.opentime.RationalTime(frame_index, fps), fps, drop_frame)
