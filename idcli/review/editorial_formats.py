@@ -57,9 +57,9 @@ def drop_frame_rate(fps: float) -> bool:
 
 
 def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
-    """Whether the timecode of the EDL and the burn-in drops frames: as asked, else the broadcast convention
-    (29.97 and 59.94 drop frame, which keeps timecode on the wall clock). Asking for it at another rate is
-    refused."""
+    """Whether the timecode of the EDL, the FCP 7 XML and the burn-in drops frames: as asked, else the broadcast
+    convention (29.97 and 59.94 drop frame, which keeps timecode on the wall clock). Asking for it at another rate
+    is refused."""
     if drop_frame and not drop_frame_rate(fps):
         raise InputError(f"--drop-frame: drop-frame timecode exists only at 29.97 and 59.94 fps, not at {fps:g}")
     return drop_frame_rate(fps) if drop_frame is None else drop_frame
