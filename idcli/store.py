@@ -79,6 +79,13 @@ def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     return OutputError(message + cache_note(path), file=path)
 
 
+def not_writable(folder: Path, exc: OSError | None = None, *, then: str = "") -> OutputError:
+    """The one message of every writing command (render, select, ...) for an output folder it may not write in
+    (a mounted delivery, a read-only share): ``exc`` the refusal's reason, ``then`` what was to be written there."""
+    reason = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
+    return OutputError(f"output folder {folder} is not writable{reason}{then}", file=folder)
+
+
 def png_record_of_fd(fd: int) -> dict[str, Any] | None:
     """The ``idcli`` record of the PNG open as ``fd``, read from its headers only (nothing decoded)."""
     from .provenance import read_png_record
@@ -179,7 +186,7 @@ class OutputStore:
         except OSError as exc:
             raise _os_error("creating", self.root, exc) from None
         if not os.access(self.root, os.W_OK):
-            raise OutputError(f"output folder {self.root} is not writable", file=self.root)
+            raise not_writable(self.root)
 
     @contextmanager
     def session(self, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[OutputStore]:

@@ -387,6 +387,17 @@ def test_bench_says_when_compile_gave_up(synthetic_face_models: Path, monkeypatc
     assert "--compile gave up" in format_report(result)
 
 
+def test_bench_check_batch_invariance_refuses_baseline_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--baseline-jobs (merged beside --check-batch-invariance the same day) times the baseline, which the check never
+    runs: refused with the other timing options, not ignored."""
+    monkeypatch.setattr("idcli.bench.check_batch_invariance", lambda *a, **k: pytest.fail("the check ran"))
+    refused = CliRunner().invoke(app, ["bench", "--arch", "tiny-sd", "--jobs", "8", "--device", "cpu",
+                                       "--check-batch-invariance", "--baseline-jobs", "2"])
+    assert refused.exit_code == 2, refused.output
+    assert "--check-batch-invariance renders one batch of --jobs and each job alone: --baseline-jobs does not apply" \
+        in refused.stderr
+
+
 def test_bench_baseline_on_fewer_jobs_compares_rates(tmp_path: Path, synthetic_face_models: Path) -> None:
     """--baseline-jobs N: the baseline (one stock call per job, its cost linear in jobs) is timed on the first N
     jobs only, so a slow baseline at SDXL size fits the GPU run's time; the ratio compares images per second."""

@@ -63,10 +63,7 @@ def _run(tmp_path: Path, budget: int, seconds: float, timeout: int = 60, **env: 
 
 
 def test_workloads_stop_at_the_scripts_budget(tmp_path: Path) -> None:
-    env = {**os.environ, "GPU_BENCH_SMOKE": "1", "GPU_BENCH_BUDGET": "3", "PYTHON": str(_fake_python(tmp_path, 2)),
-           "OUT": str(tmp_path / "out")}
-    done = subprocess.run(["bash", str(ROOT / "tools" / "gpu_bench.sh")], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = _run(tmp_path, budget=3, seconds=2)
     assert done.returncode == 0, done.stderr
     assert "sdxl_single done" in done.stdout
     # The first workload used the budget: the others are named as skipped, not started and killed.
@@ -86,10 +83,7 @@ def test_a_skipped_workload_is_not_reported_with_an_earlier_runs_figures(tmp_pat
         (out / f"{name}.json").write_text('{"images_per_second": 9.0, "speedup_vs_baseline": 2.0, '
                                           '"outside_forwards": {"share": 0.5}, "ceiling_share": 0.9, '
                                           '"wall_seconds": 9.0}')
-    env = {**os.environ, "GPU_BENCH_SMOKE": "1", "GPU_BENCH_BUDGET": "3", "PYTHON": str(_fake_python(tmp_path, 2)),
-           "OUT": str(out)}
-    done = subprocess.run(["bash", str(ROOT / "tools" / "gpu_bench.sh")], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = _run(tmp_path, budget=3, seconds=2)
     assert done.returncode == 0, done.stderr
     assert "sd15_single skipped" in done.stdout and "sdxl_dual skipped" in done.stdout
     summary = (out / "summary.md").read_text()
@@ -101,10 +95,7 @@ def test_a_skipped_workload_is_not_reported_with_an_earlier_runs_figures(tmp_pat
 def test_a_workload_is_cut_to_what_is_left_of_the_budget(tmp_path: Path) -> None:
     # A workload that would outrun the budget is stopped at it (not at its own LIMIT, 300 s in smoke runs): the
     # summary is still written, the workload reads "not measured" and the others are skipped.
-    env = {**os.environ, "GPU_BENCH_SMOKE": "1", "GPU_BENCH_BUDGET": "4", "PYTHON": str(_fake_python(tmp_path, 30)),
-           "OUT": str(tmp_path / "out")}
-    done = subprocess.run(["bash", str(ROOT / "tools" / "gpu_bench.sh")], env=env, capture_output=True, text=True,
-                          timeout=25)
+    done = _run(tmp_path, budget=4, seconds=30, timeout=25)
     assert done.returncode == 0, done.stderr
     assert "sdxl_single FAILED" in done.stdout
     assert "sd15_single skipped" in done.stdout and "sdxl_dual skipped" in done.stdout

@@ -302,6 +302,16 @@ def test_the_otio_tools_open_it_without_warnings(out: Path, tmp_path: Path) -> N
     assert tool.stdout.count("IN BOUNDS") == 3 and "OUT OF BOUNDS" not in tool.stdout
 
 
+def _bundled(edit: Path, unpacked: Path) -> otio.schema.Timeline:
+    """``otioconvert -i animatic.otio -o animatic.otioz`` run in ``edit``, as editorial packs the animatic, and the
+    bundle read back with its media extracted into ``unpacked``."""
+    bundle = subprocess.run([str(BIN / "otioconvert"), "-i", "animatic.otio", "-o", "animatic.otioz"], cwd=edit,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert bundle.returncode == 0, bundle.stderr
+    unpacked.mkdir()
+    return otio.adapters.read_from_file(str(edit / "animatic.otioz"), extract_to_directory=str(unpacked))
+
+
 def test_the_animatic_bundles_with_its_images_for_editorial(out: Path, tmp_path: Path) -> None:
     # What an editor does with an animatic from another department: check its media, then pack it with
     # its images into one .otioz. OTIO resolves relative URLs from the working folder, so from the
@@ -317,12 +327,8 @@ def test_the_animatic_bundles_with_its_images_for_editorial(out: Path, tmp_path:
     media = subprocess.run([str(otiotool), "-i", "animatic.otio", "--verify-media"], cwd=edit,
                            capture_output=True, text=True, timeout=120, check=False)
     assert media.returncode == 0 and media.stdout.count("MEDIA EXISTS") == 3, media.stdout + media.stderr
-    bundle = subprocess.run([str(otioconvert), "-i", "animatic.otio", "-o", "animatic.otioz"], cwd=edit,
-                            capture_output=True, text=True, timeout=120, check=False)
-    assert bundle.returncode == 0, bundle.stderr
     unpacked = tmp_path / "unpacked"
-    unpacked.mkdir()
-    timeline = otio.adapters.read_from_file(str(edit / "animatic.otioz"), extract_to_directory=str(unpacked))
+    timeline = _bundled(edit, unpacked)
     clips = list(timeline.find_clips())
     assert [(c.name, c.metadata["idcli"]["take"]) for c in clips] == [("sh010", 2), ("sh020", 1), ("sh030", 1)]
     for clip in clips:
@@ -349,12 +355,8 @@ def test_media_urls_stay_urls_for_a_folder_with_a_hash_a_percent_and_unicode(out
     otioconvert = BIN / "otioconvert"
     if not otioconvert.exists():
         pytest.skip("otioconvert is not installed beside this Python")
-    bundle = subprocess.run([str(otioconvert), "-i", "animatic.otio", "-o", "animatic.otioz"], cwd=edit,
-                            capture_output=True, text=True, timeout=120, check=False)
-    assert bundle.returncode == 0, bundle.stderr
     unpacked = tmp_path / "unpacked"
-    unpacked.mkdir()
-    bundled = otio.adapters.read_from_file(str(edit / "animatic.otioz"), extract_to_directory=str(unpacked))
+    bundled = _bundled(edit, unpacked)
     for clip in bundled.find_clips():
         packed = unpacked / url_utils.filepath_from_url(clip.media_reference.target_url)
         assert packed.read_bytes() == (renders / clip.metadata["idcli"]["image"]).read_bytes()

@@ -460,9 +460,7 @@ def test_an_unusable_idcli_home_is_named_as_idclis_cache(write_shotlist, tmp_pat
         home.write_text("not a folder", "utf-8")
     else:
         home.mkdir()
-        import idcli.store
-
-        real = idcli.store.os.open
+        real = os.open  # every module's os.open, idcli.store's and the identity cache's alike
 
         def read_only(path, flags, *args, **kwargs):  # EROFS for every write under the cache, as on a read-only share
             if str(path).startswith(str(home)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,17 +44,12 @@ def _check(workload: Any, folder: Path, device: str, dtype: str, compile: bool, 
            command: str, note: Callable[[str], None]) -> dict[str, Any]:
     import numpy as np
 
-    from ..engine import Engine
-    from ..planning import plan_shotlist
-    from ..shotlist import load_shotlist
     from . import measure
+    from .runner import build_engine
 
-    plan, runtime = plan_shotlist(load_shotlist(write_shotlist(workload, folder)), preset=workload.preset,
-                                  device=device, dtype=dtype, face_models=face_models)
-    if compile:
-        runtime = replace(runtime, compile=True)
-    note(f"building {plan.model.label} on {runtime.device} ({runtime.dtype})")
-    engine = Engine(plan.model, runtime, plan.adapter)
+    built = build_engine(workload, write_shotlist(workload, folder), device=device, dtype=dtype, compile=compile,
+                         face_models=face_models, note=note)
+    plan, runtime, engine = built.plan, built.runtime, built.engine
     requests = [job.request for job in plan.jobs]
     started = time.perf_counter()
     note(f"one batch of {len(requests)} jobs")

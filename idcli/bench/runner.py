@@ -136,12 +136,39 @@ def check_dtype(dtype: str) -> None:
         raise InputError(f"--dtype {dtype}: allowed: auto, {', '.join(DTYPES)}{hint}")
 
 
+@dataclass
+class BuiltEngine:
+    plan: Any  # the workload's plan (jobs, model, adapter)
+    runtime: Any
+    engine: Any
+    setup_seconds: float  # planning: identities, adapter, tokenizer (not timed)
+    build_seconds: float  # building the engine (not timed)
+
+
+def build_engine(workload: Any, shots: Path, *, device: str, dtype: str, compile: bool, face_models: str | None,
+                 note: Callable[[str], None]) -> BuiltEngine:
+    """The workload's shot list ``shots`` planned and its engine built, as every bench measurement starts (the timed
+    run and ``--check-batch-invariance``)."""
+    from ..engine import Engine
+    from ..planning import plan_shotlist
+    from ..shotlist import load_shotlist
+
+    started = time.perf_counter()
+    plan, runtime = plan_shotlist(load_shotlist(shots), preset=workload.preset, device=device, dtype=dtype,
+                                  face_models=face_models)
+    setup_seconds = time.perf_counter() - started
+    if compile:
+        runtime = replace(runtime, compile=True)
+    note(f"building {plan.model.label} on {runtime.device} ({runtime.dtype})")
+    started = time.perf_counter()
+    engine = Engine(plan.model, runtime, plan.adapter)
+    return BuiltEngine(plan, runtime, engine, setup_seconds, time.perf_counter() - started)
+
+
 def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseline: bool, compile: bool,
          face_models: str | None, command: str, note: Callable[[str], None], repeats: int = 1,
          qa: bool = True, dtype: str = "auto", profile: Path | None = None,
          baseline_jobs: int | None = None) -> BenchResult:
-    from ..engine import Engine
-    from ..planning import plan_shotlist
     from ..run import render
     from ..shotlist import load_shotlist
     from . import measure
@@ -149,17 +176,10 @@ def _run(workload: Any, folder: Path, batch_size: int | str, device: str, baseli
 
     shots = write_shotlist(workload, folder)
     preset = workload.preset
-    started = time.perf_counter()
-    plan, runtime = plan_shotlist(load_shotlist(shots), preset=preset, device=device, dtype=dtype,
-                                  face_models=face_models)
-    setup_seconds = time.perf_counter() - started
-    if compile:
-        runtime = replace(runtime, compile=True)
-
-    note(f"building {plan.model.label} on {runtime.device} ({runtime.dtype})")
-    started = time.perf_counter()
-    engine = Engine(plan.model, runtime, plan.adapter)
-    build_seconds = time.perf_counter() - started
+    built = build_engine(workload, shots, device=device, dtype=dtype, compile=compile, face_models=face_models,
+                         note=note)
+    plan, runtime, engine = built.plan, built.runtime, built.engine
+    setup_seconds, build_seconds = built.setup_seconds, built.build_seconds
     sync = measure.synchronizer(engine.device)
     # "auto" is resolved once, before the warm-up, and both renders get that size: asked again after the
     # warm-up (memory cached on a GPU), the engine could answer differently and the warm-up would not

@@ -89,7 +89,8 @@ def bench(
         if check_batch_invariance:
             # One batch of --jobs against each job alone: options about timing have nothing to act on.
             given = [name for name, used in (("--batch-size", batch_size != "auto"), ("--repeats", repeats > 1),
-                                             ("--keep", keep is not None), ("--profile", profile is not None)) if used]
+                                             ("--keep", keep is not None), ("--profile", profile is not None),
+                                             ("--baseline-jobs", baseline_jobs is not None)) if used]
             if given:
                 raise InputError(f"--check-batch-invariance renders one batch of --jobs and each job alone: "
                                  f"{', '.join(given)} does not apply")

@@ -30,7 +30,18 @@ import numpy as np
 import torch
 
 from ..render_request import PlateRequest, RenderRequest
-from .gmm import F64, SD_CONFIG, ExactModel, GaussianMixture, NoiseTable, default_mixture, flow, make_sampler, rms
+from .gmm import (
+    F64,
+    SD_CONFIG,
+    ExactModel,
+    GaussianMixture,
+    NoiseTable,
+    default_mixture,
+    flow,
+    make_sampler,
+    observed_order,
+    rms,
+)
 from .plate_render import CropUnit, PlateBatch
 from .plates import blend_known
 
@@ -254,11 +265,6 @@ def blend_table(harness: PlateHarness, strength: float, steps: Sequence[int] = S
     return table
 
 
-def fitted_order(row: Row) -> float:
-    """Least-squares slope of -log(error) against log(evaluations)."""
-    return float(-np.polyfit(np.log([n for n, _ in row]), np.log([e for _, e in row]), 1)[0])
-
-
 def format_blend_table(table: dict[str, Row], steps: Sequence[int] = STEPS, order: bool = True) -> str:
     """Markdown: one row per label, `error (evaluations)` per step count, and (``order``) the fitted order."""
     tail = " order (fit) |" if order else ""
@@ -266,6 +272,6 @@ def format_blend_table(table: dict[str, Row], steps: Sequence[int] = STEPS, orde
              "|---" * (len(steps) + 1 + order) + "|"]
     for label, row in table.items():
         cells = " | ".join(f"{e:.2e} ({n})" for n, e in row)
-        lines.append(f"| {label} | {cells} |" + (f" {fitted_order(row):.2f} |" if order else ""))
+        lines.append(f"| {label} | {cells} |" + (f" {observed_order(row):.2f} |" if order else ""))
     return "\n".join(lines)
 

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InputError
 from .export import ExportResult, build_timeline
 from .runs import Run
+from .start_timecode import timecode
 
 CODEC_OPTIONS = {"crf": "18", "preset": "veryfast", "tune": "stillimage"}
 ENCODER_THREADS = 4  # fixed: x264's output depends on its thread count, never on the machine's cores
@@ -144,13 +145,6 @@ def band_font(frame_height: int) -> Any:
     from PIL import ImageFont
 
     return ImageFont.load_default(size=max(10, frame_height // 28))
-
-
-def timecode(frame_index: int, fps: float, drop_frame: bool) -> str:
-    """The SMPTE timecode of a frame of the movie (``;`` before the frames when it drops frames)."""
-    import opentimelineio as otio
-
-    return otio.opentime.to_timecode(otio.opentime.RationalTime(frame_index, fps), fps, drop_frame)
 
 
 def burn_in_band(width: int, text: str, warning: str | None, font: Any) -> np.ndarray:

@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import InputError
 from .export import ExportResult, build_timeline
 from .runs import Run
+from .start_timecode import TIMECODE_RATES
 
 # Adapter name in OTIO's plugin manifest -> the PyPI package that provides it.
 ADAPTER_PACKAGES = {"cmx_3600": "otio-cmx3600-adapter", "fcp_xml": "otio-fcp-adapter"}
@@ -56,9 +57,9 @@ def drop_frame_rate(fps: float) -> bool:
 
 
 def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
-    """Whether the timecode of the EDL and the burn-in drops frames: as asked, else the broadcast convention
-    (29.97 and 59.94 drop frame, which keeps timecode on the wall clock). Asking for it at another rate is
-    refused."""
+    """Whether the timecode of the EDL, the FCP 7 XML and the burn-in drops frames: as asked, else the broadcast
+    convention (29.97 and 59.94 drop frame, which keeps timecode on the wall clock). Asking for it at another rate
+    is refused."""
     if drop_frame and not drop_frame_rate(fps):
         raise InputError(f"--drop-frame: drop-frame timecode exists only at 29.97 and 59.94 fps, not at {fps:g}")
     return drop_frame_rate(fps) if drop_frame is None else drop_frame
@@ -72,9 +73,8 @@ def require_timecode_rate(fps: float, option: str) -> None:
     import opentimelineio as otio
 
     if not otio.opentime.RationalTime.is_valid_timecode_rate(fps):
-        raise InputError(f"{option} at --fps {fps:g}: timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, "
-                         "59.94 and 60 fps only; give one of them (--otio, and --movie without --burn-in, take any "
-                         "rate)", field="fps")
+        raise InputError(f"{option} at --fps {fps:g}: timecode exists at {TIMECODE_RATES} only; give one of them "
+                         "(--otio, and --movie without --burn-in, take any rate)", field="fps")
 
 
 def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: int = 0

@@ -228,10 +228,10 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     """Write the animatic in each format given a path, from one timeline: an OTIO file, a CMX 3600 EDL, an FCP
     7 XML and a playable movie (docs/review.md). Every request is checked (names, frame rate, the adapters and
     PyAV installed) before the first file is written; each file is written atomically, its folder made if
-    needed. ``drop_frame``: the timecode of the EDL and the movie's burn-in at 29.97/59.94 (default: drop frame
-    there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the record timecode of the first
-    frame in every format (default 01:00:00:00; start_timecode.py). Returns one result per file written, in the
-    order above."""
+    needed. ``drop_frame``: the timecode of the EDL, the FCP 7 XML and the movie's burn-in at 29.97/59.94
+    (default: drop frame there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the record
+    timecode of the first frame in every format (default 01:00:00:00; start_timecode.py). Returns one result per
+    file written, in the order above."""
     from ..arguments import check_bool, shown
     from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
     from .start_timecode import start_frame
@@ -262,7 +262,8 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
             require_timecode_rate(rate, option)
     if "edl" in targets:
         require_adapter("cmx_3600", "--edl")
-    # The timecode of every format (the EDL's and the burn-in's as asked; the XML's and the .otio's start as theirs).
+    # The timecode of every format: the EDL's, the XML's and the burn-in's drop frame or not as asked; the .otio's
+    # start is a frame count at the rate.
     drop_frame = check_drop_frame(rate, drop_frame)
     from opentimelineio.opentime import RationalTime
 
@@ -298,7 +299,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
             swept.add(path.parent)
         results.append(_write(name, run, path, rate, drop_frame, burn_in, edl_built, first))
     if has_timecode:  # said back to the editor, as each format labels it
-        from .animatic_movie import timecode
+        from .start_timecode import timecode
 
         for result in results:
             result.start = timecode(first, rate, drop_frame)

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..errors import InputError, OutputError
+from ..errors import InputError
 from ..lock_wait import lock_waiting
 
 SELECTS = "selects.json"
@@ -92,9 +92,9 @@ def _locked(out_dir: Path) -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
-        # As render and the other writing commands say it (a mounted delivery, a read-only share).
-        raise OutputError(f"output folder {out_dir} is not writable ({exc.strerror}): the picks go into "
-                          f"{out_dir / 'selects.json'}", file=out_dir) from None
+        from ..store import not_writable
+
+        raise not_writable(out_dir, exc, then=f": the picks go into {out_dir / 'selects.json'}") from None
     try:
         lock_waiting(fd, f"another idcli select on {out_dir} to finish")
         yield

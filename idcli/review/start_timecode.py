@@ -1,4 +1,5 @@
-"""Where the animatic's record timecode starts: ``export --start``, 01:00:00:00 unless told.
+"""The animatic's record timecode: where it starts (``export --start``, 01:00:00:00 unless told) and how a frame is
+labelled.
 
 An editor's sequence starts at 01:00:00:00 (Avid's and Resolve's default timeline start; the sample EDLs of the
 Resolve and Final Cut Pro 7 manuals record from 01:00:00:00), leaving the hour before for bars, slate and countdown.
@@ -7,7 +8,8 @@ A cut recorded from 00:00:00:00 lands an hour early in such a sequence. Every fo
 burn-in (docs/review.md).
 
 The start is parsed by SMPTE 12M's own arithmetic (not OTIO's), at the export's rate and drop-frame choice: a
-frame count, which each format labels as its timecode does.
+frame count, which each format labels as its timecode does. ``timecode`` is that label, the one the burn-in and the
+export's report (``export --json``'s ``start``) show.
 
 Timecode is a time of day: after 23:59:59:FF it wraps to 00:00:00:00. A cut that would run past that label is
 refused (``check_cut_fits``), naming the latest start that fits: an EDL event that wraps has its record out before
@@ -22,6 +24,8 @@ import re
 from ..errors import InputError
 
 DEFAULT_START = "01:00:00:00"
+# The rates OTIO's RationalTime.is_valid_timecode_rate takes, as refusals name them.
+TIMECODE_RATES = "23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 fps"
 _FORM = re.compile(r"(\d\d):(\d\d):(\d\d)([:;])(\d\d)")
 
 
@@ -39,8 +43,8 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
         raise InputError(f"start={shown(given)}: give the timecode as a string, e.g. {DEFAULT_START!r}",
                          field="start")
     if not timecode_rate:
-        raise InputError(f"--start at --fps {fps:g}: timecode exists at 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, "
-                         "59.94 and 60 fps only (at another rate the timeline starts an hour in)", field="start")
+        raise InputError(f"--start at --fps {fps:g}: timecode exists at {TIMECODE_RATES} only "
+                         "(at another rate the timeline starts an hour in)", field="start")
     from ..errors import printable
 
     shown_given = printable(given)
@@ -74,6 +78,14 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
     return count
 
 
+def timecode(frame_index: int, fps: float, drop_frame: bool) -> str:
+    """The SMPTE timecode label of frame ``frame_index`` (``;`` before the frames when it drops frames), as OTIO's
+    adapters label the EDL's and the XML's frames."""
+    import opentimelineio as otio
+
+    return otio.opentime.to_timecode(otio.opentime.RationalTime(frame_index, fps), fps, drop_frame)
+
+
 def day_frames(fps: float, drop_frame: bool) -> int:
     """How many frames a timecode day labels, 00:00:00:00 to 23:59:59:FF, at ``fps`` (``export.timeline_rate``'s)."""
     nominal = round(fps)
@@ -85,7 +97,6 @@ def check_cut_fits(first: int, frames: int, given: str | None, fps: float, drop_
     """Refuse a cut of ``frames`` starting at frame ``first`` (``given``: the --start asked, None for the default)
     whose last frame would be labelled past 23:59:59:FF (module doc), naming the latest start that fits."""
     from ..errors import printable
-    from .animatic_movie import timecode
 
     day = day_frames(fps, drop_frame)
     if first + frames <= day:
