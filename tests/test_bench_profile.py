@@ -40,7 +40,6 @@ def test_profile_writes_the_phases_the_top_operations_and_a_trace(tmp_path: Path
     for name in ("unet", "probe_fusion", "vae_decode", "text_encode", "identity"):
         assert phases[name]["host_seconds"] > 0, name
     assert sum(p["host_share"] for p in phases.values()) == pytest.approx(1.0, abs=2e-3)
-    assert phases["unet"]["host_seconds"] > phases["probe_fusion"]["host_seconds"]
     # One UNet range per forward (2 batches x 2 steps), one decode per batch; the probe and fusion once per forward
     # inside the fusion window at least.
     ranges = profile["ranges"]
