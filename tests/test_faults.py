@@ -470,6 +470,20 @@ def test_read_only_output_folder(write_shotlist, tmp_path: Path, cached_engine: 
     assert result.exit_code == 5 and f"output folder {out} is not writable" in result.stderr
 
 
+class SignalAtFirstLine:
+    """A progress display whose first reported line meets a SIGTERM: the handler's KeyboardInterrupt is raised
+    inside the loop that reports a committed batch's jobs."""
+
+    def start(self, total: int, done: int) -> None: ...
+    def note(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+    def advance(self, outcome: Any) -> None:
+        if not hasattr(self, "signalled"):
+            self.signalled = True
+            raise KeyboardInterrupt
+
+
 def test_a_signal_while_a_batch_is_reported_still_reports_every_committed_image(write_shotlist, tmp_path: Path,
                                                                                engine_factory) -> None:
     """SIGTERM sent by a farm wrapper as soon as "[1/12] rendered" appeared: the whole batch was committed (12
@@ -483,16 +497,6 @@ def test_a_signal_while_a_batch_is_reported_still_reports_every_committed_image(
         shots:
           - {id: land, prompt: "a lighthouse"}
         """)
-
-    class SignalAtFirstLine:
-        def start(self, total: int, done: int) -> None: ...
-        def note(self, text: str) -> None: ...
-        def stop(self) -> None: ...
-
-        def advance(self, outcome: Any) -> None:
-            if not hasattr(self, "signalled"):
-                self.signalled = True
-                raise KeyboardInterrupt  # what the SIGTERM handler raises, right after the first line
 
     out = tmp_path / "out"
     with pytest.raises(idcli.Interrupted) as stopped:
@@ -527,16 +531,6 @@ def test_a_failure_reported_between_an_interrupted_hand_over_and_its_retry_repor
           - {id: sky, prompt: "a grey sky"}
         """)
     out = tmp_path / "out"
-
-    class SignalAtFirstLine:
-        def start(self, total: int, done: int) -> None: ...
-        def note(self, text: str) -> None: ...
-        def stop(self) -> None: ...
-
-        def advance(self, outcome: Any) -> None:
-            if not hasattr(self, "signalled"):
-                self.signalled = True
-                raise KeyboardInterrupt  # the SIGTERM handler's, right after the first line
 
     class RayLikeStop:
         """Renders locally; stopped, hands over as RayExecutor does: a failed part, then a rendered one."""
