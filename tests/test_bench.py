@@ -416,3 +416,11 @@ def test_bench_baseline_on_fewer_jobs_compares_rates(tmp_path: Path, synthetic_f
     for wrong in (0, 4):
         with pytest.raises(InputError, match="--baseline-jobs"):
             run_bench("tiny-sd", jobs=3, baseline_jobs=wrong)
+
+
+def test_bench_baseline_jobs_without_a_baseline_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--no-baseline --baseline-jobs 16` dropped the count without a word: an option with nothing to act on is said."""
+    monkeypatch.setattr("idcli.bench.run_bench", lambda *a, **k: pytest.fail("the bench ran"))
+    result = CliRunner().invoke(app, ["bench", "--arch", "tiny-sd", "--device", "cpu", "--no-baseline",
+                                      "--baseline-jobs", "4"])
+    assert result.exit_code == 2 and "--baseline-jobs goes with the baseline" in result.stderr, result.output

@@ -86,6 +86,9 @@ def bench(
         def note(text: str) -> None:
             print(f"idcli bench: {text}", file=sys.stderr)
 
+        if baseline_jobs is not None and not baseline:  # nothing to time on fewer jobs: said, not ignored
+            raise InputError(f"--baseline-jobs {baseline_jobs}: --baseline-jobs goes with the baseline (drop "
+                             "--no-baseline, or --baseline-jobs)")
         if check_batch_invariance:
             # One batch of --jobs against each job alone: options about timing have nothing to act on.
             given = [name for name, used in (("--batch-size", batch_size != "auto"), ("--repeats", repeats > 1),

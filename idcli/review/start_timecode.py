@@ -26,7 +26,7 @@ from ..errors import InputError
 DEFAULT_START = "01:00:00:00"
 # The rates OTIO's RationalTime.is_valid_timecode_rate takes, as refusals name them.
 TIMECODE_RATES = "23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 fps"
-_FORM = re.compile(r"(\d\d):(\d\d):(\d\d)([:;])(\d\d)")
+_FORM = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})([:;])([0-9]{2})")  # ASCII digits: what timecode is
 
 
 def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rate: bool = True) -> int:
