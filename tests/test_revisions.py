@@ -51,13 +51,18 @@ def face_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: engine)
 
 
+def _rendered(folder: Path, shots: str) -> None:
+    """``shots`` written as folder/shots.yaml with the selfies beside it, rendered into folder/out."""
+    shutil.copytree(SELFIES, folder / "selfies")
+    (folder / "shots.yaml").write_text(shots, "utf-8")
+    rendered = cli("render", folder / "shots.yaml", "--out", folder / "out", "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output
+
+
 @pytest.fixture
 def day1(tmp_path: Path, face_engine: None) -> Path:
     """The project folder after day 1: DAY1 rendered into out/ and every shot picked."""
-    shutil.copytree(SELFIES, tmp_path / "selfies")
-    (tmp_path / "shots.yaml").write_text(DAY1, "utf-8")
-    rendered = cli("render", tmp_path / "shots.yaml", "--out", tmp_path / "out", "--device", "cpu")
-    assert rendered.exit_code == 0, rendered.output
+    _rendered(tmp_path, DAY1)
     picked = cli("select", tmp_path / "out", *DAY1_PICKS)
     assert picked.exit_code == 0, picked.output
     return tmp_path
@@ -279,10 +284,7 @@ CAUSES = {"sh010": "prompt changed", "sh020": "expression changed (joy -> grief)
 
 @pytest.fixture
 def causes_day1(tmp_path: Path, face_engine: None) -> Path:
-    shutil.copytree(SELFIES, tmp_path / "selfies")
-    (tmp_path / "shots.yaml").write_text(CAUSES_DAY1, "utf-8")
-    rendered = cli("render", tmp_path / "shots.yaml", "--out", tmp_path / "out", "--device", "cpu")
-    assert rendered.exit_code == 0, rendered.output
+    _rendered(tmp_path, CAUSES_DAY1)
     (tmp_path / "shots.yaml").write_text(CAUSES_DAY2, "utf-8")
     return tmp_path
 
