@@ -147,11 +147,11 @@ def cut(run: Run) -> list[tuple[Shot, Take | None]]:
     return [(shot, shown_take(shot, live)) for shot in shots]
 
 
-def cut_frames(run: Run, fps: float) -> int:
-    """The cut's length in frames at ``fps``, gaps included, as ``build_timeline`` lays it out."""
+def cut_frames(shots: list[tuple[Shot, Take | None]], fps: float) -> int:
+    """The length in frames at ``fps`` of a cut (``cut(run)``), gaps included, as ``build_timeline`` lays it out."""
     from ..shotlist import DEFAULT_DURATION
 
-    return sum(shot_frames(shot.entry.duration if shot.entry else DEFAULT_DURATION, fps) for shot, _take in cut(run))
+    return sum(shot_frames(shot.entry.duration if shot.entry else DEFAULT_DURATION, fps) for shot, _take in shots)
 
 
 def standing_takes(run: Run) -> set[tuple[str, int]] | None:
@@ -269,11 +269,12 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
 
     has_timecode = RationalTime.is_valid_timecode_rate(rate)
     first = start_frame(start, rate, drop_frame, timecode_rate=has_timecode)
+    shots = cut(run)  # for the checks before any file; each format lays out the same cut
     # The cut's timecode ends by 23:59:59:FF, where it wraps (start_timecode.py); a movie without burn-in has none.
     if has_timecode and (burn_in or set(targets) != {"movie"}):
         from .start_timecode import check_cut_fits
 
-        check_cut_fits(first, cut_frames(run, rate), start, rate, drop_frame)
+        check_cut_fits(first, cut_frames(shots, rate), start, rate, drop_frame)
     # The EDL's timeline is built here, once: its events are counted before any file is written, then written.
     edl_built = edl_timeline(run, targets["edl"], rate, drop_frame, first) if "edl" in targets else None
     if "fcp_xml" in targets:
@@ -283,7 +284,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
 
         require_pyav()
     if "movie" in targets or "fcp_xml" in targets:  # their frame size: a sidecar's claim refused before any file
-        _check_claimed_sizes(run, with_fallback="movie" in targets)
+        _check_claimed_sizes(run, shots, with_fallback="movie" in targets)
     from ..safeio import remove_dead_temporaries
 
     results, swept = [], set()
@@ -301,18 +302,19 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     if has_timecode:  # said back to the editor, as each format labels it
         from .start_timecode import timecode
 
+        label = timecode(first, rate, drop_frame)
         for result in results:
-            result.start = timecode(first, rate, drop_frame)
+            result.start = label
     return results
 
 
-def _check_claimed_sizes(run: Run, *, with_fallback: bool) -> None:
-    """The sizes the sidecars of the cut's takes claim, checked as ``animatic_movie.frame_size`` checks them (the
-    folder's takes for a movie of slates alone, ``with_fallback``), so that the refusal of an edited sidecar comes
-    before the first file of the export is written."""
+def _check_claimed_sizes(run: Run, shots: list[tuple[Shot, Take | None]], *, with_fallback: bool) -> None:
+    """The sizes the sidecars of the cut's takes (``shots``: ``cut(run)``) claim, checked as
+    ``animatic_movie.frame_size`` checks them (the folder's takes for a movie of slates alone, ``with_fallback``), so
+    that the refusal of an edited sidecar comes before the first file of the export is written."""
     from .animatic_movie import check_take_size
 
-    takes = [take for _shot, take in cut(run) if take is not None]
+    takes = [take for _shot, take in shots if take is not None]
     for take in takes or (run.takes if with_fallback else []):
         if take.width and take.height:
             check_take_size(run, take, (take.width, take.height))
