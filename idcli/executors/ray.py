@@ -212,26 +212,32 @@ class RayExecutor:
                 sink.note(f"worker {worker['host']}:{worker['pid']}: {text}")
 
         def hand_over() -> None:
+            # A part leaves ``arrived`` only once the sink holds it: a signal at any point before that (the queue
+            # taking it, the report's lines) leaves it at the head, and the stop path hands it over again. The sink
+            # commits and reports each job once, however often it is handed over.
             while arrived:
-                part, worker = arrived.popleft()
+                part, worker = arrived[0]
                 fresh = [i for i, key in enumerate(part["keys"]) if key not in settled]
-                if not fresh:
-                    continue
-                jobs = [by_key[part["keys"][i]] for i in fresh]
-                settled.update(job.key for job in jobs)
-                if part["images"] is None:
-                    sink.failed(jobs, part["error"] or "failed on a Ray worker")
-                    continue
-                sink.rendered(RenderedBatch(jobs, [part["images"][i] for i in fresh], part["started"],
-                                            part["finished"], worker, None, keys=part["keys"],
-                                            positions=fresh))
+                if fresh:
+                    jobs = [by_key[part["keys"][i]] for i in fresh]
+                    if part["images"] is None:
+                        sink.failed(jobs, part["error"] or "failed on a Ray worker")
+                    else:
+                        sink.rendered(RenderedBatch(jobs, [part["images"][i] for i in fresh], part["started"],
+                                                    part["finished"], worker, None, keys=part["keys"],
+                                                    positions=fresh))
+                    settled.update(job.key for job in jobs)
+                arrived.popleft()
 
         def receive(ref: Any) -> None:
-            index, jobs, attempts = inflight.pop(ref)
+            # The reference leaves ``inflight`` only once its reply is in ``arrived``: a signal while the reply is
+            # fetched leaves it for the stop path to fetch again (a reply fetched twice is settled by key).
+            index, jobs, attempts = inflight[ref]
             clock = time.perf_counter()
             try:
                 reply = ray.get(ref)
             except RayActorError as exc:
+                inflight.pop(ref)
                 if getattr(exc, "actor_init_failed", False):
                     # The engine could not be built there (a model missing from that node's cache...).
                     dropped.add(index)
@@ -258,13 +264,15 @@ class RayExecutor:
                          f"{MAX_ATTEMPTS} times ({_first_line(exc)})")
                 return
             except RayError as exc:
+                inflight.pop(ref)
                 idle.append(index)
                 fail([j for j in jobs if j.key not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
                 return
+            accept(reply)
+            inflight.pop(ref, None)
             self.stats["receive_seconds"] += time.perf_counter() - clock
             deaths[index] = 0
             idle.append(index)
-            accept(reply)
 
         def fail(jobs: list[Job], error: str) -> None:
             if jobs:
