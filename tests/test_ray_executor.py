@@ -226,18 +226,32 @@ def test_ctrl_c_of_the_driver_commits_what_arrived_and_stops_the_workers(
     assert_nothing_partial(out, jobs)
 
 
+@pytest.mark.parametrize("batch_size", [1, "auto"])  # "auto" asks a worker for the size first
 def test_workers_that_cannot_build_their_engine_stop_the_run_with_exit_4(
-        ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+        ray_cluster: str, write_shotlist, tmp_path: Path, batch_size: int | str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The farm tour's worker that could not see the model folder: the run stopped with exit 4 and the error, but Ray
+    first printed the actor's creation traceback on the driver's terminal, twice ("(raylet) Task
+    RenderWorker.suggest_batch_size failed. There are 1 retries remaining ... Traceback ..."), once per call to the
+    dead actor. The worker now keeps the error and raises it from each call: one line, naming the worker's host."""
+    import socket
+
     from ray_engines import unloadable_engine
 
     from idcli.errors import ExecutorUnavailableError
 
     path = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"})
-    with pytest.raises(ExecutorUnavailableError, match=r"no Ray worker could start: .*not in this node's cache") as err:
-        idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=1,
+    with pytest.raises(ExecutorUnavailableError, match=r"Ray worker could (not )?start: .*not in this node's cache"
+                       ) as err:
+        idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=batch_size,
                      executor=RayBackend(workers=1, engine_factory=unloadable_engine))
     assert err.value.exit_code == 4
+    assert f"on {socket.gethostname()}: ModelUnavailableError: cannot load model" in str(err.value)
+    assert "each node needs the model" in str(err.value)
     assert not list((tmp_path / "out").glob("*/*.png"))
+    time.sleep(2)  # Ray's driver prints the errors it is told of from a thread polling the cluster
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.out + printed.err and "RenderWorker" not in printed.out + printed.err, printed
 
 
 def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(

@@ -238,12 +238,8 @@ class RayExecutor:
                 reply = ray.get(ref)
             except RayActorError as exc:
                 inflight.pop(ref)
-                if getattr(exc, "actor_init_failed", False):
-                    # The engine could not be built there (a model missing from that node's cache...).
-                    dropped.add(index)
-                    if len(dropped) == len(self.actors):
-                        raise ExecutorUnavailableError(f"no Ray worker could start: {_cause(exc)}") from None
-                    queue.appendleft((jobs, attempts))
+                if getattr(exc, "actor_init_failed", False):  # an engine_factory whose failure escaped the worker
+                    cannot_start(index, jobs, attempts, _cause(exc))
                     return
                 # The worker died (killed, out of host memory, node lost) and Ray's own retry failed too; or
                 # the whole cluster went away, and no other worker will do better.
@@ -265,6 +261,9 @@ class RayExecutor:
                 return
             except RayError as exc:
                 inflight.pop(ref)
+                if (why := _engine_unavailable(exc)) is not None:
+                    cannot_start(index, jobs, attempts, why)
+                    return
                 idle.append(index)
                 fail([j for j in jobs if j.key not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
                 return
@@ -273,6 +272,14 @@ class RayExecutor:
             self.stats["receive_seconds"] += time.perf_counter() - clock
             deaths[index] = 0
             idle.append(index)
+
+        def cannot_start(index: int, jobs: list[Job], attempts: int, why: str) -> None:
+            # The engine could not be built there (a model missing from that node's cache...): the worker is
+            # dropped and its batch goes to another; none left, the run stops.
+            dropped.add(index)
+            if len(dropped) == len(self.actors):
+                raise ExecutorUnavailableError(f"no Ray worker could start: {why}; {NO_ENGINE_HINT}") from None
+            queue.appendleft((jobs, attempts))
 
         def fail(jobs: list[Job], error: str) -> None:
             if jobs:
@@ -332,7 +339,7 @@ class RayExecutor:
         worker, whose engine knows its device's memory)."""
         ray = _ray()
 
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayActorError, RayTaskError
 
         head = self.head
 
@@ -349,6 +356,11 @@ class RayExecutor:
                     if head is not None and not head.answers():
                         head.gone()
                     raise ExecutorUnavailableError(f"the Ray worker could not start: {_cause(exc)}") from None
+                except RayTaskError as exc:
+                    if (why := _engine_unavailable(exc)) is None:
+                        raise
+                    raise ExecutorUnavailableError(f"the Ray worker could not start: {why}; {NO_ENGINE_HINT}"
+                                                   ) from None
 
         batches: list[list[Job]] = []
         for jobs in group_jobs(pending):
@@ -398,6 +410,19 @@ class _HeadWatch:
     def gone(self) -> None:
         raise ExecutorUnavailableError(f"the Ray cluster at {self.name} went away (its head no longer "
                                        "answers); the images committed so far are kept: run again to resume")
+
+
+NO_ENGINE_HINT = ("each node needs the model in its own Hugging Face cache, or a local model folder at the same path "
+                  "(docs/scale-out.md)")
+
+
+def _engine_unavailable(exc: BaseException) -> str | None:
+    """Why a worker could not build its engine, when that is what ``exc`` (a Ray task error) carries; else None."""
+    from .ray_worker import EngineUnavailable
+
+    # A RayTaskError is also an instance of the class it wraps, but its text is the remote traceback: use the cause.
+    cause = getattr(exc, "cause", None)
+    return str(cause.args[0]) if isinstance(cause, EngineUnavailable) and cause.args else None
 
 
 def _first_line(exc: BaseException) -> str:
