@@ -93,7 +93,7 @@ class RayBackend:
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
                                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
-                                               ) from None
+                                               f"{_refused_hint(target, exc)}") from None
             finally:
                 for sig, handler in handlers.items():
                     if handler is not None:
@@ -435,6 +435,22 @@ def _cause(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     errors = [line for line in lines if ("Error: " in line or "Exception: " in line) and not line.startswith("ray")]
     return errors[-1] if errors else _first_line(exc)
+
+
+def _refused_hint(address: str, exc: BaseException) -> str:
+    """What else it is when a ``host:port`` cluster, whose port answered, refused this driver: most often token
+    authentication. Ray 2.60's `ray start --head` turns it on when ``~/.ray/auth_token`` exists, and a driver
+    given an address turns it on only with ``RAY_AUTH_MODE=token`` (Ray then retries for 20 s and says only
+    "Failed to connect")."""
+    host, _, port = address.rpartition(":")
+    if not isinstance(exc, ConnectionError) or not host or not port.isdigit() or "://" in address:
+        return ""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ("; its port answers, so check that this machine's token (RAY_AUTH_TOKEN or ~/.ray/auth_token) is "
+                "the cluster's (docs/scale-out.md)")
+    return ("; its port answers: if the cluster uses token authentication (`ray start --head` turns it on where "
+            "~/.ray/auth_token exists), set RAY_AUTH_MODE=token here and give this machine the cluster's token "
+            "(docs/scale-out.md)")
 
 
 def _check_reachable(address: str) -> None:
