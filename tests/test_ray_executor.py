@@ -247,7 +247,7 @@ def test_workers_that_cannot_build_their_engine_stop_the_run_with_exit_4(
                      executor=RayBackend(workers=1, engine_factory=unloadable_engine))
     assert err.value.exit_code == 4
     assert f"on {socket.gethostname()}: ModelUnavailableError: cannot load model" in str(err.value)
-    assert "each node needs the model" in str(err.value)
+    assert "each node needs idcli in this version, and the model in its own Hugging Face cache" in str(err.value)
     assert not list((tmp_path / "out").glob("*/*.png"))
     time.sleep(2)  # Ray's driver prints the errors it is told of from a thread polling the cluster
     printed = capfd.readouterr()

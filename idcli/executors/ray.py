@@ -412,8 +412,9 @@ class _HeadWatch:
                                        "answers); the images committed so far are kept: run again to resume")
 
 
-NO_ENGINE_HINT = ("each node needs the model in its own Hugging Face cache, or a local model folder at the same path "
-                  "(docs/scale-out.md)")
+# Also for an actor that could not be created at all (idcli missing on that node, another version of it).
+NO_ENGINE_HINT = ("each node needs idcli in this version, and the model in its own Hugging Face cache or a local model "
+                  "folder at the same path (docs/scale-out.md)")
 
 
 def _engine_unavailable(exc: BaseException) -> str | None:
