@@ -1,7 +1,8 @@
 """Checking an output folder: every image against its sidecar, and signed images' C2PA credentials.
 
 The library call behind ``idcli verify``. It reads; it never writes. An image is ``ok`` when its bytes
-hash to the sidecar's sha256 and, when the sidecar says it was signed (or the file carries a
+hash to the sidecar's sha256, the sidecar says what the image's own record (its ``idcli`` chunk) says, and, when
+the sidecar says it was signed (or the file carries a
 manifest), the C2PA reader finds the manifest, validates it (``Valid``, or ``Trusted`` with a root
 the caller trusts), and its ``org.idcli.render`` assertion names the sidecar's job key.
 """
@@ -143,6 +144,8 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         return check
     if sha256_bytes(data) != sidecar["image"].get("sha256"):
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
+    else:  # the image is the committed one: its sidecar must say what the image's own record says
+        check.problems += sidecar_record_problems(sidecar, data)
     block = sidecar.get("c2pa")
     if block is not None and not isinstance(block, dict):  # edited: checked as unsigned, and failed
         check.problems.append(f"the sidecar's c2pa block is damaged ({type(block).__name__}, not an object)")
@@ -178,3 +181,29 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
                 check.problems.append("the manifest's org.idcli.render assertion names another job key")
     check.ok = not check.problems
     return check
+
+
+def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:
+    """What a sidecar says that the image's own record (its ``idcli`` chunk) does not: a field edited or added by
+    hand keeps the image's sha256 and its signature good (the sidecar is signed by nothing), so only this tells
+    that the record a reviewer reads is not the image's. Run facts (batch, timing, qa, c2pa) are the sidecar's own
+    (provenance.record_of_sidecar); a field only the image's record holds is no difference (an older sidecar)."""
+    from .provenance import MISSING, read_png_record, record_differences, record_of_sidecar
+
+    record = read_png_record(data)
+    if record is None:
+        return ["the image carries no idcli record (its idcli chunk) to check its sidecar against"]
+    differences = record_differences(record_of_sidecar(sidecar), record)
+    if not differences:
+        return []
+    where, own, its = differences[0]
+    said = f"its sidecar says {where} {_shown(own)}, " + (
+        "which the image's own record (its idcli chunk) does not hold" if its is MISSING
+        else f"the image's own record (its idcli chunk) {_shown(its)}")
+    more = f" ({len(differences) - 1} more field(s) differ)" if len(differences) > 1 else ""
+    return [f"{said}: edited after the render?{more}"]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"

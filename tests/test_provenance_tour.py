@@ -1,0 +1,64 @@
+"""What an outside check of our provenance found (the tour of 2026-11-30c): a compliance engineer checking a
+render folder with ``idcli verify`` and the C2PA reader, and an artist reproducing an image from its record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import render_on_cpu
+
+from idcli.verify import verify_folder
+
+pytest.importorskip("c2pa")
+
+SHOTS = """\
+version: 1
+project: provenance-tour
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 5.0, sampler: dpmpp-2m, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+shots:
+  - {id: street, prompt: "an empty street at night, rain", seeds: [42]}
+  - {id: bar, prompt: "{mara} waits at a bar, medium shot", framing: medium, expression: hope}
+"""
+
+
+def _edit(sidecar_path: Path, edit) -> None:
+    sidecar = json.loads(sidecar_path.read_text("utf-8"))
+    edit(sidecar)
+    sidecar_path.write_text(json.dumps(sidecar, indent=2), "utf-8")
+
+
+@pytest.mark.parametrize("sign", [True, False], ids=["signed", "unsigned"])
+def test_verify_fails_a_sidecar_field_edited_by_hand(sign, write_shotlist, tmp_path, engine_factory, request) -> None:
+    # The image's sha256 and its signature stay good when only the sidecar is edited, so verify passed a sidecar
+    # saying seed 1 (or another prompt) of an image rendered with seed 42: the record a reviewer reads was not the
+    # image's. The image carries its own record (its idcli chunk, inside the signed bytes): the sidecar must say it.
+    if sign:
+        request.getfixturevalue("signing_env")
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=sign)
+    street, bar = (Path(next(j for j in report.jobs if j.shot_id == s).sidecar) for s in ("street", "bar"))
+    assert verify_folder(out).failed == 0
+
+    _edit(street, lambda s: s.update(seed=1))
+    _edit(bar, lambda s: s["identity"][0].update(strength=0.2))
+    result = verify_folder(out)
+    assert result.exit_code == 6 and result.failed == 2
+    by_image = {check.image["path"]: check.problems for check in result.images}
+    assert by_image["street/street_t1.png"] == [
+        "its sidecar says seed 1, the image's own record (its idcli chunk) 42: edited after the render?"]
+    assert by_image["bar/bar_t1.png"] == [
+        "its sidecar says identity[0].strength 0.2, the image's own record (its idcli chunk) 1.0: edited after "
+        "the render?"]
+
+    # A field added by hand is not the image's either; run facts (batch, timing, qa) are the sidecar's own.
+    _edit(street, lambda s: s.update(seed=42, note="approved"))
+    _edit(bar, lambda s: (s["identity"][0].update(strength=1.0), s.update(qa={"checked": True})))
+    result = verify_folder(out)
+    assert [(c.image["path"], c.problems) for c in result.images if not c.ok] == [
+        ("street/street_t1.png", ["its sidecar says note 'approved', which the image's own record (its idcli chunk) "
+                                  "does not hold: edited after the render?"])]
