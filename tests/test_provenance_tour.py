@@ -62,3 +62,31 @@ def test_verify_fails_a_sidecar_field_edited_by_hand(sign, write_shotlist, tmp_p
     assert [(c.image["path"], c.problems) for c in result.images if not c.ok] == [
         ("street/street_t1.png", ["its sidecar says note 'approved', which the image's own record (its idcli chunk) "
                                   "does not hold: edited after the render?"])]
+
+
+def test_a_record_this_idcli_cannot_reproduce_is_refused_naming_its_file(write_shotlist, tmp_path,
+                                                                         engine_factory) -> None:
+    # A sidecar from a newer idcli (or another engine) was refused without naming it: `idcli: error: the record has
+    # sidecar schema 99, ...` and `file: null` in --json, though a script reproducing a folder needs to know which.
+    from idcli.reproduce import ReproduceError, reproduce
+    from idcli.versions import ENGINE_ALGORITHM, TOOL_VERSION
+
+    report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory)
+    sidecar = json.loads(Path(next(j for j in report.jobs if j.shot_id == "street").sidecar).read_text("utf-8"))
+    elsewhere = tmp_path / "received" / "street_t1.json"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(json.dumps({**sidecar, "schema": 99, "tool": {"name": "idcli", "version": "9.0"}}), "utf-8")
+    with pytest.raises(ReproduceError) as refused:
+        reproduce(elsewhere, engine_factory=engine_factory)
+    assert refused.value.file == str(elsewhere)
+    assert str(refused.value) == (f"{elsewhere}: the record has sidecar schema 99, made by idcli 9.0; this idcli "
+                                  f"{TOOL_VERSION} reads schema 1 and earlier: upgrade idcli")
+    # Another engine, claimed by this very idcli version: "use idcli 0.1.0 to reproduce it" sent the artist to the
+    # version they run.
+    elsewhere.write_text(json.dumps({**sidecar, "engine": "idcli-engine/99"}), "utf-8")
+    with pytest.raises(ReproduceError) as refused:
+        reproduce(elsewhere, engine_factory=engine_factory)
+    assert refused.value.file == str(elsewhere)
+    assert str(refused.value) == (f"{elsewhere}: the image was made by engine idcli-engine/99 (idcli {TOOL_VERSION}); "
+                                  f"this idcli re-renders {ENGINE_ALGORITHM} only: an earlier build of idcli "
+                                  f"{TOOL_VERSION} made it, or the record was edited")
