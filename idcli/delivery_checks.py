@@ -192,6 +192,10 @@ def _check_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None)
         problems.append(f"the manifest's actions are {actions}, not {OPENED} then {EDITED_METADATA}")
     if (ours or {}).get("job_key") != job_key:
         problems.append(f"the manifest's {DELIVERY_ASSERTION} assertion names another job key")
+    if isinstance(block := sidecar.get("c2pa"), dict):  # who signed, and the copy's hash before its manifest
+        from .verify import c2pa_block_problems
+
+        problems += c2pa_block_problems(block, data, report)
     parents = [i for i in active.get("ingredients") or [] if i.get("relationship") == "parentOf"]
     parent = manifests.get(parents[0].get("active_manifest")) if len(parents) == 1 else None
     if parent is None:

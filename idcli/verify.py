@@ -179,6 +179,8 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
                 check.problems.append("the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)")
             if (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):
                 check.problems.append("the manifest's org.idcli.render assertion names another job key")
+            if isinstance(block, dict):
+                check.problems += c2pa_block_problems(block, data, manifest)
     check.ok = not check.problems
     return check
 
@@ -207,3 +209,37 @@ def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:79] + "…"
+
+
+def c2pa_block_problems(block: dict[str, Any], data: bytes, manifest: Any) -> list[str]:
+    """What a signed image's sidecar says of its signature (its ``c2pa`` block) that the image does not: the hash
+    before the manifest (what ``idcli reproduce`` compares a re-render with) and who signed. Without ``--trust`` a
+    valid manifest from anyone passes, so an image re-signed by another certificate is told only by the signer
+    its sidecar names. ``manifest``: the reader's ``signing.ManifestReport`` of ``data``."""
+    from .signing import without_manifest
+
+    problems = []
+    unsigned, original = block.get("unsigned_sha256"), without_manifest(data)
+    if isinstance(unsigned, str) and original is not None and sha256_bytes(original) != unsigned:
+        problems.append("its sidecar's c2pa.unsigned_sha256 is not the image's without its manifest (edited after "
+                        "the render?)")
+    subject = block.get("subject")
+    if isinstance(subject, str) and subject and _name_parts(subject) != (manifest.signer, manifest.signer_org):
+        problems.append(f"the manifest is signed by {manifest.signer!r} ({manifest.signer_org}), its sidecar says "
+                        f"{subject!r}")
+    return problems
+
+
+def _name_parts(subject: str) -> tuple[str | None, str | None] | None:
+    """(common name, organisation) of a certificate name as the sidecar writes it (RFC 4514), as the C2PA reader
+    gives them (``signature_info``); None when it is no such name."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError:
+        return None
+    first = [next((str(a.value) for a in name.get_attributes_for_oid(oid)), None)
+             for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME)]
+    return first[0], first[1]

@@ -90,3 +90,57 @@ def test_a_record_this_idcli_cannot_reproduce_is_refused_naming_its_file(write_s
     assert str(refused.value) == (f"{elsewhere}: the image was made by engine idcli-engine/99 (idcli {TOOL_VERSION}); "
                                   f"this idcli re-renders {ENGINE_ALGORITHM} only: an earlier build of idcli "
                                   f"{TOOL_VERSION} made it, or the record was edited")
+
+
+def test_verify_fails_a_sidecar_naming_another_signer_or_unsigned_image_than_the_manifest(
+        write_shotlist, tmp_path, engine_factory, signing_env) -> None:
+    # The sidecar's c2pa block (who signed, the image's hash before its manifest) is read by people and by
+    # `idcli reproduce`, but verify never compared it with the manifest: an image re-signed by someone else's
+    # certificate, its sidecar's sha256 updated, passed without --trust while its sidecar still named the studio.
+    from c2pa_helpers import make_test_ca
+
+    from idcli.hashing import sha256_bytes
+    from idcli.provenance import record_of_sidecar
+    from idcli.signing import Signer, load_credentials, without_manifest
+
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    street = Path(next(j for j in report.jobs if j.shot_id == "street").sidecar)
+    image = street.with_suffix(".png")
+    assert verify_folder(out).failed == 0
+
+    _edit(street, lambda s: s["c2pa"].update(unsigned_sha256="0" * 64))
+    assert verify_folder(out).images[1].problems == [
+        "its sidecar's c2pa.unsigned_sha256 is not the image's without its manifest (edited after the render?)"]
+    _edit(street, lambda s: s["c2pa"].update(unsigned_sha256=sha256_bytes(without_manifest(image.read_bytes()))))
+    assert verify_folder(out).failed == 0
+
+    # Re-signed with a stranger's certificate: the manifest is Valid (no --trust), the sidecar names the studio.
+    stranger = make_test_ca(tmp_path / "stranger", name="stranger", signer_name="someone else")
+    sidecar = json.loads(street.read_text("utf-8"))
+    signed = Signer(load_credentials(stranger.cert, stranger.key)).sign_png(without_manifest(image.read_bytes()),
+                                                                          record_of_sidecar(sidecar))
+    image.write_bytes(signed)
+    _edit(street, lambda s: s["image"].update(sha256=sha256_bytes(signed)))
+    check = verify_folder(out).images[1]
+    assert check.c2pa["state"] == "Valid" and check.c2pa["signer"] == "someone else"
+    assert check.problems == ["the manifest is signed by 'someone else' (idcli test studio), its sidecar says "
+                              "'CN=idcli test signer,O=idcli test studio'"]
+
+
+def test_verify_of_a_delivery_fails_a_copys_sidecar_naming_another_signer(write_shotlist, tmp_path, engine_factory,
+                                                                           signing_env) -> None:
+    # The same check for a delivered copy (verify DEST): its sidecar's c2pa block is the client's record of who
+    # signed; edited, it passed.
+    import idcli
+
+    out, dest = tmp_path / "out", tmp_path / "dest"
+    render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    idcli.deliver(out, dest)
+    assert verify_folder(dest, signing_env.root).failed == 0
+    copy = dest / "street_take1.json"
+    _edit(copy, lambda s: s["c2pa"].update(subject="CN=Another Studio,O=Another Studio"))
+    checks = {check.image["path"]: check.problems for check in verify_folder(dest, signing_env.root).images}
+    assert checks == {"bar_take1.png": [], "street_take1.png": [
+        "the manifest is signed by 'idcli test signer' (idcli test studio), its sidecar says "
+        "'CN=Another Studio,O=Another Studio'"]}
