@@ -708,6 +708,11 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
         if c2pa.get("signed") and unsigned is None:
             notes.append("the record says the image was signed, but it carries no C2PA manifest (idcli verify "
                          "reports it)")
+        if sidecar_path is not None and embedded is not None:  # a sidecar edited by hand: say why pixels differ
+            from .verify import sidecar_record_problems
+
+            notes += [f"{problem} re-rendered as the sidecar says"
+                      for problem in sidecar_record_problems(sidecar, committed)]
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes)
     if report.sha256 == recorded_sha and committed_sha in (None, recorded_sha):

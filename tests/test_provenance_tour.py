@@ -144,3 +144,19 @@ def test_verify_of_a_delivery_fails_a_copys_sidecar_naming_another_signer(write_
     assert checks == {"bar_take1.png": [], "street_take1.png": [
         "the manifest is signed by 'idcli test signer' (idcli test studio), its sidecar says "
         "'CN=Another Studio,O=Another Studio'"]}
+
+
+def test_reproduce_of_an_edited_sidecar_says_the_sidecar_is_not_the_images_record(write_shotlist, tmp_path,
+                                                                                   engine_factory) -> None:
+    # The artist reproducing an image whose sidecar was edited (seed 1 for 42) got `different`, every pixel off,
+    # and nothing saying why: the re-render follows the sidecar, which is not what the image records of itself.
+    from idcli.reproduce import reproduce
+
+    report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory)
+    street = Path(next(j for j in report.jobs if j.shot_id == "street").sidecar)
+    assert reproduce(street, engine_factory=engine_factory).identical
+    _edit(street, lambda s: s.update(seed=1))
+    again = reproduce(street, engine_factory=engine_factory)
+    assert again.status == "different"
+    assert ("its sidecar says seed 1, the image's own record (its idcli chunk) 42: edited after the render? "
+            "re-rendered as the sidecar says") in again.notes
