@@ -144,6 +144,10 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
         check.problems.append(f"its record names a local path at {paths[0]}")
     block = found if isinstance(found := sidecar.get("c2pa"), dict) else {}
     signed = bool(block.get("signed")) or carries_manifest(data)
+    if trust_pem and not signed:
+        from .verify import NOT_SIGNED
+
+        check.problems.append(NOT_SIGNED)
     if signed and not available():
         check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
     elif signed:

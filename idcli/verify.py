@@ -21,6 +21,10 @@ from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
+# With --trust every image must be signed under the root: one carrying no signature cannot be trusted (a folder
+# rendered without --sign, or a signed image stripped of its manifest and its sidecar rewritten).
+NOT_SIGNED = "not signed, and --trust asks that every image be signed by a certificate under its root"
+
 
 @dataclass
 class ImageCheck:
@@ -162,6 +166,8 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         return check
     else:
         manifest = ManifestReport(False)
+    if trust_pem and not (signed or manifest.present or carries_manifest(data)):
+        check.problems.append(NOT_SIGNED)
     if signed or manifest.present:
         check.c2pa = manifest.as_dict()
         if not manifest.present:

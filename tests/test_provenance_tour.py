@@ -160,3 +160,25 @@ def test_reproduce_of_an_edited_sidecar_says_the_sidecar_is_not_the_images_recor
     assert again.status == "different"
     assert ("its sidecar says seed 1, the image's own record (its idcli chunk) 42: edited after the render? "
             "re-rendered as the sidecar says") in again.notes
+
+
+def test_verify_with_trust_fails_an_image_that_is_not_signed(write_shotlist, tmp_path, engine_factory,
+                                                              studio_ca) -> None:
+    # `idcli verify OUT --trust studio-root.pem` is the compliance check the docs give; a folder rendered without
+    # --sign passed it (exit 0, "0 signed"), as did a signed image stripped of its manifest with its sidecar
+    # rewritten. An image that carries no signature cannot be trusted: with --trust it fails, named.
+    import idcli
+    from idcli.verify import NOT_SIGNED
+
+    assert NOT_SIGNED == "not signed, and --trust asks that every image be signed by a certificate under its root"
+    out, dest = tmp_path / "out", tmp_path / "dest"
+    render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
+    assert verify_folder(out).failed == 0  # without --trust an unsigned take is checked against its sidecar only
+    result = verify_folder(out, studio_ca.root)
+    assert result.exit_code == 6 and result.as_dict()["counts"] == {"checked": 2, "failed": 2, "signed": 0}
+    assert {c.image["path"]: c.problems for c in result.images}["street/street_t1.png"] == [
+        NOT_SIGNED]
+    idcli.deliver(out, dest, credentials=None)
+    assert verify_folder(dest).failed == 0
+    assert {c.image["path"]: c.problems for c in verify_folder(dest, studio_ca.root).images}["street_take1.png"] == [
+        NOT_SIGNED]
