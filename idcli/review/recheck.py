@@ -16,6 +16,7 @@ from typing import Any
 from ..arguments import check_out_dir_is_folder
 from ..errors import InputError
 from .qa import IdentityQA, QAError, QAThresholds
+from .qa_findings import findings
 
 
 @dataclass
@@ -25,6 +26,8 @@ class RecheckResult:
     without_cast: int = 0
     problems: list[str] = field(default_factory=list)
     flags: dict[str, int] = field(default_factory=dict)
+    # Per flagged image, who failed and why (qa_findings.py): {image, shot_id, take, flags, findings}.
+    flagged_images: list[dict[str, Any]] = field(default_factory=list)
 
 
 def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: QAThresholds | None = None,
@@ -70,6 +73,10 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
             result.checked += 1
             flags = (qa or {}).get("flags") or []
             result.flagged += bool(flags)
+            if flags:
+                result.flagged_images.append({"image": where, "shot_id": record.get("shot_id"),
+                                              "take": record.get("take"), "flags": list(flags),
+                                              "findings": findings(qa or {})})
             for flag in flags:
                 result.flags[flag] = result.flags.get(flag, 0) + 1
     return result
