@@ -336,11 +336,13 @@ class IdentityQA:
 
     def for_job(self, job: Any, pixels: np.ndarray) -> dict[str, Any] | None:
         """QA of a job just rendered (plan.Job; its identities carry their embeddings); None without a cast."""
-        if not job.identities:
+        conditioning = set(job.conditioning)
+        identities = [c for c in job.identities if c.name in conditioning]
+        if not identities:
             return None
         cast = [CastMember(c.name, self.reference(c.name, c.embedding_sha256, c.face_models.get("hash"),
                                                   c.pack_path, c.embedding))
-                for c in job.identities]
+                for c in identities]
         return self.check(pixels, cast, plate_regions(getattr(job, "plate", None)))
 
     def for_record(self, record: dict[str, Any], rgb: np.ndarray) -> dict[str, Any] | None:
@@ -351,8 +353,8 @@ class IdentityQA:
         if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str)
                                                     and isinstance(e.get("embedding_sha256"), str) for e in entries):
             raise QAError("the sidecar's identity entries are damaged (each needs a name and an embedding_sha256)")
-        for entry in entries:
-            models = entry.get("face_models") if isinstance(entry.get("face_models"), dict) else {}
+        for entry in checked_identities(entries):
+            models: dict[str, Any] = entry["face_models"] if isinstance(entry.get("face_models"), dict) else {}
             pack = entry.get("pack_path") if isinstance(entry.get("pack_path"), str) else None
             cast.append(CastMember(entry["name"], self.reference(entry["name"], entry["embedding_sha256"],
                                                                  models.get("hash"), pack)))
@@ -361,6 +363,15 @@ class IdentityQA:
         except (KeyError, TypeError, ValueError):
             raise QAError("the sidecar's plate block is damaged (each face needs a character and a box)") from None
         return self.check(rgb, cast, regions) if cast else None
+
+
+def checked_identities(entries: Any) -> list[dict[str, Any]]:
+    """The sidecar identity entries QA checks: the characters whose identities condition the image. A character
+    in the picture only through its description (``method: single``'s others, identity strength 0) cannot be
+    expected to look like its selfies; its face, matched to nobody, still counts as leakage against the others."""
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, dict) and e.get("conditions_image", True) is not False]
 
 
 def commit_hook(qa: IdentityQA) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..arguments import check_out_dir_is_folder
 from ..errors import InputError
-from .qa import IdentityQA, QAError, QAThresholds
+from .qa import IdentityQA, QAError, QAThresholds, checked_identities
 from .qa_findings import findings
 
 
@@ -50,7 +50,10 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
             raise InputError(f"{root}: no committed renders to check", file=root)
         for record in scan.records:
             where = record["image"]["path"]
-            if not record.get("identity"):
+            entries = record.get("identity")
+            # No identity conditions it (none named, or all text-only); damaged entries are for_record's to say.
+            if not entries or (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)
+                               and not checked_identities(entries)):
                 result.without_cast += 1
                 continue
             preset = (record.get("model") or {}).get("preset") or "tiny-sd"

@@ -1,0 +1,94 @@
+"""Identity QA checks the characters whose identities condition the image (docs/review.md, "Identity QA"): a
+character that only appears through its description (`method: single`'s others, identity strength 0) cannot be
+expected to look like its selfies, and flagging it made every take of such a shot "flagged" (and
+`--retake-flagged` re-roll it to the bound). Its face still counts against the others as leakage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from review_helpers import face_canvas
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+SHOTS = """\
+version: 1
+project: cast-qa
+model: {preset: tiny-sd}
+defaults: {size: 256x128, steps: 2, guidance: 2.0}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg, selfies/theo_2.jpg], description: a young man}
+  piet: {selfies: [selfies/theo_1.jpg, selfies/theo_2.jpg], description: a tall stranger, identity_strength: 0}
+shots:
+  - id: dual
+    prompt: "{mara} and {theo} at a dinner table"
+  - id: single
+    prompt: "{mara} and {theo} at a dinner table"
+    method: single
+  - id: unconditioned
+    prompt: "{mara} and {piet} at a dinner table"
+  - id: textonly
+    prompt: "{piet} alone at a dinner table"
+"""
+
+
+class StrangerEngine:
+    """Draws mara's face for her description and a stranger's (ines's drawn face) for every other character:
+    what a render looks like when only mara's identity reached the image."""
+
+    adapter_record = None
+
+    def render(self, requests, **kwargs):
+        from idcli.engine.core import RenderResult
+
+        results = []
+        for request in requests:
+            faces = ["mara_1"] if "red-haired woman" in request.prompt else []
+            faces += ["ines_1"] if ("young man" in request.prompt or "tall stranger" in request.prompt) else []
+            results.append(RenderResult(face_canvas(faces, request.width, request.height).astype(np.float32) / 255))
+        return results
+
+    def suggest_batch_size(self, request) -> int:
+        return 4
+
+
+def _qa(out: Path) -> dict[str, dict | None]:
+    return {r["shot_id"]: r.get("qa") for r in idcli.read_results(out)}
+
+
+def test_qa_checks_only_the_characters_whose_identity_conditions_the_image(write_shotlist, tmp_path: Path) -> None:
+    engine = StrangerEngine()
+    out = tmp_path / "out"
+    report = idcli.render(idcli.load_shotlist(write_shotlist(SHOTS)), out, device="cpu",
+                          engine_factory=lambda identity, runtime, adapter=None: engine)
+    assert report.failed == 0
+    at_commit = _qa(out)
+    # theo conditions the dual-line image and his face is a stranger's: QA catches it.
+    assert at_commit["dual"]["cast"] == ["mara", "theo"] and "low_identity" in at_commit["dual"]["flags"]
+    # With method: single only mara conditions; theo is in the picture through his description.
+    assert at_commit["single"]["cast"] == ["mara"] and at_commit["single"]["flags"] == []
+    assert at_commit["unconditioned"]["cast"] == ["mara"] and at_commit["unconditioned"]["flags"] == []
+    # The stranger's face is recorded, matched to nobody, and still counted as leakage against mara.
+    faces = at_commit["single"]["faces"]
+    assert sorted(f["character"] or "-" for f in faces) == ["-", "mara"]
+    assert at_commit["single"]["leakage"] is not None and at_commit["single"]["leakage"] < 0.35
+    # A shot no identity conditions is text-only: nothing to check, as for a shot without characters.
+    assert at_commit["textonly"] is None
+    # idcli qa, from the sidecars, says the same.
+    result = CliRunner().invoke(app, ["qa", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["without_cast"] == 1
+    again = _qa(out)
+    for shot in ("dual", "single", "unconditioned"):
+        assert {k: v for k, v in again[shot].items() if k != "seconds"} == \
+            {k: v for k, v in at_commit[shot].items() if k != "seconds"}, shot
+    assert again["textonly"] is None
