@@ -92,3 +92,72 @@ def test_qa_checks_only_the_characters_whose_identity_conditions_the_image(write
         assert {k: v for k, v in again[shot].items() if k != "seconds"} == \
             {k: v for k, v in at_commit[shot].items() if k != "seconds"}, shot
     assert again["textonly"] is None
+
+
+MIRROR = """\
+version: 1
+project: mirror-qa
+model: {preset: tiny-sd}
+defaults: {size: 256x128, steps: 2, guidance: 2.0}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+shots:
+  - id: mirror
+    prompt: "{mara} looks at {mara} in a mirror"
+"""
+
+
+class MirrorEngine:
+    """Draws the faces it is told to, whatever the request: two of mara's, or mara's and a stranger's."""
+
+    adapter_record = None
+
+    def __init__(self, faces: list[str]) -> None:
+        self.faces = faces
+
+    def render(self, requests, **kwargs):
+        from idcli.engine.core import RenderResult
+
+        return [RenderResult(face_canvas(self.faces, r.width, r.height).astype(np.float32) / 255) for r in requests]
+
+    def suggest_batch_size(self, request) -> int:
+        return 4
+
+
+def test_a_character_named_twice_may_show_twice_but_not_as_a_stranger(write_shotlist, tmp_path: Path) -> None:
+    # '{mara} looks at {mara} in a mirror' conditions both places with mara (docs/shot-lists.md, "Group shots"):
+    # two of her faces are the picture asked for, not leakage; a stranger in the second place is a failure.
+    shots = write_shotlist(MIRROR)
+    found = {}
+    for case, faces in {"two": ["mara_1", "mara_2"], "stranger": ["mara_1", "ines_1"]}.items():
+        out = tmp_path / case
+        engine = MirrorEngine(faces)
+        idcli.render(idcli.load_shotlist(shots), out, device="cpu",
+                     engine_factory=lambda identity, runtime, adapter=None, engine=engine: engine)
+        found[case] = _qa(out)["mirror"]
+        assert CliRunner().invoke(app, ["qa", str(out)]).exit_code == 0
+        again = _qa(out)["mirror"]
+        assert {k: v for k, v in again.items() if k != "seconds"} == \
+            {k: v for k, v in found[case].items() if k != "seconds"}, case
+    assert found["two"]["flags"] == [] and [f["character"] for f in found["two"]["faces"]] == ["mara", "mara"]
+    assert found["two"]["characters"]["mara"]["cosine"] > 0.8
+    assert found["stranger"]["flags"] == ["low_identity"]
+    assert sorted(f["character"] for f in found["stranger"]["faces"]) == ["mara", "mara"]
+
+
+def test_findings_name_the_stranger_in_a_characters_second_place() -> None:
+    from idcli.review.qa import CastMember, assess
+    from idcli.review.qa_findings import findings
+
+    class Face:
+        def __init__(self, box, vector) -> None:
+            self.bbox, self.det_score = np.array(box, np.float32), 0.9
+            self.embedding = (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    a, b = np.eye(512)[0], np.eye(512)[1]
+    faces = [Face([0, 0, 50, 50], a), Face([60, 0, 100, 40], b + 0.05 * a)]
+    named_once = assess(faces, [CastMember("mara", a)], 100, 100)
+    assert named_once["flags"] == [] and named_once["faces"][1]["character"] is None  # a stranger in the crowd
+    twice = assess(faces, [CastMember("mara", a)], 100, 100, repeats={"mara": 2})
+    assert twice["flags"] == ["low_identity"] and twice["characters"]["mara"] == {"face": 0, "cosine": 1.0}
+    assert findings(twice) == ["mara: cosine 0.05 below 0.35"]

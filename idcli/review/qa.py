@@ -185,12 +185,42 @@ def _region_assignment(faces: Sequence[Any], names: Sequence[str], cosines: np.n
     return [(face, character) for face, character in pairs if allowed[face, character]], plate_face
 
 
+def named_repeats(shot_prompt: Any) -> dict[str, int]:
+    """character -> how many times the shot's prompt (placeholders kept) names it; {} when unknown."""
+    if not isinstance(shot_prompt, str):
+        return {}
+    from ..shotlist import placeholders
+
+    try:
+        names = placeholders(shot_prompt)
+    except ValueError:
+        return {}
+    return {name: names.count(name) for name in names}
+
+
+def _repeat_pairs(cosines: np.ndarray, pairs: Sequence[tuple[int, int]], names: Sequence[str],
+                  repeats: Mapping[str, int]) -> list[tuple[int, int]]:
+    """(face, character) pairs for a character the prompt names several times (`{mara} looks at {mara} in a
+    mirror`): its further places are matched among the faces left after the one-to-one assignment, so its
+    second face is its own rather than leakage, and a stranger there is low identity."""
+    slots = [j for j, name in enumerate(names) for _ in range(max(0, repeats.get(name, 1) - 1))]
+    taken = {face for face, _ in pairs}
+    free = [i for i in range(cosines.shape[0]) if i not in taken]
+    if not slots or not free:
+        return []
+    extra = best_assignment(cosines[free][:, slots])
+    return [(free[face], slots[slot]) for face, slot in extra]
+
+
 def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height: int,
            thresholds: QAThresholds = QAThresholds(),
-           regions: Mapping[str, Sequence[Box]] | None = None) -> dict[str, Any]:
+           regions: Mapping[str, Sequence[Box]] | None = None,
+           repeats: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The QA record of one image from its detected faces (largest first) and its cast.
 
-    ``regions`` (``plate_regions``): a plate image's recorded boxes per character; None for text-to-image."""
+    ``regions`` (``plate_regions``): a plate image's recorded boxes per character; None for text-to-image.
+    ``repeats`` (``named_repeats``): how many places the prompt gives each character (text-to-image only: a plate
+    character takes one face); ``characters`` records its first, best match, every matched face names it."""
     faces = list(faces)[:MAX_FACES]
     names = [member.name for member in cast]
     if faces and cast:
@@ -201,9 +231,11 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
     if regions is None:
         pairs = best_assignment(cosines)
         plate_face = [False] * len(faces)
+        repeated = _repeat_pairs(cosines, pairs, names, repeats or {})
     else:
         pairs, plate_face = _region_assignment(faces, names, cosines, regions)
-    matched = dict(pairs)
+        repeated = []
+    matched = dict(pairs + repeated)
     frame = float(width * height)
     face_records = []
     for i, face in enumerate(faces):
@@ -226,7 +258,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         by_character[names[character]] = {"face": face, "cosine": round(float(cosines[face, character]), 4)}
     # The plate's own faces are nobody's to match: they are left out of the leakage and the flags.
     candidates = [i for i in range(len(faces)) if not plate_face[i]]
-    leak = leakage_of(cosines[candidates], [(candidates.index(f), c) for f, c in pairs])
+    leak = leakage_of(cosines[candidates], [(candidates.index(f), c) for f, c in pairs + repeated])
     if leak is not None:
         leak = (leak[0], candidates[leak[1]], leak[2])
     flags = []
@@ -234,7 +266,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         flags.append("no_face")
     if any(entry["face"] is None for entry in by_character.values()):
         flags.append("missing_character")
-    if any(cosines[face, character] < thresholds.low_identity for face, character in pairs):  # unrounded
+    if any(cosines[face, character] < thresholds.low_identity for face, character in pairs + repeated):  # unrounded
         flags.append("low_identity")
     if leak is not None and leak[0] >= thresholds.leakage:
         flags.append("leakage")
@@ -324,12 +356,14 @@ class IdentityQA:
         return pack
 
     def check(self, rgb: np.ndarray, cast: Sequence[CastMember],
-              regions: Mapping[str, Sequence[Box]] | None = None) -> dict[str, Any]:
-        """The QA record of one RGB image (uint8, height x width x 3); ``regions``: a plate image's boxes."""
+              regions: Mapping[str, Sequence[Box]] | None = None,
+              repeats: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """The QA record of one RGB image (uint8, height x width x 3); ``regions``: a plate image's boxes;
+        ``repeats``: how many places the prompt gives each character."""
         start = time.perf_counter()
         faces = self.analyzer.detect(rgb)
         height, width = rgb.shape[:2]
-        record = assess(faces, cast, width, height, self.thresholds, regions)
+        record = assess(faces, cast, width, height, self.thresholds, regions, repeats)
         record["face_models"] = {"hash": self.models.hash, "synthetic": self.models.synthetic}
         record["seconds"] = round(time.perf_counter() - start, 4)
         return record
@@ -343,7 +377,8 @@ class IdentityQA:
         cast = [CastMember(c.name, self.reference(c.name, c.embedding_sha256, c.face_models.get("hash"),
                                                   c.pack_path, c.embedding))
                 for c in identities]
-        return self.check(pixels, cast, plate_regions(getattr(job, "plate", None)))
+        return self.check(pixels, cast, plate_regions(getattr(job, "plate", None)),
+                          named_repeats(getattr(job, "shot_prompt", None)))
 
     def for_record(self, record: dict[str, Any], rgb: np.ndarray) -> dict[str, Any] | None:
         """QA of a committed image from its sidecar's identity entries; None without a cast."""
@@ -362,7 +397,7 @@ class IdentityQA:
             regions = plate_regions(record.get("plate"))
         except (KeyError, TypeError, ValueError):
             raise QAError("the sidecar's plate block is damaged (each face needs a character and a box)") from None
-        return self.check(rgb, cast, regions) if cast else None
+        return self.check(rgb, cast, regions, named_repeats(record.get("shot_prompt"))) if cast else None
 
 
 def checked_identities(entries: Any) -> list[dict[str, Any]]:

@@ -25,10 +25,11 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
             if isinstance(entry, Mapping) and entry.get("face") is None]
     if "low_identity" in flags:
         low = (qa.get("thresholds") or {}).get("low_identity")
-        # The record's cosines are rounded to 4 places and assess compared them unrounded: half a place of slack.
-        said += [f"{name}: cosine {entry['cosine']:.2f} below {low}" for name, entry in characters.items()
-                 if isinstance(entry, Mapping) and isinstance(entry.get("cosine"), int | float)
-                 and isinstance(low, int | float) and entry["cosine"] < low + 0.5e-4]
+        # Every matched face, a character's second place included (named twice: a mirror). The record's cosines
+        # are rounded to 4 places and assess compared them unrounded: half a place of slack.
+        said += [f"{face['character']}: cosine {face['cosine']:.2f} below {low}" for face in qa.get("faces") or []
+                 if isinstance(face, Mapping) and face.get("character") and isinstance(face.get("cosine"), int | float)
+                 and isinstance(low, int | float) and face["cosine"] < low + 0.5e-4]
     pair = qa.get("leakage_pair")
     if "leakage" in flags and isinstance(pair, Mapping):
         faces = qa.get("faces") or []
