@@ -21,7 +21,12 @@ the plate's own, untouched person: recorded with ``plate_face`` true and no char
 assignment, the leakage and the flags (``no_face`` then means no face in any recorded box). Plate records
 are version 2 (``plate_face`` on every face); text-to-image records are unchanged, version 1.
 
-Only images with a cast are checked: a shot without characters has no identity to hold. Both thresholds default
+The cast is the characters whose identities condition the image (``method: single``'s others and characters at
+identity strength 0 are in it through their descriptions only, and their faces count as leakage, never as
+theirs). A character the prompt names several times (a mirror) may be matched to as many faces: its further
+places are matched among the faces left after the one-to-one assignment (``named_repeats``, ``_repeat_pairs``).
+
+Only images with a cast are checked: a shot no identity conditions has no identity to hold. Both thresholds default
 to 0.35, the same-person threshold of identity aggregation (buffalo_l: about 0.4-0.8 for two photos
 of one person, 0.0-0.2 for two people), and are set per run (``--qa-low-identity``,
 ``--qa-leakage``). QA reads pixels only: it never changes a job key or an image.
