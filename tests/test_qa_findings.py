@@ -86,3 +86,12 @@ def test_the_terminal_gets_at_most_forty_flagged_images_and_where_the_rest_are()
     assert len(lines) == MAX_LINES + 1 and lines[0] == "  s000/s000_t1.png: no face found for a"
     assert lines[-1] == "  … and 3 more flagged images (idcli qa 'renders/sc 12' --json lists every one)"
     assert flagged_lines(images[:2], "out") == [line for line in lines[:2]]
+
+
+def test_a_plate_image_without_a_face_in_its_boxes_says_so() -> None:
+    a = np.eye(512)[0]
+    # The plate's own person stands outside the one recorded box: no face where the character was put.
+    record = assess([_Face([300, 0, 350, 50], a)], [CastMember("mara", a)], 400, 100,
+                    regions={"mara": [[0, 0, 50, 50]]})
+    assert record["flags"] == ["no_face", "missing_character"]
+    assert findings(record) == ["no face in the recorded plate boxes of mara"]

@@ -12,6 +12,8 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from .qa import PLATE_QA_VERSION
+
 
 def findings(qa: Mapping[str, Any]) -> list[str]:
     """One line per failure of a QA record (``review/qa.py: assess``); none when nothing is flagged."""
@@ -20,7 +22,11 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
         return []
     characters: Mapping[str, Any] = qa.get("characters") or {}
     if "no_face" in flags:
-        return [f"no face found for {', '.join(str(name) for name in qa.get('cast') or characters)}"]
+        cast = ", ".join(str(name) for name in qa.get("cast") or characters)
+        # A plate image may hold the plate's own people: no_face there means none in the characters' boxes.
+        if qa.get("version") == PLATE_QA_VERSION:
+            return [f"no face in the recorded plate boxes of {cast}"]
+        return [f"no face found for {cast}"]
     said = [f"{name}: no face" for name, entry in characters.items()
             if isinstance(entry, Mapping) and entry.get("face") is None]
     if "low_identity" in flags:
