@@ -217,6 +217,27 @@ def _repeat_pairs(cosines: np.ndarray, pairs: Sequence[tuple[int, int]], names: 
     return [(free[face], slots[slot]) for face, slot in extra]
 
 
+def _kept_faces(faces: list[Any], cast: Sequence[CastMember], regions: Mapping[str, Sequence[Box]] | None,
+                repeats: Mapping[str, int]) -> list[Any]:
+    """At most ``MAX_FACES`` of the faces (largest first), a character's own face among them however many larger
+    strangers stand around it (a crowd): in a plate image every face in a recorded box, otherwise each character's
+    most similar faces (as many as the prompt names it), then the largest of the others."""
+    if len(faces) <= MAX_FACES:
+        return faces
+    first: set[int] = set()
+    if regions is not None:
+        every_box = [box for boxes in regions.values() for box in boxes]
+        first = {i for i, f in enumerate(faces) if any(_in_region(f.bbox, box) for box in every_box)}
+    elif cast:
+        cosines = np.stack([f.embedding for f in faces]).astype(np.float64) @ np.stack(
+            [m.embedding for m in cast]).astype(np.float64).T
+        for j, member in enumerate(cast):
+            first.update(np.argsort(-cosines[:, j], kind="stable")[:max(1, repeats.get(member.name, 1))].tolist())
+    chosen = sorted(first)[:MAX_FACES]
+    others = [i for i in range(len(faces)) if i not in first][:MAX_FACES - len(chosen)]
+    return [faces[i] for i in sorted(chosen + others)]  # indices ascending: still largest first
+
+
 def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height: int,
            thresholds: QAThresholds = QAThresholds(),
            regions: Mapping[str, Sequence[Box]] | None = None,
@@ -226,7 +247,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
     ``regions`` (``plate_regions``): a plate image's recorded boxes per character; None for text-to-image.
     ``repeats`` (``named_repeats``): how many places the prompt gives each character (text-to-image only: a plate
     character takes one face); ``characters`` records its first, best match, every matched face names it."""
-    faces = list(faces)[:MAX_FACES]
+    faces = _kept_faces(list(faces), cast, regions, repeats or {})
     names = [member.name for member in cast]
     if faces and cast:
         cosines = np.stack([f.embedding for f in faces]).astype(np.float64) @ np.stack(
