@@ -73,8 +73,8 @@ def test_idcli_qa_lists_each_flagged_image_with_the_character_that_failed(write_
     assert "twoshot" not in result.stdout  # its two faces are there: not listed
     document = json.loads(CliRunner().invoke(app, ["qa", str(out), "--json"]).stdout)
     assert document["flagged_images"] == [{
-        "image": "table/table_t1.png", "shot_id": "table", "take": 1, "flags": ["missing_character"],
-        "findings": ["ines: no face"]}]
+        "image": {"path": "table/table_t1.png", "abs_path": str((out / "table" / "table_t1.png").absolute())},
+        "shot_id": "table", "take": 1, "flags": ["missing_character"], "findings": ["ines: no face"]}]
 
 
 def test_the_terminal_gets_at_most_forty_flagged_images_and_where_the_rest_are() -> None:

@@ -69,7 +69,8 @@ def qa(
         _finish_review(result.problems, {
             "out_dir": str(Path(out).absolute()), "checked": result.checked, "flagged": result.flagged,
             "flags": result.flags, "without_cast": result.without_cast,
-            "flagged_images": result.flagged_images} if as_json else None)
+            "flagged_images": [{**image, "image": _folder_file(Path(out), Path(out) / image["image"])}
+                               for image in result.flagged_images]} if as_json else None)
 
     guarded(body, as_json)
 
