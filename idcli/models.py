@@ -6,6 +6,7 @@ No torch here: the planner needs the model's identity, not the model.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -151,12 +152,34 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)
-        for p in sorted(folder.rglob("*"))
+        for p in _files_below(folder)
         # A '.cache' folder *inside* the model folder (huggingface_hub's local_dir metadata) is not the model; one
         # above it (~/.cache/huggingface/hub/...) is where it lives.
-        if p.is_file() and p.suffix in suffixes and ".cache" not in p.relative_to(folder).parts
+        if p.suffix in suffixes and ".cache" not in p.relative_to(folder).parts
     }
     return tagged_hash("idcli-model-files-v1", files)
+
+
+def _files_below(folder: Path) -> list[Path]:
+    """Every file below ``folder``, sorted, named by its path inside it, through linked folders too.
+
+    ``Path.rglob`` does not enter a linked folder: a pipeline folder whose ``unet/`` links to a shared copy (as
+    people keep several fine-tunes that share components) was keyed without those weights, so changing them
+    re-rendered nothing. from_pretrained reads through links, so the key does too; a link to a folder above it
+    (a loop) is not entered."""
+    found: list[Path] = []
+
+    def walk(directory: Path, above: frozenset[str]) -> None:
+        for entry in directory.iterdir():
+            if entry.is_dir():
+                real = os.path.realpath(entry)
+                if real not in above:
+                    walk(entry, above | {real})
+            elif entry.is_file():
+                found.append(entry)
+
+    walk(folder, frozenset({os.path.realpath(folder)}))
+    return sorted(found)
 
 
 def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: str | None = None
