@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from idcli.models import resolve_model
 from idcli.shotlist import ModelSpec
 
@@ -30,3 +32,74 @@ def test_a_component_linked_from_a_shared_folder_is_keyed_by_its_files(tiny_engi
     weights = shared / "unet" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x80\x3f")  # one weight changed
     assert resolve_model(ModelSpec(preset="sd15", id=str(linked)), tmp_path, "float32").content_hash != key
+
+
+SHOTS = """\
+version: 1
+project: tour
+model: {MODEL}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+  - {id: m1, prompt: "{mara} on a wet street at night", method: single}
+"""
+
+
+def published_pickle(unet, path: Path) -> Path:
+    """A random FaceID checkpoint as h94 publishes it: ``torch.save({"image_proj": {...}, "ip_adapter": {...}})``."""
+    import torch
+    from safetensors.torch import load_file
+
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
+
+    flat = load_file(write_random_faceid_adapter(unet, path.with_suffix(".flat"), seed=3))
+    path.with_suffix(".flat").unlink()
+    nested: dict[str, dict] = {"image_proj": {}, "ip_adapter": {}}
+    for key, value in flat.items():
+        group, rest = key.split(".", 1)
+        nested[group][rest] = value
+    torch.save(nested, path)
+    return path
+
+
+@pytest.fixture
+def h94_folder(tmp_path: Path, tiny_engines) -> Path:
+    """A base model folder and a clone of h94/IP-Adapter-FaceID holding the published pickle (as ComfyUI's
+    models/ipadapter folder keeps it too)."""
+    from idcli.engine.faceid_plus import write_random_image_encoder
+    from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+    tiny_engines("tiny-sd").pipe.save_pretrained(tmp_path / "base", safe_serialization=True)
+    folder = tmp_path / "IP-Adapter-FaceID"
+    folder.mkdir()
+    published_pickle(tiny_engines("tiny-sd").pipe.unet, folder / "ip-adapter-faceid_sd15.bin")
+    write_random_image_encoder(tmp_path / "enc", RANDOM_IMAGE_ENCODERS["tiny-sd"], seed=3)
+    return folder
+
+
+@pytest.mark.parametrize("variant", ["faceid", "faceid-plusv2"])
+def test_a_local_pickled_adapter_is_refused_at_plan_time_naming_allow_pickle(write_shotlist, h94_folder: Path,
+                                                                             variant: str) -> None:
+    """The render encoded the selfies and loaded the base model, then refused the .bin pointing at `idcli models
+    fetch` (which converts only the hub's files into IDCLI_HOME); `idcli plan` said nothing. Now plan and render
+    refuse it before any work, with the file and the one field that loads it."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    encoder = ", image_encoder: enc" if variant == "faceid-plusv2" else ""
+    model = (f"{{preset: sd15, id: base, adapter: {{variant: {variant}, id: IP-Adapter-FaceID, "
+             f"weight_name: ip-adapter-faceid_sd15.bin{encoder}}}}}")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model))
+    for command in (["plan", str(shots)], ["render", str(shots), "--out", str(shots.parent / "out"), "--device",
+                                           "cpu"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 4, result.output
+        text = " ".join(result.output.split())
+        assert "ip-adapter-faceid_sd15.bin' is a pickle" in text and "model.allow_pickle: true" in text, text
+        assert "models fetch" not in text and "encoding" not in text, text
+    assert not list(shots.parent.rglob("*.png"))
+    # `models list --models-dir` says the same of the file.
+    listed = CliRunner().invoke(app, ["models", "list", "--models-dir", str(h94_folder)])
+    assert "ip-adapter-faceid_sd15.bin (pickle: loads with model.allow_pickle: true" in listed.output, listed.output
