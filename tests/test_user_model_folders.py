@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from idcli.errors import ModelUnavailableError
 from idcli.models import resolve_model
 from idcli.shotlist import ModelSpec
 
@@ -103,3 +104,35 @@ def test_a_local_pickled_adapter_is_refused_at_plan_time_naming_allow_pickle(wri
     # `models list --models-dir` says the same of the file.
     listed = CliRunner().invoke(app, ["models", "list", "--models-dir", str(h94_folder)])
     assert "ip-adapter-faceid_sd15.bin (pickle: loads with model.allow_pickle: true" in listed.output, listed.output
+
+
+def test_a_face_model_folder_holding_two_packs_is_refused_naming_both_recognisers(
+        tmp_path: Path, synthetic_face_models: Path, selfies: Path) -> None:
+    """antelopev2's files (InstantID's pack) copied into buffalo_l's folder: insightface loads every .onnx in name
+    order and keeps the first recogniser, glintr100.onnx, over w600k_r50.onnx, which FaceID was trained with; the
+    identity silently came from the other model. Refused, naming both; antelopev2 alone still loads."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+
+    mixed = tmp_path / "buffalo_l"
+    mixed.mkdir()
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", mixed / "det_10g.onnx")
+    shutil.copy(synthetic_face_models / "w600k_synthetic.onnx", mixed / "w600k_r50.onnx")
+    shutil.copy(synthetic_face_models / "w600k_synthetic.onnx", mixed / "glintr100.onnx")
+    with pytest.raises(ModelUnavailableError) as refused:
+        FaceAnalyzer(resolve_face_models(mixed))
+    assert ("two recognition models: glintr100.onnx (insightface takes the first by name) and w600k_r50.onnx"
+            in str(refused.value)), refused.value
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", mixed / "scrfd_10g_bnkps.onnx")
+    result = CliRunner().invoke(app, ["encode-identity", str(selfies / "mara_1.jpg"), "--name", "mara", "-o",
+                                      str(tmp_path / "mara.idpack"), "--face-models", str(mixed)])
+    assert result.exit_code == 4, result.output
+    text = " ".join(result.output.split())
+    assert "two detection models: det_10g.onnx" in text and "scrfd_10g_bnkps.onnx" in text, text
+    assert "--face-models" in text and not (tmp_path / "mara.idpack").exists()
+    # One pack per folder loads, whichever it is (antelopev2 alone: its names, one of each task).
+    for name in ("w600k_r50.onnx", "det_10g.onnx"):
+        (mixed / name).unlink()
+    assert FaceAnalyzer(resolve_face_models(mixed)).app.models["recognition"].model_file.endswith("glintr100.onnx")
