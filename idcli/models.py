@@ -122,6 +122,7 @@ def _refuse_missing_components(folder: Path) -> None:
         raise ModelUnavailableError(f"'{folder}': model_index.json cannot be read as JSON") from None
     if not isinstance(index, dict):
         raise ModelUnavailableError(f"'{folder}': model_index.json is not a JSON object")
+    _refuse_own_code(folder, index)
     for name, needed in _COMPONENT_FILES.items():
         entry = index.get(name)
         if not (isinstance(entry, list) and entry and entry[0] is not None):
@@ -131,6 +132,27 @@ def _refuse_missing_components(folder: Path) -> None:
             raise ModelUnavailableError(
                 f"'{folder}' is incomplete: model_index.json names {name}, but there is no {name}/{needed} — copy "
                 "or download the whole folder again")
+
+
+def _refuse_own_code(folder: Path, index: dict[str, Any]) -> None:
+    """A pipeline folder whose model_index.json names code of its own (``"unet": ["my_unet", "MyUNet"]`` beside
+    ``unet/my_unet.py``, or a custom pipeline ``"_class_name": ["pipeline_x", "X"]``): diffusers loads it only with
+    ``trust_remote_code``, which idcli never passes. Named at plan time; the render said "not a complete diffusers
+    model" after loading the other components."""
+    named = [("pipeline", index["_class_name"])] if isinstance(index.get("_class_name"), list) else []
+    named += [(name, entry) for name, entry in index.items() if not name.startswith("_") and isinstance(entry, list)]
+    for name, entry in named:
+        module = entry[0] if entry and isinstance(entry[0], str) else None
+        if module is None or "/" in module or "\\" in module:
+            continue
+        where = folder if name == "pipeline" else folder / name
+        if (where / f"{module}.py").is_file() or (folder / f"{module}.py").is_file():
+            raise ModelUnavailableError(
+                f"'{folder}': model_index.json names custom code for {name} ({module}.py, "
+                f"{entry[1] if len(entry) > 1 else '?'}); loading it would run that code (diffusers' "
+                "trust_remote_code), which idcli never does. To fix: use a folder whose components are diffusers "
+                "and transformers classes (a standard StableDiffusionPipeline / StableDiffusionXLPipeline saved with "
+                "save_pretrained)")
 
 
 def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:

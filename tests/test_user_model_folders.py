@@ -136,3 +136,40 @@ def test_a_face_model_folder_holding_two_packs_is_refused_naming_both_recogniser
     for name in ("w600k_r50.onnx", "det_10g.onnx"):
         (mixed / name).unlink()
     assert FaceAnalyzer(resolve_face_models(mixed)).app.models["recognition"].model_file.endswith("glintr100.onnx")
+
+
+def _with_model_index(folder: Path, **entries) -> None:
+    import json
+
+    index = json.loads((folder / "model_index.json").read_text("utf-8"))
+    index.update(entries)
+    (folder / "model_index.json").write_text(json.dumps(index), "utf-8")
+
+
+def test_a_model_folder_naming_its_own_code_is_refused_at_plan_time(tiny_engines, tmp_path: Path) -> None:
+    """A folder whose model_index.json names code shipped with it (a custom UNet class, a custom pipeline) loads only
+    with diffusers' trust_remote_code, which idcli never passes: the render loaded the other components, then said
+    "the folder is not a complete diffusers model". Named at plan time, and never run."""
+    from idcli.engine.build import load_pretrained_pipeline
+    from idcli.models import ModelIdentity
+
+    tiny = tiny_engines("tiny-sd").pipe
+    component, pipeline, library = tmp_path / "component", tmp_path / "pipeline", tmp_path / "library"
+    for folder in (component, pipeline, library):
+        tiny.save_pretrained(folder, safe_serialization=True)
+    _with_model_index(component, unet=["my_unet", "MyUNet"])
+    (component / "unet" / "my_unet.py").write_text("raise SystemExit('custom code ran')\n", "utf-8")
+    _with_model_index(pipeline, _class_name=["pipeline_mine", "MyPipeline"])
+    (pipeline / "pipeline_mine.py").write_text("raise SystemExit('custom code ran')\n", "utf-8")
+    for folder, named in ((component, "for unet (my_unet.py, MyUNet)"), (pipeline, "for pipeline (pipeline_mine.py")):
+        with pytest.raises(ModelUnavailableError, match="trust_remote_code") as refused:
+            resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+        assert f"names custom code {named}" in str(refused.value), refused.value
+        assert "not a complete" not in str(refused.value)
+    # As the render meets it (a hub model is not read before loading): the same words, not "incomplete folder".
+    _with_model_index(library, unet=["mystery_lib", "UNet"])
+    for folder in (component, library):
+        identity = ModelIdentity("sd15", "sd", "local", str(folder), None, "test", "float32", False)
+        with pytest.raises(ModelUnavailableError, match=r"names custom code.*trust_remote_code") as refused:
+            load_pretrained_pipeline(identity, None)
+        assert "not a complete" not in str(refused.value)

@@ -323,6 +323,12 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
                 "damaged, truncated or not a plain weight file (pickles load weights-only, so one holding code "
                 "or other objects is refused). To fix: download or save the model again "
                 "(save_pretrained(..., safe_serialization=True))") from None
+        if "contains custom code" in text or "is not one of the libraries Diffusers can load" in text:
+            # A hub model whose model_index.json names code of its own (a local folder is refused at plan time).
+            raise ModelUnavailableError(
+                f"cannot load model '{source}' for preset '{identity.preset}': its model_index.json names custom "
+                "code, which loading would run (diffusers' trust_remote_code); idcli never does. To fix: use a "
+                "model whose components are diffusers and transformers classes") from None
         if "safetensors" in text.lower() and not identity.allow_pickle:
             text += ("; only .safetensors weights are loaded by default — set model.allow_pickle: true "
                      "to load pickle checkpoints (weights only)")
