@@ -4,6 +4,7 @@ their own pickled adapters, face-model folders holding two packs, model folders 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,23 @@ def test_a_model_folder_naming_its_own_code_is_refused_at_plan_time(tiny_engines
         with pytest.raises(ModelUnavailableError, match=r"names custom code.*trust_remote_code") as refused:
             load_pretrained_pipeline(identity, None)
         assert "not a complete" not in str(refused.value)
+
+
+@pytest.mark.parametrize("model_id", [None, "someone/my-sd15"])
+def test_a_hub_model_not_cached_offline_names_commands_that_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  model_id: str | None) -> None:
+    """HF_HUB_OFFLINE=1 and nothing cached: the advice named `huggingface-cli download`, which huggingface_hub 1.x
+    no longer installs, never idcli's own fetch, and repeated diffusers' "the root cause in the stacktrace above.."
+    though no stacktrace is printed."""
+    from idcli.engine.build import load_pretrained_pipeline
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    identity = resolve_model(ModelSpec(preset="sd15", id=model_id), tmp_path, "float32")
+    with pytest.raises(ModelUnavailableError) as refused:
+        load_pretrained_pipeline(identity, None)
+    text = str(refused.value)
+    assert f"`hf download {identity.id}`" in text and "huggingface-cli" not in text, text
+    assert ("`idcli models fetch sd15`" in text) == (model_id is None), text
+    assert "stacktrace" not in text and ".." not in text, text
+    assert shutil.which("hf", path=str(Path(sys.executable).parent)), "the named command exists"

@@ -252,11 +252,14 @@ def _how_to_get(identity: ModelIdentity) -> str:
     if identity.source == "local":
         return (f"the folder '{identity.id}' is not a complete diffusers model (model_index.json, "
                 "unet/, vae/, text_encoder/ ... with .safetensors weights)")
-    return (f"download it once on a machine with network access (huggingface-cli download {identity.id}), "
-            "then copy the Hugging Face cache here, or point model.id at a local diffusers folder; "
-            "HF_HUB_OFFLINE=1 forbids network access")
+    # `hf download`: huggingface_hub 1.x has no `huggingface-cli` any more (the advice named a missing command).
+    fetch = (f"`idcli models fetch {identity.preset}`, or `hf download {identity.id}`"
+             if identity.id == PRESETS[identity.preset].default_id else f"`hf download {identity.id}`")
+    return (f"download it once on a machine with network access ({fetch}), then copy the Hugging Face cache here, "
+            "or point model.id at a local diffusers folder; HF_HUB_OFFLINE=1 forbids network access")
 
 
+_STACKTRACE = re.compile(r"\s*Please check out the root cause in the stacktrace above\.?")
 # diffusers' message for a weight file that exists but cannot be read (model_loading_utils.load_state_dict).
 _DAMAGED = re.compile(r"Unable to load weights from checkpoint file for '([^']+)'")
 # ... and for a component folder without the weight file it looks for (modeling_utils).
@@ -312,6 +315,8 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
                 "full-precision files") from None
     except (OSError, ValueError, EnvironmentError, SafetensorError) as exc:  # noqa: UP024 - hub errors are OSError
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # diffusers points at "the stacktrace above", which idcli does not print (IDCLI_DEBUG does).
+        text = _STACKTRACE.sub("", text).rstrip(". ")
         damaged = _DAMAGED.search(text)
         if damaged:
             # A weight file that exists but does not load: truncated, corrupt, or a pickle holding more
