@@ -194,3 +194,23 @@ def test_a_hub_model_not_cached_offline_names_commands_that_exist(tmp_path: Path
     assert ("`idcli models fetch sd15`" in text) == (model_id is None), text
     assert "stacktrace" not in text and ".." not in text, text
     assert shutil.which("hf", path=str(Path(sys.executable).parent)), "the named command exists"
+
+
+def test_comfyuis_clip_vision_file_as_the_image_encoder_says_how_to_make_the_folder(write_shotlist, tmp_path: Path
+                                                                                     ) -> None:
+    """A ComfyUI user names models/clip_vision/CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors: the error asked for a
+    folder with config.json and model.safetensors, which they do not have; that file is h94's model.safetensors
+    renamed, so the error says which config goes beside it."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    clip_vision = tmp_path / "clip_vision"
+    clip_vision.mkdir()
+    (clip_vision / "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors").write_bytes(b"weights")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, adapter: {variant: faceid-plusv2, image_encoder: "
+                                                    "clip_vision/CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors}}"))
+    result = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "shots.yaml:3:" in text, text
+    assert "as model.safetensors beside that folder's config.json" in text and "h94/IP-Adapter" in text, text
