@@ -214,3 +214,37 @@ def test_comfyuis_clip_vision_file_as_the_image_encoder_says_how_to_make_the_fol
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "shots.yaml:3:" in text, text
     assert "as model.safetensors beside that folder's config.json" in text and "h94/IP-Adapter" in text, text
+
+
+def test_a_render_from_folders_laid_out_as_users_keep_them(write_shotlist, h94_folder: Path, tmp_path: Path,
+                                                           synthetic_face_models: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """What held up on the tour, kept: a base model under a path with spaces and non-ASCII letters reached through
+    a link, h94's published pickle allowed (weights-only), and buffalo_l's two files where insightface keeps them
+    (~/.insightface/models/buffalo_l, the real presets' default)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    deep = tmp_path / "my models" / "Ünïcode 模型"
+    deep.mkdir(parents=True)
+    shutil.move(tmp_path / "base", deep / "sd15")
+    (tmp_path / "sd15-link").symlink_to(deep / "sd15", target_is_directory=True)
+    buffalo = tmp_path / "home" / ".insightface" / "models" / "buffalo_l"
+    buffalo.mkdir(parents=True)
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", buffalo / "det_10g.onnx")
+    shutil.copy(synthetic_face_models / "w600k_synthetic.onnx", buffalo / "w600k_r50.onnx")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("IDCLI_FACE_MODELS")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: sd15-link, allow_pickle: true, adapter: "
+                                         "{variant: faceid, id: IP-Adapter-FaceID, weight_name: "
+                                         "ip-adapter-faceid_sd15.bin}}"))
+    out = tmp_path / "renders out"
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    sidecar = json.loads((out / "m1" / "m1_t1.json").read_text("utf-8"))
+    text = json.dumps(sidecar, ensure_ascii=False)
+    assert "ip-adapter-faceid_sd15.bin" in text and '"det_10g.onnx"' in text and '"w600k_r50.onnx"' in text
+    assert str(deep / "sd15") in text  # the model as resolved through the link
