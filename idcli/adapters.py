@@ -177,6 +177,18 @@ def adapter_carrying_lora(file_name: str) -> str | None:
     return file_name.removesuffix(LORA_ALONE_SUFFIX) + ".bin"
 
 
+def fetch_command(source_id: str, weight_name: str) -> str | None:
+    """The `idcli models fetch` command that gets a real preset's published adapter file; None for any other."""
+    from .presets import PRESETS
+
+    for name, preset in PRESETS.items():
+        if preset.faceid == (source_id, weight_name):
+            return f"`idcli models fetch {name} --variant faceid`"
+        if preset.faceid_plusv2 == (source_id, weight_name):
+            return f"`idcli models fetch {name}`"
+    return None
+
+
 def random_plus_descriptor(preset_name: str) -> str:
     """The content hash of a random-weight preset's FaceID-Plus v2 adapter and image encoder."""
     preset = get_preset(preset_name)

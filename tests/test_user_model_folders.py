@@ -248,3 +248,36 @@ def test_a_render_from_folders_laid_out_as_users_keep_them(write_shotlist, h94_f
     text = json.dumps(sidecar, ensure_ascii=False)
     assert "ip-adapter-faceid_sd15.bin" in text and '"det_10g.onnx"' in text and '"w600k_r50.onnx"' in text
     assert str(deep / "sd15") in text  # the model as resolved through the link
+
+
+@pytest.mark.parametrize(("source", "weight", "fetch"), [
+    ("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin", "`idcli models fetch sd15 --variant faceid`"),
+    ("h94/IP-Adapter-FaceID", "ip-adapter-faceid-plusv2_sdxl.bin", "`idcli models fetch sdxl`"),
+    ("someone/faceid", "ip-adapter-faceid_sd15.safetensors", None)])
+def test_a_hub_adapter_not_cached_offline_says_so_not_that_the_repository_lacks_it(
+        tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, weight: str,
+        fetch: str | None) -> None:
+    """HF_HUB_OFFLINE=1 and the adapter not in the cache: the error said "h94/IP-Adapter-FaceID does not appear to
+    have a file named ip-adapter-faceid_sd15.bin" (it does) and gave no way forward."""
+    import copy
+
+    from idcli.engine.faceid_loading import load_faceid_adapter
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    pipe = copy.deepcopy(tiny_engines("tiny-sd").pipe)
+    with pytest.raises(ModelUnavailableError) as refused:
+        load_faceid_adapter(pipe, source, weight, allow_pickle=True)
+    text = str(refused.value)
+    assert "does not appear to have" not in text, text
+    assert f"'{weight}' from '{source}'" in text and "not in the Hugging Face cache" in text, text
+    assert "HF_HUB_OFFLINE" in text and f"`hf download {source} {weight}`" in text, text
+    assert (fetch in text) if fetch else "idcli models fetch" not in text, text
+    # Without allow_pickle a hub pickle is refused first: `idcli models fetch` is named only where it converts it.
+    if weight.endswith(".bin"):
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_faceid_adapter(pipe, source, weight)
+        assert fetch in str(refused.value) and "model.allow_pickle: true" in str(refused.value), refused.value
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_faceid_adapter(pipe, "someone/faceid", weight)
+        assert "models fetch" not in str(refused.value) and ".safetensors copy" in str(refused.value), refused.value

@@ -197,16 +197,23 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
 
     where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
     if not weight_name.endswith(".safetensors") and not allow_pickle:
+        from ..adapters import fetch_command
+
+        fetch = fetch_command(source, weight_name)  # fetch converts a preset's published pickle, no other file
         raise ModelUnavailableError(
             f"refusing to load the {label} adapter {where}: it is not a .safetensors "
             "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
-            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or convert it to "
-            "safetensors once with `idcli models fetch`")
+            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or "
+            + (f"convert it to safetensors once with {fetch}" if fetch else "point model.adapter at a .safetensors "
+               "copy of it"))
     try:
         file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
                                     user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
                                     **load_kwargs))
     except (OSError, ValueError) as exc:
+        offline = _not_cached_offline(source, weight_name, subfolder)
+        if offline:
+            raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {offline}") from None
         raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {describe_error(exc)}{lookup_hint}") \
             from None
     checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
@@ -231,6 +238,26 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
         unload_faceid_adapter(pipe)
         raise
     return state, layers[0]
+
+
+def _not_cached_offline(source: str, weight_name: str, subfolder: str) -> str | None:
+    """Why a hub adapter's lookup failed in offline mode, and the way forward; None when not offline or local.
+
+    diffusers words a file missing from the cache in offline mode as the repository not having it ("h94/IP-Adapter-
+    FaceID does not appear to have a file named ip-adapter-faceid_sd15.bin"), which sent people looking for a
+    renamed file."""
+    from huggingface_hub import constants
+
+    from ..adapters import fetch_command
+
+    if not constants.HF_HUB_OFFLINE or Path(source).is_dir():
+        return None
+    file = f"{subfolder.strip('/')}/{weight_name}" if subfolder.strip("/") else weight_name
+    fetch = fetch_command(source, weight_name)
+    return (f"it is not in the Hugging Face cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE=1 forbids "
+            "downloading it. To fix: " + (f"{fetch} (it converts the pickle once), or " if fetch else "")
+            + f"`hf download {source} {file}` on a machine with network access, then copy the cache here; or "
+            "point model.adapter at a local folder holding the file")
 
 
 def unload_faceid_adapter(pipe: Any) -> None:
