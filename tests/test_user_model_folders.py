@@ -281,3 +281,29 @@ def test_a_hub_adapter_not_cached_offline_says_so_not_that_the_repository_lacks_
         with pytest.raises(ModelUnavailableError) as refused:
             load_faceid_adapter(pipe, "someone/faceid", weight)
         assert "models fetch" not in str(refused.value) and ".safetensors copy" in str(refused.value), refused.value
+
+
+@pytest.mark.parametrize(("tiny", "preset"), [("tiny-sd", "sd15"), ("tiny-sdxl", "sdxl")])
+def test_a_folder_without_the_feature_extractor_idcli_never_uses_loads(tiny_engines, tmp_path: Path, tiny: str,
+                                                                       preset: str) -> None:
+    """SD1.5's model_index.json names a safety checker and a feature extractor; people drop both folders (idcli never
+    runs the checker, `idcli models fetch` skips it). The feature extractor was still loaded, so such a copy failed
+    with "Can't load image processor ... preprocessor_config.json" and "the folder is not a complete diffusers
+    model". It is not loaded: the image is the one the tiny pipeline gives."""
+    import numpy as np
+    from test_engine import requests
+
+    from idcli.engine import Engine
+    from idcli.runtime import Runtime
+
+    engine_of_tiny = tiny_engines(tiny)
+    folder = tmp_path / "trimmed"
+    engine_of_tiny.pipe.save_pretrained(folder, safe_serialization=True)
+    _with_model_index(folder, feature_extractor=["transformers", "CLIPImageProcessor"],
+                      **({"safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"]} if preset == "sd15"
+                         else {}))
+    assert not (folder / "feature_extractor").exists() and not (folder / "safety_checker").exists()
+    engine = Engine(resolve_model(ModelSpec(preset=preset, id=str(folder)), tmp_path, "float32"),
+                    Runtime("cpu", "float32"))
+    request = requests()[0]
+    assert np.array_equal(engine.render([request])[0].image, engine_of_tiny.render([request])[0].image)

@@ -290,6 +290,9 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "use_safetensors": None if identity.allow_pickle else True}
     if identity.source == "hub":
         kwargs["revision"] = identity.revision
+    # The safety checker never runs and the feature extractor only feeds it (load_ip_adapter makes its own): neither
+    # is loaded, so a folder without their subfolders (as people trim SD1.5 copies) loads.
+    kwargs["feature_extractor"] = None
     if identity.architecture == "sd":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     from safetensors import SafetensorError
