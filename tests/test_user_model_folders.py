@@ -307,3 +307,23 @@ def test_a_folder_without_the_feature_extractor_idcli_never_uses_loads(tiny_engi
                     Runtime("cpu", "float32"))
     request = requests()[0]
     assert np.array_equal(engine.render([request])[0].image, engine_of_tiny.render([request])[0].image)
+
+
+def test_a_pickle_renamed_safetensors_is_named_as_such_not_as_damaged(h94_folder: Path) -> None:
+    """Renaming ip-adapter-faceid_sd15.bin to .safetensors (taken for a conversion) was reported as a damaged
+    file to download again."""
+    from idcli.engine.faceid_loading import read_faceid_checkpoint
+
+    renamed = h94_folder / "ip-adapter-faceid_sd15.safetensors"
+    shutil.copy(h94_folder / "ip-adapter-faceid_sd15.bin", renamed)
+    with pytest.raises(ModelUnavailableError) as refused:
+        read_faceid_checkpoint(renamed)
+    text = str(refused.value)
+    assert "is a pickle (torch.save) named .safetensors" in text and "model.allow_pickle: true" in text, text
+    assert "download it again" not in text
+    renamed.write_bytes(renamed.read_bytes()[:100])  # a cut pickle is still a pickle by its start
+    with pytest.raises(ModelUnavailableError, match="is a pickle"):
+        read_faceid_checkpoint(renamed)
+    renamed.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")  # damaged safetensors: as before
+    with pytest.raises(ModelUnavailableError, match="download it again"):
+        read_faceid_checkpoint(renamed)

@@ -56,6 +56,12 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
                 "once with `idcli models fetch`")
         loaded = torch.load(str(file), map_location="cpu", weights_only=True)
     except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        if file.name.endswith(".safetensors") and _is_pickle(file):
+            # A .bin renamed .safetensors (renaming is taken for converting): not damaged, and not safetensors.
+            raise ModelUnavailableError(
+                f"'{file}' is a pickle (torch.save) named .safetensors: renaming does not convert it. To fix: give it "
+                "back its .bin name and set model.allow_pickle: true (read with torch.load(weights_only=True)), or "
+                "convert it to safetensors") from None
         raise ModelUnavailableError(f"cannot load the FaceID adapter '{file}' ({describe_error(exc)}): the file is "
                                     "damaged, truncated or (a pickle) holds more than tensors, which the "
                                     "weights-only load refuses — download it again") from None
@@ -64,6 +70,16 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
         raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
                                     "'ip_adapter' groups")
     return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
+
+
+def _is_pickle(file: Path) -> bool:
+    """Whether ``file`` starts as torch.save writes: a zip archive (torch 1.6+) or a bare pickle stream."""
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return False
+    return head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5)
 
 
 def _not_an_adapter(file: Path, keys: list[str]) -> str:
