@@ -327,3 +327,35 @@ def test_a_pickle_renamed_safetensors_is_named_as_such_not_as_damaged(h94_folder
     renamed.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")  # damaged safetensors: as before
     with pytest.raises(ModelUnavailableError, match="download it again"):
         read_faceid_checkpoint(renamed)
+
+
+def test_the_vit_biggg_encoder_given_for_plusv2_is_refused_before_any_job(write_shotlist, tiny_engines,
+                                                                         tmp_path: Path) -> None:
+    """h94/IP-Adapter holds models/image_encoder (ViT-H) and sdxl_models/image_encoder (ViT-bigG); an SDXL user picks
+    the second for the SDXL Plus v2 file, trained with ViT-H. Every job failed on its own (exit 1, "CLIP features
+    [1, 257, W], the adapter reads ..."); the render now stops before any (exit 4) saying which encoder to use."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.engine.faceid_plus import write_random_image_encoder, write_random_plusv2_adapter
+    from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+    tiny = tiny_engines("tiny-sd").pipe
+    tiny.save_pretrained(tmp_path / "base", safe_serialization=True)
+    vit_h = RANDOM_IMAGE_ENCODERS["tiny-sd"]
+    write_random_plusv2_adapter(tiny.unet, tmp_path / "IP-Adapter-FaceID" / "plusv2.safetensors", vit_h["hidden_size"])
+    repo = tmp_path / "IP-Adapter"
+    write_random_image_encoder(repo / "models" / "image_encoder", vit_h, seed=3)
+    wider = {**vit_h, "hidden_size": vit_h["hidden_size"] + 16, "intermediate_size": 2 * (vit_h["hidden_size"] + 16)}
+    write_random_image_encoder(repo / "sdxl_models" / "image_encoder", wider, seed=4)
+    model = ("{preset: sd15, id: base, adapter: {variant: faceid-plusv2, id: IP-Adapter-FaceID, weight_name: "
+             "plusv2.safetensors, image_encoder: IP-Adapter, image_encoder_subfolder: SUB}}")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model.replace("SUB", "sdxl_models/image_encoder")))
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 4, result.output
+    text = " ".join(result.output.split())
+    assert f"gives features {wider['hidden_size']} wide" in text and f"reads {vit_h['hidden_size']}" in text, text
+    assert "image_encoder_subfolder: models/image_encoder" in text and "failed" not in text, text
+    shots.write_text(shots.read_text("utf-8").replace("sdxl_models/image_encoder", "models/image_encoder"), "utf-8")
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
