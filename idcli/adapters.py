@@ -200,8 +200,11 @@ def random_plus_descriptor(preset_name: str) -> str:
 def encoder_folder_hash(folder: Path, allow_pickle: bool) -> str:
     """A local CLIP image encoder folder by content: its config and weights."""
     if not (folder / "config.json").is_file():
+        # A clone of h94/IP-Adapter given as it is: the encoder is a folder further down.
+        inside = ("; it holds the encoder in models/image_encoder: set model.adapter.image_encoder_subfolder: "
+                  "models/image_encoder" if (folder / "models" / "image_encoder" / "config.json").is_file() else "")
         raise ModelUnavailableError(
-            f"the CLIP image encoder folder '{folder}' has no config.json: FaceID-Plus v2 needs the CLIP ViT-H "
+            f"the CLIP image encoder folder '{folder}' has no config.json{inside}: FaceID-Plus v2 needs the CLIP ViT-H "
             "image encoder (h94/IP-Adapter, models/image_encoder). To fix: `idcli models fetch PRESET --variant "
             "faceid-plusv2`, or point model.adapter.image_encoder at a complete folder")
     suffixes = {".json", ".safetensors"} | ({".bin"} if allow_pickle else set())

@@ -350,6 +350,11 @@ def test_the_vit_biggg_encoder_given_for_plusv2_is_refused_before_any_job(write_
     write_random_image_encoder(repo / "sdxl_models" / "image_encoder", wider, seed=4)
     model = ("{preset: sd15, id: base, adapter: {variant: faceid-plusv2, id: IP-Adapter-FaceID, weight_name: "
              "plusv2.safetensors, image_encoder: IP-Adapter, image_encoder_subfolder: SUB}}")
+    # The clone given as it is, without the subfolder: the error names the folder inside it.
+    clone = write_shotlist(SHOTS.replace("{MODEL}", model.replace(", image_encoder_subfolder: SUB", "")), "clone.yaml")
+    result = CliRunner().invoke(app, ["plan", str(clone)])
+    assert result.exit_code == 4 and "set model.adapter.image_encoder_subfolder: models/image_encoder" in " ".join(
+        result.output.split()), result.output
     shots = write_shotlist(SHOTS.replace("{MODEL}", model.replace("SUB", "sdxl_models/image_encoder")))
     result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu"])
     assert result.exit_code == 4, result.output
