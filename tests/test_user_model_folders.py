@@ -364,3 +364,26 @@ def test_the_vit_biggg_encoder_given_for_plusv2_is_refused_before_any_job(write_
     shots.write_text(shots.read_text("utf-8").replace("sdxl_models/image_encoder", "models/image_encoder"), "utf-8")
     result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
+
+
+def test_faceid_portrait_is_refused_naming_what_it_is(tiny_engines, tmp_path: Path) -> None:
+    """ip-adapter-faceid-portrait_sd15.bin has FaceID's keys with 16 tokens per face and no LoRA; diffusers loads it
+    as a 16-token FaceID, so it rendered from one face without a word. Refused at load, naming it."""
+    import copy
+
+    import torch
+
+    from idcli.engine.faceid_layout import faceid_adapter_shapes
+    from idcli.engine.faceid_loading import load_faceid_adapter
+
+    pipe = copy.deepcopy(tiny_engines("tiny-sd").pipe)
+    cad = int(pipe.unet.config.cross_attention_dim)
+    nested: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
+    for key, shape in faceid_adapter_shapes(pipe.unet).items():
+        if key.startswith("image_proj.proj.2."):
+            shape = (16 * cad, *shape[1:])
+        group, rest = key.split(".", 1)
+        nested[group][rest] = torch.randn(shape) * 0.02
+    torch.save(nested, tmp_path / "ip-adapter-faceid-portrait_sd15.bin")
+    with pytest.raises(ModelUnavailableError, match=r"16 identity tokens per face, not FaceID's 4.*FaceID-Portrait"):
+        load_faceid_adapter(pipe, str(tmp_path), "ip-adapter-faceid-portrait_sd15.bin", allow_pickle=True)

@@ -101,6 +101,7 @@ def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | 
     """Refuse a checkpoint whose projection is not the FaceID layout, naming the file and what it is."""
     found = set(state["image_proj"])
     if found == FACEID_PROJECTION_KEYS:
+        _refuse_portrait(state, file)
         return
     if any(key.startswith("perceiver_resampler.") for key in found):
         kind = ("IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to use it set "
@@ -113,6 +114,23 @@ def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | 
         f"'{file}' holds {kind}; idcli's adapter is IP-Adapter FaceID, whose image_proj keys are "
         f"{', '.join(sorted(FACEID_PROJECTION_KEYS))} — point model.adapter at an ip-adapter-faceid_sd15 or "
         "ip-adapter-faceid_sdxl file")
+
+
+def _refuse_portrait(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
+    """h94's FaceID-Portrait (``ip-adapter-faceid-portrait…``) has FaceID's keys but 16 tokens per face, no LoRA, and
+    was made to read several faces at once (five by default); diffusers loads it as a 16-token FaceID, so it would
+    render from one embedding without a word. Refused, naming the file: idcli runs FaceID and FaceID-Plus v2."""
+    norm, out = state["image_proj"].get("norm.weight"), state["image_proj"].get("proj.2.weight")
+    if norm is None or out is None or norm.ndim != 1 or out.ndim != 2 or int(norm.shape[0]) == 0:
+        return
+    tokens = int(out.shape[0]) // int(norm.shape[0])
+    if tokens == 4:
+        return
+    raise ModelUnavailableError(
+        f"'{file}' holds {tokens} identity tokens per face, not FaceID's 4: it is IP-Adapter FaceID-Portrait or "
+        "another model of FaceID's shape, made to read several faces at once, which idcli does not run — point "
+        "model.adapter at ip-adapter-faceid_sd15 / _sdxl (variant: faceid) or ip-adapter-faceid-plusv2_… "
+        "(variant: faceid-plusv2)")
 
 
 # What the published adapters were made for, by the UNet's cross_attention_dim.
