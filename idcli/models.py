@@ -183,24 +183,28 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
 
 
 def _files_below(folder: Path) -> list[Path]:
-    """Every file below ``folder``, sorted, named by its path inside it, through linked folders too.
+    """Every file below ``folder``, sorted, named by its path inside it, components reached through links too.
 
     ``Path.rglob`` does not enter a linked folder: a pipeline folder whose ``unet/`` links to a shared copy (as
     people keep several fine-tunes that share components) was keyed without those weights, so changing them
-    re-rendered nothing. from_pretrained reads through links, so the key does too; a link to a folder above it
-    (a loop) is not entered."""
+    re-rendered nothing. from_pretrained reads a component through its link, so the key does too. Only the
+    components (the folder's own entries) are followed: a link deeper down (``unet/x -> /``, in a received
+    folder) stays unfollowed, as before, and a component linking to the folder or above it is not entered."""
     found: list[Path] = []
+    top = os.path.realpath(folder)
 
-    def walk(directory: Path, above: frozenset[str]) -> None:
+    def walk(directory: Path, follow: bool) -> None:
         for entry in directory.iterdir():
-            if entry.is_dir():
+            if entry.is_symlink() and entry.is_dir():
                 real = os.path.realpath(entry)
-                if real not in above:
-                    walk(entry, above | {real})
+                if follow and not (real == top or top.startswith(real.rstrip(os.sep) + os.sep)):
+                    walk(entry, False)
+            elif entry.is_dir():
+                walk(entry, False)
             elif entry.is_file():
                 found.append(entry)
 
-    walk(folder, frozenset({os.path.realpath(folder)}))
+    walk(folder, True)
     return sorted(found)
 
 

@@ -27,8 +27,10 @@ def test_a_component_linked_from_a_shared_folder_is_keyed_by_its_files(tiny_engi
     shutil.copytree(copy, linked)
     shutil.move(linked / "unet", shared / "unet")
     (linked / "unet").symlink_to(shared / "unet", target_is_directory=True)
-    (shared / "unet" / "loop").symlink_to(linked, target_is_directory=True)  # a link back up is not followed
-    (linked / "unet" / "loop").resolve(strict=True)
+    # Links elsewhere are not followed: deeper down (as before), or a component linking to the folder or above it.
+    (shared / "unet" / "everything").symlink_to("/", target_is_directory=True)
+    (linked / "loop").symlink_to(linked, target_is_directory=True)
+    (linked / "up").symlink_to(tmp_path, target_is_directory=True)
     key = resolve_model(ModelSpec(preset="sd15", id=str(copy)), tmp_path, "float32").content_hash
     assert resolve_model(ModelSpec(preset="sd15", id=str(linked)), tmp_path, "float32").content_hash == key
     weights = shared / "unet" / "diffusion_pytorch_model.safetensors"
