@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,17 +149,22 @@ class _IgnoredDuplicates(logging.Handler):
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[None]:
+        """While FaceAnalysis loads one folder: one at a time, so no load hears another folder's lines."""
         logger = logging.getLogger(self.LOGGER)
-        level, propagate = logger.level, logger.propagate
-        logger.addHandler(self)
-        logger.setLevel(logging.DEBUG)
-        logger.propagate = False  # the debug lines are for this handler, not the user's log
-        try:
-            yield
-        finally:
-            logger.removeHandler(self)
-            logger.setLevel(level)
-            logger.propagate = propagate
+        with _LISTENING:
+            level, propagate = logger.level, logger.propagate
+            logger.addHandler(self)
+            logger.setLevel(logging.DEBUG)
+            logger.propagate = False  # the debug lines are for this handler, not the user's log
+            try:
+                yield
+            finally:
+                logger.removeHandler(self)
+                logger.setLevel(level)
+                logger.propagate = propagate
+
+
+_LISTENING = threading.Lock()
 
 
 def _two_packs_in_one(folder: Path, kept: dict[str, Any], ignored: list[tuple[str, str]]) -> str:
