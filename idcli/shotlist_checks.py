@@ -120,7 +120,11 @@ _FILE_NOT_FOLDER = {
            "with diffusers: StableDiffusionPipeline.from_single_file(FILE).save_pretrained(FOLDER) "
            "(StableDiffusionXLPipeline for SDXL), then set model.id: FOLDER"),
     "adapter": "give the folder that holds the file as id and the file's name as weight_name",
-    "image_encoder": "give the folder that holds the encoder's config.json and model.safetensors",
+    # ComfyUI's clip_vision file is h94's encoder weights renamed; it lacks only the config beside it.
+    "image_encoder": ("give the folder that holds the encoder's config.json and model.safetensors; ComfyUI's "
+                      "clip_vision/CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors is h94/IP-Adapter's "
+                      "models/image_encoder/model.safetensors renamed: put it in a folder as model.safetensors beside "
+                      "that folder's config.json (hf download h94/IP-Adapter models/image_encoder/config.json)"),
 }
 
 
