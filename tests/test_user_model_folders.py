@@ -141,6 +141,37 @@ def test_a_face_model_folder_holding_two_packs_is_refused_naming_both_recogniser
     assert FaceAnalyzer(resolve_face_models(mixed)).app.models["recognition"].model_file.endswith("glintr100.onnx")
 
 
+@pytest.mark.parametrize("config", ["logging.disable", "dictConfig"])
+def test_two_packs_are_refused_whatever_the_users_logging_config(config, tmp_path: Path,
+                                                                  synthetic_face_models: Path) -> None:
+    """The refusal heard insightface's debug line through the logging module, so a script that quiets logging
+    (``logging.disable(logging.INFO)``) or configures it after importing idcli (``dictConfig`` disables the loggers
+    that exist, insightface's among them) loaded two packs without a word, glintr100.onnx taking the identity."""
+    import logging
+
+    from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+
+    mixed = tmp_path / "buffalo_l"
+    mixed.mkdir()
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", mixed / "det_10g.onnx")
+    shutil.copy(synthetic_face_models / "w600k_synthetic.onnx", mixed / "w600k_r50.onnx")
+    shutil.copy(synthetic_face_models / "w600k_synthetic.onnx", mixed / "glintr100.onnx")
+    import insightface.app.face_analysis  # noqa: F401  (the logger exists before the user's config, as in a script)
+
+    own = logging.getLogger("insightface.app.face_analysis")
+    was_disabled = own.disabled
+    if config == "logging.disable":
+        logging.disable(logging.INFO)
+    else:  # what logging.config.dictConfig/fileConfig do to every logger that exists (disable_existing_loggers)
+        own.disabled = True
+    try:
+        with pytest.raises(ModelUnavailableError, match=r"two recognition models: glintr100\.onnx"):
+            FaceAnalyzer(resolve_face_models(mixed))
+    finally:
+        logging.disable(logging.NOTSET)
+        own.disabled = was_disabled
+
+
 def _with_model_index(folder: Path, **entries) -> None:
     import json
 

@@ -128,42 +128,49 @@ def _packs_below(folder: Path, depth: int = 2) -> list[Path]:
     return found[:5]
 
 
-class _IgnoredDuplicates(logging.Handler):
+class _IgnoredDuplicates:
     """The ONNX files insightface's FaceAnalysis passes over because an earlier one (by file name) does the same task.
 
     It loads every ``*.onnx`` of a folder in sorted order and keeps the first detector and the first recogniser,
     noting the others only in a debug log line. A folder holding two packs (antelopev2's files copied beside
     buffalo_l's for InstantID) so took antelopev2's ``glintr100.onnx`` over buffalo_l's ``w600k_r50.onnx``, which
-    FaceID was trained with, without a word. Listening to that line names them."""
+    FaceID was trained with, without a word. Hearing that line names them.
 
-    LOGGER = "insightface.app.face_analysis"
+    It stands in for the module's logger object while one folder loads, rather than being a logging handler: a
+    handler hears nothing once the user's logging config silences the line (``logging.disable(logging.INFO)``, or
+    ``dictConfig``/``fileConfig`` disabling the loggers that exist), and the two packs then loaded without a word.
+    Every call still reaches insightface's logger, which the user's config governs as before."""
 
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
         self.files: list[tuple[str, str]] = []  # (file, task)
+        self._logger: logging.Logger | None = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if str(record.msg).startswith("duplicated model task type") and len(record.args or ()) == 2:
-            file, task = record.args  # type: ignore[misc]
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if str(msg).startswith("duplicated model task type") and len(args) == 2:
+            file, task = args
             self.files.append((Path(str(file)).name, str(task)))
+        if self._logger is not None:
+            self._logger.debug(msg, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # info, warning, ...: insightface's logger itself
+        return getattr(logging.getLogger(_FACE_ANALYSIS), name)
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[None]:
         """While FaceAnalysis loads one folder: one at a time, so no load hears another folder's lines."""
-        logger = logging.getLogger(self.LOGGER)
+        from insightface.app import face_analysis
+
         with _LISTENING:
-            level, propagate = logger.level, logger.propagate
-            logger.addHandler(self)
-            logger.setLevel(logging.DEBUG)
-            logger.propagate = False  # the debug lines are for this handler, not the user's log
+            self._logger = face_analysis.logger
+            face_analysis.logger = self
             try:
                 yield
             finally:
-                logger.removeHandler(self)
-                logger.setLevel(level)
-                logger.propagate = propagate
+                face_analysis.logger = self._logger
+                self._logger = None
 
 
+_FACE_ANALYSIS = "insightface.app.face_analysis"  # the module whose logger names the files it passes over
 _LISTENING = threading.Lock()
 
 
