@@ -156,9 +156,10 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     signed = bool(block.get("signed")) if isinstance(block, dict) else False
     from .signing import EXTRA_HINT, ManifestReport, available, carries_manifest, read_manifest
 
-    if available() and (signed or carries_manifest(data)):
+    carried = carries_manifest(data)
+    if available() and (signed or carried):
         manifest = read_manifest(data, trust_pem)
-    elif signed:
+    elif signed or carried:  # a manifest the sidecar does not mention (its c2pa block removed) is checked too
         check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
         manifest = ManifestReport(True, None, error="c2pa-python is not installed")
         check.c2pa = manifest.as_dict()
@@ -166,7 +167,7 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         return check
     else:
         manifest = ManifestReport(False)
-    if trust_pem and not (signed or manifest.present or carries_manifest(data)):
+    if trust_pem and not (signed or manifest.present or carried):
         check.problems.append(NOT_SIGNED)
     if signed or manifest.present:
         check.c2pa = manifest.as_dict()

@@ -182,3 +182,23 @@ def test_verify_with_trust_fails_an_image_that_is_not_signed(write_shotlist, tmp
     assert verify_folder(dest).failed == 0
     assert {c.image["path"]: c.problems for c in verify_folder(dest, studio_ca.root).images}["street_take1.png"] == [
         NOT_SIGNED]
+
+
+def test_verify_fails_a_carried_manifest_it_cannot_check_even_when_the_sidecar_says_unsigned(
+        write_shotlist, tmp_path, engine_factory, signing_env, monkeypatch) -> None:
+    # On a machine without c2pa-python, a signed image whose sidecar lost its c2pa block (the block is a run fact,
+    # not compared with the image's record) passed `verify --trust ROOT`: nothing had been checked against the root.
+    # A manifest the image carries is checked or the image fails, as the sidecar's word `signed` already was and as
+    # `verify DEST` does.
+    import idcli.signing
+    from idcli.signing import EXTRA_HINT
+
+    out = tmp_path / "out"
+    render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    _edit(out / "street" / "street_t1.json", lambda s: s.pop("c2pa"))
+    assert verify_folder(out, signing_env.root).failed == 0  # checked by the C2PA reader: trusted
+    monkeypatch.setattr(idcli.signing, "available", lambda: False)
+    for trust in (signing_env.root, None):
+        problems = {c.image["path"]: c.problems for c in verify_folder(out, trust).images}
+        assert problems["street/street_t1.png"] == [f"signed, but its C2PA manifest cannot be checked here: "
+                                                    f"{EXTRA_HINT}"]
