@@ -31,6 +31,11 @@ def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_
     store.commit(job, b"", sidecar)
 
 
+def _take(job: Job) -> tuple[str, int]:
+    """A job's place in the folder (SHOT_tN): unique in a plan, where a job key is not (two shots alike share it)."""
+    return job.shot_id, job.take
+
+
 def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store: OutputStore,
                    pending: list[Job], batch_size: int | str, report: RenderReport,
                    outcome: Callable[..., JobOutcome], progress: Progress, save_masks: bool = False,
@@ -44,9 +49,10 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
     from .store import image_sha256
     from .writer import CommitQueue
 
-    # The jobs committed by this run, touched only on the commit thread (no signal lands there): a batch handed over
-    # again after a signal cut its hand-over short (the Ray executor's stop path) commits nothing twice.
-    committed_keys: set[str] = set()
+    # The takes committed by this run, touched only on the commit thread (no signal lands there): a batch handed over
+    # again after a signal cut its hand-over short (the Ray executor's stop path) commits nothing twice. By take, not
+    # by job key: two shots of the same content share a key, and each is its own job to commit and report.
+    committed_takes: set[tuple[str, int]] = set()
 
     def commit_batch(rendered: RenderedBatch) -> tuple[list[Job], Exception | None]:
         # On the commit thread: PNG encoding (local executor), hashing and writes overlap the next batch's
@@ -55,7 +61,7 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
         keys = rendered.keys or [job.key for job in rendered.jobs]
         positions = rendered.positions or list(range(len(rendered.jobs)))
         for position, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
-            if job.key in committed_keys:
+            if _take(job) in committed_takes:
                 continue
             image = output if isinstance(output, EncodedImage) else encode_result(
                 job, output, model, runtime.device, rendered.adapter_record, project)
@@ -94,7 +100,7 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
                 store.commit(job, png, sidecar, mask=image.mask_png)
             except OutputError as exc:
                 return done, exc
-            committed_keys.add(job.key)
+            committed_takes.add(_take(job))
             done.append(job)
         return done, None
 
@@ -108,9 +114,9 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
         done, error = result
         again = began[0] is result
         began[0] = result
-        reported = {o.job_key for o in report.jobs if o.status == "rendered"} if again else set()
+        reported = {(o.shot_id, o.take) for o in report.jobs if o.status == "rendered"} if again else set()
         for job in done:
-            if job.key in reported:
+            if _take(job) in reported:
                 continue
             report.jobs.append(outcome(job, "rendered", "new"))
             progress.advance(report.jobs[-1])
@@ -124,20 +130,21 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
         batch_step = getattr(progress, "batch_step", None)
 
         def rendered(self, batch: RenderedBatch) -> None:
-            keys = [job.key for job in batch.jobs]
-            if queued_keys.issuperset(keys):
+            takes = [_take(job) for job in batch.jobs]
+            if queued_takes.issuperset(takes):
                 return  # handed over again after a signal, once the queue already held it
 
             def queued() -> None:
-                queued_keys.update(keys)
+                queued_takes.update(takes)
                 report.batch_sizes.append(len(batch.keys or batch.jobs))
 
             commits.submit(commit_batch, batch, on_queued=queued)
 
         def failed(self, jobs: list[Job], error: str) -> None:
-            reported = {o.job_key for o in report.jobs}  # handed over again after a signal: each job reported once
+            # Handed over again after a signal: each take reported once.
+            reported = {(o.shot_id, o.take) for o in report.jobs}
             for job in jobs:
-                if job.key in reported:
+                if _take(job) in reported:
                     continue
                 report.jobs.append(outcome(job, "failed", "new", error))
                 progress.advance(report.jobs[-1])
@@ -146,7 +153,7 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
             progress.note(text)
 
     commits = CommitQueue(committed, stops=lambda result: result[1] is not None)  # (done, error)
-    queued_keys: set[str] = set()  # the jobs of every batch the commit queue holds or held (the main thread's)
+    queued_takes: set[tuple[str, int]] = set()  # of every batch the commit queue holds or held (the main thread's)
     try:
         try:
             executor.run(pending, batch_size, save_masks, Sink())

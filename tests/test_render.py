@@ -279,3 +279,26 @@ def test_png_bytes_are_reproducible(write_shotlist, tmp_path, engine_factory) ->
         assert Path(oa.image).read_bytes() == Path(ob.image).read_bytes()
     with Image.open(io.BytesIO(Path(a.jobs[0].image).read_bytes())) as im:
         assert im.text["idcli-random-weights"].startswith("true")
+
+
+def test_two_shots_of_the_same_content_are_both_committed_and_reported(write_shotlist, tmp_path,
+                                                                        engine_factory) -> None:
+    # Two shots alike (a shot copied to be edited later, the same prompt and seed) share a job key: the key is the
+    # content. The commit path that commits each job once after a signal went by key, so the second shot's take was
+    # neither written nor reported; a failed job's report went by key too. Each take is its own job there.
+    shots = write_shotlist("""\
+        version: 1
+        project: twins
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}
+        shots:
+          - {id: a, prompt: "an empty wet street at night", seeds: [7]}
+          - {id: b, prompt: "an empty wet street at night", seeds: [7]}
+        """)
+    out = tmp_path / "out"
+    report = render_on_cpu(shots, out, engine_factory)
+    assert [(o.shot_id, o.status) for o in report.jobs] == [("a", "rendered"), ("b", "rendered")]
+    assert report.jobs[0].job_key == report.jobs[1].job_key
+    assert (out / "a" / "a_t1.png").read_bytes() != b"" and (out / "b" / "b_t1.png").is_file()
+    assert_nothing_partial(out)
+    assert [o.status for o in render_on_cpu(shots, out, engine_factory).jobs] == ["skipped", "skipped"]
