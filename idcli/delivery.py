@@ -242,7 +242,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         text_payloads,
     )
     from .hashing import sha256_bytes
-    from .provenance import read_png_record, record_of_sidecar
+    from .provenance import read_png_record, record_differences, record_of_sidecar
     from .signing import carries_manifest
     from .store import MAX_IMAGE_BYTES
 
@@ -260,7 +260,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     # The delivered record is made from the sidecar: it must still say what the image's own record says (a sidecar
     # edited by hand keeps the image's sha256, so the check above cannot see it).
     own = {k: v for k, v in sidecar.items() if k not in ("sidecar", "orphan")}  # paths the scan added
-    if not _said_by(record_of_sidecar(own), read_png_record(data)):
+    if record_differences(record_of_sidecar(own), read_png_record(data)):
         raise DeliveryError(f"{root / take.sidecar}: this sidecar no longer says what its image holds as its own "
                             "record (its idcli chunk): edited after the render? A delivery carries the render's record "
                             "as it was rendered; put the sidecar back or re-render the take; nothing was delivered",
@@ -301,16 +301,6 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
                          image_path.absolute())}, "sha256": take.image_sha256},
                      _random_weights(sidecar), selection_stale=stale)
     return _Copy(item, png, sidecar_bytes)
-
-
-def _said_by(part: Any, whole: Any) -> bool:
-    """Whether every field of ``part`` is in ``whole`` with the same value: a sidecar's record against its image's
-    own (an older idcli's sidecar holds fewer fields than its PNG; an edited or added field is not the image's)."""
-    if isinstance(part, dict) and isinstance(whole, dict):
-        return all(key in whole and _said_by(value, whole[key]) for key, value in part.items())
-    if isinstance(part, list) and isinstance(whole, list):
-        return len(part) == len(whole) and all(_said_by(a, b) for a, b in zip(part, whole, strict=True))
-    return type(part) is type(whole) and part == whole
 
 
 def _store_json(png: bytes) -> str:

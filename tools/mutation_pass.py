@@ -298,7 +298,7 @@ MUTATIONS: list[Mutation] = [
       "        if report.max_pixel_difference == 0:", "        if (report.max_pixel_difference or 0) <= 1:", PROVENANCE,
       "a one-level pixel difference is reported as pixels-identical"),
     M("deliver-sidecar-edited", "provenance", "idcli/delivery.py",
-      "    if not _said_by(record_of_sidecar(own), read_png_record(data)):", "    if False:", DELIVERY,
+      "    if record_differences(record_of_sidecar(own), read_png_record(data)):", "    if False:", DELIVERY,
       "a sidecar edited after the render is delivered as the image's record"),
     # -- delivery: no local path leaves --------------------------------------------------------------------
     M("deliver-no-leak-check", "delivery", "idcli/delivery.py",
