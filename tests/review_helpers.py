@@ -33,6 +33,14 @@ def face_canvas(selfies: list[str], width: int, height: int, background: tuple[i
     return np.asarray(canvas).copy()
 
 
+class DetectedFace:
+    """A detected face as identity QA reads one (review.qa.assess): a box, a score and a unit-length embedding."""
+
+    def __init__(self, box: list[float], vector: np.ndarray) -> None:
+        self.bbox, self.det_score = np.array(box, np.float32), 0.9
+        self.embedding = (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
 def characters_in(prompt: str) -> list[str]:
     found = [(prompt.find(text), name) for name, text in DESCRIPTIONS.items() if text in prompt]
     return [name for _, name in sorted(found)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from review_helpers import face_canvas
+from review_helpers import DetectedFace, face_canvas
 from typer.testing import CliRunner
 
 import idcli
@@ -149,13 +149,8 @@ def test_findings_name_the_stranger_in_a_characters_second_place() -> None:
     from idcli.review.qa import CastMember, assess
     from idcli.review.qa_findings import findings
 
-    class Face:
-        def __init__(self, box, vector) -> None:
-            self.bbox, self.det_score = np.array(box, np.float32), 0.9
-            self.embedding = (vector / np.linalg.norm(vector)).astype(np.float32)
-
     a, b = np.eye(512)[0], np.eye(512)[1]
-    faces = [Face([0, 0, 50, 50], a), Face([60, 0, 100, 40], b + 0.05 * a)]
+    faces = [DetectedFace([0, 0, 50, 50], a), DetectedFace([60, 0, 100, 40], b + 0.05 * a)]
     named_once = assess(faces, [CastMember("mara", a)], 100, 100)
     assert named_once["flags"] == [] and named_once["faces"][1]["character"] is None  # a stranger in the crowd
     twice = assess(faces, [CastMember("mara", a)], 100, 100, repeats={"mara": 2})

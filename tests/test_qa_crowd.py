@@ -5,22 +5,17 @@ are allowed there) and in a text-to-image crowd."""
 from __future__ import annotations
 
 import numpy as np
+from review_helpers import DetectedFace
 
 from idcli.review.qa import MAX_FACES, CastMember, assess
 
 
-class _Face:
-    def __init__(self, box: list[float], vector: np.ndarray) -> None:
-        self.bbox, self.det_score = np.array(box, np.float32), 0.9
-        self.embedding = (vector / np.linalg.norm(vector)).astype(np.float32)
-
-
-def _crowd() -> tuple[list[_Face], np.ndarray]:
+def _crowd() -> tuple[list[DetectedFace], np.ndarray]:
     """40 strangers' faces, largest first, and mara's face, the smallest, last."""
     rng = np.random.default_rng(0)
-    faces = [_Face([i * 20.0, 0, i * 20.0 + 100 - i, 100 - i], rng.normal(size=512)) for i in range(40)]
+    faces = [DetectedFace([i * 20.0, 0, i * 20.0 + 100 - i, 100 - i], rng.normal(size=512)) for i in range(40)]
     mara = np.eye(512)[0]
-    faces.append(_Face([900, 300, 940, 340], mara + 0.01 * rng.normal(size=512)))
+    faces.append(DetectedFace([900, 300, 940, 340], mara + 0.01 * rng.normal(size=512)))
     return faces, mara
 
 

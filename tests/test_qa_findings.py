@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from review_helpers import face_engine_factory
+from review_helpers import DetectedFace, face_engine_factory
 from typer.testing import CliRunner
 
 import idcli
@@ -40,16 +40,10 @@ shots:
 """
 
 
-class _Face:
-    def __init__(self, box: list[float], vector: np.ndarray) -> None:
-        self.bbox, self.det_score = np.array(box, np.float32), 0.9
-        self.embedding = (vector / np.linalg.norm(vector)).astype(np.float32)
-
-
 def test_findings_name_each_character_that_failed_and_why() -> None:
     a, b, c = np.eye(512)[0], np.eye(512)[1], np.eye(512)[2]
     # Two faces for three characters: the first is a's, the second looks like a too and is matched to b.
-    faces = [_Face([0, 0, 50, 50], a), _Face([60, 0, 100, 40], a + 0.1 * b)]
+    faces = [DetectedFace([0, 0, 50, 50], a), DetectedFace([60, 0, 100, 40], a + 0.1 * b)]
     record = assess(faces, [CastMember("a", a), CastMember("b", b), CastMember("c", c)], 100, 100)
     assert record["flags"] == ["missing_character", "low_identity", "leakage"]
     assert findings(record) == ["c: no face", "b: cosine 0.10 below 0.35",
@@ -91,7 +85,7 @@ def test_the_terminal_gets_at_most_forty_flagged_images_and_where_the_rest_are()
 def test_a_plate_image_without_a_face_in_its_boxes_says_so() -> None:
     a = np.eye(512)[0]
     # The plate's own person stands outside the one recorded box: no face where the character was put.
-    record = assess([_Face([300, 0, 350, 50], a)], [CastMember("mara", a)], 400, 100,
+    record = assess([DetectedFace([300, 0, 350, 50], a)], [CastMember("mara", a)], 400, 100,
                     regions={"mara": [[0, 0, 50, 50]]})
     assert record["flags"] == ["no_face", "missing_character"]
     assert findings(record) == ["no face in the recorded plate boxes of mara"]
