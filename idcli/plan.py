@@ -21,6 +21,7 @@ from .presets import get_preset
 from .render_request import PlateFaceRequest, PlateRequest, RenderRequest
 from .shot_prompts import (
     cast_lines,
+    character_descriptions,
     character_expression,
     join_phrase,
     others_expressions,
@@ -78,6 +79,9 @@ class Job(TakeFiles):
     # The shot's prompt as the shot list wrote it ({name} placeholders kept): the sidecar's ``shot_prompt``, so that a
     # later edit of these words is told from a prompt composed anew for a new expression, framing or cast.
     shot_prompt: str | None = field(default=None, compare=False, repr=False)
+    # Each named character's description (shot_prompts.character_descriptions): the sidecar's ``descriptions``, so
+    # that an edit of one is named as such, not as the prompt's.
+    descriptions: dict[str, str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def conditioning(self) -> tuple[str, ...]:
@@ -268,7 +272,8 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                 "given": _plain((shot.expressions or {}).get(subject or "") or shot.expression),
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
-                            identities=tuple(known), prompt_tokens=prompt_tokens, shot_prompt=shot.prompt))
+                            identities=tuple(known), prompt_tokens=prompt_tokens, shot_prompt=shot.prompt,
+                            descriptions=character_descriptions(loaded, characters)))
     plan = Plan(doc.project, loaded.source, model, jobs, blocked=blocked,
                 problems=[unusable[name] for name in sorted(unusable)], warnings=warnings)
     plan.adapter = adapter if plan.needs_adapter else None
@@ -332,7 +337,8 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                             **shot_level.as_record(), "given": _plain(shot.expression),
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
-                        cast=records, prompt_tokens=prompt_tokens, shot_prompt=shot.prompt))
+                        cast=records, prompt_tokens=prompt_tokens, shot_prompt=shot.prompt,
+                        descriptions=character_descriptions(loaded, shot_characters(shot))))
     return jobs
 
 
@@ -416,7 +422,7 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
                         cast=records, prompt_tokens=prompt_tokens, plate=record,
-                        shot_prompt=shot.prompt))
+                        shot_prompt=shot.prompt, descriptions=character_descriptions(loaded, shot_characters(shot))))
     return jobs
 
 
