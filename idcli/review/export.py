@@ -228,10 +228,10 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     """Write the animatic in each format given a path, from one timeline: an OTIO file, a CMX 3600 EDL, an FCP
     7 XML and a playable movie (docs/review.md). Every request is checked (names, frame rate, the adapters and
     PyAV installed) before the first file is written; each file is written atomically, its folder made if
-    needed. ``drop_frame``: the timecode of the EDL, the FCP 7 XML and the movie's burn-in at 29.97/59.94
-    (default: drop frame there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the record
-    timecode of the first frame in every format (default 01:00:00:00; start_timecode.py). Returns one result per
-    file written, in the order above."""
+    needed. ``drop_frame``: the timecode of the EDL, the FCP 7 XML and the movie (its timecode track and burn-in) at
+    29.97/59.94 (default: drop frame there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the
+    record timecode of the first frame in every format (default 01:00:00:00; start_timecode.py). Returns one result
+    per file written, in the order above."""
     from ..arguments import check_bool, shown
     from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
     from .start_timecode import start_frame
@@ -247,13 +247,10 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     # An option for a file not asked for would do nothing: said, not ignored.
     if burn_in and "movie" not in targets:
         raise InputError("--burn-in goes with --movie (it marks the movie's frames)", field="burn_in")
-    if drop_frame is not None and not {"edl", "fcp_xml"} & set(targets) and not (burn_in and "movie" in targets):
+    if drop_frame is not None and set(targets) == {"otio"}:
         flag = "--drop-frame" if drop_frame else "--non-drop-frame"
-        raise InputError(f"{flag} goes with --edl, --fcp-xml or --movie --burn-in (the timecode they write; the "
-                         ".otio and a movie without burn-in have none to choose)", field="drop_frame")
-    if start is not None and set(targets) == {"movie"} and not burn_in:
-        raise InputError("--start goes with --otio, --edl, --fcp-xml or --movie --burn-in (the timecode they carry; "
-                         "a movie without burn-in has none)", field="start")
+        raise InputError(f"{flag} goes with --edl, --fcp-xml or --movie (the timecode they write; the .otio has none "
+                         "to choose)", field="drop_frame")
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
     rate = timeline_rate(fps)
@@ -270,8 +267,8 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     has_timecode = RationalTime.is_valid_timecode_rate(rate)
     first = start_frame(start, rate, drop_frame, timecode_rate=has_timecode)
     shots = cut(run)  # for the checks before any file; each format lays out the same cut
-    # The cut's timecode ends by 23:59:59:FF, where it wraps (start_timecode.py); a movie without burn-in has none.
-    if has_timecode and (burn_in or set(targets) != {"movie"}):
+    # The cut's timecode ends by 23:59:59:FF, where it wraps (start_timecode.py): every format carries it.
+    if has_timecode:
         from .start_timecode import check_cut_fits
 
         check_cut_fits(first, cut_frames(shots, rate), start, rate, drop_frame)

@@ -4,8 +4,8 @@ labelled.
 An editor's sequence starts at 01:00:00:00 (Avid's and Resolve's default timeline start; the sample EDLs of the
 Resolve and Final Cut Pro 7 manuals record from 01:00:00:00), leaving the hour before for bars, slate and countdown.
 A cut recorded from 00:00:00:00 lands an hour early in such a sequence. Every format carries the same start: the
-.otio's ``global_start_time``, the EDL's record timecode, the FCP 7 XML sequence's ``<timecode>`` and the movie's
-burn-in (docs/review.md).
+.otio's ``global_start_time``, the EDL's record timecode, the FCP 7 XML sequence's ``<timecode>``, the movie's
+timecode track and its burn-in (docs/review.md).
 
 The start is parsed by SMPTE 12M's own arithmetic (not OTIO's), at the export's rate and drop-frame choice: a
 frame count, which each format labels as its timecode does. ``timecode`` is that label, the one the burn-in and the
