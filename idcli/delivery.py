@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError, ProjectMismatchError
+from .paths import absolute
 
 if TYPE_CHECKING:
     from .signing import Credentials
@@ -269,7 +270,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     signed = bool(block.get("signed")) or carries_manifest(data)
     credentials = signing.get(image_path) if signed else None
     signature = "none" if not signed else ("carried" if credentials is not None else "not-carried")
-    forbidden = local_strings(sidecar, str(root.absolute()))
+    forbidden = local_strings(sidecar, str(absolute(root)))
     if signature == "carried":
         _check_parent(image_path, data, forbidden)
     name = delivered_name(shot.id, take.take)
@@ -298,7 +299,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
                             file=image_path)
     item = Delivered(shot.id, take.take, selected, f"{name}.png", f"{name}.json", written["image"]["sha256"],
                      signature, {"job_key": take.job_key, "image": {"path": take.image, "abs_path": str(
-                         image_path.absolute())}, "sha256": take.image_sha256},
+                         absolute(image_path))}, "sha256": take.image_sha256},
                      _random_weights(sidecar), selection_stale=stale)
     return _Copy(item, png, sidecar_bytes)
 
@@ -508,7 +509,7 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     if run.problems:
         raise DeliveryError(f"{root}: " + "; ".join(run.problems) + "; nothing was delivered (idcli verify "
                             f"{root} shows the folder's state)", file=root)
-    report = DeliveryReport(str(root.absolute()), str(target.absolute()), run.project)
+    report = DeliveryReport(str(absolute(root)), str(absolute(target)), run.project)
     chosen = _choose(run, live_takes(root, None), wanted, all_takes, report.notes)
     signing = _Credentials(credentials, unsigned)
     # 2./3. Every copy made and checked in memory before anything is written.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .expressions import ResolvedExpression, expression_prompt, key_record, scene_phrase, vocabulary_record
@@ -17,6 +16,7 @@ from .hashing import tagged_hash
 from .job_keys import key_material
 from .method import DEFAULT_METHOD, balanced_strength, framing_prefix, shot_fusion, with_framing
 from .models import ModelIdentity
+from .paths import absolute
 from .presets import get_preset
 from .render_request import PlateFaceRequest, PlateRequest, RenderRequest
 from .shot_prompts import (
@@ -398,7 +398,7 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
         raise ValueError(f"shot {shot.id}: a plate job without a plate")
     record = plate_record(plate, shot.plate, {r["name"]: r["expression"] for r in records})
     # abs_path: the file as resolved when planned (as selfie_files records selfies), so idcli reproduce finds it.
-    record.update({"abs_path": str(Path(plate.plate.path).absolute()), "working_size": side,
+    record.update({"abs_path": str(absolute(plate.plate.path)), "working_size": side,
                    "start_step": start_index(steps, plate.strength)})
     jobs = []
     for take, seed in enumerate(_seeds(shot, takes), start=1):

@@ -18,6 +18,7 @@ from .errors import ExecutorUnavailableError, Interrupted, OutputError
 from .folder_projects import folder_projects
 from .interrupts import interrupted
 from .models import ModelIdentity
+from .paths import absolute
 from .plan import Job, Plan
 from .planning import plan_shotlist
 from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress
@@ -141,7 +142,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
 
     out = Path(out_dir)
     store = OutputStore(out)
-    report = RenderReport(str(out.absolute()), model_record(plan.model, runtime.device), dry_run=dry_run,
+    report = RenderReport(str(absolute(out)), model_record(plan.model, runtime.device), dry_run=dry_run,
                           project=plan.project, file=plan.source,
                           problems=[p.as_json(plan.source) for p in plan.problems], warnings=list(plan.warnings))
     report.executor = {"name": "local" if backend is None else backend.name}

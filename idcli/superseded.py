@@ -26,6 +26,7 @@ from typing import Any
 from . import safeio
 from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError
+from .paths import absolute
 
 SUPERSEDED = Path(".idcli") / "superseded"
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024
@@ -164,7 +165,7 @@ class SupersededVersion:
         from datetime import datetime, timezone
 
         def file(rel: str | None) -> dict[str, str] | None:
-            return None if rel is None else {"path": rel, "abs_path": str(root.absolute() / rel)}
+            return None if rel is None else {"path": rel, "abs_path": str(absolute(root) / rel)}
 
         return {"shot_id": self.shot_id, "take": self.take, "name": self.name, "job_key": self.job_key,
                 "key": self.name.split(".", 1)[1] if "." in self.name else None,
@@ -399,7 +400,7 @@ def _restored(root: Path, shot: str, take: int, name: str, moved: str | None) ->
     record = read_sidecar_file(root / sidecar_rel) or {}
 
     def file(rel: str) -> dict[str, str]:
-        return {"path": rel, "abs_path": str(root.absolute() / rel)}
+        return {"path": rel, "abs_path": str(absolute(root) / rel)}
 
     key = record.get("job_key")
     return {"shot_id": shot, "take": take, "job_key": key if isinstance(key, str) else None,

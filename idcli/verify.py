@@ -18,6 +18,7 @@ from typing import Any
 from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
+from .paths import absolute
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
 
@@ -72,7 +73,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             raise InputError(f"--trust {trust}: cannot read a PEM file there", file=trust) from None
         if "BEGIN CERTIFICATE" not in trust_pem:
             raise InputError(f"--trust {trust}: holds no PEM certificate", file=trust)
-    report = VerifyReport(str(root.absolute()), trust=str(trust) if trust else None)
+    report = VerifyReport(str(absolute(root)), trust=str(trust) if trust else None)
     # A delivery folder (idcli deliver): its copies, their path-free records and re-signed manifests.
     from .delivery_checks import check_delivery_folder, is_delivery_folder
 
@@ -110,7 +111,7 @@ def file_entry(root: Path, path: Path) -> dict[str, str]:
         relative = path.relative_to(root).as_posix()
     except ValueError:  # a sidecar naming an image outside the folder (reported as a problem)
         relative = str(path)
-    return {"path": relative, "abs_path": str(path.absolute())}
+    return {"path": relative, "abs_path": str(absolute(path))}
 
 
 def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
