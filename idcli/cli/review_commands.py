@@ -230,7 +230,7 @@ def export(
                                                     parser=given_path)] = None,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
     drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode of the EDL, "
-                                                    "the FCP 7 XML and the burn-in at 29.97 or 59.94 fps [default: "
+                                                    "the FCP 7 XML and the movie at 29.97 or 59.94 fps [default: "
                                                     "drop frame there].",
                                                     show_default=False)] = None,
     burn_in: Annotated[bool, typer.Option("--burn-in", help="Show shot id, take and timecode in the movie.")] = False,
