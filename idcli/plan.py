@@ -125,15 +125,17 @@ class Plan:
         if not only:
             return self
         from .errors import InputError
+        from .option_words import Option
         from .suggest import did_you_mean
 
         known = {j.shot_id for j in self.jobs} | {b.shot_id for b in self.blocked}
         for shot_id in only:
             if shot_id not in known:
-                hint = did_you_mean(shot_id, known)
+                close = did_you_mean(shot_id, known)
+                hint: tuple[object, ...] = (f"; {close}",) if close else ()
                 if "," in shot_id:  # ids hold no commas: a list was meant
-                    hint = "one shot id per --only: " + " ".join(f"--only {s.strip()}" for s in shot_id.split(","))
-                raise InputError(f"--only {shot_id}: no such shot in {self.source}" + (f"; {hint}" if hint else ""))
+                    hint = ("; one shot id each: ", Option("only", [s.strip() for s in shot_id.split(",")]))
+                raise InputError(Option("only", shot_id), f": no such shot in {self.source}", *hint, field="only")
         wanted = set(only)
         jobs = [j for j in self.jobs if j.shot_id in wanted]
         # As make_plan does: no identity adapter is loaded for a selection of text-only shots.

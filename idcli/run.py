@@ -105,8 +105,10 @@ def _backend(executor: Any, ray_address: str | None, workers: int | None, engine
     if check_executor(executor) == "local":
         if ray_address is not None or workers is not None:
             from .errors import InputError
+            from .option_words import Option
 
-            raise InputError("--ray-address and --workers need --executor ray")
+            raise InputError(Option("ray_address"), " and ", Option("workers"), " need ", Option("executor", "ray"),
+                             field="executor")
         return None
     from .executors.ray import RayBackend
 
@@ -220,10 +222,12 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         if projects and plan.project not in projects:
             other = sorted(projects)[0]
             if not force:
+                from .option_words import Option
+
                 raise ProjectMismatchError(
                     f"{store.root} holds renders of project '{other}', not '{plan.project}'; render into "
-                    f"another folder (--out; the default is renders/{plan.project}) or pass --force (the other "
-                    "project's takes of the same shot ids are then moved to .idcli/superseded)")
+                    "another folder (", Option("out_dir", flag="--out"), ") or pass ", Option("force", True),
+                    " (the other project's takes of the same shot ids are then moved to .idcli/superseded)")
             report.other_project = other
         takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
         from .recorded_paths import shotlist_relpath

@@ -26,6 +26,7 @@ from typing import Any
 from . import safeio
 from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError
+from .option_words import Option
 from .paths import absolute
 
 SUPERSEDED = Path(".idcli") / "superseded"
@@ -358,9 +359,11 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
                       or v.name.split(".", 1)[1].startswith(wanted)]
             if not chosen:
                 kept = ", ".join(v.name for v in versions)
-                raise InputError(f"--key {key}: no kept version of {stem} has that key (kept: {kept})")
+                raise InputError(Option("key", key), f": no kept version of {stem} has that key (kept: {kept})",
+                                 field="key")
             if len(chosen) > 1:
-                raise InputError(f"--key {key} matches {len(chosen)} versions of {stem}; give more digits")
+                raise InputError(Option("key", key), f" matches {len(chosen)} versions of {stem}; give more digits",
+                                 field="key")
             version = chosen[0]
         else:  # the most recently replaced, or the one a restore killed part-way was putting back
             version = next((v for v in versions if v.name == begun), versions[-1])

@@ -487,7 +487,7 @@ def test_every_format_starts_at_the_same_record_timecode(out: Path, tmp_path: Pa
     ("24", "01:60:00:00", "MM and SS from 00 to 59"),
     ("24", "24:00:00:00", "HH from 00 to 23"),
     ("24", "٠١:٠٠:٠٠:٠٠", "give the timecode as HH:MM:SS:FF"),  # Arabic-Indic digits: no editor's tool reads them
-    ("29.97", "01:00:00:00", "drop-frame timecode: give 01:00:00;00 (or --non-drop-frame)"),
+    ("29.97", "01:00:00:00", "drop-frame timecode: give --start 01:00:00;00 (or --non-drop-frame)"),
     ("29.97", "01:01:00;00", "01:01:00;00 does not exist in drop-frame timecode"),
     ("12", "01:00:00:00", "--start at --fps 12: timecode exists at 23.976"),
 ])

@@ -238,7 +238,7 @@ def test_select_without_picks_or_a_file_lists_the_picks_and_select_from_python_s
 
     result = cli("select", out)  # the command lists the picks (tests/test_revisions.py says how each stands)
     assert result.exit_code == 0 and "selects.json: no picks" in result.stdout, result.output
-    with pytest.raises(InputError, match=r"give at least one SHOT=TAKE or --from picks\.json"):
+    with pytest.raises(InputError, match=r"give at least one SHOT=TAKE or from_file='picks\.json'"):
         select(out, [])  # recording nothing from Python is still a mistake worth a word
 
 

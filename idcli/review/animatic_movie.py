@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..option_words import Option
 from .export import ExportResult, build_timeline
 from .runs import Run
 from .start_timecode import timecode
@@ -41,8 +42,8 @@ def require_pyav() -> None:
     try:
         import av  # noqa: F401
     except ImportError:
-        raise InputError("--movie needs PyAV (its wheels bundle ffmpeg and libx264): "
-                         "pip install 'idcli[movie]' (or pip install av)") from None
+        raise InputError(Option("movie"), " needs PyAV (its wheels bundle ffmpeg and libx264): "
+                         "pip install 'idcli[movie]' (or pip install av)", field="movie") from None
 
 
 def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop_frame: bool = False,

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from ..errors import InputError
 from ..lock_wait import lock_waiting
+from ..option_words import Option
 
 SELECTS = "selects.json"
 SELECTS_SCHEMA = 1
@@ -226,7 +227,8 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         parsed = [_Pick(p.shot, p.take, p.key, f"{exported.path.name}: ") for p in exported.picks
                   if p.shot not in given] + parsed
     if not parsed:
-        raise InputError("give at least one SHOT=TAKE" + (" or --from picks.json" if from_file is None else ""))
+        raise InputError("give at least one SHOT=TAKE",
+                         *((" or ", Option("from_file", "picks.json", flag="--from")) if from_file is None else ()))
     committed: dict[str, dict[int, str]] = {}
     for record in scan_results(root).records:
         committed.setdefault(record["shot_id"], {})[record["take"]] = record["job_key"]
@@ -360,5 +362,5 @@ def _check_project(root: Path, path: Path, project: str | None, force: bool) -> 
     if not here or project in here:
         return
     raise InputError(f"{path}: picks of project '{printable(project):.80}', but {root} holds renders of project "
-                     f"'{printable(sorted(here)[0]):.80}'; give this project's picks (or --force)", file=path,
-                     field="project")
+                     f"'{printable(sorted(here)[0]):.80}'; give this project's picks (or ", Option("force", True), ")",
+                     file=path, field="project")
