@@ -146,6 +146,10 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
         check.problems.append(f"its record names a local path at {paths[0]}")
     block = found if isinstance(found := sidecar.get("c2pa"), dict) else {}
     signed = bool(block.get("signed")) or carries_manifest(data)
+    if trust_pem and not signed:
+        from .verify import NOT_SIGNED
+
+        check.problems.append(NOT_SIGNED)
     if signed and not available():
         check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
     elif signed:
@@ -194,6 +198,10 @@ def _check_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None)
         problems.append(f"the manifest's actions are {actions}, not {OPENED} then {EDITED_METADATA}")
     if (ours or {}).get("job_key") != job_key:
         problems.append(f"the manifest's {DELIVERY_ASSERTION} assertion names another job key")
+    if isinstance(block := sidecar.get("c2pa"), dict):  # who signed, and the copy's hash before its manifest
+        from .verify import c2pa_block_problems
+
+        problems += c2pa_block_problems(block, data, report)
     parents = [i for i in active.get("ingredients") or [] if i.get("relationship") == "parentOf"]
     parent = manifests.get(parents[0].get("active_manifest")) if len(parents) == 1 else None
     if parent is None:

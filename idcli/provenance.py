@@ -317,6 +317,23 @@ def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+MISSING = object()  # a field the image's own record does not hold (record_differences)
+
+
+def record_differences(part: Any, whole: Any, where: str = "") -> list[tuple[str, Any, Any]]:
+    """``(field path, value in part, value in whole or MISSING)`` for each field of ``part`` (a sidecar's record,
+    record_of_sidecar) that ``whole`` (the image's own record, read_png_record) does not hold with the same value.
+    Fields only ``whole`` holds are no difference: an older idcli's sidecar holds fewer fields than its PNG."""
+    if isinstance(part, dict) and isinstance(whole, dict):
+        return [found for key, value in part.items()
+                for found in ([(f"{where}.{key}" if where else str(key), value, MISSING)] if key not in whole
+                              else record_differences(value, whole[key], f"{where}.{key}" if where else str(key)))]
+    if isinstance(part, list) and isinstance(whole, list) and len(part) == len(whole):
+        return [found for i, (a, b) in enumerate(zip(part, whole, strict=True))
+                for found in record_differences(a, b, f"{where}[{i}]")]
+    return [] if type(part) is type(whole) and part == whole else [(where, part, whole)]
+
+
 def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,
                      batch_size: int | None, started: datetime | None, finished: datetime | None,
                      recovered: bool = False, batch_keys: list[str] | None = None,

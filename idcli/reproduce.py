@@ -116,21 +116,28 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def check_supported(record: dict[str, Any], notes: list[str]) -> None:
-    """Refuse a record this idcli cannot re-render: a newer sidecar schema or an unsupported engine."""
+def check_supported(record: dict[str, Any], notes: list[str], source: Path | None = None) -> None:
+    """Refuse a record this idcli cannot re-render: a newer sidecar schema or an unsupported engine (``source``:
+    the sidecar or image the record was read from, named in the error)."""
     tool = record.get("tool")
     made_by = tool.get("version", "?") if isinstance(tool, dict) else "?"
+    where = f"{source}: " if source is not None else ""
     schema = record.get("schema")
     if not isinstance(schema, int) or schema > SIDECAR_SCHEMA:
-        raise ReproduceError(f"the record has sidecar schema {schema!r}, made by idcli {made_by}; this idcli "
-                             f"{TOOL_VERSION} reads schema {SIDECAR_SCHEMA} and earlier: upgrade idcli")
+        raise ReproduceError(f"{where}the record has sidecar schema {schema!r}, made by idcli {made_by}; this idcli "
+                             f"{TOOL_VERSION} reads schema {SIDECAR_SCHEMA} and earlier: upgrade idcli", file=source)
     engine = record.get("engine")
     if engine is None:
         engine = ENGINE_ALGORITHM
         notes.append(f"the record predates engine versions in sidecars; assumed {ENGINE_ALGORITHM}")
     if engine not in SUPPORTED_ENGINES:
-        raise ReproduceError(f"the image was made by engine {engine} (idcli {made_by}); this idcli {TOOL_VERSION} "
-                             f"re-renders {', '.join(SUPPORTED_ENGINES)} only: use idcli {made_by} to reproduce it")
+        supported = ", ".join(SUPPORTED_ENGINES)
+        # The same version string spans engine changes during development: sending the artist to it helps nobody.
+        way = (f"an earlier build of idcli {made_by} made it, or the record was edited" if made_by == TOOL_VERSION
+               else f"use idcli {made_by} to reproduce it")
+        raise ReproduceError(f"{where}the image was made by engine {engine} (idcli {made_by}); this idcli "
+                             f"{'' if made_by == TOOL_VERSION else TOOL_VERSION + ' '}re-renders {supported} only: "
+                             f"{way}", file=source)
 
 
 # -- inputs, each checked against its hash ------------------------------------------------------------------
@@ -625,7 +632,7 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
                              "re-render would replace (unsigned, and perhaps different); give another folder",
                              field="out_dir")
     notes: list[str] = list(delivery_notes)
-    check_supported(sidecar, notes)
+    check_supported(sidecar, notes, sidecar_path or image_path)
     from .record_checks import check_record
 
     check_record(sidecar, sidecar_path or image_path)  # every field the re-render reads, before any is used
@@ -703,6 +710,11 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
         if c2pa.get("signed") and unsigned is None:
             notes.append("the record says the image was signed, but it carries no C2PA manifest (idcli verify "
                          "reports it)")
+        if sidecar_path is not None and embedded is not None:  # a sidecar edited by hand: say why pixels differ
+            from .verify import sidecar_record_problems
+
+            notes += [f"{problem} re-rendered as the sidecar says"
+                      for problem in sidecar_record_problems(sidecar, committed)]
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes)
     if report.sha256 == recorded_sha and committed_sha in (None, recorded_sha):

@@ -463,6 +463,7 @@ class ManifestReport:
     assertion: dict[str, Any] | None = None  # our org.idcli.render assertion
     signer: str | None = None
     error: str | None = None
+    signer_org: str | None = None  # the signer certificate's organisation (C2PA's signature_info "issuer")
 
     def as_dict(self) -> dict[str, Any]:
         return {"present": self.present, "state": self.state, "failures": self.failures or [],
@@ -503,4 +504,5 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
     created = bool(actions) and actions[0].get("action") == "c2pa.created" and \
         actions[0].get("digitalSourceType") in (DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE)
     info = manifest.get("signature_info") or {}
-    return ManifestReport(True, state, failures, created, assertion, info.get("common_name"))
+    return ManifestReport(True, state, failures, created, assertion, info.get("common_name"),
+                          signer_org=info.get("issuer"))

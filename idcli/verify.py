@@ -1,7 +1,8 @@
 """Checking an output folder: every image against its sidecar, and signed images' C2PA credentials.
 
 The library call behind ``idcli verify``. It reads; it never writes. An image is ``ok`` when its bytes
-hash to the sidecar's sha256 and, when the sidecar says it was signed (or the file carries a
+hash to the sidecar's sha256, the sidecar says what the image's own record (its ``idcli`` chunk) says, and, when
+the sidecar says it was signed (or the file carries a
 manifest), the C2PA reader finds the manifest, validates it (``Valid``, or ``Trusted`` with a root
 the caller trusts), and its ``org.idcli.render`` assertion names the sidecar's job key.
 """
@@ -21,6 +22,10 @@ from .hashing import sha256_bytes
 from .option_words import Option
 from .paths import absolute
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
+
+# With --trust every image must be signed under the root: one carrying no signature cannot be trusted (a folder
+# rendered without --sign, or a signed image stripped of its manifest and its sidecar rewritten).
+NOT_SIGNED = "not signed, and --trust asks that every image be signed by a certificate under its root"
 
 
 @dataclass
@@ -146,6 +151,8 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         return check
     if sha256_bytes(data) != sidecar["image"].get("sha256"):
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
+    else:  # the image is the committed one: its sidecar must say what the image's own record says
+        check.problems += sidecar_record_problems(sidecar, data)
     block = sidecar.get("c2pa")
     if block is not None and not isinstance(block, dict):  # edited: checked as unsigned, and failed
         check.problems.append(f"the sidecar's c2pa block is damaged ({type(block).__name__}, not an object)")
@@ -162,6 +169,8 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         return check
     else:
         manifest = ManifestReport(False)
+    if trust_pem and not (signed or manifest.present or carries_manifest(data)):
+        check.problems.append(NOT_SIGNED)
     if signed or manifest.present:
         check.c2pa = manifest.as_dict()
         if not manifest.present:
@@ -179,5 +188,67 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
                 check.problems.append("the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)")
             if (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):
                 check.problems.append("the manifest's org.idcli.render assertion names another job key")
+            if isinstance(block, dict):
+                check.problems += c2pa_block_problems(block, data, manifest)
     check.ok = not check.problems
     return check
+
+
+def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:
+    """What a sidecar says that the image's own record (its ``idcli`` chunk) does not: a field edited or added by
+    hand keeps the image's sha256 and its signature good (the sidecar is signed by nothing), so only this tells
+    that the record a reviewer reads is not the image's. Run facts (batch, timing, qa, c2pa) are the sidecar's own
+    (provenance.record_of_sidecar); a field only the image's record holds is no difference (an older sidecar)."""
+    from .provenance import MISSING, read_png_record, record_differences, record_of_sidecar
+
+    record = read_png_record(data)
+    if record is None:
+        return ["the image carries no idcli record (its idcli chunk) to check its sidecar against"]
+    differences = record_differences(record_of_sidecar(sidecar), record)
+    if not differences:
+        return []
+    where, own, its = differences[0]
+    said = f"its sidecar says {where} {_shown(own)}, " + (
+        "which the image's own record (its idcli chunk) does not hold" if its is MISSING
+        else f"the image's own record (its idcli chunk) {_shown(its)}")
+    more = f" ({len(differences) - 1} more field(s) differ)" if len(differences) > 1 else ""
+    return [f"{said}: edited after the render?{more}"]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def c2pa_block_problems(block: dict[str, Any], data: bytes, manifest: Any) -> list[str]:
+    """What a signed image's sidecar says of its signature (its ``c2pa`` block) that the image does not: the hash
+    before the manifest (what ``idcli reproduce`` compares a re-render with) and who signed. Without ``--trust`` a
+    valid manifest from anyone passes, so an image re-signed by another certificate is told only by the signer
+    its sidecar names. ``manifest``: the reader's ``signing.ManifestReport`` of ``data``."""
+    from .signing import without_manifest
+
+    problems = []
+    unsigned, original = block.get("unsigned_sha256"), without_manifest(data)
+    if isinstance(unsigned, str) and original is not None and sha256_bytes(original) != unsigned:
+        problems.append("its sidecar's c2pa.unsigned_sha256 is not the image's without its manifest (edited after "
+                        "the render?)")
+    subject = block.get("subject")
+    if isinstance(subject, str) and subject and _name_parts(subject) != (manifest.signer, manifest.signer_org):
+        problems.append(f"the manifest is signed by {manifest.signer!r} ({manifest.signer_org}), its sidecar says "
+                        f"{subject!r}")
+    return problems
+
+
+def _name_parts(subject: str) -> tuple[str | None, str | None] | None:
+    """(common name, organisation) of a certificate name as the sidecar writes it (RFC 4514), as the C2PA reader
+    gives them (``signature_info``); None when it is no such name."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError:
+        return None
+    first = [next((str(a.value) for a in name.get_attributes_for_oid(oid)), None)
+             for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME)]
+    return first[0], first[1]
