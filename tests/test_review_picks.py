@@ -148,6 +148,11 @@ def test_a_take_re_rendered_since_the_director_looked_is_refused_unless_forced(o
     assert "sh010=2: take 2 was re-rendered since the picks were made (picked as abababababab, rendered now " \
            f"{job_key(out, 'sh010_t2').split(':')[1][:12]})" in message
     assert "--force" in message and not (out / "selects.json").exists()  # the good pick is not written either
+    from idcli.errors import InputError
+    from idcli.review.selects import select
+
+    with pytest.raises(InputError, match=r"or force=True to pick the take as rendered now; nothing was changed"):
+        select(out, from_file=exported)  # from Python: the argument as Python names it
     forced = cli("select", out, "--from", exported, "--force")
     assert forced.exit_code == 0, forced.output
     assert selects(out)["sh010"]["job_key"] == job_key(out, "sh010_t2")  # the take as rendered now
