@@ -127,6 +127,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
         if not file.is_file():
             # Found at plan time, like a model folder without its files: no key built on a missing file.
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
+        refuse_unallowed_pickle(file, spec.allow_pickle)
         content = sha256_file_cached(file)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
@@ -135,6 +136,19 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                sha256_file_cached(converted), False, False)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
+
+
+def refuse_unallowed_pickle(file: Path, allow_pickle: bool) -> None:
+    """A local adapter file that is a pickle (h94's ``.bin`` as users keep it, in a ComfyUI ``models/ipadapter``
+    folder or a clone of the repository), refused at plan time unless allowed. It was refused only when the render
+    had encoded every selfie and loaded the base model, pointing at `idcli models fetch`, which converts only the
+    hub's published files into IDCLI_HOME and never a file of the user's."""
+    if allow_pickle or file.name.endswith(".safetensors"):
+        return
+    raise ModelUnavailableError(
+        f"the adapter '{file}' is a pickle, not a .safetensors file, and pickles are loaded only when allowed. To "
+        "fix: set model.allow_pickle: true to load it (read with torch.load(weights_only=True), which refuses "
+        "anything but tensors), or point model.adapter.weight_name at a .safetensors copy of it")
 
 
 def _conversion_of_named(source_id: str, weight: str, subfolder: str, revision: str | None,
@@ -163,6 +177,18 @@ def adapter_carrying_lora(file_name: str) -> str | None:
     return file_name.removesuffix(LORA_ALONE_SUFFIX) + ".bin"
 
 
+def fetch_command(source_id: str, weight_name: str) -> str | None:
+    """The `idcli models fetch` command that gets a real preset's published adapter file; None for any other."""
+    from .presets import PRESETS
+
+    for name, preset in PRESETS.items():
+        if preset.faceid == (source_id, weight_name):
+            return f"`idcli models fetch {name} --variant faceid`"
+        if preset.faceid_plusv2 == (source_id, weight_name):
+            return f"`idcli models fetch {name}`"
+    return None
+
+
 def random_plus_descriptor(preset_name: str) -> str:
     """The content hash of a random-weight preset's FaceID-Plus v2 adapter and image encoder."""
     preset = get_preset(preset_name)
@@ -174,8 +200,11 @@ def random_plus_descriptor(preset_name: str) -> str:
 def encoder_folder_hash(folder: Path, allow_pickle: bool) -> str:
     """A local CLIP image encoder folder by content: its config and weights."""
     if not (folder / "config.json").is_file():
+        # A clone of h94/IP-Adapter given as it is: the encoder is a folder further down.
+        inside = ("; it holds the encoder in models/image_encoder: set model.adapter.image_encoder_subfolder: "
+                  "models/image_encoder" if (folder / "models" / "image_encoder" / "config.json").is_file() else "")
         raise ModelUnavailableError(
-            f"the CLIP image encoder folder '{folder}' has no config.json: FaceID-Plus v2 needs the CLIP ViT-H "
+            f"the CLIP image encoder folder '{folder}' has no config.json{inside}: FaceID-Plus v2 needs the CLIP ViT-H "
             "image encoder (h94/IP-Adapter, models/image_encoder). To fix: `idcli models fetch PRESET --variant "
             "faceid-plusv2`, or point model.adapter.image_encoder at a complete folder")
     suffixes = {".json", ".safetensors"} | ({".bin"} if allow_pickle else set())
@@ -231,6 +260,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) 
         file = local / subfolder / weight
         if not file.is_file():
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
+        refuse_unallowed_pickle(file, allow_pickle)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, sha256_file_cached(file),
                                False, allow_pickle, PLUSV2, shortcut, encoder)
     converted = _conversion_of_named(source_id, weight, subfolder, revision, allow_pickle)

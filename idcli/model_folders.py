@@ -119,7 +119,10 @@ def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
         return _entry(source, "FaceID LoRA", file, file.stat().st_size, licence,
                       f"the LoRA alone, for ComfyUI/A1111: model.adapter takes {adapter}, which carries it")
     return _entry(source, "IP-Adapter weights", file, file.stat().st_size, licence,
-                  "pickle: `idcli models fetch` converts the published ones" if file.suffix == ".bin" else "")
+                  # Given as model.adapter, this very file loads only with allow_pickle (plan refuses it otherwise);
+                  # fetch converts only the hub's published files, into IDCLI_HOME.
+                  "pickle: loads with model.allow_pickle: true; `idcli models fetch` converts the published ones "
+                  "from the hub" if file.suffix == ".bin" else "")
 
 
 def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, Any]]:

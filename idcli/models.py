@@ -6,6 +6,7 @@ No torch here: the planner needs the model's identity, not the model.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,7 @@ def _refuse_missing_components(folder: Path) -> None:
         raise ModelUnavailableError(f"'{folder}': model_index.json cannot be read as JSON") from None
     if not isinstance(index, dict):
         raise ModelUnavailableError(f"'{folder}': model_index.json is not a JSON object")
+    _refuse_own_code(folder, index)
     for name, needed in _COMPONENT_FILES.items():
         entry = index.get(name)
         if not (isinstance(entry, list) and entry and entry[0] is not None):
@@ -130,6 +132,27 @@ def _refuse_missing_components(folder: Path) -> None:
             raise ModelUnavailableError(
                 f"'{folder}' is incomplete: model_index.json names {name}, but there is no {name}/{needed} — copy "
                 "or download the whole folder again")
+
+
+def _refuse_own_code(folder: Path, index: dict[str, Any]) -> None:
+    """A pipeline folder whose model_index.json names code of its own (``"unet": ["my_unet", "MyUNet"]`` beside
+    ``unet/my_unet.py``, or a custom pipeline ``"_class_name": ["pipeline_x", "X"]``): diffusers loads it only with
+    ``trust_remote_code``, which idcli never passes. Named at plan time; the render said "not a complete diffusers
+    model" after loading the other components."""
+    named = [("pipeline", index["_class_name"])] if isinstance(index.get("_class_name"), list) else []
+    named += [(name, entry) for name, entry in index.items() if not name.startswith("_") and isinstance(entry, list)]
+    for name, entry in named:
+        module = entry[0] if entry and isinstance(entry[0], str) else None
+        if module is None or "/" in module or "\\" in module:
+            continue
+        where = folder if name == "pipeline" else folder / name
+        if (where / f"{module}.py").is_file() or (folder / f"{module}.py").is_file():
+            raise ModelUnavailableError(
+                f"'{folder}': model_index.json names custom code for {name} ({module}.py, "
+                f"{entry[1] if len(entry) > 1 else '?'}); loading it would run that code (diffusers' "
+                "trust_remote_code), which idcli never does. To fix: use a folder whose components are diffusers "
+                "and transformers classes (a standard StableDiffusionPipeline / StableDiffusionXLPipeline saved with "
+                "save_pretrained)")
 
 
 def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
@@ -151,12 +174,38 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)
-        for p in sorted(folder.rglob("*"))
+        for p in _files_below(folder)
         # A '.cache' folder *inside* the model folder (huggingface_hub's local_dir metadata) is not the model; one
         # above it (~/.cache/huggingface/hub/...) is where it lives.
-        if p.is_file() and p.suffix in suffixes and ".cache" not in p.relative_to(folder).parts
+        if p.suffix in suffixes and ".cache" not in p.relative_to(folder).parts
     }
     return tagged_hash("idcli-model-files-v1", files)
+
+
+def _files_below(folder: Path) -> list[Path]:
+    """Every file below ``folder``, sorted, named by its path inside it, components reached through links too.
+
+    ``Path.rglob`` does not enter a linked folder: a pipeline folder whose ``unet/`` links to a shared copy (as
+    people keep several fine-tunes that share components) was keyed without those weights, so changing them
+    re-rendered nothing. from_pretrained reads a component through its link, so the key does too. Only the
+    components (the folder's own entries) are followed: a link deeper down (``unet/x -> /``, in a received
+    folder) stays unfollowed, as before, and a component linking to the folder or above it is not entered."""
+    found: list[Path] = []
+    top = os.path.realpath(folder)
+
+    def walk(directory: Path, follow: bool) -> None:
+        for entry in directory.iterdir():
+            if entry.is_symlink() and entry.is_dir():
+                real = os.path.realpath(entry)
+                if follow and not (real == top or top.startswith(real.rstrip(os.sep) + os.sep)):
+                    walk(entry, False)
+            elif entry.is_dir():
+                walk(entry, False)
+            elif entry.is_file():
+                found.append(entry)
+
+    walk(folder, True)
+    return sorted(found)
 
 
 def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: str | None = None

@@ -378,7 +378,10 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
     if warnings is not None:
         for face in request_plate.faces:
             (x, y, w, h), (cx, cy, side_px, _) = face.box, face.crop_box
-            if x < cx or y < cy or x + w > cx + side_px or y + h > cy + side_px:
+            # Only the part of the box inside the plate: a face cut by the frame's edge (a detected box may
+            # reach past it) fits when its part in the plate does, and its mask reaches the plate's edge.
+            pw, ph = request_plate.size
+            if max(x, 0) < cx or max(y, 0) < cy or min(x + w, pw) > cx + side_px or min(y + h, ph) > cy + side_px:
                 # The crop is square and inside the plate: a face box wider than the plate's shorter side
                 # cannot fit, and only its part inside the crop is re-generated.
                 warnings.append(f"shot {shot.id}: the face box [{x}, {y}, {w}, {h}] of '{face.character}' does not "

@@ -88,7 +88,11 @@ def assign_faces(shot: Shot, plate: Plate, detect: Any) -> tuple[tuple[PlateFace
         if isinstance(face, list):
             x, y, w, h = face
             if x + w > width or y + h > height:
-                return (), f"box [{x}, {y}, {w}, {h}] is outside the {width}x{height} plate", field
+                past = " and ".join(part for part, over in (
+                    (f"its right edge x + w = {x + w} is past {width}", x + w > width),
+                    (f"its bottom edge y + h = {y + h} is past {height}", y + h > height)) if over)
+                return (), (f"box [{x}, {y}, {w}, {h}] is outside the {width}x{height} plate: {past} (a box lies "
+                            f"inside the plate: x + w at most {width}, y + h at most {height})"), field
             faces.append(PlateFace(name, (x, y, w, h), False))
             continue
         if detected is None:

@@ -120,7 +120,11 @@ _FILE_NOT_FOLDER = {
            "with diffusers: StableDiffusionPipeline.from_single_file(FILE).save_pretrained(FOLDER) "
            "(StableDiffusionXLPipeline for SDXL), then set model.id: FOLDER"),
     "adapter": "give the folder that holds the file as id and the file's name as weight_name",
-    "image_encoder": "give the folder that holds the encoder's config.json and model.safetensors",
+    # ComfyUI's clip_vision file is h94's encoder weights renamed; it lacks only the config beside it.
+    "image_encoder": ("give the folder that holds the encoder's config.json and model.safetensors; ComfyUI's "
+                      "clip_vision/CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors is h94/IP-Adapter's "
+                      "models/image_encoder/model.safetensors renamed: put it in a folder as model.safetensors beside "
+                      "that folder's config.json (hf download h94/IP-Adapter models/image_encoder/config.json)"),
 }
 
 
@@ -242,10 +246,14 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
         # A plate shot gives every face its own identity line whatever 'method' says (plan warns of that).
         if len(named) > 1 and shot.plate is None and _shot_method(shot, doc.defaults) == "single":
             line, col = loaded.mark(("shots", i, "prompt")) or (None, None)
+            # Beyond the dual-line limit, suggesting dual-line would lead straight to an error.
+            hint = ("use 'method: dual-line' for one identity line per character"
+                    if len(named) <= MAX_CHARACTERS_PER_SHOT
+                    else f"a dual-line shot may name at most {MAX_CHARACTERS_PER_SHOT} characters: split the shot "
+                         "for one identity line per character")
             notes.append(Problem(f"method 'single' conditions one identity per image: only '{named[0]}' of "
                                  f"{', '.join(named)} is recognisable; the others appear through their "
-                                 "descriptions", _path_text(("shots", i, "prompt")), line, col,
-                                 "use 'method: dual-line' for one identity line per character"))
+                                 "descriptions", _path_text(("shots", i, "prompt")), line, col, hint))
     from .expression_notes import faceless_expression_notes
     from .prompt_syntax import foreign_syntax_notes
 

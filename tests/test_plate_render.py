@@ -618,3 +618,17 @@ def test_reproduce_refuses_a_plate_face_box_without_four_numbers(write_shotlist,
     result = runner.invoke(app, ["reproduce", str(sidecar), "--device", "cpu"])
     assert result.exit_code == 2, result.output
     assert "plate block is incomplete" in result.output and "Traceback" not in result.output
+
+
+def test_a_detected_face_past_the_plates_edge_is_not_said_not_to_fit(shots: Path, tmp_path: Path) -> None:
+    # A person cut by the frame's left edge: the face models give a box reaching past the edge (x < 0). Its
+    # crop (a square of twice the face, slid inside the plate) holds every part of it that is in the plate,
+    # and the mask reaches the plate's edge (docs/plates.md, "Mask"), so the plan must not say it does not fit.
+    with Image.open(RECIPE_PLATE) as plate:
+        shifted = Image.new("RGB", plate.size, plate.getpixel((0, 0)))
+        shifted.paste(plate, (-100, 0))
+    shifted.save(tmp_path / "plate.png")
+    plan = plan_on_cpu(shots)
+    box = _job(plan, "both").request.plate.faces[0].box
+    assert box[0] < 0, box  # the detected box does reach past the edge
+    assert not [w for w in plan.warnings if "does not fit" in w], plan.warnings

@@ -55,6 +55,7 @@ def qa(
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute identity QA for every committed image in OUT; rewrites each sidecar's qa atomically."""
+    from ..review.qa_findings import flagged_lines
     from ..review.recheck import recheck
 
     def body() -> None:
@@ -64,9 +65,13 @@ def qa(
             flags = ", ".join(f"{k} {v}" for k, v in sorted(result.flags.items())) or "none"
             emit(f"{result.checked} images checked, {result.flagged} flagged ({flags}), "
                  f"{result.without_cast} without a cast → {out}")
+            for line in flagged_lines(result.flagged_images, out):
+                emit(line)
         _finish_review(result.problems, {
             "out_dir": str(absolute(out)), "checked": result.checked, "flagged": result.flagged,
-            "flags": result.flags, "without_cast": result.without_cast} if as_json else None)
+            "flags": result.flags, "without_cast": result.without_cast,
+            "flagged_images": [{**image, "image": _folder_file(Path(out), Path(out) / image["image"])}
+                               for image in result.flagged_images]} if as_json else None)
 
     guarded(body, as_json)
 

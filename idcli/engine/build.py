@@ -252,11 +252,14 @@ def _how_to_get(identity: ModelIdentity) -> str:
     if identity.source == "local":
         return (f"the folder '{identity.id}' is not a complete diffusers model (model_index.json, "
                 "unet/, vae/, text_encoder/ ... with .safetensors weights)")
-    return (f"download it once on a machine with network access (huggingface-cli download {identity.id}), "
-            "then copy the Hugging Face cache here, or point model.id at a local diffusers folder; "
-            "HF_HUB_OFFLINE=1 forbids network access")
+    # `hf download`: huggingface_hub 1.x has no `huggingface-cli` any more (the advice named a missing command).
+    fetch = (f"`idcli models fetch {identity.preset}`, or `hf download {identity.id}`"
+             if identity.id == PRESETS[identity.preset].default_id else f"`hf download {identity.id}`")
+    return (f"download it once on a machine with network access ({fetch}), then copy the Hugging Face cache here, "
+            "or point model.id at a local diffusers folder; HF_HUB_OFFLINE=1 forbids network access")
 
 
+_STACKTRACE = re.compile(r"\s*Please check out the root cause in the stacktrace above\.?")
 # diffusers' message for a weight file that exists but cannot be read (model_loading_utils.load_state_dict).
 _DAMAGED = re.compile(r"Unable to load weights from checkpoint file for '([^']+)'")
 # ... and for a component folder without the weight file it looks for (modeling_utils).
@@ -287,6 +290,9 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "use_safetensors": None if identity.allow_pickle else True}
     if identity.source == "hub":
         kwargs["revision"] = identity.revision
+    # The safety checker never runs and the feature extractor only feeds it (load_ip_adapter makes its own): neither
+    # is loaded, so a folder without their subfolders (as people trim SD1.5 copies) loads.
+    kwargs["feature_extractor"] = None
     if identity.architecture == "sd":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     from safetensors import SafetensorError
@@ -312,6 +318,8 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
                 "full-precision files") from None
     except (OSError, ValueError, EnvironmentError, SafetensorError) as exc:  # noqa: UP024 - hub errors are OSError
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # diffusers points at "the stacktrace above", which idcli does not print (IDCLI_DEBUG does).
+        text = _STACKTRACE.sub("", text).rstrip(". ")
         damaged = _DAMAGED.search(text)
         if damaged:
             # A weight file that exists but does not load: truncated, corrupt, or a pickle holding more
@@ -323,6 +331,12 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
                 "damaged, truncated or not a plain weight file (pickles load weights-only, so one holding code "
                 "or other objects is refused). To fix: download or save the model again "
                 "(save_pretrained(..., safe_serialization=True))") from None
+        if "contains custom code" in text or "is not one of the libraries Diffusers can load" in text:
+            # A hub model whose model_index.json names code of its own (a local folder is refused at plan time).
+            raise ModelUnavailableError(
+                f"cannot load model '{source}' for preset '{identity.preset}': its model_index.json names custom "
+                "code, which loading would run (diffusers' trust_remote_code); idcli never does. To fix: use a "
+                "model whose components are diffusers and transformers classes") from None
         if "safetensors" in text.lower() and not identity.allow_pickle:
             text += ("; only .safetensors weights are loaded by default — set model.allow_pickle: true "
                      "to load pickle checkpoints (weights only)")

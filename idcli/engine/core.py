@@ -327,7 +327,12 @@ class Engine:
         from ..hashing import sha256_file_cached
         from ..paths import state_dir
         from ..presets import RANDOM_IMAGE_ENCODERS
-        from .faceid_plus import load_plusv2_adapter, random_image_encoder_folder, write_random_plusv2_adapter
+        from .faceid_plus import (
+            check_encoder_width,
+            load_plusv2_adapter,
+            random_image_encoder_folder,
+            write_random_plusv2_adapter,
+        )
 
         if adapter.source == "builtin":
             folder = state_dir() / "adapters" / self.identity.preset
@@ -344,6 +349,7 @@ class Engine:
             state, projection = load_plusv2_adapter(self.pipe, adapter.id, adapter.weight_name, adapter.subfolder,
                                                     allow_pickle=adapter.allow_pickle,
                                                     shortcut_scale=adapter.shortcut_scale, **extra)
+            check_encoder_width(projection, adapter.image_encoder, adapter.weight_name)  # before any job fails on it
             file_hash = resolved_weight_sha256(adapter)
         self.pipe.unet.to(self.device, self.torch_dtype)
         state.place(self.device, self.torch_dtype)  # the rows' strengths are made there, before each forward

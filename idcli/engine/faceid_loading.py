@@ -56,6 +56,12 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
                 "once with `idcli models fetch`")
         loaded = torch.load(str(file), map_location="cpu", weights_only=True)
     except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        if file.name.endswith(".safetensors") and _is_pickle(file):
+            # A .bin renamed .safetensors (renaming is taken for converting): not damaged, and not safetensors.
+            raise ModelUnavailableError(
+                f"'{file}' is a pickle (torch.save) named .safetensors: renaming does not convert it. To fix: give it "
+                "back its .bin name and set model.allow_pickle: true (read with torch.load(weights_only=True)), or "
+                "convert it to safetensors") from None
         raise ModelUnavailableError(f"cannot load the FaceID adapter '{file}' ({describe_error(exc)}): the file is "
                                     "damaged, truncated or (a pickle) holds more than tensors, which the "
                                     "weights-only load refuses — download it again") from None
@@ -64,6 +70,16 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
         raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
                                     "'ip_adapter' groups")
     return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
+
+
+def _is_pickle(file: Path) -> bool:
+    """Whether ``file`` starts as torch.save writes: a zip archive (torch 1.6+) or a bare pickle stream."""
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return False
+    return head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5)
 
 
 def _not_an_adapter(file: Path, keys: list[str]) -> str:
@@ -85,6 +101,7 @@ def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | 
     """Refuse a checkpoint whose projection is not the FaceID layout, naming the file and what it is."""
     found = set(state["image_proj"])
     if found == FACEID_PROJECTION_KEYS:
+        _refuse_portrait(state, file)
         return
     if any(key.startswith("perceiver_resampler.") for key in found):
         kind = ("IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to use it set "
@@ -97,6 +114,23 @@ def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | 
         f"'{file}' holds {kind}; idcli's adapter is IP-Adapter FaceID, whose image_proj keys are "
         f"{', '.join(sorted(FACEID_PROJECTION_KEYS))} — point model.adapter at an ip-adapter-faceid_sd15 or "
         "ip-adapter-faceid_sdxl file")
+
+
+def _refuse_portrait(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
+    """h94's FaceID-Portrait (``ip-adapter-faceid-portrait…``) has FaceID's keys but 16 tokens per face, no LoRA, and
+    was made to read several faces at once (five by default); diffusers loads it as a 16-token FaceID, so it would
+    render from one embedding without a word. Refused, naming the file: idcli runs FaceID and FaceID-Plus v2."""
+    norm, out = state["image_proj"].get("norm.weight"), state["image_proj"].get("proj.2.weight")
+    if norm is None or out is None or norm.ndim != 1 or out.ndim != 2 or int(norm.shape[0]) == 0:
+        return
+    tokens = int(out.shape[0]) // int(norm.shape[0])
+    if tokens == 4:
+        return
+    raise ModelUnavailableError(
+        f"'{file}' holds {tokens} identity tokens per face, not FaceID's 4: it is IP-Adapter FaceID-Portrait or "
+        "another model of FaceID's shape, made to read several faces at once, which idcli does not run — point "
+        "model.adapter at ip-adapter-faceid_sd15 / _sdxl (variant: faceid) or ip-adapter-faceid-plusv2_… "
+        "(variant: faceid-plusv2)")
 
 
 # What the published adapters were made for, by the UNet's cross_attention_dim.
@@ -197,16 +231,23 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
 
     where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
     if not weight_name.endswith(".safetensors") and not allow_pickle:
+        from ..adapters import fetch_command
+
+        fetch = fetch_command(source, weight_name)  # fetch converts a preset's published pickle, no other file
         raise ModelUnavailableError(
             f"refusing to load the {label} adapter {where}: it is not a .safetensors "
             "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
-            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or convert it to "
-            "safetensors once with `idcli models fetch`")
+            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or "
+            + (f"convert it to safetensors once with {fetch}" if fetch else "point model.adapter at a .safetensors "
+               "copy of it"))
     try:
         file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
                                     user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
                                     **load_kwargs))
     except (OSError, ValueError) as exc:
+        offline = _not_cached_offline(source, weight_name, subfolder)
+        if offline:
+            raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {offline}") from None
         raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {describe_error(exc)}{lookup_hint}") \
             from None
     checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
@@ -231,6 +272,26 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
         unload_faceid_adapter(pipe)
         raise
     return state, layers[0]
+
+
+def _not_cached_offline(source: str, weight_name: str, subfolder: str) -> str | None:
+    """Why a hub adapter's lookup failed in offline mode, and the way forward; None when not offline or local.
+
+    diffusers words a file missing from the cache in offline mode as the repository not having it ("h94/IP-Adapter-
+    FaceID does not appear to have a file named ip-adapter-faceid_sd15.bin"), which sent people looking for a
+    renamed file."""
+    from huggingface_hub import constants
+
+    from ..adapters import fetch_command
+
+    if not constants.HF_HUB_OFFLINE or Path(source).is_dir():
+        return None
+    file = f"{subfolder.strip('/')}/{weight_name}" if subfolder.strip("/") else weight_name
+    fetch = fetch_command(source, weight_name)
+    return (f"it is not in the Hugging Face cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE=1 forbids "
+            "downloading it. To fix: " + (f"{fetch} (it converts the pickle once), or " if fetch else "")
+            + f"`hf download {source} {file}` on a machine with network access, then copy the cache here; or "
+            "point model.adapter at a local folder holding the file")
 
 
 def unload_faceid_adapter(pipe: Any) -> None:

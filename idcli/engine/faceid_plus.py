@@ -214,6 +214,48 @@ def load_plusv2_adapter(pipe: Any, source: str, weight_name: str, subfolder: str
     return state, projection
 
 
+# CLIP vision widths by name, for errors (h94/IP-Adapter: models/image_encoder is ViT-H, sdxl_models/ ViT-bigG).
+CLIP_WIDTHS = {1024: "ViT-L", 1280: "ViT-H", 1664: "ViT-bigG"}
+
+
+def check_encoder_width(projection: Any, encoder: Any, weight_name: str) -> None:
+    """Refuse an image encoder whose features are not as wide as the adapter reads, before any job runs.
+
+    h94/IP-Adapter holds two encoders; SDXL users take sdxl_models/image_encoder (ViT-bigG, 1664 wide) for the
+    SDXL Plus v2 file, which was trained with ViT-H (1280) as the SD1.5 one was. Every job then failed on its own
+    with "CLIP features [1, 257, 1664], the adapter reads [1, 257, 1280]". ``encoder`` is an
+    ``adapters.ImageEncoderIdentity``; one whose config.json is not at hand here is left to that check."""
+    from ..models import read_model_json
+
+    config: Path | None = None
+    if encoder.source == "local":
+        config = Path(encoder.id) / "config.json"
+    elif encoder.source == "hub":
+        from huggingface_hub import try_to_load_from_cache
+
+        name = f"{encoder.subfolder.strip('/')}/config.json" if encoder.subfolder.strip("/") else "config.json"
+        found = try_to_load_from_cache(encoder.id, name, revision=encoder.revision)
+        config = Path(found) if isinstance(found, str) else None
+    try:
+        hidden = read_model_json(config).get("hidden_size") if config is not None else None
+    except (OSError, ValueError, AttributeError):
+        return
+    width = clip_width(projection)
+    if not isinstance(hidden, int) or hidden == width:
+        return
+
+    def named(size: int) -> str:
+        return f"{size} ({CLIP_WIDTHS[size]})" if size in CLIP_WIDTHS else str(size)
+
+    where = encoder.id + (f" (subfolder {encoder.subfolder})" if encoder.subfolder else "")
+    raise ModelUnavailableError(
+        f"the CLIP image encoder '{where}' gives features {named(hidden)} wide, but the FaceID-Plus v2 adapter "
+        f"'{weight_name}' reads {named(width)}: Plus v2 was trained with ViT-H, h94/IP-Adapter's "
+        "models/image_encoder, for SD1.5 and SDXL alike (its sdxl_models/image_encoder is ViT-bigG, for other SDXL "
+        "adapters). To fix: point model.adapter.image_encoder at that folder (image_encoder_subfolder: "
+        "models/image_encoder), or leave image_encoder out to use the preset's")
+
+
 def clip_width(projection: Any) -> int:
     """The CLIP hidden size a loaded Plus projection reads."""
     return int(projection.proj_in.in_features)

@@ -8,7 +8,10 @@ so idcli only ever loads a folder the user put in place (`idcli models fetch` fi
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +130,58 @@ def _packs_below(folder: Path, depth: int = 2) -> list[Path]:
     return found[:5]
 
 
+class _IgnoredDuplicates(logging.Handler):
+    """The ONNX files insightface's FaceAnalysis passes over because an earlier one (by file name) does the same task.
+
+    It loads every ``*.onnx`` of a folder in sorted order and keeps the first detector and the first recogniser,
+    noting the others only in a debug log line. A folder holding two packs (antelopev2's files copied beside
+    buffalo_l's for InstantID) so took antelopev2's ``glintr100.onnx`` over buffalo_l's ``w600k_r50.onnx``, which
+    FaceID was trained with, without a word. Listening to that line names them."""
+
+    LOGGER = "insightface.app.face_analysis"
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.files: list[tuple[str, str]] = []  # (file, task)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("duplicated model task type") and len(record.args or ()) == 2:
+            file, task = record.args  # type: ignore[misc]
+            self.files.append((Path(str(file)).name, str(task)))
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[None]:
+        """While FaceAnalysis loads one folder: one at a time, so no load hears another folder's lines."""
+        logger = logging.getLogger(self.LOGGER)
+        with _LISTENING:
+            level, propagate = logger.level, logger.propagate
+            logger.addHandler(self)
+            logger.setLevel(logging.DEBUG)
+            logger.propagate = False  # the debug lines are for this handler, not the user's log
+            try:
+                yield
+            finally:
+                logger.removeHandler(self)
+                logger.setLevel(level)
+                logger.propagate = propagate
+
+
+_LISTENING = threading.Lock()
+
+
+def _two_packs_in_one(folder: Path, kept: dict[str, Any], ignored: list[tuple[str, str]]) -> str:
+    """Why a folder with two detectors or two recognisers is refused, naming which file insightface would use."""
+    clashes = []
+    for task in sorted({task for _file, task in ignored}):
+        used = Path(str(getattr(kept.get(task), "model_file", "?"))).name
+        others = ", ".join(file for file, other in ignored if other == task)
+        clashes.append(f"two {task} models: {used} (insightface takes the first by name) and {others}")
+    return (f"face models in {folder}: {'; '.join(clashes)}. A face-model folder holds one pack: the identity "
+            "would depend on file names. To fix: move the other pack's files to a folder of their own (for "
+            "antelopev2: scrfd_10g_bnkps.onnx, glintr100.onnx, …) and pass the one you mean with --face-models; "
+            "IP-Adapter FaceID was trained with buffalo_l's w600k_r50.onnx")
+
+
 @dataclass
 class DetectedFace:
     bbox: np.ndarray  # x1, y1, x2, y2 in pixels
@@ -159,16 +214,20 @@ class FaceAnalyzer:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self.models = models
         self.providers = providers
+        ignored = _IgnoredDuplicates()
         try:
             # An existing folder passed as the name is used as is: insightface's downloader is never reached.
-            app = FaceAnalysis(name=str(models.folder), allowed_modules=["detection", "recognition"],
-                               providers=providers)
+            with ignored.listening():
+                app = FaceAnalysis(name=str(models.folder), allowed_modules=["detection", "recognition"],
+                                   providers=providers)
         except AssertionError:  # insightface asserts, with no message, that it found a detector
             raise ModelUnavailableError(
                 f"face models in {models.folder}: no SCRFD face detection model (an ONNX file with 5 or more "
                 f"outputs, such as buffalo_l's det_10g.onnx); found: {_routed_files(models.folder)}") from None
         except Exception as exc:  # onnxruntime and insightface raise many kinds
             raise ModelUnavailableError(f"face models in {models.folder} could not be loaded: {exc}") from None
+        if ignored.files:
+            raise ModelUnavailableError(_two_packs_in_one(models.folder, app.models, ignored.files))
         if "recognition" not in app.models:
             raise ModelUnavailableError(f"face models in {models.folder}: no ArcFace recognition model "
                                         "(a square 112x112-input ONNX file such as w600k_r50.onnx); found: "

@@ -21,7 +21,12 @@ the plate's own, untouched person: recorded with ``plate_face`` true and no char
 assignment, the leakage and the flags (``no_face`` then means no face in any recorded box). Plate records
 are version 2 (``plate_face`` on every face); text-to-image records are unchanged, version 1.
 
-Only images with a cast are checked: a shot without characters has no identity to hold. Both thresholds default
+The cast is the characters whose identities condition the image (``method: single``'s others and characters at
+identity strength 0 are in it through their descriptions only, and their faces count as leakage, never as
+theirs). A character the prompt names several times (a mirror) may be matched to as many faces: its further
+places are matched among the faces left after the one-to-one assignment (``named_repeats``, ``_repeat_pairs``).
+
+Only images with a cast are checked: a shot no identity conditions has no identity to hold. Both thresholds default
 to 0.35, the same-person threshold of identity aggregation (buffalo_l: about 0.4-0.8 for two photos
 of one person, 0.0-0.2 for two people), and are set per run (``--qa-low-identity``,
 ``--qa-leakage``). QA reads pixels only: it never changes a job key or an image.
@@ -186,13 +191,64 @@ def _region_assignment(faces: Sequence[Any], names: Sequence[str], cosines: np.n
     return [(face, character) for face, character in pairs if allowed[face, character]], plate_face
 
 
+def named_repeats(shot_prompt: Any) -> dict[str, int]:
+    """character -> how many times the shot's prompt (placeholders kept) names it; {} when unknown."""
+    if not isinstance(shot_prompt, str):
+        return {}
+    from ..shotlist import placeholders
+
+    try:
+        names = placeholders(shot_prompt)
+    except ValueError:
+        return {}
+    return {name: names.count(name) for name in names}
+
+
+def _repeat_pairs(cosines: np.ndarray, pairs: Sequence[tuple[int, int]], names: Sequence[str],
+                  repeats: Mapping[str, int]) -> list[tuple[int, int]]:
+    """(face, character) pairs for a character the prompt names several times (`{mara} looks at {mara} in a
+    mirror`): its further places are matched among the faces left after the one-to-one assignment, so its
+    second face is its own rather than leakage, and a stranger there is low identity."""
+    slots = [j for j, name in enumerate(names) for _ in range(max(0, repeats.get(name, 1) - 1))]
+    taken = {face for face, _ in pairs}
+    free = [i for i in range(cosines.shape[0]) if i not in taken]
+    if not slots or not free:
+        return []
+    extra = best_assignment(cosines[free][:, slots])
+    return [(free[face], slots[slot]) for face, slot in extra]
+
+
+def _kept_faces(faces: list[Any], cast: Sequence[CastMember], regions: Mapping[str, Sequence[Box]] | None,
+                repeats: Mapping[str, int]) -> list[Any]:
+    """At most ``MAX_FACES`` of the faces (largest first), a character's own face among them however many larger
+    strangers stand around it (a crowd): in a plate image every face in a recorded box, otherwise each character's
+    most similar faces (as many as the prompt names it), then the largest of the others."""
+    if len(faces) <= MAX_FACES:
+        return faces
+    first: set[int] = set()
+    if regions is not None:
+        every_box = [box for boxes in regions.values() for box in boxes]
+        first = {i for i, f in enumerate(faces) if any(_in_region(f.bbox, box) for box in every_box)}
+    elif cast:
+        cosines = np.stack([f.embedding for f in faces]).astype(np.float64) @ np.stack(
+            [m.embedding for m in cast]).astype(np.float64).T
+        for j, member in enumerate(cast):
+            first.update(np.argsort(-cosines[:, j], kind="stable")[:max(1, repeats.get(member.name, 1))].tolist())
+    chosen = sorted(first)[:MAX_FACES]
+    others = [i for i in range(len(faces)) if i not in first][:MAX_FACES - len(chosen)]
+    return [faces[i] for i in sorted(chosen + others)]  # indices ascending: still largest first
+
+
 def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height: int,
            thresholds: QAThresholds = QAThresholds(),
-           regions: Mapping[str, Sequence[Box]] | None = None) -> dict[str, Any]:
+           regions: Mapping[str, Sequence[Box]] | None = None,
+           repeats: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The QA record of one image from its detected faces (largest first) and its cast.
 
-    ``regions`` (``plate_regions``): a plate image's recorded boxes per character; None for text-to-image."""
-    faces = list(faces)[:MAX_FACES]
+    ``regions`` (``plate_regions``): a plate image's recorded boxes per character; None for text-to-image.
+    ``repeats`` (``named_repeats``): how many places the prompt gives each character (text-to-image only: a plate
+    character takes one face); ``characters`` records its first, best match, every matched face names it."""
+    faces = _kept_faces(list(faces), cast, regions, repeats or {})
     names = [member.name for member in cast]
     if faces and cast:
         cosines = np.stack([f.embedding for f in faces]).astype(np.float64) @ np.stack(
@@ -202,9 +258,11 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
     if regions is None:
         pairs = best_assignment(cosines)
         plate_face = [False] * len(faces)
+        repeated = _repeat_pairs(cosines, pairs, names, repeats or {})
     else:
         pairs, plate_face = _region_assignment(faces, names, cosines, regions)
-    matched = dict(pairs)
+        repeated = []
+    matched = dict(pairs + repeated)
     frame = float(width * height)
     face_records = []
     for i, face in enumerate(faces):
@@ -227,7 +285,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         by_character[names[character]] = {"face": face, "cosine": round(float(cosines[face, character]), 4)}
     # The plate's own faces are nobody's to match: they are left out of the leakage and the flags.
     candidates = [i for i in range(len(faces)) if not plate_face[i]]
-    leak = leakage_of(cosines[candidates], [(candidates.index(f), c) for f, c in pairs])
+    leak = leakage_of(cosines[candidates], [(candidates.index(f), c) for f, c in pairs + repeated])
     if leak is not None:
         leak = (leak[0], candidates[leak[1]], leak[2])
     flags = []
@@ -235,7 +293,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         flags.append("no_face")
     if any(entry["face"] is None for entry in by_character.values()):
         flags.append("missing_character")
-    if any(cosines[face, character] < thresholds.low_identity for face, character in pairs):  # unrounded
+    if any(cosines[face, character] < thresholds.low_identity for face, character in pairs + repeated):  # unrounded
         flags.append("low_identity")
     if leak is not None and leak[0] >= thresholds.leakage:
         flags.append("leakage")
@@ -326,24 +384,29 @@ class IdentityQA:
         return pack
 
     def check(self, rgb: np.ndarray, cast: Sequence[CastMember],
-              regions: Mapping[str, Sequence[Box]] | None = None) -> dict[str, Any]:
-        """The QA record of one RGB image (uint8, height x width x 3); ``regions``: a plate image's boxes."""
+              regions: Mapping[str, Sequence[Box]] | None = None,
+              repeats: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """The QA record of one RGB image (uint8, height x width x 3); ``regions``: a plate image's boxes;
+        ``repeats``: how many places the prompt gives each character."""
         start = time.perf_counter()
         faces = self.analyzer.detect(rgb)
         height, width = rgb.shape[:2]
-        record = assess(faces, cast, width, height, self.thresholds, regions)
+        record = assess(faces, cast, width, height, self.thresholds, regions, repeats)
         record["face_models"] = {"hash": self.models.hash, "synthetic": self.models.synthetic}
         record["seconds"] = round(time.perf_counter() - start, 4)
         return record
 
     def for_job(self, job: Any, pixels: np.ndarray) -> dict[str, Any] | None:
         """QA of a job just rendered (plan.Job; its identities carry their embeddings); None without a cast."""
-        if not job.identities:
+        conditioning = set(job.conditioning)
+        identities = [c for c in job.identities if c.name in conditioning]
+        if not identities:
             return None
         cast = [CastMember(c.name, self.reference(c.name, c.embedding_sha256, c.face_models.get("hash"),
                                                   c.pack_path, c.embedding))
-                for c in job.identities]
-        return self.check(pixels, cast, plate_regions(getattr(job, "plate", None)))
+                for c in identities]
+        return self.check(pixels, cast, plate_regions(getattr(job, "plate", None)),
+                          named_repeats(getattr(job, "shot_prompt", None)))
 
     def for_record(self, record: dict[str, Any], rgb: np.ndarray) -> dict[str, Any] | None:
         """QA of a committed image from its sidecar's identity entries; None without a cast."""
@@ -353,8 +416,8 @@ class IdentityQA:
         if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str)
                                                     and isinstance(e.get("embedding_sha256"), str) for e in entries):
             raise QAError("the sidecar's identity entries are damaged (each needs a name and an embedding_sha256)")
-        for entry in entries:
-            models = entry.get("face_models") if isinstance(entry.get("face_models"), dict) else {}
+        for entry in checked_identities(entries):
+            models: dict[str, Any] = entry["face_models"] if isinstance(entry.get("face_models"), dict) else {}
             pack = entry.get("pack_path") if isinstance(entry.get("pack_path"), str) else None
             cast.append(CastMember(entry["name"], self.reference(entry["name"], entry["embedding_sha256"],
                                                                  models.get("hash"), pack)))
@@ -362,7 +425,16 @@ class IdentityQA:
             regions = plate_regions(record.get("plate"))
         except (KeyError, TypeError, ValueError):
             raise QAError("the sidecar's plate block is damaged (each face needs a character and a box)") from None
-        return self.check(rgb, cast, regions) if cast else None
+        return self.check(rgb, cast, regions, named_repeats(record.get("shot_prompt"))) if cast else None
+
+
+def checked_identities(entries: Any) -> list[dict[str, Any]]:
+    """The sidecar identity entries QA checks: the characters whose identities condition the image. A character
+    in the picture only through its description (``method: single``'s others, identity strength 0) cannot be
+    expected to look like its selfies; its face, matched to nobody, still counts as leakage against the others."""
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, dict) and e.get("conditions_image", True) is not False]
 
 
 def commit_hook(qa: IdentityQA) -> Any:

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..arguments import check_out_dir_is_folder
 from ..errors import InputError
-from .qa import IdentityQA, QAError, QAThresholds
+from .qa import IdentityQA, QAError, QAThresholds, checked_identities
+from .qa_findings import findings
 
 
 @dataclass
@@ -25,6 +26,8 @@ class RecheckResult:
     without_cast: int = 0
     problems: list[str] = field(default_factory=list)
     flags: dict[str, int] = field(default_factory=dict)
+    # Per flagged image, who failed and why (qa_findings.py): {image, shot_id, take, flags, findings}.
+    flagged_images: list[dict[str, Any]] = field(default_factory=list)
 
 
 def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: QAThresholds | None = None,
@@ -47,7 +50,10 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
             raise InputError(f"{root}: no committed renders to check", file=root)
         for record in scan.records:
             where = record["image"]["path"]
-            if not record.get("identity"):
+            entries = record.get("identity")
+            # No identity conditions it (none named, or all text-only); damaged entries are for_record's to say.
+            if not entries or (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)
+                               and not checked_identities(entries)):
                 result.without_cast += 1
                 continue
             preset = (record.get("model") or {}).get("preset") or "tiny-sd"
@@ -70,6 +76,10 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
             result.checked += 1
             flags = (qa or {}).get("flags") or []
             result.flagged += bool(flags)
+            if flags:
+                result.flagged_images.append({"image": where, "shot_id": record.get("shot_id"),
+                                              "take": record.get("take"), "flags": list(flags),
+                                              "findings": findings(qa or {})})
             for flag in flags:
                 result.flags[flag] = result.flags.get(flag, 0) + 1
     return result

@@ -1,0 +1,97 @@
+"""Identity QA says which character failed in which image (docs/review.md, "`idcli qa OUT`"): a group shot
+whose image lacks one character's face, and one whose faces are all there, through the real commit path and
+the synthetic face pack (tests/review_helpers.py draws the characters a prompt names)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from review_helpers import face_engine_factory
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+from idcli.review.qa import CastMember, assess
+from idcli.review.qa_findings import findings
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+# The face engine draws mara and theo (by these descriptions) and nobody else: ines is named but not drawn.
+SHOTS = """\
+version: 1
+project: group-qa
+model: {preset: tiny-sd}
+defaults: {size: 384x128, steps: 2, guidance: 2.0}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg, selfies/theo_2.jpg], description: a young man}
+  ines: {selfies: [selfies/ines_1.jpg, selfies/ines_2.jpg], description: a blonde girl}
+shots:
+  - id: table
+    prompt: "{mara}, {theo} and {ines} at a dinner table"
+    seeds: [10]
+  - id: twoshot
+    prompt: "{mara} and {theo} whisper at the table"
+    seeds: [10]
+"""
+
+
+class _Face:
+    def __init__(self, box: list[float], vector: np.ndarray) -> None:
+        self.bbox, self.det_score = np.array(box, np.float32), 0.9
+        self.embedding = (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def test_findings_name_each_character_that_failed_and_why() -> None:
+    a, b, c = np.eye(512)[0], np.eye(512)[1], np.eye(512)[2]
+    # Two faces for three characters: the first is a's, the second looks like a too and is matched to b.
+    faces = [_Face([0, 0, 50, 50], a), _Face([60, 0, 100, 40], a + 0.1 * b)]
+    record = assess(faces, [CastMember("a", a), CastMember("b", b), CastMember("c", c)], 100, 100)
+    assert record["flags"] == ["missing_character", "low_identity", "leakage"]
+    assert findings(record) == ["c: no face", "b: cosine 0.10 below 0.35",
+                                "face #1 (matched to b) looks like a (0.99)"]
+    assert findings({**record, "flags": []}) == []  # nothing flagged, nothing said
+    # No face at all: one finding for the whole cast.
+    empty = assess([], [CastMember("a", a), CastMember("b", b)], 100, 100)
+    assert findings(empty) == ["no face found for a, b"]
+    assert findings({"version": 1, "error": "RuntimeError: boom", "flags": []}) == []
+
+
+def test_idcli_qa_lists_each_flagged_image_with_the_character_that_failed(write_shotlist, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = idcli.render(idcli.load_shotlist(write_shotlist(SHOTS)), out, device="cpu",
+                          engine_factory=face_engine_factory(), qa=False)
+    assert report.failed == 0
+    result = CliRunner().invoke(app, ["qa", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 images checked, 1 flagged (missing_character 1)" in result.stdout
+    assert "  table/table_t1.png: ines: no face" in result.stdout.splitlines()
+    assert "twoshot" not in result.stdout  # its two faces are there: not listed
+    document = json.loads(CliRunner().invoke(app, ["qa", str(out), "--json"]).stdout)
+    assert document["flagged_images"] == [{
+        "image": {"path": "table/table_t1.png", "abs_path": str((out / "table" / "table_t1.png").absolute())},
+        "shot_id": "table", "take": 1, "flags": ["missing_character"], "findings": ["ines: no face"]}]
+
+
+def test_the_terminal_gets_at_most_forty_flagged_images_and_where_the_rest_are() -> None:
+    from idcli.review.qa_findings import MAX_LINES, flagged_lines
+
+    images = [{"image": f"s{i:03d}/s{i:03d}_t1.png", "flags": ["no_face"], "findings": ["no face found for a"]}
+              for i in range(MAX_LINES + 3)]
+    lines = flagged_lines(images, Path("renders/sc 12"))
+    assert len(lines) == MAX_LINES + 1 and lines[0] == "  s000/s000_t1.png: no face found for a"
+    assert lines[-1] == "  … and 3 more flagged images (idcli qa 'renders/sc 12' --json lists every one)"
+    assert flagged_lines(images[:2], "out") == [line for line in lines[:2]]
+
+
+def test_a_plate_image_without_a_face_in_its_boxes_says_so() -> None:
+    a = np.eye(512)[0]
+    # The plate's own person stands outside the one recorded box: no face where the character was put.
+    record = assess([_Face([300, 0, 350, 50], a)], [CastMember("mara", a)], 400, 100,
+                    regions={"mara": [[0, 0, 50, 50]]})
+    assert record["flags"] == ["no_face", "missing_character"]
+    assert findings(record) == ["no face in the recorded plate boxes of mara"]

@@ -1,0 +1,391 @@
+"""Model folders as users keep them (a tour of the adapters and models people bring): linked components,
+their own pickled adapters, face-model folders holding two packs, model folders that need their own code."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from idcli.errors import ModelUnavailableError
+from idcli.models import resolve_model
+from idcli.shotlist import ModelSpec
+
+
+def test_a_component_linked_from_a_shared_folder_is_keyed_by_its_files(tiny_engines, tmp_path: Path) -> None:
+    """Fine-tunes that share a component keep it once and link it (`unet -> ../shared/unet`): the content hash
+    skipped linked folders (Path.rglob does not enter them), so changing the linked weights kept every job key and
+    a rerun re-rendered nothing. A linked component now counts as a copy of it would."""
+    tiny = tiny_engines("tiny-sd").pipe
+    copy = tmp_path / "copy"
+    tiny.save_pretrained(copy, safe_serialization=True)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    linked = tmp_path / "linked"
+    shutil.copytree(copy, linked)
+    shutil.move(linked / "unet", shared / "unet")
+    (linked / "unet").symlink_to(shared / "unet", target_is_directory=True)
+    # Links elsewhere are not followed: deeper down (as before), or a component linking to the folder or above it.
+    (shared / "unet" / "everything").symlink_to("/", target_is_directory=True)
+    (linked / "loop").symlink_to(linked, target_is_directory=True)
+    (linked / "up").symlink_to(tmp_path, target_is_directory=True)
+    key = resolve_model(ModelSpec(preset="sd15", id=str(copy)), tmp_path, "float32").content_hash
+    assert resolve_model(ModelSpec(preset="sd15", id=str(linked)), tmp_path, "float32").content_hash == key
+    weights = shared / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x80\x3f")  # one weight changed
+    assert resolve_model(ModelSpec(preset="sd15", id=str(linked)), tmp_path, "float32").content_hash != key
+
+
+SHOTS = """\
+version: 1
+project: tour
+model: {MODEL}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+  - {id: m1, prompt: "{mara} on a wet street at night", method: single}
+"""
+
+
+def published_pickle(unet, path: Path) -> Path:
+    """A random FaceID checkpoint as h94 publishes it: ``torch.save({"image_proj": {...}, "ip_adapter": {...}})``."""
+    import torch
+    from safetensors.torch import load_file
+
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
+
+    flat = load_file(write_random_faceid_adapter(unet, path.with_suffix(".flat"), seed=3))
+    path.with_suffix(".flat").unlink()
+    nested: dict[str, dict] = {"image_proj": {}, "ip_adapter": {}}
+    for key, value in flat.items():
+        group, rest = key.split(".", 1)
+        nested[group][rest] = value
+    torch.save(nested, path)
+    return path
+
+
+@pytest.fixture
+def h94_folder(tmp_path: Path, tiny_engines) -> Path:
+    """A base model folder and a clone of h94/IP-Adapter-FaceID holding the published pickle (as ComfyUI's
+    models/ipadapter folder keeps it too)."""
+    from idcli.engine.faceid_plus import write_random_image_encoder
+    from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+    tiny_engines("tiny-sd").pipe.save_pretrained(tmp_path / "base", safe_serialization=True)
+    folder = tmp_path / "IP-Adapter-FaceID"
+    folder.mkdir()
+    published_pickle(tiny_engines("tiny-sd").pipe.unet, folder / "ip-adapter-faceid_sd15.bin")
+    write_random_image_encoder(tmp_path / "enc", RANDOM_IMAGE_ENCODERS["tiny-sd"], seed=3)
+    return folder
+
+
+@pytest.mark.parametrize("variant", ["faceid", "faceid-plusv2"])
+def test_a_local_pickled_adapter_is_refused_at_plan_time_naming_allow_pickle(write_shotlist, h94_folder: Path,
+                                                                             variant: str) -> None:
+    """The render encoded the selfies and loaded the base model, then refused the .bin pointing at `idcli models
+    fetch` (which converts only the hub's files into IDCLI_HOME); `idcli plan` said nothing. Now plan and render
+    refuse it before any work, with the file and the one field that loads it."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    encoder = ", image_encoder: enc" if variant == "faceid-plusv2" else ""
+    model = (f"{{preset: sd15, id: base, adapter: {{variant: {variant}, id: IP-Adapter-FaceID, "
+             f"weight_name: ip-adapter-faceid_sd15.bin{encoder}}}}}")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model))
+    for command in (["plan", str(shots)], ["render", str(shots), "--out", str(shots.parent / "out"), "--device",
+                                           "cpu"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 4, result.output
+        text = " ".join(result.output.split())
+        assert "ip-adapter-faceid_sd15.bin' is a pickle" in text and "model.allow_pickle: true" in text, text
+        assert "models fetch" not in text and "encoding" not in text, text
+    assert not list(shots.parent.rglob("*.png"))
+    # `models list --models-dir` says the same of the file.
+    listed = CliRunner().invoke(app, ["models", "list", "--models-dir", str(h94_folder)])
+    assert "ip-adapter-faceid_sd15.bin (pickle: loads with model.allow_pickle: true" in listed.output, listed.output
+
+
+def test_a_face_model_folder_holding_two_packs_is_refused_naming_both_recognisers(
+        tmp_path: Path, synthetic_face_models: Path, selfies: Path) -> None:
+    """antelopev2's files (InstantID's pack) copied into buffalo_l's folder: insightface loads every .onnx in name
+    order and keeps the first recogniser, glintr100.onnx, over w600k_r50.onnx, which FaceID was trained with; the
+    identity silently came from the other model. Refused, naming both; antelopev2 alone still loads."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+
+    mixed = tmp_path / "buffalo_l"
+    mixed.mkdir()
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", mixed / "det_10g.onnx")
+    shutil.copy(synthetic_face_models / "w600k_synthetic.onnx", mixed / "w600k_r50.onnx")
+    shutil.copy(synthetic_face_models / "w600k_synthetic.onnx", mixed / "glintr100.onnx")
+    with pytest.raises(ModelUnavailableError) as refused:
+        FaceAnalyzer(resolve_face_models(mixed))
+    assert ("two recognition models: glintr100.onnx (insightface takes the first by name) and w600k_r50.onnx"
+            in str(refused.value)), refused.value
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", mixed / "scrfd_10g_bnkps.onnx")
+    result = CliRunner().invoke(app, ["encode-identity", str(selfies / "mara_1.jpg"), "--name", "mara", "-o",
+                                      str(tmp_path / "mara.idpack"), "--face-models", str(mixed)])
+    assert result.exit_code == 4, result.output
+    text = " ".join(result.output.split())
+    assert "two detection models: det_10g.onnx" in text and "scrfd_10g_bnkps.onnx" in text, text
+    assert "--face-models" in text and not (tmp_path / "mara.idpack").exists()
+    # One pack per folder loads, whichever it is (antelopev2 alone: its names, one of each task).
+    for name in ("w600k_r50.onnx", "det_10g.onnx"):
+        (mixed / name).unlink()
+    assert FaceAnalyzer(resolve_face_models(mixed)).app.models["recognition"].model_file.endswith("glintr100.onnx")
+
+
+def _with_model_index(folder: Path, **entries) -> None:
+    import json
+
+    index = json.loads((folder / "model_index.json").read_text("utf-8"))
+    index.update(entries)
+    (folder / "model_index.json").write_text(json.dumps(index), "utf-8")
+
+
+def test_a_model_folder_naming_its_own_code_is_refused_at_plan_time(tiny_engines, tmp_path: Path) -> None:
+    """A folder whose model_index.json names code shipped with it (a custom UNet class, a custom pipeline) loads only
+    with diffusers' trust_remote_code, which idcli never passes: the render loaded the other components, then said
+    "the folder is not a complete diffusers model". Named at plan time, and never run."""
+    from idcli.engine.build import load_pretrained_pipeline
+    from idcli.models import ModelIdentity
+
+    tiny = tiny_engines("tiny-sd").pipe
+    component, pipeline, library = tmp_path / "component", tmp_path / "pipeline", tmp_path / "library"
+    for folder in (component, pipeline, library):
+        tiny.save_pretrained(folder, safe_serialization=True)
+    _with_model_index(component, unet=["my_unet", "MyUNet"])
+    (component / "unet" / "my_unet.py").write_text("raise SystemExit('custom code ran')\n", "utf-8")
+    _with_model_index(pipeline, _class_name=["pipeline_mine", "MyPipeline"])
+    (pipeline / "pipeline_mine.py").write_text("raise SystemExit('custom code ran')\n", "utf-8")
+    for folder, named in ((component, "for unet (my_unet.py, MyUNet)"), (pipeline, "for pipeline (pipeline_mine.py")):
+        with pytest.raises(ModelUnavailableError, match="trust_remote_code") as refused:
+            resolve_model(ModelSpec(preset="sd15", id=str(folder)), tmp_path, "float32")
+        assert f"names custom code {named}" in str(refused.value), refused.value
+        assert "not a complete" not in str(refused.value)
+    # As the render meets it (a hub model is not read before loading): the same words, not "incomplete folder".
+    _with_model_index(library, unet=["mystery_lib", "UNet"])
+    for folder in (component, library):
+        identity = ModelIdentity("sd15", "sd", "local", str(folder), None, "test", "float32", False)
+        with pytest.raises(ModelUnavailableError, match=r"names custom code.*trust_remote_code") as refused:
+            load_pretrained_pipeline(identity, None)
+        assert "not a complete" not in str(refused.value)
+
+
+@pytest.mark.parametrize("model_id", [None, "someone/my-sd15"])
+def test_a_hub_model_not_cached_offline_names_commands_that_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  model_id: str | None) -> None:
+    """HF_HUB_OFFLINE=1 and nothing cached: the advice named `huggingface-cli download`, which huggingface_hub 1.x
+    no longer installs, never idcli's own fetch, and repeated diffusers' "the root cause in the stacktrace above.."
+    though no stacktrace is printed."""
+    from idcli.engine.build import load_pretrained_pipeline
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    identity = resolve_model(ModelSpec(preset="sd15", id=model_id), tmp_path, "float32")
+    with pytest.raises(ModelUnavailableError) as refused:
+        load_pretrained_pipeline(identity, None)
+    text = str(refused.value)
+    assert f"`hf download {identity.id}`" in text and "huggingface-cli" not in text, text
+    assert ("`idcli models fetch sd15`" in text) == (model_id is None), text
+    assert "stacktrace" not in text and ".." not in text, text
+    assert shutil.which("hf", path=str(Path(sys.executable).parent)), "the named command exists"
+
+
+def test_comfyuis_clip_vision_file_as_the_image_encoder_says_how_to_make_the_folder(write_shotlist, tmp_path: Path
+                                                                                     ) -> None:
+    """A ComfyUI user names models/clip_vision/CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors: the error asked for a
+    folder with config.json and model.safetensors, which they do not have; that file is h94's model.safetensors
+    renamed, so the error says which config goes beside it."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    clip_vision = tmp_path / "clip_vision"
+    clip_vision.mkdir()
+    (clip_vision / "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors").write_bytes(b"weights")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, adapter: {variant: faceid-plusv2, image_encoder: "
+                                                    "clip_vision/CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors}}"))
+    result = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "shots.yaml:3:" in text, text
+    assert "as model.safetensors beside that folder's config.json" in text and "h94/IP-Adapter" in text, text
+
+
+def test_a_render_from_folders_laid_out_as_users_keep_them(write_shotlist, h94_folder: Path, tmp_path: Path,
+                                                           synthetic_face_models: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """What held up on the tour, kept: a base model under a path with spaces and non-ASCII letters reached through
+    a link, h94's published pickle allowed (weights-only), and buffalo_l's two files where insightface keeps them
+    (~/.insightface/models/buffalo_l, the real presets' default)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    deep = tmp_path / "my models" / "Ünïcode 模型"
+    deep.mkdir(parents=True)
+    shutil.move(tmp_path / "base", deep / "sd15")
+    (tmp_path / "sd15-link").symlink_to(deep / "sd15", target_is_directory=True)
+    buffalo = tmp_path / "home" / ".insightface" / "models" / "buffalo_l"
+    buffalo.mkdir(parents=True)
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", buffalo / "det_10g.onnx")
+    shutil.copy(synthetic_face_models / "w600k_synthetic.onnx", buffalo / "w600k_r50.onnx")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("IDCLI_FACE_MODELS")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: sd15-link, allow_pickle: true, adapter: "
+                                         "{variant: faceid, id: IP-Adapter-FaceID, weight_name: "
+                                         "ip-adapter-faceid_sd15.bin}}"))
+    out = tmp_path / "renders out"
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    sidecar = json.loads((out / "m1" / "m1_t1.json").read_text("utf-8"))
+    text = json.dumps(sidecar, ensure_ascii=False)
+    assert "ip-adapter-faceid_sd15.bin" in text and '"det_10g.onnx"' in text and '"w600k_r50.onnx"' in text
+    assert str(deep / "sd15") in text  # the model as resolved through the link
+
+
+@pytest.mark.parametrize(("source", "weight", "fetch"), [
+    ("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin", "`idcli models fetch sd15 --variant faceid`"),
+    ("h94/IP-Adapter-FaceID", "ip-adapter-faceid-plusv2_sdxl.bin", "`idcli models fetch sdxl`"),
+    ("someone/faceid", "ip-adapter-faceid_sd15.safetensors", None)])
+def test_a_hub_adapter_not_cached_offline_says_so_not_that_the_repository_lacks_it(
+        tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, weight: str,
+        fetch: str | None) -> None:
+    """HF_HUB_OFFLINE=1 and the adapter not in the cache: the error said "h94/IP-Adapter-FaceID does not appear to
+    have a file named ip-adapter-faceid_sd15.bin" (it does) and gave no way forward."""
+    import copy
+
+    from idcli.engine.faceid_loading import load_faceid_adapter
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    pipe = copy.deepcopy(tiny_engines("tiny-sd").pipe)
+    with pytest.raises(ModelUnavailableError) as refused:
+        load_faceid_adapter(pipe, source, weight, allow_pickle=True)
+    text = str(refused.value)
+    assert "does not appear to have" not in text, text
+    assert f"'{weight}' from '{source}'" in text and "not in the Hugging Face cache" in text, text
+    assert "HF_HUB_OFFLINE" in text and f"`hf download {source} {weight}`" in text, text
+    assert (fetch in text) if fetch else "idcli models fetch" not in text, text
+    # Without allow_pickle a hub pickle is refused first: `idcli models fetch` is named only where it converts it.
+    if weight.endswith(".bin"):
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_faceid_adapter(pipe, source, weight)
+        assert fetch in str(refused.value) and "model.allow_pickle: true" in str(refused.value), refused.value
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_faceid_adapter(pipe, "someone/faceid", weight)
+        assert "models fetch" not in str(refused.value) and ".safetensors copy" in str(refused.value), refused.value
+
+
+@pytest.mark.parametrize(("tiny", "preset"), [("tiny-sd", "sd15"), ("tiny-sdxl", "sdxl")])
+def test_a_folder_without_the_feature_extractor_idcli_never_uses_loads(tiny_engines, tmp_path: Path, tiny: str,
+                                                                       preset: str) -> None:
+    """SD1.5's model_index.json names a safety checker and a feature extractor; people drop both folders (idcli never
+    runs the checker, `idcli models fetch` skips it). The feature extractor was still loaded, so such a copy failed
+    with "Can't load image processor ... preprocessor_config.json" and "the folder is not a complete diffusers
+    model". It is not loaded: the image is the one the tiny pipeline gives."""
+    import numpy as np
+    from test_engine import requests
+
+    from idcli.engine import Engine
+    from idcli.runtime import Runtime
+
+    engine_of_tiny = tiny_engines(tiny)
+    folder = tmp_path / "trimmed"
+    engine_of_tiny.pipe.save_pretrained(folder, safe_serialization=True)
+    _with_model_index(folder, feature_extractor=["transformers", "CLIPImageProcessor"],
+                      **({"safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"]} if preset == "sd15"
+                         else {}))
+    assert not (folder / "feature_extractor").exists() and not (folder / "safety_checker").exists()
+    engine = Engine(resolve_model(ModelSpec(preset=preset, id=str(folder)), tmp_path, "float32"),
+                    Runtime("cpu", "float32"))
+    request = requests()[0]
+    assert np.array_equal(engine.render([request])[0].image, engine_of_tiny.render([request])[0].image)
+
+
+def test_a_pickle_renamed_safetensors_is_named_as_such_not_as_damaged(h94_folder: Path) -> None:
+    """Renaming ip-adapter-faceid_sd15.bin to .safetensors (taken for a conversion) was reported as a damaged
+    file to download again."""
+    from idcli.engine.faceid_loading import read_faceid_checkpoint
+
+    renamed = h94_folder / "ip-adapter-faceid_sd15.safetensors"
+    shutil.copy(h94_folder / "ip-adapter-faceid_sd15.bin", renamed)
+    with pytest.raises(ModelUnavailableError) as refused:
+        read_faceid_checkpoint(renamed)
+    text = str(refused.value)
+    assert "is a pickle (torch.save) named .safetensors" in text and "model.allow_pickle: true" in text, text
+    assert "download it again" not in text
+    renamed.write_bytes(renamed.read_bytes()[:100])  # a cut pickle is still a pickle by its start
+    with pytest.raises(ModelUnavailableError, match="is a pickle"):
+        read_faceid_checkpoint(renamed)
+    renamed.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")  # damaged safetensors: as before
+    with pytest.raises(ModelUnavailableError, match="download it again"):
+        read_faceid_checkpoint(renamed)
+
+
+def test_the_vit_biggg_encoder_given_for_plusv2_is_refused_before_any_job(write_shotlist, tiny_engines,
+                                                                         tmp_path: Path) -> None:
+    """h94/IP-Adapter holds models/image_encoder (ViT-H) and sdxl_models/image_encoder (ViT-bigG); an SDXL user picks
+    the second for the SDXL Plus v2 file, trained with ViT-H. Every job failed on its own (exit 1, "CLIP features
+    [1, 257, W], the adapter reads ..."); the render now stops before any (exit 4) saying which encoder to use."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.engine.faceid_plus import write_random_image_encoder, write_random_plusv2_adapter
+    from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+    tiny = tiny_engines("tiny-sd").pipe
+    tiny.save_pretrained(tmp_path / "base", safe_serialization=True)
+    vit_h = RANDOM_IMAGE_ENCODERS["tiny-sd"]
+    write_random_plusv2_adapter(tiny.unet, tmp_path / "IP-Adapter-FaceID" / "plusv2.safetensors", vit_h["hidden_size"])
+    repo = tmp_path / "IP-Adapter"
+    write_random_image_encoder(repo / "models" / "image_encoder", vit_h, seed=3)
+    wider = {**vit_h, "hidden_size": vit_h["hidden_size"] + 16, "intermediate_size": 2 * (vit_h["hidden_size"] + 16)}
+    write_random_image_encoder(repo / "sdxl_models" / "image_encoder", wider, seed=4)
+    model = ("{preset: sd15, id: base, adapter: {variant: faceid-plusv2, id: IP-Adapter-FaceID, weight_name: "
+             "plusv2.safetensors, image_encoder: IP-Adapter, image_encoder_subfolder: SUB}}")
+    # The clone given as it is, without the subfolder: the error names the folder inside it.
+    clone = write_shotlist(SHOTS.replace("{MODEL}", model.replace(", image_encoder_subfolder: SUB", "")), "clone.yaml")
+    result = CliRunner().invoke(app, ["plan", str(clone)])
+    assert result.exit_code == 4 and "set model.adapter.image_encoder_subfolder: models/image_encoder" in " ".join(
+        result.output.split()), result.output
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model.replace("SUB", "sdxl_models/image_encoder")))
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 4, result.output
+    text = " ".join(result.output.split())
+    assert f"gives features {wider['hidden_size']} wide" in text and f"reads {vit_h['hidden_size']}" in text, text
+    assert "image_encoder_subfolder: models/image_encoder" in text and "failed" not in text, text
+    shots.write_text(shots.read_text("utf-8").replace("sdxl_models/image_encoder", "models/image_encoder"), "utf-8")
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+
+
+def test_faceid_portrait_is_refused_naming_what_it_is(tiny_engines, tmp_path: Path) -> None:
+    """ip-adapter-faceid-portrait_sd15.bin has FaceID's keys with 16 tokens per face and no LoRA; diffusers loads it
+    as a 16-token FaceID, so it rendered from one face without a word. Refused at load, naming it."""
+    import copy
+
+    import torch
+
+    from idcli.engine.faceid_layout import faceid_adapter_shapes
+    from idcli.engine.faceid_loading import load_faceid_adapter
+
+    pipe = copy.deepcopy(tiny_engines("tiny-sd").pipe)
+    cad = int(pipe.unet.config.cross_attention_dim)
+    nested: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
+    for key, shape in faceid_adapter_shapes(pipe.unet).items():
+        if key.startswith("image_proj.proj.2."):
+            shape = (16 * cad, *shape[1:])
+        group, rest = key.split(".", 1)
+        nested[group][rest] = torch.randn(shape) * 0.02
+    torch.save(nested, tmp_path / "ip-adapter-faceid-portrait_sd15.bin")
+    with pytest.raises(ModelUnavailableError, match=r"16 identity tokens per face, not FaceID's 4.*FaceID-Portrait"):
+        load_faceid_adapter(pipe, str(tmp_path), "ip-adapter-faceid-portrait_sd15.bin", allow_pickle=True)
