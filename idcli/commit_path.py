@@ -44,6 +44,10 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
     from .store import image_sha256
     from .writer import CommitQueue
 
+    # The jobs committed by this run, touched only on the commit thread (no signal lands there): a batch handed over
+    # again after a signal cut its hand-over short (the Ray executor's stop path) commits nothing twice.
+    committed_keys: set[str] = set()
+
     def commit_batch(rendered: RenderedBatch) -> tuple[list[Job], Exception | None]:
         # On the commit thread: PNG encoding (local executor), hashing and writes overlap the next batch's
         # rendering. Returns the jobs committed, and the error that stopped the rest (disk full, permissions).
@@ -51,6 +55,8 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
         keys = rendered.keys or [job.key for job in rendered.jobs]
         positions = rendered.positions or list(range(len(rendered.jobs)))
         for position, job, output in zip(positions, rendered.jobs, rendered.outputs, strict=True):
+            if job.key in committed_keys:
+                continue
             image = output if isinstance(output, EncodedImage) else encode_result(
                 job, output, model, runtime.device, rendered.adapter_record, project)
             # The jobs that went through the UNet together (the engine runs jobs of different CLIP window
@@ -88,6 +94,7 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
                 store.commit(job, png, sidecar, mask=image.mask_png)
             except OutputError as exc:
                 return done, exc
+            committed_keys.add(job.key)
             done.append(job)
         return done, None
 
@@ -117,11 +124,21 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
         batch_step = getattr(progress, "batch_step", None)
 
         def rendered(self, batch: RenderedBatch) -> None:
-            report.batch_sizes.append(len(batch.keys or batch.jobs))
-            commits.submit(commit_batch, batch)
+            keys = [job.key for job in batch.jobs]
+            if queued_keys.issuperset(keys):
+                return  # handed over again after a signal, once the queue already held it
+
+            def queued() -> None:
+                queued_keys.update(keys)
+                report.batch_sizes.append(len(batch.keys or batch.jobs))
+
+            commits.submit(commit_batch, batch, on_queued=queued)
 
         def failed(self, jobs: list[Job], error: str) -> None:
+            reported = {o.job_key for o in report.jobs}  # handed over again after a signal: each job reported once
             for job in jobs:
+                if job.key in reported:
+                    continue
                 report.jobs.append(outcome(job, "failed", "new", error))
                 progress.advance(report.jobs[-1])
 
@@ -129,6 +146,7 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
             progress.note(text)
 
     commits = CommitQueue(committed, stops=lambda result: result[1] is not None)  # (done, error)
+    queued_keys: set[str] = set()  # the jobs of every batch the commit queue holds or held (the main thread's)
     try:
         try:
             executor.run(pending, batch_size, save_masks, Sink())

@@ -39,10 +39,13 @@ class CommitQueue:
         self.busy_seconds = 0.0
         self.commits = 0
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+    def submit(self, fn: Callable[..., Any], *args: Any, on_queued: Callable[[], None] | None = None) -> None:
         """Queue ``fn(*args)``, then hand over finished work and wait while more than ``depth`` batches are
-        queued. Queued first: a Ctrl-C while waiting here still leaves this batch for ``drain``."""
+        queued. Queued first: a Ctrl-C while waiting here still leaves this batch for ``drain``. ``on_queued`` is
+        called once it is queued, before the wait (so a caller knows the queue holds it when a signal cuts it)."""
         self._waiting.append(self._pool.submit(self._timed, fn, *args))
+        if on_queued is not None:
+            on_queued()
         self._collect(block_while=self._depth)
 
     def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:

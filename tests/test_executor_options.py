@@ -44,3 +44,43 @@ def test_ray_backend_worker_cpus_is_checked(worker_cpus: object) -> None:
 
     with pytest.raises(idcli.InputError, match=r"worker_cpus .*: give a number of CPUs, 0 or more"):
         RayBackend(worker_cpus=worker_cpus)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("auth_mode", [None, "token"])
+def test_a_cluster_that_refuses_this_driver_points_at_token_authentication(
+        monkeypatch: pytest.MonkeyPatch, auth_mode: str | None) -> None:
+    """The farm tour: `ray start --head` on a machine holding ``~/.ray/auth_token`` starts a cluster with token
+    authentication, and a driver given its address (``--ray-address`` or ``$RAY_ADDRESS``) never turns token
+    authentication on by itself (Ray 2.60: only ``RAY_AUTH_MODE=token`` does, even with the token file at hand).
+    Ray refused it for 20 s, then idcli said only "Failed to connect to Ray cluster at ...", as if the address
+    were wrong. The port answers (idcli checked it), so the message says what else it is. Ray's own ``ray.init`` is
+    replaced by the ConnectionError it raised then: no cluster is started for this."""
+    import socket
+
+    import ray
+
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors.ray import RayBackend
+
+    def refused(**kwargs: object) -> None:
+        raise ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:6393")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refused)
+    if auth_mode is None:
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    else:
+        monkeypatch.setenv("RAY_AUTH_MODE", auth_mode)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(ExecutorUnavailableError, match=f"cannot connect to the Ray cluster at {address}: Failed "
+                           "to connect to Ray cluster at 192.0.2.2:6393; its port answers") as err:
+            RayBackend(address=address).connect()
+    assert err.value.exit_code == 4
+    if auth_mode is None:
+        assert "set RAY_AUTH_MODE=token here and give this machine the cluster's token" in str(err.value)
+    else:
+        assert "check that this machine's token (RAY_AUTH_TOKEN or ~/.ray/auth_token) is the cluster's" in str(
+            err.value)

@@ -16,6 +16,11 @@ def _slow(value: int, seconds: float = 0.2) -> int:
     return value
 
 
+def _gated(gate: threading.Event, value: int) -> int:
+    gate.wait(30)
+    return value
+
+
 def test_results_are_handed_over_in_order_and_at_most_depth_wait() -> None:
     handed: list[int] = []
     queue = CommitQueue(handed.append, depth=2)
@@ -132,8 +137,12 @@ def test_a_signal_while_cancel_hands_over_still_hands_over_every_committed_resul
             handed.append(value)
 
     queue = CommitQueue(on_done, depth=5)
+    # The commits wait until all three are queued: one done while the next is submitted was handed over by that
+    # submit, whose KeyboardInterrupt then escaped the test (seen under load, 2026-11-30).
+    gate = threading.Event()
     for value in (1, 2, 3):
-        queue.submit(_slow, value, 0.01)
+        queue.submit(_gated, gate, value)
+    gate.set()
     deadline = time.monotonic() + 30
     while not all(future.done() for future in queue._waiting) and time.monotonic() < deadline:
         time.sleep(0.01)

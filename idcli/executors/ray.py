@@ -94,7 +94,7 @@ class RayBackend:
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
                                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
-                                               ) from None
+                                               f"{_refused_hint(target, exc)}") from None
             finally:
                 for sig, handler in handlers.items():
                     if handler is not None:
@@ -214,32 +214,34 @@ class RayExecutor:
                 sink.note(f"worker {worker['host']}:{worker['pid']}: {text}")
 
         def hand_over() -> None:
+            # A part leaves ``arrived`` only once the sink holds it: a signal at any point before that (the queue
+            # taking it, the report's lines) leaves it at the head, and the stop path hands it over again. The sink
+            # commits and reports each job once, however often it is handed over.
             while arrived:
-                part, worker = arrived.popleft()
+                part, worker = arrived[0]
                 fresh = [i for i, key in enumerate(part["keys"]) if key not in settled]
-                if not fresh:
-                    continue
-                jobs = [by_key[part["keys"][i]] for i in fresh]
-                settled.update(job.key for job in jobs)
-                if part["images"] is None:
-                    sink.failed(jobs, part["error"] or "failed on a Ray worker")
-                    continue
-                sink.rendered(RenderedBatch(jobs, [part["images"][i] for i in fresh], part["started"],
-                                            part["finished"], worker, None, keys=part["keys"],
-                                            positions=fresh))
+                if fresh:
+                    jobs = [by_key[part["keys"][i]] for i in fresh]
+                    if part["images"] is None:
+                        sink.failed(jobs, part["error"] or "failed on a Ray worker")
+                    else:
+                        sink.rendered(RenderedBatch(jobs, [part["images"][i] for i in fresh], part["started"],
+                                                    part["finished"], worker, None, keys=part["keys"],
+                                                    positions=fresh))
+                    settled.update(job.key for job in jobs)
+                arrived.popleft()
 
         def receive(ref: Any) -> None:
-            index, jobs, attempts = inflight.pop(ref)
+            # The reference leaves ``inflight`` only once its reply is in ``arrived``: a signal while the reply is
+            # fetched leaves it for the stop path to fetch again (a reply fetched twice is settled by key).
+            index, jobs, attempts = inflight[ref]
             clock = time.perf_counter()
             try:
                 reply = ray.get(ref)
             except RayActorError as exc:
-                if getattr(exc, "actor_init_failed", False):
-                    # The engine could not be built there (a model missing from that node's cache...).
-                    dropped.add(index)
-                    if len(dropped) == len(self.actors):
-                        raise ExecutorUnavailableError(f"no Ray worker could start: {_cause(exc)}") from None
-                    queue.appendleft((jobs, attempts))
+                inflight.pop(ref)
+                if getattr(exc, "actor_init_failed", False):  # an engine_factory whose failure escaped the worker
+                    cannot_start(index, jobs, attempts, _cause(exc))
                     return
                 # The worker died (killed, out of host memory, node lost) and Ray's own retry failed too; or
                 # the whole cluster went away, and no other worker will do better.
@@ -260,13 +262,26 @@ class RayExecutor:
                          f"{MAX_ATTEMPTS} times ({_first_line(exc)})")
                 return
             except RayError as exc:
+                inflight.pop(ref)
+                if (why := _engine_unavailable(exc)) is not None:
+                    cannot_start(index, jobs, attempts, why)
+                    return
                 idle.append(index)
                 fail([j for j in jobs if j.key not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
                 return
+            accept(reply)
+            inflight.pop(ref, None)
             self.stats["receive_seconds"] += time.perf_counter() - clock
             deaths[index] = 0
             idle.append(index)
-            accept(reply)
+
+        def cannot_start(index: int, jobs: list[Job], attempts: int, why: str) -> None:
+            # The engine could not be built there (a model missing from that node's cache...): the worker is
+            # dropped and its batch goes to another; none left, the run stops.
+            dropped.add(index)
+            if len(dropped) == len(self.actors):
+                raise ExecutorUnavailableError(f"no Ray worker could start: {why}; {NO_ENGINE_HINT}") from None
+            queue.appendleft((jobs, attempts))
 
         def fail(jobs: list[Job], error: str) -> None:
             if jobs:
@@ -326,7 +341,7 @@ class RayExecutor:
         worker, whose engine knows its device's memory)."""
         ray = _ray()
 
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayActorError, RayTaskError
 
         head = self.head
 
@@ -343,6 +358,11 @@ class RayExecutor:
                     if head is not None and not head.answers():
                         head.gone()
                     raise ExecutorUnavailableError(f"the Ray worker could not start: {_cause(exc)}") from None
+                except RayTaskError as exc:
+                    if (why := _engine_unavailable(exc)) is None:
+                        raise
+                    raise ExecutorUnavailableError(f"the Ray worker could not start: {why}; {NO_ENGINE_HINT}"
+                                                   ) from None
 
         batches: list[list[Job]] = []
         for jobs in group_jobs(pending):
@@ -394,6 +414,20 @@ class _HeadWatch:
                                        "answers); the images committed so far are kept: run again to resume")
 
 
+# Also for an actor that could not be created at all (idcli missing on that node, another version of it).
+NO_ENGINE_HINT = ("each node needs idcli in this version, and the model in its own Hugging Face cache or a local model "
+                  "folder at the same path (docs/scale-out.md)")
+
+
+def _engine_unavailable(exc: BaseException) -> str | None:
+    """Why a worker could not build its engine, when that is what ``exc`` (a Ray task error) carries; else None."""
+    from .ray_worker import EngineUnavailable
+
+    # A RayTaskError is also an instance of the class it wraps, but its text is the remote traceback: use the cause.
+    cause = getattr(exc, "cause", None)
+    return str(cause.args[0]) if isinstance(cause, EngineUnavailable) and cause.args else None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -404,6 +438,22 @@ def _cause(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     errors = [line for line in lines if ("Error: " in line or "Exception: " in line) and not line.startswith("ray")]
     return errors[-1] if errors else _first_line(exc)
+
+
+def _refused_hint(address: str, exc: BaseException) -> str:
+    """What else it is when a ``host:port`` cluster, whose port answered, refused this driver: most often token
+    authentication. Ray 2.60's `ray start --head` turns it on when ``~/.ray/auth_token`` exists, and a driver
+    given an address turns it on only with ``RAY_AUTH_MODE=token`` (Ray then retries for 20 s and says only
+    "Failed to connect")."""
+    host, _, port = address.rpartition(":")
+    if not isinstance(exc, ConnectionError) or not host or not port.isdigit() or "://" in address:
+        return ""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ("; its port answers, so check that this machine's token (RAY_AUTH_TOKEN or ~/.ray/auth_token) is "
+                "the cluster's (docs/scale-out.md)")
+    return ("; its port answers: if the cluster uses token authentication (`ray start --head` turns it on where "
+            "~/.ray/auth_token exists), set RAY_AUTH_MODE=token here and give this machine the cluster's token "
+            "(docs/scale-out.md)")
 
 
 def _check_reachable(address: str) -> None:

@@ -10,6 +10,7 @@ re-runs the batch in flight, so a batch may be rendered twice; the driver commit
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import replace
 from typing import Any
@@ -17,6 +18,11 @@ from typing import Any
 from ..models import ModelIdentity
 from ..plan import Job
 from ..runtime import Runtime
+
+
+class EngineUnavailable(Exception):
+    """This worker could not build its engine (its node lacks the model, or cannot read the model folder): raised
+    by each call to it, so the driver drops the worker and says why in one line."""
 
 
 class RenderWorker:
@@ -35,7 +41,14 @@ class RenderWorker:
         if engine_factory is None:
             from ..run import default_engine as engine_factory
         started = time.perf_counter()
-        self.engine = engine_factory(model, self.runtime, adapter)
+        # Kept, not raised: an actor whose __init__ raises is dead, and Ray then prints that traceback on the
+        # driver's terminal for every call to it. Each call raises it instead, one line (docs/scale-out.md).
+        self.unavailable: str | None = None
+        try:
+            self.engine = engine_factory(model, self.runtime, adapter)
+        except Exception as exc:
+            self.engine = None
+            self.unavailable = f"on {socket.gethostname()}: {type(exc).__name__}: {exc}"
         self.build_seconds = time.perf_counter() - started
         self.oom_limits: dict[int, int] = {}  # this worker's out-of-memory back-off, as the local executor's
         gpu = None
@@ -52,7 +65,12 @@ class RenderWorker:
         return {**self.worker, "build_seconds": round(self.build_seconds, 3)}
 
     def suggest_batch_size(self, request: Any) -> int:
-        return int(self.engine.suggest_batch_size(request))
+        return int(self._engine().suggest_batch_size(request))
+
+    def _engine(self) -> Any:
+        if self.unavailable is not None:
+            raise EngineUnavailable(self.unavailable)
+        return self.engine
 
     def render(self, jobs: list[Job], size: int, save_masks: bool) -> dict[str, Any]:
         """Render ``jobs`` (one batch of one group) and encode them; out-of-memory halves the batch.
@@ -63,13 +81,14 @@ class RenderWorker:
         from .local import first_batch_size, render_in_batches
         from .output import encode_result
 
+        engine = self._engine()
         started = time.perf_counter()
         notes: list[str] = []
         batches: list[dict[str, Any]] = []
         forward = encode = 0.0
-        size = first_batch_size(self.engine, size, jobs, self.oom_limits)
-        adapter_record = getattr(self.engine, "adapter_record", None)
-        for outcome in render_in_batches(self.engine, jobs, size, self.oom_limits, save_masks, notes.append):
+        size = first_batch_size(engine, size, jobs, self.oom_limits)
+        adapter_record = getattr(engine, "adapter_record", None)
+        for outcome in render_in_batches(engine, jobs, size, self.oom_limits, save_masks, notes.append):
             images = None
             if outcome.results is not None:
                 clock = time.perf_counter()
