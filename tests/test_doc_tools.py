@@ -1,6 +1,6 @@
 """The tools the docs name still do what the docs say: `tools/make_recipe_plate.py` draws the shipped plate
 (docs/plates.md), `tools/measure_film_commits.py` times a film's commits (docs/performance.md).
-(`tools/mutation_pass.py --check`, docs/testing.md, is kept true by tests/test_promise_guards.py.)"""
+(`tools/mutation_pass.py --check`, docs/testing.md, is kept true by tests/test_mutation_pass.py.)"""
 
 from __future__ import annotations
 

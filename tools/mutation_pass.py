@@ -335,8 +335,10 @@ MUTATIONS: list[Mutation] = [
 ]
 
 
-# The tests written for mutations that once survived live here, not in the areas' own files: every mutation's
+# The tests written for mutations that once survived live in GUARDS, not in the areas' own files: every mutation's
 # default run includes them, or a whole pass would report as survivors the mutations docs/testing.md says are killed.
+# The pass's own `--check` test is kept in tests/test_mutation_pass.py, never run under a mutation: any mutated file
+# fails it, which would "kill" every mutation.
 GUARDS = "tests/test_promise_guards.py"
 
 
