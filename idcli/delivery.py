@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError, ProjectMismatchError
+from .option_words import Option
+from .paths import absolute
 
 if TYPE_CHECKING:
     from .signing import Credentials
@@ -151,8 +153,8 @@ def parse_shots(shots: str | list[str] | None) -> list[str] | None:
     names = [s.strip() for part in ([shots] if isinstance(shots, str) else shots) for s in str(part).split(",")]
     names = [n for n in names if n]
     if not names:
-        raise DeliveryError("--shots: give shot ids separated by commas (e.g. --shots sc01_sh010,sc01_sh020)",
-                            field="--shots")
+        raise DeliveryError(Option("shots"), ": give shot ids separated by commas (e.g. ",
+                            Option("shots", "sc01_sh010,sc01_sh020"), ")", field="--shots")
     return list(dict.fromkeys(names))
 
 
@@ -169,19 +171,20 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         by_id.setdefault(s.id, s)
     asked = set(wanted) if wanted is not None else None
     if wanted is not None:
-        problems = []
+        problems: list[object] = []  # the message's parts: each shot asked for named as the surface names it
         for name in wanted:
             shot = by_id.get(name)
             if shot is None:
                 hint = did_you_mean(name, [s.id for s in run.shots])
-                problems.append(f"--shots {name}: no such shot in {run.root}" + (f" ({hint})" if hint else ""))
+                problems += [Option("shots", name), f": no such shot in {run.root}" + (f" ({hint})" if hint else ""),
+                             "; "]
             elif name not in in_list:
-                problems.append(f"--shots {name}: an orphan, no longer in the shot list {run.root} was last rendered "
-                                "from; put it back in the shot list to deliver it")
+                problems += [Option("shots", name), f": an orphan, no longer in the shot list {run.root} was last "
+                             "rendered from; put it back in the shot list to deliver it", "; "]
             elif not shot.takes:
-                problems.append(f"--shots {name}: not rendered yet")
+                problems += [Option("shots", name), ": not rendered yet", "; "]
         if problems:
-            raise DeliveryError("; ".join(problems) + "; nothing was delivered", field="--shots")
+            raise DeliveryError(*problems, "nothing was delivered", field="--shots")
     chosen, orphan_picks = [], []
     for shot in run.shots:
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
@@ -205,17 +208,19 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
             chosen.append((shot, default_take(takes), False, False))  # as the page and the animatic
     if orphan_picks:
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
-                            "give the shot its takes back, or deliver --all-takes; nothing was delivered")
+                            "give the shot its takes back, or deliver ", Option("all_takes", True),
+                            "; nothing was delivered")
     if not chosen:
-        raise DeliveryError(f"{run.root}: no rendered take to deliver" + (" among --shots" if wanted else ""))
+        raise DeliveryError(f"{run.root}: no rendered take to deliver",
+                            *((" among ", Option("shots")) if wanted else ()))
     names: dict[str, str] = {}
     for shot, take, _sel, _stale in chosen:  # SHOT_take1 and shot_take1 are one file on macOS and Windows
         name = delivered_name(shot.id, take.take)
         other = names.setdefault(name.lower(), name)
         if other != name:
             raise DeliveryError(f"shots {other.rsplit('_take', 1)[0]} and {shot.id} differ only in case: delivered, "
-                                "they would be one file on macOS and Windows; deliver them with --shots separately "
-                                "into two folders, or rename one")
+                                "they would be one file on macOS and Windows; deliver them with ", Option("shots"),
+                                " separately into two folders, or rename one")
     return chosen
 
 
@@ -269,7 +274,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     signed = bool(block.get("signed")) or carries_manifest(data)
     credentials = signing.get(image_path) if signed else None
     signature = "none" if not signed else ("carried" if credentials is not None else "not-carried")
-    forbidden = local_strings(sidecar, str(root.absolute()))
+    forbidden = local_strings(sidecar, str(absolute(root)))
     if signature == "carried":
         _check_parent(image_path, data, forbidden)
     name = delivered_name(shot.id, take.take)
@@ -298,7 +303,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
                             file=image_path)
     item = Delivered(shot.id, take.take, selected, f"{name}.png", f"{name}.json", written["image"]["sha256"],
                      signature, {"job_key": take.job_key, "image": {"path": take.image, "abs_path": str(
-                         image_path.absolute())}, "sha256": take.image_sha256},
+                         absolute(image_path))}, "sha256": take.image_sha256},
                      _random_weights(sidecar), selection_stale=stale)
     return _Copy(item, png, sidecar_bytes)
 
@@ -328,8 +333,8 @@ def _check_parent(image_path: Path, data: bytes, forbidden: set[str]) -> None:
         raise DeliveryError(
             f"{image_path}: its C2PA manifest, signed when it was rendered, names {hits[0]!r}; carried as the copy's "
             "parent ingredient it would go out with the delivery. Render the take again signed (idcli render FILE "
-            "--only SHOT --force --sign: this idcli signs file names only), or deliver with --unsigned (its "
-            "signature is then not carried); nothing was delivered", file=image_path)
+            "--only SHOT --force --sign: this idcli signs file names only), or deliver with ", Option("unsigned", True),
+            " (its signature is then not carried); nothing was delivered", file=image_path)
 
 
 def sign_copy(png: bytes, original: bytes, record: dict[str, Any], credentials: Any) -> bytes:
@@ -435,12 +440,12 @@ def read_listing(dest: Path, project: str, force: bool) -> list[dict[str, Any]]:
     except (ValueError, RecursionError, KeyError, TypeError, UnicodeDecodeError):
         if force:
             return []
-        raise DeliveryError(f"{path}: not an idcli delivery listing; --force replaces it, or deliver into another "
-                            "folder", file=path) from None
+        raise DeliveryError(f"{path}: not an idcli delivery listing; ", Option("force", True), " replaces it, or "
+                            "deliver into another folder", file=path) from None
     other = old.get("project")
     if other not in (None, project) and not force:
         raise ProjectMismatchError(f"{dest}: holds a delivery of project '{other}', not '{project}'; deliver into "
-                                   "another folder (or --force to add to it)", file=path)
+                                   "another folder (or ", Option("force", True), " to add to it)", file=path)
     return [e for e in entries if isinstance(e, dict) and isinstance(e.get("image"), str)]
 
 
@@ -498,7 +503,7 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     if run.problems:
         raise DeliveryError(f"{root}: " + "; ".join(run.problems) + "; nothing was delivered (idcli verify "
                             f"{root} shows the folder's state)", file=root)
-    report = DeliveryReport(str(root.absolute()), str(target.absolute()), run.project)
+    report = DeliveryReport(str(absolute(root)), str(absolute(target)), run.project)
     chosen = _choose(run, live_takes(root, None), wanted, all_takes, report.notes)
     signing = _Credentials(credentials, unsigned)
     # 2./3. Every copy made and checked in memory before anything is written.
@@ -571,7 +576,8 @@ def _write(target: Path, run: Any, copies: list[_Copy], chosen: list[Any], repor
         named = {c.item.image: c for c in copies}
         shown = "; ".join(f"{name} ({_what_is_there(target, named[name])})" for name in taken[:3])
         raise DeliveryError(f"{target}: {len(taken)} file(s) there differ from what this delivery writes: {shown}"
-                            f"{'; …' if len(taken) > 3 else ''}; --force replaces them; nothing was delivered",
+                            f"{'; …' if len(taken) > 3 else ''}; ", Option("force", True), " replaces them; nothing "
+                            "was delivered",
                             file=target)
     earlier = read_listing(target, run.project, force)
     remove_dead_temporaries(target)  # a delivery killed mid-write left .NAME.PID-START.HEX.idcli-tmp here
@@ -616,14 +622,14 @@ class _Credentials:
             if bool(cert) != bool(key):  # said here: render's message offers --no-sign, which deliver has not
                 given, missing = (CERT_ENV, KEY_ENV) if cert else (KEY_ENV, CERT_ENV)
                 raise SigningError(f"{given} is set but {missing} is not: set both to sign the delivered copies of "
-                                   "signed takes, or pass --unsigned to deliver them without their signature "
-                                   "(docs/delivery.md); nothing was delivered", field=missing)
+                                   "signed takes, or pass ", Option("unsigned", True), " to deliver them without their "
+                                   "signature (docs/delivery.md); nothing was delivered", field=missing)
             self.given, self.read = resolve_credentials(None, None, Path), True
         if self.given is None:
             from .signing import CERT_ENV, KEY_ENV
 
             raise DeliveryError(f"{image_path}: a signed take, whose C2PA signature a delivery must not silently lose: "
                                 f"set {CERT_ENV} and {KEY_ENV} to sign the delivered copies (the take as their parent "
-                                "ingredient), or pass --unsigned to deliver signed takes without it; nothing was "
-                                "delivered", file=image_path)
+                                "ingredient), or pass ", Option("unsigned", True), " to deliver signed takes without "
+                                "it; nothing was delivered", file=image_path)
         return self.given

@@ -30,10 +30,12 @@ def refuse_render_into_delivery(out_dir: Path) -> None:
     rendered there. The mirror of ``idcli deliver`` refusing a DEST that is an output folder."""
     if is_delivery_folder(out_dir):
         from .errors import InputError
+        from .option_words import Option
 
         raise InputError(f"{out_dir}: a delivery folder (it holds {DELIVERY_FILE}, from idcli deliver); takes "
                          "rendered there would be hidden from idcli verify, which checks only the delivered copies; "
-                         "render into a folder of its own (--out)", file=out_dir, field="--out")
+                         "render into a folder of its own (", Option("out_dir", flag="--out"), ")", file=out_dir,
+                         field="--out")
 
 
 def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:

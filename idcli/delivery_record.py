@@ -38,8 +38,9 @@ _DROPPED_KEYS = frozenset({"abs_path", "folder", "cache", "pack", "pack_path", "
 # Run facts of a sidecar (which host, when, which batch, review QA, what fusion did): not the frame's record.
 _RUN_FIELDS = ("batch", "timing", "executor", "recovered", "qa", "fusion", "c2pa", "orphan", "compile")
 # Text written by people (prompts, descriptions): never reduced, only checked for the studio's own folders.
-TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "shot_prompt", "description", "phrase",
-                       "given"})
+# ``descriptions`` holds such texts by character name.
+TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "shot_prompt", "description", "descriptions",
+                       "phrase", "given"})
 # PNG chunks a delivered copy keeps byte for byte: the image itself and how to show it. Every other
 # ancillary chunk (unknown text, EXIF, a C2PA manifest that no longer matches) is left out.
 _KEPT_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"bKGD",
@@ -81,6 +82,8 @@ def delivery_record(sidecar: dict[str, Any], *, delivered_name: str, source_name
 
 def _path_free(value: Any, key: str | None = None) -> Any:
     """``value`` with the studio's paths dropped or reduced to names (see the module docstring)."""
+    if key in TEXT_KEYS:
+        return value
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         local = value.get("source") == "local"  # a model, adapter or image encoder read from a local path
@@ -107,6 +110,8 @@ def local_strings(sidecar: dict[str, Any], out_dir: str) -> set[str]:
     found = {out_dir.rstrip("/")}
 
     def walk(value: Any, key: str | None, local: bool) -> None:
+        if key in TEXT_KEYS:
+            return
         if isinstance(value, dict):
             is_local = value.get("source") == "local"
             for name, item in value.items():
@@ -114,7 +119,7 @@ def local_strings(sidecar: dict[str, Any], out_dir: str) -> set[str]:
         elif isinstance(value, list):
             for item in value:
                 walk(item, key, local)
-        elif isinstance(value, str) and key not in TEXT_KEYS:
+        elif isinstance(value, str):
             pathish = (key in _DROPPED_KEYS or (key or "").endswith("_path") or key in ("path", "file")
                        or (key == "id" and local) or looks_absolute(value))
             if not pathish or value in ("", file_name(value)):

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .option_words import Option, words
+
 # Stable exit codes: scripts depend on them, so they are part of the public contract.
 EXIT_OK = 0
 EXIT_JOBS_FAILED = 1
@@ -28,6 +30,9 @@ class IdcliError(Exception):
 
     ``file``, ``line``, ``column`` and ``field`` say where the problem is when that is known (they
     are ``None`` otherwise); ``--json`` commands copy them into their ``error`` object.
+
+    A message that names arguments is given in parts, text and ``option_words.Option``s: it reads
+    ``device='cuda': …`` from Python and ``--device cuda: …`` from the command line (option_words.py).
     """
 
     exit_code = EXIT_INVALID_INPUT
@@ -38,6 +43,10 @@ class IdcliError(Exception):
 
     def __init__(self, *args: object, file: str | os.PathLike[str] | None = None, line: int | None = None,
                  column: int | None = None, field: str | None = None) -> None:
+        if any(isinstance(arg, Option) for arg in args) or (
+                len(args) > 1 and all(isinstance(arg, str) for arg in args)):
+            self.parts = args  # one message in parts, read in the words of the surface in use by __str__
+            args = (words(args),)
         super().__init__(*args)
         # Instance attributes only when given, so subclasses that set them another way keep theirs; they
         # travel with the exception's __dict__ when it is pickled (a Ray worker's error).
@@ -45,6 +54,15 @@ class IdcliError(Exception):
                             ("column", column), ("field", field)):
             if value is not None:
                 setattr(self, name, value)
+
+    def __str__(self) -> str:
+        parts = self.__dict__.get("parts")
+        return words(parts) if parts else super().__str__()
+
+    @property
+    def message_parts(self) -> tuple[Any, ...]:
+        """The message as given, text and ``Option``s: what a message built on this one goes on with."""
+        return self.__dict__.get("parts") or (super().__str__(),)
 
     def render(self) -> str:
         return str(self)

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .paths import absolute
+
 Take = tuple[str, int]
 
 
@@ -52,8 +54,8 @@ def find_orphans(root: Path, live: Iterable[Take]) -> list[dict[str, Any]]:
         reason = "the shot is no longer in the shot list" if shot_id not in live_shots \
             else "the take is no longer in the shot list"
         orphans.append({"shot_id": shot_id, "take": take, "reason": reason,
-                        "image": {"path": image, "abs_path": str(root.absolute() / image)},
-                        "sidecar": {"path": sidecar, "abs_path": str(root.absolute() / sidecar)}
+                        "image": {"path": image, "abs_path": str(absolute(root) / image)},
+                        "sidecar": {"path": sidecar, "abs_path": str(absolute(root) / sidecar)}
                         if (root / sidecar).is_file() else None})
     return orphans
 

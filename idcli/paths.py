@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -24,6 +25,26 @@ def cache_note(path: str | os.PathLike[str] | None) -> str:
     if not Path(os.path.abspath(path)).is_relative_to(home):
         return ""
     return f"; this is idcli's cache (IDCLI_HOME, now {home}): make it a writable folder, or set IDCLI_HOME to one"
+
+
+def absolute(path: str | os.PathLike[str]) -> Path:
+    """``path`` absolute, as idcli prints and records it (``out_dir``, ``abs_path``): without ``.`` or ``..``
+    (``/a/b/../c`` is ``/a/c``) and without resolving the symlinks it names (a studio's ``/shows`` link stays
+    ``/shows``). Only a ``..`` right after a symlink resolves that link: the system reads ``link/..`` as the parent of
+    the link's target, and lexical normalisation (``os.path.normpath``) would name another folder."""
+    given = Path(path).absolute()
+    if ".." not in given.parts:
+        return given
+    found = Path(given.anchor)
+    for part in given.parts[1:]:
+        if part != "..":
+            found /= part
+            continue
+        if found.is_symlink():
+            with contextlib.suppress(OSError, RuntimeError):  # a loop of links: the system cannot read it either
+                found = found.resolve()
+        found = found.parent
+    return found
 
 
 def expand_user(value: str) -> Path | None:

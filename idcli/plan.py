@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .expressions import ResolvedExpression, expression_prompt, key_record, scene_phrase, vocabulary_record
@@ -17,10 +16,12 @@ from .hashing import tagged_hash
 from .job_keys import key_material
 from .method import DEFAULT_METHOD, balanced_strength, framing_prefix, shot_fusion, with_framing
 from .models import ModelIdentity
+from .paths import absolute
 from .presets import get_preset
 from .render_request import PlateFaceRequest, PlateRequest, RenderRequest
 from .shot_prompts import (
     cast_lines,
+    character_descriptions,
     character_expression,
     join_phrase,
     others_expressions,
@@ -78,6 +79,9 @@ class Job(TakeFiles):
     # The shot's prompt as the shot list wrote it ({name} placeholders kept): the sidecar's ``shot_prompt``, so that a
     # later edit of these words is told from a prompt composed anew for a new expression, framing or cast.
     shot_prompt: str | None = field(default=None, compare=False, repr=False)
+    # Each named character's description (shot_prompts.character_descriptions): the sidecar's ``descriptions``, so
+    # that an edit of one is named as such, not as the prompt's.
+    descriptions: dict[str, str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def conditioning(self) -> tuple[str, ...]:
@@ -121,15 +125,17 @@ class Plan:
         if not only:
             return self
         from .errors import InputError
+        from .option_words import Option
         from .suggest import did_you_mean
 
         known = {j.shot_id for j in self.jobs} | {b.shot_id for b in self.blocked}
         for shot_id in only:
             if shot_id not in known:
-                hint = did_you_mean(shot_id, known)
+                close = did_you_mean(shot_id, known)
+                hint: tuple[object, ...] = (f"; {close}",) if close else ()
                 if "," in shot_id:  # ids hold no commas: a list was meant
-                    hint = "one shot id per --only: " + " ".join(f"--only {s.strip()}" for s in shot_id.split(","))
-                raise InputError(f"--only {shot_id}: no such shot in {self.source}" + (f"; {hint}" if hint else ""))
+                    hint = ("; one shot id each: ", Option("only", [s.strip() for s in shot_id.split(",")]))
+                raise InputError(Option("only", shot_id), f": no such shot in {self.source}", *hint, field="only")
         wanted = set(only)
         jobs = [j for j in self.jobs if j.shot_id in wanted]
         # As make_plan does: no identity adapter is loaded for a selection of text-only shots.
@@ -268,7 +274,8 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                 "given": _plain((shot.expressions or {}).get(subject or "") or shot.expression),
                                 "vocabulary": vocabulary_record()},
                             group=group, key_material=material, subject=None if condition is None else subject,
-                            identities=tuple(known), prompt_tokens=prompt_tokens, shot_prompt=shot.prompt))
+                            identities=tuple(known), prompt_tokens=prompt_tokens, shot_prompt=shot.prompt,
+                            descriptions=character_descriptions(loaded, characters)))
     plan = Plan(doc.project, loaded.source, model, jobs, blocked=blocked,
                 problems=[unusable[name] for name in sorted(unusable)], warnings=warnings)
     plan.adapter = adapter if plan.needs_adapter else None
@@ -332,7 +339,8 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                             **shot_level.as_record(), "given": _plain(shot.expression),
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
-                        cast=records, prompt_tokens=prompt_tokens, shot_prompt=shot.prompt))
+                        cast=records, prompt_tokens=prompt_tokens, shot_prompt=shot.prompt,
+                        descriptions=character_descriptions(loaded, shot_characters(shot))))
     return jobs
 
 
@@ -395,7 +403,7 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
         raise ValueError(f"shot {shot.id}: a plate job without a plate")
     record = plate_record(plate, shot.plate, {r["name"]: r["expression"] for r in records})
     # abs_path: the file as resolved when planned (as selfie_files records selfies), so idcli reproduce finds it.
-    record.update({"abs_path": str(Path(plate.plate.path).absolute()), "working_size": side,
+    record.update({"abs_path": str(absolute(plate.plate.path)), "working_size": side,
                    "start_step": start_index(steps, plate.strength)})
     jobs = []
     for take, seed in enumerate(_seeds(shot, takes), start=1):
@@ -419,7 +427,7 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
                             "vocabulary": vocabulary_record()},
                         group=group, key_material=material, subject=first.name, identities=tuple(known),
                         cast=records, prompt_tokens=prompt_tokens, plate=record,
-                        shot_prompt=shot.prompt))
+                        shot_prompt=shot.prompt, descriptions=character_descriptions(loaded, shot_characters(shot))))
     return jobs
 
 

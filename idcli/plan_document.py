@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .folder_projects import folder_projects
+from .paths import absolute
 from .plan import Job, Plan
 from .run_report import OutputFile
 from .runtime import Runtime
@@ -85,7 +86,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
 
     store = OutputStore(out)
     projects = folder_projects(store)
-    return {"project": plan.project, "file": plan.source, "out_dir": str(out.absolute()),
+    return {"project": plan.project, "file": plan.source, "out_dir": str(absolute(out)),
             "model": model_record(plan.model, runtime.device),
             "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows,
             "problems": [p.as_json(plan.source) for p in plan.problems],

@@ -92,6 +92,8 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
         "negative_prompt": r.negative_prompt,
         # The shot's own words, as written: what stale_causes.py tells an edit of them by (absent before).
         **({"shot_prompt": job.shot_prompt} if job.shot_prompt is not None else {}),
+        # What each named character's placeholder stood for: what stale_causes.py tells a description's edit by.
+        **({"descriptions": job.descriptions} if job.descriptions else {}),
         "framing": job.framing,
         "expression": job.expression,
         "characters": list(job.characters),

@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .paths import absolute
+
 
 def shotlist_relpath(loaded: Any, out_dir: Path) -> str | None:
     """The shot list file relative to the output folder ("/"-separated), or None (not from a file, or no
@@ -62,7 +64,7 @@ def shotlist_dirs(out_dir: Path | None) -> list[Path]:
     if not isinstance(manifest.get("file_relpath"), str):
         # An older idcli's manifest (or none) does not say where the shot list is from the output folder:
         # the folders holding it are where a shot list usually sits (OUT beside it, or renders/<project>).
-        dirs += [out_dir.absolute().parent, out_dir.absolute().parent.parent]
+        dirs += [absolute(out_dir).parent, absolute(out_dir).parent.parent]
     return list(dict.fromkeys(dirs))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import CHUNK, sha256_bytes
+from .option_words import Option
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, SUPPORTED_ENGINES, TOOL_VERSION
 
@@ -292,7 +293,7 @@ def _recorded_face_models(character: dict[str, Any], preset: str, option: str | 
     where = ", ".join(str(c.folder) for c in candidates) or "none found"
     raise ReproduceError(f"'{character.get('name')}': the face models the identity was encoded with "
                          f"({recorded.get('hash')}, in {recorded.get('folder')}) are not available ({where}); "
-                         "pass --face-models DIR")
+                         "pass ", Option("face_models", "DIR"), field="face_models")
 
 
 def recorded_adapter(character: dict[str, Any], model: Any) -> Any:
@@ -627,8 +628,9 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     elif delivered_from is not None:
         delivery_notes.append(f"--from {delivered_from} ignored: {image_path.name} is a take, not a delivered copy")
     if out_dir is not None and (Path(out_dir) / image_path.name).resolve() == image_path.resolve():
-        raise ReproduceError(f"--out {out_dir}: holds the image being reproduced, which the re-render would "
-                             "replace (unsigned, and perhaps different); give another folder")
+        raise ReproduceError(Option("out_dir", out_dir, flag="--out"), ": holds the image being reproduced, which the "
+                             "re-render would replace (unsigned, and perhaps different); give another folder",
+                             field="out_dir")
     notes: list[str] = list(delivery_notes)
     check_supported(sidecar, notes, sidecar_path or image_path)
     from .record_checks import check_record

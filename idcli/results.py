@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from .paths import absolute
+
 if TYPE_CHECKING:
     import os
 
@@ -31,7 +33,7 @@ def read_results(out_dir: str | Path, *, include_orphans: bool = False,
     """
     from .arguments import as_loaded_shotlist, check_bool, check_out_dir, check_out_dir_is_folder
 
-    root = check_out_dir(out_dir).absolute()
+    root = absolute(check_out_dir(out_dir))
     check_bool("include_orphans", include_orphans)
     # Checked now, not at the first next(): a generator would report a wrong folder only when iterated.
     check_out_dir_is_folder(Path(out_dir))
@@ -134,7 +136,7 @@ def scan_results(out_dir: str | Path) -> Scan:
     from .errors import printable
     from .safeio import NotRegularFile
 
-    root = Path(out_dir).absolute()
+    root = absolute(out_dir)
     scan = Scan()
     for sidecar in sorted(root.glob("*/*.json")):
         if sidecar.name.startswith(".") or sidecar.parent.name.startswith("."):

@@ -18,6 +18,7 @@ from .errors import ExecutorUnavailableError, Interrupted, OutputError
 from .folder_projects import folder_projects
 from .interrupts import interrupted
 from .models import ModelIdentity
+from .paths import absolute
 from .plan import Job, Plan
 from .planning import plan_shotlist
 from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress
@@ -104,8 +105,10 @@ def _backend(executor: Any, ray_address: str | None, workers: int | None, engine
     if check_executor(executor) == "local":
         if ray_address is not None or workers is not None:
             from .errors import InputError
+            from .option_words import Option
 
-            raise InputError("--ray-address and --workers need --executor ray")
+            raise InputError(Option("ray_address"), " and ", Option("workers"), " need ", Option("executor", "ray"),
+                             field="executor")
         return None
     from .executors.ray import RayBackend
 
@@ -141,7 +144,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
 
     out = Path(out_dir)
     store = OutputStore(out)
-    report = RenderReport(str(out.absolute()), model_record(plan.model, runtime.device), dry_run=dry_run,
+    report = RenderReport(str(absolute(out)), model_record(plan.model, runtime.device), dry_run=dry_run,
                           project=plan.project, file=plan.source,
                           problems=[p.as_json(plan.source) for p in plan.problems], warnings=list(plan.warnings))
     report.executor = {"name": "local" if backend is None else backend.name}
@@ -219,10 +222,12 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         if projects and plan.project not in projects:
             other = sorted(projects)[0]
             if not force:
+                from .option_words import Option
+
                 raise ProjectMismatchError(
                     f"{store.root} holds renders of project '{other}', not '{plan.project}'; render into "
-                    f"another folder (--out; the default is renders/{plan.project}) or pass --force (the other "
-                    "project's takes of the same shot ids are then moved to .idcli/superseded)")
+                    "another folder (", Option("out_dir", flag="--out"), ") or pass ", Option("force", True),
+                    " (the other project's takes of the same shot ids are then moved to .idcli/superseded)")
             report.other_project = other
         takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
         from .recorded_paths import shotlist_relpath

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .paths import absolute
+
 
 @dataclass(frozen=True)
 class OutputFile:
@@ -23,7 +25,7 @@ class OutputFile:
 
     @classmethod
     def of(cls, out_dir: Path, relpath: str) -> OutputFile:
-        return cls(relpath, str(Path(out_dir).absolute() / relpath))
+        return cls(relpath, str(absolute(out_dir) / relpath))
 
     def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "abs_path": self.abs_path}

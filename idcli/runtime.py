@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import InputError
+from .option_words import Option
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -25,7 +26,8 @@ def resolve_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
         if device == "auto":
             device = "cuda" if has_cuda else "cpu"
         elif not has_cuda:
-            raise InputError(f"--device {device}: no CUDA device is available here (use --device cpu)")
+            raise InputError(Option("device", device), ": no CUDA device is available here (use ",
+                             Option("device", "cpu"), ")", field="device")
     elif device != "cpu":
         raise InputError(f"unknown device '{device}' (allowed: {', '.join(DEVICES)}, cuda:N)")
     if dtype == "auto":

@@ -64,6 +64,13 @@ def shot_characters(shot: Shot) -> tuple[str, ...]:
     return tuple(dict.fromkeys(placeholders(shot.prompt)))
 
 
+def character_descriptions(loaded: LoadedShotList, names: tuple[str, ...]) -> dict[str, str | None]:
+    """What each of ``names`` stands for in a prompt: its description (None: it has none, and its name stands in).
+    The sidecar's ``descriptions``, by which stale_causes.py tells a description's edit from the shot's own."""
+    return {name: loaded.shotlist.characters[name].description for name in names
+            if name in loaded.shotlist.characters}
+
+
 # How a character's identity line names the other characters of the shot: plainly, so that the line is
 # focused on its own character's description and expression (docs/method.md, "Several characters").
 OTHER_PERSON = "another person"

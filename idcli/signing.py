@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import InputError, OutputError
 from .hashing import sha256_bytes
+from .option_words import Option
 from .versions import ENGINE_ALGORITHM, TOOL_NAME, TOOL_VERSION
 
 CERT_ENV = "IDCLI_C2PA_CERT"
@@ -279,11 +280,13 @@ def resolve_credentials(sign: bool | None, spec: Any, resolve: Any) -> Credentia
         fields = (CERT_ENV, KEY_ENV)
     elif env_cert or env_key:  # one of the two, the other unset or misspelt: not a silent unsigned render
         given, missing = (CERT_ENV, KEY_ENV) if env_cert else (KEY_ENV, CERT_ENV)
-        raise SigningError(f"{given} is set but {missing} is not: set both to sign every image, or pass --no-sign "
-                           "to render unsigned (docs/provenance.md)", field=missing)
+        raise SigningError(f"{given} is set but {missing} is not: set both to sign every image, or pass ",
+                           Option("sign", False, negated="--no-sign"), " to render unsigned (docs/provenance.md)",
+                           field=missing)
     elif sign:
-        raise SigningError(f"--sign needs a certificate and key: set {CERT_ENV} and {KEY_ENV}, or "
-                           "provenance: {c2pa: {cert: ..., key: ...}} in the shot list (docs/provenance.md)")
+        raise SigningError(Option("sign", True), f" needs a certificate and key: set {CERT_ENV} and {KEY_ENV}, or "
+                           "provenance: {c2pa: {cert: ..., key: ...}} in the shot list (docs/provenance.md)",
+                           field="sign")
     else:
         return None
     password = os.environ.get(password_env)

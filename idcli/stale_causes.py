@@ -1,8 +1,9 @@
 """Why a take renders again, as the artist reads it: what its committed sidecar recorded against the new job.
 
 A take is stale (store.EDITED_REASON) when its job key changed; the key is a hash, so it cannot say what changed.
-The sidecar recorded the job's prompt (and, since 2026-11-30, the shot's own words: ``shot_prompt``), seed, framing,
-expression, settings, model and each identity's key, so comparing them names the cause: ``prompt changed``,
+The sidecar recorded the job's prompt (and, since 2026-11-30, the shot's own words: ``shot_prompt``, and what each
+named character's placeholder stood for: ``descriptions``), seed, framing, expression, settings, model and each
+identity's key, so comparing them names the cause: ``prompt changed``, ``mara's description changed``,
 ``expression changed (joy -> grief)``, ``seed, framing changed``, ``theo's selfies changed``. A sidecar that records
 none of what differs (an older one, or a change of what no sidecar field records) gives ``None``, and the notes keep
 the general words.
@@ -57,11 +58,13 @@ def _cause(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> str | Non
     # The prompt is composed from the shot's words, its framing, expression and characters: when one of those
     # changed, the prompt's change is theirs, unless the shot's own words changed too (a sidecar that records
     # them, ``shot_prompt``, says so; an older one cannot, and the prompt is then left to the others).
-    composed_anew = expression_changed or framing_changed or characters_changed
+    described_anew = _description_changes(sidecar, job)
+    composed_anew = expression_changed or framing_changed or characters_changed or bool(described_anew)
     if _differs(sidecar, "prompt", r.prompt) and (not composed_anew or _own_words_changed(sidecar, job)):
         changed.append("prompt")
     if _differs(sidecar, "negative_prompt", r.negative_prompt) and r.guidance > 1.0:
         changed.append("negative prompt")
+    changed += described_anew
     if characters_changed:
         changed.append("characters")
     if expression_changed:
@@ -99,6 +102,16 @@ def _own_words_changed(sidecar: dict[str, Any], job: Job) -> bool:
         return own_words(old) != own_words(job.shot_prompt)
     except ValueError:  # braces no shot list can give (an edited sidecar): the words are not the job's
         return True
+
+
+def _description_changes(sidecar: dict[str, Any], job: Job) -> list[str]:
+    """``NAME's description`` for each character of the job whose description differs from the one the sidecar's
+    ``descriptions`` records (a sidecar from before it records none: nothing)."""
+    old = sidecar.get("descriptions")
+    if not isinstance(old, dict) or not job.descriptions:
+        return []
+    return [f"{name}'s description" for name, description in job.descriptions.items()
+            if name in old and old[name] != description]
 
 
 def _expression_key(record: Any) -> Any:

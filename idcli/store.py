@@ -28,6 +28,7 @@ from .errors import OutputBusyError, OutputError
 from .hashing import sha256_bytes, sha256_fd
 from .image_stamps import ImageStamps
 from .lock_wait import lock_waiting
+from .option_words import Option
 from .plan import Job
 from .safeio import TMP_SUFFIX
 from .superseded import is_whole_image, move_aside
@@ -212,7 +213,7 @@ class OutputStore:
             holder = self._holder(fd)
             os.close(fd)
             raise OutputBusyError(f"another idcli run ({holder}) is writing {self.root}; wait for it to finish, "
-                                  "or pass --wait to queue behind it") from None
+                                  "or pass ", Option("wait", True), " to queue behind it") from None
         with contextlib.suppress(OSError):  # who holds the lock is information; a full disk must not stop here
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)

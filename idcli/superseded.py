@@ -26,6 +26,8 @@ from typing import Any
 from . import safeio
 from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError
+from .option_words import Option
+from .paths import absolute
 
 SUPERSEDED = Path(".idcli") / "superseded"
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024
@@ -164,7 +166,7 @@ class SupersededVersion:
         from datetime import datetime, timezone
 
         def file(rel: str | None) -> dict[str, str] | None:
-            return None if rel is None else {"path": rel, "abs_path": str(root.absolute() / rel)}
+            return None if rel is None else {"path": rel, "abs_path": str(absolute(root) / rel)}
 
         return {"shot_id": self.shot_id, "take": self.take, "name": self.name, "job_key": self.job_key,
                 "key": self.name.split(".", 1)[1] if "." in self.name else None,
@@ -357,9 +359,11 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
                       or v.name.split(".", 1)[1].startswith(wanted)]
             if not chosen:
                 kept = ", ".join(v.name for v in versions)
-                raise InputError(f"--key {key}: no kept version of {stem} has that key (kept: {kept})")
+                raise InputError(Option("key", key), f": no kept version of {stem} has that key (kept: {kept})",
+                                 field="key")
             if len(chosen) > 1:
-                raise InputError(f"--key {key} matches {len(chosen)} versions of {stem}; give more digits")
+                raise InputError(Option("key", key), f" matches {len(chosen)} versions of {stem}; give more digits",
+                                 field="key")
             version = chosen[0]
         else:  # the most recently replaced, or the one a restore killed part-way was putting back
             version = next((v for v in versions if v.name == begun), versions[-1])
@@ -399,7 +403,7 @@ def _restored(root: Path, shot: str, take: int, name: str, moved: str | None) ->
     record = read_sidecar_file(root / sidecar_rel) or {}
 
     def file(rel: str) -> dict[str, str]:
-        return {"path": rel, "abs_path": str(root.absolute() / rel)}
+        return {"path": rel, "abs_path": str(absolute(root) / rel)}
 
     key = record.get("job_key")
     return {"shot_id": shot, "take": take, "job_key": key if isinstance(key, str) else None,

@@ -19,6 +19,8 @@ from typing import Any
 from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
+from .option_words import Option
+from .paths import absolute
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
 # With --trust every image must be signed under the root: one carrying no signature cannot be trusted (a folder
@@ -74,10 +76,11 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         try:
             trust_pem = safeio.read_regular(Path(trust), 1024 * 1024).decode("utf-8")
         except (safeio.NotRegularFile, UnicodeDecodeError):
-            raise InputError(f"--trust {trust}: cannot read a PEM file there", file=trust) from None
+            raise InputError(Option("trust", trust), ": cannot read a PEM file there", file=trust,
+                             field="trust") from None
         if "BEGIN CERTIFICATE" not in trust_pem:
-            raise InputError(f"--trust {trust}: holds no PEM certificate", file=trust)
-    report = VerifyReport(str(root.absolute()), trust=str(trust) if trust else None)
+            raise InputError(Option("trust", trust), ": holds no PEM certificate", file=trust, field="trust")
+    report = VerifyReport(str(absolute(root)), trust=str(trust) if trust else None)
     # A delivery folder (idcli deliver): its copies, their path-free records and re-signed manifests.
     from .delivery_checks import check_delivery_folder, is_delivery_folder
 
@@ -115,7 +118,7 @@ def file_entry(root: Path, path: Path) -> dict[str, str]:
         relative = path.relative_to(root).as_posix()
     except ValueError:  # a sidecar naming an image outside the folder (reported as a problem)
         relative = str(path)
-    return {"path": relative, "abs_path": str(path.absolute())}
+    return {"path": relative, "abs_path": str(absolute(path))}
 
 
 def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:

@@ -161,13 +161,14 @@ def test_signed_takes_are_refused_without_credentials_unless_unsigned(project, e
     render_on_cpu(project / "shots.yaml", out, engine_factory, sign=True, only=["sc01_sh010"])
     monkeypatch.delenv("IDCLI_C2PA_CERT")
     monkeypatch.delenv("IDCLI_C2PA_KEY")
-    with pytest.raises(DeliveryError, match="--unsigned") as caught:
+    with pytest.raises(DeliveryError, match="pass unsigned=True to deliver") as caught:  # named as Python names it
         deliver(out, dest)
     assert caught.value.exit_code == 2 and not dest.exists()  # nothing written
     run = subprocess.run([sys.executable, "-m", "idcli", "deliver", str(out), str(dest), "--json"],
                          capture_output=True, text=True, env=cli_env(), timeout=120)
     document = json.loads(run.stdout)
     assert run.returncode == 2 and document["exit_code"] == 2 and document["error"]["type"] == "DeliveryError"
+    assert "pass --unsigned to deliver" in document["error"]["message"]  # and as the command line names it
     report = deliver(out, dest, unsigned=True)
     [item] = report.images
     assert item.signature == "not-carried" and any("WITHOUT their C2PA signature" in n for n in report.notes)
@@ -188,7 +189,7 @@ def test_a_manifest_signed_with_a_plate_folder_is_not_carried_out(project, engin
     with monkeypatch.context() as patch:
         patch.setattr(idcli.signing, "manifest_file_name", lambda path: path)
         render_on_cpu(project / "shots.yaml", out, engine_factory, sign=True, only=["sc01_sh030"])
-    with pytest.raises(DeliveryError, match=r"names 'plates/two_people.png'.*--unsigned"):
+    with pytest.raises(DeliveryError, match=r"names 'plates/two_people.png'.*deliver with unsigned=True"):
         deliver(out, project.parent / "d1", shots="sc01_sh030")
     assert not (project.parent / "d1").exists()
     assert deliver(out, project.parent / "d2", shots="sc01_sh030", unsigned=True).images[0].signature == "not-carried"
@@ -216,7 +217,7 @@ def test_where_a_delivery_may_go_and_what_it_never_overwrites(project, engine_fa
     # A file there that is not this delivery's is never replaced without force.
     other = dest / "sc01_sh010_take1.png"
     other.write_bytes(b"the client's own file")
-    with pytest.raises(DeliveryError, match="--force"):
+    with pytest.raises(DeliveryError, match="force=True replaces them"):
         deliver(out, dest)
     assert other.read_bytes() == b"the client's own file"
     assert [i.status for i in deliver(out, dest, force=True).images] == ["replaced", "unchanged"]

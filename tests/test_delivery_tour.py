@@ -141,7 +141,7 @@ def test_half_the_signing_credentials_name_delivers_own_way_out(project, engine_
     monkeypatch.delenv("IDCLI_C2PA_KEY")  # the certificate set, the key forgotten
     with pytest.raises(InputError, match="IDCLI_C2PA_KEY is not") as caught:
         deliver(out, dest)
-    assert "--unsigned" in str(caught.value) and "--no-sign" not in str(caught.value)  # deliver has no --no-sign
+    assert "unsigned=True" in str(caught.value) and "sign=False" not in str(caught.value)  # deliver has no sign=
     assert caught.value.exit_code == 2 and not dest.exists()
 
 

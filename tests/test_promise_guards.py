@@ -41,6 +41,37 @@ def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp
     assert final.read_bytes() == b"new"
 
 
+
+def test_a_commit_that_raises_stops_the_commits_queued_behind_it() -> None:
+    """Mutation queue-goes-on-after-failure: a commit that raises (the disk filled mid-write) must stop the
+    commits already queued behind it, so nothing more is written after the failure. The test docs/testing.md
+    named as killing it never makes a commit raise: the verdict had come from timing (it survived a re-run)."""
+    import threading
+
+    from idcli.writer import CommitQueue
+
+    ran: list[int] = []
+    gate = threading.Event()
+
+    def failing() -> int:
+        gate.wait(10)  # the two commits behind it are queued before it fails
+        raise OSError(28, "No space left on device")
+
+    def later(value: int) -> int:
+        ran.append(value)
+        return value
+
+    queue = CommitQueue(lambda result: None, depth=5)
+    queue.submit(failing)
+    queue.submit(later, 2)
+    queue.submit(later, 3)
+    gate.set()
+    with pytest.raises(OSError, match="No space left"):
+        queue.drain()
+    queue.cancel()
+    queue.close()
+    assert ran == [], "commits queued behind a failed one ran"
+
 # -- path containment ----------------------------------------------------------------------------------
 
 

@@ -578,7 +578,7 @@ def test_one_of_the_two_signing_variables_alone_is_an_error_not_an_unsigned_rend
     other = "IDCLI_C2PA_KEY" if only_set.endswith("CERT") else "IDCLI_C2PA_CERT"
     with pytest.raises(SigningError, match=f"{only_set} is set but {other} is not") as caught:
         render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, only=["text"])
-    assert "--no-sign" in str(caught.value) and engine_factory.calls == []
+    assert "pass sign=False to render unsigned" in str(caught.value) and engine_factory.calls == []  # Python's words
     report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, only=["text"], sign=False)
     assert report.rendered == 1
 

@@ -329,11 +329,11 @@ def test_more_workers_than_the_cluster_holds_is_refused_not_a_hang(
     from hang_watchdog import no_hang
 
     path, out = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"}), tmp_path / "out"
-    with no_hang(60), pytest.raises(idcli.InputError, match=r"--workers 3: the Ray cluster holds 2 .*2 CPUs"):
+    with no_hang(60), pytest.raises(idcli.InputError, match=r"workers=3: the Ray cluster holds 2 .*2 CPUs"):
         idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=1,
                      executor=RayBackend(workers=3, engine_factory=engine_factory))
     assert not out.exists()
-    with no_hang(60), pytest.raises(idcli.InputError, match=r"--workers 5: the Ray cluster holds 4 "):
+    with no_hang(60), pytest.raises(idcli.InputError, match=r"workers=5: .* give workers=4 or fewer"):
         idcli.render(idcli.load_shotlist(path), out, device="cpu",
                      executor=RayBackend(workers=5, worker_cpus=0.5, engine_factory=engine_factory))
     assert not out.exists()

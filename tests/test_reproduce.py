@@ -114,11 +114,12 @@ def test_out_never_writes_over_the_committed_image(rendered, engine_factory) -> 
     # would put the re-render, unsigned and perhaps different, in place of the committed image.
     job = rendered["mara"]
     before = Path(job.image).read_bytes()
-    with pytest.raises(ReproduceError, match=r"--out .* the image being reproduced"):
+    with pytest.raises(ReproduceError, match=r"out_dir=.* the image being reproduced"):
         reproduce(job.sidecar, out_dir=Path(job.image).parent, engine_factory=engine_factory)
     assert Path(job.image).read_bytes() == before and engine_factory.calls == [1, 1]  # nothing rendered again
-    result = CliRunner().invoke(app, ["reproduce", str(job.image), "--out", str(Path(job.image).parent)])
+    result = CliRunner().invoke(app, ["reproduce", job.image.abs_path, "--out", str(Path(job.image).parent)])
     assert result.exit_code == 2 and Path(job.image).read_bytes() == before
+    assert "--out " in result.output and "the image being reproduced" in result.output  # the command's flag
 
 
 def test_a_changed_selfie_or_a_missing_pack_is_named(rendered, selfies, tmp_path, theo_pack,

@@ -389,11 +389,9 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "said"), [
     (("--otio", "a.otio", "--burn-in"), "--burn-in goes with --movie"),
-    (("--otio", "a.otio", "--fps", "29.97", "--drop-frame"),
-     "--drop-frame goes with --edl, --fcp-xml or --movie --burn-in"),
-    (("--movie", "a.mp4", "--fps", "29.97", "--non-drop-frame"),
-     "--non-drop-frame goes with --edl, --fcp-xml or --movie --burn-in"),
-    (("--movie", "a.mp4", "--start", "01:00:00:00"), "--start goes with --otio, --edl, --fcp-xml or --movie --burn-in"),
+    (("--otio", "a.otio", "--fps", "29.97", "--drop-frame"), "--drop-frame goes with --edl, --fcp-xml or --movie"),
+    (("--otio", "a.otio", "--fps", "29.97", "--non-drop-frame"),
+     "--non-drop-frame goes with --edl, --fcp-xml or --movie"),
 ])
 def test_an_option_for_a_format_not_asked_for_is_refused(out: Path, tmp_path: Path, args: tuple[str, ...],
                                                          said: str) -> None:
@@ -489,7 +487,7 @@ def test_every_format_starts_at_the_same_record_timecode(out: Path, tmp_path: Pa
     ("24", "01:60:00:00", "MM and SS from 00 to 59"),
     ("24", "24:00:00:00", "HH from 00 to 23"),
     ("24", "٠١:٠٠:٠٠:٠٠", "give the timecode as HH:MM:SS:FF"),  # Arabic-Indic digits: no editor's tool reads them
-    ("29.97", "01:00:00:00", "drop-frame timecode: give 01:00:00;00 (or --non-drop-frame)"),
+    ("29.97", "01:00:00:00", "drop-frame timecode: give --start 01:00:00;00 (or --non-drop-frame)"),
     ("29.97", "01:01:00;00", "01:01:00;00 does not exist in drop-frame timecode"),
     ("12", "01:00:00:00", "--start at --fps 12: timecode exists at 23.976"),
 ])
@@ -599,6 +597,49 @@ def test_the_movie_plays_each_take_for_its_duration(out: Path, tmp_path: Path) -
     assert list(starts.values()) == KEYFRAMES  # each shot starts on a keyframe (and nothing else is one)
 
 
+def tmcd_flags(data: bytes) -> list[int]:
+    """The flags of each ``tmcd`` sample description in a QuickTime/MP4 file (bit 0: drop frame), read from the atom
+    itself: size, 'tmcd', 6 reserved bytes, data reference index 1, 4 reserved bytes, then the flags."""
+    import struct
+
+    found = []
+    for match in re.finditer(rb"tmcd", data):
+        at = match.start()
+        if data[at + 4:at + 10] == bytes(6) and data[at + 10:at + 12] == b"\x00\x01":
+            found.append(struct.unpack(">I", data[at + 16:at + 20])[0])
+    return found
+
+
+@needs_pyav
+@pytest.mark.parametrize(("suffix", "fps", "extra", "start"), [
+    ("mp4", "25", (), "01:00:00:00"),  # the default start, non-drop frame
+    ("mov", "29.97", (), "01:00:00;00"),  # drop frame by default at 29.97
+    ("mp4", "29.97", ("--drop-frame", "--start", "00:59:58;02"), "00:59:58;02"),
+    ("mov", "29.97", ("--non-drop-frame", "--start", "10:00:00:00"), "10:00:00:00"),
+])
+def test_the_movie_carries_the_cuts_start_as_its_timecode_track(out: Path, tmp_path: Path, suffix: str, fps: str,
+                                                                extra: tuple[str, ...], start: str) -> None:
+    """An editor's tool reads a movie's start from its timecode (tmcd) track, not from the burn-in: the movie, burnt
+    in or not, starts at the cut's record timecode, drop frame as the export's timecode is."""
+    target = tmp_path / f"animatic.{suffix}"
+    result = cli("export", out, "--movie", target, "--fps", fps, *extra)
+    assert result.exit_code == 0, result.output
+    with av.open(str(target)) as container:  # FFmpeg's reader: the label from the tmcd track's first sample
+        (data,) = container.streams.data
+        assert dict(data.metadata)["timecode"] == start
+        assert dict(container.streams.video[0].metadata)["timecode"] == start
+    assert [flags & 1 for flags in tmcd_flags(target.read_bytes())] == [int(";" in start)]
+
+
+@needs_pyav
+def test_a_movie_at_a_rate_without_timecode_has_no_timecode_track(out: Path, tmp_path: Path) -> None:
+    target = tmp_path / "animatic.mp4"
+    assert cli("export", out, "--movie", target, "--fps", "12").exit_code == 0
+    with av.open(str(target)) as container:
+        assert not container.streams.data and "timecode" not in container.streams.video[0].metadata
+    assert tmcd_flags(target.read_bytes()) == []
+
+
 @needs_pyav
 def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> None:
     first, second = tmp_path / "a.mp4", tmp_path / "b.mov"
@@ -617,9 +658,11 @@ def test_the_movie_is_deterministic_at_ntsc_rate(out: Path, tmp_path: Path) -> N
 # make the bytes, so they are compared where they were recorded. The plain movie recorded with the burn-in converting
 # and copying whole frames (before the band alone was written per frame) and unchanged since: the same inputs, the
 # same bytes. The burn-in's re-recorded when its timecode came to start at 01:00:00:00 (its text changed, by design).
+# Both re-recorded when the movie gained its timecode track (a tmcd track and its references added; the video
+# stream's packets, payload and timestamps, the same as before, byte for byte).
 MOVIE_SHA256 = {("18.1.0", "13.0.0"): {
-    "plain": "7d94d7828eca02850009fe461d82431da74c157dfcc22267a6c08facd31ba2c0",
-    "burn-in": "d1181b4d8ffa3de6ffa7b0ceae73bcbdf1330357b32d7449ce0bbfc4fe092726",
+    "plain": "d0b1457d90ccac0e6682a789f3ed21a7d52e5901e82544422fe3c00f45f8481e",
+    "burn-in": "1cbf7b113f58a372e7464fa2e66a7e09297b7dbfd8cc8dedef76c1cc0bc58c14",
 }}
 
 

@@ -148,6 +148,11 @@ def test_a_take_re_rendered_since_the_director_looked_is_refused_unless_forced(o
     assert "sh010=2: take 2 was re-rendered since the picks were made (picked as abababababab, rendered now " \
            f"{job_key(out, 'sh010_t2').split(':')[1][:12]})" in message
     assert "--force" in message and not (out / "selects.json").exists()  # the good pick is not written either
+    from idcli.errors import InputError
+    from idcli.review.selects import select
+
+    with pytest.raises(InputError, match=r"or force=True to pick the take as rendered now; nothing was changed"):
+        select(out, from_file=exported)  # from Python: the argument as Python names it
     forced = cli("select", out, "--from", exported, "--force")
     assert forced.exit_code == 0, forced.output
     assert selects(out)["sh010"]["job_key"] == job_key(out, "sh010_t2")  # the take as rendered now
@@ -238,7 +243,7 @@ def test_select_without_picks_or_a_file_lists_the_picks_and_select_from_python_s
 
     result = cli("select", out)  # the command lists the picks (tests/test_revisions.py says how each stands)
     assert result.exit_code == 0 and "selects.json: no picks" in result.stdout, result.output
-    with pytest.raises(InputError, match=r"give at least one SHOT=TAKE or --from picks\.json"):
+    with pytest.raises(InputError, match=r"give at least one SHOT=TAKE or from_file='picks\.json'"):
         select(out, [])  # recording nothing from Python is still a mistake worth a word
 
 

@@ -404,6 +404,29 @@ def test_a_prompt_edited_with_its_expression_framing_or_cast_is_named_with_them(
     assert "note:   sh030: prompt, framing changed" in planned.stdout, planned.stdout
 
 
+def test_a_characters_description_edit_is_named_as_such_not_as_a_prompt_change(causes_day1: Path) -> None:
+    """A description stands in for its character's placeholder, so editing it changes every prompt naming the
+    character: the cause is the description (the sidecar's ``descriptions``), and the shot's prompt only when its own
+    words changed too. A sidecar from before ``descriptions`` can only say the prompt changed."""
+    shots, out = causes_day1 / "shots.yaml", causes_day1 / "out"
+    edited = CAUSES_DAY1.replace("a red-haired woman", "a grey-haired woman in a raincoat")
+    shots.write_text(edited.replace("close-up of {mara}, rain", "close-up of {mara}, heavy rain"), "utf-8")
+    document = json.loads(cli("plan", shots, "--out", out, "--device", "cpu", "--json").stdout)
+    assert {(j["shot_id"], j["cause"]) for j in document["jobs"] if j["state"] == "stale"} == {
+        ("sh010", "mara's description changed"), ("sh020", "prompt, mara's description changed")}
+    rendered = cli("render", shots, "--out", out, "--device", "cpu")
+    assert "idcli: note:   sh010: mara's description changed" in rendered.stderr, rendered.stderr
+    record = json.loads((out / "sh010" / "sh010_t1.json").read_text("utf-8"))
+    assert record["descriptions"] == {"mara": "a grey-haired woman in a raincoat"}
+    for sidecar in (out / "sh010").glob("*.json"):  # a sidecar from before descriptions
+        record = json.loads(sidecar.read_text("utf-8"))
+        del record["descriptions"]
+        sidecar.write_text(json.dumps(record), "utf-8")
+    shots.write_text(CAUSES_DAY1, "utf-8")
+    planned = cli("plan", shots, "--out", out, "--device", "cpu")
+    assert "note:   sh010: prompt changed" in planned.stdout, planned.stdout
+
+
 def test_a_delivered_record_keeps_the_shot_prompt_as_written() -> None:
     """Written by people, like ``prompt``: a prompt that reads as a path is no studio path to reduce to a name."""
     from idcli.delivery_record import delivery_record
@@ -412,6 +435,19 @@ def test_a_delivered_record_keeps_the_shot_prompt_as_written() -> None:
     record = delivery_record(sidecar, delivered_name="sh010_take1.png", source_name="sh010_t1.png",
                              source_sha256="0" * 64, signature="none")
     assert (record["prompt"], record["shot_prompt"]) == ("/night/ a woman", "/night/ {mara}")
+
+
+def test_a_delivered_record_keeps_the_descriptions_as_written() -> None:
+    """Written by people like ``shot_prompt``, under character names: never reduced to a file name, nor taken for
+    one of the studio's paths that a delivery must not carry."""
+    from idcli.delivery_record import delivery_record, local_strings
+
+    sidecar = {"prompt": "/night/ a woman", "descriptions": {"mara": "/night/ a woman", "path": "a/b c"},
+               "image": {"path": "sh010/sh010_t1.png"}}
+    record = delivery_record(sidecar, delivered_name="sh010_take1.png", source_name="sh010_t1.png",
+                             source_sha256="0" * 64, signature="none")
+    assert record["descriptions"] == {"mara": "/night/ a woman", "path": "a/b c"}
+    assert local_strings(sidecar, "/studio/out") == {"/studio/out", "sh010/sh010_t1.png"}
 
 
 def test_select_without_picks_lists_each_select_and_whether_it_stands(day2: Path) -> None:

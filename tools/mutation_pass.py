@@ -262,8 +262,10 @@ MUTATIONS: list[Mutation] = [
     M("selects-write-before-check", "selects", "idcli/review/selects.py",
       "    if problems:\n        rest = _the_rest(root, parsed, problems) if from_file is not None else \"\"\n"
       "        listed = list(problems.values())\n"
-      "        more = [f\"and {len(listed) - PROBLEMS_SHOWN} more\"] if len(listed) > PROBLEMS_SHOWN else []\n"
-      "        raise InputError(\"; \".join(listed[:PROBLEMS_SHOWN] + more) + \"; nothing was changed\" + rest)\n",
+      "        listed_parts = [part for n, parts in enumerate(listed[:PROBLEMS_SHOWN])\n"
+      "                        for part in ((\"; \",) if n else ()) + parts]\n"
+      "        more = [f\"; and {len(listed) - PROBLEMS_SHOWN} more\"] if len(listed) > PROBLEMS_SHOWN else []\n"
+      "        raise InputError(*listed_parts, *more, \"; nothing was changed\" + rest)\n",
       "", SELECTS, "bad picks are written instead of refused"),
     # -- provenance --------------------------------------------------------------------------------------
     M("verify-no-hash", "provenance", "idcli/verify.py",

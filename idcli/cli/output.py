@@ -20,6 +20,7 @@ import typer
 
 from ..diagnostics import diagnostic, lenient, note
 from ..errors import EXIT_OK, EXIT_OUTPUT_UNUSABLE, IdcliError, terminal_safe
+from ..option_words import options_as_flags
 
 
 def fail(message: str, code: int) -> None:
@@ -128,6 +129,7 @@ def debug_traceback() -> None:
         traceback.print_exc(file=sys.stderr)
 
 
+@options_as_flags()  # errors name their arguments as the command's flags, not as Python's (option_words.py)
 def guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
     """Run a command body; idcli errors become one message and their exit code.
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import EXIT_OK, InputError
+from ..paths import absolute
 from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app, given_path
 from .output import emit, emit_json, guarded, ok, print_note
 
@@ -43,7 +44,7 @@ def restore(
             # Without a take: every kept render of the folder (what a re-render after shot-list edits moved aside).
             versions = [v.as_dict(out_dir) for v in kept_renders(out_dir, take)]
             if as_json:
-                emit_json(ok(out_dir=str(out_dir.absolute()), versions=versions))
+                emit_json(ok(out_dir=str(absolute(out_dir)), versions=versions))
                 return
             for v in versions:
                 emit(f"{v['name']}  superseded {v['superseded_at']}  key {v['job_key'] or '?'}")
@@ -57,7 +58,7 @@ def restore(
         result = restore_take(out_dir, take, key, wait=wait)
         note = _restore_note(out_dir, take, result)
         if as_json:
-            emit_json(ok(out_dir=str(out_dir.absolute()), **result, **({"note": note} if note else {})))
+            emit_json(ok(out_dir=str(absolute(out_dir)), **result, **({"note": note} if note else {})))
             return
         aside = f"; the take it replaced is kept as {result['moved_aside']}" if result["moved_aside"] else ""
         emit(f"restored {result['image']['path']} from {result['name']}{aside}")

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import EXIT_INVALID_INPUT, terminal_safe
+from ..paths import absolute
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, app, given_path, qa_thresholds
 from .output import emit, emit_json, error_object, failure, guarded, ok, print_note, stdout_console
 
@@ -67,7 +68,7 @@ def qa(
             for line in flagged_lines(result.flagged_images, out):
                 emit(line)
         _finish_review(result.problems, {
-            "out_dir": str(Path(out).absolute()), "checked": result.checked, "flagged": result.flagged,
+            "out_dir": str(absolute(out)), "checked": result.checked, "flagged": result.flagged,
             "flags": result.flags, "without_cast": result.without_cast,
             "flagged_images": [{**image, "image": _folder_file(Path(out), Path(out) / image["image"])}
                                for image in result.flagged_images]} if as_json else None)
@@ -77,8 +78,8 @@ def qa(
 
 def _folder_file(root: Path, path: Path) -> dict[str, str]:
     """A file of the output folder as the --json contract names it: ``{path, abs_path}``."""
-    absolute = Path(path).absolute()
-    return {"path": absolute.relative_to(Path(root).absolute()).as_posix(), "abs_path": str(absolute)}
+    found = absolute(path)
+    return {"path": found.relative_to(absolute(root)).as_posix(), "abs_path": str(found)}
 
 
 @app.command()
@@ -122,7 +123,7 @@ def review(
                       "selected": sum(1 for shot in run.shots if shot.selected is not None
                                       and shown_take(shot, live) is shot.selected
                                       and (shot.entry is not None or run.order is None))}
-            document = {"out_dir": str(run.root.absolute()), "page": _folder_file(run.root, result.index),
+            document = {"out_dir": str(absolute(run.root)), "page": _folder_file(run.root, result.index),
                         "contact_sheets": [_folder_file(run.root, sheet) for sheet in result.contact_sheets],
                         "counts": counts, "notes": notes}
         _finish_review(result.problems, document)
@@ -167,7 +168,7 @@ def select(
             print_note(note)
         root = Path(out)
         if as_json:  # the picks as selects.json holds them now, what this select changed, and the notes above
-            emit_json(ok(out_dir=str(root.absolute()), selects_file=_folder_file(root, root / SELECTS),
+            emit_json(ok(out_dir=str(absolute(root)), selects_file=_folder_file(root, root / SELECTS),
                          selects=dict(sorted(current.items())), changed=current.changed, notes=current.notes))
             return
         emit("changed: " + (", ".join(current.changed) or "nothing; every pick given was recorded already"))
@@ -193,7 +194,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
     listed = list_selects(out)
     root = Path(out)
     if as_json:  # select --json's document, nothing changed, with how each pick stands and the shots unpicked
-        emit_json(ok(out_dir=str(root.absolute()), selects_file=_folder_file(root, root / SELECTS),
+        emit_json(ok(out_dir=str(absolute(root)), selects_file=_folder_file(root, root / SELECTS),
                      selects=dict(sorted(read_selects(root).items())), changed=[], notes=[],
                      standing=[s.as_dict() for s in listed.selects], unpicked=listed.unpicked))
         return
@@ -234,7 +235,7 @@ def export(
                                                     parser=given_path)] = None,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
     drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode of the EDL, "
-                                                    "the FCP 7 XML and the burn-in at 29.97 or 59.94 fps [default: "
+                                                    "the FCP 7 XML and the movie at 29.97 or 59.94 fps [default: "
                                                     "drop frame there].",
                                                     show_default=False)] = None,
     burn_in: Annotated[bool, typer.Option("--burn-in", help="Show shot id, take and timecode in the movie.")] = False,
@@ -270,7 +271,7 @@ def export(
                 print_note(note)
         document = None
         if as_json:
-            document = {"out_dir": str(Path(out).absolute()), "fps": fps, "start": first.start, "clips": first.clips,
+            document = {"out_dir": str(absolute(out)), "fps": fps, "start": first.start, "clips": first.clips,
                         "frames": first.frames, "gaps": first.gaps,
                         "files": [{"format": r.format, "path": str(r.path)} for r in results],
                         "notes": [*picks, *(note for r in results for note in r.notes)]}

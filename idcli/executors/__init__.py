@@ -65,7 +65,9 @@ def compile_fact(engine: Any) -> dict[str, Any]:
 
 def check_executor(name: str) -> str:
     from ..errors import InputError
+    from ..option_words import Option
 
     if name not in EXECUTORS:
-        raise InputError(f"--executor {name}: not an executor (allowed: {', '.join(EXECUTORS)})")
+        raise InputError(Option("executor", name), f": not an executor (allowed: {', '.join(EXECUTORS)})",
+                         field="executor")
     return name

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import ExecutorUnavailableError, InputError
 from ..models import ModelIdentity
+from ..option_words import Option
 from ..plan import Job
 from ..runtime import Runtime
 from . import BatchSink, RenderedBatch
@@ -43,8 +44,8 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ExecutorUnavailableError('--executor ray needs Ray: pip install -e ".[ray]" (Ray 2.60 or later)'
-                                       ) from None
+        raise ExecutorUnavailableError(Option("executor", "ray"), ' needs Ray: pip install -e ".[ray]" (Ray 2.60 or '
+                                       'later)') from None
     return ray
 
 
@@ -59,7 +60,7 @@ class RayBackend:
     def __init__(self, address: str | None = None, workers: int | None = None, engine_factory: Any = None,
                  worker_cpus: float | None = None) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise InputError(f"--workers {workers!r}: give a whole number, 1 or more")
+            raise InputError(Option("workers", workers), ": give a whole number, 1 or more", field="workers")
         if address is not None and not isinstance(address, str):
             raise InputError(f"ray_address {address!r}: give a cluster address such as 'head-node:6379'")
         if worker_cpus is not None and (isinstance(worker_cpus, bool) or not isinstance(worker_cpus, int | float)
@@ -112,7 +113,8 @@ class RayBackend:
             device = "cuda" if gpus else "cpu"
         elif device.startswith("cuda"):
             if not gpus:
-                raise InputError(f"--device {device}: the Ray cluster has no GPU (use --device cpu)")
+                raise InputError(Option("device", device), ": the Ray cluster has no GPU (use ",
+                                 Option("device", "cpu"), ")", field="device")
             device = "cuda"  # each worker is given its own GPU by Ray
         if dtype == "auto":
             dtype = "bfloat16" if device == "cuda" else "float32"
@@ -130,8 +132,8 @@ class RayBackend:
         if gpu:
             room, held = min(room, int(gpus)), f"{gpus:g} GPUs and {held}"
         if self.workers is not None and self.workers > room:
-            raise InputError(f"--workers {self.workers}: the Ray cluster holds {room} ({held}); give --workers "
-                             f"{max(room, 1)} or fewer, or add nodes")
+            raise InputError(Option("workers", self.workers), f": the Ray cluster holds {room} ({held}); give ",
+                             Option("workers", max(room, 1)), " or fewer, or add nodes", field="workers")
 
     def _worker_cpus(self) -> float:
         return 1.0 if self.worker_cpus is None else float(self.worker_cpus)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..hashing import sha256_file_cached, tagged_hash
+from ..option_words import Option
 
 ENV_VAR = "IDCLI_FACE_MODELS"
 DEFAULT_PACK = "buffalo_l"
@@ -75,9 +76,10 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
             state += f" (packs below it: {', '.join(str(p) for p in below)}; pass one of those)"
         raise ModelUnavailableError(
             f"face models: {folder} ({chosen}) {state}. Put an insightface model pack there — for buffalo_l: "
-            "det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass "
-            f"--face-models DIR / set {ENV_VAR} (or '--face-models synthetic' for the random-weight test pack). "
-            "A render never downloads them; 'idcli models fetch PRESET --accept-insightface-license' "
+            "det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass ",
+            Option("face_models", "DIR"), f" / set {ENV_VAR} (or ", Option("face_models", "synthetic"),
+            " for the random-weight test pack). A render never downloads them; 'idcli models fetch PRESET "
+            "--accept-insightface-license' "
             f"fetches buffalo_l once (docs/models.md). {LICENCE_NOTE}")
     synthetic = is_synthetic_pack(folder)
     # insightface 2.1 also honours a manifest.json (routing, preprocessing): it is part of the identity.

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import Problem
 from ..hashing import tagged_hash
-from ..paths import state_dir
+from ..paths import absolute, state_dir
 from ..presets import get_preset
 from ..profile_ranges import IDENTITY, ranged
 from ..shotlist import LoadedShotList
@@ -79,7 +79,7 @@ class CharacterIdentity:
     def _selfie_records(self) -> list[dict[str, str]]:
         if len(self.selfie_given) != len(self.selfie_files):  # not from a shot list (reproduce): as resolved
             return [{"path": path, "sha256": sha} for path, sha in self.selfie_files]
-        return [{"path": given, "abs_path": path, "sha256": sha}
+        return [{"path": given, "abs_path": str(absolute(path)), "sha256": sha}
                 for given, (path, sha) in zip(self.selfie_given, self.selfie_files, strict=True)]
 
 

@@ -7,6 +7,10 @@ sizes are letterboxed into one frame: the largest width and height among them, r
 browsers expect of H.264. ``burn_in`` adds a band at the bottom with the shot id, take and timecode, and marks
 a take made by random-weight test models (Pillow's default font: no font file shipped).
 
+The movie starts at the cut's record timecode (``export --start``) as editors' tools read it: a QuickTime timecode
+track (``tmcd``), which FFmpeg's mov/mp4 muxer writes from the video stream's ``timecode`` metadata (``;`` before the
+frames sets its drop-frame flag). At a rate without SMPTE timecode (12 fps, say) the movie has none.
+
 Deterministic: libx264 at a fixed thread count and fixed settings, no creation time in the file, so the same
 output folder gives the same bytes. Each shot starts on a keyframe, so scrubbing lands on a shot's first
 frame. The movie streams into a temporary beside the target, renamed when complete; Ctrl-C or SIGTERM
@@ -22,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..option_words import Option
 from .export import ExportResult, build_timeline
 from .runs import Run
 from .start_timecode import timecode
@@ -37,15 +42,18 @@ def require_pyav() -> None:
     try:
         import av  # noqa: F401
     except ImportError:
-        raise InputError("--movie needs PyAV (its wheels bundle ffmpeg and libx264): "
-                         "pip install 'idcli[movie]' (or pip install av)") from None
+        raise InputError(Option("movie"), " needs PyAV (its wheels bundle ffmpeg and libx264): "
+                         "pip install 'idcli[movie]' (or pip install av)", field="movie") from None
 
 
 def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop_frame: bool = False,
                 start: int = 0) -> ExportResult:
     """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
-    ``drop_frame`` the burn-in's timecode (at 29.97 and 59.94; ``editorial_formats.check_drop_frame``), ``start``
-    the frame its first frame's burnt-in timecode counts (start_timecode.py)."""
+    ``drop_frame`` its timecode's (the timecode track's and the burn-in's, at 29.97 and 59.94;
+    ``editorial_formats.check_drop_frame``), ``start`` the frame its first frame's timecode counts
+    (start_timecode.py)."""
+    from opentimelineio.opentime import RationalTime
+
     from ..store import atomic_stream
 
     timeline, result = build_timeline(run, path, fps)
@@ -54,9 +62,10 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
     shots = [_Shot.of(item, takes) for item in timeline.video_tracks()[0]]
     # No shot of the order rendered (an edited shot list): the slates take the size of the folder's takes.
     width, height = frame_size(run, [shot.take for shot in shots if shot.take is not None])
+    start_label = timecode(start, fps, drop_frame) if RationalTime.is_valid_timecode_rate(fps) else None
     with atomic_stream(path) as temporary:
         _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height),
-                drop_frame if burn_in else None, start)
+                drop_frame if burn_in else None, start, start_label)
     return result
 
 
@@ -167,9 +176,10 @@ def burn_in_band(width: int, text: str, warning: str | None, font: Any) -> np.nd
 
 
 def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, fps: float,
-            size: tuple[int, int], burn_in_drop_frame: bool | None, start: int = 0) -> None:
+            size: tuple[int, int], burn_in_drop_frame: bool | None, start: int = 0,
+            start_label: str | None = None) -> None:
     """Encode ``shots`` into ``target``; ``burn_in_drop_frame`` None for no burn-in, else its timecode's kind, which
-    counts from frame ``start``."""
+    counts from frame ``start``; ``start_label`` that frame's timecode, for the timecode track (None: no track)."""
     import av
     from av.video.reformatter import ColorRange
 
@@ -181,6 +191,8 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
         stream = container.add_stream("libx264", rate=rate, options=dict(CODEC_OPTIONS))
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
+        if start_label is not None:  # the muxer writes the tmcd track from it (module docstring)
+            stream.metadata["timecode"] = start_label
         context = stream.codec_context
         context.thread_count = ENCODER_THREADS
         context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709

@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..option_words import Option
 from .export import ExportResult, build_timeline
 from .runs import Run
-from .start_timecode import TIMECODE_RATES
+from .start_timecode import TIMECODE_RATES, drop_frame_option
 
 # Adapter name in OTIO's plugin manifest -> the PyPI package that provides it.
 ADAPTER_PACKAGES = {"cmx_3600": "otio-cmx3600-adapter", "fcp_xml": "otio-fcp-adapter"}
@@ -42,14 +43,15 @@ EDL_MAX_EVENTS = 999  # CMX 3600 event numbers have three digits
 DROP_FRAME_RATES = (30000 / 1001, 60000 / 1001)
 
 
-def require_adapter(name: str, option: str) -> None:
+def require_adapter(name: str, option: Option) -> None:
     """Refuse ``option`` when OTIO has no adapter ``name`` installed, naming the package that provides it."""
     import opentimelineio as otio
 
     if name not in otio.adapters.available_adapter_names():
         package = ADAPTER_PACKAGES[name]
-        raise InputError(f"{option} needs OpenTimelineIO's {name} adapter, which is not installed: "
-                         f"pip install 'idcli[editorial]' (or pip install {package})")
+        raise InputError(option, f" needs OpenTimelineIO's {name} adapter, which is not installed: "
+                         f"pip install 'idcli[editorial]' (or pip install {package})", field=option.name)
+
 
 
 def drop_frame_rate(fps: float) -> bool:
@@ -61,20 +63,22 @@ def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
     convention (29.97 and 59.94 drop frame, which keeps timecode on the wall clock). Asking for it at another rate
     is refused."""
     if drop_frame and not drop_frame_rate(fps):
-        raise InputError(f"--drop-frame: drop-frame timecode exists only at 29.97 and 59.94 fps, not at {fps:g}")
+        raise InputError(drop_frame_option(True), f": drop-frame timecode exists only at 29.97 and 59.94 fps, not at "
+                         f"{fps:g}", field="drop_frame")
     return drop_frame_rate(fps) if drop_frame is None else drop_frame
 
 
-def require_timecode_rate(fps: float, option: str) -> None:
-    """Refuse ``option`` at a rate SMPTE timecode does not exist at (``fps`` as ``export.timeline_rate`` gives it):
-    an EDL's and an FCP 7 XML's times and the movie's burn-in are timecode, and OTIO's timecode (which the
-    adapters write with) knows only the broadcast and film rates; the .otio and a movie without burn-in take any
-    rate."""
+def require_timecode_rate(fps: float, *option: str | Option) -> None:
+    """Refuse ``option`` (its words: text and ``Option``s) at a rate SMPTE timecode does not exist at (``fps`` as
+    ``export.timeline_rate`` gives it): an EDL's and an FCP 7 XML's times and the movie's burn-in are timecode, and
+    OTIO's timecode (which the adapters write with) knows only the broadcast and film rates; the .otio and a movie
+    without burn-in take any rate."""
     import opentimelineio as otio
 
     if not otio.opentime.RationalTime.is_valid_timecode_rate(fps):
-        raise InputError(f"{option} at --fps {fps:g}: timecode exists at {TIMECODE_RATES} only; give one of them "
-                         "(--otio, and --movie without --burn-in, take any rate)", field="fps")
+        raise InputError(*option, " at ", Option("fps", fps), f": timecode exists at {TIMECODE_RATES} only; give one "
+                         "of them (", Option("otio"), ", and ", Option("movie"), " without ", Option("burn_in", True),
+                         ", take any rate)", field="fps")
 
 
 def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: int = 0
@@ -101,10 +105,10 @@ def _check_media_paths(timeline: Any, edl_path: Path) -> None:
     for clip in timeline.find_clips():
         path = clip.media_reference.target_url
         if not path.isprintable():
-            raise InputError(f"--edl {printable(str(edl_path))}: the path from the EDL to {clip.media_reference.name}, "
+            raise InputError(Option("edl", edl_path), f": the path from the EDL to {clip.media_reference.name}, "
                              f"{printable(path)}, holds a line break or control character, which an EDL line cannot "
-                             "hold (the output folder's name?); rename the folder, or write --otio or --fcp-xml, "
-                             "which escape it")
+                             "hold (the output folder's name?); rename the folder, or write ", Option("otio"), " or ",
+                             Option("fcp_xml"), ", which escape it", field="edl")
 
 
 def _check_event_count(run: Run, result: ExportResult, edl_path: Path) -> None:
@@ -113,12 +117,13 @@ def _check_event_count(run: Run, result: ExportResult, edl_path: Path) -> None:
         left = sum(1 for shot in run.shots if shot.takes and shot.entry is None) if run.order else 0
         why = (f" ({left} rendered shot{' is' if left == 1 else 's are'} no longer in the shot list)"
                if left else "")
-        raise InputError(f"--edl {edl_path}: none of the shot list's {len(result.gaps)} shot(s) is rendered{why}, so "
-                         "the EDL would hold no event; render some shots first (or write --otio, which keeps the "
-                         "gaps)")
+        raise InputError(Option("edl", edl_path), f": none of the shot list's {len(result.gaps)} shot(s) is "
+                         f"rendered{why}, so the EDL would hold no event; render some shots first (or write ",
+                         Option("otio"), ", which keeps the gaps)", field="edl")
     if clips > EDL_MAX_EVENTS:
-        raise InputError(f"--edl {edl_path}: {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
-                         "events. Write --fcp-xml or --otio for a cut this long")
+        raise InputError(Option("edl", edl_path), f": {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
+                         "events. Write ", Option("fcp_xml"), " or ", Option("otio"), " for a cut this long",
+                         field="edl")
 
 
 def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:

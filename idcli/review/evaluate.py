@@ -15,6 +15,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from ..paths import absolute
 from .qa import FLAGS
 from .runs import Run
 
@@ -82,7 +83,7 @@ def summarise(run: Run) -> RunSummary:
     by_framing = {framing: {"faces": len(v), "mean_area_share": round(fmean(v), 5)}
                   for framing, v in sorted(areas.items())}
     leakage = {"images": len(leaks), "mean": _stats(leaks)["mean"], "max": _stats(leaks)["max"]}
-    return RunSummary(str(run.root.absolute()), len(run.takes), with_qa, flagged, dict(flags), dict(methods),
+    return RunSummary(str(absolute(run.root)), len(run.takes), with_qa, flagged, dict(flags), dict(methods),
                       characters, by_framing, leakage, list(run.problems))
 
 

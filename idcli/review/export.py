@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError
+from ..option_words import Option
 from .runs import Run, Shot, Take, default_take
 
 # The frame rates editorial works in: from 1 fps (a slide-show animatic) to 240 fps (high-speed capture).
@@ -203,13 +204,14 @@ def check_targets(*, otio: str | Path | None = None, edl: str | Path | None = No
     given = {"otio": otio, "edl": edl, "fcp_xml": fcp_xml, "movie": movie}
     targets = {name: Path(value) for name, value in given.items() if value is not None}
     if not targets:
-        raise InputError("give at least one file to write: --otio, --edl, --fcp-xml or --movie")
+        raise InputError("give at least one file to write: ", Option("otio"), ", ", Option("edl"), ", ",
+                         Option("fcp_xml"), " or ", Option("movie"))
     for name, path in targets.items():
-        option, suffixes = FORMATS[name]
+        suffixes = FORMATS[name][1]
         if path.suffix.lower() not in suffixes:
-            raise InputError(f"{option} {path}: give a file name ending in {' or '.join(suffixes)}")
+            raise InputError(Option(name, path), f": give a file name ending in {' or '.join(suffixes)}", field=name)
         if path.is_dir():
-            raise InputError(f"{option} {path}: is a folder")
+            raise InputError(Option(name, path), ": is a folder", field=name)
     if len({p.resolve() for p in targets.values()}) < len(targets):
         raise InputError("the same file is named twice; give each format a file of its own")
     if isinstance(fps, bool) or not isinstance(fps, int | float):  # from Python: fps="24" failed in the comparison
@@ -217,7 +219,8 @@ def check_targets(*, otio: str | Path | None = None, edl: str | Path | None = No
 
         raise InputError(f"fps={shown(fps)}: give the frame rate as a number", field="fps")
     if not (MIN_FPS <= fps <= MAX_FPS):  # NaN fails both comparisons
-        raise InputError(f"--fps {fps:g}: give a frame rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second")
+        raise InputError(Option("fps", fps), f": give a frame rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second",
+                         field="fps")
     return targets
 
 
@@ -228,13 +231,13 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     """Write the animatic in each format given a path, from one timeline: an OTIO file, a CMX 3600 EDL, an FCP
     7 XML and a playable movie (docs/review.md). Every request is checked (names, frame rate, the adapters and
     PyAV installed) before the first file is written; each file is written atomically, its folder made if
-    needed. ``drop_frame``: the timecode of the EDL, the FCP 7 XML and the movie's burn-in at 29.97/59.94
-    (default: drop frame there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the record
-    timecode of the first frame in every format (default 01:00:00:00; start_timecode.py). Returns one result per
-    file written, in the order above."""
+    needed. ``drop_frame``: the timecode of the EDL, the FCP 7 XML and the movie (its timecode track and burn-in) at
+    29.97/59.94 (default: drop frame there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the
+    record timecode of the first frame in every format (default 01:00:00:00; start_timecode.py). Returns one result
+    per file written, in the order above."""
     from ..arguments import check_bool, shown
     from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
-    from .start_timecode import start_frame
+    from .start_timecode import drop_frame_option, start_frame
 
     if not isinstance(run, Run):
         raise InputError(f"run={shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
@@ -246,22 +249,20 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
                          field="drop_frame")
     # An option for a file not asked for would do nothing: said, not ignored.
     if burn_in and "movie" not in targets:
-        raise InputError("--burn-in goes with --movie (it marks the movie's frames)", field="burn_in")
-    if drop_frame is not None and not {"edl", "fcp_xml"} & set(targets) and not (burn_in and "movie" in targets):
-        flag = "--drop-frame" if drop_frame else "--non-drop-frame"
-        raise InputError(f"{flag} goes with --edl, --fcp-xml or --movie --burn-in (the timecode they write; the "
-                         ".otio and a movie without burn-in have none to choose)", field="drop_frame")
-    if start is not None and set(targets) == {"movie"} and not burn_in:
-        raise InputError("--start goes with --otio, --edl, --fcp-xml or --movie --burn-in (the timecode they carry; "
-                         "a movie without burn-in has none)", field="start")
+        raise InputError(Option("burn_in", True), " goes with ", Option("movie"), " (it marks the movie's frames)",
+                         field="burn_in")
+    if drop_frame is not None and set(targets) == {"otio"}:
+        raise InputError(drop_frame_option(drop_frame), " goes with ", Option("edl"), ", ", Option("fcp_xml"), " or ",
+                         Option("movie"), " (the timecode they write; the .otio has none to choose)",
+                         field="drop_frame")
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
     rate = timeline_rate(fps)
-    for name, option in (("edl", "--edl"), ("fcp_xml", "--fcp-xml"), ("movie", "--movie --burn-in")):
+    for name in ("edl", "fcp_xml", "movie"):
         if name in targets and (burn_in or name != "movie"):
-            require_timecode_rate(rate, option)
+            require_timecode_rate(rate, Option(name), *((" ", Option("burn_in", True)) if name == "movie" else ()))
     if "edl" in targets:
-        require_adapter("cmx_3600", "--edl")
+        require_adapter("cmx_3600", Option("edl"))
     # The timecode of every format: the EDL's, the XML's and the burn-in's drop frame or not as asked; the .otio's
     # start is a frame count at the rate.
     drop_frame = check_drop_frame(rate, drop_frame)
@@ -270,15 +271,15 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     has_timecode = RationalTime.is_valid_timecode_rate(rate)
     first = start_frame(start, rate, drop_frame, timecode_rate=has_timecode)
     shots = cut(run)  # for the checks before any file; each format lays out the same cut
-    # The cut's timecode ends by 23:59:59:FF, where it wraps (start_timecode.py); a movie without burn-in has none.
-    if has_timecode and (burn_in or set(targets) != {"movie"}):
+    # The cut's timecode ends by 23:59:59:FF, where it wraps (start_timecode.py): every format carries it.
+    if has_timecode:
         from .start_timecode import check_cut_fits
 
         check_cut_fits(first, cut_frames(shots, rate), start, rate, drop_frame)
     # The EDL's timeline is built here, once: its events are counted before any file is written, then written.
     edl_built = edl_timeline(run, targets["edl"], rate, drop_frame, first) if "edl" in targets else None
     if "fcp_xml" in targets:
-        require_adapter("fcp_xml", "--fcp-xml")
+        require_adapter("fcp_xml", Option("fcp_xml"))
     if "movie" in targets:
         from .animatic_movie import require_pyav
 
@@ -289,12 +290,11 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
 
     results, swept = [], set()
     for name, path in targets.items():
-        option = FORMATS[name][0]
         try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"{option} {path}: cannot make the folder {path.parent} ({exc.strerror or exc})"
-                              ) from None
+            raise OutputError(Option(name, path), f": cannot make the folder {path.parent} ({exc.strerror or exc})",
+                              field=name) from None
         if path.parent not in swept:  # an export killed mid-write left its temporary beside the file
             remove_dead_temporaries(path.parent)
             swept.add(path.parent)

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..option_words import Option
 
 QA_VERSION = 1
 PLATE_QA_VERSION = 2  # plate images: every face record has ``plate_face``
@@ -327,7 +328,8 @@ class IdentityQA:
 
     @classmethod
     def for_preset(cls, preset: str, face_models: str | None = None, thresholds: QAThresholds = QAThresholds(),
-                   hint: str = "Or pass --no-qa to render without identity QA.") -> IdentityQA:
+                   hint: tuple[Any, ...] = ("Or pass ", Option("qa", False, negated="--no-qa"),
+                                            " to render without identity QA.")) -> IdentityQA:
         """The face models a render of ``preset`` uses (``--face-models``, ``$IDCLI_FACE_MODELS``, preset)."""
         from ..errors import ModelUnavailableError
         from ..identity.resolve import face_models_for
@@ -335,7 +337,7 @@ class IdentityQA:
         try:
             models = face_models_for(preset, face_models)
         except ModelUnavailableError as exc:
-            raise ModelUnavailableError(f"identity QA: {exc} {hint}".rstrip()) from None
+            raise ModelUnavailableError("identity QA: ", *exc.message_parts, *((" ", *hint) if hint else ())) from None
         return cls(models, thresholds)
 
     @property

@@ -60,7 +60,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
             try:
                 if preset not in checkers:
                     checkers[preset] = IdentityQA.for_preset(preset, face_models, thresholds or QAThresholds(),
-                                                             hint="")
+                                                             hint=())
                 data = read_regular(root / where, MAX_IMAGE_BYTES, follow_links=False)
                 if sha256_bytes(data) != record["image"].get("sha256"):
                     result.problems.append(f"{where}: the image does not match its sidecar; left alone")

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from ..errors import InputError
 from ..lock_wait import lock_waiting
+from ..option_words import Option
 
 SELECTS = "selects.json"
 SELECTS_SCHEMA = 1
@@ -226,7 +227,8 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         parsed = [_Pick(p.shot, p.take, p.key, f"{exported.path.name}: ") for p in exported.picks
                   if p.shot not in given] + parsed
     if not parsed:
-        raise InputError("give at least one SHOT=TAKE" + (" or --from picks.json" if from_file is None else ""))
+        raise InputError("give at least one SHOT=TAKE",
+                         *((" or ", Option("from_file", "picks.json", flag="--from")) if from_file is None else ()))
     committed: dict[str, dict[int, str]] = {}
     for record in scan_results(root).records:
         committed.setdefault(record["shot_id"], {})[record["take"]] = record["job_key"]
@@ -235,15 +237,17 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     # The shot list the folder was last rendered from (its manifest; None before idcli kept one): a take of a
     # shot it no longer has, or beyond the shot's takes, is an orphan: kept on disk, no part of the shot list.
     live = live_takes(root, None)
-    problems: dict[_Pick, str] = {}
+    problems: dict[_Pick, tuple[Any, ...]] = {}  # each problem's message parts (option_words.py)
     for pick in parsed:  # a did-you-mean (a scan of every shot) for the problems shown only
         if problem := _pick_problem(root, pick, committed, live, force, suggest=len(problems) < PROBLEMS_SHOWN):
-            problems[pick] = problem
+            problems[pick] = problem if isinstance(problem, tuple) else (problem,)
     if problems:
         rest = _the_rest(root, parsed, problems) if from_file is not None else ""
         listed = list(problems.values())
-        more = [f"and {len(listed) - PROBLEMS_SHOWN} more"] if len(listed) > PROBLEMS_SHOWN else []
-        raise InputError("; ".join(listed[:PROBLEMS_SHOWN] + more) + "; nothing was changed" + rest)
+        listed_parts = [part for n, parts in enumerate(listed[:PROBLEMS_SHOWN])
+                        for part in (("; ",) if n else ()) + parts]
+        more = [f"; and {len(listed) - PROBLEMS_SHOWN} more"] if len(listed) > PROBLEMS_SHOWN else []
+        raise InputError(*listed_parts, *more, "; nothing was changed" + rest)
     with _locked(root):
         from ..safeio import remove_dead_temporaries
 
@@ -305,8 +309,9 @@ class _Pick(NamedTuple):
 
 
 def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]], live: set[tuple[str, int]] | None,
-                  force: bool, *, suggest: bool = True) -> str | None:
-    """Why ``pick`` cannot be recorded, or None (``suggest``: with a did-you-mean for an unknown shot)."""
+                  force: bool, *, suggest: bool = True) -> str | tuple[Any, ...] | None:
+    """Why ``pick`` cannot be recorded (a message, or its parts where it names an argument), or None (``suggest``:
+    with a did-you-mean for an unknown shot)."""
     from ..errors import printable
     from ..suggest import did_you_mean
     from ..superseded import key_label
@@ -327,11 +332,11 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
     if pick.seen is not None and pick.seen != seen_key(now_key) and not force:
         return (f"{pick.source}{named}={take}: take {take} was re-rendered since the picks were made (picked as "
                 f"{pick.seen[:12]}, rendered now {key_label(now_key)}): have it looked at again on the rewritten "
-                "page (idcli review), or --force to pick the take as rendered now")
+                "page (idcli review), or ", Option("force", True), " to pick the take as rendered now")
     return None
 
 
-def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, str]) -> str:
+def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, tuple[Any, ...]]) -> str:
     """How to record a refused picks file's picks that check out, alone: the director's other picks need not wait
     for the shot the artist re-rendered or took out of the shot list meanwhile (nor the JSON edited by hand)."""
     import shlex
@@ -360,5 +365,5 @@ def _check_project(root: Path, path: Path, project: str | None, force: bool) -> 
     if not here or project in here:
         return
     raise InputError(f"{path}: picks of project '{printable(project):.80}', but {root} holds renders of project "
-                     f"'{printable(sorted(here)[0]):.80}'; give this project's picks (or --force)", file=path,
-                     field="project")
+                     f"'{printable(sorted(here)[0]):.80}'; give this project's picks (or ", Option("force", True), ")",
+                     file=path, field="project")

@@ -4,8 +4,8 @@ labelled.
 An editor's sequence starts at 01:00:00:00 (Avid's and Resolve's default timeline start; the sample EDLs of the
 Resolve and Final Cut Pro 7 manuals record from 01:00:00:00), leaving the hour before for bars, slate and countdown.
 A cut recorded from 00:00:00:00 lands an hour early in such a sequence. Every format carries the same start: the
-.otio's ``global_start_time``, the EDL's record timecode, the FCP 7 XML sequence's ``<timecode>`` and the movie's
-burn-in (docs/review.md).
+.otio's ``global_start_time``, the EDL's record timecode, the FCP 7 XML sequence's ``<timecode>``, the movie's
+timecode track and its burn-in (docs/review.md).
 
 The start is parsed by SMPTE 12M's own arithmetic (not OTIO's), at the export's rate and drop-frame choice: a
 frame count, which each format labels as its timecode does. ``timecode`` is that label, the one the burn-in and the
@@ -21,12 +21,18 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InputError
+from ..errors import InputError, printable
+from ..option_words import Option
 
 DEFAULT_START = "01:00:00:00"
 # The rates OTIO's RationalTime.is_valid_timecode_rate takes, as refusals name them.
 TIMECODE_RATES = "23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 fps"
 _FORM = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})([:;])([0-9]{2})")  # ASCII digits: what timecode is
+
+
+def drop_frame_option(drop_frame: bool) -> Option:
+    """``drop_frame`` as asked: ``drop_frame=False`` from Python, ``--non-drop-frame`` on the command line."""
+    return Option("drop_frame", drop_frame, negated="--non-drop-frame")
 
 
 def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rate: bool = True) -> int:
@@ -43,34 +49,33 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
         raise InputError(f"start={shown(given)}: give the timecode as a string, e.g. {DEFAULT_START!r}",
                          field="start")
     if not timecode_rate:
-        raise InputError(f"--start at --fps {fps:g}: timecode exists at {TIMECODE_RATES} only "
+        raise InputError(Option("start"), " at ", Option("fps", fps), f": timecode exists at {TIMECODE_RATES} only "
                          "(at another rate the timeline starts an hour in)", field="start")
-    from ..errors import printable
-
-    shown_given = printable(given)
+    asked = Option("start", given)
     match = _FORM.fullmatch(given)
     if match is None:
-        raise InputError(f"--start {shown_given}: give the timecode as HH:MM:SS:FF, e.g. {DEFAULT_START} "
+        raise InputError(asked, f": give the timecode as HH:MM:SS:FF, e.g. {DEFAULT_START} "
                          "(HH:MM:SS;FF where the timecode drops frames, e.g. 01:00:00;00 at 29.97)", field="start")
     separator = match.group(4)
     hours, minutes, seconds, frames = (int(match.group(i)) for i in (1, 2, 3, 5))
     nominal = round(fps)
     if separator == ";" and not drop_frame:
-        raise InputError(f"--start {shown_given}: the drop-frame form (;) at {fps:g} fps, whose timecode here does "
-                         f"not drop frames; give {given.replace(';', ':')}", field="start")
+        raise InputError(asked, f": the drop-frame form (;) at {fps:g} fps, whose timecode here does not drop frames; "
+                         "give ", Option("start", given.replace(";", ":")), field="start")
     if separator == ":" and drop_frame:
-        raise InputError(f"--start {shown_given}: at {fps:g} fps the export writes drop-frame timecode: give "
-                         f"{given[:8]};{given[9:]} (or --non-drop-frame)", field="start")
+        raise InputError(asked, f": at {fps:g} fps the export writes drop-frame timecode: give ",
+                         Option("start", f"{given[:8]};{given[9:]}"), " (or ", drop_frame_option(False), ")",
+                         field="start")
     if hours > 23:  # a timecode day: EDL and XML readers take no 24th hour
-        raise InputError(f"--start {shown_given}: HH from 00 to 23", field="start")
+        raise InputError(asked, ": HH from 00 to 23", field="start")
     if not (minutes < 60 and seconds < 60):
-        raise InputError(f"--start {shown_given}: MM and SS from 00 to 59", field="start")
+        raise InputError(asked, ": MM and SS from 00 to 59", field="start")
     if frames >= nominal:
-        raise InputError(f"--start {shown_given}: FF from 00 to {nominal - 1:02d} at {fps:g} fps", field="start")
+        raise InputError(asked, f": FF from 00 to {nominal - 1:02d} at {fps:g} fps", field="start")
     dropped = nominal // 15  # 2 labels a minute at 29.97, 4 at 59.94, but every tenth minute
     if drop_frame and seconds == 0 and frames < dropped and minutes % 10:
-        raise InputError(f"--start {shown_given}: {given} does not exist in drop-frame timecode (it skips the "
-                         f"first {dropped} frame labels of each minute but every tenth)", field="start")
+        raise InputError(asked, f": {printable(given)} does not exist in drop-frame timecode (it skips the first "
+                         f"{dropped} frame labels of each minute but every tenth)", field="start")
     count = ((hours * 60 + minutes) * 60 + seconds) * nominal + frames
     if drop_frame:
         total_minutes = hours * 60 + minutes
@@ -96,18 +101,18 @@ def day_frames(fps: float, drop_frame: bool) -> int:
 def check_cut_fits(first: int, frames: int, given: str | None, fps: float, drop_frame: bool) -> None:
     """Refuse a cut of ``frames`` starting at frame ``first`` (``given``: the --start asked, None for the default)
     whose last frame would be labelled past 23:59:59:FF (module doc), naming the latest start that fits."""
-    from ..errors import printable
-
     day = day_frames(fps, drop_frame)
     if first + frames <= day:
         return
-    asked = (f"--start {printable(given)}" if given is not None
-             else f"--start (default {timecode(first, fps, drop_frame)})")
+    asked = ((Option("start", given),) if given is not None
+             else (Option("start"), f" (default {timecode(first, fps, drop_frame)})"))
     last = timecode(day - 1, fps, drop_frame)
     length = f"{frames} frames ({frames / fps:.1f} s at {fps:g} fps)"
     if frames > day:
-        raise InputError(f"{asked}: the cut runs {length}, longer than a timecode day (00:00:00:00 to {last}); "
-                         "export a part of it (--shots with fewer shots)", field="start")
-    raise InputError(f"{asked}: the cut runs {length} and would run past {last}, where timecode wraps to "
+        raise InputError(*asked, f": the cut runs {length}, longer than a timecode day (00:00:00:00 to {last}); "
+                         "export a part of it (", Option("shots_file", "FILE", flag="--shots"), " with fewer shots)",
+                         field="start")
+    raise InputError(*asked, f": the cut runs {length} and would run past {last}, where timecode wraps to "
                      "00:00:00:00 (an EDL event would end before it starts, and the events after it go in before "
-                     f"the first); give --start {timecode(day - frames, fps, drop_frame)} or earlier", field="start")
+                     "the first); give ", Option("start", timecode(day - frames, fps, drop_frame)), " or earlier",
+                     field="start")
