@@ -205,17 +205,21 @@ def named_repeats(shot_prompt: Any) -> dict[str, int]:
 
 
 def _repeat_pairs(cosines: np.ndarray, pairs: Sequence[tuple[int, int]], names: Sequence[str],
-                  repeats: Mapping[str, int]) -> list[tuple[int, int]]:
+                  repeats: Mapping[str, int], low_identity: float) -> list[tuple[int, int]]:
     """(face, character) pairs for a character the prompt names several times (`{mara} looks at {mara} in a
     mirror`): its further places are matched among the faces left after the one-to-one assignment, so its
-    second face is its own rather than leakage, and a stranger there is low identity."""
+    second face is its own rather than leakage, and a stranger there is low identity. With more faces than the
+    prompt's places (a crowd), which face stands in a further place cannot be told: only one that looks like the
+    character (``low_identity`` or more) takes it, and the others stay extra faces (a crowd is not a fault)."""
     slots = [j for j, name in enumerate(names) for _ in range(max(0, repeats.get(name, 1) - 1))]
     taken = {face for face, _ in pairs}
     free = [i for i in range(cosines.shape[0]) if i not in taken]
     if not slots or not free:
         return []
-    extra = best_assignment(cosines[free][:, slots])
-    return [(free[face], slots[slot]) for face, slot in extra]
+    extra = [(free[face], slots[slot]) for face, slot in best_assignment(cosines[free][:, slots])]
+    if cosines.shape[0] > len(names) + len(slots):
+        extra = [(face, character) for face, character in extra if cosines[face, character] >= low_identity]
+    return extra
 
 
 def _kept_faces(faces: list[Any], cast: Sequence[CastMember], regions: Mapping[str, Sequence[Box]] | None,
@@ -258,7 +262,7 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
     if regions is None:
         pairs = best_assignment(cosines)
         plate_face = [False] * len(faces)
-        repeated = _repeat_pairs(cosines, pairs, names, repeats or {})
+        repeated = _repeat_pairs(cosines, pairs, names, repeats or {}, thresholds.low_identity)
     else:
         pairs, plate_face = _region_assignment(faces, names, cosines, regions)
         repeated = []
