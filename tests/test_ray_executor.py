@@ -131,6 +131,23 @@ class _KillAfterFirstCommit:
         self.killed = pid
 
 
+def test_two_shots_of_the_same_content_are_each_rendered_as_locally(ray_cluster: str, tmp_path: Path,
+                                                                     engine_factory, write_shotlist) -> None:
+    """Shots alike (the same prompt and seed) share a job key; the driver matched a worker's reply to its jobs by key,
+    so both images went to the second shot's take (its record naming it) and the first was never written. Matched
+    by take (SHOT_tN): each is committed once, byte-identical to the local executor's."""
+    shots = write_shotlist((SMALL % {"takes": 1, "third": "a bar at night"}).replace('night"}', 'night", seeds: [5]}'))
+    loaded = idcli.load_shotlist(shots)
+    local = idcli.render(loaded, tmp_path / "local", device="cpu", engine_factory=engine_factory)
+    remote = idcli.render(loaded, tmp_path / "ray", device="cpu", batch_size=4, executor=RayBackend(workers=1))
+    assert sorted((o.shot_id, o.status) for o in remote.jobs) == [("s1", "rendered"), ("s2", "rendered"),
+                                                             ("s3", "rendered")]
+    for job in local.jobs:
+        relative = Path(job.image).relative_to(tmp_path / "local")
+        assert (tmp_path / "ray" / relative).read_bytes() == Path(job.image).read_bytes(), relative
+    assert journal_commits(tmp_path / "ray") == journal_commits(tmp_path / "local")
+
+
 def test_a_worker_killed_mid_batch_is_restarted_and_every_job_committed_once(
         ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
     from ray_engines import slow_engine

@@ -8,7 +8,8 @@ commit path as it arrives. Faults (docs/scale-out.md):
 
 - a worker process killed mid-batch: Ray restarts the actor (``max_restarts``) and re-runs the batch
   on it (``max_task_retries``); if that fails too the driver gives the batch to another actor, up to
-  ``MAX_ATTEMPTS`` times. Replies are at-least-once, so jobs are settled by key and committed once;
+  ``MAX_ATTEMPTS`` times. Replies are at-least-once, so jobs are settled by take (SHOT_tN: two shots alike
+  share a key) and committed once;
 - an ordinary error in a batch: those jobs are reported failed, the run goes on;
 - Ctrl-C or SIGTERM of the driver: the replies already arrived are committed, the actors killed;
 - ``kill -9`` of the driver: Ray ends the actors it owned; nothing partial is left (the store's
@@ -194,8 +195,8 @@ class RayExecutor:
         ray = _ray()
         from ray.exceptions import RayActorError, RayError
 
-        by_key = {job.key: job for job in pending}
-        settled: set[str] = set()  # committed or failed: a late duplicate reply is ignored
+        by_take = {job.stem: job for job in pending}  # SHOT_tN: unique in a plan, where a key is not
+        settled: set[str] = set()  # takes committed or failed: a late duplicate reply is ignored
         queue: deque[tuple[list[Job], int]] = deque((batch, 0) for batch in self._batches(pending, batch_size))
         idle: deque[int] = deque(range(len(self.actors)))  # actors by index
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
@@ -219,21 +220,22 @@ class RayExecutor:
             # commits and reports each job once, however often it is handed over.
             while arrived:
                 part, worker = arrived[0]
-                fresh = [i for i, key in enumerate(part["keys"]) if key not in settled]
+                takes = part["takes"]
+                fresh = [i for i, take in enumerate(takes) if take not in settled]
                 if fresh:
-                    jobs = [by_key[part["keys"][i]] for i in fresh]
+                    jobs = [by_take[takes[i]] for i in fresh]
                     if part["images"] is None:
                         sink.failed(jobs, part["error"] or "failed on a Ray worker")
                     else:
                         sink.rendered(RenderedBatch(jobs, [part["images"][i] for i in fresh], part["started"],
                                                     part["finished"], worker, None, keys=part["keys"],
                                                     positions=fresh))
-                    settled.update(job.key for job in jobs)
+                    settled.update(job.stem for job in jobs)
                 arrived.popleft()
 
         def receive(ref: Any) -> None:
             # The reference leaves ``inflight`` only once its reply is in ``arrived``: a signal while the reply is
-            # fetched leaves it for the stop path to fetch again (a reply fetched twice is settled by key).
+            # fetched leaves it for the stop path to fetch again (a reply fetched twice is settled by take).
             index, jobs, attempts = inflight[ref]
             clock = time.perf_counter()
             try:
@@ -258,7 +260,7 @@ class RayExecutor:
                     sink.note(f"a Ray worker died; its batch of {len(jobs)} goes to another worker")
                     queue.appendleft((jobs, attempts + 1))
                 else:
-                    fail([j for j in jobs if j.key not in settled], f"the Ray worker rendering it died "
+                    fail([j for j in jobs if j.stem not in settled], f"the Ray worker rendering it died "
                          f"{MAX_ATTEMPTS} times ({_first_line(exc)})")
                 return
             except RayError as exc:
@@ -267,7 +269,7 @@ class RayExecutor:
                     cannot_start(index, jobs, attempts, why)
                     return
                 idle.append(index)
-                fail([j for j in jobs if j.key not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
+                fail([j for j in jobs if j.stem not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
                 return
             accept(reply)
             inflight.pop(ref, None)
@@ -285,14 +287,14 @@ class RayExecutor:
 
         def fail(jobs: list[Job], error: str) -> None:
             if jobs:
-                settled.update(job.key for job in jobs)
+                settled.update(job.stem for job in jobs)
                 sink.failed(jobs, error)
 
         def dispatch() -> None:
             while queue and idle:
                 index = idle.popleft()
                 jobs, attempts = queue.popleft()
-                jobs = [j for j in jobs if j.key not in settled]
+                jobs = [j for j in jobs if j.stem not in settled]
                 if jobs:
                     ref = self.actors[index].render.remote(jobs, len(jobs), save_masks)
                     inflight[ref] = (index, jobs, attempts)

@@ -75,8 +75,8 @@ class RenderWorker:
     def render(self, jobs: list[Job], size: int, save_masks: bool) -> dict[str, Any]:
         """Render ``jobs`` (one batch of one group) and encode them; out-of-memory halves the batch.
 
-        Returns the sub-batches as rendered (one unless memory ran out), each with its job keys and
-        either encoded images or the error that failed it, plus this call's timings.
+        Returns the sub-batches as rendered (one unless memory ran out), each with its job keys, its takes
+        (``SHOT_tN``) and either encoded images or the error that failed it, plus this call's timings.
         """
         from .local import first_batch_size, render_in_batches
         from .output import encode_result
@@ -96,7 +96,9 @@ class RenderWorker:
                           for job, result in zip(outcome.jobs, outcome.results, strict=True)]
                 encode += time.perf_counter() - clock
                 forward += outcome.forward_seconds
-            batches.append({"keys": [j.key for j in outcome.jobs], "images": images, "error": outcome.error,
+            # Takes as well as keys: two shots alike share a key, and the driver gives each image to its own take.
+            batches.append({"keys": [j.key for j in outcome.jobs], "takes": [j.stem for j in outcome.jobs],
+                            "images": images, "error": outcome.error,
                             "started": outcome.started, "finished": outcome.finished})
         return {"batches": batches, "notes": notes, "worker": self.worker,
                 "seconds": time.perf_counter() - started, "forward_seconds": forward, "encode_seconds": encode}
