@@ -137,14 +137,16 @@ def reproduce(
 @app.command()
 def verify(
     out: Annotated[Path, typer.Argument(parser=given_path,
-                                        help="An output folder of idcli render.", show_default=False, metavar="OUT")],
+                                        help="An output folder of idcli render (or a delivery folder of idcli "
+                                        "deliver).", show_default=False, metavar="OUT")],
     trust: Annotated[Path | None, typer.Option("--trust", parser=given_path,
                                                help="PEM root certificate(s) to trust for C2PA "
-                                               "signatures (a studio's own CA).", show_default=False)] = None,
+                                               "signatures (a studio's own CA); every image must then be signed "
+                                               "under one of them.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check every image against its sidecar and, for signed ones, its C2PA credentials; exit 0, or 6 when
-    an image fails."""
+    """Check every image against its sidecar (and the sidecar against the image's own idcli record) and, for signed
+    ones, its C2PA credentials; exit 0, or 6 when an image fails."""
     from ..verify import verify_folder
 
     def body() -> None:
