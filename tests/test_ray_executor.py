@@ -269,6 +269,25 @@ def test_workers_that_cannot_build_their_engine_stop_the_run_with_exit_4(
     time.sleep(2)  # Ray's driver prints the errors it is told of from a thread polling the cluster
     printed = capfd.readouterr()
     assert "Traceback" not in printed.out + printed.err and "RenderWorker" not in printed.out + printed.err, printed
+    # What keeps Ray quiet, without waiting on its printing thread: the actor lives (its creation did not fail, so
+    # Ray has no creation traceback to print), and each call raises the kept error.
+    from cli_helpers import plan_on_cpu
+    from ray.exceptions import RayTaskError
+
+    from idcli.executors.ray_worker import EngineUnavailable, RenderWorker
+    from idcli.runtime import Runtime
+
+    plan = plan_on_cpu(path)
+    actor = ray.remote(RenderWorker).options(num_cpus=0).remote(plan.model, Runtime("cpu", "float32"), None,
+                                                                 unloadable_engine, plan.project)
+    try:
+        assert ray.get(actor.describe.remote())["host"] == socket.gethostname()
+        with pytest.raises(RayTaskError) as refused:
+            ray.get(actor.suggest_batch_size.remote(plan.jobs[0].request))
+        assert isinstance(refused.value.cause, EngineUnavailable), refused.value
+        assert "not in this node's cache" in str(refused.value.cause)
+    finally:
+        ray.kill(actor)
 
 
 def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
