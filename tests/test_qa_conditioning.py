@@ -94,6 +94,30 @@ def test_qa_checks_only_the_characters_whose_identity_conditions_the_image(write
     assert again["textonly"] is None
 
 
+def test_idcli_qa_drops_an_older_qa_record_of_a_shot_no_identity_conditions(write_shotlist, tmp_path: Path) -> None:
+    # An idcli before 2026-11-30 checked `{piet} alone` (piet at strength 0) against piet's selfies and recorded it
+    # flagged; `idcli qa` now skips such a take (no cast), and left that old record in place, so the review page,
+    # deliver's choice of take and --retake-flagged still saw a flag nothing stands behind. It is dropped, as a
+    # render today commits no qa there.
+    engine = StrangerEngine()
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(write_shotlist(SHOTS)), out, device="cpu",
+                 engine_factory=lambda identity, runtime, adapter=None: engine)
+    sidecar_path = out / "textonly" / "textonly_t1.json"
+    sidecar = json.loads(sidecar_path.read_text("utf-8"))
+    assert "qa" not in sidecar
+    sidecar["qa"] = {"version": 1, "cast": ["piet"], "flags": ["low_identity"], "faces": []}  # as recorded then
+    sidecar_path.write_text(json.dumps(sidecar, indent=2), "utf-8")
+    assert _qa(out)["textonly"]["flags"] == ["low_identity"]
+    result = CliRunner().invoke(app, ["qa", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["without_cast"] == 1
+    assert _qa(out)["textonly"] is None and "qa" not in json.loads(sidecar_path.read_text("utf-8"))
+    from idcli.verify import verify_folder
+
+    assert verify_folder(out).failed == 0  # the sidecar is still the image's record
+
+
 MIRROR = """\
 version: 1
 project: mirror-qa

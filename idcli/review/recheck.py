@@ -55,6 +55,10 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
             if not entries or (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)
                                and not checked_identities(entries)):
                 result.without_cast += 1
+                if record.get("qa") is not None:  # an older idcli checked it: its flags stand for nothing now
+                    sidecar = _without_scan_fields(record)
+                    sidecar.pop("qa")
+                    _write_sidecar(store, record, sidecar)
                 continue
             preset = (record.get("model") or {}).get("preset") or "tiny-sd"
             try:
@@ -71,8 +75,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
                 continue
             sidecar = _without_scan_fields(record)
             sidecar["qa"] = qa
-            store.write(record["sidecar"]["path"],
-                        (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+            _write_sidecar(store, record, sidecar)
             result.checked += 1
             flags = (qa or {}).get("flags") or []
             result.flagged += bool(flags)
@@ -83,6 +86,11 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
             for flag in flags:
                 result.flags[flag] = result.flags.get(flag, 0) + 1
     return result
+
+
+def _write_sidecar(store: Any, record: dict[str, Any], sidecar: dict[str, Any]) -> None:
+    """The take's sidecar rewritten atomically (the store's own write), as the commit writes it."""
+    store.write(record["sidecar"]["path"], (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def _without_scan_fields(record: dict[str, Any]) -> dict[str, Any]:
