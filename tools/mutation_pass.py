@@ -140,7 +140,8 @@ MUTATIONS: list[Mutation] = [
       "the identity strength is not in the key"),
     M("keys-no-windows", "job keys", "idcli/job_keys.py",
       "    windows = {\"text_windows\": request.text_windows} if request.text_windows > 1 else {}\n",
-      "    windows = {}\n", (*KEYS, "tests/test_prompt_syntax.py"),
+      "    windows = {}\n", (*KEYS, "tests/test_prompt_syntax.py",
+                         "tests/test_multi_character.py::test_identity_line_prompts_count_towards_the_jobs_clip_windows"),
       "a prompt's CLIP window count is not in the key"),
     # -- determinism -------------------------------------------------------------------------------------
     M("noise-first-seed", "determinism", "idcli/engine/core.py",
