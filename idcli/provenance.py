@@ -323,15 +323,22 @@ MISSING = object()  # a field the image's own record does not hold (record_diffe
 def record_differences(part: Any, whole: Any, where: str = "") -> list[tuple[str, Any, Any]]:
     """``(field path, value in part, value in whole or MISSING)`` for each field of ``part`` (a sidecar's record,
     record_of_sidecar) that ``whole`` (the image's own record, read_png_record) does not hold with the same value.
-    Fields only ``whole`` holds are no difference: an older idcli's sidecar holds fewer fields than its PNG."""
-    if isinstance(part, dict) and isinstance(whole, dict):
-        return [found for key, value in part.items()
-                for found in ([(f"{where}.{key}" if where else str(key), value, MISSING)] if key not in whole
-                              else record_differences(value, whole[key], f"{where}.{key}" if where else str(key)))]
-    if isinstance(part, list) and isinstance(whole, list) and len(part) == len(whole):
-        return [found for i, (a, b) in enumerate(zip(part, whole, strict=True))
-                for found in record_differences(a, b, f"{where}[{i}]")]
-    return [] if type(part) is type(whole) and part == whole else [(where, part, whole)]
+    Fields only ``whole`` holds are no difference: an older idcli's sidecar holds fewer fields than its PNG.
+    Walked with a stack, in field order: a hostile record nested as deep as JSON reads is no RecursionError."""
+    found: list[tuple[str, Any, Any]] = []
+    stack: list[tuple[str, Any, Any]] = [(where, part, whole)]
+    while stack:
+        at, own, its = stack.pop()
+        if its is MISSING:
+            found.append((at, own, MISSING))
+        elif isinstance(own, dict) and isinstance(its, dict):
+            stack.extend(reversed([(f"{at}.{key}" if at else str(key), value, its.get(key, MISSING))
+                                   for key, value in own.items()]))
+        elif isinstance(own, list) and isinstance(its, list) and len(own) == len(its):
+            stack.extend(reversed([(f"{at}[{i}]", a, b) for i, (a, b) in enumerate(zip(own, its, strict=True))]))
+        elif not (type(own) is type(its) and own == its):
+            found.append((at, own, its))
+    return found
 
 
 def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,

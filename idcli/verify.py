@@ -217,7 +217,10 @@ def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # a hostile value nested deeper than repr goes
+        text = f"<a {type(value).__name__} nested too deep to show>"
     return text if len(text) <= 80 else text[:79] + "…"
 
 

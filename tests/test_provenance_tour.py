@@ -202,3 +202,39 @@ def test_verify_fails_a_carried_manifest_it_cannot_check_even_when_the_sidecar_s
         problems = {c.image["path"]: c.problems for c in verify_folder(out, trust).images}
         assert problems["street/street_t1.png"] == [f"signed, but its C2PA manifest cannot be checked here: "
                                                     f"{EXTRA_HINT}"]
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["same-nesting", "one-leaf-differs"])
+def test_verify_of_a_deeply_nested_record_reports_not_crashes(same, tmp_path) -> None:
+    # A hostile pair, an image whose idcli chunk and its sidecar both hold a list nested 600 deep (each reads as
+    # JSON): the sidecar-against-record comparison recursed once per level and verify ended in an internal error
+    # (exit 70, RecursionError). It walks without recursion: equal records pass, a differing leaf is named.
+    import hashlib
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    def nested(leaf: int) -> list:
+        value: list = [leaf]
+        for _ in range(600):
+            value = [value]
+        return value
+
+    record = {"job_key": "idcli-job-v2:abc", "shot_id": "s", "take": 1, "x": nested(1),
+              "image": {"path": "s/s_t1.png", "width": 64, "height": 64}}
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("idcli", json.dumps(record))
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buffer, format="PNG", pnginfo=info)
+    out = tmp_path / "out"
+    (out / "s").mkdir(parents=True)
+    (out / "s" / "s_t1.png").write_bytes(buffer.getvalue())
+    sidecar = {**record, "x": nested(1 if same else 2),
+               "image": {**record["image"], "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}}
+    (out / "s" / "s_t1.json").write_text(json.dumps(sidecar), "utf-8")
+    problems = verify_folder(out).images[0].problems
+    if same:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith("its sidecar says x[0][0][0]"), problems
+        assert problems[0].endswith("2, the image's own record (its idcli chunk) 1: edited after the render?")
