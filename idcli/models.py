@@ -194,7 +194,13 @@ def _files_below(folder: Path) -> list[Path]:
     top = os.path.realpath(folder)
 
     def walk(directory: Path, follow: bool) -> None:
-        for entry in directory.iterdir():
+        try:
+            entries = list(directory.iterdir())
+        except OSError as exc:  # a folder another account made (mode 700): named, not an internal error
+            raise ModelUnavailableError(
+                f"'{directory}' in the model folder cannot be read ({exc.strerror or exc}): make it readable by "
+                "this user, or move it out of the model folder") from exc
+        for entry in entries:
             if entry.is_symlink() and entry.is_dir():
                 real = os.path.realpath(entry)
                 if follow and not (real == top or top.startswith(real.rstrip(os.sep) + os.sep)):

@@ -38,6 +38,30 @@ def test_a_component_linked_from_a_shared_folder_is_keyed_by_its_files(tiny_engi
     assert resolve_model(ModelSpec(preset="sd15", id=str(linked)), tmp_path, "float32").content_hash != key
 
 
+
+def test_an_unreadable_folder_inside_a_model_folder_is_named_not_an_internal_error(
+        tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder below a component the user cannot read (a copy made by another account, mode 700) escaped the
+    content hash's walk as a bare PermissionError, exit 70 with "internal error"; Path.rglob, before the walk
+    followed linked components, skipped it and keyed the model without it. It is now refused naming the folder.
+    (Simulated: the tests run as root, who reads every folder.)"""
+    copy = tmp_path / "copy"
+    tiny_engines("tiny-sd").pipe.save_pretrained(copy, safe_serialization=True)
+    locked = copy / "unet" / "extra"
+    locked.mkdir()
+    real_iterdir = Path.iterdir
+
+    def iterdir(self: Path):  # type: ignore[no-untyped-def]
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(ModelUnavailableError) as raised:
+        resolve_model(ModelSpec(preset="sd15", id=str(copy)), tmp_path, "float32")
+    assert str(locked) in str(raised.value)
+    assert "cannot be read" in str(raised.value) and "Permission denied" in str(raised.value)
+
 SHOTS = """\
 version: 1
 project: tour
