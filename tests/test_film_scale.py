@@ -120,7 +120,7 @@ def test_a_resume_scans_the_kept_takes_once_not_once_per_job(tmp_path, monkeypat
 def test_a_films_contact_sheet_is_cut_into_sheets_a_viewer_can_open(tmp_path) -> None:
     from PIL import Image
 
-    from idcli.review.page import contact_sheet_pngs
+    from idcli.review.contact_sheet import contact_sheet_pngs
     from idcli.review.runs import Run, Shot
 
     # 2,000 shots made one PNG 1064 x 152,008 pixels: Pillow calls it a decompression bomb, a browser shows it

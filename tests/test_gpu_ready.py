@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import idcli
-from idcli.engine.core import decode_chunk_size
+from idcli.engine.memory import decode_chunk_size
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
@@ -110,12 +110,12 @@ def test_decode_chunk_is_sized_from_resolution_dtype_and_free_memory() -> None:
 
 
 def test_free_memory_counts_the_allocators_reusable_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    from idcli.engine import core
+    from idcli.engine import memory
 
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10, 100))
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 50)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 20)
-    assert core.free_device_memory("cuda:0") == 10 + 50 - 20
+    assert memory.free_device_memory("cuda:0") == 10 + 50 - 20
 
 
 def test_probe_stops_after_the_last_fusion_window_closes(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:

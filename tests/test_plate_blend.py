@@ -42,7 +42,7 @@ def test_every_evaluation_sees_the_plate_at_its_own_noise_level(tiny_engines, sa
         hook.remove()
     # The crop's plate latents, noise and mask, made here as the engine makes them (engine/plate_render.py).
     with torch.inference_mode():
-        z0 = engine._encode([crop_pixels(pixels, square, 64)])
+        z0 = engine.codec.encode([crop_pixels(pixels, square, 64)])
     noise = torch.randn((1, 4, 8, 8), generator=torch.Generator("cpu").manual_seed(3))
     outside = (latent_mask(plate_face_mask(box, square, (203, 150)), 8) == 0).expand(1, 4, 8, 8)
     assert outside.any() and not outside.all()

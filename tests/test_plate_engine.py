@@ -143,7 +143,7 @@ def test_each_face_takes_its_own_characters_identity(tiny_engines) -> None:
     pixels = _plate(240, 120)
     request = _request(pixels, CASES["two faces"][2])
     mara, theo = request.lines
-    units = plate_render.PlateBatch.prepare([request], engine._encode, engine.latent_channels, engine.vae_scale,
+    units = plate_render.PlateBatch.prepare([request], engine.codec.encode, engine.latent_channels, engine.vae_scale,
                                             engine.device, engine.torch_dtype).units
     assert [u.request.lines[0].name for u in units] == ["mara", "theo"]
     assert [u.request.lines[0].embedding is line.embedding for u, line in zip(units, (mara, theo), strict=True)] \
@@ -222,7 +222,7 @@ def test_a_fully_masked_crop_is_diffusers_img2img(tiny_engines, monkeypatch: pyt
                                            safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     stock.set_progress_bar_config(disable=True)
     with torch.inference_mode():
-        z0 = engine._encode([pixels])  # 4 channels: img2img takes them as the image's latents
+        z0 = engine.codec.encode([pixels])  # 4 channels: img2img takes them as the image's latents
         image = stock(prompt=SCENE, negative_prompt="blurry", image=z0, strength=0.5, num_inference_steps=6,
                       guidance_scale=4.0, generator=torch.Generator("cpu").manual_seed(11), output_type="np").images[0]
     expected = (image * 255).round().astype(np.uint8)
@@ -262,7 +262,7 @@ def test_a_plate_jobs_crops_keep_its_text_windows_in_any_batch(tiny_engines) -> 
     a = dataclasses.replace(_request(_plate(203, 150), CASES["one face"][2], seed=5), prompt=f"{SCENE}, {long}")
     b = dataclasses.replace(_request(_plate(203, 150, seed=2), CASES["one face"][2], seed=6),
                             semantic_prompt=f"{SCENE}, {long}")
-    assert engine.request_windows(a) == engine.request_windows(b) > 1
+    assert engine.text.request_windows(a) == engine.text.request_windows(b) > 1
     alone = engine.render([a])[0].pixels
     together = engine.render([a, b])
     assert together[0].facts["batch_members"] == [0, 1]

@@ -18,7 +18,8 @@ from test_film_scale import SHOTS, render_film
 
 import idcli
 import idcli.review.selects
-from idcli.review.page import NAV_BLOCK, NAV_FLAT_SHOTS, scene_groups, write_review
+from idcli.review.page import write_review
+from idcli.review.page_nav import NAV_BLOCK, NAV_FLAT_SHOTS, scene_groups
 from idcli.review.runs import Shot, load_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -309,7 +309,7 @@ def test_contact_sheet_labels_stay_inside_their_cells(tmp_path: Path) -> None:
     # Shot ids may be 64 characters (a studio's naming scheme); four flags make a long line too. Each
     # label is cut to its cell, so the gutters between cells stay background and no label runs into
     # its neighbour's.
-    from idcli.review.page import SHEET_CELL, contact_sheet_png
+    from idcli.review.contact_sheet import SHEET_CELL, contact_sheet_png
     from idcli.review.runs import Run, Shot, Take
 
     def take(shot_id: str) -> Take:

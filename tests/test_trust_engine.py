@@ -139,16 +139,16 @@ def test_long_prompts_one_window_encodes_as_the_stock_pipeline(tiny_engines, pre
     engine = tiny_engines(preset)
     texts = ["a woman on a wet street at night", "", "blurry"]
     with torch.inference_mode():
-        stock, stock_pooled = engine._encode_text(texts)
-        mine, mine_pooled = engine._encode_windows(texts, 1)
+        stock, stock_pooled = engine.text.encode(texts)
+        mine, mine_pooled = engine.text.encode_windows(texts, 1)
         assert torch.equal(stock, mine)
         assert stock_pooled is None or torch.equal(stock_pooled, mine_pooled)
         tokenizer = build_tiny_tokenizer(77)
         ids = tokenizer(LONG_PREFIX, add_special_tokens=False).input_ids
         first = tokenizer.decode(ids[:75])
         assert _tokens(first) == 75
-        long, long_pooled = engine._encode_text([LONG_PREFIX])
-        head, head_pooled = engine._encode_text([first])
+        long, long_pooled = engine.text.encode([LONG_PREFIX])
+        head, head_pooled = engine.text.encode([first])
         assert long.shape[1] == 2 * 77
         torch.testing.assert_close(long[:, :77], head, rtol=0, atol=1e-6)
         if long_pooled is not None:

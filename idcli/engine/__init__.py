@@ -2,6 +2,7 @@
 
 from ..render_request import RenderRequest
 from ..versions import ENGINE_ALGORITHM
-from .core import Engine, RenderResult, is_out_of_memory
+from .core import Engine, RenderResult
+from .memory import is_out_of_memory
 
 __all__ = ["ENGINE_ALGORITHM", "Engine", "RenderRequest", "RenderResult", "is_out_of_memory"]

@@ -6,7 +6,7 @@ with the code that runs inside the graph: the FaceID processors read per-row str
 the forward (zero where a row has no identity) instead of skipping work by Python flags, and the
 dual-line attention probe gathers its rows by index tensors and resamples its maps after the forward
 (engine/faceid.py, engine/fusion.py); FaceID-Plus v2's CLIP rows are a tensor on its projection, two zero
-tokens in a batch without identities (engine/core.py, ``NO_CLIP_TOKENS``). Two graphs remain, by design:
+tokens in a batch without identities (engine/faceid_plus.py, ``NO_CLIP_TOKENS``). Two graphs remain, by design:
 with the probe attached and without it (a forward after the last fusion window closes does none of the
 probe's work). A UNet batch of one row (no guidance, one job) gets its own graph, since torch compiles a
 size of 1 as a constant; so, on a CPU only, does a batch of 16 rows or more (torch picks its CPU
@@ -80,7 +80,7 @@ class CompiledForward:
                 with shapes_config.patch(use_duck_shape=False):
                     return self.compiled(*args, **kwargs)
             except _compile_failures() as error:
-                from .core import is_out_of_memory
+                from .memory import is_out_of_memory
 
                 if is_out_of_memory(error):
                     raise

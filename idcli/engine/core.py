@@ -5,6 +5,10 @@ scheduler, VAE) instead of calling ``pipeline.__call__``, for two reasons: every
 initial noise from its own seed (so batch composition never changes an image), and later methods
 (dual-line fusion) need to act between the noise prediction and the scheduler step. A test checks
 that this loop reproduces the stock pipeline's image for the same seed.
+
+The Engine holds two helpers of its own: ``text`` (engine/text_encoding.py), the prompts' embeddings for the
+rows, and ``codec`` (engine/vae_codec.py), plate crops' latents and the decode. How much fits in memory is
+engine/memory.py's.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from typing import Any
 
 from ..method import FusionParams
 from ..models import ModelIdentity
-from ..profile_ranges import FUSION, TEXT, UNET, VAE_DECODE, phase, ranged
+from ..profile_ranges import FUSION, UNET, phase, ranged
 from ..render_request import RenderRequest
 from ..runtime import Runtime
+from .memory import MEMORY_HEADROOM, free_device_memory, is_out_of_memory
+from .text_encoding import TextEncoding
+from .vae_codec import VaeCodec
 
 
 @dataclass
@@ -31,39 +38,6 @@ class RenderResult:
     def pixels(self) -> Any:
         """The 8-bit image, rounded as diffusers' image processor rounds."""
         return (self.image * 255).round().astype("uint8")
-
-
-# Live memory of one image's VAE decode per megapixel of output, in a 2-byte dtype (bf16/fp16): about
-# 6.4 GB for four SDXL 1024x1024 images in bf16 (issue 16's estimate). A float32 decode (the upcast VAE of
-# fp16 runs) needs twice as much.
-DECODE_BYTES_PER_MEGAPIXEL = 1.53e9
-# Share of the free memory a batch or a decode chunk may plan to use: the rest absorbs fragmentation and
-# the estimates' error.
-MEMORY_HEADROOM = 0.8
-
-
-def decode_chunk_size(count: int, width: int, height: int, dtype_bytes: int, free_bytes: float) -> int:
-    """Images per VAE decode call: as many as fit in ``free_bytes`` (at least 1, at most ``count``)."""
-    per_image = DECODE_BYTES_PER_MEGAPIXEL * (width * height / 1e6) * dtype_bytes / 2
-    return max(1, min(count, int(free_bytes * MEMORY_HEADROOM // per_image)))
-
-
-def free_device_memory(device: Any) -> float:
-    """Bytes a CUDA device can still give this process: free memory plus the allocator's reusable cache.
-
-    ``torch.cuda.mem_get_info`` counts blocks the caching allocator holds but does not use as taken, so
-    after the first batch it would report less room than there is.
-    """
-    import torch
-
-    free, _total = torch.cuda.mem_get_info(device)
-    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 class Engine:
@@ -93,12 +67,14 @@ class Engine:
             pipe.unet.to(memory_format=torch.channels_last)
             pipe.vae.to(memory_format=torch.channels_last)
         self.pipe = pipe
+        self.codec = VaeCodec(pipe.vae, self.device, self.vae_dtype)  # pixels <-> latents
         self.faceid: Any = None  # FaceIDState once an identity adapter is loaded
         self.plus: Any = None  # FaceID-Plus v2's projection (engine/faceid_plus.py): its CLIP rows are set per forward
         self.adapter_record: dict[str, Any] | None = None
         if adapter is not None:
             self._load_adapter(adapter)
         self.is_sdxl = identity.architecture == "sdxl"
+        self.text = TextEncoding(pipe, self.device, self.torch_dtype, self.is_sdxl)  # prompts -> embeddings
         from .fusion import mark_attention_levels, probe_levels
 
         self.probe_levels = probe_levels(pipe.unet.config)
@@ -117,12 +93,14 @@ class Engine:
         # the run when its progress display wants step progress.
         self.on_step: Any = None
         self.latent_channels = pipe.unet.config.in_channels
-        self.vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-        # Images per VAE decode call in the last decode (sized from free memory on a GPU, halved on out of
-        # memory; the whole batch on a CPU): idcli bench reports it.
-        self.last_decode_chunk: int | None = None
+        self.vae_scale = self.codec.scale
 
     # -- public ---------------------------------------------------------------------------------
+
+    @property
+    def last_decode_chunk(self) -> int | None:
+        """Images per VAE decode call in the last decode (engine/vae_codec.py): idcli bench reports it."""
+        return self.codec.last_chunk
 
     def render(self, requests: list[RenderRequest], capture_masks: bool = False) -> list[RenderResult]:
         """Render one batch; requests must share ``batch_signature``.
@@ -142,7 +120,7 @@ class Engine:
         signature = _without_plate(requests[0]).batch_signature()
         if any(_without_plate(r).batch_signature() != signature for r in requests):
             raise ValueError("a batch must share size, steps, guidance and sampler")
-        windows = [self.request_windows(r) for r in requests]
+        windows = [self.text.request_windows(r) for r in requests]
         parts = [(r.batch_signature(), w) for r, w in zip(requests, windows, strict=True)]
         if len(set(parts)) > 1:
             # Rows of one forward share a sequence length, and filling a row up with empty windows would
@@ -165,14 +143,14 @@ class Engine:
             if requests[0].plate is not None:
                 from .plate_render import PlateBatch
 
-                plates = PlateBatch.prepare(requests, self._encode, self.latent_channels, self.vae_scale,
+                plates = PlateBatch.prepare(requests, self.codec.encode, self.latent_channels, self.vae_scale,
                                             self.device, self.torch_dtype)
                 pixels = self._render_crops(plates, windows[0])
                 facts: list[dict[str, Any]] = []
             else:
                 with self._batch_state():
                     latents, facts = self._denoise(requests, capture=capture_masks)
-                pixels = self._decode(latents)
+                pixels = self.codec.decode(latents)
             for fact in facts:
                 frames = fact.pop("fusion_frames", None)
                 if frames:
@@ -180,7 +158,7 @@ class Engine:
                     fact["mask_frames"] = [
                         {"step": f["step"], "fused": f["fused"], "mask": f["mask"].numpy(),
                          "masks": [m.numpy() for m in f["masks"]], "names": f["names"],
-                         "preview": self._decode(f["x0"])[0]} for f in frames]
+                         "preview": self.codec.decode(f["x0"])[0]} for f in frames]
         if plates is not None:
             # Each plate's decoded crops composited into the plate's own pixels: one image per plate job.
             pixels, facts = (list(part) for part in zip(*plates.reassemble(pixels, capture_masks), strict=True))
@@ -204,7 +182,7 @@ class Engine:
         try:
             with self._batch_state():
                 latents, _facts = self._denoise(plates.unit_requests, plates=plates, text_windows=text_windows)
-            return self._decode(latents)
+            return self.codec.decode(latents)
         except Exception as exc:
             if not is_out_of_memory(exc) or len(plates.requests) > 1 or len(plates.units) == 1:
                 raise
@@ -369,32 +347,6 @@ class Engine:
                  for r in requests]
         return torch.cat(noise).to(self.device, self.torch_dtype)
 
-    def _encode_text(self, texts: list[str], at_least: int = 1) -> tuple[Any, Any]:
-        """Embeddings (and SDXL pooled embeddings) for each text, each row independent of the others.
-
-        Texts longer than one CLIP window are encoded window by window (idcli/prompt_tokens.py) and every
-        row gets the batch's window count (``at_least`` this many); when all fit one window, the stock
-        encoding runs unchanged.
-        """
-        from ..prompt_tokens import PromptMeasure
-
-        pipe = self.pipe
-        windows = max(at_least, PromptMeasure(pipe.tokenizer).windows(*texts))
-        if windows > 1:
-            return self._encode_windows(texts, windows)
-        if self.is_sdxl:
-            embeds, _, pooled, _ = pipe.encode_prompt(
-                prompt=texts, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False)
-            if pipe.config.force_zeros_for_empty_prompt:
-                # The stock SDXL pipeline uses zeros, not the encoding of "", for an empty negative prompt.
-                empty = [i for i, t in enumerate(texts) if t == ""]
-                if empty:
-                    embeds[empty] = 0
-                    pooled[empty] = 0
-            return embeds, pooled
-        embeds, _ = pipe.encode_prompt(texts, self.device, 1, False)
-        return embeds, None
-
     def _denoise(self, requests: list[RenderRequest], capture: bool = False, plates: Any = None,
                  text_windows: int = 1) -> tuple[Any, list[dict[str, Any]]]:
         """The latents of a batch, and per job what fusion did (masks and previews when ``capture``).
@@ -422,7 +374,7 @@ class Engine:
         cfg = r0.guidance > 1.0
         layout = RowLayout(requests, cfg, self.faceid is not None)
         dual, entries, base = layout.dual, layout.entries, layout.base
-        embeds, pooled = self._encode_unique(layout.texts, text_windows if plates is not None else 1)
+        embeds, pooled = self.text.encode_unique(layout.texts, text_windows if plates is not None else 1)
         added_all: dict[str, Any] = {}
         if self.is_sdxl:
             added_all["text_embeds"] = pooled.to(self.torch_dtype)
@@ -434,9 +386,9 @@ class Engine:
             added_all["image_embeds"] = identities.to(self.device, self.torch_dtype)
         if self.plus is not None:
             # FaceID-Plus v2: each row's CLIP face features beside its embedding (zeros at strength 0).
-            from .faceid_plus import clip_width
+            from .faceid_plus import clip_tokens, clip_width
 
-            clip = layout.clip_inputs(_clip_tokens(requests), clip_width(self.plus)).to(self.device, self.torch_dtype)
+            clip = layout.clip_inputs(clip_tokens(requests), clip_width(self.plus)).to(self.device, self.torch_dtype)
 
         # 2. Schedule and initial latents: noise from one generator per job; plate crops run the end of
         #    the schedule from their plate's latents noised to where it starts.
@@ -463,7 +415,7 @@ class Engine:
             face_masks = plates.fusion_masks()
             masks = [FixedMask(face_masks[e.job]) for e in entries]
         final: list[Any] = [m.mask for m in masks]  # each line's mask after exclusivity
-        token_weights = self._subject_token_weights(layout.probe_views(), embeds.shape[1])
+        token_weights = self.text.subject_token_weights(layout.probe_views(), embeds.shape[1])
         frames = set(preview_frames(evaluations)) if capture and dual and plates is None else set()
         captured: dict[int, list[dict[str, Any]]] = {i: [] for i in dual}
         unet = self.pipe.unet
@@ -583,79 +535,6 @@ class Engine:
         values = [forced.get(name, 0.0) for name in names] if isinstance(forced, dict) else [forced] * len(names)
         return [torch.as_tensor(v, dtype=torch.float32).expand(1, 1, *latent_hw) for v in values]
 
-    def _encode_windows(self, texts: list[str], windows: int) -> tuple[Any, Any]:
-        """``_encode_text`` of texts laid out in ``windows`` CLIP windows each, as encode_prompt encodes one:
-        SD1.5 the last hidden state; SDXL both encoders' penultimate hidden states side by side, and the
-        pooled embedding of the first window (A1111's and compel's convention)."""
-        import torch
-
-        from ..prompt_tokens import window_ids
-
-        pipe = self.pipe
-        pairs = [(pipe.tokenizer, pipe.text_encoder)]
-        if self.is_sdxl:
-            pairs.append((pipe.tokenizer_2, pipe.text_encoder_2))
-        parts: list[Any] = []
-        pooled: Any = None  # SDXL: the second encoder's pooled embedding of the first window
-        for tokenizer, encoder in pairs:
-            ids = torch.tensor([w for t in texts for w in window_ids(tokenizer, t, windows)], device=self.device)
-            if self.is_sdxl:
-                out = encoder(ids, output_hidden_states=True)
-                if pooled is None and out[0].ndim == 2:
-                    pooled = out[0].reshape(len(texts), windows, -1)[:, 0]
-                hidden = out.hidden_states[-2]
-            else:
-                mask = None
-                if getattr(encoder.config, "use_attention_mask", False):
-                    # The tokenizer's mask: the start token, the prompt's tokens and the end token.
-                    ends = (ids == tokenizer.eos_token_id).int().argmax(dim=1)
-                    mask = (torch.arange(ids.shape[1], device=ids.device)[None] <= ends[:, None]).long()
-                hidden = encoder(ids, attention_mask=mask)[0]
-            parts.append(hidden.reshape(len(texts), windows * hidden.shape[1], hidden.shape[2]))
-        embeds = torch.cat(parts, dim=-1).to(dtype=pairs[-1][1].dtype, device=self.device)
-        if self.is_sdxl and pipe.config.force_zeros_for_empty_prompt:
-            empty = [i for i, t in enumerate(texts) if t == ""]
-            if empty:
-                embeds[empty] = 0
-                pooled[empty] = 0
-        return embeds, pooled
-
-    def request_windows(self, request: RenderRequest) -> int:
-        """CLIP windows the rows of ``request`` need (its longest text's), by this model's tokenizer."""
-        from ..prompt_tokens import PromptMeasure
-
-        texts = [request.prompt] + ([request.negative_prompt] if request.guidance > 1.0 else [])
-        if request.semantic_prompt is not None:
-            texts.append(request.semantic_prompt)
-        texts += [line.prompt for line in request.lines]  # several characters' identity lines
-        return PromptMeasure(self.pipe.tokenizer).windows(*texts)
-
-    @ranged(TEXT)
-    def _encode_unique(self, texts: list[str], at_least: int = 1) -> tuple[Any, Any]:
-        """``_encode_text`` of each distinct text once (rows are independent), laid out as ``texts``."""
-        import torch
-
-        unique = list(dict.fromkeys(texts))
-        embeds, pooled = self._encode_text(unique, at_least)
-        if len(unique) == len(texts):
-            return embeds.to(self.torch_dtype), pooled
-        index = torch.tensor([unique.index(t) for t in texts], device=embeds.device)
-        return (embeds.index_select(0, index).to(self.torch_dtype),
-                None if pooled is None else pooled.index_select(0, index))
-
-    def _subject_token_weights(self, requests: list[RenderRequest], tokens: int) -> Any:
-        """``[jobs, tokens]``: 1 at each dual-line job's subject tokens in its semantic prompt."""
-        import torch
-
-        from .fusion import subject_token_positions
-
-        weights = torch.zeros(len(requests), tokens, device=self.device)
-        for k, r in enumerate(requests):
-            for position in subject_token_positions(self.pipe.tokenizer, r.semantic_prompt or r.prompt,
-                                                    r.subject_spans, tokens):
-                weights[k, position] = 1.0
-        return weights
-
     def _x0_estimate(self, scheduler: Any, model_in: Any, eps: Any, t: float) -> Any:
         """The clean latent an epsilon prediction implies (previews for ``--save-masks`` only)."""
         import torch
@@ -665,91 +544,12 @@ class Engine:
         alpha = alphas[index].to(model_in.device, torch.float32)
         return ((model_in.float() - (1 - alpha).sqrt() * eps.float()) / alpha.sqrt()).to(model_in.dtype)
 
-    def _encode(self, images: list[Any]) -> Any:
-        """Scaled latents of uint8 RGB images (plate crops): the VAE's latent mean, no sampling, so the same
-        crop always gives the same latents; the inverse of ``_decode``'s scaling."""
-        import numpy as np
-        import torch
-
-        vae = self.pipe.vae
-        cfg = vae.config
-        # As diffusers' image processor normalises: [0, 255] -> [0, 1] -> [-1, 1].
-        pixels = torch.from_numpy(np.stack(images).astype(np.float32) / 255.0).permute(0, 3, 1, 2)
-        pixels = (2.0 * pixels - 1.0).to(self.device, self.vae_dtype)
-        if self.device.type == "cuda":
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
-        latents = vae.encode(pixels).latent_dist.mean
-        mean = getattr(cfg, "latents_mean", None)
-        std = getattr(cfg, "latents_std", None)
-        if mean is not None and std is not None:
-            shape = (1, cfg.latent_channels, 1, 1)
-            latents = (latents - torch.tensor(mean).view(shape).to(latents)) * cfg.scaling_factor \
-                / torch.tensor(std).view(shape).to(latents)
-        else:
-            latents = latents * cfg.scaling_factor
-        return latents.float()
-
-    @ranged(VAE_DECODE)
-    def _decode(self, latents: Any) -> list[Any]:
-        import torch
-
-        vae = self.pipe.vae
-        cfg = vae.config
-        latents = latents.to(self.vae_dtype)
-        mean = getattr(cfg, "latents_mean", None)
-        std = getattr(cfg, "latents_std", None)
-        if mean is not None and std is not None:
-            shape = (1, cfg.latent_channels, 1, 1)
-            mean_t = torch.tensor(mean).view(shape).to(latents)
-            std_t = torch.tensor(std).view(shape).to(latents)
-            latents = latents * std_t / cfg.scaling_factor + mean_t
-        else:
-            latents = latents / cfg.scaling_factor
-        # Decoding is per image (group norms and attention never mix samples), so on a GPU it runs in
-        # chunks sized from the free memory: a full-resolution decode of a large batch needs more memory than
-        # its denoising. Out of memory halves the chunk and decodes again; the latents are never re-denoised.
-        chunk = len(latents)
-        if self.device.type == "cuda":
-            height, width = latents.shape[2] * self.vae_scale, latents.shape[3] * self.vae_scale
-            dtype_bytes = torch.finfo(self.vae_dtype).bits // 8
-            chunk = decode_chunk_size(len(latents), width, height, dtype_bytes, free_device_memory(self.device))
-        out: list[Any] = []
-        while len(out) < len(latents):
-            start = len(out)
-            try:
-                images = vae.decode(latents[start:start + chunk], return_dict=False)[0]
-            except Exception as exc:
-                if not is_out_of_memory(exc) or chunk == 1:
-                    raise
-                chunk = (chunk + 1) // 2
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                continue
-            self.last_decode_chunk = chunk
-            out.extend((images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy())
-        return out
-
 
 def _without_plate(request: RenderRequest) -> RenderRequest:
     """The request as text-to-image: what a batch must share whether or not its jobs are plates."""
     import dataclasses
 
     return request if request.plate is None else dataclasses.replace(request, plate=None)
-
-
-# CLIP tokens of the zero features a batch without any identity gets (its rows are at strength 0, so the count
-# changes no value). Not 1: torch.compile makes a size of 1 a constant, so such batches would need a graph of
-# their own (engine/compiled.py).
-NO_CLIP_TOKENS = 2
-
-
-def _clip_tokens(requests: list[RenderRequest]) -> int:
-    """CLIP tokens per face crop in a batch's identities (257 for ViT-H/14 at 224 px); NO_CLIP_TOKENS with none."""
-    for request in requests:
-        for clip in [request.identity_clip, *(line.clip for line in request.lines)]:
-            if clip is not None:
-                return int(clip.shape[1])
-    return NO_CLIP_TOKENS
 
 
 def _fusion_of(request: RenderRequest) -> FusionParams:

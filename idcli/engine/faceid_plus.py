@@ -18,7 +18,8 @@ row-scaled processors and the per-row LoRA of engine/faceid.py serve both varian
   ``encode_image(..., output_hidden_states=True)`` computes them (``hidden_states[-2]`` of the crops
   prepared by ``CLIPImageProcessor``), float32 on the CPU so the cached features are the same on any
   machine;
-* ``set_clip_rows``: one row of CLIP features per UNet row, set on the projection before a forward.
+* ``set_clip_rows``: one row of CLIP features per UNet row, set on the projection before a forward;
+  ``clip_tokens``: how many tokens a batch's features have (two zero tokens in a batch without identities).
 
 Why the image encoder is not handed to ``load_ip_adapter(image_encoder_folder=...)`` in the engine:
 diffusers refuses an image encoder folder when the checkpoint arrives as a state dict (which it must,
@@ -41,6 +42,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelUnavailableError
+from ..render_request import RenderRequest
 from .faceid import FaceIDState
 from .faceid_layout import RANDOM_INIT_STD, canonical_safetensors, faceid_adapter_shapes, faceid_lora_shapes
 from .faceid_loading import FACEID_PROJECTION_KEYS, describe_error, load_adapter_checkpoint
@@ -259,6 +261,21 @@ def check_encoder_width(projection: Any, encoder: Any, weight_name: str) -> None
 def clip_width(projection: Any) -> int:
     """The CLIP hidden size a loaded Plus projection reads."""
     return int(projection.proj_in.in_features)
+
+
+# CLIP tokens of the zero features a batch without any identity gets (its rows are at strength 0, so the count
+# changes no value). Not 1: torch.compile makes a size of 1 a constant, so such batches would need a graph of
+# their own (engine/compiled.py).
+NO_CLIP_TOKENS = 2
+
+
+def clip_tokens(requests: list[RenderRequest]) -> int:
+    """CLIP tokens per face crop in a batch's identities (257 for ViT-H/14 at 224 px); NO_CLIP_TOKENS with none."""
+    for request in requests:
+        for clip in [request.identity_clip, *(line.clip for line in request.lines)]:
+            if clip is not None:
+                return int(clip.shape[1])
+    return NO_CLIP_TOKENS
 
 
 def set_clip_rows(projection: Any, clip_rows: torch.Tensor) -> None:

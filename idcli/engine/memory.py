@@ -1,8 +1,10 @@
-"""How many images fit in memory at once on a CPU, for ``--batch-size auto``.
+"""How much fits in memory: images per batch for ``--batch-size auto``, images per VAE decode call, and what an
+out-of-memory error looks like.
 
-On a GPU an out-of-memory error is an exception the run catches (it halves the batch and tries again);
-on a CPU the kernel's out-of-memory killer ends the process instead, so the first guess must already
-fit. The estimate is of the activations a batch adds to the loaded model, per image:
+On a GPU the free memory is the device's (``free_device_memory``), and an out-of-memory error is an exception
+the run catches (it halves the batch and tries again; a decode halves its chunk, engine/vae_codec.py). On a CPU
+the kernel's out-of-memory killer ends the process instead, so the first guess must already fit. The CPU
+estimate is of the activations a batch adds to the loaded model, per image:
 
     bytes = pixels x dtype bytes x (VAE_LIVE x c_vae + UNET_LIVE x rows x c_unet / s^2)
 
@@ -22,6 +24,13 @@ VAE_LIVE = 6  # full-resolution tensors of the widest channel count alive at onc
 UNET_LIVE = 12
 SHARE = 0.5  # of the available memory a batch may take: the estimate is rough, and a CPU OOM kills
 CPU_MOST = 16  # beyond this a CPU gains nothing from batching, and waits longer for the first image
+# Live memory of one image's VAE decode per megapixel of output, in a 2-byte dtype (bf16/fp16): about
+# 6.4 GB for four SDXL 1024x1024 images in bf16 (issue 16's estimate). A float32 decode (the upcast VAE of
+# fp16 runs) needs twice as much.
+DECODE_BYTES_PER_MEGAPIXEL = 1.53e9
+# Share of the free memory a batch or a decode chunk may plan to use: the rest absorbs fragmentation and
+# the estimates' error.
+MEMORY_HEADROOM = 0.8
 
 
 def available_bytes() -> int | None:
@@ -55,3 +64,27 @@ def cpu_batch_size(image_bytes: float, available: int | None) -> int:
     if available is None:
         return 4
     return max(1, min(CPU_MOST, int(available * SHARE // max(1.0, image_bytes))))
+
+
+def decode_chunk_size(count: int, width: int, height: int, dtype_bytes: int, free_bytes: float) -> int:
+    """Images per VAE decode call: as many as fit in ``free_bytes`` (at least 1, at most ``count``)."""
+    per_image = DECODE_BYTES_PER_MEGAPIXEL * (width * height / 1e6) * dtype_bytes / 2
+    return max(1, min(count, int(free_bytes * MEMORY_HEADROOM // per_image)))
+
+
+def free_device_memory(device: Any) -> float:
+    """Bytes a CUDA device can still give this process: free memory plus the allocator's reusable cache.
+
+    ``torch.cuda.mem_get_info`` counts blocks the caching allocator holds but does not use as taken, so
+    after the first batch it would report less room than there is.
+    """
+    import torch
+
+    free, _total = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

@@ -1,7 +1,7 @@
 """The picks file a director exports from the storyboard page: ``picks.json``, fed back with
 ``idcli select OUT --from picks.json`` (docs/review.md, "Picks on the page").
 
-The page writes it (idcli/review/page.py's script; the director has no idcli); this module reads it, bounded and
+The page writes it (idcli/review/page_assets.py's script; the director has no idcli); this module reads it, bounded and
 checked field by field, so that a file from a laptop is validated as strictly as picks typed on the command line::
 
     {"schema": 1, "kind": "idcli-picks", "project": "sc12", "run": "3f9c…", "exported": "2026-…",

@@ -1,0 +1,281 @@
+"""The storyboard page's stylesheet and script, as static text, and its Content-Security-Policy.
+
+The script: Tab walks the links; ``j``/``k`` (or ``n``/``p``) move between shots, ``f`` to the next shot whose every
+take is flagged; the director picks takes (a button per take, ``1``–``9``/``0``/``s``), kept in the browser's
+localStorage under the page's ``data-run`` with the shot last viewed, and exports them as ``picks.json`` for ``idcli
+select --from`` (picks_file.py). It reads what it needs from the page's attributes (``data-run``, each take's
+``data-key``, a shot's recorded ``data-selected``) and writes text only, never markup. The policy lets only this
+script run (by its hash).
+"""
+
+from __future__ import annotations
+
+
+def csp() -> str:
+    """The page's Content-Security-Policy: its own images, its inline style, and only its own script (by
+    hash). Every text on the page is escaped already; this is the second wall, so that a prompt or a
+    sidecar from outside the studio that ever got past the escaping could still run nothing, load nothing
+    from the network and send nothing anywhere."""
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+            "base-uri 'none'; form-action 'none'")
+
+
+CSS = """
+:root{color-scheme:dark;--bg:#16161a;--panel:#222228;--text:#ececf0;--muted:#a8a8b3;--accent:#7cc4ff;
+--flag:#ff7a59;--ok:#5fd39b;--sel:#ffd25f}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);
+color:var(--text)}
+a{color:var(--accent)}
+a:focus-visible,section:focus-visible,[tabindex]:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
+.skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--panel);padding:6px;z-index:2}
+header{padding:16px 24px;border-bottom:1px solid #33333b}
+h1{margin:0 0 4px;font-size:1.5rem}
+/* a project or shot id is up to 64 characters with no space to break at: wider than a phone's screen */
+h1,.shot h2,nav a{overflow-wrap:anywhere}
+.summary,.keys{margin:2px 0;color:var(--muted)}
+kbd{border:1px solid #555;border-radius:3px;padding:0 4px;font-size:.85em}
+nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-style:none}
+nav.scenes>ol{gap:2px 6px}nav.scenes>ol>li{flex:0 1 auto;max-width:100%}
+nav.scenes>ol>li:has(details[open]){flex-basis:100%}
+nav.scenes details ol{margin:2px 0 8px 16px}
+summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}.picked{color:var(--sel)}
+.scene{margin:28px 0 0;font-size:1.3rem;font-weight:600;border-bottom:2px solid #44444f}
+.dot{color:var(--flag)}
+.problems{margin:12px 24px;padding:8px 16px;border:1px solid var(--flag);border-radius:6px}
+.problems h2{font-size:1rem;margin:4px 0}
+main{padding:8px 24px 48px}
+.shot{margin:18px 0;padding-top:4px;border-top:1px solid #2c2c33}
+/* A film's shots off screen are neither laid out nor painted until scrolled near (their size estimated,
+then remembered): the page opens as fast as its first screen, not its 2,000th shot. */
+.shot{content-visibility:auto;contain-intrinsic-size:auto 360px}
+.shot h2{font-size:1.15rem;margin:6px 0 10px}
+.num{color:var(--muted)}
+.meta{color:var(--muted);font-weight:normal;font-size:.9rem;margin-left:6px}
+.takes{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}
+.take{background:var(--panel);border:2px solid transparent;border-radius:8px;padding:10px}
+.take.selected{border-color:var(--sel)}
+/* with the script running, the border follows the director's pick (the select idcli recorded, or a change) */
+.picking .take.selected{border-color:transparent}.picking .take.picked{border-color:var(--sel)}
+.pick{display:block;margin:4px 0}
+button{font:inherit;color:var(--text);background:#34343e;border:1px solid #55555f;border-radius:6px;padding:2px 12px;
+cursor:pointer}
+button:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
+button.pick[aria-pressed="true"]{background:var(--sel);color:#1f1800;border-color:var(--sel);font-weight:600}
+.pick-note{color:var(--sel);font-weight:normal;font-size:.9rem;margin-left:8px}.pick-note.stale{color:#b58cff}
+.navpick{color:var(--sel);font-size:.85em}
+.picks{margin:6px 0}.picks p{margin:4px 0}.pick-count{color:var(--sel);margin-right:8px}
+.picks textarea{width:100%;max-width:60rem;background:var(--panel);color:var(--text);border:1px solid #44444f}
+.shot-prompt{margin:0 0 8px}
+.take.flagged{box-shadow:inset 0 0 0 1px rgba(255,122,89,.45)}
+.thumb{display:block}
+.thumb img{display:block;width:100%;height:auto;border-radius:4px;background:#000}
+.take h3{margin:8px 0 2px;font-size:1rem}
+.badges{margin:2px 0 6px;min-height:1.2em}
+.badge{display:inline-block;border-radius:10px;padding:0 8px;margin:0 4px 2px 0;font-size:.8rem;font-weight:600;
+background:#3a3a44}
+.badge.flag{background:var(--flag);color:#1a0d08}.badge.ok{background:var(--ok);color:#06170e}
+.badge.sel{background:var(--sel);color:#1f1800}.badge.warn{background:#b58cff;color:#140a24}
+dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0;font-size:.88rem}
+dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
+table.faces{border-collapse:collapse;font-size:.85rem;width:100%;margin-top:4px}
+table.faces caption{text-align:left;color:var(--muted)}
+table.faces th,table.faces td{text-align:left;padding:1px 6px 1px 0;border-bottom:1px solid #33333b}
+td.box{color:var(--muted);font-size:.78rem}
+.leak,.qa-none{margin:4px 0;font-size:.85rem;color:var(--muted)}
+.strip img{display:block;width:100%;height:auto;margin-top:6px;image-rendering:pixelated}
+.links{margin:6px 0 0;font-size:.88rem}
+.noimg,.empty{color:var(--muted)}
+@media (prefers-reduced-motion:no-preference){html{scroll-behavior:smooth}}
+"""
+
+SCRIPT = """
+(function(){
+  var shots=Array.prototype.slice.call(document.querySelectorAll('section.shot'));
+  var byId=Object.create(null),navMark=Object.create(null);
+  function idOf(s){return s.id.slice(5);}  // section id="shot-<id>"
+  shots.forEach(function(s){byId[idOf(s)]=s;});
+  Array.prototype.forEach.call(document.querySelectorAll('nav a[href^="#shot-"]'),function(a){
+    navMark[a.getAttribute('href').slice(6)]=a.parentNode;
+  });
+  // What the director changed here, by shot: {take: n or null (no pick), key: the job key of the take seen}.
+  // One key per output folder (data-run): every page opened from file:// shares one localStorage.
+  var storeKey='idcli-review:'+document.body.getAttribute('data-run');
+  var saved=read();
+  function read(){
+    try{var v=JSON.parse(localStorage.getItem(storeKey)||'{}');}catch(e){v={};}
+    if(!v||typeof v!=='object'){v={};}
+    var picks=Object.create(null),p=v.picks&&typeof v.picks==='object'?v.picks:{};
+    // Only picks as this script writes them: a take number (or null) and a key of 16 hex digits (or null). The
+    // store is shared by every page from file:// and outlives page versions; anything else is dropped.
+    Object.keys(p).forEach(function(id){var q=p[id];
+      if(byId[id]&&q&&typeof q==='object'&&(q.take===null||Number.isInteger(q.take))&&
+        (q.key===null||(typeof q.key==='string'&&/^[0-9a-f]{16}$/.test(q.key)))){picks[id]={take:q.take,key:q.key};}});
+    return {picks:picks,last:typeof v.last==='string'?v.last:''};
+  }
+  function write(){try{localStorage.setItem(storeKey,JSON.stringify(saved));}catch(e){}}
+  function takeOf(s,n){return n===null?null:s.querySelector('article.take[data-take="'+n+'"]');}
+  function recorded(s){  // the select idcli select recorded, as the page was written
+    var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
+    var t=takeOf(s,n),k=s.getAttribute('data-selected-key');  // the render picked, when the take was re-rendered
+    if(damaged(s)){return {take:n,key:null};}  // no render known as picked: picking the take records it as it is
+    return {take:n,key:k!==null?k:t?t.getAttribute('data-key'):null};
+  }
+  function damaged(s){return s.hasAttribute('data-selected-damaged');}  // its record in selects.json is damaged
+  function pickable(s){return !s.hasAttribute('data-orphan');}  // not a shot taken out of the shot list
+  function orphanTake(t){return !!t&&t.hasAttribute('data-orphan');}  // a take beyond the shot's takes
+  function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
+  function standing(s){  // a pick that stands: its take is on the page and within the shot's takes
+    var p=pickOf(s),t=takeOf(s,p.take);return !!t&&!orphanTake(t);}
+  function exportable(s){  // a change made here that export picks carries (never a pick of a take beyond the takes)
+    return pickable(s)&&changed(s)&&!orphanTake(takeOf(s,pickOf(s).take));}
+  function changed(s){var p=saved.picks[idOf(s)],r=recorded(s);
+    return !!p&&(p.take!==r.take||(p.take!==null&&p.key!==r.key));}
+  function child(parent,cls){  // the span of class cls in parent, made on first use (the markup stays small)
+    var e=parent.querySelector(':scope>.'+cls);
+    if(!e){e=document.createElement('span');e.className=cls;parent.appendChild(e);}
+    return e;
+  }
+  function show(s){
+    if(!pickable(s)){return;}
+    var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key'),
+      gone=p.take!==null&&!seen,  // picked here, then the take was removed (the page rewritten)
+      beyond=orphanTake(seen),  // picked here, then the shot's takes were lowered below it: not exported
+      broken=!saved.picks[idOf(s)]&&damaged(s)&&!!seen;  // the recorded select, its record damaged (as the notes say)
+    Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
+      var on=p.take!==null&&Number(t.getAttribute('data-take'))===p.take,b=t.querySelector('button.pick');
+      if(!b&&!orphanTake(t)){  // made here, not in the markup: 4,729 takes' buttons were 0.16 MB of a film's page
+        b=document.createElement('button');b.type='button';b.className='pick';t.insertBefore(b,t.querySelector('dl'));}
+      t.classList.toggle('picked',on);
+      if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';
+        b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
+    });
+    var text=gone?' picked take '+p.take+': no longer rendered; pick another':
+      beyond?' picked take '+p.take+': beyond the takes of the shot now; pick another':
+      broken?' picked take '+p.take+': '+s.getAttribute('data-selected-damaged')+'; look again':
+      stale?' picked take '+p.take+': re-rendered since you picked it; look again':
+      changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
+    var h=s.querySelector('h2');
+    if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
+      note.classList.toggle('stale',stale||gone||beyond);}
+    var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+p.take+(changed(s)?'*':'');
+    if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
+  }
+  function count(){
+    var picked=0,open=0,live=shots.filter(pickable);
+    live.forEach(function(s){if(standing(s)){picked++;}if(exportable(s)){open++;}});
+    var c=document.querySelector('.pick-count');
+    if(c){c.textContent=picked+' of '+live.length+' shots picked'+(open?' \u00b7 '+open+' changed here, not recorded'+
+      ' yet: export them for the artist':'');}
+    Array.prototype.forEach.call(document.querySelectorAll('nav.scenes details'),function(d){
+      var n=0,mark=d.querySelector('summary .picked');
+      Array.prototype.forEach.call(d.querySelectorAll('ol a[href^="#shot-"]'),function(a){
+        var s=byId[a.getAttribute('href').slice(6)];if(s&&pickable(s)&&standing(s)){n++;}});
+      if(mark){mark.textContent=n?'\u2713'+n:'';}
+    });
+  }
+  function pick(s,n){  // n: a take number, or null for no pick; the same take again unpicks
+    if(!s||!pickable(s)){return;}
+    var now=pickOf(s),t=takeOf(s,n);
+    if(n!==null&&(!t||orphanTake(t))){return;}
+    // the same take again unpicks it, unless it was re-rendered since: then it is picked as rendered now
+    if(n!==null&&now.take===n&&now.key===t.getAttribute('data-key')){n=null;t=null;}
+    var want={take:n,key:t?t.getAttribute('data-key'):null},r=recorded(s),id=idOf(s);
+    if(want.take===r.take&&want.key===r.key){delete saved.picks[id];}else{saved.picks[id]=want;}
+    write();show(s);count();remember(s);
+  }
+  function exportPicks(){
+    // What the director changed here, and only that: a select left as the page shows it is the artist's, and an
+    // idcli select made after the page was written must stand when the file is recorded.
+    var out={},any=false;
+    shots.forEach(function(s){
+      if(!exportable(s)){return;}
+      var p=pickOf(s);
+      out[idOf(s)]=p.take===null?{take:null}:{take:p.take,key:p.key};any=true;  // null: took back
+    });
+    var box=document.querySelector('.picks .export'),area=box.querySelector('textarea');
+    box.hidden=false;box.querySelector('.exported').hidden=!any;box.querySelector('.nothing').hidden=any;
+    area.hidden=!any;
+    if(!any){area.value='';return;}
+    var text=JSON.stringify({schema:1,kind:'idcli-picks',project:document.body.getAttribute('data-project'),
+      run:document.body.getAttribute('data-run'),exported:new Date().toISOString(),picks:out},null,1)+'\\n';
+    var url=URL.createObjectURL(new Blob([text],{type:'application/json'}));
+    var a=document.createElement('a');a.href=url;a.download='picks.json';a.hidden=true;
+    document.body.appendChild(a);a.click();a.remove();
+    setTimeout(function(){URL.revokeObjectURL(url);},60000);
+    area.value=text;box.hidden=false;
+  }
+  var forgetArmed=0;
+  function forget(b){
+    if(Date.now()-forgetArmed>4000){forgetArmed=Date.now();b.textContent='click again to forget them';
+      setTimeout(function(){if(forgetArmed){b.textContent='forget changes made here';forgetArmed=0;}},4000);return;}
+    forgetArmed=0;b.textContent='forget changes made here';saved.picks=Object.create(null);write();
+    shots.forEach(show);count();
+  }
+  // The place: the shot last looked at, in the URL (#shot-…, as j/k move) and in localStorage, so a reload or
+  // reopening the page comes back to it instead of the top.
+  function remember(s){
+    saved.last=idOf(s);write();
+    try{history.replaceState(null,'','#'+s.id);}catch(e){}
+  }
+  // The shot the keys act on: the one holding the focus while the view has not moved since j/k put it there, or
+  // while it is in view; scrolled away from it (Page Down, Space, the wheel), the shot at the top of the view, so a
+  // digit never picks in a shot off screen. (The last shots of a short page cannot scroll to the top: the focus
+  // the keys gave them still counts.)
+  var keyedAt=null;
+  function current(){
+    var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
+    var r=a?a.getBoundingClientRect():null;
+    if(r&&(window.scrollY===keyedAt||(r.bottom>0&&r.top<window.innerHeight))){return shots.indexOf(a);}
+    var best=0;
+    for(var i=0;i<shots.length;i++){if(shots[i].getBoundingClientRect().top<=8){best=i;}}
+    return best;
+  }
+  function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();
+    keyedAt=window.scrollY;remember(shots[i]);}
+  document.addEventListener('keydown',function(e){
+    if(e.altKey||e.ctrlKey||e.metaKey){return;}
+    var tag=(e.target&&e.target.tagName)||'';if(tag==='INPUT'||tag==='TEXTAREA'){return;}
+    var i=current();
+    if(e.key==='j'||e.key==='n'){go(i+1);e.preventDefault();}
+    else if(e.key==='k'||e.key==='p'){go(i-1);e.preventDefault();}
+    else if(e.key==='f'){
+      for(var j=i+1;j<shots.length;j++){if(shots[j].dataset.flagged){go(j);break;}}
+      e.preventDefault();
+    }
+    else if(/^[0-9]$/.test(e.key)&&shots[i]){pick(shots[i],e.key==='0'?null:Number(e.key));e.preventDefault();}
+    else if(e.key==='s'){
+      var t=document.activeElement&&document.activeElement.closest?document.activeElement.closest('article.take'):null;
+      if(t){pick(t.closest('section.shot'),Number(t.getAttribute('data-take')));e.preventDefault();}
+    }
+  });
+  document.addEventListener('click',function(e){
+    var b=e.target&&e.target.closest?e.target.closest('button'):null;if(!b){return;}
+    if(b.classList.contains('pick')){var t=b.closest('article.take');
+      pick(t.closest('section.shot'),Number(t.getAttribute('data-take')));}
+    else if(b.classList.contains('export-picks')){exportPicks();}
+    else if(b.classList.contains('forget-picks')){forget(b);}
+  });
+  var settle=0;
+  window.addEventListener('scroll',function(){clearTimeout(settle);settle=setTimeout(function(){
+    if(window.scrollY>0){
+      // the shot holding the focus while it is in view (the last shots cannot scroll to the top), else the top one
+      var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
+      var r=a?a.getBoundingClientRect():null;
+      if(r&&r.bottom>0&&r.top<window.innerHeight){remember(a);return;}
+      var y=window.scrollY+8,i=0;while(i+1<shots.length&&shots[i+1].offsetTop<=y){i++;}
+      if(shots[i]){remember(shots[i]);}return;}
+    saved.last='';write();  // back at the top: reopen there
+    try{history.replaceState(null,'',location.pathname+location.search);}catch(e){}
+  },400);},{passive:true});
+  var bar=document.querySelector('section.picks');if(bar){bar.hidden=false;}
+  document.body.classList.add('picking');
+  shots.forEach(show);count();
+  var back=!location.hash&&saved.last?byId[saved.last]:null;
+  if(back){back.focus({preventScroll:true});back.scrollIntoView({behavior:'instant'});}
+})();
+"""

@@ -1,0 +1,111 @@
+"""The files of ``OUT/review/``: where they go, the thumbnails, and what is no longer used.
+
+Thumbnails are made once: named after the sha256 of the image's bytes (not the sidecar's: a retouched image
+gets a new one), reused while the image is unchanged; thumbnails of images no longer present are removed, and
+so are the contact sheets past the last one (an earlier, longer cut's). Every write is atomic, inside the output
+folder, never through a link.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from ..errors import InputError
+from .runs import Take
+
+REVIEW_DIR = "review"
+THUMBS_DIR = "thumbs"
+THUMB_WIDTH = 384
+_SHEET_NAME = re.compile(r"contact-sheet(?:-([1-9]\d*))?\.png")
+_THUMB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*_t\d+-[0-9a-f]{12}\.jpg")
+
+
+def sheet_name(index: int) -> str:
+    """The file name of contact sheet ``index`` (0-based): contact-sheet.png, contact-sheet-2.png, …"""
+    return "contact-sheet.png" if index == 0 else f"contact-sheet-{index + 1}.png"
+
+
+def write_file(root: Path, relpath: str, data: bytes) -> Path:
+    """Atomically, inside the output folder, never through a link (the store's own path rules)."""
+    from ..store import OutputStore, atomic_write
+
+    target = OutputStore(root).path(relpath)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, data)
+    return target
+
+
+def clear_dead_temporaries(root: Path) -> None:
+    """Remove what a review killed part-way left in review/ and review/thumbs (a render's start clears only
+    folders directly inside the output folder, so thumbnails' temporaries were never removed)."""
+    from ..safeio import remove_dead_temporaries
+
+    for folder in (root / REVIEW_DIR, root / REVIEW_DIR / THUMBS_DIR):
+        if folder.is_dir() and not folder.is_symlink():  # never a linked folder: the files could be anyone's
+            remove_dead_temporaries(folder)
+
+
+def thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
+    """The take's thumbnail file name in review/thumbs (made if missing), whether it was made now, and its
+    width and height (the page gives every thumbnail its size, so a lazily loaded one keeps its place)."""
+    from PIL import Image
+
+    from ..hashing import sha256_bytes
+    from ..identity.images import ImageError, load_take_rgb, read_image_file
+
+    # Named by the bytes on disk, not the sidecar's sha256: an image retouched by hand after its render
+    # gets a new thumbnail (the page shows the picture the link opens).
+    try:
+        data = read_image_file(root / take.image)
+    except ImageError as exc:
+        raise InputError(str(exc).split(": ", 1)[-1]) from None
+    name = f"{take.stem}-{sha256_bytes(data)[:12]}.jpg"
+    target = root / REVIEW_DIR / THUMBS_DIR / name
+    size = _our_thumbnail_size(target) if target.is_file() and not target.is_symlink() else None
+    if size is not None:
+        return name, False, size
+    try:
+        rgb = load_take_rgb(root / take.image, data)
+    except ImageError as exc:
+        raise InputError(str(exc).split(": ", 1)[-1]) from None
+    image = Image.fromarray(rgb)
+    image.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 4))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    write_file(root, f"{REVIEW_DIR}/{THUMBS_DIR}/{name}", buffer.getvalue())
+    return name, True, image.size
+
+
+def _our_thumbnail_size(path: Path) -> tuple[int, int] | None:
+    """The size of ``path`` if it is a thumbnail as ``thumbnail`` makes them (a JPEG at most THUMB_WIDTH
+    wide that decodes), else None. Its name (the image's sha256) can be computed by anyone holding the
+    folder, so a file planted under it (a decompression bomb, a truncated or full-size picture) is made
+    again, never decoded whole."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # reads the header only; a bomb's size is refused before decoding
+            if image.format != "JPEG" or image.width > THUMB_WIDTH or image.height > THUMB_WIDTH * 4:
+                return None
+            image.load()
+            return image.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def remove_unused_thumbnails(root: Path, keep: set[str]) -> None:
+    folder = root / REVIEW_DIR / THUMBS_DIR
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for entry in folder.iterdir():
+        if _THUMB_NAME.fullmatch(entry.name) and entry.name not in keep and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+
+
+def remove_unused_sheets(root: Path, keep: set[str]) -> None:
+    folder = root / REVIEW_DIR
+    for entry in folder.iterdir():
+        if _SHEET_NAME.fullmatch(entry.name) and entry.name not in keep and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)

@@ -1,0 +1,105 @@
+"""The storyboard page's index of shots: every shot's link, or at film scale one line per scene (its shots behind a
+disclosure), and the anchors a scene's link lands on.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from .runs import Shot
+
+# Up to this many shots the index lists every shot; past it (a film's 2,000 links filled the first screen) it
+# lists scenes, each opening onto its shots.
+NAV_FLAT_SHOTS = 40
+# Shots per index group when the shot ids name no scenes (no "sc12_" prefix to group by).
+NAV_BLOCK = 25
+
+
+def _e(value: Any) -> str:
+    """Text from a sidecar or a shot list, escaped for the page (as page.py escapes its own)."""
+    return html.escape(str(value), quote=True)
+
+
+def scene_of(shot_id: str) -> str:
+    """The scene a shot id names, by the usual convention ``<scene>_<shot>`` (``sc12_sh010`` -> ``sc12``);
+    '' when the id has no such prefix."""
+    head, sep, _ = shot_id.partition("_")
+    return head if sep and head else ""
+
+
+def scene_groups(shots: list[Shot]) -> list[tuple[str, int, int]]:
+    """The index's groups as (label, index of the first shot, number of shots), in shot order: runs of
+    consecutive shots of one scene, else blocks of NAV_BLOCK shots labelled by their numbers. [] when the
+    index lists every shot (NAV_FLAT_SHOTS or fewer)."""
+    if len(shots) <= NAV_FLAT_SHOTS:
+        return []
+    groups: list[tuple[str, int, int]] = []
+    # Without a shot list (no run manifest, no --shots) no shot has an entry: none is an orphan, all are by id.
+    listed = any(shot.entry is not None for shot in shots)
+    for i, shot in enumerate(shots):
+        scene = scene_of(shot.id) if shot.entry is not None or not listed else "not in the shot list"
+        if groups and groups[-1][0] == scene and scene:
+            label, start, count = groups[-1]
+            groups[-1] = (label, start, count + 1)
+        else:
+            groups.append((scene, i, 1))
+    if any(not label for label, _, _ in groups) or len(groups) * 2 > len(shots):  # ids name no scenes
+        groups = [(_block_label(start, len(shots)), start, min(NAV_BLOCK, len(shots) - start))
+                  for start in range(0, len(shots), NAV_BLOCK)]
+    return groups
+
+
+def _block_label(start: int, total: int) -> str:
+    """A numbered group's label: its shots' numbers, ``26–50``."""
+    return f"{start + 1}–{min(start + NAV_BLOCK, total)}"
+
+
+def _shot_link(shot: Shot) -> str:
+    picked = f" <span class=navpick>✓t{shot.selected.take}</span>" if shot.selected is not None else ""
+    return (f'<li><a href="#shot-{_e(shot.id)}">{_e(shot.id)}</a>'
+            f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}{picked}</li>')
+
+
+def group_ids(groups: list[tuple[str, int, int]]) -> list[str]:
+    """Each group's anchor, ``scene-<label>``, one per group: a scene the shot list comes back to (cross-cutting)
+    is a group again, and its second anchor (``scene-sc05~2``) must not send its link to the first."""
+    ids: list[str] = []
+    for label, _, _ in groups:
+        base = anchor = "scene-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label)
+        n = 1
+        while anchor in ids:
+            n += 1
+            anchor = f"{base}~{n}"
+        ids.append(anchor)
+    return ids
+
+
+def nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
+    """Every shot's link; at film scale one line per scene (its shots behind a disclosure), so the index
+    takes a few lines and scene 14 is one click away."""
+    if not groups:
+        return f'<nav aria-label="Shots"><ol>{"".join(_shot_link(s) for s in shots)}</ol></nav>'
+    items = []
+    for (label, start, count), anchor in zip(groups, group_ids(groups), strict=True):
+        members = shots[start:start + count]
+        flagged = sum(1 for s in members if s.all_flagged)
+        mark = f' <span class="dot" title="{flagged} with every take flagged">●{flagged}</span>' if flagged else ""
+        # picking takes over days: which scenes still wait for a pick
+        picked = sum(1 for s in members if s.selected is not None)
+        mark += f' <span class="picked" title="{picked} of {count} picked">{f"✓{picked}" if picked else ""}</span>'
+        items.append(f'<li><details><summary><a href="#{anchor}">{_e(label)}</a> '
+                     f'<span class="count">{count}</span>{mark}</summary>'
+                     f'<ol>{"".join(_shot_link(s) for s in members)}</ol></details></li>')
+    # "scenes" only when they are: ids that name none are cut into numbered groups
+    plural = "" if len(groups) == 1 else "s"
+    what = f"group{plural} of shots" if groups[0][0] == _block_label(0, len(shots)) else f"scene{plural}"
+    return (f'<nav aria-label="Shots" class="scenes"><p class="count">{len(groups)} {what} · open one for its shots'
+            f'</p><ol>{"".join(items)}</ol></nav>')
+
+
+def scene_mark(anchor: str, label: str, count: int) -> str:
+    """The target of a scene's index link, before its first shot."""
+    return (f'<p class="scene" id="{anchor}">{_e(label)} '
+            f'<span class="meta">{count} shot{"s" if count != 1 else ""}</span></p>')
