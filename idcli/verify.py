@@ -240,7 +240,30 @@ def c2pa_block_problems(block: dict[str, Any], data: bytes, manifest: Any) -> li
     if isinstance(subject, str) and subject and _name_parts(subject) != (manifest.signer, manifest.signer_org):
         problems.append(f"the manifest is signed by {manifest.signer!r} ({manifest.signer_org}), its sidecar says "
                         f"{subject!r}")
+    # The signer certificate's serial and issuer (sidecars from 2026-11-30 on; an older one has neither): a
+    # certificate with the same names but another serial, or from another CA, is another signer.
+    serial = block.get("serial_number")
+    if serial is not None and (_serial_value(serial) is None
+                               or _serial_value(serial) != _serial_value(manifest.serial_number)):
+        problems.append(f"the manifest is signed by the certificate with serial {manifest.serial_number!r}, its "
+                        f"sidecar says {_shown(serial)}")
+    name = block.get("subject_common_name")
+    if name is not None and name != manifest.signer:
+        problems.append(f"the manifest is signed by {manifest.signer!r}, its sidecar's subject_common_name says "
+                        f"{_shown(name)}")
+    issuer = block.get("issuer_common_name")
+    if issuer is not None and issuer != manifest.issuer_common_name:
+        problems.append(f"the manifest's signer certificate is issued by {manifest.issuer_common_name!r}, its sidecar "
+                        f"says {_shown(issuer)}")
     return problems
+
+
+def _serial_value(serial: Any) -> int | None:
+    """A certificate serial written in hex (any case, as openssl or a studio's list may write it) as a number."""
+    try:
+        return int(serial, 16) if isinstance(serial, str) else None
+    except ValueError:
+        return None
 
 
 def _name_parts(subject: str) -> tuple[str | None, str | None] | None:
