@@ -123,8 +123,15 @@ def file_entry(root: Path, path: Path) -> dict[str, str]:
 
 def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
     """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
+    from .provenance import RepeatedKey, loads_strict
+
+    repeated = None
     try:
-        sidecar = json.loads(safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False))
+        text = safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False)
+        try:
+            sidecar = loads_strict(text)
+        except RepeatedKey as exc:  # still the take's sidecar, failed for it
+            sidecar, repeated = json.loads(text), exc
     except (safeio.NotRegularFile, ValueError, RecursionError):
         return None
     if not isinstance(sidecar, dict) or "job_key" not in sidecar or not isinstance(sidecar.get("image"), dict):
@@ -132,6 +139,9 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     relpath = str(sidecar["image"].get("path", ""))
     image_path = root / relpath
     check = ImageCheck(file_entry(root, sidecar_path), file_entry(root, image_path), ok=True)
+    if repeated is not None:
+        check.problems.append(f"its sidecar writes the key {repeated.key[:40]!r} twice (edited by hand?): readers "
+                              "disagree on its value")
     if not image_path.resolve().is_relative_to(root.resolve()):
         check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
         check.ok = False
@@ -202,10 +212,14 @@ def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:
     (provenance.record_of_sidecar); a field only the image's record holds is no difference (an older sidecar)."""
     from .provenance import MISSING, read_png_record, record_differences, record_of_sidecar
 
-    record = read_png_record(data)
+    record = read_png_record(data, strict=True)
     if record is None:
         return ["the image carries no idcli record (its idcli chunk) to check its sidecar against"]
-    differences = record_differences(record_of_sidecar(sidecar), record)
+    try:
+        differences = record_differences(record_of_sidecar(sidecar), record)
+    except RecursionError:  # copied (record_of_sidecar) a few calls deeper than it was read, just under the limit
+        return ["its sidecar is nested too deep to compare with the image's own record (its idcli chunk): edited after "
+                "the render?"]
     if not differences:
         return []
     where, own, its = differences[0]
