@@ -174,7 +174,7 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)
-        for p in _files_below(folder)
+        for p in files_below(folder)
         # A '.cache' folder *inside* the model folder (huggingface_hub's local_dir metadata) is not the model; one
         # above it (~/.cache/huggingface/hub/...) is where it lives.
         if p.suffix in suffixes and ".cache" not in p.relative_to(folder).parts
@@ -182,7 +182,7 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     return tagged_hash("idcli-model-files-v1", files)
 
 
-def _files_below(folder: Path) -> list[Path]:
+def files_below(folder: Path) -> list[Path]:
     """Every file below ``folder``, sorted, named by its path inside it, components reached through links too.
 
     ``Path.rglob`` does not enter a linked folder: a pipeline folder whose ``unet/`` links to a shared copy (as
