@@ -229,7 +229,9 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
     state and the projection. ``label`` names the variant in errors; ``lookup_hint`` ends a failed lookup's."""
     from diffusers.utils import _get_model_file
 
-    where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+    from ..adapters import adapter_where
+
+    where = adapter_where(source, weight_name, subfolder)
     if not weight_name.endswith(".safetensors") and not allow_pickle:
         from ..adapters import fetch_command
 
@@ -282,16 +284,11 @@ def _not_cached_offline(source: str, weight_name: str, subfolder: str) -> str | 
     renamed file."""
     from huggingface_hub import constants
 
-    from ..adapters import fetch_command
+    from ..adapters import not_cached_offline
 
     if not constants.HF_HUB_OFFLINE or Path(source).is_dir():
         return None
-    file = f"{subfolder.strip('/')}/{weight_name}" if subfolder.strip("/") else weight_name
-    fetch = fetch_command(source, weight_name)
-    return (f"it is not in the Hugging Face cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE=1 forbids "
-            "downloading it. To fix: " + (f"{fetch} (it converts the pickle once), or " if fetch else "")
-            + f"`hf download {source} {file}` on a machine with network access, then copy the cache here; or "
-            "point model.adapter at a local folder holding the file")
+    return not_cached_offline(source, weight_name, subfolder)
 
 
 def unload_faceid_adapter(pipe: Any) -> None:
