@@ -142,6 +142,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
     if converted is not None:
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False)
+    refuse_cached_hub_pickle("FaceID", source_id, weight, subfolder, spec.allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
 
 
@@ -199,6 +200,30 @@ def fetch_command(source_id: str, weight_name: str) -> str | None:
 def adapter_where(source: str, weight_name: str, subfolder: str) -> str:
     """How an error names an adapter file: ``'ip-adapter-faceid_sd15.bin' from 'h94/IP-Adapter-FaceID'``."""
     return f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+
+
+def pickle_refusal(label: str, source: str, weight_name: str, subfolder: str) -> str:
+    """Why a hub adapter file that is no ``.safetensors`` is not loaded without ``model.allow_pickle``: the render's
+    words, which plan and validate say too when the Hugging Face cache holds the repository."""
+    fetch = fetch_command(source, weight_name)  # fetch converts a preset's published pickle, no other file
+    return (f"refusing to load the {label} adapter {adapter_where(source, weight_name, subfolder)}: it is not a "
+            ".safetensors file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set "
+            "allow_pickle (model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or "
+            + (f"convert it to safetensors once with {fetch}" if fetch else "point model.adapter at a .safetensors "
+               "copy of it"))
+
+
+def refuse_cached_hub_pickle(label: str, source: str, weight_name: str, subfolder: str, allow_pickle: bool) -> None:
+    """A hub adapter named as a pickle (``.bin``) without ``allow_pickle``, refused at plan time when the Hugging Face
+    cache holds its repository: the render refuses it by that name (after encoding every selfie and loading the base
+    model), so nothing is gained by planning it. Not cached, it is planned by its hub id as before: an offline plan
+    (a laptop planning for the farm) keeps working, and the render says how to get the file."""
+    if allow_pickle or weight_name.endswith(".safetensors"):
+        return
+    from .model_setup import hub_repo_cached
+
+    if hub_repo_cached(source):
+        raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
 
 
 def not_cached_offline(source: str, weight_name: str, subfolder: str) -> str:
@@ -295,6 +320,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
     if converted is not None:
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False, PLUSV2, shortcut, encoder)
+    refuse_cached_hub_pickle("FaceID-Plus v2", source_id, weight, subfolder, allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
                            PLUSV2, shortcut, encoder)
 

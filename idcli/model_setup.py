@@ -195,6 +195,19 @@ def hub_cache_main(repo_folder: Path) -> str | None:
     return main if _COMMIT.fullmatch(main) else None
 
 
+def hub_repo_cached(repo_id: str, cache_dir: Path | None = None) -> bool:
+    """Whether the Hugging Face cache holds a snapshot of the model repository ``repo_id`` (its folders read: no
+    request, nothing downloaded)."""
+    from huggingface_hub import constants
+
+    repo = Path(cache_dir or constants.HF_HUB_CACHE) / (_HUB_REPO_PREFIX + repo_id.replace("/", "--"))
+    snapshots = repo / "snapshots"
+    try:
+        return any(p.is_dir() for p in snapshots.iterdir())
+    except OSError:
+        return False
+
+
 def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 

@@ -154,3 +154,30 @@ def test_validate_json_gives_a_model_problem_its_line_and_field(write_shotlist, 
     assert (problem["file"], problem["line"], problem["field"]) == (str(shots), 3, "model.id")
     assert "is no folder here" in problem["message"]
 
+
+def test_a_cached_hub_pickle_adapter_is_refused_at_plan_and_validate_time(write_shotlist, tmp_path, hub_cache
+                                                                          ) -> None:
+    """A hub adapter the cache holds only as `.bin`, without model.allow_pickle, was refused only when the render had
+    encoded every selfie and loaded the base model. With the repository in the cache, plan and validate see it and
+    refuse with the render's words; not cached, plan keys it by its hub id as before (an offline plan still works)."""
+    from idcli.errors import ModelUnavailableError
+    from idcli.planning import plan_shotlist
+
+    pipeline_folder(tmp_path / "models" / "mine")
+    model = "{preset: sd15, id: models/mine, adapter: {variant: faceid}}"
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model))
+    plan, _ = plan_shotlist(shots, device="cpu")  # nothing cached: planned as before, refused by the render
+    assert plan.adapter is not None and plan.adapter.source == "hub"
+    add_to_cache(hub_cache, "h94/IP-Adapter-FaceID", {"ip-adapter-faceid_sd15.bin": b"a pickle"})
+    words = ("refusing to load the FaceID adapter 'ip-adapter-faceid_sd15.bin' from 'h94/IP-Adapter-FaceID': it is "
+             "not a .safetensors file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set "
+             "allow_pickle (model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or "
+             "convert it to safetensors once with `idcli models fetch sd15 --variant faceid`")
+    with pytest.raises(ModelUnavailableError) as refused:
+        plan_shotlist(shots, device="cpu")
+    assert str(refused.value) == words
+    _, result = validate(write_shotlist, model)
+    assert result.exit_code == 2 and f"model.adapter: {words}" in " ".join(result.stderr.split()), result.output
+    # Allowed, it is planned (and loaded weights-only by the render).
+    allowed = write_shotlist(SHOTS.replace("{MODEL}", model.replace("adapter:", "allow_pickle: true, adapter:")))
+    assert plan_shotlist(allowed, device="cpu")[0].adapter.source == "hub"

@@ -233,15 +233,9 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
 
     where = adapter_where(source, weight_name, subfolder)
     if not weight_name.endswith(".safetensors") and not allow_pickle:
-        from ..adapters import fetch_command
+        from ..adapters import pickle_refusal
 
-        fetch = fetch_command(source, weight_name)  # fetch converts a preset's published pickle, no other file
-        raise ModelUnavailableError(
-            f"refusing to load the {label} adapter {where}: it is not a .safetensors "
-            "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
-            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or "
-            + (f"convert it to safetensors once with {fetch}" if fetch else "point model.adapter at a .safetensors "
-               "copy of it"))
+        raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
     try:
         file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
                                     user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
