@@ -5,7 +5,7 @@ A local model folder must exist and have the pipeline layout plan checks (models
 adapter or image encoder must be in the local Hugging Face cache when HF_HUB_OFFLINE=1 forbids the render to
 download it (else validate notes that the render downloads it first). Each problem is at the shot list's line and
 field (``model.id``; ``model.preset`` for the preset's own model; ``model.adapter``). Nothing is hashed, nothing is
-loaded, the hub is never asked: ``try_to_load_from_cache`` reads the cache's folders only.
+loaded, the hub is never asked: the cache's folders are read (model_setup.hub_file_cached).
 """
 
 from __future__ import annotations
@@ -76,12 +76,9 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
 def _cached(repo_id: str, filename: str, revision: str | None) -> bool:
     """Whether the Hugging Face cache holds ``filename`` of ``repo_id`` at ``revision`` (its folders read, no
     request)."""
-    from huggingface_hub import try_to_load_from_cache
+    from .model_setup import hub_file_cached
 
-    try:
-        return isinstance(try_to_load_from_cache(repo_id, filename, revision=revision), str)
-    except ValueError:  # not a repository id huggingface_hub takes (shotlist_checks let it through as org/name)
-        return False
+    return hub_file_cached(repo_id, filename, revision)
 
 
 def _model_not_cached(model_id: str, preset: str, given: bool, loaded: LoadedShotList, offline: bool) -> str:
