@@ -181,3 +181,17 @@ def test_a_cached_hub_pickle_adapter_is_refused_at_plan_and_validate_time(write_
     # Allowed, it is planned (and loaded weights-only by the render).
     allowed = write_shotlist(SHOTS.replace("{MODEL}", model.replace("adapter:", "allow_pickle: true, adapter:")))
     assert plan_shotlist(allowed, device="cpu")[0].adapter.source == "hub"
+
+
+def test_the_cache_lookup_follows_refs_and_commits_and_stays_in_the_cache(hub_cache) -> None:
+    from idcli.model_setup import hub_file_cached
+
+    add_to_cache(hub_cache, "org/name", {"model_index.json": b"{}", "unet/config.json": b"{}"})
+    assert hub_file_cached("org/name", "model_index.json", None) and hub_file_cached("org/name", "unet/config.json")
+    assert hub_file_cached("org/name", "model_index.json", COMMIT)  # a pinned commit
+    assert not hub_file_cached("org/name", "model_index.json", "b" * 40)  # another commit, not cached
+    assert not hub_file_cached("org/name", "model_index.json", "v2")  # a branch the cache has no ref for
+    assert not hub_file_cached("org/other", "model_index.json")
+    (hub_cache / "outside.json").write_text("{}")
+    assert not hub_file_cached("org/name", "../../../outside.json")
+    assert not hub_file_cached("org/name", "model_index.json", "../../../outside.json")
