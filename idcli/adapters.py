@@ -93,11 +93,18 @@ def adapter_variant(spec: ModelSpec, random_weights: bool) -> str:
     return PLUSV2
 
 
-def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> AdapterIdentity:
-    """The identity adapter for ``model``: the shot list's ``model.adapter``, else the preset's default."""
+def _file_hash(file: Path, hash_contents: bool) -> str | None:
+    """sha256 of an adapter file, what its key names; None for validate (``hash_contents=False``), which reads none."""
+    return sha256_file_cached(file) if hash_contents else None
+
+
+def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
+                    hash_contents: bool = True) -> AdapterIdentity:
+    """The identity adapter for ``model``: the shot list's ``model.adapter``, else the preset's default.
+    ``hash_contents=False``: every check plan makes, no file hashed (``idcli validate``)."""
     variant = adapter_variant(spec, model.random_weights)
     if variant == PLUSV2:
-        return resolve_plus_adapter(spec, model, base_dir)
+        return resolve_plus_adapter(spec, model, base_dir, hash_contents=hash_contents)
     preset = get_preset(model.preset)
     if model.random_weights:
         # v2: the random adapter carries a LoRA in the published layout (applied per row)
@@ -120,7 +127,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
         if converted is not None:
             # `idcli models fetch` converted the published pickle once: load that, keyed by its sha256.
             return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
-                                   sha256_file_cached(converted), False, False)
+                                   _file_hash(converted, hash_contents), False, False)
     local = local_path(source_id, base_dir)
     if local is not None and local.is_dir():
         file = local / subfolder / weight
@@ -128,13 +135,14 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> Ad
             # Found at plan time, like a model folder without its files: no key built on a missing file.
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, spec.allow_pickle)
-        content = sha256_file_cached(file)
+        content = _file_hash(file, hash_contents)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
     converted = _conversion_of_named(source_id, weight, subfolder, revision, spec.allow_pickle)
     if converted is not None:
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
-                               sha256_file_cached(converted), False, False)
+                               _file_hash(converted, hash_contents), False, False)
+    refuse_cached_hub_pickle("FaceID", source_id, weight, subfolder, spec.allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
 
 
@@ -189,6 +197,47 @@ def fetch_command(source_id: str, weight_name: str) -> str | None:
     return None
 
 
+def adapter_where(source: str, weight_name: str, subfolder: str) -> str:
+    """How an error names an adapter file: ``'ip-adapter-faceid_sd15.bin' from 'h94/IP-Adapter-FaceID'``."""
+    return f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+
+
+def pickle_refusal(label: str, source: str, weight_name: str, subfolder: str) -> str:
+    """Why a hub adapter file that is no ``.safetensors`` is not loaded without ``model.allow_pickle``: the render's
+    words, which plan and validate say too when the Hugging Face cache holds the repository."""
+    fetch = fetch_command(source, weight_name)  # fetch converts a preset's published pickle, no other file
+    return (f"refusing to load the {label} adapter {adapter_where(source, weight_name, subfolder)}: it is not a "
+            ".safetensors file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set "
+            "allow_pickle (model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or "
+            + (f"convert it to safetensors once with {fetch}" if fetch else "point model.adapter at a .safetensors "
+               "copy of it"))
+
+
+def refuse_cached_hub_pickle(label: str, source: str, weight_name: str, subfolder: str, allow_pickle: bool) -> None:
+    """A hub adapter named as a pickle (``.bin``) without ``allow_pickle``, refused at plan time when the Hugging Face
+    cache holds its repository: the render refuses it by that name (after encoding every selfie and loading the base
+    model), so nothing is gained by planning it. Not cached, it is planned by its hub id as before: an offline plan
+    (a laptop planning for the farm) keeps working, and the render says how to get the file."""
+    if allow_pickle or weight_name.endswith(".safetensors"):
+        return
+    from .model_setup import hub_repo_cached
+
+    if hub_repo_cached(source):
+        raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
+
+
+def not_cached_offline(source: str, weight_name: str, subfolder: str) -> str:
+    """Why a hub adapter cannot be had offline, and the way forward (the render's words, and validate's)."""
+    from huggingface_hub import constants
+
+    file = f"{subfolder.strip('/')}/{weight_name}" if subfolder.strip("/") else weight_name
+    fetch = fetch_command(source, weight_name)
+    return (f"it is not in the Hugging Face cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE=1 forbids "
+            "downloading it. To fix: " + (f"{fetch} (it converts the pickle once), or " if fetch else "")
+            + f"`hf download {source} {file}` on a machine with network access, then copy the cache here; or "
+            "point model.adapter at a local folder holding the file")
+
+
 def random_plus_descriptor(preset_name: str) -> str:
     """The content hash of a random-weight preset's FaceID-Plus v2 adapter and image encoder."""
     preset = get_preset(preset_name)
@@ -197,8 +246,8 @@ def random_plus_descriptor(preset_name: str) -> str:
         "image_encoder": RANDOM_IMAGE_ENCODERS[preset.name]})
 
 
-def encoder_folder_hash(folder: Path, allow_pickle: bool) -> str:
-    """A local CLIP image encoder folder by content: its config and weights."""
+def encoder_folder_hash(folder: Path, allow_pickle: bool, hash_contents: bool = True) -> str | None:
+    """A local CLIP image encoder folder by content: its config and weights (None, checked only, for validate)."""
     if not (folder / "config.json").is_file():
         # A clone of h94/IP-Adapter given as it is: the encoder is a folder further down.
         inside = ("; it holds the encoder in models/image_encoder: set model.adapter.image_encoder_subfolder: "
@@ -207,13 +256,16 @@ def encoder_folder_hash(folder: Path, allow_pickle: bool) -> str:
             f"the CLIP image encoder folder '{folder}' has no config.json{inside}: FaceID-Plus v2 needs the CLIP ViT-H "
             "image encoder (h94/IP-Adapter, models/image_encoder). To fix: `idcli models fetch PRESET --variant "
             "faceid-plusv2`, or point model.adapter.image_encoder at a complete folder")
+    if not hash_contents:
+        return None
     suffixes = {".json", ".safetensors"} | ({".bin"} if allow_pickle else set())
     files = {str(p.relative_to(folder)): sha256_file_cached(p) for p in sorted(folder.iterdir())
              if p.is_file() and p.suffix in suffixes}
     return tagged_hash("idcli-image-encoder-files-v1", files)
 
 
-def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) -> AdapterIdentity:
+def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
+                         hash_contents: bool = True) -> AdapterIdentity:
     """The FaceID-Plus v2 adapter and its CLIP image encoder: random ones for random-weight presets; for
     real presets ``model.adapter``'s file and encoder, else the preset's (a converted pickle preferred)."""
     preset = get_preset(model.preset)
@@ -240,7 +292,8 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) 
     local_encoder = local_path(encoder_id, base_dir)
     if local_encoder is not None and local_encoder.is_dir():
         folder = (local_encoder / encoder_sub).resolve()
-        encoder = ImageEncoderIdentity("local", str(folder), "", None, encoder_folder_hash(folder, allow_pickle))
+        encoder = ImageEncoderIdentity("local", str(folder), "", None,
+                                       encoder_folder_hash(folder, allow_pickle, hash_contents))
     else:
         encoder = ImageEncoderIdentity("hub", encoder_id, encoder_sub, "main", None)
     if given is not None and given.id is not None:
@@ -254,19 +307,20 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path) 
         converted = converted_adapter(source_id, weight)
         if converted is not None:
             return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
-                                   sha256_file_cached(converted), False, False, PLUSV2, shortcut, encoder)
+                                   _file_hash(converted, hash_contents), False, False, PLUSV2, shortcut, encoder)
     local = local_path(source_id, base_dir)
     if local is not None and local.is_dir():
         file = local / subfolder / weight
         if not file.is_file():
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, allow_pickle)
-        return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, sha256_file_cached(file),
+        return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, _file_hash(file, hash_contents),
                                False, allow_pickle, PLUSV2, shortcut, encoder)
     converted = _conversion_of_named(source_id, weight, subfolder, revision, allow_pickle)
     if converted is not None:
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
-                               sha256_file_cached(converted), False, False, PLUSV2, shortcut, encoder)
+                               _file_hash(converted, hash_contents), False, False, PLUSV2, shortcut, encoder)
+    refuse_cached_hub_pickle("FaceID-Plus v2", source_id, weight, subfolder, allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
                            PLUSV2, shortcut, encoder)
 

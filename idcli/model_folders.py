@@ -48,8 +48,24 @@ def _card_licence(folder: Path) -> str | None:
 
 
 def _folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*")
-               if p.is_file() and ".cache" not in p.relative_to(folder).parts)  # ~/.cache/... itself counts
+    """The bytes of the files below ``folder``: its components reached through links too (``unet -> ../shared/unet``,
+    walked as the content hash walks them, models.files_below), each real file once (two components linking one
+    shared folder, a hub snapshot's links to one blob). A folder that cannot be read is left out of the size."""
+    from .errors import ModelUnavailableError
+    from .models import files_below
+
+    try:
+        files = files_below(folder)
+    except ModelUnavailableError:  # a folder inside it another account made: listing names the rest
+        files = [p for p in folder.rglob("*") if p.is_file()]
+    sizes: dict[tuple[int, int], int] = {}
+    for file in files:
+        if ".cache" in file.relative_to(folder).parts:  # huggingface_hub's download metadata; ~/.cache itself counts
+            continue
+        with contextlib.suppress(OSError):
+            stat = file.stat()
+            sizes[stat.st_dev, stat.st_ino] = stat.st_size
+    return sum(sizes.values())
 
 
 def _entry(source: str, kind: str, path: Path, size: int | None, licence: str, detail: str = "") -> dict[str, Any]:

@@ -195,6 +195,36 @@ def hub_cache_main(repo_folder: Path) -> str | None:
     return main if _COMMIT.fullmatch(main) else None
 
 
+def hub_repo_cached(repo_id: str, cache_dir: Path | None = None) -> bool:
+    """Whether the Hugging Face cache holds a snapshot of the model repository ``repo_id`` (its folders read: no
+    request, nothing downloaded)."""
+    from huggingface_hub import constants
+
+    repo = Path(cache_dir or constants.HF_HUB_CACHE) / (_HUB_REPO_PREFIX + repo_id.replace("/", "--"))
+    snapshots = repo / "snapshots"
+    try:
+        return any(p.is_dir() for p in snapshots.iterdir())
+    except OSError:
+        return False
+
+
+def hub_file_cached(repo_id: str, filename: str, revision: str | None = None) -> bool:
+    """Whether the Hugging Face cache (HF_HUB_CACHE) holds ``filename`` of the model repository ``repo_id`` at
+    ``revision`` (a branch its ``refs/`` names, or a commit): the cache's folders read as ``try_to_load_from_cache``
+    reads them, without importing its HTTP stack (half a second of ``idcli validate``)."""
+    from huggingface_hub import constants
+
+    if any(".." in Path(name).parts for name in (filename, repo_id, revision or "")):
+        return False
+    repo = Path(constants.HF_HUB_CACHE) / (_HUB_REPO_PREFIX + repo_id.replace("/", "--"))
+    wanted = revision or "main"
+    try:
+        commit = (repo / "refs" / wanted).read_text("utf-8").strip() if _COMMIT.fullmatch(wanted) is None else wanted
+    except (OSError, UnicodeDecodeError):
+        return False
+    return _COMMIT.fullmatch(commit) is not None and (repo / "snapshots" / commit / filename).is_file()
+
+
 def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 

@@ -155,7 +155,9 @@ def _refuse_own_code(folder: Path, index: dict[str, Any]) -> None:
                 "save_pretrained)")
 
 
-def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
+def check_local_folder(folder: Path, allow_pickle: bool) -> None:
+    """What plan checks of a local pipeline folder before keying it, reading no weight: its model_index.json, no
+    pickle-only component unless allowed, every component it names there, no code of its own, one variant."""
     if not (folder / "model_index.json").is_file():
         raise ModelUnavailableError(f"'{folder}' is not a diffusers model folder (no model_index.json)")
     # A component whose weights exist only as pickles would run arbitrary code when unpickled, so it
@@ -170,11 +172,15 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
             "Convert them to .safetensors, or set model.allow_pickle: true to load them weights-only")
     _refuse_missing_components(folder)
     weights_variant(folder)  # components with different variants only are refused at plan time
+
+
+def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
+    check_local_folder(folder, allow_pickle)
     # '.safetensors' covers variant files (unet/diffusion_pytorch_model.fp16.safetensors) too.
     suffixes = _MODEL_FILE_SUFFIXES | (_PICKLE_SUFFIXES if allow_pickle else set())
     files = {
         str(p.relative_to(folder)): sha256_file_cached(p)
-        for p in _files_below(folder)
+        for p in files_below(folder)
         # A '.cache' folder *inside* the model folder (huggingface_hub's local_dir metadata) is not the model; one
         # above it (~/.cache/huggingface/hub/...) is where it lives.
         if p.suffix in suffixes and ".cache" not in p.relative_to(folder).parts
@@ -182,7 +188,7 @@ def _local_folder_hash(folder: Path, allow_pickle: bool) -> str:
     return tagged_hash("idcli-model-files-v1", files)
 
 
-def _files_below(folder: Path) -> list[Path]:
+def files_below(folder: Path) -> list[Path]:
     """Every file below ``folder``, sorted, named by its path inside it, components reached through links too.
 
     ``Path.rglob`` does not enter a linked folder: a pipeline folder whose ``unet/`` links to a shared copy (as
@@ -214,9 +220,11 @@ def _files_below(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: str | None = None
-                  ) -> ModelIdentity:
-    """The content identity of the model a shot list asks for (``preset_override`` from ``--preset``)."""
+def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: str | None = None, *,
+                  hash_contents: bool = True) -> ModelIdentity:
+    """The content identity of the model a shot list asks for (``preset_override`` from ``--preset``).
+    ``hash_contents=False``: every check, but a local folder's files are not hashed (its ``content_hash`` is None):
+    what ``idcli validate`` resolves, reading no weight."""
     preset = get_preset(preset_override or spec.preset)
     if preset.random_weights:
         from .engine.tokenizer import tiny_vocab_and_merges  # plain Python: no torch
@@ -233,7 +241,9 @@ def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: 
     assert model_id is not None
     local = local_path(model_id, base_dir)
     if local is not None and local.is_dir():
-        content = _local_folder_hash(local.resolve(), spec.allow_pickle)
+        content = _local_folder_hash(local.resolve(), spec.allow_pickle) if hash_contents else None
+        if not hash_contents:
+            check_local_folder(local.resolve(), spec.allow_pickle)
         return ModelIdentity(preset.name, preset.architecture, "local", str(local.resolve()), None, content,
                              dtype, random_weights=False, allow_pickle=spec.allow_pickle)
     return ModelIdentity(preset.name, preset.architecture, "hub", model_id, spec.revision or "main", None,

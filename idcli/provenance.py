@@ -263,9 +263,34 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def read_png_record(source: bytes | BinaryIO) -> dict[str, Any] | None:
+class RepeatedKey(ValueError):
+    """A JSON object that writes one key twice: which value a reader takes depends on the reader."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key[:40]!r} is written twice")
+        self.key = key
+
+
+def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise RepeatedKey(key)
+        found[key] = value
+    return found
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """JSON as ``json.loads`` reads it, but a key written twice in one object is a ``RepeatedKey`` (a ValueError):
+    idcli never writes one, and a hand-edited record that does says one value to a reader taking the first and
+    another to Python, which takes the last (what ``idcli verify`` compared)."""
+    return json.loads(text, object_pairs_hook=_refuse_repeats)
+
+
+def read_png_record(source: bytes | BinaryIO, *, strict: bool = False) -> dict[str, Any] | None:
     """The ``idcli`` chunk of a PNG (its bytes or an open binary file), or None when absent, unreadable
     or describing an image of another size (a record copied onto some other picture is not its record).
+    ``strict``: a record writing a key twice is unreadable too (``loads_strict``; what verify reads).
 
     encode_png writes its text chunks before the pixel data, so the chunk is in ``.info`` once the
     headers are parsed and nothing is decoded (``.text`` would decode every pixel). PngImageFile is
@@ -282,7 +307,7 @@ def read_png_record(source: bytes | BinaryIO) -> dict[str, Any] | None:
     if not text:
         return None
     try:
-        record = json.loads(text)
+        record = loads_strict(text) if strict else json.loads(text)
     except (ValueError, RecursionError):
         return None
     image_record = record.get("image") if isinstance(record, dict) else None

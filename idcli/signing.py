@@ -66,11 +66,22 @@ class Credentials:
     issuer: str = ""
     not_after: str = ""
     ta_url: str | None = None
+    serial_number: str = ""  # the signer certificate's, lowercase hex: what a studio revoking a key looks for
+    subject_common_name: str | None = None
+    issuer_common_name: str | None = None
 
     def record(self) -> dict[str, Any]:
         """What a sidecar says about the signer (never the key)."""
         return {"alg": self.alg, "subject": self.subject, "issuer": self.issuer, "not_after": self.not_after,
-                "time_stamp_authority": self.ta_url}
+                "time_stamp_authority": self.ta_url, "serial_number": self.serial_number,
+                "subject_common_name": self.subject_common_name, "issuer_common_name": self.issuer_common_name}
+
+
+def common_name(name: Any) -> str | None:
+    """The first common name of a ``cryptography`` x509 Name, or None when it has none."""
+    from cryptography.x509.oid import NameOID
+
+    return next((str(a.value) for a in name.get_attributes_for_oid(NameOID.COMMON_NAME)), None)
 
 
 def _read(path: Path, what: str, field: str | None = None) -> bytes:
@@ -171,7 +182,7 @@ def load_credentials(cert_path: str | Path, key_path: str | Path, password: byte
         str(cert_path), str(key_path), b"".join(c.public_bytes(pem) for c in chain),
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
         alg, leaf.subject.rfc4514_string(), leaf.issuer.rfc4514_string(), leaf.not_valid_after_utc.isoformat(),
-        ta_url)
+        ta_url, format(leaf.serial_number, "x"), common_name(leaf.subject), common_name(leaf.issuer))
     _trial_sign(credentials, leaf, cert_field)
     return credentials
 
@@ -464,10 +475,13 @@ class ManifestReport:
     signer: str | None = None
     error: str | None = None
     signer_org: str | None = None  # the signer certificate's organisation (C2PA's signature_info "issuer")
+    serial_number: str | None = None  # the signer certificate's serial, lowercase hex
+    issuer_common_name: str | None = None  # the common name of the certificate that issued the signer's
 
     def as_dict(self) -> dict[str, Any]:
         return {"present": self.present, "state": self.state, "failures": self.failures or [],
-                "created": self.created, "signer": self.signer, "job_key": (self.assertion or {}).get("job_key"),
+                "created": self.created, "signer": self.signer, "serial_number": self.serial_number,
+                "issuer_common_name": self.issuer_common_name, "job_key": (self.assertion or {}).get("job_key"),
                 "error": self.error}
 
 
@@ -489,6 +503,7 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
         state = reader.get_validation_state()
         results = reader.get_validation_results() or {}
         manifest = reader.get_active_manifest() or {}
+        issuer_name = _issuer_common_name(reader)
     failures = [f"{f.get('code')}: {f.get('explanation')}"
                 for f in (results.get("activeManifest") or {}).get("failure", [])]
     actions: list[dict[str, Any]] = []
@@ -505,4 +520,34 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
         actions[0].get("digitalSourceType") in (DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE)
     info = manifest.get("signature_info") or {}
     return ManifestReport(True, state, failures, created, assertion, info.get("common_name"),
-                          signer_org=info.get("issuer"))
+                          signer_org=info.get("issuer"), serial_number=_hex_serial(info.get("cert_serial_number")),
+                          issuer_common_name=issuer_name)
+
+
+def _hex_serial(decimal: Any) -> str | None:
+    """The signer certificate's serial as a sidecar writes it (lowercase hex) from ``signature_info``'s
+    ``cert_serial_number`` (decimal digits); None when there is none."""
+    try:
+        return format(int(str(decimal), 10), "x") if decimal is not None else None
+    except ValueError:
+        return None
+
+
+def _issuer_common_name(reader: Any) -> str | None:
+    """The common name of the signer certificate's issuer. ``signature_info`` gives the signer's own common name and
+    organisation only; the reader's crJSON (c2pa-python 0.38) gives the certificate's issuer, per manifest, under
+    ``signature.certificateInfo``: the active manifest's is read (a delivered copy also holds its take's)."""
+    import json
+
+    import c2pa
+
+    try:
+        active = json.loads(reader.json()).get("active_manifest")
+        for manifest in json.loads(reader.crjson()).get("manifests") or []:
+            if isinstance(manifest, dict) and manifest.get("label") == active:
+                issuer = ((manifest.get("signature") or {}).get("certificateInfo") or {}).get("issuer") or {}
+                name = issuer.get("CN") if isinstance(issuer, dict) else None
+                return name if isinstance(name, str) else None
+    except (c2pa.C2paError, AttributeError, ValueError, RecursionError):  # no crjson (another SDK), a damaged store
+        return None
+    return None

@@ -123,8 +123,15 @@ def file_entry(root: Path, path: Path) -> dict[str, str]:
 
 def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
     """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
+    from .provenance import RepeatedKey, loads_strict
+
+    repeated = None
     try:
-        sidecar = json.loads(safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False))
+        text = safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False)
+        try:
+            sidecar = loads_strict(text)
+        except RepeatedKey as exc:  # still the take's sidecar, failed for it
+            sidecar, repeated = json.loads(text), exc
     except (safeio.NotRegularFile, ValueError, RecursionError):
         return None
     if not isinstance(sidecar, dict) or "job_key" not in sidecar or not isinstance(sidecar.get("image"), dict):
@@ -132,6 +139,9 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     relpath = str(sidecar["image"].get("path", ""))
     image_path = root / relpath
     check = ImageCheck(file_entry(root, sidecar_path), file_entry(root, image_path), ok=True)
+    if repeated is not None:
+        check.problems.append(f"its sidecar writes the key {repeated.key[:40]!r} twice (edited by hand?): readers "
+                              "disagree on its value")
     if not image_path.resolve().is_relative_to(root.resolve()):
         check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
         check.ok = False
@@ -202,10 +212,14 @@ def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:
     (provenance.record_of_sidecar); a field only the image's record holds is no difference (an older sidecar)."""
     from .provenance import MISSING, read_png_record, record_differences, record_of_sidecar
 
-    record = read_png_record(data)
+    record = read_png_record(data, strict=True)
     if record is None:
         return ["the image carries no idcli record (its idcli chunk) to check its sidecar against"]
-    differences = record_differences(record_of_sidecar(sidecar), record)
+    try:
+        differences = record_differences(record_of_sidecar(sidecar), record)
+    except RecursionError:  # copied (record_of_sidecar) a few calls deeper than it was read, just under the limit
+        return ["its sidecar is nested too deep to compare with the image's own record (its idcli chunk): edited after "
+                "the render?"]
     if not differences:
         return []
     where, own, its = differences[0]
@@ -240,7 +254,30 @@ def c2pa_block_problems(block: dict[str, Any], data: bytes, manifest: Any) -> li
     if isinstance(subject, str) and subject and _name_parts(subject) != (manifest.signer, manifest.signer_org):
         problems.append(f"the manifest is signed by {manifest.signer!r} ({manifest.signer_org}), its sidecar says "
                         f"{subject!r}")
+    # The signer certificate's serial and issuer (sidecars from 2026-11-30 on; an older one has neither): a
+    # certificate with the same names but another serial, or from another CA, is another signer.
+    serial = block.get("serial_number")
+    if serial is not None and (_serial_value(serial) is None
+                               or _serial_value(serial) != _serial_value(manifest.serial_number)):
+        problems.append(f"the manifest is signed by the certificate with serial {manifest.serial_number!r}, its "
+                        f"sidecar says {_shown(serial)}")
+    name = block.get("subject_common_name")
+    if name is not None and name != manifest.signer:
+        problems.append(f"the manifest is signed by {manifest.signer!r}, its sidecar's subject_common_name says "
+                        f"{_shown(name)}")
+    issuer = block.get("issuer_common_name")
+    if issuer is not None and issuer != manifest.issuer_common_name:
+        problems.append(f"the manifest's signer certificate is issued by {manifest.issuer_common_name!r}, its sidecar "
+                        f"says {_shown(issuer)}")
     return problems
+
+
+def _serial_value(serial: Any) -> int | None:
+    """A certificate serial written in hex (any case, as openssl or a studio's list may write it) as a number."""
+    try:
+        return int(serial, 16) if isinstance(serial, str) else None
+    except ValueError:
+        return None
 
 
 def _name_parts(subject: str) -> tuple[str | None, str | None] | None:

@@ -575,7 +575,14 @@ def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(h
     assert kept.source == "hub" and kept.weight_name == WEIGHT
     pinned = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid", id=FACEID, weight_name=WEIGHT,
                                                           revision="0123456789abcdef0123456789abcdef01234567"))
-    assert resolve_adapter(pinned, resolve_model(pinned, tmp_path, "float16"), tmp_path).source == "hub"
+    # Another revision than the one converted: the pickle itself, which the render refuses without allow_pickle;
+    # the repository being in the cache, plan refuses it too (tests/test_validate_models.py).
+    from idcli.errors import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match=r"the FaceID adapter 'ip-adapter-faceid_sd15\.bin'"):
+        resolve_adapter(pinned, resolve_model(pinned, tmp_path, "float16"), tmp_path)
+    pinned_allowed = ModelSpec(preset="sd15", allow_pickle=True, adapter=pinned.adapter)
+    assert resolve_adapter(pinned_allowed, resolve_model(pinned_allowed, tmp_path, "float16"), tmp_path).source == "hub"
 
 
 def test_models_list_reads_the_hub_cache_named_now_not_the_one_first_seen(tmp_path: Path,

@@ -663,3 +663,52 @@ def test_a_credential_error_points_at_the_file_at_fault(tmp_path, studio_ca) -> 
     with pytest.raises(SigningError) as caught:
         load_credentials(locked.cert, locked.key, password_env="STUDIO_PW", cert_field="C", key_field="K")
     assert (caught.value.file, caught.value.field) == (str(locked.key), "STUDIO_PW")
+
+
+def test_a_sidecar_names_the_signers_certificate_and_verify_checks_it(write_shotlist, tmp_path, engine_factory,
+                                                                      signing_env) -> None:
+    # Who signed a frame, or which frames a leaked key signed, is the leaf certificate's serial and its issuer:
+    # the sidecar said the subject's and issuer's full names only, and verify compared none of them but the subject.
+    from cryptography import x509
+
+    from idcli.delivery import deliver
+
+    leaf = x509.load_pem_x509_certificates(signing_env.cert.read_bytes())[0]
+    serial = format(leaf.serial_number, "x")
+    out = tmp_path / "out"
+    report = render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True, only=["text"])
+    [job] = report.jobs
+    sidecar_path = Path(job.sidecar)
+    sidecar = json.loads(sidecar_path.read_text())
+    block = sidecar["c2pa"]
+    assert block["serial_number"] == serial
+    assert (block["subject_common_name"], block["issuer_common_name"]) == ("idcli test signer", "idcli test root CA")
+    [check] = verify_folder(out).images
+    assert check.ok, check.problems
+    assert (check.c2pa["serial_number"], check.c2pa["issuer_common_name"]) == (serial, "idcli test root CA")
+    # The CLI shows them: every field in --json, a line per signed image with --verbose.
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out), "--verbose"], capture_output=True,
+                         text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert (f"signed by 'idcli test signer' (certificate serial {serial}), issued by 'idcli test root CA'"
+            in run.stdout), run.stdout
+    # A sidecar naming another certificate (a serial or an issuer) fails, said which; one without them (rendered
+    # before they were recorded) passes.
+    for field, other in (("serial_number", "1f" + serial), ("issuer_common_name", "another CA")):
+        sidecar_path.write_text(json.dumps({**sidecar, "c2pa": {**block, field: other}}))
+        [check] = verify_folder(out).images
+        assert not check.ok and any(other in p and "its sidecar says" in p for p in check.problems), check.problems
+    older = {k: v for k, v in block.items() if k not in ("serial_number", "subject_common_name", "issuer_common_name")}
+    sidecar_path.write_text(json.dumps({**sidecar, "c2pa": older}))
+    assert verify_folder(out).failed == 0
+    sidecar_path.write_text(json.dumps(sidecar))
+    # A delivered copy's sidecar names the certificate that signed the copy, and verify DEST checks it.
+    dest = tmp_path / "to-client"
+    deliver(out, dest)
+    copy_sidecar = next(dest.glob("text_take*.json"))
+    copied = json.loads(copy_sidecar.read_text())
+    assert copied["c2pa"]["serial_number"] == serial and copied["c2pa"]["issuer_common_name"] == "idcli test root CA"
+    assert verify_folder(dest).failed == 0
+    copy_sidecar.write_text(json.dumps({**copied, "c2pa": {**copied["c2pa"], "serial_number": "abc"}}))
+    [check] = verify_folder(dest).images
+    assert not check.ok and any("'abc'" in p for p in check.problems), check.problems

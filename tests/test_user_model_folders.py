@@ -39,6 +39,29 @@ def test_a_component_linked_from_a_shared_folder_is_keyed_by_its_files(tiny_engi
 
 
 
+def test_models_list_counts_a_linked_component_once_per_real_file(tmp_path: Path) -> None:
+    """`models list` sized a pipeline folder with Path.rglob, which does not enter a linked folder: a folder whose
+    `unet/` links to a shared copy showed a size without its unet. Components reached through links count, as the
+    content hash walks them, and a file reached twice (two components linking one shared folder) counts once."""
+    from idcli.model_folders import describe_folder
+
+    shared = tmp_path / "shared" / "unet"
+    shared.mkdir(parents=True)
+    (shared / "diffusion_pytorch_model.safetensors").write_bytes(b"u" * 5000)
+    (shared / "config.json").write_text("{}")
+    folder = tmp_path / "fine-tune"
+    (folder / "vae").mkdir(parents=True)
+    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (folder / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"v" * 700)
+    (folder / "unet").symlink_to(shared, target_is_directory=True)
+    (folder / "unet_ema").symlink_to(shared, target_is_directory=True)  # the same files again
+    (folder / "up").symlink_to(tmp_path, target_is_directory=True)  # a component linking above: not entered
+    [entry], whole = describe_folder(folder, "--models-dir")
+    own = sum(len(p.read_bytes()) for p in (folder / "model_index.json", folder / "vae" / "diffusion_pytorch_model."
+                                                                                       "safetensors"))
+    assert whole and entry["size_bytes"] == own + 5000 + 2
+
+
 def test_an_unreadable_folder_inside_a_model_folder_is_named_not_an_internal_error(
         tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder below a component the user cannot read (a copy made by another account, mode 700) escaped the

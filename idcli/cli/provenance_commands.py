@@ -143,6 +143,9 @@ def verify(
                                                help="PEM root certificate(s) to trust for C2PA "
                                                "signatures (a studio's own CA); every image must then be signed "
                                                "under one of them.", show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Also print who signed each signed image: the signer certificate's "
+                                          "common name, serial number and issuer.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check every image against its sidecar (and the sidecar against the image's own idcli record) and, for signed
@@ -160,6 +163,10 @@ def verify(
                 state = (check.c2pa or {}).get("state")
                 lines.append(f"{'ok' if check.ok else 'FAILED':6} {check.image['path']}"
                              + (f"  (C2PA {state})" if state else ""))
+                if verbose and (check.c2pa or {}).get("serial_number"):
+                    c2pa = check.c2pa or {}
+                    lines.append(f"       signed by {c2pa.get('signer')!r} (certificate serial "
+                                 f"{c2pa['serial_number']}), issued by {c2pa.get('issuer_common_name')!r}")
                 lines += [f"       {problem}" for problem in check.problems]
             counts = summary["counts"]
             lines.append(f"{counts['checked']} images checked, {counts['signed']} signed, {counts['failed']} failed")

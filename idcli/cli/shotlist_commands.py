@@ -184,13 +184,21 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
     """Check a shot list; exit 0 when valid, 2 with every problem listed when not.
 
     Without --selfies no selfie is read (fast, for editors and CI): selfie files must exist. Plates are read and
-    their faces found (docs/plates.md).
+    their faces found (docs/plates.md). The models are found as plan finds them, reading no weight: a local model
+    folder must have the pipeline layout, a hub model must be in the Hugging Face cache under HF_HUB_OFFLINE=1.
     """
     def body() -> None:
         loaded = _load_every_problem(file, face_models)
         doc = loaded.shotlist
+        # The models as plan resolves them, reading no weight: a missing folder or an uncached hub model offline.
+        from ..errors import ShotListError
+        from ..model_checks import model_problems
         from ..plan import take_count
 
+        model_failures, model_notes = model_problems(loaded)
+        if model_failures:
+            raise ShotListError(loaded.source, model_failures)
+        notes_said = [*loaded.notes, *model_notes]
         warnings = _check_characters(loaded, face_models) if selfies else []
         # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
         from ..plates import plate_shots
@@ -200,7 +208,7 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
             notes = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message, "hint": n.hint}
-                     for n in loaded.notes]  # several characters under method 'single', ...
+                     for n in notes_said]  # several characters under method 'single', ...
             emit_json(ok(file=str(file), project=doc.project, shot_count=len(doc.shots), job_count=takes,
                          characters=sorted(doc.characters), **({"notes": notes} if notes else {}),
                          **({"warnings": warnings} if warnings else {})))
@@ -210,7 +218,7 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
 
             emit(f"{file}: valid — project {doc.project}, {counted(len(doc.shots), 'shot')}, {counted(takes, 'job')}, "
                  f"{counted(len(doc.characters), 'character')}")
-            for note in loaded.notes:  # several characters under method 'single', ...
+            for note in notes_said:  # several characters under method 'single', what the render downloads, ...
                 emit(diagnostic("note", note.format(loaded.source)))
             for warning in warnings:  # --selfies: a group photo's largest face is used
                 emit(diagnostic("warning", warning))

@@ -229,17 +229,13 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
     state and the projection. ``label`` names the variant in errors; ``lookup_hint`` ends a failed lookup's."""
     from diffusers.utils import _get_model_file
 
-    where = f"'{weight_name}' from '{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
-    if not weight_name.endswith(".safetensors") and not allow_pickle:
-        from ..adapters import fetch_command
+    from ..adapters import adapter_where
 
-        fetch = fetch_command(source, weight_name)  # fetch converts a preset's published pickle, no other file
-        raise ModelUnavailableError(
-            f"refusing to load the {label} adapter {where}: it is not a .safetensors "
-            "file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle "
-            "(model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or "
-            + (f"convert it to safetensors once with {fetch}" if fetch else "point model.adapter at a .safetensors "
-               "copy of it"))
+    where = adapter_where(source, weight_name, subfolder)
+    if not weight_name.endswith(".safetensors") and not allow_pickle:
+        from ..adapters import pickle_refusal
+
+        raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
     try:
         file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
                                     user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
@@ -282,16 +278,11 @@ def _not_cached_offline(source: str, weight_name: str, subfolder: str) -> str | 
     renamed file."""
     from huggingface_hub import constants
 
-    from ..adapters import fetch_command
+    from ..adapters import not_cached_offline
 
     if not constants.HF_HUB_OFFLINE or Path(source).is_dir():
         return None
-    file = f"{subfolder.strip('/')}/{weight_name}" if subfolder.strip("/") else weight_name
-    fetch = fetch_command(source, weight_name)
-    return (f"it is not in the Hugging Face cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE=1 forbids "
-            "downloading it. To fix: " + (f"{fetch} (it converts the pickle once), or " if fetch else "")
-            + f"`hf download {source} {file}` on a machine with network access, then copy the cache here; or "
-            "point model.adapter at a local folder holding the file")
+    return not_cached_offline(source, weight_name, subfolder)
 
 
 def unload_faceid_adapter(pipe: Any) -> None:

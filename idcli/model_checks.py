@@ -1,0 +1,108 @@
+"""The models a shot list renders with, checked as ``plan`` resolves them but reading no weight: what
+``idcli validate`` adds to its checks of the document (docs/shot-lists.md).
+
+A local model folder must exist and have the pipeline layout plan checks (models.check_local_folder); a hub model,
+adapter or image encoder must be in the local Hugging Face cache when HF_HUB_OFFLINE=1 forbids the render to
+download it (else validate notes that the render downloads it first). Each problem is at the shot list's line and
+field (``model.id``; ``model.preset`` for the preset's own model; ``model.adapter``). Nothing is hashed, nothing is
+loaded, the hub is never asked: the cache's folders are read (model_setup.hub_file_cached).
+"""
+
+from __future__ import annotations
+
+from .errors import ModelUnavailableError, Problem
+from .models import resolve_model
+from .presets import PRESETS, get_preset
+from .shotlist import LoadedShotList
+
+
+def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]]:
+    """(problems, notes) of the shot list's models: a problem stops the render; a note is what it downloads."""
+    from huggingface_hub import constants
+
+    spec = loaded.shotlist.model
+    if get_preset(spec.preset).random_weights:
+        return [], []  # built here from a seed: nothing to find
+    offline = bool(constants.HF_HUB_OFFLINE)
+    problems: list[Problem] = []
+    notes: list[Problem] = []
+
+    def said(message: str, field: tuple[str, ...], *, note: bool = False) -> None:
+        line, column = loaded.position(field)
+        (notes if note else problems).append(Problem(message, ".".join(field), line, column))
+
+    model_field = ("model", "id") if spec.id else ("model", "preset")
+    try:
+        model = resolve_model(spec, loaded.base_dir, "float32", hash_contents=False)
+    except ModelUnavailableError as exc:
+        said(str(exc), model_field)
+        return problems, notes
+    if model.source == "hub" and model.id is not None and not _cached(model.id, "model_index.json", model.revision):
+        said(_model_not_cached(model.id, model.preset, spec.id is not None, loaded, offline), model_field,
+             note=not offline)
+    if not _names_a_character(loaded):
+        return problems, notes  # plan resolves an adapter only for the shots' characters
+    from .adapters import adapter_where, not_cached_offline, resolve_adapter
+
+    adapter_field = ("model", "adapter") if spec.adapter is not None else ("model", "preset")
+    try:
+        adapter = resolve_adapter(spec, model, loaded.base_dir, hash_contents=False)
+    except ModelUnavailableError as exc:
+        said(str(exc), adapter_field)
+        return problems, notes
+    label = "FaceID-Plus v2" if adapter.is_plus else "FaceID"
+    where = adapter_where(adapter.id, adapter.weight_name, adapter.subfolder)
+    file = f"{adapter.subfolder.strip('/')}/{adapter.weight_name}" if adapter.subfolder.strip("/") else \
+        adapter.weight_name
+    if adapter.source == "hub" and not _cached(adapter.id, file, adapter.revision):
+        advice = not_cached_offline(adapter.id, adapter.weight_name, adapter.subfolder)
+        said(f"cannot load the {label} adapter {where}: {advice}" if offline else
+             f"the {label} adapter {where} is not in the Hugging Face cache: the render downloads it first",
+             adapter_field, note=not offline)
+    encoder = adapter.image_encoder
+    if encoder is not None and encoder.source == "hub":
+        config = f"{encoder.subfolder.strip('/')}/config.json" if encoder.subfolder.strip("/") else "config.json"
+        if not _cached(encoder.id, config, encoder.revision):
+            what = f"the CLIP image encoder '{encoder.id}' ({encoder.subfolder or 'its top folder'}) is not in the " \
+                "Hugging Face cache"
+            said(f"{what}, and HF_HUB_OFFLINE=1 forbids downloading it. To fix: `idcli models fetch {model.preset}` on "
+                 "a machine with network access, then copy the cache here; or point model.adapter.image_encoder at a "
+                 "local folder" if offline else f"{what}: the render downloads it first",
+                 ("model", "adapter", "image_encoder") if spec.adapter is not None and spec.adapter.image_encoder
+                 else adapter_field, note=not offline)
+    return problems, notes
+
+
+def _cached(repo_id: str, filename: str, revision: str | None) -> bool:
+    """Whether the Hugging Face cache holds ``filename`` of ``repo_id`` at ``revision`` (its folders read, no
+    request)."""
+    from .model_setup import hub_file_cached
+
+    return hub_file_cached(repo_id, filename, revision)
+
+
+def _model_not_cached(model_id: str, preset: str, given: bool, loaded: LoadedShotList, offline: bool) -> str:
+    from huggingface_hub import constants
+
+    from .paths import local_path
+
+    fetch = (f"`idcli models fetch {preset}`, or `hf download {model_id}`" if model_id == PRESETS[preset].default_id
+             else f"`hf download {model_id}`")
+    local = local_path(model_id, loaded.base_dir) if given else None
+    what = f"'{model_id}' is no folder here ({local}) and" if local is not None else f"'{model_id}' is"
+    if not offline:
+        return f"{what} not in the Hugging Face cache: the render downloads it first (get it now with {fetch})"
+    return (f"{what} not in the Hugging Face cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE=1 forbids "
+            f"downloading it. To fix: " + ("give the folder's path if it is a model folder of yours, or " if given
+                                            else "") +
+            f"download it once with {fetch} on a machine with network access, then copy the cache here")
+
+
+def _names_a_character(loaded: LoadedShotList) -> bool:
+    from .shot_prompts import shot_characters
+
+    return any(shot_characters(shot) for shot in loaded.shotlist.shots)
+
+
+__all__ = ["model_problems"]
+

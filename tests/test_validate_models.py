@@ -1,0 +1,197 @@
+"""``idcli validate`` resolves the shot list's models as ``plan`` does, cheaply: a local model folder must exist
+and have the pipeline layout, a hub id must be in the local Hugging Face cache (offline), each at its line and
+field like validate's other problems; no weight is read or hashed and the hub is never asked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from idcli.cli import app
+
+COMMIT = "a" * 40
+SHOTS = """\
+version: 1
+project: models
+model: {MODEL}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+  - {id: a010, prompt: "a hall"}
+  - {id: a020, prompt: "{mara} in a hall"}
+"""
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache that huggingface_hub looks in (``add_to_cache`` fills it)."""
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # as with HF_HUB_OFFLINE=1
+    return cache
+
+
+def add_to_cache(cache: Path, repo_id: str, files: dict[str, bytes]) -> Path:
+    """A repository snapshot as `hf download` leaves it: snapshots/COMMIT/FILES and refs/main naming COMMIT."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    for name, data in files.items():
+        (repo / "snapshots" / COMMIT / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / COMMIT / name).write_bytes(data)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    return repo / "snapshots" / COMMIT
+
+
+def fetch_sd15_adapter(cache: Path) -> None:
+    """What `idcli models fetch sd15` leaves: the FaceID-Plus v2 adapter converted, its image encoder cached."""
+    from idcli.model_setup import converted_folder
+
+    converted_folder("h94/IP-Adapter-FaceID").mkdir(parents=True)
+    (converted_folder("h94/IP-Adapter-FaceID") / "ip-adapter-faceid-plusv2_sd15.safetensors").write_bytes(b"x")
+    add_to_cache(cache, "h94/IP-Adapter", {"models/image_encoder/config.json": b"{}",
+                                           "models/image_encoder/model.safetensors": b"x"})
+
+
+def pipeline_folder(folder: Path) -> Path:
+    """The layout of a diffusers pipeline folder, without weights worth loading (validate reads none)."""
+    index = {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+             "scheduler": ["diffusers", "DDIMScheduler"]}
+    (folder / "unet").mkdir(parents=True)
+    (folder / "scheduler").mkdir()
+    (folder / "model_index.json").write_text(json.dumps(index))
+    (folder / "unet" / "config.json").write_text("{}")
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not read by validate")
+    (folder / "scheduler" / "scheduler_config.json").write_text("{}")
+    return folder
+
+
+def validate(write_shotlist, model: str, *extra: str):
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model))
+    return shots, CliRunner().invoke(app, ["validate", str(shots), *extra])
+
+
+@pytest.fixture
+def no_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validate reads no weight: hashing one (what plan keys a local folder by) fails the test."""
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise AssertionError("validate hashed a model file")
+
+    monkeypatch.setattr("idcli.models.sha256_file_cached", refuse)
+    monkeypatch.setattr("idcli.adapters.sha256_file_cached", refuse)
+
+
+@pytest.mark.parametrize(("case", "model", "field", "fragments"), [
+    ("a local folder that is not there", "{preset: sd15, id: models/my-sd15}", "model.id",
+     ("'models/my-sd15' is no folder here", "and not in the Hugging Face cache", "HF_HUB_OFFLINE=1",
+      "`hf download models/my-sd15`")),
+    ("a folder without the pipeline layout", "{preset: sd15, id: empty}", "model.id",
+     ("is not a diffusers model folder (no model_index.json)",)),
+    ("an incomplete folder", "{preset: sd15, id: incomplete}", "model.id",
+     ("is incomplete: model_index.json names unet, but there is no unet/config.json",)),
+    ("the preset's hub model, not cached", "{preset: sd15}", "model.preset",
+     ("'stable-diffusion-v1-5/stable-diffusion-v1-5' is not in the Hugging Face cache", "`idcli models fetch sd15`")),
+])
+def test_validate_refuses_a_model_the_render_could_not_load(write_shotlist, tmp_path, hub_cache, no_hashing, case,
+                                                            model, field, fragments) -> None:
+    (tmp_path / "empty").mkdir()
+    pipeline_folder(tmp_path / "incomplete")
+    (tmp_path / "incomplete" / "unet" / "config.json").unlink()
+    shots, result = validate(write_shotlist, model)
+    assert result.exit_code == 2, result.output
+    [line] = [line for line in result.stderr.splitlines() if fragments[0] in line]
+    assert f"{shots}:3:" in line and f": {field}: " in line, line
+    assert all(fragment in line for fragment in fragments), line
+    assert "Traceback" not in result.output
+
+
+def test_validate_passes_a_cached_hub_model_and_a_local_pipeline_folder(write_shotlist, tmp_path, hub_cache,
+                                                                        no_hashing) -> None:
+    add_to_cache(hub_cache, "someone/my-sd15", {"model_index.json": b"{}"})
+    fetch_sd15_adapter(hub_cache)  # the FaceID-Plus v2 adapter and image encoder the preset renders characters with
+    pipeline_folder(tmp_path / "models" / "mine")
+    for model in ("{preset: sd15, id: someone/my-sd15}", "{preset: sd15, id: models/mine}"):
+        _, result = validate(write_shotlist, model)
+        assert result.exit_code == 0, result.output
+        assert "valid" in result.stdout and "Hugging Face cache" not in result.output
+
+
+def test_validate_names_the_adapter_the_render_could_not_load(write_shotlist, tmp_path, hub_cache, no_hashing
+                                                              ) -> None:
+    # The base model is there; the adapter a character needs is not (offline, not cached).
+    pipeline_folder(tmp_path / "models" / "mine")
+    shots, result = validate(write_shotlist, "{preset: sd15, id: models/mine, adapter: {variant: faceid}}")
+    assert result.exit_code == 2, result.output
+    [line] = [line for line in result.stderr.splitlines() if "adapter" in line]
+    assert f"{shots}:3:" in line and ": model.adapter: " in line, line
+    assert "'ip-adapter-faceid_sd15.bin' from 'h94/IP-Adapter-FaceID'" in line and \
+        "`idcli models fetch sd15 --variant faceid`" in line, line
+
+
+def test_online_validate_notes_what_the_render_downloads_first(write_shotlist, tmp_path, hub_cache, no_hashing,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    pipeline_folder(tmp_path / "models" / "mine")
+    fetch_sd15_adapter(hub_cache)
+    _, result = validate(write_shotlist, "{preset: sd15, id: someone/my-sd15}", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is True
+    [note] = [n for n in document["notes"] if n["path"] == "model.id"]
+    assert note["line"] == 3 and "the render downloads it first" in note["message"]
+    assert "`hf download someone/my-sd15`" in note["message"]
+
+
+def test_validate_json_gives_a_model_problem_its_line_and_field(write_shotlist, hub_cache, no_hashing) -> None:
+    shots, result = validate(write_shotlist, "{preset: sd15, id: models/gone}", "--json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    [problem] = [p for p in error["problems"] if p["field"] == "model.id"]
+    assert (problem["file"], problem["line"], problem["field"]) == (str(shots), 3, "model.id")
+    assert "is no folder here" in problem["message"]
+
+
+def test_a_cached_hub_pickle_adapter_is_refused_at_plan_and_validate_time(write_shotlist, tmp_path, hub_cache
+                                                                          ) -> None:
+    """A hub adapter the cache holds only as `.bin`, without model.allow_pickle, was refused only when the render had
+    encoded every selfie and loaded the base model. With the repository in the cache, plan and validate see it and
+    refuse with the render's words; not cached, plan keys it by its hub id as before (an offline plan still works)."""
+    from idcli.errors import ModelUnavailableError
+    from idcli.planning import plan_shotlist
+
+    pipeline_folder(tmp_path / "models" / "mine")
+    model = "{preset: sd15, id: models/mine, adapter: {variant: faceid}}"
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model))
+    plan, _ = plan_shotlist(shots, device="cpu")  # nothing cached: planned as before, refused by the render
+    assert plan.adapter is not None and plan.adapter.source == "hub"
+    add_to_cache(hub_cache, "h94/IP-Adapter-FaceID", {"ip-adapter-faceid_sd15.bin": b"a pickle"})
+    words = ("refusing to load the FaceID adapter 'ip-adapter-faceid_sd15.bin' from 'h94/IP-Adapter-FaceID': it is "
+             "not a .safetensors file, and pickle checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set "
+             "allow_pickle (model.allow_pickle: true) to load it (read with torch.load(weights_only=True)), or "
+             "convert it to safetensors once with `idcli models fetch sd15 --variant faceid`")
+    with pytest.raises(ModelUnavailableError) as refused:
+        plan_shotlist(shots, device="cpu")
+    assert str(refused.value) == words
+    _, result = validate(write_shotlist, model)
+    assert result.exit_code == 2 and f"model.adapter: {words}" in " ".join(result.stderr.split()), result.output
+    # Allowed, it is planned (and loaded weights-only by the render).
+    allowed = write_shotlist(SHOTS.replace("{MODEL}", model.replace("adapter:", "allow_pickle: true, adapter:")))
+    assert plan_shotlist(allowed, device="cpu")[0].adapter.source == "hub"
+
+
+def test_the_cache_lookup_follows_refs_and_commits_and_stays_in_the_cache(hub_cache) -> None:
+    from idcli.model_setup import hub_file_cached
+
+    add_to_cache(hub_cache, "org/name", {"model_index.json": b"{}", "unet/config.json": b"{}"})
+    assert hub_file_cached("org/name", "model_index.json", None) and hub_file_cached("org/name", "unet/config.json")
+    assert hub_file_cached("org/name", "model_index.json", COMMIT)  # a pinned commit
+    assert not hub_file_cached("org/name", "model_index.json", "b" * 40)  # another commit, not cached
+    assert not hub_file_cached("org/name", "model_index.json", "v2")  # a branch the cache has no ref for
+    assert not hub_file_cached("org/other", "model_index.json")
+    (hub_cache / "outside.json").write_text("{}")
+    assert not hub_file_cached("org/name", "../../../outside.json")
+    assert not hub_file_cached("org/name", "model_index.json", "../../../outside.json")

@@ -1,0 +1,176 @@
+"""``idcli verify`` of a folder whose records were edited to be hostile: a sidecar or the image's own record (its
+``idcli`` chunk) nested as deep as JSON reads, holding huge numbers, NaN or a key written twice. Each such copy or
+take fails, said in one line, exit 6: never a RecursionError, a traceback or a hang (docs/reliability.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import cli_env, render_on_cpu
+
+from idcli.delivery import deliver
+from idcli.hashing import sha256_bytes
+from idcli.provenance import PNG_CHUNK, PNG_SIGNATURE, png_chunk, png_chunks
+from idcli.verify import verify_folder
+
+SHOTS = """\
+version: 1
+project: hostile-records
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 5.0, sampler: dpmpp-2m, takes: 1}
+shots:
+  - {id: sh010, prompt: "an empty street at night, rain", seeds: [42]}
+"""
+
+
+def _nested(depth: int, opener: str = "[") -> str:
+    """A JSON value nested ``depth`` levels deep (lists, or objects each holding one key)."""
+    if opener == "[":
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def _with_record(png: bytes, text: str) -> bytes:
+    """The PNG with its idcli chunk's text replaced by ``text`` (an iTXt chunk, as encode_png writes it)."""
+    payload = PNG_CHUNK.encode() + b"\x00\x00\x00\x00\x00" + text.encode()
+    return PNG_SIGNATURE + b"".join(png_chunk(b"iTXt", payload) if kind == b"iTXt" and body.startswith(b"idcli\x00")
+                                    else png_chunk(kind, body) for kind, body in png_chunks(png))
+
+
+def _field(text: str, name: str, value: str) -> str:
+    """A record's JSON text with ``name``'s value replaced by the raw JSON ``value`` (json.dumps cannot write most
+    of these: a value nested past the recursion limit, a key twice)."""
+    record = json.loads(text)
+    marker = "\u0000HOSTILE\u0000"
+    record[name] = marker
+    return json.dumps(record).replace(json.dumps(marker), value)
+
+
+# (name, raw JSON for the seed in the sidecar, in the image's record): the sidecar's and the image's hash stay
+# each other's, so only the record comparison can tell. The seed: a field deliver's path check walks (prompts are
+# texts people wrote, not walked).
+FIELD = "seed"
+DEEP = 100_000
+CASES: list[tuple[str, str | None, str | None]] = [
+    ("sidecar nested 100,000 lists deep", _nested(DEEP), None),
+    ("sidecar nested 100,000 objects deep", _nested(DEEP, "{"), None),
+    ("image record nested 100,000 lists deep", None, _nested(DEEP)),
+    ("both nested just under the recursion limit", _nested(sys.getrecursionlimit() - 30),
+     _nested(sys.getrecursionlimit() - 30)),
+    ("both nested just under the recursion limit, objects", _nested(sys.getrecursionlimit() - 30, "{"),
+     _nested(sys.getrecursionlimit() - 30, "{")),
+    ("sidecar nested half the recursion limit", _nested(sys.getrecursionlimit() // 2), None),
+    ("a number of 100,000 digits", "1" * 100_000, None),
+    ("a number of 100,000 digits in the image", None, "1" * 100_000),
+    ("1e999 in both", "1e999", "1e999"),
+    ("NaN in the sidecar", "NaN", None),
+    ("NaN in both", "NaN", "NaN"),
+    ("a key written twice in the sidecar", '7, "seed": 42', None),
+]
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory: pytest.TempPathFactory, tiny_engines) -> tuple[Path, Path]:
+    """A render's output folder and its delivery, made once: each test edits copies of their files."""
+    folder = tmp_path_factory.mktemp("hostile")
+    (folder / "shots.yaml").write_text(SHOTS, "utf-8")
+    out, dest = folder / "out", folder / "dest"
+    factory = _factory(tiny_engines)
+    render_on_cpu(folder / "shots.yaml", out, factory)
+    deliver(out, dest)
+    return out, dest
+
+
+def _factory(tiny_engines: Any) -> Any:
+    """engine_factory (tests/conftest.py) for a module-scoped fixture: the same tiny engine, no identity."""
+    engine = tiny_engines("tiny-sd")
+
+    def factory(identity: Any, runtime: Any, adapter: Any = None) -> Any:
+        return engine
+
+    return factory
+
+
+def _record_text(png: bytes) -> str:
+    """The idcli chunk's JSON text (an uncompressed iTXt chunk: keyword, two flag bytes, language, translation)."""
+    payload = next(body for kind, body in png_chunks(png) if kind == b"iTXt" and body.startswith(b"idcli\x00"))
+    return payload.split(b"\x00", 5)[5].decode()
+
+
+def _edit(sidecar_path: Path, in_sidecar: str | None, in_image: str | None) -> None:
+    """Write the hostile seed into the sidecar and/or the image's record, the sidecar's sha256 the new image's."""
+    image = sidecar_path.with_suffix(".png")
+    png = image.read_bytes()
+    if in_image is not None:
+        png = _with_record(png, _field(_record_text(png), FIELD, in_image))
+        image.write_bytes(png)
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["image"]["sha256"] = sha256_bytes(png)
+    text = json.dumps(sidecar)
+    sidecar_path.write_text(_field(text, FIELD, in_sidecar) if in_sidecar is not None else text)
+
+
+def _one_line_each(problems: list[str]) -> None:
+    assert problems and all("\n" not in p and len(p) < 400 for p in problems), problems
+
+
+@pytest.mark.parametrize(("name", "in_sidecar", "in_image"), CASES, ids=[c[0] for c in CASES])
+def test_verify_dest_fails_a_hostile_record_cleanly(delivered, tmp_path, name, in_sidecar, in_image) -> None:
+    import shutil
+
+    dest = tmp_path / "dest"
+    shutil.copytree(delivered[1], dest)
+    _edit(dest / "sh010_take1.json", in_sidecar, in_image)
+    report = verify_folder(dest)
+    assert report.exit_code == 6 and report.failed >= 1
+    for check in report.images:
+        if not check.ok:
+            _one_line_each(check.problems)
+
+
+@pytest.mark.parametrize(("name", "in_sidecar", "in_image"), CASES, ids=[c[0] for c in CASES])
+def test_verify_out_fails_a_hostile_record_cleanly(delivered, tmp_path, name, in_sidecar, in_image) -> None:
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(delivered[0], out)
+    _edit(out / "sh010" / "sh010_t1.json", in_sidecar, in_image)
+    report = verify_folder(out)
+    one_sided = in_sidecar is None or in_image is None
+    if one_sided:
+        assert report.exit_code == 6
+    for check in report.images:
+        if not check.ok:
+            _one_line_each(check.problems)
+
+
+def test_the_cli_says_one_line_per_problem_and_exits_6_on_a_nested_delivered_record(delivered, tmp_path) -> None:
+    # The path check walked the sidecar recursively: a seed nested 500 lists deep was exit 70, an internal error.
+    import shutil
+
+    dest = tmp_path / "dest"
+    shutil.copytree(delivered[1], dest)
+    _edit(dest / "sh010_take1.json", _nested(500), _nested(500))
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(dest), "--json"], capture_output=True,
+                         text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 6, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    [image] = json.loads(run.stdout)["images"]
+    _one_line_each(image["problems"])
+
+
+def test_a_key_written_twice_is_named(delivered, tmp_path) -> None:
+    import shutil
+
+    for folder, sidecar in ((delivered[1], "sh010_take1.json"), (delivered[0], "sh010/sh010_t1.json")):
+        copy = tmp_path / folder.name
+        shutil.copytree(folder, copy)
+        _edit(copy / sidecar, '7, "seed": 42', None)
+        [check] = verify_folder(copy).images
+        assert "its sidecar writes the key 'seed' twice (edited by hand?): readers disagree on its value" in \
+            check.problems, check.problems
