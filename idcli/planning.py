@@ -69,12 +69,15 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     plan.warnings.extend(group_selfie_warnings(loaded, identities))  # a group photo's largest face is used
     synthetic = sorted(name for name, identity in identities.items() if identity.random_face_models)
     if synthetic and not model.random_weights:
+        from .option_words import Option, words
+
         # The quickstart's `--face-models synthetic` kept with a real preset: real-looking images whose identities
         # come from random weights (the tiny presets already say RANDOM for the whole image).
         plan.warnings.append(
             f"the identities of {', '.join(repr(n) for n in synthetic)} come from idcli's SYNTHETIC random-weight "
-            "face models (a test pack, not a face recogniser): these images carry no likeness. Point --face-models "
-            "(or $IDCLI_FACE_MODELS) at an insightface pack such as buffalo_l for real identities")
+            "face models (a test pack, not a face recogniser): these images carry no likeness. Point "
+            + words((Option("face_models"),)) + " (or $IDCLI_FACE_MODELS) at an insightface pack such as buffalo_l "
+            "for real identities")
     from .shotlist_checks import same_description_notes
 
     if loaded.yaml is not None:  # two characters of a dual-line shot with one description (validate notes it too)
