@@ -67,6 +67,9 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     from .identity.group_selfies import group_selfie_warnings
 
     plan.warnings.extend(group_selfie_warnings(loaded, identities))  # a group photo's largest face is used
+    from .identity.twins import twin_warnings
+
+    plan.warnings.extend(twin_warnings(loaded, identities))  # two characters, one face
     synthetic = sorted(name for name, identity in identities.items() if identity.random_face_models)
     if synthetic and not model.random_weights:
         from .option_words import Option, words
