@@ -99,6 +99,12 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
                                                str(loaded.source))
         if faceless is not None:
             plan.warnings.append(faceless)
+        # A character named twice in a prompt: two places of her, for the render and for QA; said once here.
+        from .repeated_names import repeated_name_notes, repeated_name_warning
+
+        repeated = repeated_name_warning(repeated_name_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
+        if repeated is not None:
+            plan.warnings.append(repeated)
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")
