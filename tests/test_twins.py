@@ -97,8 +97,11 @@ def test_qa_does_not_flag_one_twin_taken_for_the_other(write_shotlist, tmp_path:
     # mara's, and the one matched to mara looked like "leakage" from ines (and the other way round).
     shots, out = write_shotlist(SAME_FILES), tmp_path / "out"
     engine = TwinEngine()
-    idcli.render(idcli.load_shotlist(shots), out, device="cpu", only=["table"],
-                 engine_factory=lambda identity, runtime, adapter=None: engine)
+
+    def factory(identity, runtime, adapter=None) -> TwinEngine:
+        return engine
+
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", only=["table"], engine_factory=factory)
     [record] = [r["qa"] for r in idcli.read_results(out)]
     assert record["flags"] == [], record
     assert sorted(f["character"] for f in record["faces"]) == ["ines", "mara"]
