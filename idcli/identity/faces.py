@@ -35,7 +35,7 @@ class FaceModels:
     folder: Path
     files: dict[str, str]  # file name -> sha256
     synthetic: bool  # a random-weight test pack built by idcli.synthetic_faces
-    # "--face-models", "IDCLI_FACE_MODELS", "preset" or "default", as `idcli models --json` writes it (face_pack.py);
+    # "--face-models", "IDCLI_FACE_MODELS", "preset" or "default", as `idcli models list --json` does (face_pack.py);
     # never recorded in a sidecar. Messages name the argument in the surface's words instead (``chosen_words``).
     chosen_by: str
 
