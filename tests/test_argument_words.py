@@ -216,3 +216,13 @@ def test_images_left_unsigned_are_said_with_the_arguments_that_sign_them(shots: 
     assert result.exit_code == 0, result.output
     assert "(sh010_t1); --force --only SHOT renders them again, signed" in " ".join(result.output.split()), \
         result.output
+
+
+def test_a_models_dir_that_is_not_there_is_named_as_given(tmp_path: Path) -> None:
+    from idcli.model_folders import given_folders
+
+    missing = tmp_path / "no-models"
+    with pytest.raises(InputError, match=rf"^models_dirs entry '{missing}' does not exist$"):
+        given_folders([missing])
+    result = cli("models", "list", "--models-dir", missing)
+    assert result.exit_code == 2 and f"--models-dir '{missing}' does not exist" in result.stderr, result.output
