@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .arguments import check_out_dir_is_folder
 from .errors import InputError, OutputError, ProjectMismatchError
-from .option_words import Option
+from .option_words import Option, words
 from .paths import absolute
 
 if TYPE_CHECKING:
@@ -531,8 +531,9 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
                             f"select: {DAMAGED_RECORD} (idcli review shows it); delivered as it is now")
     carried_not = [i.image for i in report.images if i.signature == "not-carried"]
     if carried_not:
-        report.notes.append(f"{len(carried_not)} signed take(s) delivered WITHOUT their C2PA signature (--unsigned): "
-                            f"{', '.join(carried_not)}; each record says signature: not-carried")
+        report.notes.append(words((f"{len(carried_not)} signed take(s) delivered WITHOUT their C2PA signature (",
+                                   Option("unsigned", True), f"): {', '.join(carried_not)}; each record says "
+                                   "signature: not-carried")))
     random = sum(1 for i in report.images if i.random_weights)
     if random:
         report.notes.append(f"{random} image(s) rendered by a random-weight test model (noise, not for review); each "

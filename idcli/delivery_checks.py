@@ -159,9 +159,9 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     block = found if isinstance(found := sidecar.get("c2pa"), dict) else {}
     signed = bool(block.get("signed")) or carries_manifest(data)
     if trust_pem and not signed:
-        from .verify import NOT_SIGNED
+        from .verify import not_signed
 
-        check.problems.append(NOT_SIGNED)
+        check.problems.append(not_signed())
     if signed and not available():
         check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
     elif signed:
@@ -203,7 +203,9 @@ def _check_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None)
         failures = [f for f in report.failures or [] if trust_pem or not f.startswith("signingCredential.untrusted")]
         return shown, [f"C2PA validation state {report.state}: {'; '.join(failures) or report.error or 'no detail'}"]
     if trust_pem and report.state != "Trusted":
-        problems.append("C2PA manifest valid but its signer does not chain to the --trust root")
+        from .verify import not_under_trust
+
+        problems.append(not_under_trust())
     import c2pa
 
     with c2pa.Reader("image/png", io.BytesIO(data)) as reader:
@@ -294,10 +296,13 @@ def original_take(image: Path, record: dict[str, Any], studio_out: str | Path | 
                 return place, notes
     where = (f"; {folders[0]} holds no take {shot}_t{take} with sha256 {sha[:12]}… (re-rendered since? a "
              "superseded take is looked for too)") if folders and folders[0].is_dir() else ""
+    from .option_words import EachSurface
+
     raise ReproduceError(f"{image}: a delivery copy (idcli deliver) of take {shot}_t{take} of project "
                          f"'{project}' (job key {key}, original sha256 {sha[:12]}…); its record names no local "
-                         f"file, so it is reproduced from the studio's output folder: idcli reproduce {image} "
-                         f"--from OUT{where}", file=image)
+                         "file, so it is reproduced from the studio's output folder: ",
+                         EachSurface(f"reproduce({str(image)!r}, delivered_from=OUT)",
+                                     f"idcli reproduce {image} --from OUT"), where, file=image)
 
 
 def _safe_name(value: Any) -> TypeGuard[str]:

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .option_words import Option, words
+from .option_words import SURFACE_PARTS, words
 
 # Stable exit codes: scripts depend on them, so they are part of the public contract.
 EXIT_OK = 0
@@ -43,7 +43,7 @@ class IdcliError(Exception):
 
     def __init__(self, *args: object, file: str | os.PathLike[str] | None = None, line: int | None = None,
                  column: int | None = None, field: str | None = None) -> None:
-        if any(isinstance(arg, Option) for arg in args) or (
+        if any(isinstance(arg, SURFACE_PARTS) for arg in args) or (
                 len(args) > 1 and all(isinstance(arg, str) for arg in args)):
             self.parts = args  # one message in parts, read in the words of the surface in use by __str__
             args = (words(args),)

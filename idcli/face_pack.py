@@ -40,7 +40,15 @@ from typing import Any
 
 from .errors import InputError, ModelUnavailableError
 from .hashing import sha256_file
-from .identity.faces import DEFAULT_PACK, ENV_VAR, LICENCE_NOTE, default_face_models_folder, is_synthetic_pack
+from .identity.faces import (
+    DEFAULT_PACK,
+    ENV_VAR,
+    LICENCE_NOTE,
+    chosen_words,
+    default_face_models_folder,
+    is_synthetic_pack,
+)
+from .option_words import EachSurface, Option, words
 from .paths import state_dir
 from .safeio import remove_dead_temporaries, temporary_path
 
@@ -57,10 +65,16 @@ CHUNK = 1 << 20
 LICENCE = "insightface pretrained models: non-commercial research only"
 
 
+# How a caller accepts the licence: the command's flag, or the argument of each Python entry (docs/models.md).
+ACCEPT = EachSurface("accept_insightface_licence=True (model_setup.fetch; fetch_face_pack's accept_licence=True)",
+                     ACCEPT_FLAG)
+
+
 def not_accepted_message(pack: str = DEFAULT_PACK) -> str:
-    return (f"face models not fetched: the pretrained insightface pack '{pack}' is licensed for non-commercial "
-            f"research only. If your use is allowed, add {ACCEPT_FLAG} to fetch it; or put a pack you may use "
-            "in the folder yourself (or pass --face-models DIR).")
+    """Why nothing was fetched, in the surface's words (option_words.py)."""
+    return words((f"face models not fetched: the pretrained insightface pack '{pack}' is licensed for non-commercial "
+                  "research only. If your use is allowed, add ", ACCEPT, " to fetch it; or put a pack you may use in "
+                  "the folder yourself (or pass ", Option("face_models", "DIR"), ")."))
 
 
 def target_folder(option: str | Path | None = None) -> tuple[Path, str]:
@@ -74,8 +88,8 @@ def target_folder(option: str | Path | None = None) -> tuple[Path, str]:
     else:
         return default_face_models_folder(), "default"
     if choice == "synthetic":
-        raise InputError(f"{chosen} is 'synthetic' (the built-in random-weight test pack): nothing to fetch; "
-                         "pass --face-models DIR to fetch a pretrained pack into DIR")
+        raise InputError(chosen_words(chosen), " is 'synthetic' (the built-in random-weight test pack): nothing to "
+                         "fetch; pass ", Option("face_models", "DIR"), " to fetch a pretrained pack into DIR")
     return Path(choice).expanduser(), chosen
 
 

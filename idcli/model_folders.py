@@ -144,7 +144,11 @@ def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
 def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, Any]]:
     """Everything recognised in ``root`` and up to ``MAX_DEPTH`` levels below it (hidden folders skipped)."""
     if not root.is_dir():
-        raise InputError(f"--models-dir '{root}' " + ("is not a folder" if root.exists() else "does not exist"))
+        from .option_words import EachSurface
+
+        # given_folders(models_dirs=[...]) from Python (docs/models.md, "From Python"), --models-dir typed
+        raise InputError(EachSurface(f"models_dirs entry '{root}'", f"--models-dir '{root}'"),
+                         " is not a folder" if root.exists() else " does not exist")
     found: list[dict[str, Any]] = []
     pending, seen = [(root, 0)], 0
     while pending and seen < MAX_FOLDERS:

@@ -9,7 +9,9 @@ command line. A message is written once, its arguments as ``Option`` parts::
                      ")")
 
 and each surface reads it in its own words: Python's by default, the flags' inside ``options_as_flags()``, which
-the CLI edge (cli/output.py ``guarded``) holds around every command.
+the CLI edge (cli/output.py ``guarded``) holds around every command. A note (a plain string a report carries) is
+worded when it is made, with ``words()``; where more than an argument's name differs (a command to run, several
+flags in a row), ``EachSurface`` holds both texts.
 """
 
 from __future__ import annotations
@@ -52,6 +54,29 @@ class Option:
         return " ".join(f"{flag} {_as_typed(value)}" for value in values)
 
 
+@dataclass(frozen=True)
+class EachSurface:
+    """A part of a message written for each surface: ``python`` to a Python caller, ``flags`` on the command line
+    (``reproduce('frame.png', delivered_from=OUT)`` there, ``idcli reproduce frame.png --from OUT`` here)."""
+
+    python: str
+    flags: str
+
+    def as_python(self) -> str:
+        return self.python
+
+    def as_flag(self) -> str:
+        return self.flags
+
+
+def joined(*options: Option) -> EachSurface:
+    """Several arguments given together: ``force=True, only='SHOT'`` to Python, ``--force --only SHOT`` typed."""
+    return EachSurface(", ".join(o.as_python() for o in options), " ".join(o.as_flag() for o in options))
+
+
+SURFACE_PARTS = (Option, EachSurface)  # the parts a message reads differently on each surface
+
+
 def _as_typed(value: Any) -> str:
     """A value as it is typed after its flag: a path as a path, a float as short as it reads (``--fps 300``)."""
     from .errors import printable
@@ -64,8 +89,8 @@ def _as_typed(value: Any) -> str:
 def words(parts: tuple[Any, ...]) -> str:
     """The message ``parts`` (text and ``Option``s) in the words of the surface in use (module docstring)."""
     as_flags = _AS_FLAGS.get()
-    return "".join((part.as_flag() if as_flags else part.as_python()) if isinstance(part, Option) else str(part)
-                   for part in parts)
+    return "".join((part.as_flag() if as_flags else part.as_python()) if isinstance(part, SURFACE_PARTS)
+                   else str(part) for part in parts)
 
 
 @contextlib.contextmanager

@@ -67,14 +67,20 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     from .identity.group_selfies import group_selfie_warnings
 
     plan.warnings.extend(group_selfie_warnings(loaded, identities))  # a group photo's largest face is used
+    from .identity.twins import twin_warnings
+
+    plan.warnings.extend(twin_warnings(loaded, identities))  # two characters, one face
     synthetic = sorted(name for name, identity in identities.items() if identity.random_face_models)
     if synthetic and not model.random_weights:
+        from .option_words import Option, words
+
         # The quickstart's `--face-models synthetic` kept with a real preset: real-looking images whose identities
         # come from random weights (the tiny presets already say RANDOM for the whole image).
         plan.warnings.append(
             f"the identities of {', '.join(repr(n) for n in synthetic)} come from idcli's SYNTHETIC random-weight "
-            "face models (a test pack, not a face recogniser): these images carry no likeness. Point --face-models "
-            "(or $IDCLI_FACE_MODELS) at an insightface pack such as buffalo_l for real identities")
+            "face models (a test pack, not a face recogniser): these images carry no likeness. Point "
+            + words((Option("face_models"),)) + " (or $IDCLI_FACE_MODELS) at an insightface pack such as buffalo_l "
+            "for real identities")
     from .shotlist_checks import same_description_notes
 
     if loaded.yaml is not None:  # two characters of a dual-line shot with one description (validate notes it too)
@@ -93,6 +99,12 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
                                                str(loaded.source))
         if faceless is not None:
             plan.warnings.append(faceless)
+        # A character named twice in a prompt: two places of her, for the render and for QA; said once here.
+        from .repeated_names import repeated_name_notes, repeated_name_warning
+
+        repeated = repeated_name_warning(repeated_name_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
+        if repeated is not None:
+            plan.warnings.append(repeated)
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")

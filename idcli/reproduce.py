@@ -26,7 +26,7 @@ import numpy as np
 from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import CHUNK, sha256_bytes
-from .option_words import Option
+from .option_words import Option, words
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, SUPPORTED_ENGINES, TOOL_VERSION
 
@@ -450,8 +450,8 @@ def compile_note(record: dict[str, Any]) -> str | None:
     """Why a ``--compile`` render may not reproduce bit for bit: reproduce renders uncompiled."""
     if not (record.get("executor") or {}).get("compile"):
         return None
-    return ("rendered with --compile: torch.compile fuses and reorders float operations, so some 8-bit values "
-            "may differ by one from this uncompiled re-render (docs/performance.md)")
+    return words(("rendered with ", Option("compile", True), ": torch.compile fuses and reorders float operations, "
+                  "so some 8-bit values may differ by one from this uncompiled re-render (docs/performance.md)"))
 
 
 def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int]:
@@ -626,7 +626,8 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
         original, delivery_notes = original_take(image_path, sidecar, delivered_from)
         image_path, sidecar_path, sidecar = locate(original)
     elif delivered_from is not None:
-        delivery_notes.append(f"--from {delivered_from} ignored: {image_path.name} is a take, not a delivered copy")
+        delivery_notes.append(words((Option("delivered_from", delivered_from, flag="--from"),
+                                     f" ignored: {image_path.name} is a take, not a delivered copy")))
     if out_dir is not None and (Path(out_dir) / image_path.name).resolve() == image_path.resolve():
         raise ReproduceError(Option("out_dir", out_dir, flag="--out"), ": holds the image being reproduced, which the "
                              "re-render would replace (unsigned, and perhaps different); give another folder",

@@ -57,8 +57,11 @@ def _check_output_folder(root: Path, given: str | Path) -> None:
                          "copy is its record (docs/delivery.md); read_results() reads the output folder the takes "
                          "were delivered from", file=given)
     if not (root / STATE).is_dir() and next(_records(root, None, True), None) is None:
+        from .option_words import Option
+
         raise InputError(f"{given}: not an idcli output folder (no {STATE} folder, no committed take); give the "
-                         "folder idcli render wrote (--out; by default renders/PROJECT)", file=given)
+                         "folder a render wrote (its ", Option("out_dir", flag="--out"),
+                         "; idcli render's default is renders/PROJECT)", file=given)
 
 
 def live_takes(root: Path, loaded: LoadedShotList | None) -> set[tuple[str, int]] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .option_words import Option, joined, words
 from .plan import Job
 from .run_report import Progress, RenderReport
 from .shotlist import LoadedShotList
@@ -37,8 +38,9 @@ def note_unsigned(store: OutputStore, jobs: list[Job], report: RenderReport, pro
     unsigned = [job.stem for job in jobs if job.key in skipped and not signed(job)]
     if unsigned:
         shown = ", ".join(unsigned[:5]) + (f", … ({len(unsigned) - 5} more)" if len(unsigned) > 5 else "")
-        progress.note(f"note: {len(unsigned)} image(s) already done were rendered without signing and stay unsigned "
-                      f"({shown}); --force --only SHOT renders them again, signed")
+        again = joined(Option("force", True), Option("only", "SHOT"))
+        progress.note(words((f"note: {len(unsigned)} image(s) already done were rendered without signing and stay "
+                             f"unsigned ({shown}); ", again, " renders them again, signed")))
 
 
 def signer_for(loaded: LoadedShotList, sign: bool | None) -> Any:

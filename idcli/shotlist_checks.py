@@ -256,9 +256,10 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col, hint))
     from .expression_notes import faceless_expression_notes
     from .prompt_syntax import foreign_syntax_notes
+    from .repeated_names import repeated_name_notes
 
     return (notes + same_description_notes(doc, loaded) + foreign_syntax_notes(doc, loaded)
-            + faceless_expression_notes(doc, loaded))
+            + faceless_expression_notes(doc, loaded) + repeated_name_notes(doc, loaded))
 
 
 def same_description_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:

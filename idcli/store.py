@@ -28,7 +28,7 @@ from .errors import OutputBusyError, OutputError
 from .hashing import sha256_bytes, sha256_fd
 from .image_stamps import ImageStamps
 from .lock_wait import lock_waiting
-from .option_words import Option
+from .option_words import Option, words
 from .plan import Job
 from .safeio import TMP_SUFFIX
 from .superseded import is_whole_image, move_aside
@@ -45,8 +45,14 @@ MAX_IMAGE_BYTES = 256 * 1024 * 1024
 _VERBS = {"writing": "write", "creating": "create", "opening": "open", "reading": "read"}
 
 
-MODIFIED_REASON = ("the image was edited after it was rendered (its bytes differ from its sidecar); kept — "
-                   "--force renders it again, moving the edited image to .idcli/superseded")
+
+
+def modified_reason() -> str:
+    """Why a take edited by hand is kept, naming force as the surface in use spells it (option_words.py)."""
+    return words(("the image was edited after it was rendered (its bytes differ from its sidecar); kept — ",
+                  Option("force", True), " renders it again, moving the edited image to .idcli/superseded"))
+
+
 # A take whose job key changed: the shot list, or a selfie or pack it names, changed what makes it.
 EDITED_REASON = "the shot or its settings changed"
 
@@ -293,7 +299,7 @@ class OutputStore:
             if actual is not None and actual != expected and expected and is_whole_image(image):
                 # Whole, but not the bytes idcli wrote: edited by hand. Kept unless --force (which moves
                 # it aside); a damaged or cut-short image is rendered again.
-                return JobState("modified", MODIFIED_REASON)
+                return JobState("modified", modified_reason())
             if sidecar.get("job_key") != job.key:
                 return JobState("stale", EDITED_REASON, sidecar=sidecar)
             if actual is None:

@@ -19,13 +19,22 @@ from typing import Any
 from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
-from .option_words import Option
+from .option_words import Option, words
 from .paths import absolute
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
-# With --trust every image must be signed under the root: one carrying no signature cannot be trusted (a folder
-# rendered without --sign, or a signed image stripped of its manifest and its sidecar rewritten).
-NOT_SIGNED = "not signed, and --trust asks that every image be signed by a certificate under its root"
+
+def not_signed() -> str:
+    """With --trust every image must be signed under the root: one carrying no signature cannot be trusted (a folder
+    rendered without --sign, or a signed image stripped of its manifest and its sidecar rewritten). Worded for the
+    surface in use: ``trust`` to a Python caller, ``--trust`` on the command line (option_words.py)."""
+    return words(("not signed, and ", Option("trust"), " asks that every image be signed by a certificate under its "
+                  "root"))
+
+
+def not_under_trust() -> str:
+    """A valid manifest whose signer does not chain to the given root, in the surface's words."""
+    return words(("C2PA manifest valid but its signer does not chain to the ", Option("trust"), " root"))
 
 
 @dataclass
@@ -181,7 +190,7 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     else:
         manifest = ManifestReport(False)
     if trust_pem and not (signed or manifest.present or carried):
-        check.problems.append(NOT_SIGNED)
+        check.problems.append(not_signed())
     if signed or manifest.present:
         check.c2pa = manifest.as_dict()
         if not manifest.present:
@@ -194,7 +203,7 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
             check.problems.append(f"C2PA validation state {manifest.state}: {detail}")
         else:
             if trust_pem and manifest.state != "Trusted":
-                check.problems.append("C2PA manifest valid but its signer does not chain to the --trust root")
+                check.problems.append(not_under_trust())
             if not manifest.created:
                 check.problems.append("the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)")
             if (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):

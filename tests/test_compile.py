@@ -193,7 +193,7 @@ def test_a_recompile_limit_is_said_and_the_run_goes_on_uncompiled(tiny_engines, 
                               engine_factory=lambda m, r, a: engine, progress=Notes())
         assert compiled.fallback is not None and "recompile limit (1 graphs" in compiled.fallback
     assert report.rendered == 2 and report.failed == 0
-    warnings = [n for n in notes if n.startswith("warning: --compile gave up")]
+    warnings = [n for n in notes if n.startswith("warning: compile=True gave up")]  # as Python names it
     assert len(warnings) == 1 and "recompile limit" in warnings[0], notes
     for a, b in zip(report.jobs, reference.jobs, strict=True):
         assert np.array_equal(_pixels(a.image), _pixels(b.image))
@@ -329,4 +329,5 @@ def test_a_compiled_render_says_so_in_its_sidecar_and_reproduce_explains_a_diffe
     assert compiled_sidecar["job_key"] == plain_sidecar["job_key"]  # speed only: never in the key
     assert compiled_sidecar["executor"]["compile"] is True and "compile" not in plain_sidecar["executor"]
     assert compile_note(plain_sidecar) is None
-    assert "--compile" in compile_note(compiled_sidecar) and "differ by one" in compile_note(compiled_sidecar)
+    # named as the caller names it: compile=True to Python (idcli reproduce says --compile: test_argument_words.py)
+    assert "compile=True" in compile_note(compiled_sidecar) and "differ by one" in compile_note(compiled_sidecar)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from cli_helpers import ROOT, SIGNAL_HOOK, cli_env, render_argv, render_on_cpu
 from PIL import Image
+from review_helpers import cli as cli_in_process
 
 from idcli.delivery import DELIVERY_ASSERTION, DeliveryError, deliver
 from idcli.delivery_record import (
@@ -169,9 +170,13 @@ def test_signed_takes_are_refused_without_credentials_unless_unsigned(project, e
     document = json.loads(run.stdout)
     assert run.returncode == 2 and document["exit_code"] == 2 and document["error"]["type"] == "DeliveryError"
     assert "pass --unsigned to deliver" in document["error"]["message"]  # and as the command line names it
+    run = subprocess.run([sys.executable, "-m", "idcli", "deliver", str(out), str(project.parent / "by-cli"),
+                          "--unsigned", "--json"], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert any("WITHOUT their C2PA signature (--unsigned)" in n for n in json.loads(run.stdout)["notes"]), run.stdout
     report = deliver(out, dest, unsigned=True)
     [item] = report.images
-    assert item.signature == "not-carried" and any("WITHOUT their C2PA signature" in n for n in report.notes)
+    assert item.signature == "not-carried" and any("WITHOUT their C2PA signature (unsigned=True)" in n
+                                                   for n in report.notes), report.notes
     record = json.loads((dest / item.sidecar).read_text())
     assert record["delivery"]["signature"] == "not-carried" and "c2pa" not in record
     assert json.loads((dest / "delivery.json").read_text())["images"][0]["signature"] == "not-carried"
@@ -300,8 +305,11 @@ def test_reproduce_of_a_delivered_frame_finds_its_take_in_the_studio(project, en
     assert made.identical and made.image == str(out / "sc01_sh020" / "sc01_sh020_t1.png")
     assert any("delivery copy of" in n for n in made.notes) and any("unchanged" in n for n in made.notes)
     monkeypatch.chdir(project.parent)  # no renders/PROJECT here: it says how
-    with pytest.raises(ReproduceError, match=r"take sc01_sh020_t1 .*--from OUT"):
+    with pytest.raises(ReproduceError, match=r"take sc01_sh020_t1 .*reproduce\('.*sc01_sh020_take1\.png', "
+                                             r"delivered_from=OUT\)"):  # as Python calls it
         reproduce(frame, engine_factory=engine_factory)
+    said = cli_in_process("reproduce", frame, "--json")  # and as the command line is typed
+    assert said.exit_code == 2 and f"idcli reproduce {frame} --from OUT" in json.loads(said.stdout)["error"]["message"]
     monkeypatch.chdir(project)  # render's default --out, renders/PROJECT, is found without --from
     (project / "renders").rename(project / "renders-tmp")
     (project / "renders").mkdir()

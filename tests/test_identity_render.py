@@ -181,7 +181,11 @@ def test_a_real_preset_with_the_synthetic_face_models_is_warned_about(tiny_engin
                      "{selfies: [selfies/mara_1.jpg]}\nshots:\n  - {id: a010, prompt: '{mara} in a hall'}\n"
                      "  - {id: a020, prompt: an empty hall}\n", "utf-8")
     warned = [w for w in plan_on_cpu(shots).warnings if "SYNTHETIC" in w]
-    assert len(warned) == 1 and "'mara'" in warned[0] and "--face-models" in warned[0]
+    assert len(warned) == 1 and "'mara'" in warned[0] and "Point face_models (or $IDCLI_FACE_MODELS)" in warned[0]
+    from review_helpers import cli
+
+    printed = cli("plan", shots, "--device", "cpu")  # the command names its flag
+    assert printed.exit_code == 0 and "Point --face-models (or $IDCLI_FACE_MODELS)" in printed.output, printed.output
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text(shots.read_text("utf-8").replace(
         "{preset: sd15, id: base, adapter: {variant: faceid, id: faceid, weight_name: a.safetensors}}",

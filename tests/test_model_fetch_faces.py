@@ -57,7 +57,10 @@ def test_refused_without_the_licence_flag(home: Path, synthetic_face_models: Pat
         result = fetch_face_pack(accept_licence=False, base_url=_base(hub), progress=False)
         assert hub.requests == [], "nothing is downloaded without the flag"
     assert result["state"] == "licence not accepted" and not result["present"]
-    assert "non-commercial research" in result["message"] and "--accept-insightface-license" in result["message"]
+    assert "non-commercial research" in result["message"]
+    # as Python names the arguments (the command's flags: test_models_fetch_cli_face_pack)
+    assert ("add accept_insightface_licence=True (model_setup.fetch; fetch_face_pack's accept_licence=True) to fetch "
+            "it") in result["message"] and "(or pass face_models='DIR')" in result["message"]
     assert not (home / ".insightface").exists()
 
 
@@ -262,6 +265,7 @@ def test_models_fetch_cli_face_pack(home: Path, synthetic_face_models: Path, mon
         refused = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "faceid"])
         assert refused.exit_code == 0, refused.output
         assert "non-commercial research" in refused.stderr and "--accept-insightface-license" in refused.stderr
+        assert "(or pass --face-models DIR)" in " ".join(refused.stderr.split())
         assert not (home / ".insightface").exists()
         listed = json.loads(CliRunner().invoke(app, ["models", "list", "--json"]).stdout)
         row = next(r for r in listed["presets"] if (r["preset"], r["variant"]) == ("sd15", "faceid"))

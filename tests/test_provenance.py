@@ -431,7 +431,7 @@ def test_signing_a_folder_of_unsigned_images_says_which_stay_unsigned(write_shot
     assert report.rendered == 1 and report.count("skipped") == 1
     unsigned = [n for n in progress.notes if "stay unsigned" in n]
     assert unsigned == ["note: 1 image(s) already done were rendered without signing and stay unsigned (text_t1); "
-                        "--force --only SHOT renders them again, signed"], progress.notes
+                        "force=True, only='SHOT' renders them again, signed"], progress.notes
     # Once everything is signed, nothing is said.
     again = NotesKept()
     render_on_cpu(shots, out, engine_factory, sign=True, progress=again, only=["mara"])

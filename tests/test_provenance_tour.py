@@ -168,9 +168,13 @@ def test_verify_with_trust_fails_an_image_that_is_not_signed(write_shotlist, tmp
     # --sign passed it (exit 0, "0 signed"), as did a signed image stripped of its manifest with its sidecar
     # rewritten. An image that carries no signature cannot be trusted: with --trust it fails, named.
     import idcli
-    from idcli.verify import NOT_SIGNED
+    from idcli.option_words import options_as_flags
+    from idcli.verify import not_signed
 
-    assert NOT_SIGNED == "not signed, and --trust asks that every image be signed by a certificate under its root"
+    NOT_SIGNED = not_signed()  # verify_folder from Python names trust as Python does
+    assert NOT_SIGNED == "not signed, and trust asks that every image be signed by a certificate under its root"
+    with options_as_flags():
+        assert not_signed() == "not signed, and --trust asks that every image be signed by a certificate under its root"
     out, dest = tmp_path / "out", tmp_path / "dest"
     render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
     assert verify_folder(out).failed == 0  # without --trust an unsigned take is checked against its sidecar only

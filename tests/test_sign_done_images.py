@@ -52,7 +52,7 @@ def test_unsigned_done_images_are_told_from_their_sidecars(write_shotlist, tmp_p
     assert report.count("skipped") == 2
     assert [n for n in progress.notes if "stay unsigned" in n] == [
         "note: 2 image(s) already done were rendered without signing and stay unsigned (sh010_t1, sh020_t1); "
-        "--force --only SHOT renders them again, signed"], progress.notes
+        "force=True, only='SHOT' renders them again, signed"], progress.notes  # as Python names them
     assert image_reads == [], "no image read to learn what its sidecar says"
 
 

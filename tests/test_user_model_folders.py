@@ -175,6 +175,7 @@ def test_a_face_model_folder_holding_two_packs_is_refused_naming_both_recogniser
         FaceAnalyzer(resolve_face_models(mixed))
     assert ("two recognition models: glintr100.onnx (insightface takes the first by name) and w600k_r50.onnx"
             in str(refused.value)), refused.value
+    assert "pass the one you mean with face_models;" in str(refused.value)  # as Python names it
     shutil.copy(synthetic_face_models / "det_synthetic.onnx", mixed / "scrfd_10g_bnkps.onnx")
     result = CliRunner().invoke(app, ["encode-identity", str(selfies / "mara_1.jpg"), "--name", "mara", "-o",
                                       str(tmp_path / "mara.idpack"), "--face-models", str(mixed)])

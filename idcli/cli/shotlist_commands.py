@@ -199,7 +199,10 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         if model_failures:
             raise ShotListError(loaded.source, model_failures)
         notes_said = [*loaded.notes, *model_notes]
-        warnings = _check_characters(loaded, face_models) if selfies else []
+        from ..identity.twins import twin_warnings
+
+        # Characters sharing one face (docs/identity.md): by file here, by bytes and embedding with --selfies.
+        warnings = _check_characters(loaded, face_models) if selfies else twin_warnings(loaded)
         # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
         from ..plates import plate_shots
 
@@ -220,7 +223,7 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
                  f"{counted(len(doc.characters), 'character')}")
             for note in notes_said:  # several characters under method 'single', what the render downloads, ...
                 emit(diagnostic("note", note.format(loaded.source)))
-            for warning in warnings:  # --selfies: a group photo's largest face is used
+            for warning in warnings:  # characters sharing one face; --selfies: a group photo's largest face is used
                 emit(diagnostic("warning", warning))
 
     guarded(body, as_json)
@@ -244,8 +247,12 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
         # No face models here (a real preset on a machine without insightface's): the document itself
         # is valid; say what was not checked.
         print_note(f"the selfies were not checked: {exc}")
-        return []
-    warnings = group_selfie_warnings(loaded, identities)
+        from ..identity.twins import twin_warnings
+
+        return twin_warnings(loaded)
+    from ..identity.twins import twin_warnings
+
+    warnings = group_selfie_warnings(loaded, identities) + twin_warnings(loaded, identities)
     if failures:
         # The characters that could be encoded get their warnings now too, before the error: else a group
         # photo is only said in the next run, after the failing selfie was fixed.

@@ -82,18 +82,21 @@ def render_in_batches(engine: Any, jobs: list[Job], size: int, oom_limits: dict[
             i += len(batch)
             continue
         forward = time.perf_counter() - clock
-        _note_compile_fallback(results, note)
+        note_compile_fallback(results, note)
         yield BatchOutcome(batch, results, None, t0, now(), forward)
         i += len(batch)
 
 
-def _note_compile_fallback(results: list[Any], note: Callable[[str], None]) -> None:
+def note_compile_fallback(results: list[Any], note: Callable[[str], None]) -> None:
     """Say it when ``--compile`` gave up during this batch (the engine's ``compile_fallback`` fact): the run
     goes on uncompiled, slower than asked, and never silently (engine/compiled.py)."""
     for result in results:
         reason = getattr(result, "facts", {}).get("compile_fallback")
         if reason:
-            note(f"warning: --compile gave up; the UNet runs uncompiled from here on ({reason})")
+            from ..option_words import Option, words
+
+            note(words(("warning: ", Option("compile", True), f" gave up; the UNet runs uncompiled from here on "
+                        f"({reason})")))
             return
 
 

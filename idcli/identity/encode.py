@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..hashing import sha256_bytes
+from ..option_words import Option
 from .faces import DetectedFace, FaceAnalyzer, norm_crop
 from .images import load_rgb, read_image_file
 
@@ -145,7 +146,8 @@ def encode_selfie(analyzer: FaceAnalyzer, selfie: Path | SelfieFile, face_index:
         raise SelfieError(f"{path}: no face found; use a photo where the face is clearly visible", file=path)
     index = 0 if face_index is None else face_index
     if not 0 <= index < len(faces):
-        raise SelfieError(f"{path}: --face {index} asked, but {len(faces)} face(s) were found: "
+        raise SelfieError(f"{path}: ", Option("face_index", index, flag="--face"),
+                          f" asked, but {len(faces)} face(s) were found: "
                           + "; ".join(f"{d['index']}: box {d['bbox']} score {d['score']}" for d in listing),
                           file=path)
     face = faces[index]

@@ -35,7 +35,9 @@ class FaceModels:
     folder: Path
     files: dict[str, str]  # file name -> sha256
     synthetic: bool  # a random-weight test pack built by idcli.synthetic_faces
-    chosen_by: str  # "--face-models", "IDCLI_FACE_MODELS", "default" or a preset name
+    # "--face-models", "IDCLI_FACE_MODELS", "preset" or "default", as `idcli models list --json` does (face_pack.py);
+    # never recorded in a sidecar. Messages name the argument in the surface's words instead (``chosen_words``).
+    chosen_by: str
 
     @property
     def hash(self) -> str:
@@ -43,6 +45,12 @@ class FaceModels:
 
     def record(self) -> dict[str, Any]:
         return {"folder": str(self.folder), "files": self.files, "hash": self.hash, "synthetic": self.synthetic}
+
+
+def chosen_words(chosen_by: str) -> Any:
+    """Where the face models were chosen, as a message part: the argument in the surface's words (``face_models``
+    to a Python caller, ``--face-models`` on the command line), else the variable's or the default's name."""
+    return Option("face_models") if chosen_by == "--face-models" else chosen_by
 
 
 def default_face_models_folder() -> Path:
@@ -75,8 +83,8 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
         if below:  # insightface's root (~/.insightface) or its models/ folder: the pack is a folder further down
             state += f" (packs below it: {', '.join(str(p) for p in below)}; pass one of those)"
         raise ModelUnavailableError(
-            f"face models: {folder} ({chosen}) {state}. Put an insightface model pack there — for buffalo_l: "
-            "det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass ",
+            f"face models: {folder} (", chosen_words(chosen), f") {state}. Put an insightface model pack there — for "
+            "buffalo_l: det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass ",
             Option("face_models", "DIR"), f" / set {ENV_VAR} (or ", Option("face_models", "synthetic"),
             " for the random-weight test pack). A render never downloads them; 'idcli models fetch PRESET "
             "--accept-insightface-license' "
@@ -176,7 +184,7 @@ _FACE_ANALYSIS = "insightface.app.face_analysis"  # the module whose logger name
 _LISTENING = threading.Lock()
 
 
-def _two_packs_in_one(folder: Path, kept: dict[str, Any], ignored: list[tuple[str, str]]) -> str:
+def _two_packs_in_one(folder: Path, kept: dict[str, Any], ignored: list[tuple[str, str]]) -> tuple[Any, ...]:
     """Why a folder with two detectors or two recognisers is refused, naming which file insightface would use."""
     clashes = []
     for task in sorted({task for _file, task in ignored}):
@@ -185,8 +193,8 @@ def _two_packs_in_one(folder: Path, kept: dict[str, Any], ignored: list[tuple[st
         clashes.append(f"two {task} models: {used} (insightface takes the first by name) and {others}")
     return (f"face models in {folder}: {'; '.join(clashes)}. A face-model folder holds one pack: the identity "
             "would depend on file names. To fix: move the other pack's files to a folder of their own (for "
-            "antelopev2: scrfd_10g_bnkps.onnx, glintr100.onnx, …) and pass the one you mean with --face-models; "
-            "IP-Adapter FaceID was trained with buffalo_l's w600k_r50.onnx")
+            "antelopev2: scrfd_10g_bnkps.onnx, glintr100.onnx, …) and pass the one you mean with ",
+            Option("face_models"), "; IP-Adapter FaceID was trained with buffalo_l's w600k_r50.onnx")
 
 
 @dataclass
@@ -234,7 +242,7 @@ class FaceAnalyzer:
         except Exception as exc:  # onnxruntime and insightface raise many kinds
             raise ModelUnavailableError(f"face models in {models.folder} could not be loaded: {exc}") from None
         if ignored.files:
-            raise ModelUnavailableError(_two_packs_in_one(models.folder, app.models, ignored.files))
+            raise ModelUnavailableError(*_two_packs_in_one(models.folder, app.models, ignored.files))
         if "recognition" not in app.models:
             raise ModelUnavailableError(f"face models in {models.folder}: no ArcFace recognition model "
                                         "(a square 112x112-input ONNX file such as w600k_r50.onnx); found: "

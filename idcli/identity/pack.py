@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..hashing import sha256_bytes
+from ..option_words import Option
 from ..safeio import NotRegularFile, read_regular
 from ..versions import TOOL_NAME, TOOL_VERSION
 
@@ -35,8 +36,9 @@ class PackExistsError(PackError):
     """A pack is already at the path a new one was to be written to (shot lists and job keys may name it)."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(f"{path} already exists (an identity pack that shot lists may name); give --force to "
-                         "replace it (overwrite=True in Python), or another -o")
+        super().__init__(f"{path} already exists (an identity pack that shot lists may name); give ",
+                         Option("overwrite", True, flag="--force"), " to replace it, or another ",
+                         Option("out", flag="-o"))
         self.file = str(path)
 
 

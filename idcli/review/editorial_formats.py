@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..option_words import Option
+from ..option_words import Option, words
 from .export import ExportResult, build_timeline
 from .runs import Run
 from .start_timecode import TIMECODE_RATES, drop_frame_option
@@ -143,7 +143,7 @@ def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
         first = track[len(track) - trailing].name
         shots = f"the last shot, {first}, is not rendered and leaves" if trailing == 1 else (
             f"the last {trailing} shots, from {first} on, are not rendered and leave")
-        result.notes.append(f"--edl: {shots} no event: an EDL ends with its last event")
+        result.notes.append(words((Option("edl"), f": {shots} no event: an EDL ends with its last event")))
     # The adapter writes record timecode from the track, not from global_start_time (OTIO issue #1385): the track
     # starts ``start`` frames before its first clip, as the adapter's own reader gives an EDL recorded from there.
     start = timeline.global_start_time

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..option_words import Option
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,9 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
         rendered = manifest.get("project") if manifest else None
         if isinstance(rendered, str) and rendered and rendered != order.project:
             # as render refuses another project's folder: every shot would show as not rendered
-            raise ProjectMismatchError(f"--shots {shots_file}: project '{order.project}', but {out_dir} holds "
-                                       f"renders of project '{rendered}'; give that project's shot list")
+            raise ProjectMismatchError(Option("shots_file", shots_file, flag="--shots"),
+                                       f": project '{order.project}', but {out_dir} holds renders of project "
+                                       f"'{rendered}'; give that project's shot list")
         from ..results import live_takes
 
         # Its takes stand, not the last render's: a shot it has that the folder's last shot list renamed keeps its
@@ -118,6 +120,7 @@ def read_order(out_dir: Path, shots_file: Path | None = None) -> ShotOrder | Non
         for name in ([project] if project else []) + [s.id for s in shots]:
             check_safe_id(name)
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise InputError(f"{Path(out_dir) / '.idcli' / 'shotlist.jsonl'}: the shot list record is damaged; pass "
-                         "--shots FILE (or re-run idcli render, which rewrites it)") from None
+        raise InputError(f"{Path(out_dir) / '.idcli' / 'shotlist.jsonl'}: the shot list record is damaged; pass ",
+                         Option("shots_file", "FILE", flag="--shots"),
+                         " (or re-run idcli render, which rewrites it)") from None
     return ShotOrder(project, source, shots, shotlist_file(Path(out_dir), manifest))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,16 +135,20 @@ def exact_assignment(cosines: np.ndarray) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-def leakage_of(cosines: np.ndarray, pairs: Sequence[tuple[int, int]]) -> tuple[float, int, int] | None:
+def leakage_of(cosines: np.ndarray, pairs: Sequence[tuple[int, int]],
+               alike: AbstractSet[tuple[int, int]] = frozenset()) -> tuple[float, int, int] | None:
     """The highest cosine of a face to a character it was not matched to, with that (face, character).
 
     A face matched to nobody is compared with every character (a second copy of one character's face
-    is leakage too). None when there is no such pair (one face and one character, or no face)."""
+    is leakage too). None when there is no such pair (one face and one character, or no face). ``alike``: pairs
+    of characters (i < j) who share one face (identity/twins.py): a face matched to one of them is not leakage
+    against the other, as which of them it shows cannot be told."""
     cosines = np.asarray(cosines, dtype=np.float64)
     matched = dict(pairs)
     best: tuple[float, int, int] | None = None
     for face, character in itertools.product(range(cosines.shape[0]), range(cosines.shape[1])):
-        if matched.get(face) == character:
+        own = matched.get(face)
+        if own == character or (own is not None and (min(own, character), max(own, character)) in alike):
             continue
         value = float(cosines[face, character])
         if best is None or value > best[0]:
@@ -289,7 +294,10 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         by_character[names[character]] = {"face": face, "cosine": round(float(cosines[face, character]), 4)}
     # The plate's own faces are nobody's to match: they are left out of the leakage and the flags.
     candidates = [i for i in range(len(faces)) if not plate_face[i]]
-    leak = leakage_of(cosines[candidates], [(candidates.index(f), c) for f, c in pairs + repeated])
+    from ..identity.twins import same_face_pairs
+
+    alike = same_face_pairs([member.embedding for member in cast])  # twins: one taken for the other is no fault
+    leak = leakage_of(cosines[candidates], [(candidates.index(f), c) for f, c in pairs + repeated], alike)
     if leak is not None:
         leak = (leak[0], candidates[leak[1]], leak[2])
     flags = []

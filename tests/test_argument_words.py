@@ -1,0 +1,228 @@
+"""Notes and errors that reach a Python caller name its arguments (``delivered_from=``, ``compile=True``,
+``shots_file=``), while the command line still names its flags (``--from``, ``--compile``, ``--shots``):
+idcli/option_words.py. Each surface is checked from Python and from the command; tests/test_option_words.py holds
+the errors of render, verify and export that were worded so first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import render_on_cpu
+from review_helpers import cli
+
+import idcli
+from idcli.errors import InputError, ProjectMismatchError
+from idcli.option_words import EachSurface, Option, joined, options_as_flags, words
+
+SHOTS = """\
+version: 1
+project: words
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 1, takes: 1}
+shots:
+  - id: sh010
+    prompt: "an empty harbour at dawn"
+"""
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    path = tmp_path / "shots.yaml"
+    path.write_text(SHOTS, "utf-8")
+    return path
+
+
+def test_a_part_written_for_each_surface_and_options_given_together() -> None:
+    command = EachSurface("reproduce('f.png', delivered_from=OUT)", "idcli reproduce f.png --from OUT")
+    error = InputError("no take: ", command, "; or ", joined(Option("force", True), Option("only", "SHOT")))
+    assert str(error) == "no take: reproduce('f.png', delivered_from=OUT); or force=True, only='SHOT'"
+    with options_as_flags():
+        assert str(error) == "no take: idcli reproduce f.png --from OUT; or --force --only SHOT"
+        assert words((Option("edl"), ": a note")) == "--edl: a note"
+    assert words((Option("edl"), ": a note")) == "edl: a note"
+
+
+def test_reproduce_names_the_ignored_delivered_from_as_it_was_given(shots: Path, tmp_path: Path,
+                                                                     engine_factory) -> None:
+    out, studio = tmp_path / "out", tmp_path / "studio"
+    render_on_cpu(shots, out, engine_factory)
+    take = out / "sh010" / "sh010_t1.png"
+    made = idcli.reproduce(take, delivered_from=studio, engine_factory=engine_factory)
+    assert made.identical
+    assert f"delivered_from='{studio}' ignored: sh010_t1.png is a take, not a delivered copy" in made.notes
+    result = cli("reproduce", take, "--from", studio, "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert f"--from {studio} ignored: sh010_t1.png is a take, not a delivered copy" in notes, notes
+
+
+def test_a_compiled_renders_note_names_compile_in_each_surfaces_words() -> None:
+    from idcli.reproduce import compile_note
+
+    record = {"executor": {"compile": True}}
+    assert (compile_note(record) or "").startswith("rendered with compile=True: torch.compile fuses")
+    with options_as_flags():
+        assert (compile_note(record) or "").startswith("rendered with --compile: torch.compile fuses")
+
+
+def test_verify_trust_problems_name_trust_in_each_surfaces_words(shots: Path, tmp_path: Path, engine_factory,
+                                                                 studio_ca) -> None:
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory)
+    [check] = idcli.verify_folder(out, trust=studio_ca.root).images
+    assert check.problems == ["not signed, and trust asks that every image be signed by a certificate under its "
+                              "root"]
+    result = cli("verify", out, "--trust", studio_ca.root, "--json")
+    assert result.exit_code == 6, result.output
+    [image] = json.loads(result.stdout)["images"]
+    assert image["problems"] == ["not signed, and --trust asks that every image be signed by a certificate under "
+                                 "its root"]
+
+
+def test_a_shot_list_of_another_project_is_named_as_given(review_run: Path, tmp_path: Path) -> None:
+    from idcli.review.runs import load_run
+
+    other = tmp_path / "other.yaml"
+    other.write_text(SHOTS, "utf-8")  # project 'words', the run's is another
+    with pytest.raises(ProjectMismatchError, match=rf"^shots_file='{other}': project 'words', but "):
+        load_run(review_run, other)
+    result = cli("export", review_run, "--shots", other, "--otio", tmp_path / "a.otio")
+    assert result.exit_code == 2 and f"--shots {other}: project 'words', but " in result.stderr, result.output
+
+
+def test_a_damaged_shot_list_record_points_at_shots_file_as_given(review_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from idcli.review.runs import load_run
+
+    out = tmp_path / "out"
+    shutil.copytree(review_run, out)
+    record = out / ".idcli" / "shotlist.jsonl"
+    manifest = json.loads(record.read_text("utf-8"))
+    manifest["shots"] = [{"id": "sh010", "takes": "many"}]
+    record.write_text(json.dumps(manifest) + "\n", "utf-8")
+    with pytest.raises(InputError, match=r"the shot list record is damaged; pass shots_file='FILE' \(or re-run"):
+        load_run(out)
+    result = cli("export", out, "--otio", tmp_path / "a.otio")
+    assert result.exit_code == 2 and "damaged; pass --shots FILE (or re-run" in result.stderr, result.output
+
+
+def test_the_edl_gap_note_names_edl_in_each_surfaces_words(review_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from idcli.review.export import export_animatic
+    from idcli.review.runs import load_run
+
+    out = tmp_path / "out"
+    shutil.copytree(review_run, out)
+    record = out / ".idcli" / "shotlist.jsonl"
+    manifest = json.loads(record.read_text("utf-8"))
+    manifest["shots"].append({"id": "sh090", "takes": 1, "duration": 1.0})  # sh040 (the fixture's) and sh090
+    record.write_text(json.dumps(manifest) + "\n", "utf-8")
+    [result] = export_animatic(load_run(out), edl=tmp_path / "a.edl")
+    assert ("edl: the last 2 shots, from sh040 on, are not rendered and leave no event: an EDL ends with its last "
+            "event") in result.notes, result.notes
+    printed = cli("export", out, "--edl", tmp_path / "b.edl")
+    assert printed.exit_code == 0, printed.output
+    assert "--edl: the last 2 shots, from sh040 on, are not rendered and leave no event" in printed.stderr, \
+        printed.stderr
+
+
+def test_read_results_of_a_folder_never_rendered_into_names_out_dir(tmp_path: Path) -> None:
+    # read_results has no command: a Python caller only, who gave render() an out_dir, not --out.
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"give the folder a render wrote \(its out_dir; idcli render's default is "
+                                         r"renders/PROJECT\)$"):
+        idcli.read_results(tmp_path / "empty")
+
+
+def test_a_hand_edited_take_is_kept_naming_force_in_each_surfaces_words(shots: Path, tmp_path: Path,
+                                                                        engine_factory) -> None:
+    from PIL import Image
+
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory)
+    take = out / "sh010" / "sh010_t1.png"
+    Image.open(take).convert("RGB").rotate(90).save(take)  # retouched by hand: a whole image, other bytes
+    [job] = idcli.plan_folder(shots, out, device="cpu")["jobs"]
+    assert job["state"] == "modified" and "kept — force=True renders it again" in job["reason"], job
+    printed = cli("plan", shots, "--out", out, "--device", "cpu", "--json")
+    [job] = json.loads(printed.stdout)["jobs"]
+    assert job["state"] == "modified" and "kept — --force renders it again" in job["reason"], job
+
+
+def test_a_pack_in_the_way_and_a_face_not_found_name_the_arguments(tmp_path: Path) -> None:
+    from idcli.identity.pack import PackExistsError
+
+    error = PackExistsError(tmp_path / "mara.idpack")
+    assert str(error).endswith("give overwrite=True to replace it, or another out")
+    with options_as_flags():
+        assert str(error).endswith("give --force to replace it, or another -o")
+
+
+def test_a_compile_that_gave_up_is_said_in_each_surfaces_words() -> None:
+    from types import SimpleNamespace
+
+    from idcli.executors.local import note_compile_fallback
+
+    said: list[str] = []
+    results = [SimpleNamespace(facts={"compile_fallback": "no compiler here"})]
+    note_compile_fallback(results, said.append)
+    with options_as_flags():
+        note_compile_fallback(results, said.append)
+    assert said == ["warning: compile=True gave up; the UNet runs uncompiled from here on (no compiler here)",
+                    "warning: --compile gave up; the UNet runs uncompiled from here on (no compiler here)"]
+
+
+def test_missing_face_models_are_named_as_chosen(tmp_path: Path, selfies: Path) -> None:
+    from idcli.errors import ModelUnavailableError
+    from idcli.identity.faces import resolve_face_models
+
+    missing = tmp_path / "no-such-pack"
+    with pytest.raises(ModelUnavailableError) as caught:
+        resolve_face_models(missing)
+    assert f"face models: {missing} (face_models) does not exist" in str(caught.value)
+    assert "or pass face_models='DIR' / set IDCLI_FACE_MODELS" in str(caught.value)
+    assert caught.value.exit_code == 4
+    result = cli("encode-identity", selfies / "mara_1.jpg", "--name", "mara", "-o", tmp_path / "mara.idpack",
+                 "--face-models", missing)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 4 and f"face models: {missing} (--face-models) does not exist" in text, text
+
+
+def test_a_face_index_beyond_the_faces_found_is_named_as_given(tmp_path: Path, selfies: Path,
+                                                                synthetic_face_models: Path) -> None:
+    from idcli.identity.build import build_identity
+    from idcli.identity.encode import SelfieError
+    from idcli.identity.faces import FaceAnalyzer, resolve_face_models
+
+    analyzer = FaceAnalyzer(resolve_face_models(synthetic_face_models))
+    with pytest.raises(SelfieError, match=r"mara_1\.jpg: face_index=9 asked, but 1 face\(s\) were found"):
+        build_identity("mara", [selfies / "mara_1.jpg"], analyzer, tmp_path / "mara.idpack", face_index=9)
+    result = cli("encode-identity", selfies / "mara_1.jpg", "--name", "mara", "-o", tmp_path / "mara.idpack",
+                 "--face-models", synthetic_face_models, "--face", "9")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "mara_1.jpg: --face 9 asked, but 1 face(s) were found" in text, text
+
+
+def test_images_left_unsigned_are_said_with_the_arguments_that_sign_them(shots: Path, tmp_path: Path, engine_factory,
+                                                                          signing_env) -> None:
+    # tests/test_sign_done_images.py checks the Python words; here the command's.
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, sign=False)
+    result = cli("render", shots, "--out", out, "--device", "cpu", "--sign")
+    assert result.exit_code == 0, result.output
+    assert "(sh010_t1); --force --only SHOT renders them again, signed" in " ".join(result.output.split()), \
+        result.output
+
+
+def test_a_models_dir_that_is_not_there_is_named_as_given(tmp_path: Path) -> None:
+    from idcli.model_folders import given_folders
+
+    missing = tmp_path / "no-models"
+    with pytest.raises(InputError, match=rf"^models_dirs entry '{missing}' does not exist$"):
+        given_folders([missing])
+    result = cli("models", "list", "--models-dir", missing)
+    assert result.exit_code == 2 and f"--models-dir '{missing}' does not exist" in result.stderr, result.output
