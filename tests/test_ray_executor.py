@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -615,3 +616,47 @@ def test_a_batch_handed_over_again_after_a_signal_is_committed_and_reported_once
     assert [o.job_key for o in report.jobs if o.status == "rendered"] == cut and report.batch_sizes == [1]
     jobs = plan_jobs(path)
     assert_nothing_partial(out, [job for job in jobs if job.key == cut[0]])
+
+
+# -- a farm of unlike workers ------------------------------------------------------------------------------
+
+
+class _Notes:
+    """A progress display that keeps the run's notes."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: Any) -> None: ...
+    def stop(self) -> None: ...
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def test_batch_size_auto_asks_every_worker_and_cuts_at_the_smallest_answer(
+        ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """A farm mixing an 80 GB and a 24 GB GPU: ``auto`` asked worker 0 alone, so the 24 GB worker got batches sized for
+    the 80 GB one (and halved every one on out-of-memory), and which batches a run had depended on which worker was
+    worker 0. Every worker is asked now, all at once, and the batches are cut at the smallest answer: one note names
+    each worker's answer and the size used. The images are the local executor's at that size."""
+    from ray_engines import MixedFarm
+
+    path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
+    progress = _Notes()
+    remote = idcli.render(idcli.load_shotlist(path), tmp_path / "ray", device="cpu", batch_size="auto",
+                          progress=progress,
+                          executor=RayBackend(workers=2, engine_factory=MixedFarm(str(tmp_path / "claimed"), 3, 1)))
+    assert remote.failed == 0 and remote.batch_sizes == [1] * 6, remote.batch_sizes
+    differ = [text for text in progress.notes if "suggest different sizes" in text]
+    assert len(differ) == 1, progress.notes
+    assert re.fullmatch(r"note: batch_size='auto': the Ray workers suggest different sizes \(\S+:\d+ ([13]), \S+:\d+ "
+                        r"([13])\); batches are cut at the smallest, 1, so every batch fits on every worker and no "
+                        r"image depends on which worker rendered it; a fixed batch_size overrides", differ[0]), differ
+    assert sorted(re.findall(r":\d+ ([13])[,)]", differ[0])) == ["1", "3"], differ
+    local = idcli.render(idcli.load_shotlist(path), tmp_path / "local", device="cpu", batch_size=1,
+                         engine_factory=engine_factory)
+    for job in local.jobs:
+        relative = Path(job.image).relative_to(tmp_path / "local")
+        assert (tmp_path / "ray" / relative).read_bytes() == Path(job.image).read_bytes(), relative

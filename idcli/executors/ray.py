@@ -27,11 +27,11 @@ from typing import Any
 
 from ..errors import ExecutorUnavailableError, InputError
 from ..models import ModelIdentity
-from ..option_words import Option
+from ..option_words import Option, words
 from ..plan import Job
 from ..runtime import Runtime
 from . import BatchSink, RenderedBatch
-from .local import first_batch_size, group_jobs
+from .local import group_jobs, widest_request
 
 MAX_ATTEMPTS = 3  # dispatches of one batch whose worker died, before its jobs are reported failed
 ACTOR_MAX_RESTARTS = 4  # per actor: a worker killed more often than this is dropped from the pool
@@ -190,6 +190,11 @@ class RayExecutor:
         # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times.
         self.stats = {"workers": len(actors), "replies": 0, "receive_seconds": 0.0, "worker_seconds": 0.0,
                       "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
+        self.dropped: set[int] = set()  # actors (by index) that cannot start or died repeatedly: idle for good
+
+    def _drop(self, index: int) -> None:
+        """Take a worker out of the pool: it is given no batch again."""
+        self.dropped.add(index)
 
     def run(self, pending: list[Job], batch_size: int | str, save_masks: bool, sink: BatchSink) -> None:
         ray = _ray()
@@ -197,11 +202,11 @@ class RayExecutor:
 
         by_take = {job.stem: job for job in pending}  # SHOT_tN: unique in a plan, where a key is not
         settled: set[str] = set()  # takes committed or failed: a late duplicate reply is ignored
-        queue: deque[tuple[list[Job], int]] = deque((batch, 0) for batch in self._batches(pending, batch_size))
-        idle: deque[int] = deque(range(len(self.actors)))  # actors by index
+        queue: deque[tuple[list[Job], int]] = deque((batch, 0) for batch in self._batches(pending, batch_size, sink))
+        dropped = self.dropped  # asking for ``auto`` may have dropped some already
+        idle: deque[int] = deque(i for i in range(len(self.actors)) if i not in dropped)  # actors by index
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
-        dropped: set[int] = set()  # actors that cannot start or died repeatedly
         # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
         arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
 
@@ -255,7 +260,7 @@ class RayExecutor:
                 if deaths[index] < 2:
                     idle.append(index)
                 else:
-                    dropped.add(index)
+                    self._drop(index)
                 if attempts + 1 < MAX_ATTEMPTS:
                     sink.note(f"a Ray worker died; its batch of {len(jobs)} goes to another worker")
                     queue.appendleft((jobs, attempts + 1))
@@ -280,7 +285,7 @@ class RayExecutor:
         def cannot_start(index: int, jobs: list[Job], attempts: int, why: str) -> None:
             # The engine could not be built there (a model missing from that node's cache...): the worker is
             # dropped and its batch goes to another; none left, the run stops.
-            dropped.add(index)
+            self._drop(index)
             if len(dropped) == len(self.actors):
                 raise ExecutorUnavailableError(f"no Ray worker could start: {why}; {NO_ENGINE_HINT}") from None
             queue.appendleft((jobs, attempts))
@@ -338,39 +343,74 @@ class RayExecutor:
                     hand_over()
             raise
 
-    def _batches(self, pending: list[Job], batch_size: int | str) -> list[list[Job]]:
-        """The local executor's batches: groups in plan order cut at the same size (``auto`` asks a
-        worker, whose engine knows its device's memory)."""
-        ray = _ray()
+    def _batches(self, pending: list[Job], batch_size: int | str, sink: BatchSink) -> list[list[Job]]:
+        """The local executor's batches: groups in plan order, each cut at the size asked for. ``auto`` asks every
+        worker (its engine knows its own device's memory) and cuts at the smallest answer: every batch then fits on
+        every worker, and which batches there are never depends on which worker is given which."""
+        groups = group_jobs(pending)
+        sizes = [batch_size] * len(groups) if isinstance(batch_size, int) else self._smallest_suggestions(groups, sink)
+        return [jobs[i:i + size] for jobs, size in zip(groups, sizes, strict=True) for i in range(0, len(jobs), size)]
 
+    def _smallest_suggestions(self, groups: list[list[Job]], sink: BatchSink) -> list[int]:
+        """Per group, the smallest batch size the live workers suggest, asked of all of them at once (each may still
+        be building its engine: seconds). A worker that cannot answer (its engine could not be built, it died) is
+        dropped; none left, the run stops."""
+        ray = _ray()
         from ray.exceptions import RayActorError, RayTaskError
 
-        head = self.head
+        live = [i for i in range(len(self.actors)) if i not in self.dropped]
+        asked = {i: [self.actors[i].suggest_batch_size.remote(widest_request(jobs)) for jobs in groups] for i in live}
+        waiting = [ref for refs in asked.values() for ref in refs]
+        while waiting:
+            _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SECONDS)
+            if waiting and self.head is not None:
+                self.head.check()
+        answers: dict[int, list[int]] = {}
+        cannot: list[str] = []
+        for index, refs in asked.items():
+            try:
+                answers[index] = [int(size) for size in ray.get(refs)]
+                continue
+            except RayActorError as exc:  # an engine_factory whose failure escaped the worker, or a worker that died
+                if self.head is not None and not self.head.answers():
+                    self.head.gone()
+                why = _cause(exc)
+            except RayTaskError as exc:
+                if (unavailable := _engine_unavailable(exc)) is None:
+                    raise
+                why = unavailable
+            self._drop(index)
+            cannot.append(why)
+        if not answers:
+            raise ExecutorUnavailableError(f"no Ray worker could start: {cannot[-1]}; {NO_ENGINE_HINT}")
+        sizes = [min(answer[g] for answer in answers.values()) for g in range(len(groups))]
+        differing = [g for g in range(len(groups)) if len({answer[g] for answer in answers.values()}) > 1]
+        if differing:
+            sink.note(self._suggestions_differ(answers, differing, sizes))
+        return sizes
 
-        class AskWorker:
-            @staticmethod
-            def suggest_batch_size(request: Any) -> int:
-                ref = self.actors[0].suggest_batch_size.remote(request)
-                try:
-                    while not ray.wait([ref], timeout=WAIT_SECONDS)[0]:
-                        if head is not None:
-                            head.check()  # the worker may still be building its engine: seconds
-                    return int(ray.get(ref))
-                except RayActorError as exc:
-                    if head is not None and not head.answers():
-                        head.gone()
-                    raise ExecutorUnavailableError(f"the Ray worker could not start: {_cause(exc)}") from None
-                except RayTaskError as exc:
-                    if (why := _engine_unavailable(exc)) is None:
-                        raise
-                    raise ExecutorUnavailableError(f"the Ray worker could not start: {why}; {NO_ENGINE_HINT}"
-                                                   ) from None
+    def _suggestions_differ(self, answers: dict[int, list[int]], differing: list[int], sizes: list[int]) -> str:
+        """The one note when the workers' engines answered ``auto`` differently (a farm mixing an 80 GB and a 24 GB
+        GPU): each worker's answer, the size used, and how to choose one instead."""
+        names = self._names(list(answers))
+        first = differing[0]
+        each = ", ".join(f"{names[i]} {answers[i][first]}" for i in answers)
+        more = (f"; {len(differing) - 1} other batch group(s) likewise at their smallest" if len(differing) > 1
+                else "")
+        return words(("note: ", Option("batch_size", "auto"), ": the Ray workers suggest different sizes (", each,
+                      f"); batches are cut at the smallest, {sizes[first]}{more}, so every batch fits on every worker "
+                      "and no image depends on which worker rendered it; a fixed ", Option("batch_size"), " overrides"))
 
-        batches: list[list[Job]] = []
-        for jobs in group_jobs(pending):
-            size = first_batch_size(AskWorker, batch_size, jobs, {})
-            batches.extend(jobs[i:i + size] for i in range(0, len(jobs), size))
-        return batches
+    def _names(self, indexes: list[int]) -> dict[int, str]:
+        """``host:pid`` (and the GPU, if any) of each worker, for a note; ``worker N`` where it cannot say."""
+        names = {i: f"worker {i + 1}" for i in indexes}
+        with contextlib.suppress(Exception):
+            ray = _ray()
+            described = ray.get([self.actors[i].describe.remote() for i in indexes], timeout=30)
+            for i, worker in zip(indexes, described, strict=True):
+                gpu = f" ({worker['gpu']})" if worker.get("gpu") else ""
+                names[i] = f"{worker['host']}:{worker['pid']}{gpu}"
+        return names
 
     def close(self) -> None:
         pass
