@@ -660,3 +660,46 @@ def test_batch_size_auto_asks_every_worker_and_cuts_at_the_smallest_answer(
     for job in local.jobs:
         relative = Path(job.image).relative_to(tmp_path / "local")
         assert (tmp_path / "ray" / relative).read_bytes() == Path(job.image).read_bytes(), relative
+
+
+class _WatchCpus(_Notes):
+    """At the first committed image, how many of the cluster's CPUs are free (waiting up to 30 s for Ray's view of
+    them to catch up), and how many images were still to come."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = self.done = 0
+        self.free: float | None = None
+        self.still_to_come: int | None = None
+
+    def start(self, total: int, already_done: int) -> None:
+        self.total = total
+
+    def advance(self, outcome: Any) -> None:
+        self.done += 1
+        if self.free is None:
+            deadline = time.monotonic() + 30
+            while ray.available_resources().get("CPU", 0) < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.free = ray.available_resources().get("CPU", 0)
+            self.still_to_come = self.total - self.done
+
+
+@pytest.mark.parametrize("batch_size", [1, "auto"])  # dropped when handed a batch, or when asked for a size
+def test_a_worker_that_cannot_start_hands_its_cpu_back_while_the_run_goes_on(
+        ray_cluster: str, write_shotlist, tmp_path: Path, batch_size: int | str) -> None:
+    """A worker whose engine could not be built was dropped from the pool but its actor lived on, holding its CPU (its
+    GPU on a farm) until the run ended. It is killed as it is dropped: on this 2-CPU cluster, two workers of one CPU
+    each, one CPU is free again while the other worker still renders; a note says so, and the run ends whole."""
+    from ray_engines import MixedFarm
+
+    path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
+    progress, farm = _WatchCpus(), MixedFarm(str(tmp_path / "claimed"), "fail", 1)
+    report = idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=batch_size,
+                          progress=progress, executor=RayBackend(workers=2, engine_factory=farm))
+    assert progress.free is not None and progress.free >= 1, f"{progress.free} CPUs free while the run went on"
+    assert progress.still_to_come == 5
+    assert report.failed == 0 and report.rendered == 6
+    dropped = [text for text in progress.notes if "could not start" in text]
+    assert len(dropped) == 1 and "not in this node's cache" in dropped[0], progress.notes
+    assert dropped[0].endswith("it is stopped and its CPU/GPU handed back (the run goes on with 1 worker)"), dropped

@@ -190,11 +190,15 @@ class RayExecutor:
         # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times.
         self.stats = {"workers": len(actors), "replies": 0, "receive_seconds": 0.0, "worker_seconds": 0.0,
                       "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
-        self.dropped: set[int] = set()  # actors (by index) that cannot start or died repeatedly: idle for good
+        self.dropped: set[int] = set()  # actors (by index) that cannot start or died repeatedly: killed, idle for good
 
     def _drop(self, index: int) -> None:
-        """Take a worker out of the pool: it is given no batch again."""
+        """Take a worker out of the pool and kill its actor: on a shared farm its CPU or GPU goes back to the cluster
+        now, not when the run ends (Ray keeps a live actor's resources, and restarts a dead one up to
+        ``max_restarts``). The backend's ``close`` kills it again: a no-op in Ray."""
         self.dropped.add(index)
+        with contextlib.suppress(Exception):
+            _ray().kill(self.actors[index], no_restart=True)
 
     def run(self, pending: list[Job], batch_size: int | str, save_masks: bool, sink: BatchSink) -> None:
         ray = _ray()
@@ -261,6 +265,8 @@ class RayExecutor:
                     idle.append(index)
                 else:
                     self._drop(index)
+                    sink.note(f"a Ray worker died twice in a row; it is stopped and its CPU/GPU handed back to the "
+                              f"cluster ({self._left()})")
                 if attempts + 1 < MAX_ATTEMPTS:
                     sink.note(f"a Ray worker died; its batch of {len(jobs)} goes to another worker")
                     queue.appendleft((jobs, attempts + 1))
@@ -288,6 +294,7 @@ class RayExecutor:
             self._drop(index)
             if len(dropped) == len(self.actors):
                 raise ExecutorUnavailableError(f"no Ray worker could start: {why}; {NO_ENGINE_HINT}") from None
+            sink.note(self._could_not_start(why))
             queue.appendleft((jobs, attempts))
 
         def fail(jobs: list[Job], error: str) -> None:
@@ -383,6 +390,8 @@ class RayExecutor:
             cannot.append(why)
         if not answers:
             raise ExecutorUnavailableError(f"no Ray worker could start: {cannot[-1]}; {NO_ENGINE_HINT}")
+        for why in cannot:
+            sink.note(self._could_not_start(why))
         sizes = [min(answer[g] for answer in answers.values()) for g in range(len(groups))]
         differing = [g for g in range(len(groups)) if len({answer[g] for answer in answers.values()}) > 1]
         if differing:
@@ -411,6 +420,13 @@ class RayExecutor:
                 gpu = f" ({worker['gpu']})" if worker.get("gpu") else ""
                 names[i] = f"{worker['host']}:{worker['pid']}{gpu}"
         return names
+
+    def _could_not_start(self, why: str) -> str:
+        return f"a Ray worker could not start ({why}); it is stopped and its CPU/GPU handed back ({self._left()})"
+
+    def _left(self) -> str:
+        left = len(self.actors) - len(self.dropped)
+        return f"the run goes on with {left} worker{'s' if left != 1 else ''}" if left else "no worker is left"
 
     def close(self) -> None:
         pass
