@@ -81,3 +81,11 @@ class MixedFarm:
         engine = SlowEngine(model, runtime, adapter)
         engine.suggested = int(role)
         return engine
+
+
+def chatty_engine(model: Any, runtime: Any, adapter: Any) -> SlowEngine:
+    """A worker that says something on its own stderr as it builds its engine (as a library's warning would)."""
+    import sys
+
+    print("chatty_engine: building the engine on this worker", file=sys.stderr, flush=True)
+    return SlowEngine(model, runtime, adapter)

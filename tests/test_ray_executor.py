@@ -703,3 +703,73 @@ def test_a_worker_that_cannot_start_hands_its_cpu_back_while_the_run_goes_on(
     dropped = [text for text in progress.notes if "could not start" in text]
     assert len(dropped) == 1 and "not in this node's cache" in dropped[0], progress.notes
     assert dropped[0].endswith("it is stopped and its CPU/GPU handed back (the run goes on with 1 worker)"), dropped
+
+
+# -- what a run prints -------------------------------------------------------------------------------------
+
+
+def _idcli_line(line: str) -> bool:
+    """A line of idcli's own on a render's stderr: its notes and errors, the plain progress display's lines."""
+    return line.startswith(("idcli: ", "  batch of ")) or re.match(r"(\d+ jobs: |\[\d+/\d+\] )", line) is not None
+
+
+def test_a_cli_run_on_ray_keeps_stderr_to_idcli_lines(write_shotlist, tmp_path: Path) -> None:
+    """``idcli render --executor ray`` on a cluster of its own, as on a pipeline TD's machine (Ray's default token
+    authentication, a HOME of its own), its worker SIGKILLed mid-run, stderr a pipe: Ray's "Token authentication is
+    enabled for this Ray cluster ..." warning was on stderr, and its error listener's "(raylet) ..." lines were wrapped
+    in colour codes (ESC [33m ... ESC [0m) in a log file. Now every line is idcli's but those "(raylet)" lines, which
+    no Ray option turns off, and they are plain text (docs/scale-out.md, "What a run prints")."""
+    from cli_helpers import render_argv
+
+    path, out = write_shotlist(SMALL.replace("64x64, steps: 2", "128x128, steps: 6")
+                               % {"takes": 2, "third": "a beach at dawn"}), tmp_path / "out"
+    env = {**cli_env(), "HOME": str(tmp_path / "home")}
+    for key in ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_COLOR_PREFIX"):
+        env.pop(key, None)
+    proc = subprocess.Popen([sys.executable, "-m", "idcli", *render_argv(path, out, "--executor", "ray", "--workers",
+                                                                         "1")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/*.json")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        worker = json.loads(next(out.glob("*/*.json")).read_text("utf-8"))["executor"]["pid"]
+        os.kill(worker, signal.SIGKILL)  # Ray restarts it and runs its batch again
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert (tmp_path / "home" / ".ray" / "auth_token").exists(), "Ray's default: token authentication on"
+    assert "\x1b" not in stderr and "Token authentication" not in stderr, stderr
+    ray_lines = [line for line in stderr.splitlines() if not _idcli_line(line)]
+    assert ray_lines and all(line.startswith("(raylet) ") for line in ray_lines), stderr
+    assert stdout.startswith("6 rendered, 0 skipped"), stdout
+
+
+def test_under_idcli_debug_the_workers_output_and_rays_warnings_reach_stderr(write_shotlist, tmp_path: Path) -> None:
+    """What a run keeps off stderr is still there when asked for: under IDCLI_DEBUG a worker's own output is forwarded
+    (``(RenderWorker pid=N) ...``, plain text in a pipe) and Ray's warnings are printed; without it, neither.
+    ``idcli.render`` from a pipeline's Python process, on a cluster of its own each time."""
+    path = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"})
+    script = ("import sys, idcli\nfrom idcli.executors.ray import RayBackend\nfrom ray_engines import chatty_engine\n"
+              "report = idcli.render(idcli.load_shotlist(sys.argv[1]), sys.argv[2], device='cpu', batch_size=3,\n"
+              "                      executor=RayBackend(workers=1, engine_factory=chatty_engine))\n"
+              "print(report.rendered)\n")
+    env = {**cli_env(), "HOME": str(tmp_path / "home"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    for key in ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_COLOR_PREFIX"):
+        env.pop(key, None)
+    printed = {}
+    for debug in (True, False):
+        run_env = {**env, "IDCLI_DEBUG": "1"} if debug else env
+        done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / f"out-{debug}")], env=run_env,
+                              capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0 and done.stdout == "3\n", done
+        printed[debug] = done.stderr
+    assert re.search(r"^\(RenderWorker pid=\d+\) chatty_engine: building the engine on this worker$", printed[True],
+                     re.MULTILINE), printed[True]
+    assert "Token authentication is enabled for this Ray cluster" in printed[True] and "\x1b" not in printed[True]
+    assert printed[False] == "", printed[False]

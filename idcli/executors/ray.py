@@ -75,6 +75,7 @@ class RayBackend:
         self._owns_connection = False
         self._actors: list[Any] = []
         self._target: str | None = None  # the address this backend connected to, as given
+        self._put_back: list[Any] = []  # what _quiet_ray changed in this process, undone by close()
 
     # -- connection -----------------------------------------------------------------------------------
 
@@ -89,9 +90,12 @@ class RayBackend:
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
             handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            debug = bool(os.environ.get("IDCLI_DEBUG"))
+            self._quiet_ray(debug)
             try:
-                ray.init(address=target, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False)
+                # The workers' own output (stdout, stderr, their logging) stays in Ray's session folder on their node,
+                # forwarded to this terminal only under IDCLI_DEBUG (docs/scale-out.md, "What a run prints").
+                ray.init(address=target, include_dashboard=False, log_to_driver=debug, configure_logging=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
                                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
@@ -102,6 +106,25 @@ class RayBackend:
                         signal.signal(sig, handler)
             self._owns_connection = True
         self._connected = True
+
+    def _quiet_ray(self, debug: bool) -> None:
+        """Keep this process's stderr to idcli's lines while Ray runs in it. Ray's Python warnings on the driver
+        ("Token authentication is enabled for this Ray cluster ..." and the like) are said only under IDCLI_DEBUG;
+        the lines its error listener prints for the cluster ("(raylet) A worker died ...", the raylet's state dump
+        when it dies), which no option turns off, carry no colour codes where they reach no terminal
+        (RAY_COLOR_PREFIX=0, read as each line is printed; a value the user set is kept). ``close`` puts both back."""
+        import logging
+        import sys
+
+        logger = logging.getLogger("ray")
+        level = logger.level
+        if not debug:
+            logger.setLevel(logging.ERROR)
+        self._put_back.append(lambda: logger.setLevel(level))
+        # Ray prints those lines on sys.stdout (the command line sends it to stderr while it renders).
+        if "RAY_COLOR_PREFIX" not in os.environ and not _is_terminal(sys.stdout):
+            os.environ["RAY_COLOR_PREFIX"] = "0"
+            self._put_back.append(lambda: os.environ.pop("RAY_COLOR_PREFIX", None))
 
     def runtime(self, device: str, dtype: str) -> Runtime:
         """The workers' device and precision (part of every job key), from the cluster's resources: the
@@ -167,6 +190,8 @@ class RayBackend:
     def close(self) -> None:
         """Stop the workers (they are this run's) and the connection this backend opened."""
         if not self._connected:
+            while self._put_back:  # a connection that failed
+                self._put_back.pop()()
             return
         ray = _ray()
         for actor in self._actors:
@@ -176,6 +201,8 @@ class RayBackend:
         if self._owns_connection:
             with contextlib.suppress(Exception):
                 ray.shutdown()
+        while self._put_back:
+            self._put_back.pop()()
         self._connected = self._owns_connection = False
 
 
@@ -484,6 +511,13 @@ def _engine_unavailable(exc: BaseException) -> str | None:
     # A RayTaskError is also an instance of the class it wraps, but its text is the remote traceback: use the cause.
     cause = getattr(exc, "cause", None)
     return str(cause.args[0]) if isinstance(cause, EngineUnavailable) and cause.args else None
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except Exception:  # a wrapper without isatty, a closed stream
+        return False
 
 
 def _first_line(exc: BaseException) -> str:
