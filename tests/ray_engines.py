@@ -7,6 +7,7 @@ idcli's default path in the worker) and adds one fault, so what the workers rend
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -17,9 +18,10 @@ class _Wrapped:
 
         self.engine = default_engine(model, runtime, adapter)
         self.adapter_record = self.engine.adapter_record
+        self.suggested: int | None = None  # what ``auto`` is told, when not the tiny engine's own answer
 
     def suggest_batch_size(self, request: Any) -> int:
-        return self.engine.suggest_batch_size(request)
+        return self.suggested or self.engine.suggest_batch_size(request)
 
 
 class SlowEngine(_Wrapped):
@@ -57,3 +59,33 @@ def unloadable_engine(model: Any, runtime: Any, adapter: Any) -> Any:
 
     raise ModelUnavailableError("cannot load model 'studio/previs-xl' for preset 'sdxl': not in this node's "
                                 "cache (simulated)")
+
+
+class MixedFarm:
+    """An engine_factory for a pool whose workers differ, as a farm mixing an 80 GB and a 24 GB GPU, or a node
+    without the model: the first worker to build its engine (it creates ``marker``, a file only one can create) is
+    ``first``, every other one ``others``. Each is ``"fail"`` (its engine cannot be built) or the batch size its
+    engine suggests for ``auto``; the engines are SlowEngines (the real tiny engine, a second per batch)."""
+
+    def __init__(self, marker: str, first: int | str, others: int | str) -> None:
+        self.marker, self.first, self.others = marker, first, others
+
+    def __call__(self, model: Any, runtime: Any, adapter: Any) -> Any:
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            role = self.first
+        except FileExistsError:
+            role = self.others
+        if role == "fail":
+            return unloadable_engine(model, runtime, adapter)
+        engine = SlowEngine(model, runtime, adapter)
+        engine.suggested = int(role)
+        return engine
+
+
+def chatty_engine(model: Any, runtime: Any, adapter: Any) -> SlowEngine:
+    """A worker that says something on its own stderr as it builds its engine (as a library's warning would)."""
+    import sys
+
+    print("chatty_engine: building the engine on this worker", file=sys.stderr, flush=True)
+    return SlowEngine(model, runtime, adapter)

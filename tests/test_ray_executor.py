@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -615,3 +616,160 @@ def test_a_batch_handed_over_again_after_a_signal_is_committed_and_reported_once
     assert [o.job_key for o in report.jobs if o.status == "rendered"] == cut and report.batch_sizes == [1]
     jobs = plan_jobs(path)
     assert_nothing_partial(out, [job for job in jobs if job.key == cut[0]])
+
+
+# -- a farm of unlike workers ------------------------------------------------------------------------------
+
+
+class _Notes:
+    """A progress display that keeps the run's notes."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: Any) -> None: ...
+    def stop(self) -> None: ...
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def test_batch_size_auto_asks_every_worker_and_cuts_at_the_smallest_answer(
+        ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """A farm mixing an 80 GB and a 24 GB GPU: ``auto`` asked worker 0 alone, so the 24 GB worker got batches sized for
+    the 80 GB one (and halved every one on out-of-memory), and which batches a run had depended on which worker was
+    worker 0. Every worker is asked now, all at once, and the batches are cut at the smallest answer: one note names
+    each worker's answer and the size used. The images are the local executor's at that size."""
+    from ray_engines import MixedFarm
+
+    path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
+    progress = _Notes()
+    remote = idcli.render(idcli.load_shotlist(path), tmp_path / "ray", device="cpu", batch_size="auto",
+                          progress=progress,
+                          executor=RayBackend(workers=2, engine_factory=MixedFarm(str(tmp_path / "claimed"), 3, 1)))
+    assert remote.failed == 0 and remote.batch_sizes == [1] * 6, remote.batch_sizes
+    differ = [text for text in progress.notes if "suggest different sizes" in text]
+    assert len(differ) == 1, progress.notes
+    assert re.fullmatch(r"note: batch_size='auto': the Ray workers suggest different sizes \(\S+:\d+ ([13]), \S+:\d+ "
+                        r"([13])\); batches are cut at the smallest, 1, so every batch fits on every worker and no "
+                        r"image depends on which worker rendered it; a fixed batch_size overrides", differ[0]), differ
+    assert sorted(re.findall(r":\d+ ([13])[,)]", differ[0])) == ["1", "3"], differ
+    local = idcli.render(idcli.load_shotlist(path), tmp_path / "local", device="cpu", batch_size=1,
+                         engine_factory=engine_factory)
+    for job in local.jobs:
+        relative = Path(job.image).relative_to(tmp_path / "local")
+        assert (tmp_path / "ray" / relative).read_bytes() == Path(job.image).read_bytes(), relative
+
+
+class _WatchCpus(_Notes):
+    """At the first committed image, how many of the cluster's CPUs are free (waiting up to 30 s for Ray's view of
+    them to catch up), and how many images were still to come."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = self.done = 0
+        self.free: float | None = None
+        self.still_to_come: int | None = None
+
+    def start(self, total: int, already_done: int) -> None:
+        self.total = total
+
+    def advance(self, outcome: Any) -> None:
+        self.done += 1
+        if self.free is None:
+            deadline = time.monotonic() + 30
+            while ray.available_resources().get("CPU", 0) < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.free = ray.available_resources().get("CPU", 0)
+            self.still_to_come = self.total - self.done
+
+
+@pytest.mark.parametrize("batch_size", [1, "auto"])  # dropped when handed a batch, or when asked for a size
+def test_a_worker_that_cannot_start_hands_its_cpu_back_while_the_run_goes_on(
+        ray_cluster: str, write_shotlist, tmp_path: Path, batch_size: int | str) -> None:
+    """A worker whose engine could not be built was dropped from the pool but its actor lived on, holding its CPU (its
+    GPU on a farm) until the run ended. It is killed as it is dropped: on this 2-CPU cluster, two workers of one CPU
+    each, one CPU is free again while the other worker still renders; a note says so, and the run ends whole."""
+    from ray_engines import MixedFarm
+
+    path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
+    progress, farm = _WatchCpus(), MixedFarm(str(tmp_path / "claimed"), "fail", 1)
+    report = idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=batch_size,
+                          progress=progress, executor=RayBackend(workers=2, engine_factory=farm))
+    assert progress.free is not None and progress.free >= 1, f"{progress.free} CPUs free while the run went on"
+    assert progress.still_to_come == 5
+    assert report.failed == 0 and report.rendered == 6
+    dropped = [text for text in progress.notes if "could not start" in text]
+    assert len(dropped) == 1 and "not in this node's cache" in dropped[0], progress.notes
+    assert dropped[0].endswith("it is stopped and its CPU/GPU handed back (the run goes on with 1 worker)"), dropped
+
+
+# -- what a run prints -------------------------------------------------------------------------------------
+
+
+def _idcli_line(line: str) -> bool:
+    """A line of idcli's own on a render's stderr: its notes and errors, the plain progress display's lines."""
+    return line.startswith(("idcli: ", "  batch of ")) or re.match(r"(\d+ jobs: |\[\d+/\d+\] )", line) is not None
+
+
+def test_a_cli_run_on_ray_keeps_stderr_to_idcli_lines(write_shotlist, tmp_path: Path) -> None:
+    """``idcli render --executor ray`` on a cluster of its own, as on a pipeline TD's machine (Ray's default token
+    authentication, a HOME of its own), its worker SIGKILLed mid-run, stderr a pipe: Ray's "Token authentication is
+    enabled for this Ray cluster ..." warning was on stderr, and its error listener's "(raylet) ..." lines were wrapped
+    in colour codes (ESC [33m ... ESC [0m) in a log file. Now every line is idcli's but those "(raylet)" lines, which
+    no Ray option turns off, and they are plain text (docs/scale-out.md, "What a run prints")."""
+    from cli_helpers import render_argv
+
+    path, out = write_shotlist(SMALL.replace("64x64, steps: 2", "128x128, steps: 6")
+                               % {"takes": 2, "third": "a beach at dawn"}), tmp_path / "out"
+    env = {**cli_env(), "HOME": str(tmp_path / "home")}
+    for key in ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_COLOR_PREFIX"):
+        env.pop(key, None)
+    proc = subprocess.Popen([sys.executable, "-m", "idcli", *render_argv(path, out, "--executor", "ray", "--workers",
+                                                                         "1")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/*.json")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        worker = json.loads(next(out.glob("*/*.json")).read_text("utf-8"))["executor"]["pid"]
+        os.kill(worker, signal.SIGKILL)  # Ray restarts it and runs its batch again
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert (tmp_path / "home" / ".ray" / "auth_token").exists(), "Ray's default: token authentication on"
+    assert "\x1b" not in stderr and "Token authentication" not in stderr, stderr
+    ray_lines = [line for line in stderr.splitlines() if not _idcli_line(line)]
+    assert ray_lines and all(line.startswith("(raylet) ") for line in ray_lines), stderr
+    assert stdout.startswith("6 rendered, 0 skipped"), stdout
+
+
+def test_under_idcli_debug_the_workers_output_and_rays_warnings_reach_stderr(write_shotlist, tmp_path: Path) -> None:
+    """What a run keeps off stderr is still there when asked for: under IDCLI_DEBUG a worker's own output is forwarded
+    (``(RenderWorker pid=N) ...``, plain text in a pipe) and Ray's warnings are printed; without it, neither.
+    ``idcli.render`` from a pipeline's Python process, on a cluster of its own each time."""
+    path = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"})
+    script = ("import sys, idcli\nfrom idcli.executors.ray import RayBackend\nfrom ray_engines import chatty_engine\n"
+              "report = idcli.render(idcli.load_shotlist(sys.argv[1]), sys.argv[2], device='cpu', batch_size=3,\n"
+              "                      executor=RayBackend(workers=1, engine_factory=chatty_engine))\n"
+              "print(report.rendered)\n")
+    env = {**cli_env(), "HOME": str(tmp_path / "home"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    for key in ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_COLOR_PREFIX"):
+        env.pop(key, None)
+    printed = {}
+    for debug in (True, False):
+        run_env = {**env, "IDCLI_DEBUG": "1"} if debug else env
+        done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / f"out-{debug}")], env=run_env,
+                              capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0 and done.stdout == "3\n", done
+        printed[debug] = done.stderr
+    assert re.search(r"^\(RenderWorker pid=\d+\) chatty_engine: building the engine on this worker$", printed[True],
+                     re.MULTILINE), printed[True]
+    assert "Token authentication is enabled for this Ray cluster" in printed[True] and "\x1b" not in printed[True]
+    assert printed[False] == "", printed[False]

@@ -25,12 +25,16 @@ def group_jobs(pending: list[Job]) -> list[list[Job]]:
     return list(groups.values())
 
 
+def widest_request(jobs: list[Job]) -> Any:
+    """The request ``auto`` sizes a group's batches for: the job with the most identity lines (rows per image),
+    since a group mixes casts."""
+    return max((j.request for j in jobs), key=lambda r: len(r.identity_lines()))
+
+
 def first_batch_size(engine: Any, batch_size: int | str, jobs: list[Job], oom_limits: dict[int, int]) -> int:
     """The batch size a group starts with: the one asked for, or the engine's suggestion for ``auto``,
     capped by sizes that ran out of memory on images at least as small."""
-    # Sized for the job with the most identity lines (rows per image): a group mixes casts.
-    widest = max((j.request for j in jobs), key=lambda r: len(r.identity_lines()))
-    size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(widest)
+    size = batch_size if isinstance(batch_size, int) else engine.suggest_batch_size(widest_request(jobs))
     pixels = jobs[0].request.width * jobs[0].request.height
     return min([size, *(limit for px, limit in oom_limits.items() if px <= pixels)])
 

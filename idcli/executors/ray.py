@@ -27,11 +27,11 @@ from typing import Any
 
 from ..errors import ExecutorUnavailableError, InputError
 from ..models import ModelIdentity
-from ..option_words import Option
+from ..option_words import Option, words
 from ..plan import Job
 from ..runtime import Runtime
 from . import BatchSink, RenderedBatch
-from .local import first_batch_size, group_jobs
+from .local import group_jobs, widest_request
 
 MAX_ATTEMPTS = 3  # dispatches of one batch whose worker died, before its jobs are reported failed
 ACTOR_MAX_RESTARTS = 4  # per actor: a worker killed more often than this is dropped from the pool
@@ -75,6 +75,7 @@ class RayBackend:
         self._owns_connection = False
         self._actors: list[Any] = []
         self._target: str | None = None  # the address this backend connected to, as given
+        self._put_back: list[Any] = []  # what _quiet_ray changed in this process, undone by close()
 
     # -- connection -----------------------------------------------------------------------------------
 
@@ -89,9 +90,12 @@ class RayBackend:
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
             handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            debug = bool(os.environ.get("IDCLI_DEBUG"))
+            self._quiet_ray(debug)
             try:
-                ray.init(address=target, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False)
+                # The workers' own output (stdout, stderr, their logging) stays in Ray's session folder on their node,
+                # forwarded to this terminal only under IDCLI_DEBUG (docs/scale-out.md, "What a run prints").
+                ray.init(address=target, include_dashboard=False, log_to_driver=debug, configure_logging=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
                                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
@@ -102,6 +106,25 @@ class RayBackend:
                         signal.signal(sig, handler)
             self._owns_connection = True
         self._connected = True
+
+    def _quiet_ray(self, debug: bool) -> None:
+        """Keep this process's stderr to idcli's lines while Ray runs in it. Ray's Python warnings on the driver
+        ("Token authentication is enabled for this Ray cluster ..." and the like) are said only under IDCLI_DEBUG;
+        the lines its error listener prints for the cluster ("(raylet) A worker died ...", the raylet's state dump
+        when it dies), which no option turns off, carry no colour codes where they reach no terminal
+        (RAY_COLOR_PREFIX=0, read as each line is printed; a value the user set is kept). ``close`` puts both back."""
+        import logging
+        import sys
+
+        logger = logging.getLogger("ray")
+        level = logger.level
+        if not debug:
+            logger.setLevel(logging.ERROR)
+        self._put_back.append(lambda: logger.setLevel(level))
+        # Ray prints those lines on sys.stdout (the command line sends it to stderr while it renders).
+        if "RAY_COLOR_PREFIX" not in os.environ and not _is_terminal(sys.stdout):
+            os.environ["RAY_COLOR_PREFIX"] = "0"
+            self._put_back.append(lambda: os.environ.pop("RAY_COLOR_PREFIX", None))
 
     def runtime(self, device: str, dtype: str) -> Runtime:
         """The workers' device and precision (part of every job key), from the cluster's resources: the
@@ -167,6 +190,8 @@ class RayBackend:
     def close(self) -> None:
         """Stop the workers (they are this run's) and the connection this backend opened."""
         if not self._connected:
+            while self._put_back:  # a connection that failed
+                self._put_back.pop()()
             return
         ray = _ray()
         for actor in self._actors:
@@ -176,6 +201,8 @@ class RayBackend:
         if self._owns_connection:
             with contextlib.suppress(Exception):
                 ray.shutdown()
+        while self._put_back:
+            self._put_back.pop()()
         self._connected = self._owns_connection = False
 
 
@@ -190,6 +217,15 @@ class RayExecutor:
         # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times.
         self.stats = {"workers": len(actors), "replies": 0, "receive_seconds": 0.0, "worker_seconds": 0.0,
                       "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
+        self.dropped: set[int] = set()  # actors (by index) that cannot start or died repeatedly: killed, idle for good
+
+    def _drop(self, index: int) -> None:
+        """Take a worker out of the pool and kill its actor: on a shared farm its CPU or GPU goes back to the cluster
+        now, not when the run ends (Ray keeps a live actor's resources, and restarts a dead one up to
+        ``max_restarts``). The backend's ``close`` kills it again: a no-op in Ray."""
+        self.dropped.add(index)
+        with contextlib.suppress(Exception):
+            _ray().kill(self.actors[index], no_restart=True)
 
     def run(self, pending: list[Job], batch_size: int | str, save_masks: bool, sink: BatchSink) -> None:
         ray = _ray()
@@ -197,11 +233,11 @@ class RayExecutor:
 
         by_take = {job.stem: job for job in pending}  # SHOT_tN: unique in a plan, where a key is not
         settled: set[str] = set()  # takes committed or failed: a late duplicate reply is ignored
-        queue: deque[tuple[list[Job], int]] = deque((batch, 0) for batch in self._batches(pending, batch_size))
-        idle: deque[int] = deque(range(len(self.actors)))  # actors by index
+        queue: deque[tuple[list[Job], int]] = deque((batch, 0) for batch in self._batches(pending, batch_size, sink))
+        dropped = self.dropped  # asking for ``auto`` may have dropped some already
+        idle: deque[int] = deque(i for i in range(len(self.actors)) if i not in dropped)  # actors by index
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
-        dropped: set[int] = set()  # actors that cannot start or died repeatedly
         # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
         arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
 
@@ -255,7 +291,9 @@ class RayExecutor:
                 if deaths[index] < 2:
                     idle.append(index)
                 else:
-                    dropped.add(index)
+                    self._drop(index)
+                    sink.note(f"a Ray worker died twice in a row; it is stopped and its CPU/GPU handed back to the "
+                              f"cluster ({self._left()})")
                 if attempts + 1 < MAX_ATTEMPTS:
                     sink.note(f"a Ray worker died; its batch of {len(jobs)} goes to another worker")
                     queue.appendleft((jobs, attempts + 1))
@@ -280,9 +318,10 @@ class RayExecutor:
         def cannot_start(index: int, jobs: list[Job], attempts: int, why: str) -> None:
             # The engine could not be built there (a model missing from that node's cache...): the worker is
             # dropped and its batch goes to another; none left, the run stops.
-            dropped.add(index)
+            self._drop(index)
             if len(dropped) == len(self.actors):
                 raise ExecutorUnavailableError(f"no Ray worker could start: {why}; {NO_ENGINE_HINT}") from None
+            sink.note(self._could_not_start(why))
             queue.appendleft((jobs, attempts))
 
         def fail(jobs: list[Job], error: str) -> None:
@@ -338,39 +377,83 @@ class RayExecutor:
                     hand_over()
             raise
 
-    def _batches(self, pending: list[Job], batch_size: int | str) -> list[list[Job]]:
-        """The local executor's batches: groups in plan order cut at the same size (``auto`` asks a
-        worker, whose engine knows its device's memory)."""
-        ray = _ray()
+    def _batches(self, pending: list[Job], batch_size: int | str, sink: BatchSink) -> list[list[Job]]:
+        """The local executor's batches: groups in plan order, each cut at the size asked for. ``auto`` asks every
+        worker (its engine knows its own device's memory) and cuts at the smallest answer: every batch then fits on
+        every worker, and which batches there are never depends on which worker is given which."""
+        groups = group_jobs(pending)
+        sizes = [batch_size] * len(groups) if isinstance(batch_size, int) else self._smallest_suggestions(groups, sink)
+        return [jobs[i:i + size] for jobs, size in zip(groups, sizes, strict=True) for i in range(0, len(jobs), size)]
 
+    def _smallest_suggestions(self, groups: list[list[Job]], sink: BatchSink) -> list[int]:
+        """Per group, the smallest batch size the live workers suggest, asked of all of them at once (each may still
+        be building its engine: seconds). A worker that cannot answer (its engine could not be built, it died) is
+        dropped; none left, the run stops."""
+        ray = _ray()
         from ray.exceptions import RayActorError, RayTaskError
 
-        head = self.head
+        live = [i for i in range(len(self.actors)) if i not in self.dropped]
+        asked = {i: [self.actors[i].suggest_batch_size.remote(widest_request(jobs)) for jobs in groups] for i in live}
+        waiting = [ref for refs in asked.values() for ref in refs]
+        while waiting:
+            _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SECONDS)
+            if waiting and self.head is not None:
+                self.head.check()
+        answers: dict[int, list[int]] = {}
+        cannot: list[str] = []
+        for index, refs in asked.items():
+            try:
+                answers[index] = [int(size) for size in ray.get(refs)]
+                continue
+            except RayActorError as exc:  # an engine_factory whose failure escaped the worker, or a worker that died
+                if self.head is not None and not self.head.answers():
+                    self.head.gone()
+                why = _cause(exc)
+            except RayTaskError as exc:
+                if (unavailable := _engine_unavailable(exc)) is None:
+                    raise
+                why = unavailable
+            self._drop(index)
+            cannot.append(why)
+        if not answers:
+            raise ExecutorUnavailableError(f"no Ray worker could start: {cannot[-1]}; {NO_ENGINE_HINT}")
+        for why in cannot:
+            sink.note(self._could_not_start(why))
+        sizes = [min(answer[g] for answer in answers.values()) for g in range(len(groups))]
+        differing = [g for g in range(len(groups)) if len({answer[g] for answer in answers.values()}) > 1]
+        if differing:
+            sink.note(self._suggestions_differ(answers, differing, sizes))
+        return sizes
 
-        class AskWorker:
-            @staticmethod
-            def suggest_batch_size(request: Any) -> int:
-                ref = self.actors[0].suggest_batch_size.remote(request)
-                try:
-                    while not ray.wait([ref], timeout=WAIT_SECONDS)[0]:
-                        if head is not None:
-                            head.check()  # the worker may still be building its engine: seconds
-                    return int(ray.get(ref))
-                except RayActorError as exc:
-                    if head is not None and not head.answers():
-                        head.gone()
-                    raise ExecutorUnavailableError(f"the Ray worker could not start: {_cause(exc)}") from None
-                except RayTaskError as exc:
-                    if (why := _engine_unavailable(exc)) is None:
-                        raise
-                    raise ExecutorUnavailableError(f"the Ray worker could not start: {why}; {NO_ENGINE_HINT}"
-                                                   ) from None
+    def _suggestions_differ(self, answers: dict[int, list[int]], differing: list[int], sizes: list[int]) -> str:
+        """The one note when the workers' engines answered ``auto`` differently (a farm mixing an 80 GB and a 24 GB
+        GPU): each worker's answer, the size used, and how to choose one instead."""
+        names = self._names(list(answers))
+        first = differing[0]
+        each = ", ".join(f"{names[i]} {answers[i][first]}" for i in answers)
+        more = (f"; {len(differing) - 1} other batch group(s) likewise at their smallest" if len(differing) > 1
+                else "")
+        return words(("note: ", Option("batch_size", "auto"), ": the Ray workers suggest different sizes (", each,
+                      f"); batches are cut at the smallest, {sizes[first]}{more}, so every batch fits on every worker "
+                      "and no image depends on which worker rendered it; a fixed ", Option("batch_size"), " overrides"))
 
-        batches: list[list[Job]] = []
-        for jobs in group_jobs(pending):
-            size = first_batch_size(AskWorker, batch_size, jobs, {})
-            batches.extend(jobs[i:i + size] for i in range(0, len(jobs), size))
-        return batches
+    def _names(self, indexes: list[int]) -> dict[int, str]:
+        """``host:pid`` (and the GPU, if any) of each worker, for a note; ``worker N`` where it cannot say."""
+        names = {i: f"worker {i + 1}" for i in indexes}
+        with contextlib.suppress(Exception):
+            ray = _ray()
+            described = ray.get([self.actors[i].describe.remote() for i in indexes], timeout=30)
+            for i, worker in zip(indexes, described, strict=True):
+                gpu = f" ({worker['gpu']})" if worker.get("gpu") else ""
+                names[i] = f"{worker['host']}:{worker['pid']}{gpu}"
+        return names
+
+    def _could_not_start(self, why: str) -> str:
+        return f"a Ray worker could not start ({why}); it is stopped and its CPU/GPU handed back ({self._left()})"
+
+    def _left(self) -> str:
+        left = len(self.actors) - len(self.dropped)
+        return f"the run goes on with {left} worker{'s' if left != 1 else ''}" if left else "no worker is left"
 
     def close(self) -> None:
         pass
@@ -428,6 +511,13 @@ def _engine_unavailable(exc: BaseException) -> str | None:
     # A RayTaskError is also an instance of the class it wraps, but its text is the remote traceback: use the cause.
     cause = getattr(exc, "cause", None)
     return str(cause.args[0]) if isinstance(cause, EngineUnavailable) and cause.args else None
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except Exception:  # a wrapper without isatty, a closed stream
+        return False
 
 
 def _first_line(exc: BaseException) -> str:
