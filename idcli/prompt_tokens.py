@@ -102,6 +102,18 @@ def load_prompt_measure(model: Any) -> PromptMeasure | None:
         from transformers import CLIPTokenizer
 
         extra = {"revision": model.revision} if model.source == "hub" and model.revision else {}
-        return PromptMeasure(CLIPTokenizer.from_pretrained(model.id, subfolder="tokenizer", **extra))
+        tokenizer = CLIPTokenizer.from_pretrained(model.id, subfolder="tokenizer", **extra)
     except (OSError, ValueError, KeyError):
         return None
+    return PromptMeasure(tokenizer) if _has_vocabulary(tokenizer) else None
+
+
+def _has_vocabulary(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` was read from its files. transformers 5 does not raise when they are missing (a hub
+    model not in the cache, offline; an empty ``tokenizer/`` folder): it builds a CLIPTokenizer that knows only its
+    special tokens and no window size, which would count every character of a prompt as a token, in one window."""
+    return len(tokenizer) > len(tokenizer.all_special_ids) and tokenizer.model_max_length <= MAX_WINDOW
+
+
+# transformers' stand-in for "no model_max_length" is about 1e30; a real CLIP window is 77 positions.
+MAX_WINDOW = 4096

@@ -290,9 +290,11 @@ class Character(_Strict):
         return self
 
 
-MAX_PLATE_FACES = 8
+# One plate_faces entry per character named, and a plate shot is not held to the dual-line shot's 6 characters (each
+# face is a crop of its own): as many entries as a detected face's index can address (below 64), not 8.
+MAX_PLATE_FACES = 64
 PlateBox = Annotated[list[Annotated[int, Field(ge=0, le=65535)]], Field(min_length=4, max_length=4)]
-PlateFace = Annotated[int, Field(ge=0, lt=64)] | PlateBox
+PlateFace = Annotated[int, Field(ge=0, lt=MAX_PLATE_FACES)] | PlateBox
 
 
 class Shot(RenderParams):

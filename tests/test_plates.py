@@ -506,6 +506,27 @@ characters:
         loads_shotlist(text.replace("    plate: plate.png\n", "").replace("    plate_faces:", "    # "), tmp_path)
 
 
+def test_a_crowd_plate_chooses_a_face_for_each_of_more_than_eight_characters(tmp_path: Path, selfies: Path) -> None:
+    # A plate shot may name more characters than a dual-line shot (docs/plates.md), and plate_faces takes one
+    # entry per character named; the list was capped at 8, so a crowd plate of 12 could not choose its faces
+    # (its small faces, which the detector misses, given as boxes) and was refused with "at most 8 items".
+    names = "abcdefghijkl"
+    cast = "".join(f"  {n}: {{selfies: [selfies/mara_1.jpg]}}\n" for n in names)
+    boxes = ", ".join(f"[{10 + 100 * (i % 6)}, {10 + 100 * (i // 6)}, 40, 40]" for i in range(len(names)))
+    text = _with_plate(tmp_path, f"""\
+version: 1
+project: crowd
+characters:
+{cast}shots:
+  - id: crowd
+    prompt: "{', '.join('{' + n + '}' for n in names)} in a crowd"
+    plate: PLATE
+    plate_faces: [{boxes}]
+""")
+    loaded = loads_shotlist(text, tmp_path)
+    assert loaded.shotlist.shots[0].plate_faces is not None and len(loaded.shotlist.shots[0].plate_faces) == 12
+
+
 def test_a_character_named_twice_in_a_plate_shot_is_said_to_take_one_face(tmp_path: Path, selfies: Path) -> None:
     # '{mara} looks at {mara} in a mirror' with a face for each mention said "2 plate faces given for 1
     # characters named in the prompt": neither why one, nor in English.

@@ -193,6 +193,45 @@ def test_long_prompts_plan_shows_token_counts_and_groups_by_windows(write_shotli
     assert "tokens" in table.stdout and f"{_tokens(prompt)} (2×77)" in table.stdout
 
 
+def test_long_prompts_plan_counts_no_tokens_without_the_models_tokenizer(write_shotlist, tmp_path: Path) -> None:
+    # A real preset planned before its weights are fetched: transformers 5 builds an empty CLIPTokenizer (no word,
+    # no window size) when the tokenizer's files are not in the cache instead of raising, and plan counted every
+    # character of the prompt as a token, all in one window (180 tokens for the quickstart's first shot). The
+    # docs say `prompt_tokens` is null when the model's tokenizer is not on this machine.
+    import json
+    import subprocess
+    import sys
+
+    from cli_helpers import ROOT
+
+    shots = write_shotlist("""\
+version: 1
+project: trust
+model: {preset: sd15}
+shots:
+  - id: harbour
+    prompt: "an empty harbour at dawn, fog over the water"
+""")
+    env = {**cli_env(), "HF_HUB_CACHE": str(tmp_path / "empty-hub-cache")}
+    done = subprocess.run([sys.executable, "-m", "idcli", "plan", str(shots), "--device", "cpu", "--json"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    job = document["jobs"][0]
+    assert job["prompt_tokens"] is None and job["text_windows"] == 1, job  # one window: what plan assumes unread
+    assert any("cannot read the tokenizer" in warning for warning in document["warnings"]), document["warnings"]
+
+
+def test_long_prompts_a_tokenizer_folder_without_its_files_is_not_measured(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from idcli.prompt_tokens import load_prompt_measure
+
+    (tmp_path / "model" / "tokenizer").mkdir(parents=True)
+    model = SimpleNamespace(source="local", id=str(tmp_path / "model"), revision=None, preset="sd15")
+    assert load_prompt_measure(model) is None
+
+
 def test_long_prompts_character_without_tokens_is_not_claimed(write_shotlist, tmp_path: Path) -> None:
     # A description that makes no CLIP token: plan warns, and the sidecar does not claim the identity.
     shots = write_shotlist("""version: 1
