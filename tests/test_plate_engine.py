@@ -295,7 +295,7 @@ def test_out_of_memory_on_one_plate_job_halves_its_crops(tiny_engines, monkeypat
     engine = _adapter_engine(tiny_engines)
     request = _request(_plate(240, 120), CASES["two faces"][2])
     other = _request(_plate(203, 150), CASES["one face"][2])
-    expected = engine.render([request])[0].pixels
+    expected = engine.render([request])[0]
     denoise = engine._denoise
     sizes: list[int] = []
 
@@ -306,7 +306,12 @@ def test_out_of_memory_on_one_plate_job_halves_its_crops(tiny_engines, monkeypat
         return denoise(requests, *args, **kwargs)
 
     monkeypatch.setattr(engine, "_denoise", crowded)
-    assert np.array_equal(engine.render([request])[0].pixels, expected)
+    halved = engine.render([request])[0]
+    # The same image up to a batch shape's rounding (docs/architecture.md, "Batch composition"): a plate's
+    # image is composited in 8 bits, and on some CPUs (an Intel Xeon's AVX-512 kernels) that rounding moves
+    # a few values by one level.
+    off = np.abs(halved.pixels.astype(int) - expected.pixels.astype(int))
+    assert off.max() <= 1 and (off > 0).mean() < 0.001
     assert sizes == [2, 1, 1]
     with pytest.raises(RuntimeError, match="out of memory"):  # several jobs: the run's back-off halves them
         engine.render([request, other])
