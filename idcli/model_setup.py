@@ -61,10 +61,18 @@ class Need:
 
 
 def _real_preset(name: str) -> Any:
+    """The preset ``name`` names, when it has weights to fetch. An unknown name is told the presets fetch takes,
+    not every preset: the random-weight ones it listed are then refused."""
+    real = [n for n, p in PRESETS.items() if not p.random_weights]
+    if name not in PRESETS:
+        from .suggest import did_you_mean
+
+        hint = did_you_mean(name, real)
+        raise InputError(f"unknown preset '{name}'" + (f"; {hint}" if hint else "") + f" (allowed: {', '.join(real)})")
     preset = get_preset(name)
     if preset.random_weights:
         raise InputError(f"preset '{name}' has built-in random weights and needs no download (presets with "
-                         f"downloads: {', '.join(n for n, p in PRESETS.items() if not p.random_weights)})")
+                         f"downloads: {', '.join(real)})")
     return preset
 
 

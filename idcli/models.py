@@ -132,6 +132,26 @@ def _refuse_missing_components(folder: Path) -> None:
             raise ModelUnavailableError(
                 f"'{folder}' is incomplete: model_index.json names {name}, but there is no {name}/{needed} — copy "
                 "or download the whole folder again")
+        if name.startswith("tokenizer"):
+            _refuse_tokenizer_without_files(folder, name)
+
+
+def _refuse_tokenizer_without_files(folder: Path, name: str) -> None:
+    """A tokenizer folder that lost its files: transformers 5 builds an empty CLIPTokenizer instead of raising (it
+    knows only its special tokens), and every prompt became unknown tokens, rendered without a word; without
+    tokenizer_config.json it has no window size (77), and the render stopped on an internal error."""
+    part = folder / name
+    have = {file for file in ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
+            if (part / file).is_file()}
+    missing = [] if "tokenizer.json" in have or {"vocab.json", "merges.txt"} <= have else \
+        ["merges.txt"] if "vocab.json" in have else ["vocab.json"] if "merges.txt" in have else \
+        ["tokenizer.json (or vocab.json and merges.txt)"]
+    missing += [] if "tokenizer_config.json" in have else ["tokenizer_config.json"]
+    if missing:
+        raise ModelUnavailableError(
+            f"'{folder}' is incomplete: its {name}/ lacks {' and '.join(missing)}; transformers would build a "
+            "tokenizer that cannot encode the prompts (every word unknown, or no window size) — copy or download "
+            "the whole folder again")
 
 
 def _refuse_own_code(folder: Path, index: dict[str, Any]) -> None:

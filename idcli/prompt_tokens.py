@@ -105,13 +105,14 @@ def load_prompt_measure(model: Any) -> PromptMeasure | None:
         tokenizer = CLIPTokenizer.from_pretrained(model.id, subfolder="tokenizer", **extra)
     except (OSError, ValueError, KeyError):
         return None
-    return PromptMeasure(tokenizer) if _has_vocabulary(tokenizer) else None
+    return PromptMeasure(tokenizer) if read_from_its_files(tokenizer) else None
 
 
-def _has_vocabulary(tokenizer: Any) -> bool:
+def read_from_its_files(tokenizer: Any) -> bool:
     """Whether ``tokenizer`` was read from its files. transformers 5 does not raise when they are missing (a hub
     model not in the cache, offline; an empty ``tokenizer/`` folder): it builds a CLIPTokenizer that knows only its
-    special tokens and no window size, which would count every character of a prompt as a token, in one window."""
+    special tokens and no window size, which would count every character of a prompt as a token, in one window
+    (and encode every word as the unknown token). The engine refuses such a tokenizer (engine/build.py)."""
     return len(tokenizer) > len(tokenizer.all_special_ids) and tokenizer.model_max_length <= MAX_WINDOW
 
 

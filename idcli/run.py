@@ -160,6 +160,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         from .orphans import find_orphans
 
         store.check_usable()  # the render itself would stop here (exit 5): so does its dry run
+        report.other_project = _other_project(store, plan, force)  # ... and here (exit 2)
         for job in plan.jobs:
             state = store.state(job) if out.is_dir() else None
             kept = state is not None and state.status == "modified" and not force
@@ -167,8 +168,6 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
             report.jobs.append(outcome(job, status, state.status if state else "new"))
         if out.is_dir():
             report.orphans = find_orphans(out, all_takes)
-            projects = folder_projects(store)
-            report.other_project = None if not projects or plan.project in projects else sorted(projects)[0]
         _report_blocked(plan, report, out)
         report.seconds = time.perf_counter() - started
         return report
@@ -203,6 +202,26 @@ def _report_blocked(plan: Plan, report: RenderReport, out: Path) -> None:
                                       blocked.problem.format(plan.source), "blocked"))
 
 
+def _other_project(store: OutputStore, plan: Plan, force: bool) -> str | None:
+    """The project whose renders the output folder holds when it is not the plan's (None: none, or the plan's own).
+    Refused without ``force``: another project's renders are not overwritten by accident (same shot ids, same file
+    names); a dry run refuses it as the render would."""
+    from .errors import ProjectMismatchError
+
+    projects = folder_projects(store) if store.root.is_dir() else set()
+    if not projects or plan.project in projects:
+        return None
+    other = sorted(projects)[0]
+    if not force:
+        from .option_words import Option
+
+        raise ProjectMismatchError(
+            f"{store.root} holds renders of project '{other}', not '{plan.project}'; render into "
+            "another folder (", Option("out_dir", flag="--out"), ") or pass ", Option("force", True),
+            " (the other project's takes of the same shot ids are then moved to .idcli/superseded)")
+    return other
+
+
 def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, wait: bool,
                  batch_size: int | str, report: RenderReport, outcome: Callable[..., JobOutcome],
                  progress: Progress, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
@@ -210,25 +229,13 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  loaded: LoadedShotList | None = None,
                  qa: Callable[[], Callable[[Job, Any], Any] | None] | None = None,
                  backend: Any = None) -> None:
-    from .errors import ProjectMismatchError
     from .orphans import find_orphans
     from .stale_causes import edited_cause
     from .superseded import kept_render_of, kept_versions_by_take, put_back
 
     # --quiet silences the note of a wait behind another run, as every other note.
     with store.session(wait=wait, on_wait=lambda text: progress.note(f"note: {text}")):
-        # Another project's renders are not overwritten by accident (same shot ids, same file names).
-        projects = folder_projects(store)
-        if projects and plan.project not in projects:
-            other = sorted(projects)[0]
-            if not force:
-                from .option_words import Option
-
-                raise ProjectMismatchError(
-                    f"{store.root} holds renders of project '{other}', not '{plan.project}'; render into "
-                    "another folder (", Option("out_dir", flag="--out"), ") or pass ", Option("force", True),
-                    " (the other project's takes of the same shot ids are then moved to .idcli/superseded)")
-            report.other_project = other
+        report.other_project = _other_project(store, plan, force)
         takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
         from .recorded_paths import shotlist_relpath
 

@@ -302,6 +302,17 @@ def test_another_projects_folder_is_refused_without_force(write_shotlist, tmp_pa
     assert code == 2 and report["error"]["type"] == "ProjectMismatchError" and "'trust'" in stderr
     assert {p: p.read_bytes() for p in out.glob("*/*.png")} == before
     assert _plan_json(other, out)["other_project"] == "trust"
+    # Its dry run exits as the render would (it printed a note beside its plan, exit 0), with the render's words.
+    refused = report["error"]["message"]
+    code, report, dry_stderr = _render_json(other, out, "--dry-run")
+    assert code == 2 and report["error"]["type"] == "ProjectMismatchError", report
+    assert report["error"]["message"] == refused and "--force" in refused, report
+    assert "holds renders of project 'trust', not 'harbour'" in dry_stderr, dry_stderr
+    with pytest.raises(idcli.ProjectMismatchError, match=r"render into another folder \(out_dir\) or pass force=True"):
+        idcli.render(other, out, device="cpu", dry_run=True)
+    code, report, _ = _render_json(other, out, "--dry-run", "--force")
+    assert code == 0 and report["other_project"] == "trust" and report["counts"]["pending"] == 3, report
+    assert {p: p.read_bytes() for p in out.glob("*/*.png")} == before
     code, report, _ = _render_json(other, out, "--force")
     assert code == 0 and report["other_project"] == "trust" and len(report["superseded"]) == 3
     assert json.loads((out / "a010" / "a010_t1.json").read_text())["project"] == "harbour"

@@ -184,6 +184,17 @@ def test_models_cli() -> None:
     assert "CLIP image encoder" in text.stdout and "face models (" in text.stdout
     tiny = CliRunner().invoke(app, ["models", "fetch", "tiny-sd"])
     assert tiny.exit_code == 2 and "needs no download" in tiny.output
+    # An unknown name listed every preset as allowed, tiny-sd and bench-* too, which fetch then refuses: the list
+    # is what fetch takes, and each name in it is fetched (its needs are known, nothing is downloaded here).
+    from idcli.model_setup import needs
+
+    for typed, said in (("foo", "unknown preset 'foo' (allowed: sd15, sdxl)"),
+                        ("sd1", "unknown preset 'sd1'; did you mean 'sd15'? (allowed: sd15, sdxl)")):
+        unknown = CliRunner().invoke(app, ["models", "fetch", typed])
+        text = " ".join(unknown.output.split())
+        assert unknown.exit_code == 2 and said in text, text
+        allowed = text.split("(allowed: ")[1].split(")")[0].split(", ")
+        assert allowed == ["sd15", "sdxl"] and all(needs(name) for name in allowed), allowed
     variant = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "plus"])
     assert variant.exit_code == 2 and "allowed: faceid, faceid-plusv2" in variant.output
     as_json = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "plus", "--json"])

@@ -468,3 +468,81 @@ def test_faceid_portrait_is_refused_naming_what_it_is(tiny_engines, tmp_path: Pa
     torch.save(nested, tmp_path / "ip-adapter-faceid-portrait_sd15.bin")
     with pytest.raises(ModelUnavailableError, match=r"16 identity tokens per face, not FaceID's 4.*FaceID-Portrait"):
         load_faceid_adapter(pipe, str(tmp_path), "ip-adapter-faceid-portrait_sd15.bin", allow_pickle=True)
+
+
+def _tokenizer_files(folder: Path, files: str) -> None:
+    """``folder``'s tokenizer files replaced by ``files`` of the tiny tokenizer: the hub's SD1.5 layout
+    (vocab.json, merges.txt) and transformers 5's (tokenizer.json), each beside tokenizer_config.json."""
+    import json
+
+    from idcli.engine.tokenizer import build_tiny_tokenizer, tiny_vocab_and_merges
+
+    saved = folder.with_name(folder.name + "-saved")
+    build_tiny_tokenizer().save_pretrained(saved)
+    vocab, merges = tiny_vocab_and_merges()
+    written = {"tokenizer.json": (saved / "tokenizer.json").read_text("utf-8"),
+               "tokenizer_config.json": (saved / "tokenizer_config.json").read_text("utf-8"),
+               "vocab.json": json.dumps(vocab),
+               "merges.txt": "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)}
+    shutil.rmtree(saved)
+    for file in folder.iterdir():
+        file.unlink()
+    for name in files.split():
+        (folder / name).write_text(written[name], "utf-8")
+
+
+@pytest.mark.parametrize(("tiny", "preset", "part"), [("tiny-sd", "sd15", "tokenizer"),
+                                                      ("tiny-sdxl", "sdxl", "tokenizer_2")])
+def test_a_tokenizer_folder_without_its_files_is_refused_not_rendered_with_an_empty_tokenizer(
+        tiny_engines, tmp_path: Path, tiny: str, preset: str, part: str) -> None:
+    """A copy whose tokenizer/ lost its files: transformers 5 builds an empty CLIPTokenizer instead of raising (it
+    knows only its special tokens), so the folder was keyed and rendered, every prompt one unknown token per word:
+    images that mean nothing, and no word said. Without tokenizer_config.json too, the render stopped on an internal
+    OverflowError (no window size). The layout check names the folder and what is missing; the loader refuses such
+    a tokenizer, for a hub snapshot the check does not read."""
+    from idcli.engine.build import load_pretrained_pipeline
+    from idcli.models import ModelIdentity
+
+    folder = tmp_path / "copy"
+    tiny_engines(tiny).pipe.save_pretrained(folder, safe_serialization=True)
+    spec = ModelSpec(preset=preset, id=str(folder))
+    for kept, missing in (("tokenizer_config.json", "tokenizer.json (or vocab.json and merges.txt)"),
+                          ("vocab.json tokenizer_config.json", "merges.txt"),
+                          ("tokenizer.json", "tokenizer_config.json"), ("", "tokenizer.json (or vocab.json and")):
+        _tokenizer_files(folder / part, kept)
+        for hash_contents in (True, False):  # plan and render; validate
+            with pytest.raises(ModelUnavailableError) as refused:
+                resolve_model(spec, tmp_path, "float32", hash_contents=hash_contents)
+            assert f"'{folder}' is incomplete: its {part}/ lacks {missing}" in str(refused.value), refused.value
+        if kept == "tokenizer_config.json" or kept == "tokenizer.json":
+            identity = ModelIdentity(preset, "sd" if preset == "sd15" else "sdxl", "local", str(folder), None,
+                                     "test", "float32", False)
+            with pytest.raises(ModelUnavailableError) as refused:
+                load_pretrained_pipeline(identity, None)
+            assert f"its {part} was built without its files" in str(refused.value), refused.value
+    for layout in ("vocab.json merges.txt tokenizer_config.json", "tokenizer.json tokenizer_config.json"):
+        _tokenizer_files(folder / part, layout)
+        identity = resolve_model(spec, tmp_path, "float32")
+        assert len(getattr(load_pretrained_pipeline(identity, None), part)) == len(tiny_engines(tiny).pipe.tokenizer)
+
+
+def test_idcli_plan_refuses_a_model_folder_whose_tokenizer_lost_its_files(write_shotlist, tiny_engines,
+                                                                         tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    tiny_engines("tiny-sd").pipe.save_pretrained(tmp_path / "base", safe_serialization=True)
+    (tmp_path / "base" / "tokenizer" / "tokenizer.json").unlink()
+    shots = write_shotlist("""\
+version: 1
+project: tour
+model: {preset: sd15, id: base}
+shots:
+  - {id: harbour, prompt: "an empty harbour at dawn"}
+""")
+    for command in ("plan", "validate"):
+        result = CliRunner().invoke(app, [command, str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == (4 if command == "plan" else 2), result.output
+        assert "is incomplete: its tokenizer/ lacks tokenizer.json (or vocab.json and merges.txt)" in text, text

@@ -343,7 +343,28 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
         raise ModelUnavailableError(
             f"cannot load model '{source}' for preset '{identity.preset}': {text}. "
             f"To fix: {_how_to_get(identity)}") from None
+    _refuse_empty_tokenizers(pipe, identity)
     return pipe
+
+
+def _refuse_empty_tokenizers(pipe: Any, identity: ModelIdentity) -> None:
+    """A tokenizer transformers built without its files (a hub snapshot missing them; a local folder's are checked
+    at plan time, models.check_local_folder): without its vocabulary it encodes every word as the unknown token, so
+    the images would follow no prompt; without its window size the encoding stopped on an internal OverflowError.
+    Never used."""
+    from ..prompt_tokens import MAX_WINDOW, read_from_its_files
+
+    for name in ("tokenizer", "tokenizer_2"):
+        tokenizer = getattr(pipe, name, None)
+        if tokenizer is None or read_from_its_files(tokenizer):
+            continue
+        lacks = (["no vocabulary, only its special tokens"] if len(tokenizer) <= len(tokenizer.all_special_ids)
+                 else []) + (["no window size"] if tokenizer.model_max_length > MAX_WINDOW else [])
+        fix = (f"copy its {name}/ files again (tokenizer.json, or vocab.json and merges.txt, beside "
+               "tokenizer_config.json)" if identity.source == "local" else _how_to_get(identity))
+        raise ModelUnavailableError(
+            f"cannot load model '{identity.id}' for preset '{identity.preset}': its {name} was built without its "
+            f"files ({'; '.join(lacks)}), so it cannot encode the prompts. To fix: {fix}")
 
 
 def build_pipeline(identity: ModelIdentity, torch_dtype: Any, device: Any = None) -> Any:
