@@ -690,7 +690,9 @@ def test_a_worker_that_cannot_start_hands_its_cpu_back_while_the_run_goes_on(
         ray_cluster: str, write_shotlist, tmp_path: Path, batch_size: int | str) -> None:
     """A worker whose engine could not be built was dropped from the pool but its actor lived on, holding its CPU (its
     GPU on a farm) until the run ended. It is killed as it is dropped: on this 2-CPU cluster, two workers of one CPU
-    each, one CPU is free again while the other worker still renders; a note says so, and the run ends whole."""
+    each, one CPU is free again while the other worker still renders; a note says so, and the run ends whole. The run
+    report's ``executor`` says both workers started and one was left (its ``workers`` counted the dropped one as if
+    it had rendered)."""
     from ray_engines import MixedFarm
 
     path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
@@ -703,6 +705,7 @@ def test_a_worker_that_cannot_start_hands_its_cpu_back_while_the_run_goes_on(
     dropped = [text for text in progress.notes if "could not start" in text]
     assert len(dropped) == 1 and "not in this node's cache" in dropped[0], progress.notes
     assert dropped[0].endswith("it is stopped and its CPU/GPU handed back (the run goes on with 1 worker)"), dropped
+    assert report.executor["workers"] == 2 and report.executor["workers_left"] == 1, report.executor
 
 
 # -- what a run prints -------------------------------------------------------------------------------------

@@ -214,9 +214,11 @@ class RayExecutor:
     def __init__(self, actors: list[Any], head: _HeadWatch | None = None) -> None:
         self.actors = list(actors)
         self.head = head
-        # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times.
-        self.stats = {"workers": len(actors), "replies": 0, "receive_seconds": 0.0, "worker_seconds": 0.0,
-                      "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
+        # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times. ``workers``:
+        # the workers started; ``workers_left``: those not dropped (killed: their engine could not be built, they
+        # died twice in a row, or Ray never placed them).
+        self.stats = {"workers": len(actors), "workers_left": len(actors), "replies": 0, "receive_seconds": 0.0,
+                      "worker_seconds": 0.0, "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
         self.dropped: set[int] = set()  # actors (by index) that cannot start or died repeatedly: killed, idle for good
 
     def _drop(self, index: int) -> None:
@@ -224,6 +226,7 @@ class RayExecutor:
         now, not when the run ends (Ray keeps a live actor's resources, and restarts a dead one up to
         ``max_restarts``). The backend's ``close`` kills it again: a no-op in Ray."""
         self.dropped.add(index)
+        self.stats["workers_left"] = len(self.actors) - len(self.dropped)
         with contextlib.suppress(Exception):
             _ray().kill(self.actors[index], no_restart=True)
 
