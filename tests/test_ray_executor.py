@@ -116,10 +116,13 @@ class _KillAfterFirstCommit:
     def __init__(self) -> None:
         self.killed: int | None = None
         self.timer: threading.Timer | None = None
+        self.notes: list[str] = []
 
     def start(self, total: int, already_done: int) -> None: ...
-    def note(self, text: str) -> None: ...
     def stop(self) -> None: ...
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
 
     def advance(self, outcome: Any) -> None:
         if self.timer is None and outcome.status == "rendered":
@@ -151,6 +154,8 @@ def test_two_shots_of_the_same_content_are_each_rendered_as_locally(ray_cluster:
 
 def test_a_worker_killed_mid_batch_is_restarted_and_every_job_committed_once(
         ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+    import socket
+
     from ray_engines import slow_engine
 
     path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
@@ -165,6 +170,11 @@ def test_a_worker_killed_mid_batch_is_restarted_and_every_job_committed_once(
     assert_nothing_partial(out, jobs)
     pids = {sidecar["executor"]["pid"] for sidecar in _sidecars(out).values()}
     assert progress.killed in pids and len(pids) == 2, "the restarted worker (a new process) rendered the rest"
+    # Ray's retry saved the batch: only Ray's own "(raylet)" lines said so. One note of idcli's names the worker.
+    (new,) = pids - {progress.killed}
+    restarted = [text for text in progress.notes if "restarted" in text]
+    assert restarted == [f"note: the Ray worker {socket.gethostname()}:{progress.killed} died mid-batch and Ray "
+                         f"restarted it (now pid {new}); its batch of 1 was rendered again there"], progress.notes
 
 
 def test_an_ordinary_job_error_fails_that_job_and_out_of_memory_halves_the_batch(

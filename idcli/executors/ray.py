@@ -241,14 +241,19 @@ class RayExecutor:
         idle: deque[int] = deque(i for i in range(len(self.actors)) if i not in dropped)  # actors by index
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
+        pids: dict[int, int] = {}  # per actor, the process its last reply came from (Ray restarts a dead one)
         # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
         arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
 
-        def accept(reply: dict[str, Any]) -> None:
+        def accept(index: int, jobs: list[Job], reply: dict[str, Any]) -> None:
             self.stats["replies"] += 1
             for key in ("worker_seconds", "forward_seconds", "encode_seconds"):
                 self.stats[key] += reply["seconds" if key == "worker_seconds" else key]
             worker = reply["worker"]
+            if reply.get("attempt", 0):
+                # Ray's own retry saved the batch: only its "(raylet)" lines said so, and those may not be read.
+                sink.note(_restarted(worker, pids.get(index), len(jobs)))
+            pids[index] = worker["pid"]
             arrived.extend((part, worker) for part in reply["batches"])
             for text in reply["notes"]:
                 sink.note(f"worker {worker['host']}:{worker['pid']}: {text}")
@@ -312,7 +317,7 @@ class RayExecutor:
                 idle.append(index)
                 fail([j for j in jobs if j.stem not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
                 return
-            accept(reply)
+            accept(index, jobs, reply)
             inflight.pop(ref, None)
             self.stats["receive_seconds"] += time.perf_counter() - clock
             deaths[index] = 0
@@ -521,6 +526,14 @@ def _is_terminal(stream: Any) -> bool:
         return bool(stream.isatty())
     except Exception:  # a wrapper without isatty, a closed stream
         return False
+
+
+def _restarted(worker: dict[str, Any], before: int | None, jobs: int) -> str:
+    """The note for a batch Ray ran again on a restarted worker (its process died mid-batch): which worker, and that
+    the batch was rendered again. ``before``: the dead process's pid, when an earlier reply named it."""
+    who = f"{worker['host']}:{before}" if before is not None and before != worker["pid"] else f"on {worker['host']}"
+    return (f"note: the Ray worker {who} died mid-batch and Ray restarted it (now pid {worker['pid']}); its batch of "
+            f"{jobs} was rendered again there")
 
 
 def _first_line(exc: BaseException) -> str:
