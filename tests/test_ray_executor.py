@@ -116,10 +116,13 @@ class _KillAfterFirstCommit:
     def __init__(self) -> None:
         self.killed: int | None = None
         self.timer: threading.Timer | None = None
+        self.notes: list[str] = []
 
     def start(self, total: int, already_done: int) -> None: ...
-    def note(self, text: str) -> None: ...
     def stop(self) -> None: ...
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
 
     def advance(self, outcome: Any) -> None:
         if self.timer is None and outcome.status == "rendered":
@@ -151,6 +154,8 @@ def test_two_shots_of_the_same_content_are_each_rendered_as_locally(ray_cluster:
 
 def test_a_worker_killed_mid_batch_is_restarted_and_every_job_committed_once(
         ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+    import socket
+
     from ray_engines import slow_engine
 
     path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
@@ -165,6 +170,11 @@ def test_a_worker_killed_mid_batch_is_restarted_and_every_job_committed_once(
     assert_nothing_partial(out, jobs)
     pids = {sidecar["executor"]["pid"] for sidecar in _sidecars(out).values()}
     assert progress.killed in pids and len(pids) == 2, "the restarted worker (a new process) rendered the rest"
+    # Ray's retry saved the batch: only Ray's own "(raylet)" lines said so. One note of idcli's names the worker.
+    (new,) = pids - {progress.killed}
+    restarted = [text for text in progress.notes if "restarted" in text]
+    assert restarted == [f"note: the Ray worker {socket.gethostname()}:{progress.killed} died mid-batch and Ray "
+                         f"restarted it (now pid {new}); its batch of 1 was rendered again there"], progress.notes
 
 
 def test_an_ordinary_job_error_fails_that_job_and_out_of_memory_halves_the_batch(
@@ -374,6 +384,67 @@ def test_more_workers_than_the_cluster_holds_is_refused_not_a_hang(
         idcli.render(idcli.load_shotlist(path), out, device="cpu",
                      executor=RayBackend(workers=5, worker_cpus=0.5, engine_factory=engine_factory))
     assert not out.exists()
+
+
+@ray.remote
+class _Holder:
+    """Another job's actor, holding some of the cluster's CPUs (a farm's GPUs) for as long as it lives."""
+
+    def ready(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("workers", "held", "batch_size"), [(1, 2, 1), (1, 2, "auto"), (2, 1, 1)])
+def test_a_worker_ray_never_places_stops_the_run_or_is_dropped_not_a_hang(
+        ray_cluster: str, write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, held: int,
+        batch_size: int | str) -> None:
+    """``--device cuda`` on a farm whose GPUs another job holds: the cluster holds the workers (the check of
+    ``--workers`` passes) but has none free, Ray never places the actor, and the run waited for ever with no word,
+    with a fixed batch size (the batch handed to it) or ``auto`` (its answer). Here another job holds ``held`` of the
+    cluster's 2 CPUs. After a note, the wait ends (shortened here): no worker placed, exit 4 naming what a worker
+    needs and what is free; one placed, the other is dropped and the run ends whole on the one."""
+    from hang_watchdog import no_hang
+
+    import idcli.executors.ray as ray_executor
+    from idcli.errors import ExecutorUnavailableError
+
+    monkeypatch.setattr(ray_executor, "PLACEMENT_NOTE_SECONDS", 2.0)
+    monkeypatch.setattr(ray_executor, "PLACEMENT_WAIT_SECONDS", 8.0)
+    path, out = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"}), tmp_path / "out"
+    holder = _Holder.options(num_cpus=held).remote()
+    progress = _Notes()
+    try:
+        assert ray.get(holder.ready.remote(), timeout=60)
+        with no_hang(120):
+            if workers == 1:
+                with pytest.raises(ExecutorUnavailableError) as err:
+                    idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=batch_size,
+                                 progress=progress, executor=RayBackend(workers=workers))
+                report = None
+            else:
+                report = idcli.render(idcli.load_shotlist(path), out, device="cpu", batch_size=batch_size,
+                                      progress=progress, executor=RayBackend(workers=workers))
+    finally:
+        ray.kill(holder)
+        deadline = time.monotonic() + 30  # the next test's workers need the CPUs back
+        while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    waiting = [text for text in progress.notes if text.startswith("note: waiting for Ray to place")]
+    assert waiting == [f"note: waiting for Ray to place 1 of {workers} worker(s): each needs 1 CPU, and the Ray "
+                       f"cluster has 0 of 2 CPUs free; if still not placed after 8 s, "
+                       f"{'the run stops with exit 4' if workers == 1 else 'they are stopped'}"], progress.notes
+    if report is None:
+        assert err.value.exit_code == 4
+        assert str(err.value) == ("no Ray worker was placed in 8 s: each needs 1 CPU on one node, and the Ray cluster "
+                                  "has 0 of 2 CPUs free; nothing was rendered: run again when other jobs have freed "
+                                  'them (docs/scale-out.md, "Faults")')
+        assert not list(out.glob("*/*.png"))
+    else:
+        assert report.failed == 0 and report.rendered == 3
+        assert report.executor["workers"] == 2 and report.executor["workers_left"] == 1, report.executor
+        dropped = [text for text in progress.notes if " not placed in " in text]
+        assert dropped == ["note: 1 Ray worker(s) not placed in 8 s (each needs 1 CPU; the Ray cluster has 0 of 2 CPUs "
+                           "free); it is stopped (the run goes on with 1 worker)"], progress.notes
 
 
 # -- stdout of the command ---------------------------------------------------------------------------------
@@ -690,7 +761,9 @@ def test_a_worker_that_cannot_start_hands_its_cpu_back_while_the_run_goes_on(
         ray_cluster: str, write_shotlist, tmp_path: Path, batch_size: int | str) -> None:
     """A worker whose engine could not be built was dropped from the pool but its actor lived on, holding its CPU (its
     GPU on a farm) until the run ended. It is killed as it is dropped: on this 2-CPU cluster, two workers of one CPU
-    each, one CPU is free again while the other worker still renders; a note says so, and the run ends whole."""
+    each, one CPU is free again while the other worker still renders; a note says so, and the run ends whole. The run
+    report's ``executor`` says both workers started and one was left (its ``workers`` counted the dropped one as if
+    it had rendered)."""
     from ray_engines import MixedFarm
 
     path = write_shotlist(SMALL % {"takes": 2, "third": "a beach at dawn"})
@@ -703,6 +776,7 @@ def test_a_worker_that_cannot_start_hands_its_cpu_back_while_the_run_goes_on(
     dropped = [text for text in progress.notes if "could not start" in text]
     assert len(dropped) == 1 and "not in this node's cache" in dropped[0], progress.notes
     assert dropped[0].endswith("it is stopped and its CPU/GPU handed back (the run goes on with 1 worker)"), dropped
+    assert report.executor["workers"] == 2 and report.executor["workers_left"] == 1, report.executor
 
 
 # -- what a run prints -------------------------------------------------------------------------------------

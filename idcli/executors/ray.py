@@ -39,6 +39,12 @@ ACTOR_MAX_TASK_RETRIES = 1  # Ray re-runs a batch in flight once on the restarte
 WAIT_SECONDS = 0.5  # ray.wait timeout: keeps Ctrl-C and SIGTERM prompt
 HEAD_CHECK_SECONDS = 2.0  # while waiting, how often the driver asks whether the cluster's head still answers
 HEAD_MISSES = 3  # consecutive unanswered checks before the cluster counts as gone (Ray's client waits 60 s)
+# A worker Ray has not placed on a node (the GPUs or CPUs it asks for are all held, by another job most often) is
+# waited for this long; then it is dropped, and when no worker was placed the run stops with exit 4 (docs/scale-out.md,
+# "Faults"). Five minutes: an autoscaling cluster adds a node within them; longer, another job holds the resources, and
+# a pipeline is better told (and its scheduler retries: a re-run resumes) than left hanging with no word.
+PLACEMENT_WAIT_SECONDS = 300.0
+PLACEMENT_NOTE_SECONDS = 30.0  # then one note says which resources the run waits for and what the cluster has free
 
 
 def _ray() -> Any:
@@ -185,7 +191,8 @@ class RayBackend:
         except Exception:  # a ray:// client connection has none: Ray's own handling
             head = None
         named = self._target if self._target not in (None, "local", "auto") else head
-        return RayExecutor(self._actors, _HeadWatch(head, named) if head else None)
+        request = {"GPU": 1.0, "CPU": self._worker_cpus()} if gpu else {"CPU": self._worker_cpus()}
+        return RayExecutor(self._actors, _HeadWatch(head, named) if head else None, request)
 
     def close(self) -> None:
         """Stop the workers (they are this run's) and the connection this backend opened."""
@@ -211,12 +218,17 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, actors: list[Any], head: _HeadWatch | None = None) -> None:
+    def __init__(self, actors: list[Any], head: _HeadWatch | None = None, request: dict[str, float] | None = None
+                 ) -> None:
         self.actors = list(actors)
         self.head = head
-        # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times.
-        self.stats = {"workers": len(actors), "replies": 0, "receive_seconds": 0.0, "worker_seconds": 0.0,
-                      "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
+        # ``request``: what each worker asks of the cluster (its CPUs and GPU), for the workers Ray has not placed.
+        self.placement = _PlacementWatch(self.actors, request) if request is not None else None
+        # Driver-side figures for docs/performance.md: time receiving replies, and the workers' own times. ``workers``:
+        # the workers started; ``workers_left``: those not dropped (killed: their engine could not be built, they
+        # died twice in a row, or Ray never placed them).
+        self.stats = {"workers": len(actors), "workers_left": len(actors), "replies": 0, "receive_seconds": 0.0,
+                      "worker_seconds": 0.0, "forward_seconds": 0.0, "encode_seconds": 0.0, "worker_deaths": 0}
         self.dropped: set[int] = set()  # actors (by index) that cannot start or died repeatedly: killed, idle for good
 
     def _drop(self, index: int) -> None:
@@ -224,6 +236,7 @@ class RayExecutor:
         now, not when the run ends (Ray keeps a live actor's resources, and restarts a dead one up to
         ``max_restarts``). The backend's ``close`` kills it again: a no-op in Ray."""
         self.dropped.add(index)
+        self.stats["workers_left"] = len(self.actors) - len(self.dropped)
         with contextlib.suppress(Exception):
             _ray().kill(self.actors[index], no_restart=True)
 
@@ -238,14 +251,19 @@ class RayExecutor:
         idle: deque[int] = deque(i for i in range(len(self.actors)) if i not in dropped)  # actors by index
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
+        pids: dict[int, int] = {}  # per actor, the process its last reply came from (Ray restarts a dead one)
         # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
         arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
 
-        def accept(reply: dict[str, Any]) -> None:
+        def accept(index: int, jobs: list[Job], reply: dict[str, Any]) -> None:
             self.stats["replies"] += 1
             for key in ("worker_seconds", "forward_seconds", "encode_seconds"):
                 self.stats[key] += reply["seconds" if key == "worker_seconds" else key]
             worker = reply["worker"]
+            if reply.get("attempt", 0):
+                # Ray's own retry saved the batch: only its "(raylet)" lines said so, and those may not be read.
+                sink.note(_restarted(worker, pids.get(index), len(jobs)))
+            pids[index] = worker["pid"]
             arrived.extend((part, worker) for part in reply["batches"])
             for text in reply["notes"]:
                 sink.note(f"worker {worker['host']}:{worker['pid']}: {text}")
@@ -309,7 +327,7 @@ class RayExecutor:
                 idle.append(index)
                 fail([j for j in jobs if j.stem not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
                 return
-            accept(reply)
+            accept(index, jobs, reply)
             inflight.pop(ref, None)
             self.stats["receive_seconds"] += time.perf_counter() - clock
             deaths[index] = 0
@@ -359,6 +377,13 @@ class RayExecutor:
                 hand_over()
                 if not ready and self.head is not None:
                     self.head.check()
+                if not ready:
+                    for index in self._unplaced(sink):
+                        with contextlib.suppress(ValueError):
+                            idle.remove(index)
+                        for ref in [ref for ref, (i, _, _) in inflight.items() if i == index]:
+                            _, jobs, attempts = inflight.pop(ref)
+                            queue.appendleft((jobs, attempts))
         except ExecutorUnavailableError:
             # The cluster went away: what already arrived is committed (the run keeps it), then the run stops.
             for _ in range(len(arrived) + 1):
@@ -399,6 +424,9 @@ class RayExecutor:
             _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SECONDS)
             if waiting and self.head is not None:
                 self.head.check()
+            if waiting and (unplaced := self._unplaced(sink)):
+                left_out = {id(ref) for index in unplaced for ref in asked.pop(index)}
+                waiting = [ref for ref in waiting if id(ref) not in left_out]
         answers: dict[int, list[int]] = {}
         cannot: list[str] = []
         for index, refs in asked.items():
@@ -424,6 +452,20 @@ class RayExecutor:
         if differing:
             sink.note(self._suggestions_differ(answers, differing, sizes))
         return sizes
+
+    def _unplaced(self, sink: BatchSink) -> list[int]:
+        """Called while waiting: the workers Ray has still not placed after ``PLACEMENT_WAIT_SECONDS``, now dropped
+        (their batches go to the others), with a note; raises when no worker was placed at all."""
+        if self.placement is None:
+            return []
+        live = [i for i in range(len(self.actors)) if i not in self.dropped]
+        unplaced = self.placement.overdue(live, sink)
+        for index in unplaced:
+            self._drop(index)
+        if unplaced:
+            sink.note(f"note: {self.placement.describe(unplaced)}; {'it is' if len(unplaced) == 1 else 'they are'} "
+                      f"stopped ({self._left()})")
+        return unplaced
 
     def _suggestions_differ(self, answers: dict[int, list[int]], differing: list[int], sizes: list[int]) -> str:
         """The one note when the workers' engines answered ``auto`` differently (a farm mixing an 80 GB and a 24 GB
@@ -457,6 +499,85 @@ class RayExecutor:
 
     def close(self) -> None:
         pass
+
+
+class _PlacementWatch:
+    """Whether Ray has placed each worker on a node. An actor whose resources the cluster does not have free now is
+    not an error in Ray: it waits, for ever, and so did the run (``--device cuda`` on a farm whose GPUs another job
+    holds), with no word. Asked while the driver waits, every ``HEAD_CHECK_SECONDS``: one note after
+    ``PLACEMENT_NOTE_SECONDS``; after ``PLACEMENT_WAIT_SECONDS`` the workers still not placed are handed back to
+    be dropped, or, when no worker was placed, the run stops with exit 4."""
+
+    def __init__(self, actors: list[Any], request: dict[str, float]) -> None:
+        self.actors = list(actors)
+        self.request = request  # what each worker asks for: {"CPU": 1.0} or {"GPU": 1.0, "CPU": 1.0}
+        self.placed: set[int] = set()
+        self.started = time.monotonic()
+        self._next = self.started + HEAD_CHECK_SECONDS
+        self._noted = False
+
+    def overdue(self, live: list[int], sink: BatchSink) -> list[int]:
+        now = time.monotonic()
+        if now < self._next or all(i in self.placed for i in live):
+            return []
+        self._next = now + HEAD_CHECK_SECONDS
+        waiting = []
+        for index in live:
+            if index in self.placed:
+                continue
+            if _placed(self.actors[index]) is False:
+                waiting.append(index)
+            else:  # placed, or Ray cannot say (waited for as before)
+                self.placed.add(index)
+        if not waiting:
+            return []
+        if now - self.started >= PLACEMENT_WAIT_SECONDS:
+            if len(waiting) == len(live):
+                raise ExecutorUnavailableError(
+                    f"no Ray worker was placed in {PLACEMENT_WAIT_SECONDS:g} s: each needs {self._request()} on one "
+                    f"node, and the Ray cluster has {self._free()}; nothing was rendered: run again when other jobs "
+                    "have freed them (docs/scale-out.md, \"Faults\")")
+            return waiting
+        if now - self.started >= PLACEMENT_NOTE_SECONDS and not self._noted:
+            self._noted = True
+            then = ("they are stopped" if len(waiting) < len(live) else "the run stops with exit 4")
+            sink.note(f"note: waiting for Ray to place {len(waiting)} of {len(live)} worker(s): each needs "
+                      f"{self._request()}, and the Ray cluster has {self._free()}; if still not placed after "
+                      f"{PLACEMENT_WAIT_SECONDS:g} s, {then}")
+        return []
+
+    def describe(self, unplaced: list[int]) -> str:
+        return (f"{len(unplaced)} Ray worker(s) not placed in {PLACEMENT_WAIT_SECONDS:g} s (each needs "
+                f"{self._request()}; the Ray cluster has {self._free()})")
+
+    def _request(self) -> str:
+        return " and ".join(f"{amount:g} {name}" for name, amount in sorted(self.request.items(), reverse=True))
+
+    def _free(self) -> str:
+        """What the cluster has free of what a worker asks for, e.g. ``0 of 8 GPUs and 40 of 64 CPUs free``."""
+        ray = _ray()
+        try:
+            free, total = ray.available_resources(), ray.cluster_resources()
+        except Exception:
+            return "free resources Ray did not say"
+        return " and ".join(f"{free.get(name, 0.0):g} of {total.get(name, 0.0):g} {name}s"
+                            for name in sorted(self.request, reverse=True)) + " free"
+
+
+def _placed(actor: Any) -> bool | None:
+    """Whether Ray has placed ``actor`` on a node (a process of its own runs it: building its engine, or ready), from
+    the cluster's actor table; None where Ray cannot say. An actor still waiting for its resources is pending with no
+    process (pid 0). Ray's public state API (``ray.util.state``) needs the dashboard, which a cluster idcli starts for
+    itself does not run (nor need a farm's): its internal table is read instead (Ray 2.60), guarded."""
+    try:
+        from ray._private import state
+
+        entry = state.actors(actor_id=actor._actor_id.hex())
+    except Exception:
+        return None
+    if not isinstance(entry, dict) or "State" not in entry:
+        return None
+    return not (entry["State"] in ("DEPENDENCIES_UNREADY", "PENDING_CREATION") and not entry.get("Pid"))
 
 
 class _HeadWatch:
@@ -518,6 +639,14 @@ def _is_terminal(stream: Any) -> bool:
         return bool(stream.isatty())
     except Exception:  # a wrapper without isatty, a closed stream
         return False
+
+
+def _restarted(worker: dict[str, Any], before: int | None, jobs: int) -> str:
+    """The note for a batch Ray ran again on a restarted worker (its process died mid-batch): which worker, and that
+    the batch was rendered again. ``before``: the dead process's pid, when an earlier reply named it."""
+    who = f"{worker['host']}:{before}" if before is not None and before != worker["pid"] else f"on {worker['host']}"
+    return (f"note: the Ray worker {who} died mid-batch and Ray restarted it (now pid {worker['pid']}); its batch of "
+            f"{jobs} was rendered again there")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -100,5 +100,18 @@ class RenderWorker:
             batches.append({"keys": [j.key for j in outcome.jobs], "takes": [j.stem for j in outcome.jobs],
                             "images": images, "error": outcome.error,
                             "started": outcome.started, "finished": outcome.finished})
-        return {"batches": batches, "notes": notes, "worker": self.worker,
+        return {"batches": batches, "notes": notes, "worker": self.worker, "attempt": _attempt(),
                 "seconds": time.perf_counter() - started, "forward_seconds": forward, "encode_seconds": encode}
+
+
+def _attempt() -> int:
+    """How often Ray ran this call before: 0, or 1 when this process is the actor Ray restarted after the one running
+    the call died, and Ray ran the call again here (``max_task_retries``). The driver says so in a note. Ray 2.60 has
+    no public call for it (``was_current_actor_reconstructed`` is also true of every later call): its core worker's.
+    Where that is missing (another Ray), 0: no note."""
+    try:
+        from ray._private.worker import global_worker
+
+        return int(global_worker.core_worker.get_current_task_attempt_number())
+    except Exception:
+        return 0
