@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from .diagnostics import kind_of
 from .errors import ExecutorUnavailableError, OutputError
 from .models import ModelIdentity
 from .plan import Job
@@ -150,7 +151,10 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
                 progress.advance(report.jobs[-1])
 
         def note(self, text: str) -> None:
-            progress.note(text)
+            # Every executor line is a note or a warning for the person at the terminal (``idcli: note: …``),
+            # not a progress line: "out of memory; batch size lowered to 4" printed bare before.
+            kind, said = kind_of(text)
+            progress.note(f"{kind}: {said}")
 
     commits = CommitQueue(committed, stops=lambda result: result[1] is not None)  # (done, error)
     queued_takes: set[tuple[str, int]] = set()  # of every batch the commit queue holds or held (the main thread's)

@@ -77,6 +77,16 @@ def note(text: str) -> None:
     print(diagnostic("note", text), file=lenient(sys.stderr), flush=True)
 
 
+def kind_of(text: str) -> tuple[str, str]:
+    """``(kind, text)`` of a library's line: its own ``note: ``/``warning: ``/``error: `` taken off, else a note.
+    An executor's lines (a batch halved after out of memory, a Ray worker restarted) are notes unless they say
+    otherwise; a worker's own line keeps its kind when the driver names the worker."""
+    for kind in _KINDS:
+        if text.startswith(f"{kind}: "):
+            return kind, text[len(kind) + 2:]
+    return "note", text
+
+
 def styled(line: str) -> str:
     """``line`` in that style when it is a library's bare ``note: …``, ``warning: …`` or ``error: …`` (a render's
     progress note, a folder note); any other line (a progress line, one styled already) as it is."""

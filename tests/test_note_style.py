@@ -82,3 +82,47 @@ def test_a_failed_jobs_error_line_is_escaped_as_received_text_is(monkeypatch: py
     rich.stop()
     assert "\x1b]0;owned" not in shown.getvalue() and "\x9b" not in shown.getvalue()
     assert "cannot encode '\\x1b]0;owned\\x07\\x1b[2J\\x9b31m'" in shown.getvalue(), repr(shown.getvalue())
+
+
+def test_an_executors_lines_reach_the_progress_display_as_notes(write_shotlist, tmp_path, tiny_engines) -> None:
+    """The local executor's "out of memory; batch size lowered to N" (and the Ray executor's "a Ray worker died; …")
+    reached the terminal bare, between progress lines, while the docs quote ``idcli: note: …``; a line that says
+    its kind (``warning: --compile gave up``) keeps it."""
+    import torch
+
+    import idcli
+
+    class Crowded:
+        def __init__(self, adapter) -> None:  # type: ignore[no-untyped-def]
+            self.engine = tiny_engines("tiny-sd", adapter)
+            self.adapter_record = self.engine.adapter_record
+
+        def render(self, requests):  # type: ignore[no-untyped-def]
+            if len(requests) > 1:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return self.engine.render(requests)
+
+        def suggest_batch_size(self, request) -> int:  # type: ignore[no-untyped-def]
+            return 2
+
+    stream = io.StringIO()
+    path = write_shotlist("""\
+version: 1
+project: notes
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, takes: 2}
+shots:
+  - {id: sh010, prompt: an empty street}
+""")
+    report = idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", progress=PlainProgress(stream),
+                          engine_factory=lambda m, r, a: Crowded(a))
+    assert report.rendered == 2
+    assert "idcli: note: out of memory; batch size lowered to 1" in stream.getvalue().splitlines()
+
+
+def test_a_ray_workers_line_keeps_its_kind_and_names_the_worker() -> None:
+    from idcli.diagnostics import kind_of
+
+    assert kind_of("out of memory; batch size lowered to 4") == ("note", "out of memory; batch size lowered to 4")
+    assert kind_of("warning: --compile gave up (reason)") == ("warning", "--compile gave up (reason)")
+    assert kind_of("note: said") == ("note", "said")

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from typing import Any
 
+from ..diagnostics import kind_of
 from ..errors import ExecutorUnavailableError, InputError
 from ..models import ModelIdentity
 from ..option_words import Option, words
@@ -266,7 +267,8 @@ class RayExecutor:
             pids[index] = worker["pid"]
             arrived.extend((part, worker) for part in reply["batches"])
             for text in reply["notes"]:
-                sink.note(f"worker {worker['host']}:{worker['pid']}: {text}")
+                kind, said = kind_of(text)
+                sink.note(f"{kind}: worker {worker['host']}:{worker['pid']}: {said}")
 
         def hand_over() -> None:
             # A part leaves ``arrived`` only once the sink holds it: a signal at any point before that (the queue
