@@ -134,6 +134,18 @@ def test_select_says_which_earlier_picks_were_re_rendered_or_left_the_shot_list(
     assert document["notes"] == [n.removeprefix("idcli: note: ") for n in notes]
 
 
+def test_select_lists_the_picks_in_shot_list_order_after_a_re_pick(day2: Path) -> None:
+    """The "selects.json: ..." line listed the picks carried forward first and the shot picked now last
+    (sh010, sh020, sh030, sh040, sh025): in shot-list order, shots no longer in the shot list last by id, as
+    ``select OUT`` lists them. DAY2's order (sh010, sh025, sh030) is neither the file's nor the ids'."""
+    out = day2 / "out"
+    result = cli("select", out, "sh025=2")
+    assert result.exit_code == 0, result.output
+    assert f"{out / 'selects.json'}: sh010=t2, sh025=t2, sh030=t2, sh020=t1, sh040=t1" in result.stdout.splitlines()
+    listed = json.loads(cli("select", out, "--json").stdout)["standing"]
+    assert [s["shot_id"] for s in listed] == ["sh010", "sh025", "sh030", "sh020", "sh040"]  # the same order
+
+
 def test_export_and_review_say_which_picks_no_longer_stand(day2: Path) -> None:
     out = day2 / "out"
     exported = cli("export", out, "--otio", day2 / "day2.otio", "--edl", day2 / "day2.edl")

@@ -172,8 +172,11 @@ def select(
                          selects=dict(sorted(current.items())), changed=current.changed, notes=current.notes))
             return
         emit("changed: " + (", ".join(current.changed) or "nothing; every pick given was recorded already"))
-        emit(f"{root / SELECTS}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
-                                                current.items()) or "no picks"))
+        from ..review.select_list import in_shot_list_order
+
+        # In shot-list order, as `select OUT` lists them: the file's order put a shot picked now after the rest.
+        emit(f"{root / SELECTS}: " + (", ".join(f"{shot}=t{current[shot]['take']}" for shot in
+                                                in_shot_list_order(root, current)) or "no picks"))
         if (root / "review" / "index.html").is_file():  # the page is static: say how it catches up
             import shlex
 

@@ -9,6 +9,7 @@ is the list an artist reads before the morning's review: every pick, one line ea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,29 @@ def list_selects(out_dir: str | Path) -> SelectList:
                         has_damaged_key(pick.get("job_key")))
                for shot, pick in sorted(picks.items())]
     order = {shot.id: i for i, shot in enumerate(run.shots) if shot.entry is not None}
-    listed.sort(key=lambda s: (s.shot_id not in order, order.get(s.shot_id, 0), s.shot_id))
+    listed.sort(key=lambda s: _shot_list_place(order, s.shot_id))
     picked = {s.shot_id for s in listed}
     unpicked = [shot.id for shot in run.shots if shot.entry is not None and shot.id not in picked]
     return SelectList(listed, unpicked)
+
+
+def _shot_list_place(order: dict[str, int], shot_id: str) -> tuple[bool, int, str]:
+    """Where ``shot_id`` goes in a list in shot-list order (``order``: shot id -> its place in the shot list):
+    shots no longer in the shot list last, by id."""
+    return shot_id not in order, order.get(shot_id, 0), shot_id
+
+
+def in_shot_list_order(out_dir: str | Path, shot_ids: Iterable[str]) -> list[str]:
+    """``shot_ids`` in the order of the shot list ``out_dir`` was last rendered from (its run manifest), shots no
+    longer in it last, by id: as ``list_selects`` orders the picks, so that ``select``'s line of every pick and
+    ``select OUT``'s list agree (by id alone in a folder from before idcli kept the manifest, or whose manifest is
+    damaged: the picks are written by then, and the order is no reason to fail the command)."""
+    from ..errors import InputError
+    from .order import read_order
+
+    try:
+        found = read_order(Path(out_dir))
+    except InputError:
+        found = None
+    order = found.index() if found is not None else {}
+    return sorted(shot_ids, key=lambda shot: _shot_list_place(order, shot))
