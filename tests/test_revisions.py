@@ -10,6 +10,7 @@ The images are the review tests' drawn faces (review_helpers.FaceEngine): no mod
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -481,6 +482,47 @@ def test_select_without_picks_lists_each_select_and_whether_it_stands(day2: Path
     assert document["unpicked"] == ["sh025"] and document["changed"] == []
     assert set(document["selects"]) == {"sh010", "sh020", "sh030", "sh040"}  # as selects.json holds them
     assert (out / "selects.json").read_bytes() == before  # listing writes nothing
+
+
+def test_select_without_picks_says_which_picked_images_changed_since_their_render(day1: Path) -> None:
+    """A take retouched by hand read as "as rendered when picked" in the list, and deliver then refused it (its
+    bytes are not its sidecar's): an editor trusting the list had a delivery fail. The list says so of each pick,
+    with what deliver and render do with it and what to do; --json gives it as ``image_changed``."""
+    from PIL import Image
+
+    out = day1 / "out"
+    edited = out / "sh030" / "sh030_t2.png"
+    with Image.open(edited) as image:
+        retouched = image.convert("RGB")
+    retouched.putpixel((3, 3), (255, 0, 0))  # a retouch, saved by another program: a whole image still
+    retouched.save(edited)
+    damaged = out / "sh010" / "sh010_t2.png"
+    damaged.write_bytes(damaged.read_bytes()[:200])  # cut short: no whole image
+    listed = cli("select", out)
+    assert listed.exit_code == 0, listed.output
+    shots = shlex.quote(str(day1 / "shots.yaml"))
+    assert listed.stdout.splitlines() == [
+        f"{out / 'selects.json'}: 4 pick(s), in shot-list order; 4 as rendered when picked; the images of 2 changed "
+        "since their render: deliver refuses them",
+        "sh010=t2: as rendered when picked, but its image is damaged since the render: deliver refuses it (idcli "
+        f"render {shots} --out {out} renders it again)",
+        "sh020=t1: as rendered when picked",
+        "sh030=t2: as rendered when picked, but its image was edited after the render: deliver refuses it (idcli "
+        f"render {shots} --out {out} --only sh030 --force renders the shot again, keeping the edited image in "
+        f".idcli/superseded; or pick another take: idcli select {out} sh030=N)",
+        "sh040=t1: as rendered when picked",
+    ], listed.stdout
+    document = json.loads(cli("select", out, "--json").stdout)
+    assert [(s["shot_id"], s["standing"], s["image_changed"]) for s in document["standing"]] == [
+        ("sh010", "as-picked", "damaged"), ("sh020", "as-picked", None), ("sh030", "as-picked", "edited"),
+        ("sh040", "as-picked", None)]
+    refused = cli("deliver", out, day1 / "dest", "--shots", "sh030")  # what the list says deliver does
+    assert refused.exit_code == 2 and "changed since it was committed" in refused.stderr, refused.output
+    rendered = cli("render", day1 / "shots.yaml", "--out", out, "--only", "sh030", "--force", "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output  # what it says to run: sh030 as rendered now, deliverable
+    standing = json.loads(cli("select", out, "--json").stdout)["standing"]
+    assert {s["shot_id"]: s["image_changed"] for s in standing}["sh030"] is None
+    assert cli("deliver", out, day1 / "dest", "--shots", "sh030").exit_code == 0
 
 
 def test_select_without_picks_in_a_folder_without_any(day1: Path) -> None:
