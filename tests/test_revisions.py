@@ -99,6 +99,42 @@ def test_a_render_after_edits_says_which_takes_it_rendered_again_and_why(day1: P
     assert document["counts"]["rendered"] == 0  # nothing changed since: nothing said to be rendered again
 
 
+def test_render_says_what_its_counts_count(day1: Path) -> None:
+    """"8 jobs: 8 already done" counted takes put back from .idcli/superseded and images edited by hand (kept, not
+    rendered) as done, matching no count of --json; "N earlier render(s) kept in .idcli/superseded" counted this
+    run's alone, while `restore --list` (which it suggests) lists the folder's. Each line says what it counts, in
+    the words and numbers of --json's ``counts`` and the new ``superseded_total``."""
+    from PIL import Image
+
+    shots, out = day1 / "shots.yaml", day1 / "out"
+    sh010 = DAY1.replace("on the harbour wall", "on the harbour wall, gulls overhead")
+    both = sh010.replace("an empty lighthouse at dusk", "an empty lighthouse at dawn")
+    for text in (sh010, both):  # sh010's two takes moved aside, then sh030's
+        shots.write_text(text, "utf-8")
+        rendered = cli("render", shots, "--out", out, "--device", "cpu")
+        assert rendered.exit_code == 0, rendered.output
+    assert (f"idcli: note: 2 earlier render(s) moved to {out / '.idcli' / 'superseded'} by this run, 4 kept there in "
+            f"all (idcli restore {out} --list lists them, idcli restore {out} SHOT_tN puts one back)"
+            ) in rendered.stderr.splitlines(), rendered.stderr
+    shots.write_text(DAY1.replace("an empty lighthouse at dusk", "an empty lighthouse at dawn"), "utf-8")
+    edited = out / "sh040" / "sh040_t1.png"  # sh010 edited back (its two takes restored), and sh040_t1 retouched
+    with Image.open(edited) as image:
+        retouched = image.convert("RGB")
+    retouched.putpixel((3, 3), (255, 0, 0))
+    retouched.save(edited)
+    rendered = cli("render", shots, "--out", out, "--device", "cpu", "--json")
+    assert rendered.exit_code == 0, rendered.output
+    assert "8 jobs: 5 already done, 2 restored, 1 edited by hand (kept), 0 to render" in rendered.stderr.splitlines(), (
+        rendered.stderr)
+    document = json.loads(rendered.stdout)
+    assert {k: document["counts"][k] for k in ("skipped", "restored", "kept", "rendered")} == {
+        "skipped": 5, "restored": 2, "kept": 1, "rendered": 0}
+    assert len(document["superseded"]) == 2 and document["superseded_total"] == 4  # sh010's edited takes, aside now
+    assert document["superseded_total"] == len(json.loads(cli("restore", out, "--list", "--json").stdout)["versions"])
+    again = json.loads(cli("render", shots, "--out", out, "--device", "cpu", "--json").stdout)  # nothing moves now
+    assert again["superseded"] == [] and again["superseded_total"] == 4
+
+
 def test_restore_list_without_a_take_lists_every_kept_render(day2: Path) -> None:
     out = day2 / "out"
     listed = cli("restore", out, "--list")
