@@ -64,6 +64,22 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+# The jobs not rendered, in the words of render's summary line and the numbers of --json's counts (run_report.py).
+SETTLED_WORDS = {"skipped": "already done", "recovered": "recovered", "restored": "restored",
+                 "kept": "edited by hand (kept)"}
+
+
+def settled_words(already_done: int, counts: dict[str, int] | None) -> str:
+    """``7 already done, 1 restored, 1 edited by hand (kept)``: the jobs a run does not render, each kind counted as
+    ``render --json``'s ``counts`` counts it ("already done" is its ``skipped``; a kind none of them is, left out);
+    ``N already done`` when the run said no more (a caller's own run loop)."""
+    if counts is None:
+        return f"{already_done} already done"
+    rest = [f"{counts[status]} {words}" for status, words in SETTLED_WORDS.items()
+            if status != "skipped" and counts.get(status)]
+    return ", ".join([f"{counts.get('skipped', 0)} already done", *rest])
+
+
 class PlainProgress:
     """One line per finished job (logs, CI, pipes), and during long batches a step line every 10 seconds."""
 
@@ -77,12 +93,18 @@ class PlainProgress:
         self.rendered = 0
         self.left = TimeLeft()
         self.last_step_line = 0.0
+        self.counts: dict[str, int] | None = None  # what the jobs not to render are (settled), when told
+
+    def settled(self, counts: dict[str, int]) -> None:
+        self.counts = dict(counts)
 
     def start(self, total: int, already_done: int) -> None:
         self.total, self.done, self.started = total, already_done, time.perf_counter()
         self.left.start(total, already_done)
         self.last_step_line = self.started
-        print(f"{total} jobs: {already_done} already done, {total - already_done} to render", file=self.stream)
+        print(f"{total} jobs: {settled_words(already_done, self.counts)}, {total - already_done} to render",
+              file=self.stream)
+        self.counts = None  # a retake round tells its own
 
     def batch_step(self, step: int, steps: int, jobs: int) -> None:
         left = self.left.step(step, steps, jobs)

@@ -155,6 +155,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
                           report.states.get(job.key, before))
 
     from .orphans import shotlist_takes
+    from .superseded import count_superseded
 
     if dry_run:
         from .orphans import find_orphans
@@ -168,6 +169,9 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
             report.jobs.append(outcome(job, status, state.status if state else "new"))
         if out.is_dir():
             report.orphans = find_orphans(out, all_takes)
+            projects = folder_projects(store)
+            report.other_project = None if not projects or plan.project in projects else sorted(projects)[0]
+            report.superseded_total = count_superseded(out)
         _report_blocked(plan, report, out)
         report.seconds = time.perf_counter() - started
         return report
@@ -188,6 +192,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     report.jobs.sort(key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.seconds = time.perf_counter() - started
     if stopped is not None:
+        report.superseded_total = count_superseded(out)  # what the folder keeps, however far the run came
         stopped.report = report  # what was settled before the signal: `render --json` still reports it
         raise stopped
     return report
@@ -231,7 +236,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  backend: Any = None) -> None:
     from .orphans import find_orphans
     from .stale_causes import edited_cause
-    from .superseded import kept_render_of, kept_versions_by_take, put_back
+    from .superseded import count_superseded, kept_render_of, kept_versions_by_take, put_back
 
     # --quiet silences the note of a wait behind another run, as every other note.
     with store.session(wait=wait, on_wait=lambda text: progress.note(f"note: {text}")):
@@ -249,6 +254,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         pending: list[Job] = []
         # superseded/ listed once, at the first job not done (each job moves only its own take's files)
         kept_takes = functools.cache(lambda: kept_versions_by_take(store.root))
+        put_back_count = 0  # versions this run took out of superseded/ (restored)
         for job in plan.jobs:
             state = store.state(job)
             report.states[job.key] = state.status
@@ -269,6 +275,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                                                          kept_takes().get(job.stem, []))) is not None:
                 # The shot was edited back: its earlier take is exactly this job's; no need to render it.
                 moved = put_back(store, kept)
+                put_back_count += 1
                 if moved:
                     report.superseded.append({"shot_id": job.shot_id, "take": job.take, "name": moved})
                 report.jobs.append(outcome(job, "restored", state.status))
@@ -278,6 +285,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         if signer is not None:
             note_unsigned(store, plan.jobs, report, progress)
         done_before = len(report.jobs)
+        if callable(settled := getattr(progress, "settled", None)):  # optional (run_report.Progress): what they are
+            settled({status: report.count(status) for status in ("skipped", "recovered", "restored", "kept")})
         progress.start(len(plan.jobs), done_before)
         if pending:
             check = qa() if qa is not None else None  # a missing face-model pack stops here (exit 4)
@@ -297,6 +306,10 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 seen = {o.job_key for o in report.jobs}
                 report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
         report.superseded.extend(store.superseded)
+        # What superseded/ keeps now: from the one listing the run took (before it moved anything), less what it
+        # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
+        report.superseded_total = (sum(map(len, kept_takes().values())) - put_back_count + len(report.superseded)
+                                   if kept_takes.cache_info().currsize else count_superseded(store.root))
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
 

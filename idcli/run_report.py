@@ -85,6 +85,9 @@ class RenderReport:
     orphans: list[dict[str, Any]] = field(default_factory=list)
     # Earlier renders this run moved to .idcli/superseded ({shot_id, take, name}).
     superseded: list[dict[str, Any]] = field(default_factory=list)
+    # Earlier renders .idcli/superseded keeps after the run, this run's and every earlier run's: what `idcli restore
+    # OUT --list` lists (superseded.count_superseded).
+    superseded_total: int = 0
     # The project whose renders the folder held, when it was another one and --force let the run go on.
     other_project: str | None = None
     # Characters that could not be used ({file, line, column, field, message, hint} each): their shots failed.
@@ -150,6 +153,7 @@ class RenderReport:
             "problems": self.problems,
             "orphans": self.orphans,
             "superseded": self.superseded,
+            "superseded_total": self.superseded_total,
             "other_project": self.other_project,
             "warnings": self.warnings,
         }
@@ -160,7 +164,11 @@ class Progress(Protocol):
     ``batch_step(step: int, steps: int, jobs: int) -> None``: called after each model evaluation of the
     batch being rendered (``jobs`` images, evaluation ``step`` of ``steps``), for step progress and an
     estimate of the time left during long batches. Objects without it keep working (it is looked up
-    with ``getattr``; it is not part of this protocol, so older implementations still satisfy it)."""
+    with ``getattr``; it is not part of this protocol, so older implementations still satisfy it).
+
+    Likewise the optional ``settled(counts: dict[str, int]) -> None``: called just before ``start`` with what the
+    ``already_done`` jobs are, by the statuses of ``RenderReport.counts`` (``skipped``: done before, ``recovered``,
+    ``restored``, ``kept``: edited by hand), so that a progress line can say each in the report's numbers."""
 
     def start(self, total: int, already_done: int) -> None: ...
     def advance(self, outcome: JobOutcome) -> None: ...

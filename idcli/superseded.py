@@ -176,12 +176,31 @@ class SupersededVersion:
 
 def list_superseded(root: Path, stem: str | None = None) -> list[SupersededVersion]:
     """Every kept version in the output folder (of one take when ``stem`` is given), oldest first."""
+    versions = []
+    for (_folder, name), item in _scan_kept(root, stem).items():
+        sidecar = item.get(".json")
+        record = read_sidecar_file(Path(root) / sidecar) if sidecar else None
+        key = record.get("job_key") if record else None
+        versions.append(SupersededVersion(item["shot"], item["take"], name, key if isinstance(key, str) else None,
+                                          item.get(".png"), sidecar, item.get(".mask.png"), item["time"]))
+    return sorted(versions, key=lambda v: (v.superseded_at, v.name))
+
+
+def count_superseded(root: Path) -> int:
+    """How many versions the output folder keeps (``list_superseded``'s length, and ``restore --list``'s), with no
+    sidecar read: what a render says it keeps in all after a run (a film's folder keeps thousands)."""
+    return len(_scan_kept(root, None))
+
+
+def _scan_kept(root: Path, stem: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """The kept versions' files, by (shot folder, version name): shot, take, the newest ctime and each file's path
+    by its extension (``.png``, ``.json``, ``.mask.png``)."""
     base = Path(root) / SUPERSEDED
     found: dict[tuple[str, str], dict[str, Any]] = {}
     try:
         folders = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
     except OSError:
-        return []
+        return {}
     for folder in folders:
         try:
             entries = list(os.scandir(folder.path))
@@ -200,14 +219,7 @@ def list_superseded(root: Path, stem: str | None = None) -> list[SupersededVersi
             item[match["ext"]] = rel
             with contextlib.suppress(OSError):
                 item["time"] = max(item["time"], entry.stat(follow_symlinks=False).st_ctime)
-    versions = []
-    for (_folder, name), item in found.items():
-        sidecar = item.get(".json")
-        record = read_sidecar_file(Path(root) / sidecar) if sidecar else None
-        key = record.get("job_key") if record else None
-        versions.append(SupersededVersion(item["shot"], item["take"], name, key if isinstance(key, str) else None,
-                                          item.get(".png"), sidecar, item.get(".mask.png"), item["time"]))
-    return sorted(versions, key=lambda v: (v.superseded_at, v.name))
+    return found
 
 
 def put_back(store: Any, version: SupersededVersion) -> str | None:

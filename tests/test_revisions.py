@@ -10,6 +10,7 @@ The images are the review tests' drawn faces (review_helpers.FaceEngine): no mod
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -98,6 +99,42 @@ def test_a_render_after_edits_says_which_takes_it_rendered_again_and_why(day1: P
     assert document["counts"]["rendered"] == 0  # nothing changed since: nothing said to be rendered again
 
 
+def test_render_says_what_its_counts_count(day1: Path) -> None:
+    """"8 jobs: 8 already done" counted takes put back from .idcli/superseded and images edited by hand (kept, not
+    rendered) as done, matching no count of --json; "N earlier render(s) kept in .idcli/superseded" counted this
+    run's alone, while `restore --list` (which it suggests) lists the folder's. Each line says what it counts, in
+    the words and numbers of --json's ``counts`` and the new ``superseded_total``."""
+    from PIL import Image
+
+    shots, out = day1 / "shots.yaml", day1 / "out"
+    sh010 = DAY1.replace("on the harbour wall", "on the harbour wall, gulls overhead")
+    both = sh010.replace("an empty lighthouse at dusk", "an empty lighthouse at dawn")
+    for text in (sh010, both):  # sh010's two takes moved aside, then sh030's
+        shots.write_text(text, "utf-8")
+        rendered = cli("render", shots, "--out", out, "--device", "cpu")
+        assert rendered.exit_code == 0, rendered.output
+    assert (f"idcli: note: 2 earlier render(s) moved to {out / '.idcli' / 'superseded'} by this run, 4 kept there in "
+            f"all (idcli restore {out} --list lists them, idcli restore {out} SHOT_tN puts one back)"
+            ) in rendered.stderr.splitlines(), rendered.stderr
+    shots.write_text(DAY1.replace("an empty lighthouse at dusk", "an empty lighthouse at dawn"), "utf-8")
+    edited = out / "sh040" / "sh040_t1.png"  # sh010 edited back (its two takes restored), and sh040_t1 retouched
+    with Image.open(edited) as image:
+        retouched = image.convert("RGB")
+    retouched.putpixel((3, 3), (255, 0, 0))
+    retouched.save(edited)
+    rendered = cli("render", shots, "--out", out, "--device", "cpu", "--json")
+    assert rendered.exit_code == 0, rendered.output
+    assert "8 jobs: 5 already done, 2 restored, 1 edited by hand (kept), 0 to render" in rendered.stderr.splitlines(), (
+        rendered.stderr)
+    document = json.loads(rendered.stdout)
+    assert {k: document["counts"][k] for k in ("skipped", "restored", "kept", "rendered")} == {
+        "skipped": 5, "restored": 2, "kept": 1, "rendered": 0}
+    assert len(document["superseded"]) == 2 and document["superseded_total"] == 4  # sh010's edited takes, aside now
+    assert document["superseded_total"] == len(json.loads(cli("restore", out, "--list", "--json").stdout)["versions"])
+    again = json.loads(cli("render", shots, "--out", out, "--device", "cpu", "--json").stdout)  # nothing moves now
+    assert again["superseded"] == [] and again["superseded_total"] == 4
+
+
 def test_restore_list_without_a_take_lists_every_kept_render(day2: Path) -> None:
     out = day2 / "out"
     listed = cli("restore", out, "--list")
@@ -132,6 +169,18 @@ def test_select_says_which_earlier_picks_were_re_rendered_or_left_the_shot_list(
     assert not any("sh030" in n for n in notes)  # unchanged: its pick stands, nothing to say
     document = json.loads(cli("select", out, "sh025=2", "--json").stdout)
     assert document["notes"] == [n.removeprefix("idcli: note: ") for n in notes]
+
+
+def test_select_lists_the_picks_in_shot_list_order_after_a_re_pick(day2: Path) -> None:
+    """The "selects.json: ..." line listed the picks carried forward first and the shot picked now last
+    (sh010, sh020, sh030, sh040, sh025): in shot-list order, shots no longer in the shot list last by id, as
+    ``select OUT`` lists them. DAY2's order (sh010, sh025, sh030) is neither the file's nor the ids'."""
+    out = day2 / "out"
+    result = cli("select", out, "sh025=2")
+    assert result.exit_code == 0, result.output
+    assert f"{out / 'selects.json'}: sh010=t2, sh025=t2, sh030=t2, sh020=t1, sh040=t1" in result.stdout.splitlines()
+    listed = json.loads(cli("select", out, "--json").stdout)["standing"]
+    assert [s["shot_id"] for s in listed] == ["sh010", "sh025", "sh030", "sh020", "sh040"]  # the same order
 
 
 def test_export_and_review_say_which_picks_no_longer_stand(day2: Path) -> None:
@@ -469,6 +518,47 @@ def test_select_without_picks_lists_each_select_and_whether_it_stands(day2: Path
     assert document["unpicked"] == ["sh025"] and document["changed"] == []
     assert set(document["selects"]) == {"sh010", "sh020", "sh030", "sh040"}  # as selects.json holds them
     assert (out / "selects.json").read_bytes() == before  # listing writes nothing
+
+
+def test_select_without_picks_says_which_picked_images_changed_since_their_render(day1: Path) -> None:
+    """A take retouched by hand read as "as rendered when picked" in the list, and deliver then refused it (its
+    bytes are not its sidecar's): an editor trusting the list had a delivery fail. The list says so of each pick,
+    with what deliver and render do with it and what to do; --json gives it as ``image_changed``."""
+    from PIL import Image
+
+    out = day1 / "out"
+    edited = out / "sh030" / "sh030_t2.png"
+    with Image.open(edited) as image:
+        retouched = image.convert("RGB")
+    retouched.putpixel((3, 3), (255, 0, 0))  # a retouch, saved by another program: a whole image still
+    retouched.save(edited)
+    damaged = out / "sh010" / "sh010_t2.png"
+    damaged.write_bytes(damaged.read_bytes()[:200])  # cut short: no whole image
+    listed = cli("select", out)
+    assert listed.exit_code == 0, listed.output
+    shots = shlex.quote(str(day1 / "shots.yaml"))
+    assert listed.stdout.splitlines() == [
+        f"{out / 'selects.json'}: 4 pick(s), in shot-list order; 4 as rendered when picked; the images of 2 changed "
+        "since their render: deliver refuses them",
+        "sh010=t2: as rendered when picked, but its image is damaged since the render: deliver refuses it (idcli "
+        f"render {shots} --out {out} renders it again)",
+        "sh020=t1: as rendered when picked",
+        "sh030=t2: as rendered when picked, but its image was edited after the render: deliver refuses it (idcli "
+        f"render {shots} --out {out} --only sh030 --force renders the shot again, keeping the edited image in "
+        f".idcli/superseded; or pick another take: idcli select {out} sh030=N)",
+        "sh040=t1: as rendered when picked",
+    ], listed.stdout
+    document = json.loads(cli("select", out, "--json").stdout)
+    assert [(s["shot_id"], s["standing"], s["image_changed"]) for s in document["standing"]] == [
+        ("sh010", "as-picked", "damaged"), ("sh020", "as-picked", None), ("sh030", "as-picked", "edited"),
+        ("sh040", "as-picked", None)]
+    refused = cli("deliver", out, day1 / "dest", "--shots", "sh030")  # what the list says deliver does
+    assert refused.exit_code == 2 and "changed since it was committed" in refused.stderr, refused.output
+    rendered = cli("render", day1 / "shots.yaml", "--out", out, "--only", "sh030", "--force", "--device", "cpu")
+    assert rendered.exit_code == 0, rendered.output  # what it says to run: sh030 as rendered now, deliverable
+    standing = json.loads(cli("select", out, "--json").stdout)["standing"]
+    assert {s["shot_id"]: s["image_changed"] for s in standing}["sh030"] is None
+    assert cli("deliver", out, day1 / "dest", "--shots", "sh030").exit_code == 0
 
 
 def test_select_without_picks_in_a_folder_without_any(day1: Path) -> None:

@@ -172,8 +172,11 @@ def select(
                          selects=dict(sorted(current.items())), changed=current.changed, notes=current.notes))
             return
         emit("changed: " + (", ".join(current.changed) or "nothing; every pick given was recorded already"))
-        emit(f"{root / SELECTS}: " + (", ".join(f"{shot}=t{pick['take']}" for shot, pick in
-                                                current.items()) or "no picks"))
+        from ..review.select_list import in_shot_list_order
+
+        # In shot-list order, as `select OUT` lists them: the file's order put a shot picked now after the rest.
+        emit(f"{root / SELECTS}: " + (", ".join(f"{shot}=t{current[shot]['take']}" for shot in
+                                                in_shot_list_order(root, current)) or "no picks"))
         if (root / "review" / "index.html").is_file():  # the page is static: say how it catches up
             import shlex
 
@@ -203,19 +206,37 @@ def _list_selects(out: Path, as_json: bool) -> None:
         emit(f"{root / SELECTS}: no picks (idcli select {folder} SHOT=TAKE records one)")
     else:
         standing = sum(1 for s in listed.selects if s.standing is PickStanding.AS_PICKED)
+        changed = sum(1 for s in listed.selects if _refused_image(s))
         emit(f"{root / SELECTS}: {len(listed.selects)} pick(s), in shot-list order; {standing} as rendered when "
-             "picked")
+             "picked" + (f"; the images of {changed} changed since their render: deliver refuses them" if changed
+                         else ""))
+    shots = shlex.quote(str(listed.shotlist)) if listed.shotlist is not None else "SHOTS.yaml"
     for s in listed.selects:
         named = printable(s.shot_id)
         how = {PickStanding.RE_RENDERED: f" (look again: idcli select {folder} {named}=N)",
                PickStanding.SHOT_GONE: " (left out of review, export and deliver)",
                PickStanding.BEYOND_TAKES: f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(
             s.standing, "")
-        emit(f"{named}=t{s.take}: {s.words}{how}")
+        # The take as rendered may stand as picked, yet its image is no longer the render's: deliver refuses it.
+        image = {"edited": f", but its image was edited after the render: deliver refuses it (idcli render {shots} "
+                           f"--out {folder} --only {named} --force renders the shot again, keeping the edited image in "
+                           f".idcli/superseded; or pick another take: idcli select {folder} {named}=N)",
+                 "damaged": f", but its image is damaged since the render: deliver refuses it (idcli render {shots} "
+                            f"--out {folder} renders it again)"}.get(s.image_changed or "", "") if _refused_image(
+            s) else ""
+        emit(f"{named}=t{s.take}: {s.words}{image}{how}")
     if listed.unpicked:
         shown = ", ".join(printable(shot) for shot in listed.unpicked[:10])
         more = f" ... and {len(listed.unpicked) - 10} more" if len(listed.unpicked) > 10 else ""
         emit(f"not picked yet: {shown}{more}")
+
+
+def _refused_image(standing: Any) -> bool:
+    """Whether a listed pick's image changed since its render (select_list.image_change) where deliver would take
+    it, and so refuse it: not of a shot no longer in the shot list, which deliver leaves out."""
+    from ..review.pick_standing import PickStanding
+
+    return standing.image_changed is not None and standing.standing is not PickStanding.SHOT_GONE
 
 
 @app.command()

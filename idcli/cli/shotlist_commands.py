@@ -70,8 +70,16 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
                      "removed, or takes beyond a shot's takes: put them back to use them; one shot list per output "
                      "folder: another shot list's renders here are counted as orphans; give each its own --out)")
     superseded = document.get("superseded") or []
-    if superseded:
-        notes.append(f"note: {len(superseded)} earlier render(s) kept in {folder / '.idcli' / 'superseded'} "
+    kept_there = folder / ".idcli" / "superseded"
+    # plan's `superseded` is every render the folder keeps; render's, those this run moved there (its
+    # `superseded_total` counts the folder's): said apart, for `restore --list` lists the folder's.
+    if superseded and "superseded_total" in document:
+        notes.append(f"note: {len(superseded)} earlier render(s) moved to {kept_there} by this run, "
+                     f"{document['superseded_total']} kept there in all (idcli restore "
+                     f"{restore_folder(folder)} --list lists them, idcli restore {restore_folder(folder)} SHOT_tN "
+                     "puts one back)")
+    elif superseded:
+        notes.append(f"note: {len(superseded)} earlier render(s) kept in {kept_there} "
                      f"(idcli restore {restore_folder(folder)} --list lists them, idcli restore "
                      f"{restore_folder(folder)} SHOT_tN puts one back)")
     if document.get("other_project"):
