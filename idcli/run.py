@@ -169,8 +169,6 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
             report.jobs.append(outcome(job, status, state.status if state else "new"))
         if out.is_dir():
             report.orphans = find_orphans(out, all_takes)
-            projects = folder_projects(store)
-            report.other_project = None if not projects or plan.project in projects else sorted(projects)[0]
             report.superseded_total = count_superseded(out)
         _report_blocked(plan, report, out)
         report.seconds = time.perf_counter() - started
