@@ -391,7 +391,9 @@ def test_batch_composition_does_not_change_a_plate_image(shots: Path, tmp_path: 
             continue
         plate_jobs += 1
         pa, pb = _pixels(Path(a.image)).astype(int), _pixels(Path(b.image)).astype(int)
-        assert np.abs(pa - pb).max() <= 1 and (pa != pb).mean() < 0.0001, a.shot_id
+        # One level in a few values (a batch shape's rounding, docs/architecture.md): 0.013 % of them on an Intel
+        # Xeon's AVX-512 kernels, fewer on the AMD EPYC this bound was first set on.
+        assert np.abs(pa - pb).max() <= 1 and (pa != pb).mean() < 0.001, a.shot_id
         union = _union_from_sidecar(record)
         assert np.array_equal(pa[union == 0], pb[union == 0])  # outside the faces: the plate, exactly
     assert plate_jobs == 6

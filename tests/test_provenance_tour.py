@@ -124,8 +124,12 @@ def test_verify_fails_a_sidecar_naming_another_signer_or_unsigned_image_than_the
     _edit(street, lambda s: s["image"].update(sha256=sha256_bytes(signed)))
     check = verify_folder(out).images[1]
     assert check.c2pa["state"] == "Valid" and check.c2pa["signer"] == "someone else"
-    assert check.problems == ["the manifest is signed by 'someone else' (idcli test studio), its sidecar says "
-                              "'CN=idcli test signer,O=idcli test studio'"]
+    # Named, then the certificate's serial and subject the sidecar records (recorded since 2026-11-30).
+    assert check.problems[0] == ("the manifest is signed by 'someone else' (idcli test studio), its sidecar says "
+                                 "'CN=idcli test signer,O=idcli test studio'")
+    assert check.problems[1].startswith("the manifest is signed by the certificate with serial ")
+    assert check.problems[2:] == ["the manifest is signed by 'someone else', its sidecar's subject_common_name says "
+                                  "'idcli test signer'"]  # the stranger's CA has the studio's CA's name
 
 
 def test_verify_of_a_delivery_fails_a_copys_sidecar_naming_another_signer(write_shotlist, tmp_path, engine_factory,
