@@ -483,14 +483,10 @@ def test_validate_lists_a_plates_problem_beside_another_shots_problem(
     assert not (tmp_path / "out").exists()
 
 
-def test_a_plate_with_seven_faces_is_not_held_to_the_dual_line_limit(tmp_path: Path, selfies: Path) -> None:
-    # The 6-character limit is dual-line's (one 77-token prompt's attention, a UNet row per character);
-    # a plate face is its own crop. A crowd plate was refused with 'use method: single', which then drew
-    # the warning that method does not apply to a plate shot.
-    names = "abcdefg"
+def _crowd_plate(tmp_path: Path, names: str, boxes: str) -> str:
+    """A shot list whose one plate shot names each of ``names`` (one character a letter), faces given as ``boxes``."""
     cast = "".join(f"  {n}: {{selfies: [selfies/mara_1.jpg]}}\n" for n in names)
-    boxes = ", ".join(f"[{10 + 100 * i}, 10, 40, 40]" for i in range(len(names)))
-    text = _with_plate(tmp_path, f"""\
+    return _with_plate(tmp_path, f"""\
 version: 1
 project: crowd
 characters:
@@ -500,6 +496,15 @@ characters:
     plate: PLATE
     plate_faces: [{boxes}]
 """)
+
+
+def test_a_plate_with_seven_faces_is_not_held_to_the_dual_line_limit(tmp_path: Path, selfies: Path) -> None:
+    # The 6-character limit is dual-line's (one 77-token prompt's attention, a UNet row per character);
+    # a plate face is its own crop. A crowd plate was refused with 'use method: single', which then drew
+    # the warning that method does not apply to a plate shot.
+    names = "abcdefg"
+    boxes = ", ".join(f"[{10 + 100 * i}, 10, 40, 40]" for i in range(len(names)))
+    text = _crowd_plate(tmp_path, names, boxes)
     assert len(loads_shotlist(text, tmp_path).shotlist.shots) == 1
     # A dual-line shot naming seven is still refused.
     with pytest.raises(ShotListError, match="names 7 characters; a dual-line shot may name at most 6"):
@@ -511,18 +516,8 @@ def test_a_crowd_plate_chooses_a_face_for_each_of_more_than_eight_characters(tmp
     # entry per character named; the list was capped at 8, so a crowd plate of 12 could not choose its faces
     # (its small faces, which the detector misses, given as boxes) and was refused with "at most 8 items".
     names = "abcdefghijkl"
-    cast = "".join(f"  {n}: {{selfies: [selfies/mara_1.jpg]}}\n" for n in names)
     boxes = ", ".join(f"[{10 + 100 * (i % 6)}, {10 + 100 * (i // 6)}, 40, 40]" for i in range(len(names)))
-    text = _with_plate(tmp_path, f"""\
-version: 1
-project: crowd
-characters:
-{cast}shots:
-  - id: crowd
-    prompt: "{', '.join('{' + n + '}' for n in names)} in a crowd"
-    plate: PLATE
-    plate_faces: [{boxes}]
-""")
+    text = _crowd_plate(tmp_path, names, boxes)
     loaded = loads_shotlist(text, tmp_path)
     assert loaded.shotlist.shots[0].plate_faces is not None and len(loaded.shotlist.shots[0].plate_faces) == 12
 
