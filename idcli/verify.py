@@ -317,10 +317,12 @@ def c2pa_block_problems(block: dict[str, Any], data: bytes, manifest: Any) -> li
         problems.append(f"the manifest is signed by {manifest.signer!r} ({manifest.signer_org}), its sidecar says "
                         f"{subject!r}")
     # The signer certificate's serial and issuer (sidecars from 2026-11-30 on; an older one has neither): a
-    # certificate with the same names but another serial, or from another CA, is another signer.
+    # certificate with the same names but another serial, or from another CA, is another signer. Each is compared
+    # only when the reader gives it (the issuer comes from crJSON, which another c2pa-python may not have): a fact
+    # the manifest side does not give is unknown, not different, and fails no take (--json shows it null).
     serial = block.get("serial_number")
-    if serial is not None and (_serial_value(serial) is None
-                               or _serial_value(serial) != _serial_value(manifest.serial_number)):
+    if serial is not None and (_serial_value(serial) is None or (
+            manifest.serial_number is not None and _serial_value(serial) != _serial_value(manifest.serial_number))):
         problems.append(f"the manifest is signed by the certificate with serial {manifest.serial_number!r}, its "
                         f"sidecar says {_shown(serial)}")
     name = block.get("subject_common_name")
@@ -328,7 +330,7 @@ def c2pa_block_problems(block: dict[str, Any], data: bytes, manifest: Any) -> li
         problems.append(f"the manifest is signed by {manifest.signer!r}, its sidecar's subject_common_name says "
                         f"{_shown(name)}")
     issuer = block.get("issuer_common_name")
-    if issuer is not None and issuer != manifest.issuer_common_name:
+    if issuer is not None and manifest.issuer_common_name is not None and issuer != manifest.issuer_common_name:
         problems.append(f"the manifest's signer certificate is issued by {manifest.issuer_common_name!r}, its sidecar "
                         f"says {_shown(issuer)}")
     return problems
