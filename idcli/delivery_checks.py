@@ -41,7 +41,7 @@ def refuse_render_into_delivery(out_dir: Path) -> None:
 def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
     """One ``verify.ImageCheck`` per delivered image (and per file the listing names that is missing)."""
     from . import safeio
-    from .verify import ImageCheck, file_entry
+    from .verify import ImageCheck, file_entry, sidecar_not_read
 
     checks: dict[str, Any] = {}
     hashes: dict[str, str | None] = {}  # image name -> its sha256 as read
@@ -56,9 +56,12 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
             checks[check.image["path"]] = check
     for image in sorted(root.glob("[!.]*.png")):
         if image.name not in checks:
-            checks[image.name] = ImageCheck(file_entry(root, image.with_suffix(".json")), file_entry(root, image),
-                                            ok=False, problems=["no sidecar beside it: not a whole delivered copy "
-                                                                "(deliver again)"])
+            why = sidecar_not_read(image.with_suffix(".json"), _is_copy_sidecar, "a delivered copy's sidecar")
+            checks[image.name] = ImageCheck(
+                file_entry(root, image.with_suffix(".json")), file_entry(root, image), ok=False,
+                problems=[f"its sidecar {image.with_suffix('.json').name} is there but cannot be read ({why}): edited "
+                          "after the delivery? Deliver again" if why else
+                          "no sidecar beside it: not a whole delivered copy (deliver again)"])
     try:
         listing = json.loads(safeio.read_regular(root / DELIVERY_FILE, MAX_DELIVERY_FILE_BYTES, follow_links=False))
         entries = listing["images"]
@@ -80,7 +83,9 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
             checks[name] = ImageCheck(file_entry(root, root / Path(name).with_suffix(".json")),
                                       file_entry(root, root / name), ok=False,
                                       problems=[f"listed in {DELIVERY_FILE} but missing"])
-        elif entry.get("sha256") != hashes.get(name):
+        elif name not in hashes:  # a copy whose sidecar was not read: its image was not hashed (said above)
+            pass
+        elif entry.get("sha256") != hashes[name]:
             check.problems.append(f"{DELIVERY_FILE} lists another sha256 for it")
         elif name in sidecars:
             check.problems += _listing_differs(entry, sidecars[name])
@@ -111,21 +116,16 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     from . import safeio
     from .delivery_record import looks_absolute
     from .hashing import sha256_bytes
-    from .provenance import RepeatedKey, loads_strict, read_png_record
+    from .provenance import read_png_record
     from .signing import EXTRA_HINT, available, carries_manifest
-    from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
-    from .verify import ImageCheck, file_entry
+    from .store import MAX_IMAGE_BYTES
+    from .verify import ImageCheck, UnreadableSidecar, file_entry, load_sidecar
 
-    repeated = None
     try:
-        text = safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False)
-        try:
-            sidecar = loads_strict(text)
-        except RepeatedKey as exc:  # still a copy's sidecar to check, failed for it
-            sidecar, repeated = json.loads(text), exc
-    except (safeio.NotRegularFile, ValueError, RecursionError):
+        sidecar, repeated = load_sidecar(sidecar_path)  # repeated: a key written twice, still a copy's sidecar
+    except UnreadableSidecar:
         return None
-    if not isinstance(sidecar, dict) or not isinstance(sidecar.get("delivery"), dict):
+    if not _is_copy_sidecar(sidecar):
         return None  # not a delivered copy's sidecar (a file someone added to the folder)
     image_path = sidecar_path.with_suffix(".png")
     check = ImageCheck(file_entry(root, sidecar_path), file_entry(root, image_path), ok=True)
@@ -169,6 +169,11 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
         check.c2pa = report
         check.problems += problems
     return check, sha256, sidecar
+
+
+def _is_copy_sidecar(sidecar: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether JSON read beside a delivered image is its copy's sidecar (one with a ``delivery`` block)."""
+    return isinstance(sidecar, dict) and isinstance(sidecar.get("delivery"), dict)
 
 
 def absolute_values(value: Any, looks_absolute: Any, where: str = "") -> list[str]:

@@ -536,10 +536,12 @@ def _hex_serial(decimal: Any) -> str | None:
 def _issuer_common_name(reader: Any) -> str | None:
     """The common name of the signer certificate's issuer. ``signature_info`` gives the signer's own common name and
     organisation only; the reader's crJSON (c2pa-python 0.38) gives the certificate's issuer, per manifest, under
-    ``signature.certificateInfo``: the active manifest's is read (a delivered copy also holds its take's)."""
-    import json
+    ``signature.certificateInfo``: the active manifest's is read (a delivered copy also holds its take's).
 
-    import c2pa
+    None when it is not known: crJSON is new in 0.38 and may go or change, so an SDK without it, one whose crJSON
+    raises, or a store that does not say is an unknown issuer, which verify does not compare (c2pa_block_problems),
+    never a failed take or an internal error."""
+    import json
 
     try:
         active = json.loads(reader.json()).get("active_manifest")
@@ -548,6 +550,6 @@ def _issuer_common_name(reader: Any) -> str | None:
                 issuer = ((manifest.get("signature") or {}).get("certificateInfo") or {}).get("issuer") or {}
                 name = issuer.get("CN") if isinstance(issuer, dict) else None
                 return name if isinstance(name, str) else None
-    except (c2pa.C2paError, AttributeError, ValueError, RecursionError):  # no crjson (another SDK), a damaged store
+    except Exception:  # no crjson (AttributeError), the SDK's C2paError, a damaged store: whatever it raises
         return None
     return None

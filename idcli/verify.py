@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
@@ -22,6 +22,9 @@ from .hashing import sha256_bytes
 from .option_words import Option, words
 from .paths import absolute
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
+
+if TYPE_CHECKING:
+    from .provenance import RepeatedKey
 
 
 def not_signed() -> str:
@@ -110,10 +113,13 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                 rf"{re.escape(image_path.parent.name)}_t\d+\.png", image_path.name)
                 or image_path.resolve() in checked):
             continue
+        sidecar_path = image_path.with_suffix(".json")
+        why = sidecar_not_read(sidecar_path, is_take_sidecar, "an idcli sidecar")
         report.images.append(ImageCheck(
-            file_entry(root, image_path.with_suffix(".json")), file_entry(root, image_path), ok=False,
-            problems=["no sidecar beside it, so it cannot be checked (idcli render recovers the sidecar from "
-                      "the image's own record)"]))
+            file_entry(root, sidecar_path), file_entry(root, image_path), ok=False,
+            problems=[(f"its sidecar {sidecar_path.name} is there but cannot be read ({why}): edited after the "
+                       "render? The image cannot be checked against it" if why else "no sidecar beside it, so it "
+                       "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)"]))
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check; give a render's output folder "
                          "(idcli render FILE --out DIR)", file=root)
@@ -130,20 +136,67 @@ def file_entry(root: Path, path: Path) -> dict[str, str]:
     return {"path": relative, "abs_path": str(absolute(path))}
 
 
-def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
-    """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
+class UnreadableSidecar(Exception):
+    """A file at a sidecar's place that is not JSON idcli reads; ``why`` says so in a few words."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+_NOT_REGULAR = {"link": "a link, which verify does not follow", "folder": "a folder",
+                "special": "a device, FIFO or socket", "too-large": f"over {MAX_SIDECAR_BYTES:,} bytes"}
+
+
+def load_sidecar(path: Path) -> tuple[Any, RepeatedKey | None]:
+    """The JSON at a sidecar's place and, when it writes a key twice, the ``provenance.RepeatedKey`` (still the
+    take's sidecar, failed for it); raises UnreadableSidecar. Read bounded, through no link, never blocking."""
     from .provenance import RepeatedKey, loads_strict
 
-    repeated = None
     try:
-        text = safeio.read_regular(sidecar_path, MAX_SIDECAR_BYTES, follow_links=False)
+        text = safeio.read_regular(path, MAX_SIDECAR_BYTES, follow_links=False)
+    except safeio.NotRegularFile as exc:
+        raise UnreadableSidecar(_NOT_REGULAR.get(exc.kind) or exc.detail or exc.kind) from None
+    try:
         try:
-            sidecar = loads_strict(text)
-        except RepeatedKey as exc:  # still the take's sidecar, failed for it
-            sidecar, repeated = json.loads(text), exc
-    except (safeio.NotRegularFile, ValueError, RecursionError):
+            return loads_strict(text), None
+        except RepeatedKey as exc:
+            return json.loads(text), exc
+    except RecursionError:  # past the parser's limit (~980 levels): JSON readers refuse it, idcli too
+        raise UnreadableSidecar("nested too deep to read as JSON") from None
+    except UnicodeDecodeError:
+        raise UnreadableSidecar("not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableSidecar(f"not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except ValueError:  # a number past Python's digit limit
+        raise UnreadableSidecar("not JSON idcli reads (a number too long)") from None
+
+
+def is_take_sidecar(sidecar: Any) -> bool:
+    """Whether JSON read at a take's sidecar place is an idcli sidecar (a job key and an image block)."""
+    return isinstance(sidecar, dict) and "job_key" in sidecar and isinstance(sidecar.get("image"), dict)
+
+
+def sidecar_not_read(path: Path, is_sidecar: Any, kind: str) -> str | None:
+    """Why the file beside an image that no check read is not its sidecar (``kind``, as ``is_sidecar`` tells it),
+    or None when there is no file there: the image has a sidecar, it cannot be read, and saying it has none sends
+    whoever reads the report looking for a file that is there."""
+    if not os.path.lexists(path):
         return None
-    if not isinstance(sidecar, dict) or "job_key" not in sidecar or not isinstance(sidecar.get("image"), dict):
+    try:
+        sidecar, _ = load_sidecar(path)
+    except UnreadableSidecar as exc:
+        return exc.why
+    return None if is_sidecar(sidecar) else f"not {kind}"
+
+
+def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
+    """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
+    try:
+        sidecar, repeated = load_sidecar(sidecar_path)
+    except UnreadableSidecar:
+        return None
+    if not is_take_sidecar(sidecar):
         return None
     relpath = str(sidecar["image"].get("path", ""))
     image_path = root / relpath
@@ -264,10 +317,12 @@ def c2pa_block_problems(block: dict[str, Any], data: bytes, manifest: Any) -> li
         problems.append(f"the manifest is signed by {manifest.signer!r} ({manifest.signer_org}), its sidecar says "
                         f"{subject!r}")
     # The signer certificate's serial and issuer (sidecars from 2026-11-30 on; an older one has neither): a
-    # certificate with the same names but another serial, or from another CA, is another signer.
+    # certificate with the same names but another serial, or from another CA, is another signer. Each is compared
+    # only when the reader gives it (the issuer comes from crJSON, which another c2pa-python may not have): a fact
+    # the manifest side does not give is unknown, not different, and fails no take (--json shows it null).
     serial = block.get("serial_number")
-    if serial is not None and (_serial_value(serial) is None
-                               or _serial_value(serial) != _serial_value(manifest.serial_number)):
+    if serial is not None and (_serial_value(serial) is None or (
+            manifest.serial_number is not None and _serial_value(serial) != _serial_value(manifest.serial_number))):
         problems.append(f"the manifest is signed by the certificate with serial {manifest.serial_number!r}, its "
                         f"sidecar says {_shown(serial)}")
     name = block.get("subject_common_name")
@@ -275,7 +330,7 @@ def c2pa_block_problems(block: dict[str, Any], data: bytes, manifest: Any) -> li
         problems.append(f"the manifest is signed by {manifest.signer!r}, its sidecar's subject_common_name says "
                         f"{_shown(name)}")
     issuer = block.get("issuer_common_name")
-    if issuer is not None and issuer != manifest.issuer_common_name:
+    if issuer is not None and manifest.issuer_common_name is not None and issuer != manifest.issuer_common_name:
         problems.append(f"the manifest's signer certificate is issued by {manifest.issuer_common_name!r}, its sidecar "
                         f"says {_shown(issuer)}")
     return problems

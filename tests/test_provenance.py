@@ -712,3 +712,54 @@ def test_a_sidecar_names_the_signers_certificate_and_verify_checks_it(write_shot
     copy_sidecar.write_text(json.dumps({**copied, "c2pa": {**copied["c2pa"], "serial_number": "abc"}}))
     [check] = verify_folder(dest).images
     assert not check.ok and any("'abc'" in p for p in check.problems), check.problems
+
+
+@pytest.mark.parametrize("lost", ["crjson absent", "crjson fails", "no serial in signature_info"])
+def test_a_signer_fact_the_reader_does_not_give_fails_no_take(write_shotlist, tmp_path, engine_factory, signing_env,
+                                                                 monkeypatch, lost) -> None:
+    # The issuer's common name comes from c2pa-python's crJSON (0.38), the serial from signature_info: an SDK that
+    # drops crJSON, or a reader that fails on it, left the manifest's issuer None, and every sidecar recording an
+    # issuer failed verify, OUT and DEST. A fact the manifest side does not give is not compared.
+    import c2pa
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.delivery import deliver
+
+    out, dest = tmp_path / "out", tmp_path / "to-client"
+    [job] = render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True, only=["text"]).jobs
+    deliver(out, dest)
+    sidecar_path = Path(job.sidecar)
+    sidecar = json.loads(sidecar_path.read_text())
+    block = sidecar["c2pa"]
+    assert block["issuer_common_name"] and block["serial_number"]
+    if lost == "crjson absent":
+        monkeypatch.delattr(c2pa.Reader, "crjson")
+    elif lost == "crjson fails":
+        def failing(self: object) -> str:
+            raise RuntimeError("crJSON is not supported by this build")
+
+        monkeypatch.setattr(c2pa.Reader, "crjson", failing)
+    else:
+        active = c2pa.Reader.get_active_manifest
+
+        def without_serial(self: object) -> dict | None:
+            manifest = active(self)
+            (manifest or {}).get("signature_info", {}).pop("cert_serial_number", None)
+            return manifest
+
+        monkeypatch.setattr(c2pa.Reader, "get_active_manifest", without_serial)
+    unknown = "serial_number" if lost.startswith("no serial") else "issuer_common_name"
+    for folder in (out, dest):
+        [check] = verify_folder(folder).images
+        assert check.ok, (folder, check.problems)
+        assert check.c2pa is not None and check.c2pa[unknown] is None and check.c2pa["signer"] == "idcli test signer"
+    # What the reader does give is still compared: a sidecar naming another signer fails.
+    sidecar_path.write_text(json.dumps({**sidecar, "c2pa": {**block, "subject_common_name": "someone else"}}))
+    [check] = verify_folder(out).images
+    assert not check.ok and any("'someone else'" in p for p in check.problems), check.problems
+    sidecar_path.write_text(json.dumps(sidecar))
+    # --verbose shows what is known and says the rest was not given, not 'None'.
+    run = CliRunner().invoke(app, ["verify", str(out), "--verbose"])
+    assert run.exit_code == 0, run.output
+    assert "None" not in run.output and "not given by this c2pa-python" in run.output, run.output

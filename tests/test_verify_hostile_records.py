@@ -174,3 +174,32 @@ def test_a_key_written_twice_is_named(delivered, tmp_path) -> None:
         [check] = verify_folder(copy).images
         assert "its sidecar writes the key 'seed' twice (edited by hand?): readers disagree on its value" in \
             check.problems, check.problems
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    (None, "nested too deep to read as JSON"),
+    ('{"job_key": ', "not JSON: line 1 column 13: Expecting value"),
+    ("[1, 2]", None),
+], ids=["nested past the parser's limit", "cut short", "not a sidecar"])
+def test_a_sidecar_that_cannot_be_read_is_there_not_missing(delivered, tmp_path, text, why) -> None:
+    # The take's image has a sidecar beside it that JSON cannot read (nested past the parser's limit, ~980 levels):
+    # verify said "no sidecar beside it", sending whoever read it looking for a file that is there.
+    import shutil
+
+    for folder, sidecar, kind in ((delivered[1], "sh010_take1.json", "a delivered copy's sidecar"),
+                                  (delivered[0], "sh010/sh010_t1.json", "an idcli sidecar")):
+        copy = tmp_path / folder.name
+        shutil.copytree(folder, copy)
+        if text is None:
+            _edit(copy / sidecar, _nested(DEEP), None)
+        else:
+            (copy / sidecar).write_text(text)
+        report = verify_folder(copy)
+        [check] = report.images
+        assert report.exit_code == 6 and not check.ok
+        name = Path(sidecar).name
+        assert check.problems[0].startswith(f"its sidecar {name} is there but cannot be read "
+                                            f"({why or 'not ' + kind}): edited after "), check.problems
+        assert len(check.problems) == 1 and not any("no sidecar beside it" in p for p in check.problems), \
+            check.problems
+        _one_line_each(check.problems)

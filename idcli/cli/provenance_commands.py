@@ -163,10 +163,8 @@ def verify(
                 state = (check.c2pa or {}).get("state")
                 lines.append(f"{'ok' if check.ok else 'FAILED':6} {check.image['path']}"
                              + (f"  (C2PA {state})" if state else ""))
-                if verbose and (check.c2pa or {}).get("serial_number"):
-                    c2pa = check.c2pa or {}
-                    lines.append(f"       signed by {c2pa.get('signer')!r} (certificate serial "
-                                 f"{c2pa['serial_number']}), issued by {c2pa.get('issuer_common_name')!r}")
+                if verbose and ((check.c2pa or {}).get("signer") or (check.c2pa or {}).get("serial_number")):
+                    lines.append(f"       {signer_line(check.c2pa or {})}")
                 lines += [f"       {problem}" for problem in check.problems]
             counts = summary["counts"]
             lines.append(f"{counts['checked']} images checked, {counts['signed']} signed, {counts['failed']} failed")
@@ -176,3 +174,13 @@ def verify(
 
     guarded(body, as_json)
 
+
+def signer_line(c2pa: dict[str, Any]) -> str:
+    """Who signed an image, as ``verify --verbose`` prints it under the image: ``signed by 'NAME' (certificate serial
+    HEX), issued by 'ISSUER'``. A fact the C2PA reader did not give (the issuer comes from crJSON, which another
+    c2pa-python may lack) is said to be not given, not printed as ``None``; verify does not compare it."""
+    unknown = "not given by this c2pa-python"
+    signer, serial, issuer = c2pa.get("signer"), c2pa.get("serial_number"), c2pa.get("issuer_common_name")
+    who = f"signed by {signer!r}" if signer else f"signer {unknown}"
+    by = f"issued by {issuer!r}" if issuer else f"issuer {unknown}"
+    return f"{who} (certificate serial {serial or unknown}), {by}"
