@@ -89,3 +89,19 @@ def test_added_takes_end_with_their_shot_or_a_lowered_take_count(write_shotlist,
                           "gone.yaml")
     report = idcli.render(idcli.load_shotlist(gone), out, device="cpu", engine_factory=engine_factory)
     assert sorted((o["shot_id"], o["take"]) for o in report.orphans) == [("face", 1), ("face", 2), ("face", 3)]
+
+
+def test_the_retake_rounds_report_every_render_they_moved_aside(write_shotlist, tmp_path, engine_factory) -> None:
+    """Each round reports the earlier renders it moved to .idcli/superseded; the merged report listed only the last
+    round's, so a prompt edit re-rendered in round one went unsaid ("N earlier render(s) moved … by this run")."""
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    edited = write_shotlist(SHOTS.replace("a lighthouse", "a lighthouse at dusk"), "edited.yaml")
+    # round one renders 'land' again (its old take moved aside) and skips 'face'; round two adds face_t2
+    report = render_with_retakes(idcli.load_shotlist(edited), out, max_takes=2, device="cpu",
+                                 engine_factory=engine_factory)
+    assert sorted((j.shot_id, j.take, j.status) for j in report.jobs) == [
+        ("face", 1, "skipped"), ("face", 2, "rendered"), ("land", 1, "rendered")]
+    assert [(s["shot_id"], s["take"]) for s in report.superseded] == [("land", 1)], report.superseded
+    assert report.superseded_total == 1 and report.as_dict()["superseded"] == report.superseded
