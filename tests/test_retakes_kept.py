@@ -105,3 +105,17 @@ def test_the_retake_rounds_report_every_render_they_moved_aside(write_shotlist, 
         ("face", 1, "skipped"), ("face", 2, "rendered"), ("land", 1, "rendered")]
     assert [(s["shot_id"], s["take"]) for s in report.superseded] == [("land", 1)], report.superseded
     assert report.superseded_total == 1 and report.as_dict()["superseded"] == report.superseded
+
+
+def test_forced_retake_rounds_render_each_take_once(write_shotlist, tmp_path, engine_factory) -> None:
+    """--force renders the folder's takes again once: each retake round after the first rendered every take again
+    too (9 renders for 4 takes at --max-takes 3), moving the run's own renders of the round before aside."""
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    del engine_factory.calls[:]
+    report = render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu", force=True,
+                                 engine_factory=engine_factory)
+    assert sum(engine_factory.calls) == 4 and report.rendered == 4, engine_factory.calls
+    assert sorted((s["shot_id"], s["take"]) for s in report.superseded) == [("face", 1), ("land", 1)]
+    assert report.superseded_total == 2 and _live(out) == ALL

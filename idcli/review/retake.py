@@ -84,6 +84,9 @@ def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DE
         for shot, count in sorted(more.items()):
             progress.note(f"{shot}: every take flagged by identity QA; adding take {count}")
         takes.update(more)
+        # --force renders the folder's takes again once, in the first round: with it, every later round rendered
+        # every take again too, moving the round before's renders aside; the retake rounds render the added takes
+        render_options["force"] = False
 
 
 def merge_rounds(merged: Any, report: Any) -> Any:
