@@ -119,3 +119,16 @@ def test_forced_retake_rounds_render_each_take_once(write_shotlist, tmp_path, en
     assert sum(engine_factory.calls) == 4 and report.rendered == 4, engine_factory.calls
     assert sorted((s["shot_id"], s["take"]) for s in report.superseded) == [("face", 1), ("land", 1)]
     assert report.superseded_total == 2 and _live(out) == ALL
+
+
+def test_forced_retake_rounds_into_another_projects_folder_still_say_so(write_shotlist, tmp_path,
+                                                                        engine_factory) -> None:
+    """The first round's run renders into another project's folder (--force); a later round finds the folder this
+    project's, so the merged report said `other_project: null` and the note that --force took it on went unsaid."""
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(write_shotlist(SHOTS)), out, device="cpu", engine_factory=engine_factory)
+    other = write_shotlist(SHOTS.replace("project: retake", "project: harbour"), "other.yaml")
+    report = render_with_retakes(idcli.load_shotlist(other), out, max_takes=2, device="cpu", force=True,
+                                 engine_factory=engine_factory)
+    assert sorted((j.shot_id, j.take) for j in report.jobs) == [("face", 1), ("face", 2), ("land", 1)]
+    assert report.other_project == "retake" and report.as_dict()["other_project"] == "retake"
