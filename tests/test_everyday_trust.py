@@ -318,6 +318,32 @@ def test_another_projects_folder_is_refused_without_force(write_shotlist, tmp_pa
     assert json.loads((out / "a010" / "a010_t1.json").read_text())["project"] == "harbour"
 
 
+def test_a_forced_render_into_another_projects_folder_says_it_went_on(write_shotlist, tmp_path: Path,
+                                                                     cached_engine: None) -> None:
+    """After --force the note said "(render refuses it without --force)", as if it had been refused: plan still says
+    so, a forced render (and its dry run) says --force took it on; to a Python caller, in its words."""
+    from idcli.cli import folder_notes
+
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    _render_json(path, out)
+    other = write_shotlist(TEXT_SHOTS.replace("project: trust", "project: harbour"), "other.yaml")
+    held = "holds renders of project 'trust', not 'harbour'"
+    plan = runner.invoke(app, ["plan", str(other), "--out", str(out), "--device", "cpu"])
+    assert f"{held} (render refuses it without --force)" in plan.stdout, plan.stdout
+    dry = runner.invoke(app, ["render", str(other), "--out", str(out), "--device", "cpu", "--dry-run", "--force"])
+    assert dry.exit_code == 0 and f"{held}; --force: the render goes into it anyway" in dry.stderr, dry.stderr
+    assert "refuses" not in dry.stderr, dry.stderr
+    forced = runner.invoke(app, ["render", str(other), "--out", str(out), "--device", "cpu", "--force"])
+    assert forced.exit_code == 0 and f"{held}; --force: rendered into it anyway" in forced.stderr, forced.stderr
+    assert "refuses" not in forced.stderr, forced.stderr
+    # the same notes handed to a Python caller name the argument
+    report = idcli.render(other, tmp_path / "again", device="cpu", dry_run=True)
+    document = {**report.as_dict(), "other_project": "trust"}
+    assert any("; force=True: the render goes into it anyway" in n for n in folder_notes(document, out))
+    assert any("(render refuses it without force=True)" in n
+               for n in folder_notes(_plan_json(other, tmp_path / "again") | {"other_project": "trust"}, out))
+
+
 # -- orphans --------------------------------------------------------------------------------------------
 
 

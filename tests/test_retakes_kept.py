@@ -89,3 +89,46 @@ def test_added_takes_end_with_their_shot_or_a_lowered_take_count(write_shotlist,
                           "gone.yaml")
     report = idcli.render(idcli.load_shotlist(gone), out, device="cpu", engine_factory=engine_factory)
     assert sorted((o["shot_id"], o["take"]) for o in report.orphans) == [("face", 1), ("face", 2), ("face", 3)]
+
+
+def test_the_retake_rounds_report_every_render_they_moved_aside(write_shotlist, tmp_path, engine_factory) -> None:
+    """Each round reports the earlier renders it moved to .idcli/superseded; the merged report listed only the last
+    round's, so a prompt edit re-rendered in round one went unsaid ("N earlier render(s) moved … by this run")."""
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    edited = write_shotlist(SHOTS.replace("a lighthouse", "a lighthouse at dusk"), "edited.yaml")
+    # round one renders 'land' again (its old take moved aside) and skips 'face'; round two adds face_t2
+    report = render_with_retakes(idcli.load_shotlist(edited), out, max_takes=2, device="cpu",
+                                 engine_factory=engine_factory)
+    assert sorted((j.shot_id, j.take, j.status) for j in report.jobs) == [
+        ("face", 1, "skipped"), ("face", 2, "rendered"), ("land", 1, "rendered")]
+    assert [(s["shot_id"], s["take"]) for s in report.superseded] == [("land", 1)], report.superseded
+    assert report.superseded_total == 1 and report.as_dict()["superseded"] == report.superseded
+
+
+def test_forced_retake_rounds_render_each_take_once(write_shotlist, tmp_path, engine_factory) -> None:
+    """--force renders the folder's takes again once: each retake round after the first rendered every take again
+    too (9 renders for 4 takes at --max-takes 3), moving the run's own renders of the round before aside."""
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    del engine_factory.calls[:]
+    report = render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu", force=True,
+                                 engine_factory=engine_factory)
+    assert sum(engine_factory.calls) == 4 and report.rendered == 4, engine_factory.calls
+    assert sorted((s["shot_id"], s["take"]) for s in report.superseded) == [("face", 1), ("land", 1)]
+    assert report.superseded_total == 2 and _live(out) == ALL
+
+
+def test_forced_retake_rounds_into_another_projects_folder_still_say_so(write_shotlist, tmp_path,
+                                                                        engine_factory) -> None:
+    """The first round's run renders into another project's folder (--force); a later round finds the folder this
+    project's, so the merged report said `other_project: null` and the note that --force took it on went unsaid."""
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(write_shotlist(SHOTS)), out, device="cpu", engine_factory=engine_factory)
+    other = write_shotlist(SHOTS.replace("project: retake", "project: harbour"), "other.yaml")
+    report = render_with_retakes(idcli.load_shotlist(other), out, max_takes=2, device="cpu", force=True,
+                                 engine_factory=engine_factory)
+    assert sorted((j.shot_id, j.take) for j in report.jobs) == [("face", 1), ("face", 2), ("land", 1)]
+    assert report.other_project == "retake" and report.as_dict()["other_project"] == "retake"

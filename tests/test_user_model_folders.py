@@ -526,6 +526,35 @@ def test_a_tokenizer_folder_without_its_files_is_refused_not_rendered_with_an_em
         assert len(getattr(load_pretrained_pipeline(identity, None), part)) == len(tiny_engines(tiny).pipe.tokenizer)
 
 
+@pytest.mark.parametrize(("kept", "missing"), [("vocab.json", "merges.txt"), ("merges.txt", "vocab.json")])
+def test_a_hub_snapshot_with_half_a_tokenizer_names_the_missing_file(tiny_engines, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch, kept: str,
+                                                                     missing: str) -> None:
+    """A partial download (vocab.json without merges.txt): tokenizers' "`vocab` and `merges` must be both be from
+    memory or both filenames" was passed on as the reason, saying neither which file nor what to do. A hub snapshot
+    is not read before loading (a local folder's layout is checked at plan time): the loader names it."""
+    from test_validate_models import add_to_cache
+
+    from idcli.engine.build import load_pretrained_pipeline
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    saved = tmp_path / "saved"
+    tiny_engines("tiny-sd").pipe.save_pretrained(saved, safe_serialization=True)
+    snapshot = add_to_cache(cache, "someone/my-sd15", {str(p.relative_to(saved)): p.read_bytes()
+                                                       for p in saved.rglob("*") if p.is_file()})
+    _tokenizer_files(snapshot / "tokenizer", f"{kept} tokenizer_config.json")
+    identity = resolve_model(ModelSpec(preset="sd15", id="someone/my-sd15"), tmp_path, "float32")
+    with pytest.raises(ModelUnavailableError) as refused:
+        load_pretrained_pipeline(identity, None)
+    text = str(refused.value)
+    assert (f"cannot load model 'someone/my-sd15' for preset 'sd15': its cached snapshot's tokenizer/ has {kept} but "
+            f"no {missing} (a partial download)") in text, text
+    assert "`hf download someone/my-sd15`" in text and "both filenames" not in text, text
+    assert refused.value.exit_code == 4
+
+
 def test_idcli_plan_refuses_a_model_folder_whose_tokenizer_lost_its_files(write_shotlist, tiny_engines,
                                                                          tmp_path: Path) -> None:
     from typer.testing import CliRunner

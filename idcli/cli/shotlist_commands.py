@@ -18,6 +18,7 @@ import typer
 
 from ..diagnostics import diagnostic, styled
 from ..errors import EXIT_OK, ExecutorUnavailableError, Interrupted
+from ..option_words import Option, words
 from .options import (
     DeviceOpt,
     ExecutorOpt,
@@ -83,8 +84,14 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
                      f"(idcli restore {restore_folder(folder)} --list lists them, idcli restore "
                      f"{restore_folder(folder)} SHOT_tN puts one back)")
     if document.get("other_project"):
-        notes.append(f"note: {folder} holds renders of project '{document['other_project']}', not "
-                     f"'{document.get('project')}' (render refuses it without --force)")
+        held = f"note: {folder} holds renders of project '{document['other_project']}', not '{document.get('project')}'"
+        # plan's document has no `dry_run`: it warns before the render; a render's says so only when forced
+        if "dry_run" not in document:
+            notes.append(words((held, " (render refuses it without ", Option("force", True), ")")))
+        else:
+            went = "the render goes into it anyway" if document["dry_run"] else "rendered into it anyway"
+            notes.append(words((held, "; ", Option("force", True), f": {went} (that project's takes of the same "
+                                "shot ids go to .idcli/superseded)")))
     return notes
 
 

@@ -259,6 +259,27 @@ def _how_to_get(identity: ModelIdentity) -> str:
             "or point model.id at a local diffusers folder; HF_HUB_OFFLINE=1 forbids network access")
 
 
+# tokenizers' message for a BPE tokenizer given one of its two files (vocab.json, merges.txt) without the other.
+_HALF_BPE = "`vocab` and `merges` must be both"
+
+
+def _half_tokenizer(identity: ModelIdentity) -> str | None:
+    """What a cached hub snapshot's tokenizer folder lacks when it holds vocab.json without merges.txt or the other
+    way round and no tokenizer.json (a partial download), as "tokenizer/ has vocab.json but no merges.txt"; None
+    when each has both or neither."""
+    from ..model_setup import hub_file_cached
+
+    assert identity.id is not None
+    for name in ("tokenizer", "tokenizer_2"):
+        if hub_file_cached(identity.id, f"{name}/tokenizer.json", identity.revision):
+            continue
+        has = [file for file in ("vocab.json", "merges.txt")
+               if hub_file_cached(identity.id, f"{name}/{file}", identity.revision)]
+        if len(has) == 1:
+            return f"{name}/ has {has[0]} but no {'merges.txt' if has[0] == 'vocab.json' else 'vocab.json'}"
+    return None
+
+
 _STACKTRACE = re.compile(r"\s*Please check out the root cause in the stacktrace above\.?")
 # diffusers' message for a weight file that exists but cannot be read (model_loading_utils.load_state_dict).
 _DAMAGED = re.compile(r"Unable to load weights from checkpoint file for '([^']+)'")
@@ -337,6 +358,13 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
                 f"cannot load model '{source}' for preset '{identity.preset}': its model_index.json names custom "
                 "code, which loading would run (diffusers' trust_remote_code); idcli never does. To fix: use a "
                 "model whose components are diffusers and transformers classes") from None
+        half = _half_tokenizer(identity) if identity.source == "hub" and _HALF_BPE in text else None
+        if half is not None:
+            # tokenizers' words name neither the folder nor the file; the hub snapshot is not read before loading
+            # (a local folder's layout is checked at plan time: models.check_local_folder)
+            raise ModelUnavailableError(
+                f"cannot load model '{source}' for preset '{identity.preset}': its cached snapshot's {half} (a "
+                f"partial download). To fix: {_how_to_get(identity)}") from None
         if "safetensors" in text.lower() and not identity.allow_pickle:
             text += ("; only .safetensors weights are loaded by default — set model.allow_pickle: true "
                      "to load pickle checkpoints (weights only)")

@@ -84,10 +84,14 @@ def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DE
         for shot, count in sorted(more.items()):
             progress.note(f"{shot}: every take flagged by identity QA; adding take {count}")
         takes.update(more)
+        # --force renders the folder's takes again once, in the first round: with it, every later round rendered
+        # every take again too, moving the round before's renders aside; the retake rounds render the added takes
+        render_options["force"] = False
 
 
 def merge_rounds(merged: Any, report: Any) -> Any:
-    """Rounds as one report: each job's most telling status (rendered in any round beats skipped)."""
+    """Rounds as one report: each job's most telling status (rendered in any round beats skipped), and every
+    earlier render any round moved to .idcli/superseded, in round order, and the other project whose folder it was."""
     if merged is None:
         return report
     outcomes = {o.job_key: o for o in merged.jobs}
@@ -98,6 +102,9 @@ def merge_rounds(merged: Any, report: Any) -> Any:
     report.jobs = sorted(outcomes.values(), key=lambda o: order.get(o.job_key, len(order)))
     report.stale_reasons = {**merged.stale_reasons, **report.stale_reasons}  # why round one rendered a take again
     report.stale_causes = {**merged.stale_causes, **report.stale_causes}
+    report.superseded = merged.superseded + report.superseded  # superseded_total: the last round's counts all
+    # the first round's run went into another project's folder (--force); the later ones find it this project's
+    report.other_project = merged.other_project or report.other_project
     report.seconds += merged.seconds
     report.batch_sizes = merged.batch_sizes + report.batch_sizes
     report.commits += merged.commits
