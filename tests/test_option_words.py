@@ -122,3 +122,14 @@ def test_export_names_start_and_its_companions_in_each_surfaces_words(review_run
     assert ("--start 01:00:00:00: at 29.97 fps the export writes drop-frame timecode: give --start 01:00:00;00 (or "
             "--non-drop-frame)") in result.stderr, result.output
     assert not (tmp_path / "a.otio").exists()
+
+
+def test_the_edited_by_hand_note_names_force_on_each_surface(tmp_path) -> None:
+    # folder_notes is what `plan`/`render` print and what a Python caller of idcli.cli.folder_notes gets: its note
+    # on images edited by hand spelled "--force" on both.
+    from idcli.cli import folder_notes
+
+    document = {"jobs": [{"shot_id": "sh010", "take": 1, "state": "modified"}]}
+    assert any("(force=True renders them, moving" in n for n in folder_notes(document, tmp_path))
+    with options_as_flags():
+        assert any("(--force renders them, moving" in n for n in folder_notes(document, tmp_path))

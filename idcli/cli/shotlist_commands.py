@@ -60,9 +60,9 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
                                                          _takes_per_shot(document.get("jobs", [])), folder)]
     modified = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("state") == "modified"]
     if modified:
-        notes.append(f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
-                     f"rendered again: {', '.join(modified[:10])}{' ...' if len(modified) > 10 else ''} "
-                     "(--force renders them, moving the edited ones to .idcli/superseded)")
+        notes.append(words((f"note: {len(modified)} image(s) edited by hand since they were rendered are kept, not "
+                            f"rendered again: {', '.join(modified[:10])}{' ...' if len(modified) > 10 else ''} (",
+                            Option("force", True), " renders them, moving the edited ones to .idcli/superseded)")))
     orphans = document.get("orphans") or []
     if orphans:
         names = [f"{o['shot_id']}_t{o['take']}" for o in orphans]
