@@ -326,7 +326,7 @@ MUTATIONS: list[Mutation] = [
       "        differs = record != expected\n", "        differs = False\n", DELIVERY,
       "verify passes a delivered copy whose PNG record is not its sidecar's"),
     M("verify-delivery-listing-sha", "delivery", "idcli/delivery_checks.py",
-      "        elif entry.get(\"sha256\") != hashes.get(name):", "        elif False:", DELIVERY,
+      "        elif entry.get(\"sha256\") != hashes[name]:", "        elif False:", DELIVERY,
       "verify passes a copy delivery.json lists with another sha256"),
     # -- plates: what each evaluation sees outside the face mask (docs/plates.md) ----------------------------
     M("plate-blend-one-level-late", "plates", "idcli/engine/plate_render.py",
