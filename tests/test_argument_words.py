@@ -11,20 +11,11 @@ from pathlib import Path
 import pytest
 from cli_helpers import render_on_cpu
 from review_helpers import cli
+from test_option_words import SHOTS  # the one-shot list both files of option words render
 
 import idcli
 from idcli.errors import InputError, ProjectMismatchError
 from idcli.option_words import EachSurface, Option, joined, options_as_flags, words
-
-SHOTS = """\
-version: 1
-project: words
-model: {preset: tiny-sd}
-defaults: {size: 64x64, steps: 1, takes: 1}
-shots:
-  - id: sh010
-    prompt: "an empty harbour at dawn"
-"""
 
 
 @pytest.fixture
