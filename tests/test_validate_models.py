@@ -195,3 +195,35 @@ def test_the_cache_lookup_follows_refs_and_commits_and_stays_in_the_cache(hub_ca
     (hub_cache / "outside.json").write_text("{}")
     assert not hub_file_cached("org/name", "../../../outside.json")
     assert not hub_file_cached("org/name", "model_index.json", "../../../outside.json")
+
+
+def test_a_hub_pickle_adapter_is_refused_at_plan_time_only_when_cached_at_its_revision(write_shotlist, tmp_path,
+                                                                                       hub_cache) -> None:
+    """The cache holding one snapshot of the adapter's repository (main) said nothing of the revision the shot list
+    pins: a pickle pinned at a commit or branch the cache does not hold was refused as if it were there, and an
+    offline plan (a laptop planning for the farm) stopped. Only the named revision counts, as for model files."""
+    from idcli.errors import ModelUnavailableError
+    from idcli.model_setup import hub_repo_cached
+    from idcli.planning import plan_shotlist
+
+    pipeline_folder(tmp_path / "models" / "mine")
+    repo = add_to_cache(hub_cache, "h94/IP-Adapter-FaceID", {"ip-adapter-faceid_sd15.bin": b"a pickle"}).parent.parent
+    (repo / "refs" / "v1").write_text(COMMIT)  # a branch the cache has a ref for (to the snapshot it holds)
+
+    def shots_at(revision: str) -> Path:
+        adapter = ("{variant: faceid, id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin, "
+                   f"revision: '{revision}'}}")
+        return write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: models/mine, adapter: " + adapter + "}"))
+
+    for revision in ("b" * 40, "v2"):  # a commit, and a branch, the cache does not hold: planned by hub id
+        assert not hub_repo_cached("h94/IP-Adapter-FaceID", revision)
+        plan, _ = plan_shotlist(shots_at(revision), device="cpu")
+        assert plan.adapter is not None and (plan.adapter.source, plan.adapter.revision) == ("hub", revision)
+    for revision in (COMMIT, "v1", "main"):  # cached at that revision: refused with the render's words
+        assert hub_repo_cached("h94/IP-Adapter-FaceID", revision)
+        with pytest.raises(ModelUnavailableError, match="refusing to load the FaceID adapter"):
+            plan_shotlist(shots_at(revision), device="cpu")
+    assert hub_repo_cached("h94/IP-Adapter-FaceID")  # no revision: main, as the render reads it
+    (repo / "refs" / "main").unlink()
+    assert not hub_repo_cached("h94/IP-Adapter-FaceID")
+    assert not hub_repo_cached("h94/IP-Adapter-FaceID", "../../../outside")
