@@ -230,11 +230,18 @@ def hub_repo_cached(repo_id: str, revision: str | None = None, cache_dir: Path |
     its ``refs/`` names, or a commit; None: ``main``, as a render reads it), its folders read: no request, nothing
     downloaded. Another revision's snapshot does not count: a shot list pinning a revision the cache lacks would
     download it."""
+    return hub_snapshot(repo_id, revision, cache_dir) is not None
+
+
+def hub_snapshot(repo_id: str, revision: str | None = None, cache_dir: Path | None = None) -> Path | None:
+    """The Hugging Face cache's snapshot folder of the model repository ``repo_id`` at ``revision`` (None: ``main``),
+    as ``from_pretrained`` offline reads it; None when the cache holds none (its folders read, no request)."""
     if ".." in Path(repo_id).parts:
-        return False
+        return None
     repo = _hub_cache_repo(repo_id, cache_dir)
     commit = _hub_cache_commit(repo, revision)
-    return commit is not None and (repo / "snapshots" / commit).is_dir()
+    snapshot = repo / "snapshots" / commit if commit is not None else None
+    return snapshot if snapshot is not None and snapshot.is_dir() else None
 
 
 def hub_file_cached(repo_id: str, filename: str, revision: str | None = None) -> bool:
