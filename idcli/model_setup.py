@@ -393,6 +393,6 @@ def fetch(name: str, variant: str | None = None, *, cache_dir: Path | None = Non
     check_expected_sha256(face_pack_sha256)  # as does a mistyped sha256 (it was checked after the base model)
     (enable_progress_bars if progress else disable_progress_bars)()
     fetched = [fetch_need(need, cache_dir, endpoint) for need in wanted]
-    faces = fetch_face_pack(accept_licence=accept_insightface_licence, option=face_models, base_url=face_pack_url,
-                            expected_sha256=face_pack_sha256, progress=progress)
+    faces = fetch_face_pack(accept_insightface_licence=accept_insightface_licence, option=face_models,
+                            base_url=face_pack_url, expected_sha256=face_pack_sha256, progress=progress)
     return {"preset": name, "variant": variant, "fetched": fetched, "face_models": faces}
