@@ -142,7 +142,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
     if converted is not None:
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False)
-    refuse_cached_hub_pickle("FaceID", source_id, weight, subfolder, spec.allow_pickle)
+    refuse_cached_hub_pickle("FaceID", source_id, weight, subfolder, spec.allow_pickle, revision)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
 
 
@@ -213,16 +213,18 @@ def pickle_refusal(label: str, source: str, weight_name: str, subfolder: str) ->
                "copy of it"))
 
 
-def refuse_cached_hub_pickle(label: str, source: str, weight_name: str, subfolder: str, allow_pickle: bool) -> None:
+def refuse_cached_hub_pickle(label: str, source: str, weight_name: str, subfolder: str, allow_pickle: bool,
+                             revision: str | None = None) -> None:
     """A hub adapter named as a pickle (``.bin``) without ``allow_pickle``, refused at plan time when the Hugging Face
-    cache holds its repository: the render refuses it by that name (after encoding every selfie and loading the base
-    model), so nothing is gained by planning it. Not cached, it is planned by its hub id as before: an offline plan
-    (a laptop planning for the farm) keeps working, and the render says how to get the file."""
+    cache holds its repository at ``revision`` (None: main): the render refuses it by that name (after encoding every
+    selfie and loading the base model), so nothing is gained by planning it. Not cached at that revision (another
+    revision's snapshot does not count), it is planned by its hub id as before: an offline plan (a laptop planning
+    for the farm) keeps working, and the render says how to get the file."""
     if allow_pickle or weight_name.endswith(".safetensors"):
         return
     from .model_setup import hub_repo_cached
 
-    if hub_repo_cached(source):
+    if hub_repo_cached(source, revision):
         raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
 
 
@@ -320,7 +322,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
     if converted is not None:
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False, PLUSV2, shortcut, encoder)
-    refuse_cached_hub_pickle("FaceID-Plus v2", source_id, weight, subfolder, allow_pickle)
+    refuse_cached_hub_pickle("FaceID-Plus v2", source_id, weight, subfolder, allow_pickle, revision)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
                            PLUSV2, shortcut, encoder)
 

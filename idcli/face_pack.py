@@ -33,6 +33,7 @@ import stat
 import sys
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -66,8 +67,7 @@ LICENCE = "insightface pretrained models: non-commercial research only"
 
 
 # How a caller accepts the licence: the command's flag, or the argument of each Python entry (docs/models.md).
-ACCEPT = EachSurface("accept_insightface_licence=True (model_setup.fetch; fetch_face_pack's accept_licence=True)",
-                     ACCEPT_FLAG)
+ACCEPT = EachSurface("accept_insightface_licence=True (model_setup.fetch, face_pack.fetch_face_pack)", ACCEPT_FLAG)
 
 
 def not_accepted_message(pack: str = DEFAULT_PACK) -> str:
@@ -269,19 +269,36 @@ def check_expected_sha256(expected_sha256: str | None) -> None:
         raise InputError(f"expected sha256 '{expected_sha256}' is not 64 lower-case hex digits")
 
 
-def fetch_face_pack(*, accept_licence: bool, option: str | Path | None = None, pack: str = DEFAULT_PACK,
-                    base_url: str | None = None, expected_sha256: str | None = None,
-                    progress: bool = True) -> dict[str, Any]:
-    """Download and install ``pack`` where idcli reads face models, only with ``accept_licence``.
+def licence_accepted(accept_insightface_licence: bool, accept_licence: bool | None) -> bool:
+    """The licence answer of a caller that may still spell it ``accept_licence=`` (fetch_face_pack's name until
+    2026-12-01; model_setup.fetch and the docs say ``accept_insightface_licence=``): the old spelling works as
+    before, with a DeprecationWarning at the caller's line; both given is refused rather than one picked."""
+    if accept_licence is None:
+        return accept_insightface_licence
+    if accept_insightface_licence:
+        raise InputError("accept_insightface_licence= and accept_licence= both given: accept_licence= is the "
+                         "deprecated spelling of accept_insightface_licence=; give that one only")
+    warnings.warn("fetch_face_pack(accept_licence=...): accept_licence= is deprecated: use "
+                  "accept_insightface_licence=, as model_setup.fetch does (the same answer)", DeprecationWarning,
+                  stacklevel=3)
+    return accept_licence
+
+
+def fetch_face_pack(*, accept_insightface_licence: bool = False, option: str | Path | None = None,
+                    pack: str = DEFAULT_PACK, base_url: str | None = None, expected_sha256: str | None = None,
+                    progress: bool = True, accept_licence: bool | None = None) -> dict[str, Any]:
+    """Download and install ``pack`` where idcli reads face models, only with ``accept_insightface_licence``
+    (``--accept-insightface-license``; ``accept_licence``, its old spelling, still works and warns).
 
     A folder that already holds ``.onnx`` files is left alone (reported as present). Without
-    ``accept_licence`` nothing is downloaded: the result's ``state`` is ``"licence not accepted"``
+    ``accept_insightface_licence`` nothing is downloaded: the result's ``state`` is ``"licence not accepted"``
     and ``message`` says how to accept.
     """
+    accepted = licence_accepted(accept_insightface_licence, accept_licence)
     status = pack_status(option, pack)
     if status["present"]:
         return status | {"state": "present"}
-    if not accept_licence:
+    if not accepted:
         return status | {"state": "licence not accepted", "message": not_accepted_message(pack)}
     if pack not in REQUIRED_FILES:
         raise InputError(f"unknown face-model pack '{pack}' (allowed: {', '.join(REQUIRED_FILES)})")

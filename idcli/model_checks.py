@@ -3,12 +3,16 @@
 
 A local model folder must exist and have the pipeline layout plan checks (models.check_local_folder); a hub model,
 adapter or image encoder must be in the local Hugging Face cache when HF_HUB_OFFLINE=1 forbids the render to
-download it (else validate notes that the render downloads it first). Each problem is at the shot list's line and
-field (``model.id``; ``model.preset`` for the preset's own model; ``model.adapter``). Nothing is hashed, nothing is
-loaded, the hub is never asked: the cache's folders are read (model_setup.hub_file_cached).
+download it (else validate notes that the render downloads it first), and a cached hub snapshot must hold the files
+of each tokenizer its model_index.json names, as a local folder must (models.tokenizer_lacks). Each problem is at
+the shot list's line and field (``model.id``; ``model.preset`` for the preset's own model; ``model.adapter``).
+Nothing is hashed, nothing is loaded, the hub is never asked: the cache's folders are read
+(model_setup.hub_file_cached).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from .errors import ModelUnavailableError, Problem
 from .models import resolve_model
@@ -37,9 +41,14 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
     except ModelUnavailableError as exc:
         said(str(exc), model_field)
         return problems, notes
-    if model.source == "hub" and model.id is not None and not _cached(model.id, "model_index.json", model.revision):
-        said(_model_not_cached(model.id, model.preset, spec.id is not None, loaded, offline), model_field,
-             note=not offline)
+    if model.source == "hub" and model.id is not None:
+        if not _cached(model.id, "model_index.json", model.revision):
+            said(_model_not_cached(model.id, model.preset, spec.id is not None, loaded, offline), model_field,
+                 note=not offline)
+        else:
+            lacking = _snapshot_tokenizer_lacks(model.id, model.revision)
+            if lacking is not None:
+                said(_snapshot_incomplete(model.id, model.preset, lacking, offline), model_field, note=not offline)
     if not _names_a_character(loaded):
         return problems, notes  # plan resolves an adapter only for the shots' characters
     from .adapters import adapter_where, not_cached_offline, resolve_adapter
@@ -81,13 +90,53 @@ def _cached(repo_id: str, filename: str, revision: str | None) -> bool:
     return hub_file_cached(repo_id, filename, revision)
 
 
+def _snapshot_tokenizer_lacks(model_id: str, revision: str | None) -> tuple[Path, str] | None:
+    """The cached snapshot of a hub model and what a tokenizer its model_index.json names lacks (a half-finished
+    download; a local folder's are checked by models.check_local_folder); None when each has its files, or when the
+    index cannot be read (the render says so)."""
+    from .model_setup import hub_snapshot
+    from .models import read_model_json, tokenizer_lacks
+
+    snapshot = hub_snapshot(model_id, revision)
+    if snapshot is None:
+        return None
+    try:
+        index = read_model_json(snapshot / "model_index.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(index, dict):
+        return None
+    for name in ("tokenizer", "tokenizer_2"):
+        entry = index.get(name)
+        lacking = tokenizer_lacks(snapshot, name) if isinstance(entry, list) and entry and entry[0] is not None \
+            else None
+        if lacking is not None:
+            return snapshot, lacking
+    return None
+
+
+def _snapshot_incomplete(model_id: str, preset: str, lacking: tuple[Path, str], offline: bool) -> str:
+    """A local folder's words for a tokenizer without its files, for a cached hub snapshot: online the render downloads
+    what is missing (diffusers completes a cached snapshot), offline it cannot."""
+    snapshot, lacks = lacking
+    what = f"'{model_id}' is incomplete in the Hugging Face cache ({snapshot}): {lacks}"
+    if not offline:
+        return f"{what}; the render downloads the missing files first"
+    return (f"{what}, and HF_HUB_OFFLINE=1 forbids downloading the missing files. To fix: download it again with "
+            f"{_fetch_words(model_id, preset)} on a machine with network access, then copy the cache here")
+
+
+def _fetch_words(model_id: str, preset: str) -> str:
+    return (f"`idcli models fetch {preset}`, or `hf download {model_id}`" if model_id == PRESETS[preset].default_id
+            else f"`hf download {model_id}`")
+
+
 def _model_not_cached(model_id: str, preset: str, given: bool, loaded: LoadedShotList, offline: bool) -> str:
     from huggingface_hub import constants
 
     from .paths import local_path
 
-    fetch = (f"`idcli models fetch {preset}`, or `hf download {model_id}`" if model_id == PRESETS[preset].default_id
-             else f"`hf download {model_id}`")
+    fetch = _fetch_words(model_id, preset)
     local = local_path(model_id, loaded.base_dir) if given else None
     what = f"'{model_id}' is no folder here ({local}) and" if local is not None else f"'{model_id}' is"
     if not offline:

@@ -203,34 +203,56 @@ def hub_cache_main(repo_folder: Path) -> str | None:
     return main if _COMMIT.fullmatch(main) else None
 
 
-def hub_repo_cached(repo_id: str, cache_dir: Path | None = None) -> bool:
-    """Whether the Hugging Face cache holds a snapshot of the model repository ``repo_id`` (its folders read: no
-    request, nothing downloaded)."""
+def _hub_cache_commit(repo: Path, revision: str | None) -> str | None:
+    """The commit ``revision`` (None: ``main``) names in the hub cache repository folder ``repo``: a commit hash as it
+    is, a branch (or tag) as its ``refs/`` file names it; None when the cache has no ref for it or the ref is not a
+    commit hash (read from disk: a damaged or planted file must not send a path outside ``snapshots/``)."""
+    wanted = revision or "main"
+    if _COMMIT.fullmatch(wanted):
+        return wanted
+    if ".." in Path(wanted).parts:
+        return None
+    try:
+        commit = (repo / "refs" / wanted).read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return commit if _COMMIT.fullmatch(commit) else None
+
+
+def _hub_cache_repo(repo_id: str, cache_dir: Path | None = None) -> Path:
     from huggingface_hub import constants
 
-    repo = Path(cache_dir or constants.HF_HUB_CACHE) / (_HUB_REPO_PREFIX + repo_id.replace("/", "--"))
-    snapshots = repo / "snapshots"
-    try:
-        return any(p.is_dir() for p in snapshots.iterdir())
-    except OSError:
-        return False
+    return Path(cache_dir or constants.HF_HUB_CACHE) / (_HUB_REPO_PREFIX + repo_id.replace("/", "--"))
+
+
+def hub_repo_cached(repo_id: str, revision: str | None = None, cache_dir: Path | None = None) -> bool:
+    """Whether the Hugging Face cache holds a snapshot of the model repository ``repo_id`` at ``revision`` (a branch
+    its ``refs/`` names, or a commit; None: ``main``, as a render reads it), its folders read: no request, nothing
+    downloaded. Another revision's snapshot does not count: a shot list pinning a revision the cache lacks would
+    download it."""
+    return hub_snapshot(repo_id, revision, cache_dir) is not None
+
+
+def hub_snapshot(repo_id: str, revision: str | None = None, cache_dir: Path | None = None) -> Path | None:
+    """The Hugging Face cache's snapshot folder of the model repository ``repo_id`` at ``revision`` (None: ``main``),
+    as ``from_pretrained`` offline reads it; None when the cache holds none (its folders read, no request)."""
+    if ".." in Path(repo_id).parts:
+        return None
+    repo = _hub_cache_repo(repo_id, cache_dir)
+    commit = _hub_cache_commit(repo, revision)
+    snapshot = repo / "snapshots" / commit if commit is not None else None
+    return snapshot if snapshot is not None and snapshot.is_dir() else None
 
 
 def hub_file_cached(repo_id: str, filename: str, revision: str | None = None) -> bool:
     """Whether the Hugging Face cache (HF_HUB_CACHE) holds ``filename`` of the model repository ``repo_id`` at
     ``revision`` (a branch its ``refs/`` names, or a commit): the cache's folders read as ``try_to_load_from_cache``
     reads them, without importing its HTTP stack (half a second of ``idcli validate``)."""
-    from huggingface_hub import constants
-
-    if any(".." in Path(name).parts for name in (filename, repo_id, revision or "")):
+    if any(".." in Path(name).parts for name in (filename, repo_id)):
         return False
-    repo = Path(constants.HF_HUB_CACHE) / (_HUB_REPO_PREFIX + repo_id.replace("/", "--"))
-    wanted = revision or "main"
-    try:
-        commit = (repo / "refs" / wanted).read_text("utf-8").strip() if _COMMIT.fullmatch(wanted) is None else wanted
-    except (OSError, UnicodeDecodeError):
-        return False
-    return _COMMIT.fullmatch(commit) is not None and (repo / "snapshots" / commit / filename).is_file()
+    repo = _hub_cache_repo(repo_id)
+    commit = _hub_cache_commit(repo, revision)
+    return commit is not None and (repo / "snapshots" / commit / filename).is_file()
 
 
 def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | None:
@@ -371,6 +393,6 @@ def fetch(name: str, variant: str | None = None, *, cache_dir: Path | None = Non
     check_expected_sha256(face_pack_sha256)  # as does a mistyped sha256 (it was checked after the base model)
     (enable_progress_bars if progress else disable_progress_bars)()
     fetched = [fetch_need(need, cache_dir, endpoint) for need in wanted]
-    faces = fetch_face_pack(accept_licence=accept_insightface_licence, option=face_models, base_url=face_pack_url,
-                            expected_sha256=face_pack_sha256, progress=progress)
+    faces = fetch_face_pack(accept_insightface_licence=accept_insightface_licence, option=face_models,
+                            base_url=face_pack_url, expected_sha256=face_pack_sha256, progress=progress)
     return {"preset": name, "variant": variant, "fetched": fetched, "face_models": faces}

@@ -140,6 +140,15 @@ def _refuse_tokenizer_without_files(folder: Path, name: str) -> None:
     """A tokenizer folder that lost its files: transformers 5 builds an empty CLIPTokenizer instead of raising (it
     knows only its special tokens), and every prompt became unknown tokens, rendered without a word; without
     tokenizer_config.json it has no window size (77), and the render stopped on an internal error."""
+    lacking = tokenizer_lacks(folder, name)
+    if lacking:
+        raise ModelUnavailableError(f"'{folder}' is incomplete: {lacking} — copy or download the whole folder again")
+
+
+def tokenizer_lacks(folder: Path, name: str) -> str | None:
+    """What the tokenizer folder ``name`` of the pipeline folder (or cached hub snapshot) ``folder`` lacks for
+    transformers to build a tokenizer that encodes prompts, as "its tokenizer/ lacks merges.txt; transformers would
+    …"; None when it has its files (tokenizer.json, or vocab.json and merges.txt, beside tokenizer_config.json)."""
     part = folder / name
     have = {file for file in ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
             if (part / file).is_file()}
@@ -147,11 +156,10 @@ def _refuse_tokenizer_without_files(folder: Path, name: str) -> None:
         ["merges.txt"] if "vocab.json" in have else ["vocab.json"] if "merges.txt" in have else \
         ["tokenizer.json (or vocab.json and merges.txt)"]
     missing += [] if "tokenizer_config.json" in have else ["tokenizer_config.json"]
-    if missing:
-        raise ModelUnavailableError(
-            f"'{folder}' is incomplete: its {name}/ lacks {' and '.join(missing)}; transformers would build a "
-            "tokenizer that cannot encode the prompts (every word unknown, or no window size) — copy or download "
-            "the whole folder again")
+    if not missing:
+        return None
+    return (f"its {name}/ lacks {' and '.join(missing)}; transformers would build a tokenizer that cannot encode the "
+            "prompts (every word unknown, or no window size)")
 
 
 def _refuse_own_code(folder: Path, index: dict[str, Any]) -> None:

@@ -54,14 +54,39 @@ def test_refused_without_the_licence_flag(home: Path, synthetic_face_models: Pat
     from idcli.face_pack import fetch_face_pack
 
     with _serve(_pack_zip(synthetic_face_models)) as hub:
-        result = fetch_face_pack(accept_licence=False, base_url=_base(hub), progress=False)
+        result = fetch_face_pack(accept_insightface_licence=False, base_url=_base(hub), progress=False)
         assert hub.requests == [], "nothing is downloaded without the flag"
     assert result["state"] == "licence not accepted" and not result["present"]
     assert "non-commercial research" in result["message"]
     # as Python names the arguments (the command's flags: test_models_fetch_cli_face_pack)
-    assert ("add accept_insightface_licence=True (model_setup.fetch; fetch_face_pack's accept_licence=True) to fetch "
-            "it") in result["message"] and "(or pass face_models='DIR')" in result["message"]
+    assert "add accept_insightface_licence=True (model_setup.fetch, face_pack.fetch_face_pack) to fetch it" in \
+        result["message"] and "(or pass face_models='DIR')" in result["message"]
     assert not (home / ".insightface").exists()
+
+
+def test_the_old_spelling_accept_licence_still_works_and_warns(home: Path, synthetic_face_models: Path) -> None:
+    """fetch_face_pack took accept_licence= where model_setup.fetch takes accept_insightface_licence=: one name now,
+    the old one kept (same behaviour) with a DeprecationWarning naming the new, raised at the caller's line."""
+    import warnings
+
+    from idcli.face_pack import fetch_face_pack
+
+    with _serve(_pack_zip(synthetic_face_models)) as hub:
+        with pytest.warns(DeprecationWarning, match=r"accept_licence= is deprecated: use accept_insightface_licence=") \
+                as said:
+            refused = fetch_face_pack(accept_licence=False, base_url=_base(hub), progress=False)
+        assert refused["state"] == "licence not accepted" and hub.requests == []
+        assert [w.filename for w in said if w.category is DeprecationWarning] == [__file__]
+        with pytest.raises(InputError, match="accept_insightface_licence= and accept_licence="):
+            fetch_face_pack(accept_insightface_licence=True, accept_licence=True, base_url=_base(hub), progress=False)
+        assert hub.requests == []
+        with pytest.warns(DeprecationWarning, match="accept_insightface_licence"):
+            fetched = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+    assert fetched["state"] == "fetched"
+    with warnings.catch_warnings(record=True) as caught:  # the new spelling warns of nothing
+        warnings.simplefilter("always")
+        assert fetch_face_pack(accept_insightface_licence=True, progress=False)["state"] == "present"
+    assert not [w for w in caught if issubclass(w.category, DeprecationWarning) and "accept" in str(w.message)]
 
 
 def test_fetched_with_the_flag_where_real_presets_read_it(home: Path, synthetic_face_models: Path) -> None:
@@ -73,7 +98,7 @@ def test_fetched_with_the_flag_where_real_presets_read_it(home: Path, synthetic_
 
     data = _pack_zip(synthetic_face_models, extra={"README.txt": b"licence text", "buffalo_l/notes.md": b"x"})
     with _serve(data) as hub:
-        result = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        result = fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
     folder = home / ".insightface" / "models" / "buffalo_l"
     assert result["state"] == "fetched" and Path(result["folder"]) == folder
     assert sorted(p.name for p in folder.iterdir()) == ["det_10g.onnx", RECORD, "w600k_r50.onnx"]
@@ -95,7 +120,7 @@ def test_fetched_with_the_flag_where_real_presets_read_it(home: Path, synthetic_
     # Present now: a second fetch downloads nothing and leaves the files alone.
     before = (folder / "det_10g.onnx").stat().st_mtime_ns
     with _serve(data) as hub:
-        again = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        again = fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
         assert hub.requests == []
     assert again["state"] == "present" and again["fetched_by_idcli"]
     assert (folder / "det_10g.onnx").stat().st_mtime_ns == before
@@ -108,7 +133,7 @@ def test_a_nested_pack_and_an_explicit_folder(tmp_path: Path, synthetic_face_mod
 
     target = tmp_path / "faces"
     with _serve(_pack_zip(synthetic_face_models, prefix="buffalo_l/")) as hub:
-        fetch_face_pack(accept_licence=True, option=target, base_url=_base(hub), progress=False)
+        fetch_face_pack(accept_insightface_licence=True, option=target, base_url=_base(hub), progress=False)
     assert set(resolve_face_models(target).files) == {"det_10g.onnx", "w600k_r50.onnx"}
 
 
@@ -118,7 +143,7 @@ def test_zip_slip_is_refused_and_nothing_is_installed(home: Path, synthetic_face
 
     data = _pack_zip(synthetic_face_models, extra={name: b"not a model"})
     with _serve(data) as hub, pytest.raises(ModelUnavailableError, match="outside the pack folder") as info:
-        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
     assert info.value.exit_code == 4
     assert not (home / ".insightface" / "models" / "buffalo_l").exists()
     assert not list(home.rglob("evil.onnx")) and not list(home.parent.rglob("evil.onnx"))
@@ -134,7 +159,7 @@ def test_a_link_member_is_refused(home: Path, synthetic_face_models: Path) -> No
         link.external_attr = (0o120777 << 16)  # a symbolic link, as zip tools store one
         zipped.writestr(link, "/etc/passwd")
     with _serve(buffer.getvalue()) as hub, pytest.raises(ModelUnavailableError, match="link"):
-        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
     assert not (home / ".insightface" / "models" / "buffalo_l").exists()
 
 
@@ -161,7 +186,8 @@ def test_a_killed_installs_staging_folder_is_removed_by_the_next_fetch(home: Pat
         running = models / f".buffalo_l.{tag}.89abcdef{safeio.TMP_SUFFIX}"
         running.mkdir()
         with _serve(_pack_zip(synthetic_face_models)) as hub:
-            assert fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)["state"] == "fetched"
+            result = fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
+            assert result["state"] == "fetched"
         assert sorted(p.name for p in models.iterdir()) == [running.name, "buffalo_l"]
     finally:
         live.kill()
@@ -173,7 +199,7 @@ def test_interrupted_download_resumes_within_the_run(home: Path, synthetic_face_
 
     data = _pack_zip(synthetic_face_models)
     with _serve(data, fault="drop-once") as hub:
-        result = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        result = fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
         ranges = [r[2] for r in hub.requests if r[0] == "GET"]
     assert result["state"] == "fetched"
     assert ranges[0] is None and ranges[1] == f"bytes={len(data) // 2}-", ranges
@@ -186,14 +212,14 @@ def test_truncated_download_is_reported_then_resumed_by_the_next_run(home: Path,
     with _serve(data, fault="drop") as hub:
         with pytest.raises(ModelUnavailableError, match=r"ended early \(truncated.*run the same command again to "
                                                          "resume") as info:
-            fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+            fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
         assert info.value.exit_code == 4
         assert len([r for r in hub.requests if r[0] == "GET"]) == RETRIES + 1
         assert not (home / ".insightface" / "models" / "buffalo_l").exists(), "nothing partial at the final path"
         kept = [r[2] for r in hub.requests if r[0] == "GET"][-1]
         hub.faults.clear()  # the network is back
         hub.requests.clear()
-        result = fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        result = fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
         resumed = [r[2] for r in hub.requests if r[0] == "GET"]
     assert result["state"] == "fetched" and len(resumed) == 1
     assert int(resumed[0].split("=")[1].rstrip("-")) > int(kept.split("=")[1].rstrip("-"))
@@ -206,7 +232,7 @@ def test_a_damaged_zip_or_a_wrong_hash_exits_4_and_is_not_kept(home: Path, synth
     data = _pack_zip(synthetic_face_models)
     # "short": a whole response of half the bytes (the server itself has a cut file): not a zip.
     with _serve(data, fault="short") as hub, pytest.raises(ModelUnavailableError, match="not a whole zip") as info:
-        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
     assert info.value.exit_code == 4 and "run the same command again" in str(info.value)
     assert not list((state_dir() / "models" / "downloads").iterdir()), "a damaged download is not resumed"
 
@@ -218,13 +244,13 @@ def test_a_damaged_zip_or_a_wrong_hash_exits_4_and_is_not_kept(home: Path, synth
     flipped = bytearray(buffer.getvalue())
     flipped[200] ^= 0xFF
     with _serve(bytes(flipped)) as hub, pytest.raises(ModelUnavailableError, match=r"not a whole zip.*CRC-32"):
-        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
     assert not list(home.rglob("*.onnx")), "no file of a damaged pack is installed"
 
     with _serve(data) as hub, pytest.raises(ModelUnavailableError, match="not the expected"):
-        fetch_face_pack(accept_licence=True, base_url=_base(hub), expected_sha256="0" * 64, progress=False)
+        fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), expected_sha256="0" * 64, progress=False)
     with pytest.raises(InputError, match="64 lower-case hex"):
-        fetch_face_pack(accept_licence=True, expected_sha256="abc", progress=False)
+        fetch_face_pack(accept_insightface_licence=True, expected_sha256="abc", progress=False)
     assert not (home / ".insightface" / "models" / "buffalo_l").exists()
 
     no_models = _pack_zip(synthetic_face_models)
@@ -233,7 +259,7 @@ def test_a_damaged_zip_or_a_wrong_hash_exits_4_and_is_not_kept(home: Path, synth
         with zipfile.ZipFile(buffer, "w") as target:
             target.writestr("det_10g.onnx", source.read("det_10g.onnx"))
     with _serve(buffer.getvalue()) as hub, pytest.raises(ModelUnavailableError, match=r"has no w600k_r50\.onnx"):
-        fetch_face_pack(accept_licence=True, base_url=_base(hub), progress=False)
+        fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
 
 
 def test_no_network_is_said_plainly(home: Path) -> None:
@@ -243,7 +269,7 @@ def test_no_network_is_said_plainly(home: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(ModelUnavailableError, match=r"cannot reach .*no network\?.*IDCLI_INSIGHTFACE_URL") as info:
-        fetch_face_pack(accept_licence=True, base_url=f"http://127.0.0.1:{port}/x", progress=False)
+        fetch_face_pack(accept_insightface_licence=True, base_url=f"http://127.0.0.1:{port}/x", progress=False)
     assert info.value.exit_code == 4
 
 

@@ -195,3 +195,91 @@ def test_the_cache_lookup_follows_refs_and_commits_and_stays_in_the_cache(hub_ca
     (hub_cache / "outside.json").write_text("{}")
     assert not hub_file_cached("org/name", "../../../outside.json")
     assert not hub_file_cached("org/name", "model_index.json", "../../../outside.json")
+
+
+def test_a_hub_pickle_adapter_is_refused_at_plan_time_only_when_cached_at_its_revision(write_shotlist, tmp_path,
+                                                                                       hub_cache) -> None:
+    """The cache holding one snapshot of the adapter's repository (main) said nothing of the revision the shot list
+    pins: a pickle pinned at a commit or branch the cache does not hold was refused as if it were there, and an
+    offline plan (a laptop planning for the farm) stopped. Only the named revision counts, as for model files."""
+    from idcli.errors import ModelUnavailableError
+    from idcli.model_setup import hub_repo_cached
+    from idcli.planning import plan_shotlist
+
+    pipeline_folder(tmp_path / "models" / "mine")
+    repo = add_to_cache(hub_cache, "h94/IP-Adapter-FaceID", {"ip-adapter-faceid_sd15.bin": b"a pickle"}).parent.parent
+    (repo / "refs" / "v1").write_text(COMMIT)  # a branch the cache has a ref for (to the snapshot it holds)
+
+    def shots_at(revision: str) -> Path:
+        adapter = ("{variant: faceid, id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin, "
+                   f"revision: '{revision}'}}")
+        return write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: models/mine, adapter: " + adapter + "}"))
+
+    for revision in ("b" * 40, "v2"):  # a commit, and a branch, the cache does not hold: planned by hub id
+        assert not hub_repo_cached("h94/IP-Adapter-FaceID", revision)
+        plan, _ = plan_shotlist(shots_at(revision), device="cpu")
+        assert plan.adapter is not None and (plan.adapter.source, plan.adapter.revision) == ("hub", revision)
+    for revision in (COMMIT, "v1", "main"):  # cached at that revision: refused with the render's words
+        assert hub_repo_cached("h94/IP-Adapter-FaceID", revision)
+        with pytest.raises(ModelUnavailableError, match="refusing to load the FaceID adapter"):
+            plan_shotlist(shots_at(revision), device="cpu")
+    assert hub_repo_cached("h94/IP-Adapter-FaceID")  # no revision: main, as the render reads it
+    (repo / "refs" / "main").unlink()
+    assert not hub_repo_cached("h94/IP-Adapter-FaceID")
+    assert not hub_repo_cached("h94/IP-Adapter-FaceID", "../../../outside")
+
+
+SD15_INDEX = {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+              "tokenizer": ["transformers", "CLIPTokenizer"], "text_encoder": ["transformers", "CLIPTextModel"]}
+SDXL_INDEX = SD15_INDEX | {"_class_name": "StableDiffusionXLPipeline", "tokenizer_2": ["transformers", "CLIPTokenizer"],
+                           "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}
+TOKENIZER = {"vocab.json": b"{}", "merges.txt": b"#version: 0.2\n", "tokenizer_config.json": b"{}"}
+
+
+def cached_pipeline(cache: Path, repo_id: str, index: dict[str, object], drop: tuple[str, ...]) -> Path:
+    """A cached hub snapshot of a pipeline whose tokenizer folders hold their files, less those in ``drop``."""
+    files = {"model_index.json": json.dumps(index).encode()}
+    for name in ("tokenizer", "tokenizer_2"):
+        if name in index:
+            files |= {f"{name}/{file}": data for file, data in TOKENIZER.items() if f"{name}/{file}" not in drop}
+    return add_to_cache(cache, repo_id, files)
+
+
+@pytest.mark.parametrize(("preset", "index", "drop", "lacks"), [
+    ("sd15", SD15_INDEX, ("tokenizer/merges.txt",), "its tokenizer/ lacks merges.txt"),
+    ("sd15", SD15_INDEX, ("tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer_config.json"),
+     "its tokenizer/ lacks tokenizer.json (or vocab.json and merges.txt) and tokenizer_config.json"),
+    ("sdxl", SDXL_INDEX, ("tokenizer_2/tokenizer_config.json",), "its tokenizer_2/ lacks tokenizer_config.json"),
+])
+def test_validate_refuses_a_cached_hub_snapshot_whose_tokenizer_lacks_its_files(
+        write_shotlist, hub_cache, no_hashing, monkeypatch: pytest.MonkeyPatch, preset, index, drop, lacks) -> None:
+    """A half-downloaded snapshot (model_index.json there, a tokenizer's files not) passed validate and failed at
+    render after loading the pipeline; a local folder like it was already refused. Offline it is refused at model.id
+    with a local folder's words; online the render downloads the missing files first, which validate notes."""
+    snapshot = cached_pipeline(hub_cache, "someone/my-model", index, drop)
+    words = (f"'someone/my-model' is incomplete in the Hugging Face cache ({snapshot}): {lacks}; transformers would "
+             "build a tokenizer that cannot encode the prompts (every word unknown, or no window size)")
+    shots, result = validate(write_shotlist, f"{{preset: {preset}, id: someone/my-model}}")
+    assert result.exit_code == 2, result.output
+    [line] = [line for line in result.stderr.splitlines() if "is incomplete" in line]
+    assert f"{shots}:3:" in line and ": model.id: " in line, line
+    joined = " ".join(line.split())
+    assert words in joined and "HF_HUB_OFFLINE=1 forbids downloading the missing files" in joined, line
+    assert "`hf download someone/my-model`" in joined, line
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    _, result = validate(write_shotlist, f"{{preset: {preset}, id: someone/my-model}}", "--json")
+    assert result.exit_code == 0, result.output
+    [note] = [n for n in json.loads(result.stdout)["notes"] if n["path"] == "model.id"]
+    assert words in note["message"] and "the render downloads the missing files first" in note["message"]
+
+
+def test_validate_passes_a_cached_hub_snapshot_with_whole_tokenizers(write_shotlist, hub_cache, no_hashing) -> None:
+    cached_pipeline(hub_cache, "someone/my-sd15", SD15_INDEX, ())
+    fetch_sd15_adapter(hub_cache)
+    _, result = validate(write_shotlist, "{preset: sd15, id: someone/my-sd15}")
+    assert result.exit_code == 0, result.output
+    # tokenizer.json alone (a fast tokenizer's one file) stands for vocab.json and merges.txt, as for a local folder
+    cached_pipeline(hub_cache, "someone/fast", SD15_INDEX, ("tokenizer/vocab.json", "tokenizer/merges.txt"))
+    add_to_cache(hub_cache, "someone/fast", {"tokenizer/tokenizer.json": b"{}"})
+    _, result = validate(write_shotlist, "{preset: sd15, id: someone/fast}")
+    assert result.exit_code == 0, result.output
