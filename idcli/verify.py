@@ -204,11 +204,17 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if repeated is not None:
         check.problems.append(f"its sidecar writes the key {repeated.key[:40]!r} twice (edited by hand?): readers "
                               "disagree on its value")
+    beside = sidecar_path.with_suffix(".png")
     if not image_path.resolve().is_relative_to(root.resolve()):
-        check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
+        # Reported as the check of the image beside it (its take, which the folder's PNGs are then matched against):
+        # failed for the path it names, it was reported again as an image with "no sidecar beside it", a file
+        # that is there.
+        check.image = file_entry(root, beside)
+        check.problems.append(f"its sidecar {check.sidecar['path']} records image.path {relpath!r}, which leaves the "
+                              f"output folder: a sidecar records the image beside it ({check.image['path']}); edited "
+                              "by hand? The image is not checked against it")
         check.ok = False
         return check
-    beside = sidecar_path.with_suffix(".png")
     if os.path.normpath(image_path) != os.path.normpath(beside):
         # A sidecar is the record of the image beside it (SHOT_tN.json of SHOT_tN.png): one that names another
         # image was moved or swapped. Checked against the image it names it would pass, and the image beside it

@@ -203,3 +203,37 @@ def test_a_sidecar_that_cannot_be_read_is_there_not_missing(delivered, tmp_path,
         assert len(check.problems) == 1 and not any("no sidecar beside it" in p for p in check.problems), \
             check.problems
         _one_line_each(check.problems)
+
+
+@pytest.mark.parametrize("recorded", ["../../etc/x.png", "/etc/x.png", "sh010/../../sh010_t1.png"],
+                         ids=["relative, out of the folder", "absolute", "through the shot folder and out"])
+def test_a_sidecar_whose_image_path_leaves_the_folder_is_said_once(delivered, tmp_path, recorded) -> None:
+    # The sidecar naming an image outside the folder was failed for it, but the take's PNG beside it was then
+    # reported a second time as having "no sidecar beside it": false, and it sent whoever read it looking for a
+    # file that is there.
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(delivered[0], out)
+    sidecar_path = out / "sh010" / "sh010_t1.json"
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["image"]["path"] = recorded
+    sidecar_path.write_text(json.dumps(sidecar))
+    said = (f"its sidecar sh010/sh010_t1.json records image.path {recorded!r}, which leaves the output folder: "
+            "a sidecar records the image beside it (sh010/sh010_t1.png); edited by hand? The image is not checked "
+            "against it")
+    report = verify_folder(out)
+    [check] = report.images
+    assert report.exit_code == 6 and not check.ok
+    assert check.image["path"] == "sh010/sh010_t1.png" and check.sidecar["path"] == "sh010/sh010_t1.json"
+    assert check.problems == [said]
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out), "--json"], capture_output=True,
+                         text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 6, run.stderr
+    [image] = json.loads(run.stdout)["images"]
+    assert image["image"]["path"] == "sh010/sh010_t1.png" and image["problems"] == [said]
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out)], capture_output=True, text=True,
+                         env=cli_env(), timeout=120)
+    assert run.returncode == 6, run.stderr
+    assert run.stdout.splitlines() == ["FAILED sh010/sh010_t1.png", f"       {said}",
+                                       "1 images checked, 0 signed, 1 failed"], run.stdout
