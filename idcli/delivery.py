@@ -247,7 +247,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         text_payloads,
     )
     from .hashing import sha256_bytes
-    from .provenance import read_png_record, record_differences, record_of_sidecar
+    from .provenance import read_png_record, read_png_record_checked, record_differences, record_of_sidecar
     from .signing import carries_manifest
     from .store import MAX_IMAGE_BYTES
 
@@ -265,6 +265,14 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     # The delivered record is made from the sidecar: it must still say what the image's own record says (a sidecar
     # edited by hand keeps the image's sha256, so the check above cannot see it).
     own = {k: v for k, v in sidecar.items() if k not in ("sidecar", "orphan")}  # paths the scan added
+    # A record holding NaN on both sides is no difference (provenance.record_differences), but it is no JSON either:
+    # the delivery's readers are not Python's json. Said for what it is, before anything is written.
+    not_json = read_png_record_checked(data)[1]
+    if not_json is not None:
+        raise DeliveryError(f"{image_path}: its own record (its idcli chunk) holds {not_json.token} at "
+                            f"{not_json.field[:80]}, which is not JSON (RFC 8259 has no NaN or Infinity) and other "
+                            "readers refuse it: edited after the render? Re-render the take; nothing was delivered",
+                            file=image_path)
     if record_differences(record_of_sidecar(own), read_png_record(data)):
         raise DeliveryError(f"{root / take.sidecar}: this sidecar no longer says what its image holds as its own "
                             "record (its idcli chunk): edited after the render? A delivery carries the render's record "

@@ -116,22 +116,21 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     from . import safeio
     from .delivery_record import looks_absolute
     from .hashing import sha256_bytes
-    from .provenance import read_png_record
+    from .provenance import read_png_record_checked, same_record
     from .signing import EXTRA_HINT, available, carries_manifest
     from .store import MAX_IMAGE_BYTES
-    from .verify import ImageCheck, UnreadableSidecar, file_entry, load_sidecar
+    from .verify import ImageCheck, UnreadableSidecar, file_entry, json_problem, load_sidecar
 
     try:
-        sidecar, repeated = load_sidecar(sidecar_path)  # repeated: a key written twice, still a copy's sidecar
+        sidecar, fault = load_sidecar(sidecar_path)  # a key written twice, NaN: still a copy's sidecar, failed
     except UnreadableSidecar:
         return None
     if not _is_copy_sidecar(sidecar):
         return None  # not a delivered copy's sidecar (a file someone added to the folder)
     image_path = sidecar_path.with_suffix(".png")
     check = ImageCheck(file_entry(root, sidecar_path), file_entry(root, image_path), ok=True)
-    if repeated is not None:
-        check.problems.append(f"its sidecar writes the key {repeated.key[:40]!r} twice (edited by hand?): readers "
-                              "disagree on its value")
+    if fault is not None:
+        check.problems.append(json_problem(fault, "its sidecar", sidecar_path.name))
     named = (sidecar.get("image") or {}).get("path") if isinstance(sidecar.get("image"), dict) else None
     if named != image_path.name:
         check.problems.append(f"its sidecar is the record of {named!r}, not of this image (moved or swapped)")
@@ -144,14 +143,15 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     sha256 = sha256_bytes(data)
     if sha256 != sidecar["image"].get("sha256"):
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was delivered)")
-    record = read_png_record(data, strict=True)
+    record, not_json = read_png_record_checked(data)
+    if not_json is not None:
+        check.problems.append(json_problem(not_json, "the image's own record (its idcli chunk)"))
     expected = {k: v for k, v in sidecar.items() if k != "c2pa"}
     expected["image"] = {k: v for k, v in sidecar["image"].items() if k != "sha256"}
-    try:
-        differs = record != expected
-    except RecursionError:  # a record loaded just under the limit, compared a few calls deeper
-        differs = True
-    if differs:
+    # Compared field by field (walked with a stack: a record nested just under the parser's limit is no
+    # RecursionError), NaN being NaN: ``record != expected`` held two NaN the same only when the parser handed
+    # both sides one float object.
+    if record is None or not same_record(record, expected):
         check.problems.append("its idcli record is not its sidecar's (another take's copy, or edited)")
     paths = absolute_values(sidecar, looks_absolute)
     if paths:

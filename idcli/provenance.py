@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import platform
 import struct
 import zlib
@@ -280,22 +281,79 @@ def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+class NotJsonNumber(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a JSON text, at ``field`` (``a[1].b``; "the top level"): Python's
+    json reads them, but RFC 8259 has no such number and other readers (a browser's ``JSON.parse``, jq, Go, a
+    studio's asset database) refuse the whole file. idcli writes none in a record: one there was put in by hand."""
+
+    def __init__(self, token: str, field: str) -> None:
+        super().__init__(f"{token} at {field}: not JSON (RFC 8259)")
+        self.token = token
+        self.field = field
+
+
+class _Constant:
+    """Where the parser met NaN or Infinity (``parse_constant``), found again by identity in the parsed value."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def _field_of(value: Any, wanted: object) -> str:
+    """The field path of ``wanted`` in ``value``, walked with a stack (a record may be nested as deep as JSON reads)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        at, item = stack.pop()
+        if item is wanted:
+            return at or "the top level"
+        if isinstance(item, dict):
+            stack.extend(reversed([(f"{at}.{key}" if at else str(key), inner) for key, inner in item.items()]))
+        elif isinstance(item, list):
+            stack.extend(reversed([(f"{at}[{i}]", inner) for i, inner in enumerate(item)]))
+    return "the top level"  # not reached: the parser put it in the value
+
+
 def loads_strict(text: str | bytes) -> Any:
     """JSON as ``json.loads`` reads it, but a key written twice in one object is a ``RepeatedKey`` (a ValueError):
     idcli never writes one, and a hand-edited record that does says one value to a reader taking the first and
-    another to Python, which takes the last (what ``idcli verify`` compared)."""
-    return json.loads(text, object_pairs_hook=_refuse_repeats)
+    another to Python, which takes the last (what ``idcli verify`` compared). ``NaN``, ``Infinity`` and
+    ``-Infinity`` are a ``NotJsonNumber`` naming the first one's field (a number past a double's range, ``1e999``,
+    is JSON, read as Python reads it)."""
+    met: list[_Constant] = []
+
+    def constant(token: str) -> _Constant:
+        met.append(_Constant(token))
+        return met[-1]
+
+    value = json.loads(text, object_pairs_hook=_refuse_repeats, parse_constant=constant)
+    if met:
+        raise NotJsonNumber(met[0].token, _field_of(value, met[0]))
+    return value
 
 
 def read_png_record(source: bytes | BinaryIO, *, strict: bool = False) -> dict[str, Any] | None:
     """The ``idcli`` chunk of a PNG (its bytes or an open binary file), or None when absent, unreadable
     or describing an image of another size (a record copied onto some other picture is not its record).
-    ``strict``: a record writing a key twice is unreadable too (``loads_strict``; what verify reads).
+    ``strict``: a record writing a key twice, or holding NaN or Infinity, is unreadable too (``loads_strict``);
+    verify reads with ``read_png_record_checked``, which says where.
 
     encode_png writes its text chunks before the pixel data, so the chunk is in ``.info`` once the
     headers are parsed and nothing is decoded (``.text`` would decode every pixel). PngImageFile is
     opened directly: Image.open would warn or raise about a declared size that is never decoded here.
     """
+    return _png_record(source, strict, read_not_json=False)[0]
+
+
+def read_png_record_checked(data: bytes) -> tuple[dict[str, Any] | None, NotJsonNumber | None]:
+    """The ``idcli`` chunk as verify reads it: ``read_png_record(strict=True)``, except that a record holding NaN or
+    Infinity is read as Python reads it, with the ``NotJsonNumber`` saying where. The image carries that record:
+    verify says what is wrong with it and still compares the rest (called unreadable, the image was said to carry
+    none)."""
+    return _png_record(data, True, read_not_json=True)
+
+
+def _png_record(source: bytes | BinaryIO, strict: bool, *, read_not_json: bool
+                ) -> tuple[dict[str, Any] | None, NotJsonNumber | None]:
     from PIL import PngImagePlugin
 
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
@@ -303,17 +361,23 @@ def read_png_record(source: bytes | BinaryIO, *, strict: bool = False) -> dict[s
         with PngImagePlugin.PngImageFile(stream) as image:
             text, size = image.info.get(PNG_CHUNK), image.size
     except (OSError, ValueError, SyntaxError, EOFError, struct.error):
-        return None
+        return None, None
     if not text:
-        return None
+        return None, None
+    fault = None
     try:
-        record = loads_strict(text) if strict else json.loads(text)
+        try:
+            record = loads_strict(text) if strict else json.loads(text)
+        except NotJsonNumber as exc:
+            if not read_not_json:
+                return None, None
+            record, fault = json.loads(text), exc  # no key twice: loads_strict read it whole first
     except (ValueError, RecursionError):
-        return None
+        return None, None
     image_record = record.get("image") if isinstance(record, dict) else None
     if not isinstance(image_record, dict) or (image_record.get("width"), image_record.get("height")) != size:
-        return None
-    return record
+        return None, None
+    return record, fault
 
 
 def record_of_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
@@ -361,9 +425,23 @@ def record_differences(part: Any, whole: Any, where: str = "") -> list[tuple[str
                                    for key, value in own.items()]))
         elif isinstance(own, list) and isinstance(its, list) and len(own) == len(its):
             stack.extend(reversed([(f"{at}[{i}]", a, b) for i, (a, b) in enumerate(zip(own, its, strict=True))]))
-        elif not (type(own) is type(its) and own == its):
+        elif not _same_value(own, its):
             found.append((at, own, its))
     return found
+
+
+def same_record(one: Any, other: Any) -> bool:
+    """Whether two records read from JSON hold the same fields with the same values (``record_differences`` both
+    ways: ``==`` takes two NaN read apart for different, and ``1`` for ``1.0`` or ``true``)."""
+    return not record_differences(one, other) and not record_differences(other, one)
+
+
+def _same_value(own: Any, its: Any) -> bool:
+    """Whether two values read from JSON say the same: of one type and equal, NaN being NaN (a hand-edited NaN on
+    both sides says the same; Python's ``nan != nan`` made verify report a difference that is not one)."""
+    if type(own) is not type(its):
+        return False
+    return bool(own == its) or (isinstance(own, float) and math.isnan(own) and math.isnan(its))
 
 
 def complete_sidecar(record: dict[str, Any], image_sha256: str, *, batch_index: int | None,

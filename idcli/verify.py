@@ -24,7 +24,7 @@ from .paths import absolute
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
 if TYPE_CHECKING:
-    from .provenance import RepeatedKey
+    from .provenance import NotJsonNumber, RepeatedKey
 
 
 def not_signed() -> str:
@@ -148,10 +148,11 @@ _NOT_REGULAR = {"link": "a link, which verify does not follow", "folder": "a fol
                 "special": "a device, FIFO or socket", "too-large": f"over {MAX_SIDECAR_BYTES:,} bytes"}
 
 
-def load_sidecar(path: Path) -> tuple[Any, RepeatedKey | None]:
-    """The JSON at a sidecar's place and, when it writes a key twice, the ``provenance.RepeatedKey`` (still the
-    take's sidecar, failed for it); raises UnreadableSidecar. Read bounded, through no link, never blocking."""
-    from .provenance import RepeatedKey, loads_strict
+def load_sidecar(path: Path) -> tuple[Any, RepeatedKey | NotJsonNumber | None]:
+    """The JSON at a sidecar's place and, when it writes a key twice or holds NaN or Infinity, the
+    ``provenance.RepeatedKey`` or ``NotJsonNumber`` (still the take's sidecar, failed for it: ``json_problem``);
+    raises UnreadableSidecar. Read bounded, through no link, never blocking."""
+    from .provenance import NotJsonNumber, RepeatedKey, loads_strict
 
     try:
         text = safeio.read_regular(path, MAX_SIDECAR_BYTES, follow_links=False)
@@ -160,7 +161,7 @@ def load_sidecar(path: Path) -> tuple[Any, RepeatedKey | None]:
     try:
         try:
             return loads_strict(text), None
-        except RepeatedKey as exc:
+        except (RepeatedKey, NotJsonNumber) as exc:
             return json.loads(text), exc
     except RecursionError:  # past the parser's limit (~980 levels): JSON readers refuse it, idcli too
         raise UnreadableSidecar("nested too deep to read as JSON") from None
@@ -170,6 +171,23 @@ def load_sidecar(path: Path) -> tuple[Any, RepeatedKey | None]:
         raise UnreadableSidecar(f"not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except ValueError:  # a number past Python's digit limit
         raise UnreadableSidecar("not JSON idcli reads (a number too long)") from None
+
+
+def json_problem(fault: RepeatedKey | NotJsonNumber, whose: str, name: str | None = None) -> str:
+    """What is wrong with the JSON of ``whose`` (``its sidecar``, ``the image's own record (its idcli chunk)``) that
+    Python's json reads anyway, in one line: a key written twice, or NaN or Infinity, which no other JSON reader
+    takes; that one names the file (``name``) and the field, for whoever opens it to see."""
+    from .provenance import RepeatedKey
+
+    if isinstance(fault, RepeatedKey):
+        return f"{whose} writes the key {fault.key[:40]!r} twice (edited by hand?): readers disagree on its value"
+    return (f"{whose}{f' {name}' if name else ''} holds {fault.token} at {_shown_field(fault.field)}, which is not "
+            "JSON (RFC 8259 has no NaN or Infinity): other JSON readers refuse the file, and idcli never writes one "
+            "(edited by hand?)")
+
+
+def _shown_field(field: str) -> str:
+    return field if len(field) <= 80 else field[:79] + "…"
 
 
 def is_take_sidecar(sidecar: Any) -> bool:
@@ -193,7 +211,7 @@ def sidecar_not_read(path: Path, is_sidecar: Any, kind: str) -> str | None:
 def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
     """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
     try:
-        sidecar, repeated = load_sidecar(sidecar_path)
+        sidecar, fault = load_sidecar(sidecar_path)
     except UnreadableSidecar:
         return None
     if not is_take_sidecar(sidecar):
@@ -201,14 +219,19 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     relpath = str(sidecar["image"].get("path", ""))
     image_path = root / relpath
     check = ImageCheck(file_entry(root, sidecar_path), file_entry(root, image_path), ok=True)
-    if repeated is not None:
-        check.problems.append(f"its sidecar writes the key {repeated.key[:40]!r} twice (edited by hand?): readers "
-                              "disagree on its value")
+    if fault is not None:
+        check.problems.append(json_problem(fault, "its sidecar", check.sidecar["path"]))
+    beside = sidecar_path.with_suffix(".png")
     if not image_path.resolve().is_relative_to(root.resolve()):
-        check.problems.append(f"the sidecar's image path {relpath!r} leaves the output folder")
+        # Reported as the check of the image beside it (its take, which the folder's PNGs are then matched against):
+        # failed for the path it names, it was reported again as an image with "no sidecar beside it", a file
+        # that is there.
+        check.image = file_entry(root, beside)
+        check.problems.append(f"its sidecar {check.sidecar['path']} records image.path {relpath!r}, which leaves the "
+                              f"output folder: a sidecar records the image beside it ({check.image['path']}); edited "
+                              "by hand? The image is not checked against it")
         check.ok = False
         return check
-    beside = sidecar_path.with_suffix(".png")
     if os.path.normpath(image_path) != os.path.normpath(beside):
         # A sidecar is the record of the image beside it (SHOT_tN.json of SHOT_tN.png): one that names another
         # image was moved or swapped. Checked against the image it names it would pass, and the image beside it
@@ -272,24 +295,25 @@ def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:
     hand keeps the image's sha256 and its signature good (the sidecar is signed by nothing), so only this tells
     that the record a reviewer reads is not the image's. Run facts (batch, timing, qa, c2pa) are the sidecar's own
     (provenance.record_of_sidecar); a field only the image's record holds is no difference (an older sidecar)."""
-    from .provenance import MISSING, read_png_record, record_differences, record_of_sidecar
+    from .provenance import MISSING, read_png_record_checked, record_differences, record_of_sidecar
 
-    record = read_png_record(data, strict=True)
+    record, fault = read_png_record_checked(data)
     if record is None:
         return ["the image carries no idcli record (its idcli chunk) to check its sidecar against"]
+    problems = [json_problem(fault, "the image's own record (its idcli chunk)")] if fault is not None else []
     try:
         differences = record_differences(record_of_sidecar(sidecar), record)
     except RecursionError:  # copied (record_of_sidecar) a few calls deeper than it was read, just under the limit
-        return ["its sidecar is nested too deep to compare with the image's own record (its idcli chunk): edited after "
-                "the render?"]
+        return [*problems, "its sidecar is nested too deep to compare with the image's own record (its idcli "
+                "chunk): edited after the render?"]
     if not differences:
-        return []
+        return problems
     where, own, its = differences[0]
     said = f"its sidecar says {where} {_shown(own)}, " + (
         "which the image's own record (its idcli chunk) does not hold" if its is MISSING
         else f"the image's own record (its idcli chunk) {_shown(its)}")
     more = f" ({len(differences) - 1} more field(s) differ)" if len(differences) > 1 else ""
-    return [f"{said}: edited after the render?{more}"]
+    return [*problems, f"{said}: edited after the render?{more}"]
 
 
 def _shown(value: Any) -> str:

@@ -203,3 +203,132 @@ def test_a_sidecar_that_cannot_be_read_is_there_not_missing(delivered, tmp_path,
         assert len(check.problems) == 1 and not any("no sidecar beside it" in p for p in check.problems), \
             check.problems
         _one_line_each(check.problems)
+
+
+@pytest.mark.parametrize("recorded", ["../../etc/x.png", "/etc/x.png", "sh010/../../sh010_t1.png"],
+                         ids=["relative, out of the folder", "absolute", "through the shot folder and out"])
+def test_a_sidecar_whose_image_path_leaves_the_folder_is_said_once(delivered, tmp_path, recorded) -> None:
+    # The sidecar naming an image outside the folder was failed for it, but the take's PNG beside it was then
+    # reported a second time as having "no sidecar beside it": false, and it sent whoever read it looking for a
+    # file that is there.
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(delivered[0], out)
+    sidecar_path = out / "sh010" / "sh010_t1.json"
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["image"]["path"] = recorded
+    sidecar_path.write_text(json.dumps(sidecar))
+    said = (f"its sidecar sh010/sh010_t1.json records image.path {recorded!r}, which leaves the output folder: "
+            "a sidecar records the image beside it (sh010/sh010_t1.png); edited by hand? The image is not checked "
+            "against it")
+    report = verify_folder(out)
+    [check] = report.images
+    assert report.exit_code == 6 and not check.ok
+    assert check.image["path"] == "sh010/sh010_t1.png" and check.sidecar["path"] == "sh010/sh010_t1.json"
+    assert check.problems == [said]
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out), "--json"], capture_output=True,
+                         text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 6, run.stderr
+    [image] = json.loads(run.stdout)["images"]
+    assert image["image"]["path"] == "sh010/sh010_t1.png" and image["problems"] == [said]
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out)], capture_output=True, text=True,
+                         env=cli_env(), timeout=120)
+    assert run.returncode == 6, run.stderr
+    assert run.stdout.splitlines() == ["FAILED sh010/sh010_t1.png", f"       {said}",
+                                       "1 images checked, 0 signed, 1 failed"], run.stdout
+
+
+NOT_JSON = ("which is not JSON (RFC 8259 has no NaN or Infinity): other JSON readers refuse the file, and idcli "
+            "never writes one (edited by hand?)")
+
+
+def _relist(dest: Path, name: str) -> None:
+    """delivery.json's entry for ``name`` given the copy's new sha256 (an edit made as a whole delivery)."""
+    listing = json.loads((dest / "delivery.json").read_text())
+    for entry in listing["images"]:
+        if entry["image"] == name:
+            entry["sha256"] = sha256_bytes((dest / name).read_bytes())
+    (dest / "delivery.json").write_text(json.dumps(listing))
+
+
+@pytest.mark.parametrize("token", ["NaN", "-Infinity"])
+def test_nan_on_both_sides_is_refused_as_not_json_and_is_no_difference(delivered, tmp_path, token) -> None:
+    # A hand-edited record holding NaN on both sides (the sidecar and the image's own record) failed as a mismatch:
+    # NaN != NaN in Python, so verify said the sidecar no longer says what the image says (a delivered copy: "its
+    # idcli record is not its sidecar's (another take's copy, or edited)"), which both say. What is wrong is that
+    # neither is JSON: each is named, file and field, and the comparison finds no difference.
+    import shutil
+
+    for folder, sidecar in ((delivered[1], "sh010_take1.json"), (delivered[0], "sh010/sh010_t1.json")):
+        copy = tmp_path / folder.name
+        shutil.copytree(folder, copy)
+        _edit(copy / sidecar, token, token)
+        if folder == delivered[1]:
+            _relist(copy, "sh010_take1.png")
+        report = verify_folder(copy)
+        [check] = report.images
+        assert report.exit_code == 6 and not check.ok
+        assert check.problems == [f"its sidecar {sidecar} holds {token} at seed, {NOT_JSON}",
+                                  f"the image's own record (its idcli chunk) holds {token} at seed, {NOT_JSON}"]
+        shutil.rmtree(copy)
+
+
+def test_nan_in_the_sidecar_alone_is_named_and_differs(delivered, tmp_path) -> None:
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(delivered[0], out)
+    _edit(out / "sh010" / "sh010_t1.json", "NaN", None)
+    [check] = verify_folder(out).images
+    assert check.problems[0] == f"its sidecar sh010/sh010_t1.json holds NaN at seed, {NOT_JSON}"
+    assert check.problems[1].startswith("its sidecar says seed nan, the image's own record (its idcli chunk) 42"), \
+        check.problems
+
+
+def test_the_cli_names_nan_in_a_delivered_record(delivered, tmp_path) -> None:
+    import shutil
+
+    dest = tmp_path / "dest"
+    shutil.copytree(delivered[1], dest)
+    _edit(dest / "sh010_take1.json", "NaN", "NaN")
+    _relist(dest, "sh010_take1.png")
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(dest), "--json"], capture_output=True,
+                         text=True, env=cli_env(), timeout=120)
+    assert run.returncode == 6, run.stderr
+    [image] = json.loads(run.stdout)["images"]
+    assert image["problems"] == [f"its sidecar sh010_take1.json holds NaN at seed, {NOT_JSON}",
+                                 f"the image's own record (its idcli chunk) holds NaN at seed, {NOT_JSON}"]
+
+
+@pytest.mark.parametrize(("text", "token", "field"), [
+    ('{"a": [1, {"b": NaN}], "c": Infinity}', "NaN", "a[1].b"),
+    ('{"a": {"b": 1}, "c": [-Infinity]}', "-Infinity", "c[0]"),
+    ("NaN", "NaN", "the top level"),
+])
+def test_loads_strict_names_where_a_record_holds_nan(text, token, field) -> None:
+    from idcli.provenance import NotJsonNumber, loads_strict
+
+    with pytest.raises(NotJsonNumber) as raised:
+        loads_strict(text)
+    assert (raised.value.token, raised.value.field) == (token, field)
+    assert loads_strict('{"a": 1e999}') == {"a": float("inf")}  # a number past a double's range is JSON
+
+
+def test_deliver_refuses_a_take_whose_record_holds_nan_and_says_so(delivered, tmp_path) -> None:
+    # A delivery carries the take's record to readers other than Python's json: one holding NaN on both sides (which
+    # verify now finds no difference in) is refused for what it is, never delivered for verify DEST to fail.
+    import shutil
+
+    from idcli.delivery import DeliveryError
+
+    out = tmp_path / "out"
+    shutil.copytree(delivered[0], out)
+    _edit(out / "sh010" / "sh010_t1.json", "NaN", "NaN")
+    image = out / "sh010" / "sh010_t1.png"
+    with pytest.raises(DeliveryError) as raised:
+        deliver(out, tmp_path / "dest")
+    assert str(raised.value) == (f"{image}: its own record (its idcli chunk) holds NaN at seed, which is not JSON "
+                                 "(RFC 8259 has no NaN or Infinity) and other readers refuse it: edited after the "
+                                 "render? Re-render the take; nothing was delivered")
+    assert not (tmp_path / "dest").exists()

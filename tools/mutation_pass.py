@@ -323,7 +323,7 @@ MUTATIONS: list[Mutation] = [
       "    if False:\n        check.problems.append(f\"its record names a local path at {paths[0]}\")", DELIVERY,
       "verify passes a delivered copy whose record names an absolute path"),
     M("verify-delivery-record", "delivery", "idcli/delivery_checks.py",
-      "        differs = record != expected\n", "        differs = False\n", DELIVERY,
+      "    if record is None or not same_record(record, expected):\n", "    if record is None:\n", DELIVERY,
       "verify passes a delivered copy whose PNG record is not its sidecar's"),
     M("verify-delivery-listing-sha", "delivery", "idcli/delivery_checks.py",
       "        elif entry.get(\"sha256\") != hashes[name]:", "        elif False:", DELIVERY,
