@@ -160,8 +160,8 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     if dry_run:
         from .orphans import find_orphans
 
-        store.check_usable()  # the render itself would stop here (exit 5): so does its dry run
-        report.other_project = _other_project(store, plan, force)  # ... and here (exit 2)
+        store.check_usable()  # the render itself would stop here (exit 5): so does its dry run, and at another project
+        report.other_project = _other_project(store, plan, force, progress, "the render goes into it anyway")
         for job in plan.jobs:
             state = store.state(job) if out.is_dir() else None
             kept = state is not None and state.status == "modified" and not force
@@ -205,10 +205,11 @@ def _report_blocked(plan: Plan, report: RenderReport, out: Path) -> None:
                                       blocked.problem.format(plan.source), "blocked"))
 
 
-def _other_project(store: OutputStore, plan: Plan, force: bool) -> str | None:
+def _other_project(store: OutputStore, plan: Plan, force: bool, progress: Progress, went: str) -> str | None:
     """The project whose renders the output folder holds when it is not the plan's (None: none, or the plan's own).
     Refused without ``force``: another project's renders are not overwritten by accident (same shot ids, same file
-    names); a dry run refuses it as the render would."""
+    names); a dry run refuses it as the render would. With ``force`` the run goes on, and says so to ``progress``
+    (``went``: what it does), as it says its other notes: a Python caller hears it, the command prints it."""
     from .errors import ProjectMismatchError
 
     projects = folder_projects(store) if store.root.is_dir() else set()
@@ -222,6 +223,9 @@ def _other_project(store: OutputStore, plan: Plan, force: bool) -> str | None:
             f"{store.root} holds renders of project '{other}', not '{plan.project}'; render into "
             "another folder (", Option("out_dir", flag="--out"), ") or pass ", Option("force", True),
             " (the other project's takes of the same shot ids are then moved to .idcli/superseded)")
+    from .folder_projects import other_project_note
+
+    progress.note(other_project_note(store.root, other, plan.project, went))
     return other
 
 
@@ -238,7 +242,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
 
     # --quiet silences the note of a wait behind another run, as every other note.
     with store.session(wait=wait, on_wait=lambda text: progress.note(f"note: {text}")):
-        report.other_project = _other_project(store, plan, force)
+        report.other_project = _other_project(store, plan, force, progress, "rendering into it anyway")
         takes = all_takes if all_takes is not None else [(j.shot_id, j.take) for j in plan.jobs]
         from .recorded_paths import shotlist_relpath
 

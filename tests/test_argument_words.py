@@ -217,3 +217,67 @@ def test_a_models_dir_that_is_not_there_is_named_as_given(tmp_path: Path) -> Non
         given_folders([missing])
     result = cli("models", "list", "--models-dir", missing)
     assert result.exit_code == 2 and f"--models-dir '{missing}' does not exist" in result.stderr, result.output
+
+
+def test_retake_flagged_arguments_are_named_as_given(shots: Path, tmp_path: Path) -> None:
+    """``render_with_retakes(..., max_takes=0)`` and ``qa=False`` were told ``--max-takes 0`` and ``remove --no-qa``."""
+    from idcli.review.retake import render_with_retakes
+
+    loaded, out = idcli.load_shotlist(shots), tmp_path / "out"
+    with pytest.raises(InputError, match=r"^max_takes=0: give 1\.\.100$"):
+        render_with_retakes(loaded, out, max_takes=0, device="cpu")
+    with pytest.raises(InputError, match=r"^render_with_retakes needs identity QA; remove qa=False$"):
+        render_with_retakes(loaded, out, device="cpu", qa=False)
+    result = cli("render", shots, "--out", out, "--device", "cpu", "--retake-flagged", "--max-takes", "0")
+    assert result.exit_code == 2 and "--max-takes 0: give 1..100" in result.stderr, result.output
+    result = cli("render", shots, "--out", out, "--device", "cpu", "--retake-flagged", "--no-qa")
+    assert result.exit_code == 2 and "--retake-flagged needs identity QA; remove --no-qa" in result.stderr
+    assert not out.exists()
+
+
+def test_bench_arguments_are_named_as_given(tmp_path: Path) -> None:
+    """``idcli.bench.run_bench(jobs=0)`` was told ``--jobs 0``: each bench argument is named as it was given. Its
+    notes and ``command`` are left as they are: the bench's record (``--json``), kept with the figures."""
+    from idcli.bench import check_batch_invariance, parse_size, run_bench
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("", "utf-8")
+    full = tmp_path / "full"
+    refused = {
+        "jobs=0: give 1..10000": lambda: run_bench("tiny-sd", jobs=0),
+        "steps=999: give 1..200": lambda: run_bench("tiny-sd", steps=999),
+        "arch='sd16': allowed: sd15, sdxl, tiny-sd, tiny-sdxl (did you mean sd15?)": lambda: run_bench("sd16"),
+        "method='dual': allowed: single, dual-line (did you mean dual-line?)": lambda: run_bench(method="dual"),
+        "dtype='fp16': allowed: auto, float32, float16, bfloat16 (did you mean float16?)":
+            lambda: run_bench(dtype="fp16"),
+        "repeats=0: give a whole number of at least 1": lambda: run_bench(repeats=0),
+        "baseline_jobs=9: give a whole number from 1 to jobs (4)": lambda: run_bench(jobs=4, baseline_jobs=9),
+        f"profile='{full}': give a new or empty folder (a profile never writes over earlier files)":
+            lambda: run_bench(profile=full),
+        f"keep='{full}': give a new or empty folder (a bench never renders over earlier files)":
+            lambda: run_bench(keep=full),
+        "jobs=1: check_batch_invariance compares a batch with single renders; give 2 or more":
+            lambda: check_batch_invariance(jobs=1),
+        "size='12': give WIDTHxHEIGHT, e.g. 1024x1024": lambda: parse_size("12"),
+        "size='12x12': each side must be a multiple of 8 from 64 to 4096": lambda: parse_size("12x12"),
+    }
+    for message, call in refused.items():
+        with pytest.raises(InputError) as caught:
+            call()
+        assert str(caught.value) == message
+    for argv, said in [(["--jobs", "0"], "--jobs 0: give 1..10000"),
+                       (["--arch", "sd16"], "--arch sd16: allowed: sd15, sdxl, tiny-sd, tiny-sdxl (did you mean "
+                                            "sd15?)"),
+                       (["--dtype", "fp16"], "--dtype fp16: allowed: auto, float32, float16, bfloat16 (did you mean "
+                                             "float16?)"),
+                       (["--jobs", "4", "--baseline-jobs", "9"], "--baseline-jobs 9: give a whole number from 1 to "
+                                                                 "--jobs (4)"),
+                       (["--keep", str(full)], f"--keep {full}: give a new or empty folder (a bench never renders "
+                                               "over earlier files)"),
+                       (["--jobs", "1", "--check-batch-invariance"], "--jobs 1: --check-batch-invariance compares a "
+                                                                    "batch with single renders; give 2 or more"),
+                       (["--size", "12"], "--size 12: give WIDTHxHEIGHT, e.g. 1024x1024")]:
+        argv = ["--arch", "tiny-sd", *argv] if "--arch" not in argv else argv
+        result = cli("bench", *argv, "--device", "cpu", "--json")
+        assert result.exit_code == 2, result.output
+        assert json.loads(result.stdout)["error"]["message"] == said, result.stdout

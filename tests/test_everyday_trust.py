@@ -334,7 +334,7 @@ def test_a_forced_render_into_another_projects_folder_says_it_went_on(write_shot
     assert dry.exit_code == 0 and f"{held}; --force: the render goes into it anyway" in dry.stderr, dry.stderr
     assert "refuses" not in dry.stderr, dry.stderr
     forced = runner.invoke(app, ["render", str(other), "--out", str(out), "--device", "cpu", "--force"])
-    assert forced.exit_code == 0 and f"{held}; --force: rendered into it anyway" in forced.stderr, forced.stderr
+    assert forced.exit_code == 0 and f"{held}; --force: rendering into it anyway" in forced.stderr, forced.stderr
     assert "refuses" not in forced.stderr, forced.stderr
     # the same notes handed to a Python caller name the argument
     report = idcli.render(other, tmp_path / "again", device="cpu", dry_run=True)
@@ -343,6 +343,31 @@ def test_a_forced_render_into_another_projects_folder_says_it_went_on(write_shot
     assert any("(render refuses it without force=True)" in n
                for n in folder_notes(_plan_json(other, tmp_path / "again") | {"other_project": "trust"}, out))
 
+
+
+def test_a_python_caller_forcing_a_render_into_another_projects_folder_hears_it(write_shotlist, tmp_path: Path,
+                                                                               cached_engine: None) -> None:
+    """The command printed a note, a pipeline's ``idcli.render(..., force=True)`` got ``other_project`` set and not a
+    word: it hears it as it hears a render's other notes (unsigned takes, a wait), through ``progress.note``, in its
+    own words; the command still says it once."""
+    from cli_helpers import NotesKept
+
+    path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
+    _render_json(path, out)
+    other = write_shotlist(TEXT_SHOTS.replace("project: trust", "project: harbour"), "other.yaml")
+    held = f"note: {out} holds renders of project 'trust', not 'harbour'"
+    dry, forced = NotesKept(), NotesKept()
+    idcli.render(other, out, device="cpu", force=True, dry_run=True, progress=dry)
+    assert [n for n in dry.notes if "holds renders" in n] == [
+        f"{held}; force=True: the render goes into it anyway (that project's takes of the same shot ids go to "
+        ".idcli/superseded)"], dry.notes
+    report = idcli.render(other, out, device="cpu", force=True, progress=forced)
+    assert report.other_project == "trust"
+    assert [n for n in forced.notes if "holds renders" in n] == [
+        f"{held}; force=True: rendering into it anyway (that project's takes of the same shot ids go to "
+        ".idcli/superseded)"], forced.notes
+    again = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--force"])
+    assert again.exit_code == 0 and again.stderr.count("holds renders of project 'harbour'") == 1, again.stderr
 
 # -- orphans --------------------------------------------------------------------------------------------
 

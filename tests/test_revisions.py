@@ -561,6 +561,33 @@ def test_select_without_picks_says_which_picked_images_changed_since_their_rende
     assert cli("deliver", out, day1 / "dest", "--shots", "sh030").exit_code == 0
 
 
+def test_a_pick_re_rendered_and_then_edited_by_hand_reads_in_two_short_lines(day2: Path) -> None:
+    """A take re-rendered since it was picked and then retouched by hand read as one line of some 330 characters (260
+    less its paths), the edited image's remedy and the re-render's joined, naming `idcli select` twice: the pick's
+    line says both in short, the render that makes it deliverable again follows on a line of its own."""
+    from PIL import Image
+
+    out = day2 / "out"
+    edited = out / "sh010" / "sh010_t2.png"
+    with Image.open(edited) as image:
+        retouched = image.convert("RGB")
+    retouched.putpixel((3, 3), (255, 0, 0))
+    retouched.save(edited)
+    listed = cli("select", out)
+    assert listed.exit_code == 0, listed.output
+    shots = shlex.quote(str(day2 / "shots.yaml"))
+    lines = listed.stdout.splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("sh010=")))
+    assert lines[at:at + 3] == [
+        f"sh010=t2: re-rendered since it was picked, then edited by hand: deliver refuses it (look again: idcli select "
+        f"{out} sh010=N)",
+        f"  idcli render {shots} --out {out} --only sh010 --force renders it again, keeping the edited image in "
+        ".idcli/superseded",
+        "sh030=t2: as rendered when picked",
+    ], listed.stdout
+    assert all(len(line.replace(str(out), "OUT").replace(shots, "SHOTS")) <= 130 for line in lines[at:at + 2]), lines
+
+
 def test_select_without_picks_in_a_folder_without_any(day1: Path) -> None:
     (day1 / "out" / "selects.json").unlink()
     listed = cli("select", day1 / "out")

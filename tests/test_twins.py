@@ -121,3 +121,35 @@ def test_twins_are_not_leakage_but_a_third_character_still_is() -> None:
     trio = [*twins, CastMember("theo", b)]
     leaked = assess([*faces, DetectedFace([0, 60, 40, 100], a)], trio, 100, 100)
     assert "leakage" in leaked["flags"] and leaked["leakage_pair"]["character"] in ("mara", "ines")
+
+
+class TwinsAndStrangerEngine(TwinEngine):
+    """The twins' two faces and a third, theo's: a stranger to the shot's cast (mara and ines)."""
+
+    def render(self, requests, **kwargs):
+        from idcli.engine.core import RenderResult
+
+        faces = ["mara_1", "mara_2", "theo_1"]
+        return [RenderResult(face_canvas(faces, r.width, r.height).astype(np.float32) / 255) for r in requests]
+
+
+def test_a_stranger_beside_the_twins_is_an_extra_face_and_the_twins_are_not_blamed(write_shotlist,
+                                                                                    tmp_path: Path) -> None:
+    # The twins' faces and a third matching nobody: the twins take their two faces (neither leakage against the
+    # other), the stranger is an extra face (character null) as beside any cast, and nothing is flagged.
+    shots, out = write_shotlist(SAME_FILES.replace("256x128", "384x128")), tmp_path / "out"
+    engine = TwinsAndStrangerEngine()
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", only=["table"], engine_factory=lambda *a: engine)
+    [record] = [r["qa"] for r in idcli.read_results(out)]
+    assert record["flags"] == [], record
+    faces = record["faces"]
+    assert sorted(str(f["character"]) for f in faces) == ["None", "ines", "mara"], faces
+    [stranger] = [f for f in faces if f["character"] is None]
+    assert max(stranger["cosines"].values()) < 0.2  # theo looks like neither twin
+    # its cosine is the record's leakage, the highest left once the twins' faces are theirs: far below the flag's
+    assert record["leakage_pair"]["face"] == faces.index(stranger) and record["leakage"] < 0.35
+    from idcli.review.qa_findings import findings
+
+    assert findings(record) == []
+    checked = cli("qa", out)
+    assert checked.exit_code == 0 and "0 flagged" in checked.stdout, checked.output

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..option_words import EachSurface, Option
 from .workload import make_workload, write_shotlist
 
 
@@ -29,8 +30,8 @@ def check_batch_invariance(arch: str = "tiny-sd", *, jobs: int = 8, steps: int |
     from .runner import check_dtype
 
     if jobs < 2:
-        raise InputError(f"--jobs {jobs}: --check-batch-invariance compares a batch with single renders; "
-                         "give 2 or more")
+        raise InputError(Option("jobs", jobs), ": ", EachSurface("check_batch_invariance", "--check-batch-invariance"),
+                         " compares a batch with single renders; give 2 or more")
     workload = make_workload(arch, jobs, steps, size, method)
     check_dtype(dtype)
     note = on_note or (lambda text: None)

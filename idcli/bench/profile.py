@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..option_words import Option
 from ..profile_ranges import IDENTITY, PHASES, phase, ranges_on
 
 PROFILE_JOBS = 4  # jobs in the profiled render: a few, so the trace stays small and the extra render short
@@ -49,7 +50,8 @@ OUTSIDE = "outside"
 def check_profile_folder(folder: Path) -> None:
     """``--profile`` takes a new or empty folder (checked before anything is built or rendered)."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InputError(f"--profile {folder}: give a new or empty folder (a profile never writes over earlier files)")
+        raise InputError(Option("profile", folder),
+                         ": give a new or empty folder (a profile never writes over earlier files)")
 
 
 def profile_render(engine: Any, workload: Any, folder: Path, common: dict[str, Any], out: Path,

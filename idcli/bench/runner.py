@@ -16,6 +16,7 @@ from typing import Any
 
 from ..arguments import DTYPES
 from ..errors import EXIT_JOBS_FAILED, IdcliError, InputError
+from ..option_words import Option
 from .result import BenchResult
 from .workload import make_workload, nearest_hint, write_shotlist
 
@@ -73,7 +74,8 @@ def _workdir(keep: Path | None) -> Iterator[Path]:
             yield Path(folder)
         return
     if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
-        raise InputError(f"--keep {keep}: give a new or empty folder (a bench never renders over earlier files)")
+        raise InputError(Option("keep", keep),
+                         ": give a new or empty folder (a bench never renders over earlier files)")
     keep.mkdir(parents=True, exist_ok=True)
     yield keep
 
@@ -106,12 +108,13 @@ def run_bench(arch: str = "tiny-sd", *, jobs: int = 64, steps: int | None = None
     ``torch.profiler`` and their tables and trace written there (idcli/bench/profile.py), counted in no figure.
     """
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise InputError(f"--repeats {repeats!r}: give a whole number of at least 1")
+        raise InputError(Option("repeats", repeats), ": give a whole number of at least 1")
     workload = make_workload(arch, jobs, steps, size, method)
     check_dtype(dtype)
     if baseline_jobs is not None and (isinstance(baseline_jobs, bool) or not isinstance(baseline_jobs, int)
                                       or not 1 <= baseline_jobs <= workload.jobs):
-        raise InputError(f"--baseline-jobs {baseline_jobs!r}: give a whole number from 1 to --jobs ({workload.jobs})")
+        raise InputError(Option("baseline_jobs", baseline_jobs), ": give a whole number from 1 to ", Option("jobs"),
+                         f" ({workload.jobs})")
     if profile is not None:
         from .profile import check_profile_folder
 
@@ -133,7 +136,7 @@ def check_dtype(dtype: str) -> None:
     if dtype not in ("auto", *DTYPES):
         short = _SHORT_DTYPES.get(str(dtype).lower())  # 'fp16' is how many say float16: too short for difflib
         hint = f" (did you mean {short}?)" if short else nearest_hint(dtype, ("auto", *DTYPES))
-        raise InputError(f"--dtype {dtype}: allowed: auto, {', '.join(DTYPES)}{hint}")
+        raise InputError(Option("dtype", dtype), f": allowed: auto, {', '.join(DTYPES)}{hint}")
 
 
 @dataclass

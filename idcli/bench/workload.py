@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..option_words import Option
 from ..presets import get_preset
 
 # --arch -> the preset rendered. sd15 and sdxl are the published architectures with random weights.
@@ -61,10 +62,10 @@ def parse_size(text: str) -> tuple[int, int]:
     """``WxH`` with sides that are multiples of 8 (the latent grid), 64..4096."""
     match = re.fullmatch(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*", text)
     if not match:
-        raise InputError(f"--size {text}: give WIDTHxHEIGHT, e.g. 1024x1024")
+        raise InputError(Option("size", text), ": give WIDTHxHEIGHT, e.g. 1024x1024")
     width, height = int(match.group(1)), int(match.group(2))
     if any(side % 8 or not 64 <= side <= 4096 for side in (width, height)):
-        raise InputError(f"--size {text}: each side must be a multiple of 8 from 64 to 4096")
+        raise InputError(Option("size", text), ": each side must be a multiple of 8 from 64 to 4096")
     return width, height
 
 
@@ -80,13 +81,13 @@ def make_workload(arch: str, jobs: int, steps: int | None = None, size: tuple[in
                   method: str = "single") -> Workload:
     """The workload of one bench run; unset steps and size take the preset's defaults."""
     if arch not in ARCHS:
-        raise InputError(f"--arch {arch}: allowed: {', '.join(ARCHS)}{nearest_hint(arch, ARCHS)}")
+        raise InputError(Option("arch", arch), f": allowed: {', '.join(ARCHS)}{nearest_hint(arch, ARCHS)}")
     if not 1 <= jobs <= MAX_JOBS:
-        raise InputError(f"--jobs {jobs}: give 1..{MAX_JOBS}")
+        raise InputError(Option("jobs", jobs), f": give 1..{MAX_JOBS}")
     if steps is not None and not 1 <= steps <= MAX_STEPS:
-        raise InputError(f"--steps {steps}: give 1..{MAX_STEPS}")
+        raise InputError(Option("steps", steps), f": give 1..{MAX_STEPS}")
     if method not in METHODS:
-        raise InputError(f"--method {method}: allowed: {', '.join(METHODS)}{nearest_hint(method, METHODS)}")
+        raise InputError(Option("method", method), f": allowed: {', '.join(METHODS)}{nearest_hint(method, METHODS)}")
     preset = get_preset(ARCHS[arch])
     width, height = size or preset.size
     # The preset's guidance, which is on (> 1) for every preset: two UNet rows per image, as in production.

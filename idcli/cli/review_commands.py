@@ -218,12 +218,22 @@ def _list_selects(out: Path, as_json: bool) -> None:
                PickStanding.BEYOND_TAKES: f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(
             s.standing, "")
         # The take as rendered may stand as picked, yet its image is no longer the render's: deliver refuses it.
+        change = s.image_changed if _refused_image(s) else None
+        again = {"edited": f"idcli render {shots} --out {folder} --only {named} --force renders it again, keeping the "
+                           "edited image in .idcli/superseded",
+                 "damaged": f"idcli render {shots} --out {folder} renders it again"}.get(change or "")
+        if again and how:
+            # Re-rendered (or beyond its takes) and changed since: both said short, the render on a line of its own;
+            # joined, the two remedies made one line of some 330 characters naming `idcli select` twice.
+            since = {"edited": "edited by hand", "damaged": "damaged"}[change or ""]
+            emit(f"{named}=t{s.take}: {s.words}, then {since}: deliver refuses it{how}")
+            emit(f"  {again}")
+            continue
         image = {"edited": f", but its image was edited after the render: deliver refuses it (idcli render {shots} "
                            f"--out {folder} --only {named} --force renders the shot again, keeping the edited image in "
                            f".idcli/superseded; or pick another take: idcli select {folder} {named}=N)",
-                 "damaged": f", but its image is damaged since the render: deliver refuses it (idcli render {shots} "
-                            f"--out {folder} renders it again)"}.get(s.image_changed or "", "") if _refused_image(
-            s) else ""
+                 "damaged": f", but its image is damaged since the render: deliver refuses it ({again})"}.get(
+            change or "", "")
         emit(f"{named}=t{s.take}: {s.words}{image}{how}")
     if listed.unpicked:
         shown = ", ".join(printable(shot) for shot in listed.unpicked[:10])

@@ -84,14 +84,12 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
                      f"(idcli restore {restore_folder(folder)} --list lists them, idcli restore "
                      f"{restore_folder(folder)} SHOT_tN puts one back)")
     if document.get("other_project"):
-        held = f"note: {folder} holds renders of project '{document['other_project']}', not '{document.get('project')}'"
+        from ..folder_projects import other_project_note
+
         # plan's document has no `dry_run`: it warns before the render; a render's says so only when forced
-        if "dry_run" not in document:
-            notes.append(words((held, " (render refuses it without ", Option("force", True), ")")))
-        else:
-            went = "the render goes into it anyway" if document["dry_run"] else "rendered into it anyway"
-            notes.append(words((held, "; ", Option("force", True), f": {went} (that project's takes of the same "
-                                "shot ids go to .idcli/superseded)")))
+        went = None if "dry_run" not in document else ("the render goes into it anyway" if document["dry_run"]
+                                                       else "rendered into it anyway")
+        notes.append(other_project_note(folder, document["other_project"], document.get("project") or "", went))
     return notes
 
 
@@ -505,7 +503,9 @@ def render(
                                        _takes_per_shot(report.jobs), folder) if not dry_run else []:
                 print_note(line)
             kept_jobs = [o for o in report.jobs if o.status == "kept"]
-            for line in folder_notes({**summary, "problems": [], "jobs": [
+            # A render (not its dry run, whose progress is silent) said another project's folder as it took it on.
+            said = {} if dry_run else {"other_project": None}
+            for line in folder_notes({**summary, "problems": [], **said, "jobs": [
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept_jobs]}, folder):
                 print(styled(line), file=sys.stderr)
         if not as_json:  # errors, even with --quiet

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExecutorUnavailableError, InputError, Interrupted
+from ..option_words import EachSurface, Option
 
 DEFAULT_MAX_TAKES = 6
 _COMMITTED = ("rendered", "skipped", "recovered")
@@ -54,9 +55,10 @@ def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DE
     from ..run_report import RenderReport, SilentProgress
 
     if not 1 <= max_takes <= 100:
-        raise InputError(f"--max-takes {max_takes}: give 1..100")
+        raise InputError(Option("max_takes", max_takes), ": give 1..100")
     if render_options.get("qa") is False:
-        raise InputError("--retake-flagged needs identity QA; remove --no-qa")
+        raise InputError(EachSurface("render_with_retakes", "--retake-flagged"), " needs identity QA; remove ",
+                         Option("qa", False, negated="--no-qa"))
     progress = render_options.get("progress") or SilentProgress()
     takes: dict[str, int] = {}
     merged: RenderReport | None = None
