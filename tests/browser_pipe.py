@@ -5,10 +5,10 @@ No package is needed (no websocket client, no Playwright, whose browser download
 reads commands on file descriptor 3 and writes replies and events on 4, each one JSON message ended by a NUL.
 
 A page's localStorage reaches the profile when Chromium commits it, not when the page writes it: on a timer (about
-1 s after a write here) and at once when Chromium is closed. ``close`` closes Chromium as a person does (``Browser.close``), then checks that
-the profile holds what the page held (tests/chromium_storage.py reads it), and says so when Chromium had to be
-killed. A test that closes and reopens the browser finds what the page stored; a test that simulates a crash
-waits for the timer's commit first (``wait_for_storage``).
+1 s after a write here) and at once when Chromium is closed. ``close`` closes Chromium as a person does
+(``Browser.close``), then checks that the profile holds what the page held (tests/chromium_storage.py reads it),
+and says so when Chromium had to be killed. A test that closes and reopens the browser finds what the page stored;
+a test that simulates a crash waits for the timer's commit first (``wait_for_storage``).
 """
 
 from __future__ import annotations
@@ -228,8 +228,8 @@ class Browser:
 
         It used to wait for the commit timer before closing. Once (the whole suite under pytest-xdist, 2026-12-01)
         that commit did not come in 60 s: the profile's log held no record of the page's write, for a reason not
-        found (the test alone, and four parallel runs of the browser tests' 72 since, two under load, never missed it). A clean close
-        does not depend on the timer."""
+        found (the test alone, and four parallel runs of the browser tests' 72 since, two under load, never missed
+        it). A clean close does not depend on the timer."""
         if self._out.closed:  # closed already
             return
         held = None
