@@ -139,6 +139,26 @@ def engine_factory(tiny_engines):
     return factory
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject's addopts): one worker per core this process may run on, at most 8, and at most one
+    per 2 GB of memory.
+
+    xdist's own count is psutil's *physical* cores where psutil is installed, which a 2-vCPU CI machine may report
+    as 1 (no parallelism at all). Each worker holds torch, the session's tiny engines and face pack (about 1 GB
+    measured, more while a test renders), so past that memory, not cores, is what a machine runs out of. Every
+    worker runs torch on one thread (``_one_torch_thread``), so workers never fight over a core's threads.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    try:
+        by_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (2 << 30)
+    except (AttributeError, ValueError, OSError):  # no sysconf names: Windows
+        by_memory = cores
+    return max(1, min(cores, 8, by_memory))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     has_cuda = False
     if any("gpu" in item.keywords for item in items):

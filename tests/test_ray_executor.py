@@ -29,6 +29,10 @@ from idcli.provenance import RUN_FIELDS
 
 RECIPES = ROOT / "recipes"
 
+# Under pytest-xdist every test here runs in one worker, so the module's one cluster is started once (a
+# cluster per worker would also split the machine's CPUs between two Rays that each think they have 2).
+pytestmark = pytest.mark.xdist_group("ray")
+
 SMALL = """\
 version: 1
 project: ray

@@ -374,7 +374,8 @@ def run(mutation: Mutation, python: str, tests: tuple[str, ...] = ()) -> tuple[s
     try:
         path.write_bytes(mutated)
         try:
-            command = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *(tests or owning_tests(mutation))]
+            command = [python, "-m", "pytest", "-q", "-x", "-n0", "-p", "no:cacheprovider",  # -n0: one process, as timed
+                       *(tests or owning_tests(mutation))]
             proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return "timed out", f"(after {TIMEOUT_S} s: a hang, or a slow machine; run it again alone)", \
