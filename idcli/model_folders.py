@@ -175,12 +175,12 @@ def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, 
 def _hub_snapshot(folder: Path) -> tuple[str, Path] | None:
     """The repository id of a hub-cache repository folder (``models--ORG--NAME``) and the snapshot it serves: the
     one ``refs/main`` names, else its only one. None for any other folder."""
-    from .model_setup import hub_cache_main, hub_cache_repo_id
+    from .model_setup import hub_cache_commit, hub_cache_repo_id
 
     repo_id = hub_cache_repo_id(folder.name)
     if repo_id is None or not (folder / "snapshots").is_dir():
         return None
-    main = hub_cache_main(folder)
+    main = hub_cache_commit(folder, "main")
     if main is not None and (folder / "snapshots" / main).is_dir():
         return repo_id, folder / "snapshots" / main
     snapshots = [p for p in (folder / "snapshots").iterdir() if p.is_dir()]

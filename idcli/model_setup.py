@@ -193,27 +193,18 @@ def hub_cache_repo_id(folder_name: str) -> str | None:
     return folder_name[len(_HUB_REPO_PREFIX):].replace("--", "/", 1)
 
 
-def hub_cache_main(repo_folder: Path) -> str | None:
-    """The commit a hub cache repository folder's ``refs/main`` names; None when it is missing, unreadable or not a
-    commit hash (read from disk: a damaged or planted file must not send a path outside ``snapshots/``)."""
-    try:
-        main = (repo_folder / "refs" / "main").read_text("utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return main if _COMMIT.fullmatch(main) else None
-
-
-def _hub_cache_commit(repo: Path, revision: str | None) -> str | None:
-    """The commit ``revision`` (None: ``main``) names in the hub cache repository folder ``repo``: a commit hash as it
-    is, a branch (or tag) as its ``refs/`` file names it; None when the cache has no ref for it or the ref is not a
-    commit hash (read from disk: a damaged or planted file must not send a path outside ``snapshots/``)."""
+def hub_cache_commit(repo_folder: Path, revision: str | None = None) -> str | None:
+    """The commit ``revision`` (None: ``main``) names in the hub cache repository folder ``repo_folder``: a commit
+    hash as it is, a branch (or tag) as its ``refs/`` file names it; None when the cache has no ref for it or the ref
+    is not a commit hash. The one reader of the cache's refs (read from disk: a damaged or planted file must not send
+    a path outside ``snapshots/``)."""
     wanted = revision or "main"
     if _COMMIT.fullmatch(wanted):
         return wanted
     if ".." in Path(wanted).parts:
         return None
     try:
-        commit = (repo / "refs" / wanted).read_text("utf-8").strip()
+        commit = (repo_folder / "refs" / wanted).read_text("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
     return commit if _COMMIT.fullmatch(commit) else None
@@ -239,7 +230,7 @@ def hub_snapshot(repo_id: str, revision: str | None = None, cache_dir: Path | No
     if ".." in Path(repo_id).parts:
         return None
     repo = _hub_cache_repo(repo_id, cache_dir)
-    commit = _hub_cache_commit(repo, revision)
+    commit = hub_cache_commit(repo, revision)
     snapshot = repo / "snapshots" / commit if commit is not None else None
     return snapshot if snapshot is not None and snapshot.is_dir() else None
 
@@ -251,7 +242,7 @@ def hub_file_cached(repo_id: str, filename: str, revision: str | None = None) ->
     if any(".." in Path(name).parts for name in (filename, repo_id)):
         return False
     repo = _hub_cache_repo(repo_id)
-    commit = _hub_cache_commit(repo, revision)
+    commit = hub_cache_commit(repo, revision)
     return commit is not None and (repo / "snapshots" / commit / filename).is_file()
 
 
