@@ -187,11 +187,12 @@ def _hub_snapshot(folder: Path) -> tuple[str, Path] | None:
     return (repo_id, snapshots[0]) if len(snapshots) == 1 else None
 
 
-def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None) -> dict[str, Any]:
+def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None,
+               revision: str | None = None) -> dict[str, Any]:
     from .model_setup import cached_file, cached_snapshot_size
 
     if filename is None:
-        size = cached_snapshot_size(repo_id, None)
+        size = cached_snapshot_size(repo_id, None, revision)  # the snapshot the render reads
         path = None
     else:
         file = cached_file(repo_id, filename, None)
@@ -238,7 +239,7 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
         entries, _whole = describe_folder(local, source)
         found.extend(entries or [_entry(source, "folder (not a diffusers pipeline)", local, None, UNKNOWN)])
     else:
-        found.append(_hub_entry(source, "diffusers pipeline", model_id, None))
+        found.append(_hub_entry(source, "diffusers pipeline", model_id, None, spec.revision))
     if spec.adapter is not None and spec.adapter.id is not None and spec.adapter.weight_name is not None:
         source = f"{file}: model.adapter"
         local = local_path(spec.adapter.id, loaded.base_dir)

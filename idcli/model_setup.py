@@ -253,22 +253,28 @@ def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | N
     return Path(found) if isinstance(found, str) else None
 
 
-def cached_snapshot_size(repo_id: str, cache_dir: Path | None) -> int | None:
-    """Bytes of the cached snapshot of ``repo_id`` with a ``model_index.json``; None when not cached."""
+def cached_snapshot_size(repo_id: str, cache_dir: Path | None, revision: str | None = None) -> int | None:
+    """Bytes of the cached snapshot of ``repo_id`` a render reads: the one ``revision`` names (None: ``main``; the
+    presets pin none), when it has a ``model_index.json``; None when it is not cached. Another revision's snapshot
+    does not count, as for ``hub_repo_cached``."""
     from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
+    # The cache named now: scan_cache_dir's own default is the HF_HUB_CACHE its module saw when first imported,
+    # so a process whose first `models list` ran before the cache moved kept scanning the old folder.
+    cache = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
+    snapshot = hub_snapshot(repo_id, revision, cache)
+    if snapshot is None or not (snapshot / "model_index.json").is_file():
+        return None
     try:
-        # The cache named now: scan_cache_dir's own default is the HF_HUB_CACHE its module saw when first imported,
-        # so a process whose first `models list` ran before the cache moved kept scanning the old folder.
-        info = scan_cache_dir(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
+        info = scan_cache_dir(cache)
     except CacheNotFound:
         return None
     for repo in info.repos:
         if repo.repo_id == repo_id and repo.repo_type == "model":
-            for revision in repo.revisions:
-                if any(f.file_name == "model_index.json" for f in revision.files):
-                    return revision.size_on_disk
+            for cached in repo.revisions:
+                if cached.commit_hash == snapshot.name:
+                    return cached.size_on_disk
     return None
 
 

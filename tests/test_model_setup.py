@@ -613,3 +613,40 @@ def test_models_list_reads_the_hub_cache_named_now_not_the_one_first_seen(tmp_pa
     (second / "models--org--model" / "refs" / "main").write_text("a" * 40)
     offline_hub(monkeypatch, second)
     assert cached_snapshot_size("org/model", None) == len('{"_class_name": "StableDiffusionPipeline"}')
+
+
+def test_models_list_sizes_the_snapshot_a_render_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an old pinned revision and main cached, `models list` showed the size of whichever snapshot the cache scan
+    listed first (and "present" when only the old one was whole). A render reads main, or the revision a shot list
+    pins: that snapshot is the one sized."""
+    from idcli.model_folders import shotlist_folders
+    from idcli.model_setup import cached_snapshot_size, list_models
+    from idcli.presets import PRESETS
+
+    cache = offline_hub(monkeypatch, tmp_path / "hub")
+    repo_id = PRESETS["sd15"].default_id
+    assert repo_id is not None
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    old, main = "1" * 40, "2" * 40
+    index = b'{"_class_name": "StableDiffusionPipeline"}'
+    for commit, weights in ((old, 5000), (main, 300)):
+        (repo / "snapshots" / commit / "unet").mkdir(parents=True)
+        (repo / "snapshots" / commit / "model_index.json").write_bytes(index)
+        (repo / "snapshots" / commit / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"w" * weights)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(main)
+    assert cached_snapshot_size(repo_id, None) == len(index) + 300
+    assert cached_snapshot_size(repo_id, None, old) == len(index) + 5000
+    base = next(n for r in list_models() if r["preset"] == "sd15" for n in r["needs"] if n["role"] == "base model")
+    assert base["present"] and base["size_bytes"] == len(index) + 300
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(f"version: 1\nproject: p\nmodel: {{preset: sd15, revision: '{old}'}}\n"
+                     "shots:\n  - {id: a010, prompt: a hall}\n")
+    [pinned] = [e for e in shotlist_folders(shots) if e["kind"] == "diffusers pipeline"]
+    assert pinned["present"] and pinned["size_bytes"] == len(index) + 5000
+
+    # main's snapshot half downloaded (no model_index.json): a render cannot load it, whole as the old one is.
+    (repo / "snapshots" / main / "model_index.json").unlink()
+    assert cached_snapshot_size(repo_id, None) is None
+    base = next(n for r in list_models() if r["preset"] == "sd15" for n in r["needs"] if n["role"] == "base model")
+    assert not base["present"] and base["size_bytes"] is None
