@@ -183,6 +183,7 @@ def _conversion_record(target: Path) -> dict[str, Any] | None:
 
 _HUB_REPO_PREFIX = "models--"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+_REF_LIMIT = 4096  # a ref is a commit hash and a newline; anything much longer is not one
 
 
 def hub_cache_repo_id(folder_name: str) -> str | None:
@@ -203,9 +204,12 @@ def hub_cache_commit(repo_folder: Path, revision: str | None = None) -> str | No
         return wanted
     if ".." in Path(wanted).parts:
         return None
+    from .safeio import NotRegularFile, read_regular
+
     try:
-        commit = (repo_folder / "refs" / wanted).read_text("utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        # A regular file only, bounded: a FIFO planted as a received cache's ref would block the read until killed.
+        commit = read_regular(repo_folder / "refs" / wanted, _REF_LIMIT).decode("utf-8").strip()
+    except (NotRegularFile, UnicodeDecodeError):
         return None
     return commit if _COMMIT.fullmatch(commit) else None
 

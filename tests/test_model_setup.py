@@ -561,6 +561,30 @@ def test_models_dir_hub_cache_with_a_damaged_or_hostile_refs_main(tmp_path: Path
     assert found == [("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin")]
 
 
+def test_models_dir_hub_cache_with_a_fifo_as_refs_main_blocks_nothing(tmp_path: Path) -> None:
+    """A FIFO planted as a received hub cache's refs/main blocked `models list --models-dir` (and a pack's encoding,
+    and `validate`, which read refs the same way) until killed: refs are read as regular files only, bounded."""
+    import os
+
+    from hang_watchdog import no_hang
+
+    from idcli.model_folders import scan_models_dir
+    from idcli.model_setup import hub_cache_commit
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    faceid = tmp_path / "hub" / "models--h94--IP-Adapter-FaceID"
+    (faceid / "snapshots" / revision).mkdir(parents=True)
+    (faceid / "snapshots" / revision / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * 10)
+    (faceid / "refs").mkdir()
+    os.mkfifo(faceid / "refs" / "main")
+    with no_hang(20):
+        found = [(e["repo_id"], Path(e["path"]).name) for e in scan_models_dir(tmp_path / "hub")]
+    assert found == [("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin")]  # the only snapshot, as with no ref
+    (faceid / "refs" / "main").unlink()
+    (faceid / "refs" / "main").write_text(revision + "\n" + " " * 10**6)  # a commit, padded past any ref's size
+    assert hub_cache_commit(faceid) is None
+
+
 def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(hf_cache: Path, adapter_bin,
                                                                                tmp_path: Path) -> None:
     """`adapter: {id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin}`, diffusers' own load_ip_adapter
