@@ -175,23 +175,24 @@ def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, 
 def _hub_snapshot(folder: Path) -> tuple[str, Path] | None:
     """The repository id of a hub-cache repository folder (``models--ORG--NAME``) and the snapshot it serves: the
     one ``refs/main`` names, else its only one. None for any other folder."""
-    from .model_setup import hub_cache_main, hub_cache_repo_id
+    from .model_setup import hub_cache_commit, hub_cache_repo_id
 
     repo_id = hub_cache_repo_id(folder.name)
     if repo_id is None or not (folder / "snapshots").is_dir():
         return None
-    main = hub_cache_main(folder)
+    main = hub_cache_commit(folder, "main")
     if main is not None and (folder / "snapshots" / main).is_dir():
         return repo_id, folder / "snapshots" / main
     snapshots = [p for p in (folder / "snapshots").iterdir() if p.is_dir()]
     return (repo_id, snapshots[0]) if len(snapshots) == 1 else None
 
 
-def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None) -> dict[str, Any]:
+def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None,
+               revision: str | None = None) -> dict[str, Any]:
     from .model_setup import cached_file, cached_snapshot_size
 
     if filename is None:
-        size = cached_snapshot_size(repo_id, None)
+        size = cached_snapshot_size(repo_id, None, revision)  # the snapshot the render reads
         path = None
     else:
         file = cached_file(repo_id, filename, None)
@@ -238,7 +239,7 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
         entries, _whole = describe_folder(local, source)
         found.extend(entries or [_entry(source, "folder (not a diffusers pipeline)", local, None, UNKNOWN)])
     else:
-        found.append(_hub_entry(source, "diffusers pipeline", model_id, None))
+        found.append(_hub_entry(source, "diffusers pipeline", model_id, None, spec.revision))
     if spec.adapter is not None and spec.adapter.id is not None and spec.adapter.weight_name is not None:
         source = f"{file}: model.adapter"
         local = local_path(spec.adapter.id, loaded.base_dir)

@@ -183,6 +183,7 @@ def _conversion_record(target: Path) -> dict[str, Any] | None:
 
 _HUB_REPO_PREFIX = "models--"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+_REF_LIMIT = 4096  # a ref is a commit hash and a newline; anything much longer is not one
 
 
 def hub_cache_repo_id(folder_name: str) -> str | None:
@@ -193,28 +194,22 @@ def hub_cache_repo_id(folder_name: str) -> str | None:
     return folder_name[len(_HUB_REPO_PREFIX):].replace("--", "/", 1)
 
 
-def hub_cache_main(repo_folder: Path) -> str | None:
-    """The commit a hub cache repository folder's ``refs/main`` names; None when it is missing, unreadable or not a
-    commit hash (read from disk: a damaged or planted file must not send a path outside ``snapshots/``)."""
-    try:
-        main = (repo_folder / "refs" / "main").read_text("utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return main if _COMMIT.fullmatch(main) else None
-
-
-def _hub_cache_commit(repo: Path, revision: str | None) -> str | None:
-    """The commit ``revision`` (None: ``main``) names in the hub cache repository folder ``repo``: a commit hash as it
-    is, a branch (or tag) as its ``refs/`` file names it; None when the cache has no ref for it or the ref is not a
-    commit hash (read from disk: a damaged or planted file must not send a path outside ``snapshots/``)."""
+def hub_cache_commit(repo_folder: Path, revision: str | None = None) -> str | None:
+    """The commit ``revision`` (None: ``main``) names in the hub cache repository folder ``repo_folder``: a commit
+    hash as it is, a branch (or tag) as its ``refs/`` file names it; None when the cache has no ref for it or the ref
+    is not a commit hash. The one reader of the cache's refs (read from disk: a damaged or planted file must not send
+    a path outside ``snapshots/``)."""
     wanted = revision or "main"
     if _COMMIT.fullmatch(wanted):
         return wanted
     if ".." in Path(wanted).parts:
         return None
+    from .safeio import NotRegularFile, read_regular
+
     try:
-        commit = (repo / "refs" / wanted).read_text("utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        # A regular file only, bounded: a FIFO planted as a received cache's ref would block the read until killed.
+        commit = read_regular(repo_folder / "refs" / wanted, _REF_LIMIT).decode("utf-8").strip()
+    except (NotRegularFile, UnicodeDecodeError):
         return None
     return commit if _COMMIT.fullmatch(commit) else None
 
@@ -239,7 +234,7 @@ def hub_snapshot(repo_id: str, revision: str | None = None, cache_dir: Path | No
     if ".." in Path(repo_id).parts:
         return None
     repo = _hub_cache_repo(repo_id, cache_dir)
-    commit = _hub_cache_commit(repo, revision)
+    commit = hub_cache_commit(repo, revision)
     snapshot = repo / "snapshots" / commit if commit is not None else None
     return snapshot if snapshot is not None and snapshot.is_dir() else None
 
@@ -251,7 +246,7 @@ def hub_file_cached(repo_id: str, filename: str, revision: str | None = None) ->
     if any(".." in Path(name).parts for name in (filename, repo_id)):
         return False
     repo = _hub_cache_repo(repo_id)
-    commit = _hub_cache_commit(repo, revision)
+    commit = hub_cache_commit(repo, revision)
     return commit is not None and (repo / "snapshots" / commit / filename).is_file()
 
 
@@ -262,22 +257,28 @@ def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | N
     return Path(found) if isinstance(found, str) else None
 
 
-def cached_snapshot_size(repo_id: str, cache_dir: Path | None) -> int | None:
-    """Bytes of the cached snapshot of ``repo_id`` with a ``model_index.json``; None when not cached."""
+def cached_snapshot_size(repo_id: str, cache_dir: Path | None, revision: str | None = None) -> int | None:
+    """Bytes of the cached snapshot of ``repo_id`` a render reads: the one ``revision`` names (None: ``main``; the
+    presets pin none), when it has a ``model_index.json``; None when it is not cached. Another revision's snapshot
+    does not count, as for ``hub_repo_cached``."""
     from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
+    # The cache named now: scan_cache_dir's own default is the HF_HUB_CACHE its module saw when first imported,
+    # so a process whose first `models list` ran before the cache moved kept scanning the old folder.
+    cache = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
+    snapshot = hub_snapshot(repo_id, revision, cache)
+    if snapshot is None or not (snapshot / "model_index.json").is_file():
+        return None
     try:
-        # The cache named now: scan_cache_dir's own default is the HF_HUB_CACHE its module saw when first imported,
-        # so a process whose first `models list` ran before the cache moved kept scanning the old folder.
-        info = scan_cache_dir(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
+        info = scan_cache_dir(cache)
     except CacheNotFound:
         return None
     for repo in info.repos:
         if repo.repo_id == repo_id and repo.repo_type == "model":
-            for revision in repo.revisions:
-                if any(f.file_name == "model_index.json" for f in revision.files):
-                    return revision.size_on_disk
+            for cached in repo.revisions:
+                if cached.commit_hash == snapshot.name:
+                    return cached.size_on_disk
     return None
 
 

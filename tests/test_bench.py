@@ -202,6 +202,18 @@ def _canned_result(command: str) -> BenchResult:
         peak_memory_bytes=10**9, peak_memory_kind="ru_maxrss", baseline=None, notes=["random weights"])
 
 
+def test_bench_report_names_the_skipped_baseline_as_it_was_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text report said "not run (--no-baseline)" to ``format_report(run_bench(..., baseline=False))`` too: a
+    Python caller is told ``baseline=False``, the command line ``--no-baseline``. The recorded command is unchanged."""
+    result = _canned_result("idcli bench --no-baseline")
+    assert "  baseline: not run (baseline=False)" in format_report(result).splitlines()
+    monkeypatch.setattr("idcli.bench.run_bench", lambda arch, **kwargs: result)
+    text = CliRunner().invoke(app, ["bench", "--arch", "tiny-sd", "--device", "cpu", "--no-baseline"])
+    assert text.exit_code == 0, text.output
+    assert "  baseline: not run (--no-baseline)" in text.stdout.splitlines()
+    assert result.as_dict()["command"] == "idcli bench --no-baseline" and result.as_dict()["baseline"] is None
+
+
 def test_forward_timers_count_and_put_back_what_was_there() -> None:
     import torch
 

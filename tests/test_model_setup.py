@@ -561,6 +561,30 @@ def test_models_dir_hub_cache_with_a_damaged_or_hostile_refs_main(tmp_path: Path
     assert found == [("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin")]
 
 
+def test_models_dir_hub_cache_with_a_fifo_as_refs_main_blocks_nothing(tmp_path: Path) -> None:
+    """A FIFO planted as a received hub cache's refs/main blocked `models list --models-dir` (and a pack's encoding,
+    and `validate`, which read refs the same way) until killed: refs are read as regular files only, bounded."""
+    import os
+
+    from hang_watchdog import no_hang
+
+    from idcli.model_folders import scan_models_dir
+    from idcli.model_setup import hub_cache_commit
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    faceid = tmp_path / "hub" / "models--h94--IP-Adapter-FaceID"
+    (faceid / "snapshots" / revision).mkdir(parents=True)
+    (faceid / "snapshots" / revision / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * 10)
+    (faceid / "refs").mkdir()
+    os.mkfifo(faceid / "refs" / "main")
+    with no_hang(20):
+        found = [(e["repo_id"], Path(e["path"]).name) for e in scan_models_dir(tmp_path / "hub")]
+    assert found == [("h94/IP-Adapter-FaceID", "ip-adapter-faceid_sd15.bin")]  # the only snapshot, as with no ref
+    (faceid / "refs" / "main").unlink()
+    (faceid / "refs" / "main").write_text(revision + "\n" + " " * 10**6)  # a commit, padded past any ref's size
+    assert hub_cache_commit(faceid) is None
+
+
 def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(hf_cache: Path, adapter_bin,
                                                                                tmp_path: Path) -> None:
     """`adapter: {id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin}`, diffusers' own load_ip_adapter
@@ -613,3 +637,40 @@ def test_models_list_reads_the_hub_cache_named_now_not_the_one_first_seen(tmp_pa
     (second / "models--org--model" / "refs" / "main").write_text("a" * 40)
     offline_hub(monkeypatch, second)
     assert cached_snapshot_size("org/model", None) == len('{"_class_name": "StableDiffusionPipeline"}')
+
+
+def test_models_list_sizes_the_snapshot_a_render_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an old pinned revision and main cached, `models list` showed the size of whichever snapshot the cache scan
+    listed first (and "present" when only the old one was whole). A render reads main, or the revision a shot list
+    pins: that snapshot is the one sized."""
+    from idcli.model_folders import shotlist_folders
+    from idcli.model_setup import cached_snapshot_size, list_models
+    from idcli.presets import PRESETS
+
+    cache = offline_hub(monkeypatch, tmp_path / "hub")
+    repo_id = PRESETS["sd15"].default_id
+    assert repo_id is not None
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    old, main = "1" * 40, "2" * 40
+    index = b'{"_class_name": "StableDiffusionPipeline"}'
+    for commit, weights in ((old, 5000), (main, 300)):
+        (repo / "snapshots" / commit / "unet").mkdir(parents=True)
+        (repo / "snapshots" / commit / "model_index.json").write_bytes(index)
+        (repo / "snapshots" / commit / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"w" * weights)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(main)
+    assert cached_snapshot_size(repo_id, None) == len(index) + 300
+    assert cached_snapshot_size(repo_id, None, old) == len(index) + 5000
+    base = next(n for r in list_models() if r["preset"] == "sd15" for n in r["needs"] if n["role"] == "base model")
+    assert base["present"] and base["size_bytes"] == len(index) + 300
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(f"version: 1\nproject: p\nmodel: {{preset: sd15, revision: '{old}'}}\n"
+                     "shots:\n  - {id: a010, prompt: a hall}\n")
+    [pinned] = [e for e in shotlist_folders(shots) if e["kind"] == "diffusers pipeline"]
+    assert pinned["present"] and pinned["size_bytes"] == len(index) + 5000
+
+    # main's snapshot half downloaded (no model_index.json): a render cannot load it, whole as the old one is.
+    (repo / "snapshots" / main / "model_index.json").unlink()
+    assert cached_snapshot_size(repo_id, None) is None
+    base = next(n for r in list_models() if r["preset"] == "sd15" for n in r["needs"] if n["role"] == "base model")
+    assert not base["present"] and base["size_bytes"] is None

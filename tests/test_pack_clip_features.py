@@ -321,3 +321,21 @@ def test_encode_identity_without_its_image_encoder_names_the_options_that_fix_it
     assert "with encode-identity: give --image-encoder" in result.output
     assert "idcli models fetch sd15 --variant faceid-plusv2" in result.output
     assert not (tmp_path / "packs").exists()  # nothing written
+
+
+@pytest.mark.parametrize("ref", [b"\xff\xfe" + b"0" * 40, b"../../../outside", b""])
+def test_hub_names_reads_a_damaged_or_planted_refs_main_as_no_main(tmp_path: Path, ref: bytes) -> None:
+    """refs/main is read by the one reader of the hub cache's refs (model_setup.hub_cache_commit): one that is not
+    UTF-8, names a path or is empty neither stops the pack's encoding nor names the snapshot `main`."""
+    from idcli.identity.clip_features import hub_names
+
+    commit = "0" * 40
+    repo = tmp_path / "hf" / "models--h94--IP-Adapter"
+    folder = repo / "snapshots" / commit / "models" / "image_encoder"
+    folder.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_bytes(ref)
+    named = {"hub": {"id": "h94/IP-Adapter", "revision": commit, "subfolder": "models/image_encoder"}}
+    assert hub_names(local_encoder(folder)) == [named]
+    (repo / "refs" / "main").write_text(commit + "\n")  # as huggingface_hub writes it
+    assert hub_names(local_encoder(folder)) == [named, {"hub": {**named["hub"], "revision": "main"}}]

@@ -6,6 +6,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..option_words import Option, words
+
 
 @dataclass
 class BenchResult:
@@ -215,7 +217,8 @@ def format_report(result: BenchResult) -> str:
                      f"images/s, outside forwards {base['outside_forwards_share']:.1%} → idcli "
                      f"{result.speedup:.2f}×{over}")
     else:
-        lines.append("  baseline: not run (--no-baseline)")
+        # The report is text, not the record: it names the choice as it was made (the --json fields stay as they are).
+        lines.append(words(("  baseline: not run (", Option("baseline", False, negated="--no-baseline"), ")")))
     m, v = result.machine, result.versions
     lines.append(f"  {m['gpu'] or m['cpu']}, {m['cpu_count']} CPUs; torch {v['torch']}, diffusers {v['diffusers']}, "
                  f"transformers {v['transformers']}; {result.date}")

@@ -246,7 +246,7 @@ def hub_names(encoder: Any) -> list[dict[str, Any]]:
     commit, and by ``main`` when the cache's ``refs/main`` pointed at that commit — what a machine without
     the encoder resolves the preset's encoder to. Empty for any other folder.
     """
-    from ..model_setup import hub_cache_main, hub_cache_repo_id
+    from ..model_setup import hub_cache_commit, hub_cache_repo_id
 
     if encoder.source != "local":
         return []
@@ -256,7 +256,7 @@ def hub_names(encoder: Any) -> list[dict[str, Any]]:
         if repo is not None and parts[i + 1] == "snapshots":
             commit, subfolder = parts[i + 2], "/".join(parts[i + 3:])
             names = [{"hub": {"id": repo, "revision": commit, "subfolder": subfolder}}]
-            if hub_cache_main(Path(*parts[:i + 1])) == commit:
+            if hub_cache_commit(Path(*parts[:i + 1]), "main") == commit:
                 names.append({"hub": {"id": repo, "revision": "main", "subfolder": subfolder}})
             return names
     return []
