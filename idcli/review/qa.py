@@ -315,10 +315,22 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         "faces": face_records,
         "characters": by_character,
         "leakage": None if leak is None else round(leak[0], 4),
-        "leakage_pair": None if leak is None else {"face": leak[1], "character": names[leak[2]]},
+        "leakage_pair": None if leak is None else _leakage_pair(leak[1], leak[2], names, alike),
         "flags": flags,
         "thresholds": thresholds.record(),
     }
+
+
+def _leakage_pair(face: int, character: int, names: Sequence[str],
+                  alike: AbstractSet[tuple[int, int]]) -> dict[str, Any]:
+    """The record's ``leakage_pair``: the face and the character it looks like, and that character's ``twins`` (the
+    cast members who share its face, ``alike``) when it has any: the face looks as much like them, and the record is
+    all ``qa_findings`` reads, so it names them there rather than only the first of equal cosines."""
+    pair: dict[str, Any] = {"face": face, "character": names[character]}
+    twins = [names[j] for j in range(len(names)) if j != character and (min(j, character), max(j, character)) in alike]
+    if twins:  # only then: every other record stays as it was
+        pair["twins"] = twins
+    return pair
 
 
 # -- running it: face models, the cast's references, images ------------------------------------------

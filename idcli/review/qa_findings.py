@@ -43,7 +43,11 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
         face = faces[index] if isinstance(index, int) and 0 <= index < len(faces) else {}
         matched = face.get("character") if isinstance(face, Mapping) else None
         whose = f"matched to {matched}" if matched else "matched to nobody"
-        said.append(f"face #{index} ({whose}) looks like {pair.get('character')} ({qa.get('leakage'):.2f})")
+        # Characters who share one face (identity/twins.py): the face looks as much like each of them.
+        twins = [str(name) for name in pair.get("twins") or []]
+        who = (f"{', '.join([str(pair.get('character')), *twins[:-1]])} or {twins[-1]}, who share one face" if twins
+               else str(pair.get("character")))
+        said.append(f"face #{index} ({whose}) looks like {who} ({qa.get('leakage'):.2f})")
     return said
 
 
