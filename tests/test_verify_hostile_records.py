@@ -176,6 +176,36 @@ def test_a_key_written_twice_is_named(delivered, tmp_path) -> None:
             check.problems, check.problems
 
 
+def test_a_key_written_twice_in_the_images_own_record_is_named(delivered, tmp_path) -> None:
+    # The image's own record (its idcli chunk) writing a key twice read as "the image carries no idcli record": false,
+    # it carries one, which readers read two ways. Said as the sidecar's case says it, the rest still compared.
+    import shutil
+
+    said = "the image's own record (its idcli chunk) writes the key 'seed' twice (edited by hand?): readers disagree " \
+           "on its value"
+    for folder, sidecar in ((delivered[1], "sh010_take1.json"), (delivered[0], "sh010/sh010_t1.json")):
+        copy = tmp_path / folder.name
+        shutil.copytree(folder, copy)
+        _edit(copy / sidecar, None, '7, "seed": 42')
+        if folder == delivered[1]:
+            _relist(copy, "sh010_take1.png")
+        report = verify_folder(copy)
+        [check] = report.images
+        assert report.exit_code == 6 and check.problems == [said], check.problems
+        run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(copy), "--json"], capture_output=True,
+                             text=True, env=cli_env(), timeout=120)
+        assert run.returncode == 6, run.stderr
+        [image] = json.loads(run.stdout)["images"]
+        assert image["problems"] == [said]
+    # Python reads the last value: one that is not the sidecar's is said too
+    out = tmp_path / "again"
+    shutil.copytree(delivered[0], out)
+    _edit(out / "sh010" / "sh010_t1.json", None, '42, "seed": 7')
+    [check] = verify_folder(out).images
+    assert check.problems[0] == said and check.problems[1].startswith("its sidecar says seed 42, the image's own "
+                                                                      "record (its idcli chunk) 7"), check.problems
+
+
 @pytest.mark.parametrize(("text", "why"), [
     (None, "nested too deep to read as JSON"),
     ('{"job_key": ', "not JSON: line 1 column 13: Expecting value"),
