@@ -132,6 +132,12 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     if fault is not None:
         check.problems.append(json_problem(fault, "its sidecar", sidecar_path.name))
     named = (sidecar.get("image") or {}).get("path") if isinstance(sidecar.get("image"), dict) else None
+    if isinstance(named, str) and not (sidecar_path.parent / named).resolve().is_relative_to(root.resolve()):
+        # No image was moved there: the path was written (verify OUT says it in the same words, verify.check_image).
+        check.problems.append(f"its sidecar {check.sidecar['path']} records image.path {named!r}, which leaves the "
+                              f"delivery folder: a sidecar records the image beside it ({check.image['path']}); "
+                              "edited by hand? The image is not checked against it")
+        return check, None, sidecar
     if named != image_path.name:
         check.problems.append(f"its sidecar is the record of {named!r}, not of this image (moved or swapped)")
         return check, None, sidecar

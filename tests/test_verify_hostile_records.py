@@ -269,6 +269,34 @@ def test_a_sidecar_whose_image_path_leaves_the_folder_is_said_once(delivered, tm
                                        "1 images checked, 0 signed, 1 failed"], run.stdout
 
 
+@pytest.mark.parametrize("recorded", ["../../x.png", "/etc/x.png"], ids=["relative, out of the folder", "absolute"])
+def test_a_delivered_sidecar_whose_image_path_leaves_the_folder_says_so(delivered, tmp_path, recorded) -> None:
+    # verify DEST said "its sidecar is the record of '../../x.png', not of this image (moved or swapped)": no image
+    # was moved there, the path leaves the delivery folder. Said as verify OUT says it.
+    import shutil
+
+    dest = tmp_path / "dest"
+    shutil.copytree(delivered[1], dest)
+    sidecar_path = dest / "sh010_take1.json"
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["image"]["path"] = recorded
+    sidecar_path.write_text(json.dumps(sidecar))
+    said = (f"its sidecar sh010_take1.json records image.path {recorded!r}, which leaves the delivery folder: a "
+            "sidecar records the image beside it (sh010_take1.png); edited by hand? The image is not checked against "
+            "it")
+    report = verify_folder(dest)
+    [check] = report.images
+    assert report.exit_code == 6 and check.problems[0] == said, check.problems
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(dest)], capture_output=True, text=True,
+                         env=cli_env(), timeout=120)
+    assert run.returncode == 6 and f"       {said}" in run.stdout.splitlines(), run.stdout + run.stderr
+    # an image name in the folder that is not this one is still a moved or swapped record
+    sidecar["image"]["path"] = "sh020_take1.png"
+    sidecar_path.write_text(json.dumps(sidecar))
+    [check] = verify_folder(dest).images
+    assert check.problems[0] == "its sidecar is the record of 'sh020_take1.png', not of this image (moved or swapped)"
+
+
 NOT_JSON = ("which is not JSON (RFC 8259 has no NaN or Infinity): other JSON readers refuse the file, and idcli "
             "never writes one (edited by hand?)")
 
