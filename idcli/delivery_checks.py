@@ -83,7 +83,7 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
             checks[name] = ImageCheck(file_entry(root, root / Path(name).with_suffix(".json")),
                                       file_entry(root, root / name), ok=False,
                                       problems=[f"listed in {DELIVERY_FILE} but missing"])
-        elif name not in hashes:  # a copy whose sidecar was not read: its image was not hashed (said above)
+        elif hashes.get(name) is None:  # its image was not hashed (its sidecar unread or naming another, said above)
             pass
         elif entry.get("sha256") != hashes[name]:
             check.problems.append(f"{DELIVERY_FILE} lists another sha256 for it")

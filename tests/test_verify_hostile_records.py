@@ -286,7 +286,8 @@ def test_a_delivered_sidecar_whose_image_path_leaves_the_folder_says_so(delivere
             "it")
     report = verify_folder(dest)
     [check] = report.images
-    assert report.exit_code == 6 and check.problems[0] == said, check.problems
+    # and only that: the image was not read, so delivery.json's sha256 for it is not "another" (it was said so)
+    assert report.exit_code == 6 and check.problems == [said], check.problems
     run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(dest)], capture_output=True, text=True,
                          env=cli_env(), timeout=120)
     assert run.returncode == 6 and f"       {said}" in run.stdout.splitlines(), run.stdout + run.stderr
@@ -294,7 +295,7 @@ def test_a_delivered_sidecar_whose_image_path_leaves_the_folder_says_so(delivere
     sidecar["image"]["path"] = "sh020_take1.png"
     sidecar_path.write_text(json.dumps(sidecar))
     [check] = verify_folder(dest).images
-    assert check.problems[0] == "its sidecar is the record of 'sh020_take1.png', not of this image (moved or swapped)"
+    assert check.problems == ["its sidecar is the record of 'sh020_take1.png', not of this image (moved or swapped)"]
 
 
 NOT_JSON = ("which is not JSON (RFC 8259 has no NaN or Infinity): other JSON readers refuse the file, and idcli "
