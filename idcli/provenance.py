@@ -209,9 +209,11 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     """PNG bytes with both text chunks; deterministic for the same pixels and record."""
     from PIL import Image, PngImagePlugin
 
+    # NaN or Infinity is no JSON (verify refuses it as edited by hand): a ValueError here, before anything is made.
+    record_text = json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False)
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", parameters_text(job, model))
-    info.add_itxt(PNG_CHUNK, json.dumps(record, sort_keys=True, ensure_ascii=False))
+    info.add_itxt(PNG_CHUNK, record_text)
     if model.random_weights:
         info.add_text(RANDOM_WEIGHTS_CHUNK, "true: rendered by a random-weight test model")
     buffer = io.BytesIO()

@@ -327,3 +327,36 @@ def test_a_render_with_a_degenerate_face_writes_finite_sidecars_that_verify(writ
         loads_strict(sidecar.read_text("utf-8"))  # no NaN
     assert verify_folder(out).exit_code == 0
 
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")], ids=["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_number_is_never_written_into_a_sidecar_or_record(number) -> None:
+    # json.dumps wrote NaN and Infinity, which no JSON reader but Python's takes and verify refuses as edited by hand:
+    # a future one fails loudly where it is written (the commit, idcli qa's rewrite, the PNG's own record).
+    from idcli.provenance import encode_png
+    from idcli.store import sidecar_bytes
+
+    sidecar = {"job_key": "k", "qa": {"faces": [{"cosines": {"mara": number}}]}}
+    with pytest.raises(ValueError, match="JSON compliant"):
+        sidecar_bytes(sidecar)
+    assert sidecar_bytes({"qa": {"leakage": 0.5}}) == b'{\n  "qa": {\n    "leakage": 0.5\n  }\n}\n'
+    with pytest.raises(ValueError, match="JSON compliant"):
+        encode_png(np.zeros((8, 8, 3), np.uint8), None, None, {"image": {"width": 8, "height": 8}, "seed": number})
+
+
+def test_idcli_qa_leaves_a_sidecar_holding_a_number_past_jsons_range_alone(write_shotlist, tmp_path) -> None:
+    # 1e999 is JSON and reads as Infinity, which idcli qa wrote back as "Infinity" (no JSON): refused now that sidecars
+    # are written with allow_nan=False, said for the take, the sidecar left as it was, never an internal error.
+    from idcli.review.recheck import recheck
+
+    out = tmp_path / "out"
+    _render(write_shotlist, out, qa=False)
+    sidecar = out / "sh010" / "sh010_t1.json"
+    text = sidecar.read_text("utf-8")
+    edited = text.replace('"width": ', '"edited": 1e999,\n    "width": ', 1)
+    assert edited != text
+    sidecar.write_text(edited, "utf-8")
+    result = recheck(out)
+    assert result.problems == [
+        "sh010/sh010_t1.png: its sidecar holds NaN or Infinity (1e999 reads as Infinity), which is not JSON: idcli qa "
+        "cannot write it back, so it is left alone (edited by hand?)"]
+    assert sidecar.read_text("utf-8") == edited
