@@ -291,6 +291,8 @@ def test_a_face_whose_embedding_is_degenerate_is_unusable_not_nan() -> None:
     assert record["flags"] == ["missing_character"] and record["leakage"] == 0.0
     unusable = "face #1 could not be embedded (its embedding is zero or not a number): compared with no character"
     assert findings(record) == ["theo: no face", unusable]
+    # numbered as the record numbers its faces, a damaged entry before it counted
+    assert findings({**record, "faces": ["damaged", *record["faces"]]})[-1] == unusable.replace("#1", "#2")
     # the only face unusable: no face to check
     alone = assess(faces[1:], [CastMember("mara", a)], 100, 100)
     assert alone["flags"] == ["no_face", "missing_character"] and alone["leakage"] is None

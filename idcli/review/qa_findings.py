@@ -21,11 +21,11 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
     if not flags:
         return []
     characters: Mapping[str, Any] = qa.get("characters") or {}
-    faces = [face for face in qa.get("faces") or [] if isinstance(face, Mapping)]
     # A face whose embedding is degenerate (review/qa.py: usable_embedding) was compared with no one: said, as its
-    # character may be the one missing.
+    # character may be the one missing. Numbered as the record's faces are, a damaged entry counted.
     unusable = [f"face #{i} could not be embedded (its embedding is zero or not a number): compared with no character"
-                for i, face in enumerate(faces) if face.get("unusable") and not face.get("plate_face")]
+                for i, face in enumerate(qa.get("faces") or [])
+                if isinstance(face, Mapping) and face.get("unusable") and not face.get("plate_face")]
     if "no_face" in flags:
         cast = ", ".join(str(name) for name in qa.get("cast") or characters)
         if unusable:
