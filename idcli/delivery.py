@@ -247,7 +247,13 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         text_payloads,
     )
     from .hashing import sha256_bytes
-    from .provenance import read_png_record, read_png_record_checked, record_differences, record_of_sidecar
+    from .provenance import (
+        NotJsonNumber,
+        read_png_record,
+        read_png_record_checked,
+        record_differences,
+        record_of_sidecar,
+    )
     from .signing import carries_manifest
     from .store import MAX_IMAGE_BYTES
 
@@ -268,7 +274,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     # A record holding NaN on both sides is no difference (provenance.record_differences), but it is no JSON either:
     # the delivery's readers are not Python's json. Said for what it is, before anything is written.
     not_json = read_png_record_checked(data)[1]
-    if not_json is not None:
+    if isinstance(not_json, NotJsonNumber):  # a key written twice: compared as Python reads it, below
         raise DeliveryError(f"{image_path}: its own record (its idcli chunk) holds {not_json.token} at "
                             f"{not_json.field[:80]}, which is not JSON (RFC 8259 has no NaN or Infinity) and other "
                             "readers refuse it: edited after the render? Re-render the take; nothing was delivered",

@@ -83,7 +83,7 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
             checks[name] = ImageCheck(file_entry(root, root / Path(name).with_suffix(".json")),
                                       file_entry(root, root / name), ok=False,
                                       problems=[f"listed in {DELIVERY_FILE} but missing"])
-        elif name not in hashes:  # a copy whose sidecar was not read: its image was not hashed (said above)
+        elif hashes.get(name) is None:  # its image was not hashed (its sidecar unread or naming another, said above)
             pass
         elif entry.get("sha256") != hashes[name]:
             check.problems.append(f"{DELIVERY_FILE} lists another sha256 for it")
@@ -132,6 +132,12 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     if fault is not None:
         check.problems.append(json_problem(fault, "its sidecar", sidecar_path.name))
     named = (sidecar.get("image") or {}).get("path") if isinstance(sidecar.get("image"), dict) else None
+    if isinstance(named, str) and not (sidecar_path.parent / named).resolve().is_relative_to(root.resolve()):
+        # No image was moved there: the path was written (verify OUT says it in the same words, verify.check_image).
+        check.problems.append(f"its sidecar {check.sidecar['path']} records image.path {named!r}, which leaves the "
+                              f"delivery folder: a sidecar records the image beside it ({check.image['path']}); "
+                              "edited by hand? The image is not checked against it")
+        return check, None, sidecar
     if named != image_path.name:
         check.problems.append(f"its sidecar is the record of {named!r}, not of this image (moved or swapped)")
         return check, None, sidecar

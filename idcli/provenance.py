@@ -209,9 +209,11 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     """PNG bytes with both text chunks; deterministic for the same pixels and record."""
     from PIL import Image, PngImagePlugin
 
+    # NaN or Infinity is no JSON (verify refuses it as edited by hand): a ValueError here, before anything is made.
+    record_text = json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False)
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", parameters_text(job, model))
-    info.add_itxt(PNG_CHUNK, json.dumps(record, sort_keys=True, ensure_ascii=False))
+    info.add_itxt(PNG_CHUNK, record_text)
     if model.random_weights:
         info.add_text(RANDOM_WEIGHTS_CHUNK, "true: rendered by a random-weight test model")
     buffer = io.BytesIO()
@@ -344,16 +346,16 @@ def read_png_record(source: bytes | BinaryIO, *, strict: bool = False) -> dict[s
     return _png_record(source, strict, read_not_json=False)[0]
 
 
-def read_png_record_checked(data: bytes) -> tuple[dict[str, Any] | None, NotJsonNumber | None]:
-    """The ``idcli`` chunk as verify reads it: ``read_png_record(strict=True)``, except that a record holding NaN or
-    Infinity is read as Python reads it, with the ``NotJsonNumber`` saying where. The image carries that record:
-    verify says what is wrong with it and still compares the rest (called unreadable, the image was said to carry
-    none)."""
+def read_png_record_checked(data: bytes) -> tuple[dict[str, Any] | None, RepeatedKey | NotJsonNumber | None]:
+    """The ``idcli`` chunk as verify reads it: ``read_png_record(strict=True)``, except that a record writing a key
+    twice or holding NaN or Infinity is read as Python reads it (a repeated key's last value), with the
+    ``RepeatedKey`` or ``NotJsonNumber`` saying which key or where. The image carries that record: verify says what
+    is wrong with it and still compares the rest (called unreadable, the image was said to carry none)."""
     return _png_record(data, True, read_not_json=True)
 
 
 def _png_record(source: bytes | BinaryIO, strict: bool, *, read_not_json: bool
-                ) -> tuple[dict[str, Any] | None, NotJsonNumber | None]:
+                ) -> tuple[dict[str, Any] | None, RepeatedKey | NotJsonNumber | None]:
     from PIL import PngImagePlugin
 
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
@@ -364,14 +366,14 @@ def _png_record(source: bytes | BinaryIO, strict: bool, *, read_not_json: bool
         return None, None
     if not text:
         return None, None
-    fault = None
+    fault: RepeatedKey | NotJsonNumber | None = None
     try:
         try:
             record = loads_strict(text) if strict else json.loads(text)
-        except NotJsonNumber as exc:
+        except (RepeatedKey, NotJsonNumber) as exc:
             if not read_not_json:
                 return None, None
-            record, fault = json.loads(text), exc  # no key twice: loads_strict read it whole first
+            record, fault = json.loads(text), exc  # as the sidecar's are read (verify.load_sidecar)
     except (ValueError, RecursionError):
         return None, None
     image_record = record.get("image") if isinstance(record, dict) else None

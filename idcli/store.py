@@ -105,6 +105,13 @@ def png_record_of_fd(fd: int) -> dict[str, Any] | None:
         return None
 
 
+def sidecar_bytes(sidecar: dict[str, Any]) -> bytes:
+    """A sidecar as idcli writes it (the commit, ``idcli qa``'s rewrite). NaN or Infinity is a ValueError: no JSON
+    reader but Python's takes them and verify refuses them as edited by hand, so one must fail where it is written,
+    never reach a delivery."""
+    return (json.dumps(sidecar, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
 def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     """Write ``data`` so that ``final`` is either absent/old or complete, never partial (errors: OutputError;
     with ``replace=False``, FileExistsError when a file is at ``final``)."""
@@ -349,7 +356,7 @@ class OutputStore:
             if mask is not None:
                 self._write_at(self.path(job.mask_relpath), mask)
             self._write_at(image_path, png)
-        self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        self._write_at(sidecar_path, sidecar_bytes(sidecar))
         self.journal({"event": "commit", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
                       "recovered": bool(sidecar.get("recovered"))})
         return image_path, sidecar_path

@@ -255,3 +255,110 @@ def test_an_image_with_qa_reproduces_identically_and_verifies(write_shotlist, tm
     assert reproduce(job.sidecar, engine_factory=engine_factory).status == "identical"
     checked = verify_folder(out)
     assert [image.ok for image in checked.images] == [True]
+
+
+# -- a face whose embedding is degenerate -----------------------------------------------------------
+
+
+def _degenerate_embedding() -> np.ndarray:
+    """What insightface gives as a face's normed_embedding when its ArcFace embedding is all zeros: NaN (0 / 0)."""
+    from insightface.app.common import Face
+
+    with np.errstate(invalid="ignore"):
+        return np.asarray(Face(embedding=np.zeros(512, np.float32)).normed_embedding, np.float32)
+
+
+def test_a_face_whose_embedding_is_degenerate_is_unusable_not_nan() -> None:
+    # Its cosines were NaN: scipy's assignment refused the matrix (the image's whole QA lost, "matrix contains invalid
+    # numeric entries"), and as a plate's own face, kept out of the assignment, its NaN went into the sidecar, which
+    # verify then refused as not JSON. It is recorded as unusable, compared with no one, every number finite.
+    from review_helpers import DetectedFace
+
+    from idcli.review.qa_findings import findings
+
+    degenerate = _degenerate_embedding()
+    assert np.isnan(degenerate).all()
+    a, b = np.eye(512)[0], np.eye(512)[1]
+    faces = [DetectedFace([0, 0, 50, 50], a), DetectedFace([60, 0, 100, 40], a)]
+    faces[1].embedding = degenerate
+    record = assess(faces, [CastMember("mara", a), CastMember("theo", b)], 100, 100)
+    json.dumps(record, allow_nan=False)  # raises on NaN
+    assert record["faces"][1] == {"box": [60.0, 0.0, 100.0, 40.0], "det_score": 0.9, "character": None,
+                                  "cosine": None, "cosines": {"mara": None, "theo": None}, "area_share": 0.16,
+                                  "unusable": True}
+    assert "unusable" not in record["faces"][0] and record["faces"][0]["character"] == "mara"
+    assert record["characters"]["theo"] == {"face": None, "cosine": None}
+    assert record["flags"] == ["missing_character"] and record["leakage"] == 0.0
+    unusable = "face #1 could not be embedded (its embedding is zero or not a number): compared with no character"
+    assert findings(record) == ["theo: no face", unusable]
+    # numbered as the record numbers its faces, a damaged entry before it counted
+    assert findings({**record, "faces": ["damaged", *record["faces"]]})[-1] == unusable.replace("#1", "#2")
+    # the only face unusable: no face to check
+    alone = assess(faces[1:], [CastMember("mara", a)], 100, 100)
+    assert alone["flags"] == ["no_face", "missing_character"] and alone["leakage"] is None
+    assert findings(alone) == ["no usable face for mara", unusable.replace("#1", "#0")]
+    json.dumps(alone, allow_nan=False)
+    plate = assess(faces, [CastMember("mara", a)], 100, 100, regions={"mara": [[0, 0, 50, 50]]})
+    assert plate["faces"][1]["plate_face"] is True and plate["faces"][1]["unusable"] is True
+    assert plate["faces"][1]["cosines"] == {"mara": None} and plate["flags"] == []
+    json.dumps(plate, allow_nan=False)
+
+
+def test_a_render_with_a_degenerate_face_writes_finite_sidecars_that_verify(write_shotlist, tmp_path,
+                                                                             monkeypatch) -> None:
+    # The face models found a face whose embedding was all zeros: its NaN cosines cost every image's QA (qa.error,
+    # from scipy's assignment). Now each is checked, the face unusable, and the sidecars are JSON that verifies.
+    from idcli.identity.faces import DetectedFace, FaceAnalyzer
+    from idcli.provenance import loads_strict
+    from idcli.verify import verify_folder
+
+    original = FaceAnalyzer.detect
+
+    def with_a_degenerate_face(self, rgb):
+        found = original(self, rgb)
+        return [*found, DetectedFace(np.array([0, 0, 8, 8], np.float32), np.zeros((5, 2), np.float32), 0.6,
+                                     _degenerate_embedding())]
+
+    monkeypatch.setattr(FaceAnalyzer, "detect", with_a_degenerate_face)
+    out = tmp_path / "out"
+    report, _ = _render(write_shotlist, out)
+    assert report.failed == 0
+    checked = [r for r in idcli.read_results(out) if "qa" in r]
+    assert checked and all(r["qa"]["faces"][-1]["unusable"] is True for r in checked)
+    for sidecar in out.glob("*/*.json"):
+        loads_strict(sidecar.read_text("utf-8"))  # no NaN
+    assert verify_folder(out).exit_code == 0
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")], ids=["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_number_is_never_written_into_a_sidecar_or_record(number) -> None:
+    # json.dumps wrote NaN and Infinity, which no JSON reader but Python's takes and verify refuses as edited by hand:
+    # a future one fails loudly where it is written (the commit, idcli qa's rewrite, the PNG's own record).
+    from idcli.provenance import encode_png
+    from idcli.store import sidecar_bytes
+
+    sidecar = {"job_key": "k", "qa": {"faces": [{"cosines": {"mara": number}}]}}
+    with pytest.raises(ValueError, match="JSON compliant"):
+        sidecar_bytes(sidecar)
+    assert sidecar_bytes({"qa": {"leakage": 0.5}}) == b'{\n  "qa": {\n    "leakage": 0.5\n  }\n}\n'
+    with pytest.raises(ValueError, match="JSON compliant"):
+        encode_png(np.zeros((8, 8, 3), np.uint8), None, None, {"image": {"width": 8, "height": 8}, "seed": number})
+
+
+def test_idcli_qa_leaves_a_sidecar_holding_a_number_past_jsons_range_alone(write_shotlist, tmp_path) -> None:
+    # 1e999 is JSON and reads as Infinity, which idcli qa wrote back as "Infinity" (no JSON): refused now that sidecars
+    # are written with allow_nan=False, said for the take, the sidecar left as it was, never an internal error.
+    from idcli.review.recheck import recheck
+
+    out = tmp_path / "out"
+    _render(write_shotlist, out, qa=False)
+    sidecar = out / "sh010" / "sh010_t1.json"
+    text = sidecar.read_text("utf-8")
+    edited = text.replace('"width": ', '"edited": 1e999,\n    "width": ', 1)
+    assert edited != text
+    sidecar.write_text(edited, "utf-8")
+    result = recheck(out)
+    assert result.problems == [
+        "sh010/sh010_t1.png: its sidecar holds NaN or Infinity (1e999 reads as Infinity), which is not JSON: idcli qa "
+        "cannot write it back, so it is left alone (edited by hand?)"]
+    assert sidecar.read_text("utf-8") == edited

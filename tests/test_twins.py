@@ -153,3 +153,21 @@ def test_a_stranger_beside_the_twins_is_an_extra_face_and_the_twins_are_not_blam
     assert findings(record) == []
     checked = cli("qa", out)
     assert checked.exit_code == 0 and "0 flagged" in checked.stdout, checked.output
+
+
+def test_a_face_that_looks_like_the_twins_names_both() -> None:
+    # theo's face is the twins' face: it looks as much like ines as like mara, but the finding named mara only (the
+    # first of two equal cosines), as if ines were no suspect.
+    from idcli.review.qa import CastMember, assess
+    from idcli.review.qa_findings import findings
+
+    a, b = np.eye(512)[0], np.eye(512)[1]
+    trio = [CastMember("mara", a), CastMember("ines", a.copy()), CastMember("theo", b)]
+    faces = [DetectedFace([0, 0, 50, 50], a), DetectedFace([60, 0, 100, 40], a), DetectedFace([0, 60, 40, 100], a)]
+    record = assess(faces, trio, 100, 100)
+    assert record["leakage_pair"] == {"face": 2, "character": "mara", "twins": ["ines"]}
+    assert findings(record)[-1] == "face #2 (matched to theo) looks like mara or ines, who share one face (1.00)"
+    # no twin: as before, one name and no twins field
+    alone = assess(faces, [CastMember("mara", a), CastMember("theo", b)], 100, 100)
+    assert set(alone["leakage_pair"]) == {"face", "character"} and alone["leakage_pair"]["character"] == "mara"
+    assert findings(alone)[-1].endswith(" looks like mara (1.00)")

@@ -176,6 +176,36 @@ def test_a_key_written_twice_is_named(delivered, tmp_path) -> None:
             check.problems, check.problems
 
 
+def test_a_key_written_twice_in_the_images_own_record_is_named(delivered, tmp_path) -> None:
+    # The image's own record (its idcli chunk) writing a key twice read as "the image carries no idcli record": false,
+    # it carries one, which readers read two ways. Said as the sidecar's case says it, the rest still compared.
+    import shutil
+
+    said = "the image's own record (its idcli chunk) writes the key 'seed' twice (edited by hand?): readers disagree " \
+           "on its value"
+    for folder, sidecar in ((delivered[1], "sh010_take1.json"), (delivered[0], "sh010/sh010_t1.json")):
+        copy = tmp_path / folder.name
+        shutil.copytree(folder, copy)
+        _edit(copy / sidecar, None, '7, "seed": 42')
+        if folder == delivered[1]:
+            _relist(copy, "sh010_take1.png")
+        report = verify_folder(copy)
+        [check] = report.images
+        assert report.exit_code == 6 and check.problems == [said], check.problems
+        run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(copy), "--json"], capture_output=True,
+                             text=True, env=cli_env(), timeout=120)
+        assert run.returncode == 6, run.stderr
+        [image] = json.loads(run.stdout)["images"]
+        assert image["problems"] == [said]
+    # Python reads the last value: one that is not the sidecar's is said too
+    out = tmp_path / "again"
+    shutil.copytree(delivered[0], out)
+    _edit(out / "sh010" / "sh010_t1.json", None, '42, "seed": 7')
+    [check] = verify_folder(out).images
+    assert check.problems[0] == said and check.problems[1].startswith("its sidecar says seed 42, the image's own "
+                                                                      "record (its idcli chunk) 7"), check.problems
+
+
 @pytest.mark.parametrize(("text", "why"), [
     (None, "nested too deep to read as JSON"),
     ('{"job_key": ', "not JSON: line 1 column 13: Expecting value"),
@@ -237,6 +267,35 @@ def test_a_sidecar_whose_image_path_leaves_the_folder_is_said_once(delivered, tm
     assert run.returncode == 6, run.stderr
     assert run.stdout.splitlines() == ["FAILED sh010/sh010_t1.png", f"       {said}",
                                        "1 images checked, 0 signed, 1 failed"], run.stdout
+
+
+@pytest.mark.parametrize("recorded", ["../../x.png", "/etc/x.png"], ids=["relative, out of the folder", "absolute"])
+def test_a_delivered_sidecar_whose_image_path_leaves_the_folder_says_so(delivered, tmp_path, recorded) -> None:
+    # verify DEST said "its sidecar is the record of '../../x.png', not of this image (moved or swapped)": no image
+    # was moved there, the path leaves the delivery folder. Said as verify OUT says it.
+    import shutil
+
+    dest = tmp_path / "dest"
+    shutil.copytree(delivered[1], dest)
+    sidecar_path = dest / "sh010_take1.json"
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["image"]["path"] = recorded
+    sidecar_path.write_text(json.dumps(sidecar))
+    said = (f"its sidecar sh010_take1.json records image.path {recorded!r}, which leaves the delivery folder: a "
+            "sidecar records the image beside it (sh010_take1.png); edited by hand? The image is not checked against "
+            "it")
+    report = verify_folder(dest)
+    [check] = report.images
+    # and only that: the image was not read, so delivery.json's sha256 for it is not "another" (it was said so)
+    assert report.exit_code == 6 and check.problems == [said], check.problems
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(dest)], capture_output=True, text=True,
+                         env=cli_env(), timeout=120)
+    assert run.returncode == 6 and f"       {said}" in run.stdout.splitlines(), run.stdout + run.stderr
+    # an image name in the folder that is not this one is still a moved or swapped record
+    sidecar["image"]["path"] = "sh020_take1.png"
+    sidecar_path.write_text(json.dumps(sidecar))
+    [check] = verify_folder(dest).images
+    assert check.problems == ["its sidecar is the record of 'sh020_take1.png', not of this image (moved or swapped)"]
 
 
 NOT_JSON = ("which is not JSON (RFC 8259 has no NaN or Infinity): other JSON readers refuse the file, and idcli "

@@ -248,6 +248,14 @@ def _kept_faces(faces: list[Any], cast: Sequence[CastMember], regions: Mapping[s
     return [faces[i] for i in sorted(chosen + others)]  # indices ascending: still largest first
 
 
+def usable_embedding(embedding: Any) -> bool:
+    """Whether a detected face's embedding can be compared: finite and not all zeros. insightface normalises an
+    all-zero ArcFace embedding to NaN (0 / 0), whose cosines are no number a sidecar may hold (verify refuses NaN as
+    not JSON) and which scipy's assignment refuses: such a face is recorded ``unusable`` and compared with no one."""
+    vector = np.asarray(embedding, dtype=np.float64)
+    return bool(vector.size and np.isfinite(vector).all() and np.any(vector))
+
+
 def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height: int,
            thresholds: QAThresholds = QAThresholds(),
            regions: Mapping[str, Sequence[Box]] | None = None,
@@ -259,17 +267,24 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
     character takes one face); ``characters`` records its first, best match, every matched face names it."""
     faces = _kept_faces(list(faces), cast, regions, repeats or {})
     names = [member.name for member in cast]
+    usable = [usable_embedding(f.embedding) for f in faces]
     if faces and cast:
-        cosines = np.stack([f.embedding for f in faces]).astype(np.float64) @ np.stack(
-            [m.embedding for m in cast]).astype(np.float64).T
+        cosines = np.stack([f.embedding if ok else np.zeros_like(f.embedding) for f, ok in zip(faces, usable,
+                                                                                               strict=True)]
+                           ).astype(np.float64) @ np.stack([m.embedding for m in cast]).astype(np.float64).T
     else:
         cosines = np.zeros((len(faces), len(cast)))
+    # An unusable face takes no character: it costs far more than any cosine gains (as a disallowed plate pair), so
+    # the optimum pairs it only where no usable face is left, and that pair is dropped.
+    priced = np.where(np.array(usable, dtype=bool)[:, None], cosines, -1e6) if faces else cosines
     if regions is None:
-        pairs = best_assignment(cosines)
+        pairs = [(f, c) for f, c in best_assignment(priced) if usable[f]]
         plate_face = [False] * len(faces)
-        repeated = _repeat_pairs(cosines, pairs, names, repeats or {}, thresholds.low_identity)
+        repeated = [(f, c) for f, c in _repeat_pairs(priced, pairs, names, repeats or {}, thresholds.low_identity)
+                    if usable[f]]
     else:
-        pairs, plate_face = _region_assignment(faces, names, cosines, regions)
+        pairs, plate_face = _region_assignment(faces, names, priced, regions)
+        pairs = [(f, c) for f, c in pairs if usable[f]]
         repeated = []
     matched = dict(pairs + repeated)
     frame = float(width * height)
@@ -284,16 +299,19 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
             "det_score": round(float(face.det_score), 4),
             "character": names[character] if character is not None else None,
             "cosine": round(float(cosines[i, character]), 4) if character is not None else None,
-            "cosines": {name: round(float(cosines[i, j]), 4) for j, name in enumerate(names)},
+            "cosines": {name: round(float(cosines[i, j]), 4) if usable[i] else None for j, name in enumerate(names)},
             "area_share": round((box[2] - box[0]) * (box[3] - box[1]) / frame, 5) if frame else 0.0,
         })
         if regions is not None:
             face_records[-1]["plate_face"] = plate_face[i]
+        if not usable[i]:  # only then: every other record stays as it was
+            face_records[-1]["unusable"] = True
     by_character: dict[str, dict[str, Any]] = {name: {"face": None, "cosine": None} for name in names}
     for face, character in pairs:
         by_character[names[character]] = {"face": face, "cosine": round(float(cosines[face, character]), 4)}
     # The plate's own faces are nobody's to match: they are left out of the leakage and the flags.
-    candidates = [i for i in range(len(faces)) if not plate_face[i]]
+    # An unusable face is compared with no one (its cosines are no measure): left out of the leakage too.
+    candidates = [i for i in range(len(faces)) if not plate_face[i] and usable[i]]
     from ..identity.twins import same_face_pairs
 
     alike = same_face_pairs([member.embedding for member in cast])  # twins: one taken for the other is no fault
@@ -315,10 +333,22 @@ def assess(faces: Sequence[Any], cast: Sequence[CastMember], width: int, height:
         "faces": face_records,
         "characters": by_character,
         "leakage": None if leak is None else round(leak[0], 4),
-        "leakage_pair": None if leak is None else {"face": leak[1], "character": names[leak[2]]},
+        "leakage_pair": None if leak is None else _leakage_pair(leak[1], leak[2], names, alike),
         "flags": flags,
         "thresholds": thresholds.record(),
     }
+
+
+def _leakage_pair(face: int, character: int, names: Sequence[str],
+                  alike: AbstractSet[tuple[int, int]]) -> dict[str, Any]:
+    """The record's ``leakage_pair``: the face and the character it looks like, and that character's ``twins`` (the
+    cast members who share its face, ``alike``) when it has any: the face looks as much like them, and the record is
+    all ``qa_findings`` reads, so it names them there rather than only the first of equal cosines."""
+    pair: dict[str, Any] = {"face": face, "character": names[character]}
+    twins = [names[j] for j in range(len(names)) if j != character and (min(j, character), max(j, character)) in alike]
+    if twins:  # only then: every other record stays as it was
+        pair["twins"] = twins
+    return pair
 
 
 # -- running it: face models, the cast's references, images ------------------------------------------

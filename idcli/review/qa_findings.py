@@ -21,8 +21,15 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
     if not flags:
         return []
     characters: Mapping[str, Any] = qa.get("characters") or {}
+    # A face whose embedding is degenerate (review/qa.py: usable_embedding) was compared with no one: said, as its
+    # character may be the one missing. Numbered as the record's faces are, a damaged entry counted.
+    unusable = [f"face #{i} could not be embedded (its embedding is zero or not a number): compared with no character"
+                for i, face in enumerate(qa.get("faces") or [])
+                if isinstance(face, Mapping) and face.get("unusable") and not face.get("plate_face")]
     if "no_face" in flags:
         cast = ", ".join(str(name) for name in qa.get("cast") or characters)
+        if unusable:
+            return [f"no usable face for {cast}", *unusable]
         # A plate image may hold the plate's own people: no_face there means none in the characters' boxes.
         if qa.get("version") == PLATE_QA_VERSION:
             return [f"no face in the recorded plate boxes of {cast}"]
@@ -43,8 +50,12 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
         face = faces[index] if isinstance(index, int) and 0 <= index < len(faces) else {}
         matched = face.get("character") if isinstance(face, Mapping) else None
         whose = f"matched to {matched}" if matched else "matched to nobody"
-        said.append(f"face #{index} ({whose}) looks like {pair.get('character')} ({qa.get('leakage'):.2f})")
-    return said
+        # Characters who share one face (identity/twins.py): the face looks as much like each of them.
+        twins = [str(name) for name in pair.get("twins") or []]
+        who = (f"{', '.join([str(pair.get('character')), *twins[:-1]])} or {twins[-1]}, who share one face" if twins
+               else str(pair.get("character")))
+        said.append(f"face #{index} ({whose}) looks like {who} ({qa.get('leakage'):.2f})")
+    return said + unusable
 
 
 MAX_LINES = 40  # a terminal's worth; --json lists every flagged image

@@ -58,7 +58,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
                 if record.get("qa") is not None:  # an older idcli checked it: its flags stand for nothing now
                     sidecar = _without_scan_fields(record)
                     sidecar.pop("qa")
-                    _write_sidecar(store, record, sidecar)
+                    _write_sidecar(store, record, sidecar, result.problems)
                 continue
             preset = (record.get("model") or {}).get("preset") or "tiny-sd"
             try:
@@ -75,7 +75,8 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
                 continue
             sidecar = _without_scan_fields(record)
             sidecar["qa"] = qa
-            _write_sidecar(store, record, sidecar)
+            if not _write_sidecar(store, record, sidecar, result.problems):
+                continue
             result.checked += 1
             flags = (qa or {}).get("flags") or []
             result.flagged += bool(flags)
@@ -88,9 +89,20 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
     return result
 
 
-def _write_sidecar(store: Any, record: dict[str, Any], sidecar: dict[str, Any]) -> None:
-    """The take's sidecar rewritten atomically (the store's own write), as the commit writes it."""
-    store.write(record["sidecar"]["path"], (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+def _write_sidecar(store: Any, record: dict[str, Any], sidecar: dict[str, Any], problems: list[str]) -> bool:
+    """The take's sidecar rewritten atomically (the store's own write), as the commit writes it; False, said in
+    ``problems`` and the sidecar left as it was, when it holds a number JSON cannot write (``sidecar_bytes``): NaN, or
+    1e999, which Python reads as Infinity, put in by hand."""
+    from ..store import sidecar_bytes
+
+    try:
+        data = sidecar_bytes(sidecar)
+    except ValueError:
+        problems.append(f"{record['image']['path']}: its sidecar holds NaN or Infinity (1e999 reads as Infinity), "
+                        "which is not JSON: idcli qa cannot write it back, so it is left alone (edited by hand?)")
+        return False
+    store.write(record["sidecar"]["path"], data)
+    return True
 
 
 def _without_scan_fields(record: dict[str, Any]) -> dict[str, Any]:
