@@ -235,20 +235,24 @@ def test_a_sidecar_that_cannot_be_read_is_there_not_missing(delivered, tmp_path,
         _one_line_each(check.problems)
 
 
+def copy_recording_image_path(folder: Path, copy: Path, sidecar: str, recorded: str) -> Path:
+    """A copy of ``folder`` whose ``sidecar`` records ``recorded`` as its image's path (a hand edit)."""
+    import shutil
+
+    shutil.copytree(folder, copy)
+    record = json.loads((copy / sidecar).read_text())
+    record["image"]["path"] = recorded
+    (copy / sidecar).write_text(json.dumps(record))
+    return copy
+
+
 @pytest.mark.parametrize("recorded", ["../../etc/x.png", "/etc/x.png", "sh010/../../sh010_t1.png"],
                          ids=["relative, out of the folder", "absolute", "through the shot folder and out"])
 def test_a_sidecar_whose_image_path_leaves_the_folder_is_said_once(delivered, tmp_path, recorded) -> None:
     # The sidecar naming an image outside the folder was failed for it, but the take's PNG beside it was then
     # reported a second time as having "no sidecar beside it": false, and it sent whoever read it looking for a
     # file that is there.
-    import shutil
-
-    out = tmp_path / "out"
-    shutil.copytree(delivered[0], out)
-    sidecar_path = out / "sh010" / "sh010_t1.json"
-    sidecar = json.loads(sidecar_path.read_text())
-    sidecar["image"]["path"] = recorded
-    sidecar_path.write_text(json.dumps(sidecar))
+    out = copy_recording_image_path(delivered[0], tmp_path / "out", "sh010/sh010_t1.json", recorded)
     said = (f"its sidecar sh010/sh010_t1.json records image.path {recorded!r}, which leaves the output folder: "
             "a sidecar records the image beside it (sh010/sh010_t1.png); edited by hand? The image is not checked "
             "against it")
@@ -273,14 +277,7 @@ def test_a_sidecar_whose_image_path_leaves_the_folder_is_said_once(delivered, tm
 def test_a_delivered_sidecar_whose_image_path_leaves_the_folder_says_so(delivered, tmp_path, recorded) -> None:
     # verify DEST said "its sidecar is the record of '../../x.png', not of this image (moved or swapped)": no image
     # was moved there, the path leaves the delivery folder. Said as verify OUT says it.
-    import shutil
-
-    dest = tmp_path / "dest"
-    shutil.copytree(delivered[1], dest)
-    sidecar_path = dest / "sh010_take1.json"
-    sidecar = json.loads(sidecar_path.read_text())
-    sidecar["image"]["path"] = recorded
-    sidecar_path.write_text(json.dumps(sidecar))
+    dest = copy_recording_image_path(delivered[1], tmp_path / "dest", "sh010_take1.json", recorded)
     said = (f"its sidecar sh010_take1.json records image.path {recorded!r}, which leaves the delivery folder: a "
             "sidecar records the image beside it (sh010_take1.png); edited by hand? The image is not checked against "
             "it")
@@ -292,9 +289,8 @@ def test_a_delivered_sidecar_whose_image_path_leaves_the_folder_says_so(delivere
                          env=cli_env(), timeout=120)
     assert run.returncode == 6 and f"       {said}" in run.stdout.splitlines(), run.stdout + run.stderr
     # an image name in the folder that is not this one is still a moved or swapped record
-    sidecar["image"]["path"] = "sh020_take1.png"
-    sidecar_path.write_text(json.dumps(sidecar))
-    [check] = verify_folder(dest).images
+    moved = copy_recording_image_path(dest, tmp_path / "moved", "sh010_take1.json", "sh020_take1.png")
+    [check] = verify_folder(moved).images
     assert check.problems == ["its sidecar is the record of 'sh020_take1.png', not of this image (moved or swapped)"]
 
 
