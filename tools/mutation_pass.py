@@ -75,8 +75,8 @@ MUTATIONS: list[Mutation] = [
       "atomic_write writes straight to the final path"),
     M("commit-sidecar-first", "atomic commits", "idcli/store.py",
       "            self._write_at(image_path, png)\n"
-      "        self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + \"\\n\").encode(\"utf-8\"))\n",
-      "        self._write_at(sidecar_path, (json.dumps(sidecar, indent=2, ensure_ascii=False) + \"\\n\").encode(\"utf-8\"))\n"
+      "        self._write_at(sidecar_path, sidecar_bytes(sidecar))\n",
+      "        self._write_at(sidecar_path, sidecar_bytes(sidecar))\n"
       "        if png:\n            self._write_at(image_path, png)\n",
       ("tests/test_faults.py", *ATOMIC, "tests/test_render.py"), "the commit marker (sidecar) is written before the image"),
     M("clean-any-dotfile", "atomic commits", "idcli/store.py",
