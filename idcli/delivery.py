@@ -249,6 +249,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     from .hashing import sha256_bytes
     from .provenance import (
         NotJsonNumber,
+        RepeatedKey,
         read_png_record,
         read_png_record_checked,
         record_differences,
@@ -273,17 +274,27 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     own = {k: v for k, v in sidecar.items() if k not in ("sidecar", "orphan")}  # paths the scan added
     # A record holding NaN on both sides is no difference (provenance.record_differences), but it is no JSON either:
     # the delivery's readers are not Python's json. Said for what it is, before anything is written.
-    not_json = read_png_record_checked(data)[1]
-    if isinstance(not_json, NotJsonNumber):  # a key written twice: compared as Python reads it, below
-        raise DeliveryError(f"{image_path}: its own record (its idcli chunk) holds {not_json.token} at "
-                            f"{not_json.field[:80]}, which is not JSON (RFC 8259 has no NaN or Infinity) and other "
+    fault = read_png_record_checked(data)[1]
+    if isinstance(fault, NotJsonNumber):
+        raise DeliveryError(f"{image_path}: its own record (its idcli chunk) holds {fault.token} at "
+                            f"{fault.field[:80]}, which is not JSON (RFC 8259 has no NaN or Infinity) and other "
                             "readers refuse it: edited after the render? Re-render the take; nothing was delivered",
                             file=image_path)
+    if isinstance(fault, RepeatedKey):  # compared as Python reads it (the last value), it would go out as it is
+        raise DeliveryError(f"{image_path}: its own record (its idcli chunk) writes the key {fault.key[:40]!r} twice, "
+                            "which readers read two ways: edited after the render? Re-render the take; nothing was "
+                            "delivered", file=image_path)
     if record_differences(record_of_sidecar(own), read_png_record(data)):
         raise DeliveryError(f"{root / take.sidecar}: this sidecar no longer says what its image holds as its own "
                             "record (its idcli chunk): edited after the render? A delivery carries the render's record "
                             "as it was rendered; put the sidecar back or re-render the take; nothing was delivered",
                             file=root / take.sidecar)
+    try:  # the same on both sides, 1e999 (JSON, read as infinity) would be written out as `Infinity`, which is not
+        json.dumps(own, allow_nan=False)
+    except ValueError:
+        raise DeliveryError(f"{root / take.sidecar}: its record holds a number past JSON's range (1e999 reads as "
+                            "infinity), which a delivered record cannot carry: edited after the render? Re-render the "
+                            "take; nothing was delivered", file=root / take.sidecar) from None
     block = sidecar.get("c2pa") if isinstance(sidecar.get("c2pa"), dict) else {}
     signed = bool(block.get("signed")) or carries_manifest(data)
     credentials = signing.get(image_path) if signed else None
@@ -307,7 +318,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
         written["c2pa"] = {"signed": True, "assertion": DELIVERY_ASSERTION,
                            "unsigned_sha256": sha256_bytes(unsigned_png), **credentials.record()}
     written["image"]["sha256"] = sha256_bytes(png)
-    sidecar_bytes = (json.dumps(written, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    sidecar_bytes = (json.dumps(written, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
     hits = leaks(text_payloads(png), forbidden) + leaks(sidecar_bytes, forbidden)
     if signature == "carried":
         hits += leaks(_store_json(png).encode("utf-8"), forbidden)

@@ -387,3 +387,41 @@ def test_deliver_refuses_a_take_whose_record_holds_nan_and_says_so(delivered, tm
                                  "(RFC 8259 has no NaN or Infinity) and other readers refuse it: edited after the "
                                  "render? Re-render the take; nothing was delivered")
     assert not (tmp_path / "dest").exists()
+
+
+def test_deliver_refuses_a_take_whose_own_record_writes_a_key_twice(delivered, tmp_path) -> None:
+    # deliver compared such a record as Python reads it (the last value) and delivered it: verify DEST then failed the
+    # copy it had just made. Refused before anything is written, naming the key, as verify names it.
+    import shutil
+
+    from idcli.delivery import DeliveryError
+
+    out = tmp_path / "out"
+    shutil.copytree(delivered[0], out)
+    seed = json.loads((out / "sh010" / "sh010_t1.json").read_text())["seed"]
+    _edit(out / "sh010" / "sh010_t1.json", None, f'7, "seed": {seed}')  # the last value is the sidecar's
+    image = out / "sh010" / "sh010_t1.png"
+    with pytest.raises(DeliveryError) as raised:
+        deliver(out, tmp_path / "dest")
+    assert str(raised.value) == (f"{image}: its own record (its idcli chunk) writes the key 'seed' twice, which "
+                                 "readers read two ways: edited after the render? Re-render the take; nothing was "
+                                 "delivered")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_deliver_refuses_a_number_past_jsons_range_on_both_sides(delivered, tmp_path) -> None:
+    # 1e999 is JSON, read by Python as infinity: the same on both sides, so no difference, and deliver wrote the
+    # delivered sidecar with json.dumps's `Infinity`, which is not JSON. Refused, naming the field; nothing written.
+    import shutil
+
+    from idcli.delivery import DeliveryError
+
+    out = tmp_path / "out"
+    shutil.copytree(delivered[0], out)
+    _edit(out / "sh010" / "sh010_t1.json", "1e999", "1e999")
+    with pytest.raises(DeliveryError) as raised:
+        deliver(out, tmp_path / "dest")
+    assert str(raised.value) == (f"{out / 'sh010' / 'sh010_t1.json'}: its record holds a number past JSON's range "
+                                 "(1e999 reads as infinity), which a delivered record cannot carry: edited after the "
+                                 "render? Re-render the take; nothing was delivered")
+    assert not (tmp_path / "dest").exists()
