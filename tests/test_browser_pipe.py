@@ -16,7 +16,9 @@ import pytest
 from browser_pipe import CHROMIUM, Browser
 from chromium_storage import committed, storage_folder
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+# A real Chromium: run apart from the parallel suite (pytest -n0 -m browser; docs/testing.md, "Running the suite").
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")]
 
 BIG = "x" * 40_000  # over one of the log's 32 KiB blocks: a record in fragments (70 kB moved into a table)
 WIDE = "picked \u2713t2 \u00e9"  # beyond Latin-1: Chromium stores it as UTF-16

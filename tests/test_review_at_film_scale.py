@@ -22,6 +22,9 @@ from idcli.review.page import write_review
 from idcli.review.page_nav import NAV_BLOCK, NAV_FLAT_SHOTS, scene_groups
 from idcli.review.runs import Shot, load_run
 
+# A real Chromium: run apart from the parallel suite (pytest -n0 -m browser; docs/testing.md, "Running the suite").
+pytestmark = pytest.mark.browser
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 SCENES = (SHOTS + 19) // 20  # film_text puts 20 shots in a scene: sc001 … sc008
 

@@ -19,6 +19,9 @@ from idcli.review.page import write_review
 from idcli.review.print_boards import css_string
 from idcli.review.runs import load_run
 
+# A real Chromium: run apart from the parallel suite (pytest -n0 -m browser; docs/testing.md, "Running the suite").
+pytestmark = pytest.mark.browser
+
 pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF (the test extra installs it)")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

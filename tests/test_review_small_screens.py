@@ -14,6 +14,9 @@ import idcli
 from idcli.review.page import write_review
 from idcli.review.runs import load_run
 
+# A real Chromium: run apart from the parallel suite (pytest -n0 -m browser; docs/testing.md, "Running the suite").
+pytestmark = pytest.mark.browser
+
 PROJECT = "nightshift_episode_104_act_two_previs_for_the_directors_cut_v123"  # 64: the longest id allowed
 LONG_SHOT = "sc01_sh020_alternate_angle_over_the_shoulder_reverse_wide_v2_x"
 
