@@ -22,7 +22,7 @@ from idcli.review.page import write_review
 from idcli.review.page_nav import NAV_BLOCK, NAV_FLAT_SHOTS, scene_groups
 from idcli.review.runs import Shot, load_run
 
-# A real Chromium: run apart from the parallel suite (pytest -n0 -m browser; docs/testing.md, "Running the suite").
+# A real Chromium: -m browser selects these, -m "not browser" leaves them out (docs/testing.md, "Running the suite").
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

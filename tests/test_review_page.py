@@ -21,7 +21,7 @@ import idcli
 from idcli.cli import app
 
 pytest.importorskip("insightface", exc_type=ImportError)
-# A real Chromium: run apart from the parallel suite (pytest -n0 -m browser; docs/testing.md, "Running the suite").
+# A real Chromium: -m browser selects these, -m "not browser" leaves them out (docs/testing.md, "Running the suite").
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")]
 SHOT_ORDER = ["sh010", "sh020", "sh030", "sh040"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

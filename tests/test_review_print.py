@@ -19,7 +19,7 @@ from idcli.review.page import write_review
 from idcli.review.print_boards import css_string
 from idcli.review.runs import load_run
 
-# A real Chromium: run apart from the parallel suite (pytest -n0 -m browser; docs/testing.md, "Running the suite").
+# A real Chromium: -m browser selects these, -m "not browser" leaves them out (docs/testing.md, "Running the suite").
 pytestmark = pytest.mark.browser
 
 pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF (the test extra installs it)")

@@ -14,7 +14,7 @@ import idcli
 from idcli.review.page import write_review
 from idcli.review.runs import load_run
 
-# A real Chromium: run apart from the parallel suite (pytest -n0 -m browser; docs/testing.md, "Running the suite").
+# A real Chromium: -m browser selects these, -m "not browser" leaves them out (docs/testing.md, "Running the suite").
 pytestmark = pytest.mark.browser
 
 PROJECT = "nightshift_episode_104_act_two_previs_for_the_directors_cut_v123"  # 64: the longest id allowed
