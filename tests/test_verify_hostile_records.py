@@ -370,58 +370,44 @@ def test_loads_strict_names_where_a_record_holds_nan(text, token, field) -> None
     assert loads_strict('{"a": 1e999}') == {"a": float("inf")}  # a number past a double's range is JSON
 
 
-def test_deliver_refuses_a_take_whose_record_holds_nan_and_says_so(delivered, tmp_path) -> None:
-    # A delivery carries the take's record to readers other than Python's json: one holding NaN on both sides (which
-    # verify now finds no difference in) is refused for what it is, never delivered for verify DEST to fail.
+def _deliver_refused(delivered, tmp_path: Path, in_sidecar: str | None, in_image: str | None) -> tuple[Path, str]:
+    """A copy of the output folder with sh010 t1's seed edited by hand, delivered: the refusal's words (and the
+    copy), nothing written at the destination."""
     import shutil
 
     from idcli.delivery import DeliveryError
 
     out = tmp_path / "out"
     shutil.copytree(delivered[0], out)
-    _edit(out / "sh010" / "sh010_t1.json", "NaN", "NaN")
-    image = out / "sh010" / "sh010_t1.png"
+    _edit(out / "sh010" / "sh010_t1.json", in_sidecar, in_image)
     with pytest.raises(DeliveryError) as raised:
         deliver(out, tmp_path / "dest")
-    assert str(raised.value) == (f"{image}: its own record (its idcli chunk) holds NaN at seed, which is not JSON "
-                                 "(RFC 8259 has no NaN or Infinity) and other readers refuse it: edited after the "
-                                 "render? Re-render the take; nothing was delivered")
     assert not (tmp_path / "dest").exists()
+    return out, str(raised.value)
+
+
+def test_deliver_refuses_a_take_whose_record_holds_nan_and_says_so(delivered, tmp_path) -> None:
+    # A delivery carries the take's record to readers other than Python's json: one holding NaN on both sides (which
+    # verify now finds no difference in) is refused for what it is, never delivered for verify DEST to fail.
+    out, said = _deliver_refused(delivered, tmp_path, "NaN", "NaN")
+    assert said == (f"{out / 'sh010' / 'sh010_t1.png'}: its own record (its idcli chunk) holds NaN at seed, which is "
+                    "not JSON (RFC 8259 has no NaN or Infinity) and other readers refuse it: edited after the render? "
+                    "Re-render the take; nothing was delivered")
 
 
 def test_deliver_refuses_a_take_whose_own_record_writes_a_key_twice(delivered, tmp_path) -> None:
     # deliver compared such a record as Python reads it (the last value) and delivered it: verify DEST then failed the
     # copy it had just made. Refused before anything is written, naming the key, as verify names it.
-    import shutil
-
-    from idcli.delivery import DeliveryError
-
-    out = tmp_path / "out"
-    shutil.copytree(delivered[0], out)
-    seed = json.loads((out / "sh010" / "sh010_t1.json").read_text())["seed"]
-    _edit(out / "sh010" / "sh010_t1.json", None, f'7, "seed": {seed}')  # the last value is the sidecar's
-    image = out / "sh010" / "sh010_t1.png"
-    with pytest.raises(DeliveryError) as raised:
-        deliver(out, tmp_path / "dest")
-    assert str(raised.value) == (f"{image}: its own record (its idcli chunk) writes the key 'seed' twice, which "
-                                 "readers read two ways: edited after the render? Re-render the take; nothing was "
-                                 "delivered")
-    assert not (tmp_path / "dest").exists()
+    seed = json.loads((delivered[0] / "sh010" / "sh010_t1.json").read_text())["seed"]
+    out, said = _deliver_refused(delivered, tmp_path, None, f'7, "seed": {seed}')  # the last value is the sidecar's
+    assert said == (f"{out / 'sh010' / 'sh010_t1.png'}: its own record (its idcli chunk) writes the key 'seed' twice, "
+                    "which readers read two ways: edited after the render? Re-render the take; nothing was delivered")
 
 
 def test_deliver_refuses_a_number_past_jsons_range_on_both_sides(delivered, tmp_path) -> None:
     # 1e999 is JSON, read by Python as infinity: the same on both sides, so no difference, and deliver wrote the
     # delivered sidecar with json.dumps's `Infinity`, which is not JSON. Refused, naming the field; nothing written.
-    import shutil
-
-    from idcli.delivery import DeliveryError
-
-    out = tmp_path / "out"
-    shutil.copytree(delivered[0], out)
-    _edit(out / "sh010" / "sh010_t1.json", "1e999", "1e999")
-    with pytest.raises(DeliveryError) as raised:
-        deliver(out, tmp_path / "dest")
-    assert str(raised.value) == (f"{out / 'sh010' / 'sh010_t1.json'}: its record holds a number past JSON's range "
-                                 "(1e999 reads as infinity), which a delivered record cannot carry: edited after the "
-                                 "render? Re-render the take; nothing was delivered")
-    assert not (tmp_path / "dest").exists()
+    out, said = _deliver_refused(delivered, tmp_path, "1e999", "1e999")
+    assert said == (f"{out / 'sh010' / 'sh010_t1.json'}: its record holds a number past JSON's range (1e999 reads as "
+                    "infinity), which a delivered record cannot carry: edited after the render? Re-render the take; "
+                    "nothing was delivered")
