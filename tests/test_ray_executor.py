@@ -308,7 +308,8 @@ def test_workers_that_cannot_build_their_engine_stop_the_run_with_exit_4(
 def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
         ray_cluster: str, write_shotlist, tmp_path: Path, engine_factory) -> None:
     """``idcli render --executor ray`` as a process, connected to the module's cluster: while it holds the
-    output folder a second render exits 3; then it is SIGKILLed mid-run, and a plain local run finishes."""
+    output folder a second render exits 3; then it is SIGKILLed mid-run (stopped first, so that "mid-run" does not
+    hang on how fast this machine is), and a plain local run finishes."""
     from typer.testing import CliRunner
 
     from idcli.cli import app
@@ -327,6 +328,9 @@ def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
             assert driver.poll() is None, driver.communicate()
             assert time.monotonic() < deadline, "the Ray run committed nothing in 90 s"
             time.sleep(0.05)
+        # Stopped, the driver commits nothing more yet still holds the folder's lock: the kill below lands mid-run
+        # however slowly this machine runs the busy check (on a loaded machine the run once finished first).
+        driver.send_signal(signal.SIGSTOP)
         busy = CliRunner().invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--quiet"])
         assert busy.exit_code == 3, busy.output
         assert "another idcli run" in busy.output
