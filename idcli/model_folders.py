@@ -195,7 +195,7 @@ def _hub_entry(source: str, kind: str, repo_id: str, filename: str | None,
         size = cached_snapshot_size(repo_id, None, revision)  # the snapshot the render reads
         path = None
     else:
-        file = cached_file(repo_id, filename, None)
+        file = cached_file(repo_id, filename, None, revision)  # main's, or the revision the shot list pins
         size, path = (file.stat().st_size, str(file)) if file else (None, None)
     return {"source": source, "kind": kind, "path": path, "repo_id": repo_id, "present": size is not None,
             "size_bytes": size, "licence": _known_hub_licence(repo_id, filename),
@@ -252,7 +252,7 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
                                     _card_licence(local) or _adapter_licence(weight)))
         else:
             name = "/".join(p for p in (spec.adapter.subfolder.strip("/"), spec.adapter.weight_name) if p)
-            found.append(_hub_entry(source, "IP-Adapter weights", spec.adapter.id, name))
+            found.append(_hub_entry(source, "IP-Adapter weights", spec.adapter.id, name, spec.adapter.revision))
     if spec.adapter is not None and spec.adapter.image_encoder is not None:
         # FaceID-Plus v2 renders cannot start without it (its default is a preset row of `models list`).
         found.append(_image_encoder_entry(f"{file}: model.adapter.image_encoder", spec.adapter.image_encoder,

@@ -202,8 +202,8 @@ def hub_cache_commit(repo_folder: Path, revision: str | None = None) -> str | No
     wanted = revision or "main"
     if _COMMIT.fullmatch(wanted):
         return wanted
-    if ".." in Path(wanted).parts:
-        return None
+    if ".." in Path(wanted).parts or Path(wanted).is_absolute():
+        return None  # a ref names a file under refs/; "/etc/x" joined to it would read /etc/x
     from .safeio import NotRegularFile, read_regular
 
     try:
@@ -250,10 +250,11 @@ def hub_file_cached(repo_id: str, filename: str, revision: str | None = None) ->
     return commit is not None and (repo / "snapshots" / commit / filename).is_file()
 
 
-def cached_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path | None:
+def cached_file(repo_id: str, filename: str, cache_dir: Path | None, revision: str | None = None) -> Path | None:
+    """The cached copy of ``filename`` in the snapshot a render reads (``revision``; None: ``main``), or None."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
     return Path(found) if isinstance(found, str) else None
 
 

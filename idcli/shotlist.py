@@ -145,6 +145,21 @@ def _check_character_name(name: str) -> str:
 CharacterName = Annotated[str, AfterValidator(_check_character_name)]
 Text = Annotated[str, Field(max_length=4000)]
 
+# A hub revision: a commit hash, a branch or a tag (git's ref names, as the hub serves them). huggingface_hub reads a
+# cached branch from the cache's refs/<revision> file, so '/etc/x' or '../..' read a file outside the cache.
+REVISION = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
+
+
+def _check_revision(revision: str) -> str:
+    if not REVISION.fullmatch(revision) or ".." in revision:
+        raise ValueError(f"revision '{revision}' is not a commit hash, branch or tag name: give letters, digits, "
+                         "'.', '_', '-' and '/' between names, without '..' (e.g. main, v1.0 or the 40-digit "
+                         "commit hash)")
+    return revision
+
+
+Revision = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_check_revision)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -232,7 +247,7 @@ class AdapterSpec(_Strict):
     weight_name: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
         default=None, description="Weight file inside it, e.g. ip-adapter-faceid_sd15.bin")
     subfolder: Annotated[str, Field(max_length=256)] = ""
-    revision: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    revision: Revision | None = None
     shortcut_scale: Annotated[float, Field(ge=0.0, le=4.0, allow_inf_nan=False)] = Field(
         default=1.0, description="FaceID-Plus v2: weight of the CLIP face-structure tokens over the ArcFace "
                                  "ones (1.0 as published)")
@@ -263,7 +278,7 @@ class ModelSpec(_Strict):
     preset: Literal[PRESETS] = "tiny-sd"  # type: ignore[valid-type]
     id: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
         default=None, description="Hub repo id (org/name) or a local diffusers folder; real presets only")
-    revision: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+    revision: Revision | None = Field(
         default=None, description="Hub revision: a commit hash pins the weights exactly")
     dtype: Literal[DTYPES] = "auto"  # type: ignore[valid-type]
     allow_pickle: bool = Field(

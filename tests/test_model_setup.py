@@ -585,6 +585,21 @@ def test_models_dir_hub_cache_with_a_fifo_as_refs_main_blocks_nothing(tmp_path: 
     assert hub_cache_commit(faceid) is None
 
 
+def test_a_ref_named_by_an_absolute_path_is_not_read(tmp_path: Path) -> None:
+    """refs/ joined to '/abs/file' is '/abs/file': the reader refused '..' but read any absolute path as a ref (a
+    Python caller's revision; a shot list's is refused as no ref name)."""
+    from idcli.model_setup import hub_cache_commit
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    faceid = tmp_path / "hub" / "models--h94--IP-Adapter-FaceID"
+    (faceid / "refs").mkdir(parents=True)
+    (faceid / "refs" / "main").write_text(revision)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text(revision)
+    assert hub_cache_commit(faceid, "main") == revision
+    assert hub_cache_commit(faceid, str(elsewhere)) is None
+
+
 def test_a_shot_list_naming_the_published_pickle_by_hub_id_uses_its_conversion(hf_cache: Path, adapter_bin,
                                                                                tmp_path: Path) -> None:
     """`adapter: {id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin}`, diffusers' own load_ip_adapter
@@ -668,6 +683,21 @@ def test_models_list_sizes_the_snapshot_a_render_reads(tmp_path: Path, monkeypat
                      "shots:\n  - {id: a010, prompt: a hall}\n")
     [pinned] = [e for e in shotlist_folders(shots) if e["kind"] == "diffusers pipeline"]
     assert pinned["present"] and pinned["size_bytes"] == len(index) + 5000
+
+    # The adapter's file likewise: the snapshot its own revision pins, not main's (which has the file too).
+    faceid = cache / "models--h94--IP-Adapter-FaceID"
+    for commit, weights in ((old, 700), (main, 90)):
+        (faceid / "snapshots" / commit).mkdir(parents=True)
+        (faceid / "snapshots" / commit / "ip-adapter-faceid_sd15.bin").write_bytes(b"a" * weights)
+    (faceid / "refs").mkdir()
+    (faceid / "refs" / "main").write_text(main)
+    adapter = "adapter: {id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin"
+    for pin, size in (("", 90), (f", revision: '{old}'", 700)):
+        shots.write_text(f"version: 1\nproject: p\nmodel: {{preset: sd15, {adapter}{pin}}}}}\n"
+                         "shots:\n  - {id: a010, prompt: a hall}\n")
+        [weights] = [e for e in shotlist_folders(shots) if e["kind"] == "IP-Adapter weights"]
+        assert weights["present"] and weights["size_bytes"] == size, pin
+        assert Path(weights["path"]).parent.name == (old if pin else main)
 
     # main's snapshot half downloaded (no model_index.json): a render cannot load it, whole as the old one is.
     (repo / "snapshots" / main / "model_index.json").unlink()

@@ -999,6 +999,29 @@ def test_tiny_preset_takes_no_model_id(folder: Path, extra: str, field: str) -> 
              "use preset sd15 / sdxl")
 
 
+@pytest.mark.parametrize("field", ["model.revision", "model.adapter.revision"])
+@pytest.mark.parametrize("revision", ["/etc/passwd", "../../outside", "main/../x", "my branch", "v1//2"])
+def test_a_revision_that_is_no_ref_name_is_refused_at_its_line(folder: Path, field: str, revision: str) -> None:
+    """huggingface_hub reads a cached branch from the cache's refs/<revision> file: '/etc/passwd' or '../..' read a
+    file outside the cache (idcli's own ref reader refused '..' but joined an absolute path)."""
+    if field == "model.revision":
+        text = variant("  preset: tiny-sd\n", f"  preset: sd15\n  revision: '{revision}'\n")
+    else:
+        text = variant("  preset: tiny-sd\n", "  preset: sd15\n  adapter: {id: h94/IP-Adapter-FaceID, "
+                       f"weight_name: ip-adapter-faceid_sd15.bin, revision: '{revision}'}}\n")
+    rejected(folder, text, f"'{revision}'", field, f"revision '{revision}' is not a commit hash, branch or tag",
+             "without '..'", "e.g. main, v1.0")
+
+
+@pytest.mark.parametrize("revision", ["main", "v1.0", "refs/pr/3", "fp16", "0123456789abcdef0123456789abcdef01234567"])
+def test_a_commit_branch_or_tag_is_a_revision(folder: Path, revision: str) -> None:
+    text = variant("  preset: tiny-sd\n", f"  preset: sd15\n  revision: '{revision}'\n  adapter: "
+                   f"{{id: h94/IP-Adapter-FaceID, weight_name: ip-adapter-faceid_sd15.bin, revision: '{revision}'}}\n")
+    loaded = load_shotlist(write(folder, text)).shotlist
+    assert loaded.model.revision == revision and loaded.model.adapter is not None
+    assert loaded.model.adapter.revision == revision
+
+
 def test_real_preset_with_a_bad_model_id(folder: Path) -> None:
     text = variant("  preset: tiny-sd\n", "  preset: sd15\n  id: not a hub id\n")
     rejected(folder, text, "^not a hub id", "model.id", "neither a local folder nor a hub id",
