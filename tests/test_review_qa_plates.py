@@ -110,16 +110,18 @@ def test_commit_time_qa_and_idcli_qa_check_a_plate_render_by_region(write_shotli
         assert qa["leakage"] is None and "low_identity" not in qa["flags"]
 
 
-def test_the_storyboard_page_names_a_plates_own_face_as_such() -> None:
+def test_the_storyboard_page_names_a_plates_own_face_and_an_unusable_one_as_such() -> None:
     from idcli.review.page import qa_html
     from idcli.review.runs import Take
 
     qa = {"version": 2, "faces": [
         {"box": [10, 10, 50, 50], "character": "mara", "cosine": 0.71, "area_share": 0.01, "plate_face": False},
         {"box": [90, 10, 130, 50], "character": None, "cosine": None, "area_share": 0.01, "plate_face": True},
-        {"box": [170, 10, 210, 50], "character": None, "cosine": None, "area_share": 0.01}],
+        {"box": [170, 10, 210, 50], "character": None, "cosine": None, "area_share": 0.01},
+        {"box": [250, 10, 290, 50], "character": None, "cosine": None, "area_share": 0.01, "unusable": True}],
         "leakage": None, "flags": []}
     take = Take("sh010", 1, "k", 1, "p", ("mara",), None, None, "plate", "sh010/sh010_t1.png",
                 "sh010/sh010_t1.json", 760, 420, "0" * 64, None, qa=qa)
     cells = re.findall(r"<tr><td>\d</td><td>([^<]*)</td>", qa_html(take))
-    assert cells == ["mara", "plate&#x27;s own", "—"]  # an unmatched face that is not the plate's stays "—"
+    # an unmatched face that is not the plate's stays "—"; one QA could not embed (compared with no one) says so
+    assert cells == ["mara", "plate&#x27;s own", "—", "not embedded"]

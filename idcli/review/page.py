@@ -107,8 +107,10 @@ def qa_html(take: Take) -> str:
         if not isinstance(face, dict):
             continue
         box = ", ".join(str(round(v)) for v in face.get("box") or [] if isinstance(v, int | float))
-        # A plate image's untouched people (QA records them as plate faces) are not a missing match.
-        who = face.get("character") or ("plate's own" if face.get("plate_face") else "—")
+        # A plate image's untouched people (QA records them as plate faces) are not a missing match, and a face QA
+        # could not embed was compared with no one: neither is an unmatched face ("—").
+        who = face.get("character") or ("plate's own" if face.get("plate_face")
+                                        else "not embedded" if face.get("unusable") else "—")
         rows.append(f"<tr><td>{i}</td><td>{_e(who)}</td>"
                     f"<td>{_figure(face.get('cosine'))}</td><td>{_figure(face.get('area_share'))}</td>"
                     f"<td class=\"box\">{_e(box)}</td></tr>")
