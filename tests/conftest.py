@@ -140,8 +140,8 @@ def engine_factory(tiny_engines):
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``pytest -n auto`` (pytest-xdist; not the default: docs/testing.md): one worker per core this process may
-    run on, at most 8, and at most one per 2 GB of memory.
+    """``-n auto`` (pyproject's addopts): one worker per core this process may run on, at most 8, and at most one
+    per 2 GB of memory.
 
     xdist's own count is psutil's *physical* cores where psutil is installed, which a 2-vCPU CI machine may report
     as 1 (no parallelism at all). Each worker holds torch, the session's tiny engines and face pack (about 1 GB
