@@ -872,6 +872,25 @@ def test_a_movie_the_disk_refuses_is_named_and_leaves_no_file(out: Path, tmp_pat
     assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
 
 
+@needs_pyav
+def test_a_take_the_movie_cannot_read_leaves_the_earlier_export_whole(out: Path, tmp_path: Path) -> None:
+    """Editorial tour: a second export after a new select, one shot's PNG cut short (a sync stopped half way). The
+    .otio, the EDL and the XML were replaced by the new cut before the movie reached the damaged still and stopped
+    (exit 2): the editor's folder held the new cut's timelines beside the old cut's movie, nothing saying which."""
+    edit = tmp_path / "edit"
+    files = [edit / "a.otio", edit / "a.edl", edit / "a.xml", edit / "a.mp4"]
+    args = ["--otio", files[0], "--edl", files[1], "--fcp-xml", files[2], "--movie", files[3]]
+    assert cli("export", out, *args).exit_code == 0
+    first = {path.name: path.read_bytes() for path in files}
+    assert cli("select", out, "sh020=2").exit_code == 0
+    damaged = out / "sh030" / "sh030_t1.png"
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    result = cli("export", out, *args)
+    assert result.exit_code == 2, result.output
+    assert "sh030_t1.png: damaged or truncated image" in result.stderr, result.stderr
+    assert {path.name: path.read_bytes() for path in edit.iterdir()} == first  # the first export, no temporary
+
+
 def test_a_missing_pyav_is_named(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
