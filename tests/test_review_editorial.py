@@ -518,26 +518,34 @@ def test_a_start_whose_cut_runs_past_midnight_is_refused(out: Path, tmp_path: Pa
     """Timecode is a time of day: past 23:59:59:FF it wraps to 00:00:00:00. Before: a late --start gave an EDL whose
     first event ran from 23:59:58:00 to 00:00:00:00 and whose next events went in at 00:00:00:00, before it (OTIO's
     own reader refused it: "Source and record duration don't match"). Now refused, naming the latest start that
-    fits; that start writes a cut every reader takes, one frame later is refused."""
+    fits; that start writes a cut every reader takes, one frame later is refused.
+
+    Editorial tour: the cut here ends with a rendered shot (sh040, not rendered, is second), so its last event's
+    record out is the cut's end. The latest start named let the last frame take the day's last label, and so that
+    event's record out the label after it, which wraps: 23:59:59:24 to 00:00:00:00, refused by OTIO's reader."""
     edit = tmp_path / "edit"
-    formats = ("--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fcp-xml", edit / "a.xml")
+    formats = ("--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fcp-xml", edit / "a.xml",
+               "--shots", shot_list(tmp_path, gap_second=True))
     result = cli("export", out, *formats, "--fps", fps, "--start", late)
     assert result.exit_code == 2, result.output
-    assert f"would run past {last_label}" in result.stderr, result.stderr
+    assert f"would end past {last_label}" in result.stderr, result.stderr
     assert not edit.exists()
     latest = re.search(r"give --start (\S+) or earlier", result.stderr).group(1)
     rate = {"25": 25.0, "29.97": 30000 / 1001}[fps]
     drop_frame = ";" in late
     assert cli("export", out, *formats, "--fps", fps, "--start", latest).exit_code == 0
     edl_track = otio.adapters.read_from_file(str(edit / "a.edl"), rate=rate).video_tracks()[0]
-    assert [type(item).__name__ for item in edl_track] == ["Clip", "Clip", "Clip"]
+    assert [type(item).__name__ for item in edl_track] == ["Clip", "Gap", "Clip", "Clip"]
     first = otio.adapters.read_from_file(str(edit / "a.otio")).global_start_time
-    day = otio.opentime.from_timecode("23:59:59" + last_label[8:], rate).to_frames() + 1
+    last = otio.opentime.from_timecode("23:59:59" + last_label[8:], rate).to_frames()
     length = otio.adapters.read_from_file(str(edit / "a.otio")).duration().to_frames()
-    assert first.to_frames() + length == day  # the cut's last frame is the day's last label
+    assert first.to_frames() + length == last  # the cut's end, its last event's record out, the day's last label
+    pycmx = pytest.importorskip("pycmx")
+    (event,) = list(pycmx.parse_cmx3600(io.StringIO((edit / "a.edl").read_text("utf-8"))).events)[-1:]
+    assert str(event.edits[0].record_out) == last_label
     one_later = otio.opentime.to_timecode(first + otio.opentime.RationalTime(1, rate), rate, drop_frame)
     shutil.rmtree(edit)
-    result = cli("export", out, "--edl", edit / "a.edl", "--fps", fps, "--start", one_later)
+    result = cli("export", out, *formats[2:4], *formats[6:], "--fps", fps, "--start", one_later)
     assert result.exit_code == 2 and f"give --start {latest} or earlier" in result.stderr, result.output
 
 
