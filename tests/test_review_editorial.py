@@ -802,6 +802,46 @@ def test_the_random_weights_mark_never_covers_the_burnt_in_timecode(size: tuple[
 
 
 @needs_pyav
+@pytest.mark.parametrize(("size", "shot_ids"), [
+    ("576x1024", ("sq010_sc012_sh0040", "sq010_sc012_sh0050")),  # SDXL's 9:16, ids as a studio names its shots
+    ("576x1024", ("s" * 60 + "_sh1", "s" * 60 + "_sh2")),  # the longest ids a shot list takes: a smaller font
+    ("256x144", ("s" * 60 + "_sh1", "s" * 60 + "_sh2")),  # too long at the smallest font: the id's start goes
+])
+def test_the_burn_in_and_the_slate_stay_inside_the_frame(tmp_path: Path, size: str, shot_ids: tuple[str, str]
+                                                          ) -> None:
+    """Editorial tour: a vertical animatic (576 x 1024). The band's font was sized by the frame's height alone, so
+    on a portrait frame `sq010_sc012_sh0040  t1  01:00:00:00` was wider than the frame and the timecode, what an
+    editor gives notes against, was cut off at its right edge (and the amber mark at its left); the slate of a
+    shot not rendered likewise. Now the font is sized by the frame's shorter side and shrinks to fit a label that
+    still does not (the longest shot ids); below its smallest size the label's start gives way, never the take or
+    the timecode."""
+    from test_film_scale import flat_engine_factory
+
+    import idcli
+
+    shots = tmp_path / "vertical.yaml"
+    shots.write_text("version: 1\nproject: vertical\nmodel: {preset: tiny-sd}\n"
+                     f"defaults: {{size: {size}, steps: 1, guidance: 1.0}}\nshots:\n"
+                     + "".join(f"  - {{id: {shot}, prompt: a lighthouse, duration: 0.25}}\n" for shot in shot_ids),
+                     "utf-8")
+    out = tmp_path / "out"
+    assert idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False,
+                        only=[shot_ids[0]]).rendered == 1
+    movie = tmp_path / "vertical.mp4"
+    result = cli("export", out, "--movie", movie, "--burn-in", "--fps", "24")
+    assert result.exit_code == 0, result.output
+    frames, _rate = decode(movie)
+    assert len(frames) == 12 and frames[0].shape[:2] == tuple(reversed([int(n) for n in size.split("x")]))
+    width, height = frames[0].shape[1], frames[0].shape[0]
+    band = frames[0][[row for row in range(height // 2, height) if np.median(frames[0][row]) < 32]]  # black rows
+    slate = frames[6][height // 2 - 12:height // 2 + 12]
+    for picture, what in ((band, "the burn-in band"), (slate, "the slate")):
+        ink = np.nonzero(picture.max(axis=(0, 2)) > 64)[0]  # the columns text was drawn in
+        assert len(ink) > 20, what
+        assert ink.min() >= 3 and ink.max() <= width - 4, (what, ink.min(), ink.max())  # nothing cut at the edges
+
+
+@needs_pyav
 def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.review.animatic_movie as movie
