@@ -518,26 +518,34 @@ def test_a_start_whose_cut_runs_past_midnight_is_refused(out: Path, tmp_path: Pa
     """Timecode is a time of day: past 23:59:59:FF it wraps to 00:00:00:00. Before: a late --start gave an EDL whose
     first event ran from 23:59:58:00 to 00:00:00:00 and whose next events went in at 00:00:00:00, before it (OTIO's
     own reader refused it: "Source and record duration don't match"). Now refused, naming the latest start that
-    fits; that start writes a cut every reader takes, one frame later is refused."""
+    fits; that start writes a cut every reader takes, one frame later is refused.
+
+    Editorial tour: the cut here ends with a rendered shot (sh040, not rendered, is second), so its last event's
+    record out is the cut's end. The latest start named let the last frame take the day's last label, and so that
+    event's record out the label after it, which wraps: 23:59:59:24 to 00:00:00:00, refused by OTIO's reader."""
     edit = tmp_path / "edit"
-    formats = ("--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fcp-xml", edit / "a.xml")
+    formats = ("--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fcp-xml", edit / "a.xml",
+               "--shots", shot_list(tmp_path, gap_second=True))
     result = cli("export", out, *formats, "--fps", fps, "--start", late)
     assert result.exit_code == 2, result.output
-    assert f"would run past {last_label}" in result.stderr, result.stderr
+    assert f"would end past {last_label}" in result.stderr, result.stderr
     assert not edit.exists()
     latest = re.search(r"give --start (\S+) or earlier", result.stderr).group(1)
     rate = {"25": 25.0, "29.97": 30000 / 1001}[fps]
     drop_frame = ";" in late
     assert cli("export", out, *formats, "--fps", fps, "--start", latest).exit_code == 0
     edl_track = otio.adapters.read_from_file(str(edit / "a.edl"), rate=rate).video_tracks()[0]
-    assert [type(item).__name__ for item in edl_track] == ["Clip", "Clip", "Clip"]
+    assert [type(item).__name__ for item in edl_track] == ["Clip", "Gap", "Clip", "Clip"]
     first = otio.adapters.read_from_file(str(edit / "a.otio")).global_start_time
-    day = otio.opentime.from_timecode("23:59:59" + last_label[8:], rate).to_frames() + 1
+    last = otio.opentime.from_timecode("23:59:59" + last_label[8:], rate).to_frames()
     length = otio.adapters.read_from_file(str(edit / "a.otio")).duration().to_frames()
-    assert first.to_frames() + length == day  # the cut's last frame is the day's last label
+    assert first.to_frames() + length == last  # the cut's end, its last event's record out, the day's last label
+    pycmx = pytest.importorskip("pycmx")
+    (event,) = list(pycmx.parse_cmx3600(io.StringIO((edit / "a.edl").read_text("utf-8"))).events)[-1:]
+    assert str(event.edits[0].record_out) == last_label
     one_later = otio.opentime.to_timecode(first + otio.opentime.RationalTime(1, rate), rate, drop_frame)
     shutil.rmtree(edit)
-    result = cli("export", out, "--edl", edit / "a.edl", "--fps", fps, "--start", one_later)
+    result = cli("export", out, *formats[2:4], *formats[6:], "--fps", fps, "--start", one_later)
     assert result.exit_code == 2 and f"give --start {latest} or earlier" in result.stderr, result.output
 
 
@@ -794,6 +802,46 @@ def test_the_random_weights_mark_never_covers_the_burnt_in_timecode(size: tuple[
 
 
 @needs_pyav
+@pytest.mark.parametrize(("size", "shot_ids"), [
+    ("576x1024", ("sq010_sc012_sh0040", "sq010_sc012_sh0050")),  # SDXL's 9:16, ids as a studio names its shots
+    ("576x1024", ("s" * 60 + "_sh1", "s" * 60 + "_sh2")),  # the longest ids a shot list takes: a smaller font
+    ("256x144", ("s" * 60 + "_sh1", "s" * 60 + "_sh2")),  # too long at the smallest font: the id's start goes
+])
+def test_the_burn_in_and_the_slate_stay_inside_the_frame(tmp_path: Path, size: str, shot_ids: tuple[str, str]
+                                                          ) -> None:
+    """Editorial tour: a vertical animatic (576 x 1024). The band's font was sized by the frame's height alone, so
+    on a portrait frame `sq010_sc012_sh0040  t1  01:00:00:00` was wider than the frame and the timecode, what an
+    editor gives notes against, was cut off at its right edge (and the amber mark at its left); the slate of a
+    shot not rendered likewise. Now the font is sized by the frame's shorter side and shrinks to fit a label that
+    still does not (the longest shot ids); below its smallest size the label's start gives way, never the take or
+    the timecode."""
+    from test_film_scale import flat_engine_factory
+
+    import idcli
+
+    shots = tmp_path / "vertical.yaml"
+    shots.write_text("version: 1\nproject: vertical\nmodel: {preset: tiny-sd}\n"
+                     f"defaults: {{size: {size}, steps: 1, guidance: 1.0}}\nshots:\n"
+                     + "".join(f"  - {{id: {shot}, prompt: a lighthouse, duration: 0.25}}\n" for shot in shot_ids),
+                     "utf-8")
+    out = tmp_path / "out"
+    assert idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False,
+                        only=[shot_ids[0]]).rendered == 1
+    movie = tmp_path / "vertical.mp4"
+    result = cli("export", out, "--movie", movie, "--burn-in", "--fps", "24")
+    assert result.exit_code == 0, result.output
+    frames, _rate = decode(movie)
+    assert len(frames) == 12 and frames[0].shape[:2] == tuple(reversed([int(n) for n in size.split("x")]))
+    width, height = frames[0].shape[1], frames[0].shape[0]
+    band = frames[0][[row for row in range(height // 2, height) if np.median(frames[0][row]) < 32]]  # black rows
+    slate = frames[6][height // 2 - 12:height // 2 + 12]
+    for picture, what in ((band, "the burn-in band"), (slate, "the slate")):
+        ink = np.nonzero(picture.max(axis=(0, 2)) > 64)[0]  # the columns text was drawn in
+        assert len(ink) > 20, what
+        assert ink.min() >= 3 and ink.max() <= width - 4, (what, ink.min(), ink.max())  # nothing cut at the edges
+
+
+@needs_pyav
 def test_the_burn_in_timecode_drops_frames_as_the_edl_does(out: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import idcli.review.animatic_movie as movie
@@ -870,6 +918,25 @@ def test_a_movie_the_disk_refuses_is_named_and_leaves_no_file(out: Path, tmp_pat
     assert result.exit_code == 5, result.output
     assert said.format(target=target) in result.stderr, result.stderr
     assert list(target.parent.iterdir()) == []  # neither the movie nor its temporary
+
+
+@needs_pyav
+def test_a_take_the_movie_cannot_read_leaves_the_earlier_export_whole(out: Path, tmp_path: Path) -> None:
+    """Editorial tour: a second export after a new select, one shot's PNG cut short (a sync stopped half way). The
+    .otio, the EDL and the XML were replaced by the new cut before the movie reached the damaged still and stopped
+    (exit 2): the editor's folder held the new cut's timelines beside the old cut's movie, nothing saying which."""
+    edit = tmp_path / "edit"
+    files = [edit / "a.otio", edit / "a.edl", edit / "a.xml", edit / "a.mp4"]
+    args = ["--otio", files[0], "--edl", files[1], "--fcp-xml", files[2], "--movie", files[3]]
+    assert cli("export", out, *args).exit_code == 0
+    first = {path.name: path.read_bytes() for path in files}
+    assert cli("select", out, "sh020=2").exit_code == 0
+    damaged = out / "sh030" / "sh030_t1.png"
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    result = cli("export", out, *args)
+    assert result.exit_code == 2, result.output
+    assert "sh030_t1.png: damaged or truncated image" in result.stderr, result.stderr
+    assert {path.name: path.read_bytes() for path in edit.iterdir()} == first  # the first export, no temporary
 
 
 def test_a_missing_pyav_is_named(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

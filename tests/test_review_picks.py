@@ -199,6 +199,25 @@ def test_a_damaged_picks_file_is_refused_naming_the_file_and_the_field(out: Path
     assert not (out / "selects.json").exists()
 
 
+def test_picks_pasted_into_a_file_by_a_windows_editor_are_recorded(out: Path, tmp_path: Path) -> None:
+    """Editorial tour: the page shows the picks' text to copy into a message, and the artist pasted it from the mail
+    into a file with Notepad, which saves UTF-8 with a byte order mark (and CRLF line ends). The file was refused as
+    "not JSON (Unexpected UTF-8 BOM ...); export the picks from the storyboard page again": the director's picks,
+    whole, sent back to a director with no idcli for a mark JSON lets a reader ignore (RFC 8259, section 8.1)."""
+    text = json.dumps({"schema": 1, "kind": "idcli-picks", "project": "review", "run": "0" * 20,
+                       "exported": "2026-12-01T10:00:00.000Z",
+                       "picks": {"sh010": {"take": 2, "key": key(out, "sh010_t2")}}}, indent=1)
+    pasted = tmp_path / "picks.json"
+    pasted.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    result = cli("select", out, "--from", pasted)
+    assert result.exit_code == 0, result.output
+    assert selects(out)["sh010"]["job_key"] == job_key(out, "sh010_t2")
+    damaged = tmp_path / "damaged.json"  # past the mark, a file that is not JSON still says its line
+    damaged.write_bytes(b"\xef\xbb\xbf{\r\n\"schema\": 1,\r\n}")
+    refused = cli("select", out, "--from", damaged)
+    assert refused.exit_code == 2 and f"{damaged}: line 3: not JSON" in refused.stderr, refused.output
+
+
 def test_picks_of_another_projects_page_are_refused(out: Path, tmp_path: Path) -> None:
     exported = picks_file(tmp_path / "picks.json", {"sh010": {"take": 1, "key": key(out, "sh010_t1")}},
                           project="another film")

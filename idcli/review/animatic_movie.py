@@ -20,6 +20,7 @@ frame. The movie streams into a temporary beside the target, renamed when comple
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ ENCODER_THREADS = 4  # fixed: x264's output depends on its thread count, never o
 SLATE_TEXT = (96, 96, 96)  # the slate's shot id: readable, the frame still reads as black
 BURN_IN_TEXT = (235, 235, 235)
 RANDOM_WEIGHTS_TEXT = (255, 200, 0)
+MIN_FONT = 10  # pixels: the smallest the band's and the slate's text is drawn
 
 
 def require_pyav() -> None:
@@ -139,39 +141,80 @@ def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def slate(shot_id: str, size: tuple[int, int]) -> np.ndarray:
-    """A black frame naming the shot not rendered yet, in dark grey."""
+    """A black frame naming the shot not rendered yet, in dark grey (inside the frame: ``fitted``)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", size, (0, 0, 0))
     draw = ImageDraw.Draw(image)
-    font = band_font(size[1])
-    draw.text((size[0] // 2, size[1] // 2), f"{shot_id}: not rendered", fill=SLATE_TEXT, font=font, anchor="mm")
+    font = band_font(min(size))
+    text, font = fitted(shot_id, ": not rendered", font, size[0] - 2 * max(4, font.size // 2))
+    draw.text((size[0] // 2, size[1] // 2), text, fill=SLATE_TEXT, font=font, anchor="mm")
     return np.asarray(image).copy()
 
 
-def band_font(frame_height: int) -> Any:
-    """The burn-in band's font for frames ``frame_height`` pixels high."""
+def band_font(frame_side: int) -> Any:
+    """The burn-in band's (and the slate's) font for frames whose shorter side is ``frame_side`` pixels: sized by
+    the shorter side, so that a portrait frame (576 x 1024) gets the text a landscape one of its width would."""
+    return _font(max(MIN_FONT, frame_side // 28))
+
+
+@lru_cache(maxsize=64)
+def _font(size: int) -> Any:
     from PIL import ImageFont
 
-    return ImageFont.load_default(size=max(10, frame_height // 28))
+    return ImageFont.load_default(size=size)
+
+
+def fitted(head: str, tail: str, font: Any, room: float) -> tuple[str, Any]:
+    """``head + tail`` as drawn within ``room`` pixels, and the font to draw it in: ``font`` where it fits, else the
+    largest smaller font it fits in down to MIN_FONT, else at MIN_FONT with ``head`` (a shot id) cut in its middle
+    to an ellipsis (its start, the scene, and its end, the shot, tell shots apart), ``tail`` (the take and the
+    timecode; a slate's "not rendered") whole. A label wider than the frame lost its end: the timecode."""
+    text = head + tail
+    if font.getlength(text) <= room:
+        return text, font
+    size = max(MIN_FONT, min(font.size - 1, int(font.size * room / font.getlength(text))))
+    while size > MIN_FONT and _font(size).getlength(text) > room:
+        size -= 1
+    smaller = _font(size)
+    if smaller.getlength(text) <= room:
+        return text, smaller
+    return _cut_middle(head, size, room - smaller.getlength(tail)) + tail, smaller
+
+
+@lru_cache(maxsize=256)
+def _cut_middle(text: str, size: int, room: float) -> str:
+    """``text`` cut in its middle to an ellipsis, to at most ``room`` pixels at font size ``size`` (cached: a shot's
+    label is cut the same for each of its frames)."""
+    font = _font(size)
+    for keep in range(len(text) - 1, 0, -1):
+        head = (keep + 1) // 2
+        cut = text[:head] + "…" + text[len(text) - (keep - head):]
+        if font.getlength(cut) <= room:
+            return cut
+    return "…"
 
 
 def burn_in_band(width: int, text: str, warning: str | None, font: Any) -> np.ndarray:
     """A black band ``width`` wide holding ``text`` (and ``warning`` on its right, in amber; on a second line where
     the two do not fit side by side, so that it never covers the timecode), an even number of rows high (yuv420p
-    halves them)."""
+    halves them). ``text`` is the shot id, two spaces, then the take and the timecode: each line is ``fitted`` to
+    the band's width in a smaller font, or with the shot id cut, where it is wider."""
     from PIL import Image, ImageDraw
 
     line_height = max(14, int(font.size * 1.6))
     line_height += line_height % 2
     margin = max(4, line_height // 3)
-    two_lines = bool(warning) and font.getlength(text) + font.getlength(warning) + 3 * margin > width
+    shot_id, space, rest = text.partition("  ")
+    text, text_font = fitted(shot_id, space + rest, font, width - 2 * margin)
+    warning, warning_font = fitted(warning, "", font, width - 2 * margin) if warning else (None, font)
+    two_lines = bool(warning) and text_font.getlength(text) + warning_font.getlength(warning) + 3 * margin > width
     band = Image.new("RGB", (width, line_height * (2 if two_lines else 1)), (0, 0, 0))
     draw = ImageDraw.Draw(band)
-    draw.text((margin, line_height // 2), text, fill=BURN_IN_TEXT, font=font, anchor="lm")
+    draw.text((margin, line_height // 2), text, fill=BURN_IN_TEXT, font=text_font, anchor="lm")
     if warning:
         row = line_height + line_height // 2 if two_lines else line_height // 2
-        draw.text((width - margin, row), warning, fill=RANDOM_WEIGHTS_TEXT, font=font, anchor="rm")
+        draw.text((width - margin, row), warning, fill=RANDOM_WEIGHTS_TEXT, font=warning_font, anchor="rm")
     return np.asarray(band)
 
 
@@ -185,7 +228,7 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
 
     rate = Fraction(fps).limit_denominator(1001)  # 23.976... -> 24000/1001
     burn_in = burn_in_drop_frame is not None
-    font = band_font(size[1]) if burn_in else None
+    font = band_font(min(size)) if burn_in else None
     with av.open(str(target), "w", format=container_format,
                  container_options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=rate, options=dict(CODEC_OPTIONS))

@@ -286,19 +286,26 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
         require_pyav()
     if "movie" in targets or "fcp_xml" in targets:  # their frame size: a sidecar's claim refused before any file
         _check_claimed_sizes(run, shots, with_fallback="movie" in targets)
-    from ..safeio import remove_dead_temporaries
+    # The text formats are built in memory first, then the movie is encoded, and only then are the texts written: the
+    # movie reads every take's pixels, so a still it cannot read (cut short, damaged) stops the export before any file
+    # of it is in place, not after the new cut's .otio, EDL and XML replaced the last export's beside its old movie.
+    texts = {name: _text(name, run, path, rate, drop_frame, edl_built, first)
+             for name, path in targets.items() if name != "movie"}
+    written: dict[str, ExportResult] = {}
+    swept: set[Path] = set()
+    if "movie" in targets:
+        from .animatic_movie import write_movie
 
-    results, swept = [], set()
-    for name, path in targets.items():
-        try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(Option(name, path), f": cannot make the folder {path.parent} ({exc.strerror or exc})",
-                              field=name) from None
-        if path.parent not in swept:  # an export killed mid-write left its temporary beside the file
-            remove_dead_temporaries(path.parent)
-            swept.add(path.parent)
-        results.append(_write(name, run, path, rate, drop_frame, burn_in, edl_built, first))
+        _make_folder("movie", targets["movie"], swept)
+        written["movie"] = write_movie(run, targets["movie"], rate, burn_in=burn_in, drop_frame=drop_frame,
+                                       start=first)
+    from ..store import atomic_write
+
+    for name, (text, result) in texts.items():
+        _make_folder(name, targets[name], swept)
+        atomic_write(targets[name], text.encode("utf-8"))
+        written[name] = result
+    results = [written[name] for name in targets]  # in the order of FORMATS, as asked
     if has_timecode:  # said back to the editor, as each format labels it
         from .start_timecode import timecode
 
@@ -320,31 +327,37 @@ def _check_claimed_sizes(run: Run, shots: list[tuple[Shot, Take | None]], *, wit
             check_take_size(run, take, (take.width, take.height))
 
 
-def _write(name: str, run: Run, path: Path, rate: float, drop_frame: bool, burn_in: bool,
-           edl_built: tuple[Any, ExportResult] | None, start: int) -> ExportResult:
-    """Write one format atomically (the movie streams into a temporary renamed when complete); ``edl_built``: the EDL's
+def _make_folder(name: str, path: Path, swept: set[Path]) -> None:
+    """Make the folder of ``path`` (the file of format ``name``) when missing, and remove the temporaries an export
+    killed mid-write left in it (once per folder: ``swept``)."""
+    from ..safeio import remove_dead_temporaries
+
+    try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(Option(name, path), f": cannot make the folder {path.parent} ({exc.strerror or exc})",
+                          field=name) from None
+    if path.parent not in swept:  # an export killed mid-write left its temporary beside the file
+        remove_dead_temporaries(path.parent)
+        swept.add(path.parent)
+
+
+def _text(name: str, run: Run, path: Path, rate: float, drop_frame: bool,
+          edl_built: tuple[Any, ExportResult] | None, start: int) -> tuple[str, ExportResult]:
+    """The file of a text format (otio, edl or fcp_xml) for ``path``, built in memory; ``edl_built``: the EDL's
     timeline and result as ``editorial_formats.edl_timeline`` built them; ``start``: the first frame's record
     timecode as a frame count."""
-    from ..store import atomic_write
-
-    if name == "movie":
-        from .animatic_movie import write_movie
-
-        return write_movie(run, path, rate, burn_in=burn_in, drop_frame=drop_frame, start=start)
     if name == "otio":
         import opentimelineio as otio
 
         timeline, result = build_timeline(run, path, rate, start=start)
-        text = otio.adapters.write_to_string(timeline, "otio_json")
-    elif name == "edl":
+        return otio.adapters.write_to_string(timeline, "otio_json"), result
+    if name == "edl":
         from .editorial_formats import edl_text
 
         assert edl_built is not None  # export_animatic built it with the checks
         timeline, result = edl_built
-        text = edl_text(timeline, result, drop_frame)
-    else:
-        from .editorial_formats import fcp_xml_text
+        return edl_text(timeline, result, drop_frame), result
+    from .editorial_formats import fcp_xml_text
 
-        text, result = fcp_xml_text(run, path, rate, drop_frame, start)
-    atomic_write(path, text.encode("utf-8"))
-    return result
+    return fcp_xml_text(run, path, rate, drop_frame, start)

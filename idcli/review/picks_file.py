@@ -66,8 +66,8 @@ def read_picks_file(path: str | Path) -> PicksFile:
         raw = read_regular(path, MAX_PICKS_BYTES)
     except NotRegularFile as exc:
         raise InputError(f"{path}: cannot read the picks file ({exc.kind})", file=path) from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
+    try:  # utf-8-sig: the text the page shows, pasted into a file by Notepad, starts with a byte order mark
+        data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a picks file (not UTF-8 text)", file=path) from None
     except json.JSONDecodeError as exc:

@@ -11,10 +11,10 @@ The start is parsed by SMPTE 12M's own arithmetic (not OTIO's), at the export's 
 frame count, which each format labels as its timecode does. ``timecode`` is that label, the one the burn-in and the
 export's report (``export --json``'s ``start``) show.
 
-Timecode is a time of day: after 23:59:59:FF it wraps to 00:00:00:00. A cut that would run past that label is
-refused (``check_cut_fits``), naming the latest start that fits: an EDL event that wraps has its record out before
-its record in (OTIO's own EDL reader refuses it) and the events after it go in at the start of the editor's
-sequence, before the first.
+Timecode is a time of day: after 23:59:59:FF it wraps to 00:00:00:00. A cut that would end past that label (its
+end: the frame after its last, the record out of its last EDL event) is refused (``check_cut_fits``), naming the
+latest start that fits: an EDL event that wraps has its record out before its record in (OTIO's own EDL reader
+refuses it) and the events after it go in at the start of the editor's sequence, before the first.
 """
 
 from __future__ import annotations
@@ -100,19 +100,21 @@ def day_frames(fps: float, drop_frame: bool) -> int:
 
 def check_cut_fits(first: int, frames: int, given: str | None, fps: float, drop_frame: bool) -> None:
     """Refuse a cut of ``frames`` starting at frame ``first`` (``given``: the --start asked, None for the default)
-    whose last frame would be labelled past 23:59:59:FF (module doc), naming the latest start that fits."""
+    whose end would be labelled past 23:59:59:FF (module doc), naming the latest start that fits. The end is the
+    frame after the last, the record out of the cut's last EDL event: a cut whose last frame took the day's last
+    label ended at the label after it, 00:00:00:00, an event ending before it starts."""
     day = day_frames(fps, drop_frame)
-    if first + frames <= day:
+    if first + frames < day:
         return
     asked = ((Option("start", given),) if given is not None
              else (Option("start"), f" (default {timecode(first, fps, drop_frame)})"))
     last = timecode(day - 1, fps, drop_frame)
     length = f"{frames} frames ({frames / fps:.1f} s at {fps:g} fps)"
-    if frames > day:
+    if frames >= day:
         raise InputError(*asked, f": the cut runs {length}, longer than a timecode day (00:00:00:00 to {last}); "
                          "export a part of it (", Option("shots_file", "FILE", flag="--shots"), " with fewer shots)",
                          field="start")
-    raise InputError(*asked, f": the cut runs {length} and would run past {last}, where timecode wraps to "
+    raise InputError(*asked, f": the cut runs {length} and would end past {last}, where timecode wraps to "
                      "00:00:00:00 (an EDL event would end before it starts, and the events after it go in before "
-                     "the first); give ", Option("start", timecode(day - frames, fps, drop_frame)), " or earlier",
+                     "the first); give ", Option("start", timecode(day - 1 - frames, fps, drop_frame)), " or earlier",
                      field="start")
