@@ -549,6 +549,20 @@ def test_a_start_whose_cut_runs_past_midnight_is_refused(out: Path, tmp_path: Pa
     assert result.exit_code == 2 and f"give --start {latest} or earlier" in result.stderr, result.output
 
 
+def test_refusals_name_the_rate_as_an_editor_writes_it(out: Path, tmp_path: Path) -> None:
+    """The export runs at 60000/1001 for --fps 59.94: its refusals said "at 59.9401 fps", and "1 frames"."""
+    from idcli.review.start_timecode import frames_words, rate_words
+
+    result = cli("export", out, "--edl", tmp_path / "edit" / "a.edl", "--fps", "59.94", "--start", "23:59:59;59")
+    assert result.exit_code == 2, result.output
+    assert "at 59.94 fps" in result.stderr and "59.9401" not in result.stderr, result.stderr
+    result = cli("export", out, "--edl", tmp_path / "edit" / "a.edl", "--fps", "59.94", "--start", "01:00:00:00")
+    assert result.exit_code == 2 and "at 59.94 fps the export writes drop-frame timecode" in result.stderr
+    assert [rate_words(r) for r in (24000 / 1001, 30000 / 1001, 25.0, 60000 / 1001)] == ["23.976", "29.97", "25",
+                                                                                        "59.94"]
+    assert (frames_words(1), frames_words(2)) == ("1 frame", "2 frames")
+
+
 # -- the movie -----------------------------------------------------------------------------------
 
 try:

@@ -34,7 +34,7 @@ from ..errors import InputError
 from ..option_words import Option, words
 from .export import ExportResult, build_timeline
 from .runs import Run
-from .start_timecode import TIMECODE_RATES, drop_frame_option
+from .start_timecode import TIMECODE_RATES, drop_frame_option, rate_words
 
 # Adapter name in OTIO's plugin manifest -> the PyPI package that provides it.
 ADAPTER_PACKAGES = {"cmx_3600": "otio-cmx3600-adapter", "fcp_xml": "otio-fcp-adapter"}
@@ -64,7 +64,7 @@ def check_drop_frame(fps: float, drop_frame: bool | None) -> bool:
     is refused."""
     if drop_frame and not drop_frame_rate(fps):
         raise InputError(drop_frame_option(True), f": drop-frame timecode exists only at 29.97 and 59.94 fps, not at "
-                         f"{fps:g}", field="drop_frame")
+                         f"{rate_words(fps)}", field="drop_frame")
     return drop_frame_rate(fps) if drop_frame is None else drop_frame
 
 

@@ -30,6 +30,15 @@ TIMECODE_RATES = "23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94 and 60 fps"
 _FORM = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})([:;])([0-9]{2})")  # ASCII digits: what timecode is
 
 
+def rate_words(fps: float) -> str:
+    """A rate as an editor writes it: 59.94, not 59.9401 (``export.timeline_rate``'s 60000/1001)."""
+    return f"{round(fps, 3):g}"
+
+
+def frames_words(count: int) -> str:
+    return f"{count} frame{'' if count == 1 else 's'}"
+
+
 def drop_frame_option(drop_frame: bool) -> Option:
     """``drop_frame`` as asked: ``drop_frame=False`` from Python, ``--non-drop-frame`` on the command line."""
     return Option("drop_frame", drop_frame, negated="--non-drop-frame")
@@ -60,10 +69,10 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
     hours, minutes, seconds, frames = (int(match.group(i)) for i in (1, 2, 3, 5))
     nominal = round(fps)
     if separator == ";" and not drop_frame:
-        raise InputError(asked, f": the drop-frame form (;) at {fps:g} fps, whose timecode here does not drop frames; "
-                         "give ", Option("start", given.replace(";", ":")), field="start")
+        raise InputError(asked, f": the drop-frame form (;) at {rate_words(fps)} fps, whose timecode here does not "
+                         "drop frames; give ", Option("start", given.replace(";", ":")), field="start")
     if separator == ":" and drop_frame:
-        raise InputError(asked, f": at {fps:g} fps the export writes drop-frame timecode: give ",
+        raise InputError(asked, f": at {rate_words(fps)} fps the export writes drop-frame timecode: give ",
                          Option("start", f"{given[:8]};{given[9:]}"), " (or ", drop_frame_option(False), ")",
                          field="start")
     if hours > 23:  # a timecode day: EDL and XML readers take no 24th hour
@@ -71,7 +80,7 @@ def start_frame(given: str | None, fps: float, drop_frame: bool, *, timecode_rat
     if not (minutes < 60 and seconds < 60):
         raise InputError(asked, ": MM and SS from 00 to 59", field="start")
     if frames >= nominal:
-        raise InputError(asked, f": FF from 00 to {nominal - 1:02d} at {fps:g} fps", field="start")
+        raise InputError(asked, f": FF from 00 to {nominal - 1:02d} at {rate_words(fps)} fps", field="start")
     dropped = nominal // 15  # 2 labels a minute at 29.97, 4 at 59.94, but every tenth minute
     if drop_frame and seconds == 0 and frames < dropped and minutes % 10:
         raise InputError(asked, f": {printable(given)} does not exist in drop-frame timecode (it skips the first "
@@ -109,7 +118,7 @@ def check_cut_fits(first: int, frames: int, given: str | None, fps: float, drop_
     asked = ((Option("start", given),) if given is not None
              else (Option("start"), f" (default {timecode(first, fps, drop_frame)})"))
     last = timecode(day - 1, fps, drop_frame)
-    length = f"{frames} frames ({frames / fps:.1f} s at {fps:g} fps)"
+    length = f"{frames_words(frames)} ({frames / fps:.1f} s at {rate_words(fps)} fps)"
     if frames >= day:
         raise InputError(*asked, f": the cut runs {length}, longer than a timecode day (00:00:00:00 to {last}); "
                          "export a part of it (", Option("shots_file", "FILE", flag="--shots"), " with fewer shots)",
