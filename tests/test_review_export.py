@@ -96,6 +96,30 @@ def test_select_refuses_an_orphan_take(out: Path) -> None:
     assert cli("select", out, "sh010=1").exit_code == 0  # a live take still can be picked
 
 
+def test_a_select_of_a_shot_taken_out_of_the_shot_list_says_on_the_page_it_is_left_out(out: Path,
+                                                                                        tmp_path: Path) -> None:
+    """sh030 picked, then taken out of the shot list: export leaves it out of the animatic, and the page showed its
+    take "selected" (and ✓ in the index) as if it were in the cut."""
+    assert cli("select", out, "sh030=2", "sh010=1").exit_code == 0
+    manifest_path = out / ".idcli" / "shotlist.jsonl"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    manifest["shots"] = [s for s in manifest["shots"] if s["id"] != "sh030"]
+    manifest["takes"] = [t for t in manifest["takes"] if t[0] != "sh030"]
+    manifest_path.write_text(json.dumps(manifest) + "\n", "utf-8")
+    assert cli("review", out).exit_code == 0
+    page = (out / "review" / "index.html").read_text("utf-8")
+    removed = page[page.index('id="shot-sh030"'):]
+    removed = removed[:removed.index("</section>")]
+    kept = page[page.index('id="shot-sh010"'):]
+    kept = kept[:kept.index("</section>")]
+    assert "selected</span>" in removed and "not in the shot list: left out of the animatic" in removed
+    assert "selected</span>" in kept and "left out of the animatic" not in kept
+    timeline = tmp_path / "cut.otio"
+    assert cli("export", out, "--otio", timeline).exit_code == 0
+    names = [clip.name for clip in otio.adapters.read_from_file(str(timeline)).find_clips()]
+    assert any("sh010" in name for name in names) and not any("sh030" in name for name in names), names
+
+
 def test_select_json_reports_the_picks_the_changes_and_the_notes(out: Path) -> None:
     """`select --json`: one document on stdout holding the picks as selects.json holds them after the command, what
     the picks given changed and the notes (a dropped junk pick), nothing else there; a refused pick and a damaged

@@ -123,14 +123,17 @@ def qa_html(take: Take) -> str:
 
 
 def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
-               board: bool = False, shot_prompt: str | None = None, orphan: bool = False) -> str:
+               board: bool = False, shot_prompt: str | None = None, orphan: bool = False,
+               removed: bool = False) -> str:
     selected = shot.selected is take
     badges = []
     if orphan:  # beyond the shot's takes in the shot list: idcli select refuses it, so the page offers no pick
         badges.append('<span class="badge warn">beyond the shot\'s takes: not pickable</span>')
     if selected:
         badges.append('<span class="badge sel">selected</span>')
-        if shot.selection_damaged:  # in the notes' words (pick_notes.py), not taken for a re-render
+        if removed:  # picked before the shot left the shot list: export leaves it out of the animatic
+            badges.append('<span class="badge warn">not in the shot list: left out of the animatic</span>')
+        elif shot.selection_damaged:  # in the notes' words (pick_notes.py), not taken for a re-render
             badges.append(f'<span class="badge warn">{_e(DAMAGED_SHORT)}</span>')
         elif shot.selection_stale:
             badges.append('<span class="badge warn">re-rendered since picked</span>')
@@ -185,7 +188,8 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     # ``live``: the takes the shot list the folder was last rendered from has (as idcli select checks them)
     orphan_takes = {t.take for t in shot.takes if listed and shot.entry is not None and live is not None
                     and (shot.id, t.take) not in live}
-    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt, t.take in orphan_takes)
+    removed = listed and shot.entry is None
+    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt, t.take in orphan_takes, removed)
                     for t in shot.takes)
             or '<p class="empty">Not rendered yet.</p>')
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
@@ -197,7 +201,7 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
             attrs += f' data-selected-key="{picked_as}"'
         if shot.selection_damaged:  # no key to say which render was picked: the script asks to look again
             attrs += f' data-selected-damaged="{_e(DAMAGED_SHORT)}"'
-    if listed and shot.entry is None:  # taken out of the shot list: idcli select refuses its takes, so no picks
+    if removed:  # taken out of the shot list: idcli select refuses its takes, so no picks
         attrs += ' data-orphan="1"'
     facts = ""
     if prompt is not None:
