@@ -474,3 +474,58 @@ def test_an_unusable_idcli_home_is_named_as_idclis_cache(write_shotlist, tmp_pat
     error = json.loads(result.stdout)["error"]
     assert error["type"] == "OutputError" and str(home) in error["message"], error
     assert "idcli's cache (IDCLI_HOME" in error["message"] and "writable" in error["message"], error
+
+
+def test_render_json_says_on_stderr_why_it_failed_and_what_it_moved_aside(write_shotlist, selfies: Path,
+                                                                          tmp_path: Path, tiny_engines,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``idcli render --json > report.json 2>> render.log`` exited 1 for a character whose selfie shows no face with
+    nothing in the log but progress: the ``idcli: error: FILE:LINE:COL: character … cannot be used`` line the command
+    prints without ``--json`` (even with ``--quiet``) was left out, and so were its notes (takes rendered again, earlier
+    renders moved to .idcli/superseded). The contract: one document on stdout; progress, notes and the human-readable
+    error on stderr, as every other command's failing ``--json`` prints its error there."""
+    from PIL import Image
+    from review_helpers import cli
+
+    import idcli.run as run_module
+
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    theo, mara = Image.open(selfies / "theo_1.jpg"), Image.open(selfies / "mara_1.jpg")
+    group = Image.new("RGB", (theo.width + mara.width, max(theo.height, mara.height)), (90, 120, 160))
+    group.paste(theo, (0, 0))
+    group.paste(mara, (theo.width, 0))
+    group.save(selfies / "group.jpg", quality=92)  # two faces: the plan warns, naming the selfie (the largest is used)
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")  # no face
+    text = """\
+        version: 1
+        project: logged
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        characters:
+          mara: {selfies: [selfies/group.jpg]}
+          theo: {selfies: [selfies/theo_1.jpg]}
+        shots:
+          - {id: m1, prompt: "{mara} on a pier"}
+          - {id: t1, prompt: "{theo} on a pier"}
+        """
+    path, out = write_shotlist(text), tmp_path / "out"
+    said = f"idcli: error: {path}:7:20: character 'theo' cannot be used"
+    for quiet in ([], ["--quiet"]):
+        result = cli("render", path, "--out", out, "--device", "cpu", "--json", *quiet)
+        assert result.exit_code == idcli.EXIT_JOBS_FAILED, result.output
+        assert json.loads(result.stdout)["problems"][0]["line"] == 7  # one document on stdout, as before
+        assert said in result.stderr, (quiet, result.stderr)
+        assert f"idcli: warning: {path}:6:20: characters.mara.selfies[0]" in result.stderr, (quiet, result.stderr)
+        assert result.stderr.count("shows 2 faces") == 1, (quiet, result.stderr)  # once, as without --json
+    assert said in cli("render", path, "--out", out, "--device", "cpu", "--quiet").stderr  # what it says without
+    edited = write_shotlist(text.replace("{mara} on a pier", "{mara} on a long pier"))
+    result = cli("render", edited, "--out", out, "--device", "cpu", "--json")
+    assert result.exit_code == idcli.EXIT_JOBS_FAILED and json.loads(result.stdout)["counts"]["rendered"] == 1
+    assert "idcli: note: 1 take(s) rendered again because what makes them changed" in result.stderr, result.stderr
+    assert "idcli: note:   m1: prompt changed" in result.stderr, result.stderr
+    assert f"idcli: note: 1 earlier render(s) moved to {out / '.idcli' / 'superseded'} by this run" in result.stderr
+    assert said in result.stderr
+    quiet = cli("render", write_shotlist(text), "--out", out, "--device", "cpu", "--json", "--quiet")
+    assert quiet.exit_code == idcli.EXIT_JOBS_FAILED and json.loads(quiet.stdout)["counts"]["restored"] == 1
+    assert "note:" not in quiet.stderr and said in quiet.stderr, quiet.stderr  # --quiet: errors only
