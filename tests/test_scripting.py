@@ -529,3 +529,33 @@ def test_render_json_says_on_stderr_why_it_failed_and_what_it_moved_aside(write_
     quiet = cli("render", write_shotlist(text), "--out", out, "--device", "cpu", "--json", "--quiet")
     assert quiet.exit_code == idcli.EXIT_JOBS_FAILED and json.loads(quiet.stdout)["counts"]["restored"] == 1
     assert "note:" not in quiet.stderr and said in quiet.stderr, quiet.stderr  # --quiet: errors only
+
+
+def _idcli_with_closed(closed: str, *argv: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``idcli ARGV`` started with a standard descriptor closed, as ``idcli … >&-`` or ``2>&-`` (or a daemon that
+    closed them) starts it: Python then has no ``sys.stdout`` / ``sys.stderr`` at all (None)."""
+    return subprocess.run(["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-m", "idcli", *map(str, argv)],
+                          capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=300)
+
+
+def test_a_closed_stdout_or_stderr_descriptor_changes_no_exit_code_and_no_document(write_shotlist,
+                                                                                   tmp_path: Path) -> None:
+    """``idcli render FILE --json 2>&-`` (stderr closed, not a closed pipe) rendered nothing: exit 120 and an
+    ``InternalError`` document ('NoneType' object has no attribute 'isatty'); ``deliver --json 2>&-`` printed its
+    document, then a second one for the note it could not say; ``>&-`` ended every command with a traceback and exit 1,
+    the code of failed jobs. A closed descriptor is a reader that is not there: the run goes on to its own exit code,
+    its document whole on stdout, its messages on stderr, whichever is open."""
+    path, out = write_shotlist(_tiny_shots("closed", "a lighthouse in a storm")), tmp_path / "out"
+    done = _idcli_with_closed("2>&-", "render", path, "--out", out, "--device", "cpu", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["counts"]["rendered"] == 1 and (out / "a010" / "a010_t1.png").is_file()
+    done = _idcli_with_closed(">&-", "render", path, "--out", out, "--device", "cpu", "--json", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "1 jobs: 1 already done, 0 to render" in done.stderr, done.stderr
+    done = _idcli_with_closed("2>&-", "deliver", out, tmp_path / "dest", "--json", cwd=tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout)["counts"]["written"] == 1, done.stdout  # one document
+    done = _idcli_with_closed(">&-", "qa", tmp_path / "nowhere", "--json", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "idcli: error: " in done.stderr and "no such output folder" in done.stderr, done.stderr
+    done = _idcli_with_closed(">&- 2>&-", "verify", out, cwd=tmp_path)
+    assert done.returncode == 0, done.returncode
