@@ -559,3 +559,47 @@ def test_a_closed_stdout_or_stderr_descriptor_changes_no_exit_code_and_no_docume
     assert "idcli: error: " in done.stderr and "no such output folder" in done.stderr, done.stderr
     done = _idcli_with_closed(">&- 2>&-", "verify", out, cwd=tmp_path)
     assert done.returncode == 0, done.returncode
+
+
+def test_the_qa_review_and_evaluate_functions_check_their_arguments(write_shotlist, tmp_path: Path,
+                                                                     engine_factory) -> None:
+    """The library calls behind ``idcli qa``, ``review`` and ``evaluate``, scripted as ``render`` is: a wrong argument
+    is an ``InputError`` naming it, checked before anything is read or written, as every public function's (README,
+    From Python). ``recheck(out, thresholds=0.3)`` (the command's ``--qa-low-identity 0.3``) raised ``AttributeError:
+    'float' object has no attribute 'low_identity'`` mid-folder, ``render(qa_thresholds=0.3)``'s bug again;
+    ``evaluate("out")`` read the folder's name letter by letter (``o: no such output folder``); ``write_review("out")``
+    raised ``AttributeError: 'str' object has no attribute 'shots'``."""
+    from idcli.review.evaluate import evaluate
+    from idcli.review.page import write_review
+    from idcli.review.qa import QAThresholds
+    from idcli.review.recheck import recheck
+    from idcli.review.runs import load_run
+
+    shots, out = write_shotlist(_tiny_shots("review-args", "a lighthouse in a storm")), tmp_path / "out"
+    assert idcli.render(shots, out, device="cpu", engine_factory=engine_factory).rendered == 1
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for kwargs in (dict(thresholds=0.3), dict(thresholds={"low_identity": 0.3}), dict(wait="yes"),
+                   dict(face_models=3)):
+        name = next(iter(kwargs))
+        with pytest.raises(idcli.InputError, match=f"^{name}=") as caught:
+            recheck(out, **kwargs)
+        assert caught.value.exit_code == 2, caught.value
+    with pytest.raises(idcli.InputError, match=r"^thresholds=0\.3: give idcli\.review\.qa\.QAThresholds") as caught:
+        recheck(out, thresholds=0.3)  # type: ignore[arg-type]
+    assert caught.value.field == "thresholds"
+    with pytest.raises(idcli.InputError, match=r"^out_dir=None"):
+        recheck(None)  # type: ignore[arg-type]
+    with pytest.raises(idcli.InputError, match=r"^run='.*load_run\(OUT\)") as caught:
+        write_review(str(out))  # type: ignore[arg-type]
+    assert caught.value.field == "run"
+    for folders in ([3], 3, []):
+        with pytest.raises(idcli.InputError, match=r"^folders=") as caught:
+            evaluate(folders)  # type: ignore[arg-type]
+        assert caught.value.field == "folders"
+    with pytest.raises(idcli.InputError, match=r"^shots_file=3"):
+        evaluate([out], shots_file=3)  # type: ignore[arg-type]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing read or written
+    # One folder given as itself is one run, as read_results(out) reads one; the right types work as before.
+    assert [s.images for s in evaluate(str(out))] == [s.images for s in evaluate([out])] == [1]
+    assert recheck(out, thresholds=QAThresholds(0.3, 0.35), wait=False).without_cast == 1
+    assert write_review(load_run(out)).takes == 1
