@@ -128,13 +128,13 @@ def check_progress(value: Any) -> Any:
     return value
 
 
-def check_qa_thresholds(value: Any) -> Any:
+def check_qa_thresholds(value: Any, name: str = "qa_thresholds") -> Any:
     """None (the defaults) or a ``QAThresholds``: a bare number would switch QA off image by image."""
     from .review.qa import QAThresholds
 
     if value is not None and not isinstance(value, QAThresholds):
-        raise InputError(f"qa_thresholds={shown(value)}: give idcli.review.qa.QAThresholds(low_identity, "
-                         f"leakage) or None")
+        raise InputError(f"{name}={shown(value)}: give idcli.review.qa.QAThresholds(low_identity, "
+                         f"leakage) or None", field=name)
     return value
 
 

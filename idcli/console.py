@@ -99,7 +99,8 @@ class PlainProgress:
         self.counts = dict(counts)
 
     def start(self, total: int, already_done: int) -> None:
-        self.total, self.done, self.started = total, already_done, time.perf_counter()
+        # A later round (--retake-flagged) starts again: its rate is its own images over its own time.
+        self.total, self.done, self.started, self.rendered = total, already_done, time.perf_counter(), 0
         self.left.start(total, already_done)
         self.last_step_line = self.started
         print(f"{total} jobs: {settled_words(already_done, self.counts)}, {total - already_done} to render",
@@ -152,7 +153,7 @@ class RichProgress:
         self.left = TimeLeft()
 
     def start(self, total: int, already_done: int) -> None:
-        self.started = time.perf_counter()
+        self.started, self.rendered = time.perf_counter(), 0  # a later round's rate: its own images and time
         self.left.start(total, already_done)
         self.progress.start()
         self.task = self.progress.add_task("render", total=total, completed=already_done, rate="", last="",

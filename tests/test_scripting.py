@@ -474,3 +474,132 @@ def test_an_unusable_idcli_home_is_named_as_idclis_cache(write_shotlist, tmp_pat
     error = json.loads(result.stdout)["error"]
     assert error["type"] == "OutputError" and str(home) in error["message"], error
     assert "idcli's cache (IDCLI_HOME" in error["message"] and "writable" in error["message"], error
+
+
+def test_render_json_says_on_stderr_why_it_failed_and_what_it_moved_aside(write_shotlist, selfies: Path,
+                                                                          tmp_path: Path, tiny_engines,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``idcli render --json > report.json 2>> render.log`` exited 1 for a character whose selfie shows no face with
+    nothing in the log but progress: the ``idcli: error: FILE:LINE:COL: character … cannot be used`` line the command
+    prints without ``--json`` (even with ``--quiet``) was left out, and so were its notes (takes rendered again, earlier
+    renders moved to .idcli/superseded). The contract: one document on stdout; progress, notes and the human-readable
+    error on stderr, as every other command's failing ``--json`` prints its error there."""
+    from PIL import Image
+    from review_helpers import cli
+
+    import idcli.run as run_module
+
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    theo, mara = Image.open(selfies / "theo_1.jpg"), Image.open(selfies / "mara_1.jpg")
+    group = Image.new("RGB", (theo.width + mara.width, max(theo.height, mara.height)), (90, 120, 160))
+    group.paste(theo, (0, 0))
+    group.paste(mara, (theo.width, 0))
+    group.save(selfies / "group.jpg", quality=92)  # two faces: the plan warns, naming the selfie (the largest is used)
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")  # no face
+    text = """\
+        version: 1
+        project: logged
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        characters:
+          mara: {selfies: [selfies/group.jpg]}
+          theo: {selfies: [selfies/theo_1.jpg]}
+        shots:
+          - {id: m1, prompt: "{mara} on a pier"}
+          - {id: t1, prompt: "{theo} on a pier"}
+        """
+    path, out = write_shotlist(text), tmp_path / "out"
+    said = f"idcli: error: {path}:7:20: character 'theo' cannot be used"
+    for quiet in ([], ["--quiet"]):
+        result = cli("render", path, "--out", out, "--device", "cpu", "--json", *quiet)
+        assert result.exit_code == idcli.EXIT_JOBS_FAILED, result.output
+        assert json.loads(result.stdout)["problems"][0]["line"] == 7  # one document on stdout, as before
+        assert said in result.stderr, (quiet, result.stderr)
+        assert f"idcli: warning: {path}:6:20: characters.mara.selfies[0]" in result.stderr, (quiet, result.stderr)
+        assert result.stderr.count("shows 2 faces") == 1, (quiet, result.stderr)  # once, as without --json
+    assert said in cli("render", path, "--out", out, "--device", "cpu", "--quiet").stderr  # what it says without
+    edited = write_shotlist(text.replace("{mara} on a pier", "{mara} on a long pier"))
+    result = cli("render", edited, "--out", out, "--device", "cpu", "--json")
+    assert result.exit_code == idcli.EXIT_JOBS_FAILED and json.loads(result.stdout)["counts"]["rendered"] == 1
+    assert "idcli: note: 1 take(s) rendered again because what makes them changed" in result.stderr, result.stderr
+    assert "idcli: note:   m1: prompt changed" in result.stderr, result.stderr
+    assert f"idcli: note: 1 earlier render(s) moved to {out / '.idcli' / 'superseded'} by this run" in result.stderr
+    assert said in result.stderr
+    quiet = cli("render", write_shotlist(text), "--out", out, "--device", "cpu", "--json", "--quiet")
+    assert quiet.exit_code == idcli.EXIT_JOBS_FAILED and json.loads(quiet.stdout)["counts"]["restored"] == 1
+    assert "note:" not in quiet.stderr and said in quiet.stderr, quiet.stderr  # --quiet: errors only
+
+
+def _idcli_with_closed(closed: str, *argv: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``idcli ARGV`` started with a standard descriptor closed, as ``idcli … >&-`` or ``2>&-`` (or a daemon that
+    closed them) starts it: Python then has no ``sys.stdout`` / ``sys.stderr`` at all (None)."""
+    return subprocess.run(["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-m", "idcli", *map(str, argv)],
+                          capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=300)
+
+
+def test_a_closed_stdout_or_stderr_descriptor_changes_no_exit_code_and_no_document(write_shotlist,
+                                                                                   tmp_path: Path) -> None:
+    """``idcli render FILE --json 2>&-`` (stderr closed, not a closed pipe) rendered nothing: exit 120 and an
+    ``InternalError`` document ('NoneType' object has no attribute 'isatty'); ``deliver --json 2>&-`` printed its
+    document, then a second one for the note it could not say; ``>&-`` ended every command with a traceback and exit 1,
+    the code of failed jobs. A closed descriptor is a reader that is not there: the run goes on to its own exit code,
+    its document whole on stdout, its messages on stderr, whichever is open."""
+    path, out = write_shotlist(_tiny_shots("closed", "a lighthouse in a storm")), tmp_path / "out"
+    done = _idcli_with_closed("2>&-", "render", path, "--out", out, "--device", "cpu", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["counts"]["rendered"] == 1 and (out / "a010" / "a010_t1.png").is_file()
+    done = _idcli_with_closed(">&-", "render", path, "--out", out, "--device", "cpu", "--json", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "1 jobs: 1 already done, 0 to render" in done.stderr, done.stderr
+    done = _idcli_with_closed("2>&-", "deliver", out, tmp_path / "dest", "--json", cwd=tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout)["counts"]["written"] == 1, done.stdout  # one document
+    done = _idcli_with_closed(">&-", "qa", tmp_path / "nowhere", "--json", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "idcli: error: " in done.stderr and "no such output folder" in done.stderr, done.stderr
+    done = _idcli_with_closed(">&- 2>&-", "verify", out, cwd=tmp_path)
+    assert done.returncode == 0, done.returncode
+
+
+def test_the_qa_review_and_evaluate_functions_check_their_arguments(write_shotlist, tmp_path: Path,
+                                                                     engine_factory) -> None:
+    """The library calls behind ``idcli qa``, ``review`` and ``evaluate``, scripted as ``render`` is: a wrong argument
+    is an ``InputError`` naming it, checked before anything is read or written, as every public function's (README,
+    From Python). ``recheck(out, thresholds=0.3)`` (the command's ``--qa-low-identity 0.3``) raised ``AttributeError:
+    'float' object has no attribute 'low_identity'`` mid-folder, ``render(qa_thresholds=0.3)``'s bug again;
+    ``evaluate("out")`` read the folder's name letter by letter (``o: no such output folder``); ``write_review("out")``
+    raised ``AttributeError: 'str' object has no attribute 'shots'``."""
+    from idcli.review.evaluate import evaluate
+    from idcli.review.page import write_review
+    from idcli.review.qa import QAThresholds
+    from idcli.review.recheck import recheck
+    from idcli.review.runs import load_run
+
+    shots, out = write_shotlist(_tiny_shots("review-args", "a lighthouse in a storm")), tmp_path / "out"
+    assert idcli.render(shots, out, device="cpu", engine_factory=engine_factory).rendered == 1
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for kwargs in (dict(thresholds=0.3), dict(thresholds={"low_identity": 0.3}), dict(wait="yes"),
+                   dict(face_models=3)):
+        name = next(iter(kwargs))
+        with pytest.raises(idcli.InputError, match=f"^{name}=") as caught:
+            recheck(out, **kwargs)
+        assert caught.value.exit_code == 2, caught.value
+    with pytest.raises(idcli.InputError, match=r"^thresholds=0\.3: give idcli\.review\.qa\.QAThresholds") as caught:
+        recheck(out, thresholds=0.3)  # type: ignore[arg-type]
+    assert caught.value.field == "thresholds"
+    with pytest.raises(idcli.InputError, match=r"^out_dir=None"):
+        recheck(None)  # type: ignore[arg-type]
+    with pytest.raises(idcli.InputError, match=r"^run='.*load_run\(OUT\)") as caught:
+        write_review(str(out))  # type: ignore[arg-type]
+    assert caught.value.field == "run"
+    for folders in ([3], 3, []):
+        with pytest.raises(idcli.InputError, match=r"^folders=") as caught:
+            evaluate(folders)  # type: ignore[arg-type]
+        assert caught.value.field == "folders"
+    with pytest.raises(idcli.InputError, match=r"^shots_file=3"):
+        evaluate([out], shots_file=3)  # type: ignore[arg-type]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing read or written
+    # One folder given as itself is one run, as read_results(out) reads one; the right types work as before.
+    assert [s.images for s in evaluate(str(out))] == [s.images for s in evaluate([out])] == [1]
+    assert recheck(out, thresholds=QAThresholds(0.3, 0.35), wait=False).without_cast == 1
+    assert write_review(load_run(out)).takes == 1

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import idcli
 from idcli import console
 from idcli.cli import app
+from idcli.run_report import JobOutcome, OutputFile
 
 TEXT_ONLY = """\
 version: 1
@@ -161,6 +162,37 @@ def test_time_left_gives_no_estimate_from_the_runs_first_evaluation(monkeypatch:
     left.advanced()
     now[0] = 71.0
     assert left.step(1, 2, 2) == pytest.approx(1 * 2 * 10)
+
+
+def _rendered(shot_id: str, take: int) -> JobOutcome:
+    return JobOutcome(f"idcli-job-v2:{shot_id}{take}", shot_id, take, 1, "g1", "rendered",
+                      OutputFile(f"{shot_id}/{shot_id}_t{take}.png", f"/out/{shot_id}/{shot_id}_t{take}.png"),
+                      OutputFile(f"{shot_id}/{shot_id}_t{take}.json", f"/out/{shot_id}/{shot_id}_t{take}.json"),
+                      state="new")
+
+
+def test_a_later_rounds_rate_counts_only_its_own_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``render --retake-flagged`` reports each round to the same progress: the second round's lines said
+    ``[9/10] rendered s010 take 3 (35.94 images/s)`` on a CPU that renders 0.5 a second, the first round's images
+    counted over the second round's seconds. Each round's rate is its own images over its own time."""
+    now = console_clock(monkeypatch)
+    stream = io.StringIO()
+    plain = console.PlainProgress(stream)
+    rich = console.RichProgress()
+    rich.console.file = io.StringIO()  # the bar drawn into a buffer, not the test's stderr
+    for progress in (plain, rich):
+        now[0] = 0.0
+        progress.start(total=8, already_done=0)
+        for take in range(1, 9):
+            now[0] = 2.0 * take  # 0.5 images/s
+            progress.advance(_rendered("s010", take))
+        now[0] = 100.0  # QA flagged every take: a round of one more take
+        progress.start(total=9, already_done=8)
+        now[0] = 102.0
+        progress.advance(_rendered("s010", 9))
+        progress.stop()
+    assert stream.getvalue().splitlines()[-1] == "[9/9] rendered s010 take 9 (0.50 images/s)", stream.getvalue()
+    assert rich.progress.tasks[-1].fields["rate"] == "0.50 img/s", rich.progress.tasks[-1].fields
 
 
 # -- Claims kept or corrected ----------------------------------------------------------------------------

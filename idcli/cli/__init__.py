@@ -32,6 +32,7 @@ from .output import (
     error_object,
     failure,
     guard_stderr,
+    open_closed_standard_streams,
     stdout_gone,
     stdout_reader_gone,
 )
@@ -45,9 +46,10 @@ def main() -> None:
     Click's own errors (an unknown option, a missing argument) are handled here rather than by Click, so
     that a ``--json`` command line gets its JSON document for those too, and so that a closed stdout pipe
     never turns a finished run into exit 1 (Click maps EPIPE to 1). A closed stderr stops nothing either:
-    the run goes on without its progress lines.
+    the run goes on without its progress lines; nor does a standard descriptor closed before the start.
     """
     wants_json = "--json" in sys.argv[1:]
+    open_closed_standard_streams()  # `idcli … >&- 2>&-`: nobody reads them, as for a reader that left
     guard_stderr()  # a log reader that leaves never stops a render part-way
     try:
         try:

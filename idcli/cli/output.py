@@ -78,6 +78,26 @@ def _write_stdout(text: str) -> None:
         stdout_gone()
 
 
+def open_closed_standard_streams() -> None:
+    """Open /dev/null on each standard descriptor the caller closed (``idcli render … >&- 2>&-``, a daemon that
+    closed them): Python then has no ``sys.stdout`` / ``sys.stderr`` (None), and every document, note or error
+    printed there failed the command (exit 70, then 120; a traceback and exit 1, the failed jobs' code, for stdout).
+    What is written there is dropped, as for a reader that left, and the command keeps its exit code. Opened before
+    anything else, so no file idcli opens later (an image being written) gets descriptor 1 or 2, where a library's
+    own writes to stdout or stderr would land in it."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: /dev/null takes its place (dup2, should a lower one be closed too)
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))  # noqa: SIM115  (the process's, for good)
+
+
 def guard_stderr() -> None:
     """Make this process's diagnostics unable to stop it (see :class:`idcli.diagnostics.ReaderMayLeave`)."""
     sys.stderr = lenient(sys.stderr)

@@ -470,24 +470,27 @@ def render(
             raise
         summary = report.as_dict()
         counts = summary["counts"]
-        if (quiet or dry_run) and not as_json:
+        if as_json:
+            # stdout holds the one document; stderr says what it says without --json (warnings, notes, errors), so
+            # a script's log says why a run exited 1 and what it moved aside (the --json contract, file-formats.md).
+            emit_json(summary)
+        if quiet or dry_run:
             # The silent progress said none of the plan's warnings (a group photo as a selfie, ...): they are
             # about the images' correctness, not progress, so -q and --dry-run print them too, as plan does.
             for warning in report.warnings:
                 print_warning(warning)
-        if as_json:
-            emit_json(summary)
-        elif not quiet:
-            tail = f" in {report.seconds:.1f}s" if report.rendered else ""
-            if dry_run:
-                emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
-            else:
-                # Takes put back from .idcli/superseded (an edit undone) and images edited by hand, kept
-                # (not rendered over), are neither rendered nor skipped: the line must add up to the jobs.
-                restored = f"{counts['restored']} restored, " if counts["restored"] else ""
-                kept = f"{counts['kept']} kept (edited by hand), " if counts["kept"] else ""
-                emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{kept}"
-                     f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
+        if not quiet:
+            if not as_json:  # with --json the document's counts say it
+                tail = f" in {report.seconds:.1f}s" if report.rendered else ""
+                if dry_run:
+                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
+                else:
+                    # Takes put back from .idcli/superseded (an edit undone) and images edited by hand, kept
+                    # (not rendered over), are neither rendered nor skipped: the line must add up to the jobs.
+                    restored = f"{counts['restored']} restored, " if counts["restored"] else ""
+                    kept = f"{counts['kept']} kept (edited by hand), " if counts["kept"] else ""
+                    emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{kept}"
+                         f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
                 print_note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")
             if save_masks and counts["skipped"] and not dry_run:
@@ -508,11 +511,11 @@ def render(
             for line in folder_notes({**summary, "problems": [], **said, "jobs": [
                     {"shot_id": o.shot_id, "take": o.take, "state": o.state} for o in kept_jobs]}, folder):
                 print(styled(line), file=sys.stderr)
-        if not as_json:  # errors, even with --quiet
-            blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state, "reason": o.error} for o in report.jobs
-                       if o.state == "blocked"]
-            for line in folder_notes({"problems": summary["problems"], "jobs": blocked}, folder):
-                print(styled(line), file=sys.stderr)
+        # Errors, even with --quiet or --json: the characters that cannot be used, and the takes they fail.
+        blocked = [{"shot_id": o.shot_id, "take": o.take, "state": o.state, "reason": o.error} for o in report.jobs
+                   if o.state == "blocked"]
+        for line in folder_notes({"problems": summary["problems"], "jobs": blocked}, folder):
+            print(styled(line), file=sys.stderr)
         if report.error:
             print(diagnostic("error", report.error), file=sys.stderr)
         if report.exit_code != EXIT_OK:

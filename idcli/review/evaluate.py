@@ -10,11 +10,13 @@ on real weights; on random-weight presets every figure is about noise.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from ..errors import InputError
 from ..paths import absolute
 from .qa import FLAGS
 from .runs import Run
@@ -116,7 +118,20 @@ def table_rows(summaries: list[RunSummary]) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def evaluate(folders: list[Path], shots_file: Path | None = None) -> list[RunSummary]:
+def evaluate(folders: str | Path | Sequence[str | Path], shots_file: str | Path | None = None) -> list[RunSummary]:
+    """One summary per output folder (``idcli evaluate OUT…``): ``folders`` a list of them, or one folder;
+    ``shots_file`` the shot list to order and judge them by (None: the snapshot each folder's last render wrote).
+    Arguments of the wrong type raise ``InputError`` before any folder is read (exit code 2)."""
+    import os
+
+    from ..arguments import check_path_or_none, shown
     from .runs import load_run
 
-    return [summarise(load_run(folder, shots_file)) for folder in folders]
+    # One folder as itself is one run (a str was read letter by letter: "o: no such output folder").
+    given = [folders] if isinstance(folders, (str, os.PathLike)) else folders
+    if not isinstance(given, (list, tuple)) or not given or not all(
+            isinstance(f, (str, os.PathLike)) and os.fspath(f) for f in given):
+        raise InputError(f"folders={shown(folders)}: give an output folder, or a list of them (str or pathlib.Path)",
+                         field="folders")
+    shots = check_path_or_none("shots_file", shots_file)
+    return [summarise(load_run(folder, None if shots is None else Path(shots))) for folder in given]

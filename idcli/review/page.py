@@ -54,7 +54,13 @@ class PageResult:
 
 
 def write_review(run: Run) -> PageResult:
-    """Write the page, the thumbnails it needs and the contact sheet into ``OUT/review/``."""
+    """Write the page, the thumbnails it needs and the contact sheet into ``OUT/review/`` (``run``: the folder as
+    ``idcli.review.runs.load_run(OUT)`` reads it; anything else raises ``InputError``, as ``export_animatic``)."""
+    if not isinstance(run, Run):
+        from ..arguments import shown
+
+        raise InputError(f"run={shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
+                         field="run")
     if any(shot.id == REVIEW_DIR for shot in run.shots):
         raise InputError(f"a shot is named '{REVIEW_DIR}', the folder the review page is written to; rename it")
     problems = list(run.problems)

@@ -32,13 +32,21 @@ class RecheckResult:
 
 def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: QAThresholds | None = None,
             wait: bool = False) -> RecheckResult:
+    """Identity QA recomputed for every committed image of ``out_dir`` (``idcli qa``): ``face_models`` a folder (or
+    None: the preset's), ``thresholds`` a ``QAThresholds`` (None: the defaults), ``wait`` for a run writing the folder.
+    Arguments of the wrong type raise ``InputError`` before the folder is read (exit code 2)."""
+    from ..arguments import check_bool, check_out_dir, check_path_or_none, check_qa_thresholds
     from ..hashing import sha256_bytes
     from ..identity.images import ImageError, load_take_rgb
     from ..results import scan_results
     from ..safeio import NotRegularFile, read_regular
     from ..store import MAX_IMAGE_BYTES, OutputStore
 
-    root = Path(out_dir)
+    # A number for thresholds (the command's --qa-low-identity 0.3) failed mid-folder, sidecars already rewritten.
+    root = check_out_dir(out_dir)
+    face_models = check_path_or_none("face_models", face_models)
+    check_qa_thresholds(thresholds, "thresholds")
+    check_bool("wait", wait)
     check_out_dir_is_folder(root)
     store = OutputStore(root)
     result = RecheckResult()
