@@ -67,6 +67,13 @@ RESERVED_NAMES = ({"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)}
                   | {f"lpt{i}" for i in range(10)})
 
 
+# Names idcli itself writes at the top of an output folder, where each shot has its folder: a shot of such an id
+# renders, then `idcli review` or `idcli select` cannot write there (review/page_files.REVIEW_DIR,
+# review/selects.SELECTS; tests/test_shotlist.py holds them equal). Compared ignoring case: macOS and Windows do.
+OUTPUT_FOLDER_NAMES = {"review": "the folder `idcli review` writes the storyboard page to",
+                       "selects.json": "the file `idcli select` records the picks in"}
+
+
 def check_safe_id(value: str, what: str = "id") -> str:
     """A token usable as a file and folder name on every platform, never a path."""
     if not value:
@@ -343,7 +350,12 @@ class Shot(RenderParams):
     @field_validator("id")
     @classmethod
     def _safe(cls, value: str) -> str:
-        return check_safe_id(value, "shot id")
+        check_safe_id(value, "shot id")
+        taken = OUTPUT_FOLDER_NAMES.get(value.lower())
+        if taken is not None:
+            raise ValueError(f"shot id '{value}' is {taken} (OUT/{value.lower()}); rename the shot, e.g. "
+                             f"{value.split('.')[0]}_010")
+        return value
 
 
 class C2paSpec(_Strict):

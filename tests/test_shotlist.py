@@ -351,6 +351,27 @@ def test_unsafe_shot_ids(folder: Path, value: str, fragment: str) -> None:
         assert "ASCII letters" in line  # 'naïve' has only letters, yet is refused: say which letters
 
 
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("review", "the folder `idcli review` writes the storyboard page to (OUT/review)"),
+    ("Review", "the folder `idcli review` writes the storyboard page to (OUT/review)"),
+    ("selects.json", "the file `idcli select` records the picks in (OUT/selects.json)"),
+])
+def test_a_shot_id_idcli_writes_beside_the_shots_is_refused_before_anything_renders(folder: Path, value: str,
+                                                                                   fragment: str) -> None:
+    """A shot 'review' rendered into OUT/review/, then `idcli review` refused the folder ("rename it") after the
+    night's render; 'selects.json' made `idcli select` fail. Refused at validate, saying why and what to do."""
+    text = variant("id: sh010", f"id: {value}")
+    rejected(folder, text, f"id: ^{value}", "shots[0].id", f"shot id '{value}' is {fragment}", "rename the shot")
+
+
+def test_the_names_refused_are_the_ones_review_and_select_write() -> None:
+    from idcli.review.page_files import REVIEW_DIR
+    from idcli.review.selects import SELECTS
+    from idcli.shotlist import OUTPUT_FOLDER_NAMES
+
+    assert set(OUTPUT_FOLDER_NAMES) == {REVIEW_DIR, SELECTS}
+
+
 def test_unsafe_id_message_stays_on_one_line(folder: Path) -> None:
     path = write(folder, variant("id: sh010", 'id: "abc\\n"'))
     result = validate(path)

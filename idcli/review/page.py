@@ -61,7 +61,7 @@ def write_review(run: Run) -> PageResult:
 
         raise InputError(f"run={shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
                          field="run")
-    if any(shot.id == REVIEW_DIR for shot in run.shots):
+    if any(shot.id.lower() == REVIEW_DIR for shot in run.shots):  # one folder where case is ignored (macOS)
         raise InputError(f"a shot is named '{REVIEW_DIR}', the folder the review page is written to; rename it")
     problems = list(run.problems)
     clear_dead_temporaries(run.root)
