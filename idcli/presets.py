@@ -153,11 +153,14 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(name: str) -> Preset:
     from .errors import InputError
+    from .option_words import Option
     from .suggest import did_you_mean
 
     try:
         return PRESETS[name]
     except KeyError:
+        # A shot list's model.preset is checked where it is read: an unknown name here is the override's
+        # (--preset, preset=), named as its caller gave it.
         hint = did_you_mean(name, PRESETS)
-        raise InputError(f"unknown preset '{name}'" + (f"; {hint}" if hint else "")
-                         + f" (allowed: {', '.join(PRESETS)})") from None
+        raise InputError(Option("preset", name), ": no such preset" + (f"; {hint}" if hint else "")
+                         + f" (allowed: {', '.join(PRESETS)})", field="preset") from None

@@ -29,7 +29,8 @@ def resolve_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
             raise InputError(Option("device", device), ": no CUDA device is available here (use ",
                              Option("device", "cpu"), ")", field="device")
     elif device != "cpu":
-        raise InputError(f"unknown device '{device}' (allowed: {', '.join(DEVICES)}, cuda:N)")
+        raise InputError(Option("device", device), f": no such device (allowed: {', '.join(DEVICES)}, cuda:N)",
+                         field="device")
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     return Runtime(device, dtype)

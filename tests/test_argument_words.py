@@ -281,3 +281,20 @@ def test_bench_arguments_are_named_as_given(tmp_path: Path) -> None:
         result = cli("bench", *argv, "--device", "cpu", "--json")
         assert result.exit_code == 2, result.output
         assert json.loads(result.stdout)["error"]["message"] == said, result.stdout
+
+
+def test_an_unknown_device_or_preset_is_named_as_given(shots: Path, tmp_path: Path) -> None:
+    """"unknown device 'gpu'" named neither device= nor --device, and its error had no field."""
+    loaded = idcli.load_shotlist(shots)
+    with pytest.raises(InputError, match=r"^device='gpu': no such device \(allowed: auto, cpu") as caught:
+        idcli.render(loaded, tmp_path / "a", device="gpu")
+    assert caught.value.field == "device"
+    with pytest.raises(InputError, match=r"^preset='sd16': no such preset; did you mean 'sd15'\?") as caught:
+        idcli.render(loaded, tmp_path / "b", device="cpu", preset="sd16")
+    assert caught.value.field == "preset"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    result = cli("render", shots, "--out", tmp_path / "c", "--device", "gpu", "--json")
+    assert result.exit_code == 2 and json.loads(result.stdout)["error"]["field"] == "device", result.output
+    assert "--device gpu: no such device" in result.stderr
+    result = cli("render", shots, "--out", tmp_path / "c", "--preset", "sd16")
+    assert result.exit_code == 2 and "--preset sd16: no such preset; did you mean 'sd15'?" in result.stderr
