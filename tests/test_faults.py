@@ -225,12 +225,9 @@ class _FullDisk:
         self.handle.close()
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
-@pytest.mark.parametrize("kind", ["png", "json"])
-def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Path, cached_engine: list[int],
-                                                    monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
-    path, out = write_shotlist(SHOTS), tmp_path / "out"
-    jobs = plan_jobs(path)
+def _disk_fills_at_the_third(monkeypatch: pytest.MonkeyPatch, out: Path, kind: str) -> Any:
+    """Fill the disk at the third image (``png``) or sidecar (``json``) written into ``out``; returns the real
+    ``os.fdopen``, to put back."""
     real_fdopen = os.fdopen
     writes = Counter()
 
@@ -242,11 +239,21 @@ def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Pa
             return handle
         if name.startswith(str(out)) and name.endswith(TMP_SUFFIX) and f".{kind}." in name:
             writes[kind] += 1
-            if writes[kind] >= 3:  # the disk fills up at the third image (or sidecar)
+            if writes[kind] >= 3:
                 return _FullDisk(handle)
         return handle
 
     monkeypatch.setattr(os, "fdopen", fdopen)
+    return real_fdopen
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
+@pytest.mark.parametrize("kind", ["png", "json"])
+def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Path, cached_engine: list[int],
+                                                    monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    jobs = plan_jobs(path)
+    real_fdopen = _disk_fills_at_the_third(monkeypatch, out, kind)
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     monkeypatch.setattr(os, "fdopen", real_fdopen)
     assert result.exit_code == 5, result.output
@@ -268,6 +275,23 @@ def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Pa
     # and whatever the render thread finished while the commit thread wrote (at most two queued batches).
     lost_in_flight = sum(cached_engine) - len(jobs)
     assert 1 <= lost_in_flight <= 1 + 2 * 2 + (kind == "png"), cached_engine
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
+def test_a_disk_full_mid_run_is_the_reports_error_from_python(write_shotlist, tmp_path: Path,
+                                                                cached_engine: list[int],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """As README, "From Python", says: no raise once rendering began; the report says why, exit code 5."""
+    import idcli
+
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    jobs = plan_jobs(path)
+    real_fdopen = _disk_fills_at_the_third(monkeypatch, out, "png")
+    report = idcli.render(idcli.load_shotlist(path), out, device="cpu")
+    monkeypatch.setattr(os, "fdopen", real_fdopen)
+    assert report.exit_code == 5 and "disk full while writing" in (report.error or ""), report.error
+    assert report.rendered == 2 and report.failed == len(jobs) - 2
+    assert_nothing_partial(out)
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
