@@ -1,6 +1,6 @@
-"""The browser test harness (tests/browser_pipe.py) keeps what a page stored across a restart: ``close`` closes
-Chromium cleanly, which writes the page's localStorage to the profile at once, checks that it did, and says so when
-Chromium had to be killed.
+"""The browser test harness (tests/browser_pipe.py) keeps what a page stored across a restart: ``close`` waits until
+the profile holds the page's localStorage (read back from disk), closes Chromium cleanly, checks that the profile
+still holds it, and says so when Chromium had to be killed.
 
 Chromium commits localStorage to the profile's LevelDB in batches, seconds after the page writes it; a Chromium
 killed before that loses the write without a word, and a test reopening the profile found a pick missing."""
@@ -64,8 +64,9 @@ def test_what_the_page_stored_is_on_disk_when_close_returns_and_survives_a_crash
 
 
 def test_close_writes_what_the_page_stored_a_moment_before_and_again_after_a_second_write(tmp_path: Path) -> None:
-    """No wait on Chromium's commit timer: a clean close commits at once, a write just made and a write made after
-    the session's first timed commit alike (browser_pipe.Browser.close says why the harness no longer waits)."""
+    """What the page stored a moment before ``close`` is in the profile when it returns, a write just made and a
+    write made after the session's first timed commit alike (browser_pipe.Browser.close says how, and why it waits
+    for the commit rather than trusting Chromium's close)."""
     profile = tmp_path / "profile"
     with Browser(profile, tmp_path) as browser:
         browser.open(page(tmp_path))

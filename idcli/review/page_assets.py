@@ -223,17 +223,17 @@ SCRIPT = """
     try{history.replaceState(null,'','#'+s.id);}catch(e){}
   }
   // The shot the keys act on: the one holding the focus while the view has not moved since j/k put it there, or
-  // while it is in view; scrolled away from it (Page Down, Space, the wheel), the shot at the top of the view, so a
-  // digit never picks in a shot off screen. (The last shots of a short page cannot scroll to the top: the focus
-  // the keys gave them still counts.)
+  // while it is in view; scrolled away from it (Page Down, Space, the wheel), the shot at the top of the view (the
+  // first not scrolled past: a view opening in the gap between two shots is the next one's), so a digit never picks
+  // in a shot off screen. (The last shots of a short page cannot scroll to the top: the focus the keys gave them
+  // still counts.)
   var keyedAt=null;
   function current(){
     var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
     var r=a?a.getBoundingClientRect():null;
     if(r&&(window.scrollY===keyedAt||(r.bottom>0&&r.top<window.innerHeight))){return shots.indexOf(a);}
-    var best=0;
-    for(var i=0;i<shots.length;i++){if(shots[i].getBoundingClientRect().top<=8){best=i;}}
-    return best;
+    for(var i=0;i<shots.length;i++){if(shots[i].getBoundingClientRect().bottom>8){return i;}}
+    return shots.length-1;
   }
   function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();
     keyedAt=window.scrollY;remember(shots[i]);}
@@ -267,7 +267,7 @@ SCRIPT = """
       var a=document.activeElement&&document.activeElement.closest?document.activeElement.closest('section.shot'):null;
       var r=a?a.getBoundingClientRect():null;
       if(r&&r.bottom>0&&r.top<window.innerHeight){remember(a);return;}
-      var y=window.scrollY+8,i=0;while(i+1<shots.length&&shots[i+1].offsetTop<=y){i++;}
+      var y=window.scrollY+8,i=0;while(i+1<shots.length&&shots[i].offsetTop+shots[i].offsetHeight<=y){i++;}
       if(shots[i]){remember(shots[i]);}return;}
     saved.last='';write();  // back at the top: reopen there
     try{history.replaceState(null,'',location.pathname+location.search);}catch(e){}
