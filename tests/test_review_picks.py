@@ -711,10 +711,11 @@ def test_two_output_folders_keep_their_own_picks_and_the_page_reopens_where_it_w
         assert browser.problems() == []
 
 
-def settled_scroll(browser: Browser, before: float, scroll: Callable[[], None]) -> None:
-    """``scroll``, then wait until the page has moved from ``before`` and stopped (scrollY the same on three reads
-    50 ms apart): each Page Down lands whole before the next, as a scroll begun from a half-done one lands elsewhere,
-    and a loaded machine draws a scroll late. At most 5 s for each."""
+def settled_scroll(browser: Browser, scroll: Callable[[], None]) -> None:
+    """``scroll``, then wait until the page has moved and stopped (scrollY the same on three reads 50 ms apart):
+    each Page Down lands whole before the next, as a scroll begun from a half-done one lands elsewhere, and a loaded
+    machine draws a scroll late. At most 5 s for each."""
+    before = browser.js("window.scrollY")
     scroll()
     for _ in range(100):  # the page scrolls after the key is handled
         if browser.js("window.scrollY") != before:
@@ -748,7 +749,7 @@ def test_keys_act_on_the_shot_in_view_after_paging_away_from_the_focused_one(out
         for _ in range(12):  # Page Down, as a keyboard scrolls; a shot of two stacked takes is over a screen tall
             if not browser.js(in_view):
                 break
-            settled_scroll(browser, browser.js("window.scrollY"), lambda: browser.key("PageDown"))
+            settled_scroll(browser, lambda: browser.key("PageDown"))
         assert not browser.js(in_view) and page_state(browser)["focus"] == "shot-sh020"
         top = browser.js("Array.from(document.querySelectorAll('section.shot')).filter(function(s){"
                          "return s.getBoundingClientRect().bottom>8;})[0].id")
