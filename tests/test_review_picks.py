@@ -4,8 +4,13 @@ the place on the page kept across reloads, the prompt shown once per shot."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import pty
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -216,6 +221,59 @@ def test_picks_pasted_into_a_file_by_a_windows_editor_are_recorded(out: Path, tm
     damaged.write_bytes(b"\xef\xbb\xbf{\r\n\"schema\": 1,\r\n}")
     refused = cli("select", out, "--from", damaged)
     assert refused.exit_code == 2 and f"{damaged}: line 3: not JSON" in refused.stderr, refused.output
+
+
+def _select_piped(out: Path, *argv: str, stdin: Any) -> subprocess.CompletedProcess[str]:
+    """``idcli select OUT ARGV`` as a shell runs it, standard input from ``stdin`` (bytes, or an open file)."""
+    given = {"input": stdin} if isinstance(stdin, bytes) else {"stdin": stdin}
+    return subprocess.run([sys.executable, "-m", "idcli", "select", str(out), *argv], capture_output=True,
+                          timeout=120, **given)  # type: ignore[call-overload]
+
+
+def test_picks_piped_from_the_clipboard_are_read_from_standard_input(out: Path, tmp_path: Path) -> None:
+    """Editorial tour: the page shows the picks' text when a download is refused, and the laptop's way to hand it over
+    is ``pbpaste | idcli select OUT --from -``. ``-`` was read as a file named "-" (``cannot read the picks file
+    (missing)``), and ``--from /dev/stdin`` was refused as a special file with no word of another way."""
+    text = json.dumps({"schema": 1, "kind": "idcli-picks", "project": "review", "run": "0" * 20,
+                       "exported": "2026-12-01T10:00:00.000Z",
+                       "picks": {"sh010": {"take": 2, "key": key(out, "sh010_t2")}}})
+    piped = _select_piped(out, "--from", "-", stdin=text.encode("utf-8"))
+    assert piped.returncode == 0, piped.stderr
+    assert selects(out)["sh010"]["job_key"] == job_key(out, "sh010_t2")
+    damaged = _select_piped(out, "--from", "-", stdin=b'{"schema": 1,\n}')  # named as what it is, with its line
+    assert damaged.returncode == 2 and damaged.stderr.decode().startswith(
+        "idcli: error: standard input: line 2: not JSON"), damaged.stderr
+    other = json.loads(text.replace('"project": "review"', '"project": "another film"'))
+    refused = _select_piped(out, "--from", "-", stdin=json.dumps(other).encode())
+    assert refused.returncode == 2 and "standard input: picks of project 'another film'" in refused.stderr.decode()
+    by_name = _select_piped(out, "--from", "/dev/stdin", stdin=text.encode("utf-8"))
+    assert by_name.returncode == 2 and "to read the picks from a pipe, give --from -" in by_name.stderr.decode()
+    primary, secondary = pty.openpty()  # a forgotten pipe: the terminal would wait for JSON typed by hand
+    try:
+        with os.fdopen(secondary, "rb", closefd=False) as terminal:
+            waiting = _select_piped(out, "--from", "-", stdin=terminal)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert waiting.returncode == 2 and b"--from -: standard input is a terminal; pipe the picks in" in waiting.stderr
+    assert {shot: pick["take"] for shot, pick in selects(out).items()} == {"sh010": 2}  # the refusals wrote nothing
+    from idcli.review.selects import select
+
+    with open(os.devnull, "rb") as devnull, pytest.MonkeyPatch.context() as patch, pytest.raises(
+            idcli.InputError, match=r"^from_file='-': standard input is a terminal") as err:
+        patch.setattr(sys, "stdin", io.TextIOWrapper(_Terminal(devnull.fileno())))
+        select(out, from_file="-")
+    assert err.value.field == "from_file"
+
+
+class _Terminal(io.FileIO):
+    """A file that says it is a terminal (the Python caller's standard input when run at a prompt)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(fd, "rb", closefd=False)
+
+    def isatty(self) -> bool:
+        return True
 
 
 def test_picks_of_another_projects_page_are_refused(out: Path, tmp_path: Path) -> None:

@@ -137,7 +137,8 @@ def select(
     picks: Annotated[list[str] | None, typer.Argument(help="SHOT=TAKE (e.g. sc01_sh010=2; SHOT=none clears).",
                                                       show_default=False, metavar="SHOT=TAKE")] = None,
     from_file: Annotated[Path | None, typer.Option(
-        "--from", help="The picks file the storyboard page exported (its \"export picks\"), checked like SHOT=TAKE.",
+        "--from", help="The picks file the storyboard page exported (its \"export picks\"; - reads standard "
+                "input), checked like SHOT=TAKE.",
         show_default=False, metavar="PICKS.json", parser=given_path)] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Record --from picks of takes re-rendered since the page was exported (as rendered now), "

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, printable
+from ..option_words import Option
 
 PICKS_KIND = "idcli-picks"
 PICKS_SCHEMA = 1
@@ -55,32 +56,41 @@ class PicksFile:
     path: Path
     project: str | None
     picks: list[FilePick]
+    from_stdin: bool = False  # read from standard input (``--from -``)
+
+    @property
+    def shown(self) -> str:
+        """How messages name the file in full."""
+        return "standard input" if self.from_stdin else str(self.path)
+
+    @property
+    def name(self) -> str:
+        """How a pick's message names the file: its base name."""
+        return "standard input" if self.from_stdin else self.path.name
 
 
 def read_picks_file(path: str | Path) -> PicksFile:
-    """The picks of an exported ``picks.json``; any problem is an InputError naming the file and the field."""
-    from ..safeio import NotRegularFile, read_regular
-
+    """The picks of an exported ``picks.json`` (``-``: standard input, as the page's text is piped in from the
+    clipboard); any problem is an InputError naming the file and the field."""
+    from_stdin = str(path) == "-"
     path = Path(path)
-    try:
-        raw = read_regular(path, MAX_PICKS_BYTES)
-    except NotRegularFile as exc:
-        raise InputError(f"{path}: cannot read the picks file ({exc.kind})", file=path) from None
+    raw = _read_stdin() if from_stdin else _read_file(path)
+    shown = "standard input" if from_stdin else str(path)
     try:  # utf-8-sig: the text the page shows, pasted into a file by Notepad, starts with a byte order mark
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise InputError(f"{path}: not a picks file (not UTF-8 text)", file=path) from None
+        raise InputError(f"{shown}: not a picks file (not UTF-8 text)", file=path) from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: line {exc.lineno}: not JSON ({exc.msg}); export the picks from the storyboard "
+        raise InputError(f"{shown}: line {exc.lineno}: not JSON ({exc.msg}); export the picks from the storyboard "
                          "page again", file=path, line=exc.lineno, column=exc.colno) from None
     except RecursionError:
-        raise InputError(f"{path}: not a picks file (nested too deep)", file=path) from None
+        raise InputError(f"{shown}: not a picks file (nested too deep)", file=path) from None
 
     def wrong(field: str, allowed: str) -> InputError:
-        return InputError(f"{path}: {field}: {allowed}", file=path, field=field)
+        return InputError(f"{shown}: {field}: {allowed}", file=path, field=field)
 
     if not isinstance(data, dict) or data.get("kind") != PICKS_KIND:
-        raise InputError(f"{path}: not a picks file (expected the JSON the storyboard page's \"export picks\" "
+        raise InputError(f"{shown}: not a picks file (expected the JSON the storyboard page's \"export picks\" "
                          f"gives, with \"kind\": \"{PICKS_KIND}\")", file=path)
     if data.get("schema") != PICKS_SCHEMA:
         raise wrong("schema", f"{data.get('schema')!r:.40} is not a picks-file version this idcli reads "
@@ -108,5 +118,38 @@ def read_picks_file(path: str | Path) -> PicksFile:
         found.append(FilePick(shot, take, key))
     if not found:
         raise wrong("picks", "no picks in it; pick takes on the page, then export")
-    return PicksFile(path, project, found)
+    return PicksFile(path, project, found, from_stdin)
+
+
+def _read_file(path: Path) -> bytes:
+    from ..safeio import NotRegularFile, read_regular
+
+    try:
+        return read_regular(path, MAX_PICKS_BYTES)
+    except NotRegularFile as exc:
+        # A pipe given by name (/dev/stdin, <(...)) is refused as every file idcli reads that could block; ``-`` reads
+        # standard input on purpose.
+        hint = "; to read the picks from a pipe, give --from -" if exc.kind == "special" else ""
+        raise InputError(f"{path}: cannot read the picks file ({exc.kind}){hint}", file=path) from None
+
+
+_STDIN = Option("from_file", "-", flag="--from")
+
+
+def _read_stdin() -> bytes:
+    """Standard input, bounded as a picks file: ``pbpaste | idcli select OUT --from -``."""
+    import sys
+
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        raise InputError(_STDIN, ": standard input is closed; pipe the picks in (pbpaste | idcli select OUT --from -)",
+                         field="from_file")
+    if stream.isatty():  # a director typing JSON at a prompt is not the case; a forgotten pipe is
+        raise InputError(_STDIN, ": standard input is a terminal; pipe the picks in (pbpaste | idcli select OUT "
+                         "--from -), or give the picks file", field="from_file")
+    raw = stream.buffer.read(MAX_PICKS_BYTES + 1)
+    if len(raw) > MAX_PICKS_BYTES:
+        raise InputError(f"standard input: cannot read the picks file (too-large: over {MAX_PICKS_BYTES:,} bytes)",
+                         field="from_file")
+    return raw
 

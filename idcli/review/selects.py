@@ -20,11 +20,14 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError
 from ..lock_wait import lock_waiting
 from ..option_words import Option
+
+if TYPE_CHECKING:
+    from .picks_file import PicksFile
 
 SELECTS = "selects.json"
 SELECTS_SCHEMA = 1
@@ -222,9 +225,9 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         from .picks_file import read_picks_file
 
         exported = read_picks_file(from_file)
-        _check_project(root, exported.path, exported.project, force)
+        _check_project(root, exported, force)
         given = {pick.shot for pick in parsed}  # a command-line pick wins: the file's pick of its shot is not used
-        parsed = [_Pick(p.shot, p.take, p.key, f"{exported.path.name}: ") for p in exported.picks
+        parsed = [_Pick(p.shot, p.take, p.key, f"{exported.name}: ") for p in exported.picks
                   if p.shot not in given] + parsed
     if not parsed:
         raise InputError("give at least one SHOT=TAKE",
@@ -350,7 +353,7 @@ def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, tuple[Any, .
             f"record them alone with idcli select {shlex.quote(str(root))} {shlex.join(words)}")
 
 
-def _check_project(root: Path, path: Path, project: str | None, force: bool) -> None:
+def _check_project(root: Path, exported: PicksFile, force: bool) -> None:
     """A picks file exported from another project's page is refused (unless forced): its shot ids and takes may
     well exist here too, and would be recorded for the wrong film. The folder's projects as render and plan read
     them (``folder_projects``: the manifest, else the sidecars), so a folder whose manifest was lost is checked
@@ -359,11 +362,13 @@ def _check_project(root: Path, path: Path, project: str | None, force: bool) -> 
     from ..folder_projects import folder_projects
     from ..store import OutputStore
 
+    project = exported.project
     if force or project is None:
         return
     here = folder_projects(OutputStore(root))
     if not here or project in here:
         return
-    raise InputError(f"{path}: picks of project '{printable(project):.80}', but {root} holds renders of project "
-                     f"'{printable(sorted(here)[0]):.80}'; give this project's picks (or ", Option("force", True), ")",
-                     file=path, field="project")
+    raise InputError(f"{exported.shown}: picks of project '{printable(project):.80}', but {root} holds renders of "
+                     f"project '{printable(sorted(here)[0]):.80}'; give this project's picks (or ",
+                     Option("force", True), ")",
+                     file=exported.path, field="project")
