@@ -125,3 +125,26 @@ def test_help_names_a_path_parameters_type_as_path(words: tuple[str, ...]) -> No
 PLAIN_PATHS = {("export",): ("OUT <path>", "--otio <path>", "--movie <path>", "--shots <path>"),
                ("render",): ("FILE <path>", "-o, --out <path>"), ("deliver",): ("DEST <path>",),
                ("encode-identity",): ("SELFIE... <path>", "-o, --output <path>"), ("evaluate",): ("OUT... <path>",)}
+
+
+# Where idcli writes: a folder (or a pack file) made at the path given.
+WRITTEN = {"render --out", "plan --out", "deliver dest", "reproduce --out", "bench --keep", "bench --profile",
+           "encode-identity --output"}
+
+
+def test_every_written_path_is_known() -> None:
+    """Every parameter named in WRITTEN is found: one renamed would drop out of the test below unsaid."""
+    assert {c.id for c in CASES} >= WRITTEN
+
+
+@pytest.mark.parametrize("argv", [pytest.param([word or "-" for word in c.values[0]], id=c.id)
+                                  for c in CASES if c.id in WRITTEN])
+def test_a_dash_where_idcli_writes_is_a_usage_error(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Many tools read ``-`` as standard output: ``idcli render shots.yaml --out -`` rendered the whole shot list into
+    a folder named ``-`` and said so only in its last line; ``idcli deliver OUT -`` made one too."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(argv, monkeypatch, capsys)
+    assert code == 2, (code, err)
+    assert out == "" and err.count("\n") == 1 and "not standard output; give ./- to mean a " in err, err
+    assert list(tmp_path.iterdir()) == []

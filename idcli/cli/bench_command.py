@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from .options import DeviceOpt, JsonOpt, NoQaOpt, app, given_path, parse_batch_size
+from .options import DeviceOpt, JsonOpt, NoQaOpt, app, parse_batch_size, written_folder
 from .output import emit, emit_json, guarded, ok
 
 
@@ -41,13 +41,13 @@ def bench(
     compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile idcli's UNet, as render --compile "
                                                "(the baseline stays uncompiled).")] = False,
     no_qa: NoQaOpt = False,
-    keep: Annotated[Path | None, typer.Option("--keep", parser=given_path,
+    keep: Annotated[Path | None, typer.Option("--keep", parser=written_folder,
                                               help="Keep the shot list and images in this new folder "
                                               "[default: a temporary folder, removed].", show_default=False)] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Time idcli and the baseline this many times, "
                                          "alternately (A B A B ...); report medians and the ratio's spread.",
                                          min=1)] = 1,
-    profile: Annotated[Path | None, typer.Option("--profile", parser=given_path,
+    profile: Annotated[Path | None, typer.Option("--profile", parser=written_folder,
                                                  help="After the timed run, render a few more jobs under "
                                                  "torch.profiler and write the top operations, the time by phase "
                                                  "and a small trace into this new folder.",

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .options import JsonOpt, app, given_path
+from .options import JsonOpt, app, given_path, written_folder
 from .output import emit, emit_json, guarded, print_note
 
 
@@ -17,7 +17,7 @@ from .output import emit, emit_json, guarded, print_note
 def deliver(
     out: Annotated[Path, typer.Argument(parser=given_path,
                                         help="A render's output folder.", show_default=False, metavar="OUT")],
-    dest: Annotated[Path, typer.Argument(parser=given_path,
+    dest: Annotated[Path, typer.Argument(parser=written_folder,
                                          help="The delivery folder (outside OUT; made when missing).", metavar="DEST",
                                          show_default=False)],
     shots: Annotated[str | None, typer.Option("--shots", help="Only these shots, by id, separated by commas "

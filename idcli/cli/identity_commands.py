@@ -17,7 +17,7 @@ import typer
 
 from ..errors import InputError, ModelUnavailableError
 from .help_text import PlainHelpTyper
-from .options import FaceModelsOpt, JsonOpt, app, given_path
+from .options import FaceModelsOpt, JsonOpt, app, given_path, written_file
 from .output import emit, emit_json, guarded, ok, print_note
 
 identity_app = PlainHelpTyper(help="Inspect identity packs.", no_args_is_help=True, add_completion=False,
@@ -31,7 +31,7 @@ def encode_identity(
                                                   help="One or more selfies of the same person.", show_default=False,
                                                   metavar="SELFIE")],
     name: Annotated[str, typer.Option("--name", help="Character name.", show_default=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", parser=given_path,
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=written_file,
                                                 help="Pack file [default: NAME.idpack].")] = None,
     face_models: FaceModelsOpt = None,
     face: Annotated[int | None, typer.Option("--face", help="Which face when a selfie shows several "

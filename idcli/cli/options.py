@@ -41,10 +41,27 @@ def given_path(value: str) -> Path:
     return Path(given_text_path(value))
 
 
+def written_folder(value: str) -> Path:
+    """A folder idcli writes into (``--out``, ``DEST``), refused when empty or ``-``: many tools read ``-`` as
+    standard output, and ``render --out -`` made a folder named ``-`` beside the shot list unsaid."""
+    return _not_dash(given_path(value), "a folder")
+
+
+def written_file(value: str) -> Path:
+    """A file idcli writes (``encode-identity --output``), refused when empty or ``-`` as :func:`written_folder`."""
+    return _not_dash(given_path(value), "a file")
+
+
+def _not_dash(path: Path, what: str) -> Path:
+    if str(path) == "-":
+        raise typer.BadParameter(f"idcli writes {what} here, not standard output; give ./- to mean {what} named -")
+    return path
+
+
 ShotListArg = Annotated[Path, typer.Argument(parser=given_path,
                                              help="Shot list (YAML, schema version 1).", show_default=False,
                                              metavar="FILE")]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", parser=given_path,
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", parser=written_folder,
                                              help="Output folder [default: renders/<project> in the "
                                                                    "current folder].")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Model preset overriding the shot list: "

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import EXIT_OK, InputError
 from ..paths import absolute
-from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app, given_path
+from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app, given_path, written_folder
 from .output import emit, emit_json, guarded, ok, print_note
 
 
@@ -95,7 +95,7 @@ def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | Non
 def reproduce(
     target: Annotated[Path, typer.Argument(parser=given_path, help="A committed image (PNG) or its sidecar (JSON).",
                                            show_default=False, metavar="IMAGE_OR_SIDECAR")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", parser=given_path,
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=written_folder,
                                              help="Write the re-rendered image into this folder.")]
     = None,
     device: DeviceOpt = "auto",
