@@ -362,3 +362,52 @@ def test_idcli_qa_leaves_a_sidecar_holding_a_number_past_jsons_range_alone(write
         "sh010/sh010_t1.png: its sidecar holds NaN or Infinity (1e999 reads as Infinity), which is not JSON: idcli qa "
         "cannot write it back, so it is left alone (edited by hand?)"]
     assert sidecar.read_text("utf-8") == edited
+
+
+# -- a character's reference the face models cannot embed ----------------------------------------
+
+
+def _face_models_embedding_zeros(source: Path, target: Path) -> Path:
+    """A copy of the face models whose ArcFace recogniser is a real ONNX graph with every output multiplied by
+    zero (as a model exported wrongly, or in fp16 past its range, gives): insightface loads and runs it as any."""
+    import shutil
+
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from idcli.synthetic_faces import RECOGNISER_FILE
+
+    shutil.copytree(source, target)
+    model = onnx.load(str(target / RECOGNISER_FILE))
+    for node in model.graph.node:
+        node.output[:] = ["embedding_unscaled" if name == "embedding" else name for name in node.output]
+    model.graph.initializer.append(numpy_helper.from_array(np.zeros((1, 512), np.float32), "zero_scale"))
+    model.graph.node.append(helper.make_node("Mul", ["embedding_unscaled", "zero_scale"], ["embedding"]))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target / RECOGNISER_FILE))
+    return target
+
+
+def test_a_reference_the_face_models_cannot_embed_is_said_not_read_as_a_stranger(
+        write_shotlist, tmp_path, synthetic_face_models) -> None:
+    # `idcli qa --face-models OTHER` re-embeds each character's selfie faces with OTHER (embeddings of different
+    # models do not compare). Models that embed them as zeros made a zero reference (cosine 0 with any face), and qa
+    # rewrote every sidecar with flags for a fault of the models, not of the images (here no_face and
+    # missing_character, the detected faces embedded as zeros too; low_identity where a face did embed).
+    from idcli.identity.faces import resolve_face_models
+    from idcli.review.recheck import recheck
+
+    out = tmp_path / "out"
+    _render(write_shotlist, out, qa=False)
+    zeros = _face_models_embedding_zeros(synthetic_face_models, tmp_path / "zeros")
+    sidecars = {path: path.read_bytes() for path in out.glob("*/*.json")}
+    result = recheck(out, face_models=str(zeros))
+    folder = resolve_face_models(str(zeros)).folder
+    said = (f"the face models in {folder} embed none of the pack's 2 selfie face(s) (zero or not a number), so there "
+            "is no reference to compare with")
+    assert result.checked == 0 and result.flagged == 0, result
+    cast_images = ["sh010/sh010_t1.png", "sh010/sh010_t2.png", "sh020/sh020_t1.png", "sh020/sh020_t2.png",
+                   "sh040/sh040_t1.png"]
+    assert sorted(p.split(": ", 1)[0] for p in result.problems) == cast_images, result.problems
+    assert all(said in problem for problem in result.problems), result.problems
+    assert {path: path.read_bytes() for path in out.glob("*/*.json")} == sidecars  # every sidecar left alone

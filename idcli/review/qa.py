@@ -404,9 +404,20 @@ class IdentityQA:
             else:
                 used = [i for i, s in enumerate(pack.meta.get("selfies", [])) if s.get("used", True)]
                 crops = pack.tensors["crops_112"][used or list(range(len(pack.tensors["crops_112"])))]
-                mean = self.analyzer.embed_aligned(crops).mean(axis=0)
+                # A selfie these face models cannot embed (zero or not a number) would pull the mean to zero, and
+                # every image of the character read as a stranger (low_identity) for a fault of the models.
+                embedded = [e for e in self.analyzer.embed_aligned(crops) if usable_embedding(e)]
+                if not embedded:
+                    raise QAError(f"character '{name}': the face models in {self.models.folder} embed none of the "
+                                  f"pack's {len(crops)} selfie face(s) (zero or not a number), so there is no "
+                                  "reference to compare with; check those face models, or give the ones the pack "
+                                  "was made with")
+                mean = np.mean(embedded, axis=0)
                 reference = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-        reference = reference / max(float(np.linalg.norm(reference)), 1e-12)
+        if not usable_embedding(reference):
+            raise QAError(f"character '{name}': its identity's embedding is zero or not a number; re-encode the "
+                          "selfies (or re-render) to recreate its pack")
+        reference = reference / float(np.linalg.norm(reference))
         self._references[key] = reference
         return reference
 
