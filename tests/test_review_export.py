@@ -114,6 +114,11 @@ def test_a_select_of_a_shot_taken_out_of_the_shot_list_says_on_the_page_it_is_le
     kept = kept[:kept.index("</section>")]
     assert "selected</span>" in removed and "not in the shot list: left out of the animatic" in removed
     assert "selected</span>" in kept and "left out of the animatic" not in kept
+    index = page[page.index('<nav aria-label="Shots"'):page.index("</nav>")]
+    links = {item.split('href="#shot-', 1)[1].split('"', 1)[0]: item for item in index.split("<li>")[1:]}
+    assert "<span class=navpick>✓t1</span>" in links["sh010"]
+    assert "✓" not in links["sh030"] and '"picked take 2, but not in the shot list: left out of the animatic">out<' \
+        in links["sh030"], links["sh030"]
     timeline = tmp_path / "cut.otio"
     assert cli("export", out, "--otio", timeline).exit_code == 0
     names = [clip.name for clip in otio.adapters.read_from_file(str(timeline)).find_clips()]

@@ -245,7 +245,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     takes = run.takes
     flagged = sum(1 for t in takes if t.flags)
     groups = scene_groups(run.shots)
-    nav = nav_html(run.shots, groups)
+    nav = nav_html(run.shots, groups, listed=run.order is not None)
     problems_html = ("<section class=\"problems\" role=\"alert\"><h2>Skipped</h2><ul>"
                      + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul></section>") if problems else ""
     sizes = sizes or {}

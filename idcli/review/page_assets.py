@@ -67,7 +67,7 @@ cursor:pointer}
 button:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
 button.pick[aria-pressed="true"]{background:var(--sel);color:#1f1800;border-color:var(--sel);font-weight:600}
 .pick-note{color:var(--sel);font-weight:normal;font-size:.9rem;margin-left:8px}.pick-note.stale{color:#b58cff}
-.navpick{color:var(--sel);font-size:.85em}
+.navpick{color:var(--sel);font-size:.85em}.navout{color:var(--muted);font-size:.85em}
 .picks{margin:6px 0}.picks p{margin:4px 0}.pick-count{color:var(--sel);margin-right:8px}
 .picks textarea{width:100%;max-width:60rem;background:var(--panel);color:var(--text);border:1px solid #44444f}
 .shot-prompt{margin:0 0 8px}

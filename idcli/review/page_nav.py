@@ -56,8 +56,18 @@ def _block_label(start: int, total: int) -> str:
     return f"{start + 1}–{min(start + NAV_BLOCK, total)}"
 
 
-def _shot_link(shot: Shot) -> str:
-    picked = f" <span class=navpick>✓t{shot.selected.take}</span>" if shot.selected is not None else ""
+def _in_cut(shot: Shot, listed: bool) -> bool:
+    """Whether the shot's select stands for it in the cut: picked, and (when a shot list is known) still in it."""
+    return shot.selected is not None and (shot.entry is not None or not listed)
+
+
+def _shot_link(shot: Shot, listed: bool) -> str:
+    picked = ""
+    if shot.selected is not None and _in_cut(shot, listed):
+        picked = f" <span class=navpick>✓t{shot.selected.take}</span>"
+    elif shot.selected is not None:  # picked, then taken out of the shot list: export leaves it out (as its badge)
+        picked = (f' <span class=navout title="picked take {shot.selected.take}, but not in the shot list: left out '
+                  'of the animatic">out</span>')
     return (f'<li><a href="#shot-{_e(shot.id)}">{_e(shot.id)}</a>'
             f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}{picked}</li>')
 
@@ -76,22 +86,23 @@ def group_ids(groups: list[tuple[str, int, int]]) -> list[str]:
     return ids
 
 
-def nav_html(shots: list[Shot], groups: list[tuple[str, int, int]]) -> str:
+def nav_html(shots: list[Shot], groups: list[tuple[str, int, int]], listed: bool = False) -> str:
     """Every shot's link; at film scale one line per scene (its shots behind a disclosure), so the index
-    takes a few lines and scene 14 is one click away."""
+    takes a few lines and scene 14 is one click away. ``listed``: the shot list is known (a shot without an entry
+    was taken out of it), as the page's header counts picks."""
     if not groups:
-        return f'<nav aria-label="Shots"><ol>{"".join(_shot_link(s) for s in shots)}</ol></nav>'
+        return f'<nav aria-label="Shots"><ol>{"".join(_shot_link(s, listed) for s in shots)}</ol></nav>'
     items = []
     for (label, start, count), anchor in zip(groups, group_ids(groups), strict=True):
         members = shots[start:start + count]
         flagged = sum(1 for s in members if s.all_flagged)
         mark = f' <span class="dot" title="{flagged} with every take flagged">●{flagged}</span>' if flagged else ""
         # picking takes over days: which scenes still wait for a pick
-        picked = sum(1 for s in members if s.selected is not None)
+        picked = sum(1 for s in members if _in_cut(s, listed))
         mark += f' <span class="picked" title="{picked} of {count} picked">{f"✓{picked}" if picked else ""}</span>'
         items.append(f'<li><details><summary><a href="#{anchor}">{_e(label)}</a> '
                      f'<span class="count">{count}</span>{mark}</summary>'
-                     f'<ol>{"".join(_shot_link(s) for s in members)}</ol></details></li>')
+                     f'<ol>{"".join(_shot_link(s, listed) for s in members)}</ol></details></li>')
     # "scenes" only when they are: ids that name none are cut into numbered groups
     plural = "" if len(groups) == 1 else "s"
     what = f"group{plural} of shots" if groups[0][0] == _block_label(0, len(shots)) else f"scene{plural}"
