@@ -11,6 +11,7 @@ string") describe the parser, not the mistake. The common ones:
   spaces only);
 - screenplay-style prompts: ``prompt: INT. BAR: night`` (a second ': ' starts a mapping),
   ``prompt: "she says "run""`` (the inner quote ends the value), a quote never closed;
+- ``-id: b``: a list item's dash without the space after it is part of a key named ``-id``;
 - a non-breaking space (or another Unicode space) where YAML needs a space: text copied from a web page, a chat
   or a word processor looks indented, but YAML reads ``\u00a0\u00a0 prompt`` as a key of that name.
 """
@@ -128,6 +129,22 @@ def unicode_space_problem(lines: list[str], first: int, last: int) -> tuple[str,
     return None
 
 
+# '-id: b': a dash, then a key at once. YAML reads '-id' as the key, not as a list item holding 'id'.
+_GLUED_DASH = re.compile(r"^(?P<indent>[ \t]*)-(?P<item>[A-Za-z_][\w-]*[ \t]*:(?:[ \t].*)?)$")
+
+
+def _glued_dash_problem(lines: list[str], first: int, last: int) -> tuple[str, str, int, int] | None:
+    """A line ``-key: value`` on lines ``first``..``last`` (1-based): message, hint, line, column; else None."""
+    for number in range(max(first, 1), min(last, len(lines)) + 1):
+        glued = _GLUED_DASH.match(lines[number - 1])
+        if glued is not None:
+            item = glued["item"].rstrip()
+            return ("a list item's '-' needs a space after it; YAML reads '-" + item.split(":", 1)[0].strip()
+                    + "' as a key's name", f"write a space after the '-': - {item}", number,
+                    len(glued["indent"]) + 1)
+    return None
+
+
 def key_starts_with_unicode_space(key: str) -> bool:
     """A key YAML read from a line indented with a Unicode space ('\u00a0\u00a0 prompt')."""
     return bool(key) and _unicode_space(key[0])
@@ -150,6 +167,11 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
     spaced = unicode_space_problem(lines, line - 2, line)
     if spaced is not None:
         return spaced
+    if "expected <block end>" in problem or "mapping values are not allowed" in problem:
+        # '-id: b' is reported on its own line, or (as the first item) on the line after it.
+        glued = _glued_dash_problem(lines, line - 1, line)
+        if glued is not None:
+            return glued
     if context and "quoted scalar" in context and context_at is not None and 1 <= context_at[0] <= len(lines):
         # A quote opened and never closed: YAML reads on to the end of the file and reports it there.
         opened = _OPENED_VALUE.match(lines[context_at[0] - 1])

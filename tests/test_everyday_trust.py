@@ -437,6 +437,13 @@ shots:
      "a non-breaking space (U+00A0) after 'prompt:'", "replace it with an ordinary space"),
     ("  -\u00a0id: a\n    prompt: a pier\n", (7, 4),
      "a non-breaking space (U+00A0) after the list item's '-'", "replace it with an ordinary space"),
+    # A new shot typed in a hurry: '-id: b' is no list item but a key named '-id' (YAML: "expected <block end>,
+    # but found '?'", or "mapping values are not allowed here" on the line after).
+    ("  - id: a\n    prompt: a pier\n  -id: b\n    prompt: a bar\n", (9, 3),
+     "a list item's '-' needs a space after it", "- id: b"),
+    ("  -id: a\n    prompt: a pier\n", (7, 3), "a list item's '-' needs a space after it", "- id: a"),
+    ("  - id: a\n    prompt: a pier\n    takes: 2\n  -id: b\n    prompt: a bar\n    takes: 3\n", (10, 3),
+     "a list item's '-' needs a space after it", "- id: b"),
     # Screenplay-style prompts: a ': ' inside an unquoted value, quotes inside a quoted one, a quote never closed.
     ("  - id: a\n    prompt: INT. BAR: {mara} waits\n", (8, 13),
      "':' before a space or the line's end inside an unquoted value",
