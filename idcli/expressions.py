@@ -85,8 +85,8 @@ class ResolvedExpression:
 class UnknownExpression(InputError):
     """A name that is no term, synonym, category or 'neutral'; says which terms are closest.
 
-    ``intensity``: the name was an intensity word before a known name ('intense grief'); the one
-    suggestion is then that term, at this intensity.
+    ``intensity``: the name was an intensity word before a known name ('intense grief'), or a number
+    beside one ('grief 0.8'); the one suggestion is then that term, at this intensity.
     """
 
     def __init__(self, name: str, suggestions: list[str] | tuple[str, ...] = (),
@@ -329,6 +329,27 @@ def _intensity_and_label(name: str) -> tuple[float, str] | None:
     return None
 
 
+# A number written with the label, before or after it ('grief 0.8', 'grief, 0.8', 'grief (80%)', '0.5 joy'):
+# the intensity put where the label is. Separators: spaces and the punctuation people put between the two.
+_NUMBER = r"(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<percent>%)?"
+_LABEL_AND_NUMBER = (re.compile(rf"^\s*(?P<label>.*?[^\s,:;=(\[])[\s,:;=@(\[]+{_NUMBER}[\s)\]]*$"),
+                     re.compile(rf"^\s*{_NUMBER}[\s,:;=x*]+(?P<label>.+?)\s*$"))
+
+
+def _number_and_label(name: str) -> tuple[float, str] | None:
+    """('grief 0.8' ->) the intensity a number beside a known name says, 0..1 (or 0..100 %), and its label."""
+    text = unicodedata.normalize("NFKC", name)
+    for pattern in _LABEL_AND_NUMBER:
+        match = pattern.match(text)
+        if match is None:
+            continue
+        label = vocabulary().names.get(normalise(match["label"]))
+        value = float(match["number"]) / (100.0 if match["percent"] else 1.0)
+        if label is not None and 0.0 <= value <= 1.0:
+            return value, label
+    return None
+
+
 def lookup(name: str) -> ExpressionTerm:
     """The term a name means: a label, a synonym, a category (its prototype) or 'neutral'.
 
@@ -340,7 +361,7 @@ def lookup(name: str) -> ExpressionTerm:
     vocab = vocabulary()
     label = vocab.names.get(normalise(name))
     if label is None:
-        said = _intensity_and_label(name) if len(name) <= _MAX_NAME else None
+        said = (_intensity_and_label(name) or _number_and_label(name)) if len(name) <= _MAX_NAME else None
         if said is not None:
             raise UnknownExpression(name, (said[1],), intensity=said[0])
         raise UnknownExpression(name, closest(name))

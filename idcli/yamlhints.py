@@ -10,12 +10,16 @@ string") describe the parser, not the mistake. The common ones:
 - a tab in the indentation: YAML indents with spaces only (or, pasted into a value, separates with
   spaces only);
 - screenplay-style prompts: ``prompt: INT. BAR: night`` (a second ': ' starts a mapping),
-  ``prompt: "she says "run""`` (the inner quote ends the value), a quote never closed.
+  ``prompt: "she says "run""`` (the inner quote ends the value), a quote never closed;
+- ``-id: b``: a list item's dash without the space after it is part of a key named ``-id``;
+- a non-breaking space (or another Unicode space) where YAML needs a space: text copied from a web page, a chat
+  or a word processor looks indented, but YAML reads ``\u00a0\u00a0 prompt`` as a key of that name.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 # A key, then a value starting with {name} (a placeholder), optionally after a list dash.
@@ -86,6 +90,66 @@ def _indentation_problem(lines: list[str], problem: str, line: int) -> tuple[str
     return None
 
 
+def _unicode_space(char: str) -> bool:
+    """A character that looks like a space but is none of YAML's (space, tab): U+00A0, an em space, U+200B ..."""
+    return char not in " \t\r\n" and (unicodedata.category(char) == "Zs" or char in "\u200b\u2060\ufeff")
+
+
+def _space_name(char: str) -> str:
+    if char == "\u00a0":
+        return "a non-breaking space (U+00A0)"
+    name = unicodedata.name(char, "space").lower()
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} (U+{ord(char):04X})"
+
+
+# A 'key:' at the start of a line (or after a list's '- '): where YAML needs a space after the colon.
+_KEY_COLON = re.compile(r"^[ \t]*(?:-[ \t]+)?(?P<key>[A-Za-z_][\w-]*):")
+_COPIED = "it comes with text copied from a web page, a chat or a word processor"
+
+
+def unicode_space_problem(lines: list[str], first: int, last: int) -> tuple[str, str, int, int] | None:
+    """The first Unicode space on lines ``first``..``last`` (1-based) where YAML needs its own space: in the
+    indentation, after a key's ':' or after a list item's '-'. Message, hint, line and column; else None."""
+    for number in range(max(first, 1), min(last, len(lines)) + 1):
+        text = lines[number - 1]
+        end = 0
+        while end < len(text) and (text[end] in " \t" or _unicode_space(text[end])):
+            end += 1
+        for index, char in enumerate(text[:end]):
+            if _unicode_space(char):
+                return (f"{_space_name(char)} is used for indentation; YAML indents with ordinary spaces only",
+                        f"replace it with ordinary spaces; {_COPIED}", number, index + 1)
+        if text[end:end + 1] == "-" and _unicode_space(text[end + 1:end + 2] or " "):
+            return (f"{_space_name(text[end + 1])} after the list item's '-'; YAML needs an ordinary space there",
+                    f"replace it with an ordinary space; {_COPIED}", number, end + 2)
+        key = _KEY_COLON.match(text)
+        if key is not None and _unicode_space(text[key.end():key.end() + 1] or " "):
+            return (f"{_space_name(text[key.end()])} after '{key['key']}:'; YAML needs an ordinary space there",
+                    f"replace it with an ordinary space; {_COPIED}", number, key.end() + 1)
+    return None
+
+
+# '-id: b': a dash, then a key at once. YAML reads '-id' as the key, not as a list item holding 'id'.
+_GLUED_DASH = re.compile(r"^(?P<indent>[ \t]*)-(?P<item>[A-Za-z_][\w-]*[ \t]*:(?:[ \t].*)?)$")
+
+
+def _glued_dash_problem(lines: list[str], first: int, last: int) -> tuple[str, str, int, int] | None:
+    """A line ``-key: value`` on lines ``first``..``last`` (1-based): message, hint, line, column; else None."""
+    for number in range(max(first, 1), min(last, len(lines)) + 1):
+        glued = _GLUED_DASH.match(lines[number - 1])
+        if glued is not None:
+            item = glued["item"].rstrip()
+            return ("a list item's '-' needs a space after it; YAML reads '-" + item.split(":", 1)[0].strip()
+                    + "' as a key's name", f"write a space after the '-': - {item}", number,
+                    len(glued["indent"]) + 1)
+    return None
+
+
+def key_starts_with_unicode_space(key: str) -> bool:
+    """A key YAML read from a line indented with a Unicode space ('\u00a0\u00a0 prompt')."""
+    return bool(key) and _unicode_space(key[0])
+
+
 def syntax_problem(text: str, problem: str, line: int | None, column: int | None, *, context: str | None = None,
                    context_at: tuple[int, int] | None = None) -> tuple[str, str, int | None, int | None] | None:
     """A plain-words message, hint and position for a YAML syntax error, when it is a known mistake."""
@@ -99,6 +163,15 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
                 "replace the tab(s) at the start of the line with spaces", line, column)
     if line is None:
         return None
+    # The parser stops on the line holding the space, or up to two lines on (a value read as more of a plain one).
+    spaced = unicode_space_problem(lines, line - 2, line)
+    if spaced is not None:
+        return spaced
+    if "expected <block end>" in problem or "mapping values are not allowed" in problem:
+        # '-id: b' is reported on its own line, or (as the first item) on the line after it.
+        glued = _glued_dash_problem(lines, line - 1, line)
+        if glued is not None:
+            return glued
     if context and "quoted scalar" in context and context_at is not None and 1 <= context_at[0] <= len(lines):
         # A quote opened and never closed: YAML reads on to the end of the file and reports it there.
         opened = _OPENED_VALUE.match(lines[context_at[0] - 1])

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem, ShotListError
-from .yamlhints import placeholder_mapping, syntax_problem
+from .yamlhints import key_starts_with_unicode_space, placeholder_mapping, syntax_problem, unicode_space_problem
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; a 1,000-shot list uses ~20,000
@@ -131,10 +131,11 @@ class _BoundedLoader(yaml.SafeLoader):
 class _Walker:
     """Bounds the node graph and indexes it by field path."""
 
-    def __init__(self, loader: _BoundedLoader, source: str, result: LoadedYaml) -> None:
+    def __init__(self, loader: _BoundedLoader, source: str, result: LoadedYaml, text: str = "") -> None:
         self.loader = loader
         self.source = source
         self.result = result
+        self.lines = text.splitlines()
         self._sizes: dict[int, int] = {}
         self._keys_checked: set[int] = set()
 
@@ -206,6 +207,13 @@ class _Walker:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = key_node.value
+            if key_node.style is None and isinstance(key, str) and key_starts_with_unicode_space(key):
+                # A line indented with U+00A0 (copied from a web page): YAML read '\u00a0\u00a0 prompt' as a key.
+                line, column = _mark_of(key_node)
+                message, hint, *at = unicode_space_problem(self.lines, line, line) or (
+                    "a key starts with a Unicode space, not an ordinary one", "replace it with ordinary spaces",
+                    line, column)
+                raise _fail(self.source, message, at[0], at[1], hint)
             if key in seen:
                 first = seen[key]
                 raise _fail(self.source, f"duplicate key '{key}'", *_mark_of(key_node),
@@ -290,7 +298,7 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
         if node is None:
             raise _fail(source, "the document is empty", hint="a shot list starts with 'version: 1'")
         result = LoadedYaml(data=None, source=source)
-        walker = _Walker(loader, source, result)
+        walker = _Walker(loader, source, result, text)
         walker.expanded_size(node)
         walker.index(node, ())
         try:

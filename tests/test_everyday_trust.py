@@ -422,6 +422,28 @@ shots:
      "replace the tab with a space"),
     ("  - id: a\n    prompt: a pier\t\n", (8, 19), "a tab character outside quotes",
      "replace the tab with a space"),
+    # A non-breaking space pasted from a web page, a chat or a word processor looks like a space but is not YAML's:
+    # as indentation it made a top-level key '\xa0\xa0\xa0 prompt' (two problems, neither saying why); after a
+    # key's ':' or a list's '-' a bare YAML syntax error.
+    ("  - id: a\n\u00a0\u00a0\u00a0 prompt: a pier\n", (8, 1),
+     "a non-breaking space (U+00A0) is used for indentation", "replace it with ordinary spaces"),
+    ("  - id: a\n  \u00a0 prompt: a pier\n", (8, 3),
+     "a non-breaking space (U+00A0) is used for indentation", "replace it with ordinary spaces"),
+    ("  - id: a\n    prompt: a pier\n\u2003   takes: 2\n", (9, 1),
+     "an em space (U+2003) is used for indentation", "replace it with ordinary spaces"),
+    ("  - id: a\n    prompt: a pier\n    takes:\u00a02\n", (9, 11),
+     "a non-breaking space (U+00A0) after 'takes:'", "replace it with an ordinary space"),
+    ("  - id: a\n    prompt:\u00a0a pier\n", (8, 12),
+     "a non-breaking space (U+00A0) after 'prompt:'", "replace it with an ordinary space"),
+    ("  -\u00a0id: a\n    prompt: a pier\n", (7, 4),
+     "a non-breaking space (U+00A0) after the list item's '-'", "replace it with an ordinary space"),
+    # A new shot typed in a hurry: '-id: b' is no list item but a key named '-id' (YAML: "expected <block end>,
+    # but found '?'", or "mapping values are not allowed here" on the line after).
+    ("  - id: a\n    prompt: a pier\n  -id: b\n    prompt: a bar\n", (9, 3),
+     "a list item's '-' needs a space after it", "- id: b"),
+    ("  -id: a\n    prompt: a pier\n", (7, 3), "a list item's '-' needs a space after it", "- id: a"),
+    ("  - id: a\n    prompt: a pier\n    takes: 2\n  -id: b\n    prompt: a bar\n    takes: 3\n", (10, 3),
+     "a list item's '-' needs a space after it", "- id: b"),
     # Screenplay-style prompts: a ': ' inside an unquoted value, quotes inside a quoted one, a quote never closed.
     ("  - id: a\n    prompt: INT. BAR: {mara} waits\n", (8, 13),
      "':' before a space or the line's end inside an unquoted value",
@@ -441,6 +463,17 @@ def test_hints_for_common_yaml_mistakes(write_shotlist, shots: str, where: tuple
     assert words in error["message"] and fix in error["hint"], error
     assert "YAML syntax error" not in result.stderr and "Input should be" not in result.stderr
     assert f"{path}:{where[0]}:{where[1]}: " in result.stderr and fix in result.stderr
+
+
+@pytest.mark.parametrize("shots", [
+    "  - id: a\n    prompt: a\u00a0pier at dawn\n",
+    "  - id: a\n    prompt: |\n      a pier\n      \u00a0at dawn\n",
+    "  - id: a\n    prompt: \"a pier\n\u00a0  at dawn\"\n",
+])
+def test_a_non_breaking_space_inside_a_value_is_text(write_shotlist, shots: str) -> None:
+    """Only where YAML needs its own space is U+00A0 refused: in a value it is a character of the text."""
+    result = runner.invoke(app, ["validate", str(write_shotlist(HINT_BASE + shots))])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_continuation_line_ending_its_first_word_in_a_colon_gets_no_wrong_fix(write_shotlist) -> None:

@@ -231,6 +231,27 @@ def test_an_intensity_word_in_the_label_suggests_the_intensity_field(name: str, 
     assert caught.value.hint == f"did you mean: {{label: {label}, intensity: {intensity:g}}}?"
 
 
+@pytest.mark.parametrize(("name", "label", "intensity"), [
+    ("grief 0.8", "grief", 0.8), ("grief, 0.8", "grief", 0.8), ("grief:0.8", "grief", 0.8),
+    ("Grief (0.8)", "grief", 0.8), ("sad 80%", "sadness", 0.8), ("0.5 joy", "joy", 0.5), ("fear=1", "fear", 1.0),
+    ("heart-broken .35", "grief", 0.35),
+])
+def test_a_number_written_with_the_label_suggests_the_intensity_field(name: str, label: str,
+                                                                       intensity: float) -> None:
+    # At 2 a.m. the intensity goes where the label is ('grief 0.8'); the suggestion keeps it, not just 'grief'.
+    with pytest.raises(ex.UnknownExpression) as caught:
+        ex.lookup(name)
+    assert caught.value.suggestions == (label,)
+    assert caught.value.hint == f"did you mean: {{label: {label}, intensity: {intensity:g}}}?"
+
+
+@pytest.mark.parametrize("name", ["grief 1.5", "grief 150%", "griefx 0.8", "0.8", "grief 0.8 0.9"])
+def test_a_number_out_of_range_or_beside_no_term_suggests_no_intensity(name: str) -> None:
+    with pytest.raises(ex.UnknownExpression) as caught:
+        ex.lookup(name)
+    assert "intensity:" not in caught.value.hint
+
+
 def test_an_intensity_word_alone_or_before_no_term_is_a_plain_typo() -> None:
     for name in ("very", "intense griefx"):
         with pytest.raises(ex.UnknownExpression) as caught:

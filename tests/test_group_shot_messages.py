@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from idcli.cli import app
@@ -44,3 +45,51 @@ def test_the_single_method_note_does_not_suggest_dual_line_beyond_its_limit(writ
     dual = write_shotlist(SHOTS.replace("    method: single\n  - id: pair", "  - id: pair"), "dual.yaml")
     refused = CliRunner().invoke(app, ["validate", str(dual)])
     assert refused.exit_code == 2 and "may name at most 6" in refused.output
+
+
+PAIR = """\
+version: 1
+project: dinner
+model: {preset: tiny-sd}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
+shots:
+  - id: pair
+    prompt: "{mara} and {theo} whisper at the table"
+"""
+
+
+def test_regions_are_answered_with_where_a_shot_says_who_stands_where(write_shotlist) -> None:
+    # A regional prompter's habit: 'regions:' got "did you mean 'expressions'?", which leads to
+    # expressions: {mara: left}, an unknown expression. The hint says where positions go instead.
+    path = write_shotlist(PAIR + "    regions: {mara: left, theo: right}\n")
+    report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    (problem,) = report["error"]["problems"]
+    assert (problem["field"], problem["line"]) == ("shots[0].regions", 10)
+    assert "expressions" not in problem["hint"]
+    assert "in the prompt" in problem["hint"] and "plate_faces" in problem["hint"]
+    # The hint leads somewhere that validates: the positions written in the prompt's words.
+    moved = write_shotlist(PAIR.replace("{mara} and {theo} whisper", "{mara} on the left and {theo} on the right "
+                                        "whisper"), "moved.yaml")
+    assert CliRunner().invoke(app, ["validate", str(moved)]).exit_code == 0
+
+
+@pytest.mark.parametrize(("key", "value", "field"), [
+    ("cfg", "7", "guidance"), ("cfg_scale", "7", "guidance"), ("scheduler", "euler", "sampler"),
+    ("num_inference_steps", "8", "steps"), ("width", "256", "size"), ("height", "256", "size"),
+    ("denoising_strength", "0.5", "plate_strength"), ("denoise", "0.5", "plate_strength"),
+])
+def test_another_tools_name_for_a_field_names_idclis(write_shotlist, key: str, value: str, field: str) -> None:
+    path = write_shotlist(PAIR + f"    {key}: {value}\n")
+    report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    (problem,) = report["error"]["problems"]
+    assert problem["field"] == f"shots[0].{key}" and problem["message"] == f"unknown key '{key}'"
+    assert f"'{field}'" in problem["hint"], problem["hint"]
+
+
+def test_a_batch_size_in_the_shot_list_is_answered_with_the_option(write_shotlist) -> None:
+    path = write_shotlist(PAIR.replace("shots:", "defaults: {batch_size: 4}\nshots:"))
+    report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    (problem,) = report["error"]["problems"]
+    assert problem["field"] == "defaults.batch_size" and "--batch-size" in problem["hint"]
