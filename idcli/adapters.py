@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .adapter_layout import check_adapter_file
 from .errors import ModelUnavailableError
 from .hashing import sha256_file_cached, tagged_hash
 from .models import ModelIdentity
@@ -135,6 +136,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
             # Found at plan time, like a model folder without its files: no key built on a missing file.
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, spec.allow_pickle)
+        check_adapter_file(file, plus=False)  # its header: a file of the wrong kind is refused before any work
         content = _file_hash(file, hash_contents)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
@@ -316,6 +318,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
         if not file.is_file():
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, allow_pickle)
+        check_adapter_file(file, plus=True)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, _file_hash(file, hash_contents),
                                False, allow_pickle, PLUSV2, shortcut, encoder)
     converted = _conversion_of_named(source_id, weight, subfolder, revision, allow_pickle)

@@ -575,3 +575,69 @@ shots:
         text = " ".join(result.output.split())
         assert result.exit_code == (4 if command == "plan" else 2), result.output
         assert "is incomplete: its tokenizer/ lacks tokenizer.json (or vocab.json and merges.txt)" in text, text
+
+
+def _wrong_adapter_file(kind: str, folder: Path, unet) -> tuple[str, str, str]:
+    """An adapter file of the wrong kind as users end up with one in ComfyUI's models/ipadapter: (the variant the
+    shot list names, the file name, what the refusal says)."""
+    from safetensors.torch import save_file
+
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
+    from idcli.engine.faceid_plus import write_random_plusv2_adapter
+    from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+    faceid, plus = "ip-adapter-faceid_sd15.safetensors", "ip-adapter-faceid-plusv2_sd15.safetensors"
+    if kind == "plus v2 named as faceid":
+        write_random_plusv2_adapter(unet, folder / plus, RANDOM_IMAGE_ENCODERS["tiny-sd"]["hidden_size"])
+        return "faceid", plus, "holds IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to " \
+                               "use it set model.adapter.variant: faceid-plusv2)"
+    if kind == "faceid named as plus v2":
+        write_random_faceid_adapter(unet, folder / faceid)
+        return "faceid-plusv2", faceid, "holds IP-Adapter FaceID (an MLP over the ArcFace embedding, no CLIP " \
+                                        "resampler), but model.adapter.variant is faceid-plusv2"
+    if kind == "the lora alone":
+        import torch
+
+        save_file({"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight":
+                   torch.zeros(4, 32)}, folder / "ip-adapter-faceid_sd15_lora.safetensors")
+        return "faceid", "ip-adapter-faceid_sd15_lora.safetensors", "holds only a LoRA"
+    if kind == "faceid-portrait":
+        from safetensors.torch import load_file
+
+        flat = load_file(write_random_faceid_adapter(unet, folder / "flat.safetensors"))
+        (folder / "flat.safetensors").unlink()
+        cad = int(unet.config.cross_attention_dim)
+        for key in ("image_proj.proj.2.weight", "image_proj.proj.2.bias"):
+            flat[key] = flat[key].repeat(4, *[1] * (flat[key].ndim - 1))  # 16 tokens of cad, not 4
+        assert flat["image_proj.proj.2.weight"].shape[0] == 16 * cad
+        save_file(flat, folder / "ip-adapter-faceid-portrait_sd15.safetensors")
+        return "faceid", "ip-adapter-faceid-portrait_sd15.safetensors", "holds 16 identity tokens per face"
+    assert kind == "truncated"
+    whole = write_random_faceid_adapter(unet, folder / faceid).read_bytes()
+    (folder / faceid).write_bytes(whole[:len(whole) // 2])  # a download cut half-way
+    return "faceid", faceid, "the file is damaged or truncated"
+
+
+@pytest.mark.parametrize("kind", ["plus v2 named as faceid", "faceid named as plus v2", "the lora alone",
+                                  "faceid-portrait", "truncated"])
+def test_an_adapter_file_of_the_wrong_kind_is_refused_by_plan_and_validate(write_shotlist, h94_folder: Path,
+                                                                          tiny_engines, kind: str) -> None:
+    """A local adapter file of the wrong kind — a Plus v2 file named as FaceID, the reverse, the LoRA h94 publishes
+    alone, a cut download — passed `validate` and `plan` and was refused only by the render, after it had loaded
+    the base model (on a farm, by every worker). Its header (a few kilobytes; no weight is read) tells each apart:
+    plan refuses it (exit 4) and validate names it at model.adapter (exit 2), in the render's words."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    variant, weight, says = _wrong_adapter_file(kind, h94_folder, tiny_engines("tiny-sd").pipe.unet)
+    encoder = ", image_encoder: enc" if variant == "faceid-plusv2" else ""
+    shots = write_shotlist(SHOTS.replace("{MODEL}", f"{{preset: sd15, id: base, adapter: {{variant: {variant}, "
+                                                    f"id: IP-Adapter-FaceID, weight_name: {weight}{encoder}}}}}"))
+    for command, code in (("validate", 2), ("plan", 4)):
+        result = CliRunner().invoke(app, [command, str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == code, result.output
+        assert f"{h94_folder / weight}'" in text and says in text, text
+        assert "Traceback" not in text, text
+    assert "shots.yaml:3:" in " ".join(CliRunner().invoke(app, ["validate", str(shots)]).output.split())
