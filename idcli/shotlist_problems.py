@@ -43,6 +43,22 @@ from .yamlsafe import path_text as _path_text
 _MODEL_AT: dict[str, type[BaseModel]] = {"model": ModelSpec, "defaults": RenderParams}
 
 
+# The adapter's knobs as other tools name them (diffusers' set_ip_adapter_scale and lora_scale, h94's scripts'
+# s_scale and shortcut, ComfyUI_IPAdapter_plus's weight, weight_faceidv2 and lora_strength), written under
+# model.adapter by people who used them: said in idcli's words. The nearest key by spelling misled ('lora_scale': did
+# you mean 'shortcut_scale'?, a FaceID-Plus v2 knob with nothing to do with the LoRA, refused with FaceID).
+_STRENGTH = ("idcli's adapter strength is characters.NAME.identity_strength or a shot's identity_strength: 0-2, "
+             "default 1.0, 0 turns the adapter off; the FaceID LoRA follows it, row by row")
+_LORA = _STRENGTH + ", and has no scale of its own"
+_SHORTCUT = ("FaceID-Plus v2's s_scale is shortcut_scale here: 0-4, default 1.0, the v2 shortcut always on; the "
+             "adapter's strength is identity_strength, on a character or a shot")
+ADAPTER_KNOBS_ELSEWHERE = {
+    **dict.fromkeys(("scale", "ip_adapter_scale", "weight", "strength", "adapter_scale"), _STRENGTH),
+    **dict.fromkeys(("lora_scale", "lora_strength", "lora_weight"), _LORA),
+    **dict.fromkeys(("s_scale", "shortcut", "weight_faceidv2", "faceidv2_weight"), _SHORTCUT),
+}
+
+
 def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class whose keys are valid at ``loc`` (the location of a mapping)."""
     if not loc:
@@ -122,7 +138,8 @@ def problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[P
             key = str(loc[-1])
             model = _model_for(loc[:-1])
             allowed = sorted(model.model_fields) if model else []
-            hint = did_you_mean(key, allowed) or (f"allowed: {', '.join(allowed)}" if allowed else "")
+            elsewhere = ADAPTER_KNOBS_ELSEWHERE.get(key.lower()) if model is AdapterSpec else None
+            hint = elsewhere or did_you_mean(key, allowed) or (f"allowed: {', '.join(allowed)}" if allowed else "")
             message = f"unknown key '{key}'"
             line_col = loaded.mark(loc, key=True)
         elif kind == "missing":
