@@ -641,3 +641,30 @@ def test_an_adapter_file_of_the_wrong_kind_is_refused_by_plan_and_validate(write
         assert f"{h94_folder / weight}'" in text and says in text, text
         assert "Traceback" not in text, text
     assert "shots.yaml:3:" in " ".join(CliRunner().invoke(app, ["validate", str(shots)]).output.split())
+
+
+def test_plan_offline_without_the_image_encoder_says_it_is_not_cached_and_which_fetch(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real preset's default (FaceID-Plus v2) planned offline with nothing fetched: the first thing plan needs is the
+    CLIP image encoder, and its refusal said transformers' "We couldn't connect to 'https://huggingface.co'" (there was
+    no connection to try: HF_HUB_OFFLINE=1) and `idcli models fetch PRESET`, where `validate` names the preset and the
+    cache. plan (and so render) now says it as validate does."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15}"))
+    result = CliRunner().invoke(app, ["plan", str(shots)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 4, result.output
+    assert "the CLIP image encoder 'h94/IP-Adapter' (models/image_encoder)" in text, text
+    assert f"is not in the Hugging Face cache ({tmp_path / 'empty-cache'}), and HF_HUB_OFFLINE=1 forbids" in text, text
+    assert "`idcli models fetch sd15`" in text and "PRESET" not in text and "couldn't connect" not in text, text
+    # An encoder of the user's own on the hub: `models fetch` does not get it; `hf download` does.
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, adapter: {variant: faceid-plusv2, image_encoder: "
+                                                    "someone/clip-vit-h, image_encoder_subfolder: vision}}"))
+    text = " ".join(CliRunner().invoke(app, ["plan", str(shots)]).output.split())
+    assert "the CLIP image encoder 'someone/clip-vit-h' (vision) that FaceID-Plus v2 reads face crops with is not in " \
+        "the Hugging Face cache" in text, text
+    assert "`hf download someone/clip-vit-h --include 'vision/*'`" in text and "models fetch" not in text, text

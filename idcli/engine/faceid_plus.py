@@ -279,9 +279,10 @@ def set_clip_rows(projection: Any, clip_rows: torch.Tensor) -> None:
 
 
 def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None = None,
-                       allow_pickle: bool = False) -> Any:
+                       allow_pickle: bool = False, preset: str | None = None) -> Any:
     """The CLIP image encoder (float32, CPU, eval) as ``load_ip_adapter(image_encoder_folder=...)`` loads it;
-    a missing or damaged one is a ``ModelUnavailableError`` saying how to get it."""
+    a missing or damaged one is a ``ModelUnavailableError`` saying how to get it (``preset``: the run's, named in
+    the `idcli models fetch` that gets its own encoder)."""
     _quiet()
     from transformers import CLIPVisionModelWithProjection
 
@@ -302,6 +303,14 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
                 "pickles are refused by default. To fix: set model.allow_pickle: true to load it (weights-only), or "
                 "add its model.safetensors (h94/IP-Adapter publishes both; `idcli models fetch PRESET --variant "
                 "faceid-plusv2` fetches that one)") from None
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE and not Path(source).is_dir():
+            # transformers' words ("We couldn't connect to 'https://huggingface.co'") for a file not in the cache,
+            # where offline mode tried no connection
+            from ..adapters import encoder_not_cached_offline
+
+            raise ModelUnavailableError(encoder_not_cached_offline(source, subfolder, preset)) from None
         raise ModelUnavailableError(
             f"cannot load the CLIP image encoder {where} that FaceID-Plus v2 reads face crops with: "
             f"{describe_error(exc)}. To fix: `idcli models fetch PRESET --variant faceid-plusv2` (it fetches "
