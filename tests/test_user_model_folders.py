@@ -668,3 +668,47 @@ def test_plan_offline_without_the_image_encoder_says_it_is_not_cached_and_which_
     assert "the CLIP image encoder 'someone/clip-vit-h' (vision) that FaceID-Plus v2 reads face crops with is not in " \
         "the Hugging Face cache" in text, text
     assert "`hf download someone/clip-vit-h --include 'vision/*'`" in text and "models fetch" not in text, text
+
+
+def _narrow_recogniser(synthetic_face_models: Path, target: Path, width: int, named: bool) -> None:
+    """The synthetic ArcFace with its embedding cut to ``width`` values: a recogniser insightface routes as ArcFace
+    (a square input of 112) whose embedding is not FaceID's 512 (a MobileFaceNet-style 128 or 256). ``named``: the
+    file states the width as a named dimension, not a number."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(synthetic_face_models / "w600k_synthetic.onnx"))
+    out = model.graph.output[0]
+    batch = out.type.tensor_type.shape.dim[0]
+    model.graph.initializer.extend(helper.make_tensor(name, TensorProto.INT64, [1], [value])
+                                   for name, value in (("cut_start", 0), ("cut_end", width), ("cut_axis", 1)))
+    model.graph.node.append(helper.make_node("Slice", [out.name, "cut_start", "cut_end", "cut_axis"], ["cut"]))
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info(
+        "cut", TensorProto.FLOAT, [batch.dim_param or batch.dim_value, "width" if named else width]))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_a_recogniser_whose_embedding_is_not_512_values_is_refused_naming_it(
+        tmp_path: Path, synthetic_face_models: Path, selfies: Path, named: bool) -> None:
+    """A face-model folder whose recogniser gives 256 values (insightface takes any square-input model of 112 px or
+    more for ArcFace): encode-identity wrote the pack, then refused it as "identity pack is incomplete (missing a
+    512-value embedding)", and a render failed every shot of the character the same way, blaming a pack in the
+    identity cache. The folder is refused when it loads, naming the recogniser and the 512 FaceID reads; no pack."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    folder = tmp_path / "my-pack"
+    folder.mkdir()
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", folder / "det_10g.onnx")
+    _narrow_recogniser(synthetic_face_models, folder / "w600k_r50.onnx", 256, named)
+    result = CliRunner().invoke(app, ["encode-identity", str(selfies / "mara_1.jpg"), "--name", "mara", "-o",
+                                      str(tmp_path / "mara.idpack"), "--face-models", str(folder)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 4, result.output
+    assert f"face models in {folder}: the recogniser w600k_r50.onnx gives 256-value embeddings" in text, text
+    assert "512" in text and "incomplete" not in text and "Traceback" not in text, text
+    assert not (tmp_path / "mara.idpack").exists()
