@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .adapter_layout import check_adapter_file
 from .errors import ModelUnavailableError
 from .hashing import sha256_file_cached, tagged_hash
 from .models import ModelIdentity
@@ -135,6 +136,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
             # Found at plan time, like a model folder without its files: no key built on a missing file.
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, spec.allow_pickle)
+        check_adapter_file(file, plus=False)  # its header: a file of the wrong kind is refused before any work
         content = _file_hash(file, hash_contents)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
@@ -240,6 +242,27 @@ def not_cached_offline(source: str, weight_name: str, subfolder: str) -> str:
             "point model.adapter at a local folder holding the file")
 
 
+def encoder_not_cached_offline(encoder_id: str, subfolder: str, preset: str | None) -> str:
+    """Why a hub CLIP image encoder cannot be had offline, and the way forward: plan's and render's words, and
+    validate's. `idcli models fetch PRESET` gets a real preset's own encoder; any other is named for `hf download`."""
+    from huggingface_hub import constants
+
+    from .presets import PRESETS
+
+    sub = subfolder.strip("/")
+    own = [name for name, known in PRESETS.items() if known.image_encoder == (encoder_id, subfolder)]
+    if preset in own:
+        get = f"`idcli models fetch {preset}`"
+    elif own:  # no run's preset at hand (a library call): every preset that reads it
+        get = " or ".join(f"`idcli models fetch {name}`" for name in own)
+    else:
+        get = f"`hf download {encoder_id}" + (f" --include '{sub}/*'`" if sub else "`")
+    return (f"the CLIP image encoder '{encoder_id}' ({sub or 'its top folder'}) that FaceID-Plus v2 reads face crops "
+            f"with is not in the Hugging Face cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE=1 forbids "
+            f"downloading it. To fix: {get} on a machine with network access, then copy the cache here; or point "
+            "model.adapter.image_encoder at a local folder")
+
+
 def random_plus_descriptor(preset_name: str) -> str:
     """The content hash of a random-weight preset's FaceID-Plus v2 adapter and image encoder."""
     preset = get_preset(preset_name)
@@ -316,6 +339,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
         if not file.is_file():
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, allow_pickle)
+        check_adapter_file(file, plus=True)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, _file_hash(file, hash_contents),
                                False, allow_pickle, PLUSV2, shortcut, encoder)
     converted = _conversion_of_named(source_id, weight, subfolder, revision, allow_pickle)

@@ -51,7 +51,7 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
                 said(_snapshot_incomplete(model.id, model.preset, lacking, offline), model_field, note=not offline)
     if not _names_a_character(loaded):
         return problems, notes  # plan resolves an adapter only for the shots' characters
-    from .adapters import adapter_where, not_cached_offline, resolve_adapter
+    from .adapters import adapter_where, encoder_not_cached_offline, not_cached_offline, resolve_adapter
 
     adapter_field = ("model", "adapter") if spec.adapter is not None else ("model", "preset")
     try:
@@ -74,9 +74,8 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
         if not _cached(encoder.id, config, encoder.revision):
             what = f"the CLIP image encoder '{encoder.id}' ({encoder.subfolder or 'its top folder'}) is not in the " \
                 "Hugging Face cache"
-            said(f"{what}, and HF_HUB_OFFLINE=1 forbids downloading it. To fix: `idcli models fetch {model.preset}` on "
-                 "a machine with network access, then copy the cache here; or point model.adapter.image_encoder at a "
-                 "local folder" if offline else f"{what}: the render downloads it first",
+            said(encoder_not_cached_offline(encoder.id, encoder.subfolder, model.preset) if offline
+                 else f"{what}: the render downloads it first",
                  ("model", "adapter", "image_encoder") if spec.adapter is not None and spec.adapter.image_encoder
                  else adapter_field, note=not offline)
     return problems, notes

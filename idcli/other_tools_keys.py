@@ -1,4 +1,4 @@
-"""Keys other image tools use in a shot's place, answered with idcli's own field.
+"""Keys other image tools use in a shot's (or the adapter's) place, answered with idcli's own field.
 
 A previs artist writes what A1111, ComfyUI or diffusers called it (``cfg_scale``, ``scheduler``, ``width``,
 ``denoising_strength``) or what a regional prompter has (``regions``). Spelling alone leads astray there:
@@ -31,7 +31,29 @@ _KEYS: dict[str, tuple[str, str]] = {
 }
 
 
+# The adapter's knobs as other tools name them (diffusers' set_ip_adapter_scale and lora_scale, h94's scripts'
+# s_scale and shortcut, ComfyUI_IPAdapter_plus's weight, weight_faceidv2 and lora_strength), written under
+# model.adapter by people who used them: said in idcli's words. The nearest key by spelling misled ('lora_scale': did
+# you mean 'shortcut_scale'?, a FaceID-Plus v2 knob with nothing to do with the LoRA, refused with FaceID).
+_STRENGTH = ("idcli's adapter strength is characters.NAME.identity_strength or a shot's identity_strength: 0-2, "
+             "default 1.0, 0 turns the adapter off; the FaceID LoRA follows it, row by row")
+_LORA = _STRENGTH + ", and has no scale of its own"
+_SHORTCUT = ("FaceID-Plus v2's s_scale is shortcut_scale here: 0-4, default 1.0, the v2 shortcut always on; the "
+             "adapter's strength is identity_strength, on a character or a shot")
+_ADAPTER_KNOBS = {
+    **dict.fromkeys(("scale", "ip_adapter_scale", "weight", "strength", "adapter_scale"), _STRENGTH),
+    **dict.fromkeys(("lora_scale", "lora_strength", "lora_weight"), _LORA),
+    **dict.fromkeys(("s_scale", "shortcut", "weight_faceidv2", "faceidv2_weight"), _SHORTCUT),
+}
+
+
 def other_tools_hint(key: str, allowed: Collection[str]) -> str:
     """The hint for an unknown ``key`` that another tool uses for one of idcli's fields in ``allowed``; else ''."""
     found = _KEYS.get(key.lower())
     return found[1] if found is not None and found[0] in allowed else ""
+
+
+def adapter_knob_hint(key: str) -> str:
+    """The hint for an unknown ``key`` under ``model.adapter`` that another tool uses for the adapter's knobs; else
+    ''."""
+    return _ADAPTER_KNOBS.get(key.lower(), "")

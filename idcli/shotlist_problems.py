@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem
-from .other_tools_keys import other_tools_hint
+from .other_tools_keys import adapter_knob_hint, other_tools_hint
 from .shotlist import (
     AdapterSpec,
     C2paSpec,
@@ -123,8 +123,8 @@ def problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[P
             key = str(loc[-1])
             model = _model_for(loc[:-1])
             allowed = sorted(model.model_fields) if model else []
-            hint = (other_tools_hint(key, allowed) or did_you_mean(key, allowed)
-                    or (f"allowed: {', '.join(allowed)}" if allowed else ""))
+            hint = ((adapter_knob_hint(key) if model is AdapterSpec else "") or other_tools_hint(key, allowed)
+                    or did_you_mean(key, allowed) or (f"allowed: {', '.join(allowed)}" if allowed else ""))
             message = f"unknown key '{key}'"
             line_col = loaded.mark(loc, key=True)
         elif kind == "missing":

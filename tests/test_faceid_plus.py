@@ -403,6 +403,28 @@ def test_plusv2_fields_with_variant_faceid_are_a_shot_list_error_not_ignored(wri
     idcli.load_shotlist(write_shotlist(SHOTS.replace("variant: faceid-plusv2", "variant: faceid"), "faceid.yaml"))
 
 
+@pytest.mark.parametrize(("knob", "says"), [
+    ("lora_scale", "identity_strength"), ("lora_strength", "identity_strength"), ("scale", "identity_strength"),
+    ("weight", "identity_strength"), ("s_scale", "shortcut_scale"), ("weight_faceidv2", "shortcut_scale")])
+def test_other_tools_adapter_knobs_are_named_with_idclis_own(write_shotlist, knob: str, says: str) -> None:
+    """diffusers' `set_ip_adapter_scale(scale)` and `lora_scale`, h94's `s_scale`, ComfyUI's `weight`,
+    `weight_faceidv2` and `lora_strength`, written under model.adapter: `lora_scale` was answered "did you mean
+    'shortcut_scale'?" (a FaceID-Plus v2 knob, refused with FaceID, that has nothing to do with the LoRA) and `scale`
+    with the list of model.adapter's keys, none of which is the adapter's strength. Each now names idcli's own."""
+    import idcli
+    from idcli.errors import ShotListError
+
+    with pytest.raises(ShotListError) as bad:
+        idcli.load_shotlist(write_shotlist(SHOTS.replace("variant: faceid-plusv2", f"variant: faceid-plusv2, "
+                                                         f"{knob}: 0.5")))
+    text = " ".join((str(bad.value) + " " + " ".join(str(p) for p in getattr(bad.value, "problems", []))).split())
+    assert f"model.adapter.{knob}: unknown key '{knob}'" in text and ":3:" in text, text
+    assert says in text, text
+    if says == "identity_strength":
+        assert "did you mean 'shortcut_scale'" not in text, text
+        assert "characters.NAME.identity_strength" in text and "LoRA" in text, text
+
+
 def test_real_presets_default_to_plusv2_and_models_fetch_gets_what_they_need() -> None:
     from idcli.adapters import adapter_variant
     from idcli.model_setup import DEFAULT_VARIANT, needs

@@ -575,3 +575,140 @@ shots:
         text = " ".join(result.output.split())
         assert result.exit_code == (4 if command == "plan" else 2), result.output
         assert "is incomplete: its tokenizer/ lacks tokenizer.json (or vocab.json and merges.txt)" in text, text
+
+
+def _wrong_adapter_file(kind: str, folder: Path, unet) -> tuple[str, str, str]:
+    """An adapter file of the wrong kind as users end up with one in ComfyUI's models/ipadapter: (the variant the
+    shot list names, the file name, what the refusal says)."""
+    from safetensors.torch import save_file
+
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
+    from idcli.engine.faceid_plus import write_random_plusv2_adapter
+    from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+    faceid, plus = "ip-adapter-faceid_sd15.safetensors", "ip-adapter-faceid-plusv2_sd15.safetensors"
+    if kind == "plus v2 named as faceid":
+        write_random_plusv2_adapter(unet, folder / plus, RANDOM_IMAGE_ENCODERS["tiny-sd"]["hidden_size"])
+        return "faceid", plus, "holds IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to " \
+                               "use it set model.adapter.variant: faceid-plusv2)"
+    if kind == "faceid named as plus v2":
+        write_random_faceid_adapter(unet, folder / faceid)
+        return "faceid-plusv2", faceid, "holds IP-Adapter FaceID (an MLP over the ArcFace embedding, no CLIP " \
+                                        "resampler), but model.adapter.variant is faceid-plusv2"
+    if kind == "the lora alone":
+        import torch
+
+        save_file({"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight":
+                   torch.zeros(4, 32)}, folder / "ip-adapter-faceid_sd15_lora.safetensors")
+        return "faceid", "ip-adapter-faceid_sd15_lora.safetensors", "holds only a LoRA"
+    if kind == "faceid-portrait":
+        from safetensors.torch import load_file
+
+        flat = load_file(write_random_faceid_adapter(unet, folder / "flat.safetensors"))
+        (folder / "flat.safetensors").unlink()
+        cad = int(unet.config.cross_attention_dim)
+        for key in ("image_proj.proj.2.weight", "image_proj.proj.2.bias"):
+            flat[key] = flat[key].repeat(4, *[1] * (flat[key].ndim - 1))  # 16 tokens of cad, not 4
+        assert flat["image_proj.proj.2.weight"].shape[0] == 16 * cad
+        save_file(flat, folder / "ip-adapter-faceid-portrait_sd15.safetensors")
+        return "faceid", "ip-adapter-faceid-portrait_sd15.safetensors", "holds 16 identity tokens per face"
+    assert kind == "truncated"
+    whole = write_random_faceid_adapter(unet, folder / faceid).read_bytes()
+    (folder / faceid).write_bytes(whole[:len(whole) // 2])  # a download cut half-way
+    return "faceid", faceid, "the file is damaged or truncated"
+
+
+@pytest.mark.parametrize("kind", ["plus v2 named as faceid", "faceid named as plus v2", "the lora alone",
+                                  "faceid-portrait", "truncated"])
+def test_an_adapter_file_of_the_wrong_kind_is_refused_by_plan_and_validate(write_shotlist, h94_folder: Path,
+                                                                          tiny_engines, kind: str) -> None:
+    """A local adapter file of the wrong kind — a Plus v2 file named as FaceID, the reverse, the LoRA h94 publishes
+    alone, a cut download — passed `validate` and `plan` and was refused only by the render, after it had loaded
+    the base model (on a farm, by every worker). Its header (a few kilobytes; no weight is read) tells each apart:
+    plan refuses it (exit 4) and validate names it at model.adapter (exit 2), in the render's words."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    variant, weight, says = _wrong_adapter_file(kind, h94_folder, tiny_engines("tiny-sd").pipe.unet)
+    encoder = ", image_encoder: enc" if variant == "faceid-plusv2" else ""
+    shots = write_shotlist(SHOTS.replace("{MODEL}", f"{{preset: sd15, id: base, adapter: {{variant: {variant}, "
+                                                    f"id: IP-Adapter-FaceID, weight_name: {weight}{encoder}}}}}"))
+    for command, code in (("validate", 2), ("plan", 4)):
+        result = CliRunner().invoke(app, [command, str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == code, result.output
+        assert f"{h94_folder / weight}'" in text and says in text, text
+        assert "Traceback" not in text, text
+    assert "shots.yaml:3:" in " ".join(CliRunner().invoke(app, ["validate", str(shots)]).output.split())
+
+
+def test_plan_offline_without_the_image_encoder_says_it_is_not_cached_and_which_fetch(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real preset's default (FaceID-Plus v2) planned offline with nothing fetched: the first thing plan needs is the
+    CLIP image encoder, and its refusal said transformers' "We couldn't connect to 'https://huggingface.co'" (there was
+    no connection to try: HF_HUB_OFFLINE=1) and `idcli models fetch PRESET`, where `validate` names the preset and the
+    cache. plan (and so render) now says it as validate does."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15}"))
+    result = CliRunner().invoke(app, ["plan", str(shots)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 4, result.output
+    assert "the CLIP image encoder 'h94/IP-Adapter' (models/image_encoder)" in text, text
+    assert f"is not in the Hugging Face cache ({tmp_path / 'empty-cache'}), and HF_HUB_OFFLINE=1 forbids" in text, text
+    assert "`idcli models fetch sd15`" in text and "PRESET" not in text and "couldn't connect" not in text, text
+    # An encoder of the user's own on the hub: `models fetch` does not get it; `hf download` does.
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, adapter: {variant: faceid-plusv2, image_encoder: "
+                                                    "someone/clip-vit-h, image_encoder_subfolder: vision}}"))
+    text = " ".join(CliRunner().invoke(app, ["plan", str(shots)]).output.split())
+    assert "the CLIP image encoder 'someone/clip-vit-h' (vision) that FaceID-Plus v2 reads face crops with is not in " \
+        "the Hugging Face cache" in text, text
+    assert "`hf download someone/clip-vit-h --include 'vision/*'`" in text and "models fetch" not in text, text
+
+
+def _narrow_recogniser(synthetic_face_models: Path, target: Path, width: int, named: bool) -> None:
+    """The synthetic ArcFace with its embedding cut to ``width`` values: a recogniser insightface routes as ArcFace
+    (a square input of 112) whose embedding is not FaceID's 512 (a MobileFaceNet-style 128 or 256). ``named``: the
+    file states the width as a named dimension, not a number."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(synthetic_face_models / "w600k_synthetic.onnx"))
+    out = model.graph.output[0]
+    batch = out.type.tensor_type.shape.dim[0]
+    model.graph.initializer.extend(helper.make_tensor(name, TensorProto.INT64, [1], [value])
+                                   for name, value in (("cut_start", 0), ("cut_end", width), ("cut_axis", 1)))
+    model.graph.node.append(helper.make_node("Slice", [out.name, "cut_start", "cut_end", "cut_axis"], ["cut"]))
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info(
+        "cut", TensorProto.FLOAT, [batch.dim_param or batch.dim_value, "width" if named else width]))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_a_recogniser_whose_embedding_is_not_512_values_is_refused_naming_it(
+        tmp_path: Path, synthetic_face_models: Path, selfies: Path, named: bool) -> None:
+    """A face-model folder whose recogniser gives 256 values (insightface takes any square-input model of 112 px or
+    more for ArcFace): encode-identity wrote the pack, then refused it as "identity pack is incomplete (missing a
+    512-value embedding)", and a render failed every shot of the character the same way, blaming a pack in the
+    identity cache. The folder is refused when it loads, naming the recogniser and the 512 FaceID reads; no pack."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    folder = tmp_path / "my-pack"
+    folder.mkdir()
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", folder / "det_10g.onnx")
+    _narrow_recogniser(synthetic_face_models, folder / "w600k_r50.onnx", 256, named)
+    result = CliRunner().invoke(app, ["encode-identity", str(selfies / "mara_1.jpg"), "--name", "mara", "-o",
+                                      str(tmp_path / "mara.idpack"), "--face-models", str(folder)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 4, result.output
+    assert f"face models in {folder}: the recogniser w600k_r50.onnx gives 256-value embeddings" in text, text
+    assert "512" in text and "incomplete" not in text and "Traceback" not in text, text
+    assert not (tmp_path / "mara.idpack").exists()

@@ -18,11 +18,9 @@ from typing import Any
 
 import torch
 
+from ..adapter_layout import faceid_layout_problem, is_pickle, not_an_adapter, pickle_named_safetensors
 from ..errors import ModelUnavailableError
 from .faceid import FaceIDLoRA, FaceIDState, RowScaledIPAdapterProcessor, install_row_scaled_processors
-
-FACEID_PROJECTION_KEYS = frozenset({"proj.0.weight", "proj.0.bias", "proj.2.weight", "proj.2.bias",
-                                    "norm.weight", "norm.bias"})
 
 
 def describe_error(exc: Exception) -> str:
@@ -47,7 +45,7 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
                     if group in state:
                         state[group][rest] = handle.get_tensor(key)
             if not state["image_proj"] and not state["ip_adapter"]:
-                raise ModelUnavailableError(_not_an_adapter(file, keys))
+                raise ModelUnavailableError(not_an_adapter(file, keys))
             return state
         if not allow_pickle:
             raise ModelUnavailableError(
@@ -56,12 +54,8 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
                 "once with `idcli models fetch`")
         loaded = torch.load(str(file), map_location="cpu", weights_only=True)
     except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        if file.name.endswith(".safetensors") and _is_pickle(file):
-            # A .bin renamed .safetensors (renaming is taken for converting): not damaged, and not safetensors.
-            raise ModelUnavailableError(
-                f"'{file}' is a pickle (torch.save) named .safetensors: renaming does not convert it. To fix: give it "
-                "back its .bin name and set model.allow_pickle: true (read with torch.load(weights_only=True)), or "
-                "convert it to safetensors") from None
+        if file.name.endswith(".safetensors") and is_pickle(file):
+            raise ModelUnavailableError(pickle_named_safetensors(file)) from None
         raise ModelUnavailableError(f"cannot load the FaceID adapter '{file}' ({describe_error(exc)}): the file is "
                                     "damaged, truncated or (a pickle) holds more than tensors, which the "
                                     "weights-only load refuses — download it again") from None
@@ -72,65 +66,11 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
     return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
 
 
-def _is_pickle(file: Path) -> bool:
-    """Whether ``file`` starts as torch.save writes: a zip archive (torch 1.6+) or a bare pickle stream."""
-    try:
-        with open(file, "rb") as handle:
-            head = handle.read(4)
-    except OSError:
-        return False
-    return head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5)
-
-
-def _not_an_adapter(file: Path, keys: list[str]) -> str:
-    """Why a safetensors file with no ``image_proj.*``/``ip_adapter.*`` key is not an adapter, and what to use."""
-    sample = ", ".join(sorted(keys)[:3]) or "none"
-    if any(key.startswith(("lora_unet_", "lora_te")) or ".lora_down." in key or ".lora_A." in key for key in keys):
-        from ..adapters import adapter_carrying_lora
-
-        adapter = adapter_carrying_lora(file.name) or "ip-adapter-faceid_sd15.bin / ip-adapter-faceid_sdxl.bin"
-        return (f"'{file}' holds only a LoRA ({len(keys)} keys such as {sample}), not the adapter: the FaceID "
-                f"adapter file ({adapter}, or its safetensors conversion by `idcli models fetch`) carries the "
-                "adapter weights and this same LoRA, which idcli applies from there — point model.adapter."
-                "weight_name at it")
-    return (f"'{file}' is not an IP-Adapter checkpoint: it has no image_proj.* and ip_adapter.* keys (its keys "
-            f"begin: {sample}) — point model.adapter at an ip-adapter-faceid file")
-
-
 def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
     """Refuse a checkpoint whose projection is not the FaceID layout, naming the file and what it is."""
-    found = set(state["image_proj"])
-    if found == FACEID_PROJECTION_KEYS:
-        _refuse_portrait(state, file)
-        return
-    if any(key.startswith("perceiver_resampler.") for key in found):
-        kind = ("IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to use it set "
-                "model.adapter.variant: faceid-plusv2)")
-    elif "proj.weight" in found or any(key.startswith("latents") for key in found):
-        kind = "a CLIP-image IP-Adapter, not a FaceID one"
-    else:
-        kind = "an unknown layout (image_proj keys: " + ", ".join(sorted(found)[:6]) + ")"
-    raise ModelUnavailableError(
-        f"'{file}' holds {kind}; idcli's adapter is IP-Adapter FaceID, whose image_proj keys are "
-        f"{', '.join(sorted(FACEID_PROJECTION_KEYS))} — point model.adapter at an ip-adapter-faceid_sd15 or "
-        "ip-adapter-faceid_sdxl file")
-
-
-def _refuse_portrait(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
-    """h94's FaceID-Portrait (``ip-adapter-faceid-portrait…``) has FaceID's keys but 16 tokens per face, no LoRA, and
-    was made to read several faces at once (five by default); diffusers loads it as a 16-token FaceID, so it would
-    render from one embedding without a word. Refused, naming the file: idcli runs FaceID and FaceID-Plus v2."""
-    norm, out = state["image_proj"].get("norm.weight"), state["image_proj"].get("proj.2.weight")
-    if norm is None or out is None or norm.ndim != 1 or out.ndim != 2 or int(norm.shape[0]) == 0:
-        return
-    tokens = int(out.shape[0]) // int(norm.shape[0])
-    if tokens == 4:
-        return
-    raise ModelUnavailableError(
-        f"'{file}' holds {tokens} identity tokens per face, not FaceID's 4: it is IP-Adapter FaceID-Portrait or "
-        "another model of FaceID's shape, made to read several faces at once, which idcli does not run — point "
-        "model.adapter at ip-adapter-faceid_sd15 / _sdxl (variant: faceid) or ip-adapter-faceid-plusv2_… "
-        "(variant: faceid-plusv2)")
+    problem = faceid_layout_problem({key: tuple(value.shape) for key, value in state["image_proj"].items()}, file)
+    if problem:
+        raise ModelUnavailableError(problem)
 
 
 # What the published adapters were made for, by the UNet's cross_attention_dim.

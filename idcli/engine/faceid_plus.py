@@ -41,18 +41,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..adapter_layout import RESAMPLER, plusv2_layout_problem
 from ..errors import ModelUnavailableError
 from ..render_request import RenderRequest
 from .faceid import FaceIDState
 from .faceid_layout import RANDOM_INIT_STD, canonical_safetensors, faceid_adapter_shapes, faceid_lora_shapes
-from .faceid_loading import FACEID_PROJECTION_KEYS, describe_error, load_adapter_checkpoint
+from .faceid_loading import describe_error, load_adapter_checkpoint
 
 PLUS_DEPTH = 4  # perceiver blocks: the published checkpoints' and the depth diffusers' loader assumes
 PLUS_DIM_HEAD = 64  # diffusers' loader derives the heads as to_q rows // 64
 PLUS_FF_MULT = 4
 CLIP_HIDDEN_LAYER = -2  # the penultimate hidden states, as diffusers' encode_image(output_hidden_states=True)
-RESAMPLER = "perceiver_resampler."
-PLUS_REQUIRED_KEYS = FACEID_PROJECTION_KEYS | {f"{RESAMPLER}proj_in.weight", f"{RESAMPLER}proj_out.weight"}
 
 
 # -- checkpoint layout --------------------------------------------------------------------------------
@@ -179,20 +178,9 @@ def random_image_encoder_folder(adapter: Any) -> Path:
 
 def check_plusv2_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
     """Refuse a checkpoint whose projection is not FaceID-Plus's, naming the file and what it holds."""
-    found = set(state["image_proj"])
-    if found >= PLUS_REQUIRED_KEYS:
-        return
-    if found == FACEID_PROJECTION_KEYS:
-        kind = "IP-Adapter FaceID (an MLP over the ArcFace embedding, no CLIP resampler)"
-        fix = "set model.adapter.variant: faceid to use it, or point model.adapter at an ip-adapter-faceid-plusv2 file"
-    elif "proj.weight" in found or "latents" in found:
-        kind = "a CLIP-image IP-Adapter, not a FaceID one"
-        fix = "point model.adapter at an ip-adapter-faceid-plusv2_sd15 or _sdxl file"
-    else:
-        kind = "an unknown layout (image_proj keys: " + ", ".join(sorted(found)[:6]) + ")"
-        fix = "point model.adapter at an ip-adapter-faceid-plusv2_sd15 or _sdxl file"
-    raise ModelUnavailableError(f"'{file}' holds {kind}, but model.adapter.variant is faceid-plusv2, whose "
-                                f"checkpoint has a perceiver resampler (image_proj.{RESAMPLER}*). To fix: {fix}")
+    problem = plusv2_layout_problem({key: tuple(value.shape) for key, value in state["image_proj"].items()}, file)
+    if problem:
+        raise ModelUnavailableError(problem)
 
 
 def load_plusv2_adapter(pipe: Any, source: str, weight_name: str, subfolder: str = "", *,
@@ -291,9 +279,10 @@ def set_clip_rows(projection: Any, clip_rows: torch.Tensor) -> None:
 
 
 def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None = None,
-                       allow_pickle: bool = False) -> Any:
+                       allow_pickle: bool = False, preset: str | None = None) -> Any:
     """The CLIP image encoder (float32, CPU, eval) as ``load_ip_adapter(image_encoder_folder=...)`` loads it;
-    a missing or damaged one is a ``ModelUnavailableError`` saying how to get it."""
+    a missing or damaged one is a ``ModelUnavailableError`` saying how to get it (``preset``: the run's, named in
+    the `idcli models fetch` that gets its own encoder)."""
     _quiet()
     from transformers import CLIPVisionModelWithProjection
 
@@ -314,6 +303,14 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
                 "pickles are refused by default. To fix: set model.allow_pickle: true to load it (weights-only), or "
                 "add its model.safetensors (h94/IP-Adapter publishes both; `idcli models fetch PRESET --variant "
                 "faceid-plusv2` fetches that one)") from None
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE and not Path(source).is_dir():
+            # transformers' words ("We couldn't connect to 'https://huggingface.co'") for a file not in the cache,
+            # where offline mode tried no connection
+            from ..adapters import encoder_not_cached_offline
+
+            raise ModelUnavailableError(encoder_not_cached_offline(source, subfolder, preset)) from None
         raise ModelUnavailableError(
             f"cannot load the CLIP image encoder {where} that FaceID-Plus v2 reads face crops with: "
             f"{describe_error(exc)}. To fix: `idcli models fetch PRESET --variant faceid-plusv2` (it fetches "

@@ -114,8 +114,9 @@ def rows_sha256(rows: np.ndarray) -> str:
 class _Encoder:
     """The image encoder, loaded on the first identity that needs it (most runs find every one cached)."""
 
-    def __init__(self, adapter: Any) -> None:
+    def __init__(self, adapter: Any, preset: str | None = None) -> None:
         self.adapter = adapter
+        self.preset = preset  # the run's, named in the advice when the encoder is missing
         self.model: Any = None
 
     def features(self, crops: np.ndarray) -> np.ndarray:
@@ -134,7 +135,7 @@ class _Encoder:
         if encoder.source == "local":
             return load_image_encoder(encoder.id, allow_pickle=self.adapter.allow_pickle)
         return load_image_encoder(encoder.id, encoder.subfolder, revision=encoder.revision,
-                                  allow_pickle=self.adapter.allow_pickle)
+                                  allow_pickle=self.adapter.allow_pickle, preset=self.preset)
 
 
 def with_clip_features(identity: CharacterIdentity, adapter: Any, encoder: _Encoder,
@@ -331,7 +332,7 @@ def attach_clip_features(identities: dict[str, CharacterIdentity], adapter: Any,
     """
     from .resolve import character_problem
 
-    encoder = _Encoder(adapter)
+    encoder = _Encoder(adapter, preset)
     result: dict[str, CharacterIdentity] = {}
     for name, identity in identities.items():
         try:

@@ -23,6 +23,7 @@ from ..hashing import sha256_file_cached, tagged_hash
 from ..option_words import Option
 
 ENV_VAR = "IDCLI_FACE_MODELS"
+EMBEDDING_SIZE = 512  # ArcFace's, what IP-Adapter FaceID projects (identity packs hold it: identity/pack.py)
 DEFAULT_PACK = "buffalo_l"
 LICENCE_NOTE = ("The pretrained insightface models (buffalo_l, antelopev2) are licensed for non-commercial "
                 "research only; check that your use is allowed.")
@@ -197,6 +198,24 @@ def _two_packs_in_one(folder: Path, kept: dict[str, Any], ignored: list[tuple[st
             Option("face_models"), "; IP-Adapter FaceID was trained with buffalo_l's w600k_r50.onnx")
 
 
+def _check_embedding_width(folder: Path, recogniser: Any, width: Any = None) -> None:
+    """Refuse a recogniser whose embedding is not the 512 values IP-Adapter FaceID reads (and identity packs hold).
+
+    insightface takes any model with a square input of 112 px or more for ArcFace, so a 128- or 256-value face
+    recogniser loads; the pack it made was then refused on reading as "incomplete (missing a 512-value embedding)",
+    after encode-identity had written it, and every shot of the character failed the same way. ``width``: the
+    embedding's, once one is computed; else the width the ONNX file states (a named dimension is not judged)."""
+    if width is None:
+        shape = getattr(recogniser, "output_shape", None)
+        width = shape[-1] if isinstance(shape, (list, tuple)) and shape else None
+    if not isinstance(width, int) or width == EMBEDDING_SIZE:
+        return
+    raise ModelUnavailableError(
+        f"face models in {folder}: the recogniser {Path(str(recogniser.model_file)).name} gives {width}-value "
+        f"embeddings, but IP-Adapter FaceID reads ArcFace's {EMBEDDING_SIZE} (buffalo_l's w600k_r50.onnx; antelopev2's "
+        "glintr100.onnx gives 512 too). To fix: use an ArcFace recogniser with 512-value embeddings")
+
+
 @dataclass
 class DetectedFace:
     bbox: np.ndarray  # x1, y1, x2, y2 in pixels
@@ -247,6 +266,7 @@ class FaceAnalyzer:
             raise ModelUnavailableError(f"face models in {models.folder}: no ArcFace recognition model "
                                         "(a square 112x112-input ONNX file such as w600k_r50.onnx); found: "
                                         f"{_routed_files(models.folder)}")
+        _check_embedding_width(models.folder, app.models["recognition"])
         app.prepare(ctx_id=0 if providers[0] == "CUDAExecutionProvider" else -1, det_size=det_size)
         self.app = app
 
@@ -256,6 +276,8 @@ class FaceAnalyzer:
         faces = [DetectedFace(np.asarray(f.bbox, dtype=np.float32), np.asarray(f.kps, dtype=np.float32),
                               float(f.det_score), np.asarray(f.normed_embedding, dtype=np.float32))
                  for f in self.app.get(bgr)]
+        for face in faces[:1]:  # a recogniser whose width its file leaves open (a named dimension)
+            _check_embedding_width(self.models.folder, self.app.models["recognition"], face.embedding.size)
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:

@@ -1,0 +1,171 @@
+"""What an IP-Adapter FaceID checkpoint holds, told from its key names and shapes alone. No torch here.
+
+The engine checks the state dict it loaded with these (engine/faceid_loading.py, engine/faceid_plus.py). ``plan``
+and ``validate`` check a local ``.safetensors`` adapter the same way from its header (a few kilobytes; no weight is
+read): a file of the wrong kind — a FaceID-Plus v2 file named for FaceID or the reverse, the LoRA h94 publishes
+alone, a download cut short — was refused only by the render, after it had loaded the base model (on a farm, by
+every worker), while ``plan`` and ``validate`` said the shot list was fine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import ModelUnavailableError
+
+Shapes = Mapping[str, Sequence[int]]  # key -> shape, of a tensor or as a safetensors header states it
+
+FACEID_PROJECTION_KEYS = frozenset({"proj.0.weight", "proj.0.bias", "proj.2.weight", "proj.2.bias",
+                                    "norm.weight", "norm.bias"})
+RESAMPLER = "perceiver_resampler."
+PLUS_REQUIRED_KEYS = FACEID_PROJECTION_KEYS | {f"{RESAMPLER}proj_in.weight", f"{RESAMPLER}proj_out.weight"}
+FACEID_TOKENS = 4
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
+
+
+def faceid_layout_problem(projection: Shapes, file: Path | str) -> str | None:
+    """Why a checkpoint with these ``image_proj`` keys (and shapes) is not a FaceID one; None if it is."""
+    found = set(projection)
+    if found == FACEID_PROJECTION_KEYS:
+        return _portrait_problem(projection, file)
+    if any(key.startswith(RESAMPLER) for key in found):
+        kind = ("IP-Adapter FaceID-Plus (a perceiver resampler over CLIP image features; to use it set "
+                "model.adapter.variant: faceid-plusv2)")
+    elif "proj.weight" in found or any(key.startswith("latents") for key in found):
+        kind = "a CLIP-image IP-Adapter, not a FaceID one"
+    else:
+        kind = "an unknown layout (image_proj keys: " + ", ".join(sorted(found)[:6]) + ")"
+    return (f"'{file}' holds {kind}; idcli's adapter is IP-Adapter FaceID, whose image_proj keys are "
+            f"{', '.join(sorted(FACEID_PROJECTION_KEYS))} — point model.adapter at an ip-adapter-faceid_sd15 or "
+            "ip-adapter-faceid_sdxl file")
+
+
+def _portrait_problem(projection: Shapes, file: Path | str) -> str | None:
+    """h94's FaceID-Portrait (``ip-adapter-faceid-portrait…``) has FaceID's keys but 16 tokens per face, no LoRA, and
+    was made to read several faces at once (five by default); diffusers loads it as a 16-token FaceID, so it would
+    render from one embedding without a word. Refused, naming the file: idcli runs FaceID and FaceID-Plus v2."""
+    norm, out = projection.get("norm.weight"), projection.get("proj.2.weight")
+    if norm is None or out is None or len(norm) != 1 or len(out) != 2 or int(norm[0]) == 0:
+        return None
+    tokens = int(out[0]) // int(norm[0])
+    if tokens == FACEID_TOKENS:
+        return None
+    return (f"'{file}' holds {tokens} identity tokens per face, not FaceID's 4: it is IP-Adapter FaceID-Portrait or "
+            "another model of FaceID's shape, made to read several faces at once, which idcli does not run — point "
+            "model.adapter at ip-adapter-faceid_sd15 / _sdxl (variant: faceid) or ip-adapter-faceid-plusv2_… "
+            "(variant: faceid-plusv2)")
+
+
+def plusv2_layout_problem(projection: Shapes, file: Path | str) -> str | None:
+    """Why a checkpoint whose ``image_proj`` keys are ``projection`` is not a FaceID-Plus one; None if it is."""
+    found = set(projection)
+    if found >= PLUS_REQUIRED_KEYS:
+        return None
+    if found == FACEID_PROJECTION_KEYS:
+        kind = "IP-Adapter FaceID (an MLP over the ArcFace embedding, no CLIP resampler)"
+        fix = "set model.adapter.variant: faceid to use it, or point model.adapter at an ip-adapter-faceid-plusv2 file"
+    elif "proj.weight" in found or "latents" in found:
+        kind = "a CLIP-image IP-Adapter, not a FaceID one"
+        fix = "point model.adapter at an ip-adapter-faceid-plusv2_sd15 or _sdxl file"
+    else:
+        kind = "an unknown layout (image_proj keys: " + ", ".join(sorted(found)[:6]) + ")"
+        fix = "point model.adapter at an ip-adapter-faceid-plusv2_sd15 or _sdxl file"
+    return (f"'{file}' holds {kind}, but model.adapter.variant is faceid-plusv2, whose checkpoint has a perceiver "
+            f"resampler (image_proj.{RESAMPLER}*). To fix: {fix}")
+
+
+def not_an_adapter(file: Path, keys: Sequence[str]) -> str:
+    """Why a safetensors file with no ``image_proj.*``/``ip_adapter.*`` key is not an adapter, and what to use."""
+    sample = ", ".join(sorted(keys)[:3]) or "none"
+    if any(key.startswith(("lora_unet_", "lora_te")) or ".lora_down." in key or ".lora_A." in key for key in keys):
+        from .adapters import adapter_carrying_lora
+
+        adapter = adapter_carrying_lora(file.name) or "ip-adapter-faceid_sd15.bin / ip-adapter-faceid_sdxl.bin"
+        return (f"'{file}' holds only a LoRA ({len(keys)} keys such as {sample}), not the adapter: the FaceID "
+                f"adapter file ({adapter}, or its safetensors conversion by `idcli models fetch`) carries the "
+                "adapter weights and this same LoRA, which idcli applies from there — point model.adapter."
+                "weight_name at it")
+    return (f"'{file}' is not an IP-Adapter checkpoint: it has no image_proj.* and ip_adapter.* keys (its keys "
+            f"begin: {sample}) — point model.adapter at an ip-adapter-faceid file")
+
+
+def is_pickle(file: Path) -> bool:
+    """Whether ``file`` starts as torch.save writes: a zip archive (torch 1.6+) or a bare pickle stream."""
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return False
+    return head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5)
+
+
+def pickle_named_safetensors(file: Path) -> str:
+    """A .bin renamed .safetensors (renaming is taken for converting): not damaged, and not safetensors."""
+    return (f"'{file}' is a pickle (torch.save) named .safetensors: renaming does not convert it. To fix: give it "
+            "back its .bin name and set model.allow_pickle: true (read with torch.load(weights_only=True)), or "
+            "convert it to safetensors")
+
+
+def safetensors_shapes(file: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape as ``file``'s safetensors header states it, the header checked as safetensors checks it
+    on loading (its length, its JSON, the tensors' data filling the rest of the file exactly); reads only the
+    header. A ``ValueError`` says what is wrong; an ``OSError`` if the file cannot be read."""
+    with open(file, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(0)
+        head = handle.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if length < 2 or length > MAX_HEADER_BYTES or 8 + length > size:
+            raise ValueError(f"its header is cut or unreadable: the file has {size:,} bytes")
+        text = handle.read(length)
+    try:
+        header = json.loads(text)
+    except ValueError:
+        raise ValueError("its header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise ValueError("its header is not a JSON object")
+    shapes: dict[str, tuple[int, ...]] = {}
+    end = 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            shape = tuple(int(n) for n in entry["shape"])
+            end = max(end, int(entry["data_offsets"][1]))
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise ValueError(f"its header's entry for '{key}' is malformed") from None
+        shapes[key] = shape
+    held = size - 8 - length
+    if end != held:
+        raise ValueError(f"its header places {end:,} bytes of tensors, the file holds {held:,}")
+    return shapes
+
+
+def damaged(label: str, file: Path, reason: str) -> str:
+    """A damaged or cut safetensors adapter, as plan, validate and the render say it."""
+    return f"cannot load the {label} adapter '{file}' ({reason}): the file is damaged or truncated — download it again"
+
+
+def check_adapter_file(file: Path, plus: bool) -> None:
+    """Refuse a local ``.safetensors`` adapter whose header says it is not the adapter the shot list names (FaceID,
+    or FaceID-Plus v2 when ``plus``), or is damaged, in the render's words; reads only the header. A pickle is left
+    to the render, which reads it weights-only (reading its keys here would mean unpickling it)."""
+    if not file.name.endswith(".safetensors"):
+        return
+    label = "FaceID-Plus v2" if plus else "FaceID"
+    try:
+        shapes = safetensors_shapes(file)
+    except ValueError as exc:
+        raise ModelUnavailableError(pickle_named_safetensors(file) if is_pickle(file)
+                                    else damaged(label, file, str(exc))) from None
+    except OSError as exc:
+        raise ModelUnavailableError(f"cannot read the {label} adapter '{file}': {exc.strerror or exc}") from None
+    projection = {key.removeprefix("image_proj."): shape for key, shape in shapes.items()
+                  if key.startswith("image_proj.")}
+    if not projection and not any(key.startswith("ip_adapter.") for key in shapes):
+        raise ModelUnavailableError(not_an_adapter(file, list(shapes)))
+    problem = (plusv2_layout_problem if plus else faceid_layout_problem)(projection, file)
+    if problem:
+        raise ModelUnavailableError(problem)
