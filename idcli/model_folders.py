@@ -8,12 +8,13 @@ licence:
 
 - a diffusers pipeline folder (``model_index.json``): what ``model.id`` takes;
 - IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes (h94's
-  ``…_lora.safetensors``, the LoRA alone, as ``FaceID LoRA``);
+  ``…_lora.safetensors``, the LoRA alone, as ``FaceID LoRA``; a safetensors file's kind told from its header);
 - a CLIP image encoder folder (``config.json`` naming a ``CLIPVisionModel*``): FaceID-Plus v2's encoder;
 - an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes.
 
 The licence comes from the folder's model card (``license:`` in README.md's front matter) when it
-has one, else from what idcli knows of the file, else "unknown". Nothing is loaded or hashed.
+has one, else from what idcli knows of the file, else "unknown". Nothing is loaded or hashed (an adapter's
+safetensors header, a few kilobytes, is read).
 """
 
 from __future__ import annotations
@@ -127,6 +128,9 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
 
 
 def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
+    """An adapter file, said which kind it is from its safetensors header (adapter_layout.adapter_kind; the JSON
+    ``kind`` keeps its two values, the header's answer is the ``detail``)."""
+    from .adapter_layout import adapter_kind
     from .adapters import adapter_carrying_lora
 
     licence = _card_licence(folder) or _adapter_licence(file)
@@ -138,7 +142,7 @@ def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
                   # Given as model.adapter, this very file loads only with allow_pickle (plan refuses it otherwise);
                   # fetch converts only the hub's published files, into IDCLI_HOME.
                   "pickle: loads with model.allow_pickle: true; `idcli models fetch` converts the published ones "
-                  "from the hub" if file.suffix == ".bin" else "")
+                  "from the hub" if file.suffix == ".bin" else adapter_kind(file))
 
 
 def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, Any]]:
@@ -221,6 +225,7 @@ def _known_hub_licence(repo_id: str, filename: str | None) -> str:
 def shotlist_folders(file: Path) -> list[dict[str, Any]]:
     """The model and adapter ``file`` renders with: local folders as found there, hub ids as cached.
     A tiny preset (built-in random weights) has nothing to list."""
+    from .adapter_layout import adapter_kind
     from .paths import local_path
     from .presets import get_preset
     from .shotlist import load_shotlist
@@ -252,7 +257,9 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
                                     _card_licence(local) or _adapter_licence(weight)))
         else:
             name = "/".join(p for p in (spec.adapter.subfolder.strip("/"), spec.adapter.weight_name) if p)
-            found.append(_hub_entry(source, "IP-Adapter weights", spec.adapter.id, name, spec.adapter.revision))
+            entry = _hub_entry(source, "IP-Adapter weights", spec.adapter.id, name, spec.adapter.revision)
+            kind = adapter_kind(Path(entry["path"])) if entry["path"] else ""  # a cached file: its header says
+            found.append({**entry, "detail": entry["detail"] + (f"; {kind}" if kind else "")})
     if spec.adapter is not None and spec.adapter.image_encoder is not None:
         # FaceID-Plus v2 renders cannot start without it (its default is a preset row of `models list`).
         found.append(_image_encoder_entry(f"{file}: model.adapter.image_encoder", spec.adapter.image_encoder,

@@ -712,3 +712,64 @@ def test_a_recogniser_whose_embedding_is_not_512_values_is_refused_naming_it(
     assert f"face models in {folder}: the recogniser w600k_r50.onnx gives 256-value embeddings" in text, text
     assert "512" in text and "incomplete" not in text and "Traceback" not in text, text
     assert not (tmp_path / "mara.idpack").exists()
+
+
+def test_models_list_says_which_adapter_each_file_is_from_its_header(h94_folder: Path, tiny_engines) -> None:
+    """`idcli models list --models-dir` called every adapter file "IP-Adapter weights": a FaceID file, a Plus v2 one
+    named for FaceID, the LoRA alone under an adapter's name, FaceID-Portrait and a cut download all read alike. Each
+    is now told from its safetensors header (no weight read); a pickle, whose keys would mean unpickling it, is not."""
+    from idcli.model_folders import describe_folder
+
+    unet = tiny_engines("tiny-sd").pipe.unet
+    said = {}
+    for kind in ("plus v2 named as faceid", "faceid named as plus v2", "the lora alone", "faceid-portrait",
+                 "truncated"):
+        folder = h94_folder.parent / kind.replace(" ", "-")
+        folder.mkdir()
+        _wrong_adapter_file(kind, folder, unet)
+        [entry], _whole = describe_folder(folder, "--models-dir")
+        assert entry["kind"] in ("IP-Adapter weights", "FaceID LoRA"), entry  # the JSON field keeps its values
+        said[kind] = entry["detail"]
+    assert said["plus v2 named as faceid"].startswith("FaceID-Plus (v1 and v2 alike): model.adapter.variant: "
+                                                      "faceid-plusv2"), said
+    assert said["faceid named as plus v2"].startswith("FaceID: model.adapter.variant: faceid"), said
+    assert said["the lora alone"].startswith("the LoRA alone"), said
+    assert said["faceid-portrait"].startswith("FaceID-Portrait (16 identity tokens per face): idcli does not run "
+                                              "it"), said
+    assert said["truncated"].startswith("damaged or truncated (its header places"), said
+    lora_named_as_adapter = h94_folder.parent / "renamed"
+    lora_named_as_adapter.mkdir()
+    (h94_folder.parent / "the-lora-alone" / "ip-adapter-faceid_sd15_lora.safetensors").rename(
+        lora_named_as_adapter / "ip-adapter-faceid_sd15.safetensors")
+    [entry], _whole = describe_folder(lora_named_as_adapter, "--models-dir")
+    assert entry["detail"].startswith("the LoRA alone, not an adapter"), entry
+    [entry], _whole = describe_folder(h94_folder, "--models-dir")  # the published pickle: not opened
+    assert entry["detail"].startswith("pickle: loads with model.allow_pickle: true"), entry
+
+
+def _hub_cached(monkeypatch: pytest.MonkeyPatch, cache: Path, repo_id: str) -> Path:
+    """The snapshot folder ``refs/main`` names in a hub cache at ``cache`` (huggingface_hub pointed at it), for files
+    a shot list names by hub id as `idcli models fetch` or diffusers would have left them."""
+    commit = "c" * 40
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    return repo / "snapshots" / commit
+
+
+def test_models_list_says_which_adapter_a_shot_lists_cached_hub_file_is(write_shotlist, tiny_engines, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models list --shotlist` named a hub adapter "IP-Adapter weights (hub file …)" whatever the cached file held."""
+    from idcli.model_folders import shotlist_folders
+
+    snapshot = _hub_cached(monkeypatch, tmp_path / "hub", "someone/faceid-files")
+    unet = tiny_engines("tiny-sd").pipe.unet
+    _variant, weight, _says = _wrong_adapter_file("plus v2 named as faceid", snapshot, unet)
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, adapter: {variant: faceid, id: "
+                                                    f"someone/faceid-files, weight_name: {weight}}}}}"))
+    [entry] = [e for e in shotlist_folders(shots) if e["kind"] == "IP-Adapter weights"]
+    assert entry["detail"] == f"hub file {weight}; FaceID-Plus (v1 and v2 alike): model.adapter.variant: " \
+                              "faceid-plusv2", entry
