@@ -773,3 +773,31 @@ def test_models_list_says_which_adapter_a_shot_lists_cached_hub_file_is(write_sh
     [entry] = [e for e in shotlist_folders(shots) if e["kind"] == "IP-Adapter weights"]
     assert entry["detail"] == f"hub file {weight}; FaceID-Plus (v1 and v2 alike): model.adapter.variant: " \
                               "faceid-plusv2", entry
+
+
+@pytest.mark.parametrize("kind", ["plus v2 named as faceid", "faceid named as plus v2", "truncated"])
+def test_a_cached_hub_adapter_of_the_wrong_kind_is_refused_by_plan_and_validate(
+        write_shotlist, h94_folder: Path, tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        kind: str) -> None:
+    """A local adapter file's header is checked by plan and validate; the same file named by hub id, already in the
+    Hugging Face cache, was not: plan said the shot list was fine and the render refused it after loading the base
+    model. A cached `.safetensors` file is now checked the same way (nothing is downloaded: one not cached is left
+    to the render, as before)."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    snapshot = _hub_cached(monkeypatch, tmp_path / "hub", "someone/faceid-files")
+    variant, weight, says = _wrong_adapter_file(kind, snapshot, tiny_engines("tiny-sd").pipe.unet)
+    encoder = ", image_encoder: enc" if variant == "faceid-plusv2" else ""
+    shots = write_shotlist(SHOTS.replace("{MODEL}", f"{{preset: sd15, id: base, adapter: {{variant: {variant}, "
+                                                    f"id: someone/faceid-files, weight_name: {weight}{encoder}}}}}"))
+    for command, code in (("validate", 2), ("plan", 4)):
+        result = CliRunner().invoke(app, [command, str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == code, result.output
+        assert f"{snapshot / weight}'" in text and says in text, text
+        assert "Traceback" not in text, text
+    (snapshot / weight).unlink()  # not cached: planned by its hub id as before, nothing fetched
+    result = CliRunner().invoke(app, ["validate", str(shots)])
+    assert says not in " ".join(result.output.split()), result.output
