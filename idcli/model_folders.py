@@ -10,11 +10,13 @@ licence:
 - IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes (h94's
   ``…_lora.safetensors``, the LoRA alone, as ``FaceID LoRA``; a safetensors file's kind told from its header);
 - a CLIP image encoder folder (``config.json`` naming a ``CLIPVisionModel*``): FaceID-Plus v2's encoder;
-- an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes.
+- an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes (a detector alone
+  or a cut file said as not usable).
 
 The licence comes from the folder's model card (``license:`` in README.md's front matter) when it
 has one, else from what idcli knows of the file, else "unknown". Nothing is loaded or hashed (an adapter's
-safetensors header, a few kilobytes, is read).
+safetensors header, a few kilobytes, is read; a face-model pack's ONNX graphs are parsed, not run, to say what is
+wrong with one the render would refuse: face_pack_check.py).
 """
 
 from __future__ import annotations
@@ -82,11 +84,15 @@ def _adapter_licence(file: Path) -> str:
 
 def _face_pack_entry(folder: Path, onnx: list[Path], source: str) -> dict[str, Any]:
     from .face_pack import LICENCE, RECORD
+    from .face_pack_check import face_pack_problem
     from .identity.faces import is_synthetic_pack
 
     licence = ("synthetic random weights (idcli's test pack)" if is_synthetic_pack(folder)
                else LICENCE + " (unless these are models of your own)")
     detail = ", ".join(p.name for p in onnx) + ("; fetched by idcli" if (folder / RECORD).is_file() else "")
+    problem = face_pack_problem(onnx)  # a detector alone, a cut recogniser: what the render would refuse
+    if problem:
+        detail += f"; not usable: {problem}"
     return _entry(source, "insightface face-model pack", folder, sum(p.stat().st_size for p in onnx), licence,
                   detail)
 

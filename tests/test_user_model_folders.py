@@ -801,3 +801,30 @@ def test_a_cached_hub_adapter_of_the_wrong_kind_is_refused_by_plan_and_validate(
     (snapshot / weight).unlink()  # not cached: planned by its hub id as before, nothing fetched
     result = CliRunner().invoke(app, ["validate", str(shots)])
     assert says not in " ".join(result.output.split()), result.output
+
+
+def test_models_list_says_what_is_wrong_with_a_face_model_folder(synthetic_face_models: Path, tmp_path: Path) -> None:
+    """`models list --models-dir` called any folder with an .onnx file an "insightface face-model pack … present":
+    one holding only the detector (its recogniser left behind in a copy) and one whose recogniser download was cut
+    read as whole packs, and the render refused them. The detail now says what is wrong, as the render would:
+    which file is missing its role or cannot be read; a whole pack reads as before."""
+    from idcli.model_folders import describe_folder
+
+    whole = tmp_path / "whole"
+    shutil.copytree(synthetic_face_models, whole)
+    [entry], _ = describe_folder(whole, "--models-dir")
+    assert entry["kind"] == "insightface face-model pack" and entry["present"], entry
+    assert "det_synthetic.onnx" in entry["detail"] and "not usable" not in entry["detail"], entry
+    detector_only = tmp_path / "detector-only"
+    shutil.copytree(synthetic_face_models, detector_only)
+    (detector_only / "w600k_synthetic.onnx").unlink()
+    [entry], _ = describe_folder(detector_only, "--models-dir")
+    assert "not usable: no ArcFace recognition model (a square 112x112-input ONNX file such as w600k_r50.onnx)" \
+        in entry["detail"], entry
+    cut = tmp_path / "cut"
+    shutil.copytree(synthetic_face_models, cut)
+    data = (cut / "w600k_synthetic.onnx").read_bytes()
+    (cut / "w600k_synthetic.onnx").write_bytes(data[:len(data) // 2])
+    [entry], _ = describe_folder(cut, "--models-dir")
+    assert "not usable: w600k_synthetic.onnx is damaged or truncated" in entry["detail"], entry
+    assert "download it again" in entry["detail"], entry
