@@ -205,3 +205,25 @@ def adapter_kind(file: Path) -> str:
     if "proj.weight" in projection or any(key.startswith("latents") for key in projection):
         return "a CLIP-image IP-Adapter, not a FaceID one: idcli does not run it"
     return "an unknown layout: idcli does not run it"
+
+
+def missing_lora_note(file: Path) -> str | None:
+    """A note when a FaceID or FaceID-Plus ``.safetensors`` adapter carries no LoRA: h94's published files carry it
+    (``ip_adapter.{k}.to_q_lora…``; h94's own loader loads them strictly into its LoRA processors), which the authors
+    say identity consistency needs, and a file without it (a conversion that kept only the adapter keys) rendered
+    without a word. Told from the header; None for a file that has it, is no adapter, or cannot be read (refused
+    elsewhere in its own words). Nothing is refused: the file renders as it is."""
+    if not file.name.endswith(".safetensors"):
+        return None
+    try:
+        shapes = safetensors_shapes(file)
+    except (ValueError, OSError):
+        return None
+    if not any(key.startswith("image_proj.") for key in shapes) \
+            or any(key.startswith("ip_adapter.") and "_lora." in key for key in shapes):
+        return None
+    return (f"the adapter '{file}' carries no LoRA (no ip_adapter.*_lora.* keys): it renders, but without the LoRA "
+            "FaceID's authors made for identity consistency. h94's published adapter files carry it (idcli applies it "
+            "from there, row by row); the LoRA h94 also publishes alone (…_lora.safetensors) is not added beside "
+            "another file. To have it: point model.adapter at the published file (or `idcli models fetch`'s "
+            "conversion of it), or convert your file again keeping every key")

@@ -245,6 +245,23 @@ def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revi
         check_adapter_file(file, plus=plus)
 
 
+def adapter_lora_note(adapter: AdapterIdentity) -> str | None:
+    """plan's and validate's note for an adapter file without its LoRA (adapter_layout.missing_lora_note): a local
+    file, or a hub one already in the cache (never downloaded for it); idcli's random adapters carry one."""
+    from .adapter_layout import missing_lora_note
+
+    if adapter.source == "local":
+        file: Path | None = Path(adapter.id) / adapter.subfolder / adapter.weight_name
+    elif adapter.source == "hub":
+        from .model_setup import cached_file
+
+        name = "/".join(p for p in (adapter.subfolder.strip("/"), adapter.weight_name) if p)
+        file = cached_file(adapter.id, name, None, None if adapter.revision == "main" else adapter.revision)
+    else:
+        return None
+    return missing_lora_note(file) if file is not None else None
+
+
 def not_cached_offline(source: str, weight_name: str, subfolder: str) -> str:
     """Why a hub adapter cannot be had offline, and the way forward (the render's words, and validate's)."""
     from huggingface_hub import constants

@@ -828,3 +828,33 @@ def test_models_list_says_what_is_wrong_with_a_face_model_folder(synthetic_face_
     [entry], _ = describe_folder(cut, "--models-dir")
     assert "not usable: w600k_synthetic.onnx is damaged or truncated" in entry["detail"], entry
     assert "download it again" in entry["detail"], entry
+
+
+def test_a_faceid_file_without_its_lora_is_said_once_not_refused(write_shotlist, h94_folder: Path, tiny_engines
+                                                                  ) -> None:
+    """h94's published FaceID files carry their LoRA (`ip_adapter.{k}.to_q_lora…`, which the authors say identity
+    consistency needs); a file without it (a conversion that kept only the adapter keys) rendered without a word.
+    validate notes it at model.adapter and plan warns once, naming the file and what to use; nothing is refused and
+    the job keys are those of the same file with no note (the note reads the header, nothing else)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
+
+    unet = tiny_engines("tiny-sd").pipe.unet
+    write_random_faceid_adapter(unet, h94_folder / "ip-adapter-faceid_sd15.safetensors", lora=False)
+    write_random_faceid_adapter(unet, h94_folder / "with-lora.safetensors")
+    says = "carries no LoRA (no ip_adapter.*_lora.* keys)"
+    for weight, noted in (("ip-adapter-faceid_sd15.safetensors", True), ("with-lora.safetensors", False)):
+        shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, adapter: {variant: faceid, "
+                                                        f"id: IP-Adapter-FaceID, weight_name: {weight}}}}}"))
+        result = CliRunner().invoke(app, ["validate", str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 0, result.output
+        assert ("shots.yaml:3:" in text and says in text and f"{h94_folder / weight}'" in text) == noted, text
+        result = CliRunner().invoke(app, ["plan", str(shots), "--json"])
+        assert result.exit_code == 0, result.output
+        warnings = [w for w in json.loads(result.stdout).get("warnings", []) if says in w]
+        assert len(warnings) == (1 if noted else 0), result.stdout
