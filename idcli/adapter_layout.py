@@ -46,16 +46,22 @@ def _portrait_problem(projection: Shapes, file: Path | str) -> str | None:
     """h94's FaceID-Portrait (``ip-adapter-faceid-portrait…``) has FaceID's keys but 16 tokens per face, no LoRA, and
     was made to read several faces at once (five by default); diffusers loads it as a 16-token FaceID, so it would
     render from one embedding without a word. Refused, naming the file: idcli runs FaceID and FaceID-Plus v2."""
-    norm, out = projection.get("norm.weight"), projection.get("proj.2.weight")
-    if norm is None or out is None or len(norm) != 1 or len(out) != 2 or int(norm[0]) == 0:
-        return None
-    tokens = int(out[0]) // int(norm[0])
-    if tokens == FACEID_TOKENS:
+    tokens = tokens_per_face(projection)
+    if tokens is None or tokens == FACEID_TOKENS:
         return None
     return (f"'{file}' holds {tokens} identity tokens per face, not FaceID's 4: it is IP-Adapter FaceID-Portrait or "
             "another model of FaceID's shape, made to read several faces at once, which idcli does not run — point "
             "model.adapter at ip-adapter-faceid_sd15 / _sdxl (variant: faceid) or ip-adapter-faceid-plusv2_… "
             "(variant: faceid-plusv2)")
+
+
+def tokens_per_face(projection: Shapes) -> int | None:
+    """How many tokens a FaceID-shaped projection makes of one face (its output width over the UNet's, which its
+    norm states); None when its shapes do not say."""
+    norm, out = projection.get("norm.weight"), projection.get("proj.2.weight")
+    if norm is None or out is None or len(norm) != 1 or len(out) != 2 or int(norm[0]) == 0:
+        return None
+    return int(out[0]) // int(norm[0])
 
 
 def plusv2_layout_problem(projection: Shapes, file: Path | str) -> str | None:
@@ -169,3 +175,55 @@ def check_adapter_file(file: Path, plus: bool) -> None:
     problem = (plusv2_layout_problem if plus else faceid_layout_problem)(projection, file)
     if problem:
         raise ModelUnavailableError(problem)
+
+
+def adapter_kind(file: Path) -> str:
+    """What a ``.safetensors`` adapter file holds, from its header alone, in the words `idcli models list` shows
+    (``models list`` called every adapter "IP-Adapter weights"); "" for a pickle, whose keys would mean unpickling
+    it. FaceID-Plus v1 and v2 have the same keys (v2 differs only in how the shortcut is used), so one label."""
+    if not file.name.endswith(".safetensors"):
+        return ""
+    try:
+        shapes = safetensors_shapes(file)
+    except ValueError as exc:
+        return "a pickle named .safetensors: not loadable as it is" if is_pickle(file) \
+            else f"damaged or truncated ({exc}): download it again"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    projection = {key.removeprefix("image_proj."): shape for key, shape in shapes.items()
+                  if key.startswith("image_proj.")}
+    if not projection and not any(key.startswith("ip_adapter.") for key in shapes):
+        if "holds only a LoRA" in not_an_adapter(file, list(shapes)):
+            return "the LoRA alone, not an adapter: model.adapter takes the adapter file, which carries it"
+        return "not an IP-Adapter checkpoint (no image_proj.* and ip_adapter.* keys)"
+    if plusv2_layout_problem(projection, file) is None:
+        return "FaceID-Plus (v1 and v2 alike): model.adapter.variant: faceid-plusv2"
+    if faceid_layout_problem(projection, file) is None:
+        return "FaceID: model.adapter.variant: faceid"
+    if set(projection) == FACEID_PROJECTION_KEYS:  # FaceID's keys, not its 4 tokens
+        return f"FaceID-Portrait ({tokens_per_face(projection)} identity tokens per face): idcli does not run it"
+    if "proj.weight" in projection or any(key.startswith("latents") for key in projection):
+        return "a CLIP-image IP-Adapter, not a FaceID one: idcli does not run it"
+    return "an unknown layout: idcli does not run it"
+
+
+def missing_lora_note(file: Path) -> str | None:
+    """A note when a FaceID or FaceID-Plus ``.safetensors`` adapter carries no LoRA: h94's published files carry it
+    (``ip_adapter.{k}.to_q_lora…``; h94's own loader loads them strictly into its LoRA processors), which the authors
+    say identity consistency needs, and a file without it (a conversion that kept only the adapter keys) rendered
+    without a word. Told from the header; None for a file that has it, is no adapter, or cannot be read (refused
+    elsewhere in its own words). Nothing is refused: the file renders as it is."""
+    if not file.name.endswith(".safetensors"):
+        return None
+    try:
+        shapes = safetensors_shapes(file)
+    except (ValueError, OSError):
+        return None
+    if not any(key.startswith("image_proj.") for key in shapes) \
+            or any(key.startswith("ip_adapter.") and "_lora." in key for key in shapes):
+        return None
+    return (f"the adapter '{file}' carries no LoRA (no ip_adapter.*_lora.* keys): it renders, but without the LoRA "
+            "FaceID's authors made for identity consistency. h94's published adapter files carry it (idcli applies it "
+            "from there, row by row); the LoRA h94 also publishes alone (…_lora.safetensors) is not added beside "
+            "another file. To have it: point model.adapter at the published file (or `idcli models fetch`'s "
+            "conversion of it), or convert your file again keeping every key")

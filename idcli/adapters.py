@@ -145,6 +145,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False)
     refuse_cached_hub_pickle("FaceID", source_id, weight, subfolder, spec.allow_pickle, revision)
+    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=False)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
 
 
@@ -228,6 +229,37 @@ def refuse_cached_hub_pickle(label: str, source: str, weight_name: str, subfolde
 
     if hub_repo_cached(source, revision):
         raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
+
+
+def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revision: str | None, plus: bool) -> None:
+    """A hub adapter's ``.safetensors`` file already in the Hugging Face cache at ``revision`` (None: main), checked
+    from its header as a local file is (adapter_layout.check_adapter_file): a wrong-kind or cut file was refused only
+    by the render, after it had loaded the base model, while plan and validate passed it. Never downloads: a file not
+    cached is planned by its hub id as before, and the render checks it once it has it."""
+    if not weight_name.endswith(".safetensors"):
+        return
+    from .model_setup import cached_file
+
+    file = cached_file(source, "/".join(p for p in (subfolder.strip("/"), weight_name) if p), None, revision)
+    if file is not None:
+        check_adapter_file(file, plus=plus)
+
+
+def adapter_lora_note(adapter: AdapterIdentity) -> str | None:
+    """plan's and validate's note for an adapter file without its LoRA (adapter_layout.missing_lora_note): a local
+    file, or a hub one already in the cache (never downloaded for it); idcli's random adapters carry one."""
+    from .adapter_layout import missing_lora_note
+
+    if adapter.source == "local":
+        file: Path | None = Path(adapter.id) / adapter.subfolder / adapter.weight_name
+    elif adapter.source == "hub":
+        from .model_setup import cached_file
+
+        name = "/".join(p for p in (adapter.subfolder.strip("/"), adapter.weight_name) if p)
+        file = cached_file(adapter.id, name, None, None if adapter.revision == "main" else adapter.revision)
+    else:
+        return None
+    return missing_lora_note(file) if file is not None else None
 
 
 def not_cached_offline(source: str, weight_name: str, subfolder: str) -> str:
@@ -347,6 +379,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False, PLUSV2, shortcut, encoder)
     refuse_cached_hub_pickle("FaceID-Plus v2", source_id, weight, subfolder, allow_pickle, revision)
+    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=True)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
                            PLUSV2, shortcut, encoder)
 

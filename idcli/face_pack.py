@@ -114,8 +114,12 @@ def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> d
     onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     record = _read_record(folder) if onnx else None
     synthetic = is_synthetic_pack(folder)
+    # The pack the folder holds, not the one a fetch would get (`--face-models .../antelopev2` read "buffalo_l"):
+    # the one idcli's fetch record names, else the folder's own name; an empty folder, the pack a fetch puts there.
+    fetched = record.get("pack") if record is not None else None
+    held = fetched if isinstance(fetched, str) and fetched else (folder.name if onnx else pack)
     return {
-        "pack": pack, "folder": str(folder), "chosen_by": chosen, "present": bool(onnx),
+        "pack": held, "folder": str(folder), "chosen_by": chosen, "present": bool(onnx),
         "files": [p.name for p in onnx], "size_bytes": sum(p.stat().st_size for p in onnx) if onnx else None,
         "fetched_by_idcli": record is not None,
         "licence": "synthetic random weights (idcli's test pack)" if synthetic else LICENCE,

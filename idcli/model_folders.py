@@ -8,12 +8,15 @@ licence:
 
 - a diffusers pipeline folder (``model_index.json``): what ``model.id`` takes;
 - IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes (h94's
-  ``…_lora.safetensors``, the LoRA alone, as ``FaceID LoRA``);
+  ``…_lora.safetensors``, the LoRA alone, as ``FaceID LoRA``; a safetensors file's kind told from its header);
 - a CLIP image encoder folder (``config.json`` naming a ``CLIPVisionModel*``): FaceID-Plus v2's encoder;
-- an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes.
+- an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes (a detector alone
+  or a cut file said as not usable).
 
 The licence comes from the folder's model card (``license:`` in README.md's front matter) when it
-has one, else from what idcli knows of the file, else "unknown". Nothing is loaded or hashed.
+has one, else from what idcli knows of the file, else "unknown". Nothing is loaded or hashed (an adapter's
+safetensors header, a few kilobytes, is read; a face-model pack's ONNX graphs are parsed, not run, to say what is
+wrong with one the render would refuse: face_pack_check.py).
 """
 
 from __future__ import annotations
@@ -81,11 +84,15 @@ def _adapter_licence(file: Path) -> str:
 
 def _face_pack_entry(folder: Path, onnx: list[Path], source: str) -> dict[str, Any]:
     from .face_pack import LICENCE, RECORD
+    from .face_pack_check import face_pack_problem
     from .identity.faces import is_synthetic_pack
 
     licence = ("synthetic random weights (idcli's test pack)" if is_synthetic_pack(folder)
                else LICENCE + " (unless these are models of your own)")
     detail = ", ".join(p.name for p in onnx) + ("; fetched by idcli" if (folder / RECORD).is_file() else "")
+    problem = face_pack_problem(onnx)  # a detector alone, a cut recogniser: what the render would refuse
+    if problem:
+        detail += f"; not usable: {problem}"
     return _entry(source, "insightface face-model pack", folder, sum(p.stat().st_size for p in onnx), licence,
                   detail)
 
@@ -127,6 +134,9 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
 
 
 def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
+    """An adapter file, said which kind it is from its safetensors header (adapter_layout.adapter_kind; the JSON
+    ``kind`` keeps its two values, the header's answer is the ``detail``)."""
+    from .adapter_layout import adapter_kind
     from .adapters import adapter_carrying_lora
 
     licence = _card_licence(folder) or _adapter_licence(file)
@@ -138,7 +148,7 @@ def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
                   # Given as model.adapter, this very file loads only with allow_pickle (plan refuses it otherwise);
                   # fetch converts only the hub's published files, into IDCLI_HOME.
                   "pickle: loads with model.allow_pickle: true; `idcli models fetch` converts the published ones "
-                  "from the hub" if file.suffix == ".bin" else "")
+                  "from the hub" if file.suffix == ".bin" else adapter_kind(file))
 
 
 def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, Any]]:
@@ -221,6 +231,7 @@ def _known_hub_licence(repo_id: str, filename: str | None) -> str:
 def shotlist_folders(file: Path) -> list[dict[str, Any]]:
     """The model and adapter ``file`` renders with: local folders as found there, hub ids as cached.
     A tiny preset (built-in random weights) has nothing to list."""
+    from .adapter_layout import adapter_kind
     from .paths import local_path
     from .presets import get_preset
     from .shotlist import load_shotlist
@@ -252,7 +263,9 @@ def shotlist_folders(file: Path) -> list[dict[str, Any]]:
                                     _card_licence(local) or _adapter_licence(weight)))
         else:
             name = "/".join(p for p in (spec.adapter.subfolder.strip("/"), spec.adapter.weight_name) if p)
-            found.append(_hub_entry(source, "IP-Adapter weights", spec.adapter.id, name, spec.adapter.revision))
+            entry = _hub_entry(source, "IP-Adapter weights", spec.adapter.id, name, spec.adapter.revision)
+            kind = adapter_kind(Path(entry["path"])) if entry["path"] else ""  # a cached file: its header says
+            found.append({**entry, "detail": entry["detail"] + (f"; {kind}" if kind else "")})
     if spec.adapter is not None and spec.adapter.image_encoder is not None:
         # FaceID-Plus v2 renders cannot start without it (its default is a preset row of `models list`).
         found.append(_image_encoder_entry(f"{file}: model.adapter.image_encoder", spec.adapter.image_encoder,

@@ -239,6 +239,10 @@ class RenderParams(_Strict):
 ADAPTER_VARIANTS = ("faceid", "faceid-plusv2")  # docs/identity.md: which to pick and why
 
 
+# What an adapter's weight file is named (model.adapter.id given one instead of its folder).
+_WEIGHT_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
 class AdapterSpec(_Strict):
     """Which identity adapter renders the shot list: its variant, and (real presets) where its weights are.
 
@@ -265,6 +269,11 @@ class AdapterSpec(_Strict):
 
     @model_validator(mode="after")
     def _file_named_whole(self) -> AdapterSpec:
+        if self.id is not None and self.weight_name is None and self.id.lower().endswith(_WEIGHT_FILE_SUFFIXES):
+            # The file itself, as other tools take it: said as the id naming a file with weight_name given is.
+            folder, _, name = self.id.rstrip("/").rpartition("/")
+            raise ValueError(f"'{self.id}' is a file, not the folder that holds it: write {{id: {folder or '.'}, "
+                             f"weight_name: {name}}}")
         if (self.id is None) != (self.weight_name is None):
             raise ValueError("give both 'id' (hub id or folder) and 'weight_name' (the file in it), or neither "
                              "(the preset's own adapter)")

@@ -308,3 +308,32 @@ def test_models_fetch_cli_face_pack(home: Path, synthetic_face_models: Path, mon
     assert row["ready"] is True and listed["face_models"]["fetched_by_idcli"] is True
     assert listed["face_models"]["size_bytes"] == sum(
         p.stat().st_size for p in (home / ".insightface" / "models" / "buffalo_l").glob("*.onnx"))
+
+
+def test_models_list_and_fetch_name_the_face_model_folder_used_not_buffalo_l(
+        home: Path, synthetic_face_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models list --face-models /models/antelopev2` printed "face models (buffalo_l, --face-models)" and its JSON
+    `face_models.pack` said "buffalo_l", as did `models fetch`'s "face models (buffalo_l): present in …": the pack
+    idcli would fetch, not the one the folder holds. A folder of the user's own is now named by its folder; one idcli
+    fetched, by the pack its fetch record names; an empty one, by the pack a fetch would put there."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.face_pack import fetch_face_pack, pack_status
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    antelope = tmp_path / "models" / "antelopev2"
+    shutil.copytree(synthetic_face_models, antelope)
+    result = CliRunner().invoke(app, ["models", "list", "--face-models", str(antelope)])
+    assert result.exit_code == 0, result.output
+    assert f"face models (antelopev2, --face-models): {antelope}: present" in result.output, result.output
+    assert pack_status(antelope)["pack"] == "antelopev2"
+    # `models fetch` prints "face models ({pack}): {state} in {folder}" from this
+    assert fetch_face_pack(accept_insightface_licence=True, option=antelope)["pack"] == "antelopev2"
+    assert pack_status(tmp_path / "empty")["pack"] == "buffalo_l"  # what a fetch would put there
+    with _serve(_pack_zip(synthetic_face_models)) as hub:
+        fetch_face_pack(accept_insightface_licence=True, option=tmp_path / "faces", base_url=_base(hub), progress=False)
+    assert pack_status(tmp_path / "faces")["pack"] == "buffalo_l"  # as its fetch record says

@@ -1068,6 +1068,18 @@ def test_a_model_id_naming_a_file_is_refused_at_its_line(folder: Path, field: st
     rejected(folder, text, "^ckpt/v1-5", field, *fragments)
 
 
+@pytest.mark.parametrize("file", ["models/ipadapter/ip-adapter-faceid-plusv2_sd15.safetensors",
+                                  "ip-adapter-faceid_sd15.bin"])
+def test_an_adapter_id_naming_a_file_without_weight_name_says_how_to_write_it(folder: Path, file: str) -> None:
+    """`adapter: {id: path/to/file.safetensors}` (the file, as other tools take it) got the generic "give both 'id'
+    (hub id or folder) and 'weight_name'", which reads as if the file were right as id; with weight_name the same id
+    was named a file. Now it is said here too, with the two fields written out (whether or not the file exists)."""
+    folder_part, _, name = file.rpartition("/")
+    text = variant("  preset: tiny-sd\n", f"  preset: sd15\n  adapter: {{id: {file}}}\n")
+    rejected(folder, text, "^{id: ", "model.adapter", f"'{file}' is a file, not the folder that holds it",
+             f"write {{id: {folder_part or '.'}, weight_name: {name}}}")
+
+
 @pytest.mark.parametrize("model_id", ["org/name", "weights/local-model"])
 def test_real_preset_with_a_hub_id_or_local_folder(folder: Path, model_id: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -712,3 +712,149 @@ def test_a_recogniser_whose_embedding_is_not_512_values_is_refused_naming_it(
     assert f"face models in {folder}: the recogniser w600k_r50.onnx gives 256-value embeddings" in text, text
     assert "512" in text and "incomplete" not in text and "Traceback" not in text, text
     assert not (tmp_path / "mara.idpack").exists()
+
+
+def test_models_list_says_which_adapter_each_file_is_from_its_header(h94_folder: Path, tiny_engines) -> None:
+    """`idcli models list --models-dir` called every adapter file "IP-Adapter weights": a FaceID file, a Plus v2 one
+    named for FaceID, the LoRA alone under an adapter's name, FaceID-Portrait and a cut download all read alike. Each
+    is now told from its safetensors header (no weight read); a pickle, whose keys would mean unpickling it, is not."""
+    from idcli.model_folders import describe_folder
+
+    unet = tiny_engines("tiny-sd").pipe.unet
+    said = {}
+    for kind in ("plus v2 named as faceid", "faceid named as plus v2", "the lora alone", "faceid-portrait",
+                 "truncated"):
+        folder = h94_folder.parent / kind.replace(" ", "-")
+        folder.mkdir()
+        _wrong_adapter_file(kind, folder, unet)
+        [entry], _whole = describe_folder(folder, "--models-dir")
+        assert entry["kind"] in ("IP-Adapter weights", "FaceID LoRA"), entry  # the JSON field keeps its values
+        said[kind] = entry["detail"]
+    assert said["plus v2 named as faceid"].startswith("FaceID-Plus (v1 and v2 alike): model.adapter.variant: "
+                                                      "faceid-plusv2"), said
+    assert said["faceid named as plus v2"].startswith("FaceID: model.adapter.variant: faceid"), said
+    assert said["the lora alone"].startswith("the LoRA alone"), said
+    assert said["faceid-portrait"].startswith("FaceID-Portrait (16 identity tokens per face): idcli does not run "
+                                              "it"), said
+    assert said["truncated"].startswith("damaged or truncated (its header places"), said
+    lora_named_as_adapter = h94_folder.parent / "renamed"
+    lora_named_as_adapter.mkdir()
+    (h94_folder.parent / "the-lora-alone" / "ip-adapter-faceid_sd15_lora.safetensors").rename(
+        lora_named_as_adapter / "ip-adapter-faceid_sd15.safetensors")
+    [entry], _whole = describe_folder(lora_named_as_adapter, "--models-dir")
+    assert entry["detail"].startswith("the LoRA alone, not an adapter"), entry
+    [entry], _whole = describe_folder(h94_folder, "--models-dir")  # the published pickle: not opened
+    assert entry["detail"].startswith("pickle: loads with model.allow_pickle: true"), entry
+
+
+def _hub_cached(monkeypatch: pytest.MonkeyPatch, cache: Path, repo_id: str) -> Path:
+    """The snapshot folder ``refs/main`` names in a hub cache at ``cache`` (huggingface_hub pointed at it), for files
+    a shot list names by hub id as `idcli models fetch` or diffusers would have left them."""
+    commit = "c" * 40
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    return repo / "snapshots" / commit
+
+
+def test_models_list_says_which_adapter_a_shot_lists_cached_hub_file_is(write_shotlist, tiny_engines, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models list --shotlist` named a hub adapter "IP-Adapter weights (hub file …)" whatever the cached file held."""
+    from idcli.model_folders import shotlist_folders
+
+    snapshot = _hub_cached(monkeypatch, tmp_path / "hub", "someone/faceid-files")
+    unet = tiny_engines("tiny-sd").pipe.unet
+    _variant, weight, _says = _wrong_adapter_file("plus v2 named as faceid", snapshot, unet)
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, adapter: {variant: faceid, id: "
+                                                    f"someone/faceid-files, weight_name: {weight}}}}}"))
+    [entry] = [e for e in shotlist_folders(shots) if e["kind"] == "IP-Adapter weights"]
+    assert entry["detail"] == f"hub file {weight}; FaceID-Plus (v1 and v2 alike): model.adapter.variant: " \
+                              "faceid-plusv2", entry
+
+
+@pytest.mark.parametrize("kind", ["plus v2 named as faceid", "faceid named as plus v2", "truncated"])
+def test_a_cached_hub_adapter_of_the_wrong_kind_is_refused_by_plan_and_validate(
+        write_shotlist, h94_folder: Path, tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        kind: str) -> None:
+    """A local adapter file's header is checked by plan and validate; the same file named by hub id, already in the
+    Hugging Face cache, was not: plan said the shot list was fine and the render refused it after loading the base
+    model. A cached `.safetensors` file is now checked the same way (nothing is downloaded: one not cached is left
+    to the render, as before)."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    snapshot = _hub_cached(monkeypatch, tmp_path / "hub", "someone/faceid-files")
+    variant, weight, says = _wrong_adapter_file(kind, snapshot, tiny_engines("tiny-sd").pipe.unet)
+    encoder = ", image_encoder: enc" if variant == "faceid-plusv2" else ""
+    shots = write_shotlist(SHOTS.replace("{MODEL}", f"{{preset: sd15, id: base, adapter: {{variant: {variant}, "
+                                                    f"id: someone/faceid-files, weight_name: {weight}{encoder}}}}}"))
+    for command, code in (("validate", 2), ("plan", 4)):
+        result = CliRunner().invoke(app, [command, str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == code, result.output
+        assert f"{snapshot / weight}'" in text and says in text, text
+        assert "Traceback" not in text, text
+    (snapshot / weight).unlink()  # not cached: planned by its hub id as before, nothing fetched
+    result = CliRunner().invoke(app, ["validate", str(shots)])
+    assert says not in " ".join(result.output.split()), result.output
+
+
+def test_models_list_says_what_is_wrong_with_a_face_model_folder(synthetic_face_models: Path, tmp_path: Path) -> None:
+    """`models list --models-dir` called any folder with an .onnx file an "insightface face-model pack … present":
+    one holding only the detector (its recogniser left behind in a copy) and one whose recogniser download was cut
+    read as whole packs, and the render refused them. The detail now says what is wrong, as the render would:
+    which file is missing its role or cannot be read; a whole pack reads as before."""
+    from idcli.model_folders import describe_folder
+
+    whole = tmp_path / "whole"
+    shutil.copytree(synthetic_face_models, whole)
+    [entry], _ = describe_folder(whole, "--models-dir")
+    assert entry["kind"] == "insightface face-model pack" and entry["present"], entry
+    assert "det_synthetic.onnx" in entry["detail"] and "not usable" not in entry["detail"], entry
+    detector_only = tmp_path / "detector-only"
+    shutil.copytree(synthetic_face_models, detector_only)
+    (detector_only / "w600k_synthetic.onnx").unlink()
+    [entry], _ = describe_folder(detector_only, "--models-dir")
+    assert "not usable: no ArcFace recognition model (a square 112x112-input ONNX file such as w600k_r50.onnx)" \
+        in entry["detail"], entry
+    cut = tmp_path / "cut"
+    shutil.copytree(synthetic_face_models, cut)
+    data = (cut / "w600k_synthetic.onnx").read_bytes()
+    (cut / "w600k_synthetic.onnx").write_bytes(data[:len(data) // 2])
+    [entry], _ = describe_folder(cut, "--models-dir")
+    assert "not usable: w600k_synthetic.onnx is damaged or truncated" in entry["detail"], entry
+    assert "download it again" in entry["detail"], entry
+
+
+def test_a_faceid_file_without_its_lora_is_said_once_not_refused(write_shotlist, h94_folder: Path, tiny_engines
+                                                                  ) -> None:
+    """h94's published FaceID files carry their LoRA (`ip_adapter.{k}.to_q_lora…`, which the authors say identity
+    consistency needs); a file without it (a conversion that kept only the adapter keys) rendered without a word.
+    validate notes it at model.adapter and plan warns once, naming the file and what to use; nothing is refused and
+    the job keys are those of the same file with no note (the note reads the header, nothing else)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.engine.faceid_layout import write_random_faceid_adapter
+
+    unet = tiny_engines("tiny-sd").pipe.unet
+    write_random_faceid_adapter(unet, h94_folder / "ip-adapter-faceid_sd15.safetensors", lora=False)
+    write_random_faceid_adapter(unet, h94_folder / "with-lora.safetensors")
+    says = "carries no LoRA (no ip_adapter.*_lora.* keys)"
+    for weight, noted in (("ip-adapter-faceid_sd15.safetensors", True), ("with-lora.safetensors", False)):
+        shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, adapter: {variant: faceid, "
+                                                        f"id: IP-Adapter-FaceID, weight_name: {weight}}}}}"))
+        result = CliRunner().invoke(app, ["validate", str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 0, result.output
+        assert ("shots.yaml:3:" in text and says in text and f"{h94_folder / weight}'" in text) == noted, text
+        result = CliRunner().invoke(app, ["plan", str(shots), "--json"])
+        assert result.exit_code == 0, result.output
+        warnings = [w for w in json.loads(result.stdout).get("warnings", []) if says in w]
+        assert len(warnings) == (1 if noted else 0), result.stdout
