@@ -637,6 +637,26 @@ def test_strict_types_say_the_fix(folder: Path, line: str, fix: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        # A decimal comma, as typed on a European keyboard: the hint was 'guidance: 0.5', any number's example.
+        ("guidance: 7,5", "write a decimal point, not a comma: guidance: 7.5"),
+        ("identity_strength: 0,8", "write a decimal point, not a comma: identity_strength: 0.8"),
+        ("plate_strength: 0,75", "write a decimal point, not a comma: plate_strength: 0.75"),
+        ("duration: 2,5", "write a decimal point, not a comma: duration: 2.5"),
+        ("expression_intensity: 0,5", "write a decimal point, not a comma: expression_intensity: 0.5"),
+        ("expression:\n      label: joy\n      intensity: 0,5", "write a decimal point, not a comma: intensity: 0.5"),
+    ],
+)
+def test_a_decimal_comma_is_answered_with_the_same_number_and_a_point(folder: Path, line: str, fix: str) -> None:
+    key, value = line.rsplit(": ", 1)
+    key = key.rsplit(" ", 1)[-1]
+    field = "expression.intensity" if key == "intensity" else key
+    output = rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{field}", fix)
+    assert "quotes" not in output  # nothing was quoted
+
+
+@pytest.mark.parametrize(
     ("value", "fragments"),
     [
         ("true", ("'true' is not allowed", "allowed: 1")),
