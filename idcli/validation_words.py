@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any
 
+from .yamlhints import COPIED, space_name, unicode_space
 from .yamlsafe import PathKey
 
 SHAPE_KINDS = {"model_type", "dict_type", "list_type", "too_short"}
@@ -62,8 +63,16 @@ _DECIMAL_COMMA = re.compile(r"[-+]?[0-9]+,[0-9]+")
 
 
 def _text_number_hint(kind: str, key: str | None, value: str) -> str:
-    """The fix for a number that YAML read as text: quoted ('8'), or with a decimal comma (7,5)."""
-    text = value.strip()
+    """The fix for a number that YAML read as text: quoted ('8'), with a decimal comma (7,5), or with a Unicode space
+    (a non-breaking one, typed or copied) before or after it, which YAML does not strip as it strips its own."""
+    start, end = 0, len(value)
+    while start < end and (value[start] in " \t" or unicode_space(value[start])):
+        start += 1
+    while end > start and (value[end - 1] in " \t" or unicode_space(value[end - 1])):
+        end -= 1
+    text = value[start:end]
+    before = [c for c in value[:start] if unicode_space(c)]
+    spaces = before or [c for c in value[end:] if unicode_space(c)]
     comma = kind == "float_type" and _DECIMAL_COMMA.fullmatch(text) is not None
     if comma:
         text = text.replace(",", ".")
@@ -73,6 +82,10 @@ def _text_number_hint(kind: str, key: str | None, value: str) -> str:
         return ""
     if not math.isfinite(number) or (kind != "float_type" and not number.is_integer()):
         return ""
+    if spaces:
+        fix = f"{key}: {text}" if key else text
+        return (f"{space_name(spaces[0])} {'comes before' if before else 'follows'} the {text}: YAML reads only "
+                f"ordinary spaces as spaces, so the value is text; delete it: {fix} ({COPIED})")
     if comma:
         return f"write a decimal point, not a comma: {key}: {text}" if key else f"write a decimal point: {text}"
     return f"write the number without quotes: {key}: {text}" if key else "write it without quotes"

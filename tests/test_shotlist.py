@@ -657,6 +657,22 @@ def test_a_decimal_comma_is_answered_with_the_same_number_and_a_point(folder: Pa
 
 
 @pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        # A non-breaking space typed after (or before) the number: the hint said to remove quotes that are not there.
+        ("takes: 2\u00a0", "a non-breaking space (U+00A0) follows the 2: YAML reads only ordinary spaces as spaces, "
+                           "so the value is text; delete it: takes: 2"),
+        ("guidance: \u00a07.5", "a non-breaking space (U+00A0) comes before the 7.5: YAML reads only ordinary "
+                                "spaces as spaces, so the value is text; delete it: guidance: 7.5"),
+    ],
+)
+def test_a_number_with_a_unicode_space_says_so_not_quotes(folder: Path, line: str, fix: str) -> None:
+    key, value = line.split(": ")
+    output = rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", fix)
+    assert "quotes" not in output
+
+
+@pytest.mark.parametrize(
     ("value", "fragments"),
     [
         ("true", ("'true' is not allowed", "allowed: 1")),
