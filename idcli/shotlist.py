@@ -427,17 +427,57 @@ def json_schema() -> dict[str, Any]:
 
 # --- rules that span fields: idcli/shotlist_checks.py; pydantic's errors: idcli/shotlist_problems.py
 
+class PlaceholderError(ValueError):
+    """A prompt's placeholder or brace that cannot be read, with the fix (``hint``)."""
+
+    def __init__(self, message: str, hint: str = "write {{ and }} for literal braces") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 def placeholders(text: str) -> list[str]:
     """Names of ``{name}`` placeholders in a prompt; ``{{`` and ``}}`` are literal braces."""
     names = []
-    for _literal, field_name, spec, conversion in string.Formatter().parse(text):
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError as exc:  # "Single '}' encountered in format string": Python's words, not idcli's
+        raise _unpaired_brace(text) or PlaceholderError(f"the braces do not pair up ({exc})") from None
+    for _literal, field_name, spec, conversion in fields:
         if field_name is None:
             continue
         if spec or conversion or not CHARACTER_NAME.fullmatch(field_name):
-            raise ValueError(f"'{{{field_name}{'!' + conversion if conversion else ''}"
-                             f"{':' + spec if spec else ''}}}' is not a character placeholder")
+            raise PlaceholderError(f"'{{{field_name}{'!' + conversion if conversion else ''}"
+                                   f"{':' + spec if spec else ''}}}' is not a character placeholder")
         names.append(field_name)
     return names
+
+
+def _unpaired_brace(text: str) -> PlaceholderError | None:
+    """The first brace of ``text`` that pairs with none, said with where it is in the text (the 1-based character
+    and the words around it); ``{{`` and ``}}`` are literal braces (docs/shot-lists.md)."""
+    i = 0
+    while i < len(text):
+        if text.startswith(("{{", "}}"), i):
+            i += 2
+            continue
+        if text[i] == "{":
+            close = text.find("}", i + 1)
+            if close < 0:
+                return PlaceholderError(f"the '{{' at character {i + 1} opens a placeholder that no '}}' closes: "
+                                        f"{_around(text, i)}", "close it: {name}, or write {{ for a literal '{'")
+            i = close + 1
+            continue
+        if text[i] == "}":
+            return PlaceholderError(f"the '}}' at character {i + 1} closes no placeholder: {_around(text, i)}",
+                                    "write }} for a literal '}'; a placeholder is {name}")
+        i += 1
+    return None
+
+
+def _around(text: str, i: int, reach: int = 30) -> str:
+    """The words of ``text`` around character ``i``, quoted, '...' where cut."""
+    start, end = max(0, i - reach), min(len(text), i + reach + 1)
+    return f"'{'...' if start else ''}{text[start:end].strip()}{'...' if end < len(text) else ''}'"
 
 
 # --- public entry points ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 from .errors import Problem
 from .method import DEFAULT_METHOD, MAX_CHARACTERS_PER_SHOT, check_fusion, explicit_params, shot_fusion
 from .paths import local_path
-from .shotlist import HUB_ID, RenderParams, Shot, ShotList, check_safe_id, placeholders
+from .shotlist import HUB_ID, PlaceholderError, RenderParams, Shot, ShotList, check_safe_id, placeholders
 from .suggest import closest, did_you_mean
 from .yamlsafe import LoadedYaml, PathKey
 from .yamlsafe import path_text as _path_text
@@ -47,8 +47,8 @@ def semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_f
             return
         try:
             names = placeholders(text)
-        except ValueError as exc:
-            add(str(exc), loc, "write {{ and }} for literal braces")
+        except PlaceholderError as exc:
+            add(str(exc), loc, exc.hint)
             return
         for name in names:
             if name not in doc.characters:

@@ -428,8 +428,6 @@ def test_undefined_placeholder_in_negative_prompt(folder: Path) -> None:
     [
         ("{alice!r} walks", "'{alice!r}' is not a character placeholder"),
         ("{alice:>10} walks", "is not a character placeholder"),
-        ("{alice walks", "expected '}'"),
-        ("alice} walks", "Single '}'"),
         ("{} walks", "'{}' is not a character placeholder"),
         ("{0} walks", "'{0}' is not a character placeholder"),
         ("{alice.name} walks", "is not a character placeholder"),
@@ -440,6 +438,26 @@ def test_bad_placeholder_syntax(folder: Path, prompt: str, fragment: str) -> Non
     text = variant('"{alice} walks in the rain"', json.dumps(prompt))
     rejected(folder, text, "prompt: ^" + json.dumps(prompt), "shots[0].prompt", fragment,
              "write {{ and }} for literal braces")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "words"),
+    [
+        # Python's words were 'Single '}' encountered in format string' and "expected '}' before end of string".
+        ("alice} walks", "the '}' at character 6 closes no placeholder: 'alice} walks' "
+                         "(write }} for a literal '}'; a placeholder is {name})"),
+        ("{{alice} walks", "the '}' at character 8 closes no placeholder: '{{alice} walks' "
+                           "(write }} for a literal '}'; a placeholder is {name})"),
+        ("{alice walks", "the '{' at character 1 opens a placeholder that no '}' closes: '{alice walks' "
+                         "(close it: {name}, or write {{ for a literal '{')"),
+        ("{alice} walks in the rain under a dark sky {", "the '{' at character 44 opens a placeholder that no '}' "
+                                                          "closes: '...in the rain under a dark sky {'"),
+    ],
+)
+def test_a_brace_that_pairs_with_none_is_said_in_idclis_words(folder: Path, prompt: str, words: str) -> None:
+    text = variant('"{alice} walks in the rain"', json.dumps(prompt))
+    line = rejected(folder, text, "prompt: ^" + json.dumps(prompt), "shots[0].prompt", words)
+    assert "format string" not in line and "expected" not in line
 
 
 @pytest.mark.parametrize("prompt", ["{{x}} and {alice}", "a set {{1, 2}}", "}} {{", "{{alice}} is literal"])
