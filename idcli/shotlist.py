@@ -107,13 +107,29 @@ def _parse_size(value: Any) -> tuple[int, int]:
     else:
         raise ValueError("size must be 'WIDTHxHEIGHT', [width, height] or {width: W, height: H}")
     for side in (width, height):
-        if side % 8:
-            raise ValueError(f"size {width}x{height}: each side must be a multiple of 8")
-        if not MIN_SIDE <= side <= MAX_SIDE:
-            raise ValueError(f"size {width}x{height}: each side must be {MIN_SIDE}..{MAX_SIDE}")
+        rule = ("each side must be a multiple of 8" if side % 8 else
+                f"each side must be {MIN_SIDE}..{MAX_SIDE}" if not MIN_SIDE <= side <= MAX_SIDE else "")
+        if rule:
+            nearest = _nearest_sizes(width, height)
+            raise PydanticCustomError("size", "size {size}: {rule}", {
+                "size": f"{width}x{height}", "rule": rule,
+                "hint": f"nearest: size: {' or '.join(nearest)}" if nearest else ""})
     if width * height > MAX_PIXELS:
         raise ValueError(f"size {width}x{height} is over the pixel budget of {MAX_PIXELS:,} pixels")
     return width, height
+
+
+def _nearest_sizes(width: int, height: int) -> list[str]:
+    """The allowed sizes nearest a refused one: each side inside MIN_SIDE..MAX_SIDE at its nearest multiple of 8 (the
+    lower and the upper one both, half-way between), within the pixel budget."""
+    def sides(side: int) -> list[int]:
+        side = min(max(side, MIN_SIDE), MAX_SIDE)
+        low = side - side % 8
+        return [low, low + 8] if side % 8 == 4 else [low] if side % 8 < 4 else [low + 8]
+
+    widths, heights = sides(width), sides(height)
+    pairs = dict.fromkeys([(widths[0], heights[0]), (widths[-1], heights[-1])])
+    return [f"{w}x{h}" for w, h in pairs if w * h <= MAX_PIXELS]
 
 
 Size = Annotated[

@@ -510,6 +510,24 @@ def test_bad_sizes(folder: Path, value: str, fragment: str) -> None:
     rejected(folder, text, f"size: ^{value}", "shots[1].size", fragment)
 
 
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        # 'size: 300x300' was refused with no size to write instead; each side goes to its nearest multiple of 8
+        # (both when it is half-way), inside 64..4096 and the pixel budget.
+        ("300x300", "each side must be a multiple of 8 (nearest: size: 296x296 or 304x304)"),
+        ("770x512", "each side must be a multiple of 8 (nearest: size: 768x512)"),
+        ("[770, 516]", "each side must be a multiple of 8 (nearest: size: 768x512 or 768x520)"),
+        ("2052x2048", "each side must be a multiple of 8 (nearest: size: 2048x2048)"),  # 2056x2048: over the budget
+        ("32x32", "each side must be 64..4096 (nearest: size: 64x64)"),
+        ("{width: 8192, height: 60}", "each side must be 64..4096 (nearest: size: 4096x64)"),
+    ],
+)
+def test_a_size_off_the_grid_gets_the_nearest_allowed_ones(folder: Path, value: str, words: str) -> None:
+    text = variant("    size: 320x256\n", f"    size: {value}\n")
+    rejected(folder, text, f"size: ^{value}", "shots[1].size", words)
+
+
 def test_bad_size_in_defaults(folder: Path) -> None:
     text = variant("  size: 256x256\n", "  size: 250x256\n")
     rejected(folder, text, "size: ^250x256", "defaults.size", "multiple of 8")
