@@ -693,6 +693,28 @@ def test_a_decimal_comma_is_answered_with_the_same_number_and_a_point(folder: Pa
 
 
 @pytest.mark.parametrize(
+    ("old", "new", "at", "field"),
+    [
+        ("intensity: 0.4}", "intensity: 0,4}", "intensity: ^0,4", "shots[1].expression.intensity"),
+        ("    seeds: [1, 2]\n", "    seeds: [1, 2]\n    method_params: {fusion_start: 0,25}\n", "fusion_start: ^0,25",
+         "shots[1].method_params.fusion_start"),
+    ],
+)
+def test_a_decimal_comma_in_braces_is_said_not_as_a_key(folder: Path, old: str, new: str, at: str,
+                                                         field: str) -> None:
+    # In a {...} mapping the comma ends the value: 'intensity: 0,4' was read as intensity 0 and a key 5, and
+    # refused with pydantic's 'Keys should be strings' at expression[4], the intensity silently 0.
+    value = at.split("^")[1]
+    whole, fraction = value.split(",")
+    key = at.split(":")[0]
+    output = rejected(folder, variant(old, new), at, field,
+                      f"the comma in '{key}: {value}' ends the value in a {{...}} mapping, so YAML reads "
+                      f"{key}: {whole} and a key {fraction}",
+                      f"write a decimal point: {key}: {whole}.{fraction}")
+    assert "Keys should be strings" not in output
+
+
+@pytest.mark.parametrize(
     ("line", "fix"),
     [
         # A non-breaking space typed after (or before) the number: the hint said to remove quotes that are not there.
