@@ -364,7 +364,10 @@ def lookup(name: str) -> ExpressionTerm:
         said = (_intensity_and_label(name) or _number_and_label(name)) if len(name) <= _MAX_NAME else None
         if said is not None:
             raise UnknownExpression(name, (said[1],), intensity=said[0])
-        raise UnknownExpression(name, closest(name))
+        from .expression_words import meant_terms
+
+        # A word for a face ('smiling'): the terms it means, before the terms it is spelled like.
+        raise UnknownExpression(name, meant_terms(normalise(name)) or closest(name))
     return vocab.term(label)
 
 

@@ -33,6 +33,7 @@ from .shot_prompts import (
 )
 from .shotlist import LoadedShotList, RenderParams, Shot
 from .versions import JOB_KEY_TAG
+from .yamlsafe import PathKey, path_text
 
 
 class TakeFiles:
@@ -208,7 +209,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
         cast = _cast(shot, characters, identities if adapter is not None else None)
         if plates and index in plates:
             # A plate shot: each named character's face re-generated into an existing frame (docs/plates.md).
-            jobs.extend(_plate_jobs(shot, plates[index], loaded, model, adapter, cast, known, groups, framing,
+            jobs.extend(_plate_jobs(index, plates[index], loaded, model, adapter, cast, known, groups, framing,
                                     min(width, height), shot_takes, pick, measure, warnings))
             continue
         if len(characters) > 1 and cast and pick("method", DEFAULT_METHOD) == "dual-line":
@@ -249,8 +250,7 @@ def make_plan(loaded: LoadedShotList, model: ModelIdentity, identities: dict[str
                                                 semantic if method == "dual-line" else None)
         if measure is not None and method == "dual-line" and spans and not any(
                 measure.tokens(semantic[:end]) > measure.tokens(semantic[:start]) for start, end in spans):
-            warnings.append(f"shot {shot.id}: '{{{subject}}}' makes no CLIP token, so the fusion mask cannot "
-                            "find the character and the identity line is never applied; give it a description")
+            warnings.append(_no_token_warning(loaded, shot, subject or "", "the"))
         for take, seed in enumerate(_seeds(shot, shot_takes), start=1):
             request = RenderRequest(prompt=prompt, negative_prompt=negative, seed=seed, width=width,
                                     height=height, steps=pick("steps", preset.steps),
@@ -315,8 +315,7 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
     for line in lines:
         if measure is not None and warnings is not None and not any(
                 measure.tokens(semantic[:end]) > measure.tokens(semantic[:start]) for start, end in line.spans):
-            warnings.append(f"shot {shot.id}: '{{{line.name}}}' makes no CLIP token, so the fusion mask cannot "
-                            "find the character and its identity line is never applied; give it a description")
+            warnings.append(_no_token_warning(loaded, shot, line.name, "its"))
     shot_level = shot_expression(shot)
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)
@@ -344,23 +343,22 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
     return jobs
 
 
-def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIdentity, adapter: Any,
+def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIdentity, adapter: Any,
                 cast: list[tuple[Any, float, ResolvedExpression | None]], known: list[Any],
                 groups: dict[tuple[Any, ...], str], framing: str | None, side: int, takes: int, pick: Any,
                 measure: Any = None, warnings: list[str] | None = None) -> list[Job]:
     """The jobs of a plate shot: each face's crop re-generated at ``side`` x ``side`` (the shot's shorter
     side) with its character's identity line, the semantic line being the shot prompt, which describes
-    the plate. ``plate``: the shot's ``plates.PlateShot`` (faces in the prompt's order)."""
+    the plate. ``index``: the shot's place in the shot list; ``plate``: its ``plates.PlateShot`` (faces in the
+    prompt's order). 'method' on a plate shot is said by shotlist_checks.plate_method_notes."""
     from .plates import plate_key_material, plate_record
 
+    shot = loaded.shotlist.shots[index]
     faces = [face.character for face in plate.faces]
     if [identity.name for identity, _s, _e in cast] != faces:
         # plates.plate_shots refuses identity strength 0; here only a caller that passed no identities.
         missing = sorted(set(faces) - {identity.name for identity, _s, _e in cast})
         raise ValueError(f"shot {shot.id}: the plate faces of {', '.join(missing)} have no identity to take")
-    if shot.method is not None and shot.method != "dual-line" and warnings is not None:
-        warnings.append(f"shot {shot.id}: method '{shot.method}' does not apply to a plate shot (each face takes "
-                        "its character's identity line inside its face mask)")
     semantic, lines = cast_lines(shot, loaded, cast, framing)
     first = lines[0]
     negative = resolve_prompt(pick("negative_prompt", ""), loaded)
@@ -376,7 +374,12 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
                                                         crop_box(face.box, plate.plate.size))
                                        for face in plate.faces), plate.strength)
     if warnings is not None:
-        for face in request_plate.faces:
+        def face_field(k: int) -> PathKey:
+            """Where face ``k`` is chosen: its entry of plate_faces, else the plate its face was found in."""
+            given = shot.plate_faces is not None and k < len(shot.plate_faces)
+            return ("shots", index, "plate_faces", k) if given else ("shots", index, "plate")
+
+        for k, face in enumerate(request_plate.faces):
             (x, y, w, h), (cx, cy, side_px, _) = face.box, face.crop_box
             # Only the part of the box inside the plate: a face cut by the frame's edge (a detected box may
             # reach past it) fits when its part in the plate does, and its mask reaches the plate's edge.
@@ -384,18 +387,19 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
             if max(x, 0) < cx or max(y, 0) < cy or min(x + w, pw) > cx + side_px or min(y + h, ph) > cy + side_px:
                 # The crop is square and inside the plate: a face box wider than the plate's shorter side
                 # cannot fit, and only its part inside the crop is re-generated.
-                warnings.append(f"shot {shot.id}: the face box [{x}, {y}, {w}, {h}] of '{face.character}' does not "
-                                f"fit in its {side_px}x{side_px} crop (the plate's shorter side); only the part "
-                                "inside the crop is re-generated")
+                warnings.append(_warning(loaded, face_field(k), f"the face box [{x}, {y}, {w}, {h}] of "
+                                         f"'{face.character}' does not fit in its {side_px}x{side_px} crop (the "
+                                         "plate's shorter side); only the part inside the crop is re-generated"))
         from .plates import overlapping_faces
 
         requested = request_plate.faces
         for i, j in overlapping_faces([(face.box, face.crop_box) for face in requested], plate.plate.size):
             under, over = requested[i], requested[j]
-            warnings.append(f"shot {shot.id}: the face masks of '{under.character}' {list(under.box)} and "
-                            f"'{over.character}' {list(over.box)} overlap; where they do, '{over.character}''s "
-                            f"face is laid over '{under.character}''s (keep the boxes apart, or give one box "
-                            "holding both faces to one character)")
+            # Said at the face laid over the other: the later one in plate_faces order.
+            warnings.append(_warning(loaded, face_field(j), f"the face masks of '{under.character}' "
+                                     f"{list(under.box)} and '{over.character}' {list(over.box)} overlap; where they "
+                                     f"do, '{over.character}''s face is laid over '{under.character}''s",
+                                     "keep the boxes apart, or give one box holding both faces to one character"))
     shot_level = shot_expression(shot)
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)
@@ -429,6 +433,23 @@ def _plate_jobs(shot: Shot, plate: Any, loaded: LoadedShotList, model: ModelIden
                         cast=records, prompt_tokens=prompt_tokens, plate=record,
                         shot_prompt=shot.prompt, descriptions=character_descriptions(loaded, shot_characters(shot))))
     return jobs
+
+
+def _warning(loaded: LoadedShotList, path: PathKey, message: str, hint: str = "") -> str:
+    """A plan warning as validate's notes are said: the shot list's file, the line of the field, the field."""
+    from .errors import Problem
+
+    line, column = loaded.position(path)
+    return Problem(message, path_text(path), line, column, hint).format(str(loaded.source))
+
+
+def _no_token_warning(loaded: LoadedShotList, shot: Shot, name: str, line_word: str) -> str:
+    """A character of a dual-line shot whose phrase makes no CLIP token. Only a description can do that (without one
+    the name itself stands in, shot_prompts.resolve_prompt_spans): said at the description's line."""
+    return _warning(loaded, ("characters", name, "description"),
+                    f"the description of '{name}' makes no CLIP token, so in shot '{shot.id}' the fusion mask cannot "
+                    f"find the character and {line_word} identity line is never applied",
+                    f"write words that describe '{name}'")
 
 
 def _measure_texts(measure: Any, prompt: str, negative: str, semantic: str | None,

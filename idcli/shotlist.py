@@ -107,13 +107,29 @@ def _parse_size(value: Any) -> tuple[int, int]:
     else:
         raise ValueError("size must be 'WIDTHxHEIGHT', [width, height] or {width: W, height: H}")
     for side in (width, height):
-        if side % 8:
-            raise ValueError(f"size {width}x{height}: each side must be a multiple of 8")
-        if not MIN_SIDE <= side <= MAX_SIDE:
-            raise ValueError(f"size {width}x{height}: each side must be {MIN_SIDE}..{MAX_SIDE}")
+        rule = ("each side must be a multiple of 8" if side % 8 else
+                f"each side must be {MIN_SIDE}..{MAX_SIDE}" if not MIN_SIDE <= side <= MAX_SIDE else "")
+        if rule:
+            nearest = _nearest_sizes(width, height)
+            raise PydanticCustomError("size", "size {size}: {rule}", {
+                "size": f"{width}x{height}", "rule": rule,
+                "hint": f"nearest: size: {' or '.join(nearest)}" if nearest else ""})
     if width * height > MAX_PIXELS:
         raise ValueError(f"size {width}x{height} is over the pixel budget of {MAX_PIXELS:,} pixels")
     return width, height
+
+
+def _nearest_sizes(width: int, height: int) -> list[str]:
+    """The allowed sizes nearest a refused one: each side inside MIN_SIDE..MAX_SIDE at its nearest multiple of 8 (the
+    lower and the upper one both, half-way between), within the pixel budget."""
+    def sides(side: int) -> list[int]:
+        side = min(max(side, MIN_SIDE), MAX_SIDE)
+        low = side - side % 8
+        return [low, low + 8] if side % 8 == 4 else [low] if side % 8 < 4 else [low + 8]
+
+    widths, heights = sides(width), sides(height)
+    pairs = dict.fromkeys([(widths[0], heights[0]), (widths[-1], heights[-1])])
+    return [f"{w}x{h}" for w, h in pairs if w * h <= MAX_PIXELS]
 
 
 Size = Annotated[
@@ -436,17 +452,57 @@ def json_schema() -> dict[str, Any]:
 
 # --- rules that span fields: idcli/shotlist_checks.py; pydantic's errors: idcli/shotlist_problems.py
 
+class PlaceholderError(ValueError):
+    """A prompt's placeholder or brace that cannot be read, with the fix (``hint``)."""
+
+    def __init__(self, message: str, hint: str = "write {{ and }} for literal braces") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 def placeholders(text: str) -> list[str]:
     """Names of ``{name}`` placeholders in a prompt; ``{{`` and ``}}`` are literal braces."""
     names = []
-    for _literal, field_name, spec, conversion in string.Formatter().parse(text):
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError as exc:  # "Single '}' encountered in format string": Python's words, not idcli's
+        raise _unpaired_brace(text) or PlaceholderError(f"the braces do not pair up ({exc})") from None
+    for _literal, field_name, spec, conversion in fields:
         if field_name is None:
             continue
         if spec or conversion or not CHARACTER_NAME.fullmatch(field_name):
-            raise ValueError(f"'{{{field_name}{'!' + conversion if conversion else ''}"
-                             f"{':' + spec if spec else ''}}}' is not a character placeholder")
+            raise PlaceholderError(f"'{{{field_name}{'!' + conversion if conversion else ''}"
+                                   f"{':' + spec if spec else ''}}}' is not a character placeholder")
         names.append(field_name)
     return names
+
+
+def _unpaired_brace(text: str) -> PlaceholderError | None:
+    """The first brace of ``text`` that pairs with none, said with where it is in the text (the 1-based character
+    and the words around it); ``{{`` and ``}}`` are literal braces (docs/shot-lists.md)."""
+    i = 0
+    while i < len(text):
+        if text.startswith(("{{", "}}"), i):
+            i += 2
+            continue
+        if text[i] == "{":
+            close = text.find("}", i + 1)
+            if close < 0:
+                return PlaceholderError(f"the '{{' at character {i + 1} opens a placeholder that no '}}' closes: "
+                                        f"{_around(text, i)}", "close it: {name}, or write {{ for a literal '{'")
+            i = close + 1
+            continue
+        if text[i] == "}":
+            return PlaceholderError(f"the '}}' at character {i + 1} closes no placeholder: {_around(text, i)}",
+                                    "write }} for a literal '}'; a placeholder is {name}")
+        i += 1
+    return None
+
+
+def _around(text: str, i: int, reach: int = 30) -> str:
+    """The words of ``text`` around character ``i``, quoted, '...' where cut."""
+    start, end = max(0, i - reach), min(len(text), i + reach + 1)
+    return f"'{'...' if start else ''}{text[start:end].strip()}{'...' if end < len(text) else ''}'"
 
 
 # --- public entry points ------------------------------------------------------------------------

@@ -4,8 +4,10 @@ to write it ('a whole number is expected here, not the text 'abc'', not 'Input s
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
+from .yamlhints import COPIED, space_name, unicode_space
 from .yamlsafe import PathKey
 
 SHAPE_KINDS = {"model_type", "dict_type", "list_type", "too_short"}
@@ -50,16 +52,43 @@ def number_hint(kind: str, loc: PathKey, value: Any, raw: str | None) -> str:
     if isinstance(value, bool):
         return f"'{raw or str(value).lower()}' is read as {str(value).lower()}, not as a number"
     if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return ""
-        if math.isfinite(number) and (kind == "float_type" or number.is_integer()):
-            return f"write the number without quotes: {key}: {value.strip()}" if key else "write it without quotes"
-        return ""
+        return _text_number_hint(kind, key, value)
     if kind == "int_type" and isinstance(value, float) and value.is_integer():
         return f"write a whole number: {key}: {int(value)}" if key else "write a whole number"
     return ""
+
+
+# A decimal comma, as a European keyboard types it ('7,5'): YAML reads the text '7,5', not a number.
+_DECIMAL_COMMA = re.compile(r"[-+]?[0-9]+,[0-9]+")
+
+
+def _text_number_hint(kind: str, key: str | None, value: str) -> str:
+    """The fix for a number that YAML read as text: quoted ('8'), with a decimal comma (7,5), or with a Unicode space
+    (a non-breaking one, typed or copied) before or after it, which YAML does not strip as it strips its own."""
+    start, end = 0, len(value)
+    while start < end and (value[start] in " \t" or unicode_space(value[start])):
+        start += 1
+    while end > start and (value[end - 1] in " \t" or unicode_space(value[end - 1])):
+        end -= 1
+    text = value[start:end]
+    before = [c for c in value[:start] if unicode_space(c)]
+    spaces = before or [c for c in value[end:] if unicode_space(c)]
+    comma = kind == "float_type" and _DECIMAL_COMMA.fullmatch(text) is not None
+    if comma:
+        text = text.replace(",", ".")
+    try:
+        number = float(text)
+    except ValueError:
+        return ""
+    if not math.isfinite(number) or (kind != "float_type" and not number.is_integer()):
+        return ""
+    if spaces:
+        fix = f"{key}: {text}" if key else text
+        return (f"{space_name(spaces[0])} {'comes before' if before else 'follows'} the {text}: YAML reads only "
+                f"ordinary spaces as spaces, so the value is text; delete it: {fix} ({COPIED})")
+    if comma:
+        return f"write a decimal point, not a comma: {key}: {text}" if key else f"write a decimal point: {text}"
+    return f"write the number without quotes: {key}: {text}" if key else "write it without quotes"
 
 
 # What each strict type expects, in a person's words (several when a union's members all failed on type).

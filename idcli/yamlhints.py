@@ -90,12 +90,12 @@ def _indentation_problem(lines: list[str], problem: str, line: int) -> tuple[str
     return None
 
 
-def _unicode_space(char: str) -> bool:
+def unicode_space(char: str) -> bool:
     """A character that looks like a space but is none of YAML's (space, tab): U+00A0, an em space, U+200B ..."""
     return char not in " \t\r\n" and (unicodedata.category(char) == "Zs" or char in "\u200b\u2060\ufeff")
 
 
-def _space_name(char: str) -> str:
+def space_name(char: str) -> str:
     if char == "\u00a0":
         return "a non-breaking space (U+00A0)"
     name = unicodedata.name(char, "space").lower()
@@ -104,7 +104,7 @@ def _space_name(char: str) -> str:
 
 # A 'key:' at the start of a line (or after a list's '- '): where YAML needs a space after the colon.
 _KEY_COLON = re.compile(r"^[ \t]*(?:-[ \t]+)?(?P<key>[A-Za-z_][\w-]*):")
-_COPIED = "it comes with text copied from a web page, a chat or a word processor"
+COPIED = "it comes with text copied from a web page, a chat or a word processor"
 
 
 def unicode_space_problem(lines: list[str], first: int, last: int) -> tuple[str, str, int, int] | None:
@@ -113,19 +113,19 @@ def unicode_space_problem(lines: list[str], first: int, last: int) -> tuple[str,
     for number in range(max(first, 1), min(last, len(lines)) + 1):
         text = lines[number - 1]
         end = 0
-        while end < len(text) and (text[end] in " \t" or _unicode_space(text[end])):
+        while end < len(text) and (text[end] in " \t" or unicode_space(text[end])):
             end += 1
         for index, char in enumerate(text[:end]):
-            if _unicode_space(char):
-                return (f"{_space_name(char)} is used for indentation; YAML indents with ordinary spaces only",
-                        f"replace it with ordinary spaces; {_COPIED}", number, index + 1)
-        if text[end:end + 1] == "-" and _unicode_space(text[end + 1:end + 2] or " "):
-            return (f"{_space_name(text[end + 1])} after the list item's '-'; YAML needs an ordinary space there",
-                    f"replace it with an ordinary space; {_COPIED}", number, end + 2)
+            if unicode_space(char):
+                return (f"{space_name(char)} is used for indentation; YAML indents with ordinary spaces only",
+                        f"replace it with ordinary spaces; {COPIED}", number, index + 1)
+        if text[end:end + 1] == "-" and unicode_space(text[end + 1:end + 2] or " "):
+            return (f"{space_name(text[end + 1])} after the list item's '-'; YAML needs an ordinary space there",
+                    f"replace it with an ordinary space; {COPIED}", number, end + 2)
         key = _KEY_COLON.match(text)
-        if key is not None and _unicode_space(text[key.end():key.end() + 1] or " "):
-            return (f"{_space_name(text[key.end()])} after '{key['key']}:'; YAML needs an ordinary space there",
-                    f"replace it with an ordinary space; {_COPIED}", number, key.end() + 1)
+        if key is not None and unicode_space(text[key.end():key.end() + 1] or " "):
+            return (f"{space_name(text[key.end()])} after '{key['key']}:'; YAML needs an ordinary space there",
+                    f"replace it with an ordinary space; {COPIED}", number, key.end() + 1)
     return None
 
 
@@ -147,7 +147,7 @@ def _glued_dash_problem(lines: list[str], first: int, last: int) -> tuple[str, s
 
 def key_starts_with_unicode_space(key: str) -> bool:
     """A key YAML read from a line indented with a Unicode space ('\u00a0\u00a0 prompt')."""
-    return bool(key) and _unicode_space(key[0])
+    return bool(key) and unicode_space(key[0])
 
 
 def syntax_problem(text: str, problem: str, line: int | None, column: int | None, *, context: str | None = None,

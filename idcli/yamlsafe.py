@@ -220,6 +220,24 @@ class _Walker:
                             f"first given at line {first[0]}", path=(*path, key))
             seen[key] = _mark_of(key_node)
 
+    def _check_decimal_commas(self, node: yaml.MappingNode, path: PathKey) -> None:
+        """'{label: joy, intensity: 0,5}': in a flow mapping the comma ends the value, and YAML reads intensity 0 and
+        a key 5 with no value, which pydantic refused as 'Keys should be strings' (the number silently cut). A whole
+        number, a comma with no space, then a whole number as a key without a value is a decimal comma."""
+        for (key, value), (after, its_value) in zip(node.value, node.value[1:], strict=False):
+            numbers = [n for n in (value, after) if isinstance(n, yaml.ScalarNode) and n.style is None
+                       and n.tag.endswith(":int")]
+            if len(numbers) < 2 or not isinstance(key, yaml.ScalarNode) or not isinstance(its_value, yaml.ScalarNode) \
+                    or not its_value.tag.endswith(":null") or its_value.value:
+                continue
+            end, start = value.end_mark, after.start_mark
+            if end.line != start.line or self.lines[end.line][end.column:start.column] != ",":
+                continue
+            written = f"{key.value}: {value.value},{after.value}"
+            raise _fail(self.source, f"the comma in '{written}' ends the value in a {{...}} mapping, so YAML reads "
+                        f"{key.value}: {value.value} and a key {after.value}", *_mark_of(value),
+                        f"write a decimal point: {key.value}: {value.value}.{after.value}", path=(*path, key.value))
+
     def index(self, node: yaml.Node, path: PathKey) -> None:
         """Record marks for every path and reject duplicate keys."""
         self.result.value_marks.setdefault(path, _mark_of(node))
@@ -249,6 +267,7 @@ class _Walker:
                 self._check_scalar(key_node, path)
                 effective[key_node.value] = (key_node, value_node)
             if node.flow_style:
+                self._check_decimal_commas(node, path)
                 written = placeholder_mapping([k.value for k, _ in node.value],
                                               [None if isinstance(v, yaml.ScalarNode) and v.tag.endswith(":null")
                                                else v for _, v in node.value])

@@ -219,6 +219,32 @@ def test_typo_suggests_the_closest_terms() -> None:
     assert all(label in ex.vocabulary() for label in ex.closest("anxous", n=3))
 
 
+@pytest.mark.parametrize(("name", "meant"), [
+    # Words an artist types that are none of the 135 terms: suggested by spelling they were unrelated in meaning
+    # (smiling -> grumpiness, desire, dislike; crying -> caring, rage, pity).
+    ("smiling", ("happiness", "joy", "cheerfulness")), ("Grinning", ("happiness", "joy", "cheerfulness")),
+    ("laughing", ("amusement", "gaiety", "jolliness")),
+    ("crying", ("sorrow", "grief", "anguish")), ("tearful", ("sorrow", "grief", "anguish")),
+    ("in tears", ("sorrow", "grief", "anguish")), ("sobbing", ("grief", "anguish", "misery")),
+    ("calm", ("neutral", "contentment")), ("relaxed", ("neutral", "contentment")),
+    ("bored", ("glumness", "neutral")), ("confused", ("uneasiness",)), ("puzzled", ("uneasiness",)),
+])
+def test_a_common_word_for_a_face_suggests_the_terms_it_means(name: str, meant: tuple[str, ...]) -> None:
+    with pytest.raises(ex.UnknownExpression) as caught:  # a hint only: the word itself stays refused
+        ex.lookup(name)
+    assert caught.value.suggestions == meant
+    assert caught.value.hint == f"did you mean: {', '.join(meant)}?"
+
+
+def test_the_words_for_a_face_are_none_of_the_vocabularys_names_and_suggest_only_its_labels() -> None:
+    from idcli.expression_words import MEANT
+
+    names = ex.vocabulary().names
+    for word, labels in MEANT.items():
+        assert ex.normalise(word) not in names, word  # a name of the vocabulary is taken, never suggested
+        assert labels and all(ex.lookup(label).label == label for label in labels), word  # labels, or neutral
+
+
 @pytest.mark.parametrize(("name", "label", "intensity"), [
     ("intense grief", "grief", 0.9), ("Very Angry", "anger", 0.85), ("a bit scared", "fear", 0.3),
     ("subtle joy", "joy", 0.3), ("extremely-sad", "sadness", 0.95), ("mildly annoyed", "annoyance", 0.3),

@@ -514,10 +514,34 @@ def test_a_face_box_wider_than_the_plates_short_side_is_said_in_the_plan(shots: 
     shots.write_text(shots.read_text().replace("plate_faces: [0, 1]", "plate_faces: [0, [200, 10, 500, 300]]"))
     plan = plan_on_cpu(shots)
     said = [w for w in plan.warnings if "does not fit" in w]
-    assert said == ["shot swapped: the face box [200, 10, 500, 300] of 'mara' does not fit in its 420x420 crop "
-                    "(the plate's shorter side); only the part inside the crop is re-generated"]
+    # At the shot list's line of the box (plate_faces[1], line 16), as validate's notes are said.
+    assert said == [f"{shots}:16:22: shots[1].plate_faces[1]: the face box [200, 10, 500, 300] of 'mara' does not "
+                    "fit in its 420x420 crop (the plate's shorter side); only the part inside the crop is "
+                    "re-generated"]
     # Faces that fit are not warned about.
     assert not any("'theo'" in w and "does not fit" in w for w in plan.warnings)
+
+
+def test_method_single_on_a_plate_shot_is_said_at_its_line_by_validate_plan_and_render(shots: Path,
+                                                                                         tmp_path: Path) -> None:
+    # plan and render warned "shot swapped: method 'single' does not apply to a plate shot" with no file or line,
+    # and validate said nothing of it: one function decides, each says it at the method's line (line 18).
+    shots.write_text(shots.read_text().replace("    plate_strength: 0.8\n",
+                                               "    plate_strength: 0.8\n    method: single\n"))
+    expected = (f"{shots}:18:13: shots[1].method: method 'single' does not apply to a plate shot (each face takes "
+                "its character's identity line inside its face mask; remove 'method')")
+    assert [w for w in plan_on_cpu(shots).warnings if "method 'single'" in w] == [expected]
+    result = runner.invoke(app, ["validate", str(shots)])
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if "method 'single'" in line] == [
+        f"idcli: note: {expected}"], result.output
+    result = runner.invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu",
+                                 "--only", "swapped"])
+    assert result.exit_code == 0, result.output
+    assert f"idcli: warning: {expected}" in result.output, result.output
+    # 'method: dual-line' is what a plate shot does anyway: nothing said.
+    shots.write_text(shots.read_text().replace("method: single", "method: dual-line"))
+    assert not [w for w in plan_on_cpu(shots).warnings if "does not apply" in w]
 
 
 def test_every_sampler_can_start_a_plate_face_part_way(shots: Path, tmp_path: Path) -> None:
@@ -599,9 +623,10 @@ def test_faces_whose_masks_overlap_are_said_in_the_plan(shots: Path) -> None:
     assert not [w for w in plan_on_cpu(shots).warnings if "overlap" in w]
     shots.write_text(shots.read_text().replace("plate_faces: [0, 1]", "plate_faces: [0, [150, 210, 100, 150]]"))
     said = [w for w in plan_on_cpu(shots).warnings if "overlap" in w]
-    assert said == ["shot swapped: the face masks of 'theo' [93, 204, 145, 187] and 'mara' [150, 210, 100, 150] "
-                    "overlap; where they do, 'mara''s face is laid over 'theo''s (keep the boxes apart, or give one "
-                    "box holding both faces to one character)"]
+    # At the line of the face laid over the other (plate_faces[1], line 16).
+    assert said == [f"{shots}:16:22: shots[1].plate_faces[1]: the face masks of 'theo' [93, 204, 145, 187] and "
+                    "'mara' [150, 210, 100, 150] overlap; where they do, 'mara''s face is laid over 'theo''s (keep "
+                    "the boxes apart, or give one box holding both faces to one character)"]
 
 
 @pytest.mark.parametrize("field", ["box", "crop_box"])

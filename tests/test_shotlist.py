@@ -428,8 +428,6 @@ def test_undefined_placeholder_in_negative_prompt(folder: Path) -> None:
     [
         ("{alice!r} walks", "'{alice!r}' is not a character placeholder"),
         ("{alice:>10} walks", "is not a character placeholder"),
-        ("{alice walks", "expected '}'"),
-        ("alice} walks", "Single '}'"),
         ("{} walks", "'{}' is not a character placeholder"),
         ("{0} walks", "'{0}' is not a character placeholder"),
         ("{alice.name} walks", "is not a character placeholder"),
@@ -440,6 +438,26 @@ def test_bad_placeholder_syntax(folder: Path, prompt: str, fragment: str) -> Non
     text = variant('"{alice} walks in the rain"', json.dumps(prompt))
     rejected(folder, text, "prompt: ^" + json.dumps(prompt), "shots[0].prompt", fragment,
              "write {{ and }} for literal braces")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "words"),
+    [
+        # Python's words were 'Single '}' encountered in format string' and "expected '}' before end of string".
+        ("alice} walks", "the '}' at character 6 closes no placeholder: 'alice} walks' "
+                         "(write }} for a literal '}'; a placeholder is {name})"),
+        ("{{alice} walks", "the '}' at character 8 closes no placeholder: '{{alice} walks' "
+                           "(write }} for a literal '}'; a placeholder is {name})"),
+        ("{alice walks", "the '{' at character 1 opens a placeholder that no '}' closes: '{alice walks' "
+                         "(close it: {name}, or write {{ for a literal '{')"),
+        ("{alice} walks in the rain under a dark sky {", "the '{' at character 44 opens a placeholder that no '}' "
+                                                          "closes: '...in the rain under a dark sky {'"),
+    ],
+)
+def test_a_brace_that_pairs_with_none_is_said_in_idclis_words(folder: Path, prompt: str, words: str) -> None:
+    text = variant('"{alice} walks in the rain"', json.dumps(prompt))
+    line = rejected(folder, text, "prompt: ^" + json.dumps(prompt), "shots[0].prompt", words)
+    assert "format string" not in line and "expected" not in line
 
 
 @pytest.mark.parametrize("prompt", ["{{x}} and {alice}", "a set {{1, 2}}", "}} {{", "{{alice}} is literal"])
@@ -490,6 +508,24 @@ SIZE_FORMS = "'WIDTHxHEIGHT', [width, height] or {width: W, height: H}"
 def test_bad_sizes(folder: Path, value: str, fragment: str) -> None:
     text = variant("    size: 320x256\n", f"    size: {value}\n")
     rejected(folder, text, f"size: ^{value}", "shots[1].size", fragment)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        # 'size: 300x300' was refused with no size to write instead; each side goes to its nearest multiple of 8
+        # (both when it is half-way), inside 64..4096 and the pixel budget.
+        ("300x300", "each side must be a multiple of 8 (nearest: size: 296x296 or 304x304)"),
+        ("770x512", "each side must be a multiple of 8 (nearest: size: 768x512)"),
+        ("[770, 516]", "each side must be a multiple of 8 (nearest: size: 768x512 or 768x520)"),
+        ("2052x2048", "each side must be a multiple of 8 (nearest: size: 2048x2048)"),  # 2056x2048: over the budget
+        ("32x32", "each side must be 64..4096 (nearest: size: 64x64)"),
+        ("{width: 8192, height: 60}", "each side must be 64..4096 (nearest: size: 4096x64)"),
+    ],
+)
+def test_a_size_off_the_grid_gets_the_nearest_allowed_ones(folder: Path, value: str, words: str) -> None:
+    text = variant("    size: 320x256\n", f"    size: {value}\n")
+    rejected(folder, text, f"size: ^{value}", "shots[1].size", words)
 
 
 def test_bad_size_in_defaults(folder: Path) -> None:
@@ -634,6 +670,64 @@ def test_strict_types_in_a_shot(folder: Path, line: str, field: str, fragment: s
 def test_strict_types_say_the_fix(folder: Path, line: str, fix: str) -> None:
     key, value = line.split(": ")
     rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", fix)
+
+
+@pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        # A decimal comma, as typed on a European keyboard: the hint was 'guidance: 0.5', any number's example.
+        ("guidance: 7,5", "write a decimal point, not a comma: guidance: 7.5"),
+        ("identity_strength: 0,8", "write a decimal point, not a comma: identity_strength: 0.8"),
+        ("plate_strength: 0,75", "write a decimal point, not a comma: plate_strength: 0.75"),
+        ("duration: 2,5", "write a decimal point, not a comma: duration: 2.5"),
+        ("expression_intensity: 0,5", "write a decimal point, not a comma: expression_intensity: 0.5"),
+        ("expression:\n      label: joy\n      intensity: 0,5", "write a decimal point, not a comma: intensity: 0.5"),
+    ],
+)
+def test_a_decimal_comma_is_answered_with_the_same_number_and_a_point(folder: Path, line: str, fix: str) -> None:
+    key, value = line.rsplit(": ", 1)
+    key = key.rsplit(" ", 1)[-1]
+    field = "expression.intensity" if key == "intensity" else key
+    output = rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{field}", fix)
+    assert "quotes" not in output  # nothing was quoted
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "at", "field"),
+    [
+        ("intensity: 0.4}", "intensity: 0,4}", "intensity: ^0,4", "shots[1].expression.intensity"),
+        ("    seeds: [1, 2]\n", "    seeds: [1, 2]\n    method_params: {fusion_start: 0,25}\n", "fusion_start: ^0,25",
+         "shots[1].method_params.fusion_start"),
+    ],
+)
+def test_a_decimal_comma_in_braces_is_said_not_as_a_key(folder: Path, old: str, new: str, at: str,
+                                                         field: str) -> None:
+    # In a {...} mapping the comma ends the value: 'intensity: 0,4' was read as intensity 0 and a key 5, and
+    # refused with pydantic's 'Keys should be strings' at expression[4], the intensity silently 0.
+    value = at.split("^")[1]
+    whole, fraction = value.split(",")
+    key = at.split(":")[0]
+    output = rejected(folder, variant(old, new), at, field,
+                      f"the comma in '{key}: {value}' ends the value in a {{...}} mapping, so YAML reads "
+                      f"{key}: {whole} and a key {fraction}",
+                      f"write a decimal point: {key}: {whole}.{fraction}")
+    assert "Keys should be strings" not in output
+
+
+@pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        # A non-breaking space typed after (or before) the number: the hint said to remove quotes that are not there.
+        ("takes: 2\u00a0", "a non-breaking space (U+00A0) follows the 2: YAML reads only ordinary spaces as spaces, "
+                           "so the value is text; delete it: takes: 2"),
+        ("guidance: \u00a07.5", "a non-breaking space (U+00A0) comes before the 7.5: YAML reads only ordinary "
+                                "spaces as spaces, so the value is text; delete it: guidance: 7.5"),
+    ],
+)
+def test_a_number_with_a_unicode_space_says_so_not_quotes(folder: Path, line: str, fix: str) -> None:
+    key, value = line.split(": ")
+    output = rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", fix)
+    assert "quotes" not in output
 
 
 @pytest.mark.parametrize(

@@ -244,7 +244,11 @@ shots:
   - {id: s1, prompt: "{mara} on a street"}
 """)
     plan, _ = idcli.plan_shotlist(idcli.load_shotlist(shots), device="cpu")
-    assert any("makes no CLIP token" in w for w in plan.warnings)
+    # Said at the line of the description that makes no token (line 6), as validate's notes are said.
+    assert [w for w in plan.warnings if "makes no CLIP token" in w] == [
+        f"{shots}:6:54: characters.mara.description: the description of 'mara' makes no CLIP token, so in shot 's1' "
+        "the fusion mask cannot find the character and the identity line is never applied (write words that "
+        "describe 'mara')"]
     idcli.render(idcli.load_shotlist(shots), tmp_path / "out", device="cpu", batch_size=1)
     sidecar = _sidecar(tmp_path / "out", "s1")
     assert sidecar["fusion"]["subject_tokens"] == 0
