@@ -73,7 +73,9 @@ def _text_number_hint(kind: str, key: str | None, value: str) -> str:
     text = value[start:end]
     before = [c for c in value[:start] if unicode_space(c)]
     spaces = before or [c for c in value[end:] if unicode_space(c)]
-    comma = kind == "float_type" and _DECIMAL_COMMA.fullmatch(text) is not None
+    comma = _DECIMAL_COMMA.fullmatch(text) is not None
+    if comma and kind != "float_type":  # a whole-number field: a thousands separator (1,234), or a fraction (2,5)
+        return _comma_in_whole_number(key, text)
     if comma:
         text = text.replace(",", ".")
     try:
@@ -89,6 +91,20 @@ def _text_number_hint(kind: str, key: str | None, value: str) -> str:
     if comma:
         return f"write a decimal point, not a comma: {key}: {text}" if key else f"write a decimal point: {text}"
     return f"write the number without quotes: {key}: {text}" if key else "write it without quotes"
+
+
+def _comma_in_whole_number(key: str | None, text: str) -> str:
+    """``seed: 1,234`` (a thousands separator: three digits after the comma) or ``takes: 2,5`` (a fraction, where
+    a whole number is asked): the generic hint's example (``takes: 8``) answered neither."""
+    whole, _, part = text.partition(",")
+    if len(part) == 3:
+        return f"write the number without a thousands separator: {_keyed(key, whole + part)}"
+    low = math.floor(float(f"{whole}.{part}"))
+    return f"a whole number has no decimal part: {_keyed(key, str(low))} or {_keyed(key, str(low + 1))}"
+
+
+def _keyed(key: str | None, number: str) -> str:
+    return f"{key}: {number}" if key else number
 
 
 # What each strict type expects, in a person's words (several when a union's members all failed on type).

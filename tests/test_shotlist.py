@@ -693,6 +693,22 @@ def test_a_decimal_comma_is_answered_with_the_same_number_and_a_point(folder: Pa
 
 
 @pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        # A whole-number field with a comma: the hint was the generic example 'takes: 8'.
+        ("takes: 2,5", "a whole number has no decimal part: takes: 2 or takes: 3"),
+        ("steps: 1,000", "write the number without a thousands separator: steps: 1000"),
+        ("steps: 30,0", "a whole number has no decimal part: steps: 30 or steps: 31"),
+    ],
+)
+def test_a_comma_in_a_whole_number_is_answered_with_the_whole_numbers_it_may_mean(folder: Path, line: str,
+                                                                                  fix: str) -> None:
+    key, value = line.split(": ", 1)
+    output = rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", fix)
+    assert ": 8" not in output
+
+
+@pytest.mark.parametrize(
     ("old", "new", "at", "field"),
     [
         ("intensity: 0.4}", "intensity: 0,4}", "intensity: ^0,4", "shots[1].expression.intensity"),
