@@ -618,6 +618,20 @@ def _wrong_adapter_file(kind: str, folder: Path, unet) -> tuple[str, str, str]:
     return "faceid", faceid, "the file is damaged or truncated"
 
 
+def _refused_by_validate_and_plan(shots: Path, adapter_file: Path, says: str) -> None:
+    """validate refuses the shot list (exit 2) and plan (exit 4), each naming the adapter file and what it holds."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    for command, code in (("validate", 2), ("plan", 4)):
+        result = CliRunner().invoke(app, [command, str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == code, result.output
+        assert f"{adapter_file}'" in text and says in text, text
+        assert "Traceback" not in text, text
+
+
 @pytest.mark.parametrize("kind", ["plus v2 named as faceid", "faceid named as plus v2", "the lora alone",
                                   "faceid-portrait", "truncated"])
 def test_an_adapter_file_of_the_wrong_kind_is_refused_by_plan_and_validate(write_shotlist, h94_folder: Path,
@@ -634,12 +648,7 @@ def test_an_adapter_file_of_the_wrong_kind_is_refused_by_plan_and_validate(write
     encoder = ", image_encoder: enc" if variant == "faceid-plusv2" else ""
     shots = write_shotlist(SHOTS.replace("{MODEL}", f"{{preset: sd15, id: base, adapter: {{variant: {variant}, "
                                                     f"id: IP-Adapter-FaceID, weight_name: {weight}{encoder}}}}}"))
-    for command, code in (("validate", 2), ("plan", 4)):
-        result = CliRunner().invoke(app, [command, str(shots)])
-        text = " ".join(result.output.split())
-        assert result.exit_code == code, result.output
-        assert f"{h94_folder / weight}'" in text and says in text, text
-        assert "Traceback" not in text, text
+    _refused_by_validate_and_plan(shots, h94_folder / weight, says)
     assert "shots.yaml:3:" in " ".join(CliRunner().invoke(app, ["validate", str(shots)]).output.split())
 
 
@@ -792,12 +801,7 @@ def test_a_cached_hub_adapter_of_the_wrong_kind_is_refused_by_plan_and_validate(
     encoder = ", image_encoder: enc" if variant == "faceid-plusv2" else ""
     shots = write_shotlist(SHOTS.replace("{MODEL}", f"{{preset: sd15, id: base, adapter: {{variant: {variant}, "
                                                     f"id: someone/faceid-files, weight_name: {weight}{encoder}}}}}"))
-    for command, code in (("validate", 2), ("plan", 4)):
-        result = CliRunner().invoke(app, [command, str(shots)])
-        text = " ".join(result.output.split())
-        assert result.exit_code == code, result.output
-        assert f"{snapshot / weight}'" in text and says in text, text
-        assert "Traceback" not in text, text
+    _refused_by_validate_and_plan(shots, snapshot / weight, says)
     (snapshot / weight).unlink()  # not cached: planned by its hub id as before, nothing fetched
     result = CliRunner().invoke(app, ["validate", str(shots)])
     assert says not in " ".join(result.output.split()), result.output
