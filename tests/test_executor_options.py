@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,45 @@ def test_an_address_whose_port_answers_but_not_as_a_ray_cluster_is_exit_4_at_onc
     assert said in lines[0] and "`ray start --head` prints the address to give (port 6379 by default)" in lines[0]
     assert not (tmp_path / "o").exists()
 
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_auto_naming_a_cluster_that_is_gone_is_exit_4_at_once(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+    """The farm trial: ``--ray-address auto`` (or ``RAY_ADDRESS=auto``) is the cluster whose address the last ``ray
+    start --head`` on this machine wrote in Ray's temporary folder (``/tmp/ray/ray_current_cluster``); a head killed
+    without ``ray stop`` leaves it behind. idcli checked only ``host:port`` addresses, so Ray retried the gone head's
+    address for about 14 minutes. "auto" is resolved as Ray resolves it and that address checked: exit 4 at once,
+    naming it. ``ray.init`` is replaced by a recorder: it must not be reached."""
+    import ray
+    from ray._private import services
+
+    reached: list[object] = []
+
+    def init(**kwargs: object) -> None:
+        reached.append(kwargs)
+        raise ConnectionError("Ray would have retried here for minutes")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # Ray's temporary folder, where "auto" is read from
+    # No head process on this machine (Ray's "auto" takes a running one first; other tests' clusters may run here).
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: [])
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("127.0.0.1:1\n")  # a head that is gone: nothing listens
+    argv = ["--executor", "ray"]
+    if given == "option":
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        argv += ["--ray-address", "auto"]
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", "auto")
+    path = write_shotlist(SHOTS)
+    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
+    assert reached == []
+    assert result.exit_code == 4, result.output
+    # Ray names this machine by its own IP address where the file says 127.0.0.1 (resolve_ip_for_localhost).
+    assert re.fullmatch(
+        r"idcli: error: cannot reach the Ray cluster at auto \([\w.:-]+:1, the address the last `ray start --head` on "
+        r"this machine left; a head stopped without `ray stop` leaves it behind\) \(Connection refused\); is "
+        r"`ray start --head` running there, and is the address right\?", result.output.strip()), result.output
+    assert not (tmp_path / "o").exists()

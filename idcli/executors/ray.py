@@ -693,13 +693,21 @@ def _check_answers(address: str) -> None:
     HTTP/2 preface with a SETTINGS frame before anything else (token authentication is checked later, per call)."""
     import socket
 
+    named = address  # the cluster as the user named it
+    if address == "auto":
+        resolved = _auto_address()
+        if resolved is None:
+            return  # no cluster found: ray.init says so at once
+        named = (f"auto ({resolved}, the address the last `ray start --head` on this machine left; a head stopped "
+                 "without `ray stop` leaves it behind)")
+        address = resolved
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or "://" in address:
-        return  # "local", "auto", ray:// client addresses: Ray's own handling
+        return  # "local", ray:// client addresses: Ray's own handling
     try:
         connection = socket.create_connection((host, int(port)), timeout=5)
     except OSError as exc:
-        raise ExecutorUnavailableError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is "
+        raise ExecutorUnavailableError(f"cannot reach the Ray cluster at {named} ({exc.strerror or exc}); is "
                                        "`ray start --head` running there, and is the address right?") from None
     if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
         connection.close()  # a TLS head expects a TLS handshake first: Ray's own handling
@@ -708,9 +716,22 @@ def _check_answers(address: str) -> None:
         answer = _first_answer(connection)
     if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
         return
-    raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {address}: its port answers, but not as a "
+    raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {named}: its port answers, but not as a "
                                    f"Ray cluster's head does ({_what_answered(answer)}); `ray start --head` prints "
                                    "the address to give (port 6379 by default)")
+
+
+def _auto_address() -> str | None:
+    """The ``host:port`` Ray connects to for ``auto``, as Ray resolves it: a head process running on this machine, else
+    the address the last ``ray start --head`` here wrote in Ray's temporary folder (``/tmp/ray/ray_current_cluster``,
+    removed by ``ray stop`` only). None when Ray finds none, or resolves it otherwise (its own handling then)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        resolved = canonicalize_bootstrap_address("auto")
+    except Exception:  # ConnectionError: no cluster found (ray.init says so); another Ray's internals
+        return None
+    return resolved if isinstance(resolved, str) else None
 
 
 def _first_answer(connection: Any) -> bytes | None:
