@@ -195,3 +195,36 @@ def test_auto_naming_a_cluster_that_is_gone_is_exit_4_at_once(
         r"this machine left; a head stopped without `ray stop` leaves it behind\) \(Connection refused\); is "
         r"`ray start --head` running there, and is the address right\?", result.output.strip()), result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_an_http_address_is_named_as_the_dashboards_with_what_to_give(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+    """The farm trial: ``RAY_ADDRESS=http://head:8265`` is what Ray's job submission asks a pipeline to export (the
+    dashboard's address, for ``ray job submit``); a render on Ray then read "cannot connect to the Ray cluster at
+    http://head:8265: Invalid Ray address: ... It looks like you set RAY_ADDRESS to an HTTP address (e.g. the API
+    server address). To fix this, either:" and stopped there, the first line of Ray's message, its remedies cut off
+    (and it blamed RAY_ADDRESS for a --ray-address). Now one line naming where the address came from and what to give
+    instead; Ray's own ``ray.init`` (which raised that at once) is not reached."""
+    import ray
+
+    reached: list[object] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: reached.append(kwargs))
+    address, argv = "http://127.0.0.1:8265", ["--executor", "ray"]
+    if given == "option":
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        argv += ["--ray-address", address]
+        named = f"--ray-address {address}"
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", address)
+        named = f"RAY_ADDRESS={address}"
+    path = write_shotlist(SHOTS)
+    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
+    assert reached == []
+    assert result.exit_code == 4, result.output
+    assert result.output.strip() == (
+        f"idcli: error: {named}: an http:// address is the Ray dashboard's, which `ray job submit` takes, not a "
+        "cluster's head a render joins; give the head's address, HOST:6379 by default (`ray start --head` prints "
+        f"it){' with --ray-address, which wins over RAY_ADDRESS' if given == 'environment' else ''}"), result.output
+    assert not (tmp_path / "o").exists()

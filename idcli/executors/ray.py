@@ -96,6 +96,8 @@ class RayBackend:
         if not ray.is_initialized():
             target = self.address or os.environ.get("RAY_ADDRESS") or "local"
             self._target = target
+            if target.startswith(("http://", "https://")):
+                raise self._dashboard_address(target)
             _check_answers(target)
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
@@ -116,6 +118,17 @@ class RayBackend:
                         signal.signal(sig, handler)
             self._owns_connection = True
         self._connected = True
+
+    def _dashboard_address(self, target: str) -> ExecutorUnavailableError:
+        """An http:// address is the Ray dashboard's, which Ray's job submission asks a pipeline to export as
+        RAY_ADDRESS (``ray job submit``); Ray's own error is several lines, blames RAY_ADDRESS for a --ray-address too,
+        and advises unsetting it, which would have this run start a cluster of its own."""
+        given = Option("ray_address", target) if self.address else f"RAY_ADDRESS={target}"
+        return ExecutorUnavailableError(
+            given, ": an http:// address is the Ray dashboard's, which `ray job submit` takes, not a cluster's head a "
+            "render joins; give the head's address, HOST:6379 by default (`ray start --head` prints it)",
+            *(() if self.address else (" with ", Option("ray_address"), ", which wins over RAY_ADDRESS")),
+            field="ray_address")
 
     def _quiet_ray(self, debug: bool) -> None:
         """Keep this process's stderr to idcli's lines while Ray runs in it. Ray's Python warnings on the driver
