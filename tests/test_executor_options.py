@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -46,6 +49,32 @@ def test_ray_backend_worker_cpus_is_checked(worker_cpus: object) -> None:
         RayBackend(worker_cpus=worker_cpus)  # type: ignore[arg-type]
 
 
+SETTINGS_FRAME = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # an empty HTTP/2 SETTINGS frame: what a gRPC server sends first
+
+
+def _listener_answering(reply: bytes | None) -> tuple[Any, str]:
+    """A TCP port on this machine that answers each connection with ``reply`` and closes it (None: stays silent)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # closed by the test
+            while True:
+                connection, _ = listener.accept()
+                if reply is None:
+                    continue  # accepted, never answered (kept open until the test closes the listener)
+                with connection:
+                    connection.recv(64)
+                    connection.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"127.0.0.1:{listener.getsockname()[1]}"
+
+
 @pytest.mark.parametrize("auth_mode", [None, "token"])
 def test_a_cluster_that_refuses_this_driver_points_at_token_authentication(
         monkeypatch: pytest.MonkeyPatch, auth_mode: str | None) -> None:
@@ -55,8 +84,6 @@ def test_a_cluster_that_refuses_this_driver_points_at_token_authentication(
     Ray refused it for 20 s, then idcli said only "Failed to connect to Ray cluster at ...", as if the address
     were wrong. The port answers (idcli checked it), so the message says what else it is. Ray's own ``ray.init`` is
     replaced by the ConnectionError it raised then: no cluster is started for this."""
-    import socket
-
     import ray
 
     from idcli.errors import ExecutorUnavailableError
@@ -71,16 +98,133 @@ def test_a_cluster_that_refuses_this_driver_points_at_token_authentication(
         monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     else:
         monkeypatch.setenv("RAY_AUTH_MODE", auth_mode)
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        address = f"127.0.0.1:{listener.getsockname()[1]}"
-        with pytest.raises(ExecutorUnavailableError, match=f"cannot connect to the Ray cluster at {address}: Failed "
-                           "to connect to Ray cluster at 192.0.2.2:6393; its port answers") as err:
-            RayBackend(address=address).connect()
+    listener, address = _listener_answering(SETTINGS_FRAME)  # the head's GCS answers as an HTTP/2 server does
+    with listener, pytest.raises(ExecutorUnavailableError, match=f"cannot connect to the Ray cluster at {address}: "
+                                 "Failed to connect to Ray cluster at 192.0.2.2:6393; its port answers") as err:
+        RayBackend(address=address).connect()
     assert err.value.exit_code == 4
     if auth_mode is None:
         assert "set RAY_AUTH_MODE=token here and give this machine the cluster's token" in str(err.value)
     else:
         assert "check that this machine's token (RAY_AUTH_TOKEN or ~/.ray/auth_token) is the cluster's" in str(
             err.value)
+
+
+@pytest.mark.parametrize(("reply", "said"), [
+    # The Ray dashboard (aiohttp) answers the HTTP/2 preface as an HTTP/1.1 server does.
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "it answers HTTP/1, as a web server such as the Ray "
+                                                               "dashboard (port 8265 by default) does"),
+    (b"SSH-2.0-OpenSSH_9.6\r\n", "it answered 'SSH-2.0-OpenSSH_9.6'"),
+    (b"", "it closed the connection without a word"),
+    (None, "it did not answer in 0.5 s"),
+], ids=["http", "ssh", "closed", "silent"])
+def test_an_address_whose_port_answers_but_not_as_a_ray_cluster_is_exit_4_at_once(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reply: bytes | None, said: str) -> None:
+    """The farm trial: ``--ray-address head:8265`` (the dashboard's port, which Ray's job submission uses) passed
+    idcli's check (its port answers), and Ray's ``ray.init`` then retried for about 14 minutes (20 tries of 41 s),
+    printing ``Failed to connect to GCS at address ... within 5 seconds`` lines, before it gave up. A Ray cluster's
+    head (its GCS) speaks gRPC over HTTP/2: the port is asked as a gRPC client would first ask it, and a port that does
+    not answer so is refused at once, exit 4, saying what answered. ``ray.init`` is replaced by a recorder: it
+    must not be reached."""
+    import ray
+
+    from idcli.executors import ray as ray_executor
+
+    reached: list[object] = []
+
+    def init(**kwargs: object) -> None:
+        reached.append(kwargs)
+        raise ConnectionError("Ray would have retried here for minutes")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray_executor, "HEAD_ANSWER_SECONDS", 0.5)
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    listener, address = _listener_answering(reply)
+    with listener:
+        path = write_shotlist(SHOTS)
+        result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu",
+                                          "--executor", "ray", "--ray-address", address])
+    assert reached == []
+    assert result.exit_code == 4, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"idcli: error: cannot connect to the Ray cluster at {address}: "
+                                                   "its port answers, but not as a Ray cluster's head"), result.output
+    assert said in lines[0] and "`ray start --head` prints the address to give (port 6379 by default)" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_auto_naming_a_cluster_that_is_gone_is_exit_4_at_once(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+    """The farm trial: ``--ray-address auto`` (or ``RAY_ADDRESS=auto``) is the cluster whose address the last ``ray
+    start --head`` on this machine wrote in Ray's temporary folder (``/tmp/ray/ray_current_cluster``); a head killed
+    without ``ray stop`` leaves it behind. idcli checked only ``host:port`` addresses, so Ray retried the gone head's
+    address for about 14 minutes. "auto" is resolved as Ray resolves it and that address checked: exit 4 at once,
+    naming it. ``ray.init`` is replaced by a recorder: it must not be reached."""
+    import ray
+    from ray._private import services
+
+    reached: list[object] = []
+
+    def init(**kwargs: object) -> None:
+        reached.append(kwargs)
+        raise ConnectionError("Ray would have retried here for minutes")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # Ray's temporary folder, where "auto" is read from
+    # No head process on this machine (Ray's "auto" takes a running one first; other tests' clusters may run here).
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: [])
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("127.0.0.1:1\n")  # a head that is gone: nothing listens
+    argv = ["--executor", "ray"]
+    if given == "option":
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        argv += ["--ray-address", "auto"]
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", "auto")
+    path = write_shotlist(SHOTS)
+    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
+    assert reached == []
+    assert result.exit_code == 4, result.output
+    # Ray names this machine by its own IP address where the file says 127.0.0.1 (resolve_ip_for_localhost).
+    assert re.fullmatch(
+        r"idcli: error: cannot reach the Ray cluster at auto \([\w.:-]+:1, the address the last `ray start --head` on "
+        r"this machine left; a head stopped without `ray stop` leaves it behind\) \(Connection refused\); is "
+        r"`ray start --head` running there, and is the address right\?", result.output.strip()), result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_an_http_address_is_named_as_the_dashboards_with_what_to_give(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+    """The farm trial: ``RAY_ADDRESS=http://head:8265`` is what Ray's job submission asks a pipeline to export (the
+    dashboard's address, for ``ray job submit``); a render on Ray then read "cannot connect to the Ray cluster at
+    http://head:8265: Invalid Ray address: ... It looks like you set RAY_ADDRESS to an HTTP address (e.g. the API
+    server address). To fix this, either:" and stopped there, the first line of Ray's message, its remedies cut off
+    (and it blamed RAY_ADDRESS for a --ray-address). Now one line naming where the address came from and what to give
+    instead; Ray's own ``ray.init`` (which raised that at once) is not reached."""
+    import ray
+
+    reached: list[object] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: reached.append(kwargs))
+    address, argv = "http://127.0.0.1:8265", ["--executor", "ray"]
+    if given == "option":
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        argv += ["--ray-address", address]
+        named = f"--ray-address {address}"
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", address)
+        named = f"RAY_ADDRESS={address}"
+    path = write_shotlist(SHOTS)
+    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
+    assert reached == []
+    assert result.exit_code == 4, result.output
+    assert result.output.strip() == (
+        f"idcli: error: {named}: an http:// address is the Ray dashboard's, which `ray job submit` takes, not a "
+        "cluster's head a render joins; give the head's address, HOST:6379 by default (`ray start --head` prints "
+        f"it){' with --ray-address, which wins over RAY_ADDRESS' if given == 'environment' else ''}"), result.output
+    assert not (tmp_path / "o").exists()

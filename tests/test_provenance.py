@@ -714,6 +714,29 @@ def test_a_sidecar_names_the_signers_certificate_and_verify_checks_it(write_shot
     assert not check.ok and any("'abc'" in p for p in check.problems), check.problems
 
 
+def test_a_signed_frame_whose_sidecar_was_rebuilt_is_found_by_verify_json_not_by_its_sidecar(
+        write_shotlist, tmp_path, engine_factory, signing_env) -> None:
+    # The farm trial: a driver killed between a signed image's commit and its sidecar's leaves the image alone; the
+    # next run rebuilds the sidecar from the PNG's own record, with no c2pa block (the signature's facts are in the
+    # manifest only). So the grep docs/provenance.md gave for a leaked key's frames missed such a frame (6 of 7 in the
+    # trial); verify --json reads the serial from each image's manifest, the rebuilt one's too, as the docs now say.
+    from cryptography import x509
+
+    serial = format(x509.load_pem_x509_certificates(signing_env.cert.read_bytes())[0].serial_number, "x")
+    out, shots = tmp_path / "out", write_shotlist(SHOTS)
+    [job] = render_on_cpu(shots, out, engine_factory, sign=True, only=["text"]).jobs
+    Path(job.sidecar).unlink()  # as a kill between the two atomic writes leaves it
+    [again] = render_on_cpu(shots, out, engine_factory, sign=True, only=["text"]).jobs
+    assert again.status == "recovered"
+    rebuilt = json.loads(Path(job.sidecar).read_text())
+    assert rebuilt["recovered"] is True and "c2pa" not in rebuilt and serial not in json.dumps(rebuilt)
+    run = subprocess.run([sys.executable, "-m", "idcli", "verify", str(out), "--json"], capture_output=True, text=True,
+                         env=cli_env(), timeout=120)
+    assert run.returncode == 0, run.stderr
+    [image] = json.loads(run.stdout)["images"]
+    assert image["ok"] and image["c2pa"]["serial_number"] == serial, image
+
+
 @pytest.mark.parametrize("lost", ["crjson absent", "crjson fails", "no serial in signature_info"])
 def test_a_signer_fact_the_reader_does_not_give_fails_no_take(write_shotlist, tmp_path, engine_factory, signing_env,
                                                                  monkeypatch, lost) -> None:

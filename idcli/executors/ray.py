@@ -45,7 +45,10 @@ HEAD_MISSES = 3  # consecutive unanswered checks before the cluster counts as go
 # "Faults"). Five minutes: an autoscaling cluster adds a node within them; longer, another job holds the resources, and
 # a pipeline is better told (and its scheduler retries: a re-run resumes) than left hanging with no word.
 PLACEMENT_WAIT_SECONDS = 300.0
-PLACEMENT_NOTE_SECONDS = 30.0  # then one note says which resources the run waits for and what the cluster has free
+PLACEMENT_NOTE_SECONDS = 30.0
+# How long the cluster's head has to answer the HTTP/2 preface a gRPC client opens with, before the run is refused
+# (a GCS answers in milliseconds; Ray itself would retry a port that never does for about 14 minutes).
+HEAD_ANSWER_SECONDS = 10.0  # then one note says which resources the run waits for and what the cluster has free
 
 
 def _ray() -> Any:
@@ -93,7 +96,9 @@ class RayBackend:
         if not ray.is_initialized():
             target = self.address or os.environ.get("RAY_ADDRESS") or "local"
             self._target = target
-            _check_reachable(target)
+            if target.startswith(("http://", "https://")):
+                raise self._dashboard_address(target)
+            _check_answers(target)
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
             handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -113,6 +118,17 @@ class RayBackend:
                         signal.signal(sig, handler)
             self._owns_connection = True
         self._connected = True
+
+    def _dashboard_address(self, target: str) -> ExecutorUnavailableError:
+        """An http:// address is the Ray dashboard's, which Ray's job submission asks a pipeline to export as
+        RAY_ADDRESS (``ray job submit``); Ray's own error is several lines, blames RAY_ADDRESS for a --ray-address too,
+        and advises unsetting it, which would have this run start a cluster of its own."""
+        given = Option("ray_address", target) if self.address else f"RAY_ADDRESS={target}"
+        return ExecutorUnavailableError(
+            given, ": an http:// address is the Ray dashboard's, which `ray job submit` takes, not a cluster's head a "
+            "render joins; give the head's address, HOST:6379 by default (`ray start --head` prints it)",
+            *(() if self.address else (" with ", Option("ray_address"), ", which wins over RAY_ADDRESS")),
+            field="ray_address")
 
     def _quiet_ray(self, debug: bool) -> None:
         """Keep this process's stderr to idcli's lines while Ray runs in it. Ray's Python warnings on the driver
@@ -679,15 +695,89 @@ def _refused_hint(address: str, exc: BaseException) -> str:
             "(docs/scale-out.md)")
 
 
-def _check_reachable(address: str) -> None:
-    """Fail at once when a ``host:port`` cluster address does not answer: Ray itself retries for minutes."""
+# What a gRPC client sends first (RFC 9113 3.4): the HTTP/2 connection preface and an empty SETTINGS frame.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _check_answers(address: str) -> None:
+    """Fail at once when a ``host:port`` cluster address does not answer as a Ray cluster's head does. Ray itself
+    retries a port where nothing listens for minutes, and one where something else listens (the dashboard's 8265, an
+    SSH server) for about 14 minutes (20 tries of 41 s). A head's GCS is a gRPC server: it answers a gRPC client's
+    HTTP/2 preface with a SETTINGS frame before anything else (token authentication is checked later, per call)."""
     import socket
 
+    named = address  # the cluster as the user named it
+    if address == "auto":
+        resolved = _auto_address()
+        if resolved is None:
+            return  # no cluster found: ray.init says so at once
+        named = (f"auto ({resolved}, the address the last `ray start --head` on this machine left; a head stopped "
+                 "without `ray stop` leaves it behind)")
+        address = resolved
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or "://" in address:
-        return  # "local", "auto", ray:// client addresses: Ray's own handling
+        return  # "local", ray:// client addresses: Ray's own handling
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        connection = socket.create_connection((host, int(port)), timeout=5)
     except OSError as exc:
-        raise ExecutorUnavailableError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is "
+        raise ExecutorUnavailableError(f"cannot reach the Ray cluster at {named} ({exc.strerror or exc}); is "
                                        "`ray start --head` running there, and is the address right?") from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        connection.close()  # a TLS head expects a TLS handshake first: Ray's own handling
+        return
+    with connection:
+        answer = _first_answer(connection)
+    if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
+        return
+    raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {named}: its port answers, but not as a "
+                                   f"Ray cluster's head does ({_what_answered(answer)}); `ray start --head` prints "
+                                   "the address to give (port 6379 by default)")
+
+
+def _auto_address() -> str | None:
+    """The ``host:port`` Ray connects to for ``auto``, as Ray resolves it: a head process running on this machine, else
+    the address the last ``ray start --head`` here wrote in Ray's temporary folder (``/tmp/ray/ray_current_cluster``,
+    removed by ``ray stop`` only). None when Ray finds none, or resolves it otherwise (its own handling then)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        resolved = canonicalize_bootstrap_address("auto")
+    except Exception:  # ConnectionError: no cluster found (ray.init says so); another Ray's internals
+        return None
+    return resolved if isinstance(resolved, str) else None
+
+
+def _first_answer(connection: Any) -> bytes | None:
+    """The first 9 bytes (an HTTP/2 frame header) a port sends back to the HTTP/2 preface: fewer when it closes the
+    connection first, None when it says nothing in ``HEAD_ANSWER_SECONDS``."""
+    answer = b""
+    try:
+        connection.settimeout(HEAD_ANSWER_SECONDS)
+        connection.sendall(HTTP2_PREFACE)
+        deadline = time.monotonic() + HEAD_ANSWER_SECONDS
+        while len(answer) < 9:
+            connection.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = connection.recv(9 - len(answer))
+            if not chunk:
+                break
+            answer += chunk
+    except TimeoutError:
+        return answer or None
+    except OSError:  # reset by the peer: it closed the connection on the preface
+        return answer
+    if len(answer) == 9 and answer[3] != 4:  # not HTTP/2: the rest of its first line, to say what it is
+        with contextlib.suppress(OSError):
+            connection.settimeout(0.2)
+            answer += connection.recv(64)
+    return answer
+
+
+def _what_answered(answer: bytes | None) -> str:
+    if answer is None:
+        return f"it did not answer in {HEAD_ANSWER_SECONDS:g} s"
+    if not answer:
+        return "it closed the connection without a word"
+    if answer.startswith((b"HTTP/", b"<")):
+        return "it answers HTTP/1, as a web server such as the Ray dashboard (port 8265 by default) does"
+    shown = "".join(ch if ch.isprintable() else "?" for ch in answer.decode("latin-1").splitlines()[0])
+    return f"it answered {shown!r}"
