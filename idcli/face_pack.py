@@ -104,12 +104,16 @@ def _read_record(folder: Path) -> dict[str, Any] | None:
 
 
 def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> dict[str, Any]:
-    """Whether the folder idcli reads face models from holds a pack: files, size, licence, origin."""
+    """Whether the folder idcli reads face models from holds a pack: files, size, licence, origin; ``problem``: what
+    the render would refuse in it (a detector alone, a cut recogniser: face_pack_check.py, the graphs parsed, not run),
+    None for a usable pack or none at all."""
+    from .face_pack_check import face_pack_problem
+
     try:
         folder, chosen = target_folder(option)
     except InputError:  # the word "synthetic": the random-weight test pack, built on first use
         return {"pack": "synthetic", "folder": "synthetic", "chosen_by": "--face-models" if option else ENV_VAR,
-                "present": True, "files": [], "size_bytes": None, "fetched_by_idcli": False,
+                "present": True, "problem": None, "files": [], "size_bytes": None, "fetched_by_idcli": False,
                 "licence": "synthetic random weights (idcli's test pack)", "fetch": None}
     onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     record = _read_record(folder) if onnx else None
@@ -120,6 +124,7 @@ def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> d
     held = fetched if isinstance(fetched, str) and fetched else (folder.name if onnx else pack)
     return {
         "pack": held, "folder": str(folder), "chosen_by": chosen, "present": bool(onnx),
+        "problem": face_pack_problem(onnx) if onnx else None,
         "files": [p.name for p in onnx], "size_bytes": sum(p.stat().st_size for p in onnx) if onnx else None,
         "fetched_by_idcli": record is not None,
         "licence": "synthetic random weights (idcli's test pack)" if synthetic else LICENCE,
@@ -294,16 +299,19 @@ def fetch_face_pack(*, accept_insightface_licence: bool = False, option: str | P
     """Download and install ``pack`` where idcli reads face models, only with ``accept_insightface_licence``
     (``--accept-insightface-license``; ``accept_licence``, its old spelling, still works and warns).
 
-    A folder that already holds ``.onnx`` files is left alone (reported as present). Without
+    A folder that already holds a usable pack is left alone (reported as present); one the render would refuse (a
+    detector alone, a cut recogniser: ``problem``) gets the pack's files over its own of the same names. Without
     ``accept_insightface_licence`` nothing is downloaded: the result's ``state`` is ``"licence not accepted"``
     and ``message`` says how to accept.
     """
     accepted = licence_accepted(accept_insightface_licence, accept_licence)
     status = pack_status(option, pack)
-    if status["present"]:
+    if status["present"] and status["problem"] is None:
         return status | {"state": "present"}
     if not accepted:
-        return status | {"state": "licence not accepted", "message": not_accepted_message(pack)}
+        broken = (f"the face models in {status['folder']} are not usable: {status['problem']}. "
+                  if status["problem"] else "")
+        return status | {"state": "licence not accepted", "message": broken + not_accepted_message(pack)}
     if pack not in REQUIRED_FILES:
         raise InputError(f"unknown face-model pack '{pack}' (allowed: {', '.join(REQUIRED_FILES)})")
     check_expected_sha256(expected_sha256)

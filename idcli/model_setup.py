@@ -300,7 +300,8 @@ def _need_state(need: Need, preset: Preset, cache_dir: Path | None) -> tuple[boo
 def list_models(cache_dir: Path | None = None, face_models: str | None = None) -> list[dict[str, Any]]:
     """Per real preset and variant: each need, whether it is present, its size and licence, and the
     face models (shared by every real preset). ``ready``: a render needs no other step (a pickled adapter
-    in the hub cache counts once ``fetch`` converted it: ``not_converted``)."""
+    in the hub cache counts once ``fetch`` converted it: ``not_converted``; face models count when the render would
+    load them, not for any ``.onnx`` file: their ``problem``)."""
     from .face_pack import pack_status
 
     faces = pack_status(face_models)
@@ -318,7 +319,8 @@ def list_models(cache_dir: Path | None = None, face_models: str | None = None) -
                 items.append({**asdict(need), "present": present, "size_bytes": size, "path": path,
                               "not_converted": unconverted})
             rows.append({"preset": name, "variant": variant,
-                         "ready": all(i["present"] and not i["not_converted"] for i in items) and faces["present"],
+                         "ready": all(i["present"] and not i["not_converted"] for i in items) and faces["present"]
+                         and faces["problem"] is None,
                          "needs": items, "face_models": faces})
     return rows
 

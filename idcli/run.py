@@ -140,6 +140,11 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         progress.note(f"warning: {warning}")
     if compile:
         runtime = replace(runtime, compile=True)  # speed only: not part of any key
+        from .engine.compiled import cpu_compile_note
+
+        slow_start = None if dry_run else cpu_compile_note(runtime.device)
+        if slow_start is not None:  # before the engine is built and compiles: minutes with no image on a CPU
+            progress.note(f"note: {slow_start}")
     from .provenance import model_record
 
     out = Path(out_dir)

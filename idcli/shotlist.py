@@ -9,6 +9,7 @@ field path and what is allowed; nothing is rendered while any remain.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import string
@@ -106,17 +107,37 @@ def _parse_size(value: Any) -> tuple[int, int]:
         width, height = value["width"], value["height"]
     else:
         raise ValueError("size must be 'WIDTHxHEIGHT', [width, height] or {width: W, height: H}")
+    problem = size_problem(width, height)
+    if problem is not None:
+        rule, lead, sizes = problem
+        raise PydanticCustomError("size", "size {size}: {rule}", {
+            "size": f"{width}x{height}", "rule": rule,
+            "hint": f"{lead}: size: {' or '.join(sizes)}" if sizes else ""})
+    return width, height
+
+
+def size_problem(width: int, height: int) -> tuple[str, str, list[str]] | None:
+    """What rule the size ``width``x``height`` breaks, how its suggestions are introduced and the allowed sizes to
+    write instead; None for an allowed size. The one judge of a size: a shot list's ``size:`` and ``idcli bench
+    --size`` each word it as their surface names the size."""
     for side in (width, height):
         rule = ("each side must be a multiple of 8" if side % 8 else
                 f"each side must be {MIN_SIDE}..{MAX_SIDE}" if not MIN_SIDE <= side <= MAX_SIDE else "")
         if rule:
-            nearest = _nearest_sizes(width, height)
-            raise PydanticCustomError("size", "size {size}: {rule}", {
-                "size": f"{width}x{height}", "rule": rule,
-                "hint": f"nearest: size: {' or '.join(nearest)}" if nearest else ""})
+            return rule, "nearest", _nearest_sizes(width, height)
     if width * height > MAX_PIXELS:
-        raise ValueError(f"size {width}x{height} is over the pixel budget of {MAX_PIXELS:,} pixels")
-    return width, height
+        return (f"over the pixel budget of {MAX_PIXELS:,} pixels", "largest of that shape within it",
+                [_largest_within_budget(width, height)])
+    return None
+
+
+def _largest_within_budget(width: int, height: int) -> str:
+    """The largest size of (as near as the grid allows) the shape of ``width``x``height`` whose sides are multiples of
+    8 and whose pixels are within the budget: both sides scaled by one factor, each rounded down to the grid."""
+    # side * sqrt(budget / area), rounded down in whole numbers: a float's 2047.9999 would lose a grid step.
+    w, h = (max(MIN_SIDE, math.isqrt(side * side * MAX_PIXELS // (width * height)) // 8 * 8)
+            for side in (width, height))
+    return f"{w}x{h}"
 
 
 def _nearest_sizes(width: int, height: int) -> list[str]:

@@ -263,10 +263,24 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
             + repeated_name_notes(doc, loaded))
 
 
+PLATE_SHOTS_NAMED = 3  # the defaults' note names this many plate shots, then a count
+
+
 def plate_method_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
-    """A plate shot's own 'method' other than dual-line: not used, since each face takes its character's identity
-    line inside its face mask (docs/plates.md). Said by validate and plan at the method's line; it still renders."""
+    """A plate shot's own 'method' other than dual-line, or the defaults' one reaching plate shots: not used, since
+    each face takes its character's identity line inside its face mask (docs/plates.md). Said by validate and plan
+    at the method's line (the defaults' naming the plate shots it reaches); it still renders."""
     notes = []
+    reached = [shot.id for shot in doc.shots if shot.plate is not None and shot.method is None]
+    if reached and doc.defaults.method not in (None, "dual-line"):
+        path: PathKey = ("defaults", "method")
+        line, col = loaded.mark(path) or (None, None)
+        named = ", ".join(repr(name) for name in reached[:PLATE_SHOTS_NAMED])
+        more = f" and {len(reached) - PLATE_SHOTS_NAMED} more" if len(reached) > PLATE_SHOTS_NAMED else ""
+        notes.append(Problem(f"the defaults' method '{doc.defaults.method}' does not apply to the plate "
+                             f"shot{'s' if len(reached) > 1 else ''} {named}{more}", _path_text(path), line, col,
+                             "each face takes its character's identity line inside its face mask; the other shots "
+                             "still take it"))
     for i, shot in enumerate(doc.shots):
         if shot.plate is None or shot.method is None or shot.method == "dual-line":
             continue

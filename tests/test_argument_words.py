@@ -259,7 +259,13 @@ def test_bench_arguments_are_named_as_given(tmp_path: Path) -> None:
         "jobs=1: check_batch_invariance compares a batch with single renders; give 2 or more":
             lambda: check_batch_invariance(jobs=1),
         "size='12': give WIDTHxHEIGHT, e.g. 1024x1024": lambda: parse_size("12"),
-        "size='12x12': each side must be a multiple of 8 from 64 to 4096": lambda: parse_size("12x12"),
+        # --size had its own parser and no size to write instead; it now judges as a shot list's size: does.
+        "size='12x12': each side must be a multiple of 8 (nearest: size='64x64')": lambda: parse_size("12x12"),
+        "size='770x512': each side must be a multiple of 8 (nearest: size='768x512')": lambda: parse_size("770x512"),
+        "size='4096x4096': over the pixel budget of 4,194,304 pixels (largest of that shape within it: "
+        "size='2048x2048')": lambda: parse_size("4096x4096"),
+        "size=(300, 300): each side must be a multiple of 8 (nearest: size=(296, 296) or size=(304, 304))":
+            lambda: run_bench("tiny-sd", size=(300, 300)),
     }
     for message, call in refused.items():
         with pytest.raises(InputError) as caught:
@@ -276,7 +282,11 @@ def test_bench_arguments_are_named_as_given(tmp_path: Path) -> None:
                                                "over earlier files)"),
                        (["--jobs", "1", "--check-batch-invariance"], "--jobs 1: --check-batch-invariance compares a "
                                                                     "batch with single renders; give 2 or more"),
-                       (["--size", "12"], "--size 12: give WIDTHxHEIGHT, e.g. 1024x1024")]:
+                       (["--size", "12"], "--size 12: give WIDTHxHEIGHT, e.g. 1024x1024"),
+                       (["--size", "300x300"], "--size 300x300: each side must be a multiple of 8 (nearest: --size "
+                                               "296x296 or --size 304x304)"),
+                       (["--size", "4096x2048"], "--size 4096x2048: over the pixel budget of 4,194,304 pixels "
+                                                 "(largest of that shape within it: --size 2896x1448)")]:
         argv = ["--arch", "tiny-sd", *argv] if "--arch" not in argv else argv
         result = cli("bench", *argv, "--device", "cpu", "--json")
         assert result.exit_code == 2, result.output

@@ -331,3 +331,51 @@ def test_a_compiled_render_says_so_in_its_sidecar_and_reproduce_explains_a_diffe
     assert compile_note(plain_sidecar) is None
     # named as the caller names it: compile=True to Python (idcli reproduce says --compile: test_argument_words.py)
     assert "compile=True" in compile_note(compiled_sidecar) and "differ by one" in compile_note(compiled_sidecar)
+
+
+def test_compile_on_the_cpu_is_said_once_before_it_starts(tiny_engines, write_shotlist, tmp_path) -> None:
+    """`render --compile` / `bench --compile` on a CPU compiled the UNet for minutes before any image, without a
+    word (docs/performance.md). Said once now, before the engine is built: a note,
+    nothing refused, no image or key changed; nothing said of a dry run or an uncompiled one."""
+    from idcli.bench.runner import build_engine
+    from idcli.bench.workload import make_workload
+    from idcli.bench.workload import write_shotlist as bench_shotlist
+
+    shots = idcli.load_shotlist(write_shotlist(SHOTS))
+    adapter, _ = _plan()
+    engine = tiny_engines("tiny-sd", adapter)
+    notes: list[str] = []
+
+    class Notes:
+        def start(self, total, already_done): notes.append("start")
+        def advance(self, outcome): ...
+        def note(self, text): notes.append(text)
+        def stop(self): ...
+
+    said = ("note: compile=True on the CPU: compiling the UNet takes minutes before the first image (it is meant "
+            "for GPUs; uncompiled, the first image starts at once)")
+    plain = idcli.render(shots, tmp_path / "plain", device="cpu", only=["text"], engine_factory=lambda m, r, a: engine)
+    compiled = idcli.render(shots, tmp_path / "compiled", device="cpu", only=["text"], compile=True,
+                            engine_factory=lambda m, r, a: engine, progress=Notes())
+    assert notes.count(said) == 1 and notes.index(said) < notes.index("start"), notes
+    assert [j.key for j in compiled.jobs] == [j.key for j in plain.jobs]
+    assert np.array_equal(_pixels(compiled.jobs[0].image), _pixels(plain.jobs[0].image))
+    notes.clear()
+    idcli.render(shots, tmp_path / "dry", device="cpu", only=["text"], compile=True, dry_run=True,
+                 engine_factory=lambda m, r, a: engine, progress=Notes())
+    idcli.render(shots, tmp_path / "again", device="cpu", only=["text"], engine_factory=lambda m, r, a: engine,
+                 progress=Notes())
+    assert not [n for n in notes if "compiling the UNet" in n], notes
+
+    workload = make_workload("tiny-sd", 1, 1, (64, 64))
+    bench_notes: list[str] = []
+    built = build_engine(workload, bench_shotlist(workload, tmp_path / "bench"), device="cpu", dtype="auto",
+                         compile=True, face_models="synthetic", note=bench_notes.append)
+    assert built.engine.compiled is not None  # torch.compile traces on the first forward: none here
+    assert bench_notes[0] == said.removeprefix("note: "), bench_notes
+    from idcli.engine.compiled import cpu_compile_note
+    from idcli.option_words import options_as_flags
+
+    with options_as_flags():  # the command line's words: --compile
+        assert (cpu_compile_note("cpu") or "").startswith("--compile on the CPU: compiling the UNet takes minutes")
+    assert cpu_compile_note("cuda") is None and cpu_compile_note("cuda:1") is None

@@ -337,3 +337,50 @@ def test_models_list_and_fetch_name_the_face_model_folder_used_not_buffalo_l(
     with _serve(_pack_zip(synthetic_face_models)) as hub:
         fetch_face_pack(accept_insightface_licence=True, option=tmp_path / "faces", base_url=_base(hub), progress=False)
     assert pack_status(tmp_path / "faces")["pack"] == "buffalo_l"  # as its fetch record says
+
+
+def test_a_broken_face_model_folder_is_not_present_to_models_list_or_fetch(
+        home: Path, synthetic_face_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models list` called the face models present, and every preset with its hub files `ready`, whenever the folder
+    held any `.onnx` file: a detector alone or a cut recogniser read as a pack the render then refused; `models
+    fetch --accept-insightface-license` called such a folder present and fetched nothing. The line now says what
+    the render would refuse (face_pack_check, the graphs parsed, not run), `ready` is false, and fetch installs the
+    pack over it (without the licence flag it names the problem and fetches nothing)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.face_pack import fetch_face_pack, pack_status
+    from idcli.model_setup import list_models
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    folder = home / ".insightface" / "models" / "buffalo_l"
+    folder.mkdir(parents=True)
+    shutil.copy(synthetic_face_models / "det_synthetic.onnx", folder / "det_10g.onnx")  # the recogniser left behind
+    status = pack_status()
+    assert status["present"] and status["problem"].startswith("no ArcFace recognition model"), status
+    assert not any(row["ready"] for row in list_models())
+    text = " ".join(CliRunner().invoke(app, ["models", "list"]).output.split())
+    assert f"{folder}: not usable: no ArcFace recognition model" in text and f"{folder}: present" not in text, text
+    assert "to fetch: idcli models fetch sd15|sdxl --accept-insightface-license" in text, text
+    listed = json.loads(CliRunner().invoke(app, ["models", "list", "--json"]).stdout)
+    assert listed["face_models"]["problem"].startswith("no ArcFace recognition model"), listed["face_models"]
+
+    with _serve(_pack_zip(synthetic_face_models)) as hub:
+        refused = fetch_face_pack(accept_insightface_licence=False, base_url=_base(hub), progress=False)
+        assert hub.requests == []
+        assert refused["state"] == "licence not accepted", refused
+        assert refused["message"].startswith(f"the face models in {folder} are not usable: no ArcFace"), refused
+        fetched = fetch_face_pack(accept_insightface_licence=True, base_url=_base(hub), progress=False)
+    assert fetched["state"] == "fetched" and fetched["problem"] is None, fetched
+    assert sorted(p.name for p in folder.glob("*.onnx")) == ["det_10g.onnx", "w600k_r50.onnx"]
+
+    cut = tmp_path / "cut"  # a recogniser whose copy was cut: the render would refuse it too
+    shutil.copytree(synthetic_face_models, cut)
+    data = (cut / "w600k_synthetic.onnx").read_bytes()
+    (cut / "w600k_synthetic.onnx").write_bytes(data[:len(data) // 2])
+    assert "w600k_synthetic.onnx is damaged or truncated" in pack_status(cut)["problem"]
+    assert not any(row["ready"] for row in list_models(face_models=str(cut)))
+    assert pack_status(synthetic_face_models)["problem"] is None  # a whole pack reads as before

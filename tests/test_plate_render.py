@@ -659,3 +659,27 @@ def test_a_detected_face_past_the_plates_edge_is_not_said_not_to_fit(shots: Path
     box = _job(plan, "both").request.plate.faces[0].box
     assert box[0] < 0, box  # the detected box does reach past the edge
     assert not [w for w in plan.warnings if "does not fit" in w], plan.warnings
+
+
+def test_defaults_method_single_applying_to_plate_shots_is_said_at_the_defaults_line(shots: Path) -> None:
+    # Only a plate shot's own 'method' was said: 'defaults: {method: single}' applying to the plate shots was
+    # neither noted by validate nor warned by plan. Now both say it at the defaults' method, naming those shots.
+    shots.write_text(shots.read_text().replace("takes: 1}", "takes: 1, method: single}"))
+    expected = (f"{shots}:4:83: defaults.method: the defaults' method 'single' does not apply to the plate shots "
+                "'both', 'swapped' (each face takes its character's identity line inside its face mask; the other "
+                "shots still take it)")
+    assert [w for w in plan_on_cpu(shots).warnings if "defaults' method" in w] == [expected]
+    result = runner.invoke(app, ["validate", str(shots)])
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if "defaults' method" in line] == [
+        f"idcli: note: {expected}"], result.output
+    # A plate shot with its own method is said at its own line, not in the defaults' list.
+    shots.write_text(shots.read_text().replace("    plate_strength: 0.8\n",
+                                               "    plate_strength: 0.8\n    method: dual-line\n"))
+    said = [w for w in plan_on_cpu(shots).warnings if "defaults' method" in w]
+    assert len(said) == 1 and "the plate shot 'both' (" in said[0], said
+    # Many plate shots: a few named, then a count.
+    many = "".join(f"  - id: p{n}\n    prompt: \"{{mara}} and {{theo}}\"\n    plate: plate.png\n" for n in range(6))
+    shots.write_text(shots.read_text() + many)
+    said = [w for w in plan_on_cpu(shots).warnings if "defaults' method" in w]
+    assert len(said) == 1 and "the plate shots 'both', 'p0', 'p1' and 4 more (" in said[0], said

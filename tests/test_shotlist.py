@@ -521,6 +521,11 @@ def test_bad_sizes(folder: Path, value: str, fragment: str) -> None:
         ("2052x2048", "each side must be a multiple of 8 (nearest: size: 2048x2048)"),  # 2056x2048: over the budget
         ("32x32", "each side must be 64..4096 (nearest: size: 64x64)"),
         ("{width: 8192, height: 60}", "each side must be 64..4096 (nearest: size: 4096x64)"),
+        # Over the pixel budget: no size was suggested; now the largest of the same shape on the grid within it.
+        ("4096x4096", "over the pixel budget of 4,194,304 pixels (largest of that shape within it: size: 2048x2048)"),
+        ("2048x2056", "over the pixel budget of 4,194,304 pixels (largest of that shape within it: size: 2040x2048)"),
+        ("[4096, 2048]", "over the pixel budget of 4,194,304 pixels (largest of that shape within it: size: "
+                         "2896x1448)"),
     ],
 )
 def test_a_size_off_the_grid_gets_the_nearest_allowed_ones(folder: Path, value: str, words: str) -> None:

@@ -161,7 +161,12 @@ def build_engine(workload: Any, shots: Path, *, device: str, dtype: str, compile
                                   face_models=face_models)
     setup_seconds = time.perf_counter() - started
     if compile:
+        from ..engine.compiled import cpu_compile_note
+
         runtime = replace(runtime, compile=True)
+        slow_start = cpu_compile_note(runtime.device)
+        if slow_start is not None:  # the warm-up compiles: minutes on a CPU before any figure
+            note(slow_start)
     note(f"building {plan.model.label} on {runtime.device} ({runtime.dtype})")
     started = time.perf_counter()
     engine = Engine(plan.model, runtime, plan.adapter)

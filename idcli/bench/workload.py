@@ -59,14 +59,29 @@ class Workload:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` with sides that are multiples of 8 (the latent grid), 64..4096."""
+    """``WxH`` as a shot list's ``size:`` allows it (sides multiples of 8, 64..4096, within the pixel budget)."""
     match = re.fullmatch(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*", text)
     if not match:
         raise InputError(Option("size", text), ": give WIDTHxHEIGHT, e.g. 1024x1024")
     width, height = int(match.group(1)), int(match.group(2))
-    if any(side % 8 or not 64 <= side <= 4096 for side in (width, height)):
-        raise InputError(Option("size", text), ": each side must be a multiple of 8 from 64 to 4096")
+    check_size(width, height, text)
     return width, height
+
+
+def check_size(width: int, height: int, given: str | tuple[int, int]) -> None:
+    """Refuse a size a shot list would refuse, naming it as ``given`` (``--size``'s text or ``size=``'s tuple) and
+    suggesting what the shot list suggests (shotlist.size_problem), in the same form."""
+    from ..shotlist import size_problem
+
+    problem = size_problem(width, height)
+    if problem is None:
+        return
+    rule, lead, sizes = problem
+    choices: list[Any] = []
+    for size in sizes:
+        w, h = (int(side) for side in size.split("x"))
+        choices += [" or "] * bool(choices) + [Option("size", size if isinstance(given, str) else (w, h))]
+    raise InputError(Option("size", given), f": {rule} ({lead}: ", *choices, ")")
 
 
 def nearest_hint(word: str, allowed: Any) -> str:
@@ -88,6 +103,8 @@ def make_workload(arch: str, jobs: int, steps: int | None = None, size: tuple[in
         raise InputError(Option("steps", steps), f": give 1..{MAX_STEPS}")
     if method not in METHODS:
         raise InputError(Option("method", method), f": allowed: {', '.join(METHODS)}{nearest_hint(method, METHODS)}")
+    if size is not None:
+        check_size(size[0], size[1], size)
     preset = get_preset(ARCHS[arch])
     width, height = size or preset.size
     # The preset's guidance, which is on (> 1) for every preset: two UNet rows per image, as in production.

@@ -80,7 +80,7 @@ def models_list(models_dir: ModelsDirOpt = None, shotlist: ModelsShotlistOpt = N
 
     def body() -> None:
         rows = list_models(face_models=face_models)
-        faces = pack_status(face_models)
+        faces = rows[0]["face_models"] if rows else pack_status(face_models)  # its graphs parsed once
         given = given_folders(models_dir, shotlist)
         if as_json:
             emit_json(ok(presets=[{k: v for k, v in r.items() if k != "face_models"} for r in rows],
@@ -90,9 +90,11 @@ def models_list(models_dir: ModelsDirOpt = None, shotlist: ModelsShotlistOpt = N
             emit(f"{row['preset']} ({row['variant']}): {_row_state(row)}")
             for need in row["needs"]:
                 emit(_need_line(need))
-        emit(f"face models ({faces['pack']}, {faces['chosen_by']}): {faces['folder']}: "
-             f"{'present' if faces['present'] else 'missing'}, {_size(faces['size_bytes'])}; licence: "
-             f"{faces['licence']}" + ("" if faces["present"] else f"\n  to fetch: {faces['fetch']}"))
+        usable = faces["present"] and faces["problem"] is None
+        state = f"not usable: {faces['problem']}" if faces["problem"] else "present" if usable else "missing"
+        emit(f"face models ({faces['pack']}, {faces['chosen_by']}): {faces['folder']}: {state}, "
+             f"{_size(faces['size_bytes'])}; licence: {faces['licence']}"
+             + ("" if usable else f"\n  to fetch: {faces['fetch']}"))
         if given or models_dir or shotlist:
             emit("given folders:" + ("" if given else " nothing recognised"))
         for item in given:
@@ -141,6 +143,8 @@ def models_fetch(
                  + (f"\n  zip sha256 {faces['zip_sha256']}" if faces.get("zip_sha256") else "")
                  + (f"\n  skipped (not .onnx): {', '.join(faces['skipped'])}" if faces.get("skipped") else ""))
             print_note(f"licence: {faces['licence']}")
+            if faces.get("problem"):  # the folder's other files still make it one the render refuses
+                print_note(f"the face models in {faces['folder']} are not usable: {faces['problem']}")
 
     guarded(body, as_json)
 

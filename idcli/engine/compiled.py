@@ -89,6 +89,18 @@ class CompiledForward:
         return self.eager(*args, **kwargs)
 
 
+def cpu_compile_note(device: str) -> str | None:
+    """Said once before a ``--compile`` run on the CPU builds its engine: compiling there is minutes of a start with
+    no image (77 s against 8.8 s for a 4-image tiny-sd render, docs/performance.md; a real-size bench's warm-up far
+    longer). A note only: nothing refused, nothing keyed; None on a GPU."""
+    from ..option_words import Option, words
+
+    if device != "cpu":
+        return None
+    return words((Option("compile", True), " on the CPU: compiling the UNet takes minutes before the first image (it "
+                  "is meant for GPUs; uncompiled, the first image starts at once)"))
+
+
 def compile_unet(unet: Any, backend: Any = "inductor") -> CompiledForward:
     """Route ``unet``'s calls through a ``CompiledForward`` of its own forward (undone by deleting the
     instance attribute ``unet.forward``)."""
