@@ -98,7 +98,7 @@ class RayBackend:
             self._target = target
             if target.startswith(("http://", "https://")):
                 raise self._dashboard_address(target)
-            _check_answers(target)
+            check_head_answers(target)
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
             handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -699,7 +699,7 @@ def _refused_hint(address: str, exc: BaseException) -> str:
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 
 
-def _check_answers(address: str) -> None:
+def check_head_answers(address: str) -> None:
     """Fail at once when a ``host:port`` cluster address does not answer as a Ray cluster's head does. Ray itself
     retries a port where nothing listens for minutes, and one where something else listens (the dashboard's 8265, an
     SSH server) for about 14 minutes (20 tries of 41 s). A head's GCS is a gRPC server: it answers a gRPC client's
