@@ -663,6 +663,9 @@ def test_plan_offline_without_the_image_encoder_says_it_is_not_cached_and_which_
     from idcli.cli import app
 
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    # As with HF_HUB_OFFLINE=1 set before the start (huggingface_hub reads it once, when first imported: conftest's
+    # setenv comes too late for a worker that imported it earlier).
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15}"))
     result = CliRunner().invoke(app, ["plan", str(shots)])
     text = " ".join(result.output.split())
