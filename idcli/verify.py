@@ -241,7 +241,9 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     try:
         data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
     except safeio.NotRegularFile as exc:
-        check.problems.append(f"image {exc.kind}: {image_path}")
+        # Named as every other line of verify names a file (and --json its image.path): relative to the output
+        # folder, not to wherever verify was run from.
+        check.problems.append(f"image {exc.kind}: {check.image['path']}")
         check.ok = False
         return check
     if sha256_bytes(data) != sidecar["image"].get("sha256"):

@@ -228,3 +228,59 @@ def test_an_http_address_is_named_as_the_dashboards_with_what_to_give(
         "cluster's head a render joins; give the head's address, HOST:6379 by default (`ray start --head` prints "
         f"it){' with --ray-address, which wins over RAY_ADDRESS' if given == 'environment' else ''}"), result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("given", "address", "where"), [
+    ("option", " 127.0.0.1:6379", "begins"), ("environment", "127.0.0.1:6379 ", "ends"),
+    ("option", "\t127.0.0.1:6379\n", "begins and ends"), ("python", " 127.0.0.1:6379 ", "begins and ends"),
+])
+def test_an_address_with_surrounding_whitespace_is_refused_naming_it(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, address: str, where: str) -> None:
+    """An address copied with a space (``--ray-address " 127.0.0.1:6379"``) was looked up as a host name with the
+    space in it: "cannot reach the Ray cluster at  127.0.0.1:6379 (Name or service not known)", the space unseen.
+    Now one line that shows the address quoted, says where the whitespace is and what to give; Ray is not reached."""
+    import ray
+
+    import idcli
+
+    reached: list[object] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: reached.append(kwargs))
+    path = write_shotlist(SHOTS)
+    kind = "a space" if address.strip(" ") == address.strip() else "whitespace"
+    if given == "python":
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        with pytest.raises(idcli.InputError) as caught:
+            idcli.render(idcli.load_shotlist(path), tmp_path / "o", device="cpu", executor="ray",
+                         ray_address=address)
+        assert str(caught.value) == (f"ray_address={address!r}: the address {where} with {kind} (copied with it?); "
+                                     "give it without: ray_address='127.0.0.1:6379'")
+        assert caught.value.field == "ray_address"
+    else:
+        argv = ["--executor", "ray"]
+        if given == "option":
+            monkeypatch.delenv("RAY_ADDRESS", raising=False)
+            argv += ["--ray-address", address]
+            named, fix = f"--ray-address {address!r}", "--ray-address 127.0.0.1:6379"
+        else:
+            monkeypatch.setenv("RAY_ADDRESS", address)
+            named, fix = f"RAY_ADDRESS={address!r}", "RAY_ADDRESS=127.0.0.1:6379"
+        result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == (f"idcli: error: {named}: the address {where} with {kind} (copied with it?); "
+                                         f"give it without: {fix}"), result.output
+    assert reached == []
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_address_of_whitespace_only_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    import idcli
+    from idcli.executors.ray import RayBackend
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: pytest.fail("Ray reached"))
+    with pytest.raises(idcli.InputError, match=r"^ray_address=' ': the address is only whitespace; give a cluster "
+                                               r"address such as 'head-node:6379'$"):
+        RayBackend(" ").connect()

@@ -411,3 +411,19 @@ def test_deliver_refuses_a_number_past_jsons_range_on_both_sides(delivered, tmp_
     assert said == (f"{out / 'sh010' / 'sh010_t1.json'}: its record holds a number past JSON's range (1e999 reads as "
                     "infinity), which a delivered record cannot carry: edited after the render? Re-render the take; "
                     "nothing was delivered")
+
+
+def test_a_missing_image_is_named_relative_to_the_output_folder(delivered, tmp_path, monkeypatch) -> None:
+    # A take whose image was deleted, its sidecar left: the problem named the image relative to the current folder
+    # (`image missing: T/out/sh010/sh010_t1.png`), where every other line of verify, and its --json `image.path`,
+    # name files relative to the output folder.
+    import shutil
+
+    shutil.copytree(delivered[0], tmp_path / "out")
+    (tmp_path / "out" / "sh010" / "sh010_t1.png").unlink()
+    monkeypatch.chdir(tmp_path)
+    report = verify_folder(Path("out"))
+    [check] = report.images
+    assert check.problems == ["image missing: sh010/sh010_t1.png"], check.problems
+    assert report.as_dict()["images"][0]["problems"] == check.problems
+    assert check.image["path"] == "sh010/sh010_t1.png"

@@ -28,7 +28,7 @@ from typing import Any
 from ..diagnostics import kind_of
 from ..errors import ExecutorUnavailableError, InputError
 from ..models import ModelIdentity
-from ..option_words import Option, words
+from ..option_words import EachSurface, Option, words
 from ..plan import Job
 from ..runtime import Runtime
 from . import BatchSink, RenderedBatch
@@ -96,6 +96,8 @@ class RayBackend:
         if not ray.is_initialized():
             target = self.address or os.environ.get("RAY_ADDRESS") or "local"
             self._target = target
+            if target != target.strip():
+                raise self._padded_address(target)
             if target.startswith(("http://", "https://")):
                 raise self._dashboard_address(target)
             check_head_answers(target)
@@ -129,6 +131,22 @@ class RayBackend:
             "render joins; give the head's address, HOST:6379 by default (`ray start --head` prints it)",
             *(() if self.address else (" with ", Option("ray_address"), ", which wins over RAY_ADDRESS")),
             field="ray_address")
+
+    def _padded_address(self, target: str) -> InputError:
+        """An address copied with a space or a line break around it: looked up as a host name with the space in it,
+        it failed as "Name or service not known" (a trailing one reached Ray), the space unseen in the message. It is
+        refused, as other options' values are, not trimmed: the address is shown quoted, with what to give."""
+        text = repr(target)
+        given = EachSurface(f"ray_address={text}", f"--ray-address {text}") if self.address else f"RAY_ADDRESS={text}"
+        where = " and ".join(side for side, padded in (("begins", target != target.lstrip()),
+                                                       ("ends", target != target.rstrip())) if padded)
+        kind = "a space" if target.strip(" ") == target.strip() else "whitespace"
+        if not target.strip():
+            return InputError(given, ": the address is only whitespace; give a cluster address such as "
+                              "'head-node:6379'", field="ray_address")
+        fix = Option("ray_address", target.strip()) if self.address else f"RAY_ADDRESS={target.strip()}"
+        return InputError(given, f": the address {where} with {kind} (copied with it?); give it without: ", fix,
+                          field="ray_address")
 
     def _quiet_ray(self, debug: bool) -> None:
         """Keep this process's stderr to idcli's lines while Ray runs in it. Ray's Python warnings on the driver
