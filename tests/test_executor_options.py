@@ -22,6 +22,24 @@ shots:
 """
 
 
+@pytest.fixture
+def ray_init_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Ray's ``ray.init`` replaced by a recorder, for checks that must stop before it: each call it got (none, when
+    the check works); a call raises the ConnectionError Ray gives after its minutes of retries, so a check that
+    lets one through fails at once instead of hanging."""
+    import ray
+
+    calls: list[dict] = []
+
+    def init(**kwargs: object) -> None:
+        calls.append(kwargs)
+        raise ConnectionError("Ray would have retried here for minutes")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    return calls
+
+
 @pytest.mark.parametrize(("argv", "code", "message"), [
     (["--executor", "dask"], 2, "allowed: local, ray"),
     (["--workers", "2"], 2, "need --executor ray"),
@@ -119,25 +137,16 @@ def test_a_cluster_that_refuses_this_driver_points_at_token_authentication(
     (None, "it did not answer in 0.5 s"),
 ], ids=["http", "ssh", "closed", "silent"])
 def test_an_address_whose_port_answers_but_not_as_a_ray_cluster_is_exit_4_at_once(
-        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reply: bytes | None, said: str) -> None:
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict],
+        reply: bytes | None, said: str) -> None:
     """The farm trial: ``--ray-address head:8265`` (the dashboard's port, which Ray's job submission uses) passed
     idcli's check (its port answers), and Ray's ``ray.init`` then retried for about 14 minutes (20 tries of 41 s),
     printing ``Failed to connect to GCS at address ... within 5 seconds`` lines, before it gave up. A Ray cluster's
     head (its GCS) speaks gRPC over HTTP/2: the port is asked as a gRPC client would first ask it, and a port that does
     not answer so is refused at once, exit 4, saying what answered. ``ray.init`` is replaced by a recorder: it
     must not be reached."""
-    import ray
-
     from idcli.executors import ray as ray_executor
 
-    reached: list[object] = []
-
-    def init(**kwargs: object) -> None:
-        reached.append(kwargs)
-        raise ConnectionError("Ray would have retried here for minutes")
-
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", init)
     monkeypatch.setattr(ray_executor, "HEAD_ANSWER_SECONDS", 0.5)
     monkeypatch.delenv("RAY_USE_TLS", raising=False)
     listener, address = _listener_answering(reply)
@@ -145,7 +154,7 @@ def test_an_address_whose_port_answers_but_not_as_a_ray_cluster_is_exit_4_at_onc
         path = write_shotlist(SHOTS)
         result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu",
                                           "--executor", "ray", "--ray-address", address])
-    assert reached == []
+    assert ray_init_calls == []
     assert result.exit_code == 4, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"idcli: error: cannot connect to the Ray cluster at {address}: "
@@ -157,23 +166,15 @@ def test_an_address_whose_port_answers_but_not_as_a_ray_cluster_is_exit_4_at_onc
 
 @pytest.mark.parametrize("given", ["option", "environment"])
 def test_auto_naming_a_cluster_that_is_gone_is_exit_4_at_once(
-        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict],
+        given: str) -> None:
     """The farm trial: ``--ray-address auto`` (or ``RAY_ADDRESS=auto``) is the cluster whose address the last ``ray
     start --head`` on this machine wrote in Ray's temporary folder (``/tmp/ray/ray_current_cluster``); a head killed
     without ``ray stop`` leaves it behind. idcli checked only ``host:port`` addresses, so Ray retried the gone head's
     address for about 14 minutes. "auto" is resolved as Ray resolves it and that address checked: exit 4 at once,
     naming it. ``ray.init`` is replaced by a recorder: it must not be reached."""
-    import ray
     from ray._private import services
 
-    reached: list[object] = []
-
-    def init(**kwargs: object) -> None:
-        reached.append(kwargs)
-        raise ConnectionError("Ray would have retried here for minutes")
-
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", init)
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # Ray's temporary folder, where "auto" is read from
     # No head process on this machine (Ray's "auto" takes a running one first; other tests' clusters may run here).
     monkeypatch.setattr(services, "find_gcs_addresses", lambda: [])
@@ -187,7 +188,7 @@ def test_auto_naming_a_cluster_that_is_gone_is_exit_4_at_once(
         monkeypatch.setenv("RAY_ADDRESS", "auto")
     path = write_shotlist(SHOTS)
     result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
-    assert reached == []
+    assert ray_init_calls == []
     assert result.exit_code == 4, result.output
     # Ray names this machine by its own IP address where the file says 127.0.0.1 (resolve_ip_for_localhost).
     assert re.fullmatch(
@@ -199,18 +200,14 @@ def test_auto_naming_a_cluster_that_is_gone_is_exit_4_at_once(
 
 @pytest.mark.parametrize("given", ["option", "environment"])
 def test_an_http_address_is_named_as_the_dashboards_with_what_to_give(
-        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict],
+        given: str) -> None:
     """The farm trial: ``RAY_ADDRESS=http://head:8265`` is what Ray's job submission asks a pipeline to export (the
     dashboard's address, for ``ray job submit``); a render on Ray then read "cannot connect to the Ray cluster at
     http://head:8265: Invalid Ray address: ... It looks like you set RAY_ADDRESS to an HTTP address (e.g. the API
     server address). To fix this, either:" and stopped there, the first line of Ray's message, its remedies cut off
     (and it blamed RAY_ADDRESS for a --ray-address). Now one line naming where the address came from and what to give
     instead; Ray's own ``ray.init`` (which raised that at once) is not reached."""
-    import ray
-
-    reached: list[object] = []
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kwargs: reached.append(kwargs))
     address, argv = "http://127.0.0.1:8265", ["--executor", "ray"]
     if given == "option":
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
@@ -221,7 +218,7 @@ def test_an_http_address_is_named_as_the_dashboards_with_what_to_give(
         named = f"RAY_ADDRESS={address}"
     path = write_shotlist(SHOTS)
     result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu", *argv])
-    assert reached == []
+    assert ray_init_calls == []
     assert result.exit_code == 4, result.output
     assert result.output.strip() == (
         f"idcli: error: {named}: an http:// address is the Ray dashboard's, which `ray job submit` takes, not a "
@@ -235,17 +232,13 @@ def test_an_http_address_is_named_as_the_dashboards_with_what_to_give(
     ("option", "\t127.0.0.1:6379\n", "begins and ends"), ("python", " 127.0.0.1:6379 ", "begins and ends"),
 ])
 def test_an_address_with_surrounding_whitespace_is_refused_naming_it(
-        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, address: str, where: str) -> None:
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict],
+        given: str, address: str, where: str) -> None:
     """An address copied with a space (``--ray-address " 127.0.0.1:6379"``) was looked up as a host name with the
     space in it: "cannot reach the Ray cluster at  127.0.0.1:6379 (Name or service not known)", the space unseen.
     Now one line that shows the address quoted, says where the whitespace is and what to give; Ray is not reached."""
-    import ray
-
     import idcli
 
-    reached: list[object] = []
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kwargs: reached.append(kwargs))
     path = write_shotlist(SHOTS)
     kind = "a space" if address.strip(" ") == address.strip() else "whitespace"
     if given == "python":
@@ -269,18 +262,16 @@ def test_an_address_with_surrounding_whitespace_is_refused_naming_it(
         assert result.exit_code == 2, result.output
         assert result.output.strip() == (f"idcli: error: {named}: the address {where} with {kind} (copied with it?); "
                                          f"give it without: {fix}"), result.output
-    assert reached == []
+    assert ray_init_calls == []
     assert not (tmp_path / "o").exists()
 
 
-def test_an_address_of_whitespace_only_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ray
+def test_an_address_of_whitespace_only_is_refused(ray_init_calls: list[dict]) -> None:
 
     import idcli
     from idcli.executors.ray import RayBackend
 
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kwargs: pytest.fail("Ray reached"))
     with pytest.raises(idcli.InputError, match=r"^ray_address=' ': the address is only whitespace; give a cluster "
                                                r"address such as 'head-node:6379'$"):
         RayBackend(" ").connect()
+    assert ray_init_calls == []
