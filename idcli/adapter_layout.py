@@ -10,7 +10,7 @@ every worker), while ``plan`` and ``validate`` said the shot list was fine.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .errors import ModelUnavailableError
@@ -219,8 +219,16 @@ def missing_lora_note(file: Path) -> str | None:
         shapes = safetensors_shapes(file)
     except (ValueError, OSError):
         return None
-    if not any(key.startswith("image_proj.") for key in shapes) \
-            or any(key.startswith("ip_adapter.") and "_lora." in key for key in shapes):
+    return lora_absent_note(file, shapes)
+
+
+def lora_absent_note(file: Path | str, keys: Iterable[str]) -> str | None:
+    """``missing_lora_note``'s words for an adapter's flat keys (``image_proj.…``, ``ip_adapter.…``): from a
+    safetensors header, or from the state dict the engine loaded from a pickle (weights-only, engine/faceid_loading.py),
+    which nothing reads before the render. None when the keys hold the LoRA or are no adapter's."""
+    keys = list(keys)
+    if not any(key.startswith("image_proj.") for key in keys) \
+            or any(key.startswith("ip_adapter.") and "_lora." in key for key in keys):
         return None
     return (f"the adapter '{file}' carries no LoRA (no ip_adapter.*_lora.* keys): it renders, but without the LoRA "
             "FaceID's authors made for identity consistency. h94's published adapter files carry it (idcli applies it "

@@ -297,6 +297,13 @@ def test_models_fetch_cli_face_pack(home: Path, synthetic_face_models: Path, mon
         row = next(r for r in listed["presets"] if (r["preset"], r["variant"]) == ("sd15", "faceid"))
         assert not row["ready"] and all(n["present"] for n in row["needs"]), "ready needs the face models too"
         assert listed["face_models"]["present"] is False and "non-commercial" in listed["face_models"]["licence"]
+        # The text said "missing files" of a preset whose hub files were all present: it names the face models
+        # and the command that fetches them (the --json row says the same: not ready, every need present,
+        # face_models.present false).
+        text = " ".join(CliRunner().invoke(app, ["models", "list"]).output.split())
+        assert ("sd15 (faceid): not ready: the face models are missing (below); `idcli models fetch sd15 --variant "
+                "faceid --accept-insightface-license` fetches them") in text, text
+        assert "sd15 (faceid): missing files" not in text, text
 
         fetched = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "faceid",
                                            "--accept-insightface-license", "--json"])

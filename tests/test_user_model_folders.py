@@ -865,3 +865,42 @@ def test_a_faceid_file_without_its_lora_is_said_once_not_refused(write_shotlist,
         assert result.exit_code == 0, result.output
         warnings = [w for w in json.loads(result.stdout).get("warnings", []) if says in w]
         assert len(warnings) == (1 if noted else 0), result.stdout
+
+
+def test_a_pickled_faceid_file_without_its_lora_is_said_once_at_render(
+        write_shotlist, h94_folder: Path, tmp_path: Path, synthetic_face_models: Path, tiny_engines,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `.safetensors` FaceID file without its LoRA is noted by validate and plan (its header read); a pickled
+    `.bin` one, loaded with `model.allow_pickle: true`, rendered without a word: its keys are known only once the
+    engine has loaded it (weights-only). The render now warns once, in the same words, and renders as before (the
+    published pickle, which carries the LoRA, says nothing)."""
+    import json
+
+    import torch
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    monkeypatch.setenv("IDCLI_FACE_MODELS", str(synthetic_face_models))
+    published = torch.load(h94_folder / "ip-adapter-faceid_sd15.bin", weights_only=True)
+    cut = {"image_proj": published["image_proj"],
+           "ip_adapter": {k: v for k, v in published["ip_adapter"].items() if "_lora." not in k}}
+    assert len(cut["ip_adapter"]) < len(published["ip_adapter"])
+    torch.save(cut, h94_folder / "no-lora.bin")
+    says = "carries no LoRA (no ip_adapter.*_lora.* keys)"
+    for weight, noted in (("no-lora.bin", True), ("ip-adapter-faceid_sd15.bin", False)):
+        shots = write_shotlist(SHOTS.replace("takes: 1", "takes: 2").replace(
+            "{MODEL}", "{preset: sd15, id: base, allow_pickle: true, adapter: {variant: faceid, "
+                       f"id: IP-Adapter-FaceID, weight_name: {weight}}}}}"), name=f"{weight}.yaml")
+        plan = CliRunner().invoke(app, ["plan", str(shots), "--json"])
+        assert plan.exit_code == 0, plan.output
+        assert not any(says in w for w in json.loads(plan.stdout).get("warnings", [])), plan.stdout  # a pickle: unread
+        out = tmp_path / f"out-{weight}"
+        result = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu",
+                                          "--batch-size", "1"])
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.stderr.split())
+        assert text.count(says) == (1 if noted else 0), text  # two batches, said once
+        if noted:
+            assert f"warning: the adapter '{h94_folder / weight}' {says}" in text, text
+        assert len(list(out.rglob("*.png"))) == 2

@@ -7,6 +7,7 @@ is idcli/model_setup.py, idcli/face_pack.py and idcli/model_folders.py.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,14 +60,24 @@ def _need_line(need: dict[str, Any]) -> str:
     return f"  {need['role']:<22} {what}: {state}, {_size(need['size_bytes'])}; licence: {need['licence']}"
 
 
-def _row_state(row: dict[str, Any]) -> str:
+def _row_state(row: dict[str, Any], faces: dict[str, Any]) -> str:
     if row["ready"]:
         return "ready"
-    if all(need["present"] for need in row["needs"]) and any(need.get("not_converted") for need in row["needs"]):
-        # Everything is on disk; a render refuses the pickle. Converting needs no network (the cache has it).
-        return (f"not ready: `idcli models fetch {row['preset']} --variant {row['variant']}` converts the cached "
-                "pickle to safetensors once (offline too)")
-    return "missing files"
+    if not all(need["present"] for need in row["needs"]):
+        return "missing files"
+    # Every hub file is on disk, so what keeps the preset from rendering is the cached pickle a render refuses
+    # (converting needs no network: the cache has it) or the face models (missing, or a pack the render would
+    # refuse): "missing files" sent users looking for hub files they had.
+    command = f"idcli models fetch {row['preset']} --variant {row['variant']}"
+    if faces["present"] and faces["problem"] is None:
+        return f"not ready: `{command}` converts the cached pickle to safetensors once (offline too)"
+    from ..face_pack import ACCEPT_FLAG
+
+    unconverted = any(need.get("not_converted") for need in row["needs"])
+    where = f" --face-models {shlex.quote(faces['folder'])}" if faces["chosen_by"] == "--face-models" else ""
+    what = "not usable" if faces["problem"] else "missing"
+    return (f"not ready: the face models are {what} (below); `{command} {ACCEPT_FLAG}{where}` fetches them"
+            + (" and converts the cached pickle to safetensors" if unconverted else ""))
 
 
 @models_app.command("list")
@@ -87,7 +98,7 @@ def models_list(models_dir: ModelsDirOpt = None, shotlist: ModelsShotlistOpt = N
                          face_models=faces, given=given))
             return
         for row in rows:
-            emit(f"{row['preset']} ({row['variant']}): {_row_state(row)}")
+            emit(f"{row['preset']} ({row['variant']}): {_row_state(row, faces)}")
             for need in row["needs"]:
                 emit(_need_line(need))
         usable = faces["present"] and faces["problem"] is None

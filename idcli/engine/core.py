@@ -73,6 +73,8 @@ class Engine:
         self.adapter_record: dict[str, Any] | None = None
         if adapter is not None:
             self._load_adapter(adapter)
+        # What loading the adapter found to say (a pickle without its LoRA): handed to the run with the first batch.
+        self.adapter_note: str | None = self.faceid.load_note if self.faceid is not None else None
         self.is_sdxl = identity.architecture == "sdxl"
         self.text = TextEncoding(pipe, self.device, self.torch_dtype, self.is_sdxl)  # prompts -> embeddings
         from .fusion import mark_attention_levels, probe_levels
@@ -166,6 +168,9 @@ class Engine:
         if compiled_before and self.compiled.fallback is not None:
             # --compile gave up during this batch: said once, by the executor that ran it (a run warning).
             facts[0]["compile_fallback"] = self.compiled.fallback
+        if self.adapter_note is not None:
+            # The first batch carries it (a run warning), said once by the executor that ran it, as the fallback is.
+            facts[0]["adapter_note"], self.adapter_note = self.adapter_note, None
         members = list(range(len(requests)))  # indices into ``requests`` of the jobs in this forward
         return [RenderResult(p, {"batch_seconds": seconds, "batch_members": members, **fact})
                 for p, fact in zip(pixels, facts, strict=True)]

@@ -67,6 +67,9 @@ class FaceIDState:
         self.row_scale = row_scale
         # An AttentionProbe (engine/fusion.py) set for a forward whose text attention dual-line needs.
         self.probe: Any = None
+        # What loading the checkpoint has to say of it (a pickle without its LoRA: faceid_loading.py), for the engine
+        # to hand the run once; None when nothing.
+        self.load_note: str | None = None
 
     def place(self, device: Any, dtype: torch.dtype) -> None:
         """Make the multipliers on ``device`` in ``dtype`` (the UNet's) from now on, the current ones too."""

@@ -207,7 +207,20 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
     except ModelUnavailableError:
         unload_faceid_adapter(pipe)
         raise
+    state.load_note = pickle_lora_note(checkpoint, file)
     return state, layers[0]
+
+
+def pickle_lora_note(checkpoint: dict[str, dict[str, torch.Tensor]], file: Path) -> str | None:
+    """A pickled adapter without its LoRA, in the words validate and plan use for a ``.safetensors`` one
+    (adapter_layout.missing_lora_note): their note reads a safetensors header, and a pickle's keys are known only
+    once loaded here (weights-only), so the engine says it. None for a ``.safetensors`` file (already said) or a
+    pickle that carries its LoRA. A note only: the adapter renders as it is."""
+    if file.name.endswith(".safetensors"):
+        return None
+    from ..adapter_layout import lora_absent_note
+
+    return lora_absent_note(file, (f"{group}.{key}" for group, keys in checkpoint.items() for key in keys))
 
 
 def _not_cached_offline(source: str, weight_name: str, subfolder: str) -> str | None:

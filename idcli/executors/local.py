@@ -87,6 +87,7 @@ def render_in_batches(engine: Any, jobs: list[Job], size: int, oom_limits: dict[
             continue
         forward = time.perf_counter() - clock
         note_compile_fallback(results, note)
+        note_adapter(results, note)
         yield BatchOutcome(batch, results, None, t0, now(), forward)
         i += len(batch)
 
@@ -101,6 +102,16 @@ def note_compile_fallback(results: list[Any], note: Callable[[str], None]) -> No
 
             note(words(("warning: ", Option("compile", True), f" gave up; the UNet runs uncompiled from here on "
                         f"({reason})")))
+            return
+
+
+def note_adapter(results: list[Any], note: Callable[[str], None]) -> None:
+    """Say what the engine found when it loaded the adapter (its ``adapter_note`` fact, on the first batch only): a
+    pickled FaceID adapter without its LoRA, which plan cannot see (it reads no pickle) and which renders as it is."""
+    for result in results:
+        said = getattr(result, "facts", {}).get("adapter_note")
+        if said:
+            note(f"warning: {said}")
             return
 
 
