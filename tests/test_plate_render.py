@@ -522,6 +522,15 @@ def test_a_face_box_wider_than_the_plates_short_side_is_said_in_the_plan(shots: 
     assert not any("'theo'" in w and "does not fit" in w for w in plan.warnings)
 
 
+def _said_by_plan_and_validate(shots: Path, about: str, expected: str) -> None:
+    """plan warns ``expected`` (its only warning ``about`` that) and validate notes it, exit 0."""
+    assert [w for w in plan_on_cpu(shots).warnings if about in w] == [expected]
+    result = runner.invoke(app, ["validate", str(shots)])
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if about in line] == [f"idcli: note: {expected}"], \
+        result.output
+
+
 def test_method_single_on_a_plate_shot_is_said_at_its_line_by_validate_plan_and_render(shots: Path,
                                                                                          tmp_path: Path) -> None:
     # plan and render warned "shot swapped: method 'single' does not apply to a plate shot" with no file or line,
@@ -530,11 +539,7 @@ def test_method_single_on_a_plate_shot_is_said_at_its_line_by_validate_plan_and_
                                                "    plate_strength: 0.8\n    method: single\n"))
     expected = (f"{shots}:18:13: shots[1].method: method 'single' does not apply to a plate shot (each face takes "
                 "its character's identity line inside its face mask; remove 'method')")
-    assert [w for w in plan_on_cpu(shots).warnings if "method 'single'" in w] == [expected]
-    result = runner.invoke(app, ["validate", str(shots)])
-    assert result.exit_code == 0, result.output
-    assert [line for line in result.output.splitlines() if "method 'single'" in line] == [
-        f"idcli: note: {expected}"], result.output
+    _said_by_plan_and_validate(shots, "method 'single'", expected)
     result = runner.invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu",
                                  "--only", "swapped"])
     assert result.exit_code == 0, result.output
@@ -668,11 +673,7 @@ def test_defaults_method_single_applying_to_plate_shots_is_said_at_the_defaults_
     expected = (f"{shots}:4:83: defaults.method: the defaults' method 'single' does not apply to the plate shots "
                 "'both', 'swapped' (each face takes its character's identity line inside its face mask; the other "
                 "shots still take it)")
-    assert [w for w in plan_on_cpu(shots).warnings if "defaults' method" in w] == [expected]
-    result = runner.invoke(app, ["validate", str(shots)])
-    assert result.exit_code == 0, result.output
-    assert [line for line in result.output.splitlines() if "defaults' method" in line] == [
-        f"idcli: note: {expected}"], result.output
+    _said_by_plan_and_validate(shots, "defaults' method", expected)
     # A plate shot with its own method is said at its own line, not in the defaults' list.
     shots.write_text(shots.read_text().replace("    plate_strength: 0.8\n",
                                                "    plate_strength: 0.8\n    method: dual-line\n"))
