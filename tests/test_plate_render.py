@@ -428,6 +428,26 @@ def test_editing_the_plate_rerenders_exactly_the_shots_that_use_it(shots: Path, 
     assert tuple(image[0, 0]) == (1, 2, 3)  # the edited plate's own pixel
 
 
+def test_a_plate_shot_edited_between_renders_is_said_to_render_again_for_that_edit(shots: Path, tmp_path: Path,
+                                                                                  engine_factory) -> None:
+    # Faces swapped, the strength or the working size changed: the note named no cause ("the shot's prompt or
+    # settings, or ..."), though the sidecar's plate block records each face's character and box, the strength
+    # and the working size.
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory, only=["both", "swapped"])
+
+    def causes(text: str) -> dict[str, str]:
+        shots.write_text(text, "utf-8")
+        result = runner.invoke(app, ["plan", str(shots), "--device", "cpu", "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        return {row["shot_id"]: row["cause"] for row in json.loads(result.stdout)["jobs"] if row["state"] == "stale"}
+
+    edited = SHOTS.replace("plate_faces: [0, 1]", "plate_faces: [1, 0]").replace(
+        "plate: plate.png\n    expressions", "plate: plate.png\n    plate_strength: 0.5\n    expressions")
+    assert causes(edited) == {"swapped": "plate faces changed", "both": "plate strength changed (0.6 -> 0.5)"}
+    assert causes(SHOTS.replace("size: 64x64", "size: 96x96")) == {"both": "size changed", "swapped": "size changed"}
+
+
 KILL_SHOTS = """\
 version: 1
 project: plate-kill
