@@ -642,6 +642,25 @@ def test_save_masks_on_a_done_folder_says_why_no_mask_was_written(shots: Path, t
     assert "--force --only SHOT" in result.output
 
 
+def test_save_masks_again_does_not_count_done_images_that_have_their_mask(shots: Path, tmp_path: Path) -> None:
+    # The same --save-masks command run twice said every done image "got none" and to render it again with --force,
+    # though each has the mask the first run wrote beside it: work the note asked to redo for nothing.
+    out = tmp_path / "out"
+    command = ["render", str(shots), "--out", str(out), "--device", "cpu", "--only", "both"]
+    assert runner.invoke(app, [*command, "--save-masks"]).exit_code == 0
+    assert (out / "both" / "both_t1.mask.png").is_file()
+    again = runner.invoke(app, [*command, "--save-masks"])
+    assert again.exit_code == 0, again.output
+    assert "1 skipped" in again.output and "--save-masks" not in again.output, again.output
+    # With one done image that has its mask and one that has none, only the one without is counted.
+    assert runner.invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu", "--only", "street"]
+                         ).exit_code == 0
+    mixed = runner.invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu", "--only", "both",
+                                "--only", "street", "--save-masks"])
+    assert mixed.exit_code == 0, mixed.output
+    assert "1 done image(s) were skipped and got none" in mixed.output, mixed.output
+
+
 def test_faces_whose_masks_overlap_are_said_in_the_plan(shots: Path) -> None:
     # docs/plates.md says it: where two feathered masks overlap, the later face's blend is laid over the
     # earlier face. Boxes next to each other (the recipe's faces) are not warned about.
