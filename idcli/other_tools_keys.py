@@ -1,9 +1,10 @@
 """Keys other image tools use in a shot's (or the adapter's) place, answered with idcli's own field.
 
 A previs artist writes what A1111, ComfyUI or diffusers called it (``cfg_scale``, ``scheduler``, ``width``,
-``denoising_strength``) or what a regional prompter has (``regions``). Spelling alone leads astray there:
-``regions`` is closest to ``expressions`` and ``denoising_strength`` to ``identity_strength``, so a hint
-built from spelling sends the artist to a field that means something else. These are said by meaning.
+``denoising_strength``, ``init_image``) or what a regional prompter or layout tool has (``regions``, ``positions``,
+``masks``). Spelling alone leads astray there: ``regions`` and ``positions`` are closest to ``expressions``,
+``masks`` to ``takes`` and ``denoising_strength`` to ``identity_strength``, so a hint built from spelling sends the
+artist to a field that means something else. These are said by meaning.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from collections.abc import Collection
 
 _WHERE_IN_WORDS = ("a shot has no regions: say where each character is in the prompt ('{theo} at the head of "
                    "the table, {mara} on his left'); boxes are for plates only (plate: FILE with plate_faces)")
+
+_PLATE = "did you mean 'plate'? (an existing frame the characters' faces are put into: plate: FILE)"
+_FACES = ("did you mean 'plate_faces'? (with a plate: one face per character in the prompt's order, a detected face's "
+          "index or a box [x, y, w, h]; a shot without a plate says where each character is in the prompt)")
+_EITHER_STRENGTH = ("did you mean 'identity_strength' (how strongly each character's identity holds, 0-2) or "
+                    "'plate_strength' (how much of each plate face is re-generated, 0-1)?")
+_IDENTITY_STRENGTH = "did you mean 'identity_strength'? (how strongly the character's identity holds, 0-2)"
 
 # key as written, case ignored -> (the field it stands for, which must be allowed where the key is; the hint)
 _KEYS: dict[str, tuple[str, str]] = {
@@ -24,8 +32,17 @@ _KEYS: dict[str, tuple[str, str]] = {
     "denoise": ("plate_strength", "did you mean 'plate_strength'? (how much of each plate face is re-generated)"),
     "denoising_strength": ("plate_strength",
                            "did you mean 'plate_strength'? (how much of each plate face is re-generated)"),
-    "regions": ("framing", _WHERE_IN_WORDS),
-    "region": ("framing", _WHERE_IN_WORDS),
+    "img2img_strength": ("plate_strength",
+                         "did you mean 'plate_strength'? (how much of each plate face is re-generated)"),
+    # 'strength' alone could be either: both are said.
+    "strength": ("identity_strength", _EITHER_STRENGTH),
+    # Where each character stands, as regional prompters and layout tools write it: said in words in the prompt.
+    # By spelling 'positions' was 'expressions', 'placement' 'plate_strength', 'areas' and 'masks' 'takes'.
+    **dict.fromkeys(("regions", "region", "positions", "position", "placement", "placements", "layout", "areas",
+                     "area", "masks", "mask", "regional_prompts", "regional_prompt"), ("framing", _WHERE_IN_WORDS)),
+    # An existing frame, and the faces in it, as img2img and face-swap tools name them.
+    **dict.fromkeys(("init_image", "plate_file", "plate_image", "plate_path"), ("plate", _PLATE)),
+    **dict.fromkeys(("boxes", "bbox", "bboxes", "face_boxes", "face_box", "face_bbox"), ("plate_faces", _FACES)),
     "batch_size": ("steps", "the batch size is not the shot list's: give it to the render "
                             "(idcli render --batch-size N, or auto)"),
 }
@@ -50,6 +67,8 @@ _ADAPTER_KNOBS = {
 def other_tools_hint(key: str, allowed: Collection[str]) -> str:
     """The hint for an unknown ``key`` that another tool uses for one of idcli's fields in ``allowed``; else ''."""
     found = _KEYS.get(key.lower())
+    if found is not None and found[1] is _EITHER_STRENGTH and "plate_strength" not in allowed:
+        found = ("identity_strength", _IDENTITY_STRENGTH)  # a character's: it has no plate
     return found[1] if found is not None and found[0] in allowed else ""
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import Problem
 from .other_tools_keys import adapter_knob_hint, other_tools_hint
+from .plate_face_words import plate_faces_words
 from .shotlist import (
     AdapterSpec,
     C2paSpec,
@@ -151,6 +152,10 @@ def problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[P
         elif kind == "string_type" and loc in loaded.plain_scalars:
             # id: 0010 -- YAML read a number (octal 8): say so, and how to quote it.
             message, hint = number_problem(_path_text(loc), loaded.plain_scalars[loc], err.get("input"))
+            line_col = loaded.mark(loc)
+        elif (words := plate_faces_words(loc, err.get("input"), loaded.data)) is not None:
+            # plate_faces: [left, right] or {mara: 0, theo: 1}: how faces are counted, and the list to write.
+            message, hint = words
             line_col = loaded.mark(loc)
         elif kind in SHAPE_KINDS and len(type_kinds.get(loc, [])) <= 1:
             # 'Input should be a valid dictionary or instance of Shot': the parser's words, a class name.

@@ -4,9 +4,9 @@ A take is stale (store.EDITED_REASON) when its job key changed; the key is a has
 The sidecar recorded the job's prompt (and, since 2026-11-30, the shot's own words: ``shot_prompt``, and what each
 named character's placeholder stood for: ``descriptions``), seed, framing, expression, settings, model and each
 identity's key, so comparing them names the cause: ``prompt changed``, ``mara's description changed``,
-``expression changed (joy -> grief)``, ``seed, framing changed``, ``theo's selfies changed``. A sidecar that records
-none of what differs (an older one, or a change of what no sidecar field records) gives ``None``, and the notes keep
-the general words.
+``expression changed (joy -> grief)``, ``seed, framing changed``, ``theo's selfies changed``, ``plate faces changed``.
+A sidecar that records none of what differs (an older one, or a change of what no sidecar field records) gives
+``None``, and the notes keep the general words.
 
 Reads nothing: plan and render call it for stale takes with the sidecar the store read to find their state.
 """
@@ -74,7 +74,7 @@ def _cause(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> str | Non
         changed.append("seed")
     if framing_changed:
         changed.append("framing")
-    changed += _setting_changes(sidecar, job, model)
+    changed += _setting_changes(sidecar, job, model, details)
     if not characters_changed:
         changed += _identity_changes(sidecar, job, details, expression_changed)
     if not changed:
@@ -136,13 +136,17 @@ def _shown(value: Any) -> str | None:
     return text if text is not None and len(text) <= _MAX_SHOWN and text.isprintable() else None
 
 
-def _setting_changes(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> list[str]:
-    """The render's settings: size, sampler, steps, guidance, model, engine, plate."""
+def _setting_changes(sidecar: dict[str, Any], job: Job, model: ModelIdentity, details: list[str]) -> list[str]:
+    """The render's settings: size, sampler, steps, guidance, model, engine, plate (its file, faces, strength)."""
     r = job.request
     changed = []
     size = sidecar.get("size")
     width, height = image_size(job)
-    if isinstance(size, dict) and (size.get("width"), size.get("height")) != (width, height):
+    plate = sidecar.get("plate")
+    # A plate job's image has the plate's size; the shot's `size` is the working size its faces are re-generated at.
+    working = (isinstance(plate, dict) and job.plate is not None and "working_size" in plate
+               and plate["working_size"] != job.plate.get("working_size"))
+    if (isinstance(size, dict) and (size.get("width"), size.get("height")) != (width, height)) or working:
         changed.append("size")
     sampler = sidecar.get("sampler")
     if isinstance(sampler, dict):
@@ -153,10 +157,34 @@ def _setting_changes(sidecar: dict[str, Any], job: Job, model: ModelIdentity) ->
         changed.append("model")
     if "engine" in sidecar and sidecar["engine"] != job.key_material.get("engine"):
         changed.append("engine version")
-    plate = sidecar.get("plate")
     if (plate is None) != (job.plate is None) or (
             isinstance(plate, dict) and job.plate is not None and plate.get("sha256") != job.plate.get("sha256")):
         changed.append("plate")
+    elif isinstance(plate, dict) and job.plate is not None:
+        changed += _plate_face_changes(plate, job.plate, details)
+    return changed
+
+
+def _plate_face_changes(old: dict[str, Any], new: dict[str, Any], details: list[str]) -> list[str]:
+    """A plate shot's faces (which character takes which box: plate_faces, or the prompt's order) and strength, as
+    the sidecar's ``plate`` block records them against the job's; the plate file itself is the same."""
+    def faces(record: dict[str, Any]) -> Any:
+        listed = record.get("faces")
+        if not isinstance(listed, list):
+            return None
+        return [(f.get("character"), f.get("box")) if isinstance(f, dict) else None for f in listed]
+
+    def strength(record: dict[str, Any]) -> Any:
+        listed = record.get("faces")  # every face of a plate shot has the shot's strength
+        first = listed[0] if isinstance(listed, list) and listed else None
+        return first.get("strength") if isinstance(first, dict) else None
+
+    changed = []
+    if faces(old) != faces(new):
+        changed.append("plate faces")
+    if strength(old) != strength(new):
+        changed.append("plate strength")
+        details += _from_to(_shown(strength(old)), _shown(strength(new)))
     return changed
 
 

@@ -88,6 +88,40 @@ def test_another_tools_name_for_a_field_names_idclis(write_shotlist, key: str, v
     assert f"'{field}'" in problem["hint"], problem["hint"]
 
 
+@pytest.mark.parametrize(("key", "value", "field", "not_said"), [
+    # Where each character stands, as a layout or regional tool names it: spelling sent these to fields that mean
+    # something else (positions -> expressions, placement -> plate_strength, areas and masks -> takes).
+    ("positions", "{mara: left, theo: right}", "in the prompt", "expressions"),
+    ("position", "left", "in the prompt", ""), ("placement", "{mara: left}", "in the prompt", "plate_strength"),
+    ("layout", "two-shot", "in the prompt", ""), ("areas", "[left, right]", "in the prompt", "takes"),
+    ("masks", "[left, right]", "in the prompt", "takes"),
+    ("regional_prompts", "[a, b]", "in the prompt", "negative_prompt"),
+    # An existing frame and its faces, as img2img tools name them.
+    ("init_image", "plate.png", "'plate'", ""), ("plate_file", "plate.png", "'plate'", "plate_faces"),
+    ("img2img_strength", "0.5", "'plate_strength'", "identity_strength"),
+    ("boxes", "[[1, 2, 30, 30]]", "'plate_faces'", ""), ("face_boxes", "[[1, 2, 30, 30]]", "'plate_faces'", ""),
+    ("bbox", "[1, 2, 30, 30]", "'plate_faces'", ""),
+    # 'strength' alone: either strength, said as both.
+    ("strength", "0.5", "'identity_strength'", ""),
+])
+def test_where_characters_stand_and_plate_words_are_answered_by_meaning(write_shotlist, key: str, value: str,
+                                                                        field: str, not_said: str) -> None:
+    path = write_shotlist(PAIR + f"    {key}: {value}\n")
+    report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    (problem,) = report["error"]["problems"]
+    assert problem["field"] == f"shots[0].{key}" and problem["message"] == f"unknown key '{key}'"
+    assert field in problem["hint"], problem["hint"]
+    assert not not_said or f"'{not_said}'" not in problem["hint"], problem["hint"]
+    if key == "strength":
+        assert "'plate_strength'" in problem["hint"], problem["hint"]
+        # A character has no plate: its 'strength' is its identity_strength alone.
+        path = write_shotlist(PAIR.replace("description: a young man}", "description: a young man, strength: 0.5}"))
+        report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+        (problem,) = report["error"]["problems"]
+        assert problem["field"] == "characters.theo.strength", problem
+        assert "'identity_strength'" in problem["hint"] and "plate_strength" not in problem["hint"], problem["hint"]
+
+
 def test_a_batch_size_in_the_shot_list_is_answered_with_the_option(write_shotlist) -> None:
     path = write_shotlist(PAIR.replace("shots:", "defaults: {batch_size: 4}\nshots:"))
     report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)

@@ -40,3 +40,40 @@ def test_a_box_past_the_plates_edge_names_the_edge_and_the_limit(write_shotlist,
     assert "its bottom edge y + h = 480 is past 420" in said["[300, 380, 100, 100]"]
     assert "its right edge x + w = 800 is past 760 and its bottom edge y + h = 480 is past 420" in \
         said["[700, 380, 100, 100]"]
+
+
+def _validate(write_shotlist, tmp_path: Path, prompt: str, faces: str) -> str:
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    text = SHOTS.replace('"{mara} and {theo} before a window"', prompt).replace("[[40, 200, 150, 150], BOX]", faces)
+    result = CliRunner().invoke(app, ["validate", str(write_shotlist(text))])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_plate_faces_written_as_left_and_right_say_how_faces_are_counted(write_shotlist, tmp_path: Path) -> None:
+    # 'plate_faces: [left, right]' was answered "a whole number or a list is expected here, not the text 'left'
+    # (write a whole number without quotes)": no word of which number, or that faces are counted from the left.
+    said = _validate(write_shotlist, tmp_path, '"{mara} and {theo} before a window"', "[left, right]")
+    assert said.count("faces are counted from the left") == 2, said
+    assert ("shots[0].plate_faces[0]: 'left' is not a plate face: give a detected face's index (0 is the leftmost "
+            "face) or a box [x, y, w, h]") in said
+    assert "shots[0].plate_faces[1]: 'right' is not a plate face" in said
+    assert "without plate_faces the characters take the faces left to right, in the prompt's order" in said
+    assert "without quotes" not in said
+    # A quoted number keeps its own hint.
+    quoted = _validate(write_shotlist, tmp_path, '"{mara} and {theo} before a window"', '["1", 0]')
+    assert "(write it without quotes)" in quoted and "is not a plate face" not in quoted, quoted
+
+
+def test_plate_faces_written_by_character_name_give_the_list_in_the_prompts_order(write_shotlist,
+                                                                                  tmp_path: Path) -> None:
+    # 'plate_faces: {mara: 0, theo: 1}' said only that a list was expected; the list goes by the prompt's order.
+    said = _validate(write_shotlist, tmp_path, '"{theo} talks to {mara} before a window"',
+                     "{mara: 0, theo: [500, 200, 150, 150]}")
+    assert ("shots[0].plate_faces: a list is expected here, not fields (a mapping): plate_faces gives "
+            "one face per character in the order the prompt names them") in said, said
+    assert "plate_faces: [[500, 200, 150, 150], 0] (theo, mara)" in said, said
+    # Names the prompt does not hold: the general form only.
+    said = _validate(write_shotlist, tmp_path, '"{mara} and {theo} before a window"', "{mara: 0, ines: 1}")
+    assert "in the order the prompt names them" in said and "plate_faces: [a, b]" in said, said

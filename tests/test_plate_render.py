@@ -428,6 +428,26 @@ def test_editing_the_plate_rerenders_exactly_the_shots_that_use_it(shots: Path, 
     assert tuple(image[0, 0]) == (1, 2, 3)  # the edited plate's own pixel
 
 
+def test_a_plate_shot_edited_between_renders_is_said_to_render_again_for_that_edit(shots: Path, tmp_path: Path,
+                                                                                  engine_factory) -> None:
+    # Faces swapped, the strength or the working size changed: the note named no cause ("the shot's prompt or
+    # settings, or ..."), though the sidecar's plate block records each face's character and box, the strength
+    # and the working size.
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory, only=["both", "swapped"])
+
+    def causes(text: str) -> dict[str, str]:
+        shots.write_text(text, "utf-8")
+        result = runner.invoke(app, ["plan", str(shots), "--device", "cpu", "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        return {row["shot_id"]: row["cause"] for row in json.loads(result.stdout)["jobs"] if row["state"] == "stale"}
+
+    edited = SHOTS.replace("plate_faces: [0, 1]", "plate_faces: [1, 0]").replace(
+        "plate: plate.png\n    expressions", "plate: plate.png\n    plate_strength: 0.5\n    expressions")
+    assert causes(edited) == {"swapped": "plate faces changed", "both": "plate strength changed (0.6 -> 0.5)"}
+    assert causes(SHOTS.replace("size: 64x64", "size: 96x96")) == {"both": "size changed", "swapped": "size changed"}
+
+
 KILL_SHOTS = """\
 version: 1
 project: plate-kill
@@ -620,6 +640,25 @@ def test_save_masks_on_a_done_folder_says_why_no_mask_was_written(shots: Path, t
     assert not list(out.rglob("*.mask.png"))
     assert "--save-masks" in result.output and "1 done image" in result.output, result.output
     assert "--force --only SHOT" in result.output
+
+
+def test_save_masks_again_does_not_count_done_images_that_have_their_mask(shots: Path, tmp_path: Path) -> None:
+    # The same --save-masks command run twice said every done image "got none" and to render it again with --force,
+    # though each has the mask the first run wrote beside it: work the note asked to redo for nothing.
+    out = tmp_path / "out"
+    command = ["render", str(shots), "--out", str(out), "--device", "cpu", "--only", "both"]
+    assert runner.invoke(app, [*command, "--save-masks"]).exit_code == 0
+    assert (out / "both" / "both_t1.mask.png").is_file()
+    again = runner.invoke(app, [*command, "--save-masks"])
+    assert again.exit_code == 0, again.output
+    assert "1 skipped" in again.output and "--save-masks" not in again.output, again.output
+    # With one done image that has its mask and one that has none, only the one without is counted.
+    assert runner.invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu", "--only", "street"]
+                         ).exit_code == 0
+    mixed = runner.invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu", "--only", "both",
+                                "--only", "street", "--save-masks"])
+    assert mixed.exit_code == 0, mixed.output
+    assert "1 done image(s) were skipped and got none" in mixed.output, mixed.output
 
 
 def test_faces_whose_masks_overlap_are_said_in_the_plan(shots: Path) -> None:

@@ -493,9 +493,13 @@ def render(
                          f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
                 print_note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")
-            if save_masks and counts["skipped"] and not dry_run:
-                # Masks are made while rendering: a done job is skipped, not rendered again for its mask.
-                print_note(f"--save-masks writes the masks of the images rendered in this run; {counts['skipped']} "
+            # Masks are made while rendering: a done job is skipped, not rendered again for its mask. One that has
+            # its mask beside it (an earlier run's --save-masks: an image rendered again takes its mask along to
+            # .idcli/superseded) lacks nothing, and is not counted.
+            maskless = sum(1 for o in report.jobs if o.status == "skipped" and not Path(
+                o.image.abs_path).with_suffix(".mask.png").is_file()) if save_masks and not dry_run else 0
+            if maskless:
+                print_note(f"--save-masks writes the masks of the images rendered in this run; {maskless} "
                            "done image(s) were skipped and got none (idcli render --force --only SHOT --save-masks "
                            "renders one again)")
             rendered_again = {f"{o.shot_id}_t{o.take}": report.stale_reasons.get(o.job_key, "") for o in report.jobs

@@ -1,0 +1,69 @@
+"""``plate_faces`` as an artist writes it before reading docs/plates.md: words for faces, or faces by name.
+
+``plate_faces: [left, right]`` and ``plate_faces: {mara: 0, theo: 1}`` are what a person looking at the plate
+writes. The type checks answered them in general words ("a whole number or a list is expected here ... write a whole
+number without quotes", "a list is expected here, not fields"), which say neither how faces are counted nor that the
+list goes by the prompt's order. Here they are answered with both, and, for faces given by name, the list to write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .shotlist import PlaceholderError, placeholders
+from .yamlsafe import PathKey
+
+COUNTED = ("faces are counted from the left, from 0; without plate_faces the characters take the faces left to "
+           "right, in the prompt's order; 'idcli plan' lists which face each character takes")
+
+
+def plate_faces_words(loc: PathKey, value: Any, data: Any) -> tuple[str, str] | None:
+    """Message and hint for ``plate_faces`` (at ``loc`` in the document ``data``) written as words or by name;
+    None for anything else, which the general words answer."""
+    if len(loc) == 4 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, str):
+        if _number_text(value):
+            return None  # a quoted number: the general hint says to write it without quotes
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return (f"'{shown}' is not a plate face: give a detected face's index (0 is the leftmost face) or a box "
+                "[x, y, w, h]", COUNTED)
+    if len(loc) == 3 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, dict):
+        return ("a list is expected here, not fields (a mapping): plate_faces gives one face per character in the "
+                "order the prompt names them, not by name", _by_name_hint(value, _prompt(data, loc[1])))
+    return None
+
+
+def _number_text(value: str) -> bool:
+    try:
+        float(value.strip().replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _prompt(data: Any, index: Any) -> str | None:
+    try:
+        prompt = data["shots"][index]["prompt"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return prompt if isinstance(prompt, str) else None
+
+
+def _face_text(face: Any) -> str | None:
+    if isinstance(face, int) and not isinstance(face, bool):
+        return str(face)
+    if isinstance(face, list) and len(face) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in face):
+        return f"[{', '.join(str(v) for v in face)}]"
+    return None
+
+
+def _by_name_hint(faces: dict[Any, Any], prompt: str | None) -> str:
+    """The list in the prompt's order when the names are the prompt's and each face is written as one can be."""
+    general = "plate_faces: [a, b]: the first character the prompt names takes face a, the second b"
+    try:
+        named = list(dict.fromkeys(placeholders(prompt))) if prompt is not None else []
+    except PlaceholderError:
+        return general
+    texts = [_face_text(faces[name]) if name in faces else None for name in named]
+    if not named or set(faces) != set(named) or None in texts:
+        return general
+    return f"plate_faces: [{', '.join(t for t in texts if t is not None)}] ({', '.join(named)})"
