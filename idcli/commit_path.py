@@ -155,6 +155,10 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
             # not a progress line: "out of memory; batch size lowered to 4" printed bare before.
             kind, said = kind_of(text)
             progress.note(f"{kind}: {said}")
+            if kind == "warning" and said not in report.warnings:
+                # What the engine finds only while rendering (a pickled adapter without its LoRA, --compile giving
+                # up) is a warning of the run, as the plan's are: --quiet prints it, --json and Python list it.
+                report.warnings.append(said)
 
     commits = CommitQueue(committed, stops=lambda result: result[1] is not None)  # (done, error)
     queued_takes: set[tuple[str, int]] = set()  # of every batch the commit queue holds or held (the main thread's)

@@ -42,11 +42,13 @@ from typing import Any
 from .errors import InputError, ModelUnavailableError
 from .hashing import sha256_file
 from .identity.faces import (
+    ACCEPT_FLAG,
     DEFAULT_PACK,
     ENV_VAR,
     LICENCE_NOTE,
     chosen_words,
     default_face_models_folder,
+    fetch_command,
     is_synthetic_pack,
 )
 from .option_words import EachSurface, Option, words
@@ -58,7 +60,6 @@ DEFAULT_URL = "https://github.com/deepinsight/insightface/releases/download/mode
 # What idcli needs from each pack it can fetch: the SCRFD detector and the ArcFace recogniser.
 REQUIRED_FILES = {"buffalo_l": ("det_10g.onnx", "w600k_r50.onnx")}
 RECORD = "idcli-fetch.json"
-ACCEPT_FLAG = "--accept-insightface-license"
 MAX_FILE_BYTES = 1 << 30  # buffalo_l's largest file is ~170 MB
 MAX_PACK_BYTES = 2 << 30
 RETRIES = 3  # broken transfers retried within one run, each resuming where the last stopped
@@ -128,7 +129,7 @@ def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> d
         "files": [p.name for p in onnx], "size_bytes": sum(p.stat().st_size for p in onnx) if onnx else None,
         "fetched_by_idcli": record is not None,
         "licence": "synthetic random weights (idcli's test pack)" if synthetic else LICENCE,
-        "fetch": f"idcli models fetch sd15|sdxl {ACCEPT_FLAG}",
+        "fetch": fetch_command(folder, chosen, "sd15|sdxl"),
     }
 
 

@@ -391,3 +391,42 @@ def test_a_broken_face_model_folder_is_not_present_to_models_list_or_fetch(
     assert "w600k_synthetic.onnx is damaged or truncated" in pack_status(cut)["problem"]
     assert not any(row["ready"] for row in list_models(face_models=str(cut)))
     assert pack_status(synthetic_face_models)["problem"] is None  # a whole pack reads as before
+
+
+def test_the_fetch_command_said_for_a_given_face_model_folder_fetches_into_it(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `--face-models DIR` naming a folder without a pack, `models list` said "to fetch: idcli models fetch
+    sd15|sdxl --accept-insightface-license" and a render said the same command: run as given, it fetched into
+    ~/.insightface, not DIR, and the next render failed the same way. The command named now carries
+    `--face-models DIR` (quoted for the shell); with $IDCLI_FACE_MODELS or the default, fetch finds the folder
+    itself and the command stays as it was."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("IDCLI_FACE_MODELS", raising=False)
+    given = tmp_path / "studio faces" / "buffalo_l"
+    fetch = f"idcli models fetch sd15|sdxl --accept-insightface-license --face-models {shlex.quote(str(given))}"
+    text = " ".join(CliRunner().invoke(app, ["models", "list", "--face-models", str(given)]).output.split())
+    assert f"to fetch: {fetch}" in text, text
+    listed = json.loads(CliRunner().invoke(app, ["models", "list", "--face-models", str(given), "--json"]).stdout)
+    assert listed["face_models"]["fetch"] == fetch, listed["face_models"]
+    assert json.loads(CliRunner().invoke(app, ["models", "list", "--json"]).stdout)["face_models"]["fetch"] == \
+        "idcli models fetch sd15|sdxl --accept-insightface-license"
+
+    from idcli.errors import ModelUnavailableError
+    from idcli.identity.faces import resolve_face_models
+
+    with pytest.raises(ModelUnavailableError) as raised:
+        resolve_face_models(str(given))
+    said = " ".join(str(raised.value).split())
+    assert ("'idcli models fetch PRESET --accept-insightface-license --face-models "
+            f"{shlex.quote(str(given))}' fetches buffalo_l once") in said, said
+    monkeypatch.setenv("IDCLI_FACE_MODELS", str(given))
+    with pytest.raises(ModelUnavailableError) as raised:
+        resolve_face_models(None)
+    assert "'idcli models fetch PRESET --accept-insightface-license' fetches" in " ".join(str(raised.value).split())

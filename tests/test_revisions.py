@@ -320,6 +320,18 @@ def test_retake_rounds_keep_why_round_one_rendered_a_take_again() -> None:
                                                          "idcli-job-v2:b": "the image is missing"}
 
 
+def test_retake_rounds_keep_a_warning_said_in_round_one_only() -> None:
+    """The engine says its warnings on its first batch (a FaceID file without its LoRA): round two, on the same
+    engine, does not say them again, and the merged report kept only the last round's."""
+    from idcli.review.retake import merge_rounds
+    from idcli.run_report import RenderReport
+
+    first, second = RenderReport("out", {}), RenderReport("out", {})
+    first.warnings = ["plan's", "the adapter 'a.bin' carries no LoRA"]
+    second.warnings = ["plan's"]
+    assert merge_rounds(first, second).warnings == ["plan's", "the adapter 'a.bin' carries no LoRA"]
+
+
 # A scene edited shot by shot: each shot's takes render again for one cause, which plan and render name per shot.
 CAUSES_DAY1 = (DAY1.replace('close-up of {mara}, rain"\n', 'close-up of {mara}, rain"\n    expression: joy\n')
                .replace('dusk"\n', 'dusk"\n    seeds: [11, 12]\n'))

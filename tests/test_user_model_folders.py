@@ -904,3 +904,38 @@ def test_a_pickled_faceid_file_without_its_lora_is_said_once_at_render(
         if noted:
             assert f"warning: the adapter '{h94_folder / weight}' {says}" in text, text
         assert len(list(out.rglob("*.png"))) == 2
+
+
+def test_an_engine_warning_reaches_quiet_json_and_python_callers(
+        write_shotlist, h94_folder: Path, tmp_path: Path, synthetic_face_models: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the engine finds only while rendering (a pickled FaceID file without its LoRA; `--compile` giving up)
+    went to the progress display alone: `render --quiet`, whose help promises warnings are still printed, said
+    nothing; `render --json` did not list it under `warnings`; a Python caller's report never held it. It is now a
+    warning of the run: in the report's `warnings` (said once), printed by `--quiet`, in the `--json` document."""
+    import json
+
+    import torch
+    from typer.testing import CliRunner
+
+    import idcli
+    from idcli.cli import app
+
+    monkeypatch.setenv("IDCLI_FACE_MODELS", str(synthetic_face_models))
+    published = torch.load(h94_folder / "ip-adapter-faceid_sd15.bin", weights_only=True)
+    torch.save({"image_proj": published["image_proj"],
+                "ip_adapter": {k: v for k, v in published["ip_adapter"].items() if "_lora." not in k}},
+               h94_folder / "no-lora.bin")
+    says = "carries no LoRA (no ip_adapter.*_lora.* keys)"
+    shots = write_shotlist(SHOTS.replace("takes: 1", "takes: 2").replace(
+        "{MODEL}", "{preset: sd15, id: base, allow_pickle: true, adapter: {variant: faceid, "
+                   "id: IP-Adapter-FaceID, weight_name: no-lora.bin}}"))
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "quiet"), "--device", "cpu",
+                                      "--batch-size", "1", "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    warnings = [w for w in json.loads(result.stdout)["warnings"] if says in w]
+    assert len(warnings) == 1, result.stdout
+    assert " ".join(result.stderr.split()).count(says) == 1, result.stderr
+    report = idcli.render(shots, tmp_path / "python", device="cpu", batch_size=1)
+    assert [w for w in report.warnings if says in w] == warnings, report.warnings
+    assert report.rendered == 2

@@ -7,7 +7,6 @@ is idcli/model_setup.py, idcli/face_pack.py and idcli/model_folders.py.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,12 +70,12 @@ def _row_state(row: dict[str, Any], faces: dict[str, Any]) -> str:
     command = f"idcli models fetch {row['preset']} --variant {row['variant']}"
     if faces["present"] and faces["problem"] is None:
         return f"not ready: `{command}` converts the cached pickle to safetensors once (offline too)"
-    from ..face_pack import ACCEPT_FLAG
+    from ..identity.faces import fetch_command
 
     unconverted = any(need.get("not_converted") for need in row["needs"])
-    where = f" --face-models {shlex.quote(faces['folder'])}" if faces["chosen_by"] == "--face-models" else ""
+    fetch = fetch_command(Path(faces["folder"]), faces["chosen_by"], f"{row['preset']} --variant {row['variant']}")
     what = "not usable" if faces["problem"] else "missing"
-    return (f"not ready: the face models are {what} (below); `{command} {ACCEPT_FLAG}{where}` fetches them"
+    return (f"not ready: the face models are {what} (below); `{fetch}` fetches them"
             + (" and converts the cached pickle to safetensors" if unconverted else ""))
 
 

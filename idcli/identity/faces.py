@@ -58,6 +58,19 @@ def default_face_models_folder() -> Path:
     return Path("~/.insightface/models").expanduser() / DEFAULT_PACK
 
 
+ACCEPT_FLAG = "--accept-insightface-license"
+
+
+def fetch_command(folder: Path, chosen_by: str, preset: str = "PRESET") -> str:
+    """The ``idcli models fetch`` that puts a pack in ``folder``. Fetch finds $IDCLI_FACE_MODELS and the default
+    folder itself; a folder given by ``--face-models`` must be given again, or the command said fills
+    ~/.insightface and the next render fails the same way."""
+    import shlex
+
+    where = f" --face-models {shlex.quote(str(folder))}" if chosen_by == "--face-models" else ""
+    return f"idcli models fetch {preset} {ACCEPT_FLAG}{where}"
+
+
 def resolve_face_models(option: str | Path | None = None, preset_default: str | None = None) -> FaceModels:
     """The face-model folder: ``--face-models``, else ``$IDCLI_FACE_MODELS``, else the preset's default
     (``"synthetic"`` for the tiny presets), else insightface's usual ``~/.insightface/models/buffalo_l``.
@@ -87,9 +100,8 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
             f"face models: {folder} (", chosen_words(chosen), f") {state}. Put an insightface model pack there — for "
             "buffalo_l: det_10g.onnx (SCRFD detector) and w600k_r50.onnx (ArcFace recogniser) — or pass ",
             Option("face_models", "DIR"), f" / set {ENV_VAR} (or ", Option("face_models", "synthetic"),
-            " for the random-weight test pack). A render never downloads them; 'idcli models fetch PRESET "
-            "--accept-insightface-license' "
-            f"fetches buffalo_l once (docs/models.md). {LICENCE_NOTE}")
+            " for the random-weight test pack). A render never downloads them; "
+            f"'{fetch_command(folder, chosen)}' fetches buffalo_l once (docs/models.md). {LICENCE_NOTE}")
     synthetic = is_synthetic_pack(folder)
     # insightface 2.1 also honours a manifest.json (routing, preprocessing): it is part of the identity.
     extra = [folder / "manifest.json"] if (folder / "manifest.json").is_file() else []

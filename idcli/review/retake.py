@@ -107,6 +107,8 @@ def merge_rounds(merged: Any, report: Any) -> Any:
     report.superseded = merged.superseded + report.superseded  # superseded_total: the last round's counts all
     # the first round's run went into another project's folder (--force); the later ones find it this project's
     report.other_project = merged.other_project or report.other_project
+    # A warning said once (the engine's, on its first batch) stays said: the rounds' warnings, each once, in order.
+    report.warnings = list(dict.fromkeys(merged.warnings + report.warnings))
     report.seconds += merged.seconds
     report.batch_sizes = merged.batch_sizes + report.batch_sizes
     report.commits += merged.commits
