@@ -398,7 +398,7 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
             # Said at the face laid over the other: the later one in plate_faces order.
             warnings.append(_warning(loaded, face_field(j), f"the face masks of '{under.character}' "
                                      f"{list(under.box)} and '{over.character}' {list(over.box)} overlap; where they "
-                                     f"do, '{over.character}''s face is laid over '{under.character}''s",
+                                     f"do, the face of '{over.character}' is laid over that of '{under.character}'",
                                      "keep the boxes apart, or give one box holding both faces to one character"))
     shot_level = shot_expression(shot)
     records = tuple({"name": identity.name, "strength": strength,

@@ -669,8 +669,8 @@ def test_faces_whose_masks_overlap_are_said_in_the_plan(shots: Path) -> None:
     said = [w for w in plan_on_cpu(shots).warnings if "overlap" in w]
     # At the line of the face laid over the other (plate_faces[1], line 16).
     assert said == [f"{shots}:16:22: shots[1].plate_faces[1]: the face masks of 'theo' [93, 204, 145, 187] and "
-                    "'mara' [150, 210, 100, 150] overlap; where they do, 'mara''s face is laid over 'theo''s (keep "
-                    "the boxes apart, or give one box holding both faces to one character)"]
+                    "'mara' [150, 210, 100, 150] overlap; where they do, the face of 'mara' is laid over that of "
+                    "'theo' (keep the boxes apart, or give one box holding both faces to one character)"]
 
 
 @pytest.mark.parametrize("field", ["box", "crop_box"])
