@@ -447,6 +447,28 @@ def test_a_16_bit_greyscale_plate_keeps_its_tones(tmp_path: Path) -> None:
     assert pixels[0, 0].tolist() == [117, 117, 117] and pixels[0, -1].tolist() == [78, 78, 78]
 
 
+def test_a_16_bit_rgb_plate_is_read_by_its_high_byte_as_the_docs_say(tmp_path: Path) -> None:
+    # Pillow has no 16-bit RGB mode: it decodes such a PNG to 8 bits by each sample's high byte, one step below
+    # the grey plate's rounding at most (0x12FF: 18, where / 257 gives 19). docs/plates.md says so; a Pillow that
+    # changed it would change plates' tones, so this pins what the docs promise.
+    import struct
+    import zlib
+
+    width, height = 64, 64  # a plate's smallest side
+    rows = b"".join(b"\x00" + struct.pack(">" + "H" * 3 * width, *([0x12FF, 0x8000, 0xFFFF] * width))
+                    for _ in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    path = tmp_path / "plate16rgb.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    with Image.open(path) as image:
+        assert image.mode == "RGB"  # already 8 bits a channel as Pillow opens it
+    assert read_plate(path).pixels[0, 0].tolist() == [0x12, 0x80, 0xFF]
+
+
 def test_validate_does_not_say_single_drops_identities_in_a_plate_shot(tmp_path: Path, selfies: Path) -> None:
     # In a plate shot every face takes its own character's identity whatever 'method' says (plan warns that
     # method does not apply); validate's note that only the first character is recognisable would be false.
