@@ -808,6 +808,12 @@ def test_keys_act_on_the_shot_in_view_after_paging_away_from_the_focused_one(out
             if not browser.js(in_view):
                 break
             settled_scroll(browser, lambda: browser.key("PageDown"))
+        # Where the last Page Down lands depends on every shot's height (a wider heading in the faces table moved
+        # it out of the gap below, 2026-12-01): the view is put in that gap itself, 12 px above sh030, as a wheel
+        # leaves it.
+        settled_scroll(browser, lambda: browser.js(
+            "window.scrollTo({top: window.scrollY + document.getElementById('shot-sh030').getBoundingClientRect().top"
+            " - 12, behavior: 'instant'})"))
         assert not browser.js(in_view) and page_state(browser)["focus"] == "shot-sh020"
         top = browser.js("Array.from(document.querySelectorAll('section.shot')).filter(function(s){"
                          "return s.getBoundingClientRect().bottom>8;})[0].id")

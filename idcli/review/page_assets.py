@@ -86,6 +86,8 @@ table.faces{border-collapse:collapse;font-size:.85rem;width:100%;margin-top:4px}
 table.faces caption{text-align:left;color:var(--muted)}
 table.faces th,table.faces td{text-align:left;padding:1px 6px 1px 0;border-bottom:1px solid #33333b}
 td.box{color:var(--muted);font-size:.78rem}
+.qa-said{margin:0 0 6px;padding-left:18px;font-size:.88rem;color:var(--flag)}
+.qa-key{margin:2px 0;color:var(--muted)}.qa-key p{margin:4px 0;font-size:.88rem;max-width:60rem}
 .leak,.qa-none{margin:4px 0;font-size:.85rem;color:var(--muted)}
 .strip img{display:block;width:100%;height:auto;margin-top:6px;image-rendering:pixelated}
 .links{margin:6px 0 0;font-size:.88rem}
