@@ -557,6 +557,39 @@ def test_a_shot_taken_out_of_the_shot_list_offers_no_pick_and_its_pick_is_not_ex
 
 
 @needs_chromium
+def test_a_pick_made_here_of_a_shot_since_renamed_or_taken_out_is_said_not_dropped(out: Path, tmp_path: Path
+                                                                                     ) -> None:
+    """Director's tour: picks made on the page, not exported yet; the artist renamed sh020 to sh025 and took sh030
+    out, rendered and reviewed again. On the reloaded page the two picks were gone without a word (the header's
+    count fell from 3 to 1, no heading said which, and a pick of a renamed shot looked as if never made). They are
+    still not exported (idcli select refuses orphans), but each heading says so, and so does the count."""
+    def rename_sh020_and_take_sh030_out(manifest: dict[str, Any]) -> None:
+        manifest["shots"] = [{**s, "id": "sh025"} if s["id"] == "sh020" else s for s in manifest["shots"]
+                             if s["id"] != "sh030"]
+        manifest["takes"] = [["sh025", t[1]] if t[0] == "sh020" else t for t in manifest["takes"] if t[0] != "sh030"]
+
+    downloads = _pick_then_edit_the_shot_list(out, tmp_path, ["sh010_t2", "sh020_t1", "sh030_t2"],
+                                              rename_sh020_and_take_sh030_out)
+    note = "(function(){var n=document.querySelector('#h-%s .pick-note');return n?n.textContent:null;})()"
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        said = " here: the shot is no longer in the shot list, so the pick is not exported; if it was renamed, pick " \
+               "again under its new name"
+        assert browser.js(note % "sh020") == " picked take 1" + said
+        assert browser.js(note % "sh030") == " picked take 2" + said
+        assert browser.js(note % "sh025") is None  # the renamed shot: not rendered yet, nothing picked
+        assert page_state(browser)["count"] == ("1 of 3 shots picked · 1 changed here, not recorded yet: export them "
+                                                "for the artist · 2 picked here of shots no longer in the shot list "
+                                                "(see their headings): not exported")
+        exported = browser.download("button.export-picks")
+        browser.click("button.forget-picks")  # twice: forgets what was changed here, these picks too
+        browser.click("button.forget-picks")
+        assert browser.js(note % "sh030") == "" and page_state(browser)["count"] == "0 of 3 shots picked"
+        assert browser.problems() == []
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh010": {"take": 2, "key": key(out, "sh010_t2")}}
+
+
+@needs_chromium
 def test_a_take_beyond_the_shots_takes_offers_no_pick_and_its_pick_is_not_exported(out: Path, tmp_path: Path
                                                                                  ) -> None:
     """The director picked sh010's take 2; the artist then lowered sh010 to `takes: 1` and rendered (take 2 kept,

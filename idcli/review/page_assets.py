@@ -142,8 +142,15 @@ SCRIPT = """
     if(!e){e=document.createElement('span');e.className=cls;parent.appendChild(e);}
     return e;
   }
+  function lost(s){  // a take picked here of a shot since taken out of the shot list (or renamed): never exported
+    var p=saved.picks[idOf(s)];return !pickable(s)&&!!p&&p.take!==null;}
   function show(s){
-    if(!pickable(s)){return;}
+    if(!pickable(s)){  // no buttons; a pick made here before the shot left the shot list is said, not dropped unsaid
+      var q=saved.picks[idOf(s)],g=s.querySelector('h2');
+      if(g&&(lost(s)||g.querySelector('.pick-note'))){var n=child(g,'pick-note');n.classList.add('stale');
+        n.textContent=lost(s)?' picked take '+q.take+' here: the shot is no longer in the shot list, so the pick is'+
+        ' not exported; if it was renamed, pick again under its new name':'';}
+      return;}
     var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key'),
       gone=p.take!==null&&!seen,  // picked here, then the take was removed (the page rewritten)
       beyond=orphanTake(seen),  // picked here, then the shot's takes were lowered below it: not exported
@@ -168,11 +175,12 @@ SCRIPT = """
     if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
   }
   function count(){
-    var picked=0,open=0,live=shots.filter(pickable);
+    var picked=0,open=0,live=shots.filter(pickable),gone=shots.filter(lost).length;
     live.forEach(function(s){if(standing(s)){picked++;}if(exportable(s)){open++;}});
     var c=document.querySelector('.pick-count');
     if(c){c.textContent=picked+' of '+live.length+' shots picked'+(open?' \u00b7 '+open+' changed here, not recorded'+
-      ' yet: export them for the artist':'');}
+      ' yet: export them for the artist':'')+(gone?' \u00b7 '+gone+' picked here of shots no longer in the shot list'+
+      ' (see their headings): not exported':'');}
     Array.prototype.forEach.call(document.querySelectorAll('nav.scenes details'),function(d){
       var n=0,mark=d.querySelector('summary .picked');
       Array.prototype.forEach.call(d.querySelectorAll('ol a[href^="#shot-"]'),function(a){
