@@ -489,6 +489,39 @@ def test_the_director_picks_reloads_exports_and_the_artist_records_the_file(out:
 
 
 @needs_chromium
+def test_the_page_says_where_picks_are_kept_and_warns_when_the_browser_keeps_none(out: Path, tmp_path: Path) -> None:
+    """Director's tour on a locked-down laptop, whose browser does not let sites save data (Chromium's "Don't allow
+    sites to save data", the profile's content setting): the page took picks, counted them as "changed here", and a
+    reload lost them all without a word; nor did the page say anywhere that picks live in the browser, not in the
+    folder sent back. The picks bar now says where they are kept, and, in such a browser, that they are not."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    where = "document.querySelector('.pick-where').textContent.replace(/\\s+/g, ' ')"
+    with Browser(tmp_path / "profile", downloads) as browser:
+        open_page(browser, out)
+        assert browser.js(where) == ("Picks are kept in this browser on this computer, not in the folder: export picks "
+                                     "gives the picks.json to send the artist.")
+    blocked = tmp_path / "locked-down"
+    (blocked / "Default").mkdir(parents=True)
+    (blocked / "Default" / "Preferences").write_text(json.dumps(
+        {"profile": {"default_content_setting_values": {"cookies": 2}}}), "utf-8")  # 2: block
+    unkept = ("This browser keeps no picks for this page (it does not let pages save data): picks made here are lost "
+              "when the page is reloaded or closed. Export them before, and send the picks.json to the artist.")
+    with Browser(blocked, downloads) as browser:
+        open_page(browser, out)
+        assert browser.js("(function(){try{return !!localStorage;}catch(e){return e.name;}})()") == "SecurityError"
+        assert browser.js(where) == unkept  # said when the page opens, before any pick
+        browser.click("#take-sh020_t2 button.pick")
+        assert pressed(page_state(browser)) == ["take-sh020_t2"]
+        exported = browser.download("button.export-picks")  # what the warning says to do, and it works
+        browser.reload()
+        assert pressed(page_state(browser)) == [] and browser.js(where) == unkept  # lost, as the page said
+        assert browser.problems() == []
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh020": {"take": 2, "key": key(out, "sh020_t2")}}
+
+
+@needs_chromium
 def test_an_export_carries_only_what_the_director_changed_so_a_later_select_stands(out: Path, tmp_path: Path
                                                                                    ) -> None:
     """The page is written with sh020=2 recorded; the director picks sh010 take 1 only and exports. Meanwhile the

@@ -317,12 +317,15 @@ with the focus · {_sheet_links(sheets)}</p>
 
 # -- picks: the director's, kept in the browser, exported as picks.json ---------------------------------
 
-# Filled by the script: the count of picks, the export (a download, and the same text to copy). Without the
-# script (printed, or a browser that blocks it) the page shows the selects alone.
+# Filled by the script: the count of picks, the export (a download, and the same text to copy), and where the picks
+# are kept (the script says so instead when the browser keeps none). Without the script (printed, or a browser that
+# blocks it) the page shows the selects alone.
 _PICKS_BAR = """<section class="picks" aria-label="Picks" hidden>
 <p><span class="pick-count" aria-live="polite"></span>
 <button type="button" class="export-picks">export picks</button>
 <button type="button" class="forget-picks">forget changes made here</button></p>
+<p class="pick-where">Picks are kept in this browser on this computer, not in the folder: <b>export picks</b> gives
+the <code>picks.json</code> to send the artist.</p>
 <div class="export" hidden><p class="exported">Downloaded as <code>picks.json</code>; the artist records the picks
 with <code>idcli select OUT --from picks.json</code>. The same, to copy into a message:</p>
 <p class="nothing" hidden>No picks changed here: nothing to send (the picks shown are the ones recorded).</p>
