@@ -107,11 +107,27 @@ def check_out_dir(value: Any, name: str = "out_dir") -> Path:
 
 def check_out_dir_is_folder(root: Path, error: type[InputError] = InputError) -> None:
     """The one check of every command that reads an output folder: a file given by mistake (the shot list for
-    its folder, an easy slip) is named as a file, not as a folder that does not exist."""
+    its folder, an easy slip) is named as a file, not as a folder that does not exist; a file inside an output folder
+    (the storyboard page, ``OUT/review/index.html``) names that folder."""
     if root.is_dir():
         return
-    raise error(f"{root} is a file, not an output folder" if root.exists() else f"{root}: no such output folder",
-                file=root)
+    raise error(f"{root} is a file, not an output folder{inside_output_folder(root)}" if root.exists()
+                else f"{root}: no such output folder", file=root)
+
+
+def inside_output_folder(path: Path) -> str:
+    """For an error about ``path``, which holds no renders: ``: it is inside the output folder OUT; give OUT itself``
+    when a folder one or two levels above it is an output folder (a render wrote its journal or manifest in its
+    ``.idcli``: a lock alone, which any command taking the folder leaves, says nothing), as the storyboard page's
+    ``OUT/review``, its ``index.html`` or a shot's folder are; else nothing. Told to render into it, the artist given
+    ``OUT/review`` would have rendered into the page's folder."""
+    here = Path(os.path.abspath(path))  # "." and ".." spelt out, so that "idcli review ." inside review/ is told too
+    for parent in (here.parent, here.parent.parent):
+        if parent != here and any((parent / ".idcli" / name).is_file() for name in ("journal.jsonl",
+                                                                                    "shotlist.jsonl")):
+            named = parent if path.is_absolute() else Path(os.path.relpath(parent))  # as the path was given
+            return f": it is inside the output folder {named}; give {named} itself"
+    return ""
 
 
 def check_callable(name: str, value: Any) -> Callable[..., Any] | None:

@@ -121,8 +121,9 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                        "render? The image cannot be checked against it" if why else "no sidecar beside it, so it "
                        "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)"]))
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
-        raise InputError(f"{root}: no committed renders to check; give a render's output folder "
-                         "(idcli render FILE --out DIR)", file=root)
+        raise InputError(f"{root}: no committed renders to check" + (
+            args.inside_output_folder(root) or "; give a render's output folder (idcli render FILE --out DIR)"),
+            file=root)
     report.images.sort(key=lambda check: check.image["path"])
     return report
 

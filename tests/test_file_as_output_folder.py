@@ -62,3 +62,31 @@ def test_a_missing_folder_is_still_no_such_output_folder(tmp_path: Path) -> None
     assert f"{missing}: no such output folder" in result.output, result.output
     with pytest.raises(idcli.InputError, match="no such output folder"):
         idcli.read_results(missing)
+
+
+INSIDE = [("review", []), ("select", ["sh010=1"]), ("qa", []), ("verify", []), ("export", ["--otio", "cut.otio"])]
+
+
+@pytest.mark.parametrize(("command", "extra"), INSIDE, ids=[" ".join([c, *e]) for c, e in INSIDE])
+def test_a_folder_or_file_inside_an_output_folder_names_the_output_folder(review_run: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         command: str, extra: list[str]) -> None:
+    """Director's tour: the folder sent back holds the storyboard page, ``OUT/review/index.html``; given the page's
+    folder (or the page, or a shot's folder) instead of OUT, review said "no committed renders found; render a shot
+    list into it first (idcli render FILE --out DIR)": rendering into the page's folder, wrong advice. It names the
+    output folder the path is inside."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(review_run, out)
+    assert cli("review", out).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    for given in (out / "review", out / "review" / "index.html", out / "review" / "thumbs", out / "sh010"):
+        result = cli(command, given, *extra)
+        assert result.exit_code == idcli.EXIT_INVALID_INPUT, result.output
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.output, result.output
+        assert f": it is inside the output folder {out}; give {out} itself" in result.stderr, result.stderr
+        assert "render a shot list into it" not in result.stderr
+    relative = cli(command, Path("out") / "review", *extra)  # as typed, from the folder above
+    assert relative.exit_code == idcli.EXIT_INVALID_INPUT and "; give out itself" in relative.stderr, relative.output
+    assert not (tmp_path / "cut.otio").exists()

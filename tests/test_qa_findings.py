@@ -55,6 +55,33 @@ def test_findings_name_each_character_that_failed_and_why() -> None:
     assert findings({"version": 1, "error": "RuntimeError: boom", "flags": []}) == []
 
 
+def test_the_storyboard_page_says_the_same_failures_in_a_directors_words() -> None:
+    """in_plain_words (the page's) says what findings (idcli qa's) says, one line for one, without cosines; a record
+    edited by hand (a field of the wrong type) says what it can and never stops the page."""
+    from idcli.review.qa_findings import in_plain_words
+
+    a, b, c = np.eye(512)[0], np.eye(512)[1], np.eye(512)[2]
+    faces = [DetectedFace([0, 0, 50, 50], a), DetectedFace([60, 0, 100, 40], a + 0.1 * b)]
+    record = assess(faces, [CastMember("a", a), CastMember("b", b), CastMember("c", c)], 100, 100)
+    assert in_plain_words(record) == ["c is not in it: no face found for c",
+                                      "the face taken for b does not look like b (likeness 0.10; 0.35 or more passes)",
+                                      "the face taken for b (#1) looks like a (likeness 0.99)"]
+    twins = {**record, "leakage_pair": {**record["leakage_pair"], "twins": ["d"]}}
+    assert in_plain_words(twins)[-1] == ("the face taken for b (#1) looks like a or d, who share one face "
+                                         "(likeness 0.99)")
+    assert in_plain_words(assess([], [CastMember("a", a), CastMember("b", b)], 100, 100)) == [
+        "no face found: a and b should be in it"]
+    assert in_plain_words({**record, "version": 2, "flags": ["no_face"]}) == ["no face where the plate puts a, b and c"]
+    unusable = {"flags": ["no_face"], "cast": ["a"], "faces": [{"unusable": True}]}
+    assert in_plain_words(unusable) == ["no face could be checked: a should be in it",
+                                        "face #0 could not be read, so it was compared with no one"]
+    for damaged in ({"flags": "no_face"}, {"flags": ["no_face"], "cast": "ab", "characters": [1]},
+                    {"flags": ["leakage", "low_identity"], "faces": 3, "leakage_pair": {"face": 0}, "leakage": "x",
+                     "thresholds": []}):
+        assert isinstance(in_plain_words(damaged), list)
+        assert len(in_plain_words(damaged)) == len(findings(damaged))
+
+
 def test_idcli_qa_lists_each_flagged_image_with_the_character_that_failed(write_shotlist, tmp_path: Path) -> None:
     out = tmp_path / "out"
     report = idcli.render(idcli.load_shotlist(write_shotlist(SHOTS)), out, device="cpu",

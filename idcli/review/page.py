@@ -39,6 +39,7 @@ from .page_nav import group_ids, nav_html, scene_groups, scene_mark
 from .pick_standing import DAMAGED_SHORT
 from .picks_file import is_seen_key, seen_key
 from .print_boards import print_css
+from .qa_findings import in_plain_words
 from .runs import Run, Shot, Take
 
 
@@ -121,7 +122,7 @@ def qa_html(take: Take) -> str:
                     f"<td>{_figure(face.get('cosine'))}</td><td>{_figure(face.get('area_share'))}</td>"
                     f"<td class=\"box\">{_e(box)}</td></tr>")
     table = ("<table class=\"faces\"><caption>Faces found</caption><thead><tr><th scope=\"col\">#</th>"
-             "<th scope=\"col\">character</th><th scope=\"col\">cosine</th><th scope=\"col\">area</th>"
+             "<th scope=\"col\">character</th><th scope=\"col\">likeness</th><th scope=\"col\">area</th>"
              f"<th scope=\"col\">box</th></tr></thead><tbody>{''.join(rows)}</tbody></table>") if rows else \
         "<p>No face found.</p>"
     leak = qa.get("leakage")
@@ -146,6 +147,10 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
     badges += [f'<span class="badge flag flag-{_e(f)}">{_e(FLAG_TEXT.get(f, f))}</span>' for f in take.flags]
     if take.qa is not None and not take.flags and not take.qa_error:
         badges.append('<span class="badge ok">QA passed</span>')
+    # What the flags mean for this take, in words: who is not in it, whose face is not theirs, whom a face looks
+    # like instead (the badges say only that something failed; the table's figures need reading)
+    said = in_plain_words(take.qa) if take.qa is not None and not take.qa_error else []
+    said_html = ('<ul class="qa-said">' + "".join(f"<li>{_e(line)}</li>" for line in said) + "</ul>") if said else ""
     if take.random_weights:  # a tiny/bench preset's noise, or identities from the synthetic face models
         badges.append('<span class="badge warn random">random weights: not for review</span>')
     thumb = thumbs.get(take.image)
@@ -173,7 +178,7 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
     return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}"{board_attr}{orphan_attr} '
             f'data-key="{_e(seen_key(take.job_key))}" aria-label="{_e(alt)}">'
             f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
-            f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>'
+            f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>{said_html}'
             f"<dl>{facts_html}</dl>{qa_html(take)}{strip}"
             f'<p class="links"><a href="{_href(take.image)}">full image</a> · '
             f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
@@ -231,6 +236,24 @@ def shared_prompt(shot: Shot) -> str | None:
     return counts[0][0] if counts and counts[0][1] >= 2 else None
 
 
+def _qa_key(takes: list[Take]) -> str:
+    """What the page's QA figures measure, said once in the header (when a take has QA): a director reads "likeness",
+    not "cosine", and the thresholds the run flagged by."""
+    checked = [t.qa for t in takes if t.qa is not None and not t.qa_error]
+    if not checked:
+        return ""
+    limits = {(str(limit.get("low_identity")), str(limit.get("leakage"))) for limit in
+              (qa.get("thresholds") for qa in checked) if isinstance(limit, dict)}
+    low, leak = next(iter(limits)) if len(limits) == 1 else ("its threshold", "its threshold")
+    # folded: the header stays short on a laptop's screen, and the summary line is one Tab stop away
+    return ("<details class=\"qa-key\"><summary>What identity QA's marks and figures mean</summary><p>Identity QA "
+            "compares each face found with the selfies of the characters the shot names. <b>Likeness</b> runs from −1 "
+            "to 1: two photos of one person score about 0.4–0.8 with real face models, two people 0–0.2. Flagged: no "
+            f"face, a character with no face, a face whose likeness to its character is under {_e(low)} (low "
+            "identity), a face whose likeness to a character it was not taken for is "
+            f"{_e(leak)} or more (leakage). Under each flagged take, what was found, in words.</p></details>")
+
+
 def _sheet_links(sheets: int) -> str:
     """The header's link to the contact sheet, or one link per sheet (numbered) when there are several."""
     if sheets <= 1:
@@ -277,7 +300,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 <a class="skip" href="#shots">Skip to the shots</a>
 <header>
 <h1>{_e(run.project)}</h1>
-<p class="summary">{_e(summary)}</p>
+<p class="summary">{_e(summary)}</p>{_qa_key(takes)}
 <p class="keys">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot with every take flagged ·
 <kbd>1</kbd>–<kbd>9</kbd> pick that take of the shot (again: unpick), <kbd>0</kbd> no pick, <kbd>s</kbd> pick the take
 with the focus · {_sheet_links(sheets)}</p>
@@ -294,12 +317,15 @@ with the focus · {_sheet_links(sheets)}</p>
 
 # -- picks: the director's, kept in the browser, exported as picks.json ---------------------------------
 
-# Filled by the script: the count of picks, the export (a download, and the same text to copy). Without the
-# script (printed, or a browser that blocks it) the page shows the selects alone.
+# Filled by the script: the count of picks, the export (a download, and the same text to copy), and where the picks
+# are kept (the script says so instead when the browser keeps none). Without the script (printed, or a browser that
+# blocks it) the page shows the selects alone.
 _PICKS_BAR = """<section class="picks" aria-label="Picks" hidden>
 <p><span class="pick-count" aria-live="polite"></span>
 <button type="button" class="export-picks">export picks</button>
 <button type="button" class="forget-picks">forget changes made here</button></p>
+<p class="pick-where">Picks are kept in this browser on this computer, not in the folder: <b>export picks</b> gives
+the <code>picks.json</code> to send the artist.</p>
 <div class="export" hidden><p class="exported">Downloaded as <code>picks.json</code>; the artist records the picks
 with <code>idcli select OUT --from picks.json</code>. The same, to copy into a message:</p>
 <p class="nothing" hidden>No picks changed here: nothing to send (the picks shown are the ones recorded).</p>

@@ -69,6 +69,7 @@ button.pick[aria-pressed="true"]{background:var(--sel);color:#1f1800;border-colo
 .pick-note{color:var(--sel);font-weight:normal;font-size:.9rem;margin-left:8px}.pick-note.stale{color:#b58cff}
 .navpick{color:var(--sel);font-size:.85em}.navout{color:var(--muted);font-size:.85em}
 .picks{margin:6px 0}.picks p{margin:4px 0}.pick-count{color:var(--sel);margin-right:8px}
+.pick-where{color:var(--muted);font-size:.88rem}.pick-where.unkept{color:var(--flag);font-weight:600}
 .picks textarea{width:100%;max-width:60rem;background:var(--panel);color:var(--text);border:1px solid #44444f}
 .shot-prompt{margin:0 0 8px}
 .take.flagged{box-shadow:inset 0 0 0 1px rgba(255,122,89,.45)}
@@ -86,6 +87,8 @@ table.faces{border-collapse:collapse;font-size:.85rem;width:100%;margin-top:4px}
 table.faces caption{text-align:left;color:var(--muted)}
 table.faces th,table.faces td{text-align:left;padding:1px 6px 1px 0;border-bottom:1px solid #33333b}
 td.box{color:var(--muted);font-size:.78rem}
+.qa-said{margin:0 0 6px;padding-left:18px;font-size:.88rem;color:var(--flag)}
+.qa-key{margin:2px 0;color:var(--muted)}.qa-key p{margin:4px 0;font-size:.88rem;max-width:60rem}
 .leak,.qa-none{margin:4px 0;font-size:.85rem;color:var(--muted)}
 .strip img{display:block;width:100%;height:auto;margin-top:6px;image-rendering:pixelated}
 .links{margin:6px 0 0;font-size:.88rem}
@@ -105,9 +108,13 @@ SCRIPT = """
   // What the director changed here, by shot: {take: n or null (no pick), key: the job key of the take seen}.
   // One key per output folder (data-run): every page opened from file:// shares one localStorage.
   var storeKey='idcli-review:'+document.body.getAttribute('data-run');
+  // Whether the browser keeps what is stored: one that blocks sites from saving data (a setting, often a locked-down
+  // studio laptop's) refuses localStorage, and picks made here would be lost at a reload without a word.
+  var kept=true;
   var saved=read();
   function read(){
-    try{var v=JSON.parse(localStorage.getItem(storeKey)||'{}');}catch(e){v={};}
+    var raw=null;try{raw=localStorage.getItem(storeKey);}catch(e){kept=false;}
+    try{var v=JSON.parse(raw||'{}');}catch(e){v={};}
     if(!v||typeof v!=='object'){v={};}
     var picks=Object.create(null),p=v.picks&&typeof v.picks==='object'?v.picks:{};
     // Only picks as this script writes them: a take number (or null) and a key of 16 hex digits (or null). The
@@ -117,7 +124,13 @@ SCRIPT = """
         (q.key===null||(typeof q.key==='string'&&/^[0-9a-f]{16}$/.test(q.key)))){picks[id]={take:q.take,key:q.key};}});
     return {picks:picks,last:typeof v.last==='string'?v.last:''};
   }
-  function write(){try{localStorage.setItem(storeKey,JSON.stringify(saved));}catch(e){}}
+  function write(){try{localStorage.setItem(storeKey,JSON.stringify(saved));}catch(e){if(kept){kept=false;where();}}}
+  function where(){  // the bar says where picks are kept; here, that they are not
+    var w=document.querySelector('.pick-where');if(!w||kept){return;}
+    w.classList.add('unkept');w.textContent='This browser keeps no picks for this page (it does not let pages save '+
+      'data): picks made here are lost when the page is reloaded or closed. Export them before, and send the '+
+      'picks.json to the artist.';
+  }
   function takeOf(s,n){return n===null?null:s.querySelector('article.take[data-take="'+n+'"]');}
   function recorded(s){  // the select idcli select recorded, as the page was written
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
@@ -140,8 +153,15 @@ SCRIPT = """
     if(!e){e=document.createElement('span');e.className=cls;parent.appendChild(e);}
     return e;
   }
+  function lost(s){  // a take picked here of a shot since taken out of the shot list (or renamed): never exported
+    var p=saved.picks[idOf(s)];return !pickable(s)&&!!p&&p.take!==null;}
   function show(s){
-    if(!pickable(s)){return;}
+    if(!pickable(s)){  // no buttons; a pick made here before the shot left the shot list is said, not dropped unsaid
+      var q=saved.picks[idOf(s)],g=s.querySelector('h2');
+      if(g&&(lost(s)||g.querySelector('.pick-note'))){var n=child(g,'pick-note');n.classList.add('stale');
+        n.textContent=lost(s)?' picked take '+q.take+' here: the shot is no longer in the shot list, so the pick is'+
+        ' not exported; if it was renamed, pick again under its new name':'';}
+      return;}
     var p=pickOf(s),seen=takeOf(s,p.take),stale=!!seen&&p.key!==seen.getAttribute('data-key'),
       gone=p.take!==null&&!seen,  // picked here, then the take was removed (the page rewritten)
       beyond=orphanTake(seen),  // picked here, then the shot's takes were lowered below it: not exported
@@ -166,11 +186,12 @@ SCRIPT = """
     if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
   }
   function count(){
-    var picked=0,open=0,live=shots.filter(pickable);
+    var picked=0,open=0,live=shots.filter(pickable),gone=shots.filter(lost).length;
     live.forEach(function(s){if(standing(s)){picked++;}if(exportable(s)){open++;}});
     var c=document.querySelector('.pick-count');
     if(c){c.textContent=picked+' of '+live.length+' shots picked'+(open?' \u00b7 '+open+' changed here, not recorded'+
-      ' yet: export them for the artist':'');}
+      ' yet: export them for the artist':'')+(gone?' \u00b7 '+gone+' picked here of shots no longer in the shot list'+
+      ' (see their headings): not exported':'');}
     Array.prototype.forEach.call(document.querySelectorAll('nav.scenes details'),function(d){
       var n=0,mark=d.querySelector('summary .picked');
       Array.prototype.forEach.call(d.querySelectorAll('ol a[href^="#shot-"]'),function(a){
@@ -273,6 +294,7 @@ SCRIPT = """
     try{history.replaceState(null,'',location.pathname+location.search);}catch(e){}
   },400);},{passive:true});
   var bar=document.querySelector('section.picks');if(bar){bar.hidden=false;}
+  where();
   document.body.classList.add('picking');
   shots.forEach(show);count();
   var back=!location.hash&&saved.last?byId[saved.last]:null;

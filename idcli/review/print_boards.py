@@ -36,9 +36,9 @@ def print_css(project: str, written: str, random_takes: int) -> str:
 html{{scroll-behavior:auto}}
 body{{background:#fff;color:#000;font:8pt/1.3 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
 /* screen-only chrome: the index, key help, picks, contact-sheet links, the problems list, scene marks, and on
-each take all that follows its facts (faces table or "No face found", leakage, mask strip,
-links); only the board's take of each shot is printed */
-.skip,header,.problems,.scene,.take:not([data-board]),.take>dl~*,.pick,.pick-note{{display:none}}
+each take what QA found in words and all that follows its facts (faces table or "No face found", leakage, mask
+strip, links); only the board's take of each shot is printed */
+.skip,header,.problems,.scene,.take:not([data-board]),.take>dl~*,.qa-said,.pick,.pick-note{{display:none}}
 /* the last two facts (seed, method: see _take_html's facts; the prompt is there only when the take's own) are for
 the screen */
 .take dl>dt:nth-last-of-type(-n+2),.take dl>dd:nth-last-of-type(-n+2){{display:none}}

@@ -3,59 +3,134 @@
 A group shot's ``qa`` record holds the whole cosine matrix; its ``flags`` say only *that* something failed.
 These lines say *who*: the character with no face, the character whose face is not theirs enough, and which
 face looks like a character it was not matched to. They are read from the record alone (``idcli qa``, no
-model), so they say exactly what the sidecar says.
+model), so they say exactly what the sidecar says: ``findings`` in a supervisor's words (``idcli qa``),
+``in_plain_words`` in a director's (the storyboard page, where no one need know what a cosine is).
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .qa import PLATE_QA_VERSION
 
 
-def findings(qa: Mapping[str, Any]) -> list[str]:
-    """One line per failure of a QA record (``review/qa.py: assess``); none when nothing is flagged."""
-    flags = qa.get("flags") or []
+@dataclass(frozen=True)
+class _Failure:
+    """One thing QA found wrong in an image, before it is put into words: ``kind`` is ``no_face`` (``who``: the
+    cast; ``plate``: a plate image; ``unusable``: faces were found but none could be compared), ``missing`` (``who``:
+    the character with no face), ``low`` (``who``: the character, ``value``: its face's cosine, ``limit``: the
+    threshold), ``leak`` (``face``: its index, ``who``: the character it was matched to or empty, ``like``: whom it
+    looks like, twins included, ``value``: the leakage) or ``unusable`` (``face``: its index)."""
+
+    kind: str
+    who: tuple[str, ...] = ()
+    like: tuple[str, ...] = ()
+    face: Any = None
+    value: Any = None
+    limit: Any = None
+    plate: bool = False
+    unusable: bool = False
+
+
+def _failures(qa: Mapping[str, Any]) -> list[_Failure]:
+    """What a QA record (``review/qa.py: assess``) flagged, per character and face; none when nothing is flagged."""
+    flags = _field(qa, "flags", list)
     if not flags:
         return []
-    characters: Mapping[str, Any] = qa.get("characters") or {}
+    # The storyboard page reads sidecars edited by hand too: a field of the wrong type says nothing, never stops it.
+    characters = _field(qa, "characters", Mapping)
+    faces = _field(qa, "faces", list)
     # A face whose embedding is degenerate (review/qa.py: usable_embedding) was compared with no one: said, as its
     # character may be the one missing. Numbered as the record's faces are, a damaged entry counted.
-    unusable = [f"face #{i} could not be embedded (its embedding is zero or not a number): compared with no character"
-                for i, face in enumerate(qa.get("faces") or [])
+    unusable = [_Failure("unusable", face=i) for i, face in enumerate(faces)
                 if isinstance(face, Mapping) and face.get("unusable") and not face.get("plate_face")]
     if "no_face" in flags:
-        cast = ", ".join(str(name) for name in qa.get("cast") or characters)
-        if unusable:
-            return [f"no usable face for {cast}", *unusable]
+        cast = tuple(str(name) for name in _field(qa, "cast", list) or characters)
         # A plate image may hold the plate's own people: no_face there means none in the characters' boxes.
-        if qa.get("version") == PLATE_QA_VERSION:
-            return [f"no face in the recorded plate boxes of {cast}"]
-        return [f"no face found for {cast}"]
-    said = [f"{name}: no face" for name, entry in characters.items()
-            if isinstance(entry, Mapping) and entry.get("face") is None]
+        return [_Failure("no_face", cast, plate=qa.get("version") == PLATE_QA_VERSION, unusable=bool(unusable)),
+                *unusable]
+    found = [_Failure("missing", (str(name),)) for name, entry in characters.items()
+             if isinstance(entry, Mapping) and entry.get("face") is None]
     if "low_identity" in flags:
-        low = (qa.get("thresholds") or {}).get("low_identity")
+        low = _field(qa, "thresholds", Mapping).get("low_identity")
         # Every matched face, a character's second place included (named twice: a mirror). The record's cosines
         # are rounded to 4 places and assess compared them unrounded: half a place of slack.
-        said += [f"{face['character']}: cosine {face['cosine']:.2f} below {low}" for face in qa.get("faces") or []
-                 if isinstance(face, Mapping) and face.get("character") and isinstance(face.get("cosine"), int | float)
-                 and isinstance(low, int | float) and face["cosine"] < low + 0.5e-4]
+        found += [_Failure("low", (str(face["character"]),), value=face["cosine"], limit=low)
+                  for face in faces
+                  if isinstance(face, Mapping) and face.get("character") and isinstance(face.get("cosine"), int | float)
+                  and isinstance(low, int | float) and face["cosine"] < low + 0.5e-4]
     pair = qa.get("leakage_pair")
-    if "leakage" in flags and isinstance(pair, Mapping):
-        faces = qa.get("faces") or []
+    if "leakage" in flags and isinstance(pair, Mapping) and isinstance(qa.get("leakage"), int | float):
         index = pair.get("face")
         face = faces[index] if isinstance(index, int) and 0 <= index < len(faces) else {}
         matched = face.get("character") if isinstance(face, Mapping) else None
-        whose = f"matched to {matched}" if matched else "matched to nobody"
         # Characters who share one face (identity/twins.py): the face looks as much like each of them.
-        twins = [str(name) for name in pair.get("twins") or []]
-        who = (f"{', '.join([str(pair.get('character')), *twins[:-1]])} or {twins[-1]}, who share one face" if twins
-               else str(pair.get("character")))
-        said.append(f"face #{index} ({whose}) looks like {who} ({qa.get('leakage'):.2f})")
-    return said + unusable
+        like = (str(pair.get("character")), *(str(name) for name in _field(pair, "twins", list)))
+        found.append(_Failure("leak", (str(matched),) if matched else (), like, index, qa.get("leakage")))
+    return found + unusable
+
+
+def _field(record: Mapping[str, Any], name: str, kind: type) -> Any:
+    """``record[name]`` when it is a ``kind`` (a list, a mapping), else an empty one."""
+    value = record.get(name)
+    return value if isinstance(value, kind) else ({} if kind is Mapping else kind())
+
+
+def _either(names: tuple[str, ...]) -> str:
+    """``mara``, or ``mara or ines, who share one face`` (twins: the face looks as much like each)."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}, who share one face"
+
+
+def findings(qa: Mapping[str, Any]) -> list[str]:
+    """One line per failure of a QA record (``review/qa.py: assess``), in a supervisor's words (cosines, face
+    numbers); none when nothing is flagged."""
+    said = []
+    for failure in _failures(qa):
+        cast = ", ".join(failure.who)
+        if failure.kind == "no_face":
+            said.append(f"no usable face for {cast}" if failure.unusable
+                        else f"no face in the recorded plate boxes of {cast}" if failure.plate
+                        else f"no face found for {cast}")
+        elif failure.kind == "missing":
+            said.append(f"{cast}: no face")
+        elif failure.kind == "low":
+            said.append(f"{cast}: cosine {failure.value:.2f} below {failure.limit}")
+        elif failure.kind == "leak":
+            whose = f"matched to {cast}" if failure.who else "matched to nobody"
+            said.append(f"face #{failure.face} ({whose}) looks like {_either(failure.like)} ({failure.value:.2f})")
+        else:
+            said.append(f"face #{failure.face} could not be embedded (its embedding is zero or not a number): "
+                        "compared with no character")
+    return said
+
+
+def in_plain_words(qa: Mapping[str, Any]) -> list[str]:
+    """The same failures in a director's words, for the storyboard page: who is not in the picture, whose face is
+    not theirs, who a face looks like instead. A cosine is called the face's *likeness* to the character's selfies
+    (the page says once what it measures), and faces are numbered as the page's table numbers them."""
+    said = []
+    for failure in _failures(qa):
+        cast = " and ".join(failure.who) if len(failure.who) < 3 else \
+            f"{', '.join(failure.who[:-1])} and {failure.who[-1]}"
+        if failure.kind == "no_face":
+            said.append(f"no face could be checked: {cast} should be in it" if failure.unusable
+                        else f"no face where the plate puts {cast}" if failure.plate
+                        else f"no face found: {cast} should be in it")
+        elif failure.kind == "missing":
+            said.append(f"{cast} is not in it: no face found for {cast}")
+        elif failure.kind == "low":
+            said.append(f"the face taken for {cast} does not look like {cast} (likeness {failure.value:.2f}; "
+                        f"{failure.limit} or more passes)")
+        elif failure.kind == "leak":
+            whose = f"the face taken for {cast}" if failure.who else "a face of no character"
+            said.append(f"{whose} (#{failure.face}) looks like {_either(failure.like)} "
+                        f"(likeness {failure.value:.2f})")
+        else:
+            said.append(f"face #{failure.face} could not be read, so it was compared with no one")
+    return said
 
 
 MAX_LINES = 40  # a terminal's worth; --json lists every flagged image

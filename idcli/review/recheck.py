@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..arguments import check_out_dir_is_folder
+from ..arguments import check_out_dir_is_folder, inside_output_folder
 from ..errors import InputError
 from .qa import IdentityQA, QAError, QAThresholds, checked_identities
 from .qa_findings import findings
@@ -55,7 +55,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
         scan = scan_results(root)
         result.problems += scan.problems
         if not scan.records:
-            raise InputError(f"{root}: no committed renders to check", file=root)
+            raise InputError(f"{root}: no committed renders to check{inside_output_folder(root)}", file=root)
         for record in scan.records:
             where = record["image"]["path"]
             entries = record.get("identity")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..arguments import check_out_dir_is_folder
+from ..arguments import check_out_dir_is_folder, inside_output_folder
 from ..errors import InputError
 from .order import ShotEntry, ShotOrder, read_order
 
@@ -182,8 +182,9 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
         by_shot.setdefault(take.shot_id, []).append(take)
     if require_renders and not by_shot:
         more = f" ({len(problems)} damaged sidecar(s))" if problems else ""
-        raise InputError(f"{root}: no committed renders found{more}; render a shot list into it first "
-                         "(idcli render FILE --out DIR)", file=root)
+        raise InputError(f"{root}: no committed renders found{more}" + (
+            inside_output_folder(root) or "; render a shot list into it first (idcli render FILE --out DIR)"),
+            file=root)
     ids = [s.id for s in order.shots] if order else []
     extra = sorted(set(by_shot) - set(ids))
     shots = []

@@ -198,7 +198,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
     the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's.
     ``force`` without ``from_file`` is an InputError: it would change nothing."""
-    from ..arguments import check_out_dir, check_out_dir_is_folder, shown
+    from ..arguments import check_out_dir, check_out_dir_is_folder, inside_output_folder, shown
     from ..provenance import now
     from ..results import live_takes, scan_results
 
@@ -236,7 +236,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     for record in scan_results(root).records:
         committed.setdefault(record["shot_id"], {})[record["take"]] = record["job_key"]
     if not committed:
-        raise InputError(f"{root}: no committed renders to select from", file=root)
+        raise InputError(f"{root}: no committed renders to select from{inside_output_folder(root)}", file=root)
     # The shot list the folder was last rendered from (its manifest; None before idcli kept one): a take of a
     # shot it no longer has, or beyond the shot's takes, is an orphan: kept on disk, no part of the shot list.
     live = live_takes(root, None)
