@@ -130,6 +130,15 @@ def inside_output_folder(path: Path) -> str:
     return ""
 
 
+def check_not_inside_output_folder(root: Path, error: type[InputError] = InputError) -> None:
+    """Refuse, before anything is written there, a folder with no records of its own inside an output folder (the
+    storyboard page's ``OUT/review``, a shot's folder): a command that takes the folder's lock first left
+    ``OUT/review/.idcli/lock`` behind, and one that lists found nothing and said so as if OUT held nothing."""
+    inside = "" if (root / ".idcli").is_dir() else inside_output_folder(root)
+    if inside:
+        raise error(f"{root}: not an output folder{inside}", file=root)
+
+
 def check_callable(name: str, value: Any) -> Callable[..., Any] | None:
     if value is not None and not callable(value):
         raise InputError(f"{name}={shown(value)}: give a callable or None")

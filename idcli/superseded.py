@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import safeio
-from .arguments import check_out_dir_is_folder
+from .arguments import check_not_inside_output_folder, check_out_dir_is_folder
 from .errors import InputError, OutputError
 from .option_words import Option
 from .paths import absolute
@@ -317,6 +317,7 @@ def _restore_target(root: Path, stem: str) -> tuple[Path, re.Match[str]]:
         raise InputError(f"'{stem}': name a take as SHOT_tN (for example sc01_sh010_t2)")
     root = Path(root)
     check_out_dir_is_folder(root)
+    check_not_inside_output_folder(root)  # before restore takes the lock, which would be left in OUT/review
     return root, match
 
 
@@ -339,6 +340,7 @@ def kept_renders(out_dir: str | Path, take: str | None = None) -> list[Supersede
     if take is not None:
         return kept_versions_of(root, take)
     check_out_dir_is_folder(root)  # as restore's own check: a missing folder is no empty list
+    check_not_inside_output_folder(root)  # OUT/review keeps nothing: "none kept" would be untrue of OUT
     return sorted(list_superseded(root), key=lambda v: (v.shot_id, v.take, v.superseded_at, v.name))
 
 

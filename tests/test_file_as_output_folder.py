@@ -64,7 +64,8 @@ def test_a_missing_folder_is_still_no_such_output_folder(tmp_path: Path) -> None
         idcli.read_results(missing)
 
 
-INSIDE = [("review", []), ("select", ["sh010=1"]), ("qa", []), ("verify", []), ("export", ["--otio", "cut.otio"])]
+INSIDE = [("review", []), ("select", ["sh010=1"]), ("qa", []), ("verify", []), ("export", ["--otio", "cut.otio"]),
+          ("restore", ["--list"])]
 
 
 @pytest.mark.parametrize(("command", "extra"), INSIDE, ids=[" ".join([c, *e]) for c, e in INSIDE])
@@ -90,3 +91,5 @@ def test_a_folder_or_file_inside_an_output_folder_names_the_output_folder(review
     relative = cli(command, Path("out") / "review", *extra)  # as typed, from the folder above
     assert relative.exit_code == idcli.EXIT_INVALID_INPUT and "; give out itself" in relative.stderr, relative.output
     assert not (tmp_path / "cut.otio").exists()
+    # Nothing is left inside OUT by the refusal (qa took the folder's lock first, leaving OUT/review/.idcli/lock).
+    assert not [p for p in out.rglob(".idcli") if p.parent != out], sorted(out.rglob(".idcli"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..arguments import check_out_dir_is_folder, inside_output_folder
+from ..arguments import check_not_inside_output_folder, check_out_dir_is_folder, inside_output_folder
 from ..errors import InputError
 from .qa import IdentityQA, QAError, QAThresholds, checked_identities
 from .qa_findings import findings
@@ -48,6 +48,7 @@ def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: 
     check_qa_thresholds(thresholds, "thresholds")
     check_bool("wait", wait)
     check_out_dir_is_folder(root)
+    check_not_inside_output_folder(root)  # before the lock, which would be left in OUT/review
     store = OutputStore(root)
     result = RecheckResult()
     checkers: dict[str, IdentityQA] = {}
