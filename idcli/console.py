@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from .count_words import counted
 from .diagnostics import lenient, styled
 from .errors import terminal_safe
 from .run_report import JobOutcome, SilentProgress
@@ -103,7 +104,7 @@ class PlainProgress:
         self.total, self.done, self.started, self.rendered = total, already_done, time.perf_counter(), 0
         self.left.start(total, already_done)
         self.last_step_line = self.started
-        print(f"{total} jobs: {settled_words(already_done, self.counts)}, {total - already_done} to render",
+        print(f"{counted(total, 'job')}: {settled_words(already_done, self.counts)}, {total - already_done} to render",
               file=self.stream)
         self.counts = None  # a retake round tells its own
 

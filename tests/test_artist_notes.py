@@ -333,3 +333,32 @@ def test_validate_counts_in_plain_english(write_shotlist) -> None:
     checked = runner.invoke(app, ["validate", str(path)])
     assert checked.exit_code == 0, checked.output
     assert "valid — project one, 1 shot, 1 job, 0 characters" in checked.stdout
+
+
+def test_one_shot_one_take_is_counted_in_plain_english_everywhere(write_shotlist, tmp_path: Path) -> None:
+    """A one-shot test render, as a director's first look often is: the page's summary said "1 shots · 1 takes",
+    review "1 shots, 1 takes", verify and qa "1 images checked", export "1 clips", the progress line "1 jobs"."""
+    path = write_shotlist("""\
+        version: 1
+        project: one
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2, takes: 1}
+        shots:
+          - {id: a010, prompt: "a lighthouse"}
+        """)
+    out = tmp_path / "out"
+    rendered = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
+    assert rendered.exit_code == 0, rendered.output
+    assert "1 job: " in rendered.stderr and "1 jobs" not in rendered.stderr, rendered.stderr
+    said = {}
+    for command in (["review", str(out)], ["verify", str(out)], ["qa", str(out)],
+                    ["export", str(out), "--otio", str(tmp_path / "cut.otio")]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        said[command[0]] = result.stdout
+    assert ": 1 shot, 1 take (1 new thumbnail); " in said["review"], said
+    assert "\n1 image checked, 0 signed, 0 failed" in said["verify"], said
+    assert said["qa"].startswith("0 images checked, 0 flagged (none), 1 without a cast"), said  # no character
+    assert ": 1 clip, 72 frames at 24 fps" in said["export"], said
+    page = (out / "review" / "index.html").read_text()
+    assert "1 shot · 1 take · 0 flagged" in page and "1 shots" not in page and "1 takes" not in page

@@ -119,7 +119,7 @@ def test_qa_reports_a_tampered_identity_or_plate_block_and_leaves_the_sidecar(ou
     assert "internal error" not in result.output
     assert "sh020/sh020_t1.png: the sidecar's" in result.stderr and "damaged" in result.stderr
     assert sidecar.read_bytes() == before  # left alone; the other take was checked
-    assert "1 images checked" in result.stdout
+    assert "1 image checked" in result.stdout
 
 
 def test_a_shot_folder_linked_outside_the_output_folder_is_not_read(out: Path, tmp_path: Path) -> None:

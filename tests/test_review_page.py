@@ -163,7 +163,7 @@ def test_a_retouched_image_gets_a_new_thumbnail(out: Path) -> None:
     retouched.paste((255, 255, 255), (0, 0, retouched.width, retouched.height))
     retouched.save(image)
     again = review(out)
-    assert again.exit_code == 0 and "1 new thumbnails" in again.stdout
+    assert again.exit_code == 0 and "1 new thumbnail" in again.stdout
     page = Page((out / "review" / "index.html").read_text("utf-8"))
     (thumb,) = [link for link in page.links if "thumbs/sh020_t1-" in link]
     with Image.open(out / "review" / unquote(thumb)) as shown:

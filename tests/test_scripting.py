@@ -551,7 +551,7 @@ def test_a_closed_stdout_or_stderr_descriptor_changes_no_exit_code_and_no_docume
     assert json.loads(done.stdout)["counts"]["rendered"] == 1 and (out / "a010" / "a010_t1.png").is_file()
     done = _idcli_with_closed(">&-", "render", path, "--out", out, "--device", "cpu", "--json", cwd=tmp_path)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    assert "1 jobs: 1 already done, 0 to render" in done.stderr, done.stderr
+    assert "1 job: 1 already done, 0 to render" in done.stderr, done.stderr
     done = _idcli_with_closed("2>&-", "deliver", out, tmp_path / "dest", "--json", cwd=tmp_path)
     assert done.returncode == 0 and json.loads(done.stdout)["counts"]["written"] == 1, done.stdout  # one document
     done = _idcli_with_closed(">&-", "qa", tmp_path / "nowhere", "--json", cwd=tmp_path)

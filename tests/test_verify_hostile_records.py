@@ -270,7 +270,7 @@ def test_a_sidecar_whose_image_path_leaves_the_folder_is_said_once(delivered, tm
                          env=cli_env(), timeout=120)
     assert run.returncode == 6, run.stderr
     assert run.stdout.splitlines() == ["FAILED sh010/sh010_t1.png", f"       {said}",
-                                       "1 images checked, 0 signed, 1 failed"], run.stdout
+                                       "1 image checked, 0 signed, 1 failed"], run.stdout
 
 
 @pytest.mark.parametrize("recorded", ["../../x.png", "/etc/x.png"], ids=["relative, out of the folder", "absolute"])

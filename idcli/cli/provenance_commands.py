@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..count_words import counted
 from ..errors import EXIT_OK, InputError
 from ..paths import absolute
 from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app, given_path, written_folder
@@ -167,7 +168,8 @@ def verify(
                     lines.append(f"       {signer_line(check.c2pa or {})}")
                 lines += [f"       {problem}" for problem in check.problems]
             counts = summary["counts"]
-            lines.append(f"{counts['checked']} images checked, {counts['signed']} signed, {counts['failed']} failed")
+            lines.append(f"{counted(counts['checked'], 'image')} checked, {counts['signed']} signed, "
+                         f"{counts['failed']} failed")
             emit("\n".join(lines))
         if report.exit_code != EXIT_OK:
             raise typer.Exit(report.exit_code)

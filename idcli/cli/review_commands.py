@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..count_words import counted
 from ..errors import EXIT_INVALID_INPUT, terminal_safe
 from ..paths import absolute
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, app, given_path, qa_thresholds
@@ -63,7 +64,7 @@ def qa(
                          wait=wait)
         if not as_json:
             flags = ", ".join(f"{k} {v}" for k, v in sorted(result.flags.items())) or "none"
-            emit(f"{result.checked} images checked, {result.flagged} flagged ({flags}), "
+            emit(f"{counted(result.checked, 'image')} checked, {result.flagged} flagged ({flags}), "
                  f"{result.without_cast} without a cast → {out}")
             for line in flagged_lines(result.flagged_images, out):
                 emit(line)
@@ -104,8 +105,8 @@ def review(
         sheets = (f"contact sheet {result.contact_sheet}" if count <= 1 else
                   f"{count} contact sheets {result.contact_sheet} … {result.contact_sheets[-1].name}")
         if not as_json:
-            emit(f"{result.index}: {result.shots} shots, {result.takes} takes ({result.thumbnails_made} new "
-                 f"thumbnails); {sheets}")
+            emit(f"{result.index}: {counted(result.shots, 'shot')}, {counted(result.takes, 'take')} "
+                 f"({counted(result.thumbnails_made, 'new thumbnail')}); {sheets}")
         for note in notes:  # on stderr with --json too, as export and select say theirs (the --json contract)
             print_note(note)
         if open_page:
@@ -298,7 +299,8 @@ def export(
         for result in results:
             if not as_json:
                 starts = f" from {result.start}" if result.start else ""
-                emit(f"{result.path}: {result.clips} clips, {result.frames} frames at {fps:g} fps{starts}{gaps}")
+                emit(f"{result.path}: {counted(result.clips, 'clip')}, {counted(result.frames, 'frame')} at "
+                     f"{fps:g} fps{starts}{gaps}")
             for note in result.notes:
                 print_note(note)
         document = None

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..count_words import counted
 from ..diagnostics import diagnostic, styled
 from ..errors import EXIT_OK, ExecutorUnavailableError, Interrupted
 from ..option_words import Option, words
@@ -229,9 +230,6 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
                          characters=sorted(doc.characters), **({"notes": notes} if notes else {}),
                          **({"warnings": warnings} if warnings else {})))
         else:
-            def counted(n: int, noun: str) -> str:
-                return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
             emit(f"{file}: valid — project {doc.project}, {counted(len(doc.shots), 'shot')}, {counted(takes, 'job')}, "
                  f"{counted(len(doc.characters), 'character')}")
             for note in notes_said:  # several characters under method 'single', what the render downloads, ...
@@ -343,8 +341,8 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         from rich.table import Table
 
         rows = document["jobs"]
-        table = Table(title=escape(f"{the_plan.project}: {len(rows)} jobs → {folder}  ({the_plan.model.label}, "
-                                   f"{runtime.device}/{runtime.dtype})"))
+        table = Table(title=escape(f"{the_plan.project}: {counted(len(rows), 'job')} → {folder}  "
+                                   f"({the_plan.model.label}, {runtime.device}/{runtime.dtype})"))
         for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group",
                        "key"):
             table.add_column(column)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..count_words import counted
 from ..errors import InputError
 from .contact_sheet import FLAG_TEXT, contact_sheet_pngs
 from .export import shown_take, standing_takes
@@ -281,11 +282,11 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
                     + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live)
                     for i, s in enumerate(run.shots))
     written = now().strftime('%Y-%m-%d %H:%M UTC')
-    summary = (f"{len(run.shots)} shots · {len(takes)} takes · {flagged} flagged by identity QA · "
-               f"written {written}")
+    summary = (f"{counted(len(run.shots), 'shot')} · {counted(len(takes), 'take')} · {flagged} flagged by identity "
+               f"QA · written {written}")
     random = sum(1 for t in takes if t.random_weights)
     if random:
-        summary += (f" · {random} of {len(takes)} takes were rendered with random-weight test models "
+        summary += (f" · {random} of {counted(len(takes), 'take')} were rendered with random-weight test models "
                     "(tiny presets or synthetic face models): not for review")
     return f"""<!doctype html>
 <html lang="en">

@@ -10,6 +10,8 @@ page stays one self-contained file under its Content-Security-Policy, and nothin
 
 from __future__ import annotations
 
+from ..count_words import counted
+
 
 def css_string(text: str) -> str:
     """``text`` as a CSS string literal. Every character but ASCII letters, digits and spaces is written as a
@@ -23,7 +25,7 @@ def print_css(project: str, written: str, random_takes: int) -> str:
 
     ``@page`` margin boxes (``@top-left`` …) are supported by Chromium since version 131; a browser without
     them prints the boards alone. ``size: landscape`` keeps the printer's paper (A4 or Letter)."""
-    note = f"{random_takes} takes rendered with random-weight test models: not for review"
+    note = f"{counted(random_takes, 'take')} rendered with random-weight test models: not for review"
     warning = f"@bottom-left{{content:{css_string(note)};color:#a00;font-weight:700}}" if random_takes else ""
     return f"""
 @page{{size:landscape;margin:13mm 10mm 12mm;
