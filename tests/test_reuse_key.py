@@ -128,6 +128,8 @@ def test_plan_and_dry_run_say_what_render_reuses(write_shotlist, tmp_path: Path,
         "a020_t1": ("done", None)}
     human = CliRunner().invoke(app, ["plan", str(shots), "--out", str(out), "--device", "cpu"])
     assert "2 take(s) reuse" in human.stdout, human.stdout
+    said = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu", "--dry-run"])
+    assert "dry run: 1 to render, 1 done, 2 to reuse" in said.stdout, said.output
     dry = _render(shots, out, engine_factory, dry_run=True)
     assert _statuses(dry) == {"a010_t1": "pending", "a010_t2": "reused", "a010_t3": "reused", "a020_t1": "skipped"}
     assert _statuses(_render(shots, out, engine_factory)) == {**_statuses(dry), "a010_t1": "rendered"}

@@ -495,7 +495,8 @@ def render(
             if not as_json:  # with --json the document's counts say it
                 tail = f" in {report.seconds:.1f}s" if report.rendered else ""
                 if dry_run:
-                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
+                    reused = f", {counts['reused']} to reuse" if counts["reused"] else ""
+                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done{reused} → {folder}")
                 else:
                     # Takes put back from .idcli/superseded (an edit undone), made of an image of the same job
                     # (reused) and images edited by hand, kept (not rendered over), are neither rendered nor skipped:
