@@ -210,3 +210,19 @@ def test_a_plate_shot_renamed_is_rendered_not_reused(write_shotlist, tmp_path: P
                                                                                           ("done", None)]
     report = _render(shots, out, engine_factory)
     assert _statuses(report) == {"b010_t1": "rendered", "a020_t1": "skipped"}
+
+
+def test_a_source_whose_sidecar_was_edited_into_what_idcli_never_writes_is_rendered(write_shotlist, tmp_path: Path,
+                                                                                    engine_factory) -> None:
+    """A received folder's sidecar still matching its image may hold anything: NaN in a run field copied over, fusion
+    facts not in the engine's form. That source is not used (the take renders), never a crash."""
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    first, character = out / "a010" / "a010_t1.json", out / "a020" / "a020_t1.json"
+    first.write_text(first.read_text().replace('"timing": {', '"timing": {"odd": NaN, '))
+    edited = json.loads(character.read_text())
+    edited["fusion"]["characters"] = "mara"
+    character.write_text(json.dumps(edited))
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010").replace("id: a020", "id: b020"))
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"b010_t1": "rendered", "b010_t2": "reused", "b020_t1": "rendered"}
