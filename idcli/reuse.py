@@ -181,7 +181,7 @@ def reused_image(job: Job, found: Found, model: Any, project: str | None) -> tup
             if image.mode != "RGB" or image.size != (job.request.width, job.request.height):
                 return None
             pixels = np.asarray(image).copy()
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # a received folder's file: anything
         return None
     fusion = found.sidecar.get("fusion")
     facts: dict[str, Any] = {}

@@ -226,3 +226,26 @@ def test_a_source_whose_sidecar_was_edited_into_what_idcli_never_writes_is_rende
     shots.write_text(shots.read_text().replace("id: a010", "id: b010").replace("id: a020", "id: b020"))
     report = _render(shots, out, engine_factory)
     assert _statuses(report) == {"b010_t1": "rendered", "b010_t2": "reused", "b020_t1": "rendered"}
+
+
+def test_a_source_image_claiming_a_huge_size_is_rendered_over_not_decoded(write_shotlist, tmp_path: Path,
+                                                                          engine_factory) -> None:
+    """A PNG whose header claims 40,000 x 40,000 pixels (a decompression bomb), its sidecar's sha256 set to match:
+    not a source (PIL refuses to open it), and no crash."""
+    import struct
+    import zlib
+
+    from idcli.hashing import sha256_bytes
+    from idcli.provenance import PNG_SIGNATURE, png_chunk
+
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    bomb = PNG_SIGNATURE + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)) + \
+        png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(b"IEND", b"")
+    (out / "a010" / "a010_t1.png").write_bytes(bomb)
+    sidecar = json.loads((out / "a010" / "a010_t1.json").read_text())
+    sidecar["image"]["sha256"] = sha256_bytes(bomb)
+    (out / "a010" / "a010_t1.json").write_text(json.dumps(sidecar))
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"b010_t1": "rendered", "b010_t2": "reused", "a020_t1": "skipped"}
