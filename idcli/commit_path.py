@@ -32,6 +32,51 @@ def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_
     store.commit(job, b"", sidecar)
 
 
+def image_sidecar(image: Any, png: bytes, signed: dict[str, Any] | None, checked: Any, **run: Any) -> dict[str, Any]:
+    """The sidecar of a committed image (an ``executors.output.EncodedImage`` whose bytes are ``png``, signed or
+    not): its record with the hash of ``png`` and ``run``'s facts (``provenance.complete_sidecar``), its signature,
+    what fusion and the plate engine did, and QA's verdict ``checked`` (in the sidecar, not the PNG)."""
+    from .provenance import add_fusion_facts, add_plate_facts, complete_sidecar
+    from .store import image_sha256
+
+    # The hash is of the bytes committed here, wherever they were encoded.
+    sidecar = complete_sidecar(image.record, image_sha256(png), **run)
+    if signed:
+        sidecar["c2pa"] = signed
+    if image.fusion is not None:
+        add_fusion_facts(sidecar, image.fusion)
+    if image.plate is not None:
+        add_plate_facts(sidecar, image.plate)
+    if checked is not None:
+        sidecar["qa"] = checked
+    return sidecar
+
+
+def commit_reused(store: OutputStore, job: Job, found: Any, model: ModelIdentity, project: str | None,
+                  signer: Any = None, qa: Callable[[Job, Any], Any] | None = None) -> bool:
+    """Commit ``job``'s image made of the pixels of ``found`` (a ``reuse.Found``: an image of the same job key in the
+    folder), encoded, QA-checked and signed as a rendered image of the job is (idcli/reuse.py); False, with nothing
+    written, when those pixels cannot be used (it is rendered then)."""
+    from .provenance import now
+    from .reuse import reused_image, run_fields
+
+    made = reused_image(job, found, model, project)
+    if made is None:
+        return False
+    image, pixels = made
+    checked = qa(job, pixels) if qa is not None else None
+    png, signed = image.png, None
+    if signer is not None:
+        png, signed = signer.sign(png, image.record)
+    sidecar = image_sidecar(image, png, signed, checked, batch_index=None, batch_size=None, started=None,
+                            finished=None)
+    sidecar.update(run_fields(found, now().isoformat()))  # the render that made the pixels, and where they were
+    store.commit(job, png, sidecar)
+    store.journal({"event": "reuse", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
+                   "from": found.source.image})
+    return True
+
+
 def _take(job: Job) -> tuple[str, int]:
     """A job's place in the folder (SHOT_tN): unique in a plan, where a job key is not (two shots alike share it)."""
     return job.shot_id, job.take
@@ -46,8 +91,6 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
     signing, hashing, QA, the atomic write), recording every job's outcome in ``report``."""
     from .executors import RenderedBatch
     from .executors.output import EncodedImage, encode_result, png_pixels
-    from .provenance import add_fusion_facts, add_plate_facts, complete_sidecar
-    from .store import image_sha256
     from .writer import CommitQueue
 
     # The takes committed by this run, touched only on the commit thread (no signal lands there): a batch handed over
@@ -79,18 +122,9 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
                     png, signed = signer.sign(png, image.record)
             except OutputError as exc:
                 return done, exc
-            # The hash is of the bytes committed here, wherever they were encoded.
-            sidecar = complete_sidecar(image.record, image_sha256(png), batch_index=index, batch_size=len(members),
-                                       started=rendered.started, finished=rendered.finished,
-                                       batch_keys=[keys[m] for m in members], executor=rendered.worker)
-            if signed:
-                sidecar["c2pa"] = signed
-            if image.fusion is not None:
-                add_fusion_facts(sidecar, image.fusion)
-            if image.plate is not None:
-                add_plate_facts(sidecar, image.plate)
-            if checked is not None:
-                sidecar["qa"] = checked  # in the sidecar, not the PNG
+            sidecar = image_sidecar(image, png, signed, checked, batch_index=index, batch_size=len(members),
+                                    started=rendered.started, finished=rendered.finished,
+                                    batch_keys=[keys[m] for m in members], executor=rendered.worker)
             try:
                 if image.mask_png is not None:
                     # The --save-masks strip, written by the commit before the image (a committed job has its strip).

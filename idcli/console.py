@@ -66,7 +66,7 @@ def format_seconds(seconds: float) -> str:
 
 
 # The jobs not rendered, in the words of render's summary line and the numbers of --json's counts (run_report.py).
-SETTLED_WORDS = {"skipped": "already done", "recovered": "recovered", "restored": "restored",
+SETTLED_WORDS = {"skipped": "already done", "recovered": "recovered", "restored": "restored", "reused": "reused",
                  "kept": "edited by hand (kept)"}
 
 

@@ -36,7 +36,7 @@ DELIVERY_KIND = "idcli-delivery-copy"
 _DROPPED_KEYS = frozenset({"abs_path", "folder", "cache", "pack", "pack_path", "pack_file", "mask", "mask_strip",
                            "sidecar", "sidecar_path"})
 # Run facts of a sidecar (which host, when, which batch, review QA, what fusion did): not the frame's record.
-_RUN_FIELDS = ("batch", "timing", "executor", "recovered", "qa", "fusion", "c2pa", "orphan", "compile")
+_RUN_FIELDS = ("batch", "timing", "executor", "recovered", "reused", "qa", "fusion", "c2pa", "orphan", "compile")
 # Text written by people (prompts, descriptions): never reduced, only checked for the studio's own folders.
 # ``descriptions`` holds such texts by character name.
 TEXT_KEYS = frozenset({"prompt", "negative_prompt", "semantic_prompt", "shot_prompt", "description", "descriptions",

@@ -25,18 +25,23 @@ def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
     return states_and_causes(plan, out_dir)[0]
 
 
-def states_and_causes(plan: Plan, out_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def states_and_causes(plan: Plan, out_dir: Path, keys: dict[str, str | None] | None = None
+                      ) -> tuple[dict[str, Any], dict[str, str]]:
     """Each job's state in an output folder, and what changed, in words, for each job stale because its key changed
     (job key -> cause) where its sidecar can say (idcli/stale_causes.py). Each sidecar is read once, by the state,
-    and not kept once its cause is told: a film whose every shot changed would hold all its sidecars."""
+    and not kept once its cause is told: a film whose every shot changed would hold all its sidecars. ``keys``, when
+    given, gets the key recorded at each job's image path (``reuse.recorded_key``)."""
     from dataclasses import replace
 
+    from .reuse import recorded_key
     from .stale_causes import edited_cause
 
     store = OutputStore(out_dir)
     states, causes = {}, {}
     for job in plan.jobs:
         state = store.state(job)
+        if keys is not None:
+            keys[job.image_relpath] = recorded_key(job, state)
         if (cause := edited_cause(job, state, plan.model)) is not None:
             causes[job.key] = cause
         states[job.key] = replace(state, sidecar=None) if state.sidecar is not None else state
@@ -53,7 +58,8 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
 
     out = Path(out_dir)
     OutputStore(out).check_usable()  # what render would refuse (exit 5), not "every job is new"
-    states, causes = states_and_causes(plan, out)
+    known: dict[str, str | None] = {}
+    states, causes = states_and_causes(plan, out, known)
     rows = []
     for job in plan.jobs:
         r = job.request
@@ -82,16 +88,25 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
                      "prompt_tokens": None, "text_windows": None, "plate": None})
     from .orphans import find_orphans
-    from .superseded import list_superseded
+    from .reuse import reuse_plan
+    from .superseded import kept_versions_by_take, list_superseded
 
+    # The takes a render (without --save-masks) makes of an image of the same job already in the folder.
+    rendered = [job for job in plan.jobs if states[job.key].status in ("new", "stale")]
+    orphans = find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
+                                 *((b.shot_id, b.take) for b in plan.blocked)])
+    reusing = reuse_plan(out, rendered, kept_versions_by_take(out), plan.adapter, known,
+                         [orphan["image"]["path"] for orphan in orphans]) if out.is_dir() else {}
+    for row in rows:
+        source = reusing.get(f"{row['shot_id']}_t{row['take']}") if row["job_key"] else None
+        row["reuses"] = OutputFile.of(out, source.image).as_dict() if source is not None else None
     store = OutputStore(out)
     projects = folder_projects(store)
     return {"project": plan.project, "file": plan.source, "out_dir": str(absolute(out)),
             "model": model_record(plan.model, runtime.device),
             "counts": {name: sum(1 for row in rows if row["state"] == name) for name in STATES}, "jobs": rows,
             "problems": [p.as_json(plan.source) for p in plan.problems],
-            "orphans": find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
-                                          *((b.shot_id, b.take) for b in plan.blocked)]),
+            "orphans": orphans,
             "superseded": [v.as_dict(out) for v in list_superseded(out)],
             "other_project": None if not projects or plan.project in projects else sorted(projects)[0],
             "warnings": list(plan.warnings)}

@@ -26,7 +26,8 @@ from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 PNG_CHUNK = "idcli"
 RANDOM_WEIGHTS_CHUNK = "idcli-random-weights"  # a random-weight render's mark (idcli deliver keeps it)
 # Fields of a sidecar that are not in the PNG's idcli chunk.
-RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion", "qa", "executor")  # qa: docs/review.md
+# reused: where a reused image's pixels came from (idcli/reuse.py).
+RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion", "qa", "executor", "reused")  # qa: docs/review.md
 
 
 @lru_cache(maxsize=1)

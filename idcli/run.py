@@ -21,6 +21,7 @@ from .models import ModelIdentity
 from .paths import absolute
 from .plan import Job, Plan
 from .planning import plan_shotlist
+from .reuse import recorded_key
 from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress
 from .run_signing import note_unsigned, signer_for
 from .runtime import Runtime
@@ -167,14 +168,19 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
 
         store.check_usable()  # the render itself would stop here (exit 5): so does its dry run, and at another project
         report.other_project = _other_project(store, plan, force, progress, "the render goes into it anyway")
+        rows, known = [], {}
         for job in plan.jobs:
             state = store.state(job) if out.is_dir() else None
             kept = state is not None and state.status == "modified" and not force
             status = "kept" if kept else "skipped" if (state and state.status == "done" and not force) else "pending"
-            report.jobs.append(outcome(job, status, state.status if state else "new"))
+            rows.append((job, status, state.status if state else "new"))
+            known[job.image_relpath] = recorded_key(job, state) if state is not None else None
         if out.is_dir():
             report.orphans = find_orphans(out, all_takes)
             report.superseded_total = count_superseded(out)
+        reusing = _reused_in_dry_run(plan, out, rows, force, save_masks, known, report.orphans)
+        for job, status, before in rows:
+            report.jobs.append(outcome(job, "reused" if job.stem in reusing else status, before))
         _report_blocked(plan, report, out)
         report.seconds = time.perf_counter() - started
         return report
@@ -199,6 +205,20 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         stopped.report = report  # what was settled before the signal: `render --json` still reports it
         raise stopped
     return report
+
+
+def _reused_in_dry_run(plan: Plan, out: Path, rows: list[tuple[Job, str, str]], force: bool, save_masks: bool,
+                       known: dict[str, str | None], orphans: list[dict[str, Any]]) -> set[str]:
+    """The takes a render would make of an image of the same job already in the folder (idcli/reuse.py), as
+    ``plan`` names them: of the jobs a dry run calls pending, those not recoverable (recovered from their own PNG)."""
+    candidates = [job for job, status, before in rows if status == "pending" and before != "recoverable"]
+    if force or not candidates or not out.is_dir():
+        return set()
+    from .reuse import reuse_plan
+    from .superseded import kept_versions_by_take
+
+    return set(reuse_plan(out, candidates, kept_versions_by_take(out), plan.adapter, known,
+                          [orphan["image"]["path"] for orphan in orphans], save_masks))
 
 
 def _report_blocked(plan: Plan, report: RenderReport, out: Path) -> None:
@@ -262,9 +282,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         # superseded/ listed once, at the first job not done (each job moves only its own take's files)
         kept_takes = functools.cache(lambda: kept_versions_by_take(store.root))
         put_back_count = 0  # versions this run took out of superseded/ (restored)
+        known: dict[str, str | None] = {}  # the key at each job's image path, for finding reusable images
         for job in plan.jobs:
             state = store.state(job)
             report.states[job.key] = state.status
+            known[job.image_relpath] = recorded_key(job, state)
             if state.status == "stale":
                 report.stale_reasons[job.key] = state.reason
                 if (cause := edited_cause(job, state, plan.model)) is not None:
@@ -283,20 +305,25 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 # The shot was edited back: its earlier take is exactly this job's; no need to render it.
                 moved = put_back(store, kept)
                 put_back_count += 1
+                known[job.image_relpath] = job.key
                 if moved:
                     report.superseded.append({"shot_id": job.shot_id, "take": job.take, "name": moved})
                 report.jobs.append(outcome(job, "restored", state.status))
             else:
                 pending.append(job)
+        # Resolved once, at the first image QA checks (reused or rendered): a missing face-model pack stops there.
+        qa_check = functools.cache(lambda: qa() if qa is not None else None)
+        if pending and not force:
+            pending = _reuse(plan, store, pending, kept_takes(), known, report, outcome, save_masks, signer, qa_check)
         store.stamps.save()  # now, not at the session's end: a run killed while rendering keeps them
         if signer is not None:
             note_unsigned(store, plan.jobs, report, progress)
         done_before = len(report.jobs)
         if callable(settled := getattr(progress, "settled", None)):  # optional (run_report.Progress): what they are
-            settled({status: report.count(status) for status in ("skipped", "recovered", "restored", "kept")})
+            settled({status: report.count(status) for status in ("skipped", "recovered", "restored", "reused", "kept")})
         progress.start(len(plan.jobs), done_before)
         if pending:
-            check = qa() if qa is not None else None  # a missing face-model pack stops here (exit 4)
+            check = qa_check()  # a missing face-model pack stops here (exit 4)
             if backend is None:
                 from .executors.local import LocalExecutor
 
@@ -319,6 +346,30 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                                    if kept_takes.cache_info().currsize else count_superseded(store.root))
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
+
+
+def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, list[Any]],
+           known: dict[str, str | None], report: RenderReport, outcome: Callable[..., JobOutcome], save_masks: bool,
+           signer: Any, qa: Callable[[], Callable[[Job, Any], Any] | None]) -> list[Job]:
+    """Commit each pending job whose exact key is already in the folder from that image (``reused``, idcli/reuse.py);
+    the jobs left to render. ``known``: the key at each job's image path, as this run's states read it."""
+    from .commit_path import commit_reused
+    from .reuse import note_commit, renders_by_key, reusable_source
+
+    sources = renders_by_key(store.root, [version for versions in kept.values() for version in versions], known,
+                             [orphan["image"]["path"] for orphan in report.orphans])
+    if not any(job.key in sources for job in pending):
+        return pending
+    left = []
+    for job in pending:
+        found = reusable_source(store.root, job, sources, plan.adapter, save_masks)
+        moved = len(store.superseded)
+        if found is None or not commit_reused(store, job, found, plan.model, plan.project, signer, qa()):
+            left.append(job)
+            continue
+        note_commit(sources, store.root, job, store.superseded[moved:])
+        report.jobs.append(outcome(job, "reused", report.states.get(job.key, "new")))
+    return left
 
 
 def default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:

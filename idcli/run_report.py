@@ -42,7 +42,7 @@ class JobOutcome:
     take: int
     seed: int
     group: str
-    status: str  # rendered, skipped, recovered, failed, pending (dry run)
+    status: str  # rendered, skipped, recovered, restored, reused, kept, failed, pending (dry run)
     image: OutputFile
     sidecar: OutputFile
     error: str | None = None
@@ -63,7 +63,8 @@ class JobOutcome:
 # What ``RenderReport.counts`` counts, in this order.
 # kept: not rendered because its image was edited by hand (state "modified"; --force renders it again).
 # restored: put back from .idcli/superseded, where a take of exactly this job was kept (an edit undone).
-STATUSES = ("rendered", "skipped", "recovered", "restored", "kept", "failed", "pending")
+# reused: made of an image of exactly this job's key at another take's path or kept in superseded (idcli/reuse.py).
+STATUSES = ("rendered", "skipped", "recovered", "restored", "reused", "kept", "failed", "pending")
 
 
 @dataclass
@@ -168,7 +169,8 @@ class Progress(Protocol):
 
     Likewise the optional ``settled(counts: dict[str, int]) -> None``: called just before ``start`` with what the
     ``already_done`` jobs are, by the statuses of ``RenderReport.counts`` (``skipped``: done before, ``recovered``,
-    ``restored``, ``kept``: edited by hand), so that a progress line can say each in the report's numbers."""
+    ``restored``, ``reused``, ``kept``: edited by hand), so that a progress line can say each in the report's
+    numbers."""
 
     def start(self, total: int, already_done: int) -> None: ...
     def advance(self, outcome: JobOutcome) -> None: ...

@@ -13,6 +13,10 @@ python tools/measure_film_resume.py journal DIR [--lines 200000]
     many times) to DIR/out/.idcli/journal.jsonl, and supersedes sc001_sh0010 once so it can be restored.
 python tools/measure_film_resume.py unsigned-note DIR
     times the signing run's "already done and unsigned" check over every job (run_signing.note_unsigned).
+python tools/measure_film_resume.py reuse-scan DIR
+    times listing the folder's images by job key (reuse.renders_by_key, what a run with a job to render does to
+    find images it can reuse) from the keys the run's states read, and, for comparison, listing the folder again
+    (orphans.images_in) and reading every take's sidecar.
 
 Whole commands are timed with ``time`` around ``python -m idcli ...`` (the commands are printed by each step).
 """
@@ -119,9 +123,30 @@ def unsigned_note(folder: Path) -> None:
     print(f"median {statistics.median(runs):.2f} s")
 
 
+def reuse_scan(folder: Path) -> None:
+    from idcli.orphans import images_in
+    from idcli.reuse import recorded_key, renders_by_key
+    from idcli.store import OutputStore
+
+    plan, _ = idcli.plan_shotlist(folder / "film.yaml", device="cpu")
+    out = folder / "out"
+    store = OutputStore(out)
+    known = {job.image_relpath: recorded_key(job, store.state(job)) for job in plan.jobs}
+    ways = (("keys from the states", lambda: renders_by_key(out, [], known)),
+            ("listed again, every sidecar read", lambda: renders_by_key(out, [], {}, (i for *_, i in images_in(out)))))
+    for label, way in ways:
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            found = way()
+            runs.append(time.perf_counter() - start)
+        print(f"{label}: {len(found)} keys; {', '.join(f'{r:.3f}' for r in runs)} s; "
+              f"median {statistics.median(runs):.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["make", "states", "journal", "unsigned-note"])
+    parser.add_argument("step", choices=["make", "states", "journal", "unsigned-note", "reuse-scan"])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--shots", type=int, default=2000)
     parser.add_argument("--size", type=int, default=512)
@@ -133,6 +158,8 @@ def main() -> None:
         states(args.folder)
     elif args.step == "journal":
         journal(args.folder, args.lines)
+    elif args.step == "reuse-scan":
+        reuse_scan(args.folder)
     else:
         unsigned_note(args.folder)
 

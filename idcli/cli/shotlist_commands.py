@@ -359,6 +359,8 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         stdout_console().print(table)
         for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
             emit(line)
+        if reused := _reuse_line(rows):
+            emit(reused)
         for line in folder_notes(document, folder):
             emit(styled(line))
 
@@ -384,6 +386,16 @@ def _plate_lines(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(f"plate {row['shot_id']}: {plate['path']} ({plate['size']['width']}x{plate['size']['height']}, "
                      f"faces worked at {plate['working_size']}px, strength {plate['strength']:g}): {faces}")
     return lines
+
+
+def _reuse_line(rows: list[dict[str, Any]]) -> str | None:
+    """``plan``'s line for the takes a render makes of an image of the same job already in the folder (reused)."""
+    reusing = [f"{row['shot_id']}_t{row['take']} from {row['reuses']['path']}" for row in rows if row.get("reuses")]
+    if not reusing:
+        return None
+    shown = ", ".join(reusing[:5]) + (f", … ({len(reusing) - 5} more)" if len(reusing) > 5 else "")
+    return (f"{len(reusing)} take(s) reuse an image of the same job already in the folder, not rendered again "
+            f"(with --save-masks a dual-line one renders): {shown}")
 
 
 def _tokens_cell(tokens: int | None, windows: int) -> str:
@@ -481,13 +493,16 @@ def render(
             if not as_json:  # with --json the document's counts say it
                 tail = f" in {report.seconds:.1f}s" if report.rendered else ""
                 if dry_run:
-                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done → {folder}")
+                    reused = f", {counts['reused']} to reuse" if counts["reused"] else ""
+                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done{reused} → {folder}")
                 else:
-                    # Takes put back from .idcli/superseded (an edit undone) and images edited by hand, kept
-                    # (not rendered over), are neither rendered nor skipped: the line must add up to the jobs.
+                    # Takes put back from .idcli/superseded (an edit undone), made of an image of the same job
+                    # (reused) and images edited by hand, kept (not rendered over), are neither rendered nor skipped:
+                    # the line must add up to the jobs.
                     restored = f"{counts['restored']} restored, " if counts["restored"] else ""
+                    reused = f"{counts['reused']} reused, " if counts["reused"] else ""
                     kept = f"{counts['kept']} kept (edited by hand), " if counts["kept"] else ""
-                    emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{kept}"
+                    emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{reused}{kept}"
                          f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
             if report.model.get("random_weights"):
                 print_note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")

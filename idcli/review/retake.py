@@ -17,7 +17,7 @@ from ..errors import ExecutorUnavailableError, InputError, Interrupted
 from ..option_words import EachSurface, Option
 
 DEFAULT_MAX_TAKES = 6
-_COMMITTED = ("rendered", "skipped", "recovered")
+_COMMITTED = ("rendered", "skipped", "recovered", "reused")  # reused: QA'd as a rendered image
 
 
 def flagged_shots(report: Any) -> dict[str, int]:

@@ -1,0 +1,251 @@
+"""A job whose exact key is already in the output folder, at another take's path or kept in ``.idcli/superseded``,
+is not rendered again: its image is reused (``status: reused``), written at the job's path as a render of that job
+would have written it (docs/file-formats.md, "Reused images"). Job keys exclude the shot id and the take, so
+inserting a seed into ``seeds:`` (the takes shift) or renaming a shot re-rendered images whose pixels were there.
+
+The decisive check of each case: the reused image's bytes equal those of a fresh render of the same job into an
+empty folder (batch size 1 in every run: on a CPU the batch can move a pixel by one level).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+from idcli.provenance import RUN_FIELDS
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+SEEDS = """\
+    version: 1
+    project: reuse
+    model: {preset: tiny-sd}
+    defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+    characters:
+      mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+    shots:
+      - {id: a010, prompt: "a lighthouse in a storm", seeds: [11, 22]}
+      - {id: a020, prompt: "{mara} in a bar at night", seeds: [5]}
+    """
+
+
+def _render(shots: Path, out: Path, engine_factory: Any, **options: Any) -> idcli.RenderReport:
+    return idcli.render(idcli.load_shotlist(shots), out, device="cpu", batch_size=1, engine_factory=engine_factory,
+                        **options)
+
+
+def _statuses(report: Any) -> dict[str, str]:
+    return {f"{j.shot_id}_t{j.take}": j.status for j in report.jobs}
+
+
+def _same_as_a_fresh_render(out: Path, fresh: Path, stem: str, source: str) -> None:
+    """The reused take's bytes are a fresh render's; its sidecar too, but for run fields and where it came from."""
+    shot = stem.rsplit("_t", 1)[0]
+    image, sidecar = out / shot / f"{stem}.png", out / shot / f"{stem}.json"
+    assert image.read_bytes() == (fresh / shot / f"{stem}.png").read_bytes(), stem
+    ours, theirs = json.loads(sidecar.read_text()), json.loads((fresh / shot / f"{stem}.json").read_text())
+    assert ours["reused"]["from"]["path"] == source, ours["reused"]
+    run_fields = {*RUN_FIELDS, "reused"} - {"fusion", "qa"}  # what fusion did and QA's verdict: the pixels'
+    for record in (ours, theirs):
+        (record.get("qa") or {}).pop("seconds", None)  # how long QA took
+    assert {k: v for k, v in ours.items() if k not in run_fields} == \
+        {k: v for k, v in theirs.items() if k not in run_fields}, stem
+    assert ours["batch"] == theirs["batch"]  # batch size 1 both times: the batch the pixels were made in
+
+
+def test_inserting_a_seed_reuses_the_takes_that_shifted(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    shots, out, fresh = write_shotlist(SEEDS), tmp_path / "out", tmp_path / "fresh"
+    assert _render(shots, out, engine_factory).rendered == 3
+    old_t2 = (out / "a010" / "a010_t2.png").read_bytes()
+    # 33 inserted first: the old take 1 (seed 11) is now take 2, the old take 2 (seed 22) take 3.
+    shots.write_text(shots.read_text().replace("seeds: [11, 22]", "seeds: [33, 11, 22]"))
+    calls = len(engine_factory.calls)
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"a010_t1": "rendered", "a010_t2": "reused", "a010_t3": "reused",
+                                 "a020_t1": "skipped"}
+    assert report.count("reused") == 2 and report.as_dict()["counts"]["reused"] == 2
+    assert sum(engine_factory.calls[calls:]) == 1  # only the new seed went through the engine
+    # Nothing lost: each take replaced went to superseded as before (take 3's pixels came from there).
+    kept = sorted(p.name for p in (out / ".idcli" / "superseded" / "a010").glob("*.png"))
+    assert len(kept) == 2 and any((out / ".idcli" / "superseded" / "a010" / k).read_bytes() == old_t2 for k in kept)
+    _render(shots, fresh, engine_factory)
+    _same_as_a_fresh_render(out, fresh, "a010_t2", "a010/a010_t1.png")
+    third = json.loads((out / "a010" / "a010_t3.json").read_text())["reused"]["from"]["path"]
+    assert third.startswith(".idcli/superseded/a010/a010_t2.")
+    _same_as_a_fresh_render(out, fresh, "a010_t3", third)
+    again = _render(shots, out, engine_factory)  # and a reused take is done like any other
+    assert set(_statuses(again).values()) == {"skipped"}
+
+
+def test_renaming_a_shot_reuses_its_images(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    shots, out, fresh = write_shotlist(SEEDS), tmp_path / "out", tmp_path / "fresh"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010").replace("id: a020", "id: b020"))
+    calls = len(engine_factory.calls)
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"b010_t1": "reused", "b010_t2": "reused", "b020_t1": "reused"}
+    assert engine_factory.calls[calls:] == [] and report.rendered == 0
+    assert {o["shot_id"] for o in report.orphans} == {"a010", "a020"}  # the old takes stay where they were
+    _render(shots, fresh, engine_factory)
+    for stem in ("b010_t1", "b010_t2", "b020_t1"):  # a text shot and a dual-line character shot (QA'd)
+        _same_as_a_fresh_render(out, fresh, stem, f"a{stem[1:4]}/a{stem[1:]}.png")
+    assert json.loads((out / "b020" / "b020_t1.json").read_text())["qa"]["cast"] == ["mara"]  # QA'd as rendered
+    assert idcli.verify_folder(out).failed == 0
+
+
+def test_an_image_that_no_longer_matches_its_sidecar_is_rendered(write_shotlist, tmp_path: Path,
+                                                                  engine_factory) -> None:
+    from PIL import Image
+
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    retouched = out / "a010" / "a010_t1.png"
+    with Image.open(retouched) as im:
+        edited = im.convert("RGB")
+    edited.putpixel((3, 3), (255, 0, 0))
+    edited.save(retouched)
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"b010_t1": "rendered", "b010_t2": "reused", "a020_t1": "skipped"}
+
+
+def test_plan_and_dry_run_say_what_render_reuses(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("seeds: [11, 22]", "seeds: [33, 11, 22]"))
+    result = CliRunner().invoke(app, ["plan", str(shots), "--out", str(out), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {f"{r['shot_id']}_t{r['take']}": r for r in json.loads(result.stdout)["jobs"]}
+    assert {stem: (r["state"], (r["reuses"] or {}).get("path")) for stem, r in rows.items()} == {
+        "a010_t1": ("stale", None), "a010_t2": ("stale", "a010/a010_t1.png"), "a010_t3": ("new", "a010/a010_t2.png"),
+        "a020_t1": ("done", None)}
+    human = CliRunner().invoke(app, ["plan", str(shots), "--out", str(out), "--device", "cpu"])
+    assert "2 take(s) reuse" in human.stdout, human.stdout
+    said = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu", "--dry-run"])
+    assert "dry run: 1 to render, 1 done, 2 to reuse" in said.stdout, said.output
+    dry = _render(shots, out, engine_factory, dry_run=True)
+    assert _statuses(dry) == {"a010_t1": "pending", "a010_t2": "reused", "a010_t3": "reused", "a020_t1": "skipped"}
+    assert _statuses(_render(shots, out, engine_factory)) == {**_statuses(dry), "a010_t1": "rendered"}
+
+
+def test_the_summary_line_counts_reused_takes(write_shotlist, tmp_path: Path, monkeypatch, tiny_engines) -> None:
+    import idcli.run as run_module
+
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    argv = ["render", str(shots), "--out", str(out), "--device", "cpu", "--batch-size", "1"]
+    assert CliRunner().invoke(app, argv).exit_code == 0
+    shots.write_text(shots.read_text().replace("seeds: [11, 22]", "seeds: [33, 11, 22]"))
+    human = CliRunner().invoke(app, argv)
+    assert human.exit_code == 0, human.output
+    assert "1 rendered, 1 skipped, 2 reused, 0 recovered, 0 failed" in human.stdout, human.stdout
+    assert "2 reused" in human.stderr, human.stderr  # the progress line's count of what it does not render
+
+
+def test_masks_are_not_reused_a_save_masks_render_renders_the_dual_line_take(write_shotlist, tmp_path: Path,
+                                                                             engine_factory) -> None:
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory, save_masks=True)
+    shots.write_text(shots.read_text().replace("id: a020", "id: b020"))
+    report = _render(shots, out, engine_factory, save_masks=True)
+    assert _statuses(report) == {"a010_t1": "skipped", "a010_t2": "skipped", "b020_t1": "rendered"}
+    assert (out / "b020" / "b020_t1.mask.png").is_file()
+
+
+def test_a_signing_run_signs_the_reused_image(write_shotlist, tmp_path: Path, engine_factory, signing_env) -> None:
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory, sign=True)
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
+    report = _render(shots, out, engine_factory, sign=True)
+    assert _statuses(report)["b010_t1"] == "reused"
+    sidecar = json.loads((out / "b010" / "b010_t1.json").read_text())
+    assert sidecar["c2pa"]["signed"] is True
+    checked = idcli.verify_folder(out, signing_env.root)
+    assert checked.failed == 0, checked.as_dict()
+    assert {i.c2pa["present"] for i in checked.images if "b010" in i.image["path"]} == {True}
+
+
+def test_several_characters_and_single_method_shots_are_reused_too(write_shotlist, tmp_path: Path,
+                                                                    engine_factory) -> None:
+    """Dual-line with two characters (one identity line each) and the single method: the facts the encoding takes
+    from the render (the adapter, what fusion did per character) come from the source's sidecar."""
+    cast = SEEDS.replace("      mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}\n",
+                         "      mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}\n"
+                         "      theo: {selfies: [selfies/theo_1.jpg, selfies/theo_2.jpg]}\n")
+    cast = cast.replace('- {id: a010, prompt: "a lighthouse in a storm", seeds: [11, 22]}',
+                        '- {id: a010, prompt: "{mara} and {theo} on a pier", seeds: [11]}\n'
+                        '      - {id: a030, prompt: "{theo} in a harbour", method: single, seeds: [7]}')
+    shots, out, fresh = write_shotlist(cast), tmp_path / "out", tmp_path / "fresh"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010").replace("id: a030", "id: b030"))
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"b010_t1": "reused", "b030_t1": "reused", "a020_t1": "skipped"}
+    _render(shots, fresh, engine_factory)
+    for stem in ("b010_t1", "b030_t1"):
+        _same_as_a_fresh_render(out, fresh, stem, f"a{stem[1:4]}/a{stem[1:]}.png")
+    assert len(json.loads((out / "b010" / "b010_t1.json").read_text())["fusion"]["characters"]) == 2
+
+
+def test_a_plate_shot_renamed_is_rendered_not_reused(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """A plate job's image keeps the plate's alpha and the engine's facts about each face: it is rendered."""
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "plates" / "two_people.png", tmp_path / "plate.png")
+    plate = SEEDS.replace(
+        '- {id: a010, prompt: "a lighthouse in a storm", seeds: [11, 22]}',
+        '- {id: a010, prompt: "{mara} before a window", plate: plate.png, plate_faces: [0], seeds: [11]}')
+    shots, out = write_shotlist(plate), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
+    plan = CliRunner().invoke(app, ["plan", str(shots), "--out", str(out), "--device", "cpu", "--json"])
+    assert [(row["state"], row["reuses"]) for row in json.loads(plan.stdout)["jobs"]] == [("new", None),
+                                                                                          ("done", None)]
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"b010_t1": "rendered", "a020_t1": "skipped"}
+
+
+def test_a_source_whose_sidecar_was_edited_into_what_idcli_never_writes_is_rendered(write_shotlist, tmp_path: Path,
+                                                                                    engine_factory) -> None:
+    """A received folder's sidecar still matching its image may hold anything: NaN in a run field copied over, fusion
+    facts not in the engine's form. That source is not used (the take renders), never a crash."""
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    first, character = out / "a010" / "a010_t1.json", out / "a020" / "a020_t1.json"
+    first.write_text(first.read_text().replace('"timing": {', '"timing": {"odd": NaN, '))
+    edited = json.loads(character.read_text())
+    edited["fusion"]["characters"] = "mara"
+    character.write_text(json.dumps(edited))
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010").replace("id: a020", "id: b020"))
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"b010_t1": "rendered", "b010_t2": "reused", "b020_t1": "rendered"}
+
+
+def test_a_source_image_claiming_a_huge_size_is_rendered_over_not_decoded(write_shotlist, tmp_path: Path,
+                                                                          engine_factory) -> None:
+    """A PNG whose header claims 40,000 x 40,000 pixels (a decompression bomb), its sidecar's sha256 set to match:
+    not a source (PIL refuses to open it), and no crash."""
+    import struct
+    import zlib
+
+    from idcli.hashing import sha256_bytes
+    from idcli.provenance import PNG_SIGNATURE, png_chunk
+
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    bomb = PNG_SIGNATURE + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)) + \
+        png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(b"IEND", b"")
+    (out / "a010" / "a010_t1.png").write_bytes(bomb)
+    sidecar = json.loads((out / "a010" / "a010_t1.json").read_text())
+    sidecar["image"]["sha256"] = sha256_bytes(bomb)
+    (out / "a010" / "a010_t1.json").write_text(json.dumps(sidecar))
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == {"b010_t1": "rendered", "b010_t2": "reused", "a020_t1": "skipped"}
