@@ -161,7 +161,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
                           report.states.get(job.key, before))
 
     from .orphans import shotlist_takes
-    from .superseded import count_superseded
+    from .superseded import count_superseded, kept_versions_by_take
 
     if dry_run:
         from .orphans import find_orphans
@@ -169,10 +169,10 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         store.check_usable()  # the render itself would stop here (exit 5): so does its dry run, and at another project
         report.other_project = _other_project(store, plan, force, progress, "the render goes into it anyway")
         rows, known = [], {}
+        kept_takes = functools.cache(lambda: kept_versions_by_take(out))
         for job in plan.jobs:
             state = store.state(job) if out.is_dir() else None
-            kept = state is not None and state.status == "modified" and not force
-            status = "kept" if kept else "skipped" if (state and state.status == "done" and not force) else "pending"
+            status = _dry_run_status(out, job, state, force, kept_takes)
             rows.append((job, status, state.status if state else "new"))
             known[job.image_relpath] = recorded_key(job, state) if state is not None else None
         if out.is_dir():
@@ -205,6 +205,23 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         stopped.report = report  # what was settled before the signal: `render --json` still reports it
         raise stopped
     return report
+
+
+def _dry_run_status(out: Path, job: Job, state: Any, force: bool,
+                    kept_takes: Callable[[], dict[str, list[Any]]]) -> str:
+    """What the render would do with ``job`` before rendering anything, as ``_run_session`` decides it: ``kept``
+    (edited by hand), ``skipped`` (done), ``recovered`` (its sidecar rebuilt from its PNG), ``restored`` (a kept
+    version of exactly this job put back), else ``pending`` (to render, or to reuse: ``_reused_in_dry_run``)."""
+    if state is None or force:
+        return "pending"
+    by_status = {"modified": "kept", "done": "skipped", "recoverable": "recovered"}
+    if state.status in by_status:
+        return by_status[state.status]
+    from .superseded import kept_render_of
+
+    if kept_render_of(out, job.stem, job.key, kept_takes().get(job.stem, [])) is not None:
+        return "restored"
+    return "pending"
 
 
 def _reused_in_dry_run(plan: Plan, out: Path, rows: list[tuple[Job, str, str]], force: bool, save_masks: bool,

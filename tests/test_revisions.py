@@ -122,6 +122,13 @@ def test_render_says_what_its_counts_count(day1: Path) -> None:
         retouched = image.convert("RGB")
     retouched.putpixel((3, 3), (255, 0, 0))
     retouched.save(edited)
+    # The dry run says beforehand what the render then does: it called the two takes it would put back "pending"
+    # ("dry run: 2 to render, 5 done"), and the kept one was in no count of its line.
+    dry = cli("render", shots, "--out", out, "--device", "cpu", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    assert {k: v for k, v in json.loads(dry.stdout)["counts"].items() if v} == {"skipped": 5, "restored": 2, "kept": 1}
+    said = cli("render", shots, "--out", out, "--device", "cpu", "--dry-run")
+    assert f"dry run: 0 to render, 5 done, 2 to restore, 1 kept (edited by hand) → {out}" in said.stdout, said.output
     rendered = cli("render", shots, "--out", out, "--device", "cpu", "--json")
     assert rendered.exit_code == 0, rendered.output
     assert "8 jobs: 5 already done, 2 restored, 1 edited by hand (kept), 0 to render" in rendered.stderr.splitlines(), (
@@ -133,6 +140,20 @@ def test_render_says_what_its_counts_count(day1: Path) -> None:
     assert document["superseded_total"] == len(json.loads(cli("restore", out, "--list", "--json").stdout)["versions"])
     again = json.loads(cli("render", shots, "--out", out, "--device", "cpu", "--json").stdout)  # nothing moves now
     assert again["superseded"] == [] and again["superseded_total"] == 4
+
+
+def test_the_dry_run_counts_a_take_whose_sidecar_a_kill_lost_as_recovered(day1: Path) -> None:
+    """A run killed between an image and its sidecar: the next render rebuilds the sidecar from the PNG
+    (``recovered``), rendering nothing; its dry run called the take ``pending``, "1 to render"."""
+    shots, out = day1 / "shots.yaml", day1 / "out"
+    (out / "sh020" / "sh020_t1.json").unlink()
+    dry = cli("render", shots, "--out", out, "--device", "cpu", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["counts"]["recovered"] == 1 and json.loads(dry.stdout)["counts"]["pending"] == 0
+    said = cli("render", shots, "--out", out, "--device", "cpu", "--dry-run")
+    assert "dry run: 0 to render, 7 done, 1 to recover → " in said.stdout, said.output
+    rendered = json.loads(cli("render", shots, "--out", out, "--device", "cpu", "--json").stdout)
+    assert (rendered["counts"]["recovered"], rendered["counts"]["rendered"]) == (1, 0)
 
 
 def test_restore_list_without_a_take_lists_every_kept_render(day2: Path) -> None:

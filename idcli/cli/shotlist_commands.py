@@ -493,8 +493,11 @@ def render(
             if not as_json:  # with --json the document's counts say it
                 tail = f" in {report.seconds:.1f}s" if report.rendered else ""
                 if dry_run:
-                    reused = f", {counts['reused']} to reuse" if counts["reused"] else ""
-                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done{reused} → {folder}")
+                    # Every job in one count, as the render's own line adds up (--json's counts).
+                    settled = "".join(f", {counts[status]} {words}" for status, words in (
+                        ("reused", "to reuse"), ("restored", "to restore"), ("recovered", "to recover"),
+                        ("kept", "kept (edited by hand)")) if counts[status])
+                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done{settled} → {folder}")
                 else:
                     # Takes put back from .idcli/superseded (an edit undone), made of an image of the same job
                     # (reused) and images edited by hand, kept (not rendered over), are neither rendered nor skipped:
