@@ -603,3 +603,17 @@ def test_the_qa_review_and_evaluate_functions_check_their_arguments(write_shotli
     assert [s.images for s in evaluate(str(out))] == [s.images for s in evaluate([out])] == [1]
     assert recheck(out, thresholds=QAThresholds(0.3, 0.35), wait=False).without_cast == 1
     assert write_review(load_run(out)).takes == 1
+
+
+def test_a_render_sets_no_environment_variable_of_the_calling_process(write_shotlist, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``idcli.render`` set ``TRANSFORMERS_VERBOSITY=error`` in the caller's ``os.environ`` to quiet transformers'
+    import-time notices: every process the pipeline started afterwards (its own training or captioning script) ran
+    with transformers' warnings silenced, and never knew why."""
+    monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+    shots = write_shotlist("version: 1\nproject: env\nmodel: {preset: tiny-sd}\ndefaults: {size: 64x64, steps: 2}\n"
+                           "characters:\n  mara: {selfies: [selfies/mara_1.jpg]}\n"
+                           'shots:\n  - {id: a010, prompt: "{mara} on a street"}\n')
+    report = idcli.render(shots, tmp_path / "out")
+    assert report.exit_code == 0 and report.rendered == 1, report.as_dict()
+    assert "TRANSFORMERS_VERBOSITY" not in os.environ
