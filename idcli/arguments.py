@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 MAX_BATCH_SIZE = 1024
 DTYPES = ("float32", "float16", "bfloat16")
+# What an argument given as "" is, most likely: os.environ.get("VAR", "") of a variable nobody set.
+EMPTY_VALUE = "an empty value (an unset environment variable?)"
 
 
 def shown(value: Any) -> str:
@@ -84,10 +86,16 @@ def check_dtype(value: Any) -> str | None:
 
 
 def check_path_or_none(name: str, value: Any) -> str | None:
-    """A folder or file given as a string or path (``face_models``); returned as a string."""
+    """A folder or file given as a string or path (``face_models``); returned as a string.
+
+    ``""`` is refused, as the command refuses ``--face-models ""``: it is what ``os.environ.get("VAR", "")`` of an
+    unset variable gives, and read as None it silently meant the default (``Path("")`` is the current folder)."""
     if value is None:
         return None
     if isinstance(value, (str, os.PathLike)):
+        if not os.fspath(value):
+            raise InputError(f"{name}='': {EMPTY_VALUE}; give a path ('.' for the current folder) or None",
+                             field=name)
         return os.fspath(value)
     raise InputError(f"{name}={shown(value)}: give a path (str or pathlib.Path) or None")
 

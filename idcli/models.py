@@ -253,7 +253,8 @@ def resolve_model(spec: ModelSpec, base_dir: Path, dtype: str, preset_override: 
     """The content identity of the model a shot list asks for (``preset_override`` from ``--preset``).
     ``hash_contents=False``: every check, but a local folder's files are not hashed (its ``content_hash`` is None):
     what ``idcli validate`` resolves, reading no weight."""
-    preset = get_preset(preset_override or spec.preset)
+    # "" (--preset "$UNSET", preset=os.environ.get(...)) is refused by get_preset, not read as no override.
+    preset = get_preset(spec.preset if preset_override is None else preset_override)
     if preset.random_weights:
         from .engine.tokenizer import tiny_vocab_and_merges  # plain Python: no torch
 

@@ -83,6 +83,8 @@ def _as_typed(value: Any) -> str:
 
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
+    if value == "":
+        return '""'  # as it was typed (`--preset ""`, an unset variable), not a flag that seems to lack its value
     return f"{value:g}" if isinstance(value, float) else printable(str(value))
 
 

@@ -161,6 +161,9 @@ def get_preset(name: str) -> Preset:
     except KeyError:
         # A shot list's model.preset is checked where it is read: an unknown name here is the override's
         # (--preset, preset=), named as its caller gave it.
+        from .arguments import EMPTY_VALUE
+
         hint = did_you_mean(name, PRESETS)
-        raise InputError(Option("preset", name), ": no such preset" + (f"; {hint}" if hint else "")
+        what = f": {EMPTY_VALUE}; give a preset" if name == "" else ": no such preset"
+        raise InputError(Option("preset", name), what + (f"; {hint}" if hint else "")
                          + f" (allowed: {', '.join(PRESETS)})", field="preset") from None

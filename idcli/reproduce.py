@@ -616,13 +616,13 @@ def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: 
     device = args.check_str("device", device)
     face_models = args.check_path_or_none("face_models", face_models)
     args.check_callable("engine_factory", engine_factory)
+    delivered_from = args.check_path_or_none("delivered_from", delivered_from)
     # 1. The record, refused when this idcli no longer makes its engine's pixels; the model by content.
     image_path, sidecar_path, sidecar = locate(target)
     delivery_notes: list[str] = []
     if isinstance(sidecar.get("delivery"), dict):  # a delivery copy names no local file: its take does
         from .delivery_checks import original_take
 
-        delivered_from = args.check_path_or_none("delivered_from", delivered_from)
         original, delivery_notes = original_take(image_path, sidecar, delivered_from)
         image_path, sidecar_path, sidecar = locate(original)
     elif delivered_from is not None:

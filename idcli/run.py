@@ -353,7 +353,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                                 progress, save_masks, signer, plan.project, check)
             except OutputError as exc:
                 # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
-                report.error, report.error_exit_code = str(exc), exc.exit_code
+                report.error, report.error_exit_code, report.error_file = str(exc), exc.exit_code, exc.file
                 seen = {o.job_key for o in report.jobs}
                 report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
         report.superseded.extend(store.superseded)

@@ -82,6 +82,8 @@ class RenderReport:
     file: str = ""  # the shot list, as given
     # The exit code the error above maps to (an unusable output folder: EXIT_OUTPUT_UNUSABLE).
     error_exit_code: int | None = None
+    # The file the error above names (the image or sidecar a full disk refused), as `error.file` in --json.
+    error_file: str | None = None
     # Images of shots or takes no longer in the shot list (kept, reported; idcli/orphans.py).
     orphans: list[dict[str, Any]] = field(default_factory=list)
     # Earlier renders this run moved to .idcli/superseded ({shot_id, take, name}).
@@ -130,10 +132,16 @@ class RenderReport:
         error: dict[str, Any] | None = None
         if self.error is not None:
             error = {"type": "OutputError" if self.error_exit_code else "RenderError", "message": self.error,
-                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+                     "file": self.error_file, "line": None, "column": None, "field": None, "hint": None,
+                     "problems": []}
         elif self.failed:
+            # The characters' problems that failed takes of this run (one naming no take of it is a note), each at
+            # its file and line, the first repeated in the error's own fields: the error object's contract.
+            failing = [p for p in self.problems if any(
+                j.status == "failed" and j.state == "blocked" and p["message"] in (j.error or "") for j in self.jobs)]
+            first = failing[0] if failing else {}
             error = {"type": "JobsFailed", "message": f"{self.failed} job(s) failed; the rest are kept",
-                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
+                     **{k: first.get(k) for k in ("file", "line", "column", "field", "hint")}, "problems": failing}
         return {
             "ok": code == 0,
             "exit_code": code,

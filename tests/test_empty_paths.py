@@ -148,3 +148,63 @@ def test_a_dash_where_idcli_writes_is_a_usage_error(argv: list[str], tmp_path: P
     assert code == 2, (code, err)
     assert out == "" and err.count("\n") == 1 and "not standard output; give ./- to mean a " in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def _library_calls(shots: Path, out: Path) -> dict[str, Any]:
+    """Every public function's optional path argument (and ``preset``) given '' — ``os.environ.get("VAR", "")`` of a
+    variable the farm did not set. Each is one call that would otherwise go on as if the argument were not given."""
+    import idcli
+    from idcli.review.evaluate import evaluate
+    from idcli.review.recheck import recheck
+
+    image = out / "a010" / "a010_t1.png"
+    return {
+        "face_models": lambda: idcli.plan_shotlist(shots, face_models=""),
+        "face_models=''": lambda: idcli.render(shots, out, dry_run=True, face_models=""),
+        "preset": lambda: idcli.render(shots, out, dry_run=True, preset=""),
+        "preset=''": lambda: idcli.plan_shotlist(shots, preset=""),
+        "plan_folder face_models": lambda: idcli.plan_folder(shots, out, face_models=""),
+        "out_dir": lambda: idcli.reproduce(image, out_dir=""),
+        "reproduce face_models": lambda: idcli.reproduce(image, face_models=""),
+        "delivered_from": lambda: idcli.reproduce(image, delivered_from=""),
+        "trust": lambda: idcli.verify_folder(out, trust=""),
+        "recheck face_models": lambda: recheck(out, face_models=""),
+        "shots_file": lambda: evaluate(out, shots_file=""),
+    }
+
+
+@pytest.mark.parametrize("call", list(_library_calls(Path("s"), Path("o"))))
+def test_an_empty_path_or_preset_given_to_a_library_function_is_refused(call: str, write_shotlist, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command refuses ``--face-models ""`` (an unset shell variable); the library read ``face_models=""`` as not
+    given (the preset's face models), ``preset=""`` as the shot list's preset, ``delivered_from=""`` as a take's, and
+    ``reproduce(image, out_dir="")`` wrote the re-render into the current folder (the harm the CLI check is for)."""
+    import idcli
+
+    shots = write_shotlist('version: 1\nproject: p\nmodel: {preset: tiny-sd}\ndefaults: {size: 64x64, steps: 2}\n'
+                           'shots:\n  - {id: a010, prompt: "a lighthouse"}\n')
+    out = tmp_path / "out"
+    idcli.render(shots, out)
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with pytest.raises(idcli.InputError) as refused:
+        _library_calls(shots, out)[call]()
+    name = call.split()[-1].removesuffix("=''")
+    assert refused.value.exit_code == idcli.EXIT_INVALID_INPUT and refused.value.field == name, refused.value
+    assert str(refused.value).startswith(f"{name}='': an empty "), refused.value
+    assert list(here.iterdir()) == []  # nothing written where the pipeline happened to run
+
+
+@pytest.mark.parametrize("command", ["plan", "render"])
+def test_an_empty_preset_is_refused_not_read_as_the_shot_lists(command: str, write_shotlist, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``idcli render shots.yaml --preset "$PRESET"`` with PRESET unset planned and rendered the shot list's preset,
+    exit 0: a farm switching presets by variable got the wrong model's images without a word."""
+    shots = write_shotlist("version: 1\nproject: p\nmodel: {preset: tiny-sd}\nshots:\n  - {id: a010, prompt: a}\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run([command, str(shots), "--out", "renders", "--preset", ""], monkeypatch, capsys)
+    assert code == 2 and out == "", (code, out, err)
+    assert err.startswith('idcli: error: --preset "": an empty value') and err.count("\n") == 1, err
+    assert not (tmp_path / "renders").exists()

@@ -295,6 +295,22 @@ def test_a_disk_full_mid_run_is_the_reports_error_from_python(write_shotlist, tm
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
+def test_a_disk_full_mid_run_names_its_file_in_the_json_error(write_shotlist, tmp_path: Path,
+                                                              cached_engine: list[int],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``render --json``'s error said "disk full while writing OUT/…/a030_t1.png" with ``file: null``: the document
+    was built from the message alone, where every other OutputError's document names its file in ``error.file``."""
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    third = out / plan_jobs(path)[2].image_relpath
+    real_fdopen = _disk_fills_at_the_third(monkeypatch, out, "png")
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "-q"])
+    monkeypatch.setattr(os, "fdopen", real_fdopen)
+    error = json.loads(result.stdout)["error"]
+    assert result.exit_code == 5 and error["type"] == "OutputError", result.output
+    assert error["file"] == str(third) and error["message"].startswith(f"disk full while writing {third}"), error
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault names descriptors through /proc")
 def test_disk_full_at_the_lock_and_journal_is_not_fatal(write_shotlist, tmp_path: Path, cached_engine: list[int],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The lock's owner text and the journal are records, not commit markers: a full disk there is ignored."""

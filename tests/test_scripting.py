@@ -603,3 +603,49 @@ def test_the_qa_review_and_evaluate_functions_check_their_arguments(write_shotli
     assert [s.images for s in evaluate(str(out))] == [s.images for s in evaluate([out])] == [1]
     assert recheck(out, thresholds=QAThresholds(0.3, 0.35), wait=False).without_cast == 1
     assert write_review(load_run(out)).takes == 1
+
+
+def test_a_render_sets_no_environment_variable_of_the_calling_process(write_shotlist, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``idcli.render`` set ``TRANSFORMERS_VERBOSITY=error`` in the caller's ``os.environ`` to quiet transformers'
+    import-time notices: every process the pipeline started afterwards (its own training or captioning script) ran
+    with transformers' warnings silenced, and never knew why."""
+    monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+    shots = write_shotlist("version: 1\nproject: env\nmodel: {preset: tiny-sd}\ndefaults: {size: 64x64, steps: 2}\n"
+                           "characters:\n  mara: {selfies: [selfies/mara_1.jpg]}\n"
+                           'shots:\n  - {id: a010, prompt: "{mara} on a street"}\n')
+    report = idcli.render(shots, tmp_path / "out")
+    assert report.exit_code == 0 and report.rendered == 1, report.as_dict()
+    assert "TRANSFORMERS_VERBOSITY" not in os.environ
+
+
+def test_render_json_exit_1_error_names_the_unusable_characters_file_and_line(write_shotlist, selfies: Path,
+                                                                               tmp_path: Path) -> None:
+    """``render --json`` exiting 1 because a character's selfie shows no face gave ``error`` as ``{"message": "1
+    job(s) failed; the rest are kept", "file": null, "line": null, …, "problems": []}``: a script reading the error
+    object every command shares (``jq '.error | "\\(.file):\\(.line)"'``) got nothing, while the document's own
+    ``problems`` and stderr named the selfie's line. The error object now repeats the problems that failed takes."""
+    from PIL import Image
+
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "theo_1.jpg", format="JPEG")  # no face
+    path = write_shotlist("""\
+        version: 1
+        project: failing
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        characters:
+          mara: {selfies: [selfies/mara_1.jpg]}
+          theo: {selfies: [selfies/theo_1.jpg]}
+        shots:
+          - {id: m1, prompt: "{mara} on a pier"}
+          - {id: t1, prompt: "{theo} on a pier"}
+        """)
+    document = idcli.render(path, tmp_path / "out").as_dict()
+    error, problem = document["error"], document["problems"][0]
+    assert document["exit_code"] == idcli.EXIT_JOBS_FAILED and error["type"] == "JobsFailed", document
+    assert error["problems"] == [problem] and problem["line"] == 7, document
+    assert [error[k] for k in ("file", "line", "column", "field", "hint")] == \
+        [problem[k] for k in ("file", "line", "column", "field", "hint")], error
+    assert error["message"] == "1 job(s) failed; the rest are kept"  # the message scripts already match stays
+    # --only m1: theo's problem fails no take of this run; it is a note, and the run is ok.
+    assert idcli.render(path, tmp_path / "out", only="m1").as_dict()["error"] is None

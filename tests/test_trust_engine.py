@@ -297,6 +297,31 @@ def test_process_safe_two_render_processes_give_the_sequential_images(write_shot
     assert _images(tmp_path / "p2") == sequential
 
 
+@pytest.mark.parametrize("preset, variant", [("tiny-sd", "faceid"), ("tiny-sdxl", "faceid"),
+                                             ("tiny-sd", "faceid-plusv2")])
+def test_a_render_leaves_the_callers_global_generators_as_they_were(preset: str, variant: str, write_shotlist,
+                                                                    tmp_path: Path) -> None:
+    """A pipeline that seeds torch for work of its own and calls ``idcli.render`` in between found its stream moved:
+    the FaceID LoRA's layers were built as ``nn.Linear`` (a random initialisation from torch's global generator, then
+    overwritten by the checkpoint's weights), so every render that loaded the adapter advanced it. Images are the
+    checkpoint's weights either way; the global generators are the caller's."""
+    import random
+
+    import numpy as np
+    import torch
+
+    adapter = "{adapter: {variant: " + variant + "}, "
+    text = SMALL.format(preset=preset).replace("model: {", "model: " + adapter)
+    shots = write_shotlist(text)
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    random.seed(1234)
+    before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    _render(shots, tmp_path / "out")
+    assert torch.equal(torch.get_rng_state(), before[0]), "torch's global generator was advanced"
+    assert (np.random.get_state()[1] == before[1]).all() and random.getstate() == before[2]
+
+
 @pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
 def test_thread_safe_private_generator_gives_the_weights_of_the_seeded_global_one(preset: str) -> None:
     # The same weights as every earlier version (torch.manual_seed(TINY_INIT_SEED), then construction):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,10 +29,16 @@ from ..presets import PRESETS, TINY_INIT_SEED
 
 def quiet_transformers() -> None:
     """Silence the notices of transformers, diffusers and huggingface_hub that are not for idcli's users."""
-    # transformers warns at import about optional torchvision image processors we never use.
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    # The variable only counts when transformers is imported after it; when it already was (a shot list's
-    # tokenizer, the run's early imports), its import-time notices are silenced at their logger. diffusers'
+    # transformers warns at import about optional torchvision image processors we never use. Its verbosity is
+    # set as TRANSFORMERS_VERBOSITY=error would set it, where the variable would count (transformers not imported
+    # yet, the variable not the user's), without setting it: os.environ is the calling pipeline's, and every
+    # process it started afterwards inherited a transformers silenced.
+    if "TRANSFORMERS_VERBOSITY" not in os.environ and "transformers" not in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+    # When transformers already was imported (a shot list's tokenizer, the run's early imports), its
+    # import-time notices are silenced at their logger. diffusers'
     # IP-Adapter loader imports CLIPImageProcessor, whose "requires torchvision ... install torchvision"
     # notice would send users to install a package that can replace their torch build; idcli builds every
     # pipeline with feature_extractor=None and never uses an image processor.

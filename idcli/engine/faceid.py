@@ -336,9 +336,11 @@ class FaceIDLoRA(nn.Module):
                     or up.shape[0] != target.out_features or up.shape[1] != down.shape[0]:
                 raise ValueError(f"{projection}_lora has down {list(down.shape)} and up {list(up.shape)}; this layer "
                                  f"needs down [rank, {target.in_features}] and up [{target.out_features}, rank]")
-            pair = nn.Sequential(nn.Linear(down.shape[1], down.shape[0], bias=False),
-                                 nn.Linear(up.shape[1], up.shape[0], bias=False))
-            pair.to(device=target.weight.device, dtype=target.weight.dtype)
+            # skip_init: built without nn.Linear's random initialisation, which drew from torch's global
+            # generator (the caller's seeded stream moved by every render) for weights overwritten just below.
+            place = {"device": target.weight.device, "dtype": target.weight.dtype}
+            pair = nn.Sequential(nn.utils.skip_init(nn.Linear, down.shape[1], down.shape[0], bias=False, **place),
+                                 nn.utils.skip_init(nn.Linear, up.shape[1], up.shape[0], bias=False, **place))
             with torch.no_grad():
                 pair[0].weight.copy_(down)
                 pair[1].weight.copy_(up)

@@ -190,8 +190,14 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
     check_layout(checkpoint, file)
     check_base_model(checkpoint, pipe.unet, file)
     without_lora, lora = split_faceid_lora(checkpoint)
+    from .private_rng import private_generator
+
     try:
-        pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
+        # Without accelerate, diffusers builds the projection and the processors with a random initialisation
+        # that the checkpoint's weights then replace; drawn from a private generator, so loading leaves torch's
+        # global one (a pipeline's own seeded stream) as it was.
+        with private_generator(0):
+            pipe.load_ip_adapter(without_lora, subfolder="", weight_name=weight_name, image_encoder_folder=None)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise ModelUnavailableError(
             f"cannot load the {label} adapter {where} ({file}): {describe_error(exc)}") from None
