@@ -155,6 +155,22 @@ def _transformers_progress_bars() -> PutBack | None:
     return put_back
 
 
+def _hub_progress_bars() -> PutBack:
+    from huggingface_hub.utils import disable_progress_bars
+
+    hub_bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    found = dict(hub_bars.progress_bar_states)  # the global switch and each group's
+    disable_progress_bars()
+    expected = dict(hub_bars.progress_bar_states)
+
+    def put_back() -> None:
+        if hub_bars.progress_bar_states == expected:  # else the host changed them meanwhile: theirs stand
+            hub_bars.progress_bar_states.clear()
+            hub_bars.progress_bar_states.update(found)
+
+    return put_back
+
+
 def _alignment_deprecation() -> PutBack:
     # scikit-image deprecates the estimate() call insightface's alignment makes; not ours to change. The entry is
     # inserted as warnings.filterwarnings would make it, but not through it: filterwarnings first removes an equal
@@ -181,6 +197,7 @@ _TRANSFORMERS_NOTICES = _Setting(_transformers_notices)
 _DIFFUSERS_NOTICES = _Setting(_diffusers_notices)
 _OFFLINE_NOTICE = _Setting(_offline_notice)
 _PROGRESS_BARS = _Setting(_transformers_progress_bars)
+_HUB_PROGRESS_BARS = _Setting(_hub_progress_bars)
 _ALIGNMENT_DEPRECATION = _Setting(_alignment_deprecation)
 
 
@@ -197,6 +214,14 @@ def quiet_model_loading() -> Iterator[None]:
     """``quiet_model_libraries`` and transformers' progress bars off, while idcli loads or saves a transformers
     model (the FaceID-Plus image encoder)."""
     with _quieted(_TRANSFORMERS_NOTICES, _DIFFUSERS_NOTICES, _OFFLINE_NOTICE, _PROGRESS_BARS):
+        yield
+
+
+@contextmanager
+def quiet_hub_progress_bars() -> Iterator[None]:
+    """While idcli downloads without progress (``models fetch --json``, ``fetch(progress=False)``):
+    huggingface_hub's progress bars off. With progress, the host's own switches are left as they are."""
+    with _quieted(_HUB_PROGRESS_BARS):
         yield
 
 
