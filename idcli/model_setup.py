@@ -15,6 +15,7 @@ hub (idcli/face_pack.py downloads it from insightface's release assets).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -388,15 +389,16 @@ def fetch(name: str, variant: str | None = None, *, cache_dir: Path | None = Non
     short of the size the hub announced is refused (exit 4) and nothing lands in the cache. Without
     the licence flag a missing face pack is not fetched: ``face_models.state`` says so and how to accept.
     """
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
     from .face_pack import check_expected_sha256, fetch_face_pack
+    from .library_quiet import quiet_hub_progress_bars
 
     variant = variant or DEFAULT_VARIANT
     wanted = needs(name, variant)  # an unknown variant or preset fails before any download
     check_expected_sha256(face_pack_sha256)  # as does a mistyped sha256 (it was checked after the base model)
-    (enable_progress_bars if progress else disable_progress_bars)()
-    fetched = [fetch_need(need, cache_dir, endpoint) for need in wanted]
+    # huggingface_hub's bars are off for this call only: the calling process's own switches are its own (they
+    # were turned off, or on over its choice, for good).
+    with contextlib.nullcontext() if progress else quiet_hub_progress_bars():
+        fetched = [fetch_need(need, cache_dir, endpoint) for need in wanted]
     faces = fetch_face_pack(accept_insightface_licence=accept_insightface_licence, option=face_models,
                             base_url=face_pack_url, expected_sha256=face_pack_sha256, progress=progress)
     return {"preset": name, "variant": variant, "fetched": fetched, "face_models": faces}

@@ -704,3 +704,29 @@ def test_models_list_sizes_the_snapshot_a_render_reads(tmp_path: Path, monkeypat
     assert cached_snapshot_size(repo_id, None) is None
     base = next(n for r in list_models() if r["preset"] == "sd15" for n in r["needs"] if n["role"] == "base model")
     assert not base["present"] and base["size_bytes"] is None
+
+
+@pytest.mark.parametrize("host_shows_bars, progress", [(True, False), (False, True)])
+def test_fetch_leaves_the_hosts_hub_progress_bars_as_it_found_them(host_shows_bars: bool, progress: bool,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fetch(progress=False)`` turned huggingface_hub's progress bars off for the whole calling process, and
+    ``progress=True`` turned them on over a host that had them off, dropping its per-group choices either way.
+    They are off for the call only; with progress the host's switches are left as they are."""
+    import sys
+
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    from idcli.model_setup import fetch
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # fails fast: nothing is cached
+    hub_bars = sys.modules["huggingface_hub.utils.tqdm"]
+    (enable_progress_bars if host_shows_bars else disable_progress_bars)()
+    disable_progress_bars("huggingface_hub.lfs_upload")  # a group the host silenced
+    before = dict(hub_bars.progress_bar_states)
+    try:
+        with pytest.raises(ModelUnavailableError):
+            fetch("sd15", "faceid", cache_dir=tmp_path / "hf", progress=progress)
+        assert hub_bars.progress_bar_states == before
+    finally:
+        enable_progress_bars()

@@ -619,6 +619,98 @@ def test_a_render_sets_no_environment_variable_of_the_calling_process(write_shot
     assert "TRANSFORMERS_VERBOSITY" not in os.environ
 
 
+# The loggers idcli quiets while it runs: a host's level, handlers and filters on them are its own.
+HOST_LOGGERS = ("transformers", "transformers.utils.import_utils", "diffusers", "huggingface_hub",
+                "huggingface_hub.hf_api")
+
+
+def _host_library_state() -> dict[str, object]:
+    """What a host process sees of the libraries idcli drives: the named loggers, both verbosities, the progress-bar
+    switches (transformers' and huggingface_hub's, per group) and ``warnings.filters``."""
+    import logging
+    import warnings
+
+    from diffusers.utils import logging as diffusers_logging
+    from huggingface_hub.utils import tqdm as _hub_tqdm  # noqa: F401  (the module below, imported)
+    from transformers.utils import logging as transformers_logging
+
+    hub_bars = sys.modules["huggingface_hub.utils.tqdm"]
+    loggers = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers),
+                      list(logging.getLogger(name).filters), logging.getLogger(name).propagate)
+               for name in HOST_LOGGERS}
+    return {"loggers": loggers, "transformers": transformers_logging.get_verbosity(),
+            "diffusers": diffusers_logging.get_verbosity(),
+            "transformers bars": transformers_logging.is_progress_bar_enabled(),
+            "hub bars": dict(hub_bars.progress_bar_states), "warnings": list(warnings.filters)}
+
+
+def test_a_render_leaves_the_hosts_library_logging_and_warnings_as_it_found_them(
+        write_shotlist, selfies: Path, tmp_path: Path, synthetic_face_models: Path) -> None:
+    """A pipeline that logs diffusers' and transformers' warnings of its own lost them after one ``idcli.render``:
+    idcli set diffusers' verbosity to ERROR, the level of transformers' import_utils logger, a filter on
+    huggingface_hub's hf_api logger, turned transformers' (and so huggingface_hub's) progress bars off and added a
+    process-wide ``warnings`` filter when it loaded face models, and put none of it back. It quiets them while its
+    own calls run (a FaceID-Plus v2 render: the pipeline, its adapter and the CLIP image encoder; insightface
+    detecting and aligning faces) and the host finds its settings as it left them."""
+    import importlib
+    import logging
+    import warnings
+
+    import numpy as np
+    from diffusers.utils import logging as diffusers_logging
+    from huggingface_hub.utils import disable_progress_bars
+    from PIL import Image
+    from transformers.utils import logging as transformers_logging
+
+    from idcli.identity.faces import FaceAnalyzer, norm_crop, resolve_face_models
+
+    # scipy adds warnings filters of its own when first imported (the render's face alignment imports it): imported
+    # before, so that what is compared is what idcli does.
+    importlib.import_module("scipy.sparse")
+    importlib.import_module("scipy.special")
+
+    # The host's own choices, each one idcli's quieting would change: chatty libraries, its own handler and filter
+    # on diffusers' logger, progress bars on but for one group of huggingface_hub's, and its own warnings filter
+    # (the test process's own settings are put back after; pytest puts back warnings.filters itself).
+    hub_bars = sys.modules["huggingface_hub.utils.tqdm"]
+    process = (transformers_logging.get_verbosity(), logging.getLogger("transformers.utils.import_utils").level,
+               diffusers_logging.get_verbosity(), transformers_logging.is_progress_bar_enabled(),
+               dict(hub_bars.progress_bar_states))
+    transformers_logging.set_verbosity_warning()
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.NOTSET)
+    diffusers_logging.set_verbosity_info()
+    host_handler, host_filter = logging.NullHandler(), logging.Filter("diffusers.pipelines")
+    logging.getLogger("diffusers").addHandler(host_handler)
+    logging.getLogger("diffusers").addFilter(host_filter)
+    transformers_logging.enable_progress_bar()
+    disable_progress_bars("huggingface_hub.lfs_upload")
+    warnings.filterwarnings("default", category=FutureWarning)
+    try:
+        before = _host_library_state()
+        analyzer = FaceAnalyzer(resolve_face_models(str(synthetic_face_models)))  # a face-model load of its own
+        selfie = np.asarray(Image.open(selfies / "mara_1.jpg").convert("RGB"))
+        faces = analyzer.detect(selfie)
+        assert faces and norm_crop(selfie, faces[0].kps, 112).shape == (112, 112, 3)
+        shots = write_shotlist("version: 1\nproject: host\nmodel: {preset: tiny-sd, adapter: {variant: "
+                               "faceid-plusv2}}\ndefaults: {size: 64x64, steps: 2}\n"
+                               "characters:\n  mara: {selfies: [selfies/mara_1.jpg]}\n"
+                               'shots:\n  - {id: a010, prompt: "{mara} on a street"}\n')
+        report = idcli.render(shots, tmp_path / "out", device="cpu")
+        assert report.exit_code == 0 and report.rendered == 1, report.as_dict()
+        after = _host_library_state()
+        changed = {what: (before[what], after[what]) for what in before if after[what] != before[what]}
+        assert not changed, f"changed: {sorted(changed)}: {changed}"
+    finally:
+        logging.getLogger("diffusers").removeHandler(host_handler)
+        logging.getLogger("diffusers").removeFilter(host_filter)
+        transformers_logging.set_verbosity(process[0])
+        logging.getLogger("transformers.utils.import_utils").setLevel(process[1])
+        diffusers_logging.set_verbosity(process[2])
+        (transformers_logging.enable_progress_bar if process[3] else transformers_logging.disable_progress_bar)()
+        hub_bars.progress_bar_states.clear()
+        hub_bars.progress_bar_states.update(process[4])
+
+
 def test_render_json_exit_1_error_names_the_unusable_characters_file_and_line(write_shotlist, selfies: Path,
                                                                                tmp_path: Path) -> None:
     """``render --json`` exiting 1 because a character's selfie shows no face gave ``error`` as ``{"message": "1

@@ -13,9 +13,7 @@ seconds rather than initialising every weight twice in float32.
 from __future__ import annotations
 
 import math
-import os
 import re
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,45 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelUnavailableError
+from ..library_quiet import quiet_model_libraries
 from ..models import ModelIdentity, weights_variant
 from ..presets import PRESETS, TINY_INIT_SEED
-
-
-def quiet_transformers() -> None:
-    """Silence the notices of transformers, diffusers and huggingface_hub that are not for idcli's users."""
-    # transformers warns at import about optional torchvision image processors we never use. Its verbosity is
-    # set as TRANSFORMERS_VERBOSITY=error would set it, where the variable would count (transformers not imported
-    # yet, the variable not the user's), without setting it: os.environ is the calling pipeline's, and every
-    # process it started afterwards inherited a transformers silenced.
-    if "TRANSFORMERS_VERBOSITY" not in os.environ and "transformers" not in sys.modules:
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.set_verbosity_error()
-    # When transformers already was imported (a shot list's tokenizer, the run's early imports), its
-    # import-time notices are silenced at their logger. diffusers'
-    # IP-Adapter loader imports CLIPImageProcessor, whose "requires torchvision ... install torchvision"
-    # notice would send users to install a package that can replace their torch build; idcli builds every
-    # pipeline with feature_extractor=None and never uses an image processor.
-    import logging
-
-    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.set_verbosity_error()
-    hub_api = logging.getLogger("huggingface_hub.hf_api")
-    if not any(isinstance(f, _OfflineByChoice) for f in hub_api.filters):
-        hub_api.addFilter(_OfflineByChoice())
-
-
-class _OfflineByChoice:
-    """Drops huggingface_hub's "Could not reach the Hub (... offline mode is enabled. To disable it, please unset
-    the HF_HUB_OFFLINE environment variable). Using cached commit hash" when offline mode is what the user set:
-    it tells them to undo the setting idcli documents, on every load from the cache. Other warnings pass."""
-
-    def filter(self, record: Any) -> bool:
-        from huggingface_hub import constants
-
-        return not (constants.HF_HUB_OFFLINE and str(record.msg).startswith("Could not reach the Hub"))
 
 
 def build_tiny_pipeline(preset_name: str) -> Any:
@@ -69,6 +31,7 @@ def build_tiny_pipeline(preset_name: str) -> Any:
     return build_random_pipeline(preset_name)
 
 
+@quiet_model_libraries()
 def build_random_pipeline(preset_name: str, torch_dtype: Any = None, device: Any = None) -> Any:
     """Random-weight pipeline from the preset's configs; identical weights on every call.
 
@@ -77,7 +40,6 @@ def build_random_pipeline(preset_name: str, torch_dtype: Any = None, device: Any
     float32) on ``device`` (default CPU); their values come from one seeded CPU generator, so they are
     the same on every device (up to the dtype).
     """
-    quiet_transformers()
     import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
@@ -120,10 +82,10 @@ def build_random_pipeline(preset_name: str, torch_dtype: Any = None, device: Any
         scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
+@quiet_model_libraries()
 def empty_components(preset_name: str) -> dict[str, Any]:
     """A random-weight preset's modules with every parameter on the meta device: shapes and parameter
     counts at no cost (nothing is allocated or initialised)."""
-    quiet_transformers()
     from .tokenizer import build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer(PRESETS[preset_name].components["text_encoder"]["max_position_embeddings"])
@@ -306,9 +268,9 @@ def _variant_of_snapshot(exc: OSError) -> tuple[Path | None, str | None]:
     return (snapshot, variant) if variant else (None, None)
 
 
+@quiet_model_libraries()
 def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     """``from_pretrained`` for the real presets, with errors that say how to get the model."""
-    quiet_transformers()
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     cls = StableDiffusionXLPipeline if identity.architecture == "sdxl" else StableDiffusionPipeline

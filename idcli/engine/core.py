@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..library_quiet import quiet_model_libraries
 from ..method import FusionParams
 from ..models import ModelIdentity
 from ..profile_ranges import FUSION, UNET, phase, ranged
@@ -43,6 +44,7 @@ class RenderResult:
 class Engine:
     """Loads a model once and renders batches of requests on one device."""
 
+    @quiet_model_libraries()  # the adapter's loading too, which imports transformers' image processors
     def __init__(self, identity: ModelIdentity, runtime: Runtime, adapter: Any = None) -> None:
         import torch
 
@@ -104,6 +106,7 @@ class Engine:
         """Images per VAE decode call in the last decode (engine/vae_codec.py): idcli bench reports it."""
         return self.codec.last_chunk
 
+    @quiet_model_libraries()  # on every call: an engine kept between renders is quiet on each
     def render(self, requests: list[RenderRequest], capture_masks: bool = False) -> list[RenderResult]:
         """Render one batch; requests must share ``batch_signature``.
 

@@ -43,6 +43,7 @@ import torch
 
 from ..adapter_layout import RESAMPLER, plusv2_layout_problem
 from ..errors import ModelUnavailableError
+from ..library_quiet import quiet_model_loading
 from ..render_request import RenderRequest
 from .faceid import FaceIDState
 from .faceid_layout import RANDOM_INIT_STD, canonical_safetensors, faceid_adapter_shapes, faceid_lora_shapes
@@ -126,20 +127,10 @@ def write_random_plusv2_adapter(unet: Any, path: Path, clip_hidden: int, seed: i
     return path
 
 
-def _quiet() -> None:
-    """transformers' own progress bars (saving and loading shards) would break idcli's display."""
-    from transformers.utils import logging as transformers_logging
-
-    from .build import quiet_transformers
-
-    quiet_transformers()
-    transformers_logging.disable_progress_bar()
-
-
+@quiet_model_loading()
 def write_random_image_encoder(folder: Path, config: dict[str, Any], seed: int = 0) -> Path:
     """A random-weight ``CLIPVisionModelWithProjection`` saved as a transformers folder (config.json and
     model.safetensors), built in a private RNG stream and moved into place whole."""
-    _quiet()
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from ..safeio import remove_dead_temporaries, temporary_path
@@ -278,12 +269,12 @@ def set_clip_rows(projection: Any, clip_rows: torch.Tensor) -> None:
 # -- the image encoder and face-crop features --------------------------------------------------------------
 
 
+@quiet_model_loading()
 def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None = None,
                        allow_pickle: bool = False, preset: str | None = None) -> Any:
     """The CLIP image encoder (float32, CPU, eval) as ``load_ip_adapter(image_encoder_folder=...)`` loads it;
     a missing or damaged one is a ``ModelUnavailableError`` saying how to get it (``preset``: the run's, named in
     the `idcli models fetch` that gets its own encoder)."""
-    _quiet()
     from transformers import CLIPVisionModelWithProjection
 
     kwargs: dict[str, Any] = {"dtype": torch.float32, "use_safetensors": None if allow_pickle else True}

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..hashing import sha256_file_cached, tagged_hash
+from ..library_quiet import quiet_face_alignment
 from ..option_words import Option
 
 ENV_VAR = "IDCLI_FACE_MODELS"
@@ -249,10 +250,6 @@ class FaceAnalyzer:
     """insightface's FaceAnalysis (SCRFD detection + ArcFace recognition) on a resolved pack."""
 
     def __init__(self, models: FaceModels, det_size: tuple[int, int] = (640, 640)) -> None:
-        import warnings
-
-        # scikit-image deprecates the estimate() call insightface's alignment makes; not ours to change.
-        warnings.filterwarnings("ignore", message=r"`estimate` is deprecated", category=FutureWarning)
         import onnxruntime
         from insightface.app import FaceAnalysis
 
@@ -282,6 +279,7 @@ class FaceAnalyzer:
         app.prepare(ctx_id=0 if providers[0] == "CUDAExecutionProvider" else -1, det_size=det_size)
         self.app = app
 
+    @quiet_face_alignment()
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         """Faces in an RGB image, largest first, each with its normalised ArcFace embedding."""
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # insightface works on OpenCV's BGR order
@@ -303,6 +301,7 @@ class FaceAnalyzer:
         return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
+@quiet_face_alignment()
 def norm_crop(rgb: np.ndarray, kps: np.ndarray, size: int) -> np.ndarray:
     """insightface's ArcFace alignment of the face to ``size`` x ``size`` (a multiple of 112)."""
     from insightface.utils.face_align import norm_crop as _norm_crop

@@ -1,0 +1,232 @@
+"""The notices of the libraries idcli drives, quieted while idcli's own calls run in them and put back after.
+
+transformers, diffusers and huggingface_hub log warnings and draw progress bars meant for people who call them
+directly, and scikit-image warns about a deprecated call insightface's face alignment makes: none is for idcli's
+users, and the command line would show them amid its own lines. They were quieted for the whole process and never
+put back, so a pipeline that logs diffusers' or transformers' warnings of its own lost them after one
+``idcli.render``. Here each setting is changed when the first idcli call that needs it starts and put back when the
+last one ends, as it was found; a setting the host changed in the meantime keeps the host's newer value.
+
+The settings are process-wide (a logger's level and filters, a library's progress-bar switch, ``warnings.filters``):
+Python has no per-thread logging level. So while an idcli call runs in one thread, another thread's diffusers or
+transformers warnings are quieted too; two threads calling idcli share one quieting, which stays until the later
+of them ends, whatever the order they end in.
+
+Used as decorators or ``with`` blocks around the code that calls into those libraries (loading, rendering,
+detecting faces), not at the public entry points: an engine or face analyser kept between calls is quiet on every
+call, whoever calls it, with nothing left switched on between calls.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+PutBack = Callable[[], None]
+
+_LOCK = threading.Lock()
+
+
+class _Setting:
+    """One process-wide setting idcli changes while any of its calls needs it.
+
+    ``change`` makes the change and returns how to undo it (None where it found nothing to change)."""
+
+    def __init__(self, change: Callable[[], PutBack | None]) -> None:
+        self._change = change
+        self._users = 0
+        self._put_back: PutBack | None = None
+
+    def enter(self) -> None:
+        with _LOCK:
+            if self._users == 0:
+                self._put_back = self._change()
+            self._users += 1
+
+    def leave(self) -> None:
+        with _LOCK:
+            self._users -= 1
+            if self._users == 0 and self._put_back is not None:
+                put_back, self._put_back = self._put_back, None
+                put_back()
+
+
+@contextmanager
+def _quieted(*settings: _Setting) -> Iterator[None]:
+    entered: list[_Setting] = []
+    try:
+        for setting in settings:
+            setting.enter()
+            entered.append(setting)
+        yield
+    finally:
+        for setting in reversed(entered):
+            setting.leave()
+
+
+def _logger_level(name: str, level: int) -> PutBack:
+    logger = logging.getLogger(name)
+    found = logger.level
+    logger.setLevel(level)
+
+    def put_back() -> None:
+        if logger.level == level:  # else the host set it meanwhile: theirs stands
+            logger.setLevel(found)
+
+    return put_back
+
+
+def _transformers_notices() -> PutBack:
+    put_backs: list[PutBack] = []
+    # transformers warns at import about optional torchvision image processors we never use. Its verbosity is
+    # set as TRANSFORMERS_VERBOSITY=error would set it, where the variable would count (transformers not imported
+    # yet, the variable not the user's), without setting it: os.environ is the calling pipeline's, and every
+    # process it started afterwards inherited a transformers silenced.
+    if "TRANSFORMERS_VERBOSITY" not in os.environ and "transformers" not in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.get_verbosity()  # it sets its logger's level once, on first use: before ours
+        put_backs.append(_logger_level("transformers", logging.ERROR))
+    # When transformers already was imported (a shot list's tokenizer, the run's early imports), its import-time
+    # notices are quieted at their logger. diffusers' IP-Adapter loader imports CLIPImageProcessor, whose "requires
+    # torchvision ... install torchvision" notice would send users to install a package that can replace their
+    # torch build; idcli builds every pipeline with feature_extractor=None and never uses an image processor.
+    put_backs.append(_logger_level("transformers.utils.import_utils", logging.ERROR))
+
+    def put_back() -> None:
+        for each in reversed(put_backs):
+            each()
+
+    return put_back
+
+
+def _diffusers_notices() -> PutBack:
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.get_verbosity()  # it sets its logger's level once, on first use: before ours
+    return _logger_level("diffusers", logging.ERROR)
+
+
+class _OfflineByChoice:
+    """Drops huggingface_hub's "Could not reach the Hub (... offline mode is enabled. To disable it, please unset
+    the HF_HUB_OFFLINE environment variable). Using cached commit hash" when offline mode is what the user set:
+    it tells them to undo the setting idcli documents, on every load from the cache. Other warnings pass."""
+
+    def filter(self, record: Any) -> bool:
+        from huggingface_hub import constants
+
+        return not (constants.HF_HUB_OFFLINE and str(record.msg).startswith("Could not reach the Hub"))
+
+
+def _offline_notice() -> PutBack:
+    hub_api = logging.getLogger("huggingface_hub.hf_api")
+    dropper = _OfflineByChoice()
+    hub_api.addFilter(dropper)
+    return lambda: hub_api.removeFilter(dropper)
+
+
+def _transformers_progress_bars() -> PutBack | None:
+    """transformers' own progress bars (saving and loading shards) would break idcli's display."""
+    from transformers.utils import logging as transformers_logging
+
+    if not transformers_logging.is_progress_bar_enabled():
+        return None
+    # Turning transformers' bars off turns off every huggingface_hub bar too, dropping the host's per-group
+    # choices (huggingface_hub.utils.disable_progress_bars(name)); those are put back as they were.
+    hub_bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    hub_states = dict(hub_bars.progress_bar_states)
+    transformers_logging.disable_progress_bar()
+
+    def put_back() -> None:
+        if transformers_logging.is_progress_bar_enabled():  # the host turned them on meanwhile
+            return
+        transformers_logging.enable_progress_bar()
+        hub_bars.progress_bar_states.clear()
+        hub_bars.progress_bar_states.update(hub_states)
+
+    return put_back
+
+
+def _hub_progress_bars() -> PutBack:
+    from huggingface_hub.utils import disable_progress_bars
+
+    hub_bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    found = dict(hub_bars.progress_bar_states)  # the global switch and each group's
+    disable_progress_bars()
+    expected = dict(hub_bars.progress_bar_states)
+
+    def put_back() -> None:
+        if hub_bars.progress_bar_states == expected:  # else the host changed them meanwhile: theirs stand
+            hub_bars.progress_bar_states.clear()
+            hub_bars.progress_bar_states.update(found)
+
+    return put_back
+
+
+def _alignment_deprecation() -> PutBack:
+    # scikit-image deprecates the estimate() call insightface's alignment makes; not ours to change. The entry is
+    # inserted as warnings.filterwarnings would make it, but not through it: filterwarnings first removes an equal
+    # entry, so a host that had one would lose it when ours is taken out. An "ignore" leaves no trace in the
+    # modules' warning registries, so taking it out needs no reset of them.
+    entry = ("ignore", re.compile(r"`estimate` is deprecated", re.I), FutureWarning, None, 0)
+    into = cast(list[Any], warnings.filters)  # a list (typeshed says Sequence)
+    into.insert(0, entry)
+
+    def put_back() -> None:
+        # Out of the list it went into and of the current one (a catch_warnings block in another thread may
+        # have swapped the list meanwhile): by identity, so an equal entry of the host's stays.
+        now = cast(list[Any], warnings.filters)
+        for filters in {id(into): into, id(now): now}.values():
+            for index, item in enumerate(filters):
+                if item is entry:
+                    del filters[index]
+                    break
+
+    return put_back
+
+
+_TRANSFORMERS_NOTICES = _Setting(_transformers_notices)
+_DIFFUSERS_NOTICES = _Setting(_diffusers_notices)
+_OFFLINE_NOTICE = _Setting(_offline_notice)
+_PROGRESS_BARS = _Setting(_transformers_progress_bars)
+_HUB_PROGRESS_BARS = _Setting(_hub_progress_bars)
+_ALIGNMENT_DEPRECATION = _Setting(_alignment_deprecation)
+
+
+@contextmanager
+def quiet_model_libraries() -> Iterator[None]:
+    """While idcli builds, loads or runs a pipeline: transformers', diffusers' and huggingface_hub's notices that
+    are not for idcli's users quieted. A decorator or a ``with`` block."""
+    with _quieted(_TRANSFORMERS_NOTICES, _DIFFUSERS_NOTICES, _OFFLINE_NOTICE):
+        yield
+
+
+@contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """``quiet_model_libraries`` and transformers' progress bars off, while idcli loads or saves a transformers
+    model (the FaceID-Plus image encoder)."""
+    with _quieted(_TRANSFORMERS_NOTICES, _DIFFUSERS_NOTICES, _OFFLINE_NOTICE, _PROGRESS_BARS):
+        yield
+
+
+@contextmanager
+def quiet_hub_progress_bars() -> Iterator[None]:
+    """While idcli downloads without progress (``models fetch --json``, ``fetch(progress=False)``):
+    huggingface_hub's progress bars off. With progress, the host's own switches are left as they are."""
+    with _quieted(_HUB_PROGRESS_BARS):
+        yield
+
+
+@contextmanager
+def quiet_face_alignment() -> Iterator[None]:
+    """While insightface detects or aligns faces: scikit-image's deprecation warning about its call quieted."""
+    with _quieted(_ALIGNMENT_DEPRECATION):
+        yield

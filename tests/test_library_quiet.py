@@ -1,0 +1,95 @@
+"""idcli quiets transformers', diffusers' and huggingface_hub's notices, and scikit-image's warning about
+insightface's alignment, while its own calls run, and puts the host's settings back after (idcli/library_quiet.py).
+The whole render is tests/test_scripting.py's ``test_a_render_leaves_the_hosts_library_logging_...``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+
+import pytest
+from diffusers.utils import logging as diffusers_logging
+
+from idcli.library_quiet import quiet_face_alignment, quiet_model_libraries
+
+ALIGNMENT_WARNING = "`estimate` is deprecated since version 0.26 and will be removed in version 2.2."
+
+
+@pytest.fixture
+def host_logs_diffusers_info() -> Iterator[None]:
+    """A host that wants diffusers' notices down to INFO (put back to diffusers' default after the test)."""
+    diffusers_logging.set_verbosity_info()
+    yield
+    diffusers_logging.set_verbosity_warning()
+
+
+def test_an_engine_kept_between_renders_is_quiet_on_each_and_leaves_the_host_as_it_was(
+        tiny_engines, host_logs_diffusers_info: None) -> None:
+    """The quieting is not left switched on by building the engine: a kept engine (the session's, built before
+    this test) quiets diffusers while each of its renders runs, and the host's level is back between them."""
+    from idcli.render_request import RenderRequest
+
+    engine = tiny_engines("tiny-sd")
+    heard: list[int] = []
+    engine.on_step = lambda _done, _total: heard.append(diffusers_logging.get_verbosity())
+    try:
+        for seed in (1, 2):
+            engine.render([RenderRequest("a lighthouse in a storm", "", seed, 64, 64, 2, 4.0, "dpmpp-2m")])
+            assert diffusers_logging.get_verbosity() == logging.INFO
+    finally:
+        engine.on_step = None
+    assert heard and set(heard) == {logging.ERROR}, heard
+
+
+def test_two_threads_share_one_quieting_which_the_later_to_end_puts_back(host_logs_diffusers_info: None) -> None:
+    """Two idcli calls at once in two threads, the first to start ending first: the second still runs quiet, and
+    when it ends the host's level is back (each putting back what it found would leave ERROR for good)."""
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def first() -> None:
+        with quiet_model_libraries():
+            first_in.set()
+            second_in.wait(60)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(60)
+        with quiet_model_libraries():
+            second_in.set()
+            first_out.wait(60)
+            seen["while the second runs, the first ended"] = diffusers_logging.get_verbosity()
+
+    threads = [threading.Thread(target=run) for run in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert first_out.is_set() and seen == {"while the second runs, the first ended": logging.ERROR}, seen
+    assert diffusers_logging.get_verbosity() == logging.INFO
+
+
+def test_a_setting_the_host_changes_during_a_call_stays_the_hosts(host_logs_diffusers_info: None) -> None:
+    with quiet_model_libraries():
+        assert diffusers_logging.get_verbosity() == logging.ERROR
+        diffusers_logging.set_verbosity_debug()  # another thread of the host, say
+    assert diffusers_logging.get_verbosity() == logging.DEBUG
+
+
+def test_the_alignment_warning_is_quiet_only_inside_and_a_hosts_equal_filter_stays() -> None:
+    """Taking idcli's filter out leaves the host's own entry, even one equal to it (warnings.filterwarnings would
+    have removed that one when idcli's went in)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_face_alignment():
+            warnings.warn(ALIGNMENT_WARNING, FutureWarning, stacklevel=1)
+        warnings.warn(ALIGNMENT_WARNING, FutureWarning, stacklevel=1)
+        warnings.filterwarnings("ignore", message=r"`estimate` is deprecated", category=FutureWarning)
+        before = list(warnings.filters)
+        with quiet_face_alignment():
+            assert len(warnings.filters) == len(before) + 1
+        assert len(warnings.filters) == len(before)
+        assert all(now is then for now, then in zip(warnings.filters, before, strict=True))  # the host's own entry
+    assert [str(w.message) for w in caught] == [ALIGNMENT_WARNING]
