@@ -195,6 +195,13 @@ def reused_image(job: Job, found: Found, model: Any, project: str | None) -> tup
 def note_commit(sources: dict[str, list[Source]], root: Path, job: Job, moved: list[dict[str, Any]]) -> None:
     """After ``job``'s reused image was committed: its take is a source of its key, and what the commit ``moved``
     aside (the store's ``superseded`` entries) is found in superseded now, for the jobs after it."""
+    note_moved(sources, root, moved)
+    sources.setdefault(job.key, []).append(Source(job.key, job.image_relpath, job.sidecar_relpath))
+
+
+def note_moved(sources: dict[str, list[Source]], root: Path, moved: Iterable[dict[str, Any]]) -> None:
+    """What this run ``moved`` aside since superseded was listed (``{shot_id, name}`` entries: a commit's, or the
+    take a restore displaced) is a source of its key where it is now, in superseded."""
     from .superseded import SUPERSEDED
 
     for entry in moved:
@@ -202,7 +209,6 @@ def note_commit(sources: dict[str, list[Source]], root: Path, job: Job, moved: l
         key = (read_sidecar_file(Path(root) / f"{base}.json") or {}).get("job_key")
         if isinstance(key, str):
             sources.setdefault(key, []).append(Source(key, f"{base}.png", f"{base}.json"))
-    sources.setdefault(job.key, []).append(Source(job.key, job.image_relpath, job.sidecar_relpath))
 
 
 def run_fields(found: Found, reused_at: str) -> dict[str, Any]:

@@ -371,10 +371,13 @@ def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, l
     """Commit each pending job whose exact key is already in the folder from that image (``reused``, idcli/reuse.py);
     the jobs left to render. ``known``: the key at each job's image path, as this run's states read it."""
     from .commit_path import commit_reused
-    from .reuse import note_commit, renders_by_key, reusable_source
+    from .reuse import note_commit, note_moved, renders_by_key, reusable_source
 
     sources = renders_by_key(store.root, [version for versions in kept.values() for version in versions], known,
                              [orphan["image"]["path"] for orphan in report.orphans])
+    # ``kept`` was listed before this run restored takes: what a restore displaced is in superseded now (as the plan,
+    # which names it at its take's path, said it would be used).
+    note_moved(sources, store.root, report.superseded)
     if not any(job.key in sources for job in pending):
         return pending
     left = []

@@ -249,3 +249,23 @@ def test_a_source_image_claiming_a_huge_size_is_rendered_over_not_decoded(write_
     shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
     report = _render(shots, out, engine_factory)
     assert _statuses(report) == {"b010_t1": "rendered", "b010_t2": "reused", "a020_t1": "skipped"}
+
+
+def test_the_take_a_restore_moves_aside_is_reused_as_the_dry_run_said(write_shotlist, tmp_path: Path,
+                                                                      engine_factory) -> None:
+    """Take 1 restored from superseded displaces the image another take's job is: that image, moved aside by the
+    restore, is reused (the dry run said so); it was rendered again, the dry run and the render disagreeing."""
+    shots, out, fresh = write_shotlist(SEEDS.replace("[11, 22]", "[11]")), tmp_path / "out", tmp_path / "fresh"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("seeds: [11]", "seeds: [22]"))  # take 1: seed 11's kept aside
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("seeds: [22]", "seeds: [11, 22]"))
+    dry = _render(shots, out, engine_factory, dry_run=True)
+    assert _statuses(dry) == {"a010_t1": "restored", "a010_t2": "reused", "a020_t1": "skipped"}
+    calls = len(engine_factory.calls)
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == _statuses(dry) and engine_factory.calls[calls:] == []
+    _render(shots, fresh, engine_factory)
+    source = json.loads((out / "a010" / "a010_t2.json").read_text())["reused"]["from"]["path"]
+    assert source.startswith(".idcli/superseded/a010/a010_t1."), source
+    _same_as_a_fresh_render(out, fresh, "a010_t2", source)
