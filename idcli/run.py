@@ -331,7 +331,12 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         # Resolved once, at the first image QA checks (reused or rendered): a missing face-model pack stops there.
         qa_check = functools.cache(lambda: qa() if qa is not None else None)
         if pending and not force:
-            pending = _reuse(plan, store, pending, kept_takes(), known, report, outcome, save_masks, signer, qa_check)
+            try:
+                pending = _reuse(plan, store, pending, kept_takes(), known, report, outcome, save_masks, signer,
+                                 qa_check)
+            except OutputError as exc:  # as when rendering: what was committed is reported, the rest failed
+                _stopped_by_folder(report, exc, pending, outcome)
+                pending = []
         store.stamps.save()  # now, not at the session's end: a run killed while rendering keeps them
         if signer is not None:
             note_unsigned(store, plan.jobs, report, progress)
@@ -352,10 +357,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
                                 progress, save_masks, signer, plan.project, check)
             except OutputError as exc:
-                # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
-                report.error, report.error_exit_code, report.error_file = str(exc), exc.exit_code, exc.file
-                seen = {o.job_key for o in report.jobs}
-                report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
+                _stopped_by_folder(report, exc, pending, outcome)
         report.superseded.extend(store.superseded)
         # What superseded/ keeps now: from the one listing the run took (before it moved anything), less what it
         # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
@@ -363,6 +365,15 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                                    if kept_takes.cache_info().currsize else count_superseded(store.root))
         store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
         progress.stop()
+
+
+def _stopped_by_folder(report: RenderReport, exc: OutputError, pending: list[Job],
+                       outcome: Callable[..., JobOutcome]) -> None:
+    """The folder cannot take more (disk full, permissions) while committing ``pending`` (reused or rendered): the
+    run stops; the error is the report's, not raised, and the jobs not committed count as failed."""
+    report.error, report.error_exit_code, report.error_file = str(exc), exc.exit_code, exc.file
+    seen = {o.job_key for o in report.jobs}
+    report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
 
 
 def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, list[Any]],

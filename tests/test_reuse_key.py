@@ -269,3 +269,36 @@ def test_the_take_a_restore_moves_aside_is_reused_as_the_dry_run_said(write_shot
     source = json.loads((out / "a010" / "a010_t2.json").read_text())["reused"]["from"]["path"]
     assert source.startswith(".idcli/superseded/a010/a010_t1."), source
     _same_as_a_fresh_render(out, fresh, "a010_t2", source)
+
+
+def test_a_disk_full_while_reusing_is_the_reports_error_not_a_raise(write_shotlist, tmp_path: Path, engine_factory,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a disk filling while rendering (README, "From Python"): the run keeps what it committed, counts the rest
+    failed and says why in ``report.error``, exit code 5; the reused takes were lost from the report in a raise."""
+    import errno
+    import os
+
+    from idcli.store import TMP_SUFFIX
+
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010").replace("id: a020", "id: b020"))
+    real_fdopen, images = os.fdopen, []
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:  # the second image written into the folder: disk full
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if name.startswith(str(out)) and name.endswith(TMP_SUFFIX) and ".png." in name:
+            images.append(name)
+            if len(images) == 2:
+                os.close(fd)
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    report = _render(shots, out, engine_factory)
+    monkeypatch.setattr(os, "fdopen", real_fdopen)
+    assert report.exit_code == 5 and "disk full while writing" in (report.error or ""), report.error
+    assert report.error_file == str(out / "b010" / "b010_t2.png")
+    assert _statuses(report) == {"b010_t1": "reused", "b010_t2": "failed", "b020_t1": "failed"}
+    assert _statuses(_render(shots, out, engine_factory)) == {"b010_t1": "skipped", "b010_t2": "reused",
+                                                              "b020_t1": "reused"}
