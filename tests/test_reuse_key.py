@@ -302,3 +302,28 @@ def test_a_disk_full_while_reusing_is_the_reports_error_not_a_raise(write_shotli
     assert _statuses(report) == {"b010_t1": "reused", "b010_t2": "failed", "b020_t1": "failed"}
     assert _statuses(_render(shots, out, engine_factory)) == {"b010_t1": "skipped", "b010_t2": "reused",
                                                               "b020_t1": "reused"}
+
+
+def test_a_reused_image_names_the_library_versions_that_made_its_pixels(write_shotlist, tmp_path: Path,
+                                                                         engine_factory,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Library versions are in no job key (as the device): a source rendered under another torch is reused. Its
+    record names that torch, as its ``model.device`` names the device that made the pixels; it named the reusing
+    run's (``reproduce`` lists what differs from the recorded versions when a re-render does not match)."""
+    import idcli.provenance as provenance
+    from idcli.provenance import read_png_record
+    from idcli.reproduce import reproduce
+
+    now = provenance.software_versions()
+    then = {**now, "torch": "2.0.0+cpu", "diffusers": "0.30.0"}
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    monkeypatch.setattr(provenance, "software_versions", lambda: then)
+    _render(shots, out, engine_factory)
+    monkeypatch.undo()
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
+    assert _statuses(_render(shots, out, engine_factory))["b010_t1"] == "reused"
+    sidecar = json.loads((out / "b010" / "b010_t1.json").read_text())
+    assert sidecar["software"] == then
+    assert read_png_record((out / "b010" / "b010_t1.png").read_bytes())["software"] == then
+    assert idcli.verify_folder(out).failed == 0
+    assert reproduce(out / "b010" / "b010_t1.json", engine_factory=engine_factory).identical
