@@ -158,7 +158,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
                           OutputFile.of(out, job.image_relpath), OutputFile.of(out, job.sidecar_relpath), error,
-                          report.states.get(job.key, before))
+                          report.states.get(job.stem, before))
 
     from .orphans import shotlist_takes
     from .superseded import count_superseded, kept_versions_by_take
@@ -302,7 +302,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         known: dict[str, str | None] = {}  # the key at each job's image path, for finding reusable images
         for job in plan.jobs:
             state = store.state(job)
-            report.states[job.key] = state.status
+            report.states[job.stem] = state.status  # by take: two shots alike share a job key
             known[job.image_relpath] = recorded_key(job, state)
             if state.status == "stale":
                 report.stale_reasons[job.key] = state.reason
@@ -399,7 +399,7 @@ def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, l
             left.append(job)
             continue
         note_commit(sources, store.root, job, store.superseded[moved:])
-        report.jobs.append(outcome(job, "reused", report.states.get(job.key, "new")))
+        report.jobs.append(outcome(job, "reused", report.states.get(job.stem, "new")))
     return left
 
 

@@ -327,3 +327,24 @@ def test_a_reused_image_names_the_library_versions_that_made_its_pixels(write_sh
     assert read_png_record((out / "b010" / "b010_t1.png").read_bytes())["software"] == then
     assert idcli.verify_folder(out).failed == 0
     assert reproduce(out / "b010" / "b010_t1.json", engine_factory=engine_factory).identical
+
+
+def test_a_shot_alike_a_done_one_is_new_and_reused_in_plan_and_render(write_shotlist, tmp_path: Path,
+                                                                       engine_factory) -> None:
+    """Two shots alike share a job key; each take has its own state. A copy of a done shot listed before it was
+    read as the done one (states by job key, the later take's winning): ``plan`` called it done and named no source,
+    and ``render`` reused it but gave it the state ``done``."""
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace(
+        "shots:\n", 'shots:\n  - {id: a005, prompt: "a lighthouse in a storm", seeds: [22]}\n'))
+    result = CliRunner().invoke(app, ["plan", str(shots), "--out", str(out), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {f"{r['shot_id']}_t{r['take']}": (r["state"], (r["reuses"] or {}).get("path"))
+            for r in json.loads(result.stdout)["jobs"]}
+    assert rows == {"a005_t1": ("new", "a010/a010_t2.png"), "a010_t1": ("done", None), "a010_t2": ("done", None),
+                    "a020_t1": ("done", None)}
+    report = _render(shots, out, engine_factory)
+    assert {f"{j.shot_id}_t{j.take}": (j.state, j.status) for j in report.jobs} == {
+        "a005_t1": ("new", "reused"), "a010_t1": ("done", "skipped"), "a010_t2": ("done", "skipped"),
+        "a020_t1": ("done", "skipped")}
