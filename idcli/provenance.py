@@ -74,10 +74,12 @@ def add_fusion_facts(sidecar: dict[str, Any], fusion: dict[str, Any]) -> None:
 
 
 def reproducible_record(job: Job, model: ModelIdentity, device: str,
-                        adapter: dict[str, Any] | None = None, *, project: str | None = None) -> dict[str, Any]:
+                        adapter: dict[str, Any] | None = None, *, project: str | None = None,
+                        software: dict[str, str] | None = None) -> dict[str, Any]:
     """The part of a sidecar fixed by the job alone (stored inside the PNG too).
 
-    ``project``: the shot list's project, so that a folder knows whose renders it holds.
+    ``project``: the shot list's project, so that a folder knows whose renders it holds. ``software``: the library
+    versions that made the pixels (a reused image's: its source's), else this process's.
     """
     r = job.request
     width, height = image_size(job)
@@ -105,7 +107,7 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
         "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
         "size": {"width": width, "height": height},
         "image": {"path": job.image_relpath, "width": width, "height": height},
-        "software": software_versions(),
+        "software": software if software is not None else software_versions(),
         # A plate job (docs/plates.md): the plate file and each face (plates.plate_record).
         **({"plate": job.plate} if job.plate is not None else {}),
     }

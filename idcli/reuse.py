@@ -106,13 +106,16 @@ def reusable_source(root: Path, job: Job, sources: dict[str, list[Source]], adap
 
 
 def _engine_facts(sidecar: dict[str, Any], job: Job, adapter: Any) -> bool:
-    """Whether ``sidecar`` records what encoding the job's image takes from its render: the device, the adapter of
-    a conditioned job (as the plan's adapter names it), and for a dual-line job what fusion did, in the forms idcli
-    writes them. A sidecar matching its image may still have been edited (a received folder): what is copied from
-    it must be JSON a sidecar can hold (no NaN), and the fusion facts what the encoding reads."""
-    model = sidecar.get("model")
+    """Whether ``sidecar`` records what encoding the job's image takes from its render: the device and the library
+    versions (``software``), the adapter of a conditioned job (as the plan's adapter names it), and for a dual-line
+    job what fusion did, in the forms idcli writes them. A sidecar matching its image may still have been edited (a
+    received folder): what is copied from it must be JSON a sidecar can hold (no NaN), and the fusion facts what the
+    encoding reads."""
+    model, software = sidecar.get("model"), sidecar.get("software")
     if not isinstance(model, dict) or not isinstance(model.get("device"), str):
         return False
+    if not isinstance(software, dict) or not all(isinstance(v, str) for v in software.values()):
+        return False  # the library versions that made the pixels (idcli writes names to version strings)
     copied = {name: sidecar.get(name) for name in ("batch", "timing", "executor", "fusion")}
     if not _plain_json([copied, _adapter_record(sidecar, job)]) or not _fusion_facts(sidecar.get("fusion")):
         return False
@@ -188,13 +191,21 @@ def reused_image(job: Job, found: Found, model: Any, project: str | None) -> tup
     if isinstance(fusion, dict):
         facts["fusion"] = {name: value for name, value in fusion.items() if name != "mask_strip"}
     adapter = _adapter_record(found.sidecar, job) if job.conditioning else None
-    device = found.sidecar["model"]["device"]  # where the pixels were made
-    return encode_result(job, _Pixels(pixels, facts), model, device, adapter, project), pixels
+    # Where the pixels were made and with what: a source of the same key may be from another device or torch.
+    device, software = found.sidecar["model"]["device"], found.sidecar["software"]
+    return encode_result(job, _Pixels(pixels, facts), model, device, adapter, project, software), pixels
 
 
 def note_commit(sources: dict[str, list[Source]], root: Path, job: Job, moved: list[dict[str, Any]]) -> None:
     """After ``job``'s reused image was committed: its take is a source of its key, and what the commit ``moved``
     aside (the store's ``superseded`` entries) is found in superseded now, for the jobs after it."""
+    note_moved(sources, root, moved)
+    sources.setdefault(job.key, []).append(Source(job.key, job.image_relpath, job.sidecar_relpath))
+
+
+def note_moved(sources: dict[str, list[Source]], root: Path, moved: Iterable[dict[str, Any]]) -> None:
+    """What this run ``moved`` aside since superseded was listed (``{shot_id, name}`` entries: a commit's, or the
+    take a restore displaced) is a source of its key where it is now, in superseded."""
     from .superseded import SUPERSEDED
 
     for entry in moved:
@@ -202,7 +213,6 @@ def note_commit(sources: dict[str, list[Source]], root: Path, job: Job, moved: l
         key = (read_sidecar_file(Path(root) / f"{base}.json") or {}).get("job_key")
         if isinstance(key, str):
             sources.setdefault(key, []).append(Source(key, f"{base}.png", f"{base}.json"))
-    sources.setdefault(job.key, []).append(Source(job.key, job.image_relpath, job.sidecar_relpath))
 
 
 def run_fields(found: Found, reused_at: str) -> dict[str, Any]:

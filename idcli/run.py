@@ -158,7 +158,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
                           OutputFile.of(out, job.image_relpath), OutputFile.of(out, job.sidecar_relpath), error,
-                          report.states.get(job.key, before))
+                          report.states.get(job.stem, before))
 
     from .orphans import shotlist_takes
     from .superseded import count_superseded, kept_versions_by_take
@@ -302,7 +302,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         known: dict[str, str | None] = {}  # the key at each job's image path, for finding reusable images
         for job in plan.jobs:
             state = store.state(job)
-            report.states[job.key] = state.status
+            report.states[job.stem] = state.status  # by take: two shots alike share a job key
             known[job.image_relpath] = recorded_key(job, state)
             if state.status == "stale":
                 report.stale_reasons[job.key] = state.reason
@@ -331,7 +331,12 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         # Resolved once, at the first image QA checks (reused or rendered): a missing face-model pack stops there.
         qa_check = functools.cache(lambda: qa() if qa is not None else None)
         if pending and not force:
-            pending = _reuse(plan, store, pending, kept_takes(), known, report, outcome, save_masks, signer, qa_check)
+            try:
+                pending = _reuse(plan, store, pending, kept_takes(), known, report, outcome, save_masks, signer,
+                                 qa_check)
+            except OutputError as exc:  # as when rendering: what was committed is reported, the rest failed
+                _stopped_by_folder(report, exc, pending, outcome)
+                pending = []
         store.stamps.save()  # now, not at the session's end: a run killed while rendering keeps them
         if signer is not None:
             note_unsigned(store, plan.jobs, report, progress)
@@ -352,10 +357,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
                                 progress, save_masks, signer, plan.project, check)
             except OutputError as exc:
-                # The folder cannot take more (disk full, permissions): stop; the rest count as failed.
-                report.error, report.error_exit_code, report.error_file = str(exc), exc.exit_code, exc.file
-                seen = {o.job_key for o in report.jobs}
-                report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
+                _stopped_by_folder(report, exc, pending, outcome)
         report.superseded.extend(store.superseded)
         # What superseded/ keeps now: from the one listing the run took (before it moved anything), less what it
         # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
@@ -365,16 +367,28 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         progress.stop()
 
 
+def _stopped_by_folder(report: RenderReport, exc: OutputError, pending: list[Job],
+                       outcome: Callable[..., JobOutcome]) -> None:
+    """The folder cannot take more (disk full, permissions) while committing ``pending`` (reused or rendered): the
+    run stops; the error is the report's, not raised, and the jobs not committed count as failed."""
+    report.error, report.error_exit_code, report.error_file = str(exc), exc.exit_code, exc.file
+    seen = {o.job_key for o in report.jobs}
+    report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
+
+
 def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, list[Any]],
            known: dict[str, str | None], report: RenderReport, outcome: Callable[..., JobOutcome], save_masks: bool,
            signer: Any, qa: Callable[[], Callable[[Job, Any], Any] | None]) -> list[Job]:
     """Commit each pending job whose exact key is already in the folder from that image (``reused``, idcli/reuse.py);
     the jobs left to render. ``known``: the key at each job's image path, as this run's states read it."""
     from .commit_path import commit_reused
-    from .reuse import note_commit, renders_by_key, reusable_source
+    from .reuse import note_commit, note_moved, renders_by_key, reusable_source
 
     sources = renders_by_key(store.root, [version for versions in kept.values() for version in versions], known,
                              [orphan["image"]["path"] for orphan in report.orphans])
+    # ``kept`` was listed before this run restored takes: what a restore displaced is in superseded now (as the plan,
+    # which names it at its take's path, said it would be used).
+    note_moved(sources, store.root, report.superseded)
     if not any(job.key in sources for job in pending):
         return pending
     left = []
@@ -385,7 +399,7 @@ def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, l
             left.append(job)
             continue
         note_commit(sources, store.root, job, store.superseded[moved:])
-        report.jobs.append(outcome(job, "reused", report.states.get(job.key, "new")))
+        report.jobs.append(outcome(job, "reused", report.states.get(job.stem, "new")))
     return left
 
 

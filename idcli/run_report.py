@@ -97,7 +97,8 @@ class RenderReport:
     problems: list[dict[str, Any]] = field(default_factory=list)
     # What the plan could not do as asked, or warns of (plan.warnings: a group photo as a selfie, ...).
     warnings: list[str] = field(default_factory=list)
-    # Each job's state in the folder before the run (job key -> new/done/stale/recoverable/modified).
+    # Each job's state in the folder before the run (SHOT_tN -> new/done/stale/recoverable/modified): by take, as
+    # two shots alike share a job key and not a state.
     states: dict[str, str] = field(default_factory=dict, repr=False)
     # Why each stale job was stale (job key -> JobState.reason): an edit, or an image missing or damaged.
     stale_reasons: dict[str, str] = field(default_factory=dict, repr=False)

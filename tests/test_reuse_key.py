@@ -249,3 +249,102 @@ def test_a_source_image_claiming_a_huge_size_is_rendered_over_not_decoded(write_
     shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
     report = _render(shots, out, engine_factory)
     assert _statuses(report) == {"b010_t1": "rendered", "b010_t2": "reused", "a020_t1": "skipped"}
+
+
+def test_the_take_a_restore_moves_aside_is_reused_as_the_dry_run_said(write_shotlist, tmp_path: Path,
+                                                                      engine_factory) -> None:
+    """Take 1 restored from superseded displaces the image another take's job is: that image, moved aside by the
+    restore, is reused (the dry run said so); it was rendered again, the dry run and the render disagreeing."""
+    shots, out, fresh = write_shotlist(SEEDS.replace("[11, 22]", "[11]")), tmp_path / "out", tmp_path / "fresh"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("seeds: [11]", "seeds: [22]"))  # take 1: seed 11's kept aside
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("seeds: [22]", "seeds: [11, 22]"))
+    dry = _render(shots, out, engine_factory, dry_run=True)
+    assert _statuses(dry) == {"a010_t1": "restored", "a010_t2": "reused", "a020_t1": "skipped"}
+    calls = len(engine_factory.calls)
+    report = _render(shots, out, engine_factory)
+    assert _statuses(report) == _statuses(dry) and engine_factory.calls[calls:] == []
+    _render(shots, fresh, engine_factory)
+    source = json.loads((out / "a010" / "a010_t2.json").read_text())["reused"]["from"]["path"]
+    assert source.startswith(".idcli/superseded/a010/a010_t1."), source
+    _same_as_a_fresh_render(out, fresh, "a010_t2", source)
+
+
+def test_a_disk_full_while_reusing_is_the_reports_error_not_a_raise(write_shotlist, tmp_path: Path, engine_factory,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a disk filling while rendering (README, "From Python"): the run keeps what it committed, counts the rest
+    failed and says why in ``report.error``, exit code 5; the reused takes were lost from the report in a raise."""
+    import errno
+    import os
+
+    from idcli.store import TMP_SUFFIX
+
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010").replace("id: a020", "id: b020"))
+    real_fdopen, images = os.fdopen, []
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:  # the second image written into the folder: disk full
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if name.startswith(str(out)) and name.endswith(TMP_SUFFIX) and ".png." in name:
+            images.append(name)
+            if len(images) == 2:
+                os.close(fd)
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    report = _render(shots, out, engine_factory)
+    monkeypatch.setattr(os, "fdopen", real_fdopen)
+    assert report.exit_code == 5 and "disk full while writing" in (report.error or ""), report.error
+    assert report.error_file == str(out / "b010" / "b010_t2.png")
+    assert _statuses(report) == {"b010_t1": "reused", "b010_t2": "failed", "b020_t1": "failed"}
+    assert _statuses(_render(shots, out, engine_factory)) == {"b010_t1": "skipped", "b010_t2": "reused",
+                                                              "b020_t1": "reused"}
+
+
+def test_a_reused_image_names_the_library_versions_that_made_its_pixels(write_shotlist, tmp_path: Path,
+                                                                         engine_factory,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Library versions are in no job key (as the device): a source rendered under another torch is reused. Its
+    record names that torch, as its ``model.device`` names the device that made the pixels; it named the reusing
+    run's (``reproduce`` lists what differs from the recorded versions when a re-render does not match)."""
+    import idcli.provenance as provenance
+    from idcli.provenance import read_png_record
+    from idcli.reproduce import reproduce
+
+    now = provenance.software_versions()
+    then = {**now, "torch": "2.0.0+cpu", "diffusers": "0.30.0"}
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    monkeypatch.setattr(provenance, "software_versions", lambda: then)
+    _render(shots, out, engine_factory)
+    monkeypatch.undo()
+    shots.write_text(shots.read_text().replace("id: a010", "id: b010"))
+    assert _statuses(_render(shots, out, engine_factory))["b010_t1"] == "reused"
+    sidecar = json.loads((out / "b010" / "b010_t1.json").read_text())
+    assert sidecar["software"] == then
+    assert read_png_record((out / "b010" / "b010_t1.png").read_bytes())["software"] == then
+    assert idcli.verify_folder(out).failed == 0
+    assert reproduce(out / "b010" / "b010_t1.json", engine_factory=engine_factory).identical
+
+
+def test_a_shot_alike_a_done_one_is_new_and_reused_in_plan_and_render(write_shotlist, tmp_path: Path,
+                                                                       engine_factory) -> None:
+    """Two shots alike share a job key; each take has its own state. A copy of a done shot listed before it was
+    read as the done one (states by job key, the later take's winning): ``plan`` called it done and named no source,
+    and ``render`` reused it but gave it the state ``done``."""
+    shots, out = write_shotlist(SEEDS), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(shots.read_text().replace(
+        "shots:\n", 'shots:\n  - {id: a005, prompt: "a lighthouse in a storm", seeds: [22]}\n'))
+    result = CliRunner().invoke(app, ["plan", str(shots), "--out", str(out), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {f"{r['shot_id']}_t{r['take']}": (r["state"], (r["reuses"] or {}).get("path"))
+            for r in json.loads(result.stdout)["jobs"]}
+    assert rows == {"a005_t1": ("new", "a010/a010_t2.png"), "a010_t1": ("done", None), "a010_t2": ("done", None),
+                    "a020_t1": ("done", None)}
+    report = _render(shots, out, engine_factory)
+    assert {f"{j.shot_id}_t{j.take}": (j.state, j.status) for j in report.jobs} == {
+        "a005_t1": ("new", "reused"), "a010_t1": ("done", "skipped"), "a010_t2": ("done", "skipped"),
+        "a020_t1": ("done", "skipped")}

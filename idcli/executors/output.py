@@ -25,11 +25,13 @@ class EncodedImage:
 
 
 def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
-                  adapter_record: dict[str, Any] | None, project: str | None = None) -> EncodedImage:
-    """PNG bytes and record of one engine result (deterministic for the same pixels and job)."""
+                  adapter_record: dict[str, Any] | None, project: str | None = None,
+                  software: dict[str, str] | None = None) -> EncodedImage:
+    """PNG bytes and record of one engine result (deterministic for the same pixels and job); ``device`` and
+    ``software`` (default: this process's library versions) are what made the pixels."""
     from ..provenance import encode_png, reproducible_record
 
-    record = reproducible_record(job, model, device, adapter_record, project=project)
+    record = reproducible_record(job, model, device, adapter_record, project=project, software=software)
     _unconditioned_without_tokens(record, result.facts)
     png = encode_png(with_plate_alpha(job, result.pixels), job, model, record)
     fusion = result.facts.get("fusion")
