@@ -132,3 +132,26 @@ def test_forced_retake_rounds_into_another_projects_folder_still_say_so(write_sh
                                  engine_factory=engine_factory)
     assert sorted((j.shot_id, j.take) for j in report.jobs) == [("face", 1), ("face", 2), ("land", 1)]
     assert report.other_project == "retake" and report.as_dict()["other_project"] == "retake"
+
+
+def test_retake_rounds_report_each_take_of_two_shots_of_the_same_content(write_shotlist, tmp_path, engine_factory,
+                                                                        monkeypatch) -> None:
+    """Two shots of the same content share each take's job key; the merged report of the rounds keeps both. It kept
+    one take per key: the shot whose take 1 it dropped looked one take short of flagged, and got 'take 2' forever."""
+    import idcli.run as run_module
+
+    rounds, render = [], run_module.render
+
+    def counted(*args, **kwargs):
+        rounds.append(kwargs.get("takes"))
+        assert len(rounds) <= 3, f"retake rounds never end: {rounds}"
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "render", counted)
+    twins = SHOTS.replace('takes: 1}\n      - {id: land, prompt: "a lighthouse", takes: 1}',
+                          'seeds: [5]}\n      - {id: twin, prompt: "{mara} on a street", seeds: [5]}')
+    report = render_with_retakes(idcli.load_shotlist(write_shotlist(twins)), tmp_path / "out", max_takes=2,
+                                 device="cpu", engine_factory=engine_factory)
+    assert rounds == [{}, {"face": 2, "twin": 2}]
+    assert sorted((j.shot_id, j.take, j.status) for j in report.jobs) == [
+        ("face", 1, "rendered"), ("face", 2, "rendered"), ("twin", 1, "rendered"), ("twin", 2, "rendered")]

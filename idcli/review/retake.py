@@ -96,12 +96,13 @@ def merge_rounds(merged: Any, report: Any) -> Any:
     earlier render any round moved to .idcli/superseded, in round order, and the other project whose folder it was."""
     if merged is None:
         return report
-    outcomes = {o.job_key: o for o in merged.jobs}
+    # By take, not job key: two shots of the same content share a key (each its own take), a blocked take has none.
+    outcomes = {(o.shot_id, o.take): o for o in merged.jobs}
     for outcome in report.jobs:
-        if outcome.job_key not in outcomes or outcome.status != "skipped":
-            outcomes[outcome.job_key] = outcome
-    order = {o.job_key: i for i, o in enumerate(report.jobs)}
-    report.jobs = sorted(outcomes.values(), key=lambda o: order.get(o.job_key, len(order)))
+        if (outcome.shot_id, outcome.take) not in outcomes or outcome.status != "skipped":
+            outcomes[outcome.shot_id, outcome.take] = outcome  # a skipped one keeps why round one rendered it
+    order = {(o.shot_id, o.take): i for i, o in enumerate(report.jobs)}
+    report.jobs = sorted(outcomes.values(), key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.stale_reasons = {**merged.stale_reasons, **report.stale_reasons}  # why round one rendered a take again
     report.stale_causes = {**merged.stale_causes, **report.stale_causes}
     report.superseded = merged.superseded + report.superseded  # superseded_total: the last round's counts all
