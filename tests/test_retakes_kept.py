@@ -155,3 +155,20 @@ def test_retake_rounds_report_each_take_of_two_shots_of_the_same_content(write_s
     assert rounds == [{}, {"face": 2, "twin": 2}]
     assert sorted((j.shot_id, j.take, j.status) for j in report.jobs) == [
         ("face", 1, "rendered"), ("face", 2, "rendered"), ("twin", 1, "rendered"), ("twin", 2, "rendered")]
+
+
+def test_a_flagged_take_put_back_from_superseded_counts_for_a_retake(write_shotlist, tmp_path, engine_factory) -> None:
+    """A take put back from .idcli/superseded (a shot edited back: ``restored``) is committed with the QA verdict of
+    its render, as a skipped one is; --retake-flagged did not count it, so its all-flagged shot got no more takes."""
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    edited = write_shotlist(SHOTS.replace("{mara} on a street", "{mara} on a bridge"), "edited.yaml")
+    idcli.render(idcli.load_shotlist(edited), out, device="cpu", engine_factory=engine_factory)
+    kept = next((out / ".idcli" / "superseded" / "face").glob("*.json"))
+    assert json.loads(kept.read_text())["qa"]["flags"]  # the kept take was flagged at its render
+    # edited back: face_t1 is put back, flagged (random weights: no face); the round adds take 2
+    report = render_with_retakes(idcli.load_shotlist(shots), out, max_takes=2, device="cpu",
+                                 engine_factory=engine_factory)
+    assert sorted((j.shot_id, j.take, j.status) for j in report.jobs) == [
+        ("face", 1, "restored"), ("face", 2, "rendered"), ("land", 1, "skipped")]

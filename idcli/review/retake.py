@@ -17,7 +17,9 @@ from ..errors import ExecutorUnavailableError, InputError, Interrupted
 from ..option_words import EachSurface, Option
 
 DEFAULT_MAX_TAKES = 6
-_COMMITTED = ("rendered", "skipped", "recovered", "reused")  # reused: QA'd as a rendered image
+# Committed with QA's verdict in its sidecar: reused is QA'd as a rendered image; restored (put back from
+# .idcli/superseded) keeps the verdict of its render, as a skipped take does. Kept (edited by hand) is not judged.
+_COMMITTED = ("rendered", "skipped", "recovered", "reused", "restored")
 
 
 def flagged_shots(report: Any) -> dict[str, int]:
