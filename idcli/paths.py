@@ -7,11 +7,18 @@ import os
 import stat
 from pathlib import Path
 
+# Each IDCLI_HOME value as first read in this process, made absolute against the folder it was read in.
+_HOMES: dict[str, Path] = {}
+
 
 def state_dir() -> Path:
-    """``$IDCLI_HOME``, else ``$XDG_CACHE_HOME/idcli``, else ``~/.cache/idcli``."""
+    """``$IDCLI_HOME``, else ``$XDG_CACHE_HOME/idcli``, else ``~/.cache/idcli``. A relative ``IDCLI_HOME`` is made
+    absolute once, against the current folder the first time it is read in the process: resolved at each use, a host
+    that changes folder between calls (a pipeline's per-shot ``os.chdir``) used a cache in each folder."""
     if home := os.environ.get("IDCLI_HOME"):
-        return Path(home).expanduser()
+        if (found := _HOMES.get(home)) is None:
+            found = _HOMES.setdefault(home, absolute(Path(home).expanduser()))
+        return found
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "idcli"
 

@@ -20,17 +20,18 @@ if TYPE_CHECKING:
     from .shotlist import LoadedShotList
 
 
-def job_states(plan: Plan, out_dir: Path) -> dict[str, Any]:
-    """Each job's state in an output folder (read only), by take (``SHOT_tN``)."""
+def job_states(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
+    """Each job's state in an output folder (read only), by take (shot id, take)."""
     return states_and_causes(plan, out_dir)[0]
 
 
 def states_and_causes(plan: Plan, out_dir: Path, keys: dict[str, str | None] | None = None
-                      ) -> tuple[dict[str, Any], dict[str, str]]:
+                      ) -> tuple[dict[tuple[str, int], Any], dict[tuple[str, int], str]]:
     """Each job's state in an output folder, and what changed, in words, for each job stale because its key changed
-    where its sidecar can say (idcli/stale_causes.py); both by take (``SHOT_tN``): two shots alike share a job key,
-    not a state. Each sidecar is read once, by the state, and not kept once its cause is told: a film whose every shot
-    changed would hold all its sidecars. ``keys``, when given, gets the key recorded at each job's image path
+    ((shot id, take) -> cause) where its sidecar can say (idcli/stale_causes.py). By take, not job key: two shots of
+    the same content share a key, yet each take has its own image, one done while the other's is missing. Each
+    sidecar is read once, by the state, and not kept once its cause is told: a film whose every shot changed would
+    hold all its sidecars. ``keys``, when given, gets the key recorded at each job's image path
     (``reuse.recorded_key``)."""
     from dataclasses import replace
 
@@ -40,12 +41,13 @@ def states_and_causes(plan: Plan, out_dir: Path, keys: dict[str, str | None] | N
     store = OutputStore(out_dir)
     states, causes = {}, {}
     for job in plan.jobs:
+        take = (job.shot_id, job.take)
         state = store.state(job)
         if keys is not None:
             keys[job.image_relpath] = recorded_key(job, state)
         if (cause := edited_cause(job, state, plan.model)) is not None:
-            causes[job.stem] = cause
-        states[job.stem] = replace(state, sidecar=None) if state.sidecar is not None else state
+            causes[take] = cause
+        states[take] = replace(state, sidecar=None) if state.sidecar is not None else state
     return states, causes
 
 
@@ -64,14 +66,14 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
     rows = []
     for job in plan.jobs:
         r = job.request
-        state = states[job.stem]
+        state, take = states[job.shot_id, job.take], (job.shot_id, job.take)
         rows.append({"job_key": job.key, "shot_id": job.shot_id, "take": job.take, "seed": r.seed,
                      "subject": job.subject, "characters": list(job.characters), "method": r.method,
                      "conditioning": list(job.conditioning),
                      "size": {"width": r.width, "height": r.height},
                      "sampler": {"name": r.sampler, "steps": r.steps, "guidance": r.guidance},
                      "group": job.group, "state": state.status, "reason": state.reason or None,  # as in render
-                     "cause": causes.get(job.stem),  # what changed since its sidecar (idcli/stale_causes.py)
+                     "cause": causes.get(take),  # what changed since its sidecar (idcli/stale_causes.py)
                      "image": OutputFile.of(out, job.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),
                      # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
@@ -93,7 +95,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
     from .superseded import kept_versions_by_take, list_superseded
 
     # The takes a render (without --save-masks) makes of an image of the same job already in the folder.
-    rendered = [job for job in plan.jobs if states[job.stem].status in ("new", "stale")]
+    rendered = [job for job in plan.jobs if states[job.shot_id, job.take].status in ("new", "stale")]
     orphans = find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
                                  *((b.shot_id, b.take) for b in plan.blocked)])
     reusing = reuse_plan(out, rendered, kept_versions_by_take(out), plan.adapter, known,

@@ -4,6 +4,8 @@
 writes. The type checks answered them in general words ("a whole number or a list is expected here ... write a whole
 number without quotes", "a list is expected here, not fields"), which say neither how faces are counted nor that the
 list goes by the prompt's order. Here they are answered with both, and, for faces given by name, the list to write.
+A word with no list (``plate_faces: left``) is answered so too (the general hint, ``[left]``, fails again), and a box
+of other than 4 numbers says what the 4 are.
 """
 
 from __future__ import annotations
@@ -15,21 +17,36 @@ from .yamlsafe import PathKey
 
 COUNTED = ("faces are counted from the left, from 0; without plate_faces the characters take the faces left to "
            "right, in the prompt's order; 'idcli plan' lists which face each character takes")
+BOX = ("x, y: its top-left corner, w, h: its width and height, in plate pixels; or give a detected face's index, 0 "
+       "for the leftmost face")
 
 
 def plate_faces_words(loc: PathKey, value: Any, data: Any) -> tuple[str, str] | None:
-    """Message and hint for ``plate_faces`` (at ``loc`` in the document ``data``) written as words or by name;
-    None for anything else, which the general words answer."""
+    """Message and hint for ``plate_faces`` (at ``loc`` in the document ``data``) written as words or by name, or
+    a box of other than 4 numbers; None for anything else, which the general words answer."""
+    if len(loc) == 4 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, list) and len(value) != 4:
+        # 'the list has 3 items (give at least 4 items)' said nothing of what the 4 numbers are
+        return f"a plate face box has 4 numbers, [x, y, w, h], not {len(value) or 'none'}", BOX
     if len(loc) == 4 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, str):
         if _number_text(value):
             return None  # a quoted number: the general hint says to write it without quotes
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return (f"'{shown}' is not a plate face: give a detected face's index (0 is the leftmost face) or a box "
-                "[x, y, w, h]", COUNTED)
+        return (f"'{_shown(value)}' is not a plate face: give a detected face's index (0 is the leftmost face) or a "
+                "box [x, y, w, h]", COUNTED)
+    if len(loc) == 3 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, str):
+        if _number_text(value):
+            return None  # plate_faces: '1': the general hint's list, plate_faces: [1], is right
+        # plate_faces: left -- the general hint's list, plate_faces: [left], fails again
+        return (f"a list is expected here, not the text '{_shown(value)}', and '{_shown(value)}' is not a plate "
+                "face: give a list of one detected face's index (0 is the leftmost face) or box [x, y, w, h] per "
+                "character, as plate_faces: [0]", COUNTED)
     if len(loc) == 3 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, dict):
         return ("a list is expected here, not fields (a mapping): plate_faces gives one face per character in the "
                 "order the prompt names them, not by name", _by_name_hint(value, _prompt(data, loc[1])))
     return None
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 40 else value[:37] + "..."
 
 
 def _number_text(value: str) -> bool:

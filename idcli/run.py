@@ -22,7 +22,7 @@ from .paths import absolute
 from .plan import Job, Plan
 from .planning import plan_shotlist
 from .reuse import recorded_key
-from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress
+from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress, TakeState
 from .run_signing import note_unsigned, signer_for
 from .runtime import Runtime
 from .shotlist import LoadedShotList
@@ -156,9 +156,10 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     report.executor = {"name": "local" if backend is None else backend.name}
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
+        state = report.states.get((job.shot_id, job.take), TakeState(before))
         return JobOutcome(job.key, job.shot_id, job.take, job.request.seed, job.group, status,
                           OutputFile.of(out, job.image_relpath), OutputFile.of(out, job.sidecar_relpath), error,
-                          report.states.get(job.stem, before))
+                          *state)
 
     from .orphans import shotlist_takes
     from .superseded import count_superseded, kept_versions_by_take
@@ -302,11 +303,14 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         known: dict[str, str | None] = {}  # the key at each job's image path, for finding reusable images
         for job in plan.jobs:
             state = store.state(job)
-            report.states[job.stem] = state.status  # by take: two shots alike share a job key
             known[job.image_relpath] = recorded_key(job, state)
-            if state.status == "stale":
+            stale = state.status == "stale"
+            cause = edited_cause(job, state, plan.model) if stale else None
+            # By take: a take of the same content as another (the same job key) has its own image and state.
+            report.states[job.shot_id, job.take] = TakeState(state.status, state.reason if stale else None, cause)
+            if stale:
                 report.stale_reasons[job.key] = state.reason
-                if (cause := edited_cause(job, state, plan.model)) is not None:
+                if cause is not None:
                     report.stale_causes[job.key] = cause
             if force and state.status in ("done", "recoverable", "modified"):
                 state = type(state)("stale", "--force")
@@ -399,7 +403,7 @@ def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, l
             left.append(job)
             continue
         note_commit(sources, store.root, job, store.superseded[moved:])
-        report.jobs.append(outcome(job, "reused", report.states.get(job.stem, "new")))
+        report.jobs.append(outcome(job, "reused", "new"))
     return left
 
 

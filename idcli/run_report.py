@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .paths import absolute
 
@@ -47,6 +47,8 @@ class JobOutcome:
     sidecar: OutputFile
     error: str | None = None
     state: str = ""  # the job's state in the folder before this run: new, done, stale, recoverable
+    reason: str | None = None  # why it was stale (JobState.reason): an edit, or its image missing or damaged
+    cause: str | None = None  # what changed since its sidecar, in words (idcli/stale_causes.py), where it can say
 
     @property
     def key(self) -> str | None:
@@ -57,7 +59,17 @@ class JobOutcome:
         return {"job_key": self.job_key, "shot_id": self.shot_id, "take": self.take, "seed": self.seed,
                 "group": self.group, "state": self.state, "status": self.status, "image": self.image.as_dict(),
                 "sidecar": self.sidecar.as_dict(),
-                "error": None if self.error is None else {"message": self.error}}
+                "error": None if self.error is None else {"message": self.error},
+                # reason: why a job was stale (as plan --json's), what the human "rendered again" note says per take
+                "reason": self.reason, "cause": self.cause}
+
+
+class TakeState(NamedTuple):
+    """A take's state in the output folder before a run, and for a stale one its reason and cause (JobOutcome's)."""
+
+    status: str
+    reason: str | None = None
+    cause: str | None = None
 
 
 # What ``RenderReport.counts`` counts, in this order.
@@ -97,9 +109,9 @@ class RenderReport:
     problems: list[dict[str, Any]] = field(default_factory=list)
     # What the plan could not do as asked, or warns of (plan.warnings: a group photo as a selfie, ...).
     warnings: list[str] = field(default_factory=list)
-    # Each job's state in the folder before the run (SHOT_tN -> new/done/stale/recoverable/modified): by take, as
-    # two shots alike share a job key and not a state.
-    states: dict[str, str] = field(default_factory=dict, repr=False)
+    # Each take's state in the folder before the run ((shot id, take) -> new/done/stale/recoverable/modified, and
+    # why when stale). By take, not job key: two shots of the same content share a key, each with its own image.
+    states: dict[tuple[str, int], TakeState] = field(default_factory=dict, repr=False)
     # Why each stale job was stale (job key -> JobState.reason): an edit, or an image missing or damaged.
     stale_reasons: dict[str, str] = field(default_factory=dict, repr=False)
     # What changed since its sidecar, in words, per job stale for an edit (job key -> idcli/stale_causes.py's
@@ -157,9 +169,7 @@ class RenderReport:
             "batch_sizes": self.batch_sizes,
             "executor": self.executor,
             "model": self.model,
-            # reason: why a job was stale (as plan --json's), what the human "rendered again" note says per take
-            "jobs": [{**j.as_dict(), "reason": self.stale_reasons.get(j.job_key or ""),
-                      "cause": self.stale_causes.get(j.job_key or "")} for j in self.jobs],
+            "jobs": [j.as_dict() for j in self.jobs],
             "problems": self.problems,
             "orphans": self.orphans,
             "superseded": self.superseded,

@@ -55,6 +55,8 @@ def number_hint(kind: str, loc: PathKey, value: Any, raw: str | None) -> str:
         return _text_number_hint(kind, key, value)
     if kind == "int_type" and isinstance(value, float) and value.is_integer():
         return f"write a whole number: {key}: {int(value)}" if key else "write a whole number"
+    if kind == "int_type" and isinstance(value, float) and math.isfinite(value):  # 10.5: no quotes to drop
+        return _no_decimal_part(key, value)
     return ""
 
 
@@ -99,7 +101,12 @@ def _comma_in_whole_number(key: str | None, text: str) -> str:
     whole, _, part = text.partition(",")
     if len(part) == 3:
         return f"write the number without a thousands separator: {_keyed(key, whole + part)}"
-    low = math.floor(float(f"{whole}.{part}"))
+    return _no_decimal_part(key, float(f"{whole}.{part}"))
+
+
+def _no_decimal_part(key: str | None, number: float) -> str:
+    """The whole numbers either side of ``number``, for a whole-number field given a fraction."""
+    low = math.floor(number)
     return f"a whole number has no decimal part: {_keyed(key, str(low))} or {_keyed(key, str(low + 1))}"
 
 

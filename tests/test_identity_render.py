@@ -104,6 +104,27 @@ def test_selfies_are_encoded_once_and_reencoding_changes_nothing(write_shotlist,
     assert [j.key for j in plan1.jobs] == [j.key for j in plan2.jobs] == [j.key for j in plan3.jobs]
 
 
+def test_a_relative_idcli_home_is_one_cache_when_the_host_changes_folder(write_shotlist, tmp_path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative IDCLI_HOME is made absolute once, against the folder it was first read in: a pipeline that changes
+    folder per shot (os.chdir) kept a cache in each folder, and encoded the same selfies again in each."""
+    from idcli.paths import state_dir
+
+    path = write_shotlist(SHOTS)
+    first, second = tmp_path / "shot1", tmp_path / "shot2"
+    first.mkdir(), second.mkdir()
+    monkeypatch.setenv("IDCLI_HOME", "relative-home")
+    monkeypatch.chdir(first)
+    encoded: list[str] = []
+    idcli.plan_shotlist(idcli.load_shotlist(path), device="cpu", on_encode=encoded.append)
+    assert sorted(encoded) == ["mara", "theo"] and state_dir() == first / "relative-home"
+    monkeypatch.chdir(second)
+    idcli.plan_shotlist(idcli.load_shotlist(path), device="cpu", on_encode=encoded.append)
+    assert sorted(encoded) == ["mara", "theo"], "the second folder encoded again"
+    assert state_dir() == first / "relative-home" and not (second / "relative-home").exists()
+    assert any((first / "relative-home" / "identities").iterdir())
+
+
 def test_changing_a_selfie_rerenders_exactly_that_characters_shots(write_shotlist, tmp_path, selfies,
                                                                     engine_factory) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "out"

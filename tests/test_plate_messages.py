@@ -77,3 +77,34 @@ def test_plate_faces_written_by_character_name_give_the_list_in_the_prompts_orde
     # Names the prompt does not hold: the general form only.
     said = _validate(write_shotlist, tmp_path, '"{mara} and {theo} before a window"', "{mara: 0, ines: 1}")
     assert "in the order the prompt names them" in said and "plate_faces: [a, b]" in said, said
+
+
+def test_a_box_of_the_wrong_length_says_a_box_is_x_y_w_h(write_shotlist, tmp_path: Path) -> None:
+    # '[[10, 20, 30]]' said "the list has 3 items (give at least 4 items)": nothing of what the 4 numbers are.
+    prompt = '"{mara} and {theo} before a window"'
+    said = _validate(write_shotlist, tmp_path, prompt, "[[10, 20, 30], 0]")
+    assert ("shots[0].plate_faces[0]: a plate face box has 4 numbers, [x, y, w, h], not 3 (x, y: its top-left "
+            "corner, w, h: its width and height, in plate pixels; or give a detected face's index, 0 for the "
+            "leftmost face)") in said, said
+    assert "give at least 4 items" not in said
+    assert "has 4 numbers, [x, y, w, h], not 5" in _validate(write_shotlist, tmp_path, prompt, "[[1, 2, 3, 4, 5], 0]")
+    assert "has 4 numbers, [x, y, w, h], not none" in _validate(write_shotlist, tmp_path, prompt, "[[], 0]")
+
+
+def test_a_box_number_with_a_decimal_part_is_not_told_to_drop_quotes(write_shotlist, tmp_path: Path) -> None:
+    # '[10.5, 20, 30, 40]' was told "write a whole number without quotes", though it had none.
+    said = _validate(write_shotlist, tmp_path, '"{mara} and {theo} before a window"', "[[10.5, 20, 30, 40], 0]")
+    assert ("shots[0].plate_faces[0][0]: a whole number is expected here, not the number 10.5 (a whole number has "
+            "no decimal part: 10 or 11)") in said, said
+    assert "quotes" not in said
+
+
+def test_plate_faces_written_as_one_word_is_not_told_to_write_it_in_a_list(write_shotlist, tmp_path: Path) -> None:
+    # 'plate_faces: left' suggested 'plate_faces: [left]', which fails again ('left' is not a plate face).
+    said = _validate(write_shotlist, tmp_path, '"{mara} before a window"', "left")
+    assert ("shots[0].plate_faces: a list is expected here, not the text 'left', and 'left' is not a plate face: "
+            "give a list of one detected face's index (0 is the leftmost face) or box [x, y, w, h] per character, "
+            "as plate_faces: [0]") in said, said
+    assert "faces are counted from the left" in said and "[left]" not in said
+    # A number written as text keeps the general answer, whose list is right: plate_faces: [1]
+    assert "plate_faces: [1]" in _validate(write_shotlist, tmp_path, '"{mara} before a window"', "'1'")

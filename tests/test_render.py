@@ -92,7 +92,7 @@ def test_editing_one_shot_rerenders_only_its_jobs(write_shotlist, tmp_path, engi
     from idcli.plan_document import job_states
 
     states = job_states(plan, out)
-    assert {j.shot_id for j in plan.jobs if states[j.stem].status == "stale"} == {"sh020"}
+    assert {j.shot_id for j in plan.jobs if states[j.shot_id, j.take].status == "stale"} == {"sh020"}
     report = render_on_cpu(path, out, engine_factory)
     assert sorted((o.shot_id, o.take) for o in report.jobs if o.status == "rendered") == [
         ("sh020", 1), ("sh020", 2), ("sh020", 3)]

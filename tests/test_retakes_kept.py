@@ -132,3 +132,43 @@ def test_forced_retake_rounds_into_another_projects_folder_still_say_so(write_sh
                                  engine_factory=engine_factory)
     assert sorted((j.shot_id, j.take) for j in report.jobs) == [("face", 1), ("face", 2), ("land", 1)]
     assert report.other_project == "retake" and report.as_dict()["other_project"] == "retake"
+
+
+def test_retake_rounds_report_each_take_of_two_shots_of_the_same_content(write_shotlist, tmp_path, engine_factory,
+                                                                        monkeypatch) -> None:
+    """Two shots of the same content share each take's job key; the merged report of the rounds keeps both. It kept
+    one take per key: the shot whose take 1 it dropped looked one take short of flagged, and got 'take 2' forever."""
+    import idcli.run as run_module
+
+    rounds, render = [], run_module.render
+
+    def counted(*args, **kwargs):
+        rounds.append(kwargs.get("takes"))
+        assert len(rounds) <= 3, f"retake rounds never end: {rounds}"
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "render", counted)
+    twins = SHOTS.replace('takes: 1}\n      - {id: land, prompt: "a lighthouse", takes: 1}',
+                          'seeds: [5]}\n      - {id: twin, prompt: "{mara} on a street", seeds: [5]}')
+    report = render_with_retakes(idcli.load_shotlist(write_shotlist(twins)), tmp_path / "out", max_takes=2,
+                                 device="cpu", engine_factory=engine_factory)
+    assert rounds == [{}, {"face": 2, "twin": 2}]
+    assert sorted((j.shot_id, j.take, j.status) for j in report.jobs) == [
+        ("face", 1, "rendered"), ("face", 2, "rendered"), ("twin", 1, "rendered"), ("twin", 2, "rendered")]
+
+
+def test_a_flagged_take_put_back_from_superseded_counts_for_a_retake(write_shotlist, tmp_path, engine_factory) -> None:
+    """A take put back from .idcli/superseded (a shot edited back: ``restored``) is committed with the QA verdict of
+    its render, as a skipped one is; --retake-flagged did not count it, so its all-flagged shot got no more takes."""
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    edited = write_shotlist(SHOTS.replace("{mara} on a street", "{mara} on a bridge"), "edited.yaml")
+    idcli.render(idcli.load_shotlist(edited), out, device="cpu", engine_factory=engine_factory)
+    kept = next((out / ".idcli" / "superseded" / "face").glob("*.json"))
+    assert json.loads(kept.read_text())["qa"]["flags"]  # the kept take was flagged at its render
+    # edited back: face_t1 is put back, flagged (random weights: no face); the round adds take 2
+    report = render_with_retakes(idcli.load_shotlist(shots), out, max_takes=2, device="cpu",
+                                 engine_factory=engine_factory)
+    assert sorted((j.shot_id, j.take, j.status) for j in report.jobs) == [
+        ("face", 1, "restored"), ("face", 2, "rendered"), ("land", 1, "skipped")]

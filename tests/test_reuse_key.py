@@ -348,3 +348,33 @@ def test_a_shot_alike_a_done_one_is_new_and_reused_in_plan_and_render(write_shot
     assert {f"{j.shot_id}_t{j.take}": (j.state, j.status) for j in report.jobs} == {
         "a005_t1": ("new", "reused"), "a010_t1": ("done", "skipped"), "a010_t2": ("done", "skipped"),
         "a020_t1": ("done", "skipped")}
+TWINS = """\
+    version: 1
+    project: twins
+    model: {preset: tiny-sd}
+    defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+    shots:
+      - {id: a010, prompt: "a lighthouse in a storm", seeds: [11]}
+      - {id: a020, prompt: "a lighthouse in a storm", seeds: [11]}
+    """
+
+
+@pytest.mark.parametrize("missing", ["a010", "a020"])
+def test_two_takes_of_one_job_key_each_have_their_own_state(write_shotlist, tmp_path: Path, engine_factory,
+                                                            missing: str) -> None:
+    """Two shots of the same content share a job key, but each is its own take with its own image: one done and the
+    other's image missing, plan and render say each take's own state and reason, not the other's."""
+    shots, out = write_shotlist(TWINS), tmp_path / "out"
+    first = _render(shots, out, engine_factory)
+    assert len({j.job_key for j in first.jobs}) == 1 and first.rendered == 2
+    (out / missing / f"{missing}_t1.png").unlink()
+    other = "a020" if missing == "a010" else "a010"
+    want = {f"{missing}_t1": ("stale", "the image is missing"), f"{other}_t1": ("done", None)}
+    planned = CliRunner().invoke(app, ["plan", str(shots), "--out", str(out), "--device", "cpu", "--json"])
+    assert planned.exit_code == 0, planned.output
+    rows = json.loads(planned.stdout)["jobs"]
+    assert {f"{r['shot_id']}_t{r['take']}": (r["state"], r["reason"]) for r in rows} == want
+    assert json.loads(planned.stdout)["counts"]["done"] == 1
+    report = _render(shots, out, engine_factory).as_dict()
+    assert {f"{j['shot_id']}_t{j['take']}": (j["state"], j["reason"]) for j in report["jobs"]} == want
+    assert _statuses(_render(shots, out, engine_factory)) == {"a010_t1": "skipped", "a020_t1": "skipped"}

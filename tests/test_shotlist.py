@@ -704,6 +704,8 @@ def test_a_decimal_comma_is_answered_with_the_same_number_and_a_point(folder: Pa
         ("takes: 2,5", "a whole number has no decimal part: takes: 2 or takes: 3"),
         ("steps: 1,000", "write the number without a thousands separator: steps: 1000"),
         ("steps: 30,0", "a whole number has no decimal part: steps: 30 or steps: 31"),
+        # A decimal point: no quotes to drop, though the hint said to write it without them.
+        ("steps: 12.5", "a whole number has no decimal part: steps: 12 or steps: 13"),
     ],
 )
 def test_a_comma_in_a_whole_number_is_answered_with_the_whole_numbers_it_may_mean(folder: Path, line: str,

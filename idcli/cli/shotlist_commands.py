@@ -518,10 +518,9 @@ def render(
                 print_note(f"--save-masks writes the masks of the images rendered in this run; {maskless} "
                            "done image(s) were skipped and got none (idcli render --force --only SHOT --save-masks "
                            "renders one again)")
-            rendered_again = {f"{o.shot_id}_t{o.take}": report.stale_reasons.get(o.job_key, "") for o in report.jobs
+            rendered_again = {f"{o.shot_id}_t{o.take}": o.reason or "" for o in report.jobs
                               if o.status == "rendered" and o.state == "stale"}
-            causes = {f"{o.shot_id}_t{o.take}": report.stale_causes[o.job_key] for o in report.jobs
-                      if o.job_key in report.stale_causes}
+            causes = {f"{o.shot_id}_t{o.take}": o.cause for o in report.jobs if o.cause is not None}
             for line in rerender_notes(rendered_again, "rendered again", causes,
                                        _takes_per_shot(report.jobs), folder) if not dry_run else []:
                 print_note(line)

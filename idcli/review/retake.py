@@ -17,7 +17,9 @@ from ..errors import ExecutorUnavailableError, InputError, Interrupted
 from ..option_words import EachSurface, Option
 
 DEFAULT_MAX_TAKES = 6
-_COMMITTED = ("rendered", "skipped", "recovered", "reused")  # reused: QA'd as a rendered image
+# Committed with QA's verdict in its sidecar: reused is QA'd as a rendered image; restored (put back from
+# .idcli/superseded) keeps the verdict of its render, as a skipped take does. Kept (edited by hand) is not judged.
+_COMMITTED = ("rendered", "skipped", "recovered", "reused", "restored")
 
 
 def flagged_shots(report: Any) -> dict[str, int]:
@@ -96,12 +98,13 @@ def merge_rounds(merged: Any, report: Any) -> Any:
     earlier render any round moved to .idcli/superseded, in round order, and the other project whose folder it was."""
     if merged is None:
         return report
-    outcomes = {o.job_key: o for o in merged.jobs}
+    # By take, not job key: two shots of the same content share a key (each its own take), a blocked take has none.
+    outcomes = {(o.shot_id, o.take): o for o in merged.jobs}
     for outcome in report.jobs:
-        if outcome.job_key not in outcomes or outcome.status != "skipped":
-            outcomes[outcome.job_key] = outcome
-    order = {o.job_key: i for i, o in enumerate(report.jobs)}
-    report.jobs = sorted(outcomes.values(), key=lambda o: order.get(o.job_key, len(order)))
+        if (outcome.shot_id, outcome.take) not in outcomes or outcome.status != "skipped":
+            outcomes[outcome.shot_id, outcome.take] = outcome  # a skipped one keeps why round one rendered it
+    order = {(o.shot_id, o.take): i for i, o in enumerate(report.jobs)}
+    report.jobs = sorted(outcomes.values(), key=lambda o: order.get((o.shot_id, o.take), len(order)))
     report.stale_reasons = {**merged.stale_reasons, **report.stale_reasons}  # why round one rendered a take again
     report.stale_causes = {**merged.stale_causes, **report.stale_causes}
     report.superseded = merged.superseded + report.superseded  # superseded_total: the last round's counts all
