@@ -12,15 +12,18 @@ _HOMES: dict[str, Path] = {}
 
 
 def state_dir() -> Path:
-    """``$IDCLI_HOME``, else ``$XDG_CACHE_HOME/idcli``, else ``~/.cache/idcli``. A relative ``IDCLI_HOME`` is made
-    absolute once, against the current folder the first time it is read in the process: resolved at each use, a host
-    that changes folder between calls (a pipeline's per-shot ``os.chdir``) used a cache in each folder."""
+    """``$IDCLI_HOME``, else ``$XDG_CACHE_HOME/idcli`` (when absolute), else ``~/.cache/idcli``. A relative
+    ``IDCLI_HOME`` is made absolute once, against the current folder the first time it is read in the process:
+    resolved at each use, a host that changes folder between calls (a pipeline's per-shot ``os.chdir``) used a cache
+    in each folder."""
     if home := os.environ.get("IDCLI_HOME"):
         if (found := _HOMES.get(home)) is None:
             found = _HOMES.setdefault(home, absolute(Path(home).expanduser()))
         return found
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "idcli"
+    # The XDG Base Directory spec: a relative XDG_CACHE_HOME is invalid and ignored (read against each use's
+    # current folder, it gave a cache per folder).
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "idcli"
 
 
 def cache_note(path: str | os.PathLike[str] | None) -> str:

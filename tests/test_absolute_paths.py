@@ -87,3 +87,17 @@ def test_documents_and_sidecars_record_paths_without_dot_dot(project: Path) -> N
     ((selfie,),) = [identity["selfie_files"] for identity in sidecar["identity"]]
     assert selfie["path"] == "cast/../selfies/mara_1.jpg"  # as the shot list gives it
     assert selfie["abs_path"] == str(project / "selfies" / "mara_1.jpg")
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_spec_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The XDG Base Directory spec: a relative path in XDG_CACHE_HOME is invalid and ignored (~/.cache then). idcli
+    used it, against whatever folder the process was in at each use: a cache per folder."""
+    from idcli.paths import state_dir
+
+    monkeypatch.delenv("IDCLI_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", "cache")
+    assert state_dir() == tmp_path / "home" / ".cache" / "idcli"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert state_dir() == tmp_path / "xdg" / "idcli"
