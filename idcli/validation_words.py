@@ -34,7 +34,8 @@ def shape_problem(kind: str, loc: PathKey, err: Any) -> tuple[str, str]:
         held = "the list is empty" if not actual else f"the list has {actual} item{'s' if actual != 1 else ''}"
         return held, f"give at least {least} item{'s' if least != 1 else ''}"
     if kind == "list_type":
-        if isinstance(value, str) and isinstance(key, str):
+        # One item given bare (`seeds: 7`, `selfies: mara.jpg`): the one-item list is what was meant.
+        if isinstance(value, str | int) and not isinstance(value, bool) and isinstance(key, str):
             return (f"a list is expected here, not {written(value)}",
                     f"write a list, even of one item: {key}: [{value}]")
         return (f"a list is expected here, not {written(value)}",

@@ -613,6 +613,13 @@ def test_bad_seeds(folder: Path, seeds: str, at: str, field: str, fragment: str)
     rejected(folder, in_shot0(f"seeds: {seeds}"), at, field, fragment)
 
 
+@pytest.mark.parametrize(("given", "written"), [("seeds: 7", "seeds: [7]"), ("seeds: 0", "seeds: [0]")])
+def test_one_seed_given_bare_is_answered_with_the_list_to_write(folder: Path, given: str, written: str) -> None:
+    # It said "one '- ' item per line below 'seeds:', or seeds: [a, b]": the one-item list is what was meant.
+    rejected(folder, in_shot0(given), f"seeds: ^{given[7:]}", "shots[0].seeds", "a list is expected here, not the "
+             "number", f"write a list, even of one item: {written}")
+
+
 def test_seed_bounds_accepted(folder: Path) -> None:
     doc = accepted(folder, in_shot0("seeds: [0, 4294967295]"))
     assert doc.shots[0].seeds == [0, 2**32 - 1]
