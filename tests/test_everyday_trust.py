@@ -582,7 +582,8 @@ def test_render_only_other_shots_does_not_report_an_unusable_character_as_failin
      "one 'field: value' per indented line"),
     ("shots:\n", (4, 7), "a list is expected here, not nothing", "one '- ' item per line"),
     ("characters:\n  mara: {selfies: [selfies/mara_1.jpg]}\nshots:\n  - id: a\n    prompt: \"{mara}\"\n"
-     "    plate: plate.png\n    plate_faces: [[90, 200, 140]]\n", (10, 19), "the list has 3 items", "at least 4 items"),
+     "    plate: plate.png\n    plate_faces: [[90, 200, 140]]\n", (10, 19),
+     "a plate face box has 4 numbers, [x, y, w, h], not 3", "x, y: its top-left corner"),
 ])
 def test_shapes_said_in_plain_words(write_shotlist, text: str, where: tuple[int, int], words: str, fix: str) -> None:
     path = write_shotlist("version: 1\nproject: shapes\nmodel: {preset: tiny-sd}\n" + text)
