@@ -179,7 +179,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         if out.is_dir():
             report.orphans = find_orphans(out, all_takes)
             report.superseded_total = count_superseded(out)
-        reusing = _reused_in_dry_run(plan, out, rows, force, save_masks, known, report.orphans)
+        reusing = _reused_in_dry_run(plan, out, rows, force, save_masks, known, report.orphans, kept_takes)
         for job, status, before in rows:
             report.jobs.append(outcome(job, "reused" if job.stem in reusing else status, before))
         _report_blocked(plan, report, out)
@@ -226,16 +226,17 @@ def _dry_run_status(out: Path, job: Job, state: Any, force: bool,
 
 
 def _reused_in_dry_run(plan: Plan, out: Path, rows: list[tuple[Job, str, str]], force: bool, save_masks: bool,
-                       known: dict[str, str | None], orphans: list[dict[str, Any]]) -> set[str]:
+                       known: dict[str, str | None], orphans: list[dict[str, Any]],
+                       kept_takes: Callable[[], dict[str, list[Any]]]) -> set[str]:
     """The takes a render would make of an image of the same job already in the folder (idcli/reuse.py), as
-    ``plan`` names them: of the jobs a dry run calls pending, those not recoverable (recovered from their own PNG)."""
-    candidates = [job for job, status, before in rows if status == "pending" and before != "recoverable"]
+    ``plan`` names them: of the jobs a dry run calls pending (``_dry_run_status``). ``kept_takes``: superseded/ as
+    the dry run listed it once."""
+    candidates = [job for job, status, _before in rows if status == "pending"]
     if force or not candidates or not out.is_dir():
         return set()
     from .reuse import reuse_plan
-    from .superseded import kept_versions_by_take
 
-    return set(reuse_plan(out, candidates, kept_versions_by_take(out), plan.adapter, known,
+    return set(reuse_plan(out, candidates, kept_takes(), plan.adapter, known,
                           [orphan["image"]["path"] for orphan in orphans], save_masks))
 
 
@@ -376,8 +377,9 @@ def _stopped_by_folder(report: RenderReport, exc: OutputError, pending: list[Job
     """The folder cannot take more (disk full, permissions) while committing ``pending`` (reused or rendered): the
     run stops; the error is the report's, not raised, and the jobs not committed count as failed."""
     report.error, report.error_exit_code, report.error_file = str(exc), exc.exit_code, exc.file
-    seen = {o.job_key for o in report.jobs}
-    report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending if job.key not in seen)
+    seen = {(o.shot_id, o.take) for o in report.jobs}  # by take: two shots alike share a job key
+    report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending
+                       if (job.shot_id, job.take) not in seen)
 
 
 def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, list[Any]],

@@ -378,3 +378,32 @@ def test_two_takes_of_one_job_key_each_have_their_own_state(write_shotlist, tmp_
     report = _render(shots, out, engine_factory).as_dict()
     assert {f"{j['shot_id']}_t{j['take']}": (j["state"], j["reason"]) for j in report["jobs"]} == want
     assert _statuses(_render(shots, out, engine_factory)) == {"a010_t1": "skipped", "a020_t1": "skipped"}
+
+
+def test_a_disk_full_reports_every_take_of_two_shots_alike(write_shotlist, tmp_path: Path, engine_factory,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two shots of the same content share a job key: when the disk filled after the first was committed, the rest
+    were counted failed by job key, and the second, whose key the first's outcome held, was in no outcome at all."""
+    import errno
+    import os
+
+    from idcli.store import TMP_SUFFIX
+
+    shots = write_shotlist(SEEDS.replace("seeds: [11, 22]", "seeds: [11]").replace(
+        '      - {id: a020, prompt: "{mara} in a bar at night", seeds: [5]}',
+        '      - {id: a020, prompt: "a lighthouse in a storm", seeds: [11]}'))
+    out, real_fdopen, images = tmp_path / "out", os.fdopen, []
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:  # the second image written into the folder: disk full
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if name.startswith(str(out)) and name.endswith(TMP_SUFFIX) and ".png." in name:
+            images.append(name)
+            if len(images) == 2:
+                os.close(fd)
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    report = _render(shots, out, engine_factory)
+    assert report.exit_code == 5, report.error
+    assert _statuses(report) == {"a010_t1": "rendered", "a020_t1": "failed"}
