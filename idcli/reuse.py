@@ -24,9 +24,8 @@ from typing import Any
 from . import safeio
 from .hashing import sha256_bytes
 from .plan import Job
+from .store import MAX_IMAGE_BYTES
 from .superseded import SupersededVersion, read_sidecar_file
-
-MAX_IMAGE_BYTES = 256 * 1024 * 1024  # as the store's: nothing idcli writes is larger
 
 
 @dataclass(frozen=True)
