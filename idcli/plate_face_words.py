@@ -24,22 +24,23 @@ BOX = ("x, y: its top-left corner, w, h: its width and height, in plate pixels; 
 def plate_faces_words(loc: PathKey, value: Any, data: Any) -> tuple[str, str] | None:
     """Message and hint for ``plate_faces`` (at ``loc`` in the document ``data``) written as words or by name, or
     a box of other than 4 numbers; None for anything else, which the general words answer."""
-    if len(loc) == 4 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, list) and len(value) != 4:
+    if len(loc) not in (3, 4) or loc[0] != "shots" or loc[2] != "plate_faces":
+        return None
+    face = len(loc) == 4  # one face of the list, else the field itself
+    if face and isinstance(value, list) and len(value) != 4:
         # 'the list has 3 items (give at least 4 items)' said nothing of what the 4 numbers are
         return f"a plate face box has 4 numbers, [x, y, w, h], not {len(value) or 'none'}", BOX
-    if len(loc) == 4 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, str):
-        if _number_text(value):
-            return None  # a quoted number: the general hint says to write it without quotes
+    if isinstance(value, str) and _number_text(value):
+        return None  # a quoted number: the general hint (write it without quotes; plate_faces: [1]) is right
+    if face and isinstance(value, str):
         return (f"'{_shown(value)}' is not a plate face: give a detected face's index (0 is the leftmost face) or a "
                 "box [x, y, w, h]", COUNTED)
-    if len(loc) == 3 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, str):
-        if _number_text(value):
-            return None  # plate_faces: '1': the general hint's list, plate_faces: [1], is right
+    if isinstance(value, str):
         # plate_faces: left -- the general hint's list, plate_faces: [left], fails again
         return (f"a list is expected here, not the text '{_shown(value)}', and '{_shown(value)}' is not a plate "
                 "face: give a list of one detected face's index (0 is the leftmost face) or box [x, y, w, h] per "
                 "character, as plate_faces: [0]", COUNTED)
-    if len(loc) == 3 and loc[0] == "shots" and loc[2] == "plate_faces" and isinstance(value, dict):
+    if not face and isinstance(value, dict):
         return ("a list is expected here, not fields (a mapping): plate_faces gives one face per character in the "
                 "order the prompt names them, not by name", _by_name_hint(value, _prompt(data, loc[1])))
     return None
