@@ -129,17 +129,17 @@ def _check_folders(root: Path, dest: Path) -> None:
     out, target = root.resolve(), dest.resolve()
     if target == out or target.is_relative_to(out):
         raise DeliveryError(f"{dest}: inside the output folder {root}; deliver into a folder of its own "
-                            "(a delivery copy in OUT would be read as a take)", file=dest, field="DEST")
+                            "(a delivery copy in OUT would be read as a take)", file=dest, field="dest")
     if out.is_relative_to(target):
         raise DeliveryError(f"{dest}: holds the output folder {root}, whose local records would go out with the "
-                            "delivery; deliver into a folder of its own", file=dest, field="DEST")
+                            "delivery; deliver into a folder of its own", file=dest, field="dest")
     if dest.exists() and not dest.is_dir():
         raise OutputError(f"{dest}: not a folder")
     from .store import STATE
 
     if (dest / STATE).is_dir():  # verify reads a folder with delivery.json as a delivery: its renders unchecked
         raise DeliveryError(f"{dest}: an idcli output folder (it holds {STATE}/); a delivery there would hide its "
-                            "renders from idcli verify; deliver into a folder of its own", file=dest, field="DEST")
+                            "renders from idcli verify; deliver into a folder of its own", file=dest, field="dest")
 
 
 def parse_shots(shots: str | list[str] | None) -> list[str] | None:
@@ -154,7 +154,7 @@ def parse_shots(shots: str | list[str] | None) -> list[str] | None:
     names = [n for n in names if n]
     if not names:
         raise DeliveryError(Option("shots"), ": give shot ids separated by commas (e.g. ",
-                            Option("shots", "sc01_sh010,sc01_sh020"), ")", field="--shots")
+                            Option("shots", "sc01_sh010,sc01_sh020"), ")", field="shots")
     return list(dict.fromkeys(names))
 
 
@@ -184,7 +184,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
             elif not shot.takes:
                 problems += [Option("shots", name), ": not rendered yet", "; "]
         if problems:
-            raise DeliveryError(*problems, "nothing was delivered", field="--shots")
+            raise DeliveryError(*problems, "nothing was delivered", field="shots")
     chosen, orphan_picks = [], []
     for shot in run.shots:
         if shot.id not in in_list or (asked is not None and shot.id not in asked):

@@ -35,7 +35,7 @@ def refuse_render_into_delivery(out_dir: Path) -> None:
         raise InputError(f"{out_dir}: a delivery folder (it holds {DELIVERY_FILE}, from idcli deliver); takes "
                          "rendered there would be hidden from idcli verify, which checks only the delivered copies; "
                          "render into a folder of its own (", Option("out_dir", flag="--out"), ")", file=out_dir,
-                         field="--out")
+                         field="out_dir")
 
 
 def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:

@@ -266,7 +266,7 @@ def test_a_render_into_a_delivery_folder_is_refused(project, engine_factory) -> 
     before = sorted(p.relative_to(dest) for p in dest.rglob("*"))
     with pytest.raises(InputError, match=r"a delivery folder.*delivery\.json.*idcli verify") as caught:
         render_on_cpu(project / "shots.yaml", dest, engine_factory, only=["sc01_sh020"])
-    assert caught.value.exit_code == 2 and caught.value.field == "--out"
+    assert caught.value.exit_code == 2 and caught.value.field == "out_dir"
     run = subprocess.run([sys.executable, "-m", "idcli", *render_argv(project / "shots.yaml", dest), "--dry-run"],
                          capture_output=True, text=True, env=cli_env(), timeout=120)
     assert run.returncode == 2 and "a delivery folder" in run.stderr, run.stderr

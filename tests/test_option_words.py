@@ -4,8 +4,10 @@ line (idcli/option_words.py). One message, written once with its arguments as ``
 
 from __future__ import annotations
 
+import ast
 import json
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,29 @@ def test_the_edited_by_hand_note_names_force_on_each_surface(tmp_path) -> None:
     assert any("(force=True renders them, moving" in n for n in folder_notes(document, tmp_path))
     with options_as_flags():
         assert any("(--force renders them, moving" in n for n in folder_notes(document, tmp_path))
+
+
+FIELD_WORDS = re.compile(r"[a-z_][a-z0-9_]*(\[\d+\])?(\.[a-z_][a-z0-9_]*(\[\d+\])?)*|IDCLI_[A-Z0-9_]+")
+
+
+def test_every_error_field_is_an_argument_name_or_a_field_path() -> None:
+    """``error.field`` in the JSON documents names what was wrong as a script can match it: an argument's Python name
+    (``out_dir``, ``shots``, ``force``), a shot list's field path (``defaults.batch_size``) or an environment
+    variable (``IDCLI_C2PA_KEY``) — never a flag (``--out``) or a usage metavar (``DEST``, ``SHOT_tN``), which some
+    errors said while the rest said the argument (the flag is the message's, read in the surface's words)."""
+    package = Path(idcli.__file__).parent
+    odd = []
+    for source in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "field" and isinstance(node.value, ast.Constant) \
+                    and isinstance(node.value.value, str) and not FIELD_WORDS.fullmatch(node.value.value):
+                odd.append(f"{source.relative_to(package)}:{node.value.lineno}: field={node.value.value!r}")
+    assert not odd, odd
+
+
+def test_deliver_names_its_arguments_as_fields(tmp_path: Path) -> None:
+    """The CLI's JSON error for a bad --shots and a DEST inside OUT says the argument (``shots``, ``dest``)."""
+    out = tmp_path / "renders"
+    out.mkdir()
+    inside = cli("deliver", out, out / "d", "--json")
+    assert inside.exit_code == 2 and json.loads(inside.stdout)["error"]["field"] == "dest", inside.output

@@ -55,7 +55,7 @@ def restore(
         if take is None:
             raise InputError("SHOT_tN: missing: the take to restore, as SHOT_tN (its file name without .png) (usage: "
                              "idcli restore [OPTIONS] OUT SHOT_tN); idcli restore OUT --list lists every kept render",
-                             field="SHOT_tN")
+                             field="take")
         result = restore_take(out_dir, take, key, wait=wait)
         note = _restore_note(out_dir, take, result)
         if as_json:

@@ -160,7 +160,7 @@ def select(
                     else "idcli select OUT with no SHOT=TAKE and no --from lists the picks and records nothing")
             raise InputError(f"--force: {what}; --force records --from picks of takes re-rendered since the page "
                              "was exported, or of another project's page: give --from picks.json, or drop --force",
-                             field="--force")
+                             field="force")
         if not picks and from_file is None:
             _list_selects(out, as_json)
             return
