@@ -354,6 +354,29 @@ def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -
     assert media[0] == media[1] == media[2] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
 
 
+@pytest.mark.parametrize("fps", ["23.976", "25", "29.97"])
+def test_each_fcp_xml_element_has_one_rate(out: Path, tmp_path: Path, fps: str) -> None:
+    """Apple's FCP 7 XML reference gives a clipitem one ``<rate>`` (as a sequence, a file and a timecode have one):
+    OTIO's fcp_xml adapter wrote two, alike, into every clip item (once with its name, once with its timings). One
+    each now, the same rate as the sequence's; the adapter reads it back as before."""
+    target = tmp_path / "animatic.xml"
+    assert cli("export", out, "--fcp-xml", target, "--fps", fps).exit_code == 0
+    root = ElementTree.fromstring(target.read_text("utf-8"))
+    owners = [(element.tag, len(element.findall("rate"))) for element in root.iter()
+              if element.find("rate") is not None]
+    assert {tag for tag, _count in owners} == {"sequence", "clipitem", "file", "timecode"}
+    assert {count for _tag, count in owners} == {1}, owners
+    def rate_of(element: ElementTree.Element) -> tuple[str | None, str | None]:
+        return element.findtext("rate/timebase"), element.findtext("rate/ntsc")
+
+    assert {rate_of(item) for item in root.iter("clipitem")} == {rate_of(root.find(".//sequence"))}
+    (track,) = otio.adapters.read_from_file(str(target)).video_tracks()
+    rate = {"23.976": 24000 / 1001, "25": 25.0, "29.97": 30000 / 1001}[fps]
+    assert [item.duration().to_frames() for item in track.find_clips()] == [round(2 * rate), round(1.5 * rate),
+                                                                            round(3 * rate)]
+    assert all(abs(item.duration().rate - rate) < 1e-9 for item in track.find_clips())
+
+
 def test_the_fcp_xml_sequence_is_the_movies_frame_where_a_sidecar_omits_the_size(out: Path, tmp_path: Path
                                                                                  ) -> None:
     """The sequence's format and the movie's frame are one function's answer: a take whose sidecar does not say
