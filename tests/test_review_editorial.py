@@ -200,6 +200,43 @@ def test_an_independent_cmx_3600_reader_finds_the_edl_well_formed(out: Path, tmp
             assert not (seconds == 0 and frame < 2 and minutes % 10), timecode
 
 
+def test_the_cut_runs_the_shot_lists_running_time_to_the_frame(out: Path, tmp_path: Path) -> None:
+    """A 30 s spot of twelve 2.5 s shots at 25 fps is 750 frames, as the broadcaster counts it: each shot starts at
+    the frame nearest its start time in the list. Rounding each 62.5-frame shot on its own to the even 62 (Python's
+    round) ran 744 frames, the cut ending 6 frames early and every shot drifting off a scratch track timed to the
+    list. Read back from the .otio and, with pycmx and OTIO's adapter, from the EDL's record timecode."""
+    pycmx = pytest.importorskip("pycmx")
+    rendered = {0: "sh010", 5: "sh020", 11: "sh030"}  # the others not rendered: gaps, as a cut in progress has
+    edit_manifest_shots(out, [{"id": rendered.get(i, f"sh{i:02d}5"), "takes": 2, "duration": 2.5}
+                              for i in range(12)])
+    edit = tmp_path / "edit"
+    result = cli("export", out, "--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fps", "25", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["frames"] == 750
+    (track,) = otio.adapters.read_from_file(str(edit / "a.otio")).video_tracks()
+    assert [item.duration().to_frames() for item in track] == [63, 62] * 6  # cuts at 63, 125, 188, 250, ... 750
+    assert track.duration().to_frames() == 750
+    events = [event.edits[0] for event in pycmx.parse_cmx3600(io.StringIO((edit / "a.edl").read_text("ascii"))).events]
+    assert [(e.record_in, e.record_out) for e in events] == [
+        ("01:00:00:00", "01:00:02:13"), ("01:00:12:13", "01:00:15:00"), ("01:00:27:13", "01:00:30:00")]
+    (edl_track,) = otio.adapters.read_from_file(str(edit / "a.edl"), rate=25).video_tracks()
+    assert edl_track.range_of_child_at_index(len(edl_track) - 1).end_time_exclusive().to_frames() == 750
+
+
+def test_shot_frames_add_up_to_the_running_time_over_a_long_list() -> None:
+    """40 shots of 1.3 s at 24 fps (31.2 frames each) run 52 s, 1248 frames; rounded one by one they ran 1240. Each
+    shot is within a frame of its own length. A duration is taken as written: 0.7 s at 25 fps is 17.5 frames, a tie
+    (rounded up), not the float 0.7's 17.4999..."""
+    from idcli.review.export import shot_frame_counts
+
+    counts = shot_frame_counts([1.3] * 40, 24.0)
+    assert sum(counts) == 1248 and set(counts) == {31, 32}
+    assert shot_frame_counts([0.7], 25.0) == [18]
+    assert shot_frame_counts([3.0] * 3, 24000 / 1001) == [72, 72, 72]  # 9 s at 23.976: 215.784 frames
+    # at least a frame each; the next shot starts where the list has it again
+    assert shot_frame_counts([0.01, 0.01, 1.0], 24.0) == [1, 1, 22]
+
+
 @pytest.mark.parametrize(("fps", "flag", "fcm", "second_in"), [
     # sh010 lasts 70 s, past the first minute after the 01:00:00:00 start: drop-frame timecode skips labels there
     # and keeps to the clock
@@ -315,6 +352,29 @@ def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -
     media = [[Path(unquote(urlparse(c.media_reference.target_url).path)).name for c in t.find_clips()]
              for t in read]
     assert media[0] == media[1] == media[2] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
+
+
+@pytest.mark.parametrize("fps", ["23.976", "25", "29.97"])
+def test_each_fcp_xml_element_has_one_rate(out: Path, tmp_path: Path, fps: str) -> None:
+    """Apple's FCP 7 XML reference gives a clipitem one ``<rate>`` (as a sequence, a file and a timecode have one):
+    OTIO's fcp_xml adapter wrote two, alike, into every clip item (once with its name, once with its timings). One
+    each now, the same rate as the sequence's; the adapter reads it back as before."""
+    target = tmp_path / "animatic.xml"
+    assert cli("export", out, "--fcp-xml", target, "--fps", fps).exit_code == 0
+    root = ElementTree.fromstring(target.read_text("utf-8"))
+    owners = [(element.tag, len(element.findall("rate"))) for element in root.iter()
+              if element.find("rate") is not None]
+    assert {tag for tag, _count in owners} == {"sequence", "clipitem", "file", "timecode"}
+    assert {count for _tag, count in owners} == {1}, owners
+    def rate_of(element: ElementTree.Element) -> tuple[str | None, str | None]:
+        return element.findtext("rate/timebase"), element.findtext("rate/ntsc")
+
+    assert {rate_of(item) for item in root.iter("clipitem")} == {rate_of(root.find(".//sequence"))}
+    (track,) = otio.adapters.read_from_file(str(target)).video_tracks()
+    rate = {"23.976": 24000 / 1001, "25": 25.0, "29.97": 30000 / 1001}[fps]
+    assert [item.duration().to_frames() for item in track.find_clips()] == [round(2 * rate), round(1.5 * rate),
+                                                                            round(3 * rate)]
+    assert all(abs(item.duration().rate - rate) < 1e-9 for item in track.find_clips())
 
 
 def test_the_fcp_xml_sequence_is_the_movies_frame_where_a_sidecar_omits_the_size(out: Path, tmp_path: Path

@@ -22,11 +22,12 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
   named after the PNG with an absolute ``file://localhost/`` URL (the ``pathurl`` form of Apple's FCP 7 XML
   reference, and what FCP 7 and Premiere write themselves), gaps as empty track time. A file element says it
   holds video only: the adapter otherwise gives every file an audio channel, and a still has none. The
-  sequence's format is the movie's frame size.
+  sequence's format is the movie's frame size. Each clip item has one ``<rate>`` (the adapter writes it twice).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,19 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float, drop_frame: bool = False,
         width, height = frame_size(run, shown)
         timeline.metadata["fcp_xml"]["media"] = {"video": {"format": {"samplecharacteristics": {
             "width": str(width), "height": str(height)}}}}
-    return otio.adapters.write_to_string(timeline, "fcp_xml"), result
+    return _one_rate_per_element(otio.adapters.write_to_string(timeline, "fcp_xml")), result
+
+
+# A <rate> block as the fcp_xml adapter pretty-prints it (minidom, four spaces a level), then the same block again.
+_REPEATED_RATE = re.compile(r"(\n( *)<rate>\n\2    <timebase>[0-9]+</timebase>\n\2    <ntsc>(?:TRUE|FALSE)</ntsc>\n"
+                            r"\2</rate>)\1")
+
+
+def _one_rate_per_element(xml: str) -> str:
+    """The adapter's FCP 7 XML with one ``<rate>`` per element: it writes each clip item's twice, alike (with the clip's
+    name, and again with its timings; otio-fcp-adapter 1.0.0, its main branch too), where Apple's FCP 7 XML reference
+    gives a clipitem one. The second, the same block at the same indent right after the first, is dropped."""
+    return _REPEATED_RATE.sub(r"\1", xml)
 
 
 def _still_file_metadata(width: int | None, height: int | None) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The animatic for editorial: an OpenTimelineIO timeline of the selected takes.
 
 One video track; one clip per shot of the shot list, in its order, showing the shot's selected take
-(the first take when none is selected) for the shot's ``duration`` (seconds, default 3, rounded to
-whole frames at ``fps``, at least one frame); a shot with no render yet is a gap of its duration, so
-the cut keeps its timing. Each clip's media is the take's PNG as a still held for the clip: an
+(the first take when none is selected) for the shot's ``duration`` (seconds, default 3, in whole frames
+at ``fps``, at least one frame: ``shot_frame_counts``); a shot with no render yet is a gap of its duration,
+so the cut keeps its timing. Each clip's media is the take's PNG as a still held for the clip: an
 ``ExternalReference`` (OTIO's form for a held still) whose URL is relative to the .otio file and whose
 available range is the clip's, so ``otiotool --verify-ranges`` says IN BOUNDS. Not an
 ``ImageSequenceReference``: OTIO's bundlers (otioz, otiod) skip those and its FCP XML adapter cannot
@@ -18,8 +18,10 @@ FCP 7 XML through OTIO's adapter plugins (editorial_formats.py), a playable movi
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +58,30 @@ def timeline_rate(fps: float) -> float:
     return nearest if abs(nearest - fps) < 0.005 else fps
 
 
-def shot_frames(duration: float, fps: float) -> int:
-    """A duration in whole frames: rounded to the nearest frame, at least one."""
-    return max(1, round(duration * fps))
+def shot_frame_counts(durations: list[float], fps: float) -> list[int]:
+    """Each shot's length in whole frames at ``fps`` (``timeline_rate``'s), at least one: every shot starts at the
+    frame nearest its start time in the shot list (a half frame rounds up), so the cut runs the list's running time
+    to the nearest frame and each cut lands where a scratch track timed to the list has it. Rounding each duration
+    on its own (until 2026-12-01) let the half frames add up: twelve 2.5 s shots at 25 fps, a 30 s spot, ran 744
+    frames, not 750. Shots of one duration may differ by a frame (62, 63, 62... at 2.5 s and 25 fps).
+
+    Exact arithmetic: a duration as written (``repr``: 0.7 is 7/10, whose 17.5 frames at 25 fps round up, not the
+    float just below it, whose 17.4999... would round down), the rate as a ratio (24000/1001, as the movie's)."""
+    rate = Fraction(fps).limit_denominator(1001)
+    counts, elapsed, start = [], Fraction(0), 0
+    for duration in durations:
+        elapsed += Fraction(repr(duration))
+        end = max(start + 1, math.floor(elapsed * rate + Fraction(1, 2)))
+        counts.append(end - start)
+        start = end
+    return counts
+
+
+def cut_durations(shots: list[tuple[Shot, Take | None]]) -> list[float]:
+    """The seconds each shot of a cut (``cut(run)``) lasts: its ``duration``, else the default."""
+    from ..shotlist import DEFAULT_DURATION
+
+    return [shot.entry.duration if shot.entry else DEFAULT_DURATION for shot, _take in shots]
 
 
 def _relative_url(otio_dir: Path, target: Path) -> str:
@@ -109,8 +132,6 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
     """
     import opentimelineio as otio
 
-    from ..shotlist import DEFAULT_DURATION
-
     RationalTime, TimeRange = otio.opentime.RationalTime, otio.opentime.TimeRange
     rate = timecode_rate or fps
     result = ExportResult(otio_path, 0, problems=list(run.problems))
@@ -119,9 +140,9 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
                                   "shot_list": _shot_list(run, otio_path)}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
-    for shot, take in cut(run):
-        duration = shot.entry.duration if shot.entry else DEFAULT_DURATION
-        frames = shot_frames(duration, fps)
+    shots = cut(run)
+    durations = cut_durations(shots)
+    for (shot, take), duration, frames in zip(shots, durations, shot_frame_counts(durations, fps), strict=True):
         span = TimeRange(RationalTime(0, rate), RationalTime(frames, rate))
         result.frames += frames
         if take is None:
@@ -150,9 +171,7 @@ def cut(run: Run) -> list[tuple[Shot, Take | None]]:
 
 def cut_frames(shots: list[tuple[Shot, Take | None]], fps: float) -> int:
     """The length in frames at ``fps`` of a cut (``cut(run)``), gaps included, as ``build_timeline`` lays it out."""
-    from ..shotlist import DEFAULT_DURATION
-
-    return sum(shot_frames(shot.entry.duration if shot.entry else DEFAULT_DURATION, fps) for shot, _take in shots)
+    return sum(shot_frame_counts(cut_durations(shots), fps))
 
 
 def standing_takes(run: Run) -> set[tuple[str, int]] | None:
