@@ -50,7 +50,8 @@ def renders_by_key(root: Path, kept: Iterable[SupersededVersion], known: dict[st
                    orphans: Iterable[str] = ()) -> dict[str, list[Source]]:
     """The committed images of the folder by the job key their sidecars record: the plan's takes (``known``: image
     path -> the key the run's state of it read, ``recorded_key``), then the ``orphans`` (image paths, their
-    sidecars read here), then the kept versions ``kept`` lists, the newest first.
+    sidecars read here), then the kept versions ``kept`` lists, the newest first: the order a source is chosen in
+    (``reusable_source``: the first that passes), as docs/file-formats.md "Reused images" states it.
 
     Nothing is listed again: the run read each take's state and listed the orphans already (listing a 2,000-shot
     folder again and reading its sidecars cost 0.88 s, this 0.007 s: docs/performance.md "Reused images"). The

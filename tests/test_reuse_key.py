@@ -407,3 +407,80 @@ def test_a_disk_full_reports_every_take_of_two_shots_alike(write_shotlist, tmp_p
     report = _render(shots, out, engine_factory)
     assert report.exit_code == 5, report.error
     assert _statuses(report) == {"a010_t1": "rendered", "a020_t1": "failed"}
+
+
+# -- which source wins (docs/file-formats.md, "Reused images") ---------------------------------------------------
+
+ALIKE = """\
+version: 1
+project: reuse
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+shots:
+"""
+
+
+def _alike(*shots: str) -> str:
+    """A shot list of ``id:seed`` shots (``a010:22``) of one prompt: one seed is one job key."""
+    return ALIKE + "".join(f'  - {{id: {shot.split(":")[0]}, prompt: "a lighthouse in a storm", '
+                           f'seeds: [{shot.split(":")[1]}]}}\n' for shot in shots)
+
+
+def _source(out: Path, stem: str) -> str:
+    return json.loads((out / stem.rsplit("_t", 1)[0] / f"{stem}.json").read_text())["reused"]["from"]["path"]
+
+
+@pytest.mark.parametrize("order", [("a010", "b010"), ("b010", "a010")])
+def test_of_two_takes_holding_the_key_the_first_in_shot_list_order_is_the_source(write_shotlist, tmp_path: Path,
+                                                                                  engine_factory, order) -> None:
+    """Two shots alike share a job key: the one listed first is the source, whichever it is, in two runs alike."""
+    for run in ("one", "two"):
+        shots, out = write_shotlist(_alike(f"{order[0]}:22", f"{order[1]}:22"), f"{run}.yaml"), tmp_path / run
+        _render(shots, out, engine_factory)
+        shots.write_text(_alike(f"{order[0]}:22", f"{order[1]}:22", "c010:22"))
+        assert _statuses(_render(shots, out, engine_factory))["c010_t1"] == "reused"
+        assert _source(out, "c010_t1") == f"{order[0]}/{order[0]}_t1.png"
+
+
+@pytest.mark.parametrize("listing", ["as the folder lists", "reversed"])
+def test_of_two_orphans_holding_the_key_the_first_by_path_is_the_source(write_shotlist, tmp_path: Path,
+                                                                         engine_factory, monkeypatch, listing) -> None:
+    """b010 rendered before a010, both then taken out of the shot list: a010's orphan is the source, however the
+    file system lists the folder."""
+    import os
+    from types import SimpleNamespace
+
+    import idcli.orphans
+
+    shots, out = write_shotlist(_alike("b010:22")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(_alike("b010:22", "a010:22"))
+    _render(shots, out, engine_factory)
+    if listing == "reversed":
+        monkeypatch.setattr(idcli.orphans, "os", SimpleNamespace(scandir=lambda p: list(os.scandir(p))[::-1]))
+    shots.write_text(_alike("c010:22"))
+    report = _render(shots, out, engine_factory)
+    assert {o["shot_id"] for o in report.orphans} == {"a010", "b010"} and _statuses(report)["c010_t1"] == "reused"
+    assert _source(out, "c010_t1") == "a010/a010_t1.png"
+
+
+def test_an_orphan_is_the_source_before_a_kept_version_and_the_newest_kept_version_first(write_shotlist,
+                                                                                        tmp_path: Path,
+                                                                                        engine_factory) -> None:
+    """Seed 22 kept in .idcli/superseded twice (a010's, then b010's take moved aside) and, in the first folder, left
+    as z010's orphan: the orphan is the source; without it (the second folder), b010's version, the newer."""
+    for folder, orphan in (("with-orphan", True), ("kept-only", False)):
+        out = tmp_path / folder
+        shots = write_shotlist(_alike("a010:22", "b010:22", *(["z010:22"] if orphan else [])), f"{folder}.yaml")
+        _render(shots, out, engine_factory)
+        shots.write_text(_alike("a010:33", "b010:22", *(["z010:22"] if orphan else [])))
+        _render(shots, out, engine_factory)  # a010's seed 22 moved aside
+        shots.write_text(_alike("a010:33", "b010:44", *(["z010:22"] if orphan else [])))
+        _render(shots, out, engine_factory)  # then b010's
+        shots.write_text(_alike("a010:33", "b010:44", "c010:22"))
+        assert _statuses(_render(shots, out, engine_factory))["c010_t1"] == "reused"
+        kept = _source(out, "c010_t1")
+        if orphan:
+            assert kept == "z010/z010_t1.png"
+        else:
+            assert kept.startswith(".idcli/superseded/b010/b010_t1."), kept

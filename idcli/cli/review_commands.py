@@ -219,6 +219,8 @@ def _list_selects(out: Path, as_json: bool) -> None:
                PickStanding.SHOT_GONE: " (left out of review, export and deliver)",
                PickStanding.BEYOND_TAKES: f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(
             s.standing, "")
+        if len(s.holding) == 1:  # the shot's takes shifted: the picked image is at one other take
+            how = f"; idcli select {folder} {named}={s.holding[0]} picks it there"
         # The take as rendered may stand as picked, yet its image is no longer the render's: deliver refuses it.
         change = s.image_changed if _refused_image(s) else None
         again = {"edited": f"idcli render {shots} --out {folder} --only {named} --force renders it again, keeping the "

@@ -37,7 +37,7 @@ from .page_files import (
     write_file,
 )
 from .page_nav import group_ids, nav_html, scene_groups, scene_mark
-from .pick_standing import DAMAGED_SHORT
+from .pick_standing import DAMAGED_SHORT, takes_holding
 from .picks_file import is_seen_key, seen_key
 from .print_boards import print_css
 from .qa_findings import in_plain_words
@@ -132,7 +132,9 @@ def qa_html(take: Take) -> str:
 
 def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
                board: bool = False, shot_prompt: str | None = None, orphan: bool = False,
-               removed: bool = False) -> str:
+               removed: bool = False, holding: tuple[int, ...] = ()) -> str:
+    # ``holding``: the takes holding the image picked when the select's take was re-rendered since (its shot's takes
+    # shifted: pick_standing.takes_holding); each is named on the select, and says which image it is
     selected = shot.selected is take
     badges = []
     if orphan:  # beyond the shot's takes in the shot list: idcli select refuses it, so the page offers no pick
@@ -143,8 +145,13 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
             badges.append('<span class="badge warn">not in the shot list: left out of the animatic</span>')
         elif shot.selection_damaged:  # in the notes' words (pick_notes.py), not taken for a re-render
             badges.append(f'<span class="badge warn">{_e(DAMAGED_SHORT)}</span>')
+        elif shot.selection_stale and holding:
+            now = f"take{'s' if len(holding) > 1 else ''} {' and '.join(map(str, holding))}"
+            badges.append(f'<span class="badge warn">re-rendered since picked: the picked image is {now} now</span>')
         elif shot.selection_stale:
             badges.append('<span class="badge warn">re-rendered since picked</span>')
+    elif take.take in holding and shot.selected is not None:
+        badges.append(f'<span class="badge">the image picked as take {shot.selected.take}</span>')
     badges += [f'<span class="badge flag flag-{_e(f)}">{_e(FLAG_TEXT.get(f, f))}</span>' for f in take.flags]
     if take.qa is not None and not take.flags and not take.qa_error:
         badges.append('<span class="badge ok">QA passed</span>')
@@ -201,7 +208,10 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     orphan_takes = {t.take for t in shot.takes if listed and shot.entry is not None and live is not None
                     and (shot.id, t.take) not in live}
     removed = listed and shot.entry is None
-    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt, t.take in orphan_takes, removed)
+    holding = tuple(takes_holding(shot.id, shot.selected.take, shot.picked_key, {t.take: t.job_key for t in shot.takes},
+                                  live if listed else None)) if shot.selected is not None and shot.selection_stale \
+        and not removed else ()
+    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt, t.take in orphan_takes, removed, holding)
                     for t in shot.takes)
             or '<p class="empty">Not rendered yet.</p>')
     attrs = ' data-flagged="1"' if shot.all_flagged else ""

@@ -142,6 +142,11 @@ SCRIPT = """
   function pickable(s){return !s.hasAttribute('data-orphan');}  // not a shot taken out of the shot list
   function orphanTake(t){return !!t&&t.hasAttribute('data-orphan');}  // a take beyond the shot's takes
   function pickOf(s){return saved.picks[idOf(s)]||recorded(s);}
+  function holding(s,p){  // the other takes showing the render picked: the shot's takes shifted (a seed inserted)
+    return Array.prototype.filter.call(s.querySelectorAll('article.take'),function(t){
+      return p.key!==null&&t.getAttribute('data-key')===p.key&&Number(t.getAttribute('data-take'))!==p.take&&
+        !orphanTake(t);}).map(function(t){return t.getAttribute('data-take');});
+  }
   function standing(s){  // a pick that stands: its take is on the page and within the shot's takes
     var p=pickOf(s),t=takeOf(s,p.take);return !!t&&!orphanTake(t);}
   function exportable(s){  // a change made here that export picks carries (never a pick of a take beyond the takes)
@@ -174,7 +179,10 @@ SCRIPT = """
       if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';
         b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
     });
-    var text=gone?' picked take '+p.take+': no longer rendered; pick another':
+    var moved=stale||gone||beyond?holding(s,p):[];
+    var text=moved.length===1?' picked take '+p.take+': the image you picked is take '+moved[0]+' now (the '+
+      'shot\\'s takes shifted); pick take '+moved[0]+' to keep it':
+      gone?' picked take '+p.take+': no longer rendered; pick another':
       beyond?' picked take '+p.take+': beyond the takes of the shot now; pick another':
       broken?' picked take '+p.take+': '+s.getAttribute('data-selected-damaged')+'; look again':
       stale?' picked take '+p.take+': re-rendered since you picked it; look again':

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 
 from ..errors import printable
-from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
+from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, held_words, pick_standing, takes_holding
 from .runs import Run
 
 
@@ -32,7 +32,14 @@ def pick_notes(run: Run) -> list[str]:
         named, take = printable(shot.id), shot.selected.take
         standing = pick_standing(shot.id, take, shot.picked_key, shot.selected.job_key,
                                  listed=shot.entry is not None if run.order is not None else None, live=live)
-        if standing is PickStanding.SHOT_GONE:
+        holding = takes_holding(shot.id, take, shot.picked_key, {t.take: t.job_key for t in shot.takes}, live)
+        if standing in (PickStanding.RE_RENDERED, PickStanding.BEYOND_TAKES) and holding:
+            # The shot's takes shifted (a seed inserted): the picked image is the same job at another take.
+            there = (f"idcli select {folder} {named}={holding[0]} picks it there" if len(holding) == 1
+                     else f"pick one (idcli select {folder} {named}=N)")
+            notes.append(f"{named}: the director's select, take {take}, {_take_now(standing)}; "
+                         f"{held_words(take, holding)}: {there}")
+        elif standing is PickStanding.SHOT_GONE:
             gone.append(f"{named}=t{take}")
         elif standing is PickStanding.BEYOND_TAKES:
             notes.append(f"{named}: the director's select, take {take}, is beyond the shot's takes in the shot list "
@@ -50,3 +57,10 @@ def pick_notes(run: Run) -> list[str]:
                      f"{', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (idcli select {folder} SHOT=none "
                      "clears one)")
     return notes
+
+
+def _take_now(standing: PickStanding) -> str:
+    """What became of the picked take, in a note's words."""
+    if standing is PickStanding.BEYOND_TAKES:
+        return "is beyond the shot's takes in the shot list now (left out, the shot shows another take)"
+    return "was re-rendered since it was picked (shown as rendered now)"

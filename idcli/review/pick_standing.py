@@ -4,11 +4,13 @@ A pick (``selects.json``, selects.py) names a take and the job key the take had 
 edit and a render it may no longer show what the director saw. ``select OUT`` lists the answer (select_list.py),
 ``select`` says it of the picks it carries forward (selects.py), ``review`` and ``export`` say it in their notes
 (pick_notes.py), and the page marks it (runs.py's ``Shot.selection_stale``): each asks ``pick_standing`` and words
-the answer its own way, so that they never disagree.
+the answer its own way, so that they never disagree. Where a pick's image is now when the shot's takes shifted
+(``takes_holding``) is told by all of them in one wording (``held_words``); ``select`` moves the pick there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -43,6 +45,29 @@ def pick_standing(shot_id: str, take: int, picked_key: object, rendered_key: str
     if picked_key is not None and picked_key != rendered_key:
         return PickStanding.RE_RENDERED
     return PickStanding.AS_PICKED
+
+
+def takes_holding(shot_id: str, take: int, picked_key: object, keys: Mapping[int, str],
+                  live: set[tuple[str, int]] | None = None) -> list[int]:
+    """Where the image picked as ``take`` is now: the shot's other takes whose job key (``keys``: take -> key as
+    committed now) is ``picked_key``, of the shot list's takes ``live`` when known; in take order.
+
+    Job keys leave the take out, so a seed inserted into ``seeds:`` (or one taken out) shifts the takes, and render
+    reuses the picked pixels at another take (idcli/reuse.py): the same job, the same image. Empty for a pick
+    recorded without a key or with a damaged one: nothing says which image was picked. ``keys`` may hold keys as the
+    page carries them (picks_file.seen_key), given ``picked_key`` in that form."""
+    if not isinstance(picked_key, str):
+        return []
+    return sorted(other for other, key in keys.items()
+                  if other != take and key == picked_key and (live is None or (shot_id, other) in live))
+
+
+def held_words(take: int, holding: list[int]) -> str:
+    """How every command says where the image picked as ``take`` is now (``holding``: takes_holding's answer)."""
+    if len(holding) == 1:
+        return f"the image picked as take {take} is take {holding[0]} now (the same job: the shot's takes shifted)"
+    return (f"the image picked as take {take} is each of takes {', '.join(map(str, holding))} now (the same job: the "
+            "shot's takes shifted)")
 
 
 # What the notes and the list say of a pick whose recorded key is damaged, instead of "re-rendered since it was picked

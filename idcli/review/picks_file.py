@@ -9,7 +9,8 @@ checked field by field, so that a file from a laptop is validated as strictly as
 
 ``take`` null clears the shot's select. ``key`` says which render of the take the director looked at: the first
 16 hex digits of its job key (``seen_key``; the page carries no more, for size: 4,729 takes' full keys were 0.4 MB
-of a film's page). A take re-rendered since has another key, and ``select`` refuses the pick unless forced.
+of a film's page). A take re-rendered since has another key, and ``select`` refuses the pick unless forced, or
+records it at the one other take of the shot that shows the render seen (the shot's takes shifted: selects.py).
 """
 
 from __future__ import annotations

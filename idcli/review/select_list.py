@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
+from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, held_words, pick_standing, takes_holding
 
 if TYPE_CHECKING:
     from ..image_stamps import ImageStamps
@@ -40,16 +40,21 @@ class Standing:
     damaged: bool = False  # its recorded job_key is no string (pick_standing.has_damaged_key): RE_RENDERED, so worded
     # Whether the picked take's image is still the render's bytes (image_change): None, or "edited" / "damaged".
     image_changed: str | None = None
+    # Where the picked image is now when its take no longer holds it (pick_standing.takes_holding): the shot's takes
+    # shifted; ``select`` moves the pick there when it is one take.
+    holding: tuple[int, ...] = ()
 
     @property
     def words(self) -> str:
-        """How the human list says it stands (STANDINGS, or the damaged record's own words)."""
-        return DAMAGED_RECORD if self.damaged and self.standing is PickStanding.RE_RENDERED else STANDINGS[
+        """How the human list says it stands (STANDINGS, or the damaged record's own words), and where the picked
+        image is now when another take holds it."""
+        said = DAMAGED_RECORD if self.damaged and self.standing is PickStanding.RE_RENDERED else STANDINGS[
             self.standing]
+        return f"{said}; {held_words(self.take, list(self.holding))}" if self.holding else said
 
     def as_dict(self) -> dict[str, Any]:
         return {"shot_id": self.shot_id, "take": self.take, "standing": self.standing.value,
-                "image_changed": self.image_changed}
+                "image_changed": self.image_changed, "picked_image_takes": list(self.holding)}
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,10 @@ def list_selects(out_dir: str | Path) -> SelectList:
         rendered = next((t for t in shot.takes if t.take == take), None)
         standing = pick_standing(shot.id, take, pick.get("job_key"), rendered.job_key if rendered else None,
                                  listed=shot.entry is not None if known else None, live=live)
+        holding = () if standing in (PickStanding.AS_PICKED, PickStanding.SHOT_GONE) else tuple(takes_holding(
+            shot.id, take, pick.get("job_key"), {t.take: t.job_key for t in shot.takes}, live))
         listed.append(Standing(shot.id, take, standing, has_damaged_key(pick.get("job_key")),
-                               image_change(root, rendered, stamps) if rendered else None))
+                               image_change(root, rendered, stamps) if rendered else None, holding))
     # Picks of shots neither in the shot list nor rendered: gone from it, when the folder knows its shot list.
     listed += [Standing(shot, pick["take"], pick_standing(shot, pick["take"], pick.get("job_key"), None,
                                                           listed=False if known else None),

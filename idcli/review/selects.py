@@ -123,24 +123,35 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
                    notes: list[str], live: set[tuple[str, int]] | None = None) -> dict[str, dict[str, Any]]:
     """The picks already in selects.json worth writing again, saying in ``notes`` what is dropped or kept and why.
 
-    A pick of a committed take is kept; when that take was re-rendered since it was picked, or is an orphan (its
-    shot renamed or removed from the shot list ``live`` holds, or the take beyond its takes), a note says so: a
-    pick made yesterday must not pass for one of today's images. One of a take not rendered now (a hand edit, a
-    deleted image, a re-render that failed after moving the picked image aside) is kept while the picked image is
-    kept in ``.idcli/superseded`` (``idcli restore`` puts it back) and dropped otherwise: review could only ignore
-    it."""
+    A pick whose take no longer holds the image picked (re-rendered, beyond the shot's takes, or not rendered)
+    while exactly one other take of the shot holds it (the same job key: the shot's takes shifted when a seed was
+    inserted, and render reused the image there) moves to that take, its key and time kept, and a note says so: the
+    director picked those pixels. A pick of a committed take is kept; when that take was re-rendered since it was
+    picked, or is an orphan (its shot renamed or removed from the shot list ``live`` holds, or the take beyond its
+    takes), a note says so: a pick made yesterday must not pass for one of today's images. One of a take not
+    rendered now (a hand edit, a deleted image, a re-render that failed after moving the picked image aside) is kept
+    while the picked image is kept in ``.idcli/superseded`` (``idcli restore`` puts it back) and dropped otherwise:
+    review could only ignore it."""
     import shlex
 
     from ..errors import printable
     from ..superseded import kept_render_of, key_label
+    from .pick_standing import held_words, takes_holding
 
     carried = {}
     live_shots = {s for s, _take in live} if live is not None else set()  # once, not per pick: a film has thousands
     for shot, pick in current.items():
         take, job_key, named = pick["take"], pick.get("job_key"), printable(shot)  # a hand edit's key, one line
+        keys = committed.get(shot, {})
+        stands = keys.get(take) == job_key and (live is None or (shot, take) in live)
+        holding = [] if stands else takes_holding(shot, take, job_key, keys, live)
+        if len(holding) == 1:  # the picked image, at another take: the pick follows it
+            carried[shot] = {**pick, "take": holding[0]}
+            notes.append(f"selects.json: {named}=t{take} moved to t{holding[0]}: {held_words(take, holding)}")
+            continue
         if take in committed.get(shot, {}):
             carried[shot] = pick
-            said = _standing_note(root, shot, named, take, job_key, committed[shot][take], live, live_shots)
+            said = _standing_note(root, shot, named, take, job_key, committed[shot][take], live, live_shots, holding)
             if said:
                 notes.append(said)
             continue
@@ -156,13 +167,15 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
 
 
 def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any, now_key: str,
-                   live: set[tuple[str, int]] | None, live_shots: set[str]) -> str | None:
+                   live: set[tuple[str, int]] | None, live_shots: set[str], holding: list[int] | None = None
+                   ) -> str | None:
     """What the artist should know of a pick kept in selects.json whose take is rendered: it belongs to a shot no
     longer in the shot list (or a take beyond its takes), or the take was re-rendered since it was picked (or its
-    recorded key is damaged); None when the pick stands as made (pick_standing.py decides)."""
+    recorded key is damaged); None when the pick stands as made (pick_standing.py decides). ``holding``: the takes
+    that hold the picked image now, when it is more than one (one is where the pick moved: _carry_forward)."""
     import shlex
 
-    from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
+    from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, held_words, pick_standing
 
     folder = shlex.quote(str(root))
     standing = pick_standing(shot, take, picked_key, now_key, listed=shot in live_shots if live is not None else None,
@@ -171,6 +184,11 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
         return (f"selects.json: {named}=t{take} is of a shot no longer in the shot list (renamed or removed); "
                 f"kept, but review, export and deliver leave the shot out (idcli select {folder} {named}=none "
                 "clears it)")
+    if holding and standing in (PickStanding.BEYOND_TAKES, PickStanding.RE_RENDERED):
+        now = "is beyond the shot's takes in the shot list now" if standing is PickStanding.BEYOND_TAKES else \
+            "was re-rendered since it was picked"
+        return (f"selects.json: {named}=t{take} {now}; {held_words(take, holding)}: pick one (idcli select "
+                f"{folder} {named}=N)")
     if standing is PickStanding.BEYOND_TAKES:
         return (f"selects.json: {named}=t{take} is beyond the shot's takes in the shot list now; pick one of its "
                 f"takes (idcli select {folder} {named}=N)")
@@ -196,7 +214,9 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
 
     ``from_file``: a ``picks.json`` the storyboard page exported (idcli/review/picks_file.py), checked like
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
-    the director looked at it) is refused unless ``force``. Picks given in ``picks`` win over the file's.
+    the director looked at it) is refused unless ``force``; one whose render seen is exactly one other take of the
+    shot now (the shot's takes shifted) is recorded at that take, said in the notes (``_followed``). Picks given in
+    ``picks`` win over the file's.
     ``force`` without ``from_file`` is an InputError: it would change nothing."""
     from ..arguments import check_out_dir, check_out_dir_is_folder, inside_output_folder, shown
     from ..provenance import now
@@ -240,6 +260,8 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
     # The shot list the folder was last rendered from (its manifest; None before idcli kept one): a take of a
     # shot it no longer has, or beyond the shot's takes, is an orphan: kept on disk, no part of the shot list.
     live = live_takes(root, None)
+    followed: list[str] = []  # the file's picks recorded at the take showing the render the director saw
+    parsed = [_followed(pick, committed, live, followed) for pick in parsed]
     problems: dict[_Pick, tuple[Any, ...]] = {}  # each problem's message parts (option_words.py)
     for pick in parsed:  # a did-you-mean (a scan of every shot) for the problems shown only
         if problem := _pick_problem(root, pick, committed, live, force, suggest=len(problems) < PROBLEMS_SHOWN):
@@ -258,7 +280,7 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         picked_now = {pick.shot for pick in parsed}
         before = read_selects(root)
         earlier = {shot: pick for shot, pick in before.items() if shot not in picked_now}
-        said: list[str] = []
+        said: list[str] = list(followed)
         current = _carry_forward(root, earlier, committed, said, live)
         for pick in parsed:
             if pick.take is None:
@@ -337,6 +359,31 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
                 f"{pick.seen[:12]}, rendered now {key_label(now_key)}): have it looked at again on the rewritten "
                 "page (idcli review), or ", Option("force", True), " to pick the take as rendered now")
     return None
+
+
+def _followed(pick: _Pick, committed: dict[str, dict[int, str]], live: set[tuple[str, int]] | None,
+              notes: list[str]) -> _Pick:
+    """A picks file's pick whose take no longer shows the render the director saw (re-rendered, beyond the shot's
+    takes, not rendered) while exactly one other take of the shot shows it: the pick of that take, said in ``notes``
+    (the shot's takes shifted when a seed was inserted, and render reused the image there: the director picked those
+    pixels, whatever ``force``). Else the pick as given, checked as ever."""
+    from ..errors import printable
+    from .pick_standing import held_words, takes_holding
+    from .picks_file import seen_key
+
+    keys = committed.get(pick.shot)
+    if pick.seen is None or pick.take is None or keys is None:
+        return pick
+    shown = pick.take in keys and seen_key(keys[pick.take]) == pick.seen
+    if shown and (live is None or (pick.shot, pick.take) in live):
+        return pick  # the take shows what the director saw
+    holding = takes_holding(pick.shot, pick.take, pick.seen, {take: seen_key(key) for take, key in keys.items()}, live)
+    if len(holding) != 1:
+        return pick
+    named = printable(pick.shot)
+    notes.append(f"{pick.source}{named}={pick.take} recorded as {named}={holding[0]}: "
+                 f"{held_words(pick.take, holding)}")
+    return pick._replace(take=holding[0])
 
 
 def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, tuple[Any, ...]]) -> str:

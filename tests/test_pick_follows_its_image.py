@@ -1,0 +1,224 @@
+"""A pick names a take and the job key it had when picked. Inserting a seed into a shot's ``seeds:`` shifts its
+takes: the picked pixels are reused at another take (same job key, idcli/reuse.py), and the picked take holds
+another render. The pick is of those pixels: ``select``, its list, the notes and the page name the take that holds
+them now, and ``select`` keeps the pick on it (docs/review.md, "Selects"), never on different pixels unsaid.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_pipe import CHROMIUM, Browser
+from review_helpers import cli
+
+import idcli
+from idcli.review.pick_standing import takes_holding
+from idcli.review.picks_file import seen_key
+
+pytest.importorskip("insightface", exc_type=ImportError)
+
+SHOTS = """\
+    version: 1
+    project: follow
+    model: {preset: tiny-sd}
+    defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+    shots:
+      - {id: a010, prompt: "a lighthouse in a storm", seeds: [1, 2]}
+      - {id: a020, prompt: "a harbour at dawn", seeds: [7]}
+    """
+
+
+def _render(shots: Path, out: Path, tiny_engines: Any) -> idcli.RenderReport:
+    def engine(identity: Any, runtime: Any, adapter: Any = None) -> Any:
+        return tiny_engines(identity.preset, adapter)
+
+    return idcli.render(idcli.load_shotlist(shots), out, device="cpu", batch_size=1, engine_factory=engine)
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory: pytest.TempPathFactory, tiny_engines: Any) -> Path:
+    """a010 rendered with seeds [1, 2], take 2 (seed 2) picked with idcli select, then seed 5 inserted before it
+    and rendered: seed 2's pixels are take 3 now (reused), take 2 is seed 5's render."""
+    base = tmp_path_factory.mktemp("pick-follow")
+    shots, out = base / "shots.yaml", base / "out"
+    shots.write_text(textwrap.dedent(SHOTS), "utf-8")
+    _render(shots, out, tiny_engines)
+    assert cli("select", out, "a010=2").exit_code == 0
+    shots.write_text(shots.read_text("utf-8").replace("seeds: [1, 2]", "seeds: [1, 5, 2]"), "utf-8")
+    report = _render(shots, out, tiny_engines)
+    statuses = {f"{j.shot_id}_t{j.take}": j.status for j in report.jobs}
+    assert statuses["a010_t2"] == "rendered" and statuses["a010_t3"] == "reused", statuses
+    return out
+
+
+@pytest.fixture
+def out(shifted: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "out"
+    shutil.copytree(shifted, target)
+    return target
+
+
+def _key(out: Path, stem: str) -> str:
+    shot = stem.rsplit("_t", 1)[0]
+    return json.loads((out / shot / f"{stem}.json").read_text("utf-8"))["job_key"]
+
+
+def _selects(out: Path) -> dict[str, Any]:
+    return json.loads((out / "selects.json").read_text("utf-8"))["selects"]
+
+
+def test_the_picked_image_is_take_3_after_the_seed_was_inserted(out: Path) -> None:
+    picked = _selects(out)["a010"]
+    assert picked["take"] == 2 and picked["job_key"] == _key(out, "a010_t3") != _key(out, "a010_t2")
+
+
+
+def test_select_keeps_the_pick_on_the_take_that_holds_the_picked_image_and_says_so(out: Path) -> None:
+    before = _selects(out)["a010"]
+    result = cli("select", out, "a020=1")
+    assert result.exit_code == 0, result.output
+    # the same pixels, the same pick: its key and when it was made kept, its take the one holding them now
+    assert _selects(out)["a010"] == {**before, "take": 3}
+    said = [line for line in result.stderr.splitlines() if "a010" in line]
+    assert said == ["idcli: note: selects.json: a010=t2 moved to t3: the image picked as take 2 is take 3 now (the "
+                    "same job: the shot's takes shifted)"], result.stderr
+    listed = cli("select", out)
+    assert "a010=t3: as rendered when picked" in listed.output, listed.output
+
+
+def test_the_list_of_picks_names_the_take_that_holds_the_picked_image(out: Path) -> None:
+    listed = cli("select", out)
+    assert listed.exit_code == 0, listed.output
+    folder = str(out)
+    assert ("a010=t2: re-rendered since it was picked; the image picked as take 2 is take 3 now (the same job: the "
+            f"shot's takes shifted); idcli select {folder} a010=3 picks it there") in listed.output.splitlines()
+    document = json.loads(cli("select", out, "--json").output)
+    assert document["standing"] == [{"shot_id": "a010", "take": 2, "standing": "re-rendered", "image_changed": None,
+                                     "picked_image_takes": [3]}]
+    assert _selects(out)["a010"]["take"] == 2  # the list writes nothing
+
+
+def test_review_and_the_page_name_the_take_that_holds_the_picked_image(out: Path) -> None:
+    result = cli("review", out)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "a010" in line]
+    assert notes == [f"idcli: note: a010: the director's select, take 2, was re-rendered since it was picked (shown as "
+                     "rendered now); the image picked as take 2 is take 3 now (the same job: the shot's takes "
+                     f"shifted): idcli select {out} a010=3 picks it there"], result.stderr
+    page = (out / "review" / "index.html").read_text("utf-8")
+    take_2 = page.split('id="take-a010_t2"', 1)[1].split("</article>", 1)[0]
+    take_3 = page.split('id="take-a010_t3"', 1)[1].split("</article>", 1)[0]
+    assert "re-rendered since picked: the picked image is take 3 now</span>" in take_2
+    assert '<span class="badge">the image picked as take 2</span>' in take_3
+
+
+def test_a_picks_file_of_the_image_seen_is_recorded_at_the_take_that_holds_it(out: Path, tmp_path: Path) -> None:
+    """Exported from the page as it was before the seed was inserted: take 2, with the key the director saw (seed
+    2's). Recorded at take 3, which holds that render now, without --force and saying so; a pick of what take 2
+    shows now (seed 5's key) is take 2 as ever."""
+    (out / "selects.json").unlink()
+    exported = tmp_path / "picks.json"
+    exported.write_text(json.dumps({"schema": 1, "kind": "idcli-picks", "project": "follow", "run": "0" * 20,
+                                    "exported": "2026-12-01T10:00:00.000Z",
+                                    "picks": {"a010": {"take": 2, "key": seen_key(_key(out, "a010_t3"))},
+                                              "a020": {"take": 1, "key": seen_key(_key(out, "a020_t1"))}}}), "utf-8")
+    result = cli("select", out, "--from", exported)
+    assert result.exit_code == 0, result.output
+    assert {shot: (pick["take"], pick["job_key"]) for shot, pick in _selects(out).items()} == {
+        "a010": (3, _key(out, "a010_t3")), "a020": (1, _key(out, "a020_t1"))}
+    assert ("idcli: note: picks.json: a010=2 recorded as a010=3: the image picked as take 2 is take 3 now (the same "
+            "job: the shot's takes shifted)") in result.stderr.splitlines(), result.stderr
+    again = json.loads(exported.read_text("utf-8"))
+    again["picks"] = {"a010": {"take": 2, "key": seen_key(_key(out, "a010_t2"))}}
+    exported.write_text(json.dumps(again), "utf-8")
+    assert cli("select", out, "--from", exported).exit_code == 0
+    assert _selects(out)["a010"]["take"] == 2
+
+
+def test_a_pick_whose_image_two_takes_hold_stays_and_says_both(out: Path) -> None:
+    """Never moved to one of two takes by guess: the pick stays, and the note names both (take 1's sidecar given
+    the picked key by hand, as two alike takes of one shot would record it)."""
+    sidecar = out / "a010" / "a010_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["job_key"] = _key(out, "a010_t3")
+    sidecar.write_text(json.dumps(record), "utf-8")
+    result = cli("select", out, "a020=1")
+    assert result.exit_code == 0, result.output
+    assert _selects(out)["a010"]["take"] == 2
+    assert (f"idcli: note: selects.json: a010=t2 was re-rendered since it was picked; the image picked as take 2 is "
+            f"each of takes 1, 3 now (the same job: the shot's takes shifted): pick one (idcli select {out} a010=N)"
+            ) in result.stderr.splitlines(), result.stderr
+
+
+def test_a_pick_of_a_take_re_rendered_with_no_take_holding_its_image_is_not_moved(out: Path) -> None:
+    """The take that holds the picked image rendered again (another key): nothing holds what was picked, and the
+    pick stays on its take, said re-rendered as before."""
+    sidecar = out / "a010" / "a010_t3.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["job_key"] = "idcli-job-v2:" + "cd" * 32
+    sidecar.write_text(json.dumps(record), "utf-8")
+    result = cli("select", out, "a020=1")
+    assert _selects(out)["a010"]["take"] == 2
+    assert "a010=t2 was re-rendered since it was picked (its prompt" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(("take", "keys", "live", "holding"), [
+    (2, {1: "k1", 2: "k5", 3: "k2"}, None, [3]),
+    (2, {1: "k2", 2: "k5", 3: "k2"}, None, [1, 3]),
+    (2, {1: "k1", 2: "k5", 3: "k2"}, {("a010", 1), ("a010", 2)}, []),  # take 3 beyond the shot's takes
+    (2, {1: "k1", 2: "k5"}, None, []),
+    (2, {1: "k1", 3: "k2"}, None, [3]),  # take 2 not rendered
+])
+def test_takes_holding_the_picked_image(take: int, keys: dict[int, str], live: Any, holding: list[int]) -> None:
+    assert takes_holding("a010", take, "k2", keys, live) == holding
+
+
+def test_a_pick_recorded_without_a_key_or_with_a_damaged_one_is_held_by_no_take() -> None:
+    assert takes_holding("a010", 2, None, {1: "k2"}) == []
+    assert takes_holding("a010", 2, 7, {1: "k2"}) == []
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+def test_a_pick_made_on_the_page_names_the_take_holding_its_image_after_a_seed_is_inserted(
+        tmp_path: Path, tiny_engines: Any) -> None:
+    """The director picks take 2 on the page; the artist inserts a seed before it and renders, and reviews again.
+    The page says where the picked image is now; its pick exported as it was is recorded there, and so is a pick of
+    that take made after reading it."""
+    shots, out = tmp_path / "shots.yaml", tmp_path / "out"
+    shots.write_text(textwrap.dedent(SHOTS), "utf-8")
+    _render(shots, out, tiny_engines)
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.open((out / "review" / "index.html").as_uri())
+        browser.click("#take-a010_t2 button.pick")
+    shots.write_text(shots.read_text("utf-8").replace("seeds: [1, 2]", "seeds: [1, 5, 2]"), "utf-8")
+    _render(shots, out, tiny_engines)
+    assert cli("review", out).exit_code == 0
+    picked = seen_key(_key(out, "a010_t3"))
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.open((out / "review" / "index.html").as_uri())
+        notes = browser.js("Array.from(document.querySelectorAll('.pick-note')).map(function(n){"
+                           "return n.textContent;})")
+        assert notes == [" picked take 2: the image you picked is take 3 now (the shot's takes shifted); pick take "
+                         "3 to keep it"]
+        as_it_was = browser.download("button.export-picks")
+        assert json.loads(as_it_was.read_text("utf-8"))["picks"] == {"a010": {"take": 2, "key": picked}}
+        as_it_was = as_it_was.rename(tmp_path / "as-it-was.json")
+        browser.click("#take-a010_t3 button.pick")
+        assert browser.js("document.querySelector('#h-a010 .pick-note').textContent") == \
+            " picked take 3 (not recorded yet)"
+        looked_again = browser.download("button.export-picks")
+    assert json.loads(looked_again.read_text("utf-8"))["picks"] == {"a010": {"take": 3, "key": picked}}
+    for exported in (as_it_was, looked_again):
+        (out / "selects.json").unlink(missing_ok=True)
+        result = cli("select", out, "--from", exported)
+        assert result.exit_code == 0, result.output
+        assert (_selects(out)["a010"]["take"], _selects(out)["a010"]["job_key"]) == (3, _key(out, "a010_t3"))
