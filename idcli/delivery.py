@@ -190,6 +190,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
         takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
+        _follow_the_picked_image(shot, takes, notes)
         if shot.selected is not None and shot.selected not in takes:  # the shot list cut the picked take since
             orphan = (f"{shot.id}: the director's select, take {shot.selected.take}, is no longer in the shot list "
                       f"{run.root} was last rendered from")
@@ -232,6 +233,25 @@ def _random_weights(record: dict[str, Any]) -> bool:
     return model.get("random_weights") is True or any(
         isinstance(c, dict) and c.get("conditions_image") and c.get("random_face_models") is True
         for c in record.get("identity") or [])
+
+
+def _follow_the_picked_image(shot: Any, takes: list[Any], notes: list[str]) -> None:
+    """A select whose picked image another take holds now is that take's (as ``idcli select`` moves it): a seed
+    inserted into ``seeds:`` shifts the takes and render reuses the picked pixels at the next one, while the picked
+    take holds a render the director never saw. Delivering it would send other pixels than were picked, said only as
+    "re-rendered after it was picked"; the take holding them (the first, when several alike do) goes out instead,
+    said. The shot's ``selected`` and ``selection_stale`` are set to it, so the listing marks it as the select."""
+    from .review.pick_standing import held_words, takes_holding
+
+    if shot.selected is None or not shot.selection_stale or shot.selection_damaged:
+        return
+    holding = takes_holding(shot.id, shot.selected.take, shot.picked_key, {t.take: t.job_key for t in takes})
+    if not holding:
+        return
+    notes.append(f"{shot.id}: the director's select: {held_words(shot.selected.take, holding)}; delivered take "
+                 f"{holding[0]} (idcli select records the pick there)")
+    shot.selected = next(t for t in takes if t.take == holding[0])
+    shot.selection_stale = False
 
 
 def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, signing: _Credentials) -> _Copy:

@@ -222,3 +222,18 @@ def test_a_pick_made_on_the_page_names_the_take_holding_its_image_after_a_seed_i
         result = cli("select", out, "--from", exported)
         assert result.exit_code == 0, result.output
         assert (_selects(out)["a010"]["take"], _selects(out)["a010"]["job_key"]) == (3, _key(out, "a010_t3"))
+
+
+def test_deliver_sends_the_picked_image_from_the_take_that_holds_it(out: Path, tmp_path: Path) -> None:
+    """selects.json still says take 2 (no idcli select ran since the render): deliver sends take 3, which holds the
+    picked pixels, marked as the select and said, never take 2's render of seed 5 that the director never saw."""
+    report = idcli.deliver(out, tmp_path / "d", credentials=None)
+    [delivered] = [i for i in report.images if i.shot_id == "a010"]
+    assert (delivered.take, delivered.selected, delivered.selection_stale) == (3, True, False)
+    record = json.loads((tmp_path / "d" / delivered.sidecar).read_text("utf-8"))
+    assert record["job_key"] == _selects(out)["a010"]["job_key"], record
+    assert ("a010: the director's select: the image picked as take 2 is take 3 now (the same job: the shot's takes "
+            "shifted); delivered take 3 (idcli select records the pick there)") in report.notes, report.notes
+    assert not any("re-rendered after it was picked" in note for note in report.notes), report.notes
+    listing = json.loads((tmp_path / "d" / "delivery.json").read_text("utf-8"))
+    assert [(e["take"], e["selected"]) for e in listing["images"] if e["shot_id"] == "a010"] == [(3, True)], listing
