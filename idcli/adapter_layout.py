@@ -10,6 +10,7 @@ every worker), while ``plan`` and ``validate`` said the shot list was fine.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +23,8 @@ FACEID_PROJECTION_KEYS = frozenset({"proj.0.weight", "proj.0.bias", "proj.2.weig
 RESAMPLER = "perceiver_resampler."
 PLUS_REQUIRED_KEYS = FACEID_PROJECTION_KEYS | {f"{RESAMPLER}proj_in.weight", f"{RESAMPLER}proj_out.weight"}
 FACEID_TOKENS = 4
+# A file named as FaceID-Plus v1 (h94's ip-adapter-faceid-plus_sd15.bin, or a copy renamed faceid_plus…), not v2.
+_PLUS_V1_NAME = re.compile(r"faceid[-_]?plus(?![-_]?v2)")
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
 
 
@@ -180,7 +183,8 @@ def check_adapter_file(file: Path, plus: bool) -> None:
 def adapter_kind(file: Path) -> str:
     """What a ``.safetensors`` adapter file holds, from its header alone, in the words `idcli models list` shows
     (``models list`` called every adapter "IP-Adapter weights"); "" for a pickle, whose keys would mean unpickling
-    it. FaceID-Plus v1 and v2 have the same keys (v2 differs only in how the shortcut is used), so one label."""
+    it. FaceID-Plus v1 and v2 have the same keys (v2 differs only in how the shortcut is used), so one label, which
+    says a file named as v1 is rendered as v2 (names_plus_v1)."""
     if not file.name.endswith(".safetensors"):
         return ""
     try:
@@ -197,6 +201,9 @@ def adapter_kind(file: Path) -> str:
             return "the LoRA alone, not an adapter: model.adapter takes the adapter file, which carries it"
         return "not an IP-Adapter checkpoint (no image_proj.* and ip_adapter.* keys)"
     if plusv2_layout_problem(projection, file) is None:
+        if names_plus_v1(file.name):
+            return ("FaceID-Plus, named v1 (v1 and v2 hold the same keys: idcli renders it as v2): "
+                    "model.adapter.variant: faceid-plusv2")
         return "FaceID-Plus (v1 and v2 alike): model.adapter.variant: faceid-plusv2"
     if faceid_layout_problem(projection, file) is None:
         return "FaceID: model.adapter.variant: faceid"
@@ -205,6 +212,24 @@ def adapter_kind(file: Path) -> str:
     if "proj.weight" in projection or any(key.startswith("latents") for key in projection):
         return "a CLIP-image IP-Adapter, not a FaceID one: idcli does not run it"
     return "an unknown layout: idcli does not run it"
+
+
+def names_plus_v1(name: str) -> bool:
+    """Whether a file name says FaceID-Plus v1, not v2: the only thing that does. v1 and v2 hold the same keys and
+    shapes (the IP-Adapter repository builds one ``ProjPlusModel`` for both, and v2 turns its shortcut on at inference;
+    diffusers loads both as one ``IPAdapterFaceIDPlusImageProjection``), and ComfyUI_IPAdapter_plus tells v2 by
+    ``'plusv2'`` in the file name too."""
+    return bool(_PLUS_V1_NAME.search(name.lower()))
+
+
+def plus_v1_note(where: str, shortcut_scale: float) -> str:
+    """The note for a FaceID-Plus adapter file named as v1 (``where``: the file as errors name it), which idcli renders
+    as v2: said, not refused (the file may be v2 renamed; nothing in it says)."""
+    return (f"the adapter {where} is named as IP-Adapter FaceID-Plus v1 (ip-adapter-faceid-plus_…), which idcli "
+            "renders as v2 (model.adapter.variant: faceid-plusv2: the shortcut on, shortcut_scale "
+            f"{shortcut_scale:g}): v1 and v2 hold the same keys and shapes, so nothing in the file tells them apart "
+            "(docs/models.md, \"FaceID-Plus v1 or v2\"). If it is v1, its images are not what v1 gives elsewhere; for "
+            "v2, point model.adapter at ip-adapter-faceid-plusv2_sd15 or _sdxl (`idcli models fetch` gets it)")
 
 
 def missing_lora_note(file: Path) -> str | None:

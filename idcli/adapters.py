@@ -262,6 +262,16 @@ def adapter_lora_note(adapter: AdapterIdentity) -> str | None:
     return missing_lora_note(file) if file is not None else None
 
 
+def adapter_name_note(adapter: AdapterIdentity) -> str | None:
+    """plan's and validate's note for a FaceID-Plus adapter file named as v1, which renders as v2 (adapter_layout.
+    plus_v1_note): the file's name is all that tells v1 from v2, so a local file, a hub one and a pickle alike."""
+    from .adapter_layout import names_plus_v1, plus_v1_note
+
+    if not adapter.is_plus or not names_plus_v1(adapter.weight_name):
+        return None
+    return plus_v1_note(adapter_where(adapter.id, adapter.weight_name, adapter.subfolder), adapter.shortcut_scale)
+
+
 def not_cached_offline(source: str, weight_name: str, subfolder: str) -> str:
     """Why a hub adapter cannot be had offline, and the way forward (the render's words, and validate's)."""
     from huggingface_hub import constants

@@ -22,13 +22,25 @@ from .store import OutputStore
 
 def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_sha256: str | None) -> None:
     """Rebuild the sidecar of an image committed without one from what state() read: its record and the
-    hash of the same file (no second read, which could follow a link swapped in since)."""
+    hash of the same file. A signed image's ``c2pa`` block is read back from its manifest (signing.block_read_back):
+    the file is read again, never through a link, and only bytes of the hash state() read are believed."""
+    from . import safeio
+    from .hashing import sha256_bytes
     from .provenance import complete_sidecar
+    from .signing import block_read_back
+    from .store import MAX_IMAGE_BYTES
 
     if image_sha256 is None:
         raise ValueError(f"job {job.key} has no image hash to recover from")
     sidecar = complete_sidecar(record, image_sha256, batch_index=None, batch_size=None, started=None,
                                finished=None, recovered=True)
+    try:
+        png = safeio.read_regular(store.path(job.image_relpath), MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile:
+        png = b""
+    block = block_read_back(png) if sha256_bytes(png) == image_sha256 else None
+    if block is not None:
+        sidecar["c2pa"] = block
     store.commit(job, b"", sidecar)
 
 

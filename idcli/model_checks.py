@@ -59,11 +59,11 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
     except ModelUnavailableError as exc:
         said(str(exc), adapter_field)
         return problems, notes
-    from .adapters import adapter_lora_note
+    from .adapters import adapter_lora_note, adapter_name_note
 
-    lora = adapter_lora_note(adapter)  # a FaceID file without its LoRA renders: noted, not refused
-    if lora is not None:
-        said(lora, adapter_field, note=True)
+    for note in (adapter_lora_note(adapter), adapter_name_note(adapter)):  # both render: noted, not refused
+        if note is not None:
+            said(note, adapter_field, note=True)
     label = "FaceID-Plus v2" if adapter.is_plus else "FaceID"
     where = adapter_where(adapter.id, adapter.weight_name, adapter.subfolder)
     file = f"{adapter.subfolder.strip('/')}/{adapter.weight_name}" if adapter.subfolder.strip("/") else \

@@ -136,7 +136,7 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
 def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
     """An adapter file, said which kind it is from its safetensors header (adapter_layout.adapter_kind; the JSON
     ``kind`` keeps its two values, the header's answer is the ``detail``)."""
-    from .adapter_layout import adapter_kind
+    from .adapter_layout import adapter_kind, names_plus_v1
     from .adapters import adapter_carrying_lora
 
     licence = _card_licence(folder) or _adapter_licence(file)
@@ -148,7 +148,9 @@ def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:
                   # Given as model.adapter, this very file loads only with allow_pickle (plan refuses it otherwise);
                   # fetch converts only the hub's published files, into IDCLI_HOME.
                   "pickle: loads with model.allow_pickle: true; `idcli models fetch` converts the published ones "
-                  "from the hub" if file.suffix == ".bin" else adapter_kind(file))
+                  "from the hub" + ("; named FaceID-Plus v1, which idcli renders as v2 (v1 and v2 hold the same keys)"
+                                    if names_plus_v1(file.name) else "")
+                  if file.suffix == ".bin" else adapter_kind(file))
 
 
 def scan_models_dir(root: Path, source: str = "--models-dir") -> list[dict[str, Any]]:

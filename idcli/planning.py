@@ -65,11 +65,10 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     measure = load_prompt_measure(model)
     plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
     if adapter is not None:
-        from .adapters import adapter_lora_note
+        from .adapters import adapter_lora_note, adapter_name_note
 
-        lora = adapter_lora_note(adapter)  # a FaceID file without its LoRA: renders, said once here
-        if lora is not None:
-            plan.warnings.append(lora)
+        # A FaceID file without its LoRA, a FaceID-Plus v1 file rendered as v2: both render, said once here.
+        plan.warnings.extend(note for note in (adapter_lora_note(adapter), adapter_name_note(adapter)) if note)
     from .identity.group_selfies import group_selfie_warnings
 
     plan.warnings.extend(group_selfie_warnings(loaded, identities))  # a group photo's largest face is used

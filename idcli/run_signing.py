@@ -29,7 +29,7 @@ def note_unsigned(store: OutputStore, jobs: list[Job], report: RenderReport, pro
             # The commit path records c2pa in every sidecar it signs for, and a done job's image is the bytes
             # its sidecar names: no block, no signature. Reading each image cost 2,000 of them 1.6–3.8 s.
             return False
-        try:  # a sidecar rebuilt from its PNG after a kill has no c2pa block; the image says
+        try:  # a sidecar rebuilt from its PNG after a kill by an idcli before 2026-12-01 has no c2pa block
             return carries_manifest(safeio.read_regular(store.path(job.image_relpath), MAX_IMAGE_BYTES))
         except safeio.NotRegularFile:
             return False

@@ -436,7 +436,8 @@ def without_manifest(png: bytes) -> bytes | None:
 
     c2pa-python embeds the manifest as one ``caBX`` chunk and changes no other byte, so removing that
     chunk gives back the signed bytes' original exactly (what ``c2pa.unsigned_sha256`` hashes). Used by
-    ``idcli reproduce`` when a signed image's sidecar lacks that hash (rebuilt from the PNG after a kill).
+    ``idcli reproduce`` when a signed image's sidecar lacks that hash (rebuilt from the PNG after a kill by an idcli
+    before 2026-12-01), and to read a rebuilt sidecar's ``c2pa`` block back from the image (block_read_back).
     A PNG that is not whole (provenance.png_chunks: cut short, a bad CRC) carries none that can be read.
     """
     from .provenance import PNG_SIGNATURE, PngFormatError, png_chunk, png_chunks
@@ -477,6 +478,8 @@ class ManifestReport:
     signer_org: str | None = None  # the signer certificate's organisation (C2PA's signature_info "issuer")
     serial_number: str | None = None  # the signer certificate's serial, lowercase hex
     issuer_common_name: str | None = None  # the common name of the certificate that issued the signer's
+    alg: str | None = None  # the signature's algorithm as a sidecar writes it (es256, ps256, ed25519...)
+    not_after: str | None = None  # the end of the signer certificate's validity (ISO 8601), as a sidecar writes it
 
     def as_dict(self) -> dict[str, Any]:
         return {"present": self.present, "state": self.state, "failures": self.failures or [],
@@ -503,7 +506,7 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
         state = reader.get_validation_state()
         results = reader.get_validation_results() or {}
         manifest = reader.get_active_manifest() or {}
-        issuer_name = _issuer_common_name(reader)
+        certificate = _signer_certificate(reader)
     failures = [f"{f.get('code')}: {f.get('explanation')}"
                 for f in (results.get("activeManifest") or {}).get("failure", [])]
     actions: list[dict[str, Any]] = []
@@ -519,9 +522,37 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
     created = bool(actions) and actions[0].get("action") == "c2pa.created" and \
         actions[0].get("digitalSourceType") in (DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE)
     info = manifest.get("signature_info") or {}
+    issuer = found if isinstance(found := certificate.get("issuer"), dict) else {}
+    validity = found if isinstance(found := certificate.get("validity"), dict) else {}
     return ManifestReport(True, state, failures, created, assertion, info.get("common_name"),
                           signer_org=info.get("issuer"), serial_number=_hex_serial(info.get("cert_serial_number")),
-                          issuer_common_name=issuer_name)
+                          issuer_common_name=_text(issuer.get("CN")),
+                          alg=info["alg"].lower() if isinstance(info.get("alg"), str) else None,
+                          not_after=_text(validity.get("notAfter")))
+
+
+def block_read_back(png: bytes) -> dict[str, Any] | None:
+    """The sidecar's ``c2pa`` block of a signed PNG, read back from the image (None when it carries no manifest):
+    what a sidecar rebuilt from its PNG after a kill records, so that it says what the signing run's sidecar said.
+
+    The hash before the manifest is the image's without its ``caBX`` chunk; the signer's facts are the manifest's
+    (``read_manifest``). A manifest does not hold the signer's full subject and issuer names as the signing run
+    wrote them, nor the time-stamp authority's URL: those are null, as is any fact the reader does not give (no
+    c2pa-python here, an SDK without crJSON, a manifest it cannot read: ``idcli verify`` says why)."""
+    original = without_manifest(png)
+    if original is None:
+        return None
+    manifest = read_manifest(png) if available() else ManifestReport(True)
+    if not manifest.present:
+        return None
+    return {"signed": True, "assertion": ASSERTION_LABEL, "unsigned_sha256": sha256_bytes(original),
+            "alg": manifest.alg, "subject": None, "issuer": None, "not_after": manifest.not_after,
+            "time_stamp_authority": None, "serial_number": manifest.serial_number,
+            "subject_common_name": manifest.signer, "issuer_common_name": manifest.issuer_common_name}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _hex_serial(decimal: Any) -> str | None:
@@ -533,13 +564,14 @@ def _hex_serial(decimal: Any) -> str | None:
         return None
 
 
-def _issuer_common_name(reader: Any) -> str | None:
-    """The common name of the signer certificate's issuer. ``signature_info`` gives the signer's own common name and
-    organisation only; the reader's crJSON (c2pa-python 0.38) gives the certificate's issuer, per manifest, under
-    ``signature.certificateInfo``: the active manifest's is read (a delivered copy also holds its take's).
+def _signer_certificate(reader: Any) -> dict[str, Any]:
+    """What the active manifest says of its signer certificate (its ``issuer`` and ``validity``, among others).
+    ``signature_info`` gives the signer's own common name and organisation only; the reader's crJSON (c2pa-python
+    0.38) gives the certificate's issuer and validity, per manifest, under ``signature.certificateInfo``: the active
+    manifest's is read (a delivered copy also holds its take's).
 
-    None when it is not known: crJSON is new in 0.38 and may go or change, so an SDK without it, one whose crJSON
-    raises, or a store that does not say is an unknown issuer, which verify does not compare (c2pa_block_problems),
+    Empty when it is not known: crJSON is new in 0.38 and may go or change, so an SDK without it, one whose crJSON
+    raises, or a store that does not say gives an unknown issuer, which verify does not compare (c2pa_block_problems),
     never a failed take or an internal error."""
     import json
 
@@ -547,9 +579,8 @@ def _issuer_common_name(reader: Any) -> str | None:
         active = json.loads(reader.json()).get("active_manifest")
         for manifest in json.loads(reader.crjson()).get("manifests") or []:
             if isinstance(manifest, dict) and manifest.get("label") == active:
-                issuer = ((manifest.get("signature") or {}).get("certificateInfo") or {}).get("issuer") or {}
-                name = issuer.get("CN") if isinstance(issuer, dict) else None
-                return name if isinstance(name, str) else None
+                info = (manifest.get("signature") or {}).get("certificateInfo")
+                return info if isinstance(info, dict) else {}
     except Exception:  # no crjson (AttributeError), the SDK's C2paError, a damaged store: whatever it raises
-        return None
-    return None
+        return {}
+    return {}

@@ -275,3 +275,107 @@ def test_an_address_of_whitespace_only_is_refused(ray_init_calls: list[dict]) ->
                                                r"address such as 'head-node:6379'$"):
         RayBackend(" ").connect()
     assert ray_init_calls == []
+
+
+ALLOWED_ADDRESSES = ("give the head's HOST:PORT (6379 by default), auto, or ray://HOST:PORT to connect through Ray "
+                     "Client (the head's Ray Client server, port 10001 by default)")
+
+
+@pytest.mark.parametrize(("address", "code", "said"), [
+    # Nothing listens: Ray Client retried for 30 s, printed its UserWarning, then "ray client connection timeout".
+    ("ray://127.0.0.1:1", 4, "cannot reach the Ray cluster at ray://127.0.0.1:1 (Connection refused); is `ray start "
+                             "--head` running there, and is the address right?"),
+    # No port: gRPC took 443 and timed out after 30 s, the head's Ray Client port (10001) unsaid.
+    ("ray://127.0.0.1", 2, "--ray-address ray://127.0.0.1: a ray:// address needs the port of the head's Ray Client "
+                           "server: give ray://HOST:PORT (10001 by default)"),
+    # A kind Ray does not take: "Module: foo does not exist.", the kinds it does take unsaid.
+    ("foo://127.0.0.1:10001", 2, f"--ray-address foo://127.0.0.1:10001: Ray takes no foo:// address; "
+                                 f"{ALLOWED_ADDRESSES}"),
+])
+def test_a_ray_client_address_or_an_unknown_kind_is_checked_before_ray(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict],
+        address: str, code: int, said: str) -> None:
+    """The farm trial: ``--ray-address ray://HOST:PORT`` (Ray Client) skipped idcli's address check, so a wrong one
+    took Ray Client's 30 s and its `UserWarning` lines before "ray client connection timeout" (Ray 2.60, grpcio
+    1.85 installed for the trial), and an unknown kind read "Module: foo does not exist.". Now one line at once,
+    naming what is allowed; ``ray.init`` is replaced by a recorder: it must not be reached."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    path = write_shotlist(SHOTS)
+    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu",
+                                      "--executor", "ray", "--ray-address", address])
+    assert ray_init_calls == []
+    assert result.exit_code == code, result.output
+    assert result.output.strip() == f"idcli: error: {said}", result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_ray_client_address_whose_port_answers_but_not_as_grpc_names_the_client_port(
+        monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict]) -> None:
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    monkeypatch.setattr(ray_executor, "HEAD_ANSWER_SECONDS", 0.5)
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    listener, address = _listener_answering(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    with listener, pytest.raises(ExecutorUnavailableError) as err:
+        ray_executor.RayBackend(address=f"ray://{address}").connect()
+    assert str(err.value) == (f"cannot connect to the Ray cluster at ray://{address}: its port answers, but not as a "
+                              "Ray Client server does (it answers HTTP/1, as a web server such as the Ray dashboard "
+                              "(port 8265 by default) does); a ray:// address names the head's Ray Client server, "
+                              "port 10001 by default")
+    assert ray_init_calls == []
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_a_ray_client_address_that_answers_says_what_ray_client_needs(
+        monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict], installed: bool) -> None:
+    """Ray Client needs grpcio (``ray[client]``), which idcli's ``ray`` extra does not install: said as the remedy,
+    with the way without it. Installed, a port that answers gRPC but never connects as Ray Client (the head's GCS
+    port, 6379, given as ray://) timed out after 30 s as "ray client connection timeout": the error says which
+    port a ray:// address names."""
+    import importlib.util
+
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:  # grpcio, which Ray Client needs: installed or not
+        return (object() if installed else None) if name == "grpc" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    if installed:
+        import ray
+
+        def timed_out(**kwargs: object) -> None:
+            ray_init_calls.append(kwargs)
+            raise ConnectionError("ray client connection timeout")  # Ray 2.60's, after 30 s
+
+        monkeypatch.setattr(ray, "init", timed_out)
+    listener, address = _listener_answering(SETTINGS_FRAME)
+    with listener, pytest.raises(ExecutorUnavailableError) as err:
+        ray_executor.RayBackend(address=f"ray://{address}").connect()
+    assert err.value.exit_code == 4
+    if installed:
+        assert [call["address"] for call in ray_init_calls] == [f"ray://{address}"]
+        assert str(err.value) == (f"cannot connect to the Ray cluster at ray://{address}: ray client connection "
+                                  "timeout; its port answers, but Ray Client did not connect: a ray:// address names "
+                                  "the head's Ray Client server, port 10001 by default (the head's own port, 6379 by "
+                                  "default, is given without ray://)")
+    else:
+        assert ray_init_calls == []
+        assert str(err.value) == (f"cannot connect to the Ray cluster at ray://{address}: a ray:// address connects "
+                                  "through Ray Client, which needs grpcio here: pip install 'ray[client]'; or run "
+                                  "idcli on a node of the cluster with the head's HOST:PORT (6379 by default)")
+
+
+def test_the_ray_client_port_given_as_a_heads_address_is_named() -> None:
+    """The farm trial: ``--ray-address HEAD:10001`` (Ray Client's port, without ray://) answers gRPC as a head does,
+    so it passed the check; Ray 2.60 retried it for 25 s ("Method not found") and the error then pointed at token
+    authentication. The port Ray Client listens on by default is named, with both ways to give the cluster."""
+    from idcli.executors.ray import _refused_hint
+
+    hint = _refused_hint("127.0.0.1:10001", ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:10001"))
+    assert hint == ("; its port answers, but 10001 is the head's Ray Client server by default: give the head's own "
+                    "address (port 6379 by default), or ray://127.0.0.1:10001 to connect through Ray Client")

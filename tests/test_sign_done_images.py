@@ -3,12 +3,13 @@ where its sidecar was rebuilt after a kill (run_signing.note_unsigned).
 
 It read every done image whose sidecar had no ``c2pa`` block, whole, to look for a manifest: 2,000 unsigned
 images cost every signing resume 1.6–3.8 s (docs/performance.md, "At film scale: resume, restore, sign"). The commit
-path records ``c2pa`` in each sidecar it signs for, so only a ``recovered`` sidecar (rebuilt from its PNG, which
-carries no such block) needs the image's word.
+path records ``c2pa`` in each sidecar it signs for, and recovery reads it back from the image's manifest (since
+2026-12-01), so only a ``recovered`` sidecar without such a block (rebuilt by an earlier idcli) needs the image's word.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,16 @@ def test_a_signed_image_whose_sidecar_was_rebuilt_still_counts_as_signed(write_s
     render_on_cpu(shots, out, engine_factory, sign=True)
     (out / "sh020" / "sh020_t1.json").unlink()  # as a kill between the image's and the sidecar's rename leaves it
     assert render_on_cpu(shots, out, engine_factory, sign=True).count("recovered") == 1
-    progress = NotesKept()
-    image_reads.clear()
-    report = render_on_cpu(shots, out, engine_factory, sign=True, progress=progress)
-    assert report.count("skipped") == 2
-    assert not [n for n in progress.notes if "stay unsigned" in n], progress.notes
-    assert [p.name for p in image_reads] == ["sh020_t1.png"], "the rebuilt sidecar's image says it is signed"
+    # The rebuilt sidecar carries its c2pa block, read back from the image's manifest: it says so itself.
+    sidecar_path = out / "sh020" / "sh020_t1.json"
+    rebuilt = json.loads(sidecar_path.read_text())
+    assert rebuilt["recovered"] and rebuilt["c2pa"]["signed"], rebuilt
+    for reads in ([], ["sh020_t1.png"]):
+        progress = NotesKept()
+        image_reads.clear()
+        report = render_on_cpu(shots, out, engine_factory, sign=True, progress=progress)
+        assert report.count("skipped") == 2
+        assert not [n for n in progress.notes if "stay unsigned" in n], progress.notes
+        assert [p.name for p in image_reads] == reads, "a sidecar rebuilt without c2pa: its image says it is signed"
+        # As an idcli before 2026-12-01 rebuilt it: no c2pa block.
+        sidecar_path.write_text(json.dumps({k: v for k, v in rebuilt.items() if k != "c2pa"}))

@@ -939,3 +939,57 @@ def test_an_engine_warning_reaches_quiet_json_and_python_callers(
     report = idcli.render(shots, tmp_path / "python", device="cpu", batch_size=1)
     assert [w for w in report.warnings if says in w] == warnings, report.warnings
     assert report.rendered == 2
+
+
+def test_a_faceid_plus_v1_file_is_noted_by_its_name(write_shotlist, h94_folder: Path, tiny_engines) -> None:
+    """FaceID-Plus v1 (``ip-adapter-faceid-plus_sd15.bin``) and v2 (``…-plusv2_…``) hold the same keys and shapes: the
+    IP-Adapter repository builds one ``ProjPlusModel`` for both and v2 only turns its shortcut on at inference
+    (``shortcut=True``), diffusers one ``IPAdapterFaceIDPlusImageProjection`` (``shortcut`` False until a caller sets
+    it), and ComfyUI_IPAdapter_plus tells v2 by ``'plusv2' in file.lower()``. So a v1 file given as
+    ``variant: faceid-plusv2`` rendered as v2 (with the shortcut) without a word. Nothing in the weights tells them
+    apart; its name does: validate notes it at model.adapter, plan warns once, `models list` says it; nothing is
+    refused, and a v2 name is not noted."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.engine.faceid_plus import write_random_plusv2_adapter
+    from idcli.model_folders import describe_folder
+    from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+    unet = tiny_engines("tiny-sd").pipe.unet
+    says = "is named as IP-Adapter FaceID-Plus v1"
+    for weight, noted in (("ip-adapter-faceid-plus_sd15.safetensors", True),
+                          ("ip-adapter-faceid-plusv2_sd15.safetensors", False)):
+        write_random_plusv2_adapter(unet, h94_folder / weight, RANDOM_IMAGE_ENCODERS["tiny-sd"]["hidden_size"])
+        shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, adapter: {variant: faceid-plusv2, "
+                                                        f"id: IP-Adapter-FaceID, weight_name: {weight}, "
+                                                        "image_encoder: enc}}"), name=f"{weight}.yaml")
+        result = CliRunner().invoke(app, ["validate", str(shots)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 0, result.output
+        assert (f"{weight}.yaml:3:" in text and says in text) == noted, text
+        result = CliRunner().invoke(app, ["plan", str(shots), "--json"])
+        assert result.exit_code == 0, result.output
+        warnings = [w for w in json.loads(result.stdout).get("warnings", []) if says in w]
+        assert len(warnings) == (1 if noted else 0), result.stdout
+        if noted:
+            assert warnings == [
+                f"the adapter '{weight}' from '{h94_folder.resolve()}' {says} (ip-adapter-faceid-plus_…), which idcli "
+                "renders as v2 (model.adapter.variant: faceid-plusv2: the shortcut on, shortcut_scale 1): v1 and v2 "
+                "hold the same keys and shapes, so nothing in the file tells them apart (docs/models.md, \"FaceID-Plus "
+                "v1 or v2\"). If it is v1, its images are not what v1 gives elsewhere; for v2, point model.adapter "
+                "at ip-adapter-faceid-plusv2_sd15 or _sdxl (`idcli models fetch` gets it)"]
+    import shutil
+
+    shutil.copy(h94_folder / "ip-adapter-faceid_sd15.bin", h94_folder / "ip-adapter-faceid-plus_sd15.bin")  # by name
+    details = {entry["path"].rsplit("/", 1)[-1]: entry["detail"] for entry in describe_folder(h94_folder,
+                                                                                              "--models-dir")[0]}
+    assert details["ip-adapter-faceid-plus_sd15.bin"].endswith(
+        "; named FaceID-Plus v1, which idcli renders as v2 (v1 and v2 hold the same keys)"), details
+    assert "named FaceID-Plus v1" not in details["ip-adapter-faceid_sd15.bin"], details
+    assert details["ip-adapter-faceid-plus_sd15.safetensors"].startswith(
+        "FaceID-Plus, named v1 (v1 and v2 hold the same keys: idcli renders it as v2): model.adapter.variant: "
+        "faceid-plusv2"), details
+    assert details["ip-adapter-faceid-plusv2_sd15.safetensors"].startswith("FaceID-Plus (v1 and v2 alike)"), details

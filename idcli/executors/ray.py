@@ -22,6 +22,7 @@ import contextlib
 import os
 import signal
 import time
+import warnings
 from collections import deque
 from typing import Any
 
@@ -49,6 +50,10 @@ PLACEMENT_NOTE_SECONDS = 30.0
 # How long the cluster's head has to answer the HTTP/2 preface a gRPC client opens with, before the run is refused
 # (a GCS answers in milliseconds; Ray itself would retry a port that never does for about 14 minutes).
 HEAD_ANSWER_SECONDS = 10.0  # then one note says which resources the run waits for and what the cluster has free
+# The kinds of address a render takes (docs/scale-out.md), as an error about another kind names them.
+ALLOWED_ADDRESSES = ("give the head's HOST:PORT (6379 by default), auto, or ray://HOST:PORT to connect through Ray "
+                     "Client (the head's Ray Client server, port 10001 by default)")
+CLIENT_PORT_HINT = "a ray:// address names the head's Ray Client server, port 10001 by default"
 
 
 def _ray() -> Any:
@@ -100,7 +105,12 @@ class RayBackend:
                 raise self._padded_address(target)
             if target.startswith(("http://", "https://")):
                 raise self._dashboard_address(target)
-            check_head_answers(target)
+            if target.startswith("ray://"):
+                self._check_client_address(target)
+            elif "://" in target:
+                self._check_kind(target)
+            else:
+                check_head_answers(target)
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
             handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -109,7 +119,10 @@ class RayBackend:
             try:
                 # The workers' own output (stdout, stderr, their logging) stays in Ray's session folder on their node,
                 # forwarded to this terminal only under IDCLI_DEBUG (docs/scale-out.md, "What a run prints").
-                ray.init(address=target, include_dashboard=False, log_to_driver=debug, configure_logging=False)
+                with warnings.catch_warnings():
+                    if not debug:  # Ray Client's "connection timed out" UserWarning: the error below says it
+                        warnings.filterwarnings("ignore", message="Ray Client connection", category=UserWarning)
+                    ray.init(address=target, include_dashboard=False, log_to_driver=debug, configure_logging=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
                                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
@@ -125,12 +138,51 @@ class RayBackend:
         """An http:// address is the Ray dashboard's, which Ray's job submission asks a pipeline to export as
         RAY_ADDRESS (``ray job submit``); Ray's own error is several lines, blames RAY_ADDRESS for a --ray-address too,
         and advises unsetting it, which would have this run start a cluster of its own."""
-        given = Option("ray_address", target) if self.address else f"RAY_ADDRESS={target}"
+        given = self._given(target)
         return ExecutorUnavailableError(
             given, ": an http:// address is the Ray dashboard's, which `ray job submit` takes, not a cluster's head a "
             "render joins; give the head's address, HOST:6379 by default (`ray start --head` prints it)",
             *(() if self.address else (" with ", Option("ray_address"), ", which wins over RAY_ADDRESS")),
             field="ray_address")
+
+    def _given(self, target: str) -> Any:
+        """The address as the user gave it: ``--ray-address ADDR`` (``ray_address='ADDR'`` from Python), or
+        ``RAY_ADDRESS=ADDR``."""
+        return Option("ray_address", target) if self.address else f"RAY_ADDRESS={target}"
+
+    def _check_client_address(self, target: str) -> None:
+        """A Ray Client address (``ray://HOST:PORT``, the head's Ray Client server) checked as a head's address is,
+        before Ray is asked: Ray Client took 30 s to say "ray client connection timeout" whatever was wrong (nothing
+        listening, no port given, another port). Then that Ray Client is installed here: idcli's ``ray`` extra does
+        not install grpcio, which it needs."""
+        from importlib.util import find_spec
+
+        inner = target.removeprefix("ray://")
+        host, _, port = inner.rpartition(":")
+        if not host or not port.isdigit():
+            raise InputError(self._given(target), ": a ray:// address needs the port of the head's Ray Client server: "
+                             "give ray://HOST:PORT (10001 by default)", field="ray_address")
+        check_head_answers(inner, named=target, client=True)
+        if find_spec("grpc") is None:
+            raise ExecutorUnavailableError(
+                f"cannot connect to the Ray cluster at {target}: a ray:// address connects through Ray Client, which "
+                "needs grpcio here: pip install 'ray[client]'; or run idcli on a node of the cluster with the head's "
+                "HOST:PORT (6379 by default)")
+
+    def _check_kind(self, target: str) -> None:
+        """An address of a kind Ray does not take (``foo://``): Ray reads its scheme as a Python module offering a
+        client (``anyscale://`` and the like, left to Ray where that module is installed), and said only "Module:
+        foo does not exist." Refused with the kinds it does take."""
+        from importlib.util import find_spec
+
+        scheme = target.split("://", 1)[0]
+        try:
+            found = scheme.isidentifier() and find_spec(scheme) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise InputError(self._given(target), f": Ray takes no {scheme}://" if scheme else ": Ray takes no ://",
+                             f" address; {ALLOWED_ADDRESSES}", field="ray_address")
 
     def _padded_address(self, target: str) -> InputError:
         """An address copied with a space or a line break around it: looked up as a host name with the space in it,
@@ -702,9 +754,15 @@ def _refused_hint(address: str, exc: BaseException) -> str:
     authentication. Ray 2.60's `ray start --head` turns it on when ``~/.ray/auth_token`` exists, and a driver
     given an address turns it on only with ``RAY_AUTH_MODE=token`` (Ray then retries for 20 s and says only
     "Failed to connect")."""
+    if address.startswith("ray://") and isinstance(exc, ConnectionError):  # its port answered (checked before)
+        return (f"; its port answers, but Ray Client did not connect: {CLIENT_PORT_HINT} (the head's own port, 6379 "
+                "by default, is given without ray://)")
     host, _, port = address.rpartition(":")
     if not isinstance(exc, ConnectionError) or not host or not port.isdigit() or "://" in address:
         return ""
+    if port == "10001":  # Ray Client's port answers gRPC as a head's does; Ray 2.60 then retried it for 25 s
+        return (f"; its port answers, but 10001 is the head's Ray Client server by default: give the head's own "
+                f"address (port 6379 by default), or ray://{address} to connect through Ray Client")
     if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
         return ("; its port answers, so check that this machine's token (RAY_AUTH_TOKEN or ~/.ray/auth_token) is "
                 "the cluster's (docs/scale-out.md)")
@@ -717,14 +775,16 @@ def _refused_hint(address: str, exc: BaseException) -> str:
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 
 
-def check_head_answers(address: str) -> None:
+def check_head_answers(address: str, named: str | None = None, client: bool = False) -> None:
     """Fail at once when a ``host:port`` cluster address does not answer as a Ray cluster's head does. Ray itself
     retries a port where nothing listens for minutes, and one where something else listens (the dashboard's 8265, an
     SSH server) for about 14 minutes (20 tries of 41 s). A head's GCS is a gRPC server: it answers a gRPC client's
-    HTTP/2 preface with a SETTINGS frame before anything else (token authentication is checked later, per call)."""
+    HTTP/2 preface with a SETTINGS frame before anything else (token authentication is checked later, per call).
+    ``client``: ``address`` is a head's Ray Client server (``named``, the ``ray://`` address given), a gRPC server too,
+    which Ray Client retries for 30 s."""
     import socket
 
-    named = address  # the cluster as the user named it
+    named = named or address  # the cluster as the user named it
     if address == "auto":
         resolved = _auto_address()
         if resolved is None:
@@ -747,6 +807,9 @@ def check_head_answers(address: str) -> None:
         answer = _first_answer(connection)
     if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
         return
+    if client:
+        raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {named}: its port answers, but not as a "
+                                       f"Ray Client server does ({_what_answered(answer)}); {CLIENT_PORT_HINT}")
     raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {named}: its port answers, but not as a "
                                    f"Ray cluster's head does ({_what_answered(answer)}); `ray start --head` prints "
                                    "the address to give (port 6379 by default)")
