@@ -374,8 +374,8 @@ def test_the_ray_client_port_given_as_a_heads_address_is_named() -> None:
     """The farm trial: ``--ray-address HEAD:10001`` (Ray Client's port, without ray://) answers gRPC as a head does,
     so it passed the check; Ray 2.60 retried it for 25 s ("Method not found") and the error then pointed at token
     authentication. The port Ray Client listens on by default is named, with both ways to give the cluster."""
-    from idcli.executors.ray import _refused_hint
+    from idcli.executors.ray import refused_hint
 
-    hint = _refused_hint("127.0.0.1:10001", ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:10001"))
+    hint = refused_hint("127.0.0.1:10001", ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:10001"))
     assert hint == ("; its port answers, but 10001 is the head's Ray Client server by default: give the head's own "
                     "address (port 6379 by default), or ray://127.0.0.1:10001 to connect through Ray Client")

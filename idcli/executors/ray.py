@@ -126,7 +126,7 @@ class RayBackend:
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
                                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
-                                               f"{_refused_hint(target, exc)}") from None
+                                               f"{refused_hint(target, exc)}") from None
             finally:
                 for sig, handler in handlers.items():
                     if handler is not None:
@@ -749,7 +749,7 @@ def _cause(exc: BaseException) -> str:
     return errors[-1] if errors else _first_line(exc)
 
 
-def _refused_hint(address: str, exc: BaseException) -> str:
+def refused_hint(address: str, exc: BaseException) -> str:
     """What else it is when a ``host:port`` cluster, whose port answered, refused this driver: most often token
     authentication. Ray 2.60's `ray start --head` turns it on when ``~/.ray/auth_token`` exists, and a driver
     given an address turns it on only with ``RAY_AUTH_MODE=token`` (Ray then retries for 20 s and says only
