@@ -896,6 +896,39 @@ def test_keys_act_on_the_shot_in_view_after_paging_away_from_the_focused_one(out
 
 
 @needs_chromium
+def test_s_picks_the_focused_take_only_while_it_is_in_view(out: Path, tmp_path: Path) -> None:
+    """On a 1280 × 720 screen, keyboard only: `j` to sh020, Tab to its take 1's pick button, then Page Down to sh030.
+    `s` ("pick the take with the focus") picked sh020's take 1, off screen, while the director looked at sh030: the
+    digits had stopped doing so, `s` had not. It now picks only a take in view."""
+    assert cli("review", out).exit_code == 0
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1280, height=720, deviceScaleFactor=1,
+                     mobile=False)
+        open_page(browser, out)
+        browser.press("j")
+        browser.key("Tab")  # the thumbnail
+        browser.key("Tab")  # the pick button
+        focused = "document.activeElement.closest('article.take').id"
+        assert browser.js(focused) == "take-sh020_t1"
+        browser.press("s")  # in view: picked, and again: unpicked
+        assert pressed(page_state(browser)) == ["take-sh020_t1"]
+        browser.press("s")
+        assert pressed(page_state(browser)) == []
+        in_view = ("(function(){var r=document.getElementById('take-sh020_t1').getBoundingClientRect();"
+                   "return r.bottom>0&&r.top<innerHeight;})()")
+        for _ in range(12):
+            if not browser.js(in_view):
+                break
+            settled_scroll(browser, lambda: browser.key("PageDown"))
+        assert not browser.js(in_view) and browser.js(focused) == "take-sh020_t1"
+        browser.press("s")  # the focus off screen: nothing picked where the director cannot see
+        assert pressed(page_state(browser)) == []
+        browser.press("1")  # the keys act on the shot in view
+        assert pressed(page_state(browser)) == ["take-sh030_t1"]
+        assert browser.problems() == []
+
+
+@needs_chromium
 def test_the_csp_still_refuses_an_injected_script_while_the_pages_own_picks_work(out: Path, tmp_path: Path) -> None:
     assert cli("review", out).exit_code == 0
     index = out / "review" / "index.html"

@@ -291,8 +291,11 @@ SCRIPT = """
     }
     else if(/^[0-9]$/.test(e.key)&&shots[i]){pick(shots[i],e.key==='0'?null:Number(e.key));e.preventDefault();}
     else if(e.key==='s'){
-      var t=document.activeElement&&document.activeElement.closest?document.activeElement.closest('article.take'):null;
-      if(t){pick(t.closest('section.shot'),Number(t.getAttribute('data-take')));e.preventDefault();}
+      var t=document.activeElement&&document.activeElement.closest?document.activeElement.closest('article.take'):null,
+        r=t?t.getBoundingClientRect():null;
+      // only a take in view: scrolled away from the focus (Page Down, the wheel), s picked in a shot off screen
+      if(t&&r.bottom>0&&r.top<window.innerHeight){pick(t.closest('section.shot'),Number(t.getAttribute('data-take')));
+        e.preventDefault();}
     }
   });
   document.addEventListener('click',function(e){
