@@ -929,6 +929,33 @@ def test_s_picks_the_focused_take_only_while_it_is_in_view(out: Path, tmp_path: 
 
 
 @needs_chromium
+def test_e_brings_the_keyboard_back_to_export_picks_from_anywhere_in_the_page(out: Path, tmp_path: Path) -> None:
+    """Keyboard only, picks made down the page: `export picks` is in the header, and neither Home nor Tab goes back
+    to it (Tab goes on from the shot holding the focus): Shift+Tab back through every take above (four stops each:
+    thumbnail, pick, full image, sidecar) and the index was the way to send the picks. `e` puts the focus on it, in
+    view; Enter exports."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1280, height=720, deviceScaleFactor=1,
+                     mobile=False)
+        open_page(browser, out)
+        browser.press("j")
+        browser.press("j")
+        browser.press("2")  # sh030 take 2, the header scrolled away
+        assert pressed(page_state(browser)) == ["take-sh030_t2"] and browser.js("window.scrollY") > 0
+        browser.press("e")
+        assert browser.js("document.activeElement.className") == "export-picks"
+        assert browser.js("(function(){var r=document.activeElement.getBoundingClientRect();"
+                          "return r.top>=0&&r.bottom<=innerHeight;})()")
+        browser.key("Enter")
+        exported = browser.downloaded()
+        assert browser.problems() == []
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh030": {"take": 2, "key": key(out, "sh030_t2")}}
+
+
+@needs_chromium
 def test_the_csp_still_refuses_an_injected_script_while_the_pages_own_picks_work(out: Path, tmp_path: Path) -> None:
     assert cli("review", out).exit_code == 0
     index = out / "review" / "index.html"

@@ -3,9 +3,9 @@
 The script: Tab walks the links; ``j``/``k`` (or ``n``/``p``) move between shots, ``f`` to the next shot whose every
 take is flagged; the director picks takes (a button per take, ``1``–``9``/``0``/``s``), kept in the browser's
 localStorage under the page's ``data-run`` with the shot last viewed, and exports them as ``picks.json`` for ``idcli
-select --from`` (picks_file.py). It reads what it needs from the page's attributes (``data-run``, each take's
-``data-key``, a shot's recorded ``data-selected``) and writes text only, never markup. The policy lets only this
-script run (by its hash).
+select --from`` (picks_file.py; ``e`` brings the focus back to the export button). It reads what it needs from the
+page's attributes (``data-run``, each take's ``data-key``, a shot's recorded ``data-selected``) and writes text only,
+never markup. The policy lets only this script run (by its hash).
 """
 
 from __future__ import annotations
@@ -290,6 +290,10 @@ SCRIPT = """
       e.preventDefault();
     }
     else if(/^[0-9]$/.test(e.key)&&shots[i]){pick(shots[i],e.key==='0'?null:Number(e.key));e.preventDefault();}
+    else if(e.key==='e'){  // back to the picks bar: Tab goes on from the focus down the page, and Home leaves it there
+      var x=document.querySelector('section.picks:not([hidden]) button.export-picks');
+      if(x){x.focus();e.preventDefault();}
+    }
     else if(e.key==='s'){
       var t=document.activeElement&&document.activeElement.closest?document.activeElement.closest('article.take'):null,
         r=t?t.getBoundingClientRect():null;
