@@ -28,7 +28,7 @@ from typing import Any
 from chromium_storage import committed, storage_folder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-_NAMED_KEYS = {"Tab": 9, "PageUp": 33, "PageDown": 34, "End": 35, "Home": 36}
+_NAMED_KEYS = {"Tab": 9, "Enter": 13, "PageUp": 33, "PageDown": 34, "End": 35, "Home": 36}
 _KEY_CODES = {**{str(d): 48 + d for d in range(10)}, **{c: ord(c.upper()) for c in "abcdefghijklmnopqrstuvwxyz"}}
 
 
@@ -160,10 +160,14 @@ class Browser:
         self.send("Input.dispatchKeyEvent", page=True, type="keyUp", **common)
 
     def key(self, name: str) -> None:
-        """A key that types nothing, by its DOM name: ``PageDown``, ``PageUp``, ``Home``, ``End``, ``Tab``."""
+        """A key that types nothing, by its DOM name: ``PageDown``, ``PageUp``, ``Home``, ``End``, ``Tab``; and
+        ``Enter``, whose text (a carriage return) is what presses a focused button or follows a link."""
         code = _NAMED_KEYS[name]
         common = {"key": name, "code": name, "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
-        self.send("Input.dispatchKeyEvent", page=True, type="rawKeyDown", **common)
+        if name == "Enter":
+            self.send("Input.dispatchKeyEvent", page=True, type="keyDown", text="\r", **common)
+        else:
+            self.send("Input.dispatchKeyEvent", page=True, type="rawKeyDown", **common)
         self.send("Input.dispatchKeyEvent", page=True, type="keyUp", **common)
 
     def click(self, selector: str) -> None:
@@ -178,6 +182,10 @@ class Browser:
     def download(self, selector: str) -> Path:
         """Click ``selector`` and wait for the download it starts to complete; the file saved."""
         self.click(selector)
+        return self.downloaded()
+
+    def downloaded(self) -> Path:
+        """Wait for the download something started (a click, a key) to complete; the file saved."""
         begun = self.wait_for("Browser.downloadWillBegin")
         done = self.wait_for("Browser.downloadProgress",
                              lambda p: p["guid"] == begun["guid"] and p["state"] != "inProgress")

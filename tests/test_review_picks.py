@@ -896,6 +896,66 @@ def test_keys_act_on_the_shot_in_view_after_paging_away_from_the_focused_one(out
 
 
 @needs_chromium
+def test_s_picks_the_focused_take_only_while_it_is_in_view(out: Path, tmp_path: Path) -> None:
+    """On a 1280 × 720 screen, keyboard only: `j` to sh020, Tab to its take 1's pick button, then Page Down to sh030.
+    `s` ("pick the take with the focus") picked sh020's take 1, off screen, while the director looked at sh030: the
+    digits had stopped doing so, `s` had not. It now picks only a take in view."""
+    assert cli("review", out).exit_code == 0
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1280, height=720, deviceScaleFactor=1,
+                     mobile=False)
+        open_page(browser, out)
+        browser.press("j")
+        browser.key("Tab")  # the thumbnail
+        browser.key("Tab")  # the pick button
+        focused = "document.activeElement.closest('article.take').id"
+        assert browser.js(focused) == "take-sh020_t1"
+        browser.press("s")  # in view: picked, and again: unpicked
+        assert pressed(page_state(browser)) == ["take-sh020_t1"]
+        browser.press("s")
+        assert pressed(page_state(browser)) == []
+        in_view = ("(function(){var r=document.getElementById('take-sh020_t1').getBoundingClientRect();"
+                   "return r.bottom>0&&r.top<innerHeight;})()")
+        for _ in range(12):
+            if not browser.js(in_view):
+                break
+            settled_scroll(browser, lambda: browser.key("PageDown"))
+        assert not browser.js(in_view) and browser.js(focused) == "take-sh020_t1"
+        browser.press("s")  # the focus off screen: nothing picked where the director cannot see
+        assert pressed(page_state(browser)) == []
+        browser.press("1")  # the keys act on the shot in view
+        assert pressed(page_state(browser)) == ["take-sh030_t1"]
+        assert browser.problems() == []
+
+
+@needs_chromium
+def test_e_brings_the_keyboard_back_to_export_picks_from_anywhere_in_the_page(out: Path, tmp_path: Path) -> None:
+    """Keyboard only, picks made down the page: `export picks` is in the header, and neither Home nor Tab goes back
+    to it (Tab goes on from the shot holding the focus): Shift+Tab back through every take above (four stops each:
+    thumbnail, pick, full image, sidecar) and the index was the way to send the picks. `e` puts the focus on it, in
+    view; Enter exports."""
+    assert cli("review", out).exit_code == 0
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1280, height=720, deviceScaleFactor=1,
+                     mobile=False)
+        open_page(browser, out)
+        browser.press("j")
+        browser.press("j")
+        browser.press("2")  # sh030 take 2, the header scrolled away
+        assert pressed(page_state(browser)) == ["take-sh030_t2"] and browser.js("window.scrollY") > 0
+        browser.press("e")
+        assert browser.js("document.activeElement.className") == "export-picks"
+        assert browser.js("(function(){var r=document.activeElement.getBoundingClientRect();"
+                          "return r.top>=0&&r.bottom<=innerHeight;})()")
+        browser.key("Enter")
+        exported = browser.downloaded()
+        assert browser.problems() == []
+    assert json.loads(exported.read_text("utf-8"))["picks"] == {"sh030": {"take": 2, "key": key(out, "sh030_t2")}}
+
+
+@needs_chromium
 def test_the_csp_still_refuses_an_injected_script_while_the_pages_own_picks_work(out: Path, tmp_path: Path) -> None:
     assert cli("review", out).exit_code == 0
     index = out / "review" / "index.html"

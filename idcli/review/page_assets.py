@@ -3,9 +3,9 @@
 The script: Tab walks the links; ``j``/``k`` (or ``n``/``p``) move between shots, ``f`` to the next shot whose every
 take is flagged; the director picks takes (a button per take, ``1``–``9``/``0``/``s``), kept in the browser's
 localStorage under the page's ``data-run`` with the shot last viewed, and exports them as ``picks.json`` for ``idcli
-select --from`` (picks_file.py). It reads what it needs from the page's attributes (``data-run``, each take's
-``data-key``, a shot's recorded ``data-selected``) and writes text only, never markup. The policy lets only this
-script run (by its hash).
+select --from`` (picks_file.py; ``e`` brings the focus back to the export button). It reads what it needs from the
+page's attributes (``data-run``, each take's ``data-key``, a shot's recorded ``data-selected``) and writes text only,
+never markup. The policy lets only this script run (by its hash).
 """
 
 from __future__ import annotations
@@ -94,6 +94,27 @@ td.box{color:var(--muted);font-size:.78rem}
 .links{margin:6px 0 0;font-size:.88rem}
 .noimg,.empty{color:var(--muted)}
 @media (prefers-reduced-motion:no-preference){html{scroll-behavior:smooth}}
+/* A short screen (a 13-inch laptop at 150 % zoom is 910 × 512 CSS px) or a phone's narrow one: the header's rows
+close up and the index of shots keeps to two rows that scroll (whole when reached by Tab or a scene is opened),
+so the first screen shows boards, not the header (docs/review.md, "On a short screen"). */
+@media screen and (max-height:720px),screen and (max-width:600px){
+header{padding:4px 16px}
+header h1{display:inline;font-size:1.2rem;line-height:1.2;margin:0 8px 0 0}header .summary{display:inline}
+.summary,.keys,.qa-key,.picks,header nav{font-size:.85rem;line-height:1.3}
+/* the count, its buttons and where picks are kept (or the warning that they are not) run on as one paragraph */
+.picks{margin:2px 0}.picks p{display:inline;margin:0 8px 0 0}.pick-where{font-size:inherit}
+header nav ol{margin-top:2px}
+/* Its padding keeps a focused link's outline (drawn closer) inside the scroller, which clips it; rows snap whole
+into view. Walked by keyboard it shows whole: in a scroller, Space, Page Down and the arrows scrolled the index,
+not the page. */
+nav:not(.scenes)>ol,nav.scenes>ol:not(:has(details[open])){max-height:calc(2.9em + 6px);overflow-y:auto;padding:3px;
+margin:0 -3px;scroll-padding:3px;scroll-snap-type:y mandatory}header nav>ol>li{scroll-snap-align:start}
+header nav:has(:focus-visible)>ol{max-height:none;overflow:visible}
+header nav a:focus-visible,header nav summary:focus-visible{outline-offset:0}
+nav.scenes{display:flex;align-items:flex-start;gap:0 10px}nav.scenes>p.count{flex:0 1 auto;max-width:30%;margin:2px 0 0}
+nav.scenes>ol{flex:1 1 0;min-width:0}
+main{padding:4px 16px 48px}
+}
 """
 
 SCRIPT = """
@@ -277,9 +298,16 @@ SCRIPT = """
       e.preventDefault();
     }
     else if(/^[0-9]$/.test(e.key)&&shots[i]){pick(shots[i],e.key==='0'?null:Number(e.key));e.preventDefault();}
+    else if(e.key==='e'){  // back to the picks bar: Tab goes on from the focus down the page, and Home leaves it there
+      var x=document.querySelector('section.picks:not([hidden]) button.export-picks');
+      if(x){x.focus();e.preventDefault();}
+    }
     else if(e.key==='s'){
-      var t=document.activeElement&&document.activeElement.closest?document.activeElement.closest('article.take'):null;
-      if(t){pick(t.closest('section.shot'),Number(t.getAttribute('data-take')));e.preventDefault();}
+      var t=document.activeElement&&document.activeElement.closest?document.activeElement.closest('article.take'):null,
+        r=t?t.getBoundingClientRect():null;
+      // only a take in view: scrolled away from the focus (Page Down, the wheel), s picked in a shot off screen
+      if(t&&r.bottom>0&&r.top<window.innerHeight){pick(t.closest('section.shot'),Number(t.getAttribute('data-take')));
+        e.preventDefault();}
     }
   });
   document.addEventListener('click',function(e){
