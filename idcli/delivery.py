@@ -161,6 +161,7 @@ def parse_shots(shots: str | list[str] | None) -> list[str] | None:
 def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | None, all_takes: bool,
             notes: list[str]) -> list[tuple[Any, Any, bool, bool]]:
     """(shot, take, selected, selection_stale) per take to deliver, in shot-list order."""
+    from .errors import printable
     from .review.runs import default_take
     from .suggest import did_you_mean
 
@@ -187,7 +188,10 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
             raise DeliveryError(*problems, "nothing was delivered", field="shots")
     chosen, orphan_picks = [], []
     unpassed: list[tuple[Any, Any]] = []  # (shot, take delivered) of shots nobody picked whose every take QA flagged
+    gone: list[str] = []  # picks of shots no longer in the shot list (renamed or removed): said, as review says them
     for shot in run.shots:
+        if shot.id not in in_list and shot.selected is not None and asked is None:
+            gone.append(f"{printable(shot.id)}=t{shot.selected.take}")
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
         takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
@@ -214,6 +218,10 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
                             "give the shot its takes back, or deliver ", Option("all_takes", True),
                             "; nothing was delivered")
+    if gone:
+        notes.append(f"{len(gone)} select(s) of shots no longer in the shot list (renamed or removed) are not "
+                     f"delivered: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (renamed: pick again under "
+                     f"the new id, idcli select {run.root} SHOT=N; removed: SHOT=none clears the pick)")
     if unpassed:
         notes.append(_unpassed_note(unpassed, run.root))
     if not chosen:

@@ -515,3 +515,19 @@ def test_a_shot_whose_every_take_qa_flagged_is_delivered_with_a_note(project, en
                     f"{out} SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then deliver again")
     select(out, ["sc01_sh020=2"])
     assert not [n for n in deliver(out, project.parent / "e").notes if "QA flagged" in n]
+
+
+def test_a_select_of_a_shot_renamed_since_is_said_not_delivered(project, engine_factory) -> None:
+    """The director picked take 2; at 2 a.m. the shot's misspelt id was fixed (a rename) and rendered. review and
+    export said the pick of a shot no longer in the shot list is left out; deliver sent the renamed shot's first take
+    in its place without a word."""
+    out = project / "renders"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    select(out, ["sc01_sh020=2"])
+    (project / "shots.yaml").write_text(SHOTS.replace("id: sc01_sh020", "id: sc01_sh025"), "utf-8")
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh025"])
+    report = deliver(out, project.parent / "d")
+    assert [(i.image, i.selected) for i in report.images] == [("sc01_sh025_take1.png", False)]
+    assert (f"1 select(s) of shots no longer in the shot list (renamed or removed) are not delivered: sc01_sh020=t2 "
+            f"(renamed: pick again under the new id, idcli select {out} SHOT=N; removed: SHOT=none clears the "
+            "pick)") in report.notes, report.notes
