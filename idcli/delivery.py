@@ -161,6 +161,7 @@ def parse_shots(shots: str | list[str] | None) -> list[str] | None:
 def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | None, all_takes: bool,
             notes: list[str]) -> list[tuple[Any, Any, bool, bool]]:
     """(shot, take, selected, selection_stale) per take to deliver, in shot-list order."""
+    from .errors import printable
     from .review.runs import default_take
     from .suggest import did_you_mean
 
@@ -186,7 +187,11 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         if problems:
             raise DeliveryError(*problems, "nothing was delivered", field="shots")
     chosen, orphan_picks = [], []
+    unpassed: list[tuple[Any, Any]] = []  # (shot, take delivered) of shots nobody picked whose every take QA flagged
+    gone: list[str] = []  # picks of shots no longer in the shot list (renamed or removed): said, as review says them
     for shot in run.shots:
+        if shot.id not in in_list and shot.selected is not None and asked is None:
+            gone.append(f"{printable(shot.id)}=t{shot.selected.take}")
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
         takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
@@ -207,10 +212,18 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
             chosen.append((shot, shot.selected, True, shot.selection_stale))
         else:
             chosen.append((shot, default_take(takes), False, False))  # as the page and the animatic
+            if all(t.flags for t in takes):  # no take passed QA: the first goes out, said (it leaves the studio)
+                unpassed.append((shot, chosen[-1][1]))
     if orphan_picks:
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
                             "give the shot its takes back, or deliver ", Option("all_takes", True),
                             "; nothing was delivered")
+    if gone:
+        notes.append(f"{len(gone)} select(s) of shots no longer in the shot list (renamed or removed) are not "
+                     f"delivered: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (renamed: pick again under "
+                     f"the new id, idcli select {run.root} SHOT=N; removed: SHOT=none clears the pick)")
+    if unpassed:
+        notes.append(_unpassed_note(unpassed, run.root))
     if not chosen:
         raise DeliveryError(f"{run.root}: no rendered take to deliver",
                             *((" among ", Option("shots")) if wanted else ()))
@@ -223,6 +236,18 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
                                 "they would be one file on macOS and Windows; deliver them with ", Option("shots"),
                                 " separately into two folders, or rename one")
     return chosen
+
+
+def _unpassed_note(unpassed: list[tuple[Any, Any]], root: Path) -> str:
+    """The note for shots delivered with a take QA flagged because none passed and none was picked: which, what QA
+    found (its words in ``idcli qa``), and how to send a better one."""
+    from .review.qa_findings import findings
+
+    named = [f"{shot.id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {})) else "")
+             for shot, take in unpassed]
+    return (f"{len(unpassed)} shot(s) delivered with a take identity QA flagged, none of their takes passing and none "
+            f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {root} "
+            "SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then deliver again")
 
 
 # -- 2./3. each copy, in memory --------------------------------------------------------------------------

@@ -92,17 +92,25 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "prompt_tokens": None, "text_windows": None, "plate": None})
     from .orphans import find_orphans
     from .reuse import reuse_plan
-    from .superseded import kept_versions_by_take, list_superseded
+    from .superseded import kept_render_of, kept_versions_by_take, list_superseded
 
-    # The takes a render (without --save-masks) makes of an image of the same job already in the folder.
+    # The takes a render (without --save-masks) puts back from superseded/ (their shot edited back: restored), and
+    # of the rest those it makes of an image of the same job already in the folder (reused): neither is rendered,
+    # so plan's "render again" leaves them out (at 2 a.m. that count is the night's cost).
     rendered = [job for job in plan.jobs if states[job.shot_id, job.take].status in ("new", "stale")]
     orphans = find_orphans(out, [*((j.shot_id, j.take) for j in plan.jobs),
                                  *((b.shot_id, b.take) for b in plan.blocked)])
-    reusing = reuse_plan(out, rendered, kept_versions_by_take(out), plan.adapter, known,
-                         [orphan["image"]["path"] for orphan in orphans]) if out.is_dir() else {}
+    kept_by_take = kept_versions_by_take(out) if out.is_dir() and rendered else {}
+    restoring = {job.stem: kept for job in rendered
+                 if (kept := kept_render_of(out, job.stem, job.key, kept_by_take.get(job.stem, []))) is not None}
+    reusing = reuse_plan(out, [job for job in rendered if job.stem not in restoring], kept_by_take, plan.adapter,
+                         known, [orphan["image"]["path"] for orphan in orphans]) if out.is_dir() else {}
     for row in rows:
-        source = reusing.get(f"{row['shot_id']}_t{row['take']}") if row["job_key"] else None
+        stem = f"{row['shot_id']}_t{row['take']}"
+        source = reusing.get(stem) if row["job_key"] else None
         row["reuses"] = OutputFile.of(out, source.image).as_dict() if source is not None else None
+        kept = restoring.get(stem) if row["job_key"] else None
+        row["restores"] = OutputFile.of(out, kept.image).as_dict() if kept is not None and kept.image else None
     store = OutputStore(out)
     projects = folder_projects(store)
     return {"project": plan.project, "file": plan.source, "out_dir": str(absolute(out)),

@@ -496,3 +496,38 @@ def test_deliver_from_python_takes_shots_as_any_collection_of_ids() -> None:
 
     assert parse_shots("a,b") == parse_shots(["a", "b"]) == parse_shots(("a", "b")) == ["a", "b"]
     assert sorted(parse_shots({"a", "b"}) or []) == ["a", "b"]
+
+
+def test_a_shot_whose_every_take_qa_flagged_is_delivered_with_a_note(project, engine_factory) -> None:
+    """No select and every take flagged by identity QA: deliver sent the first take (as the page and the animatic
+    show it) without a word, so frames where QA found no face of the character went to the director unsaid. The
+    note names each such shot, what QA found, and the two ways out; a picked take is the director's, not noted."""
+    out = project / "renders"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
+    flags = [json.loads((out / "sc01_sh020" / f"sc01_sh020_t{t}.json").read_text("utf-8"))["qa"]["flags"]
+             for t in (1, 2)]
+    assert all(flags), flags  # random weights: QA finds no face of mara in either take
+    report = deliver(out, project.parent / "d")
+    assert [i.image for i in report.images] == ["sc01_sh010_take1.png", "sc01_sh020_take1.png"]
+    [note] = [n for n in report.notes if "QA flagged" in n]
+    assert note == ("1 shot(s) delivered with a take identity QA flagged, none of their takes passing and none "
+                    "picked: sc01_sh020 take 1 (no face found for mara); pick a take (idcli select "
+                    f"{out} SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then deliver again")
+    select(out, ["sc01_sh020=2"])
+    assert not [n for n in deliver(out, project.parent / "e").notes if "QA flagged" in n]
+
+
+def test_a_select_of_a_shot_renamed_since_is_said_not_delivered(project, engine_factory) -> None:
+    """The director picked take 2; at 2 a.m. the shot's misspelt id was fixed (a rename) and rendered. review and
+    export said the pick of a shot no longer in the shot list is left out; deliver sent the renamed shot's first take
+    in its place without a word."""
+    out = project / "renders"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    select(out, ["sc01_sh020=2"])
+    (project / "shots.yaml").write_text(SHOTS.replace("id: sc01_sh020", "id: sc01_sh025"), "utf-8")
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh025"])
+    report = deliver(out, project.parent / "d")
+    assert [(i.image, i.selected) for i in report.images] == [("sc01_sh025_take1.png", False)]
+    assert (f"1 select(s) of shots no longer in the shot list (renamed or removed) are not delivered: sc01_sh020=t2 "
+            f"(renamed: pick again under the new id, idcli select {out} SHOT=N; removed: SHOT=none clears the "
+            "pick)") in report.notes, report.notes

@@ -504,7 +504,8 @@ def test_a_characters_description_edit_is_named_as_such_not_as_a_prompt_change(c
         record = json.loads(sidecar.read_text("utf-8"))
         del record["descriptions"]
         sidecar.write_text(json.dumps(record), "utf-8")
-    shots.write_text(CAUSES_DAY1, "utf-8")
+    # edited again, not back: edited back, the takes kept in superseded are put back, not rendered (no cause said)
+    shots.write_text(CAUSES_DAY1.replace("a red-haired woman", "a dark-haired woman"), "utf-8")
     planned = cli("plan", shots, "--out", out, "--device", "cpu")
     assert "note:   sh010: prompt changed" in planned.stdout, planned.stdout
 
@@ -714,3 +715,32 @@ def test_the_restore_command_a_note_suggests_can_be_pasted(tmp_path: Path) -> No
     echoed = subprocess.run(["bash", "-c", f"printf '%s\\n' {command.removeprefix('idcli restore ')}"],
                             capture_output=True, text=True, check=True).stdout.splitlines()
     assert echoed == [str(folder), "--list"]
+
+
+def test_plan_counts_only_the_takes_a_render_renders_as_rendering_again(day1: Path) -> None:
+    """An edit undone, or a seed inserted: plan said "N take(s) render again" for takes the render then put back
+    from .idcli/superseded (restored) or made of an image already there (reused), rendering none of them. At 2 a.m.
+    that count is the night's cost; plan now counts what the render renders and names the rest as it does them."""
+    shots, out = day1 / "shots.yaml", day1 / "out"
+    shots.write_text(DAY1.replace("on the harbour wall", "on the harbour wall, gulls overhead"), "utf-8")
+    assert cli("render", shots, "--out", out, "--device", "cpu").exit_code == 0  # sh010's takes moved aside
+    # sh010 edited back (its two takes kept in superseded); sh030 gets a seed before its two derived ones.
+    seeds = [json.loads((out / "sh030" / f"sh030_t{t}.json").read_text("utf-8"))["seed"] for t in (1, 2)]
+    shots.write_text(DAY1.replace('dusk"\n', f'dusk"\n    seeds: [5, {seeds[0]}, {seeds[1]}]\n'), "utf-8")
+    planned = cli("plan", shots, "--out", out, "--device", "cpu")
+    assert planned.exit_code == 0, planned.output
+    assert "note: 1 take(s) render again because what makes them changed" in planned.stdout, planned.stdout
+    assert "note:   sh030_t1: seed changed" in planned.stdout
+    assert ("note: 2 take(s) put back from .idcli/superseded (their shot edited back), not rendered again: "
+            "sh010_t1, sh010_t2") in planned.stdout, planned.stdout
+    assert "2 take(s) reuse an image of the same job already in the folder" in planned.stdout
+    rows = {f"{r['shot_id']}_t{r['take']}": r for r in json.loads(
+        cli("plan", shots, "--out", out, "--device", "cpu", "--json").stdout)["jobs"]}
+    assert {stem: (r["restores"] or {}).get("path") for stem, r in rows.items() if r["restores"]} == {
+        "sh010_t1": rows["sh010_t1"]["restores"]["path"], "sh010_t2": rows["sh010_t2"]["restores"]["path"]}
+    assert all(rows[stem]["restores"]["path"].startswith(".idcli/superseded/") for stem in ("sh010_t1", "sh010_t2"))
+    rendered = cli("render", shots, "--out", out, "--device", "cpu", "--json")
+    document = json.loads(rendered.stdout)
+    assert {k: v for k, v in document["counts"].items() if v and k != "skipped"} == {
+        "rendered": 1, "restored": 2, "reused": 2}
+    assert "idcli: note: 1 take(s) rendered again because what makes them changed" in rendered.stderr

@@ -54,8 +54,14 @@ def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
             continue
         notes.append(f"error: {where}: {problem['message']} — these takes fail, the rest render: "
                      f"{', '.join(blocked[:10])}{' ...' if len(blocked) > 10 else ''}")
+    # A stale take plan's render puts back (restores) or makes of an image already there (reuses) renders nothing:
+    # said apart, as render says them, so "render again" counts what the render will render.
     stale = {f"{j['shot_id']}_t{j['take']}": j.get("reason") or "" for j in document.get("jobs", [])
-             if j.get("state") == "stale"}
+             if j.get("state") == "stale" and not j.get("restores") and not j.get("reuses")}
+    restoring = [f"{j['shot_id']}_t{j['take']}" for j in document.get("jobs", []) if j.get("restores")]
+    if restoring:
+        notes.append(f"note: {len(restoring)} take(s) put back from .idcli/superseded (their shot edited back), not "
+                     f"rendered again: {', '.join(restoring[:10])}{' ...' if len(restoring) > 10 else ''}")
     causes = {f"{j['shot_id']}_t{j['take']}": j["cause"] for j in document.get("jobs", []) if j.get("cause")}
     notes += [f"note: {line}" for line in rerender_notes(stale, "render again", causes,
                                                          _takes_per_shot(document.get("jobs", [])), folder)]
