@@ -1,8 +1,9 @@
 """The notices of the libraries idcli drives, quieted while idcli's own calls run in them and put back after.
 
 transformers, diffusers and huggingface_hub log warnings and draw progress bars meant for people who call them
-directly, and scikit-image warns about a deprecated call insightface's face alignment makes: none is for idcli's
-users, and the command line would show them amid its own lines. They were quieted for the whole process and never
+directly, scikit-image warns about a deprecated call insightface's face alignment makes, and torch's legacy ONNX
+exporter (the synthetic face pack's) about itself: none is for idcli's users, and the command line would show them
+amid its own lines. They were quieted for the whole process and never
 put back, so a pipeline that logs diffusers' or transformers' warnings of its own lost them after one
 ``idcli.render``. Here each setting is changed when the first idcli call that needs it starts and put back when the
 last one ends, as it was found; a setting the host changed in the meantime keeps the host's newer value.
@@ -171,26 +172,47 @@ def _hub_progress_bars() -> PutBack:
     return put_back
 
 
-def _alignment_deprecation() -> PutBack:
-    # scikit-image deprecates the estimate() call insightface's alignment makes; not ours to change. The entry is
-    # inserted as warnings.filterwarnings would make it, but not through it: filterwarnings first removes an equal
-    # entry, so a host that had one would lose it when ours is taken out. An "ignore" leaves no trace in the
-    # modules' warning registries, so taking it out needs no reset of them.
-    entry = ("ignore", re.compile(r"`estimate` is deprecated", re.I), FutureWarning, None, 0)
-    into = cast(list[Any], warnings.filters)  # a list (typeshed says Sequence)
-    into.insert(0, entry)
+def _ignored_warnings(*entries: tuple[str, type[Warning]]) -> Callable[[], PutBack]:
+    """A change that puts an "ignore" entry for each (message pattern, category) at the front of the warnings filters.
 
-    def put_back() -> None:
-        # Out of the list it went into and of the current one (a catch_warnings block in another thread may
-        # have swapped the list meanwhile): by identity, so an equal entry of the host's stays.
-        now = cast(list[Any], warnings.filters)
-        for filters in {id(into): into, id(now): now}.values():
-            for index, item in enumerate(filters):
-                if item is entry:
-                    del filters[index]
-                    break
+    The entries are inserted as warnings.filterwarnings would make them, but not through it: filterwarnings first
+    removes an equal entry, so a host that had one would lose it when ours is taken out. An "ignore" leaves no trace
+    in the modules' warning registries, so taking it out needs no reset of them. Unlike a ``catch_warnings`` block,
+    this neither swaps the filter list nor ``showwarning``: a host thread's own block, begun or ended meanwhile,
+    stays as the host made it."""
 
-    return put_back
+    def change() -> PutBack:
+        made = [("ignore", re.compile(pattern, re.I), category, None, 0) for pattern, category in entries]
+        into = cast(list[Any], warnings.filters)  # a list (typeshed says Sequence)
+        into[0:0] = made
+
+        def put_back() -> None:
+            # Out of the list they went into and of the current one (a catch_warnings block in another thread may
+            # have swapped the list meanwhile): by identity, so an equal entry of the host's stays.
+            now = cast(list[Any], warnings.filters)
+            for filters in {id(into): into, id(now): now}.values():
+                for entry in made:
+                    for index, item in enumerate(filters):
+                        if item is entry:
+                            del filters[index]
+                            break
+
+        return put_back
+
+    return change
+
+
+# scikit-image deprecates the estimate() call insightface's alignment makes; not ours to change.
+_alignment_deprecation = _ignored_warnings((r"`estimate` is deprecated", FutureWarning))
+# torch's legacy (TorchScript) ONNX exporter, which the synthetic face pack uses on purpose (idcli/synthetic_faces.py:
+# plain, deterministic graphs with dynamic H and W, whose bytes the pack's hash and so the identity keys depend on),
+# says it is legacy, that a function it calls itself will be removed, and that it cannot constant-fold the step -1
+# Slice behind the detector's edge padding. Avoiding the last would change the exported bytes.
+_onnx_export_notices = _ignored_warnings(
+    (r"Constant folding", UserWarning),
+    (r"You are using the legacy TorchScript", DeprecationWarning),
+    (r"The feature will be removed", DeprecationWarning),
+)
 
 
 _TRANSFORMERS_NOTICES = _Setting(_transformers_notices)
@@ -199,6 +221,7 @@ _OFFLINE_NOTICE = _Setting(_offline_notice)
 _PROGRESS_BARS = _Setting(_transformers_progress_bars)
 _HUB_PROGRESS_BARS = _Setting(_hub_progress_bars)
 _ALIGNMENT_DEPRECATION = _Setting(_alignment_deprecation)
+_ONNX_EXPORT_NOTICES = _Setting(_onnx_export_notices)
 
 
 @contextmanager
@@ -229,4 +252,11 @@ def quiet_hub_progress_bars() -> Iterator[None]:
 def quiet_face_alignment() -> Iterator[None]:
     """While insightface detects or aligns faces: scikit-image's deprecation warning about its call quieted."""
     with _quieted(_ALIGNMENT_DEPRECATION):
+        yield
+
+
+@contextmanager
+def quiet_onnx_export() -> Iterator[None]:
+    """While idcli exports the synthetic face pack with torch's legacy ONNX exporter: its notices quieted."""
+    with _quieted(_ONNX_EXPORT_NOTICES):
         yield

@@ -26,6 +26,25 @@ def state_dir() -> Path:
     return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "idcli"
 
 
+def relative_home() -> tuple[str, Path] | None:
+    """``IDCLI_HOME`` as set and the folder this process made of it, when the value is relative; None otherwise.
+
+    A process started with this one's environment elsewhere (the Ray workers of the local cluster a run starts,
+    which begin in the folder the cluster started in) reads the same value against its own folder, another cache:
+    it is handed this pair and, through ``use_home``, uses this process's folder."""
+    home = os.environ.get("IDCLI_HOME")
+    if not home or os.path.isabs(os.path.expanduser(home)):
+        return None
+    return home, state_dir()
+
+
+def use_home(given: tuple[str, Path] | None) -> None:
+    """``given`` (a driver's ``relative_home()``): this process's IDCLI_HOME, when it is the same relative value, is
+    made the folder the driver made of it. Another value (a cluster node's own IDCLI_HOME) is left as it is."""
+    if given is not None and os.environ.get("IDCLI_HOME") == given[0]:
+        _HOMES[given[0]] = given[1]
+
+
 def cache_note(path: str | os.PathLike[str] | None) -> str:
     """What an error about ``path`` adds when the path lies in idcli's cache (``state_dir()``): exit 5 otherwise reads
     as the output folder's fault, and a farm's read-only shared ``IDCLI_HOME`` needs naming; "" for any other path."""

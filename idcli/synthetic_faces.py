@@ -66,7 +66,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -269,13 +268,14 @@ def _export(torch: Any, module: Any, example: Any, outputs: dict[str, int], dyna
     """Export ``module`` with the TorchScript exporter; ``outputs`` maps each output name to its last dimension."""
     import onnx
 
+    from .library_quiet import quiet_onnx_export
+
     buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        # The TorchScript exporter notes that it cannot constant-fold the step -1 Slice behind edge padding.
-        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-        # dynamo=False is deliberate (plain, deterministic graphs with dynamic H and W); torch calls it legacy.
-        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
+    # dynamo=False is deliberate (plain, deterministic graphs with dynamic H and W); torch calls it legacy, and
+    # notes it cannot constant-fold the step -1 Slice behind edge padding. Those notices are quieted by entries
+    # of their own in the filters, not a catch_warnings block, which would swap the process-wide filters and
+    # showwarning under a host's other threads.
+    with torch.no_grad(), quiet_onnx_export():
         torch.onnx.export(
             module,
             (example,),

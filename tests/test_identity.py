@@ -120,6 +120,77 @@ def test_bad_image_files(tmp_path: Path, make, match: str) -> None:
         load_rgb(path)
 
 
+def test_reading_a_selfie_leaves_another_threads_catch_warnings_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host thread records its warnings with ``warnings.catch_warnings`` while idcli reads a selfie in another:
+    the selfie is read and the host still records its own warning after idcli's read ended. idcli's reading used
+    to swap the process-wide filters and ``showwarning`` in a block of its own, whose end put back what it found
+    at its start: the host's recorder, set up meanwhile, was undone and the host's warning went elsewhere."""
+    import threading
+    import warnings
+
+    from PIL import Image as PillowImage
+
+    reading, host_recording, read = threading.Event(), threading.Event(), threading.Event()
+    real_open = PillowImage.open
+
+    def open_once_the_host_records(*args, **kwargs):
+        reading.set()
+        host_recording.wait(60)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(PillowImage, "open", open_once_the_host_records)
+    shapes: list[tuple[int, ...]] = []
+    recorded: list[str] = []
+
+    def idcli_reads() -> None:
+        shapes.append(load_rgb(SELFIES / "mara_1.jpg").shape)
+        read.set()
+
+    def host_records() -> None:
+        reading.wait(60)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            host_recording.set()
+            read.wait(60)
+            warnings.warn("the host's own warning", UserWarning, stacklevel=1)
+        recorded.extend(str(each.message) for each in caught)
+
+    threads = [threading.Thread(target=run) for run in (idcli_reads, host_records)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert read.is_set() and len(shapes) == 1 and shapes[0][2] == 3
+    assert recorded == ["the host's own warning"]
+
+
+def test_an_image_pillow_warns_about_is_refused_without_a_warning(tmp_path: Path) -> None:
+    """Between Pillow's own limit (89.5 MP) and twice it, Image.open warns (DecompressionBombWarning) where past
+    twice it raises: both are over idcli's 50 MP and refused with the same errors as before, no warning shown."""
+    import struct
+    import warnings
+    import zlib
+
+    def png_header(width: int, height: int) -> bytes:
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        rows = chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + rows + chunk(b"IEND", b"")
+
+    cases = [((10_000, 10_000), "10000x10000 is over the 50,000,000-pixel budget"),
+             ((20_000, 10_000), "image dimensions are over the 50,000,000-pixel budget \\(decompression bomb\\?\\)")]
+    for (width, height), message in cases:
+        path = tmp_path / f"{width}x{height}.png"
+        path.write_bytes(png_header(width, height))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ImageError, match=message):
+                load_rgb(path)
+        assert [str(each.message) for each in caught] == []
+
+
 def test_folders_and_devices_are_not_selfies(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="folder"):
         load_rgb(tmp_path)

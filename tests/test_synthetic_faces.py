@@ -108,6 +108,62 @@ def test_build_is_idempotent_and_repairs(tmp_path: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary files left behind
 
 
+def test_building_leaves_another_threads_catch_warnings_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host thread records its warnings with ``warnings.catch_warnings`` while idcli builds the pack (the tiny
+    presets' first use) in another: the pack is built and the host still records its own warning after the build
+    ended. The build used to quiet torch's exporter notices in a ``catch_warnings`` block of its own, whose end put
+    back the process-wide filters and ``showwarning`` it found at its start, undoing the host's recorder."""
+    import threading
+    import warnings
+
+    import torch
+
+    exporting, host_recording, built = threading.Event(), threading.Event(), threading.Event()
+    real_export = torch.onnx.export
+
+    def export_once_the_host_records(*args, **kwargs):
+        exporting.set()
+        host_recording.wait(60)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", export_once_the_host_records)
+    folders: list[Path] = []
+    recorded: list[str] = []
+
+    def idcli_builds() -> None:
+        folders.append(build_synthetic_face_pack(tmp_path, name="threads"))
+        built.set()
+
+    def host_records() -> None:
+        exporting.wait(60)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            host_recording.set()
+            built.wait(120)
+            warnings.warn("the host's own warning", UserWarning, stacklevel=1)
+        recorded.extend(str(each.message) for each in caught)
+
+    threads = [threading.Thread(target=run) for run in (idcli_builds, host_records)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert built.is_set() and (folders[0] / PACK_MARKER).is_file()
+    assert "the host's own warning" in recorded
+
+
+def test_building_shows_none_of_the_exporters_notices(tmp_path: Path) -> None:
+    """torch's notices about its legacy exporter and the Slice it cannot fold are not for idcli's users."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = list(warnings.filters)
+        build_synthetic_face_pack(tmp_path, name="quiet")
+        assert warnings.filters == found  # and nothing left behind
+    assert [str(each.message) for each in caught] == []
+
+
 def test_marker_hashes_the_bytes_written(pack_root: Path) -> None:
     from idcli.hashing import sha256_file
 

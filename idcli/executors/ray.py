@@ -261,6 +261,7 @@ class RayBackend:
                  ) -> RayExecutor:
         """Start the actors (each builds its engine while the driver goes on)."""
         ray = _ray()
+        from ..paths import relative_home
         from .ray_worker import RenderWorker
 
         self.connect()
@@ -271,7 +272,9 @@ class RayBackend:
         if gpu:
             options["num_gpus"] = 1
         actor_class = ray.remote(RenderWorker)
-        self._actors = [actor_class.options(**options).remote(model, runtime, adapter, self.engine_factory, project)
+        home = relative_home()  # a worker of a cluster this process started has its IDCLI_HOME, not its folder
+        self._actors = [actor_class.options(**options).remote(model, runtime, adapter, self.engine_factory, project,
+                                                              home=home)
                         for _ in range(count)]
         try:
             head = ray.get_runtime_context().gcs_address

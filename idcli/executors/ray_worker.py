@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ..models import ModelIdentity
@@ -27,10 +28,14 @@ class EngineUnavailable(Exception):
 
 class RenderWorker:
     def __init__(self, model: ModelIdentity, runtime: Runtime, adapter: Any, engine_factory: Any = None,
-                 project: str | None = None) -> None:
+                 project: str | None = None, home: tuple[str, Path] | None = None) -> None:
         import ray
 
+        from ..paths import use_home
         from . import compile_fact, executor_record
+
+        # A relative IDCLI_HOME inherited from the driver means the driver's folder, not this worker's (``home``).
+        use_home(home)
 
         # Ray gives a GPU actor its own device through CUDA_VISIBLE_DEVICES: it is "cuda" here.
         gpu_ids = ray.get_gpu_ids()

@@ -7,7 +7,6 @@ out); here every failure becomes an ImageError that names the file and says what
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,30 +87,77 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        # Image.open is lazy: the explicit pixel check below runs before any decode, so Pillow's own
-        # (process-wide) MAX_IMAGE_PIXELS is left alone. Its warning for 89-179 MP is silenced because
-        # that check refuses those images with a clearer message; past 179 MP Pillow raises instead.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow's own (process-wide) MAX_IMAGE_PIXELS is left alone. Image.open warns past it
+        # (DecompressionBombWarning, 89-179 MP by default) and raises past twice it; silencing that warning
+        # would swap the process-wide warnings state under the host's other threads. So the image is opened as
+        # Image.open opens it but without that check: past twice Pillow's limit it is refused as Image.open
+        # would refuse it, and idcli's own, lower budget below refuses the rest before anything is decoded.
+        image = _open_without_bomb_check(data)
+        if image is None:  # no plugin opens it: Image.open says what is wrong, as before
             image = Image.open(io.BytesIO(data))
         with image:
+            if _pillow_refuses(image.size):
+                raise _bomb_error(path)
             image.seek(0)  # animated images: the first frame
             width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget", file=path)
-            if max_side is not None and max(width, height) > max_side:
-                raise ImageError(f"{path}: {width}x{height} is over the limit of {max_side} pixels a side", file=path)
+            _refuse_oversized(path, width, height, max_side)
             image.load()
             return convert(ImageOps.exif_transpose(image) or image)
     except ImageError:
         raise
     except Image.DecompressionBombError:
-        raise ImageError(f"{path}: image dimensions are over the {MAX_IMAGE_PIXELS:,}-pixel budget "
-                         "(decompression bomb?)", file=path) from None
+        raise _bomb_error(path) from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)", file=path) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})", file=path) from None
+
+
+def _bomb_error(path: Path) -> ImageError:
+    return ImageError(f"{path}: image dimensions are over the {MAX_IMAGE_PIXELS:,}-pixel budget "
+                      "(decompression bomb?)", file=path)
+
+
+def _refuse_oversized(path: Path, width: int, height: int, max_side: int | None) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(f"{path}: {width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel budget", file=path)
+    if max_side is not None and max(width, height) > max_side:
+        raise ImageError(f"{path}: {width}x{height} is over the limit of {max_side} pixels a side", file=path)
+
+
+def _open_without_bomb_check(data: bytes) -> Any:  # PIL.ImageFile.ImageFile | None
+    """``data`` opened (lazily: headers only) by the plugin Image.open would pick, the first in Pillow's registry
+    that accepts its first bytes and opens it, as Image.open returns it but without its decompression-bomb
+    check and that check's warning; None where no plugin opens it, and Image.open then says what is wrong."""
+    import struct
+
+    from PIL import Image
+
+    prefix = data[:16]
+    tried: set[str] = set()
+    for loader in (Image.preinit, Image.init):  # the common plugins first, then all, as Image.open does
+        loader()
+        for format_id in [each for each in Image.ID if each not in tried]:
+            tried.add(format_id)
+            factory, accept = Image.OPEN[format_id]
+            try:
+                accepted = not accept or accept(prefix)
+                if accepted and not isinstance(accepted, str):  # a str is Pillow's "not this plugin, because"
+                    return factory(io.BytesIO(data), "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue  # Image.open tries the next plugin on these too
+            except Exception:
+                return None  # Image.open meets the same and reports it as before
+    return None
+
+
+def _pillow_refuses(size: tuple[int, int]) -> bool:
+    """Whether Image.open raises DecompressionBombError at this size (past twice Pillow's MAX_IMAGE_PIXELS, its
+    own formula): that refusal, worded "decompression bomb?", stays the one a user sees for it, as before."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    return limit is not None and max(1, size[0]) * max(1, size[1]) > 2 * limit
 
 
 def to_rgb(image, path: Path) -> np.ndarray:  # PIL.Image.Image
