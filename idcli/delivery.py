@@ -265,10 +265,12 @@ def _follow_the_picked_image(shot: Any, takes: list[Any], notes: list[str]) -> N
     inserted into ``seeds:`` shifts the takes and render reuses the picked pixels at the next one, while the picked
     take holds a render the director never saw. Delivering it would send other pixels than were picked, said only as
     "re-rendered after it was picked"; the take holding them (the first, when several alike do) goes out instead,
-    said. The shot's ``selected`` and ``selection_stale`` are set to it, so the listing marks it as the select."""
+    said. The shot's ``selected`` and ``selection_stale`` are set to it, so the listing marks it as the select.
+    Likewise a select beyond the shot's takes now (``takes``: the shot list's) whose image one of them holds: the pick
+    moved with a seed inserted, then the seed taken out again, puts the picked pixels back at the earlier take."""
     from .review.pick_standing import held_words, takes_holding
 
-    if shot.selected is None or not shot.selection_stale or shot.selection_damaged:
+    if shot.selected is None or shot.selection_damaged or not (shot.selection_stale or shot.selected not in takes):
         return
     holding = takes_holding(shot.id, shot.selected.take, shot.picked_key, {t.take: t.job_key for t in takes})
     if not holding:

@@ -70,13 +70,14 @@ def test_ray_backend_worker_cpus_is_checked(worker_cpus: object) -> None:
 SETTINGS_FRAME = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # an empty HTTP/2 SETTINGS frame: what a gRPC server sends first
 
 
-def _listener_answering(reply: bytes | None) -> tuple[Any, str]:
-    """A TCP port on this machine that answers each connection with ``reply`` and closes it (None: stays silent)."""
+def _listener_answering(reply: bytes | None, host: str = "127.0.0.1") -> tuple[Any, str]:
+    """A TCP port on this machine that answers each connection with ``reply`` and closes it (None: stays silent);
+    ``host`` ``::1`` listens on IPv6, its address given as Ray writes one, ``[::1]:PORT``."""
     import socket
     import threading
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.bind((host, 0))
     listener.listen()
 
     def serve() -> None:
@@ -90,7 +91,7 @@ def _listener_answering(reply: bytes | None) -> tuple[Any, str]:
                     connection.sendall(reply)
 
     threading.Thread(target=serve, daemon=True).start()
-    return listener, f"127.0.0.1:{listener.getsockname()[1]}"
+    return listener, f"[{host}]:{listener.getsockname()[1]}" if ":" in host else f"{host}:{listener.getsockname()[1]}"
 
 
 @pytest.mark.parametrize("auth_mode", [None, "token"])
@@ -379,3 +380,35 @@ def test_the_ray_client_port_given_as_a_heads_address_is_named() -> None:
     hint = refused_hint("127.0.0.1:10001", ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:10001"))
     assert hint == ("; its port answers, but 10001 is the head's Ray Client server by default: give the head's own "
                     "address (port 6379 by default), or ray://127.0.0.1:10001 to connect through Ray Client")
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_ipv6_address_in_brackets_is_checked_as_ray_reads_it(
+        monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict], scheme: str) -> None:
+    """Ray writes and reads an IPv6 address in brackets (``[::1]:6379``, ``ray://[::1]:10001``: Ray 2.60's
+    network_utils.parse_address). The check before Ray looked the host up with its brackets, "Name or service not
+    known", so a head that answered on IPv6 was refused as unreachable and Ray never asked."""
+    import importlib.util
+
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",  # Ray Client's grpcio, installed
+                        lambda name, *args: object() if name == "grpc" else real_find_spec(name, *args))
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    listener, address = _listener_answering(SETTINGS_FRAME, host="::1")
+    with listener, pytest.raises(ExecutorUnavailableError):  # ray.init's recorder refuses, once reached
+        ray_executor.RayBackend(address=f"{scheme}{address}").connect()
+    assert [call["address"] for call in ray_init_calls] == [f"{scheme}{address}"]
+
+
+def test_an_ipv6_address_where_nothing_listens_is_named_as_given(monkeypatch: pytest.MonkeyPatch,
+                                                                 ray_init_calls: list[dict]) -> None:
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    with pytest.raises(ExecutorUnavailableError, match=r"^cannot reach the Ray cluster at ray://\[::1\]:1 \(Connection "
+                                                       r"refused\)"):
+        ray_executor.RayBackend(address="ray://[::1]:1").connect()
+    assert ray_init_calls == []

@@ -237,3 +237,27 @@ def test_deliver_sends_the_picked_image_from_the_take_that_holds_it(out: Path, t
     assert not any("re-rendered after it was picked" in note for note in report.notes), report.notes
     listing = json.loads((tmp_path / "d" / "delivery.json").read_text("utf-8"))
     assert [(e["take"], e["selected"]) for e in listing["images"] if e["shot_id"] == "a010"] == [(3, True)], listing
+
+
+def test_deliver_follows_a_moved_pick_back_when_the_seed_is_taken_out_again(out: Path, tmp_path: Path,
+                                                                           tiny_engines: Any) -> None:
+    """The pick moved to take 3 with the seed inserted (``select``), then the seed taken out again: seed 2's pixels
+    are take 2 again (restored), and take 3, still holding them, is beyond the shot's takes. Deliver refused the whole
+    delivery ("the director's select, take 3, is no longer in the shot list"), where ``review`` and ``select`` name
+    take 2 as holding the picked image; it sends take 2, marked as the select and said, as for a re-rendered one."""
+    assert cli("select", out, "a020=1").exit_code == 0  # a010's pick moves to take 3
+    assert _selects(out)["a010"]["take"] == 3
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(textwrap.dedent(SHOTS), "utf-8")  # seeds [1, 2] again
+    report = _render(shots, out, tiny_engines)
+    # seed 2's picked pixels, put back from .idcli/superseded where the seed's insertion moved them: not rendered
+    assert {f"{j.shot_id}_t{j.take}": j.status for j in report.jobs}["a010_t2"] == "restored"
+    picked = _selects(out)["a010"]["job_key"]
+    assert _key(out, "a010_t2") == _key(out, "a010_t3") == picked
+    delivered = idcli.deliver(out, tmp_path / "d", credentials=None)
+    [image] = [i for i in delivered.images if i.shot_id == "a010"]
+    assert (image.take, image.selected, image.selection_stale) == (2, True, False)
+    assert ("a010: the director's select: the image picked as take 3 is take 2 now (the same job: the shot's takes "
+            "shifted); delivered take 2 (idcli select records the pick there)") in delivered.notes, delivered.notes
+    every = idcli.deliver(out, tmp_path / "all", credentials=None, all_takes=True)
+    assert [(i.take, i.selected) for i in every.images if i.shot_id == "a010"] == [(1, False), (2, True)]

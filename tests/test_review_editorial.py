@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -233,8 +234,23 @@ def test_shot_frames_add_up_to_the_running_time_over_a_long_list() -> None:
     assert sum(counts) == 1248 and set(counts) == {31, 32}
     assert shot_frame_counts([0.7], 25.0) == [18]
     assert shot_frame_counts([3.0] * 3, 24000 / 1001) == [72, 72, 72]  # 9 s at 23.976: 215.784 frames
-    # at least a frame each; the next shot starts where the list has it again
-    assert shot_frame_counts([0.01, 0.01, 1.0], 24.0) == [1, 1, 22]
+
+
+def test_a_shot_shorter_than_a_frame_never_shortens_the_shots_after_it() -> None:
+    """A shot under a frame (``duration: 0.01``) is shown for one frame, later than the list has it: the shots after
+    it start that much later. Catching up at once took the frames from them: after a hundred 0.01 s shots at 24 fps
+    (100 frames for a list's 24), a 3 s shot was one frame, a shot the director sees vanish from the cut. Each shot
+    keeps at least its own whole frames; the cut runs longer than the list by the frames the short shots add, less
+    what later shots' rounding takes back (a frame at most each, as any shot)."""
+    from idcli.review.export import shot_frame_counts
+
+    assert shot_frame_counts([0.01] * 100 + [3.0, 3.0], 24.0)[-2:] == [72, 72]
+    assert shot_frame_counts([0.01, 0.01, 1.0], 24.0) == [1, 1, 24]
+    assert shot_frame_counts([0.01, 2.5, 2.5, 2.5], 25.0) == [1, 62, 62, 63]  # back on the list's frames
+    for durations, fps in (([0.01] * 7 + [1.3] * 9, 24.0), ([0.02, 0.7, 0.03, 2.5] * 5, 25.0),
+                           ([0.001, 1.001] * 6, 24000 / 1001)):
+        for seconds, frames in zip(durations, shot_frame_counts(durations, fps), strict=True):
+            assert max(1, math.floor(seconds * fps)) <= frames <= math.ceil(seconds * fps), (seconds, frames)
 
 
 @pytest.mark.parametrize(("fps", "flag", "fcm", "second_in"), [

@@ -798,6 +798,8 @@ def check_head_answers(address: str, named: str | None = None, client: bool = Fa
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or "://" in address:
         return  # "local", ray:// client addresses: Ray's own handling
+    if host.startswith("[") and host.endswith("]"):  # an IPv6 address as Ray writes and reads one: [::1]:6379
+        host = host[1:-1]
     try:
         connection = socket.create_connection((host, int(port)), timeout=5)
     except OSError as exc:

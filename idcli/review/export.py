@@ -65,13 +65,19 @@ def shot_frame_counts(durations: list[float], fps: float) -> list[int]:
     on its own (until 2026-12-01) let the half frames add up: twelve 2.5 s shots at 25 fps, a 30 s spot, ran 744
     frames, not 750. Shots of one duration may differ by a frame (62, 63, 62... at 2.5 s and 25 fps).
 
+    No shot is cut to less than its own whole frames (at least one): a shot under a frame (0.01 s) is shown for one,
+    and the shots after it start that much later, the cut running longer than the list by those frames until later
+    shots' rounding takes them back. Catching up at once (until 2026-12-01) took the frames from the next shots: after
+    a hundred 0.01 s shots at 24 fps a 3 s shot lasted one frame. So each shot is within a frame of its own length.
+
     Exact arithmetic: a duration as written (``repr``: 0.7 is 7/10, whose 17.5 frames at 25 fps round up, not the
     float just below it, whose 17.4999... would round down), the rate as a ratio (24000/1001, as the movie's)."""
     rate = Fraction(fps).limit_denominator(1001)
     counts, elapsed, start = [], Fraction(0), 0
     for duration in durations:
-        elapsed += Fraction(repr(duration))
-        end = max(start + 1, math.floor(elapsed * rate + Fraction(1, 2)))
+        seconds = Fraction(repr(duration))
+        elapsed += seconds
+        end = max(start + max(1, math.floor(seconds * rate)), math.floor(elapsed * rate + Fraction(1, 2)))
         counts.append(end - start)
         start = end
     return counts
