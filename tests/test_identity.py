@@ -128,17 +128,17 @@ def test_reading_a_selfie_leaves_another_threads_catch_warnings_alone(monkeypatc
     import threading
     import warnings
 
-    from PIL import Image as PillowImage
+    from PIL import JpegImagePlugin
 
     reading, host_recording, read = threading.Event(), threading.Event(), threading.Event()
-    real_open = PillowImage.open
+    real_open = JpegImagePlugin.JpegImageFile._open
 
-    def open_once_the_host_records(*args, **kwargs):
+    def open_once_the_host_records(self):  # the JPEG plugin reading its header: inside any block around opening
         reading.set()
         host_recording.wait(60)
-        return real_open(*args, **kwargs)
+        return real_open(self)
 
-    monkeypatch.setattr(PillowImage, "open", open_once_the_host_records)
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "_open", open_once_the_host_records)
     shapes: list[tuple[int, ...]] = []
     recorded: list[str] = []
 
@@ -161,6 +161,7 @@ def test_reading_a_selfie_leaves_another_threads_catch_warnings_alone(monkeypatc
     for thread in threads:
         thread.join(60)
     assert read.is_set() and len(shapes) == 1 and shapes[0][2] == 3
+    assert reading.is_set()  # the two interleaved: idcli was opening the selfie while the host began recording
     assert recorded == ["the host's own warning"]
 
 
