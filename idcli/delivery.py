@@ -268,16 +268,14 @@ def _follow_the_picked_image(shot: Any, takes: list[Any], notes: list[str]) -> N
     said. The shot's ``selected`` and ``selection_stale`` are set to it, so the listing marks it as the select.
     Likewise a select beyond the shot's takes now (``takes``: the shot list's) whose image one of them holds: the pick
     moved with a seed inserted, then the seed taken out again, puts the picked pixels back at the earlier take."""
-    from .review.pick_standing import held_words, takes_holding
+    from .review.pick_standing import held_words, select_shown
 
-    if shot.selected is None or shot.selection_damaged or not (shot.selection_stale or shot.selected not in takes):
-        return
-    holding = takes_holding(shot.id, shot.selected.take, shot.picked_key, {t.take: t.job_key for t in takes})
-    if not holding:
+    shown, holding = select_shown(shot, takes)  # the review page, the animatic and the contact sheet show it alike
+    if shot.selected is None or shown is None or not holding:
         return
     notes.append(f"{shot.id}: the director's select: {held_words(shot.selected.take, holding)}; delivered take "
-                 f"{holding[0]} (idcli select records the pick there)")
-    shot.selected = next(t for t in takes if t.take == holding[0])
+                 f"{shown.take} (idcli select records the pick there)")
+    shot.selected = shown
     shot.selection_stale = False
 
 

@@ -92,7 +92,7 @@ def review(
 ) -> None:
     """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png
     (contact-sheet-2.png, … past 100 shots)."""
-    from ..review.export import shown_take, standing_takes
+    from ..review.export import shown_select, standing_takes
     from ..review.page import write_review
     from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
@@ -121,8 +121,7 @@ def review(
             counts = {"shots": result.shots, "takes": result.takes, "thumbnails_made": result.thumbnails_made,
                       "flagged": sum(1 for take in run.takes if take.flags),
                       # as the page's header counts them: shots of the shot list whose select is one of its takes
-                      "selected": sum(1 for shot in run.shots if shot.selected is not None
-                                      and shown_take(shot, live) is shot.selected
+                      "selected": sum(1 for shot in run.shots if shown_select(shot, live) is not None
                                       and (shot.entry is not None or run.order is None))}
             document = {"out_dir": str(absolute(run.root)), "page": _folder_file(run.root, result.index),
                         "contact_sheets": [_folder_file(run.root, sheet) for sheet in result.contact_sheets],
