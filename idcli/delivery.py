@@ -187,7 +187,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         if problems:
             raise DeliveryError(*problems, "nothing was delivered", field="shots")
     chosen, orphan_picks = [], []
-    unpassed: list[tuple[Any, Any]] = []  # (shot, take delivered) of shots nobody picked whose every take QA flagged
+    unpassed: list[Any] = []  # the take delivered of each shot nobody picked whose every take QA flagged
     gone: list[str] = []  # picks of shots no longer in the shot list (renamed or removed): said, as review says them
     for shot in run.shots:
         if shot.id not in in_list and shot.selected is not None and asked is None:
@@ -213,7 +213,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         else:
             chosen.append((shot, default_take(takes), False, False))  # as the page and the animatic
             if all(t.flags for t in takes):  # no take passed QA: the first goes out, said (it leaves the studio)
-                unpassed.append((shot, chosen[-1][1]))
+                unpassed.append(chosen[-1][1])
     if orphan_picks:
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
                             "give the shot its takes back, or deliver ", Option("all_takes", True),
@@ -222,8 +222,10 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         notes.append(f"{len(gone)} select(s) of shots no longer in the shot list (renamed or removed) are not "
                      f"delivered: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (renamed: pick again under "
                      f"the new id, idcli select {run.root} SHOT=N; removed: SHOT=none clears the pick)")
-    if unpassed:
-        notes.append(_unpassed_note(unpassed, run.root))
+    if unpassed:  # in export's words (one helper): the animatic shows the same takes
+        from .review.qa_findings import unpassed_note
+
+        notes.append(unpassed_note(unpassed, run.root, "delivered", "deliver"))
     if not chosen:
         raise DeliveryError(f"{run.root}: no rendered take to deliver",
                             *((" among ", Option("shots")) if wanted else ()))
@@ -236,18 +238,6 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
                                 "they would be one file on macOS and Windows; deliver them with ", Option("shots"),
                                 " separately into two folders, or rename one")
     return chosen
-
-
-def _unpassed_note(unpassed: list[tuple[Any, Any]], root: Path) -> str:
-    """The note for shots delivered with a take QA flagged because none passed and none was picked: which, what QA
-    found (its words in ``idcli qa``), and how to send a better one."""
-    from .review.qa_findings import findings
-
-    named = [f"{shot.id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {})) else "")
-             for shot, take in unpassed]
-    return (f"{len(unpassed)} shot(s) delivered with a take identity QA flagged, none of their takes passing and none "
-            f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {root} "
-            "SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then deliver again")
 
 
 # -- 2./3. each copy, in memory --------------------------------------------------------------------------

@@ -283,7 +283,7 @@ def export(
 
     Give one or more of --otio, --edl, --fcp-xml and --movie: all come from the same timeline.
     """
-    from ..review.export import check_targets, export_animatic
+    from ..review.export import check_targets, export_animatic, unpassed_notes
     from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
 
@@ -294,7 +294,9 @@ def export(
                                   movie=movie_file, fps=fps, drop_frame=drop_frame, burn_in=burn_in, start=start)
         first = results[0]
         gaps = f", {len(first.gaps)} gap(s) for shots not rendered ({', '.join(first.gaps)})" if first.gaps else ""
-        picks = pick_notes(run)  # once for every format: they all show the same takes
+        # once for every format: they all show the same takes; a take QA flagged standing for its shot said as
+        # deliver says it
+        picks = [*pick_notes(run), *unpassed_notes(run)]
         for note in picks:
             print_note(note)
         for result in results:

@@ -177,6 +177,17 @@ def cut(run: Run, live: set[tuple[str, int]] | None = None) -> list[tuple[Shot, 
     return [(shot, shown_take(shot, live)) for shot in shots]
 
 
+def unpassed_notes(run: Run) -> list[str]:
+    """The note ``deliver`` gives too (``qa_findings.unpassed_note``) for the shots of the cut shown with a take
+    identity QA flagged, none of their takes passing and none picked; empty when there are none."""
+    from .qa_findings import unpassed_note
+
+    live = standing_takes(run)
+    unpassed = [take for shot, take in cut(run, live) if take is not None and shot.selected is None
+                and all(t.flags for t in cut_takes(shot, live))]
+    return [unpassed_note(unpassed, run.root, "shown in the animatic", "export")] if unpassed else []
+
+
 def cut_frames(shots: list[tuple[Shot, Take | None]], fps: float) -> int:
     """The length in frames at ``fps`` of a cut (``cut(run)``), gaps included, as ``build_timeline`` lays it out."""
     return sum(shot_frame_counts(cut_durations(shots), fps))
