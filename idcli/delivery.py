@@ -161,7 +161,6 @@ def parse_shots(shots: str | list[str] | None) -> list[str] | None:
 def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | None, all_takes: bool,
             notes: list[str]) -> list[tuple[Any, Any, bool, bool]]:
     """(shot, take, selected, selection_stale) per take to deliver, in shot-list order."""
-    from .errors import printable
     from .review.runs import default_take
     from .suggest import did_you_mean
 
@@ -188,10 +187,11 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
             raise DeliveryError(*problems, "nothing was delivered", field="shots")
     chosen, orphan_picks = [], []
     unpassed: list[Any] = []  # the take delivered of each shot nobody picked whose every take QA flagged
-    gone: list[str] = []  # picks of shots no longer in the shot list (renamed or removed): said, as review says them
+    gone: list[Any] = []  # shots no longer in the shot list (renamed or removed) with a pick: said, as review says them
+    unpicked: list[tuple[Any, list[Any]]] = []  # (shot, its takes) of the shots asked for, delivered with no select
     for shot in run.shots:
-        if shot.id not in in_list and shot.selected is not None and asked is None:
-            gone.append(f"{printable(shot.id)}=t{shot.selected.take}")
+        if shot.id not in in_list and shot.selected is not None:
+            gone.append(shot)
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
         takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
@@ -206,6 +206,8 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         if not takes:
             notes.append(f"{shot.id}: not rendered, not delivered")
             continue
+        if asked is not None and shot.selected is None:
+            unpicked.append((shot, takes))
         if all_takes:
             chosen += [(shot, t, shot.selected is t, shot.selection_stale and shot.selected is t) for t in takes]
         elif shot.selected is not None:
@@ -218,10 +220,10 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
                             "give the shot its takes back, or deliver ", Option("all_takes", True),
                             "; nothing was delivered")
-    if gone:
-        notes.append(f"{len(gone)} select(s) of shots no longer in the shot list (renamed or removed) are not "
-                     f"delivered: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (renamed: pick again under "
-                     f"the new id, idcli select {run.root} SHOT=N; removed: SHOT=none clears the pick)")
+    if gone and asked is None:
+        notes.append(_gone_note(gone, run.root))
+    elif gone:
+        notes += _renamed_picks(gone, unpicked, run.root)
     if unpassed:  # in export's words (one helper): the animatic shows the same takes
         from .review.qa_findings import unpassed_note
 
@@ -238,6 +240,48 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
                                 "they would be one file on macOS and Windows; deliver them with ", Option("shots"),
                                 " separately into two folders, or rename one")
     return chosen
+
+
+def _gone_note(gone: list[Any], root: Path, unpicked: list[Any] | None = None) -> str:
+    """The note naming the picks of shots no longer in the shot list (``gone``), as review's and export's notes name
+    them; ``unpicked``: shots asked for with ``shots`` and delivered without a select, which may be renamed ones."""
+    from .errors import printable
+
+    names = [f"{printable(shot.id)}=t{shot.selected.take}" for shot in gone]
+    maybe = (f"; {', '.join(printable(shot.id) for shot in unpicked)}, delivered without a select, may be "
+             f"{'one' if len(unpicked) == 1 else 'ones'} renamed") if unpicked else ""
+    return (f"{len(names)} select(s) of shots no longer in the shot list (renamed or removed) are not delivered: "
+            f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''} (renamed: pick again under the new id, "
+            f"idcli select {root} SHOT=N; removed: SHOT=none clears the pick){maybe}")
+
+
+def _renamed_picks(gone: list[Any], unpicked: list[tuple[Any, list[Any]]], root: Path) -> list[str]:
+    """What a delivery of the shots named (``shots``) says of the picks of shots no longer in the shot list
+    (``gone``): a pick can only have been lost by a rename of a shot asked for with no select of its own
+    (``unpicked``: each with its shot list's takes). Where one of its takes holds the picked image (job keys leave
+    the shot id out, so a rename keeping the seeds reuses it), the note names both ids and that take; else, while a
+    shot asked for has no select, the picks are named as for a whole delivery (``_gone_note``), with those shots.
+    Nothing is said to a delivery whose shots all have their select."""
+    from .errors import printable
+
+    notes, linked, left = [], set(), list(gone)
+    for shot, takes in unpicked:
+        for old in left:
+            recorded = old.picked_key if old.picked_key is not None else old.selected.job_key  # picked without a key
+            holding = next((t for t in takes if isinstance(recorded, str) and t.job_key == recorded), None)
+            if holding is not None:
+                new = printable(shot.id)
+                notes.append(f"{new}: no select under its new id; the director picked {printable(old.id)} take "
+                             f"{old.selected.take} before the shot was renamed, whose image is {new} take "
+                             f"{holding.take} now: pick it there (idcli select {root} {new}={holding.take}), then "
+                             "deliver again")
+                linked.add(shot.id)
+                left.remove(old)
+                break
+    others = [shot for shot, _takes in unpicked if shot.id not in linked]
+    if left and others:
+        notes.append(_gone_note(left, root, others))
+    return notes
 
 
 # -- 2./3. each copy, in memory --------------------------------------------------------------------------
