@@ -161,7 +161,6 @@ def parse_shots(shots: str | list[str] | None) -> list[str] | None:
 def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | None, all_takes: bool,
             notes: list[str]) -> list[tuple[Any, Any, bool, bool]]:
     """(shot, take, selected, selection_stale) per take to deliver, in shot-list order."""
-    from .errors import printable
     from .review.runs import default_take
     from .suggest import did_you_mean
 
@@ -187,11 +186,12 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         if problems:
             raise DeliveryError(*problems, "nothing was delivered", field="shots")
     chosen, orphan_picks = [], []
-    unpassed: list[tuple[Any, Any]] = []  # (shot, take delivered) of shots nobody picked whose every take QA flagged
-    gone: list[str] = []  # picks of shots no longer in the shot list (renamed or removed): said, as review says them
+    unpassed: list[Any] = []  # the take delivered of each shot nobody picked whose every take QA flagged
+    gone: list[Any] = []  # shots no longer in the shot list (renamed or removed) with a pick: said, as review says them
+    unpicked: list[tuple[Any, list[Any]]] = []  # (shot, its takes) of the shots asked for, delivered with no select
     for shot in run.shots:
-        if shot.id not in in_list and shot.selected is not None and asked is None:
-            gone.append(f"{printable(shot.id)}=t{shot.selected.take}")
+        if shot.id not in in_list and shot.selected is not None:
+            gone.append(shot)
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
         takes = [t for t in shot.takes if live is None or (shot.id, t.take) in live]
@@ -206,6 +206,8 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         if not takes:
             notes.append(f"{shot.id}: not rendered, not delivered")
             continue
+        if asked is not None and shot.selected is None:
+            unpicked.append((shot, takes))
         if all_takes:
             chosen += [(shot, t, shot.selected is t, shot.selection_stale and shot.selected is t) for t in takes]
         elif shot.selected is not None:
@@ -213,17 +215,19 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         else:
             chosen.append((shot, default_take(takes), False, False))  # as the page and the animatic
             if all(t.flags for t in takes):  # no take passed QA: the first goes out, said (it leaves the studio)
-                unpassed.append((shot, chosen[-1][1]))
+                unpassed.append(chosen[-1][1])
     if orphan_picks:
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
                             "give the shot its takes back, or deliver ", Option("all_takes", True),
                             "; nothing was delivered")
-    if gone:
-        notes.append(f"{len(gone)} select(s) of shots no longer in the shot list (renamed or removed) are not "
-                     f"delivered: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (renamed: pick again under "
-                     f"the new id, idcli select {run.root} SHOT=N; removed: SHOT=none clears the pick)")
-    if unpassed:
-        notes.append(_unpassed_note(unpassed, run.root))
+    if gone and asked is None:
+        notes.append(_gone_note(gone, run.root))
+    elif gone:
+        notes += _renamed_picks(gone, unpicked, run.root)
+    if unpassed:  # in export's words (one helper): the animatic shows the same takes
+        from .review.qa_findings import unpassed_note
+
+        notes.append(unpassed_note(unpassed, run.root, "delivered", "deliver"))
     if not chosen:
         raise DeliveryError(f"{run.root}: no rendered take to deliver",
                             *((" among ", Option("shots")) if wanted else ()))
@@ -238,16 +242,46 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
     return chosen
 
 
-def _unpassed_note(unpassed: list[tuple[Any, Any]], root: Path) -> str:
-    """The note for shots delivered with a take QA flagged because none passed and none was picked: which, what QA
-    found (its words in ``idcli qa``), and how to send a better one."""
-    from .review.qa_findings import findings
+def _gone_note(gone: list[Any], root: Path, unpicked: list[Any] | None = None) -> str:
+    """The note naming the picks of shots no longer in the shot list (``gone``), as review's and export's notes name
+    them; ``unpicked``: shots asked for with ``shots`` and delivered without a select, which may be renamed ones."""
+    from .errors import printable
 
-    named = [f"{shot.id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {})) else "")
-             for shot, take in unpassed]
-    return (f"{len(unpassed)} shot(s) delivered with a take identity QA flagged, none of their takes passing and none "
-            f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {root} "
-            "SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then deliver again")
+    names = [f"{printable(shot.id)}=t{shot.selected.take}" for shot in gone]
+    maybe = (f"; {', '.join(printable(shot.id) for shot in unpicked)}, delivered without a select, may be "
+             f"{'one' if len(unpicked) == 1 else 'ones'} renamed") if unpicked else ""
+    return (f"{len(names)} select(s) of shots no longer in the shot list (renamed or removed) are not delivered: "
+            f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''} (renamed: pick again under the new id, "
+            f"idcli select {root} SHOT=N; removed: SHOT=none clears the pick){maybe}")
+
+
+def _renamed_picks(gone: list[Any], unpicked: list[tuple[Any, list[Any]]], root: Path) -> list[str]:
+    """What a delivery of the shots named (``shots``) says of the picks of shots no longer in the shot list
+    (``gone``): a pick can only have been lost by a rename of a shot asked for with no select of its own
+    (``unpicked``: each with its shot list's takes). Where one of its takes holds the picked image (job keys leave
+    the shot id out, so a rename keeping the seeds reuses it), the note names both ids and that take; else, while a
+    shot asked for has no select, the picks are named as for a whole delivery (``_gone_note``), with those shots.
+    Nothing is said to a delivery whose shots all have their select."""
+    from .errors import printable
+
+    notes, linked, left = [], set(), list(gone)
+    for shot, takes in unpicked:
+        for old in left:
+            recorded = old.picked_key if old.picked_key is not None else old.selected.job_key  # picked without a key
+            holding = next((t for t in takes if isinstance(recorded, str) and t.job_key == recorded), None)
+            if holding is not None:
+                new = printable(shot.id)
+                notes.append(f"{new}: no select under its new id; the director picked {printable(old.id)} take "
+                             f"{old.selected.take} before the shot was renamed, whose image is {new} take "
+                             f"{holding.take} now: pick it there (idcli select {root} {new}={holding.take}), then "
+                             "deliver again")
+                linked.add(shot.id)
+                left.remove(old)
+                break
+    others = [shot for shot, _takes in unpicked if shot.id not in linked]
+    if left and others:
+        notes.append(_gone_note(left, root, others))
+    return notes
 
 
 # -- 2./3. each copy, in memory --------------------------------------------------------------------------
@@ -268,16 +302,14 @@ def _follow_the_picked_image(shot: Any, takes: list[Any], notes: list[str]) -> N
     said. The shot's ``selected`` and ``selection_stale`` are set to it, so the listing marks it as the select.
     Likewise a select beyond the shot's takes now (``takes``: the shot list's) whose image one of them holds: the pick
     moved with a seed inserted, then the seed taken out again, puts the picked pixels back at the earlier take."""
-    from .review.pick_standing import held_words, takes_holding
+    from .review.pick_standing import held_words, select_shown
 
-    if shot.selected is None or shot.selection_damaged or not (shot.selection_stale or shot.selected not in takes):
-        return
-    holding = takes_holding(shot.id, shot.selected.take, shot.picked_key, {t.take: t.job_key for t in takes})
-    if not holding:
+    shown, holding = select_shown(shot, takes)  # the review page, the animatic and the contact sheet show it alike
+    if shot.selected is None or shown is None or not holding:
         return
     notes.append(f"{shot.id}: the director's select: {held_words(shot.selected.take, holding)}; delivered take "
-                 f"{holding[0]} (idcli select records the pick there)")
-    shot.selected = next(t for t in takes if t.take == holding[0])
+                 f"{shown.take} (idcli select records the pick there)")
+    shot.selected = shown
     shot.selection_stale = False
 
 

@@ -19,11 +19,25 @@ from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted
 # Set by the SIGTERM handler so that the KeyboardInterrupt it raises reports the right signal.
 _INTERRUPT: list[Any] = ["SIGINT", EXIT_INTERRUPTED]
 
+# What a command stopped while it waited for another's lock leaves behind, as the waiting note promised ("Ctrl-C is
+# safe (nothing has been written yet)", lock_wait.py): not a render's "completed images are kept, rerun to resume".
+NOTHING_DONE = "nothing was done; rerun when ready"
+
+
+class StoppedWaiting(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while a command waited for another idcli process's lock (lock_wait.py), before it did
+    anything: every ``except KeyboardInterrupt`` path handles it as ever, and ``interrupted`` says NOTHING_DONE."""
+
 
 def interrupted(kept: str | None = None) -> Interrupted:
     """The error for the ``KeyboardInterrupt`` being handled: the signal that raised it and its exit code;
-    ``kept`` says what the stopped command leaves behind (``Interrupted``'s default: a render's)."""
+    ``kept`` says what the stopped command leaves behind (``Interrupted``'s default: a render's), unless it was
+    stopped while waiting (``StoppedWaiting``): then nothing was done."""
+    import sys
+
     signal_name, exit_code = _INTERRUPT
+    if isinstance(sys.exc_info()[1], StoppedWaiting):
+        kept = NOTHING_DONE
     return Interrupted(signal_name, exit_code) if kept is None else Interrupted(signal_name, exit_code, kept)
 
 

@@ -531,3 +531,42 @@ def test_a_select_of_a_shot_renamed_since_is_said_not_delivered(project, engine_
     assert (f"1 select(s) of shots no longer in the shot list (renamed or removed) are not delivered: sc01_sh020=t2 "
             f"(renamed: pick again under the new id, idcli select {out} SHOT=N; removed: SHOT=none clears the "
             "pick)") in report.notes, report.notes
+
+
+def test_deliver_shots_of_a_renamed_shot_names_the_pick_made_under_its_old_id(project, engine_factory) -> None:
+    """As above, delivered with ``--shots`` naming the new id: the note on picks of shots no longer in the shot list
+    was for a delivery of every shot, so the renamed shot's default take went out unsaid, the pick made under its old
+    id never mentioned. Its seeds written out, the rename reuses the picked image (job keys leave the shot id out):
+    the note names both ids, the take holding that image and what to run."""
+    out = project / "renders"
+    seeded = SHOTS.replace("expression: hope, takes: 2}", "expression: hope, seeds: [3, 4]}")
+    (project / "shots.yaml").write_text(seeded, "utf-8")
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh020"])
+    select(out, ["sc01_sh020=2"])
+    (project / "shots.yaml").write_text(seeded.replace("id: sc01_sh020", "id: sc01_sh025"), "utf-8")
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh025"])
+    report = deliver(out, project.parent / "d", shots="sc01_sh025")
+    assert [(i.image, i.selected) for i in report.images] == [("sc01_sh025_take1.png", False)]
+    assert [n for n in report.notes if "sc01_sh020" in n] == [
+        f"sc01_sh025: no select under its new id; the director picked sc01_sh020 take 2 before the shot was renamed, "
+        f"whose image is sc01_sh025 take 2 now: pick it there (idcli select {out} sc01_sh025=2), then deliver again"
+    ], report.notes
+
+
+def test_deliver_shots_says_picks_of_shots_gone_when_a_shot_asked_for_has_none(project, engine_factory) -> None:
+    """Renamed with derived seeds (the seed comes from the id), the renamed shot renders other images: nothing ties it
+    to the old pick. Delivered with ``--shots`` naming it, unpicked, the picks of shots no longer in the shot list are
+    named as for a whole delivery, and the shot that may be one of them; a shot asked for with its own pick is not
+    told of them."""
+    out = project / "renders"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
+    select(out, ["sc01_sh020=2", "sc01_sh010=1"])
+    (project / "shots.yaml").write_text(SHOTS.replace("id: sc01_sh020", "id: sc01_sh025"), "utf-8")
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh025"])
+    report = deliver(out, project.parent / "d", shots="sc01_sh025")
+    assert [n for n in report.notes if "sc01_sh020" in n] == [
+        f"1 select(s) of shots no longer in the shot list (renamed or removed) are not delivered: sc01_sh020=t2 "
+        f"(renamed: pick again under the new id, idcli select {out} SHOT=N; removed: SHOT=none clears the pick); "
+        "sc01_sh025, delivered without a select, may be one renamed"], report.notes
+    picked = deliver(out, project.parent / "e", shots="sc01_sh010")
+    assert not [n for n in picked.notes if "sc01_sh020" in n], picked.notes

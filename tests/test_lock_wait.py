@@ -152,3 +152,26 @@ def test_the_store_session_says_what_it_waits_for_through_its_caller(tmp_path: P
     with store.session(wait=True, on_wait=say):
         pass
     assert len(said) == 1 and "waiting for another idcli run" in said[0] and WAITS in said[0]
+
+
+def test_render_wait_stopped_while_waiting_says_nothing_was_done(rendered) -> None:
+    """Ctrl-C while ``render --wait`` queued behind another run: it said "completed images are kept, rerun to
+    resume", of a render that never began. It says what the waiting note promised: nothing was done."""
+    import signal
+
+    shots, out = rendered
+    journal = out / ".idcli" / "journal.jsonl"
+    before = journal.read_bytes()
+    fd = _held(out / ".idcli" / "lock")
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "idcli", *render_argv(shots, out, "--wait")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), text=True)
+        _stderr_line_with(process, WAITS)
+        process.send_signal(signal.SIGINT)
+        _out, rest = process.communicate(timeout=120)
+    finally:
+        os.close(fd)
+    assert process.returncode == 130, rest
+    assert "interrupted by SIGINT; nothing was done; rerun when ready" in rest, rest
+    assert "rerun to resume" not in rest, rest
+    assert journal.read_bytes() == before

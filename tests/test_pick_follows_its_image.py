@@ -107,14 +107,59 @@ def test_review_and_the_page_name_the_take_that_holds_the_picked_image(out: Path
     result = cli("review", out)
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.splitlines() if "a010" in line]
-    assert notes == [f"idcli: note: a010: the director's select, take 2, was re-rendered since it was picked (shown as "
-                     "rendered now); the image picked as take 2 is take 3 now (the same job: the shot's takes "
-                     f"shifted): idcli select {out} a010=3 picks it there"], result.stderr
+    assert notes == [f"idcli: note: a010: the director's select, take 2, was re-rendered since it was picked; the "
+                     "image picked as take 2 is take 3 now (the same job: the shot's takes shifted): shown as the "
+                     f"select (idcli select {out} a010=3 records it there)"], result.stderr
     page = (out / "review" / "index.html").read_text("utf-8")
     take_2 = page.split('id="take-a010_t2"', 1)[1].split("</article>", 1)[0]
     take_3 = page.split('id="take-a010_t3"', 1)[1].split("</article>", 1)[0]
     assert "re-rendered since picked: the picked image is take 3 now</span>" in take_2
     assert '<span class="badge">the image picked as take 2</span>' in take_3
+
+
+def _article(page: str, stem: str) -> str:
+    """The opening tag and badges of a take's article on the page."""
+    return '<article class="' + page.split('id="take-' + stem + '"', 1)[0].rsplit('<article class="', 1)[1] + \
+        page.split('id="take-' + stem + '"', 1)[1].split("</article>", 1)[0]
+
+
+def test_every_command_shows_the_take_holding_the_picked_image_as_the_select(out: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before ``select`` runs, the animatic (every format reads one cut), the contact sheet, the printed board, the
+    page's select marking and ``review --json``'s count show take 3, which holds the picked pixels, as the select,
+    as ``deliver`` sends it: take 2 (seed 5's render, never seen by the director) is no clip, no board, no select.
+    Reading commands write no pick."""
+    import opentimelineio as otio
+    from PIL import ImageDraw
+
+    before = (out / "selects.json").read_bytes()
+    labels: list[str] = []
+    drawn = ImageDraw.ImageDraw.text
+
+    def text(self: Any, xy: Any, words: str, *args: Any, **kwargs: Any) -> None:
+        labels.append(words)
+        drawn(self, xy, words, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+    reviewed = cli("review", out, "--json")
+    assert reviewed.exit_code == 0, reviewed.output
+    assert json.loads(reviewed.stdout)["counts"]["selected"] == 1
+    assert [label for label in labels if label.startswith("a010")] == ["a010  t3  selected"], labels
+    page = (out / "review" / "index.html").read_text("utf-8")
+    take_2, take_3 = _article(page, "a010_t2"), _article(page, "a010_t3")
+    assert take_3.startswith('<article class="take selected"') and "data-board" in take_3.split(">", 1)[0]
+    assert '<span class="badge sel">selected</span>' in take_3
+    assert take_2.startswith('<article class="take"') and "data-board" not in take_2.split(">", 1)[0]
+    assert '<span class="badge sel">selected</span>' not in take_2
+    assert "<span class=navpick>✓t3</span>" in page
+    exported = cli("export", out, "--otio", tmp_path / "cut.otio")
+    assert exported.exit_code == 0, exported.output
+    timeline = otio.adapters.read_from_file(str(tmp_path / "cut.otio"))
+    [clip] = [c for c in timeline.find_clips() if c.name == "a010"]
+    assert clip.media_reference.target_url.endswith("a010_t3.png")
+    assert (clip.metadata["idcli"]["take"], clip.metadata["idcli"]["selected"]) == (3, True)
+    assert ("the image picked as take 2 is take 3 now" in exported.stderr), exported.stderr
+    assert (out / "selects.json").read_bytes() == before
 
 
 def test_a_picks_file_of_the_image_seen_is_recorded_at_the_take_that_holds_it(out: Path, tmp_path: Path) -> None:

@@ -517,3 +517,25 @@ def test_evaluate_shows_runs_side_by_side(out: Path, tmp_path: Path) -> None:
     assert f"skipped {strict.absolute()}/sh020/sh020_t1.json: not valid JSON" in damaged.stderr, damaged.stderr
     problems = json.loads(cli("evaluate", out, strict, "--json").stdout)["error"]["problems"]
     assert [p["file"] for p in problems] == [f"{strict.absolute()}/sh020/sh020_t1.json"]
+
+
+def test_export_names_a_shot_shown_with_a_take_qa_flagged_as_deliver_does(out: Path, tmp_path: Path) -> None:
+    """No take of sh010 passed identity QA and none was picked: the animatic shows its first take, as deliver sends
+    it, and said nothing where deliver names it. Export says it in deliver's words (one helper), on stderr and in
+    ``--json``'s notes; a pick is the director's, not said."""
+    takes = sorted(r["take"] for r in idcli.read_results(out) if r["shot_id"] == "sh010")
+    for take in takes:  # the verdict as `idcli qa` writes it into the sidecar
+        sidecar = out / "sh010" / f"sh010_t{take}.json"
+        record = json.loads(sidecar.read_text("utf-8"))
+        record["qa"] = {**(record.get("qa") or {}), "flags": ["no_face"]}
+        sidecar.write_text(json.dumps(record), "utf-8")
+    note = ("1 shot(s) shown in the animatic with a take identity QA flagged, none of their takes passing and none "
+            f"picked: sh010 take 1 (no face found for mara, theo); pick a take (idcli select {out} SHOT=N) or re-roll "
+            "them (idcli render FILE --retake-flagged), then export again")
+    result = cli("export", out, "--otio", tmp_path / "cut.otio", "--json")
+    assert result.exit_code == 0, result.output
+    assert f"idcli: note: {note}" in result.stderr.splitlines(), result.stderr
+    assert note in json.loads(result.stdout)["notes"]
+    assert cli("select", out, "sh010=2").exit_code == 0
+    again = cli("export", out, "--otio", tmp_path / "cut.otio")
+    assert "QA flagged" not in again.stderr, again.stderr

@@ -92,7 +92,7 @@ def review(
 ) -> None:
     """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png
     (contact-sheet-2.png, … past 100 shots)."""
-    from ..review.export import shown_take, standing_takes
+    from ..review.export import shown_select, standing_takes
     from ..review.page import write_review
     from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
@@ -121,8 +121,7 @@ def review(
             counts = {"shots": result.shots, "takes": result.takes, "thumbnails_made": result.thumbnails_made,
                       "flagged": sum(1 for take in run.takes if take.flags),
                       # as the page's header counts them: shots of the shot list whose select is one of its takes
-                      "selected": sum(1 for shot in run.shots if shot.selected is not None
-                                      and shown_take(shot, live) is shot.selected
+                      "selected": sum(1 for shot in run.shots if shown_select(shot, live) is not None
                                       and (shot.entry is not None or run.order is None))}
             document = {"out_dir": str(absolute(run.root)), "page": _folder_file(run.root, result.index),
                         "contact_sheets": [_folder_file(run.root, sheet) for sheet in result.contact_sheets],
@@ -284,7 +283,7 @@ def export(
 
     Give one or more of --otio, --edl, --fcp-xml and --movie: all come from the same timeline.
     """
-    from ..review.export import check_targets, export_animatic
+    from ..review.export import check_targets, export_animatic, unpassed_notes
     from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
 
@@ -295,7 +294,9 @@ def export(
                                   movie=movie_file, fps=fps, drop_frame=drop_frame, burn_in=burn_in, start=start)
         first = results[0]
         gaps = f", {len(first.gaps)} gap(s) for shots not rendered ({', '.join(first.gaps)})" if first.gaps else ""
-        picks = pick_notes(run)  # once for every format: they all show the same takes
+        # once for every format: they all show the same takes; a take QA flagged standing for its shot said as
+        # deliver says it
+        picks = [*pick_notes(run), *unpassed_notes(run)]
         for note in picks:
             print_note(note)
         for result in results:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .export import shown_take, standing_takes
+from .export import shown_select, shown_take, standing_takes
 from .page_files import REVIEW_DIR
 from .runs import Run, Shot
 
@@ -58,7 +58,7 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None
         else:
             draw.rectangle((x, y, x + SHEET_CELL - 1, y + cell_h - 1), fill=(60, 60, 66))
             draw.text((x + 10, y + cell_h // 2 - 8), "not rendered", fill=(200, 200, 200), font=font)
-        after = "" if take is None else f"  t{take.take}" + ("  selected" if take is shot.selected else "")
+        after = "" if take is None else f"  t{take.take}" + ("  selected" if take is shown_select(shot, live) else "")
         text = _fit(draw, font, shot.id, SHEET_CELL - draw.textlength(after, font=font), middle=True) + after
         draw.text((x, y + cell_h + 4), text, fill=(240, 240, 240), font=font)
         if take is not None and take.flags:

@@ -146,7 +146,8 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
                                   "shot_list": _shot_list(run, otio_path)}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
-    shots = cut(run)
+    live = standing_takes(run)
+    shots = cut(run, live)
     durations = cut_durations(shots)
     for (shot, take), duration, frames in zip(shots, durations, shot_frame_counts(durations, fps), strict=True):
         span = TimeRange(RationalTime(0, rate), RationalTime(frames, rate))
@@ -161,18 +162,30 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
         reference = otio.schema.ExternalReference(target_url=url, available_range=span)  # a still, held
         reference.name = Path(take.image).name
         clip = otio.schema.Clip(name=shot.id, media_reference=reference, source_range=span)
-        clip.metadata["idcli"] = _clip_metadata(take, shot.selected is take, duration)
+        clip.metadata["idcli"] = _clip_metadata(take, shown_select(shot, live) is take, duration)
         track.append(clip)
         result.clips += 1
     return timeline, result
 
 
-def cut(run: Run) -> list[tuple[Shot, Take | None]]:
+def cut(run: Run, live: set[tuple[str, int]] | None = None) -> list[tuple[Shot, Take | None]]:
     """The animatic's shots in order (those of the shot list, when the folder knows it), each with the take its
-    clip shows (``shown_take``; None: a gap): what every format and the checks before them read."""
-    live = standing_takes(run)
+    clip shows (``shown_take``; None: a gap): what every format and the checks before them read. ``live``:
+    ``standing_takes(run)``, when the caller has read it already."""
+    live = standing_takes(run) if live is None else live
     shots = [s for s in run.shots if s.entry is not None] if run.order else run.shots
     return [(shot, shown_take(shot, live)) for shot in shots]
+
+
+def unpassed_notes(run: Run) -> list[str]:
+    """The note ``deliver`` gives too (``qa_findings.unpassed_note``) for the shots of the cut shown with a take
+    identity QA flagged, none of their takes passing and none picked; empty when there are none."""
+    from .qa_findings import unpassed_note
+
+    live = standing_takes(run)
+    unpassed = [take for shot, take in cut(run, live) if take is not None and shot.selected is None
+                and all(t.flags for t in cut_takes(shot, live))]
+    return [unpassed_note(unpassed, run.root, "shown in the animatic", "export")] if unpassed else []
 
 
 def cut_frames(shots: list[tuple[Shot, Take | None]], fps: float) -> int:
@@ -192,16 +205,28 @@ def standing_takes(run: Run) -> set[tuple[str, int]] | None:
     return live_takes(run.root, None) if run.order is not None else None
 
 
-def shown_take(shot: Shot, live: set[tuple[str, int]] | None) -> Take | None:
-    """The take a clip shows: the shot's (``Shot.chosen``) among the takes of the shot list, so that a select of a
-    take beyond the shot's takes now (which the page marks "not pickable" and ``deliver`` refuses) never passes for
-    the director's choice in the cut; then the shot's first take QA did not flag among them, as for no select."""
+def cut_takes(shot: Shot, live: set[tuple[str, int]] | None) -> list[Take]:
+    """The shot's takes of the shot list (``live``: ``standing_takes``); all of them when it is unknown."""
     if live is None or shot.entry is None:
-        return shot.chosen
-    takes = [t for t in shot.takes if (shot.id, t.take) in live]
-    if shot.selected is not None and shot.selected in takes:
-        return shot.selected
-    return default_take(takes)
+        return shot.takes
+    return [t for t in shot.takes if (shot.id, t.take) in live]
+
+
+def shown_select(shot: Shot, live: set[tuple[str, int]] | None) -> Take | None:
+    """The take shown as the director's select (``pick_standing.select_shown``, as ``deliver`` sends it) among the
+    shot list's takes: the take holding the image picked when the shot's takes shifted since the pick; None when
+    the shot has no select among them."""
+    from .pick_standing import select_shown
+
+    return select_shown(shot, cut_takes(shot, live)).take
+
+
+def shown_take(shot: Shot, live: set[tuple[str, int]] | None) -> Take | None:
+    """The take a clip shows: the shot's select (``shown_select``) among the takes of the shot list, so that a select
+    of a take beyond the shot's takes now (which the page marks "not pickable" and ``deliver`` refuses) never passes
+    for the director's choice in the cut, nor a take re-rendered since the pick when another holds the picked image;
+    then the shot's first take QA did not flag among them, as for no select (``default_take``)."""
+    return shown_select(shot, live) or default_take(cut_takes(shot, live))
 
 
 def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from ..count_words import counted
 from ..errors import InputError
 from .contact_sheet import FLAG_TEXT, contact_sheet_pngs
-from .export import shown_take, standing_takes
+from .export import cut_takes, shown_take, standing_takes
 from .page_assets import CSS, SCRIPT, csp
 from .page_files import (
     REVIEW_DIR,
@@ -37,7 +37,7 @@ from .page_files import (
     write_file,
 )
 from .page_nav import group_ids, nav_html, scene_groups, scene_mark
-from .pick_standing import DAMAGED_SHORT, takes_holding
+from .pick_standing import DAMAGED_SHORT, select_shown
 from .picks_file import is_seen_key, seen_key
 from .print_boards import print_css
 from .qa_findings import in_plain_words
@@ -132,10 +132,11 @@ def qa_html(take: Take) -> str:
 
 def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
                board: bool = False, shot_prompt: str | None = None, orphan: bool = False,
-               removed: bool = False, holding: tuple[int, ...] = ()) -> str:
-    # ``holding``: the takes holding the image picked when the select's take was re-rendered since (its shot's takes
-    # shifted: pick_standing.takes_holding); each is named on the select, and says which image it is
-    selected = shot.selected is take
+               removed: bool = False, holding: tuple[int, ...] = (), select: Take | None = None) -> str:
+    # ``select``: the take marked as the select (export.shown_select: the one holding the image picked when the
+    # shot's takes shifted since the pick, as the animatic and deliver have it). ``holding``: then the takes holding
+    # that image (pick_standing.takes_holding); the picked take names them, each says which image it is
+    selected = select is take
     badges = []
     if orphan:  # beyond the shot's takes in the shot list: idcli select refuses it, so the page offers no pick
         badges.append('<span class="badge warn">beyond the shot\'s takes: not pickable</span>')
@@ -145,11 +146,12 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
             badges.append('<span class="badge warn">not in the shot list: left out of the animatic</span>')
         elif shot.selection_damaged:  # in the notes' words (pick_notes.py), not taken for a re-render
             badges.append(f'<span class="badge warn">{_e(DAMAGED_SHORT)}</span>')
-        elif shot.selection_stale and holding:
-            now = f"take{'s' if len(holding) > 1 else ''} {' and '.join(map(str, holding))}"
-            badges.append(f'<span class="badge warn">re-rendered since picked: the picked image is {now} now</span>')
-        elif shot.selection_stale:
+        elif shot.selection_stale and not holding:
             badges.append('<span class="badge warn">re-rendered since picked</span>')
+    if shot.selected is take and holding:  # the take picked, no longer holding the image picked
+        now = f"take{'s' if len(holding) > 1 else ''} {' and '.join(map(str, holding))}"
+        what = "re-rendered since picked" if shot.selection_stale else "picked"
+        badges.append(f'<span class="badge warn">{what}: the picked image is {now} now</span>')
     elif take.take in holding and shot.selected is not None:
         badges.append(f'<span class="badge">the image picked as take {shot.selected.take}</span>')
     badges += [f'<span class="badge flag flag-{_e(f)}">{_e(FLAG_TEXT.get(f, f))}</span>' for f in take.flags]
@@ -208,10 +210,12 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     orphan_takes = {t.take for t in shot.takes if listed and shot.entry is not None and live is not None
                     and (shot.id, t.take) not in live}
     removed = listed and shot.entry is None
-    holding = tuple(takes_holding(shot.id, shot.selected.take, shot.picked_key, {t.take: t.job_key for t in shot.takes},
-                                  live if listed else None)) if shot.selected is not None and shot.selection_stale \
-        and not removed else ()
-    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt, t.take in orphan_takes, removed, holding)
+    # the select as the animatic shows it and deliver sends it: the take holding the image picked, when the shot's
+    # takes shifted since the pick (pick_standing.select_shown); a removed shot's as picked (left out of the cut)
+    shown, holding = select_shown(shot, cut_takes(shot, live if listed else None)) if not removed else (None, [])
+    select = shown if holding else shot.selected
+    body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt, t.take in orphan_takes, removed,
+                               tuple(holding), select)
                     for t in shot.takes)
             or '<p class="empty">Not rendered yet.</p>')
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
@@ -279,15 +283,15 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     takes = run.takes
     flagged = sum(1 for t in takes if t.flags)
     groups = scene_groups(run.shots)
-    nav = nav_html(run.shots, groups, listed=run.order is not None)
+    # the takes that stand (as the notes and the animatic have them): the run manifest's, which idcli select refuses
+    # picks outside of, or those of the shot list given with --shots, whose order the page follows
+    live = standing_takes(run)
+    nav = nav_html(run.shots, groups, listed=run.order is not None, live=live)
     problems_html = ("<section class=\"problems\" role=\"alert\"><h2>Skipped</h2><ul>"
                      + "".join(f"<li>{_e(p)}</li>" for p in problems) + "</ul></section>") if problems else ""
     sizes = sizes or {}
     starts = {start: (anchor, label, count) for (label, start, count), anchor in zip(groups, group_ids(groups),
                                                                                      strict=True)}
-    # the takes that stand (as the notes and the animatic have them): the run manifest's, which idcli select refuses
-    # picks outside of, or those of the shot list given with --shots, whose order the page follows
-    live = standing_takes(run)
     shots = "".join((scene_mark(*starts[i]) if i in starts else "")
                     + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live)
                     for i, s in enumerate(run.shots))

@@ -61,10 +61,14 @@ def _in_cut(shot: Shot, listed: bool) -> bool:
     return shot.selected is not None and (shot.entry is not None or not listed)
 
 
-def _shot_link(shot: Shot, listed: bool) -> str:
+def _shot_link(shot: Shot, listed: bool, live: set[tuple[str, int]] | None) -> str:
+    from .export import shown_select
+
     picked = ""
     if shot.selected is not None and _in_cut(shot, listed):
-        picked = f" <span class=navpick>✓t{shot.selected.take}</span>"
+        # the take marked as the select: the one holding the image picked when the shot's takes shifted since
+        shown = shown_select(shot, live if listed else None)
+        picked = f" <span class=navpick>✓t{(shown or shot.selected).take}</span>"
     elif shot.selected is not None:  # picked, then taken out of the shot list: export leaves it out (as its badge)
         picked = (f' <span class=navout title="picked take {shot.selected.take}, but not in the shot list: left out '
                   'of the animatic">out</span>')
@@ -86,12 +90,13 @@ def group_ids(groups: list[tuple[str, int, int]]) -> list[str]:
     return ids
 
 
-def nav_html(shots: list[Shot], groups: list[tuple[str, int, int]], listed: bool = False) -> str:
+def nav_html(shots: list[Shot], groups: list[tuple[str, int, int]], listed: bool = False,
+             live: set[tuple[str, int]] | None = None) -> str:
     """Every shot's link; at film scale one line per scene (its shots behind a disclosure), so the index
     takes a few lines and scene 14 is one click away. ``listed``: the shot list is known (a shot without an entry
-    was taken out of it), as the page's header counts picks."""
+    was taken out of it), as the page's header counts picks; ``live``: its takes (export.standing_takes)."""
     if not groups:
-        return f'<nav aria-label="Shots"><ol>{"".join(_shot_link(s, listed) for s in shots)}</ol></nav>'
+        return f'<nav aria-label="Shots"><ol>{"".join(_shot_link(s, listed, live) for s in shots)}</ol></nav>'
     items = []
     for (label, start, count), anchor in zip(groups, group_ids(groups), strict=True):
         members = shots[start:start + count]
@@ -102,7 +107,7 @@ def nav_html(shots: list[Shot], groups: list[tuple[str, int, int]], listed: bool
         mark += f' <span class="picked" title="{picked} of {count} picked">{f"✓{picked}" if picked else ""}</span>'
         items.append(f'<li><details><summary><a href="#{anchor}">{_e(label)}</a> '
                      f'<span class="count">{count}</span>{mark}</summary>'
-                     f'<ol>{"".join(_shot_link(s, listed) for s in members)}</ol></details></li>')
+                     f'<ol>{"".join(_shot_link(s, listed, live) for s in members)}</ol></details></li>')
     # "scenes" only when they are: ids that name none are cut into numbered groups
     plural = "" if len(groups) == 1 else "s"
     what = f"group{plural} of shots" if groups[0][0] == _block_label(0, len(shots)) else f"scene{plural}"

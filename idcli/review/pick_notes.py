@@ -2,10 +2,11 @@
 
 A pick (``selects.json``) names a take and the job key it had when it was picked. After an edit and a render,
 a pick may no longer show what the director saw: its take was re-rendered (the shot changed), or its shot was
-renamed or removed from the shot list. ``review`` and ``export`` show the former as the take is rendered now and
-leave the latter out; these lines say so, so that an animatic sent to editorial never passes a new image off as
-the director's choice without a word. ``select`` says the same per pick (selects.py, ``_standing_note``); both ask
-pick_standing.py how a pick stands.
+renamed or removed from the shot list. ``review`` and ``export`` show the former as the take is rendered now (or,
+when another take holds the image picked, that take: pick_standing.select_shown) and leave the latter out; these
+lines say so, so that an animatic sent to editorial never passes a new image off as the director's choice without a
+word. ``select`` says the same per pick (selects.py, ``_standing_note``); both ask pick_standing.py how a pick
+stands.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def pick_notes(run: Run) -> list[str]:
                                  listed=shot.entry is not None if run.order is not None else None, live=live)
         holding = takes_holding(shot.id, take, shot.picked_key, {t.take: t.job_key for t in shot.takes}, live)
         if standing in (PickStanding.RE_RENDERED, PickStanding.BEYOND_TAKES) and holding:
-            # The shot's takes shifted (a seed inserted): the picked image is the same job at another take.
-            there = (f"idcli select {folder} {named}={holding[0]} picks it there" if len(holding) == 1
-                     else f"pick one (idcli select {folder} {named}=N)")
+            # The shot's takes shifted (a seed inserted): the picked image is the same job at another take, shown as
+            # the select there (pick_standing.select_shown, the first of several alike, as deliver sends it).
+            there = (f"shown as the select (idcli select {folder} {named}={holding[0]} records it there)"
+                     if len(holding) == 1 else f"take {holding[0]} shown as the select; pick one (idcli select "
+                     f"{folder} {named}=N)")
             notes.append(f"{named}: the director's select, take {take}, {_take_now(standing)}; "
                          f"{held_words(take, holding)}: {there}")
         elif standing is PickStanding.SHOT_GONE:
@@ -60,7 +63,7 @@ def pick_notes(run: Run) -> list[str]:
 
 
 def _take_now(standing: PickStanding) -> str:
-    """What became of the picked take, in a note's words."""
+    """What became of the picked take, whose image another take holds now, in a note's words."""
     if standing is PickStanding.BEYOND_TAKES:
-        return "is beyond the shot's takes in the shot list now (left out, the shot shows another take)"
-    return "was re-rendered since it was picked (shown as rendered now)"
+        return "is beyond the shot's takes in the shot list now"
+    return "was re-rendered since it was picked"

@@ -5,13 +5,18 @@ edit and a render it may no longer show what the director saw. ``select OUT`` li
 ``select`` says it of the picks it carries forward (selects.py), ``review`` and ``export`` say it in their notes
 (pick_notes.py), and the page marks it (runs.py's ``Shot.selection_stale``): each asks ``pick_standing`` and words
 the answer its own way, so that they never disagree. Where a pick's image is now when the shot's takes shifted
-(``takes_holding``) is told by all of them in one wording (``held_words``); ``select`` moves the pick there.
+(``takes_holding``) is told by all of them in one wording (``held_words``); ``select`` moves the pick there, and
+every command that shows the select shows that take as it (``select_shown``), as ``deliver`` sends it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .runs import Shot, Take
 
 
 class PickStanding(StrEnum):
@@ -68,6 +73,30 @@ def held_words(take: int, holding: list[int]) -> str:
         return f"the image picked as take {take} is take {holding[0]} now (the same job: the shot's takes shifted)"
     return (f"the image picked as take {take} is each of takes {', '.join(map(str, holding))} now (the same job: the "
             "shot's takes shifted)")
+
+
+class SelectShown(NamedTuple):
+    """The take that stands for a shot's select (None: none of the takes given) and, when that is the take holding
+    the picked image rather than the picked take, ``takes_holding``'s answer (else empty)."""
+
+    take: Take | None
+    holding: list[int]
+
+
+def select_shown(shot: Shot, takes: list[Take]) -> SelectShown:
+    """Which of ``takes`` (the shot's among the shot list's) is the director's select as every command shows and
+    delivers it: the picked take, unless it no longer holds the image picked (re-rendered, or beyond the shot's
+    takes) while another of ``takes`` does (a seed inserted into ``seeds:`` shifted them): then that take, the first
+    of several alike. Only ``idcli select`` records the move; reading commands show it and say so (``held_words``).
+    A select beyond ``takes`` whose image none of them holds is None: the shot shows its default take."""
+    picked = shot.selected
+    if picked is None:
+        return SelectShown(None, [])
+    if not shot.selection_damaged and (shot.selection_stale or picked not in takes):
+        holding = takes_holding(shot.id, picked.take, shot.picked_key, {t.take: t.job_key for t in takes})
+        if holding:
+            return SelectShown(next(t for t in takes if t.take == holding[0]), holding)
+    return SelectShown(picked if picked in takes else None, [])
 
 
 # What the notes and the list say of a pick whose recorded key is damaged, instead of "re-rendered since it was picked

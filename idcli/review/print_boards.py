@@ -1,10 +1,10 @@
 """Printed storyboards: the review page's print stylesheet (docs/review.md, "Printing boards").
 
 A director or an AD prints ``OUT/review/index.html`` from the browser to paper or PDF. On paper each shot is
-one board — the take that stands for it (``Shot.chosen``), the shot id, duration, badges (selected, QA flags,
-random weights), prompt, characters, expression and framing — six to a landscape page (3 × 2) in shot-list order,
-with the project and the page number in the page's margins. Screen-only parts (the index, the key help,
-links, the faces table, the other takes) are left off. It is CSS only (``@media print`` and ``@page``): the
+one board — the take that stands for it (``export.shown_take``, as in the animatic), the shot id, duration, badges
+(selected, QA flags, random weights), prompt, characters, expression and framing — six to a landscape page (3 × 2) in
+shot-list order, with the project and the page number in the page's margins. Screen-only parts (the index, the key
+help, links, the faces table, the other takes) are left off. It is CSS only (``@media print`` and ``@page``): the
 page stays one self-contained file under its Content-Security-Policy, and nothing on screen changes.
 """
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .qa import PLATE_QA_VERSION
+
+if TYPE_CHECKING:
+    from .runs import Take
 
 
 @dataclass(frozen=True)
@@ -145,3 +148,15 @@ def flagged_lines(images: list[dict[str, Any]], out: object, limit: int = MAX_LI
         lines.append(f"  … and {len(images) - limit} more flagged images "
                      f"(idcli qa {shlex.quote(str(out))} --json lists every one)")
     return lines
+
+
+def unpassed_note(unpassed: list[Take], root: object, shown: str, again: str) -> str:
+    """The note for shots that stand as a take QA flagged because none of their takes passed and none was picked
+    (``default_take``: the first): which take of which shot, what QA found, and how to get a better one. One wording
+    for ``deliver`` (``shown``: "delivered", ``again``: "deliver") and ``export`` ("shown in the animatic",
+    "export"), so that the cut and the delivery say the same of the same takes."""
+    named = [f"{take.shot_id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {}))
+                                                    else "") for take in unpassed]
+    return (f"{len(unpassed)} shot(s) {shown} with a take identity QA flagged, none of their takes passing and none "
+            f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {root} "
+            f"SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then {again} again")

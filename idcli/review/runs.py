@@ -136,8 +136,9 @@ class Shot:
 
     @property
     def chosen(self) -> Take | None:
-        """The shot's take wherever one take stands for it (the page's contact sheet, the animatic, printed
-        boards, ``idcli deliver``): the director's select, else ``default_take``."""
+        """The director's select, else ``default_take``, among all the shot's takes. Where one take stands for the
+        shot (the contact sheet, the animatic, printed boards, ``idcli deliver``) it is ``export.shown_take``, which
+        also keeps to the shot list's takes and follows the picked image to the take holding it now."""
         return self.selected or default_take(self.takes)
 
     @property
