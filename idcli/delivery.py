@@ -223,7 +223,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
                      f"delivered: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (renamed: pick again under "
                      f"the new id, idcli select {run.root} SHOT=N; removed: SHOT=none clears the pick)")
     if unpassed:
-        notes.append(_unpassed_note(unpassed, run.root))
+        notes.append(_unpassed_note(unpassed, run.root, run.order.path if run.order is not None else None))
     if not chosen:
         raise DeliveryError(f"{run.root}: no rendered take to deliver",
                             *((" among ", Option("shots")) if wanted else ()))
@@ -238,16 +238,22 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
     return chosen
 
 
-def _unpassed_note(unpassed: list[tuple[Any, Any]], root: Path) -> str:
+def _unpassed_note(unpassed: list[tuple[Any, Any]], root: Path, shotlist: Path | None) -> str:
     """The note for shots delivered with a take QA flagged because none passed and none was picked: which, what QA
-    found (its words in ``idcli qa``), and how to send a better one."""
+    found (its words in ``idcli qa``), and how to send a better one. ``shotlist``: the shot list the folder was last
+    rendered from, when known: the re-roll is a command to run as it stands, with its ``--out`` (without it the
+    shot list's takes would be re-rolled into ``renders/<project>``, another folder)."""
+    import shlex
+
     from .review.qa_findings import findings
 
     named = [f"{shot.id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {})) else "")
              for shot, take in unpassed]
+    shots = shlex.quote(str(shotlist)) if shotlist is not None else "SHOTS.yaml"
     return (f"{len(unpassed)} shot(s) delivered with a take identity QA flagged, none of their takes passing and none "
             f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {root} "
-            "SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then deliver again")
+            f"SHOT=N) or re-roll them (idcli render {shots} --out {shlex.quote(str(root))} --retake-flagged), then "
+            "deliver again")
 
 
 # -- 2./3. each copy, in memory --------------------------------------------------------------------------

@@ -501,7 +501,9 @@ def test_deliver_from_python_takes_shots_as_any_collection_of_ids() -> None:
 def test_a_shot_whose_every_take_qa_flagged_is_delivered_with_a_note(project, engine_factory) -> None:
     """No select and every take flagged by identity QA: deliver sent the first take (as the page and the animatic
     show it) without a word, so frames where QA found no face of the character went to the director unsaid. The
-    note names each such shot, what QA found, and the two ways out; a picked take is the director's, not noted."""
+    note names each such shot, what QA found, and the two ways out; a picked take is the director's, not noted.
+    The re-roll is a command to run as it stands: the folder's shot list and its --out (it said `idcli render FILE
+    --retake-flagged`, which run with the shot list re-rolled into renders/<project>, not this folder)."""
     out = project / "renders"
     render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
     flags = [json.loads((out / "sc01_sh020" / f"sc01_sh020_t{t}.json").read_text("utf-8"))["qa"]["flags"]
@@ -512,7 +514,8 @@ def test_a_shot_whose_every_take_qa_flagged_is_delivered_with_a_note(project, en
     [note] = [n for n in report.notes if "QA flagged" in n]
     assert note == ("1 shot(s) delivered with a take identity QA flagged, none of their takes passing and none "
                     "picked: sc01_sh020 take 1 (no face found for mara); pick a take (idcli select "
-                    f"{out} SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then deliver again")
+                    f"{out} SHOT=N) or re-roll them (idcli render {project / 'shots.yaml'} --out {out} "
+                    "--retake-flagged), then deliver again")
     select(out, ["sc01_sh020=2"])
     assert not [n for n in deliver(out, project.parent / "e").notes if "QA flagged" in n]
 
