@@ -27,6 +27,7 @@ import errno
 import io
 import json
 import os
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
     chosen, orphan_picks = [], []
     unpassed: list[tuple[Any, Any]] = []  # (shot, take delivered) of shots nobody picked whose every take QA flagged
     gone: list[str] = []  # picks of shots no longer in the shot list (renamed or removed): said, as review says them
+    unrendered: list[str] = []  # shots of the shot list with no take yet: left out, said in one note
     for shot in run.shots:
         if shot.id not in in_list and shot.selected is not None and asked is None:
             gone.append(f"{printable(shot.id)}=t{shot.selected.take}")
@@ -204,7 +206,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
                 continue
             notes.append(f"{orphan}: not delivered")
         if not takes:
-            notes.append(f"{shot.id}: not rendered, not delivered")
+            unrendered.append(shot.id)
             continue
         if all_takes:
             chosen += [(shot, t, shot.selected is t, shot.selection_stale and shot.selected is t) for t in takes]
@@ -218,12 +220,17 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
                             "give the shot its takes back, or deliver ", Option("all_takes", True),
                             "; nothing was delivered")
+    shot_list = _shot_list_word(run)
+    if unrendered:
+        notes.append(f"{len(unrendered)} shot(s) of the shot list not rendered yet, not delivered: "
+                     f"{', '.join(unrendered[:10])}{' ...' if len(unrendered) > 10 else ''} (idcli render {shot_list} "
+                     f"--out {shlex.quote(str(run.root))} renders them)")
     if gone:
         notes.append(f"{len(gone)} select(s) of shots no longer in the shot list (renamed or removed) are not "
                      f"delivered: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} (renamed: pick again under "
                      f"the new id, idcli select {run.root} SHOT=N; removed: SHOT=none clears the pick)")
     if unpassed:
-        notes.append(_unpassed_note(unpassed, run.root, run.order.path if run.order is not None else None))
+        notes.append(_unpassed_note(unpassed, run.root, shot_list))
     if not chosen:
         raise DeliveryError(f"{run.root}: no rendered take to deliver",
                             *((" among ", Option("shots")) if wanted else ()))
@@ -238,18 +245,20 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
     return chosen
 
 
-def _unpassed_note(unpassed: list[tuple[Any, Any]], root: Path, shotlist: Path | None) -> str:
-    """The note for shots delivered with a take QA flagged because none passed and none was picked: which, what QA
-    found (its words in ``idcli qa``), and how to send a better one. ``shotlist``: the shot list the folder was last
-    rendered from, when known: the re-roll is a command to run as it stands, with its ``--out`` (without it the
-    shot list's takes would be re-rolled into ``renders/<project>``, another folder)."""
-    import shlex
+def _shot_list_word(run: Any) -> str:
+    """The shot list the folder was last rendered from, as a command line takes it (``SHOTS.yaml`` when unknown):
+    the renders the notes suggest are commands to run as they stand, with their ``--out`` (without it a shot list
+    renders into ``renders/<project>``, another folder)."""
+    return shlex.quote(str(run.order.path)) if run.order is not None and run.order.path is not None else "SHOTS.yaml"
 
+
+def _unpassed_note(unpassed: list[tuple[Any, Any]], root: Path, shots: str) -> str:
+    """The note for shots delivered with a take QA flagged because none passed and none was picked: which, what QA
+    found (its words in ``idcli qa``), and how to send a better one (``shots``: ``_shot_list_word``)."""
     from .review.qa_findings import findings
 
     named = [f"{shot.id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {})) else "")
              for shot, take in unpassed]
-    shots = shlex.quote(str(shotlist)) if shotlist is not None else "SHOTS.yaml"
     return (f"{len(unpassed)} shot(s) delivered with a take identity QA flagged, none of their takes passing and none "
             f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {root} "
             f"SHOT=N) or re-roll them (idcli render {shots} --out {shlex.quote(str(root))} --retake-flagged), then "
