@@ -188,6 +188,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
     chosen, orphan_picks = [], []
     unpassed: list[Any] = []  # the take delivered of each shot nobody picked whose every take QA flagged
     gone: list[Any] = []  # shots no longer in the shot list (renamed or removed) with a pick: said, as review says them
+    unrendered: list[str] = []  # shots of the shot list with no take yet: left out, said in one note
     unpicked: list[tuple[Any, list[Any]]] = []  # (shot, its takes) of the shots asked for, delivered with no select
     for shot in run.shots:
         if shot.id not in in_list and shot.selected is not None:
@@ -204,7 +205,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
                 continue
             notes.append(f"{orphan}: not delivered")
         if not takes:
-            notes.append(f"{shot.id}: not rendered, not delivered")
+            unrendered.append(shot.id)
             continue
         if asked is not None and shot.selected is None:
             unpicked.append((shot, takes))
@@ -220,6 +221,10 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
         raise DeliveryError("; ".join(orphan_picks) + f"; pick a take it has (idcli select {run.root} SHOT=N) or "
                             "give the shot its takes back, or deliver ", Option("all_takes", True),
                             "; nothing was delivered")
+    if unrendered:
+        notes.append(f"{len(unrendered)} shot(s) of the shot list not rendered yet, not delivered: "
+                     f"{', '.join(unrendered[:10])}{' ...' if len(unrendered) > 10 else ''} ({run.render_command} "
+                     "renders them)")
     if gone and asked is None:
         notes.append(_gone_note(gone, run.root))
     elif gone:
@@ -227,7 +232,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
     if unpassed:  # in export's words (one helper): the animatic shows the same takes
         from .review.qa_findings import unpassed_note
 
-        notes.append(unpassed_note(unpassed, run.root, "delivered", "deliver"))
+        notes.append(unpassed_note(unpassed, run.root, "delivered", "deliver", run.render_command))
     if not chosen:
         raise DeliveryError(f"{run.root}: no rendered take to deliver",
                             *((" among ", Option("shots")) if wanted else ()))

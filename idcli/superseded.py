@@ -411,6 +411,32 @@ def _begun_restore(store: Any, shot: str, take: int) -> str | None:
     return None
 
 
+def last_rendered_key(out_dir: str | Path, shot: str, take: int) -> str | None:
+    """The job key the last render left at this take (rendered, recovered, reused, or put back as its shot was
+    edited back), from the journal's newest entries back; None when the journal names none. A restore that puts
+    it back undoes an earlier restore (README: "restoring again undoes it"): nothing about that take is of an
+    earlier shot list. The restore command's own puts-back are passed over: each follows its ``restore-begin``."""
+    from .store import OutputStore
+
+    pending: dict[str, Any] | None = None  # a put-back seen: the restore command's, or a render's
+    for entry in OutputStore(Path(out_dir)).journal_newest_first(mentioning=shot):
+        event = entry.get("event")
+        if entry.get("shot_id") != shot or entry.get("take") != take or event not in (
+                "commit", "reuse", "restore", "restore-begin"):
+            continue  # a take moved aside ("supersede") says nothing of what went to its place
+        if event == "restore-begin":
+            pending = None  # the put-back after it was the restore command's
+            continue
+        if pending is None and event == "restore" and not entry.get("finished"):
+            pending = entry
+            continue
+        if pending is not None or event in ("commit", "reuse"):
+            key = (pending or entry).get("job_key")
+            return key if isinstance(key, str) else None
+    key = pending.get("job_key") if pending is not None else None
+    return key if isinstance(key, str) else None
+
+
 def _restored(root: Path, shot: str, take: int, name: str, moved: str | None) -> dict[str, Any]:
     """``restore``'s answer for the take now at its final paths (put back from the kept version ``name``)."""
     image_rel, sidecar_rel = f"{shot}/{shot}_t{take}.png", f"{shot}/{shot}_t{take}.json"

@@ -188,17 +188,40 @@ def test_restore_says_the_next_render_moves_an_older_take_aside_again(write_shot
     assert runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]).exit_code == 0
     path.write_text(ACT_ONE.replace("in a storm", "at dawn"), "utf-8")
     assert runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]).exit_code == 0
+    document = json.loads(runner.invoke(app, ["restore", str(out), "a010_t1", "--json"]).stdout)
+    assert "moves it aside again" in document["note"]
+    # Restoring again undoes it (README): the take the last render made is back, and nothing about it is earlier
+    # (the note said it was "rendered from an earlier version of the shot list").
+    undone = runner.invoke(app, ["restore", str(out), "a010_t1"])
+    assert undone.exit_code == 0 and "restored" in undone.stdout, undone.output
+    assert undone.stderr == "", undone.stderr
     restored = runner.invoke(app, ["restore", str(out), "a010_t1"])
     assert restored.exit_code == 0, restored.output
     note = " ".join(restored.stderr.split())
     for words in ("the next idcli render", "moves it aside again", "stale", "edit the shot list back"):
         assert words in note, (words, note)
-    document = json.loads(runner.invoke(app, ["restore", str(out), "a010_t1", "--json"]).stdout)
-    assert "moves it aside again" in document["note"]
+    assert "note" not in json.loads(runner.invoke(app, ["restore", str(out), "a010_t1", "--json"]).stdout)
+    assert runner.invoke(app, ["restore", str(out), "a010_t1"]).exit_code == 0  # the earlier take back again
     # What the note promises: plan calls the restored take stale; edited back, it is kept.
-    restored = runner.invoke(app, ["restore", str(out), "a010_t1"])
     path.write_text(ACT_ONE, "utf-8")
     assert [j["state"] for j in _plan_json(path, out)["jobs"]] == ["done"]
+
+
+def test_restore_after_a_render_put_the_take_back_says_the_next_render_moves_it_aside(
+        write_shotlist, tmp_path: Path, cached_engine: None) -> None:
+    """A shot edited and edited back: the render put its first take back from .idcli/superseded (no commit). The
+    take restore then brings back is the edit's, which the shot list no longer says: the note is due, though the
+    journal's last commit at the take has that key (the render that put the first back committed nothing)."""
+    path, out = write_shotlist(ACT_ONE), tmp_path / "out"
+    for text in (ACT_ONE, ACT_ONE.replace("in a storm", "at dawn"), ACT_ONE):
+        path.write_text(text, "utf-8")
+        assert runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"]).exit_code == 0
+    assert [j["state"] for j in _plan_json(path, out)["jobs"]] == ["done"]
+    restored = runner.invoke(app, ["restore", str(out), "a010_t1"])
+    assert restored.exit_code == 0, restored.output
+    assert "moves it aside again" in " ".join(restored.stderr.split()), restored.stderr
+    undone = runner.invoke(app, ["restore", str(out), "a010_t1"])  # the take the last render put back
+    assert undone.exit_code == 0 and undone.stderr == "", undone.output
 
 
 def test_restore_of_a_take_an_earlier_idcli_keyed_names_that_cause_too(write_shotlist, tmp_path: Path,

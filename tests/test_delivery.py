@@ -218,7 +218,7 @@ def test_where_a_delivery_may_go_and_what_it_never_overwrites(project, engine_fa
     again = deliver(out, dest, all_takes=True)
     assert [(i.image, i.status) for i in again.images] == [
         ("sc01_sh010_take1.png", "written"), ("sc01_sh020_take1.png", "unchanged"), ("sc01_sh020_take2.png", "written")]
-    assert any("sc01_sh030: not rendered" in n for n in again.notes)
+    assert any("not rendered yet, not delivered: sc01_sh030 (" in n for n in again.notes)
     # A file there that is not this delivery's is never replaced without force.
     other = dest / "sc01_sh010_take1.png"
     other.write_bytes(b"the client's own file")
@@ -501,7 +501,9 @@ def test_deliver_from_python_takes_shots_as_any_collection_of_ids() -> None:
 def test_a_shot_whose_every_take_qa_flagged_is_delivered_with_a_note(project, engine_factory) -> None:
     """No select and every take flagged by identity QA: deliver sent the first take (as the page and the animatic
     show it) without a word, so frames where QA found no face of the character went to the director unsaid. The
-    note names each such shot, what QA found, and the two ways out; a picked take is the director's, not noted."""
+    note names each such shot, what QA found, and the two ways out; a picked take is the director's, not noted.
+    The re-roll is a command to run as it stands: the folder's shot list and its --out (it said `idcli render FILE
+    --retake-flagged`, which run with the shot list re-rolled into renders/<project>, not this folder)."""
     out = project / "renders"
     render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010", "sc01_sh020"])
     flags = [json.loads((out / "sc01_sh020" / f"sc01_sh020_t{t}.json").read_text("utf-8"))["qa"]["flags"]
@@ -512,9 +514,21 @@ def test_a_shot_whose_every_take_qa_flagged_is_delivered_with_a_note(project, en
     [note] = [n for n in report.notes if "QA flagged" in n]
     assert note == ("1 shot(s) delivered with a take identity QA flagged, none of their takes passing and none "
                     "picked: sc01_sh020 take 1 (no face found for mara); pick a take (idcli select "
-                    f"{out} SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then deliver again")
+                    f"{out} SHOT=N) or re-roll them (idcli render {project / 'shots.yaml'} --out {out} "
+                    "--retake-flagged), then deliver again")
     select(out, ["sc01_sh020=2"])
     assert not [n for n in deliver(out, project.parent / "e").notes if "QA flagged" in n]
+
+
+def test_shots_not_rendered_yet_are_named_in_one_note(project, engine_factory) -> None:
+    """Shots of the shot list not rendered yet are left out with a note (docs/delivery.md): one note naming them, ten
+    then a count, as export's gaps and deliver's other notes do (it was a line per shot: a film's first delivery of
+    its opening scenes printed hundreds), with the render that makes them."""
+    out = project / "renders"
+    render_on_cpu(project / "shots.yaml", out, engine_factory, only=["sc01_sh010"])
+    notes = [n for n in deliver(out, project.parent / "d").notes if "not rendered" in n]
+    assert notes == [f"2 shot(s) of the shot list not rendered yet, not delivered: sc01_sh020, sc01_sh030 (idcli "
+                     f"render {project / 'shots.yaml'} --out {out} renders them)"], notes
 
 
 def test_a_select_of_a_shot_renamed_since_is_said_not_delivered(project, engine_factory) -> None:

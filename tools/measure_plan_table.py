@@ -20,20 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from idcli.cli.shotlist_commands import _size_cell, _tokens_cell
-
-STYLE = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta", "modified": "red"}
-COLUMNS = ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group", "key")
-
-
-def cells(row: dict[str, Any]) -> tuple[str, ...]:
-    return (escape(row["shot_id"]), str(row["take"]), str(row["seed"]), escape(", ".join(row["conditioning"])),
-            _size_cell(row), str(row["sampler"]["steps"]), row["sampler"]["name"],
-            _tokens_cell(row["prompt_tokens"], row["text_windows"]),
-            f"[{STYLE.get(row['state'], 'white')}]{row['state']}[/]", row["group"], row["job_key"].split(":")[1][:12])
+from idcli.cli.shotlist_commands import PLAN_COLUMNS, plan_table_cells
 
 
 def draw(rows: list[dict[str, Any]], as_text: bool) -> tuple[float, float, str]:
@@ -41,11 +30,11 @@ def draw(rows: list[dict[str, Any]], as_text: bool) -> tuple[float, float, str]:
     console = Console(width=160, file=out)
     started, cpu = time.perf_counter(), time.process_time()
     table = Table(title=f"{len(rows)} jobs")
-    for column in COLUMNS:
+    for column in PLAN_COLUMNS:
         table.add_column(column)
     for row in rows:
         if row["state"] != "blocked":
-            values = cells(row)
+            values = plan_table_cells(row)
             table.add_row(*((console.render_str(v, highlight=False) for v in values) if as_text else values))
     console.print(table)
     return time.process_time() - cpu, time.perf_counter() - started, out.getvalue()

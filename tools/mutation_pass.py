@@ -210,7 +210,7 @@ MUTATIONS: list[Mutation] = [
       "(image_record.get(\"width\"), image_record.get(\"height\")) is None:", HOSTILE,
       "a record copied onto a picture of another size is taken as its record"),
     M("image-no-pixel-budget", "hostile input", "idcli/identity/images.py",
-      "            if width * height > MAX_IMAGE_PIXELS:", "            if False:",
+      "    if width * height > MAX_IMAGE_PIXELS:", "    if False:",
       ("tests/test_hostile_inputs.py", "tests/test_identity.py"), "the pixel budget is not checked before decoding"),
     M("safeio-follows-links", "hostile input", "idcli/safeio.py",
       "    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | (0 if follow_links else os.O_NOFOLLOW)",

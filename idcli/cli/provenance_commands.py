@@ -74,9 +74,12 @@ def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | Non
 
     A kept version was made by other inputs than the take it replaced (else it would not have been replaced,
     bar a hand-edited image): when the shot list still says what made the replaced one, the next render finds
-    the restored take stale and moves it aside again. None when the replaced take had the same job key."""
-    from ..superseded import list_superseded
+    the restored take stale and moves it aside again. None when the replaced take had the same job key, or when
+    the take is back as the last render made it (a restore undone by restoring again)."""
+    from ..superseded import last_rendered_key, list_superseded
 
+    if result["job_key"] and result["job_key"] == last_rendered_key(out_dir, result["shot_id"], result["take"]):
+        return None  # restoring again undid a restore: the take is the one the last render committed
     if result["moved_aside"]:
         replaced = next((v for v in list_superseded(out_dir, take) if v.name == result["moved_aside"]), None)
         if replaced is not None and replaced.job_key and replaced.job_key == result["job_key"]:

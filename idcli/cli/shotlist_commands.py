@@ -349,22 +349,15 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         rows = document["jobs"]
         table = Table(title=escape(f"{the_plan.project}: {counted(len(rows), 'job')} → {folder}  "
                                    f"({the_plan.model.label}, {runtime.device}/{runtime.dtype})"))
-        for column in ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group",
-                       "key"):
+        for column in PLAN_COLUMNS:
             table.add_column(column)
-        style = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta", "modified": "red"}
         console = stdout_console()
         for row in rows:
             if row["state"] == "blocked":
                 continue  # no key, no size: listed below with the character's problem
-            cells = (escape(row["shot_id"]), str(row["take"]), str(row["seed"]), escape(", ".join(row["conditioning"])),
-                     _size_cell(row), str(row["sampler"]["steps"]),
-                     row["sampler"]["name"], _tokens_cell(row["prompt_tokens"], row["text_windows"]),
-                     f"[{style.get(row['state'], 'white')}]{row['state']}[/]",
-                     row["group"], row["job_key"].split(":")[1][:12])
             # Made text here as the table makes a string cell (markup, emoji; a column does not highlight), once:
             # the table did it when measuring its columns and again when drawing them (film scale, 9,553 rows).
-            table.add_row(*(console.render_str(cell, highlight=False) for cell in cells))
+            table.add_row(*(console.render_str(cell, highlight=False) for cell in plan_table_cells(row)))
         console.print(table)
         for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
             emit(line)
@@ -374,6 +367,21 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
             emit(styled(line))
 
     guarded(body, as_json)
+
+
+PLAN_COLUMNS = ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group", "key")
+_STATE_STYLE = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta", "modified": "red"}
+
+
+def plan_table_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """A ``plan --json`` job's cells in ``idcli plan``'s table (PLAN_COLUMNS), as Rich markup."""
+    from rich.markup import escape
+
+    return (escape(row["shot_id"]), str(row["take"]), str(row["seed"]), escape(", ".join(row["conditioning"])),
+            _size_cell(row), str(row["sampler"]["steps"]), row["sampler"]["name"],
+            _tokens_cell(row["prompt_tokens"], row["text_windows"]),
+            f"[{_STATE_STYLE.get(row['state'], 'white')}]{row['state']}[/]", row["group"],
+            row["job_key"].split(":")[1][:12])
 
 
 def _size_cell(row: dict[str, Any]) -> str:

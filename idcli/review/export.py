@@ -63,7 +63,7 @@ def shot_frame_counts(durations: list[float], fps: float) -> list[int]:
     frame nearest its start time in the shot list (a half frame rounds up), so the cut runs the list's running time
     to the nearest frame and each cut lands where a scratch track timed to the list has it. Rounding each duration
     on its own (until 2026-12-01) let the half frames add up: twelve 2.5 s shots at 25 fps, a 30 s spot, ran 744
-    frames, not 750. Shots of one duration may differ by a frame (62, 63, 62... at 2.5 s and 25 fps).
+    frames, not 750. Shots of one duration may differ by a frame (63, 62, 63... at 2.5 s and 25 fps).
 
     No shot is cut to less than its own whole frames (at least one): a shot under a frame (0.01 s) is shown for one,
     and the shots after it start that much later, the cut running longer than the list by those frames until later
@@ -185,7 +185,9 @@ def unpassed_notes(run: Run) -> list[str]:
     live = standing_takes(run)
     unpassed = [take for shot, take in cut(run, live) if take is not None and shot.selected is None
                 and all(t.flags for t in cut_takes(shot, live))]
-    return [unpassed_note(unpassed, run.root, "shown in the animatic", "export")] if unpassed else []
+    if not unpassed:
+        return []
+    return [unpassed_note(unpassed, run.root, "shown in the animatic", "export", run.render_command)]
 
 
 def cut_frames(shots: list[tuple[Shot, Take | None]], fps: float) -> int:

@@ -150,13 +150,14 @@ def flagged_lines(images: list[dict[str, Any]], out: object, limit: int = MAX_LI
     return lines
 
 
-def unpassed_note(unpassed: list[Take], root: object, shown: str, again: str) -> str:
+def unpassed_note(unpassed: list[Take], root: object, shown: str, again: str, render: str) -> str:
     """The note for shots that stand as a take QA flagged because none of their takes passed and none was picked
     (``default_take``: the first): which take of which shot, what QA found, and how to get a better one. One wording
     for ``deliver`` (``shown``: "delivered", ``again``: "deliver") and ``export`` ("shown in the animatic",
-    "export"), so that the cut and the delivery say the same of the same takes."""
+    "export"), so that the cut and the delivery say the same of the same takes. ``render``: the folder's render
+    command (``Run.render_command``), to which the re-roll adds ``--retake-flagged``."""
     named = [f"{take.shot_id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {}))
                                                     else "") for take in unpassed]
     return (f"{len(unpassed)} shot(s) {shown} with a take identity QA flagged, none of their takes passing and none "
             f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {root} "
-            f"SHOT=N) or re-roll them (idcli render FILE --retake-flagged), then {again} again")
+            f"SHOT=N) or re-roll them ({render} --retake-flagged), then {again} again")

@@ -161,6 +161,17 @@ class Run:
     def project(self) -> str:
         return self.order.project if self.order and self.order.project else self.root.name
 
+    @property
+    def render_command(self) -> str:
+        """``idcli render SHOTS --out OUT`` for this folder, quoted for a shell: the render a note suggests is a command
+        to run as it stands (``SHOTS.yaml`` when the folder does not know its shot list). Without its ``--out`` a
+        shot list renders into ``renders/<project>``, another folder."""
+        import shlex
+
+        shots = shlex.quote(str(self.order.path)) if self.order is not None and self.order.path is not None else \
+            "SHOTS.yaml"
+        return f"idcli render {shots} --out {shlex.quote(str(self.root))}"
+
 
 def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_renders: bool = True) -> Run:
     """Read an output folder; damaged sidecars become ``problems`` (the rest is still used)."""
