@@ -733,7 +733,7 @@ def test_plan_counts_only_the_takes_a_render_renders_as_rendering_again(day1: Pa
     assert "note:   sh030_t1: seed changed" in planned.stdout
     assert ("note: 2 take(s) put back from .idcli/superseded (their shot edited back), not rendered again: "
             "sh010_t1, sh010_t2") in planned.stdout, planned.stdout
-    assert "2 take(s) reuse an image of the same job already in the folder" in planned.stdout
+    assert "note: 2 take(s) reuse an image of the same job already in the folder" in planned.stdout
     rows = {f"{r['shot_id']}_t{r['take']}": r for r in json.loads(
         cli("plan", shots, "--out", out, "--device", "cpu", "--json").stdout)["jobs"]}
     assert {stem: (r["restores"] or {}).get("path") for stem, r in rows.items() if r["restores"]} == {

@@ -362,7 +362,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
             emit(line)
         if reused := _reuse_line(rows):
-            emit(reused)
+            emit(styled(reused))
         for line in folder_notes(document, folder):
             emit(styled(line))
 
@@ -411,7 +411,7 @@ def _reuse_line(rows: list[dict[str, Any]]) -> str | None:
     if not reusing:
         return None
     shown = ", ".join(reusing[:5]) + (f", … ({len(reusing) - 5} more)" if len(reusing) > 5 else "")
-    return (f"{len(reusing)} take(s) reuse an image of the same job already in the folder, not rendered again "
+    return (f"note: {len(reusing)} take(s) reuse an image of the same job already in the folder, not rendered again "
             f"(with --save-masks a dual-line one renders): {shown}")
 
 
