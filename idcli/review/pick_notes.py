@@ -14,7 +14,15 @@ from __future__ import annotations
 import shlex
 
 from ..errors import printable
-from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, held_words, pick_standing, takes_holding
+from .pick_standing import (
+    DAMAGED_RECORD,
+    PickStanding,
+    has_damaged_key,
+    held_words,
+    pick_standing,
+    picked_take_now,
+    takes_holding,
+)
 from .runs import Run
 
 
@@ -40,7 +48,7 @@ def pick_notes(run: Run) -> list[str]:
             there = (f"shown as the select (idcli select {folder} {named}={holding[0]} records it there)"
                      if len(holding) == 1 else f"take {holding[0]} shown as the select; pick one (idcli select "
                      f"{folder} {named}=N)")
-            notes.append(f"{named}: the director's select, take {take}, {_take_now(standing)}; "
+            notes.append(f"{named}: the director's select, take {take}, {picked_take_now(standing)}; "
                          f"{held_words(take, holding)}: {there}")
         elif standing is PickStanding.SHOT_GONE:
             gone.append(f"{named}=t{take}")
@@ -61,9 +69,3 @@ def pick_notes(run: Run) -> list[str]:
                      "clears one)")
     return notes
 
-
-def _take_now(standing: PickStanding) -> str:
-    """What became of the picked take, whose image another take holds now, in a note's words."""
-    if standing is PickStanding.BEYOND_TAKES:
-        return "is beyond the shot's takes in the shot list now"
-    return "was re-rendered since it was picked"

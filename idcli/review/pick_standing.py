@@ -75,6 +75,13 @@ def held_words(take: int, holding: list[int]) -> str:
             "shot's takes shifted)")
 
 
+def picked_take_now(standing: PickStanding) -> str:
+    """What became of a picked take whose image another take holds now (``held_words``), as every note says it."""
+    if standing is PickStanding.BEYOND_TAKES:
+        return "is beyond the shot's takes in the shot list now"
+    return "was re-rendered since it was picked"
+
+
 class SelectShown(NamedTuple):
     """The take that stands for a shot's select (None: none of the takes given) and, when that is the take holding
     the picked image rather than the picked take, ``takes_holding``'s answer (else empty)."""

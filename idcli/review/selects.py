@@ -175,7 +175,7 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
     that hold the picked image now, when it is more than one (one is where the pick moved: _carry_forward)."""
     import shlex
 
-    from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, held_words, pick_standing
+    from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, held_words, pick_standing, picked_take_now
 
     folder = shlex.quote(str(root))
     standing = pick_standing(shot, take, picked_key, now_key, listed=shot in live_shots if live is not None else None,
@@ -185,10 +185,8 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
                 f"kept, but review, export and deliver leave the shot out (idcli select {folder} {named}=none "
                 "clears it)")
     if holding and standing in (PickStanding.BEYOND_TAKES, PickStanding.RE_RENDERED):
-        now = "is beyond the shot's takes in the shot list now" if standing is PickStanding.BEYOND_TAKES else \
-            "was re-rendered since it was picked"
-        return (f"selects.json: {named}=t{take} {now}; {held_words(take, holding)}: pick one (idcli select "
-                f"{folder} {named}=N)")
+        return (f"selects.json: {named}=t{take} {picked_take_now(standing)}; {held_words(take, holding)}: pick one "
+                f"(idcli select {folder} {named}=N)")
     if standing is PickStanding.BEYOND_TAKES:
         return (f"selects.json: {named}=t{take} is beyond the shot's takes in the shot list now; pick one of its "
                 f"takes (idcli select {folder} {named}=N)")
