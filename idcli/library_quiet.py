@@ -214,6 +214,9 @@ _onnx_export_notices = _ignored_warnings(
     (r"The feature will be removed", DeprecationWarning),
 )
 
+# Ray Client warns that its connection timed out before raising; the executor's error says so in idcli's words.
+_ray_client_timeout = _ignored_warnings((r"Ray Client connection", UserWarning))
+
 
 _TRANSFORMERS_NOTICES = _Setting(_transformers_notices)
 _DIFFUSERS_NOTICES = _Setting(_diffusers_notices)
@@ -222,6 +225,7 @@ _PROGRESS_BARS = _Setting(_transformers_progress_bars)
 _HUB_PROGRESS_BARS = _Setting(_hub_progress_bars)
 _ALIGNMENT_DEPRECATION = _Setting(_alignment_deprecation)
 _ONNX_EXPORT_NOTICES = _Setting(_onnx_export_notices)
+_RAY_CLIENT_TIMEOUT = _Setting(_ray_client_timeout)
 
 
 @contextmanager
@@ -259,4 +263,12 @@ def quiet_face_alignment() -> Iterator[None]:
 def quiet_onnx_export() -> Iterator[None]:
     """While idcli exports the synthetic face pack with torch's legacy ONNX exporter: its notices quieted."""
     with _quieted(_ONNX_EXPORT_NOTICES):
+        yield
+
+
+@contextmanager
+def quiet_ray_client_timeout() -> Iterator[None]:
+    """While idcli connects to a Ray cluster: Ray Client's "connection timed out" warning quieted (the error idcli
+    raises then says it)."""
+    with _quieted(_RAY_CLIENT_TIMEOUT):
         yield

@@ -93,3 +93,35 @@ def test_the_alignment_warning_is_quiet_only_inside_and_a_hosts_equal_filter_sta
         assert len(warnings.filters) == len(before)
         assert all(now is then for now, then in zip(warnings.filters, before, strict=True))  # the host's own entry
     assert [str(w.message) for w in caught] == [ALIGNMENT_WARNING]
+
+
+def test_ray_client_timeout_warning_is_quieted_by_entries_of_its_own() -> None:
+    """Ray Client's "connection timed out" warning, which idcli's error says in its words, is quieted while idcli
+    connects, then shown again; a host's "always" filter set before stays as it was."""
+    from idcli.library_quiet import quiet_ray_client_timeout
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        with quiet_ray_client_timeout():
+            warnings.warn("Ray Client connection timed out. Ensure that the Ray Client port is open", UserWarning,
+                          stacklevel=1)
+        warnings.warn("Ray Client connection timed out (after)", UserWarning, stacklevel=1)
+        assert list(warnings.filters) == before
+    assert [str(each.message) for each in caught] == ["Ray Client connection timed out (after)"]
+
+
+def test_idcli_swaps_no_process_wide_warnings_state() -> None:
+    """``warnings.catch_warnings`` swaps the process's filters and ``showwarning`` for its block: a host thread's own
+    block, begun or ended meanwhile, is undone. idcli quiets a library's warning by filter entries of its own
+    (library_quiet.py), never by such a block, anywhere in the package."""
+    import ast
+    from pathlib import Path
+
+    import idcli
+
+    package = Path(idcli.__file__).parent
+    found = [f"{source.relative_to(package)}:{node.lineno}" for source in sorted(package.rglob("*.py"))
+             for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Attribute) and node.attr == "catch_warnings"]
+    assert not found, found

@@ -22,12 +22,12 @@ import contextlib
 import os
 import signal
 import time
-import warnings
 from collections import deque
 from typing import Any
 
 from ..diagnostics import kind_of
 from ..errors import ExecutorUnavailableError, InputError
+from ..library_quiet import quiet_ray_client_timeout
 from ..models import ModelIdentity
 from ..option_words import EachSurface, Option, words
 from ..plan import Job
@@ -119,9 +119,9 @@ class RayBackend:
             try:
                 # The workers' own output (stdout, stderr, their logging) stays in Ray's session folder on their node,
                 # forwarded to this terminal only under IDCLI_DEBUG (docs/scale-out.md, "What a run prints").
-                with warnings.catch_warnings():
-                    if not debug:  # Ray Client's "connection timed out" UserWarning: the error below says it
-                        warnings.filterwarnings("ignore", message="Ray Client connection", category=UserWarning)
+                # Ray Client's "connection timed out" UserWarning: the error below says it. Filter entries of
+                # idcli's own, not a catch_warnings block, which would undo a host thread's own (library_quiet.py).
+                with contextlib.nullcontext() if debug else quiet_ray_client_timeout():
                     ray.init(address=target, include_dashboard=False, log_to_driver=debug, configure_logging=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
