@@ -5,11 +5,12 @@ No package is needed (no websocket client, no Playwright, whose browser download
 reads commands on file descriptor 3 and writes replies and events on 4, each one JSON message ended by a NUL.
 
 A page's localStorage reaches the profile when Chromium commits it, not when the page writes it: on a timer (about
-1 s after a write here) and, usually, when Chromium is closed. ``close`` waits for the timer's commit, read back
-from the profile (tests/chromium_storage.py), closes Chromium as a person does (``Browser.close``), then checks
-that the profile still holds what the page held, and says so when Chromium had to be killed. A test that closes and
-reopens the browser finds what the page stored; a test that simulates a crash waits for the commit itself
-(``wait_for_storage``).
+1 s after a write here, each of three writes in a row measured at 1.0 s on 2026-12-01) and, usually but not always,
+when Chromium is closed; a few clean-clone CI runs saw neither come for 30 s and the close.
+So no test of the review page closes Chromium and counts on a new one finding what
+the page stored: the director coming back to the page is the same browser opening it again, which reads the same
+localStorage through the same code. Only tests/test_browser_pipe.py restarts Chromium, each time after waiting for
+the commit, read back from disk (``wait_for_storage``, tests/chromium_storage.py).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Browser:
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={profile}", "--window-size=1280,900", "--force-prefers-reduced-motion",
-             # localStorage committed to the profile about 1 s after a write instead of 5 s: close() waits for it
+             # localStorage committed to the profile about 1 s after a session's first write instead of 5 s
              "--enable-aggressive-domstorage-flushing",
              # a key's scroll lands at once, not over frames a loaded machine draws late (test_review_picks pages)
              "--disable-smooth-scrolling",
@@ -232,39 +233,18 @@ class Browser:
             time.sleep(0.05)
 
     def close(self, check: bool = True) -> None:
-        """Close Chromium as a person closes a browser (``Browser.close``). With ``check`` (the default), first wait
-        (up to 30 s) until the profile holds the open page's localStorage as the page does (Chromium's timed commit,
-        about 1 s after a write, read back from disk), then close, and fail when the profile then lacks what the
-        page held, or when Chromium did not exit within ``timeout`` of being asked and had to be killed.
+        """Close Chromium as a person closes a browser (``Browser.close``); with ``check`` (the default), fail when
+        it did not exit within ``timeout`` of being asked and had to be killed.
 
-        Why both: a clean close commits what is left, but twice (the whole suite under pytest-xdist, the machine
-        loaded, 2026-12-01) a profile reopened without a page's last write. Once the write had come and moved into a
-        table the reader did not read (tests/chromium_storage.py reads tables since); once, with the tables read, it
-        had not come: Chromium's storage runs in a process of its own, which a loaded machine's shutdown may end
-        before it writes. A write read back from disk before the close cannot be lost by it. And on a machine loaded
-        four times over, the timed commit itself once did not show in 60 s: so the wait is bounded, and the close
-        still commits what it has not."""
+        It does not wait for the page's localStorage to reach the profile. It did, from 2026-12-01: a clean close
+        commits what the timer has not, but four clean-clone CI runs (docs/testing.md names them; the last kept a
+        whole stop from landing) lost a pick's write all the same: not on disk after a 30 s wait for the timer, nor
+        after the close. Why is not known (Chromium's storage runs in a process of its own, which may be starved or
+        ended first); a test that counts on a restart is at its mercy, so none of the review page's tests does."""
         if self._out.closed:  # closed already
             return
-        held = None
-        try:
-            if check and self.process.poll() is None:
-                with contextlib.suppress(TimeoutError):  # then the close commits it (and is checked below)
-                    # 30 s, not 10: a whole-suite CI run beside other test runs (2 cores, 2026-12-01) closed after
-                    # 10 s without the commit, and the close did not write it either.
-                    self.wait_for_storage(within=min(30.0, self.timeout))
-                held = self.stored()
-        finally:  # stopped whatever happened; a kill reported even over the read's own failure (its context)
-            if not self._stop() and check:
-                raise RuntimeError(f"Chromium did not exit in {self.timeout:g} s after Browser.close and was "
-                                   f"killed: what it had not written to {self.profile} is lost")
-        if held is not None:
-            origin, items = held
-            on_disk = committed(self.profile, origin)
-            missing = sorted(k for k, v in items.items() if on_disk.get(k) != v)
-            if missing:
-                raise RuntimeError(f"Chromium closed without writing the localStorage of {origin} to "
-                                   f"{storage_folder(self.profile)}: {', '.join(missing)} (a restart would lose it)")
+        if not self._stop() and check:
+            raise RuntimeError(f"Chromium did not exit in {self.timeout:g} s after Browser.close and was killed")
 
     def _stop(self) -> bool:
         """Ask Chromium to close and wait for it; kill it (all its processes) at ``timeout``. True if it exited."""

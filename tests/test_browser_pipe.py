@@ -1,9 +1,11 @@
-"""The browser test harness (tests/browser_pipe.py) keeps what a page stored across a restart: ``close`` waits until
-the profile holds the page's localStorage (read back from disk), closes Chromium cleanly, checks that the profile
-still holds it, and says so when Chromium had to be killed.
+"""The browser test harness (tests/browser_pipe.py): what a page stored reaches the profile about 1 s after the
+write, read back from disk as Chromium wrote it (tests/chromium_storage.py: logs and tables), so a test that
+restarts Chromium can wait for it (``wait_for_storage``) and a restart or a crash after that loses nothing; a
+Chromium that does not close is killed with its children and said to be.
 
-Chromium commits localStorage to the profile's LevelDB in batches, seconds after the page writes it; a Chromium
-killed before that loses the write without a word, and a test reopening the profile found a pick missing."""
+Chromium commits localStorage to the profile's LevelDB on a timer, after the page writes it; a Chromium killed
+before that loses the write without a word. Its clean close usually commits what is left, not always (the
+harness's docstring), so the review page's own tests do not restart Chromium at all."""
 
 from __future__ import annotations
 
@@ -63,21 +65,18 @@ def test_what_the_page_stored_is_on_disk_when_close_returns_and_survives_a_crash
         assert browser.stored() == ("file://", {"big": BIG, "wide": WIDE})
 
 
-def test_close_writes_what_the_page_stored_a_moment_before_and_again_after_a_second_write(tmp_path: Path) -> None:
-    """What the page stored a moment before ``close`` is in the profile when it returns, a write just made and a
-    write made after the session's first timed commit alike (browser_pipe.Browser.close says how, and why it waits
-    for the commit rather than trusting Chromium's close)."""
+def test_writes_after_a_sessions_first_commit_reach_the_profile_too(tmp_path: Path) -> None:
+    """Each write reaches the profile a moment later, the first of a session and those after it alike (a comment
+    here had it that the second was rate-limited), so a test that restarts Chromium can wait for its last write;
+    close() does not (the harness's docstring says why)."""
     profile = tmp_path / "profile"
     with Browser(profile, tmp_path) as browser:
         browser.open(page(tmp_path))
-        browser.click("#store")
-    assert committed(profile, "file://") == {"big": BIG, "wide": WIDE}
-    with Browser(profile, tmp_path) as browser:
-        browser.open(page(tmp_path))
         browser.js("localStorage.setItem('first','1'); 1")
-        browser.wait_for_storage()  # the first commit of this session: the next one is rate-limited
+        browser.wait_for_storage()
         browser.js("localStorage.setItem('wide','picked t3'); localStorage.setItem('second','2'); 1")
-    assert committed(profile, "file://") == {"big": BIG, "wide": "picked t3", "first": "1", "second": "2"}
+        browser.wait_for_storage()
+        assert committed(profile, "file://") == {"first": "1", "wide": "picked t3", "second": "2"}
 
 
 def test_writes_moved_into_a_table_are_read_under_the_newer_ones_in_the_log(tmp_path: Path) -> None:
@@ -90,9 +89,11 @@ def test_writes_moved_into_a_table_are_read_under_the_newer_ones_in_the_log(tmp_
         browser.open(page(tmp_path))
         browser.click("#store")
         browser.js(f"localStorage.setItem('more','{BIG}'); localStorage.setItem('soon gone','1'); 1")
+        browser.wait_for_storage()
     with Browser(profile, tmp_path) as browser:  # opening the profile recovers the 80 kB log into a table
         browser.open(page(tmp_path))
         browser.js("localStorage.setItem('wide','picked t4'); localStorage.removeItem('soon gone'); 1")
+        browser.wait_for_storage()
     folder = storage_folder(profile)
     tables = list(folder.glob("*.ldb"))
     assert tables, sorted(path.name for path in folder.iterdir())
