@@ -116,3 +116,28 @@ def test_a_plate_image_without_a_face_in_its_boxes_says_so() -> None:
                     regions={"mara": [[0, 0, 50, 50]]})
     assert record["flags"] == ["no_face", "missing_character"]
     assert findings(record) == ["no face in the recorded plate boxes of mara"]
+
+
+def test_a_swap_in_a_plate_image_is_one_finding_and_the_rest_is_said_as_before() -> None:
+    """Faces in each other's plate boxes are one swap line; a third character's failures keep their own lines, and
+    half a swap (b's face in a's box, a stranger in b's) is what it was: two low-identity faces and a leak."""
+    from idcli.review.qa_findings import in_plain_words
+
+    a, b, c, d = (np.eye(512)[i] for i in range(4))
+    boxes = {"a": [[0, 0, 50, 50]], "b": [[100, 0, 50, 50]], "c": [[200, 0, 50, 50]]}
+    cast = [CastMember("a", a), CastMember("b", b), CastMember("c", c)]
+    faces = [DetectedFace([0, 0, 50, 50], b + 0.1 * a), DetectedFace([100, 0, 150, 50], a),
+             DetectedFace([200, 0, 250, 50], d + 0.2 * c)]
+    record = assess(faces, cast, 300, 100, regions=boxes)
+    assert record["flags"] == ["low_identity", "leakage"]
+    assert findings(record) == ["a and b swapped places: a's face is in b's plate box (face #1, 1.00) and b's in "
+                                "a's (face #0, 0.99)", "c: cosine 0.20 below 0.35"]
+    assert in_plain_words(record) == [
+        "a and b have swapped places: a's face is where the plate puts b (#1, likeness 1.00) and b's where it puts a "
+        "(#0, likeness 0.99)", "the face taken for c does not look like c (likeness 0.20; 0.35 or more passes)"]
+
+    half = assess([faces[0], DetectedFace([100, 0, 150, 50], d), faces[2]], cast, 300, 100, regions=boxes)
+    assert findings(half) == ["a: cosine 0.10 below 0.35", "b: cosine 0.00 below 0.35", "c: cosine 0.20 below 0.35",
+                              "face #0 (matched to a) looks like b (0.99)"]
+    # The same swapped picture without boxes (text-to-image): each face is matched to whom it looks like.
+    assert assess(faces[:2], cast[:2], 300, 100)["flags"] == []

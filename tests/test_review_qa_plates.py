@@ -125,3 +125,35 @@ def test_the_storyboard_page_names_a_plates_own_face_and_an_unusable_one_as_such
     cells = re.findall(r"<tr><td>\d</td><td>([^<]*)</td>", qa_html(take))
     # an unmatched face that is not the plate's stays "—"; one QA could not embed (compared with no one) says so
     assert cells == ["mara", "plate&#x27;s own", "—", "not embedded"]
+
+
+def test_two_characters_whose_faces_stand_in_each_others_plate_boxes_are_said_to_be_swapped(qa_models) -> None:
+    """A plate gives each character a box, so QA knows where each was asked for: theo's face in mara's box and
+    mara's in theo's (both recognisable) is one finding naming both and where each was found, not two strangers and
+    a leak. The record is what it was (low_identity and leakage: --retake-flagged takes it as before); a text-to-image
+    shot has no boxes, so the same picture there passes (tests/test_review_qa.py: swapped positions)."""
+    from idcli.review.qa_findings import findings, in_plain_words
+
+    qa = IdentityQA(qa_models)
+    mara, theo = (CastMember(name, qa.analyzer.detect(face_canvas([f"{name}_2"], 512, 512))[0].embedding)
+                  for name in ("mara", "theo"))
+    plate = plate_regions({"faces": [{"character": "mara", "box": [0, 0, 256, 256]},
+                                     {"character": "theo", "box": [256, 0, 256, 256]}]})
+    placed = qa.check(face_canvas(["mara_1", "theo_1"], 512, 256), [mara, theo], plate)
+    assert placed["flags"] == [] and findings(placed) == [] and in_plain_words(placed) == []
+
+    swapped = qa.check(face_canvas(["theo_1", "mara_1"], 512, 256), [mara, theo], plate)
+    assert swapped["flags"] == ["low_identity", "leakage"]  # as before: flagged, re-rolled by --retake-flagged
+    faces = swapped["faces"]
+    in_maras, in_theos = swapped["characters"]["mara"]["face"], swapped["characters"]["theo"]["face"]
+    assert faces[in_maras]["box"][0] < faces[in_theos]["box"][0]  # mara's box is the left one, theo's the right
+    maras_face, theos_face = faces[in_theos]["cosines"]["mara"], faces[in_maras]["cosines"]["theo"]
+    assert maras_face > 0.8 and theos_face > 0.8  # both recognisable, each in the other's box
+    assert findings(swapped) == [
+        f"mara and theo swapped places: mara's face is in theo's plate box (face #{in_theos}, {maras_face:.2f}) "
+        f"and theo's in mara's (face #{in_maras}, {theos_face:.2f})"]
+    assert in_plain_words(swapped) == [
+        f"mara and theo have swapped places: mara's face is where the plate puts theo (#{in_theos}, likeness "
+        f"{maras_face:.2f}) and theo's where it puts mara (#{in_maras}, likeness {theos_face:.2f})"]
+    # Without boxes (text-to-image) the same picture is each character found somewhere: nothing to flag.
+    assert qa.check(face_canvas(["theo_1", "mara_1"], 512, 256), [mara, theo])["flags"] == []

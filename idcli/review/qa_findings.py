@@ -1,14 +1,16 @@
 """What identity QA flagged in one image, per character, in words a supervisor reads in a terminal.
 
 A group shot's ``qa`` record holds the whole cosine matrix; its ``flags`` say only *that* something failed.
-These lines say *who*: the character with no face, the character whose face is not theirs enough, and which
-face looks like a character it was not matched to. They are read from the record alone (``idcli qa``, no
-model), so they say exactly what the sidecar says: ``findings`` in a supervisor's words (``idcli qa``),
+These lines say *who*: the character with no face, the character whose face is not theirs enough, which
+face looks like a character it was not matched to, and, in a plate image (whose boxes say where each character was
+asked for), two characters whose faces stand in each other's boxes. They are read from the record alone (``idcli
+qa``, no model), so they say exactly what the sidecar says: ``findings`` in a supervisor's words (``idcli qa``),
 ``in_plain_words`` in a director's (the storyboard page, where no one need know what a cosine is).
 """
 
 from __future__ import annotations
 
+import itertools
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,8 +27,10 @@ class _Failure:
     """One thing QA found wrong in an image, before it is put into words: ``kind`` is ``no_face`` (``who``: the
     cast; ``plate``: a plate image; ``unusable``: faces were found but none could be compared), ``missing`` (``who``:
     the character with no face), ``low`` (``who``: the character, ``value``: its face's cosine, ``limit``: the
-    threshold), ``leak`` (``face``: its index, ``who``: the character it was matched to or empty, ``like``: whom it
-    looks like, twins included, ``value``: the leakage) or ``unusable`` (``face``: its index)."""
+    threshold; ``face``: its index), ``leak`` (``face``: its index, ``who``: the character it was matched to or empty,
+    ``like``: whom it looks like, twins included, ``value``: the leakage), ``swap`` (a plate image: ``who``: two
+    characters A and B, ``face``: the faces in their boxes (A's, B's), ``value``: the cosine of the face in B's box to
+    A and of the face in A's box to B) or ``unusable`` (``face``: its index)."""
 
     kind: str
     who: tuple[str, ...] = ()
@@ -61,19 +65,59 @@ def _failures(qa: Mapping[str, Any]) -> list[_Failure]:
         low = _field(qa, "thresholds", Mapping).get("low_identity")
         # Every matched face, a character's second place included (named twice: a mirror). The record's cosines
         # are rounded to 4 places and assess compared them unrounded: half a place of slack.
-        found += [_Failure("low", (str(face["character"]),), value=face["cosine"], limit=low)
-                  for face in faces
-                  if isinstance(face, Mapping) and face.get("character") and isinstance(face.get("cosine"), int | float)
-                  and isinstance(low, int | float) and face["cosine"] < low + 0.5e-4]
+        lows = [_Failure("low", (str(face["character"]),), face=i, value=face["cosine"], limit=low)
+                for i, face in enumerate(faces)
+                if isinstance(face, Mapping) and face.get("character") and isinstance(face.get("cosine"), int | float)
+                and isinstance(low, int | float) and face["cosine"] < low + 0.5e-4]
+    else:
+        lows = []
     pair = qa.get("leakage_pair")
+    leaks = []
     if "leakage" in flags and isinstance(pair, Mapping) and isinstance(qa.get("leakage"), int | float):
         index = pair.get("face")
         face = faces[index] if isinstance(index, int) and 0 <= index < len(faces) else {}
         matched = face.get("character") if isinstance(face, Mapping) else None
         # Characters who share one face (identity/twins.py): the face looks as much like each of them.
         like = (str(pair.get("character")), *(str(name) for name in _field(pair, "twins", list)))
-        found.append(_Failure("leak", (str(matched),) if matched else (), like, index, qa.get("leakage")))
-    return found + unusable
+        leaks.append(_Failure("leak", (str(matched),) if matched else (), like, index, qa.get("leakage")))
+    swaps = _swaps(qa, faces, lows) if qa.get("version") == PLATE_QA_VERSION and lows and leaks else []
+    # A swap says what its two low-identity lines and a leak between the same two faces would: one line for it.
+    said = {face for swap in swaps for face in swap.face}
+    return [*found, *swaps, *(f for f in lows if f.face not in said),
+            *(f for f in leaks if not (f.face in said and f.who and f.like[0] in _partner(swaps, f.who[0]))),
+            *unusable]
+
+
+def _swaps(qa: Mapping[str, Any], faces: list[Any], lows: list[_Failure]) -> list[_Failure]:
+    """Pairs of characters whose faces stand in each other's places in a plate image (the only images whose record
+    says where each character was asked for: a plate face matched to a character lies in its recorded box). Two
+    low-identity faces, each looking more like the other's character than its own and at least as much as the
+    leakage threshold: A's face is in B's box and B's in A's. In cast order, each face in one pair at most."""
+    limit = _field(qa, "thresholds", Mapping).get("leakage")
+    if not isinstance(limit, int | float):
+        return []
+    low = {f.face: f.who[0] for f in lows}  # face index -> the character whose box it is in
+    order = {str(name): i for i, name in enumerate(_field(qa, "cast", list))}
+    ranked = sorted(low, key=lambda face: (order.get(low[face], len(order)), face))
+    swaps: list[_Failure] = []
+    used: set[int] = set()
+    for first, second in itertools.combinations(ranked, 2):
+        a, b = low[first], low[second]
+        if first in used or second in used or a == b:
+            continue
+        cos_first, cos_second = _field(faces[first], "cosines", Mapping), _field(faces[second], "cosines", Mapping)
+        crossed = (cos_second.get(a), cos_first.get(b))  # the face in b's box to a, the face in a's box to b
+        owns = (faces[second].get("cosine"), faces[first].get("cosine"))
+        if all(isinstance(v, int | float) for v in (*crossed, *owns)) and all(
+                cross >= limit - 0.5e-4 and cross > own for cross, own in zip(crossed, owns, strict=True)):
+            swaps.append(_Failure("swap", (a, b), face=(first, second), value=crossed))
+            used.update((first, second))
+    return swaps
+
+
+def _partner(swaps: list[_Failure], name: str) -> tuple[str, ...]:
+    """The character ``name`` swapped places with, in ``swaps``; empty when none."""
+    return tuple(other for swap in swaps if name in swap.who for other in swap.who if other != name)
 
 
 def _field(record: Mapping[str, Any], name: str, kind: type) -> Any:
@@ -104,6 +148,10 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
         elif failure.kind == "leak":
             whose = f"matched to {cast}" if failure.who else "matched to nobody"
             said.append(f"face #{failure.face} ({whose}) looks like {_either(failure.like)} ({failure.value:.2f})")
+        elif failure.kind == "swap":
+            (a, b), (in_a, in_b), (a_in_b, b_in_a) = failure.who, failure.face, failure.value
+            said.append(f"{a} and {b} swapped places: {a}'s face is in {b}'s plate box (face #{in_b}, {a_in_b:.2f}) "
+                        f"and {b}'s in {a}'s (face #{in_a}, {b_in_a:.2f})")
         else:
             said.append(f"face #{failure.face} could not be embedded (its embedding is zero or not a number): "
                         "compared with no character")
@@ -131,6 +179,10 @@ def in_plain_words(qa: Mapping[str, Any]) -> list[str]:
             whose = f"the face taken for {cast}" if failure.who else "a face of no character"
             said.append(f"{whose} (#{failure.face}) looks like {_either(failure.like)} "
                         f"(likeness {failure.value:.2f})")
+        elif failure.kind == "swap":
+            (a, b), (in_a, in_b), (a_in_b, b_in_a) = failure.who, failure.face, failure.value
+            said.append(f"{a} and {b} have swapped places: {a}'s face is where the plate puts {b} (#{in_b}, likeness "
+                        f"{a_in_b:.2f}) and {b}'s where it puts {a} (#{in_a}, likeness {b_in_a:.2f})")
         else:
             said.append(f"face #{failure.face} could not be read, so it was compared with no one")
     return said
