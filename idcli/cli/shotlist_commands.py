@@ -243,7 +243,7 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
             for warning in warnings:  # characters sharing one face; --selfies: a group photo's largest face is used
                 emit(diagnostic("warning", warning))
 
-    guarded(body, as_json)
+    guarded(body, as_json, problems_mean=f"{file} is not valid")  # "nothing was rendered" is news to nobody here
 
 
 def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
