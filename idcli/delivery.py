@@ -318,7 +318,9 @@ def _follow_the_picked_image(shot: Any, takes: list[Any], notes: list[str]) -> N
     shot.selection_stale = False
 
 
-def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, signing: _Credentials) -> _Copy:
+def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, signing: _Credentials,
+               render_command: str) -> _Copy:
+    """``render_command``: ``Run.render_command``, the render of this folder the refusals advise."""
     from . import safeio
     from .delivery_record import (
         PngFormatError,
@@ -385,7 +387,7 @@ def _make_copy(root: Path, shot: Any, take: Any, selected: bool, stale: bool, si
     signature = "none" if not signed else ("carried" if credentials is not None else "not-carried")
     forbidden = local_strings(sidecar, str(absolute(root)))
     if signature == "carried":
-        _check_parent(image_path, data, forbidden)
+        _check_parent(image_path, data, forbidden, f"{render_command} --only {shot.id} --force --sign")
     name = delivered_name(shot.id, take.take)
     record = delivery_record(sidecar, delivered_name=f"{name}.png", source_name=image_path.name,
                              source_sha256=take.image_sha256, signature=signature,
@@ -425,10 +427,11 @@ def _store_json(png: bytes) -> str:
         return reader.json()
 
 
-def _check_parent(image_path: Path, data: bytes, forbidden: set[str]) -> None:
+def _check_parent(image_path: Path, data: bytes, forbidden: set[str], render_again: str) -> None:
     """A signed take becomes the copy's parent ingredient, its manifest store embedded whole: it must be valid,
     and name no local path (our ``org.idcli.render`` assertion named a plate's path and a local model's folder
-    before idcli wrote names only)."""
+    before idcli wrote names only). ``render_again``: the command that renders the take signed again, into this
+    folder (without its ``--out`` it rendered into ``renders/<project>``)."""
     from .delivery_record import leaks
     from .signing import read_manifest
 
@@ -441,8 +444,8 @@ def _check_parent(image_path: Path, data: bytes, forbidden: set[str]) -> None:
     if hits:
         raise DeliveryError(
             f"{image_path}: its C2PA manifest, signed when it was rendered, names {hits[0]!r}; carried as the copy's "
-            "parent ingredient it would go out with the delivery. Render the take again signed (idcli render FILE "
-            "--only SHOT --force --sign: this idcli signs file names only), or deliver with ", Option("unsigned", True),
+            f"parent ingredient it would go out with the delivery. Render the take again signed ({render_again}: "
+            "this idcli signs file names only), or deliver with ", Option("unsigned", True),
             " (its signature is then not carried); nothing was delivered", file=image_path)
 
 
@@ -616,7 +619,8 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | N
     chosen = _choose(run, live_takes(root, None), wanted, all_takes, report.notes)
     signing = _Credentials(credentials, unsigned)
     # 2./3. Every copy made and checked in memory before anything is written.
-    copies = [_make_copy(root, shot, take, sel, stale, signing) for shot, take, sel, stale in chosen]
+    copies = [_make_copy(root, shot, take, sel, stale, signing, run.render_command)
+              for shot, take, sel, stale in chosen]
     # 4. Written, one delivery at a time into DEST.
     try:
         target.mkdir(parents=True, exist_ok=True)

@@ -86,6 +86,28 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
     return problems, notes
 
 
+def face_models_note(loaded: LoadedShotList, face_models: str | None) -> Problem | None:
+    """A note at ``characters`` when the shots name a character and the face-model folder plan and render read holds
+    no ``.onnx`` file (chosen as ``identity.resolve.face_models_for`` chooses it); None when it does, or when no shot
+    names a character. The files are listed, not read or hashed. A note, not a problem: the document is valid, the
+    render never downloads them, and a machine checking shot lists (an editor, CI) need not hold them."""
+    from .identity.faces import face_model_files, face_models_folder
+
+    if not _names_a_character(loaded):
+        return None
+    preset_default = "synthetic" if get_preset(loaded.shotlist.model.preset).random_weights else None
+    folder, chosen = face_models_folder(face_models, preset_default)
+    if folder is None:  # the random-weight test pack, built on first use
+        return None
+    try:
+        face_model_files(folder, chosen)
+    except ModelUnavailableError as exc:
+        line, column = loaded.position(("characters",))
+        return Problem(f"plan and render read face models for the characters the shots name: {exc}", "characters",
+                       line, column)
+    return None
+
+
 def _cached(repo_id: str, filename: str, revision: str | None) -> bool:
     """Whether the Hugging Face cache holds ``filename`` of ``repo_id`` at ``revision`` (its folders read, no
     request)."""
@@ -157,5 +179,5 @@ def _names_a_character(loaded: LoadedShotList) -> bool:
     return any(shot_characters(shot) for shot in loaded.shotlist.shots)
 
 
-__all__ = ["model_problems"]
+__all__ = ["face_models_note", "model_problems"]
 

@@ -227,6 +227,9 @@ class OutputStore:
             os.close(fd)
             raise OutputBusyError(f"another idcli run ({holder}) is writing {self.root}; wait for it to finish, "
                                   "or pass ", Option("wait", True), " to queue behind it") from None
+        except BaseException:  # stopped while waiting (StoppedWaiting), or flock refused: the file is closed too
+            os.close(fd)  # a long-lived caller (a pipeline's process) would keep one descriptor per stopped wait
+            raise
         with contextlib.suppress(OSError):  # who holds the lock is information; a full disk must not stop here
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -190,14 +192,25 @@ def test_a_manifest_signed_with_a_plate_folder_is_not_carried_out(project, engin
     # would travel whole as the copy's parent ingredient.
     import idcli.signing
 
-    out = project / "renders"
+    # The folder's name has a space: the advice is pasted into a shell.
+    out = project / "old renders"
     with monkeypatch.context() as patch:
         patch.setattr(idcli.signing, "manifest_file_name", lambda path: path)
         render_on_cpu(project / "shots.yaml", out, engine_factory, sign=True, only=["sc01_sh030"])
-    with pytest.raises(DeliveryError, match=r"names 'plates/two_people.png'.*deliver with unsigned=True"):
+    with pytest.raises(DeliveryError, match=r"names 'plates/two_people.png'.*deliver with unsigned=True") as caught:
         deliver(out, project.parent / "d1", shots="sc01_sh030")
     assert not (project.parent / "d1").exists()
     assert deliver(out, project.parent / "d2", shots="sc01_sh030", unsigned=True).images[0].signature == "not-carried"
+    # The advice is a command that works pasted: this shot list rendered into this folder (without --out it rendered
+    # into renders/<project>, another folder), and the delivery goes out signed after it.
+    [command] = re.findall(r"\((idcli render .*?): this idcli signs file names only\)", str(caught.value))
+    argv = shlex.split(command)
+    assert argv == ["idcli", "render", str(project / "shots.yaml"), "--out", str(out), "--only", "sc01_sh030",
+                    "--force", "--sign"], command
+    run = subprocess.run([sys.executable, "-m", "idcli", *argv[1:]], capture_output=True, text=True, env=cli_env(),
+                         cwd=project.parent, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert deliver(out, project.parent / "d1", shots="sc01_sh030").images[0].signature == "carried"
 
 
 def test_where_a_delivery_may_go_and_what_it_never_overwrites(project, engine_factory) -> None:

@@ -427,7 +427,7 @@ def test_validate_command_exits_0_or_2_with_one_clear_message(base_dir: Path, ra
         assert lines[0].startswith(f"idcli: error: {path}")
     else:  # several: one line each, then the count
         assert all(line.startswith(str(path)) or line.startswith("... and ") for line in lines[:-1])
-        assert lines[-1].endswith("problems; nothing was rendered")
+        assert lines[-1].endswith(f"problems; {path} is not valid")
 
 
 # -- bugs these tests found in shotlist.py (fixed) ---------------------------------------------------------

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli_env, render_argv, render_on_cpu
+from cli_helpers import NotesKept, cli_env, render_argv, render_on_cpu
 
+from idcli.errors import Interrupted
 from idcli.lock_wait import lock_waiting
 from idcli.store import OutputStore
 
@@ -175,3 +176,39 @@ def test_render_wait_stopped_while_waiting_says_nothing_was_done(rendered) -> No
     assert "interrupted by SIGINT; nothing was done; rerun when ready" in rest, rest
     assert "rerun to resume" not in rest, rest
     assert journal.read_bytes() == before
+
+
+def _descriptors_on(path: Path) -> list[int]:
+    """This process's open descriptors on ``path`` (as /proc/self/fd names their files)."""
+    target, found = str(path.resolve()), []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == target:
+                found.append(int(name))
+        except OSError:  # the descriptor listdir itself used, closed since
+            continue
+    return found
+
+
+class _CtrlCWhileWaiting(NotesKept):
+    """A render's progress on which Ctrl-C comes while the render waits for the folder's lock (its note is the sign)."""
+
+    def note(self, text: str) -> None:
+        super().note(text)
+        if WAITS in text:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="descriptors are named via /proc")
+def test_render_wait_stopped_while_waiting_closes_the_lock_file_for_a_python_caller(rendered, engine_factory) -> None:
+    """A pipeline's long-lived process that stops ``idcli.render(wait=True)`` while it waits behind another run: the
+    folder's lock file was left open, a descriptor lost per stopped wait. Every way out of the wait closes it."""
+    shots, out = rendered
+    lock = out / ".idcli" / "lock"
+    fd = _held(lock)  # another run writes the folder
+    try:
+        with pytest.raises(Interrupted, match="nothing was done; rerun when ready"):
+            render_on_cpu(shots, out, engine_factory, wait=True, progress=_CtrlCWhileWaiting())
+    finally:
+        os.close(fd)
+    assert _descriptors_on(lock) == []

@@ -1238,7 +1238,12 @@ def test_several_problems_are_reported_in_one_run(folder: Path) -> None:
     expect_problem(result, path, text, "size: ^770x512", "shots[1].size", "multiple of 8")
     expect_problem(result, path, text, "guidance: ^.nan", "shots[0].guidance", "finite number")
     expect_problem(result, path, text, "id: ^a/b", "shots[1].id", "is a path")
-    assert "idcli: 4 problems; nothing was rendered" in result.stderr
+    # validate's last line says what it found (whoever ran validate knows nothing was rendered); render's says that.
+    assert result.stderr.splitlines()[-1] == f"idcli: 4 problems; {path} is not valid", result.stderr
+    assert "rendered" not in result.stderr
+    render = RUNNER.invoke(app, ["render", str(path)])
+    assert render.exit_code == EXIT_INVALID_INPUT
+    assert render.stderr.splitlines()[-1] == "idcli: 4 problems; nothing was rendered", render.stderr
 
 
 def test_several_cross_field_problems_are_reported_in_one_run(folder: Path) -> None:
@@ -1251,7 +1256,7 @@ def test_several_cross_field_problems_are_reported_in_one_run(folder: Path) -> N
     expect_problem(result, path, text, '^"{bob}', "shots[0].prompt", "did you mean 'bobby'?")
     expect_problem(result, path, text, "^selfies/alice_3.jpg", "characters.alice.selfies[1]",
                    "does not exist")
-    assert "idcli: 3 problems; nothing was rendered" in result.stderr
+    assert result.stderr.splitlines()[-1] == f"idcli: 3 problems; {path} is not valid", result.stderr
 
 
 def test_json_output_for_an_invalid_document(folder: Path) -> None:
@@ -1352,7 +1357,7 @@ def test_subprocess_invalid_document_exits_2_without_traceback(folder: Path) -> 
     assert "Traceback" not in proc.stderr + proc.stdout
     line, column = pos(MANY_PROBLEMS, "size: ^770x512")
     assert f"{path}:{line}:{column}: shots[1].size: size 770x512" in proc.stderr
-    assert "4 problems; nothing was rendered" in proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"idcli: 4 problems; {path} is not valid", proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -283,3 +283,46 @@ def test_validate_passes_a_cached_hub_snapshot_with_whole_tokenizers(write_shotl
     add_to_cache(hub_cache, "someone/fast", {"tokenizer/tokenizer.json": b"{}"})
     _, result = validate(write_shotlist, "{preset: sd15, id: someone/fast}")
     assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def no_face_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A machine without insightface's face models where a real preset reads them (~/.insightface/models/buffalo_l);
+    hashing a face model (what plan keys a pack by) fails the test: validate reads none."""
+    monkeypatch.delenv("IDCLI_FACE_MODELS")  # the suite's synthetic pack stands in for it otherwise
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise AssertionError("validate hashed a face model")
+
+    monkeypatch.setattr("idcli.identity.faces.sha256_file_cached", refuse)
+    return tmp_path / "home" / ".insightface" / "models" / "buffalo_l"
+
+
+def test_validate_notes_face_models_the_render_could_not_find(write_shotlist, tmp_path, hub_cache, no_hashing,
+                                                              no_face_models) -> None:
+    """A real preset's shots name a character: plan and render read insightface's face models (never downloaded).
+    validate said "valid" where they were not, and plan stopped with exit 4. It notes it at `characters`
+    (a note, exit 0: the document is valid, and a CI machine checking shot lists need not hold the models)."""
+    pipeline_folder(tmp_path / "models" / "mine")
+    fetch_sd15_adapter(hub_cache)
+    shots, result = validate(write_shotlist, "{preset: sd15, id: models/mine}")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{shots}: valid"), result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "face models" in line]
+    assert line.startswith(f"idcli: note: {shots}:5:3: characters: plan and render read face models"), line
+    assert f"{no_face_models} (default) does not exist" in line and \
+        "idcli models fetch PRESET --accept-insightface-license" in line, line
+    document = json.loads(validate(write_shotlist, "{preset: sd15, id: models/mine}", "--json")[1].stdout)
+    [note] = [n for n in document["notes"] if n["path"] == "characters"]
+    assert note["line"] == 5 and f"{no_face_models} (default) does not exist" in note["message"]
+    # The models where the render finds them (--face-models, $IDCLI_FACE_MODELS, the default folder): nothing said.
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "w600k_r50.onnx").write_bytes(b"not read by validate")
+    _, result = validate(write_shotlist, "{preset: sd15, id: models/mine}", "--face-models", str(pack))
+    assert result.exit_code == 0 and "face models" not in result.output, result.output
+    # No character named by a shot: no face is encoded, nothing said.
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: models/mine}").replace("{mara} in", "in"))
+    result = CliRunner().invoke(app, ["validate", str(shots)])
+    assert result.exit_code == 0 and "face models" not in result.output, result.output

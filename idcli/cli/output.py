@@ -150,11 +150,12 @@ def debug_traceback() -> None:
 
 
 @options_as_flags()  # errors name their arguments as the command's flags, not as Python's (option_words.py)
-def guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
+def guarded(fn: Callable[[], Any], as_json: bool = False, problems_mean: str = "nothing was rendered") -> Any:
     """Run a command body; idcli errors become one message and their exit code.
 
     With ``as_json`` the failure is also one JSON document on stdout (``ok: false``, ``exit_code``,
-    ``error``), so a script reads the same shape whatever happened.
+    ``error``), so a script reads the same shape whatever happened. An error of several problems ends with a line
+    counting them and saying ``problems_mean``: what they cost the command (``validate``: the file is not valid).
     """
     from ..interrupts import interrupted, terminate_as_interrupt
 
@@ -188,7 +189,7 @@ def guarded(fn: Callable[[], Any], as_json: bool = False) -> Any:
         problems = getattr(exc, "problems", None)
         if problems and len(problems) > 1:
             print(terminal_safe(message), file=sys.stderr)
-            print(f"idcli: {len(problems)} problems; nothing was rendered", file=sys.stderr)
+            print(terminal_safe(f"idcli: {len(problems)} problems; {problems_mean}"), file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         fail(message, exc.exit_code)
 

@@ -205,7 +205,8 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
 
     Without --selfies no selfie is read (fast, for editors and CI): selfie files must exist. Plates are read and
     their faces found (docs/plates.md). The models are found as plan finds them, reading no weight: a local model
-    folder must have the pipeline layout, a hub model must be in the Hugging Face cache under HF_HUB_OFFLINE=1.
+    folder must have the pipeline layout, a hub model must be in the Hugging Face cache under HF_HUB_OFFLINE=1; face
+    models a character needs and plan does not find are noted.
     """
     def body() -> None:
         loaded = _load_every_problem(file, face_models)
@@ -219,6 +220,10 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         if model_failures:
             raise ShotListError(loaded.source, model_failures)
         notes_said = [*loaded.notes, *model_notes]
+        if not selfies:  # --selfies encodes them, saying that the selfies were not checked when it cannot
+            from ..model_checks import face_models_note
+
+            notes_said += [note for note in [face_models_note(loaded, face_models)] if note is not None]
         from ..identity.twins import twin_warnings
 
         # Characters sharing one face (docs/identity.md): by file here, by bytes and embedding with --selfies.
@@ -243,7 +248,7 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
             for warning in warnings:  # characters sharing one face; --selfies: a group photo's largest face is used
                 emit(diagnostic("warning", warning))
 
-    guarded(body, as_json)
+    guarded(body, as_json, problems_mean=f"{file} is not valid")  # "nothing was rendered" is news to nobody here
 
 
 def _check_characters(loaded: Any, face_models: str | None) -> list[str]:

@@ -72,10 +72,11 @@ def fetch_command(folder: Path, chosen_by: str, preset: str = "PRESET") -> str:
     return f"idcli models fetch {preset} {ACCEPT_FLAG}{where}"
 
 
-def resolve_face_models(option: str | Path | None = None, preset_default: str | None = None) -> FaceModels:
-    """The face-model folder: ``--face-models``, else ``$IDCLI_FACE_MODELS``, else the preset's default
-    (``"synthetic"`` for the tiny presets), else insightface's usual ``~/.insightface/models/buffalo_l``.
-    The word ``synthetic`` anywhere means the random-weight test pack, built on first use."""
+def face_models_folder(option: str | Path | None = None,
+                       preset_default: str | None = None) -> tuple[Path | None, str]:
+    """The face-model folder and how it was chosen: ``--face-models``, else ``$IDCLI_FACE_MODELS``, else the preset's
+    default (``"synthetic"`` for the tiny presets), else insightface's usual ``~/.insightface/models/buffalo_l``.
+    The word ``synthetic`` anywhere means the random-weight test pack, built on first use: its folder is None."""
     if option:
         choice, chosen = str(option), "--face-models"
     elif os.environ.get(ENV_VAR):
@@ -85,11 +86,13 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
     else:
         choice, chosen = None, "default"
     if choice == "synthetic":
-        from .resolve import synthetic_face_models_folder
+        return None, chosen
+    return (Path(choice).expanduser() if choice else default_face_models_folder()), chosen
 
-        folder = synthetic_face_models_folder()
-    else:
-        folder = Path(choice).expanduser() if choice else default_face_models_folder()
+
+def face_model_files(folder: Path, chosen: str) -> list[Path]:
+    """The ``.onnx`` files of ``folder`` (sorted), none read; the ModelUnavailableError a render stops with when
+    there are none (``idcli validate`` notes the same, reading no weight)."""
     onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
     if not onnx:
         state = "has no .onnx files" if folder.is_dir() else ("is a file, not a folder" if folder.exists()
@@ -103,6 +106,17 @@ def resolve_face_models(option: str | Path | None = None, preset_default: str | 
             Option("face_models", "DIR"), f" / set {ENV_VAR} (or ", Option("face_models", "synthetic"),
             " for the random-weight test pack). A render never downloads them; "
             f"'{fetch_command(folder, chosen)}' fetches buffalo_l once (docs/models.md). {LICENCE_NOTE}")
+    return onnx
+
+
+def resolve_face_models(option: str | Path | None = None, preset_default: str | None = None) -> FaceModels:
+    """The face models of ``face_models_folder``, each file hashed (the pack's identity)."""
+    folder, chosen = face_models_folder(option, preset_default)
+    if folder is None:
+        from .resolve import synthetic_face_models_folder
+
+        folder = synthetic_face_models_folder()
+    onnx = face_model_files(folder, chosen)
     synthetic = is_synthetic_pack(folder)
     # insightface 2.1 also honours a manifest.json (routing, preprocessing): it is part of the identity.
     extra = [folder / "manifest.json"] if (folder / "manifest.json").is_file() else []
