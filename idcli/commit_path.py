@@ -20,13 +20,18 @@ from .runtime import Runtime
 from .store import OutputStore
 
 
-def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_sha256: str | None) -> None:
+def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_sha256: str | None,
+                    begun: dict[str, Any] | None = None) -> None:
     """Rebuild the sidecar of an image committed without one from what state() read: its record and the
     hash of the same file. A signed image's ``c2pa`` block is read back from its manifest (signing.block_read_back):
-    the file is read again, never through a link, and only bytes of the hash state() read are believed."""
+    the file is read again, never through a link, and only bytes of the hash state() read are believed. A reused
+    image's (killed between its image and its sidecar) gets back from ``begun``, its ``reuse-begin`` journal line
+    (``reuse.begun_reuses``), what its PNG does not hold: where it was reused from, the source's batch, timing and
+    executor, QA's verdict, what fusion did."""
     from . import safeio
     from .hashing import sha256_bytes
     from .provenance import complete_sidecar
+    from .reuse import add_begun_fields
     from .signing import block_read_back
     from .store import MAX_IMAGE_BYTES
 
@@ -41,7 +46,12 @@ def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_
     block = block_read_back(png) if sha256_bytes(png) == image_sha256 else None
     if block is not None:
         sidecar["c2pa"] = block
+    if begun is not None:
+        add_begun_fields(sidecar, begun)
     store.commit(job, b"", sidecar)
+    if begun is not None:  # as after the commit the kill cut short
+        store.journal({"event": "reuse", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
+                       "from": begun.get("from")})
 
 
 def image_sidecar(image: Any, png: bytes, signed: dict[str, Any] | None, checked: Any, **run: Any) -> dict[str, Any]:
@@ -70,7 +80,7 @@ def commit_reused(store: OutputStore, job: Job, found: Any, model: ModelIdentity
     folder), encoded, QA-checked and signed as a rendered image of the job is (idcli/reuse.py); False, with nothing
     written, when those pixels cannot be used (it is rendered then)."""
     from .provenance import now
-    from .reuse import reused_image, run_fields
+    from .reuse import begin_entry, reused_image, run_fields
 
     made = reused_image(job, found, model, project)
     if made is None:
@@ -83,6 +93,8 @@ def commit_reused(store: OutputStore, job: Job, found: Any, model: ModelIdentity
     sidecar = image_sidecar(image, png, signed, checked, batch_index=None, batch_size=None, started=None,
                             finished=None)
     sidecar.update(run_fields(found, now().isoformat()))  # the render that made the pixels, and where they were
+    # Before the image: killed between it and its sidecar, the sidecar rebuilt from the PNG takes these back.
+    store.journal(begin_entry(job, sidecar, found))
     store.commit(job, png, sidecar)
     store.journal({"event": "reuse", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
                    "from": found.source.image})

@@ -8,6 +8,11 @@ keeps the batch, timing and executor of the render that made the pixels and says
 (``reused``). QA and signing run on it as on a rendered image; what was at the path moves to superseded as
 before. A source whose image no longer matches its sidecar is never used.
 
+What that sidecar says and the PNG does not is journalled before the image is committed (``reuse-begin``): a kill
+between the image and its sidecar leaves a PNG whose sidecar the next run rebuilds (``recovered``), and rebuilt
+from the PNG alone it lost ``reused``, the source's batch, timing and executor, QA's verdict and the fusion facts,
+saying no more than a render's would (``begun_reuses``).
+
 Not reused, rendered instead: plate jobs (the plate's alpha and the engine's plate facts are the render's), and
 with ``--save-masks`` the dual-line jobs, whose mask strip only a render makes.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +30,7 @@ from typing import Any
 from . import safeio
 from .hashing import sha256_bytes
 from .plan import Job
+from .provenance import RUN_FIELDS, add_fusion_facts
 from .store import MAX_IMAGE_BYTES
 from .superseded import SupersededVersion, read_sidecar_file
 
@@ -221,6 +228,75 @@ def run_fields(found: Found, reused_at: str) -> dict[str, Any]:
     sidecar = found.sidecar
     return {"batch": sidecar.get("batch"), "timing": sidecar.get("timing"), "executor": sidecar.get("executor"),
             "reused": {"from": {"path": found.source.image, "sha256": sha256_bytes(found.png)}, "at": reused_at}}
+
+
+# What a reused image's sidecar holds that its PNG does not, kept in its ``reuse-begin`` journal line: the run fields
+# but its signature (read back from the PNG's manifest when the sidecar is rebuilt) and ``recovered``.
+_NOT_IN_THE_PNG = tuple(name for name in RUN_FIELDS if name not in ("c2pa", "recovered"))
+
+
+def begin_entry(job: Job, sidecar: dict[str, Any], found: Found) -> dict[str, Any]:
+    """The journal line written before ``job``'s reused image and ``sidecar`` are committed: the image's sha256
+    and the sidecar's fields its PNG does not hold, for ``begun_reuses``."""
+    return {"event": "reuse-begin", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
+            "from": found.source.image, "sha256": sidecar["image"]["sha256"],
+            "sidecar": {name: sidecar[name] for name in _NOT_IN_THE_PNG if name in sidecar}}
+
+
+def begun_reuses(store: Any, adopting: Iterable[tuple[Job, str | None]]) -> dict[str, dict[str, Any]]:
+    """By take stem, the ``reuse-begin`` line of each reuse that left its image at the take's path without a sidecar
+    (killed between the two), for the takes a run adopts (``adopting``: each job, and the sha256 of the image at its
+    path). A take's newest line of a commit, reuse or restore decides: a ``reuse-begin`` counts only when it describes
+    these bytes and holds what a sidecar may (a received folder's journal may say anything); any other (a render
+    killed the same way) or none leaves the take out, its sidecar rebuilt from the PNG alone.
+
+    One pass over the journal from its end for them all, stopping once each take is decided: a folder whose sidecars
+    were deleted adopts every take, and a pass per take read a film's journal as many times."""
+    waiting = {(job.shot_id, job.take): (job, sha256) for job, sha256 in adopting if sha256}
+    if not waiting:
+        return {}
+    begun: dict[str, dict[str, Any]] = {}
+    # Lines of other shots, and of shots whose takes are all decided, are skipped unparsed (of one shot, the lines not
+    # naming it at all are found faster: a kill leaves one image to adopt).
+    shots = Counter(shot for shot, _take in waiting)
+    for entry in store.journal_newest_first(mentioning=next(iter(shots)) if len(shots) == 1 else None, shots=shots):
+        shot, take, event = entry.get("shot_id"), entry.get("take"), entry.get("event")
+        if not isinstance(shot, str) or type(take) is not int or event not in _DECIDING:
+            continue  # a take moved aside ("supersede") says nothing of what went to its place
+        job, sha256 = waiting.pop((shot, take), (None, None))
+        if job is None:
+            continue
+        if event == "reuse-begin" and _describes(entry, job, sha256):
+            begun[job.stem] = entry
+        shots[shot] -= 1
+        if not shots[shot]:
+            del shots[shot]
+            if not shots:
+                break
+    return begun
+
+
+# The journal lines that say what was last put at a take's path.
+_DECIDING = ("reuse-begin", "commit", "reuse", "restore", "restore-begin")
+
+
+def _describes(entry: dict[str, Any], job: Job, image_sha256: str | None) -> bool:
+    """Whether a ``reuse-begin`` line is of ``job``'s image of these bytes and holds only what a sidecar may."""
+    fields = entry.get("sidecar")
+    return (entry.get("job_key") == job.key and entry.get("sha256") == image_sha256
+            and isinstance(fields, dict) and isinstance(fields.get("reused"), dict)
+            and all(name in _NOT_IN_THE_PNG and (value is None or isinstance(value, dict))
+                    for name, value in fields.items())
+            and _plain_json(fields) and _fusion_facts(fields.get("fusion")))
+
+
+def add_begun_fields(sidecar: dict[str, Any], begun: dict[str, Any]) -> None:
+    """Give a sidecar rebuilt from a reused image's PNG what the reuse's ``begun`` line kept (``begun_reuses``)."""
+    for name, value in begun["sidecar"].items():
+        if name == "fusion":
+            add_fusion_facts(sidecar, value)  # its identity entries' facts too, as the commit wrote them
+        else:
+            sidecar[name] = value
 
 
 def reuse_plan(root: Path, jobs: list[Job], kept_by_take: dict[str, list[SupersededVersion]], adapter: Any,

@@ -302,6 +302,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         kept_takes = functools.cache(lambda: kept_versions_by_take(store.root))
         put_back_count = 0  # versions this run took out of superseded/ (restored)
         known: dict[str, str | None] = {}  # the key at each job's image path, for finding reusable images
+        adopting: list[tuple[Job, Any]] = []  # images committed without their sidecar (a kill): rebuilt below
         for job in plan.jobs:
             state = store.state(job)
             known[job.image_relpath] = recorded_key(job, state)
@@ -320,8 +321,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             elif state.status == "done":
                 report.jobs.append(outcome(job, "skipped", "done"))
             elif state.status == "recoverable":
-                recover_sidecar(store, job, state.record or {}, state.image_sha256)
-                report.jobs.append(outcome(job, "recovered", "recoverable"))
+                adopting.append((job, state))
             elif not force and (kept := kept_render_of(store.root, job.stem, job.key,
                                                          kept_takes().get(job.stem, []))) is not None:
                 # The shot was edited back: its earlier take is exactly this job's; no need to render it.
@@ -333,6 +333,13 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                 report.jobs.append(outcome(job, "restored", state.status))
             else:
                 pending.append(job)
+        if adopting:  # the journal read once for them all: a reused image's sidecar takes back what its PNG lacks
+            from .reuse import begun_reuses
+
+            begun = begun_reuses(store, [(job, state.image_sha256) for job, state in adopting])
+            for job, state in adopting:
+                recover_sidecar(store, job, state.record or {}, state.image_sha256, begun.get(job.stem))
+                report.jobs.append(outcome(job, "recovered", "recoverable"))
         # Resolved once, at the first image QA checks (reused or rendered): a missing face-model pack stops there.
         qa_check = functools.cache(lambda: qa() if qa is not None else None)
         if pending and not force:

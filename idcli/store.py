@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -411,11 +411,14 @@ class OutputStore:
         except OSError:
             pass  # the journal is a record, not the commit marker: never fail a run over it
 
-    def journal_newest_first(self, mentioning: str | None = None) -> Iterator[dict[str, Any]]:
+    def journal_newest_first(self, mentioning: str | None = None,
+                             shots: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
         """The journal's entries from the newest back, read in blocks from its end, so a caller that wants the
         last entry about one take stops there instead of parsing a film's whole journal (a restore of a
         44 MB journal parsed it all: 1–5.5 s, 300 MB; docs/performance.md). ``mentioning``: lines that do not
-        contain this text are skipped unparsed (an id's entries name it)."""
+        contain this text are skipped unparsed (an id's entries name it). ``shots``: lines whose ``shot_id`` is
+        none of these, as idcli writes it (``"shot_id": "ID"``: a shot id is a safe ASCII name), likewise; looked
+        at for each line, so a caller takes out the shots it is done with as it goes."""
         try:  # never through a link, never from a FIFO (a received folder's journal may be either: it hung restore)
             fd = safeio.open_regular(self.root / STATE / "journal.jsonl", follow_links=False)
         except safeio.NotRegularFile:
@@ -425,6 +428,8 @@ class OutputStore:
         with handle:
             for line in lines_newest_first(handle):
                 if needle is not None and needle not in line:
+                    continue
+                if shots is not None and _shot_of_line(line) not in shots:
                     continue
                 try:
                     entry = json.loads(line)
@@ -449,6 +454,16 @@ class OutputStore:
             if isinstance(entry, dict):
                 entries.append(entry)
         return entries
+
+
+def _shot_of_line(line: bytes) -> str | None:
+    """The ``shot_id`` a journal line names, read from its text as ``OutputStore.journal`` writes it."""
+    start = line.find(b'"shot_id": "')
+    if start < 0:
+        return None
+    start += len(b'"shot_id": "')
+    end = line.find(b'"', start)
+    return line[start:end].decode("utf-8", errors="replace") if end >= 0 else None
 
 
 def lines_newest_first(handle: BinaryIO, block: int = 1 << 16) -> Iterator[bytes]:

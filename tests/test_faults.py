@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,6 +200,63 @@ def test_kill_9_at_each_step_of_the_commit_protocol(write_shotlist, tmp_path: Pa
     # Jobs 1, 2, 5, 6 committed by their render; job 3 adopted from its PNG; job 4's line was cut by the kill.
     assert sorted(rendered.values()) == [1, 1, 1, 1] and list(recovered.values()) == [1]
     assert not set(rendered) & set(recovered) and len(set(rendered) | set(recovered)) == 5
+
+
+REUSED = """\
+version: 1
+project: faults
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+shots:
+  - {id: a010, prompt: "a lighthouse in a storm", seeds: [11]}
+  - {id: a020, prompt: "{mara} in a bar at night", seeds: [5]}
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the hook names descriptors through /proc")
+def test_kill_9_between_a_reused_image_and_its_sidecar_keeps_where_it_came_from(write_shotlist,
+                                                                                 tmp_path: Path) -> None:
+    """Reused takes (docs/file-formats.md, "Reused images") killed with the image renamed into place and no sidecar
+    yet: the resume rebuilds each sidecar from its PNG (``recovered``), and it says what the reuse's own would have
+    said: reused, from where, the batch, timing and executor of the render that made the pixels, QA's verdict and
+    what fusion did (lost before 2026-12-01: it read as a render's whose batch was unknown)."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    path, out, uninterrupted = write_shotlist(REUSED), tmp_path / "out", tmp_path / "uninterrupted"
+
+    def run(folder: Path, point: str | None = None, nth: int = 0) -> int:
+        cmd = [sys.executable, "-c", _CRASH_HOOK, point or "none", str(nth), *render_argv(path, folder, "--quiet")]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+        assert "Traceback" not in done.stderr, done.stderr
+        return done.returncode
+
+    assert run(out) == 0
+    shutil.copytree(out, uninterrupted)
+    path.write_text(path.read_text().replace("id: a0", "id: b0"))  # renamed: their takes are reused
+    assert run(uninterrupted) == 0
+    # A text shot's take, then (its sidecar rebuilt first) a dual-line character's, QA'd: each the run's first image.
+    for stem in ("b010_t1", "b020_t1"):
+        assert run(out, "image-renamed", 1) == -signal.SIGKILL
+        shot = stem.rsplit("_t", 1)[0]
+        assert (out / shot / f"{stem}.png").exists() and not (out / shot / f"{stem}.json").exists()
+    assert run(out) == 0
+    assert_nothing_partial(out)
+    for stem in ("b010_t1", "b020_t1"):
+        shot = stem.rsplit("_t", 1)[0]
+        assert (out / shot / f"{stem}.png").read_bytes() == (uninterrupted / shot / f"{stem}.png").read_bytes()
+        rebuilt = json.loads((out / shot / f"{stem}.json").read_text())
+        written = json.loads((uninterrupted / shot / f"{stem}.json").read_text())
+        assert rebuilt.pop("recovered") is True  # rebuilt after the kill
+        for sidecar in (rebuilt, written):  # when it was reused, and how long QA took: the run's own
+            sidecar["reused"].pop("at")
+            (sidecar.get("qa") or {}).pop("seconds", None)
+        assert rebuilt == written, stem
+        assert rebuilt["reused"]["from"]["path"] == f"a{stem[1:4]}/a{stem[1:]}.png"
+    assert written["qa"]["cast"] == ["mara"] and written["fusion"]  # the character take's verdict and facts too
+    lines = [(e["event"], e.get("recovered")) for e in OutputStore(out).journal_entries()
+             if e.get("shot_id") == "b010" and e.get("event") != "supersede"]
+    assert lines == [("reuse-begin", None), ("commit", True), ("reuse", None)]
 
 
 # -- disk full -----------------------------------------------------------------------------------------

@@ -484,3 +484,45 @@ def test_an_orphan_is_the_source_before_a_kept_version_and_the_newest_kept_versi
             assert kept == "z010/z010_t1.png"
         else:
             assert kept.startswith(".idcli/superseded/b010/b010_t1."), kept
+
+
+# -- a kill between a reused image and its sidecar (tests/test_faults.py kills one for real) ---------------------
+
+
+@pytest.mark.parametrize("journal", ["as written", "another image's sha256", "NaN in its timing",
+                                     "a render's commit since"])
+def test_a_reused_image_left_without_its_sidecar_is_recovered_from_its_begun_line_only_when_it_holds(
+        write_shotlist, tmp_path: Path, engine_factory, journal: str) -> None:
+    """The folder a kill between b010_t1's reused image and its sidecar leaves (its sidecar, commit and reuse lines
+    gone), a020_t1's sidecar deleted too (rendered: no reuse-begin line): the resume adopts both in one pass over
+    the journal, and b010_t1's sidecar takes back what its ``reuse-begin`` line kept, only from a line that describes
+    these bytes, holds what a sidecar may and is the take's last word (a received folder's journal may say anything):
+    else, as a020_t1's, it is rebuilt from the PNG alone, as before, and the run goes on."""
+    shots, out = write_shotlist(_alike("a010:22", "a020:33")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(_alike("b010:22", "a020:33"))
+    assert _statuses(_render(shots, out, engine_factory)) == {"b010_t1": "reused", "a020_t1": "skipped"}
+    written = json.loads((out / "b010" / "b010_t1.json").read_text())
+    (out / "b010" / "b010_t1.json").unlink()
+    (out / "a020" / "a020_t1.json").unlink()
+    path = out / ".idcli" / "journal.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = [e for e in lines if not (e.get("shot_id") == "b010" and e["event"] in ("commit", "reuse"))]
+    begun = next(e for e in lines if e["event"] == "reuse-begin")
+    if journal == "another image's sha256":
+        begun["sha256"] = "0" * 64
+    elif journal == "NaN in its timing":
+        begun["sidecar"]["timing"]["seconds"] = float("nan")
+    elif journal == "a render's commit since":
+        lines.append({"event": "commit", "job_key": begun["job_key"], "shot_id": "b010", "take": 1})
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))  # json.dumps writes NaN as Python reads it
+    assert _statuses(_render(shots, out, engine_factory)) == {"b010_t1": "recovered", "a020_t1": "recovered"}
+    rebuilt = json.loads((out / "b010" / "b010_t1.json").read_text())
+    assert rebuilt.pop("recovered") is True
+    if journal == "as written":
+        assert rebuilt == written
+    else:
+        assert "reused" not in rebuilt and rebuilt["batch"]["size"] is None and rebuilt["timing"] is None
+    rendered = json.loads((out / "a020" / "a020_t1.json").read_text())
+    assert "reused" not in rendered and rendered["batch"]["size"] is None and rendered["recovered"] is True
+    assert idcli.verify_folder(out).failed == 0

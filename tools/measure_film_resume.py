@@ -11,6 +11,10 @@ python tools/measure_film_resume.py states DIR
 python tools/measure_film_resume.py journal DIR [--lines 200000]
     appends LINES commit entries (as render writes them, for the film's takes in turn: a film re-rendered
     many times) to DIR/out/.idcli/journal.jsonl, and supersedes sc001_sh0010 once so it can be restored.
+python tools/measure_film_resume.py adopt-scan DIR
+    times what adopting images left without their sidecars reads of the journal to tell reused ones
+    (reuse.begun_reuses): for sc001_sh0010, whose take only the journal's first lines name (the worst case: every
+    line is read), then for every take at once (sidecars deleted), three times each; run after ``journal``.
 python tools/measure_film_resume.py unsigned-note DIR
     times the signing run's "already done and unsigned" check over every job (run_signing.note_unsigned).
 python tools/measure_film_resume.py reuse-scan DIR
@@ -99,6 +103,22 @@ def journal(folder: Path, lines: int) -> None:
           f"restore: time python -m idcli restore {out} {plan.jobs[0].stem}")
 
 
+def adopt_scan(folder: Path) -> None:
+    from idcli.reuse import begun_reuses
+    from idcli.store import OutputStore
+
+    plan, _ = idcli.plan_shotlist(folder / "film.yaml", device="cpu")
+    store = OutputStore(folder / "out")
+    for label, jobs in ((plan.jobs[0].stem, plan.jobs[:1]), (f"all {len(plan.jobs)} takes", plan.jobs)):
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            found = begun_reuses(store, [(job, "0" * 64) for job in jobs])
+            runs.append(time.perf_counter() - start)
+        print(f"{label}: {len(found)} reuse-begin lines; {', '.join(f'{r:.3f}' for r in runs)} s; "
+              f"median {statistics.median(runs):.3f} s")
+
+
 def unsigned_note(folder: Path) -> None:
     from types import SimpleNamespace
 
@@ -146,7 +166,8 @@ def reuse_scan(folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["make", "states", "journal", "unsigned-note", "reuse-scan"])
+    parser.add_argument("step", choices=["make", "states", "journal", "adopt-scan", "unsigned-note",
+                                                   "reuse-scan"])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--shots", type=int, default=2000)
     parser.add_argument("--size", type=int, default=512)
@@ -158,6 +179,8 @@ def main() -> None:
         states(args.folder)
     elif args.step == "journal":
         journal(args.folder, args.lines)
+    elif args.step == "adopt-scan":
+        adopt_scan(args.folder)
     elif args.step == "reuse-scan":
         reuse_scan(args.folder)
     else:
