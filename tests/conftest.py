@@ -93,6 +93,30 @@ def write_shotlist(tmp_path: Path, selfies: Path):
 
 
 @pytest.fixture(scope="session")
+def shared_plan(tmp_path_factory: pytest.TempPathFactory):
+    """``shared_plan(text)``: the CPU plan of a shot list (YAML text; its selfies are the recipe selfies, under
+    ``selfies/``), made once per session for each text and shared by the tests that only read it.
+
+    Planning encodes every character's selfies (a second or more per plan on a shared core); tests that read a
+    plan's jobs and render their requests (frozen dataclasses, changed only through ``dataclasses.replace``)
+    need not encode them again. The first caller's isolated IDCLI_HOME holds the encodings.
+    """
+    from cli_helpers import plan_on_cpu
+
+    plans: dict[str, object] = {}
+
+    def plan(text: str):
+        if text not in plans:
+            folder = tmp_path_factory.mktemp("shared-plan")
+            shutil.copytree(RECIPES / "selfies", folder / "selfies")
+            (folder / "shots.yaml").write_text(textwrap.dedent(text), "utf-8")
+            plans[text] = plan_on_cpu(folder / "shots.yaml")
+        return plans[text]
+
+    return plan
+
+
+@pytest.fixture(scope="session")
 def tiny_engines():
     """Engines for the tiny presets on the CPU in float32, built once (building costs seconds)."""
     from idcli.engine import Engine

@@ -59,8 +59,9 @@ shots:
 
 
 @pytest.fixture
-def planned(write_shotlist):
-    return plan_on_cpu(write_shotlist(SHOTS))
+def planned(shared_plan):
+    """SHOTS planned once for the module's tests, which read it (conftest.shared_plan)."""
+    return shared_plan(SHOTS)
 
 
 @pytest.fixture

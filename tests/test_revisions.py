@@ -60,22 +60,47 @@ def _rendered(folder: Path, shots: str) -> None:
     assert rendered.exit_code == 0, rendered.output
 
 
+@pytest.fixture(scope="session")
+def days_rendered(tmp_path_factory: pytest.TempPathFactory, synthetic_face_models: Path) -> dict[str, Path]:
+    """The project folder after day 1 (DAY1 rendered into out/ and every shot picked) and after day 2 (DAY2 written
+    over the shot list and rendered into the same folder), each made once; ``day1``/``day2`` give each test a copy.
+    Made outside any test, so in an idcli home of its own, as the autouse ``_isolated_state`` gives a test."""
+    import idcli.run as run_module
+
+    made: dict[str, Path] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IDCLI_HOME", str(tmp_path_factory.mktemp("idcli-home")))
+        patch.setenv("IDCLI_FACE_MODELS", str(synthetic_face_models))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.delenv("IDCLI_DEBUG", raising=False)
+        engine = FaceEngine()
+        patch.setattr(run_module, "default_engine", lambda model, runtime, adapter: engine)
+        folder = tmp_path_factory.mktemp("day1")
+        _rendered(folder, DAY1)
+        picked = cli("select", folder / "out", *DAY1_PICKS)
+        assert picked.exit_code == 0, picked.output
+        made["day1"] = folder
+        folder = tmp_path_factory.mktemp("day2")
+        shutil.copytree(made["day1"], folder, dirs_exist_ok=True)
+        (folder / "shots.yaml").write_text(DAY2, "utf-8")
+        rendered = cli("render", folder / "shots.yaml", "--out", folder / "out", "--device", "cpu")
+        assert rendered.exit_code == 0, rendered.output
+        made["day2"] = folder
+    return made
+
+
 @pytest.fixture
-def day1(tmp_path: Path, face_engine: None) -> Path:
-    """The project folder after day 1: DAY1 rendered into out/ and every shot picked."""
-    _rendered(tmp_path, DAY1)
-    picked = cli("select", tmp_path / "out", *DAY1_PICKS)
-    assert picked.exit_code == 0, picked.output
+def day1(tmp_path: Path, face_engine: None, days_rendered: dict[str, Path]) -> Path:
+    """A copy of the project folder after day 1 (``days_rendered``), for the test to change."""
+    shutil.copytree(days_rendered["day1"], tmp_path, dirs_exist_ok=True)
     return tmp_path
 
 
 @pytest.fixture
-def day2(day1: Path) -> Path:
-    """DAY2 written over the shot list and rendered into the same folder."""
-    (day1 / "shots.yaml").write_text(DAY2, "utf-8")
-    rendered = cli("render", day1 / "shots.yaml", "--out", day1 / "out", "--device", "cpu")
-    assert rendered.exit_code == 0, rendered.output
-    return day1
+def day2(tmp_path: Path, face_engine: None, days_rendered: dict[str, Path]) -> Path:
+    """A copy of the project folder after day 2 (``days_rendered``), for the test to change."""
+    shutil.copytree(days_rendered["day2"], tmp_path, dirs_exist_ok=True)
+    return tmp_path
 
 
 def test_a_render_after_edits_says_which_takes_it_rendered_again_and_why(day1: Path) -> None:
