@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from review_helpers import cli
-from test_revisions import DAY2, day1, day2, face_engine  # noqa: F401  (fixtures)
+from test_revisions import DAY2, day1, day2, days_rendered, face_engine  # noqa: F401  (fixtures)
 
 import idcli
 from idcli.review.select_list import list_selects
