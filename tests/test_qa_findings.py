@@ -141,3 +141,18 @@ def test_a_swap_in_a_plate_image_is_one_finding_and_the_rest_is_said_as_before()
                               "face #0 (matched to a) looks like b (0.99)"]
     # The same swapped picture without boxes (text-to-image): each face is matched to whom it looks like.
     assert assess(faces[:2], cast[:2], 300, 100)["flags"] == []
+
+
+def test_the_unpassed_note_quotes_a_folder_with_a_space_for_the_shell() -> None:
+    """deliver's and export's note on takes QA flagged advised ``idcli select FOLDER SHOT=N`` with the folder
+    unquoted (every other pick advice quotes it): pasted, a folder with a space split into two arguments."""
+    import shlex
+    from types import SimpleNamespace
+
+    from idcli.review.qa_findings import unpassed_note
+
+    take = SimpleNamespace(shot_id="sh010", take=1, qa={"flags": ["no_face"]})
+    note = unpassed_note([take], "/tmp/night shoot/out", "delivered", "deliver",  # type: ignore[list-item]
+                         "idcli render shots.yaml --out '/tmp/night shoot/out'")
+    advice = note.split("pick a take (", 1)[1].split(")", 1)[0]
+    assert shlex.split(advice) == ["idcli", "select", "/tmp/night shoot/out", "SHOT=N"]

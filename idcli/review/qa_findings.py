@@ -210,6 +210,7 @@ def unpassed_note(unpassed: list[Take], root: object, shown: str, again: str, re
     command (``Run.render_command``), to which the re-roll adds ``--retake-flagged``."""
     named = [f"{take.shot_id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {}))
                                                     else "") for take in unpassed]
+    folder = shlex.quote(str(root))
     return (f"{len(unpassed)} shot(s) {shown} with a take identity QA flagged, none of their takes passing and none "
-            f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {root} "
+            f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {folder} "
             f"SHOT=N) or re-roll them ({render} --retake-flagged), then {again} again")
