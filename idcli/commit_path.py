@@ -31,7 +31,7 @@ def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_
     from . import safeio
     from .hashing import sha256_bytes
     from .provenance import complete_sidecar
-    from .reuse import add_begun_fields
+    from .reuse import add_begun_fields, reused_entry
     from .signing import block_read_back
     from .store import MAX_IMAGE_BYTES
 
@@ -50,8 +50,7 @@ def recover_sidecar(store: OutputStore, job: Job, record: dict[str, Any], image_
         add_begun_fields(sidecar, begun)
     store.commit(job, b"", sidecar)
     if begun is not None:  # as after the commit the kill cut short
-        store.journal({"event": "reuse", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
-                       "from": begun.get("from")})
+        store.journal(reused_entry(job, begun.get("from")))
 
 
 def image_sidecar(image: Any, png: bytes, signed: dict[str, Any] | None, checked: Any, **run: Any) -> dict[str, Any]:
@@ -80,7 +79,7 @@ def commit_reused(store: OutputStore, job: Job, found: Any, model: ModelIdentity
     folder), encoded, QA-checked and signed as a rendered image of the job is (idcli/reuse.py); False, with nothing
     written, when those pixels cannot be used (it is rendered then)."""
     from .provenance import now
-    from .reuse import begin_entry, reused_image, run_fields
+    from .reuse import begin_entry, reused_entry, reused_image, run_fields
 
     made = reused_image(job, found, model, project)
     if made is None:
@@ -96,8 +95,7 @@ def commit_reused(store: OutputStore, job: Job, found: Any, model: ModelIdentity
     # Before the image: killed between it and its sidecar, the sidecar rebuilt from the PNG takes these back.
     store.journal(begin_entry(job, sidecar, found))
     store.commit(job, png, sidecar)
-    store.journal({"event": "reuse", "job_key": job.key, "shot_id": job.shot_id, "take": job.take,
-                   "from": found.source.image})
+    store.journal(reused_entry(job, found.source.image))
     return True
 
 

@@ -235,6 +235,12 @@ def run_fields(found: Found, reused_at: str) -> dict[str, Any]:
 _NOT_IN_THE_PNG = tuple(name for name in RUN_FIELDS if name not in ("c2pa", "recovered"))
 
 
+def reused_entry(job: Job, source: Any) -> dict[str, Any]:
+    """The journal line of a reused image committed with its sidecar (``source``: the image it was reused from),
+    written by the reuse and, after a kill between the two, by the adoption that rebuilt its sidecar."""
+    return {"event": "reuse", "job_key": job.key, "shot_id": job.shot_id, "take": job.take, "from": source}
+
+
 def begin_entry(job: Job, sidecar: dict[str, Any], found: Found) -> dict[str, Any]:
     """The journal line written before ``job``'s reused image and ``sidecar`` are committed: the image's sha256
     and the sidecar's fields its PNG does not hold, for ``begun_reuses``."""
