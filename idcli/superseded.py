@@ -311,10 +311,12 @@ def _scan_kept(root: Path, stem: str | None) -> dict[tuple[str, str], dict[str, 
     return found
 
 
-def put_back(store: Any, version: SupersededVersion) -> str | None:
+def put_back(store: Any, version: SupersededVersion, aside: str | None = None) -> str | None:
     """Move ``version`` back to its final paths (the store's lock held); what was there moves aside first.
 
-    Returns the name the displaced take was kept under, or None when the final paths were empty.
+    Returns the name the displaced take was kept under, or None when the final paths were empty. ``aside``: that
+    name when a restore killed part-way moved the take aside already (its journal line, which orders the kept
+    versions, never written): the ``restore`` line names it.
     """
     root, shot, stem = store.root, version.shot_id, version.stem
     image_rel, sidecar_rel, mask_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json", f"{shot}/{stem}.mask.png"
@@ -322,7 +324,7 @@ def put_back(store: Any, version: SupersededVersion) -> str | None:
         store.path(rel)  # refuses links and paths leading outside the folder
     if version.image is None:
         raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
-    moved = move_aside(root, shot, stem, image_rel, sidecar_rel, mask_rel)
+    moved = move_aside(root, shot, stem, image_rel, sidecar_rel, mask_rel) or aside
     # Image, mask, then sidecar: the sidecar is the commit marker, as in a commit.
     _move(root / version.image, root / image_rel)
     if version.mask:
@@ -474,9 +476,8 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         if version.image is None:
             raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
         store.journal({"event": "restore-begin", "shot_id": shot, "take": take, "name": version.name})
-        moved = put_back(store, version)
-        if finished is not None and finished[0] == "aside" and moved is None:
-            moved = finished[1]  # the killed run had moved it aside already
+        # the killed run had moved the current take aside already
+        moved = put_back(store, version, finished[1] if finished is not None and finished[0] == "aside" else None)
     return _restored(root, shot, take, version.name, moved)
 
 
