@@ -411,23 +411,27 @@ class OutputStore:
         except OSError:
             pass  # the journal is a record, not the commit marker: never fail a run over it
 
-    def journal_newest_first(self, mentioning: str | None = None,
-                             shots: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
+    def journal_newest_first(self, mentioning: str | None = None, shots: Collection[str] | None = None,
+                             events: Collection[str] = ()) -> Iterator[dict[str, Any]]:
         """The journal's entries from the newest back, read in blocks from its end, so a caller that wants the
         last entry about one take stops there instead of parsing a film's whole journal (a restore of a
         44 MB journal parsed it all: 1–5.5 s, 300 MB; docs/performance.md). ``mentioning``: lines that do not
         contain this text are skipped unparsed (an id's entries name it). ``shots``: lines whose ``shot_id`` is
         none of these, as idcli writes it (``"shot_id": "ID"``: a shot id is a safe ASCII name), likewise; looked
-        at for each line, so a caller takes out the shots it is done with as it goes."""
+        at for each line, so a caller takes out the shots it is done with as it goes. ``events``: lines of none of these
+        events, as idcli writes them (``"event": "NAME"``), likewise."""
         try:  # never through a link, never from a FIFO (a received folder's journal may be either: it hung restore)
             fd = safeio.open_regular(self.root / STATE / "journal.jsonl", follow_links=False)
         except safeio.NotRegularFile:
             return
         handle = os.fdopen(fd, "rb")
         needle = mentioning.encode("utf-8") if mentioning is not None else None
+        kinds = [json.dumps({"event": event}, ensure_ascii=False)[1:-1].encode("utf-8") for event in events]
         with handle:
             for line in lines_newest_first(handle):
                 if needle is not None and needle not in line:
+                    continue
+                if kinds and not any(kind in line for kind in kinds):
                     continue
                 if shots is not None and _shot_of_line(line) not in shots:
                     continue

@@ -11,6 +11,11 @@ none). Each move is one ``rename`` in the same file system, the image before its
 killed at any instant leaves every old file either at its final path or in ``superseded/``: the next
 commit moves a sidecar left behind to the same name as its image. ``idcli restore`` moves a version
 back (the current take moving aside in its place, so a restore can be undone the same way).
+
+Their order, "the most recently superseded", is the journal's: every move aside is a line (``supersede``'s ``as``,
+``restore``'s ``moved_aside``) and the journal travels with the folder, where no copy keeps a file's change time
+(``cp -a``, ``rsync -a``, tar, a sync client set it to the copy's). A version the journal does not name (a journal
+deleted, cut short or damaged) is ordered by its files' change time, as before.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ import contextlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +164,7 @@ class SupersededVersion:
     image: str | None  # paths relative to the output folder
     sidecar: str | None
     mask: str | None
-    superseded_at: float  # when it was moved aside (the file's change time)
+    superseded_at: float  # when it was moved aside: its journal line's time, else its files' change time
 
     @property
     def stem(self) -> str:
@@ -174,8 +182,31 @@ class SupersededVersion:
                 "image": file(self.image), "sidecar": file(self.sidecar)}
 
 
-def list_superseded(root: Path, stem: str | None = None) -> list[SupersededVersion]:
-    """Every kept version in the output folder (of one take when ``stem`` is given), oldest first."""
+def by_job(version: SupersededVersion) -> Hashable:
+    """``list_superseded``'s ``order_among`` for a render: of one job's versions it puts back or reuses the newest."""
+    return version.job_key or (version.shot_id, version.name)
+
+
+def by_take(version: SupersededVersion) -> Hashable:
+    """``list_superseded``'s ``order_among`` for ``restore``: by default it puts back the take's newest version."""
+    return version.stem
+
+
+def each_alone(version: SupersededVersion) -> Hashable:
+    """``list_superseded``'s ``order_among`` for a caller that looks versions up by name: no order is needed."""
+    return version.shot_id, version.name
+
+
+def list_superseded(root: Path, stem: str | None = None, *,
+                    order_among: Callable[[SupersededVersion], Hashable] | None = None) -> list[SupersededVersion]:
+    """Every kept version in the output folder (of one take when ``stem`` is given), oldest first: in the order the
+    journal moved them aside (``superseded_at``: its lines' times), a version it does not name by its files' change
+    time, then by name.
+
+    ``order_among`` (``by_job``, ``by_take``, ``each_alone``): the journal is read only for versions that share its
+    value with another, those a caller chooses among; the others keep their files' change time (a render lists the
+    kept versions every run, and a film's journal is tens of MB). Default: for every version (what a listing shows).
+    """
     versions = []
     for (_folder, name), item in _scan_kept(root, stem).items():
         sidecar = item.get(".json")
@@ -183,7 +214,65 @@ def list_superseded(root: Path, stem: str | None = None) -> list[SupersededVersi
         key = record.get("job_key") if record else None
         versions.append(SupersededVersion(item["shot"], item["take"], name, key if isinstance(key, str) else None,
                                           item.get(".png"), sidecar, item.get(".mask.png"), item["time"]))
+    if order_among is not None:
+        shared = Counter(order_among(v) for v in versions)
+        wanted = {(v.shot_id, v.name) for v in versions if shared[order_among(v)] > 1}
+    else:
+        wanted = {(v.shot_id, v.name) for v in versions}
+    if wanted:
+        moves = _journal_moves(Path(root), wanted)
+        versions = [replace(v, superseded_at=moved) if (moved := moves.get((v.shot_id, v.name))) is not None else v
+                    for v in versions]
     return sorted(versions, key=lambda v: (v.superseded_at, v.name))
+
+
+def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], float | None]:
+    """When each kept version in ``wanted`` (shot id, name) was moved aside: the time of the journal's newest line
+    that moved a file aside under its name, or None when that line has no time idcli writes, or when a restore took
+    that name out of superseded/ since (the file there now was moved aside by a line the journal lost). Versions the
+    journal does not name are left out.
+
+    One pass from the journal's end, skipping unparsed the lines of other events, of other shots and of shots whose
+    versions are all found, stopping once all are: a film's journal is tens of MB (docs/performance.md, "Kept
+    versions' order")."""
+    from .store import OutputStore
+
+    found: dict[tuple[str, str], float | None] = {}
+    waiting = Counter(shot for shot, _name in wanted)
+    only = next(iter(waiting)) if len(waiting) == 1 else None
+    for entry in OutputStore(root).journal_newest_first(mentioning=only, shots=waiting,
+                                                        events=("supersede", "restore")):
+        shot, event = entry.get("shot_id"), entry.get("event")
+        if not isinstance(shot, str):
+            continue
+        if event == "supersede":
+            named = [(entry.get("as"), True)]
+        elif event == "restore":
+            named = [(entry.get("moved_aside"), True), (entry.get("from"), False)]
+        else:
+            continue
+        for name, moved in named:
+            if not isinstance(name, str) or (shot, name) not in wanted or (shot, name) in found:
+                continue
+            found[shot, name] = _journal_time(entry.get("time")) if moved else None
+            waiting[shot] -= 1
+            if not waiting[shot]:
+                del waiting[shot]  # journal_newest_first skips its lines from here on
+        if not waiting:
+            break
+    return found
+
+
+def _journal_time(value: Any) -> float | None:
+    """A journal line's ``time`` (ISO 8601, as ``OutputStore.journal`` writes it) as a POSIX time; None if it is not
+    one (a received folder's journal may hold anything)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        return moment.timestamp() if moment.tzinfo is not None else None
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def count_superseded(root: Path) -> int:
@@ -222,10 +311,12 @@ def _scan_kept(root: Path, stem: str | None) -> dict[tuple[str, str], dict[str, 
     return found
 
 
-def put_back(store: Any, version: SupersededVersion) -> str | None:
+def put_back(store: Any, version: SupersededVersion, aside: str | None = None) -> str | None:
     """Move ``version`` back to its final paths (the store's lock held); what was there moves aside first.
 
-    Returns the name the displaced take was kept under, or None when the final paths were empty.
+    Returns the name the displaced take was kept under, or None when the final paths were empty. ``aside``: that
+    name when a restore killed part-way moved the take aside already (its journal line, which orders the kept
+    versions, never written): the ``restore`` line names it.
     """
     root, shot, stem = store.root, version.shot_id, version.stem
     image_rel, sidecar_rel, mask_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json", f"{shot}/{stem}.mask.png"
@@ -233,7 +324,7 @@ def put_back(store: Any, version: SupersededVersion) -> str | None:
         store.path(rel)  # refuses links and paths leading outside the folder
     if version.image is None:
         raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
-    moved = move_aside(root, shot, stem, image_rel, sidecar_rel, mask_rel)
+    moved = move_aside(root, shot, stem, image_rel, sidecar_rel, mask_rel) or aside
     # Image, mask, then sidecar: the sidecar is the commit marker, as in a commit.
     _move(root / version.image, root / image_rel)
     if version.mask:
@@ -248,10 +339,11 @@ def put_back(store: Any, version: SupersededVersion) -> str | None:
 def kept_versions_by_take(root: Path) -> dict[str, list[SupersededVersion]]:
     """Every kept version by take (``SHOT_tN``, as ``list_superseded``'s ``stem``), oldest first.
 
-    One scan of ``superseded/`` for a whole run: a scan per job was quadratic in a film's takes.
+    One scan of ``superseded/`` for a whole run: a scan per job was quadratic in a film's takes. Ordered as a render
+    chooses among them (``by_job``): the journal is read only when one job's image is kept more than once.
     """
     by_take: dict[str, list[SupersededVersion]] = {}
-    for version in list_superseded(root):
+    for version in list_superseded(root, order_among=by_job):
         match = _NAME.match(f"{version.name}.png")
         if match:
             by_take.setdefault(match["stem"], []).append(version)
@@ -266,7 +358,7 @@ def kept_render_of(root: Path, stem: str, job_key: str,
     instead of rendering it again (``restored``). ``versions``: the take's kept versions, oldest first,
     when the caller listed them already (``kept_versions_by_take``); else they are listed here.
     """
-    for version in reversed(list_superseded(root, stem) if versions is None else versions):
+    for version in reversed(list_superseded(root, stem, order_among=by_job) if versions is None else versions):
         if version.job_key != job_key or version.image is None or version.sidecar is None:
             continue
         expected = _recorded_image_sha256(Path(root) / version.sidecar)
@@ -293,7 +385,7 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
     has_image, has_sidecar = _is_regular(image), _is_regular(sidecar)
     if has_image == has_sidecar:
         return None
-    versions = list_superseded(root, stem)
+    versions = list_superseded(root, stem, order_among=each_alone)
     if has_sidecar:  # an image kept without its sidecar, whose bytes the sidecar at the final path describes
         want = _recorded_image_sha256(sidecar)
         for v in versions:
@@ -348,9 +440,9 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
     """Put a kept version of take ``stem`` (``SHOT_tN``) back at its final paths.
 
     ``key``: a prefix of the version's job key (or of its name's key part); default: the most recently
-    superseded version. What is at the final paths now moves aside first, so a restore is undone by
-    restoring again. Returns the restored take (``shot_id``, ``take``, ``job_key``, ``name``, ``image``,
-    ``sidecar``) and ``moved_aside``: the name the displaced take is kept under, or None.
+    superseded version (by the journal: ``list_superseded``). What is at the final paths now moves aside first, so
+    a restore is undone by restoring again. Returns the restored take (``shot_id``, ``take``, ``job_key``, ``name``,
+    ``image``, ``sidecar``) and ``moved_aside``: the name the displaced take is kept under, or None.
     """
     from .store import OutputStore
 
@@ -363,7 +455,7 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         if finished is not None and finished[0] == "back" and key is None:
             store.journal({"event": "restore", "shot_id": shot, "take": take, "from": finished[1], "finished": True})
             return _restored(root, shot, take, finished[1], None)
-        versions = list_superseded(root, stem)
+        versions = list_superseded(root, stem, order_among=by_take)
         if not versions:
             raise InputError(f"{root}: no superseded version of {stem} is kept ({_kept_takes_hint(root, stem)})",
                              file=root)
@@ -384,9 +476,8 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         if version.image is None:
             raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
         store.journal({"event": "restore-begin", "shot_id": shot, "take": take, "name": version.name})
-        moved = put_back(store, version)
-        if finished is not None and finished[0] == "aside" and moved is None:
-            moved = finished[1]  # the killed run had moved it aside already
+        # the killed run had moved the current take aside already
+        moved = put_back(store, version, finished[1] if finished is not None and finished[0] == "aside" else None)
     return _restored(root, shot, take, version.name, moved)
 
 
@@ -394,7 +485,7 @@ def _kept_takes_hint(root: Path, stem: str) -> str:
     """For a take with nothing kept (a typo, often): the nearest take that has kept versions, else them all."""
     from .suggest import did_you_mean
 
-    kept = sorted({version.stem for version in list_superseded(root)})
+    kept = sorted({version.stem for version in list_superseded(root, order_among=each_alone)})
     if not kept:
         return "nothing is kept in this folder"
     return did_you_mean(stem, kept) or "takes with kept versions: " + ", ".join(kept[:10]) + (

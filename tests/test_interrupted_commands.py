@@ -346,6 +346,10 @@ def test_restore_killed_between_its_renames_is_finished_by_the_same_command(writ
     assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == [
         f"a_t1.{current}.json", f"a_t1.{current}.png"]
     _assert_whole(out)
+    # the journal names the take moved aside as restore does (its line orders the kept versions; it was left null)
+    journal = [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
+    assert [e for e in journal if e["event"] == "restore"][-1].get("moved_aside") == result["moved_aside"]
+    assert result["moved_aside"] == (f"a_t1.{current}" if renames == 1 else None)
 
 
 def test_read_results_leaves_out_a_take_a_killed_supersede_left_without_its_image(out: Path) -> None:

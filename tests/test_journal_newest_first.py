@@ -62,3 +62,13 @@ def test_a_journal_of_one_endless_line_is_read_no_further_than_an_entry_could_be
     handle = CountingReads(b"x" * (MAX_JOURNAL_LINE_BYTES * 4) + b"\n" + b'{"event": "commit"}\n')
     assert list(lines_newest_first(handle)) == [b'{"event": "commit"}']
     assert handle.taken <= MAX_JOURNAL_LINE_BYTES + 2 * (1 << 16)
+
+
+def test_lines_of_other_events_are_skipped(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path / "out")
+    (store.root / STATE).mkdir(parents=True)
+    entries = [{"event": event, "shot_id": "a", "take": 1} for event in ("commit", "supersede", "restore-begin",
+                                                                         "restore", "reuse")]
+    (store.root / STATE / "journal.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries), "utf-8")
+    assert list(store.journal_newest_first(events=("supersede", "restore"))) == [entries[3], entries[1]]
+    assert list(store.journal_newest_first(events=())) == entries[::-1]

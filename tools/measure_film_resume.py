@@ -15,6 +15,14 @@ python tools/measure_film_resume.py adopt-scan DIR
     times what adopting images left without their sidecars reads of the journal to tell reused ones
     (reuse.begun_reuses): for sc001_sh0010, whose take only the journal's first lines name (the worst case: every
     line is read), then for every take at once (sidecars deleted), three times each; run after ``journal``.
+python tools/measure_film_resume.py kept-order DIR
+    times ordering the kept versions by the journal (superseded.list_superseded; docs/performance.md, "Kept
+    versions' order"): keeps sc001_sh0010's version a second time (a copy under the next free name, which no journal
+    line names: every line is read), then lists the kept versions as a render does (kept_versions_by_take: the
+    journal is read for one job kept twice), as restore chooses (by_take), as restore --list shows them (every
+    version), and without the journal (each_alone, what each listing cost before), three times each; then removes
+    the copy and lists them as a render again (no job kept twice: no journal read). Then, the worst listing, with a
+    version no line names kept for every shot (every line parsed). Run after ``journal``; leaves the folder as it was.
 python tools/measure_film_resume.py unsigned-note DIR
     times the signing run's "already done and unsigned" check over every job (run_signing.note_unsigned).
 python tools/measure_film_resume.py reuse-scan DIR
@@ -28,11 +36,13 @@ Whole commands are timed with ``time`` around ``python -m idcli ...`` (the comma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from measure_film_commits import NoiseEngine  # the same seeded noise (this folder is on sys.path)
 
@@ -119,6 +129,55 @@ def adopt_scan(folder: Path) -> None:
               f"median {statistics.median(runs):.3f} s")
 
 
+def kept_order(folder: Path) -> None:
+    import shutil
+
+    from idcli import superseded
+    from idcli.superseded import by_take, each_alone, kept_versions_by_take, list_superseded
+
+    out = folder / "out"
+    plan, _ = idcli.plan_shotlist(folder / "film.yaml", device="cpu")
+    stem = plan.jobs[0].stem
+    kept = list_superseded(out, stem, order_among=each_alone)
+    original = kept[0]
+    copies = [out / superseded.SUPERSEDED / original.shot_id / f"{original.name}.2{ext}" for ext in (".png", ".json")]
+    shutil.copyfile(out / str(original.image), copies[0])
+    shutil.copyfile(out / str(original.sidecar), copies[1])
+    assert (superseded.read_sidecar_file(copies[1]) or {}).get("job_key") == original.job_key
+    ways = (("render's listing, one job kept twice", lambda: kept_versions_by_take(out)),
+            (f"restore {stem}'s choice", lambda: list_superseded(out, stem, order_among=by_take)),
+            ("restore --list, every version", lambda: list_superseded(out)),
+            ("without the journal (each_alone)", lambda: list_superseded(out, order_among=each_alone)))
+    try:
+        for label, way in ways:
+            _three_runs(label, way)
+        # The worst listing: a version the journal does not name kept for every shot (each take's image copied in),
+        # so every line of the journal is parsed.
+        for job in plan.jobs[1:]:
+            for rel in (job.image_relpath, job.sidecar_relpath):
+                copies.append(out / superseded.SUPERSEDED / job.shot_id / f"{job.stem}.unkeyed{Path(rel).suffix}")
+                copies[-1].parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(out / rel, copies[-1])
+        _three_runs(f"restore --list, a version of each of the {len(plan.jobs)} shots", lambda: list_superseded(out))
+    finally:
+        for copy in copies:
+            copy.unlink()
+            with contextlib.suppress(OSError):
+                copy.parent.rmdir()  # a shot folder the copies made (the first shot's keeps its version)
+    _three_runs("render's listing, no job kept twice", lambda: kept_versions_by_take(out))
+
+
+def _three_runs(label: str, way: Any) -> None:
+    runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        found = way()
+        runs.append(time.perf_counter() - start)
+    listed = sum(map(len, found.values())) if isinstance(found, dict) else len(found)
+    print(f"{label}: {listed} versions listed; {', '.join(f'{r:.3f}' for r in runs)} s; "
+          f"median {statistics.median(runs):.3f} s")
+
+
 def unsigned_note(folder: Path) -> None:
     from types import SimpleNamespace
 
@@ -167,7 +226,7 @@ def reuse_scan(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["make", "states", "journal", "adopt-scan", "unsigned-note",
-                                                   "reuse-scan"])
+                                                   "reuse-scan", "kept-order"])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--shots", type=int, default=2000)
     parser.add_argument("--size", type=int, default=512)
@@ -183,6 +242,8 @@ def main() -> None:
         adopt_scan(args.folder)
     elif args.step == "reuse-scan":
         reuse_scan(args.folder)
+    elif args.step == "kept-order":
+        kept_order(args.folder)
     else:
         unsigned_note(args.folder)
 

@@ -76,12 +76,13 @@ def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | Non
     bar a hand-edited image): when the shot list still says what made the replaced one, the next render finds
     the restored take stale and moves it aside again. None when the replaced take had the same job key, or when
     the take is back as the last render made it (a restore undone by restoring again)."""
-    from ..superseded import last_rendered_key, list_superseded
+    from ..superseded import each_alone, last_rendered_key, list_superseded
 
     if result["job_key"] and result["job_key"] == last_rendered_key(out_dir, result["shot_id"], result["take"]):
         return None  # restoring again undid a restore: the take is the one the last render committed
     if result["moved_aside"]:
-        replaced = next((v for v in list_superseded(out_dir, take) if v.name == result["moved_aside"]), None)
+        replaced = next((v for v in list_superseded(out_dir, take, order_among=each_alone)
+                         if v.name == result["moved_aside"]), None)
         if replaced is not None and replaced.job_key and replaced.job_key == result["job_key"]:
             return None  # the same job (an edited image put back by its original): the next render keeps it
     # An upgrade re-keys some unchanged shots (CHANGELOG, "render again once"): no shot-list edit brings

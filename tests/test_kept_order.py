@@ -1,0 +1,227 @@
+"""The order of the renders kept in ``.idcli/superseded`` survives copying the output folder.
+
+"The most recently superseded" version decides what ``idcli restore OUT SHOT_tN`` puts back, the order
+``restore --list`` shows, and which kept version ``render`` reuses or puts back first. It was each file's change
+time, which no copy keeps (``cp -r``, ``cp -a``, ``rsync -a``, tar, zip, a sync client set it to the copy's time,
+in whatever order the copy walks the folder): a team's copy of a show's folder put back the wrong version. The
+journal, which travels with the folder, records every move aside in order (docs/file-formats.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+from idcli.superseded import SUPERSEDED, kept_renders, kept_versions_by_take, list_superseded
+
+pytest.importorskip("insightface", exc_type=ImportError)
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+runner = CliRunner()
+
+SHOTS = """\
+version: 1
+project: kept
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler}
+shots:
+"""
+
+
+def _shots(*shots: str) -> str:
+    """A shot list of ``id:seed:prompt`` shots, one take each."""
+    lines = []
+    for shot in shots:
+        shot_id, seed, prompt = shot.split(":", 2)
+        lines.append(f'  - {{id: {shot_id}, prompt: "{prompt}", seeds: [{seed}]}}\n')
+    return SHOTS + "".join(lines)
+
+
+def _render(shots: Path, out: Path, engine_factory: Any, **options: Any) -> idcli.RenderReport:
+    report = idcli.render(idcli.load_shotlist(shots), out, device="cpu", batch_size=1,
+                          engine_factory=engine_factory, **options)
+    assert report.exit_code == 0, report.error
+    return report
+
+
+def _copied(out: Path, copy: Path, newest_first: list[str]) -> Path:
+    """``out`` copied to ``copy`` as a copy does it: every file's change time is when the copy wrote it. Copies walk
+    the folder in the file system's order; here the worst one, the kept versions named in ``newest_first`` (their
+    base names) written newest first, so their change times say the opposite of the order they were moved aside in.
+    """
+    shutil.copytree(out, copy)
+    kept = copy / SUPERSEDED
+    previous = 0
+    for name in newest_first:
+        for path in sorted(kept.glob(f"*/{name}.*")):
+            if path.name[len(name):] not in (".png", ".json", ".mask.png"):
+                continue  # another version whose name starts with this one's (a_t1.KEY.2 after a_t1.KEY)
+            # chmod sets the change time (to the coarse clock's tick): set again until it is later than the last
+            while path.stat().st_ctime_ns <= previous:
+                os.chmod(path, path.stat().st_mode)
+            previous = path.stat().st_ctime_ns
+    return copy
+
+
+def _restore_json(out: Path, *args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["restore", str(out), *args, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+def _listed(out: Path, *take: str) -> list[dict[str, Any]]:
+    """``restore --list --json``'s versions, without the absolute paths (which name the folder)."""
+    versions = _restore_json(out, *take, "--list")["versions"]
+    for version in versions:
+        for file in ("image", "sidecar"):
+            if version[file] is not None:
+                version[file].pop("abs_path")
+    return versions
+
+
+def _journal(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
+
+
+def test_restore_puts_back_the_newest_kept_version_of_a_copied_folder(write_shotlist, tmp_path: Path,
+                                                                        engine_factory) -> None:
+    """A take rendered, its prompt edited and rendered (version 1 kept), edited again and rendered (version 2
+    kept); the folder copied: ``restore`` puts back version 2, as it did before the copy, ``--list`` shows the same
+    order and the same ``superseded_at`` (the journal's time of each move), and restoring again undoes it."""
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    first = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+    shots.write_text(_shots("a:7:a lighthouse at dawn"))
+    _render(shots, out, engine_factory)
+    second = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+    shots.write_text(_shots("a:7:a lighthouse at night"))
+    _render(shots, out, engine_factory)
+    third = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+
+    before = _listed(out, "a_t1")
+    assert [v["job_key"] for v in before] == [first, second]  # oldest first
+    moves = [e for e in _journal(out) if e["event"] == "supersede"]
+    assert [v["name"] for v in before] == [e["as"] for e in moves]
+    # superseded_at is when each was moved aside: its journal line's time
+    assert [v["superseded_at"] for v in before] == [e["time"] for e in moves]
+
+    copy = _copied(out, tmp_path / "copy", [v["name"] for v in reversed(before)])
+    assert _listed(copy, "a_t1") == before
+    assert [v for v in _listed(copy) if v["shot_id"] == "a"] == before
+    assert [v.name for v in kept_renders(copy, "a_t1")] == [v["name"] for v in before]
+
+    restored = _restore_json(copy, "a_t1")
+    assert restored["job_key"] == second and restored["name"] == before[1]["name"]
+    # the take it replaced is now the most recently moved aside: restoring again puts it back
+    assert _listed(copy, "a_t1")[-1]["name"] == restored["moved_aside"]
+    assert _restore_json(copy, "a_t1")["job_key"] == third
+    assert json.loads((copy / "a" / "a_t1.json").read_text())["job_key"] == third
+
+
+def test_render_reuses_the_newest_kept_version_of_a_copied_folder(write_shotlist, tmp_path: Path,
+                                                                   engine_factory) -> None:
+    """Seed 22 kept twice (a010's take moved aside, then b010's): after the copy, a new shot of that job is made
+    of b010's, the newer, as in the folder copied (docs/file-formats.md, "Reused images")."""
+    shots, out = write_shotlist(_shots("a010:22:a lighthouse", "b010:22:a lighthouse")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(_shots("a010:33:a lighthouse", "b010:22:a lighthouse"))
+    _render(shots, out, engine_factory)  # a010's seed 22 moved aside
+    shots.write_text(_shots("a010:33:a lighthouse", "b010:44:a lighthouse"))
+    _render(shots, out, engine_factory)  # then b010's
+    names = [e["as"] for e in _journal(out) if e["event"] == "supersede"]
+    assert [name.split("_t")[0] for name in names] == ["a010", "b010"]
+
+    copy = _copied(out, tmp_path / "copy", names[::-1])
+    shots.write_text(_shots("a010:33:a lighthouse", "b010:44:a lighthouse", "c010:22:a lighthouse"))
+    report = _render(shots, copy, engine_factory)
+    assert {j.shot_id: j.status for j in report.jobs}["c010"] == "reused"
+    source = json.loads((copy / "c010" / "c010_t1.json").read_text())["reused"]["from"]["path"]
+    assert source == f".idcli/superseded/b010/{names[1]}.png"
+
+
+def test_render_puts_back_the_newest_of_a_takes_kept_versions_of_one_job(write_shotlist, tmp_path: Path,
+                                                                          engine_factory) -> None:
+    """One job's take kept three times (rendered again with --force twice, then its shot edited): the shot edited
+    back puts back the one moved aside last, after a copy as before it."""
+    shots, out = write_shotlist(_shots("a:22:a lighthouse")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    _render(shots, out, engine_factory, force=True)
+    _render(shots, out, engine_factory, force=True)
+    shots.write_text(_shots("a:33:a lighthouse"))
+    _render(shots, out, engine_factory)
+    names = [e["as"] for e in _journal(out) if e["event"] == "supersede"]
+    assert len(names) == 3 and len({name.split(".")[1] for name in names}) == 1  # one job key, kept three times
+
+    copy = _copied(out, tmp_path / "copy", names[::-1])
+    shots.write_text(_shots("a:22:a lighthouse"))
+    report = _render(shots, copy, engine_factory)
+    assert [j.status for j in report.jobs] == ["restored"]
+    put_back = [e for e in _journal(copy) if e["event"] == "restore"][-1]
+    assert put_back["from"] == names[-1]
+
+
+def test_a_render_reads_no_journal_to_list_kept_versions_no_two_of_one_job(write_shotlist, tmp_path: Path,
+                                                                           engine_factory, monkeypatch) -> None:
+    """What a render lists of superseded/ is ordered only to choose among versions of one job (the one put back or
+    reused first): with no job kept twice, the journal (tens of MB for a film) is not read for it."""
+    from idcli.store import OutputStore
+
+    shots, out = write_shotlist(_shots("a:22:a lighthouse")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(_shots("a:33:a lighthouse"))
+    _render(shots, out, engine_factory)
+    shots.write_text(_shots("a:44:a lighthouse"))
+    _render(shots, out, engine_factory)
+    reads: list[Path] = []
+    real = OutputStore.journal_newest_first
+
+    def counted(store: OutputStore, *args: Any, **kwargs: Any) -> Any:
+        reads.append(store.root)
+        return real(store, *args, **kwargs)
+
+    monkeypatch.setattr(OutputStore, "journal_newest_first", counted)
+    assert len(kept_versions_by_take(out)["a_t1"]) == 2 and reads == []
+    assert len(list_superseded(out, "a_t1")) == 2 and len(reads) == 1  # a listing shows when each was moved aside
+
+
+@pytest.mark.parametrize("journal", ["deleted", "cut to its last line", "damaged lines", "not a file"])
+def test_versions_the_journal_does_not_name_are_ordered_by_their_files(write_shotlist, tmp_path: Path,
+                                                                       engine_factory, journal: str) -> None:
+    """A journal deleted, cut short or damaged (a received folder's may hold anything): the versions it does not
+    name are ordered by their files' change times, as before; nothing fails."""
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    first = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+    for prompt in ("a lighthouse at dawn", "a lighthouse at night"):
+        shots.write_text(_shots(f"a:7:{prompt}"))
+        _render(shots, out, engine_factory)
+    second = [v.job_key for v in list_superseded(out, "a_t1")][-1]
+    path = out / ".idcli" / "journal.jsonl"
+    lines = path.read_text().splitlines()
+    if journal == "deleted":
+        path.unlink()
+    elif journal == "cut to its last line":
+        path.write_text(lines[-1] + "\n")
+    elif journal == "damaged lines":  # each version named, by a line whose time is no time; lines of no entry
+        times = iter([[1], "yesterday"])
+        damaged = [json.dumps({**entry, "time": next(times)}) if entry["event"] == "supersede" else json.dumps(entry)
+                   for entry in map(json.loads, lines)]
+        path.write_text("\n".join(["[]", "{", '{"event": "supersede", "shot_id": "a", "as": {"x": 1}}',
+                                    '{"event": "restore", "shot_id": "a", "moved_aside": 5, "from": []}',
+                                    *damaged, '{"event": "supersede", "shot_id": "a", "as": "a_t1.'])  + "\n")
+    else:
+        path.unlink()
+        path.mkdir()
+    versions = _listed(out, "a_t1")
+    assert [v["job_key"] for v in versions] == [first, second]
+    assert _restore_json(out, "a_t1")["job_key"] == second
