@@ -124,10 +124,10 @@ def test_qa_stopped_by_a_signal_says_so_in_its_one_json_document(out: Path, sig:
 def test_ctrl_c_in_a_review_command_prints_interrupted_and_exits_130(out: Path, command: tuple[str, ...]) -> None:
     """Typer turned a KeyboardInterrupt into a silent exit 130: no 'interrupted' line, no --json document."""
     script = ("import sys, idcli.cli.output as o; real = o.guarded\n"
-              "def guarded(fn, as_json=False):\n"
+              "def guarded(fn, as_json=False, **kwargs):\n"
               "    def body():\n"
               "        raise KeyboardInterrupt\n"
-              "    return real(body, as_json)\n"
+              "    return real(body, as_json, **kwargs)\n"
               "o.guarded = guarded\n"
               "import idcli.cli.review_commands, idcli.cli.provenance_commands as p, idcli.cli.review_commands as r\n"
               "p.guarded = r.guarded = guarded\n"

@@ -371,7 +371,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         for line in folder_notes(document, folder):
             emit(styled(line))
 
-    guarded(body, as_json)
+    guarded(body, as_json, problems_mean=f"{file} was not planned")
 
 
 PLAN_COLUMNS = ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group", "key")
