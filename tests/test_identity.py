@@ -192,6 +192,48 @@ def test_an_image_pillow_warns_about_is_refused_without_a_warning(tmp_path: Path
         assert [str(each.message) for each in caught] == []
 
 
+def test_a_gif_whose_first_frame_outgrows_its_screen_is_refused_without_a_warning(tmp_path: Path) -> None:
+    """Pillow's GIF plugin widens the image to a first frame larger than its logical screen as it opens it, and
+    checks that size itself: past Pillow's limit (89.5 MP) it warned, DecompressionBombWarning from inside the plugin,
+    though idcli's reader opens images without Pillow's check. Refused by idcli's budget as before, without the
+    warning; past twice Pillow's limit still as a bomb; a small GIF of that shape still reads, as Pillow reads it."""
+    import io
+    import struct
+    import warnings
+
+    def gif(screen: tuple[int, int], frame: tuple[int, int], dispose: int = 0) -> bytes:
+        head = b"GIF89a" + struct.pack("<HHBBB", *screen, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff"  # 2-colour palette
+        loop = b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+        comment = b"!\xfe\x05hello\x00"
+        control = b"!\xf9\x04" + bytes([dispose << 2]) + b"\0\0\0\0"
+        return (head + loop + comment + control + b"," + struct.pack("<HHHHB", 0, 0, *frame, 0)
+                + b"\x02\x02\x4c\x01\x00;")  # image data never decoded: refused first
+
+    cases = [(gif((64, 64), (10_000, 10_000)), "10000x10000 is over the 50,000,000-pixel budget"),
+             (gif((64, 64), (10_000, 10_000), dispose=2), "10000x10000 is over the 50,000,000-pixel budget"),
+             (gif((64, 64), (20_000, 10_000)),
+              "image dimensions are over the 50,000,000-pixel budget \\(decompression bomb\\?\\)")]
+    for number, (data, message) in enumerate(cases):
+        path = tmp_path / f"bomb{number}.gif"
+        path.write_bytes(data)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ImageError, match=message):
+                load_rgb(path)
+        assert [str(each.message) for each in caught] == []
+    # A real GIF whose logical screen (40x40) is smaller than its frame (64x64): read at the size Pillow gives it.
+    saved = io.BytesIO()
+    Image.effect_noise((64, 64), 60).convert("P").save(saved, "GIF", comment=b"mara", loop=0, duration=100)
+    data = bytearray(saved.getvalue())
+    data[6:10] = struct.pack("<HH", 40, 40)
+    path = tmp_path / "outgrown.gif"
+    path.write_bytes(bytes(data))
+    with Image.open(io.BytesIO(data)) as pillow:
+        expected = np.asarray(pillow.convert("RGB"))
+    assert expected.shape == (64, 64, 3)
+    assert np.array_equal(load_rgb(path), expected)
+
+
 def test_folders_and_devices_are_not_selfies(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="folder"):
         load_rgb(tmp_path)
