@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, assert_nothing_partial, cli_env
+from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, assert_nothing_partial, cli_env, sigint_as_in_a_terminal
 from review_helpers import render_review_run
 
 import idcli
@@ -31,8 +31,9 @@ pytestmark = [pytest.mark.filterwarnings("ignore:`estimate` is deprecated:Future
 
 
 def _run(*args: str, hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``idcli ARGS`` as a process (with the signal hook when given), finished."""
-    return subprocess.run(_argv(args, hook), capture_output=True, text=True, env=cli_env(), timeout=120)
+    """``idcli ARGS`` as a process (with the signal hook when given, SIGINT as from a terminal), finished."""
+    return subprocess.run(_argv(args, hook), capture_output=True, text=True, env=cli_env(), timeout=120,
+                          preexec_fn=sigint_as_in_a_terminal)
 
 
 def _argv(args: tuple[str, ...], hook: tuple[str, int, str] | None) -> list[str]:
