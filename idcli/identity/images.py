@@ -143,8 +143,9 @@ def _open_without_bomb_check(data: bytes) -> Any:  # PIL.ImageFile.ImageFile | N
 
     prefix = data[:16]
     tried: set[str] = set()
-    registry = [getattr(Image, name, None) for name in ("preinit", "init", "ID", "OPEN")]
-    if not all(registry):  # module globals, not API: a Pillow that renamed them opens with its bomb check, as before
+    # Module globals, not API: a Pillow that renamed them opens with its bomb check, as before. Present, not truthy:
+    # ID and OPEN are empty until Image.preinit fills them, for the first image a process opens.
+    if not all(hasattr(Image, name) for name in ("preinit", "init", "ID", "OPEN")):
         return None
     for loader in (Image.preinit, Image.init):  # the common plugins first, then all, as Image.open does
         loader()
