@@ -44,10 +44,8 @@ from .hashing import sha256_file
 from .identity.faces import (
     ACCEPT_FLAG,
     DEFAULT_PACK,
-    ENV_VAR,
     LICENCE_NOTE,
-    chosen_words,
-    default_face_models_folder,
+    face_models_folder,
     fetch_command,
     is_synthetic_pack,
 )
@@ -78,22 +76,6 @@ def not_accepted_message(pack: str = DEFAULT_PACK) -> str:
                   "the folder yourself (or pass ", Option("face_models", "DIR"), ")."))
 
 
-def target_folder(option: str | Path | None = None) -> tuple[Path, str]:
-    """Where the pack goes: the folder idcli reads face models from for real presets (see
-    ``identity.faces.resolve_face_models``): ``--face-models``, else ``$IDCLI_FACE_MODELS``, else
-    ``~/.insightface/models/buffalo_l``."""
-    if option:
-        choice, chosen = str(option), "--face-models"
-    elif os.environ.get(ENV_VAR):
-        choice, chosen = os.environ[ENV_VAR], ENV_VAR
-    else:
-        return default_face_models_folder(), "default"
-    if choice == "synthetic":
-        raise InputError(chosen_words(chosen), " is 'synthetic' (the built-in random-weight test pack): nothing to "
-                         "fetch; pass ", Option("face_models", "DIR"), " to fetch a pretrained pack into DIR")
-    return Path(choice).expanduser(), chosen
-
-
 def _read_record(folder: Path) -> dict[str, Any] | None:
     """The fetch record idcli left in ``folder``; read bounded, as PACK.json (the folder may be a received one)."""
     from .models import read_model_json
@@ -107,13 +89,14 @@ def _read_record(folder: Path) -> dict[str, Any] | None:
 def pack_status(option: str | Path | None = None, pack: str = DEFAULT_PACK) -> dict[str, Any]:
     """Whether the folder idcli reads face models from holds a pack: files, size, licence, origin; ``problem``: what
     the render would refuse in it (a detector alone, a cut recogniser: face_pack_check.py, the graphs parsed, not run),
-    None for a usable pack or none at all."""
+    None for a usable pack or none at all. The folder is the one real presets read, chosen where they choose it
+    (``identity.faces.face_models_folder``: ``option``, else ``$IDCLI_FACE_MODELS``, else
+    ``~/.insightface/models/buffalo_l``); a fetch fills it."""
     from .face_pack_check import face_pack_problem
 
-    try:
-        folder, chosen = target_folder(option)
-    except InputError:  # the word "synthetic": the random-weight test pack, built on first use
-        return {"pack": "synthetic", "folder": "synthetic", "chosen_by": "--face-models" if option else ENV_VAR,
+    folder, chosen = face_models_folder(option)
+    if folder is None:  # the word "synthetic": the random-weight test pack, built on first use
+        return {"pack": "synthetic", "folder": "synthetic", "chosen_by": chosen,
                 "present": True, "problem": None, "files": [], "size_bytes": None, "fetched_by_idcli": False,
                 "licence": "synthetic random weights (idcli's test pack)", "fetch": None}
     onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = ["ROOT", "SIGNAL_HOOK", "TMP_SUFFIX", "assert_no_temporaries", "assert_nothing_partial", "cli_env",
            "commit_counts", "journal_commits", "plan_jobs", "plan_on_cpu", "render_argv", "render_on_cpu",
-           "spawn_render"]
+           "sigint_as_in_a_terminal", "spawn_render"]
 
 
 # -- idcli as a process ---------------------------------------------------------------------------------
@@ -76,6 +77,18 @@ def cli_env(home: Path | None = None) -> dict[str, str]:
     return env
 
 
+def sigint_as_in_a_terminal() -> None:
+    """``preexec_fn`` of an idcli process a test stops with SIGINT: SIGINT's default disposition in the child.
+
+    A shell starts a background job (``pytest ... &`` in a script) with SIGINT ignored, and an ignored signal stays
+    ignored through fork and exec: Python then installs no KeyboardInterrupt handler, and the SIGINT the test
+    sends does nothing (the run went on to exit 0, docs/testing.md). idcli keeps that POSIX behaviour for its users
+    (a background job is not stopped by the terminal's Ctrl-C); the tests' children get SIGINT as a process started
+    from a terminal has it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def render_argv(shots: Path, out: Path, *extra: str, batch_size: int | None = 1) -> list[str]:
     """The arguments after ``idcli`` of a CPU render (batch size 1 unless given; None: the default)."""
     sizing = [] if batch_size is None else ["--batch-size", str(batch_size)]
@@ -85,10 +98,11 @@ def render_argv(shots: Path, out: Path, *extra: str, batch_size: int | None = 1)
 def spawn_render(shots: Path, out: Path, *extra: str, batch_size: int | None = 1, env: dict[str, str] | None = None,
                  cwd: Path | None = None, stdout: int | IO[Any] | None = subprocess.PIPE,
                  stderr: int | IO[Any] | None = subprocess.PIPE) -> subprocess.Popen[str]:
-    """Start ``python -m idcli render`` (see :func:`render_argv`) in the :func:`cli_env` environment."""
+    """Start ``python -m idcli render`` (see :func:`render_argv`) in the :func:`cli_env` environment, SIGINT as from a
+    terminal (:func:`sigint_as_in_a_terminal`: tests stop it with SIGINT)."""
     return subprocess.Popen([sys.executable, "-m", "idcli", *render_argv(shots, out, *extra, batch_size=batch_size)],
                             stdout=stdout, stderr=stderr, env=env if env is not None else cli_env(), cwd=cwd,
-                            text=True)
+                            text=True, preexec_fn=sigint_as_in_a_terminal)
 
 
 # -- planning and rendering in the test process -----------------------------------------------------------

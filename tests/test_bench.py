@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from cli_helpers import cli_env
 from typer.testing import CliRunner
 
 from idcli.bench import BenchResult, format_report, parse_size, run_bench
@@ -436,3 +439,21 @@ def test_bench_baseline_jobs_without_a_baseline_is_refused(monkeypatch: pytest.M
     result = CliRunner().invoke(app, ["bench", "--arch", "tiny-sd", "--device", "cpu", "--no-baseline",
                                       "--baseline-jobs", "4"])
     assert result.exit_code == 2 and "--baseline-jobs goes with the baseline" in result.stderr, result.output
+
+
+@pytest.mark.parametrize(("args", "refusal"), [
+    (["--dtype", "bf17"], "idcli: error: --dtype bf17: allowed: auto, float32, float16, bfloat16\n"),
+    (["--method", "singel"], "idcli: error: --method singel: allowed: single, dual-line (did you mean single?)\n"),
+    (["--jobs", "0"], "idcli: error: --jobs 0: give 1..10000\n"),
+], ids=["dtype", "method", "jobs"])
+def test_bench_refuses_a_typo_before_loading_torch(args: list[str], refusal: str) -> None:
+    """A mistyped --dtype or --method took 14-15 s to be refused (a mistyped --arch 2.5 s): the default --arch
+    (auto) asked torch for a GPU first. The values are checked before: torch is not loaded when the refusal is
+    made (checked in a fresh process, not timed), and the refusal and its exit code are today's."""
+    code = ("import sys; from idcli.cli import main\n"
+            f"sys.argv = ['idcli', 'bench', {', '.join(map(repr, args))}]\n"
+            "try:\n    main()\n"
+            "finally:\n    print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env())
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == refusal and done.stdout == "torch not loaded\n"

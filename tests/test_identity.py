@@ -165,20 +165,23 @@ def test_reading_a_selfie_leaves_another_threads_catch_warnings_alone(monkeypatc
     assert recorded == ["the host's own warning"]
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG declaring ``width`` x ``height`` pixels, with a few bytes of them (read no further than its header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + rows + chunk(b"IEND", b"")
+
+
 def test_an_image_pillow_warns_about_is_refused_without_a_warning(tmp_path: Path) -> None:
     """Between Pillow's own limit (89.5 MP) and twice it, Image.open warns (DecompressionBombWarning) where past
     twice it raises: both are over idcli's 50 MP and refused with the same errors as before, no warning shown."""
-    import struct
     import warnings
-    import zlib
-
-    def png_header(width: int, height: int) -> bytes:
-        def chunk(kind: bytes, data: bytes) -> bytes:
-            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-        rows = chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + rows + chunk(b"IEND", b"")
 
     cases = [((10_000, 10_000), "10000x10000 is over the 50,000,000-pixel budget"),
              ((20_000, 10_000), "image dimensions are over the 50,000,000-pixel budget \\(decompression bomb\\?\\)")]
@@ -190,6 +193,69 @@ def test_an_image_pillow_warns_about_is_refused_without_a_warning(tmp_path: Path
             with pytest.raises(ImageError, match=message):
                 load_rgb(path)
         assert [str(each.message) for each in caught] == []
+
+
+def test_the_first_image_a_process_reads_is_opened_without_pillows_bomb_check(tmp_path: Path) -> None:
+    """Pillow's plugin registry is empty until an image is first opened, and the reader took the empty list for a
+    Pillow without one: the first image a process read went to Image.open, its bomb check and warning included, so
+    `idcli validate --selfies` with a 10000x10000 selfie printed DecompressionBombWarning before refusing it. In a
+    fresh process, as the command line reads it (in this one, earlier tests have filled the registry)."""
+    import subprocess
+    import sys
+
+    from cli_helpers import cli_env
+
+    path = tmp_path / "big.png"
+    path.write_bytes(png_header(10_000, 10_000))
+    code = ("import sys, warnings; from pathlib import Path; from idcli.identity.images import ImageError, load_rgb\n"
+            "warnings.simplefilter('always')\n"
+            "try:\n    load_rgb(Path(sys.argv[1]))\nexcept ImageError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=cli_env(),
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == f"{path}: 10000x10000 is over the 50,000,000-pixel budget\n"
+    assert done.stderr == "", done.stderr
+
+
+def test_a_gif_whose_first_frame_outgrows_its_screen_is_refused_without_a_warning(tmp_path: Path) -> None:
+    """Pillow's GIF plugin widens the image to a first frame larger than its logical screen as it opens it, and
+    checks that size itself: past Pillow's limit (89.5 MP) it warned, DecompressionBombWarning from inside the plugin,
+    though idcli's reader opens images without Pillow's check. Refused by idcli's budget as before, without the
+    warning; past twice Pillow's limit still as a bomb; a small GIF of that shape still reads, as Pillow reads it."""
+    import io
+    import struct
+    import warnings
+
+    def gif(screen: tuple[int, int], frame: tuple[int, int], dispose: int = 0) -> bytes:
+        head = b"GIF89a" + struct.pack("<HHBBB", *screen, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff"  # 2-colour palette
+        loop = b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+        comment = b"!\xfe\x05hello\x00"
+        control = b"!\xf9\x04" + bytes([dispose << 2]) + b"\0\0\0\0"
+        return (head + loop + comment + control + b"," + struct.pack("<HHHHB", 0, 0, *frame, 0)
+                + b"\x02\x02\x4c\x01\x00;")  # image data never decoded: refused first
+
+    cases = [(gif((64, 64), (10_000, 10_000)), "10000x10000 is over the 50,000,000-pixel budget"),
+             (gif((64, 64), (10_000, 10_000), dispose=2), "10000x10000 is over the 50,000,000-pixel budget"),
+             (gif((64, 64), (20_000, 10_000)),
+              "image dimensions are over the 50,000,000-pixel budget \\(decompression bomb\\?\\)")]
+    for number, (data, message) in enumerate(cases):
+        path = tmp_path / f"bomb{number}.gif"
+        path.write_bytes(data)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ImageError, match=message):
+                load_rgb(path)
+        assert [str(each.message) for each in caught] == []
+    # A real GIF whose logical screen (40x40) is smaller than its frame (64x64): read at the size Pillow gives it.
+    saved = io.BytesIO()
+    Image.effect_noise((64, 64), 60).convert("P").save(saved, "GIF", comment=b"mara", loop=0, duration=100)
+    data = bytearray(saved.getvalue())
+    data[6:10] = struct.pack("<HH", 40, 40)
+    path = tmp_path / "outgrown.gif"
+    path.write_bytes(bytes(data))
+    with Image.open(io.BytesIO(data)) as pillow:
+        expected = np.asarray(pillow.convert("RGB"))
+    assert expected.shape == (64, 64, 3)
+    assert np.array_equal(load_rgb(path), expected)
 
 
 def test_folders_and_devices_are_not_selfies(tmp_path: Path) -> None:

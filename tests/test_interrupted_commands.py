@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, assert_nothing_partial, cli_env
+from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, assert_nothing_partial, cli_env, sigint_as_in_a_terminal
 from review_helpers import render_review_run
 
 import idcli
@@ -31,8 +31,9 @@ pytestmark = [pytest.mark.filterwarnings("ignore:`estimate` is deprecated:Future
 
 
 def _run(*args: str, hook: tuple[str, int, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``idcli ARGS`` as a process (with the signal hook when given), finished."""
-    return subprocess.run(_argv(args, hook), capture_output=True, text=True, env=cli_env(), timeout=120)
+    """``idcli ARGS`` as a process (with the signal hook when given, SIGINT as from a terminal), finished."""
+    return subprocess.run(_argv(args, hook), capture_output=True, text=True, env=cli_env(), timeout=120,
+                          preexec_fn=sigint_as_in_a_terminal)
 
 
 def _argv(args: tuple[str, ...], hook: tuple[str, int, str] | None) -> list[str]:
@@ -124,10 +125,10 @@ def test_qa_stopped_by_a_signal_says_so_in_its_one_json_document(out: Path, sig:
 def test_ctrl_c_in_a_review_command_prints_interrupted_and_exits_130(out: Path, command: tuple[str, ...]) -> None:
     """Typer turned a KeyboardInterrupt into a silent exit 130: no 'interrupted' line, no --json document."""
     script = ("import sys, idcli.cli.output as o; real = o.guarded\n"
-              "def guarded(fn, as_json=False):\n"
+              "def guarded(fn, as_json=False, **kwargs):\n"
               "    def body():\n"
               "        raise KeyboardInterrupt\n"
-              "    return real(body, as_json)\n"
+              "    return real(body, as_json, **kwargs)\n"
               "o.guarded = guarded\n"
               "import idcli.cli.review_commands, idcli.cli.provenance_commands as p, idcli.cli.review_commands as r\n"
               "p.guarded = r.guarded = guarded\n"

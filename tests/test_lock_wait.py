@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import NotesKept, cli_env, render_argv, render_on_cpu
+from cli_helpers import NotesKept, cli_env, render_argv, render_on_cpu, sigint_as_in_a_terminal
 
 from idcli.errors import Interrupted
 from idcli.lock_wait import lock_waiting
@@ -166,7 +166,8 @@ def test_render_wait_stopped_while_waiting_says_nothing_was_done(rendered) -> No
     fd = _held(out / ".idcli" / "lock")
     try:
         process = subprocess.Popen([sys.executable, "-m", "idcli", *render_argv(shots, out, "--wait")],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), text=True,
+                                   preexec_fn=sigint_as_in_a_terminal)
         _stderr_line_with(process, WAITS)
         process.send_signal(signal.SIGINT)
         _out, rest = process.communicate(timeout=120)

@@ -1246,6 +1246,26 @@ def test_several_problems_are_reported_in_one_run(folder: Path) -> None:
     assert render.stderr.splitlines()[-1] == "idcli: 4 problems; nothing was rendered", render.stderr
 
 
+@pytest.mark.parametrize(("command", "means"), [
+    (["plan", "{path}", "--device", "cpu"], "{path} was not planned"),
+    (["review", "{out}", "--shots", "{path}"], "no review page was written"),
+    (["export", "{out}", "--shots", "{path}", "--otio", "{out}/cut.otio"], "nothing was exported"),
+    (["evaluate", "{out}", "--shots", "{path}"], "nothing was evaluated"),
+], ids=["plan", "review", "export", "evaluate"])
+def test_several_problems_end_with_what_they_cost_the_command(folder: Path, command: list[str], means: str) -> None:
+    """Every command but validate ended several problems with "nothing was rendered": news to nobody who ran plan,
+    and no command but render renders. Each says what the problems cost it; the --json document is unchanged."""
+    path, out = write(folder, MANY_PROBLEMS), folder / "out"
+    out.mkdir()
+    args = [arg.format(path=path, out=out) for arg in command]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == EXIT_INVALID_INPUT, result.output
+    assert result.stderr.splitlines()[-1] == f"idcli: 4 problems; {means.format(path=path)}", result.stderr
+    assert "rendered" not in result.stderr
+    document = json.loads(RUNNER.invoke(app, [*args, "--json"]).stdout)
+    assert document["ok"] is False and len(document["error"]["problems"]) == 4
+
+
 def test_several_cross_field_problems_are_reported_in_one_run(folder: Path) -> None:
     text = variant("id: sh020", "id: sh010")
     text = variant('"{alice} walks in the rain"', '"{bob} walks"', text)

@@ -326,3 +326,23 @@ def test_validate_notes_face_models_the_render_could_not_find(write_shotlist, tm
     shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: models/mine}").replace("{mara} in", "in"))
     result = CliRunner().invoke(app, ["validate", str(shots)])
     assert result.exit_code == 0 and "face models" not in result.output, result.output
+
+
+def test_validate_selfies_json_carries_the_face_models_note(write_shotlist, tmp_path, hub_cache, no_hashing,
+                                                            no_face_models) -> None:
+    """`validate --selfies` on a machine without the face models said that the selfies were not checked on stderr
+    only: its --json document said nothing of it. The note is at `characters`, in --json's notes as every note of
+    validate is, and beside the other notes without --json."""
+    pipeline_folder(tmp_path / "models" / "mine")
+    fetch_sd15_adapter(hub_cache)
+    shots, result = validate(write_shotlist, "{preset: sd15, id: models/mine}", "--selfies", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    [note] = [n for n in document["notes"] if n["path"] == "characters"]
+    assert (note["line"], note["column"]) == (5, 3) and note["message"].startswith("the selfies were not checked: ")
+    assert f"{no_face_models} (default) does not exist" in note["message"], note
+    _, result = validate(write_shotlist, "{preset: sd15, id: models/mine}", "--selfies")
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if "face models" in line]
+    assert line.startswith(f"idcli: note: {shots}:5:3: characters: the selfies were not checked: "), line
+    assert "face models" not in result.stderr, result.stderr

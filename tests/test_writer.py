@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -32,6 +34,16 @@ def test_results_are_handed_over_in_order_and_at_most_depth_wait() -> None:
     assert handed == [0, 1, 2, 3, 4]
 
 
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Python's KeyboardInterrupt handler on SIGINT for the test: pytest started as a background job (``cmd &`` in
+    a script) has SIGINT ignored, and ``_thread.interrupt_main`` then does nothing (docs/testing.md)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_while_waiting_for_room_keeps_every_batch_for_drain() -> None:
     handed: list[int] = []
     queue = CommitQueue(handed.append, depth=2)

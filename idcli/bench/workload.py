@@ -97,6 +97,18 @@ def make_workload(arch: str, jobs: int, steps: int | None = None, size: tuple[in
     """The workload of one bench run; unset steps and size take the preset's defaults."""
     if arch not in ARCHS:
         raise InputError(Option("arch", arch), f": allowed: {', '.join(ARCHS)}{nearest_hint(arch, ARCHS)}")
+    check_workload(jobs, steps, size, method)
+    preset = get_preset(ARCHS[arch])
+    width, height = size or preset.size
+    # The preset's guidance, which is on (> 1) for every preset: two UNet rows per image, as in production.
+    return Workload(arch, preset.name, jobs, width, height, steps or preset.steps, preset.guidance, preset.sampler,
+                    method)
+
+
+def check_workload(jobs: int, steps: int | None = None, size: tuple[int, int] | None = None,
+                   method: str = "single") -> None:
+    """Refuse what ``make_workload`` would refuse whatever the arch: ``idcli bench`` checks it before its default
+    arch (auto) asks torch for a GPU, so a typo is refused in a moment, not after torch's import."""
     if not 1 <= jobs <= MAX_JOBS:
         raise InputError(Option("jobs", jobs), f": give 1..{MAX_JOBS}")
     if steps is not None and not 1 <= steps <= MAX_STEPS:
@@ -105,11 +117,6 @@ def make_workload(arch: str, jobs: int, steps: int | None = None, size: tuple[in
         raise InputError(Option("method", method), f": allowed: {', '.join(METHODS)}{nearest_hint(method, METHODS)}")
     if size is not None:
         check_size(size[0], size[1], size)
-    preset = get_preset(ARCHS[arch])
-    width, height = size or preset.size
-    # The preset's guidance, which is on (> 1) for every preset: two UNet rows per image, as in production.
-    return Workload(arch, preset.name, jobs, width, height, steps or preset.steps, preset.guidance, preset.sampler,
-                    method)
 
 
 def recipe_selfies() -> Path:

@@ -61,11 +61,28 @@ def bench(
     """Measure throughput through the render path on real-size random-weight models, against a naive baseline."""
     from ..bench import check_batch_invariance as check_invariance
     from ..bench import format_invariance, format_report, parse_size, run_bench
+    from ..bench.runner import check_dtype
+    from ..bench.workload import check_workload
     from ..errors import InputError
 
     def body() -> None:
         shape = parse_size(size) if size is not None else None
         size_batch = parse_batch_size(batch_size)
+        # The values and options first: resolving the default arch imports torch (seconds), and a typo needs no
+        # GPU to be refused.
+        check_workload(jobs, steps, shape, method)
+        check_dtype(dtype)
+        if baseline_jobs is not None and not baseline:  # nothing to time on fewer jobs: said, not ignored
+            raise InputError(f"--baseline-jobs {baseline_jobs}: --baseline-jobs goes with the baseline (drop "
+                             "--no-baseline, or --baseline-jobs)")
+        if check_batch_invariance:
+            # One batch of --jobs against each job alone: options about timing have nothing to act on.
+            given = [name for name, used in (("--batch-size", batch_size != "auto"), ("--repeats", repeats > 1),
+                                             ("--keep", keep is not None), ("--profile", profile is not None),
+                                             ("--baseline-jobs", baseline_jobs is not None)) if used]
+            if given:
+                raise InputError(f"--check-batch-invariance renders one batch of --jobs and each job alone: "
+                                 f"{', '.join(given)} does not apply")
         chosen = arch
         if chosen == "auto":
             from ..runtime import resolve_runtime
@@ -86,17 +103,7 @@ def bench(
         def note(text: str) -> None:
             print(f"idcli bench: {text}", file=sys.stderr)
 
-        if baseline_jobs is not None and not baseline:  # nothing to time on fewer jobs: said, not ignored
-            raise InputError(f"--baseline-jobs {baseline_jobs}: --baseline-jobs goes with the baseline (drop "
-                             "--no-baseline, or --baseline-jobs)")
         if check_batch_invariance:
-            # One batch of --jobs against each job alone: options about timing have nothing to act on.
-            given = [name for name, used in (("--batch-size", batch_size != "auto"), ("--repeats", repeats > 1),
-                                             ("--keep", keep is not None), ("--profile", profile is not None),
-                                             ("--baseline-jobs", baseline_jobs is not None)) if used]
-            if given:
-                raise InputError(f"--check-batch-invariance renders one batch of --jobs and each job alone: "
-                                 f"{', '.join(given)} does not apply")
             record = check_invariance(chosen, jobs=jobs, steps=steps, size=shape, method=method, device=device,
                                       dtype=dtype, compile=compile_unet, command=shlex.join(line), on_note=note)
             if as_json:

@@ -155,7 +155,10 @@ def guarded(fn: Callable[[], Any], as_json: bool = False, problems_mean: str = "
 
     With ``as_json`` the failure is also one JSON document on stdout (``ok: false``, ``exit_code``,
     ``error``), so a script reads the same shape whatever happened. An error of several problems ends with a line
-    counting them and saying ``problems_mean``: what they cost the command (``validate``: the file is not valid).
+    counting them and saying ``problems_mean``: what they cost the command (``validate``: the file is not valid;
+    ``plan``: it was not planned; ``review``, ``export``, ``evaluate``: their ``--shots`` file's problems). The
+    default is ``render``'s; a command that reads a shot list says its own, since "nothing was rendered" is no
+    news where nothing renders.
     """
     from ..interrupts import interrupted, terminate_as_interrupt
 

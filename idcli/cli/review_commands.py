@@ -128,7 +128,7 @@ def review(
                         "counts": counts, "notes": notes}
         _finish_review(result.problems, document)
 
-    guarded(body, as_json)
+    guarded(body, as_json, problems_mean="no review page was written")
 
 
 @app.command()
@@ -314,7 +314,7 @@ def export(
                         "notes": [*picks, *(note for r in results for note in r.notes)]}
         _finish_review(first.problems, document)
 
-    guarded(body, as_json)
+    guarded(body, as_json, problems_mean="nothing was exported")
 
 
 @app.command()
@@ -346,5 +346,5 @@ def evaluate(
         _finish_review([f"{s.folder}/{p}" if len(summaries) > 1 else p for s in summaries for p in s.problems],
                        {"runs": [s.as_dict() for s in summaries]} if as_json else None)
 
-    guarded(body, as_json)
+    guarded(body, as_json, problems_mean="nothing was evaluated")
 

@@ -227,7 +227,11 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         from ..identity.twins import twin_warnings
 
         # Characters sharing one face (docs/identity.md): by file here, by bytes and embedding with --selfies.
-        warnings = _check_characters(loaded, face_models) if selfies else twin_warnings(loaded)
+        if selfies:
+            warnings, unchecked = _check_characters(loaded, face_models)
+            notes_said += unchecked
+        else:
+            warnings = twin_warnings(loaded)
         # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
         from ..plates import plate_shots
 
@@ -251,12 +255,13 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
     guarded(body, as_json, problems_mean=f"{file} is not valid")  # "nothing was rendered" is news to nobody here
 
 
-def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
+def _check_characters(loaded: Any, face_models: str | None) -> tuple[list[str], list[Any]]:
     """Encode the characters the shots name (cached by content); one problem per unusable character.
 
-    Returns the warnings about usable ones (a group photo as a selfie); when one is unusable, says them on stderr
-    before raising."""
-    from ..errors import ModelUnavailableError, ShotListError
+    Returns the warnings about usable ones (a group photo as a selfie) and the note at ``characters`` when the
+    selfies could not be checked (no face models here); when one is unusable, says the warnings on stderr before
+    raising."""
+    from ..errors import ModelUnavailableError, Problem, ShotListError
     from ..identity.group_selfies import group_selfie_warnings
     from ..identity.resolve import resolve_identities
     from ..shot_prompts import shot_characters
@@ -267,11 +272,11 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
         identities = resolve_identities(loaded, names, loaded.shotlist.model.preset, face_models, None, failures)
     except ModelUnavailableError as exc:
         # No face models here (a real preset on a machine without insightface's): the document itself
-        # is valid; say what was not checked.
-        print_note(f"the selfies were not checked: {exc}")
+        # is valid; a note says what was not checked, where the note without --selfies stands (and in --json's).
         from ..identity.twins import twin_warnings
 
-        return twin_warnings(loaded)
+        line, column = loaded.position(("characters",))
+        return twin_warnings(loaded), [Problem(f"the selfies were not checked: {exc}", "characters", line, column)]
     from ..identity.twins import twin_warnings
 
     warnings = group_selfie_warnings(loaded, identities) + twin_warnings(loaded, identities)
@@ -281,7 +286,7 @@ def _check_characters(loaded: Any, face_models: str | None) -> list[str]:
         for warning in warnings:
             print_warning(warning)
         raise ShotListError(loaded.source, [failures[name] for name in sorted(failures)])
-    return warnings
+    return warnings, []
 
 
 @app.command()
@@ -371,7 +376,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         for line in folder_notes(document, folder):
             emit(styled(line))
 
-    guarded(body, as_json)
+    guarded(body, as_json, problems_mean=f"{file} was not planned")
 
 
 PLAN_COLUMNS = ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group", "key")

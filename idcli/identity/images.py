@@ -92,6 +92,14 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
         # would swap the process-wide warnings state under the host's other threads. So the image is opened as
         # Image.open opens it but without that check: past twice Pillow's limit it is refused as Image.open
         # would refuse it, and idcli's own, lower budget below refuses the rest before anything is decoded.
+        canvas = _gif_canvas(data)
+        if canvas is not None:
+            # Pillow's GIF plugin widens the image to a first frame larger than its logical screen as it opens it,
+            # and checks that size itself (warning past Pillow's limit, raising past twice it): refused here first,
+            # where it would be refused after the opening, so a bomb is refused without the plugin's warning.
+            if _pillow_refuses(canvas):
+                raise _bomb_error(path)
+            _refuse_oversized(path, *canvas, max_side)
         image = _open_without_bomb_check(data)
         if image is None:  # no plugin opens it: Image.open says what is wrong, as before
             image = Image.open(io.BytesIO(data))
@@ -135,8 +143,9 @@ def _open_without_bomb_check(data: bytes) -> Any:  # PIL.ImageFile.ImageFile | N
 
     prefix = data[:16]
     tried: set[str] = set()
-    registry = [getattr(Image, name, None) for name in ("preinit", "init", "ID", "OPEN")]
-    if not all(registry):  # module globals, not API: a Pillow that renamed them opens with its bomb check, as before
+    # Module globals, not API: a Pillow that renamed them opens with its bomb check, as before. Present, not truthy:
+    # ID and OPEN are empty until Image.preinit fills them, for the first image a process opens.
+    if not all(hasattr(Image, name) for name in ("preinit", "init", "ID", "OPEN")):
         return None
     for loader in (Image.preinit, Image.init):  # the common plugins first, then all, as Image.open does
         loader()
@@ -151,6 +160,48 @@ def _open_without_bomb_check(data: bytes) -> Any:  # PIL.ImageFile.ImageFile | N
                 continue  # Image.open tries the next plugin on these too
             except Exception:
                 return None  # Image.open meets the same and reports it as before
+    return None
+
+
+def _gif_canvas(data: bytes) -> tuple[int, int] | None:
+    """The size Pillow's GIF plugin gives ``data`` as it opens it: the logical screen, widened to the first frame
+    where that frame reaches past it (GifImagePlugin's ``_seek(0)``, whose blocks are walked here as it walks
+    them); None when ``data`` is no GIF or ends before a first frame (Pillow then says what is wrong, as before)."""
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        return None
+    width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    at = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0)  # past the global colour table
+
+    def sub_block() -> bytes | None:  # GifImageFile.data(): a length byte and that many bytes; None at length 0
+        nonlocal at
+        size = data[at] if at < len(data) else 0
+        at += 1
+        block = data[at:at + size]
+        at += size
+        return block or None
+
+    while at < len(data):
+        kind, at = data[at], at + 1
+        if kind == 0x3B:  # ';': the trailer, no frame
+            return None
+        if kind == 0x2C:  # ',': the first image descriptor: left, top, width, height
+            if at + 8 > len(data):
+                return None
+            left, top, frame_width, frame_height = (int.from_bytes(data[at + i:at + i + 2], "little")
+                                                    for i in (0, 2, 4, 6))
+            return max(width, left + frame_width), max(height, top + frame_height)
+        if kind == 0x21:  # '!': an extension: its label, then sub-blocks up to an empty one
+            label, at = (data[at] if at < len(data) else None), at + 1
+            block = sub_block()
+            if label == 0xFE:  # a comment ends at its empty sub-block, even a first one
+                while block:
+                    block = sub_block()
+                continue
+            if label == 0xFF and block and block.startswith(b"NETSCAPE2.0"):
+                sub_block()  # the loop count
+            while sub_block():
+                pass
+        # any other byte is skipped, as Pillow skips it
     return None
 
 
