@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -265,12 +265,13 @@ def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, 
 
 def _journal_time(value: Any) -> float | None:
     """A journal line's ``time`` (ISO 8601, as ``OutputStore.journal`` writes it) as a POSIX time; None if it is not
-    one (a received folder's journal may hold anything)."""
+    one (a received folder's journal may hold anything), or if its instant is no date in UTC, where ``as_dict`` shows
+    it (9999-12-31T23:59:59-05:00 is in the year 10000 there)."""
     if not isinstance(value, str):
         return None
     try:
         moment = datetime.fromisoformat(value)
-        return moment.timestamp() if moment.tzinfo is not None else None
+        return moment.astimezone(timezone.utc).timestamp() if moment.tzinfo is not None else None  # noqa: UP017
     except (ValueError, OverflowError, OSError):
         return None
 

@@ -194,7 +194,8 @@ def test_a_render_reads_no_journal_to_list_kept_versions_no_two_of_one_job(write
     assert len(list_superseded(out, "a_t1")) == 2 and len(reads) == 1  # a listing shows when each was moved aside
 
 
-@pytest.mark.parametrize("journal", ["deleted", "cut to its last line", "damaged lines", "not a file"])
+@pytest.mark.parametrize("journal", ["deleted", "cut to its last line", "damaged lines", "times past 9999 in UTC",
+                                     "not a file"])
 def test_versions_the_journal_does_not_name_are_ordered_by_their_files(write_shotlist, tmp_path: Path,
                                                                        engine_factory, journal: str) -> None:
     """A journal deleted, cut short or damaged (a received folder's may hold anything): the versions it does not
@@ -219,6 +220,10 @@ def test_versions_the_journal_does_not_name_are_ordered_by_their_files(write_sho
         path.write_text("\n".join(["[]", "{", '{"event": "supersede", "shot_id": "a", "as": {"x": 1}}',
                                     '{"event": "restore", "shot_id": "a", "moved_aside": 5, "from": []}',
                                     *damaged, '{"event": "supersede", "shot_id": "a", "as": "a_t1.'])  + "\n")
+    elif journal == "times past 9999 in UTC":  # ISO times Python reads, whose instant no datetime holds in UTC
+        times = iter(["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"])
+        path.write_text("".join(json.dumps({**entry, "time": next(times)} if entry["event"] == "supersede" else entry)
+                                + "\n" for entry in map(json.loads, lines)))
     else:
         path.unlink()
         path.mkdir()
