@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +229,8 @@ def list_superseded(root: Path, stem: str | None = None, *,
 
 def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], float | None]:
     """When each kept version in ``wanted`` (shot id, name) was moved aside: the time of the journal's newest line
-    that moved a file aside under its name, or None when that line has no time idcli writes, or when a restore took
+    that moved a file aside under its name (never later than a version's moved aside by a later line: the lines'
+    order is the moves'), or None when that line has no time idcli writes, or when a restore took
     that name out of superseded/ since (the file there now was moved aside by a line the journal lost). Versions the
     journal does not name are left out.
 
@@ -238,6 +240,7 @@ def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, 
     from .store import OutputStore
 
     found: dict[tuple[str, str], float | None] = {}
+    newer: float | None = None  # the time given to the last version found, moved aside after this line's
     waiting = Counter(shot for shot, _name in wanted)
     only = next(iter(waiting)) if len(waiting) == 1 else None
     for entry in OutputStore(root).journal_newest_first(mentioning=only, shots=waiting,
@@ -254,7 +257,13 @@ def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, 
         for name, moved in named:
             if not isinstance(name, str) or (shot, name) not in wanted or (shot, name) in found:
                 continue
-            found[shot, name] = _journal_time(entry.get("time")) if moved else None
+            moment = _journal_time(entry.get("time")) if moved else None
+            if moment is not None and newer is not None and moment >= newer:
+                # the line written later is the newer move, whatever the clocks said (one set back, two machines
+                # on one shared folder, a coarse one giving both the same time): just before it
+                moment = math.nextafter(newer, -math.inf)
+            found[shot, name] = moment
+            newer = moment if moment is not None else newer
             waiting[shot] -= 1
             if not waiting[shot]:
                 del waiting[shot]  # journal_newest_first skips its lines from here on
@@ -265,12 +274,13 @@ def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, 
 
 def _journal_time(value: Any) -> float | None:
     """A journal line's ``time`` (ISO 8601, as ``OutputStore.journal`` writes it) as a POSIX time; None if it is not
-    one (a received folder's journal may hold anything)."""
+    one (a received folder's journal may hold anything), or if its instant is no date in UTC, where ``as_dict`` shows
+    it (9999-12-31T23:59:59-05:00 is in the year 10000 there)."""
     if not isinstance(value, str):
         return None
     try:
         moment = datetime.fromisoformat(value)
-        return moment.timestamp() if moment.tzinfo is not None else None
+        return moment.astimezone(timezone.utc).timestamp() if moment.tzinfo is not None else None  # noqa: UP017
     except (ValueError, OverflowError, OSError):
         return None
 

@@ -194,7 +194,8 @@ def test_a_render_reads_no_journal_to_list_kept_versions_no_two_of_one_job(write
     assert len(list_superseded(out, "a_t1")) == 2 and len(reads) == 1  # a listing shows when each was moved aside
 
 
-@pytest.mark.parametrize("journal", ["deleted", "cut to its last line", "damaged lines", "not a file"])
+@pytest.mark.parametrize("journal", ["deleted", "cut to its last line", "damaged lines", "times past 9999 in UTC",
+                                     "not a file"])
 def test_versions_the_journal_does_not_name_are_ordered_by_their_files(write_shotlist, tmp_path: Path,
                                                                        engine_factory, journal: str) -> None:
     """A journal deleted, cut short or damaged (a received folder's may hold anything): the versions it does not
@@ -219,9 +220,41 @@ def test_versions_the_journal_does_not_name_are_ordered_by_their_files(write_sho
         path.write_text("\n".join(["[]", "{", '{"event": "supersede", "shot_id": "a", "as": {"x": 1}}',
                                     '{"event": "restore", "shot_id": "a", "moved_aside": 5, "from": []}',
                                     *damaged, '{"event": "supersede", "shot_id": "a", "as": "a_t1.'])  + "\n")
+    elif journal == "times past 9999 in UTC":  # ISO times Python reads, whose instant no datetime holds in UTC
+        times = iter(["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"])
+        path.write_text("".join(json.dumps({**entry, "time": next(times)} if entry["event"] == "supersede" else entry)
+                                + "\n" for entry in map(json.loads, lines)))
     else:
         path.unlink()
         path.mkdir()
     versions = _listed(out, "a_t1")
     assert [v["job_key"] for v in versions] == [first, second]
     assert _restore_json(out, "a_t1")["job_key"] == second
+
+
+@pytest.mark.parametrize("times", [("2026-12-01T12:00:00+00:00", "2026-12-01T12:00:00+00:00"),
+                                   ("2026-12-01T12:00:05+00:00", "2026-12-01T12:00:00+00:00")],
+                         ids=["the same time", "a clock set back"])
+def test_kept_versions_are_in_the_journals_order_whatever_its_times_say(write_shotlist, tmp_path: Path,
+                                                                        engine_factory, times: tuple[str, str]) -> None:
+    """Two moves aside whose journal lines have the same time (a coarse clock), or the newer an earlier one (a clock
+    set back, two machines writing one shared folder): the line written last is the newer, as the journal says; the
+    names (job keys' digits) or the times alone would put back the older."""
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    first = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+    shots.write_text(_shots("a:7:a lighthouse at dawn"))
+    _render(shots, out, engine_factory)
+    second = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+    shots.write_text(_shots("a:7:a lighthouse at night"))
+    _render(shots, out, engine_factory)
+    assert first.split(":")[1] > second.split(":")[1]  # by name alone, first would be the newer
+    path = out / ".idcli" / "journal.jsonl"
+    written = iter(times)
+    path.write_text("".join(json.dumps({**entry, "time": next(written)} if entry["event"] == "supersede" else entry)
+                            + "\n" for entry in _journal(out)))
+    copy = _copied(out, tmp_path / "copy", [])
+
+    assert [v["job_key"] for v in _listed(copy, "a_t1")] == [first, second]
+    assert [v.job_key for v in kept_renders(copy)] == [first, second]
+    assert _restore_json(copy, "a_t1")["job_key"] == second
