@@ -454,6 +454,6 @@ def test_bench_refuses_a_typo_before_loading_torch(args: list[str], refusal: str
             f"sys.argv = ['idcli', 'bench', {', '.join(map(repr, args))}]\n"
             "try:\n    main()\n"
             "finally:\n    print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env())
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=300)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr == refusal and done.stdout == "torch not loaded\n"
