@@ -14,6 +14,7 @@ import sys
 import typer
 
 from ..errors import EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_OK
+from .collector import command_collector
 
 # isort: off
 # Each module registers its commands on ``app`` when imported; this order is the order ``idcli --help`` lists them.
@@ -53,7 +54,8 @@ def main() -> None:
     guard_stderr()  # a log reader that leaves never stops a render part-way
     try:
         try:
-            code = app(standalone_mode=False)
+            with command_collector():  # the model libraries' objects are not walked again and again
+                code = app(standalone_mode=False)
         except SystemExit as exc:
             # Click answers a closed stdout during its own output (`idcli --help | true`) with exit 1; idcli's
             # commands end with typer.Exit, returned as a code here. The reader leaving is no failure.
