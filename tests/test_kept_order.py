@@ -93,20 +93,24 @@ def _journal(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
 
 
+
+def _three_prompts(write_shotlist, tmp_path: Path, engine_factory) -> tuple[Path, list[str]]:
+    """Take a_t1 rendered with three prompts one after another: the output folder and the three job keys, oldest
+    first (the first two kept in superseded/, the third at the final paths)."""
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    keys = []
+    for prompt in ("a lighthouse in a storm", "a lighthouse at dawn", "a lighthouse at night"):
+        shots.write_text(_shots(f"a:7:{prompt}"))
+        _render(shots, out, engine_factory)
+        keys.append(json.loads((out / "a" / "a_t1.json").read_text())["job_key"])
+    return out, keys
+
 def test_restore_puts_back_the_newest_kept_version_of_a_copied_folder(write_shotlist, tmp_path: Path,
                                                                         engine_factory) -> None:
     """A take rendered, its prompt edited and rendered (version 1 kept), edited again and rendered (version 2
     kept); the folder copied: ``restore`` puts back version 2, as it did before the copy, ``--list`` shows the same
     order and the same ``superseded_at`` (the journal's time of each move), and restoring again undoes it."""
-    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
-    _render(shots, out, engine_factory)
-    first = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
-    shots.write_text(_shots("a:7:a lighthouse at dawn"))
-    _render(shots, out, engine_factory)
-    second = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
-    shots.write_text(_shots("a:7:a lighthouse at night"))
-    _render(shots, out, engine_factory)
-    third = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+    out, (first, second, third) = _three_prompts(write_shotlist, tmp_path, engine_factory)
 
     before = _listed(out, "a_t1")
     assert [v["job_key"] for v in before] == [first, second]  # oldest first
@@ -240,14 +244,7 @@ def test_kept_versions_are_in_the_journals_order_whatever_its_times_say(write_sh
     """Two moves aside whose journal lines have the same time (a coarse clock), or the newer an earlier one (a clock
     set back, two machines writing one shared folder): the line written last is the newer, as the journal says; the
     names (job keys' digits) or the times alone would put back the older."""
-    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
-    _render(shots, out, engine_factory)
-    first = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
-    shots.write_text(_shots("a:7:a lighthouse at dawn"))
-    _render(shots, out, engine_factory)
-    second = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
-    shots.write_text(_shots("a:7:a lighthouse at night"))
-    _render(shots, out, engine_factory)
+    out, (first, second, _third) = _three_prompts(write_shotlist, tmp_path, engine_factory)
     assert first.split(":")[1] > second.split(":")[1]  # by name alone, first would be the newer
     path = out / ".idcli" / "journal.jsonl"
     written = iter(times)
