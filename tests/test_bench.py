@@ -445,7 +445,9 @@ def test_bench_baseline_jobs_without_a_baseline_is_refused(monkeypatch: pytest.M
     (["--dtype", "bf17"], "idcli: error: --dtype bf17: allowed: auto, float32, float16, bfloat16\n"),
     (["--method", "singel"], "idcli: error: --method singel: allowed: single, dual-line (did you mean single?)\n"),
     (["--jobs", "0"], "idcli: error: --jobs 0: give 1..10000\n"),
-], ids=["dtype", "method", "jobs"])
+    (["--check-batch-invariance", "--jobs", "1"],
+     "idcli: error: --jobs 1: --check-batch-invariance compares a batch with single renders; give 2 or more\n"),
+], ids=["dtype", "method", "jobs", "invariance-jobs"])
 def test_bench_refuses_a_typo_before_loading_torch(args: list[str], refusal: str) -> None:
     """A mistyped --dtype or --method took 14-15 s to be refused (a mistyped --arch 2.5 s): the default --arch
     (auto) asked torch for a GPU first. The values are checked before: torch is not loaded when the refusal is

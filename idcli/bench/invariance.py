@@ -29,9 +29,7 @@ def check_batch_invariance(arch: str = "tiny-sd", *, jobs: int = 8, steps: int |
     """Render ``jobs`` jobs as one batch, then each alone, and compare: the record ``--json`` prints."""
     from .runner import check_dtype
 
-    if jobs < 2:
-        raise InputError(Option("jobs", jobs), ": ", EachSurface("check_batch_invariance", "--check-batch-invariance"),
-                         " compares a batch with single renders; give 2 or more")
+    check_invariance_jobs(jobs)
     workload = make_workload(arch, jobs, steps, size, method)
     check_dtype(dtype)
     note = on_note or (lambda text: None)
@@ -39,6 +37,14 @@ def check_batch_invariance(arch: str = "tiny-sd", *, jobs: int = 8, steps: int |
                           f"method={method!r}, device={device!r}, dtype={dtype!r}, compile={compile})")
     with tempfile.TemporaryDirectory(prefix="idcli-invariance-") as folder:
         return _check(workload, Path(folder), device, dtype, compile, face_models, command, note)
+
+
+def check_invariance_jobs(jobs: int) -> None:
+    """Refuse fewer than two jobs: no batch to compare. ``idcli bench`` checks it before its default arch (auto)
+    asks torch for a GPU, as it does ``check_workload``, so the refusal comes in a moment, not after torch's import."""
+    if jobs < 2:
+        raise InputError(Option("jobs", jobs), ": ", EachSurface("check_batch_invariance", "--check-batch-invariance"),
+                         " compares a batch with single renders; give 2 or more")
 
 
 def _check(workload: Any, folder: Path, device: str, dtype: str, compile: bool, face_models: str | None,

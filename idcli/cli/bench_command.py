@@ -61,6 +61,7 @@ def bench(
     """Measure throughput through the render path on real-size random-weight models, against a naive baseline."""
     from ..bench import check_batch_invariance as check_invariance
     from ..bench import format_invariance, format_report, parse_size, run_bench
+    from ..bench.invariance import check_invariance_jobs
     from ..bench.runner import check_dtype
     from ..bench.workload import check_workload
     from ..errors import InputError
@@ -83,6 +84,7 @@ def bench(
             if given:
                 raise InputError(f"--check-batch-invariance renders one batch of --jobs and each job alone: "
                                  f"{', '.join(given)} does not apply")
+            check_invariance_jobs(jobs)  # 2 or more: a batch to compare with each job alone
         chosen = arch
         if chosen == "auto":
             from ..runtime import resolve_runtime
