@@ -470,13 +470,17 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
     """Put a kept version of take ``stem`` (``SHOT_tN``) back at its final paths.
 
     ``key``: a prefix of the version's job key (or of its name's key part); default: the most recently
-    superseded version (by the journal: ``list_superseded``). What is at the final paths now moves aside first, so
-    a restore is undone by restoring again. Returns the restored take (``shot_id``, ``take``, ``job_key``, ``name``,
-    ``image``, ``sidecar``) and ``moved_aside``: the name the displaced take is kept under, or None.
+    superseded version (by the journal: ``list_superseded``) whose image is not the current take's bytes (a kept
+    copy, from ``render --force`` of an unchanged shot, is passed over). What is at the final paths now moves aside
+    first, so a restore is undone by restoring again. Returns the restored take (``shot_id``, ``take``, ``job_key``,
+    ``name``, ``image``, ``sidecar``), ``moved_aside``: the name the displaced take is kept under, or None,
+    ``passed_over``: the copies passed over (newest first) and ``same_image``: whether the image put back is the
+    displaced take's bytes.
     """
     from .store import OutputStore
 
     root, match = _restore_target(root, stem)
+    passed_over: list[str] = []
     with OutputStore(root).session(wait=wait) as store:
         # A restore killed between its renames: the rerun of the same command finishes what it began.
         shot, take = match["shot"], int(match["take"])
@@ -509,8 +513,10 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
                 raise InputError(Option("key", key), f" matches {len(chosen)} versions of {stem}; give more digits",
                                  field="key")
             version = chosen[0]
-        else:  # the most recently replaced, or the one a restore killed part-way was putting back
-            version = next((v for v in versions if v.name == begun), versions[-1])
+        else:  # the one a restore killed part-way was putting back, else the most recently replaced that differs
+            unfinished = next((v for v in versions if v.name == begun), None)
+            version, passed_over = ((unfinished, []) if unfinished is not None
+                                    else _newest_differing(root, f"{shot}/{stem}.png", versions))
         if version.image is None:
             raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
         # Named before any rename: a run killed part-way leaves the displaced take's name to the one finishing it.
@@ -519,7 +525,23 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         store.journal({"event": "restore-begin", "shot_id": shot, "take": take, "name": version.name,
                        "aside": aside})
         moved = put_back(store, version, aside)
-    return _restored(root, shot, take, version.name, moved)
+    return _restored(root, shot, take, version.name, moved, passed_over)
+
+
+def _newest_differing(root: Path, image_rel: str,
+                      versions: list[SupersededVersion]) -> tuple[SupersededVersion, list[str]]:
+    """``restore``'s default among a take's kept ``versions`` (oldest first): the most recently replaced whose image
+    is not the bytes at ``image_rel`` (``render --force`` of an unchanged shot keeps a copy of the take it renders
+    again), and the names of the newer ones passed over, newest first; the newest, passing none over, when every
+    one is a copy (or no image is at ``image_rel``)."""
+    current = safeio.sha256_regular(root / image_rel)
+    passed: list[str] = []
+    if current is not None:
+        for version in reversed(versions):
+            if version.image is None or safeio.sha256_regular(root / version.image) != current:
+                return version, passed
+            passed.append(version.name)
+    return versions[-1], []
 
 
 def _has_key(job_key: str | None, name: str, key: str) -> bool:
@@ -580,10 +602,15 @@ def last_rendered_key(out_dir: str | Path, shot: str, take: int) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def _restored(root: Path, shot: str, take: int, name: str, moved: str | None) -> dict[str, Any]:
-    """``restore``'s answer for the take now at its final paths (put back from the kept version ``name``)."""
+def _restored(root: Path, shot: str, take: int, name: str, moved: str | None,
+              passed_over: list[str] | None = None) -> dict[str, Any]:
+    """``restore``'s answer for the take now at its final paths (put back from the kept version ``name``; the kept
+    copies of the take it replaced passed over for it, ``passed_over``)."""
     image_rel, sidecar_rel = f"{shot}/{shot}_t{take}.png", f"{shot}/{shot}_t{take}.json"
     record = read_sidecar_file(root / sidecar_rel) or {}
+    back = safeio.sha256_regular(root / image_rel)
+    same_image = moved is not None and back is not None and back == safeio.sha256_regular(
+        root / SUPERSEDED / shot / f"{moved}.png")
 
     def file(rel: str) -> dict[str, str]:
         return {"path": rel, "abs_path": str(absolute(root) / rel)}
@@ -591,4 +618,5 @@ def _restored(root: Path, shot: str, take: int, name: str, moved: str | None) ->
     key = record.get("job_key")
     return {"shot_id": shot, "take": take, "job_key": key if isinstance(key, str) else None,
             "name": name, "image": file(image_rel),
-            "sidecar": file(sidecar_rel) if (root / sidecar_rel).is_file() else None, "moved_aside": moved}
+            "sidecar": file(sidecar_rel) if (root / sidecar_rel).is_file() else None, "moved_aside": moved,
+            "passed_over": list(passed_over or []), "same_image": same_image}
