@@ -121,14 +121,12 @@ def _move(source: Path, target: Path) -> None:
         raise OutputError(f"cannot move {source} aside to {target}: {exc.strerror or exc}") from None
 
 
-def move_aside(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel: str, mask_rel: str) -> str | None:
-    """Move the files at a job's final paths into ``superseded/``; the base name used, or None if nothing moved.
-
-    Only regular files move: a link or a special file planted there is left for the commit to refuse
-    or replace, as before.
-    """
-    image, sidecar, mask = root / image_rel, root / sidecar_rel, root / mask_rel
-    has_image, has_sidecar, has_mask = _is_regular(image), _is_regular(sidecar), _is_regular(mask)
+def _aside_names(root: Path, shot_id: str, stem: str, image_rel: str,
+                 sidecar_rel: str) -> tuple[str, str] | None:
+    """The base names ``move_aside`` gives the files at a job's final paths now: (the image's and mask's, the
+    sidecar's), the same but for a lone sidecar whose name is taken; None when nothing would move."""
+    image, sidecar = root / image_rel, root / sidecar_rel
+    has_image, has_sidecar = _is_regular(image), _is_regular(sidecar)
     if not (has_image or has_sidecar):
         return None
     record = read_sidecar_file(sidecar) if has_sidecar else None
@@ -139,19 +137,40 @@ def move_aside(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel:
     base = f"{stem}.{key_label(key)}"
     if has_image:
         base = _free_name(folder, base, (".png", ".json", ".mask.png"))
+    # A lone sidecar (a kill between two moves) joins its image kept under the same base name, unless taken.
+    sidecar_base = _free_name(folder, base, (".json",)) if has_sidecar else base
+    return base, sidecar_base
+
+
+def aside_name(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel: str) -> str | None:
+    """The name ``move_aside`` would keep the files at a job's final paths under now (what it returns), or None
+    when nothing would move: known before any rename, so a command killed part-way can have named it already."""
+    names = _aside_names(root, shot_id, stem, image_rel, sidecar_rel)
+    return names[1] if names is not None else None
+
+
+def move_aside(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel: str, mask_rel: str) -> str | None:
+    """Move the files at a job's final paths into ``superseded/``; the base name used (``aside_name``'s), or None
+    if nothing moved.
+
+    Only regular files move: a link or a special file planted there is left for the commit to refuse
+    or replace, as before.
+    """
+    names = _aside_names(root, shot_id, stem, image_rel, sidecar_rel)
+    if names is None:
+        return None
+    base, sidecar_base = names
+    image, sidecar, mask = root / image_rel, root / sidecar_rel, root / mask_rel
+    folder = root / SUPERSEDED / shot_id
     # Image first, then its mask, then the sidecar (the commit marker, last as when committing): a kill
     # between two moves leaves a lone sidecar, moved under the same base name by the next commit.
-    if has_image:
+    if _is_regular(image):
         _move(image, folder / f"{base}.png")
-    if has_mask:
+    if _is_regular(mask):
         _move(mask, folder / f"{base}.mask.png")
-    if has_sidecar:
-        target = folder / f"{base}.json"
-        if target.exists():
-            base = _free_name(folder, base, (".json",))
-            target = folder / f"{base}.json"
-        _move(sidecar, target)
-    return base
+    if _is_regular(sidecar):
+        _move(sidecar, folder / f"{sidecar_base}.json")
+    return sidecar_base
 
 
 @dataclass(frozen=True)
@@ -326,7 +345,8 @@ def put_back(store: Any, version: SupersededVersion, aside: str | None = None) -
 
     Returns the name the displaced take was kept under, or None when the final paths were empty. ``aside``: that
     name when a restore killed part-way moved the take aside already (its journal line, which orders the kept
-    versions, never written): the ``restore`` line names it.
+    versions, never written): the ``restore`` line names it. When a take is at the final paths, the name it moves
+    aside under (``aside_name``'s) is used and returned instead.
     """
     root, shot, stem = store.root, version.shot_id, version.stem
     image_rel, sidecar_rel, mask_rel = f"{shot}/{stem}.png", f"{shot}/{stem}.json", f"{shot}/{stem}.mask.png"
@@ -450,29 +470,41 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
     """Put a kept version of take ``stem`` (``SHOT_tN``) back at its final paths.
 
     ``key``: a prefix of the version's job key (or of its name's key part); default: the most recently
-    superseded version (by the journal: ``list_superseded``). What is at the final paths now moves aside first, so
-    a restore is undone by restoring again. Returns the restored take (``shot_id``, ``take``, ``job_key``, ``name``,
-    ``image``, ``sidecar``) and ``moved_aside``: the name the displaced take is kept under, or None.
+    superseded version (by the journal: ``list_superseded``) whose image is not the current take's bytes (a kept
+    copy, from ``render --force`` of an unchanged shot, is passed over). What is at the final paths now moves aside
+    first, so a restore is undone by restoring again. Returns the restored take (``shot_id``, ``take``, ``job_key``,
+    ``name``, ``image``, ``sidecar``), ``moved_aside``: the name the displaced take is kept under, or None,
+    ``passed_over``: the copies passed over (newest first) and ``same_image``: whether the image put back is the
+    displaced take's bytes.
     """
     from .store import OutputStore
 
     root, match = _restore_target(root, stem)
+    passed_over: list[str] = []
     with OutputStore(root).session(wait=wait) as store:
         # A restore killed between its renames: the rerun of the same command finishes what it began.
         shot, take = match["shot"], int(match["take"])
         finished = _finish_interrupted_restore(root, shot, stem)
-        begun = _begun_restore(store, shot, take) if key is None else None
-        if finished is not None and finished[0] == "back" and key is None:
-            store.journal({"event": "restore", "shot_id": shot, "take": take, "from": finished[1], "finished": True})
-            return _restored(root, shot, take, finished[1], None)
+        begun, begun_aside = _begun_restore(store, shot, take)
+        # The name the killed run moved the displaced take aside under (its restore-begin line's), once it is
+        # there: the take's image moved aside alone (rejoined above) or with its sidecar. The name was free when
+        # that line was written, and nothing but this take's restore moves files to it while no line followed.
+        displaced = finished[1] if finished is not None and finished[0] == "aside" else (
+            begun_aside if begun_aside is not None and any(name == begun_aside for _, name in _scan_kept(root, stem))
+            else None)
+        if finished is not None and finished[0] == "back":  # its line names the displaced take, which it orders
+            store.journal({"event": "restore", "shot_id": shot, "take": take, "from": finished[1],
+                           "moved_aside": displaced, "finished": True})
+            back_key = (read_sidecar_file(root / shot / f"{stem}.json") or {}).get("job_key")
+            if not key or _has_key(back_key if isinstance(back_key, str) else None, finished[1], key):
+                return _restored(root, shot, take, finished[1], displaced)  # the version asked for is back
+            displaced = None  # another was asked for: the take just put back moves aside in its place
         versions = list_superseded(root, stem, order_among=by_take)
         if not versions:
             raise InputError(f"{root}: no superseded version of {stem} is kept ({_kept_takes_hint(root, stem)})",
                              file=root)
         if key:
-            wanted = key.split(":", 1)[-1].lower()
-            chosen = [v for v in versions if (v.job_key or "").split(":", 1)[-1].startswith(wanted)
-                      or v.name.split(".", 1)[1].startswith(wanted)]
+            chosen = [v for v in versions if _has_key(v.job_key, v.name, key)]
             if not chosen:
                 kept = ", ".join(v.name for v in versions)
                 raise InputError(Option("key", key), f": no kept version of {stem} has that key (kept: {kept})",
@@ -481,14 +513,42 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
                 raise InputError(Option("key", key), f" matches {len(chosen)} versions of {stem}; give more digits",
                                  field="key")
             version = chosen[0]
-        else:  # the most recently replaced, or the one a restore killed part-way was putting back
-            version = next((v for v in versions if v.name == begun), versions[-1])
+        else:  # the one a restore killed part-way was putting back, else the most recently replaced that differs
+            unfinished = next((v for v in versions if v.name == begun), None)
+            version, passed_over = ((unfinished, []) if unfinished is not None
+                                    else _newest_differing(root, f"{shot}/{stem}.png", versions))
         if version.image is None:
             raise InputError(f"{version.name}: only its sidecar was kept; there is no image to restore")
-        store.journal({"event": "restore-begin", "shot_id": shot, "take": take, "name": version.name})
-        # the killed run had moved the current take aside already
-        moved = put_back(store, version, finished[1] if finished is not None and finished[0] == "aside" else None)
-    return _restored(root, shot, take, version.name, moved)
+        # Named before any rename: a run killed part-way leaves the displaced take's name to the one finishing it.
+        aside = aside_name(root, shot, stem, f"{shot}/{stem}.png", f"{shot}/{stem}.json") or (
+            displaced if displaced != version.name else None)
+        store.journal({"event": "restore-begin", "shot_id": shot, "take": take, "name": version.name,
+                       "aside": aside})
+        moved = put_back(store, version, aside)
+    return _restored(root, shot, take, version.name, moved, passed_over)
+
+
+def _newest_differing(root: Path, image_rel: str,
+                      versions: list[SupersededVersion]) -> tuple[SupersededVersion, list[str]]:
+    """``restore``'s default among a take's kept ``versions`` (oldest first): the most recently replaced whose image
+    is not the bytes at ``image_rel`` (``render --force`` of an unchanged shot keeps a copy of the take it renders
+    again), and the names of the newer ones passed over, newest first; the newest, passing none over, when every
+    one is a copy (or no image is at ``image_rel``)."""
+    current = safeio.sha256_regular(root / image_rel)
+    passed: list[str] = []
+    if current is not None:
+        for version in reversed(versions):
+            if version.image is None or safeio.sha256_regular(root / version.image) != current:
+                return version, passed
+            passed.append(version.name)
+    return versions[-1], []
+
+
+def _has_key(job_key: str | None, name: str, key: str) -> bool:
+    """Whether ``restore``'s ``key`` (a prefix of a job key, ``sha256:`` or not) names the version ``name`` of this
+    job key (or the key part of its name)."""
+    wanted = key.split(":", 1)[-1].lower()
+    return (job_key or "").split(":", 1)[-1].startswith(wanted) or name.split(".", 1)[1].startswith(wanted)
 
 
 def _kept_takes_hint(root: Path, stem: str) -> str:
@@ -502,14 +562,18 @@ def _kept_takes_hint(root: Path, stem: str) -> str:
         f", … ({len(kept) - 10} more)" if len(kept) > 10 else "")
 
 
-def _begun_restore(store: Any, shot: str, take: int) -> str | None:
-    """The version a restore of this take began putting back and never finished (killed), from the journal."""
+def _begun_restore(store: Any, shot: str, take: int) -> tuple[str | None, str | None]:
+    """The version a restore of this take began putting back and never finished (killed), from the journal, and the
+    name it was moving the take at the final paths aside under (``aside``; None when none was there, or a restore
+    before 2026-12-01 began it); (None, None) when none is pending."""
     for entry in store.journal_newest_first(mentioning=shot):
         if entry.get("shot_id") == shot and entry.get("take") == take and entry.get("event") in (
                 "restore-begin", "restore", "commit", "supersede"):
-            name = entry.get("name")
-            return name if entry["event"] == "restore-begin" and isinstance(name, str) else None
-    return None
+            if entry["event"] != "restore-begin":
+                return None, None
+            name, aside = entry.get("name"), entry.get("aside")
+            return name if isinstance(name, str) else None, aside if isinstance(aside, str) else None
+    return None, None
 
 
 def last_rendered_key(out_dir: str | Path, shot: str, take: int) -> str | None:
@@ -538,10 +602,15 @@ def last_rendered_key(out_dir: str | Path, shot: str, take: int) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def _restored(root: Path, shot: str, take: int, name: str, moved: str | None) -> dict[str, Any]:
-    """``restore``'s answer for the take now at its final paths (put back from the kept version ``name``)."""
+def _restored(root: Path, shot: str, take: int, name: str, moved: str | None,
+              passed_over: list[str] | None = None) -> dict[str, Any]:
+    """``restore``'s answer for the take now at its final paths (put back from the kept version ``name``; the kept
+    copies of the take it replaced passed over for it, ``passed_over``)."""
     image_rel, sidecar_rel = f"{shot}/{shot}_t{take}.png", f"{shot}/{shot}_t{take}.json"
     record = read_sidecar_file(root / sidecar_rel) or {}
+    back = safeio.sha256_regular(root / image_rel)
+    same_image = moved is not None and back is not None and back == safeio.sha256_regular(
+        root / SUPERSEDED / shot / f"{moved}.png")
 
     def file(rel: str) -> dict[str, str]:
         return {"path": rel, "abs_path": str(absolute(root) / rel)}
@@ -549,4 +618,5 @@ def _restored(root: Path, shot: str, take: int, name: str, moved: str | None) ->
     key = record.get("job_key")
     return {"shot_id": shot, "take": take, "job_key": key if isinstance(key, str) else None,
             "name": name, "image": file(image_rel),
-            "sidecar": file(sidecar_rel) if (root / sidecar_rel).is_file() else None, "moved_aside": moved}
+            "sidecar": file(sidecar_rel) if (root / sidecar_rel).is_file() else None, "moved_aside": moved,
+            "passed_over": list(passed_over or []), "same_image": same_image}

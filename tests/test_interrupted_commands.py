@@ -293,12 +293,12 @@ def _liked_and_current(write_shotlist, out: Path, engine_factory) -> tuple[str, 
     return liked, current
 
 
-def _restore(out: Path) -> dict:
+def _restore(out: Path, *options: str) -> dict:
     from typer.testing import CliRunner
 
     from idcli.cli import app
 
-    done = CliRunner().invoke(app, ["restore", str(out), "a_t1", "--json"])
+    done = CliRunner().invoke(app, ["restore", str(out), "a_t1", *options, "--json"])
     assert done.exit_code == 0, done.output
     return json.loads(done.stdout)
 
@@ -335,7 +335,9 @@ def test_restore_killed_between_its_renames_is_finished_by_the_same_command(writ
                                                                              engine_factory, renames: int) -> None:
     """Killed after the current image moved aside, after the whole current take did, or after the kept image
     moved back: the rerun put back the displaced take (or its image without its sidecar), or moved the
-    half-restored image aside as a_t1.KEY.2.png away from its a_t1.KEY.json, where --key could not tell them."""
+    half-restored image aside as a_t1.KEY.2.png away from its a_t1.KEY.json, where --key could not tell them.
+    The rerun names where the displaced take is kept, and journals it, whichever rename the kill came after (it
+    was null after the 2nd and 3rd: the killed run's `restore-begin` line now names it before any rename)."""
     out = tmp_path / "out"
     liked, current = _liked_and_current(write_shotlist, out, engine_factory)
     killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1"],
@@ -350,7 +352,26 @@ def test_restore_killed_between_its_renames_is_finished_by_the_same_command(writ
     # the journal names the take moved aside as restore does (its line orders the kept versions; it was left null)
     journal = [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
     assert [e for e in journal if e["event"] == "restore"][-1].get("moved_aside") == result["moved_aside"]
-    assert result["moved_aside"] == (f"a_t1.{current}" if renames == 1 else None)
+    assert result["moved_aside"] == f"a_t1.{current}"
+
+
+@pytest.mark.parametrize("renames", [2, 3], ids=["current-take-aside", "kept-image-back"])
+def test_restore_with_key_killed_between_its_renames_is_finished_by_the_same_command(
+        write_shotlist, tmp_path: Path, engine_factory, renames: int) -> None:
+    """``restore --key K`` killed after the whole current take moved aside, or after the kept image moved back: the
+    same command again says where the displaced take is kept (it said nothing), and after the kept image moved back
+    it found the version asked for no longer kept and exited 2."""
+    out = tmp_path / "out"
+    liked, current = _liked_and_current(write_shotlist, out, engine_factory)
+    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1",
+                             "--key", liked], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    result = _restore(out, "--key", liked)
+    assert result["name"] == f"a_t1.{liked}" and result["moved_aside"] == f"a_t1.{current}"
+    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    _assert_whole(out)
+    journal = [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
+    assert [e for e in journal if e["event"] == "restore"][-1]["moved_aside"] == f"a_t1.{current}"
 
 
 def test_read_results_leaves_out_a_take_a_killed_supersede_left_without_its_image(out: Path) -> None:

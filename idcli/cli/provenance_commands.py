@@ -27,7 +27,8 @@ def restore(
                                                "with --list, leave it out to list every kept render.",
                                                show_default=False, metavar="SHOT_tN")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Which kept version: a prefix of its job key (idcli "
-                                            "plan lists them) [default: the most recently replaced].")] = None,
+                                            "plan lists them) [default: the most recently replaced whose image "
+                                            "differs from the current take's].")] = None,
     list_only: Annotated[bool, typer.Option("--list", help="List the kept versions of the take (of every take "
                                             "when SHOT_tN is left out); change nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a run on the same folder to end.")] = False,
@@ -62,7 +63,12 @@ def restore(
             emit_json(ok(out_dir=str(absolute(out_dir)), **result, **({"note": note} if note else {})))
             return
         aside = f"; the take it replaced is kept as {result['moved_aside']}" if result["moved_aside"] else ""
-        emit(f"restored {result['image']['path']} from {result['name']}{aside}")
+        lines = [f"restored {result['image']['path']} from {result['name']}{aside}"]
+        if result["passed_over"]:  # kept copies of the current take (render --force of an unchanged shot)
+            lines.append(f"passed over {', '.join(result['passed_over'])}: the same image as the take it replaced")
+        if result["same_image"]:
+            lines.append("the image put back is the same as the take it replaced")
+        emit("\n".join(lines))
         if note:
             print_note(note)
 
