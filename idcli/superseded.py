@@ -10,7 +10,11 @@ where ``<key>`` is the first 12 hex digits of the old job key (``unkeyed`` when 
 none). Each move is one ``rename`` in the same file system, the image before its sidecar, so a run
 killed at any instant leaves every old file either at its final path or in ``superseded/``: the next
 commit moves a sidecar left behind to the same name as its image. ``idcli restore`` moves a version
-back (the current take moving aside in its place, so a restore can be undone the same way).
+back (the current take moving aside in its place, so a restore can be undone the same way), by renames too, after a
+``restore-begin`` journal line naming it: a restore killed at any instant, even after its last rename (its ``restore``
+line not written), is finished by its rerun: a take split between two renames is rejoined (a sidecar moved to its
+image, matched by sha256), the version the line names is put back unless it is back already, and the ``restore`` line
+is journalled.
 
 Their order, "the most recently superseded", is the journal's: every move aside is a line (``supersede``'s ``as``,
 ``restore``'s ``moved_aside``) and the journal travels with the folder, where no copy keeps a file's change time
@@ -129,17 +133,22 @@ def _aside_names(root: Path, shot_id: str, stem: str, image_rel: str,
     has_image, has_sidecar = _is_regular(image), _is_regular(sidecar)
     if not (has_image or has_sidecar):
         return None
-    record = read_sidecar_file(sidecar) if has_sidecar else None
-    key = record.get("job_key") if record else None
-    if not isinstance(key, str):
-        key = _png_key(image) if has_image else None
     folder = root / SUPERSEDED / shot_id
-    base = f"{stem}.{key_label(key)}"
+    base = f"{stem}.{key_label(_take_key(image, sidecar))}"
     if has_image:
         base = _free_name(folder, base, (".png", ".json", ".mask.png"))
     # A lone sidecar (a kill between two moves) joins its image kept under the same base name, unless taken.
     sidecar_base = _free_name(folder, base, (".json",)) if has_sidecar else base
     return base, sidecar_base
+
+
+def _take_key(image: Path, sidecar: Path) -> str | None:
+    """The job key a take's files carry, whose label names them when moved aside: the sidecar's, else the PNG's."""
+    record = read_sidecar_file(sidecar) if _is_regular(sidecar) else None
+    key = record.get("job_key") if record else None
+    if not isinstance(key, str):
+        key = _png_key(image) if _is_regular(image) else None
+    return key if isinstance(key, str) else None
 
 
 def aside_name(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel: str) -> str | None:
@@ -482,23 +491,30 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
     root, match = _restore_target(root, stem)
     passed_over: list[str] = []
     with OutputStore(root).session(wait=wait) as store:
-        # A restore killed between its renames: the rerun of the same command finishes what it began.
+        # A restore killed between its renames, or after its last: the rerun of the same command finishes what it
+        # began.
         shot, take = match["shot"], int(match["take"])
         finished = _finish_interrupted_restore(root, shot, stem)
-        begun, begun_aside = _begun_restore(store, shot, take)
+        begun = _begun_restore(store, shot, take)
+        begun_name = begun.name if begun is not None else None
         # The name the killed run moved the displaced take aside under (its restore-begin line's), once it is
         # there: the take's image moved aside alone (rejoined above) or with its sidecar. The name was free when
         # that line was written, and nothing but this take's restore moves files to it while no line followed.
         displaced = finished[1] if finished is not None and finished[0] == "aside" else (
-            begun_aside if begun_aside is not None and any(name == begun_aside for _, name in _scan_kept(root, stem))
-            else None)
-        if finished is not None and finished[0] == "back":  # its line names the displaced take, which it orders
-            store.journal({"event": "restore", "shot_id": shot, "take": take, "from": finished[1],
+            begun.aside if begun is not None and begun.aside is not None
+            and any(name == begun.aside for _, name in _scan_kept(root, stem)) else None)
+        # The version the killed run put back: its image rejoined by its sidecar above, or the whole take, moved
+        # back by all its renames (killed before its restore line, the version is no longer kept: a rerun choosing
+        # anew put back the take it had displaced).
+        back = finished[1] if finished is not None and finished[0] == "back" else (
+            begun.name if begun is not None and _is_put_back(root, shot, stem, begun) else None)
+        if back is not None:  # its line names the displaced take, which it orders
+            store.journal({"event": "restore", "shot_id": shot, "take": take, "from": back,
                            "moved_aside": displaced, "finished": True})
             back_key = (read_sidecar_file(root / shot / f"{stem}.json") or {}).get("job_key")
-            if not key or _has_key(back_key if isinstance(back_key, str) else None, finished[1], key):
-                return _restored(root, shot, take, finished[1], displaced)  # the version asked for is back
-            displaced = None  # another was asked for: the take just put back moves aside in its place
+            if not key or _has_key(back_key if isinstance(back_key, str) else None, back, key):
+                return _restored(root, shot, take, back, displaced)  # the version asked for is back
+            displaced = begun_name = None  # another was asked for: the take just put back moves aside in its place
         versions = list_superseded(root, stem, order_among=by_take)
         if not versions:
             raise InputError(f"{root}: no superseded version of {stem} is kept ({_kept_takes_hint(root, stem)})",
@@ -514,7 +530,7 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
                                  field="key")
             version = chosen[0]
         else:  # the one a restore killed part-way was putting back, else the most recently replaced that differs
-            unfinished = next((v for v in versions if v.name == begun), None)
+            unfinished = next((v for v in versions if v.name == begun_name), None)
             version, passed_over = ((unfinished, []) if unfinished is not None
                                     else _newest_differing(root, f"{shot}/{stem}.png", versions))
         if version.image is None:
@@ -523,7 +539,7 @@ def restore(root: Path, stem: str, key: str | None = None, *, wait: bool = False
         aside = aside_name(root, shot, stem, f"{shot}/{stem}.png", f"{shot}/{stem}.json") or (
             displaced if displaced != version.name else None)
         store.journal({"event": "restore-begin", "shot_id": shot, "take": take, "name": version.name,
-                       "aside": aside})
+                       "aside": aside, "sha256": safeio.sha256_regular(root / version.image)})
         moved = put_back(store, version, aside)
     return _restored(root, shot, take, version.name, moved, passed_over)
 
@@ -562,18 +578,44 @@ def _kept_takes_hint(root: Path, stem: str) -> str:
         f", … ({len(kept) - 10} more)" if len(kept) > 10 else "")
 
 
-def _begun_restore(store: Any, shot: str, take: int) -> tuple[str | None, str | None]:
-    """The version a restore of this take began putting back and never finished (killed), from the journal, and the
-    name it was moving the take at the final paths aside under (``aside``; None when none was there, or a restore
-    before 2026-12-01 began it); (None, None) when none is pending."""
+@dataclass(frozen=True)
+class _BegunRestore:
+    """A restore of a take that journalled its ``restore-begin`` line and never its ``restore`` line (killed)."""
+
+    name: str  # the kept version it was putting back
+    aside: str | None  # the name it was moving the take at the final paths aside under; None when none was there
+    sha256: str | None  # the sha256 of the image it was putting back
+
+
+def _begun_restore(store: Any, shot: str, take: int) -> _BegunRestore | None:
+    """The restore of this take begun and never finished, from the journal's ``restore-begin`` line; None when none
+    is pending. A line before 2026-12-01 named no ``aside`` and no ``sha256`` (None)."""
     for entry in store.journal_newest_first(mentioning=shot):
         if entry.get("shot_id") == shot and entry.get("take") == take and entry.get("event") in (
                 "restore-begin", "restore", "commit", "supersede"):
-            if entry["event"] != "restore-begin":
-                return None, None
-            name, aside = entry.get("name"), entry.get("aside")
-            return name if isinstance(name, str) else None, aside if isinstance(aside, str) else None
-    return None, None
+            name, aside, sha256 = entry.get("name"), entry.get("aside"), entry.get("sha256")
+            if entry["event"] != "restore-begin" or not isinstance(name, str):
+                return None
+            return _BegunRestore(name, aside if isinstance(aside, str) else None,
+                                 sha256 if isinstance(sha256, str) else None)
+    return None
+
+
+def _is_put_back(root: Path, shot: str, stem: str, begun: _BegunRestore) -> bool:
+    """Whether the take at the final paths is the version ``begun`` was putting back, all its files moved back (a kill
+    after its last rename): nothing is kept under its name any more, the take's files carry the key its name was
+    given (the sidecar's, else the PNG's: ``_take_key``) and its image has the bytes the line recorded (a line before
+    2026-12-01 recorded none). A later command that moved the take or put another back wrote its own line after it,
+    so ``begun`` would not be pending."""
+    match = _NAME.match(f"{begun.name}.png")
+    image, sidecar = root / shot / f"{stem}.png", root / shot / f"{stem}.json"
+    if match is None or match["stem"] != stem or not _is_regular(image):
+        return False
+    if any(name == begun.name for _, name in _scan_kept(root, stem)):
+        return False  # still kept (in part): the killed run had not moved it all back
+    if key_label(_take_key(image, sidecar)) != match["key"]:
+        return False
+    return begun.sha256 is None or safeio.sha256_regular(image) == begun.sha256
 
 
 def last_rendered_key(out_dir: str | Path, shot: str, take: int) -> str | None:

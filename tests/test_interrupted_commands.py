@@ -330,14 +330,21 @@ main()
 """
 
 
-@pytest.mark.parametrize("renames", [1, 2, 3], ids=["current-image-aside", "current-take-aside", "kept-image-back"])
+# The restore's renames: the current image aside, its sidecar aside, the kept image back, the kept sidecar back.
+_RESTORE_KILL_POINTS = {"current-image-aside": 1, "current-take-aside": 2, "kept-image-back": 3,
+                        "kept-sidecar-back": 4}
+
+
+@pytest.mark.parametrize("renames", _RESTORE_KILL_POINTS.values(), ids=_RESTORE_KILL_POINTS.keys())
 def test_restore_killed_between_its_renames_is_finished_by_the_same_command(write_shotlist, tmp_path: Path,
                                                                              engine_factory, renames: int) -> None:
-    """Killed after the current image moved aside, after the whole current take did, or after the kept image
-    moved back: the rerun put back the displaced take (or its image without its sidecar), or moved the
-    half-restored image aside as a_t1.KEY.2.png away from its a_t1.KEY.json, where --key could not tell them.
-    The rerun names where the displaced take is kept, and journals it, whichever rename the kill came after (it
-    was null after the 2nd and 3rd: the killed run's `restore-begin` line now names it before any rename)."""
+    """Killed after the current image moved aside, after the whole current take did, after the kept image moved
+    back, or after the last rename (before its `restore` line): the rerun put back the displaced take (or its image
+    without its sidecar), or moved the half-restored image aside as a_t1.KEY.2.png away from its a_t1.KEY.json,
+    where --key could not tell them; after the last rename it took the restore for a new one and put back the take
+    the killed run had just displaced, undoing it. The rerun names where the displaced take is kept, and journals
+    it, whichever rename the kill came after (it was null after the 2nd and 3rd: the killed run's `restore-begin`
+    line now names it before any rename)."""
     out = tmp_path / "out"
     liked, current = _liked_and_current(write_shotlist, out, engine_factory)
     killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1"],
@@ -355,12 +362,12 @@ def test_restore_killed_between_its_renames_is_finished_by_the_same_command(writ
     assert result["moved_aside"] == f"a_t1.{current}"
 
 
-@pytest.mark.parametrize("renames", [2, 3], ids=["current-take-aside", "kept-image-back"])
+@pytest.mark.parametrize("renames", [2, 3, 4], ids=["current-take-aside", "kept-image-back", "kept-sidecar-back"])
 def test_restore_with_key_killed_between_its_renames_is_finished_by_the_same_command(
         write_shotlist, tmp_path: Path, engine_factory, renames: int) -> None:
-    """``restore --key K`` killed after the whole current take moved aside, or after the kept image moved back: the
-    same command again says where the displaced take is kept (it said nothing), and after the kept image moved back
-    it found the version asked for no longer kept and exited 2."""
+    """``restore --key K`` killed after the whole current take moved aside, after the kept image moved back, or after
+    the last rename: the same command again says where the displaced take is kept (it said nothing), and after the
+    kept image moved back, or the last rename, it found the version asked for no longer kept and exited 2."""
     out = tmp_path / "out"
     liked, current = _liked_and_current(write_shotlist, out, engine_factory)
     killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1",
@@ -372,6 +379,58 @@ def test_restore_with_key_killed_between_its_renames_is_finished_by_the_same_com
     _assert_whole(out)
     journal = [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
     assert [e for e in journal if e["event"] == "restore"][-1]["moved_aside"] == f"a_t1.{current}"
+
+
+
+
+def test_restore_killed_after_its_last_rename_by_an_earlier_idcli_is_finished_by_its_key(
+        write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """A `restore-begin` line written before 2026-12-01 names only the version (no `aside`, no `sha256`): after a
+    kill following the last rename, the take at the final path is told to be that version by its key, and the rerun
+    finishes the restore instead of putting back the take it displaced."""
+    out = tmp_path / "out"
+    liked, current = _liked_and_current(write_shotlist, out, engine_factory)
+    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, "4", "restore", str(out), "a_t1"],
+                            capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    journal = out / ".idcli" / "journal.jsonl"
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert lines[-1]["event"] == "restore-begin" and lines[-1]["sha256"]
+    lines[-1] = {name: value for name, value in lines[-1].items() if name not in ("aside", "sha256")}
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = _restore(out)
+    assert result["name"] == f"a_t1.{liked}" and result["moved_aside"] is None  # the old line did not name it
+    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == [
+        f"a_t1.{current}.json", f"a_t1.{current}.png"]
+    _assert_whole(out)
+
+
+@pytest.mark.parametrize("renames", [3, 4], ids=["kept-image-back", "kept-sidecar-back"])
+def test_restore_of_another_key_after_a_killed_restore_finishes_it_first(write_shotlist, tmp_path: Path,
+                                                                         engine_factory, renames: int) -> None:
+    """``restore --key OLDEST`` killed after the kept image moved back, or after its last rename, then ``restore
+    --key MIDDLE``: the killed restore is finished first (its `restore` line, naming where the take it displaced is
+    kept), then the middle version is put back, the oldest moving aside in its place; nothing is lost."""
+    out = tmp_path / "out"
+    oldest, middle = _liked_and_current(write_shotlist, out, engine_factory)
+    shots = write_shotlist(RESTORE_SHOTS.replace("a lighthouse", "a blue lighthouse"))
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    newest = json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+    assert len({oldest, middle, newest}) == 3
+    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1",
+                             "--key", oldest], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    result = _restore(out, "--key", middle)
+    assert result["name"] == f"a_t1.{middle}" and result["moved_aside"] == f"a_t1.{oldest}"
+    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == middle
+    assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == sorted(
+        f"a_t1.{key}.{ext}" for key in (oldest, newest) for ext in ("json", "png"))
+    _assert_whole(out)
+    journal = [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
+    finished, restored = [e for e in journal if e["event"] == "restore"][-2:]
+    assert (finished["from"], finished["moved_aside"]) == (f"a_t1.{oldest}", f"a_t1.{newest}")
+    assert (restored["from"], restored["moved_aside"]) == (f"a_t1.{middle}", f"a_t1.{oldest}")
 
 
 def test_read_results_leaves_out_a_take_a_killed_supersede_left_without_its_image(out: Path) -> None:
