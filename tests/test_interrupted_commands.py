@@ -285,12 +285,21 @@ def _liked_and_current(write_shotlist, out: Path, engine_factory) -> tuple[str, 
     """Render a_t1, edit the prompt, render again: (the liked take's key label, the current one's)."""
     shots = write_shotlist(RESTORE_SHOTS)
     idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
-    liked = json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+    liked = _key_at_a_t1(out)
     shots.write_text(RESTORE_SHOTS.replace("a lighthouse", "a red lighthouse"))
     idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
-    current = json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+    current = _key_at_a_t1(out)
     assert liked != current
     return liked, current
+
+
+def _key_at_a_t1(out: Path) -> str:
+    """The key label (first 12 hex digits) of the take at a_t1's final paths."""
+    return json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+
+
+def _journal_of(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
 
 
 def _restore(out: Path, *options: str) -> dict:
@@ -330,6 +339,13 @@ main()
 """
 
 
+def _kill_restore_after(out: Path, renames: int, *options: str) -> None:
+    """``idcli restore OUT a_t1 OPTIONS`` killed with SIGKILL right after its ``renames``-th rename."""
+    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1",
+                             *options], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
 # The restore's renames: the current image aside, its sidecar aside, the kept image back, the kept sidecar back.
 _RESTORE_KILL_POINTS = {"current-image-aside": 1, "current-take-aside": 2, "kept-image-back": 3,
                         "kept-sidecar-back": 4}
@@ -347,17 +363,15 @@ def test_restore_killed_between_its_renames_is_finished_by_the_same_command(writ
     line now names it before any rename)."""
     out = tmp_path / "out"
     liked, current = _liked_and_current(write_shotlist, out, engine_factory)
-    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1"],
-                            capture_output=True, text=True, env=cli_env(), timeout=60)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _kill_restore_after(out, renames)
     result = _restore(out)  # the same command again
     assert result["name"] == f"a_t1.{liked}"  # the restore the killed run began, finished
-    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    assert _key_at_a_t1(out) == liked
     assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == [
         f"a_t1.{current}.json", f"a_t1.{current}.png"]
     _assert_whole(out)
     # the journal names the take moved aside as restore does (its line orders the kept versions; it was left null)
-    journal = [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
+    journal = _journal_of(out)
     assert [e for e in journal if e["event"] == "restore"][-1].get("moved_aside") == result["moved_aside"]
     assert result["moved_aside"] == f"a_t1.{current}"
 
@@ -370,17 +384,13 @@ def test_restore_with_key_killed_between_its_renames_is_finished_by_the_same_com
     kept image moved back, or the last rename, it found the version asked for no longer kept and exited 2."""
     out = tmp_path / "out"
     liked, current = _liked_and_current(write_shotlist, out, engine_factory)
-    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1",
-                             "--key", liked], capture_output=True, text=True, env=cli_env(), timeout=60)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _kill_restore_after(out, renames, "--key", liked)
     result = _restore(out, "--key", liked)
     assert result["name"] == f"a_t1.{liked}" and result["moved_aside"] == f"a_t1.{current}"
-    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    assert _key_at_a_t1(out) == liked
     _assert_whole(out)
-    journal = [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
+    journal = _journal_of(out)
     assert [e for e in journal if e["event"] == "restore"][-1]["moved_aside"] == f"a_t1.{current}"
-
-
 
 
 def test_restore_killed_after_its_last_rename_by_an_earlier_idcli_is_finished_by_its_key(
@@ -390,9 +400,7 @@ def test_restore_killed_after_its_last_rename_by_an_earlier_idcli_is_finished_by
     finishes the restore instead of putting back the take it displaced."""
     out = tmp_path / "out"
     liked, current = _liked_and_current(write_shotlist, out, engine_factory)
-    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, "4", "restore", str(out), "a_t1"],
-                            capture_output=True, text=True, env=cli_env(), timeout=60)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _kill_restore_after(out, 4)
     journal = out / ".idcli" / "journal.jsonl"
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert lines[-1]["event"] == "restore-begin" and lines[-1]["sha256"]
@@ -400,7 +408,7 @@ def test_restore_killed_after_its_last_rename_by_an_earlier_idcli_is_finished_by
     journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
     result = _restore(out)
     assert result["name"] == f"a_t1.{liked}" and result["moved_aside"] is None  # the old line did not name it
-    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == liked
+    assert _key_at_a_t1(out) == liked
     assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == [
         f"a_t1.{current}.json", f"a_t1.{current}.png"]
     _assert_whole(out)
@@ -416,18 +424,16 @@ def test_restore_of_another_key_after_a_killed_restore_finishes_it_first(write_s
     oldest, middle = _liked_and_current(write_shotlist, out, engine_factory)
     shots = write_shotlist(RESTORE_SHOTS.replace("a lighthouse", "a blue lighthouse"))
     idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
-    newest = json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12]
+    newest = _key_at_a_t1(out)
     assert len({oldest, middle, newest}) == 3
-    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1",
-                             "--key", oldest], capture_output=True, text=True, env=cli_env(), timeout=60)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _kill_restore_after(out, renames, "--key", oldest)
     result = _restore(out, "--key", middle)
     assert result["name"] == f"a_t1.{middle}" and result["moved_aside"] == f"a_t1.{oldest}"
-    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"].split(":")[1][:12] == middle
+    assert _key_at_a_t1(out) == middle
     assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == sorted(
         f"a_t1.{key}.{ext}" for key in (oldest, newest) for ext in ("json", "png"))
     _assert_whole(out)
-    journal = [json.loads(line) for line in (out / ".idcli" / "journal.jsonl").read_text().splitlines()]
+    journal = _journal_of(out)
     finished, restored = [e for e in journal if e["event"] == "restore"][-2:]
     assert (finished["from"], finished["moved_aside"]) == (f"a_t1.{oldest}", f"a_t1.{newest}")
     assert (restored["from"], restored["moved_aside"]) == (f"a_t1.{middle}", f"a_t1.{oldest}")
