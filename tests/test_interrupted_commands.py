@@ -19,7 +19,14 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, assert_nothing_partial, cli_env, sigint_as_in_a_terminal
+from cli_helpers import (
+    SIGNAL_HOOK,
+    TMP_SUFFIX,
+    assert_nothing_partial,
+    cli_env,
+    kill_restore_after,
+    sigint_as_in_a_terminal,
+)
 from review_helpers import render_review_run
 
 import idcli
@@ -321,29 +328,9 @@ def _assert_whole(out: Path) -> None:
     assert kept == sorted(f"{stem}.{ext}" for stem in stems for ext in ("json", "png")), kept
 
 
-# Runs ``idcli ARGS`` killed with SIGKILL right after its Nth os.rename (restore's moves are renames).
-_RENAME_KILL_HOOK = """
-import os, signal, sys
-nth, count, real_rename = int(sys.argv[1]), [0], os.rename
-
-def rename(*args, **kwargs):
-    real_rename(*args, **kwargs)
-    count[0] += 1
-    if count[0] == nth:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-os.rename = rename
-sys.argv = ["idcli", *sys.argv[2:]]
-from idcli.cli import main
-main()
-"""
-
-
 def _kill_restore_after(out: Path, renames: int, *options: str) -> None:
     """``idcli restore OUT a_t1 OPTIONS`` killed with SIGKILL right after its ``renames``-th rename."""
-    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1",
-                             *options], capture_output=True, text=True, env=cli_env(), timeout=60)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    kill_restore_after(out, "a_t1", renames, *options)
 
 
 # The restore's renames: the current image aside, its sidecar aside, the kept image back, the kept sidecar back.
