@@ -9,7 +9,8 @@ take the director liked, before a prompt edit; an image retouched by hand and re
 where ``<key>`` is the first 12 hex digits of the old job key (``unkeyed`` when the image carried
 none). Each move is one ``rename`` in the same file system, the image before its sidecar, so a run
 killed at any instant leaves every old file either at its final path or in ``superseded/``: the next
-commit moves a sidecar left behind to the same name as its image. ``idcli restore`` moves a version
+commit moves a sidecar left behind to the same name as its image, and an image a killed restore moved back without
+its sidecar back to its sidecar's name. ``idcli restore`` moves a version
 back (the current take moving aside in its place, so a restore can be undone the same way), by renames too, after a
 ``restore-begin`` journal line naming it: a restore killed at any instant, even after its last rename (its ``restore``
 line not written), is finished by its rerun: a take split between two renames is rejoined (a sidecar moved to its
@@ -17,7 +18,8 @@ image, matched by sha256), the version the line names is put back unless it is b
 is journalled.
 
 Their order, "the most recently superseded", is the journal's: every move aside is a line (``supersede``'s ``as``,
-``restore``'s ``moved_aside``) and the journal travels with the folder, where no copy keeps a file's change time
+``restore``'s ``moved_aside``, and for a restore killed before that line its ``restore-begin``'s ``aside``) and the
+journal travels with the folder, where no copy keeps a file's change time
 (``cp -a``, ``rsync -a``, tar, a sync client set it to the copy's). A version the journal does not name (a journal
 deleted, cut short or damaged) is ordered by its files' change time, as before.
 """
@@ -136,10 +138,25 @@ def _aside_names(root: Path, shot_id: str, stem: str, image_rel: str,
     folder = root / SUPERSEDED / shot_id
     base = f"{stem}.{key_label(_take_key(image, sidecar))}"
     if has_image:
-        base = _free_name(folder, base, (".png", ".json", ".mask.png"))
+        # An image whose sidecar is kept without it (a restore killed between moving them back) goes back beside it.
+        rejoined = None if has_sidecar else _kept_sidecar_of(root, shot_id, stem, image)
+        base = rejoined or _free_name(folder, base, (".png", ".json", ".mask.png"))
     # A lone sidecar (a kill between two moves) joins its image kept under the same base name, unless taken.
     sidecar_base = _free_name(folder, base, (".json",)) if has_sidecar else base
     return base, sidecar_base
+
+
+def _kept_sidecar_of(root: Path, shot_id: str, stem: str, image: Path) -> str | None:
+    """The name of the version of take ``stem`` kept as a sidecar alone whose recorded image sha256 is ``image``'s:
+    where a restore killed after moving that version's image back, before its sidecar, left it; else None. A commit
+    moving such an image aside made it ``NAME.2``, away from its sidecar: two halves, neither restorable nor reused."""
+    lone = [(name, item) for (folder, name), item in _scan_kept(root, stem).items()
+            if folder == shot_id and ".json" in item and ".png" not in item]
+    have = safeio.sha256_regular(image) if lone else None
+    for name, item in lone:
+        if have and _recorded_image_sha256(Path(root) / item[".json"]) == have:
+            return name
+    return None
 
 
 def _take_key(image: Path, sidecar: Path) -> str | None:
@@ -257,8 +274,9 @@ def list_superseded(root: Path, stem: str | None = None, *,
 
 def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], float | None]:
     """When each kept version in ``wanted`` (shot id, name) was moved aside: the time of the journal's newest line
-    that moved a file aside under its name (never later than a version's moved aside by a later line: the lines'
-    order is the moves'), or None when that line has no time idcli writes, or when a restore took
+    that moved a file aside under its name (``supersede``'s ``as``, ``restore``'s ``moved_aside``, ``restore-begin``'s
+    ``aside``; never later than a version's moved aside by a later line: the lines' order is the moves'), or None when
+    that line has no time idcli writes, or when a restore took
     that name out of superseded/ since (the file there now was moved aside by a line the journal lost). Versions the
     journal does not name are left out.
 
@@ -272,7 +290,7 @@ def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, 
     waiting = Counter(shot for shot, _name in wanted)
     only = next(iter(waiting)) if len(waiting) == 1 else None
     for entry in OutputStore(root).journal_newest_first(mentioning=only, shots=waiting,
-                                                        events=("supersede", "restore")):
+                                                        events=("supersede", "restore", "restore-begin")):
         shot, event = entry.get("shot_id"), entry.get("event")
         if not isinstance(shot, str):
             continue
@@ -280,6 +298,11 @@ def _journal_moves(root: Path, wanted: set[tuple[str, str]]) -> dict[tuple[str, 
             named = [(entry.get("as"), True)]
         elif event == "restore":
             named = [(entry.get("moved_aside"), True), (entry.get("from"), False)]
+        elif event == "restore-begin":
+            # The name it moves the take at the final paths aside under, written before its renames: a restore killed
+            # after them (its `restore` line never written, and a render, which does not finish it, committed into the
+            # take since) has no other line naming it. A finished restore's `restore` line, newer, names it first.
+            named = [(entry.get("aside"), True)]
         else:
             continue
         for name, moved in named:
@@ -589,10 +612,19 @@ class _BegunRestore:
 
 def _begun_restore(store: Any, shot: str, take: int) -> _BegunRestore | None:
     """The restore of this take begun and never finished, from the journal's ``restore-begin`` line; None when none
-    is pending. A line before 2026-12-01 named no ``aside`` and no ``sha256`` (None)."""
+    is pending. A line before 2026-12-01 named no ``aside`` and no ``sha256`` (None).
+
+    Any later line of the take by another command overtakes it: what that command put at the final paths or moved
+    aside is the take now, and the rerun restores as a fresh restore does. A render's ``reuse-begin`` counts once its
+    image is at the final path (its ``sha256``): a render killed after it, before its ``commit`` line, left the reused
+    take there, and the rerun finished the old restore over it; killed before the image, it wrote nothing there."""
+    image = Path(store.root) / shot / f"{shot}_t{take}.png"
     for entry in store.journal_newest_first(mentioning=shot):
         if entry.get("shot_id") == shot and entry.get("take") == take and entry.get("event") in (
-                "restore-begin", "restore", "commit", "supersede"):
+                "restore-begin", "restore", "commit", "supersede", "reuse", "reuse-begin"):
+            if entry["event"] == "reuse-begin" and not (
+                    isinstance(entry.get("sha256"), str) and safeio.sha256_regular(image) == entry["sha256"]):
+                continue  # a render killed before its image: the take is as the restore left it
             name, aside, sha256 = entry.get("name"), entry.get("aside"), entry.get("sha256")
             if entry["event"] != "restore-begin" or not isinstance(name, str):
                 return None

@@ -25,8 +25,8 @@ from idcli.store import TMP_SUFFIX, OutputStore
 ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = ["ROOT", "SIGNAL_HOOK", "TMP_SUFFIX", "assert_no_temporaries", "assert_nothing_partial", "cli_env",
-           "commit_counts", "journal_commits", "plan_jobs", "plan_on_cpu", "render_argv", "render_on_cpu",
-           "sigint_as_in_a_terminal", "spawn_render"]
+           "commit_counts", "journal_commits", "kill_restore_after", "plan_jobs", "plan_on_cpu", "render_argv",
+           "render_on_cpu", "sigint_as_in_a_terminal", "spawn_render"]
 
 
 # -- idcli as a process ---------------------------------------------------------------------------------
@@ -75,6 +75,32 @@ def cli_env(home: Path | None = None) -> dict[str, str]:
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
     env.pop("IDCLI_DEBUG", None)  # a traceback on stderr is what several tests look for
     return env
+
+
+# Runs ``idcli ARGS`` killed with SIGKILL right after its Nth os.rename (restore's moves are renames).
+_RENAME_KILL_HOOK = """
+import os, signal, sys
+nth, count, real_rename = int(sys.argv[1]), [0], os.rename
+
+def rename(*args, **kwargs):
+    real_rename(*args, **kwargs)
+    count[0] += 1
+    if count[0] == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.rename = rename
+sys.argv = ["idcli", *sys.argv[2:]]
+from idcli.cli import main
+main()
+"""
+
+
+def kill_restore_after(out: Path, take: str, renames: int, *options: str) -> None:
+    """``idcli restore OUT TAKE OPTIONS`` as a process, killed with SIGKILL right after its ``renames``-th rename (the
+    current image aside, its sidecar aside, the kept image back, the kept sidecar back: 1 to 4)."""
+    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), take,
+                             *options], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
 
 
 def sigint_as_in_a_terminal() -> None:

@@ -19,7 +19,14 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import SIGNAL_HOOK, TMP_SUFFIX, assert_nothing_partial, cli_env, sigint_as_in_a_terminal
+from cli_helpers import (
+    SIGNAL_HOOK,
+    TMP_SUFFIX,
+    assert_nothing_partial,
+    cli_env,
+    kill_restore_after,
+    sigint_as_in_a_terminal,
+)
 from review_helpers import render_review_run
 
 import idcli
@@ -321,29 +328,9 @@ def _assert_whole(out: Path) -> None:
     assert kept == sorted(f"{stem}.{ext}" for stem in stems for ext in ("json", "png")), kept
 
 
-# Runs ``idcli ARGS`` killed with SIGKILL right after its Nth os.rename (restore's moves are renames).
-_RENAME_KILL_HOOK = """
-import os, signal, sys
-nth, count, real_rename = int(sys.argv[1]), [0], os.rename
-
-def rename(*args, **kwargs):
-    real_rename(*args, **kwargs)
-    count[0] += 1
-    if count[0] == nth:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-os.rename = rename
-sys.argv = ["idcli", *sys.argv[2:]]
-from idcli.cli import main
-main()
-"""
-
-
 def _kill_restore_after(out: Path, renames: int, *options: str) -> None:
     """``idcli restore OUT a_t1 OPTIONS`` killed with SIGKILL right after its ``renames``-th rename."""
-    killed = subprocess.run([sys.executable, "-c", _RENAME_KILL_HOOK, str(renames), "restore", str(out), "a_t1",
-                             *options], capture_output=True, text=True, env=cli_env(), timeout=60)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    kill_restore_after(out, "a_t1", renames, *options)
 
 
 # The restore's renames: the current image aside, its sidecar aside, the kept image back, the kept sidecar back.
@@ -452,3 +439,85 @@ def test_read_results_leaves_out_a_take_a_killed_supersede_left_without_its_imag
     left = [(r["shot_id"], r["take"]) for r in idcli.read_results(out, include_orphans=True)]
     assert (shot, take) not in left and left, left
     assert all(Path(r["image"]["abs_path"]).is_file() for r in idcli.read_results(out, include_orphans=True))
+
+
+# -- a render into the take of a killed restore, then the restore again -------------------------------------------
+
+REUSE_SHOTS = """\
+version: 1
+project: restore-stop
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 1, guidance: 1.0}
+shots:
+  - {id: a, prompt: "a lighthouse", seeds: [7]}
+  - {id: b, prompt: "a blue lighthouse", seeds: [7]}
+"""
+
+
+class _Killed(BaseException):
+    """A render stopped at a chosen point of committing a reused take, as by a kill (nothing after it runs)."""
+
+
+@pytest.mark.parametrize("render", ["finished", "killed before its commit line", "killed before its image"])
+def test_a_take_reused_into_after_a_killed_restore_overtakes_that_restore(write_shotlist, tmp_path: Path,
+                                                                           engine_factory, render: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore killed with the current take moved aside (the final paths empty), then a render that reuses an image
+    into that take (its key found at b_t1), then the restore again: the rerun does what a fresh restore does — puts
+    back the most recently replaced version, moving the reused take aside — instead of finishing the killed restore
+    over it. A render killed after the reused take's files, before its `commit` line, left its `reuse-begin` line
+    the take's newest, which did not end the killed restore (`restore-begin`): the rerun put back the version the
+    killed run had chosen, as if no render had come between (a finished reuse's `commit` line always ended it).
+    Killed before its image, the render wrote nothing into the take: the rerun finishes the killed restore."""
+    from idcli.store import OutputStore
+
+    shots, out = write_shotlist(REUSE_SHOTS), tmp_path / "out"
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    liked = _key_at_a_t1(out)
+    shots.write_text(REUSE_SHOTS.replace('"a lighthouse"', '"a red lighthouse"'))
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    current = _key_at_a_t1(out)
+    _kill_restore_after(out, 2)  # the current take moved aside, whole; nothing at a_t1's final paths
+    assert not (out / "a" / "a_t1.png").exists() and not (out / "a" / "a_t1.json").exists()
+
+    shots.write_text(REUSE_SHOTS.replace('"a lighthouse"', '"a blue lighthouse"'))  # a_t1 is now b_t1's job
+    if render == "finished":
+        report = idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+        assert {(j.shot_id, j.status) for j in report.jobs} == {("a", "reused"), ("b", "skipped")}
+    else:
+        real_journal, real_commit = OutputStore.journal, OutputStore.commit
+
+        def journal(store: OutputStore, entry: dict) -> None:
+            if render == "killed before its commit line" and entry.get("event") == "commit" and entry["shot_id"] == "a":
+                raise _Killed
+            real_journal(store, entry)
+
+        def commit(store: OutputStore, job, *args, **kwargs):
+            if render == "killed before its image" and job.shot_id == "a":
+                raise _Killed
+            return real_commit(store, job, *args, **kwargs)
+
+        monkeypatch.setattr(OutputStore, "journal", journal)
+        monkeypatch.setattr(OutputStore, "commit", commit)
+        with pytest.raises(_Killed):
+            idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+        monkeypatch.undo()
+        assert [e["event"] for e in _journal_of(out) if e.get("shot_id") == "a"][-2:] == ["restore-begin",
+                                                                                          "reuse-begin"]
+    if render == "killed before its image":
+        result = _restore(out)  # the killed restore, finished: put back what it chose, naming where it moved the take
+        assert (result["name"], result["moved_aside"]) == (f"a_t1.{liked}", f"a_t1.{current}")
+        assert _key_at_a_t1(out) == liked
+        _assert_whole(out)
+        return
+    reused = _key_at_a_t1(out)
+    assert reused not in (liked, current)
+
+    result = _restore(out)  # the restore again, after the render
+    assert result["name"] == f"a_t1.{current}" and result["moved_aside"] == f"a_t1.{reused}"
+    assert _key_at_a_t1(out) == current
+    assert sorted(p.name for p in (out / ".idcli" / "superseded" / "a").iterdir()) == sorted(
+        f"a_t1.{key}.{ext}" for key in (liked, reused) for ext in ("json", "png"))
+    _assert_whole(out)
+    restored = [e for e in _journal_of(out) if e["event"] == "restore"][-1]
+    assert (restored["from"], restored["moved_aside"]) == (f"a_t1.{current}", f"a_t1.{reused}")

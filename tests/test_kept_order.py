@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import kill_restore_after
 from typer.testing import CliRunner
 
 import idcli
@@ -255,3 +256,36 @@ def test_kept_versions_are_in_the_journals_order_whatever_its_times_say(write_sh
     assert [v["job_key"] for v in _listed(copy, "a_t1")] == [first, second]
     assert [v.job_key for v in kept_renders(copy)] == [first, second]
     assert _restore_json(copy, "a_t1")["job_key"] == second
+
+
+@pytest.mark.parametrize("renames", [2, 3], ids=["current-take-aside", "kept-image-back"])
+def test_a_take_a_killed_restore_moved_aside_keeps_its_place_after_a_render_and_a_copy(
+        write_shotlist, tmp_path: Path, engine_factory, renames: int) -> None:
+    """A restore killed after moving the current take aside (or after moving the kept image back, too), then the
+    shot edited and rendered into the take, then edited again: every version is kept, whole, in the order it was
+    moved aside, in a copy of the folder too, and `restore` puts back the newest. The take the killed restore moved
+    aside was named by no `supersede` or `restore` line (render does not finish a restore), so after a copy it was
+    ordered by its files' change time and `restore` put it back over the newer; after the 3rd rename the render split
+    the half-restored version into a lone image (`.2`) and a lone sidecar."""
+    out, (first, second, _third) = _three_prompts(write_shotlist, tmp_path, engine_factory)
+    name = {key: f"a_t1.{key.split(':')[1][:12]}" for key in (first, second)}
+    kill_restore_after(out, "a_t1", renames)  # putting back `second`, the take at the final paths moving aside
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(_shots("a:7:a lighthouse in the fog"))
+    _render(shots, out, engine_factory)  # into the take the killed restore left
+    fog = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+    shots.write_text(_shots("a:7:a lighthouse at noon"))
+    _render(shots, out, engine_factory)  # fog moved aside
+    name[fog] = f"a_t1.{fog.split(':')[1][:12]}"
+    third = next(v["job_key"] for v in _listed(out, "a_t1") if v["job_key"] not in (first, second, fog))
+    name[third] = f"a_t1.{third.split(':')[1][:12]}"
+    # Moved aside in this order: first and second (renders), third (the killed restore), fog (the last render); after
+    # the 3rd rename second was half back at the final paths, moved aside again by the render into the take.
+    order = [first, second, third, fog] if renames == 2 else [first, third, second, fog]
+    listed = _listed(out, "a_t1")
+    assert [v["name"] for v in listed] == [name[key] for key in order]  # nothing lost, in the order moved aside
+    assert all(v["image"] and v["sidecar"] for v in listed), listed  # every version whole
+
+    copy = _copied(out, tmp_path / "copy", [v["name"] for v in reversed(listed)])
+    assert _listed(copy, "a_t1") == listed
+    assert _restore_json(copy, "a_t1")["job_key"] == fog
