@@ -185,19 +185,93 @@ def test_a_picks_file_of_the_image_seen_is_recorded_at_the_take_that_holds_it(ou
     assert _selects(out)["a010"]["take"] == 2
 
 
-def test_a_pick_whose_image_two_takes_hold_stays_and_says_both(out: Path) -> None:
-    """Never moved to one of two takes by guess: the pick stays, and the note names both (take 1's sidecar given
-    the picked key by hand, as two alike takes of one shot would record it)."""
-    sidecar = out / "a010" / "a010_t1.json"
+def _give_picked_key(out: Path, stem: str) -> None:
+    """``stem`` given the picked image's job key, in its sidecar and in its PNG's own record (as two alike takes of
+    one shot would record it; a shot list cannot give one seed twice): then takes 1 and 3 hold the image picked as
+    take 2, and ``deliver`` finds the take's sidecar and image in agreement."""
+    from idcli.hashing import sha256_bytes
+    from idcli.provenance import PNG_SIGNATURE, png_chunk, png_chunks
+
+    sidecar, image = out / "a010" / f"{stem}.json", out / "a010" / f"{stem}.png"
     record = json.loads(sidecar.read_text("utf-8"))
-    record["job_key"] = _key(out, "a010_t3")
+    old, new = record["job_key"].encode(), _key(out, "a010_t3").encode()
+    data = PNG_SIGNATURE + b"".join(png_chunk(kind, payload.replace(old, new) if kind in (b"tEXt", b"iTXt") else
+                                              payload) for kind, payload in png_chunks(image.read_bytes()))
+    image.write_bytes(data)
+    record["job_key"], record["image"]["sha256"] = new.decode(), sha256_bytes(data)
     sidecar.write_text(json.dumps(record), "utf-8")
+
+
+def _what_each_command_takes(out: Path, tmp_path: Path, name: str) -> dict[str, Any]:
+    """a010's select as the list, review --json (the page), export's timeline and deliver each take it."""
+    import opentimelineio as otio
+
+    listed = cli("select", out)
+    assert listed.exit_code == 0, listed.output
+    reviewed = cli("review", out, "--json")
+    assert reviewed.exit_code == 0, reviewed.output
+    page = (out / "review" / "index.html").read_text("utf-8")
+    marked = [take for take in (1, 2, 3) if _article(page, f"a010_t{take}").startswith('<article class="take selected')]
+    assert cli("export", out, "--otio", tmp_path / f"{name}.otio").exit_code == 0
+    [clip] = [c for c in otio.adapters.read_from_file(str(tmp_path / f"{name}.otio")).find_clips() if c.name == "a010"]
+    delivered = idcli.deliver(out, tmp_path / f"{name}-delivery", credentials=None)
+    [sent] = [(i.take, i.selected) for i in delivered.images if i.shot_id == "a010"]
+    return {"list": [line for line in listed.output.splitlines() if line.startswith("a010")],
+            "review notes": [n for n in json.loads(reviewed.stdout)["notes"] if n.startswith("a010")],
+            "selected shots": json.loads(reviewed.stdout)["counts"]["selected"], "page": marked,
+            "timeline": (clip.metadata["idcli"]["take"], clip.metadata["idcli"]["selected"]), "deliver": sent,
+            "deliver notes": [n for n in delivered.notes if n.startswith("a010")]}
+
+
+def test_a_pick_whose_image_two_takes_hold_stands_on_the_first_in_every_command(out: Path, tmp_path: Path) -> None:
+    """Takes 1 and 3 hold the image picked as take 2 (the same job, the same pixels). The page, review, the animatic
+    and deliver showed and sent take 1 (the first) while ``select`` kept the pick on take 2 (seed 5's render) and
+    asked to choose: the commands disagreed on the director's select. One rule now (pick_standing.followed_take): the
+    first take holding the picked image. Before ``select`` runs each command takes take 1 and says so; ``select``
+    records the pick there, naming the other take; after it, every command takes take 1 with nothing to say."""
+    _give_picked_key(out, "a010_t1")
+    folder = str(out)
+    held = ("the image picked as take 2 is each of takes 1, 3 now (the same job: the shot's takes shifted; the first, "
+            "take 1, stands for it)")
+    before = _what_each_command_takes(out, tmp_path, "before")
+    assert before == {
+        "list": [f"a010=t2: re-rendered since it was picked; {held}; idcli select {folder} a010=1 picks it there"],
+        "review notes": [f"a010: the director's select, take 2, was re-rendered since it was picked; {held}: shown as "
+                         f"the select (idcli select {folder} a010=1 records it there)"],
+        "selected shots": 1, "page": [1], "timeline": (1, True), "deliver": (1, True),
+        "deliver notes": [f"a010: the director's select: {held}; delivered take 1 (idcli select records the pick "
+                          "there)"]}
+    picked = _selects(out)["a010"]
     result = cli("select", out, "a020=1")
     assert result.exit_code == 0, result.output
-    assert _selects(out)["a010"]["take"] == 2
-    assert (f"idcli: note: selects.json: a010=t2 was re-rendered since it was picked; the image picked as take 2 is "
-            f"each of takes 1, 3 now (the same job: the shot's takes shifted): pick one (idcli select {out} a010=N)"
-            ) in result.stderr.splitlines(), result.stderr
+    assert _selects(out)["a010"] == {**picked, "take": 1}  # the same pixels, the same pick: its key and time kept
+    assert [line for line in result.stderr.splitlines() if "a010" in line] == [
+        f"idcli: note: selects.json: a010=t2 moved to t1: {held} (idcli select {folder} a010=N picks another of "
+        "them)"], result.stderr
+    after = _what_each_command_takes(out, tmp_path, "after")
+    assert after == {"list": ["a010=t1: as rendered when picked"], "review notes": [], "selected shots": 2,
+                     "page": [1], "timeline": (1, True), "deliver": (1, True), "deliver notes": []}
+    # The director picks take 3 by name: it holds the picked image too, so the pick stands there, as picked.
+    assert cli("select", out, "a010=3").exit_code == 0
+    assert _what_each_command_takes(out, tmp_path, "by-name")["list"] == ["a010=t3: as rendered when picked"]
+
+
+def test_a_picks_file_pick_whose_image_two_takes_hold_is_recorded_at_the_first(out: Path, tmp_path: Path) -> None:
+    """Exported from the page before the seed was inserted (take 2, seed 2's key), recorded when takes 1 and 3 hold
+    that render: at take 1, as every command shows it, not refused (nor, with --force, seed 5's take 2)."""
+    _give_picked_key(out, "a010_t1")
+    (out / "selects.json").unlink()
+    exported = tmp_path / "picks.json"
+    exported.write_text(json.dumps({"schema": 1, "kind": "idcli-picks", "project": "follow", "run": "0" * 20,
+                                    "exported": "2026-12-01T10:00:00.000Z",
+                                    "picks": {"a010": {"take": 2, "key": seen_key(_key(out, "a010_t3"))}}}), "utf-8")
+    for force in ((), ("--force",)):
+        result = cli("select", out, "--from", exported, *force)
+        assert result.exit_code == 0, result.output
+        assert (_selects(out)["a010"]["take"], _selects(out)["a010"]["job_key"]) == (1, _key(out, "a010_t3"))
+        assert ("idcli: note: picks.json: a010=2 recorded as a010=1: the image picked as take 2 is each of takes 1, 3 "
+                "now (the same job: the shot's takes shifted; the first, take 1, stands for it)"
+                ) in result.stderr.splitlines(), result.stderr
 
 
 def test_a_pick_of_a_take_re_rendered_with_no_take_holding_its_image_is_not_moved(out: Path) -> None:

@@ -156,3 +156,79 @@ def test_the_unpassed_note_quotes_a_folder_with_a_space_for_the_shell() -> None:
                          "idcli render shots.yaml --out '/tmp/night shoot/out'")
     advice = note.split("pick a take (", 1)[1].split(")", 1)[0]
     assert shlex.split(advice) == ["idcli", "select", "/tmp/night shoot/out", "SHOT=N"]
+
+
+def _plate_record(faces_in_boxes: list[np.ndarray], cast: list[tuple[str, np.ndarray]]) -> dict:
+    """A plate image's QA record: one recorded box per character, 100 px apart, and in each the face given."""
+    boxes = {name: [[100 * i, 0, 50, 50]] for i, (name, _) in enumerate(cast)}
+    faces = [DetectedFace([100 * i, 0, 100 * i + 50, 50], vector) for i, vector in enumerate(faces_in_boxes)]
+    return assess(faces, [CastMember(name, vector) for name, vector in cast], 100 * len(cast), 100, regions=boxes)
+
+
+def test_three_characters_each_in_anothers_plate_box_are_one_ring() -> None:
+    """a's face in c's box, c's in b's, b's in a's: one line naming the ring, where each face is, its figure; not
+    three low likenesses and a leak, which a director cannot read as one mistake. The record and its flags are as
+    they were (--retake-flagged re-rolls it)."""
+    from idcli.review.qa_findings import in_plain_words
+
+    a, b, c = (np.eye(512)[i] for i in range(3))
+    record = _plate_record([b + 0.1 * a, c + 0.1 * b, a + 0.1 * c], [("a", a), ("b", b), ("c", c)])
+    assert record["flags"] == ["low_identity", "leakage"]
+    assert findings(record) == ["a, c and b swapped places in a ring: a's face is in c's plate box (face #2, 0.99), "
+                                "c's in b's (face #1, 0.99) and b's in a's (face #0, 0.99)"]
+    assert in_plain_words(record) == [
+        "a, c and b have swapped places in a ring: a's face is where the plate puts c (#2, likeness 0.99), c's where "
+        "it puts b (#1, likeness 0.99) and b's where it puts a (#0, likeness 0.99)"]
+    # Without boxes (text-to-image) each face is matched to whom it looks like: nothing to flag, nothing to say.
+    assert findings(assess([DetectedFace([0, 0, 50, 50], b), DetectedFace([100, 0, 150, 50], c),
+                            DetectedFace([200, 0, 250, 50], a)],
+                           [CastMember("a", a), CastMember("b", b), CastMember("c", c)], 300, 100)) == []
+
+
+def test_a_ring_of_four_and_a_pair_beside_a_ring() -> None:
+    from idcli.review.qa_findings import in_plain_words
+
+    a, b, c, d, e = (np.eye(512)[i] for i in range(5))
+    four = _plate_record([b, c, d, a], [("a", a), ("b", b), ("c", c), ("d", d)])
+    assert findings(four) == ["a, d, c and b swapped places in a ring: a's face is in d's plate box (face #3, 1.00), "
+                              "d's in c's (face #2, 1.00), c's in b's (face #1, 1.00) and b's in a's (face #0, 1.00)"]
+    assert len(in_plain_words(four)) == 1
+    # a and b swapped (said as ever, first), c, d and e in a ring: two lines, one per mistake.
+    both = _plate_record([b, a, d, e, c], [("a", a), ("b", b), ("c", c), ("d", d), ("e", e)])
+    assert findings(both) == [
+        "a and b swapped places: a's face is in b's plate box (face #1, 1.00) and b's in a's (face #0, 1.00)",
+        "c, e and d swapped places in a ring: c's face is in e's plate box (face #4, 1.00), e's in d's (face #3, "
+        "1.00) and d's in c's (face #2, 1.00)"]
+
+
+def test_a_failure_beside_a_ring_keeps_its_own_line_and_a_broken_ring_is_no_ring() -> None:
+    """A stranger in d's box beside the ring of a, b and c is d's own low likeness; the ring's faces are said once.
+    A ring with a stranger in one of its boxes (a's face nowhere) is no ring: its faces are said as before."""
+    a, b, c, d, stranger = (np.eye(512)[i] for i in range(5))
+    cast = [("a", a), ("b", b), ("c", c), ("d", d)]
+    beside = _plate_record([b, c, a, stranger + 0.2 * d], cast)
+    assert findings(beside) == [
+        "a, c and b swapped places in a ring: a's face is in c's plate box (face #2, 1.00), c's in b's (face #1, "
+        "1.00) and b's in a's (face #0, 1.00)", "d: cosine 0.20 below 0.35"]
+    broken = _plate_record([b, c, stranger, d], cast)
+    assert findings(broken) == ["a: cosine 0.00 below 0.35", "b: cosine 0.00 below 0.35", "c: cosine 0.00 below 0.35",
+                                "face #0 (matched to a) looks like b (1.00)"]
+
+
+def test_twins_in_a_ring_or_in_two_swaps() -> None:
+    """d shares a's face (the same selfies, tests/test_twins.py). With d's face in d's box and a's in b's, the face
+    in b's box is as much d's as a's: the ring is a's, b's and c's (d stands where the plate puts d), one line,
+    nothing said of the twin. With both twins out of their boxes, each in a box of a swap, the two swaps are said."""
+    from idcli.review.qa_findings import in_plain_words
+
+    a, b, c = (np.eye(512)[i] for i in range(3))
+    ring = _plate_record([c, a, b, a], [("a", a), ("b", b), ("c", c), ("d", a)])
+    assert ring["flags"] == ["low_identity", "leakage"]
+    assert findings(ring) == ["a, b and c swapped places in a ring: a's face is in b's plate box (face #1, 1.00), "
+                              "b's in c's (face #2, 1.00) and c's in a's (face #0, 1.00)"]
+    assert len(in_plain_words(ring)) == 1
+    d = np.eye(512)[3]
+    pairs = _plate_record([c, d, a, a], [("a", a), ("b", a), ("c", c), ("d", d)])
+    assert findings(pairs) == [
+        "a and c swapped places: a's face is in c's plate box (face #2, 1.00) and c's in a's (face #0, 1.00)",
+        "b and d swapped places: b's face is in d's plate box (face #3, 1.00) and d's in b's (face #1, 1.00)"]

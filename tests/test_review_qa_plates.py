@@ -157,3 +157,26 @@ def test_two_characters_whose_faces_stand_in_each_others_plate_boxes_are_said_to
         f"{maras_face:.2f}) and theo's where it puts mara (#{in_maras}, likeness {theos_face:.2f})"]
     # Without boxes (text-to-image) the same picture is each character found somewhere: nothing to flag.
     assert qa.check(face_canvas(["theo_1", "mara_1"], 512, 256), [mara, theo])["flags"] == []
+
+
+def test_three_characters_each_in_anothers_plate_box_are_said_as_one_ring(qa_models) -> None:
+    """theo's face in mara's box, ines's in theo's, mara's in ines's, through the face models: one line naming the
+    ring (tests/test_qa_findings.py builds the records by hand), the record flagged as before."""
+    from idcli.review.qa_findings import findings, in_plain_words
+
+    qa = IdentityQA(qa_models)
+    cast = [CastMember(name, qa.analyzer.detect(face_canvas([f"{name}_2"], 512, 512))[0].embedding)
+            for name in ("mara", "theo", "ines")]
+    plate = plate_regions({"faces": [{"character": name, "box": [256 * i, 0, 256, 256]}
+                                     for i, name in enumerate(("mara", "theo", "ines"))]})
+    assert qa.check(face_canvas(["mara_1", "theo_1", "ines_1"], 768, 256), cast, plate)["flags"] == []
+    ring = qa.check(face_canvas(["theo_1", "ines_1", "mara_1"], 768, 256), cast, plate)
+    assert ring["flags"] == ["low_identity", "leakage"]
+    faces, box = ring["faces"], {name: ring["characters"][name]["face"] for name in ("mara", "theo", "ines")}
+    said = [f"{name}'s face is in {where}'s plate box (face #{box[where]}, {faces[box[where]]['cosines'][name]:.2f})"
+            for name, where in (("mara", "ines"), ("ines", "theo"), ("theo", "mara"))]
+    assert findings(ring) == [f"mara, ines and theo swapped places in a ring: {said[0]}, "
+                              f"{said[1].replace(' face is in', ' in').replace(' plate box', '')} and "
+                              f"{said[2].replace(' face is in', ' in').replace(' plate box', '')}"]
+    assert len(in_plain_words(ring)) == 1 and in_plain_words(ring)[0].startswith(
+        "mara, ines and theo have swapped places in a ring: mara's face is where the plate puts ines")

@@ -191,7 +191,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
     import shlex
 
     from ..errors import printable
-    from ..review.pick_standing import PickStanding
+    from ..review.pick_standing import PickStanding, followed_take
     from ..review.select_list import list_selects
     from ..review.selects import SELECTS, read_selects
 
@@ -218,8 +218,8 @@ def _list_selects(out: Path, as_json: bool) -> None:
                PickStanding.SHOT_GONE: " (left out of review, export and deliver)",
                PickStanding.BEYOND_TAKES: f" (pick one of its takes: idcli select {folder} {named}=N)"}.get(
             s.standing, "")
-        if len(s.holding) == 1:  # the shot's takes shifted: the picked image is at one other take
-            how = f"; idcli select {folder} {named}={s.holding[0]} picks it there"
+        if s.holding:  # the shot's takes shifted: the picked image is at another take (the first of several alike)
+            how = f"; idcli select {folder} {named}={followed_take(list(s.holding))} picks it there"
         # The take as rendered may stand as picked, yet its image is no longer the render's: deliver refuses it.
         change = s.image_changed if _refused_image(s) else None
         again = {"edited": f"idcli render {shots} --out {folder} --only {named} --force renders it again, keeping the "

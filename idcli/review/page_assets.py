@@ -201,8 +201,8 @@ SCRIPT = """
         b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
     });
     var moved=stale||gone||beyond?holding(s,p):[];
-    var text=moved.length===1?' picked take '+p.take+': the image you picked is take '+moved[0]+' now (the '+
-      'shot\\'s takes shifted); pick take '+moved[0]+' to keep it':
+    var text=moved.length?' picked take '+p.take+': the image you picked is '+(moved.length===1?'take '+moved[0]:
+      'each of takes '+moved.join(', '))+' now (the shot\\'s takes shifted); pick take '+moved[0]+' to keep it':
       gone?' picked take '+p.take+': no longer rendered; pick another':
       beyond?' picked take '+p.take+': beyond the takes of the shot now; pick another':
       broken?' picked take '+p.take+': '+s.getAttribute('data-selected-damaged')+'; look again':

@@ -17,6 +17,7 @@ from ..errors import printable
 from .pick_standing import (
     DAMAGED_RECORD,
     PickStanding,
+    followed_take,
     has_damaged_key,
     held_words,
     pick_standing,
@@ -44,12 +45,11 @@ def pick_notes(run: Run) -> list[str]:
         holding = takes_holding(shot.id, take, shot.picked_key, {t.take: t.job_key for t in shot.takes}, live)
         if standing in (PickStanding.RE_RENDERED, PickStanding.BEYOND_TAKES) and holding:
             # The shot's takes shifted (a seed inserted): the picked image is the same job at another take, shown as
-            # the select there (pick_standing.select_shown, the first of several alike, as deliver sends it).
-            there = (f"shown as the select (idcli select {folder} {named}={holding[0]} records it there)"
-                     if len(holding) == 1 else f"take {holding[0]} shown as the select; pick one (idcli select "
-                     f"{folder} {named}=N)")
+            # the select there (pick_standing.select_shown: the first of several alike, followed_take, as deliver
+            # sends it and idcli select records it).
             notes.append(f"{named}: the director's select, take {take}, {picked_take_now(standing)}; "
-                         f"{held_words(take, holding)}: {there}")
+                         f"{held_words(take, holding)}: shown as the select (idcli select {folder} "
+                         f"{named}={followed_take(holding)} records it there)")
         elif standing is PickStanding.SHOT_GONE:
             gone.append(f"{named}=t{take}")
         elif standing is PickStanding.BEYOND_TAKES:

@@ -6,7 +6,9 @@ edit and a render it may no longer show what the director saw. ``select OUT`` li
 (pick_notes.py), and the page marks it (runs.py's ``Shot.selection_stale``): each asks ``pick_standing`` and words
 the answer its own way, so that they never disagree. Where a pick's image is now when the shot's takes shifted
 (``takes_holding``) is told by all of them in one wording (``held_words``); ``select`` moves the pick there, and
-every command that shows the select shows that take as it (``select_shown``), as ``deliver`` sends it.
+every command that shows the select shows that take as it (``select_shown``), as ``deliver`` sends it. One rule for
+all of them: the pick stands on the take picked while that take holds the image picked; else on the first take (in
+take order) of the shot list's takes that holds it, one or several alike (``followed_take``).
 """
 
 from __future__ import annotations
@@ -67,12 +69,21 @@ def takes_holding(shot_id: str, take: int, picked_key: object, keys: Mapping[int
                   if other != take and key == picked_key and (live is None or (shot_id, other) in live))
 
 
+def followed_take(holding: list[int]) -> int | None:
+    """The take a pick follows its image to (``holding``: takes_holding's answer for a pick whose take no longer holds
+    it): the first, in take order, when several hold it (the same job, so the same pixels, as render reuses the first
+    in shot-list order: docs/file-formats.md, "Reused images"); None when none does. ``select`` records the pick
+    there, and every command shows and delivers that take as the select, so that none of them differs."""
+    return holding[0] if holding else None
+
+
 def held_words(take: int, holding: list[int]) -> str:
-    """How every command says where the image picked as ``take`` is now (``holding``: takes_holding's answer)."""
+    """How every command says where the image picked as ``take`` is now (``holding``: takes_holding's answer), and,
+    when several takes hold it, which of them stands for it (``followed_take``)."""
     if len(holding) == 1:
         return f"the image picked as take {take} is take {holding[0]} now (the same job: the shot's takes shifted)"
     return (f"the image picked as take {take} is each of takes {', '.join(map(str, holding))} now (the same job: the "
-            "shot's takes shifted)")
+            f"shot's takes shifted; the first, take {followed_take(holding)}, stands for it)")
 
 
 def picked_take_now(standing: PickStanding) -> str:
@@ -94,15 +105,16 @@ def select_shown(shot: Shot, takes: list[Take]) -> SelectShown:
     """Which of ``takes`` (the shot's among the shot list's) is the director's select as every command shows and
     delivers it: the picked take, unless it no longer holds the image picked (re-rendered, or beyond the shot's
     takes) while another of ``takes`` does (a seed inserted into ``seeds:`` shifted them): then that take, the first
-    of several alike. Only ``idcli select`` records the move; reading commands show it and say so (``held_words``).
+    of several alike (``followed_take``, where ``idcli select`` moves the pick). Only ``idcli select`` records the
+    move; reading commands show it and say so (``held_words``).
     A select beyond ``takes`` whose image none of them holds is None: the shot shows its default take."""
     picked = shot.selected
     if picked is None:
         return SelectShown(None, [])
     if not shot.selection_damaged and (shot.selection_stale or picked not in takes):
         holding = takes_holding(shot.id, picked.take, shot.picked_key, {t.take: t.job_key for t in takes})
-        if holding:
-            return SelectShown(next(t for t in takes if t.take == holding[0]), holding)
+        if (followed := followed_take(holding)) is not None:
+            return SelectShown(next(t for t in takes if t.take == followed), holding)
     return SelectShown(picked if picked in takes else None, [])
 
 

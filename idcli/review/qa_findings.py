@@ -28,9 +28,11 @@ class _Failure:
     cast; ``plate``: a plate image; ``unusable``: faces were found but none could be compared), ``missing`` (``who``:
     the character with no face), ``low`` (``who``: the character, ``value``: its face's cosine, ``limit``: the
     threshold; ``face``: its index), ``leak`` (``face``: its index, ``who``: the character it was matched to or empty,
-    ``like``: whom it looks like, twins included, ``value``: the leakage), ``swap`` (a plate image: ``who``: two
-    characters A and B, ``face``: the faces in their boxes (A's, B's), ``value``: the cosine of the face in B's box to
-    A and of the face in A's box to B) or ``unusable`` (``face``: its index)."""
+    ``like``: whom it looks like, twins included, ``value``: the leakage), ``swap`` (a plate image: ``who``: the
+    characters of a ring, two or more, each one's face in the next one's box and the last one's in the first's:
+    A and B who swapped places, or A, B, C with A's face in B's box, B's in C's and C's in A's; ``face``: the faces in
+    their boxes, in the same order; ``value``: the cosine of each one's face, in the next one's box, to it) or
+    ``unusable`` (``face``: its index)."""
 
     kind: str
     who: tuple[str, ...] = ()
@@ -81,43 +83,92 @@ def _failures(qa: Mapping[str, Any]) -> list[_Failure]:
         like = (str(pair.get("character")), *(str(name) for name in _field(pair, "twins", list)))
         leaks.append(_Failure("leak", (str(matched),) if matched else (), like, index, qa.get("leakage")))
     swaps = _swaps(qa, faces, lows) if qa.get("version") == PLATE_QA_VERSION and lows and leaks else []
-    # A swap says what its two low-identity lines and a leak between the same two faces would: one line for it.
+    # A swap (or a ring) says what its low-identity lines and a leak between its faces would: one line for it. The
+    # leak of a face in a ring is the ring's when it looks like the character the ring says it is (or that one's twin).
     said = {face for swap in swaps for face in swap.face}
     return [*found, *swaps, *(f for f in lows if f.face not in said),
-            *(f for f in leaks if not (f.face in said and f.who and f.like[0] in _partner(swaps, f.who[0]))),
+            *(f for f in leaks if not (f.face in said and f.who and _whose_face(swaps, f.who[0]) in f.like)),
             *unusable]
 
 
 def _swaps(qa: Mapping[str, Any], faces: list[Any], lows: list[_Failure]) -> list[_Failure]:
-    """Pairs of characters whose faces stand in each other's places in a plate image (the only images whose record
-    says where each character was asked for: a plate face matched to a character lies in its recorded box). Two
-    low-identity faces, each looking more like the other's character than its own and at least as much as the
-    leakage threshold: A's face is in B's box and B's in A's. In cast order, each face in one pair at most."""
+    """Rings of characters whose faces stand in each other's places in a plate image (the only images whose record
+    says where each character was asked for: a plate face matched to a character lies in its recorded box): pairs
+    first (A's face in B's box and B's in A's), then rings of three or more among the faces left (A's in B's, B's in
+    C's, C's in A's). A face belongs in a ring when it is low identity in its own box and looks like the character of
+    the box the ring gives it to at least as much as the leakage threshold and more than its own. Pairs in cast order,
+    each face in one ring at most."""
     limit = _field(qa, "thresholds", Mapping).get("leakage")
     if not isinstance(limit, int | float):
         return []
-    low = {f.face: f.who[0] for f in lows}  # face index -> the character whose box it is in
+    low: dict[int, str] = {}  # face index -> the character whose box it is in (one face per character: a plate's)
+    for failure in lows:
+        if failure.who[0] not in low.values():
+            low[failure.face] = failure.who[0]
     order = {str(name): i for i, name in enumerate(_field(qa, "cast", list))}
     ranked = sorted(low, key=lambda face: (order.get(low[face], len(order)), face))
+
+    def looks_like(face: int, name: str) -> float | None:
+        """The cosine of ``face`` to ``name`` when it could be that character's face in another's box, else None."""
+        cross, own = _field(faces[face], "cosines", Mapping).get(name), faces[face].get("cosine")
+        if isinstance(cross, int | float) and isinstance(own, int | float) and low[face] != name \
+                and cross >= limit - 0.5e-4 and cross > own:
+            return float(cross)
+        return None
+
     swaps: list[_Failure] = []
     used: set[int] = set()
     for first, second in itertools.combinations(ranked, 2):
         a, b = low[first], low[second]
-        if first in used or second in used or a == b:
+        if first in used or second in used:
             continue
-        cos_first, cos_second = _field(faces[first], "cosines", Mapping), _field(faces[second], "cosines", Mapping)
-        crossed = (cos_second.get(a), cos_first.get(b))  # the face in b's box to a, the face in a's box to b
-        owns = (faces[second].get("cosine"), faces[first].get("cosine"))
-        if all(isinstance(v, int | float) for v in (*crossed, *owns)) and all(
-                cross >= limit - 0.5e-4 and cross > own for cross, own in zip(crossed, owns, strict=True)):
+        crossed = (looks_like(second, a), looks_like(first, b))  # the face in b's box to a, the face in a's box to b
+        if crossed[0] is not None and crossed[1] is not None:
             swaps.append(_Failure("swap", (a, b), face=(first, second), value=crossed))
             used.update((first, second))
-    return swaps
+    return swaps + _rings([face for face in ranked if face not in used], low, looks_like)
 
 
-def _partner(swaps: list[_Failure], name: str) -> tuple[str, ...]:
-    """The character ``name`` swapped places with, in ``swaps``; empty when none."""
-    return tuple(other for swap in swaps if name in swap.who for other in swap.who if other != name)
+def _rings(left: list[int], low: Mapping[int, str], looks_like: Any) -> list[_Failure]:
+    """Rings of three or more among the faces ``left`` (no pair among them: ``_swaps`` took every pair). Each face
+    is given to the box of the character it looks like, one face to a box, so that the most faces are in a ring
+    (then the highest likeness): a one-to-one assignment of faces to boxes in which a face may stay in its own box,
+    whose cycles are the rings. Each ring starts with its first character in cast order (``left``'s order)."""
+    if len(left) < 3:
+        return []
+    import numpy as np
+
+    from .qa import best_assignment
+
+    # Rows: the faces; columns: the boxes they may stand in for, by the face now in each. Staying costs nothing, a
+    # face given to another character's box gains far more than any likeness adds: the most faces first.
+    weights = np.array([[0.0 if row == column else (-1e9 if (cross := looks_like(face, low[other])) is None
+                                                    else 1e3 + cross)
+                         for column, other in enumerate(left)] for row, face in enumerate(left)])
+    given = dict(best_assignment(weights))  # row -> column: the face in left[row]'s box is left[column]'s character's
+    box_of = {column: row for row, column in given.items() if row != column and weights[row, column] > 0}
+    rings = []
+    seen: set[int] = set()
+    for start in range(len(left)):  # cast order: each ring starts with its first character
+        if start in seen or start not in box_of:
+            continue
+        ring = [start]  # each one's face is in the next one's box: box_of[ring[-1]]
+        while (nxt := box_of[ring[-1]]) != start:
+            ring.append(nxt)
+        seen.update(ring)
+        after = ring[1:] + ring[:1]
+        rings.append(_Failure("swap", tuple(low[left[i]] for i in ring), face=tuple(left[i] for i in ring),
+                              value=tuple(float(looks_like(left[box], low[left[i]])) for i, box in
+                                          zip(ring, after, strict=True))))
+    return rings
+
+
+def _whose_face(swaps: list[_Failure], name: str) -> str | None:
+    """The character whose face is in ``name``'s box by one of ``swaps`` (the one before it in its ring); None."""
+    for swap in swaps:
+        if name in swap.who:
+            return swap.who[swap.who.index(name) - 1]
+    return None
 
 
 def _field(record: Mapping[str, Any], name: str, kind: type) -> Any:
@@ -129,6 +180,18 @@ def _field(record: Mapping[str, Any], name: str, kind: type) -> Any:
 def _either(names: tuple[str, ...]) -> str:
     """``mara``, or ``mara or ines, who share one face`` (twins: the face looks as much like each)."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}, who share one face"
+
+
+def _ring_steps(swap: _Failure) -> list[tuple[str, str, Any, Any]]:
+    """A swap's places, one per character of its ring: (whose face, in whose box, that face's index, its cosine to
+    whose it is); a pair's two, as ``mara and theo swapped places`` says them."""
+    count = len(swap.who)
+    return [(swap.who[i], swap.who[(i + 1) % count], swap.face[(i + 1) % count], swap.value[i]) for i in range(count)]
+
+
+def _and(parts: list[str]) -> str:
+    """Parts of a sentence joined as English joins them: ``a and b``, ``a, b and c``."""
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def findings(qa: Mapping[str, Any]) -> list[str]:
@@ -149,9 +212,11 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
             whose = f"matched to {cast}" if failure.who else "matched to nobody"
             said.append(f"face #{failure.face} ({whose}) looks like {_either(failure.like)} ({failure.value:.2f})")
         elif failure.kind == "swap":
-            (a, b), (in_a, in_b), (a_in_b, b_in_a) = failure.who, failure.face, failure.value
-            said.append(f"{a} and {b} swapped places: {a}'s face is in {b}'s plate box (face #{in_b}, {a_in_b:.2f}) "
-                        f"and {b}'s in {a}'s (face #{in_a}, {b_in_a:.2f})")
+            places = [f"{who}'s face is in {box}'s plate box (face #{face}, {value:.2f})" if not n else
+                      f"{who}'s in {box}'s (face #{face}, {value:.2f})" for n, (who, box, face, value) in
+                      enumerate(_ring_steps(failure))]
+            said.append(f"{_and(list(failure.who))} swapped places{' in a ring' if len(failure.who) > 2 else ''}: "
+                        f"{_and(places)}")
         else:
             said.append(f"face #{failure.face} could not be embedded (its embedding is zero or not a number): "
                         "compared with no character")
@@ -180,9 +245,10 @@ def in_plain_words(qa: Mapping[str, Any]) -> list[str]:
             said.append(f"{whose} (#{failure.face}) looks like {_either(failure.like)} "
                         f"(likeness {failure.value:.2f})")
         elif failure.kind == "swap":
-            (a, b), (in_a, in_b), (a_in_b, b_in_a) = failure.who, failure.face, failure.value
-            said.append(f"{a} and {b} have swapped places: {a}'s face is where the plate puts {b} (#{in_b}, likeness "
-                        f"{a_in_b:.2f}) and {b}'s where it puts {a} (#{in_a}, likeness {b_in_a:.2f})")
+            places = [f"{who}'s face is where the plate puts {box} (#{face}, likeness {value:.2f})" if not n else
+                      f"{who}'s where it puts {box} (#{face}, likeness {value:.2f})" for n, (who, box, face, value) in
+                      enumerate(_ring_steps(failure))]
+            said.append(f"{cast} have swapped places{' in a ring' if len(failure.who) > 2 else ''}: {_and(places)}")
         else:
             said.append(f"face #{failure.face} could not be read, so it was compared with no one")
     return said

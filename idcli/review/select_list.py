@@ -41,7 +41,7 @@ class Standing:
     # Whether the picked take's image is still the render's bytes (image_change): None, or "edited" / "damaged".
     image_changed: str | None = None
     # Where the picked image is now when its take no longer holds it (pick_standing.takes_holding): the shot's takes
-    # shifted; ``select`` moves the pick there when it is one take.
+    # shifted; ``select`` moves the pick to the first of them (pick_standing.followed_take).
     holding: tuple[int, ...] = ()
 
     @property

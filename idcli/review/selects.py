@@ -124,9 +124,10 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
     """The picks already in selects.json worth writing again, saying in ``notes`` what is dropped or kept and why.
 
     A pick whose take no longer holds the image picked (re-rendered, beyond the shot's takes, or not rendered)
-    while exactly one other take of the shot holds it (the same job key: the shot's takes shifted when a seed was
-    inserted, and render reused the image there) moves to that take, its key and time kept, and a note says so: the
-    director picked those pixels. A pick of a committed take is kept; when that take was re-rendered since it was
+    while another take of the shot holds it (the same job key: the shot's takes shifted when a seed was inserted, and
+    render reused the image there) moves to that take, the first of several alike (pick_standing.followed_take, the
+    take every command shows as the select), its key and time kept, and a note says so: the director picked those
+    pixels. A pick of a committed take is kept; when that take was re-rendered since it was
     picked, or is an orphan (its shot renamed or removed from the shot list ``live`` holds, or the take beyond its
     takes), a note says so: a pick made yesterday must not pass for one of today's images. One of a take not
     rendered now (a hand edit, a deleted image, a re-render that failed after moving the picked image aside) is kept
@@ -136,7 +137,7 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
 
     from ..errors import printable
     from ..superseded import kept_render_of, key_label
-    from .pick_standing import held_words, takes_holding
+    from .pick_standing import followed_take, held_words, takes_holding
 
     carried = {}
     live_shots = {s for s, _take in live} if live is not None else set()  # once, not per pick: a film has thousands
@@ -145,13 +146,15 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
         keys = committed.get(shot, {})
         stands = keys.get(take) == job_key and (live is None or (shot, take) in live)
         holding = [] if stands else takes_holding(shot, take, job_key, keys, live)
-        if len(holding) == 1:  # the picked image, at another take: the pick follows it
-            carried[shot] = {**pick, "take": holding[0]}
-            notes.append(f"selects.json: {named}=t{take} moved to t{holding[0]}: {held_words(take, holding)}")
+        if (followed := followed_take(holding)) is not None:  # the picked image, at another take: the pick follows it
+            carried[shot] = {**pick, "take": followed}
+            notes.append(f"selects.json: {named}=t{take} moved to t{followed}: {held_words(take, holding)}"
+                         + (f" (idcli select {shlex.quote(str(root))} {named}=N picks another of them)"
+                            if len(holding) > 1 else ""))
             continue
         if take in committed.get(shot, {}):
             carried[shot] = pick
-            said = _standing_note(root, shot, named, take, job_key, committed[shot][take], live, live_shots, holding)
+            said = _standing_note(root, shot, named, take, job_key, committed[shot][take], live, live_shots)
             if said:
                 notes.append(said)
             continue
@@ -167,15 +170,14 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
 
 
 def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any, now_key: str,
-                   live: set[tuple[str, int]] | None, live_shots: set[str], holding: list[int] | None = None
-                   ) -> str | None:
+                   live: set[tuple[str, int]] | None, live_shots: set[str]) -> str | None:
     """What the artist should know of a pick kept in selects.json whose take is rendered: it belongs to a shot no
     longer in the shot list (or a take beyond its takes), or the take was re-rendered since it was picked (or its
-    recorded key is damaged); None when the pick stands as made (pick_standing.py decides). ``holding``: the takes
-    that hold the picked image now, when it is more than one (one is where the pick moved: _carry_forward)."""
+    recorded key is damaged); None when the pick stands as made (pick_standing.py decides). A pick whose image
+    another take holds has moved there (_carry_forward): it is none of these."""
     import shlex
 
-    from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, held_words, pick_standing, picked_take_now
+    from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
 
     folder = shlex.quote(str(root))
     standing = pick_standing(shot, take, picked_key, now_key, listed=shot in live_shots if live is not None else None,
@@ -184,9 +186,6 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
         return (f"selects.json: {named}=t{take} is of a shot no longer in the shot list (renamed or removed); "
                 f"kept, but review, export and deliver leave the shot out (idcli select {folder} {named}=none "
                 "clears it)")
-    if holding and standing in (PickStanding.BEYOND_TAKES, PickStanding.RE_RENDERED):
-        return (f"selects.json: {named}=t{take} {picked_take_now(standing)}; {held_words(take, holding)}: pick one "
-                f"(idcli select {folder} {named}=N)")
     if standing is PickStanding.BEYOND_TAKES:
         return (f"selects.json: {named}=t{take} is beyond the shot's takes in the shot list now; pick one of its "
                 f"takes (idcli select {folder} {named}=N)")
@@ -212,8 +211,9 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
 
     ``from_file``: a ``picks.json`` the storyboard page exported (idcli/review/picks_file.py), checked like
     ``picks`` and besides: a pick whose job key is not the committed take's (the take was re-rendered since
-    the director looked at it) is refused unless ``force``; one whose render seen is exactly one other take of the
-    shot now (the shot's takes shifted) is recorded at that take, said in the notes (``_followed``). Picks given in
+    the director looked at it) is refused unless ``force``; one whose render seen another take of the shot holds
+    now (the shot's takes shifted) is recorded at that take, the first of several alike, said in the notes
+    (``_followed``). Picks given in
     ``picks`` win over the file's.
     ``force`` without ``from_file`` is an InputError: it would change nothing."""
     from ..arguments import check_out_dir, check_out_dir_is_folder, inside_output_folder, shown
@@ -362,11 +362,12 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
 def _followed(pick: _Pick, committed: dict[str, dict[int, str]], live: set[tuple[str, int]] | None,
               notes: list[str]) -> _Pick:
     """A picks file's pick whose take no longer shows the render the director saw (re-rendered, beyond the shot's
-    takes, not rendered) while exactly one other take of the shot shows it: the pick of that take, said in ``notes``
-    (the shot's takes shifted when a seed was inserted, and render reused the image there: the director picked those
-    pixels, whatever ``force``). Else the pick as given, checked as ever."""
+    takes, not rendered) while another take of the shot shows it: the pick of that take, the first of several alike
+    (pick_standing.followed_take, as _carry_forward moves a recorded pick), said in ``notes`` (the shot's takes
+    shifted when a seed was inserted, and render reused the image there: the director picked those pixels, whatever
+    ``force``). Else the pick as given, checked as ever."""
     from ..errors import printable
-    from .pick_standing import held_words, takes_holding
+    from .pick_standing import followed_take, held_words, takes_holding
     from .picks_file import seen_key
 
     keys = committed.get(pick.shot)
@@ -376,12 +377,12 @@ def _followed(pick: _Pick, committed: dict[str, dict[int, str]], live: set[tuple
     if shown and (live is None or (pick.shot, pick.take) in live):
         return pick  # the take shows what the director saw
     holding = takes_holding(pick.shot, pick.take, pick.seen, {take: seen_key(key) for take, key in keys.items()}, live)
-    if len(holding) != 1:
+    if (followed := followed_take(holding)) is None:
         return pick
     named = printable(pick.shot)
-    notes.append(f"{pick.source}{named}={pick.take} recorded as {named}={holding[0]}: "
+    notes.append(f"{pick.source}{named}={pick.take} recorded as {named}={followed}: "
                  f"{held_words(pick.take, holding)}")
-    return pick._replace(take=holding[0])
+    return pick._replace(take=followed)
 
 
 def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, tuple[Any, ...]]) -> str:
