@@ -328,6 +328,8 @@ def test_a_pick_made_on_the_page_names_the_take_holding_its_image_after_a_seed_i
                            "return n.textContent;})")
         assert notes == [" picked take 2: the image you picked is take 3 now (the shot's takes shifted); pick take "
                          "3 to keep it"]
+        # the index marks the take the pick stands on, as the heading's note and `select` have it (it said t2)
+        assert browser.js("document.querySelector('nav .navpick').textContent") == " \u2713t3*"
         as_it_was = browser.download("button.export-picks")
         assert json.loads(as_it_was.read_text("utf-8"))["picks"] == {"a010": {"take": 2, "key": picked}}
         as_it_was = as_it_was.rename(tmp_path / "as-it-was.json")

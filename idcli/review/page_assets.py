@@ -211,7 +211,8 @@ SCRIPT = """
     var h=s.querySelector('h2');
     if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
       note.classList.toggle('stale',stale||gone||beyond);}
-    var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+p.take+(changed(s)?'*':'');
+    // the index marks the take the pick stands on: where its image is now when the takes shifted (as `select`)
+    var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+(moved.length?moved[0]:p.take)+(changed(s)?'*':'');
     if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
   }
   function count(){
