@@ -299,7 +299,7 @@ def test_out_of_memory_on_one_plate_job_halves_its_crops(tiny_engines, monkeypat
     denoise = engine._denoise
     sizes: list[int] = []
 
-    def crowded(requests, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def crowded(requests, *args, **kwargs):
         sizes.append(len(requests))
         if len(requests) > 1:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")

@@ -74,7 +74,7 @@ def test_an_unreadable_folder_inside_a_model_folder_is_named_not_an_internal_err
     locked.mkdir()
     real_iterdir = Path.iterdir
 
-    def iterdir(self: Path):  # type: ignore[no-untyped-def]
+    def iterdir(self: Path):
         if self == locked:
             raise PermissionError(13, "Permission denied", str(self))
         return real_iterdir(self)
