@@ -356,6 +356,7 @@ def test_a_hub_adapter_not_cached_offline_says_so_not_that_the_repository_lacks_
     assert (fetch in text) if fetch else "idcli models fetch" not in text, text
     # Without allow_pickle a hub pickle is refused first: `idcli models fetch` is named only where it converts it.
     if weight.endswith(".bin"):
+        assert fetch is not None  # every pickle case above names the command that converts it
         with pytest.raises(ModelUnavailableError) as refused:
             load_faceid_adapter(pipe, source, weight)
         assert fetch in str(refused.value) and "model.allow_pickle: true" in str(refused.value), refused.value
