@@ -89,7 +89,13 @@ for record in idcli.read_results("renders/qs", include_orphans=True, shotlist=Pa
 checks = idcli.verify_folder("renders/qs").images
 again = idcli.reproduce(Path("renders/qs/a010/a010_t1.png"))
 status: str = again.status
+# A report's files are paths (os.PathLike); shot ids go as a string, a list, a tuple or a set, as the README says.
+again = idcli.reproduce(report.jobs[0].sidecar)
+idcli.render(shots, "renders/qs", only=("a010", "a020"), dry_run=True)
+idcli.render(shots, "renders/qs", only={"a010"}, dry_run=True)
 delivered = idcli.deliver("renders/qs", "out/qs", shots="a010", all_takes=True, credentials=None)
+delivered = idcli.deliver("renders/qs", "out/qs", shots=("a010", "a020"))
+delivered = idcli.deliver("renders/qs", "out/qs", shots=frozenset({"a010"}))
 notes: list[str] = delivered.notes
 picks = select("renders/qs", ["a010=1"])
 cause: str | None = idcli.plan_folder(shots, Path("renders/qs"), device="cpu")["jobs"][0]["cause"]
