@@ -1,8 +1,9 @@
 """idcli's type hints, as a pipeline engineer's type checker sees them (PEP 561: idcli/py.typed).
 
-mypy checks the whole package with pyproject.toml's [tool.mypy] (a clean run takes seconds: docs/performance.md),
-and checks small scripts that call the public names the README documents: a correct one passes, and each
-misuse in a wrong one is reported, which it would not be if the lazily imported names were ``Any``.
+mypy checks the whole package and its tests with pyproject.toml's [tool.mypy], in one run (a clean run takes
+seconds: docs/performance.md; the test modules not yet clean are listed there), and checks small scripts that
+call the public names the README documents: a correct one passes, and each misuse in a wrong one is reported,
+which it would not be if the lazily imported names were ``Any``.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def test_lazy_public_names_are_visible_to_type_checkers() -> None:
     assert typed == {name: (module, attr) for name, (module, attr) in lazy.items()}
 
 
-def test_package_type_checks_clean(mypy_cache: Path) -> None:
-    code, output = _mypy(cache=mypy_cache)
+def test_package_and_its_tests_type_check_clean(mypy_cache: Path) -> None:
+    """The tests too: a test's wrong type can hide a check that cannot fail (and ``mypy idcli tests`` is one run)."""
+    code, output = _mypy("idcli", "tests", cache=mypy_cache)
     assert code == 0, output
     assert "Success: no issues found" in output
 
