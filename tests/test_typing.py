@@ -1,7 +1,7 @@
 """idcli's type hints, as a pipeline engineer's type checker sees them (PEP 561: idcli/py.typed).
 
 mypy checks the whole package and its tests with pyproject.toml's [tool.mypy], in one run (a clean run takes
-seconds: docs/performance.md; the test modules not yet clean are listed there), and checks small scripts that
+seconds: docs/performance.md; pyproject lists the test modules not yet clean), and checks small scripts that
 call the public names the README documents: a correct one passes, and each misuse in a wrong one is reported,
 which it would not be if the lazily imported names were ``Any``.
 """
