@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .errors import InputError
 
 if TYPE_CHECKING:
     from .shotlist import LoadedShotList
+
+# One shot id or several, as ``render(only=...)`` (check_only) and ``deliver(shots=...)`` (parse_shots) accept them:
+# the annotations say what the checks allow, so a pipeline's type checker refuses no call that runs.
+ShotIds: TypeAlias = str | list[str] | tuple[str, ...] | set[str] | frozenset[str]
 
 MAX_BATCH_SIZE = 1024
 DTYPES = ("float32", "float16", "bfloat16")

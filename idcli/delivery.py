@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .arguments import check_out_dir_is_folder
+from .arguments import ShotIds, check_out_dir_is_folder
 from .errors import InputError, OutputError, ProjectMismatchError
 from .option_words import Option, words
 from .paths import absolute
@@ -142,7 +142,7 @@ def _check_folders(root: Path, dest: Path) -> None:
                             "renders from idcli verify; deliver into a folder of its own", file=dest, field="dest")
 
 
-def parse_shots(shots: str | list[str] | None) -> list[str] | None:
+def parse_shots(shots: ShotIds | None) -> list[str] | None:
     """The shot ids ``deliver``'s ``shots`` names (ids separated by commas, or a list of them), each once; None: all."""
     if shots is None:
         return None
@@ -591,7 +591,7 @@ def _listing(dest: Path, run: Any, copies: list[_Copy], earlier: list[dict[str, 
     return (json.dumps(listing, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def deliver(out_dir: str | Path, dest: str | Path, *, shots: str | list[str] | None = None, all_takes: bool = False,
+def deliver(out_dir: str | Path, dest: str | Path, *, shots: ShotIds | None = None, all_takes: bool = False,
             force: bool = False, unsigned: bool = False,
             credentials: Credentials | Literal["environment"] | None = "environment") -> DeliveryReport:
     """Deliver the takes of ``out_dir`` into ``dest`` (see the module docstring).

@@ -597,10 +597,10 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
 
 # -- the call ----------------------------------------------------------------------------------------------
 
-def reproduce(target: str | Path, *, out_dir: str | Path | None = None, device: str = "auto",
+def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | None = None, device: str = "auto",
               face_models: str | None = None,
               engine_factory: Callable[[Any, Any, Any], Any] | None = None,
-              delivered_from: str | Path | None = None) -> ReproduceReport:
+              delivered_from: str | os.PathLike[str] | None = None) -> ReproduceReport:
     """Re-render the image at ``target`` (an image or its sidecar) from its record; compare.
 
     A delivery copy (``idcli deliver``) is reproduced as the take it was made from, found in ``delivered_from``

@@ -29,13 +29,14 @@ from .shotlist import LoadedShotList
 from .store import OutputStore
 
 if TYPE_CHECKING:
+    from .arguments import ShotIds
     from .executors.ray import RayBackend
     from .review.qa import QAThresholds
 
 
 def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
-           only: str | list[str] | None = None, dry_run: bool = False, wait: bool = False,
+           only: ShotIds | None = None, dry_run: bool = False, wait: bool = False,
            face_models: str | None = None, save_masks: bool = False, compile: bool = False,
            sign: bool | None = None, progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None,

@@ -20,6 +20,7 @@ from PIL import Image
 
 import idcli
 from idcli.hashing import sha256_file
+from idcli.run_report import JobOutcome
 from idcli.store import TMP_SUFFIX, OutputStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,8 +198,8 @@ class NotesKept:
     def __init__(self) -> None:
         self.notes: list[str] = []
 
-    def start(self, total: int, done: int) -> None: ...
-    def advance(self, n: int = 1, label: str = "") -> None: ...
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: JobOutcome) -> None: ...
     def note(self, text: str) -> None:
         self.notes.append(text)
     def stop(self) -> None: ...

@@ -126,7 +126,7 @@ def main() -> None:
                     same = hashlib.sha256(pixels.tobytes()).hexdigest() == golden[name][stem]["pixels_sha256"]
                     print(f"{name}/{stem}: key {'as' if key == golden[name][stem]['key'] else 'NOT as'} recorded, "
                           f"bytes {'as recorded' if same else 'differ from the record (another CPU?)'}")
-            np.savez_compressed(BLOCKS, **blocks)  # type: ignore[arg-type]
+            np.savez_compressed(BLOCKS, **blocks)
             return
         record = {name: compute(engine_for, name) for name in SHOT_LISTS}
     RECORD.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

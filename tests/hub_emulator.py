@@ -101,12 +101,15 @@ class HubEmulator:
             handler.send_header("Content-Length", "0")
             handler.end_headers()
             return
+        assert match is not None  # data was found under it
         name = match["path"]
         etag = hashlib.sha256(data).hexdigest()
         start = 0
         wanted = handler.headers.get("Range")
         if wanted and not head:
-            start = int(re.match(r"bytes=(\d+)-", wanted).group(1))
+            ranged = re.match(r"bytes=(\d+)-", wanted)
+            assert ranged, f"the emulator serves open-ended ranges only, not {wanted!r}"
+            start = int(ranged.group(1))
         body = data[start:]
         fault = self.faults.get(name)
         handler.send_response(206 if start else 200)

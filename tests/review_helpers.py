@@ -77,7 +77,7 @@ def face_engine_factory():
     def factory(identity, runtime, adapter=None):
         return engine
 
-    factory.engine = engine  # type: ignore[attr-defined]
+    factory.engine = engine
     return factory
 
 

@@ -49,7 +49,8 @@ def _group_photo(selfies: Path) -> None:
     """theo (larger, so the one used) beside mara: a group photo a user might give as mara's selfie."""
     from PIL import Image
 
-    theo, mara = Image.open(selfies / "theo_1.jpg"), Image.open(selfies / "mara_1.jpg")
+    theo = Image.open(selfies / "theo_1.jpg")
+    mara: Image.Image = Image.open(selfies / "mara_1.jpg")
     mara = mara.resize((int(mara.width * 0.7), int(mara.height * 0.7)))
     canvas = Image.new("RGB", (theo.width + mara.width, max(theo.height, mara.height)), (90, 120, 160))
     canvas.paste(theo, (0, 0))

@@ -223,12 +223,12 @@ def test_forward_timers_count_and_put_back_what_was_there() -> None:
     from idcli.bench.measure import ForwardTimers
 
     unet, vae, text = torch.nn.Identity(), torch.nn.Identity(), torch.nn.Identity()
-    vae.decode = lambda x: x  # type: ignore[attr-defined]
+    vae.decode = lambda x: x
 
     def compiled(x: torch.Tensor) -> torch.Tensor:  # what render --compile sets on the UNet instance
         return x * 2
 
-    unet.forward = compiled  # type: ignore[method-assign]
+    unet.forward = compiled
     pipe = SimpleNamespace(unet=unet, vae=vae, text_encoder=text, text_encoder_2=None)
     with ForwardTimers(pipe, lambda: None) as timers:
         assert float(unet(torch.ones(3, 1))[0, 0]) == 2.0
@@ -254,7 +254,7 @@ def test_baseline_runs_uncompiled_in_the_default_layout() -> None:
     def compiled(x: torch.Tensor) -> torch.Tensor:
         return x
 
-    conv.forward = compiled  # type: ignore[method-assign]
+    conv.forward = compiled
     with plain_forward(conv):
         assert "forward" not in conv.__dict__
     assert conv.forward is compiled

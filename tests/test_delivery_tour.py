@@ -52,7 +52,9 @@ def test_a_take_whose_sidecar_was_edited_is_not_delivered_with_it(project, engin
         deliver(out, dest)
     assert not dest.exists()
     record["note"] = "added by hand"  # a field the image never said
-    record["prompt"] = read_png_record((out / "sc01_sh010" / "sc01_sh010_t1.png").read_bytes())["prompt"]
+    in_png = read_png_record((out / "sc01_sh010" / "sc01_sh010_t1.png").read_bytes())
+    assert in_png is not None
+    record["prompt"] = in_png["prompt"]
     sidecar.write_text(json.dumps(record), "utf-8")
     with pytest.raises(DeliveryError, match=r"sidecar .* its own record"):
         deliver(out, dest)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image
@@ -16,18 +17,23 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_make_recipe_plate_draws_the_shipped_plate() -> None:
-    """Broke when a third person (ines) joined make_recipe_selfies.PEOPLE: the two-person plate zipped every
-    person with two positions (strict), a ValueError before anything was drawn."""
+def _tool(name: str) -> ModuleType:
+    """tools/NAME.py, loaded from its file (tools/ is no package), with tools/ on the path for its own imports."""
     sys.path.insert(0, str(ROOT / "tools"))
     try:
-        spec = importlib.util.spec_from_file_location("make_recipe_plate", ROOT / "tools" / "make_recipe_plate.py")
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        drawn = np.asarray(module.plate().convert("RGB"))
+        return module
     finally:
         sys.path.remove(str(ROOT / "tools"))
+
+
+def test_make_recipe_plate_draws_the_shipped_plate() -> None:
+    """Broke when a third person (ines) joined make_recipe_selfies.PEOPLE: the two-person plate zipped every
+    person with two positions (strict), a ValueError before anything was drawn."""
+    drawn = np.asarray(_tool("make_recipe_plate").plate().convert("RGB"))
     with Image.open(ROOT / "recipes" / "plates" / "two_people.png") as shipped:
         assert np.array_equal(drawn, np.asarray(shipped.convert("RGB")))
 
@@ -37,12 +43,7 @@ def test_measure_film_commits_times_every_commit_of_a_small_film(tmp_path: Path)
     """docs/performance.md's "At film scale" commit figures come from tools/measure_film_commits.py; its timing
     wrapper of OutputStore.commit took (job, png, sidecar) only, so once render passed the --save-masks mask
     (``mask=``) every commit was a TypeError and the tool measured nothing."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        from measure_film_resume import film_text
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
-    (tmp_path / "film.yaml").write_text(film_text(3, 64), "utf-8")
+    (tmp_path / "film.yaml").write_text(_tool("measure_film_resume").film_text(3, 64), "utf-8")
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "measure_film_commits.py"), str(tmp_path / "film.yaml"),
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

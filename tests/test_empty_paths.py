@@ -72,7 +72,9 @@ def test_every_command_taking_a_path_is_found() -> None:
         assert expected in found, sorted(found)
 
 
-def _run(argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def _run(argv: list[str], monkeypatch: pytest.MonkeyPatch,
+         capsys: pytest.CaptureFixture[str]) -> tuple[str | int | None, str, str]:
+    """The exit code as SystemExit carries it (compared, not narrowed: a None would be exit 0), stdout, stderr."""
     monkeypatch.setattr(sys, "argv", ["idcli", *argv])
     with pytest.raises(SystemExit) as ended:
         main()
@@ -122,9 +124,10 @@ def test_help_names_a_path_parameters_type_as_path(words: tuple[str, ...]) -> No
 
 
 # What --help wrote before the shared parser, for a few commands (argument, option, list argument).
-PLAIN_PATHS = {("export",): ("OUT <path>", "--otio <path>", "--movie <path>", "--shots <path>"),
-               ("render",): ("FILE <path>", "-o, --out <path>"), ("deliver",): ("DEST <path>",),
-               ("encode-identity",): ("SELFIE... <path>", "-o, --output <path>"), ("evaluate",): ("OUT... <path>",)}
+PLAIN_PATHS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("export",): ("OUT <path>", "--otio <path>", "--movie <path>", "--shots <path>"),
+    ("render",): ("FILE <path>", "-o, --out <path>"), ("deliver",): ("DEST <path>",),
+    ("encode-identity",): ("SELFIE... <path>", "-o, --output <path>"), ("evaluate",): ("OUT... <path>",)}
 
 
 # Where idcli writes: a folder (or a pack file) made at the path given.

@@ -147,7 +147,7 @@ def test_closed_stdout_pipe_keeps_the_exit_code(write_shotlist, tmp_path: Path) 
 def test_library_arguments_checked(write_shotlist, tmp_path: Path, engine_factory) -> None:
     path, out = write_shotlist(TEXT_SHOTS), tmp_path / "out"
     loaded = idcli.load_shotlist(path)
-    bad_calls = {
+    bad_calls: dict[str, dict[str, Any]] = {  # wrong on purpose: what render refuses at run time
         "batch_size=0": dict(batch_size=0), "batch_size=-1": dict(batch_size=-1),
         "batch_size='4'": dict(batch_size="4"), "batch_size='big'": dict(batch_size="big"),
         "batch_size=2.5": dict(batch_size=2.5), "batch_size=True": dict(batch_size=True),

@@ -57,7 +57,7 @@ def face_crop(seed: int) -> np.ndarray:
     """A smooth 224-px RGB image standing in for an aligned face crop (CLIP reads any image)."""
     g = np.random.default_rng(seed)
     small = g.integers(0, 256, (7, 7, 3), dtype=np.uint8)
-    return np.asarray(Image.fromarray(small).resize((224, 224), Image.BICUBIC))
+    return np.asarray(Image.fromarray(small).resize((224, 224), Image.Resampling.BICUBIC))
 
 
 def unit(seed: int) -> np.ndarray:
@@ -286,8 +286,8 @@ def test_a_plusv2_render_through_the_cli(write_shotlist, tmp_path: Path) -> None
     from idcli.reproduce import reproduce
 
     for shot in ("m1", "both"):
-        result = reproduce(out / shot / f"{shot}_t1.json")
-        assert result.identical, (shot, result.as_dict())
+        again = reproduce(out / shot / f"{shot}_t1.json")
+        assert again.identical, (shot, again.as_dict())
 
 
 # -- exit 4 ---------------------------------------------------------------------------------------------------

@@ -287,7 +287,7 @@ def _disk_fills_at_the_third(monkeypatch: pytest.MonkeyPatch, out: Path, kind: s
     """Fill the disk at the third image (``png``) or sidecar (``json``) written into ``out``; returns the real
     ``os.fdopen``, to put back."""
     real_fdopen = os.fdopen
-    writes = Counter()
+    writes: Counter[str] = Counter()
 
     def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
         handle = real_fdopen(fd, *args, **kwargs)
@@ -675,8 +675,9 @@ def test_a_failure_reported_between_an_interrupted_hand_over_and_its_retry_repor
         def close(self) -> None: ...
 
     with pytest.raises(idcli.Interrupted) as stopped:
-        idcli.render(idcli.load_shotlist(shots), out, device="cpu", executor=Backend(), progress=SignalAtFirstLine(),
-                     qa=False)
+        # Backend stands in for a RayBackend: render takes any object with its methods (run._backend)
+        idcli.render(idcli.load_shotlist(shots), out, device="cpu", executor=Backend(),  # type: ignore[arg-type]
+                     progress=SignalAtFirstLine(), qa=False)
     report = stopped.value.report
     reported = sorted((o.shot_id, o.take, o.status) for o in report.jobs)
     assert len(reported) == len(set(reported)), reported  # no job twice

@@ -86,7 +86,7 @@ def test_review_reads_the_shot_order_once_not_once_per_shot(film, monkeypatch) -
     monkeypatch.setattr(runs, "read_order", counting_order)
     CountingShots.steps = 0
     run = runs.load_run(out)
-    assert [s.entry.id for s in run.shots] == [s.id for s in run.shots] and len(run.shots) == SHOTS
+    assert [s.entry and s.entry.id for s in run.shots] == [s.id for s in run.shots] and len(run.shots) == SHOTS
     # Looking each shot up by scanning the order is SHOTS²/2 steps (11,250 here); an index is a few passes.
     assert CountingShots.steps <= 4 * SHOTS, CountingShots.steps
 

@@ -3,6 +3,7 @@ per-batch state, out-of-memory in decode never re-denoises, decode chunks are si
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from PIL import Image
 
 import idcli
+from idcli.engine import Engine
 from idcli.engine.memory import decode_chunk_size
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +32,7 @@ shots:
 """
 
 
-def _pixels(path: str) -> np.ndarray:
+def _pixels(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray(Image.open(path), dtype=int)
 
 
@@ -41,7 +43,7 @@ def test_out_of_memory_mid_forward_leaves_no_state_behind(write_shotlist, tmp_pa
     path = write_shotlist(MIXED)
     raised: list[int] = []
     hooks: list[torch.utils.hooks.RemovableHandle] = []
-    engines: list[object] = []
+    engines: list[Engine] = []
 
     def hook(module, args):
         if not raised and args[0].shape[0] >= 8:  # the first forward of the first 4-job batch

@@ -51,12 +51,14 @@ def _held(path: Path) -> int:
 def _stderr_line_with(process: subprocess.Popen[str], needle: str, timeout: float = 120.0) -> str:
     """The line of the process's stderr holding ``needle`` (which must be there once so far); fails when the
     process exits or the time is up first. Read raw from the descriptor: a buffered reader could hold the line."""
+    stderr = process.stderr
+    assert stderr is not None, "started with stderr=subprocess.PIPE"
     chooser = selectors.DefaultSelector()
-    chooser.register(process.stderr, selectors.EVENT_READ)
+    chooser.register(stderr, selectors.EVENT_READ)
     seen, end = b"", time.monotonic() + timeout
     while time.monotonic() < end and needle.encode() not in seen:
         if chooser.select(timeout=1.0):
-            chunk = os.read(process.stderr.fileno(), 65536)
+            chunk = os.read(stderr.fileno(), 65536)
             if not chunk:
                 break
             seen += chunk

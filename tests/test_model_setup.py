@@ -92,8 +92,8 @@ def test_fetch_downloads_filters_and_converts_the_pickle_once(hf_cache: Path, ad
         again = fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
 
     # The interrupted adapter transfer resumed with a Range request and the bytes are whole.
-    ranged = [r for r in requests if r[0] == "GET" and r[1].endswith(WEIGHT) and r[2]]
-    assert ranged and ranged[0][2].startswith("bytes=")
+    ranges = [r[2] for r in requests if r[0] == "GET" and r[1].endswith(WEIGHT) and r[2]]
+    assert ranges and (ranges[0] or "").startswith("bytes=")
     base, adapter = result["fetched"]
     snapshot = Path(base["path"])
     fetched = sorted(str(p.relative_to(snapshot)) for p in snapshot.rglob("*") if p.is_file())
@@ -133,6 +133,7 @@ def test_the_converted_adapter_is_what_a_render_loads(hf_cache: Path, adapter_bi
     with HubEmulator(hub_repos(data), lifetime=60) as hub:
         fetch("sd15", "faceid", cache_dir=hf_cache, endpoint=hub.endpoint, progress=False)
     converted = converted_adapter(FACEID, WEIGHT)
+    assert converted is not None  # fetch converts the hub's pickle
     spec = ModelSpec(preset="sd15", adapter=AdapterSpec(variant="faceid"))  # sd15 defaults to faceid-plusv2
     adapter = resolve_adapter(spec, resolve_model(spec, tmp_path, "float16"), tmp_path)
     assert adapter.source == "local" and not adapter.allow_pickle
@@ -191,9 +192,9 @@ def test_models_cli() -> None:
     for typed, said in (("foo", "unknown preset 'foo' (allowed: sd15, sdxl)"),
                         ("sd1", "unknown preset 'sd1'; did you mean 'sd15'? (allowed: sd15, sdxl)")):
         unknown = CliRunner().invoke(app, ["models", "fetch", typed])
-        text = " ".join(unknown.output.split())
-        assert unknown.exit_code == 2 and said in text, text
-        allowed = text.split("(allowed: ")[1].split(")")[0].split(", ")
+        message = " ".join(unknown.output.split())
+        assert unknown.exit_code == 2 and said in message, message
+        allowed = message.split("(allowed: ")[1].split(")")[0].split(", ")
         assert allowed == ["sd15", "sdxl"] and all(needs(name) for name in allowed), allowed
     variant = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "plus"])
     assert variant.exit_code == 2 and "allowed: faceid, faceid-plusv2" in variant.output
@@ -222,7 +223,7 @@ PLUS_WEIGHT = "ip-adapter-faceid-plusv2_sd15.bin"
 def plusv2_bin() -> tuple[bytes, dict[str, dict[str, torch.Tensor]]]:
     """A FaceID-Plus v2 checkpoint in the published pickle layout (resampler keys, LoRA, decoupled k/v)."""
     generator = torch.Generator().manual_seed(5)
-    shapes = {
+    shapes: dict[str, dict[str, tuple[int, ...]]] = {
         "image_proj": {"proj.0.weight": (64, 512), "proj.0.bias": (64,), "proj.2.weight": (128, 64),
                        "proj.2.bias": (128,), "norm.weight": (32,), "norm.bias": (32,),
                        "perceiver_resampler.proj_in.weight": (32, 48), "perceiver_resampler.proj_in.bias": (32,),
@@ -422,7 +423,12 @@ def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: P
     from idcli.errors import InputError
 
     fetched: list[Any] = []
-    monkeypatch.setattr(setup, "fetch_need", lambda *args: fetched.append(args) or {})
+
+    def fetch_need(*args: Any) -> dict[str, Any]:
+        fetched.append(args)
+        return {}
+
+    monkeypatch.setattr(setup, "fetch_need", fetch_need)
     with pytest.raises(InputError, match="is not 64 lower-case hex digits"):
         setup.fetch("sd15", cache_dir=hf_cache, progress=False, accept_insightface_licence=True,
                     face_pack_sha256=sha)
@@ -695,9 +701,9 @@ def test_models_list_sizes_the_snapshot_a_render_reads(tmp_path: Path, monkeypat
     for pin, size in (("", 90), (f", revision: '{old}'", 700)):
         shots.write_text(f"version: 1\nproject: p\nmodel: {{preset: sd15, {adapter}{pin}}}}}\n"
                          "shots:\n  - {id: a010, prompt: a hall}\n")
-        [weights] = [e for e in shotlist_folders(shots) if e["kind"] == "IP-Adapter weights"]
-        assert weights["present"] and weights["size_bytes"] == size, pin
-        assert Path(weights["path"]).parent.name == (old if pin else main)
+        [listed] = [e for e in shotlist_folders(shots) if e["kind"] == "IP-Adapter weights"]
+        assert listed["present"] and listed["size_bytes"] == size, pin
+        assert Path(listed["path"]).parent.name == (old if pin else main)
 
     # main's snapshot half downloaded (no model_index.json): a render cannot load it, whole as the old one is.
     (repo / "snapshots" / main / "model_index.json").unlink()

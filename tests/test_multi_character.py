@@ -264,7 +264,7 @@ def test_editing_one_characters_selfies_rerenders_exactly_the_shots_naming_them(
 
 
 def test_sidecars_png_metadata_and_coloured_masks(write_shotlist, tmp_path, engine_factory) -> None:
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
 
     path, out = write_shotlist(SHOTS.replace("steps: 4", "steps: 2")), tmp_path / "out"
     report = render_on_cpu(path, out, engine_factory, only=["two", "one"], save_masks=True)
@@ -277,6 +277,7 @@ def test_sidecars_png_metadata_and_coloured_masks(write_shotlist, tmp_path, engi
         assert entry["subject_tokens"] > 0 and 0 <= entry["mask_coverage"] <= 1
     assert sidecars["one"]["identity"][0]["subject_tokens"] > 0  # one character: its entry too
     with Image.open(out / "two" / "two_t1.png") as image:
+        assert isinstance(image, PngImagePlugin.PngImageFile)  # text: its tEXt/iTXt chunks
         assert "idcli characters: mara theo, idcli identities: mara theo" in image.text["parameters"]
         assert json.loads(image.text["idcli"])["characters"] == ["mara", "theo"]
     with Image.open(out / "two" / "two_t1.mask.png") as strip, Image.open(out / "one" / "one_t1.mask.png") as one:

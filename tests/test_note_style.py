@@ -93,16 +93,16 @@ def test_an_executors_lines_reach_the_progress_display_as_notes(write_shotlist, 
     import idcli
 
     class Crowded:
-        def __init__(self, adapter) -> None:  # type: ignore[no-untyped-def]
+        def __init__(self, adapter) -> None:
             self.engine = tiny_engines("tiny-sd", adapter)
             self.adapter_record = self.engine.adapter_record
 
-        def render(self, requests):  # type: ignore[no-untyped-def]
+        def render(self, requests):
             if len(requests) > 1:
                 raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
             return self.engine.render(requests)
 
-        def suggest_batch_size(self, request) -> int:  # type: ignore[no-untyped-def]
+        def suggest_batch_size(self, request) -> int:
             return 2
 
     stream = io.StringIO()

@@ -56,13 +56,19 @@ def _request(pixels: np.ndarray, faces: list[tuple[str, tuple[int, int, int, int
                          semantic_prompt=SCENE, lines=lines, subject=lines[0].name, plate=plate)
 
 
+def _plate_of(request: RenderRequest) -> PlateRequest:
+    """The plate of a request ``_request`` made (it always sets one)."""
+    assert request.plate is not None
+    return request.plate
+
+
 def _union(request: RenderRequest) -> np.ndarray:
-    plate = request.plate
+    plate = _plate_of(request)
     return plate_mask(plate.size, [(face_mask(f.box, f.crop_box, plate.size), f.crop_box) for f in plate.faces])
 
 
 def _face_region(request: RenderRequest, index: int) -> np.ndarray:
-    plate = request.plate
+    plate = _plate_of(request)
     face = plate.faces[index]
     return plate_mask(plate.size, [(face_mask(face.box, face.crop_box, plate.size), face.crop_box)]) > 0
 
@@ -214,7 +220,7 @@ def test_a_fully_masked_crop_is_diffusers_img2img(tiny_engines, monkeypatch: pyt
     monkeypatch.setattr(plate_render, "latent_mask", lambda mask, side: torch.ones(1, 1, side, side))
     pixels = _plate(64, 64, seed=4)
     request = _request(pixels, [("mara", (16, 16, 32, 32))], sampler=sampler, strength=0.5, seed=11)
-    assert request.plate.faces[0].crop_box == (0, 0, 64, 64)
+    assert _plate_of(request).faces[0].crop_box == (0, 0, 64, 64)
     ours = engine.render([request])[0].pixels
     pipe = engine.pipe
     stock = StableDiffusionImg2ImgPipeline(vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer,
@@ -237,9 +243,9 @@ def test_plate_requests_the_engine_cannot_render_are_refused(tiny_engines) -> No
     request = _request(pixels, CASES["one face"][2])
     outside = PlateFaceRequest("mara", (60, 40, 40, 50), (150, 100, 80, 80))
     with pytest.raises(ValueError, match="crop box"):
-        engine.render([dataclasses.replace(request, plate=dataclasses.replace(request.plate, faces=(outside,)))])
+        engine.render([dataclasses.replace(request, plate=dataclasses.replace(_plate_of(request), faces=(outside,)))])
     with pytest.raises(ValueError, match="strength"):
-        engine.render([dataclasses.replace(request, plate=dataclasses.replace(request.plate, strength=0.0))])
+        engine.render([dataclasses.replace(request, plate=dataclasses.replace(_plate_of(request), strength=0.0))])
 
 
 def test_batch_size_counts_crops_not_plates(tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -299,7 +305,7 @@ def test_out_of_memory_on_one_plate_job_halves_its_crops(tiny_engines, monkeypat
     denoise = engine._denoise
     sizes: list[int] = []
 
-    def crowded(requests, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def crowded(requests, *args, **kwargs):
         sizes.append(len(requests))
         if len(requests) > 1:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")

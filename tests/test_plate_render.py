@@ -225,6 +225,7 @@ def test_the_sidecar_record_of_a_plate_job_has_its_plate_block_and_size(shots: P
     assert read_png_record(encoded.png) == record
     # The engine's facts land in the sidecar, not in the record the PNG carries.
     sidecar = complete_sidecar(record, "0" * 64, batch_index=0, batch_size=1, started=None, finished=None)
+    assert encoded.plate is not None and encoded.mask_png is not None  # a plate job's facts and face masks
     add_plate_facts(sidecar, encoded.plate)
     assert [f["mask_coverage"] for f in sidecar["plate"]["faces"]] == [0.25, 0.25]
     sidecar["plate"]["mask"] = job.mask_relpath
@@ -424,8 +425,8 @@ def test_editing_the_plate_rerenders_exactly_the_shots_that_use_it(shots: Path, 
     again = idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
     assert {o.shot_id: o.status for o in again.jobs} == {"both": "rendered", "swapped": "rendered",
                                                           "street": "skipped", "bar": "skipped"}
-    image = _pixels(out / "both" / "both_t1.png")
-    assert tuple(image[0, 0]) == (1, 2, 3)  # the edited plate's own pixel
+    both = _pixels(out / "both" / "both_t1.png")
+    assert tuple(both[0, 0]) == (1, 2, 3)  # the edited plate's own pixel
 
 
 def test_a_plate_shot_edited_between_renders_is_said_to_render_again_for_that_edit(shots: Path, tmp_path: Path,

@@ -53,7 +53,8 @@ def _composite(plate: np.ndarray, face_boxes: list[P.Box], working: int = 64, se
     ((101, 77), 3, [(30, 20, 30, 30)]),  # sides not multiples of 8
     ((200, 150), 4, [(60, 40, 50, 60)]),  # RGBA
 ])
-def test_every_pixel_outside_the_masks_is_the_plates_own(size, channels, boxes) -> None:
+def test_every_pixel_outside_the_masks_is_the_plates_own(size: tuple[int, int], channels: int,
+                                                         boxes: list[P.Box]) -> None:
     plate = _random_plate(*size, channels)
     out, union = _composite(plate, boxes)
     assert out.shape == plate.shape and out.dtype == np.uint8

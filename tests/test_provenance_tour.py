@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import render_on_cpu
@@ -112,17 +113,19 @@ def test_verify_fails_a_sidecar_naming_another_signer_or_unsigned_image_than_the
     _edit(street, lambda s: s["c2pa"].update(unsigned_sha256="0" * 64))
     assert verify_folder(out).images[1].problems == [
         "its sidecar's c2pa.unsigned_sha256 is not the image's without its manifest (edited after the render?)"]
-    _edit(street, lambda s: s["c2pa"].update(unsigned_sha256=sha256_bytes(without_manifest(image.read_bytes()))))
+    unsigned = without_manifest(image.read_bytes())
+    assert unsigned is not None  # rendered with sign=True
+    _edit(street, lambda s: s["c2pa"].update(unsigned_sha256=sha256_bytes(unsigned)))
     assert verify_folder(out).failed == 0
 
     # Re-signed with a stranger's certificate: the manifest is Valid (no --trust), the sidecar names the studio.
     stranger = make_test_ca(tmp_path / "stranger", name="stranger", signer_name="someone else")
     sidecar = json.loads(street.read_text("utf-8"))
-    signed = Signer(load_credentials(stranger.cert, stranger.key)).sign_png(without_manifest(image.read_bytes()),
-                                                                          record_of_sidecar(sidecar))
+    signed = Signer(load_credentials(stranger.cert, stranger.key)).sign_png(unsigned, record_of_sidecar(sidecar))
     image.write_bytes(signed)
     _edit(street, lambda s: s["image"].update(sha256=sha256_bytes(signed)))
     check = verify_folder(out).images[1]
+    assert check.c2pa is not None, check.problems
     assert check.c2pa["state"] == "Valid" and check.c2pa["signer"] == "someone else"
     # Named, then the certificate's serial and subject the sidecar records (recorded since 2026-11-30).
     assert check.problems[0] == ("the manifest is signed by 'someone else' (idcli test studio), its sidecar says "
@@ -228,7 +231,7 @@ def test_verify_of_a_deeply_nested_record_reports_not_crashes(same, tmp_path) ->
             value = [value]
         return value
 
-    record = {"job_key": "idcli-job-v2:abc", "shot_id": "s", "take": 1, "x": nested(1),
+    record: dict[str, Any] = {"job_key": "idcli-job-v2:abc", "shot_id": "s", "take": 1, "x": nested(1),
               "image": {"path": "s/s_t1.png", "width": 64, "height": 64}}
     info = PngImagePlugin.PngInfo()
     info.add_itxt("idcli", json.dumps(record))

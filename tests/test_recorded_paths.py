@@ -61,6 +61,7 @@ def test_sidecars_record_selfies_as_the_shot_list_gives_them(rendered: Path) -> 
     assert [f["abs_path"] for f in files] == [str((rendered / p).absolute()) for p in
                                               ("selfies/mara_1.jpg", "selfies/mara_2.jpg")]
     manifest = OutputStore(rendered / "renders").read_manifest()
+    assert manifest is not None
     assert manifest["file"] == "a project/shots.yaml" and manifest["file_relpath"] == "../shots.yaml"
 
 

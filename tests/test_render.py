@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_helpers import assert_nothing_partial, plan_on_cpu, render_on_cpu
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 import idcli
 from idcli.errors import OutputBusyError, OutputError
@@ -58,6 +58,7 @@ def test_render_writes_images_sidecars_and_png_chunks(write_shotlist, tmp_path, 
         assert sha256_file(image_path) == rec["image"]["sha256"]
         with Image.open(image_path) as im:
             assert im.size == (rec["size"]["width"], rec["size"]["height"])
+            assert isinstance(im, PngImagePlugin.PngImageFile)  # text: its tEXt/iTXt chunks
             chunk = json.loads(im.text["idcli"])
             params = im.text["parameters"]
         assert chunk["job_key"] == rec["job_key"] and "timing" not in chunk
@@ -278,6 +279,7 @@ def test_png_bytes_are_reproducible(write_shotlist, tmp_path, engine_factory) ->
     for oa, ob in zip(a.jobs, b.jobs, strict=True):
         assert Path(oa.image).read_bytes() == Path(ob.image).read_bytes()
     with Image.open(io.BytesIO(Path(a.jobs[0].image).read_bytes())) as im:
+        assert isinstance(im, PngImagePlugin.PngImageFile)
         assert im.text["idcli-random-weights"].startswith("true")
 
 

@@ -77,6 +77,7 @@ def test_images_of_one_batch_reproduce_identically_in_their_batch(write_shotlist
     Path(report.jobs[2].sidecar).unlink()
     alone = reproduce(report.jobs[0].sidecar, engine_factory=engine_factory)
     assert engine_factory.calls[-1] == 1 and "rendered alone" in alone.notes[0]
+    assert alone.max_pixel_difference is not None
     assert alone.max_pixel_difference <= 1  # float32 rounding of another batch shape, at most 1/255
 
 
@@ -103,7 +104,8 @@ def test_a_batch_member_superseded_by_an_edit_still_rebuilds_the_batch(write_sho
 def test_reproduce_writes_the_image_and_reads_a_png_without_its_sidecar(rendered, tmp_path, engine_factory) -> None:
     job = rendered["mara"]
     result = reproduce(job.image, out_dir=tmp_path / "again", engine_factory=engine_factory)
-    assert result.identical and Path(result.output).read_bytes() == Path(job.image).read_bytes()
+    assert result.identical and result.output is not None
+    assert Path(result.output).read_bytes() == Path(job.image).read_bytes()
     Path(job.sidecar).unlink()  # the PNG's own record is enough
     alone = reproduce(job.image, engine_factory=engine_factory)
     assert alone.identical and alone.sidecar is None
@@ -157,6 +159,7 @@ def test_a_different_image_reports_the_pixel_difference_and_the_environment(rend
     # As if rendered elsewhere: other pixels (one channel of one pixel off by 7) and another torch.
     path = Path(job.image)
     record = read_png_record(path.read_bytes())
+    assert record is not None
     pixels = np.asarray(Image.open(path).convert("RGB")).copy()
     pixels[3, 5, 1] = (int(pixels[3, 5, 1]) + 7) % 256
     from idcli.models import resolve_model

@@ -52,6 +52,7 @@ def test_a_plain_render_after_retakes_keeps_the_added_takes(write_shotlist, tmp_
     assert _live(out, shotlist=shots) == ALL
     assert all(not r["orphan"] for r in idcli.read_results(out, include_orphans=True))
     manifest = OutputStore(out).read_manifest()
+    assert manifest is not None
     assert sorted(tuple(t) for t in manifest["takes"]) == ALL
     assert read_selects(out)["face"]["take"] == 3  # the director's pick is still a live take
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from test_film_scale import SHOTS, render_film
+from text_search import search
 
 import idcli
 import idcli.review.selects
@@ -62,7 +63,7 @@ def test_every_thumbnail_loads_lazily_with_the_size_of_its_file(film_page: Path)
 
 def test_a_films_index_lists_its_scenes_each_opening_onto_its_shots(film_page: Path) -> None:
     text = film_page.read_text("utf-8")
-    nav = re.search(r"<nav[^>]*>.*?</nav>", text, re.S).group(0)
+    nav = search(r"<nav[^>]*>.*?</nav>", text, re.S).group(0)
     # one closed disclosure per scene, in order, each holding exactly its shots' links
     groups = re.findall(r'<details><summary><a href="#(scene-[^"]+)">([^<]+)</a>(.*?)</details>', nav, re.S)
     assert [label for _, label, _ in groups] == [f"sc{n:03d}" for n in range(1, SCENES + 1)]
@@ -129,6 +130,7 @@ window.addEventListener('load', function () { setTimeout(function () {  // after
 
 
 def _open(page: Path, profile: Path, fragment: str = "") -> dict:
+    assert CHROMIUM, "the tests that call this skip without a Chromium"
     done = subprocess.run(
         [CHROMIUM, "--headless", "--virtual-time-budget=10000", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -185,10 +187,10 @@ def test_a_scene_the_shot_list_comes_back_to_gets_a_link_of_its_own() -> None:
     text = _page(shots)
     page = [str(attrs["id"]) for _, attrs in Tags(text).tags if "id" in attrs]
     assert len(page) == len(set(page)), sorted({i for i in page if page.count(i) > 1})
-    nav = re.search(r"<nav[^>]*>.*?</nav>", text, re.S).group(0)
+    nav = search(r"<nav[^>]*>.*?</nav>", text, re.S).group(0)
     for anchor in re.findall(r'<summary><a href="#([^"]+)"', nav):
         target = text.index(f'id="{anchor}"')
-        first = re.search(r'<li><a href="#shot-([^"]+)"', nav[nav.index(f'href="#{anchor}"'):]).group(1)
+        first = search(r'<li><a href="#shot-([^"]+)"', nav[nav.index(f'href="#{anchor}"'):]).group(1)
         assert text.index("<section", target) == text.index(f'<section class="shot" id="shot-{first}"'), anchor
 
 
@@ -203,7 +205,7 @@ def test_a_folder_without_its_shot_list_is_indexed_by_scene_not_as_one_group_of_
 
 
 def test_the_index_counts_what_it_lists_scenes_or_numbered_groups() -> None:
-    nav = re.search(r'<p class="count">([^<]*)</p>', _page(_listed(*[f"shot{i:02d}" for i in range(60)]))).group(1)
+    nav = search(r'<p class="count">([^<]*)</p>', _page(_listed(*[f"shot{i:02d}" for i in range(60)]))).group(1)
     assert nav.startswith("3 groups of shots ·"), nav  # 1–25, 26–50, 51–60: no scene among them
-    nav = re.search(r'<p class="count">([^<]*)</p>', _page(_listed(*[f"sc1_sh{i:02d}" for i in range(41)]))).group(1)
+    nav = search(r'<p class="count">([^<]*)</p>', _page(_listed(*[f"sc1_sh{i:02d}" for i in range(41)]))).group(1)
     assert nav.startswith("1 scene ·"), nav

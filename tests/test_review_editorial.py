@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 from review_helpers import SHOTS, cli
+from text_search import search
 
 otio = pytest.importorskip("opentimelineio")
 pytest.importorskip("insightface", exc_type=ImportError)
@@ -116,8 +117,9 @@ def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) ->
     assert "the last shot, sh040, is not rendered and leaves no event" in result.stderr, result.stderr
     lines = target.read_text("utf-8").splitlines()
     assert lines[:3] == ["TITLE: review", "FCM: NON-DROP FRAME", ""]
-    events = [EVENT.match(line) for line in lines if line[:3].isdigit()]
-    assert all(events) and [e.group(1) for e in events] == ["001", "002", "003"], lines
+    matched = [EVENT.match(line) for line in lines if line[:3].isdigit()]
+    events = [e for e in matched if e]
+    assert len(events) == len(matched) and [e.group(1) for e in events] == ["001", "002", "003"], lines
     assert {e.group(2) for e in events} == {"AX"}
     # source held from 0 for the shot's frames; record contiguous from 01:00:00:00, the sequence start editors use
     # (2 s, 1.5 s, 3 s at 24 fps)
@@ -270,7 +272,8 @@ def test_edl_timecode_at_ntsc_rates(out: Path, tmp_path: Path, fps: str, flag: s
     text = target.read_text("utf-8")
     assert f"\nFCM: {fcm}\n" in text
     events = [EVENT.match(line) for line in text.splitlines() if line[:3].isdigit()]
-    assert events[1].group(5) == second_in, text  # sh020's record in
+    second = events[1]
+    assert second and second.group(5) == second_in, text  # sh020's record in
     rate = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "59.94": 60000 / 1001}[fps]
     (track,) = otio.adapters.read_from_file(str(target), rate=rate).video_tracks()
     frames = [round(70 * rate), round(1.5 * rate), round(3 * rate)]
@@ -343,6 +346,7 @@ def test_fcp_xml_reads_back_with_the_fcp_adapter(out: Path, tmp_path: Path) -> N
     assert [(f.findtext("media/video/samplecharacteristics/width"), f.findtext("media/video/samplecharacteristics/"
              "height")) for f in files] == [("512", "256"), ("256", "256"), ("256", "256")]
     sequence_format = ElementTree.fromstring(text).find(".//sequence/media/video/format/samplecharacteristics")
+    assert sequence_format is not None, text
     assert (sequence_format.findtext("width"), sequence_format.findtext("height")) == ("512", "256")
 
 
@@ -385,7 +389,9 @@ def test_each_fcp_xml_element_has_one_rate(out: Path, tmp_path: Path, fps: str) 
     def rate_of(element: ElementTree.Element) -> tuple[str | None, str | None]:
         return element.findtext("rate/timebase"), element.findtext("rate/ntsc")
 
-    assert {rate_of(item) for item in root.iter("clipitem")} == {rate_of(root.find(".//sequence"))}
+    sequence = root.find(".//sequence")
+    assert sequence is not None
+    assert {rate_of(item) for item in root.iter("clipitem")} == {rate_of(sequence)}
     (track,) = otio.adapters.read_from_file(str(target)).video_tracks()
     rate = {"23.976": 24000 / 1001, "25": 25.0, "29.97": 30000 / 1001}[fps]
     assert [item.duration().to_frames() for item in track.find_clips()] == [round(2 * rate), round(1.5 * rate),
@@ -409,6 +415,7 @@ def test_the_fcp_xml_sequence_is_the_movies_frame_where_a_sidecar_omits_the_size
     assert result.exit_code == 0, result.output
     sequence = ElementTree.fromstring(target.read_text("utf-8")).find(".//sequence/media/video/format/"
                                                                        "samplecharacteristics")
+    assert sequence is not None
     run = load_run(out)
     assert (sequence.findtext("width"), sequence.findtext("height")) == ("512", "256")
     assert frame_size(run, [shot.chosen for shot in run.shots if shot.chosen]) == (512, 256)
@@ -548,6 +555,7 @@ def test_every_format_starts_at_the_same_record_timecode(out: Path, tmp_path: Pa
     xml = otio.adapters.read_from_file(str(edit / "a.xml"))
     assert xml.global_start_time.to_frames() == frames
     sequence_timecode = ElementTree.fromstring((edit / "a.xml").read_text("utf-8")).find(".//sequence/timecode")
+    assert sequence_timecode is not None
     assert sequence_timecode.findtext("string") == start
     if av is not None:
         texts = burn_in_texts(monkeypatch, lambda: cli("export", out, "--movie", edit / "a.mp4", "--burn-in",
@@ -606,7 +614,7 @@ def test_a_start_whose_cut_runs_past_midnight_is_refused(out: Path, tmp_path: Pa
     assert result.exit_code == 2, result.output
     assert f"would end past {last_label}" in result.stderr, result.stderr
     assert not edit.exists()
-    latest = re.search(r"give --start (\S+) or earlier", result.stderr).group(1)
+    latest = search(r"give --start (\S+) or earlier", result.stderr).group(1)
     rate = {"25": 25.0, "29.97": 30000 / 1001}[fps]
     drop_frame = ";" in late
     assert cli("export", out, *formats, "--fps", fps, "--start", latest).exit_code == 0
@@ -644,7 +652,7 @@ def test_refusals_name_the_rate_as_an_editor_writes_it(out: Path, tmp_path: Path
 try:
     import av
 except ImportError:  # the movie extra is not installed: its tests skip, the EDL and XML tests still run
-    av = None
+    av = None  # type: ignore[assignment]  # PyAV absent: needs_pyav skips every test that reads av
 needs_pyav = pytest.mark.skipif(av is None, reason="PyAV (the movie extra) is not installed")
 
 
@@ -688,7 +696,7 @@ def test_the_movie_plays_each_take_for_its_duration(out: Path, tmp_path: Path) -
             frame = frames[start + offset].astype(np.int16)
             errors = {other: np.abs(frame - image).mean() for other, image in expected.items()}
             assert errors[shot] < 4, (shot, errors)  # within the codec's tolerance of its own take
-            assert min(errors, key=errors.get) == shot
+            assert min(errors, key=errors.__getitem__) == shot
     assert expected["sh020"][:, :128].max() == 0  # letterboxed: black bars either side
     for frame in frames[starts["sh040"]:]:  # the slate of the shot not rendered: dark
         assert frame.mean() < 8
@@ -836,7 +844,8 @@ def test_each_burnt_in_frame_is_the_still_with_only_its_band_replaced(out: Path,
     import idcli.review.animatic_movie as movie
 
     plain = encoded_frames(monkeypatch, lambda: cli("export", out, "--movie", tmp_path / "a.mp4", "--fps", "24"))
-    drawn, bands = movie.burn_in_band, []
+    drawn = movie.burn_in_band
+    bands: list[np.ndarray] = []
 
     def every_third_on_two_lines(width, text, warning, font):
         band = drawn(width, text, "x" * 400 if len(bands) % 3 == 1 else None, font)
@@ -1084,13 +1093,15 @@ def test_a_device_at_the_movie_path_is_never_replaced(out: Path, tmp_path: Path)
 def test_takes_of_odd_sizes_make_an_even_frame(tmp_path: Path) -> None:
     """yuv420p halves both sides: the frame is the largest width and height, each rounded up to even; a take
     of another shape is scaled to fit it and centred on black."""
-    from types import SimpleNamespace
-
     from idcli.review.animatic_movie import frame_size, letterbox
+    from idcli.review.runs import Run, Shot, Take
 
-    takes = [SimpleNamespace(width=511, height=200), SimpleNamespace(width=300, height=287)]
-    assert frame_size(SimpleNamespace(takes=[]), takes) == (512, 288)
-    assert frame_size(SimpleNamespace(takes=takes), []) == (512, 288)  # a cut of slates alone: the folder's takes
+    takes = [Take("sh010", take, f"key{take}", take, "a prompt", (), None, None, None, f"sh010/sh010_t{take}.png",
+                  f"sh010/sh010_t{take}.json", width, height, "0" * 64, None)
+             for take, (width, height) in enumerate([(511, 200), (300, 287)], 1)]
+    assert frame_size(Run(tmp_path, [], None), takes) == (512, 288)
+    # a cut of slates alone: the folder's takes
+    assert frame_size(Run(tmp_path, [Shot("sh010", takes, None)], None), []) == (512, 288)
     tall = np.full((100, 50, 3), 200, np.uint8)
     boxed = letterbox(tall, (512, 288))
     assert boxed.shape == (288, 512, 3)

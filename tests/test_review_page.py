@@ -15,6 +15,7 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 from PIL import Image
+from text_search import search
 from typer.testing import CliRunner
 
 import idcli
@@ -191,7 +192,12 @@ def test_open_says_where_the_page_is_when_no_browser_opens(out: Path, monkeypatc
     import webbrowser
 
     opened: list[str] = []
-    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or False)
+
+    def no_browser(url: str, *args: object, **kwargs: object) -> bool:
+        opened.append(url)
+        return False  # what webbrowser.open answers where no browser opens
+
+    monkeypatch.setattr(webbrowser, "open", no_browser)
     result = review(out, "--open")
     assert result.exit_code == 0 and opened == [(out / "review" / "index.html").resolve().as_uri()]
     assert "no browser could be opened" in result.stderr and opened[0] in result.stderr
@@ -233,6 +239,7 @@ window.addEventListener('load', function () {
 
 
 def chromium(args: list[str], page: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM, "the tests that call this skip without a Chromium"
     return subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -257,7 +264,7 @@ def test_the_page_renders_in_headless_chromium_without_errors(out: Path, tmp_pat
     assert "Uncaught" not in screenshot.stderr
     dom = chromium(["--dump-dom", "--virtual-time-budget=5000"], probe, tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    root = re.search(r"<html[^>]*>", dom.stdout).group(0)
+    root = search(r"<html[^>]*>", dom.stdout).group(0)
     assert "data-errors" not in root, root
     assert 'data-broken="0"' in root and 'data-loaded="6"' in root  # the six thumbnails loaded
     assert 'data-focus="shot-sh020"' in root  # keyboard: j, j, k
@@ -266,12 +273,12 @@ def test_the_page_renders_in_headless_chromium_without_errors(out: Path, tmp_pat
     assert console_errors == []
     # the recorder does catch what it looks for: a broken image and a script error (the page's
     # Content-Security-Policy taken out, which would block the injected script)
-    csp = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', probe.read_text("utf-8")).group(0)
+    csp = search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', probe.read_text("utf-8")).group(0)
     broken = index.with_name("broken.html")
     broken.write_text(probe.read_text("utf-8").replace(csp, "", 1).replace(
         "</main>", '</main><img src="nothing-here.png" alt=""><script>undefinedCall();</script>', 1), "utf-8")
     control = chromium(["--dump-dom", "--virtual-time-budget=5000"], broken, tmp_path)
-    root = re.search(r"<html[^>]*>", control.stdout).group(0)
+    root = search(r"<html[^>]*>", control.stdout).group(0)
     assert "failed to load" in root and "undefinedCall" in root
     # and with it, markup that got past the escaping (a script, an event handler) runs nothing. (A fresh profile:
     # the page reopens at the shot last viewed in this folder, and j, j, k are to start from the top.)
@@ -282,7 +289,7 @@ def test_the_page_renders_in_headless_chromium_without_errors(out: Path, tmp_pat
         "<img src=\"nothing-here.png\" alt=\"\" onerror=\"document.documentElement.dataset.pwned='onerror'\">", 1),
         "utf-8")
     attacked = chromium(["--dump-dom", "--virtual-time-budget=5000"], hostile, tmp_path)
-    root = re.search(r"<html[^>]*>", attacked.stdout).group(0)
+    root = search(r"<html[^>]*>", attacked.stdout).group(0)
     assert "data-pwned" not in root and 'data-focus="shot-sh020"' in root, root  # the page's own script runs
 
 

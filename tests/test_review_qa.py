@@ -334,15 +334,21 @@ def test_a_render_with_a_degenerate_face_writes_finite_sidecars_that_verify(writ
 def test_a_non_finite_number_is_never_written_into_a_sidecar_or_record(number) -> None:
     # json.dumps wrote NaN and Infinity, which no JSON reader but Python's takes and verify refuses as edited by hand:
     # a future one fails loudly where it is written (the commit, idcli qa's rewrite, the PNG's own record).
+    from idcli.models import resolve_model
+    from idcli.plan import Job
     from idcli.provenance import encode_png
+    from idcli.render_request import RenderRequest
+    from idcli.shotlist import ModelSpec
     from idcli.store import sidecar_bytes
 
     sidecar = {"job_key": "k", "qa": {"faces": [{"cosines": {"mara": number}}]}}
     with pytest.raises(ValueError, match="JSON compliant"):
         sidecar_bytes(sidecar)
     assert sidecar_bytes({"qa": {"leakage": 0.5}}) == b'{\n  "qa": {\n    "leakage": 0.5\n  }\n}\n'
+    job = Job("k", "s", 1, RenderRequest("p", "", 1, 8, 8, 2, 4.0, "ddim"), None, None, (), "g1")
+    model = resolve_model(ModelSpec(), Path("."), "float32")
     with pytest.raises(ValueError, match="JSON compliant"):
-        encode_png(np.zeros((8, 8, 3), np.uint8), None, None, {"image": {"width": 8, "height": 8}, "seed": number})
+        encode_png(np.zeros((8, 8, 3), np.uint8), job, model, {"image": {"width": 8, "height": 8}, "seed": number})
 
 
 def test_idcli_qa_leaves_a_sidecar_holding_a_number_past_jsons_range_alone(write_shotlist, tmp_path) -> None:

@@ -94,6 +94,7 @@ def test_commit_time_qa_and_idcli_qa_check_a_plate_render_by_region(write_shotli
         {k: v for k, v in committed["qa"].items() if k != "seconds"}
     assert qa["version"] == PLATE_QA_VERSION and qa["cast"] == ["mara"]
     regions = plate_regions(record["plate"])
+    assert regions is not None  # a plate image
     (x, _y, w, _h), = regions["mara"]
     # The plate's second person (right) is untouched: found, recorded as the plate's, matched to nobody.
     own = [f for f in qa["faces"] if f["plate_face"]]

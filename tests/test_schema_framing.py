@@ -6,6 +6,8 @@ editor flagged `CU` or `close up`, which idcli reads as `close-up` (idcli/framin
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import pytest
 from hypothesis import given, settings
@@ -38,7 +40,7 @@ def shot_validator() -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def _document(framing: object) -> dict[str, object]:
+def _document(framing: object) -> dict[str, Any]:  # a shot list as YAML loads it
     return {"version": 1, "project": "p", "defaults": {"framing": framing},
             "shots": [{"id": "a", "prompt": "x", "framing": framing}]}
 

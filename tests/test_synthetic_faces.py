@@ -276,9 +276,10 @@ def _skin_like(colour: tuple[int, int, int]) -> bool:
 def _random_look(rng: np.random.Generator, style: str) -> tuple:
     r, rg, gb = (int(v) for v in (rng.integers(110, 251), rng.integers(36, 59), rng.integers(23, 43)))
     skin = (r, r - rg, r - rg - gb)  # inside the band the synthetic detector accepts as skin
-    others = []
+    others: list[tuple[int, int, int]] = []
     while len(others) < 3:  # hair, eyes, background: anything the detector will not take for skin
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        red, green, blue = (int(v) for v in rng.integers(0, 256, 3))
+        colour = (red, green, blue)
         if min(skin) >= 0 and not _skin_like(colour):
             others.append(colour)
     return (skin, *others, float(rng.uniform(0.56, 0.64)), style)

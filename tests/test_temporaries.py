@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,8 @@ def test_a_write_in_flight_of_this_process_survives_every_clean_up(tmp_path: Pat
     a clean-up running while the other thread's write is between fsync and rename leaves it alone."""
     folder = _shot_folder(tmp_path)
     final = folder / "sh010_t1.png"
-    real_fsync, seen = os.fsync, {}
+    real_fsync = os.fsync
+    seen: dict[str, Any] = {}  # the temporary's name; what the other thread's clean-up removed
 
     def clean_up_mid_write(fd: int) -> None:
         real_fsync(fd)
@@ -125,7 +127,7 @@ def test_without_proc_names_and_checks_stay_as_before(tmp_path: Path, monkeypatc
     monkeypatch.setattr(safeio, "process_start", lambda pid: None)
     monkeypatch.setattr(safeio, "writer_tags", {})  # this process's tag as a system without /proc reads it
     folder = _shot_folder(tmp_path)
-    names = []
+    names: list[str] = []
     real_fsync = os.fsync
 
     def record(fd: int) -> None:

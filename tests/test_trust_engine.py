@@ -118,12 +118,15 @@ def _window_ids(tokenizer, prompt: str) -> list[int]:
 
 @pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])
 def test_long_prompts_text_past_77_tokens_changes_the_image(tiny_engines, preset: str) -> None:
+    from functools import partial
+
     from idcli.render_request import RenderRequest
 
     engine = tiny_engines(preset)
-    base = dict(negative_prompt="blurry", seed=3, width=64, height=64, steps=3, guidance=4.0, sampler="ddim")
-    a = engine.render([RenderRequest(prompt=f"{LONG_PREFIX}, red coat", **base)])[0]
-    b = engine.render([RenderRequest(prompt=f"{LONG_PREFIX}, blue hat", **base)])[0]
+    base = partial(RenderRequest, negative_prompt="blurry", seed=3, width=64, height=64, steps=3, guidance=4.0,
+                   sampler="ddim")
+    a = engine.render([base(prompt=f"{LONG_PREFIX}, red coat")])[0]
+    b = engine.render([base(prompt=f"{LONG_PREFIX}, blue hat")])[0]
     assert (a.pixels != b.pixels).any()
 
 
@@ -158,12 +161,14 @@ def test_long_prompts_one_window_encodes_as_the_stock_pipeline(tiny_engines, pre
 def test_long_prompts_batch_composition_never_changes_an_image(tiny_engines) -> None:
     # Rows of one forward share a sequence length; a short job batched with a long one keeps its window
     # (filling it up with empty windows would change its pixels), so both images equal their solo renders.
+    from functools import partial
+
     from idcli.render_request import RenderRequest
 
     engine = tiny_engines("tiny-sd")
-    base = dict(negative_prompt="blurry", width=64, height=64, steps=3, guidance=4.0, sampler="ddim")
-    short = RenderRequest(prompt="a woman on a wet street", seed=1, **base)
-    long = RenderRequest(prompt=f"{LONG_PREFIX}, a woman", seed=2, **base)
+    base = partial(RenderRequest, negative_prompt="blurry", width=64, height=64, steps=3, guidance=4.0, sampler="ddim")
+    short = base(prompt="a woman on a wet street", seed=1)
+    long = base(prompt=f"{LONG_PREFIX}, a woman", seed=2)
     together = engine.render([short, long])
     assert [r.facts["batch_members"] for r in together] == [[0], [1]]
     assert (together[0].pixels == engine.render([short])[0].pixels).all()
@@ -310,16 +315,21 @@ def test_a_render_leaves_the_callers_global_generators_as_they_were(preset: str,
     import numpy as np
     import torch
 
+    def numpy_keys() -> np.ndarray:
+        state = np.random.get_state(legacy=True)
+        assert isinstance(state, tuple)  # the legacy form: numpy's stub also admits the dict one
+        return state[1].copy()
+
     adapter = "{adapter: {variant: " + variant + "}, "
     text = SMALL.format(preset=preset).replace("model: {", "model: " + adapter)
     shots = write_shotlist(text)
     torch.manual_seed(1234)
     np.random.seed(1234)
     random.seed(1234)
-    before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    before = (torch.get_rng_state(), numpy_keys(), random.getstate())
     _render(shots, tmp_path / "out")
     assert torch.equal(torch.get_rng_state(), before[0]), "torch's global generator was advanced"
-    assert (np.random.get_state()[1] == before[1]).all() and random.getstate() == before[2]
+    assert (numpy_keys() == before[1]).all() and random.getstate() == before[2]
 
 
 @pytest.mark.parametrize("preset", ["tiny-sd", "tiny-sdxl"])

@@ -133,7 +133,8 @@ def test_time_left_is_not_thrown_off_by_a_slow_first_evaluation(monkeypatch: pyt
     assert left.step(2, 4, 2) == pytest.approx(2 * 4 + 2 * 4 * 2)
     now[0] = 312.0
     left.step(4, 4, 2)
-    left.advanced(), left.advanced()
+    left.advanced()
+    left.advanced()
     now[0] = 400.0  # the next batch's first step compiled a new graph
     assert left.step(1, 4, 2) == pytest.approx(3 * 4)
 

@@ -1,8 +1,9 @@
 """idcli's type hints, as a pipeline engineer's type checker sees them (PEP 561: idcli/py.typed).
 
-mypy checks the whole package with pyproject.toml's [tool.mypy] (a clean run takes seconds: docs/performance.md),
-and checks small scripts that call the public names the README documents: a correct one passes, and each
-misuse in a wrong one is reported, which it would not be if the lazily imported names were ``Any``.
+mypy checks the whole package and its tests with pyproject.toml's [tool.mypy], in one run (a clean run takes
+seconds: docs/performance.md; pyproject lists the test modules not yet clean), and checks small scripts that
+call the public names the README documents: a correct one passes, and each misuse in a wrong one is reported,
+which it would not be if the lazily imported names were ``Any``.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def test_lazy_public_names_are_visible_to_type_checkers() -> None:
     assert typed == {name: (module, attr) for name, (module, attr) in lazy.items()}
 
 
-def test_package_type_checks_clean(mypy_cache: Path) -> None:
-    code, output = _mypy(cache=mypy_cache)
+def test_package_and_its_tests_type_check_clean(mypy_cache: Path) -> None:
+    """The tests too: a test's wrong type can hide a check that cannot fail (and ``mypy idcli tests`` is one run)."""
+    code, output = _mypy("idcli", "tests", cache=mypy_cache)
     assert code == 0, output
     assert "Success: no issues found" in output
 
@@ -89,7 +91,13 @@ for record in idcli.read_results("renders/qs", include_orphans=True, shotlist=Pa
 checks = idcli.verify_folder("renders/qs").images
 again = idcli.reproduce(Path("renders/qs/a010/a010_t1.png"))
 status: str = again.status
+# A report's files are paths (os.PathLike); shot ids go as a string, a list, a tuple or a set, as the README says.
+again = idcli.reproduce(report.jobs[0].sidecar)
+idcli.render(shots, "renders/qs", only=("a010", "a020"), dry_run=True)
+idcli.render(shots, "renders/qs", only={"a010"}, dry_run=True)
 delivered = idcli.deliver("renders/qs", "out/qs", shots="a010", all_takes=True, credentials=None)
+delivered = idcli.deliver("renders/qs", "out/qs", shots=("a010", "a020"))
+delivered = idcli.deliver("renders/qs", "out/qs", shots=frozenset({"a010"}))
 notes: list[str] = delivered.notes
 picks = select("renders/qs", ["a010=1"])
 cause: str | None = idcli.plan_folder(shots, Path("renders/qs"), device="cpu")["jobs"][0]["cause"]

@@ -74,7 +74,7 @@ def test_an_unreadable_folder_inside_a_model_folder_is_named_not_an_internal_err
     locked.mkdir()
     real_iterdir = Path.iterdir
 
-    def iterdir(self: Path):  # type: ignore[no-untyped-def]
+    def iterdir(self: Path):
         if self == locked:
             raise PermissionError(13, "Permission denied", str(self))
         return real_iterdir(self)
@@ -356,6 +356,7 @@ def test_a_hub_adapter_not_cached_offline_says_so_not_that_the_repository_lacks_
     assert (fetch in text) if fetch else "idcli models fetch" not in text, text
     # Without allow_pickle a hub pickle is refused first: `idcli models fetch` is named only where it converts it.
     if weight.endswith(".bin"):
+        assert fetch is not None  # every pickle case above names the command that converts it
         with pytest.raises(ModelUnavailableError) as refused:
             load_faceid_adapter(pipe, source, weight)
         assert fetch in str(refused.value) and "model.allow_pickle: true" in str(refused.value), refused.value

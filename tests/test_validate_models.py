@@ -5,6 +5,7 @@ field like validate's other problems; no weight is read or hashed and the hub is
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -236,7 +237,7 @@ SDXL_INDEX = SD15_INDEX | {"_class_name": "StableDiffusionXLPipeline", "tokenize
 TOKENIZER = {"vocab.json": b"{}", "merges.txt": b"#version: 0.2\n", "tokenizer_config.json": b"{}"}
 
 
-def cached_pipeline(cache: Path, repo_id: str, index: dict[str, object], drop: tuple[str, ...]) -> Path:
+def cached_pipeline(cache: Path, repo_id: str, index: Mapping[str, object], drop: tuple[str, ...]) -> Path:
     """A cached hub snapshot of a pipeline whose tokenizer folders hold their files, less those in ``drop``."""
     files = {"model_index.json": json.dumps(index).encode()}
     for name in ("tokenizer", "tokenizer_2"):

@@ -298,7 +298,7 @@ def run_kill_loop(kills: int = 200, seed: int = 1, workdir: Path | None = None, 
     """
     rng = random.Random(seed)
     own_dir = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="idcli-kill-")) if own_dir else Path(workdir)
+    work = Path(tempfile.mkdtemp(prefix="idcli-kill-")) if workdir is None else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     home = work / "home"  # one IDCLI_HOME for every run
     env = cli_env(home)  # one thread per run, offline, this checkout's idcli
