@@ -108,3 +108,21 @@ def test_plate_faces_written_as_one_word_is_not_told_to_write_it_in_a_list(write
     assert "faces are counted from the left" in said and "[left]" not in said
     # A number written as text keeps the general answer, whose list is right: plate_faces: [1]
     assert "plate_faces: [1]" in _validate(write_shotlist, tmp_path, '"{mara} before a window"', "'1'")
+
+
+def test_a_box_left_of_or_above_the_plate_says_so_and_gives_its_part_inside(write_shotlist, tmp_path: Path) -> None:
+    # plan prints a face cut by the plate's edge with the box found, reaching past it ("mara at [-3, 201, 140, 192]");
+    # given back in plate_faces, that box was refused as "must be at least 0, not -3", naming neither x nor the edge.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")  # 760x420
+    said = {}
+    for box in ("[-3, 201, 140, 192]", "[300, -12, 100, 100]"):
+        path = write_shotlist(SHOTS.replace("BOX", box))
+        result = CliRunner().invoke(app, ["validate", str(path)])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        said[box] = " ".join(result.output.split())
+    assert ("shots[0].plate_faces[1][0]: box [-3, 201, 140, 192] is outside the plate: its left edge x = -3 is left "
+            "of 0 (a box lies inside the plate: x and y at least 0;") in said["[-3, 201, 140, 192]"], said
+    assert "the box's part inside the plate: [0, 201, 137, 192]" in said["[-3, 201, 140, 192]"], said
+    assert "its top edge y = -12 is above 0" in said["[300, -12, 100, 100]"], said
+    assert "the box's part inside the plate: [300, 0, 100, 88]" in said["[300, -12, 100, 100]"], said
