@@ -104,7 +104,30 @@ def assign_faces(shot: Shot, plate: Plate, detect: Any) -> tuple[tuple[PlateFace
         if face >= len(detected):
             return (), (f"plate face {face} does not exist: {len(detected)} found ({_where(detected)})"), field
         faces.append(PlateFace(name, detected[face], True))
+    if shot.plate_faces is not None and (twice := _given_twice(faces, shot.plate_faces)) is not None:
+        return (), twice[1], f"plate_faces[{twice[0]}]"
     return tuple(faces), "", ""
+
+
+def _given_twice(faces: list[PlateFace], wanted: list[Any]) -> tuple[int, str] | None:
+    """The first plate_faces entry (its index, the problem) that gives a face an earlier character has, else None.
+
+    One face given to two characters lays the later one's face over the earlier's in full: the image loses a
+    character. Two equal indices are refused before (shotlist_checks: 'the same plate face is given twice'); an index
+    and a box equal to that detected face, or two equal boxes, are the same face too.
+    """
+    first: dict[Box, int] = {}
+    for j, face in enumerate(faces):
+        k = first.setdefault(face.box, j)
+        if k == j or (isinstance(wanted[k], int) and isinstance(wanted[j], int)):
+            continue
+        box, earlier = f"[{', '.join(str(v) for v in face.box)}]", faces[k].character
+        if isinstance(wanted[j], int):
+            return j, f"plate face #{wanted[j]} is the box {box} given to '{earlier}' already"
+        if isinstance(wanted[k], int):
+            return j, f"box {box} is plate face #{wanted[k]}, given to '{earlier}' already"
+        return j, f"box {box} is given to '{earlier}' already"
+    return None
 
 
 def check_plates(loaded: LoadedShotList, models: Any = None,
@@ -125,7 +148,8 @@ def check_plates(loaded: LoadedShotList, models: Any = None,
             loc: tuple[str | int, ...] = ("shots", i, *_field_path(field))
             line, column = loaded.position(loc)
             hint = ("choose faces with 'plate_faces: [index, ...]' or give boxes [x, y, w, h]"
-                    if "faces in the plate" in message or "does not exist" in message else "")
+                    if "faces in the plate" in message or "does not exist" in message else
+                    "each character needs its own face" if message.endswith("already") else "")
             problems.append(Problem(message, f"shots[{i}].{field}", line, column, hint))
 
         path = loaded.resolve_path(shot.plate)

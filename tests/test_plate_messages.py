@@ -126,3 +126,26 @@ def test_a_box_left_of_or_above_the_plate_says_so_and_gives_its_part_inside(writ
     assert "the box's part inside the plate: [0, 201, 137, 192]" in said["[-3, 201, 140, 192]"], said
     assert "its top edge y = -12 is above 0" in said["[300, -12, 100, 100]"], said
     assert "the box's part inside the plate: [300, 0, 100, 88]" in said["[300, -12, 100, 100]"], said
+
+
+def test_one_face_given_to_two_characters_as_a_box_is_refused_as_an_index_twice_is(write_shotlist,
+                                                                                 tmp_path: Path) -> None:
+    # plate_faces: [0, 0] is refused ("the same plate face is given twice"), but the same face given as a box equal to
+    # detected face #0, or the same box twice, was valid: the later character's face was laid over the earlier's in
+    # full, so the image lost one character, said only by plan's and render's overlap warning.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")  # 760x420, detected faces #0 at [93, 204, 145, 187], #1
+    said = {}
+    for faces in ("[0, [93, 204, 145, 187]]", "[[93, 204, 145, 187], 0]", "[[40, 200, 150, 150], [40, 200, 150, 150]]"):
+        path = write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]", faces))
+        result = CliRunner().invoke(app, ["validate", str(path)])
+        assert result.exit_code == 2, (faces, result.output)
+        said[faces] = " ".join(result.output.split())
+    assert ("shots[0].plate_faces[1]: box [93, 204, 145, 187] is plate face #0, given to 'mara' already (each "
+            "character needs its own face)") in said["[0, [93, 204, 145, 187]]"], said
+    assert ("shots[0].plate_faces[1]: plate face #0 is the box [93, 204, 145, 187] given to 'mara' already (each "
+            "character needs its own face)") in said["[[93, 204, 145, 187], 0]"], said
+    assert ("shots[0].plate_faces[1]: box [40, 200, 150, 150] is given to 'mara' already (each character needs its "
+            "own face)") in said["[[40, 200, 150, 150], [40, 200, 150, 150]]"], said
+    # two faces near each other are not the same face: still valid (plan warns of overlapping masks)
+    path = write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]", "[0, [100, 204, 145, 187]]"))
+    assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
