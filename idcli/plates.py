@@ -234,6 +234,32 @@ def overlapping_faces(faces: list[tuple[Box, Box]], plate_size: tuple[int, int])
     return pairs
 
 
+def overlap_words(under: PlateFace, over: PlateFace) -> tuple[str, str]:
+    """Message and hint for two faces whose masks overlap (``over`` laid over ``under``): plan's and render's warning,
+    validate's note."""
+    return (f"the face masks of '{under.character}' {list(under.box)} and '{over.character}' {list(over.box)} "
+            f"overlap; where they do, the face of '{over.character}' is laid over that of '{under.character}'",
+            "keep the boxes apart, or give one box holding both faces to one character")
+
+
+def overlap_notes(loaded: LoadedShotList, shots: dict[int, PlateShot]) -> list[Problem]:
+    """validate's notes of faces whose masks overlap, at the later face's ``plate_faces`` entry (else its ``plate``),
+    as plan and render warn of them: an artist checking a shot list with validate learns of it before the render."""
+    from .engine.plates import crop_box
+
+    notes = []
+    for i, plate_shot in sorted(shots.items()):
+        faces, size = plate_shot.faces, plate_shot.plate.size
+        given = loaded.shotlist.shots[i].plate_faces
+        for k, j in overlapping_faces([(face.box, crop_box(face.box, size)) for face in faces], size):
+            loc: tuple[str | int, ...] = ("shots", i, "plate_faces", j) if given is not None else ("shots", i, "plate")
+            line, column = loaded.position(loc)
+            message, hint = overlap_words(faces[k], faces[j])
+            notes.append(Problem(message, f"shots[{i}]." + (f"plate_faces[{j}]" if given is not None else "plate"),
+                                 line, column, hint))
+    return notes
+
+
 def _field_path(field: str) -> tuple[str | int, ...]:
     if "[" in field:
         name, index = field.rstrip("]").split("[")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -149,3 +150,20 @@ def test_one_face_given_to_two_characters_as_a_box_is_refused_as_an_index_twice_
     # two faces near each other are not the same face: still valid (plan warns of overlapping masks)
     path = write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]", "[0, [100, 204, 145, 187]]"))
     assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
+
+
+def test_validate_notes_overlapping_face_masks_as_plan_warns_of_them(write_shotlist, tmp_path: Path) -> None:
+    # Two boxes overlapping: validate said "valid" and nothing else; only plan and render warned that the later face
+    # is laid over the earlier one, so an artist checking the shot list with validate learned of it at render time.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    path = write_shotlist(SHOTS.replace("BOX", "[100, 210, 150, 150]"))
+    said = "the face masks of 'mara' [40, 200, 150, 150] and 'theo' [100, 210, 150, 150] overlap"
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"idcli: note: {path}:11:" in result.output and f"shots[0].plate_faces[1]: {said}" in result.output
+    document = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert [note["path"] for note in document["notes"] if said in note["message"]] == ["shots[0].plate_faces[1]"]
+    planned = CliRunner().invoke(app, ["plan", str(path), "--device", "cpu", "--out", str(tmp_path / "out")])
+    assert f"shots[0].plate_faces[1]: {said}" in planned.output  # the same words as plan's warning
+    apart = write_shotlist(SHOTS.replace("BOX", "[500, 210, 150, 150]"))
+    assert "the face masks" not in CliRunner().invoke(app, ["validate", str(apart)]).output
