@@ -390,16 +390,12 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
                 warnings.append(_warning(loaded, face_field(k), f"the face box [{x}, {y}, {w}, {h}] of "
                                          f"'{face.character}' does not fit in its {side_px}x{side_px} crop (the "
                                          "plate's shorter side); only the part inside the crop is re-generated"))
-        from .plates import overlapping_faces
+        from .plates import overlap_words, overlapping_faces
 
         requested = request_plate.faces
         for i, j in overlapping_faces([(face.box, face.crop_box) for face in requested], plate.plate.size):
-            under, over = requested[i], requested[j]
-            # Said at the face laid over the other: the later one in plate_faces order.
-            warnings.append(_warning(loaded, face_field(j), f"the face masks of '{under.character}' "
-                                     f"{list(under.box)} and '{over.character}' {list(over.box)} overlap; where they "
-                                     f"do, the face of '{over.character}' is laid over that of '{under.character}'",
-                                     "keep the boxes apart, or give one box holding both faces to one character"))
+            # Said at the face laid over the other: the later one in plate_faces order (validate notes it so too).
+            warnings.append(_warning(loaded, face_field(j), *overlap_words(plate.faces[i], plate.faces[j])))
     shot_level = shot_expression(shot)
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)

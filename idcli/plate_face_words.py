@@ -24,6 +24,8 @@ BOX = ("x, y: its top-left corner, w, h: its width and height, in plate pixels; 
 def plate_faces_words(loc: PathKey, value: Any, data: Any) -> tuple[str, str] | None:
     """Message and hint for ``plate_faces`` (at ``loc`` in the document ``data``) written as words or by name, or
     a box of other than 4 numbers; None for anything else, which the general words answer."""
+    if len(loc) == 5 and loc[0] == "shots" and loc[2] == "plate_faces" and loc[4] in (0, 1):
+        return _before_the_edge(value, _box_given(data, loc[1], loc[3]))
     if len(loc) not in (3, 4) or loc[0] != "shots" or loc[2] != "plate_faces":
         return None
     face = len(loc) == 4  # one face of the list, else the field itself
@@ -43,6 +45,34 @@ def plate_faces_words(loc: PathKey, value: Any, data: Any) -> tuple[str, str] | 
     if not face and isinstance(value, dict):
         return ("a list is expected here, not fields (a mapping): plate_faces gives one face per character in the "
                 "order the prompt names them, not by name", _by_name_hint(value, _prompt(data, loc[1])))
+    return None
+
+
+def _before_the_edge(value: Any, box: list[int] | None) -> tuple[str, str] | None:
+    """A box whose x or y is negative: the box ``plan`` prints for a face cut by the plate's left or top edge reaches
+    past it, and given back in plate_faces it was refused as 'must be at least 0, not -3', naming neither x nor the
+    edge. Said as the right and bottom edges are (plates.assign_faces), with the box's part inside the plate."""
+    if box is None or not isinstance(value, int) or isinstance(value, bool) or value >= 0:
+        return None
+    x, y, w, h = box
+    past = " and ".join(part for part, over in ((f"its left edge x = {x} is left of 0", x < 0),
+                                                (f"its top edge y = {y} is above 0", y < 0)) if over)
+    hint = "a box lies inside the plate: x and y at least 0"
+    inside = [max(x, 0), max(y, 0), w + min(x, 0), h + min(y, 0)]
+    if inside[2] >= 8 and inside[3] >= 8:  # a box's least size (plates.md, "Fields")
+        hint += ("; for a face cut by the plate's edge (plan shows its box reaching past it) give the face's index, "
+                 f"or the box's part inside the plate: [{', '.join(str(v) for v in inside)}]")
+    return f"box [{x}, {y}, {w}, {h}] is outside the plate: {past}", hint
+
+
+def _box_given(data: Any, shot: Any, face: Any) -> list[int] | None:
+    """The plate_faces box as the document gives it: 4 whole numbers, else None."""
+    try:
+        box = data["shots"][shot]["plate_faces"][face]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in box):
+        return box
     return None
 
 

@@ -104,7 +104,30 @@ def assign_faces(shot: Shot, plate: Plate, detect: Any) -> tuple[tuple[PlateFace
         if face >= len(detected):
             return (), (f"plate face {face} does not exist: {len(detected)} found ({_where(detected)})"), field
         faces.append(PlateFace(name, detected[face], True))
+    if shot.plate_faces is not None and (twice := _given_twice(faces, shot.plate_faces)) is not None:
+        return (), twice[1], f"plate_faces[{twice[0]}]"
     return tuple(faces), "", ""
+
+
+def _given_twice(faces: list[PlateFace], wanted: list[Any]) -> tuple[int, str] | None:
+    """The first plate_faces entry (its index, the problem) that gives a face an earlier character has, else None.
+
+    One face given to two characters lays the later one's face over the earlier's in full: the image loses a
+    character. Two equal indices are refused before (shotlist_checks: 'the same plate face is given twice'); an index
+    and a box equal to that detected face, or two equal boxes, are the same face too.
+    """
+    first: dict[Box, int] = {}
+    for j, face in enumerate(faces):
+        k = first.setdefault(face.box, j)
+        if k == j or (isinstance(wanted[k], int) and isinstance(wanted[j], int)):
+            continue
+        box, earlier = f"[{', '.join(str(v) for v in face.box)}]", faces[k].character
+        if isinstance(wanted[j], int):
+            return j, f"plate face #{wanted[j]} is the box {box} given to '{earlier}' already"
+        if isinstance(wanted[k], int):
+            return j, f"box {box} is plate face #{wanted[k]}, given to '{earlier}' already"
+        return j, f"box {box} is given to '{earlier}' already"
+    return None
 
 
 def check_plates(loaded: LoadedShotList, models: Any = None,
@@ -125,7 +148,8 @@ def check_plates(loaded: LoadedShotList, models: Any = None,
             loc: tuple[str | int, ...] = ("shots", i, *_field_path(field))
             line, column = loaded.position(loc)
             hint = ("choose faces with 'plate_faces: [index, ...]' or give boxes [x, y, w, h]"
-                    if "faces in the plate" in message or "does not exist" in message else "")
+                    if "faces in the plate" in message or "does not exist" in message else
+                    "each character needs its own face" if message.endswith("already") else "")
             problems.append(Problem(message, f"shots[{i}].{field}", line, column, hint))
 
         path = loaded.resolve_path(shot.plate)
@@ -208,6 +232,32 @@ def overlapping_faces(faces: list[tuple[Box, Box]], plate_size: tuple[int, int])
             if ((mask_i > 0) & (mask_j > 0)).any():
                 pairs.append((i, j))
     return pairs
+
+
+def overlap_words(under: PlateFace, over: PlateFace) -> tuple[str, str]:
+    """Message and hint for two faces whose masks overlap (``over`` laid over ``under``): plan's and render's warning,
+    validate's note."""
+    return (f"the face masks of '{under.character}' {list(under.box)} and '{over.character}' {list(over.box)} "
+            f"overlap; where they do, the face of '{over.character}' is laid over that of '{under.character}'",
+            "keep the boxes apart, or give one box holding both faces to one character")
+
+
+def overlap_notes(loaded: LoadedShotList, shots: dict[int, PlateShot]) -> list[Problem]:
+    """validate's notes of faces whose masks overlap, at the later face's ``plate_faces`` entry (else its ``plate``),
+    as plan and render warn of them: an artist checking a shot list with validate learns of it before the render."""
+    from .engine.plates import crop_box
+
+    notes = []
+    for i, plate_shot in sorted(shots.items()):
+        faces, size = plate_shot.faces, plate_shot.plate.size
+        given = loaded.shotlist.shots[i].plate_faces
+        for k, j in overlapping_faces([(face.box, crop_box(face.box, size)) for face in faces], size):
+            loc: tuple[str | int, ...] = ("shots", i, "plate_faces", j) if given is not None else ("shots", i, "plate")
+            line, column = loaded.position(loc)
+            message, hint = overlap_words(faces[k], faces[j])
+            notes.append(Problem(message, f"shots[{i}]." + (f"plate_faces[{j}]" if given is not None else "plate"),
+                                 line, column, hint))
+    return notes
 
 
 def _field_path(field: str) -> tuple[str | int, ...]:

@@ -52,6 +52,12 @@ def _cause(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> str | Non
     changed: list[str] = []  # what changed, in the order a shot list is read
     details: list[str] = []  # from -> to, where short enough to say
     r = job.request
+    # A character renamed (same place in the prompt, same identity, another name) changes the keys that name their
+    # characters (several characters, plate faces): said as the rename, and the rest compared under the new names,
+    # so that a rename is not taken for a cast change and hides nothing else that changed with it.
+    renames = _renames(sidecar, job)
+    if renames:
+        sidecar = _renamed(sidecar, renames)
     expression_changed = _differs(sidecar, "expression", job.expression, _expression_key)
     framing_changed = _differs(sidecar, "framing", job.framing)
     characters_changed = _differs(sidecar, "characters", list(job.characters))
@@ -59,12 +65,16 @@ def _cause(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> str | Non
     # changed, the prompt's change is theirs, unless the shot's own words changed too (a sidecar that records
     # them, ``shot_prompt``, says so; an older one cannot, and the prompt is then left to the others).
     described_anew = _description_changes(sidecar, job)
-    composed_anew = expression_changed or framing_changed or characters_changed or bool(described_anew)
+    composed_anew = (expression_changed or framing_changed or characters_changed or bool(described_anew)
+                     or _line_expressions_changed(sidecar, job))
     if _differs(sidecar, "prompt", r.prompt) and (not composed_anew or _own_words_changed(sidecar, job)):
         changed.append("prompt")
     if _differs(sidecar, "negative_prompt", r.negative_prompt) and r.guidance > 1.0:
         changed.append("negative prompt")
     changed += described_anew
+    for before, after in renames.items():
+        changed.append(f"{before}'s name")
+        details += _from_to(_shown(before), _shown(after))
     if characters_changed:
         changed.append("characters")
     if expression_changed:
@@ -80,6 +90,67 @@ def _cause(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> str | Non
     if not changed:
         return None
     return ", ".join(changed) + " changed" + (f" ({'; '.join(details)})" if details else "")
+
+
+def _renames(sidecar: dict[str, Any], job: Job) -> dict[str, str]:
+    """Old name -> new name of each character renamed since the take: at the same place in the prompt's cast, with
+    the same identity (``identity_key``, what made it) under another name; {} when any other cast change is there too
+    (a character swapped, added or removed, or a new name with other selfies: another person)."""
+    old_names, new_names = sidecar.get("characters"), list(job.characters)
+    if not isinstance(old_names, list) or len(old_names) != len(new_names) or old_names == new_names:
+        return {}
+    old_keys, new_keys = _line_identities(sidecar.get("method")), _line_identities(job.key_material.get("method"))
+    renames: dict[str, str] = {}
+    for before, after in zip(old_names, new_names, strict=True):
+        if before == after:
+            continue
+        if not isinstance(before, str) or before in new_names or after in old_names:
+            return {}  # a character moved to another place, or came back: a cast change
+        if old_keys.get(before) is None or old_keys.get(before) != new_keys.get(after):
+            return {}
+        renames[before] = after
+    return renames
+
+
+def _line_expressions_changed(sidecar: dict[str, Any], job: Job) -> bool:
+    """Whether a character's own expression (``expressions: {theo: ...}``, several characters or a plate) changed:
+    its words are composed into the prompt, so the prompt's change is the expression's."""
+    old_lines, new_lines = _lines(sidecar.get("method")), _lines(job.key_material.get("method"))
+    return any(name in old_lines and _expression_key(old_lines[name].get("expression"))
+               != _expression_key(line.get("expression")) for name, line in new_lines.items())
+
+
+def _lines(method: Any) -> dict[str, dict[str, Any]]:
+    """Name -> identity line of each line a job's ``method`` records (several characters, a plate's faces); {} for a
+    record of another shape."""
+    lines = method.get("characters") if isinstance(method, dict) else None
+    if not isinstance(lines, list):
+        return {}
+    return {line["name"]: line for line in lines if isinstance(line, dict) and isinstance(line.get("name"), str)}
+
+
+def _line_identities(method: Any) -> dict[str, Any]:
+    """Name -> identity_key of each identity line a job's ``method`` names (several characters, a plate's faces)."""
+    return {name: line.get("identity_key") for name, line in _lines(method).items()}
+
+
+def _renamed(sidecar: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    """The sidecar with each renamed character under its new name, where a record names characters."""
+    def name(value: Any) -> Any:
+        return renames.get(value, value) if isinstance(value, str) else value
+
+    out = {**sidecar, "characters": [name(n) for n in sidecar["characters"]]}
+    if isinstance(sidecar.get("descriptions"), dict):
+        out["descriptions"] = {name(k): v for k, v in sidecar["descriptions"].items()}
+    method = sidecar.get("method")
+    if isinstance(method, dict) and isinstance(method.get("characters"), list):
+        out["method"] = {**method, "characters": [{**line, "name": name(line.get("name"))} if isinstance(line, dict)
+                                                  else line for line in method["characters"]]}
+    plate = sidecar.get("plate")
+    if isinstance(plate, dict) and isinstance(plate.get("faces"), list):
+        out["plate"] = {**plate, "faces": [{**face, "character": name(face.get("character"))}
+                                           if isinstance(face, dict) else face for face in plate["faces"]]}
+    return out
 
 
 def _differs(sidecar: dict[str, Any], name: str, new: Any, key: Any = None) -> bool:

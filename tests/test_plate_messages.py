@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -108,3 +109,61 @@ def test_plate_faces_written_as_one_word_is_not_told_to_write_it_in_a_list(write
     assert "faces are counted from the left" in said and "[left]" not in said
     # A number written as text keeps the general answer, whose list is right: plate_faces: [1]
     assert "plate_faces: [1]" in _validate(write_shotlist, tmp_path, '"{mara} before a window"', "'1'")
+
+
+def test_a_box_left_of_or_above_the_plate_says_so_and_gives_its_part_inside(write_shotlist, tmp_path: Path) -> None:
+    # plan prints a face cut by the plate's edge with the box found, reaching past it ("mara at [-3, 201, 140, 192]");
+    # given back in plate_faces, that box was refused as "must be at least 0, not -3", naming neither x nor the edge.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")  # 760x420
+    said = {}
+    for box in ("[-3, 201, 140, 192]", "[300, -12, 100, 100]"):
+        path = write_shotlist(SHOTS.replace("BOX", box))
+        result = CliRunner().invoke(app, ["validate", str(path)])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        said[box] = " ".join(result.output.split())
+    assert ("shots[0].plate_faces[1][0]: box [-3, 201, 140, 192] is outside the plate: its left edge x = -3 is left "
+            "of 0 (a box lies inside the plate: x and y at least 0;") in said["[-3, 201, 140, 192]"], said
+    assert "the box's part inside the plate: [0, 201, 137, 192]" in said["[-3, 201, 140, 192]"], said
+    assert "its top edge y = -12 is above 0" in said["[300, -12, 100, 100]"], said
+    assert "the box's part inside the plate: [300, 0, 100, 88]" in said["[300, -12, 100, 100]"], said
+
+
+def test_one_face_given_to_two_characters_as_a_box_is_refused_as_an_index_twice_is(write_shotlist,
+                                                                                 tmp_path: Path) -> None:
+    # plate_faces: [0, 0] is refused ("the same plate face is given twice"), but the same face given as a box equal to
+    # detected face #0, or the same box twice, was valid: the later character's face was laid over the earlier's in
+    # full, so the image lost one character, said only by plan's and render's overlap warning.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")  # 760x420, detected faces #0 at [93, 204, 145, 187], #1
+    said = {}
+    for faces in ("[0, [93, 204, 145, 187]]", "[[93, 204, 145, 187], 0]", "[[40, 200, 150, 150], [40, 200, 150, 150]]"):
+        path = write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]", faces))
+        result = CliRunner().invoke(app, ["validate", str(path)])
+        assert result.exit_code == 2, (faces, result.output)
+        said[faces] = " ".join(result.output.split())
+    assert ("shots[0].plate_faces[1]: box [93, 204, 145, 187] is plate face #0, given to 'mara' already (each "
+            "character needs its own face)") in said["[0, [93, 204, 145, 187]]"], said
+    assert ("shots[0].plate_faces[1]: plate face #0 is the box [93, 204, 145, 187] given to 'mara' already (each "
+            "character needs its own face)") in said["[[93, 204, 145, 187], 0]"], said
+    assert ("shots[0].plate_faces[1]: box [40, 200, 150, 150] is given to 'mara' already (each character needs its "
+            "own face)") in said["[[40, 200, 150, 150], [40, 200, 150, 150]]"], said
+    # two faces near each other are not the same face: still valid (plan warns of overlapping masks)
+    path = write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]", "[0, [100, 204, 145, 187]]"))
+    assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
+
+
+def test_validate_notes_overlapping_face_masks_as_plan_warns_of_them(write_shotlist, tmp_path: Path) -> None:
+    # Two boxes overlapping: validate said "valid" and nothing else; only plan and render warned that the later face
+    # is laid over the earlier one, so an artist checking the shot list with validate learned of it at render time.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    path = write_shotlist(SHOTS.replace("BOX", "[100, 210, 150, 150]"))
+    said = "the face masks of 'mara' [40, 200, 150, 150] and 'theo' [100, 210, 150, 150] overlap"
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"idcli: note: {path}:11:" in result.output and f"shots[0].plate_faces[1]: {said}" in result.output
+    document = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert [note["path"] for note in document["notes"] if said in note["message"]] == ["shots[0].plate_faces[1]"]
+    planned = CliRunner().invoke(app, ["plan", str(path), "--device", "cpu", "--out", str(tmp_path / "out")])
+    assert f"shots[0].plate_faces[1]: {said}" in planned.output  # the same words as plan's warning
+    apart = write_shotlist(SHOTS.replace("BOX", "[500, 210, 150, 150]"))
+    assert "the face masks" not in CliRunner().invoke(app, ["validate", str(apart)]).output

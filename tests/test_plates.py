@@ -432,7 +432,9 @@ def test_a_box_with_a_negative_corner_is_one_problem_at_the_coordinate(tmp_path:
         loads_shotlist(_with_plate(tmp_path, PLATE_SHOTS) + "    plate_faces: [0, [-10, 0, 100, 100]]\n", tmp_path)
     messages = caught.value.render()
     assert "constrained-int" not in messages and "valid integer" not in messages, messages
-    assert "shots[0].plate_faces[1][0]: must be at least 0, not -10" in messages, messages
+    assert ("shots[0].plate_faces[1][0]: box [-10, 0, 100, 100] is outside the plate: its left edge x = -10 is left "
+            "of 0") in messages, messages  # the edge named, as past the right or bottom edge (test_plate_messages.py)
+    assert messages.count("is outside the plate") == 1, messages
 
 
 def test_a_16_bit_greyscale_plate_keeps_its_tones(tmp_path: Path) -> None:

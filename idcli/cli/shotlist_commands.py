@@ -233,9 +233,10 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         else:
             warnings = twin_warnings(loaded)
         # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
-        from ..plates import plate_shots
+        from ..plates import overlap_notes, plate_shots
 
-        plate_shots(loaded, face_models, need_faces=False)
+        # Faces whose masks overlap: noted at the later face, as plan and render warn of them.
+        notes_said += overlap_notes(loaded, plate_shots(loaded, face_models, need_faces=False))
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:
