@@ -147,15 +147,25 @@ def _aside_names(root: Path, shot_id: str, stem: str, image_rel: str,
 
 
 def _kept_sidecar_of(root: Path, shot_id: str, stem: str, image: Path) -> str | None:
-    """The name of the version of take ``stem`` kept as a sidecar alone whose recorded image sha256 is ``image``'s:
-    where a restore killed after moving that version's image back, before its sidecar, left it; else None. A commit
-    moving such an image aside made it ``NAME.2``, away from its sidecar: two halves, neither restorable nor reused."""
+    """The name of the version of take ``stem`` kept as a sidecar alone whose image is ``image``: where a restore
+    killed after moving that version's image back, before its sidecar, left it; else None. A commit moving such an
+    image aside made it ``NAME.2``, away from its sidecar: two halves, neither restorable nor reused. Matched by the
+    image sha256 the sidecar records, else by the one the pending restore's ``restore-begin`` line recorded: a version
+    retouched by hand (kept by ``render --force``) has other bytes than its sidecar records, the render's."""
     lone = [(name, item) for (folder, name), item in _scan_kept(root, stem).items()
             if folder == shot_id and ".json" in item and ".png" not in item]
     have = safeio.sha256_regular(image) if lone else None
+    if have is None:
+        return None
     for name, item in lone:
-        if have and _recorded_image_sha256(Path(root) / item[".json"]) == have:
+        if _recorded_image_sha256(Path(root) / item[".json"]) == have:
             return name
+    from .store import OutputStore
+
+    take = stem[len(shot_id) + 2:]  # stem is SHOT_tN
+    begun = _begun_restore(OutputStore(root), shot_id, int(take)) if take.isdigit() else None
+    if begun is not None and begun.sha256 == have and any(name == begun.name for name, _item in lone):
+        return begun.name
     return None
 
 
@@ -441,7 +451,8 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
 
     ``("aside", name)``: the take being moved aside had its image moved, not its sidecar: the sidecar joins it.
     ``("back", name)``: the version being restored had its image moved back, not its sidecar: the sidecar
-    follows. Pairs are matched by the image's sha256 in the sidecar; None when nothing was split.
+    follows (``_kept_sidecar_of``: a version retouched by hand by the sha256 its ``restore-begin`` line recorded).
+    Pairs are matched by the image's sha256 in the sidecar; None when nothing was split.
     """
     image, sidecar, kept = root / shot / f"{stem}.png", root / shot / f"{stem}.json", root / SUPERSEDED / shot
     has_image, has_sidecar = _is_regular(image), _is_regular(sidecar)
@@ -455,11 +466,10 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
                 _move(sidecar, kept / f"{v.name}.json")
                 return "aside", v.name
         return None
-    have = safeio.sha256_regular(image)
-    for v in versions:
-        if have and v.sidecar and not v.image and _recorded_image_sha256(root / v.sidecar) == have:
-            _move(root / v.sidecar, sidecar)
-            return "back", v.name
+    back = _kept_sidecar_of(root, shot, stem, image)  # by its sidecar's sha256, or a retouch's by the restore's line
+    if back is not None:
+        _move(kept / f"{back}.json", sidecar)
+        return "back", back
     return None
 
 

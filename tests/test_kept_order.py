@@ -289,3 +289,39 @@ def test_a_take_a_killed_restore_moved_aside_keeps_its_place_after_a_render_and_
     copy = _copied(out, tmp_path / "copy", [v["name"] for v in reversed(listed)])
     assert _listed(copy, "a_t1") == listed
     assert _restore_json(copy, "a_t1")["job_key"] == fog
+
+
+@pytest.mark.parametrize("then", ["restore", "render"])
+def test_a_retouched_version_half_put_back_by_a_killed_restore_is_rejoined_with_its_sidecar(
+        write_shotlist, tmp_path: Path, engine_factory, then: str) -> None:
+    """A take retouched by hand (its sidecar records the render's bytes, not the retouch's), kept by `render --force`,
+    then `restore` of it killed after moving its image back, before its sidecar. The rerun of the restore exited 2
+    (`only its sidecar was kept`) and a render moved the retouch aside as `NAME.2`, away from its sidecar: matched by
+    the sidecar's sha256 only, which is the render's. The restore's `restore-begin` line recorded the retouch's bytes:
+    the rerun puts the retouch back whole, and a render keeps it beside its sidecar."""
+    from PIL import Image
+
+    from idcli.hashing import sha256_file
+
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    image = out / "a" / "a_t1.png"
+    with Image.open(image) as opened:
+        retouch = opened.convert("RGB")
+    retouch.putpixel((0, 0), (255, 0, 0))
+    retouch.save(image)  # saved by an editor that keeps no PNG text: the image's record is gone
+    retouched = sha256_file(image)
+    _render(shots, out, engine_factory, force=True)  # the retouch kept aside, the take rendered again
+    [kept] = _listed(out, "a_t1")
+    kill_restore_after(out, "a_t1", 3)  # the retouch's image back at the final path, its sidecar still kept
+    assert sha256_file(image) == retouched and not (out / "a" / "a_t1.json").exists()
+    if then == "restore":
+        assert _restore_json(out, "a_t1")["name"] == kept["name"]
+        assert sha256_file(image) == retouched and (out / "a" / "a_t1.json").exists()
+        assert kept["name"] not in [v["name"] for v in _listed(out, "a_t1")]
+    else:
+        _render(shots, out, engine_factory)
+        listed = _listed(out, "a_t1")
+        assert all(v["image"] and v["sidecar"] for v in listed), listed  # every version whole
+        [again] = [v for v in listed if v["name"] == kept["name"]]
+        assert sha256_file(out / again["image"]["path"]) == retouched
