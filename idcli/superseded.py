@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
@@ -152,8 +153,8 @@ def _kept_sidecar_of(root: Path, shot_id: str, stem: str, image: Path) -> str | 
     image aside made it ``NAME.2``, away from its sidecar: two halves, neither restorable nor reused. Matched by the
     image sha256 the sidecar records, else by the one the pending restore's ``restore-begin`` line recorded: a version
     retouched by hand (kept by ``render --force``) has other bytes than its sidecar records, the render's."""
-    lone = [(name, item) for (folder, name), item in _scan_kept(root, stem).items()
-            if folder == shot_id and ".json" in item and ".png" not in item]
+    lone = [(name, item) for (_folder, name), item in _scan_kept(root, stem, shot_id).items()
+            if ".json" in item and ".png" not in item]
     have = safeio.sha256_regular(image) if lone else None
     if have is None:
         return None
@@ -352,18 +353,22 @@ def count_superseded(root: Path) -> int:
     return len(_scan_kept(root, None))
 
 
-def _scan_kept(root: Path, stem: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+def _scan_kept(root: Path, stem: str | None, shot: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """The kept versions' files, by (shot folder, version name): shot, take, the newest ctime and each file's path
-    by its extension (``.png``, ``.json``, ``.mask.png``)."""
+    by its extension (``.png``, ``.json``, ``.mask.png``). ``shot``: only that shot's folder is listed (a commit asks
+    of one take: a scan of every shot's per take was quadratic over a film)."""
     base = Path(root) / SUPERSEDED
     found: dict[tuple[str, str], dict[str, Any]] = {}
     try:
-        folders = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+        if shot is None:
+            folders = [e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+        else:  # a folder, never a link to one, as the scan's entries
+            folders = [shot] if stat.S_ISDIR(os.lstat(base / shot).st_mode) else []
     except OSError:
         return {}
     for folder in folders:
         try:
-            entries = list(os.scandir(folder.path))
+            entries = list(os.scandir(base / folder))
         except OSError:
             continue
         for entry in entries:
@@ -373,9 +378,9 @@ def _scan_kept(root: Path, stem: str | None) -> dict[tuple[str, str], dict[str, 
             if stem is not None and match["stem"] != stem:
                 continue
             name = entry.name[: -len(match["ext"])]
-            item = found.setdefault((folder.name, name), {"shot": match["shot"], "take": int(match["take"]),
+            item = found.setdefault((folder, name), {"shot": match["shot"], "take": int(match["take"]),
                                                            "time": 0.0})
-            rel = (SUPERSEDED / folder.name / entry.name).as_posix()
+            rel = (SUPERSEDED / folder / entry.name).as_posix()
             item[match["ext"]] = rel
             with contextlib.suppress(OSError):
                 item["time"] = max(item["time"], entry.stat(follow_symlinks=False).st_ctime)
