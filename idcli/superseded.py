@@ -478,6 +478,29 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
     return None
 
 
+def rejoin_put_back(store: Any, shot: str, take: int) -> str | None:
+    """Finish a restore killed after moving a kept version's image back, before its sidecar, for a render that finds
+    that image at the final path as its job's (the shot edited back to that version: ``recoverable``): the version's
+    own sidecar, kept alone, moved back beside it and the restore's ``restore`` line journalled, as the restore's rerun
+    does (``_finish_interrupted_restore``); the version's name, or None when no kept sidecar is that image's. Rebuilt
+    from the PNG instead, the sidecar lost the render's facts (timing, batch, QA) and the kept one stayed alone for
+    good, a version with no image."""
+    root, stem = Path(store.root), f"{shot}_t{take}"
+    image, sidecar = root / shot / f"{stem}.png", root / shot / f"{stem}.json"
+    if _is_regular(sidecar) or not _is_regular(image):
+        return None
+    name = _kept_sidecar_of(root, shot, stem, image)
+    if name is None:
+        return None
+    begun = _begun_restore(store, shot, take)
+    displaced = begun.aside if begun is not None and begun.name == name and begun.aside is not None and any(
+        kept == begun.aside for _, kept in _scan_kept(root, stem, shot)) else None
+    _move(root / SUPERSEDED / shot / f"{name}.json", sidecar)
+    store.journal({"event": "restore", "shot_id": shot, "take": take, "from": name, "moved_aside": displaced,
+                   "finished": True})
+    return name
+
+
 def _restore_target(root: Path, stem: str) -> tuple[Path, re.Match[str]]:
     """The output folder and take ``restore`` and ``restore --list`` work on, or the InputError (exit 2) of a name
     that is no take or a folder that is not there."""

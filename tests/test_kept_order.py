@@ -325,3 +325,28 @@ def test_a_retouched_version_half_put_back_by_a_killed_restore_is_rejoined_with_
         assert all(v["image"] and v["sidecar"] for v in listed), listed  # every version whole
         [again] = [v for v in listed if v["name"] == kept["name"]]
         assert sha256_file(out / again["image"]["path"]) == retouched
+
+
+def test_a_version_half_put_back_by_a_killed_restore_gets_its_own_sidecar_back_when_its_shot_is_edited_back(
+        write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """`restore` killed after moving the kept image back, before its sidecar; the artist then edits the shot back to
+    that version and renders. The image at the final path is the job's, without a sidecar: the render rebuilt one
+    from its PNG (`recovered`, the render's timing and batch gone) and left the version's own sidecar kept alone, a
+    version with no image in `restore --list` for good. The render now moves that sidecar back beside its image, as
+    the restore's rerun would, and journals the restore's line."""
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    storm = (out / "a" / "a_t1.json").read_bytes()
+    shots.write_text(_shots("a:7:a lighthouse at dawn"))
+    _render(shots, out, engine_factory)
+    kill_restore_after(out, "a_t1", 3)  # storm's image back at the final path, its sidecar still kept
+    shots.write_text(_shots("a:7:a lighthouse in a storm"))  # the shot edited back
+    report = _render(shots, out, engine_factory)
+    assert report.rendered == 0
+    assert (out / "a" / "a_t1.json").read_bytes() == storm  # its own sidecar, not one rebuilt from the PNG
+    listed = _listed(out, "a_t1")
+    assert all(v["image"] and v["sidecar"] for v in listed), listed  # nothing kept in halves
+    assert len(listed) == 1  # dawn, which the killed restore moved aside
+    restore = [e for e in _journal(out) if e["event"] == "restore"]
+    assert restore[-1]["from"] == f"a_t1.{json.loads(storm)['job_key'].split(':')[1][:12]}"
+    assert restore[-1]["moved_aside"] == listed[0]["name"] and restore[-1]["finished"] is True
