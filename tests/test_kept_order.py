@@ -350,3 +350,4 @@ def test_a_version_half_put_back_by_a_killed_restore_gets_its_own_sidecar_back_w
     restore = [e for e in _journal(out) if e["event"] == "restore"]
     assert restore[-1]["from"] == f"a_t1.{json.loads(storm)['job_key'].split(':')[1][:12]}"
     assert restore[-1]["moved_aside"] == listed[0]["name"] and restore[-1]["finished"] is True
+    assert _render(shots, out, engine_factory).count("skipped") == 1  # the take is done: its sidecar is its image's
