@@ -482,7 +482,8 @@ def rejoin_put_back(store: Any, shot: str, take: int) -> str | None:
     """Finish a restore killed after moving a kept version's image back, before its sidecar, for a render that finds
     that image at the final path as its job's (the shot edited back to that version: ``recoverable``): the version's
     own sidecar, kept alone, moved back beside it and the restore's ``restore`` line journalled, as the restore's rerun
-    does (``_finish_interrupted_restore``); the version's name, or None when no kept sidecar is that image's. Rebuilt
+    does (``_finish_interrupted_restore``); the version's name, or None when no kept sidecar is that image's or no
+    restore of it is pending (the journal's ``restore-begin`` line, not followed by another of the take). Rebuilt
     from the PNG instead, the sidecar lost the render's facts (timing, batch, QA) and the kept one stayed alone for
     good, a version with no image."""
     root, stem = Path(store.root), f"{shot}_t{take}"
@@ -490,10 +491,10 @@ def rejoin_put_back(store: Any, shot: str, take: int) -> str | None:
     if _is_regular(sidecar) or not _is_regular(image):
         return None
     name = _kept_sidecar_of(root, shot, stem, image)
-    if name is None:
-        return None
-    begun = _begun_restore(store, shot, take)
-    displaced = begun.aside if begun is not None and begun.name == name and begun.aside is not None and any(
+    begun = _begun_restore(store, shot, take) if name is not None else None
+    if name is None or begun is None or begun.name != name:
+        return None  # no restore of that version pending (its kept files' PNGs deleted by hand, say): rebuilt
+    displaced = begun.aside if begun.aside is not None and any(
         kept == begun.aside for _, kept in _scan_kept(root, stem, shot)) else None
     _move(root / SUPERSEDED / shot / f"{name}.json", sidecar)
     store.journal({"event": "restore", "shot_id": shot, "take": take, "from": name, "moved_aside": displaced,

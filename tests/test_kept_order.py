@@ -351,3 +351,24 @@ def test_a_version_half_put_back_by_a_killed_restore_gets_its_own_sidecar_back_w
     assert restore[-1]["from"] == f"a_t1.{json.loads(storm)['job_key'].split(':')[1][:12]}"
     assert restore[-1]["moved_aside"] == listed[0]["name"] and restore[-1]["finished"] is True
     assert _render(shots, out, engine_factory).count("skipped") == 1  # the take is done: its sidecar is its image's
+
+
+def test_a_kept_sidecar_alone_with_no_restore_pending_is_not_taken_for_one(write_shotlist, tmp_path: Path,
+                                                                           engine_factory) -> None:
+    """A kept version whose PNG was deleted by hand leaves its sidecar alone; an image of the same job committed
+    without its sidecar (a render killed between the two) is not that version put back: no restore of it is pending,
+    so its sidecar is rebuilt from the PNG as before and no `restore` line is journalled for a restore that never
+    ran (the previous test's case is a restore's)."""
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(_shots("a:7:a lighthouse at dawn"))
+    _render(shots, out, engine_factory)
+    [storm] = _listed(out, "a_t1")
+    (out / storm["image"]["path"]).unlink()  # the kept PNG deleted by hand: its sidecar kept alone
+    shots.write_text(_shots("a:7:a lighthouse in a storm"))
+    _render(shots, out, engine_factory)  # storm rendered again, the same bytes
+    (out / "a" / "a_t1.json").unlink()  # as a render killed between its image and its sidecar leaves it
+    _render(shots, out, engine_factory)
+    assert json.loads((out / "a" / "a_t1.json").read_text())["recovered"] is True
+    assert (out / storm["sidecar"]["path"]).exists()
+    assert not [e for e in _journal(out) if e["event"] == "restore"]
