@@ -283,7 +283,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  backend: Any = None) -> None:
     from .orphans import find_orphans
     from .stale_causes import edited_cause
-    from .superseded import count_superseded, kept_render_of, kept_versions_by_take, put_back
+    from .superseded import count_superseded, kept_render_of, kept_versions_by_take, put_back, rejoin_put_back
 
     # --quiet silences the note of a wait behind another run, as every other note.
     with store.session(wait=wait, on_wait=lambda text: progress.note(f"note: {text}")):
@@ -339,7 +339,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
 
             begun = begun_reuses(store, [(job, state.image_sha256) for job, state in adopting])
             for job, state in adopting:
-                recover_sidecar(store, job, state.record or {}, state.image_sha256, begun.get(job.stem))
+                # The image a killed restore put back, its own sidecar still kept: that sidecar, not one rebuilt.
+                if rejoin_put_back(store, job.shot_id, job.take) is not None:
+                    put_back_count += 1  # a version (its sidecar alone) taken out of superseded/
+                else:
+                    recover_sidecar(store, job, state.record or {}, state.image_sha256, begun.get(job.stem))
                 report.jobs.append(outcome(job, "recovered", "recoverable"))
         # Resolved once, at the first image QA checks (reused or rendered): a missing face-model pack stops there.
         qa_check = functools.cache(lambda: qa() if qa is not None else None)

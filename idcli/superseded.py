@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
@@ -147,15 +148,25 @@ def _aside_names(root: Path, shot_id: str, stem: str, image_rel: str,
 
 
 def _kept_sidecar_of(root: Path, shot_id: str, stem: str, image: Path) -> str | None:
-    """The name of the version of take ``stem`` kept as a sidecar alone whose recorded image sha256 is ``image``'s:
-    where a restore killed after moving that version's image back, before its sidecar, left it; else None. A commit
-    moving such an image aside made it ``NAME.2``, away from its sidecar: two halves, neither restorable nor reused."""
-    lone = [(name, item) for (folder, name), item in _scan_kept(root, stem).items()
-            if folder == shot_id and ".json" in item and ".png" not in item]
+    """The name of the version of take ``stem`` kept as a sidecar alone whose image is ``image``: where a restore
+    killed after moving that version's image back, before its sidecar, left it; else None. A commit moving such an
+    image aside made it ``NAME.2``, away from its sidecar: two halves, neither restorable nor reused. Matched by the
+    image sha256 the sidecar records, else by the one the pending restore's ``restore-begin`` line recorded: a version
+    retouched by hand (kept by ``render --force``) has other bytes than its sidecar records, the render's."""
+    lone = [(name, item) for (_folder, name), item in _scan_kept(root, stem, shot_id).items()
+            if ".json" in item and ".png" not in item]
     have = safeio.sha256_regular(image) if lone else None
+    if have is None:
+        return None
     for name, item in lone:
-        if have and _recorded_image_sha256(Path(root) / item[".json"]) == have:
+        if _recorded_image_sha256(Path(root) / item[".json"]) == have:
             return name
+    from .store import OutputStore
+
+    take = stem[len(shot_id) + 2:]  # stem is SHOT_tN
+    begun = _begun_restore(OutputStore(root), shot_id, int(take)) if take.isdigit() else None
+    if begun is not None and begun.sha256 == have and any(name == begun.name for name, _item in lone):
+        return begun.name
     return None
 
 
@@ -342,18 +353,22 @@ def count_superseded(root: Path) -> int:
     return len(_scan_kept(root, None))
 
 
-def _scan_kept(root: Path, stem: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+def _scan_kept(root: Path, stem: str | None, shot: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """The kept versions' files, by (shot folder, version name): shot, take, the newest ctime and each file's path
-    by its extension (``.png``, ``.json``, ``.mask.png``)."""
+    by its extension (``.png``, ``.json``, ``.mask.png``). ``shot``: only that shot's folder is listed (a commit asks
+    of one take: a scan of every shot's per take was quadratic over a film)."""
     base = Path(root) / SUPERSEDED
     found: dict[tuple[str, str], dict[str, Any]] = {}
     try:
-        folders = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+        if shot is None:
+            folders = [e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+        else:  # a folder, never a link to one, as the scan's entries
+            folders = [shot] if stat.S_ISDIR(os.lstat(base / shot).st_mode) else []
     except OSError:
         return {}
     for folder in folders:
         try:
-            entries = list(os.scandir(folder.path))
+            entries = list(os.scandir(base / folder))
         except OSError:
             continue
         for entry in entries:
@@ -363,9 +378,9 @@ def _scan_kept(root: Path, stem: str | None) -> dict[tuple[str, str], dict[str, 
             if stem is not None and match["stem"] != stem:
                 continue
             name = entry.name[: -len(match["ext"])]
-            item = found.setdefault((folder.name, name), {"shot": match["shot"], "take": int(match["take"]),
+            item = found.setdefault((folder, name), {"shot": match["shot"], "take": int(match["take"]),
                                                            "time": 0.0})
-            rel = (SUPERSEDED / folder.name / entry.name).as_posix()
+            rel = (SUPERSEDED / folder / entry.name).as_posix()
             item[match["ext"]] = rel
             with contextlib.suppress(OSError):
                 item["time"] = max(item["time"], entry.stat(follow_symlinks=False).st_ctime)
@@ -441,7 +456,8 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
 
     ``("aside", name)``: the take being moved aside had its image moved, not its sidecar: the sidecar joins it.
     ``("back", name)``: the version being restored had its image moved back, not its sidecar: the sidecar
-    follows. Pairs are matched by the image's sha256 in the sidecar; None when nothing was split.
+    follows (``_kept_sidecar_of``: a version retouched by hand by the sha256 its ``restore-begin`` line recorded).
+    Pairs are matched by the image's sha256 in the sidecar; None when nothing was split.
     """
     image, sidecar, kept = root / shot / f"{stem}.png", root / shot / f"{stem}.json", root / SUPERSEDED / shot
     has_image, has_sidecar = _is_regular(image), _is_regular(sidecar)
@@ -455,12 +471,35 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
                 _move(sidecar, kept / f"{v.name}.json")
                 return "aside", v.name
         return None
-    have = safeio.sha256_regular(image)
-    for v in versions:
-        if have and v.sidecar and not v.image and _recorded_image_sha256(root / v.sidecar) == have:
-            _move(root / v.sidecar, sidecar)
-            return "back", v.name
+    back = _kept_sidecar_of(root, shot, stem, image)  # by its sidecar's sha256, or a retouch's by the restore's line
+    if back is not None:
+        _move(kept / f"{back}.json", sidecar)
+        return "back", back
     return None
+
+
+def rejoin_put_back(store: Any, shot: str, take: int) -> str | None:
+    """Finish a restore killed after moving a kept version's image back, before its sidecar, for a render that finds
+    that image at the final path as its job's (the shot edited back to that version: ``recoverable``): the version's
+    own sidecar, kept alone, moved back beside it and the restore's ``restore`` line journalled, as the restore's rerun
+    does (``_finish_interrupted_restore``); the version's name, or None when no kept sidecar is that image's or no
+    restore of it is pending (the journal's ``restore-begin`` line, not followed by another of the take). Rebuilt
+    from the PNG instead, the sidecar lost the render's facts (timing, batch, QA) and the kept one stayed alone for
+    good, a version with no image."""
+    root, stem = Path(store.root), f"{shot}_t{take}"
+    image, sidecar = root / shot / f"{stem}.png", root / shot / f"{stem}.json"
+    if _is_regular(sidecar) or not _is_regular(image):
+        return None
+    name = _kept_sidecar_of(root, shot, stem, image)
+    begun = _begun_restore(store, shot, take) if name is not None else None
+    if name is None or begun is None or begun.name != name:
+        return None  # no restore of that version pending (its kept files' PNGs deleted by hand, say): rebuilt
+    displaced = begun.aside if begun.aside is not None and any(
+        kept == begun.aside for _, kept in _scan_kept(root, stem, shot)) else None
+    _move(root / SUPERSEDED / shot / f"{name}.json", sidecar)
+    store.journal({"event": "restore", "shot_id": shot, "take": take, "from": name, "moved_aside": displaced,
+                   "finished": True})
+    return name
 
 
 def _restore_target(root: Path, stem: str) -> tuple[Path, re.Match[str]]:

@@ -117,6 +117,37 @@ def test_a_resume_scans_the_kept_takes_once_not_once_per_job(tmp_path, monkeypat
     assert scanned <= 10 * count, scanned
 
 
+def test_images_without_sidecars_moved_aside_scan_only_their_own_shots_kept_versions(tmp_path, monkeypatch) -> None:
+    """A folder whose sidecars were lost (the PNGs copied alone), its shot list edited and rendered: every take's
+    image, without its sidecar, moves aside. A commit moving such an image aside looks for its sidecar kept alone (a
+    restore killed between the two, superseded.py: _kept_sidecar_of), and listed every shot's kept versions for it:
+    a scan of the whole of .idcli/superseded per take, quadratic over a film."""
+    from idcli import superseded
+
+    shots, out = tmp_path / "film.yaml", tmp_path / "out"
+    count = 80
+    for prompt in ("a lighthouse at dusk, shot {i}", "a lighthouse at dawn, shot {i}"):
+        shots.write_text(film_text(count, prompt), "utf-8")
+        idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
+    for sidecar in out.glob("sc*/*.json"):
+        sidecar.unlink()
+    shots.write_text(film_text(count, "a lighthouse at noon, shot {i}"), "utf-8")
+    scanned = 0
+    real_scandir = superseded.os.scandir
+
+    def counting_scandir(path):
+        nonlocal scanned
+        entries = list(real_scandir(path))
+        scanned += len(entries)
+        return iter(entries)
+
+    monkeypatch.setattr(superseded.os, "scandir", counting_scandir)
+    report = idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
+    assert report.rendered == count and len(report.superseded) == count
+    # A scan of every kept file per take is count * 2 * count entries and more (12,800 here); of its own shot's ~4.
+    assert scanned <= 10 * count, scanned
+
+
 def test_a_films_contact_sheet_is_cut_into_sheets_a_viewer_can_open(tmp_path) -> None:
     from PIL import Image
 

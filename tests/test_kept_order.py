@@ -289,3 +289,86 @@ def test_a_take_a_killed_restore_moved_aside_keeps_its_place_after_a_render_and_
     copy = _copied(out, tmp_path / "copy", [v["name"] for v in reversed(listed)])
     assert _listed(copy, "a_t1") == listed
     assert _restore_json(copy, "a_t1")["job_key"] == fog
+
+
+@pytest.mark.parametrize("then", ["restore", "render"])
+def test_a_retouched_version_half_put_back_by_a_killed_restore_is_rejoined_with_its_sidecar(
+        write_shotlist, tmp_path: Path, engine_factory, then: str) -> None:
+    """A take retouched by hand (its sidecar records the render's bytes, not the retouch's), kept by `render --force`,
+    then `restore` of it killed after moving its image back, before its sidecar. The rerun of the restore exited 2
+    (`only its sidecar was kept`) and a render moved the retouch aside as `NAME.2`, away from its sidecar: matched by
+    the sidecar's sha256 only, which is the render's. The restore's `restore-begin` line recorded the retouch's bytes:
+    the rerun puts the retouch back whole, and a render keeps it beside its sidecar."""
+    from PIL import Image
+
+    from idcli.hashing import sha256_file
+
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    image = out / "a" / "a_t1.png"
+    with Image.open(image) as opened:
+        retouch = opened.convert("RGB")
+    retouch.putpixel((0, 0), (255, 0, 0))
+    retouch.save(image)  # saved by an editor that keeps no PNG text: the image's record is gone
+    retouched = sha256_file(image)
+    _render(shots, out, engine_factory, force=True)  # the retouch kept aside, the take rendered again
+    [kept] = _listed(out, "a_t1")
+    kill_restore_after(out, "a_t1", 3)  # the retouch's image back at the final path, its sidecar still kept
+    assert sha256_file(image) == retouched and not (out / "a" / "a_t1.json").exists()
+    if then == "restore":
+        assert _restore_json(out, "a_t1")["name"] == kept["name"]
+        assert sha256_file(image) == retouched and (out / "a" / "a_t1.json").exists()
+        assert kept["name"] not in [v["name"] for v in _listed(out, "a_t1")]
+    else:
+        _render(shots, out, engine_factory)
+        listed = _listed(out, "a_t1")
+        assert all(v["image"] and v["sidecar"] for v in listed), listed  # every version whole
+        [again] = [v for v in listed if v["name"] == kept["name"]]
+        assert sha256_file(out / again["image"]["path"]) == retouched
+
+
+def test_a_version_half_put_back_by_a_killed_restore_gets_its_own_sidecar_back_when_its_shot_is_edited_back(
+        write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """`restore` killed after moving the kept image back, before its sidecar; the artist then edits the shot back to
+    that version and renders. The image at the final path is the job's, without a sidecar: the render rebuilt one
+    from its PNG (`recovered`, the render's timing and batch gone) and left the version's own sidecar kept alone, a
+    version with no image in `restore --list` for good. The render now moves that sidecar back beside its image, as
+    the restore's rerun would, and journals the restore's line."""
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    storm = (out / "a" / "a_t1.json").read_bytes()
+    shots.write_text(_shots("a:7:a lighthouse at dawn"))
+    _render(shots, out, engine_factory)
+    kill_restore_after(out, "a_t1", 3)  # storm's image back at the final path, its sidecar still kept
+    shots.write_text(_shots("a:7:a lighthouse in a storm"))  # the shot edited back
+    report = _render(shots, out, engine_factory)
+    assert report.rendered == 0
+    assert (out / "a" / "a_t1.json").read_bytes() == storm  # its own sidecar, not one rebuilt from the PNG
+    listed = _listed(out, "a_t1")
+    assert all(v["image"] and v["sidecar"] for v in listed), listed  # nothing kept in halves
+    assert len(listed) == 1  # dawn, which the killed restore moved aside
+    restore = [e for e in _journal(out) if e["event"] == "restore"]
+    assert restore[-1]["from"] == f"a_t1.{json.loads(storm)['job_key'].split(':')[1][:12]}"
+    assert restore[-1]["moved_aside"] == listed[0]["name"] and restore[-1]["finished"] is True
+    assert _render(shots, out, engine_factory).count("skipped") == 1  # the take is done: its sidecar is its image's
+
+
+def test_a_kept_sidecar_alone_with_no_restore_pending_is_not_taken_for_one(write_shotlist, tmp_path: Path,
+                                                                           engine_factory) -> None:
+    """A kept version whose PNG was deleted by hand leaves its sidecar alone; an image of the same job committed
+    without its sidecar (a render killed between the two) is not that version put back: no restore of it is pending,
+    so its sidecar is rebuilt from the PNG as before and no `restore` line is journalled for a restore that never
+    ran (the previous test's case is a restore's)."""
+    shots, out = write_shotlist(_shots("a:7:a lighthouse in a storm")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    shots.write_text(_shots("a:7:a lighthouse at dawn"))
+    _render(shots, out, engine_factory)
+    [storm] = _listed(out, "a_t1")
+    (out / storm["image"]["path"]).unlink()  # the kept PNG deleted by hand: its sidecar kept alone
+    shots.write_text(_shots("a:7:a lighthouse in a storm"))
+    _render(shots, out, engine_factory)  # storm rendered again, the same bytes
+    (out / "a" / "a_t1.json").unlink()  # as a render killed between its image and its sidecar leaves it
+    _render(shots, out, engine_factory)
+    assert json.loads((out / "a" / "a_t1.json").read_text())["recovered"] is True
+    assert (out / storm["sidecar"]["path"]).exists()
+    assert not [e for e in _journal(out) if e["event"] == "restore"]

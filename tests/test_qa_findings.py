@@ -232,3 +232,20 @@ def test_twins_in_a_ring_or_in_two_swaps() -> None:
     assert findings(pairs) == [
         "a and c swapped places: a's face is in c's plate box (face #2, 1.00) and c's in a's (face #0, 1.00)",
         "b and d swapped places: b's face is in d's plate box (face #3, 1.00) and d's in b's (face #1, 1.00)"]
+
+
+def test_a_ring_whose_record_says_infinity_is_said_as_before_and_never_stops_qa() -> None:
+    """A received folder's sidecar may say anything, and Python's JSON reads ``Infinity``: a ring's cross likeness
+    edited to it stopped ``idcli qa`` and the storyboard page (the ring's assignment refused the number, ValueError).
+    No finite number measures a likeness: such a face is in no ring, and the record is said face by face."""
+    from idcli.review.qa_findings import in_plain_words
+
+    a, b, c = (np.eye(512)[i] for i in range(3))
+    record = _plate_record([b + 0.1 * a, c + 0.1 * b, a + 0.1 * c], [("a", a), ("b", b), ("c", c)])
+    edited = json.loads(json.dumps(record).replace('"c": 0.995', '"c": Infinity'))
+    assert edited["faces"][1]["cosines"]["c"] == float("inf")
+    assert findings(edited) == ["a: cosine 0.10 below 0.35", "b: cosine 0.10 below 0.35", "c: cosine 0.10 below 0.35",
+                                f"face #{record['leakage_pair']['face']} (matched to "
+                                f"{record['faces'][record['leakage_pair']['face']]['character']}) looks like "
+                                f"{record['leakage_pair']['character']} (0.99)"]
+    assert len(in_plain_words(edited)) == 4

@@ -11,6 +11,7 @@ qa``, no model), so they say exactly what the sidecar says: ``findings`` in a su
 from __future__ import annotations
 
 import itertools
+import math
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,8 +112,9 @@ def _swaps(qa: Mapping[str, Any], faces: list[Any], lows: list[_Failure]) -> lis
     def looks_like(face: int, name: str) -> float | None:
         """The cosine of ``face`` to ``name`` when it could be that character's face in another's box, else None."""
         cross, own = _field(faces[face], "cosines", Mapping).get(name), faces[face].get("cosine")
-        if isinstance(cross, int | float) and isinstance(own, int | float) and low[face] != name \
-                and cross >= limit - 0.5e-4 and cross > own:
+        # A sidecar edited by hand may say Infinity (Python's JSON reads it): no likeness, and no weight for _rings.
+        if isinstance(cross, int | float) and isinstance(own, int | float) and math.isfinite(cross) \
+                and low[face] != name and cross >= limit - 0.5e-4 and cross > own:
             return float(cross)
         return None
 
