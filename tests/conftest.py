@@ -184,6 +184,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from xdist_groups import apply_groups
+
+    apply_groups(config, items)  # the xdist_group marks kept under pytest 9 (tests/xdist_groups.py)
     has_cuda = False
     if any("gpu" in item.keywords for item in items):
         try:

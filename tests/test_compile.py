@@ -5,6 +5,12 @@ The UNet is compiled with torch's ``eager`` backend here (a backend that counts 
 runs each one op by op, as ``backend="eager"`` does): dynamo traces, guards and recompiles exactly as it
 does for inductor, so the graph count is inductor's, at a fraction of the compile time, and the arithmetic
 is the uncompiled UNet's.
+
+Tracing the UNet is most of this file's time (seconds a graph on a quiet machine, over a minute under a loaded
+CI), and three tests compile the session's tiny-sd engine and need its text-only graph first. Dynamo keeps a graph
+in the cache of the UNet forward's code object and reuses it for any later ``torch.compile`` of that forward with
+the same backend whose guards it passes, so that graph is traced once (``text_graph``) and the three count only the
+graphs their own batches add.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from idcli.engine.fusion import AttentionProbe, attention_level, ceil_grid, mark
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
+
+# One worker under pytest-xdist, the tests in file order: those that compile the session's engine share one trace of
+# its text-only graph (text_graph), which two workers would each trace.
+pytestmark = pytest.mark.xdist_group("compile")
 
 SHOTS = """\
 version: 1
@@ -80,51 +90,159 @@ def _plate_request(like):
 
 
 @contextlib.contextmanager
-def _compiled(engine, backend) -> Iterator[CompiledForward]:
-    """The engine's UNet compiled for the block, as ``--compile`` does it; uncompiled again after it."""
-    torch._dynamo.reset()
+def _compiled(engine, backend, *, fresh: bool = True) -> Iterator[CompiledForward]:
+    """The engine's UNet compiled for the block, as ``--compile`` does it; uncompiled again after it. ``fresh``:
+    dynamo reset before and after, so the block traces every graph it needs; otherwise the graphs dynamo holds
+    are kept (``text_graph``)."""
+    if fresh:
+        torch._dynamo.reset()
     engine.compiled = compile_unet(engine.pipe.unet, backend)
     try:
         yield engine.compiled
     finally:
         del engine.pipe.unet.forward
         engine.compiled = None
-        torch._dynamo.reset()
+        if fresh:
+            torch._dynamo.reset()
 
 
-def test_mixed_batches_share_one_graph_per_probe_state(tiny_engines) -> None:
-    """The old processors (Python flags, caches filled while traced, a new probe each batch) made 8 graphs in
-    the first five batches of this sequence, hit torch's recompile limit and ran uncompiled from there,
-    silently. Now: one graph without the attention probe, one with it, for the whole sequence."""
+GRAPHS: list[torch.fx.GraphModule] = []  # every graph counting_eager was handed, in order
+
+
+def counting_eager(gm: torch.fx.GraphModule, example_inputs: list) -> object:
+    """torch's eager backend, counting: what ``backend="eager"`` returns, the captured graph run op by op. One
+    function for the module, since dynamo reuses a cached graph only under the backend that made it."""
+    GRAPHS.append(gm)
+    return gm.forward
+
+
+def _unet_graphs(engine) -> list:
+    """The graphs dynamo holds for UNet forwards (every UNet of this class: the cache is the code object's)."""
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    return _debug_get_cache_entry_list(type(engine.pipe.unet).forward.__code__)
+
+
+_TEXT_GRAPH: dict[str, object] = {}  # the UNet and the cache entry text_graph traced, while dynamo holds it
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_graph_left_for_other_files() -> Iterator[None]:
+    """The graphs the tests here keep for one another (``_compiled(fresh=False)``) go with the module."""
+    yield
+    torch._dynamo.reset()
+    _TEXT_GRAPH.clear()
+
+
+@pytest.fixture
+def text_graph(tiny_engines) -> tuple[object, object, dict[str, object]]:
+    """The session's tiny-sd engine with SHOTS' adapter, that adapter and each shot's request; dynamo holding the
+    graph of a text-only batch (without the probe) for it, traced with ``counting_eager``, and no other.
+
+    Traced here by the first test that asks, and again whenever dynamo holds anything else: a test that reset it or
+    added a graph (the probe's), another file's UNet compiled in this process. A test that reuses it sees its
+    batches through exactly the graph they would have made first, guards included."""
     adapter, requests = _plan()
     engine = tiny_engines("tiny-sd", adapter)
+    held = _unet_graphs(engine)
+    if not (len(held) == 1 and _TEXT_GRAPH.get("unet") is engine.pipe.unet and held[0].code is _TEXT_GRAPH["code"]):
+        _TEXT_GRAPH.clear()
+        torch._dynamo.reset()
+        before = len(GRAPHS)
+        with _compiled(engine, counting_eager, fresh=False) as compiled:
+            engine.render([requests["text"]])
+            assert compiled.fallback is None
+        held = _unet_graphs(engine)
+        assert len(GRAPHS) - before == 1 and len(held) == 1, (len(GRAPHS) - before, held)
+        _TEXT_GRAPH.update(unet=engine.pipe.unet, code=held[0].code)
+    return engine, adapter, requests
+
+
+# The tests that reuse text_graph's graph and add none come first and the one that adds the probe's graph last
+# (after it, text_graph traces again): in this order, in one process, the UNet is traced once for all three.
+
+
+def test_a_compiled_render_says_so_in_its_sidecar_and_reproduce_explains_a_difference(
+        text_graph, write_shotlist, tmp_path) -> None:
+    """inductor may move an 8-bit value by one (docs/performance.md) while the job key stays the same: the
+    sidecar's executor records `compile`, and `idcli reproduce` (which renders uncompiled) says why the image
+    differs instead of leaving a bare "different"."""
+    from idcli.reproduce import compile_note
+
+    shots = idcli.load_shotlist(write_shotlist(SHOTS))
+    engine, _adapter, _requests = text_graph
+    plain = idcli.render(shots, tmp_path / "plain", device="cpu", only=["text"], engine_factory=lambda m, r, a: engine)
+    with _compiled(engine, counting_eager, fresh=False):
+        compiled = idcli.render(shots, tmp_path / "compiled", device="cpu", only=["text"],
+                                engine_factory=lambda m, r, a: engine)
+    [plain_job], [compiled_job] = plain.jobs, compiled.jobs
+    plain_sidecar = json.loads(Path(plain_job.sidecar).read_text("utf-8"))
+    compiled_sidecar = json.loads(Path(compiled_job.sidecar).read_text("utf-8"))
+    assert compiled_sidecar["job_key"] == plain_sidecar["job_key"]  # speed only: never in the key
+    assert compiled_sidecar["executor"]["compile"] is True and "compile" not in plain_sidecar["executor"]
+    assert compile_note(plain_sidecar) is None
+    # named as the caller names it: compile=True to Python (idcli reproduce says --compile: test_argument_words.py)
+    assert "compile=True" in compile_note(compiled_sidecar) and "differ by one" in compile_note(compiled_sidecar)
+
+
+def test_a_recompile_limit_is_said_and_the_run_goes_on_uncompiled(text_graph, write_shotlist, tmp_path) -> None:
+    """With torch's recompile limit at 1, the second graph (the probe's) cannot be made: the engine says so in
+    the batch's facts, the run prints a warning, and every image still equals the uncompiled one."""
+    shots = idcli.load_shotlist(write_shotlist(SHOTS))
+    engine, _adapter, _requests = text_graph
+    only = ["text", "dual"]
+    reference = idcli.render(shots, tmp_path / "reference", device="cpu", batch_size=1, only=only,
+                             engine_factory=lambda m, r, a: engine)
+    notes: list[str] = []
+
+    class Notes:
+        def start(self, total, already_done): ...
+        def advance(self, outcome): ...
+        def note(self, text): notes.append(text)
+        def stop(self): ...
+
+    # The text job runs through text_graph's graph (dynamo's first for this forward), the dual-line job needs the
+    # probe's: a second graph, past the limit.
+    graphs_before = len(GRAPHS)
+    with _compiled(engine, counting_eager, fresh=False) as compiled, torch._dynamo.config.patch(recompile_limit=1):
+        report = idcli.render(shots, tmp_path / "compiled", device="cpu", batch_size=1, only=only,
+                              engine_factory=lambda m, r, a: engine, progress=Notes())
+        assert compiled.fallback is not None and "recompile limit (1 graphs" in compiled.fallback
+    assert len(GRAPHS) == graphs_before  # the text job's graph was text_graph's; the probe's was never made
+    assert report.rendered == 2 and report.failed == 0
+    warnings = [n for n in notes if n.startswith("warning: compile=True gave up")]  # as Python names it
+    assert len(warnings) == 1 and "recompile limit" in warnings[0], notes
+    for a, b in zip(report.jobs, reference.jobs, strict=True):
+        assert np.array_equal(_pixels(a.image), _pixels(b.image))
+
+
+def test_mixed_batches_share_one_graph_per_probe_state(text_graph) -> None:
+    """The old processors (Python flags, caches filled while traced, a new probe each batch) made 8 graphs in
+    the first five batches of this sequence, hit torch's recompile limit and ran uncompiled from there,
+    silently. Now: one graph without the attention probe (``text_graph``'s, traced for the text-only batch this
+    sequence starts with), one with it, for the whole sequence."""
+    engine, _adapter, requests = text_graph
     batches = [[requests[i] for i in ids] for ids in SEQUENCE] + [[_plate_request(requests["dual"])]]
     expected = [[r.pixels for r in engine.render(batch)] for batch in batches]
     assert expected[-1][0].shape == (80, 96, 3)  # the plate's size: its faces were composited into it
 
-    graphs: list[torch.fx.GraphModule] = []
-
-    def counting_eager(gm: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(gm)
-        return gm.forward  # what backend="eager" returns: the captured graph, run op by op
-
     from torch._dynamo.utils import counters
 
-    unique_before = counters["stats"]["unique_graphs"]
-    with _compiled(engine, counting_eager) as compiled:
+    unique_before, graphs_before = counters["stats"]["unique_graphs"], len(GRAPHS)
+    with _compiled(engine, counting_eager, fresh=False) as compiled:
         per_batch = []
         for batch, want in zip(batches, expected, strict=True):
-            before = len(graphs)
+            before = len(GRAPHS)
             results = engine.render(batch)
-            per_batch.append(len(graphs) - before)
+            per_batch.append(len(GRAPHS) - before)
             for got, pixels in zip(results, want, strict=True):
                 assert np.array_equal(got.pixels, pixels)  # bit for bit: the compiled UNet's arithmetic is eager's
             assert all("compile_fallback" not in r.facts for r in results)
         assert compiled.fallback is None
-    assert counters["stats"]["unique_graphs"] - unique_before == len(graphs)  # torch's own count agrees
-    assert len(graphs) <= 2, per_batch
-    assert per_batch[0] == 1  # text-only: the graph without the probe ...
-    assert per_batch[2] == 1  # ... the first dual-line batch: the graph with it; nothing after
+    assert counters["stats"]["unique_graphs"] - unique_before == len(GRAPHS) - graphs_before  # torch's own count
+    assert len(_unet_graphs(engine)) == 2, per_batch  # text_graph's and one more
+    assert per_batch[0] == 0  # text-only: the graph without the probe, text_graph's ...
+    assert per_batch[2] == 1 and sum(per_batch) == 1, per_batch  # ... the first dual-line batch: the probe's
 
 
 PLUS_SHOTS = """\
@@ -157,46 +275,13 @@ def test_faceid_plus_batches_share_one_graph(write_shotlist) -> None:
     requests = {job.shot_id: job.request for job in plan.jobs}
     batches = [[requests[i] for i in ids] for ids in (["text"], ["single"], ["single", "text", "theo"])]
     expected = [[r.pixels for r in engine.render(batch)] for batch in batches]
-    graphs: list[torch.fx.GraphModule] = []
-
-    def counting_eager(gm: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(gm)
-        return gm.forward
-
-    with _compiled(engine, counting_eager) as compiled:
+    before = len(GRAPHS)
+    with _compiled(engine, counting_eager) as compiled:  # fresh: an engine of its own, its own graph
         for batch, want in zip(batches, expected, strict=True):
             for got, pixels in zip(engine.render(batch), want, strict=True):
                 assert np.array_equal(got.pixels, pixels)
         assert compiled.fallback is None
-    assert len(graphs) == 1
-
-
-def test_a_recompile_limit_is_said_and_the_run_goes_on_uncompiled(tiny_engines, write_shotlist, tmp_path) -> None:
-    """With torch's recompile limit at 1, the second graph (the probe's) cannot be made: the engine says so in
-    the batch's facts, the run prints a warning, and every image still equals the uncompiled one."""
-    shots = idcli.load_shotlist(write_shotlist(SHOTS))
-    adapter, _ = _plan()
-    engine = tiny_engines("tiny-sd", adapter)
-    only = ["text", "dual"]
-    reference = idcli.render(shots, tmp_path / "reference", device="cpu", batch_size=1, only=only,
-                             engine_factory=lambda m, r, a: engine)
-    notes: list[str] = []
-
-    class Notes:
-        def start(self, total, already_done): ...
-        def advance(self, outcome): ...
-        def note(self, text): notes.append(text)
-        def stop(self): ...
-
-    with _compiled(engine, "eager") as compiled, torch._dynamo.config.patch(recompile_limit=1):
-        report = idcli.render(shots, tmp_path / "compiled", device="cpu", batch_size=1, only=only,
-                              engine_factory=lambda m, r, a: engine, progress=Notes())
-        assert compiled.fallback is not None and "recompile limit (1 graphs" in compiled.fallback
-    assert report.rendered == 2 and report.failed == 0
-    warnings = [n for n in notes if n.startswith("warning: compile=True gave up")]  # as Python names it
-    assert len(warnings) == 1 and "recompile limit" in warnings[0], notes
-    for a, b in zip(report.jobs, reference.jobs, strict=True):
-        assert np.array_equal(_pixels(a.image), _pixels(b.image))
+    assert len(GRAPHS) - before == 1
 
 
 def test_a_compiler_failure_falls_back_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
@@ -307,30 +392,6 @@ def test_marked_levels_match_the_layers_token_counts(preset: str) -> None:
     assert len(seen) == len(cross) > 0
     assert all(marked == found for marked, found in seen), seen
     assert {attention_level(name, unet.config) for name in cross} <= levels
-
-
-def test_a_compiled_render_says_so_in_its_sidecar_and_reproduce_explains_a_difference(
-        tiny_engines, write_shotlist, tmp_path) -> None:
-    """inductor may move an 8-bit value by one (docs/performance.md) while the job key stays the same: the
-    sidecar's executor records `compile`, and `idcli reproduce` (which renders uncompiled) says why the image
-    differs instead of leaving a bare "different"."""
-    from idcli.reproduce import compile_note
-
-    shots = idcli.load_shotlist(write_shotlist(SHOTS))
-    adapter, _ = _plan()
-    engine = tiny_engines("tiny-sd", adapter)
-    plain = idcli.render(shots, tmp_path / "plain", device="cpu", only=["text"], engine_factory=lambda m, r, a: engine)
-    with _compiled(engine, "eager"):
-        compiled = idcli.render(shots, tmp_path / "compiled", device="cpu", only=["text"],
-                                engine_factory=lambda m, r, a: engine)
-    [plain_job], [compiled_job] = plain.jobs, compiled.jobs
-    plain_sidecar = json.loads(Path(plain_job.sidecar).read_text("utf-8"))
-    compiled_sidecar = json.loads(Path(compiled_job.sidecar).read_text("utf-8"))
-    assert compiled_sidecar["job_key"] == plain_sidecar["job_key"]  # speed only: never in the key
-    assert compiled_sidecar["executor"]["compile"] is True and "compile" not in plain_sidecar["executor"]
-    assert compile_note(plain_sidecar) is None
-    # named as the caller names it: compile=True to Python (idcli reproduce says --compile: test_argument_words.py)
-    assert "compile=True" in compile_note(compiled_sidecar) and "differ by one" in compile_note(compiled_sidecar)
 
 
 def test_compile_on_the_cpu_is_said_once_before_it_starts(tiny_engines, write_shotlist, tmp_path) -> None:

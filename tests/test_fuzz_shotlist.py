@@ -188,10 +188,14 @@ HOSTILE_VALUES = (
 )
 
 
+# VALID as data, read once: a copy per example (0.03 ms) instead of a YAML read (1.4 ms, over a thousand examples).
+VALID_DATA = yaml.safe_load(VALID)
+
+
 @st.composite
 def structural_mutations(draw: Any) -> str:
     """The valid document as data, with values replaced, keys added or removed at random paths."""
-    doc: Any = copy.deepcopy(yaml.safe_load(VALID))
+    doc: Any = copy.deepcopy(VALID_DATA)
     for _ in range(draw(st.integers(1, 4))):
         # Walk to a random container.
         node, parent, key = doc, None, None
