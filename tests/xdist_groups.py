@@ -35,4 +35,4 @@ def apply_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
             continue
         suffix = "@" + "_".join(names)
         if not item.nodeid.endswith(suffix):
-            item._id = NodeId.parse(item.nodeid + suffix)  # type: ignore[attr-defined]
+            item._id = NodeId.parse(item.nodeid + suffix)
