@@ -167,3 +167,14 @@ def test_validate_notes_overlapping_face_masks_as_plan_warns_of_them(write_shotl
     assert f"shots[0].plate_faces[1]: {said}" in planned.output  # the same words as plan's warning
     apart = write_shotlist(SHOTS.replace("BOX", "[500, 210, 150, 150]"))
     assert "the face masks" not in CliRunner().invoke(app, ["validate", str(apart)]).output
+
+
+def test_a_box_left_of_and_above_the_plate_is_one_problem_naming_both_edges(write_shotlist, tmp_path: Path) -> None:
+    # '[[-4, -2, 146, 175], 1]' was said twice, once at x and once at y, in the same words: two problems for one box.
+    said = " ".join(_validate(write_shotlist, tmp_path, '"{mara} and {theo} before a window"',
+                              "[[-4, -2, 146, 175], 1]").split())
+    assert said.count("is outside the plate") == 1, said
+    assert ("shots[0].plate_faces[0][0]: box [-4, -2, 146, 175] is outside the plate: its left edge x = -4 is left of "
+            "0 and its top edge y = -2 is above 0") in said, said
+    assert "the box's part inside the plate: [0, 0, 142, 173]" in said, said
+    assert said.count("shots[0].plate_faces") == 1 and "plate_faces[0][1]" not in said, said
