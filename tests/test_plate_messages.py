@@ -178,3 +178,25 @@ def test_a_box_left_of_and_above_the_plate_is_one_problem_naming_both_edges(writ
             "0 and its top edge y = -2 is above 0") in said, said
     assert "the box's part inside the plate: [0, 0, 142, 173]" in said, said
     assert said.count("shots[0].plate_faces") == 1 and "plate_faces[0][1]" not in said, said
+
+
+def test_plate_faces_by_name_of_a_character_the_prompt_does_not_name_say_so(write_shotlist, tmp_path: Path) -> None:
+    # '{theo: 0, ines: 1}' with ines in the cast but not in this shot's prompt got only the general "not by name"
+    # hint ('plate_faces: [a, b]'), which does not say why ines has no face here, nor how to put her in the shot.
+    shots = SHOTS.replace("  theo:", "  ines: {selfies: [selfies/ines_1.jpg], description: a girl}\n  theo:")
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    path = write_shotlist(shots.replace('"{mara} and {theo} before a window"', '"{theo} and {mara} before a window"')
+                          .replace("[[40, 200, 150, 150], BOX]", "{theo: 0, ines: 1}"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    said = " ".join(result.output.split())
+    assert ("shots[0].plate_faces: a list is expected here, not fields (a mapping): plate_faces gives one face per "
+            "character in the order the prompt names them, not by name; 'ines' is not named in this shot's "
+            "prompt") in said, said
+    assert "to give 'ines' a face, name ines in the prompt as {ines}" in said, said
+    assert ("as it names {theo} and {mara}; as the prompt stands, plate_faces: [a, b] gives theo face a and mara "
+            "face b") in said, said
+    # A name that is no character at all says that instead, with the characters there are.
+    said = " ".join(_validate(write_shotlist, tmp_path, '"{theo} and {mara} before a window"',
+                              "{theo: 0, zoe: 1}").split())
+    assert "'zoe' is no character of this shot list (its characters: mara, theo)" in said, said
