@@ -200,3 +200,33 @@ def test_plate_faces_by_name_of_a_character_the_prompt_does_not_name_say_so(writ
     said = " ".join(_validate(write_shotlist, tmp_path, '"{theo} and {mara} before a window"',
                               "{theo: 0, zoe: 1}").split())
     assert "'zoe' is no character of this shot list (its characters: mara, theo)" in said, said
+
+
+def test_a_greyscale_plate_without_faces_found_says_why_and_suggests_boxes(write_shotlist, tmp_path: Path) -> None:
+    # A greyscale plate said "too few faces in the plate: 0 found (none)" and nothing of why: the synthetic face
+    # pack finds faces by their drawn skin colours, so it finds none in grey (docs/plates.md); and its hint offered
+    # face indices, of which there are none.
+    from PIL import Image
+
+    Image.open(RECIPE_PLATE).convert("L").save(tmp_path / "plate.png")
+    text = SHOTS.replace("    plate_faces: [[40, 200, 150, 150], BOX]\n", "")
+    result = CliRunner().invoke(app, ["validate", str(write_shotlist(text))])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    said = " ".join(result.output.split())
+    assert ("shots[0].plate: too few faces in the plate: 0 found (none) for 2 characters named in the prompt; the "
+            "synthetic face pack finds faces by their skin colours and finds none in a greyscale plate") in said, said
+    assert "give each character's face as a box: plate_faces: [[x, y, w, h], [x, y, w, h]] (mara, theo)" in said, said
+    # The same faces given by index: no face to take, for the same reason.
+    result = CliRunner().invoke(app, ["validate", str(write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]",
+                                                                                    "[[40, 200, 150, 150], 0]")))])
+    said = " ".join(result.output.split())
+    assert ("plate face 0 does not exist: 0 found (none); the synthetic face pack finds faces by their skin colours "
+            "and finds none in a greyscale plate") in said, said
+    assert "give its face as a box [x, y, w, h] in plate pixels" in said, said
+    # A colour plate with too few faces: no word of grey, and boxes suggested all the same.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    three = text.replace("  theo:", "  ines: {selfies: [selfies/ines_1.jpg], description: a girl}\n  theo:").replace(
+        '"{mara} and {theo} before a window"', '"{mara}, {ines} and {theo} before a window"')
+    said = " ".join(CliRunner().invoke(app, ["validate", str(write_shotlist(three))]).output.split())
+    assert "too few faces in the plate: 2 found" in said and "in a greyscale plate" not in said, said
+    assert "give the faces not found as boxes [x, y, w, h] in plate_faces" in said, said
