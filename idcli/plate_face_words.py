@@ -43,8 +43,13 @@ def plate_faces_words(loc: PathKey, value: Any, data: Any) -> tuple[str, str] | 
                 "face: give a list of one detected face's index (0 is the leftmost face) or box [x, y, w, h] per "
                 "character, as plate_faces: [0]", COUNTED)
     if not face and isinstance(value, dict):
-        return ("a list is expected here, not fields (a mapping): plate_faces gives one face per character in the "
-                "order the prompt names them, not by name", _by_name_hint(value, _prompt(data, loc[1])))
+        message = ("a list is expected here, not fields (a mapping): plate_faces gives one face per character in the "
+                   "order the prompt names them, not by name")
+        prompt = _prompt(data, loc[1])
+        absent = _not_in_prompt(value, prompt, data)
+        if absent is not None:
+            return message + absent[0], absent[1]
+        return message, _by_name_hint(value, prompt)
     return None
 
 
@@ -102,6 +107,51 @@ def _face_text(face: Any) -> str | None:
     if isinstance(face, list) and len(face) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in face):
         return f"[{', '.join(str(v) for v in face)}]"
     return None
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _not_in_prompt(faces: dict[Any, Any], prompt: str | None, data: Any) -> tuple[str, str] | None:
+    """Words and hint for faces given by name to characters this shot's prompt does not name, else None.
+
+    ``{theo: 0, ines: 1}`` with ines in the cast but not in the prompt: the list in the prompt's order cannot be
+    written, and the general "not by name" hint did not say why ines has no face here, nor how she gets one: a shot's
+    characters are the ones its prompt names as ``{ines}`` (docs/shot-lists.md).
+    """
+    try:
+        named = list(dict.fromkeys(placeholders(prompt))) if prompt is not None else []
+    except PlaceholderError:
+        return None  # the prompt's own problem, said at its line
+    cast = data.get("characters") if isinstance(data, dict) else None
+    cast_names = sorted(str(name) for name in cast) if isinstance(cast, dict) else []
+    given = [name for name in faces if isinstance(name, str)]
+    absent = [name for name in given if name not in named and name in cast_names]
+    unknown = [name for name in given if name not in named and name not in cast_names]
+    if not absent and not unknown:
+        return None
+    words = ""
+    if absent:
+        quoted = _names([f"'{name}'" for name in absent])
+        words += f"; {quoted} {'is' if len(absent) == 1 else 'are'} not named in this shot's prompt"
+    if unknown:
+        quoted = _names([f"'{_shown(name)}'" for name in unknown])
+        listed = f"its characters: {', '.join(cast_names)}" if cast_names else "it defines no characters"
+        words += f"; {quoted} {'is' if len(unknown) == 1 else 'are'} no character of this shot list ({listed})"
+    hints = []
+    if absent:
+        them = f"'{absent[0]}' a face" if len(absent) == 1 else "them faces"
+        like = f", as it names {_names(['{' + n + '}' for n in named])}" if named else ""
+        hints.append(f"to give {them}, name {_names(absent)} in the prompt as "
+                     f"{_names(['{' + n + '}' for n in absent])}{like}")
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if 0 < len(named) <= len(letters):
+        faces_of = _names([f"{name} face {letters[k]}" for k, name in enumerate(named)])
+        hints.append(f"as the prompt stands, plate_faces: [{', '.join(letters[:len(named)])}] gives {faces_of}")
+    elif not named:
+        hints.append("the prompt names no character")
+    return words, "; ".join(hints)
 
 
 def _by_name_hint(faces: dict[Any, Any], prompt: str | None) -> str:

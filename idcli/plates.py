@@ -10,6 +10,7 @@ order the prompt names them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,38 @@ def _where(boxes: list[Box]) -> str:
     return ", ".join(f"#{i} at [{b[0]}, {b[1]}, {b[2]}, {b[3]}]" for i, b in enumerate(boxes)) or "none"
 
 
-def assign_faces(shot: Shot, plate: Plate, detect: Any) -> tuple[tuple[PlateFace, ...], str, str]:
-    """Each named character's face; ``("", problem, field)`` when they cannot be given one.
+# Why the synthetic face pack finds no face in a grey plate: it finds faces by their drawn skin colours.
+GREY_PLATE = "the synthetic face pack finds faces by their skin colours and finds none in a greyscale plate"
+
+
+def is_greyscale(plate: Plate) -> bool:
+    """Whether every pixel of the plate is grey (its three colour channels equal): a greyscale file, or grey as RGB."""
+    rgb = plate.pixels[..., :3]
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
+CHOOSE = "choose faces with 'plate_faces: [index, ...]' or give boxes [x, y, w, h]"
+NO_INDEX = "give its face as a box [x, y, w, h] in plate pixels: no face was found to take by its index"
+
+
+def _boxes_hint(named: list[str], found: int) -> str:
+    """How to give the faces the face models did not find: as boxes in plate_faces, in the prompt's order."""
+    order = f" ({', '.join(named)})"
+    if found == 0:
+        boxes = ", ".join("[x, y, w, h]" for _ in named)
+        return (f"give each character's face as a box: plate_faces: [{boxes}]{order}, x, y its top-left corner, w, h "
+                "its width and height in plate pixels")
+    return (f"give the faces not found as boxes [x, y, w, h] in plate_faces and the ones found by their index, one "
+            f"entry per character in the prompt's order{order}")
+
+
+def assign_faces(shot: Shot, plate: Plate, detect: Any,
+                 why_none: Callable[[], str] | None = None) -> tuple[tuple[PlateFace, ...], str, str, str]:
+    """Each named character's face; ``((), problem, field, hint)`` when they cannot be given one (the hint may be "").
 
     ``detect``: a callable giving the plate's detected boxes (left to right), called only when needed.
+    ``why_none``: a callable giving why the face models find no face in this plate, when that is known
+    (``GREY_PLATE``; else ""), said with a problem of faces not found; called only then.
     """
     named = list(dict.fromkeys(placeholders(shot.prompt)))
     width, height = plate.size
@@ -92,21 +121,25 @@ def assign_faces(shot: Shot, plate: Plate, detect: Any) -> tuple[tuple[PlateFace
                     (f"its right edge x + w = {x + w} is past {width}", x + w > width),
                     (f"its bottom edge y + h = {y + h} is past {height}", y + h > height)) if over)
                 return (), (f"box [{x}, {y}, {w}, {h}] is outside the {width}x{height} plate: {past} (a box lies "
-                            f"inside the plate: x + w at most {width}, y + h at most {height})"), field
+                            f"inside the plate: x + w at most {width}, y + h at most {height})"), field, ""
             faces.append(PlateFace(name, (x, y, w, h), False))
             continue
         if detected is None:
             detected = detect()
+        because = f"; {reason}" if not detected and why_none is not None and (reason := why_none()) else ""
         if shot.plate_faces is None and len(detected) != len(named):
-            many = "too few" if len(detected) < len(named) else "too many"
-            return (), (f"{many} faces in the plate: {len(detected)} found ({_where(detected)}) for "
-                        f"{len(named)} character{'s' if len(named) != 1 else ''} named in the prompt"), "plate"
+            few = len(detected) < len(named)
+            # Faces the models did not find are given as boxes; an index picks only among those found.
+            return (), (f"{'too few' if few else 'too many'} faces in the plate: {len(detected)} found "
+                        f"({_where(detected)}) for {len(named)} character{'s' if len(named) != 1 else ''} named in "
+                        f"the prompt{because}"), "plate", _boxes_hint(named, len(detected)) if few else CHOOSE
         if face >= len(detected):
-            return (), (f"plate face {face} does not exist: {len(detected)} found ({_where(detected)})"), field
+            return (), (f"plate face {face} does not exist: {len(detected)} found ({_where(detected)}){because}"), \
+                field, CHOOSE if detected else NO_INDEX
         faces.append(PlateFace(name, detected[face], True))
     if shot.plate_faces is not None and (twice := _given_twice(faces, shot.plate_faces)) is not None:
-        return (), twice[1], f"plate_faces[{twice[0]}]"
-    return tuple(faces), "", ""
+        return (), twice[1], f"plate_faces[{twice[0]}]", "each character needs its own face"
+    return tuple(faces), "", "", ""
 
 
 def _given_twice(faces: list[PlateFace], wanted: list[Any]) -> tuple[int, str] | None:
@@ -144,12 +177,9 @@ def check_plates(loaded: LoadedShotList, models: Any = None,
         if shot is None or shot.plate is None:  # None: a shot left out (see with_plate_problems)
             continue
 
-        def problem(message: str, field: str = "plate", i: int = i) -> None:
+        def problem(message: str, field: str = "plate", hint: str = "", i: int = i) -> None:
             loc: tuple[str | int, ...] = ("shots", i, *_field_path(field))
             line, column = loaded.position(loc)
-            hint = ("choose faces with 'plate_faces: [index, ...]' or give boxes [x, y, w, h]"
-                    if "faces in the plate" in message or "does not exist" in message else
-                    "each character needs its own face" if message.endswith("already") else "")
             problems.append(Problem(message, f"shots[{i}].{field}", line, column, hint))
 
         path = loaded.resolve_path(shot.plate)
@@ -164,10 +194,14 @@ def check_plates(loaded: LoadedShotList, models: Any = None,
             continue
         if models is None and (shot.plate_faces is None or any(isinstance(f, int) for f in shot.plate_faces)):
             continue  # faces to detect and no face models here: checked where they are
-        faces, message, field = assign_faces(
-            shot, plate, lambda plate=plate: detect_plate_faces(plate, analyzer_for, models.hash))
+
+        def why_none(plate: Plate = plate) -> str:  # looked at only when no face was found
+            return GREY_PLATE if models is not None and models.synthetic and is_greyscale(plate) else ""
+
+        faces, message, field, hint = assign_faces(
+            shot, plate, lambda plate=plate: detect_plate_faces(plate, analyzer_for, models.hash), why_none)
         if message:
-            problem(message, field)
+            problem(message, field, hint)
             continue
         strength = shot.plate_strength if shot.plate_strength is not None else DEFAULT_STRENGTH
         shots[i] = PlateShot(plate, faces, strength)

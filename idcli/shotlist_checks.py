@@ -91,8 +91,11 @@ def semantic_problems(doc: ShotList, loaded: LoadedYaml, base_dir: Path, check_f
             add(broken, loc, "fusion_start and fusion_end are fractions of the steps; see docs/method.md")
 
     for name, character in doc.characters.items():
-        for j, selfie in enumerate(character.selfies or []):
-            _check_file(base_dir, selfie, ("characters", name, "selfies", j), "selfie", add_file)
+        selfies = character.selfies or []
+        told = _check_selfie_folders(base_dir, name, selfies, add_file)
+        for j, selfie in enumerate(selfies):
+            if j not in told:  # a selfie missing from a folder that exists, or the one selfie of a missing folder
+                _check_file(base_dir, selfie, ("characters", name, "selfies", j), "selfie", add_file)
         if character.identity is not None:
             _check_file(base_dir, character.identity, ("characters", name, "identity"), "identity pack", add_file)
 
@@ -314,6 +317,55 @@ def same_description_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
                                  "cannot be told apart (docs/method.md)", _path_text(("shots", i, "prompt")),
                                  line, col, "give each character a distinct description"))
     return notes
+
+
+def _check_selfie_folders(base_dir: Path, name: str, selfies: list[str], add: Any) -> set[int]:
+    """A folder that does not exist and was to hold two or more of a character's selfies: one problem, at the
+    character's ``selfies`` when it was to hold them all, else at the first of them; the indices said so.
+
+    A renamed or moved selfies folder was one problem per selfie, and none of them said that the folder was missing.
+    """
+    missing: dict[Path, list[int]] = {}
+    for j, value in enumerate(selfies):
+        path = local_path(value, base_dir)
+        if path is None or path.exists() or path.is_symlink():
+            continue  # no such home folder, a file, a broken link: _check_file's words
+        if not path.parent.exists() and not path.parent.is_symlink():
+            missing.setdefault(path.parent, []).append(j)
+    told: set[int] = set()
+    for folder, entries in missing.items():
+        if len(entries) < 2:
+            continue
+        told.update(entries)
+        first = selfies[entries[0]]
+        leaf = local_path(first, base_dir)
+        written = first[: -len(leaf.name)].rstrip("/\\") if leaf is not None and first.endswith(leaf.name) else ""
+        files = [p.name for j in entries if (p := local_path(selfies[j], base_dir)) is not None]
+        rest = files[1] if len(files) == 2 else ", ".join(files[1:-1]) + " and " + files[-1]
+        loc: PathKey = ("characters", name, "selfies")
+        if len(entries) == len(selfies):
+            whose = f"that holds {name}'s selfies"
+        else:
+            whose = "of " + ", ".join(f"selfies[{j}]" for j in entries[:-1]) + f" and selfies[{entries[-1]}]"
+            loc = ("characters", name, "selfies", entries[0])
+        # What was looked for: the first file's whole path (as a selfie missing from a folder that exists says it).
+        add(f"the folder '{written or folder}' {whose} does not exist (looked for {folder / files[0]}, and {rest} in "
+            "the same folder)", loc, _folder_hint(folder))
+    return told
+
+
+def _folder_hint(folder: Path) -> str:
+    """The nearest folder's name to the first missing one on ``folder``'s path, among those beside it."""
+    gone = folder
+    while not gone.parent.exists() and gone.parent != gone:
+        gone = gone.parent
+    try:
+        beside = [p.name for p in gone.parent.iterdir() if p.is_dir()]
+    except OSError:
+        beside = []
+    hits = closest(gone.name, beside, n=1)
+    return (f"did you mean '{hits[0]}'?" if hits else
+            "give the folder the selfies are in, or put them back where the shot list says")
 
 
 def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:

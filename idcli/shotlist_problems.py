@@ -99,6 +99,7 @@ def problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[P
         if loc != tuple(err["loc"]) and err["type"] in EXPECTED:
             type_kinds.setdefault(loc, []).append(err["type"])
     spoken: set[tuple[Any, ...]] = set()
+    box_words: set[tuple[tuple[Any, ...], str]] = set()  # a plate box's words, said once per box
     for loc, err in errors:
         kind = err["type"]
         if kind.startswith("union") or (loc, kind) in seen:
@@ -156,6 +157,9 @@ def problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[P
         elif (words := plate_faces_words(loc, err.get("input"), loaded.data)) is not None:
             # plate_faces: [left, right] or {mara: 0, theo: 1}: how faces are counted, and the list to write.
             message, hint = words
+            if (loc[:-1], message) in box_words:
+                continue  # [-4, -2, 146, 175]: x and y fail alike, and the words at x name both edges already
+            box_words.add((loc[:-1], message))
             line_col = loaded.mark(loc)
         elif kind in SHAPE_KINDS and len(type_kinds.get(loc, [])) <= 1:
             # 'Input should be a valid dictionary or instance of Shot': the parser's words, a class name.

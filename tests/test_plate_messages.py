@@ -167,3 +167,66 @@ def test_validate_notes_overlapping_face_masks_as_plan_warns_of_them(write_shotl
     assert f"shots[0].plate_faces[1]: {said}" in planned.output  # the same words as plan's warning
     apart = write_shotlist(SHOTS.replace("BOX", "[500, 210, 150, 150]"))
     assert "the face masks" not in CliRunner().invoke(app, ["validate", str(apart)]).output
+
+
+def test_a_box_left_of_and_above_the_plate_is_one_problem_naming_both_edges(write_shotlist, tmp_path: Path) -> None:
+    # '[[-4, -2, 146, 175], 1]' was said twice, once at x and once at y, in the same words: two problems for one box.
+    said = " ".join(_validate(write_shotlist, tmp_path, '"{mara} and {theo} before a window"',
+                              "[[-4, -2, 146, 175], 1]").split())
+    assert said.count("is outside the plate") == 1, said
+    assert ("shots[0].plate_faces[0][0]: box [-4, -2, 146, 175] is outside the plate: its left edge x = -4 is left of "
+            "0 and its top edge y = -2 is above 0") in said, said
+    assert "the box's part inside the plate: [0, 0, 142, 173]" in said, said
+    assert said.count("shots[0].plate_faces") == 1 and "plate_faces[0][1]" not in said, said
+
+
+def test_plate_faces_by_name_of_a_character_the_prompt_does_not_name_say_so(write_shotlist, tmp_path: Path) -> None:
+    # '{theo: 0, ines: 1}' with ines in the cast but not in this shot's prompt got only the general "not by name"
+    # hint ('plate_faces: [a, b]'), which does not say why ines has no face here, nor how to put her in the shot.
+    shots = SHOTS.replace("  theo:", "  ines: {selfies: [selfies/ines_1.jpg], description: a girl}\n  theo:")
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    path = write_shotlist(shots.replace('"{mara} and {theo} before a window"', '"{theo} and {mara} before a window"')
+                          .replace("[[40, 200, 150, 150], BOX]", "{theo: 0, ines: 1}"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    said = " ".join(result.output.split())
+    assert ("shots[0].plate_faces: a list is expected here, not fields (a mapping): plate_faces gives one face per "
+            "character in the order the prompt names them, not by name; 'ines' is not named in this shot's "
+            "prompt") in said, said
+    assert "to give 'ines' a face, name ines in the prompt as {ines}" in said, said
+    assert ("as it names {theo} and {mara}; as the prompt stands, plate_faces: [a, b] gives theo face a and mara "
+            "face b") in said, said
+    # A name that is no character at all says that instead, with the characters there are.
+    said = " ".join(_validate(write_shotlist, tmp_path, '"{theo} and {mara} before a window"',
+                              "{theo: 0, zoe: 1}").split())
+    assert "'zoe' is no character of this shot list (its characters: mara, theo)" in said, said
+
+
+def test_a_greyscale_plate_without_faces_found_says_why_and_suggests_boxes(write_shotlist, tmp_path: Path) -> None:
+    # A greyscale plate said "too few faces in the plate: 0 found (none)" and nothing of why: the synthetic face
+    # pack finds faces by their drawn skin colours, so it finds none in grey (docs/plates.md); and its hint offered
+    # face indices, of which there are none.
+    from PIL import Image
+
+    Image.open(RECIPE_PLATE).convert("L").save(tmp_path / "plate.png")
+    text = SHOTS.replace("    plate_faces: [[40, 200, 150, 150], BOX]\n", "")
+    result = CliRunner().invoke(app, ["validate", str(write_shotlist(text))])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    said = " ".join(result.output.split())
+    assert ("shots[0].plate: too few faces in the plate: 0 found (none) for 2 characters named in the prompt; the "
+            "synthetic face pack finds faces by their skin colours and finds none in a greyscale plate") in said, said
+    assert "give each character's face as a box: plate_faces: [[x, y, w, h], [x, y, w, h]] (mara, theo)" in said, said
+    # The same faces given by index: no face to take, for the same reason.
+    result = CliRunner().invoke(app, ["validate", str(write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]",
+                                                                                    "[[40, 200, 150, 150], 0]")))])
+    said = " ".join(result.output.split())
+    assert ("plate face 0 does not exist: 0 found (none); the synthetic face pack finds faces by their skin colours "
+            "and finds none in a greyscale plate") in said, said
+    assert "give its face as a box [x, y, w, h] in plate pixels" in said, said
+    # A colour plate with too few faces: no word of grey, and boxes suggested all the same.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    three = text.replace("  theo:", "  ines: {selfies: [selfies/ines_1.jpg], description: a girl}\n  theo:").replace(
+        '"{mara} and {theo} before a window"', '"{mara}, {ines} and {theo} before a window"')
+    said = " ".join(CliRunner().invoke(app, ["validate", str(write_shotlist(three))]).output.split())
+    assert "too few faces in the plate: 2 found" in said and "in a greyscale plate" not in said, said
+    assert "give the faces not found as boxes [x, y, w, h] in plate_faces" in said, said

@@ -845,6 +845,35 @@ def test_missing_selfie_in_a_missing_folder(folder: Path) -> None:
              "selfie 'faces/bobby_1.jpg' does not exist")
 
 
+def test_a_missing_selfie_folder_is_said_once_per_character_at_its_selfies(folder: Path) -> None:
+    # The selfies folder renamed: every selfie was its own problem (one line per file) and no line said that the
+    # folder itself was missing. Now one problem at the field naming them, with the folder looked for.
+    (folder / "selfies").rename(folder / "x")
+    text = variant("selfies/bobby_1.jpg]", "selfies/bobby_1.jpg, selfies/bobby_2.jpg]")
+    path = write(folder, text)
+    result = validate(path)
+    for name, at in (("alice", "selfies: ^[selfies/alice_1.jpg"), ("bobby", "selfies: ^[selfies/bobby_1.jpg")):
+        said = expect_problem(result, path, text, at, f"characters.{name}.selfies",
+                              f"the folder 'selfies' that holds {name}'s selfies does not exist (looked for "
+                              f"{folder / 'selfies' / (name + '_1.jpg')}, and {name}_2.jpg in the same folder)")
+        assert "did you mean" not in said, said
+    assert "selfie 'selfies/" not in result.stderr and len(result.stderr.strip().splitlines()) == 3, result.stderr
+    # Part of a character's selfies in a folder that is missing: one problem at the first of them; a selfie missing
+    # from a folder that exists is still its own problem.
+    (folder / "x").rename(folder / "selfies")
+    text = variant("[selfies/alice_1.jpg, selfies/alice_2.jpg]",
+                   "[selfies/alice_1.jpg, selfies/alice_9.jpg, Faces/a.jpg, Faces/b.jpg]")
+    (folder / "faces").mkdir()
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, "^Faces/a.jpg", "characters.alice.selfies[2]",
+                   f"the folder 'Faces' of selfies[2] and selfies[3] does not exist (looked for "
+                   f"{folder / 'Faces' / 'a.jpg'}, and b.jpg in the same folder)", "did you mean 'faces'?")
+    expect_problem(result, path, text, "^selfies/alice_9.jpg", "characters.alice.selfies[1]",
+                   "selfie 'selfies/alice_9.jpg' does not exist")
+    assert "Faces/b.jpg" not in result.stderr and len(result.stderr.strip().splitlines()) == 3, result.stderr
+
+
 def test_selfie_that_is_a_folder(folder: Path) -> None:
     (folder / "selfies" / "bobby_2.jpg").mkdir()
     text = variant("selfies/bobby_1.jpg", "selfies/bobby_2.jpg")
