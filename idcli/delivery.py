@@ -306,15 +306,16 @@ def _follow_the_picked_image(shot: Any, takes: list[Any], notes: list[str]) -> N
     "re-rendered after it was picked"; the take holding them (the first, when several alike do) goes out instead,
     said. The shot's ``selected`` and ``selection_stale`` are set to it, so the listing marks it as the select.
     Likewise a select beyond the shot's takes now (``takes``: the shot list's) whose image one of them holds: the pick
-    moved with a seed inserted, then the seed taken out again, puts the picked pixels back at the earlier take."""
+    moved with a seed inserted, then the seed taken out again, puts the picked pixels back at the earlier take; and a
+    select of a take not rendered now (its image file deleted: ``unrendered_pick``) whose image one of them holds."""
     from .review.pick_standing import held_words, select_shown
 
     shown, holding = select_shown(shot, takes)  # the review page, the animatic and the contact sheet show it alike
-    if shot.selected is None or shown is None or not holding:
+    if shot.picked_take is None or shown is None or not holding:
         return
-    notes.append(f"{shot.id}: the director's select: {held_words(shot.selected.take, holding)}; delivered take "
+    notes.append(f"{shot.id}: the director's select: {held_words(shot.picked_take, holding)}; delivered take "
                  f"{shown.take} (idcli select records the pick there)")
-    shot.selected = shown
+    shot.selected, shot.unrendered_pick = shown, None  # a pick of a take not rendered now, too (its image deleted)
     shot.selection_stale = False
 
 

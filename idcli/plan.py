@@ -390,6 +390,11 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
                 warnings.append(_warning(loaded, face_field(k), f"the face box [{x}, {y}, {w}, {h}] of "
                                          f"'{face.character}' does not fit in its {side_px}x{side_px} crop (the "
                                          "plate's shorter side); only the part inside the crop is re-generated"))
+        from .small_plate_faces import small_face_words
+
+        for k, plate_face in enumerate(plate.faces):  # a box given too small for QA's face detector to find it
+            if (small := small_face_words(plate_face, plate.plate.size)) is not None:
+                warnings.append(_warning(loaded, face_field(k), *small))
         from .plates import overlap_words, overlapping_faces
 
         requested = request_plate.faces

@@ -13,9 +13,9 @@ commit moves a sidecar left behind to the same name as its image, and an image a
 its sidecar back to its sidecar's name. ``idcli restore`` moves a version
 back (the current take moving aside in its place, so a restore can be undone the same way), by renames too, after a
 ``restore-begin`` journal line naming it: a restore killed at any instant, even after its last rename (its ``restore``
-line not written), is finished by its rerun: a take split between two renames is rejoined (a sidecar moved to its
-image, matched by sha256), the version the line names is put back unless it is back already, and the ``restore`` line
-is journalled.
+line not written), is finished by its rerun: a take split between two renames is rejoined (a sidecar and a mask moved
+to their image, matched by sha256), the version the line names is put back unless it is back already, and the
+``restore`` line is journalled.
 
 Their order, "the most recently superseded", is the journal's: every move aside is a line (``supersede``'s ``as``,
 ``restore``'s ``moved_aside``, and for a restore killed before that line its ``restore-begin``'s ``aside``) and the
@@ -454,12 +454,14 @@ def _recorded_image_sha256(sidecar: Path) -> str | None:
 def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, str] | None:
     """Rejoin a take a restore killed between two renames left split (its lock held), before choosing anew.
 
-    ``("aside", name)``: the take being moved aside had its image moved, not its sidecar: the sidecar joins it.
-    ``("back", name)``: the version being restored had its image moved back, not its sidecar: the sidecar
-    follows (``_kept_sidecar_of``: a version retouched by hand by the sha256 its ``restore-begin`` line recorded).
+    ``("aside", name)``: the take being moved aside had its image moved, not its sidecar: the sidecar joins it, and
+    its mask when left too. ``("back", name)``: the version being restored had its image moved back, not its sidecar:
+    the sidecar follows, and its mask when still kept (``_kept_sidecar_of``: a version retouched by hand by the sha256
+    its ``restore-begin`` line recorded).
     Pairs are matched by the image's sha256 in the sidecar; None when nothing was split.
     """
     image, sidecar, kept = root / shot / f"{stem}.png", root / shot / f"{stem}.json", root / SUPERSEDED / shot
+    mask = root / shot / f"{stem}.mask.png"
     has_image, has_sidecar = _is_regular(image), _is_regular(sidecar)
     if has_image == has_sidecar:
         return None
@@ -468,24 +470,33 @@ def _finish_interrupted_restore(root: Path, shot: str, stem: str) -> tuple[str, 
         want = _recorded_image_sha256(sidecar)
         for v in versions:
             if want and v.image and not v.sidecar and safeio.sha256_regular(root / v.image) == want:
+                _mask_follows(mask, kept / f"{v.name}.mask.png")  # killed before the mask: left, it was overwritten
                 _move(sidecar, kept / f"{v.name}.json")
                 return "aside", v.name
         return None
     back = _kept_sidecar_of(root, shot, stem, image)  # by its sidecar's sha256, or a retouch's by the restore's line
     if back is not None:
+        _mask_follows(kept / f"{back}.mask.png", mask)  # killed before the mask: it stayed kept alone for good
         _move(kept / f"{back}.json", sidecar)
         return "back", back
     return None
 
 
+def _mask_follows(source: Path, target: Path) -> None:
+    """Move a dual-line take's ``.mask.png`` to ``target`` beside its image, when a command killed between moving the
+    image and the mask left it behind (``source``); never over a file already there (nothing is overwritten)."""
+    if _is_regular(source) and not os.path.lexists(target):
+        _move(source, target)
+
+
 def rejoin_put_back(store: Any, shot: str, take: int) -> str | None:
     """Finish a restore killed after moving a kept version's image back, before its sidecar, for a render that finds
     that image at the final path as its job's (the shot edited back to that version: ``recoverable``): the version's
-    own sidecar, kept alone, moved back beside it and the restore's ``restore`` line journalled, as the restore's rerun
-    does (``_finish_interrupted_restore``); the version's name, or None when no kept sidecar is that image's or no
-    restore of it is pending (the journal's ``restore-begin`` line, not followed by another of the take). Rebuilt
-    from the PNG instead, the sidecar lost the render's facts (timing, batch, QA) and the kept one stayed alone for
-    good, a version with no image."""
+    own sidecar, kept alone (with its mask, when the kill came before that), moved back beside it and the restore's
+    ``restore`` line journalled, as the restore's rerun does (``_finish_interrupted_restore``); the version's name,
+    or None when no kept sidecar is that image's or no restore of it is pending (the journal's ``restore-begin`` line,
+    not followed by another of the take). Rebuilt from the PNG instead, the sidecar lost the render's facts (timing,
+    batch, QA) and the kept one stayed alone for good, a version with no image."""
     root, stem = Path(store.root), f"{shot}_t{take}"
     image, sidecar = root / shot / f"{stem}.png", root / shot / f"{stem}.json"
     if _is_regular(sidecar) or not _is_regular(image):
@@ -496,6 +507,7 @@ def rejoin_put_back(store: Any, shot: str, take: int) -> str | None:
         return None  # no restore of that version pending (its kept files' PNGs deleted by hand, say): rebuilt
     displaced = begun.aside if begun.aside is not None and any(
         kept == begun.aside for _, kept in _scan_kept(root, stem, shot)) else None
+    _mask_follows(root / SUPERSEDED / shot / f"{name}.mask.png", root / shot / f"{stem}.mask.png")
     _move(root / SUPERSEDED / shot / f"{name}.json", sidecar)
     store.journal({"event": "restore", "shot_id": shot, "take": take, "from": name, "moved_aside": displaced,
                    "finished": True})

@@ -372,3 +372,57 @@ def test_a_kept_sidecar_alone_with_no_restore_pending_is_not_taken_for_one(write
     assert json.loads((out / "a" / "a_t1.json").read_text())["recovered"] is True
     assert (out / storm["sidecar"]["path"]).exists()
     assert not [e for e in _journal(out) if e["event"] == "restore"]
+
+
+MASK_SHOTS = """\
+version: 1
+project: kept-masks
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg], description: a red-haired woman}
+shots:
+"""
+
+
+def _mask_shots(prompt: str) -> str:
+    """Dual-line take a_t1 (a character, the default method): ``--save-masks`` writes ``a_t1.mask.png`` beside it."""
+    return MASK_SHOTS + f'  - {{id: a, prompt: "{{mara}} {prompt}", seeds: [7]}}\n'
+
+
+# restore's renames with masks: the current image, mask and sidecar aside (1-3), the kept image, mask and sidecar
+# back (4-6)
+_MASK_KILL_POINTS = {"current-image-aside": 1, "current-mask-aside": 2, "kept-image-back": 4, "kept-mask-back": 5}
+
+
+@pytest.mark.parametrize("then", ["restore", "render"])
+@pytest.mark.parametrize("renames", _MASK_KILL_POINTS.values(), ids=_MASK_KILL_POINTS.keys())
+def test_a_killed_restore_of_a_dual_line_take_leaves_every_mask_beside_its_image(
+        write_shotlist, tmp_path: Path, engine_factory, renames: int, then: str) -> None:
+    """`restore` of a take rendered with `--save-masks` killed between two of its renames, then the same restore
+    again, or a render of the shot edited back to the version being put back. Killed after the kept image moved back,
+    before its mask, the rerun (and the render) moved the sidecar back beside the image and left the mask kept alone
+    for good, a version with no image; killed after the current image moved aside, before its mask, the rerun left the
+    displaced take's mask at the final path and moved the restored one's over it (lost). Each mask now follows its
+    image, whichever rename the kill came after, and nothing is overwritten."""
+    shots, out = write_shotlist(_mask_shots("on a pier at dawn")), tmp_path / "out"
+    masks: dict[str, bytes] = {}
+    for prompt in ("on a pier at dawn", "on a pier in a storm"):
+        shots.write_text(_mask_shots(prompt))
+        _render(shots, out, engine_factory, save_masks=True)
+        key = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+        masks[key] = (out / "a" / "a_t1.mask.png").read_bytes()
+    dawn, storm = masks
+    assert masks[dawn] != masks[storm]
+    kill_restore_after(out, "a_t1", renames)  # putting back dawn, storm moving aside
+    if then == "restore":
+        assert _restore_json(out, "a_t1")["job_key"] == dawn
+    else:
+        shots.write_text(_mask_shots("on a pier at dawn"))  # the shot edited back to the version being put back
+        assert _render(shots, out, engine_factory, save_masks=True).rendered == 0
+    assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"] == dawn
+    assert (out / "a" / "a_t1.mask.png").read_bytes() == masks[dawn]  # the take's own mask beside it
+    kept = sorted(p.name for p in (out / SUPERSEDED / "a").iterdir())
+    name = f"a_t1.{storm.split(':')[1][:12]}"
+    assert kept == [f"{name}.json", f"{name}.mask.png", f"{name}.png"], kept  # storm whole, with its own mask
+    assert (out / SUPERSEDED / "a" / f"{name}.mask.png").read_bytes() == masks[storm]

@@ -17,6 +17,7 @@ from browser_pipe import CHROMIUM, Browser
 from review_helpers import cli
 
 import idcli
+from idcli.delivery import DeliveryError
 from idcli.review.pick_standing import takes_holding
 from idcli.review.picks_file import seen_key
 
@@ -202,25 +203,34 @@ def _give_picked_key(out: Path, stem: str) -> None:
     sidecar.write_text(json.dumps(record), "utf-8")
 
 
-def _what_each_command_takes(out: Path, tmp_path: Path, name: str) -> dict[str, Any]:
-    """a010's select as the list, review --json (the page), export's timeline and deliver each take it."""
+def _what_each_command_takes(out: Path, tmp_path: Path, name: str, skipped: int = 0) -> dict[str, Any]:
+    """a010's select as the list, review --json (the page), export's timeline and deliver each take it. ``skipped``:
+    how many problems review and export skip (exit 2, everything else used): a sidecar whose image was deleted."""
     import opentimelineio as otio
 
     listed = cli("select", out)
     assert listed.exit_code == 0, listed.output
     reviewed = cli("review", out, "--json")
-    assert reviewed.exit_code == 0, reviewed.output
+    assert reviewed.exit_code == (2 if skipped else 0), reviewed.output
+    assert len((json.loads(reviewed.stdout).get("error") or {}).get("problems", [])) == skipped, reviewed.output
     page = (out / "review" / "index.html").read_text("utf-8")
-    marked = [take for take in (1, 2, 3) if _article(page, f"a010_t{take}").startswith('<article class="take selected')]
-    assert cli("export", out, "--otio", tmp_path / f"{name}.otio").exit_code == 0
+    marked = [take for take in (1, 2, 3) if f'id="take-a010_t{take}"' in page  # a take not rendered has no article
+              and _article(page, f"a010_t{take}").startswith('<article class="take selected')]
+    assert cli("export", out, "--otio", tmp_path / f"{name}.otio").exit_code == (2 if skipped else 0)
     [clip] = [c for c in otio.adapters.read_from_file(str(tmp_path / f"{name}.otio")).find_clips() if c.name == "a010"]
-    delivered = idcli.deliver(out, tmp_path / f"{name}-delivery", credentials=None)
-    [sent] = [(i.take, i.selected) for i in delivered.images if i.shot_id == "a010"]
+    sent, deliver_notes = None, []
+    if skipped:  # deliver sends nothing from a folder with a damaged take (idcli verify names it)
+        with pytest.raises(DeliveryError, match="is missing; nothing was delivered"):
+            idcli.deliver(out, tmp_path / f"{name}-delivery", credentials=None)
+    else:
+        delivered = idcli.deliver(out, tmp_path / f"{name}-delivery", credentials=None)
+        [sent] = [(i.take, i.selected) for i in delivered.images if i.shot_id == "a010"]
+        deliver_notes = [n for n in delivered.notes if n.startswith("a010")]
     return {"list": [line for line in listed.output.splitlines() if line.startswith("a010")],
             "review notes": [n for n in json.loads(reviewed.stdout)["notes"] if n.startswith("a010")],
             "selected shots": json.loads(reviewed.stdout)["counts"]["selected"], "page": marked,
             "timeline": (clip.metadata["idcli"]["take"], clip.metadata["idcli"]["selected"]), "deliver": sent,
-            "deliver notes": [n for n in delivered.notes if n.startswith("a010")]}
+            "deliver notes": deliver_notes}
 
 
 def test_a_pick_whose_image_two_takes_hold_stands_on_the_first_in_every_command(out: Path, tmp_path: Path) -> None:
@@ -382,3 +392,37 @@ def test_deliver_follows_a_moved_pick_back_when_the_seed_is_taken_out_again(out:
             "shifted); delivered take 2 (idcli select records the pick there)") in delivered.notes, delivered.notes
     every = idcli.deliver(out, tmp_path / "all", credentials=None, all_takes=True)
     assert [(i.take, i.selected) for i in every.images if i.shot_id == "a010"] == [(1, False), (2, True)]
+
+
+@pytest.mark.parametrize("deleted", ["image", "take"])
+def test_a_pick_whose_take_lost_its_image_file_follows_the_take_holding_the_picked_image(out: Path, tmp_path: Path,
+                                                                                        deleted: str) -> None:
+    """The picked take's image file deleted (take 2's PNG; or its sidecar too, the take removed by hand), while take 3
+    holds the image picked (the same job key). ``select`` moved the pick to take 3, but until it ran review, export
+    and deliver showed no select (load_run ignored the pick of a take not rendered: review said "selection ignored",
+    the animatic and deliver took take 1, unpicked). They now follow the pick to take 3, as for a re-rendered picked
+    take, in the same words; after ``select`` every command takes take 3 with nothing to say. With the sidecar left,
+    review and export skip it (exit 2, as before) and deliver refuses the folder, as before."""
+    (out / "a010" / "a010_t2.png").unlink()
+    if deleted == "take":
+        (out / "a010" / "a010_t2.json").unlink()
+    skipped = 1 if deleted == "image" else 0
+    folder = str(out)
+    held = "the image picked as take 2 is take 3 now (the same job: the shot's takes shifted)"
+    before = _what_each_command_takes(out, tmp_path, "before", skipped)
+    assert before == {
+        "list": [f"a010=t2: no take of that number is rendered now; {held}; idcli select {folder} a010=3 picks it "
+                 "there"],
+        "review notes": [f"a010: the director's select, take 2, is not rendered now; {held}: shown as the select "
+                         f"(idcli select {folder} a010=3 records it there)"],
+        "selected shots": 1, "page": [3], "timeline": (3, True), "deliver": None if skipped else (3, True),
+        "deliver notes": [] if skipped else [f"a010: the director's select: {held}; delivered take 3 (idcli select "
+                                             "records the pick there)"]}
+    assert _selects(out)["a010"]["take"] == 2  # reading commands write no pick
+    result = cli("select", out, "a020=1")
+    assert result.exit_code == 0, result.output
+    assert _selects(out)["a010"]["take"] == 3
+    after = _what_each_command_takes(out, tmp_path, "after", skipped)
+    assert after == {"list": ["a010=t3: as rendered when picked"], "review notes": [], "selected shots": 2,
+                     "page": [3], "timeline": (3, True), "deliver": None if skipped else (3, True),
+                     "deliver notes": []}

@@ -230,3 +230,33 @@ def test_a_greyscale_plate_without_faces_found_says_why_and_suggests_boxes(write
     said = " ".join(CliRunner().invoke(app, ["validate", str(write_shotlist(three))]).output.split())
     assert "too few faces in the plate: 2 found" in said and "in a greyscale plate" not in said, said
     assert "give the faces not found as boxes [x, y, w, h] in plate_faces" in said, said
+
+
+def test_a_box_too_small_for_the_face_models_is_noted_by_validate_plan_and_render(write_shotlist,
+                                                                                  tmp_path: Path) -> None:
+    # '[[93, 204, 12, 12], 1]' was valid without a word (boxes need 8 pixels a side): QA's face detector sees the
+    # 760x420 plate scaled to 640 wide, where that face is 10 pixels, under the 16 of the smallest face it finds, so
+    # every take would be flagged and --retake-flagged would spend takes on it. Noted (exit codes unchanged) at the
+    # box's line, with the box size it needs there: 16 * 760 / 640 = 19 pixels.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")  # 760x420
+    path = write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]", "[[93, 204, 12, 12], 1]"))
+    said = ("the face box [93, 204, 12, 12] of 'mara' is too small for the face models: they see this 760x420 plate "
+            "scaled to fit 640x640, where the face is 10 pixels and the smallest they find is 16, so identity QA will "
+            "find no face there")
+    hint = "give a larger box, at least 19x19 in this plate, or use a closer framing"
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    validated = " ".join(result.output.split())
+    assert f"idcli: note: {path}:11:" in result.output and f"shots[0].plate_faces[0]: {said}" in validated, validated
+    assert hint in validated and "render --retake-flagged would spend its takes on it" in validated, validated
+    document = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert [(note["path"], note["line"]) for note in document["notes"] if said in note["message"]] == [
+        ("shots[0].plate_faces[0]", 11)]
+    for command in (["plan"], ["render", "--dry-run"]):
+        done = CliRunner().invoke(app, [*command, str(path), "--device", "cpu", "--out", str(tmp_path / "out")])
+        assert done.exit_code == 0, done.output
+        assert f"shots[0].plate_faces[0]: {said}" in " ".join(done.output.split()), (command, done.output)
+    # 19 pixels a side is found (12 pixels there): no note; a face the models found is never noted
+    for faces in ("[[93, 204, 19, 19], 1]", "[0, 1]"):
+        large = write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]", faces))
+        assert "too small for the face models" not in CliRunner().invoke(app, ["validate", str(large)]).output

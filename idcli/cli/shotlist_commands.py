@@ -234,9 +234,12 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
             warnings = twin_warnings(loaded)
         # Plates (issue 12): read, bounded and their faces found at validation; see idcli/plates.py.
         from ..plates import overlap_notes, plate_shots
+        from ..small_plate_faces import small_face_notes
 
-        # Faces whose masks overlap: noted at the later face, as plan and render warn of them.
-        notes_said += overlap_notes(loaded, plate_shots(loaded, face_models, need_faces=False))
+        # Boxes too small for QA's face detector, and faces whose masks overlap (at the later face): noted, as plan
+        # and render warn of them.
+        plates = plate_shots(loaded, face_models, need_faces=False)
+        notes_said += small_face_notes(loaded, plates) + overlap_notes(loaded, plates)
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
         if as_json:

@@ -260,10 +260,16 @@ class DetectedFace:
         return float((self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1]))
 
 
+# The square insightface's SCRFD detector sees an image scaled to fit (its det_size): the smallest face it finds in a
+# plate depends on it (small_plate_faces.py).
+DETECTION_SIZE = 640
+
+
 class FaceAnalyzer:
     """insightface's FaceAnalysis (SCRFD detection + ArcFace recognition) on a resolved pack."""
 
-    def __init__(self, models: FaceModels, det_size: tuple[int, int] = (640, 640)) -> None:
+    def __init__(self, models: FaceModels,
+                 det_size: tuple[int, int] = (DETECTION_SIZE, DETECTION_SIZE)) -> None:
         import onnxruntime
         from insightface.app import FaceAnalysis
 

@@ -183,7 +183,7 @@ def unpassed_notes(run: Run) -> list[str]:
     from .qa_findings import unpassed_note
 
     live = standing_takes(run)
-    unpassed = [take for shot, take in cut(run, live) if take is not None and shot.selected is None
+    unpassed = [take for shot, take in cut(run, live) if take is not None and shot.picked_take is None
                 and all(t.flags for t in cut_takes(shot, live))]
     if not unpassed:
         return []

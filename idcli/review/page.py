@@ -152,8 +152,8 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
         now = f"take{'s' if len(holding) > 1 else ''} {' and '.join(map(str, holding))}"
         what = "re-rendered since picked" if shot.selection_stale else "picked"
         badges.append(f'<span class="badge warn">{what}: the picked image is {now} now</span>')
-    elif take.take in holding and shot.selected is not None:
-        badges.append(f'<span class="badge">the image picked as take {shot.selected.take}</span>')
+    elif take.take in holding and shot.picked_take is not None:
+        badges.append(f'<span class="badge">the image picked as take {shot.picked_take}</span>')
     badges += [f'<span class="badge flag flag-{_e(f)}">{_e(FLAG_TEXT.get(f, f))}</span>' for f in take.flags]
     if take.qa is not None and not take.flags and not take.qa_error:
         badges.append('<span class="badge ok">QA passed</span>')

@@ -58,19 +58,19 @@ def _block_label(start: int, total: int) -> str:
 
 def _in_cut(shot: Shot, listed: bool) -> bool:
     """Whether the shot's select stands for it in the cut: picked, and (when a shot list is known) still in it."""
-    return shot.selected is not None and (shot.entry is not None or not listed)
+    return shot.picked_take is not None and (shot.entry is not None or not listed)
 
 
 def _shot_link(shot: Shot, listed: bool, live: set[tuple[str, int]] | None) -> str:
     from .export import shown_select
 
     picked = ""
-    if shot.selected is not None and _in_cut(shot, listed):
+    if _in_cut(shot, listed):
         # the take marked as the select: the one holding the image picked when the shot's takes shifted since
         shown = shown_select(shot, live if listed else None)
-        picked = f" <span class=navpick>✓t{(shown or shot.selected).take}</span>"
-    elif shot.selected is not None:  # picked, then taken out of the shot list: export leaves it out (as its badge)
-        picked = (f' <span class=navout title="picked take {shot.selected.take}, but not in the shot list: left out '
+        picked = f" <span class=navpick>✓t{shown.take if shown is not None else shot.picked_take}</span>"
+    elif shot.picked_take is not None:  # picked, then taken out of the shot list: export leaves it out (as its badge)
+        picked = (f' <span class=navout title="picked take {shot.picked_take}, but not in the shot list: left out '
                   'of the animatic">out</span>')
     return (f'<li><a href="#shot-{_e(shot.id)}">{_e(shot.id)}</a>'
             f'{" <span class=dot title=flagged>●</span>" if shot.all_flagged else ""}{picked}</li>')

@@ -37,13 +37,15 @@ def pick_notes(run: Run) -> list[str]:
     notes: list[str] = []
     gone: list[str] = []  # picks of shots no longer in the shot list: one line for them all
     for shot in run.shots:
-        if shot.selected is None:  # no pick, or one of a take not rendered (load_run's problems say so)
+        take = shot.picked_take
+        if take is None:  # no pick, or one of a take not rendered that no take holds (load_run's problems say so)
             continue
-        named, take = printable(shot.id), shot.selected.take
-        standing = pick_standing(shot.id, take, shot.picked_key, shot.selected.job_key,
+        named = printable(shot.id)
+        rendered_key = shot.selected.job_key if shot.selected is not None else None  # None: not rendered now
+        standing = pick_standing(shot.id, take, shot.picked_key, rendered_key,
                                  listed=shot.entry is not None if run.order is not None else None, live=live)
         holding = takes_holding(shot.id, take, shot.picked_key, {t.take: t.job_key for t in shot.takes}, live)
-        if standing in (PickStanding.RE_RENDERED, PickStanding.BEYOND_TAKES) and holding:
+        if standing in (PickStanding.RE_RENDERED, PickStanding.BEYOND_TAKES, PickStanding.NOT_RENDERED) and holding:
             # The shot's takes shifted (a seed inserted): the picked image is the same job at another take, shown as
             # the select there (pick_standing.select_shown: the first of several alike, followed_take, as deliver
             # sends it and idcli select records it).

@@ -90,6 +90,8 @@ def picked_take_now(standing: PickStanding) -> str:
     """What became of a picked take whose image another take holds now (``held_words``), as every note says it."""
     if standing is PickStanding.BEYOND_TAKES:
         return "is beyond the shot's takes in the shot list now"
+    if standing is PickStanding.NOT_RENDERED:  # its image file deleted
+        return "is not rendered now"
     return "was re-rendered since it was picked"
 
 
@@ -103,13 +105,18 @@ class SelectShown(NamedTuple):
 
 def select_shown(shot: Shot, takes: list[Take]) -> SelectShown:
     """Which of ``takes`` (the shot's among the shot list's) is the director's select as every command shows and
-    delivers it: the picked take, unless it no longer holds the image picked (re-rendered, or beyond the shot's
-    takes) while another of ``takes`` does (a seed inserted into ``seeds:`` shifted them): then that take, the first
-    of several alike (``followed_take``, where ``idcli select`` moves the pick). Only ``idcli select`` records the
-    move; reading commands show it and say so (``held_words``).
+    delivers it: the picked take, unless it no longer holds the image picked (re-rendered, beyond the shot's takes,
+    or not rendered now, its image file deleted: ``Shot.unrendered_pick``) while another of ``takes`` does (a seed
+    inserted into ``seeds:`` shifted them): then that take, the first of several alike (``followed_take``, where
+    ``idcli select`` moves the pick). Only ``idcli select`` records the move; reading commands show it and say so
+    (``held_words``).
     A select beyond ``takes`` whose image none of them holds is None: the shot shows its default take."""
     picked = shot.selected
-    if picked is None:
+    if picked is None:  # no pick, or one of a take not rendered now (its image deleted): followed as a re-rendered one
+        if shot.unrendered_pick is not None:
+            holding = takes_holding(shot.id, shot.unrendered_pick, shot.picked_key, {t.take: t.job_key for t in takes})
+            if (followed := followed_take(holding)) is not None:
+                return SelectShown(next(t for t in takes if t.take == followed), holding)
         return SelectShown(None, [])
     if not shot.selection_damaged and (shot.selection_stale or picked not in takes):
         holding = takes_holding(shot.id, picked.take, shot.picked_key, {t.take: t.job_key for t in takes})

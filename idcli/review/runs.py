@@ -125,6 +125,14 @@ class Shot:
     selection_stale: bool = False
     # The job key as selects.json records it, whatever its type: pick_standing.py judges it (a damaged one too).
     picked_key: Any = field(default=None, repr=False)
+    # The take picked when it is not rendered now (its image file deleted) while another of the shot list's takes holds
+    # the image picked (``selected`` is None): every command follows the pick there (pick_standing.select_shown).
+    unrendered_pick: int | None = None
+
+    @property
+    def picked_take(self) -> int | None:
+        """The take number selects.json names for the shot (rendered or not, ``unrendered_pick``); None: no pick."""
+        return self.selected.take if self.selected is not None else self.unrendered_pick
 
     @property
     def selection_damaged(self) -> bool:
@@ -176,7 +184,7 @@ class Run:
 def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_renders: bool = True) -> Run:
     """Read an output folder; damaged sidecars become ``problems`` (the rest is still used)."""
     from ..results import scan_results
-    from .pick_standing import PickStanding, pick_standing
+    from .pick_standing import PickStanding, pick_standing, takes_holding
     from .selects import read_selects
 
     root = Path(out_dir)
@@ -208,12 +216,23 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
     except InputError as exc:  # a damaged selects.json costs the selection, not the page
         problems.append(f"{exc}; shown without selections")
         selects = {}
+    live: set[tuple[str, int]] | None = None
     for shot in shots:
         pick = selects.get(shot.id)
         if pick is None:
             continue
         match = next((t for t in shot.takes if t.take == pick["take"]), None)
         if match is None:
+            if live is None and order is not None:  # read once, only for a pick of a take not rendered
+                from .export import standing_takes
+
+                live = standing_takes(Run(root, shots, order))
+            keys, cut = {t.take: t.job_key for t in shot.takes}, live if shot.entry is not None else None
+            if takes_holding(shot.id, pick["take"], pick.get("job_key"), keys, cut):
+                # Its image file deleted, while another take holds the image picked: select moves the pick there, and
+                # until it runs every command shows that take as the select, said (as for a re-rendered take).
+                shot.unrendered_pick, shot.picked_key = pick["take"], pick.get("job_key")
+                continue
             problems.append(f"selects.json: {shot.id} take {pick['take']} is no longer rendered; selection ignored")
             continue
         shot.selected = match
