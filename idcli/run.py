@@ -361,27 +361,31 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         if callable(settled := getattr(progress, "settled", None)):  # optional (run_report.Progress): what they are
             settled({status: report.count(status) for status in ("skipped", "recovered", "restored", "reused", "kept")})
         progress.start(len(plan.jobs), done_before)
-        if pending:
-            check = qa_check()  # a missing face-model pack stops here (exit 4)
-            if backend is None:
-                from .executors.local import LocalExecutor
+        # Stopped once however the run ends (Ctrl-C, an engine that cannot load, a Ray cluster gone): a caller's
+        # bar (rich's refresh thread, a tqdm) was otherwise left running in a process that goes on to render again.
+        try:
+            if pending:
+                check = qa_check()  # a missing face-model pack stops here (exit 4)
+                if backend is None:
+                    from .executors.local import LocalExecutor
 
-                engine = (engine_factory or default_engine)(plan.model, runtime, plan.adapter)
-                executor: Any = LocalExecutor(engine, runtime.device)
-            else:
-                executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
-            try:
-                render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks, signer, plan.project, check)
-            except OutputError as exc:
-                _stopped_by_folder(report, exc, pending, outcome)
-        report.superseded.extend(store.superseded)
-        # What superseded/ keeps now: from the one listing the run took (before it moved anything), less what it
-        # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
-        report.superseded_total = (sum(map(len, kept_takes().values())) - put_back_count + len(report.superseded)
-                                   if kept_takes.cache_info().currsize else count_superseded(store.root))
-        store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
-        progress.stop()
+                    engine = (engine_factory or default_engine)(plan.model, runtime, plan.adapter)
+                    executor: Any = LocalExecutor(engine, runtime.device)
+                else:
+                    executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
+                try:
+                    render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
+                                    progress, save_masks, signer, plan.project, check)
+                except OutputError as exc:
+                    _stopped_by_folder(report, exc, pending, outcome)
+            report.superseded.extend(store.superseded)
+            # What superseded/ keeps now: from the one listing the run took (before it moved anything), less what it
+            # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
+            report.superseded_total = (sum(map(len, kept_takes().values())) - put_back_count + len(report.superseded)
+                                       if kept_takes.cache_info().currsize else count_superseded(store.root))
+            store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
+        finally:
+            progress.stop()
 
 
 def _stopped_by_folder(report: RenderReport, exc: OutputError, pending: list[Job],

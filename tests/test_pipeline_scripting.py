@@ -1,0 +1,61 @@
+"""What a pipeline engineer scripting idcli from Python runs into: the progress object's life around a run that
+does not finish (Ctrl-C, an engine that cannot load), and Ctrl-C reaching the script's own handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import idcli
+from idcli.errors import ModelUnavailableError
+
+SHOTS = """\
+version: 1
+project: pipeline-trial
+model: {preset: tiny-sd}
+defaults: {size: 96x96, steps: 3, guidance: 4.0, sampler: ddim, takes: 1}
+shots:
+  - id: sh010
+    prompt: a wet street at night
+"""
+
+
+class Recording:
+    """A pipeline's progress object (a tqdm bar, a farm's status line): it must be closed however the run ends."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def start(self, total: int, already_done: int) -> None:
+        self.calls.append("start")
+
+    def advance(self, outcome: Any) -> None:
+        self.calls.append("advance")
+
+    def note(self, text: str) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def _failing_engine(raised: BaseException):
+    def factory(identity: Any, runtime: Any, adapter: Any = None) -> Any:
+        raise raised
+
+    return factory
+
+
+@pytest.mark.parametrize("raised, caught", [(KeyboardInterrupt(), idcli.Interrupted),
+                                            (ModelUnavailableError("no weights here"), ModelUnavailableError)],
+                         ids=["ctrl-c", "model-unavailable"])
+def test_progress_is_stopped_when_the_run_does_not_finish(write_shotlist, tmp_path: Path, raised: BaseException,
+                                                           caught: type[BaseException]) -> None:
+    progress = Recording()
+    with pytest.raises(caught):
+        idcli.render(write_shotlist(SHOTS), tmp_path / "out", device="cpu", progress=progress, qa=False,
+                     engine_factory=_failing_engine(raised))
+    # started once (the engine is built after start), so stopped once: a bar left running hid the terminal's cursor
+    assert progress.calls == ["start", "stop"]
