@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: ShotIds | None = None, dry_run: bool = False, wait: bool = False,
-           face_models: str | None = None, save_masks: bool = False, compile: bool = False,
+           face_models: str | os.PathLike[str] | None = None, save_masks: bool = False, compile: bool = False,
            sign: bool | None = None, progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None,
            qa: bool = True, qa_thresholds: QAThresholds | None = None, takes: dict[str, int] | None = None,
@@ -74,6 +74,8 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
         args.check_bool(name, flag)
     if sign is not None:
         args.check_bool("sign", sign)
+    # as a string from here: QA's face models (`_identity_qa`) are chosen from it as well as the plan's
+    face_models = args.check_path_or_none("face_models", face_models)
     args.check_progress(progress)
     args.check_callable("engine_factory", engine_factory)
     args.check_qa_thresholds(qa_thresholds)

@@ -3,6 +3,9 @@ does not finish (Ctrl-C, an engine that cannot load), and Ctrl-C reaching the sc
 
 from __future__ import annotations
 
+import inspect
+import os
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 
 import idcli
 from idcli.errors import ModelUnavailableError
+from idcli.review.recheck import recheck
 
 SHOTS = """\
 version: 1
@@ -59,3 +63,19 @@ def test_progress_is_stopped_when_the_run_does_not_finish(write_shotlist, tmp_pa
                      engine_factory=_failing_engine(raised))
     # started once (the engine is built after start), so stopped once: a bar left running hid the terminal's cursor
     assert progress.calls == ["start", "stop"]
+
+
+def _accepts_a_path(function: Any, name: str) -> bool:
+    """Whether ``name``'s annotation admits a ``pathlib.Path``, as a pipeline's mypy or pyright reads it."""
+    annotation = inspect.signature(function).parameters[name].annotation
+    hint = eval(annotation, function.__globals__) if isinstance(annotation, str) else annotation
+    return any(arg is Path or typing.get_origin(arg) is os.PathLike or arg is os.PathLike
+               for arg in typing.get_args(hint))
+
+
+@pytest.mark.parametrize("function", [idcli.render, idcli.plan_shotlist, idcli.plan_folder, idcli.reproduce, recheck],
+                         ids=lambda function: function.__name__)
+def test_face_models_is_typed_as_the_path_it_accepts(function: Any) -> None:
+    # Each checks face_models with arguments.check_path_or_none, which takes a str or an os.PathLike; typed
+    # `str | None`, `idcli.render(shots, out, face_models=Path(...))` worked and the pipeline's type checker refused it.
+    assert _accepts_a_path(function, "face_models")
