@@ -436,8 +436,11 @@ def default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
     held = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        import diffusers  # noqa: F401
         import torch  # noqa: F401
+
+        from .package_imports import import_packages
+
+        import_packages("transformers", "diffusers")  # two threads' first import at once: one failed
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     from .engine import Engine

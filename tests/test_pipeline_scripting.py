@@ -1,10 +1,13 @@
 """What a pipeline engineer scripting idcli from Python runs into: the progress object's life around a run that
-does not finish (Ctrl-C, an engine that cannot load), and Ctrl-C reaching the script's own handlers."""
+does not finish (Ctrl-C, an engine that cannot load), `face_models=` typed as the path it takes, and the first
+calls of a fresh process made from two threads at once."""
 
 from __future__ import annotations
 
 import inspect
 import os
+import subprocess
+import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -79,3 +82,39 @@ def test_face_models_is_typed_as_the_path_it_accepts(function: Any) -> None:
     # Each checks face_models with arguments.check_path_or_none, which takes a str or an os.PathLike; typed
     # `str | None`, `idcli.render(shots, out, face_models=Path(...))` worked and the pipeline's type checker refused it.
     assert _accepts_a_path(function, "face_models")
+
+
+TWO_PLANS_AT_ONCE = """
+import sys
+import threading
+
+import idcli
+
+results = {}
+
+
+def plan(index):
+    try:
+        results[index] = len(idcli.plan_shotlist(sys.argv[1], device="cpu")[0].jobs)
+    except Exception as exc:
+        results[index] = f"{type(exc).__name__}: {exc}"
+
+
+threads = [threading.Thread(target=plan, args=(index,)) for index in range(2)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(results[0], results[1], sep="\\n")
+"""
+
+
+def test_two_plans_started_at_once_in_a_fresh_process_both_plan(write_shotlist) -> None:
+    # A fresh interpreter: transformers not imported yet, as in a pipeline whose first idcli calls run in two threads.
+    # Each thread's first `from transformers import CLIPTokenizer` raced the other's import of the package, and
+    # one of the two plans (or renders) failed with ImportError every time (idcli/package_imports.py).
+    shots = write_shotlist(SHOTS)
+    done = subprocess.run([sys.executable, "-c", TWO_PLANS_AT_ONCE, str(shots)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(Path(idcli.__file__).parent.parent)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"], done.stdout
