@@ -5,6 +5,7 @@ calls of a fresh process made from two threads at once."""
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -118,3 +119,43 @@ def test_two_plans_started_at_once_in_a_fresh_process_both_plan(write_shotlist) 
                           timeout=300, env={**os.environ, "PYTHONPATH": str(Path(idcli.__file__).parent.parent)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "1"], done.stdout
+
+
+BAD = """\
+version: 1
+project: pipeline-trial
+model: {preset: tiny-sd}
+defaults: {stpes: 3}
+shots:
+  - id: sh010
+    prompt: a wet street at night
+"""
+
+
+def _idcli(*args: str, encoding: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """The command in a farm job whose locale is not UTF-8 (LANG=C without coercion, a latin-1 box): Python's stdout
+    then encodes with that locale's codec."""
+    env = {**os.environ, "PYTHONIOENCODING": encoding, "PYTHONPATH": str(Path(idcli.__file__).parent.parent)}
+    env.pop("IDCLI_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "idcli", *args], capture_output=True, cwd=cwd, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_json_document_of_a_non_ascii_file_on_a_non_utf8_stdout(tmp_path: Path, encoding: str) -> None:
+    # The document was written with the locale's codec: on ASCII, a traceback and exit 1 (the failed-jobs code) and no
+    # document; on latin-1, bytes that are not UTF-8, which jq and json.loads of the bytes refuse.
+    (tmp_path / "scène 12.yaml").write_text(BAD, "utf-8")
+    done = _idcli("validate", "scène 12.yaml", "--json", encoding=encoding, cwd=tmp_path)
+    assert done.returncode == idcli.EXIT_INVALID_INPUT, done.stderr.decode("utf-8", "replace")
+    document = json.loads(done.stdout.decode("utf-8"))
+    assert document["error"]["file"] == "scène 12.yaml" and document["error"]["field"] == "defaults.stpes"
+    assert b"Traceback" not in done.stderr
+
+
+def test_plan_table_on_an_ascii_stdout(write_shotlist, tmp_path: Path) -> None:
+    # The table's arrows and dashes (→, —) stopped `idcli plan` with exit 70, an "internal error", on an ASCII stdout.
+    shots = write_shotlist(SHOTS)
+    done = _idcli("plan", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu", encoding="ascii",
+                  cwd=tmp_path)
+    assert done.returncode == idcli.EXIT_OK, done.stderr.decode("utf-8", "replace")
+    assert b"sh010" in done.stdout
