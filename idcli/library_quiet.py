@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
+from .package_imports import import_packages
+
 PutBack = Callable[[], None]
 
 _LOCK = threading.Lock()
@@ -92,6 +94,7 @@ def _transformers_notices() -> PutBack:
     # yet, the variable not the user's), without setting it: os.environ is the calling pipeline's, and every
     # process it started afterwards inherited a transformers silenced.
     if "TRANSFORMERS_VERBOSITY" not in os.environ and "transformers" not in sys.modules:
+        import_packages("transformers")  # one thread at a time (package_imports.py)
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.get_verbosity()  # it sets its logger's level once, on first use: before ours
@@ -110,6 +113,7 @@ def _transformers_notices() -> PutBack:
 
 
 def _diffusers_notices() -> PutBack:
+    import_packages("diffusers")  # one thread at a time (package_imports.py)
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.get_verbosity()  # it sets its logger's level once, on first use: before ours
@@ -136,6 +140,7 @@ def _offline_notice() -> PutBack:
 
 def _transformers_progress_bars() -> PutBack | None:
     """transformers' own progress bars (saving and loading shards) would break idcli's display."""
+    import_packages("transformers")  # one thread at a time (package_imports.py)
     from transformers.utils import logging as transformers_logging
 
     if not transformers_logging.is_progress_bar_enabled():

@@ -7,6 +7,7 @@ from run.py: ``idcli plan``, ``render`` and the bench all plan through it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from .shotlist import LoadedShotList
 
 
 def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = None, device: str = "auto",
-                  dtype: str | None = None, face_models: str | None = None,
+                  dtype: str | None = None, face_models: str | os.PathLike[str] | None = None,
                   on_encode: Callable[[str], None] | None = None,
                   takes: dict[str, int] | None = None, runtime: Runtime | None = None) -> tuple[Plan, Runtime]:
     """The plan of a shot list for the device it would run on (dtype is part of every key).

@@ -99,6 +99,9 @@ def load_prompt_measure(model: Any) -> PromptMeasure | None:
 
             components = PRESETS[model.preset].components
             return PromptMeasure(build_tiny_tokenizer(components["text_encoder"]["max_position_embeddings"]))
+        from .package_imports import import_packages
+
+        import_packages("transformers")  # two threads' first import at once: one failed
         from transformers import CLIPTokenizer
 
         extra = {"revision": model.revision} if model.source == "hub" and model.revision else {}

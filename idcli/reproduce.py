@@ -598,7 +598,7 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
 # -- the call ----------------------------------------------------------------------------------------------
 
 def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | None = None, device: str = "auto",
-              face_models: str | None = None,
+              face_models: str | os.PathLike[str] | None = None,
               engine_factory: Callable[[Any, Any, Any], Any] | None = None,
               delivered_from: str | os.PathLike[str] | None = None) -> ReproduceReport:
     """Re-render the image at ``target`` (an image or its sidecar) from its record; compare.

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
            dtype: str | None = None, batch_size: int | str = "auto", force: bool = False,
            only: ShotIds | None = None, dry_run: bool = False, wait: bool = False,
-           face_models: str | None = None, save_masks: bool = False, compile: bool = False,
+           face_models: str | os.PathLike[str] | None = None, save_masks: bool = False, compile: bool = False,
            sign: bool | None = None, progress: Progress | None = None,
            engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None = None,
            qa: bool = True, qa_thresholds: QAThresholds | None = None, takes: dict[str, int] | None = None,
@@ -74,6 +74,8 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
         args.check_bool(name, flag)
     if sign is not None:
         args.check_bool("sign", sign)
+    # as a string from here: QA's face models (`_identity_qa`) are chosen from it as well as the plan's
+    face_models = args.check_path_or_none("face_models", face_models)
     args.check_progress(progress)
     args.check_callable("engine_factory", engine_factory)
     args.check_qa_thresholds(qa_thresholds)
@@ -361,27 +363,31 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         if callable(settled := getattr(progress, "settled", None)):  # optional (run_report.Progress): what they are
             settled({status: report.count(status) for status in ("skipped", "recovered", "restored", "reused", "kept")})
         progress.start(len(plan.jobs), done_before)
-        if pending:
-            check = qa_check()  # a missing face-model pack stops here (exit 4)
-            if backend is None:
-                from .executors.local import LocalExecutor
+        # Stopped once however the run ends (Ctrl-C, an engine that cannot load, a Ray cluster gone): a caller's
+        # bar (rich's refresh thread, a tqdm) was otherwise left running in a process that goes on to render again.
+        try:
+            if pending:
+                check = qa_check()  # a missing face-model pack stops here (exit 4)
+                if backend is None:
+                    from .executors.local import LocalExecutor
 
-                engine = (engine_factory or default_engine)(plan.model, runtime, plan.adapter)
-                executor: Any = LocalExecutor(engine, runtime.device)
-            else:
-                executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
-            try:
-                render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                progress, save_masks, signer, plan.project, check)
-            except OutputError as exc:
-                _stopped_by_folder(report, exc, pending, outcome)
-        report.superseded.extend(store.superseded)
-        # What superseded/ keeps now: from the one listing the run took (before it moved anything), less what it
-        # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
-        report.superseded_total = (sum(map(len, kept_takes().values())) - put_back_count + len(report.superseded)
-                                   if kept_takes.cache_info().currsize else count_superseded(store.root))
-        store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
-        progress.stop()
+                    engine = (engine_factory or default_engine)(plan.model, runtime, plan.adapter)
+                    executor: Any = LocalExecutor(engine, runtime.device)
+                else:
+                    executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
+                try:
+                    render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
+                                    progress, save_masks, signer, plan.project, check)
+                except OutputError as exc:
+                    _stopped_by_folder(report, exc, pending, outcome)
+            report.superseded.extend(store.superseded)
+            # What superseded/ keeps now: from the one listing the run took (before it moved anything), less what it
+            # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
+            report.superseded_total = (sum(map(len, kept_takes().values())) - put_back_count + len(report.superseded)
+                                       if kept_takes.cache_info().currsize else count_superseded(store.root))
+            store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
+        finally:
+            progress.stop()
 
 
 def _stopped_by_folder(report: RenderReport, exc: OutputError, pending: list[Job],
@@ -430,8 +436,11 @@ def default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
     held = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        import diffusers  # noqa: F401
         import torch  # noqa: F401
+
+        from .package_imports import import_packages
+
+        import_packages("transformers", "diffusers")  # two threads' first import at once: one failed
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     from .engine import Engine

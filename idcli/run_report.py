@@ -189,7 +189,10 @@ class Progress(Protocol):
     Likewise the optional ``settled(counts: dict[str, int]) -> None``: called just before ``start`` with what the
     ``already_done`` jobs are, by the statuses of ``RenderReport.counts`` (``skipped``: done before, ``recovered``,
     ``restored``, ``reused``, ``kept``: edited by hand), so that a progress line can say each in the report's
-    numbers."""
+    numbers.
+
+    ``stop`` is called once after ``start`` however the run ends: finished, or stopped by Ctrl-C, an engine that cannot
+    load or a Ray cluster gone (before the exception reaches the caller); neither is called when planning fails."""
 
     def start(self, total: int, already_done: int) -> None: ...
     def advance(self, outcome: JobOutcome) -> None: ...

@@ -30,6 +30,7 @@ from . import delivery_commands  # noqa: F401  (deliver)
 from .output import (
     debug_traceback,
     emit_json,
+    encodable_stdout,
     error_object,
     failure,
     guard_stderr,
@@ -52,6 +53,7 @@ def main() -> None:
     wants_json = "--json" in sys.argv[1:]
     open_closed_standard_streams()  # `idcli … >&- 2>&-`: nobody reads them, as for a reader that left
     guard_stderr()  # a log reader that leaves never stops a render part-way
+    encodable_stdout()  # a locale that is not UTF-8 never stops a command at a character it cannot encode
     try:
         try:
             with command_collector():  # the model libraries' objects are not walked again and again

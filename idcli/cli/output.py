@@ -118,9 +118,33 @@ def stdout_console() -> Any:
     return _StdoutConsole(width=None if sys.stdout.isatty() else 160)
 
 
+def stdout_writes_utf8() -> bool:
+    """Whether stdout encodes as UTF-8: not in a farm job whose locale is not (``LANG=C`` where Python does not coerce
+    it, a latin-1 box) or with ``PYTHONIOENCODING`` set to another codec."""
+    import codecs
+
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def encodable_stdout() -> None:
+    """Text that stdout's codec cannot encode (a table's ``→``, a non-ASCII file name) is written escaped, as Python
+    writes it on stderr (``backslashreplace``): it stopped the command with exit 70, or exit 1 and no ``--json``
+    document. Nothing changes on a UTF-8 stdout."""
+    if not stdout_writes_utf8() and callable(reconfigure := getattr(sys.stdout, "reconfigure", None)):
+        with contextlib.suppress(ValueError, OSError):
+            reconfigure(errors="backslashreplace")
+
+
 def emit_json(document: dict[str, Any]) -> None:
-    """Print the ``--json`` document on stdout."""
-    _write_stdout(json.dumps(document, indent=2, ensure_ascii=False))  # JSON escapes its own control characters
+    """Print the ``--json`` document on stdout: in UTF-8 where stdout writes UTF-8; else pure ASCII, each other
+    character as a JSON ``\\u`` escape, so that the bytes are valid UTF-8 (RFC 8259) and ``jq`` reads the same
+    values."""
+    # JSON escapes its own control characters
+    _write_stdout(json.dumps(document, indent=2, ensure_ascii=not stdout_writes_utf8()))
 
 
 def ok(**fields: Any) -> dict[str, Any]:

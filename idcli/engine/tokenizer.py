@@ -66,6 +66,9 @@ def tiny_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
 
 
 def build_tiny_tokenizer(max_length: int = 77):  # -> CLIPTokenizer
+    from ..package_imports import import_packages
+
+    import_packages("transformers")  # two threads' first import at once: one failed
     from transformers import CLIPTokenizer
 
     vocab, merges = tiny_vocab_and_merges()

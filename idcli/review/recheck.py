@@ -9,6 +9,7 @@ alone; only the sidecar's ``qa`` changes.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ class RecheckResult:
     flagged_images: list[dict[str, Any]] = field(default_factory=list)
 
 
-def recheck(out_dir: str | Path, *, face_models: str | None = None, thresholds: QAThresholds | None = None,
-            wait: bool = False) -> RecheckResult:
+def recheck(out_dir: str | Path, *, face_models: str | os.PathLike[str] | None = None,
+            thresholds: QAThresholds | None = None, wait: bool = False) -> RecheckResult:
     """Identity QA recomputed for every committed image of ``out_dir`` (``idcli qa``): ``face_models`` a folder (or
     None: the preset's), ``thresholds`` a ``QAThresholds`` (None: the defaults), ``wait`` for a run writing the folder.
     Arguments of the wrong type raise ``InputError`` before the folder is read (exit code 2)."""
