@@ -426,3 +426,23 @@ def test_a_pick_whose_take_lost_its_image_file_follows_the_take_holding_the_pick
     assert after == {"list": ["a010=t3: as rendered when picked"], "review notes": [], "selected shots": 2,
                      "page": [3], "timeline": (3, True), "deliver": None if skipped else (3, True),
                      "deliver notes": []}
+
+
+def test_the_page_marks_a_pick_whose_take_lost_its_image_file_on_the_take_holding_it(out: Path, tmp_path: Path) -> None:
+    """Take 2 (picked) removed by hand while take 3 holds the image picked: ``review --json`` counts the shot as
+    selected and the page's index was written marking ✓t3, but the page carried no recorded select for the shot
+    (``data-selected``), so its script took the shot for unpicked: it wiped the index's ✓t3 and counted 0 of 2 shots
+    picked. The page now says what the review notes say, as for a re-rendered picked take."""
+    for ext in ("png", "json"):
+        (out / "a010" / f"a010_t2.{ext}").unlink()
+    reviewed = cli("review", out, "--json")
+    assert reviewed.exit_code == 0, reviewed.output
+    assert json.loads(reviewed.stdout)["counts"]["selected"] == 1
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.open((out / "review" / "index.html").as_uri())
+        assert browser.js("document.querySelector('nav .navpick').textContent") == " \u2713t3"
+        assert browser.js("document.querySelector('.pick-count').textContent") == "1 of 2 shots picked"
+        assert browser.js("document.querySelector('#h-a010 .pick-note').textContent") == (
+            " picked take 2: the image you picked is take 3 now (the shot's takes shifted); pick take 3 to keep it")
