@@ -446,3 +446,25 @@ def test_the_page_marks_a_pick_whose_take_lost_its_image_file_on_the_take_holdin
         assert browser.js("document.querySelector('.pick-count').textContent") == "1 of 2 shots picked"
         assert browser.js("document.querySelector('#h-a010 .pick-note').textContent") == (
             " picked take 2: the image you picked is take 3 now (the shot's takes shifted); pick take 3 to keep it")
+
+
+def test_deliver_names_the_pick_of_a_renamed_shot_whose_take_lost_its_image_file(out: Path, tmp_path: Path,
+                                                                                 tiny_engines: Any) -> None:
+    """a010 renamed a011 and rendered (its images reused), then a010's picked take 2 removed by hand while its take 3
+    holds the image picked: review and export name the pick left behind (``a010=t2``), deliver said nothing of it
+    (its list of picks left behind read only rendered picks), so the delivery went out without the word."""
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(textwrap.dedent(SHOTS).replace("id: a010", "id: a011").replace("[1, 2]", "[1, 5, 2]"), "utf-8")
+    _render(shots, out, tiny_engines)
+    for ext in ("png", "json"):
+        (out / "a010" / f"a010_t2.{ext}").unlink()
+    reviewed = cli("review", out, "--json")
+    assert reviewed.exit_code == 0, reviewed.output
+    [said] = [n for n in json.loads(reviewed.stdout)["notes"] if "no longer in the shot list" in n]
+    assert "a010=t2" in said, said
+    delivered = idcli.deliver(out, tmp_path / "delivery", credentials=None)
+    [gone] = [n for n in delivered.notes if "no longer in the shot list" in n]
+    assert "a010=t2" in gone, delivered.notes
+    asked = idcli.deliver(out, tmp_path / "asked", credentials=None, shots=["a011"])
+    assert ("a011: no select under its new id; the director picked a010 take 2 before the shot was renamed, whose "
+            "image is a011 take 3 now") in " ".join(asked.notes), asked.notes
