@@ -191,7 +191,7 @@ def _choose(run: Any, live: set[tuple[str, int]] | None, wanted: list[str] | Non
     unrendered: list[str] = []  # shots of the shot list with no take yet: left out, said in one note
     unpicked: list[tuple[Any, list[Any]]] = []  # (shot, its takes) of the shots asked for, delivered with no select
     for shot in run.shots:
-        if shot.id not in in_list and shot.selected is not None:
+        if shot.id not in in_list and shot.picked_take is not None:  # its take's image deleted too, as review says
             gone.append(shot)
         if shot.id not in in_list or (asked is not None and shot.id not in asked):
             continue
@@ -252,7 +252,7 @@ def _gone_note(gone: list[Any], root: Path, unpicked: list[Any] | None = None) -
     them; ``unpicked``: shots asked for with ``shots`` and delivered without a select, which may be renamed ones."""
     from .errors import printable
 
-    names = [f"{printable(shot.id)}=t{shot.selected.take}" for shot in gone]
+    names = [f"{printable(shot.id)}=t{shot.picked_take}" for shot in gone]
     maybe = (f"; {', '.join(printable(shot.id) for shot in unpicked)}, delivered without a select, may be "
              f"{'one' if len(unpicked) == 1 else 'ones'} renamed") if unpicked else ""
     return (f"{len(names)} select(s) of shots no longer in the shot list (renamed or removed) are not delivered: "
@@ -272,12 +272,13 @@ def _renamed_picks(gone: list[Any], unpicked: list[tuple[Any, list[Any]]], root:
     notes, linked, left = [], set(), list(gone)
     for shot, takes in unpicked:
         for old in left:
-            recorded = old.picked_key if old.picked_key is not None else old.selected.job_key  # picked without a key
+            # picked without a key: the take's as rendered (an unrendered pick has its key: Shot.unrendered_pick)
+            recorded = old.picked_key if old.picked_key is not None or old.selected is None else old.selected.job_key
             holding = next((t for t in takes if isinstance(recorded, str) and t.job_key == recorded), None)
             if holding is not None:
                 new = printable(shot.id)
                 notes.append(f"{new}: no select under its new id; the director picked {printable(old.id)} take "
-                             f"{old.selected.take} before the shot was renamed, whose image is {new} take "
+                             f"{old.picked_take} before the shot was renamed, whose image is {new} take "
                              f"{holding.take} now: pick it there (idcli select {root} {new}={holding.take}), then "
                              "deliver again")
                 linked.add(shot.id)

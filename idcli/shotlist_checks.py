@@ -340,8 +340,9 @@ def _check_selfie_folders(base_dir: Path, name: str, selfies: list[str], add: An
         first = selfies[entries[0]]
         leaf = local_path(first, base_dir)
         written = first[: -len(leaf.name)].rstrip("/\\") if leaf is not None and first.endswith(leaf.name) else ""
-        files = [p.name for j in entries if (p := local_path(selfies[j], base_dir)) is not None]
-        rest = files[1] if len(files) == 2 else ", ".join(files[1:-1]) + " and " + files[-1]
+        # each file once: a selfie given twice is no second file looked for
+        files = list(dict.fromkeys(p.name for j in entries if (p := local_path(selfies[j], base_dir)) is not None))
+        rest = "" if len(files) < 2 else files[1] if len(files) == 2 else ", ".join(files[1:-1]) + " and " + files[-1]
         loc: PathKey = ("characters", name, "selfies")
         if len(entries) == len(selfies):
             whose = f"that holds {name}'s selfies"
@@ -349,8 +350,9 @@ def _check_selfie_folders(base_dir: Path, name: str, selfies: list[str], add: An
             whose = "of " + ", ".join(f"selfies[{j}]" for j in entries[:-1]) + f" and selfies[{entries[-1]}]"
             loc = ("characters", name, "selfies", entries[0])
         # What was looked for: the first file's whole path (as a selfie missing from a folder that exists says it).
-        add(f"the folder '{written or folder}' {whose} does not exist (looked for {folder / files[0]}, and {rest} in "
-            "the same folder)", loc, _folder_hint(folder))
+        also = f", and {rest} in the same folder" if rest else ""
+        add(f"the folder '{written or folder}' {whose} does not exist (looked for {folder / files[0]}{also})", loc,
+            _folder_hint(folder))
     return told
 
 

@@ -39,9 +39,12 @@ def small_face_words(face: PlateFace, plate_size: tuple[int, int]) -> tuple[str,
         return None
     width, height = plate_size
     seen = min(w, h) * DETECTION_SIZE / max(plate_size)
+    # Rounded, a face just under the limit (15.68) would be said to be as large as the smallest found (16): one
+    # decimal, cut not rounded, there.
+    shown = f"{seen:.0f}" if round(seen) < SMALLEST_DETECTED else f"{math.floor(seen * 10) / 10:.1f}"
     return (f"the face box [{x}, {y}, {w}, {h}] of '{face.character}' is too small for the face models: they see "
             f"this {width}x{height} plate scaled to fit {DETECTION_SIZE}x{DETECTION_SIZE}, where the face is "
-            f"{seen:.0f} pixels and the smallest they find is {SMALLEST_DETECTED}, so identity QA will find no face "
+            f"{shown} pixels and the smallest they find is {SMALLEST_DETECTED}, so identity QA will find no face "
             f"there and flag every take (render --retake-flagged would spend its takes on it), and the identity can "
             f"barely show at that size",
             f"give a larger box, at least {limit}x{limit} in this plate, or use a closer framing, a plate in which the "

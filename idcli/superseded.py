@@ -142,8 +142,12 @@ def _aside_names(root: Path, shot_id: str, stem: str, image_rel: str,
         # An image whose sidecar is kept without it (a restore killed between moving them back) goes back beside it.
         rejoined = None if has_sidecar else _kept_sidecar_of(root, shot_id, stem, image)
         base = rejoined or _free_name(folder, base, (".png", ".json", ".mask.png"))
-    # A lone sidecar (a kill between two moves) joins its image kept under the same base name, unless taken.
-    sidecar_base = _free_name(folder, base, (".json",)) if has_sidecar else base
+    # A lone sidecar (a kill between two moves) joins its image kept under the same base name, unless taken; with
+    # the take's mask when that is left too (killed right after the image moved), to a name free for both: the mask
+    # went to ``base``, renamed over the mask of a version kept under it.
+    with_mask = not has_image and _is_regular(root / shot_id / f"{stem}.mask.png")
+    exts = (".json", ".mask.png") if with_mask else (".json",)
+    sidecar_base = _free_name(folder, base, exts) if has_sidecar else base
     return base, sidecar_base
 
 
@@ -201,10 +205,11 @@ def move_aside(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel:
     folder = root / SUPERSEDED / shot_id
     # Image first, then its mask, then the sidecar (the commit marker, last as when committing): a kill
     # between two moves leaves a lone sidecar, moved under the same base name by the next commit.
-    if _is_regular(image):
+    has_image = _is_regular(image)
+    if has_image:
         _move(image, folder / f"{base}.png")
-    if _is_regular(mask):
-        _move(mask, folder / f"{base}.mask.png")
+    if _is_regular(mask):  # beside the image moved, else with the sidecar left alone (_aside_names)
+        _move(mask, folder / f"{base if has_image else sidecar_base}.mask.png")
     if _is_regular(sidecar):
         _move(sidecar, folder / f"{sidecar_base}.json")
     return sidecar_base

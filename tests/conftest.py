@@ -163,6 +163,7 @@ def engine_factory(tiny_engines):
     return factory
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown, and not called, under -p no:xdist
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (pyproject's addopts): one worker per core this process may run on, at most 8, and at most one
     per 2 GB of memory.

@@ -426,3 +426,25 @@ def test_a_killed_restore_of_a_dual_line_take_leaves_every_mask_beside_its_image
     name = f"a_t1.{storm.split(':')[1][:12]}"
     assert kept == [f"{name}.json", f"{name}.mask.png", f"{name}.png"], kept  # storm whole, with its own mask
     assert (out / SUPERSEDED / "a" / f"{name}.mask.png").read_bytes() == masks[storm]
+
+
+def test_a_render_killed_moving_a_dual_line_take_aside_keeps_its_mask_with_it(write_shotlist, tmp_path: Path,
+                                                                             engine_factory) -> None:
+    """`render --force --save-masks` of an unchanged dual-line take, twice: the first keeps the take as a_t1.KEY; the
+    second, killed right after moving the image aside (as a_t1.KEY.2, a_t1.KEY being taken), left the sidecar and the
+    mask at the final paths. Its rerun moved the sidecar to a_t1.KEY.2 (beside its image) but the mask to a_t1.KEY,
+    renamed over that version's own mask: a_t1.KEY.2 kept no mask, and a file was overwritten. The mask now goes with
+    its sidecar, and never over a file."""
+    shots, out = write_shotlist(_mask_shots("on a pier at dawn")), tmp_path / "out"
+    _render(shots, out, engine_factory, save_masks=True)
+    _render(shots, out, engine_factory, save_masks=True, force=True)
+    kept = out / SUPERSEDED / "a"
+    [first] = {p.name.split(".png")[0] for p in kept.glob("*.png") if not p.name.endswith(".mask.png")}
+    (kept / f"{first}.mask.png").write_bytes(b"first version's mask, retouched by hand")  # told apart from the next
+    second_mask = (out / "a" / "a_t1.mask.png").read_bytes()
+    os.rename(out / "a" / "a_t1.png", kept / f"{first}.2.png")  # the killed render's only rename
+    _render(shots, out, engine_factory, save_masks=True, force=True)
+    assert (kept / f"{first}.mask.png").read_bytes() == b"first version's mask, retouched by hand"
+    assert sorted(p.name for p in kept.iterdir() if p.name.startswith(f"{first}.2.")) == [
+        f"{first}.2.json", f"{first}.2.mask.png", f"{first}.2.png"]
+    assert (kept / f"{first}.2.mask.png").read_bytes() == second_mask

@@ -426,3 +426,45 @@ def test_a_pick_whose_take_lost_its_image_file_follows_the_take_holding_the_pick
     assert after == {"list": ["a010=t3: as rendered when picked"], "review notes": [], "selected shots": 2,
                      "page": [3], "timeline": (3, True), "deliver": None if skipped else (3, True),
                      "deliver notes": []}
+
+
+def test_the_page_marks_a_pick_whose_take_lost_its_image_file_on_the_take_holding_it(out: Path, tmp_path: Path) -> None:
+    """Take 2 (picked) removed by hand while take 3 holds the image picked: ``review --json`` counts the shot as
+    selected and the page's index was written marking ✓t3, but the page carried no recorded select for the shot
+    (``data-selected``), so its script took the shot for unpicked: it wiped the index's ✓t3 and counted 0 of 2 shots
+    picked. The page now says what the review notes say, as for a re-rendered picked take."""
+    for ext in ("png", "json"):
+        (out / "a010" / f"a010_t2.{ext}").unlink()
+    reviewed = cli("review", out, "--json")
+    assert reviewed.exit_code == 0, reviewed.output
+    assert json.loads(reviewed.stdout)["counts"]["selected"] == 1
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with Browser(tmp_path / "profile", downloads) as browser:
+        browser.open((out / "review" / "index.html").as_uri())
+        assert browser.js("document.querySelector('nav .navpick').textContent") == " \u2713t3"
+        assert browser.js("document.querySelector('.pick-count').textContent") == "1 of 2 shots picked"
+        assert browser.js("document.querySelector('#h-a010 .pick-note').textContent") == (
+            " picked take 2: the image you picked is take 3 now (the shot's takes shifted); pick take 3 to keep it")
+
+
+def test_deliver_names_the_pick_of_a_renamed_shot_whose_take_lost_its_image_file(out: Path, tmp_path: Path,
+                                                                                 tiny_engines: Any) -> None:
+    """a010 renamed a011 and rendered (its images reused), then a010's picked take 2 removed by hand while its take 3
+    holds the image picked: review and export name the pick left behind (``a010=t2``), deliver said nothing of it
+    (its list of picks left behind read only rendered picks), so the delivery went out without the word."""
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(textwrap.dedent(SHOTS).replace("id: a010", "id: a011").replace("[1, 2]", "[1, 5, 2]"), "utf-8")
+    _render(shots, out, tiny_engines)
+    for ext in ("png", "json"):
+        (out / "a010" / f"a010_t2.{ext}").unlink()
+    reviewed = cli("review", out, "--json")
+    assert reviewed.exit_code == 0, reviewed.output
+    [said] = [n for n in json.loads(reviewed.stdout)["notes"] if "no longer in the shot list" in n]
+    assert "a010=t2" in said, said
+    delivered = idcli.deliver(out, tmp_path / "delivery", credentials=None)
+    [gone] = [n for n in delivered.notes if "no longer in the shot list" in n]
+    assert "a010=t2" in gone, delivered.notes
+    asked = idcli.deliver(out, tmp_path / "asked", credentials=None, shots=["a011"])
+    assert ("a011: no select under its new id; the director picked a010 take 2 before the shot was renamed, whose "
+            "image is a011 take 3 now") in " ".join(asked.notes), asked.notes

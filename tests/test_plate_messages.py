@@ -260,3 +260,17 @@ def test_a_box_too_small_for_the_face_models_is_noted_by_validate_plan_and_rende
     for faces in ("[[93, 204, 19, 19], 1]", "[0, 1]"):
         large = write_shotlist(SHOTS.replace("[[40, 200, 150, 150], BOX]", faces))
         assert "too small for the face models" not in CliRunner().invoke(app, ["validate", str(large)]).output
+
+
+def test_a_box_just_under_the_limit_is_not_said_to_be_as_large_as_the_smallest_face_found() -> None:
+    # A 49-pixel box in a 2000-pixel plate is 15.68 pixels in the detector's 640: rounded, the note said "the face is
+    # 16 pixels and the smallest they find is 16" (and asked for 50): a note contradicting itself at the limit.
+    from idcli.plates import PlateFace
+    from idcli.small_plate_faces import small_face_words
+
+    words = small_face_words(PlateFace("mara", (0, 0, 49, 49), False), (2000, 1000))
+    assert words is not None
+    assert "where the face is 15.6 pixels and the smallest they find is 16" in words[0], words[0]
+    assert "at least 50x50 in this plate" in words[1], words[1]
+    # at the limit exactly (50 pixels: 16 in the detector's input) it is found: no note
+    assert small_face_words(PlateFace("mara", (0, 0, 50, 50), False), (2000, 1000)) is None

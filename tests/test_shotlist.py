@@ -874,6 +874,17 @@ def test_a_missing_selfie_folder_is_said_once_per_character_at_its_selfies(folde
     assert "Faces/b.jpg" not in result.stderr and len(result.stderr.strip().splitlines()) == 3, result.stderr
 
 
+def test_a_missing_selfie_folder_does_not_name_a_selfie_given_twice_as_another_file(folder: Path) -> None:
+    # [gone/a.jpg, gone/a.jpg]: "looked for .../gone/a.jpg, and a.jpg in the same folder", as if a second file.
+    text = variant("[selfies/alice_1.jpg, selfies/alice_2.jpg]", "[gone/a.jpg, gone/a.jpg]")
+    path = write(folder, text)
+    result = validate(path)
+    expect_problem(result, path, text, "selfies: ^[gone/a.jpg", "characters.alice.selfies",
+                   "the folder 'gone' that holds alice's selfies does not exist (looked for "
+                   f"{folder / 'gone' / 'a.jpg'})")
+    assert "in the same folder" not in result.stderr, result.stderr
+
+
 def test_selfie_that_is_a_folder(folder: Path) -> None:
     (folder / "selfies" / "bobby_2.jpg").mkdir()
     text = variant("selfies/bobby_1.jpg", "selfies/bobby_2.jpg")

@@ -39,3 +39,13 @@ def test_a_group_runs_on_one_worker_and_other_tests_spread(tmp_path: Path) -> No
     assert len(grouped_on) == 1, ran
     assert all(test.endswith("@together") for _, test in ran if "test_grouped_" in test), ran
     assert not any("@" in test for _, test in ran if "test_free_" in test), ran
+
+
+def test_the_tests_collect_without_xdist() -> None:
+    """``-p no:xdist`` (a machine without pytest-xdist, or a debugger run): conftest's ``-n auto`` hook was a hook
+    pytest did not know, and collecting stopped at an INTERNALERROR (unknown hook 'pytest_xdist_auto_num_workers')."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-o",
+                           "addopts=", "--collect-only", str(TESTS / "test_xdist_groups.py")],
+                          capture_output=True, text=True, cwd=TESTS.parent, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test_the_tests_collect_without_xdist" in done.stdout, done.stdout

@@ -219,10 +219,11 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
                     for t in shot.takes)
             or '<p class="empty">Not rendered yet.</p>')
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
-    if shot.selected is not None:  # the select idcli select recorded: the page's picks start from it
-        attrs += f' data-selected="{shot.selected.take}"'
+    if shot.picked_take is not None:  # the select idcli select recorded: the page's picks start from it
+        # (a take not rendered now too, its image file deleted: its key lets the script find the take holding it)
+        attrs += f' data-selected="{shot.picked_take}"'
         recorded = shot.picked_key if isinstance(shot.picked_key, str) else ""  # a damaged record: no key to show
-        picked_as = seen_key(recorded) if shot.selection_stale and recorded else ""
+        picked_as = seen_key(recorded) if (shot.selection_stale or shot.selected is None) and recorded else ""
         if is_seen_key(picked_as):  # picked as another render of the take: exported as picked, not as rendered now
             attrs += f' data-selected-key="{picked_as}"'
         if shot.selection_damaged:  # no key to say which render was picked: the script asks to look again

@@ -168,8 +168,9 @@ SCRIPT = """
       return p.key!==null&&t.getAttribute('data-key')===p.key&&Number(t.getAttribute('data-take'))!==p.take&&
         !orphanTake(t);}).map(function(t){return t.getAttribute('data-take');});
   }
-  function standing(s){  // a pick that stands: its take is on the page and within the shot's takes
-    var p=pickOf(s),t=takeOf(s,p.take);return !!t&&!orphanTake(t);}
+  function standing(s){  // a pick that stands: its take is on the page and within the shot's takes, or another
+    // take holds the image picked (its own removed, or beyond the takes: the pick follows it there, as `select`)
+    var p=pickOf(s),t=takeOf(s,p.take);return !!t&&!orphanTake(t)||p.take!==null&&holding(s,p).length>0;}
   function exportable(s){  // a change made here that export picks carries (never a pick of a take beyond the takes)
     return pickable(s)&&changed(s)&&!orphanTake(takeOf(s,pickOf(s).take));}
   function changed(s){var p=saved.picks[idOf(s)],r=recorded(s);
