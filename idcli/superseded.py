@@ -199,6 +199,7 @@ def move_aside(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel:
     """
     names = _aside_names(root, shot_id, stem, image_rel, sidecar_rel)
     if names is None:
+        _move_stray_mask(root, shot_id, stem, root / mask_rel)
         return None
     base, sidecar_base = names
     image, sidecar, mask = root / image_rel, root / sidecar_rel, root / mask_rel
@@ -213,6 +214,21 @@ def move_aside(root: Path, shot_id: str, stem: str, image_rel: str, sidecar_rel:
     if _is_regular(sidecar):
         _move(sidecar, folder / f"{sidecar_base}.json")
     return sidecar_base
+
+
+def _move_stray_mask(root: Path, shot_id: str, stem: str, mask: Path) -> None:
+    """Move a mask found at a take's final path with neither its image nor its sidecar there out of the way, to
+    ``superseded/<shot_id>/<stem>.uncommitted[.N].mask.png``.
+
+    Only a commit killed after writing its ``--save-masks`` mask, before its image, leaves one: ``move_aside`` and
+    ``put_back`` move an image before its mask, and a lone sidecar stays with a mask left. Left there, the take that
+    next went to those paths (a restored version, a render without ``--save-masks``) kept a mask of an image never
+    committed beside it. It is kept, not deleted (nothing idcli finds is deleted), under a name no kept version can
+    have: no version is listed, restored or reused for it."""
+    if not _is_regular(mask):
+        return
+    folder = root / SUPERSEDED / shot_id
+    _move(mask, folder / f"{_free_name(folder, f'{stem}.uncommitted', ('.mask.png',))}.mask.png")
 
 
 @dataclass(frozen=True)

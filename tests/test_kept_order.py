@@ -448,3 +448,52 @@ def test_a_render_killed_moving_a_dual_line_take_aside_keeps_its_mask_with_it(wr
     assert sorted(p.name for p in kept.iterdir() if p.name.startswith(f"{first}.2.")) == [
         f"{first}.2.json", f"{first}.2.mask.png", f"{first}.2.png"]
     assert (kept / f"{first}.2.mask.png").read_bytes() == second_mask
+
+
+class _Killed(BaseException):
+    """The kill of a render, raised where a SIGKILL would have stopped it (no handler of idcli's catches it)."""
+
+
+@pytest.mark.parametrize("then", ["restore", "render-edited-back", "render-without-masks"])
+def test_a_render_killed_between_a_mask_and_its_image_leaves_no_mask_beside_another_take(
+        write_shotlist, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch, then: str) -> None:
+    """Take a_t1 rendered without masks ("dawn"), then its prompt edited and rendered with `--save-masks` ("storm"),
+    killed after writing storm's mask, before its image: dawn kept, only storm's mask at the final paths. The restore
+    of dawn, the render of the shot edited back (which puts dawn back) and a render of storm without `--save-masks`
+    left storm's mask beside an image it is not the mask of, kept nowhere. It is now moved aside first, kept under
+    a name no version has (nothing is listed or restored for it), and no take gets a mask it was not rendered with."""
+    from idcli.store import OutputStore
+
+    shots, out = write_shotlist(_mask_shots("on a pier at dawn")), tmp_path / "out"
+    _render(shots, out, engine_factory)
+    dawn = json.loads((out / "a" / "a_t1.json").read_text())["job_key"]
+    write_at = OutputStore._write_at
+
+    def killed_before_the_image(self: OutputStore, path: Path, data: bytes) -> Path:
+        if path.name == "a_t1.png":
+            raise _Killed
+        return write_at(self, path, data)
+
+    shots.write_text(_mask_shots("on a pier in a storm"))
+    with monkeypatch.context() as patched:
+        patched.setattr(OutputStore, "_write_at", killed_before_the_image)
+        with pytest.raises(_Killed):
+            _render(shots, out, engine_factory, save_masks=True)
+    assert sorted(p.name for p in (out / "a").iterdir()) == ["a_t1.mask.png"]  # what the kill left
+    storm_mask = (out / "a" / "a_t1.mask.png").read_bytes()
+
+    if then == "restore":
+        assert _restore_json(out, "a_t1")["job_key"] == dawn
+    elif then == "render-edited-back":
+        shots.write_text(_mask_shots("on a pier at dawn"))
+        assert _render(shots, out, engine_factory).rendered == 0  # dawn put back, not rendered again
+    else:
+        assert _render(shots, out, engine_factory).rendered == 1  # storm, without --save-masks
+    final = sorted(p.name for p in (out / "a").iterdir())
+    assert final == ["a_t1.json", "a_t1.png"], final  # no mask beside a take rendered without one
+    expected = dawn if then != "render-without-masks" else None
+    if expected is not None:
+        assert json.loads((out / "a" / "a_t1.json").read_text())["job_key"] == expected
+    kept = out / SUPERSEDED / "a"
+    assert (kept / "a_t1.uncommitted.mask.png").read_bytes() == storm_mask  # kept, not lost
+    assert all(v.name != "a_t1.uncommitted" for v in list_superseded(out))  # and no version of its own
