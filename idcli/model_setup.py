@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -298,14 +299,18 @@ def _need_state(need: Need, preset: Preset, cache_dir: Path | None) -> tuple[boo
     return (True, file.stat().st_size, str(file)) if file else (False, None, None)
 
 
-def list_models(cache_dir: Path | None = None, face_models: str | None = None) -> list[dict[str, Any]]:
+def list_models(cache_dir: Path | None = None,
+                face_models: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """Per real preset and variant: each need, whether it is present, its size and licence, and the
     face models (shared by every real preset). ``ready``: a render needs no other step (a pickled adapter
     in the hub cache counts once ``fetch`` converted it: ``not_converted``; face models count when the render would
-    load them, not for any ``.onnx`` file: their ``problem``)."""
+    load them, not for any ``.onnx`` file: their ``problem``). ``face_models``: a folder (str or path), None for
+    the usual choice; another type, or ``""``, raises ``InputError``."""
+    from .arguments import check_path_or_none
     from .face_pack import pack_status
 
-    faces = pack_status(face_models)
+    # "" read as no choice silently listed the default folder; a number became a folder named "5".
+    faces = pack_status(check_path_or_none("face_models", face_models))
     rows = []
     for name, preset in PRESETS.items():
         if preset.random_weights:
@@ -380,21 +385,26 @@ def fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict
 
 
 def fetch(name: str, variant: str | None = None, *, cache_dir: Path | None = None, endpoint: str | None = None,
-          progress: bool = True, accept_insightface_licence: bool = False, face_models: str | None = None,
-          face_pack_url: str | None = None, face_pack_sha256: str | None = None) -> dict[str, Any]:
+          progress: bool = True, accept_insightface_licence: bool = False,
+          face_models: str | os.PathLike[str] | None = None, face_pack_url: str | None = None,
+          face_pack_sha256: str | None = None) -> dict[str, Any]:
     """Download what preset ``name`` needs through ``huggingface_hub``; convert a pickled adapter once;
     with ``accept_insightface_licence``, the buffalo_l face-model pack too (idcli/face_pack.py).
 
     Interrupted transfers resume (huggingface_hub retries with a Range request); a transfer that ends
     short of the size the hub announced is refused (exit 4) and nothing lands in the cache. Without
     the licence flag a missing face pack is not fetched: ``face_models.state`` says so and how to accept.
+    ``face_models``: the folder to fill (str or path), None for the usual one; another type, or ``""``, raises
+    ``InputError`` before any download.
     """
+    from .arguments import check_path_or_none
     from .face_pack import check_expected_sha256, fetch_face_pack
     from .library_quiet import quiet_hub_progress_bars
 
     variant = variant or DEFAULT_VARIANT
     wanted = needs(name, variant)  # an unknown variant or preset fails before any download
     check_expected_sha256(face_pack_sha256)  # as does a mistyped sha256 (it was checked after the base model)
+    face_models = check_path_or_none("face_models", face_models)  # and a face-model folder that is none
     # huggingface_hub's bars are off for this call only: the calling process's own switches are its own (they
     # were turned off, or on over its choice, for good).
     with contextlib.nullcontext() if progress else quiet_hub_progress_bars():

@@ -6,6 +6,7 @@ Split from run.py: it reads the folder as a render would find it and writes noth
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +125,7 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
 
 
 def planned_in_folder(shots: Any, out_dir: str | Path, *, preset: str | None = None, device: str = "auto",
-                      face_models: str | Path | None = None) -> tuple[Plan, Runtime, dict[str, Any]]:
+                      face_models: str | os.PathLike[str] | None = None) -> tuple[Plan, Runtime, dict[str, Any]]:
     """The plan of ``shots`` for ``out_dir`` as ``idcli plan`` makes it (the takes ``--retake-flagged`` added there
     included), its runtime, and its ``plan --json`` document without the head."""
     from .added_takes import added_takes
@@ -140,7 +141,7 @@ def planned_in_folder(shots: Any, out_dir: str | Path, *, preset: str | None = N
 
 
 def plan_folder(shots: LoadedShotList | str | Path, out_dir: str | Path, *, preset: str | None = None,
-                device: str = "auto", face_models: str | Path | None = None) -> dict[str, Any]:
+                device: str = "auto", face_models: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """What ``idcli plan --json SHOTS -o OUT`` prints, less its ``ok``/``exit_code``/``error`` head: each job with
     its ``state`` in ``out_dir``, and for a stale one its ``reason`` and ``cause`` (what changed since its sidecar,
     idcli/stale_causes.py); blocked takes, orphans, kept renders, warnings. Reads only; bad arguments raise

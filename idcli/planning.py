@@ -87,14 +87,16 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
             "face models (a test pack, not a face recogniser): these images carry no likeness. Point "
             + words((Option("face_models"),)) + " (or $IDCLI_FACE_MODELS) at an insightface pack such as buffalo_l "
             "for real identities")
+    from .repeated_selfies import repeated_selfie_notes
     from .shotlist_checks import plate_method_notes, same_description_notes
 
     if loaded.yaml is not None:
-        # 'method: single' on a plate shot, and two characters of a dual-line shot with one description (validate
-        # notes each too, at the same line).
+        # 'method: single' on a plate shot, two characters of a dual-line shot with one description, and a selfie
+        # listed twice for one character (validate notes each too, at the same line).
         plan.warnings.extend(note.format(str(loaded.source))
                              for note in [*plate_method_notes(loaded.shotlist, loaded.yaml),
-                                          *same_description_notes(loaded.shotlist, loaded.yaml)])
+                                          *same_description_notes(loaded.shotlist, loaded.yaml),
+                                          *repeated_selfie_notes(loaded.shotlist, loaded.yaml)])
         # AUTOMATIC1111 weights, LoRA tags, BREAK: read as plain words (idcli/prompt_syntax.py); said once here.
         from .prompt_syntax import foreign_syntax_notes, foreign_syntax_warning
 

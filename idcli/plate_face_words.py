@@ -25,7 +25,7 @@ def plate_faces_words(loc: PathKey, value: Any, data: Any) -> tuple[str, str] | 
     """Message and hint for ``plate_faces`` (at ``loc`` in the document ``data``) written as words or by name, or
     a box of other than 4 numbers; None for anything else, which the general words answer."""
     if len(loc) == 5 and loc[0] == "shots" and loc[2] == "plate_faces" and loc[4] in (0, 1):
-        return _before_the_edge(value, _box_given(data, loc[1], loc[3]))
+        return _before_the_edge(value, box_given(data, loc[1], loc[3]))
     if len(loc) not in (3, 4) or loc[0] != "shots" or loc[2] != "plate_faces":
         return None
     face = len(loc) == 4  # one face of the list, else the field itself
@@ -56,21 +56,39 @@ def plate_faces_words(loc: PathKey, value: Any, data: Any) -> tuple[str, str] | 
 def _before_the_edge(value: Any, box: list[int] | None) -> tuple[str, str] | None:
     """A box whose x or y is negative: the box ``plan`` prints for a face cut by the plate's left or top edge reaches
     past it, and given back in plate_faces it was refused as 'must be at least 0, not -3', naming neither x nor the
-    edge. Said as the right and bottom edges are (plates.assign_faces), with the box's part inside the plate."""
+    edge. Said as the right and bottom edges are (plates.assign_faces), with the box's part inside the plate; the
+    plate's size is not known here (with_plate_problems adds its edges when the plate is readable)."""
     if box is None or not isinstance(value, int) or isinstance(value, bool) or value >= 0:
         return None
+    return outside_the_plate(box)
+
+
+def outside_the_plate(box: list[int], size: tuple[int, int] | None = None) -> tuple[str, str] | None:
+    """Message and hint for a box ``[x, y, w, h]`` reaching past the plate: every edge it crosses (left and top; right
+    and bottom too when the plate's ``size`` (width, height) is known), and its part inside the plate when that is a
+    box big enough to give. None for a box inside the plate."""
     x, y, w, h = box
+    width, height = size if size is not None else (x + w, y + h)  # no size: only the left and top edges are known
     past = " and ".join(part for part, over in ((f"its left edge x = {x} is left of 0", x < 0),
-                                                (f"its top edge y = {y} is above 0", y < 0)) if over)
+                                                (f"its top edge y = {y} is above 0", y < 0),
+                                                (f"its right edge x + w = {x + w} is past {width}", x + w > width),
+                                                (f"its bottom edge y + h = {y + h} is past {height}", y + h > height))
+                        if over)
+    if not past:
+        return None
+    plate = "the plate" if size is None else f"the {width}x{height} plate"
     hint = "a box lies inside the plate: x and y at least 0"
-    inside = [max(x, 0), max(y, 0), w + min(x, 0), h + min(y, 0)]
+    if size is not None:
+        hint += f", x + w at most {width}, y + h at most {height}"
+    left, top = max(x, 0), max(y, 0)
+    inside = [left, top, min(x + w, width) - left, min(y + h, height) - top]
     if inside[2] >= 8 and inside[3] >= 8:  # a box's least size (plates.md, "Fields")
         hint += ("; for a face cut by the plate's edge (plan shows its box reaching past it) give the face's index, "
                  f"or the box's part inside the plate: [{', '.join(str(v) for v in inside)}]")
-    return f"box [{x}, {y}, {w}, {h}] is outside the plate: {past}", hint
+    return f"box [{x}, {y}, {w}, {h}] is outside {plate}: {past}", hint
 
 
-def _box_given(data: Any, shot: Any, face: Any) -> list[int] | None:
+def box_given(data: Any, shot: Any, face: Any) -> list[int] | None:
     """The plate_faces box as the document gives it: 4 whole numbers, else None."""
     try:
         box = data["shots"][shot]["plate_faces"][face]

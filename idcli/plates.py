@@ -344,6 +344,8 @@ def with_plate_problems(error: ShotListError, face_models: str | None = None) ->
     parsed = error.parsed
     if parsed is None:
         return error
+    # a box left of or above the plate: its right and bottom edges too, in the same round, when the plate reads
+    error = replace(error, problems=[_with_plate_edges(p, parsed) for p in error.problems])
     flagged = {int(m.group(1)) for p in error.problems if (m := re.match(r"shots\[(\d+)\]", p.path or ""))}
     shots = [None if i in flagged else shot for i, shot in enumerate(parsed.shotlist.shots)]
     rest = replace(parsed, shotlist=parsed.shotlist.model_copy(update={"shots": shots}))
@@ -353,6 +355,38 @@ def with_plate_problems(error: ShotListError, face_models: str | None = None) ->
         problems = sorted(error.problems + more.problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
         return ShotListError(error.source, problems)
     return error
+
+
+def _with_plate_edges(problem: Problem, loaded: LoadedShotList) -> Problem:
+    """A box left of or above the plate (refused by the schema, which knows no plate size) with the right and bottom
+    edges it crosses too, when its plate is readable: a box past the top and the right edge was said in two rounds,
+    the top first and the right edge only once the top was fixed."""
+    import re
+    from dataclasses import replace
+
+    from .plate_face_words import box_given, outside_the_plate
+
+    at = re.fullmatch(r"shots\[(\d+)\]\.plate_faces\[(\d+)\]\[[01]\]", problem.path or "")
+    data = loaded.yaml.data if loaded.yaml is not None else None
+    if at is None or not problem.message.startswith("box [") or data is None:
+        return problem
+    shot, face = int(at.group(1)), int(at.group(2))
+    box = box_given(data, shot, face)
+    try:
+        plate = data["shots"][shot]["plate"]
+    except (KeyError, IndexError, TypeError):
+        return problem
+    if box is None or not isinstance(plate, str):
+        return problem
+    try:
+        size = read_plate(loaded.resolve_path(plate)).size
+    except PlateError:
+        return problem  # the plate's own problem is said at its line; the box's known edges stand
+    x, y, w, h = box
+    if x + w <= size[0] and y + h <= size[1]:
+        return problem  # left of or above the plate only: said in full already
+    words = outside_the_plate(box, size)
+    return problem if words is None else replace(problem, message=words[0], hint=words[1])
 
 
 def _detects(shot: Shot) -> bool:

@@ -435,6 +435,36 @@ def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: P
     assert fetched == []
 
 
+@pytest.mark.parametrize("value", ["", 5])
+def test_list_models_and_fetch_refuse_a_face_models_that_is_no_path(hf_cache: Path, value: object,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # "" listed the default folder as if none was given (an unset os.environ.get("VAR", "")), and 5 a folder "5";
+    # fetch went on to the base model's download first. Both now say what face_models= takes, as render's does.
+    import idcli.model_setup as setup
+    from idcli.errors import InputError
+
+    fetched: list[Any] = []
+
+    def fetch_need(*args: Any) -> dict[str, Any]:
+        fetched.append(args)
+        return {}
+
+    monkeypatch.setattr(setup, "fetch_need", fetch_need)
+    with pytest.raises(InputError, match="face_models="):
+        setup.list_models(cache_dir=hf_cache, face_models=value)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="face_models="):
+        setup.fetch("sd15", cache_dir=hf_cache, progress=False, face_models=value)  # type: ignore[arg-type]
+    assert fetched == []
+
+
+def test_list_models_takes_a_path_for_face_models(hf_cache: Path, tmp_path: Path) -> None:
+    from idcli.model_setup import list_models
+
+    folder = tmp_path / "faces"
+    row = list_models(cache_dir=hf_cache, face_models=folder)[0]
+    assert row["face_models"]["folder"] == str(folder) and row["face_models"]["chosen_by"] == "--face-models"
+
+
 def test_a_cached_pickle_not_yet_converted_is_not_ready_and_an_offline_fetch_converts_it(
         hf_cache: Path, adapter_bin, monkeypatch: pytest.MonkeyPatch) -> None:
     """The published adapter in the hub cache as a pickle (downloaded by diffusers or huggingface-cli, or its

@@ -274,3 +274,22 @@ def test_a_box_just_under_the_limit_is_not_said_to_be_as_large_as_the_smallest_f
     assert "at least 50x50 in this plate" in words[1], words[1]
     # at the limit exactly (50 pixels: 16 in the detector's input) it is found: no note
     assert small_face_words(PlateFace("mara", (0, 0, 50, 50), False), (2000, 1000)) is None
+
+
+def test_a_box_above_and_past_the_right_edge_is_one_problem_naming_every_edge(write_shotlist, tmp_path: Path) -> None:
+    # '[700, -12, 100, 100]' in a 760x420 plate: the schema said the top edge; once y was fixed, the plate check said
+    # the right edge, a second round for one box. The plate is readable, so both are said at once, with the part inside.
+    said = " ".join(_validate(write_shotlist, tmp_path, '"{mara} and {theo} before a window"',
+                              "[[40, 200, 150, 150], [700, -12, 100, 100]]").split())
+    assert said.count("is outside the") == 1, said
+    assert ("shots[0].plate_faces[1][1]: box [700, -12, 100, 100] is outside the 760x420 plate: its top edge y = -12 "
+            "is above 0 and its right edge x + w = 800 is past 760 (a box lies inside the plate: x and y at least 0, "
+            "x + w at most 760, y + h at most 420; for a face cut by the plate's edge (plan shows its box reaching "
+            "past it) give the face's index, or the box's part inside the plate: [700, 0, 60, 88])") in said, said
+    # An unreadable plate: the edges the box shows alone, as before (its size unknown), and no traceback.
+    (tmp_path / "plate.png").write_bytes(b"not a png")
+    text = SHOTS.replace("BOX", "[700, -12, 100, 100]")
+    result = CliRunner().invoke(app, ["validate", str(write_shotlist(text))])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    said = " ".join(result.output.split())
+    assert "box [700, -12, 100, 100] is outside the plate: its top edge y = -12 is above 0 (" in said, said

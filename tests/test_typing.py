@@ -68,6 +68,7 @@ GOOD_SCRIPT = '''
 from pathlib import Path
 
 import idcli
+import idcli.model_setup
 from idcli.review.qa import QAThresholds
 from idcli.review.select_list import list_selects
 from idcli.review.selects import select
@@ -102,6 +103,11 @@ notes: list[str] = delivered.notes
 picks = select("renders/qs", ["a010=1"])
 cause: str | None = idcli.plan_folder(shots, Path("renders/qs"), device="cpu")["jobs"][0]["cause"]
 causes: dict[str, str] = report.stale_causes
+# face_models= takes a path wherever it is taken (model_setup's list_models and fetch, plan_folder), as render's does.
+faces = Path("models/buffalo_l")
+rows: list[dict[str, object]] = idcli.model_setup.list_models(face_models=faces)
+idcli.model_setup.fetch("sd15", face_models=faces, accept_insightface_licence=True)
+cause = idcli.plan_folder(shots, "renders/qs", face_models=faces)["jobs"][0]["cause"]
 standing: str = list_selects("renders/qs").selects[0].standing.value
 kept: list[str] = [version.name for version in kept_renders("renders/qs", "a010_t1")]
 try:
