@@ -415,12 +415,9 @@ def test_models_list_shotlist_names_the_image_encoder_a_plusv2_shot_list_renders
     assert not hub["present"] and hub["repo_id"] == "someone/clip-vit-h"
 
 
-@pytest.mark.parametrize("sha", ["zz", "A" * 64, "0" * 63])
-def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: Path, sha: str,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    # checked after the base model's gigabytes before: a typo cost the whole download, then failed
+def _downloads_recorded(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """From now on ``fetch`` downloads nothing: each download it asks for is recorded in the list returned."""
     import idcli.model_setup as setup
-    from idcli.errors import InputError
 
     fetched: list[Any] = []
 
@@ -429,6 +426,17 @@ def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: P
         return {}
 
     monkeypatch.setattr(setup, "fetch_need", fetch_need)
+    return fetched
+
+
+@pytest.mark.parametrize("sha", ["zz", "A" * 64, "0" * 63])
+def test_a_malformed_face_pack_sha256_is_refused_before_any_download(hf_cache: Path, sha: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # checked after the base model's gigabytes before: a typo cost the whole download, then failed
+    import idcli.model_setup as setup
+    from idcli.errors import InputError
+
+    fetched = _downloads_recorded(monkeypatch)
     with pytest.raises(InputError, match="is not 64 lower-case hex digits"):
         setup.fetch("sd15", cache_dir=hf_cache, progress=False, accept_insightface_licence=True,
                     face_pack_sha256=sha)
@@ -443,13 +451,7 @@ def test_list_models_and_fetch_refuse_a_face_models_that_is_no_path(hf_cache: Pa
     import idcli.model_setup as setup
     from idcli.errors import InputError
 
-    fetched: list[Any] = []
-
-    def fetch_need(*args: Any) -> dict[str, Any]:
-        fetched.append(args)
-        return {}
-
-    monkeypatch.setattr(setup, "fetch_need", fetch_need)
+    fetched = _downloads_recorded(monkeypatch)
     with pytest.raises(InputError, match="face_models="):
         setup.list_models(cache_dir=hf_cache, face_models=value)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="face_models="):
