@@ -231,8 +231,7 @@ def in_plain_words(qa: Mapping[str, Any]) -> list[str]:
     (the page says once what it measures), and faces are numbered as the page's table numbers them."""
     said = []
     for failure in _failures(qa):
-        cast = " and ".join(failure.who) if len(failure.who) < 3 else \
-            f"{', '.join(failure.who[:-1])} and {failure.who[-1]}"
+        cast = _and(list(failure.who)) if failure.who else ""
         if failure.kind == "no_face":
             said.append(f"no face could be checked: {cast} should be in it" if failure.unusable
                         else f"no face where the plate puts {cast}" if failure.plate
