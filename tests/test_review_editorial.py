@@ -523,16 +523,44 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "said"), [
     (("--otio", "a.otio", "--burn-in"), "--burn-in goes with --movie"),
-    (("--otio", "a.otio", "--fps", "29.97", "--drop-frame"), "--drop-frame goes with --edl, --fcp-xml or --movie"),
-    (("--otio", "a.otio", "--fps", "29.97", "--non-drop-frame"),
-     "--non-drop-frame goes with --edl, --fcp-xml or --movie"),
+    (("--otio", "a.otio", "--fps", "24", "--drop-frame"), "--drop-frame: drop-frame timecode exists only at 29.97"),
 ])
 def test_an_option_for_a_format_not_asked_for_is_refused(out: Path, tmp_path: Path, args: tuple[str, ...],
                                                          said: str) -> None:
-    """--burn-in without --movie, or a timecode choice for files without timecode, did nothing without a word."""
+    """--burn-in without --movie did nothing without a word; drop frame where no timecode drops frames neither."""
     result = cli("export", out, *(tmp_path / a if a.startswith("a.") else a for a in args))
     assert result.exit_code == 2 and said in result.stderr, result.output
     assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
+@pytest.mark.parametrize(("fps", "start", "flag", "frames"), [
+    ("29.97", "01:00:00:00", "--non-drop-frame", 108000),  # 01:00:00;00, drop frame, is frame 107892
+    ("59.94", "00:59:30:00", "--non-drop-frame", 214200),
+    ("29.97", "01:00:00;00", "--drop-frame", 107892),
+])
+def test_the_otio_alone_counts_its_start_as_the_timecode_asked(out: Path, tmp_path: Path, fps: str, start: str,
+                                                               flag: str, frames: int) -> None:
+    """Editor's tour: ``export OUT --otio cut.otio --fps 29.97 --start 01:00:00:00`` said ``give --start 01:00:00;00
+    (or --non-drop-frame)``, and with ``--non-drop-frame`` that it ``goes with --edl, --fcp-xml or --movie (... the
+    .otio has none to choose)``: a loop with no way out. But the .otio's start is a frame count, counted from the
+    timecode as it drops frames or not: 01:00:00;00 is frame 107892 at 29.97, which a timeline at 29.97 non-drop
+    (Resolve's default) labels 00:59:56:12. The .otio alone takes the choice now, and records it."""
+    target = tmp_path / "a.otio"
+    if flag == "--non-drop-frame":
+        refused = cli("export", out, "--otio", target, "--fps", fps, "--start", start)
+        assert refused.exit_code == 2 and f"(or {flag})" in refused.stderr, refused.output
+    result = cli("export", out, "--otio", target, "--fps", fps, "--start", start, flag)
+    assert result.exit_code == 0, result.output
+    assert f"fps from {start}, " in result.stdout, result.stdout
+    timeline = otio.adapters.read_from_file(str(target))
+    rate = {"29.97": 30000 / 1001, "59.94": 60000 / 1001}[fps]
+    assert timeline.global_start_time.to_frames() == frames
+    assert otio.opentime.to_timecode(timeline.global_start_time, rate, flag == "--drop-frame") == start
+    assert timeline.metadata["idcli"]["drop_frame"] is (flag == "--drop-frame")
+    default = cli("export", out, "--otio", tmp_path / "b.otio", "--fps", fps)  # drop frame unless told, as before
+    assert default.exit_code == 0, default.output
+    held = otio.adapters.read_from_file(str(tmp_path / "b.otio"))  # held: its metadata dies with it
+    assert held.metadata["idcli"]["drop_frame"] is True
 
 
 @pytest.mark.parametrize(("arguments", "named"), [({"fps": "24"}, "fps="), ({"fps": True}, "fps="),

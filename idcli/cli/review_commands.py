@@ -268,9 +268,9 @@ def export(
                                                     ".mov). Needs the movie extra.", show_default=False,
                                                     parser=given_path)] = None,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
-    drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode of the EDL, "
-                                                    "the FCP 7 XML and the movie at 29.97 or 59.94 fps [default: "
-                                                    "drop frame there].",
+    drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode at 29.97 or "
+                                                    "59.94 fps of every format (the .otio's start is counted in "
+                                                    "it) [default: drop frame there].",
                                                     show_default=False)] = None,
     burn_in: Annotated[bool, typer.Option("--burn-in", help="Show shot id, take and timecode in the movie.")] = False,
     start: Annotated[str | None, typer.Option("--start", metavar="TC", help="Record timecode of the first frame "
