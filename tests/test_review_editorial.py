@@ -727,6 +727,41 @@ def test_refusals_name_the_rate_as_an_editor_writes_it(out: Path, tmp_path: Path
     assert (frames_words(1), frames_words(2)) == ("1 frame", "2 frames")
 
 
+@pytest.mark.parametrize(("given", "rate", "said"), [("30000/1001", 30000 / 1001, "29.97"),
+                                                    ("24000/1001", 24000 / 1001, "23.976"),
+                                                    ("23.98", 24000 / 1001, "23.976"), ("25/1", 25.0, "25")])
+def test_the_rate_is_taken_and_said_as_editors_and_ffprobe_write_it(out: Path, tmp_path: Path, given: str,
+                                                                    rate: float, said: str) -> None:
+    """Editor's tour: ffprobe, FFmpeg and a QuickTime's metadata give NTSC rates as ratios (``r_frame_rate=
+    30000/1001``); ``--fps 30000/1001`` said ``give a number``. A ratio is taken as the rate it is. And ``--fps 23.98``
+    wrote every file at 24000/1001 while the summary said ``at 23.98 fps``: it says the rate the files hold."""
+    edit = tmp_path / "edit"
+    result = cli("export", out, "--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fps", given)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(f" frames at {said} fps from 01:00:00") == 2, result.stdout
+    timeline = otio.adapters.read_from_file(str(edit / "a.otio"))
+    assert abs(timeline.global_start_time.rate - rate) < 1e-9
+    fcm = "DROP FRAME" if said == "29.97" else "NON-DROP FRAME"
+    assert (edit / "a.edl").read_text("ascii").splitlines()[1] == f"FCM: {fcm}"
+
+
+@pytest.mark.parametrize("given", ["30000/0", "0/1001", "-24000/1001", "24000/1001/2", "24000/", "30000/1001.0"])
+def test_a_rate_that_is_no_ratio_of_whole_numbers_is_refused(out: Path, tmp_path: Path, given: str,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from idcli.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["idcli", "export", str(out), "--otio", str(tmp_path / "a.otio"), "--fps", given])
+    with pytest.raises(SystemExit) as ended:  # the command as typed: its usage error in idcli's words
+        main()
+    said = capsys.readouterr().err
+    assert ended.value.code == 2 and said.count("\n") == 1 and "Traceback" not in said, said
+    assert said.startswith(f"idcli: error: --fps {given}: give a number or a ratio of whole numbers ("), said
+    assert "24000/1001" in said and not (tmp_path / "a.otio").exists()
+
+
 # -- the movie -----------------------------------------------------------------------------------
 
 try:
