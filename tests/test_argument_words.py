@@ -100,7 +100,9 @@ def test_a_damaged_shot_list_record_points_at_shots_file_as_given(review_run: Pa
     assert result.exit_code == 2 and "damaged; pass --shots FILE (or re-run" in result.stderr, result.output
 
 
-def test_the_edl_gap_note_names_edl_in_each_surfaces_words(review_run: Path, tmp_path: Path) -> None:
+def test_the_edl_of_no_rendered_shot_names_edl_in_each_surfaces_words(review_run: Path, tmp_path: Path) -> None:
+    # (The note this test held, of shots after the last rendered one left out of the EDL, is gone: since 2026-12-02
+    # every shot of the cut is an event, one not rendered black; tests/test_review_editorial.py.)
     import shutil
 
     from idcli.review.export import export_animatic
@@ -110,15 +112,17 @@ def test_the_edl_gap_note_names_edl_in_each_surfaces_words(review_run: Path, tmp
     shutil.copytree(review_run, out)
     record = out / ".idcli" / "shotlist.jsonl"
     manifest = json.loads(record.read_text("utf-8"))
-    manifest["shots"].append({"id": "sh090", "takes": 1, "duration": 1.0})  # sh040 (the fixture's) and sh090
+    manifest["shots"] = [{"id": "sh090", "takes": 1, "duration": 1.0}]  # none of the rendered shots in the list
     record.write_text(json.dumps(manifest) + "\n", "utf-8")
-    [result] = export_animatic(load_run(out), edl=tmp_path / "a.edl")
-    assert ("edl: the last 2 shots, from sh040 on, are not rendered and leave no event: an EDL ends with its last "
-            "event") in result.notes, result.notes
+    with pytest.raises(InputError) as caught:
+        export_animatic(load_run(out), edl=tmp_path / "a.edl")
+    assert str(caught.value).startswith(f"edl={str(tmp_path / 'a.edl')!r}: none of the shot list's 1 shot(s) is "
+                                        "rendered"), caught.value
     printed = cli("export", out, "--edl", tmp_path / "b.edl")
-    assert printed.exit_code == 0, printed.output
-    assert "--edl: the last 2 shots, from sh040 on, are not rendered and leave no event" in printed.stderr, \
+    assert printed.exit_code == 2, printed.output
+    assert f"--edl {tmp_path / 'b.edl'}: none of the shot list's 1 shot(s) is rendered" in printed.stderr, \
         printed.stderr
+    assert not (tmp_path / "a.edl").exists() and not (tmp_path / "b.edl").exists()
 
 
 def test_read_results_of_a_folder_never_rendered_into_names_out_dir(tmp_path: Path) -> None:

@@ -104,8 +104,9 @@ def test_help_names_arguments_as_the_readme_does(every_help: str) -> None:
     (["reproduce"], "IMAGE_OR_SIDECAR: missing: a committed image (PNG) or its sidecar (JSON) (usage: "),
     (["export", "out"], "give at least one file to write: --otio, --edl, --fcp-xml or --movie"),
     # Click: "Invalid value for '--fps': Input should be a valid number, unable to parse string as a number"
-    (["export", "out", "--otio", "a.otio", "--fps", "abc"], "--fps abc: give a number (frame rate of the timeline, "
-                                                             "1 to 240)"),
+    (["export", "out", "--otio", "a.otio", "--fps", "abc"], "--fps abc: give a number or a ratio of whole numbers "
+                                                             "(frame rate of the timeline, 1 to 240: 23.976, or as "
+                                                             "ffprobe gives it, 24000/1001)"),
     (["render", "x.yaml", "--max-takes", "x"], "--max-takes x: give an integer (with --retake-flagged: "),
     (["bench", "--repeats", "0"], "--repeats 0: should be greater than or equal to 1 (time idcli and the baseline "),
     # Click: "Option '--only' requires an argument." / "Got unexpected extra argument(s) (b)"

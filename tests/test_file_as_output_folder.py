@@ -93,3 +93,33 @@ def test_a_folder_or_file_inside_an_output_folder_names_the_output_folder(review
     assert not (tmp_path / "cut.otio").exists()
     # Nothing is left inside OUT by the refusal (qa took the folder's lock first, leaving OUT/review/.idcli/lock).
     assert not [p for p in out.rglob(".idcli") if p.parent != out], sorted(out.rglob(".idcli"))
+
+
+DELIVERED = [("review", []), ("select", []), ("select", ["sh010=1"]), ("export", ["--edl", "cut.edl"]),
+             ("evaluate", []), ("qa", [])]
+
+
+@pytest.mark.parametrize(("command", "extra"), DELIVERED, ids=[" ".join([c, *e]) for c, e in DELIVERED])
+def test_a_delivery_folder_is_named_as_one_and_left_as_it_was(review_run: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, command: str,
+                                                             extra: list[str]) -> None:
+    """Editor's tour: what reaches editorial is the delivery (``idcli deliver OUT DEST``), and the editor runs
+    ``idcli export DEST --edl cut.edl`` on it. review, select, export and evaluate said "no committed renders found;
+    render a shot list into it first (idcli render FILE --out DIR)", advice render itself refuses there (exit 2,
+    docs/delivery.md), and ``idcli qa DEST`` left ``DEST/.idcli/lock`` among the files to send on. Each names the
+    delivery folder and what to give instead, and writes nothing into it."""
+    import shutil
+
+    out, dest = tmp_path / "out", tmp_path / "delivered"
+    shutil.copytree(review_run, out)
+    deliver(out, dest)
+    sent = sorted(p.relative_to(dest) for p in dest.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    result = cli(command, dest, *extra)
+    assert result.exit_code == idcli.EXIT_INVALID_INPUT, result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output, result.output
+    assert f"{dest}: a delivery folder (it holds delivery.json, from idcli deliver)" in result.stderr, result.stderr
+    assert "give the output folder the takes were delivered from" in result.stderr, result.stderr
+    assert "render a shot list into it" not in result.stderr
+    assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == sent
+    assert not (tmp_path / "cut.edl").exists()

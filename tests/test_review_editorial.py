@@ -39,6 +39,16 @@ def images(out: Path) -> dict[str, Path]:
     return {shot: (out / shot / f"{shot}_t1.png").resolve() for shot in ("sh010", "sh020", "sh030")}
 
 
+def stills(track: object) -> list:
+    """The clips of an EDL read back with OTIO's adapter that show a still: not the black of a shot not rendered
+    (reel BL, which the adapter reads as a clip of a black generator)."""
+    return [clip for clip in track.find_clips()  # type: ignore[attr-defined]
+            if isinstance(clip.media_reference, otio.schema.ExternalReference)]
+
+
+MEDIA = {"still": "ExternalReference", "black": "GeneratorReference"}
+
+
 def shot_list(tmp_path: Path, *, gap_second: bool = False, first_duration: float | None = None) -> Path:
     """The test shot list, edited: sh040 (never rendered) moved between sh010 and sh020, sh010 made longer."""
     text = SHOTS
@@ -62,13 +72,14 @@ def test_edl_reads_back_with_the_cmx_3600_adapter(out: Path, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     timeline = otio.adapters.read_from_file(str(target), rate=25)
     (track,) = timeline.video_tracks()
-    # sh040 is not rendered: the jump in record timecode the adapter reads back as a gap of its 3 s
-    assert [type(item).__name__ for item in track] == ["Clip", "Gap", "Clip", "Clip"]
+    # sh040 is not rendered: an event of black of its 3 s, which the adapter reads back as a black generator's clip
+    assert [type(item.media_reference).__name__ for item in track] == [MEDIA[kind] for kind in (
+        "still", "black", "still", "still")]
     # each clip named after its still, as the editor's bin names it; the shot id in a remark
-    assert [item.name for item in track.find_clips()] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
+    assert [item.name for item in stills(track)] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
     assert [item.duration().to_frames() for item in track] == [50, 75, 38, 75]
     expected = images(out)
-    for clip in track.find_clips():
+    for clip in stills(track):
         assert clip.metadata.get("cmx_3600", {}).get("reel") is None  # AX: the adapter keeps no AX reel
         url = clip.media_reference.target_url
         assert not url.startswith(("/", "file:"))  # relative to the EDL's folder
@@ -85,12 +96,44 @@ def edit_manifest_shots(out: Path, shots: list[dict]) -> None:
     path.write_text(json.dumps(manifest) + "\n", "utf-8")
 
 
-def test_the_trailing_gap_note_names_the_first_shot_of_the_gap(out: Path, tmp_path: Path) -> None:
-    shots = json.loads((out / ".idcli" / "shotlist.jsonl").read_text("utf-8"))["shots"]
-    edit_manifest_shots(out, [*shots, {"id": "sh050", "takes": 1, "duration": 1.0}])  # sh040, sh050 not rendered
-    result = cli("export", out, "--edl", tmp_path / "animatic.edl")
+def test_each_shot_is_the_event_of_its_place_a_shot_not_rendered_black(out: Path, tmp_path: Path) -> None:
+    """Editor's tour: a shot not rendered was a jump in record timecode and no event, so the events after it took its
+    number: sh020 was event 002 while sh040 waited and 003 once sh040 was rendered, the re-exported EDL's numbers no
+    longer those of the editor's notes and change list; and the shots after the last rendered one were left out, the
+    EDL ending before the cut (a note said so) while the .otio, the XML and the movie ran it whole. Every shot of the
+    cut is now an event, in shot-list order: one not rendered is black (reel BL, CMX 3600's black source) of its
+    length, its shot id in a remark, so event N is the Nth shot whatever is rendered and the EDL runs the cut."""
+    pycmx = pytest.importorskip("pycmx")
+    shots = {shot["id"]: shot for shot in json.loads((out / ".idcli" / "shotlist.jsonl").read_text("utf-8"))["shots"]}
+    # sh040 (3 s, never rendered) second, sh050 (1 s, not rendered) last
+    edit_manifest_shots(out, [shots["sh010"], shots["sh040"], shots["sh020"], shots["sh030"],
+                              {"id": "sh050", "takes": 1, "duration": 1.0}])
+    target = tmp_path / "animatic.edl"
+    result = cli("export", out, "--edl", target, "--fps", "24", "--json")
     assert result.exit_code == 0, result.output
-    assert "the last 2 shots, from sh040 on, are not rendered and leave no event" in result.stderr, result.stderr
+    assert json.loads(result.stdout)["notes"] == [] and "no event" not in result.stderr, result.output
+    lines = target.read_text("ascii").splitlines()
+    matched = [EVENT.match(line) for line in lines if line[:3].isdigit()]
+    events = [e for e in matched if e]
+    assert len(events) == len(matched) and [e.group(1) for e in events] == ["001", "002", "003", "004", "005"], lines
+    assert [e.group(2) for e in events] == ["AX", "BL", "AX", "AX", "BL"]
+    # record contiguous from 01:00:00:00 to the cut's end (2 + 3 + 1.5 + 3 + 1 s at 24 fps), sources from 0
+    assert [(e.group(5), e.group(6)) for e in events] == [
+        ("01:00:00:00", "01:00:02:00"), ("01:00:02:00", "01:00:05:00"), ("01:00:05:00", "01:00:06:12"),
+        ("01:00:06:12", "01:00:09:12"), ("01:00:09:12", "01:00:10:12")]
+    assert [(e.group(3), e.group(4)) for e in events][1::3] == [("00:00:00:00", "00:00:03:00"),
+                                                               ("00:00:00:00", "00:00:01:00")]
+    black = lines.index(next(line for line in lines if line.startswith("002")))
+    assert lines[black + 1:black + 4] == ["* SHOT: sh040", "* NOT RENDERED", lines[black + 3]]
+    assert lines[black + 3].startswith("003")  # no clip name or path: black is no file in the bin
+    edits = [event.edits[0] for event in pycmx.parse_cmx3600(io.StringIO("\n".join(lines))).events]
+    assert [(e.black, e.source) for e in edits] == [(False, "AX"), (True, "BL"), (False, "AX"), (False, "AX"),
+                                                    (True, "BL")]
+    (track,) = otio.adapters.read_from_file(str(target), rate=24).video_tracks()
+    assert [type(item.media_reference).__name__ for item in track] == [
+        "ExternalReference", "GeneratorReference", "ExternalReference", "ExternalReference", "GeneratorReference"]
+    assert [item.duration().to_frames() for item in track] == [48, 72, 36, 72, 24]
+    assert track.duration().to_frames() == 252  # the cut's length, as the .otio's
 
 
 def test_an_edl_of_no_rendered_shot_is_refused_and_nothing_is_written(out: Path, tmp_path: Path) -> None:
@@ -113,20 +156,22 @@ def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) ->
     target = tmp_path / "animatic.edl"
     result = cli("export", out, "--edl", target, "--fps", "24")
     assert result.exit_code == 0, result.output
-    # sh040, the last shot, is not rendered: an EDL cannot end on a gap, and says so
-    assert "the last shot, sh040, is not rendered and leaves no event" in result.stderr, result.stderr
+    # sh040, the last shot, is not rendered: black of its 3 s ends the EDL, which runs the whole cut
+    assert "no event" not in result.stderr, result.stderr
     lines = target.read_text("utf-8").splitlines()
     assert lines[:3] == ["TITLE: review", "FCM: NON-DROP FRAME", ""]
     matched = [EVENT.match(line) for line in lines if line[:3].isdigit()]
     events = [e for e in matched if e]
-    assert len(events) == len(matched) and [e.group(1) for e in events] == ["001", "002", "003"], lines
-    assert {e.group(2) for e in events} == {"AX"}
+    assert len(events) == len(matched) and [e.group(1) for e in events] == ["001", "002", "003", "004"], lines
+    assert [e.group(2) for e in events] == ["AX", "AX", "AX", "BL"]
     # source held from 0 for the shot's frames; record contiguous from 01:00:00:00, the sequence start editors use
-    # (2 s, 1.5 s, 3 s at 24 fps)
+    # (2 s, 1.5 s, 3 s, and sh040's 3 s of black, at 24 fps)
     assert [(e.group(3), e.group(4)) for e in events] == [
-        ("00:00:00:00", "00:00:02:00"), ("00:00:00:00", "00:00:01:12"), ("00:00:00:00", "00:00:03:00")]
+        ("00:00:00:00", "00:00:02:00"), ("00:00:00:00", "00:00:01:12"), ("00:00:00:00", "00:00:03:00"),
+        ("00:00:00:00", "00:00:03:00")]
     assert [(e.group(5), e.group(6)) for e in events] == [
-        ("01:00:00:00", "01:00:02:00"), ("01:00:02:00", "01:00:03:12"), ("01:00:03:12", "01:00:06:12")]
+        ("01:00:00:00", "01:00:02:00"), ("01:00:02:00", "01:00:03:12"), ("01:00:03:12", "01:00:06:12"),
+        ("01:00:06:12", "01:00:09:12")]
     comments = [line for line in lines if line.startswith("*")]
     assert comments[:4] == ["* FROM CLIP NAME:  sh010_t1.png", "* FROM CLIP: renders/out/sh010/sh010_t1.png",
                             "* SOURCE FILE: sh010_t1.png", "* SHOT: sh010"]
@@ -145,6 +190,8 @@ def test_each_edl_event_names_the_still_an_editor_imports(out: Path, tmp_path: P
     assert raw.isascii() and max(len(line) for line in raw.splitlines()) <= 80
     expected = images(out)
     edits = [event.edits[0] for event in pycmx.parse_cmx3600(io.StringIO(raw.decode("ascii"))).events]
+    assert [e.black for e in edits] == [False, False, False, True]  # sh040, not rendered: black
+    edits = edits[:3]
     assert [(e.clip_name, e.source_file, e.source) for e in edits] == [
         (expected[shot].name, expected[shot].name, "AX") for shot in ("sh010", "sh020", "sh030")]
     assert {e.source_in for e in edits} == {"00:00:00:00"}  # a still's source timecode as a bin gives it
@@ -153,7 +200,7 @@ def test_each_edl_event_names_the_still_an_editor_imports(out: Path, tmp_path: P
     assert event[1:] == ["* FROM CLIP NAME:  sh010_t1.png", "* FROM CLIP: renders/out/sh010/sh010_t1.png",
                          "* SOURCE FILE: sh010_t1.png", "* SHOT: sh010"]
     (track,) = otio.adapters.read_from_file(str(target), rate=24).video_tracks()
-    clips = list(track.find_clips())
+    clips = stills(track)
     assert [clip.name for clip in clips] == [expected[shot].name for shot in ("sh010", "sh020", "sh030")]
     assert [list(clip.metadata["cmx_3600"]["comments"]) for clip in clips] == [
         [f"SOURCE FILE: {shot}_t1.png", f"SHOT: {shot}"] for shot in ("sh010", "sh020", "sh030")]
@@ -174,7 +221,7 @@ def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
 
 def test_an_independent_cmx_3600_reader_finds_the_edl_well_formed(out: Path, tmp_path: Path) -> None:
     # pycmx (not OTIO) reads the EDL as an editor's tool does: numbered cuts on reel AX, no statement it does not
-    # know, each event's source as long as its record, records contiguous but for the gap of the shot not rendered.
+    # know, each event's source as long as its record, records contiguous, the shot not rendered an event of black.
     pycmx = pytest.importorskip("pycmx")
     target = tmp_path / "animatic.edl"
     edited = shot_list(tmp_path, gap_second=True, first_duration=70)  # sh010 70 s: past a drop-frame minute
@@ -186,17 +233,18 @@ def test_an_independent_cmx_3600_reader_finds_the_edl_well_formed(out: Path, tmp
     assert edl.title == "review" and [s.content.strip() for s in edl.unrecognized_statements] == [""]
     assert raw.splitlines()[1] == b"FCM: DROP FRAME"
     events = list(edl.events)
-    assert [event.number for event in events] == [1, 2, 3]
-    expected = {"sh010": 2098, "sh020": 45, "sh030": 90}  # 70 s, 1.5 s, 3 s at 30000/1001, to the nearest frame
+    assert [event.number for event in events] == [1, 2, 3, 4]
+    # 70 s, 3 s (sh040, not rendered: black), 1.5 s, 3 s at 30000/1001, to the nearest frame
+    expected = {"sh010": 2098, "sh040": 90, "sh020": 45, "sh030": 90}
     record_out = smpte_frames("01:00:00;00", 30, True)  # the sequence starts an hour in: 107892 frames
     for event, (shot, frames) in zip(events, expected.items(), strict=True):
         (edit,) = event.edits
         assert (edit.source, edit.clip_name, edit.transition.kind, edit.channels.video) == (
-            "AX", f"{shot}_t1.png", "C", True)
+            ("BL", None, "C", True) if shot == "sh040" else ("AX", f"{shot}_t1.png", "C", True))
         source_in, source_out, record_in, out_frame = (smpte_frames(tc, 30, True) for tc in (
             edit.source_in, edit.source_out, edit.record_in, edit.record_out))
         assert (source_in, source_out - source_in, out_frame - record_in) == (0, frames, frames)
-        assert record_in == record_out + (90 if shot == "sh020" else 0)  # sh040's 3 s between sh010 and sh020
+        assert record_in == record_out  # contiguous: sh040's 3 s of black between sh010 and sh020
         record_out = out_frame
         for timecode in (edit.source_out, edit.record_in, edit.record_out):  # no label drop frame skips
             _, minutes, seconds, frame = (int(part) for part in re.split("[:;]", timecode))
@@ -220,6 +268,8 @@ def test_the_cut_runs_the_shot_lists_running_time_to_the_frame(out: Path, tmp_pa
     assert [item.duration().to_frames() for item in track] == [63, 62] * 6  # cuts at 63, 125, 188, 250, ... 750
     assert track.duration().to_frames() == 750
     events = [event.edits[0] for event in pycmx.parse_cmx3600(io.StringIO((edit / "a.edl").read_text("ascii"))).events]
+    assert len(events) == 12 and [i for i, e in enumerate(events) if not e.black] == list(rendered)
+    events = [e for e in events if not e.black]  # the others black, each of its shot's frames
     assert [(e.record_in, e.record_out) for e in events] == [
         ("01:00:00:00", "01:00:02:13"), ("01:00:12:13", "01:00:15:00"), ("01:00:27:13", "01:00:30:00")]
     (edl_track,) = otio.adapters.read_from_file(str(edit / "a.edl"), rate=25).video_tracks()
@@ -277,7 +327,7 @@ def test_edl_timecode_at_ntsc_rates(out: Path, tmp_path: Path, fps: str, flag: s
     rate = {"23.976": 24000 / 1001, "29.97": 30000 / 1001, "59.94": 60000 / 1001}[fps]
     (track,) = otio.adapters.read_from_file(str(target), rate=rate).video_tracks()
     frames = [round(70 * rate), round(1.5 * rate), round(3 * rate)]
-    assert [clip.duration().to_frames() for clip in track.find_clips()] == frames
+    assert [clip.duration().to_frames() for clip in stills(track)] == frames
 
 
 def test_an_edl_longer_than_cmx_3600_allows_is_refused(out: Path, tmp_path: Path,
@@ -366,11 +416,12 @@ def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -
     read = [otio.adapters.read_from_file(str(edit / "a.otio")),
             otio.adapters.read_from_file(str(edit / "a.edl"), rate=25),
             otio.adapters.read_from_file(str(edit / "a.xml"))]
-    cuts = [[(c.name, c.duration().to_frames()) for c in t.find_clips()] for t in read]
+    cuts = [[(c.name, c.duration().to_frames()) for c in t.find_clips()
+             if isinstance(c.media_reference, otio.schema.ExternalReference)] for t in read]  # the EDL's sh040: black
     assert cuts[0] == cuts[2] == [("sh010", 50), ("sh020", 38), ("sh030", 75)]
     assert cuts[1] == [(f"{shot}_t1.png", frames) for shot, frames in cuts[0]]  # the EDL's clips: the stills' names
-    media = [[Path(unquote(urlparse(c.media_reference.target_url).path)).name for c in t.find_clips()]
-             for t in read]
+    media = [[Path(unquote(urlparse(c.media_reference.target_url).path)).name for c in t.find_clips()
+              if isinstance(c.media_reference, otio.schema.ExternalReference)] for t in read]
     assert media[0] == media[1] == media[2] == ["sh010_t1.png", "sh020_t1.png", "sh030_t1.png"]
 
 
@@ -472,16 +523,44 @@ def test_export_refuses_unclear_requests(out: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "said"), [
     (("--otio", "a.otio", "--burn-in"), "--burn-in goes with --movie"),
-    (("--otio", "a.otio", "--fps", "29.97", "--drop-frame"), "--drop-frame goes with --edl, --fcp-xml or --movie"),
-    (("--otio", "a.otio", "--fps", "29.97", "--non-drop-frame"),
-     "--non-drop-frame goes with --edl, --fcp-xml or --movie"),
+    (("--otio", "a.otio", "--fps", "24", "--drop-frame"), "--drop-frame: drop-frame timecode exists only at 29.97"),
 ])
 def test_an_option_for_a_format_not_asked_for_is_refused(out: Path, tmp_path: Path, args: tuple[str, ...],
                                                          said: str) -> None:
-    """--burn-in without --movie, or a timecode choice for files without timecode, did nothing without a word."""
+    """--burn-in without --movie did nothing without a word; drop frame where no timecode drops frames neither."""
     result = cli("export", out, *(tmp_path / a if a.startswith("a.") else a for a in args))
     assert result.exit_code == 2 and said in result.stderr, result.output
     assert list(tmp_path.iterdir()) == [tmp_path / "renders"]
+
+
+@pytest.mark.parametrize(("fps", "start", "flag", "frames"), [
+    ("29.97", "01:00:00:00", "--non-drop-frame", 108000),  # 01:00:00;00, drop frame, is frame 107892
+    ("59.94", "00:59:30:00", "--non-drop-frame", 214200),
+    ("29.97", "01:00:00;00", "--drop-frame", 107892),
+])
+def test_the_otio_alone_counts_its_start_as_the_timecode_asked(out: Path, tmp_path: Path, fps: str, start: str,
+                                                               flag: str, frames: int) -> None:
+    """Editor's tour: ``export OUT --otio cut.otio --fps 29.97 --start 01:00:00:00`` said ``give --start 01:00:00;00
+    (or --non-drop-frame)``, and with ``--non-drop-frame`` that it ``goes with --edl, --fcp-xml or --movie (... the
+    .otio has none to choose)``: a loop with no way out. But the .otio's start is a frame count, counted from the
+    timecode as it drops frames or not: 01:00:00;00 is frame 107892 at 29.97, which a timeline at 29.97 non-drop
+    (Resolve's default) labels 00:59:56:12. The .otio alone takes the choice now, and records it."""
+    target = tmp_path / "a.otio"
+    if flag == "--non-drop-frame":
+        refused = cli("export", out, "--otio", target, "--fps", fps, "--start", start)
+        assert refused.exit_code == 2 and f"(or {flag})" in refused.stderr, refused.output
+    result = cli("export", out, "--otio", target, "--fps", fps, "--start", start, flag)
+    assert result.exit_code == 0, result.output
+    assert f"fps from {start}, " in result.stdout, result.stdout
+    timeline = otio.adapters.read_from_file(str(target))
+    rate = {"29.97": 30000 / 1001, "59.94": 60000 / 1001}[fps]
+    assert timeline.global_start_time.to_frames() == frames
+    assert otio.opentime.to_timecode(timeline.global_start_time, rate, flag == "--drop-frame") == start
+    assert timeline.metadata["idcli"]["drop_frame"] is (flag == "--drop-frame")
+    default = cli("export", out, "--otio", tmp_path / "b.otio", "--fps", fps)  # drop frame unless told, as before
+    assert default.exit_code == 0, default.output
+    held = otio.adapters.read_from_file(str(tmp_path / "b.otio"))  # held: its metadata dies with it
+    assert held.metadata["idcli"]["drop_frame"] is True
 
 
 @pytest.mark.parametrize(("arguments", "named"), [({"fps": "24"}, "fps="), ({"fps": True}, "fps="),
@@ -619,7 +698,8 @@ def test_a_start_whose_cut_runs_past_midnight_is_refused(out: Path, tmp_path: Pa
     drop_frame = ";" in late
     assert cli("export", out, *formats, "--fps", fps, "--start", latest).exit_code == 0
     edl_track = otio.adapters.read_from_file(str(edit / "a.edl"), rate=rate).video_tracks()[0]
-    assert [type(item).__name__ for item in edl_track] == ["Clip", "Gap", "Clip", "Clip"]
+    assert [type(item.media_reference).__name__ for item in edl_track] == [MEDIA[kind] for kind in (
+        "still", "black", "still", "still")]
     first = otio.adapters.read_from_file(str(edit / "a.otio")).global_start_time
     last = otio.opentime.from_timecode("23:59:59" + last_label[8:], rate).to_frames()
     length = otio.adapters.read_from_file(str(edit / "a.otio")).duration().to_frames()
@@ -645,6 +725,41 @@ def test_refusals_name_the_rate_as_an_editor_writes_it(out: Path, tmp_path: Path
     assert [rate_words(r) for r in (24000 / 1001, 30000 / 1001, 25.0, 60000 / 1001)] == ["23.976", "29.97", "25",
                                                                                         "59.94"]
     assert (frames_words(1), frames_words(2)) == ("1 frame", "2 frames")
+
+
+@pytest.mark.parametrize(("given", "rate", "said"), [("30000/1001", 30000 / 1001, "29.97"),
+                                                    ("24000/1001", 24000 / 1001, "23.976"),
+                                                    ("23.98", 24000 / 1001, "23.976"), ("25/1", 25.0, "25")])
+def test_the_rate_is_taken_and_said_as_editors_and_ffprobe_write_it(out: Path, tmp_path: Path, given: str,
+                                                                    rate: float, said: str) -> None:
+    """Editor's tour: ffprobe, FFmpeg and a QuickTime's metadata give NTSC rates as ratios (``r_frame_rate=
+    30000/1001``); ``--fps 30000/1001`` said ``give a number``. A ratio is taken as the rate it is. And ``--fps 23.98``
+    wrote every file at 24000/1001 while the summary said ``at 23.98 fps``: it says the rate the files hold."""
+    edit = tmp_path / "edit"
+    result = cli("export", out, "--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fps", given)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(f" frames at {said} fps from 01:00:00") == 2, result.stdout
+    timeline = otio.adapters.read_from_file(str(edit / "a.otio"))
+    assert abs(timeline.global_start_time.rate - rate) < 1e-9
+    fcm = "DROP FRAME" if said == "29.97" else "NON-DROP FRAME"
+    assert (edit / "a.edl").read_text("ascii").splitlines()[1] == f"FCM: {fcm}"
+
+
+@pytest.mark.parametrize("given", ["30000/0", "0/1001", "-24000/1001", "24000/1001/2", "24000/", "30000/1001.0"])
+def test_a_rate_that_is_no_ratio_of_whole_numbers_is_refused(out: Path, tmp_path: Path, given: str,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from idcli.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["idcli", "export", str(out), "--otio", str(tmp_path / "a.otio"), "--fps", given])
+    with pytest.raises(SystemExit) as ended:  # the command as typed: its usage error in idcli's words
+        main()
+    said = capsys.readouterr().err
+    assert ended.value.code == 2 and said.count("\n") == 1 and "Traceback" not in said, said
+    assert said.startswith(f"idcli: error: --fps {given}: give a number or a ratio of whole numbers ("), said
+    assert "24000/1001" in said and not (tmp_path / "a.otio").exists()
 
 
 # -- the movie -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ images named, exit 2, everything else used); the work is idcli/review/.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -252,6 +253,25 @@ def _refused_image(standing: Any) -> bool:
     return standing.image_changed is not None and standing.standing is not PickStanding.SHOT_GONE
 
 
+_RATIO = re.compile(r"([0-9]+)/([0-9]+)")
+
+
+def frame_rate(value: str | float) -> float:
+    """``--fps``: a number (``23.976``), or a ratio of whole numbers, as ffprobe, FFmpeg and QuickTime's metadata give
+    an NTSC rate (``r_frame_rate=24000/1001``). The range is ``export``'s to check (1 to 240)."""
+    if not isinstance(value, str):  # the default, 24.0, passes through the parser too
+        return float(value)
+    ratio = _RATIO.fullmatch(value)
+    if ratio is not None and int(ratio[1]) and int(ratio[2]):
+        return int(ratio[1]) / int(ratio[2])
+    if "/" not in value:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise typer.BadParameter("give a number or a ratio of whole numbers")  # the option's help follows, in brackets
+
+
 @app.command()
 def export(
     out: OutArg,
@@ -267,10 +287,12 @@ def export(
     movie_file: Annotated[Path | None, typer.Option("--movie", help="A playable H.264 movie to write (.mp4 or "
                                                     ".mov). Needs the movie extra.", show_default=False,
                                                     parser=given_path)] = None,
-    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the timeline, 1 to 240.")] = 24.0,
-    drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode of the EDL, "
-                                                    "the FCP 7 XML and the movie at 29.97 or 59.94 fps [default: "
-                                                    "drop frame there].",
+    fps: Annotated[float, typer.Option("--fps", parser=frame_rate, metavar="<rate>",
+                                       help="Frame rate of the timeline, 1 to 240: 23.976, or as ffprobe gives it, "
+                                       "24000/1001.")] = 24.0,
+    drop_frame: Annotated[bool | None, typer.Option("--drop-frame/--non-drop-frame", help="Timecode at 29.97 or "
+                                                    "59.94 fps of every format (the .otio's start is counted in "
+                                                    "it) [default: drop frame there].",
                                                     show_default=False)] = None,
     burn_in: Annotated[bool, typer.Option("--burn-in", help="Show shot id, take and timecode in the movie.")] = False,
     start: Annotated[str | None, typer.Option("--start", metavar="TC", help="Record timecode of the first frame "
@@ -283,9 +305,10 @@ def export(
 
     Give one or more of --otio, --edl, --fcp-xml and --movie: all come from the same timeline.
     """
-    from ..review.export import check_targets, export_animatic, unpassed_notes
+    from ..review.export import check_targets, export_animatic, timeline_rate, unpassed_notes
     from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
+    from ..review.start_timecode import rate_words
 
     def body() -> None:
         check_targets(otio=otio_file, edl=edl_file, fcp_xml=fcp_xml_file, movie=movie_file, fps=fps)
@@ -303,7 +326,7 @@ def export(
             if not as_json:
                 starts = f" from {result.start}" if result.start else ""
                 emit(f"{result.path}: {counted(result.clips, 'clip')}, {counted(result.frames, 'frame')} at "
-                     f"{fps:g} fps{starts}{gaps}")
+                     f"{rate_words(timeline_rate(fps))} fps{starts}{gaps}")  # the rate the files hold
             for note in result.notes:
                 print_note(note)
         document = None

@@ -15,9 +15,10 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
   ``* SOURCE FILE:`` the file name (Avid's remark for a file-based source, which pycmx reads) and ``* SHOT:`` the
   shot id. Reel ``AX`` (CMX 3600's auxiliary source, the convention for file-based media: an eight-character reel
   cannot name ``sc12_sh010_t2`` without truncating takes and shots onto one reel).
-  An unrendered shot is the jump in record timecode an EDL has for a gap; a trailing one cannot be written (an
-  EDL ends with its last event). ``FCM:`` says drop or non-drop frame (the adapter does not write it). At most
-  999 events (three-digit event numbers).
+  Every shot of the cut is an event, in shot-list order: one not rendered yet is black (reel ``BL``, CMX 3600's
+  black source) of its length with its shot id in a remark, so event N is the Nth shot whatever is rendered (a shot
+  rendered later takes its own number, not the next shot's) and the EDL runs the cut's length. ``FCM:`` says drop
+  or non-drop frame (the adapter does not write it). At most 999 events (three-digit event numbers).
 - **FCP 7 XML** (Premiere, Resolve, FCP 7): one clip item per rendered shot named after the shot, its file
   named after the PNG with an absolute ``file://localhost/`` URL (the ``pathurl`` form of Apple's FCP 7 XML
   reference, and what FCP 7 and Premiere write themselves), gaps as empty track time. A file element says it
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..option_words import Option, words
+from ..option_words import Option
 from .export import ExportResult, build_timeline
 from .runs import Run
 from .start_timecode import TIMECODE_RATES, drop_frame_option, rate_words
@@ -113,23 +114,23 @@ def _check_media_paths(timeline: Any, edl_path: Path) -> None:
 
 
 def _check_event_count(run: Run, result: ExportResult, edl_path: Path) -> None:
-    clips = result.clips
-    if clips == 0:  # an EDL of no events is a title an editor imports as an empty sequence, nothing to say why
+    events = result.clips + len(result.gaps)  # each shot of the cut, rendered or black (edl_text)
+    if result.clips == 0:  # an EDL of black alone is a sequence an editor imports with nothing to say why
         left = sum(1 for shot in run.shots if shot.takes and shot.entry is None) if run.order else 0
         why = (f" ({left} rendered shot{' is' if left == 1 else 's are'} no longer in the shot list)"
                if left else "")
         raise InputError(Option("edl", edl_path), f": none of the shot list's {len(result.gaps)} shot(s) is "
-                         f"rendered{why}, so the EDL would hold no event; render some shots first (or write ",
-                         Option("otio"), ", which keeps the gaps)", field="edl")
-    if clips > EDL_MAX_EVENTS:
-        raise InputError(Option("edl", edl_path), f": {clips} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
+                         f"rendered{why}, so the EDL would hold no event but black; render some shots first (or "
+                         "write ", Option("otio"), ", which keeps the gaps)", field="edl")
+    if events > EDL_MAX_EVENTS:
+        raise InputError(Option("edl", edl_path), f": {events} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
                          "events. Write ", Option("fcp_xml"), " or ", Option("otio"), " for a cut this long",
                          field="edl")
 
 
 def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
-    """The animatic as CMX 3600 text, from the timeline ``edl_timeline`` built (``result`` gets the notes of what
-    the EDL cannot hold)."""
+    """The animatic as CMX 3600 text, from the timeline ``edl_timeline`` built: a rendered shot an event of its still,
+    one not rendered an event of black (module doc)."""
     import opentimelineio as otio
 
     for clip in timeline.find_clips():  # named as the editor's bin names the still imported into it (module doc)
@@ -137,14 +138,15 @@ def edl_text(timeline: Any, result: ExportResult, drop_frame: bool) -> str:
         clip.name = still
         clip.metadata["cmx_3600"] = {"reel": "AX", "comments": [f"SOURCE FILE: {still}", f"SHOT: {shot}"]}
     (track,) = timeline.video_tracks()
-    trailing = 0  # the gaps the track ends with: the shots after the last rendered one
-    while trailing < len(track) and isinstance(track[len(track) - 1 - trailing], otio.schema.Gap):
-        trailing += 1
-    if trailing:
-        first = track[len(track) - trailing].name
-        shots = f"the last shot, {first}, is not rendered and leaves" if trailing == 1 else (
-            f"the last {trailing} shots, from {first} on, are not rendered and leave")
-        result.notes.append(words((Option("edl"), f": {shots} no event: an EDL ends with its last event")))
+    # A gap would be a jump in record timecode and no event (OTIO's writer): the events after it would take its number,
+    # renumbered when it is rendered, and a gap at the end would be left out. Black keeps the shot's place.
+    for index, item in enumerate(list(track)):
+        if isinstance(item, otio.schema.Gap):
+            span = item.source_range
+            black = otio.schema.Clip(name="", source_range=span, media_reference=otio.schema.GeneratorReference(
+                generator_kind="black", available_range=span))  # no name: black is no clip in the editor's bin
+            black.metadata["cmx_3600"] = {"reel": "BL", "comments": [f"SHOT: {item.name}", "NOT RENDERED"]}
+            track[index] = black
     # The adapter writes record timecode from the track, not from global_start_time (OTIO issue #1385): the track
     # starts ``start`` frames before its first clip, as the adapter's own reader gives an EDL recorded from there.
     start = timeline.global_start_time

@@ -126,15 +126,16 @@ def _absolute_url(target: Path) -> str:
 
 
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_media: bool = False,
-                   media_paths: bool = False, timecode_rate: float | None = None, start: int = 0
-                   ) -> tuple[Any, ExportResult]:
+                   media_paths: bool = False, timecode_rate: float | None = None, start: int = 0,
+                   drop_frame: bool = False) -> tuple[Any, ExportResult]:
     """The animatic as an OTIO timeline, for ``otio_path`` (media URLs are relative to its folder).
 
     Every format is written from this one timeline. ``absolute_media``: media as absolute file URLs (FCP 7
     XML). ``media_paths``: media as plain relative paths, nothing escaped (the EDL's ``* FROM CLIP:`` comment is
     a path, not a URL). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
     non-drop-frame EDL at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
-    ``start``: the frame its record timecode starts at, its ``global_start_time`` (start_timecode.py).
+    ``start``: the frame its record timecode starts at, its ``global_start_time`` (start_timecode.py), counted as
+    drop-frame timecode or not as ``drop_frame`` says, which its metadata records (OTIO has no field for it).
     """
     import opentimelineio as otio
 
@@ -143,7 +144,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
     result = ExportResult(otio_path, 0, problems=list(run.problems))
     timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(start, rate))
     timeline.metadata["idcli"] = {"output_folder": _relative_url(otio_path.parent, run.root) + "/", "fps": fps,
-                                  "shot_list": _shot_list(run, otio_path)}
+                                  "shot_list": _shot_list(run, otio_path), "drop_frame": drop_frame}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     live = standing_takes(run)
@@ -284,12 +285,12 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     7 XML and a playable movie (docs/review.md). Every request is checked (names, frame rate, the adapters and
     PyAV installed) before the first file is written; each file is written atomically, its folder made if
     needed. ``drop_frame``: the timecode of the EDL, the FCP 7 XML and the movie (its timecode track and burn-in) at
-    29.97/59.94 (default: drop frame there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the
-    record timecode of the first frame in every format (default 01:00:00:00; start_timecode.py). Returns one result
-    per file written, in the order above."""
+    29.97/59.94, and how the .otio's start frame is counted from ``start`` (default: drop frame there).
+    ``burn_in``: the movie shows shot id, take and timecode. ``start``: the record timecode of the first frame in
+    every format (default 01:00:00:00; start_timecode.py). Returns one result per file written, in the order above."""
     from ..arguments import check_bool, shown
     from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
-    from .start_timecode import drop_frame_option, start_frame
+    from .start_timecode import start_frame
 
     if not isinstance(run, Run):
         raise InputError(f"run={shown(run)}: give the output folder as idcli.review.runs.load_run(OUT) reads it",
@@ -303,10 +304,6 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     if burn_in and "movie" not in targets:
         raise InputError(Option("burn_in", True), " goes with ", Option("movie"), " (it marks the movie's frames)",
                          field="burn_in")
-    if drop_frame is not None and set(targets) == {"otio"}:
-        raise InputError(drop_frame_option(drop_frame), " goes with ", Option("edl"), ", ", Option("fcp_xml"), " or ",
-                         Option("movie"), " (the timecode they write; the .otio has none to choose)",
-                         field="drop_frame")
     if not run.takes:
         raise InputError(f"{run.root}: no committed renders to export")
     rate = timeline_rate(fps)
@@ -316,7 +313,8 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     if "edl" in targets:
         require_adapter("cmx_3600", Option("edl"))
     # The timecode of every format: the EDL's, the XML's and the burn-in's drop frame or not as asked; the .otio's
-    # start is a frame count at the rate.
+    # start is a frame count at the rate, counted from --start as that timecode counts (01:00:00;00 is frame 107892 at
+    # 29.97, 01:00:00:00 non-drop 108000), so the .otio alone takes the choice too.
     drop_frame = check_drop_frame(rate, drop_frame)
     from opentimelineio.opentime import RationalTime
 
@@ -402,7 +400,7 @@ def _text(name: str, run: Run, path: Path, rate: float, drop_frame: bool,
     if name == "otio":
         import opentimelineio as otio
 
-        timeline, result = build_timeline(run, path, rate, start=start)
+        timeline, result = build_timeline(run, path, rate, start=start, drop_frame=drop_frame)
         return otio.adapters.write_to_string(timeline, "otio_json"), result
     if name == "edl":
         from .editorial_formats import edl_text

@@ -18,6 +18,7 @@ from ..arguments import check_not_inside_output_folder, check_out_dir_is_folder,
 from ..errors import InputError
 from .qa import IdentityQA, QAError, QAThresholds, checked_identities
 from .qa_findings import findings
+from .runs import refuse_delivery_folder
 
 
 @dataclass
@@ -50,6 +51,7 @@ def recheck(out_dir: str | Path, *, face_models: str | os.PathLike[str] | None =
     check_bool("wait", wait)
     check_out_dir_is_folder(root)
     check_not_inside_output_folder(root)  # before the lock, which would be left in OUT/review
+    refuse_delivery_folder(root)  # and among a delivery's files
     store = OutputStore(root)
     result = RecheckResult()
     checkers: dict[str, IdentityQA] = {}

@@ -181,6 +181,23 @@ class Run:
         return f"idcli render {shots} --out {shlex.quote(str(self.root))}"
 
 
+def refuse_delivery_folder(root: Path) -> None:
+    """Refuse a delivery folder (``idcli deliver``'s DEST, holding delivery.json) where a render's output folder is
+    read: it holds copies of the picked takes, no renders, so review, select, export, evaluate and qa have nothing to
+    read there. Told "no committed renders found; render a shot list into it", an editor given the delivery was sent
+    to a render that refuses a delivery folder; and ``qa`` took the folder's lock first, leaving ``.idcli/lock`` among
+    the files to send on. Checked before anything is written there."""
+    from ..delivery import DELIVERY_FILE
+    from ..delivery_checks import is_delivery_folder
+
+    if is_delivery_folder(root):
+        import shlex
+
+        raise InputError(f"{root}: a delivery folder (it holds {DELIVERY_FILE}, from idcli deliver), not a render's "
+                         "output folder; give the output folder the takes were delivered from (idcli verify "
+                         f"{shlex.quote(str(root))} checks the delivery itself)", file=root)
+
+
 def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_renders: bool = True) -> Run:
     """Read an output folder; damaged sidecars become ``problems`` (the rest is still used)."""
     from ..results import scan_results
@@ -189,6 +206,7 @@ def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_ren
 
     root = Path(out_dir)
     check_out_dir_is_folder(root)
+    refuse_delivery_folder(root)
     order = read_order(root, shots_file)
     scan = scan_results(root)
     problems = list(scan.problems)

@@ -234,6 +234,9 @@ def select(out_dir: str | Path, picks: Sequence[str] | str | None = None, notes:
         raise InputError("force=True: it records from_file picks of takes re-rendered since the page was exported, "
                          "or of another project's page; give from_file, or leave force out", field="force")
     check_out_dir_is_folder(root)
+    from .runs import refuse_delivery_folder
+
+    refuse_delivery_folder(root)
     if isinstance(picks, str):
         picks = [picks]
     if picks is not None and not (isinstance(picks, (list, tuple)) and all(isinstance(p, str) for p in picks)):
