@@ -124,6 +124,14 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         raise InputError(f"{root}: no committed renders to check" + (
             args.inside_output_folder(root) or "; give a render's output folder (idcli render FILE --out DIR)"),
             file=root)
+    # Every other image in the folder (a retouched crop saved beside the takes, a take renamed) fails too: the
+    # verdict is the folder's, and nothing checked where those came from (stray_images.py).
+    from .stray_images import stray_images, stray_problem
+
+    checked = {(root / i.image["path"]).resolve() for i in report.images}
+    for image_path in stray_images(root, checked):
+        report.images.append(ImageCheck(file_entry(root, image_path.with_suffix(".json")),
+                                        file_entry(root, image_path), ok=False, problems=[stray_problem(image_path)]))
     report.images.sort(key=lambda check: check.image["path"])
     return report
 

@@ -1,0 +1,75 @@
+"""Images in an output folder that are no take: ``idcli verify`` names each one and fails it.
+
+verify checks the images named as takes (``SHOT/SHOT_tN.png`` beside their sidecars). Anything else that looks like
+an image — a retouched crop saved as ``SHOT/SHOT_final.png``, a take renamed, a frame dropped into the folder — was
+passed over in silence, so a folder holding images nothing had checked still said "0 failed": a reviewer signing
+off the folder signed off those too. Only what idcli itself writes there besides takes is left alone: masks
+(``--save-masks``), the review page's folder (``review/``: contact sheets and thumbnails, previews made from the
+takes) and hidden files and folders (``.idcli/``, temporaries, a desktop's ``.DS_Store``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from . import safeio
+from .store import MAX_IMAGE_BYTES
+
+# What a studio's tools save pictures as (by name, case aside): the files a reviewer takes for frames.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".exr", ".dpx", ".psd", ".gif",
+                            ".bmp", ".avif", ".heic", ".heif", ".jxl", ".tga"})
+REVIEW_FOLDER = "review"  # idcli review's page, thumbnails and contact sheets (docs/review.md)
+
+
+def is_own_mask(path: Path) -> bool:
+    """Whether ``path`` is named as idcli names a take's mask in its shot's folder: ``SHOT_tN.mask.png``, or
+    ``SHOT_tN.uncommitted[.K].mask.png`` (a killed render's, docs/file-formats.md)."""
+    shot = re.escape(path.parent.name)
+    return re.fullmatch(rf"{shot}_t[1-9]\d*(\.uncommitted(\.\d+)?)?\.mask\.png", path.name) is not None
+
+
+def stray_images(root: Path, checked: set[Path]) -> list[Path]:
+    """The image files under ``root`` that are neither in ``checked`` (resolved paths) nor idcli's own, in name
+    order. Links are not followed into folders (a link to a folder elsewhere is not the output folder's)."""
+    found = []
+    for folder, folders, files in os.walk(root):
+        here = Path(folder)
+        folders[:] = sorted(name for name in folders if not name.startswith(".")
+                            and not (here == root and name == REVIEW_FOLDER))
+        for name in files:
+            path = here / name
+            if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or is_own_mask(path)
+                    or path.resolve() in checked):
+                continue
+            found.append(path)
+    return sorted(found)
+
+
+def stray_problem(path: Path) -> str:
+    """Why a stray image fails verify, and, when it carries an idcli record of its own size (a take renamed or
+    copied), whose take that record says it is: where the reviewer looks next."""
+    problem = ("not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar), so nothing checks where it "
+               "came from: added, renamed or edited outside idcli?")
+    take = _recorded_take(path)
+    return f"{problem} Its own record (its idcli chunk) is {take}" if take else problem
+
+
+def _recorded_take(path: Path) -> str | None:
+    """``SHOT take N's (SHOT/SHOT_tN.png)`` from the image's own record, or None when it carries none that names a
+    take by the names a shot list can give (a received file's record may say anything)."""
+    from .provenance import read_png_record
+    from .shotlist import SAFE_ID
+
+    if path.suffix.lower() != ".png":
+        return None
+    try:
+        data = safeio.read_regular(path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile:
+        return None
+    record = read_png_record(data) or {}
+    shot, take = record.get("shot_id"), record.get("take")
+    if not (isinstance(shot, str) and SAFE_ID.fullmatch(shot) and type(take) is int and take > 0):
+        return None
+    return f"{shot} take {take}'s ({shot}/{shot}_t{take}.png)"

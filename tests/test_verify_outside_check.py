@@ -1,0 +1,79 @@
+"""What an outside check of a signed render folder found (the provenance trial of 2026-12-02): a studio's legal
+reviewer running ``idcli verify`` on a folder copied from the render machine, after the previs supervisor re-saved,
+cropped, renamed or swapped some of its images (docs/provenance.md)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from cli_helpers import render_on_cpu
+
+from idcli.verify import verify_folder
+
+pytest.importorskip("c2pa")
+
+SHOTS = """\
+version: 1
+project: provenance-trial
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 5.0, sampler: dpmpp-2m, takes: 2}
+shots:
+  - {id: street, prompt: "an empty street at night, rain", seeds: [42, 43]}
+"""
+NOT_A_TAKE = ("not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar), so nothing checks where it "
+              "came from: added, renamed or edited outside idcli?")
+
+
+@pytest.fixture
+def received(write_shotlist, tmp_path: Path, engine_factory, signing_env) -> Path:
+    """A signed render's folder, copied elsewhere as a reviewer receives it; it passes verify as it is."""
+    render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, sign=True)
+    copy = tmp_path / "received"
+    shutil.copytree(tmp_path / "out", copy)
+    assert verify_folder(copy).failed == 0
+    return copy
+
+
+def _problems(out: Path) -> dict[str, list[str]]:
+    return {check.image["path"]: check.problems for check in verify_folder(out).images if not check.ok}
+
+
+def test_an_image_added_beside_the_takes_fails_verify_naming_it(received: Path) -> None:
+    # Before: verify checked only the files named as takes (SHOT/SHOT_tN.png), so a retouched crop saved beside them
+    # (street_final.png) or a frame dropped into the folder passed unseen: "2 images checked, 0 failed", exit 0, and
+    # the reviewer signed off a folder holding images nothing had checked.
+    from PIL import Image
+
+    with Image.open(received / "street" / "street_t1.png") as take:
+        take.crop((0, 0, 32, 32)).save(received / "street" / "street_final.png")  # Pillow keeps no text chunk
+        take.convert("RGB").save(received / "poster.jpg")
+    (received / "street" / "notes.txt").write_text("approved", "utf-8")  # not an image: not verify's to judge
+
+    report = verify_folder(received)
+    assert report.exit_code == 6 and len(report.images) == 4
+    assert _problems(received) == {
+        "poster.jpg": [NOT_A_TAKE], "street/street_final.png": [NOT_A_TAKE]}
+
+
+def test_idclis_own_files_beside_the_takes_are_no_stray_images(received: Path) -> None:
+    # What idcli itself writes into an output folder besides takes: masks (--save-masks, and a killed render's
+    # uncommitted one), the review page's contact sheet and thumbnails, and its own .idcli folder.
+    shutil.copy(received / "street" / "street_t1.png", received / "street" / "street_t1.mask.png")
+    shutil.copy(received / "street" / "street_t1.png", received / "street" / "street_t2.uncommitted.2.mask.png")
+    (received / "review" / "thumbs").mkdir(parents=True)
+    shutil.copy(received / "street" / "street_t1.png", received / "review" / "contact-sheet.png")
+    shutil.copy(received / "street" / "street_t1.png", received / "review" / "thumbs" / "street_t1.jpg")
+    shutil.copy(received / "street" / "street_t1.png", received / ".idcli" / "x.png")
+    assert verify_folder(received).failed == 0
+
+
+def test_a_take_renamed_out_of_its_name_is_named_where_it_went(received: Path) -> None:
+    # The renamed file was not checked, and only "image missing" said anything: where the take went was left to
+    # whoever read the report.
+    (received / "street" / "street_t1.png").rename(received / "street" / "street_t1_v2.png")
+    assert _problems(received) == {
+        "street/street_t1.png": ["image missing: street/street_t1.png"],
+        "street/street_t1_v2.png": [
+            f"{NOT_A_TAKE} Its own record (its idcli chunk) is street take 1's (street/street_t1.png)"]}
