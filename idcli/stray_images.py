@@ -57,10 +57,8 @@ def stray_problem(path: Path) -> str:
 
 
 def _recorded_take(path: Path) -> str | None:
-    """``SHOT take N's (SHOT/SHOT_tN.png)`` from the image's own record, or None when it carries none that names a
-    take by the names a shot list can give (a received file's record may say anything)."""
+    """``SHOT take N's (SHOT/SHOT_tN.png)`` from a PNG's own record, or None when it carries none naming a take."""
     from .provenance import read_png_record
-    from .shotlist import SAFE_ID
 
     if path.suffix.lower() != ".png":
         return None
@@ -68,8 +66,27 @@ def _recorded_take(path: Path) -> str | None:
         data = safeio.read_regular(path, MAX_IMAGE_BYTES, follow_links=False)
     except safeio.NotRegularFile:
         return None
-    record = read_png_record(data) or {}
+    take = take_of_record(read_png_record(data))
+    return f"{take_words(*take)}'s ({take_path(*take)})" if take else None
+
+
+def take_of_record(record: object) -> tuple[str, int] | None:
+    """(shot id, take) a record (an image's idcli chunk, a sidecar) names, or None when it names none by the names a
+    shot list can give: a received file's record may say anything, and these words reach a terminal and a path."""
+    from .shotlist import SAFE_ID
+
+    if not isinstance(record, dict):
+        return None
     shot, take = record.get("shot_id"), record.get("take")
     if not (isinstance(shot, str) and SAFE_ID.fullmatch(shot) and type(take) is int and take > 0):
         return None
-    return f"{shot} take {take}'s ({shot}/{shot}_t{take}.png)"
+    return shot, take
+
+
+def take_words(shot: str, take: int) -> str:
+    return f"{shot} take {take}"
+
+
+def take_path(shot: str, take: int) -> str:
+    """Where a take's image is, relative to the output folder."""
+    return f"{shot}/{shot}_t{take}.png"

@@ -255,7 +255,13 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         check.problems.append(f"image {exc.kind}: {check.image['path']}")
         check.ok = False
         return check
-    if sha256_bytes(data) != sidecar["image"].get("sha256"):
+    changed = sha256_bytes(data) != sidecar["image"].get("sha256")
+    # An image that is another render than its sidecar's (takes swapped, an earlier version copied back) is said to
+    # be that, once: the manifest's job key and the sidecar's c2pa block then differ only because of it.
+    other = another_render(sidecar, data) if changed else None
+    if other is not None:
+        check.problems.append(other)
+    elif changed:
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
     else:  # the image is the committed one: its sidecar must say what the image's own record says
         check.problems += sidecar_record_problems(sidecar, data)
@@ -281,7 +287,8 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if signed or manifest.present:
         check.c2pa = manifest.as_dict()
         if not manifest.present:
-            check.problems.append("the sidecar says the image was signed, but it carries no C2PA manifest")
+            check.problems.append("the sidecar says the image was signed, but it carries no C2PA manifest" + (
+                ": re-saved or edited by a program that drops content credentials?" if changed else ""))
         elif manifest.state not in ("Valid", "Trusted"):
             # Without --trust every signer is "untrusted"; that is not why the manifest is invalid.
             failures = [f for f in manifest.failures or []
@@ -293,12 +300,41 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
                 check.problems.append(not_under_trust())
             if not manifest.created:
                 check.problems.append("the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)")
-            if (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):
+            if other is None and (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):
                 check.problems.append("the manifest's org.idcli.render assertion names another job key")
-            if isinstance(block, dict):
+            if other is None and isinstance(block, dict):
                 check.problems += c2pa_block_problems(block, data, manifest)
     check.ok = not check.problems
     return check
+
+
+def another_render(sidecar: dict[str, Any], data: bytes) -> str | None:
+    """What an image whose bytes are not its sidecar's is, when its own record (its ``idcli`` chunk, of the image's
+    size) says it is another render: another take's (swapped, or copied over this one), or another render of this
+    take (an earlier version copied back, a take of another output folder). None when it says nothing of the kind:
+    the image was then changed (re-saved, retouched), or carries no record to tell."""
+    from .provenance import read_png_record
+    from .stray_images import take_of_record, take_path, take_words
+
+    record = read_png_record(data)
+    own, its = take_of_record(sidecar), take_of_record(record)
+    if own is None or its is None or record is None:
+        return None
+    if its != own:
+        return (f"this image is {take_words(*its)}'s ({take_path(*its)}), as its own record (its idcli chunk) says, "
+                f"not {take_words(*own)}'s that its sidecar records: swapped with another take, or copied over "
+                "this one?")
+    job, recorded = record.get("job_key"), sidecar.get("job_key")
+    if isinstance(job, str) and isinstance(recorded, str) and job != recorded:
+        return (f"this image is another render of {take_words(*own)} than its sidecar records (its own record, its "
+                f"idcli chunk, names job {_short_key(job)}, its sidecar {_short_key(recorded)}): an earlier version "
+                "copied back, or the take of another output folder?")
+    return None
+
+
+def _short_key(key: str) -> str:
+    """A job key as the ``parameters`` chunk's ``idcli job`` writes it: its first 16 hex digits."""
+    return _shown(key.rsplit(":", 1)[-1][:16])
 
 
 def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:

@@ -77,3 +77,48 @@ def test_a_take_renamed_out_of_its_name_is_named_where_it_went(received: Path) -
         "street/street_t1.png": ["image missing: street/street_t1.png"],
         "street/street_t1_v2.png": [
             f"{NOT_A_TAKE} Its own record (its idcli chunk) is street take 1's (street/street_t1.png)"]}
+
+
+@pytest.mark.parametrize("trust", [False, True], ids=["valid", "trusted"])
+def test_two_takes_swapped_are_named_as_each_others(received: Path, signing_env, trust: bool) -> None:
+    # Before: each swapped take failed with three lines an engineer reads (its sha256, "the manifest's org.idcli.render
+    # assertion names another job key", "its sidecar's c2pa.unsigned_sha256 is not the image's without its
+    # manifest"), none saying that the image is the other take's, untouched and validly signed: put back, both pass.
+    one, two = received / "street" / "street_t1.png", received / "street" / "street_t2.png"
+    swap = received / "street" / "swap"
+    one.rename(swap), two.rename(one), swap.rename(two)
+    report = verify_folder(received, signing_env.root if trust else None)
+    state = "Trusted" if trust else "Valid"
+    assert [(c.image["path"], c.c2pa["state"] if c.c2pa else None, c.problems) for c in report.images] == [
+        ("street/street_t1.png", state, [_swapped("street take 2's (street/street_t2.png)", "street take 1's")]),
+        ("street/street_t2.png", state, [_swapped("street take 1's (street/street_t1.png)", "street take 2's")])]
+
+
+def _swapped(image: str, sidecar: str) -> str:
+    return (f"this image is {image}, as its own record (its idcli chunk) says, not {sidecar} that its sidecar records: "
+            "swapped with another take, or copied over this one?")
+
+
+def test_another_render_of_the_take_copied_over_it_is_named_as_such(received: Path, write_shotlist, tmp_path: Path,
+                                                                    engine_factory) -> None:
+    # The supervisor re-delivers street take 1 from another version of the shot list (another prompt: another job):
+    # it said only that the image does not match its sidecar, as for a retouched one.
+    other = write_shotlist(SHOTS.replace("rain", "snow"), "other.yaml")
+    render_on_cpu(other, tmp_path / "other", engine_factory, sign=True)
+    shutil.copy(tmp_path / "other" / "street" / "street_t1.png", received / "street" / "street_t1.png")
+    [problem] = _problems(received)["street/street_t1.png"]
+    assert problem.startswith("this image is another render of street take 1 than its sidecar records (its own "
+                              "record, its idcli chunk, names job ")
+    assert problem.endswith(": an earlier version copied back, or the take of another output folder?")
+
+def test_an_image_resaved_by_another_program_says_so(received: Path) -> None:
+    # Pillow (as most editors) keeps no C2PA manifest: the two lines said what was found, not what happened.
+    from PIL import Image
+
+    with Image.open(received / "street" / "street_t1.png") as take:
+        take.load()
+        take.save(received / "street" / "street_t1.png")
+    assert _problems(received) == {"street/street_t1.png": [
+        "the image does not match its sidecar's sha256 (changed after it was committed)",
+        "the sidecar says the image was signed, but it carries no C2PA manifest: re-saved or edited by a program "
+        "that drops content credentials?"]}
