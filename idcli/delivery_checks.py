@@ -211,8 +211,9 @@ def _check_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None)
     if not report.present:
         return shown, ["the sidecar says the copy was signed, but it carries no C2PA manifest"]
     if report.state not in ("Valid", "Trusted"):
-        failures = [f for f in report.failures or [] if trust_pem or not f.startswith("signingCredential.untrusted")]
-        return shown, [f"C2PA validation state {report.state}: {'; '.join(failures) or report.error or 'no detail'}"]
+        from .c2pa_words import invalid_manifest_problem
+
+        return shown, [invalid_manifest_problem(report, trust_pem)]
     if trust_pem and report.state != "Trusted":
         from .verify import not_under_trust
 

@@ -290,11 +290,9 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
             check.problems.append("the sidecar says the image was signed, but it carries no C2PA manifest" + (
                 ": re-saved or edited by a program that drops content credentials?" if changed else ""))
         elif manifest.state not in ("Valid", "Trusted"):
-            # Without --trust every signer is "untrusted"; that is not why the manifest is invalid.
-            failures = [f for f in manifest.failures or []
-                        if trust_pem or not f.startswith("signingCredential.untrusted")]
-            detail = "; ".join(failures) or manifest.error or "no detail"
-            check.problems.append(f"C2PA validation state {manifest.state}: {detail}")
+            from .c2pa_words import invalid_manifest_problem
+
+            check.problems.append(invalid_manifest_problem(manifest, trust_pem, unchanged=not changed))
         else:
             if trust_pem and manifest.state != "Trusted":
                 check.problems.append(not_under_trust())

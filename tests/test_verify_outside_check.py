@@ -122,3 +122,51 @@ def test_an_image_resaved_by_another_program_says_so(received: Path) -> None:
         "the image does not match its sidecar's sha256 (changed after it was committed)",
         "the sidecar says the image was signed, but it carries no C2PA manifest: re-saved or edited by a program "
         "that drops content credentials?"]}
+
+
+def test_a_take_whose_signer_certificate_expired_is_said_to_be_unchanged(write_shotlist, tmp_path: Path,
+                                                                         engine_factory) -> None:
+    # A manifest without a time stamp lapses with its signer's certificate: every image it signed turns Invalid.
+    # verify said "C2PA validation state Invalid: signingCredential.expired: certificate expired", which a reviewer
+    # reads as a forged or altered image, though its bytes are the ones signed; and nothing said what to do.
+    import datetime
+    import json
+    import time
+
+    from c2pa_helpers import make_test_ca
+
+    from idcli.hashing import sha256_bytes
+    from idcli.provenance import read_png_record
+    from idcli.signing import Signer, load_credentials
+
+    out = tmp_path / "out"
+    render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
+    ca = make_test_ca(tmp_path / "ca", name="brief", lifetime=datetime.timedelta(seconds=5))
+    signer = Signer(load_credentials(ca.cert, ca.key))
+    image, sidecar_path = out / "street" / "street_t1.png", out / "street" / "street_t1.json"
+    signed, block = signer.sign(image.read_bytes(), read_png_record(image.read_bytes()) or {})
+    image.write_bytes(signed)  # as a signing run commits it: the signed bytes, their sha256 and the c2pa block
+    sidecar = json.loads(sidecar_path.read_text("utf-8"))
+    sidecar["image"]["sha256"], sidecar["c2pa"] = sha256_bytes(signed), block
+    sidecar_path.write_text(json.dumps(sidecar), "utf-8")
+    ended = datetime.datetime.fromisoformat(block["not_after"])
+    while datetime.datetime.now(datetime.timezone.utc) <= ended + datetime.timedelta(seconds=1):  # noqa: UP017
+        time.sleep(0.2)
+
+    said = (f"C2PA validation state Invalid: its signer's certificate expired on {ended:%Y-%m-%d %H:%M:%S} UTC, and "
+            "a manifest without a time stamp lapses with it; the image itself is as signed (its bytes are its "
+            "sidecar's): sign it again with a current certificate (idcli render FILE --force --sign) (")
+    assert _problems(out) == {"street/street_t1.png": [f"{said}signingCredential.expired: certificate expired)"]}
+    # Under its own root the expired chain is untrusted too (the reader's codes say both): the expiry is the why.
+    [trusted] = [c.problems for c in verify_folder(out, ca.root).images if c.image["path"] == "street/street_t1.png"]
+    assert len(trusted) == 1 and trusted[0].startswith(said) and "signingCredential.expired" in trusted[0]
+
+
+def test_a_signed_take_changed_after_signing_says_so_in_words(received: Path) -> None:
+    data = bytearray((received / "street" / "street_t1.png").read_bytes())
+    data[-30] ^= 1  # a byte of the pixel data (the last IDAT), under the manifest's hash
+    (received / "street" / "street_t1.png").write_bytes(bytes(data))
+    [sha, c2pa] = _problems(received)["street/street_t1.png"]
+    assert sha == "the image does not match its sidecar's sha256 (changed after it was committed)"
+    assert c2pa.startswith("C2PA validation state Invalid: its bytes changed after it was signed "
+                           "(assertion.dataHash.mismatch: ")
