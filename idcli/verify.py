@@ -241,7 +241,15 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
                               "by hand? The image is not checked against it")
         check.ok = False
         return check
-    if os.path.normpath(image_path) != os.path.normpath(beside):
+    if os.path.normpath(image_path) != os.path.normpath(beside) and image_path.name == beside.name:
+        # The take's own pair in another folder (its shot folder renamed, or the pair moved together): it fails for
+        # where it is, and the image beside its sidecar is still checked against it, as the reviewer needs to know
+        # whether the take itself is intact and signed (it was left unread, as if swapped).
+        check.image = file_entry(root, beside)
+        check.problems.append(f"its sidecar {check.sidecar['path']} records the image at {relpath}: its shot folder "
+                              "was renamed, or the take moved out of it (the image is checked here as that take)")
+        image_path = beside
+    elif os.path.normpath(image_path) != os.path.normpath(beside):
         # A sidecar is the record of the image beside it (SHOT_tN.json of SHOT_tN.png): one that names another
         # image was moved or swapped. Checked against the image it names it would pass, and the image beside it
         # would pass against some other record.

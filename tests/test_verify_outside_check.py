@@ -170,3 +170,18 @@ def test_a_signed_take_changed_after_signing_says_so_in_words(received: Path) ->
     assert sha == "the image does not match its sidecar's sha256 (changed after it was committed)"
     assert c2pa.startswith("C2PA validation state Invalid: its bytes changed after it was signed "
                            "(assertion.dataHash.mismatch: ")
+
+
+def test_a_renamed_shot_folders_takes_are_still_checked(received: Path) -> None:
+    # Before: "its sidecar … is the record of street/street_t1.png, not of this image (moved or swapped)", the image
+    # not checked at all (its C2PA state not even read): an intact, validly signed take read as a swapped one.
+    (received / "street").rename(received / "street_v2")
+    report = verify_folder(received)
+    assert [(c.image["path"], c.c2pa["state"] if c.c2pa else None, c.problems) for c in report.images] == [
+        (f"street_v2/street_t{n}.png", "Valid", [
+            f"its sidecar street_v2/street_t{n}.json records the image at street/street_t{n}.png: its shot folder was "
+            "renamed, or the take moved out of it (the image is checked here as that take)"]) for n in (1, 2)]
+    # A take changed as well says so too: the move is not all that is wrong with it.
+    (received / "street_v2" / "street_t2.png").write_bytes((received / "street_v2" / "street_t2.png").read_bytes()[:-1])
+    assert "the image does not match its sidecar's sha256 (changed after it was committed)" in _problems(received)[
+        "street_v2/street_t2.png"]
