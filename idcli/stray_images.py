@@ -1,4 +1,5 @@
-"""Images in an output folder that are no take: ``idcli verify`` names each one and fails it.
+"""Images in an output folder that are no take (in a delivery folder, no delivered copy): ``idcli verify`` names
+each one and fails it.
 
 verify checks the images named as takes (``SHOT/SHOT_tN.png`` beside their sidecars). Anything else that looks like
 an image — a retouched crop saved as ``SHOT/SHOT_final.png``, a take renamed, a frame dropped into the folder — was
@@ -30,14 +31,15 @@ def is_own_mask(path: Path) -> bool:
     return re.fullmatch(rf"{shot}_t[1-9]\d*(\.uncommitted(\.\d+)?)?\.mask\.png", path.name) is not None
 
 
-def stray_images(root: Path, checked: set[Path]) -> list[Path]:
+def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,)) -> list[Path]:
     """The image files under ``root`` that are neither in ``checked`` (resolved paths) nor idcli's own, in name
-    order. Links are not followed into folders (a link to a folder elsewhere is not the output folder's)."""
+    order; ``own_folders``: folders of ``root`` idcli fills with previews (none in a delivery folder). Links are not
+    followed into folders (a link to a folder elsewhere is not the output folder's)."""
     found = []
     for folder, folders, files in os.walk(root):
         here = Path(folder)
         folders[:] = sorted(name for name in folders if not name.startswith(".")
-                            and not (here == root and name == REVIEW_FOLDER))
+                            and not (here == root and name in own_folders))
         for name in files:
             path = here / name
             if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or is_own_mask(path)
@@ -47,11 +49,16 @@ def stray_images(root: Path, checked: set[Path]) -> list[Path]:
     return sorted(found)
 
 
-def stray_problem(path: Path) -> str:
-    """Why a stray image fails verify, and, when it carries an idcli record of its own size (a take renamed or
-    copied), whose take that record says it is: where the reviewer looks next."""
-    problem = ("not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar), so nothing checks where it "
-               "came from: added, renamed or edited outside idcli?")
+NOT_A_TAKE = "not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar)"
+NOT_A_DELIVERED_COPY = ("not a delivered copy (a copy is SHOT_takeN.png beside its sidecar, listed in "
+                        "delivery.json)")
+
+
+def stray_problem(path: Path, what: str = NOT_A_TAKE) -> str:
+    """Why a stray image fails verify (``what`` it is not: a take, or a delivered copy), and, when it carries an
+    idcli record of its own size (a take renamed or copied), whose take that record says it is: where the reviewer
+    looks next."""
+    problem = f"{what}, so nothing checks where it came from: added, renamed or edited outside idcli?"
     take = _recorded_take(path)
     return f"{problem} Its own record (its idcli chunk) is {take}" if take else problem
 

@@ -22,6 +22,8 @@ defaults: {size: 64x64, steps: 2, guidance: 5.0, sampler: dpmpp-2m, takes: 2}
 shots:
   - {id: street, prompt: "an empty street at night, rain", seeds: [42, 43]}
 """
+NOT_A_DELIVERED = ("not a delivered copy (a copy is SHOT_takeN.png beside its sidecar, listed in delivery.json), so "
+                   "nothing checks where it came from: added, renamed or edited outside idcli?")
 NOT_A_TAKE = ("not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar), so nothing checks where it "
               "came from: added, renamed or edited outside idcli?")
 
@@ -185,3 +187,19 @@ def test_a_renamed_shot_folders_takes_are_still_checked(received: Path) -> None:
     (received / "street_v2" / "street_t2.png").write_bytes((received / "street_v2" / "street_t2.png").read_bytes()[:-1])
     assert "the image does not match its sidecar's sha256 (changed after it was committed)" in _problems(received)[
         "street_v2/street_t2.png"]
+
+
+def test_an_image_added_to_a_delivery_folder_fails_verify(received: Path, tmp_path: Path) -> None:
+    # verify DEST checked the PNGs at the delivery's top only: a JPEG beside them, or a take dropped into a folder
+    # in it, passed unseen ("2 images checked, 0 failed").
+    from idcli.delivery import deliver
+
+    dest = tmp_path / "dest"
+    deliver(received, dest)
+    shutil.copy(dest / "street_take1.png", dest / "street_take1.jpg")
+    (dest / "extra").mkdir()
+    shutil.copy(received / "street" / "street_t2.png", dest / "extra" / "street_t2.png")
+    assert _problems(dest) == {
+        "extra/street_t2.png": [f"{NOT_A_DELIVERED} Its own record (its idcli chunk) is street take 2's "
+                                "(street/street_t2.png)"],
+        "street_take1.jpg": [NOT_A_DELIVERED]}
