@@ -115,11 +115,13 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             continue
         sidecar_path = image_path.with_suffix(".json")
         why = sidecar_not_read(sidecar_path, is_take_sidecar, "an idcli sidecar")
+        c2pa, signature = signature_without_sidecar(image_path, trust_pem)
         report.images.append(ImageCheck(
             file_entry(root, sidecar_path), file_entry(root, image_path), ok=False,
             problems=[(f"its sidecar {sidecar_path.name} is there but cannot be read ({why}): edited after the "
                        "render? The image cannot be checked against it" if why else "no sidecar beside it, so it "
-                       "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)"]))
+                       "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)",
+                      *signature], c2pa=c2pa))
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check" + (
             args.inside_output_folder(root) or "; give a render's output folder (idcli render FILE --out DIR)"),
@@ -134,6 +136,41 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                                         file_entry(root, image_path), ok=False, problems=[stray_problem(image_path)]))
     report.images.sort(key=lambda check: check.image["path"])
     return report
+
+
+def signature_without_sidecar(image_path: Path, trust_pem: str | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """The C2PA reader's report of a take's image that has no sidecar to check it against, and what its signature
+    says: PNGs sent on without their sidecars still fail (nothing records what they should be), but whether each is
+    intact and signed by idcli for its job (``Trusted`` under ``trust``) is what a reviewer asks next. (None, [])
+    when it carries no manifest, or c2pa-python is not installed (the missing sidecar is then all that is said)."""
+    from .c2pa_words import invalid_manifest_problem
+    from .provenance import PngFormatError, png_chunks, read_png_record
+    from .signing import available, carries_manifest, read_manifest
+
+    try:
+        data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile:
+        return None, []
+    try:
+        png_chunks(data)
+    except PngFormatError as exc:  # cut short or a bad CRC: with no sha256 to compare, only this tells it
+        return None, [f"the image is damaged: {exc}"]
+    if not (available() and carries_manifest(data)):
+        return None, []
+    manifest = read_manifest(data, trust_pem)
+    if not manifest.present:
+        return None, []
+    if manifest.state not in ("Valid", "Trusted"):
+        return manifest.as_dict(), [invalid_manifest_problem(manifest, trust_pem)]
+    if trust_pem and manifest.state != "Trusted":
+        return manifest.as_dict(), [not_under_trust()]
+    record = read_png_record(data) or {}
+    job = (manifest.assertion or {}).get("job_key")
+    if not manifest.created or not job or job != record.get("job_key"):
+        return manifest.as_dict(), [f"its C2PA manifest is {manifest.state}, but does not say idcli made this image "
+                                    "for the job its own record (its idcli chunk) names"]
+    return manifest.as_dict(), [f"its C2PA manifest is {manifest.state}, signed by {_shown(manifest.signer)} for its "
+                                "job: the image is as idcli signed it"]
 
 
 def file_entry(root: Path, path: Path) -> dict[str, str]:

@@ -203,3 +203,35 @@ def test_an_image_added_to_a_delivery_folder_fails_verify(received: Path, tmp_pa
         "extra/street_t2.png": [f"{NOT_A_DELIVERED} Its own record (its idcli chunk) is street take 2's "
                                 "(street/street_t2.png)"],
         "street_take1.jpg": [NOT_A_DELIVERED]}
+
+
+@pytest.mark.parametrize("trust", [False, True], ids=["valid", "trusted"])
+def test_a_signed_take_without_its_sidecar_still_has_its_signature_checked(received: Path, signing_env,
+                                                                           trust: bool) -> None:
+    # PNGs sent on without their sidecars: each failed "no sidecar beside it", its signature never read ("0 signed"),
+    # so the reviewer could not tell an intact, signed take from any other PNG.
+    from idcli.provenance import PNG_SIGNATURE, png_chunk, png_chunks
+
+    for sidecar in received.glob("street/*.json"):
+        sidecar.unlink()
+    # Take 2's A1111 parameters edited by a metadata tool (a whole PNG still, its chunks' CRCs right); take 1 cut short.
+    two = received / "street" / "street_t2.png"
+    chunks = [(kind, payload.replace(b"Seed: 43", b"Seed: 44") if kind == b"tEXt" else payload)
+              for kind, payload in png_chunks(two.read_bytes())]
+    two.write_bytes(PNG_SIGNATURE + b"".join(png_chunk(kind, payload) for kind, payload in chunks))
+    shutil.copy(received / "street" / "street_t1.png", received / "street" / "street_t3.png")
+    cut = received / "street" / "street_t3.png"
+    cut.write_bytes(cut.read_bytes()[:-100])
+    report = verify_folder(received, signing_env.root if trust else None)
+    state = "Trusted" if trust else "Valid"
+    missing = ("no sidecar beside it, so it cannot be checked (idcli render recovers the sidecar from the image's own "
+               "record)")
+    assert report.as_dict()["counts"]["signed"] == 2
+    [first, second, third] = report.images
+    assert (first.c2pa or {}).get("state") == state and first.problems == [
+        missing, f"its C2PA manifest is {state}, signed by 'idcli test signer' for its job: the image is as idcli "
+                 "signed it"]
+    assert (second.c2pa or {}).get("state") == "Invalid" and second.problems[0] == missing
+    assert second.problems[1].startswith("C2PA validation state Invalid: its bytes changed after it was signed")
+    assert third.c2pa is None and third.problems[0] == missing and len(third.problems) == 2
+    assert third.problems[1].startswith("the image is damaged: its IDAT chunk claims ")  # cut short
