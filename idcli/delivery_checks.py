@@ -92,6 +92,14 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
     for name in sorted(sidecars.keys() - listed) if readable else ():  # a damaged listing is said above
         checks[name].problems.append(f"not listed in {DELIVERY_FILE}: a copy added from another delivery or by hand, "
                                      "or one a delivery stopped before it listed it (deliver again)")
+    # Every other image in the folder fails too (a JPEG beside the copies, a take in a folder): nothing checked it.
+    from .stray_images import NOT_A_DELIVERED_COPY, stray_images, stray_problem
+
+    seen = {(root / check.image["path"]).resolve() for check in checks.values()}
+    for image in stray_images(root, seen, own_folders=()):
+        entry = file_entry(root, image)
+        checks[entry["path"]] = ImageCheck(file_entry(root, image.with_suffix(".json")), entry, ok=False,
+                                           problems=[stray_problem(image, NOT_A_DELIVERED_COPY)])
     for check in checks.values():
         check.ok = not check.problems
     return [checks[name] for name in sorted(checks)]
@@ -211,8 +219,9 @@ def _check_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None)
     if not report.present:
         return shown, ["the sidecar says the copy was signed, but it carries no C2PA manifest"]
     if report.state not in ("Valid", "Trusted"):
-        failures = [f for f in report.failures or [] if trust_pem or not f.startswith("signingCredential.untrusted")]
-        return shown, [f"C2PA validation state {report.state}: {'; '.join(failures) or report.error or 'no detail'}"]
+        from .c2pa_words import invalid_manifest_problem
+
+        return shown, [invalid_manifest_problem(report, trust_pem)]
     if trust_pem and report.state != "Trusted":
         from .verify import not_under_trust
 

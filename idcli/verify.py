@@ -115,17 +115,62 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             continue
         sidecar_path = image_path.with_suffix(".json")
         why = sidecar_not_read(sidecar_path, is_take_sidecar, "an idcli sidecar")
+        c2pa, signature = signature_without_sidecar(image_path, trust_pem)
         report.images.append(ImageCheck(
             file_entry(root, sidecar_path), file_entry(root, image_path), ok=False,
             problems=[(f"its sidecar {sidecar_path.name} is there but cannot be read ({why}): edited after the "
                        "render? The image cannot be checked against it" if why else "no sidecar beside it, so it "
-                       "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)"]))
+                       "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)",
+                      *signature], c2pa=c2pa))
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check" + (
             args.inside_output_folder(root) or "; give a render's output folder (idcli render FILE --out DIR)"),
             file=root)
+    # Every other image in the folder (a retouched crop saved beside the takes, a take renamed) fails too: the
+    # verdict is the folder's, and nothing checked where those came from (stray_images.py).
+    from .stray_images import stray_images, stray_problem
+
+    checked = {(root / i.image["path"]).resolve() for i in report.images}
+    for image_path in stray_images(root, checked):
+        report.images.append(ImageCheck(file_entry(root, image_path.with_suffix(".json")),
+                                        file_entry(root, image_path), ok=False, problems=[stray_problem(image_path)]))
     report.images.sort(key=lambda check: check.image["path"])
     return report
+
+
+def signature_without_sidecar(image_path: Path, trust_pem: str | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """The C2PA reader's report of a take's image that has no sidecar to check it against, and what its signature
+    says: PNGs sent on without their sidecars still fail (nothing records what they should be), but whether each is
+    intact and signed by idcli for its job (``Trusted`` under ``trust``) is what a reviewer asks next. (None, [])
+    when it carries no manifest, or c2pa-python is not installed (the missing sidecar is then all that is said)."""
+    from .c2pa_words import invalid_manifest_problem
+    from .provenance import PngFormatError, png_chunks, read_png_record
+    from .signing import available, carries_manifest, read_manifest
+
+    try:
+        data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile:
+        return None, []
+    try:
+        png_chunks(data)
+    except PngFormatError as exc:  # cut short or a bad CRC: with no sha256 to compare, only this tells it
+        return None, [f"the image is damaged: {exc}"]
+    if not (available() and carries_manifest(data)):
+        return None, []
+    manifest = read_manifest(data, trust_pem)
+    if not manifest.present:
+        return None, []
+    if manifest.state not in ("Valid", "Trusted"):
+        return manifest.as_dict(), [invalid_manifest_problem(manifest, trust_pem)]
+    if trust_pem and manifest.state != "Trusted":
+        return manifest.as_dict(), [not_under_trust()]
+    record = read_png_record(data) or {}
+    job = (manifest.assertion or {}).get("job_key")
+    if not manifest.created or not job or job != record.get("job_key"):
+        return manifest.as_dict(), [f"its C2PA manifest is {manifest.state}, but does not say idcli made this image "
+                                    "for the job its own record (its idcli chunk) names"]
+    return manifest.as_dict(), [f"its C2PA manifest is {manifest.state}, signed by {_shown(manifest.signer)} for its "
+                                "job: the image is as idcli signed it"]
 
 
 def file_entry(root: Path, path: Path) -> dict[str, str]:
@@ -233,7 +278,15 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
                               "by hand? The image is not checked against it")
         check.ok = False
         return check
-    if os.path.normpath(image_path) != os.path.normpath(beside):
+    if os.path.normpath(image_path) != os.path.normpath(beside) and image_path.name == beside.name:
+        # The take's own pair in another folder (its shot folder renamed, or the pair moved together): it fails for
+        # where it is, and the image beside its sidecar is still checked against it, as the reviewer needs to know
+        # whether the take itself is intact and signed (it was left unread, as if swapped).
+        check.image = file_entry(root, beside)
+        check.problems.append(f"its sidecar {check.sidecar['path']} records the image at {relpath}: its shot folder "
+                              "was renamed, or the take moved out of it (the image is checked here as that take)")
+        image_path = beside
+    elif os.path.normpath(image_path) != os.path.normpath(beside):
         # A sidecar is the record of the image beside it (SHOT_tN.json of SHOT_tN.png): one that names another
         # image was moved or swapped. Checked against the image it names it would pass, and the image beside it
         # would pass against some other record.
@@ -247,7 +300,13 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         check.problems.append(f"image {exc.kind}: {check.image['path']}")
         check.ok = False
         return check
-    if sha256_bytes(data) != sidecar["image"].get("sha256"):
+    changed = sha256_bytes(data) != sidecar["image"].get("sha256")
+    # An image that is another render than its sidecar's (takes swapped, an earlier version copied back) is said to
+    # be that, once: the manifest's job key and the sidecar's c2pa block then differ only because of it.
+    other = another_render(sidecar, data) if changed else None
+    if other is not None:
+        check.problems.append(other)
+    elif changed:
         check.problems.append("the image does not match its sidecar's sha256 (changed after it was committed)")
     else:  # the image is the committed one: its sidecar must say what the image's own record says
         check.problems += sidecar_record_problems(sidecar, data)
@@ -273,24 +332,52 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if signed or manifest.present:
         check.c2pa = manifest.as_dict()
         if not manifest.present:
-            check.problems.append("the sidecar says the image was signed, but it carries no C2PA manifest")
+            check.problems.append("the sidecar says the image was signed, but it carries no C2PA manifest" + (
+                ": re-saved or edited by a program that drops content credentials?" if changed else ""))
         elif manifest.state not in ("Valid", "Trusted"):
-            # Without --trust every signer is "untrusted"; that is not why the manifest is invalid.
-            failures = [f for f in manifest.failures or []
-                        if trust_pem or not f.startswith("signingCredential.untrusted")]
-            detail = "; ".join(failures) or manifest.error or "no detail"
-            check.problems.append(f"C2PA validation state {manifest.state}: {detail}")
+            from .c2pa_words import invalid_manifest_problem
+
+            check.problems.append(invalid_manifest_problem(manifest, trust_pem, unchanged=not changed))
         else:
             if trust_pem and manifest.state != "Trusted":
                 check.problems.append(not_under_trust())
             if not manifest.created:
                 check.problems.append("the manifest's first action is not c2pa.created (trainedAlgorithmicMedia)")
-            if (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):
+            if other is None and (manifest.assertion or {}).get("job_key") != sidecar.get("job_key"):
                 check.problems.append("the manifest's org.idcli.render assertion names another job key")
-            if isinstance(block, dict):
+            if other is None and isinstance(block, dict):
                 check.problems += c2pa_block_problems(block, data, manifest)
     check.ok = not check.problems
     return check
+
+
+def another_render(sidecar: dict[str, Any], data: bytes) -> str | None:
+    """What an image whose bytes are not its sidecar's is, when its own record (its ``idcli`` chunk, of the image's
+    size) says it is another render: another take's (swapped, or copied over this one), or another render of this
+    take (an earlier version copied back, a take of another output folder). None when it says nothing of the kind:
+    the image was then changed (re-saved, retouched), or carries no record to tell."""
+    from .provenance import read_png_record
+    from .stray_images import take_of_record, take_path, take_words
+
+    record = read_png_record(data)
+    own, its = take_of_record(sidecar), take_of_record(record)
+    if own is None or its is None or record is None:
+        return None
+    if its != own:
+        return (f"this image is {take_words(*its)}'s ({take_path(*its)}), as its own record (its idcli chunk) says, "
+                f"not {take_words(*own)}'s that its sidecar records: swapped with another take, or copied over "
+                "this one?")
+    job, recorded = record.get("job_key"), sidecar.get("job_key")
+    if isinstance(job, str) and isinstance(recorded, str) and job != recorded:
+        return (f"this image is another render of {take_words(*own)} than its sidecar records (its own record, its "
+                f"idcli chunk, names job {_short_key(job)}, its sidecar {_short_key(recorded)}): an earlier version "
+                "copied back, or the take of another output folder?")
+    return None
+
+
+def _short_key(key: str) -> str:
+    """A job key as the ``parameters`` chunk's ``idcli job`` writes it: its first 16 hex digits."""
+    return _shown(key.rsplit(":", 1)[-1][:16])
 
 
 def sidecar_record_problems(sidecar: dict[str, Any], data: bytes) -> list[str]:

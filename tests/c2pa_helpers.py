@@ -41,13 +41,14 @@ def _usage(*, signer: bool) -> x509.KeyUsage:
 
 def make_test_ca(folder: Path, *, password: bytes | None = None, expired: bool = False,
                  self_signed: bool = False, intermediate: bool = False, name: str = "ca",
-                 signer_name: str = "idcli test signer") -> TestCA:
+                 signer_name: str = "idcli test signer", lifetime: datetime.timedelta | None = None) -> TestCA:
     """Write ``<name>-root.pem``, ``<name>-signer-chain.pem`` and ``<name>-signer.key`` into ``folder``.
 
     ``password`` encrypts the key; ``expired`` makes a signer certificate that ended yesterday;
     ``self_signed`` makes the signer its own issuer (what C2PA refuses); ``intermediate`` has the root
     issue an intermediate CA (valid for 200 days, the signer 365) that issues the signer (chain: signer,
-    intermediate, root); ``signer_name`` is the signer certificate's common name.
+    intermediate, root); ``signer_name`` is the signer certificate's common name; ``lifetime`` ends the signer
+    certificate that long from now (a few seconds: images signed with it, then checked once it has expired).
     """
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
@@ -77,7 +78,7 @@ def make_test_ca(folder: Path, *, password: bytes | None = None, expired: bool =
     issuer, issuer_key = (_name(signer_name), key) if self_signed else (root.subject, root_key)
     if middle is not None:
         issuer, issuer_key = middle.subject, middle_key
-    start, end = (now - 30 * day, now - day) if expired else (now - day, now + 365 * day)
+    start, end = (now - 30 * day, now - day) if expired else (now - day, now + (lifetime or 365 * day))
     leaf = (x509.CertificateBuilder().subject_name(_name(signer_name)).issuer_name(issuer)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(end)

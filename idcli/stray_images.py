@@ -1,0 +1,99 @@
+"""Images in an output folder that are no take (in a delivery folder, no delivered copy): ``idcli verify`` names
+each one and fails it.
+
+verify checks the images named as takes (``SHOT/SHOT_tN.png`` beside their sidecars). Anything else that looks like
+an image — a retouched crop saved as ``SHOT/SHOT_final.png``, a take renamed, a frame dropped into the folder — was
+passed over in silence, so a folder holding images nothing had checked still said "0 failed": a reviewer signing
+off the folder signed off those too. Only what idcli itself writes there besides takes is left alone: masks
+(``--save-masks``), the review page's folder (``review/``: contact sheets and thumbnails, previews made from the
+takes) and hidden files and folders (``.idcli/``, temporaries, a desktop's ``.DS_Store``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from . import safeio
+from .store import MAX_IMAGE_BYTES
+
+# What a studio's tools save pictures as (by name, case aside): the files a reviewer takes for frames.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".exr", ".dpx", ".psd", ".gif",
+                            ".bmp", ".avif", ".heic", ".heif", ".jxl", ".tga"})
+REVIEW_FOLDER = "review"  # idcli review's page, thumbnails and contact sheets (docs/review.md)
+
+
+def is_own_mask(path: Path) -> bool:
+    """Whether ``path`` is named as idcli names a take's mask in its shot's folder: ``SHOT_tN.mask.png``, or
+    ``SHOT_tN.uncommitted[.K].mask.png`` (a killed render's, docs/file-formats.md)."""
+    shot = re.escape(path.parent.name)
+    return re.fullmatch(rf"{shot}_t[1-9]\d*(\.uncommitted(\.\d+)?)?\.mask\.png", path.name) is not None
+
+
+def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,)) -> list[Path]:
+    """The image files under ``root`` that are neither in ``checked`` (resolved paths) nor idcli's own, in name
+    order; ``own_folders``: folders of ``root`` idcli fills with previews (none in a delivery folder). Links are not
+    followed into folders (a link to a folder elsewhere is not the output folder's)."""
+    found = []
+    for folder, folders, files in os.walk(root):
+        here = Path(folder)
+        folders[:] = sorted(name for name in folders if not name.startswith(".")
+                            and not (here == root and name in own_folders))
+        for name in files:
+            path = here / name
+            if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or is_own_mask(path)
+                    or path.resolve() in checked):
+                continue
+            found.append(path)
+    return sorted(found)
+
+
+NOT_A_TAKE = "not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar)"
+NOT_A_DELIVERED_COPY = ("not a delivered copy (a copy is SHOT_takeN.png beside its sidecar, listed in "
+                        "delivery.json)")
+
+
+def stray_problem(path: Path, what: str = NOT_A_TAKE) -> str:
+    """Why a stray image fails verify (``what`` it is not: a take, or a delivered copy), and, when it carries an
+    idcli record of its own size (a take renamed or copied), whose take that record says it is: where the reviewer
+    looks next."""
+    problem = f"{what}, so nothing checks where it came from: added, renamed or edited outside idcli?"
+    take = _recorded_take(path)
+    return f"{problem} Its own record (its idcli chunk) is {take}" if take else problem
+
+
+def _recorded_take(path: Path) -> str | None:
+    """``SHOT take N's (SHOT/SHOT_tN.png)`` from a PNG's own record, or None when it carries none naming a take."""
+    from .provenance import read_png_record
+
+    if path.suffix.lower() != ".png":
+        return None
+    try:
+        data = safeio.read_regular(path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile:
+        return None
+    take = take_of_record(read_png_record(data))
+    return f"{take_words(*take)}'s ({take_path(*take)})" if take else None
+
+
+def take_of_record(record: object) -> tuple[str, int] | None:
+    """(shot id, take) a record (an image's idcli chunk, a sidecar) names, or None when it names none by the names a
+    shot list can give: a received file's record may say anything, and these words reach a terminal and a path."""
+    from .shotlist import SAFE_ID
+
+    if not isinstance(record, dict):
+        return None
+    shot, take = record.get("shot_id"), record.get("take")
+    if not (isinstance(shot, str) and SAFE_ID.fullmatch(shot) and type(take) is int and take > 0):
+        return None
+    return shot, take
+
+
+def take_words(shot: str, take: int) -> str:
+    return f"{shot} take {take}"
+
+
+def take_path(shot: str, take: int) -> str:
+    """Where a take's image is, relative to the output folder."""
+    return f"{shot}/{shot}_t{take}.png"
