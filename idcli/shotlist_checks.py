@@ -228,8 +228,15 @@ def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any, char
         if name not in named:
             # Only the prompt's real characters: a typo there ('{alce}') is named on the prompt's own line.
             cast = [n for n in named if n in characters]
-            hint = did_you_mean(name, cast) or (f"the prompt names: {', '.join(cast)}" if cast
-                                                 else "the prompt names no character")
+            names = f"the prompt names: {', '.join(cast)}" if cast else "the prompt names no character"
+            if name in characters:
+                # A character of the cast is no misspelling of a near name ('anna' beside 'ann'): that name is another
+                # person, so the fix is to name this one in the prompt, or to drop the entry.
+                near = closest(name, cast, n=1)
+                hint = (f"'{name}' is a character of the cast{f', not a misspelt {near[0]!r}' if near else ''}: put "
+                        f"{{{name}}} in the prompt, or remove this entry ({names})")
+            else:
+                hint = did_you_mean(name, cast) or names
             add(f"'{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
             continue
         label = spec if isinstance(spec, str) else spec.label
