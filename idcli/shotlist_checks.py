@@ -264,6 +264,7 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
             notes.append(Problem(f"method 'single' conditions one identity per image: only '{named[0]}' of "
                                  f"{', '.join(named)} is recognisable; the others appear through their "
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col, hint))
+    from .bare_names import bare_name_notes
     from .expression_notes import faceless_expression_notes
     from .prompt_syntax import foreign_syntax_notes
     from .repeated_names import repeated_name_notes
@@ -271,7 +272,7 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
 
     return (notes + plate_method_notes(doc, loaded) + same_description_notes(doc, loaded)
             + foreign_syntax_notes(doc, loaded) + faceless_expression_notes(doc, loaded)
-            + repeated_name_notes(doc, loaded) + repeated_selfie_notes(doc, loaded))
+            + repeated_name_notes(doc, loaded) + bare_name_notes(doc, loaded) + repeated_selfie_notes(doc, loaded))
 
 
 PLATE_SHOTS_NAMED = 3  # the defaults' note names this many plate shots, then a count
