@@ -23,7 +23,7 @@ from .yamlsafe import path_text
 
 _WHAT = ("is a character of the cast written without braces: the text encoder reads it as a plain word, so {name}'s "
          "identity does not condition the image and identity QA does not look for {name}'s face")
-HINT = "write {{{name}}} to put {name} in the shot (or leave it, if the word is meant as a word)"
+HINT = "write {{{name}}} to put {name} in the shot, or leave it if the word is meant as a word"
 
 
 def bare_names(prompt: str, cast: list[str]) -> list[str]:

@@ -42,9 +42,9 @@ def test_validate_notes_each_cast_member_a_prompt_writes_without_braces(write_sh
     assert result.exit_code == 0 and report["ok"] is True, result.output
     notes = [(n["path"], n["message"], n["hint"]) for n in report.get("notes", []) if "without braces" in n["message"]]
     assert notes == [
-        ("shots[0].prompt", NOTE, "write {anna} to put anna in the shot (or leave it, if the word is meant as a word)"),
+        ("shots[0].prompt", NOTE, "write {anna} to put anna in the shot, or leave it if the word is meant as a word"),
         ("shots[0].prompt", NOTE.replace("anna", "theo"),
-         "write {theo} to put theo in the shot (or leave it, if the word is meant as a word)"),
+         "write {theo} to put theo in the shot, or leave it if the word is meant as a word"),
     ]
     assert all(n["line"] == 12 for n in report["notes"] if "without braces" in n["message"])
 
