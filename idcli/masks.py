@@ -4,7 +4,8 @@ Each frame is the decoded preview of the clean image the sampler predicted at th
 each character's fusion mask laid over it in that character's colour (red, then blue, green, ... in
 the order the prompt names them; brighter = more of that character's identity line), and a caption:
 the evaluation index, and 'fused' while the fusion window is open (before it, the mask is still being
-accumulated but not yet applied). With several characters a legend below the strip names each colour.
+accumulated but not yet applied). With several characters a legend below the strip names each colour,
+in as many rows as the strip's width needs.
 
 A plate job's ``--save-masks`` file (same name) is one frame at the plate's size instead: the rendered
 image with the union of its feathered face masks laid over it (the engine's ``plate_mask``; brighter =
@@ -51,6 +52,25 @@ def _frame(preview: Any, masks: list[Any], caption: str) -> Any:
     return frame
 
 
+def _entry_width(name: str) -> int:
+    """Pixels one legend entry takes: its swatch, a gap, its name (about 7 pixels a letter) and the space after."""
+    return 24 + 7 * len(name)
+
+
+def legend_entries(names: list[str], width: int) -> list[tuple[int, int, str]]:
+    """(x, row, name) of each legend entry, in character order, rows wrapped at ``width``: six characters' names
+    did not fit in one row under a one- or two-frame strip (steps 1-2, or portrait frames), and the last colours
+    fell off its edge unnamed."""
+    entries: list[tuple[int, int, str]] = []
+    x, row = 4, 0
+    for name in names:
+        if x > 4 and x + _entry_width(name) > width:
+            x, row = 4, row + 1
+        entries.append((x, row, name))
+        x += _entry_width(name)
+    return entries
+
+
 def mask_strip_png(frames: list[dict[str, Any]], evaluations: int) -> bytes:
     """The PNG bytes of a horizontal strip, one frame per entry of ``frames`` (from the engine's facts)."""
     from PIL import Image, ImageDraw
@@ -58,21 +78,24 @@ def mask_strip_png(frames: list[dict[str, Any]], evaluations: int) -> bytes:
     tiles = [_frame(f["preview"], f.get("masks") or [f["mask"]],
                     f"{f['step'] + 1}/{evaluations}" + (" fused" if f["fused"] else "")) for f in frames]
     names = list(frames[0].get("names") or []) if frames else []
-    legend = LEGEND_HEIGHT if len(names) > 1 else 0
     width = sum(t.width for t in tiles) + GAP * (len(tiles) - 1)
-    height = max(t.height for t in tiles) + legend
+    entries = legend_entries(names, width) if len(names) > 1 else []
+    # A name longer than the frames are wide widens the strip rather than being cut at its edge.
+    width = max([width, *(x + _entry_width(name) for x, _row, name in entries)])
+    rows = 1 + max((row for _x, row, _name in entries), default=-1)
+    height = max(t.height for t in tiles) + LEGEND_HEIGHT * rows
     strip = Image.new("RGB", (width, height), (20, 20, 20))
     x = 0
     for tile in tiles:
         strip.paste(tile, (x, 0))
         x += tile.width + GAP
-    if legend:
+    if entries:
         draw = ImageDraw.Draw(strip)
-        x, y = 4, height - legend + 2
-        for index, name in enumerate(names):
+        top = height - LEGEND_HEIGHT * rows + 2
+        for index, (x, row, name) in enumerate(entries):
+            y = top + LEGEND_HEIGHT * row
             draw.rectangle((x, y, x + 10, y + 10), fill=character_colour(index))
             draw.text((x + 14, y), name, fill=(255, 255, 255))
-            x += 24 + 7 * len(name)
     buffer = io.BytesIO()
     strip.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -116,6 +116,12 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
         repeated = repeated_name_warning(repeated_name_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
         if repeated is not None:
             plan.warnings.append(repeated)
+        # A character of the cast written without braces: a plain word, no identity; said once here.
+        from .bare_names import bare_name_notes, bare_name_warning
+
+        bare = bare_name_warning(bare_name_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
+        if bare is not None:
+            plan.warnings.append(bare)
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")

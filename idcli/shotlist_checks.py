@@ -228,8 +228,15 @@ def _check_cast(shot: Shot, defaults: RenderParams, loc: PathKey, add: Any, char
         if name not in named:
             # Only the prompt's real characters: a typo there ('{alce}') is named on the prompt's own line.
             cast = [n for n in named if n in characters]
-            hint = did_you_mean(name, cast) or (f"the prompt names: {', '.join(cast)}" if cast
-                                                 else "the prompt names no character")
+            names = f"the prompt names: {', '.join(cast)}" if cast else "the prompt names no character"
+            if name in characters:
+                # A character of the cast is no misspelling of a near name ('anna' beside 'ann'): that name is another
+                # person, so the fix is to name this one in the prompt, or to drop the entry.
+                near = closest(name, cast, n=1)
+                hint = (f"'{name}' is a character of the cast{f', not a misspelt {near[0]!r}' if near else ''}: put "
+                        f"{{{name}}} in the prompt, or remove this entry ({names})")
+            else:
+                hint = did_you_mean(name, cast) or names
             add(f"'{name}' is not named in the prompt", (*loc, "expressions", name), hint, key=True)
             continue
         label = spec if isinstance(spec, str) else spec.label
@@ -257,6 +264,7 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
             notes.append(Problem(f"method 'single' conditions one identity per image: only '{named[0]}' of "
                                  f"{', '.join(named)} is recognisable; the others appear through their "
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col, hint))
+    from .bare_names import bare_name_notes
     from .expression_notes import faceless_expression_notes
     from .prompt_syntax import foreign_syntax_notes
     from .repeated_names import repeated_name_notes
@@ -264,7 +272,7 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
 
     return (notes + plate_method_notes(doc, loaded) + same_description_notes(doc, loaded)
             + foreign_syntax_notes(doc, loaded) + faceless_expression_notes(doc, loaded)
-            + repeated_name_notes(doc, loaded) + repeated_selfie_notes(doc, loaded))
+            + repeated_name_notes(doc, loaded) + bare_name_notes(doc, loaded) + repeated_selfie_notes(doc, loaded))
 
 
 PLATE_SHOTS_NAMED = 3  # the defaults' note names this many plate shots, then a count

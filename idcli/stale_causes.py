@@ -294,6 +294,11 @@ def _identity_changes(sidecar: dict[str, Any], job: Job, details: list[str], sho
         if isinstance(old_lines.get(line["name"]), dict):
             changed += [c for c in _line_changes(line["name"], old_lines[line["name"]], line, sources, details,
                                                  several=True, shot_changed=shot_changed) if c not in changed]
+    # The first character named is also the job's subject, checked above through its one-character record, where a
+    # strength change is said on its own; with several characters it is its expression's (balanced for it), as for
+    # the others: said once, as the expression.
+    expressed = {c.removesuffix("'s expression") for c in changed if c.endswith("'s expression")}
+    changed = [c for c in changed if not (c.endswith("'s strength") and c.removesuffix("'s strength") in expressed)]
     if old.get("adapter") != new.get("adapter") or old.get("params") != new.get("params"):
         changed.append("method settings")
     return changed

@@ -127,3 +127,24 @@ def test_a_batch_size_in_the_shot_list_is_answered_with_the_option(write_shotlis
     report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
     (problem,) = report["error"]["problems"]
     assert problem["field"] == "defaults.batch_size" and "--batch-size" in problem["hint"]
+
+
+def test_an_expression_for_a_cast_member_the_prompt_leaves_out_is_not_renamed_to_a_near_name(write_shotlist) -> None:
+    # `ann` and `anna` are two people. "{ann} eats cake" with `expressions: {anna: joy}` said "'anna' is not named in
+    # the prompt (did you mean 'ann'?)": moving anna's expression onto ann, another character. anna is in the cast, so
+    # the fix is to name her in the prompt or to drop the entry; only a name no character has is a typo to correct.
+    shots = SHOTS.replace("  piet:", "  ann: {selfies: [selfies/mara_1.jpg], description: a woman in red}\n"
+                                     "  anna: {selfies: [selfies/ines_1.jpg], description: a girl in blue}\n  piet:")
+    shots += ('  - id: cake\n    prompt: "{ann} eats cake at the table"\n'
+              "    expressions: {anna: joy, anne: grief}\n")
+    report = json.loads(CliRunner().invoke(app, ["validate", str(write_shotlist(shots)), "--json"]).stdout)
+    assert report["ok"] is False, report
+    problems = {p["field"]: p for p in report["error"]["problems"]}
+    anna = problems["shots[2].expressions.anna"]
+    assert anna["message"] == "'anna' is not named in the prompt"
+    assert anna["hint"] == ("'anna' is a character of the cast, not a misspelt 'ann': put {anna} in the prompt, or "
+                            "remove this entry (the prompt names: ann)")
+    assert "did you mean" not in anna["hint"]
+    # A name no character has is still a typo, with the near name of the prompt.
+    anne = problems["shots[2].expressions.anne"]
+    assert anne["message"] == "'anne' is not named in the prompt" and anne["hint"] == "did you mean 'ann'?"

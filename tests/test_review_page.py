@@ -187,6 +187,28 @@ def test_a_two_shot_shows_each_characters_expression(out: Path) -> None:
     assert "<dt>expression</dt><dd>mara: worry, theo: hope</dd>" in article
 
 
+def test_a_group_shot_shows_the_characters_whose_expression_is_not_the_shots(out: Path) -> None:
+    # `expression: joy` with `expressions: {theo: anger}` records joy as the shot's and each character's own: the
+    # page said "joy" alone, so the director never saw that theo is scripted angry.
+    sidecar = out / "sh010" / "sh010_t1.json"
+    record = json.loads(sidecar.read_text("utf-8"))
+    record["expression"] = {"label": "joy", "intensity": 0.7}
+    for character, label in zip(record["identity"], ["joy", "anger"], strict=True):
+        character["expression"] = {"label": label, "intensity": 0.7}
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert review(out).exit_code == 0
+    text = (out / "review" / "index.html").read_text("utf-8")
+    article = text[text.index('id="take-sh010_t1"'):text.index('id="take-sh010_t2"')]
+    assert "<dt>expression</dt><dd>joy (theo: anger)</dd>" in article
+    # When every character has the shot's expression, the shot's alone is said.
+    record["identity"][1]["expression"] = {"label": "joy", "intensity": 0.7}
+    sidecar.write_text(json.dumps(record), "utf-8")
+    assert review(out).exit_code == 0
+    text = (out / "review" / "index.html").read_text("utf-8")
+    article = text[text.index('id="take-sh010_t1"'):text.index('id="take-sh010_t2"')]
+    assert "<dt>expression</dt><dd>joy</dd>" in article
+
+
 def test_open_says_where_the_page_is_when_no_browser_opens(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # `--open` on a render box over ssh: no browser. Say so, with the page's URL to open elsewhere.
     import webbrowser

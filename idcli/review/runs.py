@@ -76,15 +76,25 @@ def _inside(root: Path, relpath: Any) -> str | None:
     return relpath if target.is_file() and not target.is_symlink() else None
 
 
+def expression_words(record: dict[str, Any]) -> str | None:
+    """What a take's sidecar says was scripted for its faces: the shot's expression, then in brackets each character
+    whose own (``expressions:``) differs from it (``joy (theo: anger)``); without a shot expression, each character's
+    own (``mara: worry, theo: hope``). A group shot's exceptions were dropped when the shot had an expression too."""
+    expression = record.get("expression")
+    label = expression.get("label") if isinstance(expression, dict) else expression
+    # Each identity entry records its character's expression (per-character ``expressions`` included).
+    own = [(str(c.get("name")), str(c["expression"]["label"])) for c in record.get("identity") or []
+           if isinstance(c, dict) and isinstance(c.get("expression"), dict) and c["expression"].get("label")]
+    if not label:
+        return ", ".join(f"{name}: {term}" for name, term in own) or None
+    others = [f"{name}: {term}" for name, term in own if term != label]
+    return f"{label} ({', '.join(others)})" if others else str(label)
+
+
 def take_from_record(record: dict[str, Any], root: Path) -> Take:
     """A Take from a sidecar that results.scan_results accepted."""
     image = record["image"]
-    expression = record.get("expression")
-    label = expression.get("label") if isinstance(expression, dict) else expression
-    if not label:  # a shot with per-character expressions records them with each identity
-        label = ", ".join(f"{c.get('name')}: {c['expression'].get('label')}" for c in record.get("identity") or []
-                          if isinstance(c, dict) and isinstance(c.get("expression"), dict)
-                          and c["expression"].get("label"))
+    label = expression_words(record)
     method = record.get("method")
     fusion = record.get("fusion")
     strip = _inside(root, fusion.get("mask_strip")) if isinstance(fusion, dict) else None

@@ -1,0 +1,70 @@
+"""A character of the cast written into a prompt without braces: said, never changed.
+
+``prompt: "{mara} pours wine for anna at the table"`` with ``anna`` in the cast reads ``anna`` as a plain word: the
+text encoder gets the word, anna's identity conditions nothing (no identity line, no mask) and identity QA does not
+look for her face. In a dinner scene of six, a placeholder's braces are easily forgotten, and nothing said so. The
+word may also be meant as a word (a character named ``rose`` beside "a rose on the table"), so nothing is refused or
+changed: ``validate`` notes each such name at its shot's prompt and ``plan``/``render`` warn once.
+
+Only a character the prompt does not also name with a placeholder is said: ``{ann} … ann's cake`` refers back to her
+in words, as docs/shot-lists.md recommends. A name is matched as a whole word in any case (``Anna``, ``anna's``), so
+``ann`` is never found inside ``anna`` or ``{anna}``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import replace
+from typing import Any
+
+from .errors import Problem
+from .yamlsafe import path_text
+
+_WHAT = ("is a character of the cast written without braces: the text encoder reads it as a plain word, so {name}'s "
+         "identity does not condition the image and identity QA does not look for {name}'s face")
+HINT = "write {{{name}}} to put {name} in the shot, or leave it if the word is meant as a word"
+
+
+def bare_names(prompt: str, cast: list[str]) -> list[str]:
+    """The characters of ``cast`` that ``prompt``'s own words (outside placeholders) name as a whole word, in any
+    case, and that no placeholder of it names; in order of first appearance. [] when the prompt cannot be parsed."""
+    try:
+        parts = list(string.Formatter().parse(prompt))
+    except ValueError:
+        return []  # a bad brace is an error of its own
+    placed = {field for _literal, field, _spec, _conversion in parts if field is not None}
+    # The literal parts joined by a break no name spans: a placeholder's description is not the prompt's own words.
+    words = " \0 ".join(literal for literal, _field, _spec, _conversion in parts)
+    found: list[tuple[int, str]] = []
+    for name in cast:
+        if name in placed:
+            continue
+        match = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", words, re.IGNORECASE)
+        if match is not None:
+            found.append((match.start(), name))
+    return [name for _start, name in sorted(found)]
+
+
+def bare_name_notes(doc: Any, loaded: Any) -> list[Problem]:
+    """A note per character a shot's prompt writes without braces (``ShotList``, its ``LoadedYaml``)."""
+    cast = list(doc.characters)
+    notes = []
+    for i, shot in enumerate(doc.shots):
+        for name in bare_names(shot.prompt, cast):
+            path = ("shots", i, "prompt")
+            line, column = loaded.mark(path) or (None, None)
+            notes.append(Problem(f"'{name}' " + _WHAT.format(name=name), path_text(path), line, column,
+                                 HINT.format(name=name)))
+    return notes
+
+
+def bare_name_warning(notes: list[Problem], source: str) -> str | None:
+    """One line for plan and render, however many shots it is (validate lists each)."""
+    if not notes:
+        return None
+    first = replace(notes[0], message=notes[0].message.split(" is a character", 1)[0], hint="").format(source)
+    count = len({note.path for note in notes})
+    shots = "shots name" if count > 1 else "shot names"
+    return (f"{count} {shots} a character of the cast without braces, read as a plain word: that character's identity "
+            f"does not condition the image (first: {first}); 'idcli validate' lists each, with the fix")
