@@ -182,3 +182,16 @@ def test_the_kept_engine_is_freed_when_another_is_needed_or_it_is_released(write
         assert second() is None, "release() left the engine alive"
     finally:
         gc.enable()
+
+
+def test_what_the_engine_said_when_it_loaded_the_adapter_is_said_by_every_render_that_uses_it(
+        write_shotlist, tmp_path: Path, loads: Counter[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine says on its first batch what only loading the adapter shows (a pickled FaceID file without its LoRA:
+    a warning of the run). A render given the kept engine must warn as the render that built it did."""
+    note = "the adapter 'x.bin' carries no LoRA (no ip_adapter.*_lora.* keys)"
+    monkeypatch.setattr(faceid_loading, "pickle_lora_note", lambda checkpoint, file: note)
+    shots = shot_list(write_shotlist, "shots.yaml", FIRST)
+    for out in ("one", "two"):
+        report = render(shots, tmp_path / out)
+        assert report.warnings.count(note) == 1, (out, report.warnings)
+    assert loads["load_faceid_adapter"] == 1
