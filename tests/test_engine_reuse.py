@@ -195,3 +195,64 @@ def test_what_the_engine_said_when_it_loaded_the_adapter_is_said_by_every_render
         report = render(shots, tmp_path / out)
         assert report.warnings.count(note) == 1, (out, report.warnings)
     assert loads["load_faceid_adapter"] == 1
+
+
+def _counting_build() -> tuple[Any, list[Any]]:
+    built: list[Any] = []
+
+    def build_engine(model: Any, runtime: Any, adapter: Any) -> Any:
+        built.append((model, runtime, adapter))
+        return object()
+
+    return build_engine, built
+
+
+def test_a_hub_revision_that_names_another_commit_now_is_another_engine(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub model's job key is its id and revision (``main``); the files ``main`` names in the cache change when a
+    newer snapshot is downloaded between two renders. The kept engine holds the old files: the second render builds
+    its own; a render that raises keeps nothing."""
+    from idcli.models import ModelIdentity
+    from idcli.runtime import Runtime
+
+    repo = tmp_path / "hub" / "models--someone--sd15"
+    old, new = "a" * 40, "b" * 40
+    for commit in (old, new):
+        (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(old)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    model = ModelIdentity("sd15", "sd", "hub", "someone/sd15", "main", None, "float32", False)
+    runtime = Runtime("cpu", "float32")
+    build_engine, built = _counting_build()
+    engines = []
+    for _ in range(2):
+        with kept_engine.lease(model, runtime, None, build_engine) as engine:
+            engines.append(engine)
+    assert len(built) == 1 and engines[0] is engines[1]
+    (repo / "refs" / "main").write_text(new)
+    with kept_engine.lease(model, runtime, None, build_engine) as engine:
+        engines.append(engine)
+    assert len(built) == 2 and engines[2] is not engines[1]
+    assert kept_now()[0].hub_commit == new
+    with pytest.raises(RuntimeError), kept_engine.lease(model, runtime, None, build_engine):
+        raise RuntimeError("a render that failed")
+    assert kept_engine.kept() is None
+
+
+def test_two_renders_at_once_never_share_an_engine() -> None:
+    """An engine's per-batch state (the rows' strengths, the attention probe, the step callback) is its render's: a
+    render that starts while another holds the kept engine builds its own; the one that ends last is kept."""
+    from idcli.models import ModelIdentity
+    from idcli.runtime import Runtime
+
+    model = ModelIdentity("tiny-sd", "sd", "builtin", None, None, "config", "float32", True)
+    runtime = Runtime("cpu", "float32")
+    build_engine, built = _counting_build()
+    with kept_engine.lease(model, runtime, None, build_engine) as first:
+        pass
+    with kept_engine.lease(model, runtime, None, build_engine) as again:
+        assert again is first and kept_engine.kept() is None  # lent, not shared
+        with kept_engine.lease(model, runtime, None, build_engine) as meanwhile:
+            assert meanwhile is not first and len(built) == 2
+    assert kept_now()[1] is again
