@@ -5,10 +5,11 @@ This is the library call behind ``idcli render``; pipelines call ``render`` dire
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -368,18 +369,18 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         try:
             if pending:
                 check = qa_check()  # a missing face-model pack stops here (exit 4)
-                if backend is None:
-                    from .executors.local import LocalExecutor
+                with _local_engine(plan, runtime, engine_factory, backend) as engine:
+                    if backend is None:
+                        from .executors.local import LocalExecutor
 
-                    engine = (engine_factory or default_engine)(plan.model, runtime, plan.adapter)
-                    executor: Any = LocalExecutor(engine, runtime.device)
-                else:
-                    executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
-                try:
-                    render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
-                                    progress, save_masks, signer, plan.project, check)
-                except OutputError as exc:
-                    _stopped_by_folder(report, exc, pending, outcome)
+                        executor: Any = LocalExecutor(engine, runtime.device)
+                    else:
+                        executor = backend.executor(plan.model, runtime, plan.adapter, plan.project)
+                    try:
+                        render_pending(executor, plan.model, runtime, store, pending, batch_size, report, outcome,
+                                        progress, save_masks, signer, plan.project, check)
+                    except OutputError as exc:
+                        _stopped_by_folder(report, exc, pending, outcome)
             report.superseded.extend(store.superseded)
             # What superseded/ keeps now: from the one listing the run took (before it moved anything), less what it
             # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
@@ -425,6 +426,23 @@ def _reuse(plan: Plan, store: OutputStore, pending: list[Job], kept: dict[str, l
         note_commit(sources, store.root, job, store.superseded[moved:])
         report.jobs.append(outcome(job, "reused", "new"))
     return left
+
+
+@contextlib.contextmanager
+def _local_engine(plan: Plan, runtime: Runtime, engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None,
+                  backend: Any) -> Iterator[Any]:
+    """The engine of a local run (None for Ray: its workers build theirs). Without an ``engine_factory``, the one
+    an earlier render in this process left when it is exactly the engine this run would build (idcli/kept_engine.py:
+    the model is not loaded again per call), and this run's is left for the next."""
+    if backend is not None:
+        yield None
+    elif engine_factory is not None:
+        yield engine_factory(plan.model, runtime, plan.adapter)
+    else:
+        from .kept_engine import lease
+
+        with lease(plan.model, runtime, plan.adapter, default_engine) as engine:
+            yield engine
 
 
 def default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:

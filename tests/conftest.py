@@ -56,6 +56,17 @@ def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.delenv("IDCLI_DEBUG", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_kept_engine():
+    """No test renders with an engine an earlier test's render left (idcli/kept_engine.py): each builds its own, as a
+    fresh process would, whatever the tests patched."""
+    from idcli import kept_engine
+
+    kept_engine.release()
+    yield
+    kept_engine.release()
+
+
 @pytest.fixture(scope="module")
 def studio_ca(tmp_path_factory: pytest.TempPathFactory):
     """A test CA and a signing certificate under it (tests/c2pa_helpers.py), one per test module."""
