@@ -453,12 +453,15 @@ class RayExecutor:
             while queue or inflight:
                 dispatch()
                 if not inflight:
-                    if self.head is not None and not self.head.answers():
+                    # Every worker was dropped (each died twice in a row, or Ray never placed it): what is left
+                    # cannot run here, and the jobs are not at fault. `ray stop` ends the workers first and the head
+                    # a moment later, so a head still answering now may be going: it is given a few seconds to say.
+                    if self.head is not None and self.head.stops_answering(HEAD_CHECK_SECONDS * HEAD_MISSES):
                         self.head.gone()
-                    # Every actor was dropped after dying repeatedly: what is left cannot run.
-                    while queue:
-                        fail(queue.popleft()[0], "no Ray worker is left (each died repeatedly)")
-                    break
+                    left = sum(len([j for j in jobs if j.stem not in settled]) for jobs, _ in queue)
+                    raise ExecutorUnavailableError(
+                        f"no Ray worker is left (each died twice in a row); {left} job(s) not rendered; the images "
+                        "committed so far are kept: run again to resume (docs/scale-out.md, \"Faults\")")
                 ready, _ = ray.wait(list(inflight), num_returns=1, timeout=WAIT_SECONDS)
                 for ref in ready:
                     receive(ref)
@@ -695,6 +698,17 @@ class _HeadWatch:
                 if attempt + 1 < tries:
                     time.sleep(0.2)
         return False
+
+    def stops_answering(self, seconds: float) -> bool:
+        """Whether the head stops answering within ``seconds`` (asked every half second): a head `ray stop` is
+        ending answers for a moment after its workers are gone."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if not self.answers(tries=1):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
 
     def check(self) -> None:
         """Called while waiting: raises once the head has missed ``HEAD_MISSES`` checks in a row."""
