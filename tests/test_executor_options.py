@@ -412,3 +412,41 @@ def test_an_ipv6_address_where_nothing_listens_is_named_as_given(monkeypatch: py
                                                        r"refused\)"):
         ray_executor.RayBackend(address="ray://[::1]:1").connect()
     assert ray_init_calls == []
+
+
+@pytest.mark.parametrize(("address", "problem"), [
+    ("127.0.0.1", "the address has no port"),  # Ray: "Invalid address format: 127.0.0.1", exit 4
+    ("127.0.0.1:", "the address has no port"),  # "Unable to parse port number from  (full address = 192.0.2.2:)"
+    ("[::1]", "the address has no port"),
+    (":6379", "the address has no host"),  # "Malformed host:", and a stray "ValueError: Malformed host:" line
+    ("127.0.0.1:70000", "'70000' is not a port (1 to 65535)"),  # "cannot reach … (Connection refused)"
+    ("127.0.0.1:0", "'0' is not a port (1 to 65535)"),
+])
+def test_a_heads_address_without_a_port_or_a_host_is_exit_2_naming_the_forms(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict],
+        address: str, problem: str) -> None:
+    """The farm trial of 2026-12-02: a head's address without its port (`--ray-address head`, as a host name is often
+    written), with no host, or with a port no TCP port has, was exit 4 ("the Ray cluster cannot be reached") with Ray's
+    own words, or idcli's "Connection refused" for port 70000. It is a mistyped option: exit 2 at once, the forms
+    named, Ray not asked."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    path = write_shotlist(SHOTS)
+    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu",
+                                      "--executor", "ray", "--ray-address", address])
+    assert ray_init_calls == []
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"idcli: error: --ray-address {address}: {problem}; {ALLOWED_ADDRESSES}", (
+        result.output)
+    assert not (tmp_path / "o").exists()
+
+
+def test_local_is_no_head_address_to_check(monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict]) -> None:
+    """``local`` (``RAY_ADDRESS=local``, what Ray's own tests and a cluster of this machine's use) has no port and is
+    Ray's to start: the form check leaves it, as it leaves ``auto``."""
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    monkeypatch.setenv("RAY_ADDRESS", "local")
+    with pytest.raises(ExecutorUnavailableError):  # the recorder's ConnectionError: ray.init was reached
+        ray_executor.RayBackend().connect()
+    assert [call["address"] for call in ray_init_calls] == ["local"]

@@ -110,6 +110,8 @@ class RayBackend:
             elif "://" in target:
                 self._check_kind(target)
             else:
+                if target not in ("auto", "local"):
+                    self._check_form(target)
                 check_head_answers(target)
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
@@ -168,6 +170,21 @@ class RayBackend:
                 f"cannot connect to the Ray cluster at {target}: a ray:// address connects through Ray Client, which "
                 "needs grpcio here: pip install 'ray[client]'; or run idcli on a node of the cluster with the head's "
                 "HOST:PORT (6379 by default)")
+
+    def _check_form(self, target: str) -> None:
+        """A head's address with no port, no host or a port no TCP port has (``head``, ``head:``, ``:6379``,
+        ``head:70000``): refused as the option it is (exit 2, the forms named). Ray said "Invalid address format", or
+        "Unable to parse port number from  (full address = 192.0.2.2:)", as exit 4, "cannot connect to the cluster"."""
+        host, colon, port = target.rpartition(":")
+        if not colon or not port or target.endswith("]"):  # "[::1]": an IPv6 host in brackets, no port after it
+            problem = "the address has no port"
+        elif not host:
+            problem = "the address has no host"
+        elif not port.isdigit() or not 1 <= int(port) <= 65535:
+            problem = f"{port!r} is not a port (1 to 65535)"
+        else:
+            return
+        raise InputError(self._given(target), f": {problem}; {ALLOWED_ADDRESSES}", field="ray_address")
 
     def _check_kind(self, target: str) -> None:
         """An address of a kind Ray does not take (``foo://``): Ray reads its scheme as a Python module offering a
