@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -450,3 +451,38 @@ def test_local_is_no_head_address_to_check(monkeypatch: pytest.MonkeyPatch, ray_
     with pytest.raises(ExecutorUnavailableError):  # the recorder's ConnectionError: ray.init was reached
         ray_executor.RayBackend().connect()
     assert [call["address"] for call in ray_init_calls] == ["local"]
+
+
+def _render_on_ray(tmp_path: Path, shots: Path) -> Any:
+    return CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "o"), "--device", "cpu",
+                                    "--executor", "ray"])
+
+
+def test_ray_not_installed_says_how_to_install_the_extra(write_shotlist, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The farm trial of 2026-12-02: the line said `pip install -e ".[ray]"`, which works only in a source checkout
+    (every other extra's line says `pip install 'idcli[…]'`)."""
+    monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for a package that is not installed
+    result = _render_on_ray(tmp_path, write_shotlist(SHOTS))
+    assert result.exit_code == 4, result.output
+    assert result.output.strip() == ("idcli: error: --executor ray needs Ray, which is not installed here: pip "
+                                     "install 'idcli[ray]' (from a source checkout: pip install -e '.[ray]'; Ray 2.60 "
+                                     "or later)")
+    assert not (tmp_path / "o").exists()
+
+
+def test_ray_installed_but_not_importing_says_what_failed(write_shotlist, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray that is installed but does not import (one of its dependencies missing or of another version) read
+    "needs Ray: pip install …", which changes nothing and hides the cause."""
+    broken = tmp_path / "site" / "ray"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("cannot import name \'BaseModel\' from \'pydantic\'")\n')
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    result = _render_on_ray(tmp_path, write_shotlist(SHOTS))
+    assert result.exit_code == 4, result.output
+    assert result.output.strip() == ("idcli: error: --executor ray needs Ray, which is installed but does not import "
+                                     "here (ImportError: cannot import name 'BaseModel' from 'pydantic'); reinstall "
+                                     "it: pip install --force-reinstall 'ray>=2.60'")
+    assert not (tmp_path / "o").exists()

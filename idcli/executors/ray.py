@@ -59,9 +59,16 @@ CLIENT_PORT_HINT = "a ray:// address names the head's Ray Client server, port 10
 def _ray() -> Any:
     try:
         import ray
-    except ImportError:
-        raise ExecutorUnavailableError(Option("executor", "ray"), ' needs Ray: pip install -e ".[ray]" (Ray 2.60 or '
-                                       'later)') from None
+    except ImportError as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "ray":
+            raise ExecutorUnavailableError(Option("executor", "ray"), " needs Ray, which is not installed here: pip "
+                                           "install 'idcli[ray]' (from a source checkout: pip install -e '.[ray]'; Ray "
+                                           "2.60 or later)") from None
+        # Ray is there but does not import (a dependency missing or of another version, a wheel for another Python):
+        # "pip install" would change nothing, so what failed is said.
+        raise ExecutorUnavailableError(Option("executor", "ray"), f" needs Ray, which is installed but does not import "
+                                       f"here ({type(exc).__name__}: {_first_line(exc)}); reinstall it: pip install "
+                                       "--force-reinstall 'ray>=2.60'") from None
     return ray
 
 
