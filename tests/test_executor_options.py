@@ -486,3 +486,56 @@ def test_ray_installed_but_not_importing_says_what_failed(write_shotlist, tmp_pa
                                      "here (ImportError: cannot import name 'BaseModel' from 'pydantic'); reinstall "
                                      "it: pip install --force-reinstall 'ray>=2.60'")
     assert not (tmp_path / "o").exists()
+
+
+def _http2_server(status_field: int) -> tuple[Any, str]:
+    """A port that speaks HTTP/2 as any HTTP/2 server does: its SETTINGS frame at once, then, to the request that
+    follows, a HEADERS frame on stream 1 whose first field is ``status_field`` (an HPACK indexed ``:status``: 0x88 is
+    200, what a gRPC server answers; 0x8D is 404), kept open until the test closes it."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[Any] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                held.append(connection)
+                connection.sendall(SETTINGS_FRAME)
+                connection.settimeout(0.3)
+                with contextlib.suppress(TimeoutError):
+                    while connection.recv(4096):  # the preface, the SETTINGS ACK, the call's HEADERS and DATA
+                        pass
+                connection.sendall(bytes([0, 0, 1, 1, 0x4 | 0x1, 0, 0, 0, 1, status_field]))
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_an_http2_server_that_is_not_grpc_is_exit_4_at_once(monkeypatch: pytest.MonkeyPatch,
+                                                             ray_init_calls: list[dict]) -> None:
+    """The farm trial of 2026-12-02: where the network answered any address with HTTP/2 (a proxy: in the sandbox
+    10.255.255.1:6379), the head check passed on its SETTINGS frame, Ray retried for 21.6 s printing 20 "Failed to
+    get cluster ID from GCS server: … status: 404" lines, and the error then pointed at token authentication. A
+    gRPC call's HTTP status tells a gRPC server (200) from another HTTP/2 server: exit 4 at once, Ray not asked."""
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    listener, address = _http2_server(0x8D)
+    with listener, pytest.raises(ExecutorUnavailableError) as err:
+        ray_executor.RayBackend(address=address).connect()
+    assert str(err.value) == (f"cannot connect to the Ray cluster at {address}: its port answers HTTP/2, but not "
+                              "gRPC as a Ray cluster's head does (a gRPC call was answered with HTTP status 404: "
+                              "another web server or a proxy); `ray start --head` prints the address to give (port "
+                              "6379 by default)")
+    assert ray_init_calls == []
+    # A gRPC server's answer (HTTP 200, whatever the method) passes: Ray is asked.
+    listener, address = _http2_server(0x88)
+    with listener, pytest.raises(ExecutorUnavailableError):
+        ray_executor.RayBackend(address=address).connect()
+    assert [call["address"] for call in ray_init_calls] == [address]

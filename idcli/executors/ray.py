@@ -848,8 +848,19 @@ def check_head_answers(address: str, named: str | None = None, client: bool = Fa
         return
     with connection:
         answer = _first_answer(connection)
-    if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
-        return
+        status = None
+        if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
+            from .grpc_probe import call_status
+
+            status = call_status(connection, answer, address, HEAD_ANSWER_SECONDS)
+            if status in (None, 200):  # gRPC, or it cannot be told: Ray's to connect
+                return
+    if status is not None:  # HTTP/2, but another server than gRPC: Ray retried it for 20 s, then "Failed to connect"
+        kind = "a Ray Client server" if client else "a Ray cluster's head"
+        raise ExecutorUnavailableError(
+            f"cannot connect to the Ray cluster at {named}: its port answers HTTP/2, but not gRPC as {kind} does (a "
+            f"gRPC call was answered with HTTP status {status}: another web server or a proxy); "
+            + (CLIENT_PORT_HINT if client else "`ray start --head` prints the address to give (port 6379 by default)"))
     if client:
         raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {named}: its port answers, but not as a "
                                        f"Ray Client server does ({_what_answered(answer)}); {CLIENT_PORT_HINT}")
