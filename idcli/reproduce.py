@@ -443,6 +443,11 @@ def environment_differences(record: dict[str, Any], device: str, dtype: str) -> 
     recorded = record.get("software") or {}
     now = software_versions()
     pairs += [(name, recorded.get(name), now.get(name)) for name in sorted(set(recorded) | set(now))]
+    threads = (record.get("executor") or {}).get("threads")
+    if threads is not None and device == "cpu":  # a CPU's float32 sums round by how they are split between threads
+        import torch
+
+        pairs.append(("torch threads", threads, torch.get_num_threads()))
     return [{"name": n, "recorded": r, "now": v} for n, r, v in pairs if r != v]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -412,3 +413,129 @@ def test_an_ipv6_address_where_nothing_listens_is_named_as_given(monkeypatch: py
                                                        r"refused\)"):
         ray_executor.RayBackend(address="ray://[::1]:1").connect()
     assert ray_init_calls == []
+
+
+@pytest.mark.parametrize(("address", "problem"), [
+    ("127.0.0.1", "the address has no port"),  # Ray: "Invalid address format: 127.0.0.1", exit 4
+    ("127.0.0.1:", "the address has no port"),  # "Unable to parse port number from  (full address = 192.0.2.2:)"
+    ("[::1]", "the address has no port"),
+    (":6379", "the address has no host"),  # "Malformed host:", and a stray "ValueError: Malformed host:" line
+    ("127.0.0.1:70000", "'70000' is not a port (1 to 65535)"),  # "cannot reach … (Connection refused)"
+    ("127.0.0.1:0", "'0' is not a port (1 to 65535)"),
+])
+def test_a_heads_address_without_a_port_or_a_host_is_exit_2_naming_the_forms(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict],
+        address: str, problem: str) -> None:
+    """The farm trial of 2026-12-02: a head's address without its port (`--ray-address head`, as a host name is often
+    written), with no host, or with a port no TCP port has, was exit 4 ("the Ray cluster cannot be reached") with Ray's
+    own words, or idcli's "Connection refused" for port 70000. It is a mistyped option: exit 2 at once, the forms
+    named, Ray not asked."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    path = write_shotlist(SHOTS)
+    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--device", "cpu",
+                                      "--executor", "ray", "--ray-address", address])
+    assert ray_init_calls == []
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"idcli: error: --ray-address {address}: {problem}; {ALLOWED_ADDRESSES}", (
+        result.output)
+    assert not (tmp_path / "o").exists()
+
+
+def test_local_is_no_head_address_to_check(monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict]) -> None:
+    """``local`` (``RAY_ADDRESS=local``, what Ray's own tests and a cluster of this machine's use) has no port and is
+    Ray's to start: the form check leaves it, as it leaves ``auto``."""
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    monkeypatch.setenv("RAY_ADDRESS", "local")
+    with pytest.raises(ExecutorUnavailableError):  # the recorder's ConnectionError: ray.init was reached
+        ray_executor.RayBackend().connect()
+    assert [call["address"] for call in ray_init_calls] == ["local"]
+
+
+def _render_on_ray(tmp_path: Path, shots: Path) -> Any:
+    return CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "o"), "--device", "cpu",
+                                    "--executor", "ray"])
+
+
+def test_ray_not_installed_says_how_to_install_the_extra(write_shotlist, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The farm trial of 2026-12-02: the line said `pip install -e ".[ray]"`, which works only in a source checkout
+    (every other extra's line says `pip install 'idcli[…]'`)."""
+    monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for a package that is not installed
+    result = _render_on_ray(tmp_path, write_shotlist(SHOTS))
+    assert result.exit_code == 4, result.output
+    assert result.output.strip() == ("idcli: error: --executor ray needs Ray, which is not installed here: pip "
+                                     "install 'idcli[ray]' (from a source checkout: pip install -e '.[ray]'; Ray 2.60 "
+                                     "or later)")
+    assert not (tmp_path / "o").exists()
+
+
+def test_ray_installed_but_not_importing_says_what_failed(write_shotlist, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray that is installed but does not import (one of its dependencies missing or of another version) read
+    "needs Ray: pip install …", which changes nothing and hides the cause."""
+    broken = tmp_path / "site" / "ray"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("cannot import name \'BaseModel\' from \'pydantic\'")\n')
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    result = _render_on_ray(tmp_path, write_shotlist(SHOTS))
+    assert result.exit_code == 4, result.output
+    assert result.output.strip() == ("idcli: error: --executor ray needs Ray, which is installed but does not import "
+                                     "here (ImportError: cannot import name 'BaseModel' from 'pydantic'); reinstall "
+                                     "it: pip install --force-reinstall 'ray>=2.60'")
+    assert not (tmp_path / "o").exists()
+
+
+def _http2_server(status_field: int) -> tuple[Any, str]:
+    """A port that speaks HTTP/2 as any HTTP/2 server does: its SETTINGS frame at once, then, to the request that
+    follows, a HEADERS frame on stream 1 whose first field is ``status_field`` (an HPACK indexed ``:status``: 0x88 is
+    200, what a gRPC server answers; 0x8D is 404), kept open until the test closes it."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[Any] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                held.append(connection)
+                connection.sendall(SETTINGS_FRAME)
+                connection.settimeout(0.3)
+                with contextlib.suppress(TimeoutError):
+                    while connection.recv(4096):  # the preface, the SETTINGS ACK, the call's HEADERS and DATA
+                        pass
+                connection.sendall(bytes([0, 0, 1, 1, 0x4 | 0x1, 0, 0, 0, 1, status_field]))
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_an_http2_server_that_is_not_grpc_is_exit_4_at_once(monkeypatch: pytest.MonkeyPatch,
+                                                             ray_init_calls: list[dict]) -> None:
+    """The farm trial of 2026-12-02: where the network answered any address with HTTP/2 (a proxy: in the sandbox
+    10.255.255.1:6379), the head check passed on its SETTINGS frame, Ray retried for 21.6 s printing 20 "Failed to
+    get cluster ID from GCS server: … status: 404" lines, and the error then pointed at token authentication. A
+    gRPC call's HTTP status tells a gRPC server (200) from another HTTP/2 server: exit 4 at once, Ray not asked."""
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    listener, address = _http2_server(0x8D)
+    with listener, pytest.raises(ExecutorUnavailableError) as err:
+        ray_executor.RayBackend(address=address).connect()
+    assert str(err.value) == (f"cannot connect to the Ray cluster at {address}: its port answers HTTP/2, but not "
+                              "gRPC as a Ray cluster's head does (a gRPC call was answered with HTTP status 404: "
+                              "another web server or a proxy); `ray start --head` prints the address to give (port "
+                              "6379 by default)")
+    assert ray_init_calls == []
+    # A gRPC server's answer (HTTP 200, whatever the method) passes: Ray is asked.
+    listener, address = _http2_server(0x88)
+    with listener, pytest.raises(ExecutorUnavailableError):
+        ray_executor.RayBackend(address=address).connect()
+    assert [call["address"] for call in ray_init_calls] == [address]

@@ -53,8 +53,16 @@ class BatchSink(Protocol):
 
 
 def executor_record(name: str, device: str, **extra: Any) -> dict[str, Any]:
-    """The sidecar's ``executor`` field: who rendered an image, where, on what device."""
-    return {"name": name, "host": socket.gethostname(), "device": device, **extra}
+    """The sidecar's ``executor`` field: who rendered an image, where, on what device; on a CPU, with how many torch
+    threads (``threads``): float32 sums split between threads round differently, so a few 8-bit values can differ by
+    one between thread counts, and a Ray CPU worker runs with Ray's ``OMP_NUM_THREADS`` (its CPUs, 1 by default) where
+    a local run has one thread per core (docs/scale-out.md)."""
+    record = {"name": name, "host": socket.gethostname(), "device": device, **extra}
+    if device == "cpu":
+        import torch
+
+        record["threads"] = torch.get_num_threads()
+    return record
 
 
 def compile_fact(engine: Any) -> dict[str, Any]:

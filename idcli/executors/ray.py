@@ -59,9 +59,16 @@ CLIENT_PORT_HINT = "a ray:// address names the head's Ray Client server, port 10
 def _ray() -> Any:
     try:
         import ray
-    except ImportError:
-        raise ExecutorUnavailableError(Option("executor", "ray"), ' needs Ray: pip install -e ".[ray]" (Ray 2.60 or '
-                                       'later)') from None
+    except ImportError as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "ray":
+            raise ExecutorUnavailableError(Option("executor", "ray"), " needs Ray, which is not installed here: pip "
+                                           "install 'idcli[ray]' (from a source checkout: pip install -e '.[ray]'; Ray "
+                                           "2.60 or later)") from None
+        # Ray is there but does not import (a dependency missing or of another version, a wheel for another Python):
+        # "pip install" would change nothing, so what failed is said.
+        raise ExecutorUnavailableError(Option("executor", "ray"), f" needs Ray, which is installed but does not import "
+                                       f"here ({type(exc).__name__}: {_first_line(exc)}); reinstall it: pip install "
+                                       "--force-reinstall 'ray>=2.60'") from None
     return ray
 
 
@@ -110,6 +117,8 @@ class RayBackend:
             elif "://" in target:
                 self._check_kind(target)
             else:
+                if target not in ("auto", "local"):
+                    self._check_form(target)
                 check_head_answers(target)
             # ray.init replaces the driver's SIGTERM handler with one that exits at once; idcli's own
             # (commit what arrived, exit 143) is put back.
@@ -168,6 +177,21 @@ class RayBackend:
                 f"cannot connect to the Ray cluster at {target}: a ray:// address connects through Ray Client, which "
                 "needs grpcio here: pip install 'ray[client]'; or run idcli on a node of the cluster with the head's "
                 "HOST:PORT (6379 by default)")
+
+    def _check_form(self, target: str) -> None:
+        """A head's address with no port, no host or a port no TCP port has (``head``, ``head:``, ``:6379``,
+        ``head:70000``): refused as the option it is (exit 2, the forms named). Ray said "Invalid address format", or
+        "Unable to parse port number from  (full address = 192.0.2.2:)", as exit 4, "cannot connect to the cluster"."""
+        host, colon, port = target.rpartition(":")
+        if not colon or not port or target.endswith("]"):  # "[::1]": an IPv6 host in brackets, no port after it
+            problem = "the address has no port"
+        elif not host:
+            problem = "the address has no host"
+        elif not port.isdigit() or not 1 <= int(port) <= 65535:
+            problem = f"{port!r} is not a port (1 to 65535)"
+        else:
+            return
+        raise InputError(self._given(target), f": {problem}; {ALLOWED_ADDRESSES}", field="ray_address")
 
     def _check_kind(self, target: str) -> None:
         """An address of a kind Ray does not take (``foo://``): Ray reads its scheme as a Python module offering a
@@ -453,12 +477,15 @@ class RayExecutor:
             while queue or inflight:
                 dispatch()
                 if not inflight:
-                    if self.head is not None and not self.head.answers():
+                    # Every worker was dropped (each died twice in a row, or Ray never placed it): what is left
+                    # cannot run here, and the jobs are not at fault. `ray stop` ends the workers first and the head
+                    # a moment later, so a head still answering now may be going: it is given a few seconds to say.
+                    if self.head is not None and self.head.stops_answering(HEAD_CHECK_SECONDS * HEAD_MISSES):
                         self.head.gone()
-                    # Every actor was dropped after dying repeatedly: what is left cannot run.
-                    while queue:
-                        fail(queue.popleft()[0], "no Ray worker is left (each died repeatedly)")
-                    break
+                    left = sum(len([j for j in jobs if j.stem not in settled]) for jobs, _ in queue)
+                    raise ExecutorUnavailableError(
+                        f"no Ray worker is left (each died twice in a row); {left} job(s) not rendered; the images "
+                        "committed so far are kept: run again to resume (docs/scale-out.md, \"Faults\")")
                 ready, _ = ray.wait(list(inflight), num_returns=1, timeout=WAIT_SECONDS)
                 for ref in ready:
                     receive(ref)
@@ -696,6 +723,17 @@ class _HeadWatch:
                     time.sleep(0.2)
         return False
 
+    def stops_answering(self, seconds: float) -> bool:
+        """Whether the head stops answering within ``seconds`` (asked every half second): a head `ray stop` is
+        ending answers for a moment after its workers are gone."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if not self.answers(tries=1):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+
     def check(self) -> None:
         """Called while waiting: raises once the head has missed ``HEAD_MISSES`` checks in a row."""
         now = time.monotonic()
@@ -810,8 +848,19 @@ def check_head_answers(address: str, named: str | None = None, client: bool = Fa
         return
     with connection:
         answer = _first_answer(connection)
-    if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
-        return
+        status = None
+        if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
+            from .grpc_probe import call_status
+
+            status = call_status(connection, answer, address, HEAD_ANSWER_SECONDS)
+            if status in (None, 200):  # gRPC, or it cannot be told: Ray's to connect
+                return
+    if status is not None:  # HTTP/2, but another server than gRPC: Ray retried it for 20 s, then "Failed to connect"
+        kind = "a Ray Client server" if client else "a Ray cluster's head"
+        raise ExecutorUnavailableError(
+            f"cannot connect to the Ray cluster at {named}: its port answers HTTP/2, but not gRPC as {kind} does (a "
+            f"gRPC call was answered with HTTP status {status}: another web server or a proxy); "
+            + (CLIENT_PORT_HINT if client else "`ray start --head` prints the address to give (port 6379 by default)"))
     if client:
         raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {named}: its port answers, but not as a "
                                        f"Ray Client server does ({_what_answered(answer)}); {CLIENT_PORT_HINT}")
