@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .adapter_fit import check_adapter_fits
 from .adapter_layout import check_adapter_file
 from .errors import ModelUnavailableError
 from .hashing import sha256_file_cached, tagged_hash
@@ -137,6 +138,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, spec.allow_pickle)
         check_adapter_file(file, plus=False)  # its header: a file of the wrong kind is refused before any work
+        check_adapter_fits(file, model)  # and one made for the other base model (an _sd15 file with SDXL)
         content = _file_hash(file, hash_contents)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
@@ -145,7 +147,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False)
     refuse_cached_hub_pickle("FaceID", source_id, weight, subfolder, spec.allow_pickle, revision)
-    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=False)
+    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=False, model=model)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
 
 
@@ -231,7 +233,8 @@ def refuse_cached_hub_pickle(label: str, source: str, weight_name: str, subfolde
         raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
 
 
-def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revision: str | None, plus: bool) -> None:
+def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revision: str | None, plus: bool,
+                             model: ModelIdentity | None = None) -> None:
     """A hub adapter's ``.safetensors`` file already in the Hugging Face cache at ``revision`` (None: main), checked
     from its header as a local file is (adapter_layout.check_adapter_file): a wrong-kind or cut file was refused only
     by the render, after it had loaded the base model, while plan and validate passed it. Never downloads: a file not
@@ -243,6 +246,8 @@ def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revi
     file = cached_file(source, "/".join(p for p in (subfolder.strip("/"), weight_name) if p), None, revision)
     if file is not None:
         check_adapter_file(file, plus=plus)
+        if model is not None:
+            check_adapter_fits(file, model)
 
 
 def adapter_lora_note(adapter: AdapterIdentity) -> str | None:
@@ -382,6 +387,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, allow_pickle)
         check_adapter_file(file, plus=True)
+        check_adapter_fits(file, model)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, _file_hash(file, hash_contents),
                                False, allow_pickle, PLUSV2, shortcut, encoder)
     converted = _conversion_of_named(source_id, weight, subfolder, revision, allow_pickle)
@@ -389,7 +395,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False, PLUSV2, shortcut, encoder)
     refuse_cached_hub_pickle("FaceID-Plus v2", source_id, weight, subfolder, allow_pickle, revision)
-    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=True)
+    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=True, model=model)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
                            PLUSV2, shortcut, encoder)
 

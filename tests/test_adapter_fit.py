@@ -1,0 +1,105 @@
+"""An adapter file made for another base model (h94's `_sd15` file with an SDXL base, or the reverse), refused by
+`validate` and `plan` from the file's header and the base model's unet/config.json, before any selfie is encoded
+or model loaded (idcli/adapter_fit.py). Random-weight files in the published layouts, tiny pipelines saved as the
+base folders a user points model.id at."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from idcli.adapter_fit import adapter_made_for, model_cross_attention_dim
+from idcli.cli import app
+from idcli.engine.faceid_layout import write_random_faceid_adapter
+from idcli.engine.faceid_plus import write_random_image_encoder, write_random_plusv2_adapter
+from idcli.models import resolve_model
+from idcli.presets import RANDOM_IMAGE_ENCODERS
+from idcli.shotlist import ModelSpec
+
+pytest.importorskip("insightface", exc_type=ImportError)
+
+SHOTS = """\
+version: 1
+project: fit
+model: {MODEL}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+  - {id: m1, prompt: "{mara} on a wet street at night", method: single}
+"""
+
+
+@pytest.fixture
+def folders(tmp_path: Path, tiny_engines) -> Path:
+    """Two base folders (tiny SD1.5- and SDXL-shaped pipelines) and h94's file names for each, as a clone of
+    h94/IP-Adapter-FaceID holds them: FaceID and FaceID-Plus v2, with the image encoder Plus v2 reads."""
+    hub = tmp_path / "IP-Adapter-FaceID"
+    clip = RANDOM_IMAGE_ENCODERS["tiny-sd"]["hidden_size"]
+    for preset, tag in (("tiny-sd", "sd15"), ("tiny-sdxl", "sdxl")):
+        pipe = tiny_engines(preset).pipe
+        pipe.save_pretrained(tmp_path / f"base-{tag}", safe_serialization=True)
+        write_random_faceid_adapter(pipe.unet, hub / f"ip-adapter-faceid_{tag}.safetensors", seed=3)
+        write_random_plusv2_adapter(pipe.unet, hub / f"ip-adapter-faceid-plusv2_{tag}.safetensors", clip, seed=5)
+    write_random_image_encoder(tmp_path / "image_encoder", RANDOM_IMAGE_ENCODERS["tiny-sd"], seed=3)
+    return tmp_path
+
+
+def _model(preset: str, base: str, variant: str, weight: str) -> str:
+    encoder = ", image_encoder: image_encoder" if variant == "faceid-plusv2" else ""
+    return (f"{{preset: {preset}, id: {base}, adapter: {{variant: {variant}, id: IP-Adapter-FaceID, "
+            f"weight_name: {weight}{encoder}}}}}")
+
+
+@pytest.mark.parametrize(("preset", "base", "variant", "weight", "made", "wanted"), [
+    ("sdxl", "base-sdxl", "faceid", "ip-adapter-faceid_sd15.safetensors", 32, 64),
+    ("sd15", "base-sd15", "faceid-plusv2", "ip-adapter-faceid-plusv2_sdxl.safetensors", 64, 32)])
+def test_an_adapter_for_the_other_base_model_is_refused_by_validate_and_plan(
+        write_shotlist, folders: Path, preset: str, base: str, variant: str, weight: str, made: int,
+        wanted: int) -> None:
+    """Both passed (exit 0); the render refused the pair only after encoding every selfie and loading the base
+    model. Now validate (exit 2, at model.adapter) and plan (exit 4) say it in the render's words, naming the file
+    and both widths, and nothing is rendered."""
+    shots = write_shotlist(SHOTS.replace("{MODEL}", _model(preset, base, variant, weight)))
+    says = f"was made for a UNet with cross_attention_dim {made}, but this model's is {wanted}"
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2, text
+    assert "shots.yaml:3:" in text and "model.adapter" in text and weight in text and says in text, text
+    for command in (["plan", str(shots), "--device", "cpu"],
+                    ["render", str(shots), "--out", str(folders / "out"), "--device", "cpu"]):
+        result = CliRunner().invoke(app, command)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 4, text
+        assert weight in text and says in text and "_sdxl files for SDXL" in text, text
+    assert not list(folders.rglob("*.png"))
+
+
+def test_the_matching_files_still_plan(write_shotlist, folders: Path) -> None:
+    """Each base with its own file plans as before (the check reads headers and configs, nothing else)."""
+    for tag, preset in (("sd15", "sd15"), ("sdxl", "sdxl")):
+        for variant, weight in (("faceid", f"ip-adapter-faceid_{tag}.safetensors"),
+                                ("faceid-plusv2", f"ip-adapter-faceid-plusv2_{tag}.safetensors")):
+            shots = write_shotlist(SHOTS.replace("{MODEL}", _model(preset, f"base-{tag}", variant, weight)),
+                                   f"{tag}-{variant}.yaml")
+            result = CliRunner().invoke(app, ["validate", str(shots)])
+            assert result.exit_code == 0, result.output
+
+
+def test_what_is_not_at_hand_is_left_to_the_render(folders: Path) -> None:
+    """A pickle's shapes are not read (that would unpickle it), nor a base model whose unet/config.json is not here
+    (a hub id not cached): both are left to the render, which checks the loaded UNet."""
+    hub = folders / "IP-Adapter-FaceID"
+    assert adapter_made_for(hub / "ip-adapter-faceid_sd15.safetensors") == 32
+    pickle = hub / "ip-adapter-faceid_sd15.bin"
+    pickle.write_bytes(b"PK\x03\x04 not read")
+    assert adapter_made_for(pickle) is None
+    local = resolve_model(ModelSpec(preset="sdxl", id=str(folders / "base-sdxl")), folders, "float32",
+                          hash_contents=False)
+    assert model_cross_attention_dim(local) == json.loads(
+        (folders / "base-sdxl" / "unet" / "config.json").read_text())["cross_attention_dim"] == 64
+    hub_model = resolve_model(ModelSpec(preset="sdxl"), folders, "float32", hash_contents=False)
+    assert hub_model.source == "hub" and model_cross_attention_dim(hub_model) is None
