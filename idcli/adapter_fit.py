@@ -7,12 +7,13 @@ the pair once it has loaded the base model (engine/faceid_loading.check_base_mod
 ``validate`` said the shot list was fine and after every selfie was encoded. Here the same refusal, in the same
 words, is made from the adapter's safetensors header and the base model's ``unet/config.json`` (a local folder, or a
 hub snapshot already in the Hugging Face cache): nothing is loaded, hashed or downloaded. A pickle's shapes are not
-read here (that would mean unpickling it); the engine still refuses it. No torch here.
+read here (that would mean unpickling it): adapter_pickle.py reads those of one the shot list allows. No torch here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import ModelUnavailableError
@@ -72,8 +73,18 @@ def check_adapter_fits(file: Path, model: ModelIdentity) -> None:
     """Refuse a ``.safetensors`` adapter made for another base model than ``model`` (an ``_sd15`` file with an SDXL
     base, or the reverse), naming both widths, as the render would after loading the base model."""
     made = adapter_made_for(file)
-    if made is None:
-        return
+    if made is not None:
+        check_width(made, file, model)
+
+
+def check_shapes_fit(file: Path, shapes: Mapping[str, Sequence[int]], model: ModelIdentity) -> None:
+    """``check_adapter_fits`` for an adapter's flat keys and shapes (an allowed pickle's, adapter_pickle.py)."""
+    norm = shapes.get("image_proj.norm.weight")
+    if norm is not None and len(norm) == 1:
+        check_width(int(norm[0]), file, model)
+
+
+def check_width(made: int, file: Path, model: ModelIdentity) -> None:
     wanted = model_cross_attention_dim(model)
     if wanted is not None and wanted != made:
         raise ModelUnavailableError(base_model_mismatch(made, wanted, file))

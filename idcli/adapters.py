@@ -8,6 +8,7 @@ from typing import Any
 
 from .adapter_fit import check_adapter_fits
 from .adapter_layout import check_adapter_file
+from .adapter_pickle import check_allowed_pickle
 from .errors import ModelUnavailableError
 from .hashing import sha256_file_cached, tagged_hash
 from .models import ModelIdentity
@@ -139,6 +140,7 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
         refuse_unallowed_pickle(file, spec.allow_pickle)
         check_adapter_file(file, plus=False)  # its header: a file of the wrong kind is refused before any work
         check_adapter_fits(file, model)  # and one made for the other base model (an _sd15 file with SDXL)
+        check_allowed_pickle(file, False, model, spec.allow_pickle)  # h94's .bin as users keep it: the same checks
         content = _file_hash(file, hash_contents)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
@@ -388,6 +390,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
         refuse_unallowed_pickle(file, allow_pickle)
         check_adapter_file(file, plus=True)
         check_adapter_fits(file, model)
+        check_allowed_pickle(file, True, model, allow_pickle)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, _file_hash(file, hash_contents),
                                False, allow_pickle, PLUSV2, shortcut, encoder)
     converted = _conversion_of_named(source_id, weight, subfolder, revision, allow_pickle)

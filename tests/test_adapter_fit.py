@@ -103,3 +103,99 @@ def test_what_is_not_at_hand_is_left_to_the_render(folders: Path) -> None:
         (folders / "base-sdxl" / "unet" / "config.json").read_text())["cross_attention_dim"] == 64
     hub_model = resolve_model(ModelSpec(preset="sdxl"), folders, "float32", hash_contents=False)
     assert hub_model.source == "hub" and model_cross_attention_dim(hub_model) is None
+
+
+def _published_pickle(safetensors_file: Path) -> Path:
+    """The same weights as h94 publishes them: ``torch.save({"image_proj": {...}, "ip_adapter": {...}})``, a .bin."""
+    import torch
+    from safetensors.torch import load_file
+
+    nested: dict[str, dict] = {"image_proj": {}, "ip_adapter": {}}
+    for key, value in load_file(safetensors_file).items():
+        group, rest = key.split(".", 1)
+        nested[group][rest] = value
+    target = safetensors_file.with_suffix(".bin")
+    torch.save(nested, target)
+    return target
+
+
+@pytest.mark.parametrize(("preset", "base", "variant", "weight", "says"), [
+    ("sd15", "base-sd15", "faceid", "ip-adapter-faceid-plusv2_sd15", "holds IP-Adapter FaceID-Plus"),
+    ("sd15", "base-sd15", "faceid-plusv2", "ip-adapter-faceid_sd15", "holds IP-Adapter FaceID (an MLP"),
+    ("sd15", "base-sd15", "faceid", "ip-adapter-faceid_sdxl", "cross_attention_dim 64, but this model's is 32")])
+def test_an_allowed_pickle_of_the_wrong_kind_is_refused_by_validate_and_plan(
+        write_shotlist, folders: Path, preset: str, base: str, variant: str, weight: str, says: str) -> None:
+    """h94's files as ComfyUI and a clone of the hub repository keep them are pickles, loaded with
+    `model.allow_pickle: true`. Their keys were read only by the render, so the wrong variant or the other base
+    model's file passed validate and plan (exit 0) and was refused after every selfie was encoded and the base model
+    loaded. With allow_pickle the pickle's keys and shapes are read as the render reads them (weights-only, memory-
+    mapped: no weight is read) and the same checks as a .safetensors header's run first."""
+    hub = folders / "IP-Adapter-FaceID"
+    pickle = _published_pickle(hub / f"{weight}.safetensors")
+    model = _model(preset, base, variant, pickle.name).replace("{preset", "{allow_pickle: true, preset", 1)
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model))
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and "model.adapter" in text and pickle.name in text and says in text, text
+    result = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 4 and pickle.name in text and says in text, text
+
+
+def test_an_allowed_pickle_of_the_right_kind_plans_and_one_not_read_is_left_to_the_render(
+        write_shotlist, folders: Path) -> None:
+    """The published pickle for the base model plans as before; a pickle that cannot be read memory-mapped (the
+    legacy, pre-zip torch.save format) or is no adapter's is not refused by plan: the render says what it is."""
+    import torch
+
+    from idcli.adapter_pickle import pickle_shapes
+
+    hub = folders / "IP-Adapter-FaceID"
+    for variant, weight in (("faceid", "ip-adapter-faceid_sd15"), ("faceid-plusv2", "ip-adapter-faceid-plusv2_sd15")):
+        pickle = _published_pickle(hub / f"{weight}.safetensors")
+        model = _model("sd15", "base-sd15", variant, pickle.name).replace("{preset", "{allow_pickle: true, preset", 1)
+        result = CliRunner().invoke(app, ["validate", str(write_shotlist(SHOTS.replace("{MODEL}", model),
+                                                                         f"{variant}.yaml"))])
+        assert result.exit_code == 0, result.output
+    assert pickle_shapes(hub / "ip-adapter-faceid_sd15.bin")["image_proj.norm.weight"] == (32,)
+    legacy = hub / "legacy.bin"
+    torch.save({"image_proj": {"norm.weight": torch.zeros(64)}, "ip_adapter": {}}, legacy,
+               _use_new_zipfile_serialization=False)
+    assert pickle_shapes(legacy) is None
+    torch.save([1, 2, 3], hub / "list.bin")
+    assert pickle_shapes(hub / "list.bin") is None
+
+
+class _Evil:
+    """Unpickling this runs code, as a malicious checkpoint would."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.write_text, (self.marker, "code from a checkpoint ran"))
+
+
+@pytest.mark.parametrize("protocol", ["zip", "bare"])
+def test_reading_an_allowed_pickle_at_plan_time_runs_no_code(write_shotlist, folders: Path, protocol: str) -> None:
+    """plan and validate now unpickle an allowed adapter (to read its shapes): weights-only, as the render does, so a
+    malicious file runs nothing here either and is left to the render's refusal."""
+    import pickle
+
+    import torch
+
+    from idcli.adapter_pickle import pickle_shapes
+
+    marker = folders / "PWNED"
+    evil = folders / "IP-Adapter-FaceID" / "ip-adapter-faceid_sd15.bin"
+    payload = {"image_proj": {"norm.weight": _Evil(marker)}, "ip_adapter": {}}
+    if protocol == "zip":
+        torch.save(payload, evil)
+    else:
+        with evil.open("wb") as handle:
+            pickle.dump(payload, handle)
+    assert pickle_shapes(evil) is None
+    model = _model("sd15", "base-sd15", "faceid", evil.name).replace("{preset", "{allow_pickle: true, preset", 1)
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model))
+    assert CliRunner().invoke(app, ["validate", str(shots)]).exit_code == 0
+    assert not marker.exists(), "unpickling ran code: adapters are read weights-only"
