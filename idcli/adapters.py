@@ -320,22 +320,42 @@ def random_plus_descriptor(preset_name: str) -> str:
         "image_encoder": RANDOM_IMAGE_ENCODERS[preset.name]})
 
 
-def encoder_folder_hash(folder: Path, allow_pickle: bool, hash_contents: bool = True) -> str | None:
-    """A local CLIP image encoder folder by content: its config and weights (None, checked only, for validate)."""
+def encoder_folder_hash(folder: Path, allow_pickle: bool, hash_contents: bool = True,
+                        preset: str | None = None) -> str | None:
+    """A local CLIP image encoder folder by content: its config and weights (None, checked only, for validate).
+    ``preset``: the run's, named in the fetch command a folder without its config is told to run."""
     if not (folder / "config.json").is_file():
-        # A clone of h94/IP-Adapter given as it is: the encoder is a folder further down.
-        inside = ("; it holds the encoder in models/image_encoder: set model.adapter.image_encoder_subfolder: "
-                  "models/image_encoder" if (folder / "models" / "image_encoder" / "config.json").is_file() else "")
-        raise ModelUnavailableError(
-            f"the CLIP image encoder folder '{folder}' has no config.json{inside}: FaceID-Plus v2 needs the CLIP ViT-H "
-            "image encoder (h94/IP-Adapter, models/image_encoder). To fix: `idcli models fetch PRESET --variant "
-            "faceid-plusv2`, or point model.adapter.image_encoder at a complete folder")
+        raise ModelUnavailableError(encoder_without_config(folder, preset))
     if not hash_contents:
         return None
     suffixes = {".json", ".safetensors"} | ({".bin"} if allow_pickle else set())
     files = {str(p.relative_to(folder)): sha256_file_cached(p) for p in sorted(folder.iterdir())
              if p.is_file() and p.suffix in suffixes}
     return tagged_hash("idcli-image-encoder-files-v1", files)
+
+
+def encoder_without_config(folder: Path, preset: str | None) -> str:
+    """Why a folder given as the CLIP image encoder cannot be loaded without its config.json, and what to do: for a
+    clone of h94/IP-Adapter, the subfolder; for ComfyUI's ``models/clip_vision`` (whose
+    ``CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors`` is h94's encoder weights renamed), the folder to make of it."""
+    from .presets import PRESETS
+
+    if (folder / "models" / "image_encoder" / "config.json").is_file():
+        inside = ("; it holds the encoder in models/image_encoder: set model.adapter.image_encoder_subfolder: "
+                  "models/image_encoder")
+    else:
+        weights = sorted(p.name for p in folder.glob("*.safetensors") if p.is_file())[:3]
+        inside = (f"; it holds {', '.join(weights)} without the config that says what it is. ComfyUI's "
+                  "clip_vision/CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors is h94/IP-Adapter's "
+                  "models/image_encoder/model.safetensors renamed: put it in a folder of its own as model.safetensors "
+                  "beside that folder's config.json (hf download h94/IP-Adapter models/image_encoder/config.json), "
+                  "and point model.adapter.image_encoder at that folder" if weights else "")
+    fetch = (f"`idcli models fetch {preset}`" if preset in PRESETS and PRESETS[preset].image_encoder is not None
+             else "`idcli models fetch sd15` (or sdxl)")
+    return (f"the CLIP image encoder folder '{folder}' has no config.json{inside}. FaceID-Plus v2 needs the CLIP ViT-H "
+            f"image encoder (h94/IP-Adapter, models/image_encoder): {fetch} gets it into the Hugging Face cache, where "
+            "the preset finds it without model.adapter.image_encoder; or point model.adapter.image_encoder at a "
+            "complete folder")
 
 
 def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
@@ -367,7 +387,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
     if local_encoder is not None and local_encoder.is_dir():
         folder = (local_encoder / encoder_sub).resolve()
         encoder = ImageEncoderIdentity("local", str(folder), "", None,
-                                       encoder_folder_hash(folder, allow_pickle, hash_contents))
+                                       encoder_folder_hash(folder, allow_pickle, hash_contents, model.preset))
     else:
         encoder = ImageEncoderIdentity("hub", encoder_id, encoder_sub, "main", None)
     if given is not None and given.id is not None:

@@ -994,3 +994,26 @@ def test_a_faceid_plus_v1_file_is_noted_by_its_name(write_shotlist, h94_folder: 
         "FaceID-Plus, named v1 (v1 and v2 hold the same keys: idcli renders it as v2): model.adapter.variant: "
         "faceid-plusv2"), details
     assert details["ip-adapter-faceid-plusv2_sd15.safetensors"].startswith("FaceID-Plus (v1 and v2 alike)"), details
+
+
+def test_comfyuis_clip_vision_folder_as_the_image_encoder_says_what_it_holds(write_shotlist, tmp_path: Path) -> None:
+    """A ComfyUI user names the folder, models/clip_vision, not the file: the error said the folder has no
+    config.json and to run `idcli models fetch PRESET --variant faceid-plusv2`, a placeholder for a command, and
+    nothing of the file they have. It now names the file in the folder as h94's encoder weights renamed, says which
+    config goes beside it, and names the preset's own fetch command."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    clip_vision = tmp_path / "ComfyUI" / "models" / "clip_vision"
+    clip_vision.mkdir(parents=True)
+    (clip_vision / "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors").write_bytes(b"weights")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sdxl, adapter: {variant: faceid-plusv2, image_encoder: "
+                                                    "ComfyUI/models/clip_vision}}"))
+    for command, code in ((["validate", str(shots)], 2), (["plan", str(shots), "--device", "cpu"], 4)):
+        result = CliRunner().invoke(app, command)
+        text = " ".join(result.output.split())
+        assert result.exit_code == code, text
+        assert "has no config.json" in text and "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors" in text, text
+        assert "as model.safetensors beside" in text and "models/image_encoder/config.json" in text, text
+        assert "PRESET" not in text and "`idcli models fetch sdxl`" in text, text
