@@ -75,6 +75,7 @@ def test_an_adapter_for_the_other_base_model_is_refused_by_validate_and_plan(
         text = " ".join(result.output.split())
         assert result.exit_code == 4, text
         assert weight in text and says in text and "_sdxl files for SDXL" in text, text
+        assert not _encoded(), "the adapter is refused before any selfie is encoded"
     assert not list(folders.rglob("*.png"))
 
 
@@ -140,6 +141,14 @@ def test_an_allowed_pickle_of_the_wrong_kind_is_refused_by_validate_and_plan(
     result = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
     text = " ".join(result.output.split())
     assert result.exit_code == 4 and pickle.name in text and says in text, text
+    assert not _encoded(), "the adapter is refused before any selfie is encoded"
+
+
+def _encoded() -> list[Path]:
+    """The identities this test's IDCLI_HOME holds: selfies encoded (conftest gives each test its own)."""
+    import os
+
+    return list((Path(os.environ["IDCLI_HOME"]) / "identities").glob("*.idpack"))
 
 
 def test_an_allowed_pickle_of_the_right_kind_plans_and_one_not_read_is_left_to_the_render(
