@@ -149,7 +149,8 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False)
     refuse_cached_hub_pickle("FaceID", source_id, weight, subfolder, spec.allow_pickle, revision)
-    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=False, model=model)
+    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=False, model=model,
+                             allow_pickle=spec.allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
 
 
@@ -236,12 +237,13 @@ def refuse_cached_hub_pickle(label: str, source: str, weight_name: str, subfolde
 
 
 def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revision: str | None, plus: bool,
-                             model: ModelIdentity | None = None) -> None:
+                             model: ModelIdentity | None = None, allow_pickle: bool = False) -> None:
     """A hub adapter's ``.safetensors`` file already in the Hugging Face cache at ``revision`` (None: main), checked
     from its header as a local file is (adapter_layout.check_adapter_file): a wrong-kind or cut file was refused only
     by the render, after it had loaded the base model, while plan and validate passed it. Never downloads: a file not
-    cached is planned by its hub id as before, and the render checks it once it has it."""
-    if not weight_name.endswith(".safetensors"):
+    cached is planned by its hub id as before, and the render checks it once it has it. A pickle (``.bin``) is read
+    only when allowed, as a local one is (adapter_pickle.py)."""
+    if not weight_name.endswith(".safetensors") and not (allow_pickle and model is not None):
         return
     from .model_setup import cached_file
 
@@ -250,6 +252,7 @@ def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revi
         check_adapter_file(file, plus=plus)
         if model is not None:
             check_adapter_fits(file, model)
+            check_allowed_pickle(file, plus, model, allow_pickle)
 
 
 def adapter_lora_note(adapter: AdapterIdentity) -> str | None:
@@ -418,7 +421,8 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False, PLUSV2, shortcut, encoder)
     refuse_cached_hub_pickle("FaceID-Plus v2", source_id, weight, subfolder, allow_pickle, revision)
-    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=True, model=model)
+    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=True, model=model,
+                             allow_pickle=allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
                            PLUSV2, shortcut, encoder)
 

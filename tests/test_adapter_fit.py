@@ -209,3 +209,31 @@ def test_reading_an_allowed_pickle_at_plan_time_runs_no_code(write_shotlist, fol
     shots = write_shotlist(SHOTS.replace("{MODEL}", model))
     assert CliRunner().invoke(app, ["validate", str(shots)]).exit_code == 0
     assert not marker.exists(), "unpickling ran code: adapters are read weights-only"
+
+
+def test_an_allowed_hub_pickle_already_cached_is_checked_too(write_shotlist, folders: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook user's cache holds h94's pickle by hub id (diffusers' `load_ip_adapter("h94/IP-Adapter-FaceID",
+    weight_name="ip-adapter-faceid_sd15.bin")` put it there), named with `model.allow_pickle: true`: a file of the
+    wrong kind there (here a FaceID-Plus file under FaceID's name) passed plan and validate. The cached file is read as
+    a local one is; one not cached is still planned by its hub id (an offline plan keeps working)."""
+    import shutil
+
+    cache = folders / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    model = "{allow_pickle: true, preset: sd15, id: base-sd15, adapter: {variant: faceid}}"
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model))
+    not_cached = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    assert not_cached.exit_code == 0, not_cached.output  # planned by its hub id: the render fetches and checks it
+    snapshot = cache / "models--h94--IP-Adapter-FaceID" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("a" * 40)
+    plus = _published_pickle(folders / "IP-Adapter-FaceID" / "ip-adapter-faceid-plusv2_sd15.safetensors")
+    shutil.copy(plus, snapshot / "ip-adapter-faceid_sd15.bin")
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and "holds IP-Adapter FaceID-Plus" in text, text
+    result = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    assert result.exit_code == 4 and "holds IP-Adapter FaceID-Plus" in " ".join(result.output.split()), result.output
