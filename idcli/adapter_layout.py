@@ -171,6 +171,12 @@ def check_adapter_file(file: Path, plus: bool) -> None:
                                     else damaged(label, file, str(exc))) from None
     except OSError as exc:
         raise ModelUnavailableError(f"cannot read the {label} adapter '{file}': {exc.strerror or exc}") from None
+    check_adapter_shapes(file, shapes, plus)
+
+
+def check_adapter_shapes(file: Path, shapes: Shapes, plus: bool) -> None:
+    """Refuse an adapter whose flat keys and shapes (``image_proj.…``, ``ip_adapter.…``: a safetensors header's, or
+    an allowed pickle's, adapter_pickle.py) are not the adapter the shot list names, in the render's words."""
     projection = {key.removeprefix("image_proj."): shape for key, shape in shapes.items()
                   if key.startswith("image_proj.")}
     if not projection and not any(key.startswith("ip_adapter.") for key in shapes):

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .adapter_fit import check_adapter_fits
 from .adapter_layout import check_adapter_file
+from .adapter_pickle import check_allowed_pickle
 from .errors import ModelUnavailableError
 from .hashing import sha256_file_cached, tagged_hash
 from .models import ModelIdentity
@@ -137,6 +139,8 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, spec.allow_pickle)
         check_adapter_file(file, plus=False)  # its header: a file of the wrong kind is refused before any work
+        check_adapter_fits(file, model)  # and one made for the other base model (an _sd15 file with SDXL)
+        check_allowed_pickle(file, False, model, spec.allow_pickle)  # h94's .bin as users keep it: the same checks
         content = _file_hash(file, hash_contents)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, content, False,
                                spec.allow_pickle)
@@ -145,7 +149,8 @@ def resolve_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False)
     refuse_cached_hub_pickle("FaceID", source_id, weight, subfolder, spec.allow_pickle, revision)
-    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=False)
+    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=False, model=model,
+                             allow_pickle=spec.allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, spec.allow_pickle)
 
 
@@ -231,18 +236,23 @@ def refuse_cached_hub_pickle(label: str, source: str, weight_name: str, subfolde
         raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
 
 
-def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revision: str | None, plus: bool) -> None:
+def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revision: str | None, plus: bool,
+                             model: ModelIdentity | None = None, allow_pickle: bool = False) -> None:
     """A hub adapter's ``.safetensors`` file already in the Hugging Face cache at ``revision`` (None: main), checked
     from its header as a local file is (adapter_layout.check_adapter_file): a wrong-kind or cut file was refused only
     by the render, after it had loaded the base model, while plan and validate passed it. Never downloads: a file not
-    cached is planned by its hub id as before, and the render checks it once it has it."""
-    if not weight_name.endswith(".safetensors"):
+    cached is planned by its hub id as before, and the render checks it once it has it. A pickle (``.bin``) is read
+    only when allowed, as a local one is (adapter_pickle.py)."""
+    if not weight_name.endswith(".safetensors") and not (allow_pickle and model is not None):
         return
     from .model_setup import cached_file
 
     file = cached_file(source, "/".join(p for p in (subfolder.strip("/"), weight_name) if p), None, revision)
     if file is not None:
         check_adapter_file(file, plus=plus)
+        if model is not None:
+            check_adapter_fits(file, model)
+            check_allowed_pickle(file, plus, model, allow_pickle)
 
 
 def adapter_lora_note(adapter: AdapterIdentity) -> str | None:
@@ -313,22 +323,42 @@ def random_plus_descriptor(preset_name: str) -> str:
         "image_encoder": RANDOM_IMAGE_ENCODERS[preset.name]})
 
 
-def encoder_folder_hash(folder: Path, allow_pickle: bool, hash_contents: bool = True) -> str | None:
-    """A local CLIP image encoder folder by content: its config and weights (None, checked only, for validate)."""
+def encoder_folder_hash(folder: Path, allow_pickle: bool, hash_contents: bool = True,
+                        preset: str | None = None) -> str | None:
+    """A local CLIP image encoder folder by content: its config and weights (None, checked only, for validate).
+    ``preset``: the run's, named in the fetch command a folder without its config is told to run."""
     if not (folder / "config.json").is_file():
-        # A clone of h94/IP-Adapter given as it is: the encoder is a folder further down.
-        inside = ("; it holds the encoder in models/image_encoder: set model.adapter.image_encoder_subfolder: "
-                  "models/image_encoder" if (folder / "models" / "image_encoder" / "config.json").is_file() else "")
-        raise ModelUnavailableError(
-            f"the CLIP image encoder folder '{folder}' has no config.json{inside}: FaceID-Plus v2 needs the CLIP ViT-H "
-            "image encoder (h94/IP-Adapter, models/image_encoder). To fix: `idcli models fetch PRESET --variant "
-            "faceid-plusv2`, or point model.adapter.image_encoder at a complete folder")
+        raise ModelUnavailableError(encoder_without_config(folder, preset))
     if not hash_contents:
         return None
     suffixes = {".json", ".safetensors"} | ({".bin"} if allow_pickle else set())
     files = {str(p.relative_to(folder)): sha256_file_cached(p) for p in sorted(folder.iterdir())
              if p.is_file() and p.suffix in suffixes}
     return tagged_hash("idcli-image-encoder-files-v1", files)
+
+
+def encoder_without_config(folder: Path, preset: str | None) -> str:
+    """Why a folder given as the CLIP image encoder cannot be loaded without its config.json, and what to do: for a
+    clone of h94/IP-Adapter, the subfolder; for ComfyUI's ``models/clip_vision`` (whose
+    ``CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors`` is h94's encoder weights renamed), the folder to make of it."""
+    from .presets import PRESETS
+
+    if (folder / "models" / "image_encoder" / "config.json").is_file():
+        inside = ("; it holds the encoder in models/image_encoder: set model.adapter.image_encoder_subfolder: "
+                  "models/image_encoder")
+    else:
+        weights = sorted(p.name for p in folder.glob("*.safetensors") if p.is_file())[:3]
+        inside = (f"; it holds {', '.join(weights)} without the config that says what it is. ComfyUI's "
+                  "clip_vision/CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors is h94/IP-Adapter's "
+                  "models/image_encoder/model.safetensors renamed: put it in a folder of its own as model.safetensors "
+                  "beside that folder's config.json (hf download h94/IP-Adapter models/image_encoder/config.json), "
+                  "and point model.adapter.image_encoder at that folder" if weights else "")
+    fetch = (f"`idcli models fetch {preset}`" if preset in PRESETS and PRESETS[preset].image_encoder is not None
+             else "`idcli models fetch sd15` (or sdxl)")
+    return (f"the CLIP image encoder folder '{folder}' has no config.json{inside}. FaceID-Plus v2 needs the CLIP ViT-H "
+            f"image encoder (h94/IP-Adapter, models/image_encoder): {fetch} gets it into the Hugging Face cache, where "
+            "the preset finds it without model.adapter.image_encoder; or point model.adapter.image_encoder at a "
+            "complete folder")
 
 
 def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, *,
@@ -360,7 +390,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
     if local_encoder is not None and local_encoder.is_dir():
         folder = (local_encoder / encoder_sub).resolve()
         encoder = ImageEncoderIdentity("local", str(folder), "", None,
-                                       encoder_folder_hash(folder, allow_pickle, hash_contents))
+                                       encoder_folder_hash(folder, allow_pickle, hash_contents, model.preset))
     else:
         encoder = ImageEncoderIdentity("hub", encoder_id, encoder_sub, "main", None)
     if given is not None and given.id is not None:
@@ -382,6 +412,8 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, allow_pickle)
         check_adapter_file(file, plus=True)
+        check_adapter_fits(file, model)
+        check_allowed_pickle(file, True, model, allow_pickle)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, _file_hash(file, hash_contents),
                                False, allow_pickle, PLUSV2, shortcut, encoder)
     converted = _conversion_of_named(source_id, weight, subfolder, revision, allow_pickle)
@@ -389,7 +421,8 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
         return AdapterIdentity("local", str(converted.parent.resolve()), converted.name, "", None,
                                _file_hash(converted, hash_contents), False, False, PLUSV2, shortcut, encoder)
     refuse_cached_hub_pickle("FaceID-Plus v2", source_id, weight, subfolder, allow_pickle, revision)
-    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=True)
+    check_cached_hub_adapter(source_id, weight, subfolder, revision, plus=True, model=model,
+                             allow_pickle=allow_pickle)
     return AdapterIdentity("hub", source_id, weight, subfolder, revision or "main", None, False, allow_pickle,
                            PLUSV2, shortcut, encoder)
 

@@ -10,6 +10,8 @@ licence:
 - IP-Adapter weight files (``ip-adapter*.safetensors`` / ``.bin``): what ``model.adapter`` takes (h94's
   ``…_lora.safetensors``, the LoRA alone, as ``FaceID LoRA``; a safetensors file's kind told from its header);
 - a CLIP image encoder folder (``config.json`` naming a ``CLIPVisionModel*``): FaceID-Plus v2's encoder;
+- ComfyUI's ``models/clip_vision`` files (``CLIP-ViT-*.safetensors``), as ``CLIP image encoder weights``: the
+  encoder's weights without the config a folder needs (ViT-H is h94's, renamed; ViT-bigG is not Plus v2's);
 - an insightface face-model pack (a folder of ``.onnx`` files): what ``--face-models`` takes (a detector alone
   or a cut file said as not usable).
 
@@ -33,6 +35,8 @@ from .models import read_model_json
 MAX_DEPTH = 2
 MAX_FOLDERS = 5000  # a bound on the walk: a models folder, not a whole disk
 ADAPTER_FILE = re.compile(r"^ip-adapter.*\.(safetensors|bin)$", re.IGNORECASE)
+# ComfyUI's models/clip_vision files (ComfyUI_IPAdapter_plus names them so): CLIP vision weights without a config.
+CLIP_VISION_FILE = re.compile(r"^CLIP-ViT-.*\.safetensors$", re.IGNORECASE)
 _CARD_LICENCE = re.compile(r"^license:\s*(\S.*)$", re.MULTILINE)
 UNKNOWN = "unknown: see the model's card"
 
@@ -130,7 +134,29 @@ def describe_folder(folder: Path, source: str) -> tuple[list[dict[str, Any]], bo
     if onnx:
         return [_face_pack_entry(folder, onnx, source)], True
     adapters = [_adapter_entry(source, folder, p) for p in files if ADAPTER_FILE.match(p.name)]
-    return adapters, False
+    encoders = [_clip_vision_entry(source, p) for p in files if CLIP_VISION_FILE.match(p.name)]
+    return adapters + encoders, False
+
+
+def _clip_vision_entry(source: str, file: Path) -> dict[str, Any]:
+    """ComfyUI's clip_vision file: the CLIP image encoder's weights without the config.json beside them that
+    ``model.adapter.image_encoder`` needs. ViT-H is what FaceID-Plus v2 reads (h94's models/image_encoder renamed);
+    ViT-bigG is h94's sdxl_models/image_encoder, for other SDXL adapters."""
+    from .model_setup import LICENCES
+
+    licence = UNKNOWN
+    if "vit-h-" in file.name.lower():
+        licence = LICENCES["image_encoder"]  # ComfyUI's guide downloads it from h94/IP-Adapter
+        detail = ("h94/IP-Adapter's models/image_encoder/model.safetensors renamed (ViT-H, what FaceID-Plus v2 reads): "
+                  "model.adapter.image_encoder takes a folder holding it as model.safetensors beside that folder's "
+                  "config.json (hf download h94/IP-Adapter models/image_encoder/config.json)")
+    elif "vit-bigg-" in file.name.lower():
+        detail = ("ViT-bigG (h94/IP-Adapter's sdxl_models/image_encoder), not what FaceID-Plus v2 reads: it reads "
+                  "ViT-H, for SD1.5 and SDXL alike")
+    else:
+        detail = ("CLIP vision weights without their config: model.adapter.image_encoder takes a folder holding them "
+                  "as model.safetensors beside their config.json")
+    return _entry(source, "CLIP image encoder weights", file, file.stat().st_size, licence, detail)
 
 
 def _adapter_entry(source: str, folder: Path, file: Path) -> dict[str, Any]:

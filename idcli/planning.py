@@ -52,6 +52,10 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     names = {name for shot in loaded.shotlist.shots for name in shot_characters(shot)}
     # A character whose selfies cannot be used fails only the shots naming it (plan.blocked).
     unusable: dict[str, Any] = {}
+    if names:
+        # The adapter's checks (its file's kind and base model, from a header: adapter_fit.py) before any selfie is
+        # encoded, which costs seconds a selfie; nothing hashed here, the adapter is resolved for its key below.
+        resolve_adapter(loaded.shotlist.model, model, loaded.base_dir, hash_contents=False)
     identities = resolve_identities(loaded, names, model.preset, face_models, on_encode, unusable) if names else {}
     adapter = resolve_adapter(loaded.shotlist.model, model, loaded.base_dir) if identities else None
     if adapter is not None and adapter.is_plus:

@@ -994,3 +994,52 @@ def test_a_faceid_plus_v1_file_is_noted_by_its_name(write_shotlist, h94_folder: 
         "FaceID-Plus, named v1 (v1 and v2 hold the same keys: idcli renders it as v2): model.adapter.variant: "
         "faceid-plusv2"), details
     assert details["ip-adapter-faceid-plusv2_sd15.safetensors"].startswith("FaceID-Plus (v1 and v2 alike)"), details
+
+
+def test_comfyuis_clip_vision_folder_as_the_image_encoder_says_what_it_holds(write_shotlist, tmp_path: Path) -> None:
+    """A ComfyUI user names the folder, models/clip_vision, not the file: the error said the folder has no
+    config.json and to run `idcli models fetch PRESET --variant faceid-plusv2`, a placeholder for a command, and
+    nothing of the file they have. It now names the file in the folder as h94's encoder weights renamed, says which
+    config goes beside it, and names the preset's own fetch command."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    clip_vision = tmp_path / "ComfyUI" / "models" / "clip_vision"
+    clip_vision.mkdir(parents=True)
+    (clip_vision / "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors").write_bytes(b"weights")
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sdxl, adapter: {variant: faceid-plusv2, image_encoder: "
+                                                    "ComfyUI/models/clip_vision}}"))
+    for command, code in ((["validate", str(shots)], 2), (["plan", str(shots), "--device", "cpu"], 4)):
+        result = CliRunner().invoke(app, command)
+        text = " ".join(result.output.split())
+        assert result.exit_code == code, text
+        assert "has no config.json" in text and "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors" in text, text
+        assert "as model.safetensors beside" in text and "models/image_encoder/config.json" in text, text
+        assert "PRESET" not in text and "`idcli models fetch sdxl`" in text, text
+
+
+def test_models_list_names_comfyuis_clip_vision_files(tmp_path: Path) -> None:
+    """`idcli models list --models-dir ComfyUI/models` listed the ipadapter and loras files and said nothing of
+    clip_vision's, the encoder FaceID-Plus v2 needs: a ComfyUI user could not tell they already have it, nor that the
+    bigG file beside it is the wrong one. Each is listed with what it is and what model.adapter.image_encoder takes."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.model_folders import scan_models_dir
+
+    clip_vision = tmp_path / "ComfyUI" / "models" / "clip_vision"
+    clip_vision.mkdir(parents=True)
+    for name in ("CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors", "CLIP-ViT-bigG-14-laion2B-39B-b160k.safetensors"):
+        (clip_vision / name).write_bytes(b"weights")
+    (clip_vision / "notes.txt").write_text("not a model")
+    found = {Path(e["path"]).name: e for e in scan_models_dir(tmp_path / "ComfyUI" / "models")}
+    assert set(found) == {"CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors",
+                          "CLIP-ViT-bigG-14-laion2B-39B-b160k.safetensors"}, found
+    vit_h = found["CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors"]
+    assert vit_h["kind"] == "CLIP image encoder weights" and vit_h["present"] and vit_h["size_bytes"] == 7
+    assert "models/image_encoder/model.safetensors renamed" in vit_h["detail"]
+    assert "model.safetensors beside" in vit_h["detail"] and "config.json" in vit_h["detail"]
+    assert "not what FaceID-Plus v2 reads" in found["CLIP-ViT-bigG-14-laion2B-39B-b160k.safetensors"]["detail"]
+    listed = CliRunner().invoke(app, ["models", "list", "--models-dir", str(tmp_path / "ComfyUI" / "models")])
+    assert listed.exit_code == 0 and "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors" in listed.output, listed.output

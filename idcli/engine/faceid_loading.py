@@ -73,25 +73,17 @@ def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | 
         raise ModelUnavailableError(problem)
 
 
-# What the published adapters were made for, by the UNet's cross_attention_dim.
-BASE_MODELS = {768: "SD1.5", 1024: "SD2", 2048: "SDXL"}
-
-
 def check_base_model(state: dict[str, dict[str, torch.Tensor]], unet: Any, file: Path | str) -> None:
     """Refuse an adapter made for another base model (an SD1.5 file with SDXL, or the reverse), naming both:
-    diffusers' own error is a bare "Error(s) in loading state_dict for IPAdapterAttnProcessor2_0"."""
+    diffusers' own error is a bare "Error(s) in loading state_dict for IPAdapterAttnProcessor2_0". plan and validate
+    say the same of a .safetensors file from its header (adapter_fit.py); a pickle is told here."""
+    from ..adapter_fit import base_model_mismatch
+
     norm = state["image_proj"].get("norm.weight")  # [cross_attention_dim] in FaceID and FaceID-Plus alike
     wanted = int(unet.config.cross_attention_dim)
     if norm is None or norm.ndim != 1 or int(norm.shape[0]) == wanted:
         return
-    made = int(norm.shape[0])
-
-    def named(dim: int) -> str:
-        return f"{dim} ({BASE_MODELS[dim]})" if dim in BASE_MODELS else str(dim)
-
-    raise ModelUnavailableError(
-        f"'{file}' was made for a UNet with cross_attention_dim {named(made)}, but this model's is {named(wanted)}: "
-        "use the adapter made for this base model (ip-adapter-faceid…_sd15 files for SD1.5, …_sdxl files for SDXL)")
+    raise ModelUnavailableError(base_model_mismatch(int(norm.shape[0]), wanted, file))
 
 
 def split_faceid_lora(state: dict[str, dict[str, torch.Tensor]]

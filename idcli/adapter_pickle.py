@@ -1,0 +1,62 @@
+"""An allowed pickled adapter's keys and shapes, read before any work, so that plan and validate check it as they
+check a ``.safetensors`` header.
+
+h94 publishes every FaceID file as a pickle (``ip-adapter-faceid_sd15.bin``, ``…-plusv2_sdxl.bin``), and that is the
+file ComfyUI users and clones of the hub repository hold; the shot list loads it with ``model.allow_pickle: true``.
+Its keys were read only by the render, so a Plus v2 file given for ``variant: faceid`` (or the reverse), the other
+base model's file or a file that is no adapter passed ``validate`` and ``plan`` and was refused after every selfie
+was encoded and the base model loaded. Where the shot list allows the pickle, it is read here the way the render
+reads it (``torch.load(weights_only=True)``, which refuses anything but tensors) and memory-mapped, so no weight is
+read: only the pickle's small structure record. Anything that read cannot say (a legacy non-zip ``torch.save``, which
+cannot be memory-mapped; a damaged file; something else than h94's two groups) is left to the render, which says
+what it is in its own words. Without ``allow_pickle`` nothing is unpickled (adapters.refuse_unallowed_pickle).
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+
+from .adapter_fit import check_shapes_fit
+from .adapter_layout import check_adapter_shapes
+from .models import ModelIdentity
+
+
+def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
+    """Each tensor's shape in a pickled IP-Adapter checkpoint as h94 saves one (``{"image_proj": {…}, "ip_adapter":
+    {…}}``), keyed ``image_proj.…`` / ``ip_adapter.…`` as a safetensors file is; None when it cannot be read
+    memory-mapped and weights-only, or is not laid out so."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch's notes on an unusual pickle protocol: the render says what matters
+            warnings.simplefilter("ignore")
+            loaded = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+        return None
+    if not isinstance(loaded, dict):
+        return None
+    shapes: dict[str, tuple[int, ...]] = {}
+    for group in ("image_proj", "ip_adapter"):
+        entries = loaded.get(group)
+        if not isinstance(entries, dict):
+            return None
+        for key, value in entries.items():
+            if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+                return None
+            shapes[f"{group}.{key}"] = tuple(int(n) for n in value.shape)
+    return shapes
+
+
+def check_allowed_pickle(file: Path, plus: bool, model: ModelIdentity, allow_pickle: bool) -> None:
+    """Refuse an allowed pickled adapter of the wrong kind (FaceID vs FaceID-Plus, no adapter at all) or made for
+    another base model, in the render's words; a ``.safetensors`` file, a pickle not allowed or one whose shapes
+    cannot be read here are left as they were."""
+    if not allow_pickle or file.name.endswith(".safetensors"):
+        return
+    shapes = pickle_shapes(file)
+    if shapes is None:
+        return
+    check_adapter_shapes(file, shapes, plus)
+    check_shapes_fit(file, shapes, model)
