@@ -161,6 +161,23 @@ def _transformers_progress_bars() -> PutBack | None:
     return put_back
 
 
+def _diffusers_progress_bars() -> PutBack | None:
+    """diffusers' own bar (``Loading pipeline components...``, drawn by every ``from_pretrained`` of a pipeline) would
+    break idcli's display, and print under ``render --quiet``."""
+    import_packages("diffusers")  # one thread at a time (package_imports.py)
+    from diffusers.utils import logging as diffusers_logging
+
+    if not diffusers_logging.is_progress_bar_enabled():
+        return None
+    diffusers_logging.disable_progress_bar()
+
+    def put_back() -> None:
+        if not diffusers_logging.is_progress_bar_enabled():  # else the host turned it on meanwhile: theirs stands
+            diffusers_logging.enable_progress_bar()
+
+    return put_back
+
+
 def _hub_progress_bars() -> PutBack:
     from huggingface_hub.utils import disable_progress_bars
 
@@ -228,6 +245,7 @@ _DIFFUSERS_NOTICES = _Setting(_diffusers_notices)
 _OFFLINE_NOTICE = _Setting(_offline_notice)
 _PROGRESS_BARS = _Setting(_transformers_progress_bars)
 _HUB_PROGRESS_BARS = _Setting(_hub_progress_bars)
+_DIFFUSERS_PROGRESS_BARS = _Setting(_diffusers_progress_bars)
 _ALIGNMENT_DEPRECATION = _Setting(_alignment_deprecation)
 _ONNX_EXPORT_NOTICES = _Setting(_onnx_export_notices)
 _RAY_CLIENT_TIMEOUT = _Setting(_ray_client_timeout)
@@ -236,16 +254,18 @@ _RAY_CLIENT_TIMEOUT = _Setting(_ray_client_timeout)
 @contextmanager
 def quiet_model_libraries() -> Iterator[None]:
     """While idcli builds, loads or runs a pipeline: transformers', diffusers' and huggingface_hub's notices that
-    are not for idcli's users quieted. A decorator or a ``with`` block."""
-    with _quieted(_TRANSFORMERS_NOTICES, _DIFFUSERS_NOTICES, _OFFLINE_NOTICE):
+    are not for idcli's users quieted, and their progress bars off (a pipeline loaded from a folder or the hub cache
+    drew diffusers' and transformers' loading bars amid idcli's lines). A decorator or a ``with`` block."""
+    with _quieted(_TRANSFORMERS_NOTICES, _DIFFUSERS_NOTICES, _OFFLINE_NOTICE, _PROGRESS_BARS,
+                  _DIFFUSERS_PROGRESS_BARS):
         yield
 
 
 @contextmanager
 def quiet_model_loading() -> Iterator[None]:
-    """``quiet_model_libraries`` and transformers' progress bars off, while idcli loads or saves a transformers
-    model (the FaceID-Plus image encoder)."""
-    with _quieted(_TRANSFORMERS_NOTICES, _DIFFUSERS_NOTICES, _OFFLINE_NOTICE, _PROGRESS_BARS):
+    """``quiet_model_libraries``, while idcli loads or saves a transformers model (the FaceID-Plus image
+    encoder)."""
+    with quiet_model_libraries():
         yield
 
 

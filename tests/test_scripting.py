@@ -641,6 +641,7 @@ def _host_library_state() -> dict[str, object]:
     return {"loggers": loggers, "transformers": transformers_logging.get_verbosity(),
             "diffusers": diffusers_logging.get_verbosity(),
             "transformers bars": transformers_logging.is_progress_bar_enabled(),
+            "diffusers bars": diffusers_logging.is_progress_bar_enabled(),
             "hub bars": dict(hub_bars.progress_bar_states), "warnings": list(warnings.filters)}
 
 

@@ -1043,3 +1043,23 @@ def test_models_list_names_comfyuis_clip_vision_files(tmp_path: Path) -> None:
     assert "not what FaceID-Plus v2 reads" in found["CLIP-ViT-bigG-14-laion2B-39B-b160k.safetensors"]["detail"]
     listed = CliRunner().invoke(app, ["models", "list", "--models-dir", str(tmp_path / "ComfyUI" / "models")])
     assert listed.exit_code == 0 and "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors" in listed.output, listed.output
+
+
+def test_render_quiet_from_a_model_folder_draws_no_library_progress_bar(
+        write_shotlist, h94_folder: Path, tmp_path: Path, synthetic_face_models: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base model loaded from a folder drew diffusers' `Loading pipeline components...` bar (and transformers'
+    `Loading weights` ones) on stderr, under `render --quiet` too, whose help promises no progress: the load was
+    quieted for the libraries' log notices but not for their bars. Nothing but idcli's own lines is written."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    monkeypatch.setenv("IDCLI_FACE_MODELS", str(synthetic_face_models))
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, allow_pickle: true, adapter: "
+                                         "{variant: faceid, id: IP-Adapter-FaceID, weight_name: "
+                                         "ip-adapter-faceid_sd15.bin}}"))
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu",
+                                      "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Loading" not in result.stderr and "it/s" not in result.stderr, result.stderr
