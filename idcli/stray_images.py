@@ -41,10 +41,12 @@ def _mask_of_checked_take(path: Path, checked: set[Path]) -> bool:
     return path.with_name(path.name[: -len(".mask.png")] + ".png").resolve() in checked
 
 
-def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,)) -> list[Path]:
+def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,),
+                 masks: bool = True) -> list[Path]:
     """The image files under ``root`` that are neither in ``checked`` (resolved paths) nor idcli's own, in name
-    order; ``own_folders``: folders of ``root`` idcli fills with previews (none in a delivery folder). Links are not
-    followed into folders (a link to a folder elsewhere is not the output folder's)."""
+    order; ``own_folders``: folders of ``root`` idcli fills with previews, ``masks``: whether takes' masks are idcli's
+    own there (neither, in a delivery folder). Links are not followed into folders (a link to a folder elsewhere is
+    not the output folder's)."""
     found = []
     for folder, folders, files in os.walk(root):
         here = Path(folder)
@@ -52,8 +54,8 @@ def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...]
                             and not (here == root and name in own_folders))
         for name in files:
             path = here / name
-            if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or is_own_mask(path)
-                    or path.resolve() in checked or _mask_of_checked_take(path, checked)):
+            if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or path.resolve() in checked
+                    or (masks and (is_own_mask(path) or _mask_of_checked_take(path, checked)))):
                 continue
             found.append(path)
     return sorted(found)

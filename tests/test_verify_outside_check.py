@@ -213,10 +213,14 @@ def test_an_image_added_to_a_delivery_folder_fails_verify(received: Path, tmp_pa
     deliver(received, dest)
     shutil.copy(dest / "street_take1.png", dest / "street_take1.jpg")
     (dest / "extra").mkdir()
+    (dest / "street").mkdir()  # a delivery holds no masks: one named as a take's in its shot's folder is checked too
+    shutil.copy(dest / "street_take1.jpg", dest / "street" / "street_t1.mask.png")
     shutil.copy(received / "street" / "street_t2.png", dest / "extra" / "street_t2.png")
     assert _problems(dest) == {
         "extra/street_t2.png": [f"{NOT_A_DELIVERED} Its own record (its idcli chunk) is street take 2's "
                                 "(street/street_t2.png)"],
+        "street/street_t1.mask.png": [f"{NOT_A_DELIVERED} Its own record (its idcli chunk) is street take 1's "
+                                      "(street/street_t1.png)"],
         "street_take1.jpg": [NOT_A_DELIVERED]}
 
 
