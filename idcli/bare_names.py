@@ -8,7 +8,8 @@ changed: ``validate`` notes each such name at its shot's prompt and ``plan``/``r
 
 Only a character the prompt does not also name with a placeholder is said: ``{ann} … ann's cake`` refers back to her
 in words, as docs/shot-lists.md recommends. A name is matched as a whole word in any case (``Anna``, ``anna's``), so
-``ann`` is never found inside ``anna`` or ``{anna}``.
+``ann`` is never found inside ``anna`` or ``{anna}``, nor ``ren`` inside ``Renée`` (a word's letters are any
+language's).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def bare_names(prompt: str, cast: list[str]) -> list[str]:
     for name in cast:
         if name in placed:
             continue
-        match = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", words, re.IGNORECASE)
+        # A word's letters are any language's (\w): names are ASCII, prompts not ('ren' is no word of "Renée").
+        match = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", words, re.IGNORECASE)
         if match is not None:
             found.append((match.start(), name))
     return [name for _start, name in sorted(found)]

@@ -96,7 +96,7 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
     from .stray_images import NOT_A_DELIVERED_COPY, stray_images, stray_problem
 
     seen = {(root / check.image["path"]).resolve() for check in checks.values()}
-    for image in stray_images(root, seen, own_folders=()):
+    for image in stray_images(root, seen, own_folders=(), masks=False):
         entry = file_entry(root, image)
         checks[entry["path"]] = ImageCheck(file_entry(root, image.with_suffix(".json")), entry, ok=False,
                                            problems=[stray_problem(image, NOT_A_DELIVERED_COPY)])

@@ -17,11 +17,11 @@ What identifies an engine, so that nothing stale is ever handed out:
 * the function that builds it (a test's or a caller's replacement for ``run.default_engine`` never meets the
   real one's engine).
 
-One engine at most: a render that needs another drops the kept one before building (two models never held at
-once for this), so memory does not grow call after call. It is lent to one render at a time: a render running
-meanwhile in another thread builds its own (an engine's per-batch state is not shared between threads), and the
-engine of whichever ends last is kept. A render that ends with an exception keeps nothing. ``release()`` drops it,
-giving its memory (on a GPU, device memory) back to the caller.
+One engine at most: a render that needs another (a ``--compile`` render's too) drops the kept one before building
+(two models never held at once for this), so memory does not grow call after call. It is lent to one render at a
+time: a render running meanwhile in another thread builds its own (an engine's per-batch state is not shared between
+threads), and the engine of whichever ends last is kept. A render that ends with an exception keeps nothing.
+``release()`` drops it, giving its memory (on a GPU, device memory) back to the caller.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ def lease(model: ModelIdentity, runtime: Runtime, adapter: Any, build: Build) ->
     for the next render when the block ends without an exception."""
     global _KEPT
     if runtime.compile:  # its compiled graphs and fallback are per run (engine/compiled.py): built as before
+        release()  # not held beside it: two models on the device at once where a fresh process holds one
         yield build(model, runtime, adapter)
         return
     key = engine_key(model, runtime, adapter, build)

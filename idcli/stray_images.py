@@ -5,8 +5,9 @@ verify checks the images named as takes (``SHOT/SHOT_tN.png`` beside their sidec
 an image — a retouched crop saved as ``SHOT/SHOT_final.png``, a take renamed, a frame dropped into the folder — was
 passed over in silence, so a folder holding images nothing had checked still said "0 failed": a reviewer signing
 off the folder signed off those too. Only what idcli itself writes there besides takes is left alone: masks
-(``--save-masks``), the review page's folder (``review/``: contact sheets and thumbnails, previews made from the
-takes) and hidden files and folders (``.idcli/``, temporaries, a desktop's ``.DS_Store``).
+(``--save-masks``; a checked take's beside it in a renamed shot folder too), the review page's folder (``review/``:
+contact sheets and thumbnails, previews made from the takes) and hidden files and folders (``.idcli/``, temporaries,
+a desktop's ``.DS_Store``).
 """
 
 from __future__ import annotations
@@ -31,10 +32,21 @@ def is_own_mask(path: Path) -> bool:
     return re.fullmatch(rf"{shot}_t[1-9]\d*(\.uncommitted(\.\d+)?)?\.mask\.png", path.name) is not None
 
 
-def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,)) -> list[Path]:
+def _mask_of_checked_take(path: Path, checked: set[Path]) -> bool:
+    """Whether ``path`` is the ``--save-masks`` mask of a take verify checked, beside it (``SHOT_tN.mask.png`` of
+    ``SHOT_tN.png``): in a renamed shot folder the name no longer starts with the folder's, and the take fails for
+    where it is; its mask, which idcli wrote beside it, is no image added outside idcli."""
+    if not path.name.endswith(".mask.png"):
+        return False
+    return path.with_name(path.name[: -len(".mask.png")] + ".png").resolve() in checked
+
+
+def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,),
+                 masks: bool = True) -> list[Path]:
     """The image files under ``root`` that are neither in ``checked`` (resolved paths) nor idcli's own, in name
-    order; ``own_folders``: folders of ``root`` idcli fills with previews (none in a delivery folder). Links are not
-    followed into folders (a link to a folder elsewhere is not the output folder's)."""
+    order; ``own_folders``: folders of ``root`` idcli fills with previews, ``masks``: whether takes' masks are idcli's
+    own there (neither, in a delivery folder). Links are not followed into folders (a link to a folder elsewhere is
+    not the output folder's)."""
     found = []
     for folder, folders, files in os.walk(root):
         here = Path(folder)
@@ -42,8 +54,8 @@ def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...]
                             and not (here == root and name in own_folders))
         for name in files:
             path = here / name
-            if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or is_own_mask(path)
-                    or path.resolve() in checked):
+            if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or path.resolve() in checked
+                    or (masks and (is_own_mask(path) or _mask_of_checked_take(path, checked)))):
                 continue
             found.append(path)
     return sorted(found)

@@ -65,3 +65,12 @@ def test_plan_warns_once(write_shotlist) -> None:
     assert len(lines) == 1, plan.warnings
     assert lines[0].startswith("1 shot names a character of the cast without braces, read as a plain word")
     assert "shots.yaml:12:13: shots[0].prompt: 'anna'" in lines[0]
+
+
+def test_a_name_is_never_found_inside_a_word_of_accented_letters() -> None:
+    # Character names are ASCII, prompts are not: 'ren' was found in "Renée" (the 'é' taken for a word's end), so
+    # every shot naming Renée noted a cast member ren written without braces, and plan warned of it.
+    assert bare_names("{mara} greets Renée at the door", ["ren", "mara"]) == []
+    assert bare_names("{mara} and Zoë share a café crème", ["zo", "caf", "mara"]) == []
+    assert bare_names("{mara} greets ren, then Ñren", ["ren", "mara"]) == ["ren"]  # the bare 'ren' still said
+    assert bare_names("{mara} greets Ñren", ["ren", "mara"]) == []

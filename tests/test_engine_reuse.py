@@ -256,3 +256,27 @@ def test_two_renders_at_once_never_share_an_engine() -> None:
         with kept_engine.lease(model, runtime, None, build_engine) as meanwhile:
             assert meanwhile is not first and len(built) == 2
     assert kept_now()[1] is again
+
+
+def test_a_compile_render_does_not_hold_the_kept_engine_while_it_builds_its_own() -> None:
+    """A ``--compile`` engine is built per render and never kept; the engine an earlier render kept must not stay
+    held beside it: two models on the device at once (SDXL twice) where a fresh process holds one, the memory the
+    kept engine's docstring promises never to double. It is dropped before the compiled one is built."""
+    from idcli.models import ModelIdentity
+    from idcli.runtime import Runtime
+
+    model = ModelIdentity("tiny-sd", "sd", "builtin", None, None, "config", "float32", True)
+    plain, compiled = Runtime("cpu", "float32"), Runtime("cpu", "float32", compile=True)
+    held_while_building: list[Any] = []
+
+    def build_engine(model: Any, runtime: Any, adapter: Any) -> Any:
+        held_while_building.append(kept_engine.kept())
+        return object()
+
+    with kept_engine.lease(model, plain, None, build_engine):
+        pass
+    assert kept_engine.kept() is not None
+    with kept_engine.lease(model, compiled, None, build_engine):
+        pass
+    assert held_while_building == [None, None]
+    assert kept_engine.kept() is None  # nor kept after it (built per call, as before)

@@ -189,6 +189,21 @@ def test_a_renamed_shot_folders_takes_are_still_checked(received: Path) -> None:
         "street_v2/street_t2.png"]
 
 
+def test_a_renamed_shot_folders_masks_are_its_takes_masks_not_stray_images(received: Path) -> None:
+    # A --save-masks render's shot folder renamed: each take fails for where it is, and its mask beside it was failed
+    # as an image added outside idcli ("not a take of this render … added, renamed or edited outside idcli?"), one
+    # more failed image per take ("4 images checked, 4 failed") for a file idcli wrote beside that take.
+    for n in (1, 2):
+        shutil.copy(received / "street" / f"street_t{n}.png", received / "street" / f"street_t{n}.mask.png")
+    (received / "street").rename(received / "street_v2")
+    report = verify_folder(received)
+    assert [check.image["path"] for check in report.images] == ["street_v2/street_t1.png", "street_v2/street_t2.png"]
+    # A mask of no take checked there is still an image nothing checks.
+    shutil.copy(received / "street_v2" / "street_t1.png", received / "street_v2" / "street_t7.mask.png")
+    (problem,) = _problems(received)["street_v2/street_t7.mask.png"]
+    assert problem.startswith(NOT_A_TAKE)
+
+
 def test_an_image_added_to_a_delivery_folder_fails_verify(received: Path, tmp_path: Path) -> None:
     # verify DEST checked the PNGs at the delivery's top only: a JPEG beside them, or a take dropped into a folder
     # in it, passed unseen ("2 images checked, 0 failed").
@@ -198,10 +213,14 @@ def test_an_image_added_to_a_delivery_folder_fails_verify(received: Path, tmp_pa
     deliver(received, dest)
     shutil.copy(dest / "street_take1.png", dest / "street_take1.jpg")
     (dest / "extra").mkdir()
+    (dest / "street").mkdir()  # a delivery holds no masks: one named as a take's in its shot's folder is checked too
+    shutil.copy(dest / "street_take1.jpg", dest / "street" / "street_t1.mask.png")
     shutil.copy(received / "street" / "street_t2.png", dest / "extra" / "street_t2.png")
     assert _problems(dest) == {
         "extra/street_t2.png": [f"{NOT_A_DELIVERED} Its own record (its idcli chunk) is street take 2's "
                                 "(street/street_t2.png)"],
+        "street/street_t1.mask.png": [f"{NOT_A_DELIVERED} Its own record (its idcli chunk) is street take 1's "
+                                      "(street/street_t1.png)"],
         "street_take1.jpg": [NOT_A_DELIVERED]}
 
 
