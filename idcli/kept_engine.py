@@ -4,7 +4,8 @@ A pipeline that calls ``idcli.render`` per sequence from one long-lived process 
 call: the whole pipeline read from disk (SD1.5 2-4 GB, SDXL about 7 GB) and moved to the device, and the identity
 adapter read and installed, although nothing had changed (docs/performance.md, "render called again in one
 process: the engine kept"). The last engine a local render built is kept here and handed to the next render that
-would build exactly the same one.
+would build exactly the same one. ``idcli.reproduce`` leases its default engine here too (a pipeline checking its
+renders image after image built one per image), so a render's engine serves the reproduce after it and back.
 
 What identifies an engine, so that nothing stale is ever handed out:
 

@@ -266,13 +266,15 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
                                  "descriptions", _path_text(("shots", i, "prompt")), line, col, hint))
     from .bare_names import bare_name_notes
     from .expression_notes import faceless_expression_notes
+    from .number_notes import octal_notes
     from .prompt_syntax import foreign_syntax_notes
     from .repeated_names import repeated_name_notes
     from .repeated_selfies import repeated_selfie_notes
 
     return (notes + plate_method_notes(doc, loaded) + same_description_notes(doc, loaded)
             + foreign_syntax_notes(doc, loaded) + faceless_expression_notes(doc, loaded)
-            + repeated_name_notes(doc, loaded) + bare_name_notes(doc, loaded) + repeated_selfie_notes(doc, loaded))
+            + repeated_name_notes(doc, loaded) + bare_name_notes(doc, loaded) + repeated_selfie_notes(doc, loaded)
+            + octal_notes(loaded))
 
 
 PLATE_SHOTS_NAMED = 3  # the defaults' note names this many plate shots, then a count

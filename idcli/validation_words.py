@@ -7,6 +7,8 @@ import math
 import re
 from typing import Any
 
+from .field_ranges import FieldRange
+from .number_spellings import digits, reads_as_number, yaml_exponent
 from .yamlhints import COPIED, space_name, unicode_space
 from .yamlsafe import PathKey
 
@@ -47,13 +49,14 @@ def shape_problem(kind: str, loc: PathKey, err: Any) -> tuple[str, str]:
     return f"{entry}s written as '{entry}: value' are expected here, not {written(value)}", where
 
 
-def number_hint(kind: str, loc: PathKey, value: Any, raw: str | None) -> str:
-    """How to write the number a strict field wants, given what YAML read ('8' quoted, 8.0, yes)."""
+def number_hint(kind: str, loc: PathKey, value: Any, raw: str | None, allowed: FieldRange | None = None) -> str:
+    """How to write the number a strict field wants, given what YAML read ('8' quoted, 8.0, yes); ``allowed``: the
+    field's range, said when the number meant is outside it."""
     key = loc[-1] if loc and isinstance(loc[-1], str) else None
     if isinstance(value, bool):
         return f"'{raw or str(value).lower()}' is read as {str(value).lower()}, not as a number"
     if isinstance(value, str):
-        return _text_number_hint(kind, key, value)
+        return _text_number_hint(kind, key, value, allowed or FieldRange())
     if kind == "int_type" and isinstance(value, float) and value.is_integer():
         return f"write a whole number: {key}: {int(value)}" if key else "write a whole number"
     if kind == "int_type" and isinstance(value, float) and math.isfinite(value):  # 10.5: no quotes to drop
@@ -65,7 +68,7 @@ def number_hint(kind: str, loc: PathKey, value: Any, raw: str | None) -> str:
 _DECIMAL_COMMA = re.compile(r"[-+]?[0-9]+,[0-9]+")
 
 
-def _text_number_hint(kind: str, key: str | None, value: str) -> str:
+def _text_number_hint(kind: str, key: str | None, value: str, allowed: FieldRange) -> str:
     """The fix for a number that YAML read as text: quoted ('8'), with a decimal comma (7,5), or with a Unicode space
     (a non-breaking one, typed or copied) before or after it, which YAML does not strip as it strips its own."""
     start, end = 0, len(value)
@@ -93,7 +96,21 @@ def _text_number_hint(kind: str, key: str | None, value: str) -> str:
                 f"ordinary spaces as spaces, so the value is text; delete it: {fix} ({COPIED})")
     if comma:
         return f"write a decimal point, not a comma: {key}: {text}" if key else f"write a decimal point: {text}"
-    return f"write the number without quotes: {key}: {text}" if key else "write it without quotes"
+    range_words = f"; {key or 'the value'} must be {allowed.words}" if allowed.outside(number) else ""
+    if not reads_as_number(text):  # 1e9, 1.0e9, -.5: text to YAML 1.1 with or without quotes
+        return _yaml_text_number_hint(kind, key, text) + range_words
+    return (f"write the number without quotes: {key}: {text}" if key else "write it without quotes") + range_words
+
+
+def _yaml_text_number_hint(kind: str, key: str | None, text: str) -> str:
+    """``duration: 1e9``: YAML 1.1 reads an exponent without a decimal point and a sign as text; the spellings of
+    the same number it reads (the exponent only where the field takes decimals: a whole-number field refuses it)."""
+    plain = digits(text)
+    exponent = yaml_exponent(text) if kind == "float_type" else None
+    ways = [f"the digits, {_keyed(key, plain)}"] if plain is not None else []
+    if exponent is not None:
+        ways.append(f"a decimal point and a signed exponent, {_keyed(key, exponent)}")
+    return f"YAML reads {text} as text, not a number; write {' or '.join(ways) or 'the number in digits'}"
 
 
 def _comma_in_whole_number(key: str | None, text: str) -> str:
@@ -124,15 +141,17 @@ BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more
            "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
 
 
-def type_problem(kinds: list[str], loc: PathKey, value: Any, raw: str | None) -> tuple[str, str]:
+def type_problem(kinds: list[str], loc: PathKey, value: Any, raw: str | None,
+                 allowed: FieldRange | None = None) -> tuple[str, str]:
     """Message and hint for a value of the wrong type ('steps: abc'), in place of 'Input should be a valid
-    integer'; ``kinds`` lists every union member's expectation ('a whole number or a list')."""
+    integer'; ``kinds`` lists every union member's expectation ('a whole number or a list'); ``allowed``: a number
+    field's range."""
     key = loc[-1] if loc and isinstance(loc[-1], str) else None
     wanted = " or ".join(dict.fromkeys(EXPECTED[kind] for kind in kinds))
     verb = "are" if wanted.endswith("'") else "is"  # '... written as 'field: value'' are expected
     message = f"{wanted} {verb} expected here, not {written(value)}"
     kind = kinds[0]
-    hint = number_hint(kind, loc, value, raw) if kind in {"int_type", "float_type"} else ""
+    hint = number_hint(kind, loc, value, raw, allowed) if kind in {"int_type", "float_type"} else ""
     if hint:
         return message, hint
     if kind == "int_type":

@@ -280,3 +280,34 @@ def test_a_compile_render_does_not_hold_the_kept_engine_while_it_builds_its_own(
         pass
     assert held_while_building == [None, None]
     assert kept_engine.kept() is None  # nor kept after it (built per call, as before)
+
+
+def fresh_process_reproduce(image: str, out: Path) -> None:
+    """``idcli reproduce`` in a process of its own: an engine built for it alone."""
+    done = subprocess.run([sys.executable, "-m", "idcli", "reproduce", image, "--out", str(out), "--device", "cpu"],
+                          env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_reproduce_uses_the_kept_engine_and_makes_a_fresh_processs_bytes(
+        write_shotlist, tmp_path: Path, loads: Counter[str]) -> None:
+    """A pipeline that checks its renders with ``idcli.reproduce`` image after image built the engine for every call
+    (the pipeline and the adapter read again). Reproduce now leases the engine a render keeps: two reproduce calls
+    after a render build nothing, and the PNGs they write are, byte for byte, those of a reproduce in a process of
+    its own."""
+    shots = shot_list(write_shotlist, "first.yaml", FIRST)
+    report = render(shots, tmp_path / "out")
+    images = [job.image for job in report.jobs]
+    assert len(images) == 2 and loads["build_pipeline"] == 1
+    results = [idcli.reproduce(image, out_dir=tmp_path / f"again-{n}", device="cpu") for n, image in enumerate(images)]
+    assert [result.status for result in results] == ["identical", "identical"], [r.as_dict() for r in results]
+    assert loads == Counter({"build_pipeline": 1, "load_faceid_adapter": 1}), loads
+    kept_engine.release()  # reproduce alone: the first call builds, the second uses that engine
+    alone = [idcli.reproduce(image, out_dir=tmp_path / f"alone-{n}", device="cpu") for n, image in enumerate(images)]
+    assert [result.status for result in alone] == ["identical", "identical"]
+    assert loads == Counter({"build_pipeline": 2, "load_faceid_adapter": 2}), loads
+    for n, image in enumerate(images):
+        fresh_process_reproduce(image, tmp_path / f"fresh-{n}")
+        name = Path(image).name
+        fresh = (tmp_path / f"fresh-{n}" / name).read_bytes()
+        assert (tmp_path / f"again-{n}" / name).read_bytes() == (tmp_path / f"alone-{n}" / name).read_bytes() == fresh

@@ -51,7 +51,7 @@ def test_findings_name_each_character_that_failed_and_why() -> None:
     assert findings({**record, "flags": []}) == []  # nothing flagged, nothing said
     # No face at all: one finding for the whole cast.
     empty = assess([], [CastMember("a", a), CastMember("b", b)], 100, 100)
-    assert findings(empty) == ["no face found for a, b"]
+    assert findings(empty) == ["no face found for a and b"]
     assert findings({"version": 1, "error": "RuntimeError: boom", "flags": []}) == []
 
 
@@ -107,6 +107,21 @@ def test_the_terminal_gets_at_most_forty_flagged_images_and_where_the_rest_are()
     assert len(lines) == MAX_LINES + 1 and lines[0] == "  s000/s000_t1.png: no face found for a"
     assert lines[-1] == "  … and 3 more flagged images (idcli qa 'renders/sc 12' --json lists every one)"
     assert flagged_lines(images[:2], "out") == [line for line in lines[:2]]
+
+
+def test_qa_names_a_cast_as_the_storyboard_page_does() -> None:
+    """``idcli qa`` said "no face found for mara, theo, ines" where the page said "mara, theo and ines": one
+    image's failure in two lists. Every qa line that names several characters joins them as the page does."""
+    from idcli.review.qa_findings import in_plain_words
+
+    cast = [CastMember(name, np.eye(512)[i]) for i, name in enumerate(("mara", "theo", "ines"))]
+    empty = assess([], cast, 100, 100)
+    assert findings(empty) == ["no face found for mara, theo and ines"]
+    assert "mara, theo and ines" in in_plain_words(empty)[0]
+    boxes = {name: [[i * 100, 0, 50, 50]] for i, name in enumerate(("mara", "theo", "ines"))}
+    plate = assess([DetectedFace([350, 0, 390, 40], np.eye(512)[0])], cast, 400, 100, regions=boxes)
+    assert findings(plate)[0] == "no face in the recorded plate boxes of mara, theo and ines", findings(plate)
+    assert findings(assess([], cast[:2], 100, 100)) == ["no face found for mara and theo"]
 
 
 def test_a_plate_image_without_a_face_in_its_boxes_says_so() -> None:

@@ -745,6 +745,23 @@ def test_the_rate_is_taken_and_said_as_editors_and_ffprobe_write_it(out: Path, t
     assert (edit / "a.edl").read_text("ascii").splitlines()[1] == f"FCM: {fcm}"
 
 
+@pytest.mark.parametrize(("given", "ratio"), [("23.98", "24000/1001"), ("29.97", "30000/1001"),
+                                            ("30000/1001", "30000/1001"), ("25", "25/1"), ("12.5", "25/2")])
+def test_the_json_gives_the_rate_the_files_hold(out: Path, tmp_path: Path, given: str, ratio: str) -> None:
+    """Editor's tour: ``--fps 23.98 --json`` gave ``"fps": 23.98`` while every file held 24000/1001 and the text line
+    said 23.976, so a script that laid a sound track against the JSON's rate drifted a frame every four minutes.
+    ``fps`` is the rate the files hold; ``fps_ratio`` writes it as ffprobe does (and ``--fps`` takes it back)."""
+    target = tmp_path / "edit" / "a.otio"
+    result = cli("export", out, "--otio", target, "--fps", given, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    numerator, denominator = (int(part) for part in ratio.split("/"))
+    assert document["fps"] == numerator / denominator and document["fps_ratio"] == ratio, document
+    assert otio.adapters.read_from_file(str(target)).global_start_time.rate == document["fps"]
+    again = cli("export", out, "--otio", tmp_path / "b.otio", "--fps", document["fps_ratio"], "--json")
+    assert json.loads(again.stdout)["fps"] == document["fps"], again.output
+
+
 @pytest.mark.parametrize("given", ["30000/0", "0/1001", "-24000/1001", "24000/1001/2", "24000/", "30000/1001.0"])
 def test_a_rate_that_is_no_ratio_of_whole_numbers_is_refused(out: Path, tmp_path: Path, given: str,
                                                             monkeypatch: pytest.MonkeyPatch,

@@ -537,8 +537,8 @@ def test_export_names_a_shot_shown_with_a_take_qa_flagged_as_deliver_does(out: P
         record["qa"] = {**(record.get("qa") or {}), "flags": ["no_face"]}
         sidecar.write_text(json.dumps(record), "utf-8")
     note = ("1 shot(s) shown in the animatic with a take identity QA flagged, none of their takes passing and none "
-            f"picked: sh010 take 1 (no face found for mara, theo); pick a take (idcli select {out} SHOT=N) or re-roll "
-            f"them (idcli render {out.parent / 'shots.yaml'} --out {out} --retake-flagged), then export again")
+            f"picked: sh010 take 1 (no face found for mara and theo); pick a take (idcli select {out} SHOT=N) or "
+            f"re-roll them (idcli render {out.parent / 'shots.yaml'} --out {out} --retake-flagged), then export again")
     result = cli("export", out, "--otio", tmp_path / "cut.otio", "--json")
     assert result.exit_code == 0, result.output
     assert f"idcli: note: {note}" in result.stderr.splitlines(), result.stderr

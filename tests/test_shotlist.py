@@ -723,6 +723,41 @@ def test_a_comma_in_a_whole_number_is_answered_with_the_whole_numbers_it_may_mea
 
 
 @pytest.mark.parametrize(
+    ("line", "fixes"),
+    [
+        # YAML 1.1 reads an exponent without a decimal point and a sign as text: the hint was to write the
+        # number without quotes, which is what had been written.
+        ("duration: 1e9", ["YAML reads 1e9 as text", "1.0e+9", "1000000000", "more than 0 and at most 3600"]),
+        ("guidance: 1e1", ["YAML reads 1e1 as text", "guidance: 10"]),
+        ("expression_intensity: 5e-1", ["YAML reads 5e-1 as text", "5.0e-1", "expression_intensity: 0.5"]),
+        ("duration: 1.0e9", ["YAML reads 1.0e9 as text", "1.0e+9", "more than 0 and at most 3600"]),
+        # A whole-number field refuses 1.0e+2 (a float): only the digits are offered.
+        ("steps: 1e2", ["YAML reads 1e2 as text", "steps: 100"]),
+        # Quoted, it is text either way: 'without quotes' would not make it a number.
+        ("duration: '1e3'", ["YAML reads 1e3 as text", "duration: 1000", "duration: 1.0e+3"]),
+        # A quoted number out of range: the range is said now, not in a second run.
+        ("duration: '5000'", ["write the number without quotes: duration: 5000", "more than 0 and at most 3600"]),
+    ],
+)
+def test_an_exponent_yaml_reads_as_text_is_answered_with_a_spelling_it_reads(folder: Path, line: str,
+                                                                            fixes: list[str]) -> None:
+    key, value = line.split(": ", 1)
+    output = rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", *fixes)
+    assert f"without quotes: {line}" not in output
+    if "e" in value:
+        assert "without quotes" not in output
+
+
+@pytest.mark.parametrize(("line", "field", "value"), [
+    ("duration: .5", "duration", 0.5), ("steps: 1_0", "steps", 10), ("steps: 0x10", "steps", 16),
+    ("guidance: 1.0e+1", "guidance", 10.0)])
+def test_number_spellings_yaml_reads_as_numbers_are_accepted(folder: Path, line: str, field: str,
+                                                            value: float) -> None:
+    shot = accepted(folder, in_shot0(line)).shots[0]
+    assert getattr(shot, field) == value
+
+
+@pytest.mark.parametrize(
     ("old", "new", "at", "field"),
     [
         ("intensity: 0.4}", "intensity: 0,4}", "intensity: ^0,4", "shots[1].expression.intensity"),

@@ -305,7 +305,7 @@ def export(
 
     Give one or more of --otio, --edl, --fcp-xml and --movie: all come from the same timeline.
     """
-    from ..review.export import check_targets, export_animatic, timeline_rate, unpassed_notes
+    from ..review.export import check_targets, export_animatic, rate_ratio, timeline_rate, unpassed_notes
     from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
     from ..review.start_timecode import rate_words
@@ -331,7 +331,11 @@ def export(
                 print_note(note)
         document = None
         if as_json:
-            document = {"out_dir": str(absolute(out)), "fps": fps, "start": first.start, "clips": first.clips,
+            rate = timeline_rate(fps)  # the rate the files hold: --fps 23.98 is written at 24000/1001
+            ratio = rate_ratio(rate)
+            document = {"out_dir": str(absolute(out)), "fps": rate,
+                        "fps_ratio": f"{ratio.numerator}/{ratio.denominator}", "start": first.start,
+                        "clips": first.clips,
                         "frames": first.frames, "gaps": first.gaps,
                         "files": [{"format": r.format, "path": str(r.path)} for r in results],
                         "notes": [*picks, *(note for r in results for note in r.notes)]}

@@ -19,7 +19,6 @@ frame. The movie streams into a temporary beside the target, renamed when comple
 
 from __future__ import annotations
 
-from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..option_words import Option
-from .export import ExportResult, build_timeline
+from .export import ExportResult, build_timeline, rate_ratio
 from .runs import Run
 from .start_timecode import timecode
 
@@ -226,7 +225,7 @@ def _encode(run: Run, shots: list[_Shot], target: Path, container_format: str, f
     import av
     from av.video.reformatter import ColorRange
 
-    rate = Fraction(fps).limit_denominator(1001)  # 23.976... -> 24000/1001
+    rate = rate_ratio(fps)  # 23.976... -> 24000/1001, as export --json's fps_ratio says it
     burn_in = burn_in_drop_frame is not None
     font = band_font(min(size)) if burn_in else None
     with av.open(str(target), "w", format=container_format,

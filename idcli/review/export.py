@@ -58,6 +58,12 @@ def timeline_rate(fps: float) -> float:
     return nearest if abs(nearest - fps) < 0.005 else fps
 
 
+def rate_ratio(rate: float) -> Fraction:
+    """``rate`` (``timeline_rate``'s) as a ratio of whole numbers, as ffprobe writes it and the movie holds it:
+    23.976... is 24000/1001, 25 is 25/1."""
+    return Fraction(rate).limit_denominator(1001)
+
+
 def shot_frame_counts(durations: list[float], fps: float) -> list[int]:
     """Each shot's length in whole frames at ``fps`` (``timeline_rate``'s), at least one: every shot starts at the
     frame nearest its start time in the shot list (a half frame rounds up), so the cut runs the list's running time

@@ -201,7 +201,7 @@ def findings(qa: Mapping[str, Any]) -> list[str]:
     numbers); none when nothing is flagged."""
     said = []
     for failure in _failures(qa):
-        cast = ", ".join(failure.who)
+        cast = _and(list(failure.who)) if failure.who else ""  # as the page joins them: mara, theo and ines
         if failure.kind == "no_face":
             said.append(f"no usable face for {cast}" if failure.unusable
                         else f"no face in the recorded plate boxes of {cast}" if failure.plate
