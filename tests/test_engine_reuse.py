@@ -5,6 +5,7 @@ another dtype. Images are those of a fresh process either way."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -307,7 +308,7 @@ def test_reproduce_uses_the_kept_engine_and_makes_a_fresh_processs_bytes(
     assert [result.status for result in alone] == ["identical", "identical"]
     assert loads == Counter({"build_pipeline": 2, "load_faceid_adapter": 2}), loads
     for n, image in enumerate(images):
-        fresh_process_reproduce(image, tmp_path / f"fresh-{n}")
+        fresh_process_reproduce(os.fspath(image), tmp_path / f"fresh-{n}")
         name = Path(image).name
         fresh = (tmp_path / f"fresh-{n}" / name).read_bytes()
         assert (tmp_path / f"again-{n}" / name).read_bytes() == (tmp_path / f"alone-{n}" / name).read_bytes() == fresh
