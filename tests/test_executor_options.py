@@ -543,6 +543,36 @@ def test_an_http2_server_that_is_not_grpc_is_exit_4_at_once(monkeypatch: pytest.
     assert [call["address"] for call in ray_init_calls] == [address]
 
 
+@pytest.mark.parametrize("answer", ["UNIMPLEMENTED", "UNAUTHENTICATED"])
+def test_a_grpc_servers_own_error_status_passes_the_head_check(monkeypatch: pytest.MonkeyPatch,
+                                                                ray_init_calls: list[dict], answer: str) -> None:
+    """grpcio reports a 404 from another HTTP/2 server as UNIMPLEMENTED, the status a gRPC server lacking the method
+    sends too (a head's Ray Client server: "Method not found!"), and a head with token authentication answers
+    UNAUTHENTICATED: a real gRPC server (grpcio's own, in this process) answering either passes, Ray is asked."""
+    from concurrent import futures
+
+    import grpc
+
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    class Refusing(grpc.GenericRpcHandler):  # every call refused with a token-authentication error
+        def service(self, handler_call_details: Any) -> Any:
+            return grpc.unary_unary_rpc_method_handler(
+                lambda request, context: context.abort(grpc.StatusCode.UNAUTHENTICATED, "Invalid token"))
+
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1),
+                         handlers=[Refusing()] if answer == "UNAUTHENTICATED" else None)
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    try:
+        with pytest.raises(ExecutorUnavailableError):  # ray.init's recorder refuses, once reached
+            ray_executor.RayBackend(address=address).connect()
+    finally:
+        server.stop(None)
+    assert [call["address"] for call in ray_init_calls] == [address]
+
 def test_a_proxy_answering_a_status_hpack_has_no_index_for_is_exit_4_at_once(
         monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict]) -> None:
     """A proxy with no backend answers 503 (Envoy's "no healthy upstream"), a status HPACK's static table has no entry
