@@ -331,7 +331,7 @@ def test_a_ray_client_address_whose_port_answers_but_not_as_grpc_names_the_clien
 @pytest.mark.parametrize("installed", [False, True])
 def test_a_ray_client_address_that_answers_says_what_ray_client_needs(
         monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict], installed: bool) -> None:
-    """Ray Client needs grpcio (``ray[client]``), which idcli's ``ray`` extra does not install: said as the remedy,
+    """Ray Client needs grpcio (``ray[client]``), which Ray alone does not install: said as the remedy,
     with the way without it. Installed, a port that answers gRPC but never connects as Ray Client (the head's GCS
     port, 6379, given as ray://) timed out after 30 s as "ray client connection timeout": the error says which
     port a ray:// address names."""
@@ -488,10 +488,11 @@ def test_ray_installed_but_not_importing_says_what_failed(write_shotlist, tmp_pa
     assert not (tmp_path / "o").exists()
 
 
-def _http2_server(status_field: int) -> tuple[Any, str]:
+def _http2_server(status_field: int | bytes) -> tuple[Any, str]:
     """A port that speaks HTTP/2 as any HTTP/2 server does: its SETTINGS frame at once, then, to the request that
     follows, a HEADERS frame on stream 1 whose first field is ``status_field`` (an HPACK indexed ``:status``: 0x88 is
-    200, what a gRPC server answers; 0x8D is 404), kept open until the test closes it."""
+    200, what a gRPC server answers; 0x8D is 404; or the field's bytes, for a status HPACK has no index for), kept open
+    until the test closes it."""
     import socket
     import threading
 
@@ -510,7 +511,8 @@ def _http2_server(status_field: int) -> tuple[Any, str]:
                 with contextlib.suppress(TimeoutError):
                     while connection.recv(4096):  # the preface, the SETTINGS ACK, the call's HEADERS and DATA
                         pass
-                connection.sendall(bytes([0, 0, 1, 1, 0x4 | 0x1, 0, 0, 0, 1, status_field]))
+                field = bytes([status_field]) if isinstance(status_field, int) else status_field
+                connection.sendall(bytes([0, 0, len(field), 1, 0x4 | 0x1, 0, 0, 0, 1]) + field)
 
     threading.Thread(target=serve, daemon=True).start()
     return listener, f"127.0.0.1:{listener.getsockname()[1]}"
@@ -539,3 +541,53 @@ def test_an_http2_server_that_is_not_grpc_is_exit_4_at_once(monkeypatch: pytest.
     with listener, pytest.raises(ExecutorUnavailableError):
         ray_executor.RayBackend(address=address).connect()
     assert [call["address"] for call in ray_init_calls] == [address]
+
+
+@pytest.mark.parametrize("answer", ["UNIMPLEMENTED", "UNAUTHENTICATED"])
+def test_a_grpc_servers_own_error_status_passes_the_head_check(monkeypatch: pytest.MonkeyPatch,
+                                                                ray_init_calls: list[dict], answer: str) -> None:
+    """grpcio reports a 404 from another HTTP/2 server as UNIMPLEMENTED, the status a gRPC server lacking the method
+    sends too (a head's Ray Client server: "Method not found!"), and a head with token authentication answers
+    UNAUTHENTICATED: a real gRPC server (grpcio's own, in this process) answering either passes, Ray is asked."""
+    from concurrent import futures
+
+    import grpc
+
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    class Refusing(grpc.GenericRpcHandler):  # every call refused with a token-authentication error
+        def service(self, handler_call_details: Any) -> Any:
+            return grpc.unary_unary_rpc_method_handler(
+                lambda request, context: context.abort(grpc.StatusCode.UNAUTHENTICATED, "Invalid token"))
+
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1),
+                         handlers=[Refusing()] if answer == "UNAUTHENTICATED" else None)
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    try:
+        with pytest.raises(ExecutorUnavailableError):  # ray.init's recorder refuses, once reached
+            ray_executor.RayBackend(address=address).connect()
+    finally:
+        server.stop(None)
+    assert [call["address"] for call in ray_init_calls] == [address]
+
+def test_a_proxy_answering_a_status_hpack_has_no_index_for_is_exit_4_at_once(
+        monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict]) -> None:
+    """A proxy with no backend answers 503 (Envoy's "no healthy upstream"), a status HPACK's static table has no entry
+    for, so the server writes it as a literal field. The hand-made probe read only the indexed ``:status`` fields
+    (200, 204, 206, 304, 400, 404, 500) and left this one to Ray, which retried it for about 20 s; grpcio reads the
+    answer whatever its encoding: exit 4 at once, the status named."""
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    listener, address = _http2_server(bytes([0x08, 3]) + b"503")  # ":status" (static entry 8), literal "503"
+    with listener, pytest.raises(ExecutorUnavailableError) as err:
+        ray_executor.RayBackend(address=address).connect()
+    assert str(err.value) == (f"cannot connect to the Ray cluster at {address}: its port answers HTTP/2, but not "
+                              "gRPC as a Ray cluster's head does (a gRPC call was answered with HTTP status 503: "
+                              "another web server or a proxy); `ray start --head` prints the address to give (port "
+                              "6379 by default)")
+    assert ray_init_calls == []

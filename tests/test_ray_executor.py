@@ -112,10 +112,13 @@ def test_quickstart_through_ray_is_byte_identical_to_local(ray_cluster: str, tmp
 
 def test_the_clusters_head_answers_the_address_check(ray_cluster: str) -> None:
     """``--ray-address`` is checked before ``ray.init`` (a port that answers, but not as a Ray cluster's head, is exit 4
-    at once: tests/test_executor_options.py): a real head (its GCS, the module's cluster) passes the check."""
+    at once: tests/test_executor_options.py): a real head (its GCS, the module's cluster) passes the check, and its
+    answer to the check's gRPC call is read as a gRPC server's (not "cannot be told", which would pass too)."""
+    from idcli.executors.grpc_probe import call_status
     from idcli.executors.ray import check_head_answers
 
     check_head_answers(ray_cluster)  # raises ExecutorUnavailableError when the head does not answer as one
+    assert call_status(ray_cluster, 10.0) == 200
 
 
 # -- faults ------------------------------------------------------------------------------------------------

@@ -162,8 +162,8 @@ class RayBackend:
     def _check_client_address(self, target: str) -> None:
         """A Ray Client address (``ray://HOST:PORT``, the head's Ray Client server) checked as a head's address is,
         before Ray is asked: Ray Client took 30 s to say "ray client connection timeout" whatever was wrong (nothing
-        listening, no port given, another port). Then that Ray Client is installed here: idcli's ``ray`` extra does
-        not install grpcio, which it needs."""
+        listening, no port given, another port). Then that Ray Client is installed here: it needs grpcio, which idcli's
+        ``ray`` extra installs but Ray alone does not."""
         from importlib.util import find_spec
 
         inner = target.removeprefix("ray://")
@@ -848,13 +848,13 @@ def check_head_answers(address: str, named: str | None = None, client: bool = Fa
         return
     with connection:
         answer = _first_answer(connection)
-        status = None
-        if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
-            from .grpc_probe import call_status
+    status = None
+    if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
+        from .grpc_probe import call_status
 
-            status = call_status(connection, answer, address, HEAD_ANSWER_SECONDS)
-            if status in (None, 200):  # gRPC, or it cannot be told: Ray's to connect
-                return
+        status = call_status(address, HEAD_ANSWER_SECONDS)  # one gRPC call, on a connection of grpcio's own
+        if status in (None, 200):  # gRPC, or it cannot be told: Ray's to connect
+            return
     if status is not None:  # HTTP/2, but another server than gRPC: Ray retried it for 20 s, then "Failed to connect"
         kind = "a Ray Client server" if client else "a Ray cluster's head"
         raise ExecutorUnavailableError(
