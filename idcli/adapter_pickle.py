@@ -15,7 +15,6 @@ what it is in its own words. Without ``allow_pickle`` nothing is unpickled (adap
 from __future__ import annotations
 
 import pickle
-import warnings
 from pathlib import Path
 
 from .adapter_fit import check_shapes_fit
@@ -30,9 +29,7 @@ def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
     import torch
 
     try:
-        with warnings.catch_warnings():  # torch's notes on an unusual pickle protocol: the render says what matters
-            warnings.simplefilter("ignore")
-            loaded = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
+        loaded = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
         return None
     if not isinstance(loaded, dict):
