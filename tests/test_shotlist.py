@@ -646,6 +646,14 @@ def test_integer_too_long_to_read(folder: Path) -> None:
              "the number is too large (5,000 digits)")
 
 
+@pytest.mark.parametrize(("written", "caret"), [("0" + "7" * 5000, "steps: ^077"), ("0x" + "f" * 4000, "steps: ^0xf")])
+def test_octal_or_hex_integer_too_long_to_write(folder: Path, written: str, caret: str) -> None:
+    # YAML reads octal and hex digits whatever their number (int(x, 8) has no digit limit), but the number is then
+    # over Python's 4,300-digit limit for writing it: the bounds message failed as 'internal error: ValueError'.
+    rejected(folder, in_shot0(f"steps: {written}"), caret, "shots[0].steps",
+             f"the number is too large ({len(written):,} digits)")
+
+
 # --- strict types -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
