@@ -14,11 +14,11 @@ what it is in its own words. Without ``allow_pickle`` nothing is unpickled (adap
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from .adapter_fit import check_shapes_fit
 from .adapter_layout import check_adapter_shapes
+from .library_quiet import quiet_pickle_protocol_note
 from .models import ModelIdentity
 
 
@@ -29,8 +29,7 @@ def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
     import torch
 
     try:
-        with warnings.catch_warnings():  # torch's notes on an unusual pickle protocol: the render says what matters
-            warnings.simplefilter("ignore")
+        with quiet_pickle_protocol_note():  # filter entries of its own: no process-wide warnings state swapped
             loaded = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # torch's weights-only unpickler fails on a malformed record with any error (an assert too)
         return None

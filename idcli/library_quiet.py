@@ -239,6 +239,10 @@ _onnx_export_notices = _ignored_warnings(
 # Ray Client warns that its connection timed out before raising; the executor's error says so in idcli's words.
 _ray_client_timeout = _ignored_warnings((r"Ray Client connection", UserWarning))
 
+# torch's weights-only reader notes a pickle protocol other than the 2 torch.save writes (a file pickled by other
+# tools); plan and validate read an allowed adapter's shapes only, and the render says what matters in its words.
+_pickle_protocol_note = _ignored_warnings((r"Detected pickle protocol", UserWarning))
+
 
 _TRANSFORMERS_NOTICES = _Setting(_transformers_notices)
 _DIFFUSERS_NOTICES = _Setting(_diffusers_notices)
@@ -249,6 +253,7 @@ _DIFFUSERS_PROGRESS_BARS = _Setting(_diffusers_progress_bars)
 _ALIGNMENT_DEPRECATION = _Setting(_alignment_deprecation)
 _ONNX_EXPORT_NOTICES = _Setting(_onnx_export_notices)
 _RAY_CLIENT_TIMEOUT = _Setting(_ray_client_timeout)
+_PICKLE_PROTOCOL_NOTE = _Setting(_pickle_protocol_note)
 
 
 @contextmanager
@@ -296,4 +301,12 @@ def quiet_ray_client_timeout() -> Iterator[None]:
     """While idcli connects to a Ray cluster: Ray Client's "connection timed out" warning quieted (the error idcli
     raises then says it)."""
     with _quieted(_RAY_CLIENT_TIMEOUT):
+        yield
+
+
+@contextmanager
+def quiet_pickle_protocol_note() -> Iterator[None]:
+    """While plan and validate read an allowed pickled adapter's shapes (adapter_pickle.py): torch's note on a pickle
+    protocol other than 2 quieted."""
+    with _quieted(_PICKLE_PROTOCOL_NOTE):
         yield

@@ -125,3 +125,23 @@ def test_idcli_swaps_no_process_wide_warnings_state() -> None:
              for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
              if isinstance(node, ast.Attribute) and node.attr == "catch_warnings"]
     assert not found, found
+
+
+def test_reading_an_allowed_pickle_quiets_torchs_protocol_note_by_entries_of_its_own(tmp_path) -> None:
+    """plan and validate read an allowed adapter's shapes with torch's weights-only reader, which notes a pickle
+    protocol other than 2 (`torch.save(..., pickle_protocol=3)`, a file pickled by other tools): quieted while
+    idcli reads, by filter entries of its own (adapter_pickle.py swapped the filters with a catch_warnings block),
+    and the host's filters are as they were after."""
+    import torch
+
+    from idcli.adapter_pickle import pickle_shapes
+
+    file = tmp_path / "ip-adapter-faceid_sd15.bin"
+    torch.save({"image_proj": {"norm.weight": torch.zeros(4)}, "ip_adapter": {}}, file, pickle_protocol=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        assert pickle_shapes(file) == {"image_proj.norm.weight": (4,)}
+        assert all(now is then for now, then in zip(warnings.filters, before, strict=True))
+        torch.load(file, weights_only=True, mmap=True)  # the note idcli quiets, shown outside its read
+    assert [str(w.message)[:29] for w in caught] == ["Detected pickle protocol 3 in"]
