@@ -756,6 +756,25 @@ def test_an_exponent_yaml_reads_as_text_is_answered_with_a_spelling_it_reads(fol
         assert "without quotes" not in output
 
 
+@pytest.mark.parametrize(
+    ("line", "fixes"),
+    [
+        # YAML 1.1 reads minutes and seconds (1:30, 90) only without a leading zero: 01:30 and 0:05 are text, and
+        # the hint was 'write a number without quotes: duration: 0.5', though nothing was quoted (with a decimal
+        # point, 01:30.5, YAML reads it: a float's first part may start with 0).
+        ("duration: 01:30", ["YAML reads 01:30 as text, not a number", "duration: 90 or duration: 1:30"]),
+        ("duration: 0:05", ["YAML reads 0:05 as text, not a number", "duration: 5"]),
+        ("duration: 00:01:30", ["YAML reads 00:01:30 as text", "duration: 90 or duration: 1:30"]),
+        ("duration: 02:00:00", ["duration: 7200 or duration: 2:00:00", "more than 0 and at most 3600"]),
+    ],
+)
+def test_minutes_and_seconds_with_a_leading_zero_are_answered_with_a_spelling_yaml_reads(
+        folder: Path, line: str, fixes: list[str]) -> None:
+    key, value = line.split(": ", 1)
+    output = rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", *fixes)
+    assert "without quotes" not in output
+
+
 @pytest.mark.parametrize(("line", "field", "value"), [
     ("duration: .5", "duration", 0.5), ("steps: 1_0", "steps", 10), ("steps: 0x10", "steps", 16),
     ("guidance: 1.0e+1", "guidance", 10.0)])
