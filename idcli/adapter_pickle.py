@@ -14,23 +14,43 @@ what it is in its own words. Without ``allow_pickle`` nothing is unpickled (adap
 
 from __future__ import annotations
 
-import pickle
+import zipfile
 from pathlib import Path
 
 from .adapter_fit import check_shapes_fit
 from .adapter_layout import check_adapter_shapes
+from .library_quiet import quiet_pickle_protocol_note
 from .models import ModelIdentity
+
+# torch reads a pickle record (a torch zip's data.pkl) whole into memory, and twice over for a long string in it: a
+# record deflated to a few hundred kilobytes took 570 MB to validate, one of a few megabytes would take gigabytes.
+# h94's records are small (about 80 KB for Plus v2 SDXL's 800 tensors): a larger one is left to the render.
+MAX_RECORD_BYTES = 16 * 2**20
+
+
+def record_too_large(file: Path) -> bool:
+    """Whether a torch zip's pickle record unpacks past ``MAX_RECORD_BYTES``, from the zip's directory alone (nothing
+    unpacked); False for a file that is no zip (torch's memory-mapped read refuses it on its own)."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            return any(entry.filename.endswith("data.pkl") and entry.file_size > MAX_RECORD_BYTES
+                       for entry in archive.infolist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
 
 
 def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
     """Each tensor's shape in a pickled IP-Adapter checkpoint as h94 saves one (``{"image_proj": {…}, "ip_adapter":
     {…}}``), keyed ``image_proj.…`` / ``ip_adapter.…`` as a safetensors file is; None when it cannot be read
-    memory-mapped and weights-only, or is not laid out so."""
+    memory-mapped and weights-only, its record is past ``MAX_RECORD_BYTES``, or it is not laid out so."""
     import torch
 
+    if record_too_large(file):
+        return None
     try:
-        loaded = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+        with quiet_pickle_protocol_note():  # filter entries of its own: no process-wide warnings state swapped
+            loaded = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # torch's weights-only unpickler fails on a malformed record with any error (an assert too)
         return None
     if not isinstance(loaded, dict):
         return None

@@ -239,6 +239,13 @@ _onnx_export_notices = _ignored_warnings(
 # Ray Client warns that its connection timed out before raising; the executor's error says so in idcli's words.
 _ray_client_timeout = _ignored_warnings((r"Ray Client connection", UserWarning))
 
+# HF_HUB_DISABLE_PROGRESS_BARS=0 (or 1) has priority over code, and huggingface_hub warns whoever turns its bars off
+# (or on) that it cannot: idcli does on every pipeline load (transformers' switch turns the hub's too) and put-back.
+_hub_bars_env_priority = _ignored_warnings((r"Cannot (dis|en)able progress bars: environment variable", UserWarning))
+# torch's weights-only reader notes a pickle protocol other than the 2 torch.save writes (a file pickled by other
+# tools); plan and validate read an allowed adapter's shapes only, and the render says what matters in its words.
+_pickle_protocol_note = _ignored_warnings((r"Detected pickle protocol", UserWarning))
+
 
 _TRANSFORMERS_NOTICES = _Setting(_transformers_notices)
 _DIFFUSERS_NOTICES = _Setting(_diffusers_notices)
@@ -249,6 +256,8 @@ _DIFFUSERS_PROGRESS_BARS = _Setting(_diffusers_progress_bars)
 _ALIGNMENT_DEPRECATION = _Setting(_alignment_deprecation)
 _ONNX_EXPORT_NOTICES = _Setting(_onnx_export_notices)
 _RAY_CLIENT_TIMEOUT = _Setting(_ray_client_timeout)
+_PICKLE_PROTOCOL_NOTE = _Setting(_pickle_protocol_note)
+_HUB_BARS_ENV_PRIORITY = _Setting(_hub_bars_env_priority)
 
 
 @contextmanager
@@ -256,7 +265,7 @@ def quiet_model_libraries() -> Iterator[None]:
     """While idcli builds, loads or runs a pipeline: transformers', diffusers' and huggingface_hub's notices that
     are not for idcli's users quieted, and their progress bars off (a pipeline loaded from a folder or the hub cache
     drew diffusers' and transformers' loading bars amid idcli's lines). A decorator or a ``with`` block."""
-    with _quieted(_TRANSFORMERS_NOTICES, _DIFFUSERS_NOTICES, _OFFLINE_NOTICE, _PROGRESS_BARS,
+    with _quieted(_TRANSFORMERS_NOTICES, _DIFFUSERS_NOTICES, _OFFLINE_NOTICE, _HUB_BARS_ENV_PRIORITY, _PROGRESS_BARS,
                   _DIFFUSERS_PROGRESS_BARS):
         yield
 
@@ -273,7 +282,7 @@ def quiet_model_loading() -> Iterator[None]:
 def quiet_hub_progress_bars() -> Iterator[None]:
     """While idcli downloads without progress (``models fetch --json``, ``fetch(progress=False)``):
     huggingface_hub's progress bars off. With progress, the host's own switches are left as they are."""
-    with _quieted(_HUB_PROGRESS_BARS):
+    with _quieted(_HUB_BARS_ENV_PRIORITY, _HUB_PROGRESS_BARS):
         yield
 
 
@@ -296,4 +305,12 @@ def quiet_ray_client_timeout() -> Iterator[None]:
     """While idcli connects to a Ray cluster: Ray Client's "connection timed out" warning quieted (the error idcli
     raises then says it)."""
     with _quieted(_RAY_CLIENT_TIMEOUT):
+        yield
+
+
+@contextmanager
+def quiet_pickle_protocol_note() -> Iterator[None]:
+    """While plan and validate read an allowed pickled adapter's shapes (adapter_pickle.py): torch's note on a pickle
+    protocol other than 2 quieted."""
+    with _quieted(_PICKLE_PROTOCOL_NOTE):
         yield

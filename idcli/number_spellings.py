@@ -49,3 +49,30 @@ def yaml_exponent(text: str) -> str | None:
     spelled = (f"{match['sign']}{match['whole'] or '0'}.{match['part'] or '0'}"
                f"e{match['esign'] or '+'}{match['exp']}")
     return spelled if reads_as_number(spelled) else None
+
+
+# Base 60 as YAML 1.1 writes it (``1:30``, ``1:30.5``), but also with a leading zero (``01:30``, ``0:05``), which its
+# resolver reads only without one (its first part is [1-9][0-9_]*): so 01:30 and 0:05 are text.
+_BASE_60 = re.compile(r"(?P<sign>[-+]?)(?P<parts>[0-9][0-9_]{0,9}(?::[0-5]?[0-9]){1,5})(?P<part>\.[0-9_]*)?")
+
+
+def minutes_and_seconds(text: str) -> tuple[str, str | None] | None:
+    """``01:30`` (minutes and seconds YAML 1.1 reads as text) as the number it means in digits, ``90``, and in base
+    60 as YAML reads it, ``1:30`` (None where all but one part is zero: ``0:05``); None for a spelling YAML reads
+    already or one that is no minutes and seconds."""
+    match = _BASE_60.fullmatch(text)
+    if match is None or reads_as_number(text):
+        return None
+    parts = match["parts"].replace("_", "").split(":")
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    fraction = (match["part"] or "").replace("_", "")
+    plain = digits(f"{match['sign']}{seconds}{fraction if fraction != '.' else ''}")
+    if plain is None:
+        return None
+    while parts and int(parts[0]) == 0:
+        parts.pop(0)
+    spelled = (f"{match['sign']}{int(parts[0])}:{':'.join(parts[1:])}{match['part'] or ''}"
+               if len(parts) > 1 else None)
+    return plain, spelled if spelled is not None and reads_as_number(spelled) else None

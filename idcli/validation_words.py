@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from .field_ranges import FieldRange
-from .number_spellings import digits, reads_as_number, yaml_exponent
+from .number_spellings import digits, minutes_and_seconds, reads_as_number, yaml_exponent
 from .yamlhints import COPIED, space_name, unicode_space
 from .yamlsafe import PathKey
 
@@ -84,6 +84,11 @@ def _text_number_hint(kind: str, key: str | None, value: str, allowed: FieldRang
         return _comma_in_whole_number(key, text)
     if comma:
         text = text.replace(",", ".")
+    if (base_60 := minutes_and_seconds(text)) is not None and (kind == "float_type" or "." not in base_60[0]):
+        ways = " or ".join(_keyed(key, way) for way in base_60 if way is not None)
+        outside = allowed.outside(float(base_60[0]))
+        return (f"YAML reads {text} as text, not a number (minutes and seconds are a number to it without a leading "
+                f"zero); write {ways}" + (f"; {key or 'the value'} must be {allowed.words}" if outside else ""))
     try:
         number = float(text)
     except ValueError:

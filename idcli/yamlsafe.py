@@ -23,6 +23,17 @@ MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; a 1,000-shot list uses ~20,000
 MAX_DEPTH = 40  # the shot-list schema is at most 5 levels deep
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_WRITABLE_BITS = 2_100  # at most 633 digits: under the least limit sys.set_int_max_str_digits takes (640)
+
+
+def _writable(number: int) -> bool:
+    """Whether Python can write ``number`` in decimal (every message does): past ``sys.get_int_max_str_digits()``
+    it raises ValueError."""
+    try:
+        str(number)
+    except ValueError:
+        return False
+    return True
 _NOT_TEXT_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"}
 
 PathKey = tuple[str | int, ...]
@@ -175,6 +186,9 @@ class _Walker:
         """
         try:
             value = self.loader.construct_object(node)
+            if type(value) is int and value.bit_length() > _WRITABLE_BITS and not _writable(value):
+                # 0777…, 0xfff…: octal and hex are read whatever their length, but not written past the limit
+                raise ValueError("past Python's limit on the digits of an int written out")
             if isinstance(value, str) and (surrogate := _SURROGATE.search(value)):
                 # "\ud800" escapes (JSON-style surrogate pairs included) are not characters; they reached
                 # pydantic and the file system as UnicodeEncodeError tracebacks.

@@ -125,3 +125,51 @@ def test_idcli_swaps_no_process_wide_warnings_state() -> None:
              for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
              if isinstance(node, ast.Attribute) and node.attr == "catch_warnings"]
     assert not found, found
+
+
+def test_reading_an_allowed_pickle_quiets_torchs_protocol_note_by_entries_of_its_own(tmp_path) -> None:
+    """plan and validate read an allowed adapter's shapes with torch's weights-only reader, which notes a pickle
+    protocol other than 2 (`torch.save(..., pickle_protocol=3)`, a file pickled by other tools): quieted while
+    idcli reads, by filter entries of its own (adapter_pickle.py swapped the filters with a catch_warnings block),
+    and the host's filters are as they were after."""
+    import torch
+
+    from idcli.adapter_pickle import pickle_shapes
+
+    file = tmp_path / "ip-adapter-faceid_sd15.bin"
+    torch.save({"image_proj": {"norm.weight": torch.zeros(4)}, "ip_adapter": {}}, file, pickle_protocol=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        assert pickle_shapes(file) == {"image_proj.norm.weight": (4,)}
+        assert all(now is then for now, then in zip(warnings.filters, before, strict=True))
+        torch.load(file, weights_only=True, mmap=True)  # the note idcli quiets, shown outside its read
+    assert [str(w.message)[:29] for w in caught] == ["Detected pickle protocol 3 in"]
+
+
+def test_a_host_that_forces_hub_bars_on_gets_no_warning_from_idclis_bars_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HF_HUB_DISABLE_PROGRESS_BARS=0`` (the host wants huggingface_hub's bars whatever code says) makes
+    huggingface_hub warn `Cannot disable progress bars: environment variable ... has priority` at every call that
+    turns them off: idcli's own, on every pipeline load and render (transformers' switch turns off the hub's too), and
+    ``models fetch --json``'s. That warning is for the code that asked, not for idcli's users: quieted inside idcli's
+    calls by an entry of its own; the host's own call still warns."""
+    import importlib
+
+    from huggingface_hub.utils import disable_progress_bars
+
+    from idcli.library_quiet import quiet_hub_progress_bars
+
+    hub_bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    monkeypatch.setattr(hub_bars, "HF_HUB_DISABLE_PROGRESS_BARS", False)  # what the variable set to 0 makes it
+    states = dict(hub_bars.progress_bar_states)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        with quiet_model_libraries():
+            pass
+        with quiet_hub_progress_bars():
+            pass
+        assert all(now is then for now, then in zip(warnings.filters, before, strict=True))
+        assert hub_bars.progress_bar_states == states
+        disable_progress_bars()  # the host's own call
+    assert [str(w.message)[:29] for w in caught] == ["Cannot disable progress bars:"]

@@ -646,6 +646,14 @@ def test_integer_too_long_to_read(folder: Path) -> None:
              "the number is too large (5,000 digits)")
 
 
+@pytest.mark.parametrize(("written", "caret"), [("0" + "7" * 5000, "steps: ^077"), ("0x" + "f" * 4000, "steps: ^0xf")])
+def test_octal_or_hex_integer_too_long_to_write(folder: Path, written: str, caret: str) -> None:
+    # YAML reads octal and hex digits whatever their number (int(x, 8) has no digit limit), but the number is then
+    # over Python's 4,300-digit limit for writing it: the bounds message failed as 'internal error: ValueError'.
+    rejected(folder, in_shot0(f"steps: {written}"), caret, "shots[0].steps",
+             f"the number is too large ({len(written):,} digits)")
+
+
 # --- strict types -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
@@ -746,6 +754,25 @@ def test_an_exponent_yaml_reads_as_text_is_answered_with_a_spelling_it_reads(fol
     assert f"without quotes: {line}" not in output
     if "e" in value:
         assert "without quotes" not in output
+
+
+@pytest.mark.parametrize(
+    ("line", "fixes"),
+    [
+        # YAML 1.1 reads minutes and seconds (1:30, 90) only without a leading zero: 01:30 and 0:05 are text, and
+        # the hint was 'write a number without quotes: duration: 0.5', though nothing was quoted (with a decimal
+        # point, 01:30.5, YAML reads it: a float's first part may start with 0).
+        ("duration: 01:30", ["YAML reads 01:30 as text, not a number", "duration: 90 or duration: 1:30"]),
+        ("duration: 0:05", ["YAML reads 0:05 as text, not a number", "duration: 5"]),
+        ("duration: 00:01:30", ["YAML reads 00:01:30 as text", "duration: 90 or duration: 1:30"]),
+        ("duration: 02:00:00", ["duration: 7200 or duration: 2:00:00", "more than 0 and at most 3600"]),
+    ],
+)
+def test_minutes_and_seconds_with_a_leading_zero_are_answered_with_a_spelling_yaml_reads(
+        folder: Path, line: str, fixes: list[str]) -> None:
+    key, value = line.split(": ", 1)
+    output = rejected(folder, in_shot0(line), f"{key}: ^{value}", f"shots[0].{key}", *fixes)
+    assert "without quotes" not in output
 
 
 @pytest.mark.parametrize(("line", "field", "value"), [

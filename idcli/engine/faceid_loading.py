@@ -52,7 +52,7 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
                 f"refusing to load the FaceID adapter '{file}': it is not a .safetensors file, and pickle "
                 "checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle, or convert it "
                 "once with `idcli models fetch`")
-        loaded = torch.load(str(file), map_location="cpu", weights_only=True)
+        loaded = _weights_only_load(file)
     except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         if file.name.endswith(".safetensors") and is_pickle(file):
             raise ModelUnavailableError(pickle_named_safetensors(file)) from None
@@ -64,6 +64,17 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
         raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
                                     "'ip_adapter' groups")
     return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
+
+
+def _weights_only_load(file: Path) -> object:
+    """``torch.load(weights_only=True)``; torch's weights-only unpickler fails on a malformed record with whatever
+    error it meets (AssertionError, IndexError, TypeError), said here as the UnpicklingError it is."""
+    try:
+        return torch.load(str(file), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+        raise
+    except Exception as exc:
+        raise pickle.UnpicklingError(f"{type(exc).__name__}: {describe_error(exc)}") from exc
 
 
 def check_faceid_layout(state: dict[str, dict[str, torch.Tensor]], file: Path | str) -> None:
