@@ -70,6 +70,11 @@ def test_a_pickle_record_that_unpacks_to_gigabytes_is_not_read_at_plan_time(tmp_
     assert file.stat().st_size < length // 100
     loads: list[object] = []
     real_load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: loads.append(args) or real_load(*args, **kwargs))
+
+    def counted_load(*args: object, **kwargs: object) -> object:
+        loads.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counted_load)
     assert pickle_shapes(file) is None
     assert loads == [], "the record was unpacked"
