@@ -129,6 +129,19 @@ def lease(model: ModelIdentity, runtime: Runtime, adapter: Any, build: Build) ->
         _KEPT = _Kept(key, engine)  # the last render to end leaves its engine
 
 
+@contextmanager
+def engine_for(model: ModelIdentity, runtime: Runtime, adapter: Any, engine_factory: Build | None) -> Iterator[Any]:
+    """The engine of one render or reproduce: a caller's ``engine_factory``'s, built for the call and never kept; else
+    the default engine (``run.default_engine``), leased."""
+    if engine_factory is not None:
+        yield engine_factory(model, runtime, adapter)
+        return
+    from .run import default_engine
+
+    with lease(model, runtime, adapter, default_engine) as engine:
+        yield engine
+
+
 def release() -> bool:
     """Drop the kept engine (its memory back to the caller: on a GPU, device memory once torch's cache is emptied).
     Whether there was one. The next render builds its engine again."""

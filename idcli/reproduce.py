@@ -13,11 +13,10 @@ and what differs between the recorded environment and this one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -603,22 +602,6 @@ def _prepare(sidecar: dict[str, Any], model: Any, face_models: str | None, notes
 
 # -- the call ----------------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _engine(model: Any, runtime: Any, adapter: Any, engine_factory: Callable[[Any, Any, Any], Any] | None
-            ) -> Iterator[Any]:
-    """The engine of one reproduce: a caller's ``engine_factory``'s, else the default engine leased as a render leases
-    it (idcli/kept_engine.py): the one an earlier render or reproduce in this process left when it is exactly the
-    engine this record needs, so checking images one after another does not load the model for each."""
-    if engine_factory is not None:
-        yield engine_factory(model, runtime, adapter)
-        return
-    from .kept_engine import lease
-    from .run import default_engine
-
-    with lease(model, runtime, adapter, default_engine) as engine:
-        yield engine
-
-
 def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | None = None, device: str = "auto",
               face_models: str | os.PathLike[str] | None = None,
               engine_factory: Callable[[Any, Any, Any], Any] | None = None,
@@ -628,6 +611,7 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
     A delivery copy (``idcli deliver``) is reproduced as the take it was made from, found in ``delivered_from``
     (the studio's output folder), else in ``renders/PROJECT`` (idcli/delivery_checks.py: original_take)."""
     from . import arguments as args
+    from .kept_engine import engine_for
     from .plan import Job
     from .provenance import encode_png, read_png_record
     from .runtime import resolve_runtime
@@ -687,7 +671,9 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
     # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
     runtime = resolve_runtime(device, model.dtype)
     adapter = next((p.adapter for p in batch if p.adapter is not None), None)
-    with _engine(model, runtime, adapter, engine_factory) as engine:
+    # A render's or an earlier reproduce's engine when it is exactly this record's (idcli/kept_engine.py): checking
+    # images one after another does not load the model for each.
+    with engine_for(model, runtime, adapter, engine_factory) as engine:
         recorded_weight = ((own.conditioning or {}).get("adapter") or {}).get("weight_sha256")
         loaded_weight = (getattr(engine, "adapter_record", None) or {}).get("weight_sha256")
         if own.adapter is not None and recorded_weight and loaded_weight and recorded_weight != loaded_weight:

@@ -436,13 +436,11 @@ def _local_engine(plan: Plan, runtime: Runtime, engine_factory: Callable[[ModelI
     the model is not loaded again per call), and this run's is left for the next."""
     if backend is not None:
         yield None
-    elif engine_factory is not None:
-        yield engine_factory(plan.model, runtime, plan.adapter)
-    else:
-        from .kept_engine import lease
+        return
+    from .kept_engine import engine_for
 
-        with lease(plan.model, runtime, plan.adapter, default_engine) as engine:
-            yield engine
+    with engine_for(plan.model, runtime, plan.adapter, engine_factory) as engine:
+        yield engine
 
 
 def default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
