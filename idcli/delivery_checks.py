@@ -24,6 +24,17 @@ def is_delivery_folder(root: Path) -> bool:
     return (root / DELIVERY_FILE).is_file()
 
 
+def refuse_read_as_output_folder(root: Path, instead: str, given: str | Path | None = None) -> None:
+    """Refuse a delivery folder where a render's output folder is read (``instead``: the rest of the sentence, what
+    to give instead), before anything is read or written there: it holds copies of the picked takes, no renders."""
+    if is_delivery_folder(root):
+        from .errors import InputError
+
+        named = root if given is None else given
+        raise InputError(f"{named}: a delivery folder (it holds {DELIVERY_FILE}, from idcli deliver), not a render's "
+                         f"output folder{instead}", file=named)
+
+
 def refuse_render_into_delivery(out_dir: Path) -> None:
     """A render's --out that is a delivery folder is refused (exit 2) before anything is written: ``idcli verify``
     reads a folder with delivery.json as a delivery and would check its delivered copies only, never the takes

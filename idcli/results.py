@@ -47,15 +47,13 @@ def _check_output_folder(root: Path, given: str | Path) -> None:
     made a pipeline script go on as if nothing had been rendered. An output folder holds ``.idcli/`` from its
     first render; one without it is still read when it holds sidecars (takes copied by hand)."""
     from .delivery import DELIVERY_FILE
-    from .delivery_checks import is_delivery_folder
+    from .delivery_checks import refuse_read_as_output_folder
     from .errors import InputError
     from .store import STATE
 
-    if is_delivery_folder(root):
-        raise InputError(f"{given}: a delivery folder (it holds {DELIVERY_FILE}, from idcli deliver), not a render's "
-                         f"output folder: {DELIVERY_FILE} lists what was delivered and SHOT_takeN.json beside each "
-                         "copy is its record (docs/delivery.md); read_results() reads the output folder the takes "
-                         "were delivered from", file=given)
+    refuse_read_as_output_folder(root, f": {DELIVERY_FILE} lists what was delivered and SHOT_takeN.json beside each "
+                                 "copy is its record (docs/delivery.md); read_results() reads the output folder the "
+                                 "takes were delivered from", given)
     if not (root / STATE).is_dir() and next(_records(root, None, True), None) is None:
         from .option_words import Option
 

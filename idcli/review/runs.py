@@ -197,15 +197,12 @@ def refuse_delivery_folder(root: Path) -> None:
     read there. Told "no committed renders found; render a shot list into it", an editor given the delivery was sent
     to a render that refuses a delivery folder; and ``qa`` took the folder's lock first, leaving ``.idcli/lock`` among
     the files to send on. Checked before anything is written there."""
-    from ..delivery import DELIVERY_FILE
-    from ..delivery_checks import is_delivery_folder
+    import shlex
 
-    if is_delivery_folder(root):
-        import shlex
+    from ..delivery_checks import refuse_read_as_output_folder
 
-        raise InputError(f"{root}: a delivery folder (it holds {DELIVERY_FILE}, from idcli deliver), not a render's "
-                         "output folder; give the output folder the takes were delivered from (idcli verify "
-                         f"{shlex.quote(str(root))} checks the delivery itself)", file=root)
+    refuse_read_as_output_folder(root, "; give the output folder the takes were delivered from (idcli verify "
+                                 f"{shlex.quote(str(root))} checks the delivery itself)")
 
 
 def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_renders: bool = True) -> Run:
