@@ -24,6 +24,10 @@ MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; a 1,000-shot list u
 MAX_DEPTH = 40  # the shot-list schema is at most 5 levels deep
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _WRITABLE_BITS = 2_100  # at most 633 digits: under the least limit sys.set_int_max_str_digits takes (640)
+_NOT_TEXT_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"}
+
+PathKey = tuple[str | int, ...]
+Mark = tuple[int, int]  # 1-based line, column
 
 
 def _writable(number: int) -> bool:
@@ -34,10 +38,6 @@ def _writable(number: int) -> bool:
     except ValueError:
         return False
     return True
-_NOT_TEXT_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"}
-
-PathKey = tuple[str | int, ...]
-Mark = tuple[int, int]  # 1-based line, column
 
 
 @dataclass
