@@ -208,6 +208,47 @@ def test_each_edl_event_names_the_still_an_editor_imports(out: Path, tmp_path: P
         expected[shot] for shot in ("sh010", "sh020", "sh030")]
 
 
+@pytest.mark.parametrize("folder", ["Renée", "Rene\u0301e"], ids=["composed", "decomposed"])
+def test_the_edl_is_ascii_under_a_folder_with_accents_and_the_otio_and_xml_keep_the_name(
+        out: Path, tmp_path: Path, folder: str) -> None:
+    """CMX 3600 is ASCII, and EDL readers differ on anything else (Latin-1, a Windows code page, UTF-8). The EDL's
+    ``* FROM CLIP:`` path held a folder's accented name as UTF-8 (``Renée/shot 1/…``; macOS spells it decomposed, an
+    ``e`` and a combining accent), and a ``#`` or ``%`` unescaped. It now holds the path as the .otio's URL does,
+    each non-ASCII character percent-encoded (its UTF-8 bytes, as RFC 3987 maps a name into a URI), which OTIO's
+    adapter reads back as the media's URL and ``url_utils`` turns into the real path; the .otio and the FCP 7 XML
+    keep the name itself."""
+    pycmx = pytest.importorskip("pycmx")
+    from opentimelineio import url_utils
+
+    renders = tmp_path / folder / "shot #1"  # a '#' starts a URL's fragment: escaped, as in the .otio
+    renders.parent.mkdir()
+    out.rename(renders)
+    edit = tmp_path / "editorial"
+    edl, timeline_file, xml = edit / "cut.edl", edit / "cut.otio", edit / "cut.xml"
+    result = cli("export", renders, "--edl", edl, "--otio", timeline_file, "--fcp-xml", xml, "--fps", "24")
+    assert result.exit_code == 0, result.output
+    raw = edl.read_bytes()
+    assert raw.isascii(), [line for line in raw.splitlines() if not line.isascii()]
+    escaped = "".join(c if c.isascii() else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in folder)
+    lines = raw.decode("ascii").splitlines()
+    assert f"* FROM CLIP: ../{escaped}/shot %231/sh010/sh010_t1.png" in lines, lines
+    expected = images(renders)
+    shots = ("sh010", "sh020", "sh030")
+    edits = [event.edits[0] for event in pycmx.parse_cmx3600(io.StringIO(raw.decode("ascii"))).events][:3]
+    assert [(e.clip_name, e.source_file) for e in edits] == [(expected[s].name, expected[s].name) for s in shots]
+    (track,) = otio.adapters.read_from_file(str(edl), rate=24).video_tracks()
+    assert [(edit / url_utils.filepath_from_url(clip.media_reference.target_url)).resolve()
+            for clip in stills(track)] == [expected[s] for s in shots]
+    # The .otio (JSON, UTF-8) and the FCP 7 XML (a percent-encoded file URL) hold the name as it is.
+    timeline = otio.adapters.read_from_file(str(timeline_file))
+    urls = [clip.media_reference.target_url for clip in timeline.find_clips()]
+    assert all(f"../{folder}/shot %231/" in url for url in urls), urls
+    assert [(edit / url_utils.filepath_from_url(url)).resolve() for url in urls] == [expected[s] for s in shots]
+    (xml_track,) = otio.adapters.read_from_file(str(xml)).video_tracks()
+    assert [Path(unquote(urlparse(clip.media_reference.target_url).path)) for clip in xml_track.find_clips()] == [
+        expected[s] for s in shots]
+
+
 def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
     """A timecode's frame count, by SMPTE 12M's own arithmetic (not OTIO's): drop frame skips the first two labels
     (four at 59.94) of every minute but each tenth."""

@@ -11,7 +11,8 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
   folder is imported into it: ``* FROM CLIP NAME:`` the PNG's file name (the clip name Resolve and Premiere give an
   imported file; Resolve conforms an EDL by clip name and source timecode while its reel-name assist is off, its
   default), source timecode from 00:00:00:00 (a still has none of its own), ``* FROM CLIP:`` the PNG's path relative
-  to the EDL (OTIO's and Avid's media path; a relative path keeps the EDL valid wherever the project moves),
+  to the EDL (OTIO's and Avid's media path; a relative path keeps the EDL valid wherever the project moves) in
+  ASCII, as the .otio's URL with what is not ASCII percent-encoded (CMX 3600 is ASCII; ``export._ascii_media_url``),
   ``* SOURCE FILE:`` the file name (Avid's remark for a file-based source, which pycmx reads) and ``* SHOT:`` the
   shot id. Reel ``AX`` (CMX 3600's auxiliary source, the convention for file-based media: an eight-character reel
   cannot name ``sc12_sh010_t2`` without truncating takes and shots onto one reel).
@@ -91,7 +92,7 @@ def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: 
     # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
     # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
-    timeline, result = build_timeline(run, edl_path, fps, media_paths=True, timecode_rate=timecode_rate, start=start)
+    timeline, result = build_timeline(run, edl_path, fps, ascii_media=True, timecode_rate=timecode_rate, start=start)
     result.format = "edl"
     _check_event_count(run, result, edl_path)
     _check_media_paths(timeline, edl_path)
@@ -100,12 +101,15 @@ def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: 
 
 def _check_media_paths(timeline: Any, edl_path: Path) -> None:
     """Refuse a still whose path from the EDL holds a line break or another unprintable character: the
-    ``* FROM CLIP:`` line carries it unescaped (a path, not a URL), so a newline in a folder's name (a received
-    output folder is named by its sender) would end that line and start an event of the name's own."""
+    ``* FROM CLIP:`` line escapes only ``%``, ``#``, ``?`` and what is not ASCII (``export._ascii_media_url``), so a
+    newline in a folder's name (a received output folder is named by its sender) would end that line and start an
+    event of the name's own. Checked on the path itself: U+2028, escaped there, is no folder name to pass on either."""
+    from urllib.parse import unquote
+
     from ..errors import printable
 
     for clip in timeline.find_clips():
-        path = clip.media_reference.target_url
+        path = unquote(clip.media_reference.target_url)
         if not path.isprintable():
             raise InputError(Option("edl", edl_path), f": the path from the EDL to {clip.media_reference.name}, "
                              f"{printable(path)}, holds a line break or control character, which an EDL line cannot "

@@ -113,6 +113,17 @@ def _relative_media_url(otio_dir: Path, target: Path) -> str:
     return _relative_url(otio_dir, target).replace("%", "%25").replace("#", "%23").replace("?", "%3F")
 
 
+def _ascii_media_url(edl_dir: Path, target: Path) -> str:
+    """``target`` as the EDL's ``* FROM CLIP:`` path: the .otio's relative URL (``_relative_media_url``) with each
+    character outside ASCII percent-encoded, its UTF-8 bytes as RFC 3987 maps a name into a URI. CMX 3600 is ASCII
+    and EDL readers differ on anything else (Latin-1, a Windows code page, UTF-8), so ``Renée/…`` is written
+    ``Ren%C3%A9e/…``; OTIO's adapter reads it back as the media's URL, which ``url_utils.filepath_from_url`` turns
+    into the real path. A path in ASCII without ``%``, ``#`` or ``?`` is written as it is."""
+    from urllib.parse import quote
+
+    return "".join(c if c.isascii() else quote(c, safe="") for c in _relative_media_url(edl_dir, target))
+
+
 def _shot_list(run: Run, otio_path: Path) -> str | None:
     """The shot list, relative to the .otio file like ``output_folder`` (stable when the project moves);
     as the render was given it when idcli does not know where it is now (an older run manifest)."""
@@ -132,13 +143,13 @@ def _absolute_url(target: Path) -> str:
 
 
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_media: bool = False,
-                   media_paths: bool = False, timecode_rate: float | None = None, start: int = 0,
+                   ascii_media: bool = False, timecode_rate: float | None = None, start: int = 0,
                    drop_frame: bool = False) -> tuple[Any, ExportResult]:
     """The animatic as an OTIO timeline, for ``otio_path`` (media URLs are relative to its folder).
 
     Every format is written from this one timeline. ``absolute_media``: media as absolute file URLs (FCP 7
-    XML). ``media_paths``: media as plain relative paths, nothing escaped (the EDL's ``* FROM CLIP:`` comment is
-    a path, not a URL). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
+    XML). ``ascii_media``: media as relative URLs in ASCII (``_ascii_media_url``: the EDL's ``* FROM CLIP:``).
+    ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
     non-drop-frame EDL at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
     ``start``: the frame its record timecode starts at, its ``global_start_time`` (start_timecode.py), counted as
     drop-frame timecode or not as ``drop_frame`` says, which its metadata records (OTIO has no field for it).
@@ -164,7 +175,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
             result.gaps.append(shot.id)
             continue
         image = run.root / take.image
-        url = (_absolute_url(image) if absolute_media else _relative_url(otio_path.parent, image) if media_paths
+        url = (_absolute_url(image) if absolute_media else _ascii_media_url(otio_path.parent, image) if ascii_media
                else _relative_media_url(otio_path.parent, image))
         reference = otio.schema.ExternalReference(target_url=url, available_range=span)  # a still, held
         reference.name = Path(take.image).name
@@ -359,7 +370,7 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
 
     for name, (text, result) in texts.items():
         _make_folder(name, targets[name], swept)
-        atomic_write(targets[name], text.encode("utf-8"))
+        atomic_write(targets[name], text.encode("ascii" if name == "edl" else "utf-8"))  # CMX 3600 is ASCII
         written[name] = result
     results = [written[name] for name in targets]  # in the order of FORMATS, as asked
     if has_timecode:  # said back to the editor, as each format labels it
