@@ -1292,3 +1292,37 @@ def test_the_fcp_xml_alone_takes_the_drop_frame_choice(out: Path, tmp_path: Path
     sequence_timecode = ElementTree.parse(target).getroot().find(".//sequence/timecode")
     assert sequence_timecode is not None
     assert (sequence_timecode.findtext("string"), sequence_timecode.findtext("displayformat")) == (label, form)
+
+
+@pytest.mark.parametrize(("fps", "flag", "form"), [("29.97", None, "DF"), ("59.94", None, "DF"),
+                                                   ("29.97", "--non-drop-frame", "NDF"),
+                                                   ("59.94", "--non-drop-frame", "NDF")])
+def test_every_fcp_xml_timecode_counts_as_the_sequence_does(out: Path, tmp_path: Path, fps: str, flag: str | None,
+                                                             form: str) -> None:
+    """An FCP 7 XML at 29.97 or 59.94 drop frame said so of its sequence's ``<timecode>`` only: each still's
+    ``<file>`` timecode was ``00:00:00:00`` NDF (the adapter's default), so one file counted frames two ways and an
+    importer that takes the media's timecode form from its file saw non-drop media in a drop-frame sequence. Every
+    ``<timecode>`` now carries the export's choice, its label in that form; OTIO's adapter reads each back."""
+    target = tmp_path / "cut.xml"
+    result = cli("export", out, "--fcp-xml", target, "--fps", fps, *((flag,) if flag else ()))
+    assert result.exit_code == 0, result.output
+    root = ElementTree.parse(target).getroot()
+    sequence = root.find(".//sequence")
+    assert sequence is not None
+    found = [(parent.tag, element.findtext("displayformat"), element.findtext("string"))
+             for parent in root.iter() for element in parent.findall("timecode")]
+    assert {tag for tag, _form, _label in found} == {"sequence", "file"}, found
+    assert len([tag for tag, _form, _label in found if tag == "file"]) == 3  # one per still
+    separator = ";" if form == "DF" else ":"
+    assert all(shown == form for _tag, shown, _label in found), found
+    assert all(label is not None and label[8] == separator for _tag, _form, label in found), found
+    assert {label for tag, _form, label in found if tag == "file"} == {f"00:00:00{separator}00"}
+    nominal = {"29.97": 30, "59.94": 60}[fps]
+    sequence_label = next(label for tag, _form, label in found if tag == "sequence")
+    assert smpte_frames(sequence_label, nominal, form == "DF") == smpte_frames(
+        f"01:00:00{separator}00", nominal, form == "DF")
+    timeline = otio.adapters.read_from_file(str(target))
+    clips = timeline.find_clips()
+    assert len(clips) == 3 and all(clip.media_reference.available_range.start_time.to_frames() == 0
+                                   for clip in clips)
+    assert timeline.global_start_time.to_frames() == smpte_frames(f"01:00:00{separator}00", nominal, form == "DF")

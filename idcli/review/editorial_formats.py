@@ -23,7 +23,8 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
 - **FCP 7 XML** (Premiere, Resolve, FCP 7): one clip item per rendered shot named after the shot, its file
   named after the PNG with an absolute ``file://localhost/`` URL (the ``pathurl`` form of Apple's FCP 7 XML
   reference, and what FCP 7 and Premiere write themselves), gaps as empty track time. A file element says it
-  holds video only: the adapter otherwise gives every file an audio channel, and a still has none. The
+  holds video only: the adapter otherwise gives every file an audio channel, and a still has none; its timecode is
+  drop frame or not as the sequence's (the adapter writes every file's NDF unless told). The
   sequence's format is the movie's frame size. Each clip item has one ``<rate>`` (the adapter writes it twice).
 """
 
@@ -177,7 +178,7 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float, drop_frame: bool = False,
     shown = []
     for clip in timeline.find_clips():
         take = takes[(clip.name, clip.metadata["idcli"]["take"])]
-        clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height)
+        clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height, drop_frame)
         shown.append(take)
     if shown:  # the sequence's frame: the movie's, not the importer's guess
         width, height = frame_size(run, shown)
@@ -198,9 +199,11 @@ def _one_rate_per_element(xml: str) -> str:
     return _REPEATED_RATE.sub(r"\1", xml)
 
 
-def _still_file_metadata(width: int | None, height: int | None) -> dict[str, Any]:
-    """The ``<file>`` element's ``<media>``: video only, with the still's size where the sidecar has it."""
+def _still_file_metadata(width: int | None, height: int | None, drop_frame: bool) -> dict[str, Any]:
+    """The ``<file>`` element's ``<media>``: video only, with the still's size where the sidecar has it; and its
+    ``<timecode>`` (00:00:00:00, a still has none of its own) counted as the sequence's is: the adapter writes every
+    file's NDF unless told, so a drop-frame sequence held files labelled non-drop (until 2026-12-02)."""
     video: dict[str, Any] = {}
     if width and height:
         video["samplecharacteristics"] = {"width": str(width), "height": str(height)}
-    return {"media": {"video": video}}
+    return {"media": {"video": video}, "timecode": {"displayformat": "DF" if drop_frame else "NDF"}}
