@@ -148,7 +148,7 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     (``encode-identity -o /dev/null --force`` as root replaced the machine's /dev/null). A FIFO or socket
     is replaced as any file is (one planted at a final path of an output folder is "not done").
     """
-    _refuse_special(final)
+    refuse_device(final)
     tmp = temporary_path(final)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -174,7 +174,7 @@ def atomic_stream(final: Path) -> Iterator[Path]:
     temporary is fsynced, renamed over ``final`` and the folder fsynced; when it raises (interrupts included), the
     temporary is removed. A device at ``final`` is refused (OSError) on entry, before any writing, and again just
     before the rename."""
-    _refuse_special(final)
+    refuse_device(final)
     tmp = temporary_path(final)
     try:
         yield tmp
@@ -183,7 +183,7 @@ def atomic_stream(final: Path) -> Iterator[Path]:
             os.fsync(fd)
         finally:
             os.close(fd)
-        _refuse_special(final)
+        refuse_device(final)
         os.replace(tmp, final)
         fsync_dir(final.parent)  # best effort, never raises
     except BaseException:  # interrupts included
@@ -192,7 +192,8 @@ def atomic_stream(final: Path) -> Iterator[Path]:
         raise
 
 
-def _refuse_special(final: Path) -> None:
+def refuse_device(final: Path) -> None:
+    """Raise OSError (EINVAL) when ``final`` is a character or block device: a write never replaces one."""
     try:
         mode = os.lstat(final).st_mode
     except OSError:

@@ -86,6 +86,12 @@ def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     return OutputError(message + cache_note(path), file=path)
 
 
+def write_error(path: Path, exc: OSError) -> OutputError:
+    """The OutputError ``atomic_write`` gives for ``exc`` while writing ``path``, for a writer that stages its files
+    itself (``export``'s set): 'disk full while writing PATH', 'permission denied while writing PATH (...)'."""
+    return _os_error("writing", path, exc)
+
+
 def not_writable(folder: Path, exc: OSError | None = None, *, then: str = "") -> OutputError:
     """The one message of every writing command (render, select, ...) for an output folder it may not write in
     (a mounted delivery, a read-only share): ``exc`` the refusal's reason, ``then`` what was to be written there."""

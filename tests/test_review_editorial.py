@@ -1211,6 +1211,98 @@ def test_a_take_the_movie_cannot_read_leaves_the_earlier_export_whole(out: Path,
     assert {path.name: path.read_bytes() for path in edit.iterdir()} == first  # the first export, no temporary
 
 
+@pytest.mark.parametrize("hard_links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_a_set_that_cannot_land_puts_back_what_was_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         hard_links: bool) -> None:
+    """The files renamed before the one that fails get their earlier file back, or go where there was none; on a
+    file system without hard links (FAT, some shares) the earlier file is kept as a copy instead."""
+    import errno
+    import os
+
+    from idcli.errors import OutputError
+    from idcli.review.export_files import ExportFiles
+
+    earlier, fresh, last = tmp_path / "a.edl", tmp_path / "b.otio", tmp_path / "c.xml"
+    earlier.write_bytes(b"the last cut")
+    real_replace = os.replace
+
+    def replace(source: object, target: object, **kwargs: object) -> None:
+        if Path(str(target)) == last:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    with ExportFiles() as files:
+        files.write(fresh, b"new")
+        files.write(earlier, b"the new cut")
+        files.write(last, b"new")
+        monkeypatch.setattr(os, "replace", replace)
+        if not hard_links:
+            monkeypatch.setattr(os, "link", no_link)
+        with pytest.raises(OutputError, match=f"disk full while writing {last}"):
+            files.land()
+    assert [path.name for path in tmp_path.iterdir()] == ["a.edl"] and earlier.read_bytes() == b"the last cut"
+
+
+@needs_pyav
+@pytest.mark.parametrize("fault", ["disk full", "rename refused", "interrupt"])
+def test_an_export_that_fails_at_its_last_file_leaves_the_earlier_set_whole(out: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch,
+                                                                            fault: str) -> None:
+    """Editorial tour: an export of all four files after a new select. Each file was atomic on its own, put in place
+    as soon as it was written, so a disk that filled while the last one was written (or a rename refused, or Ctrl-C
+    between two renames) left the new cut's movie, .otio and EDL beside the last cut's XML, and an editor imported a
+    mixed set. Every file is now written to a temporary beside it and renamed in only once all are complete; a
+    rename that fails, or an interrupt between renames, puts back the files renamed before it."""
+    import errno
+    import os
+
+    from idcli.safeio import TMP_SUFFIX
+
+    edit = tmp_path / "edit"
+    files = [edit / "a.otio", edit / "a.edl", edit / "a.xml", edit / "a.mp4"]
+    args = ["--otio", files[0], "--edl", files[1], "--fcp-xml", files[2], "--movie", files[3]]
+    assert cli("export", out, *args).exit_code == 0
+    first = {path.name: path.read_bytes() for path in files}
+    assert cli("select", out, "sh020=2").exit_code == 0  # the new cut shows another take of sh020
+    real_fsync, real_replace, renamed, refused = os.fsync, os.replace, [], []
+
+    def fsync(fd: int) -> None:  # the disk fills as the XML's temporary is flushed
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if name.endswith(TMP_SUFFIX) and ".a.xml." in name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    def replace(source: object, target: object, **kwargs: object) -> None:  # the last file's rename fails
+        if Path(str(target)) in files:
+            renamed.append(Path(str(target)))
+            if len(renamed) == len(files):
+                refused.append(target)
+                if fault == "interrupt":
+                    raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as every command turns it
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target))
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    if fault == "disk full":
+        monkeypatch.setattr(os, "fsync", fsync)
+    else:
+        monkeypatch.setattr(os, "replace", replace)
+    result = cli("export", out, *args)
+    monkeypatch.undo()
+    if fault == "interrupt":
+        assert result.exit_code == 130, result.output
+    else:
+        assert result.exit_code == 5, result.output
+        said = (f"disk full while writing {files[2]}" if fault == "disk full"
+                else f"permission denied while writing {refused[0]} (Read-only file system)")
+        assert said in result.stderr, result.stderr
+    assert {path.name: path.read_bytes() for path in edit.iterdir()} == first  # the earlier set, no temporary
+    assert cli("export", out, *args).exit_code == 0  # the disk freed: the new set lands whole
+    assert all(path.read_bytes() != first[path.name] for path in files[:3])
+
+
 def test_a_missing_pyav_is_named(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
