@@ -129,17 +129,6 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
         raise _os_error("writing", final, exc) from None
 
 
-@contextmanager
-def atomic_stream(final: Path) -> Iterator[Path]:
-    """``safeio.atomic_stream`` with its errors, and the streaming writer's (PyAV names no file), as the OutputError
-    ``atomic_write`` gives: 'disk full while writing FINAL', 'permission denied while writing FINAL (...)'."""
-    try:
-        with safeio.atomic_stream(final) as temporary:
-            yield temporary
-    except OSError as exc:
-        raise _os_error("writing", final, exc) from None
-
-
 class OutputStore:
     """One output folder. Use ``with store.session():`` around writes."""
 
