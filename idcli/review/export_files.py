@@ -73,15 +73,18 @@ class ExportFiles:
             except OSError as exc:
                 raise write_error(target, exc) from None
         kept: list[Path] = []  # the earlier files' links, removed once the set is in place or put back
-        landed: list[tuple[Path, Path | None]] = []  # (target, its earlier file's link; None: it had none)
+        landed: list[tuple[Path, Path | None, bool]] = []  # (target, its earlier file's link, whether one was there)
         current = Path()  # the target being landed, named by an error
         try:
             for temporary, current in self._staged:
-                earlier = _keep(current)
+                existed = os.path.lexists(current)
+                earlier = _keep(current) if existed else None
                 if earlier is not None:
                     kept.append(earlier)
+                # Listed before the rename, so an interrupt right after it still puts the earlier file back (and one
+                # during it puts back what is there already, or finds nothing to remove).
+                landed.append((current, earlier, existed))
                 os.replace(temporary, current)
-                landed.append((current, earlier))
         except BaseException as exc:  # interrupts included
             _put_back(landed)
             for link in kept:
@@ -94,7 +97,7 @@ class ExportFiles:
         for link in kept:
             with contextlib.suppress(OSError):
                 link.unlink()
-        for folder in {target.parent for target, _earlier in landed}:
+        for folder in {target.parent for target, _earlier, _existed in landed}:
             fsync_dir(folder)
 
     def discard(self) -> None:
@@ -132,11 +135,12 @@ def _keep(target: Path) -> Path | None:
     return link
 
 
-def _put_back(landed: list[tuple[Path, Path | None]]) -> None:
-    """Undo the renames of ``landed``, last first: each target its earlier file again, or none where it had none."""
-    for target, earlier in reversed(landed):
+def _put_back(landed: list[tuple[Path, Path | None, bool]]) -> None:
+    """Undo the renames of ``landed``, last first: each target its earlier file again, or none where it had none (a
+    link or FIFO that stood there, not kept, is left as the rename left it)."""
+    for target, earlier, existed in reversed(landed):
         with contextlib.suppress(OSError):
-            if earlier is None:
-                target.unlink()
-            else:
+            if earlier is not None:
                 os.replace(earlier, target)
+            elif not existed:
+                target.unlink()
