@@ -1411,6 +1411,7 @@ def test_every_fcp_xml_timecode_counts_as_the_sequence_does(out: Path, tmp_path:
     assert {label for tag, _form, label in found if tag == "file"} == {f"00:00:00{separator}00"}
     nominal = {"29.97": 30, "59.94": 60}[fps]
     sequence_label = next(label for tag, _form, label in found if tag == "sequence")
+    assert sequence_label is not None
     assert smpte_frames(sequence_label, nominal, form == "DF") == smpte_frames(
         f"01:00:00{separator}00", nominal, form == "DF")
     timeline = otio.adapters.read_from_file(str(target))
