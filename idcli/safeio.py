@@ -3,8 +3,8 @@
 ``open_regular`` / ``read_regular`` never block (a FIFO planted where a file belongs would otherwise
 wait forever for a writer), refuse devices, folders and sockets before reading a byte, check the kind
 of file on the descriptor they read (no gap between a check and the open) and bound what they read.
-``atomic_write`` (and ``atomic_stream`` for a writer that streams) leaves the final path either absent/old or
-complete, never partial.
+``atomic_write`` leaves the final path either absent/old or complete, never partial (a set of files landing
+together: ``review/export_files.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import re
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 TMP_SUFFIX = ".idcli-tmp"  # temporaries end so: never *.onnx or *.png, so no loader or glob picks one up
@@ -148,7 +147,7 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     (``encode-identity -o /dev/null --force`` as root replaced the machine's /dev/null). A FIFO or socket
     is replaced as any file is (one planted at a final path of an output folder is "not done").
     """
-    _refuse_special(final)
+    refuse_device(final)
     tmp = temporary_path(final)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -167,32 +166,8 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     fsync_dir(final.parent)
 
 
-@contextlib.contextmanager
-def atomic_stream(final: Path) -> Iterator[Path]:
-    """``atomic_write`` for a writer that streams (the animatic movie: an encoder opens the file by name and
-    writes it for minutes): yields a ``temporary_path`` beside ``final`` to write. When the block ends, the
-    temporary is fsynced, renamed over ``final`` and the folder fsynced; when it raises (interrupts included), the
-    temporary is removed. A device at ``final`` is refused (OSError) on entry, before any writing, and again just
-    before the rename."""
-    _refuse_special(final)
-    tmp = temporary_path(final)
-    try:
-        yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _refuse_special(final)
-        os.replace(tmp, final)
-        fsync_dir(final.parent)  # best effort, never raises
-    except BaseException:  # interrupts included
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)  # the writer may have failed before it made the file
-        raise
-
-
-def _refuse_special(final: Path) -> None:
+def refuse_device(final: Path) -> None:
+    """Raise OSError (EINVAL) when ``final`` is a character or block device: a write never replaces one."""
     try:
         mode = os.lstat(final).st_mode
     except OSError:

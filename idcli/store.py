@@ -86,6 +86,12 @@ def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     return OutputError(message + cache_note(path), file=path)
 
 
+def write_error(path: Path, exc: OSError) -> OutputError:
+    """The OutputError ``atomic_write`` gives for ``exc`` while writing ``path``, for a writer that stages its files
+    itself (``export``'s set): 'disk full while writing PATH', 'permission denied while writing PATH (...)'."""
+    return _os_error("writing", path, exc)
+
+
 def not_writable(folder: Path, exc: OSError | None = None, *, then: str = "") -> OutputError:
     """The one message of every writing command (render, select, ...) for an output folder it may not write in
     (a mounted delivery, a read-only share): ``exc`` the refusal's reason, ``then`` what was to be written there."""
@@ -120,17 +126,6 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     except OSError as exc:
         if isinstance(exc, FileExistsError) and not replace:
             raise  # the caller knows what the file is and how to replace it
-        raise _os_error("writing", final, exc) from None
-
-
-@contextmanager
-def atomic_stream(final: Path) -> Iterator[Path]:
-    """``safeio.atomic_stream`` with its errors, and the streaming writer's (PyAV names no file), as the OutputError
-    ``atomic_write`` gives: 'disk full while writing FINAL', 'permission denied while writing FINAL (...)'."""
-    try:
-        with safeio.atomic_stream(final) as temporary:
-            yield temporary
-    except OSError as exc:
         raise _os_error("writing", final, exc) from None
 
 

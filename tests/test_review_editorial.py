@@ -208,6 +208,47 @@ def test_each_edl_event_names_the_still_an_editor_imports(out: Path, tmp_path: P
         expected[shot] for shot in ("sh010", "sh020", "sh030")]
 
 
+@pytest.mark.parametrize("folder", ["Renée", "Rene\u0301e"], ids=["composed", "decomposed"])
+def test_the_edl_is_ascii_under_a_folder_with_accents_and_the_otio_and_xml_keep_the_name(
+        out: Path, tmp_path: Path, folder: str) -> None:
+    """CMX 3600 is ASCII, and EDL readers differ on anything else (Latin-1, a Windows code page, UTF-8). The EDL's
+    ``* FROM CLIP:`` path held a folder's accented name as UTF-8 (``Renée/shot 1/…``; macOS spells it decomposed, an
+    ``e`` and a combining accent), and a ``#`` or ``%`` unescaped. It now holds the path as the .otio's URL does,
+    each non-ASCII character percent-encoded (its UTF-8 bytes, as RFC 3987 maps a name into a URI), which OTIO's
+    adapter reads back as the media's URL and ``url_utils`` turns into the real path; the .otio and the FCP 7 XML
+    keep the name itself."""
+    pycmx = pytest.importorskip("pycmx")
+    from opentimelineio import url_utils
+
+    renders = tmp_path / folder / "shot #1"  # a '#' starts a URL's fragment: escaped, as in the .otio
+    renders.parent.mkdir()
+    out.rename(renders)
+    edit = tmp_path / "editorial"
+    edl, timeline_file, xml = edit / "cut.edl", edit / "cut.otio", edit / "cut.xml"
+    result = cli("export", renders, "--edl", edl, "--otio", timeline_file, "--fcp-xml", xml, "--fps", "24")
+    assert result.exit_code == 0, result.output
+    raw = edl.read_bytes()
+    assert raw.isascii(), [line for line in raw.splitlines() if not line.isascii()]
+    escaped = "".join(c if c.isascii() else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in folder)
+    lines = raw.decode("ascii").splitlines()
+    assert f"* FROM CLIP: ../{escaped}/shot %231/sh010/sh010_t1.png" in lines, lines
+    expected = images(renders)
+    shots = ("sh010", "sh020", "sh030")
+    edits = [event.edits[0] for event in pycmx.parse_cmx3600(io.StringIO(raw.decode("ascii"))).events][:3]
+    assert [(e.clip_name, e.source_file) for e in edits] == [(expected[s].name, expected[s].name) for s in shots]
+    (track,) = otio.adapters.read_from_file(str(edl), rate=24).video_tracks()
+    assert [(edit / url_utils.filepath_from_url(clip.media_reference.target_url)).resolve()
+            for clip in stills(track)] == [expected[s] for s in shots]
+    # The .otio (JSON, UTF-8) and the FCP 7 XML (a percent-encoded file URL) hold the name as it is.
+    timeline = otio.adapters.read_from_file(str(timeline_file))
+    urls = [clip.media_reference.target_url for clip in timeline.find_clips()]
+    assert all(f"../{folder}/shot %231/" in url for url in urls), urls
+    assert [(edit / url_utils.filepath_from_url(url)).resolve() for url in urls] == [expected[s] for s in shots]
+    (xml_track,) = otio.adapters.read_from_file(str(xml)).video_tracks()
+    assert [Path(unquote(urlparse(clip.media_reference.target_url).path)) for clip in xml_track.find_clips()] == [
+        expected[s] for s in shots]
+
+
 def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
     """A timecode's frame count, by SMPTE 12M's own arithmetic (not OTIO's): drop frame skips the first two labels
     (four at 59.94) of every minute but each tenth."""
@@ -1170,6 +1211,98 @@ def test_a_take_the_movie_cannot_read_leaves_the_earlier_export_whole(out: Path,
     assert {path.name: path.read_bytes() for path in edit.iterdir()} == first  # the first export, no temporary
 
 
+@pytest.mark.parametrize("hard_links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_a_set_that_cannot_land_puts_back_what_was_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         hard_links: bool) -> None:
+    """The files renamed before the one that fails get their earlier file back, or go where there was none; on a
+    file system without hard links (FAT, some shares) the earlier file is kept as a copy instead."""
+    import errno
+    import os
+
+    from idcli.errors import OutputError
+    from idcli.review.export_files import ExportFiles
+
+    earlier, fresh, last = tmp_path / "a.edl", tmp_path / "b.otio", tmp_path / "c.xml"
+    earlier.write_bytes(b"the last cut")
+    real_replace = os.replace
+
+    def replace(source: object, target: object, **kwargs: object) -> None:
+        if Path(str(target)) == last:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    with ExportFiles() as files:
+        files.write(fresh, b"new")
+        files.write(earlier, b"the new cut")
+        files.write(last, b"new")
+        monkeypatch.setattr(os, "replace", replace)
+        if not hard_links:
+            monkeypatch.setattr(os, "link", no_link)
+        with pytest.raises(OutputError, match=f"disk full while writing {last}"):
+            files.land()
+    assert [path.name for path in tmp_path.iterdir()] == ["a.edl"] and earlier.read_bytes() == b"the last cut"
+
+
+@needs_pyav
+@pytest.mark.parametrize("fault", ["disk full", "rename refused", "interrupt"])
+def test_an_export_that_fails_at_its_last_file_leaves_the_earlier_set_whole(out: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch,
+                                                                            fault: str) -> None:
+    """Editorial tour: an export of all four files after a new select. Each file was atomic on its own, put in place
+    as soon as it was written, so a disk that filled while the last one was written (or a rename refused, or Ctrl-C
+    between two renames) left the new cut's movie, .otio and EDL beside the last cut's XML, and an editor imported a
+    mixed set. Every file is now written to a temporary beside it and renamed in only once all are complete; a
+    rename that fails, or an interrupt between renames, puts back the files renamed before it."""
+    import errno
+    import os
+
+    from idcli.safeio import TMP_SUFFIX
+
+    edit = tmp_path / "edit"
+    files = [edit / "a.otio", edit / "a.edl", edit / "a.xml", edit / "a.mp4"]
+    args = ["--otio", files[0], "--edl", files[1], "--fcp-xml", files[2], "--movie", files[3]]
+    assert cli("export", out, *args).exit_code == 0
+    first = {path.name: path.read_bytes() for path in files}
+    assert cli("select", out, "sh020=2").exit_code == 0  # the new cut shows another take of sh020
+    real_fsync, real_replace, renamed, refused = os.fsync, os.replace, [], []
+
+    def fsync(fd: int) -> None:  # the disk fills as the XML's temporary is flushed
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if name.endswith(TMP_SUFFIX) and ".a.xml." in name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    def replace(source: object, target: object, **kwargs: object) -> None:  # the last file's rename fails
+        if Path(str(target)) in files:
+            renamed.append(Path(str(target)))
+            if len(renamed) == len(files):
+                refused.append(target)
+                if fault == "interrupt":
+                    raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as every command turns it
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target))
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    if fault == "disk full":
+        monkeypatch.setattr(os, "fsync", fsync)
+    else:
+        monkeypatch.setattr(os, "replace", replace)
+    result = cli("export", out, *args)
+    monkeypatch.undo()
+    if fault == "interrupt":
+        assert result.exit_code == 130, result.output
+    else:
+        assert result.exit_code == 5, result.output
+        said = (f"disk full while writing {files[2]}" if fault == "disk full"
+                else f"permission denied while writing {refused[0]} (Read-only file system)")
+        assert said in result.stderr, result.stderr
+    assert {path.name: path.read_bytes() for path in edit.iterdir()} == first  # the earlier set, no temporary
+    assert cli("export", out, *args).exit_code == 0  # the disk freed: the new set lands whole
+    assert all(path.read_bytes() != first[path.name] for path in files[:3])
+
+
 def test_a_missing_pyav_is_named(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
@@ -1251,3 +1384,38 @@ def test_the_fcp_xml_alone_takes_the_drop_frame_choice(out: Path, tmp_path: Path
     sequence_timecode = ElementTree.parse(target).getroot().find(".//sequence/timecode")
     assert sequence_timecode is not None
     assert (sequence_timecode.findtext("string"), sequence_timecode.findtext("displayformat")) == (label, form)
+
+
+@pytest.mark.parametrize(("fps", "flag", "form"), [("29.97", None, "DF"), ("59.94", None, "DF"),
+                                                   ("29.97", "--non-drop-frame", "NDF"),
+                                                   ("59.94", "--non-drop-frame", "NDF")])
+def test_every_fcp_xml_timecode_counts_as_the_sequence_does(out: Path, tmp_path: Path, fps: str, flag: str | None,
+                                                             form: str) -> None:
+    """An FCP 7 XML at 29.97 or 59.94 drop frame said so of its sequence's ``<timecode>`` only: each still's
+    ``<file>`` timecode was ``00:00:00:00`` NDF (the adapter's default), so one file counted frames two ways and an
+    importer that takes the media's timecode form from its file saw non-drop media in a drop-frame sequence. Every
+    ``<timecode>`` now carries the export's choice, its label in that form; OTIO's adapter reads each back."""
+    target = tmp_path / "cut.xml"
+    result = cli("export", out, "--fcp-xml", target, "--fps", fps, *((flag,) if flag else ()))
+    assert result.exit_code == 0, result.output
+    root = ElementTree.parse(target).getroot()
+    sequence = root.find(".//sequence")
+    assert sequence is not None
+    found = [(parent.tag, element.findtext("displayformat"), element.findtext("string"))
+             for parent in root.iter() for element in parent.findall("timecode")]
+    assert {tag for tag, _form, _label in found} == {"sequence", "file"}, found
+    assert len([tag for tag, _form, _label in found if tag == "file"]) == 3  # one per still
+    separator = ";" if form == "DF" else ":"
+    assert all(shown == form for _tag, shown, _label in found), found
+    assert all(label is not None and label[8] == separator for _tag, _form, label in found), found
+    assert {label for tag, _form, label in found if tag == "file"} == {f"00:00:00{separator}00"}
+    nominal = {"29.97": 30, "59.94": 60}[fps]
+    sequence_label = next(label for tag, _form, label in found if tag == "sequence")
+    assert sequence_label is not None
+    assert smpte_frames(sequence_label, nominal, form == "DF") == smpte_frames(
+        f"01:00:00{separator}00", nominal, form == "DF")
+    timeline = otio.adapters.read_from_file(str(target))
+    clips = timeline.find_clips()
+    assert len(clips) == 3 and all(clip.media_reference.available_range.start_time.to_frames() == 0
+                                   for clip in clips)
+    assert timeline.global_start_time.to_frames() == smpte_frames(f"01:00:00{separator}00", nominal, form == "DF")

@@ -13,8 +13,8 @@ frames sets its drop-frame flag). At a rate without SMPTE timecode (12 fps, say)
 
 Deterministic: libx264 at a fixed thread count and fixed settings, no creation time in the file, so the same
 output folder gives the same bytes. Each shot starts on a keyframe, so scrubbing lands on a shot's first
-frame. The movie streams into a temporary beside the target, renamed when complete; Ctrl-C or SIGTERM
-(``KeyboardInterrupt``, cli/output.py) removes it.
+frame. The movie streams into a temporary beside the target, renamed with the export's other files once all are
+complete (export_files.py); Ctrl-C or SIGTERM (``KeyboardInterrupt``, cli/output.py) removes it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ..option_words import Option
 from .export import ExportResult, build_timeline, rate_ratio
+from .export_files import ExportFiles
 from .runs import Run
 from .start_timecode import timecode
 
@@ -47,15 +48,16 @@ def require_pyav() -> None:
                          "pip install 'idcli[movie]' (or pip install av)", field="movie") from None
 
 
-def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop_frame: bool = False,
-                start: int = 0) -> ExportResult:
-    """Encode the animatic into ``path`` (.mp4 or .mov) atomically; ``fps`` as ``export.timeline_rate`` gives it,
-    ``drop_frame`` its timecode's (the timecode track's and the burn-in's, at 29.97 and 59.94;
-    ``editorial_formats.check_drop_frame``), ``start`` the frame its first frame's timecode counts
-    (start_timecode.py)."""
+def write_movie(run: Run, path: Path, fps: float, files: ExportFiles, *, burn_in: bool = False,
+                drop_frame: bool = False, start: int = 0) -> ExportResult:
+    """Encode the animatic for ``path`` (.mp4 or .mov) into a temporary of ``files``, which puts it in place with the
+    export's other files (export_files.py); ``fps`` as ``export.timeline_rate`` gives it, ``drop_frame`` its
+    timecode's (the timecode track's and the burn-in's, at 29.97 and 59.94; ``editorial_formats.check_drop_frame``),
+    ``start`` the frame its first frame's timecode counts (start_timecode.py). An error writing it (PyAV's names no
+    file) is the OutputError naming ``path``."""
     from opentimelineio.opentime import RationalTime
 
-    from ..store import atomic_stream
+    from ..store import write_error
 
     timeline, result = build_timeline(run, path, fps)
     result.format = "movie"
@@ -64,9 +66,12 @@ def write_movie(run: Run, path: Path, fps: float, *, burn_in: bool = False, drop
     # No shot of the order rendered (an edited shot list): the slates take the size of the folder's takes.
     width, height = frame_size(run, [shot.take for shot in shots if shot.take is not None])
     start_label = timecode(start, fps, drop_frame) if RationalTime.is_valid_timecode_rate(fps) else None
-    with atomic_stream(path) as temporary:
+    temporary = files.temporary(path)
+    try:
         _encode(run, shots, temporary, path.suffix.lower().lstrip("."), fps, (width, height),
                 drop_frame if burn_in else None, start, start_label)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     return result
 
 

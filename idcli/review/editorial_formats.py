@@ -11,7 +11,8 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
   folder is imported into it: ``* FROM CLIP NAME:`` the PNG's file name (the clip name Resolve and Premiere give an
   imported file; Resolve conforms an EDL by clip name and source timecode while its reel-name assist is off, its
   default), source timecode from 00:00:00:00 (a still has none of its own), ``* FROM CLIP:`` the PNG's path relative
-  to the EDL (OTIO's and Avid's media path; a relative path keeps the EDL valid wherever the project moves),
+  to the EDL (OTIO's and Avid's media path; a relative path keeps the EDL valid wherever the project moves) in
+  ASCII, as the .otio's URL with what is not ASCII percent-encoded (CMX 3600 is ASCII; ``export._ascii_media_url``),
   ``* SOURCE FILE:`` the file name (Avid's remark for a file-based source, which pycmx reads) and ``* SHOT:`` the
   shot id. Reel ``AX`` (CMX 3600's auxiliary source, the convention for file-based media: an eight-character reel
   cannot name ``sc12_sh010_t2`` without truncating takes and shots onto one reel).
@@ -22,7 +23,8 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
 - **FCP 7 XML** (Premiere, Resolve, FCP 7): one clip item per rendered shot named after the shot, its file
   named after the PNG with an absolute ``file://localhost/`` URL (the ``pathurl`` form of Apple's FCP 7 XML
   reference, and what FCP 7 and Premiere write themselves), gaps as empty track time. A file element says it
-  holds video only: the adapter otherwise gives every file an audio channel, and a still has none. The
+  holds video only: the adapter otherwise gives every file an audio channel, and a still has none; its timecode is
+  drop frame or not as the sequence's (the adapter writes every file's NDF unless told). The
   sequence's format is the movie's frame size. Each clip item has one ``<rate>`` (the adapter writes it twice).
 """
 
@@ -91,7 +93,7 @@ def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: 
     # Non-drop timecode at 29.97 labels frames as 30 fps timecode does: the same frame counts, labelled at the
     # nominal rate (the adapter's timecode would otherwise drop frames at every NTSC rate with a DF form).
     timecode_rate = float(round(fps)) if drop_frame_rate(fps) and not drop_frame else None
-    timeline, result = build_timeline(run, edl_path, fps, media_paths=True, timecode_rate=timecode_rate, start=start)
+    timeline, result = build_timeline(run, edl_path, fps, ascii_media=True, timecode_rate=timecode_rate, start=start)
     result.format = "edl"
     _check_event_count(run, result, edl_path)
     _check_media_paths(timeline, edl_path)
@@ -100,12 +102,15 @@ def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: 
 
 def _check_media_paths(timeline: Any, edl_path: Path) -> None:
     """Refuse a still whose path from the EDL holds a line break or another unprintable character: the
-    ``* FROM CLIP:`` line carries it unescaped (a path, not a URL), so a newline in a folder's name (a received
-    output folder is named by its sender) would end that line and start an event of the name's own."""
+    ``* FROM CLIP:`` line escapes only ``%``, ``#``, ``?`` and what is not ASCII (``export._ascii_media_url``), so a
+    newline in a folder's name (a received output folder is named by its sender) would end that line and start an
+    event of the name's own. Checked on the path itself: U+2028, escaped there, is no folder name to pass on either."""
+    from urllib.parse import unquote
+
     from ..errors import printable
 
     for clip in timeline.find_clips():
-        path = clip.media_reference.target_url
+        path = unquote(clip.media_reference.target_url)
         if not path.isprintable():
             raise InputError(Option("edl", edl_path), f": the path from the EDL to {clip.media_reference.name}, "
                              f"{printable(path)}, holds a line break or control character, which an EDL line cannot "
@@ -173,7 +178,7 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float, drop_frame: bool = False,
     shown = []
     for clip in timeline.find_clips():
         take = takes[(clip.name, clip.metadata["idcli"]["take"])]
-        clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height)
+        clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height, drop_frame)
         shown.append(take)
     if shown:  # the sequence's frame: the movie's, not the importer's guess
         width, height = frame_size(run, shown)
@@ -194,9 +199,11 @@ def _one_rate_per_element(xml: str) -> str:
     return _REPEATED_RATE.sub(r"\1", xml)
 
 
-def _still_file_metadata(width: int | None, height: int | None) -> dict[str, Any]:
-    """The ``<file>`` element's ``<media>``: video only, with the still's size where the sidecar has it."""
+def _still_file_metadata(width: int | None, height: int | None, drop_frame: bool) -> dict[str, Any]:
+    """The ``<file>`` element's ``<media>``: video only, with the still's size where the sidecar has it; and its
+    ``<timecode>`` (00:00:00:00, a still has none of its own) counted as the sequence's is: the adapter writes every
+    file's NDF unless told, so a drop-frame sequence held files labelled non-drop (until 2026-12-02)."""
     video: dict[str, Any] = {}
     if width and height:
         video["samplecharacteristics"] = {"width": str(width), "height": str(height)}
-    return {"media": {"video": video}}
+    return {"media": {"video": video}, "timecode": {"displayformat": "DF" if drop_frame else "NDF"}}

@@ -13,7 +13,8 @@ random-weight test models made the image.
 
 ``export_animatic`` writes that one timeline in each format asked for: the .otio here, a CMX 3600 EDL and an
 FCP 7 XML through OTIO's adapter plugins (editorial_formats.py), a playable movie through PyAV
-(animatic_movie.py); every request is checked before the first file is written.
+(animatic_movie.py); every request is checked before the first file is written, and the files land together
+(export_files.py).
 """
 
 from __future__ import annotations
@@ -113,6 +114,17 @@ def _relative_media_url(otio_dir: Path, target: Path) -> str:
     return _relative_url(otio_dir, target).replace("%", "%25").replace("#", "%23").replace("?", "%3F")
 
 
+def _ascii_media_url(edl_dir: Path, target: Path) -> str:
+    """``target`` as the EDL's ``* FROM CLIP:`` path: the .otio's relative URL (``_relative_media_url``) with each
+    character outside ASCII percent-encoded, its UTF-8 bytes as RFC 3987 maps a name into a URI. CMX 3600 is ASCII
+    and EDL readers differ on anything else (Latin-1, a Windows code page, UTF-8), so ``Renée/…`` is written
+    ``Ren%C3%A9e/…``; OTIO's adapter reads it back as the media's URL, which ``url_utils.filepath_from_url`` turns
+    into the real path. A path in ASCII without ``%``, ``#`` or ``?`` is written as it is."""
+    from urllib.parse import quote
+
+    return "".join(c if c.isascii() else quote(c, safe="") for c in _relative_media_url(edl_dir, target))
+
+
 def _shot_list(run: Run, otio_path: Path) -> str | None:
     """The shot list, relative to the .otio file like ``output_folder`` (stable when the project moves);
     as the render was given it when idcli does not know where it is now (an older run manifest)."""
@@ -132,13 +144,13 @@ def _absolute_url(target: Path) -> str:
 
 
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_media: bool = False,
-                   media_paths: bool = False, timecode_rate: float | None = None, start: int = 0,
+                   ascii_media: bool = False, timecode_rate: float | None = None, start: int = 0,
                    drop_frame: bool = False) -> tuple[Any, ExportResult]:
     """The animatic as an OTIO timeline, for ``otio_path`` (media URLs are relative to its folder).
 
     Every format is written from this one timeline. ``absolute_media``: media as absolute file URLs (FCP 7
-    XML). ``media_paths``: media as plain relative paths, nothing escaped (the EDL's ``* FROM CLIP:`` comment is
-    a path, not a URL). ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
+    XML). ``ascii_media``: media as relative URLs in ASCII (``_ascii_media_url``: the EDL's ``* FROM CLIP:``).
+    ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
     non-drop-frame EDL at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
     ``start``: the frame its record timecode starts at, its ``global_start_time`` (start_timecode.py), counted as
     drop-frame timecode or not as ``drop_frame`` says, which its metadata records (OTIO has no field for it).
@@ -164,7 +176,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
             result.gaps.append(shot.id)
             continue
         image = run.root / take.image
-        url = (_absolute_url(image) if absolute_media else _relative_url(otio_path.parent, image) if media_paths
+        url = (_absolute_url(image) if absolute_media else _ascii_media_url(otio_path.parent, image) if ascii_media
                else _relative_media_url(otio_path.parent, image))
         reference = otio.schema.ExternalReference(target_url=url, available_range=span)  # a still, held
         reference.name = Path(take.image).name
@@ -289,11 +301,12 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
                     ) -> list[ExportResult]:
     """Write the animatic in each format given a path, from one timeline: an OTIO file, a CMX 3600 EDL, an FCP
     7 XML and a playable movie (docs/review.md). Every request is checked (names, frame rate, the adapters and
-    PyAV installed) before the first file is written; each file is written atomically, its folder made if
-    needed. ``drop_frame``: the timecode of the EDL, the FCP 7 XML and the movie (its timecode track and burn-in) at
-    29.97/59.94, and how the .otio's start frame is counted from ``start`` (default: drop frame there).
-    ``burn_in``: the movie shows shot id, take and timecode. ``start``: the record timecode of the first frame in
-    every format (default 01:00:00:00; start_timecode.py). Returns one result per file written, in the order above."""
+    PyAV installed) before the first file is written; the files land as one set, or none of them
+    (export_files.py), their folders made if needed. ``drop_frame``: the timecode of the EDL, the FCP 7 XML and
+    the movie (its timecode track and burn-in) at 29.97/59.94, and how the .otio's start frame is counted from
+    ``start`` (default: drop frame there). ``burn_in``: the movie shows shot id, take and timecode. ``start``: the
+    record timecode of the first frame in every format (default 01:00:00:00; start_timecode.py). Returns one result
+    per file written, in the order above."""
     from ..arguments import check_bool, shown
     from .editorial_formats import check_drop_frame, edl_timeline, require_adapter, require_timecode_rate
     from .start_timecode import start_frame
@@ -342,25 +355,28 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
         require_pyav()
     if "movie" in targets or "fcp_xml" in targets:  # their frame size: a sidecar's claim refused before any file
         _check_claimed_sizes(run, shots, with_fallback="movie" in targets)
-    # The text formats are built in memory first, then the movie is encoded, and only then are the texts written: the
-    # movie reads every take's pixels, so a still it cannot read (cut short, damaged) stops the export before any file
-    # of it is in place, not after the new cut's .otio, EDL and XML replaced the last export's beside its old movie.
+    # The files land as one set (export_files.py): the texts are built in memory, the movie is encoded (it reads every
+    # take's pixels: a still cut short or damaged stops it), every file is written to a temporary beside it, and only
+    # then are they renamed in, the earlier set put back if one cannot be. So a failure anywhere leaves the last
+    # export's files whole, never the new cut's .otio, EDL or XML beside the last cut's movie or XML.
+    from .export_files import ExportFiles
+
     texts = {name: _text(name, run, path, rate, drop_frame, edl_built, first)
              for name, path in targets.items() if name != "movie"}
     written: dict[str, ExportResult] = {}
     swept: set[Path] = set()
-    if "movie" in targets:
-        from .animatic_movie import write_movie
+    with ExportFiles() as files:
+        if "movie" in targets:
+            from .animatic_movie import write_movie
 
-        _make_folder("movie", targets["movie"], swept)
-        written["movie"] = write_movie(run, targets["movie"], rate, burn_in=burn_in, drop_frame=drop_frame,
-                                       start=first)
-    from ..store import atomic_write
-
-    for name, (text, result) in texts.items():
-        _make_folder(name, targets[name], swept)
-        atomic_write(targets[name], text.encode("utf-8"))
-        written[name] = result
+            _make_folder("movie", targets["movie"], swept)
+            written["movie"] = write_movie(run, targets["movie"], rate, files, burn_in=burn_in, drop_frame=drop_frame,
+                                           start=first)
+        for name, (text, result) in texts.items():
+            _make_folder(name, targets[name], swept)
+            files.write(targets[name], text.encode("ascii" if name == "edl" else "utf-8"))  # CMX 3600 is ASCII
+            written[name] = result
+        files.land()
     results = [written[name] for name in targets]  # in the order of FORMATS, as asked
     if has_timecode:  # said back to the editor, as each format labels it
         from .start_timecode import timecode

@@ -1,0 +1,146 @@
+"""An export's files land as one set: the .otio, the EDL, the FCP 7 XML and the movie of one cut, or none of them.
+
+Each file alone was atomic (a temporary renamed over it), but each was put in place as soon as it was written: a
+disk that filled while the last one was written, or a rename refused, left the new cut's files beside the last cut's
+others, and an editor imported a mixed set with nothing to say so. ``ExportFiles`` writes every file to a temporary
+beside it (``safeio.temporary_path``: an export killed with -9 leaves only temporaries, which the next export in
+that folder removes), and ``land`` renames them in only once all are complete. A rename that fails, or Ctrl-C or
+SIGTERM between two renames (``KeyboardInterrupt``), puts back the files renamed before it: the earlier file of each
+is kept as a hard link (a copy where the file system has no hard links) until the whole set is in place. Only
+``kill -9`` in the microseconds between two renames can leave a mixed set (docs/review.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from ..safeio import fsync_dir, refuse_device, temporary_path
+from ..store import write_error
+
+# A file system without hard links refuses os.link with one of these (FAT, some network shares).
+_NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP)
+
+
+class ExportFiles:
+    """The files of one export, staged as temporaries beside their targets until ``land`` puts them all in place.
+    Use as a context manager: on leaving it, whatever was not landed is removed."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []  # (temporary, target), in the order they are landed
+
+    def __enter__(self) -> ExportFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+    def temporary(self, target: Path) -> Path:
+        """A fresh temporary beside ``target`` for a writer that opens a file by name (the movie's encoder); ``land``
+        renames it over ``target``. A device at ``target`` is refused (OutputError) before anything is written."""
+        try:
+            refuse_device(target)
+        except OSError as exc:
+            raise write_error(target, exc) from None
+        temporary = temporary_path(target)
+        self._staged.append((temporary, target))
+        return temporary
+
+    def write(self, target: Path, data: bytes) -> None:
+        """Write ``data`` to a temporary for ``target``, flushed to disk (errors: OutputError naming ``target``)."""
+        temporary = self.temporary(target)
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise write_error(target, exc) from None
+
+    def land(self) -> None:
+        """Put every staged file in place: each temporary flushed to disk, then renamed over its target in order.
+        When a rename fails (OutputError naming its target) or an interrupt comes, the targets renamed so far get
+        their earlier files back (a target that had none is removed): the folder holds the earlier set whole."""
+        for temporary, target in self._staged:  # everything that can fail before the first target changes
+            try:
+                _fsync_file(temporary)
+                refuse_device(target)
+            except OSError as exc:
+                raise write_error(target, exc) from None
+        kept: list[Path] = []  # the earlier files' links, removed once the set is in place or put back
+        landed: list[tuple[Path, Path | None, bool]] = []  # (target, its earlier file's link, whether one was there)
+        current = Path()  # the target being landed, named by an error
+        try:
+            for temporary, current in self._staged:
+                existed = os.path.lexists(current)
+                earlier = _keep(current) if existed else None
+                if earlier is not None:
+                    kept.append(earlier)
+                # Listed before the rename, so an interrupt right after it still puts the earlier file back (and one
+                # during it puts back what is there already, or finds nothing to remove).
+                landed.append((current, earlier, existed))
+                os.replace(temporary, current)
+        except BaseException as exc:  # interrupts included
+            _put_back(landed)
+            for link in kept:
+                with contextlib.suppress(OSError):
+                    link.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise write_error(current, exc) from None
+            raise
+        self._staged.clear()
+        for link in kept:
+            with contextlib.suppress(OSError):
+                link.unlink()
+        for folder in {target.parent for target, _earlier, _existed in landed}:
+            fsync_dir(folder)
+
+    def discard(self) -> None:
+        """Remove the temporaries not landed (an export that stopped before ``land``, or in it)."""
+        for temporary, _target in self._staged:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+        self._staged.clear()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _keep(target: Path) -> Path | None:
+    """The file at ``target`` kept under a temporary name (a hard link: the target itself never goes missing), to be
+    put back if the set cannot land; None when nothing is there, or what is there is no regular file to keep."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(mode):  # a link or a FIFO where the file goes: replaced, as atomic_write replaces it
+        return None
+    link = temporary_path(target)
+    try:
+        os.link(target, link, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        shutil.copy2(target, link)  # a regular file (checked above): never a FIFO that would block
+    return link
+
+
+def _put_back(landed: list[tuple[Path, Path | None, bool]]) -> None:
+    """Undo the renames of ``landed``, last first: each target its earlier file again, or none where it had none (a
+    link or FIFO that stood there, not kept, is left as the rename left it)."""
+    for target, earlier, existed in reversed(landed):
+        with contextlib.suppress(OSError):
+            if earlier is not None:
+                os.replace(earlier, target)
+            elif not existed:
+                target.unlink()
