@@ -100,3 +100,33 @@ def _numbers(numbers: Sequence[int]) -> str:
     if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
         return f"{ordered[0]}–{ordered[-1]}"
     return ", ".join(str(n) for n in ordered[:6]) + (", …" if len(ordered) > 6 else "")
+
+
+# Other published names for the same LoRA: kohya's, which h94's ``…_lora.safetensors`` uses for ComfyUI and A1111
+# (``lora_unet_{module path}_{to_q|to_k|to_v|to_out_0}.lora_{down|up}.weight``), and diffusers' (``unet.{processor
+# name}.{to_q|…}_lora.{down|up}.weight``, what its ``load_ip_adapter`` turns an adapter's ``{k}.to_q_lora…`` into).
+KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
+
+
+def other_lora_layout(file: Path | str, keys: Iterable[str], label: str) -> str | None:
+    """Why an adapter file whose LoRA is in kohya's or diffusers' names, beside the adapter keys, is refused: the loader
+    reads an adapter's LoRA as ``ip_adapter.{k}.{proj}_lora.*`` only, so it rendered without it, and validate noted it
+    "carries no LoRA". None when it holds its LoRA in that layout (extra keys are then not read) or no LoRA at all."""
+    keys = list(keys)
+    if any(key.startswith("ip_adapter.") and "_lora." in key for key in keys):
+        return None
+    kohya = sorted(key for key in keys if key.startswith(KOHYA_PREFIXES))
+    diffusers = sorted(key for key in keys if key.startswith("unet.") and "lora" in key)
+    if kohya:
+        found, layout = kohya, ("kohya's names (lora_unet_…_to_q.lora_down.weight: the layout of the LoRA h94 "
+                                "publishes alone as …_lora.safetensors, for ComfyUI and A1111)")
+    elif diffusers:
+        found, layout = diffusers, ("diffusers' names (unet.{layer}.processor.to_q_lora.down.weight: the layout "
+                                    "diffusers' load_ip_adapter turns an adapter's LoRA into)")
+    else:
+        return None
+    return (f"the {label} adapter '{file}' holds its LoRA in {layout}: {len(found)} keys such as {found[0]}. idcli "
+            "reads an adapter's LoRA only as h94's adapter files hold it (ip_adapter.{k}.to_q_lora.down.weight, "
+            "k numbering the attention layers), so this file would render without it. To fix: point model.adapter at "
+            "h94's published adapter file (ip-adapter-faceid…_sd15.bin or _sdxl.bin with model.allow_pickle: true, "
+            "or `idcli models fetch`'s conversion of it), which carries the same LoRA in those keys")

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .adapter_keys import incomplete_adapter, missing_keys
+from .adapter_keys import incomplete_adapter, missing_keys, other_lora_layout
 from .errors import ModelUnavailableError
 
 Shapes = Mapping[str, Sequence[int]]  # key -> shape, of a tensor or as a safetensors header states it
@@ -182,8 +182,9 @@ def check_adapter_shapes(file: Path, shapes: Shapes, plus: bool) -> None:
                   if key.startswith("image_proj.")}
     if not projection and not any(key.startswith("ip_adapter.") for key in shapes):
         raise ModelUnavailableError(not_an_adapter(file, list(shapes)))
+    label = "FaceID-Plus v2" if plus else "FaceID"
     problem = (plusv2_layout_problem if plus else faceid_layout_problem)(projection, file) \
-        or incomplete_adapter(file, shapes, "FaceID-Plus v2" if plus else "FaceID")
+        or incomplete_adapter(file, shapes, label) or other_lora_layout(file, shapes, label)
     if problem:
         raise ModelUnavailableError(problem)
 
@@ -213,6 +214,10 @@ def adapter_kind(file: Path) -> str:
         kind = "FaceID-Plus" if plusv2_layout_problem(projection, file) is None else "FaceID"
         return (f"{kind}, incomplete: {len(missing)} of the keys the loader reads are missing (such as "
                 f"{missing[0]}): not loadable, get it again")
+    if other_lora_layout(file, shapes, "") and faceid_layout_problem(projection, file) is None:
+        return "FaceID, its LoRA in another tool's key names (kohya's or diffusers'): idcli would not read it"
+    if other_lora_layout(file, shapes, "") and plusv2_layout_problem(projection, file) is None:
+        return "FaceID-Plus, its LoRA in another tool's key names (kohya's or diffusers'): idcli would not read it"
     if plusv2_layout_problem(projection, file) is None:
         if names_plus_v1(file.name):
             return ("FaceID-Plus, named v1 (v1 and v2 hold the same keys: idcli renders it as v2): "

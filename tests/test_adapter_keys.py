@@ -155,3 +155,52 @@ def test_models_list_says_an_incomplete_file_is_not_loadable(tmp_path: Path, pub
     assert adapter_kind(file) == ("FaceID, incomplete: 16 of the keys the loader reads are missing (such as "
                                   "ip_adapter.0.to_out_lora.down.weight): not loadable, get it again")
     assert adapter_kind(published / "published" / f"{FACEID}.safetensors") == "FaceID: model.adapter.variant: faceid"
+    assert adapter_kind(_other_layout(published, tmp_path / "kohya", "kohya")) == (
+        "FaceID, its LoRA in another tool's key names (kohya's or diffusers'): idcli would not read it")
+
+
+def _other_layout(published: Path, folder: Path, layout: str) -> Path:
+    """The published FaceID file with its LoRA in another tool's names: kohya's, as h94's ip-adapter-faceid_sd15_lora
+    .safetensors holds it (a user merging that file into a converted adapter), or diffusers' ``unet.{processor}.…``,
+    as diffusers' load_ip_adapter renames an adapter's LoRA for its LoRA loader."""
+    from test_faceid import kohya_lora
+
+    flat = load_file(published / "published" / f"{FACEID}.safetensors")
+    unet = build_tiny_pipeline("tiny-sd").unet
+    if layout == "kohya":
+        lora = kohya_lora(flat, unet)
+    else:
+        names = list(unet.attn_processors)
+        lora = {f"unet.{names[int(key.split('.')[1])]}.{key.split('.', 2)[2]}": value
+                for key, value in flat.items() if "_lora." in key}
+    tensors = {key: value for key, value in flat.items() if "_lora." not in key} | lora
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, folder / f"{FACEID}.safetensors")
+    return folder / f"{FACEID}.safetensors"
+
+
+@pytest.mark.parametrize(("layout", "names"), [
+    ("kohya", "kohya's names (lora_unet_…_to_q.lora_down.weight: the layout of the LoRA h94 publishes alone as "
+              "…_lora.safetensors, for ComfyUI and A1111): 64 keys such as lora_unet_down_blocks_1_attentions_0_"),
+    ("diffusers", "diffusers' names (unet.{layer}.processor.to_q_lora.down.weight: the layout diffusers' "
+                  "load_ip_adapter turns an adapter's LoRA into): 64 keys such as unet.down_blocks.1.attentions.0.")])
+def test_a_lora_in_another_tools_names_is_refused_naming_the_layout(
+        write_shotlist, tmp_path: Path, published: Path, layout: str, names: str) -> None:
+    """The adapter keys with the LoRA in kohya's or diffusers' names passed validate with a note that it "carries no
+    LoRA", and rendered without it: the loader reads only ip_adapter.{k}.*_lora.*. Refused by validate (exit 2),
+    plan (exit 4) and the render, naming the layout and the file to use."""
+    file = _other_layout(published, tmp_path / layout, layout)
+    says = f"the FaceID adapter '{file}' holds its LoRA in {names}"
+    fix = "point model.adapter at h94's published adapter file"
+    shots = write_shotlist(SHOTS.replace("{MODEL}", _model("faceid", file.name, file.parent, published)))
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and "model.adapter" in text and says in text and fix in text, text
+    assert "carries no LoRA" not in text
+    plan = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    assert plan.exit_code == 4 and says in " ".join(plan.output.split()), plan.output
+    assert not _encoded()
+    pipe = build_tiny_pipeline("tiny-sd")
+    with pytest.raises(ModelUnavailableError) as info:
+        load_faceid_adapter(pipe, str(file.parent), file.name)
+    assert says in str(info.value) and pipe.unet.encoder_hid_proj is None

@@ -112,6 +112,22 @@ def check_complete(state: dict[str, dict[str, torch.Tensor]], unet: Any, file: P
         raise ModelUnavailableError(problem)
 
 
+def check_lora_layout(file: Path, label: str) -> None:
+    """Refuse a ``.safetensors`` adapter whose LoRA is in kohya's or diffusers' key names (adapter_keys.
+    other_lora_layout): reading only the adapter groups, the render dropped it without a word. A pickle holds h94's
+    two groups or is refused as no adapter."""
+    if not file.name.endswith(".safetensors"):
+        return
+    from safetensors import safe_open
+
+    from ..adapter_keys import other_lora_layout
+
+    with safe_open(str(file), framework="pt", device="cpu") as handle:
+        problem = other_lora_layout(file, list(handle.keys()), label)
+    if problem:
+        raise ModelUnavailableError(problem)
+
+
 def split_faceid_lora(state: dict[str, dict[str, torch.Tensor]]
                       ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[int, dict[str, torch.Tensor]]]:
     """The checkpoint without its LoRA (for ``load_ip_adapter``), and the LoRA by processor number."""
@@ -208,6 +224,7 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
     check_layout(checkpoint, file)
     check_base_model(checkpoint, pipe.unet, file)
     check_complete(checkpoint, pipe.unet, file, label)
+    check_lora_layout(file, label)
     without_lora, lora = split_faceid_lora(checkpoint)
     from .private_rng import private_generator
 
