@@ -115,11 +115,23 @@ def test_an_allowed_pickle_lacking_keys_is_refused_by_validate_too(write_shotlis
     assert validate.exit_code == 2 and f"{FACEID}.bin' lacks 16 keys the loader reads" in text, text
 
 
-def test_a_file_cut_short_is_refused_and_named_at_render(tmp_path: Path, published: Path) -> None:
-    """A conversion that stopped at attention layer 4 of tiny-sd's 8 is whole up to there, so only the UNet tells: the
-    render refused it with diffusers' bare missing key ("'5.to_k_ip.weight'"); now it names the file and the layers."""
+def test_a_file_cut_short_is_refused_by_validate_plan_and_render(write_shotlist, tmp_path: Path,
+                                                                  published: Path) -> None:
+    """A conversion that stopped at attention layer 4 of tiny-sd's 8 is whole up to there, so only the UNet's layer
+    count tells: validate and plan passed it, and the render refused it with diffusers' bare missing key
+    ("'5.to_k_ip.weight'"). validate and plan now count the base model's attention layers from its UNet weights' key
+    names (a safetensors header, no weight read); all three name the file and the layers."""
     file = _trimmed(published, tmp_path / "cut", FACEID,
                     lambda key: key.startswith("ip_adapter.") and int(key.split(".")[1]) >= 4)
+    says = "it looks like a FaceID file cut short or trimmed: it has no keys at all for attention layers 4–7"
+    shots = write_shotlist(SHOTS.replace("{MODEL}", _model("faceid", file.name, file.parent, published)))
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and "model.adapter" in text and f"'{file}' lacks 36 keys" in text, text
+    assert says in text, text
+    plan = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    assert plan.exit_code == 4 and says in " ".join(plan.output.split()), plan.output
+    assert not _encoded()
     pipe = build_tiny_pipeline("tiny-sd")
     with pytest.raises(ModelUnavailableError) as info:
         load_faceid_adapter(pipe, str(file.parent), file.name)
