@@ -49,17 +49,22 @@ def adapter_made_for(file: Path) -> int | None:
     return int(norm[0]) if norm is not None and len(norm) == 1 else None
 
 
-def model_cross_attention_dim(model: ModelIdentity) -> int | None:
-    """The base model's UNet ``cross_attention_dim`` from its ``unet/config.json``: a local folder's, or a hub
-    snapshot's already in the Hugging Face cache (never downloaded); None when it is not at hand or says none (the
-    render checks the loaded UNet)."""
-    config: Path | None = None
+def model_file(model: ModelIdentity, name: str) -> Path | None:
+    """A file of the base model (``unet/config.json``): a local folder's, or a hub snapshot's already in the Hugging
+    Face cache (never downloaded); None when it is not at hand."""
     if model.source == "local" and model.id is not None:
-        config = Path(model.id) / "unet" / "config.json"
-    elif model.source == "hub" and model.id is not None:
+        return Path(model.id) / name
+    if model.source == "hub" and model.id is not None:
         from .model_setup import cached_file
 
-        config = cached_file(model.id, "unet/config.json", None, None if model.revision == "main" else model.revision)
+        return cached_file(model.id, name, None, None if model.revision == "main" else model.revision)
+    return None
+
+
+def model_cross_attention_dim(model: ModelIdentity) -> int | None:
+    """The base model's UNet ``cross_attention_dim`` from its ``unet/config.json`` (model_file); None when it is not
+    at hand or says none (the render checks the loaded UNet)."""
+    config = model_file(model, "unet/config.json")
     if config is None:
         return None
     try:
@@ -69,19 +74,72 @@ def model_cross_attention_dim(model: ModelIdentity) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def check_adapter_fits(file: Path, model: ModelIdentity) -> None:
+def check_adapter_fits(file: Path, model: ModelIdentity, label: str = "FaceID") -> None:
     """Refuse a ``.safetensors`` adapter made for another base model than ``model`` (an ``_sd15`` file with an SDXL
-    base, or the reverse), naming both widths, as the render would after loading the base model."""
-    made = adapter_made_for(file)
-    if made is not None:
-        check_width(made, file, model)
+    base, or the reverse), naming both widths, or lacking keys for some of its UNet's layers (a file cut short at
+    its end), as the render would after loading the base model."""
+    if not file.name.endswith(".safetensors"):
+        return
+    from .adapter_layout import safetensors_shapes
+
+    try:
+        shapes = safetensors_shapes(file)
+    except (ValueError, OSError):
+        return  # refused elsewhere in its own words
+    check_shapes_fit(file, shapes, model, label)
 
 
-def check_shapes_fit(file: Path, shapes: Mapping[str, Sequence[int]], model: ModelIdentity) -> None:
-    """``check_adapter_fits`` for an adapter's flat keys and shapes (an allowed pickle's, adapter_pickle.py)."""
+def check_shapes_fit(file: Path, shapes: Mapping[str, Sequence[int]], model: ModelIdentity,
+                     label: str = "FaceID") -> None:
+    """``check_adapter_fits`` for an adapter's flat keys and shapes (a safetensors header's, or an allowed pickle's,
+    adapter_pickle.py)."""
     norm = shapes.get("image_proj.norm.weight")
     if norm is not None and len(norm) == 1:
         check_width(int(norm[0]), file, model)
+    layers = unet_attention_layers(model)
+    if layers is not None:
+        from .adapter_keys import incomplete_adapter
+
+        problem = incomplete_adapter(file, shapes, label, attention_layers=layers[0], cross_layers=layers[1])
+        if problem:
+            raise ModelUnavailableError(problem)
+
+
+# The base model's UNet weights as diffusers saves them: their key names tell its attention layers.
+UNET_WEIGHTS = ("unet/diffusion_pytorch_model.safetensors.index.json", "unet/diffusion_pytorch_model.safetensors",
+                "unet/diffusion_pytorch_model.fp16.safetensors")
+
+
+def unet_attention_layers(model: ModelIdentity) -> tuple[int, list[int]] | None:
+    """How many attention layers the base model's UNet has, and the numbers of the adapter keys its cross-attention
+    layers read (diffusers numbers them 1, 3, 5, …), counted from its weights' key names (a ``.safetensors`` header
+    or a sharded file's index; no weight read): each attention layer has one ``to_q.weight``, and diffusers gives
+    adapter weights to every one but self-attention (``attn1``). None when no such file is at hand."""
+    names = _unet_weight_names(model)
+    if names is None:
+        return None
+    attention = [name.removesuffix(".to_q.weight") for name in names if name.endswith(".to_q.weight")]
+    if not attention:
+        return None
+    cross = [name for name in attention if not name.endswith("attn1") and "motion_modules" not in name]
+    return len(attention), [1 + 2 * index for index in range(len(cross))]
+
+
+def _unet_weight_names(model: ModelIdentity) -> list[str] | None:
+    from .adapter_layout import safetensors_shapes
+
+    for name in UNET_WEIGHTS:
+        path = model_file(model, name)
+        if path is None or not path.is_file():
+            continue
+        try:
+            if name.endswith(".json"):
+                weight_map = json.loads(path.read_text("utf-8")).get("weight_map")
+                return [str(key) for key in weight_map] if isinstance(weight_map, dict) else None
+            return list(safetensors_shapes(path))
+        except (OSError, ValueError, AttributeError):
+            return None
+    return None
 
 
 def check_width(made: int, file: Path, model: ModelIdentity) -> None:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from .adapter_keys import incomplete_adapter, missing_keys, other_lora_layout
 from .errors import ModelUnavailableError
 
 Shapes = Mapping[str, Sequence[int]]  # key -> shape, of a tensor or as a safetensors header states it
@@ -181,7 +182,9 @@ def check_adapter_shapes(file: Path, shapes: Shapes, plus: bool) -> None:
                   if key.startswith("image_proj.")}
     if not projection and not any(key.startswith("ip_adapter.") for key in shapes):
         raise ModelUnavailableError(not_an_adapter(file, list(shapes)))
-    problem = (plusv2_layout_problem if plus else faceid_layout_problem)(projection, file)
+    label = "FaceID-Plus v2" if plus else "FaceID"
+    problem = (plusv2_layout_problem if plus else faceid_layout_problem)(projection, file) \
+        or incomplete_adapter(file, shapes, label) or other_lora_layout(file, shapes, label)
     if problem:
         raise ModelUnavailableError(problem)
 
@@ -206,6 +209,15 @@ def adapter_kind(file: Path) -> str:
         if "holds only a LoRA" in not_an_adapter(file, list(shapes)):
             return "the LoRA alone, not an adapter: model.adapter takes the adapter file, which carries it"
         return "not an IP-Adapter checkpoint (no image_proj.* and ip_adapter.* keys)"
+    missing = missing_keys(shapes)  # a LoRA a converter trimmed, a file cut short (adapter_keys.py)
+    if missing and (plusv2_layout_problem(projection, file) is None or faceid_layout_problem(projection, file) is None):
+        kind = "FaceID-Plus" if plusv2_layout_problem(projection, file) is None else "FaceID"
+        return (f"{kind}, incomplete: {len(missing)} of the keys the loader reads are missing (such as "
+                f"{missing[0]}): not loadable, get it again")
+    if other_lora_layout(file, shapes, "") and faceid_layout_problem(projection, file) is None:
+        return "FaceID, its LoRA in another tool's key names (kohya's or diffusers'): idcli would not read it"
+    if other_lora_layout(file, shapes, "") and plusv2_layout_problem(projection, file) is None:
+        return "FaceID-Plus, its LoRA in another tool's key names (kohya's or diffusers'): idcli would not read it"
     if plusv2_layout_problem(projection, file) is None:
         if names_plus_v1(file.name):
             return ("FaceID-Plus, named v1 (v1 and v2 hold the same keys: idcli renders it as v2): "

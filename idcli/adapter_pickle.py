@@ -76,4 +76,4 @@ def check_allowed_pickle(file: Path, plus: bool, model: ModelIdentity, allow_pic
     if shapes is None:
         return
     check_adapter_shapes(file, shapes, plus)
-    check_shapes_fit(file, shapes, model)
+    check_shapes_fit(file, shapes, model, "FaceID-Plus v2" if plus else "FaceID")

@@ -251,7 +251,7 @@ def check_cached_hub_adapter(source: str, weight_name: str, subfolder: str, revi
     if file is not None:
         check_adapter_file(file, plus=plus)
         if model is not None:
-            check_adapter_fits(file, model)
+            check_adapter_fits(file, model, "FaceID-Plus v2" if plus else "FaceID")
             check_allowed_pickle(file, plus, model, allow_pickle)
 
 
@@ -412,7 +412,7 @@ def resolve_plus_adapter(spec: ModelSpec, model: ModelIdentity, base_dir: Path, 
             raise ModelUnavailableError(f"adapter folder '{local}' has no weight file '{Path(subfolder) / weight}'")
         refuse_unallowed_pickle(file, allow_pickle)
         check_adapter_file(file, plus=True)
-        check_adapter_fits(file, model)
+        check_adapter_fits(file, model, "FaceID-Plus v2")
         check_allowed_pickle(file, True, model, allow_pickle)
         return AdapterIdentity("local", str(local.resolve()), weight, subfolder, None, _file_hash(file, hash_contents),
                                False, allow_pickle, PLUSV2, shortcut, encoder)

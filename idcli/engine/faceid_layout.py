@@ -20,18 +20,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..adapter_keys import LORA_PROJECTIONS
+
 FACEID_EMBED_DIM = 512  # insightface ArcFace ``normed_embedding``
 FACEID_HIDDEN_DIM = 1024  # the projection MLP's inner width in the published checkpoints (mult 2)
 FACEID_NUM_TOKENS = 4  # identity tokens per face
 RANDOM_INIT_STD = 0.02  # small: random adapters must keep bf16/fp16 activations finite
 RANDOM_LORA_RANK = 4  # the published LoRA has rank 128; the key layout, not the rank, is what tests need
-LORA_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out")  # the published ``{k}.{proj}_lora.{down,up}.weight``
 
 
 # -- checkpoint layout --------------------------------------------------------------------------------
 
 
-def _is_ip_layer(name: str) -> bool:
+def is_ip_layer(name: str) -> bool:
     """The processors diffusers gives IP-Adapter weights: every one but self-attention (and motion modules)."""
     return not name.endswith("attn1.processor") and "motion_modules" not in name
 
@@ -53,7 +54,7 @@ def faceid_layer_keys(unet: Any) -> list[tuple[int, str, int]]:
     layers = []
     key_id = 1
     for name in unet.attn_processors:
-        if not _is_ip_layer(name):
+        if not is_ip_layer(name):
             continue
         hidden = _diffusers_hidden_size(unet, name)
         module = unet.get_submodule(name.removesuffix(".processor"))

@@ -21,6 +21,7 @@ import torch
 from ..adapter_layout import faceid_layout_problem, is_pickle, not_an_adapter, pickle_named_safetensors
 from ..errors import ModelUnavailableError
 from .faceid import FaceIDLoRA, FaceIDState, RowScaledIPAdapterProcessor, install_row_scaled_processors
+from .faceid_layout import is_ip_layer
 
 
 def describe_error(exc: Exception) -> str:
@@ -95,6 +96,36 @@ def check_base_model(state: dict[str, dict[str, torch.Tensor]], unet: Any, file:
     if norm is None or norm.ndim != 1 or int(norm.shape[0]) == wanted:
         return
     raise ModelUnavailableError(base_model_mismatch(int(norm.shape[0]), wanted, file))
+
+
+def check_complete(state: dict[str, dict[str, torch.Tensor]], unet: Any, file: Path | str, label: str) -> None:
+    """Refuse a checkpoint lacking ``ip_adapter.*`` keys this UNet's layers read (adapter_keys.py), naming the file:
+    a LoRA without its ``to_out`` weights failed in ``FaceIDLoRA`` with words that blamed the UNet, and a file cut
+    short with diffusers' bare missing key."""
+    from ..adapter_keys import incomplete_adapter
+
+    names = list(unet.attn_processors)
+    cross = [1 + 2 * index for index in range(sum(1 for name in names if is_ip_layer(name)))]
+    keys = [f"{group}.{key}" for group, entries in state.items() for key in entries]
+    problem = incomplete_adapter(file, keys, label, attention_layers=len(names), cross_layers=cross)
+    if problem:
+        raise ModelUnavailableError(problem)
+
+
+def check_lora_layout(file: Path, label: str) -> None:
+    """Refuse a ``.safetensors`` adapter whose LoRA is in kohya's or diffusers' key names (adapter_keys.
+    other_lora_layout): reading only the adapter groups, the render dropped it without a word. A pickle holds h94's
+    two groups or is refused as no adapter."""
+    if not file.name.endswith(".safetensors"):
+        return
+    from safetensors import safe_open
+
+    from ..adapter_keys import other_lora_layout
+
+    with safe_open(str(file), framework="pt", device="cpu") as handle:
+        problem = other_lora_layout(file, list(handle.keys()), label)
+    if problem:
+        raise ModelUnavailableError(problem)
 
 
 def split_faceid_lora(state: dict[str, dict[str, torch.Tensor]]
@@ -192,6 +223,8 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
     checkpoint = read_faceid_checkpoint(file, allow_pickle=allow_pickle)
     check_layout(checkpoint, file)
     check_base_model(checkpoint, pipe.unet, file)
+    check_complete(checkpoint, pipe.unet, file, label)
+    check_lora_layout(file, label)
     without_lora, lora = split_faceid_lora(checkpoint)
     from .private_rng import private_generator
 

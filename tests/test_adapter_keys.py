@@ -1,0 +1,218 @@
+"""An adapter file lacking ``ip_adapter.*`` keys the loader reads (a LoRA whose ``to_out`` weights a converter dropped,
+a conversion cut short) refused by `validate` and `plan` before any selfie is encoded, and by the render in words that
+name the file, not the UNet (idcli/adapter_keys.py). Random-weight files in the published layout, trimmed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from idcli.adapter_keys import missing_keys
+from idcli.cli import app
+from idcli.engine.build import build_tiny_pipeline
+from idcli.engine.faceid_layout import write_random_faceid_adapter
+from idcli.engine.faceid_loading import load_faceid_adapter
+from idcli.engine.faceid_plus import write_random_image_encoder, write_random_plusv2_adapter
+from idcli.errors import ModelUnavailableError
+from idcli.presets import RANDOM_IMAGE_ENCODERS
+
+pytest.importorskip("insightface", exc_type=ImportError)
+
+SHOTS = """\
+version: 1
+project: keys
+model: {MODEL}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg]}
+shots:
+  - {id: m1, prompt: "{mara} on a wet street at night", method: single}
+"""
+FACEID, PLUS = "ip-adapter-faceid_sd15", "ip-adapter-faceid-plusv2_sd15"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SD1.5-shaped base folder, the FaceID and Plus v2 files for it (with their LoRA) and Plus v2's encoder."""
+    root = tmp_path_factory.mktemp("keys")
+    pipe = build_tiny_pipeline("tiny-sd")
+    pipe.save_pretrained(root / "base-sd15", safe_serialization=True)
+    write_random_faceid_adapter(pipe.unet, root / "published" / f"{FACEID}.safetensors", seed=3)
+    clip = RANDOM_IMAGE_ENCODERS["tiny-sd"]["hidden_size"]
+    write_random_plusv2_adapter(pipe.unet, root / "published" / f"{PLUS}.safetensors", clip, seed=5)
+    write_random_image_encoder(root / "image_encoder", RANDOM_IMAGE_ENCODERS["tiny-sd"], seed=3)
+    return root
+
+
+def _trimmed(published: Path, folder: Path, weight: str, drop) -> Path:
+    """The published file without the keys ``drop`` picks, as a converter or a cut copy leaves it."""
+    kept = {key: value for key, value in load_file(published / "published" / f"{weight}.safetensors").items()
+            if not drop(key)}
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(kept, folder / f"{weight}.safetensors")
+    return folder / f"{weight}.safetensors"
+
+
+def _model(variant: str, weight: str, folder: Path, published: Path) -> str:
+    encoder = f", image_encoder: {published / 'image_encoder'}" if variant == "faceid-plusv2" else ""
+    return (f"{{preset: sd15, id: {published / 'base-sd15'}, adapter: {{variant: {variant}, id: {folder}, "
+            f"weight_name: {weight}{encoder}}}}}")
+
+
+def _encoded() -> list[Path]:
+    return list((Path(os.environ["IDCLI_HOME"]) / "identities").glob("*.idpack"))
+
+
+def _no_to_out(key: str) -> bool:
+    return ".to_out_lora." in key
+
+
+@pytest.mark.parametrize(("variant", "weight", "label"), [("faceid", FACEID, "FaceID"),
+                                                           ("faceid-plusv2", PLUS, "FaceID-Plus v2")])
+def test_a_lora_without_its_to_out_weights_is_refused_by_validate_and_plan(
+        write_shotlist, tmp_path: Path, published: Path, variant: str, weight: str, label: str) -> None:
+    """validate and plan passed it (exit 0), and the render refused it after encoding every selfie: "the LoRA of
+    attention layer 0 (…attn1.processor) does not fit this UNet: 'to_out_lora.down.weight'". Now validate (exit 2, at
+    model.adapter) and plan (exit 4) name the file, the first missing keys and their count, and what it looks like."""
+    file = _trimmed(published, tmp_path / "converted", weight, _no_to_out)
+    shots = write_shotlist(SHOTS.replace("{MODEL}", _model(variant, file.name, file.parent, published)))
+    says = (f"the {label} adapter '{file}' lacks 16 keys the loader reads (ip_adapter.0.to_out_lora.down.weight, "
+            "ip_adapter.0.to_out_lora.up.weight, ip_adapter.1.to_out_lora.down.weight, …): it looks like a "
+            f"{label} file whose LoRA lacks its to_out weights on every layer, as a converter that kept only to_q, "
+            "to_k and to_v writes it")
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and "shots.yaml:3:" in text and "model.adapter" in text and says in text, text
+    for command in (["plan", str(shots), "--device", "cpu"],
+                    ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu"]):
+        result = CliRunner().invoke(app, command)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 4 and says in text and "does not fit this UNet" not in text, text
+        assert not _encoded(), "the adapter is refused before any selfie is encoded"
+    assert not list(tmp_path.rglob("*.png"))
+
+
+def test_an_allowed_pickle_lacking_keys_is_refused_by_validate_too(write_shotlist, tmp_path: Path,
+                                                                   published: Path) -> None:
+    """h94's .bin as ComfyUI users keep it, its LoRA trimmed: read weights-only and memory-mapped as before, the same
+    refusal."""
+    nested: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
+    for key, value in load_file(published / "published" / f"{FACEID}.safetensors").items():
+        if not _no_to_out(key):
+            group, rest = key.split(".", 1)
+            nested[group][rest] = value
+    (tmp_path / "ipadapter").mkdir()
+    torch.save(nested, tmp_path / "ipadapter" / f"{FACEID}.bin")
+    model = _model("faceid", f"{FACEID}.bin", tmp_path / "ipadapter", published).replace(
+        "{preset", "{allow_pickle: true, preset", 1)
+    validate = CliRunner().invoke(app, ["validate", str(write_shotlist(SHOTS.replace("{MODEL}", model)))])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and f"{FACEID}.bin' lacks 16 keys the loader reads" in text, text
+
+
+def test_a_file_cut_short_is_refused_by_validate_plan_and_render(write_shotlist, tmp_path: Path,
+                                                                  published: Path) -> None:
+    """A conversion that stopped at attention layer 4 of tiny-sd's 8 is whole up to there, so only the UNet's layer
+    count tells: validate and plan passed it, and the render refused it with diffusers' bare missing key
+    ("'5.to_k_ip.weight'"). validate and plan now count the base model's attention layers from its UNet weights' key
+    names (a safetensors header, no weight read); all three name the file and the layers."""
+    file = _trimmed(published, tmp_path / "cut", FACEID,
+                    lambda key: key.startswith("ip_adapter.") and int(key.split(".")[1]) >= 4)
+    says = "it looks like a FaceID file cut short or trimmed: it has no keys at all for attention layers 4–7"
+    shots = write_shotlist(SHOTS.replace("{MODEL}", _model("faceid", file.name, file.parent, published)))
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and "model.adapter" in text and f"'{file}' lacks 36 keys" in text, text
+    assert says in text, text
+    plan = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    assert plan.exit_code == 4 and says in " ".join(plan.output.split()), plan.output
+    assert not _encoded()
+    pipe = build_tiny_pipeline("tiny-sd")
+    with pytest.raises(ModelUnavailableError) as info:
+        load_faceid_adapter(pipe, str(file.parent), file.name)
+    message = str(info.value)
+    assert f"the FaceID adapter '{file}' lacks 36 keys the loader reads (ip_adapter.4.to_q_lora.down.weight" in message
+    assert "no keys at all for attention layers 4–7" in message, message
+    assert pipe.unet.encoder_hid_proj is None
+
+
+def test_a_missing_identity_projection_is_refused_at_render_naming_the_file(tmp_path: Path, published: Path) -> None:
+    """One layer's to_v_ip gone: diffusers said "'3.to_v_ip.weight'" and nothing more."""
+    file = _trimmed(published, tmp_path / "gap", FACEID, lambda key: key == "ip_adapter.3.to_v_ip.weight")
+    with pytest.raises(ModelUnavailableError, match=r"gap/ip-adapter-faceid_sd15\.safetensors' lacks 1 key the "
+                                                    r"loader reads \(ip_adapter\.3\.to_v_ip\.weight\)"):
+        load_faceid_adapter(build_tiny_pipeline("tiny-sd"), str(file.parent), file.name)
+
+
+def test_the_published_layout_and_a_file_without_any_lora_lack_nothing(published: Path) -> None:
+    """The whole file lacks nothing; one with no LoRA key at all is not incomplete (it renders without the LoRA, as
+    validate notes)."""
+    keys = list(load_file(published / "published" / f"{FACEID}.safetensors"))
+    assert missing_keys(keys) == [] and missing_keys(keys, attention_layers=8, cross_layers=[1, 3, 5, 7]) == []
+    assert missing_keys([key for key in keys if "_lora." not in key]) == []
+    assert missing_keys(keys, attention_layers=10, cross_layers=[1, 3, 5, 7, 9])[:2] == [
+        "ip_adapter.8.to_q_lora.down.weight", "ip_adapter.8.to_q_lora.up.weight"]
+
+
+def test_models_list_says_an_incomplete_file_is_not_loadable(tmp_path: Path, published: Path) -> None:
+    """`models list --models-dir` said "FaceID: model.adapter.variant: faceid" of the trimmed file."""
+    from idcli.adapter_layout import adapter_kind
+
+    file = _trimmed(published, tmp_path / "converted", FACEID, _no_to_out)
+    assert adapter_kind(file) == ("FaceID, incomplete: 16 of the keys the loader reads are missing (such as "
+                                  "ip_adapter.0.to_out_lora.down.weight): not loadable, get it again")
+    assert adapter_kind(published / "published" / f"{FACEID}.safetensors") == "FaceID: model.adapter.variant: faceid"
+    assert adapter_kind(_other_layout(published, tmp_path / "kohya", "kohya")) == (
+        "FaceID, its LoRA in another tool's key names (kohya's or diffusers'): idcli would not read it")
+
+
+def _other_layout(published: Path, folder: Path, layout: str) -> Path:
+    """The published FaceID file with its LoRA in another tool's names: kohya's, as h94's ip-adapter-faceid_sd15_lora
+    .safetensors holds it (a user merging that file into a converted adapter), or diffusers' ``unet.{processor}.…``,
+    as diffusers' load_ip_adapter renames an adapter's LoRA for its LoRA loader."""
+    from test_faceid import kohya_lora
+
+    flat = load_file(published / "published" / f"{FACEID}.safetensors")
+    unet = build_tiny_pipeline("tiny-sd").unet
+    if layout == "kohya":
+        lora = kohya_lora(flat, unet)
+    else:
+        names = list(unet.attn_processors)
+        lora = {f"unet.{names[int(key.split('.')[1])]}.{key.split('.', 2)[2]}": value
+                for key, value in flat.items() if "_lora." in key}
+    tensors = {key: value for key, value in flat.items() if "_lora." not in key} | lora
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, folder / f"{FACEID}.safetensors")
+    return folder / f"{FACEID}.safetensors"
+
+
+@pytest.mark.parametrize(("layout", "names"), [
+    ("kohya", "kohya's names (lora_unet_…_to_q.lora_down.weight: the layout of the LoRA h94 publishes alone as "
+              "…_lora.safetensors, for ComfyUI and A1111): 64 keys such as lora_unet_down_blocks_1_attentions_0_"),
+    ("diffusers", "diffusers' names (unet.{layer}.processor.to_q_lora.down.weight: the layout diffusers' "
+                  "load_ip_adapter turns an adapter's LoRA into): 64 keys such as unet.down_blocks.1.attentions.0.")])
+def test_a_lora_in_another_tools_names_is_refused_naming_the_layout(
+        write_shotlist, tmp_path: Path, published: Path, layout: str, names: str) -> None:
+    """The adapter keys with the LoRA in kohya's or diffusers' names passed validate with a note that it "carries no
+    LoRA", and rendered without it: the loader reads only ip_adapter.{k}.*_lora.*. Refused by validate (exit 2),
+    plan (exit 4) and the render, naming the layout and the file to use."""
+    file = _other_layout(published, tmp_path / layout, layout)
+    says = f"the FaceID adapter '{file}' holds its LoRA in {names}"
+    fix = "point model.adapter at h94's published adapter file"
+    shots = write_shotlist(SHOTS.replace("{MODEL}", _model("faceid", file.name, file.parent, published)))
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and "model.adapter" in text and says in text and fix in text, text
+    assert "carries no LoRA" not in text
+    plan = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    assert plan.exit_code == 4 and says in " ".join(plan.output.split()), plan.output
+    assert not _encoded()
+    pipe = build_tiny_pipeline("tiny-sd")
+    with pytest.raises(ModelUnavailableError) as info:
+        load_faceid_adapter(pipe, str(file.parent), file.name)
+    assert says in str(info.value) and pipe.unet.encoder_hid_proj is None
