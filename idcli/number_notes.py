@@ -2,11 +2,13 @@
 8, 24 steps. Valid, and kept as read (YAML 1.1 says so, and a shot list rendered before keeps its keys), so
 ``validate`` notes it at its line with the number it is and how to write either number (``07``, 7 either way, is
 not noted). ``0x10`` (hex) says what it is; ``1:30`` (base 60, 90) is what minutes and seconds mean: neither is
-noted. One outside its field's range (``steps: -010``, -8) is an error whose hint says the same (``octal_hint``)."""
+noted. ``plan`` and ``render`` warn once (``octal_warning``): a shot list never validated renders the seed 8.
+One outside its field's range (``steps: -010``, -8) is an error whose hint says the same (``octal_hint``)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from .errors import Problem
 from .yamlsafe import LoadedYaml, path_text
@@ -51,6 +53,17 @@ def octal_hint(raw: str | None) -> str:
     if (reading := octal_reading(raw)) is None:
         return ""
     return f"YAML reads {raw} as the octal number {reading[0]} (a leading zero)"
+
+
+def octal_warning(notes: list[Problem], source: str) -> str | None:
+    """One line for plan and render, however many numbers it is (validate lists each, with the fix)."""
+    if not notes:
+        return None
+    first = replace(notes[0], hint="").format(source)
+    many = len(notes) != 1
+    return (f"{len(notes)} number{'s' if many else ''} written with a leading zero {'are' if many else 'is'} read by "
+            f"YAML as octal, so the render uses {'other numbers' if many else 'another number'} than the digits say "
+            f"(first: {first}); 'idcli validate' lists each, with the fix")
 
 
 def _keyed(key: str | None, number: int) -> str:

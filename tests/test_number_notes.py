@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from cli_helpers import plan_on_cpu
 from typer.testing import CliRunner
 
 from idcli.cli import app
@@ -87,3 +88,35 @@ def test_the_octal_note_offers_the_written_digits_only_where_the_field_allows_th
     assert [(n["message"], n["hint"]) for n in steps] == [
         ("YAML reads 0310 as the octal number 200 (a leading zero)",
          "write steps: 200; 310 is not allowed: steps must be at least 1 and at most 200")]
+
+
+OCTAL_WARNING = ("2 numbers written with a leading zero are read by YAML as octal, so the render uses other numbers "
+                 "than the digits say (first: {file}:4:32: defaults.steps: YAML reads 030 as the octal number 24 (a "
+                 "leading zero)); 'idcli validate' lists each, with the fix")
+
+
+def test_plan_and_render_warn_once_of_octal_numbers(write_shotlist, tmp_path) -> None:
+    # validate alone said it: an artist who goes straight to render got the seed 8 and 24 steps without a word.
+    shots = write_shotlist(SHOTS)
+    expected = OCTAL_WARNING.format(file=shots)
+    plan = plan_on_cpu(shots)
+    assert [w for w in plan.warnings if "octal" in w] == [expected], plan.warnings
+    result = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    assert result.exit_code == 0 and result.stderr.count("read by YAML as octal") == 1, result.output
+    assert f"idcli: warning: {expected}" in result.stderr, result.stderr
+    planned = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu", "--json"])
+    assert [w for w in json.loads(planned.stdout)["warnings"] if "octal" in w] == [expected], planned.output
+    rendered = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu",
+                                        "--dry-run", "--json"])
+    assert rendered.exit_code == 0, rendered.output
+    assert [w for w in json.loads(rendered.stdout)["warnings"] if "octal" in w] == [expected], rendered.output
+    assert rendered.stderr.count("read by YAML as octal") == 1, rendered.stderr  # a warning, not a refusal: once
+    # --quiet drops progress and notes, not warnings ("the images may be wrong"): this one says they may be.
+    quiet = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu",
+                                     "--dry-run", "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr.count("read by YAML as octal") == 1, quiet.output
+
+
+def test_a_shot_list_without_octal_numbers_gets_no_such_warning(write_shotlist) -> None:
+    plan = plan_on_cpu(write_shotlist(SHOTS.replace("030", "30").replace("010, ", "")))
+    assert not [w for w in plan.warnings if "octal" in w], plan.warnings
