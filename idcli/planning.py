@@ -126,6 +126,13 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
         bare = bare_name_warning(bare_name_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
         if bare is not None:
             plan.warnings.append(bare)
+        # A number with a leading zero, octal to YAML 1.1 (seeds: [010] is the seed 8): validate's note, said once here
+        # for the artist who never runs validate.
+        from .number_notes import octal_notes, octal_warning
+
+        octal = octal_warning(octal_notes(loaded.yaml), str(loaded.source))
+        if octal is not None:
+            plan.warnings.append(octal)
     if measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
                              "(long prompts are still encoded in full when rendering)")

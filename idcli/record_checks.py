@@ -2,9 +2,9 @@
 
 A sidecar is a JSON file in an output folder that may have come from outside the studio or been edited
 by hand. Reproduce builds an engine request from it, so every field it reads is checked here against
-the shot list's own limits (a size, steps, guidance, seed or batch no shot list could give is refused):
-a wrong type, NaN or an oversized value is one ReproduceError naming the file and each bad field, never
-an internal error, a 10^9-step render or a 10^9-entry batch.
+the shot list's own limits (a size, steps, guidance, seed or batch no shot list could give is refused, and
+a torch thread count no machine has): a wrong type, NaN or an oversized value is one ReproduceError naming
+the file and each bad field, never an internal error, a 10^9-step render or a 10^9-entry batch.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 from .arguments import MAX_BATCH_SIZE  # no render commits a larger batch
 
 # Blocks read with ``.get``: each must be an object when present.
+# torch threads beyond any one machine's cores: reproduce sets the recorded count, so an edited 10**6 is refused.
+MAX_THREADS = 4096
 _OBJECTS = ("tool", "model", "method", "batch", "timing", "c2pa", "executor", "software", "fusion", "plate",
             "image")
 
@@ -80,6 +82,10 @@ def record_problems(record: dict[str, Any]) -> list[str]:
             bad("batch.size", size_, f"expected a whole number 1..{MAX_BATCH_SIZE}")
         elif batch.get("index") is not None and not _whole(batch.get("index"), 0, (size_ or 1) - 1):
             bad("batch.index", batch.get("index"), f"expected a whole number 0..{(size_ or 1) - 1}")
+    executor = record.get("executor")
+    if isinstance(executor, dict) and executor.get("threads") is not None and not _whole(executor["threads"], 1,
+                                                                                         MAX_THREADS):
+        bad("executor.threads", executor["threads"], f"expected a whole number 1..{MAX_THREADS}")
     plate = record.get("plate")
     if isinstance(plate, dict) and not _whole(plate.get("working_size"), MIN_SIDE, MAX_SIDE):
         bad("plate.working_size", plate.get("working_size"), f"expected a whole number {MIN_SIDE}..{MAX_SIDE}")

@@ -13,10 +13,11 @@ and what differs between the recorded environment and this one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -433,8 +434,10 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
 
 # -- comparing ---------------------------------------------------------------------------------------------
 
-def environment_differences(record: dict[str, Any], device: str, dtype: str) -> list[dict[str, Any]]:
-    """What of the recorded environment differs now: device, dtype, library versions, idcli's version."""
+def environment_differences(record: dict[str, Any], device: str, dtype: str,
+                            threads: int | None = None) -> list[dict[str, Any]]:
+    """What of the recorded environment differs now: device, dtype, library versions, idcli's version; on a CPU the
+    torch threads (``threads``: the count the re-render ran with, by default this thread's now)."""
     from .provenance import software_versions
 
     m = record.get("model") or {}
@@ -443,12 +446,42 @@ def environment_differences(record: dict[str, Any], device: str, dtype: str) -> 
     recorded = record.get("software") or {}
     now = software_versions()
     pairs += [(name, recorded.get(name), now.get(name)) for name in sorted(set(recorded) | set(now))]
-    threads = (record.get("executor") or {}).get("threads")
-    if threads is not None and device == "cpu":  # a CPU's float32 sums round by how they are split between threads
+    recorded_threads = (record.get("executor") or {}).get("threads")
+    if recorded_threads is not None and device == "cpu":  # a CPU's float32 sums round by how they are split
         import torch
 
-        pairs.append(("torch threads", threads, torch.get_num_threads()))
+        pairs.append(("torch threads", recorded_threads, threads if threads is not None else torch.get_num_threads()))
     return [{"name": n, "recorded": r, "now": v} for n, r, v in pairs if r != v]
+
+
+@contextlib.contextmanager
+def recorded_threads(record: dict[str, Any], device: str, notes: list[str]) -> Iterator[int | None]:
+    """Torch's CPU threads set to the count the record's render ran with (``executor.threads``) for the re-render,
+    and put back after it, also when it fails; yields the count it ran with (None: the host's, untouched).
+
+    float32 sums split between threads round differently, so a few 8-bit values move by one between thread counts:
+    a Ray CPU worker renders with one thread (Ray's ``OMP_NUM_THREADS``) where this process may have one per core,
+    and only the recorded count makes its bytes again (docs/scale-out.md). On another device the count does not
+    apply: a note says so. The count is torch's for this thread (and for threads torch starts meanwhile), so a
+    Python caller's own count is its own again when ``reproduce`` returns.
+    """
+    threads = (record.get("executor") or {}).get("threads")
+    if threads is None:  # a GPU render, or a sidecar from before the count was recorded
+        yield None
+        return
+    if device != "cpu":
+        notes.append(f"rendered on a CPU with {threads} torch thread{'s' if threads != 1 else ''}; re-rendered on "
+                     f"{device}, where that count does not apply")
+        yield None
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
 
 
 def compile_note(record: dict[str, Any]) -> str | None:
@@ -679,7 +712,9 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
         if own.adapter is not None and recorded_weight and loaded_weight and recorded_weight != loaded_weight:
             notes.append(f"the adapter's weight file differs from the recorded one ({recorded_weight[:12]}…, now "
                          f"{loaded_weight[:12]}…)")
-        pixels = engine.render([p.request for p in batch])[index].pixels
+        # On a CPU, with the torch threads the render had (a Ray worker's one): the same split sums, the same bytes.
+        with recorded_threads(sidecar, runtime.device, notes) as threads:
+            pixels = engine.render([p.request for p in batch])[index].pixels
     committed = None
     try:
         committed = safeio.read_regular(image_path, MAX_IMAGE_BYTES)
@@ -738,7 +773,7 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
         if report.max_pixel_difference == 0:
             report.status = "pixels-identical"
     if not report.identical:
-        report.environment = environment_differences(sidecar, runtime.device, runtime.dtype)
+        report.environment = environment_differences(sidecar, runtime.device, runtime.dtype, threads)
         note = compile_note(sidecar)
         if note:
             report.notes.append(note)

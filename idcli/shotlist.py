@@ -350,6 +350,10 @@ class Character(_Strict):
         default=None, description="How prompts name the character, e.g. 'a woman in a red coat'")
     identity_strength: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] = Field(
         default=1.0, description="Identity adapter strength for this character (0 turns it off)")
+    # Changes no pixel and no key: only which words of a prompt validate and plan take for a forgotten placeholder.
+    also_a_word: bool = Field(
+        default=False, description="The name is also an ordinary word (rose, will, mark): in lowercase in a prompt "
+        "it is that word; capitalised (Rose) it is still said to be the name without braces (docs/shot-lists.md)")
 
     @model_validator(mode="after")
     def _one_source(self) -> Character:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import Problem
 from .field_ranges import FieldRange, field_range
+from .number_notes import octal_hint
 from .other_tools_keys import adapter_knob_hint, other_tools_hint
 from .plate_face_words import plate_faces_words
 from .shotlist import (
@@ -46,7 +47,7 @@ from .yamlsafe import path_text as _path_text
 _MODEL_AT: dict[str, type[BaseModel]] = {"model": ModelSpec, "defaults": RenderParams}
 
 
-def _range_at(loc: tuple[Any, ...]) -> FieldRange:
+def range_at(loc: tuple[Any, ...]) -> FieldRange:
     """The allowed range of the number field at ``loc`` (``duration``, or an item of ``seeds``), from the schema."""
     item = bool(loc) and isinstance(loc[-1], int)
     key, model = (loc[-2], _model_for(loc[:-2])) if item and len(loc) >= 2 else (loc[-1] if loc else None,
@@ -179,10 +180,12 @@ def problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[P
         elif kind in EXPECTED:
             # 'Input should be a valid integer': types are strict, so say what would do and how to write it.
             message, hint = type_problem(type_kinds.get(loc, [kind]), loc, err.get("input"),
-                                          loaded.plain_scalars.get(loc), _range_at(loc))
+                                          loaded.plain_scalars.get(loc), range_at(loc))
             line_col = loaded.mark(loc)
         elif kind in BOUNDS:
             message = bound_problem(kind, err)
+            # steps: -010 -- 'not -8' names a number never written: say YAML read it as octal (number_notes).
+            hint = octal_hint(loaded.plain_scalars.get(loc))
             line_col = loaded.mark(loc)
         elif kind in {"string_too_short", "string_too_long", "too_long"}:
             message, hint = length_problem(kind, err)

@@ -60,7 +60,7 @@ def number_hint(kind: str, loc: PathKey, value: Any, raw: str | None, allowed: F
     if kind == "int_type" and isinstance(value, float) and value.is_integer():
         return f"write a whole number: {key}: {int(value)}" if key else "write a whole number"
     if kind == "int_type" and isinstance(value, float) and math.isfinite(value):  # 10.5: no quotes to drop
-        return _no_decimal_part(key, value)
+        return _no_decimal_part(key, value, allowed or FieldRange())
     return ""
 
 
@@ -81,7 +81,7 @@ def _text_number_hint(kind: str, key: str | None, value: str, allowed: FieldRang
     spaces = before or [c for c in value[end:] if unicode_space(c)]
     comma = _DECIMAL_COMMA.fullmatch(text) is not None
     if comma and kind != "float_type":  # a whole-number field: a thousands separator (1,234), or a fraction (2,5)
-        return _comma_in_whole_number(key, text)
+        return _comma_in_whole_number(key, text, allowed)
     if comma:
         text = text.replace(",", ".")
     if (base_60 := minutes_and_seconds(text)) is not None and (kind == "float_type" or "." not in base_60[0]):
@@ -118,19 +118,23 @@ def _yaml_text_number_hint(kind: str, key: str | None, text: str) -> str:
     return f"YAML reads {text} as text, not a number; write {' or '.join(ways) or 'the number in digits'}"
 
 
-def _comma_in_whole_number(key: str | None, text: str) -> str:
+def _comma_in_whole_number(key: str | None, text: str, allowed: FieldRange) -> str:
     """``seed: 1,234`` (a thousands separator: three digits after the comma) or ``takes: 2,5`` (a fraction, where
     a whole number is asked): the generic hint's example (``takes: 8``) answered neither."""
     whole, _, part = text.partition(",")
     if len(part) == 3:
         return f"write the number without a thousands separator: {_keyed(key, whole + part)}"
-    return _no_decimal_part(key, float(f"{whole}.{part}"))
+    return _no_decimal_part(key, float(f"{whole}.{part}"), allowed)
 
 
-def _no_decimal_part(key: str | None, number: float) -> str:
-    """The whole numbers either side of ``number``, for a whole-number field given a fraction."""
+def _no_decimal_part(key: str | None, number: float, allowed: FieldRange) -> str:
+    """The whole numbers either side of ``number`` that ``allowed`` takes, for a whole-number field given a fraction
+    (``steps: .5``: only 1, since 0 steps is refused); none in range: the range."""
     low = math.floor(number)
-    return f"a whole number has no decimal part: {_keyed(key, str(low))} or {_keyed(key, str(low + 1))}"
+    ways = [_keyed(key, str(whole)) for whole in (low, low + 1) if not allowed.outside(whole)]
+    if not ways:
+        return f"a whole number has no decimal part, and {key or 'the value'} must be {allowed.words}"
+    return f"a whole number has no decimal part: {' or '.join(ways)}"
 
 
 def _keyed(key: str | None, number: str) -> str:

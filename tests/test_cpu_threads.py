@@ -1,4 +1,4 @@
-"""How many threads torch rendered a CPU image with: recorded in its sidecar, named by ``idcli reproduce``.
+"""How many threads torch rendered a CPU image with: recorded in its sidecar, used by ``idcli reproduce``.
 
 On a CPU, float32 sums are split between torch's threads, so a few 8-bit values can differ by one between two thread
 counts. A Ray CPU worker runs with ``OMP_NUM_THREADS`` set by Ray to its CPUs (1 by default), a local run with one
@@ -12,11 +12,13 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 import torch
 from cli_helpers import render_on_cpu
 
-from idcli.reproduce import environment_differences
+from idcli.reproduce import ReproduceError, environment_differences, recorded_threads, reproduce
 
 SHOTS = """\
 version: 1
@@ -59,3 +61,98 @@ def test_reproduce_names_a_thread_count_other_than_the_renders() -> None:
     with torch_threads(2):
         assert not [d for d in environment_differences(older, "cpu", "float32") if d["name"] == "torch threads"]
         assert not [d for d in environment_differences(on_gpu, "cuda", "bfloat16") if d["name"] == "torch threads"]
+
+
+# Two shots at 128x128: on 2 threads both differed from their 1-thread render by 1/255 (1 and 6 pixels) before
+# reproduce set the recorded count (2026-12-02); at 64x64 the sums happened to round alike.
+BATCH_SHOTS = """\
+version: 1
+project: threads
+model: {preset: tiny-sd}
+defaults: {size: 128x128, steps: 2, guidance: 4.0, sampler: euler, takes: 1}
+shots:
+  - {id: s1, prompt: "a lighthouse in a storm"}
+  - {id: s2, prompt: "a red car on a wet street at night"}
+"""
+
+
+def test_an_image_rendered_on_one_thread_reproduces_byte_for_byte_on_two(write_shotlist, tmp_path: Path,
+                                                                          engine_factory) -> None:
+    # A Ray CPU worker's render (Ray's OMP_NUM_THREADS=1), reproduced on a host whose torch has two threads.
+    with torch_threads(1):
+        report = render_on_cpu(write_shotlist(BATCH_SHOTS), tmp_path / "out", engine_factory)
+    assert report.rendered == 2
+    with torch_threads(2):
+        for job in report.jobs:
+            result = reproduce(job.sidecar, engine_factory=engine_factory)
+            assert result.status == "identical", (result.max_pixel_difference, result.differing_pixels,
+                                                  result.environment)
+            assert torch.get_num_threads() == 2  # the host's count is its own again
+
+
+def _render_one_threaded(write_shotlist, tmp_path: Path, engine_factory) -> Any:
+    with torch_threads(1):
+        report = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory)
+    return report.jobs[0]
+
+
+def test_reproduce_renders_with_the_recorded_threads_and_puts_the_hosts_back(write_shotlist, tmp_path: Path,
+                                                                            engine_factory) -> None:
+    job = _render_one_threaded(write_shotlist, tmp_path, engine_factory)
+    seen: list[int] = []
+
+    def watching(identity: Any, runtime: Any, adapter: Any = None) -> Any:
+        engine = engine_factory(identity, runtime, adapter)
+
+        class Watching:
+            adapter_record = engine.adapter_record
+
+            def render(self, requests: Any, **kwargs: Any) -> Any:
+                seen.append(torch.get_num_threads())
+                return engine.render(requests, **kwargs)
+
+        return Watching()
+
+    with torch_threads(2):
+        assert reproduce(job.sidecar, engine_factory=watching).identical
+        assert seen == [1] and torch.get_num_threads() == 2
+
+
+def test_a_failing_re_render_puts_the_hosts_threads_back(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    job = _render_one_threaded(write_shotlist, tmp_path, engine_factory)
+
+    def failing(identity: Any, runtime: Any, adapter: Any = None) -> Any:
+        class Failing:
+            adapter_record = None
+
+            def render(self, requests: Any, **kwargs: Any) -> Any:
+                raise RuntimeError(f"render failed on {torch.get_num_threads()} threads")
+
+        return Failing()
+
+    with torch_threads(2):
+        with pytest.raises(RuntimeError, match="on 1 threads"):
+            reproduce(job.sidecar, engine_factory=failing)
+        assert torch.get_num_threads() == 2
+
+
+def test_the_recorded_count_is_noted_where_it_cannot_be_used() -> None:
+    record = {"executor": {"name": "ray", "device": "cpu", "threads": 1}}
+    notes: list[str] = []
+    with torch_threads(2), recorded_threads(record, "cuda", notes) as used:
+        assert used is None and torch.get_num_threads() == 2  # a GPU's render: the host's count untouched
+    assert notes == ["rendered on a CPU with 1 torch thread; re-rendered on cuda, where that count does not apply"]
+    with recorded_threads({"executor": {"name": "local", "device": "cpu"}}, "cpu", notes) as used:
+        assert used is None  # a sidecar from before the count was recorded: nothing to set, nothing to say
+    assert len(notes) == 1
+
+
+def test_a_thread_count_no_machine_has_is_refused_before_the_render(write_shotlist, tmp_path: Path,
+                                                                    engine_factory) -> None:
+    job = _render_one_threaded(write_shotlist, tmp_path, engine_factory)
+    recorded = json.loads(Path(job.sidecar).read_text("utf-8"))
+    for threads in (0, -1, 2.0, "1", 10**6):  # torch refuses 0; 10**6 would start a million threads
+        sidecar = {**recorded, "executor": {**recorded["executor"], "threads": threads}}
+        Path(job.sidecar).write_text(json.dumps(sidecar), "utf-8")
+        with pytest.raises(ReproduceError, match=r"'executor\.threads' is .*; expected a whole number 1\.\.4096"):
+            reproduce(job.sidecar, engine_factory=engine_factory)
