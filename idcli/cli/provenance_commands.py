@@ -176,8 +176,10 @@ def verify(
                              + (f"  (C2PA {state})" if state else ""))
                 if verbose and ((check.c2pa or {}).get("signer") or (check.c2pa or {}).get("serial_number")):
                     lines.append(f"       {signer_line(check.c2pa or {})}")
-                lines += [f"       {problem}" for problem in check.problems]
+                lines += [f"       {line}" for line in (*check.problems, *check.notes)]
             counts = summary["counts"]
+            if report.not_checked:  # a flat folder of images: what kind it is, and what no check here could see
+                lines.append(report.not_checked)
             lines.append(f"{counted(counts['checked'], 'image')} checked, {counts['signed']} signed, "
                          f"{counts['failed']} failed")
             emit("\n".join(lines))
