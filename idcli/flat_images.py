@@ -25,6 +25,8 @@ KIND = "images"  # verify --json's folder.kind for such a folder ("output" and "
 NOT_CHECKED = ("a flat folder of images (no render's output folder, no delivery.json): each PNG was checked against "
                "its sidecar beside it and its C2PA signature; not checked: which images the render or delivery made "
                "(one missing or left out is not seen)")
+# Said of a PNG that passes with no sidecar beside it: what was checked is its signature, and no more.
+ALONE = "no sidecar beside it, so checked on its signature alone"
 NOT_A_FLAT_IMAGE = ("not a PNG of this folder of images (each PNG is checked against its sidecar beside it, or its "
                     "signature)")
 
@@ -109,9 +111,13 @@ def _alone(check: ImageCheck, image: Path, trust_pem: str | None) -> ImageCheck:
         check.problems = [f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}"]
     elif isinstance(record, dict) and isinstance(record.get("delivery"), dict):
         check.problems = _copy_alone(check, data, record, trust_pem) if carries_manifest(data) else [unsigned]
+        state = (check.c2pa or {}).get("state")
+        check.notes = [] if check.problems else [f"{ALONE}: its C2PA manifest is {state}, a delivered copy of its "
+                                                 "take as idcli signed it"]
     else:
         check.c2pa, said, intact = signature_alone(image, trust_pem)
         check.problems = [] if intact else (said or [unsigned])
+        check.notes = [f"{ALONE}: {said[0]}"] if intact else []
     check.ok = not check.problems
     return check
 

@@ -84,6 +84,9 @@ def test_a_flat_folder_of_signed_pngs_alone_passes_on_their_signatures(rendered:
     report = verify_folder(flat)
     assert [(c.image["path"], c.ok, c.problems, (c.c2pa or {}).get("state")) for c in report.images] == [
         (f"street_t{n}.png", True, [], "Valid") for n in (1, 2)]
+    assert report.images[0].notes == ["no sidecar beside it, so checked on its signature alone: its C2PA manifest is "
+                                      "Valid, signed by 'idcli test signer' for its job: the image is as idcli signed "
+                                      "it"]
     assert report.as_dict()["counts"] == {"checked": 2, "failed": 0, "signed": 2}
 
     # An unsigned PNG alone: nothing here says what it should be. A signed one changed: its signature says so.
@@ -123,6 +126,17 @@ def test_delivered_copies_copied_out_of_their_delivery_are_checked(rendered: Pat
         report = verify_folder(folder)
         assert [(c.image["path"], c.ok, c.problems, (c.c2pa or {}).get("state")) for c in report.images] == [
             (f"street_take{n}.png", True, [], "Valid") for n in (1, 2)], folder.name
+    assert report.images[0].notes == ["no sidecar beside it, so checked on its signature alone: its C2PA manifest is "
+                                      "Valid, a delivered copy of its take as idcli signed it"]
+    # A copy whose own record was edited (its manifest covers it) fails alone too.
+    from idcli.provenance import PNG_SIGNATURE, png_chunk, png_chunks
+
+    one = alone / "street_take1.png"
+    chunks = [(kind, payload.replace(b"Seed: 42", b"Seed: 41") if kind == b"tEXt" else payload)
+              for kind, payload in png_chunks(one.read_bytes())]
+    one.write_bytes(PNG_SIGNATURE + b"".join(png_chunk(kind, payload) for kind, payload in chunks))
+    (problem,) = {c.image["path"]: c.problems for c in verify_folder(alone).images}["street_take1.png"]
+    assert problem.startswith("C2PA validation state Invalid: its bytes changed after it was signed")
 
 
 def test_the_cli_says_what_kind_of_folder_it_checked(rendered: Path, tmp_path: Path) -> None:
