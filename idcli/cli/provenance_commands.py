@@ -149,7 +149,8 @@ def reproduce(
 def verify(
     out: Annotated[Path, typer.Argument(parser=given_path,
                                         help="An output folder of idcli render (or a delivery folder of idcli "
-                                        "deliver).", show_default=False, metavar="OUT")],
+                                        "deliver, or a folder of PNGs copied out of either).", show_default=False,
+                                        metavar="OUT")],
     trust: Annotated[Path | None, typer.Option("--trust", parser=given_path,
                                                help="PEM root certificate(s) to trust for C2PA "
                                                "signatures (a studio's own CA); every image must then be signed "
