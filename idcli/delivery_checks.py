@@ -60,14 +60,14 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
     for sidecar in sorted(root.glob("[!.]*.json")):
         if sidecar.name == DELIVERY_FILE:
             continue
-        found = _check_copy(root, sidecar, trust_pem)
+        found = check_copy(root, sidecar, trust_pem)
         if found is not None:
             check, sha256, sidecars[found[0].image["path"]] = found
             hashes[check.image["path"]] = sha256
             checks[check.image["path"]] = check
     for image in sorted(root.glob("[!.]*.png")):
         if image.name not in checks:
-            why = sidecar_not_read(image.with_suffix(".json"), _is_copy_sidecar, "a delivered copy's sidecar")
+            why = sidecar_not_read(image.with_suffix(".json"), is_copy_sidecar, "a delivered copy's sidecar")
             checks[image.name] = ImageCheck(
                 file_entry(root, image.with_suffix(".json")), file_entry(root, image), ok=False,
                 problems=[f"its sidecar {image.with_suffix('.json').name} is there but cannot be read ({why}): edited "
@@ -128,7 +128,7 @@ def _listing_differs(entry: dict[str, Any], sidecar: dict[str, Any]) -> list[str
     return [f"{DELIVERY_FILE} says {name} {said!r}, its sidecar {own!r}" for name, said, own in facts if said != own]
 
 
-def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
+def check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
                 ) -> tuple[Any, str | None, dict[str, Any]] | None:
     """A delivered copy's check, its image's sha256 and its sidecar; None for a JSON file that is no copy's
     sidecar."""
@@ -144,7 +144,7 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
         sidecar, fault = load_sidecar(sidecar_path)  # a key written twice, NaN: still a copy's sidecar, failed
     except UnreadableSidecar:
         return None
-    if not _is_copy_sidecar(sidecar):
+    if not is_copy_sidecar(sidecar):
         return None  # not a delivered copy's sidecar (a file someone added to the folder)
     image_path = sidecar_path.with_suffix(".png")
     check = ImageCheck(file_entry(root, sidecar_path), file_entry(root, image_path), ok=True)
@@ -190,13 +190,13 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     if signed and not available():
         check.problems.append(f"signed, but its C2PA manifest cannot be checked here: {EXTRA_HINT}")
     elif signed:
-        report, problems = _check_manifest(data, sidecar, trust_pem)
+        report, problems = check_copy_manifest(data, sidecar, trust_pem)
         check.c2pa = report
         check.problems += problems
     return check, sha256, sidecar
 
 
-def _is_copy_sidecar(sidecar: Any) -> TypeGuard[dict[str, Any]]:
+def is_copy_sidecar(sidecar: Any) -> TypeGuard[dict[str, Any]]:
     """Whether JSON read beside a delivered image is its copy's sidecar (one with a ``delivery`` block)."""
     return isinstance(sidecar, dict) and isinstance(sidecar.get("delivery"), dict)
 
@@ -220,7 +220,8 @@ def absolute_values(value: Any, looks_absolute: Any, where: str = "") -> list[st
     return hits
 
 
-def _check_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None) -> tuple[dict[str, Any], list[str]]:
+def check_copy_manifest(data: bytes, sidecar: dict[str, Any], trust_pem: str | None
+                        ) -> tuple[dict[str, Any], list[str]]:
     """What the C2PA reader says of a signed delivered copy, and what fails (see the module docstring)."""
     from .signing import ASSERTION_LABEL, COMPOSITE_SOURCE_TYPE, DIGITAL_SOURCE_TYPE, read_manifest
 

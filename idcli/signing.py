@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .c2pa_words import UNTRUSTED
 from .errors import InputError, OutputError
 from .hashing import sha256_bytes
 from .option_words import Option
@@ -480,12 +481,13 @@ class ManifestReport:
     issuer_common_name: str | None = None  # the common name of the certificate that issued the signer's
     alg: str | None = None  # the signature's algorithm as a sidecar writes it (es256, ps256, ed25519...)
     not_after: str | None = None  # the end of the signer certificate's validity (ISO 8601), as a sidecar writes it
+    notes: list[str] | None = None  # the reader's failure codes that fail nothing here (UNTRUSTED without a root)
 
     def as_dict(self) -> dict[str, Any]:
         return {"present": self.present, "state": self.state, "failures": self.failures or [],
                 "created": self.created, "signer": self.signer, "serial_number": self.serial_number,
                 "issuer_common_name": self.issuer_common_name, "job_key": (self.assertion or {}).get("job_key"),
-                "error": self.error}
+                "error": self.error, "notes": self.notes or []}
 
 
 def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
@@ -507,8 +509,13 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
         results = reader.get_validation_results() or {}
         manifest = reader.get_active_manifest() or {}
         certificate = _signer_certificate(reader)
-    failures = [f"{f.get('code')}: {f.get('explanation')}"
-                for f in (results.get("activeManifest") or {}).get("failure", [])]
+    listed = [f"{f.get('code')}: {f.get('explanation')}"
+              for f in (results.get("activeManifest") or {}).get("failure", [])]
+    # Without a root to trust, the reader lists every signer as untrusted among the failures of a Valid manifest;
+    # that fails no image then (no trust was asked for), and a script reading ``failures`` saw a failure on a good
+    # image: it is a note. Under a root it is the failure it says.
+    failures = [f for f in listed if trust_pem or not f.startswith(UNTRUSTED)]
+    notes = [f for f in listed if f not in failures]
     actions: list[dict[str, Any]] = []
     assertion = None
     for item in manifest.get("assertions", []):
@@ -528,7 +535,7 @@ def read_manifest(data: bytes, trust_pem: str | None = None) -> ManifestReport:
                           signer_org=info.get("issuer"), serial_number=_hex_serial(info.get("cert_serial_number")),
                           issuer_common_name=_text(issuer.get("CN")),
                           alg=info["alg"].lower() if isinstance(info.get("alg"), str) else None,
-                          not_after=_text(validity.get("notAfter")))
+                          not_after=_text(validity.get("notAfter")), notes=notes)
 
 
 def block_read_back(png: bytes) -> dict[str, Any] | None:

@@ -47,6 +47,7 @@ class ImageCheck:
     ok: bool
     problems: list[str] = field(default_factory=list)
     c2pa: dict[str, Any] | None = None  # the reader's report, for signed images
+    notes: list[str] = field(default_factory=list)  # what is said of an image that passes (an input: input_images.py)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class VerifyReport:
     out_dir: str
     images: list[ImageCheck] = field(default_factory=list)
     trust: str | None = None
+    kind: str = "output"  # a render's output folder, a "delivery" folder, or a flat folder of "images"
 
     @property
     def failed(self) -> int:
@@ -73,11 +75,22 @@ class VerifyReport:
         return {"ok": not self.failed, "exit_code": self.exit_code, "error": error, "out_dir": self.out_dir,
                 "counts": {"checked": len(self.images), "failed": self.failed,
                            "signed": sum(1 for i in self.images if i.c2pa and i.c2pa.get("present"))},
-                "trust": self.trust, "images": [asdict(i) for i in self.images]}
+                "trust": self.trust, "folder": {"kind": self.kind, "not_checked": self.not_checked},
+                "images": [asdict(i) for i in self.images]}
+
+    @property
+    def not_checked(self) -> str | None:
+        """What kind of folder was checked and what could not be, in one line: a flat folder of images has no render's
+        or delivery's record of which images were made (flat_images.py); None for the folders that have one."""
+        from .flat_images import KIND, NOT_CHECKED
+
+        return NOT_CHECKED if self.kind == KIND else None
 
 
 def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> VerifyReport:
-    """Check every committed image of ``out_dir`` (``trust``: a PEM file of root certificates)."""
+    """Check every committed image of ``out_dir`` (``trust``: a PEM file of root certificates): a render's output
+    folder, a delivery folder (delivery_checks.py), or a flat folder of PNGs as an outside party receives them
+    (flat_images.py)."""
     from . import arguments as args
 
     root = args.check_out_dir(out_dir)
@@ -97,6 +110,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     from .delivery_checks import check_delivery_folder, is_delivery_folder
 
     if is_delivery_folder(root):
+        report.kind = "delivery"
         report.images = check_delivery_folder(root, trust_pem)
         if not report.images:
             raise InputError(f"{root}: a delivery folder holding no delivered image", file=root)
@@ -122,18 +136,34 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                        "render? The image cannot be checked against it" if why else "no sidecar beside it, so it "
                        "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)",
                       *signature], c2pa=c2pa))
+    inside = "" if report.images else args.inside_output_folder(root)
+    if not report.images and not inside:
+        # PNGs at the top of a folder with no take in it: a flat folder of images, as an outside party is sent them
+        # (copied out of a render's shot folders or a delivery), checked as what they are (flat_images.py).
+        from .flat_images import KIND, check_flat_folder, top_pngs
+
+        if top_pngs(root):
+            report.kind, report.images = KIND, check_flat_folder(root, trust_pem)
+            return report
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check" + (
-            args.inside_output_folder(root) or "; give a render's output folder (idcli render FILE --out DIR)"),
+            inside or "; give a render's output folder (idcli render FILE --out DIR) or a folder of PNGs"),
             file=root)
     # Every other image in the folder (a retouched crop saved beside the takes, a take renamed) fails too: the
     # verdict is the folder's, and nothing checked where those came from (stray_images.py).
+    # A plate or selfie kept in the folder is an input a take records by its sha256, not a stray (input_images.py).
+    from .input_images import input_words, recorded_inputs
     from .stray_images import stray_images, stray_problem
 
     checked = {(root / i.image["path"]).resolve() for i in report.images}
-    for image_path in stray_images(root, checked):
+    strays = stray_images(root, checked)
+    inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if strays else {}
+    for image_path in strays:
+        said = input_words(image_path, inputs)
         report.images.append(ImageCheck(file_entry(root, image_path.with_suffix(".json")),
-                                        file_entry(root, image_path), ok=False, problems=[stray_problem(image_path)]))
+                                        file_entry(root, image_path), ok=said is not None,
+                                        problems=[] if said else [stray_problem(image_path)],
+                                        notes=[said] if said else []))
     report.images.sort(key=lambda check: check.image["path"])
     return report
 
@@ -143,6 +173,14 @@ def signature_without_sidecar(image_path: Path, trust_pem: str | None) -> tuple[
     says: PNGs sent on without their sidecars still fail (nothing records what they should be), but whether each is
     intact and signed by idcli for its job (``Trusted`` under ``trust``) is what a reviewer asks next. (None, [])
     when it carries no manifest, or c2pa-python is not installed (the missing sidecar is then all that is said)."""
+    c2pa, said, _intact = signature_alone(image_path, trust_pem)
+    return c2pa, said
+
+
+def signature_alone(image_path: Path, trust_pem: str | None) -> tuple[dict[str, Any] | None, list[str], bool]:
+    """``signature_without_sidecar``'s report and lines, and whether the signature alone shows the image intact:
+    ``Valid`` (``Trusted`` under ``trust``), ``c2pa.created``, and the job key of the image's own record. A flat
+    folder of signed PNGs passes on that (flat_images.py); a take in an output folder still needs its sidecar."""
     from .c2pa_words import invalid_manifest_problem
     from .provenance import PngFormatError, png_chunks, read_png_record
     from .signing import available, carries_manifest, read_manifest
@@ -150,27 +188,27 @@ def signature_without_sidecar(image_path: Path, trust_pem: str | None) -> tuple[
     try:
         data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
     except safeio.NotRegularFile:
-        return None, []
+        return None, [], False
     try:
         png_chunks(data)
     except PngFormatError as exc:  # cut short or a bad CRC: with no sha256 to compare, only this tells it
-        return None, [f"the image is damaged: {exc}"]
+        return None, [f"the image is damaged: {exc}"], False
     if not (available() and carries_manifest(data)):
-        return None, []
+        return None, [], False
     manifest = read_manifest(data, trust_pem)
     if not manifest.present:
-        return None, []
+        return None, [], False
     if manifest.state not in ("Valid", "Trusted"):
-        return manifest.as_dict(), [invalid_manifest_problem(manifest, trust_pem)]
+        return manifest.as_dict(), [invalid_manifest_problem(manifest, trust_pem)], False
     if trust_pem and manifest.state != "Trusted":
-        return manifest.as_dict(), [not_under_trust()]
+        return manifest.as_dict(), [not_under_trust()], False
     record = read_png_record(data) or {}
     job = (manifest.assertion or {}).get("job_key")
     if not manifest.created or not job or job != record.get("job_key"):
         return manifest.as_dict(), [f"its C2PA manifest is {manifest.state}, but does not say idcli made this image "
-                                    "for the job its own record (its idcli chunk) names"]
+                                    "for the job its own record (its idcli chunk) names"], False
     return manifest.as_dict(), [f"its C2PA manifest is {manifest.state}, signed by {_shown(manifest.signer)} for its "
-                                "job: the image is as idcli signed it"]
+                                "job: the image is as idcli signed it"], True
 
 
 def file_entry(root: Path, path: Path) -> dict[str, str]:
@@ -292,6 +330,14 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         # would pass against some other record.
         return ImageCheck(check.sidecar, file_entry(root, beside), ok=False, problems=[
             f"its sidecar {check.sidecar['path']} is the record of {relpath}, not of this image (moved or swapped)"])
+    return check_against_sidecar(check, sidecar, image_path, trust_pem)
+
+
+def check_against_sidecar(check: ImageCheck, sidecar: dict[str, Any], image_path: Path,
+                          trust_pem: str | None) -> ImageCheck:
+    """``check`` of the image at ``image_path`` against a take's ``sidecar``: its sha256, the sidecar against the
+    image's own record, and its C2PA manifest; the image found where its sidecar says (an output folder) or beside it
+    (a flat folder of images, flat_images.py)."""
     try:
         data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
     except safeio.NotRegularFile as exc:

@@ -149,7 +149,8 @@ def reproduce(
 def verify(
     out: Annotated[Path, typer.Argument(parser=given_path,
                                         help="An output folder of idcli render (or a delivery folder of idcli "
-                                        "deliver).", show_default=False, metavar="OUT")],
+                                        "deliver, or a folder of PNGs copied out of either).", show_default=False,
+                                        metavar="OUT")],
     trust: Annotated[Path | None, typer.Option("--trust", parser=given_path,
                                                help="PEM root certificate(s) to trust for C2PA "
                                                "signatures (a studio's own CA); every image must then be signed "
@@ -176,8 +177,10 @@ def verify(
                              + (f"  (C2PA {state})" if state else ""))
                 if verbose and ((check.c2pa or {}).get("signer") or (check.c2pa or {}).get("serial_number")):
                     lines.append(f"       {signer_line(check.c2pa or {})}")
-                lines += [f"       {problem}" for problem in check.problems]
+                lines += [f"       {line}" for line in (*check.problems, *check.notes)]
             counts = summary["counts"]
+            if report.not_checked:  # a flat folder of images: what kind it is, and what no check here could see
+                lines.append(report.not_checked)
             lines.append(f"{counted(counts['checked'], 'image')} checked, {counts['signed']} signed, "
                          f"{counts['failed']} failed")
             emit("\n".join(lines))

@@ -1,0 +1,76 @@
+"""Plates and selfies a user keeps inside an output folder: inputs the takes record, not stray images
+(``idcli verify OUT``).
+
+A project may keep its plates and selfies inside the output folder (``OUT/plates/two_people.png``,
+``OUT/selfies/mara_1.jpg``); verify failed each as an image added outside idcli (stray_images.py), so a folder
+whose every take passed said "2 failed". Each take's sidecar records its inputs by the sha256 of their files: a plate
+job's ``plate.sha256``, each selfie's ``identity[].selfie_files[].sha256``. A file whose bytes hash to one recorded by
+a take that passed verify is that input: named so in one line, it passes. A file matching nothing is still a stray,
+and fails; so does one only a failed take's sidecar records (a sidecar edited to name it proves nothing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def recorded_inputs(root: Path, sidecars: list[Path]) -> dict[str, str]:
+    """The inputs the sidecars at ``sidecars`` record (the takes that passed), sha256 -> what the file is, in words:
+    ``the plate for street take 1, as its sidecar (street/street_t1.json) records it by its sha256 (3 takes record
+    it)``."""
+    from .verify import UnreadableSidecar, load_sidecar
+
+    found: dict[str, list[tuple[str, str, str]]] = {}  # sha256 -> (what, whose take, its sidecar) per take
+    for path in sidecars:
+        try:
+            sidecar, _ = load_sidecar(path)
+        except UnreadableSidecar:
+            continue
+        if not isinstance(sidecar, dict):
+            continue
+        whose, where = _take(sidecar, path), path.relative_to(root).as_posix()
+        for sha256, what in _inputs(sidecar):
+            found.setdefault(sha256, []).append((what, whose, where))
+    said = {}
+    for sha256, takes in found.items():
+        what, whose, where = takes[0]
+        more = f" ({len(takes)} takes record it)" if len(takes) > 1 else ""
+        said[sha256] = f"{what} for {whose}, as its sidecar ({where}) records it by its sha256{more}"
+    return said
+
+
+def input_words(path: Path, inputs: dict[str, str]) -> str | None:
+    """The line verify says of ``path`` when its bytes are an input a take records, else None."""
+    from .safeio import sha256_regular
+
+    if not inputs:
+        return None
+    what = inputs.get(sha256_regular(path) or "")
+    return f"an input of this render, not a take: {what}" if what else None
+
+
+def _inputs(sidecar: dict[str, Any]) -> list[tuple[str, str]]:
+    """(sha256, what it is) of each input file a take's sidecar records: its plate, its characters' selfies."""
+    from .shotlist import SAFE_ID
+
+    found = []
+    plate = sidecar.get("plate")
+    if isinstance(plate, dict) and isinstance(plate.get("sha256"), str):
+        found.append((plate["sha256"], "the plate"))
+    identities = sidecar.get("identity")
+    for identity in identities if isinstance(identities, list) else []:
+        if not isinstance(identity, dict) or not isinstance(identity.get("selfie_files"), list):
+            continue
+        name = identity.get("name")
+        who = f"{name}'s" if isinstance(name, str) and SAFE_ID.fullmatch(name) else "a character's"
+        found += [(selfie["sha256"], f"{who} selfie") for selfie in identity["selfie_files"]
+                  if isinstance(selfie, dict) and isinstance(selfie.get("sha256"), str)]
+    return found
+
+
+def _take(sidecar: dict[str, Any], path: Path) -> str:
+    from .stray_images import take_of_record, take_words
+
+    take = take_of_record(sidecar)
+    return take_words(*take) if take else f"the take of {path.name}"

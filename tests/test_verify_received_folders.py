@@ -1,0 +1,236 @@
+"""``idcli verify`` on what an outside party receives and what a user keeps beside the takes (docs/provenance.md,
+"C2PA content credentials"): a flat folder of PNG + sidecar pairs or of signed PNGs alone (copied out of a render or a
+delivery), a render's plate and selfies kept inside its output folder, and ``--json``'s C2PA failures of a good
+image."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from cli_helpers import render_on_cpu
+from typer.testing import CliRunner
+
+from idcli.cli import app
+from idcli.verify import verify_folder
+
+pytest.importorskip("c2pa")
+runner = CliRunner()
+
+SHOTS = """\
+version: 1
+project: received
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 5.0, sampler: dpmpp-2m, takes: 2}
+shots:
+  - {id: street, prompt: "an empty street at night, rain", seeds: [42, 43]}
+"""
+FLAT_NOTE = ("a flat folder of images (no render's output folder, no delivery.json): each PNG was checked against "
+             "its sidecar beside it and its C2PA signature; not checked: which images the render or delivery made "
+             "(one missing or left out is not seen)")
+
+
+@pytest.fixture
+def rendered(write_shotlist, tmp_path: Path, engine_factory, signing_env) -> Path:
+    out = tmp_path / "out"
+    render_on_cpu(write_shotlist(SHOTS), out, engine_factory, sign=True)
+    return out
+
+
+def _flat(out: Path, folder: Path, *suffixes: str) -> Path:
+    """The takes' files copied out of their shot folders into one folder, as a legal team or a festival gets them."""
+    folder.mkdir()
+    for path in sorted(out.glob("street/street_t*")):
+        if path.suffix in suffixes and ".mask" not in path.name:
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.mark.parametrize("trust", [False, True], ids=["valid", "trusted"])
+def test_a_flat_folder_of_signed_pairs_is_checked_as_images(rendered: Path, tmp_path: Path, signing_env,
+                                                            trust: bool) -> None:
+    # Before: "received: no committed renders to check; give a render's output folder", exit 2: the outside party
+    # could not check the frames it was sent at all.
+    flat = _flat(rendered, tmp_path / "received", ".png", ".json")
+    report = verify_folder(flat, signing_env.root if trust else None)
+    state = "Trusted" if trust else "Valid"
+    assert [(c.image["path"], c.sidecar["path"], c.ok, c.problems, (c.c2pa or {}).get("state"))
+            for c in report.images] == [(f"street_t{n}.png", f"street_t{n}.json", True, [], state) for n in (1, 2)]
+    document = report.as_dict()
+    assert document["exit_code"] == 0 and document["counts"] == {"checked": 2, "failed": 0, "signed": 2}
+    assert document["folder"] == {"kind": "images", "not_checked": FLAT_NOTE}
+
+    # What a check of a pair still finds: a byte changed, a sidecar edited by hand, a sidecar swapped.
+    one = bytearray((flat / "street_t1.png").read_bytes())
+    one[-30] ^= 1
+    (flat / "street_t1.png").write_bytes(bytes(one))
+    sidecar = json.loads((flat / "street_t2.json").read_text("utf-8"))
+    sidecar["seed"] = 7
+    (flat / "street_t2.json").write_text(json.dumps(sidecar), "utf-8")
+    problems = {c.image["path"]: c.problems for c in verify_folder(flat).images}
+    assert problems["street_t1.png"][0] == ("the image does not match its sidecar's sha256 (changed after it was "
+                                            "committed)")
+    assert problems["street_t1.png"][1].startswith("C2PA validation state Invalid: its bytes changed after it was "
+                                                   "signed")
+    assert problems["street_t2.png"] == ["its sidecar says seed 7, the image's own record (its idcli chunk) 43: "
+                                         "edited after the render?"]
+
+
+def test_a_flat_folder_of_signed_pngs_alone_passes_on_their_signatures(rendered: Path, tmp_path: Path, write_shotlist,
+                                                                       engine_factory, monkeypatch) -> None:
+    flat = _flat(rendered, tmp_path / "received", ".png")
+    report = verify_folder(flat)
+    assert [(c.image["path"], c.ok, c.problems, (c.c2pa or {}).get("state")) for c in report.images] == [
+        (f"street_t{n}.png", True, [], "Valid") for n in (1, 2)]
+    assert report.images[0].notes == ["no sidecar beside it, so checked on its signature alone: its C2PA manifest is "
+                                      "Valid, signed by 'idcli test signer' for its job: the image is as idcli signed "
+                                      "it"]
+    assert report.as_dict()["counts"] == {"checked": 2, "failed": 0, "signed": 2}
+
+    # An unsigned PNG alone: nothing here says what it should be. A signed one changed: its signature says so.
+    monkeypatch.delenv("IDCLI_C2PA_CERT")
+    monkeypatch.delenv("IDCLI_C2PA_KEY")
+    render_on_cpu(write_shotlist(SHOTS, "unsigned.yaml"), tmp_path / "unsigned", engine_factory, sign=False)
+    shutil.copy(tmp_path / "unsigned" / "street" / "street_t1.png", flat / "plain.png")
+    # Take 2's A1111 parameters edited by a metadata tool (a whole PNG still, its chunks' CRCs right).
+    from idcli.provenance import PNG_SIGNATURE, png_chunk, png_chunks
+
+    two = flat / "street_t2.png"
+    chunks = [(kind, payload.replace(b"Seed: 43", b"Seed: 44") if kind == b"tEXt" else payload)
+              for kind, payload in png_chunks(two.read_bytes())]
+    two.write_bytes(PNG_SIGNATURE + b"".join(png_chunk(kind, payload) for kind, payload in chunks))
+    problems = {c.image["path"]: c.problems for c in verify_folder(flat).images}
+    assert problems["plain.png"] == ["not signed, and no sidecar beside it (plain.json): nothing here says what "
+                                     "the image should be"]
+    assert problems["street_t1.png"] == []
+    assert len(problems["street_t2.png"]) == 1 and problems["street_t2.png"][0].startswith(
+        "C2PA validation state Invalid: its bytes changed after it was signed")
+
+
+def test_delivered_copies_copied_out_of_their_delivery_are_checked(rendered: Path, tmp_path: Path) -> None:
+    # A festival gets the copies without delivery.json (their listing): pairs, or the signed PNGs alone.
+    from idcli.delivery import deliver
+
+    dest = tmp_path / "dest"
+    deliver(rendered, dest, all_takes=True)
+    pairs, alone = tmp_path / "pairs", tmp_path / "alone"
+    pairs.mkdir()
+    alone.mkdir()
+    for path in dest.glob("street_take*"):
+        shutil.copy(path, pairs / path.name)
+        if path.suffix == ".png":
+            shutil.copy(path, alone / path.name)
+    for folder in (pairs, alone):
+        report = verify_folder(folder)
+        assert [(c.image["path"], c.ok, c.problems, (c.c2pa or {}).get("state")) for c in report.images] == [
+            (f"street_take{n}.png", True, [], "Valid") for n in (1, 2)], folder.name
+    assert report.images[0].notes == ["no sidecar beside it, so checked on its signature alone: its C2PA manifest is "
+                                      "Valid, a delivered copy of its take as idcli signed it"]
+    # A copy whose own record was edited (its manifest covers it) fails alone too.
+    from idcli.provenance import PNG_SIGNATURE, png_chunk, png_chunks
+
+    one = alone / "street_take1.png"
+    chunks = [(kind, payload.replace(b"Seed: 42", b"Seed: 41") if kind == b"tEXt" else payload)
+              for kind, payload in png_chunks(one.read_bytes())]
+    one.write_bytes(PNG_SIGNATURE + b"".join(png_chunk(kind, payload) for kind, payload in chunks))
+    (problem,) = {c.image["path"]: c.problems for c in verify_folder(alone).images}["street_take1.png"]
+    assert problem.startswith("C2PA validation state Invalid: its bytes changed after it was signed")
+
+
+def test_the_cli_says_what_kind_of_folder_it_checked(rendered: Path, tmp_path: Path) -> None:
+    flat = _flat(rendered, tmp_path / "received", ".png", ".json")
+    (flat / "poster.jpg").write_bytes((flat / "street_t1.png").read_bytes())  # no PNG: nothing checks it
+    # A take's --save-masks strip copied out beside it is idcli's own, as in an output folder: not checked, not failed.
+    shutil.copy(flat / "street_t1.png", flat / "street_t1.mask.png")
+    result = runner.invoke(app, ["verify", str(flat)])
+    assert result.exit_code == 6, result.output
+    assert result.stdout.splitlines()[-2:] == [FLAT_NOTE, "3 images checked, 2 signed, 1 failed"]
+    assert ("FAILED poster.jpg\n       not a PNG of this folder of images (each PNG is checked against its sidecar "
+            "beside it, or its signature), so nothing checks where it came from: added, renamed or edited outside "
+            "idcli?") in result.stdout
+    document = json.loads(runner.invoke(app, ["verify", str(flat), "--json"]).stdout)
+    assert document["exit_code"] == 6 and document["folder"] == {"kind": "images", "not_checked": FLAT_NOTE}
+    # A render's output folder and a shot folder inside it are what they were.
+    assert json.loads(runner.invoke(app, ["verify", str(rendered), "--json"]).stdout)["folder"] == {
+        "kind": "output", "not_checked": None}
+    inside = runner.invoke(app, ["verify", str(rendered / "street")])
+    assert inside.exit_code == 2 and "it is inside the output folder" in inside.output
+
+
+def test_a_good_images_untrusted_signer_without_trust_is_a_note_not_a_failure(rendered: Path, signing_env) -> None:
+    # Before: verify --json without --trust listed "signingCredential.untrusted: ..." among the failures of an image
+    # with ok: true (the C2PA reader lists every signer so when it is given no root); a script reading failures saw a
+    # failure on a good image.
+    document = json.loads(runner.invoke(app, ["verify", str(rendered), "--json"]).stdout)
+    assert document["ok"] is True
+    for image in document["images"]:
+        assert image["c2pa"]["state"] == "Valid" and image["c2pa"]["failures"] == []
+        [note] = image["c2pa"]["notes"]
+        assert note.startswith("signingCredential.untrusted: ")
+    # Under a root the signer does not chain to, it is the failure it says (and under its own, neither).
+    from c2pa_helpers import make_test_ca
+
+    other = make_test_ca(rendered.parent / "other-ca", name="other")
+    failed = json.loads(runner.invoke(app, ["verify", str(rendered), "--trust", str(other.root), "--json"]).stdout)
+    assert failed["exit_code"] == 6
+    assert all(any(f.startswith("signingCredential.untrusted: ") for f in image["c2pa"]["failures"])
+               and image["c2pa"]["notes"] == [] for image in failed["images"])
+    trusted = json.loads(runner.invoke(app, ["verify", str(rendered), "--trust", str(signing_env.root),
+                                             "--json"]).stdout)
+    assert trusted["ok"] is True and all(image["c2pa"]["state"] == "Trusted" and image["c2pa"]["failures"] == []
+                                         and image["c2pa"]["notes"] == [] for image in trusted["images"])
+
+
+PLATE_SHOTS = """\
+version: 1
+project: inputs-inside
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}
+characters:
+  mara: {selfies: [OUT/selfies/mara_1.jpg], description: a red-haired woman}
+  theo: {selfies: [OUT/selfies/theo_1.jpg], description: a young man}
+shots:
+  - {id: both, prompt: "{mara} and {theo} before a window", plate: OUT/plates/two_people.png}
+  - {id: street, prompt: "an empty wet street at night"}
+"""
+
+
+def test_plates_and_selfies_kept_inside_the_output_folder_are_inputs_not_strays(write_shotlist, tmp_path: Path,
+                                                                                 selfies: Path, engine_factory) -> None:
+    # Before: each failed "not a take of this render …: added, renamed or edited outside idcli?", so a folder whose
+    # every take passed said "5 images checked, 3 failed", exit 6.
+    pytest.importorskip("insightface", exc_type=ImportError)
+    out = tmp_path / "OUT"
+    (out / "plates").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "plates" / "two_people.png", out / "plates")
+    (out / "selfies").mkdir()
+    for name in ("mara_1.jpg", "theo_1.jpg"):
+        shutil.copy(selfies / name, out / "selfies")
+    render_on_cpu(write_shotlist(PLATE_SHOTS), out, engine_factory)
+    report = verify_folder(out)
+    assert {c.image["path"]: c.problems for c in report.images if not c.ok} == {}
+    sidecar = "as its sidecar (both/both_t1.json) records it by its sha256"
+    assert [(c.image["path"], c.notes) for c in report.images] == [
+        ("both/both_t1.png", []),
+        ("plates/two_people.png", [f"an input of this render, not a take: the plate for both take 1, {sidecar}"]),
+        ("selfies/mara_1.jpg", [f"an input of this render, not a take: mara's selfie for both take 1, {sidecar}"]),
+        ("selfies/theo_1.jpg", [f"an input of this render, not a take: theo's selfie for both take 1, {sidecar}"]),
+        ("street/street_t1.png", [])]
+    result = runner.invoke(app, ["verify", str(out)])
+    assert result.exit_code == 0 and (f"ok     plates/two_people.png\n       an input of this render, not a take: the "
+                                      f"plate for both take 1, {sidecar}") in result.stdout
+    # A file that matches nothing recorded still fails: the plate retouched, an image no take was made from.
+    from PIL import Image
+
+    with Image.open(out / "plates" / "two_people.png") as plate:
+        plate.crop((0, 0, 64, 64)).save(out / "plates" / "two_people_crop.png")
+    (problem,) = {c.image["path"]: c.problems for c in verify_folder(out).images}["plates/two_people_crop.png"]
+    assert problem.startswith("not a take of this render")
+    # And an input only a failed take records is not vouched for by it (its sidecar may have been edited to name it).
+    both = json.loads((out / "both" / "both_t1.json").read_text("utf-8"))
+    both["seed"] += 1
+    (out / "both" / "both_t1.json").write_text(json.dumps(both), "utf-8")
+    failed = {c.image["path"]: c.ok for c in verify_folder(out).images}
+    assert failed["plates/two_people.png"] is False and failed["selfies/mara_1.jpg"] is False
