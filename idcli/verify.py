@@ -20,7 +20,7 @@ from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
 from .option_words import Option, words
-from .paths import absolute
+from .paths import absolute, real_path
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
 if TYPE_CHECKING:
@@ -107,11 +107,11 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             report.images.append(check)
     # A take's image left without its sidecar (deleted, or a kill between the two writes) cannot be checked
     # against it: it fails, rather than pass unseen. Only committed takes' names count (SHOT/SHOT_tN.png).
-    checked = {(root / i.image["path"]).resolve() for i in report.images}
+    checked = {real_path(root / i.image["path"]) for i in report.images}
     for image_path in sorted(root.glob("*/*.png")):
         if (image_path.parent.name.startswith(".") or not re.fullmatch(
                 rf"{re.escape(image_path.parent.name)}_t\d+\.png", image_path.name)
-                or image_path.resolve() in checked):
+                or real_path(image_path) in checked):
             continue
         sidecar_path = image_path.with_suffix(".json")
         why = sidecar_not_read(sidecar_path, is_take_sidecar, "an idcli sidecar")
@@ -130,7 +130,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     # verdict is the folder's, and nothing checked where those came from (stray_images.py).
     from .stray_images import stray_images, stray_problem
 
-    checked = {(root / i.image["path"]).resolve() for i in report.images}
+    checked = {real_path(root / i.image["path"]) for i in report.images}
     for image_path in stray_images(root, checked):
         report.images.append(ImageCheck(file_entry(root, image_path.with_suffix(".json")),
                                         file_entry(root, image_path), ok=False, problems=[stray_problem(image_path)]))
@@ -268,7 +268,7 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if fault is not None:
         check.problems.append(json_problem(fault, "its sidecar", check.sidecar["path"]))
     beside = sidecar_path.with_suffix(".png")
-    if not image_path.resolve().is_relative_to(root.resolve()):
+    if not real_path(image_path).is_relative_to(root.resolve()):
         # Reported as the check of the image beside it (its take, which the folder's PNGs are then matched against):
         # failed for the path it names, it was reported again as an image with "no sidecar beside it", a file
         # that is there.
