@@ -20,7 +20,7 @@ from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
 from .option_words import Option, words
-from .paths import absolute, real_path
+from .paths import absolute, leaves_folder, real_path
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
 if TYPE_CHECKING:
@@ -254,6 +254,12 @@ def sidecar_not_read(path: Path, is_sidecar: Any, kind: str) -> str | None:
     return None if is_sidecar(sidecar) else f"not {kind}"
 
 
+def link_out_problem(image_path: Path, shown: str, folder: str) -> str:
+    """Why a take (a delivered copy) whose path is the folder's is not checked: a link takes it out of the folder."""
+    return (f"image {shown} is outside the {folder}, reached through a link (to {real_path(image_path)}): the folder "
+            "does not hold it, so it is not checked against its sidecar")
+
+
 def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
     """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
     try:
@@ -268,6 +274,11 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if fault is not None:
         check.problems.append(json_problem(fault, "its sidecar", check.sidecar["path"]))
     beside = sidecar_path.with_suffix(".png")
+    if not real_path(image_path).is_relative_to(root.resolve()) and not leaves_folder(image_path, root):
+        # The recorded path is the folder's (the take's own, as a render writes it); a link leads out of it.
+        check.problems.append(link_out_problem(image_path, check.image["path"], "output folder"))
+        check.ok = False
+        return check
     if not real_path(image_path).is_relative_to(root.resolve()):
         # Reported as the check of the image beside it (its take, which the folder's PNGs are then matched against):
         # failed for the path it names, it was reported again as an image with "no sidecar beside it", a file
