@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from .delivery import DELIVERY_ASSERTION, DELIVERY_FILE, EDITED_METADATA, MAX_DELIVERY_FILE_BYTES, OPENED
-from .paths import leaves_folder, real_path
+from .paths import real_path
 
 
 def is_delivery_folder(root: Path) -> bool:
@@ -152,13 +152,11 @@ def _check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     if fault is not None:
         check.problems.append(json_problem(fault, "its sidecar", sidecar_path.name))
     named = (sidecar.get("image") or {}).get("path") if isinstance(sidecar.get("image"), dict) else None
-    if isinstance(named, str) and not real_path(sidecar_path.parent / named).is_relative_to(root.resolve()) \
-            and not leaves_folder(sidecar_path.parent / named, root):
-        # The recorded name is the folder's; a link leads out of it (said as verify OUT says it).
+    if named == image_path.name and not real_path(image_path).is_relative_to(root.resolve()):
+        # The sidecar records the copy beside it; a link leads out of the folder from there (said as verify OUT does).
         from .verify import link_out_problem
 
-        linked = sidecar_path.parent / named
-        check.problems.append(link_out_problem(linked, file_entry(root, linked)["path"], "delivery folder"))
+        check.problems.append(link_out_problem(image_path, check.image["path"], "delivery folder"))
         return check, None, sidecar
     if isinstance(named, str) and not real_path(sidecar_path.parent / named).is_relative_to(root.resolve()):
         # No image was moved there: the path was written (verify OUT says it in the same words, verify.check_image).

@@ -83,12 +83,6 @@ def real_path(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.realpath(path))
 
 
-def leaves_folder(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
-    """Whether ``path``, as written (``..`` read as words, no link followed), names a place outside ``folder``: a
-    recorded path that leaves it, told from one that stays in it and reaches out through a link."""
-    return not Path(os.path.normpath(path)).is_relative_to(os.path.normpath(folder))
-
-
 def expand_user(value: str) -> Path | None:
     """``~`` and ``~user`` expanded; None when that user has no home folder here (Path raises)."""
     try:

@@ -20,7 +20,7 @@ from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
 from .option_words import Option, words
-from .paths import absolute, leaves_folder, real_path
+from .paths import absolute, real_path
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
 if TYPE_CHECKING:
@@ -274,8 +274,9 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if fault is not None:
         check.problems.append(json_problem(fault, "its sidecar", check.sidecar["path"]))
     beside = sidecar_path.with_suffix(".png")
-    if not real_path(image_path).is_relative_to(root.resolve()) and not leaves_folder(image_path, root):
-        # The recorded path is the folder's (the take's own, as a render writes it); a link leads out of it.
+    if (os.path.normpath(image_path) == os.path.normpath(beside)
+            and not real_path(image_path).is_relative_to(root.resolve())):
+        # The sidecar records the image beside it, as a render writes it; a link leads out of the folder from there.
         check.problems.append(link_out_problem(image_path, check.image["path"], "output folder"))
         check.ok = False
         return check
