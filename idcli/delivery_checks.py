@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from .delivery import DELIVERY_ASSERTION, DELIVERY_FILE, EDITED_METADATA, MAX_DELIVERY_FILE_BYTES, OPENED
+from .paths import real_path
 
 
 def is_delivery_folder(root: Path) -> bool:
@@ -106,7 +107,7 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
     # Every other image in the folder fails too (a JPEG beside the copies, a take in a folder): nothing checked it.
     from .stray_images import NOT_A_DELIVERED_COPY, stray_images, stray_problem
 
-    seen = {(root / check.image["path"]).resolve() for check in checks.values()}
+    seen = {real_path(root / check.image["path"]) for check in checks.values()}
     for image in stray_images(root, seen, own_folders=(), masks=False):
         entry = file_entry(root, image)
         checks[entry["path"]] = ImageCheck(file_entry(root, image.with_suffix(".json")), entry, ok=False,
@@ -151,7 +152,13 @@ def check_copy(root: Path, sidecar_path: Path, trust_pem: str | None
     if fault is not None:
         check.problems.append(json_problem(fault, "its sidecar", sidecar_path.name))
     named = (sidecar.get("image") or {}).get("path") if isinstance(sidecar.get("image"), dict) else None
-    if isinstance(named, str) and not (sidecar_path.parent / named).resolve().is_relative_to(root.resolve()):
+    if named == image_path.name and not real_path(image_path).is_relative_to(root.resolve()):
+        # The sidecar records the copy beside it; a link leads out of the folder from there (said as verify OUT does).
+        from .verify import link_out_problem
+
+        check.problems.append(link_out_problem(image_path, check.image["path"], "delivery folder"))
+        return check, None, sidecar
+    if isinstance(named, str) and not real_path(sidecar_path.parent / named).is_relative_to(root.resolve()):
         # No image was moved there: the path was written (verify OUT says it in the same words, verify.check_image).
         check.problems.append(f"its sidecar {check.sidecar['path']} records image.path {named!r}, which leaves the "
                               f"delivery folder: a sidecar records the image beside it ({check.image['path']}); "

@@ -50,15 +50,18 @@ def sha256_file(path: Path) -> str:
 
 
 def sha256_file_cached(path: Path) -> str:
-    """sha256 of a large file (model weights), cached by path, size and modification time.
+    """sha256 of a large file (model weights), cached by path and stamp: size, mtime, inode and ctime, as git's index
+    (and idcli/image_stamps.py) stamp a file.
 
     Weights are gigabytes; hashing them on every plan would cost seconds. The cache lives in the
-    idcli state folder and is only a shortcut: a file whose size or mtime changed is hashed again.
+    idcli state folder and is only a shortcut: a file whose stamp changed is hashed again. Size and mtime alone
+    missed a file replaced by another of its size with its mtime kept (``cp -p``, ``rsync -t``, normalised
+    timestamps; a fine-tune has its base's size): no tool sets a ctime back.
     """
     path = path.resolve()
     stat = path.stat()
     cache_file = state_dir() / "file-hashes.json"
-    entry_key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    entry_key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}|{stat.st_ctime_ns}"
     try:
         cache = json.loads(cache_file.read_text("utf-8"))
     except (OSError, ValueError):

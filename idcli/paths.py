@@ -76,6 +76,13 @@ def absolute(path: str | os.PathLike[str]) -> Path:
     return found
 
 
+def real_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` with its links resolved, as ``Path.resolve()`` gives it, for comparing two paths; a loop of links is
+    left where it loops (``Path.resolve`` raises RuntimeError on one: a link to itself in a folder verify reads was
+    an internal error), so the file is reported as the one that cannot be read."""
+    return Path(os.path.realpath(path))
+
+
 def expand_user(value: str) -> Path | None:
     """``~`` and ``~user`` expanded; None when that user has no home folder here (Path raises)."""
     try:

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from . import safeio
+from .paths import real_path
 from .store import MAX_IMAGE_BYTES
 
 # What a studio's tools save pictures as (by name, case aside): the files a reviewer takes for frames.
@@ -38,7 +39,7 @@ def _mask_of_checked_take(path: Path, checked: set[Path]) -> bool:
     where it is; its mask, which idcli wrote beside it, is no image added outside idcli."""
     if not path.name.endswith(".mask.png"):
         return False
-    return path.with_name(path.name[: -len(".mask.png")] + ".png").resolve() in checked
+    return real_path(path.with_name(path.name[: -len(".mask.png")] + ".png")) in checked
 
 
 def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,),
@@ -54,7 +55,7 @@ def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...]
                             and not (here == root and name in own_folders))
         for name in files:
             path = here / name
-            if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or path.resolve() in checked
+            if (name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or real_path(path) in checked
                     or (masks and (is_own_mask(path) or _mask_of_checked_take(path, checked)))):
                 continue
             found.append(path)

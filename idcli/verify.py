@@ -20,7 +20,7 @@ from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import sha256_bytes
 from .option_words import Option, words
-from .paths import absolute
+from .paths import absolute, real_path
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 
 if TYPE_CHECKING:
@@ -121,11 +121,11 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             report.images.append(check)
     # A take's image left without its sidecar (deleted, or a kill between the two writes) cannot be checked
     # against it: it fails, rather than pass unseen. Only committed takes' names count (SHOT/SHOT_tN.png).
-    checked = {(root / i.image["path"]).resolve() for i in report.images}
+    checked = {real_path(root / i.image["path"]) for i in report.images}
     for image_path in sorted(root.glob("*/*.png")):
         if (image_path.parent.name.startswith(".") or not re.fullmatch(
                 rf"{re.escape(image_path.parent.name)}_t\d+\.png", image_path.name)
-                or image_path.resolve() in checked):
+                or real_path(image_path) in checked):
             continue
         sidecar_path = image_path.with_suffix(".json")
         why = sidecar_not_read(sidecar_path, is_take_sidecar, "an idcli sidecar")
@@ -155,7 +155,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     from .input_images import input_words, recorded_inputs
     from .stray_images import stray_images, stray_problem
 
-    checked = {(root / i.image["path"]).resolve() for i in report.images}
+    checked = {real_path(root / i.image["path"]) for i in report.images}
     strays = stray_images(root, checked)
     inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if strays else {}
     for image_path in strays:
@@ -292,6 +292,12 @@ def sidecar_not_read(path: Path, is_sidecar: Any, kind: str) -> str | None:
     return None if is_sidecar(sidecar) else f"not {kind}"
 
 
+def link_out_problem(image_path: Path, shown: str, folder: str) -> str:
+    """Why a take (a delivered copy) whose path is the folder's is not checked: a link takes it out of the folder."""
+    return (f"image {shown} is outside the {folder}, reached through a link (to {real_path(image_path)}): the folder "
+            "does not hold it, so it is not checked against its sidecar")
+
+
 def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
     """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
     try:
@@ -306,7 +312,13 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
     if fault is not None:
         check.problems.append(json_problem(fault, "its sidecar", check.sidecar["path"]))
     beside = sidecar_path.with_suffix(".png")
-    if not image_path.resolve().is_relative_to(root.resolve()):
+    if (os.path.normpath(image_path) == os.path.normpath(beside)
+            and not real_path(image_path).is_relative_to(root.resolve())):
+        # The sidecar records the image beside it, as a render writes it; a link leads out of the folder from there.
+        check.problems.append(link_out_problem(image_path, check.image["path"], "output folder"))
+        check.ok = False
+        return check
+    if not real_path(image_path).is_relative_to(root.resolve()):
         # Reported as the check of the image beside it (its take, which the folder's PNGs are then matched against):
         # failed for the path it names, it was reported again as an image with "no sidecar beside it", a file
         # that is there.

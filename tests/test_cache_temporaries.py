@@ -78,7 +78,7 @@ def test_the_hash_cache_removes_dead_writers_temporaries_and_keeps_a_running_one
     assert value == sha256_file(weights)
     assert _temporaries(home) == [running.name]
     stat = weights.resolve().stat()
-    key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}|{stat.st_ctime_ns}"
     assert (home / "file-hashes.json").read_bytes() == json.dumps({key: value}).encode("utf-8")  # same bytes
 
 

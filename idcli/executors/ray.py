@@ -861,6 +861,12 @@ def check_head_answers(address: str, named: str | None = None, client: bool = Fa
             f"cannot connect to the Ray cluster at {named}: its port answers HTTP/2, but not gRPC as {kind} does (a "
             f"gRPC call was answered with HTTP status {status}: another web server or a proxy); "
             + (CLIENT_PORT_HINT if client else "`ray start --head` prints the address to give (port 6379 by default)"))
+    if _speaks_tls(host, int(port), answer):  # the address is right: TLS is missing on this side
+        kind = "a Ray Client server" if client else "a Ray cluster's head"
+        raise ExecutorUnavailableError(
+            f"cannot connect to the Ray cluster at {named}: its port answers TLS, as {kind} started with RAY_USE_TLS=1 "
+            "does, and this machine does not speak it: set RAY_USE_TLS=1 here too, with RAY_TLS_SERVER_CERT, "
+            "RAY_TLS_SERVER_KEY and RAY_TLS_CA_CERT naming this machine's copies of the cluster's certificate files")
     if client:
         raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {named}: its port answers, but not as a "
                                        f"Ray Client server does ({_what_answered(answer)}); {CLIENT_PORT_HINT}")
@@ -905,6 +911,44 @@ def _first_answer(connection: Any) -> bytes | None:
             connection.settimeout(0.2)
             answer += connection.recv(64)
     return answer
+
+
+def _speaks_tls(host: str, port: int, answer: bytes | None) -> bool:
+    """Whether the port speaks TLS, as a head started with ``RAY_USE_TLS=1`` does: its answer to the plain preface is a
+    TLS record (an alert), or, where it closed the connection without a word (grpcio's TLS servers do), a TLS
+    ClientHello on a connection of its own is answered with one (a ServerHello or an alert). Nothing is verified: the
+    handshake is not finished, only which protocol the port speaks is read."""
+    if answer:
+        return _is_tls_record(answer)
+    if answer is None:  # silent: nothing to tell from
+        return False
+    import socket
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    outgoing = ssl.MemoryBIO()
+    hello = context.wrap_bio(ssl.MemoryBIO(), outgoing)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        hello.do_handshake()  # writes the ClientHello to ``outgoing``, then waits for an answer it never gets here
+    reply = b""
+    try:
+        with socket.create_connection((host, port), timeout=5) as connection:
+            connection.settimeout(HEAD_ANSWER_SECONDS)
+            connection.sendall(outgoing.read())
+            while len(reply) < 3:
+                chunk = connection.recv(3 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
+        return False
+    return _is_tls_record(reply)
+
+
+def _is_tls_record(data: bytes) -> bool:
+    """A TLS record's header: an alert (21) or a handshake (22), protocol version 3.x (SSL 3 to TLS 1.3)."""
+    return len(data) >= 3 and data[0] in (21, 22) and data[1] == 3
 
 
 def _what_answered(answer: bytes | None) -> str:

@@ -1,0 +1,71 @@
+"""A link that leads back to itself in an output folder or a delivery folder (a loop of links, left by a sync tool or a
+hand-made link gone wrong): ``idcli verify`` names it as the image nothing checks, where it stopped with ``internal
+error: RuntimeError: Symlink loop from …`` (Python's ``Path.resolve`` raises on a loop; the system cannot read the
+file either)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cli_helpers import render_on_cpu
+
+from idcli.verify import verify_folder
+
+SHOTS = """\
+version: 1
+project: link-loops
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, takes: 1}
+shots:
+  - {id: street, prompt: "an empty street at night, rain", seeds: [42]}
+"""
+NOT_A_TAKE = ("not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar), so nothing checks where it "
+              "came from: added, renamed or edited outside idcli?")
+NOT_A_COPY = ("not a delivered copy (a copy is SHOT_takeN.png beside its sidecar, listed in delivery.json), so "
+              "nothing checks where it came from: added, renamed or edited outside idcli?")
+
+
+@pytest.fixture
+def out(write_shotlist, tmp_path: Path, engine_factory) -> Path:
+    folder = tmp_path / "out"
+    render_on_cpu(write_shotlist(SHOTS), folder, engine_factory)
+    assert verify_folder(folder).failed == 0
+    return folder
+
+
+def _problems(folder: Path) -> dict[str, list[str]]:
+    return {check.image["path"]: check.problems for check in verify_folder(folder).images if not check.ok}
+
+
+@pytest.mark.parametrize("name", ["frame.png", "street_t1.mask.png", "street_t2.png"],
+                         ids=["an-image-name", "a-mask-name", "a-take-name"])
+def test_a_link_loop_named_as_an_image_is_an_image_nothing_checks(out: Path, name: str) -> None:
+    os.symlink(name, out / "street" / name)  # street/NAME -> street/NAME
+    problems = _problems(out)
+    if name == "street_t1.mask.png":  # named as the take's mask: idcli's own file by its name, as any mask is
+        assert problems == {}
+        return
+    assert list(problems) == [f"street/{name}"]
+    if name == "street_t2.png":  # named as a take: the take without its sidecar
+        assert problems[f"street/{name}"][0].startswith("no sidecar beside it, so it cannot be checked")
+    else:
+        assert problems[f"street/{name}"] == [NOT_A_TAKE]
+
+
+def test_a_take_whose_image_is_a_link_loop_fails_as_unreadable(out: Path) -> None:
+    image = out / "street" / "street_t1.png"
+    image.unlink()
+    os.symlink(image.name, image)
+    (problem, *_) = _problems(out)["street/street_t1.png"]
+    assert "street/street_t1.png" in problem
+
+
+def test_a_link_loop_in_a_delivery_folder_is_no_delivered_copy(out: Path, tmp_path: Path) -> None:
+    from idcli.delivery import deliver
+
+    dest = tmp_path / "dest"
+    deliver(out, dest)
+    os.symlink("loop.jpg", dest / "loop.jpg")
+    assert _problems(dest) == {"loop.jpg": [NOT_A_COPY]}
