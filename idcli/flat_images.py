@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import safeio
+from .paths import real_path
 from .store import MAX_IMAGE_BYTES
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def check_flat_folder(root: Path, trust_pem: str | None) -> list[ImageCheck]:
     # output folder: it is left alone (stray_images' masks), not failed as a PNG with no sidecar.
     checks = [check_flat_image(root, image, trust_pem) for image in images
               if not (image.name.endswith(".mask.png") and image.with_name(image.name[:-9] + ".png") in images)]
-    seen = {(root / check.image["path"]).resolve() for check in checks}
+    seen = {real_path(root / check.image["path"]) for check in checks}
     for image in stray_images(root, seen, own_folders=()):
         checks.append(ImageCheck(file_entry(root, image.with_suffix(".json")), file_entry(root, image), ok=False,
                                  problems=[stray_problem(image, NOT_A_FLAT_IMAGE)]))

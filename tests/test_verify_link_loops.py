@@ -69,3 +69,16 @@ def test_a_link_loop_in_a_delivery_folder_is_no_delivered_copy(out: Path, tmp_pa
     deliver(out, dest)
     os.symlink("loop.jpg", dest / "loop.jpg")
     assert _problems(dest) == {"loop.jpg": [NOT_A_COPY]}
+
+
+@pytest.mark.parametrize("name", ["loop.png", "loop.jpg"], ids=["a-png", "another-image"])
+def test_a_link_loop_in_a_flat_folder_is_an_image_that_fails(out: Path, tmp_path: Path, name: str) -> None:
+    import shutil
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for part in ("street_t1.png", "street_t1.json"):
+        shutil.copy2(out / "street" / part, flat / part)
+    os.symlink(name, flat / name)  # flat/NAME -> flat/NAME
+    report = verify_folder(flat)
+    assert [(check.image["path"], check.ok) for check in report.images] == [(name, False), ("street_t1.png", True)]
