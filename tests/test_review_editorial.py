@@ -47,6 +47,7 @@ def stills(track: object) -> list:
 
 
 MEDIA = {"still": "ExternalReference", "black": "GeneratorReference"}
+MEDIA_OF = {reference: kind for kind, reference in MEDIA.items()}
 
 
 def shot_list(tmp_path: Path, *, gap_second: bool = False, first_duration: float | None = None) -> Path:
@@ -245,7 +246,7 @@ def test_the_edl_is_ascii_under_a_folder_with_accents_and_the_otio_and_xml_keep_
     assert all(f"../{folder}/shot %231/" in url for url in urls), urls
     assert [(edit / url_utils.filepath_from_url(url)).resolve() for url in urls] == [expected[s] for s in shots]
     (xml_track,) = otio.adapters.read_from_file(str(xml)).video_tracks()
-    assert [Path(unquote(urlparse(clip.media_reference.target_url).path)) for clip in xml_track.find_clips()] == [
+    assert [Path(unquote(urlparse(clip.media_reference.target_url).path)) for clip in stills(xml_track)] == [
         expected[s] for s in shots]
 
 
@@ -416,14 +417,14 @@ def test_fcp_xml_reads_back_with_the_fcp_adapter(out: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     timeline = otio.adapters.read_from_file(str(target))
     (track,) = timeline.video_tracks()
-    assert [type(item).__name__ for item in track] == ["Clip", "Gap", "Clip", "Clip"]
-    assert [item.name for item in track.find_clips()] == ["sh010", "sh020", "sh030"]
+    assert [MEDIA_OF[type(item.media_reference).__name__] for item in track] == ["still", "black", "still", "still"]
+    assert [item.name for item in stills(track)] == ["sh010", "sh020", "sh030"]
     rate = 24000 / 1001
     assert [item.duration().to_frames() for item in track] == [round(2 * rate), round(3 * rate),
                                                                round(1.5 * rate), round(3 * rate)]
     assert all(abs(item.duration().rate - rate) < 1e-9 for item in track)
     expected = images(out)
-    for clip in track.find_clips():
+    for clip in stills(track):
         reference = clip.media_reference
         assert reference.name == expected[clip.name].name
         parsed = urlparse(reference.target_url)  # absolute, as Premiere links it
@@ -439,6 +440,31 @@ def test_fcp_xml_reads_back_with_the_fcp_adapter(out: Path, tmp_path: Path) -> N
     sequence_format = ElementTree.fromstring(text).find(".//sequence/media/video/format/samplecharacteristics")
     assert sequence_format is not None, text
     assert (sequence_format.findtext("width"), sequence_format.findtext("height")) == ("512", "256")
+
+
+@pytest.mark.parametrize("gap_second", [False, True], ids=["last-shot-not-rendered", "second-shot-not-rendered"])
+def test_a_shot_not_rendered_is_a_slug_in_the_fcp_xml_so_the_cut_keeps_its_length(out: Path, tmp_path: Path,
+                                                                                   gap_second: bool) -> None:
+    """The FCP 7 XML left a shot not rendered out as empty track time: one between two clips kept its place, but one
+    at the end was nothing at all, so the XML's track (read back with OTIO's adapter, as an importer reads it) ended
+    at the last rendered still, 3 s short of the cut the .otio and the EDL run. Each shot not rendered is now FCP 7's
+    Slug generator (black) of its length, named after the shot, as the EDL's black events are."""
+    target = tmp_path / "cut.xml"
+    result = cli("export", out, "--fcp-xml", target, "--otio", tmp_path / "cut.otio", "--fps", "25",
+                 *(("--shots", shot_list(tmp_path, gap_second=True)) if gap_second else ()))
+    assert result.exit_code == 0, result.output
+    (track,) = otio.adapters.read_from_file(str(target)).video_tracks()
+    (cut,) = otio.adapters.read_from_file(str(tmp_path / "cut.otio")).video_tracks()
+    assert track.duration().to_frames() == cut.duration().to_frames() == 50 + 38 + 75 + 75
+    kinds = [(item.name, type(item.media_reference).__name__) for item in track]
+    slug = ("sh040 (not rendered)", "GeneratorReference")
+    shown = [("sh010", "ExternalReference"), ("sh020", "ExternalReference"), ("sh030", "ExternalReference")]
+    assert kinds == ([shown[0], slug, *shown[1:]] if gap_second else [*shown, slug])
+    (black,) = [item for item in track if isinstance(item.media_reference, otio.schema.GeneratorReference)]
+    assert black.media_reference.generator_kind == "slug" and black.duration().to_frames() == 75
+    element = ElementTree.parse(target).getroot().find(".//generatoritem")
+    assert element is not None and element.findtext("effect/effecttype") == "generator"
+    assert len(element.findall("rate")) == 1  # one <rate>, as every clip item has
 
 
 def test_all_formats_at_once_come_from_one_timeline(out: Path, tmp_path: Path) -> None:
@@ -476,19 +502,19 @@ def test_each_fcp_xml_element_has_one_rate(out: Path, tmp_path: Path, fps: str) 
     root = ElementTree.fromstring(target.read_text("utf-8"))
     owners = [(element.tag, len(element.findall("rate"))) for element in root.iter()
               if element.find("rate") is not None]
-    assert {tag for tag, _count in owners} == {"sequence", "clipitem", "file", "timecode"}
+    assert {tag for tag, _count in owners} == {"sequence", "clipitem", "generatoritem", "file", "timecode"}
     assert {count for _tag, count in owners} == {1}, owners
     def rate_of(element: ElementTree.Element) -> tuple[str | None, str | None]:
         return element.findtext("rate/timebase"), element.findtext("rate/ntsc")
 
     sequence = root.find(".//sequence")
     assert sequence is not None
-    assert {rate_of(item) for item in root.iter("clipitem")} == {rate_of(sequence)}
+    assert {rate_of(item) for item in [*root.iter("clipitem"), *root.iter("generatoritem")]} == {rate_of(sequence)}
     (track,) = otio.adapters.read_from_file(str(target)).video_tracks()
     rate = {"23.976": 24000 / 1001, "25": 25.0, "29.97": 30000 / 1001}[fps]
-    assert [item.duration().to_frames() for item in track.find_clips()] == [round(2 * rate), round(1.5 * rate),
-                                                                            round(3 * rate)]
-    assert all(abs(item.duration().rate - rate) < 1e-9 for item in track.find_clips())
+    assert [item.duration().to_frames() for item in stills(track)] == [round(2 * rate), round(1.5 * rate),
+                                                                       round(3 * rate)]
+    assert all(abs(item.duration().rate - rate) < 1e-9 for item in track)
 
 
 def test_the_fcp_xml_sequence_is_the_movies_frame_where_a_sidecar_omits_the_size(out: Path, tmp_path: Path
@@ -1415,7 +1441,7 @@ def test_every_fcp_xml_timecode_counts_as_the_sequence_does(out: Path, tmp_path:
     assert smpte_frames(sequence_label, nominal, form == "DF") == smpte_frames(
         f"01:00:00{separator}00", nominal, form == "DF")
     timeline = otio.adapters.read_from_file(str(target))
-    clips = timeline.find_clips()
+    clips = stills(timeline.video_tracks()[0])
     assert len(clips) == 3 and all(clip.media_reference.available_range.start_time.to_frames() == 0
                                    for clip in clips)
     assert timeline.global_start_time.to_frames() == smpte_frames(f"01:00:00{separator}00", nominal, form == "DF")

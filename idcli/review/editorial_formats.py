@@ -22,7 +22,8 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
   or non-drop frame (the adapter does not write it). At most 999 events (three-digit event numbers).
 - **FCP 7 XML** (Premiere, Resolve, FCP 7): one clip item per rendered shot named after the shot, its file
   named after the PNG with an absolute ``file://localhost/`` URL (the ``pathurl`` form of Apple's FCP 7 XML
-  reference, and what FCP 7 and Premiere write themselves), gaps as empty track time. A file element says it
+  reference, and what FCP 7 and Premiere write themselves); a shot not rendered FCP 7's Slug generator (black) of
+  its length, named ``sh040 (not rendered)``, so the track runs the whole cut as the EDL does. A file element says it
   holds video only: the adapter otherwise gives every file an audio channel, and a still has none; its timecode is
   drop frame or not as the sequence's (the adapter writes every file's NDF unless told). The
   sequence's format is the movie's frame size. Each clip item has one ``<rate>`` (the adapter writes it twice).
@@ -174,9 +175,12 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float, drop_frame: bool = False,
     result.format = "fcp_xml"
     # The adapter writes the sequence's <timecode> from global_start_time, its label's form from this metadata.
     timeline.metadata["fcp_xml"] = {"timecode": {"displayformat": "DF" if drop_frame else "NDF"}}
+    _slugs_for_gaps(timeline)
     takes = {(take.shot_id, take.take): take for take in run.takes}
     shown = []
     for clip in timeline.find_clips():
+        if isinstance(clip.media_reference, otio.schema.GeneratorReference):
+            continue  # a shot not rendered: its slug has no file
         take = takes[(clip.name, clip.metadata["idcli"]["take"])]
         clip.media_reference.metadata["fcp_xml"] = _still_file_metadata(take.width, take.height, drop_frame)
         shown.append(take)
@@ -185,6 +189,27 @@ def fcp_xml_text(run: Run, xml_path: Path, fps: float, drop_frame: bool = False,
         timeline.metadata["fcp_xml"]["media"] = {"video": {"format": {"samplecharacteristics": {
             "width": str(width), "height": str(height)}}}}
     return _one_rate_per_element(otio.adapters.write_to_string(timeline, "fcp_xml")), result
+
+
+# FCP 7's Slug generator (black, no media), as Apple's FCP 7 XML names it; the adapter writes a generator item only
+# when its effect's type, media type and category are given.
+_SLUG_EFFECT = {"effecttype": "generator", "mediatype": "video", "effectcategory": "Matte"}
+
+
+def _slugs_for_gaps(timeline: Any) -> None:
+    """Each shot not rendered (a gap of the timeline) made FCP 7's Slug of its length, named after the shot: a gap
+    is empty track time to the adapter, so one at the end was nothing at all and the track ended at the last rendered
+    still, short of the cut the .otio and the EDL run (until 2026-12-02)."""
+    import opentimelineio as otio
+
+    (track,) = timeline.video_tracks()
+    for index, item in enumerate(list(track)):
+        if isinstance(item, otio.schema.Gap):
+            span = item.source_range
+            track[index] = otio.schema.Clip(
+                name=f"{item.name} (not rendered)", source_range=span, media_reference=otio.schema.GeneratorReference(
+                    name="Slug", generator_kind="slug", available_range=span,
+                    metadata={"fcp_xml": dict(_SLUG_EFFECT)}))
 
 
 # A <rate> block as the fcp_xml adapter pretty-prints it (minidom, four spaces a level), then the same block again.
