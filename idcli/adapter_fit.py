@@ -92,7 +92,10 @@ def check_adapter_fits(file: Path, model: ModelIdentity, label: str = "FaceID") 
 def check_shapes_fit(file: Path, shapes: Mapping[str, Sequence[int]], model: ModelIdentity,
                      label: str = "FaceID") -> None:
     """``check_adapter_fits`` for an adapter's flat keys and shapes (a safetensors header's, or an allowed pickle's,
-    adapter_pickle.py)."""
+    adapter_pickle.py), keys in the training script's names (``adapter_modules.…``) read as the loader's."""
+    from .adapter_layout import loader_shapes
+
+    shapes = loader_shapes(shapes)
     norm = shapes.get("image_proj.norm.weight")
     if norm is not None and len(norm) == 1:
         check_width(int(norm[0]), file, model)

@@ -24,6 +24,36 @@ IP_WEIGHTS = ("to_k_ip.weight", "to_v_ip.weight")
 SHOWN = 3  # missing keys named in a message; the rest are counted
 
 
+# IP-Adapter's training scripts (tencent-ailab/IP-Adapter tutorial_train*.py) hold the attention processors as
+# ``adapter_modules = torch.nn.ModuleList(unet.attn_processors.values())`` and save them under that name; h94's
+# published files are the same modules with the group renamed ``ip_adapter`` (the repository README's conversion).
+# Both number a layer by its processor's position in ``unet.attn_processors``, so the rename is exact.
+# ComfyUI_IPAdapter_plus's loader takes either name, so such files are met in ComfyUI folders.
+TRAINING_GROUP, LOADER_GROUP = "adapter_modules", "ip_adapter"
+
+
+def loader_key(key: str) -> str:
+    """``adapter_modules.5.to_k_ip.weight`` (the training script's name) as the loader reads it,
+    ``ip_adapter.5.to_k_ip.weight``; any other key as it is."""
+    if key.startswith(f"{TRAINING_GROUP}."):
+        return f"{LOADER_GROUP}.{key.removeprefix(f'{TRAINING_GROUP}.')}"
+    return key
+
+
+def both_group_names(file: Path | str, keys: Iterable[str], label: str) -> str | None:
+    """Why a file holding adapter keys under both names (``ip_adapter.*`` and ``adapter_modules.*``) is refused: which
+    of two weights for one layer to read is not for idcli to guess. None when it holds one name or neither."""
+    keys = list(keys)
+    loader = sorted(key for key in keys if key.startswith(f"{LOADER_GROUP}."))
+    training = sorted(key for key in keys if key.startswith(f"{TRAINING_GROUP}."))
+    if not loader or not training:
+        return None
+    return (f"the {label} adapter '{file}' holds adapter keys under two names, {len(loader)} as {LOADER_GROUP}.* "
+            f"(such as {loader[0]}) and {len(training)} as {TRAINING_GROUP}.* (IP-Adapter's training script's name, "
+            f"such as {training[0]}): which of them to load is not clear. To fix: convert it again keeping one "
+            "name, or point model.adapter at h94's published file")
+
+
 def layer_keys(keys: Iterable[str]) -> dict[int, set[str]]:
     """The ``ip_adapter.{k}.…`` keys by layer number k, each as the part after the number."""
     layers: dict[int, set[str]] = {}

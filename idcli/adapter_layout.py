@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .adapter_keys import incomplete_adapter, missing_keys, other_lora_layout
+from .adapter_keys import both_group_names, incomplete_adapter, loader_key, missing_keys, other_lora_layout
 from .errors import ModelUnavailableError
 
 Shapes = Mapping[str, Sequence[int]]  # key -> shape, of a tensor or as a safetensors header states it
@@ -26,6 +26,9 @@ PLUS_REQUIRED_KEYS = FACEID_PROJECTION_KEYS | {f"{RESAMPLER}proj_in.weight", f"{
 FACEID_TOKENS = 4
 # A file named as FaceID-Plus v1 (h94's ip-adapter-faceid-plus_sd15.bin, or a copy renamed faceid_plus…), not v2.
 _PLUS_V1_NAME = re.compile(r"faceid[-_]?plus(?![-_]?v2)")
+# The projection as IP-Adapter's training script saves it, beside ``adapter_modules.*`` and the whole UNet (``unet.*``):
+# a training checkpoint (accelerate's save_state), which its README converts into an adapter file.
+TRAINING_PROJECTION = "image_proj_model."
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
 
 
@@ -89,6 +92,11 @@ def plusv2_layout_problem(projection: Shapes, file: Path | str) -> str | None:
 def not_an_adapter(file: Path, keys: Sequence[str]) -> str:
     """Why a safetensors file with no ``image_proj.*``/``ip_adapter.*`` key is not an adapter, and what to use."""
     sample = ", ".join(sorted(keys)[:3]) or "none"
+    if any(key.startswith(TRAINING_PROJECTION) for key in keys):
+        return (f"'{file}' is a checkpoint of IP-Adapter's training script ({len(keys)} keys: {TRAINING_PROJECTION}*, "
+                "adapter_modules.*, and the UNet's own as unet.*), not an adapter file. To fix: convert it as the "
+                "IP-Adapter README does (image_proj_model.* as image_proj, adapter_modules.* as ip_adapter, unet.* "
+                "left out) and point model.adapter at the result")
     if any(key.startswith(("lora_unet_", "lora_te")) or ".lora_down." in key or ".lora_A." in key for key in keys):
         from .adapters import adapter_carrying_lora
 
@@ -177,16 +185,35 @@ def check_adapter_file(file: Path, plus: bool) -> None:
 
 def check_adapter_shapes(file: Path, shapes: Shapes, plus: bool) -> None:
     """Refuse an adapter whose flat keys and shapes (``image_proj.…``, ``ip_adapter.…``: a safetensors header's, or
-    an allowed pickle's, adapter_pickle.py) are not the adapter the shot list names, in the render's words."""
+    an allowed pickle's, adapter_pickle.py) are not the adapter the shot list names, in the render's words. Keys in
+    the training script's names (``adapter_modules.…``) are read as the loader's (adapter_keys.loader_key)."""
+    label = "FaceID-Plus v2" if plus else "FaceID"
+    both = both_group_names(file, shapes, label)
+    if both:
+        raise ModelUnavailableError(both)
+    shapes = loader_shapes(shapes)
     projection = {key.removeprefix("image_proj."): shape for key, shape in shapes.items()
                   if key.startswith("image_proj.")}
-    if not projection and not any(key.startswith("ip_adapter.") for key in shapes):
+    if not projection and not adapter_keys_held(shapes):
         raise ModelUnavailableError(not_an_adapter(file, list(shapes)))
-    label = "FaceID-Plus v2" if plus else "FaceID"
     problem = (plusv2_layout_problem if plus else faceid_layout_problem)(projection, file) \
         or incomplete_adapter(file, shapes, label) or other_lora_layout(file, shapes, label)
     if problem:
         raise ModelUnavailableError(problem)
+
+
+def adapter_keys_held(keys: Iterable[str]) -> bool:
+    """Whether flat keys (the loader's names) hold an adapter's ``ip_adapter.*`` keys, not a training checkpoint's
+    (whose ``adapter_modules.*`` come with ``image_proj_model.*``: not_an_adapter says what it is)."""
+    keys = list(keys)
+    return any(key.startswith("ip_adapter.") for key in keys) \
+        and not any(key.startswith(TRAINING_PROJECTION) for key in keys)
+
+
+def loader_shapes(shapes: Shapes) -> dict[str, Sequence[int]]:
+    """An adapter's flat keys and shapes with keys in the training script's names (``adapter_modules.…``) as the
+    loader reads them (``ip_adapter.…``; adapter_keys.loader_key)."""
+    return {loader_key(key): shape for key, shape in shapes.items()}
 
 
 def adapter_kind(file: Path) -> str:
@@ -197,15 +224,20 @@ def adapter_kind(file: Path) -> str:
     if not file.name.endswith(".safetensors"):
         return ""
     try:
-        shapes = safetensors_shapes(file)
+        safetensors = safetensors_shapes(file)
     except ValueError as exc:
         return "a pickle named .safetensors: not loadable as it is" if is_pickle(file) \
             else f"damaged or truncated ({exc}): download it again"
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}"
+    if both_group_names(file, safetensors, ""):
+        return "adapter keys under two names (ip_adapter.* and adapter_modules.*): not loadable, convert it again"
+    shapes = loader_shapes(safetensors)
     projection = {key.removeprefix("image_proj."): shape for key, shape in shapes.items()
                   if key.startswith("image_proj.")}
-    if not projection and not any(key.startswith("ip_adapter.") for key in shapes):
+    if not projection and not adapter_keys_held(shapes):
+        if any(key.startswith(TRAINING_PROJECTION) for key in shapes):
+            return "a checkpoint of IP-Adapter's training script, not an adapter file: convert it (IP-Adapter's README)"
         if "holds only a LoRA" in not_an_adapter(file, list(shapes)):
             return "the LoRA alone, not an adapter: model.adapter takes the adapter file, which carries it"
         return "not an IP-Adapter checkpoint (no image_proj.* and ip_adapter.* keys)"
@@ -269,7 +301,7 @@ def lora_absent_note(file: Path | str, keys: Iterable[str]) -> str | None:
     """``missing_lora_note``'s words for an adapter's flat keys (``image_proj.…``, ``ip_adapter.…``): from a
     safetensors header, or from the state dict the engine loaded from a pickle (weights-only, engine/faceid_loading.py),
     which nothing reads before the render. None when the keys hold the LoRA or are no adapter's."""
-    keys = list(keys)
+    keys = [loader_key(key) for key in keys]
     if not any(key.startswith("image_proj.") for key in keys) \
             or any(key.startswith("ip_adapter.") and "_lora." in key for key in keys):
         return None

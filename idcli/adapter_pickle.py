@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from .adapter_fit import check_shapes_fit
+from .adapter_keys import LOADER_GROUP, TRAINING_GROUP
 from .adapter_layout import check_adapter_shapes
 from .library_quiet import quiet_pickle_protocol_note
 from .models import ModelIdentity
@@ -41,8 +42,9 @@ def record_too_large(file: Path) -> bool:
 
 def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
     """Each tensor's shape in a pickled IP-Adapter checkpoint as h94 saves one (``{"image_proj": {…}, "ip_adapter":
-    {…}}``), keyed ``image_proj.…`` / ``ip_adapter.…`` as a safetensors file is; None when it cannot be read
-    memory-mapped and weights-only, its record is past ``MAX_RECORD_BYTES``, or it is not laid out so."""
+    {…}}``, or with IP-Adapter's training script's name for the second group, ``adapter_modules``, as ComfyUI takes it),
+    keyed ``image_proj.…`` / ``ip_adapter.…`` (``adapter_modules.…``) as a safetensors file is; None when it cannot be
+    read memory-mapped and weights-only, its record is past ``MAX_RECORD_BYTES``, or it is not laid out so."""
     import torch
 
     if record_too_large(file):
@@ -55,7 +57,8 @@ def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
     if not isinstance(loaded, dict):
         return None
     shapes: dict[str, tuple[int, ...]] = {}
-    for group in ("image_proj", "ip_adapter"):
+    groups = [group for group in (LOADER_GROUP, TRAINING_GROUP) if group in loaded] or [LOADER_GROUP]
+    for group in ("image_proj", *groups):  # both adapter groups: check_adapter_shapes refuses the file naming them
         entries = loaded.get(group)
         if not isinstance(entries, dict):
             return None

@@ -56,3 +56,20 @@ def field_range(annotation: Any, *, item: bool = False) -> FieldRange:
     """The range of ``Annotated[float, Field(gt=0, le=3600)] | None``; ``item``: of one item of a list field
     (``seeds``)."""
     return FieldRange(tuple(_bounds(annotation, item=item)))
+
+
+def number_kind(annotation: Any, *, item: bool = False) -> str | None:
+    """Whether the number field ``annotation`` takes whole numbers (``"int_type"``, pydantic's name for the error of
+    a value that is not one) or decimals (``"float_type"``), through ``X | None`` and, for an ``item``, into
+    ``list[X]``; None for a field that takes no number."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation in (int, float):
+        return "int_type" if annotation is int else "float_type"
+    if origin is typing.Annotated:
+        return number_kind(args[0], item=item)
+    if origin is list:
+        return number_kind(args[0], item=False) if item and args else None
+    for arg in args:  # a union: X | None
+        if arg is not type(None) and (kind := number_kind(arg, item=item)):
+            return kind
+    return None

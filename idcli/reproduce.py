@@ -454,6 +454,33 @@ def environment_differences(record: dict[str, Any], device: str, dtype: str,
     return [{"name": n, "recorded": r, "now": v} for n, r, v in pairs if r != v]
 
 
+def recorded_device(record: dict[str, Any], device: str, notes: list[str]) -> str:
+    """The device to re-render on: the one asked for, except that ``auto`` (the default) keeps a CPU-recorded image
+    on the CPU where it would pick a GPU, saying so in a note. A GPU's kernels sum in another order than a CPU's, so
+    a CPU image re-rendered on the GPU could never be identical, and ``reproduce`` said only that it differed."""
+    if device != "auto" or (record.get("model") or {}).get("device") != "cpu":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        notes.append(words(("rendered on the CPU: re-rendered on the CPU too, not on this machine's GPU (",
+                            Option("device", "auto"), " keeps the recorded device; ", Option("device", "cuda"),
+                            " re-renders on the GPU, whose pixels differ)")))
+        return "cpu"
+    return device
+
+
+def other_device_note(record: dict[str, Any], device: str) -> str | None:
+    """For an image that did not reproduce on another device than the recorded one: that the devices' arithmetic
+    differs, and how to ask for the recorded device. None on the recorded device (or one the record does not say)."""
+    recorded = (record.get("model") or {}).get("device")
+    if not isinstance(recorded, str) or recorded == device or not recorded.startswith(("cpu", "cuda")):
+        return None
+    where = "" if recorded == "cpu" else " on a machine with a GPU"
+    return words((f"rendered on {recorded}, re-rendered on {device}: the devices' float arithmetic differs, so "
+                  "8-bit values may; ", Option("device", recorded), f" re-renders on the recorded device{where}"))
+
+
 @contextlib.contextmanager
 def recorded_threads(record: dict[str, Any], device: str, notes: list[str]) -> Iterator[int | None]:
     """Torch's CPU threads set to the count the record's render ran with (``executor.threads``) for the re-render,
@@ -702,7 +729,7 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
         notes.append(f"rendered alone: {which} does not say which batch it was rendered in, and no sidecar in "
                      "the folder names it; float rounding may move some pixels by 1/255")
     # 4. The engine on the recorded precision; render; encode with the recorded record, as the commit did.
-    runtime = resolve_runtime(device, model.dtype)
+    runtime = resolve_runtime(recorded_device(sidecar, device, notes), model.dtype)
     adapter = next((p.adapter for p in batch if p.adapter is not None), None)
     # A render's or an earlier reproduce's engine when it is exactly this record's (idcli/kept_engine.py): checking
     # images one after another does not load the model for each.
@@ -774,6 +801,9 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
             report.status = "pixels-identical"
     if not report.identical:
         report.environment = environment_differences(sidecar, runtime.device, runtime.dtype, threads)
+        note = other_device_note(sidecar, runtime.device)
+        if note:
+            report.notes.append(note)
         note = compile_note(sidecar)
         if note:
             report.notes.append(note)

@@ -584,8 +584,10 @@ def load_shotlist(path: str | os.PathLike[str], *, check_files: bool = True) -> 
 
         raise InputError(f"load_shotlist({path!r}): give the path of a shot-list file (str or pathlib.Path)")
     path = Path(path)
+    from .shotlist_problems import decimal_comma_hint
+
     raw = read_document(path)  # read once: the hash is of the very bytes parsed
-    loaded = load_yaml_bytes(raw, str(path))
+    loaded = load_yaml_bytes(raw, str(path), decimal_comma_hint)
     return parse_shotlist(loaded, document_folder(path), hashlib.sha256(raw).hexdigest(), check_files=check_files)
 
 
@@ -602,7 +604,9 @@ def loads_shotlist(text: str | bytes, base_dir: str | Path = ".", source: str = 
     except UnicodeEncodeError as exc:  # a lone surrogate: no file can hold one
         problem = Problem(f"the text holds an unencodable character at index {exc.start}")
         raise ShotListError(source, [problem]) from None
-    loaded = load_yaml_bytes(raw, source)
+    from .shotlist_problems import decimal_comma_hint
+
+    loaded = load_yaml_bytes(raw, source, decimal_comma_hint)
     return parse_shotlist(loaded, Path(base_dir).resolve(), hashlib.sha256(raw).hexdigest())
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem
-from .field_ranges import FieldRange, field_range
+from .field_ranges import FieldRange, field_range, number_kind
 from .number_notes import octal_hint
 from .other_tools_keys import adapter_knob_hint, other_tools_hint
 from .plate_face_words import plate_faces_words
@@ -36,6 +36,7 @@ from .validation_words import (
     SHAPE_KINDS,
     bound_problem,
     length_problem,
+    number_hint,
     shape_problem,
     type_problem,
     written,
@@ -49,12 +50,30 @@ _MODEL_AT: dict[str, type[BaseModel]] = {"model": ModelSpec, "defaults": RenderP
 
 def range_at(loc: tuple[Any, ...]) -> FieldRange:
     """The allowed range of the number field at ``loc`` (``duration``, or an item of ``seeds``), from the schema."""
+    annotation, item = _annotation_at(loc)
+    return FieldRange() if annotation is None else field_range(annotation, item=item)
+
+
+def _annotation_at(loc: tuple[Any, ...]) -> tuple[Any, bool]:
+    """The schema's annotation of the field at ``loc`` (None: no field there), and whether ``loc`` is an item of it."""
     item = bool(loc) and isinstance(loc[-1], int)
     key, model = (loc[-2], _model_for(loc[:-2])) if item and len(loc) >= 2 else (loc[-1] if loc else None,
                                                                                   _model_for(loc[:-1]))
     if model is None or not isinstance(key, str) or key not in model.model_fields:
-        return FieldRange()
-    return field_range(model.model_fields[key].annotation, item=item)
+        return None, item
+    return model.model_fields[key].annotation, item
+
+
+def decimal_comma_hint(loc: tuple[Any, ...], text: str) -> str | None:
+    """The fix for ``steps: 2,5`` in a {...} mapping (YAML reads steps 2 and a key 5; yamlsafe says so) as the field
+    at ``loc`` takes numbers: a whole-number field's whole numbers in its range (``steps: 2 or steps: 3``), where
+    "write a decimal point: steps: 2.5" offered what it refuses; a decimal field's number with a point, and its range
+    when that is outside it. None for a field that takes no number (yamlsafe's own words then)."""
+    annotation, item = _annotation_at(loc)
+    kind = None if annotation is None else number_kind(annotation, item=item)
+    if kind is None:
+        return None
+    return number_hint(kind, loc, text, None, field_range(annotation, item=item)) or None
 
 
 def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -99,9 +99,10 @@ def _text_number_hint(kind: str, key: str | None, value: str, allowed: FieldRang
         fix = f"{key}: {text}" if key else text
         return (f"{space_name(spaces[0])} {'comes before' if before else 'follows'} the {text}: YAML reads only "
                 f"ordinary spaces as spaces, so the value is text; delete it: {fix} ({COPIED})")
-    if comma:
-        return f"write a decimal point, not a comma: {key}: {text}" if key else f"write a decimal point: {text}"
     range_words = f"; {key or 'the value'} must be {allowed.words}" if allowed.outside(number) else ""
+    if comma:  # 'intensity: 1,5': the point is the fix, and 1.5 is still refused; said at once
+        return (f"write a decimal point, not a comma: {key}: {text}" if key else f"write a decimal point: {text}") \
+            + range_words
     if not reads_as_number(text):  # 1e9, 1.0e9, -.5: text to YAML 1.1 with or without quotes
         return _yaml_text_number_hint(kind, key, text) + range_words
     return (f"write the number without quotes: {key}: {text}" if key else "write it without quotes") + range_words
@@ -122,8 +123,9 @@ def _comma_in_whole_number(key: str | None, text: str, allowed: FieldRange) -> s
     """``seed: 1,234`` (a thousands separator: three digits after the comma) or ``takes: 2,5`` (a fraction, where
     a whole number is asked): the generic hint's example (``takes: 8``) answered neither."""
     whole, _, part = text.partition(",")
-    if len(part) == 3:
-        return f"write the number without a thousands separator: {_keyed(key, whole + part)}"
+    if len(part) == 3:  # 'steps: 1,000': 1000 steps are still refused, said at once
+        outside = f"; {key or 'the value'} must be {allowed.words}" if allowed.outside(int(whole + part)) else ""
+        return f"write the number without a thousands separator: {_keyed(key, whole + part)}{outside}"
     return _no_decimal_part(key, float(f"{whole}.{part}"), allowed)
 
 

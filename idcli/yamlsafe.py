@@ -10,6 +10,7 @@ keys, indexed by field path, and only then constructed with PyYAML's safe constr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ _NOT_TEXT_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.
 
 PathKey = tuple[str | int, ...]
 Mark = tuple[int, int]  # 1-based line, column
+# The hint for a number written with a decimal comma in a {...} mapping ('steps: 2,5'), from the field's path and the
+# text as written ('2,5'): what that field takes is the schema's to say, not YAML's (shotlist_problems.
+# decimal_comma_hint); None, or no hook: "write a decimal point".
+CommaHint = Callable[[PathKey, str], str | None]
 
 
 def _writable(number: int) -> bool:
@@ -142,8 +147,10 @@ class _BoundedLoader(yaml.SafeLoader):
 class _Walker:
     """Bounds the node graph and indexes it by field path."""
 
-    def __init__(self, loader: _BoundedLoader, source: str, result: LoadedYaml, text: str = "") -> None:
+    def __init__(self, loader: _BoundedLoader, source: str, result: LoadedYaml, text: str = "",
+                 comma_hint: CommaHint | None = None) -> None:
         self.loader = loader
+        self.comma_hint = comma_hint
         self.source = source
         self.result = result
         self.lines = text.splitlines()
@@ -248,9 +255,11 @@ class _Walker:
             if end.line != start.line or self.lines[end.line][end.column:start.column] != ",":
                 continue
             written = f"{key.value}: {value.value},{after.value}"
+            hint = self.comma_hint((*path, key.value), f"{value.value},{after.value}") if self.comma_hint else None
             raise _fail(self.source, f"the comma in '{written}' ends the value in a {{...}} mapping, so YAML reads "
                         f"{key.value}: {value.value} and a key {after.value}", *_mark_of(value),
-                        f"write a decimal point: {key.value}: {value.value}.{after.value}", path=(*path, key.value))
+                        hint or f"write a decimal point: {key.value}: {value.value}.{after.value}",
+                        path=(*path, key.value))
 
     def index(self, node: yaml.Node, path: PathKey) -> None:
         """Record marks for every path and reject duplicate keys."""
@@ -293,8 +302,9 @@ class _Walker:
                 self.index(value_node, child_path)
 
 
-def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
-    """Parse one YAML document from bytes, bounded and indexed. Raises ShotListError."""
+def load_yaml_bytes(raw: bytes, source: str, comma_hint: CommaHint | None = None) -> LoadedYaml:
+    """Parse one YAML document from bytes, bounded and indexed. Raises ShotListError. ``comma_hint``: the fix for a
+    decimal comma in a {...} mapping, as its field takes numbers (``CommaHint``)."""
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise _fail(source, f"the document is {len(raw):,} bytes; the limit is {MAX_DOCUMENT_BYTES:,}")
     text = _decode(raw, source)
@@ -331,7 +341,7 @@ def load_yaml_bytes(raw: bytes, source: str) -> LoadedYaml:
         if node is None:
             raise _fail(source, "the document is empty", hint="a shot list starts with 'version: 1'")
         result = LoadedYaml(data=None, source=source)
-        walker = _Walker(loader, source, result, text)
+        walker = _Walker(loader, source, result, text, comma_hint)
         walker.expanded_size(node)
         walker.index(node, ())
         try:

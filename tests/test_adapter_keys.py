@@ -216,3 +216,106 @@ def test_a_lora_in_another_tools_names_is_refused_naming_the_layout(
     with pytest.raises(ModelUnavailableError) as info:
         load_faceid_adapter(pipe, str(file.parent), file.name)
     assert says in str(info.value) and pipe.unet.encoder_hid_proj is None
+
+
+# -- the training script's names: adapter_modules.* ----------------------------------------------------------
+
+
+def _training_names(published: Path, folder: Path, weight: str) -> Path:
+    """The published file with its ip_adapter.* keys named as IP-Adapter's training script saves them,
+    adapter_modules.* (tutorial_train_faceid.py: ``adapter_modules = ModuleList(unet.attn_processors.values())``,
+    numbered as ip_adapter is), beside image_proj.*: the file ComfyUI_IPAdapter_plus's loader takes as it is."""
+    flat = load_file(published / "published" / f"{weight}.safetensors")
+    renamed = {key.replace("ip_adapter.", "adapter_modules.", 1): value for key, value in flat.items()}
+    assert any(key.startswith("adapter_modules.") for key in renamed)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(renamed, folder / f"{weight}.safetensors")
+    return folder / f"{weight}.safetensors"
+
+
+def _pixels(out: Path) -> dict[str, object]:
+    import numpy as np
+    from PIL import Image
+
+    return {png.name: np.asarray(Image.open(png).convert("RGB")) for png in sorted(out.rglob("*.png"))}
+
+
+@pytest.mark.parametrize(("variant", "weight"), [("faceid", FACEID), ("faceid-plusv2", PLUS)])
+def test_the_training_scripts_names_render_the_image_the_published_names_do(
+        write_shotlist, tmp_path: Path, published: Path, variant: str, weight: str) -> None:
+    """adapter_modules.* keys were refused as a file lacking every to_k_ip/to_v_ip (validate and plan where the
+    base model's layers were at hand, else the render, after every selfie was encoded; validate had noted that the file
+    carries no LoRA, which it does). They are the same modules in the same order, read as ip_adapter.*: the image is
+    the published file's, and `models list` names the variant."""
+    from idcli.adapter_layout import adapter_kind
+
+    renamed = _training_names(published, tmp_path / "trained", weight)
+    images = {}
+    for name, folder in (("published", published / "published"), ("trained", renamed.parent)):
+        shots = write_shotlist(SHOTS.replace("{MODEL}", _model(variant, f"{weight}.safetensors", folder, published)),
+                               f"{name}.yaml")
+        validate = CliRunner().invoke(app, ["validate", str(shots)])
+        assert validate.exit_code == 0 and "carries no LoRA" not in validate.output, validate.output
+        render = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / name), "--device", "cpu"])
+        assert render.exit_code == 0, render.output
+        images[name] = _pixels(tmp_path / name)
+    assert list(images["trained"]) == ["m1_t1.png"] and list(images["published"]) == ["m1_t1.png"]
+    assert (images["trained"]["m1_t1.png"] == images["published"]["m1_t1.png"]).all()
+    assert adapter_kind(renamed) == adapter_kind(published / "published" / f"{weight}.safetensors")
+
+
+def test_an_allowed_pickle_with_the_training_scripts_group_loads_as_the_published_one(
+        write_shotlist, tmp_path: Path, published: Path) -> None:
+    """``{"image_proj": …, "adapter_modules": …}`` (ComfyUI takes the group so) was refused by the render as "no
+    'image_proj' and 'ip_adapter' groups"; validate passed it. It loads as the published file does, its LoRA too."""
+    from idcli.engine.faceid import RowScaledIPAdapterProcessor
+
+    nested: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "adapter_modules": {}}
+    for key, value in load_file(published / "published" / f"{FACEID}.safetensors").items():
+        group, rest = key.split(".", 1)
+        nested["adapter_modules" if group == "ip_adapter" else group][rest] = value
+    (tmp_path / "ipadapter").mkdir()
+    torch.save(nested, tmp_path / "ipadapter" / f"{FACEID}.bin")
+    model = _model("faceid", f"{FACEID}.bin", tmp_path / "ipadapter", published).replace(
+        "{preset", "{allow_pickle: true, preset", 1)
+    validate = CliRunner().invoke(app, ["validate", str(write_shotlist(SHOTS.replace("{MODEL}", model)))])
+    assert validate.exit_code == 0 and "carries no LoRA" not in validate.output, validate.output
+    trained, reference = build_tiny_pipeline("tiny-sd"), build_tiny_pipeline("tiny-sd")
+    load_faceid_adapter(trained, str(tmp_path / "ipadapter"), f"{FACEID}.bin", allow_pickle=True)
+    load_faceid_adapter(reference, str(published / "published"), f"{FACEID}.safetensors")
+    ours, theirs = trained.unet.state_dict(), reference.unet.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[key], theirs[key]) for key in ours)
+    processors = list(trained.unet.attn_processors.values())
+    assert all(isinstance(p, RowScaledIPAdapterProcessor) and p.lora is not None for p in processors)
+
+
+def test_a_file_with_both_names_or_a_training_checkpoint_is_refused_naming_it(
+        write_shotlist, tmp_path: Path, published: Path) -> None:
+    """Adapter keys under both names (which of two weights to read is not idcli's to guess), and the training
+    script's whole checkpoint (image_proj_model.*, adapter_modules.*, unet.*: what its README converts), are refused
+    by validate, plan and the render, saying what the file is."""
+    flat = load_file(published / "published" / f"{FACEID}.safetensors")
+    both = flat | {key.replace("ip_adapter.", "adapter_modules.", 1): value.clone() for key, value in flat.items()
+                   if key.startswith("ip_adapter.1.")}
+    checkpoint = {key.replace("image_proj.", "image_proj_model.", 1).replace("ip_adapter.", "adapter_modules.", 1):
+                  value for key, value in flat.items()} | {"unet.conv_in.weight": torch.zeros(4, 4, 3, 3)}
+    says = {"both": "holds adapter keys under two names, 72 as ip_adapter.* (such as ip_adapter.0.to_k_lora.down."
+                    "weight) and 10 as adapter_modules.* (IP-Adapter's training script's name, such as "
+                    "adapter_modules.1.to_k_ip.weight): which of them to load is not clear",
+            "checkpoint": "is a checkpoint of IP-Adapter's training script (79 keys: image_proj_model.*, "
+                          "adapter_modules.*, and the UNet's own as unet.*), not an adapter file"}
+    for name, tensors in (("both", both), ("checkpoint", checkpoint)):
+        (tmp_path / name).mkdir()
+        save_file(tensors, tmp_path / name / f"{FACEID}.safetensors")
+        shots = write_shotlist(SHOTS.replace("{MODEL}", _model("faceid", f"{FACEID}.safetensors", tmp_path / name,
+                                                               published)), f"{name}.yaml")
+        validate = CliRunner().invoke(app, ["validate", str(shots)])
+        text = " ".join(validate.output.split())
+        assert validate.exit_code == 2 and "model.adapter" in text and says[name] in text, text
+        plan = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+        assert plan.exit_code == 4 and says[name] in " ".join(plan.output.split()), plan.output
+        with pytest.raises(ModelUnavailableError) as info:
+            load_faceid_adapter(build_tiny_pipeline("tiny-sd"), str(tmp_path / name), f"{FACEID}.safetensors")
+        assert says[name] in str(info.value)
+    assert not _encoded()
+

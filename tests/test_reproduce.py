@@ -247,3 +247,61 @@ def test_an_image_recovered_after_a_kill_reproduces_in_the_batch_its_neighbours_
     alone = reproduce(middle.image, engine_factory=engine_factory)
     assert engine_factory.calls[-1] == 1
     assert any("the image's own" in note and "does not say which batch" in note for note in alone.notes), alone.notes
+
+
+def test_auto_keeps_a_cpu_image_on_the_cpu_where_a_gpu_is_present(rendered, engine_factory, monkeypatch) -> None:
+    """On a GPU machine `reproduce` (device auto, the default) re-rendered a CPU-recorded image on the GPU, whose
+    kernels sum in another order, so it could never be identical. It keeps the recorded CPU and says so."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, as the device choice sees it
+    devices: list[str] = []
+
+    def factory(identity, runtime, adapter=None):
+        devices.append(runtime.device)
+        return engine_factory(identity, runtime, adapter)
+
+    job = rendered["theo"]
+    result = reproduce(job.sidecar, engine_factory=factory)
+    assert devices == ["cpu"] and result.identical, result.as_dict()
+    assert result.notes == ["rendered on the CPU: re-rendered on the CPU too, not on this machine's GPU "
+                            "(device='auto' keeps the recorded device; device='cuda' re-renders on the GPU, whose "
+                            "pixels differ)"]
+    cli = CliRunner().invoke(app, ["reproduce", job.sidecar.abs_path])
+    text = " ".join(cli.output.split())
+    assert cli.exit_code == 0 and ": identical" in text, text
+    assert "(--device auto keeps the recorded device; --device cuda re-renders on the GPU" in text, text
+
+
+def test_a_mismatch_on_another_device_says_how_to_ask_for_the_recorded_one(rendered, engine_factory,
+                                                                            monkeypatch) -> None:
+    """`--device cuda` asked for: the re-render runs there, and when it differs the report said only `device:
+    recorded cpu, now cuda`. It says the devices' arithmetic differs and how to ask for the recorded one."""
+    import dataclasses
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+
+    def on_gpu(identity, runtime, adapter=None):
+        """A GPU stand-in: the CPU's engine, one value moved as another device's sums would move it."""
+        assert runtime.device == "cuda"
+        inner = engine_factory(identity, dataclasses.replace(runtime, device="cpu"), adapter)
+
+        class Gpu:
+            adapter_record = inner.adapter_record
+
+            def render(self, requests, **kwargs):
+                results = inner.render(requests, **kwargs)
+                for result in results:
+                    result.image = result.image.copy()
+                    result.image[0, 0, 0] = 1.0 - result.image[0, 0, 0]
+                return results
+
+        return Gpu()
+
+    result = reproduce(rendered["theo"].sidecar, device="cuda", engine_factory=on_gpu)
+    assert result.status == "different"
+    assert {"name": "device", "recorded": "cpu", "now": "cuda"} in result.environment
+    assert ("rendered on cpu, re-rendered on cuda: the devices' float arithmetic differs, so 8-bit values may; "
+            "device='cpu' re-renders on the recorded device") in result.notes, result.notes

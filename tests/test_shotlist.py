@@ -701,6 +701,8 @@ def test_strict_types_say_the_fix(folder: Path, line: str, fix: str) -> None:
         ("plate_strength: 0,75", "write a decimal point, not a comma: plate_strength: 0.75"),
         ("duration: 2,5", "write a decimal point, not a comma: duration: 2.5"),
         ("expression_intensity: 0,5", "write a decimal point, not a comma: expression_intensity: 0.5"),
+        ("expression_intensity: 1,5", "write a decimal point, not a comma: expression_intensity: 1.5; "
+                                      "expression_intensity must be at least 0 and at most 1"),  # still refused
         ("expression:\n      label: joy\n      intensity: 0,5", "write a decimal point, not a comma: intensity: 0.5"),
     ],
 )
@@ -717,7 +719,8 @@ def test_a_decimal_comma_is_answered_with_the_same_number_and_a_point(folder: Pa
     [
         # A whole-number field with a comma: the hint was the generic example 'takes: 8'.
         ("takes: 2,5", "a whole number has no decimal part: takes: 2 or takes: 3"),
-        ("steps: 1,000", "write the number without a thousands separator: steps: 1000"),
+        ("steps: 1,000", "write the number without a thousands separator: steps: 1000; steps must be at least 1 "
+                         "and at most 200"),
         ("steps: 30,0", "a whole number has no decimal part: steps: 30 or steps: 31"),
         # A decimal point: no quotes to drop, though the hint said to write it without them.
         ("steps: 12.5", "a whole number has no decimal part: steps: 12 or steps: 13"),
@@ -802,8 +805,34 @@ def test_a_decimal_comma_in_braces_is_said_not_as_a_key(folder: Path, old: str, 
     output = rejected(folder, variant(old, new), at, field,
                       f"the comma in '{key}: {value}' ends the value in a {{...}} mapping, so YAML reads "
                       f"{key}: {whole} and a key {fraction}",
-                      f"write a decimal point: {key}: {whole}.{fraction}")
+                      f"write a decimal point, not a comma: {key}: {whole}.{fraction}")
     assert "Keys should be strings" not in output
+
+
+@pytest.mark.parametrize(
+    ("written", "fix"),
+    [
+        # 'write a decimal point: steps: 2.5' offered what a whole-number field refuses next.
+        ("steps: 2,5", "a whole number has no decimal part: steps: 2 or steps: 3"),
+        ("takes: 0,5", "a whole number has no decimal part: takes: 1"),  # 0 takes are refused
+        ("steps: 1,000", "write the number without a thousands separator: steps: 1000; steps must be at least 1 and "
+                         "at most 200"),
+        # A decimal field: the point, and its range when the number is outside it.
+        ("guidance: 7,5", "write a decimal point, not a comma: guidance: 7.5"),
+        ("expression_intensity: 1,5", "write a decimal point, not a comma: expression_intensity: 1.5; "
+                                      "expression_intensity must be at least 0 and at most 1"),
+    ],
+)
+def test_a_decimal_comma_in_braces_is_answered_as_its_field_takes_numbers(folder: Path, written: str,
+                                                                          fix: str) -> None:
+    key, value = written.split(": ")
+    whole, fraction = value.split(",")
+    shot = f'  - {{id: sh030, prompt: "{{alice}} waits", {written}}}\n'
+    output = rejected(folder, BASE + shot, f"{key}: ^{value}", f"shots[2].{key}",
+                      f"the comma in '{written}' ends the value in a {{...}} mapping, so YAML reads {key}: {whole} "
+                      f"and a key {fraction}", fix)
+    if key in ("steps", "takes"):
+        assert "decimal point" not in output, output
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,14 @@ from typing import Any
 
 import torch
 
-from ..adapter_layout import faceid_layout_problem, is_pickle, not_an_adapter, pickle_named_safetensors
+from ..adapter_keys import LOADER_GROUP, TRAINING_GROUP, loader_key
+from ..adapter_layout import (
+    TRAINING_PROJECTION,
+    faceid_layout_problem,
+    is_pickle,
+    not_an_adapter,
+    pickle_named_safetensors,
+)
 from ..errors import ModelUnavailableError
 from .faceid import FaceIDLoRA, FaceIDState, RowScaledIPAdapterProcessor, install_row_scaled_processors
 from .faceid_layout import is_ip_layer
@@ -32,7 +39,9 @@ def describe_error(exc: Exception) -> str:
 def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[str, dict[str, torch.Tensor]]:
     """A FaceID checkpoint as ``{"image_proj": {...}, "ip_adapter": {...}}`` (the layout ``load_ip_adapter``
     takes as a state dict): safetensors with flat ``image_proj.``/``ip_adapter.`` keys, or, when
-    ``allow_pickle``, the published ``.bin`` read with ``torch.load(weights_only=True)``."""
+    ``allow_pickle``, the published ``.bin`` read with ``torch.load(weights_only=True)``. The second group in
+    IP-Adapter's training script's name, ``adapter_modules`` (flat keys or a pickle's group), is read as
+    ``ip_adapter``: the same modules in the same order (adapter_keys.loader_key); a file holding both is refused."""
     from safetensors import SafetensorError, safe_open
 
     file = Path(file)
@@ -41,11 +50,13 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
             state: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
             with safe_open(str(file), framework="pt", device="cpu") as handle:
                 keys = list(handle.keys())
+                _refuse_both_group_names(file, keys)
                 for key in keys:
-                    group, _, rest = key.partition(".")
+                    group, _, rest = loader_key(key).partition(".")
                     if group in state:
                         state[group][rest] = handle.get_tensor(key)
-            if not state["image_proj"] and not state["ip_adapter"]:
+            if (not state["image_proj"] and not state["ip_adapter"]) \
+                    or any(key.startswith(TRAINING_PROJECTION) for key in keys):
                 raise ModelUnavailableError(not_an_adapter(file, keys))
             return state
         if not allow_pickle:
@@ -54,6 +65,10 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
                 "checkpoints (.bin, .pt, .ckpt) are loaded only when allowed — set allow_pickle, or convert it "
                 "once with `idcli models fetch`")
         loaded = _weights_only_load(file)
+        if isinstance(loaded, dict) and TRAINING_GROUP in loaded:
+            _refuse_both_group_names(file, [f"{group}.{key}" for group, entries in loaded.items()
+                                            if isinstance(entries, dict) for key in entries])
+            loaded = {LOADER_GROUP if group == TRAINING_GROUP else group: entries for group, entries in loaded.items()}
     except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         if file.name.endswith(".safetensors") and is_pickle(file):
             raise ModelUnavailableError(pickle_named_safetensors(file)) from None
@@ -65,6 +80,15 @@ def read_faceid_checkpoint(file: Path, *, allow_pickle: bool = False) -> dict[st
         raise ModelUnavailableError(f"'{file}' is not an IP-Adapter checkpoint: it has no 'image_proj' and "
                                     "'ip_adapter' groups")
     return {"image_proj": dict(loaded["image_proj"]), "ip_adapter": dict(loaded["ip_adapter"])}
+
+
+def _refuse_both_group_names(file: Path, keys: list[str]) -> None:
+    """A file with adapter keys under both ``ip_adapter`` and ``adapter_modules`` (adapter_keys.both_group_names)."""
+    from ..adapter_keys import both_group_names
+
+    problem = both_group_names(file, keys, "FaceID")
+    if problem:
+        raise ModelUnavailableError(problem)
 
 
 def _weights_only_load(file: Path) -> object:
@@ -123,7 +147,7 @@ def check_lora_layout(file: Path, label: str) -> None:
     from ..adapter_keys import other_lora_layout
 
     with safe_open(str(file), framework="pt", device="cpu") as handle:
-        problem = other_lora_layout(file, list(handle.keys()), label)
+        problem = other_lora_layout(file, [loader_key(key) for key in handle.keys()], label)  # noqa: SIM118
     if problem:
         raise ModelUnavailableError(problem)
 
