@@ -1287,6 +1287,38 @@ def test_a_set_that_cannot_land_puts_back_a_symlink_that_stood_at_a_target(tmp_p
     assert edl.read_bytes() == b"the last cut's EDL" and xml.read_bytes() == b"the last cut's XML"
 
 
+def test_a_copy_of_the_earlier_file_cut_short_by_a_full_disk_is_not_left(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the file system has no hard links the earlier file is kept as a copy, and a disk that filled while
+    copying it stopped the export (the earlier set whole) but left the half-written copy, a hidden temporary the size
+    of the last cut's movie, beside it until another export into that folder ran."""
+    import errno
+    import os
+    import shutil
+
+    from idcli.errors import OutputError
+    from idcli.review.export_files import ExportFiles
+
+    movie = tmp_path / "cut.mp4"
+    movie.write_bytes(b"the last cut's movie")
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    def copy_until_full(source: object, target: object, **kwargs: object) -> None:
+        Path(str(target)).write_bytes(b"the last")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with ExportFiles() as files:
+        files.write(movie, b"the new cut's movie")
+        monkeypatch.setattr(os, "link", no_link)
+        monkeypatch.setattr(shutil, "copy2", copy_until_full)
+        with pytest.raises(OutputError, match=f"disk full while writing {movie}"):
+            files.land()
+    monkeypatch.undo()
+    assert [path.name for path in tmp_path.iterdir()] == ["cut.mp4"] and movie.read_bytes() == b"the last cut's movie"
+
+
 def test_two_exports_landing_at_once_in_one_folder_leave_one_whole_set(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Two exports into one editorial folder (two editors, a script run twice) each renamed its files in one after

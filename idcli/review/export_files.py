@@ -162,10 +162,15 @@ def _keep(target: Path) -> Path | None:
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
             raise
-        if stat.S_ISLNK(mode):
-            os.symlink(os.readlink(target), link)
-        else:
-            shutil.copy2(target, link)  # a regular file (checked above): never a FIFO that would block
+        try:
+            if stat.S_ISLNK(mode):
+                os.symlink(os.readlink(target), link)
+            else:
+                shutil.copy2(target, link)  # a regular file (checked above): never a FIFO that would block
+        except BaseException:  # a disk that filled mid-copy: no half copy left beside the file
+            with contextlib.suppress(OSError):
+                link.unlink(missing_ok=True)
+            raise
     return link
 
 
