@@ -117,7 +117,7 @@ def unet_attention_layers(model: ModelIdentity) -> tuple[int, list[int]] | None:
     """How many attention layers the base model's UNet has, and the numbers of the adapter keys its cross-attention
     layers read (diffusers numbers them 1, 3, 5, …), counted from its weights' key names (a ``.safetensors`` header
     or a sharded file's index; no weight read): each attention layer has one ``to_q.weight``, and diffusers gives
-    adapter weights to every one but self-attention (``attn1``). None when no such file is at hand."""
+    adapter weights to every one but self-attention (``attn1``). None when no such file is at hand or readable."""
     names = _unet_weight_names(model)
     if names is None:
         return None
@@ -140,7 +140,7 @@ def _unet_weight_names(model: ModelIdentity) -> list[str] | None:
                 weight_map = json.loads(path.read_text("utf-8")).get("weight_map")
                 return [str(key) for key in weight_map] if isinstance(weight_map, dict) else None
             return list(safetensors_shapes(path))
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):  # unreadable, too deep: the render counts
             return None
     return None
 

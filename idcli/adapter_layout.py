@@ -140,7 +140,7 @@ def safetensors_shapes(file: Path) -> dict[str, tuple[int, ...]]:
         text = handle.read(length)
     try:
         header = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: as unreadable, not a traceback
         raise ValueError("its header is not valid JSON") from None
     if not isinstance(header, dict):
         raise ValueError("its header is not a JSON object")

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from .field_ranges import FieldRange
+from .number_notes import octal_reading
 from .number_spellings import digits, minutes_and_seconds, reads_as_number, yaml_exponent
 from .yamlhints import COPIED, space_name, unicode_space
 from .yamlsafe import PathKey
@@ -105,6 +106,9 @@ def _text_number_hint(kind: str, key: str | None, value: str, allowed: FieldRang
             + range_words
     if not reads_as_number(text):  # 1e9, 1.0e9, -.5: text to YAML 1.1 with or without quotes
         return _yaml_text_number_hint(kind, key, text) + range_words
+    if (octal := octal_reading(text)) is not None:  # "010" unquoted is the octal 8: the fix would change the number
+        return (f"write the number without quotes or its leading zero: {_keyed(key, str(octal[1]))} (YAML reads {text} "
+                f"without quotes as the octal number {octal[0]}, a leading zero)") + range_words
     return (f"write the number without quotes: {key}: {text}" if key else "write it without quotes") + range_words
 
 

@@ -319,3 +319,40 @@ def test_a_file_with_both_names_or_a_training_checkpoint_is_refused_naming_it(
         assert says[name] in str(info.value)
     assert not _encoded()
 
+def _nested(depth: int) -> str:
+    """JSON nested deeper than Python's parser goes (its recursion limit): valid, and a RecursionError to json.loads."""
+    return '{"weight_map": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("where", ["adapter header", "unet index"])
+def test_a_header_nested_past_the_parsers_depth_is_no_traceback(write_shotlist, tmp_path: Path, published: Path,
+                                                                where: str) -> None:
+    """A safetensors header or a sharded UNet's index.json nested 100,000 deep (well inside the 100 MB a header may
+    hold) raised RecursionError, which neither the header check nor the UNet's layer count caught: validate ended in
+    a traceback. The adapter's header is now damaged, in the words of any other unreadable header; a UNet index that
+    cannot be read leaves the layer count to the render, as a missing one does."""
+    import json
+    import shutil
+
+    base, folder, weight = published / "base-sd15", published / "published", FACEID
+    if where == "adapter header":
+        folder = tmp_path / "hostile"
+        folder.mkdir()
+        header = _nested(100_000).encode("ascii")
+        (folder / f"{weight}.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    else:
+        base = tmp_path / "base-sd15"
+        shutil.copytree(published / "base-sd15", base)
+        (base / "unet" / "diffusion_pytorch_model.safetensors.index.json").write_text(_nested(100_000), "ascii")
+        with pytest.raises(RecursionError):
+            json.loads(_nested(100_000))
+    shots = write_shotlist(SHOTS.replace("{MODEL}", _model("faceid", f"{weight}.safetensors", folder, published))
+                           .replace(str(published / "base-sd15"), str(base)))
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exception is None or isinstance(validate.exception, SystemExit), validate.exception
+    assert "Traceback" not in text and "RecursionError" not in text, text
+    if where == "adapter header":
+        assert validate.exit_code == 2 and "its header is not valid JSON" in text, text
+    else:
+        assert validate.exit_code == 0, text

@@ -80,6 +80,20 @@ def test_an_octal_number_outside_its_range_says_it_was_read_as_octal(write_shotl
     ]
 
 
+def test_a_quoted_number_with_a_leading_zero_is_not_answered_with_its_octal_spelling(write_shotlist) -> None:
+    # steps: "010" was answered 'write the number without quotes: steps: 010', which YAML reads as 8 steps: the fix
+    # rendered another number than the one written. The digits' number is offered without the zero; 007 (7 either
+    # way) is still told to drop its quotes.
+    octal = "(YAML reads {} without quotes as the octal number 8, a leading zero)"
+    assert _problems(write_shotlist, 'steps: "010"', '"0_10", "007"') == [
+        ("defaults.steps", "a whole number is expected here, not the text '010'",
+         f"write the number without quotes or its leading zero: steps: 10 {octal.format('010')}"),
+        ("shots[0].seeds[0]", "a whole number is expected here, not the text '0_10'",
+         f"write the number without quotes or its leading zero: 10 {octal.format('0_10')}"),
+        ("shots[0].seeds[1]", "a whole number is expected here, not the text '007'", "write it without quotes"),
+    ]
+
+
 def test_the_octal_note_offers_the_written_digits_only_where_the_field_allows_them(write_shotlist) -> None:
     text = SHOTS.replace("steps: 030", "steps: 0310")  # 200 steps as read; 310 is more than a shot may have
     result = CliRunner().invoke(app, ["validate", str(write_shotlist(text)), "--json"])

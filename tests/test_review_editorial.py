@@ -1272,6 +1272,125 @@ def test_a_set_that_cannot_land_puts_back_what_was_there(tmp_path: Path, monkeyp
     assert [path.name for path in tmp_path.iterdir()] == ["a.edl"] and earlier.read_bytes() == b"the last cut"
 
 
+@pytest.mark.parametrize("hard_links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_a_set_that_cannot_land_puts_back_a_symlink_that_stood_at_a_target(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          hard_links: bool) -> None:
+    """An editor's ``cut.edl`` a link to the versioned ``cut_v3.edl`` (the name the NLE's project points at): a set
+    that could not land put back the XML but left the new cut's EDL where the link stood, a mixed set (the link was
+    not kept, only a regular file was). The link is now kept as it was and put back, its file untouched."""
+    import errno
+    import os
+
+    from idcli.errors import OutputError
+    from idcli.review.export_files import ExportFiles
+
+    versioned, edl, xml = tmp_path / "cut_v3.edl", tmp_path / "cut.edl", tmp_path / "cut.xml"
+    versioned.write_bytes(b"the last cut's EDL")
+    edl.symlink_to(versioned.name)
+    xml.write_bytes(b"the last cut's XML")
+    real_replace = os.replace
+
+    def replace(source: object, target: object, **kwargs: object) -> None:
+        if Path(str(target)) == xml:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    with ExportFiles() as files:
+        files.write(edl, b"the new cut's EDL")
+        files.write(xml, b"the new cut's XML")
+        monkeypatch.setattr(os, "replace", replace)
+        if not hard_links:
+            monkeypatch.setattr(os, "link", no_link)
+        with pytest.raises(OutputError, match=f"disk full while writing {xml}"):
+            files.land()
+    monkeypatch.undo()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cut.edl", "cut.xml", "cut_v3.edl"]
+    assert edl.is_symlink() and os.readlink(edl) == versioned.name
+    assert edl.read_bytes() == b"the last cut's EDL" and xml.read_bytes() == b"the last cut's XML"
+
+
+def test_a_copy_of_the_earlier_file_cut_short_by_a_full_disk_is_not_left(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the file system has no hard links the earlier file is kept as a copy, and a disk that filled while
+    copying it stopped the export (the earlier set whole) but left the half-written copy, a hidden temporary the size
+    of the last cut's movie, beside it until another export into that folder ran."""
+    import errno
+    import os
+    import shutil
+
+    from idcli.errors import OutputError
+    from idcli.review.export_files import ExportFiles
+
+    movie = tmp_path / "cut.mp4"
+    movie.write_bytes(b"the last cut's movie")
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    def copy_until_full(source: object, target: object, **kwargs: object) -> None:
+        Path(str(target)).write_bytes(b"the last")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with ExportFiles() as files:
+        files.write(movie, b"the new cut's movie")
+        monkeypatch.setattr(os, "link", no_link)
+        monkeypatch.setattr(shutil, "copy2", copy_until_full)
+        with pytest.raises(OutputError, match=f"disk full while writing {movie}"):
+            files.land()
+    monkeypatch.undo()
+    assert [path.name for path in tmp_path.iterdir()] == ["cut.mp4"] and movie.read_bytes() == b"the last cut's movie"
+
+
+def test_two_exports_landing_at_once_in_one_folder_leave_one_whole_set(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two exports into one editorial folder (two editors, a script run twice) each renamed its files in one after
+    another with nothing between them, so the second's set could land between the first's renames: the second's EDL
+    beside the first's XML, a mixed set that neither export made. Each now lands with its folders locked (an
+    ``flock`` on the folder, no file left in it), so the sets land one after the other, whole."""
+    import functools
+    import os
+    import threading
+
+    from idcli import lock_wait
+    from idcli.review import export_files
+    from idcli.review.export_files import ExportFiles
+
+    edl, xml = tmp_path / "cut.edl", tmp_path / "cut.xml"
+    real_replace, started = os.replace, []
+    second_blocked_or_done = threading.Event()
+    # The second export's wait for the lock, told at once (not after a second) so the test can go on when it blocks.
+    monkeypatch.setattr(export_files, "lock_waiting", functools.partial(
+        lock_wait.lock_waiting, say=lambda _said: second_blocked_or_done.set(), notice_after=0), raising=False)
+
+    def second_export() -> None:
+        with ExportFiles() as files:
+            files.write(edl, b"second EDL")
+            files.write(xml, b"second XML")
+            files.land()
+        second_blocked_or_done.set()
+
+    def replace(source: object, target: object, **kwargs: object) -> None:
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+        if threading.current_thread() is threading.main_thread() and not started:  # between the first's renames
+            started.append(threading.Thread(target=second_export))
+            started[0].start()
+            assert second_blocked_or_done.wait(60)
+
+    with ExportFiles() as files:
+        files.write(edl, b"first EDL")
+        files.write(xml, b"first XML")
+        monkeypatch.setattr(os, "replace", replace)
+        files.land()
+    started[0].join(60)
+    monkeypatch.undo()
+    assert (edl.read_bytes(), xml.read_bytes()) == (b"second EDL", b"second XML")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cut.edl", "cut.xml"]
+
+
 @needs_pyav
 @pytest.mark.parametrize("fault", ["disk full", "rename refused", "interrupt"])
 def test_an_export_that_fails_at_its_last_file_leaves_the_earlier_set_whole(out: Path, tmp_path: Path,

@@ -159,6 +159,24 @@ def test_the_cli_says_what_kind_of_folder_it_checked(rendered: Path, tmp_path: P
     assert inside.exit_code == 2 and "it is inside the output folder" in inside.output
 
 
+def test_a_received_file_name_that_is_not_utf8_keeps_the_json_document(rendered: Path, tmp_path: Path) -> None:
+    """A flat folder as received holds names written on another system: a PNG named in Latin-1 (``Ren\xe9e.png``, a
+    byte that is no UTF-8) is a lone surrogate to Python, which the UTF-8 JSON could not encode: ``verify --json``
+    ended with UnicodeEncodeError, exit 1 and no document, where the text report said exit 6. The name is now written
+    as a JSON escape (``\\udce9``), which a script reads back as the file's own bytes (``os.fsencode``)."""
+    import os
+
+    flat = _flat(rendered, tmp_path / "received", ".png")
+    raw = os.path.join(os.fsencode(flat), b"Ren\xe9e.png")
+    os.rename(flat / "street_t1.png", raw)
+    result = runner.invoke(app, ["verify", str(flat), "--json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 0 and document["folder"]["kind"] == "images", document
+    (named,) = [image["image"]["path"] for image in document["images"] if image["image"]["path"].startswith("Ren")]
+    assert os.fsencode(named) == b"Ren\xe9e.png" and (flat / named).exists()
+
+
 def test_a_good_images_untrusted_signer_without_trust_is_a_note_not_a_failure(rendered: Path, signing_env) -> None:
     # Before: verify --json without --trust listed "signingCredential.untrusted: ..." among the failures of an image
     # with ok: true (the C2PA reader lists every signer so when it is given no root); a script reading failures saw a

@@ -142,9 +142,16 @@ def encodable_stdout() -> None:
 def emit_json(document: dict[str, Any]) -> None:
     """Print the ``--json`` document on stdout: in UTF-8 where stdout writes UTF-8; else pure ASCII, each other
     character as a JSON ``\\u`` escape, so that the bytes are valid UTF-8 (RFC 8259) and ``jq`` reads the same
-    values."""
+    values. So is a document holding a file name whose bytes are no UTF-8 (Python's lone surrogates, which UTF-8
+    cannot encode: a received ``Ren\\xe9e.png``): ``os.fsencode`` reads its ``\\udce9`` back as the name's bytes."""
     # JSON escapes its own control characters
-    _write_stdout(json.dumps(document, indent=2, ensure_ascii=not stdout_writes_utf8()))
+    text = json.dumps(document, indent=2, ensure_ascii=not stdout_writes_utf8())
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a file name in bytes that are no UTF-8 (a lone surrogate): escaped, as \udce9
+            text = json.dumps(document, indent=2, ensure_ascii=True)
+    _write_stdout(text)
 
 
 def ok(**fields: Any) -> dict[str, Any]:

@@ -6,8 +6,10 @@ others, and an editor imported a mixed set with nothing to say so. ``ExportFiles
 beside it (``safeio.temporary_path``: an export killed with -9 leaves only temporaries, which the next export in
 that folder removes), and ``land`` renames them in only once all are complete. A rename that fails, or Ctrl-C or
 SIGTERM between two renames (``KeyboardInterrupt``), puts back the files renamed before it: the earlier file of each
-is kept as a hard link (a copy where the file system has no hard links) until the whole set is in place. Only
-``kill -9`` in the microseconds between two renames can leave a mixed set (docs/review.md).
+is kept as a hard link (a copy where the file system has no hard links; a symlink standing at a target is kept as
+the link) until the whole set is in place. The target folders are locked while a set lands, so two exports into one
+folder at once land one after the other, never the second's files between the first's renames. Only ``kill -9`` in
+the microseconds between two renames can leave a mixed set (docs/review.md).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+from ..lock_wait import lock_waiting
 from ..safeio import fsync_dir, refuse_device, temporary_path
 from ..store import write_error
 
@@ -65,13 +69,18 @@ class ExportFiles:
     def land(self) -> None:
         """Put every staged file in place: each temporary flushed to disk, then renamed over its target in order.
         When a rename fails (OutputError naming its target) or an interrupt comes, the targets renamed so far get
-        their earlier files back (a target that had none is removed): the folder holds the earlier set whole."""
+        their earlier files back (a target that had none is removed): the folder holds the earlier set whole. The
+        renames are made with the target folders locked (``_folders_locked``): another export's wait, then land."""
         for temporary, target in self._staged:  # everything that can fail before the first target changes
             try:
                 _fsync_file(temporary)
                 refuse_device(target)
             except OSError as exc:
                 raise write_error(target, exc) from None
+        with _folders_locked({target.parent for _temporary, target in self._staged}):
+            self._land()
+
+    def _land(self) -> None:
         kept: list[Path] = []  # the earlier files' links, removed once the set is in place or put back
         landed: list[tuple[Path, Path | None, bool]] = []  # (target, its earlier file's link, whether one was there)
         current = Path()  # the target being landed, named by an error
@@ -108,6 +117,26 @@ class ExportFiles:
         self._staged.clear()
 
 
+@contextlib.contextmanager
+def _folders_locked(folders: set[Path]) -> Iterator[None]:
+    """Each of ``folders`` locked (an ``flock`` on the folder itself, so no lock file is left among the editor's) while
+    a set lands: two exports into one folder at once otherwise renamed their files in turn, and the second's EDL could
+    land between the first's renames, beside its XML. Taken in name order, so two sets sharing folders never wait on
+    each other. Best effort: a folder that cannot be opened or locked (a share without locks) is landed unlocked."""
+    with contextlib.ExitStack() as stack:
+        for folder in sorted(folders):
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue
+            stack.callback(os.close, fd)  # closing it releases the lock
+            try:
+                lock_waiting(fd, f"another export into {folder} to put its files in place")
+            except OSError:
+                continue
+        yield
+
+
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -118,26 +147,36 @@ def _fsync_file(path: Path) -> None:
 
 def _keep(target: Path) -> Path | None:
     """The file at ``target`` kept under a temporary name (a hard link: the target itself never goes missing), to be
-    put back if the set cannot land; None when nothing is there, or what is there is no regular file to keep."""
+    put back if the set cannot land; None when nothing is there, or what is there is no regular file or symlink to
+    keep. A symlink (``cut.edl`` pointing at ``cut_v3.edl``) is kept as the link itself, not what it points at: left
+    out, a set that could not land left the new file where the link stood beside the earlier set's others."""
     try:
         mode = os.lstat(target).st_mode
     except FileNotFoundError:
         return None
-    if not stat.S_ISREG(mode):  # a link or a FIFO where the file goes: replaced, as atomic_write replaces it
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a FIFO or socket: replaced, as atomic_write replaces it
         return None
     link = temporary_path(target)
     try:
-        os.link(target, link, follow_symlinks=False)
+        os.link(target, link, follow_symlinks=False)  # of a symlink, a second name for the link itself
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
             raise
-        shutil.copy2(target, link)  # a regular file (checked above): never a FIFO that would block
+        try:
+            if stat.S_ISLNK(mode):
+                os.symlink(os.readlink(target), link)
+            else:
+                shutil.copy2(target, link)  # a regular file (checked above): never a FIFO that would block
+        except BaseException:  # a disk that filled mid-copy: no half copy left beside the file
+            with contextlib.suppress(OSError):
+                link.unlink(missing_ok=True)
+            raise
     return link
 
 
 def _put_back(landed: list[tuple[Path, Path | None, bool]]) -> None:
-    """Undo the renames of ``landed``, last first: each target its earlier file again, or none where it had none (a
-    link or FIFO that stood there, not kept, is left as the rename left it)."""
+    """Undo the renames of ``landed``, last first: each target its earlier file (or symlink) again, or none where it
+    had none (a FIFO that stood there, not kept, is left as the rename left it)."""
     for target, earlier, existed in reversed(landed):
         with contextlib.suppress(OSError):
             if earlier is not None:
