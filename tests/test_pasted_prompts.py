@@ -1,0 +1,96 @@
+"""Prompts as AUTOMATIC1111 and ComfyUI users write them, pasted into a shot list (docs/shot-lists.md, "Prompts are
+plain text"): each form those tools interpret is either said by `validate` at its line (and rendered as words) or
+refused at its line with the fix, never passed to the text encoder silently."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from idcli.cli import app
+from idcli.prompt_syntax import foreign_syntax
+
+SHOTS = """\
+version: 1
+project: pasted
+model: {{preset: tiny-sd}}
+characters:
+  mara: {{selfies: [selfies/mara_1.jpg], description: a woman}}
+shots:
+  - id: s01
+    prompt: {prompt}
+"""
+
+
+def _validate(write_shotlist, prompt: str) -> tuple[int, list[str], dict]:
+    path = write_shotlist(SHOTS.format(prompt=json.dumps(prompt)))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    document = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    return result.exit_code, [line for line in result.output.splitlines() if line.startswith("idcli: ")], document
+
+
+@pytest.mark.parametrize("text, found", [
+    # A1111's stronger emphasis: two brackets are no prose punctuation (one is, and is left alone).
+    ("((masterpiece)), {mara} on a pier, [[fog]]", ["((masterpiece))", "[[fog]]"]),
+    ("(((rain)))", ["((rain))"]),
+    # An escaped bracket is A1111's literal bracket; here the backslash reaches the encoder too.
+    (r"a sign reading \(open\)", [r"\(", r"\)"]),
+    # ComfyUI's textual-inversion embeddings, alone and weighted.
+    ("embedding:EasyNegative, (embedding:bad_hands:1.2)",
+     ["embedding:EasyNegative", "(embedding:bad_hands:1.2)", "embedding:bad_hands"]),
+    # A Dynamic Prompts wildcard file, and a wildcard where braces are no placeholder (a description).
+    ("{mara} in a __colors__ coat", ["__colors__"]),
+    ("a woman in a {red|blue} coat, {{literal|braces}}", ["{red|blue}"]),
+    # A1111's [to:when] and [from::when] beside [from:to:when], and its alternating words.
+    ("[dog:0.5], [cat::10], [cat:dog:0.5], [cat|dog|fox]",
+     ["[dog:0.5]", "[cat::10]", "[cat:dog:0.5]", "[cat|dog|fox]"]),
+    # Prose, and the forms already found once each.
+    ("(night), [dusk], an embedding: a vector, snake_case, ((a:1.2))", ["(a:1.2)"]),
+    ("<embedding:foo>", ["<embedding:foo>"]),
+])
+def test_pasted_forms_are_found(text: str, found: list[str]) -> None:
+    assert [hit for hit, _what in foreign_syntax(text)] == found
+
+
+@pytest.mark.parametrize("prompt, shown", [
+    ("((masterpiece)), {mara} on a pier", "'((masterpiece))' (emphasis)"),
+    (r"a sign reading \(open\) and {mara}", r"'\(' (an escaped bracket)"),
+    ("{mara} by the sea, embedding:EasyNegative", "'embedding:EasyNegative' (a ComfyUI embedding)"),
+    ("{mara} in a __colors__ coat", "'__colors__' (a wildcard file)"),
+    ("{mara} as a [cat|dog], [rain:0.4]", "'[cat|dog]' (alternating words), '[rain:0.4]' (prompt editing)"),
+])
+def test_validate_notes_them_at_the_prompts_line(write_shotlist, prompt: str, shown: str) -> None:
+    code, lines, document = _validate(write_shotlist, prompt)
+    assert code == 0, lines
+    assert any(line.startswith("idcli: note: ") and ":8:13: shots[0].prompt: " in line and shown in line
+               and "plain words" in line for line in lines), lines
+    assert [n["path"] for n in document["notes"]] == ["shots[0].prompt"]
+
+
+@pytest.mark.parametrize("prompt, words, hint", [
+    ("{mara} in a {red|blue} coat", "'{red|blue}' is a wildcard (a random choice in Dynamic Prompts and ComfyUI)",
+     "write the one meant (red), or a shot for each"),
+    ("{mara} in a {2$$red|blue|green} coat", "'{2$$red|blue|green}' is a wildcard", "(red)"),
+    ("{mara} in a {red:1.2|blue} coat", "'{red:1.2|blue}' is a wildcard", "(red:1.2)"),
+    ("{ mara } on a pier", "'{ mara }' has spaces inside its braces", "write {mara}"),
+])
+def test_a_wildcard_or_a_spaced_placeholder_is_refused_with_its_fix(write_shotlist, prompt: str, words: str,
+                                                                    hint: str) -> None:
+    code, lines, document = _validate(write_shotlist, prompt)
+    assert code == 2
+    error = [line for line in lines if line.startswith("idcli: error: ")]
+    assert len(error) == 1 and ":8:13: shots[0].prompt: " in error[0] and words in error[0], lines
+    problem = document["error"]["problems"][0]
+    assert problem["line"] == 8 and hint in problem["hint"], problem
+    assert "literal braces" in problem["hint"]  # what keeps the braces as text, for a prompt that means them
+
+
+def test_a_wildcard_in_a_description_is_noted_where_braces_are_text(write_shotlist) -> None:
+    # A description is substituted as written (its braces are no placeholders): '{red|blue}' reached the encoder.
+    path = write_shotlist(SHOTS.format(prompt='"{mara} on a pier"').replace(
+        "description: a woman", "description: 'a woman in a {red|blue} coat'"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert ":5:54: characters.mara.description: '{red|blue}' (a wildcard)" in result.output, result.output
