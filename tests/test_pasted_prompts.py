@@ -94,3 +94,28 @@ def test_a_wildcard_in_a_description_is_noted_where_braces_are_text(write_shotli
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert ":5:54: characters.mara.description: '{red|blue}' (a wildcard)" in result.output, result.output
+
+
+@pytest.mark.parametrize(("key", "value", "said", "not_said"), [
+    # A1111's "Clip skip: 2" and ComfyUI's CLIPSetLastLayer: no such knob, and the spelling found none either.
+    ("clip_skip", "2", "no clip skip", "allowed:"),
+    # LoRAs and embeddings as a field: idcli loads neither (the prompt's tags are noted, this key was listed away).
+    ("loras", "[filmgrain]", "merge", "allowed:"), ("lora", "filmgrain", "merge", "allowed:"),
+    ("embeddings", "[EasyNegative]", "plain word", "allowed:"),
+    # The prompt and the image count as ComfyUI and A1111 name them.
+    ("positive", "a pier", "'prompt'", "allowed:"), ("positive_prompt", "a pier", "'prompt'", "'negative_prompt'"),
+    ("batch_count", "4", "'takes'", "allowed:"), ("n_iter", "4", "'takes'", "allowed:"),
+])
+def test_a1111_and_comfyui_prompt_keys_are_answered_by_meaning(write_shotlist, key: str, value: str, said: str,
+                                                              not_said: str) -> None:
+    path = write_shotlist(SHOTS.format(prompt='"{mara} on a pier"') + f"    {key}: {value}\n")
+    report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    (problem,) = report["error"]["problems"]
+    assert problem["field"] == f"shots[0].{key}" and problem["line"] == 9, problem
+    words = f"{problem['message']} ({problem['hint']})"
+    assert said in words and not_said not in words, words
+    if key == "clip_skip":  # the same answer where every shot's settings are given
+        path = write_shotlist(SHOTS.format(prompt='"{mara}"').replace("characters:", "defaults: {clip_skip: 2}\n"
+                                                                                      "characters:"))
+        (problem,) = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)["error"]["problems"]
+        assert problem["field"] == "defaults.clip_skip" and "no clip skip" in problem["hint"], problem
