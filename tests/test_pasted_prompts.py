@@ -119,3 +119,37 @@ def test_a1111_and_comfyui_prompt_keys_are_answered_by_meaning(write_shotlist, k
                                                                                       "characters:"))
         (problem,) = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)["error"]["problems"]
         assert problem["field"] == "defaults.clip_skip" and "no clip skip" in problem["hint"], problem
+
+
+UNGUIDED = """\
+version: 1
+project: unguided
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 1.0, negative_prompt: "blurry, lowres"}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a woman}
+shots:
+  - {id: s01, prompt: "{mara} on a pier"}
+  - {id: s02, prompt: "{mara} at a bar", negative_prompt: "(worst quality), extra fingers"}
+  - {id: s03, prompt: "{mara} at dawn", guidance: 6.0}
+"""
+
+
+def test_a_negative_prompt_that_guidance_1_leaves_unused_is_noted_at_its_line(write_shotlist) -> None:
+    # ComfyUI's and turbo models' habit, cfg 1.0: classifier-free guidance is off, so the negative prompt never
+    # reaches the model (nor the job key), and a pasted 'blurry, lowres' was kept without a word.
+    path = write_shotlist(UNGUIDED)
+    report = json.loads(CliRunner().invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert report["ok"] is True
+    unused = [n for n in report.get("notes", []) if "not used" in n["message"]]
+    assert [(n["path"], n["line"]) for n in unused] == [("defaults.negative_prompt", 4),
+                                                        ("shots[1].negative_prompt", 9)], unused
+    assert "s01" in unused[0]["message"] and "s03" not in unused[0]["message"]  # s03's guidance uses it
+    assert "guidance 1" in unused[1]["message"] and "above 1" in unused[1]["hint"], unused[1]
+    from idcli.planning import plan_shotlist
+
+    plan, _runtime = plan_shotlist(path)
+    said = [w for w in plan.warnings if "not used" in w]
+    assert len(said) == 1 and "2 negative prompts" in said[0] and "idcli validate" in said[0], plan.warnings
+    assert not [w for w in plan_shotlist(write_shotlist(UNGUIDED.replace("guidance: 1.0", "guidance: 1.5"),
+                                                        "guided.yaml"))[0].warnings if "not used" in w]
