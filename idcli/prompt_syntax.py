@@ -35,6 +35,9 @@ _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     # ComfyUI's prefix. A1111 reads an embedding's bare name (`EasyNegative`), which is a word like any other here.
     (re.compile(r"(?<![<\w])embedding:[^\s,:()<>\[\]]+", re.IGNORECASE), "a ComfyUI embedding"),
     (re.compile(r"(?<!\w)__[A-Za-z0-9][\w/.-]*__(?!\w)"), "a wildcard file"),
+    # A1111's "PNG Info" pasted whole: its negative prompt and settings lines are prompt words here.
+    (re.compile(r"\bNegative prompt:"), "A1111's negative prompt line"),
+    (re.compile(r"\bSteps:\s*\d+,\s*Sampler:"), "A1111's settings line"),
     # In a description or a literal text: in a prompt, braces are placeholders, and a wildcard is refused there.
     (re.compile(r"(?<!\{)\{[^{}|]*\|[^{}]*\}(?!\})"), "a wildcard"),
 )
@@ -60,6 +63,12 @@ HINT = ("idcli has no prompt weighting, LoRA tags, embeddings or wildcards: writ
         "needs no backslash); see docs/shot-lists.md")
 
 
+# For a text holding a pasted infotext: where its parts go instead.
+INFOTEXT_HINT = ("an A1111 infotext's parts are fields here: the 'Negative prompt:' line goes in negative_prompt, the "
+                 "settings line in steps, guidance, sampler, size and seeds: [SEED]; the prompt keeps its first lines")
+_INFOTEXT = {"A1111's negative prompt line", "A1111's settings line"}
+
+
 def foreign_syntax_notes(doc: Any, loaded: Any) -> list[Problem]:
     """A note per prompt text of a shot list (``ShotList``, its ``LoadedYaml``) holding AUTOMATIC1111 syntax:
     the default and shot negative prompts, character descriptions and shot prompts, at their lines."""
@@ -72,7 +81,8 @@ def foreign_syntax_notes(doc: Any, loaded: Any) -> list[Problem]:
         hits = foreign_syntax(text) if text else []
         if hits:
             line, column = loaded.mark(path) or (None, None)
-            notes.append(Problem(foreign_syntax_message(hits), path_text(path), line, column, HINT))
+            hint = INFOTEXT_HINT if any(what in _INFOTEXT for _found, what in hits) else HINT
+            notes.append(Problem(foreign_syntax_message(hits), path_text(path), line, column, hint))
     return notes
 
 

@@ -153,3 +153,18 @@ def test_a_negative_prompt_that_guidance_1_leaves_unused_is_noted_at_its_line(wr
     assert len(said) == 1 and "2 negative prompts" in said[0] and "idcli validate" in said[0], plan.warnings
     assert not [w for w in plan_shotlist(write_shotlist(UNGUIDED.replace("guidance: 1.0", "guidance: 1.5"),
                                                         "guided.yaml"))[0].warnings if "not used" in w]
+
+
+def test_an_a1111_infotext_pasted_into_a_prompt_is_noted_with_where_its_parts_go(write_shotlist) -> None:
+    # "PNG Info" copied whole from A1111: its negative prompt and settings line reached the encoder as prompt words.
+    prompt = ("{mara} on a pier\nNegative prompt: blurry, lowres\n"
+              "Steps: 20, Sampler: DPM++ 2M, CFG scale: 7, Seed: 1234, Size: 512x512")
+    assert [what for _hit, what in foreign_syntax(prompt)] == ["A1111's negative prompt line",
+                                                               "A1111's settings line"]
+    code, lines, document = _validate(write_shotlist, prompt)
+    assert code == 0, lines
+    (note,) = document["notes"]
+    assert note["path"] == "shots[0].prompt" and note["line"] == 8, note
+    assert "'Negative prompt:' (A1111's negative prompt line)" in note["message"], note
+    assert "negative_prompt" in note["hint"] and "seeds" in note["hint"], note
+    assert [what for _hit, what in foreign_syntax("the negative prompt: a photo; steps: 3 of 20")] == []
