@@ -45,6 +45,20 @@ _KEYS: dict[str, tuple[str, str]] = {
     **dict.fromkeys(("boxes", "bbox", "bboxes", "face_boxes", "face_box", "face_bbox"), ("plate_faces", _FACES)),
     "batch_size": ("steps", "the batch size is not the shot list's: give it to the render "
                             "(idcli render --batch-size N, or auto)"),
+    # A1111's and ComfyUI's prompt settings. By spelling 'positive_prompt' was 'negative_prompt', the opposite, and
+    # the rest were answered with the whole list of fields. The knobs idcli lacks are said as lacking, with what it
+    # does instead; they map to 'steps' (allowed wherever they are written) only so that the hint is given.
+    **dict.fromkeys(("positive", "positive_prompt", "pos_prompt"), ("prompt", "did you mean 'prompt'?")),
+    **dict.fromkeys(("batch_count", "n_iter", "num_images", "num_images_per_prompt"),
+                    ("takes", "did you mean 'takes'? (images of the shot, each with its own seed)")),
+    **dict.fromkeys(("clip_skip", "clipskip", "clip_set_last_layer"), (
+        "steps", "idcli has no clip skip: each preset reads its text encoder as diffusers does (SD1.5 its last "
+                 "layer, SDXL its penultimate), so a model trained for 'Clip skip: 2' renders differently here")),
+    **dict.fromkeys(("lora", "loras", "lora_name", "lora_weight"), (
+        "steps", "idcli loads no LoRA besides its identity adapter's: merge it into the model once (diffusers: "
+                 "load_lora_weights, fuse_lora, save_pretrained) and give that folder as model.id")),
+    **dict.fromkeys(("embedding", "embeddings", "textual_inversion", "textual_inversions"), (
+        "steps", "idcli loads no textual-inversion embedding: an embedding's name in a prompt is a plain word")),
 }
 
 

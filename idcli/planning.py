@@ -107,6 +107,12 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
         syntax = foreign_syntax_warning(foreign_syntax_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
         if syntax is not None:
             plan.warnings.append(syntax)
+        # A negative prompt beside guidance of 1 or less: never used; said once here.
+        from .unused_negative import unused_negative_notes, unused_negative_warning
+
+        unused = unused_negative_warning(unused_negative_notes(loaded.shotlist, loaded.yaml), str(loaded.source))
+        if unused is not None:
+            plan.warnings.append(unused)
         # An expression on a shot that names no character: a face asked of an empty scene; said once here.
         from .expression_notes import faceless_expression_notes, faceless_expression_warning
 

@@ -2,10 +2,13 @@
 
 AUTOMATIC1111's web UI (and Forge, and compel in part) interprets bits of a prompt: ``(word:1.3)`` weights
 a phrase, ``<lora:name:0.8>`` loads a LoRA, ``BREAK`` starts a new 75-token chunk, ``[from:to:0.5]`` swaps
-words part-way through sampling. idcli has none of this: every character of a prompt reaches the text
-encoder as text, so a prompt pasted from A1111 renders differently there and here. Only forms that mean
+words part-way through sampling, ``((word))`` weighs a word twice over and ``\\(`` is a literal bracket. ComfyUI
+reads ``embedding:name`` as a textual-inversion embedding, and the Dynamic Prompts extension ``__name__`` as a
+wildcard file and ``{a|b}`` as a random choice. idcli has none of this: every character of a prompt reaches the
+text encoder as text, so a prompt pasted from A1111 renders differently there and here. Only forms that mean
 nothing else in prose are looked for; plain ``(word)`` and ``[word]`` emphasis are left alone because
-brackets are ordinary punctuation in a shot description. Pure Python, no torch.
+brackets are ordinary punctuation in a shot description. In a prompt, ``{a|b}`` is refused where placeholders are
+read (``wildcard_words``): braces are idcli's placeholders; in a description it is noted here. Pure Python, no torch.
 """
 
 from __future__ import annotations
@@ -22,18 +25,32 @@ _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\([^()]*:\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*\)"), "a weight"),
     (re.compile(r"<(?:lora|lyco|hypernet|embedding):[^<>]*>", re.IGNORECASE), "a LoRA tag"),
     (re.compile(r"\bBREAK\b"), "a chunk break"),
-    (re.compile(r"\[[^\[\]:]*:[^\[\]:]*:\s*(?:\d+\.?\d*|\.\d+)\s*\]"), "prompt editing"),
+    # [from:to:when], [from::when] and [to:when] (the words added part-way through).
+    (re.compile(r"\[[^\[\]:]*(?::[^\[\]:]*)?:\s*(?:\d+\.?\d*|\.\d+)\s*\]"), "prompt editing"),
+    (re.compile(r"\[[^\[\]|]+(?:\|[^\[\]|]*)+\]"), "alternating words"),
+    # Brackets doubled: prose has no '((', and a weight inside, '((word:1.2))', is said as the weight alone.
+    (re.compile(r"\(\([^():]*\)\)|\[\[[^\[\]:]*\]\]"), "emphasis"),
+    # A1111's literal bracket: here the backslash is a token of its own before the bracket.
+    (re.compile(r"\\[()\[\]]"), "an escaped bracket"),
+    # ComfyUI's prefix. A1111 reads an embedding's bare name (`EasyNegative`), which is a word like any other here.
+    (re.compile(r"(?<![<\w])embedding:[^\s,:()<>\[\]]+", re.IGNORECASE), "a ComfyUI embedding"),
+    (re.compile(r"(?<!\w)__[A-Za-z0-9][\w/.-]*__(?!\w)"), "a wildcard file"),
+    # A1111's "PNG Info" pasted whole: its negative prompt and settings lines are prompt words here.
+    (re.compile(r"\bNegative prompt:"), "A1111's negative prompt line"),
+    (re.compile(r"\bSteps:\s*\d+,\s*Sampler:"), "A1111's settings line"),
+    # In a description or a literal text: in a prompt, braces are placeholders, and a wildcard is refused there.
+    (re.compile(r"(?<!\{)\{[^{}|]*\|[^{}]*\}(?!\})"), "a wildcard"),
 )
 
 
 def foreign_syntax(text: str) -> list[tuple[str, str]]:
-    """Each piece of ``text`` that AUTOMATIC1111 would interpret, with what it is, in order of position."""
+    """Each piece of ``text`` that AUTOMATIC1111 or ComfyUI would interpret, with what it is, in order of position."""
     hits = [(m.start(), m.group(0), what) for pattern, what in _FORMS for m in pattern.finditer(text)]
     return [(found, what) for _start, found, what in sorted(hits)]
 
 
-_READ_AS_WORDS = (": AUTOMATIC1111 prompt syntax, which idcli does not interpret: brackets, colons, numbers and "
-                  "keywords reach the text encoder as plain words")
+_READ_AS_WORDS = (": AUTOMATIC1111/ComfyUI prompt syntax, which idcli does not interpret: brackets, backslashes, "
+                  "colons, numbers and keywords reach the text encoder as plain words")
 
 
 def foreign_syntax_message(hits: list[tuple[str, str]]) -> str:
@@ -42,7 +59,14 @@ def foreign_syntax_message(hits: list[tuple[str, str]]) -> str:
     return shown + _READ_AS_WORDS
 
 
-HINT = "idcli has no prompt weighting or LoRA tags: write the words without them; see docs/shot-lists.md"
+HINT = ("idcli has no prompt weighting, LoRA tags, embeddings or wildcards: write the words without them (a bracket "
+        "needs no backslash); see docs/shot-lists.md")
+
+
+# For a text holding a pasted infotext: where its parts go instead.
+INFOTEXT_HINT = ("an A1111 infotext's parts are fields here: the 'Negative prompt:' line goes in negative_prompt, the "
+                 "settings line in steps, guidance, sampler, size and seeds: [SEED]; the prompt keeps its first lines")
+_INFOTEXT = {"A1111's negative prompt line", "A1111's settings line"}
 
 
 def foreign_syntax_notes(doc: Any, loaded: Any) -> list[Problem]:
@@ -57,7 +81,8 @@ def foreign_syntax_notes(doc: Any, loaded: Any) -> list[Problem]:
         hits = foreign_syntax(text) if text else []
         if hits:
             line, column = loaded.mark(path) or (None, None)
-            notes.append(Problem(foreign_syntax_message(hits), path_text(path), line, column, HINT))
+            hint = INFOTEXT_HINT if any(what in _INFOTEXT for _found, what in hits) else HINT
+            notes.append(Problem(foreign_syntax_message(hits), path_text(path), line, column, hint))
     return notes
 
 
@@ -67,5 +92,22 @@ def foreign_syntax_warning(notes: list[Problem], source: str) -> str | None:
         return None
     # The first note's place and what it found, without the sentence (a prompt may itself say "AUTOMATIC1111").
     first = replace(notes[0], message=notes[0].message.removesuffix(_READ_AS_WORDS), hint="").format(source)
-    return (f"{len(notes)} prompt text{'s' if len(notes) > 1 else ''} use AUTOMATIC1111 syntax that idcli reads as "
-            f"plain words (first: {first}); 'idcli validate' lists each")
+    return (f"{len(notes)} prompt text{'s' if len(notes) > 1 else ''} use AUTOMATIC1111/ComfyUI syntax that idcli "
+            f"reads as plain words (first: {first}); 'idcli validate' lists each")
+
+
+def wildcard_words(field: str) -> tuple[str, str] | None:
+    """What a placeholder's braces hold when it is a wildcard, ``{red|blue}`` (Dynamic Prompts' and ComfyUI's random
+    choice, ``{2$$a|b|c}`` too), or a name with spaces, ``{ mara }``: the message and the fix, else None (``field``:
+    the text between the braces). Refused rather than noted: idcli picks no variant, and passing the braces to the
+    encoder as text would render none of them either."""
+    if "|" in field:
+        first = field.split("|", 1)[0].rsplit("$$", 1)[-1].strip()
+        meant = f"write the one meant{f' ({first})' if first else ''}, or a shot for each"
+        return (f"'{{{field}}}' is a wildcard (a random choice in Dynamic Prompts and ComfyUI), which idcli does not "
+                "expand: braces hold one character's name",
+                f"{meant}; {{{{ and }}}} for literal braces")
+    name = field.strip()
+    if name != field and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return f"'{{{field}}}' has spaces inside its braces", f"write {{{name}}}; {{{{ and }}}} for literal braces"
+    return None

@@ -40,6 +40,7 @@ from .method import (
 )
 from .method import FRAMINGS as FRAMING_RULES
 from .paths import document_folder, local_path
+from .prompt_syntax import wildcard_words
 from .yamlsafe import LoadedYaml, PathKey, load_yaml_bytes, read_document
 
 SCHEMA_VERSION = 1
@@ -496,8 +497,10 @@ def placeholders(text: str) -> list[str]:
         if field_name is None:
             continue
         if spec or conversion or not CHARACTER_NAME.fullmatch(field_name):
-            raise PlaceholderError(f"'{{{field_name}{'!' + conversion if conversion else ''}"
-                                   f"{':' + spec if spec else ''}}}' is not a character placeholder")
+            field = f"{field_name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}"
+            pasted = wildcard_words(field)  # {red|blue}, { mara }: said as what they are, with their fix
+            raise (PlaceholderError(*pasted) if pasted
+                   else PlaceholderError(f"'{{{field}}}' is not a character placeholder"))
         names.append(field_name)
     return names
 

@@ -270,9 +270,11 @@ def shotlist_notes(doc: ShotList, loaded: LoadedYaml) -> list[Problem]:
     from .prompt_syntax import foreign_syntax_notes
     from .repeated_names import repeated_name_notes
     from .repeated_selfies import repeated_selfie_notes
+    from .unused_negative import unused_negative_notes
 
     return (notes + plate_method_notes(doc, loaded) + same_description_notes(doc, loaded)
-            + foreign_syntax_notes(doc, loaded) + faceless_expression_notes(doc, loaded)
+            + foreign_syntax_notes(doc, loaded) + unused_negative_notes(doc, loaded)
+            + faceless_expression_notes(doc, loaded)
             + repeated_name_notes(doc, loaded) + bare_name_notes(doc, loaded) + repeated_selfie_notes(doc, loaded)
             + octal_notes(loaded))
 
