@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -233,8 +234,7 @@ def _training_names(published: Path, folder: Path, weight: str) -> Path:
     return folder / f"{weight}.safetensors"
 
 
-def _pixels(out: Path) -> dict[str, object]:
-    import numpy as np
+def _pixels(out: Path) -> dict[str, np.ndarray]:
     from PIL import Image
 
     return {png.name: np.asarray(Image.open(png).convert("RGB")) for png in sorted(out.rglob("*.png"))}

@@ -1360,7 +1360,8 @@ def test_two_exports_landing_at_once_in_one_folder_leave_one_whole_set(tmp_path:
     from idcli.review.export_files import ExportFiles
 
     edl, xml = tmp_path / "cut.edl", tmp_path / "cut.xml"
-    real_replace, started = os.replace, []
+    real_replace = os.replace
+    started: list[threading.Thread] = []
     second_blocked_or_done = threading.Event()
     # The second export's wait for the lock, told at once (not after a second) so the test can go on when it blocks.
     monkeypatch.setattr(export_files, "lock_waiting", functools.partial(
