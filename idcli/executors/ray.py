@@ -226,10 +226,12 @@ class RayBackend:
 
     def _quiet_ray(self, debug: bool) -> None:
         """Keep this process's stderr to idcli's lines while Ray runs in it. Ray's Python warnings on the driver
-        ("Token authentication is enabled for this Ray cluster ..." and the like) are said only under IDCLI_DEBUG;
-        the lines its error listener prints for the cluster ("(raylet) A worker died ...", the raylet's state dump
-        when it dies), which no option turns off, carry no colour codes where they reach no terminal
-        (RAY_COLOR_PREFIX=0, read as each line is printed; a value the user set is kept). ``close`` puts both back."""
+        ("Token authentication is enabled for this Ray cluster ..." and the like) and the lines its error listener
+        prints for the cluster ("(raylet) A worker died ...", "(raylet) The autoscaler failed ... Terminated with
+        signal 15" and its stack when `ray stop` ends the head) are said only under IDCLI_DEBUG, where they carry no
+        colour codes if they reach no terminal (RAY_COLOR_PREFIX=0, read as each line is printed; a value the user set
+        is kept). idcli says what they would have (its notes, its error line, each failed job's error). ``close``
+        puts all three back."""
         import logging
         import sys
 
@@ -237,6 +239,7 @@ class RayBackend:
         level = logger.level
         if not debug:
             logger.setLevel(logging.ERROR)
+            self._put_back.extend(_mute_cluster_lines())
         self._put_back.append(lambda: logger.setLevel(level))
         # Ray prints those lines on sys.stdout (the command line sends it to stderr while it renders).
         if "RAY_COLOR_PREFIX" not in os.environ and not _is_terminal(sys.stdout):
@@ -761,6 +764,28 @@ def _engine_unavailable(exc: BaseException) -> str | None:
     # A RayTaskError is also an instance of the class it wraps, but its text is the remote traceback: use the cause.
     cause = getattr(exc, "cause", None)
     return str(cause.args[0]) if isinstance(cause, EngineUnavailable) and cause.args else None
+
+
+def _mute_cluster_lines() -> list[Any]:
+    """Stop the driver printing what Ray's error listener receives for the cluster, until the function returned is
+    called. Ray starts that listener in every driver (``ray._private.worker.listen_error_messages``), with no option to
+    stop it and whatever ``log_to_driver`` says, and it prints each line through ``print_worker_logs``, which prints
+    nothing while the module's ``_worker_logs_enabled`` is false: the switch Ray's own debugger (``ray.util.rpdb``)
+    turns off while it holds the terminal. With ``log_to_driver=False`` nothing else goes through it. Another Ray
+    without that switch: nothing changed (its lines print, as before)."""
+    try:
+        from ray._private import worker
+    except ImportError:
+        return []
+    if not isinstance(getattr(worker, "_worker_logs_enabled", None), bool):
+        return []
+    was = worker._worker_logs_enabled
+    worker._worker_logs_enabled = False
+
+    def put_back() -> None:
+        worker._worker_logs_enabled = was
+
+    return [put_back]
 
 
 def _is_terminal(stream: Any) -> bool:
