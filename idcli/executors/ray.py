@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import time
 from collections import deque
@@ -461,7 +462,7 @@ class RayExecutor:
                     cannot_start(index, jobs, attempts, why)
                     return
                 idle.append(index)
-                fail([j for j in jobs if j.stem not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
+                fail([j for j in jobs if j.stem not in settled], _task_error(exc))
                 return
             accept(index, jobs, reply)
             inflight.pop(ref, None)
@@ -861,6 +862,27 @@ def _restarted(worker: dict[str, Any], before: int | None, jobs: int) -> str:
     who = f"{worker['host']}:{before}" if before is not None and before != worker["pid"] else f"on {worker['host']}"
     return (f"note: the Ray worker {who} died mid-batch and Ray restarted it (now pid {worker['pid']}); its batch of "
             f"{jobs} was rendered again there")
+
+
+def _task_error(exc: BaseException) -> str:
+    """A batch's error raised in the Ray worker's own code, outside the engine's render (whose errors come back in the
+    reply), as the report gives it: the error itself and where, ``ValueError: … (on the Ray worker IP:PID)``. Ray's
+    text for it begins with its own line, ``ray::RenderWorker.render() (pid=…, ip=…)`` in colour codes, then the
+    remote traceback; the error is its ``cause`` (or the traceback's last error line)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and not isinstance(cause, type(exc)):
+        said = f"{type(cause).__name__}: {_first_line(cause)}" if str(cause).strip() else type(cause).__name__
+    else:
+        said = _cause(exc)
+        said = said if "Error: " in said or "Exception: " in said else f"{type(exc).__name__}: {said}"
+    pid, ip = getattr(exc, "pid", None), getattr(exc, "ip", None)
+    if not (pid and ip) and (named := re.search(r"\(pid=(\d+), ip=([^,)\s]+)", str(exc))):
+        pid, ip = named.groups()  # the error Ray raises is of the cause's class too, without those attributes
+    where = f" (on the Ray worker {ip}:{pid})" if pid and ip else ""
+    return _PLAIN.sub("", said) + where
+
+
+_PLAIN = re.compile(r"\x1b\[[0-9;]*m")  # a terminal's colour codes, which Ray puts in an error's text
 
 
 def _first_line(exc: BaseException) -> str:
