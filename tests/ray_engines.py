@@ -49,6 +49,19 @@ def slow_engine(model: Any, runtime: Any, adapter: Any) -> SlowEngine:
     return SlowEngine(model, runtime, adapter)
 
 
+class ShortEngine(_Wrapped):
+    """A pipeline's own engine with a bug: a batch of two or more gets one result fewer than it asked for, so the
+    worker's own code (pairing jobs with results) raises, outside the engine's render."""
+
+    def render(self, requests: list[Any], **kwargs: Any) -> list[Any]:
+        results = self.engine.render(requests, **kwargs)
+        return results[:-1] if len(requests) > 1 else results
+
+
+def short_engine(model: Any, runtime: Any, adapter: Any) -> ShortEngine:
+    return ShortEngine(model, runtime, adapter)
+
+
 def faulty_engine(model: Any, runtime: Any, adapter: Any) -> FaultyEngine:
     return FaultyEngine(model, runtime, adapter)
 

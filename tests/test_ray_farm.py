@@ -1,26 +1,22 @@
 """``--executor ray`` against a cluster of the test's own (``ray start --head``), as a pipeline engineer runs a show on
 a farm (docs/scale-out.md, "Faults"): the cluster stopped the way ``ray stop`` stops it, mid-run.
 
-Each test starts its own one-CPU head (its own port, its own process group, so it stops only that cluster: ``ray
-stop`` itself would stop every Ray cluster on the machine, the other Ray tests' too). In the ``ray`` xdist group, as
-tests/test_ray_executor.py, so only one Ray cluster runs at a time on the test machine.
+Each test starts its own one-CPU head (tests/ray_clusters.py: its own port, its own process group, so it stops only that
+cluster). In the ``ray`` xdist group, as tests/test_ray_executor.py, so only one Ray cluster runs at a time on the test
+machine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_helpers import assert_nothing_partial, cli_env
+from ray_clusters import own_cluster, ray_stop
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -34,61 +30,6 @@ shots:
   - {id: s2, prompt: "a bar at night"}
   - {id: s3, prompt: "a beach at dawn"}
 """
-
-
-@contextlib.contextmanager
-def own_cluster(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A one-CPU Ray head of this test's own, in its own process group; yields it and its ``HOST:PORT``."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    ray_cli = str(Path(sys.executable).with_name("ray"))
-    head = subprocess.Popen([ray_cli, "start", "--head", "--block", "--num-cpus", "1", "--port", str(port),
-                             "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
-                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # `ray start --block` answers once the head is up
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
-                time.sleep(0.2)
-        yield head, f"127.0.0.1:{port}"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
-
-
-def _processes_in_group(group: int) -> dict[int, str]:
-    """pid -> name of the processes in process group ``group`` (Linux /proc)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError):
-                stat = (entry / "stat").read_text()
-                name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-                if int(fields[2]) == group:
-                    found[int(entry.name)] = name
-    return found
-
-
-def ray_stop(group: int) -> None:
-    """What `ray stop` does, to one cluster only (`ray stop` finds every Ray process on the machine): SIGTERM to the
-    raylet, which ends its workers, and once it has exited (Ray 2.60 waits up to a third of its 16 s grace), SIGTERM to
-    the rest, the head's GCS last."""
-    raylets = [pid for pid, name in _processes_in_group(group).items() if name == "raylet"]
-    assert raylets, _processes_in_group(group)
-    for pid in raylets:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while any(pid in _processes_in_group(group) for pid in raylets) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGTERM)
 
 
 def test_a_cluster_stopped_as_ray_stop_does_mid_run_is_exit_4_not_failed_jobs(write_shotlist, tmp_path: Path

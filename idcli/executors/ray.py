@@ -19,7 +19,9 @@ commit path as it arrives. Faults (docs/scale-out.md):
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import signal
 import time
 from collections import deque
@@ -125,13 +127,18 @@ class RayBackend:
             handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
             debug = bool(os.environ.get("IDCLI_DEBUG"))
             self._quiet_ray(debug)
+            self._put_back.extend(_no_auto_init())
             try:
                 # The workers' own output (stdout, stderr, their logging) stays in Ray's session folder on their node,
                 # forwarded to this terminal only under IDCLI_DEBUG (docs/scale-out.md, "What a run prints").
                 # Ray Client's "connection timed out" UserWarning: the error below says it. Filter entries of
                 # idcli's own, not a catch_warnings block, which would undo a host thread's own (library_quiet.py).
+                # Ray Client sets the `ray` logger's level itself (INFO), whatever configure_logging says: its
+                # "Encountered connection issues in the data channel" warnings, the error line says it.
+                quiet = {} if debug else {"logging_level": logging.ERROR}
                 with contextlib.nullcontext() if debug else quiet_ray_client_timeout():
-                    ray.init(address=target, include_dashboard=False, log_to_driver=debug, configure_logging=False)
+                    ray.init(address=target, include_dashboard=False, log_to_driver=debug, configure_logging=False,
+                             **quiet)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ExecutorUnavailableError(f"cannot connect to the Ray cluster at {target}: "
                                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
@@ -226,17 +233,19 @@ class RayBackend:
 
     def _quiet_ray(self, debug: bool) -> None:
         """Keep this process's stderr to idcli's lines while Ray runs in it. Ray's Python warnings on the driver
-        ("Token authentication is enabled for this Ray cluster ..." and the like) are said only under IDCLI_DEBUG;
-        the lines its error listener prints for the cluster ("(raylet) A worker died ...", the raylet's state dump
-        when it dies), which no option turns off, carry no colour codes where they reach no terminal
-        (RAY_COLOR_PREFIX=0, read as each line is printed; a value the user set is kept). ``close`` puts both back."""
-        import logging
+        ("Token authentication is enabled for this Ray cluster ..." and the like) and the lines its error listener
+        prints for the cluster ("(raylet) A worker died ...", "(raylet) The autoscaler failed ... Terminated with
+        signal 15" and its stack when `ray stop` ends the head) are said only under IDCLI_DEBUG, where they carry no
+        colour codes if they reach no terminal (RAY_COLOR_PREFIX=0, read as each line is printed; a value the user set
+        is kept). idcli says what they would have (its notes, its error line, each failed job's error). ``close``
+        puts all three back."""
         import sys
 
         logger = logging.getLogger("ray")
         level = logger.level
         if not debug:
             logger.setLevel(logging.ERROR)
+            self._put_back.extend(_mute_cluster_lines())
         self._put_back.append(lambda: logger.setLevel(level))
         # Ray prints those lines on sys.stdout (the command line sends it to stderr while it renders).
         if "RAY_COLOR_PREFIX" not in os.environ and not _is_terminal(sys.stdout):
@@ -300,10 +309,15 @@ class RayBackend:
         self._actors = [actor_class.options(**options).remote(model, runtime, adapter, self.engine_factory, project,
                                                               home=home)
                         for _ in range(count)]
-        try:
-            head = ray.get_runtime_context().gcs_address
-        except Exception:  # a ray:// client connection has none: Ray's own handling
-            head = None
+        if self._target is not None and self._target.startswith("ray://"):
+            # Through Ray Client this process has no GCS address: the head's Ray Client server is watched instead
+            # (`ray stop` ends it with the head; a head lost with its machine takes it along).
+            head: str | None = self._target.removeprefix("ray://")
+        else:
+            try:
+                head = ray.get_runtime_context().gcs_address
+            except Exception:  # another kind of connection without one (a host's own): Ray's own handling
+                head = None
         named = self._target if self._target not in (None, "local", "auto") else head
         request = {"GPU": 1.0, "CPU": self._worker_cpus()} if gpu else {"CPU": self._worker_cpus()}
         return RayExecutor(self._actors, _HeadWatch(head, named) if head else None, request)
@@ -315,7 +329,9 @@ class RayBackend:
                 self._put_back.pop()()
             return
         ray = _ray()
-        for actor in self._actors:
+        # A connection Ray Client lost is not initialised any more: there is nothing to kill through it (the head's
+        # workers went with it), and a Ray call would try to start one.
+        for actor in self._actors if ray.is_initialized() else []:
             with contextlib.suppress(Exception):
                 ray.kill(actor, no_restart=True)
         self._actors = []
@@ -434,13 +450,19 @@ class RayExecutor:
                     fail([j for j in jobs if j.stem not in settled], f"the Ray worker rendering it died "
                          f"{MAX_ATTEMPTS} times ({_first_line(exc)})")
                 return
-            except RayError as exc:
+            except (RayError, ConnectionError) as exc:
                 inflight.pop(ref)
+                if not isinstance(exc, RayError) or not ray.is_initialized():
+                    # Ray Client lost its server: its data channel failed (ConnectionError), or it gave the connection
+                    # up and Ray itself says it has not been started. The jobs are not at fault.
+                    queue.appendleft((jobs, attempts))
+                    self._if_connection_lost()
+                    raise
                 if (why := _engine_unavailable(exc)) is not None:
                     cannot_start(index, jobs, attempts, why)
                     return
                 idle.append(index)
-                fail([j for j in jobs if j.stem not in settled], f"{type(exc).__name__}: {_first_line(exc)}")
+                fail([j for j in jobs if j.stem not in settled], _task_error(exc))
                 return
             accept(index, jobs, reply)
             inflight.pop(ref, None)
@@ -474,34 +496,44 @@ class RayExecutor:
                     idle.append(index)
 
         try:
-            while queue or inflight:
-                dispatch()
-                if not inflight:
-                    # Every worker was dropped (each died twice in a row, or Ray never placed it): what is left
-                    # cannot run here, and the jobs are not at fault. `ray stop` ends the workers first and the head
-                    # a moment later, so a head still answering now may be going: it is given a few seconds to say.
-                    if self.head is not None and self.head.stops_answering(HEAD_CHECK_SECONDS * HEAD_MISSES):
-                        self.head.gone()
-                    left = sum(len([j for j in jobs if j.stem not in settled]) for jobs, _ in queue)
-                    raise ExecutorUnavailableError(
-                        f"no Ray worker is left (each died twice in a row); {left} job(s) not rendered; the images "
-                        "committed so far are kept: run again to resume (docs/scale-out.md, \"Faults\")")
-                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=WAIT_SECONDS)
-                for ref in ready:
-                    receive(ref)
-                # The workers that replied get their next batches before the replies go to the commit queue,
-                # which waits while two batches queue there: a worker never idles through that wait.
-                dispatch()
-                hand_over()
-                if not ready and self.head is not None:
-                    self.head.check()
-                if not ready:
-                    for index in self._unplaced(sink):
-                        with contextlib.suppress(ValueError):
-                            idle.remove(index)
-                        for ref in [ref for ref, (i, _, _) in inflight.items() if i == index]:
-                            _, jobs, attempts = inflight.pop(ref)
-                            queue.appendleft((jobs, attempts))
+            try:
+                while queue or inflight:
+                    dispatch()
+                    if not inflight:
+                        # Every worker was dropped (each died twice in a row, or Ray never placed it): what is left
+                        # cannot run here, and the jobs are not at fault. `ray stop` ends the workers first and the head
+                        # a moment later, so a head still answering now may be going: it is given a few seconds to say.
+                        if self.head is not None and self.head.stops_answering(HEAD_CHECK_SECONDS * HEAD_MISSES):
+                            self.head.gone()
+                        left = sum(len([j for j in jobs if j.stem not in settled]) for jobs, _ in queue)
+                        raise ExecutorUnavailableError(
+                            f"no Ray worker is left (each died twice in a row); {left} job(s) not rendered; the images "
+                            "committed so far are kept: run again to resume (docs/scale-out.md, \"Faults\")")
+                    try:
+                        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=WAIT_SECONDS)
+                    except Exception:  # once Ray Client gave the connection up, Ray says it has not been started
+                        self._if_connection_lost()
+                        raise
+                    for ref in ready:
+                        receive(ref)
+                    # The workers that replied get their next batches before the replies go to the commit queue,
+                    # which waits while two batches queue there: a worker never idles through that wait.
+                    dispatch()
+                    hand_over()
+                    if not ready and self.head is not None:
+                        self.head.check()
+                    if not ready:
+                        for index in self._unplaced(sink):
+                            with contextlib.suppress(ValueError):
+                                idle.remove(index)
+                            for ref in [ref for ref, (i, _, _) in inflight.items() if i == index]:
+                                _, jobs, attempts = inflight.pop(ref)
+                                queue.appendleft((jobs, attempts))
+            except ConnectionError:
+                # Ray Client lost its server (its data channel did not come back in Ray's 30 s grace): any Ray call
+                # raises it, a `.remote()` as well as `ray.get`. Not this machine's OSError (exit 5, "output folder").
+                self._if_connection_lost()
+                raise
         except ExecutorUnavailableError:
             # The cluster went away: what already arrived is committed (the run keeps it), then the run stops.
             for _ in range(len(arrived) + 1):
@@ -519,6 +551,15 @@ class RayExecutor:
                 with contextlib.suppress(Exception, KeyboardInterrupt):
                     hand_over()
             raise
+
+    def _if_connection_lost(self) -> None:
+        """Raise "the Ray cluster went away" (exit 4) when this process's connection to it is gone: Ray Client gave it
+        up (its data channel failed and did not come back in Ray's 30 s grace), or the head no longer answers."""
+        if not _ray().is_initialized() or (self.head is not None and not self.head.answers()):
+            if self.head is not None:
+                self.head.gone()
+            raise ExecutorUnavailableError("the Ray cluster this run was connected to went away; the images committed "
+                                           "so far are kept: run again to resume")
 
     def _batches(self, pending: list[Job], batch_size: int | str, sink: BatchSink) -> list[list[Job]]:
         """The local executor's batches: groups in plan order, each cut at the size asked for. ``auto`` asks every
@@ -714,6 +755,7 @@ class _HeadWatch:
         import socket
 
         host, _, port = self.address.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")  # an IPv6 host as Ray writes one: [::1]:10001
         for attempt in range(tries):
             try:
                 socket.create_connection((host, int(port)), timeout=1).close()
@@ -763,6 +805,50 @@ def _engine_unavailable(exc: BaseException) -> str | None:
     return str(cause.args[0]) if isinstance(cause, EngineUnavailable) and cause.args else None
 
 
+def _no_auto_init() -> list[Any]:
+    """Stop Ray starting or joining a cluster by itself, until the function returned is called. Ray's ``get``, ``wait``,
+    ``kill`` and the like call ``ray.init()`` when Ray is not initialised (``RAY_ENABLE_AUTO_CONNECT``, read once at
+    import): after Ray Client lost a ray:// head, the backend's clean-up called it, which looked for the last head
+    started on this machine (the gone one) and retried it for ever: the run hung, a `Failed to connect to GCS` line
+    every few seconds. Ray's switch, ``ray._private.auto_init_hook.enable_auto_connect``; another Ray without it:
+    nothing changed."""
+    try:
+        from ray._private import auto_init_hook
+    except ImportError:
+        return []
+    if not isinstance(getattr(auto_init_hook, "enable_auto_connect", None), bool):
+        return []
+    was = auto_init_hook.enable_auto_connect
+    auto_init_hook.enable_auto_connect = False
+
+    def put_back() -> None:
+        auto_init_hook.enable_auto_connect = was
+
+    return [put_back]
+
+
+def _mute_cluster_lines() -> list[Any]:
+    """Stop the driver printing what Ray's error listener receives for the cluster, until the function returned is
+    called. Ray starts that listener in every driver (``ray._private.worker.listen_error_messages``), with no option to
+    stop it and whatever ``log_to_driver`` says, and it prints each line through ``print_worker_logs``, which prints
+    nothing while the module's ``_worker_logs_enabled`` is false: the switch Ray's own debugger (``ray.util.rpdb``)
+    turns off while it holds the terminal. With ``log_to_driver=False`` nothing else goes through it. Another Ray
+    without that switch: nothing changed (its lines print, as before)."""
+    try:
+        from ray._private import worker
+    except ImportError:
+        return []
+    if not isinstance(getattr(worker, "_worker_logs_enabled", None), bool):
+        return []
+    was = worker._worker_logs_enabled
+    worker._worker_logs_enabled = False
+
+    def put_back() -> None:
+        worker._worker_logs_enabled = was
+
+    return [put_back]
+
+
 def _is_terminal(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -776,6 +862,27 @@ def _restarted(worker: dict[str, Any], before: int | None, jobs: int) -> str:
     who = f"{worker['host']}:{before}" if before is not None and before != worker["pid"] else f"on {worker['host']}"
     return (f"note: the Ray worker {who} died mid-batch and Ray restarted it (now pid {worker['pid']}); its batch of "
             f"{jobs} was rendered again there")
+
+
+def _task_error(exc: BaseException) -> str:
+    """A batch's error raised in the Ray worker's own code, outside the engine's render (whose errors come back in the
+    reply), as the report gives it: the error itself and where, ``ValueError: … (on the Ray worker IP:PID)``. Ray's
+    text for it begins with its own line, ``ray::RenderWorker.render() (pid=…, ip=…)`` in colour codes, then the
+    remote traceback; the error is its ``cause`` (or the traceback's last error line)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and not isinstance(cause, type(exc)):
+        said = f"{type(cause).__name__}: {_first_line(cause)}" if str(cause).strip() else type(cause).__name__
+    else:
+        said = _cause(exc)
+        said = said if "Error: " in said or "Exception: " in said else f"{type(exc).__name__}: {said}"
+    pid, ip = getattr(exc, "pid", None), getattr(exc, "ip", None)
+    if not (pid and ip) and (named := re.search(r"\(pid=(\d+), ip=([^,)\s]+)", str(exc))):
+        pid, ip = named.groups()  # the error Ray raises is of the cause's class too, without those attributes
+    where = f" (on the Ray worker {ip}:{pid})" if pid and ip else ""
+    return _PLAIN.sub("", said) + where
+
+
+_PLAIN = re.compile(r"\x1b\[[0-9;]*m")  # a terminal's colour codes, which Ray puts in an error's text
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,86 @@
+"""A Ray cluster of a test's own (``ray start --head``), and stopping it the way ``ray stop`` does, for the tests that
+run ``idcli render --executor ray`` against a farm's head (tests/test_ray_farm.py, tests/test_ray_stop_stderr.py).
+
+A plain module like cli_helpers.py. Each cluster is one CPU on its own port, in its own process group, so a test stops
+only that cluster: ``ray stop`` itself would stop every Ray cluster on the machine, the other Ray tests' too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["own_cluster", "processes_in_group", "ray_stop"]
+
+
+@contextlib.contextmanager
+def own_cluster(env: dict[str, str], *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A one-CPU Ray head of this test's own, in its own process group; yields it and its ``HOST:PORT``. ``extra``:
+    more ``ray start`` options (``--ray-client-server-port PORT``)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", "--num-cpus", "1", "--port", str(port),
+                             "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
+                             "--disable-usage-stats", *extra], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # `ray start --block` answers once the head is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
+                time.sleep(0.2)
+        yield head, f"127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+
+
+def processes_in_group(group: int) -> dict[int, str]:
+    """pid -> name of the processes in process group ``group`` (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError):
+                stat = (entry / "stat").read_text()
+                name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+                if int(fields[2]) == group:
+                    found[int(entry.name)] = name
+    return found
+
+
+def ray_stop(group: int) -> None:
+    """What `ray stop` does (Ray 2.60, ``ray/scripts/scripts.py``), to one cluster only: SIGTERM in three rounds, each
+    waited for (up to a third of its 16 s grace; 5 s here): the raylet, which ends its workers; then every other Ray
+    process (the autoscaler's monitor, which publishes "The autoscaler failed ... Terminated with signal 15" and its
+    stack to every driver as it goes, the log monitor, the Ray Client server, the agents); the head's GCS last."""
+
+    def stop(pids: list[int]) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while any(pid in processes_in_group(group) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    found = processes_in_group(group)
+    raylets = [pid for pid, name in found.items() if name == "raylet"]
+    assert raylets, found
+    stop(raylets)
+    gcs = [pid for pid, name in processes_in_group(group).items() if name.startswith("gcs_server")]
+    stop([pid for pid in processes_in_group(group) if pid not in gcs and pid != group])  # not `ray start --block`
+    stop(gcs)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
