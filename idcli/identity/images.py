@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..not_photos import HEAD_BYTES, not_a_photo
 from ..safeio import NotRegularFile, missing_reason, read_regular
 
 MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel selfie is already generous; bombs are far larger
@@ -86,6 +87,8 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if (said := not_a_photo(path, data[:HEAD_BYTES])) is not None:  # a Finder or Explorer file, a HEIC photo
+        raise ImageError(f"{path}: {said[0]}; {said[1]}", file=path)
     try:
         # Pillow's own (process-wide) MAX_IMAGE_PIXELS is left alone. Image.open warns past it
         # (DecompressionBombWarning, 89-179 MP by default) and raises past twice it; silencing that warning
