@@ -184,3 +184,46 @@ def test_a_utf8_shot_list_with_bom_and_crlf_is_read(tmp_path: Path) -> None:
     shots = _project(tmp_path, "mara", "selfies/mara/1.jpg")
     shots.write_bytes(b"\xef\xbb\xbf" + shots.read_text("utf-8").replace("\n", "\r\n").encode())
     assert _validate(shots).exit_code == 0
+
+
+# --- the same text in the other Unicode form ------------------------------------------------------------------------
+
+CAUSE_SHOTS = """\
+version: 1
+project: forms
+model: {{preset: tiny-sd}}
+defaults: {{size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}}
+characters:
+  mara: {{selfies: [selfies/mara_1.jpg], description: "{description}"}}
+shots:
+  - id: cafe
+    prompt: "{{mara}} at the {place}"
+"""
+
+
+def _stale_causes(shots: Path, out: Path) -> dict[str, str | None]:
+    import json
+
+    result = RUNNER.invoke(app, ["plan", str(shots), "--device", "cpu", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return {row["shot_id"]: row["cause"] for row in json.loads(result.stdout)["jobs"] if row["state"] == "stale"}
+
+
+def test_a_text_retyped_in_the_other_unicode_form_is_said_so(write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """Keys follow the text as written, so the take renders again (no key changes); the cause says why, where
+    'prompt changed' named a change nobody could see."""
+    import idcli
+
+    pytest.importorskip("insightface", exc_type=ImportError)
+    cafe, renee = unicodedata.normalize("NFD", "café"), NFD
+    shots, out = write_shotlist(CAUSE_SHOTS.format(description=f"{renee}, a woman", place=cafe)), tmp_path / "out"
+    assert idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory).failed == 0
+    forms = ("the same letters, only their accents encoded otherwise: composed vs decomposed Unicode, NFC vs NFD, as a "
+             "name pasted from a macOS file name is decomposed")
+    shots.write_text(CAUSE_SHOTS.format(description=f"{renee}, a woman", place="café"), "utf-8")
+    assert _stale_causes(shots, out) == {"cafe": f"prompt changed (prompt: {forms})"}
+    shots.write_text(CAUSE_SHOTS.format(description=f"{NFC}, a woman", place=cafe), "utf-8")
+    assert _stale_causes(shots, out) == {"cafe": f"mara's description changed (mara's description: {forms})"}
+    # A real edit is said as before, without the note.
+    shots.write_text(CAUSE_SHOTS.format(description=f"{renee}, a woman", place="bar"), "utf-8")
+    assert _stale_causes(shots, out) == {"cafe": "prompt changed"}
