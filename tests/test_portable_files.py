@@ -227,3 +227,25 @@ def test_a_text_retyped_in_the_other_unicode_form_is_said_so(write_shotlist, tmp
     # A real edit is said as before, without the note.
     shots.write_text(CAUSE_SHOTS.format(description=f"{renee}, a woman", place="bar"), "utf-8")
     assert _stale_causes(shots, out) == {"cafe": "prompt changed"}
+
+
+# --- accented names where a name must be ASCII ---------------------------------------------------------------------
+
+def test_an_accented_character_name_and_shot_id_are_answered_with_their_ascii_spelling(tmp_path: Path) -> None:
+    shots = _project(tmp_path, "mara", "selfies/mara/1.jpg")
+    text = shots.read_text("utf-8").replace("  renee:", "  renée:").replace("{renee}", "{renée}")
+    shots.write_text(text, "utf-8")
+    result = _validate(shots)
+    _problem(result, "characters.renée: ", "character name 'renée' must be", "write 'renee', and {renee} in prompts")
+    _problem(result, "shots[0].prompt: ", "'{renée}' is no character placeholder: character names are ASCII",
+             "write {renee}, with the character named renee")
+    shots.write_text(text.replace("id: sh010", "id: sh010_café"), "utf-8")
+    _problem(_validate(shots), "shots[0].id: ", "is not a safe file name", "write 'sh010_cafe'")
+
+
+def test_a_name_with_no_ascii_spelling_offers_none(tmp_path: Path) -> None:
+    shots = _project(tmp_path, "mara", "selfies/mara/1.jpg")
+    shots.write_text(shots.read_text("utf-8").replace("id: sh010", "id: straße"), "utf-8")
+    result = _validate(shots)
+    _problem(result, "shots[0].id: ", "is not a safe file name")
+    assert "write '" not in result.stderr
