@@ -86,6 +86,18 @@ def test_a_name_in_the_other_unicode_form_is_found(tmp_path: Path, on_disk: str,
     assert found is not None and found == shots.parent / "selfies" / on_disk / "1.jpg" and found.is_file()
 
 
+def test_encode_identity_finds_a_selfie_typed_in_the_other_unicode_form(tmp_path: Path) -> None:
+    pytest.importorskip("insightface", exc_type=ImportError)
+    folder = tmp_path / "selfies" / NFD
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "recipes" / "selfies" / "mara_1.jpg", folder / "1.jpg")
+    pack = tmp_path / "renee.idpack"
+    result = RUNNER.invoke(app, ["encode-identity", str(tmp_path / "selfies" / NFC / "1.jpg"), "--name", "renee",
+                                 "--face-models", "synthetic", "-o", str(pack)])
+    assert result.exit_code == 0, result.output
+    assert pack.is_file()
+
+
 def test_two_entries_of_one_name_in_both_forms_are_not_guessed_between(tmp_path: Path) -> None:
     (tmp_path / NFD).mkdir()
     (tmp_path / NFC).mkdir()

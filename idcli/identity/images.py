@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..file_spellings import spelt_on_disk
 from ..not_photos import HEAD_BYTES, not_a_photo
 from ..safeio import NotRegularFile, missing_reason, read_regular
 
@@ -36,7 +37,9 @@ def read_image_file(path: Path) -> bytes:
     reading a byte of it.
     """
     try:
-        data = read_regular(path, MAX_IMAGE_BYTES)
+        # A path given on the command line (encode-identity) in the other Unicode form than the disk's: found as a
+        # shot list's paths are (idcli/file_spellings.py).
+        data = read_regular(spelt_on_disk(path), MAX_IMAGE_BYTES)
     except NotRegularFile as exc:
         reasons = {
             "missing": missing_reason(path),  # or a link to a missing file, named
