@@ -1,4 +1,5 @@
-"""A path as the disk spells it, where the shot list spells a name with the same letters in another Unicode form.
+"""A path as the disk spells it, where the shot list spells a name with the same letters in another Unicode form;
+and a Windows absolute path (``C:\\…``, ``\\\\server\\share``), named as one where it cannot be reached.
 
 An accented name has two spellings: composed (NFC, one code point for ``é``: what Windows, Linux and nearly every
 editor type) and decomposed (NFD, ``e`` and a combining accent: what macOS Finder gives file names, kept as such when
@@ -10,6 +11,7 @@ Mac, and said so with a "did you mean 'Renée'?" that read the same as what it h
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from pathlib import Path
 
@@ -40,3 +42,15 @@ def spelt_on_disk(path: Path) -> Path:
             step = found / matches[0]
         found = step
     return found
+
+
+def windows_drive(value: str) -> str | None:
+    """The drive (``C:``) or network share (``\\\\server\\share``) a Windows absolute path starts with, on a machine
+    that is not Windows (where it was read as a file name in the shot list's folder); None otherwise."""
+    if os.name == "nt":
+        return None
+    if (drive := re.match(r"[A-Za-z]:(?=[\\/])", value)) is not None:
+        return f"drive {drive.group(0).upper()}"
+    if (share := re.match(r"\\\\[^\\/]+[\\/][^\\/]+", value)) is not None:
+        return f"the network share {share.group(0)}"
+    return None

@@ -5,12 +5,12 @@ exist; and the notes (not problems) a valid shot list still gets.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from .errors import Problem
+from .file_spellings import windows_drive
 from .method import DEFAULT_METHOD, MAX_CHARACTERS_PER_SHOT, check_fusion, explicit_params, shot_fusion
 from .not_photos import not_a_photo, read_head
 from .paths import local_path
@@ -384,18 +384,6 @@ def _folder_hint(folder: Path) -> str:
             "give the folder the selfies are in, or put them back where the shot list says")
 
 
-def _windows_drive(value: str) -> str | None:
-    """The drive (``C:``) or network share (``\\\\server\\share``) a Windows absolute path starts with, on a machine
-    that is not Windows (where it was read as a file name in the shot list's folder); None otherwise."""
-    if os.name == "nt":
-        return None
-    if (drive := re.match(r"[A-Za-z]:(?=[\\/])", value)) is not None:
-        return f"drive {drive.group(0).upper()}"
-    if (share := re.match(r"\\\\[^\\/]+[\\/][^\\/]+", value)) is not None:
-        return f"the network share {share.group(0)}"
-    return None
-
-
 def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -> None:
     path = local_path(value, base_dir)
     if path is None:
@@ -407,7 +395,7 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
     elif not path.exists():
         # A run of them: 'selfies\\mara\\1.jpg' unquoted (a backslash doubled as in a Windows string) reads as two.
         posix = re.sub(r"\\+", "/", value)
-        if (drive := _windows_drive(value)) is not None:
+        if (drive := windows_drive(value)) is not None:
             leaf = re.split(r"[\\/]", value)[-1]
             add(f"{what} '{value}' is a Windows path (on {drive}), which this machine cannot reach", loc,
                 "copy the file into the shot list's folder, or a folder in it, and write its path from there, with "

@@ -261,3 +261,16 @@ def test_a_name_with_no_ascii_spelling_offers_none(tmp_path: Path) -> None:
     result = _validate(shots)
     _problem(result, "shots[0].id: ", "is not a safe file name")
     assert "write '" not in result.stderr
+
+
+def test_an_output_folder_on_a_windows_drive_is_refused_before_anything_is_made(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command copied from a Windows machine: render made a folder named 'C:\\\\renders\\\\winmac' here."""
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: tiny-sd}\nshots:\n  - id: a\n    prompt: a lighthouse\n",
+                     "utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = RUNNER.invoke(app, ["render", str(shots), "--out", "C:\\renders\\winmac", "--dry-run"])
+    assert result.exit_code == EXIT_INVALID_INPUT, result.output
+    assert "'C:\\renders\\winmac' is a Windows path (on drive C:), which this machine cannot reach" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shots.yaml"]

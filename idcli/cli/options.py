@@ -8,6 +8,7 @@ from their own modules; idcli/cli/__init__.py imports them in the order ``idcli 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,8 +54,14 @@ def written_file(value: str) -> Path:
 
 
 def _not_dash(path: Path, what: str) -> Path:
+    from ..file_spellings import windows_drive
+
     if str(path) == "-":
         raise typer.BadParameter(f"idcli writes {what} here, not standard output; give ./- to mean {what} named -")
+    # A command copied from a Windows machine: 'C:\renders\x' made a folder of that name in the current folder here.
+    if (drive := windows_drive(str(path))) is not None and not os.path.lexists(path):
+        raise typer.BadParameter(f"'{path}' is a Windows path (on {drive}), which this machine cannot reach; give "
+                                 f"{what} of this machine, with '/' between folders")
     return path
 
 
