@@ -98,6 +98,17 @@ def test_encode_identity_finds_a_selfie_typed_in_the_other_unicode_form(tmp_path
     assert pack.is_file()
 
 
+def test_a_path_argument_typed_in_the_other_unicode_form_is_found(tmp_path: Path) -> None:
+    """Every path argument and option: a shot list in 'Renée/' copied off a Mac, typed on a Windows keyboard."""
+    folder = tmp_path / NFD
+    folder.mkdir()
+    shots = folder / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: tiny-sd}\nshots:\n  - id: a\n    prompt: a quay\n",
+                     "utf-8")
+    result = _validate(tmp_path / NFC / "shots.yaml")
+    assert result.exit_code == 0, result.output
+
+
 def test_two_entries_of_one_name_in_both_forms_are_not_guessed_between(tmp_path: Path) -> None:
     (tmp_path / NFD).mkdir()
     (tmp_path / NFC).mkdir()

@@ -71,9 +71,6 @@ def encode_identity(
             raise PackExistsError(out)  # before any selfie is read; the write checks again
         with _encoder_fix_for_this_command(plus_presets or []):
             clip_adapters = _pack_clip_adapters(variant, plus_presets or [], image_encoder, image_encoder_subfolder)
-        from ..file_spellings import spelt_on_disk
-
-        selfies[:] = [spelt_on_disk(selfie) for selfie in selfies]  # 'Renée/1.jpg' typed, the folder copied off a Mac
         missing = [selfie for selfie in selfies if not selfie.exists()]
         if missing:  # a mistyped path, named before the face models are looked for (exit 4 where none are set up)
             from ..safeio import missing_reason

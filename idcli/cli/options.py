@@ -38,8 +38,11 @@ def given_text_path(value: str) -> str:
 
 
 def given_path(value: str) -> Path:
-    """:func:`given_text_path` as a ``Path``."""
-    return Path(given_text_path(value))
+    """:func:`given_text_path` as a ``Path``; an accented name typed in the other Unicode form than the disk's (a
+    folder copied off a Mac is decomposed) as the disk spells it (idcli/file_spellings.py)."""
+    from ..file_spellings import spelt_on_disk
+
+    return spelt_on_disk(Path(given_text_path(value)))
 
 
 def written_folder(value: str) -> Path:
