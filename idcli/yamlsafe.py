@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem, ShotListError
+from .not_photos import APPLEDOUBLE_MAGIC
 from .yamlhints import key_starts_with_unicode_space, placeholder_mapping, syntax_problem, unicode_space_problem
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
@@ -83,6 +84,10 @@ def _fail(source: str, message: str, line: int | None = None, column: int | None
 def _decode(raw: bytes, source: str) -> str:
     if not raw.strip():
         raise _fail(source, "the document is empty", hint="a shot list starts with 'version: 1'")
+    if raw.startswith(APPLEDOUBLE_MAGIC) and (name := Path(source).name).startswith("._"):
+        # `idcli validate ._shots.yaml` (tab completion on a USB stick a Mac wrote): "control character U+0000".
+        raise _fail(source, f"this is a macOS AppleDouble file (the Finder's metadata for '{name[2:]}'), not a shot "
+                    "list", 1, 1, f"give '{name[2:]}'")
     if (utf16 := _utf16_kind(raw)) is not None:
         # Notepad's "Unicode" encodings: every character two bytes, so the first non-ASCII byte (or a NUL YAML
         # refuses) landed anywhere, and "byte 0xff is not valid UTF-8" named neither the encoding nor the fix.

@@ -285,3 +285,13 @@ def test_an_output_folder_on_a_windows_drive_is_refused_before_anything_is_made(
     assert result.exit_code == EXIT_INVALID_INPUT, result.output
     assert "'C:\\renders\\winmac' is a Windows path (on drive C:), which this machine cannot reach" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shots.yaml"]
+
+
+def test_an_appledouble_file_given_as_the_shot_list_names_the_shot_list(tmp_path: Path) -> None:
+    """Tab completion on a USB stick a Mac wrote offers '._shots.yaml'; it was 'control character U+0000'."""
+    shadow = tmp_path / "._shots.yaml"
+    shadow.write_bytes(APPLEDOUBLE_MAGIC + b"\x00\x02\x00\x00Mac OS X        " + bytes(200))
+    result = _validate(shadow)
+    assert result.exit_code == EXIT_INVALID_INPUT
+    assert (f"{shadow}:1:1: this is a macOS AppleDouble file (the Finder's metadata for 'shots.yaml'), not a shot list "
+            "(give 'shots.yaml')") in result.stderr, result.stderr
