@@ -7,6 +7,8 @@ import os
 import stat
 from pathlib import Path
 
+from .file_spellings import spelt_on_disk
+
 # Each IDCLI_HOME value as first read in this process, made absolute against the folder it was read in.
 _HOMES: dict[str, Path] = {}
 
@@ -92,7 +94,8 @@ def expand_user(value: str) -> Path | None:
 
 
 def local_path(value: str, base_dir: Path) -> Path | None:
-    """A path as a shot list writes it: ``~`` expanded, relative ones under ``base_dir``.
+    """A path as a shot list writes it: ``~`` expanded, relative ones under ``base_dir``; an accented name the disk
+    spells in another Unicode form (a folder copied off a Mac) as the disk spells it (idcli/file_spellings.py).
 
     None when ``value`` names a ``~user`` with no home folder here: no local path (the shot list's
     validation reports it with its line; a hub id never starts with ``~``).
@@ -100,7 +103,7 @@ def local_path(value: str, base_dir: Path) -> Path | None:
     path = expand_user(value)
     if path is None:
         return None
-    return path if path.is_absolute() else base_dir / path
+    return spelt_on_disk(path if path.is_absolute() else base_dir / path)
 
 
 def document_folder(path: Path) -> Path:

@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .ascii_names import ascii_spelling
 from .errors import Problem, ShotListError
 from .framing_words import aliases_text, canonical_framing
 from .framing_words import json_schema as framing_schema
@@ -83,8 +84,10 @@ def check_safe_id(value: str, what: str = "id") -> str:
     if "/" in value or "\\" in value or value in {".", ".."} or ".." in value:
         raise ValueError(f"{what} '{value}' is a path; use letters, digits, '_', '-' and '.'")
     if not SAFE_ID.fullmatch(value):
+        plain = ascii_spelling(value)
         raise ValueError(f"{what} '{value}' is not a safe file name: 1-64 of ASCII letters, digits, '_', "
-                         "'-', '.', starting with a letter or digit")
+                         "'-', '.', starting with a letter or digit"
+                         + (f"; write '{plain}'" if plain and SAFE_ID.fullmatch(plain) else ""))
     if value.split(".")[0].lower() in RESERVED_NAMES:
         raise ValueError(f"{what} '{value}' is a reserved device name on Windows")
     if value.endswith("."):
@@ -180,8 +183,11 @@ def _exact_int(value: Any) -> Any:
 
 def _check_character_name(name: str) -> str:
     if not CHARACTER_NAME.fullmatch(name):
+        plain = ascii_spelling(name)
         raise ValueError(f"character name '{name}' must be 1-32 ASCII letters, digits or '_', "
-                         "starting with a letter or '_' (it is used as {name} in prompts)")
+                         "starting with a letter or '_' (it is used as {name} in prompts)"
+                         + (f"; write '{plain}', and {{{plain}}} in prompts"
+                            if plain and CHARACTER_NAME.fullmatch(plain) else ""))
     return name
 
 
@@ -496,6 +502,10 @@ def placeholders(text: str) -> list[str]:
     for _literal, field_name, spec, conversion in fields:
         if field_name is None:
             continue
+        plain = ascii_spelling(field_name) if not spec and not conversion else None
+        if plain is not None and CHARACTER_NAME.fullmatch(plain):  # {renée}: a name, in letters a name cannot have
+            raise PlaceholderError(f"'{{{field_name}}}' is no character placeholder: character names are ASCII",
+                                   f"write {{{plain}}}, with the character named {plain}")
         if spec or conversion or not CHARACTER_NAME.fullmatch(field_name):
             field = f"{field_name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}"
             pasted = wildcard_words(field)  # {red|blue}, { mara }: said as what they are, with their fix

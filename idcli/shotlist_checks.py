@@ -5,11 +5,14 @@ exist; and the notes (not problems) a valid shot list still gets.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from .errors import Problem
+from .file_spellings import windows_drive
 from .method import DEFAULT_METHOD, MAX_CHARACTERS_PER_SHOT, check_fusion, explicit_params, shot_fusion
+from .not_photos import not_a_photo, read_head
 from .paths import local_path
 from .shotlist import HUB_ID, PlaceholderError, RenderParams, Shot, ShotList, check_safe_id, placeholders
 from .suggest import closest, did_you_mean
@@ -392,7 +395,14 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
         add(f"{what} '{value}' is a symbolic link that leads to no file (broken, or a loop)", loc,
             "point the link at the file, or write the file's own path")
     elif not path.exists():
-        posix = value.replace("\\", "/")
+        # A run of them: 'selfies\\mara\\1.jpg' unquoted (a backslash doubled as in a Windows string) reads as two.
+        posix = re.sub(r"\\+", "/", value)
+        if (drive := windows_drive(value)) is not None:
+            leaf = re.split(r"[\\/]", value)[-1]
+            add(f"{what} '{value}' is a Windows path (on {drive}), which this machine cannot reach", loc,
+                "copy the file into the shot list's folder, or a folder in it, and write its path from there, with "
+                f"'/' between folders: '{leaf}' or 'selfies/{leaf}'")
+            return
         if posix != value and (converted := local_path(posix, base_dir)) is not None and converted.exists():
             # A shot list written on Windows: here '\\' is a character of the file name, not a separator.
             add(f"{what} '{value}' does not exist", loc, f"write '/' between folders: '{posix}'")
@@ -402,6 +412,12 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
         # Suggested as it would be written: in the same folder as the value ('selfies/mara_1.jpg', not 'mara_1.jpg').
         folder = value[: -len(path.name)] if value.endswith(path.name) else ""
         looked = f" (looked for {path})" if str(path) != value else ""  # where a relative path led
-        add(f"{what} '{value}' does not exist{looked}", loc, f"did you mean '{folder}{hits[0]}'?" if hits else "")
+        hint = f"did you mean '{folder}{hits[0]}'?" if hits else ""
+        if hits and hits[0].lower() == path.name.lower():  # 'Mara.JPG' for 'mara.jpg': one name on Windows and macOS
+            hint = (f"the file is '{folder}{hits[0]}': names differ by case here, as they do not on Windows and macOS; "
+                    f"write '{folder}{hits[0]}'")
+        add(f"{what} '{value}' does not exist{looked}", loc, hint)
     elif not path.is_file():
         add(f"{what} '{value}' is not a regular file", loc)
+    elif what in ("selfie", "plate") and (said := not_a_photo(path, read_head(path))) is not None:
+        add(f"{what} '{value}' {said[0]}", loc, said[1])

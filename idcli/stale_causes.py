@@ -89,7 +89,36 @@ def _cause(sidecar: dict[str, Any], job: Job, model: ModelIdentity) -> str | Non
         changed += _identity_changes(sidecar, job, details, expression_changed)
     if not changed:
         return None
+    if spelt := _unicode_forms_only(sidecar, job, changed):
+        details.append(f"{' and '.join(spelt)}: the same letters, {_UNICODE_FORMS}")
     return ", ".join(changed) + " changed" + (f" ({'; '.join(details)})" if details else "")
+
+
+# A text that looks the same and keys otherwise: its accents written as one code point (NFC: what Windows, Linux and
+# most editors type) in one render and as a letter and a combining accent (NFD: how macOS spells file names, so a name
+# pasted from the Finder) in the other. Keys follow the text as written (keys of earlier renders unchanged), so the
+# take renders again; the cause says why, where "prompt changed" named no change anyone could see.
+_UNICODE_FORMS = ("only their accents encoded otherwise: composed vs decomposed Unicode, NFC vs NFD, as a name pasted "
+                  "from a macOS file name is decomposed")
+
+
+def _unicode_forms_only(sidecar: dict[str, Any], job: Job, changed: list[str]) -> list[str]:
+    """Of the texts ``changed`` names (prompt, negative prompt, descriptions), those whose old and new text differ
+    only in Unicode normalization form."""
+    import unicodedata
+
+    def same(old: Any, new: Any) -> bool:
+        return (isinstance(old, str) and isinstance(new, str) and old != new
+                and unicodedata.normalize("NFC", old) == unicodedata.normalize("NFC", new))
+
+    texts: dict[str, tuple[Any, Any]] = {
+        "prompt": (sidecar.get("prompt"), job.request.prompt),  # as composed: its own words and what they name
+        "negative prompt": (sidecar.get("negative_prompt"), job.request.negative_prompt)}
+    old_descriptions = sidecar.get("descriptions")
+    if isinstance(old_descriptions, dict):
+        texts.update({f"{name}'s description": (old_descriptions.get(name), text)
+                      for name, text in (job.descriptions or {}).items()})
+    return [what for what in changed if what in texts and same(*texts[what])]
 
 
 def _renames(sidecar: dict[str, Any], job: Job) -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem, ShotListError
+from .not_photos import APPLEDOUBLE_MAGIC
 from .yamlhints import key_starts_with_unicode_space, placeholder_mapping, syntax_problem, unicode_space_problem
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
@@ -88,6 +89,16 @@ def _fail(source: str, message: str, line: int | None = None, column: int | None
 def _decode(raw: bytes, source: str) -> str:
     if not raw.strip():
         raise _fail(source, "the document is empty", hint="a shot list starts with 'version: 1'")
+    if raw.startswith(APPLEDOUBLE_MAGIC) and (name := Path(source).name).startswith("._"):
+        # `idcli validate ._shots.yaml` (tab completion on a USB stick a Mac wrote): "control character U+0000".
+        raise _fail(source, f"this is a macOS AppleDouble file (the Finder's metadata for '{name[2:]}'), not a shot "
+                    "list", 1, 1, f"give '{name[2:]}'")
+    if (utf16 := _utf16_kind(raw)) is not None:
+        # Notepad's "Unicode" encodings: every character two bytes, so the first non-ASCII byte (or a NUL YAML
+        # refuses) landed anywhere, and "byte 0xff is not valid UTF-8" named neither the encoding nor the fix.
+        raise _fail(source, f"the file is saved as {utf16}, not UTF-8", 1, 1,
+                    "save it as UTF-8: in Notepad, File > Save as with Encoding UTF-8; in VS Code, click the encoding "
+                    "in the status bar, then Save with Encoding > UTF-8")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -95,6 +106,22 @@ def _decode(raw: bytes, source: str) -> str:
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise _fail(source, f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", line, column,
                     "save the file as UTF-8") from None
+
+
+def _utf16_kind(raw: bytes) -> str | None:
+    """"UTF-16 LE" or "UTF-16 BE" when ``raw`` is text in UTF-16: its byte order mark, or (without one) a NUL byte
+    beside each of its first ASCII characters; None otherwise. A shot list starts with ASCII ('version: 1', a
+    comment), so a UTF-8 one never has NULs there."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 LE" if raw.startswith(b"\xff\xfe") else "UTF-16 BE"
+    head = raw[:64]
+    pairs = len(head) // 2
+    if pairs >= 2:
+        if all(head[2 * i + 1] == 0 and head[2 * i] != 0 for i in range(pairs)):
+            return "UTF-16 LE"
+        if all(head[2 * i] == 0 and head[2 * i + 1] != 0 for i in range(pairs)):
+            return "UTF-16 BE"
+    return None
 
 
 def _mark_of(node: yaml.Node) -> Mark:

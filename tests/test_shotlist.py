@@ -1157,7 +1157,8 @@ def test_non_utf8_byte_reports_its_line(folder: Path) -> None:
 
 
 def test_utf16_file_is_rejected(folder: Path) -> None:
-    rejected(folder, BASE.encode("utf-16"), (1, 1), "", "is not valid UTF-8", "save the file as UTF-8")
+    # Named as UTF-16 (Notepad's "Unicode"), not as its first byte (tests/test_portable_files.py has the variants).
+    rejected(folder, BASE.encode("utf-16"), (1, 1), "", "the file is saved as UTF-16 LE, not UTF-8", "save it as UTF-8")
 
 
 def test_utf8_bom_is_accepted(folder: Path) -> None:

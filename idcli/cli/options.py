@@ -8,6 +8,7 @@ from their own modules; idcli/cli/__init__.py imports them in the order ``idcli 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,8 +38,11 @@ def given_text_path(value: str) -> str:
 
 
 def given_path(value: str) -> Path:
-    """:func:`given_text_path` as a ``Path``."""
-    return Path(given_text_path(value))
+    """:func:`given_text_path` as a ``Path``; an accented name typed in the other Unicode form than the disk's (a
+    folder copied off a Mac is decomposed) as the disk spells it (idcli/file_spellings.py)."""
+    from ..file_spellings import spelt_on_disk
+
+    return spelt_on_disk(Path(given_text_path(value)))
 
 
 def written_folder(value: str) -> Path:
@@ -53,8 +57,14 @@ def written_file(value: str) -> Path:
 
 
 def _not_dash(path: Path, what: str) -> Path:
+    from ..file_spellings import windows_drive
+
     if str(path) == "-":
         raise typer.BadParameter(f"idcli writes {what} here, not standard output; give ./- to mean {what} named -")
+    # A command copied from a Windows machine: 'C:\renders\x' made a folder of that name in the current folder here.
+    if (drive := windows_drive(str(path))) is not None and not os.path.lexists(path):
+        raise typer.BadParameter(f"'{path}' is a Windows path (on {drive}), which this machine cannot reach; give "
+                                 f"{what} of this machine, with '/' between folders")
     return path
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..file_spellings import spelt_on_disk
+from ..not_photos import HEAD_BYTES, not_a_photo
 from ..safeio import NotRegularFile, missing_reason, read_regular
 
 MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel selfie is already generous; bombs are far larger
@@ -35,7 +37,9 @@ def read_image_file(path: Path) -> bytes:
     reading a byte of it.
     """
     try:
-        data = read_regular(path, MAX_IMAGE_BYTES)
+        # A path given on the command line (encode-identity) in the other Unicode form than the disk's: found as a
+        # shot list's paths are (idcli/file_spellings.py).
+        data = read_regular(spelt_on_disk(path), MAX_IMAGE_BYTES)
     except NotRegularFile as exc:
         reasons = {
             "missing": missing_reason(path),  # or a link to a missing file, named
@@ -86,6 +90,8 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if (said := not_a_photo(path, data[:HEAD_BYTES])) is not None:  # a Finder or Explorer file, a HEIC photo
+        raise ImageError(f"{path}: {said[0]}; {said[1]}", file=path)
     try:
         # Pillow's own (process-wide) MAX_IMAGE_PIXELS is left alone. Image.open warns past it
         # (DecompressionBombWarning, 89-179 MP by default) and raises past twice it; silencing that warning
