@@ -108,16 +108,20 @@ def check_shapes_fit(file: Path, shapes: Mapping[str, Sequence[int]], model: Mod
             raise ModelUnavailableError(problem)
 
 
-# The base model's UNet weights as diffusers saves them: their key names tell its attention layers.
+# The base model's UNet weights as diffusers saves them: their key names tell its attention layers. A variant's
+# sharded index is named as diffusers' _add_variant names it, the variant before the last suffix
+# (``save_pretrained(variant="fp16")`` with shards: ``….safetensors.index.fp16.json``).
 UNET_WEIGHTS = ("unet/diffusion_pytorch_model.safetensors.index.json", "unet/diffusion_pytorch_model.safetensors",
-                "unet/diffusion_pytorch_model.fp16.safetensors")
+                "unet/diffusion_pytorch_model.fp16.safetensors",
+                "unet/diffusion_pytorch_model.safetensors.index.fp16.json")
 
 
 def unet_attention_layers(model: ModelIdentity) -> tuple[int, list[int]] | None:
     """How many attention layers the base model's UNet has, and the numbers of the adapter keys its cross-attention
     layers read (diffusers numbers them 1, 3, 5, …), counted from its weights' key names (a ``.safetensors`` header
-    or a sharded file's index; no weight read): each attention layer has one ``to_q.weight``, and diffusers gives
-    adapter weights to every one but self-attention (``attn1``). None when no such file is at hand or readable."""
+    or a sharded file's index, an fp16 variant's too; no weight read): each attention layer has one ``to_q.weight``,
+    and diffusers gives adapter weights to every one but self-attention (``attn1``). None when no such file is at
+    hand or readable."""
     names = _unet_weight_names(model)
     if names is None:
         return None

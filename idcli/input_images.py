@@ -6,11 +6,15 @@ A project may keep its plates and selfies inside the output folder (``OUT/plates
 whose every take passed said "2 failed". Each take's sidecar records its inputs by the sha256 of their files: a plate
 job's ``plate.sha256``, each selfie's ``identity[].selfie_files[].sha256``. A file whose bytes hash to one recorded by
 a take that passed verify is that input: named so in one line, it passes. A file matching nothing is still a stray,
-and fails; so does one only a failed take's sidecar records (a sidecar edited to name it proves nothing).
+and fails; so does one only a failed take's sidecar records (a sidecar edited to name it proves nothing). So does one
+at a take's place (``SHOT/SHOT_tN.png``, ``SHOT_tN.jpg``, ``SHOT_tN.uncommitted.png``: a take number the render never
+made, or a take whose sidecar is gone): a file named as a take is a take's image, whatever its bytes, and a plate
+copied there is a take replaced, not an input kept.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +44,22 @@ def recorded_inputs(root: Path, sidecars: list[Path]) -> dict[str, str]:
     return said
 
 
-def input_words(path: Path, inputs: dict[str, str]) -> str | None:
-    """The line verify says of ``path`` when its bytes are an input a take records, else None."""
+def input_words(path: Path, inputs: dict[str, str], root: Path) -> str | None:
+    """The line verify says of ``path`` (a file of the output folder ``root``) when its bytes are an input a take
+    records and its name is not a take's, else None."""
     from .safeio import sha256_regular
 
-    if not inputs:
+    if not inputs or at_take_place(path, root):
         return None
     what = inputs.get(sha256_regular(path) or "")
     return f"an input of this render, not a take: {what}" if what else None
+
+
+def at_take_place(path: Path, root: Path) -> bool:
+    """Whether ``path`` is named as a take of the output folder ``root``: ``SHOT/SHOT_tN`` and any suffix (``.png``,
+    ``.PNG``, ``.jpg``, ``.uncommitted.png``)."""
+    shot = path.parent
+    return shot.parent == root and re.fullmatch(rf"{re.escape(shot.name)}_t\d+\..+", path.name) is not None
 
 
 def _inputs(sidecar: dict[str, Any]) -> list[tuple[str, str]]:

@@ -504,8 +504,8 @@ def recorded_threads(record: dict[str, Any], device: str, notes: list[str]) -> I
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    try:  # the change inside the guarded region: a Ctrl-C just after it still puts the caller's count back
+        torch.set_num_threads(threads)
         yield threads
     finally:
         torch.set_num_threads(before)

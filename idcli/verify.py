@@ -151,7 +151,8 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             file=root)
     # Every other image in the folder (a retouched crop saved beside the takes, a take renamed) fails too: the
     # verdict is the folder's, and nothing checked where those came from (stray_images.py).
-    # A plate or selfie kept in the folder is an input a take records by its sha256, not a stray (input_images.py).
+    # A plate or selfie kept in the folder is an input a take records by its sha256, not a stray, unless it sits at a
+    # take's name (input_images.py).
     from .input_images import input_words, recorded_inputs
     from .stray_images import stray_images, stray_problem
 
@@ -159,7 +160,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     strays = stray_images(root, checked)
     inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if strays else {}
     for image_path in strays:
-        said = input_words(image_path, inputs)
+        said = input_words(image_path, inputs, root)
         report.images.append(ImageCheck(file_entry(root, image_path.with_suffix(".json")),
                                         file_entry(root, image_path), ok=said is not None,
                                         problems=[] if said else [stray_problem(image_path)],

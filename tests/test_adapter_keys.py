@@ -356,3 +356,29 @@ def test_a_header_nested_past_the_parsers_depth_is_no_traceback(write_shotlist, 
         assert validate.exit_code == 2 and "its header is not valid JSON" in text, text
     else:
         assert validate.exit_code == 0, text
+
+
+def test_a_base_model_saved_as_sharded_fp16_files_is_counted_too(write_shotlist, tmp_path: Path,
+                                                                  published: Path) -> None:
+    """A base model whose UNet diffusers saved with ``variant="fp16"`` in shards (its index is
+    ``unet/diffusion_pytorch_model.safetensors.index.fp16.json``) got no attention-layer count at plan time, so an
+    adapter cut after a whole layer passed validate (exit 0) and was refused only by the render. Counted now from that
+    index, as from the unsharded files."""
+    import shutil
+
+    base = tmp_path / "base-sd15"
+    shutil.copytree(published / "base-sd15", base, ignore=shutil.ignore_patterns("diffusion_pytorch_model*"))
+    unet = build_tiny_pipeline("tiny-sd").unet
+    unet.save_pretrained(base / "unet", variant="fp16", max_shard_size="100KB")
+    assert (base / "unet" / "diffusion_pytorch_model.safetensors.index.fp16.json").is_file()
+    assert len(list((base / "unet").glob("diffusion_pytorch_model.fp16-*.safetensors"))) > 1
+    assert not [name for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors",
+                                  "diffusion_pytorch_model.safetensors.index.json") if (base / "unet" / name).exists()]
+    file = _trimmed(published, tmp_path / "cut", FACEID,
+                    lambda key: key.startswith("ip_adapter.") and int(key.split(".")[1]) >= 4)
+    shots = write_shotlist(SHOTS.replace("{MODEL}", _model("faceid", file.name, file.parent, published))
+                           .replace(str(published / "base-sd15"), str(base)))
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and f"'{file}' lacks 36 keys" in text, text
+    assert "no keys at all for attention layers 4–7" in text, text

@@ -156,3 +156,23 @@ def test_a_thread_count_no_machine_has_is_refused_before_the_render(write_shotli
         Path(job.sidecar).write_text(json.dumps(sidecar), "utf-8")
         with pytest.raises(ReproduceError, match=r"'executor\.threads' is .*; expected a whole number 1\.\.4096"):
             reproduce(job.sidecar, engine_factory=engine_factory)
+
+
+def test_a_ctrl_c_just_after_the_count_is_set_still_puts_the_hosts_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C landing right after ``torch.set_num_threads(recorded)`` and before the ``try`` that puts the count back
+    left a Python caller's count at the record's: the change is now made inside the guarded region."""
+    real, calls = torch.set_num_threads, []
+
+    def set_then_interrupted(count: int) -> None:
+        real(count)
+        calls.append(count)
+        if len(calls) == 1:  # the recorded count is set; the KeyboardInterrupt arrives before the next bytecode
+            raise KeyboardInterrupt
+
+    record = {"executor": {"name": "ray", "device": "cpu", "threads": 1}}
+    with torch_threads(2):
+        monkeypatch.setattr(torch, "set_num_threads", set_then_interrupted)
+        with pytest.raises(KeyboardInterrupt), recorded_threads(record, "cpu", []):
+            pytest.fail("the render must not start")
+        monkeypatch.setattr(torch, "set_num_threads", real)
+        assert calls == [1, 2] and torch.get_num_threads() == 2

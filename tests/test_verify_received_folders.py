@@ -252,3 +252,36 @@ def test_plates_and_selfies_kept_inside_the_output_folder_are_inputs_not_strays(
     (out / "both" / "both_t1.json").write_text(json.dumps(both), "utf-8")
     failed = {c.image["path"]: c.ok for c in verify_folder(out).images}
     assert failed["plates/two_people.png"] is False and failed["selfies/mara_1.jpg"] is False
+
+
+def test_a_plate_or_selfie_copied_to_a_takes_name_fails_as_a_take(write_shotlist, tmp_path: Path, selfies: Path,
+                                                                   engine_factory) -> None:
+    """A file at a take's place (``SHOT/SHOT_tN…``: a take number the render never made, or one whose sidecar is
+    gone) is a take's image: its bytes equal to a recorded plate or selfie do not make it an input. Before: a selfie
+    copied to ``both/both_t2.jpg`` or the plate to ``street/street_t1.PNG`` passed "an input of this render, not a
+    take" and the folder said 0 failed."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    out = tmp_path / "OUT"
+    (out / "plates").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "plates" / "two_people.png", out / "plates")
+    (out / "selfies").mkdir()
+    for name in ("mara_1.jpg", "theo_1.jpg"):
+        shutil.copy(selfies / name, out / "selfies")
+    render_on_cpu(write_shotlist(PLATE_SHOTS), out, engine_factory)
+    plate, selfie = out / "plates" / "two_people.png", out / "selfies" / "mara_1.jpg"
+    shutil.copy(plate, out / "street" / "street_t3.png")  # a take number the render never made
+    shutil.copy(selfie, out / "both" / "both_t2.jpg")
+    shutil.copy(plate, out / "both" / "both_t1.uncommitted.png")
+    (out / "street" / "street_t1.json").unlink()  # a take whose sidecar is gone, its image replaced by the plate
+    (out / "street" / "street_t1.png").unlink()
+    shutil.copy(plate, out / "street" / "street_t1.PNG")
+    checks = {c.image["path"]: c for c in verify_folder(out).images}
+    at_takes = ("both/both_t1.uncommitted.png", "both/both_t2.jpg", "street/street_t1.PNG", "street/street_t3.png")
+    assert {path: (checks[path].ok, checks[path].notes) for path in at_takes} == dict.fromkeys(at_takes, (False, []))
+    assert checks["street/street_t3.png"].problems[0].startswith("no sidecar beside it")
+    for path in at_takes[:3]:
+        assert checks[path].problems[0].startswith("not a take of this render"), checks[path].problems
+    # The same bytes outside the take naming pattern are still the inputs the takes record.
+    assert checks["plates/two_people.png"].ok and checks["selfies/mara_1.jpg"].ok
+    result = runner.invoke(app, ["verify", str(out)])
+    assert result.exit_code == 6 and "4 failed" in result.stdout, result.stdout
