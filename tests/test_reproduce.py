@@ -282,6 +282,7 @@ def test_a_mismatch_on_another_device_says_how_to_ask_for_the_recorded_one(rende
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # `--device cuda` is checked against the count
 
     def on_gpu(identity, runtime, adapter=None):
         """A GPU stand-in: the CPU's engine, one value moved as another device's sums would move it."""
