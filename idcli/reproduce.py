@@ -474,11 +474,18 @@ def other_device_note(record: dict[str, Any], device: str) -> str | None:
     """For an image that did not reproduce on another device than the recorded one: that the devices' arithmetic
     differs, and how to ask for the recorded device. None on the recorded device (or one the record does not say)."""
     recorded = (record.get("model") or {}).get("device")
-    if not isinstance(recorded, str) or recorded == device or not recorded.startswith(("cpu", "cuda")):
+    if not isinstance(recorded, str) or _first_gpu(recorded) == _first_gpu(device) \
+            or not recorded.startswith(("cpu", "cuda")):
         return None
     where = "" if recorded == "cpu" else " on a machine with a GPU"
     return words((f"rendered on {recorded}, re-rendered on {device}: the devices' float arithmetic differs, so "
                   "8-bit values may; ", Option("device", recorded), f" re-renders on the recorded device{where}"))
+
+
+def _first_gpu(device: str) -> str:
+    """``cuda`` as ``cuda:0``, the device torch's ``cuda`` is in idcli's process (the first visible one): a record's
+    ``cuda`` re-rendered with ``--device cuda:0`` is on the same device, whose arithmetic cannot differ."""
+    return "cuda:0" if device == "cuda" else device
 
 
 @contextlib.contextmanager

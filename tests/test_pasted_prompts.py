@@ -54,6 +54,16 @@ def test_pasted_forms_are_found(text: str, found: list[str]) -> None:
     assert [hit for hit, _what in foreign_syntax(text)] == found
 
 
+def test_a_ratio_or_a_time_in_brackets_is_prose_not_a_weight(write_shotlist) -> None:
+    """A previs description names its frame's aspect ratio and a scene's time: `(2.39:1)` and `[10:30]` were noted as
+    an A1111 weight and prompt editing, and `plan` and `render` warned of pasted syntax on every such shot list. Words
+    ending in a digit before the colon are prose; a weight's or prompt editing's words end in a letter."""
+    text = "a wide shot (2.39:1), (16:9), (aspect 4:3), at [10:30], [12:30:45]; (1girl:1.2), [day:night:0.5]"
+    assert [hit for hit, _what in foreign_syntax(text)] == ["(1girl:1.2)", "[day:night:0.5]"]
+    code, lines, document = _validate(write_shotlist, "{mara} on a pier, anamorphic (2.39:1), dawn [05:40]")
+    assert code == 0 and not document.get("notes") and not any("plain words" in line for line in lines), lines
+
+
 @pytest.mark.parametrize("prompt, shown", [
     ("((masterpiece)), {mara} on a pier", "'((masterpiece))' (emphasis)"),
     (r"a sign reading \(open\) and {mara}", r"'\(' (an escaped bracket)"),

@@ -282,6 +282,7 @@ def test_a_mismatch_on_another_device_says_how_to_ask_for_the_recorded_one(rende
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # `--device cuda` is checked against the count
 
     def on_gpu(identity, runtime, adapter=None):
         """A GPU stand-in: the CPU's engine, one value moved as another device's sums would move it."""
@@ -305,3 +306,15 @@ def test_a_mismatch_on_another_device_says_how_to_ask_for_the_recorded_one(rende
     assert {"name": "device", "recorded": "cpu", "now": "cuda"} in result.environment
     assert ("rendered on cpu, re-rendered on cuda: the devices' float arithmetic differs, so 8-bit values may; "
             "device='cpu' re-renders on the recorded device") in result.notes, result.notes
+
+
+@pytest.mark.parametrize("recorded, now", [("cuda", "cuda:0"), ("cuda:0", "cuda")])
+def test_the_first_gpu_by_either_name_is_not_another_device(recorded: str, now: str) -> None:
+    """A record's `cuda` re-rendered with `--device cuda:0` (or the reverse) runs on the same GPU, yet a mismatch
+    was blamed on "the devices' float arithmetic", sending the user to a device they were already on. Another GPU
+    and the CPU are still said."""
+    from idcli.reproduce import other_device_note
+
+    assert other_device_note({"model": {"device": recorded}}, now) is None
+    assert "float arithmetic differs" in (other_device_note({"model": {"device": recorded}}, "cuda:1") or "")
+    assert "float arithmetic differs" in (other_device_note({"model": {"device": recorded}}, "cpu") or "")
