@@ -18,7 +18,13 @@ from typing import Any
 import yaml
 
 from .errors import Problem, ShotListError
-from .yamlhints import key_starts_with_unicode_space, placeholder_mapping, syntax_problem, unicode_space_problem
+from .yamlhints import (
+    indicator_problem,
+    key_starts_with_unicode_space,
+    placeholder_mapping,
+    syntax_problem,
+    unicode_space_problem,
+)
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; a 1,000-shot list uses ~20,000
@@ -203,6 +209,10 @@ class _Walker:
                 raise _fail(self.source, f"\\u{code:04x} is a UTF-16 surrogate, not a character", *_mark_of(node),
                             "write the character itself, or a \\U0001F600-style escape", path=path)
         except yaml.MarkedYAMLError as exc:
+            # 'prompt: !grainy film, {mara}': a text that starts with '!' is a tag no constructor knows.
+            said = indicator_problem(self.lines, _mark_of(node)[0]) if node.tag.startswith("!") else None
+            if said is not None:
+                raise _fail(self.source, said[0], said[2], said[3], said[1], path=path) from None
             raise _fail(self.source, f"cannot read value: {exc.problem}", *_mark_of(node),
                         path=path) from None
         except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
