@@ -137,3 +137,22 @@ def test_the_schema_tells_an_editor_that_a_prompt_needs_a_character_besides_spac
 
     pattern = json_schema()["$defs"]["Shot"]["properties"]["prompt"]["pattern"]
     assert re.search(pattern, "  {mara} ") and not re.search(pattern, " \t ")
+
+
+def test_a_placeholder_in_a_negative_prompt_is_the_characters_description_as_text(shared_plan) -> None:
+    """docs/shot-lists.md, `negative_prompt`: '{mara}' there is her description, words the image is steered away
+    from; which identities condition the image follows the prompt alone."""
+    plan = shared_plan("""\
+        version: 1
+        project: negative
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2}
+        characters:
+          mara: {selfies: [selfies/mara_1.jpg], description: a woman in a grey coat}
+          theo: {selfies: [selfies/theo_1.jpg], description: a bearded man}
+        shots:
+          - {id: a, prompt: "{mara} on a pier", negative_prompt: "{theo}, {mara}, blurry"}
+        """)
+    [job] = plan.jobs
+    assert job.request.negative_prompt == "a bearded man, a woman in a grey coat, blurry"
+    assert job.conditioning == ("mara",) and job.characters == ("mara",)
