@@ -124,6 +124,9 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(text)
         self._source = source
         self._composed = 0
+        # 'prompt: &grainy film, {mara}': an anchor on a text no alias refers to took the first word silently.
+        self.scalar_anchors: dict[int, str] = {}
+        self.aliased: set[str] = set()
 
     def _too_deep(self) -> ShotListError:
         mark = self.get_mark()
@@ -140,7 +143,15 @@ class _BoundedLoader(yaml.SafeLoader):
             raise self._too_deep()
         return added
 
+    def compose_scalar_node(self, anchor: Any) -> Any:  # the stub says dict; PyYAML passes the name
+        node = super().compose_scalar_node(anchor)
+        if anchor is not None:
+            self.scalar_anchors[id(node)] = anchor
+        return node
+
     def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliased.add(self.peek_event().anchor)
         if not self.check_event(yaml.AliasEvent):  # an alias adds no node to hold (expansion is bounded later)
             self._composed += 1
             if self._composed > MAX_EXPANDED_NODES:
@@ -221,6 +232,17 @@ class _Walker:
                 message = f"the number is too large ({len(node.value):,} digits)"
             raise _fail(self.source, message, *_mark_of(node), path=path) from None
 
+    def _check_lost_anchor(self, node: yaml.ScalarNode, path: PathKey) -> None:
+        """An unquoted text starting with '&' that no alias uses: YAML took its first word as an anchor's name and
+        dropped it from the text, without an error. An anchor an alias refers to was meant; so was a quoted text's."""
+        anchor = self.loader.scalar_anchors.get(id(node))
+        if anchor is None or anchor in self.loader.aliased or node.style is not None:
+            return
+        said = indicator_problem(self.lines, _mark_of(node)[0])
+        if said is not None:
+            raise _fail(self.source, f"{said[0]}: the text is '{node.value}', without '&{anchor}'", said[2], said[3],
+                        said[1], path=path)
+
     def _check_duplicates(self, node: yaml.MappingNode, path: PathKey) -> None:
         """Reject a key written twice in one mapping.
 
@@ -276,6 +298,7 @@ class _Walker:
         self.result.value_marks.setdefault(path, _mark_of(node))
         if isinstance(node, yaml.ScalarNode):
             self._check_scalar(node, path)
+            self._check_lost_anchor(node, path)
             if node.style is None and node.tag in _NOT_TEXT_TAGS:
                 self.result.plain_scalars.setdefault(path, node.value)
         elif isinstance(node, yaml.SequenceNode):

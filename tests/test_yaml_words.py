@@ -90,6 +90,20 @@ def test_a_prompt_starting_with_yaml_syntax_is_said_with_the_fix(write_shotlist,
     assert "constructor" not in stderr, stderr
 
 
+def test_a_prompt_starting_with_an_anchor_no_alias_uses_is_refused(write_shotlist) -> None:
+    """'prompt: &grainy film, {mara}' was valid YAML, an anchor on the text 'film, {mara}': the first word gone."""
+    code, stderr, document = _validate(write_shotlist, "    prompt: &grainy film, {mara} on a pier\n")
+    assert code == 2, stderr
+    error = document["error"]
+    assert (error["line"], error["column"]) == (8, 13), error
+    assert "'&' is read by YAML as an anchor's name" in error["message"], error
+    assert "the text is 'film, {mara} on a pier', without '&grainy'" in error["message"], error
+    assert error["hint"] == 'quote the whole value: prompt: "&grainy film, {mara} on a pier"', error
+    # An anchor an alias uses was meant, and so was one on a quoted text.
+    assert _validate(write_shotlist, "    prompt: &pier a pier\n  - id: b\n    prompt: *pier\n")[0] == 0
+    assert _validate(write_shotlist, "    prompt: &pier \"a pier\"\n")[0] == 0
+
+
 def test_a_seed_in_the_defaults_is_answered_with_where_seeds_go(write_shotlist) -> None:
     path = write_shotlist(BASE.replace("characters:", "defaults: {seed: 42}\ncharacters:") + "    prompt: a pier\n")
     document = json.loads(runner.invoke(app, ["validate", str(path), "--json"]).stdout)
