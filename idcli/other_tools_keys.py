@@ -10,6 +10,7 @@ artist to a field that means something else. These are said by meaning.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 _WHERE_IN_WORDS = ("a shot has no regions: say where each character is in the prompt ('{theo} at the head of "
                    "the table, {mara} on his left'); boxes are for plates only (plate: FILE with plate_faces)")
@@ -90,3 +91,15 @@ def adapter_knob_hint(key: str) -> str:
     """The hint for an unknown ``key`` under ``model.adapter`` that another tool uses for the adapter's knobs; else
     ''."""
     return _ADAPTER_KNOBS.get(key.lower(), "")
+
+
+def seed_hint(key: str, value: Any, allowed: Collection[str]) -> str:
+    """The hint for ``seed: 42`` (A1111's and ComfyUI's word) where ``seeds`` is allowed: the list to write, in one
+    step. "did you mean 'seeds'?" led to a second error after the rename (``seeds: 42``: not a list); else ''."""
+    if key.lower() not in {"seed", "noise_seed", "random_seed"} or not {"seeds", "takes"} & set(allowed):
+        return ""
+    given = value if isinstance(value, list) else [value]
+    shown = ", ".join(str(v) for v in given) if all(type(v) is int for v in given) and given else "SEED"
+    if "seeds" not in allowed:  # defaults: a seed shared by every shot would render them all from one noise
+        return f"seeds are a shot's: write seeds: [{shown}] under a shot, a list: one seed per take"
+    return f"write seeds: [{shown}], a list: one seed per take"

@@ -194,6 +194,14 @@ def _check_character_name(name: str) -> str:
 # Checked as the dict's key type (not by a validator on the whole dict) so that the problem is
 # reported at the bad name's own line and path, not at the first character of the mapping.
 CharacterName = Annotated[str, AfterValidator(_check_character_name)]
+
+
+def _not_blank(value: str) -> str:
+    """A text of spaces only, refused as an empty one is (``validation_words.length_problem`` says which)."""
+    if not value.strip():
+        raise PydanticCustomError("string_too_short", "String should have at least {min_length} character",
+                                  {"min_length": 1})
+    return value
 Text = Annotated[str, Field(max_length=4000)]
 
 # A hub revision: a commit hash, a branch or a tag (git's ref names, as the hub serves them). huggingface_hub reads a
@@ -380,7 +388,10 @@ class Shot(RenderParams):
     """One shot: a prompt with ``{character}`` placeholders and how many takes to render."""
 
     id: Annotated[str, Field(description="Safe file-name token; names the output folder")]
-    prompt: Annotated[str, Field(min_length=1, max_length=4000)]
+    # Blank ('prompt: "   "') as empty: it rendered the framing alone, as if the shot had no prompt. The pattern tells
+    # an editor validating against the JSON Schema the same.
+    prompt: Annotated[str, Field(min_length=1, max_length=4000, json_schema_extra={"pattern": r"\S"}),
+                      AfterValidator(_not_blank)]
     expression: ExpressionSpec | None = Field(
         default=None, description="One of the 135 expression terms (see 'idcli expressions'), a synonym, a "
         "category or 'neutral'; or {label, intensity}")

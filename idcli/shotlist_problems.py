@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import Problem
 from .field_ranges import FieldRange, field_range, number_kind
 from .number_notes import octal_hint
-from .other_tools_keys import adapter_knob_hint, other_tools_hint
+from .other_tools_keys import adapter_knob_hint, other_tools_hint, seed_hint
 from .plate_face_words import plate_faces_words
 from .shotlist import (
     AdapterSpec,
@@ -156,7 +156,8 @@ def problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[P
             key = str(loc[-1])
             model = _model_for(loc[:-1])
             allowed = sorted(model.model_fields) if model else []
-            hint = ((adapter_knob_hint(key) if model is AdapterSpec else "") or other_tools_hint(key, allowed)
+            hint = ((adapter_knob_hint(key) if model is AdapterSpec else "")
+                    or seed_hint(key, err.get("input"), allowed) or other_tools_hint(key, allowed)
                     or did_you_mean(key, allowed) or (f"allowed: {', '.join(allowed)}" if allowed else ""))
             message = f"unknown key '{key}'"
             line_col = loaded.mark(loc, key=True)

@@ -194,6 +194,9 @@ def length_problem(kind: str, err: Any) -> tuple[str, str]:
     ctx, value = err.get("ctx", {}), err.get("input")
     if kind == "string_too_short":
         least = ctx.get("min_length", 1)
+        if isinstance(value, str) and value and not value.strip():  # 'prompt: "   "' is refused as empty is
+            return "the text holds only white space", f"write at least {least} character{'s' if least != 1 else ''} " \
+                "besides spaces"
         return "the text is empty", f"write at least {least} character{'s' if least != 1 else ''}"
     if kind == "string_too_long":
         length = len(value) if isinstance(value, str) else None

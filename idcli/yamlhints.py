@@ -172,6 +172,10 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
         glued = _glued_dash_problem(lines, line - 1, line)
         if glued is not None:
             return glued
+    if "unknown escape character" in problem and column is not None:
+        # 'prompt: "a \\(sign\\)"': A1111's escaped bracket in double quotes. YAML stops at the backslash, and the
+        # "while scanning a double-quoted scalar" context below would call the value never closed.
+        return _escape_problem(lines, line, column, context_at)
     if context and "quoted scalar" in context and context_at is not None and 1 <= context_at[0] <= len(lines):
         # A quote opened and never closed: YAML reads on to the end of the file and reports it there.
         opened = _OPENED_VALUE.match(lines[context_at[0] - 1])
@@ -209,4 +213,48 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
                 escaped = value.replace("\\", "\\\\").replace('"', '\\"')
                 return (message, f"quote the whole value: {match['key']}: \"{escaped}\"", number,
                         len(match["lead"]) + 1)
+    return indicator_problem(lines, line)
+
+
+def _escape_problem(lines: list[str], line: int, column: int,
+                    context_at: tuple[int, int] | None) -> tuple[str, str, int, int]:
+    """A backslash in a double-quoted value before a character that starts no YAML escape (``\\(``, ``\\[``): message,
+    hint, and the backslash's line and column (``line``, ``column``: where YAML stopped, the character after it)."""
+    text = lines[line - 1] if 1 <= line <= len(lines) else ""
+    escaped = text[column - 2:column] if column >= 2 else "\\"
+    quoted = _QUOTED_VALUE.match(lines[context_at[0] - 1]) if context_at and 1 <= context_at[0] <= len(lines) else None
+    fix = "put the value in single quotes, where a backslash is text, or write two backslashes"
+    if quoted is not None and context_at is not None and context_at[0] == line:
+        inner = quoted["value"][1:-1]
+        single = inner.replace("'", "''")
+        fix = (f"put the value in single quotes, where a backslash is text: {quoted['key']}: '{single}', or write "
+               f"{escaped[:1]}{escaped} for each")
+        bare = re.sub(r"\\([()\[\]])", r"\1", inner)
+        if "\\" not in bare:  # A1111's escaped brackets only: idcli reads brackets as text (prompt_syntax.py)
+            fix += f"; idcli reads every bracket as text, so none needs a backslash: {quoted['key']}: \"{bare}\""
+    return (f"'{escaped}' is no escape YAML knows: in double quotes a backslash starts an escape such as \\n or "
+            "\\\"", fix, line, max(column - 1, 1))
+
+
+# A key, then an unquoted value starting with a character that begins YAML syntax rather than text.
+_INDICATOR_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s+)(?P<value>[\[{*&!%@`].*?)\s*$")
+_STARTS = {"[": "as a list (square brackets)", "{": "as a mapping (curly braces)",
+           "*": "as an alias (a reference to an '&' anchor)", "&": "as an anchor's name",
+           "!": "as a tag", "%": "as a directive"}
+# Fields that hold text, where quoting the whole value is the fix (a list or mapping is right elsewhere).
+_TEXT_KEYS = {"prompt", "negative_prompt", "description"}
+
+
+def indicator_problem(lines: list[str], line: int) -> tuple[str, str, int, int] | None:
+    """``prompt: [dusk], {mara} on a pier``: a text value whose first character starts YAML syntax (a list, a
+    mapping, an alias, an anchor, a tag, a directive, or '@' and a backtick, which YAML reserves) and an error after
+    it. Message, hint, line and column of the value; else None. The parser stops on that line or the next."""
+    for number in (line, line - 1):
+        match = _INDICATOR_VALUE.match(lines[number - 1]) if 1 <= number <= len(lines) else None
+        if match is not None and match["key"] in _TEXT_KEYS:
+            first, value = match["value"][0], match["value"]
+            said = (f"is read by YAML {_STARTS[first]}, not as text" if first not in "@`"
+                    else "cannot be text: YAML reserves that character at a value's start")
+            return (f"a value starting with '{first}' {said}",
+                    f"quote the whole value: {match['key']}: {_double_quoted(value)}", number, len(match["lead"]) + 1)
     return None

@@ -19,7 +19,13 @@ import yaml
 
 from .errors import Problem, ShotListError
 from .not_photos import APPLEDOUBLE_MAGIC
-from .yamlhints import key_starts_with_unicode_space, placeholder_mapping, syntax_problem, unicode_space_problem
+from .yamlhints import (
+    indicator_problem,
+    key_starts_with_unicode_space,
+    placeholder_mapping,
+    syntax_problem,
+    unicode_space_problem,
+)
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; a 1,000-shot list uses ~20,000
@@ -145,6 +151,9 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(text)
         self._source = source
         self._composed = 0
+        # 'prompt: &grainy film, {mara}': an anchor on a text no alias refers to took the first word silently.
+        self.scalar_anchors: dict[int, str] = {}
+        self.aliased: set[str] = set()
 
     def _too_deep(self) -> ShotListError:
         mark = self.get_mark()
@@ -161,7 +170,15 @@ class _BoundedLoader(yaml.SafeLoader):
             raise self._too_deep()
         return added
 
+    def compose_scalar_node(self, anchor: Any) -> Any:  # the stub says dict; PyYAML passes the name
+        node = super().compose_scalar_node(anchor)
+        if anchor is not None:
+            self.scalar_anchors[id(node)] = anchor
+        return node
+
     def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliased.add(self.peek_event().anchor)
         if not self.check_event(yaml.AliasEvent):  # an alias adds no node to hold (expansion is bounded later)
             self._composed += 1
             if self._composed > MAX_EXPANDED_NODES:
@@ -230,6 +247,10 @@ class _Walker:
                 raise _fail(self.source, f"\\u{code:04x} is a UTF-16 surrogate, not a character", *_mark_of(node),
                             "write the character itself, or a \\U0001F600-style escape", path=path)
         except yaml.MarkedYAMLError as exc:
+            # 'prompt: !grainy film, {mara}': a text that starts with '!' is a tag no constructor knows.
+            said = indicator_problem(self.lines, _mark_of(node)[0]) if node.tag.startswith("!") else None
+            if said is not None:
+                raise _fail(self.source, said[0], said[2], said[3], said[1], path=path) from None
             raise _fail(self.source, f"cannot read value: {exc.problem}", *_mark_of(node),
                         path=path) from None
         except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
@@ -237,6 +258,17 @@ class _Walker:
             if node.tag == "tag:yaml.org,2002:int":
                 message = f"the number is too large ({len(node.value):,} digits)"
             raise _fail(self.source, message, *_mark_of(node), path=path) from None
+
+    def _check_lost_anchor(self, node: yaml.ScalarNode, path: PathKey) -> None:
+        """An unquoted text starting with '&' that no alias uses: YAML took its first word as an anchor's name and
+        dropped it from the text, without an error. An anchor an alias refers to was meant; so was a quoted text's."""
+        anchor = self.loader.scalar_anchors.get(id(node))
+        if anchor is None or anchor in self.loader.aliased or node.style is not None:
+            return
+        said = indicator_problem(self.lines, _mark_of(node)[0])
+        if said is not None:
+            raise _fail(self.source, f"{said[0]}: the text is '{node.value}', without '&{anchor}'", said[2], said[3],
+                        said[1], path=path)
 
     def _check_duplicates(self, node: yaml.MappingNode, path: PathKey) -> None:
         """Reject a key written twice in one mapping.
@@ -293,6 +325,7 @@ class _Walker:
         self.result.value_marks.setdefault(path, _mark_of(node))
         if isinstance(node, yaml.ScalarNode):
             self._check_scalar(node, path)
+            self._check_lost_anchor(node, path)
             if node.style is None and node.tag in _NOT_TEXT_TAGS:
                 self.result.plain_scalars.setdefault(path, node.value)
         elif isinstance(node, yaml.SequenceNode):
