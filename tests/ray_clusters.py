@@ -17,7 +17,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["own_cluster", "processes_in_group", "ray_stop"]
+__all__ = ["FARM_SHOTS", "own_cluster", "processes_in_group", "ray_stop"]
+
+# Three shots of twelve takes at 64x64: a run long enough to stop mid-way, short enough for two shared cores.
+FARM_SHOTS = """\
+version: 1
+project: farm
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler, takes: 12}
+shots:
+  - {id: s1, prompt: "a lighthouse in a storm"}
+  - {id: s2, prompt: "a bar at night"}
+  - {id: s3, prompt: "a beach at dawn"}
+"""
 
 
 @contextlib.contextmanager

@@ -16,20 +16,13 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import assert_nothing_partial, cli_env
+from ray_clusters import FARM_SHOTS as SHOTS
 from ray_clusters import own_cluster, ray_stop
 
-pytestmark = pytest.mark.xdist_group("ray")
-
-SHOTS = """\
-version: 1
-project: farm
-model: {preset: tiny-sd}
-defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler, takes: 12}
-shots:
-  - {id: s1, prompt: "a lighthouse in a storm"}
-  - {id: s2, prompt: "a bar at night"}
-  - {id: s3, prompt: "a beach at dawn"}
-"""
+# Slow (run with -m slow): about 45 s, and Ray Client's server fails to start a driver's session now and then on two
+# shared cores (grpcio aborting in its fork; the test tries once more, and a second such failure was seen once in five
+# runs): Ray's start-up, not idcli's, so it must not decide the default suite.
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
 
 def _free_port() -> int:

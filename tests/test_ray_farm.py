@@ -16,20 +16,10 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import assert_nothing_partial, cli_env
+from ray_clusters import FARM_SHOTS as SHOTS
 from ray_clusters import own_cluster, ray_stop
 
 pytestmark = pytest.mark.xdist_group("ray")
-
-SHOTS = """\
-version: 1
-project: farm
-model: {preset: tiny-sd}
-defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler, takes: 12}
-shots:
-  - {id: s1, prompt: "a lighthouse in a storm"}
-  - {id: s2, prompt: "a bar at night"}
-  - {id: s3, prompt: "a beach at dawn"}
-"""
 
 
 def test_a_cluster_stopped_as_ray_stop_does_mid_run_is_exit_4_not_failed_jobs(write_shotlist, tmp_path: Path
