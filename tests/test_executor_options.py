@@ -147,9 +147,9 @@ def test_an_address_whose_port_answers_but_not_as_a_ray_cluster_is_exit_4_at_onc
     head (its GCS) speaks gRPC over HTTP/2: the port is asked as a gRPC client would first ask it, and a port that does
     not answer so is refused at once, exit 4, saying what answered. ``ray.init`` is replaced by a recorder: it
     must not be reached."""
-    from idcli.executors import ray as ray_executor
+    from idcli.executors import ray_head
 
-    monkeypatch.setattr(ray_executor, "HEAD_ANSWER_SECONDS", 0.5)
+    monkeypatch.setattr(ray_head, "HEAD_ANSWER_SECONDS", 0.5)
     monkeypatch.delenv("RAY_USE_TLS", raising=False)
     listener, address = _listener_answering(reply)
     with listener:
@@ -315,8 +315,9 @@ def test_a_ray_client_address_whose_port_answers_but_not_as_grpc_names_the_clien
         monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict]) -> None:
     from idcli.errors import ExecutorUnavailableError
     from idcli.executors import ray as ray_executor
+    from idcli.executors import ray_head
 
-    monkeypatch.setattr(ray_executor, "HEAD_ANSWER_SECONDS", 0.5)
+    monkeypatch.setattr(ray_head, "HEAD_ANSWER_SECONDS", 0.5)
     monkeypatch.delenv("RAY_USE_TLS", raising=False)
     listener, address = _listener_answering(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
     with listener, pytest.raises(ExecutorUnavailableError) as err:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from idcli.errors import ExecutorUnavailableError
-from idcli.executors import ray as ray_executor
+from idcli.executors import ray_head
 
 grpc = pytest.importorskip("grpc")
 pytest.importorskip("cryptography")
@@ -40,13 +40,13 @@ def _tls_credentials() -> Any:
 def test_a_head_that_speaks_tls_to_a_driver_without_it_says_to_set_ray_use_tls(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAY_USE_TLS", raising=False)
-    monkeypatch.setattr(ray_executor, "HEAD_ANSWER_SECONDS", 5.0)
+    monkeypatch.setattr(ray_head, "HEAD_ANSWER_SECONDS", 5.0)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # a GCS as Ray starts one under RAY_USE_TLS=1
     port = server.add_secure_port("127.0.0.1:0", _tls_credentials())
     server.start()
     try:
         with pytest.raises(ExecutorUnavailableError) as err:
-            ray_executor.check_head_answers(f"127.0.0.1:{port}")
+            ray_head.check_head_answers(f"127.0.0.1:{port}")
     finally:
         server.stop(None)
     said = str(err.value)
@@ -64,7 +64,7 @@ def test_a_port_answering_a_tls_alert_is_named_as_tls(monkeypatch: pytest.Monkey
     import threading
 
     monkeypatch.delenv("RAY_USE_TLS", raising=False)
-    monkeypatch.setattr(ray_executor, "HEAD_ANSWER_SECONDS", 5.0)
+    monkeypatch.setattr(ray_head, "HEAD_ANSWER_SECONDS", 5.0)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -78,4 +78,4 @@ def test_a_port_answering_a_tls_alert_is_named_as_tls(monkeypatch: pytest.Monkey
     threading.Thread(target=answer_once, daemon=True).start()
     with listener, pytest.raises(ExecutorUnavailableError, match="its port answers TLS, as a Ray cluster's head "
                                                                  "started with RAY_USE_TLS=1 does"):
-        ray_executor.check_head_answers(f"127.0.0.1:{listener.getsockname()[1]}")
+        ray_head.check_head_answers(f"127.0.0.1:{listener.getsockname()[1]}")

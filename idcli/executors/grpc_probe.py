@@ -1,6 +1,6 @@
 """Whether an HTTP/2 server answers gRPC: one gRPC call (grpcio), before Ray is asked.
 
-A Ray head's GCS (and its Ray Client server) is a gRPC server, and the address check (``ray.check_head_answers``)
+A Ray head's GCS (and its Ray Client server) is a gRPC server, and the address check (``ray_head.check_head_answers``)
 already expects its HTTP/2 SETTINGS frame. Any HTTP/2 server sends one, though: a proxy, another web service. Ray then
 retried such a port for about 20 s, printing a ``Failed to get cluster ID from GCS server: … status: 404`` line a
 second, and the run's error pointed at token authentication (found by the farm trial, 2026-12-02). A gRPC server
