@@ -9,7 +9,7 @@ a take that passed verify is that input: named so in one line, it passes. A file
 and fails; so does one only a failed take's sidecar records (a sidecar edited to name it proves nothing). So does one
 at a take's place (``SHOT/SHOT_tN.png``, ``SHOT_tN.jpg``, ``SHOT_tN.uncommitted.png``: a take number the render never
 made, or a take whose sidecar is gone): a file named as a take is a take's image, whatever its bytes, and a plate
-copied there is a take replaced, not an input kept.
+copied there is a take replaced, not an input kept; its failure says which input its bytes are.
 """
 
 from __future__ import annotations
@@ -53,6 +53,18 @@ def input_words(path: Path, inputs: dict[str, str], root: Path) -> str | None:
         return None
     what = inputs.get(sha256_regular(path) or "")
     return f"an input of this render, not a take: {what}" if what else None
+
+
+def input_at_take_place(path: Path, inputs: dict[str, str], root: Path) -> str | None:
+    """What ``path`` is, when it sits at a take's place and its bytes are an input a take records: it still fails as
+    a take (a plate copied there is a take replaced), and this says which input the reviewer finds in it, else None.
+    """
+    from .safeio import sha256_regular
+
+    if not inputs or not at_take_place(path, root):
+        return None
+    what = inputs.get(sha256_regular(path) or "")
+    return f"Its bytes are {what}: an input copied to a take's name?" if what else None
 
 
 def at_take_place(path: Path, root: Path) -> bool:

@@ -5,9 +5,10 @@ verify checks the images named as takes (``SHOT/SHOT_tN.png`` beside their sidec
 an image — a retouched crop saved as ``SHOT/SHOT_final.png``, a take renamed, a frame dropped into the folder — was
 passed over in silence, so a folder holding images nothing had checked still said "0 failed": a reviewer signing
 off the folder signed off those too. Only what idcli itself writes there besides takes is left alone: masks
-(``--save-masks``; a checked take's beside it in a renamed shot folder too), the review page's folder (``review/``:
-contact sheets and thumbnails, previews made from the takes) and hidden files and folders (``.idcli/``, temporaries,
-a desktop's ``.DS_Store``).
+(``--save-masks``, beside their take; a checked take's beside it in a renamed shot folder too), the review page's
+folder (``review/``: contact sheets and thumbnails, previews made from the takes) and hidden files and folders
+(``.idcli/``, temporaries, a desktop's ``.DS_Store``). A mask's name with no take beside it (a render killed
+before the take's image, or a picture copied there) fails in words of its own.
 """
 
 from __future__ import annotations
@@ -27,10 +28,41 @@ REVIEW_FOLDER = "review"  # idcli review's page, thumbnails and contact sheets (
 
 
 def is_own_mask(path: Path) -> bool:
-    """Whether ``path`` is named as idcli names a take's mask in its shot's folder: ``SHOT_tN.mask.png``, or
-    ``SHOT_tN.uncommitted[.K].mask.png`` (a killed render's, docs/file-formats.md)."""
+    """Whether ``path`` is a mask idcli wrote in its shot's folder: ``SHOT_tN.mask.png`` beside its take (the take's
+    image or its sidecar there), or ``SHOT_tN.uncommitted[.K].mask.png`` (a killed render's, docs/file-formats.md).
+    A committed mask's name alone is not enough: a plate copied to ``SHOT_t9.mask.png`` passed unseen."""
+    match = _mask_name(path)
+    return match is not None and (bool(match["uncommitted"]) or _take_is_there(path, match["stem"]))
+
+
+def lone_take_mask(path: Path) -> str | None:
+    """The take (``SHOT_tN``) whose committed mask's name ``path`` has when neither that take's image nor its sidecar
+    is beside it, else None. A ``--save-masks`` commit killed after writing the mask, before the image, leaves one
+    (the render run again moves it aside: superseded.py's ``_move_stray_mask``); so does a picture copied there."""
+    match = _mask_name(path)
+    if match is None or match["uncommitted"] or _take_is_there(path, match["stem"]):
+        return None
+    return match["stem"]
+
+
+def _mask_name(path: Path) -> re.Match[str] | None:
+    """``SHOT_tN.mask.png`` or ``SHOT_tN.uncommitted[.K].mask.png`` in the folder ``SHOT``: the take's stem and
+    whether it is an uncommitted one."""
     shot = re.escape(path.parent.name)
-    return re.fullmatch(rf"{shot}_t[1-9]\d*(\.uncommitted(\.\d+)?)?\.mask\.png", path.name) is not None
+    return re.fullmatch(rf"(?P<stem>{shot}_t[1-9]\d*)(?P<uncommitted>\.uncommitted(\.\d+)?)?\.mask\.png", path.name)
+
+
+def _take_is_there(mask: Path, stem: str) -> bool:
+    """Whether the take ``stem`` has its image or its sidecar beside ``mask`` (a link counts: verify judges it)."""
+    return any(os.path.lexists(mask.with_name(stem + suffix)) for suffix in (".png", ".json"))
+
+
+def lone_mask_problem(path: Path, stem: str) -> str:
+    """Why a take's mask with no take beside it fails verify: what a kill leaves, or a file named so by hand."""
+    shot = path.parent.name
+    return (f"a take's mask whose take is not here (neither {shot}/{stem}.png nor its sidecar {shot}/{stem}.json is "
+            "beside it): a render killed before the take's image? Run the render again (it moves the mask aside); "
+            "else it was added or renamed outside idcli, and nothing checks where it came from.")
 
 
 def _mask_of_checked_take(path: Path, checked: set[Path]) -> bool:
@@ -71,7 +103,9 @@ def stray_problem(path: Path, what: str = NOT_A_TAKE) -> str:
     """Why a stray image fails verify (``what`` it is not: a take, or a delivered copy), and, when it carries an
     idcli record of its own size (a take renamed or copied), whose take that record says it is: where the reviewer
     looks next."""
-    problem = f"{what}, so nothing checks where it came from: added, renamed or edited outside idcli?"
+    stem = lone_take_mask(path) if what == NOT_A_TAKE else None  # a delivery holds no masks: not one of its words
+    problem = (lone_mask_problem(path, stem) if stem else
+               f"{what}, so nothing checks where it came from: added, renamed or edited outside idcli?")
     take = _recorded_take(path)
     return f"{problem} Its own record (its idcli chunk) is {take}" if take else problem
 

@@ -122,6 +122,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     # A take's image left without its sidecar (deleted, or a kill between the two writes) cannot be checked
     # against it: it fails, rather than pass unseen. Only committed takes' names count (SHOT/SHOT_tN.png).
     checked = {real_path(root / i.image["path"]) for i in report.images}
+    without_sidecar: list[ImageCheck] = []  # said below which input its bytes are, when one (input_images.py)
     for image_path in sorted(root.glob("*/*.png")):
         if (image_path.parent.name.startswith(".") or not re.fullmatch(
                 rf"{re.escape(image_path.parent.name)}_t\d+\.png", image_path.name)
@@ -130,12 +131,13 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         sidecar_path = image_path.with_suffix(".json")
         why = sidecar_not_read(sidecar_path, is_take_sidecar, "an idcli sidecar")
         c2pa, signature = signature_without_sidecar(image_path, trust_pem)
-        report.images.append(ImageCheck(
+        without_sidecar.append(ImageCheck(
             file_entry(root, sidecar_path), file_entry(root, image_path), ok=False,
             problems=[(f"its sidecar {sidecar_path.name} is there but cannot be read ({why}): edited after the "
                        "render? The image cannot be checked against it" if why else "no sidecar beside it, so it "
                        "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)",
                       *signature], c2pa=c2pa))
+    report.images += without_sidecar
     inside = "" if report.images else args.inside_output_folder(root)
     if not report.images and not inside:
         # PNGs at the top of a folder with no take in it: a flat folder of images, as an outside party is sent them
@@ -153,17 +155,24 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     # verdict is the folder's, and nothing checked where those came from (stray_images.py).
     # A plate or selfie kept in the folder is an input a take records by its sha256, not a stray, unless it sits at a
     # take's name (input_images.py).
-    from .input_images import input_words, recorded_inputs
+    from .input_images import input_at_take_place, input_words, recorded_inputs
     from .stray_images import stray_images, stray_problem
 
     checked = {real_path(root / i.image["path"]) for i in report.images}
     strays = stray_images(root, checked)
-    inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if strays else {}
+    inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if (
+        strays or without_sidecar) else {}
+    for check in without_sidecar:
+        copied = input_at_take_place(root / check.image["path"], inputs, root)
+        check.problems += [copied] if copied else []
     for image_path in strays:
         said = input_words(image_path, inputs, root)
+        copied = None if said else input_at_take_place(image_path, inputs, root)
         report.images.append(ImageCheck(file_entry(root, image_path.with_suffix(".json")),
                                         file_entry(root, image_path), ok=said is not None,
-                                        problems=[] if said else [stray_problem(image_path)],
+                                        problems=[] if said else [
+                                            f"{stray_problem(image_path)} {copied}" if copied
+                                            else stray_problem(image_path)],
                                         notes=[said] if said else []))
     report.images.sort(key=lambda check: check.image["path"])
     return report

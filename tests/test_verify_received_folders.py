@@ -279,8 +279,17 @@ def test_a_plate_or_selfie_copied_to_a_takes_name_fails_as_a_take(write_shotlist
     at_takes = ("both/both_t1.uncommitted.png", "both/both_t2.jpg", "street/street_t1.PNG", "street/street_t3.png")
     assert {path: (checks[path].ok, checks[path].notes) for path in at_takes} == dict.fromkeys(at_takes, (False, []))
     assert checks["street/street_t3.png"].problems[0].startswith("no sidecar beside it")
+    assert checks["street/street_t3.png"].problems[-1] == (
+        "Its bytes are the plate for both take 1, as its sidecar (both/both_t1.json) records it by its sha256: an "
+        "input copied to a take's name?")
     for path in at_takes[:3]:
         assert checks[path].problems[0].startswith("not a take of this render"), checks[path].problems
+    # What the bytes are is said (before: only the general words, leaving the reviewer to find the plate by hand).
+    sidecar = "as its sidecar (both/both_t1.json) records it by its sha256"
+    assert [checks[path].problems[0].split("outside idcli? ")[1] for path in at_takes[:3]] == [
+        f"Its bytes are the plate for both take 1, {sidecar}: an input copied to a take's name?",
+        f"Its bytes are mara's selfie for both take 1, {sidecar}: an input copied to a take's name?",
+        f"Its bytes are the plate for both take 1, {sidecar}: an input copied to a take's name?"]
     # The same bytes outside the take naming pattern are still the inputs the takes record.
     assert checks["plates/two_people.png"].ok and checks["selfies/mara_1.jpg"].ok
     result = runner.invoke(app, ["verify", str(out)])
