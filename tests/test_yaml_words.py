@@ -218,3 +218,11 @@ def test_a_tab_after_a_key_is_answered_in_one_flat_sentence(write_shotlist) -> N
     assert (error["line"], error["column"]) == (9, 11), error
     assert error["hint"] == "replace the tab with a space; only inside quotes is a tab kept as text", error
     assert stderr.count("(") == stderr.count(")") == 1, stderr  # the hint's own parentheses, none inside them
+
+
+def test_a_mapping_in_a_prompt_keeps_the_general_fix(write_shotlist) -> None:
+    """'{mara: grief}' quoted back would be a placeholder idcli refuses in the next run: only a [...] list is."""
+    code, stderr, document = _validate(write_shotlist, "    prompt: {mara: grief}\n")
+    assert code == 2, stderr
+    [problem] = _problems(document)
+    assert problem["hint"] == 'quote the text: prompt: "..."', problem
