@@ -121,6 +121,13 @@ class Problem:
         return printable(text)
 
 
+def in_file_order(problems: list[Problem]) -> list[Problem]:
+    """``problems`` as a reader meets them going down the file: by line, then column; those without a line (the
+    document as a whole, a character's selfies that could not be checked) last, each group in the order found.
+    An artist fixes from the top; the checks run field by field, so a later line's problem was often found first."""
+    return sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+
+
 @dataclass
 class ShotListError(IdcliError):
     """A shot list (or another input document) that cannot be used; nothing is rendered."""
@@ -136,6 +143,8 @@ class ShotListError(IdcliError):
     MAX_SHOWN = 20
 
     def __post_init__(self) -> None:
+        # Every place that prints or emits them (stderr, --json's problems and first place) reads them in file order.
+        self.problems = in_file_order(self.problems)
         super().__init__(self.render())
 
     def as_json(self) -> dict[str, object]:

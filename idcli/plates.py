@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine.plates import DEFAULT_STRENGTH, Box
-from .errors import Problem, ShotListError
+from .errors import Problem, ShotListError, in_file_order
 from .hashing import tagged_hash
 from .paths import state_dir
 from .plate_files import Plate, PlateError, read_plate
@@ -324,8 +324,7 @@ def plate_shots(loaded: LoadedShotList, face_models: str | None = None, preset: 
         models = None
     shots, problems = check_plates(loaded, models, (lambda: shared_analyzer(models)) if models else None)
     problems.extend(_identity_problems(loaded))
-    if problems:
-        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+    if problems:  # in file order, lineless last, as ShotListError lists every input document's problems
         raise ShotListError(loaded.source, problems)
     return shots
 
@@ -352,7 +351,7 @@ def with_plate_problems(error: ShotListError, face_models: str | None = None) ->
     try:
         plate_shots(rest, face_models, need_faces=False)
     except ShotListError as more:
-        problems = sorted(error.problems + more.problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+        problems = in_file_order(error.problems + more.problems)
         return ShotListError(error.source, problems)
     return error
 

@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .ascii_names import ascii_spelling
-from .errors import Problem, ShotListError
+from .errors import Problem, ShotListError, in_file_order
 from .framing_words import aliases_text, canonical_framing
 from .framing_words import json_schema as framing_schema
 from .method import (
@@ -588,7 +588,7 @@ def parse_shotlist(loaded: LoadedYaml, base_dir: Path, raw_sha256: str = "", *,
             partial = None
         later = semantic_problems(partial, loaded, base_dir, check_files) if partial is not None else []
         if later:  # in the file's order, as a reader goes through it
-            problems = sorted(problems + later, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+            problems = in_file_order(problems + later)
         parsed = LoadedShotList(partial, loaded.source, base_dir, raw_sha256, loaded) if partial is not None else None
         raise ShotListError(loaded.source, problems, parsed) from None
     except RecursionError:

@@ -199,8 +199,9 @@ def problems_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[P
             line_col = loaded.mark(loc)
         elif kind in EXPECTED:
             # 'Input should be a valid integer': types are strict, so say what would do and how to write it.
-            message, hint = type_problem(type_kinds.get(loc, [kind]), loc, err.get("input"),
-                                          loaded.plain_scalars.get(loc), range_at(loc))
+            # prompt: [dusk] -- a list written on one line: the fix quotes it as written (validation_words).
+            raw = loaded.plain_scalars.get(loc) or (loaded.flow_texts.get(loc) if kind == "string_type" else None)
+            message, hint = type_problem(type_kinds.get(loc, [kind]), loc, err.get("input"), raw, range_at(loc))
             line_col = loaded.mark(loc)
         elif kind in BOUNDS:
             message = bound_problem(kind, err)

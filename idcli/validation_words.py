@@ -10,7 +10,7 @@ from typing import Any
 from .field_ranges import FieldRange
 from .number_notes import octal_reading
 from .number_spellings import digits, minutes_and_seconds, reads_as_number, yaml_exponent
-from .yamlhints import COPIED, space_name, unicode_space
+from .yamlhints import COPIED, double_quoted, space_name, unicode_space
 from .yamlsafe import PathKey
 
 SHAPE_KINDS = {"model_type", "dict_type", "list_type", "too_short"}
@@ -156,6 +156,10 @@ BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more
            "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
 
 
+# The text fields whose words are free prose, so that a value YAML read as a list is meant as those very words.
+PROSE_FIELDS = frozenset({"prompt", "negative_prompt", "description"})
+
+
 def type_problem(kinds: list[str], loc: PathKey, value: Any, raw: str | None,
                  allowed: FieldRange | None = None) -> tuple[str, str]:
     """Message and hint for a value of the wrong type ('steps: abc'), in place of 'Input should be a valid
@@ -175,6 +179,9 @@ def type_problem(kinds: list[str], loc: PathKey, value: Any, raw: str | None,
         hint = f"write a number without quotes: {key}: 0.5" if key else "write a number without quotes"
     elif kind == "bool_type":
         hint = f"write {key}: true or {key}: false, without quotes" if key else "write true or false, without quotes"
+    elif kind == "string_type" and raw is not None and key in PROSE_FIELDS:
+        # prompt: [dusk] -- a valid YAML list, so the fix is the very value written, quoted: not a placeholder.
+        hint = f"quote the value as written: {key}: {double_quoted(raw)}"
     elif kind == "string_type":
         hint = f'quote the text: {key}: "..."' if key else 'quote the text: "..."'
     return message, hint

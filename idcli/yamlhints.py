@@ -35,7 +35,7 @@ _QUOTED_VALUE = re.compile(r'^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\
 _OPENED_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s+)(?P<quote>[\"'])(?P<rest>.*?)\s*$")
 
 
-def _double_quoted(text: str) -> str:
+def double_quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -158,7 +158,7 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
         before = lines[line - 1][: column - 1] if column is not None and 1 <= line <= len(lines) else ""
         if before.strip():  # after text on its line: a tab pasted into a value (from a spreadsheet, say)
             return ("a tab character outside quotes; YAML separates values with spaces only",
-                    "replace the tab with a space (inside quotes a tab is kept as text)", line, column)
+                    "replace the tab with a space; only inside quotes is a tab kept as text", line, column)
         return ("a tab character is used for indentation; YAML indents with spaces only",
                 "replace the tab(s) at the start of the line with spaces", line, column)
     if line is None:
@@ -189,13 +189,13 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
         # 'prompt: INT. BAR: night' — the second ': ' would start a mapping inside the value.
         return (f"a ':' before a space or the line's end inside an unquoted value makes YAML read "
                 f"'{plain['key']}' as holding a mapping",
-                f"quote the whole value: {plain['key']}: {_double_quoted(plain['value'])}", line,
+                f"quote the whole value: {plain['key']}: {double_quoted(plain['value'])}", line,
                 len(plain["lead"]) + 1)
     if "expected <block end>" in problem and (quoted := _QUOTED_VALUE.match(current)) \
             and quoted["value"].count('"') > 2:
         # 'prompt: "she says "run" twice"' — the second '"' ends the value; the rest is left over.
         inner = quoted["value"][1:-1]
-        fix = f"{quoted['key']}: '{inner}'" if "'" not in inner else f"{quoted['key']}: {_double_quoted(inner)}"
+        fix = f"{quoted['key']}: '{inner}'" if "'" not in inner else f"{quoted['key']}: {double_quoted(inner)}"
         return ("a double quote inside a double-quoted value ends the value early",
                 f"put the value in single quotes, or write \\\" for each inner quote: {fix}", line,
                 len(quoted["lead"]) + 1)
@@ -256,5 +256,5 @@ def indicator_problem(lines: list[str], line: int) -> tuple[str, str, int, int] 
             said = (f"is read by YAML {_STARTS[first]}, not as text" if first not in "@`"
                     else "cannot be text: YAML reserves that character at a value's start")
             return (f"a value starting with '{first}' {said}",
-                    f"quote the whole value: {match['key']}: {_double_quoted(value)}", number, len(match["lead"]) + 1)
+                    f"quote the whole value: {match['key']}: {double_quoted(value)}", number, len(match["lead"]) + 1)
     return None

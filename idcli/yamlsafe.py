@@ -64,6 +64,9 @@ class LoadedYaml:
     # written ("0010"), and flow mappings of keys without values as written ("{mara}").
     plain_scalars: dict[PathKey, str] = field(default_factory=dict)
     flow_placeholders: dict[PathKey, str] = field(default_factory=dict)
+    # [...] lists written on one line, as written ("[dusk]"): a text field's fix quotes the value itself (not {...}
+    # mappings: '{mara: grief}' quoted is a placeholder idcli refuses, so the general fix stays).
+    flow_texts: dict[PathKey, str] = field(default_factory=dict)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark | None:
         """Where ``path`` is written; falls back to the nearest enclosing field."""
@@ -323,6 +326,9 @@ class _Walker:
     def index(self, node: yaml.Node, path: PathKey) -> None:
         """Record marks for every path and reject duplicate keys."""
         self.result.value_marks.setdefault(path, _mark_of(node))
+        start, end = node.start_mark, node.end_mark
+        if isinstance(node, yaml.SequenceNode) and node.flow_style and start.line == end.line:
+            self.result.flow_texts.setdefault(path, self.lines[start.line][start.column:end.column])
         if isinstance(node, yaml.ScalarNode):
             self._check_scalar(node, path)
             self._check_lost_anchor(node, path)

@@ -170,3 +170,59 @@ def test_a_placeholder_in_a_negative_prompt_is_the_characters_description_as_tex
     [job] = plan.jobs
     assert job.request.negative_prompt == "a bearded man, a woman in a grey coat, blurry"
     assert job.conditioning == ("mara",) and job.characters == ("mara",)
+
+
+@pytest.mark.parametrize(("line", "field", "fix"), [
+    # A valid YAML list alone: the fix was 'quote the text: prompt: "..."', a placeholder for the words written.
+    ("    prompt: [dusk]\n", "shots[0].prompt", 'quote the value as written: prompt: "[dusk]"'),
+    ('    prompt: a pier\n    negative_prompt: [blurry, "lowres"]\n', "shots[0].negative_prompt",
+     'quote the value as written: negative_prompt: "[blurry, \\"lowres\\"]"'),
+    ("    prompt: a pier\n    description: [a pier at dusk]\n", None, None),  # a shot has no description
+])
+def test_a_text_field_yaml_read_as_a_list_is_answered_with_the_value_quoted(write_shotlist, line: str,
+                                                                             field: str | None,
+                                                                             fix: str | None) -> None:
+    code, stderr, document = _validate(write_shotlist, line)
+    assert code == 2, stderr
+    [problem] = _problems(document)
+    if field is None:
+        assert problem["message"] == "unknown key 'description'", problem
+        return
+    assert (problem["field"], problem["line"]) == (field, 7 + line.count("\n")), problem
+    assert problem["message"] == "text is expected here, not a list", problem
+    assert problem["hint"] == fix, problem
+    assert '"..."' not in stderr, stderr
+
+
+def test_a_character_description_read_as_a_list_is_answered_with_the_value_quoted(write_shotlist) -> None:
+    text = BASE.replace("description: a woman in a grey coat", "description: [a woman, grey coat]")
+    path = write_shotlist(text + "    prompt: a pier\n")
+    [problem] = _problems(json.loads(runner.invoke(app, ["validate", str(path), "--json"]).stdout))
+    assert (problem["field"], problem["line"]) == ("characters.mara.description", 5), problem
+    assert problem["hint"] == 'quote the value as written: description: "[a woman, grey coat]"', problem
+
+
+def test_a_list_written_over_several_lines_keeps_the_general_fix(write_shotlist) -> None:
+    """Only a value written on one line is quoted back: several lines quoted as one would not be the words meant."""
+    code, stderr, document = _validate(write_shotlist, "    prompt:\n      - dusk\n      - a pier\n")
+    assert code == 2, stderr
+    [problem] = _problems(document)
+    assert problem["hint"] == 'quote the text: prompt: "..."', problem
+
+
+def test_a_tab_after_a_key_is_answered_in_one_flat_sentence(write_shotlist) -> None:
+    """'steps:<TAB>2' was told "(replace the tab with a space (inside quotes a tab is kept as text))"."""
+    code, stderr, document = _validate(write_shotlist, "    prompt: a pier\n    steps:\t2\n")
+    assert code == 2, stderr
+    error = document["error"]
+    assert (error["line"], error["column"]) == (9, 11), error
+    assert error["hint"] == "replace the tab with a space; only inside quotes is a tab kept as text", error
+    assert stderr.count("(") == stderr.count(")") == 1, stderr  # the hint's own parentheses, none inside them
+
+
+def test_a_mapping_in_a_prompt_keeps_the_general_fix(write_shotlist) -> None:
+    """'{mara: grief}' quoted back would be a placeholder idcli refuses in the next run: only a [...] list is."""
+    code, stderr, document = _validate(write_shotlist, "    prompt: {mara: grief}\n")
+    assert code == 2, stderr
+    [problem] = _problems(document)
+    assert problem["hint"] == 'quote the text: prompt: "..."', problem
