@@ -33,7 +33,7 @@ from ..library_quiet import quiet_ray_client_timeout
 from ..models import ModelIdentity
 from ..option_words import EachSurface, Option, words
 from ..plan import Job
-from ..runtime import Runtime
+from ..runtime import Runtime, check_device_name
 from . import BatchSink, RenderedBatch
 from .local import group_jobs, widest_request
 from .ray_head import (
@@ -256,8 +256,7 @@ class RayBackend:
     def runtime(self, device: str, dtype: str) -> Runtime:
         """The workers' device and precision (part of every job key), from the cluster's resources: the
         driver itself may have no GPU."""
-        if device != "auto" and device != "cpu" and not device.startswith("cuda"):
-            raise InputError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)")
+        check_device_name(device)  # before connecting: a typo (cuda1) is refused as locally, not taken as cuda
         self.connect()
         gpus = int(_ray().cluster_resources().get("GPU", 0))
         if device == "auto":
