@@ -376,9 +376,9 @@ class RayExecutor:
 
         by_take = {job.stem: job for job in pending}  # SHOT_tN: unique in a plan, where a key is not
         settled: set[str] = set()  # takes committed or failed: a late duplicate reply is ignored
-        queue: deque[tuple[list[Job], int]] = deque((batch, 0) for batch in self._batches(pending, batch_size, sink))
-        dropped = self.dropped  # asking for ``auto`` may have dropped some already
-        idle: deque[int] = deque(i for i in range(len(self.actors)) if i not in dropped)  # actors by index
+        queue: deque[tuple[list[Job], int]] = deque()  # filled in the try below: asking for ``auto`` talks to Ray
+        dropped = self.dropped  # asking for ``auto`` may drop some
+        idle: deque[int] = deque()  # actors by index
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
         pids: dict[int, int] = {}  # per actor, the process its last reply came from (Ray restarts a dead one)
@@ -497,6 +497,10 @@ class RayExecutor:
 
         try:
             try:
+                # The workers' ``auto`` sizes are asked for here, inside the handling of a lost cluster: a Ray Client
+                # head gone while they answer is exit 4, "went away", as mid-run (it was a ConnectionError, exit 5).
+                queue.extend((batch, 0) for batch in self._batches(pending, batch_size, sink))
+                idle.extend(i for i in range(len(self.actors)) if i not in dropped)
                 while queue or inflight:
                     dispatch()
                     if not inflight:
@@ -580,7 +584,11 @@ class RayExecutor:
         asked = {i: [self.actors[i].suggest_batch_size.remote(widest_request(jobs)) for jobs in groups] for i in live}
         waiting = [ref for refs in asked.values() for ref in refs]
         while waiting:
-            _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SECONDS)
+            try:
+                _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SECONDS)
+            except Exception:  # as in ``run``: Ray Client lost its server (ConnectionError), or gave it up
+                self._if_connection_lost()
+                raise
             if waiting and self.head is not None:
                 self.head.check()
             if waiting and (unplaced := self._unplaced(sink)):
