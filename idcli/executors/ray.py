@@ -36,6 +36,7 @@ from ..plan import Job
 from ..runtime import Runtime, check_device_name
 from . import BatchSink, RenderedBatch
 from .local import group_jobs, widest_request
+from .ray_deaths import death_cause
 from .ray_head import (
     HEAD_CHECK_SECONDS,
     HEAD_MISSES,
@@ -382,6 +383,7 @@ class RayExecutor:
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
         pids: dict[int, int] = {}  # per actor, the process its last reply came from (Ray restarts a dead one)
+        told: set[bytes] = set()  # the dead worker processes whose cause a note gave (ray_deaths.py)
         # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
         arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
 
@@ -392,7 +394,8 @@ class RayExecutor:
             worker = reply["worker"]
             if reply.get("attempt", 0):
                 # Ray's own retry saved the batch: only its "(raylet)" lines said so, and those may not be read.
-                sink.note(_restarted(worker, pids.get(index), len(jobs)))
+                cause = death_cause(worker, pids.get(index), told)
+                sink.note(_restarted(worker, pids.get(index), len(jobs), cause))
             pids[index] = worker["pid"]
             arrived.extend((part, worker) for part in reply["batches"])
             for text in reply["notes"]:
@@ -812,12 +815,14 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def _restarted(worker: dict[str, Any], before: int | None, jobs: int) -> str:
-    """The note for a batch Ray ran again on a restarted worker (its process died mid-batch): which worker, and that
-    the batch was rendered again. ``before``: the dead process's pid, when an earlier reply named it."""
+def _restarted(worker: dict[str, Any], before: int | None, jobs: int, cause: str | None = None) -> str:
+    """The note for a batch Ray ran again on a restarted worker (its process died mid-batch): which worker, why when
+    Ray recorded it (``cause``: low memory), and that the batch was rendered again. ``before``: the dead process's
+    pid, when an earlier reply named it."""
     who = f"{worker['host']}:{before}" if before is not None and before != worker["pid"] else f"on {worker['host']}"
-    return (f"note: the Ray worker {who} died mid-batch and Ray restarted it (now pid {worker['pid']}); its batch of "
-            f"{jobs} was rendered again there")
+    why = f" ({cause})" if cause else ""
+    return (f"note: the Ray worker {who} died mid-batch{why} and Ray restarted it (now pid {worker['pid']}); its batch "
+            f"of {jobs} was rendered again there")
 
 
 def _task_error(exc: BaseException) -> str:
