@@ -31,8 +31,7 @@ def resolve_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
         else:
             _check_cuda_device(device, torch.cuda.device_count())
     elif device != "cpu":
-        raise InputError(Option("device", device), f": no such device (allowed: {', '.join(DEVICES)}, cuda:N)",
-                         field="device")
+        check_device_name(device)
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     return Runtime(device, dtype)
@@ -42,11 +41,18 @@ def _check_cuda_device(device: str, count: int) -> None:
     """``cuda`` or ``cuda:N`` with N one of this machine's devices, as torch names them: a typo (``cuda1``) or a device
     this machine lacks is refused here, before anything is planned, not by torch at the engine's first use (an internal
     error: ``Invalid device string``, ``invalid device ordinal``)."""
+    check_device_name(device)
     index = device.removeprefix("cuda:") if device != "cuda" else "0"
-    if not (index.isascii() and index.isdigit()):
-        raise InputError(Option("device", device), f": no such device (allowed: {', '.join(DEVICES)}, cuda:N)",
-                         field="device")
     if int(index) >= count:
         names = ", ".join(f"cuda:{n}" for n in range(count))
         raise InputError(Option("device", device), f": this machine has {count} CUDA device{'s' if count != 1 else ''}"
                          f", {names} (or cuda)", field="device")
+
+
+def check_device_name(device: str) -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a name, whatever this machine has: a Ray run checks it before it
+    connects (its workers' GPUs are the cluster's, not this machine's), where ``cuda1`` had passed as ``cuda``."""
+    index = device.removeprefix("cuda:") if device.startswith("cuda:") else None
+    if device not in DEVICES and not (index is not None and index.isascii() and index.isdigit()):
+        raise InputError(Option("device", device), f": no such device (allowed: {', '.join(DEVICES)}, cuda:N)",
+                         field="device")

@@ -57,6 +57,28 @@ def test_executor_options_are_checked(write_shotlist, tmp_path: Path, argv: list
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("device", ["cuda1", "cuda:x", "cuda:", "cpu1"])
+def test_a_mistyped_device_is_refused_before_connecting_to_ray(write_shotlist, tmp_path: Path,
+                                                               ray_init_calls: list[dict], device: str) -> None:
+    """``--executor ray --device cuda1`` (the colon forgotten) was taken as ``cuda``: any name starting with ``cuda``
+    passed, where a local run refuses it (tests/test_device_names.py). Refused the same way, before Ray is asked:
+    nothing listens on port 1, so a check after connecting would be exit 4, "cannot reach"."""
+    from idcli.errors import InputError
+    from idcli.executors.ray import RayBackend
+
+    with pytest.raises(InputError) as caught:
+        RayBackend("127.0.0.1:1").runtime(device, "auto")
+    assert str(caught.value) == f"device={device!r}: no such device (allowed: auto, cpu, cuda, cuda:N)"
+    assert caught.value.field == "device"
+    path = write_shotlist(SHOTS)
+    result = CliRunner().invoke(app, ["render", str(path), "--out", str(tmp_path / "o"), "--executor", "ray",
+                                      "--ray-address", "127.0.0.1:1", "--device", device])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (f"idcli: error: --device {device}: no such device (allowed: auto, cpu, cuda, "
+                                     "cuda:N)")
+    assert ray_init_calls == [] and not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("worker_cpus", [-1, "1", True, float("nan")])
 def test_ray_backend_worker_cpus_is_checked(worker_cpus: object) -> None:
     """``RayBackend(worker_cpus=-1)`` got as far as starting the actors: Ray's ``ValueError`` ("The quantity of

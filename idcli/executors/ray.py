@@ -33,9 +33,10 @@ from ..library_quiet import quiet_ray_client_timeout
 from ..models import ModelIdentity
 from ..option_words import EachSurface, Option, words
 from ..plan import Job
-from ..runtime import Runtime
+from ..runtime import Runtime, check_device_name
 from . import BatchSink, RenderedBatch
 from .local import group_jobs, widest_request
+from .ray_deaths import death_cause
 from .ray_head import (
     HEAD_CHECK_SECONDS,
     HEAD_MISSES,
@@ -256,8 +257,7 @@ class RayBackend:
     def runtime(self, device: str, dtype: str) -> Runtime:
         """The workers' device and precision (part of every job key), from the cluster's resources: the
         driver itself may have no GPU."""
-        if device != "auto" and device != "cpu" and not device.startswith("cuda"):
-            raise InputError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)")
+        check_device_name(device)  # before connecting: a typo (cuda1) is refused as locally, not taken as cuda
         self.connect()
         gpus = int(_ray().cluster_resources().get("GPU", 0))
         if device == "auto":
@@ -377,12 +377,13 @@ class RayExecutor:
 
         by_take = {job.stem: job for job in pending}  # SHOT_tN: unique in a plan, where a key is not
         settled: set[str] = set()  # takes committed or failed: a late duplicate reply is ignored
-        queue: deque[tuple[list[Job], int]] = deque((batch, 0) for batch in self._batches(pending, batch_size, sink))
-        dropped = self.dropped  # asking for ``auto`` may have dropped some already
-        idle: deque[int] = deque(i for i in range(len(self.actors)) if i not in dropped)  # actors by index
+        queue: deque[tuple[list[Job], int]] = deque()  # filled in the try below: asking for ``auto`` talks to Ray
+        dropped = self.dropped  # asking for ``auto`` may drop some
+        idle: deque[int] = deque()  # actors by index
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
         pids: dict[int, int] = {}  # per actor, the process its last reply came from (Ray restarts a dead one)
+        told: set[bytes] = set()  # the dead worker processes whose cause a note gave (ray_deaths.py)
         # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
         arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
 
@@ -393,7 +394,8 @@ class RayExecutor:
             worker = reply["worker"]
             if reply.get("attempt", 0):
                 # Ray's own retry saved the batch: only its "(raylet)" lines said so, and those may not be read.
-                sink.note(_restarted(worker, pids.get(index), len(jobs)))
+                cause = death_cause(worker, pids.get(index), told)
+                sink.note(_restarted(worker, pids.get(index), len(jobs), cause))
             pids[index] = worker["pid"]
             arrived.extend((part, worker) for part in reply["batches"])
             for text in reply["notes"]:
@@ -498,6 +500,10 @@ class RayExecutor:
 
         try:
             try:
+                # The workers' ``auto`` sizes are asked for here, inside the handling of a lost cluster: a Ray Client
+                # head gone while they answer is exit 4, "went away", as mid-run (it was a ConnectionError, exit 5).
+                queue.extend((batch, 0) for batch in self._batches(pending, batch_size, sink))
+                idle.extend(i for i in range(len(self.actors)) if i not in dropped)
                 while queue or inflight:
                     dispatch()
                     if not inflight:
@@ -581,7 +587,11 @@ class RayExecutor:
         asked = {i: [self.actors[i].suggest_batch_size.remote(widest_request(jobs)) for jobs in groups] for i in live}
         waiting = [ref for refs in asked.values() for ref in refs]
         while waiting:
-            _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SECONDS)
+            try:
+                _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SECONDS)
+            except Exception:  # as in ``run``: Ray Client lost its server (ConnectionError), or gave it up
+                self._if_connection_lost()
+                raise
             if waiting and self.head is not None:
                 self.head.check()
             if waiting and (unplaced := self._unplaced(sink)):
@@ -805,12 +815,14 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def _restarted(worker: dict[str, Any], before: int | None, jobs: int) -> str:
-    """The note for a batch Ray ran again on a restarted worker (its process died mid-batch): which worker, and that
-    the batch was rendered again. ``before``: the dead process's pid, when an earlier reply named it."""
+def _restarted(worker: dict[str, Any], before: int | None, jobs: int, cause: str | None = None) -> str:
+    """The note for a batch Ray ran again on a restarted worker (its process died mid-batch): which worker, why when
+    Ray recorded it (``cause``: low memory), and that the batch was rendered again. ``before``: the dead process's
+    pid, when an earlier reply named it."""
     who = f"{worker['host']}:{before}" if before is not None and before != worker["pid"] else f"on {worker['host']}"
-    return (f"note: the Ray worker {who} died mid-batch and Ray restarted it (now pid {worker['pid']}); its batch of "
-            f"{jobs} was rendered again there")
+    why = f" ({cause})" if cause else ""
+    return (f"note: the Ray worker {who} died mid-batch{why} and Ray restarted it (now pid {worker['pid']}); its batch "
+            f"of {jobs} was rendered again there")
 
 
 def _task_error(exc: BaseException) -> str:
