@@ -398,8 +398,10 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
         # A run of them: 'selfies\\mara\\1.jpg' unquoted (a backslash doubled as in a Windows string) reads as two.
         posix = re.sub(r"\\+", "/", value)
         converted = local_path(posix, base_dir) if posix != value else None
-        # A folder named 'C:' on a Linux share, the path written with '\\': there, and said so below.
-        if (drive := windows_drive(value)) is not None and not (converted is not None and converted.exists()):
+        # A folder named 'C:' on a Linux share: its files are this machine's, said as any other (below).
+        first = re.split(r"[\\/]", value)[0]
+        drive_folder = bool(first) and (base_dir / first).is_dir()
+        if (drive := windows_drive(value)) is not None and not drive_folder:
             leaf = re.split(r"[\\/]", value)[-1]
             add(f"{what} '{value}' is a Windows path (on {drive}), which this machine cannot reach", loc,
                 "copy the file into the shot list's folder, or a folder in it, and write its path from there, with "

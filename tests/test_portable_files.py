@@ -211,6 +211,11 @@ def test_a_folder_named_like_a_drive_on_a_linux_share_is_found(tmp_path: Path) -
     result = _validate(shots)
     _problem(result, "characters.renee.selfies[1]: ", "write '/' between folders: 'C:/mara/1.jpg'")
     assert "cannot reach" not in result.stderr
+    # One that is not there is answered as any missing file is, with the one that is.
+    shots.write_text(shots.read_text("utf-8").replace("'C:\\mara\\1.jpg'", "C:/mara/2.jpg"), "utf-8")
+    result = _validate(shots)
+    _problem(result, "characters.renee.selfies[1]: ", "'C:/mara/2.jpg' does not exist", "did you mean 'C:/mara/1.jpg'?")
+    assert "cannot reach" not in result.stderr
 
 
 def test_doubled_backslashes_are_one_separator_in_the_hint(tmp_path: Path) -> None:
@@ -331,3 +336,19 @@ def test_an_appledouble_file_given_as_the_shot_list_names_the_shot_list(tmp_path
     assert result.exit_code == EXIT_INVALID_INPUT
     assert (f"{shadow}:1:1: this is a macOS AppleDouble file (the Finder's metadata for 'shots.yaml'), not a shot list "
             "(give 'shots.yaml')") in result.stderr, result.stderr
+
+
+def test_an_output_folder_in_a_folder_named_like_a_drive_is_taken(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """'C:' is a folder name on a Linux share: 'C:/renders/new' there is a path of this machine, not yet made."""
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: tiny-sd}\nshots:\n  - id: a\n    prompt: a lighthouse\n",
+                     "utf-8")
+    (tmp_path / "C:").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = RUNNER.invoke(app, ["render", str(shots), "--out", "C:/renders/new", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "Windows path" not in result.output
+    # Written with '\\', it is one name here, not that folder: refused as before.
+    result = RUNNER.invoke(app, ["render", str(shots), "--out", "C:\\renders\\new", "--dry-run"])
+    assert result.exit_code == EXIT_INVALID_INPUT and "is a Windows path (on drive C:)" in result.stderr, result.output
