@@ -29,15 +29,26 @@ _SYSTEM_FILES = {
 HEAD_BYTES = 64  # what ``not_a_photo`` reads of a file
 
 
-def not_a_photo(path: Path, head: bytes) -> tuple[str, str] | None:
+# How a JPEG, a PNG, a GIF and a WebP start: a file named as a system's (a photo saved as 'Thumbs.db') that is one is
+# a photo, and read as one.
+_IMAGE_STARTS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+
+
+def not_a_photo(path: Path, head: bytes, written: str | None = None) -> tuple[str, str] | None:
     """What the file at ``path``, whose first bytes are ``head`` (HEAD_BYTES or all of a shorter file), is when it is
-    no photo idcli can read for one of the reasons above, and what to do, as (what it is, the fix); else None."""
+    no photo idcli can read for one of the reasons above, and what to do, as (what it is, the fix); else None.
+    ``written``: the path as the shot list writes it, so that the photo to list is said in its folder."""
     name = path.name
     if name.startswith("._") and head.startswith(APPLEDOUBLE_MAGIC):
         photo = name[2:]
+        listed = f"{written[: -len(name)]}{photo}" if written and written.endswith(name) else photo
+        fix = (f"list '{listed}' instead, or leave this file out" if (path.parent / photo).exists() else
+               f"'{photo}' itself is not beside it (this file holds none of its pixels): copy the photos themselves, "
+               "or leave this file out")
         return (f"is a macOS AppleDouble file (the Finder's metadata for '{photo}', written beside it on a disk that "
-                "is not a Mac's), not a photo", f"list '{photo}' instead, or leave this file out")
-    if (system := _SYSTEM_FILES.get(name.lower())) is not None:
+                "is not a Mac's), not a photo", fix)
+    is_image = head.startswith(_IMAGE_STARTS) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    if not is_image and (system := _SYSTEM_FILES.get(name.lower())) is not None:
         return f"is {system}, not a photo", "leave this file out: list the photos only, as *.jpg does and * does not"
     if is_heic(head) or (path.suffix.lower() in _HEIC_SUFFIXES and not head.startswith(b"\xff\xd8")):
         return ("is a HEIC photo (an iPhone's own format), which idcli cannot read",

@@ -361,7 +361,9 @@ class Character(_Strict):
     selfies: Annotated[list[Annotated[str, Field(min_length=1, max_length=1024)]],
                        Field(min_length=1, max_length=32)] | None = None
     identity: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-    description: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+    # Blank as empty: '{mara}' stands for it, so a prompt of her name alone rendered the framing alone (a blank prompt).
+    description: Annotated[str, Field(min_length=1, max_length=300, json_schema_extra={"pattern": r"\S"}),
+                           AfterValidator(_not_blank)] | None = Field(
         default=None, description="How prompts name the character, e.g. 'a woman in a red coat'")
     identity_strength: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] = Field(
         default=1.0, description="Identity adapter strength for this character (0 turns it off)")

@@ -397,13 +397,17 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
     elif not path.exists():
         # A run of them: 'selfies\\mara\\1.jpg' unquoted (a backslash doubled as in a Windows string) reads as two.
         posix = re.sub(r"\\+", "/", value)
-        if (drive := windows_drive(value)) is not None:
+        converted = local_path(posix, base_dir) if posix != value else None
+        # A folder named 'C:' on a Linux share: its files are this machine's, said as any other (below).
+        first = re.split(r"[\\/]", value)[0]
+        drive_folder = bool(first) and (base_dir / first).is_dir()
+        if (drive := windows_drive(value)) is not None and not drive_folder:
             leaf = re.split(r"[\\/]", value)[-1]
             add(f"{what} '{value}' is a Windows path (on {drive}), which this machine cannot reach", loc,
                 "copy the file into the shot list's folder, or a folder in it, and write its path from there, with "
                 f"'/' between folders: '{leaf}' or 'selfies/{leaf}'")
             return
-        if posix != value and (converted := local_path(posix, base_dir)) is not None and converted.exists():
+        if converted is not None and converted.exists():
             # A shot list written on Windows: here '\\' is a character of the file name, not a separator.
             add(f"{what} '{value}' does not exist", loc, f"write '/' between folders: '{posix}'")
             return
@@ -419,5 +423,5 @@ def _check_file(base_dir: Path, value: str, loc: PathKey, what: str, add: Any) -
         add(f"{what} '{value}' does not exist{looked}", loc, hint)
     elif not path.is_file():
         add(f"{what} '{value}' is not a regular file", loc)
-    elif what in ("selfie", "plate") and (said := not_a_photo(path, read_head(path))) is not None:
+    elif what in ("selfie", "plate") and (said := not_a_photo(path, read_head(path), value)) is not None:
         add(f"{what} '{value}' {said[0]}", loc, said[1])

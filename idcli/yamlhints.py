@@ -199,6 +199,8 @@ def syntax_problem(text: str, problem: str, line: int | None, column: int | None
         return ("a double quote inside a double-quoted value ends the value early",
                 f"put the value in single quotes, or write \\\" for each inner quote: {fix}", line,
                 len(quoted["lead"]) + 1)
+    if "expected <block end>" in problem and (started := _quote_first_problem(current, line)) is not None:
+        return started
     indented = _indentation_problem(lines, problem, line)
     if indented is not None:
         return indented
@@ -252,9 +254,44 @@ def indicator_problem(lines: list[str], line: int) -> tuple[str, str, int, int] 
     for number in (line, line - 1):
         match = _INDICATOR_VALUE.match(lines[number - 1]) if 1 <= number <= len(lines) else None
         if match is not None and match["key"] in _TEXT_KEYS:
-            first, value = match["value"][0], match["value"]
+            first, value, kept = match["value"][0], match["value"], ""
+            # '&p {mara} …' with '*p' elsewhere: the anchor is meant, the '{' after it is the mistake.
+            if (used := _used_anchor(lines, value)) is not None:
+                kept, value = used
+                first = value[0]
             said = (f"is read by YAML {_STARTS[first]}, not as text" if first not in "@`"
                     else "cannot be text: YAML reserves that character at a value's start")
             return (f"a value starting with '{first}' {said}",
-                    f"quote the whole value: {match['key']}: {double_quoted(value)}", number, len(match["lead"]) + 1)
+                    f"quote the whole value: {match['key']}: {kept}{double_quoted(value)}", number,
+                    len(match["lead"]) + len(kept) + 1)
     return None
+
+
+def _used_anchor(lines: list[str], value: str) -> tuple[str, str] | None:
+    """('&p ', the rest) when ``value`` is an anchor an alias of the document uses, followed by a value that itself
+    starts YAML syntax: quoting the anchor with the text would leave '*p' naming no anchor."""
+    anchored = re.match(r"&(?P<name>[^\s,\[\]{}]+)\s+(?=[\[{*&!%@`])", value)
+    if anchored is None or not re.search(rf"\*{re.escape(anchored['name'])}(?![^\s,\[\]{{}}])", "\n".join(lines)):
+        return None
+    return anchored.group(0), value[anchored.end():]
+
+
+# A key, then a value that starts with a quote and goes on after the quote closes: 'prompt: "Run," she says'.
+_QUOTE_FIRST = re.compile(r"^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s+)(?P<value>[\"'].*?)\s*$")
+
+
+def _quote_first_problem(current: str, line: int) -> tuple[str, str, int, int] | None:
+    """``prompt: "Run," she says, {mara}``: a value starting with a quoted line of dialogue ends where that quote
+    closes, and the words after it are what YAML "expected <block end>" at. Message, hint, line, column; else None."""
+    started = _QUOTE_FIRST.match(current)
+    if started is None:
+        return None
+    value = started["value"]
+    closed = re.match(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'", value)
+    after = value[closed.end():] if closed else ""
+    # A whole quoted value (its mistake is elsewhere, an indentation say), or one never closed (said above).
+    if not after.strip() or re.match(r"\s+#", after):
+        return None
+    whole = f"'{value}'" if value[0] == '"' and "'" not in value else double_quoted(value)
+    return ("the value starts with a quote, so it ends where that quote closes, and YAML cannot read the text after it",
+            f"quote the whole value: {started['key']}: {whole}", line, len(started["lead"]) + 1)

@@ -159,6 +159,32 @@ def test_a_real_photo_named_like_appledouble_is_read(tmp_path: Path) -> None:
     assert _validate(shots).exit_code == 0
 
 
+def test_an_appledouble_selfie_is_answered_with_its_photo_in_its_folder(tmp_path: Path) -> None:
+    """The fix offered is a path that validates: 'selfies/mara/1.jpg', not '1.jpg' (no file beside the shot list)."""
+    shots = _project(tmp_path, "mara", "selfies/mara/._1.jpg")
+    (shots.parent / "selfies" / "mara" / "._1.jpg").write_bytes(APPLEDOUBLE_MAGIC + bytes(80))
+    _problem(_validate(shots), "characters.renee.selfies[0]: ", "AppleDouble", "list 'selfies/mara/1.jpg' instead")
+    shots.write_text(shots.read_text("utf-8").replace("._1.jpg", "1.jpg"), "utf-8")
+    assert _validate(shots).exit_code == 0
+
+
+def test_a_folder_of_only_appledouble_files_says_the_photos_are_not_there(tmp_path: Path) -> None:
+    """A USB stick's '._' files copied without the photos: nothing to list instead, so nothing is offered."""
+    shots = _project(tmp_path, "mara", "selfies/mara/._2.jpg")
+    (shots.parent / "selfies" / "mara" / "._2.jpg").write_bytes(APPLEDOUBLE_MAGIC + bytes(80))
+    _problem(_validate(shots), "characters.renee.selfies[0]: ", "AppleDouble",
+             "'2.jpg' itself is not beside it", "copy the photos themselves")
+
+
+@pytest.mark.parametrize("name", ["Thumbs.db", "desktop.ini", ".DS_Store"])
+def test_a_real_photo_named_like_a_system_file_is_read(tmp_path: Path, name: str) -> None:
+    """The system's files are told by their bytes as AppleDouble is: a JPEG saved under such a name is a photo."""
+    shots = _project(tmp_path, "mara", f"selfies/mara/{name}")
+    (shots.parent / "selfies" / "mara" / name).write_bytes(_jpeg())
+    assert _validate(shots).exit_code == 0, _validate(shots).output
+    assert load_rgb(shots.parent / "selfies" / "mara" / name).shape == (64, 64, 3)
+
+
 def test_a_plate_that_is_heic_is_said_at_its_line(tmp_path: Path) -> None:
     shots = _project(tmp_path, "mara", "selfies/mara/1.jpg")
     (shots.parent / "plate.heic").write_bytes(HEIC_HEAD)
@@ -175,6 +201,21 @@ def test_a_windows_absolute_path_is_named_as_one(tmp_path: Path, value: str) -> 
     where = "the network share" if value.startswith("'\\\\") else "drive C:"
     _problem(_validate(shots), "characters.renee.selfies[0]: ", f"is a Windows path (on {where}",
              "which this machine cannot reach", "'selfies/1.jpg'")
+
+
+def test_a_folder_named_like_a_drive_on_a_linux_share_is_found(tmp_path: Path) -> None:
+    """'C:' is a folder name on Linux: 'C:\\mara\\1.jpg' there is answered with the '/' to write, not as a drive."""
+    shots = _project(tmp_path, "mara", "selfies/mara/1.jpg, 'C:\\mara\\1.jpg'")
+    (shots.parent / "C:" / "mara").mkdir(parents=True)
+    (shots.parent / "C:" / "mara" / "1.jpg").write_bytes(_jpeg())
+    result = _validate(shots)
+    _problem(result, "characters.renee.selfies[1]: ", "write '/' between folders: 'C:/mara/1.jpg'")
+    assert "cannot reach" not in result.stderr
+    # One that is not there is answered as any missing file is, with the one that is.
+    shots.write_text(shots.read_text("utf-8").replace("'C:\\mara\\1.jpg'", "C:/mara/2.jpg"), "utf-8")
+    result = _validate(shots)
+    _problem(result, "characters.renee.selfies[1]: ", "'C:/mara/2.jpg' does not exist", "did you mean 'C:/mara/1.jpg'?")
+    assert "cannot reach" not in result.stderr
 
 
 def test_doubled_backslashes_are_one_separator_in_the_hint(tmp_path: Path) -> None:
@@ -295,3 +336,19 @@ def test_an_appledouble_file_given_as_the_shot_list_names_the_shot_list(tmp_path
     assert result.exit_code == EXIT_INVALID_INPUT
     assert (f"{shadow}:1:1: this is a macOS AppleDouble file (the Finder's metadata for 'shots.yaml'), not a shot list "
             "(give 'shots.yaml')") in result.stderr, result.stderr
+
+
+def test_an_output_folder_in_a_folder_named_like_a_drive_is_taken(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """'C:' is a folder name on a Linux share: 'C:/renders/new' there is a path of this machine, not yet made."""
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: p\nmodel: {preset: tiny-sd}\nshots:\n  - id: a\n    prompt: a lighthouse\n",
+                     "utf-8")
+    (tmp_path / "C:").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = RUNNER.invoke(app, ["render", str(shots), "--out", "C:/renders/new", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "Windows path" not in result.output
+    # Written with '\\', it is one name here, not that folder: refused as before.
+    result = RUNNER.invoke(app, ["render", str(shots), "--out", "C:\\renders\\new", "--dry-run"])
+    assert result.exit_code == EXIT_INVALID_INPUT and "is a Windows path (on drive C:)" in result.stderr, result.output

@@ -64,7 +64,8 @@ def test_an_unknown_escape_in_double_quotes_is_said_with_the_fix(write_shotlist,
      'quote the whole value: prompt: "[dusk] {mara} on a pier"'),
     ("    prompt: *grainy* {mara} on a pier\n", "'*' is read by YAML as an alias",
      'prompt: "*grainy* {mara} on a pier"'),
-    ("    prompt: '@mara' on a pier\n", None, None),  # quoted at the start, then text: YAML's own error, not ours
+    # Quoted at the start, then text: the quote ends the value (tests/test_yaml_quote_first.py), not the '@'.
+    ("    prompt: '@mara' on a pier\n", "starts with a quote", "prompt: \"'@mara' on a pier\""),
     ("    prompt: @mara on a pier\n", "'@' cannot be text", 'prompt: "@mara on a pier"'),
     ("    prompt: `{mara}` on a pier\n", "'`' cannot be text", 'prompt: "`{mara}` on a pier"'),
     ("    prompt: %100 {mara}\n", "'%' is read by YAML as a directive", 'prompt: "%100 {mara}"'),

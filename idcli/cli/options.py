@@ -62,7 +62,9 @@ def _not_dash(path: Path, what: str) -> Path:
     if str(path) == "-":
         raise typer.BadParameter(f"idcli writes {what} here, not standard output; give ./- to mean {what} named -")
     # A command copied from a Windows machine: 'C:\renders\x' made a folder of that name in the current folder here.
-    if (drive := windows_drive(str(path))) is not None and not os.path.lexists(path):
+    # 'C:/renders/x' where a folder 'C:' is (a Linux share) is that folder's.
+    on_disk = "/" in str(path) and os.path.isdir(str(path).split("/", 1)[0])
+    if (drive := windows_drive(str(path))) is not None and not os.path.lexists(path) and not on_disk:
         raise typer.BadParameter(f"'{path}' is a Windows path (on {drive}), which this machine cannot reach; give "
                                  f"{what} of this machine, with '/' between folders")
     return path
