@@ -9,6 +9,7 @@ the test machine.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -57,7 +58,11 @@ def test_ray_stop_mid_run_leaves_idcli_its_one_error_line_under_quiet_and_json(w
     done, address = _render_then_ray_stop(path, out, {**cli_env(tmp_path / "home"), "RAY_AUTH_MODE": "disabled"},
                                           "--quiet", "--json")
     assert done.returncode == 4, done.stderr[-2000:]
-    assert done.stderr.splitlines() == [
+    # The driver's own Ray core (C++) writes its ERROR lines straight to stderr when the raylet goes first
+    # (`[… E …] task_manager.cc:…: Failed to push error to driver …`, now and then, by timing): out of idcli's reach
+    # and documented so (docs/scale-out.md, "What a run prints"). Every other line is idcli's one.
+    core = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+ [A-Z] \d+ \d+\] \w+\.cc:\d+: ")
+    assert [line for line in done.stderr.splitlines() if not core.match(line)] == [
         f"idcli: error: the Ray cluster at {address} went away (its head no longer answers); the images committed so "
         "far are kept: run again to resume"], done.stderr
     document = json.loads(done.stdout)
