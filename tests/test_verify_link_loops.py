@@ -1,11 +1,18 @@
 """A link that leads back to itself in an output folder or a delivery folder (a loop of links, left by a sync tool or a
 hand-made link gone wrong): ``idcli verify`` names it as the image nothing checks, where it stopped with ``internal
 error: RuntimeError: Symlink loop from …`` (Python's ``Path.resolve`` raises on a loop; the system cannot read the
-file either)."""
+file either). The file's two parts: links that loop, and links that lead out.
+
+A take reached through a link that leads out of the folder verify is given: the image itself linked to a file kept
+elsewhere (a deduplicating tool, a shared store), or its shot folder linked to one. The sidecar records the image
+beside it as it should; ``idcli verify`` said ``its sidecar … records image.path 'street/street_t1.png', which leaves
+the output folder: … edited by hand?``, blaming a sidecar nobody edited for a path that does not leave the folder.
+It now says what does: a link. The take still fails (the folder does not hold it), as before."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,8 +80,6 @@ def test_a_link_loop_in_a_delivery_folder_is_no_delivered_copy(out: Path, tmp_pa
 
 @pytest.mark.parametrize("name", ["loop.png", "loop.jpg"], ids=["a-png", "another-image"])
 def test_a_link_loop_in_a_flat_folder_is_an_image_that_fails(out: Path, tmp_path: Path, name: str) -> None:
-    import shutil
-
     flat = tmp_path / "flat"
     flat.mkdir()
     for part in ("street_t1.png", "street_t1.json"):
@@ -82,3 +87,42 @@ def test_a_link_loop_in_a_flat_folder_is_an_image_that_fails(out: Path, tmp_path
     os.symlink(name, flat / name)  # flat/NAME -> flat/NAME
     report = verify_folder(flat)
     assert [(check.image["path"], check.ok) for check in report.images] == [(name, False), ("street_t1.png", True)]
+
+
+# -- a take reached through a link out of the folder ------------------------------------------------------------
+
+
+def test_a_take_linked_to_a_file_outside_the_folder_is_said_to_be_a_link(out: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    image = out / "street" / "street_t1.png"
+    shutil.move(image, store / image.name)
+    os.symlink(store / image.name, image)
+    assert _problems(out) == {"street/street_t1.png": [
+        f"image street/street_t1.png is outside the output folder, reached through a link (to {store / image.name}): "
+        "the folder does not hold it, so it is not checked against its sidecar"]}
+
+
+def test_a_shot_folder_linked_to_a_folder_outside_is_said_to_be_a_link(out: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    shutil.move(out / "street", store / "street")
+    os.symlink(store / "street", out / "street")
+    assert _problems(out) == {"street/street_t1.png": [
+        f"image street/street_t1.png is outside the output folder, reached through a link (to "
+        f"{store / 'street' / 'street_t1.png'}): the folder does not hold it, so it is not checked against its "
+        "sidecar"]}
+
+
+def test_a_delivered_copy_linked_to_a_file_outside_is_said_to_be_a_link(out: Path, tmp_path: Path) -> None:
+    from idcli.delivery import deliver
+
+    dest, store = tmp_path / "dest", tmp_path / "store"
+    deliver(out, dest)
+    store.mkdir()
+    shutil.move(dest / "street_take1.png", store / "street_take1.png")
+    os.symlink(store / "street_take1.png", dest / "street_take1.png")
+    (problem, *_) = _problems(dest)["street_take1.png"]
+    assert problem == (f"image street_take1.png is outside the delivery folder, reached through a link (to "
+                       f"{store / 'street_take1.png'}): the folder does not hold it, so it is not checked against its "
+                       "sidecar")
