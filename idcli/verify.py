@@ -115,6 +115,13 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         if not report.images:
             raise InputError(f"{root}: a delivery folder holding no delivered image", file=root)
         return report
+    # A folder of images as an outside party is sent them (copied out of a render's shot folders or a delivery, at its
+    # top or in subfolders of its own), no render's: each PNG checked as what it is (flat_images.py).
+    from .flat_images import KIND, check_flat_folder, is_flat_folder
+
+    if is_flat_folder(root):
+        report.kind, report.images = KIND, check_flat_folder(root, trust_pem)
+        return report
     for sidecar_path in sorted(root.glob("*/*.json")):
         check = check_image(root, sidecar_path, trust_pem)
         if check is not None:
@@ -142,14 +149,6 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                        "cannot be checked") + recovers, *signature], c2pa=c2pa))
     report.images += without_sidecar
     inside = "" if report.images else args.inside_output_folder(root)
-    if not report.images and not inside:
-        # PNGs at the top of a folder with no take in it: a flat folder of images, as an outside party is sent them
-        # (copied out of a render's shot folders or a delivery), checked as what they are (flat_images.py).
-        from .flat_images import KIND, check_flat_folder, top_pngs
-
-        if top_pngs(root):
-            report.kind, report.images = KIND, check_flat_folder(root, trust_pem)
-            return report
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check" + (
             inside or "; give a render's output folder (idcli render FILE --out DIR) or a folder of PNGs"),

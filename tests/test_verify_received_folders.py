@@ -14,6 +14,7 @@ from cli_helpers import render_on_cpu
 from typer.testing import CliRunner
 
 from idcli.cli import app
+from idcli.errors import InputError
 from idcli.verify import verify_folder
 
 pytest.importorskip("c2pa")
@@ -157,6 +158,59 @@ def test_the_cli_says_what_kind_of_folder_it_checked(rendered: Path, tmp_path: P
         "kind": "output", "not_checked": None}
     inside = runner.invoke(app, ["verify", str(rendered / "street")])
     assert inside.exit_code == 2 and "it is inside the output folder" in inside.output
+
+
+def test_a_folder_of_images_kept_in_subfolders_is_checked_as_one(rendered: Path, tmp_path: Path) -> None:
+    """An outside party keeps a delivery by scene (``delivery/sc01/street_t1.png``): each PNG in a subfolder is checked
+    as one at the top is, against its sidecar beside it or on its signature alone. Before: a pair one folder down was
+    read as a take of an output folder whose shot folder was renamed (``its sidecar sc01/street_t1.json records the
+    image at street/street_t1.png``) and a signed PNG alone there as an image added outside idcli; two folders down,
+    beside PNGs at the top, each failed as ``not a PNG of this folder of images``."""
+    delivery = tmp_path / "delivery"
+    (delivery / "sc01").mkdir(parents=True)
+    for suffix in (".png", ".json"):
+        shutil.copy(rendered / "street" / f"street_t1{suffix}", delivery / "sc01")
+    shutil.copy(rendered / "street" / "street_t2.png", delivery / "sc01")  # alone, signed
+    report = verify_folder(delivery)
+    assert report.kind == "images"
+    assert [(c.image["path"], c.sidecar["path"], c.ok, c.problems) for c in report.images] == [
+        ("sc01/street_t1.png", "sc01/street_t1.json", True, []),
+        ("sc01/street_t2.png", "sc01/street_t2.json", True, [])]
+    assert report.images[1].notes[0].startswith("no sidecar beside it, so checked on its signature alone: its C2PA "
+                                                "manifest is Valid")
+
+    # Deeper, beside PNGs at the top: the same checks, which still fail what they find.
+    deeper = tmp_path / "festival"
+    (deeper / "sc02" / "sh010").mkdir(parents=True)
+    for suffix in (".png", ".json"):
+        shutil.copy(rendered / "street" / f"street_t1{suffix}", deeper)
+        shutil.copy(rendered / "street" / f"street_t2{suffix}", deeper / "sc02" / "sh010")
+    one = bytearray((deeper / "sc02" / "sh010" / "street_t2.png").read_bytes())
+    one[-30] ^= 1
+    (deeper / "sc02" / "sh010" / "street_t2.png").write_bytes(bytes(one))
+    problems = {c.image["path"]: c.problems for c in verify_folder(deeper).images}
+    assert problems["street_t1.png"] == []
+    assert problems["sc02/sh010/street_t2.png"][0] == ("the image does not match its sidecar's sha256 (changed after "
+                                                       "it was committed)")
+
+    # A render's output folder kept inside is not checked as images: said in one line, with the command that checks it.
+    shutil.copytree(rendered, deeper / "renders")
+    result = runner.invoke(app, ["verify", str(deeper)])
+    assert result.exit_code == 6 and result.stdout.splitlines()[-2] == FLAT_NOTE, result.stdout
+    assert (f"FAILED renders/street/street_t1.png\n       in renders/, a render's output folder inside this folder "
+            f"of images, which is not checked as one of its images: idcli verify {deeper / 'renders'} checks it"
+            ) in result.stdout
+    # The parent of output folders alone is still no folder to check (exit 2), and an output folder is one.
+    with pytest.raises(InputError, match="no committed renders to check"):
+        verify_folder(_parent_of(rendered))
+    assert verify_folder(rendered).kind == "output"
+
+
+def _parent_of(out: Path) -> Path:
+    """A folder holding an output folder and nothing else: ``idcli verify renders`` for ``renders/PROJECT``."""
+    parent = out.parent / "renders_only"
+    shutil.copytree(out, parent / out.name)
+    return parent
 
 
 def test_a_received_file_name_that_is_not_utf8_keeps_the_json_document(rendered: Path, tmp_path: Path) -> None:
