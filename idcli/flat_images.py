@@ -3,10 +3,12 @@
 A studio's legal team or a festival usually gets PNGs copied out of a render's shot folders or out of a delivery,
 each with its sidecar beside it or alone and signed, in one folder: no shot folders, no ``.idcli`` journal, no
 ``delivery.json``. verify refused such a folder ("no committed renders"), so the party could not check the frames at
-all. Each PNG at the folder's top is checked as what it is: against its sidecar beside it (a take's, or a delivered
-copy's) and its C2PA signature, or, alone, on its signature only (``Valid``, ``Trusted`` under ``--trust``, made by
-idcli for the job its own record names). What only a render's or a delivery's folder tells (which images were made,
-one missing or left out) is not checked, and the report says so (``NOT_CHECKED``).
+all. Each PNG of the folder, at its top or in subfolders of its own (a delivery kept by scene, ``delivery/sc01/``),
+is checked as what it is: against its sidecar beside it (a take's, or a delivered copy's) and its C2PA signature, or,
+alone, on its signature only (``Valid``, ``Trusted`` under ``--trust``, made by idcli for the job its own record
+names); an output or delivery folder kept inside it is left to its own check, and its images fail saying so. What
+only a render's or a delivery's folder tells (which images were made, one missing or left out) is not checked, and the
+report says so (``NOT_CHECKED``).
 """
 
 from __future__ import annotations
