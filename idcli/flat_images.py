@@ -3,15 +3,18 @@
 A studio's legal team or a festival usually gets PNGs copied out of a render's shot folders or out of a delivery,
 each with its sidecar beside it or alone and signed, in one folder: no shot folders, no ``.idcli`` journal, no
 ``delivery.json``. verify refused such a folder ("no committed renders"), so the party could not check the frames at
-all. Each PNG at the folder's top is checked as what it is: against its sidecar beside it (a take's, or a delivered
-copy's) and its C2PA signature, or, alone, on its signature only (``Valid``, ``Trusted`` under ``--trust``, made by
-idcli for the job its own record names). What only a render's or a delivery's folder tells (which images were made,
-one missing or left out) is not checked, and the report says so (``NOT_CHECKED``).
+all. Each PNG of the folder, at its top or in subfolders of its own (a delivery kept by scene, ``delivery/sc01/``),
+is checked as what it is: against its sidecar beside it (a take's, or a delivered copy's) and its C2PA signature, or,
+alone, on its signature only (``Valid``, ``Trusted`` under ``--trust``, made by idcli for the job its own record
+names); an output or delivery folder kept inside it is left to its own check, and its images fail saying so. What
+only a render's or a delivery's folder tells (which images were made, one missing or left out) is not checked, and the
+report says so (``NOT_CHECKED``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +35,66 @@ NOT_A_FLAT_IMAGE = ("not a PNG of this folder of images (each PNG is checked aga
                     "signature)")
 
 
-def top_pngs(root: Path) -> list[Path]:
-    """The PNGs at the top of ``root`` (by name, case aside; hidden ones and folders aside), in name order."""
-    return sorted(path for path in root.iterdir()
-                  if not path.name.startswith(".") and path.suffix.lower() == ".png" and not path.is_dir())
+def is_flat_folder(root: Path) -> bool:
+    """Whether ``root`` is a folder of images, not a render's output folder (nor one inside it): no record of a render
+    (``.idcli``'s journal or manifest), no take at its place (``SHOT/SHOT_tN.png``, or a take's sidecar beside the
+    image it records), and PNGs in it. A delivery folder (``delivery.json``) is told before."""
+    from .arguments import inside_output_folder
+
+    return not (is_record_folder(root) or inside_output_folder(root) or _holds_a_take(root)) and bool(
+        flat_pngs(root)[0])
+
+
+def is_record_folder(path: Path) -> bool:
+    """Whether ``path`` is a render's output folder (a render wrote its journal or manifest in its ``.idcli``: a lock
+    alone says nothing, as arguments.inside_output_folder reads it) or a delivery folder: a folder with records of its
+    own, which ``idcli verify`` given it checks more than a folder of images does."""
+    from .delivery_checks import is_delivery_folder
+
+    return is_delivery_folder(path) or any((path / ".idcli" / name).is_file()
+                                           for name in ("journal.jsonl", "shotlist.jsonl"))
+
+
+def _holds_a_take(root: Path) -> bool:
+    """Whether ``root`` holds a take where a render leaves it: a PNG named as its shot folder's take, or a take's
+    sidecar whose recorded ``image.path`` is the PNG beside it. A delivery kept as ``delivery/sc01/street_t1.png``
+    holds pairs whose sidecars record ``street/street_t1.png``: they are at no take's place, and are a folder of
+    images (read as an output folder, each failed as a take whose shot folder was renamed)."""
+    from .verify import UnreadableSidecar, is_take_sidecar, load_sidecar
+
+    for path in root.glob("*/*.png"):
+        if not path.parent.name.startswith(".") and re.fullmatch(rf"{re.escape(path.parent.name)}_t\d+\.png",
+                                                                  path.name):
+            return True
+    for path in root.glob("*/*.json"):
+        try:
+            sidecar, _ = load_sidecar(path)
+        except UnreadableSidecar:
+            continue
+        if is_take_sidecar(sidecar) and sidecar["image"].get("path") == path.relative_to(root).with_suffix(
+                ".png").as_posix():
+            return True
+    return False
+
+
+def flat_pngs(root: Path) -> tuple[list[Path], list[Path]]:
+    """The PNGs of a folder of images, at its top and in its subfolders (``delivery/sc01/…``; by name, case aside;
+    hidden files and folders aside, links not followed into folders), in path order; and the subfolders left out as
+    folders with records of their own (an output folder, a delivery folder), which ``idcli verify`` checks given."""
+    found, nested = [], []
+    for folder, folders, files in os.walk(root):
+        here = Path(folder)
+        kept = []
+        for name in sorted(folders):
+            if name.startswith("."):
+                continue
+            if is_record_folder(here / name):
+                nested.append(here / name)
+            else:
+                kept.append(name)
+        folders[:] = kept
+        found += [here / name for name in files if not name.startswith(".") and Path(name).suffix.lower() == ".png"]
+    return sorted(found), sorted(nested)
 
 
 def check_flat_folder(root: Path, trust_pem: str | None) -> list[ImageCheck]:
@@ -44,16 +103,30 @@ def check_flat_folder(root: Path, trust_pem: str | None) -> list[ImageCheck]:
     from .stray_images import stray_images, stray_problem
     from .verify import ImageCheck, file_entry
 
-    images = top_pngs(root)
+    images, nested = flat_pngs(root)
+    listed = set(images)
     # A take's --save-masks strip copied out with it (SHOT_tN.mask.png beside SHOT_tN.png) is idcli's own, as in an
     # output folder: it is left alone (stray_images' masks), not failed as a PNG with no sidecar.
     checks = [check_flat_image(root, image, trust_pem) for image in images
-              if not (image.name.endswith(".mask.png") and image.with_name(image.name[:-9] + ".png") in images)]
+              if not (image.name.endswith(".mask.png") and image.with_name(image.name[:-9] + ".png") in listed)]
     seen = {real_path(root / check.image["path"]) for check in checks}
     for image in stray_images(root, seen, own_folders=()):
+        inside = next((folder for folder in nested if image.is_relative_to(folder)), None)
         checks.append(ImageCheck(file_entry(root, image.with_suffix(".json")), file_entry(root, image), ok=False,
-                                 problems=[stray_problem(image, NOT_A_FLAT_IMAGE)]))
+                                 problems=[nested_problem(root, inside) if inside
+                                           else stray_problem(image, NOT_A_FLAT_IMAGE)]))
     return sorted(checks, key=lambda check: check.image["path"])
+
+
+def nested_problem(root: Path, folder: Path) -> str:
+    """Why an image of an output or delivery folder kept inside a folder of images is not checked with it: that
+    folder's own check is stronger (which images were made, the journal), and is one command away."""
+    from .delivery_checks import is_delivery_folder
+
+    kind = "a delivery folder" if is_delivery_folder(folder) else "a render's output folder"
+    shown = folder.relative_to(root).as_posix()
+    return (f"in {shown}/, {kind} inside this folder of images, which is not checked as one of its images: "
+            f"idcli verify {folder} checks it")
 
 
 def check_flat_image(root: Path, image: Path, trust_pem: str | None) -> ImageCheck:

@@ -18,6 +18,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+# What to do with an input found at a take's name: the same file under any other name is the input a take records.
+KEEP_INPUTS_ELSEWHERE = ("Move it out of the take's name (to plates/ or selfies/, say), where it is named as that "
+                         "input and passes, or delete it.")
+
 
 def recorded_inputs(root: Path, sidecars: list[Path]) -> dict[str, str]:
     """The inputs the sidecars at ``sidecars`` record (the takes that passed), sha256 -> what the file is, in words:
@@ -64,7 +68,7 @@ def input_at_take_place(path: Path, inputs: dict[str, str], root: Path) -> str |
     if not inputs or not at_take_place(path, root):
         return None
     what = inputs.get(sha256_regular(path) or "")
-    return f"Its bytes are {what}: an input copied to a take's name?" if what else None
+    return (f"Its bytes are {what}: an input copied to a take's name? {KEEP_INPUTS_ELSEWHERE}" if what else None)
 
 
 def at_take_place(path: Path, root: Path) -> bool:

@@ -115,6 +115,13 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         if not report.images:
             raise InputError(f"{root}: a delivery folder holding no delivered image", file=root)
         return report
+    # A folder of images as an outside party is sent them (copied out of a render's shot folders or a delivery, at its
+    # top or in subfolders of its own), no render's: each PNG checked as what it is (flat_images.py).
+    from .flat_images import KIND, check_flat_folder, is_flat_folder
+
+    if is_flat_folder(root):
+        report.kind, report.images = KIND, check_flat_folder(root, trust_pem)
+        return report
     for sidecar_path in sorted(root.glob("*/*.json")):
         check = check_image(root, sidecar_path, trust_pem)
         if check is not None:
@@ -131,22 +138,17 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         sidecar_path = image_path.with_suffix(".json")
         why = sidecar_not_read(sidecar_path, is_take_sidecar, "an idcli sidecar")
         c2pa, signature = signature_without_sidecar(image_path, trust_pem)
+        # The hint only where it holds: render rebuilds a sidecar from an image whose own record is this take's. A
+        # plate or selfie copied to a take's name has no such record (input_images.py says what it is instead).
+        recovers = " (idcli render recovers the sidecar from the image's own record)" if _records_its_take(
+            image_path) else ""
         without_sidecar.append(ImageCheck(
             file_entry(root, sidecar_path), file_entry(root, image_path), ok=False,
             problems=[(f"its sidecar {sidecar_path.name} is there but cannot be read ({why}): edited after the "
                        "render? The image cannot be checked against it" if why else "no sidecar beside it, so it "
-                       "cannot be checked") + " (idcli render recovers the sidecar from the image's own record)",
-                      *signature], c2pa=c2pa))
+                       "cannot be checked") + recovers, *signature], c2pa=c2pa))
     report.images += without_sidecar
     inside = "" if report.images else args.inside_output_folder(root)
-    if not report.images and not inside:
-        # PNGs at the top of a folder with no take in it: a flat folder of images, as an outside party is sent them
-        # (copied out of a render's shot folders or a delivery), checked as what they are (flat_images.py).
-        from .flat_images import KIND, check_flat_folder, top_pngs
-
-        if top_pngs(root):
-            report.kind, report.images = KIND, check_flat_folder(root, trust_pem)
-            return report
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check" + (
             inside or "; give a render's output folder (idcli render FILE --out DIR) or a folder of PNGs"),
@@ -156,7 +158,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     # A plate or selfie kept in the folder is an input a take records by its sha256, not a stray, unless it sits at a
     # take's name (input_images.py).
     from .input_images import input_at_take_place, input_words, recorded_inputs
-    from .stray_images import stray_images, stray_problem
+    from .stray_images import NOT_A_TAKE, stray_images, stray_problem
 
     checked = {real_path(root / i.image["path"]) for i in report.images}
     strays = stray_images(root, checked)
@@ -171,11 +173,24 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         report.images.append(ImageCheck(file_entry(root, image_path.with_suffix(".json")),
                                         file_entry(root, image_path), ok=said is not None,
                                         problems=[] if said else [
-                                            f"{stray_problem(image_path)} {copied}" if copied
-                                            else stray_problem(image_path)],
+                                            f"{NOT_A_TAKE}. {copied}" if copied else stray_problem(image_path)],
                                         notes=[said] if said else []))
     report.images.sort(key=lambda check: check.image["path"])
     return report
+
+
+def _records_its_take(image_path: Path) -> bool:
+    """Whether the PNG at a take's name (``SHOT/SHOT_tN.png``) carries its own record naming that take, the record
+    ``idcli render`` rebuilds the take's sidecar from (store.py's ``recoverable``)."""
+    from .provenance import read_png_record
+    from .stray_images import take_of_record
+
+    try:
+        data = safeio.read_regular(image_path, MAX_IMAGE_BYTES, follow_links=False)
+    except safeio.NotRegularFile:
+        return False
+    take = take_of_record(read_png_record(data))
+    return take is not None and image_path.name == f"{take[0]}_t{take[1]}.png" and image_path.parent.name == take[0]
 
 
 def signature_without_sidecar(image_path: Path, trust_pem: str | None) -> tuple[dict[str, Any] | None, list[str]]:

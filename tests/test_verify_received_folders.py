@@ -14,6 +14,7 @@ from cli_helpers import render_on_cpu
 from typer.testing import CliRunner
 
 from idcli.cli import app
+from idcli.errors import InputError
 from idcli.verify import verify_folder
 
 pytest.importorskip("c2pa")
@@ -159,6 +160,59 @@ def test_the_cli_says_what_kind_of_folder_it_checked(rendered: Path, tmp_path: P
     assert inside.exit_code == 2 and "it is inside the output folder" in inside.output
 
 
+def test_a_folder_of_images_kept_in_subfolders_is_checked_as_one(rendered: Path, tmp_path: Path) -> None:
+    """An outside party keeps a delivery by scene (``delivery/sc01/street_t1.png``): each PNG in a subfolder is checked
+    as one at the top is, against its sidecar beside it or on its signature alone. Before: a pair one folder down was
+    read as a take of an output folder whose shot folder was renamed (``its sidecar sc01/street_t1.json records the
+    image at street/street_t1.png``) and a signed PNG alone there as an image added outside idcli; two folders down,
+    beside PNGs at the top, each failed as ``not a PNG of this folder of images``."""
+    delivery = tmp_path / "delivery"
+    (delivery / "sc01").mkdir(parents=True)
+    for suffix in (".png", ".json"):
+        shutil.copy(rendered / "street" / f"street_t1{suffix}", delivery / "sc01")
+    shutil.copy(rendered / "street" / "street_t2.png", delivery / "sc01")  # alone, signed
+    report = verify_folder(delivery)
+    assert report.kind == "images"
+    assert [(c.image["path"], c.sidecar["path"], c.ok, c.problems) for c in report.images] == [
+        ("sc01/street_t1.png", "sc01/street_t1.json", True, []),
+        ("sc01/street_t2.png", "sc01/street_t2.json", True, [])]
+    assert report.images[1].notes[0].startswith("no sidecar beside it, so checked on its signature alone: its C2PA "
+                                                "manifest is Valid")
+
+    # Deeper, beside PNGs at the top: the same checks, which still fail what they find.
+    deeper = tmp_path / "festival"
+    (deeper / "sc02" / "sh010").mkdir(parents=True)
+    for suffix in (".png", ".json"):
+        shutil.copy(rendered / "street" / f"street_t1{suffix}", deeper)
+        shutil.copy(rendered / "street" / f"street_t2{suffix}", deeper / "sc02" / "sh010")
+    one = bytearray((deeper / "sc02" / "sh010" / "street_t2.png").read_bytes())
+    one[-30] ^= 1
+    (deeper / "sc02" / "sh010" / "street_t2.png").write_bytes(bytes(one))
+    problems = {c.image["path"]: c.problems for c in verify_folder(deeper).images}
+    assert problems["street_t1.png"] == []
+    assert problems["sc02/sh010/street_t2.png"][0] == ("the image does not match its sidecar's sha256 (changed after "
+                                                       "it was committed)")
+
+    # A render's output folder kept inside is not checked as images: said in one line, with the command that checks it.
+    shutil.copytree(rendered, deeper / "renders")
+    result = runner.invoke(app, ["verify", str(deeper)])
+    assert result.exit_code == 6 and result.stdout.splitlines()[-2] == FLAT_NOTE, result.stdout
+    assert (f"FAILED renders/street/street_t1.png\n       in renders/, a render's output folder inside this folder "
+            f"of images, which is not checked as one of its images: idcli verify {deeper / 'renders'} checks it"
+            ) in result.stdout
+    # The parent of output folders alone is still no folder to check (exit 2), and an output folder is one.
+    with pytest.raises(InputError, match="no committed renders to check"):
+        verify_folder(_parent_of(rendered))
+    assert verify_folder(rendered).kind == "output"
+
+
+def _parent_of(out: Path) -> Path:
+    """A folder holding an output folder and nothing else: ``idcli verify renders`` for ``renders/PROJECT``."""
+    parent = out.parent / "renders_only"
+    shutil.copytree(out, parent / out.name)
+    return parent
+
+
 def test_a_received_file_name_that_is_not_utf8_keeps_the_json_document(rendered: Path, tmp_path: Path) -> None:
     """A flat folder as received holds names written on another system: a PNG named in Latin-1 (``Ren\xe9e.png``, a
     byte that is no UTF-8) is a lone surrogate to Python, which the UTF-8 JSON could not encode: ``verify --json``
@@ -278,18 +332,21 @@ def test_a_plate_or_selfie_copied_to_a_takes_name_fails_as_a_take(write_shotlist
     checks = {c.image["path"]: c for c in verify_folder(out).images}
     at_takes = ("both/both_t1.uncommitted.png", "both/both_t2.jpg", "street/street_t1.PNG", "street/street_t3.png")
     assert {path: (checks[path].ok, checks[path].notes) for path in at_takes} == dict.fromkeys(at_takes, (False, []))
-    assert checks["street/street_t3.png"].problems[0].startswith("no sidecar beside it")
-    assert checks["street/street_t3.png"].problems[-1] == (
-        "Its bytes are the plate for both take 1, as its sidecar (both/both_t1.json) records it by its sha256: an "
-        "input copied to a take's name?")
-    for path in at_takes[:3]:
-        assert checks[path].problems[0].startswith("not a take of this render"), checks[path].problems
-    # What the bytes are is said (before: only the general words, leaving the reviewer to find the plate by hand).
+    # What it is and what to do, and only that: before, the plate at street_t3.png was first told "idcli render
+    # recovers the sidecar from the image's own record" (a plate has no idcli record), and a file at a take's other
+    # names "added, renamed or edited outside idcli?", before the line saying which input its bytes are.
     sidecar = "as its sidecar (both/both_t1.json) records it by its sha256"
-    assert [checks[path].problems[0].split("outside idcli? ")[1] for path in at_takes[:3]] == [
-        f"Its bytes are the plate for both take 1, {sidecar}: an input copied to a take's name?",
-        f"Its bytes are mara's selfie for both take 1, {sidecar}: an input copied to a take's name?",
-        f"Its bytes are the plate for both take 1, {sidecar}: an input copied to a take's name?"]
+    move = ("Move it out of the take's name (to plates/ or selfies/, say), where it is named as that input and passes, "
+            "or delete it.")
+    assert checks["street/street_t3.png"].problems == [
+        "no sidecar beside it, so it cannot be checked",
+        f"Its bytes are the plate for both take 1, {sidecar}: an input copied to a take's name? {move}"]
+    not_a_take = "not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar)."
+    assert [checks[path].problems for path in at_takes[:3]] == [
+        [f"{not_a_take} Its bytes are the plate for both take 1, {sidecar}: an input copied to a take's name? {move}"],
+        [f"{not_a_take} Its bytes are mara's selfie for both take 1, {sidecar}: an input copied to a take's name? "
+         f"{move}"],
+        [f"{not_a_take} Its bytes are the plate for both take 1, {sidecar}: an input copied to a take's name? {move}"]]
     # The same bytes outside the take naming pattern are still the inputs the takes record.
     assert checks["plates/two_people.png"].ok and checks["selfies/mara_1.jpg"].ok
     result = runner.invoke(app, ["verify", str(out)])
