@@ -153,6 +153,30 @@ def test_an_edl_of_no_rendered_shot_is_refused_and_nothing_is_written(out: Path,
     assert cli("export", out, "--otio", timeline).exit_code == 0  # the .otio alone keeps the gap
 
 
+def test_an_fcp_xml_of_no_rendered_shot_is_refused_as_the_edl_is(out: Path, tmp_path: Path) -> None:
+    """Editor's tour: every rendered shot out of the shot list (the wrong --shots, the wrong folder) and `--edl`
+    refused while `--fcp-xml` wrote a sequence of slugs alone and exited 0, which Premiere imports as a cut of black
+    with nothing to say why. Both formats can hold black (CMX 3600's BL reel, FCP 7's Slug); a cut of nothing else is
+    most likely a mistake, so both refuse it, in the same words, before any file of the export is written."""
+    edit_manifest_shots(out, [{"id": "sh040", "takes": 1, "duration": 3.0}])
+    xml, timeline = tmp_path / "animatic.xml", tmp_path / "animatic.otio"
+    result = cli("export", out, "--otio", timeline, "--fcp-xml", xml, "--json")
+    assert result.exit_code == 2, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["error"]["type"] == "InputError"
+    message = document["error"]["message"]
+    assert message.startswith(f"--fcp-xml {xml}: none of the shot list's 1 shot(s) is rendered (3 rendered shots are "
+                              "no longer in the shot list)"), message
+    assert "slug" in message and "--otio" in message, message  # what it would have held, and what keeps the gaps
+    assert not xml.exists() and not timeline.exists() and list(tmp_path.iterdir()) == [out.parent]
+    edl = cli("export", out, "--edl", tmp_path / "animatic.edl", "--json")
+    edl_message = json.loads(edl.stdout)["error"]["message"]
+    # one answer: the same refusal but for the option and what the format would have held
+    assert edl.exit_code == 2 and edl_message.split(", so ")[0].split(": ", 1)[1] == \
+        message.split(", so ")[0].split(": ", 1)[1], (edl_message, message)
+    assert cli("export", out, "--otio", timeline).exit_code == 0  # the .otio alone keeps the gap
+
+
 def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) -> None:
     target = tmp_path / "animatic.edl"
     result = cli("export", out, "--edl", target, "--fps", "24")
