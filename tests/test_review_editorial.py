@@ -1337,6 +1337,90 @@ def test_a_set_that_cannot_land_puts_back_a_symlink_that_stood_at_a_target(tmp_p
     assert edl.read_bytes() == b"the last cut's EDL" and xml.read_bytes() == b"the last cut's XML"
 
 
+@pytest.mark.parametrize("first", ["disk full", "Ctrl-C"])
+@pytest.mark.parametrize("second", ["SIGINT", "SIGTERM"])
+def test_a_second_interrupt_while_a_set_is_put_back_lets_it_finish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  first: str, second: str) -> None:
+    """Editor's tour: the XML's rename failed (or Ctrl-C came while the set landed) and, while the files renamed before
+    it were put back, a second Ctrl-C (or SIGTERM) stopped the put-back at the EDL's rename: the folder held the new
+    cut's .otio (and EDL) beside the last cut's XML, a mixed set with nothing to say so. The put-back now finishes
+    with the signals held, then the export stops as interrupted, with the signal's own exit code. Real signals, sent
+    to this process at the put-back's rename of the EDL (and, for "Ctrl-C", at the landing's)."""
+    import errno
+    import os
+    import signal
+
+    from idcli.interrupts import interrupted, terminate_as_interrupt
+    from idcli.review.export_files import ExportFiles
+
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    real_replace = os.replace
+    renames: list[str] = []
+
+    def replace(source: object, target: object, **kwargs: object) -> None:
+        renames.append(Path(str(target)).name)
+        if len(renames) == 2 and first == "Ctrl-C":
+            signal.raise_signal(signal.SIGINT)  # the first Ctrl-C, as the set lands
+        if len(renames) == 3 and first == "disk full":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if renames[-1] == "b.edl" and renames.count("b.edl") == 2:  # the put-back's rename of the EDL
+            signal.raise_signal(getattr(signal, second))
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    stopped: BaseException | None = None
+    with terminate_as_interrupt(), ExportFiles() as files:  # what `idcli export` runs inside
+        for name in names:
+            files.write(tmp_path / name, b"the new cut")
+        monkeypatch.setattr(os, "replace", replace)
+        try:
+            files.land()
+        except BaseException as exc:  # a bare KeyboardInterrupt too, which pytest would take as its own
+            stopped = interrupted() if isinstance(exc, KeyboardInterrupt) else exc
+        monkeypatch.undo()
+    # every target put back, last first: the EDL, then the .otio
+    assert renames[-2:] == ["b.edl", "a.otio"], renames
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the last cut")
+    # stopped as interrupted, by the first signal when it stopped the landing, else by the one held
+    signal_name = "SIGINT" if first == "Ctrl-C" else second
+    assert stopped is not None and type(stopped).__name__ == "Interrupted", repr(stopped)
+    assert signal_name in str(stopped) and stopped.exit_code == (143 if signal_name == "SIGTERM" else 130)
+
+
+def test_an_export_interrupted_while_it_puts_its_files_back_exits_130_with_the_last_cut_whole(
+        out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same through `idcli export`: the XML's disk full, Ctrl-C while the EDL is put back. The command stops as
+    interrupted (130, its line on stderr), the folder holding the last export's three files as they were."""
+    import errno
+    import os
+    import signal
+
+    edit = tmp_path / "edit"
+    args = ["--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fcp-xml", edit / "a.xml"]
+    assert cli("export", out, *args).exit_code == 0
+    last = {path.name: path.read_bytes() for path in edit.iterdir()}
+    assert cli("select", out, "sh020=2").exit_code == 0
+    real_replace = os.replace
+    renames: list[str] = []
+
+    def replace(source: object, target: object, **kwargs: object) -> None:
+        if Path(str(target)).parent == edit:
+            renames.append(Path(str(target)).name)
+            if renames == ["a.otio", "a.edl", "a.xml"]:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if renames[3:] == ["a.xml", "a.edl"]:  # the put-back, last first: the XML, then the EDL
+                signal.raise_signal(signal.SIGINT)
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = cli("export", out, *args)
+    monkeypatch.undo()
+    assert result.exit_code == 130 and "interrupted" in result.stderr, result.output
+    assert renames == ["a.otio", "a.edl", "a.xml", "a.xml", "a.edl", "a.otio"], renames
+    assert {path.name: path.read_bytes() for path in edit.iterdir()} == last  # and no temporary
+
+
 def test_a_copy_of_the_earlier_file_cut_short_by_a_full_disk_is_not_left(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the file system has no hard links the earlier file is kept as a copy, and a disk that filled while
