@@ -274,6 +274,32 @@ def test_the_edl_is_ascii_under_a_folder_with_accents_and_the_otio_and_xml_keep_
         expected[s] for s in shots]
 
 
+def test_a_path_longer_than_80_columns_is_written_whole_and_read_back_whole(out: Path, tmp_path: Path) -> None:
+    """Renders three folders deep under long names: the ``* FROM CLIP:`` line runs past 80 columns. Written whole,
+    neither cut (the path lost) nor wrapped (OTIO's reader takes the path from that one line: a continuation would
+    be a remark of its own), as the readers at hand read it: OTIO's adapter gives the media's URL, pycmx the remark,
+    each whole (docs/review.md, "A long path is written whole")."""
+    pycmx = pytest.importorskip("pycmx")
+    from opentimelineio import url_utils
+
+    renders = tmp_path / "previs_sequence_0420_the_lighthouse" / "layout_pass_v012_approved" / "renders_out"
+    renders.parent.mkdir(parents=True)
+    out.rename(renders)
+    edl = tmp_path / "editorial" / "cut.edl"
+    assert cli("export", renders, "--edl", edl, "--fps", "24").exit_code == 0
+    text = edl.read_text("ascii")
+    long_lines = [line for line in text.splitlines() if len(line) > 80]
+    assert long_lines and all(line.startswith("* FROM CLIP: ../") for line in long_lines), long_lines
+    paths = [line.removeprefix("* FROM CLIP: ") for line in long_lines]
+    (track,) = otio.adapters.read_from_string(text, "cmx_3600", rate=24).video_tracks()
+    assert [clip.media_reference.target_url for clip in stills(track)] == paths
+    assert [(edl.parent / url_utils.filepath_from_url(path)).resolve() for path in paths] == list(
+        images(renders).values())
+    remarks = [s.text for event in pycmx.parse_cmx3600(io.StringIO(text)).events for s in event.statements
+               if type(s).__name__ == "StmtRemark" and s.text.startswith("FROM CLIP: ")]
+    assert [remark.removeprefix("FROM CLIP: ") for remark in remarks] == paths
+
+
 def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
     """A timecode's frame count, by SMPTE 12M's own arithmetic (not OTIO's): drop frame skips the first two labels
     (four at 59.94) of every minute but each tenth."""
