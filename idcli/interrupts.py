@@ -5,6 +5,8 @@ finished or removed by the same ``except BaseException`` and ``finally`` paths (
 commit thread), never left half-done. The exit code then follows the signal: 130 for SIGINT, 143 for SIGTERM.
 Every command runs inside ``terminate_as_interrupt`` (cli/output.py); the library's ``render`` does not install
 it (a pipeline owns its process's signals) but reads ``interrupted()`` when a ``KeyboardInterrupt`` reaches it.
+``interrupts_held`` holds both for a block that must not stop half way (an export's files put back,
+review/export_files.py) and raises the first once that is safe.
 No heavy imports: every command loads this.
 """
 
@@ -63,3 +65,53 @@ def terminate_as_interrupt() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
         _INTERRUPT[:] = ["SIGINT", EXIT_INTERRUPTED]
+
+
+class HeldInterrupts:
+    """SIGINT and SIGTERM kept back by ``interrupts_held`` (each only where Python handles it: a signal left to the
+    system's default or ignored is left so), for a block that must not stop half way: putting back an export's files.
+    ``check`` stops the block where that is safe, as the first signal held would have stopped it."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[int, Any] = {}  # the signals held, each with the handler it had
+        self.received: list[int] = []
+        self.delivered = False
+
+    def hold(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+
+    def check(self) -> None:
+        """Raise the first signal held now, by its own handler (``KeyboardInterrupt``; SIGTERM's exit code set as
+        ``terminate_as_interrupt`` sets it); nothing when none came. The signals after it are the same request again:
+        none is raised twice."""
+        if self.received and not self.delivered:
+            self.delivered = True
+            signum = self.received[0]
+            self.handlers[signum](signum, None)
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[HeldInterrupts]:
+    """Ctrl-C and SIGTERM inside the block are held, not raised, until its end or its ``check``: a second Ctrl-C
+    while an export put its files back stopped the put-back half way and left a mixed set (export_files.py). A
+    signal held and not raised by ``check`` is raised as the block ends, after the previous handlers are back, also
+    when the block ends by an error: the command then stops as interrupted, as it would have. Outside the main
+    thread (where Python cannot set handlers, nor raises a signal) it holds nothing."""
+    import signal
+    import threading
+
+    held = HeldInterrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            if callable(previous):  # Python's own: default_int_handler, terminate_as_interrupt's, a pipeline's
+                held.handlers[signum] = previous
+                signal.signal(signum, held.hold)
+        yield held
+    finally:
+        for held_signal, handler in held.handlers.items():
+            signal.signal(held_signal, handler)
+        held.check()  # raised over an error ending the block too (chained to it): the command was interrupted

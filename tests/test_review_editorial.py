@@ -153,6 +153,30 @@ def test_an_edl_of_no_rendered_shot_is_refused_and_nothing_is_written(out: Path,
     assert cli("export", out, "--otio", timeline).exit_code == 0  # the .otio alone keeps the gap
 
 
+def test_an_fcp_xml_of_no_rendered_shot_is_refused_as_the_edl_is(out: Path, tmp_path: Path) -> None:
+    """Editor's tour: every rendered shot out of the shot list (the wrong --shots, the wrong folder) and `--edl`
+    refused while `--fcp-xml` wrote a sequence of slugs alone and exited 0, which Premiere imports as a cut of black
+    with nothing to say why. Both formats can hold black (CMX 3600's BL reel, FCP 7's Slug); a cut of nothing else is
+    most likely a mistake, so both refuse it, in the same words, before any file of the export is written."""
+    edit_manifest_shots(out, [{"id": "sh040", "takes": 1, "duration": 3.0}])
+    xml, timeline = tmp_path / "animatic.xml", tmp_path / "animatic.otio"
+    result = cli("export", out, "--otio", timeline, "--fcp-xml", xml, "--json")
+    assert result.exit_code == 2, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["error"]["type"] == "InputError"
+    message = document["error"]["message"]
+    assert message.startswith(f"--fcp-xml {xml}: none of the shot list's 1 shot(s) is rendered (3 rendered shots are "
+                              "no longer in the shot list)"), message
+    assert "slug" in message and "--otio" in message, message  # what it would have held, and what keeps the gaps
+    assert not xml.exists() and not timeline.exists() and list(tmp_path.iterdir()) == [out.parent]
+    edl = cli("export", out, "--edl", tmp_path / "animatic.edl", "--json")
+    edl_message = json.loads(edl.stdout)["error"]["message"]
+    # one answer: the same refusal but for the option and what the format would have held
+    assert edl.exit_code == 2 and edl_message.split(", so ")[0].split(": ", 1)[1] == \
+        message.split(", so ")[0].split(": ", 1)[1], (edl_message, message)
+    assert cli("export", out, "--otio", timeline).exit_code == 0  # the .otio alone keeps the gap
+
+
 def test_the_edl_follows_the_cmx_3600_event_format(out: Path, tmp_path: Path) -> None:
     target = tmp_path / "animatic.edl"
     result = cli("export", out, "--edl", target, "--fps", "24")
@@ -248,6 +272,32 @@ def test_the_edl_is_ascii_under_a_folder_with_accents_and_the_otio_and_xml_keep_
     (xml_track,) = otio.adapters.read_from_file(str(xml)).video_tracks()
     assert [Path(unquote(urlparse(clip.media_reference.target_url).path)) for clip in stills(xml_track)] == [
         expected[s] for s in shots]
+
+
+def test_a_path_longer_than_80_columns_is_written_whole_and_read_back_whole(out: Path, tmp_path: Path) -> None:
+    """Renders three folders deep under long names: the ``* FROM CLIP:`` line runs past 80 columns. Written whole,
+    neither cut (the path lost) nor wrapped (OTIO's reader takes the path from that one line: a continuation would
+    be a remark of its own), as the readers at hand read it: OTIO's adapter gives the media's URL, pycmx the remark,
+    each whole (docs/review.md, "A long path is written whole")."""
+    pycmx = pytest.importorskip("pycmx")
+    from opentimelineio import url_utils
+
+    renders = tmp_path / "previs_sequence_0420_the_lighthouse" / "layout_pass_v012_approved" / "renders_out"
+    renders.parent.mkdir(parents=True)
+    out.rename(renders)
+    edl = tmp_path / "editorial" / "cut.edl"
+    assert cli("export", renders, "--edl", edl, "--fps", "24").exit_code == 0
+    text = edl.read_text("ascii")
+    long_lines = [line for line in text.splitlines() if len(line) > 80]
+    assert long_lines and all(line.startswith("* FROM CLIP: ../") for line in long_lines), long_lines
+    paths = [line.removeprefix("* FROM CLIP: ") for line in long_lines]
+    (track,) = otio.adapters.read_from_string(text, "cmx_3600", rate=24).video_tracks()
+    assert [clip.media_reference.target_url for clip in stills(track)] == paths
+    assert [(edl.parent / url_utils.filepath_from_url(path)).resolve() for path in paths] == list(
+        images(renders).values())
+    remarks = [s.text for event in pycmx.parse_cmx3600(io.StringIO(text)).events for s in event.statements
+               if type(s).__name__ == "StmtRemark" and s.text.startswith("FROM CLIP: ")]
+    assert [remark.removeprefix("FROM CLIP: ") for remark in remarks] == paths
 
 
 def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
@@ -1311,6 +1361,90 @@ def test_a_set_that_cannot_land_puts_back_a_symlink_that_stood_at_a_target(tmp_p
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cut.edl", "cut.xml", "cut_v3.edl"]
     assert edl.is_symlink() and os.readlink(edl) == versioned.name
     assert edl.read_bytes() == b"the last cut's EDL" and xml.read_bytes() == b"the last cut's XML"
+
+
+@pytest.mark.parametrize("first", ["disk full", "Ctrl-C"])
+@pytest.mark.parametrize("second", ["SIGINT", "SIGTERM"])
+def test_a_second_interrupt_while_a_set_is_put_back_lets_it_finish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  first: str, second: str) -> None:
+    """Editor's tour: the XML's rename failed (or Ctrl-C came while the set landed) and, while the files renamed before
+    it were put back, a second Ctrl-C (or SIGTERM) stopped the put-back at the EDL's rename: the folder held the new
+    cut's .otio (and EDL) beside the last cut's XML, a mixed set with nothing to say so. The put-back now finishes
+    with the signals held, then the export stops as interrupted, with the signal's own exit code. Real signals, sent
+    to this process at the put-back's rename of the EDL (and, for "Ctrl-C", at the landing's)."""
+    import errno
+    import os
+    import signal
+
+    from idcli.interrupts import interrupted, terminate_as_interrupt
+    from idcli.review.export_files import ExportFiles
+
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    real_replace = os.replace
+    renames: list[str] = []
+
+    def replace(source: object, target: object, **kwargs: object) -> None:
+        renames.append(Path(str(target)).name)
+        if len(renames) == 2 and first == "Ctrl-C":
+            signal.raise_signal(signal.SIGINT)  # the first Ctrl-C, as the set lands
+        if len(renames) == 3 and first == "disk full":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if renames[-1] == "b.edl" and renames.count("b.edl") == 2:  # the put-back's rename of the EDL
+            signal.raise_signal(getattr(signal, second))
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    stopped: BaseException | None = None
+    with terminate_as_interrupt(), ExportFiles() as files:  # what `idcli export` runs inside
+        for name in names:
+            files.write(tmp_path / name, b"the new cut")
+        monkeypatch.setattr(os, "replace", replace)
+        try:
+            files.land()
+        except BaseException as exc:  # a bare KeyboardInterrupt too, which pytest would take as its own
+            stopped = interrupted() if isinstance(exc, KeyboardInterrupt) else exc
+        monkeypatch.undo()
+    # every target put back, last first: the EDL, then the .otio
+    assert renames[-2:] == ["b.edl", "a.otio"], renames
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the last cut")
+    # stopped as interrupted, by the first signal when it stopped the landing, else by the one held
+    signal_name = "SIGINT" if first == "Ctrl-C" else second
+    assert stopped is not None and type(stopped).__name__ == "Interrupted", repr(stopped)
+    assert signal_name in str(stopped) and stopped.exit_code == (143 if signal_name == "SIGTERM" else 130)
+
+
+def test_an_export_interrupted_while_it_puts_its_files_back_exits_130_with_the_last_cut_whole(
+        out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same through `idcli export`: the XML's disk full, Ctrl-C while the EDL is put back. The command stops as
+    interrupted (130, its line on stderr), the folder holding the last export's three files as they were."""
+    import errno
+    import os
+    import signal
+
+    edit = tmp_path / "edit"
+    args = ["--otio", edit / "a.otio", "--edl", edit / "a.edl", "--fcp-xml", edit / "a.xml"]
+    assert cli("export", out, *args).exit_code == 0
+    last = {path.name: path.read_bytes() for path in edit.iterdir()}
+    assert cli("select", out, "sh020=2").exit_code == 0
+    real_replace = os.replace
+    renames: list[str] = []
+
+    def replace(source: object, target: object, **kwargs: object) -> None:
+        if Path(str(target)).parent == edit:
+            renames.append(Path(str(target)).name)
+            if renames == ["a.otio", "a.edl", "a.xml"]:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if renames[3:] == ["a.xml", "a.edl"]:  # the put-back, last first: the XML, then the EDL
+                signal.raise_signal(signal.SIGINT)
+        real_replace(source, target, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = cli("export", out, *args)
+    monkeypatch.undo()
+    assert result.exit_code == 130 and "interrupted" in result.stderr, result.output
+    assert renames == ["a.otio", "a.edl", "a.xml", "a.xml", "a.edl", "a.otio"], renames
+    assert {path.name: path.read_bytes() for path in edit.iterdir()} == last  # and no temporary
 
 
 def test_a_copy_of_the_earlier_file_cut_short_by_a_full_disk_is_not_left(tmp_path: Path,

@@ -27,6 +27,9 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
   holds video only: the adapter otherwise gives every file an audio channel, and a still has none; its timecode is
   drop frame or not as the sequence's (the adapter writes every file's NDF unless told). The
   sequence's format is the movie's frame size. Each clip item has one ``<rate>`` (the adapter writes it twice).
+
+Both refuse a cut with no shot rendered, in the same words (``refuse_black_only``): each could hold it as black,
+but an editor importing black alone has nothing to say why, and it is most likely the wrong folder or shot list.
 """
 
 from __future__ import annotations
@@ -119,15 +122,30 @@ def _check_media_paths(timeline: Any, edl_path: Path) -> None:
                              Option("fcp_xml"), ", which escape it", field="edl")
 
 
+# What an EDL or an FCP 7 XML of a cut with no shot rendered would hold: each format can hold black (CMX 3600's BL
+# reel, FCP 7's Slug), so it is refused for what an editor importing it would expect, not for what it can hold.
+_BLACK_ONLY = {"edl": "the EDL would hold no event but black",
+               "fcp_xml": "the XML would hold nothing but slugs (black)"}
+
+
+def refuse_black_only(run: Run, rendered: int, shots: int, name: str, path: Path) -> None:
+    """Refuse the EDL or FCP 7 XML (``name``, written to ``path``) of a cut of ``shots`` shots none of which is
+    ``rendered``: a sequence of black alone that an editor imports with nothing to say why, most likely the wrong
+    folder or shot list. Both formats refuse it in the same words (until 2026-12-02 the XML wrote slugs alone and
+    exited 0 where the EDL refused), naming how many rendered shots are no longer in the shot list when that is why;
+    the .otio, the pipeline's own, keeps the gaps."""
+    if rendered:
+        return
+    left = sum(1 for shot in run.shots if shot.takes and shot.entry is None) if run.order else 0
+    why = f" ({left} rendered shot{' is' if left == 1 else 's are'} no longer in the shot list)" if left else ""
+    raise InputError(Option(name, path), f": none of the shot list's {shots} shot(s) is rendered{why}, so "
+                     f"{_BLACK_ONLY[name]}; render some shots first (or write ", Option("otio"),
+                     ", which keeps the gaps)", field=name)
+
+
 def _check_event_count(run: Run, result: ExportResult, edl_path: Path) -> None:
     events = result.clips + len(result.gaps)  # each shot of the cut, rendered or black (edl_text)
-    if result.clips == 0:  # an EDL of black alone is a sequence an editor imports with nothing to say why
-        left = sum(1 for shot in run.shots if shot.takes and shot.entry is None) if run.order else 0
-        why = (f" ({left} rendered shot{' is' if left == 1 else 's are'} no longer in the shot list)"
-               if left else "")
-        raise InputError(Option("edl", edl_path), f": none of the shot list's {len(result.gaps)} shot(s) is "
-                         f"rendered{why}, so the EDL would hold no event but black; render some shots first (or "
-                         "write ", Option("otio"), ", which keeps the gaps)", field="edl")
+    refuse_black_only(run, result.clips, events, "edl", edl_path)
     if events > EDL_MAX_EVENTS:
         raise InputError(Option("edl", edl_path), f": {events} shots; a CMX 3600 EDL holds at most {EDL_MAX_EVENTS} "
                          "events. Write ", Option("fcp_xml"), " or ", Option("otio"), " for a cut this long",

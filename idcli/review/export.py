@@ -348,7 +348,11 @@ def export_animatic(run: Run, *, otio: str | Path | None = None, edl: str | Path
     # The EDL's timeline is built here, once: its events are counted before any file is written, then written.
     edl_built = edl_timeline(run, targets["edl"], rate, drop_frame, first) if "edl" in targets else None
     if "fcp_xml" in targets:
+        from .editorial_formats import refuse_black_only
+
         require_adapter("fcp_xml", Option("fcp_xml"))
+        refuse_black_only(run, sum(take is not None for _shot, take in shots), len(shots), "fcp_xml",
+                          targets["fcp_xml"])
     if "movie" in targets:
         from .animatic_movie import require_pyav
 

@@ -7,7 +7,9 @@ beside it (``safeio.temporary_path``: an export killed with -9 leaves only tempo
 that folder removes), and ``land`` renames them in only once all are complete. A rename that fails, or Ctrl-C or
 SIGTERM between two renames (``KeyboardInterrupt``), puts back the files renamed before it: the earlier file of each
 is kept as a hard link (a copy where the file system has no hard links; a symlink standing at a target is kept as
-the link) until the whole set is in place. The target folders are locked while a set lands, so two exports into one
+the link) until the whole set is in place; Ctrl-C and SIGTERM are held while the set lands and act only between two
+renames (``interrupts.interrupts_held``), so a second one never stops the put-back half way: it stops the export as
+interrupted once the earlier set is whole. The target folders are locked while a set lands, so two exports into one
 folder at once land one after the other, never the second's files between the first's renames. Only ``kill -9`` in
 the microseconds between two renames can leave a mixed set (docs/review.md).
 """
@@ -22,6 +24,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..interrupts import interrupts_held
 from ..lock_wait import lock_waiting
 from ..safeio import fsync_dir, refuse_device, temporary_path
 from ..store import write_error
@@ -84,24 +87,30 @@ class ExportFiles:
         kept: list[Path] = []  # the earlier files' links, removed once the set is in place or put back
         landed: list[tuple[Path, Path | None, bool]] = []  # (target, its earlier file's link, whether one was there)
         current = Path()  # the target being landed, named by an error
-        try:
-            for temporary, current in self._staged:
-                existed = os.path.lexists(current)
-                earlier = _keep(current) if existed else None
-                if earlier is not None:
-                    kept.append(earlier)
-                # Listed before the rename, so an interrupt right after it still puts the earlier file back (and one
-                # during it puts back what is there already, or finds nothing to remove).
-                landed.append((current, earlier, existed))
-                os.replace(temporary, current)
-        except BaseException as exc:  # interrupts included
-            _put_back(landed)
-            for link in kept:
-                with contextlib.suppress(OSError):
-                    link.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise write_error(current, exc) from None
-            raise
+        # Ctrl-C and SIGTERM are held while the set lands and raised only between two renames (``check``), so that
+        # the put-back after a failure or an interrupt never stops half way: a second Ctrl-C there left a mixed set
+        # (until 2026-12-02). One that comes during the put-back stops the export as interrupted once it is done.
+        with interrupts_held() as held:
+            try:
+                for temporary, current in self._staged:
+                    held.check()
+                    existed = os.path.lexists(current)
+                    earlier = _keep(current) if existed else None
+                    if earlier is not None:
+                        kept.append(earlier)
+                    # Listed before the rename, so an interrupt right after it still puts the earlier file back (and
+                    # one during it puts back what is there already, or finds nothing to remove).
+                    landed.append((current, earlier, existed))
+                    os.replace(temporary, current)
+                held.check()  # an interrupt during the last rename: the earlier set back, as for the others
+            except BaseException as exc:  # interrupts included
+                _put_back(landed)
+                for link in kept:
+                    with contextlib.suppress(OSError):
+                        link.unlink(missing_ok=True)
+                if isinstance(exc, OSError):
+                    raise write_error(current, exc) from None
+                raise
         self._staged.clear()
         for link in kept:
             with contextlib.suppress(OSError):
