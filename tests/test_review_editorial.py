@@ -1376,6 +1376,7 @@ def test_a_second_interrupt_while_a_set_is_put_back_lets_it_finish(tmp_path: Pat
     import os
     import signal
 
+    from idcli.errors import Interrupted
     from idcli.interrupts import interrupted, terminate_as_interrupt
     from idcli.review.export_files import ExportFiles
 
@@ -1410,7 +1411,7 @@ def test_a_second_interrupt_while_a_set_is_put_back_lets_it_finish(tmp_path: Pat
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the last cut")
     # stopped as interrupted, by the first signal when it stopped the landing, else by the one held
     signal_name = "SIGINT" if first == "Ctrl-C" else second
-    assert stopped is not None and type(stopped).__name__ == "Interrupted", repr(stopped)
+    assert isinstance(stopped, Interrupted), repr(stopped)
     assert signal_name in str(stopped) and stopped.exit_code == (143 if signal_name == "SIGTERM" else 130)
 
 
