@@ -50,8 +50,12 @@ _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def foreign_syntax(text: str) -> list[tuple[str, str]]:
     """Each piece of ``text`` that AUTOMATIC1111 or ComfyUI would interpret, with what it is, in order of position."""
-    hits = [(m.start(), m.group(0), what) for pattern, what in _FORMS for m in pattern.finditer(text)]
-    return [(found, what) for _start, found, what in sorted(hits)]
+    return [(found, what) for _start, found, what in _placed_hits(text)]
+
+
+def _placed_hits(text: str) -> list[tuple[int, str, str]]:
+    """``foreign_syntax``'s pieces with where each starts in ``text``."""
+    return sorted((m.start(), m.group(0), what) for pattern, what in _FORMS for m in pattern.finditer(text))
 
 
 _READ_AS_WORDS = (": AUTOMATIC1111/ComfyUI prompt syntax, which idcli does not interpret: brackets, backslashes, "
@@ -81,11 +85,15 @@ def foreign_syntax_notes(doc: Any, loaded: Any) -> list[Problem]:
     fields += [(("characters", name, "description"), c.description) for name, c in doc.characters.items()]
     for i, shot in enumerate(doc.shots):
         fields += [(("shots", i, "prompt"), shot.prompt), (("shots", i, "negative_prompt"), shot.negative_prompt)]
+    from .text_marks import text_mark
+
     notes = []
     for path, text in fields:
-        hits = foreign_syntax(text) if text else []
-        if hits:
-            line, column = loaded.mark(path) or (None, None)
+        placed = _placed_hits(text) if text else []
+        hits = [(found, what) for _start, found, what in placed]
+        if text and hits:
+            # At the first piece's own line when the text is written over several (a 'prompt: |' block).
+            line, column = text_mark(loaded, path, text, placed[0][0]) or (None, None)
             hint = INFOTEXT_HINT if any(what in _INFOTEXT for _found, what in hits) else HINT
             notes.append(Problem(foreign_syntax_message(hits), path_text(path), line, column, hint))
     return notes

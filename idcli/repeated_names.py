@@ -14,6 +14,7 @@ Only the characters whose identity conditions the image are said (QA checks no o
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +25,8 @@ _WHAT = ("each place takes {name}'s identity, and identity QA expects {name}'s f
          "(a mirror) passes, anyone else there is low_identity")
 HINT = "to name the same figure again, refer back in words ('the waiter hands her the bill'), not with a placeholder"
 _TIMES = {2: "twice", 3: "three times"}
+# A placeholder's name, or a literal brace (matched so that '{{mara}}' is passed over, as placeholders() reads it).
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 def repeated_name_notes(doc: Any, loaded: Any) -> list[Problem]:
@@ -31,6 +34,7 @@ def repeated_name_notes(doc: Any, loaded: Any) -> list[Problem]:
     more than once."""
     from .method import DEFAULT_METHOD
     from .shotlist import placeholders
+    from .text_marks import text_mark
 
     notes = []
     for i, shot in enumerate(doc.shots):
@@ -48,7 +52,10 @@ def repeated_name_notes(doc: Any, loaded: Any) -> list[Problem]:
         for name in repeated:
             count = mentions.count(name)
             path = ("shots", i, "prompt")
-            line, column = loaded.mark(path) or (None, None)
+            # At the line of the placeholder that names her again (a 'prompt: |' block's own line).
+            again = [m.start() for m in _PLACEHOLDER.finditer(shot.prompt) if m.group(1) == name][1:2]
+            line, column = (text_mark(loaded, path, shot.prompt, again[0]) if again else loaded.mark(path)) or (
+                None, None)
             notes.append(Problem(f"'{name}' is named {_TIMES.get(count, f'{count} times')}: "
                                  + _WHAT.format(name=name),
                                  path_text(path), line, column, HINT))

@@ -1,0 +1,89 @@
+"""validate's notes point at the line that holds the words they are about, and come in file order.
+
+A prompt written as a block (``prompt: |`` or ``prompt: >``) is noted at the block's line that holds the words
+(``((x))`` on its third line), not at the ``|`` line; where the text cannot be mapped back exactly (a quoted
+scalar's escapes) the note stays at the key's line (idcli/text_marks.py). The notes of a valid shot list are printed
+in file order, as an invalid one's problems are, whichever module found each (docs/shot-lists.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from idcli.cli import app
+
+pytest.importorskip("insightface", exc_type=ImportError)
+
+runner = CliRunner()
+
+BLOCKS = r"""version: 1
+project: blocks
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+  anna: {selfies: [selfies/theo_2.jpg], description: a tall woman}
+shots:
+  - id: literal
+    prompt: |
+      {mara} at the window,
+      rain on the glass,
+      ((x)) soft light
+  - id: folded
+    prompt: >
+      {mara} on a pier
+      at dusk, (masterpiece:1.3)
+  - id: bare
+    prompt: |
+      {mara} pours wine
+      for anna at the table
+  - id: twice
+    prompt: |
+      {mara} looks at
+      {mara} in a mirror
+  - id: escaped
+    prompt: "{mara} says \"hi\",
+      ((x))"
+  - id: quoted
+    prompt: '{mara}''s coat,
+      ((x))'
+  - id: plain
+    prompt: a roof at dusk,
+      at dawn BREAK a gull
+"""
+
+
+def _notes(path) -> list[tuple[int, int, str, str]]:
+    report = json.loads(runner.invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert report["ok"] is True, report
+    return [(n["line"], n["column"], n["path"], n["message"]) for n in report["notes"]]
+
+
+def _at(text: str, words: str) -> tuple[int, int]:
+    """The 1-based line and column where ``words`` are written in ``text`` (the first time)."""
+    row = next(i for i, line in enumerate(text.splitlines()) if words in line)
+    return row + 1, text.splitlines()[row].index(words) + 1
+
+
+@pytest.mark.parametrize("shot, field, words", [
+    (0, "shots[0].prompt", "((x)) soft"),             # literal block: the third line of the text
+    (1, "shots[1].prompt", "(masterpiece:1.3)"),      # folded block: its lines joined by spaces, the second one's
+    (2, "shots[2].prompt", "anna at"),                # a name without braces, at its own line
+    (3, "shots[3].prompt", "{mara} in a mirror"),     # the placeholder that names her again
+    (6, "shots[6].prompt", "BREAK"),                  # plain text over two lines
+])
+def test_a_note_about_words_in_a_block_names_the_line_that_holds_them(write_shotlist, shot, field, words) -> None:
+    path = write_shotlist(BLOCKS)
+    text = path.read_text("utf-8")
+    noted = [(line, column) for line, column, where, _message in _notes(path) if where == field]
+    assert noted == [_at(text, words)], noted
+
+
+@pytest.mark.parametrize("shot, key", [(4, '    prompt: "{mara} says'), (5, "    prompt: '{mara}''s")])
+def test_a_quoted_text_with_an_escape_is_noted_at_its_keys_line(write_shotlist, shot, key) -> None:
+    path = write_shotlist(BLOCKS)
+    text = path.read_text("utf-8")
+    noted = [line for line, _column, where, _message in _notes(path) if where == f"shots[{shot}].prompt"]
+    assert noted == [_at(text, key)[0]], noted
