@@ -87,3 +87,31 @@ def test_a_quoted_text_with_an_escape_is_noted_at_its_keys_line(write_shotlist, 
     text = path.read_text("utf-8")
     noted = [line for line, _column, where, _message in _notes(path) if where == f"shots[{shot}].prompt"]
     assert noted == [_at(text, key)[0]], noted
+
+
+# Notes from four modules, each checking the file top to bottom in its own pass: the defaults' octal steps (line 4)
+# were said last, after the prompts' notes below them.
+SEVERAL = """version: 1
+project: several
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 010, guidance: 1, negative_prompt: blurry}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+  anna: {selfies: [selfies/theo_2.jpg], description: a tall woman}
+shots:
+  - {id: a, prompt: "{mara} at the window, (masterpiece:1.3)"}
+  - {id: b, prompt: "{mara} pours wine for anna", expression: joy}
+  - {id: c, prompt: "an empty street", expression: joy, seeds: [07, 010]}
+"""
+
+
+def test_validate_says_a_valid_files_notes_in_file_order(write_shotlist) -> None:
+    path = write_shotlist(SEVERAL)
+    notes = _notes(path)
+    places = [(line, column) for line, column, _path, _message in notes]
+    assert len({where for _line, _column, where, _message in notes}) >= 5, notes  # several modules speak
+    assert places == sorted(places), notes
+    plain = runner.invoke(app, ["validate", str(path)])
+    assert plain.exit_code == 0, plain.output
+    said = [line.split(f"{path}:", 1)[1] for line in plain.stdout.splitlines() if line.startswith("idcli: note: ")]
+    assert [tuple(int(part) for part in line.split(":")[:2]) for line in said] == places, plain.stdout
