@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
+from .lists_each import lists_each
 from .yamlsafe import path_text
 
 _WHAT = ("is a character of the cast written without braces: the text encoder reads it as a plain word, so {name}'s "
@@ -92,8 +93,8 @@ def bare_name_warning(notes: list[Problem], source: str) -> str | None:
     """One line for plan and render, however many shots it is (validate lists each)."""
     if not notes:
         return None
-    first = replace(notes[0], message=notes[0].message.split(" is a character", 1)[0], hint="").format(source)
+    first = replace(notes[0], message=notes[0].message.split(" is a character", 1)[0])
     count = len({note.path for note in notes})
     shots = "shots name" if count > 1 else "shot names"
-    return (f"{count} {shots} a character of the cast without braces, read as a plain word: that character's identity "
-            f"does not condition the image (first: {first}); 'idcli validate' lists each, with the fix")
+    return lists_each(f"{count} {shots} a character of the cast without braces, read as a plain word: that "
+                      "character's identity does not condition the image", first, source, "with the fix")

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
+from .lists_each import lists_each
 from .yamlsafe import path_text
 
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
@@ -104,9 +105,9 @@ def foreign_syntax_warning(notes: list[Problem], source: str) -> str | None:
     if not notes:
         return None
     # The first note's place and what it found, without the sentence (a prompt may itself say "AUTOMATIC1111").
-    first = replace(notes[0], message=notes[0].message.removesuffix(_READ_AS_WORDS), hint="").format(source)
-    return (f"{len(notes)} prompt text{'s' if len(notes) > 1 else ''} use AUTOMATIC1111/ComfyUI syntax that idcli "
-            f"reads as plain words (first: {first}); 'idcli validate' lists each")
+    first = replace(notes[0], message=notes[0].message.removesuffix(_READ_AS_WORDS))
+    return lists_each(f"{len(notes)} prompt text{'s' if len(notes) > 1 else ''} use AUTOMATIC1111/ComfyUI syntax that "
+                      "idcli reads as plain words", first, source)
 
 
 def wildcard_words(field: str) -> tuple[str, str] | None:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
+from .lists_each import lists_each
 from .yamlsafe import path_text
 
 _WHAT = ("each place takes {name}'s identity, and identity QA expects {name}'s face in each: another face of {name} "
@@ -66,9 +67,8 @@ def repeated_name_warning(notes: list[Problem], source: str) -> str | None:
     """One line for plan and render, however many shots it is (validate lists each)."""
     if not notes:
         return None
-    first = replace(notes[0], message=notes[0].message.split(": ", 1)[0], hint="").format(source)
+    first = replace(notes[0], message=notes[0].message.split(": ", 1)[0])
     count = len({note.path for note in notes})
     shots = "shots name" if count > 1 else "shot names"
-    return (f"{count} {shots} a character more than once, so each place takes the character's identity and identity "
-            f"QA expects that face in each (first: {first}); 'idcli validate' lists each, with how to name a figure "
-            "once")
+    return lists_each(f"{count} {shots} a character more than once, so each place takes the character's identity and "
+                      "identity QA expects that face in each", first, source, "with how to name a figure once")

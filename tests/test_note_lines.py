@@ -115,3 +115,42 @@ def test_validate_says_a_valid_files_notes_in_file_order(write_shotlist) -> None
     assert plain.exit_code == 0, plain.output
     said = [line.split(f"{path}:", 1)[1] for line in plain.stdout.splitlines() if line.startswith("idcli: note: ")]
     assert [tuple(int(part) for part in line.split(":")[:2]) for line in said] == places, plain.stdout
+
+
+@pytest.mark.parametrize("module, function, message, then", [
+    ("prompt_syntax", "foreign_syntax_warning", "'((x))' (emphasis): AUTOMATIC1111/ComfyUI prompt syntax, which idcli "
+     "does not interpret: brackets, backslashes, colons, numbers and keywords reach the text encoder as plain words",
+     ""),
+    ("bare_names", "bare_name_warning", "'anna' is a character of the cast written without braces", ", with the fix"),
+    ("expression_notes", "faceless_expression_warning", "expression 'joy' but the prompt names no character: its "
+     "facial description is added to a scene with no person in it", ""),
+    ("number_notes", "octal_warning", "YAML reads 010 as the octal number 8 (a leading zero)", ", with the fix"),
+    ("repeated_names", "repeated_name_warning", "'mara' is named twice: each place takes mara's identity",
+     ", with how to name a figure once"),
+    ("unused_negative", "unused_negative_warning", "the negative prompt is not used: guidance 1 turns classifier-free "
+     "guidance off", ""),
+])
+def test_plans_one_line_names_the_first_place_without_its_hint_and_points_at_validate(module, function, message,
+                                                                                     then) -> None:
+    import importlib
+
+    from idcli.errors import Problem
+
+    warning = getattr(importlib.import_module(f"idcli.{module}"), function)
+    notes = [Problem(message, f"shots[{i}].prompt", 9 + i, 13, "the hint") for i in range(2)]
+    line = warning(notes, "s.yaml")
+    assert line.startswith("2 ") and line.endswith(f"; 'idcli validate' lists each{then}"), line
+    assert " (first: s.yaml:9:13: shots[0].prompt: " in line, line
+    assert "the hint" not in line and "shots[1]" not in line, line
+    assert warning([], "s.yaml") is None
+
+
+def test_the_unused_negative_prompts_line_in_full() -> None:
+    from idcli.errors import Problem
+    from idcli.unused_negative import unused_negative_warning
+
+    note = Problem("the negative prompt is not used: guidance 1 turns classifier-free guidance off",
+                   "shots[0].negative_prompt", 9, 13, "raise guidance")
+    assert unused_negative_warning([note], "s.yaml") == (
+        "1 negative prompt is not used (first: s.yaml:9:13: shots[0].negative_prompt: the negative prompt is not "
+        "used: guidance 1 turns classifier-free guidance off); 'idcli validate' lists each")
