@@ -22,6 +22,9 @@ from .lists_each import lists_each
 from .yamlsafe import path_text
 
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+# Python's names in double underscores that a pipeline's paths and command lines show (`__init__.py`, `-m __main__`):
+# no wildcard file a prompt means. Not `__name__` or `__file__`: a wildcard of names or files is a plausible one.
+_PYTHON_NAMES = ("init", "main", "pycache", "future")
 
 # (pattern, what it is in the tool that interprets it)
 _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -40,7 +43,11 @@ _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\\[()\[\]]"), "an escaped bracket"),
     # ComfyUI's prefix. A1111 reads an embedding's bare name (`EasyNegative`), which is a word like any other here.
     (re.compile(r"(?<![<\w])embedding:[^\s,:()<>\[\]]+", re.IGNORECASE), "a ComfyUI embedding"),
-    (re.compile(r"(?<!\w)__[A-Za-z0-9][\w/.-]*__(?!\w)"), "a wildcard file"),
+    # Dynamic Prompts' `__name__` reads wildcards/name.txt, and keeps the words as written when there is no such file.
+    # Python's own names (`__init__.py`, `python -m __main__`, quoted from a pipeline path) are no wildcard file a
+    # prompt means: they read the same there as here, so a note would only be noise.
+    (re.compile(r"(?<!\w)__(?!(?:" + "|".join(_PYTHON_NAMES) + r")__(?!\w))[A-Za-z0-9][\w/.-]*__(?!\w)"),
+     "a wildcard file"),
     # A1111's "PNG Info" pasted whole: its negative prompt and settings lines are prompt words here.
     (re.compile(r"\bNegative prompt:"), "A1111's negative prompt line"),
     (re.compile(r"\bSteps:\s*\d+,\s*Sampler:"), "A1111's settings line"),
