@@ -37,7 +37,7 @@ def _place(lines: list[str], span: Span, text: str, offset: int) -> Mark | None:
     pieces = _pieces(lines, span)
     if pieces is None:
         return None
-    at = 0
+    at, end = 0, len(text.rstrip(_BETWEEN))  # past ``end`` only line breaks and indentation are left
     found: list[tuple[int, int, int, int]] = []  # (value offset, length, 0-based line, 0-based column)
     for row, column, piece in pieces:
         words = piece.strip(" \t")
@@ -49,9 +49,9 @@ def _place(lines: list[str], span: Span, text: str, offset: int) -> Mark | None:
             return None
         found.append((at, len(words), row, column + len(piece) - len(piece.lstrip(" \t"))))
         at += len(words)
-        if not text[at:].strip(_BETWEEN):
+        if at >= end:
             break  # the value is used up: a block's end may reach the next key's line
-    if text[at:].strip(_BETWEEN):
+    if at < end:
         return None
     for start, length, row, column in found:
         if start <= offset < start + length:
