@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
+from .lists_each import lists_each
 from .yamlsafe import path_text
 
 _WHAT = ("is a character of the cast written without braces: the text encoder reads it as a plain word, so {name}'s "
@@ -58,15 +59,31 @@ def bare_names(prompt: str, cast: list[str], words: frozenset[str] = frozenset()
     return [name for _start, name in sorted(found)]
 
 
+# A placeholder or a literal brace, each kept as long as written so that a position in the rest stays the prompt's.
+_BRACES = re.compile(r"\{\{|\}\}|\{[^{}]*\}")
+
+
+def _bare_name_at(prompt: str, name: str, also_a_word: bool = False) -> int | None:
+    """Where ``prompt``'s own words first name ``name`` as ``bare_names`` finds it; None when not found so."""
+    words = _BRACES.sub(lambda match: "\0" * len(match.group()), prompt)
+    return next((m.start() for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", words, re.IGNORECASE)
+                 if not also_a_word or m.group()[0].isupper()), None)
+
+
 def bare_name_notes(doc: Any, loaded: Any) -> list[Problem]:
-    """A note per character a shot's prompt writes without braces (``ShotList``, its ``LoadedYaml``)."""
+    """A note per character a shot's prompt writes without braces (``ShotList``, its ``LoadedYaml``), at the line
+    that writes the name (a 'prompt: |' block's own line)."""
+    from .text_marks import text_mark
+
     cast = list(doc.characters)
     words = frozenset(name for name, character in doc.characters.items() if character.also_a_word)
     notes = []
     for i, shot in enumerate(doc.shots):
         for name in bare_names(shot.prompt, cast, words):
             path = ("shots", i, "prompt")
-            line, column = loaded.mark(path) or (None, None)
+            at = _bare_name_at(shot.prompt, name, name in words)
+            line, column = (loaded.mark(path) if at is None else text_mark(loaded, path, shot.prompt, at)) or (
+                None, None)
             notes.append(Problem(f"'{name}' " + _WHAT.format(name=name), path_text(path), line, column,
                                  (WORD_HINT if name in words else HINT).format(name=name)))
     return notes
@@ -76,8 +93,8 @@ def bare_name_warning(notes: list[Problem], source: str) -> str | None:
     """One line for plan and render, however many shots it is (validate lists each)."""
     if not notes:
         return None
-    first = replace(notes[0], message=notes[0].message.split(" is a character", 1)[0], hint="").format(source)
+    first = replace(notes[0], message=notes[0].message.split(" is a character", 1)[0])
     count = len({note.path for note in notes})
     shots = "shots name" if count > 1 else "shot names"
-    return (f"{count} {shots} a character of the cast without braces, read as a plain word: that character's identity "
-            f"does not condition the image (first: {first}); 'idcli validate' lists each, with the fix")
+    return lists_each(f"{count} {shots} a character of the cast without braces, read as a plain word: that "
+                      "character's identity does not condition the image", first, source, "with the fix")

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
+from .lists_each import lists_each
 from .yamlsafe import path_text
 
 _NO_PERSON = ("but the prompt names no character: its facial description is added to a scene with no person in "
@@ -44,7 +45,7 @@ def faceless_expression_warning(notes: list[Problem], source: str) -> str | None
     """One line for plan and render, however many shots it is (validate lists each)."""
     if not notes:
         return None
-    first = replace(notes[0], message=notes[0].message.removesuffix(" " + _NO_PERSON), hint="").format(source)
+    first = replace(notes[0], message=notes[0].message.removesuffix(" " + _NO_PERSON))
     shots, verb = ("shots give", "name") if len(notes) > 1 else ("shot gives", "names")
-    return (f"{len(notes)} {shots} an expression but {verb} no character, so a facial description is added to "
-            f"a scene with no person (first: {first}); 'idcli validate' lists each")
+    return lists_each(f"{len(notes)} {shots} an expression but {verb} no character, so a facial description is added "
+                      "to a scene with no person", first, source)

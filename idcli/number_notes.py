@@ -8,9 +8,9 @@ One outside its field's range (``steps: -010``, -8) is an error whose hint says 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from .errors import Problem
+from .lists_each import lists_each
 from .yamlsafe import LoadedYaml, path_text
 
 _OCTAL = re.compile(r"[-+]?0[0-7_]*[0-7][0-7_]*")  # YAML 1.1's octal int: 0 then octal digits ('0' alone is zero)
@@ -59,11 +59,10 @@ def octal_warning(notes: list[Problem], source: str) -> str | None:
     """One line for plan and render, however many numbers it is (validate lists each, with the fix)."""
     if not notes:
         return None
-    first = replace(notes[0], hint="").format(source)
     many = len(notes) != 1
-    return (f"{len(notes)} number{'s' if many else ''} written with a leading zero {'are' if many else 'is'} read by "
-            f"YAML as octal, so the render uses {'other numbers' if many else 'another number'} than the digits say "
-            f"(first: {first}); 'idcli validate' lists each, with the fix")
+    return lists_each(f"{len(notes)} number{'s' if many else ''} written with a leading zero {'are' if many else 'is'} "
+                      f"read by YAML as octal, so the render uses {'other numbers' if many else 'another number'} than "
+                      "the digits say", notes[0], source, "with the fix")
 
 
 def _keyed(key: str | None, number: int) -> str:

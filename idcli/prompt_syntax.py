@@ -18,9 +18,13 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
+from .lists_each import lists_each
 from .yamlsafe import path_text
 
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+# Python's names in double underscores that a pipeline's paths and command lines show (`__init__.py`, `-m __main__`):
+# no wildcard file a prompt means. Not `__name__` or `__file__`: a wildcard of names or files is a plausible one.
+_PYTHON_NAMES = ("init", "main", "pycache", "future")
 
 # (pattern, what it is in the tool that interprets it)
 _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -39,7 +43,11 @@ _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\\[()\[\]]"), "an escaped bracket"),
     # ComfyUI's prefix. A1111 reads an embedding's bare name (`EasyNegative`), which is a word like any other here.
     (re.compile(r"(?<![<\w])embedding:[^\s,:()<>\[\]]+", re.IGNORECASE), "a ComfyUI embedding"),
-    (re.compile(r"(?<!\w)__[A-Za-z0-9][\w/.-]*__(?!\w)"), "a wildcard file"),
+    # Dynamic Prompts' `__name__` reads wildcards/name.txt, and keeps the words as written when there is no such file.
+    # Python's own names (`__init__.py`, `python -m __main__`, quoted from a pipeline path) are no wildcard file a
+    # prompt means: they read the same there as here, so a note would only be noise.
+    (re.compile(r"(?<!\w)__(?!(?:" + "|".join(_PYTHON_NAMES) + r")__(?!\w))[A-Za-z0-9][\w/.-]*__(?!\w)"),
+     "a wildcard file"),
     # A1111's "PNG Info" pasted whole: its negative prompt and settings lines are prompt words here.
     (re.compile(r"\bNegative prompt:"), "A1111's negative prompt line"),
     (re.compile(r"\bSteps:\s*\d+,\s*Sampler:"), "A1111's settings line"),
@@ -50,8 +58,12 @@ _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def foreign_syntax(text: str) -> list[tuple[str, str]]:
     """Each piece of ``text`` that AUTOMATIC1111 or ComfyUI would interpret, with what it is, in order of position."""
-    hits = [(m.start(), m.group(0), what) for pattern, what in _FORMS for m in pattern.finditer(text)]
-    return [(found, what) for _start, found, what in sorted(hits)]
+    return [(found, what) for _start, found, what in _placed_hits(text)]
+
+
+def _placed_hits(text: str) -> list[tuple[int, str, str]]:
+    """``foreign_syntax``'s pieces with where each starts in ``text``."""
+    return sorted((m.start(), m.group(0), what) for pattern, what in _FORMS for m in pattern.finditer(text))
 
 
 _READ_AS_WORDS = (": AUTOMATIC1111/ComfyUI prompt syntax, which idcli does not interpret: brackets, backslashes, "
@@ -81,11 +93,15 @@ def foreign_syntax_notes(doc: Any, loaded: Any) -> list[Problem]:
     fields += [(("characters", name, "description"), c.description) for name, c in doc.characters.items()]
     for i, shot in enumerate(doc.shots):
         fields += [(("shots", i, "prompt"), shot.prompt), (("shots", i, "negative_prompt"), shot.negative_prompt)]
+    from .text_marks import text_mark
+
     notes = []
     for path, text in fields:
-        hits = foreign_syntax(text) if text else []
-        if hits:
-            line, column = loaded.mark(path) or (None, None)
+        placed = _placed_hits(text) if text else []
+        hits = [(found, what) for _start, found, what in placed]
+        if text and hits:
+            # At the first piece's own line when the text is written over several (a 'prompt: |' block).
+            line, column = text_mark(loaded, path, text, placed[0][0]) or (None, None)
             hint = INFOTEXT_HINT if any(what in _INFOTEXT for _found, what in hits) else HINT
             notes.append(Problem(foreign_syntax_message(hits), path_text(path), line, column, hint))
     return notes
@@ -96,9 +112,9 @@ def foreign_syntax_warning(notes: list[Problem], source: str) -> str | None:
     if not notes:
         return None
     # The first note's place and what it found, without the sentence (a prompt may itself say "AUTOMATIC1111").
-    first = replace(notes[0], message=notes[0].message.removesuffix(_READ_AS_WORDS), hint="").format(source)
-    return (f"{len(notes)} prompt text{'s' if len(notes) > 1 else ''} use AUTOMATIC1111/ComfyUI syntax that idcli "
-            f"reads as plain words (first: {first}); 'idcli validate' lists each")
+    first = replace(notes[0], message=notes[0].message.removesuffix(_READ_AS_WORDS))
+    return lists_each(f"{len(notes)} prompt text{'s' if len(notes) > 1 else ''} use AUTOMATIC1111/ComfyUI syntax that "
+                      "idcli reads as plain words", first, source)
 
 
 def wildcard_words(field: str) -> tuple[str, str] | None:

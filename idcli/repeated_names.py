@@ -14,16 +14,20 @@ Only the characters whose identity conditions the image are said (QA checks no o
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
+from .lists_each import lists_each
 from .yamlsafe import path_text
 
 _WHAT = ("each place takes {name}'s identity, and identity QA expects {name}'s face in each: another face of {name} "
          "(a mirror) passes, anyone else there is low_identity")
 HINT = "to name the same figure again, refer back in words ('the waiter hands her the bill'), not with a placeholder"
 _TIMES = {2: "twice", 3: "three times"}
+# A placeholder's name, or a literal brace (matched so that '{{mara}}' is passed over, as placeholders() reads it).
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 def repeated_name_notes(doc: Any, loaded: Any) -> list[Problem]:
@@ -31,6 +35,7 @@ def repeated_name_notes(doc: Any, loaded: Any) -> list[Problem]:
     more than once."""
     from .method import DEFAULT_METHOD
     from .shotlist import placeholders
+    from .text_marks import text_mark
 
     notes = []
     for i, shot in enumerate(doc.shots):
@@ -48,7 +53,10 @@ def repeated_name_notes(doc: Any, loaded: Any) -> list[Problem]:
         for name in repeated:
             count = mentions.count(name)
             path = ("shots", i, "prompt")
-            line, column = loaded.mark(path) or (None, None)
+            # At the line of the placeholder that names her again (a 'prompt: |' block's own line).
+            again = [m.start() for m in _PLACEHOLDER.finditer(shot.prompt) if m.group(1) == name][1:2]
+            line, column = (text_mark(loaded, path, shot.prompt, again[0]) if again else loaded.mark(path)) or (
+                None, None)
             notes.append(Problem(f"'{name}' is named {_TIMES.get(count, f'{count} times')}: "
                                  + _WHAT.format(name=name),
                                  path_text(path), line, column, HINT))
@@ -59,9 +67,8 @@ def repeated_name_warning(notes: list[Problem], source: str) -> str | None:
     """One line for plan and render, however many shots it is (validate lists each)."""
     if not notes:
         return None
-    first = replace(notes[0], message=notes[0].message.split(": ", 1)[0], hint="").format(source)
+    first = replace(notes[0], message=notes[0].message.split(": ", 1)[0])
     count = len({note.path for note in notes})
     shots = "shots name" if count > 1 else "shot names"
-    return (f"{count} {shots} a character more than once, so each place takes the character's identity and identity "
-            f"QA expects that face in each (first: {first}); 'idcli validate' lists each, with how to name a figure "
-            "once")
+    return lists_each(f"{count} {shots} a character more than once, so each place takes the character's identity and "
+                      "identity QA expects that face in each", first, source, "with how to name a figure once")

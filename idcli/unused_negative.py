@@ -9,10 +9,10 @@ acted. ``validate`` notes each negative prompt so left unused at its line, namin
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from .errors import Problem
+from .lists_each import lists_each
 from .presets import PRESETS
 from .yamlsafe import PathKey, path_text
 
@@ -51,6 +51,4 @@ def unused_negative_warning(notes: list[Problem], source: str) -> str | None:
     """One line for plan and render, however many negative prompts are unused (validate lists each)."""
     if not notes:
         return None
-    first = replace(notes[0], hint="").format(source)
-    return (f"{len(notes)} negative prompt{'s are' if len(notes) > 1 else ' is'} not used (first: {first}); "
-            "'idcli validate' lists each")
+    return lists_each(f"{len(notes)} negative prompt{'s are' if len(notes) > 1 else ' is'} not used", notes[0], source)

@@ -67,6 +67,10 @@ class LoadedYaml:
     # [...] lists written on one line, as written ("[dusk]"): a text field's fix quotes the value itself (not {...}
     # mappings: '{mara: grief}' quoted is a placeholder idcli refuses, so the general fix stays).
     flow_texts: dict[PathKey, str] = field(default_factory=dict)
+    # Text values written over several lines, as (style, start line, start column, end line, end column), 0-based,
+    # and the document's lines: a note names the line inside a block prompt that holds its words (text_marks.py).
+    text_spans: dict[PathKey, tuple[str | None, int, int, int, int]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark | None:
         """Where ``path`` is written; falls back to the nearest enclosing field."""
@@ -334,6 +338,8 @@ class _Walker:
             self._check_lost_anchor(node, path)
             if node.style is None and node.tag in _NOT_TEXT_TAGS:
                 self.result.plain_scalars.setdefault(path, node.value)
+            elif start.line != end.line and node.tag == "tag:yaml.org,2002:str":
+                self.result.text_spans.setdefault(path, (node.style, start.line, start.column, end.line, end.column))
         elif isinstance(node, yaml.SequenceNode):
             for i, child in enumerate(node.value):
                 self.index(child, (*path, i))
@@ -408,6 +414,7 @@ def load_yaml_bytes(raw: bytes, source: str, comma_hint: CommaHint | None = None
             raise _fail(source, "the document is empty", hint="a shot list starts with 'version: 1'")
         result = LoadedYaml(data=None, source=source)
         walker = _Walker(loader, source, result, text, comma_hint)
+        result.lines = walker.lines
         walker.expanded_size(node)
         walker.index(node, ())
         try:

@@ -80,3 +80,16 @@ def test_plans_warning_names_the_first_text_in_full_even_when_it_says_automatic1
         " <lora:redhead:0.8>", "")))
     said = [w for w in plan.warnings if "prompt texts use AUTOMATIC1111" in w]
     assert len(said) == 1 and "shots[0].prompt: '(look: AUTOMATIC1111 style:1.2)' (a weight))" in said[0], said
+
+
+@pytest.mark.parametrize("text, found", [
+    # Python's own names, quoted from a pipeline path: Dynamic Prompts keeps a wildcard it has no file for as written,
+    # and a wildcards folder holds no 'init.txt' or 'main.txt' unless made so, so the text reads the same there.
+    ("a monitor showing shots/__init__.py and python -m __main__", []),
+    ("a pipeline's __pycache__ folder, __future__ imports", []),
+    # A wildcard file's name that merely starts like one is still one, and so is a wildcard of names.
+    ("a __initial_light__ sky, __mainstreet__ at night, __name__ in a __colors__ coat",
+     ["__initial_light__", "__mainstreet__", "__name__", "__colors__"]),
+])
+def test_pythons_own_dunder_names_are_not_wildcard_files(text: str, found: list[str]) -> None:
+    assert [hit for hit, _what in foreign_syntax(text)] == found

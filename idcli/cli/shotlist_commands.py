@@ -212,7 +212,7 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         loaded = _load_every_problem(file, face_models)
         doc = loaded.shotlist
         # The models as plan resolves them, reading no weight: a missing folder or an uncached hub model offline.
-        from ..errors import ShotListError
+        from ..errors import ShotListError, in_file_order
         from ..model_checks import model_problems
         from ..plan import take_count
 
@@ -242,6 +242,8 @@ def validate(file: ShotListArg, face_models: FaceModelsOpt = None,
         notes_said += small_face_notes(loaded, plates) + overlap_notes(loaded, plates)
 
         takes = sum(take_count(shot, doc.defaults) for shot in doc.shots)
+        # In file order, as an invalid file's problems are: each module checks the whole file in a pass of its own.
+        notes_said = in_file_order(notes_said)
         if as_json:
             notes = [{"line": n.line, "column": n.column, "path": n.path, "message": n.message, "hint": n.hint}
                      for n in notes_said]  # several characters under method 'single', ...
