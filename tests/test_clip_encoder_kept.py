@@ -91,3 +91,30 @@ def test_release_frees_the_encoder_with_the_engine_and_another_folder_is_another
     idcli.render(shot_list(write_shotlist, 2), tmp_path / "b", device="cpu", batch_size=1)
     assert len(encoder_loads) == 2 and encoder_loads[0] != encoder_loads[1]
     assert kept_encoder.kept_key() not in (None, first)
+
+
+def test_two_plans_at_once_load_the_encoder_once(write_shotlist, tmp_path: Path, encoder_loads: list[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads planning at once, each with characters whose features are not cached, share one load (the second
+    waits for the first's; each loaded its own before) and give the features a plan alone gives with a fresh load."""
+    import threading
+
+    from cli_helpers import plan_on_cpu
+
+    lists = [shot_list(write_shotlist, 2), write_shotlist(shot_list(write_shotlist, 4).read_text("utf-8").replace(
+        "project: encoder", "project: other"), "other.yaml")]
+    plans: dict[int, Any] = {}
+    threads = [threading.Thread(target=lambda i=i: plans.__setitem__(i, plan_on_cpu(lists[i]))) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert len(plans) == 2 and len(encoder_loads) == 1, (plans.keys(), encoder_loads)
+    monkeypatch.setenv("IDCLI_HOME", str(tmp_path / "fresh-home"))  # nothing cached: computed again
+    kept_engine.release()
+    alone = plan_on_cpu(lists[1])
+    assert len(encoder_loads) == 2
+    for i in range(2):
+        for job in plans[i].jobs:
+            again = next(j for j in alone.jobs if j.shot_id == job.shot_id)
+            assert np.array_equal(job.request.identity_clip, again.request.identity_clip)
