@@ -7,7 +7,8 @@ the pair once it has loaded the base model (engine/faceid_loading.check_base_mod
 ``validate`` said the shot list was fine and after every selfie was encoded. Here the same refusal, in the same
 words, is made from the adapter's safetensors header and the base model's ``unet/config.json`` (a local folder, or a
 hub snapshot already in the Hugging Face cache): nothing is loaded, hashed or downloaded. A pickle's shapes are not
-read here (that would mean unpickling it): adapter_pickle.py reads those of one the shot list allows. No torch here.
+read here (that would mean unpickling it): adapter_pickle.py reads those of one the shot list allows (an adapter's,
+or a UNet's key names). No torch here.
 """
 
 from __future__ import annotations
@@ -110,18 +111,22 @@ def check_shapes_fit(file: Path, shapes: Mapping[str, Sequence[int]], model: Mod
 
 # The base model's UNet weights as diffusers saves them: their key names tell its attention layers. A variant's
 # sharded index is named as diffusers' _add_variant names it, the variant before the last suffix
-# (``save_pretrained(variant="fp16")`` with shards: ``….safetensors.index.fp16.json``).
+# (``save_pretrained(variant="fp16")`` with shards: ``….safetensors.index.fp16.json``). The pickles
+# (``save_pretrained(safe_serialization=False)``) only where the shot list allows them, after the safetensors files,
+# as diffusers prefers those.
 UNET_WEIGHTS = ("unet/diffusion_pytorch_model.safetensors.index.json", "unet/diffusion_pytorch_model.safetensors",
                 "unet/diffusion_pytorch_model.fp16.safetensors",
                 "unet/diffusion_pytorch_model.safetensors.index.fp16.json")
+UNET_PICKLES = ("unet/diffusion_pytorch_model.bin.index.json", "unet/diffusion_pytorch_model.bin",
+                "unet/diffusion_pytorch_model.fp16.bin", "unet/diffusion_pytorch_model.bin.index.fp16.json")
 
 
 def unet_attention_layers(model: ModelIdentity) -> tuple[int, list[int]] | None:
     """How many attention layers the base model's UNet has, and the numbers of the adapter keys its cross-attention
     layers read (diffusers numbers them 1, 3, 5, …), counted from its weights' key names (a ``.safetensors`` header
-    or a sharded file's index, an fp16 variant's too; no weight read): each attention layer has one ``to_q.weight``,
-    and diffusers gives adapter weights to every one but self-attention (``attn1``). None when no such file is at
-    hand or readable."""
+    or a sharded file's index, an fp16 variant's too; with ``model.allow_pickle`` a pickle's record, memory-mapped:
+    adapter_pickle.py; no weight read): each attention layer has one ``to_q.weight``, and diffusers gives adapter
+    weights to every one but self-attention (``attn1``). None when no such file is at hand or readable."""
     names = _unet_weight_names(model)
     if names is None:
         return None
@@ -135,7 +140,7 @@ def unet_attention_layers(model: ModelIdentity) -> tuple[int, list[int]] | None:
 def _unet_weight_names(model: ModelIdentity) -> list[str] | None:
     from .adapter_layout import safetensors_shapes
 
-    for name in UNET_WEIGHTS:
+    for name in UNET_WEIGHTS + (UNET_PICKLES if model.allow_pickle else ()):
         path = model_file(model, name)
         if path is None or not path.is_file():
             continue
@@ -143,6 +148,10 @@ def _unet_weight_names(model: ModelIdentity) -> list[str] | None:
             if name.endswith(".json"):
                 weight_map = json.loads(path.read_text("utf-8")).get("weight_map")
                 return [str(key) for key in weight_map] if isinstance(weight_map, dict) else None
+            if name.endswith(".bin"):
+                from .adapter_pickle import pickled_weight_names
+
+                return pickled_weight_names(path)
             return list(safetensors_shapes(path))
         except (OSError, ValueError, AttributeError, RecursionError):  # unreadable, too deep: the render counts
             return None

@@ -1,5 +1,6 @@
 """An allowed pickled adapter's keys and shapes, read before any work, so that plan and validate check it as they
-check a ``.safetensors`` header.
+check a ``.safetensors`` header (and, the same way, the key names of a base model's UNet saved only as a pickle, for
+adapter_fit's count of its attention layers).
 
 h94 publishes every FaceID file as a pickle (``ip-adapter-faceid_sd15.bin``, ``…-plusv2_sdxl.bin``), and that is the
 file ComfyUI users and clones of the hub repository hold; the shot list loads it with ``model.allow_pickle: true``.
@@ -40,6 +41,20 @@ def record_too_large(file: Path) -> bool:
         return False
 
 
+def _mapped_load(file: Path) -> object | None:
+    """A torch pickle loaded weights-only and memory-mapped (its tensors not read: only the pickle record is); None
+    when it cannot be read so or its record is past ``MAX_RECORD_BYTES``."""
+    import torch
+
+    if record_too_large(file):
+        return None
+    try:
+        with quiet_pickle_protocol_note():  # filter entries of its own: no process-wide warnings state swapped
+            return torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # torch's weights-only unpickler fails on a malformed record with any error (an assert too)
+        return None
+
+
 def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
     """Each tensor's shape in a pickled IP-Adapter checkpoint as h94 saves one (``{"image_proj": {…}, "ip_adapter":
     {…}}``, or with IP-Adapter's training script's name for the second group, ``adapter_modules``, as ComfyUI takes it),
@@ -47,13 +62,7 @@ def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
     read memory-mapped and weights-only, its record is past ``MAX_RECORD_BYTES``, or it is not laid out so."""
     import torch
 
-    if record_too_large(file):
-        return None
-    try:
-        with quiet_pickle_protocol_note():  # filter entries of its own: no process-wide warnings state swapped
-            loaded = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # torch's weights-only unpickler fails on a malformed record with any error (an assert too)
-        return None
+    loaded = _mapped_load(file)
     if not isinstance(loaded, dict):
         return None
     shapes: dict[str, tuple[int, ...]] = {}
@@ -67,6 +76,20 @@ def pickle_shapes(file: Path) -> dict[str, tuple[int, ...]] | None:
                 return None
             shapes[f"{group}.{key}"] = tuple(int(n) for n in value.shape)
     return shapes
+
+
+def pickled_weight_names(file: Path) -> list[str] | None:
+    """The tensor names of a model's pickled weights as diffusers saves them without safetensors (a flat state dict,
+    ``unet/diffusion_pytorch_model.bin``), read as ``pickle_shapes`` reads an adapter's: weights-only and
+    memory-mapped, so no weight is read (for adapter_fit's count of a UNet's attention layers, only where the shot
+    list allows pickles). None when it cannot be read so or is not a flat state dict."""
+    import torch
+
+    loaded = _mapped_load(file)
+    if not isinstance(loaded, dict) or not all(isinstance(key, str) and isinstance(value, torch.Tensor)
+                                               for key, value in loaded.items()):
+        return None
+    return list(loaded)
 
 
 def check_allowed_pickle(file: Path, plus: bool, model: ModelIdentity, allow_pickle: bool) -> None:

@@ -22,7 +22,8 @@ One engine at most: a render that needs another (a ``--compile`` render's too) d
 (two models never held at once for this), so memory does not grow call after call. It is lent to one render at a
 time: a render running meanwhile in another thread builds its own (an engine's per-batch state is not shared between
 threads), and the engine of whichever ends last is kept. A render that ends with an exception keeps nothing.
-``release()`` drops it, giving its memory (on a GPU, device memory) back to the caller.
+``release()`` drops it, giving its memory (on a GPU, device memory) back to the caller, and FaceID-Plus v2's CLIP image
+encoder kept for the next plan with it (kept_encoder.py; kept only beside an engine that reads its features).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def lease(model: ModelIdentity, runtime: Runtime, adapter: Any, build: Build) ->
     for the next render when the block ends without an exception."""
     global _KEPT
     if runtime.compile:  # its compiled graphs and fallback are per run (engine/compiled.py): built as before
-        release()  # not held beside it: two models on the device at once where a fresh process holds one
+        _drop_engine()  # not held beside it: two models on the device at once where a fresh process holds one
         yield build(model, runtime, adapter)
         return
     key = engine_key(model, runtime, adapter, build)
@@ -127,6 +128,20 @@ def lease(model: ModelIdentity, runtime: Runtime, adapter: Any, build: Build) ->
     yield engine
     with _LOCK:
         _KEPT = _Kept(key, engine)  # the last render to end leaves its engine
+    _keep_its_encoder(adapter)
+
+
+def _keep_its_encoder(adapter: Any) -> None:
+    """The CLIP image encoder kept for the next plan (kept_encoder.py) stays only beside an engine that reads its
+    features: freed with the engine, not held by a process that went on to render without it."""
+    from . import kept_encoder
+
+    if adapter is not None and getattr(adapter, "is_plus", False):
+        from .identity.clip_features import encoder_owner
+
+        kept_encoder.keep_only(encoder_owner(adapter))
+    else:
+        kept_encoder.keep_only(None)
 
 
 @contextmanager
@@ -143,8 +158,16 @@ def engine_for(model: ModelIdentity, runtime: Runtime, adapter: Any, engine_fact
 
 
 def release() -> bool:
-    """Drop the kept engine (its memory back to the caller: on a GPU, device memory once torch's cache is emptied).
-    Whether there was one. The next render builds its engine again."""
+    """Drop the kept engine (its memory back to the caller: on a GPU, device memory once torch's cache is emptied)
+    and FaceID-Plus v2's kept CLIP image encoder with it (kept_encoder.py). Whether there was an engine. The next
+    render builds its engine again."""
+    from . import kept_encoder
+
+    kept_encoder.release()
+    return _drop_engine()
+
+
+def _drop_engine() -> bool:
     global _KEPT
     with _LOCK:
         kept, _KEPT = _KEPT, None

@@ -154,11 +154,16 @@ def convert_pickled_adapter(source: Path, target: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict) or not all(isinstance(loaded.get(g), dict) for g in ("image_proj", "ip_adapter")):
         raise ModelUnavailableError(f"'{source}' is not an IP-Adapter checkpoint (no 'image_proj' and 'ip_adapter' "
                                     "groups)")
-    flat = {f"{group}.{key}": value.contiguous() for group in ("image_proj", "ip_adapter")
-            for key, value in loaded[group].items()}
-    if not all(isinstance(v, torch.Tensor) for v in flat.values()):
-        raise ModelUnavailableError(f"'{source}' holds something other than tensors")
-    data = canonical_safetensors(save(flat, metadata={"format": "pt", "idcli.converted_from": source.name}))
+    # h94's files hold these two groups, the FaceID LoRA inside ip_adapter (docs/models.md, "What h94's pickles
+    # hold"): every key of both is written. A weights-only load also reads numbers, strings and dicts: refused by name.
+    flat = {f"{group}.{key}": value for group in ("image_proj", "ip_adapter") for key, value in loaded[group].items()}
+    odd = next(((key, value) for key, value in flat.items() if not isinstance(value, torch.Tensor)), None)
+    if odd is not None:
+        raise ModelUnavailableError(f"'{source}' holds something other than tensors: {odd[0]} is "
+                                    f"{_a_value_of(odd[1])}, which no IP-Adapter checkpoint holds; the download is "
+                                    "damaged or not an adapter — run `idcli models fetch` again")
+    data = canonical_safetensors(save(_own_memory(flat), metadata={"format": "pt",
+                                                                    "idcli.converted_from": source.name}))
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(target.parent)  # a fetch killed mid-conversion left its temporary here
     atomic_write(target, data)
@@ -169,6 +174,22 @@ def convert_pickled_adapter(source: Path, target: Path) -> dict[str, Any]:
     records[target.name] = entry
     atomic_write(record_path, (json.dumps(records, indent=2, sort_keys=True) + "\n").encode())
     return entry
+
+
+def _a_value_of(value: object) -> str:
+    kind = type(value).__name__
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
+def _own_memory(tensors: dict[str, Any]) -> dict[str, Any]:
+    """The tensors, contiguous, each sharing memory with another (one tensor under two keys, a view inside another:
+    ``torch.load`` keeps them shared) copied to its own: safetensors refuses to write overlapping tensors. Tensors
+    that share nothing are written as loaded, so a file converted before converts to the same bytes."""
+    from collections import Counter
+
+    storages = Counter(value.untyped_storage().data_ptr() for value in tensors.values() if value.numel())
+    return {key: (value.clone() if value.numel() and storages[value.untyped_storage().data_ptr()] > 1
+                  else value).contiguous() for key, value in tensors.items()}
 
 
 def _conversion_record(target: Path) -> dict[str, Any] | None:

@@ -382,3 +382,34 @@ def test_a_base_model_saved_as_sharded_fp16_files_is_counted_too(write_shotlist,
     text = " ".join(validate.output.split())
     assert validate.exit_code == 2 and f"'{file}' lacks 36 keys" in text, text
     assert "no keys at all for attention layers 4–7" in text, text
+
+
+@pytest.mark.parametrize("layout", ["one file", "shards"])
+def test_a_base_model_saved_as_pickles_is_counted_when_pickles_are_allowed(write_shotlist, tmp_path: Path,
+                                                                           published: Path, layout: str) -> None:
+    """A base model whose UNet diffusers saved only as pickles (``save_pretrained(safe_serialization=False)``:
+    ``unet/diffusion_pytorch_model.bin``, or its ``.bin.index.json`` and shards), rendered with
+    ``model.allow_pickle: true``, got no attention-layer count at plan time: an adapter cut after a whole layer passed
+    validate (exit 0) and plan, and was refused only by the render. Its key names are read now as an allowed
+    adapter pickle's are (weights-only, memory-mapped: no weight read), or from the shards' index."""
+    import shutil
+
+    base = tmp_path / "base-sd15"
+    shutil.copytree(published / "base-sd15", base, ignore=shutil.ignore_patterns("diffusion_pytorch_model*"))
+    unet = build_tiny_pipeline("tiny-sd").unet
+    unet.save_pretrained(base / "unet", safe_serialization=False,
+                         **({"max_shard_size": "100KB"} if layout == "shards" else {}))
+    saved = sorted(path.name for path in (base / "unet").iterdir())
+    assert not [name for name in saved if name.endswith(".safetensors") or "safetensors" in name], saved
+    assert ("diffusion_pytorch_model.bin.index.json" in saved) == (layout == "shards"), saved
+    file = _trimmed(published, tmp_path / "cut", FACEID,
+                    lambda key: key.startswith("ip_adapter.") and int(key.split(".")[1]) >= 4)
+    model = _model("faceid", file.name, file.parent, published).replace(str(published / "base-sd15"), str(base))
+    shots = write_shotlist(SHOTS.replace("{MODEL}", model.replace("{preset", "{allow_pickle: true, preset", 1)))
+    says = "it looks like a FaceID file cut short or trimmed: it has no keys at all for attention layers 4–7"
+    validate = CliRunner().invoke(app, ["validate", str(shots)])
+    text = " ".join(validate.output.split())
+    assert validate.exit_code == 2 and f"'{file}' lacks 36 keys" in text and says in text, text
+    plan = CliRunner().invoke(app, ["plan", str(shots), "--device", "cpu"])
+    assert plan.exit_code == 4 and says in " ".join(plan.output.split()), plan.output
+    assert not _encoded()

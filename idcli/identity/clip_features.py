@@ -112,7 +112,8 @@ def rows_sha256(rows: np.ndarray) -> str:
 
 
 class _Encoder:
-    """The image encoder, loaded on the first identity that needs it (most runs find every one cached)."""
+    """The image encoder, loaded on the first identity that needs it (most runs find every one cached), and then the
+    one kept for the process (idcli/kept_encoder.py): a later plan with a new character does not load it again."""
 
     def __init__(self, adapter: Any, preset: str | None = None) -> None:
         self.adapter = adapter
@@ -127,15 +128,40 @@ class _Encoder:
         return crop_features(self.model, crops)
 
     def _load(self) -> Any:
+        from .. import kept_encoder
         from ..engine.faceid_plus import load_image_encoder, random_image_encoder_folder
 
         encoder = self.adapter.image_encoder
+        owner = encoder_owner(self.adapter)
         if encoder.source == "builtin":
-            return load_image_encoder(str(random_image_encoder_folder(self.adapter)))
+            folder = random_image_encoder_folder(self.adapter)  # written on first use
+            return kept_encoder.encoder_for((*owner, str(folder), *_LOADED_AS), owner,
+                                            lambda: load_image_encoder(str(folder)))
         if encoder.source == "local":
-            return load_image_encoder(encoder.id, allow_pickle=self.adapter.allow_pickle)
-        return load_image_encoder(encoder.id, encoder.subfolder, revision=encoder.revision,
-                                  allow_pickle=self.adapter.allow_pickle, preset=self.preset)
+            # Keyed by the folder's content as this plan hashed it: a folder rewritten since is another encoder.
+            key = (*owner, str(Path(encoder.id).resolve()), *_LOADED_AS) if encoder.content_hash else None
+            return kept_encoder.encoder_for(key, owner, lambda: load_image_encoder(
+                encoder.id, allow_pickle=self.adapter.allow_pickle))
+        from ..model_setup import hub_snapshot
+
+        # A hub encoder by the commit its revision names in the cache now (a `main` that moved is another encoder);
+        # one not in the cache yet is loaded (downloaded) and kept from the next plan on.
+        snapshot = hub_snapshot(encoder.id, encoder.revision)
+        key = (*owner, snapshot.name, *_LOADED_AS) if snapshot is not None else None
+        return kept_encoder.encoder_for(key, owner, lambda: load_image_encoder(
+            encoder.id, encoder.subfolder, revision=encoder.revision, allow_pickle=self.adapter.allow_pickle,
+            preset=self.preset))
+
+
+# How engine/faceid_plus.load_image_encoder loads every encoder (features are computed on the CPU in float32, so the
+# 2.5 GB encoder never sits in GPU memory beside the UNet): part of the kept encoder's key should that ever change.
+_LOADED_AS = ("cpu", "float32")
+
+
+def encoder_owner(adapter: Any) -> tuple[Any, bool]:
+    """What names an adapter's image encoder for the kept encoder (idcli/kept_encoder.py): its identity and whether
+    pickles may be read; nothing read from disk."""
+    return adapter.image_encoder, bool(adapter.allow_pickle)
 
 
 def with_clip_features(identity: CharacterIdentity, adapter: Any, encoder: _Encoder,
