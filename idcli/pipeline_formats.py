@@ -48,18 +48,27 @@ def unreadable(data: bytes) -> tuple[str, str] | None:
 
 
 def misdecoded(image: Any) -> tuple[str, str] | None:  # PIL.Image.Image, opened
-    """(what it is, the fix) for an image Pillow opens but decodes wrongly: a TIFF of more than 8 bits a sample
-    stored per channel, whose 16-bit samples Pillow reads as two 8-bit ones each (checked with Pillow 11 to 13);
+    """(what it is, the fix) for an image Pillow opens but decodes wrongly: an uncompressed TIFF of more than 8 bits
+    a sample stored per channel, whose planes Pillow reads with 8-bit raw modes ('R', 'G', 'B'), each 16-bit sample
+    as two 8-bit ones (Pillow 13; a compressed one goes through libtiff, which reads it right, and is left alone);
     else None."""
     if getattr(image, "format", None) != "TIFF":
         return None
     tags = getattr(image, "tag_v2", {})
-    if tags.get(TIFF_PLANAR_CONFIGURATION) != 2 or max(_values(tags.get(TIFF_BITS_PER_SAMPLE, 8))) <= 8:
+    bits = max(_values(tags.get(TIFF_BITS_PER_SAMPLE, 8)))
+    if tags.get(TIFF_PLANAR_CONFIGURATION) != 2 or bits <= 8:
         return None
-    bits = max(_values(tags.get(TIFF_BITS_PER_SAMPLE)))
+    raw_8_bit_planes = any(tile[0] == "raw" and isinstance(tile[3], tuple) and tile[3] and tile[3][0] in _PLANE_MODES
+                           for tile in getattr(image, "tile", ()))
+    if not raw_8_bit_planes:
+        return None
     return (f"is a {bits}-bit TIFF stored per channel (planar), which Pillow decodes wrongly, into noise",
             "save it again with the pixels interleaved (Photoshop: Save As TIFF, Pixel Order: Interleaved), or "
             "export it as a PNG")
+
+
+# The raw modes Pillow reads one 8-bit plane of a per-channel TIFF with.
+_PLANE_MODES = frozenset({"R", "G", "B", "A", "L"})
 
 
 def _values(value: Any) -> tuple[int, ...]:

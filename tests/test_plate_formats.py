@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -61,14 +62,17 @@ ADOBE_RGB = _icc_rgb_profile("Adobe RGB (1998)", (0.6097, 0.3111, 0.0195), (0.20
                              (0.1492, 0.0632, 0.7446), 2.19921875)
 
 
-def _tiff(planes: list[np.ndarray], *, planar: bool, sample_format: int = 1) -> bytes:
+def _tiff(planes: list[np.ndarray], *, planar: bool, sample_format: int = 1, deflate: bool = False) -> bytes:
     """A little-endian, uncompressed RGB TIFF of ``planes`` (one 2-D array per channel, all one dtype), stored
     interleaved (``planar=False``) or per channel (PlanarConfiguration 2, Photoshop's "Per Channel" order);
-    ``sample_format`` 1 unsigned integers, 3 floating point. Written out here: Pillow writes neither layout."""
+    ``sample_format`` 1 unsigned integers, 3 floating point; ``deflate``: each strip zlib-compressed (Compression 8).
+    Written out here: Pillow writes neither layout."""
     height, width = planes[0].shape
     bits = planes[0].dtype.itemsize * 8
     pixels = np.stack(planes, axis=2).astype(planes[0].dtype.newbyteorder("<"))
     strips = [plane.astype(pixels.dtype).tobytes() for plane in planes] if planar else [pixels.tobytes()]
+    if deflate:
+        strips = [zlib.compress(strip) for strip in strips]
     count = len(planes)
     entries = 11
     ifd_at = 8
@@ -87,8 +91,9 @@ def _tiff(planes: list[np.ndarray], *, planar: bool, sample_format: int = 1) -> 
 
     many = len(strips) > 1
     ifd = b"".join([
-        entry(256, 4, 1, width), entry(257, 4, 1, height), entry(258, 3, count, bits_at), entry(259, 3, 1, 1),
-        entry(262, 3, 1, 2), entry(273, 4, len(strips), offsets_at if many else offsets[0]), entry(277, 3, 1, count),
+        entry(256, 4, 1, width), entry(257, 4, 1, height), entry(258, 3, count, bits_at),
+        entry(259, 3, 1, 8 if deflate else 1), entry(262, 3, 1, 2),
+        entry(273, 4, len(strips), offsets_at if many else offsets[0]), entry(277, 3, 1, count),
         entry(278, 4, 1, height), entry(279, 4, len(strips), counts_at if many else len(strips[0])),
         entry(284, 3, 1, 2 if planar else 1), entry(339, 3, count, format_at)])
     extra = (struct.pack(f"<{count}H", *[bits] * count) + struct.pack(f"<{count}H", *[sample_format] * count)
@@ -105,9 +110,10 @@ def _recipe_rgb() -> np.ndarray:
 
 
 def test_a_16_bit_tiff_stored_per_channel_is_refused_not_read_as_noise(tmp_path: Path) -> None:
-    """Pillow opens a 16-bit RGB TIFF stored per channel (PlanarConfiguration 2) and reads each 16-bit sample as two
-    8-bit ones: a plate of noise, rendered without a word until 2026-12-02 (its faces not found, or, given as boxes,
-    put into noise). Stored interleaved, the same pixels read as the docs say (each channel's high byte)."""
+    """Pillow opens an uncompressed 16-bit RGB TIFF stored per channel (PlanarConfiguration 2) and reads each 16-bit
+    sample as two 8-bit ones: a plate of noise, rendered without a word until 2026-12-02 (its faces not found, or,
+    given as boxes, put into noise). Stored interleaved, the same pixels read as the docs say (each channel's high
+    byte)."""
     rgb = _recipe_rgb()
     planes16 = [rgb[:, :, c].astype(np.uint16) * 257 for c in range(3)]
     (tmp_path / "interleaved.tif").write_bytes(_tiff(planes16, planar=False))
@@ -121,6 +127,9 @@ def test_a_16_bit_tiff_stored_per_channel_is_refused_not_read_as_noise(tmp_path:
     assert "interleaved" in message and "PNG" in message
     with pytest.raises(ImageError, match="16-bit TIFF stored per channel"):  # a selfie: the same reader
         load_rgb(per_channel)
+    # Compressed, Pillow reads it through libtiff, right: read as the interleaved file is.
+    (tmp_path / "per_channel_deflate.tif").write_bytes(_tiff(planes16, planar=True, deflate=True))
+    assert np.array_equal(read_plate(tmp_path / "per_channel_deflate.tif").pixels, rgb)
     # 8 bits per channel stored per channel is read right, and stays read.
     (tmp_path / "per_channel_8.tif").write_bytes(_tiff([rgb[:, :, c] for c in range(3)], planar=True))
     assert np.array_equal(read_plate(tmp_path / "per_channel_8.tif").pixels, rgb)
