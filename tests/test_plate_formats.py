@@ -223,7 +223,7 @@ def test_a_plate_with_a_colour_profile_renders_an_image_with_that_profile(profil
                                                                           tmp_path: Path, engine_factory) -> None:
     """The plate's pixel values are kept exactly outside the faces; until 2026-12-02 its profile was dropped, so the
     image showed those values as sRGB: the whole frame's colours shifted against the plate's (a saturated red of a
-    Display P3 plate viewed 20 to 40 levels off). The PNG now carries the plate's profile (iCCP), as written."""
+    Display P3 plate viewed 30 levels off in a channel). The PNG now carries the plate's profile (iCCP), as written."""
     source = Image.open(RECIPE_PLATE).convert("RGB")
     source.save(tmp_path / "plate.png", icc_profile=profile)
     shutil.copy(RECIPE_PLATE, tmp_path / "plain.png")
