@@ -372,7 +372,7 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
     request_plate = PlateRequest(plate.plate.pixels, plate.plate.sha256,
                                  tuple(PlateFaceRequest(face.character, tuple(face.box),
                                                         crop_box(face.box, plate.plate.size))
-                                       for face in plate.faces), plate.strength)
+                                       for face in plate.faces), plate.strength, plate.plate.icc_profile)
     if warnings is not None:
         def face_field(k: int) -> PathKey:
             """Where face ``k`` is chosen: its entry of plate_faces, else the plate its face was found in."""

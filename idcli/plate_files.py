@@ -3,13 +3,15 @@
 A plate is refused exactly as a bad selfie is (missing, a folder, a FIFO or device, empty, not an
 image, truncated, a decompression bomb, over MAX_IMAGE_BYTES) and also past ``MAX_PLATE_SIDE`` pixels
 a side, checked before decoding. Its pixels are kept as the file holds them, upright per EXIF:
-RGB, or RGBA when the file has transparency, so the composite can return them bit for bit.
+RGB, or RGBA when the file has transparency, so the composite can return them bit for bit. An embedded RGB colour
+profile (ICC: Display P3, Adobe RGB) is kept with them, for the image to carry: its values are the plate's, and shown
+without the profile they would show other colours than the plate does.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,9 @@ class Plate:
     path: Path
     sha256: str  # of the file's bytes
     pixels: np.ndarray  # uint8 (height, width, 3 or 4), upright
+    # The file's embedded ICC profile when it describes these RGB values (None: none, or one of another colour
+    # space, a CMYK JPEG's or a greyscale PNG's, whose pixels the reader converted to RGB)
+    icc_profile: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -51,11 +56,30 @@ def _pixels(image, path: Path) -> np.ndarray:  # PIL.Image.Image
     return to_rgb(image, path)
 
 
+# The modes whose values an RGB profile describes as read (a palette's entries are RGB).
+_RGB_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "P", "PA")
+
+
+def rgb_profile(image) -> bytes | None:  # PIL.Image.Image
+    """``image``'s embedded ICC profile when it is an RGB profile of RGB values (its header's colour space, bytes
+    16-20, is 'RGB '); None otherwise, as a PNG of RGB values may carry no other kind (iCCP, PNG specification)."""
+    profile = image.info.get("icc_profile")
+    if not isinstance(profile, bytes) or len(profile) < 128 or profile[16:20] != b"RGB ":
+        return None
+    return profile if image.mode in _RGB_MODES else None
+
+
 def read_plate(path: Path) -> Plate:
     """The plate at ``path``; a PlateError naming the file and the problem otherwise."""
+    profile: list[bytes | None] = [None]
+
+    def convert(image) -> np.ndarray:  # PIL.Image.Image, decoded and upright
+        profile[0] = rgb_profile(image)
+        return _pixels(image, path)
+
     try:
         data = read_image_file(path)
-        pixels = decode_upright(path, data, lambda image: _pixels(image, path), max_side=MAX_PLATE_SIDE)
+        pixels = decode_upright(path, data, convert, max_side=MAX_PLATE_SIDE)
     except PlateError:
         raise
     except ImageError as exc:
@@ -64,4 +88,4 @@ def read_plate(path: Path) -> Plate:
     if min(width, height) < MIN_PLATE_SIDE:
         raise PlateError(f"{path}: {width}x{height} is too small for a plate (at least {MIN_PLATE_SIDE} "
                          "pixels a side)", file=path)
-    return Plate(path, hashlib.sha256(data).hexdigest(), pixels)
+    return Plate(path, hashlib.sha256(data).hexdigest(), pixels, profile[0])

@@ -222,7 +222,10 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     buffer = io.BytesIO()
     # RGBA: a plate job's image keeps the plate's alpha (docs/plates.md).
     mode = "RGBA" if getattr(pixels, "ndim", 3) == 3 and pixels.shape[2] == 4 else "RGB"
-    Image.fromarray(pixels, mode).save(buffer, format="PNG", pnginfo=info, compress_level=6)
+    # A plate's RGB colour profile (docs/plates.md, "Colour"): the values are the plate's, so is their meaning.
+    plate = getattr(job.request, "plate", None)
+    profile = {"icc_profile": plate.icc_profile} if plate is not None and plate.icc_profile else {}
+    Image.fromarray(pixels, mode).save(buffer, format="PNG", pnginfo=info, compress_level=6, **profile)
     return buffer.getvalue()
 
 

@@ -64,6 +64,9 @@ class PlateRequest:
     sha256: str
     faces: tuple[PlateFaceRequest, ...]
     strength: float  # the fraction of the schedule re-run on each face (engine/plates.start_index)
+    # The plate file's RGB colour profile (ICC), which the image's PNG carries so it shows the plate's colours
+    # (docs/plates.md, "Colour"); None: none (the PNG as before). Not in the key: the plate's sha256 covers it.
+    icc_profile: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:

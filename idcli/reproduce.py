@@ -429,7 +429,7 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
 
     plate = _recorded_input("plate", f"'{given}'", "", given, block.get("abs_path"), sha256, shotlist_dirs(out_dir),
                             read, lambda plate: plate.sha256)
-    return PlateRequest(plate.pixels, sha256, faces, strength)
+    return PlateRequest(plate.pixels, sha256, faces, strength, plate.icc_profile)
 
 
 # -- comparing ---------------------------------------------------------------------------------------------

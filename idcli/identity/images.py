@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..file_spellings import spelt_on_disk
 from ..not_photos import HEAD_BYTES, not_a_photo
+from ..pipeline_formats import misdecoded, unreadable
 from ..safeio import NotRegularFile, missing_reason, read_regular
 
 MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel selfie is already generous; bombs are far larger
@@ -113,6 +114,8 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
             if _pillow_refuses(image.size):
                 raise _bomb_error(path)
             image.seek(0)  # animated images: the first frame
+            if (wrong := misdecoded(image)) is not None:  # a 16-bit TIFF stored per channel: Pillow reads noise
+                raise ImageError(f"{path}: {wrong[0]}; {wrong[1]}", file=path)
             width, height = image.size
             _refuse_oversized(path, width, height, max_side)
             image.load()
@@ -122,6 +125,8 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
     except Image.DecompressionBombError:
         raise _bomb_error(path) from None
     except UnidentifiedImageError:
+        if (said := unreadable(data)) is not None:  # an OpenEXR, DPX or Cineon frame, a float TIFF: said by name
+            raise ImageError(f"{path}: {said[0]}; {said[1]}", file=path) from None
         raise ImageError(f"{path}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)", file=path) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})", file=path) from None

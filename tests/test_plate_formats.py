@@ -1,0 +1,244 @@
+"""Plates as a VFX pipeline hands them over (docs/plates.md, "Fields" and "Colour"; the plate trial of 2026-12-02):
+a plate with an embedded RGB colour profile (Display P3, Adobe RGB) renders to a PNG carrying that profile, so the
+image looks as the plate does; a 16-bit TIFF stored per channel, which Pillow decodes into noise, is refused rather
+than rendered; and OpenEXR, DPX, Cineon and floating-point TIFF plates are said by name with how to export them,
+not as "not an image Pillow can read (JPEG, PNG, WebP, TIFF ...)". Selfies share the reader, so the refusals hold
+for them too."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+from idcli.identity.images import ImageError, load_rgb
+from idcli.plate_files import PlateError, read_plate
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE_PLATE = ROOT / "recipes" / "plates" / "two_people.png"
+runner = CliRunner()
+
+
+def _icc_rgb_profile(description: str, red: tuple[float, float, float], green: tuple[float, float, float],
+                     blue: tuple[float, float, float], gamma: float) -> bytes:
+    """A minimal ICC v2 matrix/TRC RGB display profile (what Display P3 and Adobe RGB are), written out here so the
+    test needs no profile file: header, description, white point, the three colorants and one gamma curve."""
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+
+    text = description.encode() + b"\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * 8 + b"\0" * 3 + b"\0" * 67
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
+    tags = [(b"desc", desc), (b"cprt", b"text\0\0\0\0none\0"), (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+            (b"rXYZ", xyz(*red)), (b"gXYZ", xyz(*green)), (b"bXYZ", xyz(*blue)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    start = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        data += b"\0" * (-(start + len(data)) % 4)
+        table += signature + struct.pack(">II", start + len(data), len(body))
+        data += body
+    header = (struct.pack(">I", start + len(data)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntr" + b"RGB XYZ "
+              + b"\0" * 12 + b"acspAPPL" + b"\0" * 24 + s15(0.9642) + s15(1.0) + s15(0.8249) + b"lcms" + b"\0" * 44)
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+DISPLAY_P3 = _icc_rgb_profile("Display P3", (0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419),
+                              (0.1571, 0.0666, 0.7841), 2.2)
+ADOBE_RGB = _icc_rgb_profile("Adobe RGB (1998)", (0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609),
+                             (0.1492, 0.0632, 0.7446), 2.19921875)
+
+
+def _tiff(planes: list[np.ndarray], *, planar: bool, sample_format: int = 1, deflate: bool = False) -> bytes:
+    """A little-endian, uncompressed RGB TIFF of ``planes`` (one 2-D array per channel, all one dtype), stored
+    interleaved (``planar=False``) or per channel (PlanarConfiguration 2, Photoshop's "Per Channel" order);
+    ``sample_format`` 1 unsigned integers, 3 floating point; ``deflate``: each strip zlib-compressed (Compression 8).
+    Written out here: Pillow writes neither layout."""
+    height, width = planes[0].shape
+    bits = planes[0].dtype.itemsize * 8
+    pixels = np.stack(planes, axis=2).astype(planes[0].dtype.newbyteorder("<"))
+    strips = [plane.astype(pixels.dtype).tobytes() for plane in planes] if planar else [pixels.tobytes()]
+    if deflate:
+        strips = [zlib.compress(strip) for strip in strips]
+    count = len(planes)
+    entries = 11
+    ifd_at = 8
+    extra_at = ifd_at + 2 + 12 * entries + 4
+    bits_at, format_at = extra_at, extra_at + 2 * count
+    offsets_at, counts_at = format_at + 2 * count, format_at + 2 * count + 4 * len(strips)
+    data_at = counts_at + 4 * len(strips)
+    offsets, at = [], data_at
+    for strip in strips:
+        offsets.append(at)
+        at += len(strip)
+
+    def entry(tag: int, kind: int, n: int, value: int) -> bytes:  # kind 3 SHORT, 4 LONG
+        inline = struct.pack("<H2x", value) if kind == 3 and n == 1 else struct.pack("<I", value)
+        return struct.pack("<HHI", tag, kind, n) + inline
+
+    many = len(strips) > 1
+    ifd = b"".join([
+        entry(256, 4, 1, width), entry(257, 4, 1, height), entry(258, 3, count, bits_at),
+        entry(259, 3, 1, 8 if deflate else 1), entry(262, 3, 1, 2),
+        entry(273, 4, len(strips), offsets_at if many else offsets[0]), entry(277, 3, 1, count),
+        entry(278, 4, 1, height), entry(279, 4, len(strips), counts_at if many else len(strips[0])),
+        entry(284, 3, 1, 2 if planar else 1), entry(339, 3, count, format_at)])
+    extra = (struct.pack(f"<{count}H", *[bits] * count) + struct.pack(f"<{count}H", *[sample_format] * count)
+             + struct.pack(f"<{len(strips)}I", *offsets) + struct.pack(f"<{len(strips)}I", *[len(s) for s in strips]))
+    head = b"II*\0" + struct.pack("<I", ifd_at) + struct.pack("<H", entries)
+    return head + ifd + b"\0\0\0\0" + extra + b"".join(strips)
+
+
+def _recipe_rgb() -> np.ndarray:
+    return np.asarray(Image.open(RECIPE_PLATE).convert("RGB"))
+
+
+# -- 16-bit TIFFs stored per channel: Pillow decodes them into noise ---------------------------------------------
+
+
+def test_a_16_bit_tiff_stored_per_channel_is_refused_not_read_as_noise(tmp_path: Path) -> None:
+    """Pillow opens an uncompressed 16-bit RGB TIFF stored per channel (PlanarConfiguration 2) and reads each 16-bit
+    sample as two 8-bit ones: a plate of noise, rendered without a word until 2026-12-02 (its faces not found, or,
+    given as boxes, put into noise). Stored interleaved, the same pixels read as the docs say (each channel's high
+    byte)."""
+    rgb = _recipe_rgb()
+    planes16 = [rgb[:, :, c].astype(np.uint16) * 257 for c in range(3)]
+    (tmp_path / "interleaved.tif").write_bytes(_tiff(planes16, planar=False))
+    assert np.array_equal(read_plate(tmp_path / "interleaved.tif").pixels, rgb)
+    per_channel = tmp_path / "per_channel.tif"
+    per_channel.write_bytes(_tiff(planes16, planar=True))
+    with pytest.raises(PlateError) as caught:
+        read_plate(per_channel)
+    message = str(caught.value)
+    assert message.startswith(f"{per_channel}: is a 16-bit TIFF stored per channel")
+    assert "interleaved" in message and "PNG" in message
+    with pytest.raises(ImageError, match="16-bit TIFF stored per channel"):  # a selfie: the same reader
+        load_rgb(per_channel)
+    # Compressed, Pillow reads it through libtiff, right: read as the interleaved file is.
+    (tmp_path / "per_channel_deflate.tif").write_bytes(_tiff(planes16, planar=True, deflate=True))
+    assert np.array_equal(read_plate(tmp_path / "per_channel_deflate.tif").pixels, rgb)
+    # 8 bits per channel stored per channel is read right, and stays read.
+    (tmp_path / "per_channel_8.tif").write_bytes(_tiff([rgb[:, :, c] for c in range(3)], planar=True))
+    assert np.array_equal(read_plate(tmp_path / "per_channel_8.tif").pixels, rgb)
+
+
+# -- formats of a VFX pipeline that Pillow cannot read: said by name -------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "head", "said"), [
+    ("plate.exr", b"\x76\x2f\x31\x01\x02\x00\x00\x00channels\0chlist\0", "is an OpenEXR image"),
+    ("plate.dpx", b"SDPX" + b"\0" * 60, "is a DPX image"),
+    ("plate_le.dpx", b"XPDS" + b"\0" * 60, "is a DPX image"),
+    ("plate.cin", b"\x80\x2a\x5f\xd7" + b"\0" * 60, "is a Cineon image"),
+])
+def test_an_exr_dpx_or_cineon_plate_is_said_by_name(name: str, head: bytes, said: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_bytes(head + b"\0" * 4000)
+    with pytest.raises(PlateError) as caught:
+        read_plate(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {said}") and "idcli cannot read" in message
+    assert "PNG" in message and "sRGB" in message  # what to export it as
+    assert "not an image Pillow can read" not in message
+
+
+@pytest.mark.parametrize(("dtype", "sample_format", "said"), [
+    (np.float32, 3, "is a TIFF of 32-bit floating-point samples"),
+    (np.float16, 3, "is a TIFF of 16-bit floating-point samples"),
+    (np.uint32, 1, "is a TIFF of 32-bit integer samples"),
+])
+def test_a_tiff_pillow_cannot_read_says_what_its_samples_are(dtype, sample_format: int, said: str,
+                                                             tmp_path: Path) -> None:
+    """Until 2026-12-02 a float TIFF was 'not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)', naming TIFF
+    among what it reads."""
+    rgb = _recipe_rgb()
+    path = tmp_path / "plate.tif"
+    path.write_bytes(_tiff([(rgb[:, :, c] / 255).astype(dtype) if sample_format == 3 else
+                            rgb[:, :, c].astype(dtype) * 16843009 for c in range(3)], planar=False,
+                           sample_format=sample_format))
+    with pytest.raises(PlateError) as caught:
+        read_plate(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {said}"), message
+    assert "8- or 16-bit" in message and "not an image Pillow can read" not in message
+
+
+def test_a_plate_of_a_vfx_format_is_exit_2_at_its_line_with_its_name(tmp_path: Path, write_shotlist) -> None:
+    (tmp_path / "plate.exr").write_bytes(b"\x76\x2f\x31\x01\x02\x00\x00\x00" + b"\0" * 4000)
+    path = write_shotlist(ONE_SHOT.replace("PLATE", "plate.exr"))
+    result = runner.invoke(app, ["validate", str(path), "--face-models", "synthetic"])
+    assert result.exit_code == 2
+    assert "shots[0].plate: plate 'plate.exr' cannot be used: plate.exr: is an OpenEXR image" in result.output
+
+
+# -- an embedded colour profile travels to the image -----------------------------------------------------------------
+
+ONE_SHOT = """\
+version: 1
+project: plate-formats
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 4, guidance: 4.0, sampler: ddim}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
+shots:
+  - id: shot
+    prompt: "{mara} and {theo} before a window"
+    plate: PLATE
+"""
+
+
+def test_a_plates_rgb_profile_is_read_with_it_and_other_profiles_are_not(tmp_path: Path) -> None:
+    rgb = Image.open(RECIPE_PLATE).convert("RGB")
+    rgb.save(tmp_path / "p3.png", icc_profile=DISPLAY_P3)
+    rgb.save(tmp_path / "adobe.jpg", icc_profile=ADOBE_RGB, quality=95)
+    rgb.save(tmp_path / "plain.png")
+    assert read_plate(tmp_path / "p3.png").icc_profile == DISPLAY_P3
+    assert read_plate(tmp_path / "adobe.jpg").icc_profile == ADOBE_RGB
+    assert read_plate(tmp_path / "plain.png").icc_profile is None
+    # A profile of another colour space (a CMYK JPEG's, a greyscale PNG's) describes pixels the reader converted to
+    # RGB; given to an RGB image it would be wrong, so it is not kept.
+    grey = DISPLAY_P3[:16] + b"GRAY" + DISPLAY_P3[20:]
+    rgb.convert("L").save(tmp_path / "grey.png", icc_profile=grey)
+    assert read_plate(tmp_path / "grey.png").icc_profile is None
+    rgb.convert("CMYK").save(tmp_path / "cmyk.jpg", icc_profile=DISPLAY_P3[:16] + b"CMYK" + DISPLAY_P3[20:])
+    assert read_plate(tmp_path / "cmyk.jpg").icc_profile is None
+
+
+@pytest.mark.parametrize("profile", [DISPLAY_P3, ADOBE_RGB], ids=["display-p3", "adobe-rgb"])
+def test_a_plate_with_a_colour_profile_renders_an_image_with_that_profile(profile: bytes, write_shotlist,
+                                                                          tmp_path: Path, engine_factory) -> None:
+    """The plate's pixel values are kept exactly outside the faces; until 2026-12-02 its profile was dropped, so the
+    image showed those values as sRGB: the whole frame's colours shifted against the plate's (a saturated red of a
+    Display P3 plate viewed 30 levels off in a channel). The PNG now carries the plate's profile (iCCP), as written."""
+    source = Image.open(RECIPE_PLATE).convert("RGB")
+    source.save(tmp_path / "plate.png", icc_profile=profile)
+    shutil.copy(RECIPE_PLATE, tmp_path / "plain.png")
+    text = ONE_SHOT.replace("PLATE", "plate.png") + ('  - id: plain\n    prompt: "{mara} and {theo} before a window"\n'
+                                                     "    plate: plain.png\n")
+    path = write_shotlist(text)
+    out = tmp_path / "out"
+    report = idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory)
+    assert (report.rendered, report.failed) == (2, 0)
+    with Image.open(out / "shot" / "shot_t1.png") as image:
+        assert image.info.get("icc_profile") == profile
+        pixels = np.asarray(image)
+    assert pixels[5, 5].tolist() == np.asarray(source)[5, 5].tolist()  # the values, as the file holds them
+    with Image.open(out / "plain" / "plain_t1.png") as image:
+        assert "icc_profile" not in image.info  # a plate without a profile: the image as before
+    record = json.loads((out / "shot" / "shot_t1.json").read_text("utf-8"))
+    assert record["plate"]["path"] == "plate.png"
+
