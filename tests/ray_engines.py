@@ -102,3 +102,28 @@ def chatty_engine(model: Any, runtime: Any, adapter: Any) -> SlowEngine:
 
     print("chatty_engine: building the engine on this worker", file=sys.stderr, flush=True)
     return SlowEngine(model, runtime, adapter)
+
+
+class SelfKilling:
+    """An engine_factory whose engines kill their own process with ``signal`` as a batch begins, ``times`` times in
+    the whole pool (each kill leaves a file named by the killed pid in ``folder``, created before the signal is sent),
+    then render as the real tiny engine does: a worker process dying mid-batch, by a real signal."""
+
+    def __init__(self, folder: str, signal: int, times: int) -> None:
+        self.folder, self.signal, self.times = folder, signal, times
+
+    def __call__(self, model: Any, runtime: Any, adapter: Any) -> Any:
+        return _SelfKillingEngine(self, model, runtime, adapter)
+
+
+class _SelfKillingEngine(_Wrapped):
+    def __init__(self, plan: SelfKilling, model: Any, runtime: Any, adapter: Any) -> None:
+        super().__init__(model, runtime, adapter)
+        self.plan = plan
+
+    def render(self, requests: list[Any], **kwargs: Any) -> list[Any]:
+        if len(os.listdir(self.plan.folder)) < self.plan.times:
+            open(os.path.join(self.plan.folder, str(os.getpid())), "w").close()
+            os.kill(os.getpid(), self.plan.signal)
+            time.sleep(30)  # the signal's handler (SIGTERM: Ray's) ends the process meanwhile
+        return self.engine.render(requests, **kwargs)

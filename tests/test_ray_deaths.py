@@ -2,8 +2,9 @@
 "died mid-batch and Ray restarted it". Ray's GCS worker table keeps the dead process with ``exit_type``
 ``NODE_OUT_OF_MEMORY``; the note now says so. Ray's memory monitor cannot be made to kill one worker at one moment
 reliably on two shared cores, so the table is a stand-in holding Ray's own records (``WorkerTableData``), and Ray's
-``wait``/``get`` give the reply of a batch Ray ran again (``attempt`` 1). A real ``kill -9`` (SYSTEM_ERROR, no
-cause added) is tests/test_ray_executor.py's."""
+``wait``/``get`` give the reply of a batch Ray ran again (``attempt`` 1). Real signals (SIGKILL, SIGTERM, from inside a
+batch) are tests/test_ray_executor.py's; the words for Ray's other records are checked here on Ray 2.60's own texts,
+as a local cluster gave them (2026-12-02)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,10 @@ OTHER_NODE = bytes.fromhex("cd" * 28)
 WORKER = {"host": "node-a", "pid": 202, "node": NODE.hex()[:16]}
 
 
-def _dead(node: bytes, pid: int, exit_type: int, worker_id: bytes) -> Any:
+def _dead(node: bytes, pid: int, exit_type: int, worker_id: bytes, ended: int = 0) -> Any:
     from ray.core.generated import gcs_pb2
 
-    row = gcs_pb2.WorkerTableData(is_alive=False, pid=pid, exit_type=exit_type, exit_detail="...")
+    row = gcs_pb2.WorkerTableData(is_alive=False, pid=pid, exit_type=exit_type, exit_detail="...", end_time_ms=ended)
     row.worker_address.node_id = node
     row.worker_address.worker_id = worker_id
     return row
@@ -74,16 +75,17 @@ def _restart_notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: Any) -
 def test_a_worker_ray_killed_for_low_memory_is_said_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ray.core.generated import common_pb2
 
-    rows = [_dead(NODE, 101, common_pb2.SYSTEM_ERROR, b"a"),
-            _dead(OTHER_NODE, 101, common_pb2.NODE_OUT_OF_MEMORY, b"b"),
-            _dead(NODE, 101, common_pb2.NODE_OUT_OF_MEMORY, b"c")]
+    # No reply named the dead process, nor could Ray's actor table (a stand-in worker): the latest death on its node.
+    rows = [_dead(NODE, 99, common_pb2.SYSTEM_ERROR, b"a", ended=1000),
+            _dead(OTHER_NODE, 100, common_pb2.NODE_OUT_OF_MEMORY, b"b", ended=3000),
+            _dead(NODE, 101, common_pb2.NODE_OUT_OF_MEMORY, b"c", ended=2000)]
     assert _restart_notes(tmp_path, monkeypatch, lambda: rows) == [
-        "note: the Ray worker on node-a died mid-batch (Ray's memory monitor killed it: its node was low on memory) "
+        "note: the Ray worker node-a:101 died mid-batch (Ray's memory monitor killed it: its node was low on memory) "
         "and Ray restarted it (now pid 202); its batch of 2 was rendered again there"]
 
 
 @pytest.mark.parametrize("kind", ["killed otherwise", "another node's", "unreadable"])
-def test_a_death_ray_did_not_record_as_low_memory_is_said_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_a_death_ray_gives_no_cause_for_is_said_without_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                      kind: str) -> None:
     from ray.core.generated import common_pb2
 
@@ -94,8 +96,9 @@ def test_a_death_ray_did_not_record_as_low_memory_is_said_as_before(tmp_path: Pa
         exit_type = common_pb2.NODE_OUT_OF_MEMORY if kind == "another node's" else common_pb2.SYSTEM_ERROR
         return [_dead(node, 101, exit_type, b"a")]
 
+    who = "node-a:101" if kind == "killed otherwise" else "on node-a"  # the death found, without a cause Ray gave
     assert _restart_notes(tmp_path, monkeypatch, rows) == [
-        "note: the Ray worker on node-a died mid-batch and Ray restarted it (now pid 202); its batch of 2 was rendered "
+        f"note: the Ray worker {who} died mid-batch and Ray restarted it (now pid 202); its batch of 2 was rendered "
         "again there"]
 
 
@@ -104,6 +107,44 @@ def test_each_low_memory_death_is_told_once_and_by_its_pid(monkeypatch: pytest.M
 
     monkeypatch.setattr(ray_deaths, "dead_workers", lambda: [_dead(NODE, 101, common_pb2.NODE_OUT_OF_MEMORY, b"a")])
     seen: set[bytes] = set()
-    assert ray_deaths.death_cause(WORKER, 303, seen) is None  # another process of that node died so
-    assert ray_deaths.death_cause(WORKER, 101, seen) == ray_deaths.LOW_MEMORY
-    assert ray_deaths.death_cause(WORKER, None, seen) is None  # told already
+    node = WORKER["node"]
+    assert ray_deaths.death_cause(node, 303, seen) == (None, None)  # another process of that node died so
+    assert ray_deaths.death_cause(node, 101, seen) == (ray_deaths.LOW_MEMORY, 101)
+    assert ray_deaths.death_cause(node, None, seen) == (None, None)  # told already
+
+
+# Ray 2.60's exit details, as its worker table and errors held them for a worker killed on a local cluster.
+END_OF_FILE = ("Worker unexpectedly exits with a connection error code 2. End of file. Some common causes include: (1) "
+               "the process was killed by the OOM killer due to high memory usage, (2) ray stop --force was called, or "
+               "(3) the worker crashed unexpectedly due to SIGSEGV or another unexpected error.")
+SIGTERM = "Worker exits unexpectedly. Worker exits with an exit code 1. The process receives a SIGTERM."
+
+
+@pytest.mark.parametrize(("exit_type", "detail", "words"), [
+    ("SYSTEM_ERROR", END_OF_FILE, ray_deaths.NO_WORD),  # SIGKILL, SIGSEGV and os._exit(3) alike
+    ("SYSTEM_ERROR", SIGTERM, "it was sent SIGTERM"),
+    ("SYSTEM_ERROR", "Worker exits unexpectedly. Worker exits with an exit code 3.", "it exited with code 3"),
+    ("NODE_OUT_OF_MEMORY", "Task was killed due to the node running low on memory. ...", ray_deaths.LOW_MEMORY),
+    ("SYSTEM_ERROR", "...", None),  # nothing Ray says that idcli can read: the note as before
+    ("INTENDED_USER_EXIT", "Worker exits because the actor is killed by `ray.kill`.", None),  # idcli's own doing
+])
+def test_rays_record_of_a_death_in_words(exit_type: str, detail: str, words: str | None) -> None:
+    assert ray_deaths.in_words(exit_type, detail) == words
+
+
+def test_the_cause_in_rays_own_error_of_a_batch_whose_retry_failed_too() -> None:
+    from ray.exceptions import ActorDiedError, ActorUnavailableError
+
+    died = ActorDiedError()
+    died.error_msg = ("The actor died unexpectedly before finishing this task.\n\tclass_name: RenderWorker\n\tpid: "
+                      "27289\nThe actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR "
+                      f"Worker exit detail: {END_OF_FILE}")
+    assert ray_deaths.error_cause(died) == ray_deaths.NO_WORD
+    unavailable = ActorUnavailableError("The actor is temporarily unavailable: UnexpectedSystemExit: Worker exits "
+                                        "with an exit code 1. The process receives a SIGTERM.", None)
+    assert ray_deaths.error_cause(unavailable) == "it was sent SIGTERM"
+    node = ActorDiedError()
+    node.error_msg = ("The actor died unexpectedly before finishing this task.\nThe actor died because its node has "
+                      "died. Node Id: ab12")
+    assert ray_deaths.error_cause(node) == ray_deaths.NODE_LOST
+    assert ray_deaths.error_cause(ActorDiedError()) is None  # Ray's bare text: no cause

@@ -25,6 +25,7 @@ from cli_helpers import ROOT, assert_nothing_partial, cli_env, journal_commits, 
 
 import idcli
 from idcli.executors.ray import RayBackend
+from idcli.executors.ray_deaths import NO_WORD
 from idcli.provenance import RUN_FIELDS
 
 RECIPES = ROOT / "recipes"
@@ -188,8 +189,63 @@ def test_a_worker_killed_mid_batch_is_restarted_and_every_job_committed_once(
     # Ray's retry saved the batch: only Ray's own "(raylet)" lines said so. One note of idcli's names the worker.
     (new,) = pids - {progress.killed}
     restarted = [text for text in progress.notes if "restarted" in text]
-    assert restarted == [f"note: the Ray worker {socket.gethostname()}:{progress.killed} died mid-batch and Ray "
-                         f"restarted it (now pid {new}); its batch of 1 was rendered again there"], progress.notes
+    assert restarted == [f"note: the Ray worker {socket.gethostname()}:{progress.killed} died mid-batch ({NO_WORD}) "
+                         f"and Ray restarted it (now pid {new}); its batch of 1 was rendered again there"
+                         ], progress.notes
+
+
+def _notes_of_a_self_killing_run(write_shotlist, tmp_path: Path, signal_number: int, times: int
+                                 ) -> tuple[list[str], list[int], Any]:
+    """A one-worker run of three one-take shots whose engine kills its own process with ``signal_number`` as a batch
+    begins, ``times`` times: its notes, the pids killed (in the order killed) and the report."""
+    from ray_engines import SelfKilling
+
+    path = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"})
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    notes: list[str] = []
+
+    class Notes:
+        def start(self, total: int, already_done: int) -> None: ...
+        def advance(self, outcome: Any) -> None: ...
+        def stop(self) -> None: ...
+
+        def note(self, text: str) -> None:
+            notes.append(text)
+
+    report = idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=1, progress=Notes(),
+                          executor=RayBackend(workers=1, engine_factory=SelfKilling(str(killed), signal_number,
+                                                                                    times)))
+    pids = sorted(killed.iterdir(), key=lambda file: file.stat().st_mtime_ns)
+    return notes, [int(file.name) for file in pids], report
+
+
+def test_a_worker_killed_in_its_first_batch_is_named_with_why_ray_says_it_died(
+        ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+    """A worker SIGKILLed (from inside its first batch: no reply had named its process yet) that Ray restarted: the note
+    named no process ("the Ray worker on HOST") and no cause. Now the process is read from Ray's actor table as the
+    batch is handed over, and the cause from Ray's worker table: Ray saw only the connection close (SIGKILL and a
+    crash read alike there), and the note says that much."""
+    import socket
+
+    notes, killed, report = _notes_of_a_self_killing_run(write_shotlist, tmp_path, signal.SIGKILL, 1)
+    assert report.failed == 0 and report.rendered == 3 and len(killed) == 1
+    # Every image, the first batch's too, was rendered by the restarted process.
+    (new,) = {sidecar["executor"]["pid"] for sidecar in _sidecars(tmp_path / "out").values()}
+    assert [text for text in notes if "died" in text] == [
+        f"note: the Ray worker {socket.gethostname()}:{killed[0]} died mid-batch ({NO_WORD}) and Ray restarted it "
+        f"(now pid {new}); its batch of 1 was rendered again there"], notes
+
+
+def test_a_worker_killed_twice_in_one_batch_says_why_as_its_batch_goes_on(
+        ray_cluster: str, write_shotlist, tmp_path: Path) -> None:
+    """SIGTERM twice in one batch (as it begins, then as Ray runs it again on the restarted worker): Ray's retry failed
+    too and the note said only "a Ray worker died; its batch of 1 goes to another worker". Ray's error records the
+    worker's own word (its SIGTERM handler's), and the note now gives it; the batch then renders."""
+    notes, killed, report = _notes_of_a_self_killing_run(write_shotlist, tmp_path, signal.SIGTERM, 2)
+    assert report.failed == 0 and report.rendered == 3 and len(killed) == 2
+    assert [text for text in notes if "died" in text] == [
+        "note: a Ray worker died (it was sent SIGTERM); its batch of 1 goes to another worker"], notes
 
 
 def test_an_ordinary_job_error_fails_that_job_and_out_of_memory_halves_the_batch(

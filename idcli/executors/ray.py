@@ -36,7 +36,7 @@ from ..plan import Job
 from ..runtime import Runtime, check_device_name
 from . import BatchSink, RenderedBatch
 from .local import group_jobs, widest_request
-from .ray_deaths import death_cause
+from .ray_deaths import actor_pid, death_cause, error_cause
 from .ray_head import (
     HEAD_CHECK_SECONDS,
     HEAD_MISSES,
@@ -382,7 +382,9 @@ class RayExecutor:
         idle: deque[int] = deque()  # actors by index
         inflight: dict[Any, tuple[int, list[Job], int]] = {}
         deaths: dict[int, int] = {}  # consecutive deaths per actor
-        pids: dict[int, int] = {}  # per actor, the process its last reply came from (Ray restarts a dead one)
+        # Per actor, its process: read from Ray's actor table as its first batch is handed over, then the one its last
+        # reply came from (Ray restarts a dead one): a death mid-batch is told as that process's (ray_deaths.py).
+        pids: dict[int, int] = {}
         told: set[bytes] = set()  # the dead worker processes whose cause a note gave (ray_deaths.py)
         # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
         arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
@@ -394,8 +396,8 @@ class RayExecutor:
             worker = reply["worker"]
             if reply.get("attempt", 0):
                 # Ray's own retry saved the batch: only its "(raylet)" lines said so, and those may not be read.
-                cause = death_cause(worker, pids.get(index), told)
-                sink.note(_restarted(worker, pids.get(index), len(jobs), cause))
+                cause, before = death_cause(str(worker.get("node") or ""), pids.get(index), told)
+                sink.note(_restarted(worker, pids.get(index) or before, len(jobs), cause))
             pids[index] = worker["pid"]
             arrived.extend((part, worker) for part in reply["batches"])
             for text in reply["notes"]:
@@ -439,6 +441,9 @@ class RayExecutor:
                     queue.appendleft((jobs, attempts))
                     self.head.gone()
                 self.stats["worker_deaths"] += 1
+                # Ray's error says why where it can; else the worker table, of the process the batch was handed to.
+                why = error_cause(exc) or death_cause(None, pids.get(index), told)[0]
+                pids.pop(index, None)  # its process died: the next one is read as its next batch is handed over
                 deaths[index] = deaths.get(index, 0) + 1
                 if deaths[index] < 2:
                     idle.append(index)
@@ -447,11 +452,12 @@ class RayExecutor:
                     sink.note(f"a Ray worker died twice in a row; it is stopped and its CPU/GPU handed back to the "
                               f"cluster ({self._left()})")
                 if attempts + 1 < MAX_ATTEMPTS:
-                    sink.note(f"a Ray worker died; its batch of {len(jobs)} goes to another worker")
+                    sink.note(f"a Ray worker died{f' ({why})' if why else ''}; its batch of {len(jobs)} goes to "
+                              "another worker")
                     queue.appendleft((jobs, attempts + 1))
                 else:
                     fail([j for j in jobs if j.stem not in settled], f"the Ray worker rendering it died "
-                         f"{MAX_ATTEMPTS} times ({_first_line(exc)})")
+                         f"{MAX_ATTEMPTS} times ({why or _first_line(exc)})")
                 return
             except (RayError, ConnectionError) as exc:
                 inflight.pop(ref)
@@ -493,6 +499,8 @@ class RayExecutor:
                 jobs, attempts = queue.popleft()
                 jobs = [j for j in jobs if j.stem not in settled]
                 if jobs:
+                    if index not in pids and (pid := actor_pid(self.actors[index])) is not None:
+                        pids[index] = pid
                     ref = self.actors[index].render.remote(jobs, len(jobs), save_masks)
                     inflight[ref] = (index, jobs, attempts)
                 else:
@@ -817,8 +825,8 @@ def _is_terminal(stream: Any) -> bool:
 
 def _restarted(worker: dict[str, Any], before: int | None, jobs: int, cause: str | None = None) -> str:
     """The note for a batch Ray ran again on a restarted worker (its process died mid-batch): which worker, why when
-    Ray recorded it (``cause``: low memory), and that the batch was rendered again. ``before``: the dead process's
-    pid, when an earlier reply named it."""
+    Ray recorded it (``cause``: ray_deaths.py's words), and that the batch was rendered again. ``before``: the dead
+    process's pid, when Ray's actor table or an earlier reply named it."""
     who = f"{worker['host']}:{before}" if before is not None and before != worker["pid"] else f"on {worker['host']}"
     why = f" ({cause})" if cause else ""
     return (f"note: the Ray worker {who} died mid-batch{why} and Ray restarted it (now pid {worker['pid']}); its batch "
