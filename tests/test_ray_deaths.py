@@ -27,7 +27,7 @@ shots:
 """
 NODE = bytes.fromhex("ab" * 28)  # a node's id as Ray's tables hold it; a reply names its first 16 hex digits
 OTHER_NODE = bytes.fromhex("cd" * 28)
-WORKER = {"host": "node-a", "pid": 202, "node": NODE.hex()[:16]}
+WORKER: dict[str, Any] = {"host": "node-a", "pid": 202, "node": NODE.hex()[:16]}
 
 
 def _dead(node: bytes, pid: int, exit_type: int, worker_id: bytes, ended: int = 0) -> Any:
