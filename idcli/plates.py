@@ -235,12 +235,17 @@ def plate_record(shot: PlateShot, path_text: str, expressions: dict[str, Any]) -
     """The sidecar's ``plate`` block (docs/file-formats.md): the file, and per face its box, crop box,
     character, expression (``expressions``: character -> its resolved record, or None) and strength."""
     from .engine.plates import crop_box
+    from .hashing import sha256_bytes
 
+    profile = shot.plate.icc_profile
     return {"sha256": shot.plate.sha256, "path": path_text, "size": list(shot.plate.size),
             "faces": [{"character": face.character, "box": list(face.box),
                        "crop_box": list(crop_box(face.box, shot.plate.size)), "detected": face.detected,
                        "expression": expressions.get(face.character), "strength": shot.strength}
-                      for face in shot.faces]}
+                      for face in shot.faces],
+            # The plate's colour profile the PNG carries (iCCP): `idcli reproduce` writes it again only for a
+            # record that says so, so a take rendered before images carried it (2026-12-02) stays identical.
+            **({"icc_profile_sha256": sha256_bytes(profile)} if profile else {})}
 
 
 def overlapping_faces(faces: list[tuple[Box, Box]], plate_size: tuple[int, int]) -> list[tuple[int, int]]:

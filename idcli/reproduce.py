@@ -429,7 +429,10 @@ def recorded_plate(record: dict[str, Any], out_dir: Path | None) -> Any:
 
     plate = _recorded_input("plate", f"'{given}'", "", given, block.get("abs_path"), sha256, shotlist_dirs(out_dir),
                             read, lambda plate: plate.sha256)
-    return PlateRequest(plate.pixels, sha256, faces, strength, plate.icc_profile)
+    # The plate's colour profile only where the take's PNG carried it: a record from before images carried it
+    # (2026-12-02) names none, and its image re-rendered with the profile would no longer be byte-identical.
+    profile = plate.icc_profile if block.get("icc_profile_sha256") else None
+    return PlateRequest(plate.pixels, sha256, faces, strength, profile)
 
 
 # -- comparing ---------------------------------------------------------------------------------------------

@@ -242,3 +242,26 @@ def test_a_plate_with_a_colour_profile_renders_an_image_with_that_profile(profil
     record = json.loads((out / "shot" / "shot_t1.json").read_text("utf-8"))
     assert record["plate"]["path"] == "plate.png"
 
+
+
+def test_the_profile_is_written_again_by_reproduce_only_where_the_record_says_the_image_carried_it(
+        write_shotlist, tmp_path: Path, engine_factory) -> None:
+    """The sidecar's plate block records the profile the PNG carries (`icc_profile_sha256`), and `reproduce` writes it
+    again only then: a take rendered before images carried the plate's profile (its record names none) re-rendered
+    with it came out `pixels-identical` (exit 6), where before that day it was `identical` (found by running a take
+    of 2026-12-01's code through `idcli reproduce` after the plate trial's merge)."""
+    from idcli.hashing import sha256_bytes
+    from idcli.reproduce import recorded_plate, reproduce
+
+    source = Image.open(RECIPE_PLATE).convert("RGB")
+    source.save(tmp_path / "plate.png", icc_profile=DISPLAY_P3)
+    out = tmp_path / "out"
+    report = idcli.render(idcli.load_shotlist(write_shotlist(ONE_SHOT.replace("PLATE", "plate.png"))), out,
+                          device="cpu", engine_factory=engine_factory)
+    assert (report.rendered, report.failed) == (1, 0)
+    record = json.loads((out / "shot" / "shot_t1.json").read_text("utf-8"))
+    assert record["plate"]["icc_profile_sha256"] == sha256_bytes(DISPLAY_P3)
+    assert recorded_plate(record, out).icc_profile == DISPLAY_P3
+    before = {**record, "plate": {k: v for k, v in record["plate"].items() if k != "icc_profile_sha256"}}
+    assert recorded_plate(before, out).icc_profile is None  # a record of the days before: the PNG as it was then
+    assert reproduce(out / "shot" / "shot_t1.png", device="cpu", engine_factory=engine_factory).status == "identical"
