@@ -85,13 +85,15 @@ def flat_pngs(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     walk finds where they are)."""
     found, nested, linked = [], [], []
     inside = real_path(root)
-    for folder, folders, files in os.walk(root):
+    from .stray_images import walk
+
+    for folder, folders, files in walk(root):
         here = Path(folder)
         kept = []
         for name in sorted(folders):
             if name.startswith("."):
                 continue
-            if os.path.islink(here / name):  # os.walk lists it but does not enter it
+            if os.path.islink(here / name):  # the walk lists it but does not enter it
                 if not real_path(here / name).is_relative_to(inside):
                     linked.append(here / name)
             elif is_record_folder(here / name):
