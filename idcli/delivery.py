@@ -455,7 +455,7 @@ def sign_copy(png: bytes, original: bytes, record: dict[str, Any], credentials: 
     """Sign a delivered copy: a new manifest whose actions are ``c2pa.opened`` (the signed take, its parent
     ingredient, its own manifest embedded) and ``c2pa.edited.metadata`` (only the metadata changed), and the
     ``org.idcli.delivery`` assertion (which take, by job key and sha256)."""
-    from .signing import sign_with_manifest
+    from .signing import digital_source_type, sign_with_manifest
     from .versions import TOOL_NAME, TOOL_VERSION
 
     source = record["delivery"]["source"]
@@ -464,7 +464,10 @@ def sign_copy(png: bytes, original: bytes, record: dict[str, Any], credentials: 
         "title": record["image"]["path"], "format": "image/png",
         "assertions": [
             {"label": "c2pa.actions", "data": {"actions": [
-                {"action": OPENED, "parameters": {"ingredientIds": ["parent"]}},
+                # The take's AI marking repeated where a reader of the active manifest alone looks for it (c2pa-js's
+                # createL2ManifestStore, behind the Content Credentials pop-up): in the ingredient only, it went unseen.
+                {"action": OPENED, "digitalSourceType": digital_source_type(record),
+                 "parameters": {"ingredientIds": ["parent"]}},
                 {"action": EDITED_METADATA, "softwareAgent": {"name": TOOL_NAME, "version": TOOL_VERSION},
                  "description": "delivery copy: the rendered pixels unchanged; local paths removed from the "
                                 "metadata (idcli deliver)"}]}},

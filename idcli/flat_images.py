@@ -77,24 +77,32 @@ def _holds_a_take(root: Path) -> bool:
     return False
 
 
-def flat_pngs(root: Path) -> tuple[list[Path], list[Path]]:
+def flat_pngs(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     """The PNGs of a folder of images, at its top and in its subfolders (``delivery/sc01/…``; by name, case aside;
-    hidden files and folders aside, links not followed into folders), in path order; and the subfolders left out as
-    folders with records of their own (an output folder, a delivery folder), which ``idcli verify`` checks given."""
-    found, nested = [], []
-    for folder, folders, files in os.walk(root):
+    hidden files and folders aside, links not followed into folders), in path order; the subfolders left out as
+    folders with records of their own (an output folder, a delivery folder), which ``idcli verify`` checks given; and
+    the links to folders outside it, whose images nothing here checks (a link to a folder inside holds the images the
+    walk finds where they are)."""
+    found, nested, linked = [], [], []
+    inside = real_path(root)
+    from .stray_images import walk
+
+    for folder, folders, files in walk(root):
         here = Path(folder)
         kept = []
         for name in sorted(folders):
             if name.startswith("."):
                 continue
-            if is_record_folder(here / name):
+            if os.path.islink(here / name):  # the walk lists it but does not enter it
+                if not real_path(here / name).is_relative_to(inside):
+                    linked.append(here / name)
+            elif is_record_folder(here / name):
                 nested.append(here / name)
             else:
                 kept.append(name)
         folders[:] = kept
         found += [here / name for name in files if not name.startswith(".") and Path(name).suffix.lower() == ".png"]
-    return sorted(found), sorted(nested)
+    return sorted(found), sorted(nested), sorted(linked)
 
 
 def check_flat_folder(root: Path, trust_pem: str | None) -> list[ImageCheck]:
@@ -103,19 +111,34 @@ def check_flat_folder(root: Path, trust_pem: str | None) -> list[ImageCheck]:
     from .stray_images import stray_images, stray_problem
     from .verify import ImageCheck, file_entry
 
-    images, nested = flat_pngs(root)
+    images, nested, linked = flat_pngs(root)
     listed = set(images)
     # A take's --save-masks strip copied out with it (SHOT_tN.mask.png beside SHOT_tN.png) is idcli's own, as in an
     # output folder: it is left alone (stray_images' masks), not failed as a PNG with no sidecar.
     checks = [check_flat_image(root, image, trust_pem) for image in images
               if not (image.name.endswith(".mask.png") and image.with_name(image.name[:-9] + ".png") in listed)]
     seen = {real_path(root / check.image["path"]) for check in checks}
+    # Each image's folders looked up in a set (the walk never enters a nested folder, so at most one holds it): a
+    # scan of every nested folder per image took 35 s for 10,000 images in 1,000 output folders (docs/performance.md).
+    kept_apart = set(nested)
     for image in stray_images(root, seen, own_folders=()):
-        inside = next((folder for folder in nested if image.is_relative_to(folder)), None)
+        inside = next((folder for folder in image.parents if folder in kept_apart), None)
         checks.append(ImageCheck(file_entry(root, image.with_suffix(".json")), file_entry(root, image), ok=False,
                                  problems=[nested_problem(root, inside) if inside
                                            else stray_problem(image, NOT_A_FLAT_IMAGE)]))
+    # A link to a folder elsewhere is not followed (it may lead anywhere, the whole disk included): it fails, so that
+    # a folder whose scene is a link never passes with images nothing checked (until 2026-12-02 it did, unnamed).
+    checks += [ImageCheck(file_entry(root, link), file_entry(root, link), ok=False,
+                          problems=[linked_problem(root, link)]) for link in linked]
     return sorted(checks, key=lambda check: check.image["path"])
+
+
+def linked_problem(root: Path, link: Path) -> str:
+    """Why a link to a folder outside a folder of images fails: the images behind it are not the folder's, and are
+    not checked."""
+    shown = link.relative_to(root).as_posix()
+    return (f"{shown} is a link to a folder outside this folder of images (to {real_path(link)}), which verify does "
+            "not follow: the images there are not checked. Give that folder to idcli verify, or copy it in")
 
 
 def nested_problem(root: Path, folder: Path) -> str:

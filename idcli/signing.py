@@ -322,13 +322,19 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
         "assertions": [
             {"label": "c2pa.actions", "data": {"actions": [{
                 "action": "c2pa.created",
-                "digitalSourceType": COMPOSITE_SOURCE_TYPE if plate else DIGITAL_SOURCE_TYPE,
+                "digitalSourceType": digital_source_type(record),
                 "softwareAgent": {"name": TOOL_NAME, "version": TOOL_VERSION},
                 "description": description,
             }]}},
             {"label": ASSERTION_LABEL, "data": reviewer_fields(record)},
         ],
     }
+
+
+def digital_source_type(record: dict[str, Any]) -> str:
+    """The IPTC digital source type of an image from its record: composite where faces were re-generated into a
+    plate, else made by the model whole. A delivered copy repeats its take's (delivery.sign_copy)."""
+    return COMPOSITE_SOURCE_TYPE if record.get("plate") else DIGITAL_SOURCE_TYPE
 
 
 def manifest_file_name(path: Any) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import safeio
@@ -74,6 +75,29 @@ def _mask_of_checked_take(path: Path, checked: set[Path]) -> bool:
     return real_path(path.with_name(path.name[: -len(".mask.png")] + ".png")) in checked
 
 
+def walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(root)``, top down, links not followed into folders, folders that cannot be read passed over, the
+    caller pruning ``folders`` in place as it does there, but as a loop: Python 3.11's os.walk recurses once a
+    folder, so a folder nested a thousand deep stopped ``idcli verify`` with ``internal error: RecursionError``."""
+    pending = [os.fspath(root)]
+    while pending:
+        top = pending.pop()
+        folders: list[str] = []
+        files: list[str] = []
+        try:
+            with os.scandir(top) as entries:
+                for entry in entries:
+                    try:
+                        is_folder = entry.is_dir()  # a link to a folder is listed as one, as os.walk lists it
+                    except OSError:
+                        is_folder = False
+                    (folders if is_folder else files).append(entry.name)
+        except OSError:
+            continue
+        yield top, folders, files
+        pending += [path for name in reversed(folders) if not os.path.islink(path := os.path.join(top, name))]
+
+
 def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,),
                  masks: bool = True) -> list[Path]:
     """The image files under ``root`` that are neither in ``checked`` (resolved paths) nor idcli's own, in name
@@ -81,7 +105,7 @@ def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...]
     own there (neither, in a delivery folder). Links are not followed into folders (a link to a folder elsewhere is
     not the output folder's)."""
     found = []
-    for folder, folders, files in os.walk(root):
+    for folder, folders, files in walk(root):
         here = Path(folder)
         folders[:] = sorted(name for name in folders if not name.startswith(".")
                             and not (here == root and name in own_folders))

@@ -140,6 +140,16 @@ def test_a_delivery_names_no_local_folder_keeps_pixels_verifies_and_its_signed_c
         parent_manifest = store["manifests"][parent["active_manifest"]]
         render = next(a for a in parent_manifest["assertions"] if a["label"] == "org.idcli.render")["data"]
         assert render["job_key"] == source["job_key"]
+        # The AI marking in the active manifest too, the take's own repeated on c2pa.opened: a reader that summarises
+        # the active manifest alone (c2pa-js's createL2ManifestStore, behind the Content Credentials pop-up) found
+        # it only in the ingredient, and said nothing of AI (until 2026-12-02).
+        created = next(a for a in parent_manifest["assertions"] if a["label"].startswith("c2pa.actions")
+                       )["data"]["actions"][0]
+        assert created["action"] == "c2pa.created"
+        assert actions[0].get("digitalSourceType") == created["digitalSourceType"] == (
+            "http://cv.iptc.org/newscodes/digitalsourcetype/"
+            + ("compositeWithTrainedAlgorithmicMedia" if item.image == "sc01_sh030_take1.png"
+               else "trainedAlgorithmicMedia")), item.image
         with c2pa.Reader("image/png", io.BytesIO(copy.read_bytes()),
                          context=c2pa.Context.from_dict({"trust": {"user_anchors": signing_env.root.read_text()}})
                          ) as reader:

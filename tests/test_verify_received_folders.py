@@ -6,6 +6,7 @@ image."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -204,6 +205,65 @@ def test_a_folder_of_images_kept_in_subfolders_is_checked_as_one(rendered: Path,
     with pytest.raises(InputError, match="no committed renders to check"):
         verify_folder(_parent_of(rendered))
     assert verify_folder(rendered).kind == "output"
+
+
+def test_a_subfolder_linked_out_of_a_folder_of_images_fails_as_a_link(rendered: Path, tmp_path: Path) -> None:
+    """A received folder whose scene folder is a link to a folder elsewhere (a sync tool's, a shared store): the walk
+    does not follow it, so its images were neither checked nor named, and the folder passed (``2 checked, 0 failed``)
+    with an unsigned frame and a damaged one behind the link. The link now fails, saying where it leads and what to
+    give verify; a link to a folder inside (``latest -> sc01``), or back to the folder itself, holds nothing the walk
+    does not check already and is left alone."""
+    received = tmp_path / "received"
+    (received / "sc01").mkdir(parents=True)
+    for suffix in (".png", ".json"):
+        shutil.copy(rendered / "street" / f"street_t1{suffix}", received / "sc01")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "frame.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    os.symlink(elsewhere, received / "sc02")
+    os.symlink("sc01", received / "latest")
+    os.symlink(".", received / "again")
+    report = verify_folder(received)
+    assert report.kind == "images"
+    assert [(c.image["path"], c.ok, c.problems) for c in report.images] == [
+        ("sc01/street_t1.png", True, []),
+        ("sc02", False, [f"sc02 is a link to a folder outside this folder of images (to {elsewhere}), which verify "
+                         "does not follow: the images there are not checked. Give that folder to idcli verify, or "
+                         "copy it in"])]
+    assert report.as_dict()["exit_code"] != 0
+
+
+def test_a_folder_nested_a_thousand_deep_is_walked_not_an_internal_error(rendered: Path, tmp_path: Path) -> None:
+    """Folders nested 1,100 deep (a sync tool's runaway copy, a path built by a script): Python 3.11's os.walk
+    recurses once a folder, so ``idcli verify`` stopped with ``internal error: RecursionError`` in a folder of images
+    and in an output folder alike. The walk is a loop now, and the PNG at the bottom is checked as any other."""
+    from PIL import Image
+
+    received = tmp_path / "received"
+    received.mkdir()
+    for suffix in (".png", ".json"):
+        shutil.copy(rendered / "street" / f"street_t1{suffix}", received)
+    bottoms = []
+    try:
+        for folder in (received, rendered):
+            bottom = folder
+            for _ in range(1100):  # one at a time: Path.mkdir(parents=True) recurses too
+                bottom /= "d"
+                bottom.mkdir()
+            bottoms.append(bottom)
+            Image.new("RGB", (8, 8)).save(bottom / "frame.png")
+        deep = "/".join(["d"] * 1100) + "/frame.png"
+        flat = {c.image["path"]: (c.ok, c.problems) for c in verify_folder(received).images}
+        assert flat == {"street_t1.png": (True, []), deep: (False, [
+            "not signed, and no sidecar beside it (frame.json): nothing here says what the image should be"])}
+        output = {c.image["path"]: c.problems for c in verify_folder(rendered).images if not c.ok}
+        assert list(output) == [deep] and output[deep][0].startswith("not a take of this render"), output
+    finally:  # removed here, bottom up: pytest's own clean-up of old temporary folders (shutil.rmtree) recurses too
+        for bottom in bottoms:
+            (bottom / "frame.png").unlink(missing_ok=True)
+            for _ in range(1100):
+                bottom.rmdir()
+                bottom = bottom.parent
 
 
 def _parent_of(out: Path) -> Path:
