@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from idcli.hashing import sha256_bytes
 pytest.importorskip("insightface", exc_type=ImportError)
 pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 RED_P3 = (220, 30, 40)  # a saturated red of a Display P3 plate: sRGB (241, 0, 12) by LittleCMS
 
 
@@ -84,6 +86,33 @@ def test_a_tagged_takes_thumbnail_and_contact_sheet_cell_are_converted_and_untag
     buffer = io.BytesIO()
     expected.save(buffer, format="JPEG", quality=85)
     assert plain.read_bytes() == buffer.getvalue()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+def test_in_chromium_the_thumbnail_looks_as_the_image_does(out: Path, tmp_path: Path) -> None:
+    """What the director sees: Chromium colour-manages the take's PNG (iCCP) and takes the untagged thumbnail as sRGB;
+    on an sRGB screen the two now show one red, where the thumbnail was 30 levels off."""
+    assert CHROMIUM is not None
+    assert CliRunner().invoke(app, ["review", str(out)]).exit_code == 0
+    (thumb,) = (out / "review" / "thumbs").glob("sh020_t1-*.jpg")
+    page = tmp_path / "side-by-side.html"
+    page.write_text('<html><body style="margin:0;background:#000;display:flex">'
+                    f'<img src="{(out / "sh020" / "sh020_t1.png").as_uri()}" width="200" height="200">'
+                    f'<img src="{thumb.as_uri()}" width="200" height="200"></body></html>', "utf-8")
+    shot = tmp_path / "shot.png"
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+         "--force-color-profile=srgb", "--virtual-time-budget=5000", "--window-size=500,300", f"--screenshot={shot}",
+         page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert shot.is_file(), done.stderr[-2000:]
+    with Image.open(shot) as screen:
+        pixels = np.asarray(screen.convert("RGB"))
+    image, thumbnail = pixels[100, 100], pixels[100, 300]
+    assert distance(image, converted(RED_P3)) <= 2, image  # Chromium converts the tagged PNG as LittleCMS does
+    assert distance(thumbnail, image) <= 4, (thumbnail, image)
 
 
 def test_a_thumbnail_made_before_takes_were_converted_is_made_again(out: Path) -> None:
