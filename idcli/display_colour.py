@@ -58,11 +58,13 @@ def to_srgb(pixels: np.ndarray, profile: bytes | None) -> np.ndarray:
 
 def image_to_srgb(image: Any, profile: bytes | None) -> Any:
     """A PIL RGB image ``image`` as sRGB (``to_srgb``); ``image`` itself when there is nothing to convert."""
-    if profile is None or _to_srgb_transform(profile) is None:
+    if profile is None:
         return image
     from PIL import Image
 
-    return Image.fromarray(to_srgb(np.asarray(image.convert("RGB")), profile), "RGB")
+    pixels = np.asarray(image.convert("RGB"))
+    converted = to_srgb(pixels, profile)
+    return image if converted is pixels else Image.fromarray(converted, "RGB")
 
 
 def _to_srgb_transform(profile: bytes) -> Any:
