@@ -10,7 +10,7 @@ in as many rows as the strip's width needs.
 A plate job's ``--save-masks`` file (same name) is one frame at the plate's size instead: the rendered
 image with the union of its feathered face masks laid over it (the engine's ``plate_mask``; brighter =
 more of the re-generated face, nothing outside = the plate's own pixels), each face box outlined and
-named in its character's colour.
+named in its character's colour, in sRGB (a plate's colour profile converted: idcli/display_colour.py).
 """
 
 from __future__ import annotations
@@ -101,14 +101,18 @@ def mask_strip_png(frames: list[dict[str, Any]], evaluations: int) -> bytes:
     return buffer.getvalue()
 
 
-def plate_mask_png(pixels: Any, mask: Any, faces: list[dict[str, Any]]) -> bytes:
+def plate_mask_png(pixels: Any, mask: Any, faces: list[dict[str, Any]], profile: bytes | None = None) -> bytes:
     """The PNG bytes of a plate job's mask file: ``pixels`` (the rendered image, uint8 RGB or RGBA) with
     ``mask`` (float32, plate-sized union of the face masks) tinted over it and each face of ``faces``
-    (``{character, box}``, in line order) outlined in its character's colour."""
+    (``{character, box}``, in line order) outlined in its character's colour. ``profile``: the colour profile the
+    image carries (its plate's); the file carries none, so the image's values are converted to sRGB first
+    (idcli/display_colour.py) and it shows the picture as the image does."""
     import numpy as np
     from PIL import Image, ImageDraw
 
-    base = np.asarray(pixels, dtype=np.float32)[:, :, :3]
+    from .display_colour import to_srgb
+
+    base = np.asarray(to_srgb(np.asarray(pixels, dtype=np.uint8)[:, :, :3], profile), dtype=np.float32)
     alpha = np.clip(np.asarray(mask, dtype=np.float32), 0, 1)[..., None] * 0.6
     blended = base * (1 - alpha) + np.array(OVERLAY, np.float32) * alpha
     frame = Image.fromarray(blended.round().astype("uint8"))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from colour_profiles import ADOBE_RGB, DISPLAY_P3
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -26,40 +27,6 @@ from idcli.plate_files import PlateError, read_plate
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_PLATE = ROOT / "recipes" / "plates" / "two_people.png"
 runner = CliRunner()
-
-
-def _icc_rgb_profile(description: str, red: tuple[float, float, float], green: tuple[float, float, float],
-                     blue: tuple[float, float, float], gamma: float) -> bytes:
-    """A minimal ICC v2 matrix/TRC RGB display profile (what Display P3 and Adobe RGB are), written out here so the
-    test needs no profile file: header, description, white point, the three colorants and one gamma curve."""
-
-    def s15(v: float) -> bytes:
-        return struct.pack(">i", round(v * 65536))
-
-    def xyz(x: float, y: float, z: float) -> bytes:
-        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
-
-    text = description.encode() + b"\0"
-    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * 8 + b"\0" * 3 + b"\0" * 67
-    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
-    tags = [(b"desc", desc), (b"cprt", b"text\0\0\0\0none\0"), (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
-            (b"rXYZ", xyz(*red)), (b"gXYZ", xyz(*green)), (b"bXYZ", xyz(*blue)),
-            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
-    start = 128 + 4 + 12 * len(tags)
-    table, data = b"", b""
-    for signature, body in tags:
-        data += b"\0" * (-(start + len(data)) % 4)
-        table += signature + struct.pack(">II", start + len(data), len(body))
-        data += body
-    header = (struct.pack(">I", start + len(data)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntr" + b"RGB XYZ "
-              + b"\0" * 12 + b"acspAPPL" + b"\0" * 24 + s15(0.9642) + s15(1.0) + s15(0.8249) + b"lcms" + b"\0" * 44)
-    return header + struct.pack(">I", len(tags)) + table + data
-
-
-DISPLAY_P3 = _icc_rgb_profile("Display P3", (0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419),
-                              (0.1571, 0.0666, 0.7841), 2.2)
-ADOBE_RGB = _icc_rgb_profile("Adobe RGB (1998)", (0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609),
-                             (0.1492, 0.0632, 0.7446), 2.19921875)
 
 
 def _tiff(planes: list[np.ndarray], *, planar: bool, sample_format: int = 1, deflate: bool = False) -> bytes:

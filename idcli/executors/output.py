@@ -45,7 +45,8 @@ def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
         from ..masks import plate_mask_png
 
         # A plate job's faces over the plate (docs/plates.md), in place of a strip over the steps.
-        mask_png = plate_mask_png(result.pixels, result.facts["plate_mask"], job.plate["faces"])
+        mask_png = plate_mask_png(result.pixels, result.facts["plate_mask"], job.plate["faces"],
+                                  job.request.plate.icc_profile if job.request.plate is not None else None)
     return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"), plate)
 
 

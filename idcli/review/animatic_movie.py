@@ -90,10 +90,14 @@ class _Shot:
 
 
 def _read_take(run: Run, take: Any) -> np.ndarray:
-    """The take's pixels through the hardened reader (an unreadable file: ImageError, an InputError naming it)."""
-    from ..identity.images import load_take_rgb
+    """The take's pixels through the hardened reader (an unreadable file: ImageError, an InputError naming it), as
+    sRGB: the movie is BT.709 (sRGB's primaries), so a take carrying a plate's profile is converted
+    (idcli/display_colour.py); one without is used as it is."""
+    from ..display_colour import file_rgb_profile, to_srgb
+    from ..identity.images import load_take_rgb, read_image_file
 
-    return load_take_rgb(run.root / take.image)
+    data = read_image_file(run.root / take.image)
+    return to_srgb(load_take_rgb(run.root / take.image, data), file_rgb_profile(data))
 
 
 def frame_size(run: Run, takes: list[Any]) -> tuple[int, int]:

@@ -2,8 +2,9 @@
 
 Thumbnails are made once: named after the sha256 of the image's bytes (not the sidecar's: a retouched image
 gets a new one), reused while the image is unchanged; thumbnails of images no longer present are removed, and
-so are the contact sheets past the last one (an earlier, longer cut's). Every write is atomic, inside the output
-folder, never through a link.
+so are the contact sheets past the last one (an earlier, longer cut's). A thumbnail is sRGB: a take carrying a
+colour profile is converted (idcli/display_colour.py). Every write is atomic, inside the output folder, never
+through a link.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ REVIEW_DIR = "review"
 THUMBS_DIR = "thumbs"
 THUMB_WIDTH = 384
 _SHEET_NAME = re.compile(r"contact-sheet(?:-([1-9]\d*))?\.png")
+# Hashed with a tagged take's sha256 for its thumbnail's name: the thumbnail is sRGB (see ``thumbnail``).
+_SRGB_NAMING = b"\0thumbnail in sRGB"
 _THUMB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*_t\d+-[0-9a-f]{12}\.jpg")
 
 
@@ -52,6 +55,7 @@ def thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
     width and height (the page gives every thumbnail its size, so a lazily loaded one keeps its place)."""
     from PIL import Image
 
+    from ..display_colour import file_rgb_profile, image_to_srgb
     from ..hashing import sha256_bytes
     from ..identity.images import ImageError, load_take_rgb, read_image_file
 
@@ -61,7 +65,11 @@ def thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
         data = read_image_file(root / take.image)
     except ImageError as exc:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
-    name = f"{take.stem}-{sha256_bytes(data)[:12]}.jpg"
+    profile = file_rgb_profile(data)
+    # A take with a colour profile: its thumbnail is converted to sRGB (idcli/display_colour.py), so it is named
+    # apart from one made before 2026-12-02, which showed the values unconverted and must not be reused.
+    digest = sha256_bytes(data) if profile is None else sha256_bytes(sha256_bytes(data).encode() + _SRGB_NAMING)
+    name = f"{take.stem}-{digest[:12]}.jpg"
     target = root / REVIEW_DIR / THUMBS_DIR / name
     size = _our_thumbnail_size(target) if target.is_file() and not target.is_symlink() else None
     if size is not None:
@@ -72,6 +80,7 @@ def thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
         raise InputError(str(exc).split(": ", 1)[-1]) from None
     image = Image.fromarray(rgb)
     image.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 4))
+    image = image_to_srgb(image, profile)  # after the resize: a 384-pixel image to convert, not the take
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
     write_file(root, f"{REVIEW_DIR}/{THUMBS_DIR}/{name}", buffer.getvalue())

@@ -1,0 +1,79 @@
+"""What a take's colour profile means for the files made from it: they are shown as sRGB.
+
+A plate take's PNG carries its plate's RGB colour profile (iCCP; docs/plates.md, "Colour"), so a colour-managed
+viewer shows its values as the plate's (a Display P3 red as that red). The files made from takes carry none: the
+review page's thumbnails (JPEG), the contact sheets and printed boards made from them, the animatic movie (BT.709,
+whose primaries are sRGB's) and a plate job's ``--save-masks`` overlay. A browser (Chromium) and a player take an
+untagged picture as sRGB, so values left as they were looked shifted next to the image itself (a saturated Display P3
+red 30 levels off in a channel). So each such file converts its take's values from the take's profile to sRGB with
+LittleCMS (Pillow's ImageCms) before it uses them, and a take without a profile is used exactly as before, byte for
+byte (the common case: a text-to-image take, a plate without one).
+
+Relative colorimetric: the white point is mapped to sRGB's and colours inside sRGB's gamut are kept as they look;
+colours outside it (a wide-gamut plate's most saturated) are clipped to its edge. For the matrix/TRC profiles cameras
+and phones embed (Display P3, Adobe RGB) LittleCMS has no perceptual tables and would use this intent anyway; naming
+it keeps a profile that has them (a printer's, a LUT profile) from giving another answer.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+
+def file_rgb_profile(data: bytes) -> bytes | None:
+    """The RGB colour profile the image file ``data`` carries (PNG iCCP, JPEG APP2), None when it carries none, one of
+    another colour space (greyscale, CMYK), or cannot be opened. Only the header is read: the caller has already
+    decoded the pixels through the hardened reader."""
+    from PIL import Image
+
+    from .plate_files import rgb_profile
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # chunks before the pixel data; nothing decoded
+            return rgb_profile(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def to_srgb(pixels: np.ndarray, profile: bytes | None) -> np.ndarray:
+    """``pixels`` (uint8 RGB or RGBA, values in ``profile``'s colour space) as sRGB values; alpha is kept. Without a
+    profile, or with one LittleCMS cannot read (a hand-edited file's), ``pixels`` itself is returned unchanged: the
+    values are shown as sRGB, as every viewer shows an untagged picture and as idcli did before profiles were kept."""
+    if profile is None:
+        return pixels
+    transform = _to_srgb_transform(profile)
+    if transform is None:
+        return pixels
+    from PIL import Image
+
+    colour = Image.fromarray(np.ascontiguousarray(pixels[:, :, :3]), "RGB")
+    converted = np.asarray(transform.apply(colour), dtype=np.uint8)
+    if pixels.shape[2] == 4:
+        return np.dstack([converted, pixels[:, :, 3]])
+    return converted.copy()
+
+
+def image_to_srgb(image: Any, profile: bytes | None) -> Any:
+    """A PIL RGB image ``image`` as sRGB (``to_srgb``); ``image`` itself when there is nothing to convert."""
+    if profile is None:
+        return image
+    from PIL import Image
+
+    pixels = np.asarray(image.convert("RGB"))
+    converted = to_srgb(pixels, profile)
+    return image if converted is pixels else Image.fromarray(converted, "RGB")
+
+
+def _to_srgb_transform(profile: bytes) -> Any:
+    """A LittleCMS RGB → sRGB transform from ``profile``, or None when LittleCMS refuses the profile."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB", "RGB",
+                                       renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
