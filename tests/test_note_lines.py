@@ -169,10 +169,10 @@ class _CountedLines(list[str]):
 
 def test_a_block_prompt_every_shot_aliases_is_matched_to_its_lines_once(write_shotlist) -> None:
     """`prompt: *p` on many shots, `&p` a block followed by blank lines (which its span takes in): each note of each
-    shot matched the block and its blank lines anew (2,000 shots over 200,000 blank lines, a 206 KB file: 95 s where
-    0.8 s was enough), and one block over 4 million blank lines took 500 MB where 100 MB was enough, a tuple per
-    blank line. Read counts, not seconds: the block's three lines are read once, however many notes ask, and the
-    blank lines after it not at all."""
+    shot matched the block and its blank lines anew (2,000 shots over 200,000 blank lines, a 255 KB file: 42 s of CPU
+    where 0.9 s was enough), and one block over 4 million blank lines peaked at 486 MiB where 97 MiB was enough, a
+    tuple per blank line (docs/performance.md). Read counts, not seconds: the block's three lines are read once,
+    however many notes ask, and the blank lines after it not at all."""
     from idcli.bare_names import bare_name_notes
     from idcli.prompt_syntax import foreign_syntax_notes
     from idcli.repeated_names import repeated_name_notes
