@@ -71,6 +71,8 @@ class LoadedYaml:
     # and the document's lines: a note names the line inside a block prompt that holds its words (text_marks.py).
     text_spans: dict[PathKey, tuple[str | None, int, int, int, int]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list, repr=False, compare=False)
+    # text_marks.py's match of a span to its text, made once however many aliases and notes ask for it.
+    text_matches: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def mark(self, path: PathKey, *, key: bool = False) -> Mark | None:
         """Where ``path`` is written; falls back to the nearest enclosing field."""

@@ -8,6 +8,7 @@ in file order, as an invalid one's problems are, whichever module found each (do
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -154,3 +155,43 @@ def test_the_unused_negative_prompts_line_in_full() -> None:
     assert unused_negative_warning([note], "s.yaml") == (
         "1 negative prompt is not used (first: s.yaml:9:13: shots[0].negative_prompt: the negative prompt is not "
         "used: guidance 1 turns classifier-free guidance off); 'idcli validate' lists each")
+
+
+class _CountedLines(list[str]):
+    """A document's lines that count how many times one is read."""
+
+    reads = 0
+
+    def __getitem__(self, index: Any) -> Any:
+        self.reads += 1
+        return super().__getitem__(index)
+
+
+def test_a_block_prompt_every_shot_aliases_is_matched_to_its_lines_once(write_shotlist) -> None:
+    """`prompt: *p` on many shots, `&p` a block followed by blank lines (which its span takes in): each note of each
+    shot matched the block and its blank lines anew (2,000 shots over 200,000 blank lines, a 255 KB file: 42 s of CPU
+    where 0.9 s was enough), and one block over 4 million blank lines peaked at 486 MiB where 97 MiB was enough, a
+    tuple per blank line (docs/performance.md). Read counts, not seconds: the block's three lines are read once,
+    however many notes ask, and the blank lines after it not at all."""
+    from idcli.bare_names import bare_name_notes
+    from idcli.prompt_syntax import foreign_syntax_notes
+    from idcli.repeated_names import repeated_name_notes
+    from idcli.shotlist import parse_shotlist
+    from idcli.yamlsafe import load_yaml_bytes
+
+    blanks, aliases = 2_000, 60
+    path = write_shotlist(BLOCKS.split("shots:\n", 1)[0] + "shots:\n  - id: s0\n    prompt: &p |\n      the quay,\n"
+                          "      {mara} ((x)) pours wine for anna\n      and {mara} again\n" + "\n" * blanks
+                          + "".join(f"  - {{id: s{i}, prompt: *p}}\n" for i in range(1, aliases)))
+    text = path.read_text("utf-8")
+    document = load_yaml_bytes(path.read_bytes(), str(path))
+    lines = document.lines = _CountedLines(document.lines)
+    shotlist = parse_shotlist(document, path.parent, check_files=False).shotlist  # its notes, as validate says them
+    notes = {check.__name__: check(shotlist, document)
+             for check in (foreign_syntax_notes, bare_name_notes, repeated_name_notes)}
+    for check, words, past in [("foreign_syntax_notes", "((x))", 0), ("bare_name_notes", "for anna", len("for ")),
+                               ("repeated_name_notes", "{mara} again", 0)]:
+        line, column = _at(text, words)
+        assert {(n.line, n.column) for n in notes[check]} == {(line, column + past)}, (check, notes[check][:2])
+        assert len(notes[check]) == aliases, check
+    assert lines.reads <= 3, (lines.reads, len(lines))
