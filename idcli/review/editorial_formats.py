@@ -140,7 +140,7 @@ def refuse_black_only(run: Run, rendered: int, shots: int, name: str, path: Path
     why = f" ({left} rendered shot{' is' if left == 1 else 's are'} no longer in the shot list)" if left else ""
     raise InputError(Option(name, path), f": none of the shot list's {shots} shot(s) is rendered{why}, so "
                      f"{_BLACK_ONLY[name]}; render some shots first (or write ", Option("otio"),
-                     ", which keeps the gaps)", field=name)
+                     " alone, which keeps the gaps)", field=name)
 
 
 def _check_event_count(run: Run, result: ExportResult, edl_path: Path) -> None:
