@@ -93,6 +93,8 @@ td.box{color:var(--muted);font-size:.78rem}
 .strip img{display:block;width:100%;height:auto;margin-top:6px;image-rendering:pixelated}
 .links{margin:6px 0 0;font-size:.88rem}
 .noimg,.empty{color:var(--muted)}
+/* the review folder sent alone (the script's sentAlone): no full images, sidecars or mask strips to show */
+.alone .links,.alone .strip{display:none}.sent-alone{color:var(--flag);font-size:.88rem}
 @media (prefers-reduced-motion:no-preference){html{scroll-behavior:smooth}}
 /* A short screen (a 13-inch laptop at 150 % zoom is 910 × 512 CSS px) or a phone's narrow one: the header's rows
 close up and the index of shots keeps to two rows that scroll (whole when reached by Tab or a scene is opened),
@@ -152,6 +154,31 @@ SCRIPT = """
       'data): picks made here are lost when the page is reloaded or closed. Export them before, and send the '+
       'picks.json to the artist.';
   }
+  // The review folder sent alone (OUT/review/ zipped without the renders: enough to look and pick): every link to a
+  // full image, a sidecar or a mask strip (../) led to the browser's "file not found" page, the take's picture first.
+  // One full image is tried (the last take's too, should the first have been deleted since); when neither is there,
+  // those links are taken out (no Tab stops to nowhere) and the picks bar says why.
+  function sentAlone(){
+    var tries=Array.prototype.filter.call(document.querySelectorAll('a.thumb'),function(a){
+      return !!a.querySelector('img');});
+    tries=tries.length>1?[tries[0],tries[tries.length-1]]:tries;
+    (function next(i){
+      if(i>=tries.length){if(tries.length){alone();}return;}
+      var probe=new Image();probe.onerror=function(){next(i+1);};
+      probe.src=tries[i].getAttribute('href');
+    })(0);
+  }
+  function alone(){
+    document.body.classList.add('alone');
+    Array.prototype.forEach.call(document.querySelectorAll('main a[href^="../"]'),function(a){
+      a.removeAttribute('href');});
+    var w=document.querySelector('.pick-where');if(!w){return;}
+    var n=document.createElement('p');n.className='sent-alone';
+    n.textContent='This copy holds the review folder alone: the full images and sidecars are not in it, so the page '+
+      'links to none of them (to open them, ask the artist for the whole output folder, zipped). Looking and picking '+
+      'work as ever.';
+    w.parentNode.insertBefore(n,w.nextSibling);
+  }
   function takeOf(s,n){return n===null?null:s.querySelector('article.take[data-take="'+n+'"]');}
   function recorded(s){  // the select idcli select recorded, as the page was written
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
@@ -199,6 +226,9 @@ SCRIPT = """
         b=document.createElement('button');b.type='button';b.className='pick';t.insertBefore(b,t.querySelector('dl'));}
       t.classList.toggle('picked',on);
       if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';
+        // its name for a screen reader says which take it picks (every button's text is "pick"), and stays the same
+        // when pressed: aria-pressed says whether it is
+        b.setAttribute('aria-label','pick take '+t.getAttribute('data-take')+' of '+idOf(s));
         b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
     });
     var moved=stale||gone||beyond?holding(s,p):[];
@@ -333,6 +363,7 @@ SCRIPT = """
   },400);},{passive:true});
   var bar=document.querySelector('section.picks');if(bar){bar.hidden=false;}
   where();
+  sentAlone();
   document.body.classList.add('picking');
   shots.forEach(show);count();
   var back=!location.hash&&saved.last?byId[saved.last]:null;

@@ -1,0 +1,98 @@
+"""The director reviewing on a laptop at the end of a long day (docs/review.md, "The storyboard page"): a 13-inch
+screen (1366 × 768 at device scale factor 2), a screen reader's view of the takes and their pick buttons, and the
+review folder sent alone (zipped by the artist) opened somewhere else. A real Chromium over the DevTools protocol
+(browser_pipe.py), on the review tests' run: a two-shot (mara and theo), a close-up of mara, a shot with no one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from browser_pipe import CHROMIUM, Browser
+from review_helpers import cli
+
+pytest.importorskip("insightface", exc_type=ImportError)
+# A real Chromium: -m browser selects these, -m "not browser" leaves them out (docs/testing.md, "Running the suite").
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def page(review_run: Path, tmp_path: Path) -> Path:
+    """The review tests' run copied and its page written: ``OUT/review/index.html``."""
+    out = tmp_path / "out"
+    shutil.copytree(review_run, out)
+    assert cli("review", out).exit_code == 0
+    return out / "review" / "index.html"
+
+
+def laptop(browser: Browser) -> None:
+    """A 13-inch laptop's screen: 1366 × 768 CSS px, two device pixels to one."""
+    browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1366, height=768, deviceScaleFactor=2,
+                 mobile=False)
+
+
+def spoken(browser: Browser, role: str) -> list[tuple[str, str | None]]:
+    """What a screen reader is told of each element of ``role`` on the page, in order: (its name, aria-pressed)."""
+    browser.send("Accessibility.enable", page=True)
+    found = []
+    for node in browser.send("Accessibility.getFullAXTree", page=True)["nodes"]:
+        if node.get("ignored") or node.get("role", {}).get("value") != role:
+            continue
+        pressed = {p["name"]: p["value"].get("value") for p in node.get("properties", [])}.get("pressed")
+        found.append((node.get("name", {}).get("value", ""), pressed))
+    return found
+
+
+@needs_chromium
+def test_a_screen_reader_hears_which_take_each_pick_button_picks_and_who_is_in_it(page: Path, tmp_path: Path
+                                                                                   ) -> None:
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        # every take's picture names its shot, its take and the characters in it (sh030 has no one)
+        assert [name for name, _ in spoken(browser, "image")] == [
+            "sh010 take 1: mara, theo", "sh010 take 2: mara, theo", "sh020 take 1: mara", "sh020 take 2: mara",
+            "sh030 take 1", "sh030 take 2"]
+        # Eighteen buttons called "pick" told a screen reader's list of buttons nothing; each names its take, and the
+        # name stays when it is pressed (the state is aria-pressed's to say, not a name that turns into "picked")
+        names = [f"pick take {t} of {s}" for s in ("sh010", "sh020", "sh030") for t in (1, 2)]
+        assert spoken(browser, "button")[2:] == [(name, "false") for name in names]
+        browser.click("#shot-sh020 article[data-take='2'] button.pick")
+        browser.wait_until("document.querySelector('#shot-sh020 article[data-take=\"2\"] button.pick')"
+                           ".getAttribute('aria-pressed')", "true", "the tapped take picked")
+        assert spoken(browser, "button")[2:] == [(name, "true" if name == "pick take 2 of sh020" else "false")
+                                                 for name in names]
+        assert browser.problems() == []
+
+
+SENT_ALONE = """(function(){var n=document.querySelector('.sent-alone');return {
+  note:!!n&&n.checkVisibility()&&/full images and sidecars are not in it/.test(n.textContent),
+  links:document.querySelectorAll('main a[href^="../"]').length};})()"""
+
+
+@needs_chromium
+def test_the_review_folder_sent_alone_says_the_full_images_are_not_in_it(page: Path, tmp_path: Path) -> None:
+    # The artist zips OUT/review/ alone (enough to look and pick) and the director opens it from Downloads: a click on
+    # a take's picture went to the browser's "file not found" page, and so did every "full image" and "sidecar".
+    sent = tmp_path / "Downloads" / "review"
+    shutil.copytree(page.parent, sent)
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open((sent / "index.html").as_uri())
+        browser.wait_until(SENT_ALONE, {"note": True, "links": 0}, "the page saying the full images are not here")
+        browser.click("#take-sh010_t1 a.thumb")  # the picture: no link now, the page stays
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")  # and picking works as ever
+        assert browser.js("location.pathname.endsWith('/Downloads/review/index.html')")
+        assert browser.js("document.querySelector('.pick-count').textContent").startswith("1 of 4 shots picked")
+        # the console's only errors: the two full images tried, the first take's and the last's
+        assert browser.problems() == ["Failed to load resource: net::ERR_FILE_NOT_FOUND"] * 2
+        # the whole output folder copied elsewhere keeps its links: the picture opens the full image
+        whole = tmp_path / "elsewhere" / "out"
+        shutil.copytree(page.parent.parent, whole)
+        browser.open((whole / "review" / "index.html").as_uri())
+        assert browser.js(SENT_ALONE) == {"note": False, "links": 6 * 3}
+        browser.click("#take-sh010_t1 a.thumb")
+        browser.wait_until("location.pathname.endsWith('/elsewhere/out/sh010/sh010_t1.png')", True,
+                           "the full image opened")
