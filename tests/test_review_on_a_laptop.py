@@ -5,6 +5,7 @@ review folder sent alone (zipped by the artist) opened somewhere else. A real Ch
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -96,3 +97,34 @@ def test_the_review_folder_sent_alone_says_the_full_images_are_not_in_it(page: P
         browser.click("#take-sh010_t1 a.thumb")
         browser.wait_until("location.pathname.endsWith('/elsewhere/out/sh010/sh010_t1.png')", True,
                            "the full image opened")
+
+
+def printed_boards(browser: Browser, paper: tuple[float, float]) -> list[str]:
+    """The page printed as the print dialog prints it (``paper``: width, height in inches; the page asks for
+    landscape): each board's text, the shot's number and id first."""
+    import base64
+    import io
+
+    pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF (the test extra installs it)")
+    pdf = browser.send("Page.printToPDF", page=True, paperWidth=paper[0], paperHeight=paper[1])["data"]
+    text = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(base64.b64decode(pdf))).pages)
+    return re.split(r"\d+\. (?=sh\d{3})", text)[1:]
+
+
+@needs_chromium
+@pytest.mark.parametrize("paper", [(8.27, 11.69), (8.5, 11.0)], ids=["A4", "Letter"])
+def test_the_boards_printed_after_picking_on_the_page_show_the_picks(page: Path, tmp_path: Path,
+                                                                     paper: tuple[float, float]) -> None:
+    # The director, with no idcli to record picks, picks on the page and prints the boards for the morning meeting:
+    # they showed the takes as the page was written (sh020's take 1), not the ones just picked.
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        browser.click("#shot-sh020 article[data-take='2'] button.pick")
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")  # and taken back: as written
+        boards = printed_boards(browser, paper)
+    assert [board.split()[0] for board in boards] == ["sh010", "sh020", "sh030", "sh040"]  # sh040: not rendered
+    # the board's take, and on paper that it was picked here and is not recorded yet (sh010's pick taken back: none)
+    assert [re.findall(r"^Take \d(?: picked here, not recorded yet)?", board, re.M) for board in boards] == [
+        ["Take 1"], ["Take 2 picked here, not recorded yet"], ["Take 1"], []]

@@ -239,12 +239,28 @@ SCRIPT = """
       broken?' picked take '+p.take+': '+s.getAttribute('data-selected-damaged')+'; look again':
       stale?' picked take '+p.take+': re-rendered since you picked it; look again':
       changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
+    printed(s,p,moved,seen,beyond);
     var h=s.querySelector('h2');
     if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
       note.classList.toggle('stale',stale||gone||beyond);}
     // the index marks the take the pick stands on: where its image is now when the takes shifted (as `select`)
     var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+(moved.length?moved[0]:p.take)+(changed(s)?'*':'');
     if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
+  }
+  // The take the shot's printed board shows (data-board, print_boards.py): the one picked here, not recorded yet,
+  // where its image is now (the takes shifted); picked here as none, the first take QA did not flag (export's
+  // fallback); else the one the page was written with. The director, with no idcli to record picks, prints the
+  // boards of the picks made on the page, each marked on paper as not recorded yet (class picked-here).
+  var written=Object.create(null);
+  function printed(s,p,moved,seen,beyond){
+    var id=idOf(s),mine=null;
+    if(!(id in written)){written[id]=s.querySelector('article.take[data-board]');}
+    if(changed(s)){mine=moved.length?takeOf(s,Number(moved[0])):p.take!==null?(beyond?null:seen):
+      s.querySelector('article.take:not(.flagged):not([data-orphan])')||s.querySelector('article.take:not([data-orphan])');}
+    var board=mine||written[id];
+    Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
+      if(t===board){t.setAttribute('data-board','1');}else{t.removeAttribute('data-board');}
+      t.classList.toggle('picked-here',t===board&&!!mine&&p.take!==null);});
   }
   function count(){
     var picked=0,open=0,live=shots.filter(pickable),gone=shots.filter(lost).length;
