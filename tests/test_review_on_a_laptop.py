@@ -128,3 +128,38 @@ def test_the_boards_printed_after_picking_on_the_page_show_the_picks(page: Path,
     # the board's take, and on paper that it was picked here and is not recorded yet (sh010's pick taken back: none)
     assert [re.findall(r"^Take \d(?: picked here, not recorded yet)?", board, re.M) for board in boards] == [
         ["Take 1"], ["Take 2 picked here, not recorded yet"], ["Take 1"], []]
+
+
+TOUCH_VIEW = """(function(){var help=document.querySelector('.keys .key-help'),sheet=document.querySelector('.keys a');
+  return {help:!!help&&help.checkVisibility(),sheet:sheet.checkVisibility(),
+    pick:Math.min.apply(null,Array.prototype.map.call(document.querySelectorAll('button.pick'),function(b){
+      return Math.round(b.getBoundingClientRect().height);}))};})()"""
+
+
+def tap(browser: Browser, selector: str) -> None:
+    """A finger's tap in the middle of the first element ``selector`` matches, scrolled into view first."""
+    x, y = browser.js(f"(function(){{var e=document.querySelector({selector!r});e.scrollIntoView({{block:'center'}});"
+                      "var r=e.getBoundingClientRect();return [r.left+r.width/2,r.top+r.height/2];})()")
+    browser.send("Input.dispatchTouchEvent", page=True, type="touchStart", touchPoints=[{"x": x, "y": y}])
+    browser.send("Input.dispatchTouchEvent", page=True, type="touchEnd", touchPoints=[])
+
+
+@needs_chromium
+def test_on_a_touch_screen_the_keys_help_gives_way_and_a_pick_is_a_fingers_size(page: Path, tmp_path: Path) -> None:
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)  # with a keyboard: the keys are said, the buttons as they were
+        browser.open(page.as_uri())
+        seen = browser.js(TOUCH_VIEW)
+        assert (seen["help"], seen["sheet"], seen["pick"] < 44) == (True, True, True)
+        # A phone in portrait, touch only: four lines of keys no one can press took the first screen's room, and a pick
+        # button was 28 px tall (a finger wants 44: Apple's guidelines, WCAG 2.5.5)
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=390, height=844, deviceScaleFactor=2,
+                     mobile=True)
+        browser.send("Emulation.setTouchEmulationEnabled", page=True, enabled=True, maxTouchPoints=5)
+        browser.open(page.as_uri())
+        seen = browser.js(TOUCH_VIEW)
+        assert (seen["help"], seen["sheet"], seen["pick"] >= 44) == (False, True, True)
+        tap(browser, "#shot-sh020 article[data-take='2'] button.pick")
+        browser.wait_until("document.querySelector('#shot-sh020 article[data-take=\"2\"] button.pick')"
+                           ".getAttribute('aria-pressed')", "true", "the tapped take picked")
+        assert browser.problems() == []

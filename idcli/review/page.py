@@ -320,9 +320,9 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 <header>
 <h1>{_e(run.project)}</h1>
 <p class="summary">{_e(summary)}</p>{_qa_key(takes)}
-<p class="keys">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot with every take flagged ·
-<kbd>1</kbd>–<kbd>9</kbd> pick that take of the shot (again: unpick), <kbd>0</kbd> no pick, <kbd>s</kbd> pick the take
-with the focus · <kbd>e</kbd> to export picks · {_sheet_links(sheets)}</p>
+<p class="keys"><span class="key-help">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot
+with every take flagged · <kbd>1</kbd>–<kbd>9</kbd> pick that take of the shot (again: unpick), <kbd>0</kbd> no pick,
+<kbd>s</kbd> pick the take with the focus · <kbd>e</kbd> to export picks · </span>{_sheet_links(sheets)}</p>
 {_PICKS_BAR}
 {nav}
 </header>

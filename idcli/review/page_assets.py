@@ -96,6 +96,9 @@ td.box{color:var(--muted);font-size:.78rem}
 /* the review folder sent alone (the script's sentAlone): no full images, sidecars or mask strips to show */
 .alone .links,.alone .strip{display:none}.sent-alone{color:var(--flag);font-size:.88rem}
 @media (prefers-reduced-motion:no-preference){html{scroll-behavior:smooth}}
+/* A touch screen alone (a phone, a tablet): no keys to press, so their help gives way to the boards (the contact
+sheet's link stays), and a pick button is a finger's size, 44 px (Apple's guidelines; WCAG 2.5.5) */
+@media (pointer:coarse) and (hover:none){.key-help{display:none}button.pick{min-height:44px;min-width:88px}}
 /* A short screen (a 13-inch laptop at 150 % zoom is 910 × 512 CSS px) or a phone's narrow one: the header's rows
 close up and the index of shots keeps to two rows that scroll (whole when reached by Tab or a scene is opened),
 so the first screen shows boards, not the header (docs/review.md, "On a short screen"). */
