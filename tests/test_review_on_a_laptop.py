@@ -163,3 +163,22 @@ def test_on_a_touch_screen_the_keys_help_gives_way_and_a_pick_is_a_fingers_size(
         browser.wait_until("document.querySelector('#shot-sh020 article[data-take=\"2\"] button.pick')"
                            ".getAttribute('aria-pressed')", "true", "the tapped take picked")
         assert browser.problems() == []
+
+
+FACT_COLOURS = """(function(){function c(n){return getComputedStyle(
+  document.querySelector('#shot-sh020 article[data-take="'+n+'"] dd')).color;}return [c(1),c(2)];})()"""
+
+
+@needs_chromium
+def test_a_picked_takes_facts_read_as_any_takes_on_screen_and_on_paper(page: Path, tmp_path: Path) -> None:
+    # The scene index's picked count (.picked) was styled by its class alone, and a picked take carries that class too:
+    # its facts turned yellow on screen and olive brown on its printed board
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        browser.click("#shot-sh020 article[data-take='2'] button.pick")
+        screen = browser.js(FACT_COLOURS)
+        assert screen[0] == screen[1]
+        browser.send("Emulation.setEmulatedMedia", page=True, media="print")
+        paper = browser.js(FACT_COLOURS)
+        assert paper == ["rgb(0, 0, 0)"] * 2

@@ -43,7 +43,9 @@ nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-st
 nav.scenes>ol{gap:2px 6px}nav.scenes>ol>li{flex:0 1 auto;max-width:100%}
 nav.scenes>ol>li:has(details[open]){flex-basis:100%}
 nav.scenes details ol{margin:2px 0 8px 16px}
-summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}.picked{color:var(--sel)}
+summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}
+/* the scene index's count of shots picked; a picked take (class picked too) keeps its own colours */
+nav .picked{color:var(--sel)}
 .scene{margin:28px 0 0;font-size:1.3rem;font-weight:600;border-bottom:2px solid #44444f}
 .dot{color:var(--flag)}
 .problems{margin:12px 24px;padding:8px 16px;border:1px solid var(--flag);border-radius:6px}
@@ -98,7 +100,7 @@ td.box{color:var(--muted);font-size:.78rem}
 @media (prefers-reduced-motion:no-preference){html{scroll-behavior:smooth}}
 /* A touch screen alone (a phone, a tablet): no keys to press, so their help gives way to the boards (the contact
 sheet's link stays), and a pick button is a finger's size, 44 px (Apple's guidelines; WCAG 2.5.5) */
-@media (pointer:coarse) and (hover:none){.key-help{display:none}button.pick{min-height:44px;min-width:88px}}
+@media screen and (pointer:coarse) and (hover:none){.key-help{display:none}button.pick{min-height:44px;min-width:88px}}
 /* A short screen (a 13-inch laptop at 150 % zoom is 910 × 512 CSS px) or a phone's narrow one: the header's rows
 close up and the index of shots keeps to two rows that scroll (whole when reached by Tab or a scene is opened),
 so the first screen shows boards, not the header (docs/review.md, "On a short screen"). */
