@@ -182,3 +182,23 @@ def test_a_picked_takes_facts_read_as_any_takes_on_screen_and_on_paper(page: Pat
         browser.send("Emulation.setEmulatedMedia", page=True, media="print")
         paper = browser.js(FACT_COLOURS)
         assert paper == ["rgb(0, 0, 0)"] * 2
+
+
+@needs_chromium
+def test_every_tab_stop_of_the_header_and_the_first_take_shows_the_pages_focus_ring(page: Path, tmp_path: Path
+                                                                                     ) -> None:
+    # The keyboard's way down the page: the skip link, the QA explanation's fold, the contact sheet, the picks bar's
+    # buttons, the index, then a take's picture, pick, full image and sidecar. The fold (a <summary>) had the browser's
+    # thin default ring, not the page's: on the dark header the focus seemed lost between two stops.
+    ring = ("(function(){var e=document.activeElement,s=getComputedStyle(e);"
+            "return [e.tagName.toLowerCase(),s.outlineStyle+' '+s.outlineWidth];})()")
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        stops = []
+        for _ in range(13):
+            browser.key("Tab")
+            stops.append(browser.js(ring))
+    assert [tag for tag, _ in stops] == ["a", "summary", "a", "button", "button", "a", "a", "a", "a", "a", "button",
+                                         "a", "a"]
+    assert {outline for _, outline in stops} == {"solid 3px"}

@@ -31,7 +31,8 @@ CSS = """
 body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);
 color:var(--text)}
 a{color:var(--accent)}
-a:focus-visible,section:focus-visible,[tabindex]:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
+a:focus-visible,section:focus-visible,[tabindex]:focus-visible,summary:focus-visible{outline:3px solid var(--sel);
+outline-offset:2px}
 .skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--panel);padding:6px;z-index:2}
 header{padding:16px 24px;border-bottom:1px solid #33333b}
 h1{margin:0 0 4px;font-size:1.5rem}
