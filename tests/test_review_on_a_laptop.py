@@ -99,16 +99,20 @@ def test_the_review_folder_sent_alone_says_the_full_images_are_not_in_it(page: P
                            "the full image opened")
 
 
-def printed_boards(browser: Browser, paper: tuple[float, float]) -> list[str]:
+def printed(browser: Browser, paper: tuple[float, float]) -> str:
     """The page printed as the print dialog prints it (``paper``: width, height in inches; the page asks for
-    landscape): each board's text, the shot's number and id first."""
+    landscape): the PDF's text."""
     import base64
     import io
 
     pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF (the test extra installs it)")
     pdf = browser.send("Page.printToPDF", page=True, paperWidth=paper[0], paperHeight=paper[1])["data"]
-    text = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(base64.b64decode(pdf))).pages)
-    return re.split(r"\d+\. (?=sh\d{3})", text)[1:]
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(base64.b64decode(pdf))).pages)
+
+
+def printed_boards(browser: Browser, paper: tuple[float, float]) -> list[str]:
+    """Each printed board's text, the shot's id first (its number left off)."""
+    return re.split(r"\d+\. (?=sh\d{3})", printed(browser, paper))[1:]
 
 
 @needs_chromium
@@ -202,3 +206,33 @@ def test_every_tab_stop_of_the_header_and_the_first_take_shows_the_pages_focus_r
     assert [tag for tag, _ in stops] == ["a", "summary", "a", "button", "button", "a", "a", "a", "a", "a", "button",
                                          "a", "a"]
     assert {outline for _, outline in stops} == {"solid 3px"}
+
+
+@needs_chromium
+def test_a_long_shot_ids_printed_board_starts_on_its_numbers_line(tmp_path: Path) -> None:
+    # A shot id of 62 characters with no space: on its printed board the number stood alone on the heading's first
+    # line and the id took the next two, a line more than it needed; on A4, with a long prompt and QA's marks, that
+    # line sent the board's row to the next page (three boards a page instead of six).
+    from test_film_scale import flat_engine_factory
+    from test_review_small_screens import LONG_SHOT
+
+    import idcli
+    from idcli.review.page import write_review
+    from idcli.review.runs import load_run
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("\n".join([
+        "version: 1", "project: long", "model: {preset: tiny-sd}", "defaults: {size: 64x64, steps: 1, guidance: 1.0}",
+        "shots:", *(f'  - {{id: {shot}, prompt: "a lighthouse at dusk"}}' for shot in ("sc01_sh010", LONG_SHOT))])
+        + "\n", "utf-8")
+    out = tmp_path / "out"
+    assert idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False).rendered == 2
+    page = write_review(load_run(out)).index
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        browser.open(page.as_uri())
+        for paper in ((8.27, 11.69), (8.5, 11.0)):  # A4, Letter
+            text = printed(browser, paper)
+            lines = text[text.index("2."):].split("\n")
+            # the number and the id's start on one line, the id whole over that line and the next
+            assert lines[0].startswith("2. sc01_sh020_"), lines[:3]
+            assert (lines[0][3:] + lines[1]).startswith(LONG_SHOT), lines[:3]

@@ -51,7 +51,9 @@ display:flex;flex-direction:column}}
 /* the prompt the shot's takes share (page.py, shared_prompt) follows the board's take, as its own would; a board
 take with a prompt of its own prints that one */
 .shot-prompt{{order:1;margin:0}}.shot:has(.take[data-board] dt.prompt) .shot-prompt{{display:none}}
-.shot h2{{font-size:10pt;margin:0 0 1mm;overflow-wrap:anywhere}}
+/* a long shot id (up to 64 characters, no space) starts on its number's line and breaks where the line ends: broken
+at the space after the number, it took a line more, which on A4 sent a row of boards to the next page */
+.shot h2{{font-size:10pt;margin:0 0 1mm;overflow-wrap:anywhere;word-break:break-all}}.shot h2 .meta{{word-break:normal}}
 .shot h2 .meta{{font-size:8pt;margin-left:2mm}}
 .takes{{display:block}}
 .take,.take.selected,.take.picked,.take.flagged{{background:none;border:0;padding:0;border-radius:0;box-shadow:none}}
