@@ -165,11 +165,14 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
         badges.append('<span class="badge warn random">random weights: not for review</span>')
     thumb = thumbs.get(take.image)
     alt = f"{take.shot_id} take {take.take}"
+    # the picture names who is in it: a screen reader's list of images (or of links: the thumbnail's is its picture)
+    # tells a two-shot from a close-up without reading the facts below (the take's label stays short)
+    seen = f"{alt}: {', '.join(take.characters)}" if take.characters else alt
     # Its size in the markup: without one, an image not loaded yet is a line of alt text, so the page jumps
     # as thumbnails arrive (the take being read moves down) and a jump to a shot lands short of it.
     size = sizes.get(take.image)
     dimensions = f' width="{size[0]}" height="{size[1]}"' if size else ""
-    picture = (f'<img src="{_e(thumb)}" alt="{_e(alt)}"{dimensions} loading="lazy" decoding="async">' if thumb
+    picture = (f'<img src="{_e(thumb)}" alt="{_e(seen)}"{dimensions} loading="lazy" decoding="async">' if thumb
                else f'<span class="noimg">{_e(alt)}: image unreadable</span>')
     # The prompt the shot's takes share is shown once, with the shot (shot_prompt); a take's own otherwise.
     facts: list[tuple[str, Any]] = ([] if take.prompt == shot_prompt else [("prompt", take.prompt)]) + [
@@ -317,9 +320,9 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 <header>
 <h1>{_e(run.project)}</h1>
 <p class="summary">{_e(summary)}</p>{_qa_key(takes)}
-<p class="keys">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot with every take flagged ·
-<kbd>1</kbd>–<kbd>9</kbd> pick that take of the shot (again: unpick), <kbd>0</kbd> no pick, <kbd>s</kbd> pick the take
-with the focus · <kbd>e</kbd> to export picks · {_sheet_links(sheets)}</p>
+<p class="keys"><span class="key-help">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot
+with every take flagged · <kbd>1</kbd>–<kbd>9</kbd> pick that take of the shot (again: unpick), <kbd>0</kbd> no pick,
+<kbd>s</kbd> pick the take with the focus · <kbd>e</kbd> to export picks · </span>{_sheet_links(sheets)}</p>
 {_PICKS_BAR}
 {nav}
 </header>

@@ -31,7 +31,8 @@ CSS = """
 body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);
 color:var(--text)}
 a{color:var(--accent)}
-a:focus-visible,section:focus-visible,[tabindex]:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
+a:focus-visible,section:focus-visible,[tabindex]:focus-visible,summary:focus-visible{outline:3px solid var(--sel);
+outline-offset:2px}
 .skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--panel);padding:6px;z-index:2}
 header{padding:16px 24px;border-bottom:1px solid #33333b}
 h1{margin:0 0 4px;font-size:1.5rem}
@@ -43,7 +44,9 @@ nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-st
 nav.scenes>ol{gap:2px 6px}nav.scenes>ol>li{flex:0 1 auto;max-width:100%}
 nav.scenes>ol>li:has(details[open]){flex-basis:100%}
 nav.scenes details ol{margin:2px 0 8px 16px}
-summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}.picked{color:var(--sel)}
+summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}
+/* the scene index's count of shots picked; a picked take (class picked too) keeps its own colours */
+nav .picked{color:var(--sel)}
 .scene{margin:28px 0 0;font-size:1.3rem;font-weight:600;border-bottom:2px solid #44444f}
 .dot{color:var(--flag)}
 .problems{margin:12px 24px;padding:8px 16px;border:1px solid var(--flag);border-radius:6px}
@@ -93,7 +96,12 @@ td.box{color:var(--muted);font-size:.78rem}
 .strip img{display:block;width:100%;height:auto;margin-top:6px;image-rendering:pixelated}
 .links{margin:6px 0 0;font-size:.88rem}
 .noimg,.empty{color:var(--muted)}
+/* the review folder sent alone (the script's sentAlone): no full images, sidecars or mask strips to show */
+.alone .links,.alone .strip{display:none}.sent-alone{color:var(--flag);font-size:.88rem}
 @media (prefers-reduced-motion:no-preference){html{scroll-behavior:smooth}}
+/* A touch screen alone (a phone, a tablet): no keys to press, so their help gives way to the boards (the contact
+sheet's link stays), and a pick button is a finger's size, 44 px (Apple's guidelines; WCAG 2.5.5) */
+@media screen and (pointer:coarse) and (hover:none){.key-help{display:none}button.pick{min-height:44px;min-width:88px}}
 /* A short screen (a 13-inch laptop at 150 % zoom is 910 × 512 CSS px) or a phone's narrow one: the header's rows
 close up and the index of shots keeps to two rows that scroll (whole when reached by Tab or a scene is opened),
 so the first screen shows boards, not the header (docs/review.md, "On a short screen"). */
@@ -152,6 +160,31 @@ SCRIPT = """
       'data): picks made here are lost when the page is reloaded or closed. Export them before, and send the '+
       'picks.json to the artist.';
   }
+  // The review folder sent alone (OUT/review/ zipped without the renders: enough to look and pick): every link to a
+  // full image, a sidecar or a mask strip (../) led to the browser's "file not found" page, the take's picture first.
+  // One full image is tried (the last take's too, should the first have been deleted since); when neither is there,
+  // those links are taken out (no Tab stops to nowhere) and the picks bar says why.
+  function sentAlone(){
+    var tries=Array.prototype.filter.call(document.querySelectorAll('a.thumb'),function(a){
+      return !!a.querySelector('img');});
+    tries=tries.length>1?[tries[0],tries[tries.length-1]]:tries;
+    (function next(i){
+      if(i>=tries.length){if(tries.length){alone();}return;}
+      var probe=new Image();probe.onerror=function(){next(i+1);};
+      probe.src=tries[i].getAttribute('href');
+    })(0);
+  }
+  function alone(){
+    document.body.classList.add('alone');
+    Array.prototype.forEach.call(document.querySelectorAll('main a[href^="../"]'),function(a){
+      a.removeAttribute('href');});
+    var w=document.querySelector('.pick-where');if(!w){return;}
+    var n=document.createElement('p');n.className='sent-alone';
+    n.textContent='This copy holds the review folder alone: the full images and sidecars are not in it, so the page '+
+      'links to none of them (to open them, ask the artist for the whole output folder, zipped). Looking and picking '+
+      'work as ever.';
+    w.parentNode.insertBefore(n,w.nextSibling);
+  }
   function takeOf(s,n){return n===null?null:s.querySelector('article.take[data-take="'+n+'"]');}
   function recorded(s){  // the select idcli select recorded, as the page was written
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
@@ -199,6 +232,9 @@ SCRIPT = """
         b=document.createElement('button');b.type='button';b.className='pick';t.insertBefore(b,t.querySelector('dl'));}
       t.classList.toggle('picked',on);
       if(b){b.setAttribute('aria-pressed',on?'true':'false');b.textContent=on?'picked':'pick';
+        // its name for a screen reader says which take it picks (every button's text is "pick"), and stays the same
+        // when pressed: aria-pressed says whether it is
+        b.setAttribute('aria-label','pick take '+t.getAttribute('data-take')+' of '+idOf(s));
         b.title='pick take '+t.getAttribute('data-take')+' for the shot (its number key; s with the focus on it)';}
     });
     var moved=stale||gone||beyond?holding(s,p):[];
@@ -209,12 +245,28 @@ SCRIPT = """
       broken?' picked take '+p.take+': '+s.getAttribute('data-selected-damaged')+'; look again':
       stale?' picked take '+p.take+': re-rendered since you picked it; look again':
       changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
+    printed(s,p,moved,seen,beyond);
     var h=s.querySelector('h2');
     if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
       note.classList.toggle('stale',stale||gone||beyond);}
     // the index marks the take the pick stands on: where its image is now when the takes shifted (as `select`)
     var li=navMark[idOf(s)],mark=p.take===null?'':' \u2713t'+(moved.length?moved[0]:p.take)+(changed(s)?'*':'');
     if(li&&(mark||li.querySelector('.navpick'))){child(li,'navpick').textContent=mark;}
+  }
+  // The take the shot's printed board shows (data-board, print_boards.py): the one picked here, not recorded yet,
+  // where its image is now (the takes shifted); picked here as none, the first take QA did not flag (export's
+  // fallback); else the one the page was written with. The director, with no idcli to record picks, prints the
+  // boards of the picks made on the page, each marked on paper as not recorded yet (class picked-here).
+  var written=Object.create(null);
+  function printed(s,p,moved,seen,beyond){
+    var id=idOf(s),mine=null;
+    if(!(id in written)){written[id]=s.querySelector('article.take[data-board]');}
+    if(changed(s)){mine=moved.length?takeOf(s,Number(moved[0])):p.take!==null?(beyond?null:seen):
+      s.querySelector('article.take:not(.flagged):not([data-orphan])')||s.querySelector('article.take:not([data-orphan])');}
+    var board=mine||written[id];
+    Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
+      if(t===board){t.setAttribute('data-board','1');}else{t.removeAttribute('data-board');}
+      t.classList.toggle('picked-here',t===board&&!!mine&&p.take!==null);});
   }
   function count(){
     var picked=0,open=0,live=shots.filter(pickable),gone=shots.filter(lost).length;
@@ -333,6 +385,7 @@ SCRIPT = """
   },400);},{passive:true});
   var bar=document.querySelector('section.picks');if(bar){bar.hidden=false;}
   where();
+  sentAlone();
   document.body.classList.add('picking');
   shots.forEach(show);count();
   var back=!location.hash&&saved.last?byId[saved.last]:null;

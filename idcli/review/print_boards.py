@@ -1,7 +1,8 @@
 """Printed storyboards: the review page's print stylesheet (docs/review.md, "Printing boards").
 
 A director or an AD prints ``OUT/review/index.html`` from the browser to paper or PDF. On paper each shot is
-one board — the take that stands for it (``export.shown_take``, as in the animatic), the shot id, duration, badges
+one board — the take that stands for it (``export.shown_take``, as in the animatic; with the page's script, the take
+the director picked on the page, marked as not recorded yet), the shot id, duration, badges
 (selected, QA flags, random weights), prompt, characters, expression and framing — six to a landscape page (3 × 2) in
 shot-list order, with the project and the page number in the page's margins. Screen-only parts (the index, the key
 help, links, the faces table, the other takes) are left off. It is CSS only (``@media print`` and ``@page``): the
@@ -50,7 +51,9 @@ display:flex;flex-direction:column}}
 /* the prompt the shot's takes share (page.py, shared_prompt) follows the board's take, as its own would; a board
 take with a prompt of its own prints that one */
 .shot-prompt{{order:1;margin:0}}.shot:has(.take[data-board] dt.prompt) .shot-prompt{{display:none}}
-.shot h2{{font-size:10pt;margin:0 0 1mm;overflow-wrap:anywhere}}
+/* a long shot id (up to 64 characters, no space) starts on its number's line and breaks where the line ends: broken
+at the space after the number, it took a line more, which on A4 sent a row of boards to the next page */
+.shot h2{{font-size:10pt;margin:0 0 1mm;overflow-wrap:anywhere;word-break:break-all}}.shot h2 .meta{{word-break:normal}}
 .shot h2 .meta{{font-size:8pt;margin-left:2mm}}
 .takes{{display:block}}
 .take,.take.selected,.take.picked,.take.flagged{{background:none;border:0;padding:0;border-radius:0;box-shadow:none}}
@@ -62,6 +65,9 @@ font-size:7pt;font-weight:600}}
 .badge.flag{{background:none;color:var(--flag)}}.badge.ok{{background:none;color:var(--ok)}}
 .badge.sel{{background:none;color:var(--sel)}}.badge.warn{{background:none;color:#5b2a9e}}
 .badge.random{{color:#a00;border-width:.4mm}}
+/* the board of a take picked on the page, not recorded yet (the page's script moves data-board to it) */
+.take.picked-here h3::after{{content:"picked here, not recorded yet";margin-left:2mm;padding:0 1mm;font-size:7pt;
+font-weight:600;color:var(--sel);border:.2mm solid currentColor;border-radius:1mm}}
 /* a shot of the list not rendered yet keeps its place on the wall */
 .empty{{height:48mm;margin:0;display:flex;align-items:center;justify-content:center;outline:.2mm dashed #bbb}}
 dl{{font-size:7.5pt;margin:1mm 0 0;gap:0 2mm}}

@@ -1,0 +1,238 @@
+"""The director reviewing on a laptop at the end of a long day (docs/review.md, "The storyboard page"): a 13-inch
+screen (1366 × 768 at device scale factor 2), a screen reader's view of the takes and their pick buttons, and the
+review folder sent alone (zipped by the artist) opened somewhere else. A real Chromium over the DevTools protocol
+(browser_pipe.py), on the review tests' run: a two-shot (mara and theo), a close-up of mara, a shot with no one."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from browser_pipe import CHROMIUM, Browser
+from review_helpers import cli
+
+pytest.importorskip("insightface", exc_type=ImportError)
+# A real Chromium: -m browser selects these, -m "not browser" leaves them out (docs/testing.md, "Running the suite").
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def page(review_run: Path, tmp_path: Path) -> Path:
+    """The review tests' run copied and its page written: ``OUT/review/index.html``."""
+    out = tmp_path / "out"
+    shutil.copytree(review_run, out)
+    assert cli("review", out).exit_code == 0
+    return out / "review" / "index.html"
+
+
+def laptop(browser: Browser) -> None:
+    """A 13-inch laptop's screen: 1366 × 768 CSS px, two device pixels to one."""
+    browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1366, height=768, deviceScaleFactor=2,
+                 mobile=False)
+
+
+def spoken(browser: Browser, role: str) -> list[tuple[str, str | None]]:
+    """What a screen reader is told of each element of ``role`` on the page, in order: (its name, aria-pressed)."""
+    browser.send("Accessibility.enable", page=True)
+    found = []
+    for node in browser.send("Accessibility.getFullAXTree", page=True)["nodes"]:
+        if node.get("ignored") or node.get("role", {}).get("value") != role:
+            continue
+        pressed = {p["name"]: p["value"].get("value") for p in node.get("properties", [])}.get("pressed")
+        found.append((node.get("name", {}).get("value", ""), pressed))
+    return found
+
+
+@needs_chromium
+def test_a_screen_reader_hears_which_take_each_pick_button_picks_and_who_is_in_it(page: Path, tmp_path: Path
+                                                                                   ) -> None:
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        # every take's picture names its shot, its take and the characters in it (sh030 has no one)
+        assert [name for name, _ in spoken(browser, "image")] == [
+            "sh010 take 1: mara, theo", "sh010 take 2: mara, theo", "sh020 take 1: mara", "sh020 take 2: mara",
+            "sh030 take 1", "sh030 take 2"]
+        # Eighteen buttons called "pick" told a screen reader's list of buttons nothing; each names its take, and the
+        # name stays when it is pressed (the state is aria-pressed's to say, not a name that turns into "picked")
+        names = [f"pick take {t} of {s}" for s in ("sh010", "sh020", "sh030") for t in (1, 2)]
+        assert spoken(browser, "button")[2:] == [(name, "false") for name in names]
+        browser.click("#shot-sh020 article[data-take='2'] button.pick")
+        browser.wait_until("document.querySelector('#shot-sh020 article[data-take=\"2\"] button.pick')"
+                           ".getAttribute('aria-pressed')", "true", "the tapped take picked")
+        assert spoken(browser, "button")[2:] == [(name, "true" if name == "pick take 2 of sh020" else "false")
+                                                 for name in names]
+        assert browser.problems() == []
+
+
+SENT_ALONE = """(function(){var n=document.querySelector('.sent-alone');return {
+  note:!!n&&n.checkVisibility()&&/full images and sidecars are not in it/.test(n.textContent),
+  links:document.querySelectorAll('main a[href^="../"]').length};})()"""
+
+
+@needs_chromium
+def test_the_review_folder_sent_alone_says_the_full_images_are_not_in_it(page: Path, tmp_path: Path) -> None:
+    # The artist zips OUT/review/ alone (enough to look and pick) and the director opens it from Downloads: a click on
+    # a take's picture went to the browser's "file not found" page, and so did every "full image" and "sidecar".
+    sent = tmp_path / "Downloads" / "review"
+    shutil.copytree(page.parent, sent)
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open((sent / "index.html").as_uri())
+        browser.wait_until(SENT_ALONE, {"note": True, "links": 0}, "the page saying the full images are not here")
+        browser.click("#take-sh010_t1 a.thumb")  # the picture: no link now, the page stays
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")  # and picking works as ever
+        assert browser.js("location.pathname.endsWith('/Downloads/review/index.html')")
+        assert browser.js("document.querySelector('.pick-count').textContent").startswith("1 of 4 shots picked")
+        # the console's only errors: the two full images tried, the first take's and the last's
+        assert browser.problems() == ["Failed to load resource: net::ERR_FILE_NOT_FOUND"] * 2
+        # the whole output folder copied elsewhere keeps its links: the picture opens the full image
+        whole = tmp_path / "elsewhere" / "out"
+        shutil.copytree(page.parent.parent, whole)
+        browser.open((whole / "review" / "index.html").as_uri())
+        assert browser.js(SENT_ALONE) == {"note": False, "links": 6 * 3}
+        browser.click("#take-sh010_t1 a.thumb")
+        browser.wait_until("location.pathname.endsWith('/elsewhere/out/sh010/sh010_t1.png')", True,
+                           "the full image opened")
+
+
+def printed(browser: Browser, paper: tuple[float, float]) -> str:
+    """The page printed as the print dialog prints it (``paper``: width, height in inches; the page asks for
+    landscape): the PDF's text."""
+    import base64
+    import io
+
+    pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF (the test extra installs it)")
+    pdf = browser.send("Page.printToPDF", page=True, paperWidth=paper[0], paperHeight=paper[1])["data"]
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(base64.b64decode(pdf))).pages)
+
+
+def printed_boards(browser: Browser, paper: tuple[float, float]) -> list[str]:
+    """Each printed board's text, the shot's id first (its number left off)."""
+    return re.split(r"\d+\. (?=sh\d{3})", printed(browser, paper))[1:]
+
+
+@needs_chromium
+@pytest.mark.parametrize("paper", [(8.27, 11.69), (8.5, 11.0)], ids=["A4", "Letter"])
+def test_the_boards_printed_after_picking_on_the_page_show_the_picks(page: Path, tmp_path: Path,
+                                                                     paper: tuple[float, float]) -> None:
+    # The director, with no idcli to record picks, picks on the page and prints the boards for the morning meeting:
+    # they showed the takes as the page was written (sh020's take 1), not the ones just picked.
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        browser.click("#shot-sh020 article[data-take='2'] button.pick")
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")  # and taken back: as written
+        boards = printed_boards(browser, paper)
+    assert [board.split()[0] for board in boards] == ["sh010", "sh020", "sh030", "sh040"]  # sh040: not rendered
+    # the board's take, and on paper that it was picked here and is not recorded yet (sh010's pick taken back: none)
+    assert [re.findall(r"^Take \d(?: picked here, not recorded yet)?", board, re.M) for board in boards] == [
+        ["Take 1"], ["Take 2 picked here, not recorded yet"], ["Take 1"], []]
+
+
+TOUCH_VIEW = """(function(){var help=document.querySelector('.keys .key-help'),sheet=document.querySelector('.keys a');
+  return {help:!!help&&help.checkVisibility(),sheet:sheet.checkVisibility(),
+    pick:Math.min.apply(null,Array.prototype.map.call(document.querySelectorAll('button.pick'),function(b){
+      return Math.round(b.getBoundingClientRect().height);}))};})()"""
+
+
+def tap(browser: Browser, selector: str) -> None:
+    """A finger's tap in the middle of the first element ``selector`` matches, scrolled into view first."""
+    x, y = browser.js(f"(function(){{var e=document.querySelector({selector!r});e.scrollIntoView({{block:'center'}});"
+                      "var r=e.getBoundingClientRect();return [r.left+r.width/2,r.top+r.height/2];})()")
+    browser.send("Input.dispatchTouchEvent", page=True, type="touchStart", touchPoints=[{"x": x, "y": y}])
+    browser.send("Input.dispatchTouchEvent", page=True, type="touchEnd", touchPoints=[])
+
+
+@needs_chromium
+def test_on_a_touch_screen_the_keys_help_gives_way_and_a_pick_is_a_fingers_size(page: Path, tmp_path: Path) -> None:
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)  # with a keyboard: the keys are said, the buttons as they were
+        browser.open(page.as_uri())
+        seen = browser.js(TOUCH_VIEW)
+        assert (seen["help"], seen["sheet"], seen["pick"] < 44) == (True, True, True)
+        # A phone in portrait, touch only: four lines of keys no one can press took the first screen's room, and a pick
+        # button was 28 px tall (a finger wants 44: Apple's guidelines, WCAG 2.5.5)
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=390, height=844, deviceScaleFactor=2,
+                     mobile=True)
+        browser.send("Emulation.setTouchEmulationEnabled", page=True, enabled=True, maxTouchPoints=5)
+        browser.open(page.as_uri())
+        seen = browser.js(TOUCH_VIEW)
+        assert (seen["help"], seen["sheet"], seen["pick"] >= 44) == (False, True, True)
+        tap(browser, "#shot-sh020 article[data-take='2'] button.pick")
+        browser.wait_until("document.querySelector('#shot-sh020 article[data-take=\"2\"] button.pick')"
+                           ".getAttribute('aria-pressed')", "true", "the tapped take picked")
+        assert browser.problems() == []
+
+
+FACT_COLOURS = """(function(){function c(n){return getComputedStyle(
+  document.querySelector('#shot-sh020 article[data-take="'+n+'"] dd')).color;}return [c(1),c(2)];})()"""
+
+
+@needs_chromium
+def test_a_picked_takes_facts_read_as_any_takes_on_screen_and_on_paper(page: Path, tmp_path: Path) -> None:
+    # The scene index's picked count (.picked) was styled by its class alone, and a picked take carries that class too:
+    # its facts turned yellow on screen and olive brown on its printed board
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        browser.click("#shot-sh020 article[data-take='2'] button.pick")
+        screen = browser.js(FACT_COLOURS)
+        assert screen[0] == screen[1]
+        browser.send("Emulation.setEmulatedMedia", page=True, media="print")
+        paper = browser.js(FACT_COLOURS)
+        assert paper == ["rgb(0, 0, 0)"] * 2
+
+
+@needs_chromium
+def test_every_tab_stop_of_the_header_and_the_first_take_shows_the_pages_focus_ring(page: Path, tmp_path: Path
+                                                                                     ) -> None:
+    # The keyboard's way down the page: the skip link, the QA explanation's fold, the contact sheet, the picks bar's
+    # buttons, the index, then a take's picture, pick, full image and sidecar. The fold (a <summary>) had the browser's
+    # thin default ring, not the page's: on the dark header the focus seemed lost between two stops.
+    ring = ("(function(){var e=document.activeElement,s=getComputedStyle(e);"
+            "return [e.tagName.toLowerCase(),s.outlineStyle+' '+s.outlineWidth];})()")
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        stops = []
+        for _ in range(13):
+            browser.key("Tab")
+            stops.append(browser.js(ring))
+    assert [tag for tag, _ in stops] == ["a", "summary", "a", "button", "button", "a", "a", "a", "a", "a", "button",
+                                         "a", "a"]
+    assert {outline for _, outline in stops} == {"solid 3px"}
+
+
+@needs_chromium
+def test_a_long_shot_ids_printed_board_starts_on_its_numbers_line(tmp_path: Path) -> None:
+    # A shot id of 62 characters with no space: on its printed board the number stood alone on the heading's first
+    # line and the id took the next two, a line more than it needed; on A4, with a long prompt and QA's marks, that
+    # line sent the board's row to the next page (three boards a page instead of six).
+    from test_film_scale import flat_engine_factory
+    from test_review_small_screens import LONG_SHOT
+
+    import idcli
+    from idcli.review.page import write_review
+    from idcli.review.runs import load_run
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("\n".join([
+        "version: 1", "project: long", "model: {preset: tiny-sd}", "defaults: {size: 64x64, steps: 1, guidance: 1.0}",
+        "shots:", *(f'  - {{id: {shot}, prompt: "a lighthouse at dusk"}}' for shot in ("sc01_sh010", LONG_SHOT))])
+        + "\n", "utf-8")
+    out = tmp_path / "out"
+    assert idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False).rendered == 2
+    page = write_review(load_run(out)).index
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        browser.open(page.as_uri())
+        for paper in ((8.27, 11.69), (8.5, 11.0)):  # A4, Letter
+            text = printed(browser, paper)
+            lines = text[text.index("2."):].split("\n")
+            # the number and the id's start on one line, the id whole over that line and the next
+            assert lines[0].startswith("2. sc01_sh020_"), lines[:3]
+            assert (lines[0][3:] + lines[1]).startswith(LONG_SHOT), lines[:3]
