@@ -83,3 +83,32 @@ def test_a_damaged_shard_index_is_named(write_shotlist, tmp_path: Path, pickled:
     named = f"its shard index '{model / 'unet' / 'diffusion_pytorch_model.bin.index.json'}' is damaged ({says}"
     assert result.exit_code == 4 and named in output, output
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_a_unet_saved_as_one_pickle_renders_without_diffusers_error_line(write_shotlist, tmp_path: Path,
+                                                                         pickled: Path) -> None:
+    """With pickles allowed diffusers first looks for the component's safetensors file and, not finding it, logs
+    `An error occurred while trying to fetch …/unet: Error no file named diffusion_pytorch_model.safetensors …` at
+    error level before loading the pickle as asked: a render that succeeded printed an error amid idcli's lines."""
+    import logging
+
+    from idcli import kept_engine
+
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.said: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.getLogger("diffusers").getEffectiveLevel():  # what diffusers' handler prints
+                self.said.append(record.getMessage())
+
+    records = Records()
+    logging.getLogger("diffusers").addHandler(records)  # every diffusers module's records reach it
+    try:
+        kept_engine.release()  # an engine an earlier test kept would load nothing
+        _render(write_shotlist, tmp_path, pickled, "one")
+    finally:
+        logging.getLogger("diffusers").removeHandler(records)
+    assert not [said for said in records.said if "An error occurred while trying to fetch" in said
+                or "Defaulting to unsafe serialization" in said], records.said
