@@ -112,12 +112,32 @@ def _transformers_notices() -> PutBack:
     return put_back
 
 
+class _FetchErrorBeforeFallback:
+    """Drops diffusers' "An error occurred while trying to fetch FOLDER/unet: Error no file named
+    diffusion_pytorch_model.safetensors …", logged at error level for a component without a safetensors file before
+    diffusers loads its pickle (``model.allow_pickle``: a render that succeeds) or raises that error (which idcli
+    reports in its own words). Other records pass."""
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.msg).startswith("An error occurred while trying to fetch")
+
+
 def _diffusers_notices() -> PutBack:
     import_packages("diffusers")  # one thread at a time (package_imports.py)
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.get_verbosity()  # it sets its logger's level once, on first use: before ours
-    return _logger_level("diffusers", logging.ERROR)
+    level_back = _logger_level("diffusers", logging.ERROR)
+    # A logger's filters see only the records made at it (not its children's): the model loader's own logger.
+    loader = logging.getLogger("diffusers.models.modeling_utils")
+    dropper = _FetchErrorBeforeFallback()
+    loader.addFilter(dropper)
+
+    def put_back() -> None:
+        loader.removeFilter(dropper)
+        level_back()
+
+    return put_back
 
 
 class _OfflineByChoice:

@@ -63,15 +63,19 @@ needs ``insightface`` and ``onnxruntime``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
+import os
+import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
 # Temporaries are dot-names ending in .idcli-tmp: InsightFace globs *.onnx and never sees a half-written file.
 from .hashing import sha256_bytes, sha256_file
-from .safeio import atomic_write, remove_dead_temporaries
+from .safeio import atomic_write, fsync_dir, remove_dead_temporaries, temporary_path
 
 PACK_NAME = "idcli-synthetic"
 PACK_MARKER = "PACK.json"  # Not "manifest.json": that name opts a folder into InsightFace's manifest routing.
@@ -313,20 +317,32 @@ def _pack_is_current(folder: Path) -> bool:
         return False
 
 
+# torch's ONNX exporter keeps process-wide state (GLOBALS.in_onnx_export): two threads exporting at once (two plans
+# using the synthetic pack for the first time) failed one of them with "GLOBALS.in_onnx_export must be ...".
+_EXPORTING = threading.Lock()
+
+
 def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
     """Write the synthetic pack to ``root/models/<name>/`` and return that folder.
 
     Use it with ``FaceAnalysis(name=name, root=str(root), providers=["CPUExecutionProvider"])``.
     Idempotent: a folder whose ``PACK.json`` matches this format and the files' hashes is returned as is.
-    Each file is written to a temporary name (not ``*.onnx``, so a concurrent loader never sees it) and
-    renamed into place; ``PACK.json`` goes last, so a half-built folder is rebuilt on the next call.
+    One build at a time in a process (a thread that waited finds the pack built). The pack is written whole to a
+    temporary folder beside it (a dot-name, which no loader looks in) and renamed into place, so another process
+    finds no folder or a complete one; one that finished first keeps its pack, and this build uses it.
     """
     folder = Path(root) / "models" / name
     if _pack_is_current(folder):
         return folder
+    with _EXPORTING:
+        if _pack_is_current(folder):  # built by another thread while this one waited
+            return folder
+        return _build(folder, name)
+
+
+def _build(folder: Path, name: str) -> Path:
     import torch
 
-    folder.mkdir(parents=True, exist_ok=True)
     scores = {f"score_{s}": 1 for s in STRIDES}
     boxes = {f"bbox_{s}": 4 for s in STRIDES}
     keypoints = {f"kps_{s}": 10 for s in STRIDES}
@@ -341,9 +357,6 @@ def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
         {"embedding": 512},
         {"input.1": {0: "batch"}, "embedding": {0: "batch"}},
     )
-    remove_dead_temporaries(folder)  # a build killed mid-write left its temporaries here
-    atomic_write(folder / DETECTOR_FILE, detector)
-    atomic_write(folder / RECOGNISER_FILE, recogniser)
     marker = {
         "pack_version": PACK_VERSION,
         "name": name,
@@ -365,5 +378,41 @@ def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
             RECOGNISER_FILE: sha256_bytes(recogniser),
         },
     }
-    atomic_write(folder / PACK_MARKER, (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(folder.parent)  # a build killed mid-write left its temporary folder here
+    partial = temporary_path(folder)
+    try:
+        partial.mkdir()
+        atomic_write(partial / DETECTOR_FILE, detector)
+        atomic_write(partial / RECOGNISER_FILE, recogniser)
+        atomic_write(partial / PACK_MARKER, (json.dumps(marker, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        _rename_into_place(partial, folder)
+    finally:
+        _remove(partial)
     return folder
+
+
+def _rename_into_place(partial: Path, folder: Path) -> None:
+    """``partial`` renamed to ``folder``, unless another process put a complete pack there first (the same bytes:
+    kept). What else is there (an older pack version, a damaged or half-built one) is moved aside and removed."""
+    for _ in range(3):  # another process may be replacing the same old folder meanwhile
+        try:
+            os.rename(partial, folder)  # fails on a folder that is not empty, never merges into it
+            fsync_dir(folder.parent)
+            return
+        except OSError:
+            if _pack_is_current(folder):
+                return
+        aside = temporary_path(folder)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(folder, aside)
+        _remove(aside)
+    raise OSError(f"could not put the synthetic face pack in place at '{folder}'")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()

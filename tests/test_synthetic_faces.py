@@ -187,7 +187,8 @@ def test_an_interrupted_write_leaves_no_file_insightface_would_load(tmp_path: Pa
     with pytest.raises(KeyboardInterrupt):
         build_synthetic_face_pack(tmp_path, name="cut")
     folder = tmp_path / "models" / "cut"
-    assert sorted(p.name for p in folder.iterdir()) == [DETECTOR_FILE]  # no marker, no temporary
+    # Nothing at the pack's folder (it is renamed into place whole), and no temporary folder beside it.
+    assert list((tmp_path / "models").iterdir()) == []
     monkeypatch.setattr(synthetic, "atomic_write", real)
     build_synthetic_face_pack(tmp_path, name="cut")  # no marker: rebuilt
     assert (folder / PACK_MARKER).is_file() and (folder / RECOGNISER_FILE).is_file()
@@ -344,3 +345,92 @@ def test_two_faces_side_by_side(app: FaceAnalysis, faces: dict) -> None:
 )
 def test_no_face_without_a_face(app: FaceAnalysis, image: np.ndarray) -> None:
     assert app.get(image) == []
+
+
+def test_two_threads_first_using_the_synthetic_pack_both_get_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads of one process using ``face_models: synthetic`` for the first time in a fresh ``IDCLI_HOME``
+    (a host planning two shot lists at once) both exported the pack, and torch's ONNX exporter keeps process-wide
+    state: one thread died with ``AssertionError: GLOBALS.in_onnx_export must be True``. One export at a time now,
+    and the thread that waited finds the pack built. The first export waits (at most 20 s) for a second to start,
+    so that before the fix both are inside the exporter together."""
+    import threading
+
+    import torch
+
+    from idcli.identity.resolve import synthetic_face_models_folder
+
+    monkeypatch.setenv("IDCLI_HOME", str(tmp_path / "home"))
+    real_export = torch.onnx.export
+    counting = threading.Lock()
+    inside, most_inside, exports = [0], [0], [0]
+    second_started = threading.Event()
+
+    def export_meeting_the_other_thread(*args, **kwargs):
+        with counting:
+            inside[0] += 1
+            exports[0] += 1
+            most_inside[0] = max(most_inside[0], inside[0])
+            first = exports[0] == 1
+            if inside[0] > 1:
+                second_started.set()
+        try:
+            if first:
+                second_started.wait(20)  # before the fix the other thread enters meanwhile
+            return real_export(*args, **kwargs)
+        finally:
+            with counting:
+                inside[0] -= 1
+
+    monkeypatch.setattr(torch.onnx, "export", export_meeting_the_other_thread)
+    folders: list[Path] = []
+    failures: list[BaseException] = []
+
+    def first_use() -> None:
+        try:
+            folders.append(synthetic_face_models_folder())
+        except BaseException as exc:  # reported below, with the thread's error
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_use) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    assert failures == [], failures
+    assert most_inside[0] == 1 and exports[0] == 2  # one export at a time; the pack's two networks exported once
+    folder = tmp_path / "home" / "face-models" / "models" / PACK_NAME
+    assert folders == [folder, folder]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([DETECTOR_FILE, RECOGNISER_FILE, PACK_MARKER])
+
+
+def test_a_pack_is_built_beside_its_folder_and_renamed_into_place(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process looking while the pack is built finds no folder (before: the detector alone, which InsightFace
+    loads as a pack without a recogniser); one that finished first keeps its complete pack, which this build uses
+    rather than writes over; no temporary stays behind."""
+    import shutil
+
+    import torch
+
+    other = build_synthetic_face_pack(tmp_path / "other")
+    folder = tmp_path / "models" / PACK_NAME
+    real_export = torch.onnx.export
+    seen: list[bool] = []
+    theirs: list[int] = []
+
+    def export_while_another_process_finishes(*args, **kwargs):
+        seen.append(folder.exists())
+        done = real_export(*args, **kwargs)
+        if len(seen) == 2:  # the other process's pack lands between this build's exports and its rename
+            shutil.copytree(other, folder, dirs_exist_ok=True)
+            theirs.append((folder / PACK_MARKER).stat().st_ino)
+        return done
+
+    monkeypatch.setattr(torch.onnx, "export", export_while_another_process_finishes)
+    assert build_synthetic_face_pack(tmp_path) == folder
+    assert seen == [False, False]
+    assert theirs == [(folder / PACK_MARKER).stat().st_ino]  # theirs kept, not written over
+    assert all((folder / name).read_bytes() == (other / name).read_bytes()
+               for name in (DETECTOR_FILE, RECOGNISER_FILE, PACK_MARKER))
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [PACK_NAME]  # no temporary left

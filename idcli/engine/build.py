@@ -268,6 +268,55 @@ def _variant_of_snapshot(exc: OSError) -> tuple[Path | None, str | None]:
     return (snapshot, variant) if variant else (None, None)
 
 
+def _sharded_pickle_components(folder: Path, variant: str | None, torch_dtype: Any) -> dict[str, Any]:
+    """The diffusers components of a local folder saved only as sharded pickles (``save_pretrained(
+    safe_serialization=False, max_shard_size=…)``: ``diffusion_pytorch_model.bin.index.json`` and shards), loaded
+    weights-only with ``use_safetensors=False``, by name for the pipeline's ``from_pretrained``. With pickles allowed
+    (``use_safetensors=None``) diffusers looks for a sharded component's index by its safetensors name only and failed
+    with "no file named diffusion_pytorch_model.bin". A component with any safetensors file loads as before."""
+    import json
+
+    import diffusers
+
+    try:
+        index = json.loads((folder / "model_index.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}  # checked at plan time (models.check_local_folder): from_pretrained says what is wrong
+    shard_index = "diffusion_pytorch_model.bin.index.json" if variant is None \
+        else f"diffusion_pytorch_model.bin.index.{variant}.json"  # diffusers' _add_variant: before the last suffix
+    components: dict[str, Any] = {}
+    for name, entry in index.items() if isinstance(index, dict) else ():
+        part = folder / name
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == "diffusers"
+                and (part / shard_index).is_file()) or any("safetensors" in p.name for p in part.iterdir()):
+            continue
+        component_class = getattr(diffusers, str(entry[1]), None)
+        if component_class is not None:
+            _check_shard_index(folder, part / shard_index)
+            components[name] = component_class.from_pretrained(str(part), use_safetensors=False, variant=variant,
+                                                               torch_dtype=torch_dtype)
+    return components
+
+
+def _check_shard_index(folder: Path, index: Path) -> None:
+    """Refuse a shard index diffusers would fail on in its own words (a JSON error naming no file) or with a
+    traceback (a ``weight_map`` that is no mapping of tensor names to shard files)."""
+    import json
+
+    try:
+        weight_map = json.loads(index.read_text("utf-8")).get("weight_map")
+        problem = None if isinstance(weight_map, dict) and all(isinstance(v, str) for v in weight_map.values()) \
+            else 'it has no "weight_map" naming a shard file for each tensor'
+    except AttributeError:  # a list or a string, not an object
+        problem = "it is no JSON object"
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        problem = f"it cannot be read as JSON ({exc})"
+    if problem is not None:
+        raise ModelUnavailableError(
+            f"cannot load model '{folder}': its shard index '{index}' is damaged ({problem}). To fix: download or "
+            "save the model again (save_pretrained(..., safe_serialization=True))")
+
+
 @quiet_model_libraries()
 def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
     """``from_pretrained`` for the real presets, with errors that say how to get the model."""
@@ -292,6 +341,8 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
         # compute precision). None for a folder with full-precision weights everywhere: loaded as before.
         kwargs["variant"] = weights_variant(Path(source))
     try:
+        if identity.source == "local" and identity.allow_pickle:
+            kwargs.update(_sharded_pickle_components(Path(source), kwargs.get("variant"), torch_dtype))
         try:
             pipe = cls.from_pretrained(source, **kwargs)
         except OSError as exc:
