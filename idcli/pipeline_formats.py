@@ -26,6 +26,8 @@ _MAGIC = (
 )
 
 TIFF_PLANAR_CONFIGURATION, TIFF_BITS_PER_SAMPLE, TIFF_SAMPLE_FORMAT = 284, 258, 339
+# A classic TIFF's first bytes, big- and little-endian, and a little-endian BigTIFF's (version 43, 64-bit offsets).
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0")
 
 
 def unreadable(data: bytes) -> tuple[str, str] | None:
@@ -34,7 +36,9 @@ def unreadable(data: bytes) -> tuple[str, str] | None:
     for magic, what in _MAGIC:
         if data.startswith(magic):
             return f"is {what}, which idcli cannot read", _EXPORT
-    if data[:4] in (b"II*\0", b"MM\0*"):
+    if data[:4] == b"MM\0+":  # Pillow 13 takes a BigTIFF's version from byte 2, a big-endian one's byte 3
+        return "is a big-endian BigTIFF, which Pillow cannot read", _EXPORT
+    if data[:4] in _TIFF_MAGIC:
         tags = _first_tiff_directory(data)
         if tags is None:
             return None
@@ -81,7 +85,8 @@ def _first_tiff_directory(data: bytes) -> dict[int, Any] | None:
     from PIL import TiffImagePlugin
 
     try:
-        directory = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
+        # The header: 8 bytes, a BigTIFF's 16 (its first directory's offset is 8 bytes long).
+        directory = TiffImagePlugin.ImageFileDirectory_v2(data[:16] if data[:4] == b"II+\0" else data[:8])
         handle = io.BytesIO(data)
         handle.seek(directory.next)
         directory.load(handle)
