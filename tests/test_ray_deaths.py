@@ -194,3 +194,46 @@ def test_a_worker_handed_a_batch_while_ray_restarts_it_is_not_told_as_its_dead_p
         "a Ray worker died (it was sent SIGTERM); its batch of 2 goes to another worker",
         "note: the Ray worker node-a:202 died mid-batch (Ray's memory monitor killed it: its node was low on memory) "
         "and Ray restarted it (now pid 303); its batch of 2 was rendered again there"]
+
+
+def test_a_death_whose_error_says_no_cause_is_matched_on_its_own_node(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where Ray's error gives no cause (an `ActorUnavailableError` of a closed socket) the worker table is read for the
+    process the batch was handed to. It was matched by pid alone, on any node, and pids repeat across nodes: a farm
+    in containers (KubeRay: a pid namespace per pod) gives every node's workers the same few pids. So another node's
+    death of that pid, killed by its memory monitor, was told as this worker's cause. The process is matched on the
+    node Ray's actor table names for it."""
+    import ray
+    from ray._private import state
+    from ray.core.generated import common_pb2
+    from ray.exceptions import ActorUnavailableError
+
+    monkeypatch.setattr(state, "actors", lambda actor_id=None, **kwargs: {
+        "State": "ALIVE", "Pid": 101, "Address": {"NodeID": NODE.hex()}})
+    replies = iter([ActorUnavailableError("The actor is temporarily unavailable: RpcError: RPC error: Socket closed "
+                                          "rpc_code: 14.", None),
+                    {"batches": [], "notes": [], "worker": {**WORKER, "pid": 303}, "attempt": 0, "seconds": 0.0,
+                     "forward_seconds": 0.0, "encode_seconds": 0.0}])
+
+    def get(ref: Any) -> Any:
+        reply = next(replies)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    monkeypatch.setattr(ray, "wait", lambda refs, **kwargs: (refs[:1], refs[1:]))
+    monkeypatch.setattr(ray, "get", get)
+    rows = [_dead(NODE, 101, common_pb2.SYSTEM_ERROR, b"a", ended=1000),  # this worker's: Ray says nothing readable
+            _dead(OTHER_NODE, 101, common_pb2.NODE_OUT_OF_MEMORY, b"b", ended=2000)]
+    monkeypatch.setattr(ray_deaths, "dead_workers", lambda: rows)
+
+    class _Actor(_Worker):
+        _actor_id = NODE  # any id: the stand-in actor table answers for it
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(SHOTS, "utf-8")
+    plan, _ = idcli.plan_shotlist(shots, device="cpu")
+    sink = _Sink()
+    RayExecutor([_Actor()]).run(list(plan.jobs), 2, False, sink)  # type: ignore[arg-type]
+    assert [note for note in sink.notes if "died" in note] == [
+        "a Ray worker died; its batch of 2 goes to another worker"]
