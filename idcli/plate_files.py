@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .identity.images import ImageError, decode_upright, read_image_file, to_rgb
+from .pipeline_formats import EXPORT, wide_tiff
 
 MAX_PLATE_SIDE = 8192  # pixels a side (and at most MAX_IMAGE_PIXELS in all)
 MIN_PLATE_SIDE = 64
@@ -90,6 +91,9 @@ def read_plate(path: Path) -> Plate:
         raise
     except ImageError as exc:
         raise PlateError(str(exc).replace("for a selfie", "for a plate"), file=exc.file) from None
+    if (kind := wide_tiff(data)) is not None:  # one channel, which Pillow reads: only with its range stretched
+        raise PlateError(f"{path}: is {kind}, which idcli cannot use as a plate (its values would be stretched to 8 "
+                         f"bits); {EXPORT}", file=path)
     height, width = pixels.shape[:2]
     if min(width, height) < MIN_PLATE_SIDE:
         raise PlateError(f"{path}: {width}x{height} is too small for a plate (at least {MIN_PLATE_SIDE} "

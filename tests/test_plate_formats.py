@@ -331,3 +331,25 @@ def test_a_profile_too_large_for_a_png_is_not_carried_and_the_plan_says_so(write
         image.load()  # readable: no profile Pillow refuses
         assert "icc_profile" not in image.info
     assert "icc_profile_sha256" not in json.loads((out / "shot" / "shot_t1.json").read_text("utf-8"))["plate"]
+
+
+@pytest.mark.parametrize(("mode", "said"), [("F", "is a TIFF of 32-bit floating-point samples"),
+                                            ("I", "is a TIFF of 32-bit integer samples")])
+def test_a_greyscale_tiff_of_float_or_32_bit_samples_is_refused_as_a_plate(mode: str, said: str,
+                                                                           tmp_path: Path) -> None:
+    """Pillow reads a one-channel TIFF of floating-point or 32-bit samples (mode F or I), which the RGB ones it cannot
+    read are refused for; read, the reader stretches its range to 8 bits (fine for finding a selfie's face), so a
+    scene-linear plate's tones changed everywhere, without a word, while the docs said such TIFFs were refused
+    (until 2026-12-02). A plate is refused with what the file is; a selfie is still read."""
+    grey = np.asarray(Image.open(RECIPE_PLATE).convert("L"), dtype=np.float64)
+    values = grey / 255 * 0.18 if mode == "F" else grey * 16843009 // 2  # scene-linear; 32-bit integers
+    path = tmp_path / "plate.tif"
+    Image.fromarray(values.astype(np.float32 if mode == "F" else np.int32), mode).save(path)
+    with Image.open(path) as image:
+        assert image.mode == mode  # Pillow reads it
+    with pytest.raises(PlateError) as caught:
+        read_plate(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {said}, which idcli cannot use as a plate"), message
+    assert "8- or 16-bit" in message
+    assert load_rgb(path).shape == (*grey.shape, 3)  # a selfie: its range stretched, as before
