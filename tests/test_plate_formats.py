@@ -353,3 +353,26 @@ def test_a_greyscale_tiff_of_float_or_32_bit_samples_is_refused_as_a_plate(mode:
     assert message.startswith(f"{path}: {said}, which idcli cannot use as a plate"), message
     assert "8- or 16-bit" in message
     assert load_rgb(path).shape == (*grey.shape, 3)  # a selfie: its range stretched, as before
+
+
+def test_a_tiff_of_many_damaged_tags_is_one_error_not_a_warning_for_each(tmp_path: Path) -> None:
+    """Pillow's TIFF directory reader warns once per tag it skips (`UserWarning: Tag data larger than file. Skipping
+    tag N`, two lines on stderr each naming Pillow's source): a 1.8 MB TIFF of 65,535 such tags made `idcli validate`
+    print 129,072 lines before its one error (2026-12-02). Those warnings are quieted while the reader opens a file,
+    for plates and selfies alike, and put back after; its error says what is wrong."""
+    import warnings
+
+    count = 2000
+    entries = b"".join(struct.pack("<HHII", 1000 + i, 1, 10**6, 8) for i in range(count))
+    path = tmp_path / "plate.tif"
+    path.write_bytes(b"II*\0" + struct.pack("<IH", 8, count) + entries + b"\0" * 4 + bytes(10**6))
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(PlateError, match="not an image Pillow can read"):
+            read_plate(path)
+        with pytest.raises(ImageError, match="not an image Pillow can read"):
+            load_rgb(path)
+        warnings.warn("a host's own warning", UserWarning, stacklevel=1)  # not quieted outside the reader
+    assert [str(w.message) for w in caught] == ["a host's own warning"]
+    assert warnings.filters == filters
