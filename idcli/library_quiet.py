@@ -265,6 +265,15 @@ _hub_bars_env_priority = _ignored_warnings((r"Cannot (dis|en)able progress bars:
 # torch's weights-only reader notes a pickle protocol other than the 2 torch.save writes (a file pickled by other
 # tools); plan and validate read an allowed adapter's shapes only, and the render says what matters in its words.
 _pickle_protocol_note = _ignored_warnings((r"Detected pickle protocol", UserWarning))
+# Pillow's TIFF directory reader (a TIFF's, and a JPEG's, PNG's or WebP's EXIF block) warns once per tag it skips, in
+# lines naming its own source: a hostile TIFF of 65,535 such tags printed 129,072 lines. The reader's error, or the
+# image read without those tags, is what idcli says.
+_damaged_image_tags = _ignored_warnings(
+    (r"(Possibly )?Corrupt EXIF data", UserWarning),
+    (r"Tag data larger than file", UserWarning),
+    (r"Tag offset too large", UserWarning),
+    (r"Truncated File Read", UserWarning),
+)
 
 
 _TRANSFORMERS_NOTICES = _Setting(_transformers_notices)
@@ -278,6 +287,7 @@ _ONNX_EXPORT_NOTICES = _Setting(_onnx_export_notices)
 _RAY_CLIENT_TIMEOUT = _Setting(_ray_client_timeout)
 _PICKLE_PROTOCOL_NOTE = _Setting(_pickle_protocol_note)
 _HUB_BARS_ENV_PRIORITY = _Setting(_hub_bars_env_priority)
+_DAMAGED_IMAGE_TAGS = _Setting(_damaged_image_tags)
 
 
 @contextmanager
@@ -333,4 +343,12 @@ def quiet_pickle_protocol_note() -> Iterator[None]:
     """While plan and validate read an allowed pickled adapter's shapes (adapter_pickle.py): torch's note on a pickle
     protocol other than 2 quieted."""
     with _quieted(_PICKLE_PROTOCOL_NOTE):
+        yield
+
+
+@contextmanager
+def quiet_damaged_image_tags() -> Iterator[None]:
+    """While idcli opens a selfie, plate or take (identity/images.py): Pillow's warning for each damaged TIFF or EXIF
+    tag it skips quieted."""
+    with _quieted(_DAMAGED_IMAGE_TAGS):
         yield

@@ -13,7 +13,7 @@ import io
 from typing import Any
 
 # What to export such a file as: what the reader takes, in the colours a viewer shows (the model was trained on sRGB).
-_EXPORT = ("export it as an 8- or 16-bit PNG or TIFF (interleaved) in sRGB, the show's display transform "
+EXPORT = ("export it as an 8- or 16-bit PNG or TIFF (interleaved) in sRGB, the show's display transform "
            "applied: a Nuke Write node to PNG, 16 bit, colorspace sRGB, or for a scene-linear file "
            "`oiiotool IN --colorconvert linear sRGB -d uint16 -o OUT.png`")
 
@@ -26,6 +26,8 @@ _MAGIC = (
 )
 
 TIFF_PLANAR_CONFIGURATION, TIFF_BITS_PER_SAMPLE, TIFF_SAMPLE_FORMAT = 284, 258, 339
+# A classic TIFF's first bytes, big- and little-endian, and a little-endian BigTIFF's (version 43, 64-bit offsets).
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0")
 
 
 def unreadable(data: bytes) -> tuple[str, str] | None:
@@ -33,17 +35,26 @@ def unreadable(data: bytes) -> tuple[str, str] | None:
     pipeline's formats above that Pillow cannot read; else None (the reader then says what Pillow says)."""
     for magic, what in _MAGIC:
         if data.startswith(magic):
-            return f"is {what}, which idcli cannot read", _EXPORT
-    if data[:4] in (b"II*\0", b"MM\0*"):
-        tags = _first_tiff_directory(data)
-        if tags is None:
-            return None
-        formats = set(_values(tags.get(TIFF_SAMPLE_FORMAT, 1)))
-        bits = max(_values(tags.get(TIFF_BITS_PER_SAMPLE, 8)))
-        if 3 in formats:
-            return f"is a TIFF of {bits}-bit floating-point samples, which Pillow cannot read", _EXPORT
-        if bits > 16:
-            return f"is a TIFF of {bits}-bit integer samples, which Pillow cannot read", _EXPORT
+            return f"is {what}, which idcli cannot read", EXPORT
+    if data[:4] == b"MM\0+":  # Pillow 13 takes a BigTIFF's version from byte 2, a big-endian one's byte 3
+        return "is a big-endian BigTIFF, which Pillow cannot read", EXPORT
+    if (kind := wide_tiff(data)) is not None:
+        return f"is {kind}, which Pillow cannot read", EXPORT
+    return None
+
+
+def wide_tiff(data: bytes) -> str | None:
+    """'a TIFF of 32-bit floating-point samples' (or of N-bit integer samples past 16) for such a TIFF; else None.
+    Pillow reads none with three channels, and a one-channel one (mode F or I) only as the selfie reader then takes
+    it, its range stretched to 8 bits: a plate's tones changed everywhere (plate_files refuses it)."""
+    if data[:4] not in _TIFF_MAGIC or (tags := _first_tiff_directory(data)) is None:
+        return None
+    formats = set(_values(tags.get(TIFF_SAMPLE_FORMAT, 1)))
+    bits = max(_values(tags.get(TIFF_BITS_PER_SAMPLE, 8)))
+    if 3 in formats:
+        return f"a TIFF of {bits}-bit floating-point samples"
+    if bits > 16:
+        return f"a TIFF of {bits}-bit integer samples"
     return None
 
 
@@ -81,7 +92,8 @@ def _first_tiff_directory(data: bytes) -> dict[int, Any] | None:
     from PIL import TiffImagePlugin
 
     try:
-        directory = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
+        # The header: 8 bytes, a BigTIFF's 16 (its first directory's offset is 8 bytes long).
+        directory = TiffImagePlugin.ImageFileDirectory_v2(data[:16] if data[:4] == b"II+\0" else data[:8])
         handle = io.BytesIO(data)
         handle.seek(directory.next)
         directory.load(handle)

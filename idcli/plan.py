@@ -390,6 +390,13 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
                 warnings.append(_warning(loaded, face_field(k), f"the face box [{x}, {y}, {w}, {h}] of "
                                          f"'{face.character}' does not fit in its {side_px}x{side_px} crop (the "
                                          "plate's shorter side); only the part inside the crop is re-generated"))
+        if plate.plate.profile_not_carried:  # plate_files.MAX_CARRIED_PROFILE
+            warnings.append(_warning(
+                loaded, ("shots", index, "plate"), f"the plate's colour profile ({plate.plate.profile_not_carried:,} "
+                "bytes) is too large for the image's PNG to carry readably (Pillow refuses one over 1 MiB), so the "
+                "image carries none and shows the plate's values as sRGB",
+                "convert the plate to sRGB first (magick plate.jpg -profile sRGB.icc plate_srgb.png), or embed a "
+                "smaller profile of its colour space"))
         from .small_plate_faces import small_face_words
 
         for k, plate_face in enumerate(plate.faces):  # a box given too small for QA's face detector to find it

@@ -17,9 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from .identity.images import ImageError, decode_upright, read_image_file, to_rgb
+from .pipeline_formats import EXPORT, wide_tiff
 
 MAX_PLATE_SIDE = 8192  # pixels a side (and at most MAX_IMAGE_PIXELS in all)
 MIN_PLATE_SIDE = 64
+# The largest colour profile the image carries: Pillow's PNG reader refuses an iCCP chunk that inflates past 1 MiB
+# (PngImagePlugin.MAX_TEXT_CHUNK), so a take carrying a larger one (a JPEG's APP2 chunks hold up to about 16 MB) could
+# be opened neither by idcli (storyboard, qa, a take used as a plate) nor by any Pillow.
+MAX_CARRIED_PROFILE = 1024 * 1024
 
 
 class PlateError(ImageError):
@@ -34,6 +39,8 @@ class Plate:
     # The file's embedded ICC profile when it describes these RGB values (None: none, or one of another colour
     # space, a CMYK JPEG's or a greyscale PNG's, whose pixels the reader converted to RGB)
     icc_profile: bytes | None = field(default=None, compare=False, repr=False)
+    # The size of an RGB profile over MAX_CARRIED_PROFILE, which the image does not carry (plan says so); else 0
+    profile_not_carried: int = field(default=0, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -84,8 +91,13 @@ def read_plate(path: Path) -> Plate:
         raise
     except ImageError as exc:
         raise PlateError(str(exc).replace("for a selfie", "for a plate"), file=exc.file) from None
+    if (kind := wide_tiff(data)) is not None:  # one channel, which Pillow reads: only with its range stretched
+        raise PlateError(f"{path}: is {kind}, which idcli cannot use as a plate (its values would be stretched to 8 "
+                         f"bits); {EXPORT}", file=path)
     height, width = pixels.shape[:2]
     if min(width, height) < MIN_PLATE_SIDE:
         raise PlateError(f"{path}: {width}x{height} is too small for a plate (at least {MIN_PLATE_SIDE} "
                          "pixels a side)", file=path)
-    return Plate(path, hashlib.sha256(data).hexdigest(), pixels, profile[0])
+    carried = profile[0] if profile[0] is None or len(profile[0]) <= MAX_CARRIED_PROFILE else None
+    return Plate(path, hashlib.sha256(data).hexdigest(), pixels, carried,
+                 len(profile[0]) if profile[0] is not None and carried is None else 0)

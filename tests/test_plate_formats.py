@@ -143,6 +143,42 @@ def test_a_tiff_pillow_cannot_read_says_what_its_samples_are(dtype, sample_forma
     assert "8- or 16-bit" in message and "not an image Pillow can read" not in message
 
 
+def _bigtiff(width: int, height: int, bits: int, sample_format: int, endian: str) -> bytes:
+    """A BigTIFF (version 43, 64-bit offsets: what libtiff, GDAL and tifffile write past 4 GB, or when asked) of one
+    uncompressed RGB strip of zeros, ``bits`` a sample, in ``endian`` ('<' or '>') byte order, written out here."""
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, bits), (259, 3, 1, 1), (262, 3, 1, 2),
+               (273, 16, 1, 0), (277, 3, 1, 3), (278, 4, 1, height), (279, 16, 1, width * height * 3 * bits // 8),
+               (339, 3, 1, sample_format)]
+    data_at = 16 + 8 + 20 * len(entries) + 8
+    entries[5] = (273, 16, 1, data_at)
+    kinds = {3: "H", 4: "I", 16: "Q"}
+    ifd = b"".join(struct.pack(f"{endian}HHQ", tag, kind, n)
+                   + struct.pack(f"{endian}{kinds[kind]}", value).ljust(8, b"\0") for tag, kind, n, value in entries)
+    head = (b"II" if endian == "<" else b"MM") + struct.pack(f"{endian}HHHQ", 43, 8, 0, 16)
+    return (head + struct.pack(f"{endian}Q", len(entries)) + ifd + struct.pack(f"{endian}Q", 0)
+            + bytes(width * height * 3 * bits // 8))
+
+
+def test_a_bigtiff_pillow_cannot_read_is_said_by_name_too(tmp_path: Path) -> None:
+    """A BigTIFF begins 'II+' or 'MM\\0+', not 'II*'; until 2026-12-02 one of float samples was 'not an image Pillow
+    can read (JPEG, PNG, WebP, TIFF, BMP ...)' while the same samples in a classic TIFF were said by name. Pillow 13
+    reads a little-endian 8-bit BigTIFF, which stays read, and no big-endian BigTIFF at all (it takes the version
+    from the wrong byte), which is said so."""
+    path = tmp_path / "plate.tif"
+    path.write_bytes(_bigtiff(96, 64, 32, 3, "<"))
+    with pytest.raises(PlateError, match=r"is a TIFF of 32-bit floating-point samples, which Pillow cannot read"):
+        read_plate(path)
+    with pytest.raises(ImageError, match=r"is a TIFF of 32-bit floating-point samples"):  # a selfie: the same reader
+        load_rgb(path)
+    path.write_bytes(_bigtiff(96, 64, 8, 1, "<"))
+    assert read_plate(path).size == (96, 64)
+    for bits, sample_format in ((8, 1), (32, 3)):
+        path.write_bytes(_bigtiff(96, 64, bits, sample_format, ">"))
+        with pytest.raises(PlateError) as caught:
+            read_plate(path)
+        assert str(caught.value).startswith(f"{path}: is a big-endian BigTIFF, which Pillow cannot read; export it")
+
+
 def test_a_plate_of_a_vfx_format_is_exit_2_at_its_line_with_its_name(tmp_path: Path, write_shotlist) -> None:
     (tmp_path / "plate.exr").write_bytes(b"\x76\x2f\x31\x01\x02\x00\x00\x00" + b"\0" * 4000)
     path = write_shotlist(ONE_SHOT.replace("PLATE", "plate.exr"))
@@ -232,3 +268,78 @@ def test_the_profile_is_written_again_by_reproduce_only_where_the_record_says_th
     before = {**record, "plate": {k: v for k, v in record["plate"].items() if k != "icc_profile_sha256"}}
     assert recorded_plate(before, out).icc_profile is None  # a record of the days before: the PNG as it was then
     assert reproduce(out / "shot" / "shot_t1.png", device="cpu", engine_factory=engine_factory).status == "identical"
+
+
+def test_a_profile_too_large_for_a_png_is_not_carried_and_the_plan_says_so(write_shotlist, tmp_path: Path,
+                                                                           engine_factory) -> None:
+    """A JPEG carries a colour profile of up to about 16 MB (APP2 chunks), and Pillow reads it whole; a PNG's iCCP
+    chunk that inflates past 1 MiB Pillow refuses to read (PngImagePlugin.MAX_TEXT_CHUNK). Carried as read (until
+    2026-12-02), such a plate's profile made a take that neither idcli (its storyboard, qa, a take used as a plate)
+    nor any Pillow could open: `Decompressed data too large`. The image carries none, as for a plate without one,
+    and plan says so at the plate's line."""
+    from idcli.plate_files import MAX_CARRIED_PROFILE
+
+    large = DISPLAY_P3 + bytes(MAX_CARRIED_PROFILE + 1 - len(DISPLAY_P3))
+    large = struct.pack(">I", len(large)) + large[4:]  # an RGB profile (its header's size said) just over the limit
+    Image.open(RECIPE_PLATE).convert("RGB").save(tmp_path / "plate.jpg", icc_profile=large, quality=95)
+    assert read_plate(tmp_path / "plate.jpg").icc_profile is None
+    at_limit = DISPLAY_P3 + bytes(MAX_CARRIED_PROFILE - len(DISPLAY_P3))
+    Image.open(RECIPE_PLATE).convert("RGB").save(tmp_path / "at_limit.jpg", icc_profile=at_limit, quality=95)
+    assert read_plate(tmp_path / "at_limit.jpg").icc_profile == at_limit  # the largest a PNG carries readably
+    shots = write_shotlist(ONE_SHOT.replace("PLATE", "plate.jpg"))
+    plan, _ = idcli.plan_shotlist(shots, device="cpu", face_models="synthetic")
+    said = [warning for warning in plan.warnings if "colour profile" in warning]
+    assert len(said) == 1 and "shots[0].plate" in said[0], plan.warnings
+    assert f"{len(large):,} bytes" in said[0] and "carries none" in said[0]
+    out = tmp_path / "out"
+    report = idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    assert (report.rendered, report.failed) == (1, 0)
+    with Image.open(out / "shot" / "shot_t1.png") as image:
+        image.load()  # readable: no profile Pillow refuses
+        assert "icc_profile" not in image.info
+    assert "icc_profile_sha256" not in json.loads((out / "shot" / "shot_t1.json").read_text("utf-8"))["plate"]
+
+
+@pytest.mark.parametrize(("mode", "said"), [("F", "is a TIFF of 32-bit floating-point samples"),
+                                            ("I", "is a TIFF of 32-bit integer samples")])
+def test_a_greyscale_tiff_of_float_or_32_bit_samples_is_refused_as_a_plate(mode: str, said: str,
+                                                                           tmp_path: Path) -> None:
+    """Pillow reads a one-channel TIFF of floating-point or 32-bit samples (mode F or I), which the RGB ones it cannot
+    read are refused for; read, the reader stretches its range to 8 bits (fine for finding a selfie's face), so a
+    scene-linear plate's tones changed everywhere, without a word, while the docs said such TIFFs were refused
+    (until 2026-12-02). A plate is refused with what the file is; a selfie is still read."""
+    grey = np.asarray(Image.open(RECIPE_PLATE).convert("L"), dtype=np.float64)
+    values = grey / 255 * 0.18 if mode == "F" else grey * 16843009 // 2  # scene-linear; 32-bit integers
+    path = tmp_path / "plate.tif"
+    Image.fromarray(values.astype(np.float32 if mode == "F" else np.int32), mode).save(path)
+    with Image.open(path) as image:
+        assert image.mode == mode  # Pillow reads it
+    with pytest.raises(PlateError) as caught:
+        read_plate(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {said}, which idcli cannot use as a plate"), message
+    assert "8- or 16-bit" in message
+    assert load_rgb(path).shape == (*grey.shape, 3)  # a selfie: its range stretched, as before
+
+
+def test_a_tiff_of_many_damaged_tags_is_one_error_not_a_warning_for_each(tmp_path: Path) -> None:
+    """Pillow's TIFF directory reader warns once per tag it skips (`UserWarning: Tag data larger than file. Skipping
+    tag N`, two lines on stderr each naming Pillow's source): a 1.8 MB TIFF of 65,535 such tags made `idcli validate`
+    print 129,072 lines before its one error (2026-12-02). Those warnings are quieted while the reader opens a file,
+    for plates and selfies alike, and put back after; its error says what is wrong."""
+    import warnings
+
+    count = 2000
+    entries = b"".join(struct.pack("<HHII", 1000 + i, 1, 10**6, 8) for i in range(count))
+    path = tmp_path / "plate.tif"
+    path.write_bytes(b"II*\0" + struct.pack("<IH", 8, count) + entries + b"\0" * 4 + bytes(10**6))
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(PlateError, match="not an image Pillow can read"):
+            read_plate(path)
+        with pytest.raises(ImageError, match="not an image Pillow can read"):
+            load_rgb(path)
+        warnings.warn("a host's own warning", UserWarning, stacklevel=1)  # not quieted outside the reader
+    assert [str(w.message) for w in caught] == ["a host's own warning"]
+    assert warnings.filters == filters

@@ -148,3 +148,92 @@ def test_the_cause_in_rays_own_error_of_a_batch_whose_retry_failed_too() -> None
                       "died. Node Id: ab12")
     assert ray_deaths.error_cause(node) == ray_deaths.NODE_LOST
     assert ray_deaths.error_cause(ActorDiedError()) is None  # Ray's bare text: no cause
+
+
+def test_a_worker_handed_a_batch_while_ray_restarts_it_is_not_told_as_its_dead_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While Ray restarts a dead actor its actor table is RESTARTING and still names the dead process's pid (Ray 2.60,
+    a local cluster, 2026-12-02: 0.5 s after a SIGKILL). A batch handed to it then took that pid as its process's, so
+    the next death mid-batch was told as the first process's: `node-a:101 died mid-batch`, without the cause Ray
+    recorded for the process that died (202, killed by the memory monitor). No pid is read from a RESTARTING actor;
+    else the latest death on its node not yet told is the one."""
+    import ray
+    from ray._private import state
+    from ray.core.generated import common_pb2
+    from ray.exceptions import ActorUnavailableError
+
+    table = iter([{"State": "ALIVE", "Pid": 101}, {"State": "RESTARTING", "Pid": 101}])
+    monkeypatch.setattr(state, "actors", lambda actor_id=None, **kwargs: next(table))
+    replies = iter([ActorUnavailableError("The actor is temporarily unavailable: RpcError: RPC error: Socket closed "
+                                          "rpc_code: 14.", None),
+                    {"batches": [], "notes": [], "worker": {**WORKER, "pid": 303}, "attempt": 1, "seconds": 0.0,
+                     "forward_seconds": 0.0, "encode_seconds": 0.0}])
+
+    def get(ref: Any) -> Any:
+        reply = next(replies)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    monkeypatch.setattr(ray, "wait", lambda refs, **kwargs: (refs[:1], refs[1:]))
+    monkeypatch.setattr(ray, "get", get)
+    rows = [_dead(NODE, 101, common_pb2.SYSTEM_ERROR, b"a", ended=1000),
+            _dead(NODE, 202, common_pb2.NODE_OUT_OF_MEMORY, b"b", ended=2000)]
+    rows[0].exit_detail = SIGTERM
+    monkeypatch.setattr(ray_deaths, "dead_workers", lambda: rows)
+
+    class _Actor(_Worker):
+        _actor_id = NODE  # any id: the stand-in actor table answers for it
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(SHOTS, "utf-8")
+    plan, _ = idcli.plan_shotlist(shots, device="cpu")
+    sink = _Sink()
+    RayExecutor([_Actor()]).run(list(plan.jobs), 2, False, sink)  # type: ignore[arg-type]
+    assert [note for note in sink.notes if "died" in note] == [
+        "a Ray worker died (it was sent SIGTERM); its batch of 2 goes to another worker",
+        "note: the Ray worker node-a:202 died mid-batch (Ray's memory monitor killed it: its node was low on memory) "
+        "and Ray restarted it (now pid 303); its batch of 2 was rendered again there"]
+
+
+def test_a_death_whose_error_says_no_cause_is_matched_on_its_own_node(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where Ray's error gives no cause (an `ActorUnavailableError` of a closed socket) the worker table is read for the
+    process the batch was handed to. It was matched by pid alone, on any node, and pids repeat across nodes: a farm
+    in containers (KubeRay: a pid namespace per pod) gives every node's workers the same few pids. So another node's
+    death of that pid, killed by its memory monitor, was told as this worker's cause. The process is matched on the
+    node Ray's actor table names for it."""
+    import ray
+    from ray._private import state
+    from ray.core.generated import common_pb2
+    from ray.exceptions import ActorUnavailableError
+
+    monkeypatch.setattr(state, "actors", lambda actor_id=None, **kwargs: {
+        "State": "ALIVE", "Pid": 101, "Address": {"NodeID": NODE.hex()}})
+    replies = iter([ActorUnavailableError("The actor is temporarily unavailable: RpcError: RPC error: Socket closed "
+                                          "rpc_code: 14.", None),
+                    {"batches": [], "notes": [], "worker": {**WORKER, "pid": 303}, "attempt": 0, "seconds": 0.0,
+                     "forward_seconds": 0.0, "encode_seconds": 0.0}])
+
+    def get(ref: Any) -> Any:
+        reply = next(replies)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    monkeypatch.setattr(ray, "wait", lambda refs, **kwargs: (refs[:1], refs[1:]))
+    monkeypatch.setattr(ray, "get", get)
+    rows = [_dead(NODE, 101, common_pb2.SYSTEM_ERROR, b"a", ended=1000),  # this worker's: Ray says nothing readable
+            _dead(OTHER_NODE, 101, common_pb2.NODE_OUT_OF_MEMORY, b"b", ended=2000)]
+    monkeypatch.setattr(ray_deaths, "dead_workers", lambda: rows)
+
+    class _Actor(_Worker):
+        _actor_id = NODE  # any id: the stand-in actor table answers for it
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(SHOTS, "utf-8")
+    plan, _ = idcli.plan_shotlist(shots, device="cpu")
+    sink = _Sink()
+    RayExecutor([_Actor()]).run(list(plan.jobs), 2, False, sink)  # type: ignore[arg-type]
+    assert [note for note in sink.notes if "died" in note] == [
+        "a Ray worker died; its batch of 2 goes to another worker"]

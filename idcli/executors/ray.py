@@ -36,7 +36,7 @@ from ..plan import Job
 from ..runtime import Runtime, check_device_name
 from . import BatchSink, RenderedBatch
 from .local import group_jobs, widest_request
-from .ray_deaths import actor_pid, death_cause, error_cause
+from .ray_deaths import actor_process, death_cause, error_cause
 from .ray_head import (
     HEAD_CHECK_SECONDS,
     HEAD_MISSES,
@@ -385,6 +385,7 @@ class RayExecutor:
         # Per actor, its process: read from Ray's actor table as its first batch is handed over, then the one its last
         # reply came from (Ray restarts a dead one): a death mid-batch is told as that process's (ray_deaths.py).
         pids: dict[int, int] = {}
+        nodes: dict[int, str] = {}  # per actor, its process's node (its id, or the start of it), read with its pid
         told: set[bytes] = set()  # the dead worker processes whose cause a note gave (ray_deaths.py)
         # Rendered batches received and not yet handed to the sink: a Ctrl-C at any point still hands them over.
         arrived: deque[tuple[dict[str, Any], dict[str, Any]]] = deque()
@@ -398,7 +399,7 @@ class RayExecutor:
                 # Ray's own retry saved the batch: only its "(raylet)" lines said so, and those may not be read.
                 cause, before = death_cause(str(worker.get("node") or ""), pids.get(index), told)
                 sink.note(_restarted(worker, pids.get(index) or before, len(jobs), cause))
-            pids[index] = worker["pid"]
+            pids[index], nodes[index] = worker["pid"], str(worker.get("node") or "")
             arrived.extend((part, worker) for part in reply["batches"])
             for text in reply["notes"]:
                 kind, said = kind_of(text)
@@ -442,8 +443,9 @@ class RayExecutor:
                     self.head.gone()
                 self.stats["worker_deaths"] += 1
                 # Ray's error says why where it can; else the worker table, of the process the batch was handed to.
-                why = error_cause(exc) or death_cause(None, pids.get(index), told)[0]
+                why = error_cause(exc) or death_cause(nodes.get(index), pids.get(index), told)[0]
                 pids.pop(index, None)  # its process died: the next one is read as its next batch is handed over
+                nodes.pop(index, None)
                 deaths[index] = deaths.get(index, 0) + 1
                 if deaths[index] < 2:
                     idle.append(index)
@@ -499,8 +501,8 @@ class RayExecutor:
                 jobs, attempts = queue.popleft()
                 jobs = [j for j in jobs if j.stem not in settled]
                 if jobs:
-                    if index not in pids and (pid := actor_pid(self.actors[index])) is not None:
-                        pids[index] = pid
+                    if index not in pids and (process := actor_process(self.actors[index])) is not None:
+                        pids[index], nodes[index] = process
                     ref = self.actors[index].render.remote(jobs, len(jobs), save_masks)
                     inflight[ref] = (index, jobs, attempts)
                 else:

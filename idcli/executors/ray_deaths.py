@@ -99,14 +99,19 @@ def dead_workers() -> list[Any]:
     return [row for row in rows if not row.is_alive and row.job_id.hex() == job]
 
 
-def actor_pid(actor: Any) -> int | None:
-    """The pid of the process running ``actor`` now, from the cluster's actor table; None where Ray cannot say (not
-    placed yet, Ray Client, another Ray). Read as a batch is handed over, so that a death mid-batch is matched to its
-    own process, not to another of that node's (Ray's worker table holds no actor's id)."""
+def actor_process(actor: Any) -> tuple[int, str] | None:
+    """The pid of the process running ``actor`` now and its node's id (hex), from the cluster's actor table; None where
+    Ray cannot say (not placed yet, Ray Client, another Ray). Read as a batch is handed over, so that a death mid-batch
+    is matched to its own process, not to another of that node's (Ray's worker table holds no actor's id), nor to
+    another node's of the same pid (a pid namespace per container gives every node the same few). None for an actor
+    Ray is restarting (or gave up on): its entry still names the process that died (RESTARTING, Ray 2.60, until the
+    new one is ALIVE); a first process building its engine (PENDING_CREATION) is named."""
     try:
         from ray._private import state
 
-        pid = state.actors(actor_id=actor._actor_id.hex()).get("Pid")
+        entry = state.actors(actor_id=actor._actor_id.hex())
+        pid = None if entry.get("State") in ("RESTARTING", "DEAD") else entry.get("Pid")
+        node = str((entry.get("Address") or {}).get("NodeID") or "")
     except Exception:
         return None
-    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
+    return (pid, node) if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..file_spellings import spelt_on_disk
+from ..library_quiet import quiet_damaged_image_tags
 from ..not_photos import HEAD_BYTES, not_a_photo
 from ..pipeline_formats import misdecoded, unreadable
 from ..safeio import NotRegularFile, missing_reason, read_regular
@@ -81,6 +82,7 @@ def load_take_rgb(path: Path, data: bytes | None = None) -> np.ndarray:
     return decode_upright(path, data, lambda image: to_rgb(image, path))
 
 
+@quiet_damaged_image_tags()
 def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray],
                    max_side: int | None = None) -> np.ndarray:
     """Decode ``data`` (the bytes of ``path``) bounded by MAX_IMAGE_PIXELS (and ``max_side`` pixels a
