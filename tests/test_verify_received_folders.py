@@ -5,6 +5,7 @@ image."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -425,12 +426,15 @@ def test_a_plate_or_selfie_copied_to_a_takes_name_fails_as_a_take(write_shotlist
     assert result.exit_code == 6 and "4 failed" in result.stdout, result.stdout
 
 
+@pytest.mark.parametrize("v2_name", ["two_people.png", "two_people_v2.png"], ids=["same-name", "another-name"])
 def test_the_plate_of_a_restorable_superseded_take_is_an_input_not_a_stray(write_shotlist, tmp_path: Path,
-                                                                             selfies: Path, engine_factory) -> None:
-    """A plate kept in the output folder, edited to v2 and rendered again: the v1 takes go to .idcli/superseded
-    (restorable), and v1's file kept in plates/ failed "not a take of this render … added, renamed or edited outside
-    idcli?", exit 6, though the kept version records it. It is an input of that kept take now, while the kept take
-    is intact; its sidecar vouches for nothing once its image is not the bytes it records."""
+                                                                             selfies: Path, engine_factory,
+                                                                             v2_name: str) -> None:
+    """A plate kept in the output folder, edited to v2 (in place, or saved under another name the shot list then
+    names) and rendered again: the v1 take goes to .idcli/superseded (restorable), and v1's file kept in plates/
+    failed "not a take of this render … added, renamed or edited outside idcli?", exit 6, though the kept version
+    records it. It is an input of that kept take now, named with the command that restores it, while the kept take is
+    intact; its sidecar vouches for nothing once its image is not the bytes it records."""
     pytest.importorskip("insightface", exc_type=ImportError)
     from PIL import Image
 
@@ -442,29 +446,55 @@ def test_the_plate_of_a_restorable_superseded_take_is_an_input_not_a_stray(write
         shutil.copy(selfies / name, out / "selfies")
     render_on_cpu(write_shotlist(PLATE_SHOTS), out, engine_factory)
     plate = out / "plates" / "two_people.png"
-    shutil.copy(plate, out / "plates" / "two_people_v1.png")  # v1 kept under another name, v2 edited in place
+    v1 = plate
+    if v2_name == plate.name:  # v1 kept under another name, v2 saved over it
+        v1 = out / "plates" / "two_people_v1.png"
+        shutil.copy(plate, v1)
     with Image.open(plate) as image:
         edited = image.convert("RGB")
     edited.putpixel((0, 0), (255, 0, 255))
-    edited.save(plate)
-    render_on_cpu(write_shotlist(PLATE_SHOTS), out, engine_factory)
+    edited.save(out / "plates" / v2_name)
+    shots = write_shotlist(PLATE_SHOTS.replace("OUT/plates/two_people.png", f"OUT/plates/{v2_name}"))
+    render_on_cpu(shots, out, engine_factory)
     [kept] = list((out / ".idcli" / "superseded" / "both").glob("both_t1.*.json"))
     key = kept.name.split(".")[1]
     checks = {c.image["path"]: c for c in verify_folder(out).images}
     assert {path: c.problems for path, c in checks.items() if not c.ok} == {}
-    assert checks["plates/two_people_v1.png"].notes == [
-        f"an input of this render, not a take: the plate of a superseded take of both (take 1, restorable with idcli "
-        f"restore {out} both_t1 --key {key}), as its kept sidecar (.idcli/superseded/both/{kept.name}) records it by "
-        "its sha256"]
-    assert checks["plates/two_people.png"].notes == [
-        "an input of this render, not a take: the plate for both take 1, as its sidecar (both/both_t1.json) records "
-        "it by its sha256"]
+    restore = f"idcli restore {out} both_t1 --key {key}"
+    v1_rel, v2_rel = v1.relative_to(out).as_posix(), f"plates/{v2_name}"
+    assert checks[v1_rel].notes == [
+        f"an input of this render, not a take: the plate of a superseded take of both (take 1, restorable with "
+        f"{restore}), as its kept sidecar (.idcli/superseded/both/{kept.name}) records it by its sha256"]
+    live = ("an input of this render, not a take: the plate for both take 1, as its sidecar (both/both_t1.json) "
+            "records it by its sha256")
+    assert checks[v2_rel].notes == [live]
     result = runner.invoke(app, ["verify", str(out)])
     assert result.exit_code == 0, result.stdout
-    # A kept take whose image is not the bytes its sidecar records vouches for nothing: v1's plate fails again.
-    kept_image = kept.with_suffix(".png")
-    data = bytearray(kept_image.read_bytes())
+    # The command the note gives brings that take back: v1's plate is then the current take's, v2's the kept one's.
+    restored = runner.invoke(app, restore.split()[1:])
+    assert restored.exit_code == 0, restored.output
+    notes = {c.image["path"]: (c.ok, c.notes) for c in verify_folder(out).images}
+    assert notes[v1_rel] == (True, [live])
+    assert notes[v2_rel][0] and notes[v2_rel][1][0].startswith(
+        "an input of this render, not a take: the plate of a superseded take of both (take 1, restorable with idcli "
+        f"restore {out} both_t1 --key ")
+    # A kept sidecar edited to record another file as its plate vouches for nothing: it no longer says what its
+    # image's own record says (a sidecar is signed by nothing).
+    edited.crop((0, 0, 64, 64)).save(out / "plates" / "crop.png")
+    [kept_sidecar] = list((out / ".idcli" / "superseded" / "both").glob("both_t1.*.json"))
+    record = json.loads(kept_sidecar.read_text("utf-8"))
+    real_sha256 = record["plate"]["sha256"]
+    record["plate"]["sha256"] = hashlib.sha256((out / "plates" / "crop.png").read_bytes()).hexdigest()
+    kept_sidecar.write_text(json.dumps(record), "utf-8")
+    assert {c.image["path"]: c.ok for c in verify_folder(out).images}["plates/crop.png"] is False
+    (out / "plates" / "crop.png").unlink()
+    record["plate"]["sha256"] = real_sha256
+    kept_sidecar.write_text(json.dumps(record), "utf-8")
+    assert {c.image["path"]: c.ok for c in verify_folder(out).images}[v2_rel] is True
+    # A kept take whose image is not the bytes its sidecar records vouches for nothing: its plate fails again.
+    [kept] = list((out / ".idcli" / "superseded" / "both").glob("both_t1.*.png"))
+    data = bytearray(kept.read_bytes())
     data[-30] ^= 1
-    kept_image.write_bytes(bytes(data))
-    (problem,) = {c.image["path"]: c.problems for c in verify_folder(out).images}["plates/two_people_v1.png"]
+    kept.write_bytes(bytes(data))
+    (problem,) = {c.image["path"]: c.problems for c in verify_folder(out).images}[v2_rel]
     assert problem.startswith("not a take of this render")
