@@ -15,6 +15,7 @@ copied there is a take replaced, not an input kept; its failure says which input
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def kept_inputs(root: Path, wanted: set[str], trust_pem: str | None) -> dict[str
         if not check_against_sidecar(check, sidecar, root / version.image, trust_pem).ok:
             continue
         key = version.name.split(".")[1]
-        restore = f"idcli restore {root} {version.stem} --key {key}"
+        restore = f"idcli restore {shlex.quote(str(root))} {version.stem} --key {key}"  # a path with a space too
         for sha256, what in recorded:
             said[sha256] = (f"{what} of a superseded take of {version.shot_id} (take {version.take}, restorable with "
                             f"{restore}), as its kept sidecar ({version.sidecar}) records it by its sha256")
