@@ -75,7 +75,8 @@ def kept_inputs(root: Path, wanted: set[str], trust_pem: str | None) -> dict[str
         check = ImageCheck(file_entry(root, root / version.sidecar), file_entry(root, root / version.image), ok=True)
         if not check_against_sidecar(check, sidecar, root / version.image, trust_pem).ok:
             continue
-        key = version.name.split(".")[1]
+        # The name's key part with its .N where a copy of the same job is kept too: restore's --key takes either.
+        key = version.name.split(".", 1)[1]
         restore = f"idcli restore {shlex.quote(str(root))} {version.stem} --key {key}"  # a path with a space too
         for sha256, what in recorded:
             said[sha256] = (f"{what} of a superseded take of {version.shot_id} (take {version.take}, restorable with "
