@@ -23,7 +23,7 @@ from .paths import real_path
 from .store import MAX_IMAGE_BYTES
 
 if TYPE_CHECKING:
-    from .verify import ImageCheck
+    from .verify import FolderProblem, ImageCheck
 
 KIND = "images"  # verify --json's folder.kind for such a folder ("output" and "delivery" for the others)
 NOT_CHECKED = ("a flat folder of images (no render's output folder, no delivery.json): each PNG was checked against "
@@ -105,11 +105,12 @@ def flat_pngs(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     return sorted(found), sorted(nested), sorted(linked)
 
 
-def check_flat_folder(root: Path, trust_pem: str | None) -> list[ImageCheck]:
+def check_flat_folder(root: Path, trust_pem: str | None) -> tuple[list[ImageCheck], list[FolderProblem]]:
     """One ``verify.ImageCheck`` per PNG at the folder's top, and one failed per other image in it (a JPEG beside
-    them, an image in a folder of it: nothing checks those), in path order."""
+    them, an image in a folder of it: nothing checks those), in path order; and the folder's own problems (a
+    subfolder linked out of it), which are no image."""
     from .stray_images import stray_images, stray_problem
-    from .verify import ImageCheck, file_entry
+    from .verify import FolderProblem, ImageCheck, file_entry
 
     images, nested, linked = flat_pngs(root)
     listed = set(images)
@@ -126,11 +127,11 @@ def check_flat_folder(root: Path, trust_pem: str | None) -> list[ImageCheck]:
         checks.append(ImageCheck(file_entry(root, image.with_suffix(".json")), file_entry(root, image), ok=False,
                                  problems=[nested_problem(root, inside) if inside
                                            else stray_problem(image, NOT_A_FLAT_IMAGE)]))
-    # A link to a folder elsewhere is not followed (it may lead anywhere, the whole disk included): it fails, so that
-    # a folder whose scene is a link never passes with images nothing checked (until 2026-12-02 it did, unnamed).
-    checks += [ImageCheck(file_entry(root, link), file_entry(root, link), ok=False,
-                          problems=[linked_problem(root, link)]) for link in linked]
-    return sorted(checks, key=lambda check: check.image["path"])
+    # A link to a folder elsewhere is not followed (it may lead anywhere, the whole disk included): it fails the
+    # folder, so that a folder whose scene is a link never passes with images nothing checked (until 2026-12-02 it
+    # did, unnamed). It is no image: it was listed as one, the link as its image and its sidecar, and counted checked.
+    links = [FolderProblem(file_entry(root, link), linked_problem(root, link)) for link in linked]
+    return sorted(checks, key=lambda check: check.image["path"]), links
 
 
 def linked_problem(root: Path, link: Path) -> str:

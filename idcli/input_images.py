@@ -15,6 +15,7 @@ copied there is a take replaced, not an input kept; its failure says which input
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,41 @@ def recorded_inputs(root: Path, sidecars: list[Path]) -> dict[str, str]:
         what, whose, where = takes[0]
         more = f" ({len(takes)} takes record it)" if len(takes) > 1 else ""
         said[sha256] = f"{what} for {whose}, as its sidecar ({where}) records it by its sha256{more}"
+    return said
+
+
+def kept_inputs(root: Path, wanted: set[str], trust_pem: str | None) -> dict[str, str]:
+    """The inputs among ``wanted`` (sha256s) that a take a newer render moved aside records (``.idcli/superseded``,
+    which ``idcli restore`` puts back), sha256 -> what the file is, in words: a plate edited to v2 and rendered again
+    leaves v1's file beside the takes, the input of a take the folder still keeps. A kept sidecar is signed by nothing
+    and verify checks no kept take otherwise, so one vouches only when its take would pass verify as a take does: its
+    image is the bytes its sidecar records, the sidecar says what the image's own record says, and its signature (if
+    any, ``Trusted`` under ``trust_pem``) is good. Only the kept versions recording a wanted sha256 are checked."""
+    from .superseded import each_alone, list_superseded
+    from .verify import ImageCheck, UnreadableSidecar, check_against_sidecar, file_entry, load_sidecar
+
+    said: dict[str, str] = {}
+    for version in reversed(list_superseded(root, order_among=each_alone)):  # the newest first
+        if version.image is None or version.sidecar is None:
+            continue  # only a sidecar kept: restore has no image to put back
+        try:
+            sidecar, fault = load_sidecar(root / version.sidecar)
+        except UnreadableSidecar:
+            continue
+        if fault is not None or not isinstance(sidecar, dict) or not isinstance(sidecar.get("image"), dict):
+            continue
+        recorded = [(sha256, what) for sha256, what in _inputs(sidecar) if sha256 in wanted and sha256 not in said]
+        if not recorded:
+            continue
+        check = ImageCheck(file_entry(root, root / version.sidecar), file_entry(root, root / version.image), ok=True)
+        if not check_against_sidecar(check, sidecar, root / version.image, trust_pem).ok:
+            continue
+        # The name's key part with its .N where a copy of the same job is kept too: restore's --key takes either.
+        key = version.name.split(".", 1)[1]
+        restore = f"idcli restore {shlex.quote(str(root))} {version.stem} --key {key}"  # a path with a space too
+        for sha256, what in recorded:
+            said[sha256] = (f"{what} of a superseded take of {version.shot_id} (take {version.take}, restorable with "
+                            f"{restore}), as its kept sidecar ({version.sidecar}) records it by its sha256")
     return said
 
 

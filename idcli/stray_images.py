@@ -123,6 +123,10 @@ NOT_A_DELIVERED_COPY = ("not a delivered copy (a copy is SHOT_takeN.png beside i
                         "delivery.json)")
 
 
+# Whose take a PNG's own record names, said of a stray and of a take's image with no sidecar that is another's.
+OWN_RECORD_IS = "Its own record (its idcli chunk) is"
+
+
 def stray_problem(path: Path, what: str = NOT_A_TAKE) -> str:
     """Why a stray image fails verify (``what`` it is not: a take, or a delivered copy), and, when it carries an
     idcli record of its own size (a take renamed or copied), whose take that record says it is: where the reviewer
@@ -130,11 +134,11 @@ def stray_problem(path: Path, what: str = NOT_A_TAKE) -> str:
     stem = lone_take_mask(path) if what == NOT_A_TAKE else None  # a delivery holds no masks: not one of its words
     problem = (lone_mask_problem(path, stem) if stem else
                f"{what}, so nothing checks where it came from: added, renamed or edited outside idcli?")
-    take = _recorded_take(path)
-    return f"{problem} Its own record (its idcli chunk) is {take}" if take else problem
+    take = recorded_take(path)
+    return f"{problem} {OWN_RECORD_IS} {take}" if take else problem
 
 
-def _recorded_take(path: Path) -> str | None:
+def recorded_take(path: Path) -> str | None:
     """``SHOT take N's (SHOT/SHOT_tN.png)`` from a PNG's own record, or None when it carries none naming a take."""
     from .provenance import read_png_record
 

@@ -51,11 +51,21 @@ class ImageCheck:
 
 
 @dataclass
+class FolderProblem:
+    """What fails the folder, not one of its images (a subfolder linked out of a folder of images: flat_images.py):
+    it is no image checked, so it is counted apart from them."""
+
+    path: dict[str, str]  # {path (relative to the folder), abs_path}, as an image's
+    problem: str
+
+
+@dataclass
 class VerifyReport:
     out_dir: str
     images: list[ImageCheck] = field(default_factory=list)
     trust: str | None = None
     kind: str = "output"  # a render's output folder, a "delivery" folder, or a flat folder of "images"
+    folder_problems: list[FolderProblem] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -63,18 +73,29 @@ class VerifyReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when every image passes, EXIT_CHECK_FAILED otherwise (docs/file-formats.md, exit codes)."""
-        return EXIT_CHECK_FAILED if self.failed else EXIT_OK
+        """0 when every image passes and the folder has no problem, EXIT_CHECK_FAILED otherwise
+        (docs/file-formats.md, exit codes)."""
+        return EXIT_CHECK_FAILED if self.failed or self.folder_problems else EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``idcli verify --json`` document (docs/provenance.md; the contract of file-formats.md)."""
+        """The ``idcli verify --json`` document (docs/provenance.md; the contract of file-formats.md): the folder's
+        own problems are the error's ``problems`` (each ``{file, line, column, field, message, hint}``, as every
+        command lists the problems of its input), and counted as ``counts.folder_problems``."""
         error: dict[str, Any] | None = None
-        if self.failed:
-            error = {"type": "VerifyFailed", "message": f"{self.failed} of {len(self.images)} image(s) fail",
-                     "file": None, "line": None, "column": None, "field": None, "hint": None, "problems": []}
-        return {"ok": not self.failed, "exit_code": self.exit_code, "error": error, "out_dir": self.out_dir,
+        if self.exit_code != EXIT_OK:
+            from .count_words import counted
+
+            problems = [{"file": p.path["path"], "line": None, "column": None, "field": None, "message": p.problem,
+                         "hint": None} for p in self.folder_problems]
+            message = f"{self.failed} of {len(self.images)} image(s) fail" + (
+                f"; {counted(len(problems), 'problem')} of the folder" if problems else "")
+            error = {"type": "VerifyFailed", "message": message, "file": problems[0]["file"] if problems else None,
+                     "line": None, "column": None, "field": None, "hint": None, "problems": problems}
+        return {"ok": self.exit_code == EXIT_OK, "exit_code": self.exit_code, "error": error,
+                "out_dir": self.out_dir,
                 "counts": {"checked": len(self.images), "failed": self.failed,
-                           "signed": sum(1 for i in self.images if i.c2pa and i.c2pa.get("present"))},
+                           "signed": sum(1 for i in self.images if i.c2pa and i.c2pa.get("present")),
+                           "folder_problems": len(self.folder_problems)},
                 "trust": self.trust, "folder": {"kind": self.kind, "not_checked": self.not_checked},
                 "images": [asdict(i) for i in self.images]}
 
@@ -120,7 +141,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     from .flat_images import KIND, check_flat_folder, is_flat_folder
 
     if is_flat_folder(root):
-        report.kind, report.images = KIND, check_flat_folder(root, trust_pem)
+        report.kind, (report.images, report.folder_problems) = KIND, check_flat_folder(root, trust_pem)
         return report
     for sidecar_path in sorted(root.glob("*/*.json")):
         check = check_image(root, sidecar_path, trust_pem)
@@ -128,6 +149,8 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
             report.images.append(check)
     # A take's image left without its sidecar (deleted, or a kill between the two writes) cannot be checked
     # against it: it fails, rather than pass unseen. Only committed takes' names count (SHOT/SHOT_tN.png).
+    from .stray_images import OWN_RECORD_IS, recorded_take
+
     checked = {real_path(root / i.image["path"]) for i in report.images}
     without_sidecar: list[ImageCheck] = []  # said below which input its bytes are, when one (input_images.py)
     for image_path in sorted(root.glob("*/*.png")):
@@ -142,11 +165,14 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
         # plate or selfie copied to a take's name has no such record (input_images.py says what it is instead).
         recovers = " (idcli render recovers the sidecar from the image's own record)" if _records_its_take(
             image_path) else ""
+        # A copy of another take (its own record names that one): said in a stray's words, where to look next.
+        whose = None if recovers else recorded_take(image_path)
         without_sidecar.append(ImageCheck(
             file_entry(root, sidecar_path), file_entry(root, image_path), ok=False,
             problems=[(f"its sidecar {sidecar_path.name} is there but cannot be read ({why}): edited after the "
                        "render? The image cannot be checked against it" if why else "no sidecar beside it, so it "
-                       "cannot be checked") + recovers, *signature], c2pa=c2pa))
+                       "cannot be checked") + recovers,
+                      *([f"{OWN_RECORD_IS} {whose}"] if whose else []), *signature], c2pa=c2pa))
     report.images += without_sidecar
     inside = "" if report.images else args.inside_output_folder(root)
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
@@ -157,13 +183,19 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     # verdict is the folder's, and nothing checked where those came from (stray_images.py).
     # A plate or selfie kept in the folder is an input a take records by its sha256, not a stray, unless it sits at a
     # take's name (input_images.py).
-    from .input_images import input_at_take_place, input_words, recorded_inputs
+    from .input_images import input_at_take_place, input_words, kept_inputs, recorded_inputs
+    from .safeio import sha256_regular
     from .stray_images import NOT_A_TAKE, stray_images, stray_problem
 
     checked = {real_path(root / i.image["path"]) for i in report.images}
     strays = stray_images(root, checked)
     inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if (
         strays or without_sidecar) else {}
+    # A file no current take records may be the input of a take a newer render moved aside, which restore brings
+    # back (a plate edited to v2, v1's file kept): looked up only for those files, in the kept versions.
+    others = {sha for path in [*strays, *(root / c.image["path"] for c in without_sidecar)]
+              if (sha := sha256_regular(path)) is not None and sha not in inputs}
+    inputs |= kept_inputs(root, others, trust_pem) if others else {}
     for check in without_sidecar:
         copied = input_at_take_place(root / check.image["path"], inputs, root)
         check.problems += [copied] if copied else []

@@ -159,7 +159,7 @@ def test_signed_render_is_valid_trusted_verifiable_and_resumes(write_shotlist, t
     assert run.returncode == 6, run.stderr  # EXIT_CHECK_FAILED
     document = json.loads(run.stdout)
     assert document["ok"] is False and document["exit_code"] == 6 and document["error"]["type"] == "VerifyFailed"
-    assert document["counts"] == {"checked": 2, "failed": 1, "signed": 2}
+    assert document["counts"] == {"checked": 2, "failed": 1, "signed": 2, "folder_problems": 0}
 
 
 def test_shot_list_provenance_block_signs(write_shotlist, tmp_path, engine_factory, studio_ca) -> None:

@@ -186,7 +186,8 @@ def test_verify_with_trust_fails_an_image_that_is_not_signed(write_shotlist, tmp
     render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
     assert verify_folder(out).failed == 0  # without --trust an unsigned take is checked against its sidecar only
     result = verify_folder(out, studio_ca.root)
-    assert result.exit_code == 6 and result.as_dict()["counts"] == {"checked": 2, "failed": 2, "signed": 0}
+    assert result.exit_code == 6 and result.as_dict()["counts"] == {"checked": 2, "failed": 2, "signed": 0,
+                                                                    "folder_problems": 0}
     assert {c.image["path"]: c.problems for c in result.images}["street/street_t1.png"] == [
         NOT_SIGNED]
     idcli.deliver(out, dest, credentials=None)

@@ -254,5 +254,24 @@ def test_a_signed_take_without_its_sidecar_still_has_its_signature_checked(recei
     assert second.problems[1].startswith("C2PA validation state Invalid: its bytes changed after it was signed")
     # A copy of take 1 at take 3's name: its own record is take 1's, from which render rebuilds no take 3 sidecar.
     assert third.c2pa is None and third.problems[0] == "no sidecar beside it, so it cannot be checked"
-    assert len(third.problems) == 2
-    assert third.problems[1].startswith("the image is damaged: its IDAT chunk claims ")  # cut short
+    assert len(third.problems) == 3
+    assert third.problems[1] == "Its own record (its idcli chunk) is street take 1's (street/street_t1.png)"
+    assert third.problems[2].startswith("the image is damaged: its IDAT chunk claims ")  # cut short
+
+
+def test_a_take_copied_to_another_takes_name_without_a_sidecar_says_whose_it_is(received: Path) -> None:
+    # Before: a stray PNG said whose take its own record names ("Its own record (its idcli chunk) is street take 1's
+    # ..."), but the same file at another take's name with no sidecar said only "no sidecar beside it", and the
+    # reviewer was left to guess it was take 1 copied there.
+    shutil.copy(received / "street" / "street_t1.png", received / "street" / "street_t3.png")
+    (received / "street" / "street_t2.json").unlink()
+    shutil.copy(received / "street" / "street_t1.png", received / "street" / "street_t2.png")
+    problems = _problems(received)
+    whose = "Its own record (its idcli chunk) is street take 1's (street/street_t1.png)"
+    for path in ("street/street_t2.png", "street/street_t3.png"):
+        assert problems[path][:2] == ["no sidecar beside it, so it cannot be checked", whose], problems[path]
+    # Its own take's record still gets the recovery hint, and no such line: it names the take it is at.
+    (received / "street" / "street_t1.json").unlink()
+    assert _problems(received)["street/street_t1.png"][0] == (
+        "no sidecar beside it, so it cannot be checked (idcli render recovers the sidecar from the image's own record)")
+    assert not any(line.startswith("Its own record") for line in _problems(received)["street/street_t1.png"])

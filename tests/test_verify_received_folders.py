@@ -5,6 +5,7 @@ image."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -61,7 +62,8 @@ def test_a_flat_folder_of_signed_pairs_is_checked_as_images(rendered: Path, tmp_
     assert [(c.image["path"], c.sidecar["path"], c.ok, c.problems, (c.c2pa or {}).get("state"))
             for c in report.images] == [(f"street_t{n}.png", f"street_t{n}.json", True, [], state) for n in (1, 2)]
     document = report.as_dict()
-    assert document["exit_code"] == 0 and document["counts"] == {"checked": 2, "failed": 0, "signed": 2}
+    assert document["exit_code"] == 0
+    assert document["counts"] == {"checked": 2, "failed": 0, "signed": 2, "folder_problems": 0}
     assert document["folder"] == {"kind": "images", "not_checked": FLAT_NOTE}
 
     # What a check of a pair still finds: a byte changed, a sidecar edited by hand, a sidecar swapped.
@@ -89,7 +91,7 @@ def test_a_flat_folder_of_signed_pngs_alone_passes_on_their_signatures(rendered:
     assert report.images[0].notes == ["no sidecar beside it, so checked on its signature alone: its C2PA manifest is "
                                       "Valid, signed by 'idcli test signer' for its job: the image is as idcli signed "
                                       "it"]
-    assert report.as_dict()["counts"] == {"checked": 2, "failed": 0, "signed": 2}
+    assert report.as_dict()["counts"] == {"checked": 2, "failed": 0, "signed": 2, "folder_problems": 0}
 
     # An unsigned PNG alone: nothing here says what it should be. A signed one changed: its signature says so.
     monkeypatch.delenv("IDCLI_C2PA_CERT")
@@ -225,12 +227,23 @@ def test_a_subfolder_linked_out_of_a_folder_of_images_fails_as_a_link(rendered: 
     os.symlink(".", received / "again")
     report = verify_folder(received)
     assert report.kind == "images"
-    assert [(c.image["path"], c.ok, c.problems) for c in report.images] == [
-        ("sc01/street_t1.png", True, []),
-        ("sc02", False, [f"sc02 is a link to a folder outside this folder of images (to {elsewhere}), which verify "
-                         "does not follow: the images there are not checked. Give that folder to idcli verify, or "
-                         "copy it in"])]
-    assert report.as_dict()["exit_code"] != 0
+    linked = (f"sc02 is a link to a folder outside this folder of images (to {elsewhere}), which verify does not "
+              "follow: the images there are not checked. Give that folder to idcli verify, or copy it in")
+    # The link is a problem of the folder, not an image: before, --json listed it as an image whose image and sidecar
+    # were both the link, and counted it "2 checked, 1 failed" beside the one image there is.
+    assert [(c.image["path"], c.ok, c.problems) for c in report.images] == [("sc01/street_t1.png", True, [])]
+    document = json.loads(runner.invoke(app, ["verify", str(received), "--json"]).stdout)
+    assert document["exit_code"] == 6 and document["ok"] is False
+    assert document["counts"] == {"checked": 1, "failed": 0, "signed": 1, "folder_problems": 1}
+    assert [image["image"]["path"] for image in document["images"]] == ["sc01/street_t1.png"]
+    assert document["error"]["message"] == "0 of 1 image(s) fail; 1 problem of the folder"
+    assert document["error"]["problems"] == [{"file": "sc02", "line": None, "column": None, "field": None,
+                                              "message": linked, "hint": None}]
+    assert document["error"]["file"] == "sc02"
+    result = runner.invoke(app, ["verify", str(received)])
+    assert result.exit_code == 6
+    assert f"FOLDER sc02\n       {linked}\n" in result.stdout, result.stdout
+    assert result.stdout.splitlines()[-1] == "1 image checked, 1 signed, 0 failed; 1 problem of the folder"
 
 
 def test_a_folder_nested_a_thousand_deep_is_walked_not_an_internal_error(rendered: Path, tmp_path: Path) -> None:
@@ -411,3 +424,77 @@ def test_a_plate_or_selfie_copied_to_a_takes_name_fails_as_a_take(write_shotlist
     assert checks["plates/two_people.png"].ok and checks["selfies/mara_1.jpg"].ok
     result = runner.invoke(app, ["verify", str(out)])
     assert result.exit_code == 6 and "4 failed" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("v2_name", ["two_people.png", "two_people_v2.png"], ids=["same-name", "another-name"])
+def test_the_plate_of_a_restorable_superseded_take_is_an_input_not_a_stray(write_shotlist, tmp_path: Path,
+                                                                             selfies: Path, engine_factory,
+                                                                             v2_name: str) -> None:
+    """A plate kept in the output folder, edited to v2 (in place, or saved under another name the shot list then
+    names) and rendered again: the v1 take goes to .idcli/superseded (restorable), and v1's file kept in plates/
+    failed "not a take of this render … added, renamed or edited outside idcli?", exit 6, though the kept version
+    records it. It is an input of that kept take now, named with the command that restores it, while the kept take is
+    intact; its sidecar vouches for nothing once its image is not the bytes it records."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    from PIL import Image
+
+    out = tmp_path / "OUT"
+    (out / "plates").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "plates" / "two_people.png", out / "plates")
+    (out / "selfies").mkdir()
+    for name in ("mara_1.jpg", "theo_1.jpg"):
+        shutil.copy(selfies / name, out / "selfies")
+    render_on_cpu(write_shotlist(PLATE_SHOTS), out, engine_factory)
+    plate = out / "plates" / "two_people.png"
+    v1 = plate
+    if v2_name == plate.name:  # v1 kept under another name, v2 saved over it
+        v1 = out / "plates" / "two_people_v1.png"
+        shutil.copy(plate, v1)
+    with Image.open(plate) as image:
+        edited = image.convert("RGB")
+    edited.putpixel((0, 0), (255, 0, 255))
+    edited.save(out / "plates" / v2_name)
+    shots = write_shotlist(PLATE_SHOTS.replace("OUT/plates/two_people.png", f"OUT/plates/{v2_name}"))
+    render_on_cpu(shots, out, engine_factory)
+    [kept] = list((out / ".idcli" / "superseded" / "both").glob("both_t1.*.json"))
+    key = kept.name.split(".")[1]
+    checks = {c.image["path"]: c for c in verify_folder(out).images}
+    assert {path: c.problems for path, c in checks.items() if not c.ok} == {}
+    restore = f"idcli restore {out} both_t1 --key {key}"
+    v1_rel, v2_rel = v1.relative_to(out).as_posix(), f"plates/{v2_name}"
+    assert checks[v1_rel].notes == [
+        f"an input of this render, not a take: the plate of a superseded take of both (take 1, restorable with "
+        f"{restore}), as its kept sidecar (.idcli/superseded/both/{kept.name}) records it by its sha256"]
+    live = ("an input of this render, not a take: the plate for both take 1, as its sidecar (both/both_t1.json) "
+            "records it by its sha256")
+    assert checks[v2_rel].notes == [live]
+    result = runner.invoke(app, ["verify", str(out)])
+    assert result.exit_code == 0, result.stdout
+    # The command the note gives brings that take back: v1's plate is then the current take's, v2's the kept one's.
+    restored = runner.invoke(app, restore.split()[1:])
+    assert restored.exit_code == 0, restored.output
+    notes = {c.image["path"]: (c.ok, c.notes) for c in verify_folder(out).images}
+    assert notes[v1_rel] == (True, [live])
+    assert notes[v2_rel][0] and notes[v2_rel][1][0].startswith(
+        "an input of this render, not a take: the plate of a superseded take of both (take 1, restorable with idcli "
+        f"restore {out} both_t1 --key ")
+    # A kept sidecar edited to record another file as its plate vouches for nothing: it no longer says what its
+    # image's own record says (a sidecar is signed by nothing).
+    edited.crop((0, 0, 64, 64)).save(out / "plates" / "crop.png")
+    [kept_sidecar] = list((out / ".idcli" / "superseded" / "both").glob("both_t1.*.json"))
+    record = json.loads(kept_sidecar.read_text("utf-8"))
+    real_sha256 = record["plate"]["sha256"]
+    record["plate"]["sha256"] = hashlib.sha256((out / "plates" / "crop.png").read_bytes()).hexdigest()
+    kept_sidecar.write_text(json.dumps(record), "utf-8")
+    assert {c.image["path"]: c.ok for c in verify_folder(out).images}["plates/crop.png"] is False
+    (out / "plates" / "crop.png").unlink()
+    record["plate"]["sha256"] = real_sha256
+    kept_sidecar.write_text(json.dumps(record), "utf-8")
+    assert {c.image["path"]: c.ok for c in verify_folder(out).images}[v2_rel] is True
+    # A kept take whose image is not the bytes its sidecar records vouches for nothing: its plate fails again.
+    [kept] = list((out / ".idcli" / "superseded" / "both").glob("both_t1.*.png"))
+    data = bytearray(kept.read_bytes())
+    data[-30] ^= 1
+    kept.write_bytes(bytes(data))
+    (problem,) = {c.image["path"]: c.problems for c in verify_folder(out).images}[v2_rel]
+    assert problem.startswith("not a take of this render")

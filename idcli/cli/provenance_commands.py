@@ -178,11 +178,15 @@ def verify(
                 if verbose and ((check.c2pa or {}).get("signer") or (check.c2pa or {}).get("serial_number")):
                     lines.append(f"       {signer_line(check.c2pa or {})}")
                 lines += [f"       {line}" for line in (*check.problems, *check.notes)]
+            for problem in report.folder_problems:  # the folder's, no image: after its images, counted apart
+                lines += [f"{'FOLDER':6} {problem.path['path']}", f"       {problem.problem}"]
             counts = summary["counts"]
             if report.not_checked:  # a flat folder of images: what kind it is, and what no check here could see
                 lines.append(report.not_checked)
             lines.append(f"{counted(counts['checked'], 'image')} checked, {counts['signed']} signed, "
-                         f"{counts['failed']} failed")
+                         f"{counts['failed']} failed" + (
+                             f"; {counted(counts['folder_problems'], 'problem')} of the folder"
+                             if counts["folder_problems"] else ""))
             emit("\n".join(lines))
         if report.exit_code != EXIT_OK:
             raise typer.Exit(report.exit_code)
