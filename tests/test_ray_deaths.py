@@ -72,6 +72,20 @@ def _restart_notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: Any) -
     return [note for note in sink.notes if "died mid-batch" in note]
 
 
+def _answer_in_turn(monkeypatch: pytest.MonkeyPatch, replies: Any) -> None:
+    """Ray hands back one batch at a time, each ``ray.get`` the next of ``replies``: an error raised, a reply given."""
+    import ray
+
+    def get(ref: Any) -> Any:
+        reply = next(replies)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    monkeypatch.setattr(ray, "wait", lambda refs, **kwargs: (refs[:1], refs[1:]))
+    monkeypatch.setattr(ray, "get", get)
+
+
 def test_a_worker_ray_killed_for_low_memory_is_said_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ray.core.generated import common_pb2
 
@@ -157,7 +171,6 @@ def test_a_worker_handed_a_batch_while_ray_restarts_it_is_not_told_as_its_dead_p
     the next death mid-batch was told as the first process's: `node-a:101 died mid-batch`, without the cause Ray
     recorded for the process that died (202, killed by the memory monitor). No pid is read from a RESTARTING actor;
     else the latest death on its node not yet told is the one."""
-    import ray
     from ray._private import state
     from ray.core.generated import common_pb2
     from ray.exceptions import ActorUnavailableError
@@ -168,15 +181,7 @@ def test_a_worker_handed_a_batch_while_ray_restarts_it_is_not_told_as_its_dead_p
                                           "rpc_code: 14.", None),
                     {"batches": [], "notes": [], "worker": {**WORKER, "pid": 303}, "attempt": 1, "seconds": 0.0,
                      "forward_seconds": 0.0, "encode_seconds": 0.0}])
-
-    def get(ref: Any) -> Any:
-        reply = next(replies)
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
-
-    monkeypatch.setattr(ray, "wait", lambda refs, **kwargs: (refs[:1], refs[1:]))
-    monkeypatch.setattr(ray, "get", get)
+    _answer_in_turn(monkeypatch, replies)
     rows = [_dead(NODE, 101, common_pb2.SYSTEM_ERROR, b"a", ended=1000),
             _dead(NODE, 202, common_pb2.NODE_OUT_OF_MEMORY, b"b", ended=2000)]
     rows[0].exit_detail = SIGTERM
@@ -203,7 +208,6 @@ def test_a_death_whose_error_says_no_cause_is_matched_on_its_own_node(tmp_path: 
     in containers (KubeRay: a pid namespace per pod) gives every node's workers the same few pids. So another node's
     death of that pid, killed by its memory monitor, was told as this worker's cause. The process is matched on the
     node Ray's actor table names for it."""
-    import ray
     from ray._private import state
     from ray.core.generated import common_pb2
     from ray.exceptions import ActorUnavailableError
@@ -214,15 +218,7 @@ def test_a_death_whose_error_says_no_cause_is_matched_on_its_own_node(tmp_path: 
                                           "rpc_code: 14.", None),
                     {"batches": [], "notes": [], "worker": {**WORKER, "pid": 303}, "attempt": 0, "seconds": 0.0,
                      "forward_seconds": 0.0, "encode_seconds": 0.0}])
-
-    def get(ref: Any) -> Any:
-        reply = next(replies)
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
-
-    monkeypatch.setattr(ray, "wait", lambda refs, **kwargs: (refs[:1], refs[1:]))
-    monkeypatch.setattr(ray, "get", get)
+    _answer_in_turn(monkeypatch, replies)
     rows = [_dead(NODE, 101, common_pb2.SYSTEM_ERROR, b"a", ended=1000),  # this worker's: Ray says nothing readable
             _dead(OTHER_NODE, 101, common_pb2.NODE_OUT_OF_MEMORY, b"b", ended=2000)]
     monkeypatch.setattr(ray_deaths, "dead_workers", lambda: rows)
