@@ -342,11 +342,8 @@ shots:
 """
 
 
-def test_plates_and_selfies_kept_inside_the_output_folder_are_inputs_not_strays(write_shotlist, tmp_path: Path,
-                                                                                 selfies: Path, engine_factory) -> None:
-    # Before: each failed "not a take of this render …: added, renamed or edited outside idcli?", so a folder whose
-    # every take passed said "5 images checked, 3 failed", exit 6.
-    pytest.importorskip("insightface", exc_type=ImportError)
+def _render_with_inputs_inside(tmp_path: Path, selfies: Path, write_shotlist, engine_factory) -> Path:
+    """OUT holding its own plates/ and selfies/ (the recipe's plate, two selfies), PLATE_SHOTS rendered into it."""
     out = tmp_path / "OUT"
     (out / "plates").mkdir(parents=True)
     shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "plates" / "two_people.png", out / "plates")
@@ -354,6 +351,15 @@ def test_plates_and_selfies_kept_inside_the_output_folder_are_inputs_not_strays(
     for name in ("mara_1.jpg", "theo_1.jpg"):
         shutil.copy(selfies / name, out / "selfies")
     render_on_cpu(write_shotlist(PLATE_SHOTS), out, engine_factory)
+    return out
+
+
+def test_plates_and_selfies_kept_inside_the_output_folder_are_inputs_not_strays(write_shotlist, tmp_path: Path,
+                                                                                 selfies: Path, engine_factory) -> None:
+    # Before: each failed "not a take of this render …: added, renamed or edited outside idcli?", so a folder whose
+    # every take passed said "5 images checked, 3 failed", exit 6.
+    pytest.importorskip("insightface", exc_type=ImportError)
+    out = _render_with_inputs_inside(tmp_path, selfies, write_shotlist, engine_factory)
     report = verify_folder(out)
     assert {c.image["path"]: c.problems for c in report.images if not c.ok} == {}
     sidecar = "as its sidecar (both/both_t1.json) records it by its sha256"
@@ -388,13 +394,7 @@ def test_a_plate_or_selfie_copied_to_a_takes_name_fails_as_a_take(write_shotlist
     copied to ``both/both_t2.jpg`` or the plate to ``street/street_t1.PNG`` passed "an input of this render, not a
     take" and the folder said 0 failed."""
     pytest.importorskip("insightface", exc_type=ImportError)
-    out = tmp_path / "OUT"
-    (out / "plates").mkdir(parents=True)
-    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "plates" / "two_people.png", out / "plates")
-    (out / "selfies").mkdir()
-    for name in ("mara_1.jpg", "theo_1.jpg"):
-        shutil.copy(selfies / name, out / "selfies")
-    render_on_cpu(write_shotlist(PLATE_SHOTS), out, engine_factory)
+    out = _render_with_inputs_inside(tmp_path, selfies, write_shotlist, engine_factory)
     plate, selfie = out / "plates" / "two_people.png", out / "selfies" / "mara_1.jpg"
     shutil.copy(plate, out / "street" / "street_t3.png")  # a take number the render never made
     shutil.copy(selfie, out / "both" / "both_t2.jpg")
@@ -438,13 +438,7 @@ def test_the_plate_of_a_restorable_superseded_take_is_an_input_not_a_stray(write
     pytest.importorskip("insightface", exc_type=ImportError)
     from PIL import Image
 
-    out = tmp_path / "OUT"
-    (out / "plates").mkdir(parents=True)
-    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "plates" / "two_people.png", out / "plates")
-    (out / "selfies").mkdir()
-    for name in ("mara_1.jpg", "theo_1.jpg"):
-        shutil.copy(selfies / name, out / "selfies")
-    render_on_cpu(write_shotlist(PLATE_SHOTS), out, engine_factory)
+    out = _render_with_inputs_inside(tmp_path, selfies, write_shotlist, engine_factory)
     plate = out / "plates" / "two_people.png"
     v1 = plate
     if v2_name == plate.name:  # v1 kept under another name, v2 saved over it
