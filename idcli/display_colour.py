@@ -29,10 +29,16 @@ def file_rgb_profile(data: bytes) -> bytes | None:
     decoded the pixels through the hardened reader."""
     from PIL import Image
 
+    from .identity.images import open_without_bomb_check
     from .plate_files import rgb_profile
 
     try:
-        with Image.open(io.BytesIO(data)) as image:  # chunks before the pixel data; nothing decoded
+        # Opened as the hardened reader opens it, without Image.open's bomb check: it warned (Pillow's
+        # DecompressionBombWarning, its source path) for a 95-megapixel stray, ahead of the reader's own refusal.
+        image = open_without_bomb_check(data)
+        if image is None:
+            return None
+        with image:  # chunks before the pixel data; nothing decoded
             return rgb_profile(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
