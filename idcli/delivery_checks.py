@@ -105,13 +105,17 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
         checks[name].problems.append(f"not listed in {DELIVERY_FILE}: a copy added from another delivery or by hand, "
                                      "or one a delivery stopped before it listed it (deliver again)")
     # Every other image in the folder fails too (a JPEG beside the copies, a take in a folder): nothing checked it.
-    from .stray_images import NOT_A_DELIVERED_COPY, stray_images, stray_problem
+    from .stray_images import NOT_A_DELIVERED_COPY, stray_images, stray_problem, unreadable_problem
 
     seen = {real_path(root / check.image["path"]) for check in checks.values()}
-    for image in stray_images(root, seen, own_folders=(), masks=False):
+    unreadable: list[tuple[Path, OSError]] = []
+    for image in stray_images(root, seen, own_folders=(), masks=False, unreadable=unreadable):
         entry = file_entry(root, image)
         checks[entry["path"]] = ImageCheck(file_entry(root, image.with_suffix(".json")), entry, ok=False,
                                            problems=[stray_problem(image, NOT_A_DELIVERED_COPY)])
+    for folder, error in unreadable:
+        entry = file_entry(root, folder)
+        checks[entry["path"]] = ImageCheck(entry, entry, ok=False, problems=[unreadable_problem(root, folder, error)])
     for check in checks.values():
         check.ok = not check.problems
     return [checks[name] for name in sorted(checks)]

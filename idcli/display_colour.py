@@ -29,10 +29,16 @@ def file_rgb_profile(data: bytes) -> bytes | None:
     decoded the pixels through the hardened reader."""
     from PIL import Image
 
+    from .identity.images import open_without_bomb_check
     from .plate_files import rgb_profile
 
     try:
-        with Image.open(io.BytesIO(data)) as image:  # chunks before the pixel data; nothing decoded
+        # Opened as the hardened reader opens it, without Image.open's bomb check: it warned (Pillow's
+        # DecompressionBombWarning, its source path) for a 95-megapixel stray, ahead of the reader's own refusal.
+        image = open_without_bomb_check(data)
+        if image is None:
+            return None
+        with image:  # chunks before the pixel data; nothing decoded
             return rgb_profile(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
@@ -67,12 +73,31 @@ def image_to_srgb(image: Any, profile: bytes | None) -> Any:
     return image if converted is pixels else Image.fromarray(converted, "RGB")
 
 
+# A profile's floating-point device-to-PCS pipelines (ICC v4 D2Bx tags, multiProcessElements). LittleCMS prefers them
+# to the matrix and curves or the A2B tables and evaluates them element by element as it builds a transform: a 524 KB
+# profile chaining 65,535 matrices (a take edited outside idcli, a stray plate's) took 120 s a 384-pixel thumbnail
+# (docs/performance.md). Chromium (skcms) never reads them; so the conversion reads the profile as Chromium does.
+_FLOAT_PIPELINE_TAGS = frozenset({b"D2B0", b"D2B1", b"D2B2", b"D2B3"})
+
+
+def _without_float_pipelines(profile: bytes) -> bytes:
+    """``profile`` with its D2Bx tags renamed in its tag table (to lower case, which no reader knows): their data stays
+    where it is, every other tag's offset with it, and LittleCMS reads what Chromium reads."""
+    edited = bytearray(profile)
+    count = int.from_bytes(profile[128:132], "big") if len(profile) >= 132 else 0
+    for at in range(132, min(132 + 12 * count, len(profile) - 3), 12):
+        if bytes(edited[at:at + 4]) in _FLOAT_PIPELINE_TAGS:
+            edited[at:at + 4] = bytes(edited[at:at + 4]).lower()
+    return bytes(edited)
+
+
 def _to_srgb_transform(profile: bytes) -> Any:
-    """A LittleCMS RGB → sRGB transform from ``profile``, or None when LittleCMS refuses the profile."""
+    """A LittleCMS RGB → sRGB transform from ``profile`` (its floating-point pipelines aside), or None when LittleCMS
+    refuses the profile."""
     from PIL import ImageCms
 
     try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        source = ImageCms.ImageCmsProfile(io.BytesIO(_without_float_pipelines(profile)))
         return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB", "RGB",
                                        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):

@@ -111,6 +111,9 @@ def check_flat_folder(root: Path, trust_pem: str | None) -> tuple[list[ImageChec
     subfolder linked out of it), which are no image."""
     from .stray_images import stray_images, stray_problem
     from .verify import FolderProblem, ImageCheck, file_entry
+    them, an image in a folder of it: nothing checks those), in path order."""
+    from .stray_images import stray_images, stray_problem, unreadable_problem
+    from .verify import ImageCheck, file_entry
 
     images, nested, linked = flat_pngs(root)
     listed = set(images)
@@ -122,7 +125,8 @@ def check_flat_folder(root: Path, trust_pem: str | None) -> tuple[list[ImageChec
     # Each image's folders looked up in a set (the walk never enters a nested folder, so at most one holds it): a
     # scan of every nested folder per image took 35 s for 10,000 images in 1,000 output folders (docs/performance.md).
     kept_apart = set(nested)
-    for image in stray_images(root, seen, own_folders=()):
+    unreadable: list[tuple[Path, OSError]] = []
+    for image in stray_images(root, seen, own_folders=(), unreadable=unreadable):
         inside = next((folder for folder in image.parents if folder in kept_apart), None)
         checks.append(ImageCheck(file_entry(root, image.with_suffix(".json")), file_entry(root, image), ok=False,
                                  problems=[nested_problem(root, inside) if inside
@@ -132,6 +136,13 @@ def check_flat_folder(root: Path, trust_pem: str | None) -> tuple[list[ImageChec
     # did, unnamed). It is no image: it was listed as one, the link as its image and its sidecar, and counted checked.
     links = [FolderProblem(file_entry(root, link), linked_problem(root, link)) for link in linked]
     return sorted(checks, key=lambda check: check.image["path"]), links
+    # A link to a folder elsewhere is not followed (it may lead anywhere, the whole disk included): it fails, so that
+    # a folder whose scene is a link never passes with images nothing checked (until 2026-12-02 it did, unnamed).
+    checks += [ImageCheck(file_entry(root, link), file_entry(root, link), ok=False,
+                          problems=[linked_problem(root, link)]) for link in linked]
+    checks += [ImageCheck(file_entry(root, folder), file_entry(root, folder), ok=False,
+                          problems=[unreadable_problem(root, folder, error)]) for folder, error in unreadable]
+    return sorted(checks, key=lambda check: check.image["path"])
 
 
 def linked_problem(root: Path, link: Path) -> str:

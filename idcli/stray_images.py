@@ -75,10 +75,12 @@ def _mask_of_checked_take(path: Path, checked: set[Path]) -> bool:
     return real_path(path.with_name(path.name[: -len(".mask.png")] + ".png")) in checked
 
 
-def walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+def walk(root: Path, unreadable: list[tuple[Path, OSError]] | None = None
+         ) -> Iterator[tuple[str, list[str], list[str]]]:
     """``os.walk(root)``, top down, links not followed into folders, folders that cannot be read passed over, the
     caller pruning ``folders`` in place as it does there, but as a loop: Python 3.11's os.walk recurses once a
-    folder, so a folder nested a thousand deep stopped ``idcli verify`` with ``internal error: RecursionError``."""
+    folder, so a folder nested a thousand deep stopped ``idcli verify`` with ``internal error: RecursionError``.
+    Each folder passed over that way is added to ``unreadable`` with why (one that vanished meanwhile aside)."""
     pending = [os.fspath(root)]
     while pending:
         top = pending.pop()
@@ -92,20 +94,24 @@ def walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
                     except OSError:
                         is_folder = False
                     (folders if is_folder else files).append(entry.name)
-        except OSError:
+        except OSError as exc:
+            # Its images go unchecked, so the caller names it (verify fails it: unreadable_problem); a folder that
+            # vanished since its parent was listed holds nothing left to check.
+            if unreadable is not None and not isinstance(exc, FileNotFoundError):
+                unreadable.append((Path(top), exc))
             continue
         yield top, folders, files
         pending += [path for name in reversed(folders) if not os.path.islink(path := os.path.join(top, name))]
 
 
 def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...] = (REVIEW_FOLDER,),
-                 masks: bool = True) -> list[Path]:
+                 masks: bool = True, unreadable: list[tuple[Path, OSError]] | None = None) -> list[Path]:
     """The image files under ``root`` that are neither in ``checked`` (resolved paths) nor idcli's own, in name
     order; ``own_folders``: folders of ``root`` idcli fills with previews, ``masks``: whether takes' masks are idcli's
     own there (neither, in a delivery folder). Links are not followed into folders (a link to a folder elsewhere is
-    not the output folder's)."""
+    not the output folder's). The folders it cannot read are added to ``unreadable`` (``walk``)."""
     found = []
-    for folder, folders, files in walk(root):
+    for folder, folders, files in walk(root, unreadable):
         here = Path(folder)
         folders[:] = sorted(name for name in folders if not name.startswith(".")
                             and not (here == root and name in own_folders))
@@ -116,6 +122,14 @@ def stray_images(root: Path, checked: set[Path], *, own_folders: tuple[str, ...]
                 continue
             found.append(path)
     return sorted(found)
+
+
+def unreadable_problem(root: Path, folder: Path, error: OSError) -> str:
+    """Why a folder verify cannot list fails: the images in it are not checked (until 2026-12-02 it was passed over
+    in silence, and the folder around it passed)."""
+    shown = folder.relative_to(root).as_posix() if folder != root else folder.as_posix()
+    return (f"{shown} is a folder verify cannot read ({error.strerror or type(error).__name__}): the images there are "
+            "not checked. Make it readable to this user (chmod -R u+rX), or run verify as a user who can read it")
 
 
 NOT_A_TAKE = "not a take of this render (a take is SHOT/SHOT_tN.png beside its sidecar)"

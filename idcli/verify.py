@@ -186,9 +186,14 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     from .input_images import input_at_take_place, input_words, kept_inputs, recorded_inputs
     from .safeio import sha256_regular
     from .stray_images import NOT_A_TAKE, stray_images, stray_problem
+    from .input_images import input_at_take_place, input_words, recorded_inputs
+    from .stray_images import NOT_A_TAKE, stray_images, stray_problem, unreadable_problem
 
     checked = {real_path(root / i.image["path"]) for i in report.images}
-    strays = stray_images(root, checked)
+    unreadable: list[tuple[Path, OSError]] = []
+    strays = stray_images(root, checked, unreadable=unreadable)
+    report.images += [ImageCheck(file_entry(root, folder), file_entry(root, folder), ok=False,
+                                 problems=[unreadable_problem(root, folder, error)]) for folder, error in unreadable]
     inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if (
         strays or without_sidecar) else {}
     # A file no current take records may be the input of a take a newer render moved aside, which restore brings

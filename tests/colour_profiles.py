@@ -34,6 +34,26 @@ def icc_rgb_profile(description: str, red: tuple[float, float, float], green: tu
     return header + struct.pack(">I", len(tags)) + table + data
 
 
+def with_float_pipeline(profile: bytes, elements: int) -> bytes:
+    """``profile`` with ``elements`` identity matrices chained as its floating-point device-to-PCS pipeline (D2B0 and
+    D2B1, one ``mpet`` tag; ICC v4): what LittleCMS reads in place of the matrix and curves, Chromium (skcms) never.
+    The chain's entries all point at one matrix, so 65,535 of them take 524 KB."""
+    matrix = b"matf\0\0\0\0" + struct.pack(">HH12f", 3, 3, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0)
+    pipeline = (b"mpet\0\0\0\0" + struct.pack(">HHI", 3, 3, elements)
+                + struct.pack(">II", 16 + 8 * elements, len(matrix)) * elements + matrix)
+    count = struct.unpack(">I", profile[128:132])[0]
+    table = b""
+    for at in range(132, 132 + 12 * count, 12):  # each tag's offset moved past the two entries added to the table
+        offset, size = struct.unpack(">II", profile[at + 4:at + 12])
+        table += profile[at:at + 4] + struct.pack(">II", offset + 24, size)
+    data = profile[132 + 12 * count:]
+    data += b"\0" * (-(132 + 12 * (count + 2) + len(data)) % 4)
+    start = 132 + 12 * (count + 2) + len(data)
+    table += b"".join(name + struct.pack(">II", start, len(pipeline)) for name in (b"D2B0", b"D2B1"))
+    header = struct.pack(">I", start + len(pipeline)) + profile[4:128]
+    return header + struct.pack(">I", count + 2) + table + data + pipeline
+
+
 DISPLAY_P3 = icc_rgb_profile("Display P3", (0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419),
                              (0.1571, 0.0666, 0.7841), 2.2)
 ADOBE_RGB = icc_rgb_profile("Adobe RGB (1998)", (0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609),

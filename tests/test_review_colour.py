@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from colour_profiles import DISPLAY_P3
+from colour_profiles import DISPLAY_P3, with_float_pipeline
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -55,6 +56,36 @@ def test_the_conversion_is_littlecms_to_srgb_and_an_untagged_picture_is_left_as_
     assert to_srgb(pixels, None) is pixels  # no profile: the same values, not a copy through LittleCMS
     assert to_srgb(pixels, b"not a profile" * 20) is pixels  # one LittleCMS refuses: shown as sRGB, as before
     assert (to_srgb(pixels, DISPLAY_P3)[:, :, 3] == 200).all()  # alpha kept
+
+
+def test_a_profiles_floating_point_pipeline_is_passed_over_as_chromium_passes_it_over() -> None:
+    """LittleCMS prefers a profile's floating-point pipeline (ICC v4 D2Bx tags) to its matrix and curves and evaluates
+    it element by element as it builds the transform: a take edited outside idcli (or a stray plate) carrying a 524 KB
+    profile of 65,535 chained matrices took 120 s a 384-pixel thumbnail (docs/performance.md), and it was read as
+    Chromium (skcms), which never reads those tags, does not read it: here three identity matrices turned Display P3's
+    red into (255, 0, 138). The conversion now reads the profile as Chromium does: its matrix and curves."""
+    pixels = np.array([[RED_P3, (10, 200, 30)]], np.uint8)
+    assert np.array_equal(to_srgb(pixels, with_float_pipeline(DISPLAY_P3, 3)), to_srgb(pixels, DISPLAY_P3))
+    assert distance(converted(RED_P3, with_float_pipeline(DISPLAY_P3, 3)), (241, 0, 12)) == 0
+
+
+def test_reading_a_takes_profile_opens_no_bomb_warning() -> None:
+    """A take's profile is read from its header before the hardened reader decodes it, and was read through
+    Image.open, whose decompression-bomb check warns past 89 million pixels: a 95-megapixel PNG of 92 KB at a take's
+    place (a stray, an edit) printed Pillow's ``DecompressionBombWarning`` with its source path under ``idcli review``,
+    ahead of the hardened reader's own refusal, which opens images without that check so as never to warn
+    (idcli/identity/images.py). The profile is read the hardened reader's way now."""
+    from idcli.display_colour import file_rgb_profile
+
+    buffer = io.BytesIO()
+    Image.new("L", (10_000, 9_500)).save(buffer, format="PNG")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert file_rgb_profile(buffer.getvalue()) is None
+    assert [str(w.message) for w in caught] == []
+    tagged = io.BytesIO()
+    Image.new("RGB", (8, 8), RED_P3).save(tagged, format="PNG", icc_profile=DISPLAY_P3)
+    assert file_rgb_profile(tagged.getvalue()) == DISPLAY_P3
 
 
 def test_a_tagged_takes_thumbnail_and_contact_sheet_cell_are_converted_and_untagged_ones_unchanged(out: Path) -> None:

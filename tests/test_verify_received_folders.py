@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import render_on_cpu
@@ -244,6 +245,41 @@ def test_a_subfolder_linked_out_of_a_folder_of_images_fails_as_a_link(rendered: 
     assert result.exit_code == 6
     assert f"FOLDER sc02\n       {linked}\n" in result.stdout, result.stdout
     assert result.stdout.splitlines()[-1] == "1 image checked, 1 signed, 0 failed; 1 problem of the folder"
+
+
+def test_a_subfolder_verify_cannot_read_fails_as_unread(rendered: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subfolder verify may not list (another user's, copied with its modes; a mount gone stale): the walk passed over
+    it in silence, as os.walk did, so a received folder said ``1 image checked, 0 failed`` and exit 0 with a damaged
+    frame in ``sc02``, and an output folder passed with an image nothing checked in ``street/extra``. The folder now
+    fails, named with the reason, in a folder of images and an output folder alike."""
+    received = tmp_path / "received"
+    for folder in ("sc01", "sc02"):
+        (received / folder).mkdir(parents=True)
+    for suffix in (".png", ".json"):
+        shutil.copy(rendered / "street" / f"street_t1{suffix}", received / "sc01")
+    (received / "sc02" / "frame.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    (rendered / "street" / "extra").mkdir()
+    (rendered / "street" / "extra" / "frame.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    scandir = os.scandir
+
+    def refusing(path: Any = ".") -> Any:  # the tests may run as root, which chmod 000 does not stop
+        name = os.path.basename(os.fspath(path))
+        if name in ("sc02", "extra"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    unread = ("{} is a folder verify cannot read (Permission denied): the images there are not checked. Make it "
+              "readable to this user (chmod -R u+rX), or run verify as a user who can read it")
+    report = verify_folder(received)
+    assert [(c.image["path"], c.ok, c.problems) for c in report.images] == [
+        ("sc01/street_t1.png", True, []), ("sc02", False, [unread.format("sc02")])]
+    result = runner.invoke(app, ["verify", str(rendered)])
+    assert result.exit_code == 6, result.output
+    assert f"FAILED street/extra\n       {unread.format('street/extra')}" in result.output
+    (received / "delivery.json").write_text("{}")  # a delivery folder (its listing's own problems aside)
+    assert ("sc02", [unread.format("sc02")]) in [(c.image["path"], c.problems) for c in verify_folder(received).images]
 
 
 def test_a_folder_nested_a_thousand_deep_is_walked_not_an_internal_error(rendered: Path, tmp_path: Path) -> None:

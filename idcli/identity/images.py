@@ -109,7 +109,7 @@ def decode_upright(path: Path, data: bytes, convert: Callable[[Any], np.ndarray]
             if _pillow_refuses(canvas):
                 raise _bomb_error(path)
             _refuse_oversized(path, *canvas, max_side)
-        image = _open_without_bomb_check(data)
+        image = open_without_bomb_check(data)
         if image is None:  # no plugin opens it: Image.open says what is wrong, as before
             image = Image.open(io.BytesIO(data))
         with image:
@@ -146,7 +146,7 @@ def _refuse_oversized(path: Path, width: int, height: int, max_side: int | None)
         raise ImageError(f"{path}: {width}x{height} is over the limit of {max_side} pixels a side", file=path)
 
 
-def _open_without_bomb_check(data: bytes) -> Any:  # PIL.ImageFile.ImageFile | None
+def open_without_bomb_check(data: bytes) -> Any:  # PIL.ImageFile.ImageFile | None
     """``data`` opened (lazily: headers only) by the plugin Image.open would pick, the first in Pillow's registry
     that accepts its first bytes and opens it, as Image.open returns it but without its decompression-bomb
     check and that check's warning; None where no plugin opens it, and Image.open then says what is wrong."""
