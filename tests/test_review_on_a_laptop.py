@@ -5,6 +5,7 @@ review folder sent alone (zipped by the artist) opened somewhere else. A real Ch
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -132,6 +133,28 @@ def test_the_boards_printed_after_picking_on_the_page_show_the_picks(page: Path,
     # the board's take, and on paper that it was picked here and is not recorded yet (sh010's pick taken back: none)
     assert [re.findall(r"^Take \d(?: picked here, not recorded yet)?", board, re.M) for board in boards] == [
         ["Take 1"], ["Take 2 picked here, not recorded yet"], ["Take 1"], []]
+
+
+@needs_chromium
+def test_a_pick_of_a_take_re_rendered_since_is_not_printed_as_picked_here(page: Path, tmp_path: Path) -> None:
+    # The director picks sh020's take 2; the artist re-renders it and rewrites the page; the page says "re-rendered
+    # since you picked it; look again", and export's file of it is refused. Its board printed the new render marked
+    # "picked here, not recorded yet": an image the director never saw, on paper as the director's pick.
+    out = page.parent.parent
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        browser.click("#shot-sh020 article[data-take='2'] button.pick")
+        sidecar = out / "sh020" / "sh020_t2.json"
+        record = json.loads(sidecar.read_text("utf-8"))
+        record["job_key"] = "idcli-job-v2:" + "cd" * 32
+        sidecar.write_text(json.dumps(record), "utf-8")
+        assert cli("review", out).exit_code == 0
+        browser.open(page.as_uri())
+        assert "re-rendered since you picked it" in browser.js("document.querySelector('#h-sh020').textContent")
+        boards = printed_boards(browser, (8.5, 11.0))
+    # the board shows the take as the page was written, with no mark: nothing picked here stands on it
+    assert re.findall(r"^Take \d(?: picked here, not recorded yet)?", boards[1], re.M) == ["Take 1"]
 
 
 TOUCH_VIEW = """(function(){var help=document.querySelector('.keys .key-help'),sheet=document.querySelector('.keys a');
