@@ -157,6 +157,31 @@ def test_a_pick_of_a_take_re_rendered_since_is_not_printed_as_picked_here(page: 
     assert re.findall(r"^Take \d(?: picked here, not recorded yet)?", boards[1], re.M) == ["Take 1"]
 
 
+@needs_chromium
+def test_picks_made_in_two_tabs_of_one_page_are_both_kept_and_printed(page: Path, tmp_path: Path) -> None:
+    # The page opened twice (a second window, a tab opened again from the zip): each tab kept the picks it read when it
+    # opened, so a pick in the second wrote over the first's, lost without a word (and left off its printed board).
+    pick = "document.querySelector(\"#shot-{} article[data-take='2'] button.pick\")"
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        first = browser.session
+        tab = browser.send("Target.createTarget", url="about:blank")["targetId"]
+        second = browser.session = browser.send("Target.attachToTarget", targetId=tab, flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            browser.send(f"{domain}.enable", page=True)
+        browser.open(page.as_uri())
+        browser.session = first
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")
+        browser.session = second  # the second tab shows the first's pick, on screen and on its board
+        browser.wait_until(pick.format("sh010") + ".getAttribute('aria-pressed')", "true", "the other tab's pick")
+        assert browser.js("document.querySelector('#shot-sh010 article[data-board]').dataset.take") == "2"
+        browser.js(pick.format("sh020") + ".click()")
+        browser.session = first
+        browser.open(page.as_uri())
+        assert browser.js("document.querySelector('.pick-count').textContent").startswith("2 of 4 shots picked")
+
+
 TOUCH_VIEW = """(function(){var help=document.querySelector('.keys .key-help'),sheet=document.querySelector('.keys a');
   return {help:!!help&&help.checkVisibility(),sheet:sheet.checkVisibility(),
     pick:Math.min.apply(null,Array.prototype.map.call(document.querySelectorAll('button.pick'),function(b){

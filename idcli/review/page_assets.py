@@ -154,6 +154,13 @@ SCRIPT = """
     return {picks:picks,last:typeof v.last==='string'?v.last:''};
   }
   function write(){try{localStorage.setItem(storeKey,JSON.stringify(saved));}catch(e){if(kept){kept=false;where();}}}
+  // The page open twice (a second window, a tab opened again): each kept the picks it read when it opened, and a pick
+  // in one wrote over the other's, lost unsaid. Another tab's write is read here, so the next write holds both (the
+  // shots shown again only when the picks changed: the other tab writes its place as it scrolls).
+  window.addEventListener('storage',function(e){
+    if(e.key!==null&&e.key!==storeKey){return;}
+    var was=JSON.stringify(saved.picks);saved=read();
+    if(JSON.stringify(saved.picks)!==was){shots.forEach(show);count();}});
   function where(){  // the bar says where picks are kept; here, that they are not
     var w=document.querySelector('.pick-where');if(!w||kept){return;}
     w.classList.add('unkept');w.textContent='This browser keeps no picks for this page (it does not let pages save '+
