@@ -5,6 +5,7 @@ review folder sent alone (zipped by the artist) opened somewhere else. A real Ch
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -101,18 +102,13 @@ def test_the_review_folder_sent_alone_says_the_full_images_are_not_in_it(page: P
 
 def printed(browser: Browser, paper: tuple[float, float]) -> str:
     """The page printed as the print dialog prints it (``paper``: width, height in inches; the page asks for
-    landscape): the PDF's text."""
+    landscape): the PDF's text, its pages parted by form feeds."""
     import base64
     import io
 
     pypdf = pytest.importorskip("pypdf", reason="pypdf reads the printed PDF (the test extra installs it)")
     pdf = browser.send("Page.printToPDF", page=True, paperWidth=paper[0], paperHeight=paper[1])["data"]
-    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(base64.b64decode(pdf))).pages)
-
-
-def printed_boards(browser: Browser, paper: tuple[float, float]) -> list[str]:
-    """Each printed board's text, the shot's id first (its number left off)."""
-    return re.split(r"\d+\. (?=sh\d{3})", printed(browser, paper))[1:]
+    return "\f".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(base64.b64decode(pdf))).pages)
 
 
 @needs_chromium
@@ -127,11 +123,100 @@ def test_the_boards_printed_after_picking_on_the_page_show_the_picks(page: Path,
         browser.click("#shot-sh020 article[data-take='2'] button.pick")
         browser.click("#shot-sh010 article[data-take='2'] button.pick")
         browser.click("#shot-sh010 article[data-take='2'] button.pick")  # and taken back: as written
-        boards = printed_boards(browser, paper)
+        text = printed(browser, paper)
+        stamped = browser.js("Array.prototype.map.call(document.querySelectorAll('.picked-here'),function(t){"
+                             "return t.id;})")
+    boards = re.split(r"\d+\. (?=sh\d{3})", text)[1:]
     assert [board.split()[0] for board in boards] == ["sh010", "sh020", "sh030", "sh040"]  # sh040: not rendered
-    # the board's take, and on paper that it was picked here and is not recorded yet (sh010's pick taken back: none)
-    assert [re.findall(r"^Take \d(?: picked here, not recorded yet)?", board, re.M) for board in boards] == [
-        ["Take 1"], ["Take 2 picked here, not recorded yet"], ["Take 1"], []]
+    # the board's take, and on paper that it was picked here and is not recorded yet (sh010's pick taken back: none),
+    # stamped on its picture (a PDF gives the stamp's text after the page's boards)
+    assert [re.findall(r"^Take \d", board, re.M) for board in boards] == [["Take 1"], ["Take 2"], ["Take 1"], []]
+    assert (text.count("picked here, not recorded yet"), stamped) == (1, ["take-sh020_t2"])
+
+
+@needs_chromium
+def test_a_pick_of_a_take_re_rendered_since_is_not_printed_as_picked_here(page: Path, tmp_path: Path) -> None:
+    # The director picks sh020's take 2; the artist re-renders it and rewrites the page; the page says "re-rendered
+    # since you picked it; look again", and export's file of it is refused. Its board printed the new render marked
+    # "picked here, not recorded yet": an image the director never saw, on paper as the director's pick.
+    out = page.parent.parent
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        browser.click("#shot-sh020 article[data-take='2'] button.pick")
+        browser.wait_until("document.querySelector('#shot-sh020 article[data-take=\"2\"] button.pick')"
+                           ".getAttribute('aria-pressed')", "true", "the take picked")
+        sidecar = out / "sh020" / "sh020_t2.json"
+        record = json.loads(sidecar.read_text("utf-8"))
+        record["job_key"] = "idcli-job-v2:" + "cd" * 32
+        sidecar.write_text(json.dumps(record), "utf-8")
+        assert cli("review", out).exit_code == 0
+        browser.open(page.as_uri())
+        assert "re-rendered since you picked it" in browser.js("document.querySelector('#h-sh020').textContent")
+        text = printed(browser, (8.5, 11.0))
+    # the board shows the take as the page was written, with no mark: nothing picked here stands on it
+    assert re.findall(r"^Take \d", re.split(r"\d+\. (?=sh\d{3})", text)[2], re.M) == ["Take 1"]
+    assert "picked here" not in text
+
+
+@needs_chromium
+def test_picks_made_in_two_tabs_of_one_page_are_both_kept_and_printed(page: Path, tmp_path: Path) -> None:
+    # The page opened twice (a second window, a tab opened again from the zip): each tab kept the picks it read when it
+    # opened, so a pick in the second wrote over the first's, lost without a word (and left off its printed board).
+    pick = "document.querySelector(\"#shot-{} article[data-take='2'] button.pick\")"
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        first = browser.session
+        tab = browser.send("Target.createTarget", url="about:blank")["targetId"]
+        second = browser.session = browser.send("Target.attachToTarget", targetId=tab, flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            browser.send(f"{domain}.enable", page=True)
+        browser.open(page.as_uri())
+        browser.session = first
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")
+        browser.session = second  # the second tab shows the first's pick, on screen and on its board
+        browser.wait_until(pick.format("sh010") + ".getAttribute('aria-pressed')", "true", "the other tab's pick")
+        assert browser.js("document.querySelector('#shot-sh010 article[data-board]').dataset.take") == "2"
+        browser.js(pick.format("sh020") + ".click()")
+        browser.session = first
+        browser.open(page.as_uri())
+        assert browser.js("document.querySelector('.pick-count').textContent").startswith("2 of 4 shots picked")
+
+
+DINER = ("medium shot of a woman and a man at a rain-streaked window of a night diner, neon reflections on the wet "
+         "glass, steam rising from two coffee cups, a red umbrella leaning on the booth, cinematic, shallow depth of "
+         "field, 35mm film grain, moody teal and orange grade, soft rim light from the street lamps outside")
+
+
+@needs_chromium
+def test_six_boards_picked_on_the_page_still_print_on_one_page(tmp_path: Path) -> None:
+    # Six shots with prompts of about 300 characters print six to a page. Picked on the page, each board's take line
+    # ran on with "picked here, not recorded yet" after its marks (here the random weights' one; a real take with two
+    # QA flags, "missing character" and "low identity", as long) and took a line more: three boards a page, on A4 and
+    # on Letter, twice the paper for the morning meeting.
+    from test_film_scale import flat_engine_factory
+
+    import idcli
+    from idcli.review.page import write_review
+    from idcli.review.runs import load_run
+
+    shots = tmp_path / "shots.yaml"
+    ids = [f"sc01_sh{n:02d}0" for n in range(1, 7)]
+    shots.write_text("\n".join([
+        "version: 1", "project: diner", "model: {preset: tiny-sd}",
+        "defaults: {size: 64x64, steps: 1, guidance: 1.0, takes: 2, framing: medium}",
+        "shots:", *(f'  - {{id: {shot}, prompt: "{DINER}"}}' for shot in ids)]) + "\n", "utf-8")
+    out = tmp_path / "out"
+    assert idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False).rendered == 12
+    page = write_review(load_run(out)).index
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        browser.open(page.as_uri())
+        for shot in ids:
+            browser.click(f"#shot-{shot} article[data-take='2'] button.pick")
+        for paper in ((8.27, 11.69), (8.5, 11.0)):  # A4, Letter
+            pages = printed(browser, paper).split("\f")
+            assert [page.count("picked here, not recorded yet") for page in pages] == [6], paper
 
 
 TOUCH_VIEW = """(function(){var help=document.querySelector('.keys .key-help'),sheet=document.querySelector('.keys a');

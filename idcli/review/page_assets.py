@@ -154,6 +154,13 @@ SCRIPT = """
     return {picks:picks,last:typeof v.last==='string'?v.last:''};
   }
   function write(){try{localStorage.setItem(storeKey,JSON.stringify(saved));}catch(e){if(kept){kept=false;where();}}}
+  // The page open twice (a second window, a tab opened again): each kept the picks it read when it opened, and a pick
+  // in one wrote over the other's, lost unsaid. Another tab's write is read here, so the next write holds both (the
+  // shots shown again only when the picks changed: the other tab writes its place as it scrolls).
+  window.addEventListener('storage',function(e){
+    if(e.key!==null&&e.key!==storeKey){return;}
+    var was=JSON.stringify(saved.picks);saved=read();
+    if(JSON.stringify(saved.picks)!==was){shots.forEach(show);count();}});
   function where(){  // the bar says where picks are kept; here, that they are not
     var w=document.querySelector('.pick-where');if(!w||kept){return;}
     w.classList.add('unkept');w.textContent='This browser keeps no picks for this page (it does not let pages save '+
@@ -245,7 +252,7 @@ SCRIPT = """
       broken?' picked take '+p.take+': '+s.getAttribute('data-selected-damaged')+'; look again':
       stale?' picked take '+p.take+': re-rendered since you picked it; look again':
       changed(s)?(p.take===null?' no pick (not recorded yet)':' picked take '+p.take+' (not recorded yet)'):'';
-    printed(s,p,moved,seen,beyond);
+    printed(s,p,moved,seen,beyond||stale);
     var h=s.querySelector('h2');
     if(h&&(text||h.querySelector('.pick-note'))){var note=child(h,'pick-note');note.textContent=text;
       note.classList.toggle('stale',stale||gone||beyond);}
@@ -256,12 +263,14 @@ SCRIPT = """
   // The take the shot's printed board shows (data-board, print_boards.py): the one picked here, not recorded yet,
   // where its image is now (the takes shifted); picked here as none, the first take QA did not flag (export's
   // fallback); else the one the page was written with. The director, with no idcli to record picks, prints the
-  // boards of the picks made on the page, each marked on paper as not recorded yet (class picked-here).
+  // boards of the picks made on the page, each marked on paper as not recorded yet (class picked-here). A pick that
+  // does not stand on its take (unseen: beyond the shot's takes, or re-rendered since) prints the board as written:
+  // the new render is an image the director never saw, and export's file of it is refused.
   var written=Object.create(null);
-  function printed(s,p,moved,seen,beyond){
+  function printed(s,p,moved,seen,unseen){
     var id=idOf(s),mine=null;
     if(!(id in written)){written[id]=s.querySelector('article.take[data-board]');}
-    if(changed(s)){mine=moved.length?takeOf(s,Number(moved[0])):p.take!==null?(beyond?null:seen):
+    if(changed(s)){mine=moved.length?takeOf(s,Number(moved[0])):p.take!==null?(unseen?null:seen):
       s.querySelector('article.take:not(.flagged):not([data-orphan])')||s.querySelector('article.take:not([data-orphan])');}
     var board=mine||written[id];
     Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){

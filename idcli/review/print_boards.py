@@ -65,9 +65,12 @@ font-size:7pt;font-weight:600}}
 .badge.flag{{background:none;color:var(--flag)}}.badge.ok{{background:none;color:var(--ok)}}
 .badge.sel{{background:none;color:var(--sel)}}.badge.warn{{background:none;color:#5b2a9e}}
 .badge.random{{color:#a00;border-width:.4mm}}
-/* the board of a take picked on the page, not recorded yet (the page's script moves data-board to it) */
-.take.picked-here h3::after{{content:"picked here, not recorded yet";margin-left:2mm;padding:0 1mm;font-size:7pt;
-font-weight:600;color:var(--sel);border:.2mm solid currentColor;border-radius:1mm}}
+/* the board of a take picked on the page, not recorded yet (the page's script moves data-board to it), stamped on
+its picture's corner: after the take's marks (two QA flags, or the random weights' one) it took a line more, and on A4
+and Letter sent the second row of boards to the next page. Taken out of the flow at its place (no top or left: the
+picture's corner), it takes no room, and the board keeps no positioned box (a PDF's text stays in the boards' order) */
+.take.picked-here::before{{content:"picked here, not recorded yet";position:absolute;margin:1mm 0 0 1mm;padding:0 1mm;
+font-size:7pt;font-weight:600;color:var(--sel);background:#fff;border:.2mm solid currentColor;border-radius:1mm}}
 /* a shot of the list not rendered yet keeps its place on the wall */
 .empty{{height:48mm;margin:0;display:flex;align-items:center;justify-content:center;outline:.2mm dashed #bbb}}
 dl{{font-size:7.5pt;margin:1mm 0 0;gap:0 2mm}}
