@@ -50,10 +50,11 @@ def refuse_render_into_delivery(out_dir: Path) -> None:
                          field="out_dir")
 
 
-def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
-    """One ``verify.ImageCheck`` per delivered image (and per file the listing names that is missing)."""
+def check_delivery_folder(root: Path, trust_pem: str | None) -> tuple[list[Any], list[Any]]:
+    """One ``verify.ImageCheck`` per delivered image (and per file the listing names that is missing), and the
+    folder's own problems (``verify.FolderProblem``: a subfolder verify cannot read)."""
     from . import safeio
-    from .verify import ImageCheck, file_entry, sidecar_not_read
+    from .verify import FolderProblem, ImageCheck, file_entry, sidecar_not_read
 
     checks: dict[str, Any] = {}
     hashes: dict[str, str | None] = {}  # image name -> its sha256 as read
@@ -113,12 +114,11 @@ def check_delivery_folder(root: Path, trust_pem: str | None) -> list[Any]:
         entry = file_entry(root, image)
         checks[entry["path"]] = ImageCheck(file_entry(root, image.with_suffix(".json")), entry, ok=False,
                                            problems=[stray_problem(image, NOT_A_DELIVERED_COPY)])
-    for folder, error in unreadable:
-        entry = file_entry(root, folder)
-        checks[entry["path"]] = ImageCheck(entry, entry, ok=False, problems=[unreadable_problem(root, folder, error)])
+    problems = [FolderProblem(file_entry(root, folder), unreadable_problem(root, folder, error))
+                for folder, error in unreadable]  # no image: counted apart, as an output folder's are (verify.py)
     for check in checks.values():
         check.ok = not check.problems
-    return [checks[name] for name in sorted(checks)]
+    return [checks[name] for name in sorted(checks)], problems
 
 
 def _listing_differs(entry: dict[str, Any], sidecar: dict[str, Any]) -> list[str]:

@@ -108,12 +108,9 @@ def flat_pngs(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
 def check_flat_folder(root: Path, trust_pem: str | None) -> tuple[list[ImageCheck], list[FolderProblem]]:
     """One ``verify.ImageCheck`` per PNG at the folder's top, and one failed per other image in it (a JPEG beside
     them, an image in a folder of it: nothing checks those), in path order; and the folder's own problems (a
-    subfolder linked out of it), which are no image."""
-    from .stray_images import stray_images, stray_problem
-    from .verify import FolderProblem, ImageCheck, file_entry
-    them, an image in a folder of it: nothing checks those), in path order."""
+    subfolder linked out of it, one it cannot read), which are no image."""
     from .stray_images import stray_images, stray_problem, unreadable_problem
-    from .verify import ImageCheck, file_entry
+    from .verify import FolderProblem, ImageCheck, file_entry
 
     images, nested, linked = flat_pngs(root)
     listed = set(images)
@@ -134,15 +131,13 @@ def check_flat_folder(root: Path, trust_pem: str | None) -> tuple[list[ImageChec
     # A link to a folder elsewhere is not followed (it may lead anywhere, the whole disk included): it fails the
     # folder, so that a folder whose scene is a link never passes with images nothing checked (until 2026-12-02 it
     # did, unnamed). It is no image: it was listed as one, the link as its image and its sidecar, and counted checked.
-    links = [FolderProblem(file_entry(root, link), linked_problem(root, link)) for link in linked]
-    return sorted(checks, key=lambda check: check.image["path"]), links
-    # A link to a folder elsewhere is not followed (it may lead anywhere, the whole disk included): it fails, so that
-    # a folder whose scene is a link never passes with images nothing checked (until 2026-12-02 it did, unnamed).
-    checks += [ImageCheck(file_entry(root, link), file_entry(root, link), ok=False,
-                          problems=[linked_problem(root, link)]) for link in linked]
-    checks += [ImageCheck(file_entry(root, folder), file_entry(root, folder), ok=False,
-                          problems=[unreadable_problem(root, folder, error)]) for folder, error in unreadable]
-    return sorted(checks, key=lambda check: check.image["path"])
+    # A subfolder the walk cannot read fails the folder the same way: its images are not checked (until 2026-12-02 it
+    # was passed over without a word, as os.walk passes it over).
+    problems = [FolderProblem(file_entry(root, link), linked_problem(root, link)) for link in linked]
+    problems += [FolderProblem(file_entry(root, folder), unreadable_problem(root, folder, error))
+                 for folder, error in unreadable]
+    problems.sort(key=lambda problem: problem.path["path"])
+    return sorted(checks, key=lambda check: check.image["path"]), problems
 
 
 def linked_problem(root: Path, link: Path) -> str:

@@ -52,8 +52,8 @@ class ImageCheck:
 
 @dataclass
 class FolderProblem:
-    """What fails the folder, not one of its images (a subfolder linked out of a folder of images: flat_images.py):
-    it is no image checked, so it is counted apart from them."""
+    """What fails the folder, not one of its images (a subfolder linked out of a folder of images: flat_images.py; a
+    subfolder verify cannot read): it is no image checked, so it is counted apart from them."""
 
     path: dict[str, str]  # {path (relative to the folder), abs_path}, as an image's
     problem: str
@@ -132,8 +132,8 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
 
     if is_delivery_folder(root):
         report.kind = "delivery"
-        report.images = check_delivery_folder(root, trust_pem)
-        if not report.images:
+        report.images, report.folder_problems = check_delivery_folder(root, trust_pem)
+        if not report.images and not report.folder_problems:
             raise InputError(f"{root}: a delivery folder holding no delivered image", file=root)
         return report
     # A folder of images as an outside party is sent them (copied out of a render's shot folders or a delivery, at its
@@ -185,15 +185,14 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     # take's name (input_images.py).
     from .input_images import input_at_take_place, input_words, kept_inputs, recorded_inputs
     from .safeio import sha256_regular
-    from .stray_images import NOT_A_TAKE, stray_images, stray_problem
-    from .input_images import input_at_take_place, input_words, recorded_inputs
     from .stray_images import NOT_A_TAKE, stray_images, stray_problem, unreadable_problem
 
     checked = {real_path(root / i.image["path"]) for i in report.images}
     unreadable: list[tuple[Path, OSError]] = []
     strays = stray_images(root, checked, unreadable=unreadable)
-    report.images += [ImageCheck(file_entry(root, folder), file_entry(root, folder), ok=False,
-                                 problems=[unreadable_problem(root, folder, error)]) for folder, error in unreadable]
+    # A subfolder it cannot read fails the folder, as no image (until 2026-12-02 it was passed over without a word).
+    report.folder_problems += [FolderProblem(file_entry(root, folder), unreadable_problem(root, folder, error))
+                               for folder, error in unreadable]
     inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if (
         strays or without_sidecar) else {}
     # A file no current take records may be the input of a take a newer render moved aside, which restore brings

@@ -273,13 +273,18 @@ def test_a_subfolder_verify_cannot_read_fails_as_unread(rendered: Path, tmp_path
     unread = ("{} is a folder verify cannot read (Permission denied): the images there are not checked. Make it "
               "readable to this user (chmod -R u+rX), or run verify as a user who can read it")
     report = verify_folder(received)
-    assert [(c.image["path"], c.ok, c.problems) for c in report.images] == [
-        ("sc01/street_t1.png", True, []), ("sc02", False, [unread.format("sc02")])]
+    # no image: the folder's own problem, counted apart (as a subfolder linked out is), and the folder fails
+    assert [(c.image["path"], c.ok, c.problems) for c in report.images] == [("sc01/street_t1.png", True, [])]
+    assert [(p.path["path"], p.problem) for p in report.folder_problems] == [("sc02", unread.format("sc02"))]
+    assert report.exit_code == 6
     result = runner.invoke(app, ["verify", str(rendered)])
     assert result.exit_code == 6, result.output
-    assert f"FAILED street/extra\n       {unread.format('street/extra')}" in result.output
+    assert f"FOLDER street/extra\n       {unread.format('street/extra')}" in result.output
+    assert "street/extra" not in [c.image["path"] for c in verify_folder(rendered).images]
     (received / "delivery.json").write_text("{}")  # a delivery folder (its listing's own problems aside)
-    assert ("sc02", [unread.format("sc02")]) in [(c.image["path"], c.problems) for c in verify_folder(received).images]
+    delivered = verify_folder(received)
+    assert delivered.kind == "delivery" and delivered.exit_code == 6
+    assert [(p.path["path"], p.problem) for p in delivered.folder_problems] == [("sc02", unread.format("sc02"))]
 
 
 def test_a_folder_nested_a_thousand_deep_is_walked_not_an_internal_error(rendered: Path, tmp_path: Path) -> None:
