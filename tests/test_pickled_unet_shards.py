@@ -67,12 +67,16 @@ def test_a_unet_saved_as_sharded_pickles_renders_as_one_pickle_does(write_shotli
 
 
 @pytest.mark.parametrize(("index", "says"), [("{not json", "it cannot be read as JSON (Expecting property name"),
-                                             ('{"weight_map": [1, 2]}', 'it has no "weight_map" naming a shard file')])
+                                             ('{"weight_map": [1, 2]}', 'it has no "weight_map" naming a shard file'),
+                                             ('{"weight_map": {"conv_in.weight": "diffusion_pytorch_model.bin"}}',
+                                              'it has no "metadata" object'),
+                                             ('{"metadata": [], "weight_map": {}}', 'it has no "metadata" object')])
 def test_a_damaged_shard_index_is_named(write_shotlist, tmp_path: Path, pickled: Path, index: str, says: str) -> None:
     """A damaged shard index failed as every sharded pickle did (`no file named diffusion_pytorch_model.bin`). Read
     now, diffusers' own words would name no file (`Expecting property name enclosed in double quotes: line 1 column
-    2`) or be a traceback (AttributeError, a ``weight_map`` that is no mapping): the render names the index and what
-    is wrong with it (exit 4), and writes no image."""
+    2`) or be a traceback (AttributeError, a ``weight_map`` that is no mapping; KeyError or TypeError, an index
+    without the ``metadata`` object save_pretrained writes, as one written by hand): the render names the index and
+    what is wrong with it (exit 4), and writes no image."""
     model = tmp_path / "model"
     shutil.copytree(pickled / "shards", model)
     (model / "unet" / "diffusion_pytorch_model.bin.index.json").write_text(index, "utf-8")
