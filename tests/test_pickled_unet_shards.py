@@ -89,6 +89,28 @@ def test_a_damaged_shard_index_is_named(write_shotlist, tmp_path: Path, pickled:
     assert not list(tmp_path.rglob("*.png"))
 
 
+def test_a_shard_index_leaving_out_weights_is_refused(write_shotlist, tmp_path: Path, pickled: Path) -> None:
+    """An index whose weight_map names only some of the shards (cut short, or edited by hand) loaded what those hold
+    and left the UNet's other weights at random values, which differ each run: a render succeeded with an image no
+    model gives and no other run repeats, diffusers' "newly initialized" warning the only word. The render refuses
+    it naming the index and how many weights it lacks (exit 4), and writes no image."""
+    import json
+
+    model = tmp_path / "model"
+    shutil.copytree(pickled / "shards", model)
+    index_path = model / "unet" / "diffusion_pytorch_model.bin.index.json"
+    index = json.loads(index_path.read_text("utf-8"))
+    first = min(index["weight_map"].values())
+    index["weight_map"] = {key: shard for key, shard in index["weight_map"].items() if shard == first}
+    index_path.write_text(json.dumps(index), "utf-8")
+    text = SHOTS.replace("MODEL", str(model)).replace("ADAPTER", str(pickled / "adapter"))
+    result = CliRunner().invoke(app, ["render", str(write_shotlist(text)), "--out", str(tmp_path / "out"),
+                                      "--device", "cpu"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 4 and f"its shard index '{index_path}' leaves out " in output, output
+    assert not list(tmp_path.rglob("*.png"))
+
+
 def test_a_unet_saved_as_one_pickle_renders_without_diffusers_error_line(write_shotlist, tmp_path: Path,
                                                                          pickled: Path) -> None:
     """With pickles allowed diffusers first looks for the component's safetensors file and, not finding it, logs

@@ -293,8 +293,16 @@ def _sharded_pickle_components(folder: Path, variant: str | None, torch_dtype: A
         component_class = getattr(diffusers, str(entry[1]), None)
         if component_class is not None:
             _check_shard_index(folder, part / shard_index)
-            components[name] = component_class.from_pretrained(str(part), use_safetensors=False, variant=variant,
-                                                               torch_dtype=torch_dtype)
+            component, loading = component_class.from_pretrained(
+                str(part), use_safetensors=False, variant=variant, torch_dtype=torch_dtype, output_loading_info=True)
+            # diffusers leaves the weights no listed shard holds at random values (a warning the only word): each run
+            # a different image from no model. An index naming only some shards (cut short, edited) is refused.
+            if missing := loading.get("missing_keys"):
+                raise ModelUnavailableError(
+                    f"cannot load model '{folder}': its shard index '{part / shard_index}' leaves out {len(missing)} "
+                    f"of the weights the {name} needs (such as '{sorted(missing)[0]}'), which would render at random "
+                    "values. To fix: download or save the model again (save_pretrained(..., safe_serialization=True))")
+            components[name] = component
     return components
 
 
