@@ -77,7 +77,10 @@ def kept_inputs(root: Path, wanted: set[str], trust_pem: str | None) -> dict[str
             continue
         # The name's key part with its .N where a copy of the same job is kept too: restore's --key takes either.
         key = version.name.split(".", 1)[1]
-        restore = f"idcli restore {shlex.quote(str(root))} {version.stem} --key {key}"  # a path with a space too
+        # Every word quoted (a received folder's kept names are anyone's: `x $(cmd)_t1`), and a relative folder
+        # starting with a dash spelt ./-x, which restore would read as an option: the line is one to paste.
+        folder = str(root) if root.is_absolute() or not str(root).startswith("-") else f"./{root}"
+        restore = f"idcli restore {shlex.quote(folder)} {shlex.quote(version.stem)} --key {shlex.quote(key)}"
         for sha256, what in recorded:
             said[sha256] = (f"{what} of a superseded take of {version.shot_id} (take {version.take}, restorable with "
                             f"{restore}), as its kept sidecar ({version.sidecar}) records it by its sha256")

@@ -67,12 +67,16 @@ def test_a_unet_saved_as_sharded_pickles_renders_as_one_pickle_does(write_shotli
 
 
 @pytest.mark.parametrize(("index", "says"), [("{not json", "it cannot be read as JSON (Expecting property name"),
-                                             ('{"weight_map": [1, 2]}', 'it has no "weight_map" naming a shard file')])
+                                             ('{"weight_map": [1, 2]}', 'it has no "weight_map" naming a shard file'),
+                                             ('{"weight_map": {"conv_in.weight": "diffusion_pytorch_model.bin"}}',
+                                              'it has no "metadata" object'),
+                                             ('{"metadata": [], "weight_map": {}}', 'it has no "metadata" object')])
 def test_a_damaged_shard_index_is_named(write_shotlist, tmp_path: Path, pickled: Path, index: str, says: str) -> None:
     """A damaged shard index failed as every sharded pickle did (`no file named diffusion_pytorch_model.bin`). Read
     now, diffusers' own words would name no file (`Expecting property name enclosed in double quotes: line 1 column
-    2`) or be a traceback (AttributeError, a ``weight_map`` that is no mapping): the render names the index and what
-    is wrong with it (exit 4), and writes no image."""
+    2`) or be a traceback (AttributeError, a ``weight_map`` that is no mapping; KeyError or TypeError, an index
+    without the ``metadata`` object save_pretrained writes, as one written by hand): the render names the index and
+    what is wrong with it (exit 4), and writes no image."""
     model = tmp_path / "model"
     shutil.copytree(pickled / "shards", model)
     (model / "unet" / "diffusion_pytorch_model.bin.index.json").write_text(index, "utf-8")
@@ -82,6 +86,28 @@ def test_a_damaged_shard_index_is_named(write_shotlist, tmp_path: Path, pickled:
     output = " ".join(result.output.split())
     named = f"its shard index '{model / 'unet' / 'diffusion_pytorch_model.bin.index.json'}' is damaged ({says}"
     assert result.exit_code == 4 and named in output, output
+    assert not list(tmp_path.rglob("*.png"))
+
+
+def test_a_shard_index_leaving_out_weights_is_refused(write_shotlist, tmp_path: Path, pickled: Path) -> None:
+    """An index whose weight_map names only some of the shards (cut short, or edited by hand) loaded what those hold
+    and left the UNet's other weights at random values, which differ each run: a render succeeded with an image no
+    model gives and no other run repeats, diffusers' "newly initialized" warning the only word. The render refuses
+    it naming the index and how many weights it lacks (exit 4), and writes no image."""
+    import json
+
+    model = tmp_path / "model"
+    shutil.copytree(pickled / "shards", model)
+    index_path = model / "unet" / "diffusion_pytorch_model.bin.index.json"
+    index = json.loads(index_path.read_text("utf-8"))
+    first = min(index["weight_map"].values())
+    index["weight_map"] = {key: shard for key, shard in index["weight_map"].items() if shard == first}
+    index_path.write_text(json.dumps(index), "utf-8")
+    text = SHOTS.replace("MODEL", str(model)).replace("ADAPTER", str(pickled / "adapter"))
+    result = CliRunner().invoke(app, ["render", str(write_shotlist(text)), "--out", str(tmp_path / "out"),
+                                      "--device", "cpu"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 4 and f"its shard index '{index_path}' leaves out " in output, output
     assert not list(tmp_path.rglob("*.png"))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -533,3 +534,48 @@ def test_the_plate_of_a_restorable_superseded_take_is_an_input_not_a_stray(write
     kept.write_bytes(bytes(data))
     (problem,) = {c.image["path"]: c.problems for c in verify_folder(out).images}[v2_rel]
     assert problem.startswith("not a take of this render")
+
+
+def test_the_restore_command_a_kept_input_names_is_one_to_paste_into_a_shell(write_shotlist, tmp_path: Path,
+                                                                              selfies: Path, engine_factory,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note on a kept plate names the command that restores its take. Only the folder was quoted: a folder given
+    as `-kept v1` (a leading dash) made `idcli restore -kept v1 both_t1 …`, an unknown option to the shell's idcli,
+    and a kept version's name, which verify reads from a received folder's files, went unquoted: `both $(touch
+    pasted)_t1` ran `touch` when pasted. Each word is quoted now, and a relative folder that starts with a dash is
+    spelt ./-kept v1."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    name = "-kept v1"
+    out = tmp_path / name
+    (out / "plates").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "plates" / "two_people.png", out / "plates")
+    (out / "selfies").mkdir()
+    for selfie in ("mara_1.jpg", "theo_1.jpg"):
+        shutil.copy(selfies / selfie, out / "selfies")
+    render_on_cpu(write_shotlist(PLATE_SHOTS.replace("OUT/", f"{name}/")), out, engine_factory)
+    with Image.open(out / "plates" / "two_people.png") as image:
+        edited = image.convert("RGB")
+    edited.putpixel((0, 0), (255, 0, 255))
+    edited.save(out / "plates" / "two_people_v2.png")
+    shots = PLATE_SHOTS.replace("OUT/plates/two_people.png", "OUT/plates/two_people_v2.png").replace("OUT/", f"{name}/")
+    render_on_cpu(write_shotlist(shots), out, engine_factory)
+    [kept] = list((out / ".idcli" / "superseded" / "both").glob("both_t1.*.json"))
+    key = kept.name.split(".")[1]
+
+    def restore_words() -> list[str]:
+        [note] = {c.image["path"]: c.notes for c in verify_folder(Path(name)).images}["plates/two_people.png"]
+        command = note.split("restorable with ", 1)[1].split("), as its kept sidecar", 1)[0]
+        return shlex.split(command)
+
+    assert restore_words() == ["idcli", "restore", f"./{name}", "both_t1", "--key", key]
+    hostile = "both $(touch pasted)'s_t1"
+    for path in list((out / ".idcli" / "superseded" / "both").glob("both_t1.*")):
+        path.rename(path.with_name(hostile + path.name[len("both_t1"):]))
+    assert restore_words() == ["idcli", "restore", f"./{name}", hostile, "--key", key]
+    for path in list((out / ".idcli" / "superseded" / "both").glob("both *")):
+        path.rename(path.with_name("both_t1" + path.name[len(hostile):]))
+    restored = runner.invoke(app, restore_words()[1:])  # the command as the shell gives it its words
+    assert restored.exit_code == 0, restored.output

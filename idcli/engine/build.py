@@ -293,20 +293,32 @@ def _sharded_pickle_components(folder: Path, variant: str | None, torch_dtype: A
         component_class = getattr(diffusers, str(entry[1]), None)
         if component_class is not None:
             _check_shard_index(folder, part / shard_index)
-            components[name] = component_class.from_pretrained(str(part), use_safetensors=False, variant=variant,
-                                                               torch_dtype=torch_dtype)
+            component, loading = component_class.from_pretrained(
+                str(part), use_safetensors=False, variant=variant, torch_dtype=torch_dtype, output_loading_info=True)
+            # diffusers leaves the weights no listed shard holds at random values (a warning the only word): each run
+            # a different image from no model. An index naming only some shards (cut short, edited) is refused.
+            if missing := loading.get("missing_keys"):
+                raise ModelUnavailableError(
+                    f"cannot load model '{folder}': its shard index '{part / shard_index}' leaves out {len(missing)} "
+                    f"of the weights the {name} needs (such as '{sorted(missing)[0]}'), which would render at random "
+                    "values. To fix: download or save the model again (save_pretrained(..., safe_serialization=True))")
+            components[name] = component
     return components
 
 
 def _check_shard_index(folder: Path, index: Path) -> None:
     """Refuse a shard index diffusers would fail on in its own words (a JSON error naming no file) or with a
-    traceback (a ``weight_map`` that is no mapping of tensor names to shard files)."""
+    traceback (a ``weight_map`` that is no mapping of tensor names to shard files; no ``metadata`` object, which
+    diffusers reads unchecked and save_pretrained always writes: an index written by hand)."""
     import json
 
     try:
-        weight_map = json.loads(index.read_text("utf-8")).get("weight_map")
+        read = json.loads(index.read_text("utf-8"))
+        weight_map = read.get("weight_map")
         problem = None if isinstance(weight_map, dict) and all(isinstance(v, str) for v in weight_map.values()) \
             else 'it has no "weight_map" naming a shard file for each tensor'
+        if problem is None and not isinstance(read.get("metadata"), dict):
+            problem = 'it has no "metadata" object'
     except AttributeError:  # a list or a string, not an object
         problem = "it is no JSON object"
     except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
