@@ -86,6 +86,20 @@ def _answer_in_turn(monkeypatch: pytest.MonkeyPatch, replies: Any) -> None:
     monkeypatch.setattr(ray, "get", get)
 
 
+class _Actor(_Worker):
+    _actor_id = NODE  # any id: the stand-in actor table answers for it
+
+
+def _death_notes_of_one_actor(tmp_path: Path) -> list[str]:
+    """The notes about deaths of a run of SHOTS on one worker whose actor Ray's (stand-in) actor table answers for."""
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(SHOTS, "utf-8")
+    plan, _ = idcli.plan_shotlist(shots, device="cpu")
+    sink = _Sink()
+    RayExecutor([_Actor()]).run(list(plan.jobs), 2, False, sink)  # type: ignore[arg-type]
+    return [note for note in sink.notes if "died" in note]
+
+
 def test_a_worker_ray_killed_for_low_memory_is_said_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ray.core.generated import common_pb2
 
@@ -186,16 +200,7 @@ def test_a_worker_handed_a_batch_while_ray_restarts_it_is_not_told_as_its_dead_p
             _dead(NODE, 202, common_pb2.NODE_OUT_OF_MEMORY, b"b", ended=2000)]
     rows[0].exit_detail = SIGTERM
     monkeypatch.setattr(ray_deaths, "dead_workers", lambda: rows)
-
-    class _Actor(_Worker):
-        _actor_id = NODE  # any id: the stand-in actor table answers for it
-
-    shots = tmp_path / "shots.yaml"
-    shots.write_text(SHOTS, "utf-8")
-    plan, _ = idcli.plan_shotlist(shots, device="cpu")
-    sink = _Sink()
-    RayExecutor([_Actor()]).run(list(plan.jobs), 2, False, sink)  # type: ignore[arg-type]
-    assert [note for note in sink.notes if "died" in note] == [
+    assert _death_notes_of_one_actor(tmp_path) == [
         "a Ray worker died (it was sent SIGTERM); its batch of 2 goes to another worker",
         "note: the Ray worker node-a:202 died mid-batch (Ray's memory monitor killed it: its node was low on memory) "
         "and Ray restarted it (now pid 303); its batch of 2 was rendered again there"]
@@ -222,14 +227,5 @@ def test_a_death_whose_error_says_no_cause_is_matched_on_its_own_node(tmp_path: 
     rows = [_dead(NODE, 101, common_pb2.SYSTEM_ERROR, b"a", ended=1000),  # this worker's: Ray says nothing readable
             _dead(OTHER_NODE, 101, common_pb2.NODE_OUT_OF_MEMORY, b"b", ended=2000)]
     monkeypatch.setattr(ray_deaths, "dead_workers", lambda: rows)
-
-    class _Actor(_Worker):
-        _actor_id = NODE  # any id: the stand-in actor table answers for it
-
-    shots = tmp_path / "shots.yaml"
-    shots.write_text(SHOTS, "utf-8")
-    plan, _ = idcli.plan_shotlist(shots, device="cpu")
-    sink = _Sink()
-    RayExecutor([_Actor()]).run(list(plan.jobs), 2, False, sink)  # type: ignore[arg-type]
-    assert [note for note in sink.notes if "died" in note] == [
+    assert _death_notes_of_one_actor(tmp_path) == [
         "a Ray worker died; its batch of 2 goes to another worker"]
