@@ -1,8 +1,9 @@
 """Getting a diffusers pipeline: built with random weights from a preset's configs, or loaded from the hub or disk.
 
-The only place that constructs pipelines. Real presets go through ``from_pretrained`` exactly as a
-user's own script would (hub id or local folder, safetensors only unless pickles are allowed),
-so the code path tested on a saved tiny pipeline is the one that loads real weights.
+The only place that constructs pipelines. Real presets go through ``from_pretrained`` as a user's own
+script would (hub id or local folder, safetensors only unless pickles are allowed), so the code path
+tested on a saved tiny pipeline is the one that loads real weights; the weighted components are loaded
+first, one by one with the same arguments, to read their loading info (missing weights are refused).
 
 Random-weight presets come in two sizes: the tiny ones (each module's own initialisation, on the CPU
 in float32) and the real-size bench ones (published SD1.5 / SDXL configs), whose parameters are made
@@ -268,42 +269,88 @@ def _variant_of_snapshot(exc: OSError) -> tuple[Path | None, str | None]:
     return (snapshot, variant) if variant else (None, None)
 
 
-def _sharded_pickle_components(folder: Path, variant: str | None, torch_dtype: Any) -> dict[str, Any]:
-    """The diffusers components of a local folder saved only as sharded pickles (``save_pretrained(
-    safe_serialization=False, max_shard_size=…)``: ``diffusion_pytorch_model.bin.index.json`` and shards), loaded
-    weights-only with ``use_safetensors=False``, by name for the pipeline's ``from_pretrained``. With pickles allowed
-    (``use_safetensors=None``) diffusers looks for a sharded component's index by its safetensors name only and failed
-    with "no file named diffusion_pytorch_model.bin". A component with any safetensors file loads as before."""
+def _checked_components(folder: Path, variant: str | None, torch_dtype: Any, use_safetensors: bool | None,
+                        skip: set[str]) -> dict[str, Any]:
+    """The weighted components (UNet, VAE, text encoders) of a diffusers folder, a local one or a hub snapshot,
+    loaded as the pipeline's ``from_pretrained`` loads them (the kwargs diffusers' ``load_sub_model`` passes) but with
+    ``output_loading_info=True``, by name for the pipeline's ``from_pretrained``: a component whose weight files lack
+    some of its weights is refused. diffusers and transformers leave such weights at their random initialisation, a
+    warning the only word (which idcli quiets): each run a different image from no model. Weights the files hold
+    that the component does not use are ignored, as both libraries ignore them. ``skip``: components not loaded.
+
+    A component saved only as sharded pickles (``save_pretrained(safe_serialization=False, max_shard_size=…)``:
+    ``diffusion_pytorch_model.bin.index.json`` and shards) loads weights-only with ``use_safetensors=False``: with
+    pickles allowed (``use_safetensors=None``) diffusers looks for a sharded component's index by its safetensors
+    name only and failed with "no file named diffusion_pytorch_model.bin"."""
+    import inspect
     import json
 
     import diffusers
+    import transformers
+    from diffusers.pipelines.pipeline_loading_utils import _identify_model_variants
 
     try:
         index = json.loads((folder / "model_index.json").read_text("utf-8"))
     except (OSError, ValueError):
         return {}  # checked at plan time (models.check_local_folder): from_pretrained says what is wrong
+    if not isinstance(index, dict):
+        return {}
+    # diffusers asks for the variant only of the components that have variant files (model_variants).
+    variants = _identify_model_variants(folder=str(folder), variant=variant, config=index)
     shard_index = "diffusion_pytorch_model.bin.index.json" if variant is None \
         else f"diffusion_pytorch_model.bin.index.{variant}.json"  # diffusers' _add_variant: before the last suffix
     components: dict[str, Any] = {}
-    for name, entry in index.items() if isinstance(index, dict) else ():
+    for name, entry in index.items():
         part = folder / name
-        if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == "diffusers"
-                and (part / shard_index).is_file()) or any("safetensors" in p.name for p in part.iterdir()):
+        if name in skip or not (isinstance(entry, list) and len(entry) == 2 and part.is_dir()):
             continue
-        component_class = getattr(diffusers, str(entry[1]), None)
-        if component_class is not None:
-            _check_shard_index(folder, part / shard_index)
-            component, loading = component_class.from_pretrained(
-                str(part), use_safetensors=False, variant=variant, torch_dtype=torch_dtype, output_loading_info=True)
-            # diffusers leaves the weights no listed shard holds at random values (a warning the only word): each run
-            # a different image from no model. An index naming only some shards (cut short, edited) is refused.
-            if missing := loading.get("missing_keys"):
-                raise ModelUnavailableError(
-                    f"cannot load model '{folder}': its shard index '{part / shard_index}' leaves out {len(missing)} "
-                    f"of the weights the {name} needs (such as '{sorted(missing)[0]}'), which would render at random "
-                    "values. To fix: download or save the model again (save_pretrained(..., safe_serialization=True))")
-            components[name] = component
+        library = {"diffusers": diffusers, "transformers": transformers}.get(str(entry[0]))
+        component_class: Any = getattr(library, str(entry[1]), None) if library is not None else None
+        if inspect.isclass(component_class) and issubclass(component_class, diffusers.ModelMixin):
+            kwargs: dict[str, Any] = {"torch_dtype": torch_dtype, "variant": variants.get(name),
+                                      "use_safetensors": use_safetensors}
+            if use_safetensors is None and (part / shard_index).is_file() \
+                    and not any("safetensors" in p.name for p in part.iterdir()):
+                _check_shard_index(folder, part / shard_index)
+                kwargs["use_safetensors"] = False
+                kwargs["variant"] = variant
+                weights = part / shard_index
+            else:
+                weights = part
+        elif inspect.isclass(component_class) and issubclass(component_class, transformers.PreTrainedModel):
+            kwargs = {"dtype": torch_dtype, "use_safetensors": use_safetensors}
+            if variants.get(name) is not None:
+                kwargs["variant"] = variants[name]
+            weights = part
+        else:
+            continue  # a tokenizer, a scheduler: no weights
+        loader: Any = component_class  # a ModelMixin or PreTrainedModel subclass: both take output_loading_info
+        component, loading = loader.from_pretrained(str(part), output_loading_info=True, **kwargs)
+        if missing := loading.get("missing_keys"):
+            _refuse_missing(folder, name, weights, kwargs.get("variant"), sorted(missing))
+        components[name] = component
     return components
+
+
+def _refuse_missing(folder: Path, name: str, weights: Path, variant: str | None, missing: list[str]) -> None:
+    """Exit 4 naming the component, its weight file (its folder when diffusers chose among several) or shard index,
+    and how many weights it lacks."""
+    files = sorted(p.name for p in weights.iterdir() if p.suffix in (".safetensors", ".bin")) \
+        if weights.is_dir() else []
+    if any(file.endswith(".safetensors") for file in files):  # what both libraries load first
+        files = [file for file in files if file.endswith(".safetensors")]
+    if variant is not None and any(f".{variant}." in file for file in files):
+        files = [file for file in files if f".{variant}." in file]
+    if weights.is_file():
+        where = f"its shard index '{weights}' leaves"
+    elif len(files) == 1:
+        where = f"the weight file '{weights / files[0]}' leaves"
+    else:
+        where = f"the weight files in '{weights}' leave"
+    raise ModelUnavailableError(
+        f"cannot load model '{folder}': {where} out {len(missing)} of the weights the {name} needs (such as "
+        f"'{missing[0]}'), which would render at random values, a different image each run. To fix: download or save "
+        "the model again (save_pretrained(..., safe_serialization=True))")
 
 
 def _check_shard_index(folder: Path, index: Path) -> None:
@@ -353,9 +400,14 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
         # compute precision). None for a folder with full-precision weights everywhere: loaded as before.
         kwargs["variant"] = weights_variant(Path(source))
     try:
-        if identity.source == "local" and identity.allow_pickle:
-            kwargs.update(_sharded_pickle_components(Path(source), kwargs.get("variant"), torch_dtype))
         try:
+            # Each weighted component is loaded here, its loading info read (one lacking weights is refused), and
+            # handed to from_pretrained, which loads the rest (tokenizers, scheduler) as before. A hub model's
+            # snapshot is found (or downloaded) as from_pretrained finds it.
+            folder = Path(source) if identity.source == "local" else Path(cls.download(
+                source, revision=identity.revision, use_safetensors=kwargs["use_safetensors"]))
+            kwargs.update(_checked_components(folder, kwargs.get("variant"), torch_dtype, kwargs["use_safetensors"],
+                                              skip={"safety_checker", "feature_extractor"} & set(kwargs)))
             pipe = cls.from_pretrained(source, **kwargs)
         except OSError as exc:
             # A cached hub snapshot holding only variant files (a download of "*.fp16.safetensors"). Not loaded
