@@ -150,6 +150,21 @@ def test_a_full_image_deleted_since_is_found_when_the_director_follows_its_link(
         browser.wait_until("location.pathname.endsWith('/out/sh030/sh030_t1.png')", True, "the full image opened")
 
 
+@needs_chromium
+def test_a_screen_reader_hears_whose_full_image_and_sidecar_each_link_opens(page: Path, tmp_path: Path) -> None:
+    # A screen reader's list of links read "full image" and "sidecar" once per take, six times each here (18 on the
+    # director trial's run): which take each opened could not be told without leaving the list.
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        named = [name for name, _ in spoken(browser, "link") if name.startswith(("full image", "sidecar"))]
+        assert named == [f"{what} of {shot} take {take}" for shot in ("sh010", "sh020", "sh030") for take in (1, 2)
+                         for what in ("full image", "sidecar")]
+        # the words on screen stay as they were
+        assert browser.js("Array.prototype.map.call(document.querySelectorAll('p.links a'),function(a){"
+                          "return a.textContent;}).join(',')") == ",".join(["full image", "sidecar"] * 6)
+
+
 def printed(browser: Browser, paper: tuple[float, float]) -> str:
     """The page printed as the print dialog prints it (``paper``: width, height in inches; the page asks for
     landscape): the PDF's text, its pages parted by form feeds."""

@@ -5,7 +5,7 @@ take is flagged; the director picks takes (a button per take, ``1``–``9``/``0`
 localStorage under the page's ``data-run`` with the shot last viewed, and exports them as ``picks.json`` for ``idcli
 select --from`` (picks_file.py; ``e`` brings the focus back to the export button). It reads what it needs from the
 page's attributes (``data-run``, each take's ``data-key``, a shot's recorded ``data-selected``) and writes text only,
-never markup. It checks a full image is there before opening it (at
+never markup. It names each take's links for a screen reader, and checks a full image is there before opening it (at
 open, three takes' for the review folder sent alone; any other when its link is followed). The policy lets only this
 script run (by its hash).
 """
@@ -221,6 +221,13 @@ SCRIPT = """
       'work as ever.';
     w.parentNode.insertBefore(n,w.nextSibling);
   }
+  // Each take's "full image" and "sidecar" named with its shot and take for a screen reader, whose list of links read
+  // them once a take, alike (the words on screen stay): named here, not in the markup, where the names were 91 bytes a
+  // take, 0.43 MB of a film's 4,729 takes
+  function named(){
+    Array.prototype.forEach.call(document.querySelectorAll('article.take p.links a'),function(a){
+      a.setAttribute('aria-label',a.textContent+' of '+a.closest('article.take').getAttribute('aria-label'));});
+  }
   function takeOf(s,n){return n===null?null:s.querySelector('article.take[data-take="'+n+'"]');}
   function recorded(s){  // the select idcli select recorded, as the page was written
     var n=s.getAttribute('data-selected');n=n===null?null:Number(n);
@@ -424,6 +431,7 @@ SCRIPT = """
   },400);},{passive:true});
   var bar=document.querySelector('section.picks');if(bar){bar.hidden=false;}
   where();
+  named();
   sentAlone();
   document.body.classList.add('picking');
   shots.forEach(show);count();
