@@ -88,8 +88,8 @@ def test_the_review_folder_sent_alone_says_the_full_images_are_not_in_it(page: P
         browser.click("#shot-sh010 article[data-take='2'] button.pick")  # and picking works as ever
         assert browser.js("location.pathname.endsWith('/Downloads/review/index.html')")
         assert browser.js("document.querySelector('.pick-count').textContent").startswith("1 of 4 shots picked")
-        # the console's only errors: the two full images tried, the first take's and the last's
-        assert browser.problems() == ["Failed to load resource: net::ERR_FILE_NOT_FOUND"] * 2
+        # the console's only errors: the three full images tried, the first take's, the last's and the middle one's
+        assert browser.problems() == ["Failed to load resource: net::ERR_FILE_NOT_FOUND"] * 3
         # the whole output folder copied elsewhere keeps its links: the picture opens the full image
         whole = tmp_path / "elsewhere" / "out"
         shutil.copytree(page.parent.parent, whole)
@@ -98,6 +98,71 @@ def test_the_review_folder_sent_alone_says_the_full_images_are_not_in_it(page: P
         browser.click("#take-sh010_t1 a.thumb")
         browser.wait_until("location.pathname.endsWith('/elsewhere/out/sh010/sh010_t1.png')", True,
                            "the full image opened")
+
+
+# Per take, its links to the output folder (picture, full image, sidecar) left, and whether its note says the full image
+# is not there; and whether the page took itself for the review folder sent alone.
+TAKE_LINKS = """(function(){var takes={};Array.prototype.forEach.call(document.querySelectorAll('article.take'),
+  function(t){var n=t.querySelector('.no-file');takes[t.id.slice(5)]=[t.querySelectorAll('a[href^="../"]').length,
+  !!n&&n.checkVisibility()&&/full image is not in this folder/.test(n.textContent)];});
+  var a=document.querySelector('.sent-alone');return {alone:!!a&&a.checkVisibility(),takes:takes};})()"""
+TAKES = [f"{shot}_t{take}" for shot in ("sh010", "sh020", "sh030") for take in (1, 2)]
+
+
+@needs_chromium
+def test_two_takes_deleted_at_either_end_take_out_their_own_links_not_every_takes(page: Path, tmp_path: Path
+                                                                                   ) -> None:
+    # The first and the last take's full images deleted (re-rendering, or thrown away) while the others are there: the
+    # page took itself for the review folder sent alone and took out every take's links, the four good ones too.
+    out = page.parent.parent
+    for gone in ("sh010/sh010_t1.png", "sh030/sh030_t2.png"):
+        (out / gone).unlink()
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        # the two missing takes keep their sidecar's link only, and say why; the others keep all three
+        browser.wait_until(TAKE_LINKS, {"alone": False, "takes": {
+            take: [1, True] if take in ("sh010_t1", "sh030_t2") else [3, False] for take in TAKES}},
+            "the page taking out the two missing takes' links, and only theirs")
+        browser.click("#take-sh020_t1 a.thumb")
+        browser.wait_until("location.pathname.endsWith('/out/sh020/sh020_t1.png')", True, "the full image opened")
+
+
+@needs_chromium
+def test_a_full_image_deleted_since_is_found_when_the_director_follows_its_link(page: Path, tmp_path: Path) -> None:
+    # A take in the middle of the page deleted since the page was written (the page tries one image or three, not
+    # 2,000): its picture's link led to the browser's "file not found" page, away from the boards and the picks.
+    out = page.parent.parent
+    (out / "sh020" / "sh020_t2.png").unlink()
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        browser.click("#shot-sh010 article[data-take='2'] button.pick")
+        browser.click("#take-sh020_t2 a.thumb")
+        browser.wait_until(TAKE_LINKS, {"alone": False, "takes": {
+            take: [1, True] if take == "sh020_t2" else [3, False] for take in TAKES}},
+            "the take's links taken out, and said, when its picture was clicked")
+        assert browser.js("location.pathname.endsWith('/out/review/index.html')")
+        assert browser.js("document.querySelector('.pick-count').textContent").startswith("1 of 4 shots picked")
+        # "full image", by keyboard, of a take whose image is there still opens it
+        browser.js("document.querySelector('#take-sh030_t1 .links a').focus()")
+        browser.key("Enter")
+        browser.wait_until("location.pathname.endsWith('/out/sh030/sh030_t1.png')", True, "the full image opened")
+
+
+@needs_chromium
+def test_a_screen_reader_hears_whose_full_image_and_sidecar_each_link_opens(page: Path, tmp_path: Path) -> None:
+    # A screen reader's list of links read "full image" and "sidecar" once per take, six times each here (18 on the
+    # director trial's run): which take each opened could not be told without leaving the list.
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        named = [name for name, _ in spoken(browser, "link") if name.startswith(("full image", "sidecar"))]
+        assert named == [f"{what} of {shot} take {take}" for shot in ("sh010", "sh020", "sh030") for take in (1, 2)
+                         for what in ("full image", "sidecar")]
+        # the words on screen stay as they were
+        assert browser.js("Array.prototype.map.call(document.querySelectorAll('p.links a'),function(a){"
+                          "return a.textContent;}).join(',')") == ",".join(["full image", "sidecar"] * 6)
 
 
 def printed(browser: Browser, paper: tuple[float, float]) -> str:
