@@ -87,26 +87,22 @@ def kept_inputs(root: Path, wanted: set[str], trust_pem: str | None) -> dict[str
     return said
 
 
-def input_words(path: Path, inputs: dict[str, str], root: Path) -> str | None:
-    """The line verify says of ``path`` (a file of the output folder ``root``) when its bytes are an input a take
-    records and its name is not a take's, else None."""
-    from .safeio import sha256_regular
-
+def input_words(path: Path, sha256: str | None, inputs: dict[str, str], root: Path) -> str | None:
+    """The line verify says of ``path`` (a file of the output folder ``root``, its bytes' ``sha256``) when those bytes
+    are an input a take records and its name is not a take's, else None."""
     if not inputs or at_take_place(path, root):
         return None
-    what = inputs.get(sha256_regular(path) or "")
+    what = inputs.get(sha256 or "")
     return f"an input of this render, not a take: {what}" if what else None
 
 
-def input_at_take_place(path: Path, inputs: dict[str, str], root: Path) -> str | None:
-    """What ``path`` is, when it sits at a take's place and its bytes are an input a take records: it still fails as
-    a take (a plate copied there is a take replaced), and this says which input the reviewer finds in it, else None.
-    """
-    from .safeio import sha256_regular
-
+def input_at_take_place(path: Path, sha256: str | None, inputs: dict[str, str], root: Path) -> str | None:
+    """What ``path`` (its bytes' ``sha256``) is, when it sits at a take's place and its bytes are an input a take
+    records: it still fails as a take (a plate copied there is a take replaced), and this says which input the
+    reviewer finds in it, else None."""
     if not inputs or not at_take_place(path, root):
         return None
-    what = inputs.get(sha256_regular(path) or "")
+    what = inputs.get(sha256 or "")
     return (f"Its bytes are {what}: an input copied to a take's name? {KEEP_INPUTS_ELSEWHERE}" if what else None)
 
 

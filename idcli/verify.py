@@ -195,17 +195,19 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                                for folder, error in unreadable]
     inputs = recorded_inputs(root, [root / i.sidecar["path"] for i in report.images if i.ok]) if (
         strays or without_sidecar) else {}
+    # Each such file hashed once (a plate may be 100 MB), then looked up among the inputs.
+    hashes = {path: sha256_regular(path) for path in [*strays, *(root / c.image["path"] for c in without_sidecar)]}
     # A file no current take records may be the input of a take a newer render moved aside, which restore brings
     # back (a plate edited to v2, v1's file kept): looked up only for those files, in the kept versions.
-    others = {sha for path in [*strays, *(root / c.image["path"] for c in without_sidecar)]
-              if (sha := sha256_regular(path)) is not None and sha not in inputs}
+    others = {sha for sha in hashes.values() if sha is not None and sha not in inputs}
     inputs |= kept_inputs(root, others, trust_pem) if others else {}
     for check in without_sidecar:
-        copied = input_at_take_place(root / check.image["path"], inputs, root)
+        path = root / check.image["path"]
+        copied = input_at_take_place(path, hashes[path], inputs, root)
         check.problems += [copied] if copied else []
     for image_path in strays:
-        said = input_words(image_path, inputs, root)
-        copied = None if said else input_at_take_place(image_path, inputs, root)
+        said = input_words(image_path, hashes[image_path], inputs, root)
+        copied = None if said else input_at_take_place(image_path, hashes[image_path], inputs, root)
         report.images.append(ImageCheck(file_entry(root, image_path.with_suffix(".json")),
                                         file_entry(root, image_path), ok=said is not None,
                                         problems=[] if said else [
