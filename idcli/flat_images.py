@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +42,8 @@ def is_flat_folder(root: Path) -> bool:
     image it records), and PNGs in it. A delivery folder (``delivery.json``) is told before."""
     from .arguments import inside_output_folder
 
-    return not (is_record_folder(root) or inside_output_folder(root) or _holds_a_take(root)) and bool(
-        flat_pngs(root)[0])
+    return not (is_record_folder(root) or inside_output_folder(root) or _holds_a_take(root)) and any(
+        kind == "png" for kind, _ in _flat_walk(root))  # stops at the first: check_flat_folder walks it all
 
 
 def is_record_folder(path: Path) -> bool:
@@ -83,7 +84,15 @@ def flat_pngs(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     folders with records of their own (an output folder, a delivery folder), which ``idcli verify`` checks given; and
     the links to folders outside it, whose images nothing here checks (a link to a folder inside holds the images the
     walk finds where they are)."""
-    found, nested, linked = [], [], []
+    found: dict[str, list[Path]] = {"png": [], "nested": [], "linked": []}
+    for kind, path in _flat_walk(root):
+        found[kind].append(path)
+    return sorted(found["png"]), sorted(found["nested"]), sorted(found["linked"])
+
+
+def _flat_walk(root: Path) -> Iterator[tuple[str, Path]]:
+    """``flat_pngs``' findings as the walk comes on them: ``("png", path)``, ``("nested", folder)``, ``("linked",
+    link)``."""
     inside = real_path(root)
     from .stray_images import walk
 
@@ -95,14 +104,15 @@ def flat_pngs(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
                 continue
             if os.path.islink(here / name):  # the walk lists it but does not enter it
                 if not real_path(here / name).is_relative_to(inside):
-                    linked.append(here / name)
+                    yield "linked", here / name
             elif is_record_folder(here / name):
-                nested.append(here / name)
+                yield "nested", here / name
             else:
                 kept.append(name)
         folders[:] = kept
-        found += [here / name for name in files if not name.startswith(".") and Path(name).suffix.lower() == ".png"]
-    return sorted(found), sorted(nested), sorted(linked)
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() == ".png":
+                yield "png", here / name
 
 
 def check_flat_folder(root: Path, trust_pem: str | None) -> tuple[list[ImageCheck], list[FolderProblem]]:
