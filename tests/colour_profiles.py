@@ -1,5 +1,6 @@
 """ICC colour profiles for tests, written out so no profile file is needed: Display P3 and Adobe RGB (1998) as the
-minimal ICC v2 matrix/TRC RGB display profiles they are (a phone photo's, an Adobe RGB still's)."""
+minimal ICC v2 matrix/TRC RGB display profiles they are (a phone photo's, an Adobe RGB still's); and the one plate
+shot the colour tests render (tests/test_plate_formats.py, tests/test_review_colour.py)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,19 @@ DISPLAY_P3 = icc_rgb_profile("Display P3", (0.5151, 0.2412, -0.0011), (0.2920, 0
                              (0.1571, 0.0666, 0.7841), 2.2)
 ADOBE_RGB = icc_rgb_profile("Adobe RGB (1998)", (0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609),
                             (0.1492, 0.0632, 0.7446), 2.19921875)
+
+
+# Two characters put into the plate file PLATE (replaced by the test), at the tiny preset's smallest settings.
+ONE_PLATE_SHOT = """\
+version: 1
+project: plate-formats
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 4, guidance: 4.0, sampler: ddim}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
+  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
+shots:
+  - id: shot
+    prompt: "{mara} and {theo} before a window"
+    plate: PLATE
+"""

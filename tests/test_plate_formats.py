@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from colour_profiles import ADOBE_RGB, DISPLAY_P3
+from colour_profiles import ADOBE_RGB, DISPLAY_P3, ONE_PLATE_SHOT
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -181,7 +181,7 @@ def test_a_bigtiff_pillow_cannot_read_is_said_by_name_too(tmp_path: Path) -> Non
 
 def test_a_plate_of_a_vfx_format_is_exit_2_at_its_line_with_its_name(tmp_path: Path, write_shotlist) -> None:
     (tmp_path / "plate.exr").write_bytes(b"\x76\x2f\x31\x01\x02\x00\x00\x00" + b"\0" * 4000)
-    path = write_shotlist(ONE_SHOT.replace("PLATE", "plate.exr"))
+    path = write_shotlist(ONE_PLATE_SHOT.replace("PLATE", "plate.exr"))
     result = runner.invoke(app, ["validate", str(path), "--face-models", "synthetic"])
     assert result.exit_code == 2
     assert "shots[0].plate: plate 'plate.exr' cannot be used: plate.exr: is an OpenEXR image" in result.output
@@ -189,19 +189,6 @@ def test_a_plate_of_a_vfx_format_is_exit_2_at_its_line_with_its_name(tmp_path: P
 
 # -- an embedded colour profile travels to the image -----------------------------------------------------------------
 
-ONE_SHOT = """\
-version: 1
-project: plate-formats
-model: {preset: tiny-sd}
-defaults: {size: 64x64, steps: 4, guidance: 4.0, sampler: ddim}
-characters:
-  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
-  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
-shots:
-  - id: shot
-    prompt: "{mara} and {theo} before a window"
-    plate: PLATE
-"""
 
 
 def test_a_plates_rgb_profile_is_read_with_it_and_other_profiles_are_not(tmp_path: Path) -> None:
@@ -230,8 +217,8 @@ def test_a_plate_with_a_colour_profile_renders_an_image_with_that_profile(profil
     source = Image.open(RECIPE_PLATE).convert("RGB")
     source.save(tmp_path / "plate.png", icc_profile=profile)
     shutil.copy(RECIPE_PLATE, tmp_path / "plain.png")
-    text = ONE_SHOT.replace("PLATE", "plate.png") + ('  - id: plain\n    prompt: "{mara} and {theo} before a window"\n'
-                                                     "    plate: plain.png\n")
+    text = ONE_PLATE_SHOT.replace("PLATE", "plate.png") + (
+        '  - id: plain\n    prompt: "{mara} and {theo} before a window"\n    plate: plain.png\n')
     path = write_shotlist(text)
     out = tmp_path / "out"
     report = idcli.render(idcli.load_shotlist(path), out, device="cpu", engine_factory=engine_factory)
@@ -259,7 +246,7 @@ def test_the_profile_is_written_again_by_reproduce_only_where_the_record_says_th
     source = Image.open(RECIPE_PLATE).convert("RGB")
     source.save(tmp_path / "plate.png", icc_profile=DISPLAY_P3)
     out = tmp_path / "out"
-    report = idcli.render(idcli.load_shotlist(write_shotlist(ONE_SHOT.replace("PLATE", "plate.png"))), out,
+    report = idcli.render(idcli.load_shotlist(write_shotlist(ONE_PLATE_SHOT.replace("PLATE", "plate.png"))), out,
                           device="cpu", engine_factory=engine_factory)
     assert (report.rendered, report.failed) == (1, 0)
     record = json.loads((out / "shot" / "shot_t1.json").read_text("utf-8"))
@@ -286,7 +273,7 @@ def test_a_profile_too_large_for_a_png_is_not_carried_and_the_plan_says_so(write
     at_limit = DISPLAY_P3 + bytes(MAX_CARRIED_PROFILE - len(DISPLAY_P3))
     Image.open(RECIPE_PLATE).convert("RGB").save(tmp_path / "at_limit.jpg", icc_profile=at_limit, quality=95)
     assert read_plate(tmp_path / "at_limit.jpg").icc_profile == at_limit  # the largest a PNG carries readably
-    shots = write_shotlist(ONE_SHOT.replace("PLATE", "plate.jpg"))
+    shots = write_shotlist(ONE_PLATE_SHOT.replace("PLATE", "plate.jpg"))
     plan, _ = idcli.plan_shotlist(shots, device="cpu", face_models="synthetic")
     said = [warning for warning in plan.warnings if "colour profile" in warning]
     assert len(said) == 1 and "shots[0].plate" in said[0], plan.warnings

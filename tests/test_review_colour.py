@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from colour_profiles import DISPLAY_P3, with_float_pipeline
+from colour_profiles import DISPLAY_P3, ONE_PLATE_SHOT, with_float_pipeline
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -191,19 +191,6 @@ def test_a_plate_jobs_mask_overlay_is_converted_and_an_untagged_one_is_unchanged
         assert np.asarray(overlay)[5, 5].tolist() == list(RED_P3)  # no profile: the values as they are
 
 
-PLATE_SHOT = """\
-version: 1
-project: review-colour
-model: {preset: tiny-sd}
-defaults: {size: 64x64, steps: 4, guidance: 4.0, sampler: ddim}
-characters:
-  mara: {selfies: [selfies/mara_1.jpg], description: a red-haired woman}
-  theo: {selfies: [selfies/theo_1.jpg], description: a young man}
-shots:
-  - id: shot
-    prompt: "{mara} and {theo} before a window"
-    plate: plate.png
-"""
 
 
 def test_a_rendered_p3_plate_takes_save_masks_overlay_is_in_srgb(write_shotlist, tmp_path: Path,
@@ -218,8 +205,8 @@ def test_a_rendered_p3_plate_takes_save_masks_overlay_is_in_srgb(write_shotlist,
     plate.paste(RED_P3, (0, 0, plate.width, 12))  # a red band along the top, far from the faces
     plate.save(tmp_path / "plate.png", icc_profile=DISPLAY_P3)
     out = tmp_path / "out"
-    report = idcli.render(idcli.load_shotlist(write_shotlist(PLATE_SHOT)), out, device="cpu",
-                          engine_factory=engine_factory, save_masks=True)
+    shots = write_shotlist(ONE_PLATE_SHOT.replace("PLATE", "plate.png"))
+    report = idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory, save_masks=True)
     assert (report.rendered, report.failed) == (1, 0)
     import json
 
