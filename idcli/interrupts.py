@@ -6,7 +6,8 @@ commit thread), never left half-done. The exit code then follows the signal: 130
 Every command runs inside ``terminate_as_interrupt`` (cli/output.py); the library's ``render`` does not install
 it (a pipeline owns its process's signals) but reads ``interrupted()`` when a ``KeyboardInterrupt`` reaches it.
 ``interrupts_held`` holds both for a block that must not stop half way (an export's files put back,
-review/export_files.py) and raises the first once that is safe.
+review/export_files.py) and raises the first once that is safe; one left to the system's default (a library caller
+that set no SIGTERM handler) ends the process once the block is whole, as it would have at once.
 No heavy imports: every command loads this.
 """
 
@@ -68,14 +69,23 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 class HeldInterrupts:
-    """SIGINT and SIGTERM kept back by ``interrupts_held`` (each only where Python handles it: a signal left to the
-    system's default or ignored is left so), for a block that must not stop half way: putting back an export's files.
-    ``check`` stops the block where that is safe, as the first signal held would have stopped it."""
+    """SIGINT and SIGTERM kept back by ``interrupts_held`` (each where Python handles it, or where it is left to the
+    system's default, which ends the process: an ignored one is left so), for a block that must not stop half way:
+    putting back an export's files. ``check`` stops the block where that is safe, as the first signal held would have
+    stopped it."""
 
     def __init__(self) -> None:
         self.handlers: dict[int, Any] = {}  # the signals held, each with the handler it had
         self.received: list[int] = []
         self.delivered = False
+        # Signals whose handler was the system's default (a library caller's SIGTERM, unless it set one): the block
+        # stops as for Ctrl-C, and once it has ended the process ends by that signal, as it would have at once.
+        self.by_default: set[int] = set()
+
+    def stop_block(self, signum: int, frame: Any) -> None:
+        """What ``check`` runs for a signal left to the system's default: the block stops where that is safe (its
+        ``except BaseException`` puts things back); ``interrupts_held`` ends the process by the signal after it."""
+        raise KeyboardInterrupt
 
     def hold(self, signum: int, frame: Any) -> None:
         self.received.append(signum)
@@ -104,14 +114,23 @@ def interrupts_held() -> Iterator[HeldInterrupts]:
     if threading.current_thread() is not threading.main_thread():
         yield held
         return
+    previous_handlers: dict[int, Any] = {}
     try:
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous = signal.getsignal(signum)
             if callable(previous):  # Python's own: default_int_handler, terminate_as_interrupt's, a pipeline's
                 held.handlers[signum] = previous
-                signal.signal(signum, held.hold)
+            elif previous == signal.SIG_DFL:  # a library caller's SIGTERM ended the export half way (until 2026-12-02)
+                held.handlers[signum] = held.stop_block
+                held.by_default.add(signum)
+            else:  # ignored (SIG_IGN), or set outside Python (None): left so
+                continue
+            previous_handlers[signum] = previous
+            signal.signal(signum, held.hold)
         yield held
     finally:
-        for held_signal, handler in held.handlers.items():
+        for held_signal, handler in previous_handlers.items():
             signal.signal(held_signal, handler)
+        if held.received and held.received[0] in held.by_default:
+            signal.raise_signal(held.received[0])  # the system's default: the process ends here, the block whole
         held.check()  # raised over an error ending the block too (chained to it): the command was interrupted

@@ -1701,3 +1701,48 @@ def test_every_fcp_xml_timecode_counts_as_the_sequence_does(out: Path, tmp_path:
     assert len(clips) == 3 and all(clip.media_reference.available_range.start_time.to_frames() == 0
                                    for clip in clips)
     assert timeline.global_start_time.to_frames() == smpte_frames(f"01:00:00{separator}00", nominal, form == "DF")
+
+
+_LIBRARY_EXPORT = """
+import os, signal, sys
+from pathlib import Path
+from idcli.review.export_files import ExportFiles
+
+folder = Path(sys.argv[1])
+names = ("a.otio", "b.edl", "c.xml")
+real_replace = os.replace
+renames = []
+
+def replace(source, target, **kwargs):
+    renames.append(Path(str(target)).name)
+    if len(renames) == 2:  # the pipeline's farm manager sends SIGTERM as the set lands
+        os.kill(os.getpid(), signal.SIGTERM)
+    real_replace(source, target, **kwargs)
+
+assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a library caller that set no handler
+with ExportFiles() as files:
+    for name in names:
+        files.write(folder / name, b"the new cut")
+    os.replace = replace
+    files.land()
+print("landed")
+"""
+
+
+def test_a_library_caller_terminated_while_a_set_lands_ends_with_the_last_cut_whole(tmp_path: Path) -> None:
+    """A pipeline that exports from Python leaves SIGTERM to the system's default, which ended the process at once:
+    sent while the set landed, it left the new cut's .otio beside the last cut's EDL and XML (until 2026-12-02). The
+    signal is held as for the CLI: the files renamed are put back, and then the process ends by SIGTERM as it would
+    have, the folder holding the last cut whole and no temporary."""
+    import signal
+    import subprocess
+    import sys
+
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    result = subprocess.run([sys.executable, "-c", _LIBRARY_EXPORT, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
+    assert "landed" not in result.stdout and "Traceback" not in result.stderr, result.stderr
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the last cut")

@@ -108,6 +108,9 @@ class ExportFiles:
                 for link in kept:
                     with contextlib.suppress(OSError):
                         link.unlink(missing_ok=True)
+                # Here, not only on leaving ``ExportFiles``: a signal left to the system's default ends the process as
+                # ``interrupts_held`` ends, and the temporaries would stay until the next export into the folder.
+                self.discard()
                 if isinstance(exc, OSError):
                     raise write_error(current, exc) from None
                 raise
