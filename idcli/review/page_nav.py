@@ -115,6 +115,15 @@ def nav_html(shots: list[Shot], groups: list[tuple[str, int, int]], listed: bool
             f'</p><ol>{"".join(items)}</ol></nav>')
 
 
+def index_legend(scenes: bool) -> str:
+    """What the index's marks mean, in words, for the header: their tooltips (``title``) say it to a mouse, and no
+    finger reaches a tooltip. The stylesheet shows it on a touch screen only (``any-pointer: coarse``, a touch laptop
+    too)."""
+    marks = "● every take flagged · ✓t2 take 2 picked (* not recorded yet) · out: picked, not in the shot list"
+    said = f"●3 shots with every take flagged · ✓2 shots picked; a scene's shots: {marks}" if scenes else marks
+    return f'<span class="legend">In the index: {said} · </span>'
+
+
 def scene_mark(anchor: str, label: str, count: int) -> str:
     """The target of a scene's index link, before its first shot."""
     return (f'<p class="scene" id="{anchor}">{_e(label)} '
