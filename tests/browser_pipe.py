@@ -176,15 +176,18 @@ class Browser:
     def click(self, selector: str) -> None:
         """A left click in the middle of the first element ``selector`` matches, as a person gives one: its tab brought
         to the front, the element scrolled into view, and the point checked to hit it (or a child) before the mouse
-        goes down. Sent blind, a click on a point a banner or another element covered, or in a tab behind another, was
-        taken elsewhere or dropped, and the test went on as if it had been made (a picks test flaked once in three
-        runs); now it fails, saying what lies at the point instead."""
+        goes down; then its click event is waited for. Sent blind, a click on a point a banner or another element
+        covered, or in a tab behind another, was taken elsewhere or dropped, and the test went on as if it had been
+        made (a picks test flaked once in three runs); now it fails there, saying what lies at the point, or that no
+        click event reached the element."""
         self.send("Page.bringToFront", page=True)
         where = self.js(f"(function(){{var e=document.querySelector({json.dumps(selector)});if(!e){{return null;}}"
                         "e.scrollIntoView({block:'center',behavior:'instant'});var r=e.getBoundingClientRect(),"
                         "x=r.left+r.width/2,y=r.top+r.height/2,h=document.elementFromPoint(x,y);"
                         "function name(n){return n?n.tagName.toLowerCase()+(n.id?'#'+n.id:'')+"
                         "(n.classList.length?'.'+Array.prototype.join.call(n.classList,'.'):''):'nothing';}"
+                        "window.__clickReached=0;e.addEventListener('click',function(){window.__clickReached=1;},"
+                        "{once:true,capture:true});"
                         "return {x:x,y:y,hit:!!h&&(h===e||e.contains(h)),there:name(h),"
                         "shown:document.visibilityState};})()")
         if where is None:
@@ -197,6 +200,13 @@ class Browser:
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", page=True, type=kind, x=where["x"], y=where["y"], button="left",
                       clickCount=1)
+        # and it arrived: the element's click event ran (the mark is gone with the page when the click opened another)
+        deadline = time.monotonic() + min(self.timeout, 5.0)
+        while self.js("window.__clickReached") == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"click {selector}: the mouse went down and up at its centre, and no click event "
+                                     "reached it")
+            time.sleep(0.05)
 
     def download(self, selector: str) -> Path:
         """Click ``selector`` and wait for the download it starts to complete; the file saved."""
