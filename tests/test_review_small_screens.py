@@ -176,4 +176,20 @@ def test_at_200_percent_zoom_the_header_takes_a_small_share_and_keeps_everything
         reached = browser.js(REACHED)
         needs = {"summary", "count", "export", "where", "index", "sheet"} | ({"qa"} if kind == "qa" else set())
         assert reached == {"seen": dict.fromkeys(needs, True), "scrolled": 0}, (kind, reached)
+        # walked by Tab from the top, each of the header's stops is shown whole in it, the page still at its top
+        browser.open(page.as_uri())
+        stops = []
+        for _ in range(60):
+            browser.key("Tab")
+            stop = browser.js(TAB_STOP)
+            if stop["main"]:
+                break
+            stops.append(stop)
+        assert len(stops) > 4 and all(s["whole"] and s["scrolled"] == 0 for s in stops if s["header"]), (kind, stops)
         assert browser.problems() == []
+
+
+TAB_STOP = """(function(){var e=document.activeElement,r=e.getBoundingClientRect(),
+  h=document.querySelector('header').getBoundingClientRect();
+  return {name:e.tagName.toLowerCase()+' '+(e.textContent||'').slice(0,16),header:!!e.closest('header'),
+    main:!!e.closest('main'),whole:r.top>=h.top-0.5&&r.bottom<=h.bottom+0.5,scrolled:window.scrollY};})()"""
