@@ -27,13 +27,20 @@ from typing import Any
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 _NAMED_KEYS = {"Tab": 9, "Enter": 13, "PageUp": 33, "PageDown": 34, "End": 35, "Home": 36}
+# A touch laptop: a touchpad (a fine pointer that hovers) first, a touch screen (coarse) beside it, so CSS sees
+# (pointer:fine), (hover:hover) and (any-pointer:coarse). Emulation.setTouchEmulationEnabled makes a phone (touch alone:
+# pointer:coarse, hover:none), and setEmulatedMedia leaves the pointer features alone; Blink's own settings (pointer
+# types 2 coarse, 4 fine; hover types 2 hover) set them.
+TOUCH_LAPTOP = ("--blink-settings=primaryPointerType=4,availablePointerTypes=6,primaryHoverType=2,"
+                "availableHoverTypes=2",)
 _KEY_CODES = {**{str(d): 48 + d for d in range(10)}, **{c: ord(c.upper()) for c in "abcdefghijklmnopqrstuvwxyz"}}
 
 
 class Browser:
     """One Chromium with one tab; ``profile`` holds its localStorage across instances, ``downloads`` its files."""
 
-    def __init__(self, profile: Path, downloads: Path, timeout: float = 60.0) -> None:
+    def __init__(self, profile: Path, downloads: Path, timeout: float = 60.0, flags: tuple[str, ...] = ()) -> None:
+        """``flags``: more of Chromium's command-line switches (a touch laptop's pointers: ``TOUCH_LAPTOP``)."""
         assert CHROMIUM is not None
         self.timeout = timeout
         self.profile = profile
@@ -51,7 +58,7 @@ class Browser:
              f"--user-data-dir={profile}", "--window-size=1280,900", "--force-prefers-reduced-motion",
              # a key's scroll lands at once, not over frames a loaded machine draws late (test_review_picks pages)
              "--disable-smooth-scrolling",
-             "--remote-debugging-pipe", "about:blank"],
+             *flags, "--remote-debugging-pipe", "about:blank"],
             pass_fds=(3, 4), preexec_fn=on_3_and_4, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)  # its own process group: a kill reaches its children
         os.close(to_chromium)
@@ -167,13 +174,39 @@ class Browser:
         self.send("Input.dispatchKeyEvent", page=True, type="keyUp", **common)
 
     def click(self, selector: str) -> None:
-        """A left click in the middle of the first element ``selector`` matches, scrolled into view first."""
-        box = self.js(f"(function(){{var e=document.querySelector({json.dumps(selector)});"
-                      "e.scrollIntoView({block:'center',behavior:'instant'});var r=e.getBoundingClientRect();"
-                      "return [r.left+r.width/2,r.top+r.height/2];})()")
+        """A left click in the middle of the first element ``selector`` matches, as a person gives one: its tab brought
+        to the front, the element scrolled into view, and the point checked to hit it (or a child) before the mouse
+        goes down; then its click event is waited for. Sent blind, a click on a point a banner or another element
+        covered, or in a tab behind another, was taken elsewhere or dropped, and the test went on as if it had been
+        made (a picks test flaked once in three runs); now it fails there, saying what lies at the point, or that no
+        click event reached the element."""
+        self.send("Page.bringToFront", page=True)
+        where = self.js(f"(function(){{var e=document.querySelector({json.dumps(selector)});if(!e){{return null;}}"
+                        "e.scrollIntoView({block:'center',behavior:'instant'});var r=e.getBoundingClientRect(),"
+                        "x=r.left+r.width/2,y=r.top+r.height/2,h=document.elementFromPoint(x,y);"
+                        "function name(n){return n?n.tagName.toLowerCase()+(n.id?'#'+n.id:'')+"
+                        "(n.classList.length?'.'+Array.prototype.join.call(n.classList,'.'):''):'nothing';}"
+                        "window.__clickReached=0;e.addEventListener('click',function(){window.__clickReached=1;},"
+                        "{once:true,capture:true});"
+                        "return {x:x,y:y,hit:!!h&&(h===e||e.contains(h)),there:name(h),"
+                        "shown:document.visibilityState};})()")
+        if where is None:
+            raise AssertionError(f"click {selector}: no element matches")
+        if not where["hit"]:
+            raise AssertionError(f"click {selector}: what lies at its centre ({where['x']:.0f}, {where['y']:.0f}) is "
+                                 f"{where['there']}, not the element")
+        if where["shown"] != "visible":
+            raise AssertionError(f"click {selector}: its page is {where['shown']} (its tab not in front)")
         for kind in ("mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent", page=True, type=kind, x=box[0], y=box[1], button="left",
+            self.send("Input.dispatchMouseEvent", page=True, type=kind, x=where["x"], y=where["y"], button="left",
                       clickCount=1)
+        # and it arrived: the element's click event ran (the mark is gone with the page when the click opened another)
+        deadline = time.monotonic() + min(self.timeout, 5.0)
+        while self.js("window.__clickReached") == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"click {selector}: the mouse went down and up at its centre, and no click event "
+                                     "reached it")
+            time.sleep(0.05)
 
     def download(self, selector: str) -> Path:
         """Click ``selector`` and wait for the download it starts to complete; the file saved."""

@@ -209,3 +209,29 @@ def test_the_index_counts_what_it_lists_scenes_or_numbered_groups() -> None:
     assert nav.startswith("3 groups of shots ·"), nav  # 1–25, 26–50, 51–60: no scene among them
     nav = search(r'<p class="count">([^<]*)</p>', _page(_listed(*[f"sc1_sh{i:02d}" for i in range(41)]))).group(1)
     assert nav.startswith("1 scene ·"), nav
+
+
+def test_the_index_legend_says_the_marks_only_a_tooltip_explained_and_only_those_it_holds() -> None:
+    """A finger reaches no tooltip: the header's line (shown on touch screens) says what the index's titled marks mean,
+    those the index holds and no others (docs/review.md, "On a touch screen alone")."""
+    from types import SimpleNamespace
+
+    from idcli.review.page_nav import index_legend
+
+    def shot(shot_id: str, flags: list[str], listed: bool = True, picked: int | None = None) -> Shot:
+        return Shot(shot_id, [SimpleNamespace(flags=flags)], entry=object() if listed else None,  # type: ignore[list-item, arg-type]
+                    selected=SimpleNamespace(take=picked) if picked else None)  # type: ignore[arg-type]
+
+    plain, flagged = shot("sc01_sh010", []), shot("sc01_sh020", ["no_face"])
+    out = shot("sc01_sh030", [], listed=False, picked=2)  # picked, then taken out of the shot list
+    assert index_legend([plain], scenes=False, listed=True) == ""
+    assert index_legend([plain, flagged], scenes=False, listed=True) == (
+        '<span class="legend">In the index: ● every take of the shot flagged · </span>')
+    assert index_legend([plain, out], scenes=False, listed=True) == (
+        '<span class="legend">In the index: out: picked, but not in the shot list (left out of the animatic) · </span>')
+    assert index_legend([plain, out], scenes=False, listed=False) == ""  # no shot list known: no shot is out of it
+    assert index_legend([plain, flagged], scenes=True, listed=True) == (
+        '<span class="legend">In the index: ●3 shots with every take flagged · ✓2 shots picked · ● every take of the '
+        'shot flagged · </span>')
+    assert index_legend([plain], scenes=True, listed=True) == (
+        '<span class="legend">In the index: ✓2 shots picked · </span>')

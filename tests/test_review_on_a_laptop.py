@@ -11,8 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from browser_pipe import CHROMIUM, Browser
+from browser_pipe import CHROMIUM, TOUCH_LAPTOP, Browser
 from review_helpers import cli
+
+from idcli.review.page import write_review
+from idcli.review.runs import load_run
 
 pytest.importorskip("insightface", exc_type=ImportError)
 # A real Chromium: -m browser selects these, -m "not browser" leaves them out (docs/testing.md, "Running the suite").
@@ -321,6 +324,101 @@ def test_on_a_touch_screen_the_keys_help_gives_way_and_a_pick_is_a_fingers_size(
         browser.wait_until("document.querySelector('#shot-sh020 article[data-take=\"2\"] button.pick')"
                            ".getAttribute('aria-pressed')", "true", "the tapped take picked")
         assert browser.problems() == []
+
+
+TARGETS = """(function(){function sizes(sel){return Array.prototype.map.call(document.querySelectorAll(sel),function(b){
+    var r=b.getBoundingClientRect();return [Math.round(r.width),Math.round(r.height)];});}
+  var legend=document.querySelector('.keys .legend');
+  return {picks:sizes('button.pick'),others:sizes('section.picks button'),
+    help:document.querySelector('.keys .key-help').checkVisibility(),
+    legend:!!legend&&legend.checkVisibility()?legend.textContent:null};})()"""
+
+
+@needs_chromium
+def test_a_touch_laptop_gets_finger_size_buttons_and_the_index_marks_in_words(page: Path, tmp_path: Path) -> None:
+    # A touch laptop (a touchpad first, a touch screen beside it: any-pointer:coarse) matched neither rule of a touch
+    # screen alone: its pick buttons stayed 28 px tall under a finger, and what the index's marks mean (a scene's ✓2,
+    # a shot's ●, out) was in tooltips (title attributes), which no finger reaches
+    from test_review_small_screens import film
+
+    (tmp_path / "film").mkdir()
+    scenes = write_review(load_run(film(tmp_path / "film", [f"sc{i // 2 + 1:03d}_sh{i % 2 * 10 + 10:04d}"
+                                                            for i in range(42)]))).index
+    with Browser(tmp_path / "profile", tmp_path / "downloads", flags=TOUCH_LAPTOP) as browser:
+        laptop(browser)
+        browser.open(page.as_uri())
+        assert browser.js("[matchMedia('(pointer:fine)').matches,matchMedia('(any-pointer:coarse)').matches]") == [
+            True, True]
+        seen = browser.js(TARGETS)
+        assert len(seen["picks"]) == 6 and len(seen["others"]) == 2
+        assert all(w >= 88 and h >= 44 for w, h in seen["picks"]), seen
+        assert all(h >= 44 for _, h in seen["others"]), seen  # export picks, forget changes made here
+        assert seen["help"]  # it has keys: their help stays
+        assert seen["legend"] is None  # the review run's index of shots has no mark a tooltip explains
+        # a finger's tap picks
+        browser.send("Emulation.setTouchEmulationEnabled", page=True, enabled=True, maxTouchPoints=5)
+        tap(browser, "#shot-sh020 article[data-take='2'] button.pick")
+        browser.wait_until("document.querySelector('#shot-sh020 article[data-take=\"2\"] button.pick')"
+                           ".getAttribute('aria-pressed')", "true", "the tapped take picked")
+        browser.send("Emulation.setTouchEmulationEnabled", page=True, enabled=False)
+        browser.open(scenes.as_uri())  # 21 scenes: each scene's count of picks, "0 of 2 picked" to a mouse
+        assert browser.js("document.querySelector('nav.scenes summary .picked').title") == "0 of 2 picked"
+        assert browser.js(TARGETS)["legend"] == "In the index: ✓2 shots picked · "
+        assert browser.problems() == []
+    with Browser(tmp_path / "mouse", tmp_path / "downloads") as browser:  # no touch screen: the page as it was
+        laptop(browser)
+        for shown in (page, scenes):
+            browser.open(shown.as_uri())
+            seen = browser.js(TARGETS)
+            assert seen["legend"] is None and all(h < 44 for _, h in seen["picks"] + seen["others"]), seen
+        assert browser.problems() == []
+
+
+# The WCAG contrast ratio of each text's colour on the background behind it (the first ancestor's that is not
+# transparent), from the computed styles: 1 to 21, AA asks 4.5 of body text.
+CONTRASTS = """(function(){
+  function rgb(c){return c.match(/[0-9.]+/g).map(Number);}
+  function lum(c){var v=rgb(c).slice(0,3).map(function(x){x/=255;
+    return x<=0.03928?x/12.92:Math.pow((x+0.055)/1.055,2.4);});
+    return 0.2126*v[0]+0.7152*v[1]+0.0722*v[2];}
+  function behind(e){for(;e;e=e.parentElement){var b=getComputedStyle(e).backgroundColor,a=rgb(b);
+    if(a.length<4||a[3]>0){return b;}}return 'rgb(255, 255, 255)';}
+  // the review run flags no take: a flagged take's words and badge, as the page writes them, to read their colours
+  var t=document.querySelector('article.take .badges');
+  t.insertAdjacentHTML('beforeend','<span class="badge flag">leakage</span><span class="badge warn">w</span>');
+  t.insertAdjacentHTML('afterend','<ul class="qa-said"><li>no face found: mara should be in it</li></ul>');
+  var texts={body:'main',summary:'.summary',link:'.keys a',fact:'article dd',label:'article dt',flag:'.badge.flag',
+    ok:'.badge.ok',warn:'.badge.warn',
+    said:'.qa-said li',pick:'button.pick:not([aria-pressed="true"])',picked:'button.pick[aria-pressed="true"]',
+    count:'.pick-count',export:'button.export-picks',where:'.pick-where',note:'.pick-note',index:'nav a'},out={};
+  Object.keys(texts).forEach(function(k){var e=document.querySelector(texts[k]);if(!e){out[k]=null;return;}
+    var a=lum(getComputedStyle(e).color),b=lum(behind(e));
+    out[k]=Math.round((Math.max(a,b)+0.05)/(Math.min(a,b)+0.05)*100)/100;});
+  out.background=getComputedStyle(document.body).backgroundColor;out.text=getComputedStyle(document.body).color;
+  return out;})()"""
+
+
+@needs_chromium
+def test_a_light_screen_gets_a_light_page_readable_both_ways(page: Path, tmp_path: Path) -> None:
+    # The page was dark whatever the laptop asked for (prefers-color-scheme: light, in daylight). It follows the
+    # setting now, and each text on it, the buttons' too, has WCAG AA's 4.5:1 on its background in both; the dark page
+    # looks as it did.
+    seen = {}
+    for scheme in ("dark", "light"):
+        with Browser(tmp_path / scheme, tmp_path / "downloads") as browser:  # each its own picks
+            laptop(browser)
+            browser.send("Emulation.setEmulatedMedia", page=True,
+                         features=[{"name": "prefers-color-scheme", "value": scheme}])
+            browser.open(page.as_uri())
+            browser.click("#shot-sh020 article[data-take='2'] button.pick")  # a pressed button, a note not recorded
+            seen[scheme] = browser.js(CONTRASTS)
+            assert browser.problems() == []
+    assert (seen["dark"]["background"], seen["dark"]["text"]) == ("rgb(22, 22, 26)", "rgb(236, 236, 240)")
+    assert (seen["light"]["background"], seen["light"]["text"]) == ("rgb(244, 244, 247)", "rgb(24, 24, 29)")
+    for scheme, found in seen.items():
+        ratios = {k: v for k, v in found.items() if k not in ("background", "text")}
+        low = {k: v for k, v in ratios.items() if v is None or v < 4.5}
+        assert low == {}, f"{scheme}: {ratios}"
 
 
 FACT_COLOURS = """(function(){function c(n){return getComputedStyle(

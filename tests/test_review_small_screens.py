@@ -137,3 +137,59 @@ def test_on_a_short_screen_the_index_walked_by_keyboard_shows_whole_and_the_keys
         assert browser.js("document.activeElement.closest('header nav')") is None
         assert browser.js(f"{rows}.scrollHeight>{rows}.clientHeight")
         assert browser.problems() == []
+
+
+# Each of what a director needs in the header, brought into view as Tab or the wheel brings it (the header scrolls on
+# its own on a very short screen): whether it then shows whole, inside the header and inside the first screen.
+REACHED = """(function(){var header=document.querySelector('header'),h=header.getBoundingClientRect(),seen={};
+  var needs={summary:'.summary',qa:'.qa-key summary',count:'.pick-count',export:'button.export-picks',
+    where:'.pick-where',index:'nav a',sheet:'.keys a'};
+  Object.keys(needs).forEach(function(k){var e=document.querySelector(needs[k]);if(!e){return;}
+    e.scrollIntoView({block:'nearest',behavior:'instant'});var r=e.getBoundingClientRect();
+    seen[k]=e.checkVisibility()&&r.height>0&&r.top>=h.top-0.5&&r.bottom<=h.bottom+0.5&&r.bottom<=window.innerHeight;});
+  return {seen:seen,scrolled:window.scrollY};})()"""
+
+
+@needs_chromium
+@pytest.mark.parametrize("kind", ["qa", "scenes"])
+def test_at_200_percent_zoom_the_header_takes_a_small_share_and_keeps_everything(kind: str, tmp_path: Path,
+                                                                                 request: pytest.FixtureRequest
+                                                                                 ) -> None:
+    """1366 × 768 at 200 % zoom (a director who needs larger type): a viewport of 683 × 384 CSS px. The header took
+    239–241 px of the 384 (62–63 %; 68 % in the director's browser): one row of takes below it. On a screen 480 px tall
+    or less it now takes at most 36 % and scrolls on its own, so nothing in it is left out: each of the summary, the QA
+    explanation, the picks count and export button, where picks are kept, the index and the contact sheet is reached
+    (as Tab reaches it) and shown whole in it, and the page itself stays where it was."""
+    if kind == "qa":
+        out = tmp_path / "out"
+        shutil.copytree(request.getfixturevalue("review_run"), out)
+    else:
+        out = film(tmp_path, [f"sc{i // 2 + 1:03d}_sh{i % 2 * 10 + 10:04d}" for i in range(80)])
+    page = write_review(load_run(out)).index
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=683, height=384, deviceScaleFactor=2,
+                     mobile=False)
+        browser.open(page.as_uri())
+        first = browser.js(FIRST_SCREEN)
+        assert first["screen"] == 384 and first["scrolled"] == 0
+        assert first["header"] <= 0.36 * 384, (kind, first)
+        reached = browser.js(REACHED)
+        needs = {"summary", "count", "export", "where", "index", "sheet"} | ({"qa"} if kind == "qa" else set())
+        assert reached == {"seen": dict.fromkeys(needs, True), "scrolled": 0}, (kind, reached)
+        # walked by Tab from the top, each of the header's stops is shown whole in it, the page still at its top
+        browser.open(page.as_uri())
+        stops = []
+        for _ in range(60):
+            browser.key("Tab")
+            stop = browser.js(TAB_STOP)
+            if stop["main"]:
+                break
+            stops.append(stop)
+        assert len(stops) > 4 and all(s["whole"] and s["scrolled"] == 0 for s in stops if s["header"]), (kind, stops)
+        assert browser.problems() == []
+
+
+TAB_STOP = """(function(){var e=document.activeElement,r=e.getBoundingClientRect(),
+  h=document.querySelector('header').getBoundingClientRect();
+  return {name:e.tagName.toLowerCase()+' '+(e.textContent||'').slice(0,16),header:!!e.closest('header'),
+    main:!!e.closest('main'),whole:r.top>=h.top-0.5&&r.bottom<=h.bottom+0.5,scrolled:window.scrollY};})()"""

@@ -5,8 +5,8 @@ python tools/measure_review_header.py OUT [OUT ...] [--page index.html] [--keeps
 Opens OUT/review/index.html (``--page NAME``: another page in OUT/review/, an earlier one kept for a before/after
 comparison) from file:// in headless Chromium, driven as the browser tests drive it (tests/browser_pipe.py), with
 the viewport set exactly through the DevTools protocol (``Emulation.setDeviceMetricsOverride``; a headless
-``--window-size`` leaves a smaller viewport than it names): a 1366×768 laptop at 100 %, 125 % and 150 % zoom (its
-viewport in CSS px and the zoom as the device scale factor), 1280×720, and a 390×844 phone (mobile layout). Prints
+``--window-size`` leaves a smaller viewport than it names): a 1366×768 laptop at 100 %, 125 %, 150 % and 200 % zoom
+(its viewport in CSS px and the zoom as the device scale factor), 1280×720, and a 390×844 phone (mobile layout). Prints
 one JSON line per page and screen: the viewport, the header's bottom at the top of the page (px) and the share of the
 viewport it takes. ``--keeps-no-picks``: in a browser that lets no page save data (the profile's content setting, as
 tests/test_review_picks.py sets it), where the picks bar's warning takes the place of where picks are kept.
@@ -26,7 +26,8 @@ from browser_pipe import Browser  # type: ignore[import-not-found, unused-ignore
 
 # name, CSS width, CSS height, device scale factor, mobile
 SCREENS = [("1366x768 at 100 %", 1366, 768, 1.0, False), ("1366x768 at 125 %", 1093, 614, 1.25, False),
-           ("1366x768 at 150 %", 910, 512, 1.5, False), ("1280x720", 1280, 720, 1.0, False),
+           ("1366x768 at 150 %", 910, 512, 1.5, False), ("1366x768 at 200 %", 683, 384, 2.0, False),
+           ("1280x720", 1280, 720, 1.0, False),
            ("phone 390x844", 390, 844, 3.0, True)]
 
 

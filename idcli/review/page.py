@@ -36,7 +36,7 @@ from .page_files import (
     thumbnail,
     write_file,
 )
-from .page_nav import group_ids, nav_html, scene_groups, scene_mark
+from .page_nav import group_ids, index_legend, nav_html, scene_groups, scene_mark
 from .pick_standing import DAMAGED_SHORT, select_shown
 from .picks_file import is_seen_key, seen_key
 from .print_boards import print_css
@@ -300,6 +300,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
                     + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live)
                     for i, s in enumerate(run.shots))
     written = now().strftime('%Y-%m-%d %H:%M UTC')
+    legend = index_legend(run.shots, bool(groups), listed=run.order is not None)  # the index's tooltips, for a finger
     summary = (f"{counted(len(run.shots), 'shot')} · {counted(len(takes), 'take')} · {flagged} flagged by identity "
                f"QA · written {written}")
     random = sum(1 for t in takes if t.random_weights)
@@ -322,7 +323,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 <p class="summary">{_e(summary)}</p>{_qa_key(takes)}
 <p class="keys"><span class="key-help">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot
 with every take flagged · <kbd>1</kbd>–<kbd>9</kbd> pick that take of the shot (again: unpick), <kbd>0</kbd> no pick,
-<kbd>s</kbd> pick the take with the focus · <kbd>e</kbd> to export picks · </span>{_sheet_links(sheets)}</p>
+<kbd>s</kbd> pick the take with the focus · <kbd>e</kbd> to export picks · </span>{legend}{_sheet_links(sheets)}</p>
 {_PICKS_BAR}
 {nav}
 </header>

@@ -28,7 +28,13 @@ def csp() -> str:
 
 CSS = """
 :root{color-scheme:dark;--bg:#16161a;--panel:#222228;--text:#ececf0;--muted:#a8a8b3;--accent:#7cc4ff;
---flag:#ff7a59;--ok:#5fd39b;--sel:#ffd25f}
+--flag:#ff7a59;--ok:#5fd39b;--sel:#ffd25f;--on-flag:#1a0d08;--on-sel:#1f1800;--stale:#b58cff;--rule:#33333b;
+--rule2:#44444f;--rule3:#2c2c33;--btn:#34343e;--btn-line:#55555f;--chip:#3a3a44}
+/* A light screen asked for (prefers-color-scheme: light, a laptop in daylight): the same page, dark on light; the marks
+that are text on it (flags, picks) darker, each 4.5:1 or more on its background (WCAG AA) */
+@media screen and (prefers-color-scheme:light){:root{color-scheme:light;--bg:#f4f4f7;--panel:#fff;--text:#18181d;
+--muted:#55555f;--accent:#0a58a8;--flag:#b3361a;--sel:#7a5600;--on-flag:#fff;--on-sel:#fff;--stale:#6a3db8;
+--rule:#d4d4dc;--rule2:#babac6;--rule3:#e0e0e6;--btn:#e8e8ee;--btn-line:#8a8a96;--chip:#e2e2e8}}
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);
 color:var(--text)}
@@ -36,12 +42,12 @@ a{color:var(--accent)}
 a:focus-visible,section:focus-visible,[tabindex]:focus-visible,summary:focus-visible{outline:3px solid var(--sel);
 outline-offset:2px}
 .skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--panel);padding:6px;z-index:2}
-header{padding:16px 24px;border-bottom:1px solid #33333b}
+header{padding:16px 24px;border-bottom:1px solid var(--rule)}
 h1{margin:0 0 4px;font-size:1.5rem}
 /* a project or shot id is up to 64 characters with no space to break at: wider than a phone's screen */
 h1,.shot h2,nav a{overflow-wrap:anywhere}
 .summary,.keys{margin:2px 0;color:var(--muted)}
-kbd{border:1px solid #555;border-radius:3px;padding:0 4px;font-size:.85em}
+kbd{border:1px solid var(--btn-line);border-radius:3px;padding:0 4px;font-size:.85em}
 nav ol{display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:8px 0 0;list-style:none}
 nav.scenes>ol{gap:2px 6px}nav.scenes>ol>li{flex:0 1 auto;max-width:100%}
 nav.scenes>ol>li:has(details[open]){flex-basis:100%}
@@ -49,12 +55,12 @@ nav.scenes details ol{margin:2px 0 8px 16px}
 summary{cursor:pointer}.count{color:var(--muted);font-size:.85em}
 /* the scene index's count of shots picked; a picked take (class picked too) keeps its own colours */
 nav .picked{color:var(--sel)}
-.scene{margin:28px 0 0;font-size:1.3rem;font-weight:600;border-bottom:2px solid #44444f}
+.scene{margin:28px 0 0;font-size:1.3rem;font-weight:600;border-bottom:2px solid var(--rule2)}
 .dot{color:var(--flag)}
 .problems{margin:12px 24px;padding:8px 16px;border:1px solid var(--flag);border-radius:6px}
 .problems h2{font-size:1rem;margin:4px 0}
 main{padding:8px 24px 48px}
-.shot{margin:18px 0;padding-top:4px;border-top:1px solid #2c2c33}
+.shot{margin:18px 0;padding-top:4px;border-top:1px solid var(--rule3)}
 /* A film's shots off screen are neither laid out nor painted until scrolled near (their size estimated,
 then remembered): the page opens as fast as its first screen, not its 2,000th shot. */
 .shot{content-visibility:auto;contain-intrinsic-size:auto 360px}
@@ -67,15 +73,15 @@ then remembered): the page opens as fast as its first screen, not its 2,000th sh
 /* with the script running, the border follows the director's pick (the select idcli recorded, or a change) */
 .picking .take.selected{border-color:transparent}.picking .take.picked{border-color:var(--sel)}
 .pick{display:block;margin:4px 0}
-button{font:inherit;color:var(--text);background:#34343e;border:1px solid #55555f;border-radius:6px;padding:2px 12px;
-cursor:pointer}
+button{font:inherit;color:var(--text);background:var(--btn);border:1px solid var(--btn-line);border-radius:6px;
+padding:2px 12px;cursor:pointer}
 button:focus-visible{outline:3px solid var(--sel);outline-offset:2px}
-button.pick[aria-pressed="true"]{background:var(--sel);color:#1f1800;border-color:var(--sel);font-weight:600}
-.pick-note{color:var(--sel);font-weight:normal;font-size:.9rem;margin-left:8px}.pick-note.stale{color:#b58cff}
+button.pick[aria-pressed="true"]{background:var(--sel);color:var(--on-sel);border-color:var(--sel);font-weight:600}
+.pick-note{color:var(--sel);font-weight:normal;font-size:.9rem;margin-left:8px}.pick-note.stale{color:var(--stale)}
 .navpick{color:var(--sel);font-size:.85em}.navout{color:var(--muted);font-size:.85em}
 .picks{margin:6px 0}.picks p{margin:4px 0}.pick-count{color:var(--sel);margin-right:8px}
 .pick-where{color:var(--muted);font-size:.88rem}.pick-where.unkept{color:var(--flag);font-weight:600}
-.picks textarea{width:100%;max-width:60rem;background:var(--panel);color:var(--text);border:1px solid #44444f}
+.picks textarea{width:100%;max-width:60rem;background:var(--panel);color:var(--text);border:1px solid var(--rule2)}
 .shot-prompt{margin:0 0 8px}
 .take.flagged{box-shadow:inset 0 0 0 1px rgba(255,122,89,.45)}
 .thumb{display:block}
@@ -83,14 +89,14 @@ button.pick[aria-pressed="true"]{background:var(--sel);color:#1f1800;border-colo
 .take h3{margin:8px 0 2px;font-size:1rem}
 .badges{margin:2px 0 6px;min-height:1.2em}
 .badge{display:inline-block;border-radius:10px;padding:0 8px;margin:0 4px 2px 0;font-size:.8rem;font-weight:600;
-background:#3a3a44}
-.badge.flag{background:var(--flag);color:#1a0d08}.badge.ok{background:var(--ok);color:#06170e}
-.badge.sel{background:var(--sel);color:#1f1800}.badge.warn{background:#b58cff;color:#140a24}
+background:var(--chip)}
+.badge.flag{background:var(--flag);color:var(--on-flag)}.badge.ok{background:var(--ok);color:#06170e}
+.badge.sel{background:var(--sel);color:var(--on-sel)}.badge.warn{background:#b58cff;color:#140a24}
 dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0;font-size:.88rem}
 dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 table.faces{border-collapse:collapse;font-size:.85rem;width:100%;margin-top:4px}
 table.faces caption{text-align:left;color:var(--muted)}
-table.faces th,table.faces td{text-align:left;padding:1px 6px 1px 0;border-bottom:1px solid #33333b}
+table.faces th,table.faces td{text-align:left;padding:1px 6px 1px 0;border-bottom:1px solid var(--rule)}
 td.box{color:var(--muted);font-size:.78rem}
 .qa-said{margin:0 0 6px;padding-left:18px;font-size:.88rem;color:var(--flag)}
 .qa-key{margin:2px 0;color:var(--muted)}.qa-key p{margin:4px 0;font-size:.88rem;max-width:60rem}
@@ -104,8 +110,12 @@ td.box{color:var(--muted);font-size:.78rem}
 .links a:not([href]){color:inherit}.no-file{margin:6px 0 0}
 @media (prefers-reduced-motion:no-preference){html{scroll-behavior:smooth}}
 /* A touch screen alone (a phone, a tablet): no keys to press, so their help gives way to the boards (the contact
-sheet's link stays), and a pick button is a finger's size, 44 px (Apple's guidelines; WCAG 2.5.5) */
-@media screen and (pointer:coarse) and (hover:none){.key-help{display:none}button.pick{min-height:44px;min-width:88px}}
+sheet's link stays) */
+@media screen and (pointer:coarse) and (hover:none){.key-help{display:none}}
+/* Any touch screen, a touch laptop's beside its touchpad too: each button a finger's size, 44 px (Apple's guidelines;
+WCAG 2.5.5), and the index's marks said in words, as their tooltips say them to a mouse and no finger reaches one */
+.legend{display:none}
+@media screen and (any-pointer:coarse){button{min-height:44px}button.pick{min-width:88px}.legend{display:inline}}
 /* A short screen (a 13-inch laptop at 150 % zoom is 910 × 512 CSS px) or a phone's narrow one: the header's rows
 close up and the index of shots keeps to two rows that scroll (whole when reached by Tab or a scene is opened),
 so the first screen shows boards, not the header (docs/review.md, "On a short screen"). */
@@ -127,6 +137,10 @@ nav.scenes{display:flex;align-items:flex-start;gap:0 10px}nav.scenes>p.count{fle
 nav.scenes>ol{flex:1 1 0;min-width:0}
 main{padding:4px 16px 48px}
 }
+/* A very short screen (1366 × 768 at 200 % zoom is 683 × 384 CSS px; a phone held sideways): closed up, the header
+still took 62 % of it, one row of boards below. It keeps to a third of the screen and scrolls on its own (Tab brings
+each stop into view in it; its end reached, the wheel goes on to the page): nothing in it is left out. */
+@media screen and (max-height:480px){header{max-height:35vh;overflow-y:auto;scroll-padding:4px}}
 """
 
 SCRIPT = """

@@ -115,6 +115,20 @@ def nav_html(shots: list[Shot], groups: list[tuple[str, int, int]], listed: bool
             f'</p><ol>{"".join(items)}</ol></nav>')
 
 
+def index_legend(shots: list[Shot], scenes: bool, listed: bool) -> str:
+    """What the index's marks that only a tooltip (``title``) explains mean, in words, for the header: a mouse shows
+    the tooltip, and no finger reaches one. Only the marks this index holds (a ● when a shot has every take flagged,
+    ``out`` when a pick is of a shot out of the shot list, a scene's count of picks); nothing when it holds none. The
+    stylesheet shows it on a touch screen only (``any-pointer: coarse``, a touch laptop too)."""
+    flagged = any(s.all_flagged for s in shots)
+    said = ["●3 shots with every take flagged"] if scenes and flagged else []
+    said += ["✓2 shots picked"] if scenes else []
+    said += ["● every take of the shot flagged"] if flagged else []
+    if any(s.picked_take is not None and not _in_cut(s, listed) for s in shots):
+        said.append("out: picked, but not in the shot list (left out of the animatic)")
+    return f'<span class="legend">In the index: {" · ".join(said)} · </span>' if said else ""
+
+
 def scene_mark(anchor: str, label: str, count: int) -> str:
     """The target of a scene's index link, before its first shot."""
     return (f'<p class="scene" id="{anchor}">{_e(label)} '
