@@ -61,7 +61,8 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
     from .provenance import model_record
 
     out = Path(out_dir)
-    OutputStore(out).check_usable()  # what render would refuse (exit 5), not "every job is new"
+    # What render would refuse (exit 5, a shot's folder a file too), not "every job is new".
+    OutputStore(out).check_usable(job.shot_id for job in plan.jobs)
     known: dict[str, str | None] = {}
     states, causes = states_and_causes(plan, out, known)
     rows = []

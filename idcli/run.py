@@ -171,7 +171,9 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     if dry_run:
         from .orphans import find_orphans
 
-        store.check_usable()  # the render itself would stop here (exit 5): so does its dry run, and at another project
+        # The render itself would stop here (exit 5; at a shot's folder that is a file, at its first commit): so
+        # does its dry run, and at another project.
+        store.check_usable(job.shot_id for job in plan.jobs)
         report.other_project = _other_project(store, plan, force, progress, "the render goes into it anyway")
         rows, known = [], {}
         kept_takes = functools.cache(lambda: kept_versions_by_take(out))

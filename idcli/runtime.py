@@ -19,6 +19,10 @@ class Runtime:
 
 def resolve_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
     """``auto`` picks CUDA when present, and bfloat16 there (float32 on the CPU, where half is slow)."""
+    if device != "auto":
+        # The name first, whatever this machine has: a typo (``cuda1``) is named one on a laptop without CUDA too,
+        # not answered with "no CUDA device is available here".
+        check_device_name(device)
     if device == "auto" or device.startswith("cuda"):
         import torch
 
@@ -30,18 +34,15 @@ def resolve_runtime(device: str = "auto", dtype: str = "auto") -> Runtime:
                              Option("device", "cpu"), ")", field="device")
         else:
             _check_cuda_device(device, torch.cuda.device_count())
-    elif device != "cpu":
-        check_device_name(device)
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     return Runtime(device, dtype)
 
 
 def _check_cuda_device(device: str, count: int) -> None:
-    """``cuda`` or ``cuda:N`` with N one of this machine's devices, as torch names them: a typo (``cuda1``) or a device
-    this machine lacks is refused here, before anything is planned, not by torch at the engine's first use (an internal
+    """``cuda`` or ``cuda:N`` (a name check_device_name passed) with N one of this machine's devices: a device this
+    machine lacks is refused here, before anything is planned, not by torch at the engine's first use (an internal
     error: ``Invalid device string``, ``invalid device ordinal``)."""
-    check_device_name(device)
     index = device.removeprefix("cuda:") if device != "cuda" else "0"
     if int(index) >= count:
         names = ", ".join(f"cuda:{n}" for n in range(count))

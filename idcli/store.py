@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,10 +161,11 @@ class OutputStore:
 
     # -- session: lock + cleanup ----------------------------------------------------------------
 
-    def check_usable(self) -> None:
-        """Raise the OutputError a render's ``session()`` would, for what can be seen without writing: a file
-        where the output folder, one of its parents or its ``.idcli`` folder should be (``plan`` and
-        ``render --dry-run``, which write nothing, said every job was new there)."""
+    def check_usable(self, shot_ids: Iterable[str] = ()) -> None:
+        """Raise the OutputError a render would, for what can be seen without writing: a file where the output
+        folder, one of its parents, its ``.idcli`` folder or the folder of one of ``shot_ids`` should be (``plan``
+        and ``render --dry-run``, which write nothing, said every job was new there; a render stops at that
+        shot's first commit, in the same words)."""
         for folder in (self.root, *self.root.parents):
             if not folder.exists() and not folder.is_symlink():
                 continue  # render creates it
@@ -180,6 +181,10 @@ class OutputStore:
                               file=state)
         if state.exists() and not state.is_dir():
             raise OutputError(f"{state} exists and is not a folder", file=state)
+        for shot_id in sorted(set(shot_ids)):
+            folder = self.root / shot_id
+            if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+                raise OutputError(f"cannot create {folder}: it exists and is not a folder", file=folder)
 
     def _prepare_root(self) -> None:
         if self.root.exists() and not self.root.is_dir():

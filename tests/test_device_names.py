@@ -62,3 +62,28 @@ def test_render_refuses_a_mistyped_cuda_device_before_planning(one_gpu: None, tm
     assert result.exit_code == 2, result.output
     assert "idcli: error: --device cuda1: no such device (allowed: auto, cpu, cuda, cuda:N)" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+
+
+@pytest.mark.parametrize("device", ["cuda1", "cuda:x", "cudа"])
+def test_a_mistyped_cuda_name_is_named_a_typo_on_a_machine_without_cuda(no_gpu: None, device: str) -> None:
+    """On a laptop without CUDA (where a README reader first types it), ``--device cuda1`` said ``no CUDA device is
+    available here (use --device cpu)``: the typo was never named, and the same line on the GPU box said ``no such
+    device``. README ("From Python") promises ``no such device (allowed: …)`` for ``cuda1`` whatever the machine."""
+    with pytest.raises(InputError) as caught:
+        resolve_runtime(device)
+    assert str(caught.value) == f"device={device!r}: no such device (allowed: auto, cpu, cuda, cuda:N)"
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:1"])
+def test_a_well_formed_cuda_device_without_cuda_says_to_use_the_cpu(no_gpu: None, device: str) -> None:
+    with pytest.raises(InputError) as caught:
+        resolve_runtime(device)
+    assert str(caught.value) == f"device={device!r}: no CUDA device is available here (use device='cpu')"

@@ -522,6 +522,22 @@ def test_a_file_where_a_folder_should_be(write_shotlist, tmp_path: Path, cached_
         assert_nothing_partial(out, [j for j in jobs if j.shot_id == "s1"])
 
 
+@pytest.mark.parametrize("command", [["plan"], ["render", "--dry-run"]])
+def test_plan_and_dry_run_say_a_file_where_a_shot_folder_should_be(write_shotlist, tmp_path: Path,
+                                                                   command: list[str]) -> None:
+    """README's exit 5: "a file where a folder should be (`plan` and `render --dry-run` too, for a file in the way)".
+    A file at a shot's folder (OUT/s2) stops the render at that shot's first commit (exit 5, above), yet `plan` listed
+    every job as new and `render --dry-run` said "6 to render", exit 0: the check ahead of the render looked at the
+    output folder, its parents and .idcli only. They now say what the render would, naming the file, and write
+    nothing."""
+    path = write_shotlist(SHOTS)
+    out, message = _block("shot folder is a file", tmp_path)
+    result = runner.invoke(app, [*command, str(path), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 5, result.output
+    assert f"idcli: error: {message}" in result.stderr and "Traceback" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["s2"]
+
+
 def test_missing_output_folders_are_created(write_shotlist, tmp_path: Path, cached_engine: list[int]) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "does" / "not" / "exist"
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
