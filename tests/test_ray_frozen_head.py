@@ -15,8 +15,10 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +30,45 @@ from ray_clusters import own_cluster, processes_in_group
 
 pytestmark = pytest.mark.xdist_group("ray")
 
+# 120 jobs: the worker goes on rendering while the head is stopped (its batches need no GCS), and the 36 of FARM_SHOTS
+# were all rendered, now and then, before the watch's grace was out (exit 0, every image: not what is tested here).
+LONG_SHOTS = SHOTS.replace("takes: 12", "takes: 40")
+assert LONG_SHOTS != SHOTS
 # How long the driver is given to end once the head is stopped: a hang (the run before 2026-12-02) fails the test here
 # instead of holding the suite.
 EXIT_BOUND_SECONDS = 90
+
+
+def test_the_head_watch_takes_a_port_that_accepts_but_never_answers_for_a_head_gone() -> None:
+    """A stopped ``gcs_server``, as the watch meets it: its listening socket still completes TCP connections (the
+    kernel does, from its backlog), and nothing ever answers on them. The watch connected and took that for an answer,
+    every check; now its gRPC call's deadline passes, and the check counts a miss."""
+    from idcli.executors.ray_head import HeadWatch
+
+    with socket.socket() as frozen:
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen(16)  # never accepted, never read: connections complete, calls get no answer
+        address = f"127.0.0.1:{frozen.getsockname()[1]}"
+        socket.create_connection(("127.0.0.1", frozen.getsockname()[1]), timeout=1).close()  # the kernel accepts
+        assert HeadWatch(address).answers(tries=1) is False
+
+
+def test_a_read_given_up_after_its_deadline_leaves_a_daemon_thread_and_says_so() -> None:
+    """A GCS read that does not return in time (the head stopped answering) is given up with TimeoutError; the thread
+    still waiting in it is a daemon thread, which cannot keep the process from exiting. Errors and results of a read
+    that returns in time are the call's own."""
+    from idcli.executors.gcs_deadline import within
+
+    release = threading.Event()
+    with pytest.raises(TimeoutError, match=r"did not answer in 0\.2 s"):
+        within(0.2, release.wait)
+    stuck = [thread for thread in threading.enumerate() if thread.name == "idcli-gcs-read"]
+    assert stuck and all(thread.daemon for thread in stuck)
+    release.set()
+    assert within(5, lambda: 42) == 42
+    empty: dict[str, int] = {}
+    with pytest.raises(KeyError):
+        within(5, lambda: empty["missing"])
 
 
 @contextlib.contextmanager
@@ -65,7 +103,7 @@ def test_a_head_whose_gcs_stops_answering_mid_run_is_exit_4_with_what_was_commit
     """The head's GCS stopped (SIGSTOP) while the driver waits on a batch, and never let go on during the run: the
     run hung (still running when killed here, at 90 s), the output folder locked. Now: exit 4, "the Ray cluster at ADDR
     went away", no job failed, the images committed kept and counted, stderr idcli's one line."""
-    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    path, out = write_shotlist(LONG_SHOTS), tmp_path / "out"
     env = {**cli_env(tmp_path / "home"), "RAY_AUTH_MODE": "disabled"}
     with _render_on(path, out, env) as (driver, gcs, address):
         os.kill(gcs, signal.SIGSTOP)
@@ -80,7 +118,7 @@ def test_a_head_whose_gcs_stops_answering_mid_run_is_exit_4_with_what_was_commit
     document = json.loads(stdout)
     assert document["exit_code"] == 4 and document["counts"]["failed"] == 0, document["counts"]
     committed = list(out.glob("*/*.json"))
-    assert 1 <= len(committed) < 36 and document["counts"]["rendered"] == len(committed), document["counts"]
+    assert 1 <= len(committed) < 120 and document["counts"]["rendered"] == len(committed), document["counts"]
     assert_nothing_partial(out, temporaries_allowed=True)
 
 
