@@ -9,6 +9,8 @@ Heavy libraries (torch, diffusers, insightface) are imported inside commands, ne
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 import typer
@@ -90,7 +92,20 @@ def main() -> None:
             emit_json(failure(error_object("InternalError", message), code))
         debug_traceback()
         print(f"idcli: {message}", file=sys.stderr)
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    code = code if isinstance(code, int) else EXIT_OK
+    _end_if_ray_left_stuck(code)
+    sys.exit(code)
+
+
+def _end_if_ray_left_stuck(code: int) -> None:
+    """A Ray cluster whose head stopped answering (frozen) leaves Ray's core in this process unable to shut down, and
+    it aborts an ordinary exit (executors/gcs_deadline.py): the process ends here, its output flushed, with its code."""
+    deadline = sys.modules.get("idcli.executors.gcs_deadline")  # loaded only by a Ray run
+    if deadline is not None and deadline.ray_left_stuck():
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
 
 
 __all__ = ["EXIT_INVALID_INPUT", "app", "main"]

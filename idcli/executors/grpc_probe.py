@@ -53,3 +53,30 @@ def call_status(address: str, seconds: float) -> int | None:
             # own UNKNOWN, and HTTP 200 is what a gRPC server sends, so it passes as one.
             return 200
     return 200
+
+
+def answers_in_time(address: str, seconds: float) -> bool | None:
+    """Whether the gRPC server at ``address`` answers a call within ``seconds``: the head watch's question while a run
+    goes on (ray_head.HeadWatch). A process that stopped without going away (a frozen VM, ``kill -STOP`` of the head's
+    ``gcs_server``) still has its listening socket, which the kernel keeps accepting connections on, so only a call
+    tells it: nothing comes back. True where the server answered anything (any gRPC status: a head with token
+    authentication answers UNAUTHENTICATED, a Ray Client server UNIMPLEMENTED; or an HTTP status); False where nothing
+    did in time (the call's deadline passed, the connection was refused or closed); None where grpcio is not installed
+    (nothing can be told: the watch keeps to its TCP connection)."""
+    try:
+        import grpc
+    except ImportError:
+        return None
+    with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        call = channel.unary_unary(CALL_PATH)
+        try:
+            call(b"", timeout=seconds)
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.Call) else None
+            if code in (grpc.StatusCode.DEADLINE_EXCEEDED, None):
+                return False
+            if code == grpc.StatusCode.UNAVAILABLE:  # refused or closed; or an HTTP status from a server that answered
+                details = error.details() if isinstance(error, grpc.Call) else None
+                return HTTP_STATUS_DETAILS.match(details or "") is not None
+            return True
+    return True

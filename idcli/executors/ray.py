@@ -35,6 +35,7 @@ from ..option_words import EachSurface, Option, words
 from ..plan import Job
 from ..runtime import Runtime, check_device_name
 from . import BatchSink, RenderedBatch
+from .gcs_deadline import GCS_READ_SECONDS, shut_down, within
 from .local import group_jobs, widest_request
 from .ray_deaths import actor_process, death_cause, error_cause
 from .ray_head import (
@@ -102,6 +103,7 @@ class RayBackend:
         self._actors: list[Any] = []
         self._target: str | None = None  # the address this backend connected to, as given
         self._put_back: list[Any] = []  # what _quiet_ray changed in this process, undone by close()
+        self._head: HeadWatch | None = None  # the watch on the cluster's head, once the workers are started
 
     # -- connection -----------------------------------------------------------------------------------
 
@@ -321,7 +323,8 @@ class RayBackend:
                 head = None
         named = self._target if self._target not in (None, "local", "auto") else head
         request = {"GPU": 1.0, "CPU": self._worker_cpus()} if gpu else {"CPU": self._worker_cpus()}
-        return RayExecutor(self._actors, HeadWatch(head, named) if head else None, request)
+        self._head = HeadWatch(head, named) if head else None
+        return RayExecutor(self._actors, self._head, request)
 
     def close(self) -> None:
         """Stop the workers (they are this run's) and the connection this backend opened."""
@@ -337,10 +340,19 @@ class RayBackend:
                 ray.kill(actor, no_restart=True)
         self._actors = []
         if self._owns_connection:
+            # Ray's shutdown says goodbye to the head's GCS and waits for its answer with no timeout: a head that
+            # stopped answering (its process stopped, its machine frozen) would hold this process for ever, the output
+            # folder locked. Then it is given SHUTDOWN_SECONDS, in a daemon thread that cannot keep the process from
+            # exiting (gcs_deadline.py).
+            lost = self._head is not None and (self._head.lost or not self._head.answers())
             with contextlib.suppress(Exception):
-                ray.shutdown()
+                if lost:
+                    shut_down(ray.shutdown)
+                else:
+                    ray.shutdown()
         while self._put_back:
             self._put_back.pop()()
+        self._head = None
         self._connected = self._owns_connection = False
 
 
@@ -537,7 +549,7 @@ class RayExecutor:
                     # which waits while two batches queue there: a worker never idles through that wait.
                     dispatch()
                     hand_over()
-                    if not ready and self.head is not None:
+                    if self.head is not None:  # also while replies arrive: a frozen head lets the workers go on
                         self.head.check()
                     if not ready:
                         for index in self._unplaced(sink):
@@ -705,7 +717,11 @@ class _PlacementWatch:
         for index in live:
             if index in self.placed:
                 continue
-            if _placed(self.actors[index]) is False:
+            try:
+                placed = _placed(self.actors[index])
+            except TimeoutError:  # the head's GCS did not answer (the head watch tells whether it is gone)
+                continue
+            if placed is False:
                 waiting.append(index)
             else:  # placed, or Ray cannot say (waited for as before)
                 self.placed.add(index)
@@ -737,8 +753,8 @@ class _PlacementWatch:
         """What the cluster has free of what a worker asks for, e.g. ``0 of 8 GPUs and 40 of 64 CPUs free``."""
         ray = _ray()
         try:
-            free, total = ray.available_resources(), ray.cluster_resources()
-        except Exception:
+            free, total = within(GCS_READ_SECONDS, lambda: (ray.available_resources(), ray.cluster_resources()))
+        except Exception:  # a TimeoutError too: the head did not answer in time
             return "free resources Ray did not say"
         return " and ".join(f"{free.get(name, 0.0):g} of {total.get(name, 0.0):g} {name}s"
                             for name in sorted(self.request, reverse=True)) + " free"
@@ -752,7 +768,9 @@ def _placed(actor: Any) -> bool | None:
     try:
         from ray._private import state
 
-        entry = state.actors(actor_id=actor._actor_id.hex())
+        entry = within(GCS_READ_SECONDS, lambda: state.actors(actor_id=actor._actor_id.hex()))
+    except TimeoutError:
+        raise  # the head did not answer in time: asked again at the next check, not taken as placed
     except Exception:
         return None
     if not isinstance(entry, dict) or "State" not in entry:

@@ -15,12 +15,15 @@ The actor's own record (its ``DeathCause``) is cleared once it is alive again, w
 batch's reply arrives, so the worker table is read. Ray's public state API (``ray.util.state``) needs the dashboard,
 which a cluster idcli starts does not run, so the internal tables are read, as ``_placed`` reads the actor table (Ray
 2.60), guarded: another Ray, Ray Client (no GCS here), any error: nothing is added to the note. One read is one GCS
-call (a millisecond), once per death or per worker."""
+call (a millisecond), once per death or per worker, given up after ``GCS_READ_SECONDS`` (gcs_deadline.py: a head whose
+GCS stopped answering held the driver here, with no timeout, before 2026-12-02)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from .gcs_deadline import GCS_READ_SECONDS, within
 
 LOW_MEMORY = "Ray's memory monitor killed it: its node was low on memory"
 # Ray cannot tell SIGKILL from a crash or an exit without a word: it saw the worker's connection close.
@@ -72,7 +75,7 @@ def death_cause(node: str | None, pid: int | None, seen: set[bytes]) -> tuple[st
     try:
         from ray.core.generated import common_pb2
 
-        rows = dead_workers()
+        rows = within(GCS_READ_SECONDS, dead_workers)  # a head that stopped answering: TimeoutError, no cause
         name = common_pb2.WorkerExitType.Name
     except Exception:
         return None, None
@@ -109,7 +112,7 @@ def actor_process(actor: Any) -> tuple[int, str] | None:
     try:
         from ray._private import state
 
-        entry = state.actors(actor_id=actor._actor_id.hex())
+        entry = within(GCS_READ_SECONDS, lambda: state.actors(actor_id=actor._actor_id.hex()))
         pid = None if entry.get("State") in ("RESTARTING", "DEAD") else entry.get("Pid")
         node = str((entry.get("Address") or {}).get("NodeID") or "")
     except Exception:

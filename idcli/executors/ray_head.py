@@ -17,6 +17,9 @@ from ..errors import ExecutorUnavailableError
 
 HEAD_CHECK_SECONDS = 2.0  # while waiting, how often the driver asks whether the cluster's head still answers
 HEAD_MISSES = 3  # consecutive unanswered checks before the cluster counts as gone (Ray's client waits 60 s)
+# How long the head's GCS has to answer each check's gRPC call: a frozen head (its process stopped, its port still
+# accepting connections) answers none, and misses the check after this long.
+HEAD_CALL_SECONDS = 2.0
 # How long the cluster's head has to answer the HTTP/2 preface a gRPC client opens with, before the run is refused
 # (a GCS answers in milliseconds; Ray itself would retry a port that never does for about 14 minutes).
 HEAD_ANSWER_SECONDS = 10.0
@@ -26,14 +29,18 @@ CLIENT_PORT_HINT = "a ray:// address names the head's Ray Client server, port 10
 class HeadWatch:
     """Whether the cluster's head (its GCS) still answers. When it is gone, Ray's client waits 60 s for it
     and then ends this process with exit 1: no message, no --json document, nothing said of what was kept.
-    The driver asks the head itself (a TCP connection) when a worker dies and, while it waits, every
-    ``HEAD_CHECK_SECONDS``; a head that stops answering ends the run with exit 4 naming the cluster."""
+    The driver asks the head itself when a worker dies and, while the run goes on, every ``HEAD_CHECK_SECONDS``: a
+    TCP connection, then one gRPC call with a deadline (``HEAD_CALL_SECONDS``), which a head whose process is stopped
+    (a frozen VM, ``kill -STOP`` of its ``gcs_server``) does not answer though its port still accepts connections. A
+    head that misses ``HEAD_MISSES`` checks in a row ends the run with exit 4 naming the cluster; one that answers again
+    before (a pause shorter than that grace) only resets the count."""
 
     def __init__(self, address: str, name: str | None = None) -> None:
         self.address = address  # the head's GCS, as Ray resolved it
         self.name = name or address  # the cluster as the user named it
         self._misses = 0
         self._next = time.monotonic() + HEAD_CHECK_SECONDS
+        self.lost = False  # set once the run was stopped for it: the clean-up then gives Ray's calls a deadline
 
     def answers(self, tries: int = 2) -> bool:
         import socket
@@ -43,11 +50,24 @@ class HeadWatch:
         for attempt in range(tries):
             try:
                 socket.create_connection((host, int(port)), timeout=1).close()
-                return True
+                if self._called_in_time():
+                    return True
             except (OSError, ValueError):
-                if attempt + 1 < tries:
-                    time.sleep(0.2)
+                pass
+            if attempt + 1 < tries:
+                time.sleep(0.2)
         return False
+
+    def _called_in_time(self) -> bool:
+        """Whether the head answers a gRPC call within ``HEAD_CALL_SECONDS``. A TCP connection alone is accepted by
+        the kernel for a stopped process too. Where the call cannot be made (grpcio not installed; a head started with
+        ``RAY_USE_TLS=1``, whose port a plain call does not reach) the connection is the answer, as before
+        2026-12-02."""
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return True
+        from .grpc_probe import answers_in_time
+
+        return answers_in_time(self.address, HEAD_CALL_SECONDS) is not False
 
     def stops_answering(self, seconds: float) -> bool:
         """Whether the head stops answering within ``seconds`` (asked every half second): a head `ray stop` is
@@ -61,7 +81,8 @@ class HeadWatch:
             time.sleep(0.5)
 
     def check(self) -> None:
-        """Called while waiting: raises once the head has missed ``HEAD_MISSES`` checks in a row."""
+        """Called as the run goes on, replies arriving or not (it asks at most every ``HEAD_CHECK_SECONDS``): raises
+        once the head has missed ``HEAD_MISSES`` checks in a row."""
         now = time.monotonic()
         if now < self._next:
             return
@@ -71,6 +92,7 @@ class HeadWatch:
             self.gone()
 
     def gone(self) -> None:
+        self.lost = True
         raise ExecutorUnavailableError(f"the Ray cluster at {self.name} went away (its head no longer "
                                        "answers); the images committed so far are kept: run again to resume")
 

@@ -1,0 +1,79 @@
+"""Reads of a Ray cluster's GCS (its actor and worker tables, its free resources) with a deadline, and Ray's clean-up
+bounded, so that a head that stops answering without going away cannot hold the driver (docs/scale-out.md, "Faults").
+
+A head whose ``gcs_server`` is stopped (a frozen VM, ``kill -STOP``) keeps its TCP connections open and never answers
+on them: Ray 2.60's readers of those tables (``ray._private.state``, its ``GlobalStateAccessor``) wait for the answer
+with no timeout, and so does ``ray.shutdown()`` (the driver's core worker says goodbye to the GCS). Ray's ``GcsClient``
+takes a ``timeout=`` for its actor table, but not for its worker table nor for the shutdown, and the tests' stand-ins
+read the tables as idcli always has: each such call runs in a daemon thread of its own here and is given up after its
+deadline. A thread given up may stay stuck in Ray's C++ core until the head answers or its connection closes: being a
+daemon thread, it cannot keep the process from exiting (Ray's calls release the GIL while they wait, so the driver goes
+on meanwhile).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# A GCS answers a table read in milliseconds; a loaded head in well under this. Given up, the read is "Ray cannot say"
+# (as for another Ray or Ray Client), and the head watch decides whether the cluster is gone.
+GCS_READ_SECONDS = 5.0
+# How long ``ray.shutdown()`` is given when the head no longer answers (it returns in about a second when it does).
+SHUTDOWN_SECONDS = 5.0
+
+
+def within(seconds: float, call: Callable[[], T]) -> T:
+    """``call()``'s result, or its error, if it returns within ``seconds``; else TimeoutError (the call goes on in its
+    daemon thread, its result dropped)."""
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the caller, as if raised there
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="idcli-gcs-read", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"the Ray cluster's head did not answer in {seconds:g} s")
+    ok, value = outcome[0]
+    if not ok:
+        assert isinstance(value, BaseException)
+        raise value
+    return value  # type: ignore[return-value]
+
+
+# Set once a shutdown was given up: this process's Ray core is left half shut down.
+_left_stuck: list[bool] = []
+
+
+def shut_down(shutdown: Callable[[], object], seconds: float = SHUTDOWN_SECONDS) -> bool:
+    """Run Ray's ``shutdown`` with a deadline; False when it did not return in time. Then Ray's own exit hook (the same
+    ``ray.shutdown``, registered with ``atexit`` when Ray is imported) is taken off: it would wait on the head as this
+    call did, at the process's exit, where nothing can stop it."""
+    try:
+        within(seconds, shutdown)
+    except TimeoutError:
+        _left_stuck.append(True)
+        with contextlib.suppress(ImportError):
+            from ray._private import worker
+
+            atexit.unregister(worker.shutdown)
+        return False
+    return True
+
+
+def ray_left_stuck() -> bool:
+    """Whether a Ray shutdown in this process was given up (its head stopped answering). Such a process cannot end
+    the ordinary way: at its exit Ray's C++ core, still waiting on the head, aborts it (SIGABRT, or SIGSEGV while the
+    given-up shutdown's thread runs; Ray 2.60), so the command line ends it with ``os._exit`` and its own exit code,
+    once its output is flushed (cli/__init__.py)."""
+    return bool(_left_stuck)

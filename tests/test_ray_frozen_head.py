@@ -1,0 +1,146 @@
+"""A farm whose head stops answering mid-run without going away: its machine frozen, its ``gcs_server`` stopped with
+``kill -STOP`` (docs/scale-out.md, "Faults").
+
+A stopped process's listening socket still accepts TCP connections (the kernel completes them), so a watch that only
+connects saw the head answer, and the driver's reads of Ray's actor table had no timeout: the run hung with the output
+folder locked (193 s until killed on the farm). Each test runs ``idcli render --executor ray`` against a one-CPU
+cluster of its own (tests/ray_clusters.py), stops its GCS with SIGSTOP once the first image is committed, and lets it go
+on with SIGCONT before the cluster is stopped. In the ``ray`` xdist group, as tests/test_ray_executor.py, so only one
+Ray cluster runs at a time on the test machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_helpers import assert_nothing_partial, cli_env
+from ray_clusters import FARM_SHOTS as SHOTS
+from ray_clusters import own_cluster, processes_in_group
+
+pytestmark = pytest.mark.xdist_group("ray")
+
+# 120 jobs: the worker goes on rendering while the head is stopped (its batches need no GCS), and the 36 of FARM_SHOTS
+# were all rendered, now and then, before the watch's grace was out (exit 0, every image: not what is tested here).
+LONG_SHOTS = SHOTS.replace("takes: 12", "takes: 40")
+assert LONG_SHOTS != SHOTS
+# How long the driver is given to end once the head is stopped: a hang (the run before 2026-12-02) fails the test here
+# instead of holding the suite.
+EXIT_BOUND_SECONDS = 90
+
+
+def test_the_head_watch_takes_a_port_that_accepts_but_never_answers_for_a_head_gone() -> None:
+    """A stopped ``gcs_server``, as the watch meets it: its listening socket still completes TCP connections (the
+    kernel does, from its backlog), and nothing ever answers on them. The watch connected and took that for an answer,
+    every check; now its gRPC call's deadline passes, and the check counts a miss."""
+    from idcli.executors.ray_head import HeadWatch
+
+    with socket.socket() as frozen:
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen(16)  # never accepted, never read: connections complete, calls get no answer
+        address = f"127.0.0.1:{frozen.getsockname()[1]}"
+        socket.create_connection(("127.0.0.1", frozen.getsockname()[1]), timeout=1).close()  # the kernel accepts
+        assert HeadWatch(address).answers(tries=1) is False
+
+
+def test_a_read_given_up_after_its_deadline_leaves_a_daemon_thread_and_says_so() -> None:
+    """A GCS read that does not return in time (the head stopped answering) is given up with TimeoutError; the thread
+    still waiting in it is a daemon thread, which cannot keep the process from exiting. Errors and results of a read
+    that returns in time are the call's own."""
+    from idcli.executors.gcs_deadline import within
+
+    release = threading.Event()
+    with pytest.raises(TimeoutError, match=r"did not answer in 0\.2 s"):
+        within(0.2, release.wait)
+    stuck = [thread for thread in threading.enumerate() if thread.name == "idcli-gcs-read"]
+    assert stuck and all(thread.daemon for thread in stuck)
+    release.set()
+    assert within(5, lambda: 42) == 42
+    empty: dict[str, int] = {}
+    with pytest.raises(KeyError):
+        within(5, lambda: empty["missing"])
+
+
+@contextlib.contextmanager
+def _render_on(path: Path, out: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], int, str]]:
+    """``idcli render --quiet --json`` on a one-worker cluster of its own, once its first image is committed: yields the
+    driver, the head's ``gcs_server`` pid and the cluster's address. The GCS is let go on (SIGCONT) and the driver
+    killed, if still running, on the way out, before the cluster is stopped."""
+    with own_cluster(env) as (head, address):
+        gcs = [pid for pid, name in processes_in_group(head.pid).items() if name.startswith("gcs_server")]
+        assert len(gcs) == 1, processes_in_group(head.pid)
+        driver = subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device",
+                                   "cpu", "--batch-size", "1", "--executor", "ray", "--ray-address", address,
+                                   "--workers", "1", "--quiet", "--json"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not list(out.glob("*/*.json")):
+                assert driver.poll() is None, driver.communicate()
+                assert time.monotonic() < deadline, "the Ray run committed nothing in 120 s"
+                time.sleep(0.05)
+            yield driver, gcs[0], address
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(gcs[0], signal.SIGCONT)
+            if driver.poll() is None:
+                driver.kill()
+                driver.wait()
+
+
+def test_a_head_whose_gcs_stops_answering_mid_run_is_exit_4_with_what_was_committed_kept(write_shotlist,
+                                                                                          tmp_path: Path) -> None:
+    """The head's GCS stopped (SIGSTOP) while the driver waits on a batch, and never let go on during the run: the
+    run hung (still running when killed here, at 90 s), the output folder locked. Now: exit 4, "the Ray cluster at ADDR
+    went away", no job failed, the images committed kept and counted, stderr idcli's one line."""
+    path, out = write_shotlist(LONG_SHOTS), tmp_path / "out"
+    env = {**cli_env(tmp_path / "home"), "RAY_AUTH_MODE": "disabled"}
+    with _render_on(path, out, env) as (driver, gcs, address):
+        os.kill(gcs, signal.SIGSTOP)
+        try:
+            stdout, stderr = driver.communicate(timeout=EXIT_BOUND_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the driver was still running {EXIT_BOUND_SECONDS} s after the head's GCS was stopped")
+    assert driver.returncode == 4, stderr[-2000:]
+    assert stderr.splitlines() == [
+        f"idcli: error: the Ray cluster at {address} went away (its head no longer answers); the images committed so "
+        "far are kept: run again to resume"], stderr
+    document = json.loads(stdout)
+    assert document["exit_code"] == 4 and document["counts"]["failed"] == 0, document["counts"]
+    committed = list(out.glob("*/*.json"))
+    assert 1 <= len(committed) < 120 and document["counts"]["rendered"] == len(committed), document["counts"]
+    assert_nothing_partial(out, temporaries_allowed=True)
+
+
+def test_a_head_paused_for_less_than_the_grace_is_no_went_away(write_shotlist, tmp_path: Path) -> None:
+    """The head's GCS stopped for 2 s, then let go on (SIGCONT): shorter than the watch's grace (3 unanswered checks
+    2 s apart), so the run is not stopped: it renders every job, exit 0, and says nothing of it."""
+    from idcli.executors.ray_head import HEAD_CHECK_SECONDS, HEAD_MISSES
+
+    pause = 2.0
+    assert pause < HEAD_CHECK_SECONDS * HEAD_MISSES
+    path, out = write_shotlist(SHOTS), tmp_path / "out"
+    env = {**cli_env(tmp_path / "home"), "RAY_AUTH_MODE": "disabled"}
+    with _render_on(path, out, env) as (driver, gcs, _):
+        os.kill(gcs, signal.SIGSTOP)
+        time.sleep(pause)
+        os.kill(gcs, signal.SIGCONT)
+        try:
+            stdout, stderr = driver.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the driver was still running 240 s after the head's GCS was let go on")
+    assert driver.returncode == 0, stderr[-2000:]
+    assert stderr == "", stderr
+    document = json.loads(stdout)
+    assert document["counts"]["rendered"] == 36 and document["counts"]["failed"] == 0, document["counts"]
+    assert len(list(out.glob("*/*.json"))) == 36
