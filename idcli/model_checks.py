@@ -41,6 +41,13 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
     except ModelUnavailableError as exc:
         said(str(exc), model_field)
         return problems, notes
+    from .model_weight_keys import check_base_model_weights
+
+    try:  # a weight file lacking weights its component needs, a damaged shard index: headers read, no weight
+        check_base_model_weights(model)
+    except ModelUnavailableError as exc:
+        said(str(exc), model_field)
+        return problems, notes
     if model.source == "hub" and model.id is not None:
         if not _cached(model.id, "model_index.json", model.revision):
             said(_model_not_cached(model.id, model.preset, spec.id is not None, loaded, offline), model_field,

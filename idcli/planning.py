@@ -45,6 +45,11 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     takes = args.check_takes(takes)
     runtime = runtime or resolve_runtime(device, dtype or loaded.shotlist.model.dtype)
     model = resolve_model(loaded.shotlist.model, loaded.base_dir, runtime.dtype, preset)
+    from .model_weight_keys import check_base_model_weights
+
+    # A weight file lacking some of a component's weights, a damaged shard index: refused before any selfie is
+    # encoded (from headers and configs), not by the render once the model loads.
+    check_base_model_weights(model)
     # Plates (issue 12): checked fully (file, faces, boxes) before anything is planned; see idcli/plates.py.
     from .plates import plate_shots
 

@@ -347,33 +347,19 @@ def _refuse_missing(folder: Path, name: str, weights: Path, variant: str | None,
         where = f"the weight file '{weights / files[0]}' leaves"
     else:
         where = f"the weight files in '{weights}' leave"
-    raise ModelUnavailableError(
-        f"cannot load model '{folder}': {where} out {len(missing)} of the weights the {name} needs (such as "
-        f"'{missing[0]}'), which would render at random values, a different image each run. To fix: download or save "
-        "the model again (save_pretrained(..., safe_serialization=True))")
+    from ..model_weight_keys import missing_weights_words
+
+    raise ModelUnavailableError(missing_weights_words(folder, where, name, missing))
 
 
 def _check_shard_index(folder: Path, index: Path) -> None:
     """Refuse a shard index diffusers would fail on in its own words (a JSON error naming no file) or with a
     traceback (a ``weight_map`` that is no mapping of tensor names to shard files; no ``metadata`` object, which
-    diffusers reads unchecked and save_pretrained always writes: an index written by hand)."""
-    import json
+    diffusers reads unchecked and save_pretrained always writes: an index written by hand), or that names a shard
+    outside its folder or not there: in plan's words (model_weight_keys.py)."""
+    from ..model_weight_keys import refuse_damaged_index
 
-    try:
-        read = json.loads(index.read_text("utf-8"))
-        weight_map = read.get("weight_map")
-        problem = None if isinstance(weight_map, dict) and all(isinstance(v, str) for v in weight_map.values()) \
-            else 'it has no "weight_map" naming a shard file for each tensor'
-        if problem is None and not isinstance(read.get("metadata"), dict):
-            problem = 'it has no "metadata" object'
-    except AttributeError:  # a list or a string, not an object
-        problem = "it is no JSON object"
-    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        problem = f"it cannot be read as JSON ({exc})"
-    if problem is not None:
-        raise ModelUnavailableError(
-            f"cannot load model '{folder}': its shard index '{index}' is damaged ({problem}). To fix: download or "
-            "save the model again (save_pretrained(..., safe_serialization=True))")
+    refuse_damaged_index(folder, index)
 
 
 @quiet_model_libraries()
@@ -404,8 +390,8 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
             # Each weighted component is loaded here, its loading info read (one lacking weights is refused), and
             # handed to from_pretrained, which loads the rest (tokenizers, scheduler) as before. A hub model's
             # snapshot is found (or downloaded) as from_pretrained finds it.
-            folder = Path(source) if identity.source == "local" else Path(cls.download(
-                source, revision=identity.revision, use_safetensors=kwargs["use_safetensors"]))
+            folder = Path(source) if identity.source == "local" else _hub_folder(
+                cls, source, identity.revision, kwargs["use_safetensors"])
             kwargs.update(_checked_components(folder, kwargs.get("variant"), torch_dtype, kwargs["use_safetensors"],
                                               skip={"safety_checker", "feature_extractor"} & set(kwargs)))
             pipe = cls.from_pretrained(source, **kwargs)
@@ -457,6 +443,37 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
             f"To fix: {_how_to_get(identity)}") from None
     _refuse_empty_tokenizers(pipe, identity)
     return pipe
+
+
+# diffusers' words when use_safetensors=True finds a component with no safetensors weights (pipeline_loading_utils).
+_NO_SAFETENSORS = "Could not find the necessary `safetensors` weights"
+
+
+def _hub_folder(cls: Any, source: str, revision: str | None, use_safetensors: bool | None) -> Path:
+    """The snapshot of a hub model, downloaded (or found in the cache) with the files a load reads.
+
+    With pickles allowed (``use_safetensors=None``) diffusers' ``download`` fetches the pickles alone, every
+    ``*.safetensors`` ignored, as soon as one component has no safetensors weights: a UNet published only as (sharded)
+    pickles loaded, but the text encoder and VAE beside it, published as safetensors, were never downloaded
+    ("no file named model.safetensors, or pytorch_model.bin"), while the same files in a local folder loaded. Each
+    component then comes in the format a local folder's loads: its safetensors, or its pickles where it has none
+    (two downloads, each given the other's components as passed, so that it leaves their folders alone)."""
+    if use_safetensors is not None:
+        return Path(cls.download(source, revision=revision, use_safetensors=use_safetensors))
+    try:
+        return Path(cls.download(source, revision=revision, use_safetensors=True))
+    except EnvironmentError as exc:  # noqa: UP024 - diffusers raises EnvironmentError
+        if _NO_SAFETENSORS not in str(exc):
+            raise
+    from huggingface_hub import model_info
+
+    files = [sibling.rfilename for sibling in model_info(source, revision=revision).siblings or []]
+    folders = {file.split("/")[0] for file in files if file.count("/") == 1}
+    pickled = {name for name in folders
+               if any(f.startswith(f"{name}/") and f.endswith(".bin") for f in files)
+               and not any(f.startswith(f"{name}/") and f.endswith(".safetensors") for f in files)}
+    cls.download(source, revision=revision, use_safetensors=None, **dict.fromkeys(folders - pickled))
+    return Path(cls.download(source, revision=revision, use_safetensors=True, **dict.fromkeys(pickled)))
 
 
 def _refuse_empty_tokenizers(pipe: Any, identity: ModelIdentity) -> None:
