@@ -43,8 +43,8 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
         return problems, notes
     from .model_weight_keys import check_base_model_weights
 
-    try:  # a weight file lacking weights its component needs, a damaged shard index: headers read, no weight
-        check_base_model_weights(model)
+    try:  # a damaged shard index; a weight file lacking weights is plan's to find (it imports the model libraries)
+        check_base_model_weights(model, keys=False)
     except ModelUnavailableError as exc:
         said(str(exc), model_field)
         return problems, notes

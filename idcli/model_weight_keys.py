@@ -1,5 +1,6 @@
-"""A base model's weight files checked against the weights each of its components needs, before any work: by
-``validate``, ``plan`` and the start of a render (before any selfie is encoded), from the files' key names alone.
+"""A base model's weight files checked against the weights each of its components needs, before any work: by ``plan``
+and the start of a render (before any selfie is encoded), from the files' key names alone; ``validate`` checks the
+shard indexes only (the key check imports torch, diffusers and transformers: about 7 s where validate takes 0.6).
 
 A weight file that lacks some of a component's weights (a truncated export: a UNet saved again without some keys)
 loads in diffusers and transformers with those weights at their random initialisation, a warning the only word; the
@@ -88,16 +89,20 @@ def refuse_damaged_index(folder: Path | str, index: Path) -> dict[str, str]:
     return weight_map
 
 
-def check_model_weights(folder: Path, allow_pickle: bool, variant: str | None) -> None:
+def check_model_weights(folder: Path, allow_pickle: bool, variant: str | None, *, keys: bool = True) -> None:
     """Refuse (exit 4) a pipeline folder or cached hub snapshot whose weighted components' weight files leave out
     weights the component needs, or whose shard index is damaged, naming the file and a few missing keys. ``variant``:
     what the render passes diffusers (``fp16`` for a local folder of fp16 files; None for a hub id). Reads headers,
-    indexes and configs only; a folder or file it cannot read is left to the render."""
+    indexes and configs only; a folder or file it cannot read is left to the render. ``keys=False`` checks the shard
+    indexes alone, importing no model library (``validate``: a second's reading of a shot list, not seven)."""
     try:
         index = json.loads((folder / "model_index.json").read_text("utf-8"))
     except (OSError, ValueError, RecursionError):
         return  # models.check_local_folder says so of a local folder, the render of a snapshot
     if not isinstance(index, dict):
+        return
+    if not keys:
+        _check_shard_indexes(folder, index, allow_pickle, variant)
         return
     from .library_quiet import quiet_model_libraries
 
@@ -144,6 +149,28 @@ def _check_components(folder: Path, index: dict[str, Any], allow_pickle: bool, v
             where = f"its shard index '{weights}' leaves" if weights.name.endswith(".json") \
                 else f"the weight file '{weights}' leaves"
             raise ModelUnavailableError(missing_weights_words(folder, where, name, missing))
+
+
+def _check_shard_indexes(folder: Path, index: dict[str, Any], allow_pickle: bool, variant: str | None) -> None:
+    """Refuse a damaged shard index the render would read, told from model_index.json's library names alone: the
+    files each library looks for, in its order (a diffusers component takes its index before one file, a transformers
+    one the other way round; tokenizers and schedulers have none), the variant's where the component has them, as
+    diffusers gives it (``_identify_model_variants``)."""
+    for name, entry in index.items():
+        part = folder / name
+        if name in _NOT_LOADED or not (isinstance(entry, list) and len(entry) == 2 and part.is_dir()):
+            continue
+        if entry[0] == "diffusers":
+            names = _DIFFUSERS_FILES + (_DIFFUSERS_PICKLES if allow_pickle else ())
+        elif entry[0] == "transformers":
+            names = _TRANSFORMERS_FILES + (_TRANSFORMERS_PICKLES if allow_pickle else ())
+        else:
+            continue
+        with_variants = [part / with_variant(file, variant) for file in names]
+        files = with_variants if any(file.is_file() for file in with_variants) else [part / file for file in names]
+        weights = next((file for file in files if file.is_file()), None)
+        if weights is not None and weights.name.endswith(".json"):
+            refuse_damaged_index(folder, weights)
 
 
 def _checkpoint_keys(folder: Path, weights: Path) -> list[str] | None:
@@ -231,25 +258,23 @@ def _transformers_missing(model: Any, expected: dict[str, Any], keys: Iterable[s
     return sorted(missing)
 
 
-
-
-def check_base_model_weights(model: Any) -> None:
+def check_base_model_weights(model: Any, *, keys: bool = True) -> None:
     """``check_model_weights`` of the base model a shot list renders with (a ``models.ModelIdentity``): a local
     folder, or a hub model's snapshot already in the Hugging Face cache (never downloaded: one not cached is checked by
-    the render as it loads it). Random-weight presets have no files."""
+    the render as it loads it). Random-weight presets have no files. ``keys=False``: the shard indexes alone."""
     if model.random_weights or model.id is None:
         return
     if model.source == "local":
         from .models import weights_variant
 
         folder = Path(model.id)
-        check_model_weights(folder, model.allow_pickle, weights_variant(folder))
+        check_model_weights(folder, model.allow_pickle, weights_variant(folder), keys=keys)
     elif model.source == "hub":
         from .model_setup import hub_snapshot
 
         snapshot = hub_snapshot(model.id, model.revision)
         if snapshot is not None:
-            check_model_weights(snapshot, model.allow_pickle, None)
+            check_model_weights(snapshot, model.allow_pickle, None, keys=keys)
 
 
 __all__ = ["check_base_model_weights", "check_model_weights", "missing_weights_words", "refuse_damaged_index",
