@@ -1,9 +1,9 @@
 """A base model whose weight files lack some of a component's weights (a truncated export: a UNet saved again without
 some keys) is refused by `plan` and the start of a render (exit 4), before any selfie is encoded, and one whose shard
-index is damaged by `validate` (exit 2, at model.id) too, naming the file and a few missing keys: from the files' headers, the
-index and the components' configs (idcli/model_weight_keys.py). It was refused only by the render as it loaded the
-model, after the selfies were encoded; a damaged safetensors shard index passed validate and plan. Every layout the
-tiny folders come in (one file, fp16 variant files, sharded safetensors, one pickle and sharded pickles with
+index is damaged by `validate` (exit 2, at model.id) too, naming the file and a few missing keys: from the files'
+headers, the index and the components' configs (idcli/model_weight_keys.py). It was refused only by the render as it
+loaded the model, after the selfies were encoded; a damaged safetensors shard index passed validate and plan. Every
+layout the tiny folders come in (one file, fp16 variant files, sharded safetensors, one pickle and sharded pickles with
 allow_pickle, a cached hub snapshot) still passes whole: no folder that loads is refused."""
 
 from __future__ import annotations
