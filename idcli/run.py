@@ -451,7 +451,7 @@ def default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
 
     # A KeyboardInterrupt raised inside torch's or diffusers' native import code can abort the process
     # or be lost; the signals are held during the imports and delivered right after them.
-    held = {signal.SIGINT, signal.SIGTERM}
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # SIGHUP: a closed terminal stops a run as they do
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         import torch  # noqa: F401

@@ -481,7 +481,7 @@ def render(
 ) -> None:
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2 (invalid input),
     3 (folder busy), 4 (model or Ray unavailable), 5 (output unusable), 70 (a bug in idcli: please report it),
-    130 / 143 (interrupted / terminated)."""
+    130 / 143 / 129 (interrupted / terminated / the terminal closed)."""
     from ..console import make_progress
     from ..run import render as run_render
 
