@@ -73,7 +73,7 @@ class Unfinished:
                 "shotlist_gone": self.gone, "command": self.command}
 
 
-def _from_here(path: Path) -> str:
+def shell_path(path: Path) -> str:
     """``path`` as a shell argument from the current folder: relative when that is shorter, quoted."""
     absolute = os.path.abspath(path)
     try:
@@ -137,7 +137,7 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     stopped = running is None and last is not None and last.get("event") == "run-start"
     ended = last if last is not None and last.get("event") == "run-end" else {}
     failed, error = ended.get("failed"), ended.get("error")
-    command = f"idcli render {_from_here(shotlist)} --out {_from_here(root)}"
+    command = f"idcli render {shell_path(shotlist)} --out {shell_path(root)}"
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
                       printable(error[:300]) if isinstance(error, str) and error else None,  # a received journal's text

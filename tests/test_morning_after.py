@@ -162,6 +162,19 @@ def test_a_folder_with_no_image_yet_says_how_to_finish_in_its_error(
             "idcli render shots.yaml --out out") in result.stderr
 
 
+def test_plan_ends_with_its_jobs_by_state_and_the_command_that_finishes(
+        write_shotlist, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    shots, out = write_shotlist(SHOTS), tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, only="sc01_sh010")
+    monkeypatch.chdir(tmp_path)
+    planned = CliRunner().invoke(app, ["plan", "shots.yaml", "--out", "out", "--device", "cpu"])
+    assert planned.exit_code == 0, planned.output
+    assert planned.stdout.splitlines()[-1] == "4 jobs: 3 new, 1 done; to finish: idcli render shots.yaml --out out"
+    render_on_cpu(shots, out, engine_factory)
+    planned = CliRunner().invoke(app, ["plan", "shots.yaml", "--out", "out", "--device", "cpu"])
+    assert planned.stdout.splitlines()[-1] == "4 jobs: 4 done; all done"
+
+
 def test_a_finished_folder_gets_no_note(write_shotlist, tmp_path: Path, engine_factory) -> None:
     shots = write_shotlist(SHOTS)
     out = tmp_path / "out"

@@ -381,8 +381,22 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
             emit(styled(reused))
         for line in folder_notes(document, folder):
             emit(styled(line))
+        emit(plan_summary(document, file, folder))
 
     guarded(body, as_json, problems_mean=f"{file} was not planned")
+
+
+def plan_summary(document: dict[str, Any], file: Path, folder: Path) -> str:
+    """The plan's last line: its jobs by state, and the command that renders those not done. A 103-row table ended
+    with the last plate's line: how many were done was counted by scrolling (the night-run trial, 2026-12-02)."""
+    from ..unfinished import shell_path
+
+    counts = document.get("counts") or {}
+    states = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
+    total = sum(counts.values())
+    left = total - counts.get("done", 0) - counts.get("modified", 0)
+    tail = f"; to finish: idcli render {shell_path(file)} --out {shell_path(folder)}" if left else "; all done"
+    return f"{counted(total, 'job')}: {states or 'none'}{tail}"
 
 
 PLAN_COLUMNS = ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group", "key")
