@@ -524,6 +524,12 @@ def render(
                 emit_json({**stopped.report.as_dict(), "ok": False, "exit_code": stopped.exit_code,
                            "error": stopped.as_json()})
                 fail(stopped.render(), stopped.exit_code)
+            if isinstance(stopped, Interrupted) and stopped.report is not None and not quiet:
+                # what is done and the command that finishes, while she is still at the terminal (unfinished.py)
+                from ..unfinished import unfinished_takes
+
+                if (left := unfinished_takes(folder)) is not None:
+                    print_note(left.note())
             raise
         summary = report.as_dict()
         counts = summary["counts"]
