@@ -23,6 +23,7 @@ EXIT_CHECK_FAILED = 6  # idcli verify found an image that fails; idcli reproduce
 EXIT_INTERNAL_ERROR = 70  # a bug in idcli (sysexits' EX_SOFTWARE): never 1, which means failed jobs
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+EXIT_HANGUP = 129  # SIGHUP: the terminal closed (128 + 1, as a shell reports a process the signal ended)
 
 
 class IdcliError(Exception):
@@ -210,7 +211,7 @@ class Interrupted(IdcliError):
     failed before the signal); None when the signal came while planning.
     """
 
-    exit_code = EXIT_INTERRUPTED  # each instance carries its signal's: 130 (SIGINT) or 143 (SIGTERM)
+    exit_code = EXIT_INTERRUPTED  # each instance carries its signal's: 130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP)
 
     def __init__(self, signal_name: str, exit_code: int,
                  kept: str = "completed images are kept, rerun to resume") -> None:

@@ -1,8 +1,9 @@
-"""SIGTERM stops idcli like Ctrl-C, and which of the two did.
+"""SIGTERM (and SIGHUP, a closed terminal) stops idcli like Ctrl-C, and which signal did.
 
 Python turns SIGINT into ``KeyboardInterrupt``; idcli makes SIGTERM raise it too, so a write in flight is
 finished or removed by the same ``except BaseException`` and ``finally`` paths (safeio.atomic_write, the
-commit thread), never left half-done. The exit code then follows the signal: 130 for SIGINT, 143 for SIGTERM.
+commit thread), never left half-done. The exit code then follows the signal: 130 for SIGINT, 143 for SIGTERM, 129
+for SIGHUP.
 Every command runs inside ``terminate_as_interrupt`` (cli/output.py); the library's ``render`` does not install
 it (a pipeline owns its process's signals) but reads ``interrupted()`` when a ``KeyboardInterrupt`` reaches it.
 ``interrupts_held`` holds both for a block that must not stop half way (an export's files put back,
@@ -17,7 +18,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted
+from .errors import EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted
 
 # Set by the SIGTERM handler so that the KeyboardInterrupt it raises reports the right signal.
 _INTERRUPT: list[Any] = ["SIGINT", EXIT_INTERRUPTED]
@@ -60,11 +61,23 @@ def terminate_as_interrupt() -> Iterator[None]:
         _INTERRUPT[:] = ["SIGTERM", EXIT_TERMINATED]
         raise KeyboardInterrupt
 
+    def on_hangup(signum: int, frame: Any) -> None:
+        _INTERRUPT[:] = ["SIGHUP", EXIT_HANGUP]
+        raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGTERM, on_term)
+    # A closed terminal (SIGHUP) killed the run at once, as kill -9: the rendered batches waiting in the commit queue
+    # were lost. Only where SIGHUP has its default: under nohup (ignored) the run goes on, as nohup promises.
+    hangup = getattr(signal, "SIGHUP", None)  # none on Windows
+    previous_hangup = signal.getsignal(hangup) if hangup is not None else None
+    if hangup is not None and previous_hangup == signal.SIG_DFL:
+        signal.signal(hangup, on_hangup)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        if hangup is not None and previous_hangup == signal.SIG_DFL:
+            signal.signal(hangup, signal.SIG_DFL)
         _INTERRUPT[:] = ["SIGINT", EXIT_INTERRUPTED]
 
 
@@ -116,7 +129,8 @@ def interrupts_held() -> Iterator[HeldInterrupts]:
         return
     previous_handlers: dict[int, Any] = {}
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP where terminate_as_interrupt made it stop the command (a closed terminal), not where ignored (nohup)
+        for signum in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])):
             previous = signal.getsignal(signum)
             if callable(previous):  # Python's own: default_int_handler, terminate_as_interrupt's, a pipeline's
                 held.handlers[signum] = previous

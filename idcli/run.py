@@ -388,7 +388,9 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             # put back, plus what it moved there; else listed now. A second listing cost a film's resume a second scan.
             report.superseded_total = (sum(map(len, kept_takes().values())) - put_back_count + len(report.superseded)
                                        if kept_takes.cache_info().currsize else count_superseded(store.root))
-            store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed})
+            # the error that stopped it (a full disk), for the morning after: unfinished.py says it
+            store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed,
+                           **({"error": report.error} if report.error else {})})
         finally:
             progress.stop()
 
@@ -451,7 +453,7 @@ def default_engine(model: ModelIdentity, runtime: Runtime, adapter: Any) -> Any:
 
     # A KeyboardInterrupt raised inside torch's or diffusers' native import code can abort the process
     # or be lost; the signals are held during the imports and delivered right after them.
-    held = {signal.SIGINT, signal.SIGTERM}
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # SIGHUP: a closed terminal stops a run as they do
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         import torch  # noqa: F401

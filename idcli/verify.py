@@ -66,6 +66,9 @@ class VerifyReport:
     trust: str | None = None
     kind: str = "output"  # a render's output folder, a "delivery" folder, or a flat folder of "images"
     folder_problems: list[FolderProblem] = field(default_factory=list)
+    # Takes of the folder's last shot list with no image yet, and the command that renders them (unfinished.py): the
+    # morning after a stopped render, "all images pass" is not "all done". No failure: what is there passes.
+    unfinished: Any = None
 
     @property
     def failed(self) -> int:
@@ -97,6 +100,7 @@ class VerifyReport:
                            "signed": sum(1 for i in self.images if i.c2pa and i.c2pa.get("present")),
                            "folder_problems": len(self.folder_problems)},
                 "trust": self.trust, "folder": {"kind": self.kind, "not_checked": self.not_checked},
+                "unfinished": self.unfinished.as_dict() if self.unfinished is not None else None,
                 "images": [asdict(i) for i in self.images]}
 
     @property
@@ -174,7 +178,12 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
                        "cannot be checked") + recovers,
                       *([f"{OWN_RECORD_IS} {whose}"] if whose else []), *signature], c2pa=c2pa))
     report.images += without_sidecar
+    from .unfinished import unfinished_takes
+
+    report.unfinished = unfinished_takes(root)
     inside = "" if report.images else args.inside_output_folder(root)
+    if not report.images and report.unfinished is not None:  # stopped before its first commit: how to finish
+        raise InputError(f"{root}: no committed renders to check yet; {report.unfinished.note()}", file=root)
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check" + (
             inside or "; give a render's output folder (idcli render FILE --out DIR) or a folder of PNGs"),

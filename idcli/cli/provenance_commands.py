@@ -188,6 +188,8 @@ def verify(
                              f"; {counted(counts['folder_problems'], 'problem')} of the folder"
                              if counts["folder_problems"] else ""))
             emit("\n".join(lines))
+            if report.unfinished is not None:  # after the count: the images pass, yet the night's work is not done
+                print_note(report.unfinished.note())
         if report.exit_code != EXIT_OK:
             raise typer.Exit(report.exit_code)
 

@@ -97,11 +97,15 @@ def review(
     from ..review.page import write_review
     from ..review.pick_notes import pick_notes
     from ..review.runs import load_run
+    from ..unfinished import unfinished_takes
 
     def body() -> None:
         run = load_run(out, shots)
         result = write_review(run)
         notes = pick_notes(run)  # picks the shot list's edits since left behind (the page marks them too)
+        # the page shows what was rendered; the takes a stopped night left out, and how to finish, are said here
+        if (unfinished := unfinished_takes(run.root)) is not None:
+            notes.append(unfinished.note())
         count = len(result.contact_sheets)
         sheets = (f"contact sheet {result.contact_sheet}" if count <= 1 else
                   f"{count} contact sheets {result.contact_sheet} … {result.contact_sheets[-1].name}")

@@ -381,8 +381,22 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
             emit(styled(reused))
         for line in folder_notes(document, folder):
             emit(styled(line))
+        emit(plan_summary(document, file, folder))
 
     guarded(body, as_json, problems_mean=f"{file} was not planned")
+
+
+def plan_summary(document: dict[str, Any], file: Path, folder: Path) -> str:
+    """The plan's last line: its jobs by state, and the command that renders those not done. A 103-row table ended
+    with the last plate's line: how many were done was counted by scrolling (the night-run trial, 2026-12-02)."""
+    from ..unfinished import shell_path
+
+    counts = document.get("counts") or {}
+    states = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
+    total = sum(counts.values())
+    left = total - counts.get("done", 0) - counts.get("modified", 0)
+    tail = f"; to finish: idcli render {shell_path(file)} --out {shell_path(folder)}" if left else "; all done"
+    return f"{counted(total, 'job')}: {states or 'none'}{tail}"
 
 
 PLAN_COLUMNS = ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group", "key")
@@ -481,7 +495,7 @@ def render(
 ) -> None:
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2 (invalid input),
     3 (folder busy), 4 (model or Ray unavailable), 5 (output unusable), 70 (a bug in idcli: please report it),
-    130 / 143 (interrupted / terminated)."""
+    130 / 143 / 129 (interrupted / terminated / the terminal closed)."""
     from ..console import make_progress
     from ..run import render as run_render
 
@@ -510,6 +524,12 @@ def render(
                 emit_json({**stopped.report.as_dict(), "ok": False, "exit_code": stopped.exit_code,
                            "error": stopped.as_json()})
                 fail(stopped.render(), stopped.exit_code)
+            if isinstance(stopped, Interrupted) and stopped.report is not None and not quiet:
+                # what is done and the command that finishes, while she is still at the terminal (unfinished.py)
+                from ..unfinished import unfinished_takes
+
+                if (left := unfinished_takes(folder)) is not None:
+                    print_note(left.note())
             raise
         summary = report.as_dict()
         counts = summary["counts"]

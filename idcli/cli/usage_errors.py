@@ -121,11 +121,22 @@ def _missing(exc: Any) -> str:
     return f"{_param_name(param)}: missing{about} (usage: {_usage(exc.ctx)})"
 
 
+# What an artist types the morning after a stopped render, answered with the command that does it: `resume` was
+# offered `restore` (the nearest name), which puts back an earlier take, and `status` listed every command.
+_MORNING_WORDS = {
+    "status": "what a folder holds and lacks: idcli verify OUT (idcli plan FILE --out OUT: each job's state)",
+    **dict.fromkeys(("resume", "continue", "finish"),
+                    "idcli render FILE --out OUT again renders only what is not done"),
+}
+
+
 def _no_such_command(exc: Any, name: str) -> str:
     group, ctx = exc.ctx.command, exc.ctx
     commands = [n for n, c in group.commands.items() if not getattr(c, "hidden", False)]
     near = closest(name, commands, n=1)
     hint = f"did you mean {near[0]}?" if near else f"its commands: {', '.join(commands)}"
+    if ctx.parent is None and name.lower() in _MORNING_WORDS:  # idcli's own commands, not `idcli models status`
+        hint = _MORNING_WORDS[name.lower()]
     return f"{name}: no such command of {_command_name(ctx)} ({hint})"
 
 
