@@ -53,7 +53,7 @@ def to_srgb(pixels: np.ndarray, profile: bytes | None) -> np.ndarray:
     values are shown as sRGB, as every viewer shows an untagged picture and as idcli did before profiles were kept."""
     if profile is None:
         return pixels
-    transform = _cached_transform(profile)
+    transform = cached_transform(profile)
     if transform is None:
         return pixels
     from PIL import Image
@@ -99,29 +99,35 @@ def _without_float_pipelines(profile: bytes) -> bytes:
 # (their plates'): a 200-take review built 200 of one (docs/performance.md). A transform is read-only once built
 # (LittleCMS copies its one-pixel cache per call), so threads making thumbnails can share it. A profile LittleCMS
 # refuses is kept too (as None), so it is not parsed again per take.
-_TRANSFORM_CACHE_SIZE = 8
+TRANSFORM_CACHE_SIZE = 8
 _transforms: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _transforms_lock = threading.Lock()
 
 
-def _cached_transform(profile: bytes, mode: str = "RGB") -> Any:
-    """``_to_srgb_transform(profile)``, built once per process for each of the last ``_TRANSFORM_CACHE_SIZE``
+def cached_transform(profile: bytes, mode: str = "RGB") -> Any:
+    """``transform_to_srgb(profile)``, built once per process for each of the last ``TRANSFORM_CACHE_SIZE``
     (profile, mode) pairs used."""
     key = (hashlib.sha256(profile).hexdigest(), mode)
     with _transforms_lock:
         if key in _transforms:
             _transforms.move_to_end(key)
             return _transforms[key]
-    transform = _to_srgb_transform(profile, mode)  # outside the lock: another thread's hit need not wait
+    transform = transform_to_srgb(profile, mode)  # outside the lock: another thread's hit need not wait
     with _transforms_lock:
         _transforms[key] = transform
         _transforms.move_to_end(key)
-        while len(_transforms) > _TRANSFORM_CACHE_SIZE:
+        while len(_transforms) > TRANSFORM_CACHE_SIZE:
             _transforms.popitem(last=False)
     return transform
 
 
-def _to_srgb_transform(profile: bytes, mode: str = "RGB") -> Any:
+def clear_transform_cache() -> None:
+    """Forget the transforms built so far (tests, and measurements of a fresh process)."""
+    with _transforms_lock:
+        _transforms.clear()
+
+
+def transform_to_srgb(profile: bytes, mode: str = "RGB") -> Any:
     """A LittleCMS RGB → sRGB transform from ``profile`` (its floating-point pipelines aside), or None when LittleCMS
     refuses the profile."""
     from PIL import ImageCms

@@ -21,16 +21,16 @@ from idcli.display_colour import to_srgb
 def builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     """The profiles a transform is built from, in order, with the process's cache emptied before and after."""
     built: list[bytes] = []
-    build = display_colour._to_srgb_transform
+    build = display_colour.transform_to_srgb
 
     def counting(profile: bytes, mode: str = "RGB") -> Any:
         built.append(profile)
         return build(profile, mode)
 
-    monkeypatch.setattr(display_colour, "_to_srgb_transform", counting)
-    display_colour._transforms.clear()
+    monkeypatch.setattr(display_colour, "transform_to_srgb", counting)
+    display_colour.clear_transform_cache()
     yield built
-    display_colour._transforms.clear()
+    display_colour.clear_transform_cache()
 
 
 def _pixels(seed: int) -> np.ndarray:
@@ -38,7 +38,7 @@ def _pixels(seed: int) -> np.ndarray:
 
 
 def test_one_profiles_transform_is_built_once_for_many_takes(builds: list[bytes]) -> None:
-    uncached = [display_colour._to_srgb_transform(DISPLAY_P3).apply(Image.fromarray(_pixels(seed), "RGB"))
+    uncached = [display_colour.transform_to_srgb(DISPLAY_P3).apply(Image.fromarray(_pixels(seed), "RGB"))
                 for seed in range(3)]
     builds.clear()
     converted = [to_srgb(_pixels(seed), DISPLAY_P3) for seed in range(3)]
@@ -60,14 +60,13 @@ def test_a_refused_profile_is_remembered_and_still_leaves_the_pixels_as_they_are
 
 
 def test_the_cache_is_bounded_and_drops_the_least_recently_used(builds: list[bytes]) -> None:
-    size = display_colour._TRANSFORM_CACHE_SIZE
+    size = display_colour.TRANSFORM_CACHE_SIZE
     profiles = [icc_rgb_profile(f"profile {k}", (0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419),
                                 (0.1571, 0.0666, 0.7841), 2.0 + k / 64) for k in range(size + 1)]
     for profile in profiles[:size]:
         to_srgb(_pixels(0), profile)
     to_srgb(_pixels(0), profiles[0])  # used again: the most recent now
     to_srgb(_pixels(0), profiles[size])  # one more than the cache holds: profiles[1] goes
-    assert len(display_colour._transforms) == size
     builds.clear()
     to_srgb(_pixels(0), profiles[0])
     assert builds == []

@@ -11,7 +11,7 @@ from PIL import Image
 from idcli.engine import plates as P
 
 
-def _old_face_mask(face_box: P.Box, box: P.Box, plate_size: tuple[int, int] | None = None,
+def old_face_mask(face_box: P.Box, box: P.Box, plate_size: tuple[int, int] | None = None,
                    growth: float = P.MASK_GROWTH, feather: float = P.FEATHER) -> np.ndarray:
     """engine/plates.face_mask as it was: float64 grids of the whole crop square."""
     x0, y0, side, _ = box
@@ -38,7 +38,7 @@ def _old_face_mask(face_box: P.Box, box: P.Box, plate_size: tuple[int, int] | No
     return mask.astype(np.float32)
 
 
-def _old_composite(plate: np.ndarray, faces: list[tuple[np.ndarray, np.ndarray, P.Box]]) -> np.ndarray:
+def old_composite(plate: np.ndarray, faces: list[tuple[np.ndarray, np.ndarray, P.Box]]) -> np.ndarray:
     """engine/plates.composite as it was: the whole crop square blended, then the plate kept where the mask is 0."""
     out = plate.copy()
     for face, mask, box in faces:
@@ -69,11 +69,11 @@ def _same_render(size: tuple[int, int], boxes: list[P.Box], channels: int = 3, w
     for box in boxes:
         crop = P.crop_box(box, size)
         new_masks.append(P.face_mask(box, crop, size, growth, feather))
-        old_masks.append(_old_face_mask(box, crop, size, growth, feather))
+        old_masks.append(old_face_mask(box, crop, size, growth, feather))
         assert new_masks[-1].dtype == np.float32 and new_masks[-1].shape == (crop[2], crop[2])
         assert new_masks[-1].tobytes() == old_masks[-1].tobytes(), (size, box)
     new = P.composite(plate, _faces(plate, boxes, new_masks, working, seed + 1))
-    old = _old_composite(plate, _faces(plate, boxes, old_masks, working, seed + 1))
+    old = old_composite(plate, _faces(plate, boxes, old_masks, working, seed + 1))
     assert new.dtype == old.dtype and new.shape == old.shape and new.tobytes() == old.tobytes(), (size, boxes)
     return P.plate_mask(size, [(m, P.crop_box(b, size)) for m, b in zip(new_masks, boxes, strict=True)])
 
@@ -114,14 +114,14 @@ def test_random_boxes_sizes_and_feathers_are_byte_identical() -> None:
 
 
 def test_the_mask_is_zero_outside_its_window_and_the_window_is_a_part_of_an_8k_crop() -> None:
-    from idcli.engine.plates import _mask_window  # the rectangle face_mask computes; 0 outside it
+    from idcli.engine.plates import mask_window  # the rectangle face_mask computes; 0 outside it
 
     face = (937, 2106, 1466, 1913)  # the recipe plate's left face on its 7680x4320 upscale
     crop = P.crop_box(face, (7680, 4320))
     side = crop[2]
     ramp = max(1.0, P.FEATHER * side)
     cx, cy = face[0] + face[2] / 2 - crop[0], face[1] + face[3] / 2 - crop[1]
-    left, top, right, bottom = _mask_window(cx, cy, P.MASK_GROWTH * face[2] / 2, P.MASK_GROWTH * face[3] / 2,
+    left, top, right, bottom = mask_window(cx, cy, P.MASK_GROWTH * face[2] / 2, P.MASK_GROWTH * face[3] / 2,
                                             ramp, side)
     assert (right - left) * (bottom - top) < 0.6 * side * side
     mask = P.face_mask(face, crop, (7680, 4320))

@@ -81,7 +81,7 @@ def face_mask(face_box: Box, box: Box, plate_size: tuple[int, int] | None = None
     rx = max(1.0, growth * fw / 2)
     ry = max(1.0, growth * fh / 2)
     mask = np.zeros((side, side), dtype=np.float32)
-    left, top, right, bottom = _mask_window(cx, cy, rx, ry, ramp, side)
+    left, top, right, bottom = mask_window(cx, cy, rx, ry, ramp, side)
     if left < right and top < bottom:
         # Pixel centres of the window only: each pixel's value is the same float64 arithmetic as over the whole
         # crop (element by element), so the mask is bit for bit what it was when the whole square was computed.
@@ -104,7 +104,7 @@ def face_mask(face_box: Box, box: Box, plate_size: tuple[int, int] | None = None
     return mask
 
 
-def _mask_window(cx: float, cy: float, rx: float, ry: float, ramp: float, side: int) -> tuple[int, int, int, int]:
+def mask_window(cx: float, cy: float, rx: float, ry: float, ramp: float, side: int) -> tuple[int, int, int, int]:
     """(left, top, right, bottom), in crop pixels, of the window outside which ``face_mask`` is exactly 0.
 
     ``outside`` is the distance from the ellipse along the ray, and a point of the ellipse lies within ``rx`` of the
