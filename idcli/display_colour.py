@@ -17,7 +17,10 @@ it keeps a profile that has them (a printer's, a LUT profile) from giving anothe
 
 from __future__ import annotations
 
+import hashlib
 import io
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -50,7 +53,7 @@ def to_srgb(pixels: np.ndarray, profile: bytes | None) -> np.ndarray:
     values are shown as sRGB, as every viewer shows an untagged picture and as idcli did before profiles were kept."""
     if profile is None:
         return pixels
-    transform = _to_srgb_transform(profile)
+    transform = cached_transform(profile)
     if transform is None:
         return pixels
     from PIL import Image
@@ -91,14 +94,47 @@ def _without_float_pipelines(profile: bytes) -> bytes:
     return bytes(edited)
 
 
-def _to_srgb_transform(profile: bytes) -> Any:
+# The transforms a process has built, by (the profile's sha256, the pixels' mode), most recently used last. Building
+# one took about half a thumbnail's time under load and was done per take, though a run's takes carry a few profiles
+# (their plates'): a 200-take review built 200 of one (docs/performance.md). A transform is read-only once built
+# (LittleCMS copies its one-pixel cache per call), so threads making thumbnails can share it. A profile LittleCMS
+# refuses is kept too (as None), so it is not parsed again per take.
+TRANSFORM_CACHE_SIZE = 8
+_transforms: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_transforms_lock = threading.Lock()
+
+
+def cached_transform(profile: bytes, mode: str = "RGB") -> Any:
+    """``transform_to_srgb(profile)``, built once per process for each of the last ``TRANSFORM_CACHE_SIZE``
+    (profile, mode) pairs used."""
+    key = (hashlib.sha256(profile).hexdigest(), mode)
+    with _transforms_lock:
+        if key in _transforms:
+            _transforms.move_to_end(key)
+            return _transforms[key]
+    transform = transform_to_srgb(profile, mode)  # outside the lock: another thread's hit need not wait
+    with _transforms_lock:
+        _transforms[key] = transform
+        _transforms.move_to_end(key)
+        while len(_transforms) > TRANSFORM_CACHE_SIZE:
+            _transforms.popitem(last=False)
+    return transform
+
+
+def clear_transform_cache() -> None:
+    """Forget the transforms built so far (tests, and measurements of a fresh process)."""
+    with _transforms_lock:
+        _transforms.clear()
+
+
+def transform_to_srgb(profile: bytes, mode: str = "RGB") -> Any:
     """A LittleCMS RGB → sRGB transform from ``profile`` (its floating-point pipelines aside), or None when LittleCMS
     refuses the profile."""
     from PIL import ImageCms
 
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(_without_float_pipelines(profile)))
-        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB", "RGB",
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), mode, mode,
                                        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return None

@@ -80,12 +80,18 @@ def face_mask(face_box: Box, box: Box, plate_size: tuple[int, int] | None = None
     band = max(1, int(np.ceil(ramp / 2)))
     rx = max(1.0, growth * fw / 2)
     ry = max(1.0, growth * fh / 2)
-    ys, xs = np.mgrid[0:side, 0:side].astype(np.float64) + 0.5
-    # Distance outside the ellipse, in pixels along the ray (exact on the axes, close elsewhere).
-    radius = np.sqrt(((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2)
-    scale = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2) / np.maximum(radius, 1e-9)  # ellipse radius on the ray
-    outside = (radius - 1.0) * scale
-    mask = np.clip(1.0 - outside / ramp, 0.0, 1.0)
+    mask = np.zeros((side, side), dtype=np.float32)
+    left, top, right, bottom = mask_window(cx, cy, rx, ry, ramp, side)
+    if left < right and top < bottom:
+        # Pixel centres of the window only: each pixel's value is the same float64 arithmetic as over the whole
+        # crop (element by element), so the mask is bit for bit what it was when the whole square was computed.
+        xs = np.arange(left, right, dtype=np.float64)[None, :] + 0.5
+        ys = np.arange(top, bottom, dtype=np.float64)[:, None] + 0.5
+        # Distance outside the ellipse, in pixels along the ray (exact on the axes, close elsewhere).
+        radius = np.sqrt(((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2)
+        scale = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2) / np.maximum(radius, 1e-9)  # ellipse radius on the ray
+        outside = (radius - 1.0) * scale
+        mask[top:bottom, left:right] = np.clip(1.0 - outside / ramp, 0.0, 1.0)
     width, height = plate_size or (x0 + side + 1, y0 + side + 1)
     if y0 > 0 or plate_size is None:
         mask[:band, :] = 0.0
@@ -95,7 +101,21 @@ def face_mask(face_box: Box, box: Box, plate_size: tuple[int, int] | None = None
         mask[:, :band] = 0.0
     if x0 + side < width:
         mask[:, -band:] = 0.0
-    return mask.astype(np.float32)
+    return mask
+
+
+def mask_window(cx: float, cy: float, rx: float, ry: float, ramp: float, side: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom), in crop pixels, of the window outside which ``face_mask`` is exactly 0.
+
+    ``outside`` is the distance from the ellipse along the ray, and a point of the ellipse lies within ``rx`` of the
+    centre across and ``ry`` down, so a pixel more than ``rx + ramp`` across (``ry + ramp`` down) from the centre
+    is more than ``ramp`` outside: its mask is 0. Two pixels more on every side keep float rounding (about 1e-12
+    of a pixel) far from the edge. The window of an 8K plate's face is about half its crop square."""
+    left = max(0, int(np.floor(cx - rx - ramp)) - 2)
+    right = min(side, int(np.ceil(cx + rx + ramp)) + 2)
+    top = max(0, int(np.floor(cy - ry - ramp)) - 2)
+    bottom = min(side, int(np.ceil(cy + ry + ramp)) + 2)
+    return left, top, right, bottom
 
 
 def resize_mask(mask: np.ndarray, side: int) -> np.ndarray:
@@ -188,13 +208,28 @@ def composite(plate: np.ndarray, faces: list[tuple[np.ndarray, np.ndarray, Box]]
         image = Image.fromarray(np.ascontiguousarray(face))
         if face.shape[0] != side:
             image = image.resize((side, side), Image.Resampling.LANCZOS)
-        new = np.asarray(image, dtype=np.float32)
-        region = out[y0:y0 + side, x0:x0 + side, :3]
-        m = mask[:, :, None].astype(np.float32)
+        window = _nonzero_window(mask)
+        if window is None:
+            continue  # a mask of zeros changes nothing
+        top, bottom, left, right = window
+        # Only the mask's nonzero rectangle is blended: everywhere else the plate's own pixels stay, as the full
+        # square's arithmetic gave them back; inside it each pixel is the same float32 arithmetic as before.
+        new = np.asarray(image, dtype=np.float32)[top:bottom, left:right]
+        region = out[y0 + top:y0 + bottom, x0 + left:x0 + right, :3]
+        m = mask[top:bottom, left:right, None].astype(np.float32)
         blended = np.clip(m * new + (1 - m) * region.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
         # Where the mask is 0 the arithmetic would already give the plate back; take it literally anyway.
-        out[y0:y0 + side, x0:x0 + side, :3] = np.where(m > 0, blended, region)
+        out[y0 + top:y0 + bottom, x0 + left:x0 + right, :3] = np.where(m > 0, blended, region)
     return out
+
+
+def _nonzero_window(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the smallest rectangle holding every nonzero value of ``mask``; None if none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    columns = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
 
 
 def plate_mask(plate_size: tuple[int, int], masks: list[tuple[np.ndarray, Box]]) -> np.ndarray:
