@@ -1746,3 +1746,78 @@ def test_a_library_caller_terminated_while_a_set_lands_ends_with_the_last_cut_wh
     assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
     assert "landed" not in result.stdout and "Traceback" not in result.stderr, result.stderr
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the last cut")
+
+
+def test_a_library_caller_that_catches_ctrl_c_still_ends_by_a_sigterm_that_came_after_it(tmp_path: Path) -> None:
+    """Ctrl-C, then SIGTERM left to the system's default (a notebook's kernel catches KeyboardInterrupt and goes on;
+    its manager then ends it), both while a set lands: held, only the first was raised, "the same request again", and
+    the process went on running (until 2026-12-02), where the SIGTERM would have ended it at once. The Ctrl-C stops the
+    landing, the earlier set is put back whole, and then the process ends by SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    script = _LIBRARY_EXPORT.replace(
+        "        os.kill(os.getpid(), signal.SIGTERM)",
+        "        os.kill(os.getpid(), signal.SIGINT)\n        os.kill(os.getpid(), signal.SIGTERM)").replace(
+        "    files.land()\n", "    try:\n        files.land()\n    except KeyboardInterrupt:\n"
+        "        os.replace = real_replace\n        print('Ctrl-C caught, going on')\n")
+    assert script.count("signal.SIGINT") == 1 and "Ctrl-C caught" in script
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
+    assert "landed" not in result.stdout and "Traceback" not in result.stderr, result.stderr
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the last cut")
+
+
+_SIGNAL_AFTER_THE_LAST_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from idcli import interrupts
+from idcli.review.export_files import ExportFiles
+
+folder, sent = Path(sys.argv[1]), getattr(signal, sys.argv[2])
+names = ("a.otio", "b.edl", "c.xml")
+real_check = interrupts.HeldInterrupts.check
+checks = []
+
+def check(self):
+    real_check(self)
+    checks.append(1)
+    if len(checks) == len(names) + 1:  # the check after the last rename: the set is in place, the signal comes now
+        os.kill(os.getpid(), sent)
+
+interrupts.HeldInterrupts.check = check
+try:
+    with ExportFiles() as files:
+        for name in names:
+            files.write(folder / name, b"the new cut")
+        files.land()
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+@pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM"])
+def test_a_signal_just_after_the_last_rename_leaves_no_earlier_file_beside_the_set(tmp_path: Path, sent: str) -> None:
+    """The set in place, a Ctrl-C (or a SIGTERM left to the system's default) right after the last rename was raised as
+    the hold ended, before the earlier files' links were removed: the new cut landed whole, and beside it a hidden
+    temporary for each earlier file, the earlier movie's disk space held, until the next export into the folder (until
+    2026-12-02). The links are removed inside the hold now, before the signal acts."""
+    import signal
+    import subprocess
+    import sys
+
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    result = subprocess.run([sys.executable, "-c", _SIGNAL_AFTER_THE_LAST_RENAME, str(tmp_path), sent],
+                            capture_output=True, text=True, timeout=120)
+    if sent == "SIGINT":  # Python's own handler: the export stops as interrupted, after the set is in place
+        assert (result.returncode, result.stdout) == (0, "interrupted\n"), (result.returncode, result.stderr)
+    else:
+        assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the new cut")
