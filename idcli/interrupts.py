@@ -130,7 +130,10 @@ def interrupts_held() -> Iterator[HeldInterrupts]:
         yield held
     finally:
         for held_signal, handler in previous_handlers.items():
-            signal.signal(held_signal, handler)
+            # Only where the hold still stands: a handler ``check`` ran may have set another (a pipeline's that leaves a
+            # second SIGTERM to the system's default), and putting the first back over it undid it (until 2026-12-02).
+            if signal.getsignal(held_signal) == held.hold:
+                signal.signal(held_signal, handler)
         # The system's default: the process ends here, the block whole. Any such signal held, not only the first: one
         # after a Ctrl-C is no repeat of it (a caller that catches KeyboardInterrupt went on running, until 2026-12-02).
         ending = next((signum for signum in held.received if signum in held.by_default), None)

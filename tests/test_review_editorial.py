@@ -1821,3 +1821,56 @@ def test_a_signal_just_after_the_last_rename_leaves_no_earlier_file_beside_the_s
     else:
         assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the new cut")
+
+
+_GRACEFUL_CALLER = """
+import os, signal, sys
+from pathlib import Path
+from idcli.review.export_files import ExportFiles
+
+folder = Path(sys.argv[1])
+names = ("a.otio", "b.edl", "c.xml")
+
+def graceful(signum, frame):  # a pipeline's: the first SIGTERM winds down, a second one ends the process at once
+    print("winding down", flush=True)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+signal.signal(signal.SIGTERM, graceful)
+real_replace = os.replace
+renames = []
+
+def replace(source, target, **kwargs):
+    renames.append(Path(str(target)).name)
+    if len(renames) == 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+    real_replace(source, target, **kwargs)
+
+with ExportFiles() as files:
+    for name in names:
+        files.write(folder / name, b"the new cut")
+    os.replace = replace
+    files.land()
+os.replace = real_replace
+print("landed", flush=True)
+os.kill(os.getpid(), signal.SIGTERM)  # the second: the operator means it
+print("still running")
+"""
+
+
+def test_a_handler_the_held_signal_runs_may_set_another_and_it_stands(tmp_path: Path) -> None:
+    """A pipeline's SIGTERM handler that winds down and leaves a second SIGTERM to the system's default (to end the
+    process at once), run for a SIGTERM held while an export's files landed: the hold then put the pipeline's handler
+    back over the default it had set, and the second SIGTERM only wound down again, the process going on (until
+    2026-12-02). The handler's own change stands now: the set lands, and the second SIGTERM ends the process."""
+    import signal
+    import subprocess
+    import sys
+
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    result = subprocess.run([sys.executable, "-c", _GRACEFUL_CALLER, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert (result.returncode, result.stdout) == (-signal.SIGTERM, "winding down\nlanded\n"), (
+        result.returncode, result.stdout, result.stderr)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the new cut")
