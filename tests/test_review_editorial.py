@@ -1874,3 +1874,50 @@ def test_a_handler_the_held_signal_runs_may_set_another_and_it_stands(tmp_path: 
     assert (result.returncode, result.stdout) == (-signal.SIGTERM, "winding down\nlanded\n"), (
         result.returncode, result.stdout, result.stderr)
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the new cut")
+
+
+_CTRL_C_AS_THE_HOLD_IS_UNDONE = """
+import os, signal, sys
+from pathlib import Path
+from idcli.review.export_files import ExportFiles
+
+folder = Path(sys.argv[1])
+names = ("a.otio", "b.edl", "c.xml")
+real_signal = signal.signal
+armed = [True]
+
+def spy(signum, handler):
+    previous = real_signal(signum, handler)
+    if armed and signum == signal.SIGINT and handler is signal.default_int_handler:
+        armed.clear()
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the hold is undone: SIGINT's handler back, SIGTERM's not yet
+    return previous
+
+with ExportFiles() as files:
+    for name in names:
+        files.write(folder / name, b"the new cut")
+    signal.signal = spy
+    try:
+        files.land()
+    except KeyboardInterrupt:  # a pipeline that goes on after a Ctrl-C
+        print("interrupted", flush=True)
+    signal.signal = real_signal
+os.kill(os.getpid(), signal.SIGTERM)  # left to the system's default: the process ends
+print("still running")
+"""
+
+
+def test_a_ctrl_c_as_the_hold_is_undone_leaves_no_signal_held_for_ever(tmp_path: Path) -> None:
+    """A Ctrl-C between the hold's putting back SIGINT's handler and SIGTERM's raised there, and SIGTERM stayed with the
+    ended hold, which took every SIGTERM after it and did nothing: the process could no longer be terminated (until
+    2026-12-02). Both are put back with the two blocked, and the Ctrl-C acts after."""
+    import signal
+    import subprocess
+    import sys
+
+    names = ("a.otio", "b.edl", "c.xml")
+    result = subprocess.run([sys.executable, "-c", _CTRL_C_AS_THE_HOLD_IS_UNDONE, str(tmp_path)], capture_output=True,
+                            text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (-signal.SIGTERM, "interrupted\n"), (
+        result.returncode, result.stdout, result.stderr)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the new cut")
