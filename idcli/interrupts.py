@@ -106,7 +106,7 @@ class HeldInterrupts:
     def check(self) -> None:
         """Raise the first signal held now, by its own handler (``KeyboardInterrupt``; SIGTERM's exit code set as
         ``terminate_as_interrupt`` sets it); nothing when none came. The signals after it are the same request again:
-        none is raised twice."""
+        none is raised twice (one left to the system's default still ends the process as ``interrupts_held`` ends)."""
         if self.received and not self.delivered:
             self.delivered = True
             signum = self.received[0]
@@ -143,8 +143,21 @@ def interrupts_held() -> Iterator[HeldInterrupts]:
             signal.signal(signum, held.hold)
         yield held
     finally:
-        for held_signal, handler in previous_handlers.items():
-            signal.signal(held_signal, handler)
-        if held.received and held.received[0] in held.by_default:
-            signal.raise_signal(held.received[0])  # the system's default: the process ends here, the block whole
+        # Put back with both blocked (delivered after): a Ctrl-C between the two raised here, and SIGTERM stayed with
+        # this ended hold, which took every SIGTERM after it and did nothing (until 2026-12-02).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, previous_handlers)
+        try:
+            for held_signal, handler in previous_handlers.items():
+                # Only where the hold still stands: a handler ``check`` ran may have set another (a pipeline's that
+                # leaves a second SIGTERM to the system's default); put back over it, it was undone (until 2026-12-02).
+                if signal.getsignal(held_signal) == held.hold:
+                    signal.signal(held_signal, handler)
+            # The system's default: the process ends as they are unblocked, the block whole. Any such signal held, not
+            # only the first: one after a Ctrl-C is no repeat of it (a caller that catches KeyboardInterrupt went on
+            # running, until 2026-12-02).
+            ending = next((signum for signum in held.received if signum in held.by_default), None)
+            if ending is not None:
+                signal.raise_signal(ending)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         held.check()  # raised over an error ending the block too (chained to it): the command was interrupted

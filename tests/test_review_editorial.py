@@ -1746,3 +1746,178 @@ def test_a_library_caller_terminated_while_a_set_lands_ends_with_the_last_cut_wh
     assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
     assert "landed" not in result.stdout and "Traceback" not in result.stderr, result.stderr
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the last cut")
+
+
+def test_a_library_caller_that_catches_ctrl_c_still_ends_by_a_sigterm_that_came_after_it(tmp_path: Path) -> None:
+    """Ctrl-C, then SIGTERM left to the system's default (a notebook's kernel catches KeyboardInterrupt and goes on;
+    its manager then ends it), both while a set lands: held, only the first was raised, "the same request again", and
+    the process went on running (until 2026-12-02), where the SIGTERM would have ended it at once. The Ctrl-C stops the
+    landing, the earlier set is put back whole, and then the process ends by SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    script = _LIBRARY_EXPORT.replace(
+        "        os.kill(os.getpid(), signal.SIGTERM)",
+        "        os.kill(os.getpid(), signal.SIGINT)\n        os.kill(os.getpid(), signal.SIGTERM)").replace(
+        "    files.land()\n", "    try:\n        files.land()\n    except KeyboardInterrupt:\n"
+        "        os.replace = real_replace\n        print('Ctrl-C caught, going on')\n")
+    assert script.count("signal.SIGINT") == 1 and "Ctrl-C caught" in script
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
+    assert "landed" not in result.stdout and "Traceback" not in result.stderr, result.stderr
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the last cut")
+
+
+_SIGNAL_AFTER_THE_LAST_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from idcli import interrupts
+from idcli.review.export_files import ExportFiles
+
+folder, sent = Path(sys.argv[1]), getattr(signal, sys.argv[2])
+names = ("a.otio", "b.edl", "c.xml")
+real_check = interrupts.HeldInterrupts.check
+checks = []
+
+def check(self):
+    real_check(self)
+    checks.append(1)
+    if len(checks) == len(names) + 1:  # the check after the last rename: the set is in place, the signal comes now
+        os.kill(os.getpid(), sent)
+
+interrupts.HeldInterrupts.check = check
+try:
+    with ExportFiles() as files:
+        for name in names:
+            files.write(folder / name, b"the new cut")
+        files.land()
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+@pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM"])
+def test_a_signal_just_after_the_last_rename_leaves_no_earlier_file_beside_the_set(tmp_path: Path, sent: str) -> None:
+    """The set in place, a Ctrl-C (or a SIGTERM left to the system's default) right after the last rename was raised as
+    the hold ended, before the earlier files' links were removed: the new cut landed whole, and beside it a hidden
+    temporary for each earlier file, the earlier movie's disk space held, until the next export into the folder (until
+    2026-12-02). The links are removed inside the hold now, before the signal acts."""
+    import signal
+    import subprocess
+    import sys
+
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    result = subprocess.run([sys.executable, "-c", _SIGNAL_AFTER_THE_LAST_RENAME, str(tmp_path), sent],
+                            capture_output=True, text=True, timeout=120)
+    if sent == "SIGINT":  # Python's own handler: the export stops as interrupted, after the set is in place
+        assert (result.returncode, result.stdout) == (0, "interrupted\n"), (result.returncode, result.stderr)
+    else:
+        assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the new cut")
+
+
+_GRACEFUL_CALLER = """
+import os, signal, sys
+from pathlib import Path
+from idcli.review.export_files import ExportFiles
+
+folder = Path(sys.argv[1])
+names = ("a.otio", "b.edl", "c.xml")
+
+def graceful(signum, frame):  # a pipeline's: the first SIGTERM winds down, a second one ends the process at once
+    print("winding down", flush=True)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+signal.signal(signal.SIGTERM, graceful)
+real_replace = os.replace
+renames = []
+
+def replace(source, target, **kwargs):
+    renames.append(Path(str(target)).name)
+    if len(renames) == 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+    real_replace(source, target, **kwargs)
+
+with ExportFiles() as files:
+    for name in names:
+        files.write(folder / name, b"the new cut")
+    os.replace = replace
+    files.land()
+os.replace = real_replace
+print("landed", flush=True)
+os.kill(os.getpid(), signal.SIGTERM)  # the second: the operator means it
+print("still running")
+"""
+
+
+def test_a_handler_the_held_signal_runs_may_set_another_and_it_stands(tmp_path: Path) -> None:
+    """A pipeline's SIGTERM handler that winds down and leaves a second SIGTERM to the system's default (to end the
+    process at once), run for a SIGTERM held while an export's files landed: the hold then put the pipeline's handler
+    back over the default it had set, and the second SIGTERM only wound down again, the process going on (until
+    2026-12-02). The handler's own change stands now: the set lands, and the second SIGTERM ends the process."""
+    import signal
+    import subprocess
+    import sys
+
+    names = ("a.otio", "b.edl", "c.xml")
+    for name in names:
+        (tmp_path / name).write_bytes(b"the last cut")
+    result = subprocess.run([sys.executable, "-c", _GRACEFUL_CALLER, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert (result.returncode, result.stdout) == (-signal.SIGTERM, "winding down\nlanded\n"), (
+        result.returncode, result.stdout, result.stderr)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the new cut")
+
+
+_CTRL_C_AS_THE_HOLD_IS_UNDONE = """
+import os, signal, sys
+from pathlib import Path
+from idcli.review.export_files import ExportFiles
+
+folder = Path(sys.argv[1])
+names = ("a.otio", "b.edl", "c.xml")
+real_signal = signal.signal
+armed = [True]
+
+def spy(signum, handler):
+    previous = real_signal(signum, handler)
+    if armed and signum == signal.SIGINT and handler is signal.default_int_handler:
+        armed.clear()
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the hold is undone: SIGINT's handler back, SIGTERM's not yet
+    return previous
+
+with ExportFiles() as files:
+    for name in names:
+        files.write(folder / name, b"the new cut")
+    signal.signal = spy
+    try:
+        files.land()
+    except KeyboardInterrupt:  # a pipeline that goes on after a Ctrl-C
+        print("interrupted", flush=True)
+    signal.signal = real_signal
+os.kill(os.getpid(), signal.SIGTERM)  # left to the system's default: the process ends
+print("still running")
+"""
+
+
+def test_a_ctrl_c_as_the_hold_is_undone_leaves_no_signal_held_for_ever(tmp_path: Path) -> None:
+    """A Ctrl-C between the hold's putting back SIGINT's handler and SIGTERM's raised there, and SIGTERM stayed with the
+    ended hold, which took every SIGTERM after it and did nothing: the process could no longer be terminated (until
+    2026-12-02). Both are put back with the two blocked, and the Ctrl-C acts after."""
+    import signal
+    import subprocess
+    import sys
+
+    names = ("a.otio", "b.edl", "c.xml")
+    result = subprocess.run([sys.executable, "-c", _CTRL_C_AS_THE_HOLD_IS_UNDONE, str(tmp_path)], capture_output=True,
+                            text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (-signal.SIGTERM, "interrupted\n"), (
+        result.returncode, result.stdout, result.stderr)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == dict.fromkeys(names, b"the new cut")

@@ -193,3 +193,43 @@ TAB_STOP = """(function(){var e=document.activeElement,r=e.getBoundingClientRect
   h=document.querySelector('header').getBoundingClientRect();
   return {name:e.tagName.toLowerCase()+' '+(e.textContent||'').slice(0,16),header:!!e.closest('header'),
     main:!!e.closest('main'),whole:r.top>=h.top-0.5&&r.bottom<=h.bottom+0.5,scrolled:window.scrollY};})()"""
+
+
+# After export, what the box says (downloaded, or nothing to send) and the text to copy, against what the header
+# shows of itself: the header scrolls on its own on a very short screen, and the box opens at its end.
+EXPORT_BOX = """(function(){var h=document.querySelector('header').getBoundingClientRect();
+  function at(e){var r=e.getBoundingClientRect();
+    return {top:r.top-h.top,bottom:r.bottom-h.top,visible:e.checkVisibility()};}
+  var box=document.querySelector('.picks .export'),
+    said=box.querySelector('.exported:not([hidden]),.nothing:not([hidden])');
+  return {header:h.bottom-h.top,said:at(said),text:at(box.querySelector('textarea')),scrolled:window.scrollY};})()"""
+
+
+@needs_chromium
+@pytest.mark.parametrize(("width", "height", "touch"), [(683, 384, False), (844, 390, True)])
+def test_on_a_very_short_screen_the_export_box_opens_in_view(width: int, height: int, touch: bool,
+                                                            tmp_path: Path) -> None:
+    """1366 × 768 at 200 % zoom, and a phone held sideways: the header keeps to 35 % of the screen and scrolls on its
+    own, and the export box opens at its end, below what it shows. Export picks downloaded the file, and what it
+    said (downloaded, or nothing to send) and the text to copy into a message stayed out of sight in the header, as if
+    nothing had happened (until 2026-12-02). The header now scrolls to the box: what it says shown whole, the text to
+    copy beginning below it, the page still at its top."""
+    page = write_review(load_run(film(tmp_path, [f"sc{i // 2 + 1:03d}_sh{i % 2 * 10 + 10:04d}"
+                                                 for i in range(6)]))).index
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=width, height=height, deviceScaleFactor=2,
+                     mobile=touch)
+        if touch:
+            browser.send("Emulation.setTouchEmulationEnabled", page=True, enabled=True, maxTouchPoints=5)
+        browser.open(page.as_uri())
+        browser.click("button.export-picks")  # nothing picked here yet: the box says there is nothing to send
+        seen = browser.js(EXPORT_BOX)
+        assert seen["said"]["visible"] and seen["said"]["top"] >= 0 and seen["said"]["bottom"] <= seen["header"], seen
+        browser.click("#shot-sc001_sh0010 button.pick")  # a pick made here: exported, downloaded
+        browser.click("button.export-picks")
+        browser.downloaded()
+        seen = browser.js(EXPORT_BOX)
+        assert seen["header"] <= 0.36 * height and seen["scrolled"] == 0, seen
+        assert seen["said"]["visible"] and seen["said"]["top"] >= 0 and seen["said"]["bottom"] <= seen["header"], seen
+        assert seen["text"]["visible"] and seen["text"]["top"] < seen["header"], seen
+        assert browser.problems() == []

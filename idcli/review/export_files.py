@@ -114,12 +114,14 @@ class ExportFiles:
                 if isinstance(exc, OSError):
                     raise write_error(current, exc) from None
                 raise
-        self._staged.clear()
-        for link in kept:
-            with contextlib.suppress(OSError):
-                link.unlink()
-        for folder in {target.parent for target, _earlier, _existed in landed}:
-            fsync_dir(folder)
+            # The set is in place. Its earlier files' links go while the signals are still held: a Ctrl-C or SIGTERM
+            # right after the last check acts as the hold ends, and left them all beside the set (until 2026-12-02).
+            self._staged.clear()
+            for link in kept:
+                with contextlib.suppress(OSError):
+                    link.unlink()
+            for folder in {target.parent for target, _earlier, _existed in landed}:
+                fsync_dir(folder)
 
     def discard(self) -> None:
         """Remove the temporaries not landed (an export that stopped before ``land``, or in it)."""

@@ -363,6 +363,8 @@ SCRIPT = """
     var box=document.querySelector('.picks .export'),area=box.querySelector('textarea');
     box.hidden=false;box.querySelector('.exported').hidden=!any;box.querySelector('.nothing').hidden=any;
     area.hidden=!any;
+    // a very short screen's header scrolls on its own, and the box opens at its end, out of its sight: shown there
+    var head=box.closest('header');if(head&&head.scrollHeight>head.clientHeight){box.scrollIntoView({block:'nearest'});}
     if(!any){area.value='';return;}
     var text=JSON.stringify({schema:1,kind:'idcli-picks',project:document.body.getAttribute('data-project'),
       run:document.body.getAttribute('data-run'),exported:new Date().toISOString(),picks:out},null,1)+'\\n';
