@@ -329,7 +329,7 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                                 method="dual-line", fusion=fusion, semantic_prompt=semantic,
                                 identity_references=first.references, identity_clip=first.clip,
                                 lines=tuple(lines), subject=first.name)
-        material = key_material(model, request, cast[0][0], adapter, shot_level,
+        material = key_material(model, request, cast[0][0], adapter, _keyed_shot_expression(shot, shot_level),
                                 cast=[(identity, e) for identity, _s, e in cast])
         group = groups.setdefault(request.batch_signature(), f"g{len(groups) + 1}")
         jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
@@ -428,7 +428,7 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
                                 identity_clip=first.clip, lines=tuple(lines), subject=first.name,
                                 plate=request_plate)
         # The text-to-image key's material, unchanged, plus what the plate adds (idcli/plates.py).
-        material = {**key_material(model, request, cast[0][0], adapter, shot_level,
+        material = {**key_material(model, request, cast[0][0], adapter, _keyed_shot_expression(shot, shot_level),
                                    cast=[(identity, e) for identity, _s, e in cast]),
                     **plate_key_material(plate)}
         group = groups.setdefault(request.batch_signature(), f"g{len(groups) + 1}")
@@ -441,6 +441,16 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
                         cast=records, prompt_tokens=prompt_tokens, plate=record,
                         shot_prompt=shot.prompt, descriptions=character_descriptions(loaded, shot_characters(shot))))
     return jobs
+
+
+def _keyed_shot_expression(shot: Shot, shot_level: ResolvedExpression | None) -> ResolvedExpression | None:
+    """The shot's own expression as a group or plate shot's key names it: only while a character it names takes it.
+
+    Each character's expression is keyed with its line (key_material's ``cast``) and its words are in the prompts, so
+    one that every character overrides in ``expressions`` reaches no pixel; keyed, it made the takes stale for nothing
+    (before 2026-12-02). Where a character takes it the key is as it always was."""
+    own = shot.expressions or {}
+    return shot_level if any(own.get(name) is None for name in shot_characters(shot)) else None
 
 
 def _warning(loaded: LoadedShotList, path: PathKey, message: str, hint: str = "") -> str:

@@ -476,8 +476,11 @@ class Engine:
                 fused = list(guided.unbind(0))
                 for i in dual:
                     own = layout.entries_of(i)
+                    # A job's masks stop with its own window, as when it renders alone: the probe runs on while a
+                    # batch-mate's window is open, and folding that in changed its recorded masks with its batch.
+                    seen = maps if step < windows[i][1] else None
                     current = self._line_masks(step, requests[i], [entries[k].line.name for k in own],
-                                               [masks[k] for k in own], maps, own, latent_hw)
+                                               [masks[k] for k in own], seen, own, latent_hw)
                     for k, mask in zip(own, current, strict=True):
                         final[k] = mask
                     if i in active:
