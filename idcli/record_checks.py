@@ -3,8 +3,9 @@
 A sidecar is a JSON file in an output folder that may have come from outside the studio or been edited
 by hand. Reproduce builds an engine request from it, so every field it reads is checked here against
 the shot list's own limits (a size, steps, guidance, seed or batch no shot list could give is refused, and
-a torch thread count no machine has): a wrong type, NaN or an oversized value is one ReproduceError naming
-the file and each bad field, never an internal error, a 10^9-step render or a 10^9-entry batch.
+a torch thread count no machine has; a plate take's size is its plate's, so it is bounded by the plate reader's
+limits instead): a wrong type, NaN or an oversized value is one ReproduceError naming the file and each bad field,
+never an internal error, a 10^9-step render or a 10^9-entry batch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _OBJECTS = ("tool", "model", "method", "batch", "timing", "c2pa", "executor", "s
 
 def record_problems(record: dict[str, Any]) -> list[str]:
     """What is wrong with ``record`` for a re-render: "'field': what is allowed" per problem."""
-    from .shotlist import MAX_GUIDANCE, MAX_PIXELS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE, SAMPLERS
+    from .shotlist import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE, SAMPLERS
 
     problems: list[str] = []
 
@@ -58,12 +59,15 @@ def record_problems(record: dict[str, Any]) -> list[str]:
     if not isinstance(size, dict):
         bad("size", size, "expected an object with width and height")
     else:
+        # A plate take's size is its plate's (its faces work at plate.working_size, checked below): bounded by what
+        # the plate reader takes, not by a shot list's size:, or no 4K or 8K plate take could be reproduced.
+        low, high, budget, whose = _size_bounds(isinstance(record.get("plate"), dict))
         sides: list[Any] = [size.get("width"), size.get("height")]
         for name, side in zip(("width", "height"), sides, strict=True):
-            if not _whole(side, MIN_SIDE, MAX_SIDE):
-                bad(f"size.{name}", side, f"expected a whole number {MIN_SIDE}..{MAX_SIDE}")
-        if all(_whole(side, MIN_SIDE, MAX_SIDE) for side in sides) and sides[0] * sides[1] > MAX_PIXELS:
-            bad("size", size, f"expected at most {MAX_PIXELS:,} pixels")
+            if not _whole(side, low, high):
+                bad(f"size.{name}", side, f"expected a whole number {low}..{high}{whose}")
+        if all(_whole(side, low, high) for side in sides) and sides[0] * sides[1] > budget:
+            bad("size", size, f"expected at most {budget:,} pixels{whose}")
     if isinstance(record.get("method"), dict):
         _method_problems(record["method"], bad)
     identity = record.get("identity")
@@ -90,6 +94,19 @@ def record_problems(record: dict[str, Any]) -> list[str]:
     if isinstance(plate, dict) and not _whole(plate.get("working_size"), MIN_SIDE, MAX_SIDE):
         bad("plate.working_size", plate.get("working_size"), f"expected a whole number {MIN_SIDE}..{MAX_SIDE}")
     return problems
+
+
+def _size_bounds(plate: bool) -> tuple[int, int, int, str]:
+    """(smallest side, largest side, most pixels, words naming whose limits) of a record's ``size``: a plate take's
+    is its plate's, as the plate reader bounds a plate (plate_files.py); any other take's, a shot list's size:."""
+    if plate:
+        from .identity.images import MAX_IMAGE_PIXELS
+        from .plate_files import MAX_PLATE_SIDE, MIN_PLATE_SIDE
+
+        return MIN_PLATE_SIDE, MAX_PLATE_SIDE, MAX_IMAGE_PIXELS, " (a plate take has its plate's size)"
+    from .shotlist import MAX_PIXELS, MAX_SIDE, MIN_SIDE
+
+    return MIN_SIDE, MAX_SIDE, MAX_PIXELS, ""
 
 
 def check_record(record: dict[str, Any], where: Path | str) -> None:
