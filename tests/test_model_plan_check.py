@@ -247,3 +247,66 @@ def test_a_unet_published_as_sharded_pickles_loads_by_hub_id(folders: Path, tmp_
                if "snapshots" in p.parts}
     assert {"text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors",
             "unet/diffusion_pytorch_model.bin.index.json"} <= fetched, sorted(fetched)
+
+
+def _hub(monkeypatch: pytest.MonkeyPatch, endpoint: str, cache: Path) -> None:
+    """huggingface_hub pointed at the emulator (online) and a cache of the test's own."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(huggingface_hub.hf_api.api, "endpoint", endpoint)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+def test_a_unet_published_as_sharded_pickles_loads_offline_once_cached(folders: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same hub repository rendered again with HF_HUB_OFFLINE=1 once its files are cached. Before: refused with
+    "Cannot reach https://…/api/models/someone/pickled-shards…: offline mode is enabled": the files of each format
+    were listed by asking the hub, which offline is never asked; the cached snapshot's listing is read instead."""
+    import huggingface_hub
+    from hub_emulator import HubEmulator
+
+    layout = folders / "pickle-shards"
+    files = {str(p.relative_to(layout)): p.read_bytes() for p in layout.rglob("*") if p.is_file()}
+    identity = ModelIdentity("sd15", "sd", "hub", "someone/pickled-shards", "main", None, "float32", False, True)
+    with HubEmulator({"someone/pickled-shards": files}, lifetime=120) as hub:
+        _hub(monkeypatch, hub.endpoint, tmp_path / "hub")
+        load_pretrained_pipeline(identity, None)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    pipe = load_pretrained_pipeline(identity, None)
+    saved = build_tiny_pipeline("tiny-sd").unet.state_dict()
+    assert all(torch_equal(pipe.unet.state_dict()[key], saved[key]) for key in saved)
+
+
+def torch_equal(a: object, b: object) -> bool:
+    import torch
+
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_a_safety_checker_published_as_a_pickle_is_neither_needed_nor_downloaded(
+        folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow_pickle: bool) -> None:
+    """An SD1.5 repository (as many are) whose safety checker, never loaded, is published only as
+    `pytorch_model.bin`, every loaded component as safetensors. Its local folder loads. Before, by hub id: without
+    allow_pickle refused ("Could not find the necessary `safetensors` weights"), with it the safety checker's pickle
+    downloaded (1.2 GB of SD1.5's): the snapshot was downloaded for every component, the skipped ones too."""
+    from hub_emulator import HubEmulator
+
+    files = {str(p.relative_to(folders / "sd")): p.read_bytes() for p in (folders / "sd").rglob("*") if p.is_file()}
+    index = json.loads(files["model_index.json"])
+    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+    files["model_index.json"] = json.dumps(index).encode()
+    files["safety_checker/config.json"] = b'{"architectures": ["StableDiffusionSafetyChecker"]}'
+    files["safety_checker/pytorch_model.bin"] = b"never read"
+    with HubEmulator({"someone/pickled-checker": files}, lifetime=120) as hub:
+        _hub(monkeypatch, hub.endpoint, tmp_path / "hub")
+        identity = ModelIdentity("sd15", "sd", "hub", "someone/pickled-checker", "main", None, "float32", False,
+                                 allow_pickle)
+        pipe = load_pretrained_pipeline(identity, None)
+    assert pipe.safety_checker is None
+    fetched = {p.name for p in (tmp_path / "hub").rglob("*") if "snapshots" in p.parts and p.is_file()}
+    assert "model.safetensors" in fetched and "pytorch_model.bin" not in fetched, sorted(fetched)
