@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,47 @@ def test_a_whole_folder_passes_validate_and_plan_in_each_layout(write_shotlist, 
     arch = "sdxl" if preset == "sdxl" else "sd"
     load_pretrained_pipeline(ModelIdentity(preset, arch, "local", str(folders / layout), None, "test", "float32",
                                            False, pickle), None)
+
+
+def _as_older_libraries_saved_it(model: Path, layout: str) -> None:
+    """``model``'s files rewritten as older diffusers and transformers saved them (the hub's SD1.5 copies)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    def rewrite(file: Path, change: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]) -> None:
+        save_file(change(load_file(file)), file, metadata={"format": "pt"})
+
+    if layout == "transformers 4":  # `text_model.` before every key, the position_ids buffer saved
+        rewrite(model / "text_encoder" / "model.safetensors", lambda state: {
+            "text_model.embeddings.position_ids": torch.arange(77)[None],
+            **{f"text_model.{key}": value for key, value in state.items()}})
+    elif layout == "old attention blocks":  # the VAE's mid-block attention as query/key/value/proj_attn
+        names = {".to_q.": ".query.", ".to_k.": ".key.", ".to_v.": ".value.", ".to_out.0.": ".proj_attn."}
+
+        def renamed(key: str) -> str:
+            for new, old in names.items():
+                key = key.replace(new, old) if "mid_block.attentions" in key else key
+            return key
+        rewrite(model / "vae" / "diffusion_pytorch_model.safetensors",
+                lambda state: {renamed(key): value for key, value in state.items()})
+    else:  # an EMA copy of every weight beside them
+        rewrite(model / "unet" / "diffusion_pytorch_model.safetensors",
+                lambda state: {**state, **{f"ema.{key}": value.clone() for key, value in state.items()}})
+
+
+@pytest.mark.parametrize("layout", ["transformers 4", "old attention blocks", "EMA copy"])
+def test_a_folder_saved_by_older_libraries_is_planned_and_loads(write_shotlist, folders: Path, tmp_path: Path,
+                                                                layout: str) -> None:
+    """No false refusal of the files the hub's SD1.5 copies hold, which the tiny folders (saved by transformers 5,
+    diffusers 0.42) do not: a text encoder's keys under `text_model.` with its `position_ids`, a VAE's old attention
+    names (diffusers renames them on load), a UNet carrying an EMA copy (unused keys, ignored)."""
+    model = tmp_path / "model"
+    shutil.copytree(folders / "sd", model)
+    _as_older_libraries_saved_it(model, layout)
+    code, said = _said(["plan", str(_shots(write_shotlist, "sd", model))])
+    assert code == 0, said
+    load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32", False, False),
+                             None)
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
