@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,47 @@ def test_a_whole_folder_passes_validate_and_plan_in_each_layout(write_shotlist, 
     arch = "sdxl" if preset == "sdxl" else "sd"
     load_pretrained_pipeline(ModelIdentity(preset, arch, "local", str(folders / layout), None, "test", "float32",
                                            False, pickle), None)
+
+
+def _as_older_libraries_saved_it(model: Path, layout: str) -> None:
+    """``model``'s files rewritten as older diffusers and transformers saved them (the hub's SD1.5 copies)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    def rewrite(file: Path, change: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]) -> None:
+        save_file(change(load_file(file)), file, metadata={"format": "pt"})
+
+    if layout == "transformers 4":  # `text_model.` before every key, the position_ids buffer saved
+        rewrite(model / "text_encoder" / "model.safetensors", lambda state: {
+            "text_model.embeddings.position_ids": torch.arange(77)[None],
+            **{f"text_model.{key}": value for key, value in state.items()}})
+    elif layout == "old attention blocks":  # the VAE's mid-block attention as query/key/value/proj_attn
+        names = {".to_q.": ".query.", ".to_k.": ".key.", ".to_v.": ".value.", ".to_out.0.": ".proj_attn."}
+
+        def renamed(key: str) -> str:
+            for new, old in names.items():
+                key = key.replace(new, old) if "mid_block.attentions" in key else key
+            return key
+        rewrite(model / "vae" / "diffusion_pytorch_model.safetensors",
+                lambda state: {renamed(key): value for key, value in state.items()})
+    else:  # an EMA copy of every weight beside them
+        rewrite(model / "unet" / "diffusion_pytorch_model.safetensors",
+                lambda state: {**state, **{f"ema.{key}": value.clone() for key, value in state.items()}})
+
+
+@pytest.mark.parametrize("layout", ["transformers 4", "old attention blocks", "EMA copy"])
+def test_a_folder_saved_by_older_libraries_is_planned_and_loads(write_shotlist, folders: Path, tmp_path: Path,
+                                                                layout: str) -> None:
+    """No false refusal of the files the hub's SD1.5 copies hold, which the tiny folders (saved by transformers 5,
+    diffusers 0.42) do not: a text encoder's keys under `text_model.` with its `position_ids`, a VAE's old attention
+    names (diffusers renames them on load), a UNet carrying an EMA copy (unused keys, ignored)."""
+    model = tmp_path / "model"
+    shutil.copytree(folders / "sd", model)
+    _as_older_libraries_saved_it(model, layout)
+    code, said = _said(["plan", str(_shots(write_shotlist, "sd", model))])
+    assert code == 0, said
+    load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32", False, False),
+                             None)
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
@@ -247,3 +289,66 @@ def test_a_unet_published_as_sharded_pickles_loads_by_hub_id(folders: Path, tmp_
                if "snapshots" in p.parts}
     assert {"text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors",
             "unet/diffusion_pytorch_model.bin.index.json"} <= fetched, sorted(fetched)
+
+
+def _hub(monkeypatch: pytest.MonkeyPatch, endpoint: str, cache: Path) -> None:
+    """huggingface_hub pointed at the emulator (online) and a cache of the test's own."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(huggingface_hub.hf_api.api, "endpoint", endpoint)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+def test_a_unet_published_as_sharded_pickles_loads_offline_once_cached(folders: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same hub repository rendered again with HF_HUB_OFFLINE=1 once its files are cached. Before: refused with
+    "Cannot reach https://…/api/models/someone/pickled-shards…: offline mode is enabled": the files of each format
+    were listed by asking the hub, which offline is never asked; the cached snapshot's listing is read instead."""
+    import huggingface_hub
+    from hub_emulator import HubEmulator
+
+    layout = folders / "pickle-shards"
+    files = {str(p.relative_to(layout)): p.read_bytes() for p in layout.rglob("*") if p.is_file()}
+    identity = ModelIdentity("sd15", "sd", "hub", "someone/pickled-shards", "main", None, "float32", False, True)
+    with HubEmulator({"someone/pickled-shards": files}, lifetime=120) as hub:
+        _hub(monkeypatch, hub.endpoint, tmp_path / "hub")
+        load_pretrained_pipeline(identity, None)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    pipe = load_pretrained_pipeline(identity, None)
+    saved = build_tiny_pipeline("tiny-sd").unet.state_dict()
+    assert all(torch_equal(pipe.unet.state_dict()[key], saved[key]) for key in saved)
+
+
+def torch_equal(a: object, b: object) -> bool:
+    import torch
+
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_a_safety_checker_published_as_a_pickle_is_neither_needed_nor_downloaded(
+        folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow_pickle: bool) -> None:
+    """An SD1.5 repository (as many are) whose safety checker, never loaded, is published only as
+    `pytorch_model.bin`, every loaded component as safetensors. Its local folder loads. Before, by hub id: without
+    allow_pickle refused ("Could not find the necessary `safetensors` weights"), with it the safety checker's pickle
+    downloaded (1.2 GB of SD1.5's): the snapshot was downloaded for every component, the skipped ones too."""
+    from hub_emulator import HubEmulator
+
+    files = {str(p.relative_to(folders / "sd")): p.read_bytes() for p in (folders / "sd").rglob("*") if p.is_file()}
+    index = json.loads(files["model_index.json"])
+    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+    files["model_index.json"] = json.dumps(index).encode()
+    files["safety_checker/config.json"] = b'{"architectures": ["StableDiffusionSafetyChecker"]}'
+    files["safety_checker/pytorch_model.bin"] = b"never read"
+    with HubEmulator({"someone/pickled-checker": files}, lifetime=120) as hub:
+        _hub(monkeypatch, hub.endpoint, tmp_path / "hub")
+        identity = ModelIdentity("sd15", "sd", "hub", "someone/pickled-checker", "main", None, "float32", False,
+                                 allow_pickle)
+        pipe = load_pretrained_pipeline(identity, None)
+    assert pipe.safety_checker is None
+    fetched = {p.name for p in (tmp_path / "hub").rglob("*") if "snapshots" in p.parts and p.is_file()}
+    assert "model.safetensors" in fetched and "pytorch_model.bin" not in fetched, sorted(fetched)

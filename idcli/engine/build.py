@@ -390,10 +390,11 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
             # Each weighted component is loaded here, its loading info read (one lacking weights is refused), and
             # handed to from_pretrained, which loads the rest (tokenizers, scheduler) as before. A hub model's
             # snapshot is found (or downloaded) as from_pretrained finds it.
+            skip = {"safety_checker", "feature_extractor"} & set(kwargs)
             folder = Path(source) if identity.source == "local" else _hub_folder(
-                cls, source, identity.revision, kwargs["use_safetensors"])
+                cls, source, identity.revision, kwargs["use_safetensors"], skip)
             kwargs.update(_checked_components(folder, kwargs.get("variant"), torch_dtype, kwargs["use_safetensors"],
-                                              skip={"safety_checker", "feature_extractor"} & set(kwargs)))
+                                              skip=skip))
             pipe = cls.from_pretrained(source, **kwargs)
         except OSError as exc:
             # A cached hub snapshot holding only variant files (a download of "*.fp16.safetensors"). Not loaded
@@ -449,7 +450,7 @@ def load_pretrained_pipeline(identity: ModelIdentity, torch_dtype: Any) -> Any:
 _NO_SAFETENSORS = "Could not find the necessary `safetensors` weights"
 
 
-def _hub_folder(cls: Any, source: str, revision: str | None, use_safetensors: bool | None) -> Path:
+def _hub_folder(cls: Any, source: str, revision: str | None, use_safetensors: bool | None, skip: set[str]) -> Path:
     """The snapshot of a hub model, downloaded (or found in the cache) with the files a load reads.
 
     With pickles allowed (``use_safetensors=None``) diffusers' ``download`` fetches the pickles alone, every
@@ -457,23 +458,45 @@ def _hub_folder(cls: Any, source: str, revision: str | None, use_safetensors: bo
     pickles loaded, but the text encoder and VAE beside it, published as safetensors, were never downloaded
     ("no file named model.safetensors, or pytorch_model.bin"), while the same files in a local folder loaded. Each
     component then comes in the format a local folder's loads: its safetensors, or its pickles where it has none
-    (two downloads, each given the other's components as passed, so that it leaves their folders alone)."""
+    (two downloads, each given the other's components as passed, so that it leaves their folders alone).
+
+    ``skip``, the components never loaded (the safety checker, the feature extractor), are given as passed to each
+    download, as from_pretrained gives them: their files are neither downloaded nor asked to be safetensors (an SD1.5
+    repository whose safety checker is published as a pickle only was refused without allow_pickle, and with it that
+    1.2 GB pickle was downloaded)."""
+    passed = dict.fromkeys(skip)
     if use_safetensors is not None:
-        return Path(cls.download(source, revision=revision, use_safetensors=use_safetensors))
+        return Path(cls.download(source, revision=revision, use_safetensors=use_safetensors, **passed))
     try:
-        return Path(cls.download(source, revision=revision, use_safetensors=True))
+        return Path(cls.download(source, revision=revision, use_safetensors=True, **passed))
     except EnvironmentError as exc:  # noqa: UP024 - diffusers raises EnvironmentError
         if _NO_SAFETENSORS not in str(exc):
             raise
-    from huggingface_hub import model_info
-
-    files = [sibling.rfilename for sibling in model_info(source, revision=revision).siblings or []]
-    folders = {file.split("/")[0] for file in files if file.count("/") == 1}
+    files = _repo_files(source, revision)
+    folders = {file.split("/")[0] for file in files if file.count("/") == 1} - skip
     pickled = {name for name in folders
                if any(f.startswith(f"{name}/") and f.endswith(".bin") for f in files)
                and not any(f.startswith(f"{name}/") and f.endswith(".safetensors") for f in files)}
-    cls.download(source, revision=revision, use_safetensors=None, **dict.fromkeys(folders - pickled))
-    return Path(cls.download(source, revision=revision, use_safetensors=True, **dict.fromkeys(pickled)))
+    cls.download(source, revision=revision, use_safetensors=None, **passed, **dict.fromkeys(folders - pickled))
+    return Path(cls.download(source, revision=revision, use_safetensors=True, **passed, **dict.fromkeys(pickled)))
+
+
+def _repo_files(source: str, revision: str | None) -> list[str]:
+    """The file names of a hub repository at ``revision``: the hub's listing or, where the hub cannot be asked
+    (HF_HUB_OFFLINE=1, no connection), the listing its first download cached, as diffusers' ``download`` reads them:
+    offline, asking the hub refused a model whose files are all cached."""
+    import requests
+    from huggingface_hub import get_cached_repo_tree, model_info
+    from huggingface_hub.errors import CachedRepoTreeNotFoundError
+    from huggingface_hub.utils import HfHubHTTPError, OfflineModeIsEnabled, httpx  # the errors diffusers catches
+
+    try:
+        return [sibling.rfilename for sibling in model_info(source, revision=revision).siblings or []]
+    except (HfHubHTTPError, OfflineModeIsEnabled, requests.ConnectionError, httpx.NetworkError) as exc:
+        try:
+            return [file.path for file in get_cached_repo_tree(source, revision=revision)]
+        except CachedRepoTreeNotFoundError:
+            raise exc from None
 
 
 def _refuse_empty_tokenizers(pipe: Any, identity: ModelIdentity) -> None:
