@@ -238,6 +238,34 @@ def test_a_busy_folder_is_refused_before_the_render_plans(write_shotlist, tmp_pa
     assert planned == ["plan"] and dry.count("pending") == 7
 
 
+def test_another_renders_look_at_the_lock_does_not_make_the_folder_busy(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The look before planning holds the lock for a moment; a run taking the folder in that moment is not told
+    another run is writing it (a lock file with no holder named is tried again)."""
+    import fcntl
+
+    import idcli.store as store_module
+
+    out = tmp_path / "out"
+    with OutputStore(out).session():
+        pass
+    look = os.open(out / ".idcli" / "lock", os.O_RDONLY)
+    fcntl.flock(look, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another render's check_not_busy, caught in the act
+    waits: list[float] = []
+
+    def look_ends(seconds: float) -> None:  # the look is over by the time the run tries again
+        waits.append(seconds)
+        fcntl.flock(look, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(store_module.time, "sleep", look_ends)
+    try:
+        with OutputStore(out).session():
+            assert (out / ".idcli" / "lock").read_text().startswith(f"pid {os.getpid()} on ")
+    finally:
+        os.close(look)
+    assert len(waits) == 1
+
+
 def test_leftover_temporaries_are_removed_at_start(write_shotlist, tmp_path, engine_factory) -> None:
     out = tmp_path / "out"
     (out / "sh010").mkdir(parents=True)
