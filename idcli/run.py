@@ -85,11 +85,17 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     started = time.perf_counter()
     signer = signer_for(loaded, sign)  # credentials are checked before anything is planned or rendered
     backend = _backend(executor, ray_address, workers, engine_factory)
+    from .unfinished import render_request
+
+    request = render_request(preset=preset, device=device, dtype=dtype, face_models=face_models,
+                             executor="local" if backend is None else "ray", ray_address=ray_address,
+                             workers=workers, sign=sign)
     try:
         return _render(loaded, out_dir, backend, preset=preset, device=device, dtype=dtype, batch_size=batch_size,
                        force=force, only=only, dry_run=dry_run, wait=wait, face_models=face_models,
                        save_masks=save_masks, compile=compile, progress=progress, engine_factory=engine_factory,
-                       started=started, signer=signer, qa=qa, qa_thresholds=qa_thresholds, takes=takes)
+                       started=started, signer=signer, qa=qa, qa_thresholds=qa_thresholds, takes=takes,
+                       request=request)
     finally:
         if backend is not None:
             backend.close()
@@ -124,11 +130,14 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
             dtype: str | None, batch_size: int | str, force: bool, only: list[str] | None, dry_run: bool,
             wait: bool, face_models: str | None, save_masks: bool, compile: bool, progress: Progress,
             engine_factory: Callable[[ModelIdentity, Runtime, Any], Any] | None, started: float,
-            signer: Any, qa: bool, qa_thresholds: Any, takes: dict[str, int] | None) -> RenderReport:
+            signer: Any, qa: bool, qa_thresholds: Any, takes: dict[str, int] | None,
+            request: dict[str, Any] | None = None) -> RenderReport:
     from .added_takes import added_takes, merge_takes
 
     # Takes an earlier --retake-flagged run added stay planned (idcli/added_takes.py): never orphaned.
     takes = merge_takes(added_takes(out_dir, loaded), takes)
+    if not (wait or dry_run):  # a folder another run holds is told now, not after seconds of planning (exit 3)
+        OutputStore(Path(out_dir)).check_not_busy()
     try:
         # A Ray run plans for its workers' device (a dry run without a cluster address plans for this machine).
         cluster = backend is not None and not (dry_run and not (backend.address or os.environ.get("RAY_ADDRESS")))
@@ -197,7 +206,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     stopped: Interrupted | ExecutorUnavailableError | None = None
     try:
         _run_session(plan, runtime, store, force, wait, batch_size, report, outcome, progress, engine_factory,
-                     save_masks, signer, all_takes, loaded, check, backend)
+                     save_masks, signer, all_takes, loaded, check, backend, request)
     except KeyboardInterrupt:
         stopped = interrupted()
     except ExecutorUnavailableError as gone:  # the Ray cluster went away: what was committed is reported too
@@ -285,7 +294,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  save_masks: bool = False, signer: Any = None, all_takes: list[tuple[str, int]] | None = None,
                  loaded: LoadedShotList | None = None,
                  qa: Callable[[], Callable[[Job, Any], Any] | None] | None = None,
-                 backend: Any = None) -> None:
+                 backend: Any = None, request: dict[str, Any] | None = None) -> None:
     from .orphans import find_orphans
     from .stale_causes import edited_cause
     from .superseded import count_superseded, kept_render_of, kept_versions_by_take, put_back, rejoin_put_back
@@ -301,7 +310,9 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                               "file_relpath": shotlist_relpath(loaded, store.root) if loaded is not None else None,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
                               "takes": [list(take) for take in takes], **_shot_order(loaded)})
-        store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs)})
+        # request: what the morning after's "to finish" command repeats (unfinished.py)
+        store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs),
+                       **({"request": request} if request is not None else {})})
         report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
         # superseded/ listed once, at the first job not done (each job moves only its own take's files)
@@ -390,7 +401,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                                        if kept_takes.cache_info().currsize else count_superseded(store.root))
             # the error that stopped it (a full disk), for the morning after: unfinished.py says it
             store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed,
-                           **({"error": report.error} if report.error else {})})
+                           **({"error": report.error, "not_rendered": report.not_rendered} if report.error else {})})
         finally:
             progress.stop()
 
@@ -398,10 +409,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
 def _stopped_by_folder(report: RenderReport, exc: OutputError, pending: list[Job],
                        outcome: Callable[..., JobOutcome]) -> None:
     """The folder cannot take more (disk full, permissions) while committing ``pending`` (reused or rendered): the
-    run stops; the error is the report's, not raised, and the jobs not committed count as failed."""
+    run stops; the error is the report's, not raised, and the jobs not committed are ``not_rendered`` (no fault of
+    theirs: counted failed, a full disk's 91 read as 91 broken shots)."""
     report.error, report.error_exit_code, report.error_file = str(exc), exc.exit_code, exc.file
     seen = {(o.shot_id, o.take) for o in report.jobs}  # by take: two shots alike share a job key
-    report.jobs.extend(outcome(job, "failed", "new", str(exc)) for job in pending
+    report.jobs.extend(outcome(job, "not_rendered", "new", str(exc)) for job in pending
                        if (job.shot_id, job.take) not in seen)
 
 

@@ -42,7 +42,7 @@ class JobOutcome:
     take: int
     seed: int
     group: str
-    status: str  # rendered, skipped, recovered, restored, reused, kept, failed, pending (dry run)
+    status: str  # rendered, skipped, recovered, restored, reused, kept, failed, not_rendered, pending (dry run)
     image: OutputFile
     sidecar: OutputFile
     error: str | None = None
@@ -76,7 +76,15 @@ class TakeState(NamedTuple):
 # kept: not rendered because its image was edited by hand (state "modified"; --force renders it again).
 # restored: put back from .idcli/superseded, where a take of exactly this job was kept (an edit undone).
 # reused: made of an image of exactly this job's key at another take's path or kept in superseded (idcli/reuse.py).
-STATUSES = ("rendered", "skipped", "recovered", "restored", "reused", "kept", "failed", "pending")
+# not_rendered: not reached because the folder stopped the run (a full disk); no fault of the job, unlike failed.
+STATUSES = ("rendered", "skipped", "recovered", "restored", "reused", "kept", "failed", "not_rendered", "pending")
+
+
+def not_rendered_words(count: int, error: str | None) -> str:
+    """"N not rendered: the disk filled while writing PATH": the takes a full disk (or a folder that refused a
+    write) stopped the run before. Counted failed, 91 of them read as 91 broken shots (the night-run trial)."""
+    why = (error or "the folder stopped the run").split(";")[0]
+    return f"{count} not rendered: " + why.replace("disk full while", "the disk filled while", 1)
 
 
 @dataclass
@@ -129,6 +137,10 @@ class RenderReport:
     @property
     def failed(self) -> int:
         return self.count("failed")
+
+    @property
+    def not_rendered(self) -> int:
+        return self.count("not_rendered")
 
     @property
     def exit_code(self) -> int:

@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import stat
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -221,12 +222,11 @@ class OutputStore:
             if wait:
                 lock_waiting(fd, f"another idcli run ({self._holder(fd)}) to finish writing {self.root}", on_wait)
             else:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._lock_at_once(fd)
         except BlockingIOError:
-            holder = self._holder(fd)
+            busy = self._busy(fd)
             os.close(fd)
-            raise OutputBusyError(f"another idcli run ({holder}) is writing {self.root}; wait for it to finish, "
-                                  "or pass ", Option("wait", True), " to queue behind it") from None
+            raise busy from None
         except BaseException:  # stopped while waiting (StoppedWaiting), or flock refused: the file is closed too
             os.close(fd)  # a long-lived caller (a pipeline's process) would keep one descriptor per stopped wait
             raise
@@ -244,6 +244,47 @@ class OutputStore:
                 os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _lock_at_once(self, fd: int) -> None:
+        """The folder's lock, or BlockingIOError while a run holds it. A lock file with no holder named is a lock
+        held for a moment: another render's look (``check_not_busy``), or a run between taking the lock and naming
+        itself, or between its last word and letting go; it is tried again for up to 0.2 s, not called busy."""
+        for _ in range(20):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if os.pread(fd, 1, 0):  # a holder named: a run holds it
+                    raise
+                time.sleep(0.01)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def check_not_busy(self) -> None:
+        """OutputBusyError now when another run holds the folder's lock, before a render's planning (seconds of
+        selfies and model checks) rather than after it. Only a look: the lock is taken, and checked again, by
+        ``session``; a folder or lock file not there yet, or not a regular file, is left to ``session`` to judge."""
+        try:
+            fd = os.open(self.root / STATE / "lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return
+            try:  # shared: two renders' looks do not collide; a run's lock is exclusive
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not os.pread(fd, 1, 0):  # held for a moment (see _lock_at_once): session judges
+                    return
+                raise self._busy(fd) from None
+            except OSError:
+                return
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _busy(self, fd: int) -> OutputBusyError:
+        return OutputBusyError(f"another idcli run ({self._holder(fd)}) is writing {self.root}; wait for it to "
+                               "finish, or pass ", Option("wait", True), " to queue behind it")
 
     @staticmethod
     def _holder(fd: int) -> str:

@@ -35,7 +35,8 @@ class Unfinished:
     takes: int  # takes of that shot list, as last rendered
     missing_takes: tuple[str, ...]  # SHOT_tN of each take with no image, in shot-list order
     stopped: bool  # the last render started and never ended
-    failed: int  # jobs the last render, which ended, counted failed (a full disk stops a run so too)
+    failed: int  # jobs the last render, which ended, counted failed
+    not_rendered: int  # jobs the last render, which ended, did not reach: the folder stopped it (a full disk)
     error: str | None  # what stopped that render (a full disk), as its journal's run-end line says
     running: str | None  # "pid N on HOST" when a render holds the folder now
     changed: bool  # the shot list file's bytes differ from the ones last rendered
@@ -53,6 +54,11 @@ class Unfinished:
             why = f" (a render is writing the folder now: {self.running})"
         elif self.stopped:
             why = " (its last render was stopped before it ended)"
+        elif self.not_rendered:
+            from .run_report import not_rendered_words
+
+            failed = f"{self.failed} failed, " if self.failed else ""
+            why = f" (its last render ended with {failed}{not_rendered_words(self.not_rendered, self.error)})"
         elif self.failed:
             why = f" (its last render ended with {self.failed} failed" + (f": {self.error})" if self.error else ")")
         else:
@@ -69,7 +75,8 @@ class Unfinished:
         """``verify --json``'s ``unfinished`` object (docs/file-formats.md)."""
         return {"shotlist": self.shotlist, "takes": self.takes, "missing": self.missing,
                 "missing_takes": list(self.missing_takes), "stopped": self.stopped, "failed": self.failed,
-                "error": self.error, "running": self.running, "shotlist_changed": self.changed,
+                "not_rendered": self.not_rendered, "error": self.error,
+                "running": self.running, "shotlist_changed": self.changed,
                 "shotlist_gone": self.gone, "command": self.command}
 
 
@@ -80,7 +87,52 @@ def shell_path(path: Path) -> str:
         relative = os.path.relpath(absolute)
     except ValueError:  # another drive (Windows)
         relative = absolute
-    return shlex.quote(relative if len(relative) <= len(absolute) else absolute)
+    shorter = relative if len(relative) <= len(absolute) else absolute
+    # "./-x": a path with a leading "-", pasted, would be read as an option
+    return shlex.quote(f"./{shorter}" if shorter.startswith("-") else shorter)
+
+
+def render_request(*, preset: str | None, device: str, dtype: str | None, face_models: str | None,
+                   executor: str, ray_address: str | None, workers: int | None, sign: bool | None) -> dict[str, Any]:
+    """What a render was asked that the next render of the same folder needs to be the same work, for the
+    journal's ``run-start`` line: the options that change the jobs' keys (``preset``, ``dtype``, ``face_models``)
+    or where the work runs (``device``, ``executor``, ``ray_address``, ``workers``), and ``sign`` (a finishing run
+    must not leave unsigned images among signed ones). Not ``--only``: the note counts, and the command renders,
+    the whole shot list; nor what changes no image (``--quiet``, ``--json``, ``--batch-size``, ``--no-qa``,
+    ``--compile``). A pasted "to finish" command without them rendered with other face models or another preset:
+    new keys, everything again, or an error (docs/reliability.md)."""
+    folder = face_models
+    if folder is not None and folder != "synthetic":  # the word is the test pack, not a folder
+        folder = os.path.abspath(folder)  # the command is pasted from another folder the morning after
+    return {"preset": preset, "device": device, "dtype": dtype, "face_models": folder, "executor": executor,
+            "ray_address": ray_address, "workers": workers, "sign": sign}
+
+
+def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None = None) -> str:
+    """``idcli render FILE --out DIR`` with the options of ``request`` (:func:`render_request`, as a journal
+    recorded it: values of the wrong type are left out), shell-quoted, from the current folder."""
+    request = request if isinstance(request, dict) else {}
+    words = ["idcli render", shell_path(shotlist), "--out", shell_path(folder)]
+
+    def given(name: str) -> str | None:
+        value = request.get(name)
+        return value if isinstance(value, str) and value and not value.startswith("-") else None
+
+    if (preset := given("preset")) is not None:
+        words += ["--preset", shlex.quote(preset)]
+    if (device := given("device")) is not None and device != "auto":
+        words += ["--device", shlex.quote(device)]
+    if (faces := given("face_models")) is not None:
+        words += ["--face-models", faces if faces == "synthetic" else shell_path(Path(faces))]
+    if given("executor") == "ray":
+        words += ["--executor", "ray"]
+        if (address := given("ray_address")) is not None:
+            words += ["--ray-address", shlex.quote(address)]
+        if type(workers := request.get("workers")) is int and workers > 0:
+            words += ["--workers", str(workers)]
+    if type(sign := request.get("sign")) is bool:
+        words.append("--sign" if sign else "--no-sign")
+    return " ".join(words)
 
 
 def _running_holder(root: Path) -> str | None:
@@ -136,9 +188,12 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     running = _running_holder(root)
     stopped = running is None and last is not None and last.get("event") == "run-start"
     ended = last if last is not None and last.get("event") == "run-end" else {}
-    failed, error = ended.get("failed"), ended.get("error")
-    command = f"idcli render {shell_path(shotlist)} --out {shell_path(root)}"
+    failed, error, unreached = ended.get("failed"), ended.get("error"), ended.get("not_rendered")
+    # the request of the newest run (a finishing run asks for the same work); a dry run journals none
+    begun = next(store.journal_newest_first(events=("run-start",)), None) or {}
+    command = finish_command(shotlist, root, begun.get("request"))
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
+                      unreached if type(unreached) is int and unreached > 0 else 0,
                       printable(error[:300]) if isinstance(error, str) and error else None,  # a received journal's text
                       running, changed, gone, command)

@@ -312,12 +312,15 @@ def test_disk_full_mid_write_of_an_image_or_sidecar(write_shotlist, tmp_path: Pa
     path, out = write_shotlist(SHOTS), tmp_path / "out"
     jobs = plan_jobs(path)
     real_fdopen = _disk_fills_at_the_third(monkeypatch, out, kind)
-    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu"])
     monkeypatch.setattr(os, "fdopen", real_fdopen)
     assert result.exit_code == 5, result.output
     assert "Traceback" not in result.output
     third = out / jobs[2].image_relpath if kind == "png" else out / jobs[2].sidecar_relpath
     assert f"disk full while writing {third}" in result.stderr and "nothing partial was kept" in result.stderr
+    # the takes the full disk stopped the run before are said as such, not as failed (broken) shots
+    assert " 0 failed in " in result.stdout, result.stdout
+    assert f"; {len(jobs) - 2} not rendered: the disk filled while writing {third}\n" in result.stdout
     assert_nothing_partial(out)  # the half-written temporary was removed; every file at a final path is whole
     assert (out / jobs[2].image_relpath).exists() == (kind == "json")  # the image went in before its sidecar
     assert not (out / jobs[2].sidecar_relpath).exists() and not (out / jobs[3].image_relpath).exists()
@@ -348,7 +351,7 @@ def test_a_disk_full_mid_run_is_the_reports_error_from_python(write_shotlist, tm
     report = idcli.render(idcli.load_shotlist(path), out, device="cpu")
     monkeypatch.setattr(os, "fdopen", real_fdopen)
     assert report.exit_code == 5 and "disk full while writing" in (report.error or ""), report.error
-    assert report.rendered == 2 and report.failed == len(jobs) - 2
+    assert report.rendered == 2 and report.not_rendered == len(jobs) - 2 and report.failed == 0
     assert_nothing_partial(out)
 
 
@@ -363,8 +366,11 @@ def test_a_disk_full_mid_run_names_its_file_in_the_json_error(write_shotlist, tm
     real_fdopen = _disk_fills_at_the_third(monkeypatch, out, "png")
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "--json", "-q"])
     monkeypatch.setattr(os, "fdopen", real_fdopen)
-    error = json.loads(result.stdout)["error"]
+    document = json.loads(result.stdout)
+    error = document["error"]
     assert result.exit_code == 5 and error["type"] == "OutputError", result.output
+    # failed: takes that failed; not_rendered (a field added 2026-12-02): the takes the full disk left unreached
+    assert (document["counts"]["failed"], document["counts"]["not_rendered"]) == (0, len(plan_jobs(path)) - 2)
     assert error["file"] == str(third) and error["message"].startswith(f"disk full while writing {third}"), error
 
 

@@ -8,6 +8,7 @@ command, with no word of where to look.
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import shlex
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import cli_env, render_on_cpu
+from cli_helpers import SIGNAL_HOOK, cli_env, journal_commits, render_on_cpu, sigint_as_in_a_terminal
 from typer.testing import CliRunner
 
 import idcli
@@ -75,7 +76,7 @@ def test_verify_of_a_stopped_render_says_what_is_not_rendered_and_the_command_th
     # the first image, and those of batches its stop still committed (the commit queue): a few, never all
     committed = len(list(out.glob("*/*_t*.png")))
     assert 1 <= committed < 4 and f"{committed} image" in result.stdout
-    command = f"idcli render shots.yaml --out {shlex.quote(os.path.relpath(out))}"
+    command = f"idcli render shots.yaml --out {shlex.quote(os.path.relpath(out))} --device cpu"
     assert (f"idcli: note: {4 - committed} of the 4 takes of shots.yaml are not rendered yet (its last render was "
             f"stopped before it ended); to finish: {command}") in result.stderr
     # the command given is the one that finishes: after it, verify has nothing more to say
@@ -104,6 +105,34 @@ def test_verify_json_names_the_unfinished_takes_and_review_says_it_too(
     assert f"{4 - len(on_disk)} of the 4 takes of shots.yaml are not rendered yet" in review.stderr
 
 
+def test_the_printed_command_run_as_printed_renders_only_what_the_stopped_render_left(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note's command once left out the render's options: pasted, it rendered this shot list with its own
+    preset (sd15, no weights here: an error; else new keys, everything again) and other face models."""
+    shots = write_shotlist(SHOTS.replace("{preset: tiny-sd}", "{preset: sd15}"), name="-night's shots.yaml")
+    out = tmp_path / "-rendu 1" / "l'équipe"  # a leading "-", a space, a quote: each read back by the shell as is
+    argv = ["render", str(shots), "--out", str(out), "--device", "cpu", "--batch-size", "1",
+            "--preset", "tiny-sd", "--face-models", "synthetic", "--quiet"]
+    # SIGTERM right after the second image's temporary is fsynced: a render stopped half way
+    stopped = subprocess.run([sys.executable, "-c", SIGNAL_HOOK, ".png.", "2", "TERM", *argv], capture_output=True,
+                             text=True, env=cli_env(), timeout=300, cwd=tmp_path, preexec_fn=sigint_as_in_a_terminal)
+    assert stopped.returncode == 143, stopped.stderr
+    monkeypatch.chdir(tmp_path)  # where she pastes it
+    left = CliRunner().invoke(app, ["verify", str(out), "--json"])
+    command = json.loads(left.stdout)["unfinished"]["command"]
+    words = shlex.split(command)
+    assert words[:3] == ["idcli", "render", "./-night's shots.yaml"] and "--quiet" not in words
+    given = set(itertools.pairwise(words))
+    assert {("--preset", "tiny-sd"), ("--face-models", "synthetic"), ("--device", "cpu")} <= given
+    committed = len(list(out.glob("*/*_t*.png")))
+    assert 1 <= committed < 4
+    finished = subprocess.run([sys.executable, "-m", "idcli", *words[1:]], capture_output=True, text=True,
+                              env=cli_env(), timeout=300, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.startswith(f"{4 - committed} rendered, {committed} skipped, ")
+    assert sorted(journal_commits(out).values()) == [1] * 4  # nothing rendered twice
+
+
 def test_a_run_that_ended_with_failed_jobs_is_told_apart_from_a_stopped_one(
         write_shotlist, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
     shots = write_shotlist(SHOTS)
@@ -112,7 +141,7 @@ def test_a_run_that_ended_with_failed_jobs_is_told_apart_from_a_stopped_one(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["verify", str(out)])
     assert ("idcli: note: 3 of the 4 takes of shots.yaml are not rendered yet; to finish: "
-            "idcli render shots.yaml --out out") in result.stderr
+            "idcli render shots.yaml --out out --device cpu") in result.stderr
     # the shot list edited since the run: the command renders what it holds now, and the note says so
     shots.write_text(SHOTS.replace("rain", "heavy rain"), "utf-8")
     edited = CliRunner().invoke(app, ["verify", str(out)])
@@ -138,15 +167,17 @@ def test_a_render_stopped_by_a_full_disk_is_told_so_the_morning_after(
     monkeypatch.setattr(store_module.os, "fsync", fsync_until_full)
     report = render_on_cpu(shots, out, engine_factory, batch_size=1)
     monkeypatch.setattr(store_module.os, "fsync", real_fsync)
-    assert report.error and report.failed
+    assert report.error and report.not_rendered and not report.failed
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["verify", str(out), "--json"])
     unfinished = json.loads(result.stdout)["unfinished"]
-    assert unfinished["stopped"] is False and unfinished["failed"] == report.failed
-    assert unfinished["error"].startswith("disk full while writing ")
+    assert unfinished["stopped"] is False and unfinished["not_rendered"] == report.not_rendered
+    assert unfinished["failed"] == 0 and unfinished["error"].startswith("disk full while writing ")
     said = CliRunner().invoke(app, ["verify", str(out)]).stderr
-    assert f"(its last render ended with {report.failed} failed: disk full while writing " in said
-    assert said.rstrip().endswith("free space and rerun); to finish: idcli render shots.yaml --out out")
+    # not "ended with 3 failed": the takes were never reached, none is a broken shot
+    assert (f"(its last render ended with {report.not_rendered} not rendered: the disk filled while writing "
+            f"{out}") in said and " failed" not in said
+    assert said.rstrip().endswith("); to finish: idcli render shots.yaml --out out --device cpu")
 
 
 def test_a_folder_with_no_image_yet_says_how_to_finish_in_its_error(
@@ -159,7 +190,7 @@ def test_a_folder_with_no_image_yet_says_how_to_finish_in_its_error(
     result = CliRunner().invoke(app, ["verify", "out"])
     assert result.exit_code == 2
     assert ("out: no committed renders to check yet; 4 of the 4 takes of shots.yaml are not rendered yet; to finish: "
-            "idcli render shots.yaml --out out") in result.stderr
+            "idcli render shots.yaml --out out --device cpu") in result.stderr
 
 
 def test_plan_ends_with_its_jobs_by_state_and_the_command_that_finishes(
@@ -169,7 +200,8 @@ def test_plan_ends_with_its_jobs_by_state_and_the_command_that_finishes(
     monkeypatch.chdir(tmp_path)
     planned = CliRunner().invoke(app, ["plan", "shots.yaml", "--out", "out", "--device", "cpu"])
     assert planned.exit_code == 0, planned.output
-    assert planned.stdout.splitlines()[-1] == "4 jobs: 3 new, 1 done; to finish: idcli render shots.yaml --out out"
+    assert planned.stdout.splitlines()[-1] == ("4 jobs: 3 new, 1 done; to finish: "
+                                               "idcli render shots.yaml --out out --device cpu")
     render_on_cpu(shots, out, engine_factory)
     planned = CliRunner().invoke(app, ["plan", "shots.yaml", "--out", "out", "--device", "cpu"])
     assert planned.stdout.splitlines()[-1] == "4 jobs: 4 done; all done"

@@ -7,6 +7,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -214,6 +215,57 @@ def test_second_writer_is_refused_while_a_run_holds_the_folder(write_shotlist, t
         render_on_cpu(write_shotlist(SHOTS), out, engine_factory)
 
 
+def test_a_busy_folder_is_refused_before_the_render_plans(write_shotlist, tmp_path, engine_factory,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render into a folder another run holds planned first (6-8 s of selfies and model checks on a film) and
+    only then said the folder was busy (the night-run trial, 2026-12-02)."""
+    import idcli.run as run_module
+
+    planned: list[str] = []
+    real_plan = run_module.plan_shotlist
+
+    def plan(*args: Any, **kwargs: Any) -> Any:
+        planned.append("plan")
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "plan_shotlist", plan)
+    out, shots = tmp_path / "out", write_shotlist(SHOTS)
+    with OutputStore(out).session():
+        with pytest.raises(OutputBusyError, match="another idcli run"):
+            render_on_cpu(shots, out, engine_factory)
+        assert planned == []
+        dry = render_on_cpu(shots, out, engine_factory, dry_run=True)  # a dry run takes no lock: it plans
+    assert planned == ["plan"] and dry.count("pending") == 7
+
+
+def test_another_renders_look_at_the_lock_does_not_make_the_folder_busy(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The look before planning holds the lock for a moment; a run taking the folder in that moment is not told
+    another run is writing it (a lock file with no holder named is tried again)."""
+    import fcntl
+
+    import idcli.store as store_module
+
+    out = tmp_path / "out"
+    with OutputStore(out).session():
+        pass
+    look = os.open(out / ".idcli" / "lock", os.O_RDONLY)
+    fcntl.flock(look, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another render's check_not_busy, caught in the act
+    waits: list[float] = []
+
+    def look_ends(seconds: float) -> None:  # the look is over by the time the run tries again
+        waits.append(seconds)
+        fcntl.flock(look, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(store_module.time, "sleep", look_ends)
+    try:
+        with OutputStore(out).session():
+            assert (out / ".idcli" / "lock").read_text().startswith(f"pid {os.getpid()} on ")
+    finally:
+        os.close(look)
+    assert len(waits) == 1
+
+
 def test_leftover_temporaries_are_removed_at_start(write_shotlist, tmp_path, engine_factory) -> None:
     out = tmp_path / "out"
     (out / "sh010").mkdir(parents=True)
@@ -245,7 +297,7 @@ def test_disk_full_loses_nothing_and_a_later_run_completes(write_shotlist, tmp_p
     monkeypatch.setattr(store_module.os, "fsync", fsync_until_full)
     report = render_on_cpu(path, out, engine_factory)
     assert report.error and "disk full" in report.error
-    assert report.failed >= 1 and report.rendered >= 1
+    assert report.not_rendered >= 1 and report.rendered >= 1 and report.failed == 0
     first_rendered = report.rendered
     assert_nothing_partial(out)  # no temporaries; every image at a final path is complete
     monkeypatch.setattr(store_module.os, "fsync", real_fsync)

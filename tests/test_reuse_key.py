@@ -299,7 +299,8 @@ def test_a_disk_full_while_reusing_is_the_reports_error_not_a_raise(write_shotli
     monkeypatch.setattr(os, "fdopen", real_fdopen)
     assert report.exit_code == 5 and "disk full while writing" in (report.error or ""), report.error
     assert report.error_file == str(out / "b010" / "b010_t2.png")
-    assert _statuses(report) == {"b010_t1": "reused", "b010_t2": "failed", "b020_t1": "failed"}
+    assert _statuses(report) == {"b010_t1": "reused", "b010_t2": "not_rendered",
+                                      "b020_t1": "not_rendered"}
     assert _statuses(_render(shots, out, engine_factory)) == {"b010_t1": "skipped", "b010_t2": "reused",
                                                               "b020_t1": "reused"}
 
@@ -406,7 +407,7 @@ def test_a_disk_full_reports_every_take_of_two_shots_alike(write_shotlist, tmp_p
     monkeypatch.setattr(os, "fdopen", fdopen)
     report = _render(shots, out, engine_factory)
     assert report.exit_code == 5, report.error
-    assert _statuses(report) == {"a010_t1": "rendered", "a020_t1": "failed"}
+    assert _statuses(report) == {"a010_t1": "rendered", "a020_t1": "not_rendered"}
 
 
 # -- which source wins (docs/file-formats.md, "Reused images") ---------------------------------------------------

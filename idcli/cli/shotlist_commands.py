@@ -347,6 +347,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
     """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
     from ..plan_document import planned_in_folder
+    from ..unfinished import render_request
 
     def body() -> None:
         loaded = _load_every_problem(file, face_models)
@@ -381,21 +382,24 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
             emit(styled(reused))
         for line in folder_notes(document, folder):
             emit(styled(line))
-        emit(plan_summary(document, file, folder))
+        emit(plan_summary(document, file, folder, render_request(
+            preset=preset, device=device, dtype=None, face_models=face_models, executor="local", ray_address=None,
+            workers=None, sign=None)))
 
     guarded(body, as_json, problems_mean=f"{file} was not planned")
 
 
-def plan_summary(document: dict[str, Any], file: Path, folder: Path) -> str:
+def plan_summary(document: dict[str, Any], file: Path, folder: Path, request: dict[str, Any] | None = None) -> str:
     """The plan's last line: its jobs by state, and the command that renders those not done. A 103-row table ended
-    with the last plate's line: how many were done was counted by scrolling (the night-run trial, 2026-12-02)."""
-    from ..unfinished import shell_path
+    with the last plate's line: how many were done was counted by scrolling (the night-run trial, 2026-12-02).
+    ``request``: the plan's own options (--preset, --device, --face-models), which the command repeats."""
+    from ..unfinished import finish_command
 
     counts = document.get("counts") or {}
     states = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
     total = sum(counts.values())
     left = total - counts.get("done", 0) - counts.get("modified", 0)
-    tail = f"; to finish: idcli render {shell_path(file)} --out {shell_path(folder)}" if left else "; all done"
+    tail = f"; to finish: {finish_command(file, folder, request)}" if left else "; all done"
     return f"{counted(total, 'job')}: {states or 'none'}{tail}"
 
 
@@ -498,6 +502,7 @@ def render(
     130 / 143 / 129 (interrupted / terminated / the terminal closed)."""
     from ..console import make_progress
     from ..run import render as run_render
+    from ..run_report import not_rendered_words
 
     def body() -> None:
         size = parse_batch_size(batch_size)
@@ -558,8 +563,11 @@ def render(
                     restored = f"{counts['restored']} restored, " if counts["restored"] else ""
                     reused = f"{counts['reused']} reused, " if counts["reused"] else ""
                     kept = f"{counts['kept']} kept (edited by hand), " if counts["kept"] else ""
+                    # takes a full disk stopped the run before are not failed ones: said apart, with why
+                    unreached = (f"; {not_rendered_words(report.not_rendered, report.error)}"
+                                 if report.not_rendered else "")
                     emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{reused}{kept}"
-                         f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}")
+                         f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}{unreached}")
             if report.model.get("random_weights"):
                 print_note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")
             # Masks are made while rendering: a done job is skipped, not rendered again for its mask. One that has
