@@ -9,7 +9,8 @@ run that never ended. A take is counted missing when no image is at its final pa
 cut off is adopted by the next render, not rendered again, so it is not missing work. Whether a committed take is
 still current for an edited shot list needs the shot list planned: ``idcli plan FILE --out OUT`` says that; here the
 note only says the file changed since. Reads only; takes no lock (a render starting meanwhile must not find the
-folder busy), so a render running now is told by the pid its lock file names being alive on this host.
+folder busy), so a render running now is told by the pid its lock file names being alive on this host with
+that file open.
 """
 
 from __future__ import annotations
@@ -140,8 +141,9 @@ def _running_holder(root: Path) -> str | None:
     killed render's lock file keeps its text, so the pid is checked, not the text alone."""
     from . import safeio
 
+    lock = root / ".idcli" / "lock"
     try:
-        text = safeio.read_regular(root / ".idcli" / "lock", 200, follow_links=False).decode("utf-8", "replace")
+        text = safeio.read_regular(lock, 200, follow_links=False).decode("utf-8", "replace")
     except safeio.NotRegularFile:
         return None
     match = _HOLDER.fullmatch(text.strip())
@@ -153,7 +155,29 @@ def _running_holder(root: Path) -> str | None:
         return match[0]  # alive, another user's
     except (OSError, OverflowError):
         return None
-    return match[0] if int(match[1]) != os.getpid() else None
+    if int(match[1]) == os.getpid() or not _has_open(int(match[1]), lock):
+        return None
+    return match[0]
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open, as a render holds its lock file for its whole session; True where
+    that cannot be read (no /proc, another user's process). The pid of a killed render is given again (after a
+    reboot; pid 1 of every container run, in a container that shares the host's name): a live process of that pid
+    was told as the render writing the folder now, and the command that finishes never given (until 2026-12-02)."""
+    try:
+        opened = os.listdir(f"/proc/{pid}/fd")
+        wanted = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return True
+    for descriptor in opened:
+        try:
+            found = os.stat(f"/proc/{pid}/fd/{descriptor}")  # the file the descriptor is open on
+        except OSError:  # closed meanwhile, or a socket's
+            continue
+        if (found.st_dev, found.st_ino) == (wanted.st_dev, wanted.st_ino):
+            return True
+    return False
 
 
 def unfinished_takes(out_dir: str | Path) -> Unfinished | None:

@@ -97,3 +97,40 @@ def test_the_hangup_handler_is_the_commands_alone_and_leaves_an_ignored_hangup_i
             assert interrupted().exit_code == 130  # the next Ctrl-C is told as SIGINT, not as the hangup
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+ONE_TAKE_EACH = SHOTS.replace("takes: 3", "takes: 1")
+
+
+def _on_a_closed_terminal(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``idcli ARGV`` whose stdout is a terminal closed before it ran, in a session of its own, so that no SIGHUP
+    comes (``setsid``, a job the shell was told to leave alone: ``disown -h``, ``trap '' HUP``): every write to it
+    fails with EIO, as after an ssh session dropped while the render went on. stderr is a pipe, to read."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    os.close(controller)  # the terminal window closed
+    try:
+        return subprocess.run([sys.executable, "-m", "idcli", *argv], stdin=subprocess.DEVNULL, stdout=terminal,
+                              stderr=subprocess.PIPE, text=True, env=cli_env(), timeout=300, start_new_session=True)
+    finally:
+        os.close(terminal)
+
+
+def test_a_render_that_outlived_its_terminal_keeps_its_exit_code(write_shotlist, tmp_path: Path) -> None:
+    # Before: every image committed, then the summary line on the closed terminal failed with EIO, which idcli
+    # told as `idcli: error: Input/output error`, exit 5 ("output unusable"): a script's `&& idcli deliver` never ran.
+    shots, out = write_shotlist(ONE_TAKE_EACH), tmp_path / "out"
+    done = _on_a_closed_terminal(render_argv(shots, out))
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert "Input/output error" not in done.stderr and "Traceback" not in done.stderr
+    assert sorted(journal_commits(out).values()) == [1, 1]  # both takes, each once
+
+
+def test_a_plan_table_on_a_closed_terminal_is_no_error(write_shotlist, tmp_path: Path) -> None:
+    # rich's table write failed with EIO: exit 5, as for the render's summary; a reader gone is no failure (exit 0,
+    # as for `idcli plan FILE | head`).
+    done = _on_a_closed_terminal(["plan", str(write_shotlist(SHOTS)), "--out", str(tmp_path / "out"),
+                                  "--device", "cpu"])
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert "Input/output error" not in done.stderr

@@ -64,6 +64,15 @@ def stdout_reader_gone() -> bool:
     return False
 
 
+def terminal_hung_up(exc: OSError) -> bool:
+    """Whether ``exc`` is a write to stdout on a terminal that was closed while idcli went on (``setsid``, ``disown
+    -h``, ``trap '' HUP``: no SIGHUP came): EIO, no file named, and stdout reports the error. That reader is gone as
+    a closed pipe's is; a finished render told it as `Input/output error`, exit 5 (until 2026-12-02)."""
+    import errno
+
+    return exc.errno == errno.EIO and exc.filename is None and stdout_reader_gone()
+
+
 def emit(text: str) -> None:
     """Print one block of text for a person on stdout, control characters escaped (``terminal_safe``)."""
     _write_stdout(terminal_safe(text))
@@ -75,6 +84,10 @@ def _write_stdout(text: str) -> None:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
+        stdout_gone()
+    except OSError as exc:  # the terminal closed (EIO): gone as a pipe's reader; any other error is the caller's
+        if not terminal_hung_up(exc):
+            raise
         stdout_gone()
 
 
@@ -204,6 +217,9 @@ def guarded(fn: Callable[[], Any], as_json: bool = False, problems_mean: str = "
         stdout_gone()  # a table printed into a pipe whose reader left: the command itself succeeded
         return None
     except OSError as exc:
+        if terminal_hung_up(exc):  # a table printed on a terminal closed meanwhile (rich): as a pipe's reader gone
+            stdout_gone()
+            return None
         # A file-system failure not anticipated deeper down (permissions, a file where a folder should
         # be): one line, not a traceback.
         debug_traceback()
