@@ -87,6 +87,12 @@ def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     return OutputError(message + cache_note(path), file=path)
 
 
+def _link_in_the_way(folder: Path) -> OutputError:
+    """A link where a folder of the output folder is written through (a shot's): refused, whatever it points at."""
+    return OutputError(f"{folder} is a symbolic link; idcli never writes through links in the output folder",
+                       file=folder)
+
+
 def write_error(path: Path, exc: OSError) -> OutputError:
     """The OutputError ``atomic_write`` gives for ``exc`` while writing ``path``, for a writer that stages its files
     itself (``export``'s set): 'disk full while writing PATH', 'permission denied while writing PATH (...)'."""
@@ -151,8 +157,7 @@ class OutputStore:
         for part in Path(relpath).parts[:-1]:
             probe = probe / part
             if probe.is_symlink():
-                raise OutputError(f"{probe} is a symbolic link; idcli never writes through links in the "
-                                  "output folder", file=probe)
+                raise _link_in_the_way(probe)
         if target.is_symlink():
             raise OutputError(f"{target} is a symbolic link; idcli never writes through links in the output "
                               "folder — remove it and rerun", file=target)
@@ -164,9 +169,9 @@ class OutputStore:
 
     def check_usable(self, shot_ids: Iterable[str] = ()) -> None:
         """Raise the OutputError a render would, for what can be seen without writing: a file where the output
-        folder, one of its parents, its ``.idcli`` folder or the folder of one of ``shot_ids`` should be (``plan``
-        and ``render --dry-run``, which write nothing, said every job was new there; a render stops at that
-        shot's first commit, in the same words)."""
+        folder, one of its parents, its ``.idcli`` folder or the folder of one of ``shot_ids`` should be, or a link at
+        such a shot's folder (``plan`` and ``render --dry-run``, which write nothing, said every job was new there; a
+        render stops at that shot's first commit, in the same words)."""
         for folder in (self.root, *self.root.parents):
             if not folder.exists() and not folder.is_symlink():
                 continue  # render creates it
@@ -184,7 +189,9 @@ class OutputStore:
             raise OutputError(f"{state} exists and is not a folder", file=state)
         for shot_id in sorted(set(shot_ids)):
             folder = self.root / shot_id
-            if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+            if folder.is_symlink():  # to a file, a folder or nothing: the render refuses it in these words (path)
+                raise _link_in_the_way(folder)
+            if folder.exists() and not folder.is_dir():
                 raise OutputError(f"cannot create {folder}: it exists and is not a folder", file=folder)
 
     def _prepare_root(self) -> None:

@@ -1,6 +1,7 @@
 """Every command line the docs show runs as written: each `idcli COMMAND` in README.md's and docs/*.md's code (a
-fenced shell block, an inline code span, a row of README's command table) names a command idcli has, and each
-option written after it is one that command takes (`-o`, `--out`, `--no-sign` ...).
+fenced shell block, its lines continued with `\\` read as one, an inline code span, a row of README's command table)
+names a command idcli has (after a group, `idcli models`, one of its commands), and each option written after it is
+one that command takes (`-o`, `--out`, `--no-sign` ...).
 
 tests/test_doc_options.py checks the other way round (every option of the code is documented). Until 2026-12-02
 nothing checked this way: a renamed or misspelt option in an example (`--batchsize`, `--contactsheet`) would pass
@@ -32,7 +33,8 @@ QUOTES_A_MISTAKE = "no such option"
 
 
 def _leaf(words: list[str]) -> tuple[Any, int]:
-    """The command the leading words name and how many words that took; None where they stop at a group."""
+    """The command the leading words name and how many words that took; a group (`idcli models`) where they stop at
+    one (_is_group)."""
     command: Any = typer.main.get_command(app)
     used = 0
     for word in words:
@@ -40,7 +42,11 @@ def _leaf(words: list[str]) -> tuple[Any, int]:
         if not subcommands or word not in subcommands:
             break
         command, used = subcommands[word], used + 1
-    return (None if getattr(command, "commands", None) else command), used
+    return command, used
+
+
+def _is_group(command: Any) -> bool:
+    return bool(getattr(command, "commands", None))
 
 
 def _options(command: Any) -> set[str]:
@@ -51,6 +57,7 @@ def _code(text: str) -> list[tuple[int, str, bool]]:
     """(line number, code, from a shell block) for each line of a fenced block and each inline code span."""
     found: list[tuple[int, str, bool]] = []
     fence: str | None = None
+    continued: tuple[int, str] | None = None  # a shell line ending in `\`: its number and text, the next line joined
     for number, line in enumerate(text.splitlines(), start=1):
         opened = FENCE.match(line)
         if opened:
@@ -58,7 +65,13 @@ def _code(text: str) -> list[tuple[int, str, bool]]:
             continue
         if fence is not None:
             shell = fence in SHELL_BLOCKS
-            found.append((number, re.sub(r"(^|\s)#.*", "", line) if shell else line, shell))
+            code = re.sub(r"(^|\s)#.*", "", line) if shell else line
+            if shell and continued is not None:  # the options on a continuation line are the command's too
+                number, code, continued = continued[0], f"{continued[1]} {code.strip()}", None
+            if shell and code.rstrip().endswith("\\"):
+                continued = (number, code.rstrip()[:-1].rstrip())
+                continue
+            found.append((number, code, shell))
         else:
             found.extend((number, span, False) for span in INLINE_CODE.findall(line))
     return found
@@ -79,9 +92,15 @@ def _wrong_in_command_line(code: str, shell: bool) -> list[str]:
             if shell:
                 problems.append(f"idcli {words[0]}: no such command")
             continue
-        if command is None:
-            continue
         name = "idcli " + " ".join(words[:used])
+        if _is_group(command):  # `idcli models`: in a shell block a word after it must be one of its commands
+            if used < len(words):
+                if shell:  # in prose, a record's words (`idcli identity strength`, a PNG's field), as above
+                    problems.append(f"{name} {words[used]}: no such command")
+            else:
+                problems.extend(f"{name} {option}: no such option" for option in OPTION.findall(match.group(2))
+                                if option not in _options(command))
+            continue
         rest = " ".join(words[used:]) + " " + match.group(2)
         problems.extend(f"{name} {option}: no such option" for option in OPTION.findall(rest)
                         if option not in _options(command))
@@ -95,7 +114,7 @@ def _wrong_in_table_row(line: str) -> list[str]:
     if not head:
         return []
     command, used = _leaf(head.group(1).replace("`", " ").split())
-    if command is None:
+    if used == 0 or _is_group(command):
         return []
     name = "idcli " + " ".join(head.group(1).replace("`", " ").split()[:used])
     return [f"{name} {option}: no such option" for span in INLINE_CODE.findall(line) if span.startswith("-")
@@ -130,6 +149,26 @@ def test_wrong_command_lines_finds_a_misspelt_option_an_unknown_command_and_a_ta
         (5, "idcli export --fsp: no such option"),
         (6, "idcli verify -x: no such option"),
         (8, "idcli deliver --all-take: no such option"),
+    ]
+
+
+def test_wrong_command_lines_reads_a_continued_line_and_a_group_s_subcommand() -> None:
+    """Two ways a wrong command line passed the scan (a hostile read, 2026-12-02): an option on a line a shell block
+    continues with `\\` (docs/performance.md's Ray and bench commands) was never looked at, and after a group
+    (`idcli identity`, `idcli models`) nothing was: a misspelt subcommand or an option the group lacks passed."""
+    text = ("```bash\n"
+            "idcli render shots.yaml --out renders/qs \\\n"
+            "    --batchsize 4 \\\n"
+            "    --json\n"
+            "idcli identity shw mara.idpack\n"
+            "idcli models --accept-insightface-license\n"
+            "```\n"
+            "Then `idcli models --json`; `idcli identity strength` is a PNG's field, `idcli identity --help` help.\n")
+    assert wrong_command_lines(text) == [
+        (2, "idcli render --batchsize: no such option"),
+        (5, "idcli identity shw: no such command"),
+        (6, "idcli models --accept-insightface-license: no such option"),
+        (8, "idcli models --json: no such option"),
     ]
 
 

@@ -544,6 +544,28 @@ def test_plan_and_dry_run_say_a_file_where_a_shot_folder_should_be(write_shotlis
     assert sorted(p.name for p in out.iterdir()) == ["s2"]
 
 
+@pytest.mark.parametrize("link", ["to a file", "dangling"])
+def test_plan_and_dry_run_say_a_link_at_a_shot_folder_in_the_render_s_words(write_shotlist, tmp_path: Path,
+                                                                            cached_engine: list[int],
+                                                                            link: str) -> None:
+    """A link at a shot's folder (to a file outside OUT, or to nothing) stops the render, which writes through no
+    link, with "OUT/s2 is a symbolic link; ...". `plan` and `render --dry-run` said "cannot create OUT/s2: it exists
+    and is not a folder" instead (of a dangling link, which does not exist): the user fixed a file that was not there
+    (a hostile read, 2026-12-02). All three now give the render's words."""
+    path = write_shotlist(SHOTS)
+    out, target = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    if link == "to a file":
+        target.write_text("x")
+    (out / "s2").symlink_to(target)
+    message = f"idcli: error: {out / 's2'} is a symbolic link; idcli never writes through links in the output folder"
+    for command in (["plan"], ["render", "--dry-run"], ["render", "-q"]):
+        result = runner.invoke(app, [*command, str(path), "--out", str(out), "--device", "cpu"])
+        assert result.exit_code == 5, (command, result.output)
+        assert message in result.stderr and "Traceback" not in result.output, (command, result.stderr)
+    assert (out / "s2").is_symlink() and (target.read_text() == "x" if link == "to a file" else not target.exists())
+
+
 def test_missing_output_folders_are_created(write_shotlist, tmp_path: Path, cached_engine: list[int]) -> None:
     path, out = write_shotlist(SHOTS), tmp_path / "does" / "not" / "exist"
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])

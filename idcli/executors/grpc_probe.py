@@ -72,11 +72,55 @@ def answers_in_time(address: str, seconds: float) -> bool | None:
         try:
             call(b"", timeout=seconds)
         except grpc.RpcError as error:
-            code = error.code() if isinstance(error, grpc.Call) else None
-            if code in (grpc.StatusCode.DEADLINE_EXCEEDED, None):
-                return False
-            if code == grpc.StatusCode.UNAVAILABLE:  # refused or closed; or an HTTP status from a server that answered
-                details = error.details() if isinstance(error, grpc.Call) else None
-                return HTTP_STATUS_DETAILS.match(details or "") is not None
-            return True
+            return _an_answer(error)
     return True
+
+
+def _an_answer(error: BaseException) -> bool:
+    """Whether the error a call ended with was the server's answer (any gRPC status, or an HTTP one), not silence."""
+    import grpc
+
+    code = error.code() if isinstance(error, grpc.Call) else None
+    if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED, None):
+        return False
+    if code == grpc.StatusCode.UNAVAILABLE:  # refused or closed; or an HTTP status from a server that answered
+        details = error.details() if isinstance(error, grpc.Call) else None
+        return HTTP_STATUS_DETAILS.match(details or "") is not None
+    return True
+
+
+class PendingCall:
+    """The head watch's call made without waiting for it (``ask``): the driver goes on while it is in flight, and a
+    later check takes its answer, however late within its deadline (a loaded GCS answers late, a stopped one never)."""
+
+    def __init__(self, address: str, seconds: float) -> None:
+        import grpc
+
+        self._channel = grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)])
+        self._future = self._channel.unary_unary(CALL_PATH).future(b"", timeout=seconds)
+
+    def done(self) -> bool:
+        return bool(self._future.done())
+
+    def answered(self) -> bool:
+        """Whether the server answered it (waits for the call where it is not done); its channel is closed then."""
+        try:
+            self._future.result()
+        except Exception as error:  # grpc.RpcError, or grpc.FutureCancelledError once closed
+            return _an_answer(error)
+        finally:
+            self._channel.close()
+        return True
+
+    def close(self) -> None:
+        self._future.cancel()
+        self._channel.close()
+
+
+def ask(address: str, seconds: float) -> PendingCall | None:
+    """The gRPC call ``answers_in_time`` makes, started and not waited for; None where grpcio is not installed."""
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        return None
+    return PendingCall(address, seconds)

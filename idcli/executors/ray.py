@@ -352,6 +352,8 @@ class RayBackend:
                     ray.shutdown()
         while self._put_back:
             self._put_back.pop()()
+        if self._head is not None:
+            self._head.close()
         self._head = None
         self._connected = self._owns_connection = False
 

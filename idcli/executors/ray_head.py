@@ -11,14 +11,18 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutorUnavailableError
 
+if TYPE_CHECKING:
+    from .grpc_probe import PendingCall
+
 HEAD_CHECK_SECONDS = 2.0  # while waiting, how often the driver asks whether the cluster's head still answers
 HEAD_MISSES = 3  # consecutive unanswered checks before the cluster counts as gone (Ray's client waits 60 s)
-# How long the head's GCS has to answer each check's gRPC call: a frozen head (its process stopped, its port still
-# accepting connections) answers none, and misses the check after this long.
+# How long the head's GCS has to answer a gRPC call asked and waited for (``answers``): a frozen head (its process
+# stopped, its port still accepting connections) answers none. The checks as the run goes on wait for none: each asks
+# one call with the whole grace for deadline and takes its answer at a later check (a loaded GCS answers late).
 HEAD_CALL_SECONDS = 2.0
 # How long the cluster's head has to answer the HTTP/2 preface a gRPC client opens with, before the run is refused
 # (a GCS answers in milliseconds; Ray itself would retry a port that never does for about 14 minutes).
@@ -41,6 +45,7 @@ class HeadWatch:
         self._misses = 0
         self._next = time.monotonic() + HEAD_CHECK_SECONDS
         self.lost = False  # set once the run was stopped for it: the clean-up then gives Ray's calls a deadline
+        self._call: PendingCall | None = None  # the check's gRPC call still in flight, asked at an earlier check
 
     def answers(self, tries: int = 2) -> bool:
         import socket
@@ -87,9 +92,38 @@ class HeadWatch:
         if now < self._next:
             return
         self._next = now + HEAD_CHECK_SECONDS
-        self._misses = 0 if self.answers(tries=1) else self._misses + 1
+        self._misses = 0 if self._answered_since() else self._misses + 1
         if self._misses >= HEAD_MISSES:
             self.gone()
+
+    def _answered_since(self) -> bool:
+        """A check's question, without waiting: a TCP connection, then whether the gRPC call asked at an earlier check
+        was answered (a new one asked once it is done). A call still in flight is a miss; a head that answers each call
+        late but within the grace misses a check or two, never ``HEAD_MISSES`` in a row (until 2026-12-02 each check
+        waited ``HEAD_CALL_SECONDS`` for its own call, so a GCS answering every call 3 s late was taken for gone in
+        6 s, and a slow head held the driver for most of each check)."""
+        import socket
+
+        host, _, port = self.address.rpartition(":")
+        try:
+            socket.create_connection((host.removeprefix("[").removesuffix("]"), int(port)), timeout=1).close()
+        except (OSError, ValueError):
+            return False
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return True
+        call = self._call
+        if call is not None and not call.done():
+            return False  # still no answer to a call asked at least one check ago
+        from .grpc_probe import ask
+
+        self._call = ask(self.address, HEAD_CHECK_SECONDS * HEAD_MISSES)
+        return call is None or call.answered()
+
+    def close(self) -> None:
+        """The check's call still in flight given up (the run is over)."""
+        if self._call is not None:
+            self._call.close()
+            self._call = None
 
     def gone(self) -> None:
         self.lost = True
