@@ -316,7 +316,8 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
         if measure is not None and warnings is not None and not any(
                 measure.tokens(semantic[:end]) > measure.tokens(semantic[:start]) for start, end in line.spans):
             warnings.append(_no_token_warning(loaded, shot, line.name, "its"))
-    shot_level = shot_expression(shot)
+    # Keyed and recorded only while a character takes it: a take left done when it changes must not name it.
+    shot_level = _keyed_shot_expression(shot, shot_expression(shot))
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)
     jobs = []
@@ -329,7 +330,7 @@ def _multi_character_jobs(shot: Shot, loaded: LoadedShotList, model: ModelIdenti
                                 method="dual-line", fusion=fusion, semantic_prompt=semantic,
                                 identity_references=first.references, identity_clip=first.clip,
                                 lines=tuple(lines), subject=first.name)
-        material = key_material(model, request, cast[0][0], adapter, _keyed_shot_expression(shot, shot_level),
+        material = key_material(model, request, cast[0][0], adapter, shot_level,
                                 cast=[(identity, e) for identity, _s, e in cast])
         group = groups.setdefault(request.batch_signature(), f"g{len(groups) + 1}")
         jobs.append(Job(key=tagged_hash(JOB_KEY_TAG, material), shot_id=shot.id, take=take, request=request,
@@ -408,7 +409,8 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
         for i, j in overlapping_faces([(face.box, face.crop_box) for face in requested], plate.plate.size):
             # Said at the face laid over the other: the later one in plate_faces order (validate notes it so too).
             warnings.append(_warning(loaded, face_field(j), *overlap_words(plate.faces[i], plate.faces[j])))
-    shot_level = shot_expression(shot)
+    # Keyed and recorded only while a character takes it: a take left done when it changes must not name it.
+    shot_level = _keyed_shot_expression(shot, shot_expression(shot))
     records = tuple({"name": identity.name, "strength": strength,
                      "expression": None if e is None else e.as_record()} for identity, strength, e in cast)
     if shot.plate is None:  # plates.plate_shots gave this shot its plate from shot.plate
@@ -428,7 +430,7 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
                                 identity_clip=first.clip, lines=tuple(lines), subject=first.name,
                                 plate=request_plate)
         # The text-to-image key's material, unchanged, plus what the plate adds (idcli/plates.py).
-        material = {**key_material(model, request, cast[0][0], adapter, _keyed_shot_expression(shot, shot_level),
+        material = {**key_material(model, request, cast[0][0], adapter, shot_level,
                                    cast=[(identity, e) for identity, _s, e in cast]),
                     **plate_key_material(plate)}
         group = groups.setdefault(request.batch_signature(), f"g{len(groups) + 1}")
@@ -444,7 +446,7 @@ def _plate_jobs(index: int, plate: Any, loaded: LoadedShotList, model: ModelIden
 
 
 def _keyed_shot_expression(shot: Shot, shot_level: ResolvedExpression | None) -> ResolvedExpression | None:
-    """The shot's own expression as a group or plate shot's key names it: only while a character it names takes it.
+    """The shot's own expression as a group or plate shot's key and record name it: only while a character takes it.
 
     Each character's expression is keyed with its line (key_material's ``cast``) and its words are in the prompts, so
     one that every character overrides in ``expressions`` reaches no pixel; keyed, it made the takes stale for nothing

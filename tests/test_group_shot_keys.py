@@ -68,3 +68,20 @@ def test_a_shot_expression_a_character_takes_stays_in_the_key(write_shotlist, tm
     for shot_id in ("two", "plate"):
         material = taken[shot_id].key_material
         assert isinstance(material["expression"], dict) and material["expression"]["label"] == "worry", shot_id
+
+
+def test_a_shot_expression_no_character_takes_is_not_recorded_either(write_shotlist, tmp_path: Path) -> None:
+    # The take stays done when the overridden expression is edited, so its sidecar, PNG record, C2PA manifest and
+    # review label must not name it: they would name the expression the shot list had when it rendered, not its own.
+    shutil.copy(RECIPE_PLATE, tmp_path / "plate.png")
+    worry = _jobs(write_shotlist, "worry.yaml", "{mara: joy, theo: fear}", "expression: worry")
+    grief = _jobs(write_shotlist, "grief.yaml", "{mara: joy, theo: fear}", "expression: grief")
+    taken = _jobs(write_shotlist, "taken.yaml", "{mara: joy}", "expression: worry")
+    for shot_id in ("two", "plate"):
+        assert worry[shot_id].key == grief[shot_id].key, shot_id
+        # What a re-render would record is what the done take records: no shot expression, only the characters'.
+        assert worry[shot_id].expression is None and grief[shot_id].expression is None, shot_id
+        assert [c["expression"]["label"] for c in worry[shot_id].cast] == ["joy", "fear"], shot_id
+        # Where a character takes it, it is recorded as before.
+        recorded = taken[shot_id].expression
+        assert recorded is not None and recorded["label"] == "worry" and recorded["given"] == "worry", shot_id
