@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# What CLIPTokenizer.from_pretrained(subfolder="tokenizer") reads: a few hundred kilobytes, not the weights. SD1.5 and
+# What CLIPTokenizer.from_pretrained(subfolder="tokenizer") reads: about 1.5 MB, not the gigabytes of weights. SD1.5 and
 # SDXL publish vocab.json and merges.txt; a repository may publish tokenizer.json instead (or too).
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json")
 
