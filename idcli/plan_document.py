@@ -59,6 +59,7 @@ STATES = ("new", "done", "recoverable", "stale", "modified", "blocked")
 def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]:
     """The ``idcli plan --json`` document without its ``ok``/``exit_code``/``error`` head (docs/file-formats.md)."""
     from .provenance import model_record
+    from .tokenizer_files import may_need_more_windows
 
     out = Path(out_dir)
     # What render would refuse (exit 5, a shot's folder a file too), not "every job is new".
@@ -79,7 +80,9 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "image": OutputFile.of(out, job.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, job.sidecar_relpath).as_dict(),
                      # issue 18: the prompt's CLIP tokens (null: the tokenizer is not here) and windows
-                     "prompt_tokens": job.prompt_tokens, "text_windows": r.text_windows,
+                     # (null too where no tokenizer is here and a text may not fit one window: tokenizer_files.py)
+                     "prompt_tokens": job.prompt_tokens,
+                     "text_windows": None if may_need_more_windows(job) else r.text_windows,
                      # issue 12: a plate job's plate and faces (null: text-to-image); its image has the
                      # plate's size ("size" above is the square its faces are worked at)
                      "plate": _plate_row(job)})

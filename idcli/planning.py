@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from .models import resolve_model
 from .plan import Plan, make_plan
 from .runtime import Runtime, resolve_runtime
 from .shotlist import LoadedShotList
+from .tokenizer_files import fetch_tokenizer_files, unknown_keys_error, unknown_keys_warning, unmeasured_shots
 
 
 def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = None, device: str = "auto",
@@ -74,6 +76,16 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
 
     measure = load_prompt_measure(model)
     plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
+    unmeasured = unmeasured_shots(plan) if measure is None else []
+    if unmeasured and _for_render.get():
+        # A prompt that may need more than one CLIP window, and no tokenizer here: a render downloads the model
+        # anyway, so its tokenizer's files come first (the key names the window count: idcli/tokenizer_files.py).
+        measure = load_prompt_measure(model) if fetch_tokenizer_files(model) else None
+        if measure is not None:
+            plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
+            unmeasured = []
+        else:
+            raise unknown_keys_error(model, unmeasured)
     if adapter is not None:
         from .adapters import adapter_lora_note, adapter_name_note
 
@@ -144,7 +156,25 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
         octal = octal_warning(octal_notes(loaded.yaml), str(loaded.source))
         if octal is not None:
             plan.warnings.append(octal)
-    if measure is None:
+    if unmeasured:
+        plan.warnings.append(unknown_keys_warning(model, unmeasured))
+    elif measure is None:
         plan.warnings.append(f"cannot read the tokenizer of {model.label} here: prompt token counts are unknown "
-                             "(long prompts are still encoded in full when rendering)")
+                             "(every prompt is at most 75 bytes, so each fits one CLIP window and its key is known)")
     return plan, runtime
+
+
+def plan_to_render(loaded: LoadedShotList, **kwargs: Any) -> tuple[Plan, Runtime]:
+    """``plan_shotlist`` as a render (dry runs too, and a Ray driver) plans: where a prompt may need more than one
+    CLIP window and the model's tokenizer is not here, its files are downloaded first (the render downloads the model
+    anyway), and where they cannot be, ``ModelUnavailableError`` (exit 4) names the shots before anything renders.
+    ``idcli plan`` never downloads: it warns that those shots' keys are unknown."""
+    token = _for_render.set(True)
+    try:
+        return plan_shotlist(loaded, **kwargs)
+    finally:
+        _for_render.reset(token)
+
+
+# Set while a render plans; a context variable so that plan_shotlist's public signature stays as it is.
+_for_render: ContextVar[bool] = ContextVar("idcli_plan_for_render", default=False)

@@ -88,7 +88,8 @@ class PromptMeasure:
 
 def load_prompt_measure(model: Any) -> PromptMeasure | None:
     """The measure of ``model``'s (first) tokenizer, or None when it cannot be read here (a hub model not
-    in the local cache): the engine then still encodes every prompt in full, but ``plan`` cannot count.
+    in the local cache; nothing is downloaded): the engine then still encodes every prompt in full, but ``plan``
+    cannot count, and a prompt that may need more than one window cannot be keyed (tokenizer_files.py).
 
     SDXL's second tokenizer has the same vocabulary and merges, so it counts the same tokens.
     """
@@ -105,7 +106,9 @@ def load_prompt_measure(model: Any) -> PromptMeasure | None:
         from transformers import CLIPTokenizer
 
         extra = {"revision": model.revision} if model.source == "hub" and model.revision else {}
-        tokenizer = CLIPTokenizer.from_pretrained(model.id, subfolder="tokenizer", **extra)
+        # The cache only: planning never downloads (online, from_pretrained fetched the tokenizer, and asked the hub
+        # for chat templates, from `idcli plan`). A render fetches it first where it must (tokenizer_files.py).
+        tokenizer = CLIPTokenizer.from_pretrained(model.id, subfolder="tokenizer", local_files_only=True, **extra)
     except (OSError, ValueError, KeyError):
         return None
     return PromptMeasure(tokenizer) if read_from_its_files(tokenizer) else None

@@ -21,7 +21,7 @@ from .interrupts import interrupted
 from .models import ModelIdentity
 from .paths import absolute
 from .plan import Job, Plan
-from .planning import plan_shotlist
+from .planning import plan_to_render
 from .reuse import recorded_key
 from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress, TakeState
 from .run_signing import note_unsigned, signer_for
@@ -142,9 +142,9 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         # A Ray run plans for its workers' device (a dry run without a cluster address plans for this machine).
         cluster = backend is not None and not (dry_run and not (backend.address or os.environ.get("RAY_ADDRESS")))
         runtime = backend.runtime(device, dtype or loaded.shotlist.model.dtype) if cluster else None
-        plan, runtime = plan_shotlist(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
-                                      on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"),
-                                      takes=takes, runtime=runtime)
+        plan, runtime = plan_to_render(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
+                                       on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"),
+                                       takes=takes, runtime=runtime)
     except KeyboardInterrupt:
         raise interrupted() from None
     # Orphans and the folder's manifest are judged against the whole shot list, not an --only selection.

@@ -449,11 +449,11 @@ def _reuse_line(rows: list[dict[str, Any]]) -> str | None:
             f"(with --save-masks a dual-line one renders): {shown}")
 
 
-def _tokens_cell(tokens: int | None, windows: int) -> str:
+def _tokens_cell(tokens: int | None, windows: int | None) -> str:
     """The plan table's token count: '?' when unknown, and the windows of a prompt longer than one."""
     if tokens is None:
         return "?"
-    return f"{tokens} ({windows}×77)" if windows > 1 else str(tokens)
+    return f"{tokens} ({windows}×77)" if windows is not None and windows > 1 else str(tokens)
 
 
 @app.command()
