@@ -222,13 +222,13 @@ def test_a_busy_folder_is_refused_before_the_render_plans(write_shotlist, tmp_pa
     import idcli.run as run_module
 
     planned: list[str] = []
-    real_plan = run_module.plan_shotlist
+    real_plan = run_module.plan_to_render
 
     def plan(*args: Any, **kwargs: Any) -> Any:
         planned.append("plan")
         return real_plan(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "plan_shotlist", plan)
+    monkeypatch.setattr(run_module, "plan_to_render", plan)
     out, shots = tmp_path / "out", write_shotlist(SHOTS)
     with OutputStore(out).session():
         with pytest.raises(OutputBusyError, match="another idcli run"):
