@@ -26,6 +26,11 @@ ShotsOpt = Annotated[Path | None, typer.Option("--shots", parser=given_path,
                                                help="Take shot order and durations from this shot list "
                                                "[default: the snapshot the last render wrote in OUT/.idcli].",
                                                show_default=False)]
+# evaluate orders its runs' takes by a shot list but reads no durations (review and export do: the animatic's).
+EvaluateShotsOpt = Annotated[Path | None, typer.Option("--shots", parser=given_path,
+                                                       help="Take shot order from this shot list [default: the "
+                                                       "snapshot the last render wrote in each OUT/.idcli].",
+                                                       show_default=False)]
 
 
 def _finish_review(problems: list[str], document: dict[str, Any] | None = None) -> None:
@@ -353,7 +358,7 @@ def evaluate(
     outs: Annotated[list[Path], typer.Argument(parser=given_path,
                                                help="One or more output folders, shown side by side.",
                                                show_default=False, metavar="OUT")],
-    shots: ShotsOpt = None,
+    shots: EvaluateShotsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Identity figures per run from the QA in its sidecars: cosines per character, flags, face area, leakage."""

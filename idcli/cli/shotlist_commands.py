@@ -345,7 +345,8 @@ def expressions(
 @app.command()
 def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
-    """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
+    """Show the jobs a render would run: shot, take, seed, size, state (new / done / recoverable / stale /
+    modified / blocked), batch group."""
     from ..plan_document import planned_in_folder
 
     def body() -> None:
@@ -389,7 +390,7 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
 def plan_summary(document: dict[str, Any], file: Path, folder: Path) -> str:
     """The plan's last line: its jobs by state, and the command that renders those not done. A 103-row table ended
     with the last plate's line: how many were done was counted by scrolling (the night-run trial, 2026-12-02)."""
-    from ..unfinished import shell_path
+    from ..shell_words import shell_path
 
     counts = document.get("counts") or {}
     states = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
