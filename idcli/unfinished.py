@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .shell_words import shell_path
 
 # A shot id as the shot list allows it (docs/shot-lists.md): a received manifest naming "../x" is not looked up.
 _SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -71,16 +72,6 @@ class Unfinished:
                 "missing_takes": list(self.missing_takes), "stopped": self.stopped, "failed": self.failed,
                 "error": self.error, "running": self.running, "shotlist_changed": self.changed,
                 "shotlist_gone": self.gone, "command": self.command}
-
-
-def shell_path(path: Path) -> str:
-    """``path`` as a shell argument from the current folder: relative when that is shorter, quoted."""
-    absolute = os.path.abspath(path)
-    try:
-        relative = os.path.relpath(absolute)
-    except ValueError:  # another drive (Windows)
-        relative = absolute
-    return shlex.quote(relative if len(relative) <= len(absolute) else absolute)
 
 
 def _running_holder(root: Path) -> str | None:

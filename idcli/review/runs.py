@@ -183,12 +183,13 @@ class Run:
     def render_command(self) -> str:
         """``idcli render SHOTS --out OUT`` for this folder, quoted for a shell: the render a note suggests is a command
         to run as it stands (``SHOTS.yaml`` when the folder does not know its shot list). Without its ``--out`` a
-        shot list renders into ``renders/<project>``, another folder."""
-        import shlex
+        shot list renders into ``renders/<project>``, another folder. Paths as typed from the current folder
+        (``shots.yaml``, not the absolute path the manifest records) when that is shorter."""
+        from ..shell_words import shell_path
 
-        shots = shlex.quote(str(self.order.path)) if self.order is not None and self.order.path is not None else \
+        shots = shell_path(self.order.path) if self.order is not None and self.order.path is not None else \
             "SHOTS.yaml"
-        return f"idcli render {shots} --out {shlex.quote(str(self.root))}"
+        return f"idcli render {shots} --out {shell_path(self.root)}"
 
 
 def refuse_delivery_folder(root: Path) -> None:
