@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ from ..count_words import counted
 from ..diagnostics import diagnostic, styled
 from ..errors import EXIT_OK, ExecutorUnavailableError, Interrupted
 from ..option_words import Option, words
+from ..shell_words import shell_path
 from .options import (
     DeviceOpt,
     ExecutorOpt,
@@ -112,7 +112,7 @@ def _takes_per_shot(jobs: list[Any]) -> dict[str, int]:
 def restore_folder(folder: Path | None) -> str:
     """The output folder as a `restore` command line the notes suggest needs it: quoted for the shell, so the
     artist can paste it (``OUT`` where no folder is known)."""
-    return "OUT" if folder is None else shlex.quote(str(folder))
+    return "OUT" if folder is None else shell_path(folder)
 
 
 def rerender_notes(stale: dict[str, str], done: str, causes: dict[str, str] | None = None,
@@ -390,8 +390,6 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
 def plan_summary(document: dict[str, Any], file: Path, folder: Path) -> str:
     """The plan's last line: its jobs by state, and the command that renders those not done. A 103-row table ended
     with the last plate's line: how many were done was counted by scrolling (the night-run trial, 2026-12-02)."""
-    from ..shell_words import shell_path
-
     counts = document.get("counts") or {}
     states = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
     total = sum(counts.values())
