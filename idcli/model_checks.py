@@ -78,7 +78,8 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
     if adapter.source == "hub" and not _cached(adapter.id, file, adapter.revision):
         advice = not_cached_offline(adapter.id, adapter.weight_name, adapter.subfolder)
         said(f"cannot load the {label} adapter {where}: {advice}" if offline else
-             f"the {label} adapter {where} is not in the Hugging Face cache: the render downloads it first",
+             f"the {label} adapter {where} is not in the Hugging Face cache: the render downloads it first"
+             + _pickle_words(adapter.id, adapter.weight_name, adapter.allow_pickle),
              adapter_field, note=not offline)
     encoder = adapter.image_encoder
     if encoder is not None and encoder.source == "hub":
@@ -91,6 +92,20 @@ def model_problems(loaded: LoadedShotList) -> tuple[list[Problem], list[Problem]
                  ("model", "adapter", "image_encoder") if spec.adapter is not None and spec.adapter.image_encoder
                  else adapter_field, note=not offline)
     return problems, notes
+
+
+def _pickle_words(source: str, weight_name: str, allow_pickle: bool) -> str:
+    """What a download of a pickled adapter (a preset's published ``.bin``) needs before the render loads it: the
+    render refuses a pickle without ``model.allow_pickle: true`` (docs/models.md), after encoding every selfie and
+    loading the base model, so the note that it downloads the file says so, and how to do without."""
+    if allow_pickle or weight_name.endswith(".safetensors"):
+        return ""
+    from .adapters import fetch_command
+
+    fetch = fetch_command(source, weight_name)
+    return (", and it is a pickle (.bin), which the render loads only with model.allow_pickle: true; or "
+            + (f"convert it to safetensors once with {fetch}" if fetch
+               else "point model.adapter at a .safetensors copy of it"))
 
 
 def face_models_note(loaded: LoadedShotList, face_models: str | None) -> Problem | None:

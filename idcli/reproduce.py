@@ -529,16 +529,59 @@ def compile_note(record: dict[str, Any]) -> str | None:
                   "so some 8-bit values may differ by one from this uncompiled re-render (docs/performance.md)"))
 
 
-def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int]:
-    """(largest absolute channel difference, pixels that differ) between two PNGs of one size."""
-    from .identity.images import load_take_rgb
+def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int, str | None]:
+    """(largest absolute channel difference, pixels that differ, the modes in words when they differ) between
+    two PNGs of one size; the mode words make them differ whatever the numbers.
 
-    a = load_take_rgb(Path("committed.png"), committed).astype(np.int16)
-    b = load_take_rgb(Path("reproduced.png"), reproduced).astype(np.int16)
+    Every channel the images have is compared: an RGBA plate take whose alpha alone changed is a difference
+    (compared as RGB, transparency composited on white, it read as ``pixels-identical``). Two images of other
+    modes are compared as RGBA (so the largest difference says how far apart their colours are).
+    """
+    a_mode, a = _mode_and_pixels(Path("committed.png"), committed)
+    b_mode, b = _mode_and_pixels(Path("reproduced.png"), reproduced)
+    mode_words = None
+    if a_mode != b_mode:
+        mode_words = f"the committed image is {_mode_words(a_mode)}, the re-render {_mode_words(b_mode)}"
+        a, b = _as_rgba(a), _as_rgba(b)
     if a.shape != b.shape:
-        return 255, int(max(a.shape[0] * a.shape[1], b.shape[0] * b.shape[1]))
-    diff = np.abs(a - b)
-    return int(diff.max()), int((diff.max(axis=2) > 0).sum())
+        return 255, int(max(a.shape[0] * a.shape[1], b.shape[0] * b.shape[1])), mode_words
+    diff = np.abs(a.astype(np.int32) - b.astype(np.int32))
+    differing = diff.max(axis=2) > 0
+    if mode_words is not None:  # another mode is another image, even where its colours agree: every pixel
+        return int(diff.max()), differing.size, mode_words
+    return int(diff.max()), int(differing.sum()), None
+
+
+def _mode_and_pixels(path: Path, data: bytes) -> tuple[str, np.ndarray]:
+    """A take's mode and its pixels, every channel kept (height x width x channels), through the same hardened
+    decode as every take read for review; a palette image as the colours (and transparency) it shows."""
+    from .identity.images import decode_upright
+
+    modes: list[str] = []
+
+    def every_channel(image: Any) -> np.ndarray:
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        elif image.mode == "PA":
+            image = image.convert("RGBA")
+        modes.append(image.mode)
+        pixels = np.asarray(image)
+        return pixels[:, :, None] if pixels.ndim == 2 else pixels
+
+    pixels = decode_upright(path, data, every_channel)
+    return modes[0], pixels
+
+
+def _as_rgba(pixels: np.ndarray) -> np.ndarray:
+    """Pixels of one to four channels as RGBA, for comparing two images of other modes."""
+    pixels = pixels.astype(np.int32)
+    colour = pixels[:, :, :1].repeat(3, axis=2) if pixels.shape[2] in (1, 2) else pixels[:, :, :3]
+    alpha = pixels[:, :, -1:] if pixels.shape[2] in (2, 4) else np.full_like(pixels[:, :, :1], 255)
+    return np.concatenate([colour, alpha], axis=2)
+
+
+def _mode_words(mode: str) -> str:
+    return f"{mode} (with transparency)" if mode in ("RGBA", "LA") else mode
 
 
 # -- the batch it was rendered in ---------------------------------------------------------------------------
@@ -802,12 +845,15 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
     elif committed is not None:
         from .identity.images import ImageError
 
+        mode_words = None
         try:
-            report.max_pixel_difference, report.differing_pixels = pixel_difference(committed, png)
+            report.max_pixel_difference, report.differing_pixels, mode_words = pixel_difference(committed, png)
+            if mode_words is not None:
+                notes.append(mode_words)
         except ImageError as exc:  # damaged since it was committed: a difference, not a bad input
             notes.append(f"the committed image cannot be decoded ({str(exc).split(': ', 1)[-1]}): compared by "
                          "hash only")
-        if report.max_pixel_difference == 0:
+        if report.max_pixel_difference == 0 and mode_words is None:
             report.status = "pixels-identical"
     if not report.identical:
         report.environment = environment_differences(sidecar, runtime.device, runtime.dtype, threads)

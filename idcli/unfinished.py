@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .shell_words import shell_path
+
 # A shot id as the shot list allows it (docs/shot-lists.md): a received manifest naming "../x" is not looked up.
 _SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _HOLDER = re.compile(r"pid (\d+) on (.+)")
@@ -79,18 +81,6 @@ class Unfinished:
                 "not_rendered": self.not_rendered, "error": self.error,
                 "running": self.running, "shotlist_changed": self.changed,
                 "shotlist_gone": self.gone, "command": self.command}
-
-
-def shell_path(path: Path) -> str:
-    """``path`` as a shell argument from the current folder: relative when that is shorter, quoted."""
-    absolute = os.path.abspath(path)
-    try:
-        relative = os.path.relpath(absolute)
-    except ValueError:  # another drive (Windows)
-        relative = absolute
-    shorter = relative if len(relative) <= len(absolute) else absolute
-    # "./-x": a path with a leading "-", pasted, would be read as an option
-    return shlex.quote(f"./{shorter}" if shorter.startswith("-") else shorter)
 
 
 def render_request(*, preset: str | None, device: str, dtype: str | None, face_models: str | None,

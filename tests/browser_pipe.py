@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-_NAMED_KEYS = {"Tab": 9, "Enter": 13, "PageUp": 33, "PageDown": 34, "End": 35, "Home": 36}
+_NAMED_KEYS = {"Tab": 9, "Enter": 13, "Escape": 27, "PageUp": 33, "PageDown": 34, "End": 35, "Home": 36}
 # A touch laptop: a touchpad (a fine pointer that hovers) first, a touch screen (coarse) beside it, so CSS sees
 # (pointer:fine), (hover:hover) and (any-pointer:coarse). Emulation.setTouchEmulationEnabled makes a phone (touch alone:
 # pointer:coarse, hover:none), and setEmulatedMedia leaves the pointer features alone; Blink's own settings (pointer
@@ -164,7 +164,7 @@ class Browser:
 
     def key(self, name: str) -> None:
         """A key that types nothing, by its DOM name: ``PageDown``, ``PageUp``, ``Home``, ``End``, ``Tab``; and
-        ``Enter``, whose text (a carriage return) is what presses a focused button or follows a link."""
+        ``Enter``, whose text (a carriage return) is what presses a focused button or follows a link; ``Escape``."""
         code = _NAMED_KEYS[name]
         common = {"key": name, "code": name, "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
         if name == "Enter":

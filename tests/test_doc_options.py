@@ -93,3 +93,26 @@ def test_validate_help_says_plates_are_read(tmp_path: Path) -> None:
     assert checked.exit_code == 2 and "not an image" in checked.output  # the plate was read
     text = " ".join(CliRunner().invoke(app, ["validate", "--help"]).output.split())
     assert "reads no image" not in text and "plate" in text
+
+
+def test_plan_help_names_every_state_plan_prints() -> None:
+    """`idcli plan --help` named the states new / done / stale; plan prints recoverable, modified and blocked too
+    (idcli/plan_document.py's STATES)."""
+    from typer.testing import CliRunner
+
+    from idcli.plan_document import STATES
+
+    text = " ".join(CliRunner().invoke(app, ["plan", "--help"], terminal_width=200).output.split())
+    said = text[text.index("Show the jobs"):text.index("batch group")]
+    assert [state for state in STATES if state not in said] == [], said
+
+
+def test_evaluate_help_says_no_durations() -> None:
+    """`idcli evaluate --help` said `--shots` gives "shot order and durations": evaluate reads no durations (review
+    and export do, for the animatic)."""
+    from typer.testing import CliRunner
+
+    evaluate = " ".join(CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output.split())
+    review = " ".join(CliRunner().invoke(app, ["review", "--help"], terminal_width=200).output.split())
+    assert "Take shot order from this shot list" in evaluate and "durations" not in evaluate
+    assert "Take shot order and durations from this shot list" in review

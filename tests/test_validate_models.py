@@ -147,6 +147,26 @@ def test_online_validate_notes_what_the_render_downloads_first(write_shotlist, t
     assert "`hf download someone/my-sd15`" in note["message"]
 
 
+def test_online_validate_says_a_preset_adapters_pickle_needs_allow_pickle(write_shotlist, tmp_path, hub_cache,
+                                                                           no_hashing,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preset's published adapter is a pickle: "the render downloads it first" said nothing of the render then
+    refusing it without model.allow_pickle (docs/models.md); with allow_pickle the download alone is said."""
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    pipeline_folder(tmp_path / "models" / "mine")
+    _, result = validate(write_shotlist, "{preset: sd15, id: models/mine, adapter: {variant: faceid}}", "--json")
+    assert result.exit_code == 0, result.output
+    [note] = [n["message"] for n in json.loads(result.stdout)["notes"] if n["path"] == "model.adapter"]
+    assert "'ip-adapter-faceid_sd15.bin' from 'h94/IP-Adapter-FaceID'" in note and \
+        "the render downloads it first, and it is a pickle (.bin), which the render loads only with " \
+        "model.allow_pickle: true; or convert it to safetensors once with `idcli models fetch sd15 --variant " \
+        "faceid`" in note, note
+    _, allowed = validate(write_shotlist, "{preset: sd15, id: models/mine, adapter: {variant: faceid}, "
+                          "allow_pickle: true}", "--json")
+    [note] = [n["message"] for n in json.loads(allowed.stdout)["notes"] if n["path"] == "model.adapter"]
+    assert note.endswith("the render downloads it first") and "allow_pickle" not in note, note
+
+
 def test_validate_json_gives_a_model_problem_its_line_and_field(write_shotlist, hub_cache, no_hashing) -> None:
     shots, result = validate(write_shotlist, "{preset: sd15, id: models/gone}", "--json")
     assert result.exit_code == 2

@@ -17,6 +17,7 @@ import typer
 from ..count_words import counted
 from ..errors import EXIT_INVALID_INPUT, terminal_safe
 from ..paths import absolute
+from ..shell_words import shell_path
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, app, given_path, qa_thresholds
 from .output import emit, emit_json, error_object, failure, guarded, ok, print_note, stdout_console
 
@@ -26,6 +27,11 @@ ShotsOpt = Annotated[Path | None, typer.Option("--shots", parser=given_path,
                                                help="Take shot order and durations from this shot list "
                                                "[default: the snapshot the last render wrote in OUT/.idcli].",
                                                show_default=False)]
+# evaluate orders its runs' takes by a shot list but reads no durations (review and export do: the animatic's).
+EvaluateShotsOpt = Annotated[Path | None, typer.Option("--shots", parser=given_path,
+                                                       help="Take shot order from this shot list [default: the "
+                                                       "snapshot the last render wrote in each OUT/.idcli].",
+                                                       show_default=False)]
 
 
 def _finish_review(problems: list[str], document: dict[str, Any] | None = None) -> None:
@@ -184,16 +190,14 @@ def select(
         emit(f"{root / SELECTS}: " + (", ".join(f"{shot}=t{current[shot]['take']}" for shot in
                                                 in_shot_list_order(root, current)) or "no picks"))
         if (root / "review" / "index.html").is_file():  # the page is static: say how it catches up
-            import shlex
 
-            emit(f"the storyboard page shows them once rewritten: idcli review {shlex.quote(str(out))}")
+            emit(f"the storyboard page shows them once rewritten: idcli review {shell_path(out)}")
 
     guarded(body, as_json)
 
 
 def _list_selects(out: Path, as_json: bool) -> None:
     """``select OUT`` alone: every pick in shot-list order and how it stands (idcli/review/select_list.py)."""
-    import shlex
 
     from ..errors import printable
     from ..review.pick_standing import PickStanding, followed_take
@@ -207,7 +211,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
                      selects=dict(sorted(read_selects(root).items())), changed=[], notes=[],
                      standing=[s.as_dict() for s in listed.selects], unpicked=listed.unpicked))
         return
-    folder = shlex.quote(str(root))
+    folder = shell_path(root)
     if not listed.selects:
         emit(f"{root / SELECTS}: no picks (idcli select {folder} SHOT=TAKE records one)")
     else:
@@ -216,7 +220,7 @@ def _list_selects(out: Path, as_json: bool) -> None:
         emit(f"{root / SELECTS}: {len(listed.selects)} pick(s), in shot-list order; {standing} as rendered when "
              "picked" + (f"; the images of {changed} changed since their render: deliver refuses them" if changed
                          else ""))
-    shots = shlex.quote(str(listed.shotlist)) if listed.shotlist is not None else "SHOTS.yaml"
+    shots = shell_path(listed.shotlist) if listed.shotlist is not None else "SHOTS.yaml"
     for s in listed.selects:
         named = printable(s.shot_id)
         how = {PickStanding.RE_RENDERED: f" (look again: idcli select {folder} {named}=N)",
@@ -353,7 +357,7 @@ def evaluate(
     outs: Annotated[list[Path], typer.Argument(parser=given_path,
                                                help="One or more output folders, shown side by side.",
                                                show_default=False, metavar="OUT")],
-    shots: ShotsOpt = None,
+    shots: EvaluateShotsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Identity figures per run from the QA in its sidecars: cosines per character, flags, face area, leakage."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ from ..count_words import counted
 from ..diagnostics import diagnostic, styled
 from ..errors import EXIT_OK, ExecutorUnavailableError, Interrupted
 from ..option_words import Option, words
+from ..shell_words import shell_path
 from .options import (
     DeviceOpt,
     ExecutorOpt,
@@ -112,7 +112,7 @@ def _takes_per_shot(jobs: list[Any]) -> dict[str, int]:
 def restore_folder(folder: Path | None) -> str:
     """The output folder as a `restore` command line the notes suggest needs it: quoted for the shell, so the
     artist can paste it (``OUT`` where no folder is known)."""
-    return "OUT" if folder is None else shlex.quote(str(folder))
+    return "OUT" if folder is None else shell_path(folder)
 
 
 def rerender_notes(stale: dict[str, str], done: str, causes: dict[str, str] | None = None,
@@ -345,7 +345,8 @@ def expressions(
 @app.command()
 def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device: DeviceOpt = "auto",
          face_models: FaceModelsOpt = None, as_json: JsonOpt = False) -> None:
-    """Show the jobs a render would run: shot, take, seed, size, state (new / done / stale), batch group."""
+    """Show the jobs a render would run: shot, take, seed, size, state (new / done / recoverable / stale /
+    modified / blocked), batch group."""
     from ..plan_document import planned_in_folder
     from ..unfinished import render_request
 

@@ -7,21 +7,10 @@ warning says how: crop the photo, or encode it with ``idcli encode-identity --fa
 
 from __future__ import annotations
 
-import os
-import shlex
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-
-def _from_here(path: Path) -> str:
-    """``path`` as a shell argument that works from the current folder (the shot list's may be elsewhere)."""
-    absolute = os.path.abspath(path)
-    try:
-        relative = os.path.relpath(absolute)
-    except ValueError:  # another drive (Windows)
-        relative = absolute
-    return shlex.quote(relative if len(relative) <= len(absolute) else absolute)
+from ..shell_words import shell_path
 
 
 def group_selfie_warnings(loaded: Any, identities: Mapping[str, Any]) -> list[str]:
@@ -39,7 +28,7 @@ def group_selfie_warnings(loaded: Any, identities: Mapping[str, Any]) -> list[st
             where = ":".join(str(x) for x in (loaded.source, line, column) if x is not None)
             # The shot list's paths are relative to its folder; the command is run from the current one, and
             # the pack must land beside the shot list for 'identity: NAME.idpack' to find it.
-            selfie, pack = _from_here(loaded.resolve_path(value)), _from_here(loaded.base_dir / f"{name}.idpack")
+            selfie, pack = shell_path(loaded.resolve_path(value)), shell_path(loaded.base_dir / f"{name}.idpack")
             warnings.append(
                 f"{where}: characters.{name}.selfies[{index}]: selfie '{value}' shows {found} faces; face {used} "
                 f"(the largest) is the identity of '{name}'. If that is someone else, crop the photo to {name}, "

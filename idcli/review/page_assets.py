@@ -3,11 +3,11 @@
 The script: Tab walks the links; ``j``/``k`` (or ``n``/``p``) move between shots, ``f`` to the next shot whose every
 take is flagged; the director picks takes (a button per take, ``1``–``9``/``0``/``s``), kept in the browser's
 localStorage under the page's ``data-run`` with the shot last viewed, and exports them as ``picks.json`` for ``idcli
-select --from`` (picks_file.py; ``e`` brings the focus back to the export button). It reads what it needs from the
-page's attributes (``data-run``, each take's ``data-key``, a shot's recorded ``data-selected``) and writes text only,
-never markup. It names each take's links for a screen reader, and checks a full image is there before opening it (at
-open, three takes' for the review folder sent alone; any other when its link is followed). The policy lets only this
-script run (by its hash).
+select --from`` (picks_file.py; ``e`` brings the focus up to the export button, Escape back to the shot it left). It
+reads what it needs from the page's attributes (``data-run``, each take's ``data-key``, a shot's recorded
+``data-selected``) and writes text only, never markup. It names each take's links for a screen reader, and checks a
+full image is there before opening it (at open, three takes' for the review folder sent alone; any other when its link
+is followed). The policy lets only this script run (by its hash).
 """
 
 from __future__ import annotations
@@ -402,11 +402,18 @@ SCRIPT = """
   }
   function go(i){if(i<0||i>=shots.length){return;}shots[i].focus({preventScroll:true});shots[i].scrollIntoView();
     keyedAt=window.scrollY;remember(shots[i]);}
+  // The shot the keys were on when `e` took the focus up to export picks: focusing the button scrolls a deep page to
+  // its header, and from there `j` went to the second shot. Escape goes back to it, and `j`/`k` go on from it.
+  var exportedFrom=null;
+  function inPicksBar(){var a=document.activeElement;return !!(a&&a.closest&&a.closest('section.picks'));}
   document.addEventListener('keydown',function(e){
     if(e.altKey||e.ctrlKey||e.metaKey){return;}
     var tag=(e.target&&e.target.tagName)||'';if(tag==='INPUT'||tag==='TEXTAREA'){return;}
     var i=current();
-    if(e.key==='j'||e.key==='n'){go(i+1);e.preventDefault();}
+    if(exportedFrom!==null&&!inPicksBar()){exportedFrom=null;}  // the focus left the bar: the keys act where it is
+    if(exportedFrom!==null&&/^[jnkpf]$/.test(e.key)){i=exportedFrom;exportedFrom=null;}
+    if(e.key==='Escape'&&exportedFrom!==null){go(exportedFrom);exportedFrom=null;e.preventDefault();}
+    else if(e.key==='j'||e.key==='n'){go(i+1);e.preventDefault();}
     else if(e.key==='k'||e.key==='p'){go(i-1);e.preventDefault();}
     else if(e.key==='f'){
       for(var j=i+1;j<shots.length;j++){if(shots[j].dataset.flagged){go(j);break;}}
@@ -415,7 +422,7 @@ SCRIPT = """
     else if(/^[0-9]$/.test(e.key)&&shots[i]){pick(shots[i],e.key==='0'?null:Number(e.key));e.preventDefault();}
     else if(e.key==='e'){  // back to the picks bar: Tab goes on from the focus down the page, and Home leaves it there
       var x=document.querySelector('section.picks:not([hidden]) button.export-picks');
-      if(x){x.focus();e.preventDefault();}
+      if(x){exportedFrom=shots[i]?i:null;x.focus();e.preventDefault();}
     }
     else if(e.key==='s'){
       var t=document.activeElement&&document.activeElement.closest?document.activeElement.closest('article.take'):null,

@@ -11,9 +11,8 @@ stands.
 
 from __future__ import annotations
 
-import shlex
-
 from ..errors import printable
+from ..shell_words import shell_path
 from .pick_standing import (
     DAMAGED_RECORD,
     PickStanding,
@@ -32,7 +31,7 @@ def pick_notes(run: Run) -> list[str]:
     shots no longer in the shot list; empty when every pick stands as it was made."""
     from .export import standing_takes
 
-    folder = shlex.quote(str(run.root))
+    folder = shell_path(run.root)
     live = standing_takes(run)
     notes: list[str] = []
     gone: list[str] = []  # picks of shots no longer in the shot list: one line for them all

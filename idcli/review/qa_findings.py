@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..shell_words import shell_path
 from .qa import PLATE_QA_VERSION
 
 if TYPE_CHECKING:
@@ -265,7 +265,7 @@ def flagged_lines(images: list[dict[str, Any]], out: object, limit: int = MAX_LI
              for image in images[:limit]]
     if len(images) > limit:
         lines.append(f"  … and {len(images) - limit} more flagged images "
-                     f"(idcli qa {shlex.quote(str(out))} --json lists every one)")
+                     f"(idcli qa {shell_path(str(out))} --json lists every one)")
     return lines
 
 
@@ -277,7 +277,7 @@ def unpassed_note(unpassed: list[Take], root: object, shown: str, again: str, re
     command (``Run.render_command``), to which the re-roll adds ``--retake-flagged``."""
     named = [f"{take.shot_id} take {take.take}" + (f" ({'; '.join(found)})" if (found := findings(take.qa or {}))
                                                     else "") for take in unpassed]
-    folder = shlex.quote(str(root))
+    folder = shell_path(str(root))
     return (f"{len(unpassed)} shot(s) {shown} with a take identity QA flagged, none of their takes passing and none "
             f"picked: {', '.join(named[:10])}{' ...' if len(named) > 10 else ''}; pick a take (idcli select {folder} "
             f"SHOT=N) or re-roll them ({render} --retake-flagged), then {again} again")

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..arguments import check_out_dir_is_folder, inside_output_folder
 from ..errors import InputError
+from ..shell_words import shell_path
 from .order import ShotEntry, ShotOrder, read_order
 
 
@@ -183,12 +184,11 @@ class Run:
     def render_command(self) -> str:
         """``idcli render SHOTS --out OUT`` for this folder, quoted for a shell: the render a note suggests is a command
         to run as it stands (``SHOTS.yaml`` when the folder does not know its shot list). Without its ``--out`` a
-        shot list renders into ``renders/<project>``, another folder."""
-        import shlex
-
-        shots = shlex.quote(str(self.order.path)) if self.order is not None and self.order.path is not None else \
+        shot list renders into ``renders/<project>``, another folder. Paths as typed from the current folder
+        (``shots.yaml``, not the absolute path the manifest records) when that is shorter."""
+        shots = shell_path(self.order.path) if self.order is not None and self.order.path is not None else \
             "SHOTS.yaml"
-        return f"idcli render {shots} --out {shlex.quote(str(self.root))}"
+        return f"idcli render {shots} --out {shell_path(self.root)}"
 
 
 def refuse_delivery_folder(root: Path) -> None:
@@ -197,12 +197,11 @@ def refuse_delivery_folder(root: Path) -> None:
     read there. Told "no committed renders found; render a shot list into it", an editor given the delivery was sent
     to a render that refuses a delivery folder; and ``qa`` took the folder's lock first, leaving ``.idcli/lock`` among
     the files to send on. Checked before anything is written there."""
-    import shlex
 
     from ..delivery_checks import refuse_read_as_output_folder
 
     refuse_read_as_output_folder(root, "; give the output folder the takes were delivered from (idcli verify "
-                                 f"{shlex.quote(str(root))} checks the delivery itself)")
+                                 f"{shell_path(root)} checks the delivery itself)")
 
 
 def load_run(out_dir: str | Path, shots_file: Path | None = None, *, require_renders: bool = True) -> Run:

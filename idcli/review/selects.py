@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import InputError
 from ..lock_wait import lock_waiting
 from ..option_words import Option
+from ..shell_words import shell_path
 
 if TYPE_CHECKING:
     from .picks_file import PicksFile
@@ -133,7 +134,6 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
     rendered now (a hand edit, a deleted image, a re-render that failed after moving the picked image aside) is kept
     while the picked image is kept in ``.idcli/superseded`` (``idcli restore`` puts it back) and dropped otherwise:
     review could only ignore it."""
-    import shlex
 
     from ..errors import printable
     from ..superseded import kept_render_of, key_label
@@ -149,7 +149,7 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
         if (followed := followed_take(holding)) is not None:  # the picked image, at another take: the pick follows it
             carried[shot] = {**pick, "take": followed}
             notes.append(f"selects.json: {named}=t{take} moved to t{followed}: {held_words(take, holding)}"
-                         + (f" (idcli select {shlex.quote(str(root))} {named}=N picks another of them)"
+                         + (f" (idcli select {shell_path(root)} {named}=N picks another of them)"
                             if len(holding) > 1 else ""))
             continue
         if take in committed.get(shot, {}):
@@ -165,7 +165,7 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
             continue
         carried[shot] = pick
         notes.append(f"selects.json: kept {named}=t{take}, not rendered now: the picked image is kept aside; idcli "
-                     f"restore {shlex.quote(str(root))} {named}_t{take} --key {key_label(job_key)} puts it back")
+                     f"restore {shell_path(root)} {named}_t{take} --key {key_label(job_key)} puts it back")
     return carried
 
 
@@ -175,11 +175,10 @@ def _standing_note(root: Path, shot: str, named: str, take: int, picked_key: Any
     longer in the shot list (or a take beyond its takes), or the take was re-rendered since it was picked (or its
     recorded key is damaged); None when the pick stands as made (pick_standing.py decides). A pick whose image
     another take holds has moved there (_carry_forward): it is none of these."""
-    import shlex
 
     from .pick_standing import DAMAGED_RECORD, PickStanding, has_damaged_key, pick_standing
 
-    folder = shlex.quote(str(root))
+    folder = shell_path(root)
     standing = pick_standing(shot, take, picked_key, now_key, listed=shot in live_shots if live is not None else None,
                              live=live)  # an orphan: said so; _pick_problem refuses to pick one
     if standing is PickStanding.SHOT_GONE:
@@ -399,7 +398,7 @@ def _the_rest(root: Path, parsed: list[_Pick], refused: dict[_Pick, tuple[Any, .
         return ""
     words = [f"{shot}={'none' if take is None else take}" for shot, take in rest.items()]
     return (f"; its other {len(rest)} pick{'s' if len(rest) > 1 else ''} check{'' if len(rest) > 1 else 's'} out: "
-            f"record them alone with idcli select {shlex.quote(str(root))} {shlex.join(words)}")
+            f"record them alone with idcli select {shell_path(root)} {shlex.join(words)}")
 
 
 def _check_project(root: Path, exported: PicksFile, force: bool) -> None:

@@ -1,0 +1,39 @@
+"""idcli reproduce's pixel comparison reads every channel a take has (an RGBA plate take's alpha too), and
+a take decoded in another mode than the committed one is a difference said in words."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from idcli.reproduce import pixel_difference
+
+
+def _png(pixels: np.ndarray, mode: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_take_differing_only_in_alpha_is_a_difference() -> None:
+    # White, as a plate take's uncovered border often is: composited on white as RGB, any alpha reads the same.
+    committed = np.full((8, 6, 4), 255, dtype=np.uint8)
+    reproduced = committed.copy()
+    reproduced[2, 3, 3] = 128  # the alpha of one pixel: its colour unchanged
+    largest, differing, mode_words = pixel_difference(_png(committed, "RGBA"), _png(reproduced, "RGBA"))
+    assert (largest, differing, mode_words) == (127, 1, None)
+
+
+def test_identical_rgba_pixels_are_no_difference() -> None:
+    pixels = np.random.default_rng(3).integers(0, 256, (8, 6, 4), dtype=np.uint8)
+    assert pixel_difference(_png(pixels, "RGBA"), _png(pixels.copy(), "RGBA")) == (0, 0, None)
+
+
+def test_a_take_in_another_mode_is_a_difference_said_in_words() -> None:
+    rgba = np.full((8, 6, 4), 255, dtype=np.uint8)  # opaque white: the same colours as the RGB image below
+    rgb = np.full((8, 6, 3), 255, dtype=np.uint8)
+    largest, differing, mode_words = pixel_difference(_png(rgba, "RGBA"), _png(rgb, "RGB"))
+    assert (largest, differing) == (0, 8 * 6)  # the same colours, every pixel stored otherwise
+    assert mode_words == "the committed image is RGBA (with transparency), the re-render RGB"

@@ -1,0 +1,46 @@
+"""A command a note suggests names its paths as the person typed them from the current folder (idcli/shell_words.py):
+``idcli render shots.yaml --out renders/x``, not the absolute paths the run manifest records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from idcli.review.order import ShotOrder
+from idcli.review.runs import Run
+from idcli.shell_words import shell_path
+
+
+def test_a_path_under_the_current_folder_is_written_relative_and_quoted(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shell_path(tmp_path / "shots.yaml") == "shots.yaml"
+    assert shell_path(tmp_path / "ana's film" / "shots.yaml") == "'ana'\"'\"'s film/shots.yaml'"
+    assert shell_path(Path("/")) == "/"  # shorter absolute than '../../..'
+
+
+def test_the_render_a_review_note_suggests_names_the_shot_list_as_typed(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifest records the shot list's absolute path; the render that export's and deliver's notes suggest
+    said ``idcli render /abs/path/shots.yaml --out /abs/path/renders/x`` where the user typed relative paths."""
+    monkeypatch.chdir(tmp_path)
+    order = ShotOrder("film", "shots.yaml", (), path=tmp_path / "shots.yaml")
+    run = Run(tmp_path / "renders" / "film", [], order)
+    assert run.render_command == "idcli render shots.yaml --out renders/film"
+    assert Run(tmp_path / "out dir", [], None).render_command == "idcli render SHOTS.yaml --out 'out dir'"
+
+
+def test_every_note_that_builds_a_command_names_the_folder_as_typed(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan's `restore` line and qa's "--json lists every one" wrote the output folder as the absolute path idcli had
+    resolved (``idcli qa /abs/path/renders/x --json``) where ``renders/x`` was typed."""
+    from idcli.cli.shotlist_commands import restore_folder
+    from idcli.review.qa_findings import flagged_lines
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "renders" / "x"
+    assert restore_folder(out) == "renders/x"
+    images = [{"image": f"sh{i}_t1.png", "findings": ["no face"], "flags": []} for i in range(3)]
+    assert flagged_lines(images, out, limit=2)[-1] == \
+        "  … and 1 more flagged images (idcli qa renders/x --json lists every one)"
