@@ -16,6 +16,8 @@ import re
 
 # The call: Ray's client asks a GCS for its cluster id first (ray.rpc.NodeInfoGcsService), with an empty request.
 CALL_PATH = "/ray.rpc.NodeInfoGcsService/GetClusterId"
+# The address itself is asked, never an http_proxy set in the environment, which grpcio would otherwise go through.
+NO_PROXY = [("grpc.enable_http_proxy", 0)]
 # What grpcio (its C core, chttp2) says where the server answered with an HTTP status other than 200 and so no gRPC
 # status: it makes one up from the HTTP status (404 -> UNIMPLEMENTED, 400 -> INTERNAL, 503 -> UNAVAILABLE, ...) and
 # gives the HTTP status in the details, "Received http2 header with status: 404" (grpcio 1.85.3). The gRPC status
@@ -34,9 +36,7 @@ def call_status(address: str, seconds: float) -> int | None:
         import grpc
     except ImportError:
         return None
-    # The address itself is asked, as the HTTP/2 preface before this call was: not an http_proxy set in the
-    # environment, which grpcio would otherwise go through.
-    with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
+    with grpc.insecure_channel(address, options=NO_PROXY) as channel:  # the address itself, as the HTTP/2 preface
         # No serializers: raw bytes in and out, the empty request (b"") and whatever answer, never decoded.
         call = channel.unary_unary(CALL_PATH)
         try:
@@ -63,17 +63,8 @@ def answers_in_time(address: str, seconds: float) -> bool | None:
     authentication answers UNAUTHENTICATED, a Ray Client server UNIMPLEMENTED; or an HTTP status); False where nothing
     did in time (the call's deadline passed, the connection was refused or closed); None where grpcio is not installed
     (nothing can be told: the watch keeps to its TCP connection)."""
-    try:
-        import grpc
-    except ImportError:
-        return None
-    with grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)]) as channel:
-        call = channel.unary_unary(CALL_PATH)
-        try:
-            call(b"", timeout=seconds)
-        except grpc.RpcError as error:
-            return _an_answer(error)
-    return True
+    call = ask(address, seconds)
+    return None if call is None else call.answered()
 
 
 def _an_answer(error: BaseException) -> bool:
@@ -96,7 +87,7 @@ class PendingCall:
     def __init__(self, address: str, seconds: float) -> None:
         import grpc
 
-        self._channel = grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)])
+        self._channel = grpc.insecure_channel(address, options=NO_PROXY)
         self._future = self._channel.unary_unary(CALL_PATH).future(b"", timeout=seconds)
 
     def done(self) -> bool:
