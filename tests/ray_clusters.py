@@ -1,5 +1,6 @@
 """A Ray cluster of a test's own (``ray start --head``), and stopping it the way ``ray stop`` does, for the tests that
-run ``idcli render --executor ray`` against a farm's head (tests/test_ray_farm.py, tests/test_ray_stop_stderr.py).
+run ``idcli render --executor ray`` against a farm's head (tests/test_ray_farm.py, tests/test_ray_stop_stderr.py,
+tests/test_ray_frozen_head.py), and such a render started until its first image is committed.
 
 A plain module like cli_helpers.py. Each cluster is one CPU on its own port, in its own process group, so a test stops
 only that cluster: ``ray stop`` itself would stop every Ray cluster on the machine, the other Ray tests' too.
@@ -96,3 +97,25 @@ def ray_stop(group: int) -> None:
     stop(gcs)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGTERM)
+
+
+def render_until_first_commit(path: Path, out: Path, address: str, env: dict[str, str],
+                              options: tuple[str, ...] = ("--quiet", "--json")) -> subprocess.Popen[str]:
+    """``idcli render PATH --out OUT`` on the cluster at ``address`` (one worker, batches of one, on the CPU), handed
+    back running once its first image is committed: what a test stops the head under. Killed if it never commits."""
+    driver = subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device",
+                               "cpu", "--batch-size", "1", "--executor", "ray", "--ray-address", address,
+                               "--workers", "1", *options], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/*.json")):
+            assert driver.poll() is None, driver.communicate()
+            assert time.monotonic() < deadline, "the Ray run committed nothing in 120 s"
+            time.sleep(0.05)
+    except BaseException:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+        raise
+    return driver

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import ray  # the test extra pulls the ray extra: CI tests this executor
 from cli_helpers import ROOT, assert_nothing_partial, cli_env, journal_commits, plan_jobs
+from ray_clusters import render_until_first_commit
 
 import idcli
 from idcli.executors.ray import RayBackend
@@ -585,15 +586,7 @@ def test_a_cluster_that_goes_away_mid_run_ends_with_exit_4_and_keeps_what_was_co
             except OSError:
                 assert head.poll() is None and time.monotonic() < started, "ray start --head did not come up"
                 time.sleep(0.2)
-        driver = subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device",
-                                   "cpu", "--batch-size", "1", "--executor", "ray", "--ray-address", address,
-                                   "--workers", "1", "--quiet", "--json"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while not list(out.glob("*/*.json")):
-            assert driver.poll() is None, driver.communicate()
-            assert time.monotonic() < deadline, "the Ray run committed nothing in 120 s"
-            time.sleep(0.05)
+        driver = render_until_first_commit(path, out, address, env)
         worker = json.loads(next(out.glob("*/*.json")).read_text("utf-8"))["executor"]["pid"]
         os.killpg(head.pid, signal.SIGKILL)  # the head and its node, as `ray stop --force` or a lost machine
         with contextlib.suppress(ProcessLookupError):  # it may have gone with its node

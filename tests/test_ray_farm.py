@@ -9,15 +9,13 @@ machine.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from cli_helpers import assert_nothing_partial, cli_env
 from ray_clusters import FARM_SHOTS as SHOTS
-from ray_clusters import own_cluster, ray_stop
+from ray_clusters import own_cluster, ray_stop, render_until_first_commit
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -35,15 +33,7 @@ def test_a_cluster_stopped_as_ray_stop_does_mid_run_is_exit_4_not_failed_jobs(wr
     driver = None
     with own_cluster(env) as (head, address):
         try:
-            driver = subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out),
-                                       "--device", "cpu", "--batch-size", "1", "--executor", "ray", "--ray-address",
-                                       address, "--workers", "1", "--quiet", "--json"], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            deadline = time.monotonic() + 120
-            while not list(out.glob("*/*.json")):
-                assert driver.poll() is None, driver.communicate()
-                assert time.monotonic() < deadline, "the Ray run committed nothing in 120 s"
-                time.sleep(0.05)
+            driver = render_until_first_commit(path, out, address, env)
             stopped = time.monotonic()
             ray_stop(head.pid)
             stdout, stderr = driver.communicate(timeout=120)

@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import assert_nothing_partial, cli_env
 from ray_clusters import FARM_SHOTS as SHOTS
-from ray_clusters import own_cluster, processes_in_group
+from ray_clusters import own_cluster, processes_in_group, render_until_first_commit
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -144,16 +143,8 @@ def _render_on(path: Path, out: Path, env: dict[str, str]) -> Iterator[tuple[sub
     with own_cluster(env) as (head, address):
         gcs = [pid for pid, name in processes_in_group(head.pid).items() if name.startswith("gcs_server")]
         assert len(gcs) == 1, processes_in_group(head.pid)
-        driver = subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device",
-                                   "cpu", "--batch-size", "1", "--executor", "ray", "--ray-address", address,
-                                   "--workers", "1", "--quiet", "--json"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        driver = render_until_first_commit(path, out, address, env)
         try:
-            deadline = time.monotonic() + 120
-            while not list(out.glob("*/*.json")):
-                assert driver.poll() is None, driver.communicate()
-                assert time.monotonic() < deadline, "the Ray run committed nothing in 120 s"
-                time.sleep(0.05)
             yield driver, gcs[0], address
         finally:
             with contextlib.suppress(ProcessLookupError):

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from cli_helpers import assert_nothing_partial, cli_env
 from ray_clusters import FARM_SHOTS as SHOTS
-from ray_clusters import own_cluster, ray_stop
+from ray_clusters import own_cluster, ray_stop, render_until_first_commit
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -28,16 +26,8 @@ def _render_then_ray_stop(path: Path, out: Path, env: dict[str, str], *options: 
     """``idcli render`` on a one-worker cluster of its own, ``ray stop`` once the first image is committed; the
     finished process and the cluster's address."""
     with own_cluster(env) as (head, address):
-        driver = subprocess.Popen([sys.executable, "-m", "idcli", "render", str(path), "--out", str(out), "--device",
-                                   "cpu", "--batch-size", "1", "--executor", "ray", "--ray-address", address,
-                                   "--workers", "1", *options], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        driver = render_until_first_commit(path, out, address, env, options)
         try:
-            deadline = time.monotonic() + 120
-            while not list(out.glob("*/*.json")):
-                assert driver.poll() is None, driver.communicate()
-                assert time.monotonic() < deadline, "the Ray run committed nothing in 120 s"
-                time.sleep(0.05)
             ray_stop(head.pid)
             stdout, stderr = driver.communicate(timeout=120)
         finally:
