@@ -87,6 +87,10 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     backend = _backend(executor, ray_address, workers, engine_factory)
     from .unfinished import render_request
 
+    if backend is not None and not isinstance(executor, str):  # a caller's RayBackend holds its cluster and workers
+        address, count = getattr(backend, "address", None), getattr(backend, "workers", None)
+        ray_address = address if isinstance(address, str) else None
+        workers = count if type(count) is int else None
     request = render_request(preset=preset, device=device, dtype=dtype, face_models=face_models,
                              executor="local" if backend is None else "ray", ray_address=ray_address,
                              workers=workers, sign=sign)

@@ -253,16 +253,16 @@ class OutputStore:
             os.close(fd)
 
     def _lock_at_once(self, fd: int) -> None:
-        """The folder's lock, or BlockingIOError while a run holds it. A lock file with no holder named is a lock
-        held for a moment: another render's look (``check_not_busy``), or a run between taking the lock and naming
-        itself, or between its last word and letting go; it is tried again for up to 0.2 s, not called busy."""
+        """The folder's lock, or BlockingIOError while a run holds it. A lock may be held for a moment: another
+        render's look (``check_not_busy``), or a run between taking the lock and naming itself, or between its last
+        word and letting go; it is tried again for up to 0.2 s, not called busy. Whatever the lock file names: a run
+        killed with -9 leaves its name there, and a look in that moment was taken for the dead run (exit 3 naming a
+        pid long gone; hostile-read-21, 2026-12-02)."""
         for _ in range(20):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
-                if os.pread(fd, 1, 0):  # a holder named: a run holds it
-                    raise
                 time.sleep(0.01)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 

@@ -94,7 +94,8 @@ def render_request(*, preset: str | None, device: str, dtype: str | None, face_m
     new keys, everything again, or an error (docs/reliability.md)."""
     folder = face_models
     if folder is not None and folder != "synthetic":  # the word is the test pack, not a folder
-        folder = os.path.abspath(folder)  # the command is pasted from another folder the morning after
+        # the command is pasted from another folder the morning after; "~" as idcli reads it (face_models_folder)
+        folder = os.path.abspath(os.path.expanduser(folder))
     return {"preset": preset, "device": device, "dtype": dtype, "face_models": folder, "executor": executor,
             "ray_address": ray_address, "workers": workers, "sign": sign}
 
@@ -114,7 +115,9 @@ def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None 
     if (device := given("device")) is not None and device != "auto":
         words += ["--device", shlex.quote(device)]
     if (faces := given("face_models")) is not None:
-        words += ["--face-models", faces if faces == "synthetic" else shell_path(Path(faces))]
+        shown = faces if faces == "synthetic" else shell_path(Path(faces))
+        # a folder named synthetic here, shown "synthetic", would be read as the word: the test pack
+        words += ["--face-models", "./synthetic" if shown == "synthetic" and faces != "synthetic" else shown]
     if given("executor") == "ray":
         words += ["--executor", "ray"]
         if (address := given("ray_address")) is not None:

@@ -226,3 +226,65 @@ def test_the_commands_an_artist_types_the_morning_after_point_to_the_ones_that_d
                           env=cli_env(), timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"idcli: error: {word}: no such command of idcli ({pointer})\n"
+
+
+def test_a_library_renders_own_ray_backend_is_the_cluster_the_command_names(write_shotlist, tmp_path: Path,
+                                                                              engine_factory) -> None:
+    """``idcli.render(..., executor=RayBackend(address, workers))`` journaled ``ray_address`` and ``workers`` as the
+    call's own arguments (None: the backend holds them), so the morning after's command said ``--executor ray``
+    alone: pasted, it rendered on ``RAY_ADDRESS``'s cluster or a local Ray, not the one the night used
+    (hostile-read-21, 2026-12-02)."""
+    from idcli.executors.local import LocalExecutor
+    from idcli.runtime import Runtime
+    from idcli.unfinished import unfinished_takes
+
+    class Backend:  # stands in for a RayBackend (run._backend takes any object with its methods)
+        name, address, workers = "ray-like", "ray://farm-head:10001", 3
+
+        def runtime(self, device: str, dtype: str) -> Any:
+            return Runtime("cpu", "float32")
+
+        def executor(self, model: Any, runtime: Any, adapter: Any, project: str) -> LocalExecutor:
+            return LocalExecutor(engine_factory(model, runtime, adapter), "cpu")
+
+        def close(self) -> None: ...
+
+    shots = write_shotlist(SHOTS)
+    out = tmp_path / "out"
+    with pytest.raises(idcli.Interrupted):
+        idcli.render(idcli.load_shotlist(shots), out, device="cpu", executor=Backend(),  # type: ignore[arg-type]
+                     progress=StoppedAfterFirst(), qa=False, batch_size=1)
+    note = unfinished_takes(out)
+    assert note is not None
+    words = shlex.split(note.command)
+    assert words[words.index("--executor") + 1] == "ray"
+    assert words[words.index("--ray-address") + 1] == "ray://farm-head:10001"
+    assert words[words.index("--workers") + 1] == "3"
+
+
+def test_the_commands_face_models_folder_is_the_one_the_render_used(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The face-model folder the command names is the one the render read, as idcli reads ``--face-models``
+    (``face_models_folder``): a folder named ``synthetic`` in the current folder was printed ``--face-models
+    synthetic``, the random test pack; ``~/faces`` (a library caller's, or a quoted one) was recorded under the
+    current folder, ``CWD/~/faces``, so the command pasted from elsewhere named a folder that is not there
+    (hostile-read-21, 2026-12-02)."""
+    from idcli.identity.faces import face_models_folder
+    from idcli.unfinished import finish_command, render_request
+
+    def named(face_models: str, recorded_in: Path, pasted_in: Path) -> Path | None:
+        monkeypatch.chdir(recorded_in)
+        request = render_request(preset=None, device="cpu", dtype=None, face_models=face_models, executor="local",
+                                 ray_address=None, workers=None, sign=None)
+        monkeypatch.chdir(pasted_in)
+        words = shlex.split(finish_command(Path("shots.yaml"), Path("out"), json.loads(json.dumps(request))))
+        folder, _chosen = face_models_folder(words[words.index("--face-models") + 1])
+        return None if folder is None else (pasted_in / folder).resolve()
+
+    home, night, morning = tmp_path / "home", tmp_path / "night", tmp_path / "morning"
+    for folder in (home / "faces", night / "synthetic", morning):
+        folder.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    assert named("synthetic", night, night) is None  # the word: the test pack, as given
+    assert named(str(night / "synthetic"), night, night) == (night / "synthetic").resolve()
+    assert named("~/faces", night, morning) == (home / "faces").resolve()
