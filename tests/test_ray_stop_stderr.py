@@ -51,7 +51,10 @@ def test_ray_stop_mid_run_leaves_idcli_its_one_error_line_under_quiet_and_json(w
     # The driver's own Ray core (C++) writes its ERROR lines straight to stderr when the raylet goes first
     # (`[… E …] task_manager.cc:…: Failed to push error to driver …`, now and then, by timing): out of idcli's reach
     # and documented so (docs/scale-out.md, "What a run prints"). Every other line is idcli's one.
-    core = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+ [A-Z] \d+ \d+\] \w+\.cc:\d+: ")
+    # Its gRPC library logs in absl's form as the GCS goes (`I1202 10:17:31.983826   12986 chttp2_transport.cc:1403]
+    # ipv4:NODE_IP:PORT: Got goaway …`, the node's address, not the one idcli was given: Ray's own connection).
+    core = re.compile(r"^(\[\d{4}-\d\d-\d\d [\d:,]+ [A-Z] \d+ \d+\] \w+\.cc:\d+: "
+                      r"|[IWE]\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\] )")
     assert [line for line in done.stderr.splitlines() if not core.match(line)] == [
         f"idcli: error: the Ray cluster at {address} went away (its head no longer answers); the images committed so "
         "far are kept: run again to resume"], done.stderr
