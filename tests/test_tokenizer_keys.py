@@ -146,3 +146,17 @@ def test_a_short_prompt_that_lower_casing_lengthens_is_not_taken_for_one_window(
     # Before: at most 75 bytes, so taken to fit one window and keyed without its windows, silently.
     with pytest.raises(ModelUnavailableError, match="cannot key shot 'istanbul'"):
         _dry_run(shots, tmp_path / "out")
+
+
+def test_a_selection_of_short_prompts_renders_offline_beside_a_long_prompt_it_leaves_out(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = SHOTS.format(shot="rain", prompt=LONG) + f'  - id: harbour\n    prompt: "{SHORT}"\n'
+    shots = write_shotlist(text)
+    _use_cache(monkeypatch, _cache_with_tokenizer(tmp_path / "cached"))
+    cached = _dry_run(shots, tmp_path / "out")
+    _use_cache(monkeypatch, tmp_path / "empty")  # offline and not cached
+    # Before: refused (exit 4) for shot 'rain', which --only leaves out; the harbour's key needs no tokenizer.
+    report = idcli.render(shots, tmp_path / "out", device="cpu", dry_run=True, qa=False, only="harbour")
+    assert {job.shot_id: job.key for job in report.jobs} == {"harbour": cached["harbour"]}
+    with pytest.raises(ModelUnavailableError, match="cannot key shot 'rain'"):
+        idcli.render(shots, tmp_path / "out", device="cpu", dry_run=True, qa=False, only=["rain", "harbour"])
