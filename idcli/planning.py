@@ -77,7 +77,10 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     measure = load_prompt_measure(model)
     plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
     unmeasured = unmeasured_shots(plan) if measure is None else []
-    if unmeasured and _for_render.get():
+    rendering = _for_render.get()
+    # Only the shots the render renders: one that --only leaves out is neither rendered nor keyed (plan warns).
+    to_key = unmeasured if rendering is True else [shot for shot in unmeasured if rendering and shot in rendering]
+    if to_key:
         # A prompt that may need more than one CLIP window, and no tokenizer here: a render downloads the model
         # anyway, so its tokenizer's files come first (the key names the window count: idcli/tokenizer_files.py).
         measure = load_prompt_measure(model) if fetch_tokenizer_files(model) else None
@@ -85,7 +88,7 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
             plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
             unmeasured = []
         else:
-            raise unknown_keys_error(model, unmeasured)
+            raise unknown_keys_error(model, to_key)
     if adapter is not None:
         from .adapters import adapter_lora_note, adapter_name_note
 
@@ -164,17 +167,19 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     return plan, runtime
 
 
-def plan_to_render(loaded: LoadedShotList, **kwargs: Any) -> tuple[Plan, Runtime]:
+def plan_to_render(loaded: LoadedShotList, only: list[str] | None = None, **kwargs: Any) -> tuple[Plan, Runtime]:
     """``plan_shotlist`` as a render (dry runs too, and a Ray driver) plans: where a prompt may need more than one
     CLIP window and the model's tokenizer is not here, its files are downloaded first (the render downloads the model
     anyway), and where they cannot be, ``ModelUnavailableError`` (exit 4) names the shots before anything renders.
-    ``idcli plan`` never downloads: it warns that those shots' keys are unknown."""
-    token = _for_render.set(True)
+    ``idcli plan`` never downloads: it warns that those shots' keys are unknown. ``only``: the shots the render
+    renders (an ``--only`` selection; None: all), the only ones whose prompts are fetched for or refused."""
+    token = _for_render.set(True if only is None else tuple(only))
     try:
         return plan_shotlist(loaded, **kwargs)
     finally:
         _for_render.reset(token)
 
 
-# Set while a render plans; a context variable so that plan_shotlist's public signature stays as it is.
-_for_render: ContextVar[bool] = ContextVar("idcli_plan_for_render", default=False)
+# Set while a render plans (True, or the shot ids it renders); a context variable so that plan_shotlist's public
+# signature stays as it is.
+_for_render: ContextVar[bool | tuple[str, ...]] = ContextVar("idcli_plan_for_render", default=False)

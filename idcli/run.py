@@ -148,7 +148,7 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
         runtime = backend.runtime(device, dtype or loaded.shotlist.model.dtype) if cluster else None
         plan, runtime = plan_to_render(loaded, preset=preset, device=device, dtype=dtype, face_models=face_models,
                                        on_encode=lambda name: progress.note(f"encoding the selfies of '{name}'"),
-                                       takes=takes, runtime=runtime)
+                                       takes=takes, runtime=runtime, only=only)
     except KeyboardInterrupt:
         raise interrupted() from None
     # Orphans and the folder's manifest are judged against the whole shot list, not an --only selection.

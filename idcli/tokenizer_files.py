@@ -5,11 +5,13 @@ tokenizer can count windows. Where it cannot be read (a hub model not in the cac
 the model), the plan would take every job to fit one window while the engine encodes the prompt in full: one job, two
 keys depending on the cache. So a render fetches the tokenizer's few small files first (as the model's own download
 would cache them), and where it still cannot read them a prompt that might be longer than one window is refused
-rather than keyed. A text of at most 75 UTF-8 bytes always fits: a BPE token is at least one byte.
+rather than keyed. A text of at most 75 UTF-8 bytes, as the tokenizer normalises it, always fits: a BPE token is at
+least one byte of the normalised text (which lower-casing and NFC can make longer than the text given).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 # What CLIPTokenizer.from_pretrained(subfolder="tokenizer") reads: about 1.5 MB, not the gigabytes of weights. SD1.5 and
@@ -54,7 +56,14 @@ def job_texts(job: Any) -> list[str]:
 
 def may_need_more_windows(job: Any) -> bool:
     """Whether ``job`` (planned without a tokenizer) has a text that may not fit one CLIP window."""
-    return job.prompt_tokens is None and any(len(text.encode("utf-8")) > ONE_WINDOW_BYTES for text in job_texts(job))
+    return job.prompt_tokens is None and any(normalised_bytes(text) > ONE_WINDOW_BYTES for text in job_texts(job))
+
+
+def normalised_bytes(text: str) -> int:
+    """The UTF-8 bytes CLIP's tokenizer splits into BPE tokens: ``text`` after its normaliser (NFC, then lower case),
+    or as given where that is longer. Both can lengthen a text: 'İ' (2 bytes) lower-cases to 'i' and a combining dot
+    (3), and NFC writes U+0344 (2 bytes) as two marks (4), so 37 of them, 74 bytes, made up to 148 tokens."""
+    return max(len(text.encode("utf-8")), len(unicodedata.normalize("NFC", text).lower().encode("utf-8")))
 
 
 def unmeasured_shots(plan: Any) -> list[str]:

@@ -132,3 +132,31 @@ def test_short_prompts_are_keyed_as_before_without_the_tokenizer(
         _use_cache(monkeypatch, tmp_path / "fresh", hub.endpoint)
         assert _dry_run(shots, tmp_path / "out") == cached
         assert not [request for request in hub.requests if "/resolve/" in request[1]], hub.requests
+
+
+def test_a_short_prompt_that_lower_casing_lengthens_is_not_taken_for_one_window(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 74 UTF-8 bytes, but CLIP's tokenizer lower-cases before BPE and 'İ' (2 bytes) becomes 'i' and a combining dot
+    # (3 bytes): 111 bytes to cover, so more than 75 tokens can come of it (the tiny vocabulary makes 111).
+    shots = write_shotlist(SHOTS.format(shot="istanbul", prompt="İ" * 37))
+    _use_cache(monkeypatch, _cache_with_tokenizer(tmp_path / "cached"))
+    plan, _runtime = idcli.plan_shotlist(shots, device="cpu")
+    assert plan.jobs[0].request.text_windows > 1
+    _use_cache(monkeypatch, tmp_path / "empty")  # offline and not cached
+    # Before: at most 75 bytes, so taken to fit one window and keyed without its windows, silently.
+    with pytest.raises(ModelUnavailableError, match="cannot key shot 'istanbul'"):
+        _dry_run(shots, tmp_path / "out")
+
+
+def test_a_selection_of_short_prompts_renders_offline_beside_a_long_prompt_it_leaves_out(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = SHOTS.format(shot="rain", prompt=LONG) + f'  - id: harbour\n    prompt: "{SHORT}"\n'
+    shots = write_shotlist(text)
+    _use_cache(monkeypatch, _cache_with_tokenizer(tmp_path / "cached"))
+    cached = _dry_run(shots, tmp_path / "out")
+    _use_cache(monkeypatch, tmp_path / "empty")  # offline and not cached
+    # Before: refused (exit 4) for shot 'rain', which --only leaves out; the harbour's key needs no tokenizer.
+    report = idcli.render(shots, tmp_path / "out", device="cpu", dry_run=True, qa=False, only="harbour")
+    assert {job.shot_id: job.key for job in report.jobs} == {"harbour": cached["harbour"]}
+    with pytest.raises(ModelUnavailableError, match="cannot key shot 'rain'"):
+        idcli.render(shots, tmp_path / "out", device="cpu", dry_run=True, qa=False, only=["rain", "harbour"])
