@@ -572,6 +572,8 @@ def _mode_and_pixels(path: Path, data: bytes) -> tuple[str, np.ndarray]:
         elif image.mode == "PA":
             image = image.convert("RGBA")
         modes.append(image.mode)
+        if image.mode == "1":  # bilevel decodes as booleans: white as 255, as in every other 8-bit mode
+            image = image.convert("L")
         pixels = np.asarray(image)
         return pixels[:, :, None] if pixels.ndim == 2 else pixels
 

@@ -60,3 +60,18 @@ def test_a_16_bit_take_is_measured_out_of_255_as_every_other() -> None:
     assert (largest, differing) == (99, 1)  # (65535 - 40092) / 257 = 99.0
     brighter[1, 2] = 40093  # a 1/65535 step is less than 1/255 and still a difference, never `pixels-identical`
     assert pixel_difference(_png16(grey16), _png16(brighter)) == (1, 1, None)
+
+
+def test_a_1_bit_take_is_measured_out_of_255_as_every_other() -> None:
+    """A bilevel PNG (mode 1) decodes as booleans: its white was 1, so against the greyscale white re-render it read as
+    254 apart, and a flipped pixel of two bilevel takes as 1/255."""
+    white = Image.new("1", (6, 8), 1)
+    buffer = io.BytesIO()
+    white.save(buffer, "PNG")
+    bilevel = buffer.getvalue()
+    largest, differing, mode_words = pixel_difference(bilevel, _png(np.full((8, 6), 255, dtype=np.uint8), "L"))
+    assert (largest, differing, mode_words) == (0, 8 * 6, "the committed image is 1, the re-render L")
+    white.putpixel((2, 3), 0)
+    buffer = io.BytesIO()
+    white.save(buffer, "PNG")
+    assert pixel_difference(bilevel, buffer.getvalue()) == (255, 1, None)
