@@ -540,16 +540,23 @@ def pixel_difference(committed: bytes, reproduced: bytes) -> tuple[int, int, str
     a_mode, a = _mode_and_pixels(Path("committed.png"), committed)
     b_mode, b = _mode_and_pixels(Path("reproduced.png"), reproduced)
     mode_words = None
+    steps = 1  # the image's steps in one of the 255 the difference is said in
     if a_mode != b_mode:
         mode_words = f"the committed image is {_mode_words(a_mode)}, the re-render {_mode_words(b_mode)}"
-        a, b = _as_rgba(a), _as_rgba(b)
+        a, b = _as_rgba(_as_8_bit(a)), _as_rgba(_as_8_bit(b))
+    elif a.dtype != np.uint8:  # 16-bit grey (I;16, or I as some Pillows open it): compared in its own steps
+        steps = 257
     if a.shape != b.shape:
         return 255, int(max(a.shape[0] * a.shape[1], b.shape[0] * b.shape[1])), mode_words
-    diff = np.abs(a.astype(np.int32) - b.astype(np.int32))
+    # One signed copy, subtracted and made absolute in place: a 50-megapixel plate take is one more copy, not four
+    diff: np.ndarray = a.astype(np.int16 if a.dtype == np.uint8 else np.int64)
+    np.subtract(diff, b, out=diff)
+    np.abs(diff, out=diff)
     differing = diff.max(axis=2) > 0
+    largest = -(-int(diff.max()) // steps)  # rounded up: a 1/65535 step is still a difference, never 0
     if mode_words is not None:  # another mode is another image, even where its colours agree: every pixel
-        return int(diff.max()), differing.size, mode_words
-    return int(diff.max()), int(differing.sum()), None
+        return largest, differing.size, mode_words
+    return largest, int(differing.sum()), None
 
 
 def _mode_and_pixels(path: Path, data: bytes) -> tuple[str, np.ndarray]:
@@ -565,11 +572,20 @@ def _mode_and_pixels(path: Path, data: bytes) -> tuple[str, np.ndarray]:
         elif image.mode == "PA":
             image = image.convert("RGBA")
         modes.append(image.mode)
+        if image.mode == "1":  # bilevel decodes as booleans: white as 255, as in every other 8-bit mode
+            image = image.convert("L")
         pixels = np.asarray(image)
         return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
     pixels = decode_upright(path, data, every_channel)
     return modes[0], pixels
+
+
+def _as_8_bit(pixels: np.ndarray) -> np.ndarray:
+    """16-bit grey (0..65535) as 0..255, rounded, so two modes compare in one scale; 8-bit pixels as they are."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    return ((np.clip(pixels.astype(np.int64), 0, 65535) + 128) // 257).astype(np.uint8)
 
 
 def _as_rgba(pixels: np.ndarray) -> np.ndarray:

@@ -17,11 +17,13 @@ __all__ = ["shell_path"]
 
 def shell_path(path: str | Path) -> str:
     """``path`` as a shell argument from the current folder: relative when that is shorter, quoted."""
-    absolute = os.path.abspath(path)
     try:
+        absolute = os.path.abspath(path)
         relative = os.path.relpath(absolute)
     except ValueError:  # another drive (Windows)
         relative = absolute
+    except OSError:  # the current folder was deleted (os.getcwd fails): the path as given still means what it did
+        absolute = relative = os.fspath(path)
     shorter = relative if len(relative) <= len(absolute) else absolute
     # "./-x": a path with a leading "-", pasted, would be read as an option
     return shlex.quote(f"./{shorter}" if shorter.startswith("-") else shorter)

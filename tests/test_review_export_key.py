@@ -60,3 +60,26 @@ def test_j_from_export_picks_goes_on_from_the_shot_e_left(page: Path, tmp_path: 
         browser.press("k")  # and on from there, as ever
         assert browser.js(FOCUS) == f"shot-{IDS[29]}"
         assert browser.problems() == []
+
+
+@needs_chromium
+def test_escape_from_the_exported_picks_text_goes_back_to_the_shot(page: Path, tmp_path: Path) -> None:
+    """After `e` and Enter the director goes into the box that shows picks.json to copy it (its text selected); the
+    page's keys are off in a text box, so Escape there did nothing and the shot was two Shift+Tabs and an Escape
+    away. The box is read-only: Escape types nothing in it, and goes back to the shot as from the button."""
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1280, height=720, deviceScaleFactor=1,
+                     mobile=False)
+        browser.open(page.as_uri())
+        for _ in range(29):
+            browser.press("j")
+        browser.press("1")  # a pick, so the export has picks.json to show
+        browser.press("e")
+        browser.key("Enter")
+        assert browser.js("(function(){var t=document.querySelector('.picks textarea');t.focus();t.select();"
+                          "return !t.hidden&&t.value.indexOf('idcli-picks')>=0;})()")
+        browser.key("Escape")
+        assert browser.js(FOCUS) == f"shot-{IDS[29]}"
+        browser.press("j")
+        assert browser.js(FOCUS) == f"shot-{IDS[30]}"
+        assert browser.problems() == []

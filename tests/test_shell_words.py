@@ -44,3 +44,16 @@ def test_every_note_that_builds_a_command_names_the_folder_as_typed(tmp_path: Pa
     images = [{"image": f"sh{i}_t1.png", "findings": ["no face"], "flags": []} for i in range(3)]
     assert flagged_lines(images, out, limit=2)[-1] == \
         "  … and 1 more flagged images (idcli qa renders/x --json lists every one)"
+
+
+def test_a_note_still_prints_when_the_current_folder_was_deleted(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.getcwd() raises FileNotFoundError once the folder the shell sits in is removed (a render folder deleted
+    by another terminal): relpath raised it out of every note that suggests a command, a traceback in place of
+    the note. The absolute path is the one that still works from anywhere."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert shell_path(tmp_path / "renders" / "x") == str(tmp_path / "renders" / "x")
+    assert shell_path("renders/x") == "renders/x"  # relative to a folder that cannot be resolved: kept as given

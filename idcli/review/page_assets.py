@@ -408,12 +408,13 @@ SCRIPT = """
   function inPicksBar(){var a=document.activeElement;return !!(a&&a.closest&&a.closest('section.picks'));}
   document.addEventListener('keydown',function(e){
     if(e.altKey||e.ctrlKey||e.metaKey){return;}
+    if(exportedFrom!==null&&!inPicksBar()){exportedFrom=null;}  // the focus left the bar: the keys act where it is
+    // before the text-box check: the bar's one text box, picks.json to copy, is read-only, so Escape types nothing
+    if(e.key==='Escape'&&exportedFrom!==null){go(exportedFrom);exportedFrom=null;e.preventDefault();return;}
     var tag=(e.target&&e.target.tagName)||'';if(tag==='INPUT'||tag==='TEXTAREA'){return;}
     var i=current();
-    if(exportedFrom!==null&&!inPicksBar()){exportedFrom=null;}  // the focus left the bar: the keys act where it is
     if(exportedFrom!==null&&/^[jnkpf]$/.test(e.key)){i=exportedFrom;exportedFrom=null;}
-    if(e.key==='Escape'&&exportedFrom!==null){go(exportedFrom);exportedFrom=null;e.preventDefault();}
-    else if(e.key==='j'||e.key==='n'){go(i+1);e.preventDefault();}
+    if(e.key==='j'||e.key==='n'){go(i+1);e.preventDefault();}
     else if(e.key==='k'||e.key==='p'){go(i-1);e.preventDefault();}
     else if(e.key==='f'){
       for(var j=i+1;j<shots.length;j++){if(shots[j].dataset.flagged){go(j);break;}}
