@@ -18,6 +18,13 @@ def test_a_path_under_the_current_folder_is_written_relative_and_quoted(tmp_path
     assert shell_path(tmp_path / "shots.yaml") == "shots.yaml"
     assert shell_path(tmp_path / "ana's film" / "shots.yaml") == "'ana'\"'\"'s film/shots.yaml'"
     assert shell_path(Path("/")) == "/"  # shorter absolute than '../../..'
+    # Beside the current folder, not under it: absolute, though '../other/shots.yaml' is shorter. It was written
+    # relative where that was shorter, so a note's command changed with where the folders sat (a clean clone under
+    # /tmp wrote '../pytest-of-root/…/shots.yaml' where the development checkout wrote the absolute path).
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert shell_path(tmp_path / "other" / "shots.yaml") == str(tmp_path / "other" / "shots.yaml")
+    assert shell_path(tmp_path / "here" / "shots.yaml") == "shots.yaml"
 
 
 def test_the_render_a_review_note_suggests_names_the_shot_list_as_typed(tmp_path: Path,

@@ -56,6 +56,7 @@ def main() -> None:
     open_closed_standard_streams()  # `idcli … >&- 2>&-`: nobody reads them, as for a reader that left
     guard_stderr()  # a log reader that leaves never stops a render part-way
     encodable_stdout()  # a locale that is not UTF-8 never stops a command at a character it cannot encode
+    quiet_grpc()  # gRPC's info lines (a Ray head's "Got goaway" as it shuts down) never reach the terminal
     try:
         try:
             with command_collector():  # the model libraries' objects are not walked again and again
@@ -95,6 +96,16 @@ def main() -> None:
     code = code if isinstance(code, int) else EXIT_OK
     _end_if_ray_left_stuck(code)
     sys.exit(code)
+
+
+def quiet_grpc() -> None:
+    """gRPC's C core (grpcio's, and the one inside Ray's core worker) reads ``GRPC_VERBOSITY`` as it starts; unset,
+    recent versions leave absl's logging at its default, which writes info lines to stderr: a Ray run's driver printed
+    ``I1202 … chttp2_transport.cc:1403] ipv4:…: Got goaway …`` as the cluster shut down after a run that went well
+    (seen in CI, 2026-12-02). Errors only, unless the user set it or ``IDCLI_DEBUG`` asks for everything. Set before
+    anything imports grpc or Ray, so both read it."""
+    if not os.environ.get("IDCLI_DEBUG"):
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 def _end_if_ray_left_stuck(code: int) -> None:

@@ -345,6 +345,8 @@ class RayBackend:
             # folder locked. Then it is given SHUTDOWN_SECONDS, in a daemon thread that cannot keep the process from
             # exiting (gcs_deadline.py).
             lost = self._head is not None and (self._head.lost or not self._head.answers())
+            if self._head is not None:  # its call in flight closed first: the head's goodbye (GOAWAY) is not its
+                self._head.close()
             with contextlib.suppress(Exception):
                 if lost:
                     shut_down(ray.shutdown)
