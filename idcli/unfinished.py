@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .shell_words import shell_path
+from .shotlist import SAFE_ID  # a shot id as a shot list allows it: a manifest naming "../x" is not looked up
 
-# A shot id as the shot list allows it (docs/shot-lists.md): a received manifest naming "../x" is not looked up.
-_SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _HOLDER = re.compile(r"pid (\d+) on (.+)")
 
 
@@ -187,7 +186,7 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     if not manifest or not isinstance(manifest.get("takes"), list):
         return None
     takes = [(t[0], t[1]) for t in manifest["takes"]
-             if isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and _SHOT_ID.fullmatch(t[0])
+             if isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and SAFE_ID.fullmatch(t[0])
              and ".." not in t[0] and type(t[1]) is int and 0 < t[1] <= 1000]
     missing = tuple(f"{shot}_t{take}" for shot, take in takes
                     if not (root / shot / f"{shot}_t{take}.png").is_file())
