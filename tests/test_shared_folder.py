@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import render_on_cpu
 from typer.testing import CliRunner
 
 from idcli.cli import app
+from idcli.review.selects import select
 from idcli.shell_words import shell_path
 from idcli.store import OutputStore
 
@@ -109,3 +111,19 @@ def test_a_second_user_refused_the_lock_is_told_whose_it_is_and_what_to_fix(writ
     assert f"`chmod -R g+w {shell_path(out)}`" in error and "umask 002" in error, error
     # Nothing written: the folder as the first user left it
     assert sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*")) == before
+
+
+def test_a_teams_render_then_select_leave_every_lock_group_writable(write_shotlist, tmp_path: Path, engine_factory,
+                                                                     umask: Any) -> None:
+    """One of a team (``umask 002``, a group-writable setgid folder) renders, then picks a take: the locks the next
+    one's render and select open read-write, and the journal they append to, are group-writable. The picks' lock was
+    created 0644, so the next one's `idcli select` was told `output folder OUT is not writable`."""
+    shots, out = write_shotlist(SHOTS), tmp_path / "renders"
+    out.mkdir()
+    out.chmod(0o2775)
+    umask(0o002)
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    select(out, "s1=1")
+    modes = {name: stat.S_IMODE((out / ".idcli" / name).stat().st_mode)
+             for name in ("lock", "journal.jsonl", "selects.lock")}
+    assert modes == {"lock": 0o664, "journal.jsonl": 0o664, "selects.lock": 0o664}
