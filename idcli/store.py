@@ -32,6 +32,7 @@ from .lock_wait import lock_waiting
 from .option_words import Option, words
 from .plan import Job
 from .safeio import TMP_SUFFIX
+from .shared_files import created_mode, refused_to_write
 from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
@@ -219,12 +220,14 @@ class OutputStore:
         self._prepare_root()
         lock_path = self.root / STATE / "lock"
         try:
-            # O_NOFOLLOW: a link planted at the lock's path must not make idcli truncate another file.
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            # O_NOFOLLOW: a link planted at the lock's path must not make idcli truncate another file. Every run
+            # opens it read-write: group-writable in a folder a team shares (shared_files.py).
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, created_mode(lock_path.parent))
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise OutputError(f"{lock_path} is a symbolic link; refusing to use it", file=lock_path) from None
-            raise _os_error("opening", lock_path, exc) from None
+            raise (refused_to_write(lock_path, exc, self.root, "the output folder's lock")
+                   or _os_error("opening", lock_path, exc)) from None
         try:
             if wait:
                 lock_waiting(fd, f"another idcli run ({self._holder(fd)}) to finish writing {self.root}", on_wait)
@@ -448,8 +451,8 @@ class OutputStore:
         try:
             # O_NONBLOCK: a FIFO planted as the journal (a received or shared folder) blocked the open until a
             # reader came, hanging render and restore; a journal that is no regular file gets no line.
-            fd = os.open(self.root / STATE / "journal.jsonl",
-                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            fd = os.open(self.root / STATE / "journal.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+                         | os.O_NONBLOCK, created_mode(self.root / STATE))
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     return

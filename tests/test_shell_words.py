@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,40 @@ def test_a_note_still_prints_when_the_current_folder_was_deleted(tmp_path: Path,
     gone.rmdir()
     assert shell_path(tmp_path / "renders" / "x") == str(tmp_path / "renders" / "x")
     assert shell_path("renders/x") == "renders/x"  # relative to a folder that cannot be resolved: kept as given
+
+
+def test_a_path_under_a_current_folder_reached_through_a_link_is_written_relative(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                                  ) -> None:
+    """``cd`` through a symlink: the shell's $PWD is the link's path, os.getcwd() the folder's real one. A path the
+    person typed absolute (``--out $PWD/renders/x``) was compared with the real path only, so every suggested path
+    came out absolute. $PWD is used when it names the current folder; a path spelled either way is relative."""
+    real = tmp_path / "disks" / "film"
+    real.mkdir(parents=True)
+    (tmp_path / "film").symlink_to(real)
+    monkeypatch.chdir(tmp_path / "film")
+    monkeypatch.setenv("PWD", str(tmp_path / "film"))
+    assert shell_path(tmp_path / "film" / "renders" / "x") == "renders/x"
+    assert shell_path(real / "renders" / "x") == "renders/x"
+    assert shell_path("renders/x") == "renders/x"
+    assert shell_path(tmp_path / "other" / "x") == str(tmp_path / "other" / "x")
+    # A $PWD that names another folder (left by a program that changed folder without updating it) is not used.
+    monkeypatch.setenv("PWD", str(tmp_path / "other"))
+    (tmp_path / "other").mkdir()
+    assert shell_path(tmp_path / "other" / "x") == str(tmp_path / "other" / "x")
+    assert shell_path(real / "renders" / "x") == "renders/x"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the quoting is bash's")
+@pytest.mark.parametrize("name", [b"caf\xe9", b"-sc\xff01 d'\xc3\xa9t\xc3\xa9\n\\x41"])
+def test_a_name_that_is_not_utf8_is_quoted_so_bash_receives_its_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      name: bytes) -> None:
+    """A folder named in Latin-1 (``caf\\xe9``, from an old Windows share) reaches Python surrogate-escaped; the note
+    printed that escape (or a replacement character), so the suggested command, pasted, named another folder. The
+    path is quoted in bash's $'\\xNN' form and printable as UTF-8; bash given the command gets the very bytes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / os.fsdecode(name)).mkdir()
+    printed = shell_path(tmp_path / os.fsdecode(name)).encode("utf-8")  # strict: as a terminal shows it, pasted
+    received = subprocess.run([b"bash", b"-c", b"printf %s " + printed], capture_output=True, check=True).stdout
+    assert received == (b"./" if name.startswith(b"-") else b"") + name, printed
+    subprocess.run([b"bash", b"-c", b"test -d " + printed], check=True)  # the folder there, not another name

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import InputError
 from ..lock_wait import lock_waiting
 from ..option_words import Option
+from ..shared_files import created_mode
 from ..shell_words import shell_path
 
 if TYPE_CHECKING:
@@ -93,7 +94,8 @@ def _locked(out_dir: Path) -> Iterator[None]:
         raise InputError(f"{state} is a symbolic link; idcli never writes through links in the output folder")
     try:
         state.mkdir(exist_ok=True)
-        fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        # Every select opens it read-write: group-writable in a folder a team shares (shared_files.py).
+        fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, created_mode(state))
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise

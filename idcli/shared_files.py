@@ -1,0 +1,83 @@
+"""Files every run opens for writing in an output folder a team shares (a group-writable folder, setgid so that what
+is created in it keeps the team's group): the mode they are created with, and what a user refused one is told.
+
+The folder's lock (``.idcli/lock``) is opened read-write by every run, whoever created it. Created 0644 whatever the
+folder, the first user's lock shut every other user of the group out of the folder with "permission denied while
+opening …/lock", which named neither whose file it was nor what to change (docs/reliability.md, "A folder a team
+shares").
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import os
+import pwd
+import stat
+from pathlib import Path
+
+from .errors import OutputError
+from .shell_words import shell_path
+
+__all__ = ["created_mode", "refused_to_write"]
+
+
+def created_mode(folder: Path) -> int:
+    """The mode to create a file of ``folder`` with (``os.open``'s, the process's umask still applied): writable by
+    the group when ``folder`` is, else by its owner only. Giving the group write on the file gives nothing away:
+    whoever may write in the folder may remove the file and create it again."""
+    try:
+        shared = bool(os.stat(folder).st_mode & stat.S_IWGRP)
+    except OSError:  # the open that follows says what is wrong with the folder
+        shared = False
+    return 0o664 if shared else 0o644
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a user of another machine (an NFS share's numeric owner)
+        return f"uid {uid}"
+
+
+def _group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return f"gid {gid}"
+
+
+def refused_to_write(path: Path, exc: OSError, output_folder: Path, what: str) -> OutputError | None:
+    """The error for a user refused ``path`` (a file every run opens for writing, ``what`` says which) by its
+    permissions, or by its folder's when it is not there yet: whose it is, its mode and the permission to fix;
+    None for any other error (a read-only file system, a full disk), which the caller words."""
+    if exc.errno not in (errno.EACCES, errno.EPERM):
+        return None
+    try:
+        found, is_file = path, True
+        status = os.lstat(path)
+    except FileNotFoundError:  # created by this open: its folder refused
+        found, is_file = path.parent, False
+        try:
+            status = os.stat(found)
+        except OSError:
+            return None
+    except OSError:
+        return None
+    me, owner, group = _user(os.geteuid()), _user(status.st_uid), _group(status.st_gid)
+    mode = stat.filemode(status.st_mode)
+    head = (f"{path} ({what}) cannot be {'opened for writing' if is_file else 'created'} by {me}: "
+            f"{'it' if is_file else f'its folder {found}'} belongs to {owner} (group {group}, {mode})")
+    if status.st_uid == os.geteuid():
+        if not status.st_mode & stat.S_IWUSR:
+            return OutputError(f"{head}: not writable by its owner — `chmod u+w {shell_path(found)}`", file=path)
+        return OutputError(f"{head}: {exc.strerror}", file=path)  # an ACL or a file attribute: the system's words
+    team = (f"a folder a team renders into needs its files and folders group-writable: {owner} (or root) runs "
+            f"`chmod -R g+w {shell_path(output_folder)}`, and each of you renders with `umask 002`, so that what "
+            "idcli creates there is too")
+    if status.st_gid != os.getegid() and status.st_gid not in os.getgroups():
+        return OutputError(f"{head}, and {me} is not in its group: add {me} to group {group}; {team}", file=path)
+    if not status.st_mode & stat.S_IWGRP:
+        return OutputError(f"{head} and is not group-writable; {team}", file=path)
+    # Group-writable and still refused: an ACL or a file attribute; the system's own words are all there is.
+    return OutputError(f"{head}: {exc.strerror}", file=path)

@@ -1,0 +1,129 @@
+"""An output folder a team shares (group-writable, setgid: docs/reliability.md, "A folder a team shares"): the lock
+file every run opens read-write is created group-writable when its folder is (the umask still applies), and a user
+who still may not open it is told whose file it is and what permission to fix, with nothing written.
+
+The tests run as root, whom no mode refuses: the second user is simulated by giving the lock file to another user
+(root may) and making ``os.open`` refuse it as the system would refuse that user."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import render_on_cpu
+from typer.testing import CliRunner
+
+from idcli.cli import app
+from idcli.review.selects import select
+from idcli.shell_words import shell_path
+from idcli.store import OutputStore
+
+runner = CliRunner()
+
+SHOTS = """\
+    version: 1
+    project: shared
+    model: {preset: tiny-sd}
+    defaults: {size: 64x64, steps: 1, guidance: 1.0}
+    shots:
+      - {id: s1, prompt: "a lighthouse at dusk"}
+"""
+
+
+@pytest.fixture
+def umask() -> Iterator[Any]:
+    """Set the process's umask for one test, put back after."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield os.umask
+    os.umask(before)
+
+
+@pytest.mark.parametrize(("mask", "folder_mode", "expected"), [
+    (0o002, 0o2775, 0o664),  # a team's folder, a team's umask: the next user of the group can open the lock
+    (0o022, 0o2775, 0o644),  # a private umask is honoured, even in a shared folder
+    (0o002, 0o755, 0o644),   # a folder only its owner writes in: its lock stays its owner's
+], ids=["team umask, team folder", "private umask, team folder", "team umask, private folder"])
+def test_the_lock_and_journal_are_group_writable_when_their_folder_is(tmp_path: Path, umask: Any, mask: int,
+                                                                      folder_mode: int, expected: int) -> None:
+    """Created 0644 whatever the folder, the first user's lock file refused every other user of the group (the
+    lock is opened read-write by every run) and the journal dropped their lines."""
+    out = tmp_path / "renders"
+    (out / ".idcli").mkdir(parents=True)
+    (out / ".idcli").chmod(folder_mode)
+    umask(mask)
+    store = OutputStore(out)
+    with store.session():
+        store.journal({"event": "run-start"})
+    assert stat.S_IMODE((out / ".idcli" / "lock").stat().st_mode) == expected
+    assert stat.S_IMODE((out / ".idcli" / "journal.jsonl").stat().st_mode) == expected
+
+
+def _other_user() -> tuple[int, str]:
+    try:
+        entry = pwd.getpwnam("nobody")
+        return entry.pw_uid, entry.pw_name
+    except KeyError:
+        return 4242, "uid 4242"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+@pytest.mark.parametrize("missing", ["the lock file", "the lock's folder"])
+def test_a_second_user_refused_the_lock_is_told_whose_it_is_and_what_to_fix(write_shotlist, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           missing: str) -> None:
+    """A render by a second user of the group into a folder the first user rendered into with umask 022 said only
+    "permission denied while opening OUT/.idcli/lock (Permission denied)": not whose file, nor what to change."""
+    path, out = write_shotlist(SHOTS), tmp_path / "renders"
+    with OutputStore(out).session():
+        pass
+    lock = out / ".idcli" / "lock"
+    uid, owner = _other_user()
+    if missing == "the lock's folder":  # no lock yet: the folder it would be created in refuses
+        lock.unlink()
+        refused = lock.parent
+    else:
+        refused = lock
+    os.chown(refused, uid, os.stat(refused).st_gid)
+    before = sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*"))
+    real_open = os.open
+
+    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, "Permission denied", str(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", second_user_open)
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    monkeypatch.undo()
+    assert result.exit_code == 5, result.output
+    assert "Traceback" not in result.output
+    error = result.stderr
+    assert error.startswith(f"idcli: error: {lock} (the output folder's lock) cannot be "), error
+    whose = "it" if refused == lock else f"its folder {refused}"
+    assert f"by root: {whose} belongs to {owner} (group root, " in error and "is not group-writable" in error, error
+    assert f"`chmod -R g+w {shell_path(out)}`" in error and "umask 002" in error, error
+    # Nothing written: the folder as the first user left it
+    assert sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*")) == before
+
+
+def test_a_teams_render_then_select_leave_every_lock_group_writable(write_shotlist, tmp_path: Path, engine_factory,
+                                                                     umask: Any) -> None:
+    """One of a team (``umask 002``, a group-writable setgid folder) renders, then picks a take: the locks the next
+    one's render and select open read-write, and the journal they append to, are group-writable. The picks' lock was
+    created 0644, so the next one's `idcli select` was told `output folder OUT is not writable`."""
+    shots, out = write_shotlist(SHOTS), tmp_path / "renders"
+    out.mkdir()
+    out.chmod(0o2775)
+    umask(0o002)
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    select(out, "s1=1")
+    modes = {name: stat.S_IMODE((out / ".idcli" / name).stat().st_mode)
+             for name in ("lock", "journal.jsonl", "selects.lock")}
+    assert modes == {"lock": 0o664, "journal.jsonl": 0o664, "selects.lock": 0o664}
