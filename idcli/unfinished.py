@@ -22,6 +22,7 @@ import re
 import shlex
 import socket
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +84,15 @@ class Unfinished:
     def missing(self) -> int:
         return len(self.missing_takes)
 
-    @property
+    @cached_property  # read by note() and as_dict() over a film's takes: counted once
     def not_asked_takes(self) -> tuple[str, ...]:
         """Missing takes of shots the last render was not asked for (``--only``), less blocked ones."""
-        blocked = {take for b in self.blocked for take in b.takes}
-        return tuple(t for t in self.missing_takes
-                     if self.only is not None and _shot_of(t) not in self.only and t not in blocked)
+        if self.only is None:
+            return ()
+        asked, blocked = set(self.only), {take for b in self.blocked for take in b.takes}  # sets: a film's takes
+        return tuple(t for t in self.missing_takes if _shot_of(t) not in asked and t not in blocked)
 
-    @property
+    @cached_property
     def left_takes(self) -> tuple[str, ...]:
         """Missing takes the last render was asked for and could plan: what it left to do."""
         skipped = {take for b in self.blocked for take in b.takes} | set(self.not_asked_takes)
@@ -331,7 +333,8 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     request: dict[str, Any] = recorded_request if isinstance(recorded_request, dict) else {}
     only = requested_only(request)
     command = finish_command(shotlist, root, {**request, "only": None})  # the whole shot list, as before
-    asked = sum(1 for shot, _take in takes if only is None or shot in only)
+    selection = set(only or ())
+    asked = sum(1 for shot, _take in takes if only is None or shot in selection)
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
                       unreached if type(unreached) is int and unreached > 0 else 0,
