@@ -135,7 +135,7 @@ class Unfinished:
             said = (f"{shots} other shot{'s' if shots != 1 else ''} of {name} {'were' if shots != 1 else 'was'} not "
                     "asked for in that render")
             if not left and not self.running and not self.gone and self.not_in_command is None:
-                said += f"; to render them: {self.command}{self._changed(name)}"
+                said += f"; to render {'them' if shots != 1 else 'it'}: {self.command}{self._changed(name)}"
             parts.append(said)
         return "; ".join(parts)
 
