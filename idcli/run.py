@@ -91,9 +91,11 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
         address, count = getattr(backend, "address", None), getattr(backend, "workers", None)
         ray_address = address if isinstance(address, str) else None
         workers = count if type(count) is int else None
-    request = render_request(preset=preset, device=device, dtype=dtype, face_models=face_models,
+    # a dtype the shot list says itself is one the morning after's command repeats (unfinished.unsaid)
+    request = render_request(preset=preset, device=device,
+                             dtype=None if dtype == loaded.shotlist.model.dtype else dtype, face_models=face_models,
                              executor="local" if backend is None else "ray", ray_address=ray_address,
-                             workers=workers, sign=sign)
+                             workers=workers, sign=sign, only=only)
     try:
         return _render(loaded, out_dir, backend, preset=preset, device=device, dtype=dtype, batch_size=batch_size,
                        force=force, only=only, dry_run=dry_run, wait=wait, face_models=face_models,
@@ -314,9 +316,13 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                               "file_relpath": shotlist_relpath(loaded, store.root) if loaded is not None else None,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
                               "takes": [list(take) for take in takes], **_shot_order(loaded)})
-        # request: what the morning after's "to finish" command repeats (unfinished.py)
+        from .unfinished import blocked_record
+
+        # request: what the morning after's "to finish" command repeats; blocked: takes no render can finish
+        # until a character's file is fixed (unfinished.py)
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs),
-                       **({"request": request} if request is not None else {})})
+                       **({"request": request} if request is not None else {}),
+                       **({"blocked": blocked_record(plan.blocked, plan.source)} if plan.blocked else {})})
         report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
         # superseded/ listed once, at the first job not done (each job moves only its own take's files)

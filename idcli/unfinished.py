@@ -8,9 +8,11 @@ take of the shot list as last rendered, and the journal's newest ``run-start`` w
 run that never ended. A take is counted missing when no image is at its final path: an image whose sidecar a kill
 cut off is adopted by the next render, not rendered again, so it is not missing work. Whether a committed take is
 still current for an edited shot list needs the shot list planned: ``idcli plan FILE --out OUT`` says that; here the
-note only says the file changed since. Reads only; takes no lock (a render starting meanwhile must not find the
-folder busy), so a render running now is told by the pid its lock file names being alive on this host with
-that file open.
+note only says the file changed since. Said apart, from the last render's ``run-start`` line: takes a character's
+unusable selfie blocks (no render makes them until the file is replaced), shots its ``--only`` did not ask for, and
+a request no ``idcli render`` option says (a library call's ``dtype``: said in words, no command). Reads only;
+takes no lock (a render starting meanwhile must not find the folder busy), so a render running now is told by the
+pid its lock file names being alive on this host with that file open.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 import shlex
 import socket
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,31 @@ from .shell_words import shell_path
 from .shotlist import SAFE_ID  # a shot id as a shot list allows it: a manifest naming "../x" is not looked up
 
 _HOLDER = re.compile(r"pid (\d+) on (.+)")
+
+
+@dataclass(frozen=True)
+class BlockedTakes:
+    """Takes the last render could not plan: a character they name cannot be used (its selfie shows no face, a
+    file unreadable). Rendering again blocks them again until the file is fixed (run-start's ``blocked``)."""
+
+    character: str
+    takes: tuple[str, ...]  # SHOT_tN of each such take with no image, in shot-list order
+    problem: dict[str, Any]  # errors.Problem.as_json: {file, line, column, field, message, hint}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"character": self.character, "takes": list(self.takes), **self.problem}
+
+    def words(self) -> str:
+        """``character 'ana' cannot be used: … — replace characters.ana.selfies[0] (shots.yaml:9:15)``."""
+        field, line, column = self.problem.get("field"), self.problem.get("line"), self.problem.get("column")
+        where = Path(str(self.problem.get("file") or "")).name
+        where += f":{line}" if type(line) is int else ""
+        where += f":{column}" if type(line) is int and type(column) is int else ""
+        # a selfie or an identity pack is replaced; another field (the character itself) is fixed
+        named = field.split(".")[-1].split("[")[0] if isinstance(field, str) else ""
+        fix = (f"replace {field}" if named in ("selfies", "identity") else
+               f"fix {field}" if isinstance(field, str) and field else f"fix character '{self.character}'")
+        return f"{self.problem.get('message')} — {fix}" + (f" ({where})" if where else "")
 
 
 @dataclass(frozen=True)
@@ -43,15 +71,40 @@ class Unfinished:
     running: str | None  # "pid N on HOST" when a render holds the folder now
     changed: bool  # the shot list file's bytes differ from the ones last rendered
     gone: bool  # the shot list file is not there now
-    command: str  # the one command that finishes, from the current folder
+    command: str  # the one command that renders every missing take, from the current folder (no --only)
+    # What the last render was asked for, and could not do, as its run-start line says (since 2026-12-02):
+    only: tuple[str, ...] | None = None  # the shot ids it was asked for (--only); None: every shot
+    blocked: tuple[BlockedTakes, ...] = ()  # missing takes it could not plan: a character cannot be used
+    asked_command: str = ""  # the command that renders the takes it was asked for (with its --only)
+    not_in_command: dict[str, Any] | None = None  # what it was asked that no idcli render option says (dtype)
+    asked_takes: int = 0  # takes of the shots it was asked for
+    blocked_failed: int = 0  # of ``failed``, the takes it could not plan (blocked), with an image since or not
 
     @property
     def missing(self) -> int:
         return len(self.missing_takes)
 
+    @cached_property  # read by note() and as_dict() over a film's takes: counted once
+    def not_asked_takes(self) -> tuple[str, ...]:
+        """Missing takes of shots the last render was not asked for (``--only``), less blocked ones."""
+        if self.only is None:
+            return ()
+        asked, blocked = set(self.only), {take for b in self.blocked for take in b.takes}  # sets: a film's takes
+        return tuple(t for t in self.missing_takes if _shot_of(t) not in asked and t not in blocked)
+
+    @cached_property
+    def left_takes(self) -> tuple[str, ...]:
+        """Missing takes the last render was asked for and could plan: what it left to do."""
+        skipped = {take for b in self.blocked for take in b.takes} | set(self.not_asked_takes)
+        return tuple(t for t in self.missing_takes if t not in skipped)
+
     def note(self) -> str:
         """One line for the terminal, after ``idcli: note: ``."""
         name = Path(self.shotlist).name
+        left, not_asked = self.left_takes, self.not_asked_takes
+        asked = "" if self.only is None else f" its last render was asked for ({_only_words(self.only)})"
+        # the takes blocked are among the last render's failed: said once, as blocked
+        failed = max(0, self.failed - self.blocked_failed)
         if self.running:
             why = f" (a render is writing the folder now: {self.running})"
         elif self.stopped:
@@ -59,19 +112,46 @@ class Unfinished:
         elif self.not_rendered:
             from .run_report import not_rendered_words
 
-            failed = f"{self.failed} failed, " if self.failed else ""
-            why = f" (its last render ended with {failed}{not_rendered_words(self.not_rendered, self.error)})"
-        elif self.failed:
-            why = f" (its last render ended with {self.failed} failed" + (f": {self.error})" if self.error else ")")
+            failing = f"{failed} failed, " if failed else ""
+            why = f" (its last render ended with {failing}{not_rendered_words(self.not_rendered, self.error)})"
+        elif failed:
+            why = f" (its last render ended with {failed} failed" + (f": {self.error})" if self.error else ")")
         else:
             why = ""
-        said = f"{self.missing} of the {self.takes} takes of {name} are not rendered yet{why}"
-        if self.running:
-            return said
+        parts: list[str] = []
+        if left:
+            said = (f"{len(left)} of the {self.asked_takes or self.takes} takes of {name}{asked} are not rendered "
+                    f"yet{why}")
+            parts.append(said if self.running else said + self._finish(name))
+        elif self.only is not None and not self.blocked:  # blocked takes are of shots it was asked for
+            parts.append(f"its last render rendered all it was asked for ({_only_words(self.only)})")
+        for index, blocked in enumerate(self.blocked):
+            count = len(blocked.takes)
+            head = (f"{count} of the {self.asked_takes or self.takes} takes of {name}{asked} are blocked"
+                    if not parts and index == 0 else f"{count} blocked")
+            parts.append(f"{head}: {blocked.words()}; a render before that blocks them again")
+        if not_asked:
+            shots = len({_shot_of(t) for t in not_asked})
+            said = (f"{shots} other shot{'s' if shots != 1 else ''} of {name} {'were' if shots != 1 else 'was'} not "
+                    "asked for in that render")
+            if not left and not self.running and not self.gone and self.not_in_command is None:
+                said += f"; to render {'them' if shots != 1 else 'it'}: {self.command}{self._changed(name)}"
+            parts.append(said)
+        return "; ".join(parts)
+
+    def _finish(self, name: str) -> str:
+        """"; to finish: COMMAND", or what to repeat in words where no command says it."""
         if self.gone:
-            return f"{said}; {self.shotlist} is not there now: to finish, {self.command} with the shot list's path"
-        changed = f" ({name} was changed since that render: this renders what it holds now)" if self.changed else ""
-        return f"{said}; to finish: {self.command}{changed}"
+            return f"; {self.shotlist} is not there now: to finish, {self.asked_command} with the shot list's path"
+        if self.not_in_command:
+            asked = ", ".join(f"{key}={value!r}" for key, value in self.not_in_command.items())
+            return (f"; to finish, repeat that render as it was asked, with {asked} (a library call's: no idcli render "
+                    "option says it)")
+        return f"; to finish: {self.asked_command}{self._changed(name)}"
+
+    def _changed(self, name: str) -> str:
+        """What a command renders when the shot list was edited since that render."""
+        return f" ({name} was changed since that render: this renders what it holds now)" if self.changed else ""
 
     def as_dict(self) -> dict[str, Any]:
         """``verify --json``'s ``unfinished`` object (docs/file-formats.md)."""
@@ -79,29 +159,58 @@ class Unfinished:
                 "missing_takes": list(self.missing_takes), "stopped": self.stopped, "failed": self.failed,
                 "not_rendered": self.not_rendered, "error": self.error,
                 "running": self.running, "shotlist_changed": self.changed,
-                "shotlist_gone": self.gone, "command": self.command}
+                "shotlist_gone": self.gone, "command": self.command,
+                # since 2026-12-02 (night-counts): what the last render was asked for and could not do
+                "only": None if self.only is None else list(self.only),
+                "left_takes": list(self.left_takes), "not_asked_takes": list(self.not_asked_takes),
+                "blocked": [b.as_dict() for b in self.blocked], "asked_command": self.asked_command,
+                "not_in_command": self.not_in_command}
+
+
+def _shot_of(take: str) -> str:
+    """The shot id of ``SHOT_tN``."""
+    return take.rsplit("_t", 1)[0]
+
+
+def _only_words(only: tuple[str, ...]) -> str:
+    """``--only a, b, c`` as the note says a selection (the first five, then how many)."""
+    shown = ", ".join(only[:5]) + (f", … ({len(only)} shots)" if len(only) > 5 else "")
+    return f"--only {shown}"
 
 
 def render_request(*, preset: str | None, device: str, dtype: str | None, face_models: str | None,
-                   executor: str, ray_address: str | None, workers: int | None, sign: bool | None) -> dict[str, Any]:
+                   executor: str, ray_address: str | None, workers: int | None, sign: bool | None,
+                   only: list[str] | None = None) -> dict[str, Any]:
     """What a render was asked that the next render of the same folder needs to be the same work, for the
     journal's ``run-start`` line: the options that change the jobs' keys (``preset``, ``dtype``, ``face_models``)
-    or where the work runs (``device``, ``executor``, ``ray_address``, ``workers``), and ``sign`` (a finishing run
-    must not leave unsigned images among signed ones). Not ``--only``: the note counts, and the command renders,
-    the whole shot list; nor what changes no image (``--quiet``, ``--json``, ``--batch-size``, ``--no-qa``,
-    ``--compile``). A pasted "to finish" command without them rendered with other face models or another preset:
-    new keys, everything again, or an error (docs/reliability.md)."""
+    or where the work runs (``device``, ``executor``, ``ray_address``, ``workers``), ``sign`` (a finishing run
+    must not leave unsigned images among signed ones) and ``only`` (the shots it was asked for: the note counts
+    those, and says the rest were not asked for); not what changes no image (``--quiet``, ``--json``,
+    ``--batch-size``, ``--no-qa``, ``--compile``). A pasted "to finish" command without them rendered with other
+    face models or another preset: new keys, everything again, or an error (docs/reliability.md)."""
     folder = face_models
     if folder is not None and folder != "synthetic":  # the word is the test pack, not a folder
         # the command is pasted from another folder the morning after; "~" as idcli reads it (face_models_folder)
         folder = os.path.abspath(os.path.expanduser(folder))
     return {"preset": preset, "device": device, "dtype": dtype, "face_models": folder, "executor": executor,
-            "ray_address": ray_address, "workers": workers, "sign": sign}
+            "ray_address": ray_address, "workers": workers, "sign": sign,
+            **({"only": list(only)} if only else {})}
+
+
+def requested_only(request: Any) -> tuple[str, ...] | None:
+    """The shot ids a journaled request was asked for (``--only``), each a shot id as a shot list allows one;
+    None: every shot (none recorded, or a value of the wrong type: the whole shot list, as before)."""
+    only = request.get("only") if isinstance(request, dict) else None
+    if not isinstance(only, list) or not only or not all(
+            isinstance(shot, str) and SAFE_ID.fullmatch(shot) for shot in only):
+        return None
+    return tuple(dict.fromkeys(only))
 
 
 def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None = None) -> str:
     """``idcli render FILE --out DIR`` with the options of ``request`` (:func:`render_request`, as a journal
-    recorded it: values of the wrong type are left out), shell-quoted, from the current folder."""
+    recorded it: values of the wrong type are left out), shell-quoted, from the current folder. A request's
+    ``dtype`` has no option (:func:`unsaid`)."""
     request = request if isinstance(request, dict) else {}
     words = ["idcli render", shell_path(shotlist), "--out", shell_path(folder)]
 
@@ -125,7 +234,17 @@ def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None 
             words += ["--workers", str(workers)]
     if type(sign := request.get("sign")) is bool:
         words.append("--sign" if sign else "--no-sign")
+    for shot in requested_only(request) or ():
+        words += ["--only", shlex.quote(shot)]
     return " ".join(words)
+
+
+def unsaid(request: Any) -> dict[str, Any] | None:
+    """What a journaled request asked that no ``idcli render`` option says: a library caller's ``dtype`` (a key of
+    every job: the command would render other images). None: the command says all of it. (A caller's ``takes`` is
+    not here: the manifest records the takes planned, and every later render plans them again, added_takes.py.)"""
+    dtype = request.get("dtype") if isinstance(request, dict) else None
+    return {"dtype": dtype} if isinstance(dtype, str) and dtype else None
 
 
 def _running_holder(root: Path) -> str | None:
@@ -207,9 +326,48 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     failed, error, unreached = ended.get("failed"), ended.get("error"), ended.get("not_rendered")
     # the request of the newest run (a finishing run asks for the same work); a dry run journals none
     begun = next(store.journal_newest_first(events=("run-start",)), None) or {}
-    command = finish_command(shotlist, root, begun.get("request"))
+    recorded_blocked = begun.get("blocked")
+    blocked_failed = sum(len(entry["takes"]) for entry in recorded_blocked if isinstance(entry, dict) and isinstance(
+        entry.get("takes"), list)) if isinstance(recorded_blocked, list) and not stopped else 0
+    recorded_request = begun.get("request")
+    request: dict[str, Any] = recorded_request if isinstance(recorded_request, dict) else {}
+    only = requested_only(request)
+    command = finish_command(shotlist, root, {**request, "only": None})  # the whole shot list, as before
+    selection = set(only or ())
+    asked = sum(1 for shot, _take in takes if only is None or shot in selection)
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
                       unreached if type(unreached) is int and unreached > 0 else 0,
                       printable(error[:300]) if isinstance(error, str) and error else None,  # a received journal's text
-                      running, changed, gone, command)
+                      running, changed, gone, command, only, _blocked(recorded_blocked, set(missing)),
+                      finish_command(shotlist, root, request), unsaid(request), asked, blocked_failed)
+
+
+def blocked_record(blocked: list[Any], source: str) -> list[dict[str, Any]]:
+    """The run-start line's ``blocked``: per unusable character, the takes it blocked (plan.BlockedJob) and its
+    problem (errors.Problem.as_json), for the morning after's note: such takes are not work a render can finish."""
+    by_character: dict[str, dict[str, Any]] = {}
+    for job in blocked:
+        entry = by_character.setdefault(job.character, {"character": job.character, "takes": [],
+                                                        "problem": job.problem.as_json(source)})
+        entry["takes"].append(f"{job.shot_id}_t{job.take}")
+    return list(by_character.values())
+
+
+def _blocked(recorded: Any, missing: set[str]) -> tuple[BlockedTakes, ...]:
+    """The run-start line's ``blocked`` (:func:`blocked_record`) as read back: entries of the wrong shape are left
+    out (a received folder's journal), and so are takes that have an image now."""
+    from .errors import printable
+
+    found = []
+    for entry in recorded if isinstance(recorded, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("character"), str):
+            continue
+        problem, takes = entry.get("problem"), entry.get("takes")
+        problem, takes = problem if isinstance(problem, dict) else {}, takes if isinstance(takes, list) else []
+        kept = tuple(t for t in takes if isinstance(t, str) and t in missing)
+        if kept and isinstance(problem.get("message"), str):
+            shown = {key: printable(value[:300]) if isinstance(value, str) else value if type(value) is int else None
+                     for key, value in problem.items() if key in ("file", "line", "column", "field", "message", "hint")}
+            found.append(BlockedTakes(printable(entry["character"][:100]), kept, shown))
+    return tuple(found)

@@ -140,8 +140,10 @@ def test_a_run_that_ended_with_failed_jobs_is_told_apart_from_a_stopped_one(
     render_on_cpu(shots, out, engine_factory, only="sc01_sh010")  # a run that ended; two shots left for later
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["verify", str(out)])
-    assert ("idcli: note: 3 of the 4 takes of shots.yaml are not rendered yet; to finish: "
-            "idcli render shots.yaml --out out --device cpu") in result.stderr
+    # not "3 of the 4 takes are not rendered yet": the run was asked for one shot, and did it (test_unfinished_counts)
+    assert ("idcli: note: its last render rendered all it was asked for (--only sc01_sh010); 2 other shots of "
+            "shots.yaml were not asked for in that render; to render them: idcli render shots.yaml --out out "
+            "--device cpu") in result.stderr
     # the shot list edited since the run: the command renders what it holds now, and the note says so
     shots.write_text(SHOTS.replace("rain", "heavy rain"), "utf-8")
     edited = CliRunner().invoke(app, ["verify", str(out)])
@@ -189,8 +191,9 @@ def test_a_folder_with_no_image_yet_says_how_to_finish_in_its_error(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["verify", "out"])
     assert result.exit_code == 2
-    assert ("out: no committed renders to check yet; 4 of the 4 takes of shots.yaml are not rendered yet; to finish: "
-            "idcli render shots.yaml --out out --device cpu") in result.stderr
+    assert ("out: no committed renders to check yet; 1 of the 1 takes of shots.yaml its last render was asked for "
+            "(--only sc01_sh010) are not rendered yet; to finish: idcli render shots.yaml --out out --device cpu "
+            "--only sc01_sh010; 2 other shots of shots.yaml were not asked for in that render") in result.stderr
 
 
 def test_plan_ends_with_its_jobs_by_state_and_the_command_that_finishes(

@@ -1,0 +1,188 @@
+"""What the morning-after note (idcli/unfinished.py) counts as "not rendered yet", and the command it offers, against
+what the last render was really asked for and could do (night-counts, 2026-12-02): takes blocked by a character's
+unusable selfie were counted as not rendered yet with a command that only blocks them again; a render given
+``--only`` had the rest of the shot list counted as work it failed to do; a library render's ``dtype``, which no
+``idcli render`` option says, was "finished" by a command that renders other images.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import render_on_cpu
+from typer.testing import CliRunner
+
+import idcli
+from idcli.cli import app
+
+SHOTS = """\
+version: 1
+project: harbour-night
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 2}
+characters:
+  mara:
+    selfies: [selfies/mara_1.jpg]
+  ana:
+    selfies: [selfies/ana.jpg]
+shots:
+  - id: sc01_sh010
+    prompt: "{mara} on the quay at night, rain"
+  - id: sc01_sh020
+    prompt: "the harbour wall, waves breaking"
+    takes: 3
+  - id: sc01_sh030
+    prompt: "{ana} under the lighthouse"
+    takes: 2
+  - id: sc01_sh040
+    prompt: "a lighthouse beam over black water"
+"""
+MARA_ONLY = SHOTS.replace("  ana:\n    selfies: [selfies/ana.jpg]\n", "").replace("{ana}", "{mara}")
+
+
+class StoppedAfterFirst:
+    """A progress object whose first committed image is followed by Ctrl-C."""
+
+    def start(self, total: int, already_done: int) -> None:
+        pass
+
+    def advance(self, outcome: Any) -> None:
+        raise KeyboardInterrupt
+
+    def note(self, text: str) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture
+def shots(write_shotlist, selfies: Path) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "ana.jpg", format="JPEG")  # no face in it
+    return write_shotlist(SHOTS)
+
+
+def _committed(out: Path) -> set[str]:
+    return {path.stem for path in out.glob("*/*_t*.png")}
+
+
+def test_takes_blocked_by_an_unusable_selfie_are_counted_apart_with_their_fix_not_the_render(
+        shots: Path, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst())
+    monkeypatch.chdir(tmp_path)
+    committed = _committed(out)
+    left = 5 - len(committed)  # the 7 takes less ana's 2, which the render could not plan
+    assert 1 <= len(committed) < 5
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    command = "idcli render shots.yaml --out out --device cpu"
+    # counted: not "7 - committed not rendered yet" with a command that blocks ana's two again
+    assert (f"idcli: note: {left} of the 7 takes of shots.yaml are not rendered yet (its last render was stopped "
+            f"before it ended); to finish: {command}; 2 blocked: character 'ana' cannot be used: ") in said, said
+    assert "— replace characters.ana.selfies[0] (shots.yaml:9:15); a render before that blocks them again" in said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    # the keys there were keep their meaning: every take of the shot list with no image, the command unchanged
+    assert document["missing"] == left + 2 and {"sc01_sh030_t1", "sc01_sh030_t2"} <= set(document["missing_takes"])
+    assert document["command"] == command
+    blocked = document["blocked"]
+    assert [(b["character"], b["takes"], b["field"], b["line"]) for b in blocked] == [
+        ("ana", ["sc01_sh030_t1", "sc01_sh030_t2"], "characters.ana.selfies[0]", 9)]
+    assert "no face" in blocked[0]["message"]
+    assert len(document["left_takes"]) == left and not set(document["left_takes"]) & committed
+
+    # the command finishes what it can; then the note says only what blocks the rest, and offers no render
+    render_on_cpu(shots, out, engine_factory)
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert ("idcli: note: 2 of the 7 takes of shots.yaml are blocked: character 'ana' cannot be used: ") in said, said
+    assert "not rendered yet" not in said and "to finish" not in said and "idcli render" not in said
+    assert "ended with 2 failed" not in said  # the blocked two are the failures: said once, as blocked
+
+
+def test_a_render_given_only_counts_what_it_was_asked_for_and_says_the_rest_were_not_asked_for(
+        write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    import idcli.run as run_module
+
+    shots = write_shotlist(MARA_ONLY)
+    out = tmp_path / "out"
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(), only=["sc01_sh020"])
+    monkeypatch.chdir(tmp_path)
+    committed = _committed(out)
+    assert committed and {name.rsplit("_", 1)[0] for name in committed} == {"sc01_sh020"} and len(committed) < 3
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    command = "idcli render shots.yaml --out out --device cpu --only sc01_sh020"
+    assert (f"idcli: note: {3 - len(committed)} of the 3 takes of shots.yaml its last render was asked for "
+            f"(--only sc01_sh020) are not rendered yet (its last render was stopped before it ended); to finish: "
+            f"{command}; 3 other shots of shots.yaml were not asked for in that render") in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["only"] == ["sc01_sh020"] and document["asked_command"] == command
+    assert document["command"] == "idcli render shots.yaml --out out --device cpu"  # as before: the whole list
+    assert document["not_asked_takes"] == ["sc01_sh010_t1", "sc01_sh030_t1", "sc01_sh030_t2", "sc01_sh040_t1"]
+    assert document["missing"] == 7 - len(committed)  # as before: every take of the shot list with no image
+
+    # the command run as printed renders what was asked for and nothing else; then none of it is left
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    finished = CliRunner().invoke(app, [*shlex.split(command)[1:], "--no-qa"])
+    assert finished.exit_code == 0, finished.output
+    assert _committed(out) == {"sc01_sh020_t1", "sc01_sh020_t2", "sc01_sh020_t3"}
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert ("idcli: note: its last render rendered all it was asked for (--only sc01_sh020); 3 other shots of "
+            "shots.yaml were not asked for in that render; to render them: idcli render shots.yaml --out out "
+            "--device cpu") in said, said
+    assert "not rendered yet" not in said and "to finish" not in said
+
+
+def test_a_library_renders_dtype_is_said_in_words_not_offered_as_a_command_that_renders_other_images(
+        write_shotlist, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    shots = write_shotlist(MARA_ONLY)
+    out = tmp_path / "out"
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(), dtype="float16")
+    monkeypatch.chdir(tmp_path)
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    # "to finish: idcli render shots.yaml --out out --device cpu" planned float32 keys: every take again
+    assert "to finish: idcli render" not in said, said
+    assert ("are not rendered yet (its last render was stopped before it ended); to finish, repeat that render as "
+            "it was asked, with dtype='float16' (a library call's: no idcli render option says it)") in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["not_in_command"] == {"dtype": "float16"}
+    assert document["command"] == "idcli render shots.yaml --out out --device cpu"  # its meaning unchanged
+    # the dtype the shot list says itself (its model.dtype, auto) is one the command repeats: offered as before
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, tmp_path / "same", engine_factory, batch_size=1, progress=StoppedAfterFirst(),
+                      dtype="auto")
+    said = CliRunner().invoke(app, ["verify", "same"]).stderr
+    assert "to finish: idcli render shots.yaml --out same --device cpu" in said, said
+
+
+def test_a_library_renders_added_takes_are_rendered_by_the_printed_command(
+        write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``takes`` (a library caller's raised take counts) is not an option either, yet the folder's manifest records
+    the takes planned, so the printed command plans them again (idcli/added_takes.py): it is offered as is."""
+    import idcli.run as run_module
+
+    shots = write_shotlist(MARA_ONLY)
+    out = tmp_path / "out"
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(),
+                      takes={"sc01_sh040": 3})
+    monkeypatch.chdir(tmp_path)
+    committed = _committed(out)
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert f"{9 - len(committed)} of the 9 takes of shots.yaml are not rendered yet" in said, said
+    command = "idcli render shots.yaml --out out --device cpu"
+    assert f"to finish: {command}" in said
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    finished = CliRunner().invoke(app, [*shlex.split(command)[1:], "--no-qa"])
+    assert finished.exit_code == 0, finished.output
+    assert {"sc01_sh040_t2", "sc01_sh040_t3"} <= _committed(out) and len(_committed(out)) == 9
+    assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
