@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import ModelUnavailableError
+from .model_config_bounds import refuse_oversized_config
 
 # What a render loads of a pipeline folder: the safety checker never runs and the feature extractor only feeds it.
 _NOT_LOADED = {"safety_checker", "feature_extractor"}
@@ -185,6 +186,7 @@ def _check_components(folder: Path, index: dict[str, Any], allow_pickle: bool, v
         keys = _checkpoint_keys(folder, weights)
         if keys is None:
             continue
+        refuse_oversized_config(folder, part)  # built on the meta device next: its time grows with its layers
         try:
             missing = _missing_keys(component_class, part, keys, sharded=weights.name.endswith(".json"))
         except Exception:  # a config the class cannot be built from: the render says what from_pretrained says
