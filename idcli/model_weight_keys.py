@@ -12,8 +12,11 @@ headers, an allowed pickle's record memory-mapped (adapter_pickle.py; never a pi
 The checkpoint's keys are renamed as the libraries rename them on load before comparing: diffusers'
 ``_fix_state_dict_keys_on_load`` (old attention blocks' ``query``/``key``/``value``/``proj_attn``, one-file
 checkpoints only, as diffusers does it) and transformers' conversion mapping with its ``base_model_prefix`` added or
-stripped, then its ``_keys_to_ignore_on_load_missing`` and tied weights. A file or folder this cannot read is left to
-the render, which says what it is: only what the libraries would load at random values is refused.
+stripped, then its ``_keys_to_ignore_on_load_missing`` and tied weights. A ``.safetensors`` file cut short or with a
+damaged header is refused as such (weight_file_damage.py: safetensors' own check, no tensor read), and so is a shard
+index naming weights its shards do not hold (diffusers would load them uninitialised); a config asking for more
+layers than plan builds is refused before it is built (model_config_bounds.py). Any other file or folder this cannot
+read is left to the render, which says what it is.
 """
 
 from __future__ import annotations
@@ -223,7 +226,8 @@ def _check_shard_indexes(folder: Path, index: dict[str, Any], allow_pickle: bool
 def _checkpoint_keys(folder: Path, weights: Path) -> list[str] | None:
     """The tensor names a weight file or shard index holds, read without a weight: a safetensors header, an index's
     shards' headers (its ``weight_map`` for pickled shards; a damaged index refused, in the render's words), an allowed
-    pickle's record memory-mapped. None when a file cannot be read so (a damaged or cut file: the render names it)."""
+    pickle's record memory-mapped. A cut or damaged safetensors file is refused (exit 4); None when a file cannot be
+    read otherwise (the render names it)."""
     from .adapter_layout import safetensors_shapes
 
     try:
