@@ -12,8 +12,11 @@ headers, an allowed pickle's record memory-mapped (adapter_pickle.py; never a pi
 The checkpoint's keys are renamed as the libraries rename them on load before comparing: diffusers'
 ``_fix_state_dict_keys_on_load`` (old attention blocks' ``query``/``key``/``value``/``proj_attn``, one-file
 checkpoints only, as diffusers does it) and transformers' conversion mapping with its ``base_model_prefix`` added or
-stripped, then its ``_keys_to_ignore_on_load_missing`` and tied weights. A file or folder this cannot read is left to
-the render, which says what it is: only what the libraries would load at random values is refused.
+stripped, then its ``_keys_to_ignore_on_load_missing`` and tied weights. A ``.safetensors`` file cut short or with a
+damaged header is refused as such (weight_file_damage.py: safetensors' own check, no tensor read), and so is a shard
+index naming weights its shards do not hold (diffusers would load them uninitialised); a config asking for more
+layers than plan builds is refused before it is built (model_config_bounds.py). Any other file or folder this cannot
+read is left to the render, which says what it is.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import ModelUnavailableError
+from .model_config_bounds import refuse_oversized_config
 
 # What a render loads of a pipeline folder: the safety checker never runs and the feature extractor only feeds it.
 _NOT_LOADED = {"safety_checker", "feature_extractor"}
@@ -89,6 +93,50 @@ def refuse_damaged_index(folder: Path | str, index: Path) -> dict[str, str]:
     return weight_map
 
 
+def unheld_weights(index: Path) -> dict[str, str]:
+    """The tensors a safetensors shard index names that none of its shards holds, each with the shard it names (a
+    shard from another copy or revision); empty when there are none, or for an index or shard that cannot be read
+    (refused elsewhere). diffusers counts a sharded checkpoint's tensors from the index, not its shards: such a weight
+    loads uninitialised with no word. A tensor the index places in the wrong shard loads (both libraries read every
+    shard the index names) and is not counted."""
+    from .adapter_layout import safetensors_shapes
+
+    problem, weight_map = shard_index_problem(index)
+    shards = sorted(set(weight_map.values()))
+    if problem is not None or not all(shard.endswith(".safetensors") for shard in shards):
+        return {}
+    try:
+        held = {key for shard in shards for key in safetensors_shapes(index.parent / shard)}
+    except (OSError, ValueError):
+        return {}
+    return {key: shard for key, shard in weight_map.items() if key not in held}
+
+
+def safetensors_index(part: Path, variant: str | None, from_diffusers: bool) -> Path | None:
+    """The safetensors shard index a component's library loads from ``part`` (diffusers takes one before a single
+    file, transformers after), or None when it loads no such index."""
+    names = _DIFFUSERS_FILES if from_diffusers else _TRANSFORMERS_FILES
+    chosen = next((file for file in (part / with_variant(name, variant) for name in names) if file.is_file()), None)
+    return chosen if chosen is not None and chosen.name.endswith(".json") else None
+
+
+def refuse_unheld_weights(folder: Path | str, weights: Path, name: str, needed: Iterable[str]) -> None:
+    """Refuse (exit 4) a component whose safetensors shard index ``weights`` names weights of ``needed`` (what the
+    component needs, or what it lacks) that none of its shards holds, naming the index, a few of them and their
+    shards, as plan and the render say it; nothing when ``weights`` is not such an index or they are all held."""
+    if ".safetensors.index." not in weights.name:
+        return
+    unheld = unheld_weights(weights)
+    claimed = sorted(set(unheld).intersection(needed))
+    if claimed:
+        shown = ", ".join(f"'{key}' in '{unheld[key]}'" for key in claimed[:SHOWN_KEYS])
+        raise ModelUnavailableError(
+            f"cannot load model '{folder}': its shard index '{weights}' names {len(claimed)} of the weights the "
+            f"{name} needs in shards that do not hold them (such as {shown}), which would load uninitialised, a "
+            "different image each run. To fix: copy the model's shards again from where they came, or download or "
+            "save the model again")
+
+
 def check_model_weights(folder: Path, allow_pickle: bool, variant: str | None, *, keys: bool = True) -> None:
     """Refuse (exit 4) a pipeline folder or cached hub snapshot whose weighted components' weight files leave out
     weights the component needs, or whose shard index is damaged, naming the file and a few missing keys. ``variant``:
@@ -141,11 +189,13 @@ def _check_components(folder: Path, index: dict[str, Any], allow_pickle: bool, v
         keys = _checkpoint_keys(folder, weights)
         if keys is None:
             continue
+        refuse_oversized_config(folder, part)  # built on the meta device next: its time grows with its layers
         try:
             missing = _missing_keys(component_class, part, keys, sharded=weights.name.endswith(".json"))
         except Exception:  # a config the class cannot be built from: the render says what from_pretrained says
             continue
         if missing:
+            refuse_unheld_weights(folder, weights, name, missing)
             where = f"its shard index '{weights}' leaves" if weights.name.endswith(".json") \
                 else f"the weight file '{weights}' leaves"
             raise ModelUnavailableError(missing_weights_words(folder, where, name, missing))
@@ -176,7 +226,8 @@ def _check_shard_indexes(folder: Path, index: dict[str, Any], allow_pickle: bool
 def _checkpoint_keys(folder: Path, weights: Path) -> list[str] | None:
     """The tensor names a weight file or shard index holds, read without a weight: a safetensors header, an index's
     shards' headers (its ``weight_map`` for pickled shards; a damaged index refused, in the render's words), an allowed
-    pickle's record memory-mapped. None when a file cannot be read so (a damaged or cut file: the render names it)."""
+    pickle's record memory-mapped. A cut or damaged safetensors file is refused (exit 4); None when a file cannot be
+    read otherwise (the render names it)."""
     from .adapter_layout import safetensors_shapes
 
     try:
@@ -185,14 +236,25 @@ def _checkpoint_keys(folder: Path, weights: Path) -> list[str] | None:
             shards = sorted(set(weight_map.values()))
             if not all(shard.endswith(".safetensors") for shard in shards):
                 return list(weight_map)
-            return [key for shard in shards for key in safetensors_shapes(weights.parent / shard)]
+            return [key for shard in shards for key in safetensors_shapes(_whole(folder, weights.parent / shard))]
         if weights.suffix == ".safetensors":
-            return list(safetensors_shapes(weights))
+            return list(safetensors_shapes(_whole(folder, weights)))
     except (OSError, ValueError):
         return None
     from .adapter_pickle import pickled_weight_names
 
     return pickled_weight_names(weights)
+
+
+def _whole(folder: Path, weights: Path) -> Path:
+    """``weights``, refused (exit 4) when safetensors cannot open it: cut short, a damaged header (its header alone
+    read, as safetensors checks it on opening: weight_file_damage.py)."""
+    from .weight_file_damage import damaged_weights_words, safetensors_damage
+
+    damage = safetensors_damage(weights)
+    if damage is not None:
+        raise ModelUnavailableError(damaged_weights_words(folder, weights, damage))
+    return weights
 
 
 def _missing_keys(component_class: type, part: Path, keys: Iterable[str], *, sharded: bool) -> list[str]:
@@ -278,4 +340,4 @@ def check_base_model_weights(model: Any, *, keys: bool = True) -> None:
 
 
 __all__ = ["check_base_model_weights", "check_model_weights", "missing_weights_words", "refuse_damaged_index",
-           "shard_index_problem", "with_variant"]
+           "refuse_unheld_weights", "safetensors_index", "shard_index_problem", "unheld_weights", "with_variant"]

@@ -71,6 +71,15 @@ def pipeline_folder(folder: Path) -> Path:
     return folder
 
 
+def with_whole_unet(folder: Path) -> Path:
+    """``pipeline_folder``'s UNet weights made whole (the tiny preset's): plan refuses a file that is no safetensors
+    file as cut or damaged, where validate reads none."""
+    from idcli.engine.build import build_tiny_pipeline
+
+    build_tiny_pipeline("tiny-sd").unet.save_pretrained(folder / "unet", safe_serialization=True)
+    return folder
+
+
 def validate(write_shotlist, model: str, *extra: str):
     shots = write_shotlist(SHOTS.replace("{MODEL}", model))
     return shots, CliRunner().invoke(app, ["validate", str(shots), *extra])
@@ -184,7 +193,7 @@ def test_a_cached_hub_pickle_adapter_is_refused_at_plan_and_validate_time(write_
     from idcli.errors import ModelUnavailableError
     from idcli.planning import plan_shotlist
 
-    pipeline_folder(tmp_path / "models" / "mine")
+    with_whole_unet(pipeline_folder(tmp_path / "models" / "mine"))
     model = "{preset: sd15, id: models/mine, adapter: {variant: faceid}}"
     shots = write_shotlist(SHOTS.replace("{MODEL}", model))
     plan, _ = plan_shotlist(shots, device="cpu")  # nothing cached: planned as before, refused by the render
@@ -227,7 +236,7 @@ def test_a_hub_pickle_adapter_is_refused_at_plan_time_only_when_cached_at_its_re
     from idcli.model_setup import hub_repo_cached
     from idcli.planning import plan_shotlist
 
-    pipeline_folder(tmp_path / "models" / "mine")
+    with_whole_unet(pipeline_folder(tmp_path / "models" / "mine"))
     repo = add_to_cache(hub_cache, "h94/IP-Adapter-FaceID", {"ip-adapter-faceid_sd15.bin": b"a pickle"}).parent.parent
     (repo / "refs" / "v1").write_text(COMMIT)  # a branch the cache has a ref for (to the snapshot it holds)
 

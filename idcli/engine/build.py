@@ -289,6 +289,8 @@ def _checked_components(folder: Path, variant: str | None, torch_dtype: Any, use
     import transformers
     from diffusers.pipelines.pipeline_loading_utils import _identify_model_variants
 
+    from ..model_weight_keys import refuse_unheld_weights, safetensors_index
+
     try:
         index = json.loads((folder / "model_index.json").read_text("utf-8"))
     except (OSError, ValueError):
@@ -326,6 +328,11 @@ def _checked_components(folder: Path, variant: str | None, torch_dtype: Any, use
             continue  # a tokenizer, a scheduler: no weights
         loader: Any = component_class  # a ModelMixin or PreTrainedModel subclass: both take output_loading_info
         component, loading = loader.from_pretrained(str(part), output_loading_info=True, **kwargs)
+        # diffusers counts a sharded checkpoint's weights from its index: one no shard holds loads uninitialised.
+        index_file = safetensors_index(part, kwargs.get("variant"), issubclass(component_class, diffusers.ModelMixin)) \
+            if kwargs["use_safetensors"] is not False else None
+        if index_file is not None:
+            refuse_unheld_weights(folder, index_file, name, component.state_dict())
         if missing := loading.get("missing_keys"):
             _refuse_missing(folder, name, weights, kwargs.get("variant"), sorted(missing))
         components[name] = component

@@ -1,0 +1,192 @@
+"""A base model's ``.safetensors`` weight file cut short (a copy interrupted) or with a damaged header is refused by
+``plan`` (exit 4) from its header alone, naming the file, what is wrong and "copy it again", before any selfie is
+encoded (idcli/weight_file_damage.py: safetensors' own ``safe_open`` check, no tensor read). Before, plan passed it
+(a file it could not read was left to the render), and the render failed as it loaded the model, after the selfies
+were encoded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from idcli.cli import app
+from idcli.engine.build import build_tiny_pipeline
+
+SHOTS = """\
+version: 1
+project: cut
+model: {{preset: sd15, id: "{model}"}}
+defaults: {{size: 64x64, steps: 2, guidance: 4.0, sampler: ddim, takes: 1}}
+shots:
+  - {{id: s1, prompt: "a wet street at night"}}
+"""
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny SD preset saved as a diffusers folder, and a copy with its UNet in shards."""
+    root = tmp_path_factory.mktemp("cut-models")
+    pipe = build_tiny_pipeline("tiny-sd")
+    pipe.save_pretrained(root / "sd", safe_serialization=True)
+    shutil.copytree(root / "sd", root / "shards")
+    shutil.rmtree(root / "shards" / "unet")
+    pipe.unet.save_pretrained(root / "shards" / "unet", safe_serialization=True, max_shard_size="100KB")
+    return root
+
+
+def _split(data: bytes) -> tuple[dict[str, dict[str, Any]], bytes]:
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + length]), data[8 + length:]
+
+
+def _joined(header: dict[str, dict[str, Any]], tensors: bytes) -> bytes:
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + tensors
+
+
+def _retold(change: Callable[[dict[str, dict[str, Any]]], None]) -> Callable[[bytes], bytes]:
+    """A damage that rewrites the header (its tensors in offset order, the first two named ``first``/``second``)."""
+    def damage(data: bytes) -> bytes:
+        header, tensors = _split(data)
+        change(header)
+        return _joined(header, tensors)
+    return damage
+
+
+def _in_order(header: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted((entry for name, entry in header.items() if name != "__metadata__"),
+                  key=lambda entry: entry["data_offsets"])
+
+
+def _overlap(header: dict[str, dict[str, Any]]) -> None:
+    """The second tensor's bytes moved onto the first's (its size kept)."""
+    first, second = _in_order(header)[:2]
+    start, end = second["data_offsets"]
+    second["data_offsets"] = [first["data_offsets"][0], first["data_offsets"][0] + end - start]
+
+
+def _wrong_shape(header: dict[str, dict[str, Any]]) -> None:
+    entry = _in_order(header)[0]
+    entry["shape"] = [*entry["shape"], 2]
+
+
+def _past_end(header: dict[str, dict[str, Any]]) -> None:
+    last = _in_order(header)[-1]
+    start, end = last["data_offsets"]
+    last["data_offsets"] = [start, end + 10**12]
+
+
+DAMAGES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "cut mid-tensor": (lambda data: data[: len(data) * 2 // 3], "(it is cut short: its header places"),
+    "cut in its header": (lambda data: data[:40], "its header's length is"),
+    "header length past the file": (lambda data: (10**15).to_bytes(8, "little") + data[8:],
+                                    "its header's length is 1,000,000,000,000,000 bytes"),
+    "header not JSON": (lambda data: data[:8] + b"{" * (int.from_bytes(data[:8], "little")) +
+                        data[8 + int.from_bytes(data[:8], "little"):], "its header is not JSON ("),
+    "offsets past the end": (_retold(_past_end), "' ends at byte 1,000,00"),
+    "offsets overlapping": (_retold(_overlap), "' overlaps the one before it or leaves a gap"),
+    "shape not its bytes": (_retold(_wrong_shape), "needs 256 bytes, its data_offsets [0, 128] give 128"),
+}
+
+
+def _plan(write_shotlist, model: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["plan", str(write_shotlist(SHOTS.format(model=model)))])
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_cut_or_damaged_unet_file_is_refused_by_plan(write_shotlist, saved: Path, tmp_path: Path,
+                                                       damage: str) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(saved / "sd", model)
+    weights = model / "unet" / "diffusion_pytorch_model.safetensors"
+    change, says = DAMAGES[damage]
+    weights.write_bytes(change(weights.read_bytes()))
+    code, said = _plan(write_shotlist, model)
+    assert code == 4, said
+    assert f"the weight file '{weights}' is damaged or cut short (" in said and says in said, said
+    assert "To fix: copy it again" in said and "Traceback" not in said, said
+
+
+def test_a_cut_shard_is_refused_by_plan_naming_the_shard(write_shotlist, saved: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(saved / "shards", model)
+    index = json.loads((model / "unet" / "diffusion_pytorch_model.safetensors.index.json").read_text("utf-8"))
+    shard = model / "unet" / max(index["weight_map"].values())
+    shard.write_bytes(shard.read_bytes()[:-1])
+    code, said = _plan(write_shotlist, model)
+    assert code == 4, said
+    assert f"the weight file '{shard}' is damaged or cut short (it is cut short: its header places" in said, said
+
+
+def test_a_whole_folder_is_still_planned(write_shotlist, saved: Path) -> None:
+    for layout in ("sd", "shards"):
+        code, said = _plan(write_shotlist, saved / layout)
+        assert code == 0, said
+
+
+def _shard_without(model: Path, key: str) -> tuple[Path, Path]:
+    """The UNet's shard holding ``key`` saved again without it, the index still naming it there: (index, shard)."""
+    from safetensors.torch import load_file, save_file
+
+    index = model / "unet" / "diffusion_pytorch_model.safetensors.index.json"
+    shard = model / "unet" / json.loads(index.read_text("utf-8"))["weight_map"][key]
+    state = load_file(shard)
+    del state[key]
+    save_file(state, shard, metadata={"format": "pt"})
+    return index, shard
+
+
+def test_an_index_naming_a_weight_its_shard_lacks_is_refused_by_plan_and_the_render(write_shotlist, saved: Path,
+                                                                                    tmp_path: Path) -> None:
+    """Before: plan said the index leaves the weight out (it names it), and the render loaded the UNet with that
+    weight uninitialised (diffusers counts a sharded checkpoint's weights from its index): exit 0, a different image
+    each run. Now both name the index, the weight and its shard, in the same words; the render's own load path (a
+    library call, plan skipped) too."""
+    from idcli.engine.build import load_pretrained_pipeline
+    from idcli.errors import ModelUnavailableError
+    from idcli.models import ModelIdentity
+
+    model = tmp_path / "model"
+    shutil.copytree(saved / "shards", model)
+    index, shard = _shard_without(model, "conv_in.weight")
+    words = (f"its shard index '{index}' names 1 of the weights the unet needs in shards that do not hold them "
+             f"(such as 'conv_in.weight' in '{shard.name}'), which would load uninitialised")
+    code, said = _plan(write_shotlist, model)
+    assert code == 4, said
+    assert words in said and "copy the model's shards again" in said, said
+    with pytest.raises(ModelUnavailableError) as refused:
+        load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32", False,
+                                               False), None)
+    assert words in " ".join(str(refused.value).split()), refused.value
+
+
+def test_an_index_placing_a_weight_in_another_shard_still_plans_and_loads_it(write_shotlist, saved: Path,
+                                                                              tmp_path: Path) -> None:
+    """No false refusal: both libraries read every shard the index names, so a weight the index places in the wrong
+    one loads with its saved values."""
+    import torch
+
+    from idcli.engine.build import load_pretrained_pipeline
+    from idcli.models import ModelIdentity
+
+    model = tmp_path / "model"
+    shutil.copytree(saved / "shards", model)
+    index_path = model / "unet" / "diffusion_pytorch_model.safetensors.index.json"
+    index = json.loads(index_path.read_text("utf-8"))
+    held = index["weight_map"]["conv_in.weight"]
+    index["weight_map"]["conv_in.weight"] = next(s for s in sorted(set(index["weight_map"].values())) if s != held)
+    index_path.write_text(json.dumps(index), "utf-8")
+    code, said = _plan(write_shotlist, model)
+    assert code == 0, said
+    pipe = load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32", False,
+                                                  False), None)
+    from safetensors.torch import load_file
+
+    assert torch.equal(pipe.unet.conv_in.weight, load_file(model / "unet" / held)["conv_in.weight"])
