@@ -10,6 +10,8 @@ cannot keep the process from exiting (docs/scale-out.md, "Faults").
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import socket
 import threading
 from typing import Any
@@ -30,7 +32,11 @@ class NameNotResolved(OSError):
 
 def resolve(host: str, port: int, seconds: float) -> list[Any]:
     """``socket.getaddrinfo(host, port, type=SOCK_STREAM)`` within ``seconds``: its answers, or its own error
-    (``socket.gaierror``: no such name), or ``NameNotResolved`` when it has not answered in time."""
+    (``socket.gaierror``: no such name), or ``NameNotResolved`` when it has not answered in time. An IP address asks
+    no name server: looked up here (the head watch's, every 2 s, is the GCS's address as Ray resolved it)."""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     outcome: list[tuple[bool, Any]] = []
 
     def look_up() -> None:
