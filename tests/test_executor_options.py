@@ -614,3 +614,40 @@ def test_a_proxy_answering_a_status_hpack_has_no_index_for_is_exit_4_at_once(
                               "another web server or a proxy); `ray start --head` prints the address to give (port "
                               "6379 by default)")
     assert ray_init_calls == []
+
+
+def test_a_ray_client_host_whose_name_does_not_resolve_in_time_is_refused_naming_it(
+        monkeypatch: pytest.MonkeyPatch, ray_init_calls: list[dict]) -> None:
+    """``--ray-address ray://HOST:PORT`` whose name the system's resolver does not answer for (a name server gone, a
+    VPN down): ``socket.create_connection``'s timeout bounds the connect, not the lookup before it, so the address
+    check waited as long as the resolver did, then said "Temporary failure in name resolution". Now the lookup is
+    given the connect's deadline and the host is named. Here ``getaddrinfo`` blocks for that name (until the test
+    ends, or 20 s, then fails as a resolver that gives up does)."""
+    import socket
+    import threading
+
+    from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray as ray_executor
+    from idcli.executors import ray_head
+
+    released = threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def slow_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "farm-head.studio.internal":
+            released.wait(20)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    monkeypatch.setattr(ray_head, "CONNECT_SECONDS", 0.5)
+    try:
+        with pytest.raises(ExecutorUnavailableError) as err:
+            ray_executor.RayBackend(address="ray://farm-head.studio.internal:10001").connect()
+    finally:
+        released.set()
+    assert err.value.exit_code == 4
+    assert str(err.value) == ("cannot reach the Ray cluster at ray://farm-head.studio.internal:10001: the name "
+                              "farm-head.studio.internal did not resolve in 0.5 s (this machine's name server did not "
+                              "answer); check the name, or give the head's IP address")
+    assert ray_init_calls == []

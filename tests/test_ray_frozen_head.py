@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -119,8 +120,8 @@ def test_a_head_that_answers_every_call_late_is_not_taken_for_gone(monkeypatch: 
 
 def test_a_read_given_up_after_its_deadline_leaves_a_daemon_thread_and_says_so() -> None:
     """A GCS read that does not return in time (the head stopped answering) is given up with TimeoutError; the thread
-    still waiting in it is a daemon thread, which cannot keep the process from exiting. Errors and results of a read
-    that returns in time are the call's own."""
+    still waiting in it is a daemon thread, which cannot keep the process from exiting. Until it returns, no other read
+    is asked. Errors and results of a read that returns in time are the call's own."""
     from idcli.executors.gcs_deadline import within
 
     release = threading.Event()
@@ -128,7 +129,14 @@ def test_a_read_given_up_after_its_deadline_leaves_a_daemon_thread_and_says_so()
         within(0.2, release.wait)
     stuck = [thread for thread in threading.enumerate() if thread.name == "idcli-gcs-read"]
     assert stuck and all(thread.daemon for thread in stuck)
+    # While that read is unanswered the head is not asked again: a second read would wait its whole deadline too
+    asked: list[int] = []
+    with pytest.raises(TimeoutError, match="has not answered an earlier read yet"):
+        within(5, lambda: asked.append(1))
+    assert asked == []
     release.set()
+    for thread in stuck:  # the head answered the read given up: reads are asked again
+        thread.join(5)
     assert within(5, lambda: 42) == 42
     empty: dict[str, int] = {}
     with pytest.raises(KeyError):
@@ -200,3 +208,78 @@ def test_a_head_paused_for_less_than_the_grace_is_no_went_away(write_shotlist, t
     document = json.loads(stdout)
     assert document["counts"]["rendered"] == 36 and document["counts"]["failed"] == 0, document["counts"]
     assert len(list(out.glob("*/*.json"))) == 36
+
+
+# Run in a process of its own (a frozen head leaves Ray's core stuck in it): ``idcli.render`` on two workers, the head's
+# GCS stopped once both are up and the batches are cut, before the first is handed out. The driver's GCS reads are
+# counted where its modules call them: those given up after waiting their whole deadline.
+FROZEN_BEFORE_DISPATCH = r"""
+import json, os, signal, sys
+import idcli
+from idcli.executors import ray as ray_executor, ray_deaths
+
+shots, out, address, gcs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+expired = []
+
+def counted(real):
+    def within(seconds, call):
+        try:
+            return real(seconds, call)
+        except TimeoutError as exc:
+            if "did not answer in" in str(exc):
+                expired.append(str(exc))
+            raise
+    return within
+
+ray_executor.within = counted(ray_executor.within)
+ray_deaths.within = counted(ray_deaths.within)
+batches = ray_executor.RayExecutor._batches
+
+def frozen_before_dispatch(self, *args, **kwargs):
+    import ray
+    cut = batches(self, *args, **kwargs)
+    ray.get([actor.describe.remote() for actor in self.actors])  # both workers placed, their engines built
+    os.kill(gcs, signal.SIGSTOP)
+    return cut
+
+ray_executor.RayExecutor._batches = frozen_before_dispatch
+try:
+    idcli.render(idcli.load_shotlist(shots), out, device="cpu", batch_size=1,
+                 executor=ray_executor.RayBackend(address=address, workers=2, worker_cpus=0.5))
+    said = "finished"
+except idcli.ExecutorUnavailableError as exc:
+    said = str(exc)
+print(json.dumps({"said": said, "expired": expired}), flush=True)
+os._exit(0)
+"""
+
+
+def test_a_head_frozen_before_the_first_batch_costs_one_read_deadline_not_one_per_worker(write_shotlist,
+                                                                                         tmp_path: Path) -> None:
+    """The driver reads each worker's process from Ray's actor table as it hands the worker its first batch, one read
+    after another, each given 5 s: with W workers and the head's GCS frozen before the first batch, W reads each
+    waited their whole deadline (W x 5 s) before the head watch could say "went away", and each dispatch to a worker
+    whose read had failed read again. Now no read is asked while an earlier one is unanswered: one deadline for all.
+    Two workers (half a CPU each on the one-CPU cluster): "went away", after exactly one read given up (two before)."""
+    path, out = write_shotlist(LONG_SHOTS), tmp_path / "out"
+    env = {**cli_env(tmp_path / "home"), "RAY_AUTH_MODE": "disabled"}
+    with own_cluster(env) as (head, address):
+        gcs = [pid for pid, name in processes_in_group(head.pid).items() if name.startswith("gcs_server")]
+        assert len(gcs) == 1, processes_in_group(head.pid)
+        driver = subprocess.Popen([sys.executable, "-c", FROZEN_BEFORE_DISPATCH, str(path), str(out), address,
+                                   str(gcs[0])], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stdout, stderr = driver.communicate(timeout=EXIT_BOUND_SECONDS + 60)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            driver.wait()
+            pytest.fail("the driver was still running after the head's GCS was stopped")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(gcs[0], signal.SIGCONT)
+    assert driver.returncode == 0, stderr[-3000:]
+    outcome = json.loads(stdout.strip().splitlines()[-1])
+    assert outcome["said"] == (f"the Ray cluster at {address} went away (its head no longer answers); the images "
+                               "committed so far are kept: run again to resume"), outcome
+    assert outcome["expired"] == ["the Ray cluster's head did not answer in 5 s"], outcome
+    assert_nothing_partial(out, temporaries_allowed=True)

@@ -8,7 +8,7 @@ takes a ``timeout=`` for its actor table, but not for its worker table nor for t
 read the tables as idcli always has: each such call runs in a daemon thread of its own here and is given up after its
 deadline. A thread given up may stay stuck in Ray's C++ core until the head answers or its connection closes: being a
 daemon thread, it cannot keep the process from exiting (Ray's calls release the GIL while they wait, so the driver goes
-on meanwhile).
+on meanwhile). While it waits, no other read is asked: one deadline bounds them all.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import atexit
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -28,27 +28,53 @@ GCS_READ_SECONDS = 5.0
 SHUTDOWN_SECONDS = 5.0
 
 
+# The reads given up and still waiting in Ray's core: while one is, the head has not answered it, and a new read would
+# wait its whole deadline for nothing.
+_unanswered: list[threading.Thread] = []
+
+
 def within(seconds: float, call: Callable[[], T]) -> T:
-    """``call()``'s result, or its error, if it returns within ``seconds``; else TimeoutError (the call goes on in its
-    daemon thread, its result dropped)."""
-    outcome: list[tuple[bool, object]] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, call()))
-        except BaseException as exc:  # handed to the caller, as if raised there
-            outcome.append((False, exc))
-
-    thread = threading.Thread(target=run, name="idcli-gcs-read", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if not outcome:
+    """A read of the head's GCS: ``call()``'s result, or its error, if it returns within ``seconds``; else TimeoutError
+    (the call goes on in its daemon thread, its result dropped). While a read given up earlier is still unanswered, a
+    new one is not asked: TimeoutError at once. The driver reads one entry per worker as it hands out batches (which
+    process runs it, whether Ray placed it), one after another: with W workers and a head frozen before the first
+    batch, each read waited its 5 s, W x 5 s before the head watch could say "went away" (until 2026-12-02); now the
+    first read's deadline bounds them all, until the head answers it (a pause shorter than the watch's grace)."""
+    _unanswered[:] = [thread for thread in _unanswered if thread.is_alive()]
+    if _unanswered:
+        raise TimeoutError("the Ray cluster's head has not answered an earlier read yet")
+    read = _Call(call, "idcli-gcs-read")
+    if not read.returns_within(seconds):
+        _unanswered.append(read.thread)
         raise TimeoutError(f"the Ray cluster's head did not answer in {seconds:g} s")
-    ok, value = outcome[0]
-    if not ok:
-        assert isinstance(value, BaseException)
-        raise value
-    return value  # type: ignore[return-value]
+    return read.result()
+
+
+class _Call(Generic[T]):
+    """``call()`` run in a daemon thread of its own, which cannot keep the process from exiting."""
+
+    def __init__(self, call: Callable[[], T], name: str) -> None:
+        self._outcome: list[tuple[bool, object]] = []
+
+        def run() -> None:
+            try:
+                self._outcome.append((True, call()))
+            except BaseException as exc:  # handed to the caller, as if raised there
+                self._outcome.append((False, exc))
+
+        self.thread = threading.Thread(target=run, name=name, daemon=True)
+        self.thread.start()
+
+    def returns_within(self, seconds: float) -> bool:
+        self.thread.join(seconds)
+        return bool(self._outcome)
+
+    def result(self) -> T:
+        ok, value = self._outcome[0]
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        return value  # type: ignore[return-value]
 
 
 # Set once a shutdown was given up: this process's Ray core is left half shut down.
@@ -58,16 +84,17 @@ _left_stuck: list[bool] = []
 def shut_down(shutdown: Callable[[], object], seconds: float = SHUTDOWN_SECONDS) -> bool:
     """Run Ray's ``shutdown`` with a deadline; False when it did not return in time. Then Ray's own exit hook (the same
     ``ray.shutdown``, registered with ``atexit`` when Ray is imported) is taken off: it would wait on the head as this
-    call did, at the process's exit, where nothing can stop it."""
-    try:
-        within(seconds, shutdown)
-    except TimeoutError:
+    call did, at the process's exit, where nothing can stop it. Asked whatever the reads met: a cluster this run
+    started itself is stopped by it."""
+    stopping = _Call(shutdown, "idcli-ray-shutdown")
+    if not stopping.returns_within(seconds):
         _left_stuck.append(True)
         with contextlib.suppress(ImportError):
             from ray._private import worker
 
             atexit.unregister(worker.shutdown)
         return False
+    stopping.result()
     return True
 
 

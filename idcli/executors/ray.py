@@ -35,6 +35,7 @@ from ..option_words import EachSurface, Option, words
 from ..plan import Job
 from ..runtime import Runtime, check_device_name
 from . import BatchSink, RenderedBatch
+from .cluster_hangup import hangup_kept_from_cluster
 from .gcs_deadline import GCS_READ_SECONDS, shut_down, within
 from .local import group_jobs, widest_request
 from .ray_deaths import actor_process, death_cause, error_cause
@@ -140,7 +141,8 @@ class RayBackend:
                 # Ray Client sets the `ray` logger's level itself (INFO), whatever configure_logging says: its
                 # "Encountered connection issues in the data channel" warnings, the error line says it.
                 quiet = {} if debug else {"logging_level": logging.ERROR}
-                with contextlib.nullcontext() if debug else quiet_ray_client_timeout():
+                with contextlib.nullcontext() if debug else quiet_ray_client_timeout(), \
+                        hangup_kept_from_cluster(target == "local"):
                     ray.init(address=target, include_dashboard=False, log_to_driver=debug, configure_logging=False,
                              **quiet)
             except (ConnectionError, ValueError, RuntimeError) as exc:

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutorUnavailableError
+from .name_lookup import CONNECT_SECONDS, NameNotResolved, connect
 
 if TYPE_CHECKING:
     from .grpc_probe import PendingCall
@@ -48,13 +49,11 @@ class HeadWatch:
         self._call: PendingCall | None = None  # the check's gRPC call still in flight, asked at an earlier check
 
     def answers(self, tries: int = 2) -> bool:
-        import socket
-
         host, _, port = self.address.rpartition(":")
         host = host.removeprefix("[").removesuffix("]")  # an IPv6 host as Ray writes one: [::1]:10001
         for attempt in range(tries):
             try:
-                socket.create_connection((host, int(port)), timeout=1).close()
+                connect(host, int(port), 1).close()
                 if self._called_in_time():
                     return True
             except (OSError, ValueError):
@@ -102,11 +101,9 @@ class HeadWatch:
         late but within the grace misses a check or two, never ``HEAD_MISSES`` in a row (until 2026-12-02 each check
         waited ``HEAD_CALL_SECONDS`` for its own call, so a GCS answering every call 3 s late was taken for gone in
         6 s, and a slow head held the driver for most of each check)."""
-        import socket
-
         host, _, port = self.address.rpartition(":")
         try:
-            socket.create_connection((host.removeprefix("[").removesuffix("]"), int(port)), timeout=1).close()
+            connect(host.removeprefix("[").removesuffix("]"), int(port), 1).close()
         except (OSError, ValueError):
             return False
         if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
@@ -164,8 +161,6 @@ def check_head_answers(address: str, named: str | None = None, client: bool = Fa
     HTTP/2 preface with a SETTINGS frame before anything else (token authentication is checked later, per call).
     ``client``: ``address`` is a head's Ray Client server (``named``, the ``ray://`` address given), a gRPC server too,
     which Ray Client retries for 30 s."""
-    import socket
-
     named = named or address  # the cluster as the user named it
     if address == "auto":
         resolved = _auto_address()
@@ -180,7 +175,10 @@ def check_head_answers(address: str, named: str | None = None, client: bool = Fa
     if host.startswith("[") and host.endswith("]"):  # an IPv6 address as Ray writes and reads one: [::1]:6379
         host = host[1:-1]
     try:
-        connection = socket.create_connection((host, int(port)), timeout=5)
+        connection = connect(host, int(port), CONNECT_SECONDS)
+    except NameNotResolved as exc:  # the system's resolver did not answer: it waited as long as that, unbounded
+        raise ExecutorUnavailableError(f"cannot reach the Ray cluster at {named}: {exc} (this machine's name server "
+                                       f"did not answer); check the name, or give the head's IP address") from None
     except OSError as exc:
         raise ExecutorUnavailableError(f"cannot reach the Ray cluster at {named} ({exc.strerror or exc}); is "
                                        "`ray start --head` running there, and is the address right?") from None
@@ -188,6 +186,7 @@ def check_head_answers(address: str, named: str | None = None, client: bool = Fa
         connection.close()  # a TLS head expects a TLS handshake first: Ray's own handling
         return
     with connection:
+        host = str(connection.getpeername()[0])  # the address the name gave: not looked up again below
         answer = _first_answer(connection)
     status = None
     if answer is not None and len(answer) == 9 and answer[3] == 4:  # a SETTINGS frame's header: HTTP/2, as a GCS
