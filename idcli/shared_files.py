@@ -49,35 +49,45 @@ def _group(gid: int) -> str:
 
 def refused_to_write(path: Path, exc: OSError, output_folder: Path, what: str) -> OutputError | None:
     """The error for a user refused ``path`` (a file every run opens for writing, ``what`` says which) by its
-    permissions, or by its folder's when it is not there yet: whose it is, its mode and the permission to fix;
-    None for any other error (a read-only file system, a full disk), which the caller words."""
+    permissions, or by its folder's when it is not there yet or the folder may not be searched: whose it is, its mode
+    and the permission to fix; None for any other error (a read-only file system, a full disk), which the caller
+    words."""
     if exc.errno not in (errno.EACCES, errno.EPERM):
         return None
     try:
-        found, is_file = path, True
+        found, verb = path, "opened for writing"
         status = os.lstat(path)
-    except FileNotFoundError:  # created by this open: its folder refused
-        found, is_file = path.parent, False
+    except (FileNotFoundError, PermissionError) as missing:
+        # Not there (this open would have created it), or its folder may not be searched (drwx------, left by a
+        # first render under umask 077): its folder refused.
+        found, verb = path.parent, "created" if isinstance(missing, FileNotFoundError) else "reached"
         try:
             status = os.stat(found)
         except OSError:
             return None
     except OSError:
         return None
+    is_file = found == path
     me, owner, group = _user(os.geteuid()), _user(status.st_uid), _group(status.st_gid)
     mode = stat.filemode(status.st_mode)
-    head = (f"{path} ({what}) cannot be {'opened for writing' if is_file else 'created'} by {me}: "
+    head = (f"{path} ({what}) cannot be {verb} by {me}: "
             f"{'it' if is_file else f'its folder {found}'} belongs to {owner} (group {group}, {mode})")
     if status.st_uid == os.geteuid():
         if not status.st_mode & stat.S_IWUSR:
             return OutputError(f"{head}: not writable by its owner — `chmod u+w {shell_path(found)}`", file=path)
         return OutputError(f"{head}: {exc.strerror}", file=path)  # an ACL or a file attribute: the system's words
+    # g+rwX: the file is opened read-write, and a folder is entered (x) as well as written; `g+w` alone left what a
+    # first render under umask 077 made (-rw-------, drwx------) refused still.
     team = (f"a folder a team renders into needs its files and folders group-writable: {owner} (or root) runs "
-            f"`chmod -R g+w {shell_path(output_folder)}`, and each of you renders with `umask 002`, so that what "
+            f"`chmod -R g+rwX {shell_path(output_folder)}`, and each of you renders with `umask 002`, so that what "
             "idcli creates there is too")
     if status.st_gid != os.getegid() and status.st_gid not in os.getgroups():
         return OutputError(f"{head}, and {me} is not in its group: add {me} to group {group}; {team}", file=path)
     if not status.st_mode & stat.S_IWGRP:
         return OutputError(f"{head} and is not group-writable; {team}", file=path)
+    unread = stat.S_IRGRP if is_file else stat.S_IXGRP  # a lock is opened read-write; a folder is entered
+    if not status.st_mode & unread:
+        return OutputError(f"{head} and is group-writable but not group-{'readable' if is_file else 'searchable'}; "
+                           f"{team}", file=path)
     # Group-writable and still refused: an ACL or a file attribute; the system's own words are all there is.
     return OutputError(f"{head}: {exc.strerror}", file=path)

@@ -108,8 +108,61 @@ def test_a_second_user_refused_the_lock_is_told_whose_it_is_and_what_to_fix(writ
     assert error.startswith(f"idcli: error: {lock} (the output folder's lock) cannot be "), error
     whose = "it" if refused == lock else f"its folder {refused}"
     assert f"by root: {whose} belongs to {owner} (group root, " in error and "is not group-writable" in error, error
-    assert f"`chmod -R g+w {shell_path(out)}`" in error and "umask 002" in error, error
+    assert f"`chmod -R g+rwX {shell_path(out)}`" in error and "umask 002" in error, error
     # Nothing written: the folder as the first user left it
+    assert sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*")) == before
+
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+@pytest.mark.parametrize(("left", "modes", "refused"), [
+    ("umask 077", (0o700, 0o600), "its folder"),
+    ("chmod -R g+w after umask 077", (0o720, 0o620), "its folder"),  # .idcli still not searchable
+    ("a lock -rw--w---- in a searchable folder", (0o770, 0o620), "it"),  # a lock is opened read-write
+])
+def test_a_folder_first_rendered_under_umask_077_is_told_what_fixes_it(write_shotlist, tmp_path: Path, umask: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch, left: str,
+                                                                      modes: tuple[int, int], refused: str) -> None:
+    """A first render under ``umask 077`` (in a setgid team folder) leaves ``.idcli`` drwx--S--- and its lock
+    -rw-------: the next user of the group may not even look into ``.idcli``, so the refusal fell back to
+    "permission denied while opening OUT/.idcli/lock"; and the fix it names elsewhere, ``chmod -R g+w``, left the lock
+    -rw--w---- and the folder unsearchable, still refused (a lock is opened read-write; a folder is entered with x),
+    then in the system's words alone. The refusal names the folder, and ``chmod -R g+rwX``, which does fix it."""
+    path, out = write_shotlist(SHOTS), tmp_path / "renders"
+    umask(0o077)
+    with OutputStore(out).session():
+        pass
+    state, lock = out / ".idcli", out / ".idcli" / "lock"
+    uid, owner = _other_user()
+    for each, mode in zip((state, lock), modes, strict=True):
+        each.chmod(mode)
+        os.chown(each, uid, os.stat(each).st_gid)
+    before = sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*"))
+    real_open, real_lstat = os.open, os.lstat
+
+    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, "Permission denied", str(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    def second_user_lstat(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if os.fspath(name) == str(lock) and not modes[0] & stat.S_IXGRP:  # the group may not search .idcli
+            raise PermissionError(errno.EACCES, "Permission denied", str(name))
+        return real_lstat(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", second_user_open)
+    monkeypatch.setattr(os, "lstat", second_user_lstat)
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    monkeypatch.undo()
+    assert result.exit_code == 5, result.output
+    error = result.stderr
+    if refused == "it":
+        whose = f"opened for writing by root: it belongs to {owner} (group root, {stat.filemode(0o100620)})"
+    else:
+        folder_mode = stat.filemode(stat.S_IFDIR | modes[0])
+        whose = f"reached by root: its folder {state} belongs to {owner} (group root, {folder_mode})"
+    assert error.startswith(f"idcli: error: {lock} (the output folder's lock) cannot be {whose}"), error
+    assert f"`chmod -R g+rwX {shell_path(out)}`" in error and "umask 002" in error, error
     assert sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*")) == before
 
 
