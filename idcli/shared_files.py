@@ -19,7 +19,7 @@ from pathlib import Path
 from .errors import OutputError
 from .shell_words import shell_path
 
-__all__ = ["created_mode", "refused_to_write"]
+__all__ = ["created_mode", "not_a_regular_file", "refused_to_write"]
 
 
 def created_mode(folder: Path) -> int:
@@ -91,3 +91,15 @@ def refused_to_write(path: Path, exc: OSError, output_folder: Path, what: str) -
                            f"{team}", file=path)
     # Group-writable and still refused: an ACL or a file attribute; the system's own words are all there is.
     return OutputError(f"{head}: {exc.strerror}", file=path)
+
+
+def not_a_regular_file(path: Path, mode: int, what: str) -> OutputError | None:
+    """The error for ``path`` (``what`` says which file), opened and found of ``mode``, when it is no regular file:
+    a FIFO planted there (a shared or received folder) took as a lock records no holder, and reading who held it
+    stopped ``render --wait`` with "Illegal seek". None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else stat.filemode(mode))
+    return OutputError(f"{path} is not a regular file ({kind}); {what} is a plain file idcli creates and keeps "
+                       f"nothing in: remove it (`rm {shell_path(path)}`) and run again", file=path)

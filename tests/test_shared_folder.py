@@ -180,3 +180,23 @@ def test_a_teams_render_then_select_leave_every_lock_group_writable(write_shotli
     modes = {name: stat.S_IMODE((out / ".idcli" / name).stat().st_mode)
              for name in ("lock", "journal.jsonl", "selects.lock")}
     assert modes == {"lock": 0o664, "journal.jsonl": 0o664, "selects.lock": 0o664}
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["at once", "--wait"])
+def test_a_fifo_planted_as_the_lock_is_refused_naming_it(write_shotlist, tmp_path: Path, wait: bool) -> None:
+    """A FIFO at ``OUT/.idcli/lock`` (planted on a shared folder, or in a received one): ``render --wait`` read who
+    held it with pread and stopped with ``idcli: error: Illegal seek``, naming no file; without ``--wait`` the run
+    took the FIFO as its lock, where no holder can be written and ``render``'s early look at the lock skips it. It is
+    refused as a link planted there is, naming the file and what to do, exit 5, nothing rendered."""
+    from hang_watchdog import no_hang
+
+    path, out = write_shotlist(SHOTS), tmp_path / "renders"
+    (out / ".idcli").mkdir(parents=True)
+    os.mkfifo(out / ".idcli" / "lock")
+    with no_hang(60):
+        result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q",
+                                     *(["--wait"] if wait else [])])
+    assert result.exit_code == 5, result.output
+    assert result.stderr.startswith(f"idcli: error: {out / '.idcli' / 'lock'} is not a regular file (a FIFO); "), \
+        result.stderr
+    assert sorted(p.name for p in out.rglob("*")) == [".idcli", "lock"]
