@@ -47,6 +47,15 @@ def _group(gid: int) -> str:
         return f"gid {gid}"
 
 
+def _team_group(output_folder: Path, gid: int, mine: set[int]) -> int | None:
+    """The output folder's group when it is not ``gid`` and is one of ``mine`` (the refused user's groups)."""
+    try:
+        team = os.stat(output_folder).st_gid
+    except OSError:
+        return None
+    return team if team != gid and team in mine else None
+
+
 def refused_to_write(path: Path, exc: OSError, output_folder: Path, what: str) -> OutputError | None:
     """The error for a user refused ``path`` (a file every run opens for writing, ``what`` says which) by its
     permissions, or by its folder's when it is not there yet or the folder may not be searched: whose it is, its mode
@@ -81,7 +90,20 @@ def refused_to_write(path: Path, exc: OSError, output_folder: Path, what: str) -
     team = (f"a folder a team renders into needs its files and folders group-writable: {owner} (or root) runs "
             f"`chmod -R g+rwX {shell_path(output_folder)}`, and each of you renders with `umask 002`, so that what "
             "idcli creates there is too")
-    if status.st_gid != os.getegid() and status.st_gid not in os.getgroups():
+    mine = {os.getegid(), *os.getgroups()}
+    if status.st_gid not in mine:
+        if (shared := _team_group(output_folder, status.st_gid, mine)) is not None:
+            # The folder not setgid: what its creator made got her own group. Adding the refused user to that
+            # (personal) group is no fix; the team's group given back, and kept for what is created next, is.
+            # Three commands, not joined by &&: chgrp stops the chain at a file its runner does not own (the team
+            # folder itself, made by an admin) having changed the rest.
+            folder, name = shell_path(output_folder), _group(shared)
+            chgrp = name if not name.startswith("gid ") else str(shared)  # chgrp takes a number for a nameless one
+            return OutputError(
+                f"{head}, not to {output_folder}'s group, {name}, which {me} is in: in a folder that is not setgid, "
+                f"what each of you creates gets your own group; {owner} (or root) runs `chgrp -R {chgrp} {folder}; "
+                f"chmod -R g+rwX {folder}; find {folder} -type d -exec chmod g+s {{}} +`, and each of you renders "
+                "with `umask 002`", file=path)
         return OutputError(f"{head}, and {me} is not in its group: add {me} to group {group}; {team}", file=path)
     if not status.st_mode & stat.S_IWGRP:
         return OutputError(f"{head} and is not group-writable; {team}", file=path)

@@ -166,6 +166,48 @@ def test_a_folder_first_rendered_under_umask_077_is_told_what_fixes_it(write_sho
     assert sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*")) == before
 
 
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_a_lock_that_got_its_creators_own_group_names_the_folders_group(write_shotlist, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A team's folder that is not setgid: what ana creates in it gets her own group (``ana``), not the folder's
+    (``film``), so ben, of film, is refused her lock and was told to "add ben to group ana" (her personal group) and
+    to ``chmod -R g+rwX``, neither of which gives the lock to film. The refusal names the folder's group and the fix:
+    ``chgrp -R film OUT``, the folders setgid so that what is created next keeps film."""
+    import grp
+
+    path, out = write_shotlist(SHOTS), tmp_path / "renders"
+    with OutputStore(out).session():
+        pass
+    state, lock = out / ".idcli", out / ".idcli" / "lock"
+    uid, owner = _other_user()
+    own_group = 4343  # the creator's own group, none of the refused user's (root's) groups
+    for each in (state, lock):
+        os.chown(each, uid, own_group)
+    mine = {os.getegid(), *os.getgroups()}
+    assert own_group not in mine and out.stat().st_gid in mine
+    team = grp.getgrgid(out.stat().st_gid).gr_name
+    before = sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*"))
+    real_open = os.open
+
+    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, "Permission denied", str(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", second_user_open)
+    result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
+    monkeypatch.undo()
+    assert result.exit_code == 5, result.output
+    error = result.stderr
+    assert f"belongs to {owner} (group gid {own_group}, -rw-r--r--), not to {out}'s group, {team}" in error, error
+    assert "add root to group" not in error, error
+    folder = shell_path(out)
+    assert (f"`chgrp -R {team} {folder}; chmod -R g+rwX {folder}; find {folder} -type d -exec chmod g+s {{}} +`"
+            in error), error
+    assert sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*")) == before
+
+
 def test_a_teams_render_then_select_leave_every_lock_group_writable(write_shotlist, tmp_path: Path, engine_factory,
                                                                      umask: Any) -> None:
     """One of a team (``umask 002``, a group-writable setgid folder) renders, then picks a take: the locks the next
