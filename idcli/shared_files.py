@@ -59,8 +59,8 @@ def _team_group(output_folder: Path, gid: int, mine: set[int]) -> int | None:
 def refused_to_write(path: Path, exc: OSError, output_folder: Path, what: str) -> OutputError | None:
     """The error for a user refused ``path`` (a file every run opens for writing, ``what`` says which) by its
     permissions, or by its folder's when it is not there yet or the folder may not be searched: whose it is, its mode
-    and the permission to fix; None for any other error (a read-only file system, a full disk), which the caller
-    words."""
+    and the permission to fix; None for any other error (a read-only file system, a full disk, a file of the user's
+    own she may write yet is refused), which the caller words."""
     if exc.errno not in (errno.EACCES, errno.EPERM):
         return None
     try:
@@ -84,7 +84,9 @@ def refused_to_write(path: Path, exc: OSError, output_folder: Path, what: str) -
     if status.st_uid == os.geteuid():
         if not status.st_mode & stat.S_IWUSR:
             return OutputError(f"{head}: not writable by its owner — `chmod u+w {shell_path(found)}`", file=path)
-        return OutputError(f"{head}: {exc.strerror}", file=path)  # an ACL or a file attribute: the system's words
+        # Its own, writable, and refused: a read-only share, an ACL or a file attribute, no team's permission to
+        # fix; the caller's words ("output folder OUT is not writable" for select's lock).
+        return None
     # g+rwX: the file is opened read-write, and a folder is entered (x) as well as written; `g+w` alone left what a
     # first render under umask 077 made (-rw-------, drwx------) refused still.
     team = (f"a folder a team renders into needs its files and folders group-writable: {owner} (or root) runs "

@@ -242,3 +242,36 @@ def test_a_fifo_planted_as_the_lock_is_refused_naming_it(write_shotlist, tmp_pat
     assert result.stderr.startswith(f"idcli: error: {out / '.idcli' / 'lock'} is not a regular file (a FIFO); "), \
         result.stderr
     assert sorted(p.name for p in out.rglob("*")) == [".idcli", "lock"]
+
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_a_user_refused_the_picks_lock_is_told_whose_it_is(write_shotlist, tmp_path: Path, engine_factory,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`idcli select` opens ``.idcli/selects.lock`` read-write too: a second user refused it (one made 0644 by a
+    select before 2026-12-02) was told ``output folder OUT is not writable (Permission denied)``, as for a read-only
+    share, in a folder she may write in. She is told whose the file is and what to fix, as for the folder's lock."""
+    shots, out = write_shotlist(SHOTS), tmp_path / "renders"
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    select(out, "s1=1")
+    lock = out / ".idcli" / "selects.lock"
+    lock.chmod(0o644)
+    uid, owner = _other_user()
+    os.chown(lock, uid, os.stat(lock).st_gid)
+    picks = (out / "selects.json").read_bytes()
+    real_open = os.open
+
+    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, "Permission denied", str(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", second_user_open)
+    result = runner.invoke(app, ["select", str(out), "s1=none"])
+    monkeypatch.undo()
+    assert result.exit_code == 5, result.output
+    assert result.stderr.startswith(f"idcli: error: {lock} (idcli select's lock) cannot be opened for writing by "
+                                    f"root: it belongs to {owner} (group root, -rw-r--r--) and is not "
+                                    "group-writable"), result.stderr
+    assert f"`chmod -R g+rwX {shell_path(out)}`" in result.stderr, result.stderr
+    assert (out / "selects.json").read_bytes() == picks

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import InputError
 from ..lock_wait import lock_waiting
 from ..option_words import Option
-from ..shared_files import created_mode
+from ..shared_files import created_mode, refused_to_write
 from ..shell_words import shell_path
 
 if TYPE_CHECKING:
@@ -101,7 +101,9 @@ def _locked(out_dir: Path) -> Iterator[None]:
             raise
         from ..store import not_writable
 
-        raise not_writable(out_dir, exc, then=f": the picks go into {out_dir / 'selects.json'}") from None
+        # A lock another user made and this one may not open: whose it is and what to fix, as for the folder's lock.
+        raise (refused_to_write(state / "selects.lock", exc, out_dir, "idcli select's lock")
+               or not_writable(out_dir, exc, then=f": the picks go into {out_dir / 'selects.json'}")) from None
     try:
         lock_waiting(fd, f"another idcli select on {out_dir} to finish")
         yield
