@@ -275,3 +275,18 @@ def test_a_user_refused_the_picks_lock_is_told_whose_it_is(write_shotlist, tmp_p
                                     "group-writable"), result.stderr
     assert f"`chmod -R g+rwX {shell_path(out)}`" in result.stderr, result.stderr
     assert (out / "selects.json").read_bytes() == picks
+
+
+def test_a_link_planted_as_the_picks_lock_is_refused_as_the_folders_lock_is(write_shotlist, tmp_path: Path,
+                                                                              engine_factory) -> None:
+    """A link (dangling here) planted at ``.idcli/selects.lock``: `idcli select` said ``OUT/.idcli/selects.lock: Too
+    many levels of symbolic links`` where `render` says of its own lock ``… is a symbolic link; refusing to use it``.
+    The same words now, exit 5, the link's target not created and the picks unchanged."""
+    shots, out = write_shotlist(SHOTS), tmp_path / "renders"
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    lock, target = out / ".idcli" / "selects.lock", tmp_path / "elsewhere"
+    lock.symlink_to(target)
+    result = runner.invoke(app, ["select", str(out), "s1=1"])
+    assert result.exit_code == 5, result.output
+    assert result.stderr == f"idcli: error: {lock} is a symbolic link; refusing to use it\n", result.stderr
+    assert not target.exists() and not (out / "selects.json").exists()
