@@ -15,9 +15,10 @@ copied there is a take replaced, not an input kept; its failure says which input
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 from typing import Any
+
+from .shell_words import quote_word, shell_path
 
 # What to do with an input found at a take's name: the same file under any other name is the input a take records.
 KEEP_INPUTS_ELSEWHERE = ("Move it out of the take's name (to plates/ or selfies/, say), where it is named as that "
@@ -77,10 +78,10 @@ def kept_inputs(root: Path, wanted: set[str], trust_pem: str | None) -> dict[str
             continue
         # The name's key part with its .N where a copy of the same job is kept too: restore's --key takes either.
         key = version.name.split(".", 1)[1]
-        # Every word quoted (a received folder's kept names are anyone's: `x $(cmd)_t1`), and a relative folder
-        # starting with a dash spelt ./-x, which restore would read as an option: the line is one to paste.
-        folder = str(root) if root.is_absolute() or not str(root).startswith("-") else f"./{root}"
-        restore = f"idcli restore {shlex.quote(folder)} {shlex.quote(version.stem)} --key {shlex.quote(key)}"
+        # Every word quoted as every suggested command's are (a received folder's kept names are anyone's: `x
+        # $(cmd)_t1`; a name that is not UTF-8 in bash's $'\xNN' form), and the folder as shell_path writes it (a
+        # relative one starting with a dash spelt ./-x, which restore would read as an option): a line to paste.
+        restore = f"idcli restore {shell_path(root)} {quote_word(version.stem)} --key {quote_word(key)}"
         for sha256, what in recorded:
             said[sha256] = (f"{what} of a superseded take of {version.shot_id} (take {version.take}, restorable with "
                             f"{restore}), as its kept sidecar ({version.sidecar}) records it by its sha256")

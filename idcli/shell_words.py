@@ -6,7 +6,8 @@ and did not fit a line; the path relative to the current folder, when it lies un
 elsewhere the absolute path is. The current folder is the shell's ``$PWD`` when that names it (a folder reached
 through a link: ``os.getcwd()`` gives its real path, which her absolute paths do not start with). It is
 quoted for a POSIX shell, so the command runs as it stands (a space or an apostrophe in a folder's name); a name
-that is not UTF-8 in bash's ``$'\\xNN'`` form (``quote_word``).
+that is not UTF-8, or holds a character a terminal does not show as itself (a tab, an escape), in bash's ``$'\\xNN'``
+form (``quote_word``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ _ESCAPED_BYTES = range(0xDC80, 0xDD00)
 def quote_word(word: str) -> str:
     """``word`` quoted as one shell word. A name that is not UTF-8 (a Latin-1 ``caf\\xe9`` from an old share) reaches
     Python with its bytes surrogate-escaped, which no terminal shows and no paste gives back: it is written in ANSI-C
-    quotes, ``$'caf\\xe9'``, each such byte (and ``\\``, ``'`` and control characters) as an escape, the rest as it
-    is. That is bash, zsh and ksh syntax, not POSIX sh's: dash (Debian's /bin/sh) reads ``$'…'`` as ``$`` and a
-    quoted string. Every other word is quoted for any POSIX shell (``shlex.quote``)."""
-    if not any(ord(char) in _ESCAPED_BYTES for char in word):
+    quotes, ``$'caf\\xe9'``, each such byte (and ``\\``, ``'`` and each character a terminal does not show as
+    itself) as an escape, the rest as it is. So is a UTF-8 name with such a character: a tab shows as spaces, a
+    newline splits the note, and an escape (which idcli prints as the text ``\\x1b``) pasted inside plain quotes
+    named another file. That is bash, zsh and ksh syntax, not POSIX sh's: dash (Debian's /bin/sh) reads ``$'…'``
+    as ``$`` and a quoted string. Every other word is quoted for any POSIX shell (``shlex.quote``)."""
+    if word.isprintable():  # a surrogate (an escaped byte) is not
         return shlex.quote(word)
     escaped = []
     for char in word:
@@ -36,8 +39,8 @@ def quote_word(word: str) -> str:
             escaped.append(f"\\x{code - 0xDC00:02x}")
         elif char in "\\'":
             escaped.append("\\" + char)
-        elif code < 0x20 or code == 0x7F:  # a newline or a tab, pasted, would not be read back as written
-            escaped.append(f"\\x{code:02x}")
+        elif not char.isprintable():  # its UTF-8 bytes: \xNN reads the same in every locale, \uNNNN does not
+            escaped.extend(f"\\x{byte:02x}" for byte in char.encode("utf-8", "surrogatepass"))
         else:
             escaped.append(char)
     return "$'" + "".join(escaped) + "'"

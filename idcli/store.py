@@ -32,7 +32,7 @@ from .lock_wait import lock_waiting
 from .option_words import Option, words
 from .plan import Job
 from .safeio import TMP_SUFFIX
-from .shared_files import created_mode, refused_to_write
+from .shared_files import created_mode, not_a_regular_file, refused_to_write
 from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
@@ -221,13 +221,18 @@ class OutputStore:
         lock_path = self.root / STATE / "lock"
         try:
             # O_NOFOLLOW: a link planted at the lock's path must not make idcli truncate another file. Every run
-            # opens it read-write: group-writable in a folder a team shares (shared_files.py).
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, created_mode(lock_path.parent))
+            # opens it read-write: group-writable in a folder a team shares (shared_files.py). O_NONBLOCK: a FIFO
+            # planted there is refused below, not waited on.
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
+                         created_mode(lock_path.parent))
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise OutputError(f"{lock_path} is a symbolic link; refusing to use it", file=lock_path) from None
             raise (refused_to_write(lock_path, exc, self.root, "the output folder's lock")
                    or _os_error("opening", lock_path, exc)) from None
+        if (special := not_a_regular_file(lock_path, os.fstat(fd).st_mode, "the output folder's lock")) is not None:
+            os.close(fd)
+            raise special
         try:
             if wait:
                 lock_waiting(fd, f"another idcli run ({self._holder(fd)}) to finish writing {self.root}", on_wait)

@@ -431,3 +431,30 @@ def test_the_fetch_command_said_for_a_given_face_model_folder_fetches_into_it(
     with pytest.raises(ModelUnavailableError) as raised:
         resolve_face_models(None)
     assert "'idcli models fetch PRESET --accept-insightface-license' fetches" in " ".join(str(raised.value).split())
+
+
+def test_the_fetch_command_for_a_face_model_folder_named_not_in_utf8_pastes_into_bash(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `--face-models DIR` of the fetch command was quoted with shlex.quote: a folder named in Latin-1
+    (``caf\\xe9``, an old share's) came out as Python's escape ``\\udce9``, a JSON ``\\udce9`` no UTF-8 reader
+    decodes, and the command named another folder. It is quoted as every suggested path is (idcli/shell_words.py):
+    bash given the printed word receives the folder's bytes."""
+    import os
+    import shutil
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    if shutil.which("bash") is None:
+        pytest.skip("the quoting is bash's")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("IDCLI_FACE_MODELS", raising=False)
+    given = tmp_path / os.fsdecode(b"caf\xe9 faces") / "buffalo_l"
+    listed = json.loads(CliRunner().invoke(app, ["models", "list", "--face-models", str(given), "--json"]).stdout)
+    word = listed["face_models"]["fetch"].split(" --face-models ", 1)[1]
+    received = subprocess.run([b"bash", b"-c", b"printf %s " + word.encode("utf-8")], capture_output=True,
+                              check=True).stdout
+    assert received == os.fsencode(given), word

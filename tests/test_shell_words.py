@@ -104,3 +104,24 @@ def test_a_name_that_is_not_utf8_is_quoted_so_bash_receives_its_bytes(tmp_path: 
     received = subprocess.run([b"bash", b"-c", b"printf %s " + printed], capture_output=True, check=True).stdout
     assert received == (b"./" if name.startswith(b"-") else b"") + name, printed
     subprocess.run([b"bash", b"-c", b"test -d " + printed], check=True)  # the folder there, not another name
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the quoting is bash's")
+@pytest.mark.parametrize("name", ["a\tb", "red\x1b[31m", "two\nlines", "no\u00a0break", "zero\u200bwidth"])
+def test_a_name_with_a_character_a_terminal_does_not_show_pastes_as_printed(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          name: str) -> None:
+    """A UTF-8 name with a tab, an escape or another character a terminal does not show as itself was quoted in
+    plain quotes: idcli prints every note terminal-safe, so the escape came out as the text ``\\x1b`` and, pasted
+    inside ``'…'``, named another file; a tab showed as spaces and a newline split the note. Such a name is written
+    in bash's $'\\xNN' form, every character of the printed line shown as itself."""
+    from idcli.errors import terminal_safe
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).mkdir()
+    printed = terminal_safe(shell_path(tmp_path / name))  # as a note prints it (idcli/cli/output.py's emit)
+    assert printed.isprintable(), printed
+    received = subprocess.run([b"bash", b"-c", b"printf %s " + printed.encode("utf-8")], capture_output=True,
+                              check=True).stdout
+    assert received == os.fsencode(name), printed
+    subprocess.run([b"bash", b"-c", b"test -d " + printed.encode("utf-8")], check=True)

@@ -579,3 +579,37 @@ def test_the_restore_command_a_kept_input_names_is_one_to_paste_into_a_shell(wri
         path.rename(path.with_name("both_t1" + path.name[len(hostile):]))
     restored = runner.invoke(app, restore_words()[1:])  # the command as the shell gives it its words
     assert restored.exit_code == 0, restored.output
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the quoting is bash's")
+def test_the_restore_command_a_kept_input_names_pastes_a_folder_not_named_in_utf8(write_shotlist, tmp_path: Path,
+                                                                                    selfies: Path, engine_factory,
+                                                                                    monkeypatch: pytest.MonkeyPatch
+                                                                                    ) -> None:
+    """The restore command of a kept plate's note quoted its words with shlex.quote: a folder named in Latin-1 (a
+    received ``caf\\xe9``) came out as Python's escape ``\\udce9``, which names another folder pasted (and which
+    UTF-8 cannot encode). It is quoted as every suggested path is (idcli/shell_words.py): bash given the command
+    receives the folder's bytes."""
+    import subprocess
+
+    pytest.importorskip("insightface", exc_type=ImportError)
+    from PIL import Image
+
+    out = _render_with_inputs_inside(tmp_path, selfies, write_shotlist, engine_factory)
+    with Image.open(out / "plates" / "two_people.png") as image:
+        edited = image.convert("RGB")
+    edited.putpixel((0, 0), (255, 0, 255))
+    edited.save(out / "plates" / "two_people_v2.png")
+    render_on_cpu(write_shotlist(PLATE_SHOTS.replace("OUT/plates/two_people.png", "OUT/plates/two_people_v2.png")),
+                  out, engine_factory)
+    [kept] = list((out / ".idcli" / "superseded" / "both").glob("both_t1.*.json"))
+    key = kept.name.split(".")[1]
+    received_name = b"caf\xe9 OUT"  # received from an old share under its Latin-1 name
+    out.rename(tmp_path / os.fsdecode(received_name))
+    monkeypatch.chdir(tmp_path)
+    [note] = {c.image["path"]: c.notes for c in verify_folder(Path(os.fsdecode(received_name))).images}[
+        "plates/two_people.png"]
+    command = note.split("restorable with ", 1)[1].split("), as its kept sidecar", 1)[0]
+    received = subprocess.run([b"bash", b"-c", b"printf '%s\\n' " + command.encode("utf-8")], capture_output=True,
+                              check=True).stdout
+    assert received.splitlines() == [b"idcli", b"restore", received_name, b"both_t1", b"--key", key.encode()], command

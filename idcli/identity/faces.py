@@ -65,10 +65,11 @@ ACCEPT_FLAG = "--accept-insightface-license"
 def fetch_command(folder: Path, chosen_by: str, preset: str = "PRESET") -> str:
     """The ``idcli models fetch`` that puts a pack in ``folder``. Fetch finds $IDCLI_FACE_MODELS and the default
     folder itself; a folder given by ``--face-models`` must be given again, or the command said fills
-    ~/.insightface and the next render fails the same way."""
-    import shlex
+    ~/.insightface and the next render fails the same way. Quoted as every suggested path is (a name that is not
+    UTF-8 in bash's ``$'\\xNN'`` form: shell_words.py)."""
+    from ..shell_words import quote_word
 
-    where = f" --face-models {shlex.quote(str(folder))}" if chosen_by == "--face-models" else ""
+    where = f" --face-models {quote_word(str(folder))}" if chosen_by == "--face-models" else ""
     return f"idcli models fetch {preset} {ACCEPT_FLAG}{where}"
 
 

@@ -22,10 +22,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..lock_wait import lock_waiting
 from ..option_words import Option
-from ..shared_files import created_mode
+from ..shared_files import created_mode, refused_to_write
 from ..shell_words import shell_path
 
 if TYPE_CHECKING:
@@ -97,11 +97,16 @@ def _locked(out_dir: Path) -> Iterator[None]:
         # Every select opens it read-write: group-writable in a folder a team shares (shared_files.py).
         fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, created_mode(state))
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW refused a link planted there: as the folder's lock says it
+            raise OutputError(f"{state / 'selects.lock'} is a symbolic link; refusing to use it",
+                              file=state / "selects.lock") from None
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
         from ..store import not_writable
 
-        raise not_writable(out_dir, exc, then=f": the picks go into {out_dir / 'selects.json'}") from None
+        # A lock another user made and this one may not open: whose it is and what to fix, as for the folder's lock.
+        raise (refused_to_write(state / "selects.lock", exc, out_dir, "idcli select's lock")
+               or not_writable(out_dir, exc, then=f": the picks go into {out_dir / 'selects.json'}")) from None
     try:
         lock_waiting(fd, f"another idcli select on {out_dir} to finish")
         yield
