@@ -2,7 +2,7 @@
 
 huggingface_hub's ``hf_hub_download`` asks again after a failed metadata request, whatever the cause: five retries
 with 1+2+4+8+8 s between them, each allowed a 60 s timeout (``_ETAG_RETRY_TIMEOUT``, which no setting changes). So a
-closed port cost about 25 s before the refusal, and a firewall that drops packets six minutes. ``ask_hub_once``
+closed port cost about 25 s before the refusal, and a firewall that drops packets 406 s. ``ask_hub_once``
 makes the first request alone, through huggingface_hub's own ``get_hf_file_metadata`` with its retries off and its
 ``HF_HUB_ETAG_TIMEOUT`` (10 s unless set), and a download starts only when the hub answered.
 
@@ -31,13 +31,13 @@ def ask_hub_once(repo_id: str, filename: str, revision: str | None = None,
     """One metadata request (HEAD) for ``filename`` of the model repository ``repo_id``, no retries, within
     ``HF_HUB_ETAG_TIMEOUT`` seconds, at ``endpoint`` (None: HF_ENDPOINT). None when the hub answered about the file
     (that it has it, or that this repository has no such file: the download's own loop handles that); else what
-    stands in the way. Offline mode (HF_HUB_OFFLINE=1) asks nothing and returns None: the download refuses at once
-    there."""
+    stands in the way. Offline mode (HF_HUB_OFFLINE=1, as the environment says it now) asks nothing and returns None:
+    the download refuses at once there."""
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import RemoteEntryNotFoundError
     from huggingface_hub.utils import httpx
 
-    if constants.is_offline_mode():
+    if constants.is_offline_mode() or offline_in_environment():
         return None
     url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
     try:
@@ -50,6 +50,18 @@ def ask_hub_once(repo_id: str, filename: str, revision: str | None = None,
             raise
         return problem
     return None
+
+
+def offline_in_environment() -> bool:
+    """Whether HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) says offline now. huggingface_hub reads it once, when first
+    imported: a process that set it later (a host script, the tests' fixture) means it all the same, and is never
+    sent a request for it."""
+    import os
+
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return value.upper() in constants.ENV_VARS_TRUE_VALUES
 
 
 def hub_problem(exc: BaseException, repo_id: str, revision: str | None = None,

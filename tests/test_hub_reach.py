@@ -218,3 +218,43 @@ def test_models_fetch_names_a_refused_repository_and_an_unreachable_hub(
     with pytest.raises(ModelUnavailableError) as unreachable:
         model_setup.fetch("sd15", "faceid", cache_dir=tmp_path / "cache", endpoint=closed, progress=False)
     assert f"the hub ({closed}) could not be reached" in str(unreachable.value), str(unreachable.value)
+
+
+@pytest.mark.parametrize("hub", ["closed port", "gated"])
+def test_a_render_loading_a_hub_model_asks_an_unanswering_or_refusing_hub_once(
+        hub: str, write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short prompt needs no tokenizer, so the render goes on to load the model, whose download met the same
+    silence (minutes behind a silent hub) and said `HF_HUB_OFFLINE=1 forbids network access` with the offline mode
+    off, or `401 Client Error` for a gated repository."""
+    shots = write_shotlist(SHOTS.format(revision="", prompt="an empty harbour at dawn"))
+    with _refusing_hub(401, "GatedRepo", f"Access to model {REPO} is restricted.") as (endpoint, requests):
+        url = endpoint if hub == "gated" else f"http://127.0.0.1:{_closed_port()}"
+        _online_through(monkeypatch, url, tmp_path / "cache")
+        with pytest.raises(ModelUnavailableError) as refused:
+            idcli.render(shots, tmp_path / "out", device="cpu", qa=False)
+    text = str(refused.value)
+    assert f"cannot load model '{REPO}'" in text and "forbids network access" not in text, text
+    if hub == "gated":
+        assert f"'{REPO}' is a gated repository" in text and "hf auth login" in text, text
+        assert len(requests) == 1, requests
+    else:
+        assert f"the hub ({url}) could not be reached" in text and "HF_HUB_OFFLINE=1" in text, text
+    assert not list((tmp_path / "out").rglob("*.png"))
+
+
+def test_a_model_in_the_cache_loads_with_the_hub_unreachable_without_asking_it(
+        tiny_engines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one request is made only for a model the cache lacks: a cached snapshot loads as before (diffusers falls
+    back to the cache when the hub does not answer), online and with the hub a closed port."""
+    from idcli.engine.build import load_pretrained_pipeline
+    from idcli.models import resolve_model
+    from idcli.shotlist import ModelSpec
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--cached-sd15"
+    tiny_engines("tiny-sd").pipe.save_pretrained(repo / "snapshots" / revision, safe_serialization=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    _online_through(monkeypatch, f"http://127.0.0.1:{_closed_port()}", tmp_path / "hub")
+    identity = resolve_model(ModelSpec(preset="sd15", id="someone/cached-sd15"), tmp_path, "float32")
+    assert load_pretrained_pipeline(identity, None).unet is not None
