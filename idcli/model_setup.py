@@ -355,11 +355,20 @@ def list_models(cache_dir: Path | None = None,
 # -- fetch --------------------------------------------------------------------------------------------
 
 
-def _hub_failure(need: Need, exc: BaseException) -> ModelUnavailableError:
+def _cannot_fetch(need: Need) -> str:
+    return f"cannot fetch {need.role} '{need.repo_id}'" + (f" file '{need.filename}'" if need.filename else "")
+
+
+def _hub_failure(need: Need, exc: BaseException, endpoint: str | None = None) -> ModelUnavailableError:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    from .hub_reach import hub_problem
+
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    what = f"cannot fetch {need.role} '{need.repo_id}'" + (f" file '{need.filename}'" if need.filename else "")
+    what = _cannot_fetch(need)
+    problem = hub_problem(exc, need.repo_id, endpoint=endpoint)
+    if problem is not None:  # a gated repository, a misspelt id, a hub that does not answer: each its own fix
+        return ModelUnavailableError(f"{what}: {problem.why}. To fix: {problem.fix}.")
     if "Consistency check failed" in text:
         return ModelUnavailableError(f"{what}: {text}. The download ended early (truncated); run the same command "
                                      "again — nothing partial was kept.")
@@ -375,6 +384,13 @@ def fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict
     """Download one need through huggingface_hub; what was fetched and where it lies."""
     from huggingface_hub import hf_hub_download, snapshot_download
 
+    from .hub_reach import ask_hub_once
+
+    # One request first: huggingface_hub retries an unanswered one for 25 s to minutes (hub_reach.py).
+    asked = need.filename or (f"{need.subfolder}/{ENCODER_FILES[0]}" if need.subfolder else "model_index.json")
+    problem = ask_hub_once(need.repo_id, asked, endpoint=endpoint)
+    if problem is not None:
+        raise ModelUnavailableError(f"{_cannot_fetch(need)}: {problem.why}. To fix: {problem.fix}.")
     try:
         if need.filename is None:
             folder = Path(snapshot_download(need.repo_id, allow_patterns=need.allow_patterns(),
@@ -383,7 +399,7 @@ def fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict
         else:
             file = Path(hf_hub_download(need.repo_id, need.filename, cache_dir=cache_dir, endpoint=endpoint))
     except (OSError, ValueError) as exc:  # hub errors, lost connections and size mismatches are OSError
-        raise _hub_failure(need, exc) from None
+        raise _hub_failure(need, exc, endpoint) from None
     if need.filename is None:
         if need.subfolder is None:
             return {"role": need.role, "repo_id": need.repo_id, "path": str(folder)}

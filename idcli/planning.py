@@ -17,7 +17,13 @@ from .models import resolve_model
 from .plan import Plan, make_plan
 from .runtime import Runtime, resolve_runtime
 from .shotlist import LoadedShotList
-from .tokenizer_files import fetch_tokenizer_files, unknown_keys_error, unknown_keys_warning, unmeasured_shots
+from .tokenizer_files import (
+    HubUnavailable,
+    fetch_tokenizer_files,
+    unknown_keys_error,
+    unknown_keys_warning,
+    unmeasured_shots,
+)
 
 
 def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = None, device: str = "auto",
@@ -83,7 +89,10 @@ def plan_shotlist(loaded: LoadedShotList | str | Path, *, preset: str | None = N
     if to_key:
         # A prompt that may need more than one CLIP window, and no tokenizer here: a render downloads the model
         # anyway, so its tokenizer's files come first (the key names the window count: idcli/tokenizer_files.py).
-        measure = load_prompt_measure(model) if fetch_tokenizer_files(model) else None
+        try:
+            measure = load_prompt_measure(model) if fetch_tokenizer_files(model) else None
+        except HubUnavailable as unavailable:  # asked once: unreachable, gated, no such repository
+            raise unknown_keys_error(model, to_key, unavailable.problem) from None
         if measure is not None:
             plan = make_plan(loaded, model, identities, adapter, unusable, measure, takes=takes, plates=plates)
             unmeasured = []

@@ -25,23 +25,40 @@ ONE_WINDOW_BYTES = 75
 def fetch_tokenizer_files(model: Any) -> bool:
     """Download the hub model's ``tokenizer/`` files at its revision into the Hugging Face cache (where the full
     download puts them); False when the model is not a hub model, or neither its vocabulary and merges nor its
-    ``tokenizer.json`` could be fetched (offline, the hub unreachable: the first failure ends it, so an unreachable
-    hub is asked once)."""
+    ``tokenizer.json`` could be fetched (offline: the first failure ends it). A hub that does not answer, or refuses
+    the repository, raises ``HubUnavailable`` (``tokenizer_problem``) after one request: no retries."""
     if model.source != "hub" or not model.id:
         return False
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
+    from .hub_reach import ask_hub_once, hub_problem
+
+    # huggingface_hub retries a failed request for 25 s to minutes before the download gives up (hub_reach.py).
+    problem = ask_hub_once(model.id, f"tokenizer/{TOKENIZER_FILES[0]}", model.revision)
+    if problem is not None:
+        raise HubUnavailable(problem)
     fetched = set()
     for name in TOKENIZER_FILES:
         try:
             hf_hub_download(model.id, f"tokenizer/{name}", revision=model.revision)  # HF_ENDPOINT, as the model's
         except RemoteEntryNotFoundError:  # a file this repository does not publish (tokenizer.json, or the BPE pair)
             continue
-        except (OSError, ValueError):  # offline, unreachable, a revision the hub does not know
+        except (OSError, ValueError) as exc:  # offline, unreachable, gated, a revision the hub does not know
+            problem = hub_problem(exc, model.id, model.revision)
+            if problem is not None:
+                raise HubUnavailable(problem) from None
             break
         fetched.add(name)
     return {"vocab.json", "merges.txt"} <= fetched or "tokenizer.json" in fetched
+
+
+class HubUnavailable(Exception):
+    """The hub could not be asked for the tokenizer, or refused its repository: ``problem`` says why."""
+
+    def __init__(self, problem: Any) -> None:
+        super().__init__(problem.why)
+        self.problem = problem
 
 
 def job_texts(job: Any) -> list[str]:
@@ -96,12 +113,16 @@ def unknown_keys_warning(model: Any, shots: list[str]) -> str:
             + download_hint(model))
 
 
-def unknown_keys_error(model: Any, shots: list[str]) -> Any:
-    """The render's refusal (exit 4) when the tokenizer could not be fetched: nothing is rendered."""
+def unknown_keys_error(model: Any, shots: list[str], problem: Any = None) -> Any:
+    """The render's refusal (exit 4) when the tokenizer could not be fetched: nothing is rendered. ``problem`` (a
+    ``hub_reach.HubProblem``): why the hub could not give it (unreachable, gated, no such repository), in place of
+    the offline words."""
     from .errors import ModelUnavailableError
 
+    cannot = (f"is not in the cache and cannot be downloaded: {problem.why}" if problem is not None
+              else "cannot be read or downloaded here (offline, not in the cache)")
+    fix = problem.fix if problem is not None else download_hint(model)
     return ModelUnavailableError(
         f"cannot key {_shots_words(shots)}: {'its prompt is' if len(shots) == 1 else 'their prompts are'} longer "
         f"than {ONE_WINDOW_BYTES} bytes and may need more than one CLIP window, but the tokenizer of {model.label} "
-        "cannot be read or downloaded here (offline, not in the cache), so the window count that is part of the job "
-        f"key is unknown. Nothing was rendered. To fix: {download_hint(model)}")
+        f"{cannot}, so the window count that is part of the job key is unknown. Nothing was rendered. To fix: {fix}")

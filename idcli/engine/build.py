@@ -471,6 +471,17 @@ def _hub_folder(cls: Any, source: str, revision: str | None, use_safetensors: bo
     download, as from_pretrained gives them: their files are neither downloaded nor asked to be safetensors (an SD1.5
     repository whose safety checker is published as a pickle only was refused without allow_pickle, and with it that
     1.2 GB pickle was downloaded)."""
+    from ..hub_reach import ask_hub_once
+    from ..model_setup import hub_snapshot
+
+    if hub_snapshot(source, revision) is None:
+        # Not cached, so the download must ask the hub: once first, as huggingface_hub would retry an unanswered
+        # request for 25 s to minutes, and a gated or missing repository gets its own words (idcli/hub_reach.py). A
+        # cached snapshot is left to diffusers, which loads it when the hub does not answer.
+        problem = ask_hub_once(source, "model_index.json", revision)
+        if problem is not None:
+            raise ModelUnavailableError(f"cannot load model '{source}': it is not in the Hugging Face cache and "
+                                        f"cannot be downloaded: {problem.why}. To fix: {problem.fix}")
     passed = dict.fromkeys(skip)
     if use_safetensors is not None:
         return Path(cls.download(source, revision=revision, use_safetensors=use_safetensors, **passed))

@@ -1,0 +1,107 @@
+"""Asking the Hugging Face hub once, and what its silence or refusal means to the person at the keyboard.
+
+huggingface_hub's ``hf_hub_download`` asks again after a failed metadata request, whatever the cause: five retries
+with 1+2+4+8+8 s between them, each allowed a 60 s timeout (``_ETAG_RETRY_TIMEOUT``, which no setting changes). So a
+closed port cost about 25 s before the refusal, and a firewall that drops packets 406 s. ``ask_hub_once``
+makes the first request alone, through huggingface_hub's own ``get_hf_file_metadata`` with its retries off and its
+``HF_HUB_ETAG_TIMEOUT`` (10 s unless set), and a download starts only when the hub answered.
+
+The hub's refusals are told apart by huggingface_hub's exception types (``hf_raise_for_status`` reads the hub's
+``X-Error-Code``): a gated repository, one that is not there (or private, without a login), an unknown revision;
+each with what to do, rather than the words of a model that is merely not in the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HubProblem:
+    """Why a hub file could not be had: ``why`` completes "the tokenizer ... cannot be downloaded: ", ``fix`` is
+    what to do."""
+
+    kind: str  # "unreachable", "gated", "no-repository", "no-revision"
+    why: str
+    fix: str
+
+
+def ask_hub_once(repo_id: str, filename: str, revision: str | None = None,
+                 endpoint: str | None = None) -> HubProblem | None:
+    """One metadata request (HEAD) for ``filename`` of the model repository ``repo_id``, no retries, within
+    ``HF_HUB_ETAG_TIMEOUT`` seconds, at ``endpoint`` (None: HF_ENDPOINT). None when the hub answered about the file
+    (that it has it, or that this repository has no such file: the download's own loop handles that); else what
+    stands in the way. Offline mode (HF_HUB_OFFLINE=1, as the environment says it now) asks nothing and returns None:
+    the download refuses at once there."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+    from huggingface_hub.utils import httpx
+
+    if constants.is_offline_mode() or offline_in_environment():
+        return None
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
+    try:
+        get_hf_file_metadata(url, timeout=constants.HF_HUB_ETAG_TIMEOUT, endpoint=endpoint, retry_on_errors=False)
+    except RemoteEntryNotFoundError:
+        return None
+    except (OSError, ValueError, httpx.TransportError) as exc:  # the hub's refusals are OSErrors
+        problem = hub_problem(exc, repo_id, revision, endpoint)
+        if problem is None:
+            raise
+        return problem
+    return None
+
+
+def offline_in_environment() -> bool:
+    """Whether HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) says offline now. huggingface_hub reads it once, when first
+    imported: a process that set it later (a host script, the tests' fixture) means it all the same, and is never
+    sent a request for it."""
+    import os
+
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return value.upper() in constants.ENV_VARS_TRUE_VALUES
+
+
+def hub_problem(exc: BaseException, repo_id: str, revision: str | None = None,
+                endpoint: str | None = None) -> HubProblem | None:
+    """What ``exc``, raised by a huggingface_hub call about ``repo_id``, means; None for anything else (offline
+    mode, a file the repository lacks, a damaged download: the caller's own words)."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        DisabledRepoError,
+        GatedRepoError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+    from huggingface_hub.utils import httpx
+
+    endpoint = endpoint or constants.ENDPOINT
+    page = f"{endpoint}/{repo_id}"
+    if isinstance(exc, GatedRepoError):  # before RepositoryNotFoundError: it is one
+        return HubProblem("gated", f"'{repo_id}' is a gated repository and this machine has no access to it (no "
+                          "login, or its licence not accepted for this account)",
+                          f"accept the model's licence on its page ({page}) and log in (`hf auth login`, or set "
+                          "HF_TOKEN to a token of that account), then run again")
+    if isinstance(exc, (RepositoryNotFoundError, DisabledRepoError)):
+        return HubProblem("no-repository", f"the hub ({endpoint}) has no repository '{repo_id}' that this machine "
+                          "may read (a misspelt id, or a private repository without a login)",
+                          "check the id (`model.id`, or the preset's) against the model's page on the hub; for a "
+                          "private repository, log in (`hf auth login`, or HF_TOKEN)")
+    if isinstance(exc, RevisionNotFoundError):
+        return HubProblem("no-revision", f"'{repo_id}' has no revision '{revision}' on the hub ({endpoint})",
+                          "check `model.revision` (a branch, tag or commit of the repository)")
+    if isinstance(exc, OfflineModeIsEnabled):
+        return None
+    if isinstance(exc, httpx.TransportError):  # refused, timed out, reset, a proxy or TLS failure
+        reason = "no answer in time" if isinstance(exc, httpx.TimeoutException) else \
+            (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return HubProblem("unreachable", f"the hub ({endpoint}) could not be reached ({reason}; asked once, "
+                          f"waiting at most HF_HUB_ETAG_TIMEOUT={constants.HF_HUB_ETAG_TIMEOUT} s)",
+                          "connect (HF_ENDPOINT for a mirror) and run again; or, to work offline, set "
+                          f"HF_HUB_OFFLINE=1 with the model in the Hugging Face cache (`hf download {repo_id}` where "
+                          "there is network, then the cache copied here) or point `model.id` at a local diffusers "
+                          "folder")
+    return None
