@@ -73,6 +73,14 @@ def image_sidecar(image: Any, png: bytes, signed: dict[str, Any] | None, checked
     return sidecar
 
 
+def with_decode_chunk(worker: dict[str, Any], output: Any) -> dict[str, Any]:
+    """The sidecar's ``executor`` record with ``decode_chunk``, the images (plate crops) per VAE decode call of the
+    image's batch, when the engine's result says it (a local render's; a Ray worker's reply holds the encoded image
+    alone). A chunk of another size can move a decoded value by one 8-bit level (docs/provenance.md)."""
+    chunk = getattr(output, "facts", {}).get("decode_chunk")
+    return worker if chunk is None or not isinstance(worker, dict) else {**worker, "decode_chunk": chunk}
+
+
 def commit_reused(store: OutputStore, job: Job, found: Any, model: ModelIdentity, project: str | None,
                   signer: Any = None, qa: Callable[[Job, Any], Any] | None = None) -> bool:
     """Commit ``job``'s image made of the pixels of ``found`` (a ``reuse.Found``: an image of the same job key in the
@@ -146,7 +154,8 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
                 return done, exc
             sidecar = image_sidecar(image, png, signed, checked, batch_index=index, batch_size=len(members),
                                     started=rendered.started, finished=rendered.finished,
-                                    batch_keys=[keys[m] for m in members], executor=rendered.worker)
+                                    batch_keys=[keys[m] for m in members],
+                                    executor=with_decode_chunk(rendered.worker, output))
             try:
                 if image.mask_png is not None:
                     # The --save-masks strip, written by the commit before the image (a committed job has its strip).

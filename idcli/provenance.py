@@ -25,6 +25,25 @@ from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
 RANDOM_WEIGHTS_CHUNK = "idcli-random-weights"  # a random-weight render's mark (idcli deliver keeps it)
+
+# How the pixels are deflated (docs/provenance.md, "PNG encoding"): each row's PNG filter is Pillow's choice either way
+# (none, up, sub or Paeth, by the least sum of absolute values), then zlib. Recorded in the record (``png``) since
+# 2026-12-02, so ``idcli reproduce`` encodes a take as it was encoded: a record without ``png`` was deflated at level
+# 6 with Pillow's default strategy for PNG (Z_FILTERED). Z_RLE (matches of distance 1 only) gave files within 2 % of
+# level 6's size on a drawn and on a grainy 4K and 8K plate, in 0.2-0.8 of its time (docs/performance.md).
+PNG_ENCODING: dict[str, Any] = {"zlib_level": 1, "zlib_strategy": "rle"}
+LEGACY_PNG_ENCODING: dict[str, Any] = {"zlib_level": 6, "zlib_strategy": "filtered"}
+
+
+def png_save_options(encoding: Any) -> dict[str, int]:
+    """Pillow's PNG ``save`` options for a record's ``png`` entry (None: the encoding of before it was recorded)."""
+    if encoding is None or encoding == LEGACY_PNG_ENCODING:
+        return {"compress_level": 6}  # exactly the call of before 2026-12-02 (Pillow's default strategy)
+    if encoding == PNG_ENCODING:
+        return {"compress_level": 1, "compress_type": zlib.Z_RLE}
+    raise ValueError(f"not a PNG encoding idcli writes: {encoding!r}")
+
+
 # Fields of a sidecar that are not in the PNG's idcli chunk.
 # reused: where a reused image's pixels came from (idcli/reuse.py).
 RUN_FIELDS = ("batch", "timing", "recovered", "c2pa", "fusion", "qa", "executor", "reused")  # qa: docs/review.md
@@ -108,6 +127,7 @@ def reproducible_record(job: Job, model: ModelIdentity, device: str,
         "size": {"width": width, "height": height},
         "image": {"path": job.image_relpath, "width": width, "height": height},
         "software": software if software is not None else software_versions(),
+        "png": dict(PNG_ENCODING),  # how encode_png deflates the pixels: reproduce encodes as recorded
         # A plate job (docs/plates.md): the plate file and each face (plates.plate_record).
         **({"plate": job.plate} if job.plate is not None else {}),
     }
@@ -225,7 +245,8 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     # A plate's RGB colour profile (docs/plates.md, "Colour"): the values are the plate's, so is their meaning.
     plate = getattr(job.request, "plate", None)
     profile = {"icc_profile": plate.icc_profile} if plate is not None and plate.icc_profile else {}
-    Image.fromarray(pixels, mode).save(buffer, format="PNG", pnginfo=info, compress_level=6, **profile)
+    Image.fromarray(pixels, mode).save(buffer, format="PNG", pnginfo=info, **png_save_options(record.get("png")),
+                                       **profile)
     return buffer.getvalue()
 
 

@@ -90,6 +90,10 @@ def record_problems(record: dict[str, Any]) -> list[str]:
     if isinstance(executor, dict) and executor.get("threads") is not None and not _whole(executor["threads"], 1,
                                                                                          MAX_THREADS):
         bad("executor.threads", executor["threads"], f"expected a whole number 1..{MAX_THREADS}")
+    from .provenance import LEGACY_PNG_ENCODING, PNG_ENCODING
+
+    if record.get("png") is not None and record["png"] not in (PNG_ENCODING, LEGACY_PNG_ENCODING):
+        bad("png", record["png"], f"expected {PNG_ENCODING} (or absent, as before 2026-12-02)")
     plate = record.get("plate")
     if isinstance(plate, dict) and not _whole(plate.get("working_size"), MIN_SIDE, MAX_SIDE):
         bad("plate.working_size", plate.get("working_size"), f"expected a whole number {MIN_SIDE}..{MAX_SIDE}")

@@ -116,7 +116,8 @@ class Engine:
         evaluations, for ``--save-masks``. A plate job (``request.plate``) runs each of its faces as one crop
         of the batch (engine/plate_render.py); its image has the plate's size, its facts hold ``plate``
         (per face its character, box, crop box and mask coverage; the start step and strength) and with
-        ``capture_masks`` ``plate_mask``, the union of its face masks over the plate (float32, h x w).
+        ``capture_masks`` ``plate_mask``, the union of its face masks over the plate (float32, h x w). Every
+        result's facts hold ``decode_chunk``: images (plate crops) per VAE decode call in its forward's decode.
         """
         import torch
 
@@ -156,6 +157,9 @@ class Engine:
                 with self._batch_state():
                     latents, facts = self._denoise(requests, capture=capture_masks)
                 pixels = self.codec.decode(latents)
+            # Images (plate crops) per VAE decode call, before the previews' decodes below: on a GPU it follows the
+            # free memory, and a chunk of another size can move a decoded value by one 8-bit level (docs/provenance.md).
+            decode_chunk = self.codec.last_chunk
             for fact in facts:
                 frames = fact.pop("fusion_frames", None)
                 if frames:
@@ -175,7 +179,8 @@ class Engine:
             # The first batch carries it (a run warning), said once by the executor that ran it, as the fallback is.
             facts[0]["adapter_note"], self.adapter_note = self.adapter_note, None
         members = list(range(len(requests)))  # indices into ``requests`` of the jobs in this forward
-        return [RenderResult(p, {"batch_seconds": seconds, "batch_members": members, **fact})
+        return [RenderResult(p, {"batch_seconds": seconds, "batch_members": members, "decode_chunk": decode_chunk,
+                                 **fact})
                 for p, fact in zip(pixels, facts, strict=True)]
 
     def _render_crops(self, plates: Any, text_windows: int) -> list[Any]:

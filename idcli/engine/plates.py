@@ -200,27 +200,44 @@ def composite(plate: np.ndarray, faces: list[tuple[np.ndarray, np.ndarray, Box]]
     """The plate with each re-generated face blended in; ``faces``: (face RGB uint8 at working size, mask
     in crop pixels, crop box). Every pixel whose mask is 0 is the plate's own, bit for bit; an RGBA
     plate keeps its alpha everywhere."""
-    from PIL import Image
-
     out = plate.copy()
     for face, mask, box in faces:
         x0, y0, side, _ = box
-        image = Image.fromarray(np.ascontiguousarray(face))
-        if face.shape[0] != side:
-            image = image.resize((side, side), Image.Resampling.LANCZOS)
         window = _nonzero_window(mask)
         if window is None:
             continue  # a mask of zeros changes nothing
         top, bottom, left, right = window
-        # Only the mask's nonzero rectangle is blended: everywhere else the plate's own pixels stay, as the full
-        # square's arithmetic gave them back; inside it each pixel is the same float32 arithmetic as before.
-        new = np.asarray(image, dtype=np.float32)[top:bottom, left:right]
+        # Only the mask's nonzero rectangle is resized and blended: everywhere else the plate's own pixels stay, as
+        # the full square's arithmetic gave them back; inside it each byte is what the whole square's gave.
+        new = resized_window(face, side, window).astype(np.float32)
         region = out[y0 + top:y0 + bottom, x0 + left:x0 + right, :3]
         m = mask[top:bottom, left:right, None].astype(np.float32)
         blended = np.clip(m * new + (1 - m) * region.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
         # Where the mask is 0 the arithmetic would already give the plate back; take it literally anyway.
         out[y0 + top:y0 + bottom, x0 + left:x0 + right, :3] = np.where(m > 0, blended, region)
     return out
+
+
+def resized_window(face: np.ndarray, side: int, window: tuple[int, int, int, int]) -> np.ndarray:
+    """Rows ``top:bottom`` and columns ``left:right`` (``window``) of ``face`` resized to ``side`` x ``side``
+    (Lanczos), uint8: the same bytes as resizing the whole face and cutting the window out, for less work.
+
+    Pillow resizes in two passes, each rounded to 8 bits: across (every row of the face to ``side`` columns), then
+    down (every column to ``side`` rows). Each output column of the second pass reads only its own column of the
+    first, so running the passes as two resizes, the second on the window's columns alone, gives the same bytes
+    (the same coefficient tables: each pass's sizes are the whole resize's). A fractional ``box`` would not: it
+    changes the sample positions' floating-point arithmetic. tests/test_plate_composite_window.py checks it
+    against the whole resize, which a Pillow that changed its passes would fail."""
+    from PIL import Image
+
+    top, bottom, left, right = window
+    if face.shape[:2] == (side, side):
+        return face[top:bottom, left:right]
+    height = face.shape[0]
+    lanczos = Image.Resampling.LANCZOS
+    across = Image.fromarray(np.ascontiguousarray(face)).resize((side, height), lanczos)
+    down = across.crop((left, 0, right, height)).resize((right - left, side), lanczos)
+    return np.asarray(down.crop((0, top, right - left, bottom)))
 
 
 def _nonzero_window(mask: np.ndarray) -> tuple[int, int, int, int] | None:
