@@ -8,7 +8,8 @@ takes a ``timeout=`` for its actor table, but not for its worker table nor for t
 read the tables as idcli always has: each such call runs in a daemon thread of its own here and is given up after its
 deadline. A thread given up may stay stuck in Ray's C++ core until the head answers or its connection closes: being a
 daemon thread, it cannot keep the process from exiting (Ray's calls release the GIL while they wait, so the driver goes
-on meanwhile). While it waits, no other read is asked: one deadline bounds them all.
+on meanwhile). While it waits, no other read is asked: one deadline bounds them all; for ``STUCK_READ_SECONDS`` at
+most, then it is left to its thread and the reads are asked again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -26,11 +28,16 @@ T = TypeVar("T")
 GCS_READ_SECONDS = 5.0
 # How long ``ray.shutdown()`` is given when the head no longer answers (it returns in about a second when it does).
 SHUTDOWN_SECONDS = 5.0
+# How long a read given up holds the others back. A read may never return though the head answers again (its connection
+# lost in Ray's core): refused for good, every later read was "Ray cannot say", and a worker Ray never placed was never
+# dropped (until 2026-12-02). Far longer than the head watch's grace (6 s), so a frozen head costs one read deadline
+# before it is told gone; past it, one read is asked (and, the head still frozen, given up) per this many seconds.
+STUCK_READ_SECONDS = 60.0
 
 
-# The reads given up and still waiting in Ray's core: while one is, the head has not answered it, and a new read would
-# wait its whole deadline for nothing.
-_unanswered: list[threading.Thread] = []
+# The reads given up and still waiting in Ray's core, with when each was given up (time.monotonic()): while one is, the
+# head has not answered it, and a new read would wait its whole deadline for nothing.
+_unanswered: list[tuple[threading.Thread, float]] = []
 
 
 def within(seconds: float, call: Callable[[], T]) -> T:
@@ -39,13 +46,16 @@ def within(seconds: float, call: Callable[[], T]) -> T:
     new one is not asked: TimeoutError at once. The driver reads one entry per worker as it hands out batches (which
     process runs it, whether Ray placed it), one after another: with W workers and a head frozen before the first
     batch, each read waited its 5 s, W x 5 s before the head watch could say "went away" (until 2026-12-02); now the
-    first read's deadline bounds them all, until the head answers it (a pause shorter than the watch's grace)."""
-    _unanswered[:] = [thread for thread in _unanswered if thread.is_alive()]
+    first read's deadline bounds them all, until the head answers it (a pause shorter than the watch's grace), or for
+    ``STUCK_READ_SECONDS``: a read that never returns is then left to its daemon thread."""
+    now = time.monotonic()
+    _unanswered[:] = [(thread, since) for thread, since in _unanswered
+                      if thread.is_alive() and now - since < STUCK_READ_SECONDS]
     if _unanswered:
         raise TimeoutError("the Ray cluster's head has not answered an earlier read yet")
     read = _Call(call, "idcli-gcs-read")
     if not read.returns_within(seconds):
-        _unanswered.append(read.thread)
+        _unanswered.append((read.thread, time.monotonic()))
         raise TimeoutError(f"the Ray cluster's head did not answer in {seconds:g} s")
     return read.result()
 

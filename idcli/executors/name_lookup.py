@@ -5,7 +5,8 @@ as long as the system's resolver does (a name server that does not answer: 5 s a
 a VPN's or a container's resolver gone: for ever). A ``--ray-address ray://HOST:PORT`` whose name resolved slowly held
 the address check, and the head watch every 2 s, that long (found by the farm's last loose ends, 2026-12-02). The name
 is now looked up in a daemon thread given the connect's deadline; given up, the lookup may go on in that thread, which
-cannot keep the process from exiting (docs/scale-out.md, "Faults").
+cannot keep the process from exiting (docs/scale-out.md, "Faults"). The head watch looks its name up once
+(``resolve``) and connects to that address at each check (``connect_to``): a slow resolver is not a head gone.
 """
 
 from __future__ import annotations
@@ -59,8 +60,14 @@ def resolve(host: str, port: int, seconds: float) -> list[Any]:
 def connect(host: str, port: int, seconds: float) -> socket.socket:
     """A TCP connection to ``host:port``, as ``socket.create_connection`` opens one (each address the name has, in
     turn), with the name's lookup bounded by ``seconds`` too (``NameNotResolved``)."""
+    return connect_to(resolve(host, port, seconds), seconds, host)
+
+
+def connect_to(addresses: list[Any], seconds: float, host: str) -> socket.socket:
+    """A TCP connection to the first of ``addresses`` (``resolve``'s answers for ``host``) that takes one within
+    ``seconds``; the last one's error when none does."""
     error: OSError | None = None
-    for family, kind, protocol, _, address in resolve(host, port, seconds):
+    for family, kind, protocol, _, address in addresses:
         connection = socket.socket(family, kind, protocol)
         try:
             connection.settimeout(seconds)

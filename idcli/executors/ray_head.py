@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutorUnavailableError
-from .name_lookup import CONNECT_SECONDS, NameNotResolved, connect
+from .name_lookup import CONNECT_SECONDS, NameNotResolved, connect, connect_to, resolve
 
 if TYPE_CHECKING:
     from .grpc_probe import PendingCall
@@ -47,13 +47,23 @@ class HeadWatch:
         self._next = time.monotonic() + HEAD_CHECK_SECONDS
         self.lost = False  # set once the run was stopped for it: the clean-up then gives Ray's calls a deadline
         self._call: PendingCall | None = None  # the check's gRPC call still in flight, asked at an earlier check
+        self._addresses: list[Any] | None = None  # what the head's name resolved to, looked up once
 
-    def answers(self, tries: int = 2) -> bool:
+    def _connects(self) -> None:
+        """A TCP connection to the head, opened and closed (OSError, ValueError when it is not). Its name (a Ray Client
+        server's, ``ray://farm-head:10001``) is looked up once, given ``CONNECT_SECONDS`` as the address check was:
+        looked up at each check within its connection's 1 s, a resolver that answers in 1-5 s (its first name server
+        gone) made every check a miss, and a well head was "went away" in 6 s (2026-12-02)."""
         host, _, port = self.address.rpartition(":")
         host = host.removeprefix("[").removesuffix("]")  # an IPv6 host as Ray writes one: [::1]:10001
+        if self._addresses is None:
+            self._addresses = resolve(host, int(port), CONNECT_SECONDS)
+        connect_to(self._addresses, 1, host).close()
+
+    def answers(self, tries: int = 2) -> bool:
         for attempt in range(tries):
             try:
-                connect(host, int(port), 1).close()
+                self._connects()
                 if self._called_in_time():
                     return True
             except (OSError, ValueError):
@@ -101,9 +111,8 @@ class HeadWatch:
         late but within the grace misses a check or two, never ``HEAD_MISSES`` in a row (until 2026-12-02 each check
         waited ``HEAD_CALL_SECONDS`` for its own call, so a GCS answering every call 3 s late was taken for gone in
         6 s, and a slow head held the driver for most of each check)."""
-        host, _, port = self.address.rpartition(":")
         try:
-            connect(host.removeprefix("[").removesuffix("]"), int(port), 1).close()
+            self._connects()
         except (OSError, ValueError):
             return False
         if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
