@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import socket
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -40,9 +41,12 @@ class BlockedTakes:
     character: str
     takes: tuple[str, ...]  # SHOT_tN of each such take with no image, in shot-list order
     problem: dict[str, Any]  # errors.Problem.as_json: {file, line, column, field, message, hint}
+    # the file changed since that render (a selfie replaced, else the shot list edited): a render may now make them
+    changed_since: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"character": self.character, "takes": list(self.takes), **self.problem}
+        return {"character": self.character, "takes": list(self.takes), **self.problem,
+                "changed_since": self.changed_since}
 
     def words(self) -> str:
         """``character 'ana' cannot be used: … — replace characters.ana.selfies[0] (shots.yaml:9:15)``."""
@@ -127,9 +131,10 @@ class Unfinished:
             parts.append(f"its last render rendered all it was asked for ({_only_words(self.only)})")
         for index, blocked in enumerate(self.blocked):
             count = len(blocked.takes)
-            head = (f"{count} of the {self.asked_takes or self.takes} takes of {name}{asked} are blocked"
-                    if not parts and index == 0 else f"{count} blocked")
-            parts.append(f"{head}: {blocked.words()}; a render before that blocks them again")
+            were = "were blocked in its last render" if blocked.changed_since else "are blocked"
+            head = (f"{count} of the {self.asked_takes or self.takes} takes of {name}{asked} {were}"
+                    if not parts and index == 0 else f"{count} {were.replace('are ', '')}")
+            parts.append(f"{head}: {blocked.words()}; {self._unblock(blocked)}")
         if not_asked:
             shots = len({_shot_of(t) for t in not_asked})
             said = (f"{shots} other shot{'s' if shots != 1 else ''} of {name} {'were' if shots != 1 else 'was'} not "
@@ -148,6 +153,16 @@ class Unfinished:
             return (f"; to finish, repeat that render as it was asked, with {asked} (a library call's: no idcli render "
                     "option says it)")
         return f"; to finish: {self.asked_command}{self._changed(name)}"
+
+    def _unblock(self, blocked: BlockedTakes) -> str:
+        """What renders blocked takes: nothing before the file is fixed; once it changed, the render asked for (a
+        selfie replaced in place, or the shot list edited to name another, said the takes blocked with no command)."""
+        if not blocked.changed_since:
+            return "a render before that blocks them again"
+        since = f"{blocked.changed_since} was changed"
+        if self.running or self.gone or self.not_in_command is not None:
+            return f"{since} since that render"
+        return f"{since} since that render: if that fixed it, this renders them: {self.asked_command}"
 
     def _changed(self, name: str) -> str:
         """What a command renders when the shot list was edited since that render."""
@@ -339,24 +354,74 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
                       failed if type(failed) is int and failed > 0 else 0,
                       unreached if type(unreached) is int and unreached > 0 else 0,
                       printable(error[:300]) if isinstance(error, str) and error else None,  # a received journal's text
-                      running, changed, gone, command, only, _blocked(recorded_blocked, set(missing)),
+                      running, changed, gone, command, only,
+                      _blocked(recorded_blocked, set(missing), shell_path(shotlist) if changed else None),
                       finish_command(shotlist, root, request), unsaid(request), asked, blocked_failed)
 
 
-def blocked_record(blocked: list[Any], source: str) -> list[dict[str, Any]]:
-    """The run-start line's ``blocked``: per unusable character, the takes it blocked (plan.BlockedJob) and its
-    problem (errors.Problem.as_json), for the morning after's note: such takes are not work a render can finish."""
+def blocked_record(blocked: list[Any], source: str, loaded: Any = None) -> list[dict[str, Any]]:
+    """The run-start line's ``blocked``: per unusable character, the takes it blocked (plan.BlockedJob), its
+    problem (errors.Problem.as_json) and its files' sha256 (``inputs``: its selfies or identity pack, as the
+    shot list ``loaded`` names them), for the morning after's note: such takes are not work a render can finish
+    until one of those files is replaced."""
     by_character: dict[str, dict[str, Any]] = {}
     for job in blocked:
         entry = by_character.setdefault(job.character, {"character": job.character, "takes": [],
-                                                        "problem": job.problem.as_json(source)})
+                                                        "problem": job.problem.as_json(source),
+                                                        "inputs": _inputs(loaded, job.character)})
         entry["takes"].append(f"{job.shot_id}_t{job.take}")
     return list(by_character.values())
 
 
-def _blocked(recorded: Any, missing: set[str]) -> tuple[BlockedTakes, ...]:
+def _inputs(loaded: Any, name: str) -> list[list[str]]:
+    """``[[absolute path, sha256], …]`` of a character's selfies (or identity pack) that are files now."""
+    from .hashing import sha256_file
+
+    character = loaded.shotlist.characters.get(name) if loaded is not None else None
+    written = (character.selfies or ([character.identity] if character.identity else [])) if character else []
+    found = []
+    for value in written:
+        path = loaded.resolve_path(value).absolute()
+        if _small_file(path):
+            found.append([str(path), sha256_file(path)])
+    return found
+
+
+_MOST_INPUT_BYTES = 256 * 2**20  # a journal received from outside may name any file: a selfie is far smaller
+
+
+def _small_file(path: Path) -> bool:
+    try:
+        info = path.stat()
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size <= _MOST_INPUT_BYTES
+
+
+def _replaced(inputs: Any) -> str | None:
+    """The first of a blocked entry's ``inputs`` (:func:`blocked_record`) whose bytes differ now, or that is gone,
+    as a path from the current folder; None: all as that render read them (or none recorded: an earlier journal)."""
+    from .hashing import sha256_file
+
+    for pair in inputs if isinstance(inputs, list) else []:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)):
+            continue
+        path = Path(pair[0])
+        if not path.is_absolute():
+            continue
+        try:
+            same = _small_file(path) and sha256_file(path) == pair[1]
+        except OSError:
+            same = False
+        if not same:
+            return shell_path(path)
+    return None
+
+
+def _blocked(recorded: Any, missing: set[str], changed: str | None = None) -> tuple[BlockedTakes, ...]:
     """The run-start line's ``blocked`` (:func:`blocked_record`) as read back: entries of the wrong shape are left
-    out (a received folder's journal), and so are takes that have an image now."""
+    out (a received folder's journal), and so are takes that have an image now. ``changed``: the shot list, when
+    it was edited since; an entry whose file was replaced since names that file instead."""
     from .errors import printable
 
     found = []
@@ -369,5 +434,7 @@ def _blocked(recorded: Any, missing: set[str]) -> tuple[BlockedTakes, ...]:
         if kept and isinstance(problem.get("message"), str):
             shown = {key: printable(value[:300]) if isinstance(value, str) else value if type(value) is int else None
                      for key, value in problem.items() if key in ("file", "line", "column", "field", "message", "hint")}
-            found.append(BlockedTakes(printable(entry["character"][:100]), kept, shown))
+            since = _replaced(entry.get("inputs")) or changed
+            found.append(BlockedTakes(printable(entry["character"][:100]), kept, shown,
+                                      printable(since) if since else None))
     return tuple(found)

@@ -186,3 +186,43 @@ def test_a_library_renders_added_takes_are_rendered_by_the_printed_command(
     assert finished.exit_code == 0, finished.output
     assert {"sc01_sh040_t2", "sc01_sh040_t3"} <= _committed(out) and len(_committed(out)) == 9
     assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
+
+
+@pytest.mark.parametrize("fix", ["selfie replaced in place", "shot list edited"])
+def test_blocked_takes_whose_selfie_was_fixed_since_are_offered_the_render_that_now_makes_them(
+        fix: str, shots: Path, selfies: Path, tmp_path: Path, engine_factory, tiny_engines,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """hostile-read-25: once the selfie the note names was replaced (or the shot list edited to name another), the
+    note still said the takes "are blocked", "a render before that blocks them again", and offered no command."""
+    import shutil
+
+    import idcli.run as run_module
+
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory)  # ana's 2 takes blocked, the rest rendered
+    monkeypatch.chdir(tmp_path)
+    assert "2 of the 7 takes of shots.yaml are blocked" in CliRunner().invoke(app, ["verify", "out"]).stderr
+    if fix == "selfie replaced in place":
+        shutil.copy(selfies / "mara_1.jpg", selfies / "ana.jpg")
+        changed = "selfies/ana.jpg was changed since that render"
+    else:
+        shots.write_text(SHOTS.replace("selfies/ana.jpg", "selfies/mara_1.jpg"), "utf-8")
+        changed = "shots.yaml was changed since that render"
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    command = "idcli render shots.yaml --out out --device cpu"
+    assert ("idcli: note: 2 of the 7 takes of shots.yaml were blocked in its last render: character 'ana' cannot be "
+            "used: ") in said, said
+    assert f"; {changed}: if that fixed it, this renders them: {command}" in said, said
+    assert "are blocked" not in said and "blocks them again" not in said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert [(b["takes"], b["changed_since"]) for b in document["blocked"]] == [
+        (["sc01_sh030_t1", "sc01_sh030_t2"], changed.split(" was ")[0])]
+    assert document["left_takes"] == [] and document["missing"] == 2  # still counted apart: sums unchanged
+
+    # the command, run as printed, renders them
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    finished = CliRunner().invoke(app, [*shlex.split(command)[1:], "--no-qa"])
+    assert finished.exit_code == 0, finished.output
+    assert {"sc01_sh030_t1", "sc01_sh030_t2"} <= _committed(out)
+    assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
