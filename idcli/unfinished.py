@@ -41,14 +41,28 @@ class BlockedTakes:
     character: str
     takes: tuple[str, ...]  # SHOT_tN of each such take with no image, in shot-list order
     problem: dict[str, Any]  # errors.Problem.as_json: {file, line, column, field, message, hint}
-    # the file changed since that render (a selfie replaced, else the shot list edited): a render may now make them
+    # the file changed since that render (a selfie replaced, else the shot list edited) once every character
+    # blocking them had one changed: a render may now make them
     changed_since: str | None = None
+    # other unusable characters the same takes name (the plan blocks a take by its first): each must be fixed too
+    also: tuple[BlockedTakes, ...] = ()
+    replaced: str | None = None  # this character's own file, replaced since that render
 
     def as_dict(self) -> dict[str, Any]:
         return {"character": self.character, "takes": list(self.takes), **self.problem,
-                "changed_since": self.changed_since}
+                "changed_since": self.changed_since,
+                "also": [{"character": other.character, **other.problem, "changed_since": other.replaced}
+                         for other in self.also]}
 
     def words(self) -> str:
+        """What blocks the takes: each character's words, less the ones whose file was replaced while another's
+        still blocks them."""
+        named = (self, *self.also)
+        if self.changed_since is None:
+            named = tuple(one for one in named if one.replaced is None) or named
+        return "; ".join(one.own_words() for one in named)
+
+    def own_words(self) -> str:
         """``character 'ana' cannot be used: … — replace characters.ana.selfies[0] (shots.yaml:9:15)``."""
         field, line, column = self.problem.get("field"), self.problem.get("line"), self.problem.get("column")
         where = Path(str(self.problem.get("file") or "")).name
@@ -359,17 +373,29 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
                       finish_command(shotlist, root, request), unsaid(request), asked, blocked_failed)
 
 
-def blocked_record(blocked: list[Any], source: str, loaded: Any = None) -> list[dict[str, Any]]:
+def blocked_record(blocked: list[Any], source: str, loaded: Any = None,
+                   problems: list[Any] | None = None) -> list[dict[str, Any]]:
     """The run-start line's ``blocked``: per unusable character, the takes it blocked (plan.BlockedJob), its
     problem (errors.Problem.as_json) and its files' sha256 (``inputs``: its selfies or identity pack, as the
     shot list ``loaded`` names them), for the morning after's note: such takes are not work a render can finish
-    until one of those files is replaced."""
+    until one of those files is replaced. ``also``: the other unusable characters (``problems``, the plan's) the
+    same takes name: the plan blocks a take by its first, and replacing that file alone blocked it again."""
+    from .shot_prompts import shot_characters
+
+    unusable = {field.split(".")[1].split("[")[0]: problem for problem in problems or ()
+                if isinstance(field := getattr(problem, "path", None), str) and field.startswith("characters.")}
+    shots = {shot.id: shot for shot in loaded.shotlist.shots} if loaded is not None and unusable else {}
     by_character: dict[str, dict[str, Any]] = {}
     for job in blocked:
         entry = by_character.setdefault(job.character, {"character": job.character, "takes": [],
                                                         "problem": job.problem.as_json(source),
-                                                        "inputs": _inputs(loaded, job.character)})
+                                                        "inputs": _inputs(loaded, job.character), "also": []})
         entry["takes"].append(f"{job.shot_id}_t{job.take}")
+        shot = shots.get(job.shot_id)
+        for other in shot_characters(shot) if shot is not None else ():
+            if other != job.character and other in unusable and all(a["character"] != other for a in entry["also"]):
+                entry["also"].append({"character": other, "problem": unusable[other].as_json(source),
+                                      "inputs": _inputs(loaded, other)})
     return list(by_character.values())
 
 
@@ -403,7 +429,7 @@ def _replaced(inputs: Any) -> str | None:
     as a path from the current folder; None: all as that render read them (or none recorded: an earlier journal)."""
     from .hashing import sha256_file
 
-    for pair in inputs if isinstance(inputs, list) else []:
+    for pair in inputs[:32] if isinstance(inputs, list) else []:  # a character has 32 selfies at most
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)):
             continue
         path = Path(pair[0])
@@ -422,19 +448,35 @@ def _blocked(recorded: Any, missing: set[str], changed: str | None = None) -> tu
     """The run-start line's ``blocked`` (:func:`blocked_record`) as read back: entries of the wrong shape are left
     out (a received folder's journal), and so are takes that have an image now. ``changed``: the shot list, when
     it was edited since; an entry whose file was replaced since names that file instead."""
-    from .errors import printable
-
     found = []
     for entry in recorded if isinstance(recorded, list) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("character"), str):
+        takes = entry.get("takes") if isinstance(entry, dict) else None
+        kept = tuple(t for t in takes if isinstance(t, str) and t in missing) if isinstance(takes, list) else ()
+        first = _character(entry, kept) if kept else None
+        if first is None:
             continue
-        problem, takes = entry.get("problem"), entry.get("takes")
-        problem, takes = problem if isinstance(problem, dict) else {}, takes if isinstance(takes, list) else []
-        kept = tuple(t for t in takes if isinstance(t, str) and t in missing)
-        if kept and isinstance(problem.get("message"), str):
-            shown = {key: printable(value[:300]) if isinstance(value, str) else value if type(value) is int else None
-                     for key, value in problem.items() if key in ("file", "line", "column", "field", "message", "hint")}
-            since = _replaced(entry.get("inputs")) or changed
-            found.append(BlockedTakes(printable(entry["character"][:100]), kept, shown,
-                                      printable(since) if since else None))
+        also = entry.get("also")
+        named = (first, *(one for other in (also[:32] if isinstance(also, list) else [])
+                           if (one := _character(other, ())) is not None))
+        replaced = [one.replaced for one in named]
+        # blocked until every character's file changed; an edited shot list may have fixed any of them
+        since = changed or (replaced[0] if all(replaced) else None)
+        found.append(BlockedTakes(first.character, kept, first.problem, since, named[1:], first.replaced))
     return tuple(found)
+
+
+def _character(entry: Any, takes: tuple[str, ...]) -> BlockedTakes | None:
+    """One character of a ``blocked`` entry as read back (None: of the wrong shape, or no take of it missing)."""
+    from .errors import printable
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("character"), str):
+        return None
+    problem = entry.get("problem")
+    problem = problem if isinstance(problem, dict) else {}
+    if not isinstance(problem.get("message"), str):
+        return None
+    shown = {key: printable(value[:300]) if isinstance(value, str) else value if type(value) is int else None
+             for key, value in problem.items() if key in ("file", "line", "column", "field", "message", "hint")}
+    replaced = _replaced(entry.get("inputs"))
+    return BlockedTakes(printable(entry["character"][:100]), takes, shown,
+                        replaced=printable(replaced) if replaced else None)

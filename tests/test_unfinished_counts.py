@@ -226,3 +226,48 @@ def test_blocked_takes_whose_selfie_was_fixed_since_are_offered_the_render_that_
     assert finished.exit_code == 0, finished.output
     assert {"sc01_sh030_t1", "sc01_sh030_t2"} <= _committed(out)
     assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
+
+
+def test_a_take_blocked_by_two_characters_names_both_and_is_offered_its_render_only_once_both_are_replaced(
+        write_shotlist, selfies: Path, tmp_path: Path, engine_factory, tiny_engines,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """hostile-read-25: a shot naming two characters whose selfies show no face was said blocked by the first alone
+    (the render itself named both): replacing that one file left the takes blocked by the other."""
+    import shutil
+
+    from PIL import Image
+
+    import idcli.run as run_module
+
+    for name, shade in (("ana", 128), ("bo", 100)):
+        Image.new("RGB", (300, 300), (shade, 128, 128)).save(selfies / f"{name}.jpg", format="JPEG")  # no face
+    shots = write_shotlist(SHOTS.replace("  ana:\n", "  bo:\n    selfies: [selfies/bo.jpg]\n  ana:\n").replace(
+        "{ana} under the lighthouse", "{ana} and {bo} under the lighthouse"))
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory)
+    monkeypatch.chdir(tmp_path)
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert "2 of the 7 takes of shots.yaml are blocked: character 'ana' cannot be used: selfies/ana.jpg" in said, said
+    assert ("; character 'bo' cannot be used: selfies/bo.jpg: no face found; use a photo where the face is clearly "
+            "visible — replace characters.bo.selfies[0] (shots.yaml:9:15); a render before that blocks them again"
+            ) in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert [(b["character"], b["takes"], [(a["character"], a["field"]) for a in b["also"]]) for b in
+            document["blocked"]] == [("ana", ["sc01_sh030_t1", "sc01_sh030_t2"], [("bo", "characters.bo.selfies[0]")])]
+    assert document["left_takes"] == [] and document["missing"] == 2  # counted once
+
+    shutil.copy(selfies / "mara_1.jpg", selfies / "ana.jpg")  # one of the two replaced: still blocked, by bo
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert "2 of the 7 takes of shots.yaml are blocked: character 'bo' cannot be used" in said, said
+    assert "'ana'" not in said and "idcli render" not in said and "blocks them again" in said
+
+    shutil.copy(selfies / "mara_1.jpg", selfies / "bo.jpg")
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    command = "idcli render shots.yaml --out out --device cpu"
+    assert "2 of the 7 takes of shots.yaml were blocked in its last render: character 'ana' cannot be used" in said
+    assert f"was changed since that render: if that fixed it, this renders them: {command}" in said, said
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    finished = CliRunner().invoke(app, [*shlex.split(command)[1:], "--no-qa"])
+    assert finished.exit_code == 0, finished.output
+    assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
