@@ -93,10 +93,11 @@ class Unfinished:
     # What the last render was asked for, and could not do, as its run-start line says (since 2026-12-02):
     only: tuple[str, ...] | None = None  # the shot ids it was asked for (--only); None: every shot
     blocked: tuple[BlockedTakes, ...] = ()  # missing takes it could not plan: a character cannot be used
-    asked_command: str = ""  # the command that renders the takes it was asked for (with its --only)
+    asked_command: str = ""  # the command that renders the takes it was asked for (with its --only); "": none can
     not_in_command: dict[str, Any] | None = None  # what it was asked that no idcli render option says (dtype)
     asked_takes: int = 0  # takes of the shots it was asked for
     blocked_failed: int = 0  # of ``failed``, the takes it could not plan (blocked), with an image since or not
+    only_gone: tuple[str, ...] = ()  # of ``only``, the shot ids the shot list, edited since, holds no more
 
     @property
     def missing(self) -> int:
@@ -162,6 +163,9 @@ class Unfinished:
         """"; to finish: COMMAND", or what to repeat in words where no command says it."""
         if self.gone:
             return f"; {self.shotlist} is not there now: to finish, {self.asked_command} with the shot list's path"
+        if not self.asked_command:  # every shot it was asked for is gone from the edited shot list
+            return (f"; {name} was changed since that render and holds none of the shots it was asked for now: to "
+                    f"render what it holds, {self.command}")
         if self.not_in_command:
             asked = ", ".join(f"{key}={value!r}" for key, value in self.not_in_command.items())
             return (f"; to finish, repeat that render as it was asked, with {asked} (a library call's: no idcli render "
@@ -174,13 +178,17 @@ class Unfinished:
         if not blocked.changed_since:
             return "a render before that blocks them again"
         since = f"{blocked.changed_since} was changed"
-        if self.running or self.gone or self.not_in_command is not None:
+        if self.running or self.gone or self.not_in_command is not None or not self.asked_command:
             return f"{since} since that render"
         return f"{since} since that render: if that fixed it, this renders them: {self.asked_command}"
 
     def _changed(self, name: str) -> str:
         """What a command renders when the shot list was edited since that render."""
-        return f" ({name} was changed since that render: this renders what it holds now)" if self.changed else ""
+        if not self.changed:
+            return ""
+        # an --only shot renamed or removed since: render refuses the whole command (no such shot)
+        left_out = f"; {_only_words(self.only_gone)} left out: no such shot in it now" if self.only_gone else ""
+        return f" ({name} was changed since that render: this renders what it holds now{left_out})"
 
     def as_dict(self) -> dict[str, Any]:
         """``verify --json``'s ``unfinished`` object (docs/file-formats.md)."""
@@ -192,7 +200,7 @@ class Unfinished:
                 # since 2026-12-02 (night-counts): what the last render was asked for and could not do
                 "only": None if self.only is None else list(self.only),
                 "left_takes": list(self.left_takes), "not_asked_takes": list(self.not_asked_takes),
-                "blocked": [b.as_dict() for b in self.blocked], "asked_command": self.asked_command,
+                "blocked": [b.as_dict() for b in self.blocked], "asked_command": self.asked_command or None,
                 "not_in_command": self.not_in_command}
 
 
@@ -364,13 +372,32 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     command = finish_command(shotlist, root, {**request, "only": None})  # the whole shot list, as before
     selection = set(only or ())
     asked = sum(1 for shot, _take in takes if only is None or shot in selection)
+    holds = _shot_ids(shotlist) if changed and only is not None else None
+    only_gone = tuple(shot for shot in only or () if holds is not None and shot not in holds)
+    asked_command = "" if only and len(only_gone) == len(only) else finish_command(
+        shotlist, root, {**request, "only": [shot for shot in only or () if shot not in only_gone] or None})
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
                       unreached if type(unreached) is int and unreached > 0 else 0,
                       printable(error[:300]) if isinstance(error, str) and error else None,  # a received journal's text
                       running, changed, gone, command, only,
                       _blocked(recorded_blocked, set(missing), shell_path(shotlist) if changed else None),
-                      finish_command(shotlist, root, request), unsaid(request), asked, blocked_failed)
+                      asked_command, unsaid(request), asked, blocked_failed, only_gone)
+
+
+def _shot_ids(shotlist: Path) -> set[str] | None:
+    """The shot ids the shot list file holds now (read, not validated), or None where that cannot be told."""
+    from .errors import IdcliError
+    from .yamlsafe import load_yaml_file
+
+    try:
+        data = load_yaml_file(shotlist).data
+    except (IdcliError, OSError, ValueError):  # not YAML now, unreadable: the command as it was
+        return None
+    shots = data.get("shots") if isinstance(data, dict) else None
+    if not isinstance(shots, list) or not all(isinstance(s, dict) and isinstance(s.get("id"), str) for s in shots):
+        return None
+    return {s["id"] for s in shots}
 
 
 def blocked_record(blocked: list[Any], source: str, loaded: Any = None,

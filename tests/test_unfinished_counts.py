@@ -271,3 +271,41 @@ def test_a_take_blocked_by_two_characters_names_both_and_is_offered_its_render_o
     finished = CliRunner().invoke(app, [*shlex.split(command)[1:], "--no-qa"])
     assert finished.exit_code == 0, finished.output
     assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
+
+
+def test_the_asked_command_leaves_out_an_only_shot_the_edited_shot_list_no_longer_holds(
+        write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hostile-read-25: after ``--only sc01_sh020 --only sc01_sh040`` stopped and sc01_sh040 was renamed in the shot
+    list, the note offered ``… --only sc01_sh020 --only sc01_sh040 (shots.yaml was changed since that render: this
+    renders what it holds now)``, which render refuses (exit 2: no such shot)."""
+    import idcli.run as run_module
+
+    shots = write_shotlist(MARA_ONLY)
+    out = tmp_path / "out"
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(),
+                      only=["sc01_sh020", "sc01_sh040"])
+    monkeypatch.chdir(tmp_path)
+    shots.write_text(MARA_ONLY.replace("sc01_sh040", "sc01_sh050"), "utf-8")
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    command = "idcli render shots.yaml --out out --device cpu --only sc01_sh020"
+    assert (f"; to finish: {command} (shots.yaml was changed since that render: this renders what it holds now; "
+            "--only sc01_sh040 left out: no such shot in it now)") in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["asked_command"] == command and document["only"] == ["sc01_sh020", "sc01_sh040"]
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    finished = CliRunner().invoke(app, [*shlex.split(command)[1:], "--no-qa"])
+    assert finished.exit_code == 0, finished.output
+    assert {"sc01_sh020_t1", "sc01_sh020_t2", "sc01_sh020_t3"} <= _committed(out)
+
+    # none of the shots asked for is in it now: no command that would be refused, the whole list's offered
+    shots.write_text(MARA_ONLY.replace("sc01_sh040", "sc01_sh050").replace("sc01_sh020", "sc01_sh025"), "utf-8")
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, tmp_path / "other", engine_factory, batch_size=1, progress=StoppedAfterFirst(),
+                      only=["sc01_sh025"])
+    shots.write_text(MARA_ONLY, "utf-8")
+    said = CliRunner().invoke(app, ["verify", "other"]).stderr
+    assert "--only sc01_sh025" not in said.split("are not rendered yet")[1], said
+    assert ("shots.yaml was changed since that render and holds none of the shots it was asked for now: to render "
+            "what it holds, idcli render shots.yaml --out other --device cpu") in said, said
