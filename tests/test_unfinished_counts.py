@@ -309,3 +309,32 @@ def test_the_asked_command_leaves_out_an_only_shot_the_edited_shot_list_no_longe
     assert "--only sc01_sh025" not in said.split("are not rendered yet")[1], said
     assert ("shots.yaml was changed since that render and holds none of the shots it was asked for now: to render "
             "what it holds, idcli render shots.yaml --out other --device cpu") in said, said
+
+
+@pytest.mark.parametrize("mix", ["only a blocked and an open shot, stopped", "only the blocked shot and another",
+                                 "every shot, blocked ones left", "every shot, stopped"])
+def test_left_blocked_and_not_asked_add_up_to_missing_in_every_mix(
+        mix: str, shots: Path, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hostile-read-25, a guard (passing before): each missing take is counted in exactly one of the three, in the
+    JSON and in the note's numbers."""
+    out = tmp_path / "out"
+    only = {"only a blocked and an open shot, stopped": ["sc01_sh030", "sc01_sh020", "sc01_sh020"],
+            "only the blocked shot and another": ["sc01_sh030", "sc01_sh010"]}.get(mix)
+    if "stopped" in mix:
+        with pytest.raises(idcli.Interrupted):
+            render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(), only=only)
+    else:
+        render_on_cpu(shots, out, engine_factory, only=only)
+    monkeypatch.chdir(tmp_path)
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    left, not_asked = document["left_takes"], document["not_asked_takes"]
+    blocked = [take for entry in document["blocked"] for take in entry["takes"]]
+    assert sorted(left + not_asked + blocked) == sorted(document["missing_takes"]), document
+    assert len(set(left + not_asked + blocked)) == document["missing"]
+    assert blocked == ["sc01_sh030_t1", "sc01_sh030_t2"]  # ana's: in every mix, whether asked for or not
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    if left:
+        assert f"{len(left)} of the " in said and "are not rendered yet" in said, said
+    assert ("2 blocked: " if left else "2 of the ") in said, said
+    shots_not_asked = len({take.rsplit("_t", 1)[0] for take in not_asked})
+    assert (f"{shots_not_asked} other shot" in said) == bool(not_asked), said
