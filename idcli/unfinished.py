@@ -436,7 +436,10 @@ def _inputs(loaded: Any, name: str) -> list[list[str]]:
     for value in written:
         path = loaded.resolve_path(value).absolute()
         if _small_file(path):
-            found.append([str(path), sha256_file(path)])
+            try:
+                found.append([str(path), sha256_file(path)])
+            except OSError:  # unreadable: the very reason it is unusable; "" until it can be read
+                found.append([str(path), ""])
     return found
 
 
@@ -465,7 +468,7 @@ def _replaced(inputs: Any) -> str | None:
         try:
             same = _small_file(path) and sha256_file(path) == pair[1]
         except OSError:
-            same = False
+            same = pair[1] == ""  # unreadable then and now
         if not same:
             return shell_path(path)
     return None

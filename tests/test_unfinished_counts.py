@@ -338,3 +338,25 @@ def test_left_blocked_and_not_asked_add_up_to_missing_in_every_mix(
     assert ("2 blocked: " if left else "2 of the ") in said, said
     shots_not_asked = len({take.rsplit("_t", 1)[0] for take in not_asked})
     assert (f"{shots_not_asked} other shot" in said) == bool(not_asked), said
+
+
+def test_a_blocked_selfie_that_cannot_be_read_is_no_crash_of_the_render_and_still_said_blocked(
+        shots: Path, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hostile-read-25: the run-start line hashes a blocked character's selfies; one that cannot be read (the very
+    reason it is unusable: permissions, an I/O error) must not stop the render, nor read as replaced after."""
+    import idcli.hashing as hashing
+
+    real = hashing.sha256_file
+
+    def unreadable(path: Path) -> str:
+        if path.name == "ana.jpg":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(hashing, "sha256_file", unreadable)
+    out = tmp_path / "out"
+    report = render_on_cpu(shots, out, engine_factory)
+    assert report.rendered == 5
+    monkeypatch.chdir(tmp_path)
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert "2 of the 7 takes of shots.yaml are blocked: " in said and "blocks them again" in said, said
