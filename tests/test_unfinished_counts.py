@@ -282,9 +282,9 @@ def test_the_asked_command_leaves_out_an_only_shot_the_edited_shot_list_no_longe
 
     shots = write_shotlist(MARA_ONLY)
     out = tmp_path / "out"
-    with pytest.raises(idcli.Interrupted):
-        render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(),
-                      only=["sc01_sh020", "sc01_sh040"])
+    render_on_cpu(shots, out, engine_factory, only=["sc01_sh020", "sc01_sh040"])
+    for take in ("sc01_sh020/sc01_sh020_t3.png", "sc01_sh040/sc01_sh040_t1.png"):  # not stopped: a take of each left
+        (out / take).unlink()
     monkeypatch.chdir(tmp_path)
     shots.write_text(MARA_ONLY.replace("sc01_sh040", "sc01_sh050"), "utf-8")
     said = CliRunner().invoke(app, ["verify", "out"]).stderr
@@ -301,9 +301,8 @@ def test_the_asked_command_leaves_out_an_only_shot_the_edited_shot_list_no_longe
 
     # none of the shots asked for is in it now: no command that would be refused, the whole list's offered
     shots.write_text(MARA_ONLY.replace("sc01_sh040", "sc01_sh050").replace("sc01_sh020", "sc01_sh025"), "utf-8")
-    with pytest.raises(idcli.Interrupted):
-        render_on_cpu(shots, tmp_path / "other", engine_factory, batch_size=1, progress=StoppedAfterFirst(),
-                      only=["sc01_sh025"])
+    render_on_cpu(shots, tmp_path / "other", engine_factory, only=["sc01_sh025"])
+    (tmp_path / "other" / "sc01_sh025" / "sc01_sh025_t1.png").unlink()
     shots.write_text(MARA_ONLY, "utf-8")
     said = CliRunner().invoke(app, ["verify", "other"]).stderr
     assert "--only sc01_sh025" not in said.split("are not rendered yet")[1], said
@@ -320,11 +319,9 @@ def test_left_blocked_and_not_asked_add_up_to_missing_in_every_mix(
     out = tmp_path / "out"
     only = {"only a blocked and an open shot, stopped": ["sc01_sh030", "sc01_sh020", "sc01_sh020"],
             "only the blocked shot and another": ["sc01_sh030", "sc01_sh010"]}.get(mix)
-    if "stopped" in mix:
-        with pytest.raises(idcli.Interrupted):
-            render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(), only=only)
-    else:
-        render_on_cpu(shots, out, engine_factory, only=only)
+    render_on_cpu(shots, out, engine_factory, only=only)
+    if "stopped" in mix:  # what a stop leaves, made so: how many a Ctrl-C lets commit depends on the machine's load
+        (out / "sc01_sh020" / "sc01_sh020_t2.png").unlink()
     monkeypatch.chdir(tmp_path)
     document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
     left, not_asked = document["left_takes"], document["not_asked_takes"]
@@ -360,3 +357,15 @@ def test_a_blocked_selfie_that_cannot_be_read_is_no_crash_of_the_render_and_stil
     monkeypatch.chdir(tmp_path)
     said = CliRunner().invoke(app, ["verify", "out"]).stderr
     assert "2 of the 7 takes of shots.yaml are blocked: " in said and "blocks them again" in said, said
+
+
+def test_plan_offers_no_render_to_finish_when_only_blocked_takes_are_left(
+        shots: Path, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hostile-read-25: ``idcli plan``'s last line counted blocked takes as left to do, ``7 jobs: 5 done, 2 blocked;
+    to finish: idcli render …``: that render blocks them again (exit 1), as the morning note said before 81."""
+    render_on_cpu(shots, tmp_path / "out", engine_factory)
+    monkeypatch.chdir(tmp_path)
+    said = CliRunner().invoke(app, ["plan", "shots.yaml", "--out", "out", "--device", "cpu"]).output
+    assert ("7 jobs: 5 done, 2 blocked; the 2 blocked render once the file named above is fixed, then: "
+            "idcli render shots.yaml --out out --device cpu") in said, said
+    assert "to finish" not in said
