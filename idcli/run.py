@@ -322,7 +322,8 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
         # until a character's file is fixed (unfinished.py)
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs),
                        **({"request": request} if request is not None else {}),
-                       **({"blocked": blocked_record(plan.blocked, plan.source)} if plan.blocked else {})})
+                       **({"blocked": blocked_record(plan.blocked, plan.source, loaded, plan.problems)}
+                          if plan.blocked else {})})
         report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
         # superseded/ listed once, at the first job not done (each job moves only its own take's files)

@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import socket
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -40,11 +41,28 @@ class BlockedTakes:
     character: str
     takes: tuple[str, ...]  # SHOT_tN of each such take with no image, in shot-list order
     problem: dict[str, Any]  # errors.Problem.as_json: {file, line, column, field, message, hint}
+    # the file changed since that render (a selfie replaced, else the shot list edited) once every character
+    # blocking them had one changed: a render may now make them
+    changed_since: str | None = None
+    # other unusable characters the same takes name (the plan blocks a take by its first): each must be fixed too
+    also: tuple[BlockedTakes, ...] = ()
+    replaced: str | None = None  # this character's own file, replaced since that render
 
     def as_dict(self) -> dict[str, Any]:
-        return {"character": self.character, "takes": list(self.takes), **self.problem}
+        return {"character": self.character, "takes": list(self.takes), **self.problem,
+                "changed_since": self.changed_since,
+                "also": [{"character": other.character, **other.problem, "changed_since": other.replaced}
+                         for other in self.also]}
 
     def words(self) -> str:
+        """What blocks the takes: each character's words, less the ones whose file was replaced while another's
+        still blocks them."""
+        named = (self, *self.also)
+        if self.changed_since is None:
+            named = tuple(one for one in named if one.replaced is None) or named
+        return "; ".join(one.own_words() for one in named)
+
+    def own_words(self) -> str:
         """``character 'ana' cannot be used: … — replace characters.ana.selfies[0] (shots.yaml:9:15)``."""
         field, line, column = self.problem.get("field"), self.problem.get("line"), self.problem.get("column")
         where = Path(str(self.problem.get("file") or "")).name
@@ -75,10 +93,11 @@ class Unfinished:
     # What the last render was asked for, and could not do, as its run-start line says (since 2026-12-02):
     only: tuple[str, ...] | None = None  # the shot ids it was asked for (--only); None: every shot
     blocked: tuple[BlockedTakes, ...] = ()  # missing takes it could not plan: a character cannot be used
-    asked_command: str = ""  # the command that renders the takes it was asked for (with its --only)
+    asked_command: str = ""  # the command that renders the takes it was asked for (with its --only); "": none can
     not_in_command: dict[str, Any] | None = None  # what it was asked that no idcli render option says (dtype)
     asked_takes: int = 0  # takes of the shots it was asked for
     blocked_failed: int = 0  # of ``failed``, the takes it could not plan (blocked), with an image since or not
+    only_gone: tuple[str, ...] = ()  # of ``only``, the shot ids the shot list, edited since, holds no more
 
     @property
     def missing(self) -> int:
@@ -127,9 +146,10 @@ class Unfinished:
             parts.append(f"its last render rendered all it was asked for ({_only_words(self.only)})")
         for index, blocked in enumerate(self.blocked):
             count = len(blocked.takes)
-            head = (f"{count} of the {self.asked_takes or self.takes} takes of {name}{asked} are blocked"
-                    if not parts and index == 0 else f"{count} blocked")
-            parts.append(f"{head}: {blocked.words()}; a render before that blocks them again")
+            were = "were blocked in its last render" if blocked.changed_since else "are blocked"
+            head = (f"{count} of the {self.asked_takes or self.takes} takes of {name}{asked} {were}"
+                    if not parts and index == 0 else f"{count} {were.replace('are ', '')}")
+            parts.append(f"{head}: {blocked.words()}; {self._unblock(blocked)}")
         if not_asked:
             shots = len({_shot_of(t) for t in not_asked})
             said = (f"{shots} other shot{'s' if shots != 1 else ''} of {name} {'were' if shots != 1 else 'was'} not "
@@ -143,15 +163,32 @@ class Unfinished:
         """"; to finish: COMMAND", or what to repeat in words where no command says it."""
         if self.gone:
             return f"; {self.shotlist} is not there now: to finish, {self.asked_command} with the shot list's path"
+        if not self.asked_command:  # every shot it was asked for is gone from the edited shot list
+            return (f"; {name} was changed since that render and holds none of the shots it was asked for now: to "
+                    f"render what it holds, {self.command}")
         if self.not_in_command:
             asked = ", ".join(f"{key}={value!r}" for key, value in self.not_in_command.items())
             return (f"; to finish, repeat that render as it was asked, with {asked} (a library call's: no idcli render "
                     "option says it)")
         return f"; to finish: {self.asked_command}{self._changed(name)}"
 
+    def _unblock(self, blocked: BlockedTakes) -> str:
+        """What renders blocked takes: nothing before the file is fixed; once it changed, the render asked for (a
+        selfie replaced in place, or the shot list edited to name another, said the takes blocked with no command)."""
+        if not blocked.changed_since:
+            return "a render before that blocks them again"
+        since = f"{blocked.changed_since} was changed"
+        if self.running or self.gone or self.not_in_command is not None or not self.asked_command:
+            return f"{since} since that render"
+        return f"{since} since that render: if that fixed it, this renders them: {self.asked_command}"
+
     def _changed(self, name: str) -> str:
         """What a command renders when the shot list was edited since that render."""
-        return f" ({name} was changed since that render: this renders what it holds now)" if self.changed else ""
+        if not self.changed:
+            return ""
+        # an --only shot renamed or removed since: render refuses the whole command (no such shot)
+        left_out = f"; {_only_words(self.only_gone)} left out: no such shot in it now" if self.only_gone else ""
+        return f" ({name} was changed since that render: this renders what it holds now{left_out})"
 
     def as_dict(self) -> dict[str, Any]:
         """``verify --json``'s ``unfinished`` object (docs/file-formats.md)."""
@@ -163,7 +200,7 @@ class Unfinished:
                 # since 2026-12-02 (night-counts): what the last render was asked for and could not do
                 "only": None if self.only is None else list(self.only),
                 "left_takes": list(self.left_takes), "not_asked_takes": list(self.not_asked_takes),
-                "blocked": [b.as_dict() for b in self.blocked], "asked_command": self.asked_command,
+                "blocked": [b.as_dict() for b in self.blocked], "asked_command": self.asked_command or None,
                 "not_in_command": self.not_in_command}
 
 
@@ -335,39 +372,141 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     command = finish_command(shotlist, root, {**request, "only": None})  # the whole shot list, as before
     selection = set(only or ())
     asked = sum(1 for shot, _take in takes if only is None or shot in selection)
+    holds = _shot_ids(shotlist) if changed and only is not None else None
+    only_gone = tuple(shot for shot in only or () if holds is not None and shot not in holds)
+    asked_command = "" if only and len(only_gone) == len(only) else finish_command(
+        shotlist, root, {**request, "only": [shot for shot in only or () if shot not in only_gone] or None})
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
                       unreached if type(unreached) is int and unreached > 0 else 0,
                       printable(error[:300]) if isinstance(error, str) and error else None,  # a received journal's text
-                      running, changed, gone, command, only, _blocked(recorded_blocked, set(missing)),
-                      finish_command(shotlist, root, request), unsaid(request), asked, blocked_failed)
+                      running, changed, gone, command, only,
+                      _blocked(recorded_blocked, set(missing), shell_path(shotlist) if changed else None),
+                      asked_command, unsaid(request), asked, blocked_failed, only_gone)
 
 
-def blocked_record(blocked: list[Any], source: str) -> list[dict[str, Any]]:
-    """The run-start line's ``blocked``: per unusable character, the takes it blocked (plan.BlockedJob) and its
-    problem (errors.Problem.as_json), for the morning after's note: such takes are not work a render can finish."""
+def _shot_ids(shotlist: Path) -> set[str] | None:
+    """The shot ids the shot list file holds now (read, not validated), or None where that cannot be told."""
+    from .errors import IdcliError
+    from .yamlsafe import load_yaml_file
+
+    try:
+        data = load_yaml_file(shotlist).data
+    except (IdcliError, OSError, ValueError):  # not YAML now, unreadable: the command as it was
+        return None
+    shots = data.get("shots") if isinstance(data, dict) else None
+    if not isinstance(shots, list) or not all(isinstance(s, dict) and isinstance(s.get("id"), str) for s in shots):
+        return None
+    return {s["id"] for s in shots}
+
+
+def blocked_record(blocked: list[Any], source: str, loaded: Any = None,
+                   problems: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The run-start line's ``blocked``: per unusable character, the takes it blocked (plan.BlockedJob), its
+    problem (errors.Problem.as_json) and its files' sha256 (``inputs``: its selfies or identity pack, as the
+    shot list ``loaded`` names them), for the morning after's note: such takes are not work a render can finish
+    until one of those files is replaced. ``also``: the other unusable characters (``problems``, the plan's) the
+    same takes name: the plan blocks a take by its first, and replacing that file alone blocked it again."""
+    from .shot_prompts import shot_characters
+
+    unusable = {field.split(".")[1].split("[")[0]: problem for problem in problems or ()
+                if isinstance(field := getattr(problem, "path", None), str) and field.startswith("characters.")}
+    shots = {shot.id: shot for shot in loaded.shotlist.shots} if loaded is not None and unusable else {}
     by_character: dict[str, dict[str, Any]] = {}
     for job in blocked:
         entry = by_character.setdefault(job.character, {"character": job.character, "takes": [],
-                                                        "problem": job.problem.as_json(source)})
+                                                        "problem": job.problem.as_json(source),
+                                                        "inputs": _inputs(loaded, job.character), "also": []})
         entry["takes"].append(f"{job.shot_id}_t{job.take}")
+        shot = shots.get(job.shot_id)
+        for other in shot_characters(shot) if shot is not None else ():
+            if other != job.character and other in unusable and all(a["character"] != other for a in entry["also"]):
+                entry["also"].append({"character": other, "problem": unusable[other].as_json(source),
+                                      "inputs": _inputs(loaded, other)})
     return list(by_character.values())
 
 
-def _blocked(recorded: Any, missing: set[str]) -> tuple[BlockedTakes, ...]:
-    """The run-start line's ``blocked`` (:func:`blocked_record`) as read back: entries of the wrong shape are left
-    out (a received folder's journal), and so are takes that have an image now."""
-    from .errors import printable
+def _inputs(loaded: Any, name: str) -> list[list[str]]:
+    """``[[absolute path, sha256], …]`` of a character's selfies (or identity pack) that are files now."""
+    from .hashing import sha256_file
 
+    character = loaded.shotlist.characters.get(name) if loaded is not None else None
+    written = (character.selfies or ([character.identity] if character.identity else [])) if character else []
+    found = []
+    for value in written:
+        path = loaded.resolve_path(value).absolute()
+        if _small_file(path):
+            try:
+                found.append([str(path), sha256_file(path)])
+            except OSError:  # unreadable: the very reason it is unusable; "" until it can be read
+                found.append([str(path), ""])
+    return found
+
+
+_MOST_INPUT_BYTES = 256 * 2**20  # a journal received from outside may name any file: a selfie is far smaller
+
+
+def _small_file(path: Path) -> bool:
+    try:
+        info = path.stat()
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size <= _MOST_INPUT_BYTES
+
+
+def _replaced(inputs: Any) -> str | None:
+    """The first of a blocked entry's ``inputs`` (:func:`blocked_record`) whose bytes differ now, or that is gone,
+    as a path from the current folder; None: all as that render read them (or none recorded: an earlier journal)."""
+    from .hashing import sha256_file
+
+    for pair in inputs[:32] if isinstance(inputs, list) else []:  # a character has 32 selfies at most
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)):
+            continue
+        path = Path(pair[0])
+        if not path.is_absolute():
+            continue
+        try:
+            same = _small_file(path) and sha256_file(path) == pair[1]
+        except OSError:
+            same = pair[1] == ""  # unreadable then and now
+        if not same:
+            return shell_path(path)
+    return None
+
+
+def _blocked(recorded: Any, missing: set[str], changed: str | None = None) -> tuple[BlockedTakes, ...]:
+    """The run-start line's ``blocked`` (:func:`blocked_record`) as read back: entries of the wrong shape are left
+    out (a received folder's journal), and so are takes that have an image now. ``changed``: the shot list, when
+    it was edited since; an entry whose file was replaced since names that file instead."""
     found = []
     for entry in recorded if isinstance(recorded, list) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("character"), str):
+        takes = entry.get("takes") if isinstance(entry, dict) else None
+        kept = tuple(t for t in takes if isinstance(t, str) and t in missing) if isinstance(takes, list) else ()
+        first = _character(entry, kept) if kept else None
+        if first is None:
             continue
-        problem, takes = entry.get("problem"), entry.get("takes")
-        problem, takes = problem if isinstance(problem, dict) else {}, takes if isinstance(takes, list) else []
-        kept = tuple(t for t in takes if isinstance(t, str) and t in missing)
-        if kept and isinstance(problem.get("message"), str):
-            shown = {key: printable(value[:300]) if isinstance(value, str) else value if type(value) is int else None
-                     for key, value in problem.items() if key in ("file", "line", "column", "field", "message", "hint")}
-            found.append(BlockedTakes(printable(entry["character"][:100]), kept, shown))
+        also = entry.get("also")
+        named = (first, *(one for other in (also[:32] if isinstance(also, list) else [])
+                           if (one := _character(other, ())) is not None))
+        replaced = [one.replaced for one in named]
+        # blocked until every character's file changed; an edited shot list may have fixed any of them
+        since = changed or (replaced[0] if all(replaced) else None)
+        found.append(BlockedTakes(first.character, kept, first.problem, since, named[1:], first.replaced))
     return tuple(found)
+
+
+def _character(entry: Any, takes: tuple[str, ...]) -> BlockedTakes | None:
+    """One character of a ``blocked`` entry as read back (None: of the wrong shape, or no take of it missing)."""
+    from .errors import printable
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("character"), str):
+        return None
+    problem = entry.get("problem")
+    problem = problem if isinstance(problem, dict) else {}
+    if not isinstance(problem.get("message"), str):
+        return None
+    shown = {key: printable(value[:300]) if isinstance(value, str) else value if type(value) is int else None
+             for key, value in problem.items() if key in ("file", "line", "column", "field", "message", "hint")}
+    replaced = _replaced(entry.get("inputs"))
+    return BlockedTakes(printable(entry["character"][:100]), takes, shown,
+                        replaced=printable(replaced) if replaced else None)

@@ -399,8 +399,11 @@ def plan_summary(document: dict[str, Any], file: Path, folder: Path, request: di
     counts = document.get("counts") or {}
     states = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
     total = sum(counts.values())
-    left = total - counts.get("done", 0) - counts.get("modified", 0)
-    tail = f"; to finish: {finish_command(file, folder, request)}" if left else "; all done"
+    blocked = counts.get("blocked", 0)  # a render blocks them again until the character's file is fixed
+    left = total - counts.get("done", 0) - counts.get("modified", 0) - blocked
+    tail = (f"; to finish: {finish_command(file, folder, request)}" if left else
+            f"; the {blocked} blocked render once the file named above is fixed, then: "
+            f"{finish_command(file, folder, request)}" if blocked else "; all done")
     return f"{counted(total, 'job')}: {states or 'none'}{tail}"
 
 
