@@ -190,3 +190,37 @@ def test_an_index_placing_a_weight_in_another_shard_still_plans_and_loads_it(wri
     from safetensors.torch import load_file
 
     assert torch.equal(pipe.unet.conv_in.weight, load_file(model / "unet" / held)["conv_in.weight"])
+
+
+@pytest.mark.parametrize("copied", ["finishes", "goes on"])
+def test_a_weight_file_still_being_copied_is_named_so(write_shotlist, saved: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, copied: str) -> None:
+    """A copy in progress: safetensors refuses the file as cut, then the copy writes more before the words are made.
+    Before, plan measured the grown file and said ``it holds 3,941,776 bytes of tensors, 0 more than its header
+    places`` (a finished copy) or "cut short" with "copy it again" (a copy going on); now it says the file changed
+    while it was read, from how many bytes to how many, a copy still in progress, and to let it finish."""
+    import safetensors
+    from safetensors import SafetensorError
+
+    model = tmp_path / "model"
+    shutil.copytree(saved / "sd", model)
+    weights = model / "unet" / "diffusion_pytorch_model.safetensors"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[: len(whole) // 3])
+    grown = whole if copied == "finishes" else whole[: len(whole) * 2 // 3]
+    real = safetensors.safe_open
+
+    def opened_as_the_copy_writes(path: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return real(path, *args, **kwargs)
+        except SafetensorError:
+            if Path(path) == weights:
+                weights.write_bytes(grown)  # the copy writes on after safetensors read the file
+            raise
+
+    monkeypatch.setattr(safetensors, "safe_open", opened_as_the_copy_writes)
+    code, said = _plan(write_shotlist, model)
+    assert code == 4, said
+    assert (f"the weight file '{weights}' changed while it was read, from {len(whole) // 3:,} to {len(grown):,} "
+            "bytes: a copy still in progress?") in said, said
+    assert "To fix: let the copy finish, then run again" in said and "more than its header" not in said, said
