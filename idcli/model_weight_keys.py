@@ -99,17 +99,26 @@ def unheld_weights(index: Path) -> dict[str, str]:
     (refused elsewhere). diffusers counts a sharded checkpoint's tensors from the index, not its shards: such a weight
     loads uninitialised with no word. A tensor the index places in the wrong shard loads (both libraries read every
     shard the index names) and is not counted."""
+    held = held_weights(index)
+    if held is None:
+        return {}
+    return {key: shard for key, shard in shard_index_problem(index)[1].items() if key not in held}
+
+
+def held_weights(index: Path) -> set[str] | None:
+    """The tensors the shards a safetensors shard index names hold, from their headers: what both libraries load,
+    whatever the index lists (diffusers reports a held tensor the index leaves out as missing, yet loads it). None for
+    an index or shard that cannot be read so (refused elsewhere)."""
     from .adapter_layout import safetensors_shapes
 
     problem, weight_map = shard_index_problem(index)
     shards = sorted(set(weight_map.values()))
     if problem is not None or not all(shard.endswith(".safetensors") for shard in shards):
-        return {}
+        return None
     try:
-        held = {key for shard in shards for key in safetensors_shapes(index.parent / shard)}
+        return {key for shard in shards for key in safetensors_shapes(index.parent / shard)}
     except (OSError, ValueError):
-        return {}
-    return {key: shard for key, shard in weight_map.items() if key not in held}
+        return None
 
 
 def safetensors_index(part: Path, variant: str | None, from_diffusers: bool) -> Path | None:
@@ -339,5 +348,6 @@ def check_base_model_weights(model: Any, *, keys: bool = True) -> None:
             check_model_weights(snapshot, model.allow_pickle, None, keys=keys)
 
 
-__all__ = ["check_base_model_weights", "check_model_weights", "missing_weights_words", "refuse_damaged_index",
-           "refuse_unheld_weights", "safetensors_index", "shard_index_problem", "unheld_weights", "with_variant"]
+__all__ = ["check_base_model_weights", "check_model_weights", "held_weights", "missing_weights_words",
+           "refuse_damaged_index", "refuse_unheld_weights", "safetensors_index", "shard_index_problem",
+           "unheld_weights", "with_variant"]
