@@ -129,6 +129,27 @@ def safetensors_index(part: Path, variant: str | None, from_diffusers: bool) -> 
     return chosen if chosen is not None and chosen.name.endswith(".json") else None
 
 
+def refuse_damaged_safetensors(folder: Path | str, part: Path, variant: str | None, from_diffusers: bool) -> None:
+    """Refuse (exit 4), in plan's words, the first safetensors file a component's library loads from ``part`` (its
+    file, or its shard index's shards) that safetensors cannot open: the render's word on a file cut after plan, or
+    loaded with plan skipped (a library call, a Ray worker), where the libraries name no file or say no more than
+    "damaged". Nothing when each opens."""
+    from .weight_file_damage import damaged_weights_words, safetensors_damage
+
+    names = _DIFFUSERS_FILES if from_diffusers else _TRANSFORMERS_FILES
+    chosen = next((file for file in (part / with_variant(name, variant) for name in names) if file.is_file()), None)
+    files = [chosen] if chosen is not None else []
+    if chosen is not None and chosen.name.endswith(".json"):
+        files = [part / shard for shard in sorted(set(shard_index_problem(chosen)[1].values()))]
+    for file in files:
+        try:
+            damage = safetensors_damage(file)
+        except OSError:  # not there, not readable: the library's own words say so
+            continue
+        if damage is not None:
+            raise ModelUnavailableError(damaged_weights_words(folder, file, damage))
+
+
 def refuse_unheld_weights(folder: Path | str, weights: Path, name: str, needed: Iterable[str]) -> None:
     """Refuse (exit 4) a component whose safetensors shard index ``weights`` names weights of ``needed`` (what the
     component needs, or what it lacks) that none of its shards holds, naming the index, a few of them and their
@@ -349,5 +370,5 @@ def check_base_model_weights(model: Any, *, keys: bool = True) -> None:
 
 
 __all__ = ["check_base_model_weights", "check_model_weights", "held_weights", "missing_weights_words",
-           "refuse_damaged_index", "refuse_unheld_weights", "safetensors_index", "shard_index_problem",
-           "unheld_weights", "with_variant"]
+           "refuse_damaged_index", "refuse_damaged_safetensors", "refuse_unheld_weights", "safetensors_index",
+           "shard_index_problem", "unheld_weights", "with_variant"]

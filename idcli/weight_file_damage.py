@@ -46,13 +46,12 @@ def safetensors_damage(file: Path) -> str | None:
 
 
 def damaged_weights_words(folder: Path | str, file: Path, damage: str) -> str:
-    """The refusal of a weight file safetensors cannot open, as plan says it (exit 4)."""
+    """The refusal of a weight file safetensors cannot open, as plan and the render's loading say it (exit 4)."""
     if damage.startswith(CHANGING):
         return (f"cannot load model '{folder}': the weight file '{file}' {damage}: a copy still in progress? To fix: "
                 "let the copy finish, then run again")
     return (f"cannot load model '{folder}': the weight file '{file}' is damaged or cut short ({damage}), so the "
-            "render would fail as it loads the model. To fix: copy it again from where it came, or download or save "
-            "the model again")
+            "model cannot load. To fix: copy it again from where it came, or download or save the model again")
 
 
 def _in_words(file: Path, said: str) -> str:

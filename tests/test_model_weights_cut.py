@@ -250,3 +250,28 @@ def test_an_index_leaving_out_a_weight_its_shard_holds_plans_and_loads_it(write_
     pipe = load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32", False,
                                                   False), None)
     assert torch.equal(pipe.unet.conv_in.weight, load_file(model / "unet" / held)["conv_in.weight"])
+
+
+@pytest.mark.parametrize("file", ["text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors"])
+def test_a_file_cut_after_plan_is_named_by_the_render_as_plan_names_it(write_shotlist, saved: Path, tmp_path: Path,
+                                                                      file: str) -> None:
+    """The render's own loading (a library call, a Ray worker: plan skipped, or a file cut after plan) names a cut
+    file in plan's words. Before, a cut text encoder gave safetensors' ``Error while deserializing header: incomplete
+    metadata, file not fully covered``, naming no file, and told to make the folder a complete diffusers model; a cut
+    UNet, that it was "damaged, truncated or not a plain weight file" without what was wrong."""
+    from idcli.engine.build import load_pretrained_pipeline
+    from idcli.errors import ModelUnavailableError
+    from idcli.models import ModelIdentity
+
+    model = tmp_path / "model"
+    shutil.copytree(saved / "sd", model)
+    weights = model / file
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size * 2 // 3])
+    code, planned = _plan(write_shotlist, model)
+    assert code == 4, planned
+    with pytest.raises(ModelUnavailableError) as refused:
+        load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32", False,
+                                               False), None)
+    said = " ".join(str(refused.value).split())
+    assert f"the weight file '{weights}' is damaged or cut short (it is cut short: its header places" in said, said
+    assert said in planned and "To fix: copy it again from where it came" in said, said

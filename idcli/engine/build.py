@@ -288,8 +288,9 @@ def _checked_components(folder: Path, variant: str | None, torch_dtype: Any, use
     import diffusers
     import transformers
     from diffusers.pipelines.pipeline_loading_utils import _identify_model_variants
+    from safetensors import SafetensorError
 
-    from ..model_weight_keys import held_weights, refuse_unheld_weights, safetensors_index
+    from ..model_weight_keys import held_weights, refuse_damaged_safetensors, refuse_unheld_weights, safetensors_index
 
     try:
         index = json.loads((folder / "model_index.json").read_text("utf-8"))
@@ -327,7 +328,13 @@ def _checked_components(folder: Path, variant: str | None, torch_dtype: Any, use
         else:
             continue  # a tokenizer, a scheduler: no weights
         loader: Any = component_class  # a ModelMixin or PreTrainedModel subclass: both take output_loading_info
-        component, loading = loader.from_pretrained(str(part), output_loading_info=True, **kwargs)
+        try:
+            component, loading = loader.from_pretrained(str(part), output_loading_info=True, **kwargs)
+        except (OSError, SafetensorError):  # a file cut after plan, or plan skipped: named in plan's words
+            if kwargs["use_safetensors"] is not False:
+                refuse_damaged_safetensors(folder, part, kwargs.get("variant"),
+                                           issubclass(component_class, diffusers.ModelMixin))
+            raise
         # diffusers counts a sharded checkpoint's weights from its index: one no shard holds loads uninitialised.
         index_file = safetensors_index(part, kwargs.get("variant"), issubclass(component_class, diffusers.ModelMixin)) \
             if kwargs["use_safetensors"] is not False else None
