@@ -7,6 +7,7 @@ were encoded."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -275,3 +276,49 @@ def test_a_file_cut_after_plan_is_named_by_the_render_as_plan_names_it(write_sho
     said = " ".join(str(refused.value).split())
     assert f"the weight file '{weights}' is damaged or cut short (it is cut short: its header places" in said, said
     assert said in planned and "To fix: copy it again from where it came" in said, said
+
+
+def test_the_renders_refusal_of_a_text_encoder_shard_prints_no_transformers_report(
+        saved: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The render's own loading (plan skipped: a library call, a Ray worker) refuses a text encoder whose index names
+    a weight its shard lacks in idcli's words alone. Before, with transformers already imported (as every command
+    line render has it, the shot list's tokenizer read first), transformers' ``CLIPTextModel LOAD REPORT`` table, in
+    terminal colour codes, came first on stderr, after ``The following layers were not sharded: …`` (which every
+    render printed)."""
+    from safetensors.torch import load_file, save_file
+
+    from idcli.engine.build import load_pretrained_pipeline
+    from idcli.errors import ModelUnavailableError
+    from idcli.models import ModelIdentity
+
+    model = tmp_path / "model"
+    shutil.copytree(saved / "sd", model)
+    shutil.rmtree(model / "text_encoder")
+    build_tiny_pipeline("tiny-sd").text_encoder.save_pretrained(model / "text_encoder", safe_serialization=True,
+                                                                max_shard_size="50KB")
+    index = model / "text_encoder" / "model.safetensors.index.json"
+    key = "text_model.encoder.layers.0.layer_norm2.weight"
+    weight_map = json.loads(index.read_text("utf-8"))["weight_map"]
+    key = key if key in weight_map else key.removeprefix("text_model.")
+    shard = model / "text_encoder" / weight_map[key]
+    state = load_file(shard)
+    del state[key]
+    save_file(state, shard, metadata={"format": "pt"})
+    # transformers at its own default, as a process that imported it before the render has it (tests run it at
+    # error: conftest.py); what it would print to the terminal is what reaches its logger's handlers.
+    monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+    transformers_logger = logging.getLogger("transformers")
+    level = transformers_logger.level
+    heard: list[str] = []
+    listener = logging.Handler()
+    listener.emit = lambda record: heard.append(record.getMessage())  # type: ignore[method-assign]
+    transformers_logger.setLevel(logging.WARNING)
+    transformers_logger.addHandler(listener)
+    try:
+        with pytest.raises(ModelUnavailableError, match="names 1 of the weights the text_encoder needs in shards"):
+            load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32",
+                                                   False, False), None)
+    finally:
+        transformers_logger.removeHandler(listener)
+        transformers_logger.setLevel(level)
+    assert not [said for said in heard if "LOAD REPORT" in said or "were not sharded" in said], heard
