@@ -24,7 +24,6 @@ import importlib
 import logging
 import os
 import re
-import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -93,7 +92,10 @@ def _transformers_notices() -> PutBack:
     # set as TRANSFORMERS_VERBOSITY=error would set it, where the variable would count (transformers not imported
     # yet, the variable not the user's), without setting it: os.environ is the calling pipeline's, and every
     # process it started afterwards inherited a transformers silenced.
-    if "TRANSFORMERS_VERBOSITY" not in os.environ and "transformers" not in sys.modules:
+    # Imported before (a shot list's tokenizer read first, as every command line render has it) it is quieted too:
+    # else each load printed "The following layers were not sharded: …" of a plain text encoder, and a "LOAD REPORT"
+    # table in colour codes before the render's refusal of a text encoder lacking weights, in idcli's own words.
+    if "TRANSFORMERS_VERBOSITY" not in os.environ:
         import_packages("transformers")  # one thread at a time (package_imports.py)
         from transformers.utils import logging as transformers_logging
 

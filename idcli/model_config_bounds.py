@@ -18,7 +18,6 @@ from typing import Any
 
 from .errors import ModelUnavailableError
 
-CONFIG_BYTES = 1_000_000  # a published config.json is 1-3 kB; a bigger one is not read here (the libraries read it)
 # field: (the most plan builds, the published values in words). Each entry of a list (or a list of lists) counts.
 BOUNDS: dict[str, tuple[int, str]] = {
     "layers_per_block": (3, "2 (the SD1.5, SD2 and SDXL UNets and VAEs)"),
@@ -53,8 +52,7 @@ def refuse_oversized_config(folder: Path | str, part: Path) -> None:
     file, the field, its value and the published values; a config that cannot be read is left to the libraries."""
     file = part / "config.json"
     try:
-        if file.stat().st_size > CONFIG_BYTES:
-            return
+        # Read whole, whatever its size: the libraries read it whole next, and build what it asks for.
         config = json.loads(file.read_text("utf-8"))
     except (OSError, ValueError, RecursionError):
         return

@@ -99,17 +99,26 @@ def unheld_weights(index: Path) -> dict[str, str]:
     (refused elsewhere). diffusers counts a sharded checkpoint's tensors from the index, not its shards: such a weight
     loads uninitialised with no word. A tensor the index places in the wrong shard loads (both libraries read every
     shard the index names) and is not counted."""
+    held = held_weights(index)
+    if held is None:
+        return {}
+    return {key: shard for key, shard in shard_index_problem(index)[1].items() if key not in held}
+
+
+def held_weights(index: Path) -> set[str] | None:
+    """The tensors the shards a safetensors shard index names hold, from their headers: what both libraries load,
+    whatever the index lists (diffusers reports a held tensor the index leaves out as missing, yet loads it). None for
+    an index or shard that cannot be read so (refused elsewhere)."""
     from .adapter_layout import safetensors_shapes
 
     problem, weight_map = shard_index_problem(index)
     shards = sorted(set(weight_map.values()))
     if problem is not None or not all(shard.endswith(".safetensors") for shard in shards):
-        return {}
+        return None
     try:
-        held = {key for shard in shards for key in safetensors_shapes(index.parent / shard)}
+        return {key for shard in shards for key in safetensors_shapes(index.parent / shard)}
     except (OSError, ValueError):
-        return {}
-    return {key: shard for key, shard in weight_map.items() if key not in held}
+        return None
 
 
 def safetensors_index(part: Path, variant: str | None, from_diffusers: bool) -> Path | None:
@@ -118,6 +127,27 @@ def safetensors_index(part: Path, variant: str | None, from_diffusers: bool) -> 
     names = _DIFFUSERS_FILES if from_diffusers else _TRANSFORMERS_FILES
     chosen = next((file for file in (part / with_variant(name, variant) for name in names) if file.is_file()), None)
     return chosen if chosen is not None and chosen.name.endswith(".json") else None
+
+
+def refuse_damaged_safetensors(folder: Path | str, part: Path, variant: str | None, from_diffusers: bool) -> None:
+    """Refuse (exit 4), in plan's words, the first safetensors file a component's library loads from ``part`` (its
+    file, or its shard index's shards) that safetensors cannot open: the render's word on a file cut after plan, or
+    loaded with plan skipped (a library call, a Ray worker), where the libraries name no file or say no more than
+    "damaged". Nothing when each opens."""
+    from .weight_file_damage import damaged_weights_words, safetensors_damage
+
+    names = _DIFFUSERS_FILES if from_diffusers else _TRANSFORMERS_FILES
+    chosen = next((file for file in (part / with_variant(name, variant) for name in names) if file.is_file()), None)
+    files = [chosen] if chosen is not None else []
+    if chosen is not None and chosen.name.endswith(".json"):
+        files = [part / shard for shard in sorted(set(shard_index_problem(chosen)[1].values()))]
+    for file in files:
+        try:
+            damage = safetensors_damage(file)
+        except OSError:  # not there, not readable: the library's own words say so
+            continue
+        if damage is not None:
+            raise ModelUnavailableError(damaged_weights_words(folder, file, damage))
 
 
 def refuse_unheld_weights(folder: Path | str, weights: Path, name: str, needed: Iterable[str]) -> None:
@@ -339,5 +369,6 @@ def check_base_model_weights(model: Any, *, keys: bool = True) -> None:
             check_model_weights(snapshot, model.allow_pickle, None, keys=keys)
 
 
-__all__ = ["check_base_model_weights", "check_model_weights", "missing_weights_words", "refuse_damaged_index",
-           "refuse_unheld_weights", "safetensors_index", "shard_index_problem", "unheld_weights", "with_variant"]
+__all__ = ["check_base_model_weights", "check_model_weights", "held_weights", "missing_weights_words",
+           "refuse_damaged_index", "refuse_damaged_safetensors", "refuse_unheld_weights", "safetensors_index",
+           "shard_index_problem", "unheld_weights", "with_variant"]

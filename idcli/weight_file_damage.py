@@ -16,6 +16,7 @@ import json
 import math
 from pathlib import Path
 
+CHANGING = "changed while it was read"  # the words of a file written to while it was checked
 HEADER_LIMIT = 100_000_000  # safetensors' MAX_HEADER_SIZE: it refuses a longer header as too large
 # Bits an element of each safetensors dtype takes (F4 and F6 pack several elements a byte).
 _DTYPE_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "F8_E4M3FNUZ": 8,
@@ -26,22 +27,31 @@ _DTYPE_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0
 def safetensors_damage(file: Path) -> str | None:
     """What is wrong with ``file`` as a safetensors file, in words (None when safetensors opens it): its header cut
     or not JSON, a tensor past the file's end, two tensors' bytes overlapping, a tensor whose bytes do not match its
-    dtype and shape, bytes beyond the last tensor. An unreadable file (``OSError``) is left to the caller."""
+    dtype and shape, bytes beyond the last tensor; or that it changed while it was read (its size or time: a copy
+    still being written). An unreadable file (``OSError``) is left to the caller."""
     from safetensors import SafetensorError, safe_open
 
+    before = file.stat()
     try:
         with safe_open(str(file), framework="numpy"):
             return None
     except SafetensorError as exc:
         said = str(exc).removeprefix("Error while deserializing header: ")
-    return _in_words(file, said)
+    words = _in_words(file, said)
+    # A copy still being written: what safetensors refused and what the words measured are two moments of it.
+    after = file.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        return f"{CHANGING}, from {before.st_size:,} to {after.st_size:,} bytes"
+    return words
 
 
 def damaged_weights_words(folder: Path | str, file: Path, damage: str) -> str:
-    """The refusal of a weight file safetensors cannot open, as plan says it (exit 4)."""
+    """The refusal of a weight file safetensors cannot open, as plan and the render's loading say it (exit 4)."""
+    if damage.startswith(CHANGING):
+        return (f"cannot load model '{folder}': the weight file '{file}' {damage}: a copy still in progress? To fix: "
+                "let the copy finish, then run again")
     return (f"cannot load model '{folder}': the weight file '{file}' is damaged or cut short ({damage}), so the "
-            "render would fail as it loads the model. To fix: copy it again from where it came, or download or save "
-            "the model again")
+            "model cannot load. To fix: copy it again from where it came, or download or save the model again")
 
 
 def _in_words(file: Path, said: str) -> str:

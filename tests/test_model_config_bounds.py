@@ -85,3 +85,20 @@ def test_no_published_config_is_refused(config: str) -> None:
 def test_the_tiny_presets_and_a_whole_folder_are_still_planned(write_shotlist, saved: Path) -> None:
     result = CliRunner().invoke(app, ["plan", str(write_shotlist(SHOTS.format(model=saved / "sd")))])
     assert result.exit_code == 0, result.output
+
+
+def test_a_config_padded_past_a_megabyte_is_bounded_too(write_shotlist, saved: Path, tmp_path: Path) -> None:
+    """The bound read no config over 1 MB ("the libraries read it"), and the libraries then read it whole and plan
+    built it: ``layers_per_block: 300`` padded with 1 MB of spaces took seconds and was refused as 28,704 missing
+    weights, naming no cause. Plan reads what the libraries read."""
+    model = tmp_path / "model"
+    shutil.copytree(saved / "sd", model)
+    config_path = model / "unet" / "config.json"
+    config = json.loads(config_path.read_text("utf-8"))
+    config["layers_per_block"] = 300
+    config_path.write_text(json.dumps(config) + " " * 1_100_000, "utf-8")
+    result = CliRunner().invoke(app, ["plan", str(write_shotlist(SHOTS.format(model=model)))])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 4, said
+    assert f"its '{config_path}' asks for more layers than any SD1.5 or SDXL model has: layers_per_block is 300" \
+        in said, said

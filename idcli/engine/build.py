@@ -288,8 +288,9 @@ def _checked_components(folder: Path, variant: str | None, torch_dtype: Any, use
     import diffusers
     import transformers
     from diffusers.pipelines.pipeline_loading_utils import _identify_model_variants
+    from safetensors import SafetensorError
 
-    from ..model_weight_keys import refuse_unheld_weights, safetensors_index
+    from ..model_weight_keys import held_weights, refuse_damaged_safetensors, refuse_unheld_weights, safetensors_index
 
     try:
         index = json.loads((folder / "model_index.json").read_text("utf-8"))
@@ -327,14 +328,24 @@ def _checked_components(folder: Path, variant: str | None, torch_dtype: Any, use
         else:
             continue  # a tokenizer, a scheduler: no weights
         loader: Any = component_class  # a ModelMixin or PreTrainedModel subclass: both take output_loading_info
-        component, loading = loader.from_pretrained(str(part), output_loading_info=True, **kwargs)
+        try:
+            component, loading = loader.from_pretrained(str(part), output_loading_info=True, **kwargs)
+        except (OSError, SafetensorError):  # a file cut after plan, or plan skipped: named in plan's words
+            if kwargs["use_safetensors"] is not False:
+                refuse_damaged_safetensors(folder, part, kwargs.get("variant"),
+                                           issubclass(component_class, diffusers.ModelMixin))
+            raise
         # diffusers counts a sharded checkpoint's weights from its index: one no shard holds loads uninitialised.
         index_file = safetensors_index(part, kwargs.get("variant"), issubclass(component_class, diffusers.ModelMixin)) \
             if kwargs["use_safetensors"] is not False else None
+        missing = sorted(loading.get("missing_keys") or ())
         if index_file is not None:
             refuse_unheld_weights(folder, index_file, name, component.state_dict())
-        if missing := loading.get("missing_keys"):
-            _refuse_missing(folder, name, weights, kwargs.get("variant"), sorted(missing))
+            # and reports one its shards hold but it leaves out as missing, yet loads it: plan passes it too
+            held = held_weights(index_file) or set()
+            missing = [key for key in missing if key not in held]
+        if missing:
+            _refuse_missing(folder, name, weights, kwargs.get("variant"), missing)
         components[name] = component
     return components
 
