@@ -73,11 +73,12 @@ def image_sidecar(image: Any, png: bytes, signed: dict[str, Any] | None, checked
     return sidecar
 
 
-def with_decode_chunk(worker: dict[str, Any], output: Any) -> dict[str, Any]:
+def with_decode_chunk(worker: dict[str, Any], image: Any) -> dict[str, Any]:
     """The sidecar's ``executor`` record with ``decode_chunk``, the images (plate crops) per VAE decode call of the
-    image's batch, when the engine's result says it (a local render's; a Ray worker's reply holds the encoded image
-    alone). A chunk of another size can move a decoded value by one 8-bit level (docs/provenance.md)."""
-    chunk = getattr(output, "facts", {}).get("decode_chunk")
+    image's batch, when the engine said it: ``image`` is the encoded result, the driver's own (local executor) or a
+    Ray worker's reply, so both record it alike. A chunk of another size can move a decoded value by one 8-bit level
+    (docs/provenance.md)."""
+    chunk = getattr(image, "decode_chunk", None)
     return worker if chunk is None or not isinstance(worker, dict) else {**worker, "decode_chunk": chunk}
 
 
@@ -155,7 +156,7 @@ def render_pending(executor: Any, model: ModelIdentity, runtime: Runtime, store:
             sidecar = image_sidecar(image, png, signed, checked, batch_index=index, batch_size=len(members),
                                     started=rendered.started, finished=rendered.finished,
                                     batch_keys=[keys[m] for m in members],
-                                    executor=with_decode_chunk(rendered.worker, output))
+                                    executor=with_decode_chunk(rendered.worker, image))
             try:
                 if image.mask_png is not None:
                     # The --save-masks strip, written by the commit before the image (a committed job has its strip).

@@ -820,6 +820,10 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
     # fields than its PNG); the sidecar's stands in when the image is gone or holds another job.
     embedded = read_png_record(committed) if committed is not None else None
     record = embedded if embedded and embedded.get("job_key") == own.record["job_key"] else own.record
+    if record is embedded and sidecar_path is not None:
+        # The encode below follows this record, not the sidecar checked in step 1: an entry edited in the image alone
+        # (its `png`, its take) is refused in words, as the sidecar's would have been.
+        check_record(record, image_path)
     job = Job(key=record["job_key"], shot_id=record["shot_id"], take=int(record["take"]), request=own.request,
               framing=record.get("framing"), expression=record.get("expression"),
               characters=tuple(record.get("characters") or ()), group="g1",

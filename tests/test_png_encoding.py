@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image, PngImagePlugin
 
 import idcli
-from idcli.provenance import PNG_CHUNK, PNG_ENCODING, png_chunks
+from idcli.provenance import PNG_CHUNK, PNG_ENCODING, png_chunk, png_chunks
 from idcli.record_checks import record_problems
-from idcli.reproduce import reproduce
+from idcli.reproduce import ReproduceError, reproduce
 
 SHOTS = """\
 version: 1
@@ -85,3 +86,27 @@ def test_a_take_encoded_before_the_record_said_how_still_reproduces_identical(
     sidecar_path.write_text(json.dumps(sidecar), "utf-8")
     result = reproduce(sidecar_path, engine_factory=engine_factory)
     assert result.status == "identical", (result.status, result.notes)
+
+
+def _with_record(png: bytes, edit: Any) -> bytes:
+    """``png`` with its ``idcli`` record passed through ``edit``, the other chunks as they were."""
+    out = [png[:8]]
+    for kind, payload in png_chunks(png):
+        key, _, value = payload.partition(b"\0")
+        if kind == b"iTXt" and key == PNG_CHUNK.encode("latin-1"):
+            record = edit(json.loads(value[4:].decode("utf-8")))
+            payload = key + b"\0" + value[:4] + json.dumps(record, sort_keys=True).encode("utf-8")
+        out.append(png_chunk(kind, payload))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("entry", [{"zlib_level": 99, "zlib_strategy": "rle"}, "rle"])
+def test_a_png_entry_edited_in_the_image_alone_is_refused_in_words(write_shotlist: Any, tmp_path: Path,
+                                                                   engine_factory: Any, entry: Any) -> None:
+    """The encode follows the image's own record (reproduce's step 4), not the sidecar's: a `png` entry edited there,
+    the sidecar left as it was, is a ReproduceError naming the file and the field, not Pillow's or a ValueError."""
+    image, sidecar_path = _render(write_shotlist, tmp_path / "out", engine_factory)
+    image.write_bytes(_with_record(image.read_bytes(), lambda record: {**record, "png": entry}))
+    with pytest.raises(ReproduceError, match=r"'png' is .*expected") as refused:
+        reproduce(sidecar_path, engine_factory=engine_factory)
+    assert str(image) in str(refused.value)

@@ -112,6 +112,29 @@ def test_quickstart_through_ray_is_byte_identical_to_local(ray_cluster: str, tmp
     assert remote.executor["forward_seconds"] > 0
 
 
+def test_a_ray_takes_sidecar_has_the_local_takes_fields_decode_chunk_too(ray_cluster: str, tmp_path: Path,
+                                                                         engine_factory) -> None:
+    """The executor never changes a result or its record's shape: a Ray worker's take records its VAE decode chunk
+    (``executor.decode_chunk``, docs/file-formats.md) as a local take does, and every other field is the same, but for
+    which executor, process and threads ran it and when."""
+    loaded = idcli.load_shotlist(RECIPES / "quickstart.yaml")
+    # QA is left out: its verdict is the same, its record also says how long it took.
+    local = idcli.render(loaded, tmp_path / "local", device="cpu", engine_factory=engine_factory, qa=False)
+    remote = idcli.render(loaded, tmp_path / "ray", device="cpu", executor=RayBackend(workers=1), qa=False)
+    assert local.failed == remote.failed == 0 and local.rendered == remote.rendered
+    local_sidecars, ray_sidecars = _sidecars(tmp_path / "local"), _sidecars(tmp_path / "ray")
+    assert local_sidecars.keys() == ray_sidecars.keys()
+    for name, sidecar in ray_sidecars.items():
+        own = local_sidecars[name]
+        assert sidecar.keys() == own.keys(), name
+        assert {k: v for k, v in sidecar.items() if k not in ("timing", "executor")} == \
+            {k: v for k, v in own.items() if k not in ("timing", "executor")}, name
+        ray_only = {"name", "node", "pid", "gpu", "threads"}  # where it ran, not what it made
+        assert {k: v for k, v in sidecar["executor"].items() if k not in ray_only} == \
+            {k: v for k, v in own["executor"].items() if k not in ray_only}, name
+        assert sidecar["executor"]["decode_chunk"] == own["executor"]["decode_chunk"] == sidecar["batch"]["size"]
+
+
 def test_the_clusters_head_answers_the_address_check(ray_cluster: str) -> None:
     """``--ray-address`` is checked before ``ray.init`` (a port that answers, but not as a Ray cluster's head, is exit 4
     at once: tests/test_executor_options.py): a real head (its GCS, the module's cluster) passes the check, and its

@@ -22,6 +22,9 @@ class EncodedImage:
     # ``batch_members``; None: the whole batch).
     members: list[int] | None = None
     plate: dict[str, Any] | None = None  # the engine's plate facts (plate jobs: faces' mask coverage, start step)
+    # Images (plate crops) per VAE decode call of its batch (the engine's ``decode_chunk``; None: not said): a Ray
+    # worker's reply carries it to the driver's sidecar as a local result's facts do (commit_path.with_decode_chunk).
+    decode_chunk: int | None = None
 
 
 def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
@@ -47,7 +50,8 @@ def encode_result(job: Job, result: Any, model: ModelIdentity, device: str,
         # A plate job's faces over the plate (docs/plates.md), in place of a strip over the steps.
         mask_png = plate_mask_png(result.pixels, result.facts["plate_mask"], job.plate["faces"],
                                   job.request.plate.icc_profile if job.request.plate is not None else None)
-    return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"), plate)
+    return EncodedImage(png, record, fusion, mask_png, result.facts.get("batch_members"), plate,
+                        result.facts.get("decode_chunk"))
 
 
 def with_plate_alpha(job: Job, pixels: Any) -> Any:
