@@ -139,16 +139,18 @@ class Unfinished:
             why = ""
         parts: list[str] = []
         if left:
-            said = (f"{len(left)} of the {self.asked_takes or self.takes} takes of {name}{asked} are not rendered "
-                    f"yet{why}")
+            said = (f"{len(left)} of {_the_takes(self.asked_takes or self.takes)} of {name}{asked} "
+                    f"{'is' if len(left) == 1 else 'are'} not rendered yet{why}")
             parts.append(said if self.running else said + self._finish(name))
         elif self.only is not None and not self.blocked:  # blocked takes are of shots it was asked for
             parts.append(f"its last render rendered all it was asked for ({_only_words(self.only)})")
         for index, blocked in enumerate(self.blocked):
             count = len(blocked.takes)
-            were = "were blocked in its last render" if blocked.changed_since else "are blocked"
-            head = (f"{count} of the {self.asked_takes or self.takes} takes of {name}{asked} {were}"
-                    if not parts and index == 0 else f"{count} {were.replace('are ', '')}")
+            were = (f"{'was' if count == 1 else 'were'} blocked in its last render" if blocked.changed_since
+                    else "blocked")
+            head = (f"{count} of {_the_takes(self.asked_takes or self.takes)} of {name}{asked} "
+                    f"{'' if blocked.changed_since else 'is ' if count == 1 else 'are '}{were}"
+                    if not parts and index == 0 else f"{count} {were}")
             parts.append(f"{head}: {blocked.words()}; {self._unblock(blocked)}")
         if not_asked:
             shots = len({_shot_of(t) for t in not_asked})
@@ -175,12 +177,15 @@ class Unfinished:
     def _unblock(self, blocked: BlockedTakes) -> str:
         """What renders blocked takes: nothing before the file is fixed; once it changed, the render asked for (a
         selfie replaced in place, or the shot list edited to name another, said the takes blocked with no command)."""
+        them = "it" if len(blocked.takes) == 1 else "them"
         if not blocked.changed_since:
-            return "a render before that blocks them again"
+            return f"a render before that blocks {them} again"
         since = f"{blocked.changed_since} was changed"
         if self.running or self.gone or self.not_in_command is not None or not self.asked_command:
             return f"{since} since that render"
-        return f"{since} since that render: if that fixed it, this renders them: {self.asked_command}"
+        if self.left_takes:  # "to finish: COMMAND" is said before: the same command, printed once
+            return f"{since} since that render: if that fixed it, the command to finish renders {them} too"
+        return f"{since} since that render: if that fixed it, this renders {them}: {self.asked_command}"
 
     def _changed(self, name: str) -> str:
         """What a command renders when the shot list was edited since that render."""
@@ -202,6 +207,11 @@ class Unfinished:
                 "left_takes": list(self.left_takes), "not_asked_takes": list(self.not_asked_takes),
                 "blocked": [b.as_dict() for b in self.blocked], "asked_command": self.asked_command or None,
                 "not_in_command": self.not_in_command}
+
+
+def _the_takes(count: int) -> str:
+    """``the 7 takes``; ``the 1 take``."""
+    return f"the {count} take{'s' if count != 1 else ''}"
 
 
 def _shot_of(take: str) -> str:
