@@ -410,3 +410,26 @@ def test_a_count_of_one_says_is_and_the_same_command_is_printed_once(
     assert "selfies/ana.jpg was changed since that render: if that fixed it, the command to finish renders it too" \
         in said, said
 
+
+def test_verify_json_of_a_folder_with_no_image_yet_keeps_the_unfinished_object_and_its_exit_code(
+        shots: Path, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """night-counts-tail: an ``--only`` render of the blocked shot alone leaves no image; ``verify`` exits 2 with the
+    note in its message, and its ``--json`` document had no ``unfinished``: a script reading it got nothing."""
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, only=["sc01_sh030"])  # ana's 2 takes blocked: no image at all
+    monkeypatch.chdir(tmp_path)
+    assert _committed(out) == set()
+    said = CliRunner().invoke(app, ["verify", "out"])
+    assert said.exit_code == 2 and "no committed renders to check yet; 2 of the 2 takes" in said.stderr, said.stderr
+    result = CliRunner().invoke(app, ["verify", "out", "--json"])
+    assert result.exit_code == 2, result.output  # its meaning kept: nothing checked is no pass
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["exit_code"] == 2
+    assert document["error"]["type"] == "InputError" and "no committed renders to check yet" in \
+        document["error"]["message"]
+    unfinished = document["unfinished"]
+    assert unfinished["only"] == ["sc01_sh030"] and unfinished["missing"] == 7
+    assert [(b["character"], b["takes"]) for b in unfinished["blocked"]] == [
+        ("ana", ["sc01_sh030_t1", "sc01_sh030_t2"])]
+    assert document["counts"]["checked"] == 0 and document["images"] == []
+
