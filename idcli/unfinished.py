@@ -22,6 +22,7 @@ import re
 import shlex
 import socket
 import stat
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -225,6 +226,11 @@ def _only_words(only: tuple[str, ...]) -> str:
     return f"--only {shown}"
 
 
+# The --max-takes of the ``render --retake-flagged`` whose rounds run now (review/retake.py sets it around them): each
+# round is a run.render, whose run-start ``request`` records it; a public render() option would be a second way to ask.
+RETAKE_ROUNDS: ContextVar[int | None] = ContextVar("idcli_retake_rounds", default=None)
+
+
 def render_request(*, preset: str | None, device: str, dtype: str | None, face_models: str | None,
                    executor: str, ray_address: str | None, workers: int | None, sign: bool | None,
                    only: list[str] | None = None) -> dict[str, Any]:
@@ -234,14 +240,17 @@ def render_request(*, preset: str | None, device: str, dtype: str | None, face_m
     must not leave unsigned images among signed ones) and ``only`` (the shots it was asked for: the note counts
     those, and says the rest were not asked for); not what changes no image (``--quiet``, ``--json``,
     ``--batch-size``, ``--no-qa``, ``--compile``). A pasted "to finish" command without them rendered with other
-    face models or another preset: new keys, everything again, or an error (docs/reliability.md)."""
+    face models or another preset: new keys, everything again, or an error (docs/reliability.md). A round of
+    ``--retake-flagged`` adds ``retake_flagged`` and ``max_takes`` (:data:`RETAKE_ROUNDS`): a plain render finishes
+    the round it stopped in and runs no other."""
     folder = face_models
     if folder is not None and folder != "synthetic":  # the word is the test pack, not a folder
         # the command is pasted from another folder the morning after; "~" as idcli reads it (face_models_folder)
         folder = os.path.abspath(os.path.expanduser(folder))
     return {"preset": preset, "device": device, "dtype": dtype, "face_models": folder, "executor": executor,
             "ray_address": ray_address, "workers": workers, "sign": sign,
-            **({"only": list(only)} if only else {})}
+            **({"only": list(only)} if only else {}),
+            **({"retake_flagged": True, "max_takes": rounds} if (rounds := RETAKE_ROUNDS.get()) is not None else {})}
 
 
 def requested_only(request: Any) -> tuple[str, ...] | None:
@@ -283,6 +292,12 @@ def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None 
         words.append("--sign" if sign else "--no-sign")
     for shot in requested_only(request) or ():
         words += ["--only", shlex.quote(shot)]
+    if request.get("retake_flagged") is True:  # its retake rounds, not only the round it stopped in
+        from .review.retake import DEFAULT_MAX_TAKES
+
+        words.append("--retake-flagged")
+        if type(most := request.get("max_takes")) is int and 1 <= most <= 100 and most != DEFAULT_MAX_TAKES:
+            words += ["--max-takes", str(most)]
     return " ".join(words)
 
 

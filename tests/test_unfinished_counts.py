@@ -433,3 +433,43 @@ def test_verify_json_of_a_folder_with_no_image_yet_keeps_the_unfinished_object_a
         ("ana", ["sc01_sh030_t1", "sc01_sh030_t2"])]
     assert document["counts"]["checked"] == 0 and document["images"] == []
 
+
+RETAKES = """\
+version: 1
+project: retake
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 1, guidance: 1.0}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+shots:
+  - {id: face, prompt: "{mara} on a street", takes: 1}
+  - {id: land, prompt: "a lighthouse", takes: 1}
+"""
+
+
+@pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+def test_a_retake_flagged_render_left_unfinished_is_offered_its_retake_rounds_again(
+        write_shotlist, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """night-counts-tail: ``render --retake-flagged --max-takes 3`` was not in the run-start ``request``: with a
+    round's take left, the note offered a plain render, which finishes that round and runs no other."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    from idcli.review.retake import render_with_retakes
+
+    shots = write_shotlist(RETAKES)
+    out = tmp_path / "out"
+    # random weights render noise: every image of 'face' is flagged no_face, so it gets takes 2 and 3
+    render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu", engine_factory=engine_factory)
+    (out / "face" / "face_t3.png").unlink()  # the last round's take, as a stop before its commit leaves it
+    monkeypatch.chdir(tmp_path)
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    command = "idcli render shots.yaml --out out --device cpu --retake-flagged --max-takes 3"
+    assert f"1 of the 4 takes of shots.yaml is not rendered yet; to finish: {command}" in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["asked_command"] == command and document["command"] == command
+
+    # at the default --max-takes the flag alone
+    render_with_retakes(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    (out / "face" / "face_t6.png").unlink()
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert "to finish: idcli render shots.yaml --out out --device cpu --retake-flagged" in said, said
+    assert "--max-takes" not in said
