@@ -22,6 +22,7 @@ import re
 import shlex
 import socket
 import stat
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -139,16 +140,18 @@ class Unfinished:
             why = ""
         parts: list[str] = []
         if left:
-            said = (f"{len(left)} of the {self.asked_takes or self.takes} takes of {name}{asked} are not rendered "
-                    f"yet{why}")
+            said = (f"{len(left)} of {_the_takes(self.asked_takes or self.takes)} of {name}{asked} "
+                    f"{'is' if len(left) == 1 else 'are'} not rendered yet{why}")
             parts.append(said if self.running else said + self._finish(name))
         elif self.only is not None and not self.blocked:  # blocked takes are of shots it was asked for
             parts.append(f"its last render rendered all it was asked for ({_only_words(self.only)})")
         for index, blocked in enumerate(self.blocked):
             count = len(blocked.takes)
-            were = "were blocked in its last render" if blocked.changed_since else "are blocked"
-            head = (f"{count} of the {self.asked_takes or self.takes} takes of {name}{asked} {were}"
-                    if not parts and index == 0 else f"{count} {were.replace('are ', '')}")
+            were = (f"{'was' if count == 1 else 'were'} blocked in its last render" if blocked.changed_since
+                    else "blocked")
+            head = (f"{count} of {_the_takes(self.asked_takes or self.takes)} of {name}{asked} "
+                    f"{'' if blocked.changed_since else 'is ' if count == 1 else 'are '}{were}"
+                    if not parts and index == 0 else f"{count} {were}")
             parts.append(f"{head}: {blocked.words()}; {self._unblock(blocked)}")
         if not_asked:
             shots = len({_shot_of(t) for t in not_asked})
@@ -175,12 +178,15 @@ class Unfinished:
     def _unblock(self, blocked: BlockedTakes) -> str:
         """What renders blocked takes: nothing before the file is fixed; once it changed, the render asked for (a
         selfie replaced in place, or the shot list edited to name another, said the takes blocked with no command)."""
+        them = "it" if len(blocked.takes) == 1 else "them"
         if not blocked.changed_since:
-            return "a render before that blocks them again"
+            return f"a render before that blocks {them} again"
         since = f"{blocked.changed_since} was changed"
         if self.running or self.gone or self.not_in_command is not None or not self.asked_command:
             return f"{since} since that render"
-        return f"{since} since that render: if that fixed it, this renders them: {self.asked_command}"
+        if self.left_takes:  # "to finish: COMMAND" is said before: the same command, printed once
+            return f"{since} since that render: if that fixed it, the command to finish renders {them} too"
+        return f"{since} since that render: if that fixed it, this renders {them}: {self.asked_command}"
 
     def _changed(self, name: str) -> str:
         """What a command renders when the shot list was edited since that render."""
@@ -204,6 +210,11 @@ class Unfinished:
                 "not_in_command": self.not_in_command}
 
 
+def _the_takes(count: int) -> str:
+    """``the 7 takes``; ``the 1 take``."""
+    return f"the {count} take{'s' if count != 1 else ''}"
+
+
 def _shot_of(take: str) -> str:
     """The shot id of ``SHOT_tN``."""
     return take.rsplit("_t", 1)[0]
@@ -215,6 +226,11 @@ def _only_words(only: tuple[str, ...]) -> str:
     return f"--only {shown}"
 
 
+# The --max-takes of the ``render --retake-flagged`` whose rounds run now (review/retake.py sets it around them): each
+# round is a run.render, whose run-start ``request`` records it; a public render() option would be a second way to ask.
+RETAKE_ROUNDS: ContextVar[int | None] = ContextVar("idcli_retake_rounds", default=None)
+
+
 def render_request(*, preset: str | None, device: str, dtype: str | None, face_models: str | None,
                    executor: str, ray_address: str | None, workers: int | None, sign: bool | None,
                    only: list[str] | None = None) -> dict[str, Any]:
@@ -224,14 +240,17 @@ def render_request(*, preset: str | None, device: str, dtype: str | None, face_m
     must not leave unsigned images among signed ones) and ``only`` (the shots it was asked for: the note counts
     those, and says the rest were not asked for); not what changes no image (``--quiet``, ``--json``,
     ``--batch-size``, ``--no-qa``, ``--compile``). A pasted "to finish" command without them rendered with other
-    face models or another preset: new keys, everything again, or an error (docs/reliability.md)."""
+    face models or another preset: new keys, everything again, or an error (docs/reliability.md). A round of
+    ``--retake-flagged`` adds ``retake_flagged`` and ``max_takes`` (:data:`RETAKE_ROUNDS`): a plain render finishes
+    the round it stopped in and runs no other."""
     folder = face_models
     if folder is not None and folder != "synthetic":  # the word is the test pack, not a folder
         # the command is pasted from another folder the morning after; "~" as idcli reads it (face_models_folder)
         folder = os.path.abspath(os.path.expanduser(folder))
     return {"preset": preset, "device": device, "dtype": dtype, "face_models": folder, "executor": executor,
             "ray_address": ray_address, "workers": workers, "sign": sign,
-            **({"only": list(only)} if only else {})}
+            **({"only": list(only)} if only else {}),
+            **({"retake_flagged": True, "max_takes": rounds} if (rounds := RETAKE_ROUNDS.get()) is not None else {})}
 
 
 def requested_only(request: Any) -> tuple[str, ...] | None:
@@ -273,6 +292,12 @@ def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None 
         words.append("--sign" if sign else "--no-sign")
     for shot in requested_only(request) or ():
         words += ["--only", shlex.quote(shot)]
+    if request.get("retake_flagged") is True:  # its retake rounds, not only the round it stopped in
+        from .review.retake import DEFAULT_MAX_TAKES
+
+        words.append("--retake-flagged")
+        if type(most := request.get("max_takes")) is int and 1 <= most <= 100 and most != DEFAULT_MAX_TAKES:
+            words += ["--max-takes", str(most)]
     return " ".join(words)
 
 

@@ -112,6 +112,20 @@ class VerifyReport:
         return NOT_CHECKED if self.kind == KIND else None
 
 
+class NothingCheckedYet(InputError):
+    """A render's output folder with no image yet whose last render left takes to render (stopped before its first
+    commit, or an ``--only`` run of a blocked shot alone): an input error as before (exit 2: nothing checked is no
+    pass), with the ``report`` whose ``unfinished`` says what is left, so ``verify --json`` keeps that object where
+    the note is (a pipeline script reads it there, docs/file-formats.md)."""
+
+    def __init__(self, report: VerifyReport, *args: object, **where: Any) -> None:
+        super().__init__(*args, **where)
+        self.report = report
+
+    def as_json(self) -> dict[str, object]:
+        return {**super().as_json(), "type": "InputError"}  # the type a script already tells apart, as before
+
+
 def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> VerifyReport:
     """Check every committed image of ``out_dir`` (``trust``: a PEM file of root certificates): a render's output
     folder, a delivery folder (delivery_checks.py), or a flat folder of PNGs as an outside party receives them
@@ -183,7 +197,8 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     report.unfinished = unfinished_takes(root)
     inside = "" if report.images else args.inside_output_folder(root)
     if not report.images and report.unfinished is not None:  # stopped before its first commit: how to finish
-        raise InputError(f"{root}: no committed renders to check yet; {report.unfinished.note()}", file=root)
+        raise NothingCheckedYet(report, f"{root}: no committed renders to check yet; {report.unfinished.note()}",
+                                file=root)
     if not report.images:  # a typo, or the parent of the output folders: passing on nothing is no check
         raise InputError(f"{root}: no committed renders to check" + (
             inside or "; give a render's output folder (idcli render FILE --out DIR) or a folder of PNGs"),

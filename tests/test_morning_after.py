@@ -59,6 +59,11 @@ class StoppedAfterFirst:
         pass
 
 
+def _are(count: int) -> str:
+    """The note's verb for a count of takes (a count of one "is", night-counts-tail)."""
+    return "is" if count == 1 else "are"
+
+
 def _interrupted_night(write_shotlist, tmp_path: Path, engine_factory) -> tuple[Path, Path]:
     shots = write_shotlist(SHOTS)
     out = tmp_path / "Prévis nuit" / "rendu 1"  # a folder name with a space and an accent, quoted in the command
@@ -77,7 +82,8 @@ def test_verify_of_a_stopped_render_says_what_is_not_rendered_and_the_command_th
     committed = len(list(out.glob("*/*_t*.png")))
     assert 1 <= committed < 4 and f"{committed} image" in result.stdout
     command = f"idcli render shots.yaml --out {shlex.quote(os.path.relpath(out))} --device cpu"
-    assert (f"idcli: note: {4 - committed} of the 4 takes of shots.yaml are not rendered yet (its last render was "
+    assert (f"idcli: note: {4 - committed} of the 4 takes of shots.yaml {_are(4 - committed)} not rendered yet (its "
+            f"last render was "
             f"stopped before it ended); to finish: {command}") in result.stderr
     # the command given is the one that finishes: after it, verify has nothing more to say
     report = render_on_cpu(shots, out, engine_factory)
@@ -102,7 +108,8 @@ def test_verify_json_names_the_unfinished_takes_and_review_says_it_too(
     assert unfinished["command"].startswith("idcli render shots.yaml --out ")
     review = CliRunner().invoke(app, ["review", str(out)])
     assert review.exit_code == 0, review.output
-    assert f"{4 - len(on_disk)} of the 4 takes of shots.yaml are not rendered yet" in review.stderr
+    assert f"{4 - len(on_disk)} of the 4 takes of shots.yaml {_are(4 - len(on_disk))} not rendered yet" in \
+        review.stderr
 
 
 def test_the_printed_command_run_as_printed_renders_only_what_the_stopped_render_left(
@@ -191,8 +198,8 @@ def test_a_folder_with_no_image_yet_says_how_to_finish_in_its_error(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["verify", "out"])
     assert result.exit_code == 2
-    assert ("out: no committed renders to check yet; 1 of the 1 takes of shots.yaml its last render was asked for "
-            "(--only sc01_sh010) are not rendered yet; to finish: idcli render shots.yaml --out out --device cpu "
+    assert ("out: no committed renders to check yet; 1 of the 1 take of shots.yaml its last render was asked for "
+            "(--only sc01_sh010) is not rendered yet; to finish: idcli render shots.yaml --out out --device cpu "
             "--only sc01_sh010; 2 other shots of shots.yaml were not asked for in that render") in result.stderr
 
 

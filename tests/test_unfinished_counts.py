@@ -68,6 +68,11 @@ def shots(write_shotlist, selfies: Path) -> Path:
     return write_shotlist(SHOTS)
 
 
+def _are(count: int) -> str:
+    """The note's verb for a count of takes (a count of one "is")."""
+    return "is" if count == 1 else "are"
+
+
 def _committed(out: Path) -> set[str]:
     return {path.stem for path in out.glob("*/*_t*.png")}
 
@@ -123,7 +128,8 @@ def test_a_render_given_only_counts_what_it_was_asked_for_and_says_the_rest_were
     said = CliRunner().invoke(app, ["verify", "out"]).stderr
     command = "idcli render shots.yaml --out out --device cpu --only sc01_sh020"
     assert (f"idcli: note: {3 - len(committed)} of the 3 takes of shots.yaml its last render was asked for "
-            f"(--only sc01_sh020) are not rendered yet (its last render was stopped before it ended); to finish: "
+            f"(--only sc01_sh020) {_are(3 - len(committed))} not rendered yet (its last render was stopped before it "
+            f"ended); to finish: "
             f"{command}; 3 other shots of shots.yaml were not asked for in that render") in said, said
     document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
     assert document["only"] == ["sc01_sh020"] and document["asked_command"] == command
@@ -309,7 +315,7 @@ def test_the_asked_command_leaves_out_an_only_shot_the_edited_shot_list_no_longe
     (tmp_path / "other" / "sc01_sh025" / "sc01_sh025_t1.png").unlink()
     shots.write_text(MARA_ONLY, "utf-8")
     said = CliRunner().invoke(app, ["verify", "other"]).stderr
-    assert "--only sc01_sh025" not in said.split("are not rendered yet")[1], said
+    assert "--only sc01_sh025" not in said.split("not rendered yet")[1], said
     assert ("shots.yaml was changed since that render and holds none of the shots it was asked for now: to render "
             "what it holds, idcli render shots.yaml --out other --device cpu") in said, said
 
@@ -335,7 +341,7 @@ def test_left_blocked_and_not_asked_add_up_to_missing_in_every_mix(
     assert blocked == ["sc01_sh030_t1", "sc01_sh030_t2"]  # ana's: in every mix, whether asked for or not
     said = CliRunner().invoke(app, ["verify", "out"]).stderr
     if left:
-        assert f"{len(left)} of the " in said and "are not rendered yet" in said, said
+        assert f"{len(left)} of the " in said and f"{_are(len(left))} not rendered yet" in said, said
     assert ("2 blocked: " if left else "2 of the ") in said, said
     shots_not_asked = len({take.rsplit("_t", 1)[0] for take in not_asked})
     assert (f"{shots_not_asked} other shot" in said) == bool(not_asked), said
@@ -373,3 +379,97 @@ def test_plan_offers_no_render_to_finish_when_only_blocked_takes_are_left(
     assert ("7 jobs: 5 done, 2 blocked; the 2 blocked render once the file named above is fixed, then: "
             "idcli render shots.yaml --out out --device cpu") in said, said
     assert "to finish" not in said
+
+
+def test_a_count_of_one_says_is_and_the_same_command_is_printed_once(
+        write_shotlist, selfies: Path, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """night-counts-tail: "1 of the 6 takes … are not rendered yet", "1 of the 6 takes … are blocked"; and with takes
+    left and blocked takes whose selfie was replaced since, the note printed the same render command twice."""
+    import shutil
+
+    from PIL import Image
+
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(selfies / "ana.jpg", format="JPEG")  # no face in it
+    shots = write_shotlist(SHOTS.replace("    takes: 2\n", ""))  # ana's shot: one take
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory)  # ana's one take blocked, the other 5 rendered
+    monkeypatch.chdir(tmp_path)
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert "idcli: note: 1 of the 6 takes of shots.yaml is blocked: character 'ana' cannot be used" in said, said
+    assert "a render before that blocks it again" in said, said
+    (out / "sc01_sh040" / "sc01_sh040_t1.png").unlink()  # one take left to render
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    command = "idcli render shots.yaml --out out --device cpu"
+    assert f"idcli: note: 1 of the 6 takes of shots.yaml is not rendered yet; to finish: {command}; 1 blocked: " \
+        in said, said
+    shutil.copy(selfies / "mara_1.jpg", selfies / "ana.jpg")  # fixed: the blocked take is the same command's
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert f"1 of the 6 takes of shots.yaml is not rendered yet; to finish: {command}; 1 was blocked in its last " \
+        "render: character 'ana' cannot be used: " in said, said
+    assert said.count("idcli render") == 1, said
+    assert "selfies/ana.jpg was changed since that render: if that fixed it, the command to finish renders it too" \
+        in said, said
+
+
+def test_verify_json_of_a_folder_with_no_image_yet_keeps_the_unfinished_object_and_its_exit_code(
+        shots: Path, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """night-counts-tail: an ``--only`` render of the blocked shot alone leaves no image; ``verify`` exits 2 with the
+    note in its message, and its ``--json`` document had no ``unfinished``: a script reading it got nothing."""
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, only=["sc01_sh030"])  # ana's 2 takes blocked: no image at all
+    monkeypatch.chdir(tmp_path)
+    assert _committed(out) == set()
+    said = CliRunner().invoke(app, ["verify", "out"])
+    assert said.exit_code == 2 and "no committed renders to check yet; 2 of the 2 takes" in said.stderr, said.stderr
+    result = CliRunner().invoke(app, ["verify", "out", "--json"])
+    assert result.exit_code == 2, result.output  # its meaning kept: nothing checked is no pass
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["exit_code"] == 2
+    assert document["error"]["type"] == "InputError" and "no committed renders to check yet" in \
+        document["error"]["message"]
+    unfinished = document["unfinished"]
+    assert unfinished["only"] == ["sc01_sh030"] and unfinished["missing"] == 7
+    assert [(b["character"], b["takes"]) for b in unfinished["blocked"]] == [
+        ("ana", ["sc01_sh030_t1", "sc01_sh030_t2"])]
+    assert document["counts"]["checked"] == 0 and document["images"] == []
+
+
+RETAKES = """\
+version: 1
+project: retake
+model: {preset: tiny-sd}
+defaults: {size: 64x64, steps: 1, guidance: 1.0}
+characters:
+  mara: {selfies: [selfies/mara_1.jpg, selfies/mara_2.jpg]}
+shots:
+  - {id: face, prompt: "{mara} on a street", takes: 1}
+  - {id: land, prompt: "a lighthouse", takes: 1}
+"""
+
+
+@pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+def test_a_retake_flagged_render_left_unfinished_is_offered_its_retake_rounds_again(
+        write_shotlist, tmp_path: Path, engine_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """night-counts-tail: ``render --retake-flagged --max-takes 3`` was not in the run-start ``request``: with a
+    round's take left, the note offered a plain render, which finishes that round and runs no other."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    from idcli.review.retake import render_with_retakes
+
+    shots = write_shotlist(RETAKES)
+    out = tmp_path / "out"
+    # random weights render noise: every image of 'face' is flagged no_face, so it gets takes 2 and 3
+    render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu", engine_factory=engine_factory)
+    (out / "face" / "face_t3.png").unlink()  # the last round's take, as a stop before its commit leaves it
+    monkeypatch.chdir(tmp_path)
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    command = "idcli render shots.yaml --out out --device cpu --retake-flagged --max-takes 3"
+    assert f"1 of the 4 takes of shots.yaml is not rendered yet; to finish: {command}" in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["asked_command"] == command and document["command"] == command
+
+    # at the default --max-takes the flag alone
+    render_with_retakes(idcli.load_shotlist(shots), out, device="cpu", engine_factory=engine_factory)
+    (out / "face" / "face_t6.png").unlink()
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert "to finish: idcli render shots.yaml --out out --device cpu --retake-flagged" in said, said
+    assert "--max-takes" not in said

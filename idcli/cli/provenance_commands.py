@@ -16,7 +16,7 @@ from ..count_words import counted
 from ..errors import EXIT_OK, InputError
 from ..paths import absolute
 from .options import DeviceOpt, FaceModelsOpt, JsonOpt, app, given_path, written_folder
-from .output import emit, emit_json, guarded, ok, print_note
+from .output import debug_traceback, emit, emit_json, fail, guarded, ok, print_note
 
 
 @app.command()
@@ -162,10 +162,18 @@ def verify(
 ) -> None:
     """Check every image against its sidecar (and the sidecar against the image's own idcli record) and, for signed
     ones, its C2PA credentials; exit 0, or 6 when an image fails."""
-    from ..verify import verify_folder
+    from ..verify import NothingCheckedYet, verify_folder
 
     def body() -> None:
-        report = verify_folder(out, trust)
+        try:
+            report = verify_folder(out, trust)
+        except NothingCheckedYet as nothing:
+            if as_json:  # the one document keeps `unfinished`, where the message carries the note
+                debug_traceback()
+                emit_json({**nothing.report.as_dict(), "ok": False, "exit_code": nothing.exit_code,
+                           "error": nothing.as_json()})
+                fail(nothing.render(), nothing.exit_code)  # said on stderr as guarded says any other error
+            raise
         summary = report.as_dict()
         if as_json:
             emit_json(summary)

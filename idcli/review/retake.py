@@ -53,14 +53,24 @@ def qa_flagged(sidecar: Path, key: str, limit: int) -> bool | None:
 def render_with_retakes(loaded: Any, out_dir: str | Path, *, max_takes: int = DEFAULT_MAX_TAKES,
                         **render_options: Any) -> Any:
     """``run.render`` in rounds, adding a take to each all-flagged shot per round; one merged report."""
-    from ..run import render
-    from ..run_report import RenderReport, SilentProgress
-
     if not 1 <= max_takes <= 100:
         raise InputError(Option("max_takes", max_takes), ": give 1..100")
     if render_options.get("qa") is False:
         raise InputError(EachSurface("render_with_retakes", "--retake-flagged"), " needs identity QA; remove ",
                          Option("qa", False, negated="--no-qa"))
+    from ..unfinished import RETAKE_ROUNDS
+
+    rounds = RETAKE_ROUNDS.set(max_takes)  # each round's run-start records it: the morning's command repeats it
+    try:
+        return _rounds(loaded, out_dir, max_takes, render_options)
+    finally:
+        RETAKE_ROUNDS.reset(rounds)
+
+
+def _rounds(loaded: Any, out_dir: str | Path, max_takes: int, render_options: dict[str, Any]) -> Any:
+    from ..run import render
+    from ..run_report import RenderReport, SilentProgress
+
     progress = render_options.get("progress") or SilentProgress()
     takes: dict[str, int] = {}
     merged: RenderReport | None = None
