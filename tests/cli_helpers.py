@@ -25,9 +25,9 @@ from idcli.store import TMP_SUFFIX, OutputStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["ROOT", "SIGNAL_HOOK", "TMP_SUFFIX", "assert_no_temporaries", "assert_nothing_partial", "cli_env",
-           "commit_counts", "journal_commits", "kill_restore_after", "plan_jobs", "plan_on_cpu", "render_argv",
-           "render_on_cpu", "sigint_as_in_a_terminal", "spawn_render"]
+__all__ = ["ROOT", "SIGNAL_HOOK", "TMP_SUFFIX", "StoppedAfterFirst", "assert_no_temporaries", "assert_nothing_partial",
+           "cli_env", "commit_counts", "journal_commits", "kill_restore_after", "plan_jobs", "plan_on_cpu",
+           "render_argv", "render_on_cpu", "sigint_as_in_a_terminal", "spawn_render"]
 
 
 # -- idcli as a process ---------------------------------------------------------------------------------
@@ -202,4 +202,15 @@ class NotesKept:
     def advance(self, outcome: JobOutcome) -> None: ...
     def note(self, text: str) -> None:
         self.notes.append(text)
+    def stop(self) -> None: ...
+
+
+class StoppedAfterFirst:
+    """A progress object whose first committed image is followed by Ctrl-C, as an artist's at 2 a.m. (the image
+    saver runs beside the render: under load every image of a small batch may be saved before the stop lands)."""
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: JobOutcome) -> None:
+        raise KeyboardInterrupt
+    def note(self, text: str) -> None: ...
     def stop(self) -> None: ...

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import SIGNAL_HOOK, cli_env, journal_commits, render_on_cpu, sigint_as_in_a_terminal
+from cli_helpers import SIGNAL_HOOK, StoppedAfterFirst, cli_env, journal_commits, render_on_cpu, sigint_as_in_a_terminal
 from typer.testing import CliRunner
 
 import idcli
@@ -41,22 +41,6 @@ shots:
   - id: sc01_sh030
     prompt: "a lighthouse beam over black water"
 """
-
-
-class StoppedAfterFirst:
-    """A progress object whose first committed image is followed by Ctrl-C, as an artist's at 2 a.m."""
-
-    def start(self, total: int, already_done: int) -> None:
-        pass
-
-    def advance(self, outcome: Any) -> None:
-        raise KeyboardInterrupt
-
-    def note(self, text: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 def _are(count: int) -> str:

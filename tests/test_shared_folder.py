@@ -26,6 +26,19 @@ from idcli.store import OutputStore
 
 runner = CliRunner()
 
+
+def refuse_writes_to(monkeypatch: pytest.MonkeyPatch, lock: Path) -> None:
+    """``os.open`` refuses ``lock`` for writing as the system refuses a second user whose mode bits say no (root,
+    running the tests, is refused nothing)."""
+    real_open = os.open
+
+    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, "Permission denied", str(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", second_user_open)
+
 SHOTS = """\
     version: 1
     project: shared
@@ -92,14 +105,7 @@ def test_a_second_user_refused_the_lock_is_told_whose_it_is_and_what_to_fix(writ
         refused = lock
     os.chown(refused, uid, os.stat(refused).st_gid)
     before = sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*"))
-    real_open = os.open
-
-    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
-        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
-            raise PermissionError(errno.EACCES, "Permission denied", str(name))
-        return real_open(name, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", second_user_open)
+    refuse_writes_to(monkeypatch, lock)
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     monkeypatch.undo()
     assert result.exit_code == 5, result.output
@@ -138,19 +144,14 @@ def test_a_folder_first_rendered_under_umask_077_is_told_what_fixes_it(write_sho
         each.chmod(mode)
         os.chown(each, uid, os.stat(each).st_gid)
     before = sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*"))
-    real_open, real_lstat = os.open, os.lstat
-
-    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
-        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
-            raise PermissionError(errno.EACCES, "Permission denied", str(name))
-        return real_open(name, flags, *args, **kwargs)
+    real_lstat = os.lstat
 
     def second_user_lstat(name: Any, *args: Any, **kwargs: Any) -> Any:
         if os.fspath(name) == str(lock) and not modes[0] & stat.S_IXGRP:  # the group may not search .idcli
             raise PermissionError(errno.EACCES, "Permission denied", str(name))
         return real_lstat(name, *args, **kwargs)
 
-    monkeypatch.setattr(os, "open", second_user_open)
+    refuse_writes_to(monkeypatch, lock)
     monkeypatch.setattr(os, "lstat", second_user_lstat)
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     monkeypatch.undo()
@@ -188,14 +189,7 @@ def test_a_lock_that_got_its_creators_own_group_names_the_folders_group(write_sh
     assert own_group not in mine and out.stat().st_gid in mine
     team = grp.getgrgid(out.stat().st_gid).gr_name
     before = sorted((str(p), p.stat().st_mode, p.stat().st_size) for p in out.rglob("*"))
-    real_open = os.open
-
-    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
-        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
-            raise PermissionError(errno.EACCES, "Permission denied", str(name))
-        return real_open(name, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", second_user_open)
+    refuse_writes_to(monkeypatch, lock)
     result = runner.invoke(app, ["render", str(path), "--out", str(out), "--device", "cpu", "-q"])
     monkeypatch.undo()
     assert result.exit_code == 5, result.output
@@ -259,14 +253,7 @@ def test_a_user_refused_the_picks_lock_is_told_whose_it_is(write_shotlist, tmp_p
     uid, owner = _other_user()
     os.chown(lock, uid, os.stat(lock).st_gid)
     picks = (out / "selects.json").read_bytes()
-    real_open = os.open
-
-    def second_user_open(name: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
-        if os.fspath(name) == str(lock) and flags & (os.O_RDWR | os.O_WRONLY):
-            raise PermissionError(errno.EACCES, "Permission denied", str(name))
-        return real_open(name, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", second_user_open)
+    refuse_writes_to(monkeypatch, lock)
     result = runner.invoke(app, ["select", str(out), "s1=none"])
     monkeypatch.undo()
     assert result.exit_code == 5, result.output

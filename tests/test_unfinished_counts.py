@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cli_helpers import render_on_cpu
+from cli_helpers import StoppedAfterFirst, render_on_cpu
 from typer.testing import CliRunner
 
 import idcli
@@ -42,22 +41,6 @@ shots:
     prompt: "a lighthouse beam over black water"
 """
 MARA_ONLY = SHOTS.replace("  ana:\n    selfies: [selfies/ana.jpg]\n", "").replace("{ana}", "{mara}")
-
-
-class StoppedAfterFirst:
-    """A progress object whose first committed image is followed by Ctrl-C."""
-
-    def start(self, total: int, already_done: int) -> None:
-        pass
-
-    def advance(self, outcome: Any) -> None:
-        raise KeyboardInterrupt
-
-    def note(self, text: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 @pytest.fixture
